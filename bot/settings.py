@@ -1,0 +1,133 @@
+"""Settings from the environment or a `.env` file (../shared/CONTRACT.md, "Configuration").
+
+A missing or malformed setting is one `SettingsError` line naming the variable and the fix; a secret's
+value is never part of it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+from bot.planetscale import DEFAULT_API_URL as DEFAULT_PLANETSCALE_API_URL
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+SECRET_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "PLANETSCALE_SERVICE_TOKEN")
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+
+class SettingsError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    planetscale_token_id: str | None = None
+    planetscale_token: str | None = None
+    planetscale_api_url: str = DEFAULT_PLANETSCALE_API_URL
+    database_url: str = "sqlite:///backup-bot.db"
+    access_file: str = "access.toml"
+    audit_channel: str | None = None
+    port: int = 3000
+
+    @property
+    def has_planetscale_token(self) -> bool:
+        return bool(self.planetscale_token_id and self.planetscale_token)
+
+    def secrets(self) -> list[str]:
+        values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.planetscale_token)
+        return [v for v in values if v]
+
+    @classmethod
+    def load(
+        cls,
+        require: Iterable[str] = (),
+        env: Mapping[str, str] | None = None,
+        dotenv_path: str | None = ".env",
+    ) -> Settings:
+        """Read the settings; `require` names the variables this process cannot start without."""
+        values: dict[str, str] = {}
+        if dotenv_path and os.path.exists(dotenv_path):
+            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        values.update(os.environ if env is None else env)
+
+        def get(name: str) -> str | None:
+            value = values.get(name, "").strip()
+            return value or None
+
+        for name in require:
+            if get(name) is None:
+                raise SettingsError(f"{name} is not set: {HOW_TO_SET[name]}")
+
+        bot_token = get("SLACK_BOT_TOKEN")
+        if bot_token and not bot_token.startswith("xoxb-"):
+            raise SettingsError("SLACK_BOT_TOKEN is malformed: a bot token starts with `xoxb-` "
+                                "(OAuth & Permissions → Bot User OAuth Token).")
+        app_token = get("SLACK_APP_TOKEN")
+        if app_token and not app_token.startswith("xapp-"):
+            raise SettingsError("SLACK_APP_TOKEN is malformed: an app-level token starts with `xapp-` "
+                                "(Basic Information → App-Level Tokens, scope connections:write).")
+        token_id, token = get("PLANETSCALE_SERVICE_TOKEN_ID"), get("PLANETSCALE_SERVICE_TOKEN")
+        if bool(token_id) != bool(token):
+            missing = "PLANETSCALE_SERVICE_TOKEN" if token_id else "PLANETSCALE_SERVICE_TOKEN_ID"
+            raise SettingsError(f"{missing} is not set: the service token needs both its ID and its value.")
+        if token_id and not re.fullmatch(r"[A-Za-z0-9_-]+", token_id):
+            raise SettingsError("PLANETSCALE_SERVICE_TOKEN_ID is malformed: use the token's ID as PlanetScale "
+                                "shows it (letters, digits, `-`, `_`).")
+        audit_channel = get("BACKUP_BOT_AUDIT_CHANNEL")
+        if audit_channel and not CHANNEL_ID.match(audit_channel):
+            raise SettingsError("BACKUP_BOT_AUDIT_CHANNEL is malformed: use a channel ID such as C0123ABCD "
+                                "(channel details → About), not its name.")
+        database_url = get("BACKUP_BOT_DATABASE_URL") or cls.database_url
+        if not database_url.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            raise SettingsError("BACKUP_BOT_DATABASE_URL is malformed: use sqlite:///path/to/file.db or "
+                                "postgresql://user@host/db.")
+        port_text = get("PORT") or "3000"
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise SettingsError(f"PORT is malformed: `{port_text[:10]}` is not a port number (1–65535).")
+
+        return cls(
+            slack_bot_token=bot_token,
+            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+            slack_app_token=app_token,
+            slack_api_url=_url("SLACK_API_URL", get("SLACK_API_URL") or DEFAULT_SLACK_API_URL, slash=True),
+            planetscale_token_id=token_id,
+            planetscale_token=token,
+            planetscale_api_url=_url("PLANETSCALE_API_URL",
+                                     get("PLANETSCALE_API_URL") or DEFAULT_PLANETSCALE_API_URL),
+            database_url=database_url,
+            access_file=get("BACKUP_BOT_ACCESS_FILE") or cls.access_file,
+            audit_channel=audit_channel,
+            port=int(port_text),
+        )
+
+
+def _url(name: str, value: str, slash: bool = False) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise SettingsError(f"{name} is malformed: `{value[:80]}` is not an http(s) URL.")
+    if slash and not value.endswith("/"):
+        value += "/"
+    return value
+
+
+HOW_TO_SET = {
+    "SLACK_BOT_TOKEN": "set it to the app's Bot User OAuth Token (xoxb-…, OAuth & Permissions), "
+                       "in the environment or .env.",
+    "SLACK_SIGNING_SECRET": "set it to the app's Signing Secret (Basic Information → App Credentials), "
+                            "in the environment or .env.",
+    "SLACK_APP_TOKEN": "Socket Mode needs an app-level token (xapp-…, Basic Information → App-Level Tokens).",
+    "PLANETSCALE_SERVICE_TOKEN_ID": "set it and PLANETSCALE_SERVICE_TOKEN to a PlanetScale service token "
+                                    "with read_backups and write_backups on your databases.",
+    "PLANETSCALE_SERVICE_TOKEN": "set it and PLANETSCALE_SERVICE_TOKEN_ID to a PlanetScale service token "
+                                 "with read_backups and write_backups on your databases.",
+}
