@@ -1,0 +1,42 @@
+# From a fresh clone: `make demo` (the console on the bundled emulator) and `make test`.
+# Each bootstraps .venv by itself.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench serve emulator clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "backup-bot needs Python 3.11 or newer: set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip 1>&2
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 1>&2
+	@touch $@
+
+demo: $(STAMP)
+	@$(BIN)/backup-bot console
+
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check bot handlers tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+serve: $(STAMP)
+	$(BIN)/backup-bot serve
+
+emulator: $(STAMP)
+	$(BIN)/backup-bot emulator
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""backup-policy-bot: change PlanetScale backup policies from Slack."""

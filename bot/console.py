@@ -1,0 +1,195 @@
+"""`backup-bot console`: be a Slack user in a terminal.
+
+Each slash command becomes the signed HTTP request Slack would send, dispatched through Bolt's real
+pipeline; what the bot answers (the ack, response URLs, messages, views) arrives at the bundled Slack Web API
+emulator and is rendered here as text. With no PlanetScale token it runs on the bundled PlanetScale emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any, TextIO
+
+from slack_bolt import BoltRequest
+
+from bot.app import build_app, build_dependencies
+from bot.emulators import planetscale as ps_emulator
+from bot.emulators.serving import BackgroundServer
+from bot.emulators.slack import SlackEmulator, SlackEvent, demo_slack_state
+from bot.emulators.slack_requests import signed_headers, slash_command_body
+from bot.executor import TrackedExecutor
+from bot.planetscale import PlanetScaleClient
+from bot.render import blocks_to_text, mrkdwn
+from bot.settings import Settings
+
+CONSOLE_HELP = """\
+Type a slash command as a Slack user, e.g. /backup-policy help
+  as <user>       switch user ({users})
+  in #<channel>   switch channel ({channels})
+  click <N>       click button [N]
+  help            this text;  quit  leaves (so does end of input)"""
+
+
+class Console:
+    def __init__(self, settings: Settings, out: TextIO = sys.stdout):
+        self.out = out
+        bot_token = "xoxb-console-" + secrets.token_hex(8)
+        self.slack = demo_slack_state(bot_token)
+        self._servers = [BackgroundServer(SlackEmulator(self.slack)).start()]
+        slack_url = self._servers[0].url
+        if settings.has_planetscale_token:
+            planetscale = PlanetScaleClient(settings.planetscale_token_id or "", settings.planetscale_token or "",
+                                            settings.planetscale_api_url)
+            self.on_emulator = False
+        else:
+            emulator = BackgroundServer(ps_emulator.PlanetScaleEmulator()).start()
+            self._servers.append(emulator)
+            planetscale = PlanetScaleClient(ps_emulator.DEMO_TOKEN_ID, ps_emulator.DEMO_TOKEN, emulator.url + "/v1")
+            self.on_emulator = True
+        self.signing_secret = secrets.token_hex(16)
+        self.settings = replace(settings, slack_bot_token=bot_token, slack_signing_secret=self.signing_secret,
+                                slack_api_url=slack_url + "/api/")
+        self.slack_url = slack_url
+        self.executor = TrackedExecutor()
+        self.app = build_app(self.settings, build_dependencies(self.settings, planetscale), self.executor)
+        self.user = "U0ALICE001"
+        self.channel = "C0DBAOPS01"
+        self.cursor = 0
+        self.buttons: list[dict[str, Any]] = []
+        self._responses = 0
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        for server in self._servers:
+            server.stop()
+
+    # --- output -------------------------------------------------------------------------------------
+
+    def say(self, line: str = "") -> None:
+        print(line, file=self.out, flush=True)
+
+    def user_name(self, user_id: str) -> str:
+        user = self.slack.users.get(user_id)
+        return user.name if user else user_id
+
+    def show(self, title: str, text: str, blocks: list[dict[str, Any]]) -> None:
+        self.say(title)
+        lines = blocks_to_text(blocks, self.user_name, self._add_button) if blocks else \
+            mrkdwn(text, self.user_name).splitlines()
+        for line in lines:
+            self.say("  " + line)
+        self.say()
+
+    def _add_button(self, element: dict[str, Any]) -> int:
+        self.buttons.append(element)
+        return len(self.buttons)
+
+    def render_event(self, event: SlackEvent) -> None:
+        channel = "#" + self.slack.channels.get(event.channel or "", event.channel or "?")
+        if event.kind == "message":
+            self.show(f"[{channel}] backup-bot:", event.text, event.blocks)
+        elif event.kind == "update":
+            self.show(f"[{channel}] backup-bot (edited):", event.text, event.blocks)
+        elif event.kind == "ephemeral" or (event.kind == "response" and event.response_type != "in_channel"):
+            self.show(f"[only you see this] backup-bot:", event.text, event.blocks)
+        elif event.kind == "response":
+            self.show(f"[#{self.slack.channels.get(self.channel)}] backup-bot:", event.text, event.blocks)
+        elif event.view is not None:
+            title = (event.view.get("title") or {}).get("text", "")
+            self.show(f"[form] {title}", "", event.view.get("blocks") or [])
+
+    # --- input --------------------------------------------------------------------------------------
+
+    def run(self, lines: Iterable[str], interactive: bool) -> None:
+        if interactive:
+            where = "the bundled PlanetScale emulator (organization acme)" if self.on_emulator else \
+                self.settings.planetscale_api_url
+            self.say(f"backup-bot console on {where}. Type `help` for the console's own commands.")
+        for raw in lines:
+            line = raw.strip()
+            if not interactive and line:
+                self.say(f"{self.user_name(self.user)}> {line}")
+            if not line or line.startswith("#"):
+                continue
+            if line in ("quit", "exit"):
+                break
+            self.handle(line)
+            if interactive:
+                print(f"{self.user_name(self.user)}@#{self.slack.channels[self.channel]}> ", end="",
+                      file=self.out, flush=True)
+
+    def handle(self, line: str) -> None:
+        word, _, rest = line.partition(" ")
+        if line.startswith("/"):
+            command, _, text = line.partition(" ")
+            self.slash(command, text)
+        elif word == "as":
+            self.switch_user(rest.strip().lstrip("@"))
+        elif word == "in":
+            self.switch_channel(rest.strip().lstrip("#"))
+        elif word == "click":
+            self.say("There are no buttons to click yet.")
+        elif word in ("help", "?"):
+            self.say(CONSOLE_HELP.format(users=", ".join(u.name for u in self.slack.users.values()),
+                                         channels=", ".join("#" + c for c in self.slack.channels.values())))
+        else:
+            self.say(f"Unknown console command `{word}`: type a slash command such as /backup-policy help, "
+                     "or `help`.")
+
+    def switch_user(self, name: str) -> None:
+        found = [u for u in self.slack.users.values() if name in (u.name, u.id)]
+        if not found:
+            self.say(f"No user `{name}`: choose one of {', '.join(u.name for u in self.slack.users.values())}.")
+            return
+        self.user = found[0].id
+        self.say(f"You are now {found[0].name} ({found[0].real_name}, {found[0].id}).")
+
+    def switch_channel(self, name: str) -> None:
+        found = [cid for cid, cname in self.slack.channels.items() if name in (cname, cid)]
+        if not found:
+            self.say(f"No channel `#{name}`: choose one of "
+                     f"{', '.join('#' + c for c in self.slack.channels.values())}.")
+            return
+        self.channel = found[0]
+        self.say(f"You are now in #{self.slack.channels[self.channel]}.")
+
+    def slash(self, command: str, text: str) -> None:
+        if command != "/backup-policy":
+            self.say(f"`{command}` is not a command of this app: try /backup-policy help.")
+            return
+        self._responses += 1
+        user = self.slack.users[self.user]
+        body = slash_command_body(
+            text, user_id=user.id, user_name=user.name, channel_id=self.channel,
+            channel_name=self.slack.channels[self.channel],
+            response_url=f"{self.slack_url}/response/{self._responses}", trigger_id=self.slack.new_trigger_id())
+        self.dispatch(body)
+
+    def dispatch(self, body: str) -> None:
+        self.buttons = []
+        response = self.app.dispatch(BoltRequest(body=body, headers=signed_headers(self.signing_secret, body)))
+        if response.status != 200:
+            self.say(f"(Slack would show an error: the app answered HTTP {response.status})")
+        elif response.body:
+            # Slack shows a plain-text ack as is, and a JSON ack as a message.
+            is_json = "json" in (response.headers.get("content-type") or [""])[0]
+            ack = json.loads(response.body) if is_json else {"text": response.body}
+            if ack.get("text") or ack.get("blocks"):
+                self.show("[only you see this] backup-bot:", ack.get("text", ""), ack.get("blocks") or [])
+        self.executor.wait_idle()
+        events, self.cursor = self.slack.events_since(self.cursor)
+        for event in events:
+            self.render_event(event)
+
+
+def main(settings: Settings) -> int:
+    console = Console(settings)
+    try:
+        console.run(sys.stdin, interactive=sys.stdin.isatty())
+    finally:
+        console.close()
+    return 0

@@ -1,0 +1,344 @@
+"""An emulator of the part of Slack's Web API this bot calls, plus the `response_url` endpoints.
+
+It answers as Slack does (`{"ok": false, "error": "…"}` with HTTP 200, 429 with `Retry-After`), checks the
+bot token, enforces Block Kit's size limits and the `trigger_id` rules (valid 3 seconds, once), and keeps
+every message, ephemeral message, response and view in one ordered `events` list that the console renders
+and tests assert on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+TRIGGER_TTL_SECONDS = 3.0
+MAX_BLOCKS_MESSAGE = 50
+MAX_BLOCKS_VIEW = 100
+MAX_SECTION_TEXT = 3000
+MAX_HEADER_TEXT = 150
+MAX_MESSAGE_TEXT = 40000
+
+
+@dataclass
+class SlackEvent:
+    """Something the bot made visible: kind is message, ephemeral, response, update, view_open, view_update."""
+
+    kind: str
+    channel: str | None = None
+    user: str | None = None
+    text: str = ""
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    ts: str | None = None
+    view: dict[str, Any] | None = None
+    response_type: str | None = None
+    replace_original: bool = False
+
+
+@dataclass
+class SlackUser:
+    id: str
+    name: str
+    real_name: str
+    email: str
+    is_bot: bool = False
+
+
+@dataclass
+class MethodFault:
+    method: str
+    error: str | None = None  # an `ok: false` error, e.g. "channel_not_found"
+    status: int | None = None  # an HTTP status, e.g. 429 or 500
+    retry_after: int | None = None
+    times: int | None = 1
+
+
+def block_problems(blocks: Any, limit: int) -> str | None:
+    """Slack's invalid_blocks rules for the limits this bot can reach."""
+    if not isinstance(blocks, list):
+        return "blocks must be a list"
+    if len(blocks) > limit:
+        return f"no more than {limit} items allowed"
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "section":
+            text = (block.get("text") or {}).get("text", "")
+            if len(text) > MAX_SECTION_TEXT:
+                return f"section text must be less than {MAX_SECTION_TEXT} characters"
+            if len(block.get("fields") or []) > 10:
+                return "no more than 10 fields"
+            if any(len(f.get("text", "")) > 2000 for f in block.get("fields") or []):
+                return "field text must be less than 2000 characters"
+        if kind == "header" and len((block.get("text") or {}).get("text", "")) > MAX_HEADER_TEXT:
+            return f"header text must be less than {MAX_HEADER_TEXT} characters"
+        if kind == "actions" and len(block.get("elements") or []) > 25:
+            return "no more than 25 elements"
+        if kind == "context" and len(block.get("elements") or []) > 10:
+            return "no more than 10 elements"
+        if kind is None:
+            return "missing block type"
+    return None
+
+
+class SlackState:
+    def __init__(self, bot_token: str, team_id: str = "T0DEMO0001"):
+        self.lock = threading.Lock()
+        self.bot_token = bot_token
+        self.team_id = team_id
+        self.bot_user_id = "U0BACKUPBOT"
+        self.scopes = ["commands", "chat:write", "chat:write.public", "users:read", "users:read.email",
+                       "usergroups:read"]
+        self.channels: dict[str, str] = {}
+        self.users: dict[str, SlackUser] = {}
+        self.usergroups: dict[str, dict[str, Any]] = {}
+        self.events: list[SlackEvent] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.faults: list[MethodFault] = []
+        self.views: dict[str, dict[str, Any]] = {}
+        self.triggers: dict[str, float] = {}
+        self._counter = itertools.count(1)
+        self._ts = time.time()
+
+    def add_channel(self, channel_id: str, name: str) -> None:
+        self.channels[channel_id] = name
+
+    def add_user(self, user: SlackUser) -> None:
+        self.users[user.id] = user
+
+    def add_usergroup(self, group_id: str, handle: str, members: list[str]) -> None:
+        self.usergroups[group_id] = {"id": group_id, "team_id": self.team_id, "handle": handle,
+                                     "name": handle, "users": list(members), "date_delete": 0}
+
+    def new_trigger_id(self) -> str:
+        trigger = f"{next(self._counter)}.{int(time.time())}.trigger"
+        with self.lock:
+            self.triggers[trigger] = time.monotonic()
+        return trigger
+
+    def next_ts(self) -> str:
+        self._ts += 0.000100
+        return f"{self._ts:.6f}"
+
+    def add_fault(self, fault: MethodFault) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    def events_since(self, cursor: int) -> tuple[list[SlackEvent], int]:
+        with self.lock:
+            return list(self.events[cursor:]), len(self.events)
+
+    def method_calls(self, method: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [args for name, args in self.calls if name == method]
+
+
+class SlackEmulator:
+    def __init__(self, state: SlackState):
+        self.state = state
+        self.app = Starlette(routes=[
+            Route("/api/{method}", self.api, methods=["POST", "GET"]),
+            Route("/response/{key}", self.response_url, methods=["POST"]),
+        ])
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+    async def api(self, request: Request) -> Response:
+        method = request.path_params["method"]
+        args = await _arguments(request)
+        state = self.state
+        with state.lock:
+            state.calls.append((method, args))
+            fault = next((f for f in state.faults if f.method == method and (f.times is None or f.times > 0)),
+                         None)
+            if fault and fault.times is not None:
+                fault.times -= 1
+        if fault:
+            if fault.status:
+                headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+                body = {"ok": False, "error": "ratelimited"} if fault.status == 429 else {"ok": False}
+                return JSONResponse(body, status_code=fault.status, headers=headers)
+            return JSONResponse({"ok": False, "error": fault.error})
+        auth = request.headers.get("authorization", "")
+        token = auth.removeprefix("Bearer ").strip() if auth else str(args.get("token", ""))
+        if not token:
+            return JSONResponse({"ok": False, "error": "not_authed"})
+        if token != state.bot_token:
+            return JSONResponse({"ok": False, "error": "invalid_auth"})
+        handler = getattr(self, "m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return JSONResponse({"ok": False, "error": "unknown_method"})
+        result: dict[str, Any] = handler(args)
+        headers = {"x-oauth-scopes": ",".join(state.scopes)} if method == "auth.test" else {}
+        return JSONResponse(result, headers=headers)
+
+    async def response_url(self, request: Request) -> Response:
+        try:
+            payload = json.loads(await request.body())
+        except json.JSONDecodeError:
+            return Response("invalid_payload", status_code=400)
+        blocks = payload.get("blocks") or []
+        problem = block_problems(blocks, MAX_BLOCKS_MESSAGE)
+        if problem:
+            return Response(f"invalid_blocks: {problem}", status_code=400)
+        with self.state.lock:
+            self.state.events.append(SlackEvent(
+                "response", channel=None, text=payload.get("text", ""), blocks=blocks,
+                response_type=payload.get("response_type") or "ephemeral",
+                replace_original=bool(payload.get("replace_original"))))
+        return Response("ok")
+
+    # --- methods: each takes the call's arguments and returns Slack's answer -------------------------------
+
+    def m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": "https://demo.slack.com/", "team": "Demo", "user": "backup-bot",
+                "team_id": self.state.team_id, "user_id": self.state.bot_user_id, "bot_id": "B0BACKUPBOT"}
+
+    def _message(self, args: dict[str, Any], kind: str) -> tuple[SlackEvent | None, str | None]:
+        channel = str(args.get("channel") or "")
+        if channel not in self.state.channels:
+            return None, "channel_not_found"
+        text, blocks = str(args.get("text") or ""), _json_arg(args.get("blocks")) or []
+        if not text and not blocks:
+            return None, "no_text"
+        if len(text) > MAX_MESSAGE_TEXT:
+            return None, "msg_too_long"
+        if block_problems(blocks, MAX_BLOCKS_MESSAGE):
+            return None, "invalid_blocks"
+        return SlackEvent(kind, channel=channel, text=text, blocks=blocks), None
+
+    def m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        event, error = self._message(args, "message")
+        if event is None:
+            return {"ok": False, "error": error}
+        with self.state.lock:
+            event.ts = self.state.next_ts()
+            self.state.events.append(event)
+        return {"ok": True, "channel": event.channel, "ts": event.ts,
+                "message": {"text": event.text, "blocks": event.blocks, "ts": event.ts}}
+
+    def m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        event, error = self._message(args, "ephemeral")
+        if event is None:
+            return {"ok": False, "error": error}
+        if args.get("user") not in self.state.users:
+            return {"ok": False, "error": "user_not_in_channel"}
+        with self.state.lock:
+            event.user, event.ts = str(args["user"]), self.state.next_ts()
+            self.state.events.append(event)
+        return {"ok": True, "message_ts": event.ts}
+
+    def m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        event, error = self._message(args, "update")
+        if event is None:
+            return {"ok": False, "error": error}
+        ts = str(args.get("ts") or "")
+        with self.state.lock:
+            if not any(e.kind == "message" and e.ts == ts and e.channel == event.channel for e in self.state.events):
+                return {"ok": False, "error": "message_not_found"}
+            event.ts = ts
+            self.state.events.append(event)
+        return {"ok": True, "channel": event.channel, "ts": ts, "text": event.text}
+
+    def _view(self, args: dict[str, Any], kind: str) -> dict[str, Any]:
+        view = _json_arg(args.get("view"))
+        if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
+            return {"ok": False, "error": "invalid_arguments"}
+        if block_problems(view.get("blocks") or [], MAX_BLOCKS_VIEW):
+            return {"ok": False, "error": "invalid_blocks"}
+        if len(str(view.get("private_metadata") or "")) > 3000:
+            return {"ok": False, "error": "invalid_arguments"}
+        with self.state.lock:
+            if kind in ("view_open", "view_push"):
+                issued = self.state.triggers.pop(str(args.get("trigger_id") or ""), None)
+                if issued is None:
+                    return {"ok": False, "error": "invalid_trigger_id"}
+                if time.monotonic() - issued > TRIGGER_TTL_SECONDS:
+                    return {"ok": False, "error": "expired_trigger_id"}
+                view_id = f"V{next(self.state._counter):010d}"
+            else:
+                view_id = str(args.get("view_id") or "")
+                if view_id not in self.state.views:
+                    return {"ok": False, "error": "not_found"}
+            stored = {**view, "id": view_id, "hash": f"h{next(self.state._counter)}"}
+            self.state.views[view_id] = stored
+            self.state.events.append(SlackEvent(kind, view=stored))
+        return {"ok": True, "view": stored}
+
+    def m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._view(args, "view_open")
+
+    def m_views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._view(args, "view_push")
+
+    def m_views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._view(args, "view_update")
+
+    def m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.state.users.get(str(args.get("user") or ""))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        profile = {"real_name": user.real_name, "display_name": user.name}
+        if "users:read.email" in self.state.scopes:
+            profile["email"] = user.email
+        return {"ok": True, "user": {"id": user.id, "name": user.name, "real_name": user.real_name,
+                                     "is_bot": user.is_bot, "deleted": False, "profile": profile}}
+
+    def m_usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        include_users = str(args.get("include_users", "")).lower() in ("1", "true")
+        groups = [{k: v for k, v in g.items() if include_users or k != "users"}
+                  for g in self.state.usergroups.values()]
+        return {"ok": True, "usergroups": groups}
+
+    def m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = self.state.usergroups.get(str(args.get("usergroup") or ""))
+        if group is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(group["users"])}
+
+
+async def _arguments(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    args: dict[str, Any] = dict(request.query_params)
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = json.loads(raw or b"{}")
+        if isinstance(body, dict):
+            args.update(body)
+    else:
+        args.update(parse_qsl(raw.decode("utf-8")))
+    return args
+
+
+def _json_arg(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    return value
+
+
+def demo_slack_state(bot_token: str) -> SlackState:
+    """The demo workspace: a channel, people with different rights, and their user groups."""
+    state = SlackState(bot_token)
+    state.add_channel("C0DBAOPS01", "db-ops")
+    state.add_channel("C0RANDOM01", "random")
+    for user in (
+        SlackUser("U0ALICE001", "alice", "Alice Admin", "alice@acme.example"),
+        SlackUser("U0BOB00001", "bob", "Bob Builder", "bob@acme.example"),
+        SlackUser("U0CAROL001", "carol", "Carol Lead", "carol@acme.example"),
+        SlackUser("U0DAVE0001", "dave", "Dave Outsider", "dave@elsewhere.example"),
+    ):
+        state.add_user(user)
+    state.add_usergroup("S0DBATEAM1", "dba-team", ["U0ALICE001", "U0BOB00001"])
+    state.add_usergroup("S0DBALEAD1", "dba-leads", ["U0CAROL001"])
+    return state

@@ -1,0 +1,53 @@
+"""Requests as Slack sends them to the app: real payload shapes, signed with the signing secret.
+
+Used by the console, the tests and the benchmark, so all three drive the app exactly as Slack does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
+
+TEAM_ID = "T0DEMO0001"
+APP_ID = "A0BACKUPBOT"
+
+
+def signed_headers(signing_secret: str, body: str, timestamp: int | None = None,
+                   content_type: str = "application/x-www-form-urlencoded") -> dict[str, str]:
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(signing_secret).generate_signature(timestamp=stamp, body=body)
+    return {"content-type": content_type, "x-slack-request-timestamp": stamp, "x-slack-signature": signature}
+
+
+def slash_command_body(text: str, *, user_id: str, user_name: str, channel_id: str, channel_name: str,
+                       response_url: str, trigger_id: str, command: str = "/backup-policy") -> str:
+    return urlencode({
+        "token": "verification-token-unused", "team_id": TEAM_ID, "team_domain": "demo",
+        "channel_id": channel_id, "channel_name": channel_name, "user_id": user_id, "user_name": user_name,
+        "command": command, "text": text, "api_app_id": APP_ID, "is_enterprise_install": "false",
+        "response_url": response_url, "trigger_id": trigger_id,
+    })
+
+
+def block_actions_body(*, user_id: str, user_name: str, channel_id: str, action: dict[str, Any],
+                       response_url: str, trigger_id: str, message: dict[str, Any] | None = None,
+                       view: dict[str, Any] | None = None) -> str:
+    payload: dict[str, Any] = {
+        "type": "block_actions", "team": {"id": TEAM_ID, "domain": "demo"},
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": TEAM_ID},
+        "api_app_id": APP_ID, "token": "verification-token-unused", "trigger_id": trigger_id,
+        "container": {"type": "view", "view_id": view["id"]} if view else
+                     {"type": "message", "message_ts": (message or {}).get("ts"), "channel_id": channel_id,
+                      "is_ephemeral": False},
+        "channel": {"id": channel_id, "name": "channel"}, "response_url": response_url,
+        "actions": [{**action, "action_ts": f"{time.time():.6f}"}],
+    }
+    if message is not None:
+        payload["message"] = message
+    if view is not None:
+        payload["view"] = view
+    return urlencode({"payload": json.dumps(payload)})

@@ -1,0 +1,35 @@
+"""The executor Bolt runs lazy listeners on, able to tell when all work handed to it has finished."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class TrackedExecutor(ThreadPoolExecutor):
+    def __init__(self, max_workers: int = 16):
+        super().__init__(max_workers=max_workers, thread_name_prefix="lazy")
+        self._pending = 0
+        self._idle = threading.Condition()
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        with self._idle:
+            self._pending += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _: Future[Any]) -> None:
+        with self._idle:
+            self._pending -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until no submitted work is left (work may submit more); False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)

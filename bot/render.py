@@ -1,0 +1,63 @@
+"""Block Kit rendered as terminal text, for the console."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from typing import Any
+
+DATE_TOKEN = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
+MENTION = re.compile(r"<@([A-Z0-9]+)>")
+LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
+
+
+EMOJI = {":warning:": "⚠", ":white_check_mark:": "✅", ":hourglass_flowing_sand:": "⏳", ":mag:": "🔍",
+         ":lock:": "🔒", ":x:": "❌", ":no_entry:": "⛔", ":hourglass:": "⌛", ":leftwards_arrow_with_hook:": "↩"}
+EMOJI_CODE = re.compile(r":[a-z_]+:")
+
+
+def mrkdwn(text: str, user_name: Callable[[str], str]) -> str:
+    text = EMOJI_CODE.sub(lambda m: EMOJI.get(m.group(0), m.group(0)), text)
+    text = DATE_TOKEN.sub(r"\1", text)
+    text = MENTION.sub(lambda m: "@" + user_name(m.group(1)), text)
+    text = LINK.sub(r"\2 (\1)", text)
+    text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
+    text = re.sub(r"(?<![\w~])~([^~\n]+)~(?![\w~])", r"\1 (was)", text) if "→" not in text else \
+        re.sub(r"(?<![\w~])~([^~\n]+)~(?![\w~])", r"\1", text)
+    return html.unescape(text)
+
+
+def element_label(element: dict[str, Any]) -> str:
+    return str((element.get("text") or {}).get("text") or element.get("action_id") or "button")
+
+
+def blocks_to_text(blocks: list[dict[str, Any]], user_name: Callable[[str], str],
+                   add_button: Callable[[dict[str, Any]], int]) -> list[str]:
+    lines: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header":
+            title = str(block["text"]["text"])
+            lines += [title.upper(), "─" * min(len(title), 60)]
+        elif kind == "section":
+            if block.get("text"):
+                lines += mrkdwn(str(block["text"]["text"]), user_name).splitlines()
+            for item in block.get("fields") or []:
+                lines.append(mrkdwn(str(item.get("text", "")), user_name))
+            accessory = block.get("accessory")
+            if accessory and accessory.get("type") == "button":
+                lines.append(f"  [{add_button(accessory)}] {element_label(accessory)}")
+        elif kind == "context":
+            parts = [mrkdwn(str(e.get("text", "")), user_name) for e in block.get("elements", []) if "text" in e]
+            lines.append("  " + " ".join(parts))
+        elif kind == "divider":
+            lines.append("─" * 40)
+        elif kind == "actions":
+            buttons = [f"[{add_button(e)}] {element_label(e)}" for e in block.get("elements", [])
+                       if e.get("type") == "button"]
+            if buttons:
+                lines.append("  " + "   ".join(buttons))
+        elif kind == "input":
+            lines.append(f"  {block.get('label', {}).get('text', '')}: …")
+    return lines

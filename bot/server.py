@@ -1,0 +1,37 @@
+"""`backup-bot serve`: Bolt behind Starlette on uvicorn, one Request URL for commands and interactivity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.starlette import SlackRequestHandler
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+# Slack's payloads are a few kilobytes; a large body is not from Slack and is refused before it is read.
+MAX_BODY_BYTES = 256 * 1024
+
+HealthCheck = Callable[[], dict[str, Any]]
+
+
+def create_asgi_app(app: App, health: HealthCheck | None = None) -> Starlette:
+    handler = SlackRequestHandler(app)
+
+    async def slack_events(request: Request) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return PlainTextResponse("Request body too large", status_code=413)
+        return await handler.handle(request)
+
+    async def healthz(_: Request) -> Response:
+        report = health() if health else {"status": "ok"}
+        return JSONResponse(report, status_code=200 if report.get("status") == "ok" else 503)
+
+    return Starlette(routes=[
+        Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ])

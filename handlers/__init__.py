@@ -1,0 +1,16 @@
+"""Bolt listeners: they translate Slack payloads into domain calls and results into Block Kit."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slack_bolt import App
+
+from handlers import commands
+
+if TYPE_CHECKING:
+    from bot.app import Dependencies
+
+
+def register(app: App, deps: Dependencies) -> None:
+    commands.register(app, deps)

@@ -1,0 +1,125 @@
+"""`/backup-policy`: the ack answers at once from the text alone; anything that needs PlanetScale runs lazily,
+after the ack, and answers through the response URL or the channel."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.audit import AuditEvent
+from bot.grammar import (
+    CommandError,
+    EditCommand,
+    HelpCommand,
+    HistoryCommand,
+    ListCommand,
+    PendingCommand,
+    ShowCommand,
+    UpdateCommand,
+    parse,
+)
+from bot.planetscale import PlanetScaleError
+from bot.policy import ChangeRejected
+from bot.service import AppliedChange, PolicyNotFound
+from handlers import blocks
+
+if TYPE_CHECKING:
+    from bot.app import Dependencies
+
+log = logging.getLogger(__name__)
+COMMAND = "/backup-policy"
+NOT_YET = {
+    EditCommand: "`edit` (the form) is not available in this version yet: use `update` with key=value.",
+    HistoryCommand: "`history` is not available in this version yet.",
+    PendingCommand: "`pending` is not available in this version yet: changes apply at once.",
+}
+
+
+def register(app: App, deps: Dependencies) -> None:
+    def ack_command(ack: Ack, command: dict[str, Any]) -> None:
+        try:
+            parsed = parse(command.get("text") or "")
+        except CommandError as exc:
+            ack(text=blocks.error_text(str(exc)))
+            return
+        if isinstance(parsed, HelpCommand):
+            ack(text="How to use /backup-policy", blocks=blocks.help_blocks(command.get("command") or COMMAND))
+        elif type(parsed) in NOT_YET:
+            ack(text=blocks.error_text(NOT_YET[type(parsed)]))
+        elif isinstance(parsed, UpdateCommand) and not parsed.dry_run:
+            ack(text=f":hourglass_flowing_sand: Changing “{blocks.escape(parsed.policy)}” in {parsed.db}…")
+        else:
+            ack()
+
+    def run_command(command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        try:
+            parsed = parse(command.get("text") or "")
+        except CommandError:
+            return  # answered by the ack
+        user, channel = command["user_id"], command["channel_id"]
+        try:
+            if isinstance(parsed, ListCommand):
+                policies = deps.policies.list_policies(parsed.db)
+                say_privately(respond, f"Backup policies of {parsed.db}",
+                              blocks.policy_list_blocks(parsed.db, policies))
+            elif isinstance(parsed, ShowCommand):
+                policy = deps.policies.find_policy(parsed.db, parsed.policy)
+                say_privately(respond, f"{policy.name}: {blocks.describe_schedule(policy)}",
+                              blocks.policy_detail_blocks(parsed.db, policy))
+            elif isinstance(parsed, UpdateCommand):
+                update_policy(parsed, user, channel, respond, client)
+        except (PolicyNotFound, PlanetScaleError) as exc:
+            say_privately(respond, blocks.error_text(exc.user_message))
+        except ChangeRejected as exc:
+            problems = "\n".join(f"• {p.message}" for p in exc.problems)
+            say_privately(respond, blocks.error_text(f"Nothing was sent to PlanetScale:\n{problems}"))
+        except Exception:
+            log.exception("the command failed unexpectedly")
+            say_privately(respond, blocks.error_text(
+                "Something went wrong inside the bot; nothing more was done. The error is in its log."))
+
+    def update_policy(parsed: UpdateCommand, user: str, channel: str, respond: Respond, client: WebClient) -> None:
+        plan = deps.policies.plan(parsed.db, parsed.policy, parsed.update, parsed.reason)
+        if parsed.dry_run:
+            deps.audit.record(AuditEvent(
+                action="dry_run", actor=user, organization=parsed.db.organization, database=parsed.db.database,
+                policy_id=plan.before.id, policy_name=plan.before.name, before=plan.before.model_dump(),
+                sent=plan.update.to_api(), reason=parsed.reason, channel=channel))
+            say_privately(respond, "Dry run: nothing was sent", blocks.dry_run_blocks(plan))
+            return
+        change = deps.policies.apply(plan, actor=user, channel=channel)
+        announce(change, user, channel, respond, client)
+
+    def announce(change: AppliedChange, user: str, channel: str, respond: Respond, client: WebClient) -> None:
+        text = blocks.applied_change_text(change, user)
+        result_blocks = blocks.applied_change_blocks(change, user)
+        try:
+            client.chat_postMessage(channel=channel, text=text, blocks=result_blocks)
+        except SlackApiError as exc:
+            # Private channels and DMs the bot is not in: the command's response URL still reaches them.
+            log.warning("chat.postMessage to %s failed (%s); answering through the response URL",
+                        channel, exc.response.get("error"))
+            answer = respond(text=text, blocks=result_blocks, response_type="in_channel")
+            if answer.status_code != 200:
+                log.error("the change was applied but could not be posted to %s", channel)
+                say_privately(respond, blocks.error_text(
+                    "The change was applied, but posting it to this channel failed: "
+                    f"{exc.response.get('error')}."))
+        if deps.audit_channel and deps.audit_channel != channel:
+            try:
+                client.chat_postMessage(channel=deps.audit_channel, text=text, blocks=result_blocks)
+            except SlackApiError as exc:
+                log.error("could not post to the audit channel %s: %s", deps.audit_channel,
+                          exc.response.get("error"))
+
+    app.command(COMMAND)(ack=ack_command, lazy=[run_command])
+
+
+def say_privately(respond: Respond, text: str, result_blocks: list[dict[str, Any]] | None = None) -> None:
+    answer = respond(text=text, blocks=result_blocks, response_type="ephemeral")
+    if answer.status_code != 200:
+        log.error("could not answer through the response URL: HTTP %s", answer.status_code)
