@@ -1,0 +1,157 @@
+"""Fixtures: both emulators as real HTTP servers on loopback, and the app driven by signed Slack requests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from slack_bolt import App, BoltRequest, BoltResponse
+
+from bot.app import Dependencies, build_app, build_dependencies
+from bot.audit import MemoryAuditLog
+from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleEmulator, PlanetScaleState, seed_demo
+from bot.emulators.serving import BackgroundServer
+from bot.emulators.slack import SlackEmulator, SlackEvent, SlackState, demo_slack_state
+from bot.emulators.slack_requests import signed_headers, slash_command_body
+from bot.executor import TrackedExecutor
+from bot.planetscale import PlanetScaleClient, RetryPolicy
+from bot.settings import Settings
+
+SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+BOT_TOKEN = "xoxb-test-0000-bot-token"
+CHANNEL = "C0DBAOPS01"
+ALICE = "U0ALICE001"
+
+
+@pytest.fixture(scope="session")
+def planetscale_server() -> Iterator[tuple[PlanetScaleEmulator, BackgroundServer]]:
+    emulator = PlanetScaleEmulator()
+    with BackgroundServer(emulator) as server:
+        yield emulator, server
+
+
+@pytest.fixture(scope="session")
+def slack_server() -> Iterator[tuple[SlackEmulator, BackgroundServer]]:
+    emulator = SlackEmulator(demo_slack_state(BOT_TOKEN))
+    with BackgroundServer(emulator) as server:
+        yield emulator, server
+
+
+@pytest.fixture
+def planetscale(planetscale_server: tuple[PlanetScaleEmulator, BackgroundServer]) -> PlanetScaleState:
+    """A freshly seeded PlanetScale for each test."""
+    emulator, _ = planetscale_server
+    emulator.state = seed_demo(PlanetScaleState())
+    return emulator.state
+
+
+@pytest.fixture
+def slack(slack_server: tuple[SlackEmulator, BackgroundServer]) -> SlackState:
+    emulator, _ = slack_server
+    emulator.state = demo_slack_state(BOT_TOKEN)
+    return emulator.state
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """The backoff delays the PlanetScale client asked for (recorded instead of slept)."""
+    return []
+
+
+@pytest.fixture
+def planetscale_client(planetscale_server: tuple[PlanetScaleEmulator, BackgroundServer],
+                       planetscale: PlanetScaleState, sleeps: list[float]) -> Iterator[PlanetScaleClient]:
+    _, server = planetscale_server
+    client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, server.url + "/v1", retry=RetryPolicy(),
+                               sleep=sleeps.append)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def settings(slack_server: tuple[SlackEmulator, BackgroundServer],
+             planetscale_server: tuple[PlanetScaleEmulator, BackgroundServer]) -> Settings:
+    return Settings(slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
+                    slack_api_url=slack_server[1].url + "/api/", planetscale_token_id=DEMO_TOKEN_ID,
+                    planetscale_token=DEMO_TOKEN, planetscale_api_url=planetscale_server[1].url + "/v1")
+
+
+@dataclass
+class Reply:
+    """What one request to the app produced: the HTTP answer and what reached Slack afterwards."""
+
+    response: BoltResponse
+    events: list[SlackEvent] = field(default_factory=list)
+
+    @property
+    def ack(self) -> dict[str, Any]:
+        if not self.response.body:
+            return {}
+        if "json" in (self.response.headers.get("content-type") or [""])[0]:
+            return dict(json.loads(self.response.body))
+        return {"text": self.response.body}
+
+    @property
+    def ack_text(self) -> str:
+        return str(self.ack.get("text", ""))
+
+    def of_kind(self, *kinds: str) -> list[SlackEvent]:
+        return [e for e in self.events if e.kind in kinds]
+
+    @property
+    def private(self) -> list[SlackEvent]:
+        """Answers only the caller sees (ephemeral responses)."""
+        return [e for e in self.events if e.kind == "ephemeral" or
+                (e.kind == "response" and e.response_type == "ephemeral")]
+
+    @property
+    def public(self) -> list[SlackEvent]:
+        return [e for e in self.events if e.kind == "message" or
+                (e.kind == "response" and e.response_type == "in_channel")]
+
+    def all_text(self) -> str:
+        parts = [self.ack_text, json.dumps(self.ack.get("blocks", []), ensure_ascii=False)]
+        for e in self.events:
+            parts += [e.text, json.dumps(e.blocks, ensure_ascii=False)]
+        return "\n".join(parts)
+
+
+@dataclass
+class Bot:
+    app: App
+    deps: Dependencies
+    executor: TrackedExecutor
+    slack: SlackState
+    slack_url: str
+    audit: MemoryAuditLog
+
+    def send(self, body: str, headers: dict[str, str] | None = None) -> Reply:
+        _, cursor = self.slack.events_since(0)
+        response = self.app.dispatch(BoltRequest(body=body, headers=headers or signed_headers(SIGNING_SECRET, body)))
+        assert self.executor.wait_idle(timeout=60), "lazy listeners did not finish"
+        events, _ = self.slack.events_since(cursor)
+        return Reply(response, events)
+
+    def command(self, text: str, user: str = ALICE, channel: str = CHANNEL) -> Reply:
+        return self.send(self.command_body(text, user, channel))
+
+    def command_body(self, text: str, user: str = ALICE, channel: str = CHANNEL) -> str:
+        member = self.slack.users[user]
+        return slash_command_body(text, user_id=user, user_name=member.name, channel_id=channel,
+                                  channel_name=self.slack.channels.get(channel, "private"),
+                                  response_url=f"{self.slack_url}/response/1",
+                                  trigger_id=self.slack.new_trigger_id())
+
+
+@pytest.fixture
+def bot(settings: Settings, slack: SlackState, planetscale_client: PlanetScaleClient,
+        slack_server: tuple[SlackEmulator, BackgroundServer]) -> Iterator[Bot]:
+    executor = TrackedExecutor()
+    audit = MemoryAuditLog()
+    deps = build_dependencies(settings, planetscale_client, audit)
+    app = build_app(settings, deps, executor)
+    yield Bot(app, deps, executor, slack, slack_server[1].url, audit)
+    executor.shutdown(wait=True)
