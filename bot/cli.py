@@ -77,7 +77,7 @@ def run_socket() -> int:
                                       "PLANETSCALE_SERVICE_TOKEN"))
     _logging(settings)
     app = build_app(settings, build_dependencies(settings))
-    SocketModeHandler(app, settings.slack_app_token).start()
+    SocketModeHandler(app, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
     return 0
 
 

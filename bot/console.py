@@ -95,7 +95,7 @@ class Console:
         elif event.kind == "update":
             self.show(f"[{channel}] backup-bot (edited):", event.text, event.blocks)
         elif event.kind == "ephemeral" or (event.kind == "response" and event.response_type != "in_channel"):
-            self.show(f"[only you see this] backup-bot:", event.text, event.blocks)
+            self.show("[only you see this] backup-bot:", event.text, event.blocks)
         elif event.kind == "response":
             self.show(f"[#{self.slack.channels.get(self.channel)}] backup-bot:", event.text, event.blocks)
         elif event.view is not None:
@@ -177,9 +177,9 @@ class Console:
         elif response.body:
             # Slack shows a plain-text ack as is, and a JSON ack as a message.
             is_json = "json" in (response.headers.get("content-type") or [""])[0]
-            ack = json.loads(response.body) if is_json else {"text": response.body}
+            ack: dict[str, Any] = json.loads(response.body) if is_json else {"text": response.body}
             if ack.get("text") or ack.get("blocks"):
-                self.show("[only you see this] backup-bot:", ack.get("text", ""), ack.get("blocks") or [])
+                self.show("[only you see this] backup-bot:", str(ack.get("text", "")), list(ack.get("blocks") or []))
         self.executor.wait_idle()
         events, self.cursor = self.slack.events_since(self.cursor)
         for event in events:

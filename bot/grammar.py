@@ -340,7 +340,7 @@ def parse_update(db: DatabaseRef, policy: str, tokens: list[Token]) -> UpdateCom
             continue
         if key not in KEY_FIELDS:
             raise CommandError(
-                f"Unknown key `{key_text[:40]}`.{did_you_mean(key, list(KEY_FIELDS) + ['reason'])} "
+                f"Unknown key `{key_text[:40]}`.{did_you_mean(key, [*KEY_FIELDS, 'reason'])} "
                 f"Keys: {', '.join(k for k in KEY_FIELDS if '_' not in k)}, reason (or the API's field names)."
             )
         if value == "" and not token.quoted:

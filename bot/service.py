@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.audit import AuditEvent, AuditLog
@@ -73,13 +73,13 @@ class PolicyService:
     def apply(self, plan: ChangePlan, actor: str, channel: str | None = None) -> AppliedChange:
         """Send the PATCH with only the fields the change sets, and record the outcome either way."""
         db, before = plan.db, plan.before
-        base = dict(actor=actor, organization=db.organization, database=db.database, policy_id=before.id,
-                    policy_name=before.name, before=before.model_dump(), sent=plan.update.to_api(),
-                    reason=plan.reason, channel=channel)
+        attempt = AuditEvent(action="applying", actor=actor, organization=db.organization, database=db.database,
+                             policy_id=before.id, policy_name=before.name, before=before.model_dump(),
+                             sent=plan.update.to_api(), reason=plan.reason, channel=channel)
         try:
             after = self.planetscale.update_policy(db.organization, db.database, before.id, plan.update)
         except PlanetScaleError as exc:
-            self.audit.record(AuditEvent(action="failed", detail=f"{exc.kind}: {exc.user_message}", **base))
+            self.audit.record(replace(attempt, action="failed", detail=f"{exc.kind}: {exc.user_message}"))
             raise
-        self.audit.record(AuditEvent(action="applied", after=after.model_dump(), **base))
+        self.audit.record(replace(attempt, action="applied", after=after.model_dump()))
         return AppliedChange(plan, after)

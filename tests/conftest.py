@@ -12,7 +12,13 @@ from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.app import Dependencies, build_app, build_dependencies
 from bot.audit import MemoryAuditLog
-from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleEmulator, PlanetScaleState, seed_demo
+from bot.emulators.planetscale import (
+    DEMO_TOKEN,
+    DEMO_TOKEN_ID,
+    PlanetScaleEmulator,
+    PlanetScaleState,
+    seed_demo,
+)
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackEvent, SlackState, demo_slack_state
 from bot.emulators.slack_requests import signed_headers, slash_command_body

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 DEMO_TOKEN_ID = "demo-token-id"
-DEMO_TOKEN = "pscale_tkn_demo_only_not_a_secret"  # noqa: S105 - the emulator's own demo credential
+DEMO_TOKEN = "pscale_tkn_demo_only_not_a_secret"
 ALL_ACCESSES = ("read_backups", "write_backups", "read_database", "read_organization")
 
 POLICY_FIELDS: dict[str, type] = {
@@ -116,9 +116,11 @@ class PlanetScaleState:
         }
         self.policies.setdefault((organization, database), {})
 
-    def add_policy(self, organization: str, database: str, policy_id: str | None = None, **values: Any) -> dict[str, Any]:
+    def add_policy(
+        self, organization: str, database: str, policy_id: str | None = None, **values: Any
+    ) -> dict[str, Any]:
         created = _iso(_now() - timedelta(days=100))
-        policy = {
+        policy: dict[str, Any] = {
             "id": policy_id or self.new_id(), "name": "Backup", "target": "production", "retention_value": 2,
             "retention_unit": "day", "frequency_value": 12, "frequency_unit": "hour", "schedule_time": "00:00",
             "schedule_day": None, "schedule_week": None, "created_at": created, "updated_at": created,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,9 +18,9 @@ APP_ID = "A0BACKUPBOT"
 
 
 def signed_headers(signing_secret: str, body: str, timestamp: int | None = None,
-                   content_type: str = "application/x-www-form-urlencoded") -> dict[str, str]:
+                   content_type: str = "application/x-www-form-urlencoded") -> dict[str, str | Sequence[str]]:
     stamp = str(int(time.time()) if timestamp is None else timestamp)
-    signature = SignatureVerifier(signing_secret).generate_signature(timestamp=stamp, body=body)
+    signature = SignatureVerifier(signing_secret).generate_signature(timestamp=stamp, body=body) or ""
     return {"content-type": content_type, "x-slack-request-timestamp": stamp, "x-slack-signature": signature}
 
 

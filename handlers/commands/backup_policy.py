@@ -23,7 +23,7 @@ from bot.grammar import (
     parse,
 )
 from bot.planetscale import PlanetScaleError
-from bot.policy import ChangeRejected
+from bot.policy import ChangeRejected, describe_schedule
 from bot.service import AppliedChange, PolicyNotFound
 from handlers import blocks
 
@@ -68,7 +68,7 @@ def register(app: App, deps: Dependencies) -> None:
                               blocks.policy_list_blocks(parsed.db, policies))
             elif isinstance(parsed, ShowCommand):
                 policy = deps.policies.find_policy(parsed.db, parsed.policy)
-                say_privately(respond, f"{policy.name}: {blocks.describe_schedule(policy)}",
+                say_privately(respond, f"{policy.name}: {describe_schedule(policy)}",
                               blocks.policy_detail_blocks(parsed.db, policy))
             elif isinstance(parsed, UpdateCommand):
                 update_policy(parsed, user, channel, respond, client)
