@@ -347,8 +347,7 @@ def parse_update(db: DatabaseRef, policy: str, tokens: list[Token]) -> UpdateCom
             raise CommandError(f"`{key}=` has no value: e.g. `{KEY_EXAMPLES[key]}`.")
         # `retention=30 days`: a bare number followed by a unit word is one value.
         if (key in ("retention", "frequency") and not token.quoted and value.isdigit()
-                and i < len(tokens) and "=" not in tokens[i].text and tokens[i].text.lower() in
-                (set(UNITS) | set(NOT_UNITS))):
+                and i < len(tokens) and tokens[i].text.isalpha()):
             value = f"{value} {tokens[i].text}"
             i += 1
         for api_field in KEY_FIELDS[key]:

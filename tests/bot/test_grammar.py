@@ -1,0 +1,205 @@
+"""The command grammar of ../shared/CONTRACT.md, key by key and unit by unit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.grammar import (
+    CommandError,
+    DatabaseRef,
+    EditCommand,
+    HelpCommand,
+    HistoryCommand,
+    ListCommand,
+    PendingCommand,
+    ShowCommand,
+    UpdateCommand,
+    parse,
+    tokenize,
+)
+
+DB = DatabaseRef("acme", "app-db")
+
+
+def update(text: str) -> UpdateCommand:
+    parsed = parse(f'update acme/app-db "Production daily" {text}')
+    assert isinstance(parsed, UpdateCommand)
+    return parsed
+
+
+def sent(text: str) -> dict[str, Any]:
+    return update(text).update.to_api()
+
+
+def error(text: str) -> str:
+    with pytest.raises(CommandError) as caught:
+        parse(text)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("", HelpCommand()),
+    ("help", HelpCommand()),
+    ("help update", HelpCommand("update")),
+    ("list acme/app-db", ListCommand(DB)),
+    ("LIST acme/app-db", ListCommand(DB)),
+    ("show acme/app-db bp01prod12h", ShowCommand(DB, "bp01prod12h")),
+    ('show acme/app-db "Production daily"', ShowCommand(DB, "Production daily")),
+    ("show acme/app-db “Production daily”", ShowCommand(DB, "Production daily")),
+    ("edit acme/app-db bp01", EditCommand(DB, "bp01")),
+    ("history acme/app-db", HistoryCommand(DB)),
+    ('history acme/app-db "Production daily"', HistoryCommand(DB, "Production daily")),
+    ("pending", PendingCommand()),
+])
+def test_subcommands(text: str, expected: object) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(("value", "number", "unit"), [
+    ("12h", 12, "hour"), ("12 h", 12, "hour"), ("1hour", 1, "hour"), ("2 hours", 2, "hour"), ("3hr", 3, "hour"),
+    ("30d", 30, "day"), ("1 day", 1, "day"), ("30days", 30, "day"), ("30D", 30, "day"),
+    ("2w", 2, "week"), ("1 week", 1, "week"), ("4 weeks", 4, "week"),
+    ("6mo", 6, "month"), ("1 month", 1, "month"), ("6 months", 6, "month"),
+    ("1y", 1, "year"), ("2 years", 2, "year"), ("1 year", 1, "year"),
+])
+def test_retention_units_with_and_without_a_space(value: str, number: int, unit: str) -> None:
+    assert sent(f'retention="{value}"') == {"retention_value": number, "retention_unit": unit}
+
+
+@pytest.mark.parametrize(("value", "number", "unit"), [
+    ("12h", 12, "hour"), ("1d", 1, "day"), ("2 weeks", 2, "week"), ("1mo", 1, "month"),
+])
+def test_frequency_units(value: str, number: int, unit: str) -> None:
+    assert sent(f'frequency="{value}"') == {"frequency_value": number, "frequency_unit": unit}
+
+
+def test_an_unquoted_unit_word_after_a_number_belongs_to_it() -> None:
+    assert sent("retention=30 days at=02:00") == {"retention_value": 30, "retention_unit": "day",
+                                                  "schedule_time": "02:00"}
+
+
+@pytest.mark.parametrize(("value", "day"), [
+    ("sun", 0), ("Sunday", 0), ("mon", 1), ("tue", 2), ("tues", 2), ("wednesday", 3), ("thu", 4),
+    ("thurs", 4), ("fri", 5), ("sat", 6), ("saturday", 6), ("0", 0), ("6", 6),
+])
+def test_days(value: str, day: int) -> None:
+    assert sent(f"day={value}") == {"schedule_day": day}
+
+
+@pytest.mark.parametrize(("value", "week"), [
+    ("1st", 0), ("first", 0), ("2nd", 1), ("second", 1), ("3rd", 2), ("third", 2), ("4th", 3), ("FOURTH", 3),
+])
+def test_weeks_are_sent_zero_based(value: str, week: int) -> None:
+    assert sent(f"week={value}") == {"schedule_week": week}
+
+
+@pytest.mark.parametrize(("text", "fields"), [
+    ("retention_value=7", {"retention_value": 7}),
+    ("retention_unit=week", {"retention_unit": "week"}),
+    ("frequency_value=6 frequency_unit=hour", {"frequency_value": 6, "frequency_unit": "hour"}),
+    ("schedule_time=02:30", {"schedule_time": "02:30"}),
+    ("schedule_day=3", {"schedule_day": 3}),
+    ("schedule_day=wed", {"schedule_day": 3}),
+    ("schedule_week=0", {"schedule_week": 0}),
+    ("schedule_week=3", {"schedule_week": 3}),
+    ('name="Nightly full"', {"name": "Nightly full"}),
+    ("name=Nightly", {"name": "Nightly"}),
+    ("target=PRODUCTION", {"target": "production"}),
+    ("at=2:05", {"schedule_time": "02:05"}),
+    ("at=00:00", {"schedule_time": "00:00"}),
+])
+def test_the_apis_own_field_names_and_other_keys(text: str, fields: dict[str, Any]) -> None:
+    assert sent(text) == fields
+
+
+def test_reason_and_dry_run_are_not_fields() -> None:
+    parsed = update('retention=30d reason="the auditors \\"asked\\"" --dry-run')
+    assert parsed.update.to_api() == {"retention_value": 30, "retention_unit": "day"}
+    assert parsed.reason == 'the auditors "asked"'
+    assert parsed.dry_run is True
+
+
+def test_slack_escapes_are_undone() -> None:
+    assert sent('name="R&amp;D &lt;daily&gt;"') == {"name": "R&D <daily>"}
+
+
+def test_typed_keys_are_remembered_for_messages() -> None:
+    assert update("retention=3d day=sun").typed_keys == {"retention_value": "retention",
+                                                         "retention_unit": "retention", "schedule_day": "day"}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("lst acme/app-db", "Did you mean `list`"),
+    ("list", "needs a database"),
+    ("list acme", "<organization>/<database>"),
+    ("list acme/app-db/x", "<organization>/<database>"),
+    ("list /app-db", "<organization>/<database>"),
+    ("list acme/app.db", "not a valid database"),
+    ("list ac me/app-db", "<organization>/<database>"),
+    ("list ../app-db", "not a valid organization"),
+    ("show acme/app-db", "needs a policy"),
+    ("show acme/app-db retention=3d", "needs a policy"),
+    ("show acme/app-db Production daily", 'Quote a policy name'),
+    ("pending now", "Unexpected"),
+    ('show acme/app-db "unclosed', "not closed"),
+    ('update acme/app-db "Production daily"', "Nothing to change"),
+    ('update acme/app-db "Production daily" retention', "key=value"),
+    ('update acme/app-db "Production daily" retention=', "has no value"),
+    ('update acme/app-db "Production daily" reten=3d', "Did you mean `retention`"),
+    ('update acme/app-db "Production daily" frequncy=3d', "Did you mean `frequency`"),
+    ('update acme/app-db "Production daily" colour=red', "Keys: name, target"),
+    ('update acme/app-db "Production daily" retention=3', "needs a unit"),
+    ('update acme/app-db "Production daily" retention=3m', "`mo` for months"),
+    ('update acme/app-db "Production daily" retention=3min', "minutes are not a backup unit"),
+    ('update acme/app-db "Production daily" retention=3 fortnights', "`retention=3 fortnights` is not a unit"),
+    ('update acme/app-db "Production daily" retention=3x', "not a unit"),
+    ('update acme/app-db "Production daily" retention=0d', "at least 1"),
+    ('update acme/app-db "Production daily" retention=-1w', "at least 1"),
+    ('update acme/app-db "Production daily" retention=2.5d', "whole number"),
+    ('update acme/app-db "Production daily" retention=lots', "not an amount"),
+    ('update acme/app-db "Production daily" retention=3000000000d', "too large"),
+    ('update acme/app-db "Production daily" frequency=1y', "cannot run yearly"),
+    ('update acme/app-db "Production daily" frequency_unit=year', "cannot run yearly"),
+    ('update acme/app-db "Production daily" retention_unit=m', "`mo` for months"),
+    ('update acme/app-db "Production daily" retention_value=ten', "not a whole number"),
+    ('update acme/app-db "Production daily" retention_value=0', "at least 1"),
+    ('update acme/app-db "Production daily" at=24:00', "not a time"),
+    ('update acme/app-db "Production daily" at=12:60', "not a time"),
+    ('update acme/app-db "Production daily" at=2pm', "2pm is 14:00"),
+    ('update acme/app-db "Production daily" at=0200', "HH:MM"),
+    ('update acme/app-db "Production daily" day=7', "not a day"),
+    ('update acme/app-db "Production daily" day=mnday', "Did you mean `monday`"),
+    ('update acme/app-db "Production daily" week=1', "1st, 2nd, 3rd or 4th"),
+    ('update acme/app-db "Production daily" week=last', "no 5th or last"),
+    ('update acme/app-db "Production daily" schedule_week=4', "0 to 3"),
+    ('update acme/app-db "Production daily" target=staging', "production or development"),
+    ('update acme/app-db "Production daily" target=dev', "Did you mean `target=development`"),
+    ('update acme/app-db "Production daily" name=""', "1 to 255"),
+    ('update acme/app-db "Production daily" retention=3d retention=4d', "give it once"),
+    ('update acme/app-db "Production daily" retention=3d retention_unit=day', "give it once"),
+    ('update acme/app-db "Production daily" reason=a reason=b retention=3d', "twice"),
+    ('update acme/app-db "Production daily" retention=3d reason=""', "is empty"),
+    ('update acme/app-db "Production daily" retention=3d --yes', "Unknown option"),
+    ('update acme/app-db "Production daily" retention=3d --dryrun', None),
+])
+def test_errors_name_the_bad_part_and_the_fix(text: str, expected: str | None) -> None:
+    if expected is None:
+        assert isinstance(parse(text), UpdateCommand)
+        return
+    message = error(text)
+    assert expected in message, message
+
+
+def test_an_overlong_command_is_refused() -> None:
+    assert "the most is 4000" in error("list acme/app-db " + "x" * 5000)
+
+
+def test_an_overlong_reason_is_refused() -> None:
+    assert "the most is 500" in error(f'update acme/app-db p retention=3d reason="{"x" * 501}"')
+
+
+def test_tokenizer_keeps_quoted_spaces_and_marks_quoted_tokens() -> None:
+    tokens = tokenize('a "b c" d="e f"')
+    assert [(t.text, t.quoted) for t in tokens] == [("a", False), ("b c", True), ("d=e f", True)]

@@ -1,0 +1,40 @@
+"""Secrets never reach a log line, whatever logs them."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from bot.logs import RedactSecrets, configure
+
+
+def test_known_secrets_and_token_shapes_are_redacted() -> None:
+    stream = io.StringIO()
+    redactor = configure(["my-signing-secret-123"], level="INFO", json_lines=True)
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(redactor)
+    logger = logging.getLogger("test.secrets")
+    logger.addHandler(handler)
+    logger.warning("secret %s token %s other %s", "my-signing-secret-123", "xoxb-1-2-abc", "pscale_tkn_abc")
+    try:
+        raise ValueError("boom with xapp-1-ABC")
+    except ValueError:
+        logger.exception("failed")
+    logger.removeHandler(handler)
+    out = stream.getvalue()
+    assert "my-signing-secret-123" not in out and "xoxb-1-2-abc" not in out
+    assert "pscale_tkn_abc" not in out and "xapp-1-ABC" not in out
+    assert out.count("[redacted]") >= 4
+
+
+def test_json_lines(capsys: object) -> None:
+    configure([], json_lines=True)
+    logging.getLogger("x").warning("hello %s", "there")
+    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    assert json.loads(err.strip().splitlines()[-1])["message"] == "hello there"
+    logging.getLogger().handlers.clear()
+
+
+def test_short_values_are_not_treated_as_secrets() -> None:
+    assert RedactSecrets(["ab"]).redact("abc") == "abc"

@@ -1,0 +1,133 @@
+"""The PlanetScale client against the emulator: auth, paths, pages, retries and every failure."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
+from bot.planetscale import (
+    BadResponse,
+    Forbidden,
+    NotFound,
+    PlanetScaleClient,
+    PlanetScaleError,
+    RateLimited,
+    Rejected,
+    RetryPolicy,
+    Unauthorized,
+    Unavailable,
+)
+from bot.policy import PolicyUpdate
+
+
+def test_service_token_header_and_paths(planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState) -> None:
+    planetscale_client.update_policy("acme", "app-db", "bp03devday", PolicyUpdate(retention_value=5))
+    [call] = planetscale.calls()
+    assert call.authorization == f"{DEMO_TOKEN_ID}:{DEMO_TOKEN}"
+    assert call.method == "PATCH" and call.body == {"retention_value": 5}
+    assert call.path == "/organizations/acme/databases/app-db/backup-policies/bp03devday"
+
+
+@pytest.mark.parametrize(("org", "db", "policy_id"), [
+    ("..", "app-db", "x"), ("acme", "app-db/../../other", "x"), ("acme", "app-db", "../x"),
+    ("acme", "app-db", "x?y=1"), ("acme", "app db", "x"), ("acme%2F", "app-db", "x"), ("", "app-db", "x"),
+])
+def test_nothing_typed_can_change_the_request_path(
+    planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, org: str, db: str, policy_id: str
+) -> None:
+    with pytest.raises(PlanetScaleError, match="not a valid"):
+        planetscale_client.get_policy(org, db, policy_id)
+    assert planetscale.calls() == []
+
+
+def test_lists_follow_pages(planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState) -> None:
+    for n in range(150):
+        planetscale.add_policy("acme", "app-db", f"bpx{n:04d}")
+    assert len(planetscale_client.list_policies("acme", "app-db")) == 153
+    assert [c.query for c in planetscale.calls()] == [{"page": "1", "per_page": "100"},
+                                                     {"page": "2", "per_page": "100"}]
+
+
+def test_members_are_found_by_email(planetscale_client: PlanetScaleClient) -> None:
+    [member] = planetscale_client.find_members("acme", "carol@acme.example")
+    assert (member.email, member.role) == ("carol@acme.example", "admin")
+
+
+@pytest.mark.parametrize(("fault", "error", "words"), [
+    (Fault(status=401, times=None), Unauthorized, "refused the service token"),
+    (Fault(status=403, times=None), Forbidden, "`read_backups`"),
+    (Fault(status=404, times=None), NotFound, "lacks `read_backups`"),
+    (Fault(status=422, body='{"code":"invalid_params","message":"bad"}'), Rejected, "bad"),
+    (Fault(status=500, times=None), Unavailable, "tried 4 times"),
+    (Fault(status=502, times=None, body="<html>"), Unavailable, "(502)"),
+    (Fault(status=429, times=None), RateLimited, "rate limiting"),
+    (Fault(status=429, times=None, retry_after="600"), RateLimited, "Try again in 600 seconds"),
+    (Fault(status=200, body="{not json"), BadResponse, "not JSON"),
+    (Fault(status=200, body='{"id": 1}'), BadResponse, "cannot read"),
+])
+def test_failures_are_typed_and_explained(
+    planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, fault: Fault,
+    error: type[PlanetScaleError], words: str
+) -> None:
+    planetscale.add_fault(fault)
+    with pytest.raises(error) as caught:
+        planetscale_client.get_policy("acme", "app-db", "bp01prod12h")
+    assert words in caught.value.user_message
+    assert DEMO_TOKEN not in caught.value.user_message
+
+
+def test_retries_are_bounded_with_growing_backoff(
+    planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, sleeps: list[float]
+) -> None:
+    planetscale.add_fault(Fault(status=503, times=None))
+    with pytest.raises(Unavailable):
+        planetscale_client.get_policy("acme", "app-db", "bp01prod12h")
+    assert len(planetscale.calls()) == 4
+    assert sleeps == [0.5, 1.0, 2.0]
+
+
+def test_retry_after_is_waited_for(
+    planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, sleeps: list[float]
+) -> None:
+    planetscale.add_fault(Fault(status=429, times=2, retry_after="2"))
+    assert planetscale_client.get_policy("acme", "app-db", "bp01prod12h").id == "bp01prod12h"
+    assert sleeps == [2.0, 2.0]
+
+
+def test_client_errors_are_not_retried(planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState) -> None:
+    planetscale.add_fault(Fault(status=404, times=None))
+    with pytest.raises(NotFound):
+        planetscale_client.get_policy("acme", "app-db", "bp01prod12h")
+    assert len(planetscale.calls()) == 1
+
+
+def test_a_timeout_is_retried_then_reported(planetscale_server: object, planetscale: PlanetScaleState) -> None:
+    _, server = planetscale_server  # type: ignore[misc]
+    client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, server.url + "/v1",
+                               timeout=httpx.Timeout(0.2), retry=RetryPolicy(attempts=2), sleep=lambda _: None)
+    planetscale.add_fault(Fault(delay=1.0, times=None, method="PATCH"))
+    with pytest.raises(Unavailable, match="may or may not have been applied"):
+        client.update_policy("acme", "app-db", "bp01prod12h", PolicyUpdate(retention_value=3))
+    assert len(planetscale.calls("PATCH")) == 2
+
+
+def test_a_refused_connection_is_reported() -> None:
+    client = PlanetScaleClient("id", "secret-token-value", "http://127.0.0.1:9/v1", retry=RetryPolicy(attempts=2),
+                               sleep=lambda _: None)
+    with pytest.raises(Unavailable, match="connection failed") as caught:
+        client.list_policies("acme", "app-db")
+    assert "secret-token-value" not in str(caught.value) and "secret-token-value" not in repr(client)
+
+
+def test_a_token_without_access_to_a_database_gets_404_and_without_write_403(
+    planetscale_server: object, planetscale: PlanetScaleState
+) -> None:
+    _, server = planetscale_server  # type: ignore[misc]
+    planetscale.grant("reader", "reader-token", "acme", "app-db", ("read_backups",))
+    client = PlanetScaleClient("reader", "reader-token", server.url + "/v1", sleep=lambda _: None)
+    assert len(client.list_policies("acme", "app-db")) == 3
+    with pytest.raises(NotFound):
+        client.list_policies("acme", "billing-db")
+    with pytest.raises(Forbidden, match="write_backups"):
+        client.update_policy("acme", "app-db", "bp03devday", PolicyUpdate(retention_value=4))

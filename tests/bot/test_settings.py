@@ -1,0 +1,59 @@
+"""Settings: a missing or malformed one is one line naming it, never its value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, SettingsError
+
+SECRET = "s3cr3t-value-never-shown"
+
+
+def load(require: tuple[str, ...] = (), **env: str) -> Settings:
+    return Settings.load(require=require, env=env, dotenv_path=None)
+
+
+def test_defaults() -> None:
+    settings = load()
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.planetscale_api_url == "https://api.planetscale.com/v1"
+    assert settings.database_url == "sqlite:///backup-bot.db" and settings.port == 3000
+
+
+@pytest.mark.parametrize(("env", "require", "named"), [
+    ({}, ("SLACK_SIGNING_SECRET",), "SLACK_SIGNING_SECRET is not set"),
+    ({"SLACK_BOT_TOKEN": SECRET}, (), "SLACK_BOT_TOKEN is malformed"),
+    ({"SLACK_APP_TOKEN": SECRET}, (), "SLACK_APP_TOKEN is malformed"),
+    ({"PLANETSCALE_SERVICE_TOKEN": SECRET}, (), "PLANETSCALE_SERVICE_TOKEN_ID is not set"),
+    ({"PLANETSCALE_SERVICE_TOKEN_ID": "abc"}, (), "PLANETSCALE_SERVICE_TOKEN is not set"),
+    ({"SLACK_API_URL": "slack.com"}, (), "SLACK_API_URL is malformed"),
+    ({"PLANETSCALE_API_URL": "ftp://x"}, (), "PLANETSCALE_API_URL is malformed"),
+    ({"BACKUP_BOT_DATABASE_URL": "mysql://x"}, (), "BACKUP_BOT_DATABASE_URL is malformed"),
+    ({"BACKUP_BOT_AUDIT_CHANNEL": "#general"}, (), "BACKUP_BOT_AUDIT_CHANNEL is malformed"),
+    ({"PORT": "http"}, (), "PORT is malformed"),
+])
+def test_a_bad_setting_is_named_without_its_value(env: dict[str, str], require: tuple[str, ...], named: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load(require, **env)
+    assert named in str(caught.value)
+    assert SECRET not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("SLACK_API_URL=http://localhost:1/api\nPORT=4000\n")
+    settings = Settings.load(env={"PORT": "5000"}, dotenv_path=str(dotenv))
+    assert settings.slack_api_url == "http://localhost:1/api/" and settings.port == 5000
+
+
+def test_serve_stops_with_one_line_naming_the_missing_setting(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-" + SECRET}
+    done = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert "SLACK_SIGNING_SECRET is not set" in done.stderr and SECRET not in done.stderr + done.stdout

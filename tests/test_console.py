@@ -1,0 +1,40 @@
+"""`backup-bot console` from a pipe, as a newcomer runs `make demo`: the real process, on the emulator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_console(lines: list[str], tmp_path: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLANETSCALE_", "SLACK_"))}
+    done = subprocess.run([sys.executable, "-m", "bot", "console"], input="\n".join(lines) + "\n", text=True,
+                          capture_output=True, cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_help_and_list_on_the_bundled_emulator(tmp_path: Path) -> None:
+    out = run_console(["/backup-policy help", "/backup-policy list acme/app-db"], tmp_path)
+    assert "update <org>/<database> <policy> key=value" in out
+    for name in ("Production daily", "Production weekly", "Development daily"):
+        assert name in out
+    assert "every 12 hours at 09:10 UTC, kept 2 days" in out
+
+
+def test_an_update_is_posted_to_the_channel_and_users_can_switch(tmp_path: Path) -> None:
+    out = run_console([
+        '/backup-policy update acme/app-db "Development daily" retention=30d reason="more history"',
+        "as bob",
+        "/backup-policy show acme/app-db bp03devday",
+        "/backup-policy update acme/app-db bp03devday retention=5m",
+        "as nobody",
+        "in #random",
+    ], tmp_path)
+    assert "[#db-ops] backup-bot:" in out and "@alice changed the backup policy Development daily" in out
+    assert "3 days → 30 days" in out and "more history" in out
+    assert "You are now bob" in out and "every day at 04:30 UTC, kept 30 days" in out
+    assert "`m` is ambiguous" in out
+    assert "No user `nobody`" in out and "You are now in #random" in out

@@ -1,0 +1,91 @@
+"""Against the server `backup-bot serve` runs: Starlette and uvicorn over real HTTP, signed as Slack signs."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from conftest import SIGNING_SECRET, Bot
+
+from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.serving import BackgroundServer
+from bot.emulators.slack_requests import signed_headers
+from bot.server import create_asgi_app
+
+
+@pytest.fixture
+def server(bot: Bot) -> Iterator[str]:
+    with BackgroundServer(create_asgi_app(bot.app)) as running:
+        yield running.url
+
+
+def post(server: str, body: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(f"{server}/slack/events", content=body,
+                      headers=headers or dict(signed_headers(SIGNING_SECRET, body)), timeout=10)  # type: ignore[arg-type]
+
+
+def test_update_through_http_sends_exactly_one_patch_and_posts_the_result(
+    bot: Bot, server: str, planetscale: PlanetScaleState
+) -> None:
+    body = bot.command_body('update acme/app-db "Production daily" retention=30d frequency=12h at=02:00')
+    answer = post(server, body)
+    assert answer.status_code == 200
+    assert bot.executor.wait_idle(30)
+    [patch] = planetscale.calls("PATCH")
+    assert patch.body == {"retention_value": 30, "retention_unit": "day", "frequency_value": 12,
+                          "frequency_unit": "hour", "schedule_time": "02:00"}
+    [posted] = [e for e in bot.slack.events if e.kind == "message"]
+    assert "kept 30 days" in json.dumps(posted.blocks)
+
+
+def test_the_ack_beats_slacks_three_seconds_while_planetscale_hangs(
+    bot: Bot, server: str, planetscale: PlanetScaleState
+) -> None:
+    planetscale.add_fault(Fault(delay=4.0, method="GET"))
+    started = time.monotonic()
+    answer = post(server, bot.command_body('update acme/app-db "Production daily" retention=30d'))
+    assert answer.status_code == 200 and time.monotonic() - started < 3.0
+    assert planetscale.calls("PATCH") == []  # still waiting on the slow read
+    assert bot.executor.wait_idle(30)
+    assert len(planetscale.calls("PATCH")) == 1
+
+
+def test_bad_input_over_http_is_answered_to_the_caller_and_sends_nothing(
+    bot: Bot, server: str, planetscale: PlanetScaleState
+) -> None:
+    answer = post(server, bot.command_body('update acme/app-db "Production daily" retention=5m'))
+    assert answer.status_code == 200 and "ambiguous" in answer.text
+    assert bot.executor.wait_idle(30)
+    assert planetscale.calls() == [] and bot.slack.events == []
+
+
+@pytest.mark.parametrize("headers", [
+    {"content-type": "application/x-www-form-urlencoded"},
+    {"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": "1",
+     "x-slack-signature": "v0=00"},
+])
+def test_unsigned_requests_get_401(bot: Bot, server: str, planetscale: PlanetScaleState,
+                                   headers: dict[str, str]) -> None:
+    answer = post(server, bot.command_body("list acme/app-db"), headers)
+    assert answer.status_code == 401
+    assert bot.executor.wait_idle(30) and planetscale.calls() == []
+
+
+def test_a_replayed_request_older_than_five_minutes_is_refused(bot: Bot, server: str) -> None:
+    body = bot.command_body("help")
+    old = dict(signed_headers(SIGNING_SECRET, body, timestamp=int(time.time()) - 301))
+    assert post(server, body, old).status_code == 401  # type: ignore[arg-type]
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(server: str) -> None:
+    answer = httpx.post(f"{server}/slack/events", content=b"x" * 300_000, timeout=10)
+    assert answer.status_code == 413
+
+
+def test_healthz(server: str) -> None:
+    answer = httpx.get(f"{server}/healthz", timeout=10)
+    assert answer.status_code == 200 and answer.json()["status"] == "ok"
+    assert httpx.get(f"{server}/slack/events", timeout=10).status_code == 405
