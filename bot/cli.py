@@ -58,7 +58,7 @@ def run_serve(host: str, port: int | None) -> int:
                                       "PLANETSCALE_SERVICE_TOKEN"))
     _logging(settings)
     executor = TrackedExecutor()
-    app = build_app(settings, build_dependencies(settings), executor)
+    app = build_app(settings, build_dependencies(settings, background=executor))
     asgi = create_asgi_app(app)
     log.info("serving on %s:%s, PlanetScale at %s", host, port or settings.port, settings.planetscale_api_url)
     uvicorn.run(asgi, host=host, port=port or settings.port, log_config=None, access_log=False,

@@ -55,7 +55,7 @@ class Console:
                                 slack_api_url=slack_url + "/api/")
         self.slack_url = slack_url
         self.executor = TrackedExecutor()
-        self.app = build_app(self.settings, build_dependencies(self.settings, planetscale), self.executor)
+        self.app = build_app(self.settings, build_dependencies(self.settings, planetscale, background=self.executor))
         self.user = "U0ALICE001"
         self.channel = "C0DBAOPS01"
         self.cursor = 0

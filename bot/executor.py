@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -9,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class TrackedExecutor(ThreadPoolExecutor):
@@ -28,6 +30,17 @@ class TrackedExecutor(ThreadPoolExecutor):
         with self._idle:
             self._pending -= 1
             self._idle.notify_all()
+
+    def run(self, fn: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs) -> None:
+        """Run `fn` after the caller returns; a failure is logged, never lost silently."""
+
+        def guarded() -> None:
+            try:
+                fn(*args, **kwargs)
+            except Exception:
+                log.exception("background work %s failed", getattr(fn, "__name__", fn))
+
+        self.submit(guarded)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until no submitted work is left (work may submit more); False on timeout."""

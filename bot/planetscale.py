@@ -231,8 +231,12 @@ class PlanetScaleClient:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return exc.retry_after
-        return float(min(self.retry.max_delay, self.retry.base_delay * 2 ** (state.attempt_number - 1)))
+            delay = exc.retry_after
+        else:
+            delay = float(min(self.retry.max_delay, self.retry.base_delay * 2 ** (state.attempt_number - 1)))
+        reason = exc.error.user_message if isinstance(exc, _Retryable) else exc
+        log.warning("planetscale attempt %d failed (%s); retrying in %.1f s", state.attempt_number, reason, delay)
+        return delay
 
     def _once(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -70,7 +72,17 @@ def policy_line(policy: BackupPolicy) -> str:
 # --- answers to the caller --------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4)
+def _help_blocks(command: str) -> str:
+    return json.dumps(_build_help_blocks(command))
+
+
 def help_blocks(command: str) -> list[dict[str, Any]]:
+    """The same for every caller: built once, and a fresh copy handed out each time."""
+    return list(json.loads(_help_blocks(command)))
+
+
+def _build_help_blocks(command: str) -> list[dict[str, Any]]:
     usage = "\n".join(f"`{command} {escape(u)}`  {escape(what)}" for u, what in USAGE_LINES)
     keys = "\n".join(f"`{k}`  {escape(v)}" for k, v in UPDATE_KEYS_HELP)
     examples = "\n".join(f"`{escape(e.replace('/backup-policy', command, 1))}`" for e in EXAMPLES)

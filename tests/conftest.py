@@ -137,7 +137,7 @@ class Bot:
     def send(self, body: str, headers: dict[str, str] | None = None) -> Reply:
         _, cursor = self.slack.events_since(0)
         response = self.app.dispatch(BoltRequest(body=body, headers=headers or signed_headers(SIGNING_SECRET, body)))
-        assert self.executor.wait_idle(timeout=60), "lazy listeners did not finish"
+        assert self.executor.wait_idle(timeout=60), "background work did not finish"
         events, _ = self.slack.events_since(cursor)
         return Reply(response, events)
 
@@ -157,7 +157,7 @@ def bot(settings: Settings, slack: SlackState, planetscale_client: PlanetScaleCl
         slack_server: tuple[SlackEmulator, BackgroundServer]) -> Iterator[Bot]:
     executor = TrackedExecutor()
     audit = MemoryAuditLog()
-    deps = build_dependencies(settings, planetscale_client, audit)
-    app = build_app(settings, deps, executor)
+    deps = build_dependencies(settings, planetscale_client, audit, executor)
+    app = build_app(settings, deps)
     yield Bot(app, deps, executor, slack, slack_server[1].url, audit)
     executor.shutdown(wait=True)

@@ -1,5 +1,5 @@
-"""`/backup-policy`: the ack answers at once from the text alone; anything that needs PlanetScale runs lazily,
-after the ack, and answers through the response URL or the channel."""
+"""`/backup-policy`: the ack answers at once from the text alone; anything that needs PlanetScale runs in the
+background after the ack, and answers through the response URL or the channel."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.audit import AuditEvent
 from bot.grammar import (
+    Command,
     CommandError,
     EditCommand,
     HelpCommand,
@@ -40,7 +41,7 @@ NOT_YET = {
 
 
 def register(app: App, deps: Dependencies) -> None:
-    def ack_command(ack: Ack, command: dict[str, Any]) -> None:
+    def on_command(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         try:
             parsed = parse(command.get("text") or "")
         except CommandError as exc:
@@ -48,19 +49,17 @@ def register(app: App, deps: Dependencies) -> None:
             return
         if isinstance(parsed, HelpCommand):
             ack(text="How to use /backup-policy", blocks=blocks.help_blocks(command.get("command") or COMMAND))
-        elif type(parsed) in NOT_YET:
+            return
+        if type(parsed) in NOT_YET:
             ack(text=blocks.error_text(NOT_YET[type(parsed)]))
-        elif isinstance(parsed, UpdateCommand) and not parsed.dry_run:
+            return
+        if isinstance(parsed, UpdateCommand) and not parsed.dry_run:
             ack(text=f":hourglass_flowing_sand: Changing “{blocks.escape(parsed.policy)}” in {parsed.db}…")
         else:
             ack()
+        deps.background.run(run_command, parsed, command["user_id"], command["channel_id"], respond, client)
 
-    def run_command(command: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        try:
-            parsed = parse(command.get("text") or "")
-        except CommandError:
-            return  # answered by the ack
-        user, channel = command["user_id"], command["channel_id"]
+    def run_command(parsed: Command, user: str, channel: str, respond: Respond, client: WebClient) -> None:
         try:
             if isinstance(parsed, ListCommand):
                 policies = deps.policies.list_policies(parsed.db)
@@ -116,7 +115,7 @@ def register(app: App, deps: Dependencies) -> None:
                 log.error("could not post to the audit channel %s: %s", deps.audit_channel,
                           exc.response.get("error"))
 
-    app.command(COMMAND)(ack=ack_command, lazy=[run_command])
+    app.command(COMMAND)(on_command)
 
 
 def say_privately(respond: Respond, text: str, result_blocks: list[dict[str, Any]] | None = None) -> None:
