@@ -15,8 +15,10 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 import handlers
+from bot.access import AccessControl, AccessFile, AccessFileError, RulesSource
 from bot.audit import AuditLog, MemoryAuditLog
 from bot.executor import TrackedExecutor
+from bot.identity import planetscale_roles, slack_groups
 from bot.planetscale import PlanetScaleClient
 from bot.service import PolicyService
 from bot.settings import Settings, SettingsError
@@ -25,6 +27,7 @@ from bot.settings import Settings, SettingsError
 @dataclass
 class Dependencies:
     policies: PolicyService
+    access: AccessControl
     audit: AuditLog
     # Work that must not hold up the ack (anything that calls PlanetScale) runs here, after it.
     background: TrackedExecutor
@@ -50,11 +53,27 @@ def planetscale_client(settings: Settings) -> PlanetScaleClient:
                              settings.planetscale_api_url)
 
 
+def load_access_rules(path: str) -> AccessFile:
+    """The access file, or a SettingsError naming the variable, the file, the line and the reason."""
+    try:
+        return AccessFile(path)
+    except FileNotFoundError:
+        raise SettingsError(f"BACKUP_BOT_ACCESS_FILE: {path} does not exist: copy access.example.toml to "
+                            f"{path} and name who may see, change and approve which policies.") from None
+    except AccessFileError as exc:
+        raise SettingsError(f"BACKUP_BOT_ACCESS_FILE: {exc}") from None
+
+
 def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None = None,
-                       audit: AuditLog | None = None, background: TrackedExecutor | None = None) -> Dependencies:
+                       audit: AuditLog | None = None, background: TrackedExecutor | None = None,
+                       rules: RulesSource | None = None) -> Dependencies:
     audit = audit or MemoryAuditLog()
-    return Dependencies(PolicyService(planetscale or planetscale_client(settings), audit), audit,
-                        background or TrackedExecutor(), settings.audit_channel)
+    planetscale = planetscale or planetscale_client(settings)
+    slack = slack_client(settings)
+    access = AccessControl(rules or load_access_rules(settings.access_file), slack_groups(slack),
+                           planetscale_roles(slack, planetscale))
+    return Dependencies(PolicyService(planetscale, audit), access, audit, background or TrackedExecutor(),
+                        settings.audit_channel)
 
 
 def build_app(settings: Settings, deps: Dependencies) -> App:

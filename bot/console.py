@@ -8,7 +8,9 @@ emulator and is rendered here as text. With no PlanetScale token it runs on the 
 from __future__ import annotations
 
 import json
+import os
 import secrets
+from importlib import resources
 import sys
 from collections.abc import Iterable
 from dataclasses import replace
@@ -16,7 +18,7 @@ from typing import Any, TextIO
 
 from slack_bolt import BoltRequest
 
-from bot.app import build_app, build_dependencies
+from bot.app import build_app, build_dependencies, load_access_rules
 from bot.emulators import planetscale as ps_emulator
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackEvent, demo_slack_state
@@ -55,7 +57,14 @@ class Console:
                                 slack_api_url=slack_url + "/api/")
         self.slack_url = slack_url
         self.executor = TrackedExecutor()
-        self.app = build_app(self.settings, build_dependencies(self.settings, planetscale, background=self.executor))
+        rules = None
+        if not os.path.exists(settings.access_file):
+            self.access_note = "the demo access rules (no access.toml here)"
+            rules = load_access_rules(str(resources.files("bot") / "demo_access.toml"))
+        else:
+            self.access_note = settings.access_file
+        self.app = build_app(self.settings, build_dependencies(self.settings, planetscale, background=self.executor,
+                                                               rules=rules))
         self.user = "U0ALICE001"
         self.channel = "C0DBAOPS01"
         self.cursor = 0
@@ -108,7 +117,8 @@ class Console:
         if interactive:
             where = "the bundled PlanetScale emulator (organization acme)" if self.on_emulator else \
                 self.settings.planetscale_api_url
-            self.say(f"backup-bot console on {where}. Type `help` for the console's own commands.")
+            self.say(f"backup-bot console on {where}, with {self.access_note}.\n"
+                     "Type `help` for the console's own commands.")
         for raw in lines:
             line = raw.strip()
             if not interactive and line:

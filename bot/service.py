@@ -62,9 +62,9 @@ class PolicyService:
         listing = f" `/backup-policy list {db}` shows its {len(policies)}." if policies else " It has none."
         raise PolicyNotFound(f"No backup policy in {db} has the ID or exact name “{ref}”.{hint}{listing}")
 
-    def plan(self, db: DatabaseRef, ref: str, update: PolicyUpdate, reason: str | None = None) -> ChangePlan:
-        """Read the policy and check the change against it; raises ChangeRejected naming every problem."""
-        before = self.find_policy(db, ref)
+    def plan(self, db: DatabaseRef, before: BackupPolicy, update: PolicyUpdate,
+             reason: str | None = None) -> ChangePlan:
+        """Check the change against the policy as read; raises ChangeRejected naming every problem."""
         problems = check_change(before, update)
         if problems:
             raise ChangeRejected(problems)

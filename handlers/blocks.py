@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -72,37 +70,44 @@ def policy_line(policy: BackupPolicy) -> str:
 # --- answers to the caller --------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4)
-def _help_blocks(command: str) -> str:
-    return json.dumps(_build_help_blocks(command))
+READ_SUBCOMMANDS = ("help", "list", "show", "history", "pending")
 
 
-def help_blocks(command: str) -> list[dict[str, Any]]:
-    """The same for every caller: built once, and a fresh copy handed out each time."""
-    return list(json.loads(_help_blocks(command)))
-
-
-def _build_help_blocks(command: str) -> list[dict[str, Any]]:
-    usage = "\n".join(f"`{command} {escape(u)}`  {escape(what)}" for u, what in USAGE_LINES)
-    keys = "\n".join(f"`{k}`  {escape(v)}" for k, v in UPDATE_KEYS_HELP)
-    examples = "\n".join(f"`{escape(e.replace('/backup-policy', command, 1))}`" for e in EXAMPLES)
-    return to_dicts([
-        header("Backup policies from Slack"),
-        section(usage),
-        section(f"*Keys for update*\n{keys}\nThe API's own field names work too (`retention_value=7`, "
-                "`schedule_week=0`). Add `reason=\"…\"` to say why, `--dry-run` to preview."),
-        section(f"*Examples*\n{examples}"),
-    ])
+def help_blocks(command: str, capabilities: list[str]) -> list[dict[str, Any]]:
+    """Usage with examples, limited to what this caller may do (`capabilities` from the access rules)."""
+    if not capabilities:
+        return to_dicts([
+            header("Backup policies from Slack"),
+            section("You are not named in any access rule for this channel, so you cannot see or change backup "
+                    "policies here. Ask whoever keeps the bot's access file to add you (by Slack user ID or "
+                    "user group)."),
+        ])
+    may_change = any("change" in line for line in capabilities)
+    usage = "\n".join(f"`{command} {escape(u)}`  {escape(what)}" for u, what in USAGE_LINES
+                      if may_change or u.split()[0] in READ_SUBCOMMANDS)
+    rights = "\n".join(f"• {escape(line)}" for line in capabilities)
+    result: list[Block] = [header("Backup policies from Slack"), section(usage),
+                           section(f"*What you may do here*\n{rights}")]
+    if may_change:
+        keys = "\n".join(f"`{k}`  {escape(v)}" for k, v in UPDATE_KEYS_HELP)
+        examples = "\n".join(f"`{escape(e.replace('/backup-policy', command, 1))}`" for e in EXAMPLES)
+        result += [
+            section(f"*Keys for update*\n{keys}\nThe API's own field names work too (`retention_value=7`, "
+                    "`schedule_week=0`). Add `reason=\"…\"` to say why, `--dry-run` to preview."),
+            section(f"*Examples*\n{examples}"),
+        ]
+    return to_dicts(result)
 
 
 def error_text(message: str) -> str:
     return f":warning: {message}"
 
 
-def policy_list_blocks(db: DatabaseRef, policies: list[BackupPolicy]) -> list[dict[str, Any]]:
+def policy_list_blocks(db: DatabaseRef, policies: list[BackupPolicy], hidden: int = 0) -> list[dict[str, Any]]:
+    not_shown = f" ({hidden} more with targets you may not see)" if hidden else ""
     if not policies:
-        return to_dicts([section(f"*{db}* has no backup policies.")])
-    blocks: list[Block] = [section(f"*Backup policies of {db}* ({len(policies)})")]
+        return to_dicts([section(f"*{db}* has no backup policies you may see{not_shown}.")])
+    blocks: list[Block] = [section(f"*Backup policies of {db}* ({len(policies)}){not_shown}")]
     chunk = ""
     shown = 0
     for policy in policies:
@@ -167,14 +172,15 @@ def applied_change_text(change: AppliedChange, actor: str) -> str:
             f"{describe_schedule(change.after)}")
 
 
-def dry_run_blocks(plan: ChangePlan) -> list[dict[str, Any]]:
+def dry_run_blocks(plan: ChangePlan, approvals: int = 0) -> list[dict[str, Any]]:
     body = ", ".join(f"`{k}={v}`" for k, v in plan.update.to_api().items())
     return to_dicts([
         section(f":mag: *Dry run*: nothing was sent. The change to *{escape(plan.before.name)}* of "
                 f"*{plan.db}* would be:"),
         section(changes_text(plan, plan.after_values)),
         section(f"*After:* {describe_schedule(plan.after_values)}"),
-        context(f"Would send `PATCH` with {body}. Run it again without `--dry-run` to apply."),
+        context(f"Would send `PATCH` with {body}. Run it again without `--dry-run` to "
+                + (f"ask for the {approvals} approval(s) it needs." if approvals else "apply.")),
     ])
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from slack_bolt import App, BoltRequest, BoltResponse
 
+from bot.access import StaticRules, parse_rules
 from bot.app import Dependencies, build_app, build_dependencies
 from bot.audit import MemoryAuditLog
 from bot.emulators.planetscale import (
@@ -26,6 +27,13 @@ from bot.executor import TrackedExecutor
 from bot.planetscale import PlanetScaleClient, RetryPolicy
 from bot.settings import Settings
 
+OPEN_RULES = """
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+editors = ["U0ALICE001", "@dba-team"]
+approvers = ["@dba-leads"]
+"""
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 BOT_TOKEN = "xoxb-test-0000-bot-token"
 CHANNEL = "C0DBAOPS01"
@@ -141,6 +149,9 @@ class Bot:
         events, _ = self.slack.events_since(cursor)
         return Reply(response, events)
 
+    def use_rules(self, text: str) -> None:
+        self.deps.access.source = StaticRules(parse_rules(text))
+
     def command(self, text: str, user: str = ALICE, channel: str = CHANNEL) -> Reply:
         return self.send(self.command_body(text, user, channel))
 
@@ -157,7 +168,7 @@ def bot(settings: Settings, slack: SlackState, planetscale_client: PlanetScaleCl
         slack_server: tuple[SlackEmulator, BackgroundServer]) -> Iterator[Bot]:
     executor = TrackedExecutor()
     audit = MemoryAuditLog()
-    deps = build_dependencies(settings, planetscale_client, audit, executor)
+    deps = build_dependencies(settings, planetscale_client, audit, executor, StaticRules(parse_rules(OPEN_RULES)))
     app = build_app(settings, deps)
     yield Bot(app, deps, executor, slack, slack_server[1].url, audit)
     executor.shutdown(wait=True)

@@ -28,14 +28,14 @@ def patches(planetscale: PlanetScaleState) -> list[Any]:
 
 
 @pytest.mark.parametrize("text", ["", "help", "  HELP  "])
-def test_help_is_answered_in_the_ack_to_the_caller_alone(bot: Bot, planetscale: PlanetScaleState, text: str) -> None:
+def test_help_is_answered_to_the_caller_alone(bot: Bot, planetscale: PlanetScaleState, text: str) -> None:
     reply = bot.command(text)
-    assert reply.response.status == 200
-    assert reply.ack.get("response_type", "ephemeral") == "ephemeral"
-    rendered = text_of(reply.ack["blocks"])
-    for subcommand in ("list", "show", "update", "retention", "--dry-run", "reason"):
+    assert reply.response.status == 200 and reply.ack == {}
+    assert reply.public == []
+    rendered = text_of(reply.private[0].blocks)
+    for subcommand in ("list", "show", "update", "retention", "--dry-run", "reason", "What you may do here"):
         assert subcommand in rendered
-    assert reply.events == [] and planetscale.calls() == []
+    assert planetscale.calls() == []
 
 
 def test_list_shows_every_policy_privately(bot: Bot, planetscale: PlanetScaleState) -> None:
@@ -265,7 +265,7 @@ def test_the_ack_is_immediate_while_planetscale_is_slow(bot: Bot, planetscale: P
 
     response = bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body)))
     acked_after = time.monotonic() - started
-    assert response.status == 200 and "Changing" in response.body
+    assert response.status == 200 and "Checking your change" in response.body
     assert acked_after < 3.0  # Slack's hard limit; the work is still waiting on PlanetScale
     assert planetscale.calls("PATCH") == []
     assert bot.executor.wait_idle(timeout=30)

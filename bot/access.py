@@ -1,0 +1,398 @@
+"""Who may do what to which policy, from which channel: the rules of `access.toml` (../shared/CONTRACT.md).
+
+The first rule that matches the organization, database, target and channel decides; no matching rule means
+no access. A change of target is judged under the current target's rule and the new one's, and must pass
+both. Rules name Slack user IDs and user groups (`@handle` or `S…` ID), which `GroupDirectory` resolves.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import re
+import threading
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+log = logging.getLogger(__name__)
+
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+GROUP_HANDLE = re.compile(r"^@[a-z0-9][a-z0-9._-]*$")
+DURATION = re.compile(r"^(\d+)\s*(m|min|h|d|w)$")
+DURATION_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class AccessFileError(Exception):
+    """`access.toml` cannot be used; the message names the file, the line and the reason."""
+
+
+class Action(Enum):
+    READ = "read"  # list, show, history
+    CHANGE = "change"  # update, edit: request a change
+    APPROVE = "approve"
+
+
+def parse_duration(text: str) -> int:
+    match = DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"`{text}` is not a duration: write e.g. 30m, 24h, 2d or 1w")
+    return int(match.group(1)) * DURATION_SECONDS[match.group(2)]
+
+
+def _principals(values: list[str]) -> list[str]:
+    for value in values:
+        if not (USER_ID.match(value) or GROUP_ID.match(value) or GROUP_HANDLE.match(value)):
+            raise ValueError(f"`{value}` is neither a Slack user ID (U…/W…) nor a user group (@handle or S…); "
+                             "names and e-mail addresses change, IDs do not")
+    return values
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    organizations: list[str] = Field(min_length=1)
+    databases: list[str] = Field(min_length=1)
+    targets: list[Literal["production", "development"]] = Field(default_factory=list)
+    editors: list[str] = Field(default_factory=list)
+    approvers: list[str] = Field(default_factory=list)
+    approvals: int = Field(default=0, ge=0, le=10)
+    channels: list[str] = Field(default_factory=list)
+    planetscale_role: Literal["admin", "member"] | None = None
+    # Where the rule starts in the file, for messages: set by the loader.
+    number: int = 0
+    line: int = 0
+
+    @field_validator("editors", "approvers")
+    @classmethod
+    def _people(cls, values: list[str]) -> list[str]:
+        return _principals(values)
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_ids(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.match(r"^[CGD][A-Z0-9]{2,}$", value):
+                raise ValueError(f"`{value}` is not a channel ID (C…): names change, IDs do not")
+        return values
+
+    def covers(self, organization: str, database: str, target: str | None) -> bool:
+        return (any(fnmatch.fnmatchcase(organization, p) for p in self.organizations)
+                and any(fnmatch.fnmatchcase(database, p) for p in self.databases)
+                and (target is None or not self.targets or target in self.targets))
+
+    def allows_channel(self, channel: str) -> bool:
+        return not self.channels or channel in self.channels
+
+    @property
+    def where(self) -> str:
+        return f"rule {self.number} (line {self.line})"
+
+
+class AccessRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    expire_after_seconds: int = 24 * 3600
+    rules: list[Rule] = Field(default_factory=list)
+
+    def matching(self, organization: str, database: str, target: str | None, channel: str) -> Rule | None:
+        for rule in self.rules:
+            if rule.covers(organization, database, target) and rule.allows_channel(channel):
+                return rule
+        return None
+
+    def covering(self, organization: str, database: str, target: str | None) -> list[Rule]:
+        return [r for r in self.rules if r.covers(organization, database, target)]
+
+
+def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
+    """Parse and validate; any problem is one AccessFileError naming the file, line and reason."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise AccessFileError(f"{path}: {exc}") from None
+    rule_lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith("[[rules]]")]
+    unknown = set(data) - {"approvals", "rules"}
+    if unknown:
+        raise AccessFileError(f"{path}: unknown table `{sorted(unknown)[0]}`: only [approvals] and [[rules]].")
+    approvals = data.get("approvals", {})
+    if not isinstance(approvals, dict) or set(approvals) - {"expire_after"}:
+        raise AccessFileError(f"{path} line {_line_of(text, '[approvals]')}: [approvals] takes only expire_after.")
+    try:
+        expire = parse_duration(str(approvals.get("expire_after", "24h")))
+    except ValueError as exc:
+        raise AccessFileError(f"{path} line {_line_of(text, 'expire_after')}: expire_after: {exc}.") from None
+    raw_rules = data.get("rules", [])
+    if not isinstance(raw_rules, list) or not raw_rules:
+        raise AccessFileError(f"{path}: no [[rules]]: with no rule nobody may see or change anything.")
+    rules = []
+    for index, raw in enumerate(raw_rules):
+        line = rule_lines[index] if index < len(rule_lines) else 0
+        try:
+            rules.append(Rule(**raw, number=index + 1, line=line))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            key = str(error["loc"][0]) if error["loc"] else "rule"
+            key_line = _line_of(text, key, start=line) or line
+            message = str(error["msg"]).removeprefix("Value error, ")
+            raise AccessFileError(f"{path} line {key_line} (rule {index + 1}): {key}: {message}.") from None
+        except TypeError as exc:
+            raise AccessFileError(f"{path} line {line} (rule {index + 1}): {exc}.") from None
+        if not rules[-1].editors and not rules[-1].approvers:
+            raise AccessFileError(f"{path} line {line} (rule {index + 1}): the rule names no editors and no "
+                                  "approvers, so it would only lock everyone out: add some, or remove it.")
+        if rules[-1].approvals and not rules[-1].approvers:
+            raise AccessFileError(f"{path} line {line} (rule {index + 1}): approvals = {rules[-1].approvals} "
+                                  "but no approvers: name who may approve.")
+    return AccessRules(expire_after_seconds=expire, rules=rules)
+
+
+def _line_of(text: str, needle: str, start: int = 1) -> int:
+    for n, line in enumerate(text.splitlines(), start=1):
+        if n >= start and line.strip().startswith(needle):
+            return n
+    return 0
+
+
+class AccessFile:
+    """The rules of one file, read again when the file changes; a bad new version keeps the last good rules."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp = self._stat()
+        with open(path, encoding="utf-8") as handle:
+            self._rules = parse_rules(handle.read(), path)
+        self.last_error: str | None = None
+
+    def _stat(self) -> tuple[float, int]:
+        info = os.stat(self.path)
+        return info.st_mtime, info.st_size
+
+    @property
+    def rules(self) -> AccessRules:
+        try:
+            stamp = self._stat()
+        except OSError as exc:
+            self._note(f"{self.path} cannot be read ({exc.strerror}); keeping the last good rules.")
+            return self._rules
+        if stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp:
+                    self._stamp = stamp
+                    try:
+                        with open(self.path, encoding="utf-8") as handle:
+                            self._rules = parse_rules(handle.read(), self.path)
+                        self.last_error = None
+                        log.info("reloaded the access rules from %s", self.path)
+                    except (AccessFileError, OSError) as exc:
+                        self._note(f"{exc}; keeping the last good rules.")
+        return self._rules
+
+    def _note(self, message: str) -> None:
+        if message != self.last_error:
+            log.error("access rules not reloaded: %s", message)
+        self.last_error = message
+
+
+class StaticRules:
+    def __init__(self, rules: AccessRules):
+        self.rules = rules
+        self.last_error: str | None = None
+
+
+RulesSource = AccessFile | StaticRules
+
+
+class DirectoryError(Exception):
+    """Slack or PlanetScale could not tell who someone is; access is refused (fail closed)."""
+
+
+@dataclass
+class _Cached:
+    value: Any
+    at: float
+
+
+class GroupDirectory:
+    """Slack user groups by ID and handle, with their members; cached for `ttl` seconds."""
+
+    def __init__(self, list_groups: Callable[[], list[dict[str, Any]]], ttl: float = 60.0,
+                 clock: Callable[[], float] | None = None):
+        import time
+
+        self._list_groups = list_groups
+        self._ttl = ttl
+        self._clock = clock or time.monotonic
+        self._cache: _Cached | None = None
+        self._lock = threading.Lock()
+
+    def _groups(self) -> dict[str, tuple[str, frozenset[str]]]:
+        with self._lock:
+            if self._cache is None or self._clock() - self._cache.at > self._ttl:
+                try:
+                    groups = self._list_groups()
+                except Exception as exc:
+                    if self._cache is not None:  # Slack hiccup: the last known membership is still the best
+                        log.warning("usergroups.list failed (%s); using memberships from %.0f s ago", exc,
+                                    self._clock() - self._cache.at)
+                        return dict(self._cache.value)
+                    raise DirectoryError(f"Slack did not list the user groups ({exc})") from None
+                table = {}
+                for group in groups:
+                    members = frozenset(group.get("users") or [])
+                    table[group["id"]] = (group.get("handle", ""), members)
+                self._cache = _Cached(table, self._clock())
+            return dict(self._cache.value)
+
+    def members(self, principal: str) -> frozenset[str]:
+        groups = self._groups()
+        if principal.startswith("@"):
+            for handle, members in groups.values():
+                if "@" + handle == principal:
+                    return members
+            return frozenset()
+        return groups.get(principal, ("", frozenset()))[1]
+
+    def is_named(self, user: str, principals: Iterable[str]) -> bool:
+        for principal in principals:
+            if principal == user:
+                return True
+            if (principal.startswith("@") or GROUP_ID.match(principal)) and user in self.members(principal):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    rule: Rule | None = None
+    approvals: int = 0
+    reason: str = ""
+    approvers: tuple[str, ...] = field(default_factory=tuple)
+
+
+def mention(principal: str) -> str:
+    if principal.startswith("@"):
+        return principal
+    if GROUP_ID.match(principal):
+        return f"<!subteam^{principal}>"
+    return f"<@{principal}>"
+
+
+def mentions(principals: Iterable[str]) -> str:
+    return ", ".join(mention(p) for p in principals) or "nobody"
+
+
+RoleLookup = Callable[[str, str], str | None]  # (organization, slack user) -> PlanetScale role or None
+
+
+class AccessControl:
+    """The one question every door asks: may this user do this to this policy, here?"""
+
+    def __init__(self, source: RulesSource, groups: GroupDirectory, planetscale_role: RoleLookup):
+        self.source = source
+        self.groups = groups
+        self.planetscale_role = planetscale_role
+
+    @property
+    def rules(self) -> AccessRules:
+        return self.source.rules
+
+    def may_see_database(self, user: str, organization: str, database: str, channel: str) -> Decision:
+        """Before anything is read from PlanetScale: does any rule for this database name the user here?"""
+        here = [r for r in self.rules.covering(organization, database, None) if r.allows_channel(channel)]
+        for rule in here:
+            if self.groups.is_named(user, [*rule.editors, *rule.approvers]):
+                return Decision(True, rule)
+        return Decision(False, reason=self._nobody_names(user, organization, database, channel))
+
+    def decide(self, user: str, action: Action, organization: str, database: str, targets: Iterable[str],
+               channel: str) -> Decision:
+        """Judge under the rule of every target involved (the current one and, for a move, the new one)."""
+        decisions = [self._decide_one(user, action, organization, database, t, channel)
+                     for t in dict.fromkeys(targets)]
+        refused = [d for d in decisions if not d.allowed]
+        if refused:
+            return refused[0]
+        strictest = max(decisions, key=lambda d: d.approvals)
+        approvers = tuple(dict.fromkeys(a for d in decisions for a in d.approvers))
+        return Decision(True, strictest.rule, strictest.approvals, approvers=approvers)
+
+    def _decide_one(self, user: str, action: Action, organization: str, database: str, target: str,
+                    channel: str) -> Decision:
+        rule = self.rules.matching(organization, database, target, channel)
+        where = f"{target} policies of {organization}/{database}"
+        if rule is None:
+            elsewhere = self.rules.covering(organization, database, target)
+            if elsewhere:
+                channels = sorted({c for r in elsewhere for c in r.channels})
+                return Decision(False, reason=f"No rule allows {where} to be handled in this channel: use "
+                                              f"{', '.join(f'<#{c}>' for c in channels)}.")
+            return Decision(False, reason=f"No access rule covers {where}, so nobody may act on them: ask "
+                                          f"whoever keeps the bot's access file to add one.")
+        role_list = {Action.READ: [*rule.editors, *rule.approvers], Action.CHANGE: rule.editors,
+                     Action.APPROVE: rule.approvers}[action]
+        if not self.groups.is_named(user, role_list):
+            verb = {Action.READ: "see", Action.CHANGE: "change", Action.APPROVE: "approve changes to"}[action]
+            who = "editors" if action is Action.CHANGE else "approvers" if action is Action.APPROVE else \
+                "editors or approvers"
+            return Decision(False, rule, reason=f"You may not {verb} {where}: {rule.where} of the access file "
+                                                f"lets only its {who} ({mentions(role_list)}) do that. Ask one "
+                                                f"of them, or whoever keeps the access file.")
+        if action is Action.CHANGE and rule.planetscale_role:
+            refusal = self._check_role(user, organization, rule)
+            if refusal:
+                return Decision(False, rule, reason=refusal)
+        return Decision(True, rule, rule.approvals if action is Action.CHANGE else 0,
+                        approvers=tuple(rule.approvers))
+
+    def _check_role(self, user: str, organization: str, rule: Rule) -> str | None:
+        try:
+            role = self.planetscale_role(organization, user)
+        except DirectoryError as exc:
+            return (f"{rule.where} requires a PlanetScale {rule.planetscale_role} of {organization}, and that "
+                    f"could not be checked, so the change is refused: {exc}.")
+        if role is None:
+            return (f"{rule.where} requires a PlanetScale {rule.planetscale_role} of {organization}, and your "
+                    f"Slack e-mail address is not a member of {organization} in PlanetScale.")
+        if rule.planetscale_role == "admin" and role != "admin":
+            return (f"{rule.where} requires a PlanetScale admin of {organization}; you are a {role}. Ask an "
+                    f"admin of {organization} to make the change, or to approve it.")
+        return None
+
+    def _nobody_names(self, user: str, organization: str, database: str, channel: str) -> str:
+        covering = self.rules.covering(organization, database, None)
+        if not covering:
+            return (f"No access rule covers {organization}/{database}, so nobody may see or change its policies "
+                    "through this bot: ask whoever keeps the access file.")
+        if not any(r.allows_channel(channel) for r in covering):
+            channels = sorted({c for r in covering for c in r.channels})
+            return f"Policies of {organization}/{database} are handled in {', '.join(f'<#{c}>' for c in channels)}."
+        names = sorted({p for r in covering for p in [*r.editors, *r.approvers]})
+        return (f"You are not named in the access rules for {organization}/{database}, so you may not see or "
+                f"change its policies. The people who may: {mentions(names)}.")
+
+    def capabilities(self, user: str, channel: str) -> list[str]:
+        """Plain words for help: what this user may do, per rule that names them."""
+        lines = []
+        for rule in self.rules.rules:
+            if not rule.allows_channel(channel):
+                continue
+            scope = (f"{', '.join(rule.organizations)} / {', '.join(rule.databases)}"
+                     f" ({', '.join(rule.targets) or 'all targets'})")
+            can = []
+            if self.groups.is_named(user, rule.editors):
+                can.append("change" + (f" (with {rule.approvals} approval{'s' if rule.approvals > 1 else ''})"
+                                       if rule.approvals else ""))
+            if self.groups.is_named(user, rule.approvers):
+                can.append("approve")
+            if can:
+                lines.append(f"{scope}: see, {', '.join(can)}")
+        return lines

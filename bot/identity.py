@@ -1,0 +1,46 @@
+"""Who a Slack user is, for the access rules: user-group memberships, and the PlanetScale role that their
+Slack e-mail address holds. Every failure is a DirectoryError, so access fails closed with the reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.access import DirectoryError, GroupDirectory, RoleLookup
+from bot.planetscale import PlanetScaleClient, PlanetScaleError
+
+
+def slack_groups(client: WebClient, ttl: float = 60.0) -> GroupDirectory:
+    def list_groups() -> list[dict[str, Any]]:
+        try:
+            answer = client.usergroups_list(include_users=True)
+        except SlackApiError as exc:
+            raise DirectoryError(f"usergroups.list: {exc.response.get('error')}") from None
+        return list(answer.get("usergroups") or [])
+
+    return GroupDirectory(list_groups, ttl=ttl)
+
+
+def planetscale_roles(client: WebClient, planetscale: PlanetScaleClient) -> RoleLookup:
+    def role_of(organization: str, user: str) -> str | None:
+        try:
+            profile = (client.users_info(user=user).get("user") or {}).get("profile") or {}
+        except SlackApiError as exc:
+            raise DirectoryError(f"Slack's users.info answered {exc.response.get('error')}") from None
+        email = str(profile.get("email") or "").strip().lower()
+        if not email:
+            raise DirectoryError("Slack did not share your e-mail address (the app needs the users:read.email "
+                                 "scope)")
+        try:
+            members = planetscale.find_members(organization, email)
+        except PlanetScaleError as exc:
+            raise DirectoryError(f"PlanetScale's member list could not be read: {exc.user_message} The token "
+                                 "needs `read_organization`") from None
+        for member in members:
+            if member.email.strip().lower() == email:
+                return member.role
+        return None
+
+    return role_of
