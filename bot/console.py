@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from importlib import resources
 import sys
 from collections.abc import Iterable
 from dataclasses import replace
+from importlib import resources
 from typing import Any, TextIO
 
 from slack_bolt import BoltRequest

@@ -1,0 +1,210 @@
+"""Access rules on their own: the file, first-match and glob semantics, roles, groups, PlanetScale roles."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.access import (
+    AccessControl,
+    AccessFile,
+    AccessFileError,
+    Action,
+    DirectoryError,
+    GroupDirectory,
+    StaticRules,
+    parse_rules,
+)
+
+CONTRACT_SAMPLE = """
+[approvals]
+expire_after = "24h"
+
+[[rules]]
+organizations = ["acme"]
+databases = ["app-db", "billing-*"]   # glob patterns
+targets = ["production"]              # omit for both
+editors = ["U0123ABCD", "@dba-team"]  # Slack user IDs or user groups (@handle or S… ID)
+approvers = ["@dba-leads"]
+approvals = 1                         # approvals needed before the change is applied; 0 = at once
+channels = ["C0456EFGH"]              # omit for any channel
+planetscale_role = "admin"            # omit, or require the requester to be this PlanetScale org role
+
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["development"]
+editors = ["@dba-team", "S0OTHERS01"]
+approvers = ["@dba-leads"]
+"""
+GROUPS = [
+    {"id": "S0DBATEAM1", "handle": "dba-team", "users": ["U0BOB00001", "U0ALICE001"]},
+    {"id": "S0DBALEAD1", "handle": "dba-leads", "users": ["U0CAROL001"]},
+    {"id": "S0OTHERS01", "handle": "others", "users": ["U0ERIN0001"]},
+]
+PROD_CHANNEL = "C0456EFGH"
+
+
+def control(text: str = CONTRACT_SAMPLE, roles: dict[str, str] | None = None,
+            role_error: str | None = None) -> AccessControl:
+    def role_of(organization: str, user: str) -> str | None:
+        if role_error:
+            raise DirectoryError(role_error)
+        return (roles or {}).get(user)
+
+    return AccessControl(StaticRules(parse_rules(text)), GroupDirectory(lambda: GROUPS), role_of)
+
+
+def test_the_contracts_sample_parses() -> None:
+    rules = parse_rules(CONTRACT_SAMPLE)
+    assert rules.expire_after_seconds == 24 * 3600
+    assert [r.line for r in rules.rules] == [5, 15]
+    assert rules.rules[0].planetscale_role == "admin" and rules.rules[1].approvals == 0
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[[rules]]\norganizations = [acme]\n", "line 2"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = ['bob']\n", "line 4 (rule 1): editors: `bob`"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = ['U1AB']\ntargets = ['staging']\n",
+     "line 5 (rule 1): targets"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = ['U1AB']\ncolour = 'red'\n",
+     "line 5 (rule 1): colour: Extra inputs"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = ['U1AB']\nchannels = ['#general']\n",
+     "channels: `#general` is not a channel ID"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = ['U1AB']\napprovals = 2\n",
+     "no approvers"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\n", "names no editors and no approvers"),
+    ("[approvals]\nexpire_after = 'soon'\n[[rules]]\n", "line 2: expire_after: `soon` is not a duration"),
+    ("# nothing\n", "no [[rules]]"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = ['U1AB']\nplanetscale_role = 'owner'\n",
+     "planetscale_role"),
+])
+def test_a_bad_file_is_refused_with_its_line_and_reason(text: str, expected: str) -> None:
+    with pytest.raises(AccessFileError) as caught:
+        parse_rules(text)
+    assert expected in str(caught.value), str(caught.value)
+
+
+def test_no_rule_means_no_access_and_nothing_is_read() -> None:
+    decision = control().may_see_database("U0DAVE0001", "acme", "app-db", PROD_CHANNEL)
+    assert not decision.allowed and "not named" in decision.reason
+    assert not control().may_see_database("U0BOB00001", "globex", "app-db", PROD_CHANNEL).allowed
+
+
+@pytest.mark.parametrize(("database", "covered"), [
+    ("app-db", True), ("billing-eu", True), ("billing-", True), ("app-db2", False), ("Billing-eu", False),
+])
+def test_database_globs(database: str, covered: bool) -> None:
+    decision = control().decide("U0BOB00001", Action.READ, "acme", database, ["production"], PROD_CHANNEL)
+    assert decision.allowed is covered
+
+
+@pytest.mark.parametrize(("user", "action", "target", "channel", "allowed"), [
+    ("U0123ABCD", Action.CHANGE, "production", PROD_CHANNEL, True),     # named by ID
+    ("U0BOB00001", Action.CHANGE, "production", PROD_CHANNEL, True),    # via @dba-team
+    ("U0CAROL001", Action.CHANGE, "production", PROD_CHANNEL, False),   # approver, not editor
+    ("U0CAROL001", Action.APPROVE, "production", PROD_CHANNEL, True),
+    ("U0CAROL001", Action.READ, "production", PROD_CHANNEL, True),      # approvers may read
+    ("U0BOB00001", Action.APPROVE, "production", PROD_CHANNEL, False),
+    ("U0BOB00001", Action.CHANGE, "production", "C0RANDOM01", False),   # wrong channel
+    ("U0BOB00001", Action.CHANGE, "development", "C0RANDOM01", True),   # any channel for development
+    ("U0ERIN0001", Action.CHANGE, "development", "C0RANDOM01", True),   # via group ID
+    ("U0ERIN0001", Action.READ, "production", PROD_CHANNEL, False),
+    ("U0DAVE0001", Action.READ, "development", PROD_CHANNEL, False),
+])
+def test_roles_targets_and_channels(user: str, action: Action, target: str, channel: str, allowed: bool) -> None:
+    roles = {"U0123ABCD": "admin", "U0BOB00001": "admin"}
+    decision = control(roles=roles).decide(user, action, "acme", "app-db", [target], channel)
+    assert decision.allowed is allowed, decision.reason
+
+
+def test_the_first_matching_rule_decides() -> None:
+    text = """
+[[rules]]
+organizations = ["acme"]
+databases = ["app-db"]
+editors = ["U0ALICE001"]
+approvers = ["U0CAROL001"]
+approvals = 2
+
+[[rules]]
+organizations = ["*"]
+databases = ["*"]
+editors = ["U0ALICE001", "U0BOB00001"]
+"""
+    rules = control(text)
+    first = rules.decide("U0ALICE001", Action.CHANGE, "acme", "app-db", ["production"], "C1X")
+    assert first.allowed and first.approvals == 2 and first.rule and first.rule.number == 1
+    # bob is named only by the second rule, but the first already matched app-db and decides
+    assert not rules.decide("U0BOB00001", Action.CHANGE, "acme", "app-db", ["production"], "C1X").allowed
+    assert rules.decide("U0BOB00001", Action.CHANGE, "acme", "web-db", ["production"], "C1X").allowed
+
+
+def test_a_move_to_production_is_judged_by_the_production_rule_too() -> None:
+    rules = control(roles={"U0ERIN0001": "admin", "U0BOB00001": "admin"})
+    # erin may change development, but is not a production editor
+    move = rules.decide("U0ERIN0001", Action.CHANGE, "acme", "app-db", ["development", "production"], PROD_CHANNEL)
+    assert not move.allowed and "production" in move.reason
+    bob = rules.decide("U0BOB00001", Action.CHANGE, "acme", "app-db", ["development", "production"], PROD_CHANNEL)
+    assert bob.allowed and bob.approvals == 1  # the stricter rule's approvals
+
+
+@pytest.mark.parametrize(("roles", "error", "expected"), [
+    ({"U0BOB00001": "member"}, None, "you are a member"),
+    ({}, None, "not a member of acme"),
+    ({}, "Slack did not share your e-mail address", "could not be checked"),
+])
+def test_planetscale_role_is_required_and_fails_closed(roles: dict[str, str], error: str | None,
+                                                       expected: str) -> None:
+    decision = control(roles=roles, role_error=error).decide("U0BOB00001", Action.CHANGE, "acme", "app-db",
+                                                             ["production"], PROD_CHANNEL)
+    assert not decision.allowed and expected in decision.reason
+
+
+def test_group_memberships_are_cached_for_a_short_time_and_failures_fail_closed() -> None:
+    calls: list[int] = []
+    now = [0.0]
+
+    def list_groups() -> list[dict[str, object]]:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("ratelimited")
+        return GROUPS  # type: ignore[return-value]
+
+    groups = GroupDirectory(list_groups, ttl=60, clock=lambda: now[0])
+    assert groups.is_named("U0BOB00001", ["@dba-team"])
+    now[0] = 30
+    assert groups.is_named("U0BOB00001", ["S0DBATEAM1"]) and len(calls) == 1
+    now[0] = 61
+    assert groups.is_named("U0BOB00001", ["@dba-team"]) and len(calls) == 2
+    now[0] = 130  # refresh fails: the last known membership is used
+    assert groups.is_named("U0BOB00001", ["@dba-team"]) and len(calls) == 3
+    cold = GroupDirectory(lambda: (_ for _ in ()).throw(RuntimeError("down")))
+    with pytest.raises(DirectoryError):
+        cold.is_named("U0BOB00001", ["@dba-team"])
+    assert cold.is_named("U0BOB00001", ["U0BOB00001"]) is True  # a user ID needs no lookup
+
+
+def test_the_file_is_reloaded_when_it_changes_and_a_bad_version_keeps_the_last_good(tmp_path: Path) -> None:
+    path = tmp_path / "access.toml"
+    path.write_text(CONTRACT_SAMPLE)
+    source = AccessFile(str(path))
+    assert len(source.rules.rules) == 2
+    path.write_text(CONTRACT_SAMPLE.split("[[rules]]", 2)[0] + "[[rules]]" + CONTRACT_SAMPLE.split("[[rules]]")[1])
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    assert len(source.rules.rules) == 1 and source.last_error is None
+    path.write_text("[[rules]]\nbroken = \n")
+    os.utime(path, (time.time() + 10, time.time() + 10))
+    assert len(source.rules.rules) == 1
+    assert source.last_error and "keeping the last good rules" in source.last_error
+
+
+def test_help_capabilities() -> None:
+    rules = control(roles={})
+    assert rules.capabilities("U0DAVE0001", PROD_CHANNEL) == []
+    assert rules.capabilities("U0CAROL001", PROD_CHANNEL) == [
+        "acme / app-db, billing-* (production): see, approve", "acme / * (development): see, approve"]
+    assert "change (with 1 approval)" in rules.capabilities("U0BOB00001", PROD_CHANNEL)[0]
