@@ -13,25 +13,33 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
 from bot.access import AccessControl, AccessFile, AccessFileError, RulesSource
-from bot.audit import AuditLog, MemoryAuditLog
+from bot.approvals import ApprovalService
+from bot.audit import AuditLog
 from bot.executor import TrackedExecutor
 from bot.identity import planetscale_roles, slack_groups
 from bot.planetscale import PlanetScaleClient
 from bot.service import PolicyService
 from bot.settings import Settings, SettingsError
+from bot.store import Store
 
 
 @dataclass
 class Dependencies:
     policies: PolicyService
     access: AccessControl
-    audit: AuditLog
+    store: Store
+    approvals: ApprovalService
     # Work that must not hold up the ack (anything that calls PlanetScale) runs here, after it.
     background: TrackedExecutor
     audit_channel: str | None = None
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.store
 
 
 def slack_client(settings: Settings) -> WebClient:
@@ -64,16 +72,29 @@ def load_access_rules(path: str) -> AccessFile:
         raise SettingsError(f"BACKUP_BOT_ACCESS_FILE: {exc}") from None
 
 
+def open_store(url: str) -> Store:
+    """The database, migrated; a SettingsError naming BACKUP_BOT_DATABASE_URL when it cannot be used."""
+    store = Store(url)
+    try:
+        store.migrate()
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        raise SettingsError(f"BACKUP_BOT_DATABASE_URL cannot be used ({reason}): check that the database "
+                            "exists and is reachable.") from None
+    return store
+
+
 def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None = None,
-                       audit: AuditLog | None = None, background: TrackedExecutor | None = None,
+                       store: Store | None = None, background: TrackedExecutor | None = None,
                        rules: RulesSource | None = None) -> Dependencies:
-    audit = audit or MemoryAuditLog()
+    store = store or open_store(settings.database_url)
     planetscale = planetscale or planetscale_client(settings)
     slack = slack_client(settings)
     access = AccessControl(rules or load_access_rules(settings.access_file), slack_groups(slack),
                            planetscale_roles(slack, planetscale))
-    return Dependencies(PolicyService(planetscale, audit), access, audit, background or TrackedExecutor(),
-                        settings.audit_channel)
+    policies = PolicyService(planetscale, store)
+    return Dependencies(policies, access, store, ApprovalService(store, policies, access),
+                        background or TrackedExecutor(), settings.audit_channel)
 
 
 def build_app(settings: Settings, deps: Dependencies) -> App:

@@ -6,8 +6,15 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 from bot.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.app import Dependencies
+    from bot.sweeper import Sweeper
 
 log = logging.getLogger("bot")
 
@@ -19,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=None, help="default: $PORT, then 3000")
     commands.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    commands.add_parser("migrate", help="bring the database's schema up to date")
+    audit = commands.add_parser("audit", help="the audit trail")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="SUBCOMMAND")
+    export = audit_commands.add_parser("export", help="every audit entry, oldest first")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--output", "-o", default="-", help="a file, or - for standard output (default)")
     commands.add_parser("console", help="a local Slack stand-in: type slash commands as a user")
     emulator = commands.add_parser("emulator", help="the bundled PlanetScale API emulator")
     emulator.add_argument("--host", default="127.0.0.1")
@@ -32,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_socket()
         if args.command == "console":
             return run_console()
+        if args.command == "migrate":
+            return run_migrate()
+        if args.command == "audit":
+            return run_audit_export(args.format, args.output)
         return run_emulator(args.host, args.port)
     except SettingsError as exc:
         print(f"backup-bot: {exc}", file=sys.stderr)
@@ -58,13 +75,73 @@ def run_serve(host: str, port: int | None) -> int:
                                       "PLANETSCALE_SERVICE_TOKEN"))
     _logging(settings)
     executor = TrackedExecutor()
-    app = build_app(settings, build_dependencies(settings, background=executor))
-    asgi = create_asgi_app(app)
+    deps = build_dependencies(settings, background=executor)
+    app = build_app(settings, deps)
+    sweeper = start_sweeper(deps, app)
+    asgi = create_asgi_app(app, health=lambda: health(deps))
     log.info("serving on %s:%s, PlanetScale at %s", host, port or settings.port, settings.planetscale_api_url)
     uvicorn.run(asgi, host=host, port=port or settings.port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=20)
     # SIGTERM: uvicorn has finished the requests in flight; let the changes already acked finish too.
+    sweeper.stop()
     executor.shutdown(wait=True)
+    deps.store.close()
+    return 0
+
+
+def health(deps: Dependencies) -> dict[str, Any]:
+    ok, detail = deps.store.healthy()
+    rules_error = deps.access.source.last_error
+    report: dict[str, Any] = {"status": "ok" if ok else "unavailable", "database": detail}
+    if rules_error:
+        report["access_rules"] = rules_error
+    return report
+
+
+def start_sweeper(deps: Dependencies, app: App) -> Sweeper:
+    from bot.sweeper import Sweeper
+    from handlers.messages import refresh
+
+    return Sweeper(deps.approvals, lambda request: refresh(deps, app.client, request)).start()
+
+
+def run_migrate() -> int:
+    from bot.app import open_store
+
+    settings = Settings.load()
+    store = open_store(settings.database_url)
+    print(f"backup-bot: the database is at schema version {store.version()}.")
+    store.close()
+    return 0
+
+
+def run_audit_export(fmt: str, output: str) -> int:
+    import csv
+    import json
+    from dataclasses import asdict, fields
+
+    from bot.app import open_store
+    from bot.audit import AuditEvent
+
+    settings = Settings.load()
+    store = open_store(settings.database_url)
+    out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    try:
+        names = [f.name for f in fields(AuditEvent)]
+        writer = csv.DictWriter(out, fieldnames=names) if fmt == "csv" else None
+        if writer:
+            writer.writeheader()
+        for event in store.all_events():
+            row = asdict(event)
+            if writer:
+                writer.writerow({k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
+                                 for k, v in row.items()})
+            else:
+                out.write(json.dumps(row, sort_keys=True) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+        store.close()
     return 0
 
 
@@ -76,8 +153,13 @@ def run_socket() -> int:
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
     _logging(settings)
-    app = build_app(settings, build_dependencies(settings))
-    SocketModeHandler(app, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
+    deps = build_dependencies(settings)
+    app = build_app(settings, deps)
+    sweeper = start_sweeper(deps, app)
+    try:
+        SocketModeHandler(app, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
+    finally:
+        sweeper.stop()
     return 0
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 from collections.abc import Iterable
 from dataclasses import replace
 from importlib import resources
@@ -18,7 +19,7 @@ from typing import Any, TextIO
 
 from slack_bolt import BoltRequest
 
-from bot.app import build_app, build_dependencies, load_access_rules
+from bot.app import build_app, build_dependencies, load_access_rules, open_store
 from bot.emulators import planetscale as ps_emulator
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackEvent, demo_slack_state
@@ -63,8 +64,12 @@ class Console:
             rules = load_access_rules(str(resources.files("bot") / "demo_access.toml"))
         else:
             self.access_note = settings.access_file
-        self.app = build_app(self.settings, build_dependencies(self.settings, planetscale, background=self.executor,
-                                                               rules=rules))
+        if "BACKUP_BOT_DATABASE_URL" not in os.environ:
+            self._tmp = tempfile.TemporaryDirectory(prefix="backup-bot-console-")
+            self.settings = replace(self.settings, database_url=f"sqlite:///{self._tmp.name}/console.db")
+        self.deps = build_dependencies(self.settings, planetscale, store=open_store(self.settings.database_url),
+                                      background=self.executor, rules=rules)
+        self.app = build_app(self.settings, self.deps)
         self.user = "U0ALICE001"
         self.channel = "C0DBAOPS01"
         self.cursor = 0
@@ -73,6 +78,7 @@ class Console:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+        self.deps.store.close()
         for server in self._servers:
             server.stop()
 

@@ -222,7 +222,8 @@ class PlanetScaleClient:
         except _Retryable as exc:
             tries = self.retry.attempts
             if isinstance(exc.error, RateLimited) and exc.retry_after:
-                exc.error.user_message += f" Try again in {int(exc.retry_after + 0.999)} seconds."
+                wait = int(exc.retry_after + 0.999)
+                exc.error.user_message += f" Try again in {wait} second{'s' if wait != 1 else ''}."
             elif tries > 1:
                 exc.error.user_message += f" (tried {tries} times)"
             raise exc.error from None

@@ -70,16 +70,18 @@ class PolicyService:
             raise ChangeRejected(problems)
         return ChangePlan(db, before, update, reason)
 
-    def apply(self, plan: ChangePlan, actor: str, channel: str | None = None) -> AppliedChange:
+    def apply(self, plan: ChangePlan, actor: str, channel: str | None = None, request_id: str | None = None,
+              detail: str | None = None) -> AppliedChange:
         """Send the PATCH with only the fields the change sets, and record the outcome either way."""
         db, before = plan.db, plan.before
         attempt = AuditEvent(action="applying", actor=actor, organization=db.organization, database=db.database,
                              policy_id=before.id, policy_name=before.name, before=before.model_dump(),
-                             sent=plan.update.to_api(), reason=plan.reason, channel=channel)
+                             sent=plan.update.to_api(), reason=plan.reason, channel=channel,
+                             request_id=request_id, detail=detail)
         try:
             after = self.planetscale.update_policy(db.organization, db.database, before.id, plan.update)
         except PlanetScaleError as exc:
-            self.audit.record(replace(attempt, action="failed", detail=f"{exc.kind}: {exc.user_message}"))
+            self.audit.record(replace(attempt, action="failed", detail=exc.user_message))
             raise
         self.audit.record(replace(attempt, action="applied", after=after.model_dump()))
         return AppliedChange(plan, after)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from handlers import commands
+from handlers import actions, commands
 
 if TYPE_CHECKING:
     from bot.app import Dependencies
@@ -14,3 +14,4 @@ if TYPE_CHECKING:
 
 def register(app: App, deps: Dependencies) -> None:
     commands.register(app, deps)
+    actions.register(app, deps)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
+    ConfirmObject,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
@@ -15,9 +18,21 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.access import mentions
+from bot.approvals import after_values
+from bot.audit import AuditEvent
 from bot.grammar import EXAMPLES, UPDATE_KEYS_HELP, USAGE_LINES, DatabaseRef
-from bot.policy import BackupPolicy, describe_changes, describe_day, describe_schedule, describe_week
-from bot.service import AppliedChange, ChangePlan
+from bot.policy import (
+    BackupPolicy,
+    PolicyUpdate,
+    describe_changes,
+    describe_day,
+    describe_schedule,
+    describe_week,
+    resulting_values,
+)
+from bot.service import ChangePlan
+from bot.store import ChangeRequest
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
@@ -150,34 +165,12 @@ def policy_detail_blocks(db: DatabaseRef, policy: BackupPolicy) -> list[dict[str
     ])
 
 
-def changes_text(plan: ChangePlan, after: BackupPolicy | dict[str, Any]) -> str:
-    lines = [f"• {c.label}: ~{escape(c.before)}~ → *{escape(c.after)}*" for c in describe_changes(plan.before, after)]
-    return "\n".join(lines) or "• no visible change"
-
-
-def applied_change_blocks(change: AppliedChange, actor: str) -> list[dict[str, Any]]:
-    plan, after = change.plan, change.after
-    reason = f"\n*Reason:* {escape(plan.reason)}" if plan.reason else ""
-    return to_dicts([
-        section(f":white_check_mark: <@{actor}> changed the backup policy *{escape(after.name)}* of "
-                f"*{plan.db}*{reason}"),
-        section(changes_text(plan, after)),
-        section(f"*Now:* {describe_schedule(after)} ({after.target})\n*Next run:* {when(after.next_run_at)}"),
-        context(f"ID `{escape(after.id)}` · sent {', '.join(f'`{f}`' for f in plan.update.fields())}"),
-    ])
-
-
-def applied_change_text(change: AppliedChange, actor: str) -> str:
-    return (f"<@{actor}> changed the backup policy {change.after.name} of {change.plan.db}: "
-            f"{describe_schedule(change.after)}")
-
-
 def dry_run_blocks(plan: ChangePlan, approvals: int = 0) -> list[dict[str, Any]]:
     body = ", ".join(f"`{k}={v}`" for k, v in plan.update.to_api().items())
     return to_dicts([
         section(f":mag: *Dry run*: nothing was sent. The change to *{escape(plan.before.name)}* of "
                 f"*{plan.db}* would be:"),
-        section(changes_text(plan, plan.after_values)),
+        section(changes_text_between(plan.before, plan.after_values)),
         section(f"*After:* {describe_schedule(plan.after_values)}"),
         context(f"Would send `PATCH` with {body}. Run it again without `--dry-run` to "
                 + (f"ask for the {approvals} approval(s) it needs." if approvals else "apply.")),
@@ -186,3 +179,119 @@ def dry_run_blocks(plan: ChangePlan, approvals: int = 0) -> list[dict[str, Any]]
 
 def divider() -> dict[str, Any]:
     return dict(DividerBlock().to_dict())
+
+
+# --- change requests ---------------------------------------------------------------------------------
+
+APPROVE, REJECT, CANCEL, REVERT = "request_approve", "request_reject", "request_cancel", "change_revert"
+STATE_LINES = {
+    "pending": ":lock: <@{requester}> asks to change",
+    "approved": ":hourglass_flowing_sand: Approved; applying <@{requester}>'s change to",
+    "applying": ":hourglass_flowing_sand: Applying <@{requester}>'s change to",
+    "applied": ":white_check_mark: <@{requester}> changed",
+    "failed": ":warning: Not applied: <@{requester}>'s change to",
+    "rejected": ":x: Rejected by <@{decided_by}>: <@{requester}>'s change to",
+    "cancelled": ":no_entry: Cancelled by <@{decided_by}>: <@{requester}>'s change to",
+    "expired": ":hourglass: Expired without enough approvals: <@{requester}>'s change to",
+}
+
+
+def request_text(request: ChangeRequest) -> str:
+    head = STATE_LINES.get(request.state, "{requester}").format(requester=request.requester,
+                                                              decided_by=request.decided_by or request.requester)
+    return f"{head} the backup policy {request.policy_name} of {request.organization}/{request.database}"
+
+
+def request_blocks(request: ChangeRequest, approved_by: list[str]) -> list[dict[str, Any]]:
+    """A change request as it stands now: the one message the channel sees, updated at every step."""
+    db = DatabaseRef(request.organization, request.database)
+    before = BackupPolicy.model_validate(request.before)
+    after: dict[str, Any] | BackupPolicy = (BackupPolicy.model_validate(request.after) if request.after
+                                           else after_values(request))
+    head = STATE_LINES.get(request.state, "").format(requester=request.requester,
+                                                     decided_by=request.decided_by or request.requester)
+    lines = [f"{head} the backup policy *{escape(request.policy_name)}* of *{db}*"]
+    if request.revert_of:
+        lines.append("_This reverts an earlier change._")
+    if request.reason:
+        lines.append(f"*Reason:* {escape(request.reason)}")
+    result: list[Block] = [section("\n".join(lines)), section(changes_text_between(before, after))]
+    facts = []
+    if isinstance(after, BackupPolicy):
+        facts.append(f"*Now:* {describe_schedule(after)} ({after.target})\n*Next run:* {when(after.next_run_at)}")
+    else:
+        facts.append(f"*After:* {describe_schedule(after)}")
+    if request.risks:
+        facts.append(f"*Worth a second look:* {escape(', '.join(request.risks))}")
+    if request.approvals_needed:
+        got = ", ".join(f"<@{a}>" for a in approved_by) or "none yet"
+        facts.append(f"*Approvals:* {len(approved_by)} of {request.approvals_needed} ({got}) · *may approve:* "
+                     f"{mentions(request.approvers)}")
+    if request.state == "pending":
+        facts.append(f"*Expires:* {when(datetime.fromtimestamp(request.expires_at, UTC).isoformat())}")
+    if request.state == "failed" and request.detail:
+        facts.append(f"*Why:* {escape(request.detail)}")
+    result.append(section("\n".join(facts)))
+    if request.state == "pending":
+        result.append(ActionsBlock(block_id=f"request:{request.id}", elements=[
+            ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),
+            ButtonElement(text="Reject", action_id=REJECT, value=request.id, style="danger",
+                          confirm=ConfirmObject(title="Reject this change?", text=f"Nothing will be sent to "
+                                                f"PlanetScale and <@{request.requester}> will be told.",
+                                                confirm="Reject", deny="Keep it")),
+            ButtonElement(text="Cancel", action_id=CANCEL, value=request.id),
+        ]))
+    elif request.state == "applied":
+        result.append(ActionsBlock(block_id=f"applied:{request.id}", elements=[
+            ButtonElement(text="Revert", action_id=REVERT, value=request.id)]))
+    sent = ", ".join(f"`{f}`" for f in request.changes)
+    result.append(context(f"Request `{request.id[:8]}` · fields {sent}"))
+    return to_dicts(result)
+
+
+def changes_text_between(before: BackupPolicy, after: BackupPolicy | dict[str, Any]) -> str:
+    lines = [f"• {c.label}: ~{escape(c.before)}~ → *{escape(c.after)}*" for c in describe_changes(before, after)]
+    return "\n".join(lines) or "• no visible change"
+
+
+def history_blocks(db: DatabaseRef, events: list[AuditEvent], policy: str | None) -> list[dict[str, Any]]:
+    title = f"*History of {db}*" + (f" · {escape(policy)}" if policy else "")
+    if not events:
+        return to_dicts([section(f"{title}\nNothing recorded yet.")])
+    lines = []
+    for event in events:
+        what = ""
+        if event.before and event.sent:
+            before = BackupPolicy.model_validate(event.before)
+            what = "; ".join(f"{c.label} {c.before} → {c.after}" for c in
+                             describe_changes(before, resulting_values(before, PolicyUpdate(**event.sent))))
+        extra = f" ({escape(event.detail[:200])})" if event.detail else ""
+        reason = f" — “{escape(event.reason[:100])}”" if event.reason and event.action == "requested" else ""
+        lines.append(f"`{event.at.replace('T', ' ').removesuffix('Z')}` <@{event.actor}> *{event.action}* "
+                     f"{escape(event.policy_name or '')}: {escape(what)}{reason}{extra}")
+    blocks: list[Block] = [section(title)]
+    chunk = ""
+    for line in lines:
+        if len(chunk) + len(line) + 1 > MAX_SECTION_TEXT:
+            blocks.append(section(chunk))
+            chunk = ""
+        chunk += ("\n" if chunk else "") + line
+    blocks.append(section(chunk))
+    blocks.append(context("Times are UTC; newest first. `backup-bot audit export` has the full trail."))
+    return to_dicts(blocks[:MAX_BLOCKS])
+
+
+def pending_blocks(requests: list[ChangeRequest], user: str) -> list[dict[str, Any]]:
+    if not requests:
+        return to_dicts([section("No open requests you can act on.")])
+    blocks: list[Block] = [section(f"*Open requests you can act on* ({len(requests)})")]
+    for request in requests[:15]:
+        blocks.append(section(f"{escape(request_text(request))}\n" + changes_text_between(
+            BackupPolicy.model_validate(request.before), after_values(request))))
+        buttons = [ButtonElement(text="Cancel", action_id=CANCEL, value=request.id)] if request.requester == user \
+            else [ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),
+                  ButtonElement(text="Reject", action_id=REJECT, value=request.id, style="danger")]
+        blocks.append(ActionsBlock(elements=buttons))
+    if len(requests) > 15:
+        blocks.append(context(f"…and {len(requests) - 15} more."))
+    return to_dicts(blocks)

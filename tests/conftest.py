@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.access import StaticRules, parse_rules
 from bot.app import Dependencies, build_app, build_dependencies
-from bot.audit import MemoryAuditLog
+from bot.audit import AuditEvent
 from bot.emulators.planetscale import (
     DEMO_TOKEN,
     DEMO_TOKEN_ID,
@@ -26,6 +29,7 @@ from bot.emulators.slack_requests import signed_headers, slash_command_body
 from bot.executor import TrackedExecutor
 from bot.planetscale import PlanetScaleClient, RetryPolicy
 from bot.settings import Settings
+from bot.store import Store, database_url
 
 OPEN_RULES = """
 [[rules]]
@@ -133,6 +137,14 @@ class Reply:
         return "\n".join(parts)
 
 
+class AuditReader:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def all(self) -> list[AuditEvent]:
+        return list(self.store.all_events())
+
+
 @dataclass
 class Bot:
     app: App
@@ -140,7 +152,7 @@ class Bot:
     executor: TrackedExecutor
     slack: SlackState
     slack_url: str
-    audit: MemoryAuditLog
+    audit: AuditReader
 
     def send(self, body: str, headers: dict[str, str] | None = None) -> Reply:
         _, cursor = self.slack.events_since(0)
@@ -163,12 +175,54 @@ class Bot:
                                   trigger_id=self.slack.new_trigger_id())
 
 
+POSTGRES_URL = os.environ.get("BACKUP_BOT_TEST_POSTGRES_URL")
+POSTGRES_REQUIRED = os.environ.get("BACKUP_BOT_REQUIRE_POSTGRES") == "1"
+
+
+def reset_postgres(url: str) -> None:
+    engine = sa.create_engine(database_url(url))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs on SQLite and on PostgreSQL (BACKUP_BOT_TEST_POSTGRES_URL; CI sets it)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'bot.db'}"
+    if not POSTGRES_URL:
+        if POSTGRES_REQUIRED:
+            pytest.fail("BACKUP_BOT_REQUIRE_POSTGRES=1 but BACKUP_BOT_TEST_POSTGRES_URL is not set")
+        pytest.skip("PostgreSQL tests need BACKUP_BOT_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1/test)")
+    try:
+        reset_postgres(POSTGRES_URL)
+    except sa.exc.OperationalError as exc:
+        if POSTGRES_REQUIRED:
+            raise
+        pytest.skip(f"PostgreSQL at BACKUP_BOT_TEST_POSTGRES_URL is not reachable: {exc.orig}")
+    return POSTGRES_URL
+
+
 @pytest.fixture
-def bot(settings: Settings, slack: SlackState, planetscale_client: PlanetScaleClient,
+def store(tmp_path: Path) -> Iterator[Store]:
+    """SQLite storage for the tests that are not about storage."""
+    opened = Store(f"sqlite:///{tmp_path / 'bot.db'}")
+    opened.migrate()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def bot(settings: Settings, slack: SlackState, planetscale_client: PlanetScaleClient, store: Store,
         slack_server: tuple[SlackEmulator, BackgroundServer]) -> Iterator[Bot]:
+    yield from make_bot(settings, slack, planetscale_client, store, slack_server)
+
+
+def make_bot(settings: Settings, slack: SlackState, planetscale_client: PlanetScaleClient, store: Store,
+             slack_server: tuple[SlackEmulator, BackgroundServer]) -> Iterator[Bot]:
     executor = TrackedExecutor()
-    audit = MemoryAuditLog()
-    deps = build_dependencies(settings, planetscale_client, audit, executor, StaticRules(parse_rules(OPEN_RULES)))
+    deps = build_dependencies(settings, planetscale_client, store, executor, StaticRules(parse_rules(OPEN_RULES)))
     app = build_app(settings, deps)
-    yield Bot(app, deps, executor, slack, slack_server[1].url, audit)
+    yield Bot(app, deps, executor, slack, slack_server[1].url, AuditReader(store))
     executor.shutdown(wait=True)

@@ -1,5 +1,6 @@
-"""`/backup-policy`: the ack answers at once from the text alone; anything that needs PlanetScale runs in the
-background after the ack, and answers through the response URL or the channel."""
+"""`/backup-policy`: the ack answers at once from the text alone; anything that needs PlanetScale, Slack's
+directory or the database runs in the background after the ack, and answers through the response URL or the
+channel."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.access import Action, DirectoryError, mentions
 from bot.audit import AuditEvent
@@ -27,19 +27,20 @@ from bot.grammar import (
 )
 from bot.planetscale import PlanetScaleError
 from bot.policy import ChangeRejected, describe_schedule
-from bot.service import AppliedChange, PolicyNotFound
+from bot.service import PolicyNotFound
 from handlers import blocks
+from handlers.messages import publish, say_privately
 
 if TYPE_CHECKING:
     from bot.app import Dependencies
 
 log = logging.getLogger(__name__)
 COMMAND = "/backup-policy"
-NOT_YET = {
+HISTORY_LIMIT = 25
+NOT_YET: dict[type, str] = {
     EditCommand: "`edit` (the form) is not available in this version yet: use `update` with key=value.",
-    HistoryCommand: "`history` is not available in this version yet.",
-    PendingCommand: "`pending` is not available in this version yet: changes apply at once.",
 }
+DatabaseCommand = ListCommand | ShowCommand | UpdateCommand | HistoryCommand
 
 
 def register(app: App, deps: Dependencies) -> None:
@@ -67,23 +68,23 @@ def register(app: App, deps: Dependencies) -> None:
                 capabilities = deps.access.capabilities(user, channel)
                 say_privately(respond, "How to use /backup-policy", blocks.help_blocks(name, capabilities))
                 return
-            if not isinstance(parsed, ListCommand | ShowCommand | UpdateCommand):
+            if isinstance(parsed, PendingCommand):
+                requests = deps.approvals.pending_for(user)
+                say_privately(respond, f"{len(requests)} open request(s)", blocks.pending_blocks(requests, user))
+                return
+            if not isinstance(parsed, DatabaseCommand):
                 return
             seen = deps.access.may_see_database(user, parsed.db.organization, parsed.db.database, channel)
             if not seen.allowed:
                 refuse(parsed.db, user, channel, seen.reason, respond)
-                return
-            if isinstance(parsed, ListCommand):
+            elif isinstance(parsed, ListCommand):
                 list_policies(parsed, user, channel, respond)
             elif isinstance(parsed, ShowCommand):
-                policy = deps.policies.find_policy(parsed.db, parsed.policy)
-                decision = deps.access.decide(user, Action.READ, parsed.db.organization, parsed.db.database,
-                                              [policy.target], channel)
-                if not decision.allowed:
-                    refuse(parsed.db, user, channel, decision.reason, respond, policy.id)
-                    return
-                say_privately(respond, f"{policy.name}: {describe_schedule(policy)}",
-                              blocks.policy_detail_blocks(parsed.db, policy))
+                show_policy(parsed, user, channel, respond)
+            elif isinstance(parsed, HistoryCommand):
+                events = deps.store.latest(parsed.db.organization, parsed.db.database, parsed.policy, HISTORY_LIMIT)
+                say_privately(respond, f"History of {parsed.db}", blocks.history_blocks(parsed.db, events,
+                                                                                         parsed.policy))
             else:
                 update_policy(parsed, user, channel, respond, client)
         except (PolicyNotFound, PlanetScaleError) as exc:
@@ -93,7 +94,7 @@ def register(app: App, deps: Dependencies) -> None:
             say_privately(respond, blocks.error_text(f"Nothing was sent to PlanetScale:\n{problems}"))
         except DirectoryError as exc:
             reason = f"Your access could not be checked, so nothing was done: {exc}."
-            if isinstance(parsed, ListCommand | ShowCommand | UpdateCommand):
+            if isinstance(parsed, DatabaseCommand):
                 refuse(parsed.db, user, channel, reason, respond)
             else:
                 say_privately(respond, blocks.error_text(reason))
@@ -117,6 +118,16 @@ def register(app: App, deps: Dependencies) -> None:
         say_privately(respond, f"Backup policies of {parsed.db}",
                       blocks.policy_list_blocks(parsed.db, shown, hidden=len(policies) - len(shown)))
 
+    def show_policy(parsed: ShowCommand, user: str, channel: str, respond: Respond) -> None:
+        policy = deps.policies.find_policy(parsed.db, parsed.policy)
+        decision = deps.access.decide(user, Action.READ, parsed.db.organization, parsed.db.database,
+                                      [policy.target], channel)
+        if not decision.allowed:
+            refuse(parsed.db, user, channel, decision.reason, respond, policy.id)
+            return
+        say_privately(respond, f"{policy.name}: {describe_schedule(policy)}",
+                      blocks.policy_detail_blocks(parsed.db, policy))
+
     def update_policy(parsed: UpdateCommand, user: str, channel: str, respond: Respond, client: WebClient) -> None:
         before = deps.policies.find_policy(parsed.db, parsed.policy)
         targets = [before.target, str(parsed.update.target or before.target)]
@@ -133,41 +144,15 @@ def register(app: App, deps: Dependencies) -> None:
                 sent=plan.update.to_api(), reason=parsed.reason, channel=channel))
             say_privately(respond, "Dry run: nothing was sent", blocks.dry_run_blocks(plan, decision.approvals))
             return
-        if decision.approvals:
-            reason = (f"This change needs {decision.approvals} approval(s) from {mentions(decision.approvers)} "
-                      "under the access rules, and approvals are not available in this version yet: nothing "
-                      "was sent.")
-            refuse(parsed.db, user, channel, reason, respond, before.id)
-            return
-        change = deps.policies.apply(plan, actor=user, channel=channel)
-        announce(change, user, channel, respond, client)
-
-    def announce(change: AppliedChange, user: str, channel: str, respond: Respond, client: WebClient) -> None:
-        text = blocks.applied_change_text(change, user)
-        result_blocks = blocks.applied_change_blocks(change, user)
-        try:
-            client.chat_postMessage(channel=channel, text=text, blocks=result_blocks)
-        except SlackApiError as exc:
-            # Private channels and DMs the bot is not in: the command's response URL still reaches them.
-            log.warning("chat.postMessage to %s failed (%s); answering through the response URL",
-                        channel, exc.response.get("error"))
-            answer = respond(text=text, blocks=result_blocks, response_type="in_channel")
-            if answer.status_code != 200:
-                log.error("the change was applied but could not be posted to %s", channel)
-                say_privately(respond, blocks.error_text(
-                    "The change was applied, but posting it to this channel failed: "
-                    f"{exc.response.get('error')}."))
-        if deps.audit_channel and deps.audit_channel != channel:
-            try:
-                client.chat_postMessage(channel=deps.audit_channel, text=text, blocks=result_blocks)
-            except SlackApiError as exc:
-                log.error("could not post to the audit channel %s: %s", deps.audit_channel,
-                          exc.response.get("error"))
+        outcome = deps.approvals.request_change(plan, user, channel, decision)
+        if outcome.kind == "requested" and outcome.request is not None:
+            publish(deps, client, outcome.request, respond)
+            say_privately(respond, f"Your change needs {decision.approvals} approval(s) from "
+                                   f"{mentions(decision.approvers)}: the request is in the channel, and nothing "
+                                   "is sent to PlanetScale until then.")
+        elif outcome.kind == "applied" and outcome.request is not None:
+            publish(deps, client, outcome.request, respond)
+        else:
+            say_privately(respond, blocks.error_text(outcome.message))
 
     app.command(COMMAND)(on_command)
-
-
-def say_privately(respond: Respond, text: str, result_blocks: list[dict[str, Any]] | None = None) -> None:
-    answer = respond(text=text, blocks=result_blocks, response_type="ephemeral")
-    if answer.status_code != 200:
-        log.error("could not answer through the response URL: HTTP %s", answer.status_code)

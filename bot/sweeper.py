@@ -1,0 +1,46 @@
+"""Expires pending requests and finishes those a crash left behind, on a timer; safe on several instances,
+since each step is a conditional update."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from bot.approvals import ApprovalService
+from bot.store import ChangeRequest
+
+log = logging.getLogger(__name__)
+
+
+class Sweeper:
+    def __init__(self, approvals: ApprovalService, on_change: Callable[[ChangeRequest], None],
+                 every: float = 30.0):
+        self.approvals = approvals
+        self.on_change = on_change
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="sweeper", daemon=True)
+
+    def sweep(self) -> None:
+        for request in self.approvals.expire_due():
+            self.on_change(request)
+        for outcome in self.approvals.recover():
+            if outcome.request is not None:
+                self.on_change(outcome.request)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("the sweep failed; trying again in %.0f s", self.every)
+            self._stop.wait(self.every)
+
+    def start(self) -> Sweeper:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)

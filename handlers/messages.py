@@ -1,0 +1,74 @@
+"""How a change request reaches Slack and stays true there: posted once, then updated at every step."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.store import ChangeRequest
+from handlers import blocks
+
+if TYPE_CHECKING:
+    from bot.app import Dependencies
+
+log = logging.getLogger(__name__)
+
+
+def say_privately(respond: Respond, text: str, result_blocks: list[dict[str, Any]] | None = None) -> None:
+    answer = respond(text=text, blocks=result_blocks, response_type="ephemeral", replace_original=False)
+    if answer.status_code != 200:
+        log.error("could not answer through the response URL: HTTP %s", answer.status_code)
+
+
+def render(deps: Dependencies, request: ChangeRequest) -> tuple[str, list[dict[str, Any]]]:
+    return blocks.request_text(request), blocks.request_blocks(request, deps.store.approvers_of(request.id))
+
+
+def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respond: Respond | None) -> None:
+    """Post the request's message in its channel, remembering where it is so that it can be updated."""
+    text, request_blocks = render(deps, request)
+    try:
+        answer = client.chat_postMessage(channel=request.channel, text=text, blocks=request_blocks)
+        deps.store.set_message(request.id, str(answer["channel"]), str(answer["ts"]))
+    except SlackApiError as exc:
+        # Private channels and DMs the bot is not in: the command's response URL still reaches them, and
+        # button clicks on that message bring a response URL to update it with.
+        log.warning("chat.postMessage to %s failed (%s); answering through the response URL", request.channel,
+                    exc.response.get("error"))
+        if respond is None or respond(text=text, blocks=request_blocks, response_type="in_channel").status_code != 200:
+            log.error("request %s could not be shown in %s", request.id, request.channel)
+            if respond is not None:
+                say_privately(respond, blocks.error_text(
+                    f"This could not be posted to the channel ({exc.response.get('error')}); the request is "
+                    f"`{request.id[:8]}` and `/backup-policy pending` lists it."))
+    if request.state == "applied":
+        to_audit_channel(deps, client, request)
+
+
+def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respond: Respond | None = None) -> None:
+    """Show the request's current state on its message."""
+    text, request_blocks = render(deps, request)
+    latest = deps.store.get_request(request.id) or request
+    if latest.message_ts and latest.message_channel:
+        try:
+            client.chat_update(channel=latest.message_channel, ts=latest.message_ts, text=text, blocks=request_blocks)
+        except SlackApiError as exc:
+            log.error("could not update the message of request %s: %s", request.id, exc.response.get("error"))
+    elif respond is not None:
+        respond(text=text, blocks=request_blocks, replace_original=True)
+    if request.state == "applied":
+        to_audit_channel(deps, client, request)
+
+
+def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeRequest) -> None:
+    if not deps.audit_channel or deps.audit_channel == request.channel:
+        return
+    text, request_blocks = render(deps, request)
+    try:
+        client.chat_postMessage(channel=deps.audit_channel, text=text, blocks=request_blocks[:-2] + request_blocks[-1:])
+    except SlackApiError as exc:
+        log.error("could not post to the audit channel %s: %s", deps.audit_channel, exc.response.get("error"))
