@@ -260,6 +260,16 @@ class GroupDirectory:
             return frozenset()
         return groups.get(principal, ("", frozenset()))[1]
 
+    def resolve(self, principal: str) -> str:
+        """A group handle as its ID (which Slack can mention); anything else as it is."""
+        if not principal.startswith("@"):
+            return principal
+        try:
+            groups = self._groups()
+        except DirectoryError:
+            return principal
+        return next((gid for gid, (handle, _) in groups.items() if "@" + handle == principal), principal)
+
     def is_named(self, user: str, principals: Iterable[str]) -> bool:
         for principal in principals:
             if principal == user:

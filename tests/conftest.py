@@ -25,7 +25,7 @@ from bot.emulators.planetscale import (
 )
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackEvent, SlackState, demo_slack_state
-from bot.emulators.slack_requests import signed_headers, slash_command_body
+from bot.emulators.slack_requests import block_actions_body, signed_headers, slash_command_body
 from bot.executor import TrackedExecutor
 from bot.planetscale import PlanetScaleClient, RetryPolicy
 from bot.settings import Settings
@@ -166,6 +166,21 @@ class Bot:
 
     def command(self, text: str, user: str = ALICE, channel: str = CHANNEL) -> Reply:
         return self.send(self.command_body(text, user, channel))
+
+    def click(self, action_id: str, value: str, user: str = ALICE, channel: str = CHANNEL,
+              message: SlackEvent | None = None) -> Reply:
+        return self.send(self.click_body(action_id, value, user, channel, message))
+
+    def click_body(self, action_id: str, value: str, user: str = ALICE, channel: str = CHANNEL,
+                   message: SlackEvent | None = None) -> str:
+        member = self.slack.users[user]
+        shown = {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks} \
+            if message else None
+        return block_actions_body(
+            user_id=user, user_name=member.name, channel_id=channel, response_url=f"{self.slack_url}/response/2",
+            trigger_id=self.slack.new_trigger_id(), message=shown,
+            action={"type": "button", "action_id": action_id, "block_id": "b", "value": value,
+                    "text": {"type": "plain_text", "text": action_id}})
 
     def command_body(self, text: str, user: str = ALICE, channel: str = CHANNEL) -> str:
         member = self.slack.users[user]

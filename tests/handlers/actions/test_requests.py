@@ -1,0 +1,259 @@
+"""Approvals through Bolt, on SQLite and PostgreSQL: requests, clicks, the two-person rule, exactly once."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from conftest import CHANNEL, Bot, make_bot
+
+from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.slack import SlackEvent, SlackState, SlackUser
+from bot.store import Store, change_requests
+from handlers.blocks import APPROVE, CANCEL, REJECT, REVERT
+
+ALICE, BOB, CAROL, DAVE = "U0ALICE001", "U0BOB00001", "U0CAROL001", "U0DAVE0001"
+LEADS = ["U0CAROL001", "U0LEAD0002", "U0LEAD0003", "U0LEAD0004"]
+RULES = """
+[approvals]
+expire_after = "24h"
+
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+editors = ["@dba-team"]
+approvers = ["@dba-leads"]
+approvals = {approvals}
+channels = ["C0DBAOPS01"]
+
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["development"]
+editors = ["@dba-team"]
+approvers = ["@dba-leads"]
+"""
+PROD = "bp01prod12h"
+
+
+@pytest.fixture
+def approvals_bot(settings: Any, slack: SlackState, planetscale_client: Any, store_url: str,
+                  slack_server: Any) -> Iterator[Bot]:
+    for n, user in enumerate(LEADS[1:], start=2):
+        slack.add_user(SlackUser(user, f"lead{n}", f"Lead {n}", f"lead{n}@acme.example"))
+    slack.add_usergroup("S0DBALEAD1", "dba-leads", LEADS)
+    store = Store(store_url)
+    store.migrate()
+    for made in make_bot(settings, slack, planetscale_client, store, slack_server):
+        made.use_rules(RULES.format(approvals=1))
+        yield made
+    store.close()
+
+
+def request_message(bot: Bot) -> SlackEvent:
+    [message] = [e for e in bot.slack.events if e.kind == "message"]
+    return message
+
+
+def latest_view(bot: Bot, message: SlackEvent) -> str:
+    shown = [e for e in bot.slack.events if e.ts == message.ts and e.kind in ("message", "update")]
+    return json.dumps(shown[-1].blocks, ensure_ascii=False)
+
+
+def request_id(message: SlackEvent) -> str:
+    for block in message.blocks:
+        for element in block.get("elements", []):
+            if element.get("action_id") == APPROVE:
+                return str(element["value"])
+    raise AssertionError("no Approve button")
+
+
+def ask(bot: Bot, text: str = f"update acme/app-db {PROD} retention=1d frequency=12h reason=\"cost\"") -> SlackEvent:
+    bot.command(text, user=ALICE)
+    return request_message(bot)
+
+
+def test_a_production_change_waits_for_approval_and_says_why(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    reply = approvals_bot.command(f'update acme/app-db {PROD} retention=1d reason="cost"', user=ALICE)
+    assert planetscale.calls("PATCH") == []
+    message = request_message(approvals_bot)
+    shown = json.dumps(message.blocks, ensure_ascii=False)
+    for part in ("asks to change", "cost", "~2 days~ → *1 day*", "production backups", "keeps backups for less time",
+                 "a required system policy", "0 of 1", "<!subteam^S0DBALEAD1>", "Approve", "Reject", "Cancel"):
+        assert part in shown, part
+    reject = [e for b in message.blocks for e in b.get("elements", []) if e.get("action_id") == REJECT][0]
+    assert reject["style"] == "danger" and reject["confirm"]["confirm"]["text"] == "Reject"
+    assert "needs 1 approval" in reply.all_text()
+
+
+def test_the_requester_and_a_non_approver_cannot_approve(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    message = ask(approvals_bot)
+    own = approvals_bot.click(APPROVE, request_id(message), user=ALICE, message=message)
+    assert "Nobody approves" in own.all_text()
+    other = approvals_bot.click(APPROVE, request_id(message), user=BOB, message=message)
+    assert "lets only its approvers" in other.all_text()
+    assert planetscale.calls("PATCH") == []
+    actions = [e.action for e in approvals_bot.audit.all()]
+    assert actions == ["requested", "refused", "refused"]
+
+
+def test_an_approval_applies_once_and_the_message_tells_the_whole_story(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    message = ask(approvals_bot)
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert [c.body for c in planetscale.calls("PATCH")] == [{"retention_value": 1, "retention_unit": "day",
+                                                             "frequency_value": 12, "frequency_unit": "hour"}]
+    final = latest_view(approvals_bot, message)
+    assert "changed the backup policy" in final and "1 of 1 (<@U0CAROL001>)" in final and "Revert" in final
+    again = approvals_bot.click(APPROVE, request_id(message), user="U0LEAD0002", message=message)
+    assert "already applied" in again.all_text() and len(planetscale.calls("PATCH")) == 1
+    history = approvals_bot.command("history acme/app-db", user=CAROL).all_text()
+    for action in ("requested", "approved", "applied"):
+        assert f"*{action}*" in history
+
+
+def test_two_approvals_are_counted_once_each(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    approvals_bot.use_rules(RULES.format(approvals=2))
+    message = ask(approvals_bot)
+    first = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert "1 of 2" in first.all_text()
+    twice = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert "already approved" in twice.all_text()
+    assert planetscale.calls("PATCH") == [] and "1 of 2" in latest_view(approvals_bot, message)
+    approvals_bot.click(APPROVE, request_id(message), user="U0LEAD0002", message=message)
+    assert len(planetscale.calls("PATCH")) == 1
+
+
+def test_four_simultaneous_approvals_send_exactly_one_patch(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    message = ask(approvals_bot)
+    bodies = [approvals_bot.click_body(APPROVE, request_id(message), user=u, message=message) for u in LEADS]
+    start = threading.Barrier(len(bodies))
+    results: list[int] = []
+
+    def click(body: str) -> None:
+        from slack_bolt import BoltRequest
+
+        from bot.emulators.slack_requests import signed_headers
+        from conftest import SIGNING_SECRET
+
+        start.wait()
+        results.append(approvals_bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET,
+                                                                                                  body))).status)
+
+    threads = [threading.Thread(target=click, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert approvals_bot.executor.wait_idle(60)
+    assert results == [200] * 4
+    assert len(planetscale.calls("PATCH")) == 1
+    assert [e.action for e in approvals_bot.audit.all()].count("applied") == 1
+
+
+def test_reject_and_cancel(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    message = ask(approvals_bot)
+    approvals_bot.click(REJECT, request_id(message), user=CAROL, message=message)
+    assert "Rejected by <@U0CAROL001>" in latest_view(approvals_bot, message)
+    late = approvals_bot.click(APPROVE, request_id(message), user="U0LEAD0002", message=message)
+    assert "already rejected" in late.all_text()
+    approvals_bot.slack.events.clear()
+    second = ask(approvals_bot, f"update acme/app-db {PROD} retention=3d")
+    not_mine = approvals_bot.click(CANCEL, request_id(second), user=BOB, message=second)
+    assert "Only the requester" in not_mine.all_text()
+    approvals_bot.click(CANCEL, request_id(second), user=ALICE, message=second)
+    assert "Cancelled by <@U0ALICE001>" in latest_view(approvals_bot, second)
+    assert planetscale.calls("PATCH") == []
+
+
+def test_a_change_made_meanwhile_in_planetscale_is_not_overwritten(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    message = ask(approvals_bot)
+    planetscale.policies[("acme", "app-db")][PROD]["retention_value"] = 14  # someone changed it meanwhile
+    reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == []
+    assert "changed in PlanetScale since the request" in reply.all_text()
+    assert "retention_value is now 14" in latest_view(approvals_bot, message)
+
+
+def test_expiry_by_the_sweep_and_clicks_on_expired_requests(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    message = ask(approvals_bot)
+    with approvals_bot.deps.store.engine.begin() as conn:
+        conn.execute(sa.update(change_requests).values(expires_at=0))
+    from bot.sweeper import Sweeper
+    from handlers.messages import refresh
+
+    Sweeper(approvals_bot.deps.approvals, lambda r: refresh(approvals_bot.deps, approvals_bot.app.client, r)).sweep()
+    assert "Expired" in latest_view(approvals_bot, message)
+    late = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert "already expired" in late.all_text() and planetscale.calls("PATCH") == []
+
+
+def test_revert_proposes_the_inverse_under_the_same_rules(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    approvals_bot.command("update acme/app-db bp03devday retention=9d", user=ALICE)  # development: at once
+    applied = request_message(approvals_bot)
+    revert = [e for b in applied.blocks for e in b.get("elements", []) if e.get("action_id") == REVERT][0]
+    approvals_bot.click(REVERT, revert["value"], user=BOB, message=applied)
+    assert [c.body for c in planetscale.calls("PATCH")] == [{"retention_value": 9, "retention_unit": "day"},
+                                                            {"retention_value": 3, "retention_unit": "day"}]
+    assert "reverts an earlier change" in json.dumps([e.blocks for e in approvals_bot.slack.events])
+
+
+def test_forged_and_misplaced_clicks_change_nothing(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    message = ask(approvals_bot)
+    forged = approvals_bot.click(APPROVE, "not-a-request", user=CAROL, message=message)
+    assert "does not exist" in forged.all_text()
+    elsewhere = approvals_bot.click(APPROVE, request_id(message), user=CAROL, channel="C0RANDOM01", message=message)
+    assert "belongs to <#C0DBAOPS01>" in elsewhere.all_text()
+    outsider = approvals_bot.click(APPROVE, request_id(message), user=DAVE, message=message)
+    assert "lets only its approvers" in outsider.all_text()
+    assert planetscale.calls("PATCH") == []
+
+
+def test_pending_lists_what_each_person_can_act_on(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    ask(approvals_bot)
+    assert "Approve" in approvals_bot.command("pending", user=CAROL).all_text()
+    mine = approvals_bot.command("pending", user=ALICE).all_text()
+    assert "Cancel" in mine and "Approve" not in mine.split("Open requests")[1]
+    assert "No open requests" in approvals_bot.command("pending", user=BOB).all_text()
+
+
+def test_a_crash_while_applying_is_finished_from_the_policys_state(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    message = ask(approvals_bot)
+    rid = request_id(message)
+    store = approvals_bot.deps.store
+    store.transition(rid, ["pending"], "approved")
+    store.transition(rid, ["approved"], "applying")
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(change_requests).values(updated_at=0))
+    outcomes = approvals_bot.deps.approvals.recover()
+    assert [o.kind for o in outcomes] == ["applied"]
+    assert len(planetscale.calls("PATCH")) == 1
+    assert store.get_request(rid).state == "applied"  # type: ignore[union-attr]
+    assert approvals_bot.deps.approvals.recover() == []
+
+
+def test_a_crash_after_the_patch_is_recognised_without_patching_again(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    message = ask(approvals_bot)
+    rid = request_id(message)
+    store = approvals_bot.deps.store
+    store.transition(rid, ["pending"], "approved")
+    store.transition(rid, ["approved"], "applying")
+    policy = planetscale.policies[("acme", "app-db")][PROD]
+    policy.update(retention_value=1, retention_unit="day")  # the PATCH landed, then the process died
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(change_requests).values(updated_at=0))
+    assert [o.kind for o in approvals_bot.deps.approvals.recover()] == ["applied"]
+    assert planetscale.calls("PATCH") == []
+    assert CHANNEL == store.get_request(rid).channel  # type: ignore[union-attr]
