@@ -78,14 +78,18 @@ def run_serve(host: str, port: int | None) -> int:
     deps = build_dependencies(settings, background=executor)
     app = build_app(settings, deps)
     sweeper = start_sweeper(deps, app)
-    asgi = create_asgi_app(app, health=lambda: health(deps))
+
+    def finish() -> None:
+        # SIGTERM: uvicorn has answered the requests in flight; let the work already acked finish too.
+        log.info("shutting down: finishing %s", "the work already acknowledged")
+        sweeper.stop()
+        executor.shutdown(wait=True)
+        deps.store.close()
+
+    asgi = create_asgi_app(app, health=lambda: health(deps), on_shutdown=finish)
     log.info("serving on %s:%s, PlanetScale at %s", host, port or settings.port, settings.planetscale_api_url)
     uvicorn.run(asgi, host=host, port=port or settings.port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=20)
-    # SIGTERM: uvicorn has finished the requests in flight; let the changes already acked finish too.
-    sweeper.stop()
-    executor.shutdown(wait=True)
-    deps.store.close()
     return 0
 
 

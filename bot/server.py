@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from slack_bolt import App
@@ -18,7 +20,10 @@ MAX_BODY_BYTES = 256 * 1024
 HealthCheck = Callable[[], dict[str, Any]]
 
 
-def create_asgi_app(app: App, health: HealthCheck | None = None) -> Starlette:
+def create_asgi_app(app: App, health: HealthCheck | None = None,
+                    on_shutdown: Callable[[], None] | None = None) -> Starlette:
+    """`on_shutdown` runs while the server shuts down (SIGTERM): after the requests in flight have been
+    answered, before the process exits, so work already acked can finish."""
     handler = SlackRequestHandler(app)
 
     async def slack_events(request: Request) -> Response:
@@ -31,7 +36,13 @@ def create_asgi_app(app: App, health: HealthCheck | None = None) -> Starlette:
         report = health() if health else {"status": "ok"}
         return JSONResponse(report, status_code=200 if report.get("status") == "ok" else 503)
 
-    return Starlette(routes=[
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            await asyncio.to_thread(on_shutdown)
+
+    return Starlette(lifespan=lifespan, routes=[
         Route("/slack/events", slack_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ])
