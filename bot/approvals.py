@@ -91,7 +91,8 @@ class ApprovalService:
             organization=plan.db.organization, database=plan.db.database, policy_id=plan.before.id,
             policy_name=plan.before.name, requester=requester, channel=channel, reason=plan.reason,
             before=plan.before.model_dump(), changes=plan.update.to_api(), approvals_needed=decision.approvals,
-            approvers=[self.access.groups.resolve(p) for p in decision.approvers], risks=risks_of(plan.before, plan.after_values),
+            approvers=[self.access.groups.resolve(p) for p in decision.approvers],
+            risks=risks_of(plan.before, plan.after_values),
             revert_of=revert_of, expires_at=now + self.access.rules.expire_after_seconds,
             created_at=now, updated_at=now))
         self._record("requested", request, requester,

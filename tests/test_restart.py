@@ -35,8 +35,9 @@ def free_port() -> int:
 
 
 def start(env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=open(cwd / "serve.log", "ab"))
+    with open(cwd / "serve.log", "ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port",
+                                    str(port)], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

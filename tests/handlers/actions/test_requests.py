@@ -86,7 +86,7 @@ def test_a_production_change_waits_for_approval_and_says_why(approvals_bot: Bot,
     for part in ("asks to change", "cost", "~2 days~ → *1 day*", "production backups", "keeps backups for less time",
                  "a required system policy", "0 of 1", "<!subteam^S0DBALEAD1>", "Approve", "Reject", "Cancel"):
         assert part in shown, part
-    reject = [e for b in message.blocks for e in b.get("elements", []) if e.get("action_id") == REJECT][0]
+    reject = next(e for b in message.blocks for e in b.get("elements", []) if e.get("action_id") == REJECT)
     assert reject["style"] == "danger" and reject["confirm"]["confirm"]["text"] == "Reject"
     assert "needs 1 approval" in reply.all_text()
 
@@ -137,10 +137,10 @@ def test_four_simultaneous_approvals_send_exactly_one_patch(approvals_bot: Bot, 
     results: list[int] = []
 
     def click(body: str) -> None:
+        from conftest import SIGNING_SECRET
         from slack_bolt import BoltRequest
 
         from bot.emulators.slack_requests import signed_headers
-        from conftest import SIGNING_SECRET
 
         start.wait()
         results.append(approvals_bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET,
@@ -199,7 +199,7 @@ def test_expiry_by_the_sweep_and_clicks_on_expired_requests(approvals_bot: Bot, 
 def test_revert_proposes_the_inverse_under_the_same_rules(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     approvals_bot.command("update acme/app-db bp03devday retention=9d", user=ALICE)  # development: at once
     applied = request_message(approvals_bot)
-    revert = [e for b in applied.blocks for e in b.get("elements", []) if e.get("action_id") == REVERT][0]
+    revert = next(e for b in applied.blocks for e in b.get("elements", []) if e.get("action_id") == REVERT)
     approvals_bot.click(REVERT, revert["value"], user=BOB, message=applied)
     assert [c.body for c in planetscale.calls("PATCH")] == [{"retention_value": 9, "retention_unit": "day"},
                                                             {"retention_value": 3, "retention_unit": "day"}]
@@ -256,4 +256,4 @@ def test_a_crash_after_the_patch_is_recognised_without_patching_again(
         conn.execute(sa.update(change_requests).values(updated_at=0))
     assert [o.kind for o in approvals_bot.deps.approvals.recover()] == ["applied"]
     assert planetscale.calls("PATCH") == []
-    assert CHANNEL == store.get_request(rid).channel  # type: ignore[union-attr]
+    assert store.get_request(rid).channel == CHANNEL  # type: ignore[union-attr]
