@@ -218,7 +218,7 @@ class ApprovalService:
         try:
             change = self.policies.apply(plan, actor=request.requester, channel=request.channel,
                                          request_id=request.id,
-                                         detail=None if by == request.requester else f"approved by {by}")
+                                         detail=None if by == request.requester else f"approved by <@{by}>")
         except PlanetScaleError as exc:
             return self._fail(request, by, exc.user_message, record=False)
         applied = self.store.transition(request.id, ["applying"], "applied", after=change.after.model_dump())

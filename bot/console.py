@@ -23,7 +23,7 @@ from bot.app import build_app, build_dependencies, load_access_rules, open_store
 from bot.emulators import planetscale as ps_emulator
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackEvent, demo_slack_state
-from bot.emulators.slack_requests import signed_headers, slash_command_body
+from bot.emulators.slack_requests import block_actions_body, signed_headers, slash_command_body
 from bot.executor import TrackedExecutor
 from bot.planetscale import PlanetScaleClient
 from bot.render import blocks_to_text, mrkdwn
@@ -33,7 +33,7 @@ CONSOLE_HELP = """\
 Type a slash command as a Slack user, e.g. /backup-policy help
   as <user>       switch user ({users})
   in #<channel>   switch channel ({channels})
-  click <N>       click button [N]
+  click <N>       click button [N] (or type [N])
   help            this text;  quit  leaves (so does end of input)"""
 
 
@@ -73,7 +73,8 @@ class Console:
         self.user = "U0ALICE001"
         self.channel = "C0DBAOPS01"
         self.cursor = 0
-        self.buttons: list[dict[str, Any]] = []
+        self.buttons: list[tuple[dict[str, Any], SlackEvent | None]] = []
+        self._rendering: SlackEvent | None = None
         self._responses = 0
 
     def close(self) -> None:
@@ -87,9 +88,11 @@ class Console:
     def say(self, line: str = "") -> None:
         print(line, file=self.out, flush=True)
 
-    def user_name(self, user_id: str) -> str:
-        user = self.slack.users.get(user_id)
-        return user.name if user else user_id
+    def user_name(self, some_id: str) -> str:
+        """A user, user group or channel ID as people see it."""
+        user = self.slack.users.get(some_id)
+        group = self.slack.usergroups.get(some_id)
+        return user.name if user else group["handle"] if group else self.slack.channels.get(some_id, some_id)
 
     def show(self, title: str, text: str, blocks: list[dict[str, Any]]) -> None:
         self.say(title)
@@ -100,10 +103,11 @@ class Console:
         self.say()
 
     def _add_button(self, element: dict[str, Any]) -> int:
-        self.buttons.append(element)
+        self.buttons.append((element, self._rendering))
         return len(self.buttons)
 
     def render_event(self, event: SlackEvent) -> None:
+        self._rendering = event
         channel = "#" + self.slack.channels.get(event.channel or "", event.channel or "?")
         if event.kind == "message":
             self.show(f"[{channel}] backup-bot:", event.text, event.blocks)
@@ -148,7 +152,9 @@ class Console:
         elif word == "in":
             self.switch_channel(rest.strip().lstrip("#"))
         elif word == "click":
-            self.say("There are no buttons to click yet.")
+            self.click(rest.strip().lstrip("[").rstrip("]"))
+        elif line.startswith("[") and line.endswith("]"):
+            self.click(line[1:-1])
         elif word in ("help", "?"):
             self.say(CONSOLE_HELP.format(users=", ".join(u.name for u in self.slack.users.values()),
                                          channels=", ".join("#" + c for c in self.slack.channels.values())))
@@ -173,6 +179,26 @@ class Console:
         self.channel = found[0]
         self.say(f"You are now in #{self.slack.channels[self.channel]}.")
 
+    def click(self, number: str) -> None:
+        if not number.isdigit() or not 1 <= int(number) <= len(self.buttons):
+            shown = f"1 to {len(self.buttons)}" if self.buttons else "none are shown now"
+            self.say(f"No button [{number}]: the buttons on screen are numbered ({shown}).")
+            return
+        element, event = self.buttons[int(number) - 1]
+        confirm = element.get("confirm")
+        if confirm:
+            self.say(f"({confirm['title']['text']} {confirm['text']['text']} → {confirm['confirm']['text']})")
+        user = self.slack.users[self.user]
+        self._responses += 1
+        message = {"type": "message", "ts": event.ts, "text": event.text, "blocks": event.blocks} \
+            if event is not None and event.ts else None
+        self.dispatch(block_actions_body(
+            user_id=user.id, user_name=user.name, channel_id=(event.channel if event and event.channel else
+                                                              self.channel),
+            response_url=f"{self.slack_url}/response/{self._responses}", trigger_id=self.slack.new_trigger_id(),
+            message=message, action={k: element[k] for k in ("type", "action_id", "value", "text") if k in element}
+            | {"block_id": "console"}))
+
     def slash(self, command: str, text: str) -> None:
         if command != "/backup-policy":
             self.say(f"`{command}` is not a command of this app: try /backup-policy help.")
@@ -186,7 +212,7 @@ class Console:
         self.dispatch(body)
 
     def dispatch(self, body: str) -> None:
-        self.buttons = []
+        # Button numbers are never reused in a session, so any button shown earlier can still be clicked.
         response = self.app.dispatch(BoltRequest(body=body, headers=signed_headers(self.signing_secret, body)))
         if response.status != 200:
             self.say(f"(Slack would show an error: the app answered HTTP {response.status})")

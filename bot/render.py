@@ -9,6 +9,8 @@ from typing import Any
 
 DATE_TOKEN = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
 MENTION = re.compile(r"<@([A-Z0-9]+)>")
+GROUP_MENTION = re.compile(r"<!subteam\^([A-Z0-9]+)(?:\|[^>]*)?>")
+CHANNEL_MENTION = re.compile(r"<#([A-Z0-9]+)(?:\|[^>]*)?>")
 LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
 
 
@@ -21,8 +23,11 @@ def mrkdwn(text: str, user_name: Callable[[str], str]) -> str:
     text = EMOJI_CODE.sub(lambda m: EMOJI.get(m.group(0), m.group(0)), text)
     text = DATE_TOKEN.sub(r"\1", text)
     text = MENTION.sub(lambda m: "@" + user_name(m.group(1)), text)
+    text = GROUP_MENTION.sub(lambda m: "@" + user_name(m.group(1)), text)
+    text = CHANNEL_MENTION.sub(lambda m: "#" + user_name(m.group(1)), text)
     text = LINK.sub(r"\2 (\1)", text)
     text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
+    text = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"\1", text)
     text = re.sub(r"(?<![\w~])~([^~\n]+)~(?![\w~])", r"\1 (was)", text) if "→" not in text else \
         re.sub(r"(?<![\w~])~([^~\n]+)~(?![\w~])", r"\1", text)
     return html.unescape(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,7 @@ from bot.service import ChangePlan
 from bot.store import ChangeRequest
 
 MAX_BLOCKS = 50
+USER_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")  # a user mention survives escaping; nothing else does
 MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
 
@@ -42,6 +44,11 @@ MAX_HEADER_TEXT = 150
 def escape(text: str) -> str:
     """Slack's three control characters; stops a policy name from becoming a mention or a link."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def with_mentions(text: str) -> str:
+    """Escaped, but with user mentions kept: they notify one person and cannot reach a whole channel."""
+    return USER_MENTION.sub(r"<@\1>", escape(text))
 
 
 def clip(text: str, limit: int) -> str:
@@ -199,7 +206,7 @@ STATE_LINES = {
 def request_text(request: ChangeRequest) -> str:
     head = STATE_LINES.get(request.state, "{requester}").format(requester=request.requester,
                                                               decided_by=request.decided_by or request.requester)
-    return f"{head} the backup policy {request.policy_name} of {request.organization}/{request.database}"
+    return f"{head} the backup policy {escape(request.policy_name)} of {request.organization}/{request.database}"
 
 
 def request_blocks(request: ChangeRequest, approved_by: list[str]) -> list[dict[str, Any]]:
@@ -214,7 +221,7 @@ def request_blocks(request: ChangeRequest, approved_by: list[str]) -> list[dict[
     if request.revert_of:
         lines.append("_This reverts an earlier change._")
     if request.reason:
-        lines.append(f"*Reason:* {escape(request.reason)}")
+        lines.append(f"*Reason:* {with_mentions(request.reason)}")
     result: list[Block] = [section("\n".join(lines)), section(changes_text_between(before, after))]
     facts = []
     if isinstance(after, BackupPolicy):
@@ -265,7 +272,7 @@ def history_blocks(db: DatabaseRef, events: list[AuditEvent], policy: str | None
             before = BackupPolicy.model_validate(event.before)
             what = "; ".join(f"{c.label} {c.before} → {c.after}" for c in
                              describe_changes(before, resulting_values(before, PolicyUpdate(**event.sent))))
-        extra = f" ({escape(event.detail[:200])})" if event.detail else ""
+        extra = f" ({with_mentions(event.detail[:200])})" if event.detail else ""
         reason = f" — “{escape(event.reason[:100])}”" if event.reason and event.action == "requested" else ""
         lines.append(f"`{event.at.replace('T', ' ').removesuffix('Z')}` <@{event.actor}> *{event.action}* "
                      f"{escape(event.policy_name or '')}: {escape(what)}{reason}{extra}")
@@ -286,7 +293,7 @@ def pending_blocks(requests: list[ChangeRequest], user: str) -> list[dict[str, A
         return to_dicts([section("No open requests you can act on.")])
     blocks: list[Block] = [section(f"*Open requests you can act on* ({len(requests)})")]
     for request in requests[:15]:
-        blocks.append(section(f"{escape(request_text(request))}\n" + changes_text_between(
+        blocks.append(section(f"{request_text(request)}\n" + changes_text_between(
             BackupPolicy.model_validate(request.before), after_values(request))))
         buttons = [ButtonElement(text="Cancel", action_id=CANCEL, value=request.id)] if request.requester == user \
             else [ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),

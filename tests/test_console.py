@@ -38,3 +38,21 @@ def test_an_update_is_posted_to_the_channel_and_users_can_switch(tmp_path: Path)
     assert "You are now bob" in out and "every day at 04:30 UTC, kept 30 days" in out
     assert "`m` is ambiguous" in out
     assert "No user `nobody`" in out and "You are now in #random" in out
+
+
+def test_an_approval_by_another_demo_user_through_the_buttons(tmp_path: Path) -> None:
+    out = run_console([
+        '/backup-policy update acme/app-db "Production daily" retention=7d reason="cost review"',
+        "click 1",
+        "as carol",
+        "click 1",
+        "/backup-policy history acme/app-db",
+        "as bob",
+        "click 99",
+    ], tmp_path)
+    assert "@alice asks to change the backup policy Production daily" in out
+    assert "[1] Approve   [2] Reject   [3] Cancel" in out and "may approve: @dba-leads" in out
+    assert "Nobody approves or rejects their own request" in out
+    assert "backup-bot (edited):" in out and "@alice changed the backup policy Production daily" in out
+    assert "approved by @carol" in out and "Revert" in out
+    assert "No button [99]" in out

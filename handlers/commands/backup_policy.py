@@ -148,8 +148,8 @@ def register(app: App, deps: Dependencies) -> None:
         if outcome.kind == "requested" and outcome.request is not None:
             publish(deps, client, outcome.request, respond)
             say_privately(respond, f"Your change needs {decision.approvals} approval(s) from "
-                                   f"{mentions(decision.approvers)}: the request is in the channel, and nothing "
-                                   "is sent to PlanetScale until then.")
+                                   f"{mentions(outcome.request.approvers)}: the request is in the channel, and "
+                                   "nothing is sent to PlanetScale until then.")
         elif outcome.kind == "applied" and outcome.request is not None:
             publish(deps, client, outcome.request, respond)
         else:
