@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from handlers import actions, commands
+from handlers import actions, commands, views
 
 if TYPE_CHECKING:
     from bot.app import Dependencies
@@ -15,3 +15,4 @@ if TYPE_CHECKING:
 def register(app: App, deps: Dependencies) -> None:
     commands.register(app, deps)
     actions.register(app, deps)
+    views.register(app, deps)

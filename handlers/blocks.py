@@ -15,15 +15,24 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     DividerBlock,
     HeaderBlock,
+    InputBlock,
     MarkdownTextObject,
+    NumberInputElement,
+    Option,
+    PlainTextInputElement,
     SectionBlock,
+    StaticSelectElement,
+    TimePickerElement,
 )
+from slack_sdk.models.views import View as ModalView
 
 from bot.access import mentions
 from bot.approvals import after_values
 from bot.audit import AuditEvent
 from bot.grammar import EXAMPLES, UPDATE_KEYS_HELP, USAGE_LINES, DatabaseRef
 from bot.policy import (
+    DAY_NAMES,
+    WEEK_NAMES,
     BackupPolicy,
     PolicyUpdate,
     describe_changes,
@@ -168,6 +177,7 @@ def policy_detail_blocks(db: DatabaseRef, policy: BackupPolicy) -> list[dict[str
     return to_dicts([
         header(policy.name),
         section(policy_fields(policy)),
+        ActionsBlock(elements=[edit_button(db, policy.id)]),
         context(f"{db} · ID `{escape(policy.id)}` · updated {when(policy.updated_at)}"),
     ])
 
@@ -250,7 +260,7 @@ def request_blocks(request: ChangeRequest, approved_by: list[str]) -> list[dict[
         ]))
     elif request.state == "applied":
         result.append(ActionsBlock(block_id=f"applied:{request.id}", elements=[
-            ButtonElement(text="Revert", action_id=REVERT, value=request.id)]))
+            edit_button(db, request.policy_id), ButtonElement(text="Revert", action_id=REVERT, value=request.id)]))
     sent = ", ".join(f"`{f}`" for f in request.changes)
     result.append(context(f"Request `{request.id[:8]}` · fields {sent}"))
     return to_dicts(result)
@@ -302,3 +312,92 @@ def pending_blocks(requests: list[ChangeRequest], user: str) -> list[dict[str, A
     if len(requests) > 15:
         blocks.append(context(f"…and {len(requests) - 15} more."))
     return to_dicts(blocks)
+
+
+# --- the edit modal ------------------------------------------------------------------------------------
+
+EDIT, EDIT_FORM, EDIT_CONFIRM, FREQUENCY_UNIT_CHANGED = "policy_edit", "policy_edit_form", "policy_edit_confirm", \
+    "edit_frequency_unit"
+UNIT_LABELS = {"hour": "hours", "day": "days", "week": "weeks", "month": "months", "year": "years"}
+FORM_FIELDS = ("name", "target", "retention_value", "retention_unit", "frequency_value", "frequency_unit",
+               "schedule_time", "schedule_day", "schedule_week")
+
+
+def option(text: str, value: str) -> Option:
+    return Option(text=text, value=value)
+
+
+def _select(block_id: str, label: str, options: list[Option], initial: str | None, dispatch: bool = False,
+            optional: bool = False, hint: str | None = None) -> InputBlock:
+    chosen = next((o for o in options if o.value == initial), None)
+    return InputBlock(block_id=block_id, label=label, optional=optional, dispatch_action=dispatch, hint=hint,
+                      element=StaticSelectElement(action_id=block_id, options=options, initial_option=chosen,
+                                                  placeholder="Choose"))
+
+
+def _number(block_id: str, label: str, initial: int | None) -> InputBlock:
+    return InputBlock(block_id=block_id, label=label, element=NumberInputElement(
+        action_id=block_id, is_decimal_allowed=False, min_value="1",
+        initial_value=str(initial) if initial is not None else None))
+
+
+def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notice: str | None = None) -> dict[str, Any]:
+    """The form, pre-filled with `values` (API field names); day and week only where the frequency uses them."""
+    unit = values.get("frequency_unit") or "hour"
+    units = [option(UNIT_LABELS[u], u) for u in ("hour", "day", "week", "month", "year")]
+    form: list[Block] = []
+    if notice:
+        form.append(section(notice))
+    form += [
+        InputBlock(block_id="name", label="Name", element=PlainTextInputElement(
+            action_id="name", initial_value=values.get("name"), max_length=255)),
+        _select("target", "Target branches", [option("Production", "production"),
+                                              option("Development", "development")], values.get("target")),
+        _number("retention_value", "Keep backups for", values.get("retention_value")),
+        _select("retention_unit", "Retention unit", units, values.get("retention_unit")),
+        _number("frequency_value", "Back up every", values.get("frequency_value")),
+        _select("frequency_unit", "Frequency unit", units[:4], unit, dispatch=True,
+                hint="Weekly and monthly backups also ask for a day."),
+        InputBlock(block_id="schedule_time", label="Time (UTC)", hint="24-hour clock, in UTC.",
+                   element=TimePickerElement(action_id="schedule_time", initial_time=values.get("schedule_time"),
+                                             timezone="UTC")),
+    ]
+    if unit in ("week", "month"):
+        form.append(_select("schedule_day", "Day of the week", [option(d, str(i)) for i, d in enumerate(DAY_NAMES)],
+                            None if values.get("schedule_day") is None else str(values["schedule_day"])))
+    if unit == "month":
+        form.append(_select("schedule_week", "Week of the month",
+                            [option(f"{w} week", str(i)) for i, w in enumerate(WEEK_NAMES)],
+                            None if values.get("schedule_week") is None else str(values["schedule_week"])))
+    form.append(InputBlock(block_id="reason", label="Reason", optional=True, element=PlainTextInputElement(
+        action_id="reason", max_length=500, placeholder="Why this change? It goes into the audit trail.")))
+    form.append(context(f"{db} · only the fields you change are sent to PlanetScale"))
+    return dict(ModalView(type="modal", callback_id=EDIT_FORM, title=clip(f"Edit {values.get('name', 'policy')}", 24),
+                          submit="Preview", close="Cancel", private_metadata=metadata, blocks=form).to_dict())
+
+
+def edit_confirm_view(plan: ChangePlan, metadata: str, approvals: int) -> dict[str, Any]:
+    body = ", ".join(f"`{k}`" for k in plan.update.to_api())
+    then = (f"It needs {approvals} approval(s): a request will be posted in the channel." if approvals
+            else "It is applied at once and posted in the channel.")
+    return dict(ModalView(
+        type="modal", callback_id=EDIT_CONFIRM, title="Confirm the change",
+        submit="Request approval" if approvals else "Apply",
+        close="Back", private_metadata=metadata, blocks=[
+            section(f"*{escape(plan.before.name)}* of *{plan.db}*"),
+            section(changes_text_between(plan.before, plan.after_values)),
+            section(f"*After:* {describe_schedule(plan.after_values)}"),
+            context(f"Sends {body}. {then}"),
+        ]).to_dict())
+
+
+def message_view(title: str, text: str) -> dict[str, Any]:
+    return dict(ModalView(type="modal", title=clip(title, 24), close="Close", blocks=[section(text)]).to_dict())
+
+
+def loading_view() -> dict[str, Any]:
+    return message_view("Edit backup policy", ":hourglass_flowing_sand: Reading the policy from PlanetScale…")
+
+
+def edit_button(db: DatabaseRef, policy_id: str) -> ButtonElement:
+    return ButtonElement(text="Edit", action_id=EDIT, value=f"{db}/{policy_id}")

@@ -30,6 +30,7 @@ from bot.policy import ChangeRejected, describe_schedule
 from bot.service import PolicyNotFound
 from handlers import blocks
 from handlers.messages import publish, say_privately
+from handlers.views.edit import open_edit
 
 if TYPE_CHECKING:
     from bot.app import Dependencies
@@ -37,9 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 COMMAND = "/backup-policy"
 HISTORY_LIMIT = 25
-NOT_YET: dict[type, str] = {
-    EditCommand: "`edit` (the form) is not available in this version yet: use `update` with key=value.",
-}
 DatabaseCommand = ListCommand | ShowCommand | UpdateCommand | HistoryCommand
 
 
@@ -50,8 +48,10 @@ def register(app: App, deps: Dependencies) -> None:
         except CommandError as exc:
             ack(text=blocks.error_text(str(exc)))
             return
-        if type(parsed) in NOT_YET:
-            ack(text=blocks.error_text(NOT_YET[type(parsed)]))
+        if isinstance(parsed, EditCommand):
+            ack()
+            open_edit(deps, client, command["trigger_id"], command["user_id"], command["channel_id"], parsed.db,
+                      parsed.policy)
             return
         if isinstance(parsed, UpdateCommand) and not parsed.dry_run:
             ack(text=f":hourglass_flowing_sand: Checking your change to “{blocks.escape(parsed.policy)}” in "

@@ -1,0 +1,270 @@
+"""The edit modal: opened at once (loading), filled when the policy arrives, validated inline, previewed, and
+applied once through the same request path as `update`."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.access import Action, DirectoryError
+from bot.audit import AuditEvent
+from bot.grammar import SLUG, DatabaseRef
+from bot.planetscale import PlanetScaleError
+from bot.policy import SCHEDULE_TIME, BackupPolicy, ChangeRejected, PolicyUpdate, check_change, describe_changes
+from bot.service import ChangePlan, PolicyNotFound
+from handlers import blocks
+from handlers.messages import publish
+
+if TYPE_CHECKING:
+    from bot.app import Dependencies
+
+log = logging.getLogger(__name__)
+CHOICES = {
+    "target": ("production", "development"),
+    "retention_unit": ("hour", "day", "week", "month", "year"),
+    "frequency_unit": ("hour", "day", "week", "month"),
+    "schedule_day": tuple(str(d) for d in range(7)),
+    "schedule_week": tuple(str(w) for w in range(4)),
+}
+NUMBER_LABELS = {"retention_value": "Keep backups for", "frequency_value": "Back up every"}
+
+
+class EditMetadata(BaseModel):
+    """What the modal carries between steps (private_metadata): nothing secret, everything re-checked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organization: str
+    database: str
+    channel: str
+    policy: dict[str, Any]  # the policy as it was when the form was filled
+    update: dict[str, Any] | None = None
+    reason: str | None = None
+
+    @property
+    def db(self) -> DatabaseRef:
+        return DatabaseRef(self.organization, self.database)
+
+    def dump(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+
+def read_metadata(view: dict[str, Any]) -> EditMetadata | None:
+    try:
+        metadata = EditMetadata.model_validate_json(view.get("private_metadata") or "")
+        BackupPolicy.model_validate(metadata.policy)
+    except ValidationError:
+        return None
+    if not (SLUG.match(metadata.organization) and SLUG.match(metadata.database)):
+        return None
+    return metadata
+
+
+def form_values(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The submitted form as API field values, and an error per block where a value is not acceptable."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for block_id, actions in (state.get("values") or {}).items():
+        element = (actions or {}).get(block_id) or {}
+        kind = element.get("type")
+        if kind == "static_select":
+            raw = (element.get("selected_option") or {}).get("value")
+        elif kind == "timepicker":
+            raw = element.get("selected_time")
+        else:
+            raw = element.get("value")
+        if block_id == "reason":
+            values["reason"] = (raw or "").strip() or None
+        elif block_id == "name":
+            name = str(raw or "").strip()
+            if not name:
+                errors["name"] = "Give the policy a name."
+            else:
+                values["name"] = name
+        elif block_id in NUMBER_LABELS:
+            if raw is None or not str(raw).strip().lstrip("-").isdigit():
+                errors[block_id] = "Enter a whole number, at least 1."
+            elif int(raw) < 1:
+                errors[block_id] = f"{NUMBER_LABELS[block_id]} at least 1."
+            else:
+                values[block_id] = int(raw)
+        elif block_id in CHOICES:
+            if raw not in CHOICES[block_id]:
+                errors[block_id] = "Choose one of the options."
+            else:
+                values[block_id] = int(raw) if block_id in ("schedule_day", "schedule_week") else raw
+        elif block_id == "schedule_time":
+            if not raw or not SCHEDULE_TIME.match(raw):
+                errors[block_id] = "Pick a time (24-hour, UTC)."
+            else:
+                values[block_id] = raw
+    return values, errors
+
+
+def validate(metadata: EditMetadata, state: dict[str, Any]) -> tuple[PolicyUpdate | None, str | None, dict[str, str]]:
+    """The same models and rules as the command; only the fields that changed make the update."""
+    before = BackupPolicy.model_validate(metadata.policy)
+    values, errors = form_values(state)
+    reason = values.pop("reason", None)
+    if errors:
+        return None, reason, errors
+    changed = {k: v for k, v in values.items() if before.field_value(k) != v}
+    if not changed:
+        return None, reason, {"name": "Nothing changed: edit a field, or Cancel."}
+    try:
+        update = PolicyUpdate(**changed)
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "name"
+            errors[field if field in blocks.FORM_FIELDS else "name"] = str(error["msg"]).removeprefix("Value error, ")
+        return None, reason, errors
+    for problem in check_change(before, update):
+        field = problem.field if problem.field in blocks.FORM_FIELDS else "name"
+        if field == "schedule_day" and "schedule_day" not in values:
+            field = "frequency_unit"
+        errors.setdefault(field, problem.message[:150])
+    return (None if errors else update), reason, errors
+
+
+def open_edit(deps: Dependencies, client: WebClient, trigger_id: str, user: str, channel: str, db: DatabaseRef,
+              ref: str) -> None:
+    """Called in the listener: the loading view opens inside the trigger_id's 3 seconds; the rest follows."""
+    try:
+        opened = client.views_open(trigger_id=trigger_id, view=blocks.loading_view())
+    except SlackApiError as exc:
+        log.warning("views.open failed: %s", exc.response.get("error"))
+        return
+    deps.background.run(fill, deps, client, str(opened["view"]["id"]), user, channel, db, ref)
+
+
+def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel: str, db: DatabaseRef,
+         ref: str) -> None:
+    try:
+        seen = deps.access.may_see_database(user, db.organization, db.database, channel)
+        if not seen.allowed:
+            show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(seen.reason)))
+            return
+        policy = deps.policies.find_policy(db, ref)
+        decision = deps.access.decide(user, Action.CHANGE, db.organization, db.database, [policy.target], channel)
+        if not decision.allowed:
+            show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(decision.reason)))
+            return
+        metadata = EditMetadata(organization=db.organization, database=db.database, channel=channel,
+                                policy=policy.model_dump())
+        show(client, view_id, blocks.edit_form_view(db, policy.model_dump(), metadata.dump()))
+    except (PlanetScaleError, PolicyNotFound) as exc:
+        show(client, view_id, blocks.message_view("Could not read it", blocks.error_text(exc.user_message)))
+    except DirectoryError as exc:
+        show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(
+            f"Your access could not be checked: {exc}.")))
+
+
+def show(client: WebClient, view_id: str, view: dict[str, Any]) -> None:
+    try:
+        client.views_update(view_id=view_id, view=view)
+    except SlackApiError as exc:
+        log.warning("views.update failed: %s", exc.response.get("error"))
+
+
+def register(app: App, deps: Dependencies) -> None:
+    def on_edit_button(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        parts = str(action.get("value") or "").split("/")
+        channel = (body.get("channel") or {}).get("id") or ""
+        if len(parts) != 3 or not all(SLUG.match(p) for p in parts[:2]) or not parts[2]:
+            return  # not a value this bot made
+        open_edit(deps, client, body["trigger_id"], body["user"]["id"], channel, DatabaseRef(parts[0], parts[1]),
+                  parts[2])
+
+    def on_unit_changed(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        view = body.get("view") or {}
+        metadata = read_metadata(view)
+        if metadata is None:
+            return
+        values, _ = form_values(view.get("state") or {})
+        shown = {**metadata.policy, **values}
+        deps.background.run(show, client, str(view.get("id")), blocks.edit_form_view(metadata.db, shown,
+                                                                                       metadata.dump()))
+
+    def on_form(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        metadata = read_metadata(view)
+        if metadata is None:
+            ack(response_action="errors", errors={"name": "This form is damaged; close it and open it again."})
+            return
+        update, reason, errors = validate(metadata, view.get("state") or {})
+        if update is None:
+            ack(response_action="errors", errors=errors)
+            return
+        plan = ChangePlan(metadata.db, BackupPolicy.model_validate(metadata.policy), update, reason)
+        rule = deps.access.rules.matching(metadata.organization, metadata.database, plan.after_values["target"],
+                                          metadata.channel)
+        confirm = metadata.model_copy(update={"update": update.to_api(), "reason": reason})
+        ack(response_action="update", view=blocks.edit_confirm_view(plan, confirm.dump(), rule.approvals if rule
+                                                                        else 0))
+
+    def on_confirm(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        metadata = read_metadata(view)
+        if metadata is None or not metadata.update:
+            ack(response_action="update", view=blocks.message_view("Not applied", blocks.error_text(
+                "This form is damaged; nothing was sent. Open it again.")))
+            return
+        ack(response_action="update", view=blocks.message_view("Applying", ":hourglass_flowing_sand: Checking and "
+                                                                "applying your change…"))
+        deps.background.run(apply, client, str(view["id"]), body["user"]["id"], metadata)
+
+    def apply(client: WebClient, view_id: str, user: str, metadata: EditMetadata) -> None:
+        db = metadata.db
+        try:
+            opened = BackupPolicy.model_validate(metadata.policy)
+            update = PolicyUpdate(**(metadata.update or {}))
+            current = deps.policies.find_policy(db, opened.id)
+            moved = [f for f in blocks.FORM_FIELDS if current.field_value(f) != opened.field_value(f)]
+            if moved:
+                # Changed in PlanetScale since the form was filled: never overwrite it; offer the fresh values.
+                fresh = EditMetadata(organization=db.organization, database=db.database, channel=metadata.channel,
+                                     policy=current.model_dump())
+                changes = "\n".join(f"• {c.label}: {c.before} → *{c.after}*"
+                                    for c in describe_changes(opened, current))
+                show(client, view_id, blocks.edit_form_view(db, current.model_dump(), fresh.dump(), notice=(
+                    ":warning: *This policy changed in PlanetScale after you opened the form*, so nothing was "
+                    f"sent. It now reads:\n{changes}\nThe form shows the current values; make your change again.")))
+                return
+            targets = [current.target, str(update.target or current.target)]
+            decision = deps.access.decide(user, Action.CHANGE, db.organization, db.database, targets,
+                                          metadata.channel)
+            if not decision.allowed:
+                show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(decision.reason)))
+                deps.audit.record(AuditEvent(action="refused", actor=user, organization=db.organization,
+                                             database=db.database, policy_id=current.id, detail=decision.reason,
+                                             channel=metadata.channel))
+                return
+            plan = deps.policies.plan(db, current, update, metadata.reason)
+            outcome = deps.approvals.request_change(plan, user, metadata.channel, decision)
+        except (PlanetScaleError, PolicyNotFound) as exc:
+            show(client, view_id, blocks.message_view("Not applied", blocks.error_text(exc.user_message)))
+            return
+        except (DirectoryError, ValidationError) as exc:
+            show(client, view_id, blocks.message_view("Not applied", blocks.error_text(str(exc)[:500])))
+            return
+        except ChangeRejected as exc:
+            problems = "\n".join(f"• {p.message}" for p in exc.problems)
+            show(client, view_id, blocks.message_view("Not applied", blocks.error_text(problems)))
+            return
+        if outcome.request is not None and outcome.kind in ("applied", "requested"):
+            publish(deps, client, outcome.request, None)
+            done = ("Applied: the result is posted in the channel." if outcome.kind == "applied" else
+                    "Your request is posted in the channel and waits for approval.")
+            show(client, view_id, blocks.message_view("Done", f":white_check_mark: {done}"))
+        else:
+            show(client, view_id, blocks.message_view("Not applied", blocks.error_text(outcome.message)))
+
+    app.action(blocks.EDIT)(on_edit_button)
+    app.action("frequency_unit")(on_unit_changed)
+    app.view(blocks.EDIT_FORM)(on_form)
+    app.view(blocks.EDIT_CONFIRM)(on_confirm)
