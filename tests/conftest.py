@@ -25,7 +25,13 @@ from bot.emulators.planetscale import (
 )
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackEvent, SlackState, demo_slack_state
-from bot.emulators.slack_requests import block_actions_body, signed_headers, slash_command_body
+from bot.emulators.slack_requests import (
+    block_actions_body,
+    signed_headers,
+    slash_command_body,
+    state_values,
+    view_submission_body,
+)
 from bot.executor import TrackedExecutor
 from bot.planetscale import PlanetScaleClient, RetryPolicy
 from bot.settings import Settings
@@ -181,6 +187,16 @@ class Bot:
             trigger_id=self.slack.new_trigger_id(), message=shown,
             action={"type": "button", "action_id": action_id, "block_id": "b", "value": value,
                     "text": {"type": "plain_text", "text": action_id}})
+
+    def submit(self, view: dict[str, Any], changes: dict[str, Any] | None = None, user: str = ALICE) -> Reply:
+        member = self.slack.users[user]
+        return self.send(view_submission_body(user_id=user, user_name=member.name, view=view,
+                                              values=state_values(view, changes)))
+
+    def current_view(self) -> dict[str, Any]:
+        views = [e.view for e in self.slack.events if e.view is not None]
+        assert views, "no view was opened"
+        return dict(views[-1])
 
     def command_body(self, text: str, user: str = ALICE, channel: str = CHANNEL) -> str:
         member = self.slack.users[user]

@@ -52,3 +52,39 @@ def block_actions_body(*, user_id: str, user_name: str, channel_id: str, action:
     if view is not None:
         payload["view"] = view
     return urlencode({"payload": json.dumps(payload)})
+
+
+def view_submission_body(*, user_id: str, user_name: str, view: dict[str, Any],
+                         values: dict[str, dict[str, Any]], trigger_id: str = "0.view") -> str:
+    """A modal's submission; `values` is Slack's view.state.values (block_id → action_id → typed value)."""
+    payload = {
+        "type": "view_submission", "team": {"id": TEAM_ID, "domain": "demo"},
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": TEAM_ID},
+        "api_app_id": APP_ID, "token": "verification-token-unused", "trigger_id": trigger_id,
+        "view": {**view, "state": {"values": values}, "team_id": TEAM_ID, "app_id": APP_ID,
+                 "root_view_id": view.get("id"), "previous_view_id": None},
+        "response_urls": [], "is_enterprise_install": False, "enterprise": None,
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def state_values(view: dict[str, Any], changes: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The state Slack would submit for `view` as filled in (initial values), with `changes` typed over them."""
+    values: dict[str, dict[str, Any]] = {}
+    for block in view.get("blocks") or []:
+        if block.get("type") != "input":
+            continue
+        element, block_id = block["element"], block["block_id"]
+        kind, typed = element["type"], (changes or {}).get(block["block_id"], ...)
+        if kind == "static_select":
+            initial = (element.get("initial_option") or {}).get("value")
+            chosen = initial if typed is ... else typed
+            option = next((o for o in element["options"] if o["value"] == chosen), None)
+            state: dict[str, Any] = {"type": kind, "selected_option": option if option or chosen is None else
+                                     {"text": {"type": "plain_text", "text": str(chosen)}, "value": str(chosen)}}
+        elif kind == "timepicker":
+            state = {"type": kind, "selected_time": element.get("initial_time") if typed is ... else typed}
+        else:
+            state = {"type": kind, "value": element.get("initial_value") if typed is ... else typed}
+        values[block_id] = {element["action_id"]: state}
+    return values

@@ -1,0 +1,165 @@
+"""The edit modal through Bolt with real-shaped view_submission and block_actions payloads."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from conftest import SIGNING_SECRET, Bot
+from slack_bolt import BoltRequest
+
+from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.slack_requests import block_actions_body, signed_headers, state_values
+from handlers.blocks import EDIT
+
+DEV, PROD = "bp03devday", "bp01prod12h"
+
+
+def open_form(bot: Bot, policy: str = DEV, user: str = "U0ALICE001") -> dict[str, Any]:
+    bot.command(f"edit acme/app-db {policy}", user=user)
+    return bot.current_view()
+
+
+def initial(view: dict[str, Any], block_id: str) -> Any:
+    block = next(b for b in view["blocks"] if b.get("block_id") == block_id)
+    element = block["element"]
+    return (element.get("initial_value") or element.get("initial_time") or
+            (element.get("initial_option") or {}).get("value"))
+
+
+def test_edit_opens_a_loading_view_at_once_and_fills_it_with_the_current_values(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    view = open_form(bot)
+    kinds = [e.kind for e in bot.slack.events]
+    assert kinds == ["view_open", "view_update"]
+    assert "Reading the policy" in json.dumps(bot.slack.events[0].view)
+    assert view["callback_id"] == "policy_edit_form"
+    assert [initial(view, b) for b in ("name", "target", "retention_value", "retention_unit", "frequency_value",
+                                       "frequency_unit", "schedule_time")] == [
+        "Development daily", "development", "3", "day", "1", "day", "04:30"]
+    blocks = [b.get("block_id") for b in view["blocks"]]
+    assert "schedule_day" not in blocks and "schedule_week" not in blocks  # a daily backup has neither
+    metadata = json.loads(view["private_metadata"])
+    assert metadata["policy"]["updated_at"] and "token" not in view["private_metadata"].lower()
+    assert planetscale.calls("PATCH") == []
+
+
+def test_the_modal_opens_inside_the_trigger_window_while_planetscale_is_slow(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    planetscale.add_fault(Fault(delay=3.5, method="GET"))
+    body = bot.command_body(f"edit acme/app-db {DEV}")
+    started = time.monotonic()
+    response = bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body)))
+    assert response.status == 200 and time.monotonic() - started < 3.0
+    assert [e.kind for e in bot.slack.events] == ["view_open"]  # the loading view, while PlanetScale thinks
+    assert bot.executor.wait_idle(30)
+    assert bot.current_view()["callback_id"] == "policy_edit_form"
+
+
+def test_changing_only_retention_sends_only_retention_after_a_preview(bot: Bot, planetscale: PlanetScaleState) -> None:
+    form = open_form(bot)
+    preview = bot.submit(form, {"retention_value": "5", "reason": "more history"})
+    assert preview.ack["response_action"] == "update"
+    confirm = preview.ack["view"]
+    assert confirm["callback_id"] == "policy_edit_confirm"
+    assert "~3 days~ → *5 days*" in json.dumps(confirm, ensure_ascii=False)
+    assert planetscale.calls("PATCH") == []
+    confirm["id"] = form["id"]  # Slack keeps the view's ID across response_action: update
+    done = bot.submit(confirm, {})
+    assert done.ack["response_action"] == "update"
+    assert [c.body for c in planetscale.calls("PATCH")] == [{"retention_value": 5}]
+    assert "posted in the channel" in json.dumps(bot.current_view())
+    [posted] = [e for e in bot.slack.events if e.kind == "message"]
+    assert "more history" in json.dumps(posted.blocks)
+
+
+@pytest.mark.parametrize(("changes", "block", "words"), [
+    ({"retention_value": "-3"}, "retention_value", "at least 1"),
+    ({"retention_value": "lots"}, "retention_value", "whole number"),
+    ({"name": "   "}, "name", "Give the policy a name"),
+    ({"retention_unit": "minute"}, "retention_unit", "Choose one of the options"),
+    ({"schedule_time": "25:00"}, "schedule_time", "Pick a time"),
+    ({}, "name", "Nothing changed"),
+    ({"retention_value": "2", "retention_unit": "hour"}, "retention_value", "kept 2 hours but taken every day"),
+    ({"frequency_unit": "week"}, "frequency_unit", "needs a day"),
+])
+def test_bad_submissions_are_answered_inline_and_send_nothing(
+    bot: Bot, planetscale: PlanetScaleState, changes: dict[str, Any], block: str, words: str
+) -> None:
+    form = open_form(bot)
+    reply = bot.submit(form, changes)
+    assert reply.ack["response_action"] == "errors"
+    assert words in reply.ack["errors"][block], reply.ack
+    assert planetscale.calls("PATCH") == []
+
+
+def test_the_frequency_unit_shows_day_and_week_when_they_apply(bot: Bot, planetscale: PlanetScaleState) -> None:
+    form = open_form(bot)
+    values = state_values(form, {"frequency_unit": "month"})
+    body = block_actions_body(
+        user_id="U0ALICE001", user_name="alice", channel_id="C0DBAOPS01", response_url="", trigger_id="1.x",
+        view={**form, "state": {"values": values}},
+        action={"type": "static_select", "action_id": "frequency_unit", "block_id": "frequency_unit",
+                "selected_option": {"value": "month", "text": {"type": "plain_text", "text": "months"}}})
+    bot.send(body)
+    updated = bot.current_view()
+    assert [b.get("block_id") for b in updated["blocks"] if b.get("block_id", "").startswith("schedule_")] == [
+        "schedule_time", "schedule_day", "schedule_week"]
+    assert initial(updated, "frequency_unit") == "month"
+    filled = bot.submit(updated, {"schedule_day": "1", "schedule_week": "0", "retention_value": "1",
+                                  "retention_unit": "year"})
+    assert filled.ack["response_action"] == "update"
+
+
+def test_a_policy_changed_meanwhile_is_not_overwritten_and_the_form_comes_back_fresh(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    form = open_form(bot)
+    confirm = bot.submit(form, {"retention_value": "5"}).ack["view"]
+    planetscale.policies[("acme", "app-db")][DEV]["retention_value"] = 10
+    confirm["id"] = form["id"]
+    bot.submit(confirm, {})
+    assert planetscale.calls("PATCH") == []
+    fresh = bot.current_view()
+    assert fresh["callback_id"] == "policy_edit_form" and initial(fresh, "retention_value") == "10"
+    assert "changed in PlanetScale after you opened the form" in json.dumps(fresh)
+
+
+def test_the_edit_button_on_show_opens_the_form(bot: Bot, planetscale: PlanetScaleState) -> None:
+    shown = bot.command(f"show acme/app-db {DEV}")
+    button = next(e for b in shown.private[0].blocks for e in b.get("elements", []) if e.get("action_id") == EDIT)
+    bot.click(EDIT, button["value"])
+    assert bot.current_view()["callback_id"] == "policy_edit_form"
+
+
+def test_someone_no_rule_names_gets_a_refusal_in_the_modal_and_nothing_is_read(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    open_form(bot, user="U0DAVE0001")
+    assert "not named" in json.dumps(bot.current_view())
+    assert planetscale.calls() == []
+
+
+def test_tampered_metadata_and_forged_buttons_are_refused(bot: Bot, planetscale: PlanetScaleState) -> None:
+    form = open_form(bot)
+    reply = bot.submit({**form, "private_metadata": '{"organization": "../x"}'}, {"retention_value": "5"})
+    assert reply.ack == {"response_action": "errors", "errors": {
+        "name": "This form is damaged; close it and open it again."}}
+    bot.click(EDIT, "acme/../etc")
+    assert planetscale.calls("PATCH") == []
+
+
+def test_a_trigger_id_is_used_once(bot: Bot) -> None:
+    bot.command(f"edit acme/app-db {DEV}")
+    trigger = next(args for args in bot.slack.method_calls("views.open"))["trigger_id"]
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(token="xoxb-test-0000-bot-token", base_url=bot.slack_url + "/api/")
+    with pytest.raises(SlackApiError, match="invalid_trigger_id"):
+        client.views_open(trigger_id=trigger, view={"type": "modal", "title": {"type": "plain_text", "text": "x"},
+                                                    "blocks": []})
