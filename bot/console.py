@@ -23,7 +23,13 @@ from bot.app import build_app, build_dependencies, load_access_rules, open_store
 from bot.emulators import planetscale as ps_emulator
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackEvent, demo_slack_state
-from bot.emulators.slack_requests import block_actions_body, signed_headers, slash_command_body
+from bot.emulators.slack_requests import (
+    block_actions_body,
+    signed_headers,
+    slash_command_body,
+    state_values,
+    view_submission_body,
+)
 from bot.executor import TrackedExecutor
 from bot.planetscale import PlanetScaleClient
 from bot.render import blocks_to_text, mrkdwn
@@ -34,6 +40,8 @@ Type a slash command as a Slack user, e.g. /backup-policy help
   as <user>       switch user ({users})
   in #<channel>   switch channel ({channels})
   click <N>       click button [N] (or type [N])
+  set <field> <value>   fill a field of the open form (e.g. set retention_value 30)
+  submit / close  submit or close the open form
   help            this text;  quit  leaves (so does end of input)"""
 
 
@@ -74,6 +82,8 @@ class Console:
         self.channel = "C0DBAOPS01"
         self.cursor = 0
         self.buttons: list[tuple[dict[str, Any], SlackEvent | None]] = []
+        self.view: dict[str, Any] | None = None  # the open modal, as the user sees it
+        self.typed: dict[str, Any] = {}  # what the user has set in it
         self._rendering: SlackEvent | None = None
         self._responses = 0
 
@@ -118,8 +128,7 @@ class Console:
         elif event.kind == "response":
             self.show(f"[#{self.slack.channels.get(self.channel)}] backup-bot:", event.text, event.blocks)
         elif event.view is not None:
-            title = (event.view.get("title") or {}).get("text", "")
-            self.show(f"[form] {title}", "", event.view.get("blocks") or [])
+            self.open_view(event.view)
 
     # --- input --------------------------------------------------------------------------------------
 
@@ -155,12 +164,89 @@ class Console:
             self.click(rest.strip().lstrip("[").rstrip("]"))
         elif line.startswith("[") and line.endswith("]"):
             self.click(line[1:-1])
+        elif word == "set":
+            self.set_field(rest)
+        elif word == "submit":
+            self.submit()
+        elif word == "close":
+            self.view = None
+            self.say("Form closed.")
         elif word in ("help", "?"):
             self.say(CONSOLE_HELP.format(users=", ".join(u.name for u in self.slack.users.values()),
                                          channels=", ".join("#" + c for c in self.slack.channels.values())))
         else:
             self.say(f"Unknown console command `{word}`: type a slash command such as /backup-policy help, "
                      "or `help`.")
+
+    def open_view(self, view: dict[str, Any]) -> None:
+        self.view, self.typed = view, {}
+        self.render_view()
+
+    def render_view(self, errors: dict[str, str] | None = None) -> None:
+        view = self.view or {}
+        self.say(f"[form] {(view.get('title') or {}).get('text', '')}")
+        inputs = [b for b in view.get("blocks") or [] if b.get("type") == "input"]
+        for block in view.get("blocks") or []:
+            if block.get("type") != "input":
+                for line in blocks_to_text([block], self.user_name, self._add_button):
+                    self.say("  " + line)
+                continue
+            block_id, element = block["block_id"], block["element"]
+            value = self.typed.get(block_id, element.get("initial_value") or element.get("initial_time") or
+                                   (element.get("initial_option") or {}).get("value") or "")
+            choices = ""
+            if "options" in element:
+                named = [o["value"] if o["value"] == o["text"]["text"].rstrip("s") or o["value"] in
+                         o["text"]["text"].lower() else f"{o['value']}={o['text']['text']}" for o in element["options"]]
+                choices = f"  ({' | '.join(named)})"
+            optional = " (optional)" if block.get("optional") else ""
+            self.say(f"  {block['label']['text']}{optional}: {value or '—'}   [set {block_id} …]{choices}")
+            if errors and block_id in errors:
+                self.say(f"    ⚠ {errors[block_id]}")
+        if inputs or view.get("submit"):
+            submit = (view.get("submit") or {}).get("text", "Submit")
+            close = ((view.get("close") or {}).get("text") or "close").lower()
+            self.say(f"  → `submit` to {submit.lower()}, `close` to {close}")
+        self.say()
+
+    def set_field(self, rest: str) -> None:
+        block_id, _, value = rest.strip().partition(" ")
+        inputs = {b["block_id"]: b for b in (self.view or {}).get("blocks") or [] if b.get("type") == "input"}
+        if self.view is None or block_id not in inputs:
+            self.say(f"No field `{block_id}` in an open form: {', '.join(inputs) or 'no form is open'}.")
+            return
+        self.typed[block_id] = value.strip().strip('"')
+        if inputs[block_id].get("dispatch_action"):  # Slack sends the change at once
+            user = self.slack.users[self.user]
+            self.dispatch(block_actions_body(
+                user_id=user.id, user_name=user.name, channel_id=self.channel, response_url="",
+                trigger_id=self.slack.new_trigger_id(), view={**self.view, "state": {"values": state_values(
+                    self.view, self.typed)}},
+                action={"type": "static_select", "action_id": block_id, "block_id": block_id,
+                        "selected_option": {"value": self.typed[block_id]}}))
+        else:
+            self.say(f"  {inputs[block_id]['label']['text']}: {self.typed[block_id]}")
+
+    def submit(self) -> None:
+        if self.view is None or not self.view.get("submit"):
+            self.say("No form is open to submit.")
+            return
+        user = self.slack.users[self.user]
+        body = view_submission_body(user_id=user.id, user_name=user.name, view=self.view,
+                                    values=state_values(self.view, self.typed))
+        response = self.app.dispatch(BoltRequest(body=body, headers=signed_headers(self.signing_secret, body)))
+        answer = json.loads(response.body) if response.body else {}
+        if answer.get("response_action") == "errors":
+            self.say("[form] Not accepted:")
+            self.render_view(answer.get("errors") or {})
+        elif answer.get("response_action") == "update":
+            self.open_view({**answer["view"], "id": self.view.get("id")})
+        else:
+            self.view = None
+        self.executor.wait_idle()
+        events, self.cursor = self.slack.events_since(self.cursor)
+        for event in events:
+            self.render_event(event)
 
     def switch_user(self, name: str) -> None:
         found = [u for u in self.slack.users.values() if name in (u.name, u.id)]

@@ -56,3 +56,22 @@ def test_an_approval_by_another_demo_user_through_the_buttons(tmp_path: Path) ->
     assert "backup-bot (edited):" in out and "@alice changed the backup policy Production daily" in out
     assert "approved by @carol" in out and "Revert" in out
     assert "No button [99]" in out
+
+
+def test_the_edit_modal_is_a_form_that_validates_and_applies(tmp_path: Path) -> None:
+    out = run_console([
+        '/backup-policy edit acme/app-db "Development daily"',
+        "set retention_value -3",
+        "submit",
+        "set retention_value 14",
+        "set frequency_unit week",
+        "set schedule_day 1",
+        "submit",
+        "submit",
+    ], tmp_path)
+    assert "[form] Edit Development daily" in out and "Keep backups for: 3" in out
+    assert "⚠ Keep backups for at least 1." in out
+    assert "Day of the week: —" in out  # appeared when the unit became weekly
+    assert "[form] Confirm the change" in out and "day: — → Monday" in out
+    assert "@alice changed the backup policy Development daily" in out
+    assert "✅ Applied: the result is posted in the channel." in out
