@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=None, help="default: $PORT, then 3000")
     commands.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
     commands.add_parser("migrate", help="bring the database's schema up to date")
+    commands.add_parser("doctor", help="check the configuration end to end; non-zero exit on any problem")
     audit = commands.add_parser("audit", help="the audit trail")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="SUBCOMMAND")
     export = audit_commands.add_parser("export", help="every audit entry, oldest first")
@@ -47,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_console()
         if args.command == "migrate":
             return run_migrate()
+        if args.command == "doctor":
+            from bot.doctor import check
+
+            return 1 if check(Settings.load, sys.stdout) else 0
         if args.command == "audit":
             return run_audit_export(args.format, args.output)
         return run_emulator(args.host, args.port)

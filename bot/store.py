@@ -181,7 +181,10 @@ class Store:
             return int(max([v for v, _, _ in MIGRATIONS] + list(done)))
 
     def version(self) -> int:
+        """The schema's version; 0 for a database never migrated."""
         with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("schema_version"):
+                return 0
             return int(conn.scalar(sa.select(sa.func.max(schema_version.c.version))) or 0)
 
     def healthy(self) -> tuple[bool, str]:

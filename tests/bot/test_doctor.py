@@ -1,0 +1,116 @@
+"""`backup-bot doctor` pinpoints each misconfiguration against the emulators, and the manifest matches the code."""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.doctor import METHOD_SCOPES, REQUIRED_SCOPES, check
+from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.slack import SlackState
+from bot.settings import Settings
+from bot.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = """
+[[rules]]
+organizations = ["acme"]
+databases = ["app-db", "billing-*"]
+editors = ["@dba-team"]
+approvers = ["@dba-leads"]
+planetscale_role = "admin"
+"""
+
+
+@pytest.fixture
+def healthy(settings: Settings, tmp_path: Path, slack: SlackState, planetscale: PlanetScaleState) -> Settings:
+    (tmp_path / "access.toml").write_text(RULES)
+    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
+    store.migrate()
+    store.close()
+    return replace(settings, slack_signing_secret="0123456789abcdef0123456789abcdef",
+                   access_file=str(tmp_path / "access.toml"), database_url=f"sqlite:///{tmp_path / 'bot.db'}")
+
+
+def run(settings: Settings) -> tuple[int, str]:
+    out = io.StringIO()
+    problems = check(lambda: settings, out)
+    return problems, out.getvalue()
+
+
+def test_a_good_configuration_passes(healthy: Settings) -> None:
+    problems, out = run(healthy)
+    assert problems == 0, out
+    assert "acme/app-db: the token can read its 3 backup policies" in out
+    assert f"all {len(REQUIRED_SCOPES)} scopes" in out
+
+
+@pytest.mark.parametrize(("breakage", "expected"), [
+    ("wrong_slack_token", "Slack refused SLACK_BOT_TOKEN (invalid_auth)"),
+    ("missing_scope", "the token lacks scope(s) usergroups:read"),
+    ("planetscale_no_access", "acme/app-db: PlanetScale found nothing at acme/app-db (404)"),
+    ("planetscale_wrong_token", "refused the service token (401)"),
+    ("bad_access_file", "line 5 (rule 1): editors: `bob`"),
+    ("unreachable_database", "database unreachable"),
+    ("unmigrated_database", "run `backup-bot migrate`"),
+    ("not_a_signing_secret", "does not look like a Slack signing secret"),
+])
+def test_each_misconfiguration_is_pinpointed_with_a_fix(
+    healthy: Settings, slack: SlackState, planetscale: PlanetScaleState, tmp_path: Path, breakage: str,
+    expected: str
+) -> None:
+    settings = healthy
+    if breakage == "wrong_slack_token":
+        settings = replace(settings, slack_bot_token="xoxb-wrong")
+    elif breakage == "missing_scope":
+        slack.scopes.remove("usergroups:read")
+    elif breakage == "planetscale_no_access":
+        planetscale.grant("limited", "limited-token", "acme", "billing-db", ("read_backups",))
+        settings = replace(settings, planetscale_token_id="limited", planetscale_token="limited-token")
+    elif breakage == "planetscale_wrong_token":
+        settings = replace(settings, planetscale_token="nope")
+    elif breakage == "bad_access_file":
+        (tmp_path / "access.toml").write_text(RULES.replace('"@dba-team"', '"bob"'))
+    elif breakage == "unreachable_database":
+        settings = replace(settings, database_url="postgresql://nobody@127.0.0.1:1/none")
+    elif breakage == "unmigrated_database":
+        settings = replace(settings, database_url=f"sqlite:///{tmp_path / 'new.db'}")
+    elif breakage == "not_a_signing_secret":
+        settings = replace(settings, slack_signing_secret="xoxb-looks-like-a-token")
+    problems, out = run(settings)
+    assert problems >= 1 and expected in out, out
+    assert "fix:" in out
+    for secret in (settings.slack_bot_token, settings.planetscale_token, settings.slack_signing_secret):
+        assert secret and secret not in out
+
+
+def manifest() -> dict[str, Any]:
+    return dict(yaml.safe_load((ROOT / "manifest.yml").read_text()))
+
+
+def test_the_manifest_grants_exactly_the_scopes_the_code_needs() -> None:
+    assert sorted(manifest()["oauth_config"]["scopes"]["bot"]) == REQUIRED_SCOPES
+
+
+def test_every_web_api_method_the_code_calls_is_known_with_its_scope() -> None:
+    called = set()
+    for path in [*ROOT.glob("bot/*.py"), *ROOT.glob("handlers/**/*.py")]:
+        called |= set(re.findall(r"client\.((?:auth|chat|views|users|usergroups|conversations)_\w+)\(",
+                                 path.read_text()))
+    assert called and called <= set(METHOD_SCOPES), called - set(METHOD_SCOPES)
+
+
+def test_the_manifest_names_the_command_and_one_request_url() -> None:
+    data = manifest()
+    [command] = data["features"]["slash_commands"]
+    assert command["command"] == "/backup-policy" and command["usage_hint"]
+    assert command["url"] == data["settings"]["interactivity"]["request_url"]
+    assert command["url"].endswith("/slack/events")
+    assert data["settings"]["interactivity"]["is_enabled"] is True
+    assert data["settings"]["socket_mode_enabled"] is False
