@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -21,6 +22,7 @@ from bot.approvals import ApprovalService
 from bot.audit import AuditLog
 from bot.executor import TrackedExecutor
 from bot.identity import planetscale_roles, slack_groups
+from bot.logs import new_request_id
 from bot.planetscale import PlanetScaleClient
 from bot.service import PolicyService
 from bot.settings import Settings, SettingsError
@@ -131,5 +133,10 @@ def _build_app(settings: Settings, deps: Dependencies) -> App:
         listener_executor=deps.background,
         logger=BOLT_LOGGER,
     )
+    @app.middleware
+    def tag_request(next: Callable[[], BoltResponse]) -> BoltResponse:
+        new_request_id()
+        return next()
+
     handlers.register(app, deps)
     return app

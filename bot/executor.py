@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
@@ -40,7 +41,8 @@ class TrackedExecutor(ThreadPoolExecutor):
             except Exception:
                 log.exception("background work %s failed", getattr(fn, "__name__", fn))
 
-        self.submit(guarded)
+        # The caller's context (its request ID, for one) goes with the work.
+        self.submit(contextvars.copy_context().run, guarded)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until no submitted work is left (work may submit more); False on timeout."""

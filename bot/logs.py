@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
+import uuid
 from collections.abc import Iterable
 
 TOKEN_PATTERN = re.compile(r"\b(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|pscale_tkn_[A-Za-z0-9_]+)")
 REDACTED = "[redacted]"
+# The request a log line belongs to: set when a request from Slack arrives, carried into its background work.
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+def new_request_id() -> str:
+    value = uuid.uuid4().hex[:12]
+    request_id.set(value)
+    return value
+
+
+class RequestId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
 
 
 class RedactSecrets(logging.Filter):
@@ -38,7 +54,8 @@ class RedactSecrets(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
-                 "logger": record.name, "message": record.getMessage()}
+                 "logger": record.name, "request_id": getattr(record, "request_id", "-"),
+                 "message": record.getMessage()}
         if record.exc_text:
             entry["exception"] = record.exc_text
         return json.dumps(entry)
@@ -48,8 +65,9 @@ def configure(secrets: Iterable[str], level: str = "INFO", json_lines: bool = Fa
     redactor = RedactSecrets(secrets)
     handler = logging.StreamHandler()
     handler.addFilter(redactor)
+    handler.addFilter(RequestId())
     handler.setFormatter(JsonFormatter() if json_lines else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+                         logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+from typing import Any
+
+from conftest import BOT_TOKEN, SIGNING_SECRET, Bot
 
 from bot.logs import RedactSecrets, configure
 
@@ -38,3 +41,18 @@ def test_json_lines(capsys: object) -> None:
 
 def test_short_values_are_not_treated_as_secrets() -> None:
     assert RedactSecrets(["ab"]).redact("abc") == "abc"
+
+
+def test_json_logs_carry_one_request_id_from_the_ack_into_the_background_work(bot: Bot, capsys: Any) -> None:
+    configure([SIGNING_SECRET, BOT_TOKEN], level="INFO", json_lines=True)
+    try:
+        bot.command("list acme/app-db")
+        bot.command('update acme/app-db "Development daily" retention=9d')
+    finally:
+        err = capsys.readouterr().err
+        logging.getLogger().handlers.clear()
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    audited = [e for e in lines if e["logger"] == "bot.audit"]
+    assert [json.loads(e["message"].removeprefix("audit "))["action"] for e in audited] == ["requested", "applied"]
+    assert len({e["request_id"] for e in audited}) == 1 and audited[0]["request_id"] != "-"
+    assert BOT_TOKEN not in err and SIGNING_SECRET not in err
