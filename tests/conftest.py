@@ -222,6 +222,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each storage test runs on SQLite and on PostgreSQL (BACKUP_BOT_TEST_POSTGRES_URL; CI sets it)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'bot.db'}"
+    return fresh_postgres()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """An emptied PostgreSQL database, for what only PostgreSQL does (several instances)."""
+    return fresh_postgres()
+
+
+def fresh_postgres() -> str:
     if not POSTGRES_URL:
         if POSTGRES_REQUIRED:
             pytest.fail("BACKUP_BOT_REQUIRE_POSTGRES=1 but BACKUP_BOT_TEST_POSTGRES_URL is not set")

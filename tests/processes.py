@@ -1,0 +1,75 @@
+"""Running `backup-bot serve` as a real process against the test emulators, and talking to it as Slack does."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from conftest import BOT_TOKEN, SIGNING_SECRET
+
+from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID
+from bot.emulators.slack import SlackEvent
+from bot.emulators.slack_requests import block_actions_body, signed_headers, slash_command_body
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_env(slack_server: Any, planetscale_server: Any, database_url: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLANETSCALE_", "BACKUP_BOT_"))}
+    return {**keep, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack_server[1].url + "/api/", "PLANETSCALE_API_URL": planetscale_server[1].url + "/v1",
+            "PLANETSCALE_SERVICE_TOKEN_ID": DEMO_TOKEN_ID, "PLANETSCALE_SERVICE_TOKEN": DEMO_TOKEN,
+            "BACKUP_BOT_DATABASE_URL": database_url}
+
+
+def start(env: dict[str, str], cwd: Path, port: int, log_name: str = "serve.log") -> subprocess.Popen[bytes]:
+    with open(cwd / log_name, "ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port",
+                                    str(port)], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    raise AssertionError((cwd / log_name).read_text())
+
+
+def post(port: int, body: str) -> None:
+    answer = httpx.post(f"http://127.0.0.1:{port}/slack/events", content=body,
+                        headers=dict(signed_headers(SIGNING_SECRET, body)), timeout=10)  # type: ignore[arg-type]
+    assert answer.status_code == 200, answer.text
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def command(text: str, slack_url: str, user: str = "U0ALICE001", name: str = "alice") -> str:
+    return slash_command_body(text, user_id=user, user_name=name, channel_id="C0DBAOPS01", channel_name="db-ops",
+                              response_url=slack_url + "/response/9", trigger_id="1.1")
+
+
+def approve(message: SlackEvent, user: str, name: str, slack_url: str) -> str:
+    value = next(el["value"] for b in message.blocks for el in b.get("elements", [])
+                 if el.get("action_id") == "request_approve")
+    return block_actions_body(
+        user_id=user, user_name=name, channel_id="C0DBAOPS01", response_url=slack_url + "/response/10",
+        trigger_id="2.2", message={"type": "message", "ts": message.ts, "blocks": message.blocks},
+        action={"type": "button", "action_id": "request_approve", "block_id": "b", "value": value})
