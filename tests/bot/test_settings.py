@@ -57,3 +57,19 @@ def test_serve_stops_with_one_line_naming_the_missing_setting(tmp_path: Path) ->
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert "SLACK_SIGNING_SECRET is not set" in done.stderr and SECRET not in done.stderr + done.stdout
+
+
+def test_socket_mode_stops_with_one_line_without_an_app_token(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-1", "PLANETSCALE_SERVICE_TOKEN_ID": "i",
+           "PLANETSCALE_SERVICE_TOKEN": "t"}
+    done = subprocess.run([sys.executable, "-m", "bot", "socket"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("backup-bot: SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token "
+                                   "(xapp-…, Basic Information → App-Level Tokens).")
+
+
+def test_the_dockerfile_installs_the_package_and_runs_migrate_then_serve() -> None:
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    assert "pip install ." in dockerfile and "backup-bot migrate && exec backup-bot serve" in dockerfile
+    assert "USER bot" in dockerfile and "/healthz" in dockerfile
