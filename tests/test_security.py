@@ -1,0 +1,65 @@
+"""Security and faults: secrets never logged (even at DEBUG, where slack_sdk logs request headers), replays
+change nothing twice, and Slack failing after a change still leaves the record and an answer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from conftest import BOT_TOKEN, SIGNING_SECRET, Bot
+
+from bot.emulators.planetscale import DEMO_TOKEN, Fault, PlanetScaleState
+from bot.emulators.slack import MethodFault
+from bot.emulators.slack_requests import signed_headers
+from bot.logs import configure
+
+
+def test_no_secret_reaches_a_log_line_even_at_debug_through_every_failure(
+    bot: Bot, planetscale: PlanetScaleState, capsys: Any
+) -> None:
+    configure([SIGNING_SECRET, BOT_TOKEN, DEMO_TOKEN], level="DEBUG")
+    try:
+        bot.command("list acme/app-db")
+        planetscale.add_fault(Fault(status=401))
+        bot.command("show acme/app-db bp01prod12h")
+        planetscale.add_fault(Fault(status=500, times=None, method="PATCH"))
+        bot.command("update acme/app-db bp03devday retention=9d")
+        bot.slack.add_fault(MethodFault("chat.postMessage", error="channel_not_found", times=None))
+        planetscale.clear_record()
+        bot.command("update acme/app-db bp03devday retention=8d")
+        bot.send(bot.command_body("help"), dict(signed_headers("wrong-secret", "x")))
+    finally:
+        captured = capsys.readouterr()
+        logging.getLogger().handlers.clear()
+    logged = captured.err + captured.out
+    assert "Sending a request - url:" in logged and "planetscale attempt" in logged  # DEBUG and failures ran
+    for secret in (SIGNING_SECRET, BOT_TOKEN, DEMO_TOKEN):
+        assert secret not in logged
+
+
+def test_a_replayed_update_inside_the_signature_window_changes_nothing_twice(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    body = bot.command_body("update acme/app-db bp03devday retention=9d")
+    headers = signed_headers(SIGNING_SECRET, body)
+    bot.send(body, headers)
+    again = bot.send(body, headers)
+    assert len(planetscale.calls("PATCH")) == 1
+    assert "nothing would change" in again.all_text()
+
+
+def test_slack_down_after_the_change_still_records_it_and_tells_the_caller(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    bot.slack.add_fault(MethodFault("chat.postMessage", status=500, times=None))
+    reply = bot.command("update acme/app-db bp03devday retention=9d")
+    assert len(planetscale.calls("PATCH")) == 1
+    assert [e.action for e in bot.audit.all()] == ["requested", "applied"]
+    [shown] = reply.public  # through the response URL, in the channel
+    assert shown.kind == "response" and shown.response_type == "in_channel"
+    assert len(bot.slack.method_calls("chat.postMessage")) == 3  # slack_sdk's server-error retries, bounded
+
+
+def test_an_oversized_command_is_refused_and_nothing_is_sent(bot: Bot, planetscale: PlanetScaleState) -> None:
+    reply = bot.command("update acme/app-db bp03devday name=" + "x" * 5000)
+    assert "the most is 4000" in reply.ack_text and planetscale.calls() == []
