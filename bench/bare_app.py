@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import uvicorn
 from slack_bolt import Ack, App
@@ -17,6 +18,10 @@ def main() -> None:
 
     @app.command("/backup-policy")
     def ack_only(ack: Ack) -> None:
+        ack()
+
+    @app.action(re.compile(".*"))
+    def ack_click(ack: Ack) -> None:
         ack()
 
     uvicorn.run(create_asgi_app(app), host="127.0.0.1", port=int(os.environ["PORT"]), log_config=None,

@@ -1,11 +1,13 @@
 """Speed and memory of `backup-bot serve` beside a bare Bolt app that only acks, same server, same run.
 
-    make bench            # or: .venv/bin/python -m bench.run [--requests 400]
+    make bench            # or: .venv/bin/python -m bench.run [--requests 1000] [--burst 500] [--clicks 100]
 
 Both apps run as their own uvicorn processes on loopback; the Slack Web API and PlanetScale emulators run
 in this process, so the time from a command to its result in the channel is measured where it lands.
 Figures: cold start to the first ack, ack latency p50 one at a time, p99 at 8 at once, command-to-posted
-result, and the server's peak RSS. Results go to stdout and bench/results/latest.md.
+result, a burst of commands at 50 at once (acks per second, p50/p99/max ack, time until every answer has
+reached Slack), a burst of approval clicks, and the server's peak RSS. Results go to stdout and
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -25,15 +27,31 @@ from pathlib import Path
 
 import httpx
 
-from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleEmulator
+from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleEmulator, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
-from bot.emulators.slack import SlackEmulator, demo_slack_state
-from bot.emulators.slack_requests import signed_headers, slash_command_body
+from bot.emulators.slack import SlackEmulator, SlackEvent, SlackState, demo_slack_state
+from bot.emulators.slack_requests import block_actions_body, signed_headers, slash_command_body
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = secrets.token_hex(16)
 BOT_TOKEN = "xoxb-bench-" + secrets.token_hex(6)
 THINK_TIME = 0.005
+ACCESS_RULES = """
+[[rules]]   # production: DBAs ask, a lead approves
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+editors = ["@dba-team"]
+approvers = ["@dba-leads"]
+approvals = 1
+
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["development"]
+editors = ["@dba-team"]
+approvers = ["@dba-leads"]
+"""
 
 
 def free_port() -> int:
@@ -56,7 +74,20 @@ class Figures:
     p99_at_8_ms: float
     result_p50_ms: float | None
     result_p99_ms: float | None
+    burst: Burst
+    clicks: Burst
     peak_rss_mb: float
+
+
+@dataclass
+class Burst:
+    count: int
+    acks_per_second: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    drained_s: float | None  # until every answer (or every applied change) reached Slack
+    patches: int | None = None
 
 
 class Target:
@@ -73,7 +104,9 @@ class Target:
                                   trigger_id=f"{self._n}.bench")
 
     def post(self, client: httpx.Client, text: str) -> float:
-        body = self.body(text)
+        return self.post_body(client, self.body(text))
+
+    def post_body(self, client: httpx.Client, body: str) -> float:
         headers = signed_headers(SECRET, body)
         started = time.perf_counter()
         answer = client.post(f"http://127.0.0.1:{self.port}/slack/events", content=body, headers=headers)  # type: ignore[arg-type]
@@ -140,21 +173,37 @@ def one_at_a_time(target: Target, text: str, count: int,
 
 
 def concurrent(target: Target, text: str, count: int, workers: int = 8) -> list[float]:
+    return fire(target, [(text, None)] * count, workers)[0]
+
+
+def fire(target: Target, requests: list[tuple[str, str | None]], workers: int) -> tuple[list[float], float]:
+    """Send (command text, or None with a ready body) from `workers` threads at once; latencies and wall time."""
     results: list[float] = []
     lock = threading.Lock()
+    share = [requests[i::workers] for i in range(workers)]
+    start = threading.Barrier(workers + 1)
 
-    def worker() -> None:
-        with httpx.Client(timeout=10) as client:
-            mine = [target.post(client, text) for _ in range(count // workers)]
+    def worker(mine: list[tuple[str, str | None]]) -> None:
+        with httpx.Client(timeout=30) as client:
+            start.wait()
+            times = [target.post(client, text) if body is None else target.post_body(client, body)
+                     for text, body in mine]
         with lock:
-            results.extend(mine)
+            results.extend(times)
 
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    threads = [threading.Thread(target=worker, args=(m,)) for m in share]
     for t in threads:
         t.start()
+    start.wait()
+    began = time.perf_counter()
     for t in threads:
         t.join()
-    return results
+    return results, time.perf_counter() - began
+
+
+def summarise(latencies: list[float], wall: float, drained: float | None, patches: int | None = None) -> Burst:
+    return Burst(len(latencies), len(latencies) / wall, statistics.median(latencies), percentile(latencies, 99),
+                 max(latencies), drained, patches)
 
 
 def results_in_channel(target: Target, count: int, posted: Callable[[], int]) -> list[float]:
@@ -169,8 +218,80 @@ def results_in_channel(target: Target, count: int, posted: Callable[[], int]) ->
     return times
 
 
+def command_burst(target: Target, count: int, answered: Callable[[], int] | None) -> Burst:
+    before = answered() if answered else 0
+    latencies, wall = fire(target, [("list acme/app-db", None)] * count, workers=50)
+    started = time.perf_counter() - wall
+    drained = None
+    if answered:
+        deadline = time.perf_counter() + 120
+        while answered() < before + count and time.perf_counter() < deadline:
+            time.sleep(0.005)
+        drained = time.perf_counter() - started
+    return summarise(latencies, wall, drained)
+
+
+def click_burst(target: Target, setup: ClickSetup | None, count: int) -> Burst:
+    """Approve `count` pending requests at 8 at once; for the bot, until all are applied, and how many PATCHes."""
+    if setup is None:  # the bare app only acks: the same clicks, on made-up requests
+        bodies = [click_body(target, f"{i:08d}-bench", None) for i in range(count)]
+        latencies, wall = fire(target, [("", b) for b in bodies], workers=8)
+        return summarise(latencies, wall, None)
+    messages = setup.make_requests(target, count)
+    patches_before = setup.patches()
+    bodies = [click_body(target, request_id, message) for request_id, message in messages]
+    latencies, wall = fire(target, [("", b) for b in bodies], workers=8)
+    started = time.perf_counter() - wall
+    deadline = time.perf_counter() + 120
+    while setup.applied() < count and time.perf_counter() < deadline:
+        time.sleep(0.005)
+    return summarise(latencies, wall, time.perf_counter() - started, setup.patches() - patches_before)
+
+
+def click_body(target: Target, request_id: str, message: SlackEvent | None) -> str:
+    target._n += 1
+    shown = {"type": "message", "ts": message.ts, "blocks": message.blocks} if message else None
+    return block_actions_body(
+        user_id="U0CAROL001", user_name="carol", channel_id="C0DBAOPS01",
+        response_url=f"{target.slack_url}/response/{target._n}", trigger_id=f"{target._n}.bench", message=shown,
+        action={"type": "button", "action_id": "request_approve", "block_id": "b", "value": request_id})
+
+
+class ClickSetup:
+    """Pending requests to approve: one per policy, each on its own production policy of the emulator."""
+
+    def __init__(self, slack_state: SlackState, planetscale: PlanetScaleState):
+        self.slack, self.planetscale = slack_state, planetscale
+
+    def patches(self) -> int:
+        return len(self.planetscale.calls("PATCH"))
+
+    def applied(self) -> int:
+        with self.slack.lock:
+            return sum(1 for e in self.slack.events if e.kind == "update" and "changed the backup" in e.text)
+
+    def make_requests(self, target: Target, count: int) -> list[tuple[str, SlackEvent]]:
+        for i in range(count):
+            self.planetscale.add_policy("acme", "app-db", f"bpbench{i:04d}", name=f"Bench {i}", target="production")
+        with httpx.Client(timeout=30) as client:
+            for i in range(count):
+                target.post(client, f"update acme/app-db bpbench{i:04d} retention=3d")
+        deadline = time.perf_counter() + 120
+        found: dict[str, SlackEvent] = {}
+        while len(found) < count and time.perf_counter() < deadline:
+            with self.slack.lock:
+                for event in self.slack.events:
+                    for block in event.blocks if event.kind == "message" else []:
+                        for element in block.get("elements", []):
+                            if element.get("action_id") == "request_approve":
+                                found[element["value"]] = event
+            time.sleep(0.01)
+        return list(found.items())[:count]
+
+
 def measure(target: Target, requests: int, answered: Callable[[], int] | None,
-            posted: Callable[[], int] | None, text: str) -> Figures:
+            posted: Callable[[], int] | None, text: str, burst: int, clicks: int,
+            setup: ClickSetup | None) -> Figures:
     cold = target.start()
     try:
         one_at_a_time(target, text, 30, answered)  # warm-up
@@ -182,12 +303,26 @@ def measure(target: Target, requests: int, answered: Callable[[], int] | None,
             while answered() < before + len(eight) and time.perf_counter() < deadline:
                 time.sleep(0.01)
         result = results_in_channel(target, max(20, requests // 10), posted) if posted else None
-        time.sleep(0.5)  # let the lazy work of the last requests finish before reading memory
+        bursts = command_burst(target, burst, answered)
+        clicked = click_burst(target, setup, clicks)
+        time.sleep(0.5)  # let the background work of the last requests finish before reading memory
         return Figures(target.name, cold, statistics.median(one), percentile(one, 99), percentile(eight, 99),
                        statistics.median(result) if result else None,
-                       percentile(result, 99) if result else None, target.peak_rss_mb())
+                       percentile(result, 99) if result else None, bursts, clicked, target.peak_rss_mb())
     finally:
         target.stop()
+
+
+def burst_table(rows: list[Figures]) -> str:
+    lines = ["| app | burst | acks/s | ack p50 | ack p99 | slowest ack | all answered in | PATCHes |",
+             "|---|---|---|---|---|---|---|---|"]
+    for f in rows:
+        for label, b in ((f"{f.burst.count} commands, 50 at once", f.burst),
+                         (f"{f.clicks.count} approval clicks, 8 at once", f.clicks)):
+            drained = "—" if b.drained_s is None else f"{b.drained_s:.2f} s"
+            lines.append(f"| {f.name} | {label} | {b.acks_per_second:.0f} | {b.p50_ms:.1f} ms | {b.p99_ms:.1f} ms "
+                         f"| {b.max_ms:.1f} ms | {drained} | {'—' if b.patches is None else b.patches} |")
+    return "\n".join(lines)
 
 
 def table(rows: list[Figures]) -> str:
@@ -206,17 +341,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=400, help="acks per measurement (default 400)")
     parser.add_argument("--text", default="list acme/app-db", help="the command measured for acks")
+    parser.add_argument("--burst", type=int, default=500, help="commands in the burst (default 500)")
+    parser.add_argument("--clicks", type=int, default=100, help="approval clicks in the burst (default 100)")
     args = parser.parse_args()
 
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    (results / "bench.db").unlink(missing_ok=True)
+    (results / "access.toml").write_text(ACCESS_RULES)
     slack_state = demo_slack_state(BOT_TOKEN)
-    with BackgroundServer(SlackEmulator(slack_state)) as slack, BackgroundServer(PlanetScaleEmulator()) as ps:
+    planetscale = PlanetScaleEmulator()
+    with BackgroundServer(SlackEmulator(slack_state)) as slack, BackgroundServer(planetscale) as ps:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLANETSCALE_", "BACKUP_BOT_"))}
         env.update({"SLACK_SIGNING_SECRET": SECRET, "SLACK_BOT_TOKEN": BOT_TOKEN,
                     "SLACK_API_URL": slack.url + "/api/", "PLANETSCALE_API_URL": ps.url + "/v1",
                     "PLANETSCALE_SERVICE_TOKEN_ID": DEMO_TOKEN_ID, "PLANETSCALE_SERVICE_TOKEN": DEMO_TOKEN,
-                    "BACKUP_BOT_LOG_LEVEL": "WARNING", "BACKUP_BOT_DATABASE_URL": "sqlite:///" +
-                    str(ROOT / "bench" / "results" / "bench.db")})
-        (ROOT / "bench" / "results").mkdir(exist_ok=True)
+                    "BACKUP_BOT_LOG_LEVEL": "WARNING", "BACKUP_BOT_DATABASE_URL": f"sqlite:///{results / 'bench.db'}",
+                    "BACKUP_BOT_ACCESS_FILE": str(results / "access.toml")})
         python = sys.executable
 
         def counter(kind: str) -> Callable[[], int]:
@@ -227,13 +368,14 @@ def main() -> int:
 
         rows = [
             measure(Target("bare Bolt app (ack only)", [python, "-m", "bench.bare_app"], env, slack.url),
-                    args.requests, None, None, args.text),
+                    args.requests, None, None, args.text, args.burst, args.clicks, None),
             measure(Target("backup-bot serve", [python, "-m", "bot", "serve", "--host", "127.0.0.1"], env,
-                           slack.url), args.requests, counter("response"), counter("message"), args.text),
+                           slack.url), args.requests, counter("response"), counter("message"), args.text,
+                    args.burst, args.clicks, ClickSetup(slack_state, planetscale.state)),
         ]
     bare, bot = rows
     report = "\n".join([
-        table(rows), "",
+        "## Steady", "", table(rows), "",
         f"Ratios, bot / bare: ack p50 {bot.p50_ms / bare.p50_ms:.2f}×, ack p99 at 8 at once "
         f"{bot.p99_at_8_ms / bare.p99_at_8_ms:.2f}×, cold start {bot.cold_start_ms / bare.cold_start_ms:.2f}×.",
         f"{args.requests} signed `/backup-policy {args.text}` requests per ack figure. One at a time: the bot's "
@@ -241,9 +383,17 @@ def main() -> int:
         "reads and answers running beside the acks. Command → result: `update … retention=Nd` until "
         "chat.postMessage reaches the Slack emulator. Emulators and the load client share this machine's "
         f"cores with the server. Python {sys.version.split()[0]}, {os.cpu_count()} cores.",
+        "", "## Bursts", "", burst_table(rows), "",
+        f"Commands: {args.burst} signed `list` commands from 50 threads at once; \"all answered\" is until every "
+        "answer reached the Slack emulator's response URL. Clicks: one Approve click on each of "
+        f"{args.clicks} pending production requests, 8 at once; \"all answered\" is until every change was "
+        "applied and its message updated, and PATCHes counts what reached PlanetScale (once each).",
     ])
     print(report)
-    (ROOT / "bench" / "results" / "latest.md").write_text(report + "\n")
+    (ROOT / "docs").mkdir(exist_ok=True)
+    (ROOT / "docs" / "benchmarks.md").write_text(
+        "# Benchmarks\n\nWritten by `make bench` (bench/run.py); rerun it to check. Figures from one run on this "
+        "project's 2-core machine.\n\n" + report + "\n")
     return 0
 
 

@@ -155,6 +155,9 @@ class Store:
             def _on_connect(dbapi_connection: Any, _: Any) -> None:
                 dbapi_connection.isolation_level = None
                 dbapi_connection.execute("PRAGMA journal_mode=WAL")
+                # Durable across a crash of the process (kill -9 included); only a crash of the machine may
+                # lose the last commits. SQLite's advice for WAL; several instances belong on PostgreSQL.
+                dbapi_connection.execute("PRAGMA synchronous=NORMAL")
                 dbapi_connection.execute("PRAGMA busy_timeout=30000")
 
             @sa.event.listens_for(self.engine, "begin")
