@@ -139,9 +139,8 @@ class ApprovalService:
             return Outcome("counted", f"Approved: {len(approvers)} of {request.approvals_needed} approvals so far.",
                            current)
         approved = self.store.transition(request.id, ["pending"], "approved", decided_by=user)
-        if approved is None:  # another click got there first
-            latest = self.store.get_request(request.id) or request
-            return Outcome("closed", f"This request is already {describe_state(latest)}.", latest)
+        if approved is None:
+            return self._already(request)
         return self._apply(approved, by=user)
 
     def reject(self, request_id: str, user: str, channel: str) -> Outcome:
@@ -151,12 +150,7 @@ class ApprovalService:
         refusal = self._may_decide(found, user, channel, Action.APPROVE)
         if refusal:
             return refusal
-        rejected = self.store.transition(found.id, ["pending"], "rejected", decided_by=user)
-        if rejected is None:
-            latest = self.store.get_request(found.id) or found
-            return Outcome("closed", f"This request is already {describe_state(latest)}.", latest)
-        self._record("rejected", rejected, user)
-        return Outcome("rejected", "Rejected: nothing was sent to PlanetScale.", rejected)
+        return self._close(found, "rejected", user)
 
     def cancel(self, request_id: str, user: str) -> Outcome:
         found = self._open_request(request_id)
@@ -164,12 +158,20 @@ class ApprovalService:
             return found
         if user != found.requester:
             return Outcome("refused", f"Only the requester, <@{found.requester}>, can cancel this request.", found)
-        cancelled = self.store.transition(found.id, ["pending"], "cancelled", decided_by=user)
-        if cancelled is None:
-            latest = self.store.get_request(found.id) or found
-            return Outcome("closed", f"This request is already {describe_state(latest)}.", latest)
-        self._record("cancelled", cancelled, user)
-        return Outcome("cancelled", "Cancelled: nothing was sent to PlanetScale.", cancelled)
+        return self._close(found, "cancelled", user)
+
+    def _close(self, request: ChangeRequest, state: str, user: str) -> Outcome:
+        """pending → rejected or cancelled, unless another click moved it first."""
+        closed = self.store.transition(request.id, ["pending"], state, decided_by=user)
+        if closed is None:
+            return self._already(request)
+        self._record(state, closed, user)
+        return Outcome(state, f"{state.capitalize()}: nothing was sent to PlanetScale.", closed)
+
+    def _already(self, request: ChangeRequest) -> Outcome:
+        """Another click, instance or sweep moved the request first: say where it stands now."""
+        latest = self.store.get_request(request.id) or request
+        return Outcome("closed", f"This request is already {describe_state(latest)}.", latest)
 
     def _may_decide(self, request: ChangeRequest, user: str, channel: str, action: Action) -> Outcome | None:
         if user == request.requester:
@@ -179,10 +181,9 @@ class ApprovalService:
         if channel != request.channel:
             self._record("refused", request, user, detail=f"clicked from {channel}, not {request.channel}")
             return Outcome("refused", f"This request belongs to <#{request.channel}>; decide it there.", request)
-        targets = [request.before["target"], request.changes.get("target", request.before["target"])]
         try:
-            decision = self.access.decide(user, action, request.organization, request.database, targets,
-                                          request.channel)
+            decision = self.access.decide(user, action, request.organization, request.database,
+                                          targets_of(request), request.channel)
         except DirectoryError as exc:
             decision = Decision(False, reason=f"Your access could not be checked, so nothing was done: {exc}.")
         if not decision.allowed:
@@ -197,8 +198,7 @@ class ApprovalService:
         made since the request was made."""
         claimed = self.store.transition(request.id, ["approved"], "applying")
         if claimed is None:
-            latest = self.store.get_request(request.id) or request
-            return Outcome("closed", f"This request is already {describe_state(latest)}.", latest)
+            return self._already(request)
         return self._finish(claimed, by)
 
     def _finish(self, request: ChangeRequest, by: str) -> Outcome:
@@ -295,14 +295,19 @@ class ApprovalService:
             if request.requester == user:
                 mine.append(request)
                 continue
-            targets = [request.before["target"], request.changes.get("target", request.before["target"])]
             try:
-                if self.access.decide(user, Action.APPROVE, request.organization, request.database, targets,
-                                      request.channel).allowed and user not in self.store.approvers_of(request.id):
+                if self.access.decide(user, Action.APPROVE, request.organization, request.database,
+                                      targets_of(request), request.channel).allowed \
+                        and user not in self.store.approvers_of(request.id):
                     mine.append(request)
             except DirectoryError:
                 continue
         return mine
+
+
+def targets_of(request: ChangeRequest) -> list[str]:
+    """The targets a request touches: the policy's, and the new one for a move; each is judged by its rule."""
+    return [request.before["target"], request.changes.get("target", request.before["target"])]
 
 
 def describe_state(request: ChangeRequest) -> str:
