@@ -12,7 +12,7 @@ import os
 import secrets
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from importlib import resources
 from typing import Any, TextIO
@@ -138,7 +138,7 @@ class Console:
                 self.settings.planetscale_api_url
             self.say(f"backup-bot console on {where}, with {self.access_note}.\n"
                      "Type `help` for the console's own commands.")
-        for raw in lines:
+        for raw in lines if not interactive else self._prompted():
             line = raw.strip()
             if not interactive and line:
                 self.say(f"{self.user_name(self.user)}> {line}")
@@ -147,9 +147,17 @@ class Console:
             if line in ("quit", "exit"):
                 break
             self.handle(line)
-            if interactive:
-                print(f"{self.user_name(self.user)}@#{self.slack.channels[self.channel]}> ", end="",
-                      file=self.out, flush=True)
+
+    def _prompted(self) -> Iterator[str]:
+        """Lines typed at a terminal, with a prompt naming who and where you are (and readline's editing)."""
+        import readline  # noqa: F401 - imported for its effect on input()
+
+        while True:
+            try:
+                yield input(f"{self.user_name(self.user)}@#{self.slack.channels[self.channel]}> ")
+            except EOFError:
+                self.say()
+                return
 
     def handle(self, line: str) -> None:
         word, _, rest = line.partition(" ")
