@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -62,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _logging(settings: Settings, level: str = "INFO") -> None:
+def _logging(settings: Settings, quiet: bool = False) -> None:
     from bot import logs
 
-    logs.configure(settings.secrets(), level=os.environ.get("BACKUP_BOT_LOG_LEVEL", level),
-                   json_lines=os.environ.get("BACKUP_BOT_LOG_FORMAT", "").lower() == "json")
+    level = "WARNING" if quiet and settings.log_level == "INFO" else settings.log_level
+    logs.configure(settings.secrets(), level=level, json_lines=settings.log_format == "json")
 
 
 def run_serve(host: str, port: int | None) -> int:
@@ -176,7 +175,7 @@ def run_console() -> int:
     from bot import console
 
     settings = Settings.load()
-    _logging(settings, level="WARNING")
+    _logging(settings, quiet=True)
     return console.main(settings)
 
 

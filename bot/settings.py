@@ -38,6 +38,8 @@ class Settings:
     access_file: str = "access.toml"
     audit_channel: str | None = None
     port: int = 3000
+    log_format: str = "text"
+    log_level: str = "INFO"
 
     @property
     def has_planetscale_token(self) -> bool:
@@ -95,6 +97,14 @@ class Settings:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise SettingsError(f"PORT is malformed: `{port_text[:10]}` is not a port number (1–65535).")
 
+        log_format = (get("BACKUP_BOT_LOG_FORMAT") or "text").lower()
+        if log_format not in ("text", "json"):
+            raise SettingsError(f"BACKUP_BOT_LOG_FORMAT is malformed: `{log_format[:20]}`; use json or text.")
+        log_level = (get("BACKUP_BOT_LOG_LEVEL") or "INFO").upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError(f"BACKUP_BOT_LOG_LEVEL is malformed: `{log_level[:20]}`; use DEBUG, INFO, WARNING "
+                                "or ERROR.")
+
         return cls(
             slack_bot_token=bot_token,
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -108,6 +118,8 @@ class Settings:
             access_file=get("BACKUP_BOT_ACCESS_FILE") or cls.access_file,
             audit_channel=audit_channel,
             port=int(port_text),
+            log_format=log_format,
+            log_level=log_level,
         )
 
 

@@ -35,6 +35,8 @@ def test_defaults() -> None:
     ({"BACKUP_BOT_DATABASE_URL": "mysql://x"}, (), "BACKUP_BOT_DATABASE_URL is malformed"),
     ({"BACKUP_BOT_AUDIT_CHANNEL": "#general"}, (), "BACKUP_BOT_AUDIT_CHANNEL is malformed"),
     ({"PORT": "http"}, (), "PORT is malformed"),
+    ({"BACKUP_BOT_LOG_FORMAT": "xml"}, (), "BACKUP_BOT_LOG_FORMAT is malformed"),
+    ({"BACKUP_BOT_LOG_LEVEL": "loud"}, (), "BACKUP_BOT_LOG_LEVEL is malformed"),
 ])
 def test_a_bad_setting_is_named_without_its_value(env: dict[str, str], require: tuple[str, ...], named: str) -> None:
     with pytest.raises(SettingsError) as caught:
@@ -45,9 +47,10 @@ def test_a_bad_setting_is_named_without_its_value(env: dict[str, str], require: 
 
 def test_the_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     dotenv = tmp_path / ".env"
-    dotenv.write_text("SLACK_API_URL=http://localhost:1/api\nPORT=4000\n")
+    dotenv.write_text("SLACK_API_URL=http://localhost:1/api\nPORT=4000\nBACKUP_BOT_LOG_FORMAT=json\n")
     settings = Settings.load(env={"PORT": "5000"}, dotenv_path=str(dotenv))
     assert settings.slack_api_url == "http://localhost:1/api/" and settings.port == 5000
+    assert settings.log_format == "json"
 
 
 def test_serve_stops_with_one_line_naming_the_missing_setting(tmp_path: Path) -> None:
