@@ -87,7 +87,13 @@ def register(app: App, deps: Dependencies) -> None:
                                                                                          parsed.policy))
             else:
                 update_policy(parsed, user, channel, respond, client)
-        except (PolicyNotFound, PlanetScaleError) as exc:
+        except PlanetScaleError as exc:
+            if isinstance(parsed, DatabaseCommand):  # an outside failure: on the record, not only in the log
+                deps.audit.record(AuditEvent(action="failed", actor=user, organization=parsed.db.organization,
+                                             database=parsed.db.database, detail=f"{type(parsed).__name__}: "
+                                             f"{exc.user_message}", channel=channel))
+            say_privately(respond, blocks.error_text(exc.user_message))
+        except PolicyNotFound as exc:
             say_privately(respond, blocks.error_text(exc.user_message))
         except ChangeRejected as exc:
             problems = "\n".join(f"• {p.message}" for p in exc.problems)

@@ -236,7 +236,10 @@ def test_planetscale_failures_become_a_private_message_and_a_record(
     [answer] = reply.private
     assert expected in answer.text
     assert "pscale_tkn" not in reply.all_text()
-    if fault.status != 401:  # a 401 fails the read before any change is attempted
+    if fault.status == 401:  # the read fails before any change is attempted: the failed read is recorded
+        [event] = bot.audit.all()
+        assert event.action == "failed" and expected in (event.detail or "") and event.sent is None
+    else:
         assert [e.action for e in bot.audit.all()] == ["requested", "failed"]
         event = bot.audit.all()[-1]
         assert event.sent == {"retention_value": 30, "retention_unit": "day"} and expected in (event.detail or "")
@@ -319,3 +322,14 @@ def test_unsigned_and_stale_requests_are_refused_and_do_nothing(bot: Bot, planet
         assert reply.response.status == 401
         assert reply.events == []
     assert planetscale.calls() == []
+
+
+@pytest.mark.parametrize("fault", [Fault(status=503, times=None), Fault(status=429, times=None),
+                                   Fault(status=200, body="{broken")])
+def test_a_failed_read_is_answered_and_recorded(bot: Bot, planetscale: PlanetScaleState, fault: Fault) -> None:
+    planetscale.add_fault(fault)
+    reply = bot.command("list acme/app-db")
+    [answer] = reply.private
+    assert "PlanetScale" in answer.text and reply.public == []
+    [event] = bot.audit.all()
+    assert event.action == "failed" and event.detail and event.detail.startswith("ListCommand: PlanetScale")
