@@ -82,9 +82,7 @@ def register(app: App, deps: Dependencies) -> None:
             elif isinstance(parsed, ShowCommand):
                 show_policy(parsed, user, channel, respond)
             elif isinstance(parsed, HistoryCommand):
-                events = deps.store.latest(parsed.db.organization, parsed.db.database, parsed.policy, HISTORY_LIMIT)
-                say_privately(respond, f"History of {parsed.db}", blocks.history_blocks(parsed.db, events,
-                                                                                         parsed.policy))
+                show_history(parsed, user, channel, respond)
             else:
                 update_policy(parsed, user, channel, respond, client)
         except PlanetScaleError as exc:
@@ -133,6 +131,18 @@ def register(app: App, deps: Dependencies) -> None:
             return
         say_privately(respond, f"{policy.name}: {describe_schedule(policy)}",
                       blocks.policy_detail_blocks(parsed.db, policy))
+
+    def show_history(parsed: HistoryCommand, user: str, channel: str, respond: Respond) -> None:
+        """The latest entries about policies whose target the caller may see (entries with none: the database's)."""
+        db = parsed.db
+
+        def readable(target: str) -> bool:
+            return deps.access.decide(user, Action.READ, db.organization, db.database, [target], channel).allowed
+
+        allowed = {t: readable(t) for t in ("production", "development")}
+        events = [e for e in deps.store.latest(db.organization, db.database, parsed.policy, HISTORY_LIMIT * 4)
+                  if allowed.get(str((e.before or {}).get("target")), True)][:HISTORY_LIMIT]
+        say_privately(respond, f"History of {db}", blocks.history_blocks(db, events, parsed.policy))
 
     def update_policy(parsed: UpdateCommand, user: str, channel: str, respond: Respond, client: WebClient) -> None:
         before = deps.policies.find_policy(parsed.db, parsed.policy)

@@ -160,3 +160,13 @@ def test_refusals_are_recorded(rules: Bot) -> None:
     [event] = rules.audit.all()
     assert event.action == "refused" and event.actor == CAROL and event.policy_id == DEV
     assert json.dumps(event.detail).count("editors") == 1
+
+
+def test_history_shows_only_the_targets_the_caller_may_see(rules: Bot, planetscale: PlanetScaleState) -> None:
+    rules.command(f"update acme/app-db {PROD} retention=5d", user=ALICE)
+    rules.command(f"update acme/app-db {DEV} retention=5d", user=BOB, channel=RANDOM)
+    everything = text(rules.command("history acme/app-db", user=ALICE))
+    assert "Production daily" in everything and "Development daily" in everything
+    elsewhere = text(rules.command("history acme/app-db", user=ALICE, channel=RANDOM))
+    assert "Development daily" in elsewhere and "Production daily" not in elsewhere
+    assert "not named" in text(rules.command("history acme/app-db", user=DAVE))
