@@ -31,6 +31,7 @@ from bot.emulators.slack_requests import (
     view_submission_body,
 )
 from bot.executor import TrackedExecutor
+from bot.grammar import is_number
 from bot.planetscale import PlanetScaleClient
 from bot.render import blocks_to_text, mrkdwn
 from bot.settings import Settings
@@ -274,7 +275,7 @@ class Console:
         self.say(f"You are now in #{self.slack.channels[self.channel]}.")
 
     def click(self, number: str) -> None:
-        if not number.isdigit() or not 1 <= int(number) <= len(self.buttons):
+        if not is_number(number) or not 1 <= int(number) <= len(self.buttons):
             shown = f"1 to {len(self.buttons)}" if self.buttons else "none are shown now"
             self.say(f"No button [{number}]: the buttons on screen are numbered ({shown}).")
             return

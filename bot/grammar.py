@@ -21,6 +21,11 @@ SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 QUOTES = {'"': '"', "“": "”", "”": "”", "„": "“"}
 
 
+def is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts characters such as "²" that int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 class CommandError(Exception):
     """A command that cannot be carried out as typed; `str()` is the answer for the caller."""
 
@@ -346,7 +351,7 @@ def parse_update(db: DatabaseRef, policy: str, tokens: list[Token]) -> UpdateCom
         if value == "" and not token.quoted:
             raise CommandError(f"`{key}=` has no value: e.g. `{KEY_EXAMPLES[key]}`.")
         # `retention=30 days`: a bare number followed by a unit word is one value.
-        if (key in ("retention", "frequency") and not token.quoted and value.isdigit()
+        if (key in ("retention", "frequency") and not token.quoted and is_number(value)
                 and i < len(tokens) and tokens[i].text.isalpha()):
             value = f"{value} {tokens[i].text}"
             i += 1
@@ -401,13 +406,13 @@ def parse_value(key: str, value: str) -> dict[str, Any]:
     if key == "week":
         if low in WEEKS:
             return {"schedule_week": WEEKS[low]}
-        if low.isdigit():
+        if is_number(low):
             raise CommandError(f"`week={raw}`: write the week as 1st, 2nd, 3rd or 4th (or first…fourth), "
                                "e.g. `week=1st`; `schedule_week` takes the API's 0–3.")
         raise CommandError(f"`week={raw[:40]}` is not a week of the month: use 1st, 2nd, 3rd or 4th, "
                            "e.g. `week=1st` (there is no 5th or last week).")
     if key == "schedule_week":
-        if raw.isdigit() and 0 <= int(raw) <= 3:
+        if is_number(raw) and 0 <= int(raw) <= 3:
             return {"schedule_week": int(raw)}
         raise CommandError(f"`schedule_week={raw[:40]}` must be 0 to 3 (0 is the first week), "
                            "or write `week=1st`.")
@@ -466,7 +471,7 @@ def parse_time(key: str, raw: str) -> str:
 def parse_day(key: str, low: str, raw: str) -> int:
     if low in DAYS:
         return DAYS[low]
-    if low.isdigit() and int(low) <= 6:
+    if is_number(low) and int(low) <= 6:
         return int(low)
     raise CommandError(f"`{key}={raw[:40]}` is not a day: use sun, mon, tue, wed, thu, fri, sat (or the full "
                        f"name), or 0–6 where 0 is Sunday.{did_you_mean(low, list(DAYS))}")

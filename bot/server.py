@@ -28,7 +28,7 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
 
     async def slack_events(request: Request) -> Response:
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        if length is not None and (not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY_BYTES):
             return PlainTextResponse("Request body too large", status_code=413)
         return await handler.handle(request)
 

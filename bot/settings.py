@@ -94,7 +94,7 @@ class Settings:
             raise SettingsError("BACKUP_BOT_DATABASE_URL is malformed: use sqlite:///path/to/file.db or "
                                 "postgresql://user@host/db.")
         port_text = get("PORT") or "3000"
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
             raise SettingsError(f"PORT is malformed: `{port_text[:10]}` is not a port number (1–65535).")
 
         log_format = (get("BACKUP_BOT_LOG_FORMAT") or "text").lower()

@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.access import Action, DirectoryError
 from bot.audit import AuditEvent
-from bot.grammar import SLUG, DatabaseRef
+from bot.grammar import SLUG, DatabaseRef, is_number
 from bot.planetscale import PlanetScaleError
 from bot.policy import SCHEDULE_TIME, BackupPolicy, ChangeRejected, PolicyUpdate, check_change, describe_changes
 from bot.service import ChangePlan, PolicyNotFound
@@ -87,7 +87,7 @@ def form_values(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
             else:
                 values["name"] = name
         elif block_id in NUMBER_LABELS:
-            if raw is None or not str(raw).strip().lstrip("-").isdigit():
+            if raw is None or not is_number(str(raw).strip().lstrip("-")):
                 errors[block_id] = "Enter a whole number, at least 1."
             elif int(raw) < 1:
                 errors[block_id] = f"{NUMBER_LABELS[block_id]} at least 1."

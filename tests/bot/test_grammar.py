@@ -203,3 +203,8 @@ def test_an_overlong_reason_is_refused() -> None:
 def test_tokenizer_keeps_quoted_spaces_and_marks_quoted_tokens() -> None:
     tokens = tokenize('a "b c" d="e f"')
     assert [(t.text, t.quoted) for t in tokens] == [("a", False), ("b c", True), ("d=e f", True)]
+
+
+@pytest.mark.parametrize("text", ["day=²", "schedule_week=³", "week=١", "retention=٣ days", "retention_value=²"])
+def test_digits_that_are_not_ascii_are_refused_with_a_message(text: str) -> None:
+    assert error(f'update acme/app-db "Production daily" {text}')  # found by the fuzzer: it used to raise
