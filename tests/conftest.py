@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings as hypothesis_settings
 from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.access import StaticRules, parse_rules
@@ -36,6 +37,12 @@ from bot.executor import TrackedExecutor
 from bot.planetscale import PlanetScaleClient, RetryPolicy
 from bot.settings import Settings
 from bot.store import Store, database_url
+
+# CI replays the same fuzzing examples each run, so a submission is judged on its own change; developers'
+# runs explore new ones (and remember failures in .hypothesis/). Deeper: HYPOTHESIS_PROFILE=deep.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("deep", max_examples=20000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
 
 OPEN_RULES = """
 [[rules]]
