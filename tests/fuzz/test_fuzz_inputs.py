@@ -4,6 +4,7 @@ rejection is a message, and nothing invalid reaches PlanetScale."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from conftest import Bot
@@ -15,6 +16,7 @@ from bot.grammar import CommandError, UpdateCommand, parse
 from bot.policy import BackupPolicy, check_change
 from handlers.views.edit import EditMetadata, validate
 
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1500"))
 KEYS = ["name", "target", "retention", "frequency", "at", "day", "week", "retention_value", "retention_unit",
         "frequency_value", "frequency_unit", "schedule_time", "schedule_day", "schedule_week", "reason", "colour"]
 VALUES = st.one_of(
@@ -39,7 +41,7 @@ POLICY = {"id": "bp03devday", "display_name": "Backup policy Development daily",
           "required": False, "created_at": "x", "updated_at": "x", "last_ran_at": None, "next_run_at": None}
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(COMMANDS)
 def test_the_grammar_only_ever_answers_with_a_message_or_a_valid_update(text: str) -> None:
     try:
@@ -52,7 +54,8 @@ def test_the_grammar_only_ever_answers_with_a_message_or_a_valid_update(text: st
         assert body and validate_policy_body(body, partial=True) is None, body
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=max(20, EXAMPLES // 25), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(COMMANDS)
 def test_through_bolt_no_command_fails_and_every_patch_is_valid(bot: Bot, planetscale: PlanetScaleState,
                                                                  text: str) -> None:
@@ -89,7 +92,7 @@ FORM_STATE = st.fixed_dictionaries({}, optional={
 })
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(FORM_STATE)
 def test_modal_submissions_are_errors_by_block_or_a_valid_change(state: dict[str, Any]) -> None:
     metadata = EditMetadata(organization="acme", database="app-db", channel="C0DBAOPS01", policy=POLICY)
