@@ -68,7 +68,8 @@ def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeReque
     if not deps.audit_channel or deps.audit_channel == request.channel:
         return
     text, request_blocks = render(deps, request)
+    record = [b for b in request_blocks if b.get("type") != "actions"]  # a record: its buttons belong elsewhere
     try:
-        client.chat_postMessage(channel=deps.audit_channel, text=text, blocks=request_blocks[:-2] + request_blocks[-1:])
+        client.chat_postMessage(channel=deps.audit_channel, text=text, blocks=record)
     except SlackApiError as exc:
         log.error("could not post to the audit channel %s: %s", deps.audit_channel, exc.response.get("error"))

@@ -301,6 +301,8 @@ def test_applied_changes_also_reach_the_audit_channel(bot: Bot, planetscale: Pla
     bot.deps.audit_channel = "C0RANDOM01"
     reply = bot.command(f"update acme/app-db {PROD} retention=30d")
     assert sorted(e.channel or "" for e in reply.public) == sorted([CHANNEL, "C0RANDOM01"])
+    [record] = [e for e in reply.public if e.channel == "C0RANDOM01"]
+    assert "actions" not in [b["type"] for b in record.blocks] and "30 days" in text_of(record.blocks)
 
 
 def test_a_policy_name_cannot_mention_the_channel(bot: Bot, planetscale: PlanetScaleState) -> None:
