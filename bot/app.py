@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_bolt.error import BoltError
@@ -97,6 +98,15 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     policies = PolicyService(planetscale, store)
     return Dependencies(policies, access, store, ApprovalService(store, policies, access),
                         background or TrackedExecutor(), settings.audit_channel)
+
+
+def health_report(deps: Dependencies) -> dict[str, Any]:
+    """For /healthz: usable when the database is; a bad access-file reload is reported, not fatal."""
+    ok, detail = deps.store.healthy()
+    report: dict[str, Any] = {"status": "ok" if ok else "unavailable", "database": detail}
+    if deps.access.source.last_error:
+        report["access_rules"] = deps.access.source.last_error
+    return report
 
 
 def build_app(settings: Settings, deps: Dependencies) -> App:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings, SettingsError
 
@@ -71,7 +71,7 @@ def _logging(settings: Settings, quiet: bool = False) -> None:
 def run_serve(host: str, port: int | None) -> int:
     import uvicorn
 
-    from bot.app import build_app, build_dependencies
+    from bot.app import build_app, build_dependencies, health_report
     from bot.executor import TrackedExecutor
     from bot.server import create_asgi_app
 
@@ -90,20 +90,11 @@ def run_serve(host: str, port: int | None) -> int:
         executor.shutdown(wait=True)
         deps.store.close()
 
-    asgi = create_asgi_app(app, health=lambda: health(deps), on_shutdown=finish)
+    asgi = create_asgi_app(app, health=lambda: health_report(deps), on_shutdown=finish)
     log.info("serving on %s:%s, PlanetScale at %s", host, port or settings.port, settings.planetscale_api_url)
     uvicorn.run(asgi, host=host, port=port or settings.port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=20)
     return 0
-
-
-def health(deps: Dependencies) -> dict[str, Any]:
-    ok, detail = deps.store.healthy()
-    rules_error = deps.access.source.last_error
-    report: dict[str, Any] = {"status": "ok" if ok else "unavailable", "database": detail}
-    if rules_error:
-        report["access_rules"] = rules_error
-    return report
 
 
 def start_sweeper(deps: Dependencies, app: App) -> Sweeper:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -89,3 +90,29 @@ def test_healthz(server: str) -> None:
     answer = httpx.get(f"{server}/healthz", timeout=10)
     assert answer.status_code == 200 and answer.json()["status"] == "ok"
     assert httpx.get(f"{server}/slack/events", timeout=10).status_code == 405
+
+
+def test_healthz_reflects_the_database_and_a_bad_access_reload(bot: Bot, tmp_path: Any) -> None:
+    import os
+
+    from bot.access import AccessFile
+    from bot.app import health_report
+    from bot.store import Store
+
+    rules = tmp_path / "access.toml"
+    rules.write_text('[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\neditors = ["U0ALICE001"]\n')
+    bot.deps.access.source = AccessFile(str(rules))
+    with BackgroundServer(create_asgi_app(bot.app, health=lambda: health_report(bot.deps))) as running:
+        healthy = httpx.get(f"{running.url}/healthz", timeout=10)
+        assert healthy.status_code == 200 and healthy.json() == {"status": "ok", "database": "schema version 1"}
+
+        rules.write_text("[[rules]]\nbroken =\n")
+        os.utime(rules, (time.time() + 5, time.time() + 5))
+        bot.command("list acme/app-db")  # the next decision reads the file again, and keeps the last good rules
+        reloaded = httpx.get(f"{running.url}/healthz", timeout=10).json()
+        assert reloaded["status"] == "ok" and "keeping the last good rules" in reloaded["access_rules"]
+
+        bot.deps.store = Store("postgresql://nobody@127.0.0.1:1/none")
+        down = httpx.get(f"{running.url}/healthz", timeout=10)
+        assert down.status_code == 503 and down.json()["status"] == "unavailable"
+        assert "database unreachable" in down.json()["database"]
