@@ -100,7 +100,8 @@ class ApprovalService:
         if request.approvals_needed == 0:
             approved = self.store.transition(request.id, ["pending"], "approved", decided_by=requester)
             assert approved is not None  # nobody else has seen this request yet
-            return self._apply(approved, by=requester)
+            # The policy was read a moment ago to plan this change: no need to read it again.
+            return self._apply(approved, by=requester, current=plan.before)
         return Outcome("requested", "Your request is waiting for approval.", request)
 
     # --- deciding -------------------------------------------------------------------------------------
@@ -193,21 +194,22 @@ class ApprovalService:
 
     # --- applying ---------------------------------------------------------------------------------------
 
-    def _apply(self, request: ChangeRequest, by: str) -> Outcome:
-        """approved → applying → applied or failed; re-reads the policy first and never overwrites a change
-        made since the request was made."""
+    def _apply(self, request: ChangeRequest, by: str, current: BackupPolicy | None = None) -> Outcome:
+        """approved → applying → applied or failed; never overwrites a change made since the request was made."""
         claimed = self.store.transition(request.id, ["approved"], "applying")
         if claimed is None:
             return self._already(request)
-        return self._finish(claimed, by)
+        return self._finish(claimed, by, current)
 
-    def _finish(self, request: ChangeRequest, by: str) -> Outcome:
+    def _finish(self, request: ChangeRequest, by: str, current: BackupPolicy | None = None) -> Outcome:
+        """Apply a claimed request against `current`, the policy as just read; read it again when not given."""
         db = DatabaseRef(request.organization, request.database)
-        try:
-            current = self.policies.find_policy(db, request.policy_id)
-        except (PlanetScaleError, PolicyNotFound) as exc:
-            return self._fail(request, by, f"the policy could not be read again before applying: "
-                                           f"{exc.user_message}")
+        if current is None:
+            try:
+                current = self.policies.find_policy(db, request.policy_id)
+            except (PlanetScaleError, PolicyNotFound) as exc:
+                return self._fail(request, by, f"the policy could not be read again before applying: "
+                                               f"{exc.user_message}")
         moved = {f: (request.before[f], current.field_value(f)) for f in request.changes
                  if current.field_value(f) != request.before[f]}
         if moved:

@@ -225,16 +225,22 @@ def test_pending_lists_what_each_person_can_act_on(approvals_bot: Bot, planetsca
     assert "No open requests" in approvals_bot.command("pending", user=BOB).all_text()
 
 
-def test_a_crash_while_applying_is_finished_from_the_policys_state(
-    approvals_bot: Bot, planetscale: PlanetScaleState
-) -> None:
-    message = ask(approvals_bot)
-    rid = request_id(message)
-    store = approvals_bot.deps.store
+def left_applying(bot: Bot) -> str:
+    """A request a crash left applying a while ago (its process died between claiming it and finishing)."""
+    rid = request_id(ask(bot))
+    store = bot.deps.store
     store.transition(rid, ["pending"], "approved")
     store.transition(rid, ["approved"], "applying")
     with store.engine.begin() as conn:
         conn.execute(sa.update(change_requests).values(updated_at=0))
+    return rid
+
+
+def test_a_crash_while_applying_is_finished_from_the_policys_state(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    rid = left_applying(approvals_bot)
+    store = approvals_bot.deps.store
     outcomes = approvals_bot.deps.approvals.recover()
     assert [o.kind for o in outcomes] == ["applied"]
     assert len(planetscale.calls("PATCH")) == 1
@@ -245,15 +251,10 @@ def test_a_crash_while_applying_is_finished_from_the_policys_state(
 def test_a_crash_after_the_patch_is_recognised_without_patching_again(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
-    message = ask(approvals_bot)
-    rid = request_id(message)
+    rid = left_applying(approvals_bot)
     store = approvals_bot.deps.store
-    store.transition(rid, ["pending"], "approved")
-    store.transition(rid, ["approved"], "applying")
     policy = planetscale.policies[("acme", "app-db")][PROD]
     policy.update(retention_value=1, retention_unit="day")  # the PATCH landed, then the process died
-    with store.engine.begin() as conn:
-        conn.execute(sa.update(change_requests).values(updated_at=0))
     assert [o.kind for o in approvals_bot.deps.approvals.recover()] == ["applied"]
     assert planetscale.calls("PATCH") == []
     assert store.get_request(rid).channel == CHANNEL  # type: ignore[union-attr]

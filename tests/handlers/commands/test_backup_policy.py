@@ -335,3 +335,8 @@ def test_a_failed_read_is_answered_and_recorded(bot: Bot, planetscale: PlanetSca
     assert "PlanetScale" in answer.text and reply.public == []
     [event] = bot.audit.all()
     assert event.action == "failed" and event.detail and event.detail.startswith("ListCommand: PlanetScale")
+
+
+def test_a_change_at_once_reads_the_policy_once(bot: Bot, planetscale: PlanetScaleState) -> None:
+    bot.command("update acme/app-db bp03devday retention=9d")
+    assert [c.method for c in planetscale.calls()] == ["GET", "PATCH"]
