@@ -202,11 +202,12 @@ def register(app: App, deps: Dependencies) -> None:
             ack(response_action="errors", errors=errors)
             return
         plan = ChangePlan(metadata.db, BackupPolicy.model_validate(metadata.policy), update, reason)
-        rule = deps.access.rules.matching(metadata.organization, metadata.database, plan.after_values["target"],
-                                          metadata.channel)
+        # The rules alone (no lookups inside the ack): a move between targets needs the stricter rule's approvals.
+        rules = [deps.access.rules.matching(metadata.organization, metadata.database, target, metadata.channel)
+                 for target in {plan.before.target, plan.after_values["target"]}]
+        approvals = max((r.approvals for r in rules if r is not None), default=0)
         confirm = metadata.model_copy(update={"update": update.to_api(), "reason": reason})
-        ack(response_action="update", view=blocks.edit_confirm_view(plan, confirm.dump(), rule.approvals if rule
-                                                                        else 0))
+        ack(response_action="update", view=blocks.edit_confirm_view(plan, confirm.dump(), approvals))
 
     def on_confirm(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         metadata = read_metadata(view)

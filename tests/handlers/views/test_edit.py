@@ -163,3 +163,25 @@ def test_a_trigger_id_is_used_once(bot: Bot) -> None:
     with pytest.raises(SlackApiError, match="invalid_trigger_id"):
         client.views_open(trigger_id=trigger, view={"type": "modal", "title": {"type": "plain_text", "text": "x"},
                                                     "blocks": []})
+
+
+def test_the_preview_says_when_a_move_to_production_needs_approval(bot: Bot, planetscale: PlanetScaleState) -> None:
+    bot.use_rules("""
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+editors = ["U0ALICE001"]
+approvers = ["U0CAROL001"]
+approvals = 1
+
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["development"]
+editors = ["U0ALICE001"]
+""")
+    form = open_form(bot)
+    assert bot.submit(form, {"retention_value": "5"}).ack["view"]["submit"]["text"] == "Apply"
+    moved = bot.submit(form, {"target": "production"}).ack["view"]
+    assert moved["submit"]["text"] == "Request approval" and "needs 1 approval" in json.dumps(moved)
