@@ -8,6 +8,7 @@ and tests assert on.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import threading
@@ -19,7 +20,8 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 TRIGGER_TTL_SECONDS = 3.0
 MAX_BLOCKS_MESSAGE = 50
@@ -90,9 +92,14 @@ def block_problems(blocks: Any, limit: int) -> str | None:
 
 
 class SlackState:
-    def __init__(self, bot_token: str, team_id: str = "T0DEMO0001"):
+    def __init__(self, bot_token: str, team_id: str = "T0DEMO0001", app_token: str | None = None):
         self.lock = threading.Lock()
         self.bot_token = bot_token
+        self.app_token = app_token
+        # Socket Mode: envelopes waiting to be sent to a connected app, the acks it sent back, connections made.
+        self.socket_outbox: list[dict[str, Any]] = []
+        self.socket_acks: list[dict[str, Any]] = []
+        self.socket_connections = 0
         self.team_id = team_id
         self.bot_user_id = "U0BACKUPBOT"
         self.scopes = ["commands", "chat:write", "chat:write.public", "users:read", "users:read.email",
@@ -147,6 +154,7 @@ class SlackEmulator:
         self.app = Starlette(routes=[
             Route("/api/{method}", self.api, methods=["POST", "GET"]),
             Route("/response/{key}", self.response_url, methods=["POST"]),
+            WebSocketRoute("/socket", self.socket),
         ])
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -172,6 +180,10 @@ class SlackEmulator:
         token = auth.removeprefix("Bearer ").strip() if auth else str(args.get("token", ""))
         if not token:
             return JSONResponse({"ok": False, "error": "not_authed"})
+        if method == "apps.connections.open":  # the only method that takes the app-level token
+            if token != state.app_token:
+                return JSONResponse({"ok": False, "error": "invalid_auth"})
+            return JSONResponse({"ok": True, "url": f"ws://{request.url.netloc}/socket"})
         if token != state.bot_token:
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
@@ -180,6 +192,34 @@ class SlackEmulator:
         result: dict[str, Any] = handler(args)
         headers = {"x-oauth-scopes": ",".join(state.scopes)} if method == "auth.test" else {}
         return JSONResponse(result, headers=headers)
+
+    async def socket(self, websocket: WebSocket) -> None:
+        """Socket Mode: hello, then each queued envelope; the app's acks are kept in `socket_acks`."""
+        await websocket.accept()
+        with self.state.lock:
+            self.state.socket_connections += 1
+        await websocket.send_json({"type": "hello", "num_connections": 1,
+                                   "connection_info": {"app_id": "A0BACKUPBOT"},
+                                   "debug_info": {"host": "emulator", "approximate_connection_time": 3600}})
+
+        async def send_queued() -> None:
+            while True:
+                with self.state.lock:
+                    outgoing, self.state.socket_outbox[:] = list(self.state.socket_outbox), []
+                for envelope in outgoing:
+                    await websocket.send_json(envelope)
+                await asyncio.sleep(0.01)
+
+        sender = asyncio.create_task(send_queued())
+        try:
+            while True:
+                message = await websocket.receive_text()
+                with self.state.lock:
+                    self.state.socket_acks.append(json.loads(message))
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sender.cancel()
 
     async def response_url(self, request: Request) -> Response:
         try:

@@ -88,3 +88,8 @@ def state_values(view: dict[str, Any], changes: dict[str, Any] | None = None) ->
             state = {"type": kind, "value": element.get("initial_value") if typed is ... else typed}
         values[block_id] = {element["action_id"]: state}
     return values
+
+
+def socket_envelope(kind: str, payload: dict[str, Any], envelope_id: str) -> dict[str, Any]:
+    """What Slack sends over Socket Mode: `slash_commands` or `interactive`, with the same payload as HTTP."""
+    return {"envelope_id": envelope_id, "type": kind, "payload": payload, "accepts_response_payload": True}
