@@ -126,7 +126,8 @@ class Settings:
 def _url(name: str, value: str, slash: bool = False) -> str:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise SettingsError(f"{name} is malformed: `{value[:80]}` is not an http(s) URL.")
+        # The value is not repeated: a token pasted into the wrong variable must not be printed.
+        raise SettingsError(f"{name} is malformed: it must be an http(s) URL such as https://host/path.")
     if slash and not value.endswith("/"):
         value += "/"
     return value

@@ -31,6 +31,7 @@ def test_defaults() -> None:
     ({"PLANETSCALE_SERVICE_TOKEN": SECRET}, (), "PLANETSCALE_SERVICE_TOKEN_ID is not set"),
     ({"PLANETSCALE_SERVICE_TOKEN_ID": "abc"}, (), "PLANETSCALE_SERVICE_TOKEN is not set"),
     ({"SLACK_API_URL": "slack.com"}, (), "SLACK_API_URL is malformed"),
+    ({"PLANETSCALE_API_URL": SECRET}, (), "PLANETSCALE_API_URL is malformed"),
     ({"PLANETSCALE_API_URL": "ftp://x"}, (), "PLANETSCALE_API_URL is malformed"),
     ({"BACKUP_BOT_DATABASE_URL": "mysql://x"}, (), "BACKUP_BOT_DATABASE_URL is malformed"),
     ({"BACKUP_BOT_AUDIT_CHANNEL": "#general"}, (), "BACKUP_BOT_AUDIT_CHANNEL is malformed"),
