@@ -45,8 +45,9 @@ def register(app: App, deps: Dependencies) -> None:
             report(outcome, respond, client)
         except Exception:
             log.exception("the click on %s failed unexpectedly", action_id)
-            say_privately(respond, blocks.error_text("Something went wrong inside the bot; the request was not "
-                                                     "changed. The error is in its log."))
+            say_privately(respond, blocks.error_text(
+                "Something went wrong inside the bot while handling your click; the error is in its log. "
+                "`/backup-policy pending` and `/backup-policy history` show where the request stands."))
 
     def report(outcome: Outcome, respond: Respond, client: WebClient) -> None:
         if outcome.changed_request and outcome.request is not None:

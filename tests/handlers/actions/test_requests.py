@@ -258,3 +258,13 @@ def test_a_crash_after_the_patch_is_recognised_without_patching_again(
     assert [o.kind for o in approvals_bot.deps.approvals.recover()] == ["applied"]
     assert planetscale.calls("PATCH") == []
     assert store.get_request(rid).channel == CHANNEL  # type: ignore[union-attr]
+
+
+def test_a_database_failure_during_a_click_is_answered_not_swallowed(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    message = ask(approvals_bot)
+    approvals_bot.deps.approvals.store = Store("postgresql://nobody@127.0.0.1:1/none")
+    reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert "Something went wrong inside the bot while handling your click" in reply.all_text()
+    assert planetscale.calls("PATCH") == []
