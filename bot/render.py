@@ -28,8 +28,7 @@ def mrkdwn(text: str, user_name: Callable[[str], str]) -> str:
     text = LINK.sub(r"\2 (\1)", text)
     text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
     text = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"\1", text)
-    text = re.sub(r"(?<![\w~])~([^~\n]+)~(?![\w~])", r"\1 (was)", text) if "→" not in text else \
-        re.sub(r"(?<![\w~])~([^~\n]+)~(?![\w~])", r"\1", text)
+    text = re.sub(r"(?<![\w~])~([^~\n]+)~(?![\w~])", r"\1", text)  # struck "before" values stand beside "→"
     return html.unescape(text)
 
 

@@ -17,7 +17,6 @@ from dotenv import dotenv_values
 from bot.planetscale import DEFAULT_API_URL as DEFAULT_PLANETSCALE_API_URL
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-SECRET_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "PLANETSCALE_SERVICE_TOKEN")
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 

@@ -87,7 +87,6 @@ audit_events = sa.Table(
 )
 
 OPEN_STATES = ("pending", "approved", "applying")
-FINAL_STATES = ("applied", "failed", "rejected", "cancelled", "expired")
 
 
 def _create_initial(conn: Connection) -> None:
@@ -126,10 +125,6 @@ class ChangeRequest:
     decided_by: str | None = None
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
-
-    @property
-    def is_open(self) -> bool:
-        return self.state in OPEN_STATES
 
 
 def database_url(url: str) -> str:
@@ -233,11 +228,7 @@ class Store:
     def add_approval(self, request_id: str, approver: str) -> list[str] | None:
         """Count one approval once; returns all approvers so far, or None if this one had approved already."""
         with self.engine.begin() as conn:
-            exists = conn.scalar(sa.select(sa.func.count()).select_from(approvals).where(
-                approvals.c.request_id == request_id, approvals.c.approver == approver))
-            if exists:
-                return None
-            try:
+            try:  # the primary key (request, approver) refuses a second approval by the same person
                 with conn.begin_nested():
                     conn.execute(approvals.insert().values(request_id=request_id, approver=approver, at=self.clock()))
             except sa.exc.IntegrityError:

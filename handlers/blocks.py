@@ -13,7 +13,6 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ConfirmObject,
     ContextBlock,
-    DividerBlock,
     HeaderBlock,
     InputBlock,
     MarkdownTextObject,
@@ -194,9 +193,6 @@ def dry_run_blocks(plan: ChangePlan, approvals: int = 0) -> list[dict[str, Any]]
     ])
 
 
-def divider() -> dict[str, Any]:
-    return dict(DividerBlock().to_dict())
-
 
 # --- change requests ---------------------------------------------------------------------------------
 
@@ -316,8 +312,7 @@ def pending_blocks(requests: list[ChangeRequest], user: str) -> list[dict[str, A
 
 # --- the edit modal ------------------------------------------------------------------------------------
 
-EDIT, EDIT_FORM, EDIT_CONFIRM, FREQUENCY_UNIT_CHANGED = "policy_edit", "policy_edit_form", "policy_edit_confirm", \
-    "edit_frequency_unit"
+EDIT, EDIT_FORM, EDIT_CONFIRM = "policy_edit", "policy_edit_form", "policy_edit_confirm"
 UNIT_LABELS = {"hour": "hours", "day": "days", "week": "weeks", "month": "months", "year": "years"}
 FORM_FIELDS = ("name", "target", "retention_value", "retention_unit", "frequency_value", "frequency_unit",
                "schedule_time", "schedule_day", "schedule_week")

@@ -40,7 +40,6 @@ ENUMS = {
     "retention_unit": ("hour", "day", "week", "month", "year"),
     "frequency_unit": ("hour", "day", "week", "month"),
 }
-UNIT_DELTAS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
 
 
 def _now() -> datetime:
