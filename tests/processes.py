@@ -19,6 +19,12 @@ from bot.emulators.slack import SlackEvent
 from bot.emulators.slack_requests import block_actions_body, signed_headers, slash_command_body
 
 
+def access_rules(approvals: int) -> str:
+    """The rules the process tests run with: @dba-team asks, @dba-leads approves, `approvals` needed."""
+    return ('[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\neditors = ["@dba-team"]\n'
+            f'approvers = ["@dba-leads"]\napprovals = {approvals}\n')
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

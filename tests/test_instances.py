@@ -7,19 +7,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from processes import approve, command, free_port, post, serve_env, start, wait_until
+from processes import access_rules, approve, command, free_port, post, serve_env, start, wait_until
 
 from bot.emulators.planetscale import PlanetScaleState
 from bot.emulators.slack import SlackState, SlackUser
 
-RULES = """
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-editors = ["@dba-team"]
-approvers = ["@dba-leads"]
-approvals = 2
-"""
 LEADS = [("U0CAROL001", "carol"), ("U0LEAD0002", "lead2"), ("U0LEAD0003", "lead3"), ("U0LEAD0004", "lead4")]
 
 
@@ -30,7 +22,7 @@ def test_two_instances_on_one_postgresql_apply_an_approved_change_once(
     for user, name in LEADS[1:]:
         slack.add_user(SlackUser(user, name, name, f"{name}@acme.example"))
     slack.add_usergroup("S0DBALEAD1", "dba-leads", [u for u, _ in LEADS])
-    (tmp_path / "access.toml").write_text(RULES)
+    (tmp_path / "access.toml").write_text(access_rules(2))
     env = serve_env(slack_server, planetscale_server, postgres_url)
     ports = [free_port(), free_port()]
     servers = [start(env, tmp_path, port, f"serve-{port}.log") for port in ports]

@@ -6,25 +6,16 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from processes import approve, command, free_port, post, serve_env, start, wait_until
+from processes import access_rules, approve, command, free_port, post, serve_env, start, wait_until
 
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.slack import SlackState
-
-RULES = """
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-editors = ["@dba-team"]
-approvers = ["@dba-leads"]
-approvals = 1
-"""
 
 
 def test_a_pending_request_survives_kill_9_and_the_approval_applies_once(
     tmp_path: Path, slack: SlackState, planetscale: PlanetScaleState, slack_server: Any, planetscale_server: Any
 ) -> None:
-    (tmp_path / "access.toml").write_text(RULES)
+    (tmp_path / "access.toml").write_text(access_rules(1))
     env = serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}")
     slack_url, port = slack_server[1].url, free_port()
     server = start(env, tmp_path, port)
@@ -51,7 +42,7 @@ def test_a_pending_request_survives_kill_9_and_the_approval_applies_once(
 def test_sigterm_lets_a_change_already_acked_finish(
     tmp_path: Path, slack: SlackState, planetscale: PlanetScaleState, slack_server: Any, planetscale_server: Any
 ) -> None:
-    (tmp_path / "access.toml").write_text(RULES.replace("approvals = 1", "approvals = 0"))
+    (tmp_path / "access.toml").write_text(access_rules(0))
     env = serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}")
     port = free_port()
     server = start(env, tmp_path, port)

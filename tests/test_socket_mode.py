@@ -8,27 +8,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from processes import command, serve_env, wait_until
+from processes import access_rules, command, serve_env, wait_until
 
 from bot.emulators.planetscale import PlanetScaleState
 from bot.emulators.slack import SlackState
 from bot.emulators.slack_requests import socket_envelope
 
 APP_TOKEN = "xapp-1-A0BACKUPBOT-test"
-RULES = """
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-editors = ["@dba-team"]
-approvers = ["@dba-leads"]
-"""
 
 
 def test_a_command_over_socket_mode_is_acked_and_applied(
     tmp_path: Path, slack: SlackState, planetscale: PlanetScaleState, slack_server: Any, planetscale_server: Any
 ) -> None:
     slack.app_token = APP_TOKEN
-    (tmp_path / "access.toml").write_text(RULES)
+    (tmp_path / "access.toml").write_text(access_rules(0))
     env = {**serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}"),
            "SLACK_APP_TOKEN": APP_TOKEN}
     with open(tmp_path / "socket.log", "wb") as log:
