@@ -389,20 +389,35 @@ class AccessControl:
         return (f"You are not named in the access rules for {organization}/{database}, so you may not see or "
                 f"change its policies. The people who may: {mentions(names)}.")
 
-    def capabilities(self, user: str, channel: str) -> list[str]:
-        """Plain words for help: what this user may do, per rule that names them."""
-        lines = []
+    def capabilities(self, user: str, channel: str) -> list[Capability]:
+        """What this user may do here, per rule that names them: for help, decided by the rules, not by words."""
+        found = []
         for rule in self.rules.rules:
             if not rule.allows_channel(channel):
                 continue
-            scope = (f"{', '.join(rule.organizations)} / {', '.join(rule.databases)}"
-                     f" ({', '.join(rule.targets) or 'all targets'})")
-            can = []
-            if self.groups.is_named(user, rule.editors):
-                can.append("change" + (f" (with {rule.approvals} approval{'s' if rule.approvals > 1 else ''})"
-                                       if rule.approvals else ""))
-            if self.groups.is_named(user, rule.approvers):
-                can.append("approve")
-            if can:
-                lines.append(f"{scope}: see, {', '.join(can)}")
-        return lines
+            may_change = self.groups.is_named(user, rule.editors)
+            may_approve = self.groups.is_named(user, rule.approvers)
+            if may_change or may_approve:
+                found.append(Capability(rule, may_change, may_approve))
+        return found
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One rule that names a user, and what it lets them do (everyone it names may see)."""
+
+    rule: Rule
+    may_change: bool
+    may_approve: bool
+
+    def describe(self) -> str:
+        rule = self.rule
+        scope = (f"{', '.join(rule.organizations)} / {', '.join(rule.databases)}"
+                 f" ({', '.join(rule.targets) or 'all targets'})")
+        can = []
+        if self.may_change:
+            can.append("change" + (f" (with {rule.approvals} approval{'s' if rule.approvals > 1 else ''})"
+                                   if rule.approvals else ""))
+        if self.may_approve:
+            can.append("approve")
+        return f"{scope}: see, {', '.join(can)}"

@@ -19,8 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
 from bot.access import AccessControl, AccessFile, AccessFileError, RulesSource
-from bot.approvals import ApprovalService
-from bot.audit import AuditLog
+from bot.changes import ChangePath
 from bot.executor import TrackedExecutor
 from bot.identity import planetscale_roles, slack_groups
 from bot.logs import new_request_id
@@ -35,14 +34,10 @@ class Dependencies:
     policies: PolicyService
     access: AccessControl
     store: Store
-    approvals: ApprovalService
+    changes: ChangePath
     # Work that must not hold up the ack (anything that calls PlanetScale) runs here, after it.
     background: TrackedExecutor
     audit_channel: str | None = None
-
-    @property
-    def audit(self) -> AuditLog:
-        return self.store
 
 
 def slack_client(settings: Settings) -> WebClient:
@@ -95,8 +90,8 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     slack = slack_client(settings)
     access = AccessControl(rules or load_access_rules(settings.access_file), slack_groups(slack),
                            planetscale_roles(slack, planetscale))
-    policies = PolicyService(planetscale, store)
-    return Dependencies(policies, access, store, ApprovalService(store, policies, access),
+    policies = PolicyService(planetscale)
+    return Dependencies(policies, access, store, ChangePath(store, policies, planetscale, access),
                         background or TrackedExecutor(), settings.audit_channel)
 
 

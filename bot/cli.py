@@ -101,7 +101,7 @@ def start_sweeper(deps: Dependencies, app: App) -> Sweeper:
     from bot.sweeper import Sweeper
     from handlers.messages import refresh
 
-    return Sweeper(deps.approvals, lambda request: refresh(deps, app.client, request)).start()
+    return Sweeper(deps.changes, lambda request: refresh(deps, app.client, request)).start()
 
 
 def run_migrate() -> int:

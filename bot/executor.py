@@ -1,4 +1,5 @@
-"""The executor Bolt runs lazy listeners on, able to tell when all work handed to it has finished."""
+"""Where the work after an ack runs: a thread pool that can tell when all work handed to it has finished, and
+that never lets a failure pass silently."""
 
 from __future__ import annotations
 
@@ -43,6 +44,24 @@ class TrackedExecutor(ThreadPoolExecutor):
 
         # The caller's context (its request ID, for one) goes with the work.
         self.submit(contextvars.copy_context().run, guarded)
+
+    def run_answered(self, answer: Callable[[str], None], fn: Callable[P, object], /, *args: P.args,
+                     **kwargs: P.kwargs) -> None:
+        """Run `fn` after the caller returns; if it fails unexpectedly, the failure is logged with the request ID
+        and the person is told, through `answer`, what is known: nobody is left waiting for an answer."""
+        from bot.changes import explain
+
+        def answered() -> None:
+            try:
+                fn(*args, **kwargs)
+            except Exception as exc:
+                log.exception("background work %s failed", getattr(fn, "__name__", fn))
+                try:
+                    answer(explain(exc))
+                except Exception:
+                    log.exception("and the person could not be told")
+
+        self.submit(contextvars.copy_context().run, answered)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until no submitted work is left (work may submit more); False on timeout."""

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://api.planetscale.com/v1"
 PATH_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 MAX_PAGES = 50
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=5.0)
 PER_PAGE = 100
 
 
@@ -121,13 +122,22 @@ class PlanetScaleClient:
             base_url=base_url.rstrip("/") + "/",
             headers={"Authorization": f"{token_id}:{token}", "Accept": "application/json",
                      "User-Agent": "backup-policy-bot/0.1"},
-            timeout=timeout or httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=5.0),
+            timeout=timeout or DEFAULT_TIMEOUT,
             transport=transport,
             follow_redirects=False,
         )
         self.base_url = base_url
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        self._timeout = timeout or DEFAULT_TIMEOUT
+
+    def worst_case_seconds(self) -> float:
+        """The longest one call can take with every attempt timing out and every wait at its longest: how long
+        a worker that has sent a request may still be waiting on it."""
+        one_try = sum(t or 0.0 for t in (self._timeout.pool, self._timeout.connect, self._timeout.write,
+                                         self._timeout.read))
+        longest_wait = max(self.retry.max_delay, self.retry.max_retry_after)
+        return self.retry.attempts * one_try + (self.retry.attempts - 1) * longest_wait
 
     def __repr__(self) -> str:  # never the token
         return f"PlanetScaleClient(base_url={self.base_url!r})"

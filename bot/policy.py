@@ -44,6 +44,10 @@ class FrequencyUnit(StrEnum):
 # so a retention of 1 month is never judged longer than it is.
 UNIT_HOURS: dict[str, int] = {"hour": 1, "day": 24, "week": 168, "month": 28 * 24, "year": 365 * 24}
 
+# The fields a person can change (the API's PATCH body), in the order forms and messages show them.
+EDITABLE_FIELDS = ("name", "target", "retention_value", "retention_unit", "frequency_value", "frequency_unit",
+                   "schedule_time", "schedule_day", "schedule_week")
+
 DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 WEEK_NAMES = ("1st", "2nd", "3rd", "4th")
 

@@ -1,15 +1,12 @@
-"""Reading and changing backup policies: the one path every door (command, modal, button) goes through."""
+"""Reading backup policies: a database's list, and one policy by its ID or exact name."""
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, replace
-from typing import Any
 
-from bot.audit import AuditEvent, AuditLog
 from bot.grammar import DatabaseRef
-from bot.planetscale import PlanetScaleClient, PlanetScaleError
-from bot.policy import BackupPolicy, ChangeRejected, PolicyUpdate, check_change, resulting_values
+from bot.planetscale import PlanetScaleClient
+from bot.policy import BackupPolicy
 
 
 class PolicyNotFound(Exception):
@@ -18,28 +15,9 @@ class PolicyNotFound(Exception):
         self.user_message = message
 
 
-@dataclass(frozen=True)
-class ChangePlan:
-    db: DatabaseRef
-    before: BackupPolicy
-    update: PolicyUpdate
-    reason: str | None
-
-    @property
-    def after_values(self) -> dict[str, Any]:
-        return resulting_values(self.before, self.update)
-
-
-@dataclass(frozen=True)
-class AppliedChange:
-    plan: ChangePlan
-    after: BackupPolicy
-
-
 class PolicyService:
-    def __init__(self, planetscale: PlanetScaleClient, audit: AuditLog):
+    def __init__(self, planetscale: PlanetScaleClient):
         self.planetscale = planetscale
-        self.audit = audit
 
     def list_policies(self, db: DatabaseRef) -> list[BackupPolicy]:
         return self.planetscale.list_policies(db.organization, db.database)
@@ -61,27 +39,3 @@ class PolicyService:
         hint = f" Did you mean {' or '.join(f'“{n}”' for n in near)}?" if near else ""
         listing = f" `/backup-policy list {db}` shows its {len(policies)}." if policies else " It has none."
         raise PolicyNotFound(f"No backup policy in {db} has the ID or exact name “{ref}”.{hint}{listing}")
-
-    def plan(self, db: DatabaseRef, before: BackupPolicy, update: PolicyUpdate,
-             reason: str | None = None) -> ChangePlan:
-        """Check the change against the policy as read; raises ChangeRejected naming every problem."""
-        problems = check_change(before, update)
-        if problems:
-            raise ChangeRejected(problems)
-        return ChangePlan(db, before, update, reason)
-
-    def apply(self, plan: ChangePlan, actor: str, channel: str | None = None, request_id: str | None = None,
-              detail: str | None = None) -> AppliedChange:
-        """Send the PATCH with only the fields the change sets, and record the outcome either way."""
-        db, before = plan.db, plan.before
-        attempt = AuditEvent(action="applying", actor=actor, organization=db.organization, database=db.database,
-                             policy_id=before.id, policy_name=before.name, before=before.model_dump(),
-                             sent=plan.update.to_api(), reason=plan.reason, channel=channel,
-                             request_id=request_id, detail=detail)
-        try:
-            after = self.planetscale.update_policy(db.organization, db.database, before.id, plan.update)
-        except PlanetScaleError as exc:
-            self.audit.record(replace(attempt, action="failed", detail=exc.user_message))
-            raise
-        self.audit.record(replace(attempt, action="applied", after=after.model_dump()))
-        return AppliedChange(plan, after)

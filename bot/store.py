@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, fields
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from bot.audit import AuditEvent
+from bot.change_requests import OPEN_STATES, ChangeRequest, RequestState
 
 log = logging.getLogger("bot.audit")
 
@@ -57,6 +57,7 @@ change_requests = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False, index=True),
     sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=False, server_default="0"),
 )
 
 approvals = sa.Table(
@@ -86,7 +87,15 @@ audit_events = sa.Table(
     sa.Index("ix_audit_db", "organization", "database", "seq"),
 )
 
-OPEN_STATES = ("pending", "approved", "applying")
+# One row per policy the bot has applied a change to: who holds it now, until when, and how many changes have
+# been applied through it (so a read made before the last apply is known to be stale).
+policy_leases = sa.Table(
+    "policy_leases", metadata,
+    sa.Column("policy_key", sa.String(300), primary_key=True),
+    sa.Column("holder", sa.String(36)),
+    sa.Column("until", sa.Float, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+)
 
 
 def _create_initial(conn: Connection) -> None:
@@ -94,37 +103,18 @@ def _create_initial(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _add_leases(conn: Connection) -> None:
+    # Migration 1 creates today's table for a new database; only a database made before this adds the column.
+    if "lease_until" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}:
+        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN lease_until FLOAT NOT NULL DEFAULT 0")
+    policy_leases.create(conn, checkfirst=True)
+
+
 # Numbered, append-only: a released migration is never edited, only followed by a new one.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "change requests, approvals and the audit trail", _create_initial),
+    (2, "a lease per policy and per applying request", _add_leases),
 ]
-
-
-@dataclass
-class ChangeRequest:
-    organization: str
-    database: str
-    policy_id: str
-    policy_name: str
-    requester: str
-    channel: str
-    before: dict[str, Any]
-    changes: dict[str, Any]
-    approvals_needed: int
-    approvers: list[str]
-    expires_at: float
-    reason: str | None = None
-    risks: list[str] = field(default_factory=list)
-    revert_of: str | None = None
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    state: str = "pending"
-    message_channel: str | None = None
-    message_ts: str | None = None
-    after: dict[str, Any] | None = None
-    detail: str | None = None
-    decided_by: str | None = None
-    created_at: float = field(default_factory=time.time)
-    updated_at: float = field(default_factory=time.time)
 
 
 def database_url(url: str) -> str:
@@ -207,18 +197,79 @@ class Store:
             row = conn.execute(sa.select(change_requests).where(change_requests.c.id == request_id)).mappings().first()
         return _request(row) if row else None
 
-    def transition(self, request_id: str, from_states: Sequence[str], to: str, **values: Any) -> ChangeRequest | None:
+    def transition(self, request_id: str, from_states: Sequence[RequestState], to: RequestState,
+                   **values: Any) -> ChangeRequest | None:
         """Move a request from one of `from_states` to `to` in one conditional update; None if it was not there."""
         with self.engine.begin() as conn:
-            moved = conn.execute(
-                change_requests.update()
-                .where(change_requests.c.id == request_id, change_requests.c.state.in_(from_states))
-                .values(state=to, updated_at=self.clock(), **values)
-            ).rowcount
-            if moved != 1:
-                return None
-            row = conn.execute(sa.select(change_requests).where(change_requests.c.id == request_id)).mappings().one()
+            return self._transition(conn, request_id, from_states, to, values)
+
+    def _transition(self, conn: Connection, request_id: str, from_states: Sequence[RequestState], to: RequestState,
+                    values: dict[str, Any]) -> ChangeRequest | None:
+        moved = conn.execute(
+            change_requests.update()
+            .where(change_requests.c.id == request_id, change_requests.c.state.in_(list(from_states)))
+            .values(state=to, updated_at=self.clock(), **values)
+        ).rowcount
+        if moved != 1:
+            return None
+        row = conn.execute(sa.select(change_requests).where(change_requests.c.id == request_id)).mappings().one()
         return _request(row)
+
+    def claim_for_applying(self, request: ChangeRequest, from_states: Sequence[RequestState],
+                           lease_seconds: float) -> ChangeRequest | None:
+        """Take the policy's lease for this request and move the request to applying, both or neither.
+
+        None when the request is no longer in `from_states` or another request holds the policy's lease: one
+        change at a time per policy, across threads and instances, so a read before a PATCH stays true."""
+        now = self.clock()
+        until = now + lease_seconds
+        key = request.policy_key
+        try:
+            return self._claim(request, from_states, key, now, until)
+        except _NotClaimed:
+            return None
+
+    def _claim(self, request: ChangeRequest, from_states: Sequence[RequestState], key: str, now: float,
+               until: float) -> ChangeRequest | None:
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                policy_leases.update()
+                .where(policy_leases.c.policy_key == key,
+                       sa.or_(policy_leases.c.until < now, policy_leases.c.holder == request.id))
+                .values(holder=request.id, until=until)
+            ).rowcount
+            if taken != 1:
+                exists = conn.scalar(sa.select(policy_leases.c.policy_key).where(policy_leases.c.policy_key == key))
+                if exists is not None:
+                    return None
+                try:
+                    with conn.begin_nested():
+                        conn.execute(policy_leases.insert().values(policy_key=key, holder=request.id, until=until,
+                                                                   generation=0))
+                except sa.exc.IntegrityError:
+                    return None
+            claimed = self._transition(conn, request.id, from_states, RequestState.APPLYING,
+                                       {"lease_until": until})
+            if claimed is None:
+                raise _NotClaimed  # the lease goes back with the rolled-back transaction
+            return claimed
+
+    def release_policy(self, request: ChangeRequest, applied: bool) -> None:
+        """Give the policy's lease back; an applied change moves the policy's generation on."""
+        with self.engine.begin() as conn:
+            conn.execute(policy_leases.update()
+                         .where(policy_leases.c.policy_key == request.policy_key,
+                                policy_leases.c.holder == request.id)
+                         .values(holder=None, until=0,
+                                 generation=policy_leases.c.generation + (1 if applied else 0)))
+
+    def database_generation(self, organization: str, database: str) -> int:
+        """How many changes the bot has applied to this database's policies: a read of them taken at one
+        generation is stale at the next."""
+        prefix = f"{organization}/{database}/"
+        with self.engine.connect() as conn:
+            return int(conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(policy_leases.c.generation), 0))
+                                   .where(policy_leases.c.policy_key.startswith(prefix, autoescape=True))) or 0)
 
     def set_message(self, request_id: str, channel: str, ts: str) -> None:
         with self.engine.begin() as conn:
@@ -241,13 +292,16 @@ class Store:
             return list(conn.scalars(sa.select(approvals.c.approver).where(approvals.c.request_id == request_id)
                                      .order_by(approvals.c.at)))
 
-    def requests(self, states: Sequence[str] = OPEN_STATES, expired_before: float | None = None,
-                 updated_before: float | None = None, limit: int = 200) -> list[ChangeRequest]:
-        query = sa.select(change_requests).where(change_requests.c.state.in_(states))
+    def requests(self, states: Sequence[RequestState] = OPEN_STATES, expired_before: float | None = None,
+                 updated_before: float | None = None, lease_before: float | None = None,
+                 limit: int = 200) -> list[ChangeRequest]:
+        query = sa.select(change_requests).where(change_requests.c.state.in_(list(states)))
         if expired_before is not None:
             query = query.where(change_requests.c.expires_at < expired_before)
         if updated_before is not None:
             query = query.where(change_requests.c.updated_at < updated_before)
+        if lease_before is not None:
+            query = query.where(change_requests.c.lease_until < lease_before)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(change_requests.c.created_at).limit(limit)).mappings().all()
         return [_request(r) for r in rows]
@@ -282,8 +336,14 @@ class Store:
             last = rows[-1]["seq"]
 
 
+class _NotClaimed(Exception):
+    pass
+
+
 def _request(row: Any) -> ChangeRequest:
-    return ChangeRequest(**{f.name: row[f.name] for f in fields(ChangeRequest)})
+    request = ChangeRequest(**{f.name: row[f.name] for f in fields(ChangeRequest)})
+    request.state = RequestState(request.state)
+    return request
 
 
 def _event(row: Any) -> AuditEvent:

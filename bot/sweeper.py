@@ -7,25 +7,25 @@ import logging
 import threading
 from collections.abc import Callable
 
-from bot.approvals import ApprovalService
-from bot.store import ChangeRequest
+from bot.change_requests import ChangeRequest
+from bot.changes import ChangePath
 
 log = logging.getLogger(__name__)
 
 
 class Sweeper:
-    def __init__(self, approvals: ApprovalService, on_change: Callable[[ChangeRequest], None],
+    def __init__(self, changes: ChangePath, on_change: Callable[[ChangeRequest], None],
                  every: float = 30.0):
-        self.approvals = approvals
+        self.changes = changes
         self.on_change = on_change
         self.every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sweeper", daemon=True)
 
     def sweep(self) -> None:
-        for request in self.approvals.expire_due():
+        for request in self.changes.expire_due():
             self.on_change(request)
-        for outcome in self.approvals.recover():
+        for outcome in self.changes.recover():
             if outcome.request is not None:
                 self.on_change(outcome.request)
 

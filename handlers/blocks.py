@@ -25,9 +25,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View as ModalView
 
-from bot.access import mentions
-from bot.approvals import after_values
+from bot.access import Capability, mentions
 from bot.audit import AuditEvent
+from bot.change_requests import ChangeRequest, RequestState
+from bot.changes import ChangePlan, after_values
 from bot.grammar import EXAMPLES, UPDATE_KEYS_HELP, USAGE_LINES, DatabaseRef
 from bot.policy import (
     DAY_NAMES,
@@ -40,8 +41,6 @@ from bot.policy import (
     describe_week,
     resulting_values,
 )
-from bot.service import ChangePlan
-from bot.store import ChangeRequest
 
 MAX_BLOCKS = 50
 USER_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")  # a user mention survives escaping; nothing else does
@@ -103,7 +102,7 @@ def policy_line(policy: BackupPolicy) -> str:
 READ_SUBCOMMANDS = ("help", "list", "show", "history", "pending")
 
 
-def help_blocks(command: str, capabilities: list[str]) -> list[dict[str, Any]]:
+def help_blocks(command: str, capabilities: list[Capability]) -> list[dict[str, Any]]:
     """Usage with examples, limited to what this caller may do (`capabilities` from the access rules)."""
     if not capabilities:
         return to_dicts([
@@ -112,10 +111,10 @@ def help_blocks(command: str, capabilities: list[str]) -> list[dict[str, Any]]:
                     "policies here. Ask whoever keeps the bot's access file to add you (by Slack user ID or "
                     "user group)."),
         ])
-    may_change = any("change" in line for line in capabilities)
+    may_change = any(c.may_change for c in capabilities)
     usage = "\n".join(f"`{command} {escape(u)}`  {escape(what)}" for u, what in USAGE_LINES
                       if may_change or u.split()[0] in READ_SUBCOMMANDS)
-    rights = "\n".join(f"• {escape(line)}" for line in capabilities)
+    rights = "\n".join(f"• {escape(c.describe())}" for c in capabilities)
     result: list[Block] = [header("Backup policies from Slack"), section(usage),
                            section(f"*What you may do here*\n{rights}")]
     if may_change:
@@ -198,19 +197,19 @@ def dry_run_blocks(plan: ChangePlan, approvals: int = 0) -> list[dict[str, Any]]
 
 APPROVE, REJECT, CANCEL, REVERT = "request_approve", "request_reject", "request_cancel", "change_revert"
 STATE_LINES = {
-    "pending": ":lock: <@{requester}> asks to change",
-    "approved": ":hourglass_flowing_sand: Approved; applying <@{requester}>'s change to",
-    "applying": ":hourglass_flowing_sand: Applying <@{requester}>'s change to",
-    "applied": ":white_check_mark: <@{requester}> changed",
-    "failed": ":warning: Not applied: <@{requester}>'s change to",
-    "rejected": ":x: Rejected by <@{decided_by}>: <@{requester}>'s change to",
-    "cancelled": ":no_entry: Cancelled by <@{decided_by}>: <@{requester}>'s change to",
-    "expired": ":hourglass: Expired without enough approvals: <@{requester}>'s change to",
+    RequestState.PENDING: ":lock: <@{requester}> asks to change",
+    RequestState.APPROVED: ":hourglass_flowing_sand: Approved; applying <@{requester}>'s change to",
+    RequestState.APPLYING: ":hourglass_flowing_sand: Applying <@{requester}>'s change to",
+    RequestState.APPLIED: ":white_check_mark: <@{requester}> changed",
+    RequestState.FAILED: ":warning: Not applied: <@{requester}>'s change to",
+    RequestState.REJECTED: ":x: Rejected by <@{decided_by}>: <@{requester}>'s change to",
+    RequestState.CANCELLED: ":no_entry: Cancelled by <@{decided_by}>: <@{requester}>'s change to",
+    RequestState.EXPIRED: ":hourglass: Expired without enough approvals: <@{requester}>'s change to",
 }
 
 
 def request_text(request: ChangeRequest) -> str:
-    head = STATE_LINES.get(request.state, "{requester}").format(requester=request.requester,
+    head = STATE_LINES[request.state].format(requester=request.requester,
                                                               decided_by=request.decided_by or request.requester)
     return f"{head} the backup policy {escape(request.policy_name)} of {request.organization}/{request.database}"
 
@@ -221,7 +220,7 @@ def request_blocks(request: ChangeRequest, approved_by: list[str]) -> list[dict[
     before = BackupPolicy.model_validate(request.before)
     after: dict[str, Any] | BackupPolicy = (BackupPolicy.model_validate(request.after) if request.after
                                            else after_values(request))
-    head = STATE_LINES.get(request.state, "").format(requester=request.requester,
+    head = STATE_LINES[request.state].format(requester=request.requester,
                                                      decided_by=request.decided_by or request.requester)
     lines = [f"{head} the backup policy *{escape(request.policy_name)}* of *{db}*"]
     if request.revert_of:
@@ -240,12 +239,14 @@ def request_blocks(request: ChangeRequest, approved_by: list[str]) -> list[dict[
         got = ", ".join(f"<@{a}>" for a in approved_by) or "none yet"
         facts.append(f"*Approvals:* {len(approved_by)} of {request.approvals_needed} ({got}) · *may approve:* "
                      f"{mentions(request.approvers)}")
-    if request.state == "pending":
+    if request.state is RequestState.PENDING:
         facts.append(f"*Expires:* {when(datetime.fromtimestamp(request.expires_at, UTC).isoformat())}")
-    if request.state == "failed" and request.detail:
-        facts.append(f"*Why:* {escape(request.detail)}")
+    if request.state is RequestState.FAILED and request.detail:
+        facts.append(f"*Why:* {with_mentions(request.detail)}")
+    elif request.state is RequestState.PENDING and request.detail:
+        facts.append(f"*Judged again:* {with_mentions(request.detail)}")
     result.append(section("\n".join(facts)))
-    if request.state == "pending":
+    if request.state is RequestState.PENDING:
         result.append(ActionsBlock(block_id=f"request:{request.id}", elements=[
             ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),
             ButtonElement(text="Reject", action_id=REJECT, value=request.id, style="danger",
@@ -254,7 +255,7 @@ def request_blocks(request: ChangeRequest, approved_by: list[str]) -> list[dict[
                                                 confirm="Reject", deny="Keep it")),
             ButtonElement(text="Cancel", action_id=CANCEL, value=request.id),
         ]))
-    elif request.state == "applied":
+    elif request.state is RequestState.APPLIED:
         result.append(ActionsBlock(block_id=f"applied:{request.id}", elements=[
             edit_button(db, request.policy_id), ButtonElement(text="Revert", action_id=REVERT, value=request.id)]))
     sent = ", ".join(f"`{f}`" for f in request.changes)
@@ -299,7 +300,7 @@ def pending_blocks(requests: list[ChangeRequest], user: str) -> list[dict[str, A
         return to_dicts([section("No open requests you can act on.")])
     blocks: list[Block] = [section(f"*Open requests you can act on* ({len(requests)})")]
     for request in requests[:15]:
-        blocks.append(section(f"{request_text(request)}\n" + changes_text_between(
+        blocks.append(section(f"{request_text(request)} (in <#{request.channel}>)\n" + changes_text_between(
             BackupPolicy.model_validate(request.before), after_values(request))))
         buttons = [ButtonElement(text="Cancel", action_id=CANCEL, value=request.id)] if request.requester == user \
             else [ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),
@@ -314,8 +315,6 @@ def pending_blocks(requests: list[ChangeRequest], user: str) -> list[dict[str, A
 
 EDIT, EDIT_FORM, EDIT_CONFIRM = "policy_edit", "policy_edit_form", "policy_edit_confirm"
 UNIT_LABELS = {"hour": "hours", "day": "days", "week": "weeks", "month": "months", "year": "years"}
-FORM_FIELDS = ("name", "target", "retention_value", "retention_unit", "frequency_value", "frequency_unit",
-               "schedule_time", "schedule_day", "schedule_week")
 
 
 def option(text: str, value: str) -> Option:

@@ -1,4 +1,4 @@
-"""How a change request reaches Slack and stays true there: posted once, then updated at every step."""
+"""How a change and its request reach Slack and stay true there: posted once, then updated at every step."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.store import ChangeRequest
+from bot.access import mentions
+from bot.change_requests import ChangeRequest, RequestState
+from bot.changes import Outcome, OutcomeKind
 from handlers import blocks
 
 if TYPE_CHECKING:
@@ -24,13 +26,38 @@ def say_privately(respond: Respond, text: str, result_blocks: list[dict[str, Any
         log.error("could not answer through the response URL: HTTP %s", answer.status_code)
 
 
-def render(deps: Dependencies, request: ChangeRequest) -> tuple[str, list[dict[str, Any]]]:
+def request_message(deps: Dependencies, request: ChangeRequest) -> tuple[str, list[dict[str, Any]]]:
     return blocks.request_text(request), blocks.request_blocks(request, deps.store.approvers_of(request.id))
+
+
+def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:
+    """A change asked from a command or a button: the request or result in the channel, the rest to the caller."""
+    if outcome.kind is OutcomeKind.PREVIEWED and outcome.plan is not None:
+        say_privately(respond, "Dry run: nothing was sent", blocks.dry_run_blocks(outcome.plan, outcome.approvals))
+    elif outcome.kind is OutcomeKind.REQUESTED and outcome.request is not None:
+        publish(deps, client, outcome.request, respond)
+        say_privately(respond, f"Your change needs {outcome.approvals} approval(s) from "
+                               f"{mentions(outcome.request.approvers)}: the request is in the channel, and "
+                               "nothing is sent to PlanetScale until then.")
+    elif outcome.kind is OutcomeKind.APPLIED and outcome.request is not None:
+        publish(deps, client, outcome.request, respond)
+    else:
+        say_privately(respond, blocks.error_text(outcome.message))
+
+
+def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None) -> None:
+    """A step on an existing request (a click, the sweep): its message shows the truth, the actor hears why."""
+    if outcome.request_moved and outcome.request is not None:
+        refresh(deps, client, outcome.request, respond)
+    if respond is not None and outcome.kind not in (OutcomeKind.APPLIED, OutcomeKind.REJECTED,
+                                                    OutcomeKind.CANCELLED):
+        say_privately(respond, outcome.message if outcome.kind is OutcomeKind.COUNTED
+                      else blocks.error_text(outcome.message))
 
 
 def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respond: Respond | None) -> None:
     """Post the request's message in its channel, remembering where it is so that it can be updated."""
-    text, request_blocks = render(deps, request)
+    text, request_blocks = request_message(deps, request)
     try:
         answer = client.chat_postMessage(channel=request.channel, text=text, blocks=request_blocks)
         deps.store.set_message(request.id, str(answer["channel"]), str(answer["ts"]))
@@ -45,14 +72,14 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
                 say_privately(respond, blocks.error_text(
                     f"This could not be posted to the channel ({exc.response.get('error')}); the request is "
                     f"`{request.id[:8]}` and `/backup-policy pending` lists it."))
-    if request.state == "applied":
+    if request.state is RequestState.APPLIED:
         to_audit_channel(deps, client, request)
 
 
 def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respond: Respond | None = None) -> None:
     """Show the request's current state on its message."""
-    text, request_blocks = render(deps, request)
     latest = deps.store.get_request(request.id) or request
+    text, request_blocks = request_message(deps, latest)
     if latest.message_ts and latest.message_channel:
         try:
             client.chat_update(channel=latest.message_channel, ts=latest.message_ts, text=text, blocks=request_blocks)
@@ -60,14 +87,14 @@ def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
             log.error("could not update the message of request %s: %s", request.id, exc.response.get("error"))
     elif respond is not None:
         respond(text=text, blocks=request_blocks, replace_original=True)
-    if request.state == "applied":
-        to_audit_channel(deps, client, request)
+    if latest.state is RequestState.APPLIED and request.state is RequestState.APPLIED:
+        to_audit_channel(deps, client, latest)
 
 
 def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeRequest) -> None:
     if not deps.audit_channel or deps.audit_channel == request.channel:
         return
-    text, request_blocks = render(deps, request)
+    text, request_blocks = request_message(deps, request)
     record = [b for b in request_blocks if b.get("type") != "actions"]  # a record: its buttons belong elsewhere
     try:
         client.chat_postMessage(channel=deps.audit_channel, text=text, blocks=record)

@@ -4,6 +4,7 @@ applied once through the same request path as `update`."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -12,11 +13,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.access import Action, DirectoryError
-from bot.audit import AuditEvent
+from bot.changes import ChangePlan, OutcomeKind, explain
 from bot.grammar import SLUG, DatabaseRef, is_number
 from bot.planetscale import PlanetScaleError
-from bot.policy import SCHEDULE_TIME, BackupPolicy, ChangeRejected, PolicyUpdate, check_change, describe_changes
-from bot.service import ChangePlan, PolicyNotFound
+from bot.policy import EDITABLE_FIELDS, SCHEDULE_TIME, BackupPolicy, PolicyUpdate, check_change, describe_changes
+from bot.service import PolicyNotFound
 from handlers import blocks
 from handlers.messages import publish
 
@@ -121,10 +122,10 @@ def validate(metadata: EditMetadata, state: dict[str, Any]) -> tuple[PolicyUpdat
     except ValidationError as exc:
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "name"
-            errors[field if field in blocks.FORM_FIELDS else "name"] = str(error["msg"]).removeprefix("Value error, ")
+            errors[field if field in EDITABLE_FIELDS else "name"] = str(error["msg"]).removeprefix("Value error, ")
         return None, reason, errors
     for problem in check_change(before, update):
-        field = problem.field if problem.field in blocks.FORM_FIELDS else "name"
+        field = problem.field if problem.field in EDITABLE_FIELDS else "name"
         if field == "schedule_day" and "schedule_day" not in values:
             field = "frequency_unit"
         errors.setdefault(field, problem.message[:150])
@@ -139,7 +140,9 @@ def open_edit(deps: Dependencies, client: WebClient, trigger_id: str, user: str,
     except SlackApiError as exc:
         log.warning("views.open failed: %s", exc.response.get("error"))
         return
-    deps.background.run(fill, deps, client, str(opened["view"]["id"]), user, channel, db, ref)
+    view_id = str(opened["view"]["id"])
+    deps.background.run_answered(partial(show_failure, client, view_id), fill, deps, client, view_id, user, channel,
+                                 db, ref)
 
 
 def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel: str, db: DatabaseRef,
@@ -158,10 +161,9 @@ def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel
                                 policy=policy.model_dump())
         show(client, view_id, blocks.edit_form_view(db, policy.model_dump(), metadata.dump()))
     except (PlanetScaleError, PolicyNotFound) as exc:
-        show(client, view_id, blocks.message_view("Could not read it", blocks.error_text(exc.user_message)))
+        show(client, view_id, blocks.message_view("Could not read it", blocks.error_text(explain(exc))))
     except DirectoryError as exc:
-        show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(
-            f"Your access could not be checked: {exc}.")))
+        show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(explain(exc))))
 
 
 def show(client: WebClient, view_id: str, view: dict[str, Any]) -> None:
@@ -171,101 +173,95 @@ def show(client: WebClient, view_id: str, view: dict[str, Any]) -> None:
         log.warning("views.update failed: %s", exc.response.get("error"))
 
 
+def on_edit_button(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any],
+                   client: WebClient) -> None:
+    ack()
+    parts = str(action.get("value") or "").split("/")
+    channel = (body.get("channel") or {}).get("id") or ""
+    if len(parts) != 3 or not all(SLUG.match(p) for p in parts[:2]) or not parts[2]:
+        return  # not a value this bot made
+    open_edit(deps, client, body["trigger_id"], body["user"]["id"], channel, DatabaseRef(parts[0], parts[1]),
+              parts[2])
+
+
+def on_unit_changed(deps: Dependencies, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    ack()
+    view = body.get("view") or {}
+    metadata = read_metadata(view)
+    if metadata is None:
+        return
+    values, _ = form_values(view.get("state") or {})
+    shown = {**metadata.policy, **values}
+    deps.background.run(show, client, str(view.get("id")), blocks.edit_form_view(metadata.db, shown, metadata.dump()))
+
+
+def on_form(deps: Dependencies, ack: Ack, view: dict[str, Any]) -> None:
+    metadata = read_metadata(view)
+    if metadata is None:
+        ack(response_action="errors", errors={"name": "This form is damaged; close it and open it again."})
+        return
+    update, reason, errors = validate(metadata, view.get("state") or {})
+    if update is None:
+        ack(response_action="errors", errors=errors)
+        return
+    plan = ChangePlan(metadata.db, BackupPolicy.model_validate(metadata.policy), update, reason)
+    # The rules alone (no lookups inside the ack): a move between targets needs the stricter rule's approvals.
+    # Only a preview: the change path judges the change again when it is confirmed, and when it applies.
+    rules = [deps.access.rules.matching(metadata.organization, metadata.database, target, metadata.channel)
+             for target in {plan.before.target, plan.after_values["target"]}]
+    approvals = max((r.approvals for r in rules if r is not None), default=0)
+    confirm = metadata.model_copy(update={"update": update.to_api(), "reason": reason})
+    ack(response_action="update", view=blocks.edit_confirm_view(plan, confirm.dump(), approvals))
+
+
+def on_confirm(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    metadata = read_metadata(view)
+    if metadata is None or not metadata.update:
+        ack(response_action="update", view=blocks.message_view("Not applied", blocks.error_text(
+            "This form is damaged; nothing was sent. Open it again.")))
+        return
+    ack(response_action="update", view=blocks.message_view("Applying", ":hourglass_flowing_sand: Checking and "
+                                                            "applying your change…"))
+    view_id = str(view["id"])
+    failed = partial(show_failure, client, view_id)
+    deps.background.run_answered(failed, apply, deps, client, view_id, body["user"]["id"], metadata)
+
+
+def show_failure(client: WebClient, view_id: str, message: str) -> None:
+    show(client, view_id, blocks.message_view("Not applied", blocks.error_text(message)))
+
+
+def apply(deps: Dependencies, client: WebClient, view_id: str, user: str, metadata: EditMetadata) -> None:
+    db = metadata.db
+    opened = BackupPolicy.model_validate(metadata.policy)
+    try:
+        update = PolicyUpdate(**(metadata.update or {}))
+    except ValidationError:
+        show_failure(client, view_id, "This form is damaged; nothing was sent. Open it again.")
+        return
+    outcome = deps.changes.ask(user, metadata.channel, db, opened.id, update, metadata.reason, expected=opened)
+    if outcome.kind is OutcomeKind.STALE_FORM and outcome.current is not None:
+        # Changed in PlanetScale since the form was filled: never overwrite it; offer the fresh values.
+        current = outcome.current
+        fresh = EditMetadata(organization=db.organization, database=db.database, channel=metadata.channel,
+                             policy=current.model_dump())
+        changes = "\n".join(f"• {c.label}: {c.before} → *{c.after}*" for c in describe_changes(opened, current))
+        show(client, view_id, blocks.edit_form_view(db, current.model_dump(), fresh.dump(), notice=(
+            ":warning: *This policy changed in PlanetScale after you opened the form*, so nothing was "
+            f"sent. It now reads:\n{changes}\nThe form shows the current values; make your change again.")))
+    elif outcome.request is not None and outcome.kind in (OutcomeKind.APPLIED, OutcomeKind.REQUESTED):
+        publish(deps, client, outcome.request, None)
+        done = ("Applied: the result is posted in the channel." if outcome.kind is OutcomeKind.APPLIED else
+                "Your request is posted in the channel and waits for approval.")
+        show(client, view_id, blocks.message_view("Done", f":white_check_mark: {done}"))
+    elif outcome.kind is OutcomeKind.REFUSED:
+        show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
+    else:
+        show_failure(client, view_id, outcome.message)
+
+
 def register(app: App, deps: Dependencies) -> None:
-    def on_edit_button(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        ack()
-        parts = str(action.get("value") or "").split("/")
-        channel = (body.get("channel") or {}).get("id") or ""
-        if len(parts) != 3 or not all(SLUG.match(p) for p in parts[:2]) or not parts[2]:
-            return  # not a value this bot made
-        open_edit(deps, client, body["trigger_id"], body["user"]["id"], channel, DatabaseRef(parts[0], parts[1]),
-                  parts[2])
-
-    def on_unit_changed(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        view = body.get("view") or {}
-        metadata = read_metadata(view)
-        if metadata is None:
-            return
-        values, _ = form_values(view.get("state") or {})
-        shown = {**metadata.policy, **values}
-        deps.background.run(show, client, str(view.get("id")), blocks.edit_form_view(metadata.db, shown,
-                                                                                       metadata.dump()))
-
-    def on_form(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        metadata = read_metadata(view)
-        if metadata is None:
-            ack(response_action="errors", errors={"name": "This form is damaged; close it and open it again."})
-            return
-        update, reason, errors = validate(metadata, view.get("state") or {})
-        if update is None:
-            ack(response_action="errors", errors=errors)
-            return
-        plan = ChangePlan(metadata.db, BackupPolicy.model_validate(metadata.policy), update, reason)
-        # The rules alone (no lookups inside the ack): a move between targets needs the stricter rule's approvals.
-        rules = [deps.access.rules.matching(metadata.organization, metadata.database, target, metadata.channel)
-                 for target in {plan.before.target, plan.after_values["target"]}]
-        approvals = max((r.approvals for r in rules if r is not None), default=0)
-        confirm = metadata.model_copy(update={"update": update.to_api(), "reason": reason})
-        ack(response_action="update", view=blocks.edit_confirm_view(plan, confirm.dump(), approvals))
-
-    def on_confirm(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-        metadata = read_metadata(view)
-        if metadata is None or not metadata.update:
-            ack(response_action="update", view=blocks.message_view("Not applied", blocks.error_text(
-                "This form is damaged; nothing was sent. Open it again.")))
-            return
-        ack(response_action="update", view=blocks.message_view("Applying", ":hourglass_flowing_sand: Checking and "
-                                                                "applying your change…"))
-        deps.background.run(apply, client, str(view["id"]), body["user"]["id"], metadata)
-
-    def apply(client: WebClient, view_id: str, user: str, metadata: EditMetadata) -> None:
-        db = metadata.db
-        try:
-            opened = BackupPolicy.model_validate(metadata.policy)
-            update = PolicyUpdate(**(metadata.update or {}))
-            current = deps.policies.find_policy(db, opened.id)
-            moved = [f for f in blocks.FORM_FIELDS if current.field_value(f) != opened.field_value(f)]
-            if moved:
-                # Changed in PlanetScale since the form was filled: never overwrite it; offer the fresh values.
-                fresh = EditMetadata(organization=db.organization, database=db.database, channel=metadata.channel,
-                                     policy=current.model_dump())
-                changes = "\n".join(f"• {c.label}: {c.before} → *{c.after}*"
-                                    for c in describe_changes(opened, current))
-                show(client, view_id, blocks.edit_form_view(db, current.model_dump(), fresh.dump(), notice=(
-                    ":warning: *This policy changed in PlanetScale after you opened the form*, so nothing was "
-                    f"sent. It now reads:\n{changes}\nThe form shows the current values; make your change again.")))
-                return
-            targets = [current.target, str(update.target or current.target)]
-            decision = deps.access.decide(user, Action.CHANGE, db.organization, db.database, targets,
-                                          metadata.channel)
-            if not decision.allowed:
-                show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(decision.reason)))
-                deps.audit.record(AuditEvent(action="refused", actor=user, organization=db.organization,
-                                             database=db.database, policy_id=current.id, detail=decision.reason,
-                                             channel=metadata.channel))
-                return
-            plan = deps.policies.plan(db, current, update, metadata.reason)
-            outcome = deps.approvals.request_change(plan, user, metadata.channel, decision)
-        except (PlanetScaleError, PolicyNotFound) as exc:
-            show(client, view_id, blocks.message_view("Not applied", blocks.error_text(exc.user_message)))
-            return
-        except (DirectoryError, ValidationError) as exc:
-            show(client, view_id, blocks.message_view("Not applied", blocks.error_text(str(exc)[:500])))
-            return
-        except ChangeRejected as exc:
-            problems = "\n".join(f"• {p.message}" for p in exc.problems)
-            show(client, view_id, blocks.message_view("Not applied", blocks.error_text(problems)))
-            return
-        if outcome.request is not None and outcome.kind in ("applied", "requested"):
-            publish(deps, client, outcome.request, None)
-            done = ("Applied: the result is posted in the channel." if outcome.kind == "applied" else
-                    "Your request is posted in the channel and waits for approval.")
-            show(client, view_id, blocks.message_view("Done", f":white_check_mark: {done}"))
-        else:
-            show(client, view_id, blocks.message_view("Not applied", blocks.error_text(outcome.message)))
-
-    app.action(blocks.EDIT)(on_edit_button)
-    app.action("frequency_unit")(on_unit_changed)
-    app.view(blocks.EDIT_FORM)(on_form)
-    app.view(blocks.EDIT_CONFIRM)(on_confirm)
+    app.action(blocks.EDIT)(partial(on_edit_button, deps))
+    app.action("frequency_unit")(partial(on_unit_changed, deps))
+    app.view(blocks.EDIT_FORM)(partial(on_form, deps))
+    app.view(blocks.EDIT_CONFIRM)(partial(on_confirm, deps))

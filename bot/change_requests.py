@@ -1,0 +1,68 @@
+"""A change request and the states of its life, shared by the change path, the store and the doors."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class RequestState(StrEnum):
+    """pending → approved → applying → applied or failed; pending → rejected, cancelled or expired.
+    applying → pending when the rules, judged again at apply time, now ask for more approvals."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    APPLYING = "applying"
+    APPLIED = "applied"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+    @property
+    def is_open(self) -> bool:
+        return self in OPEN_STATES
+
+
+OPEN_STATES = (RequestState.PENDING, RequestState.APPROVED, RequestState.APPLYING)
+
+
+@dataclass
+class ChangeRequest:
+    organization: str
+    database: str
+    policy_id: str
+    policy_name: str
+    requester: str
+    channel: str
+    before: dict[str, Any]
+    changes: dict[str, Any]
+    approvals_needed: int
+    approvers: list[str]
+    expires_at: float
+    reason: str | None = None
+    risks: list[str] = field(default_factory=list)
+    revert_of: str | None = None
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    state: RequestState = RequestState.PENDING
+    message_channel: str | None = None
+    message_ts: str | None = None
+    after: dict[str, Any] | None = None
+    detail: str | None = None
+    decided_by: str | None = None
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    # While applying: until when the worker that claimed it may still be sending (see ChangePath.lease_seconds).
+    lease_until: float = 0.0
+
+    @property
+    def policy_key(self) -> str:
+        return f"{self.organization}/{self.database}/{self.policy_id}"
+
+    @property
+    def targets(self) -> list[str]:
+        """The targets the request touches as asked: the policy's, and the new one for a move."""
+        return [self.before["target"], self.changes.get("target", self.before["target"])]

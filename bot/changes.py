@@ -1,0 +1,622 @@
+"""The one change path every door goes through: command, modal, buttons, revert, sweep.
+
+A change is judged when it is asked and judged again when it applies, under the access rules and the policy
+as they are at that moment:
+
+- asking: may this person see the database (before anything is read), may they change this policy from its
+  current target to its new one, does the change pass `check_change`; refusals are recorded here;
+- deciding: approvers are judged under the request's own channel rule, each counts once, nobody approves
+  their own request;
+- applying, under the policy's lease (one change at a time per policy, across threads and instances): the
+  policy is read again, and the change is sent only if the target has not moved, no field the request changes
+  has moved, the whole change still passes `check_change`, the requester may still make it, and enough
+  approvals count from people who may still approve. Otherwise nothing is sent and the request is closed (or,
+  when only approvals are missing under tightened rules, sent back to pending) with the reason in words.
+
+The doors only translate a payload into a call here and an `Outcome` into Slack.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from bot.access import AccessControl, Action, Decision, DirectoryError
+from bot.audit import AuditEvent
+from bot.change_requests import ChangeRequest, RequestState
+from bot.grammar import DatabaseRef
+from bot.logs import request_id
+from bot.planetscale import PlanetScaleClient, PlanetScaleError
+from bot.policy import (
+    EDITABLE_FIELDS,
+    UNIT_HOURS,
+    BackupPolicy,
+    ChangeRejected,
+    PolicyUpdate,
+    Problem,
+    check_change,
+    describe_every,
+    resulting_values,
+)
+from bot.service import PolicyNotFound, PolicyService
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+SYSTEM = "backup-bot"
+# Room for the database writes around the PATCH, beyond the PlanetScale client's own worst case.
+LEASE_MARGIN_SECONDS = 30.0
+# How long a request left approved by a crash (before it was claimed) waits before the sweep applies it.
+APPROVED_STALE_SECONDS = 60.0
+LEASE_POLL_SECONDS = 0.05
+
+
+class OutcomeKind(StrEnum):
+    PREVIEWED = "previewed"  # a dry run: nothing sent, nothing requested
+    REQUESTED = "requested"  # waits for approval
+    APPLIED = "applied"
+    COUNTED = "counted"  # an approval counted; more are needed
+    WAITING = "waiting"  # judged again, the rules now ask for more approvals: back to pending
+    REFUSED = "refused"  # this person may not do this; nothing changed
+    INVALID = "invalid"  # the change does not hold as a whole; nothing sent
+    NOT_FOUND = "not_found"
+    STALE_FORM = "stale_form"  # the policy changed after the form was filled; nothing sent
+    CLOSED = "closed"  # the request was already decided, expired or is being applied
+    CONFLICT = "conflict"  # the policy moved in PlanetScale since the request; nothing sent
+    NO_LONGER_ALLOWED = "no_longer_allowed"  # the rules as they are now refuse it; nothing sent
+    FAILED = "failed"  # PlanetScale (or a read) failed
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    QUEUED = "queued"  # another change to the same policy is being applied; the sweep applies this one next
+
+
+# The kinds after which the request's message must be shown again.
+REQUEST_MOVED = frozenset({OutcomeKind.REQUESTED, OutcomeKind.APPLIED, OutcomeKind.COUNTED, OutcomeKind.WAITING,
+                           OutcomeKind.CONFLICT, OutcomeKind.NO_LONGER_ALLOWED, OutcomeKind.FAILED,
+                           OutcomeKind.REJECTED, OutcomeKind.CANCELLED, OutcomeKind.EXPIRED,
+                           OutcomeKind.INVALID, OutcomeKind.CLOSED})
+
+
+@dataclass(frozen=True)
+class ChangePlan:
+    db: DatabaseRef
+    before: BackupPolicy
+    update: PolicyUpdate
+    reason: str | None
+
+    @property
+    def after_values(self) -> dict[str, Any]:
+        return resulting_values(self.before, self.update)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a step did. `message` is for the person who acted; `request` is the request as it now stands."""
+
+    kind: OutcomeKind
+    message: str
+    request: ChangeRequest | None = None
+    after: BackupPolicy | None = None
+    plan: ChangePlan | None = None
+    approvals: int = 0
+    current: BackupPolicy | None = None  # for STALE_FORM: the policy as it is now
+    problems: tuple[Problem, ...] = field(default_factory=tuple)
+
+    @property
+    def request_moved(self) -> bool:
+        return self.request is not None and self.kind in REQUEST_MOVED
+
+
+def explain(exc: BaseException) -> str:
+    """One failure in the words of the person who asked: what happened and what to do."""
+    if isinstance(exc, PlanetScaleError | PolicyNotFound):
+        return exc.user_message
+    if isinstance(exc, ChangeRejected):
+        return "Nothing was sent to PlanetScale:\n" + "\n".join(f"• {p.message}" for p in exc.problems)
+    if isinstance(exc, DirectoryError):
+        return f"Your access could not be checked, so nothing was done: {exc}."
+    return ("Something went wrong inside the bot; nothing more was done. The error is in its log under request "
+            f"`{request_id.get()}`.")
+
+
+def hours(value: int, unit: str) -> int:
+    return value * UNIT_HOURS.get(unit, 0)
+
+
+def risks_of(before: BackupPolicy, after: dict[str, Any]) -> list[str]:
+    """What makes a change worth a second look, in words."""
+    found = []
+    if "production" in (before.target, after["target"]):
+        found.append("production backups")
+    if before.target != after["target"]:
+        found.append(f"moves the policy from {before.target} to {after['target']}")
+    if hours(after["retention_value"], after["retention_unit"]) < hours(before.retention_value,
+                                                                        before.retention_unit):
+        found.append("keeps backups for less time")
+    if hours(after["frequency_value"], after["frequency_unit"]) > hours(before.frequency_value,
+                                                                        before.frequency_unit):
+        found.append(f"backs up less often ({describe_every(after['frequency_value'], after['frequency_unit'])})")
+    if before.required:
+        found.append("a required system policy")
+    return found
+
+
+def after_values(request: ChangeRequest) -> dict[str, Any]:
+    return resulting_values(BackupPolicy.model_validate(request.before), PolicyUpdate(**request.changes))
+
+
+def describe_state(request: ChangeRequest) -> str:
+    by = f" by <@{request.decided_by}>" if request.decided_by and request.state in (
+        RequestState.REJECTED, RequestState.CANCELLED) else ""
+    return {RequestState.PENDING: "waiting for approval",
+            RequestState.APPROVED: "approved and about to be applied",
+            RequestState.APPLYING: "being applied", RequestState.APPLIED: "applied", RequestState.FAILED: "failed",
+            RequestState.REJECTED: f"rejected{by}", RequestState.CANCELLED: f"cancelled{by}",
+            RequestState.EXPIRED: "expired"}[request.state]
+
+
+@dataclass(frozen=True)
+class _Judgement:
+    """A request judged under the rules as they are now: who may approve it, how many approvals it needs and
+    which count; `refusal` when the requester may no longer make it."""
+
+    needed: int = 0
+    counted: tuple[str, ...] = ()
+    not_counted: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()
+    refusal: str | None = None
+
+    @property
+    def missing(self) -> int:
+        return max(0, self.needed - len(self.counted))
+
+
+class ChangePath:
+    def __init__(self, store: Store, policies: PolicyService, planetscale: PlanetScaleClient,
+                 access: AccessControl, clock: Callable[[], float] = time.time,
+                 pause: Callable[[float], None] = time.sleep):
+        self.store = store
+        self.policies = policies
+        self.planetscale = planetscale
+        self.access = access
+        self.clock = clock
+        self.pause = pause
+
+    @property
+    def lease_seconds(self) -> float:
+        """An applying worker reads the policy once and sends one PATCH: both at their slowest, plus the writes."""
+        return 2 * self.planetscale.worst_case_seconds() + LEASE_MARGIN_SECONDS
+
+    # --- the audit trail ------------------------------------------------------------------------------
+
+    def _record_request(self, action: str, request: ChangeRequest, actor: str, **extra: Any) -> None:
+        self.store.record(AuditEvent(
+            action=action, actor=actor, organization=request.organization, database=request.database,
+            policy_id=request.policy_id, policy_name=request.policy_name, before=request.before,
+            sent=request.changes, reason=request.reason, channel=request.channel, request_id=request.id, **extra))
+
+    def _refuse(self, user: str, db: DatabaseRef, channel: str, reason: str, policy: BackupPolicy | None = None,
+                update: PolicyUpdate | None = None, request_id: str | None = None) -> Outcome:
+        self.store.record(AuditEvent(
+            action="refused", actor=user, organization=db.organization, database=db.database,
+            policy_id=policy.id if policy else None, policy_name=policy.name if policy else None,
+            before=policy.model_dump() if policy else None, sent=update.to_api() if update else None,
+            detail=reason, channel=channel, request_id=request_id))
+        return Outcome(OutcomeKind.REFUSED, reason)
+
+    def _failed_read(self, user: str, db: DatabaseRef, channel: str, what: str, exc: PlanetScaleError) -> Outcome:
+        self.store.record(AuditEvent(action="failed", actor=user, organization=db.organization,
+                                     database=db.database, detail=f"{what}: {exc.user_message}", channel=channel))
+        return Outcome(OutcomeKind.FAILED, exc.user_message)
+
+    # --- asking -----------------------------------------------------------------------------------------
+
+    def ask(self, user: str, channel: str, db: DatabaseRef, ref: str, update: PolicyUpdate,
+            reason: str | None = None, dry_run: bool = False, expected: BackupPolicy | None = None) -> Outcome:
+        """A change asked through a door. `expected` is the policy as a form showed it: if it has changed since,
+        nothing is sent and the outcome carries the policy as it is now."""
+        try:
+            seen = self.access.may_see_database(user, db.organization, db.database, channel)
+        except DirectoryError as exc:
+            return self._refuse(user, db, channel, explain(exc))
+        if not seen.allowed:
+            return self._refuse(user, db, channel, seen.reason)
+        generation = self.store.database_generation(db.organization, db.database)
+        try:
+            current = self.policies.find_policy(db, expected.id if expected else ref)
+        except PolicyNotFound as exc:
+            return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
+        except PlanetScaleError as exc:
+            return self._failed_read(user, db, channel, "reading the policy to change it", exc)
+        if expected is not None:
+            moved = [f for f in EDITABLE_FIELDS if current.field_value(f) != expected.field_value(f)]
+            if moved:
+                return Outcome(OutcomeKind.STALE_FORM, "The policy changed in PlanetScale after you opened the "
+                               "form, so nothing was sent.", current=current)
+        return self._request(user, channel, ChangePlan(db, current, update, reason), dry_run=dry_run,
+                             read_at_generation=generation)
+
+    def revert(self, request_id: str, user: str, channel: str) -> Outcome:
+        """The inverse of an applied change, asked by `user` under the same rules as any change."""
+        original = self.store.get_request(request_id)
+        if original is None or original.state is not RequestState.APPLIED:
+            return Outcome(OutcomeKind.REFUSED, "Only an applied change can be reverted, and this one is not.")
+        db = DatabaseRef(original.organization, original.database)
+        # Judged before anything is read, on the targets as recorded (the policy's target after the change first).
+        recorded = list(reversed(original.targets))
+        try:
+            decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, recorded, channel)
+        except DirectoryError as exc:
+            decision = Decision(False, reason=explain(exc))
+        if not decision.allowed:
+            return self._refuse(user, db, channel, decision.reason, request_id=original.id)
+        generation = self.store.database_generation(db.organization, db.database)
+        try:
+            current = self.policies.find_policy(db, original.policy_id)
+        except PolicyNotFound as exc:
+            return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
+        except PlanetScaleError as exc:
+            return self._failed_read(user, db, channel, "reading the policy to revert a change", exc)
+        inverse = {f: original.before[f] for f in original.changes}
+        if all(current.field_value(f) == value for f, value in inverse.items()):
+            return Outcome(OutcomeKind.INVALID, "The policy already has the values from before this change; "
+                                                "nothing to revert.")
+        plan = ChangePlan(db, current, PolicyUpdate(**inverse),
+                          f"revert of the change requested by <@{original.requester}>")
+        return self._request(user, channel, plan, revert_of=original.id, read_at_generation=generation)
+
+    def _request(self, user: str, channel: str, plan: ChangePlan, read_at_generation: int, dry_run: bool = False,
+                 revert_of: str | None = None) -> Outcome:
+        db, current = plan.db, plan.before
+        targets = [current.target, str(plan.update.target or current.target)]
+        try:
+            decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, targets, channel)
+        except DirectoryError as exc:
+            decision = Decision(False, reason=explain(exc))
+        if not decision.allowed:
+            return self._refuse(user, db, channel, decision.reason, current, plan.update, revert_of)
+        problems = check_change(current, plan.update)
+        if problems:
+            return Outcome(OutcomeKind.INVALID, explain(ChangeRejected(problems)), problems=tuple(problems))
+        if dry_run:
+            self.store.record(AuditEvent(
+                action="dry_run", actor=user, organization=db.organization, database=db.database,
+                policy_id=current.id, policy_name=current.name, before=current.model_dump(),
+                sent=plan.update.to_api(), reason=plan.reason, channel=channel))
+            return Outcome(OutcomeKind.PREVIEWED, "Dry run: nothing was sent.", plan=plan,
+                           approvals=decision.approvals)
+        now = self.clock()
+        request = self.store.add_request(ChangeRequest(
+            organization=db.organization, database=db.database, policy_id=current.id, policy_name=current.name,
+            requester=user, channel=channel, reason=plan.reason, before=current.model_dump(),
+            changes=plan.update.to_api(), approvals_needed=decision.approvals,
+            approvers=[self.access.groups.resolve(p) for p in decision.approvers],
+            risks=risks_of(current, plan.after_values), revert_of=revert_of,
+            expires_at=now + self.access.rules.expire_after_seconds, created_at=now, updated_at=now))
+        self._record_request("requested", request, user, detail=f"needs {request.approvals_needed} approval(s)"
+                             if request.approvals_needed else None)
+        if request.approvals_needed:
+            return Outcome(OutcomeKind.REQUESTED, "Your request is waiting for approval.", request,
+                           approvals=request.approvals_needed)
+        approved = self.store.transition(request.id, [RequestState.PENDING], RequestState.APPROVED,
+                                         decided_by=user)
+        if approved is None:  # nobody else knows of this request yet; a sweep may have expired it
+            return self._already(request)
+        return self._apply(approved, by=user, read=(current, read_at_generation))
+
+    # --- deciding ---------------------------------------------------------------------------------------
+
+    def _open_request(self, request_id: str) -> ChangeRequest | Outcome:
+        request = self.store.get_request(request_id)
+        if request is None:
+            return Outcome(OutcomeKind.REFUSED, "That request does not exist (the button may not be from this bot).")
+        if request.state is RequestState.PENDING and request.expires_at <= self.clock():
+            expired = self.store.transition(request.id, [RequestState.PENDING], RequestState.EXPIRED,
+                                            detail="expired before enough approvals")
+            if expired:
+                self._record_request("expired", expired, SYSTEM)
+                return Outcome(OutcomeKind.EXPIRED, "This request has expired; nothing was done. Ask again if it "
+                                                    "is still needed.", expired)
+            request = self.store.get_request(request_id) or request
+        if request.state is not RequestState.PENDING:
+            return Outcome(OutcomeKind.CLOSED, f"This request is already {describe_state(request)}; nothing more "
+                                               "was done.", request)
+        return request
+
+    def approve(self, request_id: str, user: str) -> Outcome:
+        found = self._open_request(request_id)
+        if isinstance(found, Outcome):
+            return found
+        request = found
+        refusal = self._may_decide(request, user)
+        if refusal:
+            return refusal
+        added = self.store.add_approval(request.id, user)
+        if added is not None:
+            self._record_request("approved", request, user)
+        judged = self._judge_approvals(request, request.targets)
+        if judged.refusal:
+            return self._close_pending(request, judged.refusal)
+        if judged.missing:
+            return self._still_waiting(request, judged, user,
+                                       "You have already approved this request; each approver counts once."
+                                       if added is None else None)
+        approved = self.store.transition(request.id, [RequestState.PENDING], RequestState.APPROVED,
+                                         decided_by=user, approvals_needed=judged.needed, detail=None)
+        if approved is None:
+            return self._already(request)
+        return self._apply(approved, by=user)
+
+    def reject(self, request_id: str, user: str) -> Outcome:
+        found = self._open_request(request_id)
+        if isinstance(found, Outcome):
+            return found
+        refusal = self._may_decide(found, user)
+        if refusal:
+            return refusal
+        return self._close(found, RequestState.REJECTED, user)
+
+    def cancel(self, request_id: str, user: str) -> Outcome:
+        found = self._open_request(request_id)
+        if isinstance(found, Outcome):
+            return found
+        if user != found.requester:
+            self._record_request("refused", found, user, detail="only the requester may cancel")
+            return Outcome(OutcomeKind.REFUSED, f"Only the requester, <@{found.requester}>, can cancel this "
+                                                "request.", found)
+        return self._close(found, RequestState.CANCELLED, user)
+
+    def _close(self, request: ChangeRequest, state: RequestState, user: str) -> Outcome:
+        """pending → rejected or cancelled, unless another click moved it first."""
+        closed = self.store.transition(request.id, [RequestState.PENDING], state, decided_by=user)
+        if closed is None:
+            return self._already(request)
+        self._record_request(state.value, closed, user)
+        kind = OutcomeKind.REJECTED if state is RequestState.REJECTED else OutcomeKind.CANCELLED
+        return Outcome(kind, f"{state.value.capitalize()}: nothing was sent to PlanetScale.", closed)
+
+    def _already(self, request: ChangeRequest) -> Outcome:
+        """Another click, instance or sweep moved the request first: say where it stands now."""
+        latest = self.store.get_request(request.id) or request
+        return Outcome(OutcomeKind.CLOSED, f"This request is already {describe_state(latest)}.", latest)
+
+    def _may_decide(self, request: ChangeRequest, user: str) -> Outcome | None:
+        """Approve and reject are judged under the rule of the request's own channel, wherever the click is."""
+        if user == request.requester:
+            self._record_request("refused", request, user, detail="own request")
+            return Outcome(OutcomeKind.REFUSED, "Nobody approves or rejects their own request: another approver "
+                                                "must. You can cancel it.", request)
+        try:
+            decision = self.access.decide(user, Action.APPROVE, request.organization, request.database,
+                                          request.targets, request.channel)
+        except DirectoryError as exc:
+            decision = Decision(False, reason=explain(exc))
+        if not decision.allowed:
+            self._record_request("refused", request, user, detail=decision.reason)
+            return Outcome(OutcomeKind.REFUSED, decision.reason, request)
+        return None
+
+    def _judge_approvals(self, request: ChangeRequest, targets: Sequence[str]) -> _Judgement:
+        """The request under the rules as they are now: the requester may still make it, how many approvals the
+        rules ask, and which of those given still count."""
+        try:
+            decision = self.access.decide(request.requester, Action.CHANGE, request.organization, request.database,
+                                          targets, request.channel)
+        except DirectoryError as exc:
+            return _Judgement(refusal=f"the requester's access could not be checked again ({exc})")
+        if not decision.allowed:
+            return _Judgement(refusal=f"under the access rules as they are now, <@{request.requester}> may no longer "
+                                      f"make this change: {decision.reason}")
+        counted: list[str] = []
+        not_counted: list[str] = []
+        for approver in self.store.approvers_of(request.id):
+            try:
+                allowed = approver != request.requester and self.access.decide(
+                    approver, Action.APPROVE, request.organization, request.database, targets,
+                    request.channel).allowed
+            except DirectoryError:
+                allowed = False  # fail closed: an approval that cannot be checked does not count
+            (counted if allowed else not_counted).append(approver)
+        approvers = tuple(self.access.groups.resolve(p) for p in decision.approvers)
+        return _Judgement(decision.approvals, tuple(counted), tuple(not_counted), approvers)
+
+    def _still_waiting(self, request: ChangeRequest, judged: _Judgement, user: str,
+                       message: str | None = None) -> Outcome:
+        """Keep the request pending with what the rules now ask, and say how many approvals are missing."""
+        changed = judged.needed != request.approvals_needed or judged.not_counted
+        detail = _waiting_detail(judged) if changed else None
+        updated = self.store.transition(request.id, [RequestState.PENDING], RequestState.PENDING,
+                                        approvals_needed=judged.needed, approvers=list(judged.approvers),
+                                        detail=detail) or request
+        return Outcome(OutcomeKind.COUNTED, message or f"Approved: {len(judged.counted)} of {judged.needed} "
+                       f"approvals so far.", updated)
+
+    def _close_pending(self, request: ChangeRequest, why: str) -> Outcome:
+        closed = self.store.transition(request.id, [RequestState.PENDING], RequestState.FAILED, detail=why)
+        if closed is None:
+            return self._already(request)
+        self._record_request("failed", closed, SYSTEM, detail=why)
+        return Outcome(OutcomeKind.NO_LONGER_ALLOWED, f"Not applied: {why}. Nothing was sent.", closed)
+
+    # --- applying ---------------------------------------------------------------------------------------
+
+    def _apply(self, request: ChangeRequest, by: str,
+               read: tuple[BackupPolicy, int | None] | None = None) -> Outcome:
+        """approved → applying → applied, failed or back to pending, under the policy's lease."""
+        claimed = self._claim(request, [RequestState.APPROVED])
+        if claimed is None:
+            latest = self.store.get_request(request.id) or request
+            if latest.state is RequestState.APPROVED:
+                return Outcome(OutcomeKind.QUEUED, "Approved. Another change to this policy is being applied "
+                                                   "right now; this one follows it within a minute.", latest)
+            return self._already(request)
+        applied = False
+        try:
+            outcome = self._apply_claimed(claimed, by, read)
+            applied = outcome.kind is OutcomeKind.APPLIED
+            return outcome
+        finally:
+            self.store.release_policy(claimed, applied)
+
+    def _claim(self, request: ChangeRequest, from_states: Sequence[RequestState]) -> ChangeRequest | None:
+        """Claim the request and its policy's lease; while another request holds it, wait for it a while."""
+        deadline = self.clock() + self.lease_seconds
+        while True:
+            claimed = self.store.claim_for_applying(request, from_states, self.lease_seconds)
+            if claimed is not None:
+                return claimed
+            latest = self.store.get_request(request.id)
+            if latest is None or latest.state not in from_states or self.clock() >= deadline:
+                return None
+            self.pause(LEASE_POLL_SECONDS)
+
+    def _apply_claimed(self, request: ChangeRequest, by: str,
+                       read: tuple[BackupPolicy, int | None] | None = None) -> Outcome:
+        db = DatabaseRef(request.organization, request.database)
+        current = None
+        if read is not None:
+            # A read taken before the lease is as good as one under it if no change was applied in between (a
+        # generation of None: the read was taken under this lease).
+            policy, generation = read
+            if generation is None or generation == self.store.database_generation(db.organization, db.database):
+                current = policy
+        if current is None:
+            try:
+                current = self.policies.find_policy(db, request.policy_id)
+            except (PlanetScaleError, PolicyNotFound) as exc:
+                return self._fail(request, by, "the policy could not be read again before applying: "
+                                               f"{exc.user_message}")
+        if current.target != request.before["target"]:
+            return self._fail(request, by, f"the policy moved from {request.before['target']} to {current.target} "
+                                           "in PlanetScale since the request, so the rules that judged it no "
+                                           "longer apply. Nothing was sent; ask again.", OutcomeKind.CONFLICT)
+        moved = {f: (request.before[f], current.field_value(f)) for f in request.changes
+                 if current.field_value(f) != request.before[f]}
+        if moved:
+            what = ", ".join(f"{f} is now {now!r} (was {then!r} when requested)" for f, (then, now) in moved.items())
+            return self._fail(request, by, f"the policy changed in PlanetScale since the request: {what}. Nothing "
+                                           "was sent; ask again against the current values.", OutcomeKind.CONFLICT)
+        update = PolicyUpdate(**request.changes)
+        problems = check_change(current, update)
+        if problems:
+            why = "; ".join(p.message for p in problems)
+            return self._fail(request, by, f"the change no longer holds against the policy as it is now: {why}. "
+                                           "Nothing was sent.", OutcomeKind.INVALID)
+        targets = [current.target, str(update.target or current.target)]
+        judged = self._judge_approvals(request, targets)
+        if judged.refusal:
+            return self._fail(request, by, f"{judged.refusal}. Nothing was sent.", OutcomeKind.NO_LONGER_ALLOWED)
+        if judged.missing:
+            back = self.store.transition(request.id, [RequestState.APPLYING], RequestState.PENDING,
+                                         approvals_needed=judged.needed, approvers=list(judged.approvers),
+                                         detail=_waiting_detail(judged), lease_until=0) or request
+            self._record_request("waiting", back, SYSTEM, detail=_waiting_detail(judged))
+            return Outcome(OutcomeKind.WAITING, f"Not applied yet: {_waiting_detail(judged)}", back)
+        return self._send(request, by, db, current, update)
+
+    def _send(self, request: ChangeRequest, by: str, db: DatabaseRef, current: BackupPolicy,
+              update: PolicyUpdate) -> Outcome:
+        attempt = AuditEvent(action="applying", actor=request.requester, organization=db.organization,
+                             database=db.database, policy_id=current.id, policy_name=current.name,
+                             before=current.model_dump(), sent=update.to_api(), reason=request.reason,
+                             channel=request.channel, request_id=request.id,
+                             detail=None if by == request.requester else f"approved by <@{by}>")
+        try:
+            after = self.planetscale.update_policy(db.organization, db.database, current.id, update)
+        except PlanetScaleError as exc:
+            self.store.record(replace(attempt, action="failed", detail=exc.user_message))
+            failed = self.store.transition(request.id, [RequestState.APPLYING], RequestState.FAILED,
+                                           detail=exc.user_message)
+            return Outcome(OutcomeKind.FAILED, f"Not applied: {exc.user_message}", failed or request)
+        self.store.record(replace(attempt, action="applied", after=after.model_dump()))
+        done = self.store.transition(request.id, [RequestState.APPLYING], RequestState.APPLIED,
+                                     after=after.model_dump(), lease_until=0)
+        return Outcome(OutcomeKind.APPLIED, "Applied.", done or request, after=after)
+
+    def _fail(self, request: ChangeRequest, by: str, why: str, kind: OutcomeKind = OutcomeKind.FAILED) -> Outcome:
+        failed = self.store.transition(request.id, [RequestState.APPLYING], RequestState.FAILED, detail=why,
+                                       lease_until=0)
+        self._record_request("failed", request, by, detail=why)
+        return Outcome(kind, f"Not applied: {why}", failed or request)
+
+    # --- keeping things moving --------------------------------------------------------------------------
+
+    def expire_due(self) -> list[ChangeRequest]:
+        """Expire pending requests past their time; several instances may run this at once."""
+        expired = []
+        for request in self.store.requests([RequestState.PENDING], expired_before=self.clock()):
+            moved = self.store.transition(request.id, [RequestState.PENDING], RequestState.EXPIRED,
+                                          detail="expired before enough approvals")
+            if moved:
+                self._record_request("expired", moved, SYSTEM)
+                expired.append(moved)
+        return expired
+
+    def recover(self) -> list[Outcome]:
+        """Finish requests a crash left behind: approved but never claimed, or applying past their lease (so the
+        worker that claimed them is gone: its PATCH, if any, has ended one way or the other)."""
+        outcomes = []
+        now = self.clock()
+        for request in self.store.requests([RequestState.APPROVED], updated_before=now - APPROVED_STALE_SECONDS):
+            outcomes.append(self._apply(request, by=SYSTEM))
+        for request in self.store.requests([RequestState.APPLYING], lease_before=now):
+            claimed = self.store.claim_for_applying(request, [RequestState.APPLYING], self.lease_seconds)
+            if claimed is None:
+                continue
+            applied = False
+            try:
+                outcome = self._recover_applying(claimed)
+                applied = outcome.kind is OutcomeKind.APPLIED
+            finally:
+                self.store.release_policy(claimed, applied)
+            outcomes.append(outcome)
+        return outcomes
+
+    def _recover_applying(self, request: ChangeRequest) -> Outcome:
+        db = DatabaseRef(request.organization, request.database)
+        try:
+            current = self.policies.find_policy(db, request.policy_id)
+        except (PlanetScaleError, PolicyNotFound) as exc:
+            return Outcome(OutcomeKind.FAILED, f"Recovery could not read the policy: {exc.user_message}", request)
+        if all(current.field_value(f) == v for f, v in request.changes.items()):
+            applied = self.store.transition(request.id, [RequestState.APPLYING], RequestState.APPLIED,
+                                            after=current.model_dump(), lease_until=0)
+            self._record_request("applied", request, request.requester, after=current.model_dump(),
+                                 detail="found applied after a restart")
+            return Outcome(OutcomeKind.APPLIED, "Applied (found so after a restart).", applied or request)
+        return self._apply_claimed(request, SYSTEM, (current, None))
+
+    # --- reading ----------------------------------------------------------------------------------------
+
+    def pending_for(self, user: str) -> list[ChangeRequest]:
+        """Open requests this user can act on: approve (as an approver, not the requester) or cancel (their own).
+        Judged under each request's own channel rule, as a click on its buttons would be."""
+        mine = []
+        for request in self.store.requests([RequestState.PENDING]):
+            if request.expires_at <= self.clock():
+                continue
+            if request.requester == user:
+                mine.append(request)
+                continue
+            try:
+                if self.access.decide(user, Action.APPROVE, request.organization, request.database,
+                                      request.targets, request.channel).allowed \
+                        and user not in self.store.approvers_of(request.id):
+                    mine.append(request)
+            except DirectoryError:
+                continue
+        return mine
+
+
+def _waiting_detail(judged: _Judgement) -> str:
+    parts = [f"the access rules now ask for {judged.needed} approval{'s' if judged.needed != 1 else ''}; "
+             f"{len(judged.counted)} count{'s' if len(judged.counted) == 1 else ''}, so {judged.missing} more "
+             f"{'is' if judged.missing == 1 else 'are'} needed"]
+    if judged.not_counted:
+        parts.append("no longer counted: " + ", ".join(f"<@{a}>" for a in judged.not_counted)
+                     + " (the rules no longer let them approve)")
+    return "; ".join(parts)

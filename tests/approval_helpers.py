@@ -1,0 +1,75 @@
+"""Approvals through Bolt on SQLite and PostgreSQL: the rules, the people and the helpers the suites share."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import Bot, make_bot
+
+from bot.emulators.slack import SlackEvent, SlackState, SlackUser
+from bot.store import Store
+from handlers.blocks import APPROVE
+
+ALICE, BOB, CAROL, DAVE = "U0ALICE001", "U0BOB00001", "U0CAROL001", "U0DAVE0001"
+LEADS = ["U0CAROL001", "U0LEAD0002", "U0LEAD0003", "U0LEAD0004"]
+RULES = """
+[approvals]
+expire_after = "24h"
+
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+editors = ["@dba-team"]
+approvers = ["@dba-leads"]
+approvals = {approvals}
+channels = ["C0DBAOPS01"]
+
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["development"]
+editors = ["@dba-team"]
+approvers = ["@dba-leads"]
+"""
+PROD = "bp01prod12h"
+
+
+@pytest.fixture
+def approvals_bot(settings: Any, slack: SlackState, planetscale_client: Any, store_url: str,
+                  slack_server: Any) -> Iterator[Bot]:
+    for n, user in enumerate(LEADS[1:], start=2):
+        slack.add_user(SlackUser(user, f"lead{n}", f"Lead {n}", f"lead{n}@acme.example"))
+    slack.add_usergroup("S0DBALEAD1", "dba-leads", LEADS)
+    store = Store(store_url)
+    store.migrate()
+    for made in make_bot(settings, slack, planetscale_client, store, slack_server):
+        made.use_rules(RULES.format(approvals=1))
+        yield made
+    store.close()
+
+
+def request_message(bot: Bot) -> SlackEvent:
+    [message] = [e for e in bot.slack.events if e.kind == "message"]
+    return message
+
+
+def latest_view(bot: Bot, message: SlackEvent) -> str:
+    shown = [e for e in bot.slack.events if e.ts == message.ts and e.kind in ("message", "update")]
+    return json.dumps(shown[-1].blocks, ensure_ascii=False)
+
+
+def request_id(message: SlackEvent) -> str:
+    for block in message.blocks:
+        for element in block.get("elements", []):
+            if element.get("action_id") == APPROVE:
+                return str(element["value"])
+    raise AssertionError("no Approve button")
+
+
+def ask(bot: Bot, text: str = f"update acme/app-db {PROD} retention=1d frequency=12h reason=\"cost\"") -> SlackEvent:
+    bot.command(text, user=ALICE)
+    return request_message(bot)
