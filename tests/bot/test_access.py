@@ -205,6 +205,9 @@ def test_the_file_is_reloaded_when_it_changes_and_a_bad_version_keeps_the_last_g
 def test_help_capabilities() -> None:
     rules = control(roles={})
     assert rules.capabilities("U0DAVE0001", PROD_CHANNEL) == []
-    assert rules.capabilities("U0CAROL001", PROD_CHANNEL) == [
+    carol = rules.capabilities("U0CAROL001", PROD_CHANNEL)
+    assert [c.describe() for c in carol] == [
         "acme / app-db, billing-* (production): see, approve", "acme / * (development): see, approve"]
-    assert "change (with 1 approval)" in rules.capabilities("U0BOB00001", PROD_CHANNEL)[0]
+    assert not any(c.may_change for c in carol) and all(c.may_approve for c in carol)
+    bob = rules.capabilities("U0BOB00001", PROD_CHANNEL)
+    assert bob[0].may_change and "change (with 1 approval)" in bob[0].describe()
