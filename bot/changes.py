@@ -56,6 +56,7 @@ LEASE_POLL_SECONDS = 0.05
 
 class OutcomeKind(StrEnum):
     PREVIEWED = "previewed"  # a dry run: nothing sent, nothing requested
+    READY = "ready"  # the person may change the policy, which the outcome carries: a form can be filled
     REQUESTED = "requested"  # waits for approval
     APPLIED = "applied"
     COUNTED = "counted"  # an approval counted; more are needed
@@ -219,6 +220,37 @@ class ChangePath:
             reason: str | None = None, dry_run: bool = False, expected: BackupPolicy | None = None) -> Outcome:
         """A change asked through a door. `expected` is the policy as a form showed it: if it has changed since,
         nothing is sent and the outcome carries the policy as it is now."""
+        found = self._read_for_change(user, channel, db, expected.id if expected else ref)
+        if isinstance(found, Outcome):
+            return found
+        current, generation = found
+        if expected is not None:
+            moved = [f for f in EDITABLE_FIELDS if current.field_value(f) != expected.field_value(f)]
+            if moved:
+                return Outcome(OutcomeKind.STALE_FORM, "The policy changed in PlanetScale after you opened the "
+                               "form, so nothing was sent.", current=current)
+        return self._request(user, channel, ChangePlan(db, current, update, reason), dry_run=dry_run,
+                             read_at_generation=generation)
+
+    def prepare_edit(self, user: str, channel: str, db: DatabaseRef, ref: str) -> Outcome:
+        """Before a form is filled with a policy: may this person change it, as it is now? READY carries it."""
+        found = self._read_for_change(user, channel, db, ref)
+        if isinstance(found, Outcome):
+            return found
+        current, _ = found
+        try:
+            decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, [current.target],
+                                          channel)
+        except DirectoryError as exc:
+            decision = Decision(False, reason=explain(exc))
+        if not decision.allowed:
+            return self._refuse(user, db, channel, decision.reason, current)
+        return Outcome(OutcomeKind.READY, "", current=current, approvals=decision.approvals)
+
+    def _read_for_change(self, user: str, channel: str, db: DatabaseRef,
+                         ref: str) -> tuple[BackupPolicy, int] | Outcome:
+        """The policy as it is now, with the generation it was read at; nothing is read for someone no rule for
+        this database names here."""
         try:
             seen = self.access.may_see_database(user, db.organization, db.database, channel)
         except DirectoryError as exc:
@@ -227,18 +259,11 @@ class ChangePath:
             return self._refuse(user, db, channel, seen.reason)
         generation = self.store.database_generation(db.organization, db.database)
         try:
-            current = self.policies.find_policy(db, expected.id if expected else ref)
+            return self.policies.find_policy(db, ref), generation
         except PolicyNotFound as exc:
             return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
         except PlanetScaleError as exc:
             return self._failed_read(user, db, channel, "reading the policy to change it", exc)
-        if expected is not None:
-            moved = [f for f in EDITABLE_FIELDS if current.field_value(f) != expected.field_value(f)]
-            if moved:
-                return Outcome(OutcomeKind.STALE_FORM, "The policy changed in PlanetScale after you opened the "
-                               "form, so nothing was sent.", current=current)
-        return self._request(user, channel, ChangePlan(db, current, update, reason), dry_run=dry_run,
-                             read_at_generation=generation)
 
     def revert(self, request_id: str, user: str, channel: str) -> Outcome:
         """The inverse of an applied change, asked by `user` under the same rules as any change."""

@@ -12,12 +12,9 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.access import Action, DirectoryError
-from bot.changes import ChangePlan, OutcomeKind, explain
+from bot.changes import ChangePlan, OutcomeKind
 from bot.grammar import SLUG, DatabaseRef, is_number
-from bot.planetscale import PlanetScaleError
 from bot.policy import EDITABLE_FIELDS, SCHEDULE_TIME, BackupPolicy, PolicyUpdate, check_change, describe_changes
-from bot.service import PolicyNotFound
 from handlers import blocks
 from handlers.messages import publish
 
@@ -147,23 +144,16 @@ def open_edit(deps: Dependencies, client: WebClient, trigger_id: str, user: str,
 
 def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel: str, db: DatabaseRef,
          ref: str) -> None:
-    try:
-        seen = deps.access.may_see_database(user, db.organization, db.database, channel)
-        if not seen.allowed:
-            show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(seen.reason)))
-            return
-        policy = deps.policies.find_policy(db, ref)
-        decision = deps.access.decide(user, Action.CHANGE, db.organization, db.database, [policy.target], channel)
-        if not decision.allowed:
-            show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(decision.reason)))
-            return
+    outcome = deps.changes.prepare_edit(user, channel, db, ref)
+    if outcome.kind is OutcomeKind.READY and outcome.current is not None:
+        policy = outcome.current
         metadata = EditMetadata(organization=db.organization, database=db.database, channel=channel,
                                 policy=policy.model_dump())
         show(client, view_id, blocks.edit_form_view(db, policy.model_dump(), metadata.dump()))
-    except (PlanetScaleError, PolicyNotFound) as exc:
-        show(client, view_id, blocks.message_view("Could not read it", blocks.error_text(explain(exc))))
-    except DirectoryError as exc:
-        show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(explain(exc))))
+    elif outcome.kind is OutcomeKind.REFUSED:
+        show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
+    else:
+        show(client, view_id, blocks.message_view("Could not read it", blocks.error_text(outcome.message)))
 
 
 def show(client: WebClient, view_id: str, view: dict[str, Any]) -> None:
