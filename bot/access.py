@@ -1,4 +1,4 @@
-"""Who may do what to which policy, from which channel: the rules of `access.toml` (../shared/CONTRACT.md).
+"""Who may do what to which policy, from which channel: the rules of `access.toml` (docs/access-rules.md).
 
 The first rule that matches the organization, database, target and channel decides; no matching rule means
 no access. A change of target is judged under the current target's rule and the new one's, and must pass

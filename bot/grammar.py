@@ -1,4 +1,4 @@
-"""The `/backup-policy` command grammar (../shared/CONTRACT.md), turned into typed commands.
+"""The `/backup-policy` command grammar (the README's "Using it"), turned into typed commands.
 
 Every rejection is a `CommandError` whose message names the bad part and says how to fix it.
 """

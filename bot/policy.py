@@ -1,7 +1,7 @@
 """Backup policies as PlanetScale's API returns and accepts them, and the rules a change must keep.
 
-The models mirror `../shared/planetscale/openapi-extract.yaml`; the cross-field rules come from the facts in
-`../shared/planetscale/README.md` (which schedule fields each frequency uses) and from what a backup policy
+The models mirror PlanetScale's OpenAPI spec as docs/planetscale-api.md describes it; the cross-field rules come
+from the facts written there (which schedule fields each frequency uses) and from what a backup policy
 is for (a backup must still exist between two runs).
 """
 

@@ -1,4 +1,4 @@
-"""Settings from the environment or a `.env` file (../shared/CONTRACT.md, "Configuration").
+"""Settings from the environment or a `.env` file (the README's table of settings).
 
 A missing or malformed setting is one `SettingsError` line naming the variable and the fix; a secret's
 value is never part of it.

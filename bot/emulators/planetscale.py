@@ -1,4 +1,4 @@
-"""An emulator of PlanetScale's API for the operations in ../shared/planetscale/, strict like the real one.
+"""An emulator of PlanetScale's API for the operations in docs/planetscale-api.md, strict like the real one.
 
 - Service-token auth (`Authorization: <id>:<token>`); a token without read access to a database gets 404,
   as PlanetScale answers service tokens; with read but without write, 403.

@@ -1,4 +1,4 @@
-"""The command grammar of ../shared/CONTRACT.md, key by key and unit by unit."""
+"""The command grammar of the README's "Using it", key by key and unit by unit."""
 
 from __future__ import annotations
 
