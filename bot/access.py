@@ -22,10 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 log = logging.getLogger(__name__)
 
-USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
-GROUP_HANDLE = re.compile(r"^@[a-z0-9][a-z0-9._-]*$")
-DURATION = re.compile(r"^(\d+)\s*(m|min|h|d|w)$")
+# Always used with fullmatch: `$` would also accept a trailing newline.
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
+GROUP_HANDLE = re.compile(r"@[a-z0-9][a-z0-9._-]*")
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+DURATION = re.compile(r"([0-9]+)\s*(m|min|h|d|w)")
 DURATION_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -40,7 +42,7 @@ class Action(Enum):
 
 
 def parse_duration(text: str) -> int:
-    match = DURATION.match(text.strip())
+    match = DURATION.fullmatch(text.strip())
     if not match:
         raise ValueError(f"`{text}` is not a duration: write e.g. 30m, 24h, 2d or 1w")
     return int(match.group(1)) * DURATION_SECONDS[match.group(2)]
@@ -48,7 +50,7 @@ def parse_duration(text: str) -> int:
 
 def _principals(values: list[str]) -> list[str]:
     for value in values:
-        if not (USER_ID.match(value) or GROUP_ID.match(value) or GROUP_HANDLE.match(value)):
+        if not (USER_ID.fullmatch(value) or GROUP_ID.fullmatch(value) or GROUP_HANDLE.fullmatch(value)):
             raise ValueError(f"`{value}` is neither a Slack user ID (U…/W…) nor a user group (@handle or S…); "
                              "names and e-mail addresses change, IDs do not")
     return values
@@ -69,6 +71,13 @@ class Rule(BaseModel):
     number: int = 0
     line: int = 0
 
+    @field_validator("organizations", "databases")
+    @classmethod
+    def _lowercase_patterns(cls, values: list[str]) -> list[str]:
+        # PlanetScale's names are lowercase and the bot lowercases what users type, so a pattern written
+        # `App-DB` must match `app-db` rather than never match (and leave it to a broader rule below).
+        return [value.lower() for value in values]
+
     @field_validator("editors", "approvers")
     @classmethod
     def _people(cls, values: list[str]) -> list[str]:
@@ -78,7 +87,7 @@ class Rule(BaseModel):
     @classmethod
     def _channel_ids(cls, values: list[str]) -> list[str]:
         for value in values:
-            if not re.match(r"^[CGD][A-Z0-9]{2,}$", value):
+            if not CHANNEL_ID.fullmatch(value):
                 raise ValueError(f"`{value}` is not a channel ID (C…): names change, IDs do not")
         return values
 
@@ -274,7 +283,7 @@ class GroupDirectory:
         for principal in principals:
             if principal == user:
                 return True
-            if (principal.startswith("@") or GROUP_ID.match(principal)) and user in self.members(principal):
+            if (principal.startswith("@") or GROUP_ID.fullmatch(principal)) and user in self.members(principal):
                 return True
         return False
 
@@ -291,7 +300,7 @@ class Decision:
 def mention(principal: str) -> str:
     if principal.startswith("@"):
         return principal
-    if GROUP_ID.match(principal):
+    if GROUP_ID.fullmatch(principal):
         return f"<!subteam^{principal}>"
     return f"<@{principal}>"
 

@@ -25,7 +25,8 @@ from bot.policy import BackupPolicy, PolicyUpdate
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.planetscale.com/v1"
-PATH_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+# Always used with fullmatch: `$` would also accept a trailing newline, sent as `%0A`.
+PATH_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 MAX_PAGES = 50
 PER_PAGE = 100
 
@@ -100,7 +101,7 @@ class RetryPolicy:
 
 def segment(value: str, what: str) -> str:
     """One path segment: checked, then percent-encoded, so that no input can reach another path."""
-    if not PATH_SEGMENT.match(value):
+    if not PATH_SEGMENT.fullmatch(value):
         raise PlanetScaleError(f"`{value[:64]}` is not a valid {what}: letters, digits, `-` and `_` only.")
     return quote(value, safe="")
 

@@ -17,7 +17,8 @@ from dotenv import dotenv_values
 from bot.planetscale import DEFAULT_API_URL as DEFAULT_PLANETSCALE_API_URL
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+# Always used with fullmatch: `$` would also accept a trailing newline.
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 
 
 class SettingsError(Exception):
@@ -85,7 +86,7 @@ class Settings:
             raise SettingsError("PLANETSCALE_SERVICE_TOKEN_ID is malformed: use the token's ID as PlanetScale "
                                 "shows it (letters, digits, `-`, `_`).")
         audit_channel = get("BACKUP_BOT_AUDIT_CHANNEL")
-        if audit_channel and not CHANNEL_ID.match(audit_channel):
+        if audit_channel and not CHANNEL_ID.fullmatch(audit_channel):
             raise SettingsError("BACKUP_BOT_AUDIT_CHANNEL is malformed: use a channel ID such as C0123ABCD "
                                 "(channel details → About), not its name.")
         database_url = get("BACKUP_BOT_DATABASE_URL") or cls.database_url

@@ -78,6 +78,12 @@ def test_the_contracts_sample_parses() -> None:
      "no approvers"),
     ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\n", "names no editors and no approvers"),
     ("[approvals]\nexpire_after = 'soon'\n[[rules]]\n", "line 2: expire_after: `soon` is not a duration"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = [\"U0ALICE001\\n\"]\n",
+     "line 4 (rule 1): editors: `U0ALICE001"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = [\"@dba-team\\n\"]\n", "editors: `@dba-team"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = [\"S0DBATEAM1\\n\"]\n", "editors: `S0DBATEAM1"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = ['U1AB']\nchannels = [\"C0DBAOPS01\\n\"]\n",
+     "is not a channel ID"),
     ("# nothing\n", "no [[rules]]"),
     ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = ['U1AB']\nplanetscale_role = 'owner'\n",
      "planetscale_role"),
@@ -86,6 +92,11 @@ def test_a_bad_file_is_refused_with_its_line_and_reason(text: str, expected: str
     with pytest.raises(AccessFileError) as caught:
         parse_rules(text)
     assert expected in str(caught.value), str(caught.value)
+
+
+def test_a_database_pattern_written_with_capitals_matches_the_lowercase_name() -> None:
+    rules = parse_rules("[[rules]]\norganizations = ['ACME']\ndatabases = ['App-DB']\neditors = ['U0ALICE001']\n")
+    assert rules.matching("acme", "app-db", "production", PROD_CHANNEL) is not None
 
 
 def test_no_rule_means_no_access_and_nothing_is_read() -> None:

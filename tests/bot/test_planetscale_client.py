@@ -32,6 +32,7 @@ def test_service_token_header_and_paths(planetscale_client: PlanetScaleClient, p
 @pytest.mark.parametrize(("org", "db", "policy_id"), [
     ("..", "app-db", "x"), ("acme", "app-db/../../other", "x"), ("acme", "app-db", "../x"),
     ("acme", "app-db", "x?y=1"), ("acme", "app db", "x"), ("acme%2F", "app-db", "x"), ("", "app-db", "x"),
+    ("acme", "app-db\n", "x"), ("acme\n", "app-db", "x"), ("acme", "app-db", "x\n"),
 ])
 def test_nothing_typed_can_change_the_request_path(
     planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, org: str, db: str, policy_id: str

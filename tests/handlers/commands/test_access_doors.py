@@ -170,3 +170,42 @@ def test_history_shows_only_the_targets_the_caller_may_see(rules: Bot, planetsca
     elsewhere = text(rules.command("history acme/app-db", user=ALICE, channel=RANDOM))
     assert "Development daily" in elsewhere and "Production daily" not in elsewhere
     assert "not named" in text(rules.command("history acme/app-db", user=DAVE))
+
+
+# A strict rule for app-db before an open rule for every other database of acme.
+STRICT_BEFORE_OPEN = """
+[[rules]]
+organizations = ["acme"]
+databases = ["app-db"]
+editors = ["U0CAROL001"]
+approvers = ["@dba-leads"]
+
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+editors = ["@dba-team"]
+approvers = ["@dba-leads"]
+"""
+
+
+@pytest.mark.parametrize("database", ["App-DB", "APP-DB"])
+def test_a_database_typed_with_capitals_is_judged_by_its_own_rule(
+    bot: Bot, planetscale: PlanetScaleState, database: str
+) -> None:
+    bot.use_rules(STRICT_BEFORE_OPEN)
+    reply = bot.command(f"update acme/{database} {DEV} retention=5d")
+    assert "rule 1 (line 2)" in text(reply) and "may not change" in text(reply)
+    assert planetscale.calls("PATCH") == []
+    # and its editor's change is sent under PlanetScale's (lowercase) name
+    bot.command(f"update ACME/{database} {DEV} retention=5d", user=CAROL)
+    [patch] = planetscale.calls("PATCH")
+    assert patch.path == f"/organizations/acme/databases/app-db/backup-policies/{DEV}"
+
+
+def test_a_database_with_a_trailing_newline_is_refused_not_judged_by_a_broader_rule(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    bot.use_rules(STRICT_BEFORE_OPEN)
+    reply = bot.command(f'update "acme/app-db\n" {DEV} retention=5d')
+    assert "is not a valid database name" in reply.ack_text
+    assert planetscale.calls() == []
