@@ -234,8 +234,8 @@ class PlanetScaleClient:
                     return self._once(method, path, where, access, **kwargs)
         except _Retryable as exc:
             tries = self.retry.attempts
-            log.warning("planetscale %s failed %s; not retried (%s)", method,
-                        f"{tries} times" if tries > 1 else "once", exc.error.user_message)
+            if tries > 1:
+                log.warning("planetscale %s failed %d times; giving up (%s)", method, tries, exc.error.user_message)
             if isinstance(exc.error, RateLimited) and exc.retry_after:
                 exc.error.user_message += f" Try again in {describe_wait(exc.retry_after)}."
             elif tries > 1:

@@ -216,4 +216,4 @@ def test_retrying_is_logged_only_when_a_retry_follows(
     assert [line.split(" failed")[0] for line in lines if "retrying" in line] == [
         "planetscale attempt 1", "planetscale attempt 2", "planetscale attempt 3"]
     assert "retrying in 0.5 s" in lines[0] and "retrying in 2.0 s" in lines[2]
-    assert "not retried" in lines[-1] and "retrying" not in lines[-1]
+    assert "failed 4 times; giving up" in lines[-1] and "retrying" not in lines[-1]
