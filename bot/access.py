@@ -15,6 +15,7 @@ import threading
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Literal
 
@@ -39,6 +40,14 @@ class Action(Enum):
     READ = "read"  # list, show, history
     CHANGE = "change"  # update, edit: request a change
     APPROVE = "approve"
+
+
+def describe_duration(seconds: float) -> str:
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:.0f} seconds"
 
 
 def parse_duration(text: str) -> int:
@@ -229,15 +238,21 @@ class _Cached:
     at: float
 
 
+DEFAULT_GROUP_CACHE_MAX_AGE = 3600
+
+
 class GroupDirectory:
-    """Slack user groups by ID and handle, with their members; cached for `ttl` seconds."""
+    """Slack user groups by ID and handle, with their members; cached for `ttl` seconds. While Slack fails to
+    list them, the last memberships read are used for at most `max_age` seconds: someone removed from a
+    group must not keep its rights for as long as Slack stays unreadable."""
 
     def __init__(self, list_groups: Callable[[], list[dict[str, Any]]], ttl: float = 60.0,
-                 clock: Callable[[], float] | None = None):
+                 clock: Callable[[], float] | None = None, max_age: float = DEFAULT_GROUP_CACHE_MAX_AGE):
         import time
 
         self._list_groups = list_groups
         self._ttl = ttl
+        self._max_age = max_age
         self._clock = clock or time.monotonic
         self._cache: _Cached | None = None
         self._lock = threading.Lock()
@@ -248,11 +263,18 @@ class GroupDirectory:
                 try:
                     groups = self._list_groups()
                 except Exception as exc:
-                    if self._cache is not None:  # Slack hiccup: the last known membership is still the best
-                        log.warning("usergroups.list failed (%s); using memberships from %.0f s ago", exc,
-                                    self._clock() - self._cache.at)
-                        return dict(self._cache.value)
-                    raise DirectoryError(f"Slack did not list the user groups ({exc})") from None
+                    if self._cache is None:
+                        raise DirectoryError(f"Slack did not list the user groups ({exc})") from None
+                    age = self._clock() - self._cache.at
+                    if age > self._max_age:
+                        read_at = datetime.now(UTC) - timedelta(seconds=age)
+                        raise DirectoryError(
+                            f"Slack's user groups could not be read since {read_at:%Y-%m-%d %H:%M} UTC ({exc}), "
+                            f"and memberships older than {describe_duration(self._max_age)} are not trusted"
+                        ) from None
+                    # A Slack hiccup: the last known membership is still the best, for a while.
+                    log.warning("usergroups.list failed (%s); using memberships from %.0f s ago", exc, age)
+                    return dict(self._cache.value)
                 table = {}
                 for group in groups:
                     members = frozenset(group.get("users") or [])

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
+from bot.access import DEFAULT_GROUP_CACHE_MAX_AGE, parse_duration
 from bot.planetscale import DEFAULT_API_URL as DEFAULT_PLANETSCALE_API_URL
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -40,6 +41,7 @@ class Settings:
     port: int = 3000
     log_format: str = "text"
     log_level: str = "INFO"
+    group_cache_max_age: int = DEFAULT_GROUP_CACHE_MAX_AGE
 
     @property
     def has_planetscale_token(self) -> bool:
@@ -105,6 +107,13 @@ class Settings:
             raise SettingsError(f"BACKUP_BOT_LOG_LEVEL is malformed: `{log_level[:20]}`; use DEBUG, INFO, WARNING "
                                 "or ERROR.")
 
+        max_age_text = get("BACKUP_BOT_GROUP_CACHE_MAX_AGE") or "1h"
+        try:
+            group_cache_max_age = parse_duration(max_age_text)
+        except ValueError:
+            raise SettingsError(f"BACKUP_BOT_GROUP_CACHE_MAX_AGE is malformed: `{max_age_text[:20]}`; use a duration "
+                                "such as 30m, 1h or 1d.") from None
+
         return cls(
             slack_bot_token=bot_token,
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -120,6 +129,7 @@ class Settings:
             port=int(port_text),
             log_format=log_format,
             log_level=log_level,
+            group_cache_max_age=group_cache_max_age,
         )
 
 

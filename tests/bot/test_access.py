@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -197,6 +198,31 @@ def test_group_memberships_are_cached_for_a_short_time_and_failures_fail_closed(
     with pytest.raises(DirectoryError):
         cold.is_named("U0BOB00001", ["@dba-team"])
     assert cold.is_named("U0BOB00001", ["U0BOB00001"]) is True  # a user ID needs no lookup
+
+
+def test_remembered_memberships_are_trusted_for_at_most_max_age_while_slack_fails() -> None:
+    now = [0.0]
+    failing = [False]
+
+    def list_groups() -> list[dict[str, object]]:
+        if failing[0]:
+            raise DirectoryError("usergroups.list: ratelimited")
+        return GROUPS  # type: ignore[return-value]
+
+    groups = GroupDirectory(list_groups, ttl=60, clock=lambda: now[0], max_age=3600)
+    assert groups.is_named("U0BOB00001", ["@dba-team"])
+    failing[0] = True
+    now[0] = 3600
+    assert groups.is_named("U0BOB00001", ["@dba-team"])  # an hour old: still trusted
+    now[0] = 3601
+    with pytest.raises(DirectoryError) as caught:
+        groups.is_named("U0BOB00001", ["@dba-team"])
+    message = str(caught.value)
+    assert "could not be read since" in message and "ratelimited" in message and "older than 1 hour" in message
+    since = datetime.strptime(message.split("since ")[1][:16], "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - timedelta(seconds=3601) - since).total_seconds()) < 120
+    failing[0] = False  # Slack answers again: trusted again
+    assert groups.is_named("U0BOB00001", ["@dba-team"])
 
 
 def test_the_file_is_reloaded_when_it_changes_and_a_bad_version_keeps_the_last_good(tmp_path: Path) -> None:

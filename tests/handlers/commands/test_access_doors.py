@@ -12,6 +12,7 @@ import pytest
 from conftest import CHANNEL, Bot
 
 from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.settings import Settings
 
 ALICE, BOB, CAROL, DAVE = "U0ALICE001", "U0BOB00001", "U0CAROL001", "U0DAVE0001"
 RANDOM = "C0RANDOM01"
@@ -133,6 +134,27 @@ def test_when_slack_cannot_list_groups_access_is_refused(rules: Bot, planetscale
     reply = rules.command(f"update acme/app-db {DEV} retention=5d", user=BOB)
     assert "could not be checked" in text(reply) and "missing_scope" in text(reply)
     assert planetscale.calls() == []
+
+
+def test_while_slack_cannot_list_groups_remembered_memberships_count_for_at_most_an_hour(
+    rules: Bot, planetscale: PlanetScaleState, settings: Settings
+) -> None:
+    from bot.emulators.slack import MethodFault
+    from bot.identity import slack_groups
+
+    now = [0.0]  # the directory as build_dependencies makes it from the settings, on a clock the test moves
+    rules.deps.access.groups = slack_groups(rules.app.client, max_age=settings.group_cache_max_age,
+                                            clock=lambda: now[0])
+    rules.command(f"update acme/app-db {DEV} retention=5d", user=BOB)
+    rules.slack.add_fault(MethodFault("usergroups.list", error="ratelimited", times=None))
+    now[0] = 1800.0
+    rules.command(f"update acme/app-db {DEV} retention=6d", user=BOB)
+    assert len(planetscale.calls("PATCH")) == 2  # half an hour old: still trusted
+    now[0] = 3601.0
+    reply = rules.command(f"update acme/app-db {DEV} retention=7d", user=BOB)
+    assert "could not be read since" in text(reply) and "ratelimited" in text(reply)
+    assert "older than 1 hour are not trusted" in text(reply)
+    assert len(planetscale.calls("PATCH")) == 2
 
 
 def test_a_bad_access_file_stops_the_start_with_its_line(tmp_path: Path) -> None:
