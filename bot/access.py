@@ -15,6 +15,7 @@ import threading
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Literal
 
@@ -22,10 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 log = logging.getLogger(__name__)
 
-USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
-GROUP_HANDLE = re.compile(r"^@[a-z0-9][a-z0-9._-]*$")
-DURATION = re.compile(r"^(\d+)\s*(m|min|h|d|w)$")
+# Always used with fullmatch: `$` would also accept a trailing newline.
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
+GROUP_HANDLE = re.compile(r"@[a-z0-9][a-z0-9._-]*")
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+DURATION = re.compile(r"([0-9]+)\s*(m|min|h|d|w)")
 DURATION_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -39,8 +42,16 @@ class Action(Enum):
     APPROVE = "approve"
 
 
+def describe_duration(seconds: float) -> str:
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:.0f} seconds"
+
+
 def parse_duration(text: str) -> int:
-    match = DURATION.match(text.strip())
+    match = DURATION.fullmatch(text.strip())
     if not match:
         raise ValueError(f"`{text}` is not a duration: write e.g. 30m, 24h, 2d or 1w")
     return int(match.group(1)) * DURATION_SECONDS[match.group(2)]
@@ -48,7 +59,7 @@ def parse_duration(text: str) -> int:
 
 def _principals(values: list[str]) -> list[str]:
     for value in values:
-        if not (USER_ID.match(value) or GROUP_ID.match(value) or GROUP_HANDLE.match(value)):
+        if not (USER_ID.fullmatch(value) or GROUP_ID.fullmatch(value) or GROUP_HANDLE.fullmatch(value)):
             raise ValueError(f"`{value}` is neither a Slack user ID (U…/W…) nor a user group (@handle or S…); "
                              "names and e-mail addresses change, IDs do not")
     return values
@@ -69,6 +80,13 @@ class Rule(BaseModel):
     number: int = 0
     line: int = 0
 
+    @field_validator("organizations", "databases")
+    @classmethod
+    def _lowercase_patterns(cls, values: list[str]) -> list[str]:
+        # PlanetScale's names are lowercase and the bot lowercases what users type, so a pattern written
+        # `App-DB` must match `app-db` rather than never match (and leave it to a broader rule below).
+        return [value.lower() for value in values]
+
     @field_validator("editors", "approvers")
     @classmethod
     def _people(cls, values: list[str]) -> list[str]:
@@ -78,7 +96,7 @@ class Rule(BaseModel):
     @classmethod
     def _channel_ids(cls, values: list[str]) -> list[str]:
         for value in values:
-            if not re.match(r"^[CGD][A-Z0-9]{2,}$", value):
+            if not CHANNEL_ID.fullmatch(value):
                 raise ValueError(f"`{value}` is not a channel ID (C…): names change, IDs do not")
         return values
 
@@ -220,15 +238,21 @@ class _Cached:
     at: float
 
 
+DEFAULT_GROUP_CACHE_MAX_AGE = 3600
+
+
 class GroupDirectory:
-    """Slack user groups by ID and handle, with their members; cached for `ttl` seconds."""
+    """Slack user groups by ID and handle, with their members; cached for `ttl` seconds. While Slack fails to
+    list them, the last memberships read are used for at most `max_age` seconds: someone removed from a
+    group must not keep its rights for as long as Slack stays unreadable."""
 
     def __init__(self, list_groups: Callable[[], list[dict[str, Any]]], ttl: float = 60.0,
-                 clock: Callable[[], float] | None = None):
+                 clock: Callable[[], float] | None = None, max_age: float = DEFAULT_GROUP_CACHE_MAX_AGE):
         import time
 
         self._list_groups = list_groups
         self._ttl = ttl
+        self._max_age = max_age
         self._clock = clock or time.monotonic
         self._cache: _Cached | None = None
         self._lock = threading.Lock()
@@ -239,11 +263,18 @@ class GroupDirectory:
                 try:
                     groups = self._list_groups()
                 except Exception as exc:
-                    if self._cache is not None:  # Slack hiccup: the last known membership is still the best
-                        log.warning("usergroups.list failed (%s); using memberships from %.0f s ago", exc,
-                                    self._clock() - self._cache.at)
-                        return dict(self._cache.value)
-                    raise DirectoryError(f"Slack did not list the user groups ({exc})") from None
+                    if self._cache is None:
+                        raise DirectoryError(f"Slack did not list the user groups ({exc})") from None
+                    age = self._clock() - self._cache.at
+                    if age > self._max_age:
+                        read_at = datetime.now(UTC) - timedelta(seconds=age)
+                        raise DirectoryError(
+                            f"Slack's user groups could not be read since {read_at:%Y-%m-%d %H:%M} UTC ({exc}), "
+                            f"and memberships older than {describe_duration(self._max_age)} are not trusted"
+                        ) from None
+                    # A Slack hiccup: the last known membership is still the best, for a while.
+                    log.warning("usergroups.list failed (%s); using memberships from %.0f s ago", exc, age)
+                    return dict(self._cache.value)
                 table = {}
                 for group in groups:
                     members = frozenset(group.get("users") or [])
@@ -274,7 +305,7 @@ class GroupDirectory:
         for principal in principals:
             if principal == user:
                 return True
-            if (principal.startswith("@") or GROUP_ID.match(principal)) and user in self.members(principal):
+            if (principal.startswith("@") or GROUP_ID.fullmatch(principal)) and user in self.members(principal):
                 return True
         return False
 
@@ -291,7 +322,7 @@ class Decision:
 def mention(principal: str) -> str:
     if principal.startswith("@"):
         return principal
-    if GROUP_ID.match(principal):
+    if GROUP_ID.fullmatch(principal):
         return f"<!subteam^{principal}>"
     return f"<@{principal}>"
 

@@ -88,7 +88,8 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     store = store or open_store(settings.database_url)
     planetscale = planetscale or planetscale_client(settings)
     slack = slack_client(settings)
-    access = AccessControl(rules or load_access_rules(settings.access_file), slack_groups(slack),
+    access = AccessControl(rules or load_access_rules(settings.access_file),
+                           slack_groups(slack, max_age=settings.group_cache_max_age),
                            planetscale_roles(slack, planetscale))
     policies = PolicyService(planetscale)
     return Dependencies(policies, access, store, ChangePath(store, policies, planetscale, access),

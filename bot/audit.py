@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def now_iso() -> str:
@@ -34,3 +39,16 @@ class AuditLog(Protocol):
 
     def latest(self, organization: str, database: str, policy_id: str | None, limit: int) -> list[AuditEvent]:
         ...
+
+
+def csv_cell(value: Any) -> str:
+    """One audit field as a CSV cell that stays text wherever it is opened. Reasons, names and PlanetScale's
+    messages are free text: a cell a spreadsheet would run as a formula gets OWASP's leading `'`, and a
+    control character (a terminal escape, say, recorded before the doors refused them) is written out as
+    JSON writes it, `\\u001b`. Dictionaries (before, after, sent) are JSON."""
+    if value is None:
+        return ""
+    text = json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
+    if text.startswith(FORMULA_STARTS):
+        text = "'" + text
+    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) == "Cc" else ch for ch in text)

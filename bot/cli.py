@@ -120,7 +120,7 @@ def run_audit_export(fmt: str, output: str) -> int:
     from dataclasses import asdict, fields
 
     from bot.app import open_store
-    from bot.audit import AuditEvent
+    from bot.audit import AuditEvent, csv_cell
 
     settings = Settings.load()
     store = open_store(settings.database_url)
@@ -133,9 +133,8 @@ def run_audit_export(fmt: str, output: str) -> int:
         for event in store.all_events():
             row = asdict(event)
             if writer:
-                writer.writerow({k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
-                                 for k, v in row.items()})
-            else:
+                writer.writerow({k: csv_cell(v) for k, v in row.items()})
+            else:  # json.dumps writes every control character as an escape (ensure_ascii)
                 out.write(json.dumps(row, sort_keys=True) + "\n")
     finally:
         if out is not sys.stdout:

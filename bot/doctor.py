@@ -5,13 +5,25 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TextIO
 
+import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.access import AccessFile, AccessFileError
-from bot.planetscale import PlanetScaleClient, PlanetScaleError
+from bot.access import AccessFile, AccessFileError, AccessRules
+from bot.planetscale import (
+    BadResponse,
+    Forbidden,
+    NotFound,
+    PlanetScaleClient,
+    PlanetScaleError,
+    RetryPolicy,
+    Unauthorized,
+    Unavailable,
+    Unreachable,
+)
 from bot.settings import Settings, SettingsError
 from bot.store import MIGRATIONS, Store
 
@@ -56,7 +68,8 @@ class Report:
         print(line, file=self.out, flush=True)
 
 
-def check(settings_loader: Callable[[], Settings], out: TextIO) -> int:
+def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_timeout: float = 5.0) -> int:
+    """`planetscale_timeout` bounds each PlanetScale call: doctor asks once and reports, it does not retry."""
     report = Report(out)
     report.section("Settings")
     try:
@@ -96,31 +109,7 @@ def check(settings_loader: Callable[[], Settings], out: TextIO) -> int:
 
     report.section("PlanetScale")
     if settings.planetscale_token_id and settings.planetscale_token:
-        client = PlanetScaleClient(settings.planetscale_token_id, settings.planetscale_token,
-                                   settings.planetscale_api_url)
-        databases = sorted({(o, d) for r in (rules.rules if rules else []) for o in r.organizations
-                            for d in r.databases})
-        if not databases:
-            report.note("no databases to check (the access rules name none)")
-        for organization, database in databases:
-            if any(ch in organization + database for ch in "*?["):
-                report.note(f"{organization}/{database}: a pattern; databases matching it are checked when used")
-                continue
-            try:
-                policies = client.list_policies(organization, database)
-                report.ok(f"{organization}/{database}: the token can read its {len(policies)} backup policies")
-            except PlanetScaleError as exc:
-                report.problem(f"{organization}/{database}: {exc.user_message}",
-                               "give the service token read_backups and write_backups on this database")
-        if rules and any(r.planetscale_role for r in rules.rules):
-            for organization in sorted({o for r in rules.rules if r.planetscale_role for o in r.organizations}):
-                try:
-                    client.find_members(organization, "doctor-check@example.invalid")
-                    report.ok(f"{organization}: the token can read members (for planetscale_role)")
-                except PlanetScaleError as exc:
-                    report.problem(f"{organization}: members cannot be read: {exc.user_message}",
-                                   "give the service token read_organization, or remove planetscale_role")
-        client.close()
+        check_planetscale(settings, rules, report, planetscale_timeout)
     else:
         report.note("skipped: no PlanetScale service token")
 
@@ -171,3 +160,75 @@ def check_slack(settings: Settings, report: Report) -> None:
                        "reinstall the app")
     else:
         report.ok(f"all {len(REQUIRED_SCOPES)} scopes the bot needs are granted")
+
+
+@dataclass(frozen=True)
+class PlanetScaleCheck:
+    subject: str  # "acme/app-db", or "acme members"
+    failure: str  # what the problem line says before PlanetScale's own words
+    scope: str  # "backups" or "members": which access the fix names
+    run: Callable[[], str]  # the ok line
+
+
+def check_planetscale(settings: Settings, rules: AccessRules | None, report: Report, timeout: float) -> None:
+    """Each database the rules name, and the member list where a rule needs PlanetScale roles: one try each,
+    with a short timeout, and a fix that matches what failed. When PlanetScale cannot be reached or refuses
+    the token, the remaining checks would fail the same way and are skipped."""
+    client = PlanetScaleClient(settings.planetscale_token_id or "", settings.planetscale_token or "",
+                               settings.planetscale_api_url, timeout=httpx.Timeout(timeout),
+                               retry=RetryPolicy(attempts=1))
+
+    def read_policies(organization: str, database: str) -> str:
+        policies = client.list_policies(organization, database)
+        return f"{organization}/{database}: the token can read its {len(policies)} backup policies"
+
+    def read_members(organization: str) -> str:
+        client.find_members(organization, "doctor-check@example.invalid")
+        return f"{organization}: the token can read members (for planetscale_role)"
+
+    checks: list[PlanetScaleCheck] = []
+    named = rules.rules if rules else []
+    databases = sorted({(o, d) for r in named for o in r.organizations for d in r.databases})
+    if not databases:
+        report.note("no databases to check (the access rules name none)")
+    for organization, database in databases:
+        if any(ch in organization + database for ch in "*?["):
+            report.note(f"{organization}/{database}: a pattern; databases matching it are checked when used")
+        else:
+            checks.append(PlanetScaleCheck(f"{organization}/{database}", f"{organization}/{database}", "backups",
+                                           partial(read_policies, organization, database)))
+    for organization in sorted({o for r in named if r.planetscale_role for o in r.organizations}):
+        checks.append(PlanetScaleCheck(f"{organization} members", f"{organization}: members cannot be read",
+                                       "members", partial(read_members, organization)))
+    try:
+        for index, item in enumerate(checks):
+            try:
+                report.ok(item.run())
+            except PlanetScaleError as exc:
+                report.problem(f"{item.failure}: {exc.user_message}", planetscale_fix(exc, item.scope))
+                if isinstance(exc, Unreachable | Unauthorized):
+                    for skipped in checks[index + 1:]:
+                        report.note(f"{skipped.subject}: not checked, it would fail the same way")
+                    return
+    finally:
+        client.close()
+
+
+def planetscale_fix(exc: PlanetScaleError, scope: str) -> str:
+    """The fix for what actually failed: the network or URL, the token, or the token's access."""
+    if isinstance(exc, Unreachable):
+        return ("check PLANETSCALE_API_URL (https://api.planetscale.com/v1 unless you use a proxy) and that this "
+                "machine can reach it: DNS, firewall, proxy")
+    if isinstance(exc, Unauthorized):
+        return ("check PLANETSCALE_SERVICE_TOKEN_ID and PLANETSCALE_SERVICE_TOKEN (organization settings → "
+                "Service tokens), or create a new token and set both")
+    if isinstance(exc, Forbidden | NotFound):
+        if scope == "members":
+            return "give the service token read_organization, or remove planetscale_role from the access rules"
+        return ("check the organization and database names in the access rules, and give the service token "
+                "read_backups and write_backups on this database (organization settings → Service tokens)")
+    if isinstance(exc, BadResponse):
+        return "check that PLANETSCALE_API_URL points at PlanetScale's API (https://api.planetscale.com/v1)"
+    if isinstance(exc, Unavailable):  # 5xx or a rate limit: PlanetScale's side, for now
+        return "PlanetScale is failing or busy: run doctor again in a few minutes, and check status.planetscale.com"
+    return "check PLANETSCALE_API_URL and the service token"

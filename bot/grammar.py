@@ -13,11 +13,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.policy import MAX_INT32, MAX_NAME_LENGTH, PolicyUpdate
+from bot.policy import MAX_INT32, MAX_NAME_LENGTH, PolicyUpdate, control_character
 
 MAX_TEXT_LENGTH = 4000
 MAX_REASON_LENGTH = 500
-SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Always used with fullmatch: `$` would also accept a trailing newline.
+SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 QUOTES = {'"': '"', "“": "”", "”": "”", "„": "“"}
 
 
@@ -37,6 +38,23 @@ class DatabaseRef:
 
     def __str__(self) -> str:
         return f"{self.organization}/{self.database}"
+
+
+def is_slug(text: str) -> bool:
+    return SLUG.fullmatch(text) is not None
+
+
+def database_ref(organization: str, database: str) -> DatabaseRef:
+    """Names from outside, already checked with `is_slug`. PlanetScale's names are lowercase, so `App-DB` is
+    `app-db`: the access rules judge the very name the bot then sends."""
+    return DatabaseRef(organization.lower(), database.lower())
+
+
+def refuse_control_characters(key: str, text: str) -> None:
+    found = control_character(text)
+    if found:
+        raise CommandError(f"`{key}` holds a control character ({found}): write it as plain text on one line, "
+                           "without tabs, line breaks or terminal escapes.")
 
 
 @dataclass(frozen=True)
@@ -238,12 +256,12 @@ def parse_database(token: Token | None, subcommand: str) -> DatabaseRef:
             "e.g. `acme/app-db`."
         )
     for part, what in zip(parts, ("organization", "database"), strict=True):
-        if not SLUG.match(part):
+        if not is_slug(part):
             raise CommandError(
                 f"`{part}` is not a valid {what} name: use the slug PlanetScale shows "
                 "(letters, digits, `-` and `_`, at most 64), e.g. `acme/app-db`."
             )
-    return DatabaseRef(parts[0], parts[1])
+    return database_ref(parts[0], parts[1])
 
 
 def parse_policy_ref(token: Token | None, subcommand: str, db: DatabaseRef) -> str:
@@ -254,7 +272,7 @@ def parse_policy_ref(token: Token | None, subcommand: str, db: DatabaseRef) -> s
             f"`/backup-policy list {db}` shows them."
         )
     ref = token.text
-    if not ref.strip() or len(ref) > MAX_NAME_LENGTH or any(ord(c) < 32 for c in ref):
+    if not ref.strip() or len(ref) > MAX_NAME_LENGTH or control_character(ref):
         raise CommandError(
             f"The policy must be an ID or a name of 1 to {MAX_NAME_LENGTH} characters on one line."
         )
@@ -338,6 +356,7 @@ def parse_update(db: DatabaseRef, policy: str, tokens: list[Token]) -> UpdateCom
             if reason is not None:
                 raise CommandError("`reason` is given twice: give it once.")
             reason = value.strip()
+            refuse_control_characters("reason", reason)
             if not reason:
                 raise CommandError('`reason=` is empty: write it in quotes, e.g. reason="audit asks 30 days".')
             if len(reason) > MAX_REASON_LENGTH:
@@ -383,6 +402,7 @@ def parse_value(key: str, value: str) -> dict[str, Any]:
     raw = value.strip()
     low = raw.lower()
     if key == "name":
+        refuse_control_characters("name", raw)
         if not raw or len(raw) > MAX_NAME_LENGTH:
             raise CommandError(f"`name` must be 1 to {MAX_NAME_LENGTH} characters.")
         return {"name": raw}
@@ -420,7 +440,7 @@ def parse_value(key: str, value: str) -> dict[str, Any]:
 
 
 def parse_count(key: str, raw: str) -> int:
-    if re.fullmatch(r"[+-]?\d+", raw):
+    if re.fullmatch(r"[+-]?[0-9]+", raw):
         number = int(raw)
         if number < 1:
             raise CommandError(f"`{key}={raw}`: must be at least 1.")
@@ -445,7 +465,7 @@ def parse_unit(key: str, low: str, raw: str) -> str:
 
 def parse_amount(key: str, raw: str) -> tuple[int, str]:
     example = KEY_EXAMPLES[key]
-    match = re.fullmatch(r"([+-]?\d+(?:[.,]\d+)?)\s*([A-Za-z]*)", raw)
+    match = re.fullmatch(r"([+-]?[0-9]+(?:[.,][0-9]+)?)\s*([A-Za-z]*)", raw)
     if not match:
         raise CommandError(f"`{key}={raw[:40]}` is not an amount: write a whole number and a unit, "
                            f"e.g. `{example}` or `{key}=\"30 days\"`.")
@@ -454,13 +474,13 @@ def parse_amount(key: str, raw: str) -> tuple[int, str]:
         raise CommandError(f"`{key}={raw}` needs a unit: e.g. `{raw}d` (h, d, w, mo"
                            f"{', y' if key == 'retention' else ''}).")
     unit = parse_unit(key, unit_text.lower(), raw)
-    if not re.fullmatch(r"[+-]?\d+", number_text):
+    if not re.fullmatch(r"[+-]?[0-9]+", number_text):
         raise CommandError(f"`{key}={raw}`: use a whole number, e.g. 36h rather than 1.5d.")
     return parse_count(key, number_text), unit
 
 
 def parse_time(key: str, raw: str) -> str:
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", raw)
+    match = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})", raw)
     if match and int(match.group(1)) < 24 and int(match.group(2)) < 60:
         return f"{int(match.group(1)):02d}:{match.group(2)}"
     hint = " (24-hour clock: 2pm is 14:00)" if re.search(r"[ap]\.?m", raw.lower()) else ""

@@ -3,16 +3,18 @@ Slack e-mail address holds. Every failure is a DirectoryError, so access fails c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.access import DirectoryError, GroupDirectory, RoleLookup
+from bot.access import DEFAULT_GROUP_CACHE_MAX_AGE, DirectoryError, GroupDirectory, RoleLookup
 from bot.planetscale import PlanetScaleClient, PlanetScaleError
 
 
-def slack_groups(client: WebClient, ttl: float = 60.0) -> GroupDirectory:
+def slack_groups(client: WebClient, ttl: float = 60.0, max_age: float = DEFAULT_GROUP_CACHE_MAX_AGE,
+                 clock: Callable[[], float] | None = None) -> GroupDirectory:
     def list_groups() -> list[dict[str, Any]]:
         try:
             answer = client.usergroups_list(include_users=True)
@@ -20,7 +22,7 @@ def slack_groups(client: WebClient, ttl: float = 60.0) -> GroupDirectory:
             raise DirectoryError(f"usergroups.list: {exc.response.get('error')}") from None
         return list(answer.get("usergroups") or [])
 
-    return GroupDirectory(list_groups, ttl=ttl)
+    return GroupDirectory(list_groups, ttl=ttl, clock=clock, max_age=max_age)
 
 
 def planetscale_roles(client: WebClient, planetscale: PlanetScaleClient) -> RoleLookup:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +28,8 @@ from bot.policy import BackupPolicy, PolicyUpdate
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.planetscale.com/v1"
-PATH_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+# Always used with fullmatch: `$` would also accept a trailing newline, sent as `%0A`.
+PATH_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 MAX_PAGES = 50
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=5.0)
 PER_PAGE = 100
@@ -71,6 +75,12 @@ class Unavailable(PlanetScaleError):
     kind = "unavailable"
 
 
+class Unreachable(Unavailable):
+    """No answer at all: the connection failed (refused, DNS) or timed out."""
+
+    kind = "unreachable"
+
+
 class BadResponse(PlanetScaleError):
     kind = "bad_response"
 
@@ -101,7 +111,7 @@ class RetryPolicy:
 
 def segment(value: str, what: str) -> str:
     """One path segment: checked, then percent-encoded, so that no input can reach another path."""
-    if not PATH_SEGMENT.match(value):
+    if not PATH_SEGMENT.fullmatch(value):
         raise PlanetScaleError(f"`{value[:64]}` is not a valid {what}: letters, digits, `-` and `_` only.")
     return quote(value, safe="")
 
@@ -222,6 +232,9 @@ class PlanetScaleClient:
             stop=stop_after_attempt(self.retry.attempts),
             retry=retry_if_exception(lambda e: isinstance(e, _Retryable)),
             wait=self._wait,
+            # Logged here, not in `wait`: tenacity computes the wait before it decides to stop, so only
+            # before_sleep knows that a retry follows.
+            before_sleep=self._log_retry,
             sleep=self._sleep or _default_sleep,
             reraise=True,
         )
@@ -231,9 +244,10 @@ class PlanetScaleClient:
                     return self._once(method, path, where, access, **kwargs)
         except _Retryable as exc:
             tries = self.retry.attempts
+            if tries > 1:
+                log.warning("planetscale %s failed %d times; giving up (%s)", method, tries, exc.error.user_message)
             if isinstance(exc.error, RateLimited) and exc.retry_after:
-                wait = int(exc.retry_after + 0.999)
-                exc.error.user_message += f" Try again in {wait} second{'s' if wait != 1 else ''}."
+                exc.error.user_message += f" Try again in {describe_wait(exc.retry_after)}."
             elif tries > 1:
                 exc.error.user_message += f" (tried {tries} times)"
             raise exc.error from None
@@ -242,24 +256,27 @@ class PlanetScaleClient:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            delay = exc.retry_after
-        else:
-            delay = float(min(self.retry.max_delay, self.retry.base_delay * 2 ** (state.attempt_number - 1)))
+            return exc.retry_after
+        return float(min(self.retry.max_delay, self.retry.base_delay * 2 ** (state.attempt_number - 1)))
+
+    @staticmethod
+    def _log_retry(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
         reason = exc.error.user_message if isinstance(exc, _Retryable) else exc
-        log.warning("planetscale attempt %d failed (%s); retrying in %.1f s", state.attempt_number, reason, delay)
-        return delay
+        log.warning("planetscale attempt %d failed (%s); retrying in %.1f s", state.attempt_number, reason,
+                    state.upcoming_sleep)
 
     def _once(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException:
-            raise _Retryable(Unavailable(
+            raise _Retryable(Unreachable(
                 f"PlanetScale did not answer in time for {where}; nothing is known to have changed."
                 if method == "GET" else
                 f"PlanetScale did not answer in time for {where}: the change may or may not have been "
                 "applied; `show` it to check."), None) from None
         except httpx.TransportError:
-            raise _Retryable(Unavailable(
+            raise _Retryable(Unreachable(
                 f"Could not reach PlanetScale at {self.base_url} for {where}: the connection failed."),
                 None) from None
         status = response.status_code
@@ -298,20 +315,44 @@ class PlanetScaleClient:
                                status=status, code=code)
 
     def _retry_after(self, response: httpx.Response) -> float | None:
-        value = response.headers.get("Retry-After")
-        if value is None:
-            return None
-        try:
-            seconds = max(0.0, float(value))
-        except ValueError:
-            return None
-        if seconds > self.retry.max_retry_after:
+        seconds = retry_after_seconds(response.headers.get("Retry-After"))
+        if seconds is not None and seconds > self.retry.max_retry_after:
             # Too long to hold a user waiting: stop retrying and say when to come back.
             error = RateLimited if response.status_code == 429 else Unavailable
-            raise error(
-                f"PlanetScale asks to wait {int(seconds)} seconds before the next request "
-                f"({response.status_code}). Try again in {int(seconds)} seconds.", status=response.status_code)
+            wait = describe_wait(seconds)
+            raise error(f"PlanetScale asks to wait {wait} before the next request ({response.status_code}). "
+                        f"Try again in {wait}.", status=response.status_code)
         return seconds
+
+
+DELAY_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """How long `Retry-After` asks to wait, in seconds and not negative: delay-seconds or an HTTP-date (RFC 9110,
+    10.2.3). None when it is absent or neither form (`inf`, `1e400`, `-5`, junk): then the client's own backoff
+    applies. So any value ends in a retry or a clear failure, never in an exception from arithmetic."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if DELAY_SECONDS.fullmatch(text):
+        return float(text)  # hundreds of digits make inf: longer than the longest wait, so refused as such
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, says RFC 5322
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def describe_wait(seconds: float) -> str:
+    if seconds <= 3600:
+        whole = max(1, math.ceil(seconds))
+        return f"{whole} second{'s' if whole != 1 else ''}"
+    if seconds <= 24 * 3600:
+        return f"{math.ceil(seconds / 3600)} hours"
+    return "more than a day"
 
 
 def _default_sleep(seconds: float) -> None:

@@ -8,6 +8,7 @@ is for (a backup must still exist between two runs).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -17,7 +18,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 # The API types these as `integer`; PlanetScale stores them as 32-bit values.
 MAX_INT32 = 2**31 - 1
 MAX_NAME_LENGTH = 255
-SCHEDULE_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# Always used with fullmatch: `$` would also accept a trailing newline.
+SCHEDULE_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+
+
+def control_character(text: str) -> str | None:
+    """The first control character in `text` as U+XXXX, or None. Control characters (Unicode's Cc: C0, DEL
+    and C1, so line breaks, tabs and terminal escapes) have no place in a name or a reason: they would reach
+    the audit trail, its exports and whoever reads them in a terminal."""
+    for ch in text:
+        if unicodedata.category(ch) == "Cc":
+            return f"U+{ord(ch):04X}"
+    return None
 
 
 class Target(StrEnum):
@@ -111,14 +123,14 @@ class PolicyUpdate(BaseModel):
     def _name_is_text(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("name cannot be blank")
-        if any(ord(ch) < 32 for ch in value):
+        if control_character(value):
             raise ValueError("name cannot hold control characters or line breaks")
         return value
 
     @field_validator("schedule_time")
     @classmethod
     def _schedule_time_is_hh_mm(cls, value: str) -> str:
-        if not SCHEDULE_TIME.match(value):
+        if not SCHEDULE_TIME.fullmatch(value):
             raise ValueError("schedule_time must be HH:MM on a 24-hour clock, e.g. 02:00")
         return value
 

@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Message
 
 # Slack's payloads are a few kilobytes; a large body is not from Slack and is refused before it is read.
 MAX_BODY_BYTES = 256 * 1024
@@ -30,7 +31,14 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
         length = request.headers.get("content-length")
         if length is not None and (not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY_BYTES):
             return PlainTextResponse("Request body too large", status_code=413)
-        return await handler.handle(request)
+        # Counted while it arrives: a chunked body has no length to check first, and is refused past the limit
+        # before the rest of it is read or its signature checked.
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return PlainTextResponse("Request body too large", status_code=413)
+        return await handler.handle(_with_body(request, bytes(body)))
 
     async def healthz(_: Request) -> Response:
         report = health() if health else {"status": "ok"}
@@ -46,3 +54,17 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
         Route("/slack/events", slack_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ])
+
+
+def _with_body(request: Request, body: bytes) -> Request:
+    """The request again, its body already read: Bolt's adapter reads it from `receive` once more."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return await request.receive()  # after the body: only a disconnect can follow
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, receive)

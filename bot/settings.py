@@ -14,10 +14,12 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
+from bot.access import DEFAULT_GROUP_CACHE_MAX_AGE, parse_duration
 from bot.planetscale import DEFAULT_API_URL as DEFAULT_PLANETSCALE_API_URL
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+# Always used with fullmatch: `$` would also accept a trailing newline.
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 
 
 class SettingsError(Exception):
@@ -39,6 +41,7 @@ class Settings:
     port: int = 3000
     log_format: str = "text"
     log_level: str = "INFO"
+    group_cache_max_age: int = DEFAULT_GROUP_CACHE_MAX_AGE
 
     @property
     def has_planetscale_token(self) -> bool:
@@ -85,7 +88,7 @@ class Settings:
             raise SettingsError("PLANETSCALE_SERVICE_TOKEN_ID is malformed: use the token's ID as PlanetScale "
                                 "shows it (letters, digits, `-`, `_`).")
         audit_channel = get("BACKUP_BOT_AUDIT_CHANNEL")
-        if audit_channel and not CHANNEL_ID.match(audit_channel):
+        if audit_channel and not CHANNEL_ID.fullmatch(audit_channel):
             raise SettingsError("BACKUP_BOT_AUDIT_CHANNEL is malformed: use a channel ID such as C0123ABCD "
                                 "(channel details → About), not its name.")
         database_url = get("BACKUP_BOT_DATABASE_URL") or cls.database_url
@@ -104,6 +107,13 @@ class Settings:
             raise SettingsError(f"BACKUP_BOT_LOG_LEVEL is malformed: `{log_level[:20]}`; use DEBUG, INFO, WARNING "
                                 "or ERROR.")
 
+        max_age_text = get("BACKUP_BOT_GROUP_CACHE_MAX_AGE") or "1h"
+        try:
+            group_cache_max_age = parse_duration(max_age_text)
+        except ValueError:
+            raise SettingsError(f"BACKUP_BOT_GROUP_CACHE_MAX_AGE is malformed: `{max_age_text[:20]}`; use a duration "
+                                "such as 30m, 1h or 1d.") from None
+
         return cls(
             slack_bot_token=bot_token,
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -119,6 +129,7 @@ class Settings:
             port=int(port_text),
             log_format=log_format,
             log_level=log_level,
+            group_cache_max_age=group_cache_max_age,
         )
 
 

@@ -9,9 +9,12 @@ import os
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import httpx
+import pytest
+from conftest import Bot
 from processes import free_port
 
 from bot.audit import AuditEvent
@@ -45,6 +48,53 @@ def test_migrate_then_export_the_audit_trail_as_jsonl_and_csv(tmp_path: Path) ->
     table = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [r["action"] for r in table] == ["requested", "approved", "applied"]
     assert json.loads(table[2]["before"]) == {"retention_value": 2} and table[2]["policy_name"] == 'Prod, "daily"'
+
+
+FORMULA = '=HYPERLINK("https://evil.example","click")'
+
+
+def test_a_formula_typed_as_a_reason_is_exported_to_csv_as_text(bot: Bot, tmp_path: Path) -> None:
+    typed = FORMULA.replace('"', '\\"')  # a quote inside a quoted value is written \"
+    reply = bot.command(f'update acme/app-db bp03devday retention=5d reason="{typed}"')
+    assert [e.kind for e in reply.public] == ["message"]  # applied: the reason is on the record
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    out = tmp_path / "audit.csv"
+    assert run(["audit", "export", "--format", "csv", "-o", str(out)], tmp_path,
+               BACKUP_BOT_DATABASE_URL=url).returncode == 0
+    reasons = {r["reason"] for r in csv.DictReader(io.StringIO(out.read_text()))} - {""}
+    assert reasons == {"'" + FORMULA}
+    jsonl = run(["audit", "export"], tmp_path, BACKUP_BOT_DATABASE_URL=url).stdout
+    assert {json.loads(line)["reason"] for line in jsonl.splitlines()} - {None} == {FORMULA}  # JSON is data
+
+
+@pytest.mark.parametrize(("field", "value", "cell"), [
+    ("reason", "=1+2", "'=1+2"), ("reason", "+1", "'+1"), ("reason", "-1", "'-1"),
+    ("reason", "@SUM(A1)", "'@SUM(A1)"), ("reason", "\t=1", "'\\u0009=1"), ("reason", "\r=1", "'\\u000d=1"),
+    ("policy_name", "=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
+    ("detail", "PlanetScale said \x1b[31mno\x1b[0m", "PlanetScale said \\u001b[31mno\\u001b[0m"),
+    ("reason", "C1 \x9b2J and bell \x07", "C1 \\u009b2J and bell \\u0007"),
+    ("reason", "a - b = c", "a - b = c"),
+])
+def test_csv_cells_are_neither_formulas_nor_terminal_escapes(tmp_path: Path, field: str, value: str,
+                                                              cell: str) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    store = Store(url)
+    store.migrate()
+    # Recorded directly: rows written before the doors refused control characters, and PlanetScale's own words.
+    store.record(AuditEvent(action="failed", actor="U0ALICE001", organization="acme", database="app-db",
+                            **{field: value}))  # type: ignore[arg-type]
+    store.close()
+    out = tmp_path / "audit.csv"
+    assert run(["audit", "export", "--format", "csv", "-o", str(out)], tmp_path,
+               BACKUP_BOT_DATABASE_URL=url).returncode == 0
+    with open(out, encoding="utf-8", newline="") as exported:
+        raw = exported.read()
+    assert not any(unicodedata.category(ch) == "Cc" for ch in raw.replace("\r\n", ""))
+    [row] = csv.DictReader(io.StringIO(raw))
+    assert row[field] == cell
+    jsonl = run(["audit", "export"], tmp_path, BACKUP_BOT_DATABASE_URL=url).stdout
+    assert not any(unicodedata.category(ch) == "Cc" for ch in jsonl.replace("\n", ""))
+    assert json.loads(jsonl)[field] == value
 
 
 def test_an_unusable_database_is_one_line(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import select
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -85,6 +87,31 @@ def test_a_replayed_request_older_than_five_minutes_is_refused(bot: Bot, server:
 def test_an_oversized_body_is_refused_before_it_is_read(server: str) -> None:
     answer = httpx.post(f"{server}/slack/events", content=b"x" * 300_000, timeout=10)
     assert answer.status_code == 413
+
+
+def test_a_chunked_body_is_refused_once_it_passes_the_limit_not_read_to_its_end(server: str) -> None:
+    """No Content-Length to check first: the server counts while it reads, and answers 413 at the limit."""
+    host, port = server.removeprefix("http://").split(":")
+    chunk, total, sent = b"x" * 65536, 32 * 1024 * 1024, 0
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nTransfer-Encoding: chunked\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n\r\n")
+        answer = b""
+        try:
+            while sent < total and not select.select([conn], [], [], 0)[0]:
+                conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+            if sent >= total:
+                conn.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # the server closed the connection: its answer is already on its way
+        while b"\r\n" not in answer:
+            received = conn.recv(4096)
+            if not received:
+                break
+            answer += received
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:100]
+    assert sent < 4 * 1024 * 1024, f"{sent} bytes were sent before the answer"
 
 
 def test_healthz(server: str) -> None:

@@ -13,8 +13,17 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.changes import ChangePlan, OutcomeKind
-from bot.grammar import SLUG, DatabaseRef, is_number
-from bot.policy import EDITABLE_FIELDS, SCHEDULE_TIME, BackupPolicy, PolicyUpdate, check_change, describe_changes
+from bot.grammar import DatabaseRef, database_ref, is_number, is_slug
+from bot.policy import (
+    EDITABLE_FIELDS,
+    MAX_INT32,
+    SCHEDULE_TIME,
+    BackupPolicy,
+    PolicyUpdate,
+    check_change,
+    control_character,
+    describe_changes,
+)
 from handlers import blocks
 from handlers.messages import publish
 
@@ -58,7 +67,7 @@ def read_metadata(view: dict[str, Any]) -> EditMetadata | None:
         BackupPolicy.model_validate(metadata.policy)
     except ValidationError:
         return None
-    if not (SLUG.match(metadata.organization) and SLUG.match(metadata.database)):
+    if not (is_slug(metadata.organization) and is_slug(metadata.database)):
         return None
     return metadata
 
@@ -76,7 +85,10 @@ def form_values(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
             raw = element.get("selected_time")
         else:
             raw = element.get("value")
-        if block_id == "reason":
+        if block_id in ("reason", "name") and control_character(str(raw or "")):
+            errors[block_id] = (f"Remove the control character ({control_character(str(raw))}): plain text on "
+                                "one line, without tabs or terminal escapes.")
+        elif block_id == "reason":
             values["reason"] = (raw or "").strip() or None
         elif block_id == "name":
             name = str(raw or "").strip()
@@ -85,23 +97,39 @@ def form_values(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
             else:
                 values["name"] = name
         elif block_id in NUMBER_LABELS:
-            if raw is None or not is_number(str(raw).strip().lstrip("-")):
-                errors[block_id] = "Enter a whole number, at least 1."
-            elif int(raw) < 1:
-                errors[block_id] = f"{NUMBER_LABELS[block_id]} at least 1."
+            number, problem = form_number(NUMBER_LABELS[block_id], raw)
+            if problem:
+                errors[block_id] = problem
             else:
-                values[block_id] = int(raw)
+                values[block_id] = number
         elif block_id in CHOICES:
             if raw not in CHOICES[block_id]:
                 errors[block_id] = "Choose one of the options."
             else:
                 values[block_id] = int(raw) if block_id in ("schedule_day", "schedule_week") else raw
         elif block_id == "schedule_time":
-            if not raw or not SCHEDULE_TIME.match(raw):
+            if not raw or not SCHEDULE_TIME.fullmatch(raw):
                 errors[block_id] = "Pick a time (24-hour, UTC)."
             else:
                 values[block_id] = raw
     return values, errors
+
+
+def form_number(label: str, raw: Any) -> tuple[int | None, str | None]:
+    """A number field as the API's integer, or what to say beside it. Slack's number input sends text, and a
+    payload can carry any text, so nothing is assumed: signs, decimals, other scripts' digits, huge values."""
+    text = str(raw or "").strip()
+    negative = text.startswith("-")
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not is_number(digits):
+        return None, "Enter a whole number, at least 1."
+    significant = digits.lstrip("0")
+    if negative or not significant:
+        return None, f"{label} at least 1."
+    # Compared by length first: int() of thousands of digits is slow, and refused past Python's limit.
+    if len(significant) > len(str(MAX_INT32)) or int(significant) > MAX_INT32:
+        return None, f"{label} at most {MAX_INT32}."
+    return int(significant), None
 
 
 def validate(metadata: EditMetadata, state: dict[str, Any]) -> tuple[PolicyUpdate | None, str | None, dict[str, str]]:
@@ -168,9 +196,9 @@ def on_edit_button(deps: Dependencies, ack: Ack, body: dict[str, Any], action: d
     ack()
     parts = str(action.get("value") or "").split("/")
     channel = (body.get("channel") or {}).get("id") or ""
-    if len(parts) != 3 or not all(SLUG.match(p) for p in parts[:2]) or not parts[2]:
+    if len(parts) != 3 or not all(is_slug(p) for p in parts[:2]) or not parts[2]:
         return  # not a value this bot made
-    open_edit(deps, client, body["trigger_id"], body["user"]["id"], channel, DatabaseRef(parts[0], parts[1]),
+    open_edit(deps, client, body["trigger_id"], body["user"]["id"], channel, database_ref(parts[0], parts[1]),
               parts[2])
 
 

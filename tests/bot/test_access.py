@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,12 @@ def test_the_contracts_sample_parses() -> None:
      "no approvers"),
     ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\n", "names no editors and no approvers"),
     ("[approvals]\nexpire_after = 'soon'\n[[rules]]\n", "line 2: expire_after: `soon` is not a duration"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = [\"U0ALICE001\\n\"]\n",
+     "line 4 (rule 1): editors: `U0ALICE001"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = [\"@dba-team\\n\"]\n", "editors: `@dba-team"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = [\"S0DBATEAM1\\n\"]\n", "editors: `S0DBATEAM1"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = ['U1AB']\nchannels = [\"C0DBAOPS01\\n\"]\n",
+     "is not a channel ID"),
     ("# nothing\n", "no [[rules]]"),
     ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = ['U1AB']\nplanetscale_role = 'owner'\n",
      "planetscale_role"),
@@ -86,6 +93,11 @@ def test_a_bad_file_is_refused_with_its_line_and_reason(text: str, expected: str
     with pytest.raises(AccessFileError) as caught:
         parse_rules(text)
     assert expected in str(caught.value), str(caught.value)
+
+
+def test_a_database_pattern_written_with_capitals_matches_the_lowercase_name() -> None:
+    rules = parse_rules("[[rules]]\norganizations = ['ACME']\ndatabases = ['App-DB']\neditors = ['U0ALICE001']\n")
+    assert rules.matching("acme", "app-db", "production", PROD_CHANNEL) is not None
 
 
 def test_no_rule_means_no_access_and_nothing_is_read() -> None:
@@ -186,6 +198,31 @@ def test_group_memberships_are_cached_for_a_short_time_and_failures_fail_closed(
     with pytest.raises(DirectoryError):
         cold.is_named("U0BOB00001", ["@dba-team"])
     assert cold.is_named("U0BOB00001", ["U0BOB00001"]) is True  # a user ID needs no lookup
+
+
+def test_remembered_memberships_are_trusted_for_at_most_max_age_while_slack_fails() -> None:
+    now = [0.0]
+    failing = [False]
+
+    def list_groups() -> list[dict[str, object]]:
+        if failing[0]:
+            raise DirectoryError("usergroups.list: ratelimited")
+        return GROUPS  # type: ignore[return-value]
+
+    groups = GroupDirectory(list_groups, ttl=60, clock=lambda: now[0], max_age=3600)
+    assert groups.is_named("U0BOB00001", ["@dba-team"])
+    failing[0] = True
+    now[0] = 3600
+    assert groups.is_named("U0BOB00001", ["@dba-team"])  # an hour old: still trusted
+    now[0] = 3601
+    with pytest.raises(DirectoryError) as caught:
+        groups.is_named("U0BOB00001", ["@dba-team"])
+    message = str(caught.value)
+    assert "could not be read since" in message and "ratelimited" in message and "older than 1 hour" in message
+    since = datetime.strptime(message.split("since ")[1][:16], "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - timedelta(seconds=3601) - since).total_seconds()) < 120
+    failing[0] = False  # Slack answers again: trusted again
+    assert groups.is_named("U0BOB00001", ["@dba-team"])
 
 
 def test_the_file_is_reloaded_when_it_changes_and_a_bad_version_keeps_the_last_good(tmp_path: Path) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import re
+import socket
+import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ import pytest
 import yaml
 
 from bot.doctor import METHOD_SCOPES, REQUIRED_SCOPES, check
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale import ALL_ACCESSES, Fault, PlanetScaleState
 from bot.emulators.slack import SlackState
 from bot.settings import Settings
 from bot.store import Store
@@ -38,10 +41,30 @@ def healthy(settings: Settings, tmp_path: Path, slack: SlackState, planetscale: 
                    access_file=str(tmp_path / "access.toml"), database_url=f"sqlite:///{tmp_path / 'bot.db'}")
 
 
-def run(settings: Settings) -> tuple[int, str]:
+def run(settings: Settings, planetscale_timeout: float = 5.0) -> tuple[int, str]:
     out = io.StringIO()
-    problems = check(lambda: settings, out)
+    problems = check(lambda: settings, out, planetscale_timeout)
     return problems, out.getvalue()
+
+
+def refused_port() -> int:
+    """A port nothing listens on: bound, then closed."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield int(sock.getsockname()[1])
+
+
+def fixes(out: str) -> list[str]:
+    return [line.strip().removeprefix("fix: ") for line in out.splitlines() if line.strip().startswith("fix:")]
 
 
 def test_a_good_configuration_passes(healthy: Settings) -> None:
@@ -88,6 +111,67 @@ def test_each_misconfiguration_is_pinpointed_with_a_fix(
     assert "fix:" in out
     for secret in (settings.slack_bot_token, settings.planetscale_token, settings.slack_signing_secret):
         assert secret and secret not in out
+
+
+def test_an_unreachable_planetscale_is_reported_at_once_with_the_network_fix(healthy: Settings) -> None:
+    settings = replace(healthy, planetscale_api_url=f"http://127.0.0.1:{refused_port()}/v1")
+    started = time.monotonic()
+    problems, out = run(settings)
+    elapsed = time.monotonic() - started
+    assert elapsed < 5.0, f"doctor took {elapsed:.1f} s"
+    assert problems == 1 and "acme/app-db: Could not reach PlanetScale" in out, out
+    assert "tried" not in out  # asked once
+    [fix] = fixes(out)
+    assert fix.startswith("check PLANETSCALE_API_URL") and "read_backups" not in fix
+    assert "acme members: not checked, it would fail the same way" in out
+
+
+def test_a_planetscale_that_never_answers_is_a_timeout_with_the_network_fix(
+    healthy: Settings, silent_port: int
+) -> None:
+    settings = replace(healthy, planetscale_api_url=f"http://127.0.0.1:{silent_port}/v1")
+    started = time.monotonic()
+    problems, out = run(settings, planetscale_timeout=0.3)
+    assert time.monotonic() - started < 5.0
+    assert problems == 1 and "did not answer in time" in out, out
+    assert fixes(out)[0].startswith("check PLANETSCALE_API_URL")
+
+
+@pytest.mark.parametrize(("breakage", "problem", "fix"), [
+    ("wrong_token", "refused the service token (401)",
+     "check PLANETSCALE_SERVICE_TOKEN_ID and PLANETSCALE_SERVICE_TOKEN"),
+    ("no_access", "acme/app-db: PlanetScale found nothing at acme/app-db (404)",
+     "give the service token read_backups and write_backups on this database"),
+    ("no_members", "acme: members cannot be read", "give the service token read_organization"),
+    ("server_error", "PlanetScale had an error (503)", "PlanetScale is failing or busy"),
+    ("not_planetscale", "a list this bot cannot read", "points at PlanetScale's API"),
+])
+def test_each_planetscale_failure_gets_the_fix_for_its_cause(
+    healthy: Settings, planetscale: PlanetScaleState, breakage: str, problem: str, fix: str
+) -> None:
+    settings = healthy
+    if breakage == "wrong_token":
+        settings = replace(settings, planetscale_token="nope")
+    elif breakage == "no_access":
+        planetscale.grant("limited", "limited-token", "acme", "billing-db", ALL_ACCESSES)
+        settings = replace(settings, planetscale_token_id="limited", planetscale_token="limited-token")
+    elif breakage == "no_members":
+        planetscale.grant("limited", "limited-token", "acme", "*", ("read_backups", "write_backups"))
+        settings = replace(settings, planetscale_token_id="limited", planetscale_token="limited-token")
+    elif breakage == "server_error":
+        planetscale.add_fault(Fault(status=503, times=None))
+    else:
+        planetscale.add_fault(Fault(status=200, times=None, body='{"html": "a captive portal"}'))
+    problems, out = run(settings)
+    assert problems >= 1 and problem in out, out
+    given = next(f for line, f in zip(problem_lines(out), fixes(out), strict=True) if problem in line)
+    assert fix in given, given
+    if breakage != "no_access":
+        assert "read_backups" not in given
+
+
+def problem_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.strip().startswith("FAIL")]
 
 
 def manifest() -> dict[str, Any]:

@@ -139,6 +139,8 @@ def test_typed_keys_are_remembered_for_messages() -> None:
     ("list acme/app.db", "not a valid database"),
     ("list ac me/app-db", "<organization>/<database>"),
     ("list ../app-db", "not a valid organization"),
+    ('list "acme/app-db\n"', "not a valid database"),
+    ('list "acme\n/app-db"', "not a valid organization"),
     ("show acme/app-db", "needs a policy"),
     ("show acme/app-db retention=3d", "needs a policy"),
     ("show acme/app-db Production daily", 'Quote a policy name'),
@@ -169,6 +171,8 @@ def test_typed_keys_are_remembered_for_messages() -> None:
     ('update acme/app-db "Production daily" at=12:60', "not a time"),
     ('update acme/app-db "Production daily" at=2pm', "2pm is 14:00"),
     ('update acme/app-db "Production daily" at=0200', "HH:MM"),
+    ('update acme/app-db "Production daily" at=٠٢:٠٠', "not a time"),
+    ('update acme/app-db "Production daily" retention_value=٣', "not a whole number"),
     ('update acme/app-db "Production daily" day=7', "not a day"),
     ('update acme/app-db "Production daily" day=mnday', "Did you mean `monday`"),
     ('update acme/app-db "Production daily" week=1', "1st, 2nd, 3rd or 4th"),
@@ -208,3 +212,30 @@ def test_tokenizer_keeps_quoted_spaces_and_marks_quoted_tokens() -> None:
 @pytest.mark.parametrize("text", ["day=²", "schedule_week=³", "week=١", "retention=٣ days", "retention_value=²"])
 def test_digits_that_are_not_ascii_are_refused_with_a_message(text: str) -> None:
     assert error(f'update acme/app-db "Production daily" {text}')  # found by the fuzzer: it used to raise
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("list ACME/App-DB", ListCommand(DB)),
+    ("show Acme/APP-DB bp01prod12h", ShowCommand(DB, "bp01prod12h")),  # the policy ID keeps its case
+    ("history acme/App-DB", HistoryCommand(DB)),
+])
+def test_organization_and_database_are_lowercased_as_planetscale_names_them(text: str, expected: object) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ('update acme/app-db "Production daily" retention=3d reason="audit \x1b[31masks\x1b[0m"', "reason"),
+    ('update acme/app-db "Production daily" retention=3d reason="line\tone"', "reason"),
+    ('update acme/app-db "Production daily" retention=3d reason="a\x9bb"', "reason"),  # C1 CSI
+    ('update acme/app-db "Production daily" name="Nightly\x07"', "name"),
+    ('update acme/app-db "Production daily" name="Night\nly"', "name"),
+    ('update acme/app-db "Production daily" name="Nightly\x7f"', "name"),
+])
+def test_control_characters_in_free_text_are_refused_naming_the_field_and_the_fix(text: str, key: str) -> None:
+    message = error(text)
+    assert f"`{key}` holds a control character" in message and "plain text on one line" in message
+
+
+def test_a_formula_in_a_reason_is_text_and_is_kept_as_typed() -> None:
+    parsed = update('retention=3d reason="=HYPERLINK(\\"https://evil.example\\",\\"x\\")"')
+    assert parsed.reason == '=HYPERLINK("https://evil.example","x")'

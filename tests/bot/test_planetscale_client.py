@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
 import httpx
 import pytest
+from conftest import Bot
 
 from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from bot.planetscale import (
@@ -32,6 +37,7 @@ def test_service_token_header_and_paths(planetscale_client: PlanetScaleClient, p
 @pytest.mark.parametrize(("org", "db", "policy_id"), [
     ("..", "app-db", "x"), ("acme", "app-db/../../other", "x"), ("acme", "app-db", "../x"),
     ("acme", "app-db", "x?y=1"), ("acme", "app db", "x"), ("acme%2F", "app-db", "x"), ("", "app-db", "x"),
+    ("acme", "app-db\n", "x"), ("acme\n", "app-db", "x"), ("acme", "app-db", "x\n"),
 ])
 def test_nothing_typed_can_change_the_request_path(
     planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, org: str, db: str, policy_id: str
@@ -131,3 +137,83 @@ def test_a_token_without_access_to_a_database_gets_404_and_without_write_403(
         client.list_policies("acme", "billing-db")
     with pytest.raises(Forbidden, match="write_backups"):
         client.update_policy("acme", "app-db", "bp03devday", PolicyUpdate(retention_value=4))
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "Infinity", "nan", "1e400", "1e3", "-5", "-0.5", "soon", "1,5",
+                                   "0x10", "5 s", "+5", "Wed, 99 Oct 2015 07:28:00 GMT"])
+def test_a_retry_after_that_is_not_a_delay_or_a_date_falls_back_to_backoff(
+    planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, sleeps: list[float], value: str
+) -> None:
+    planetscale.add_fault(Fault(status=429, times=None, retry_after=value))
+    with pytest.raises(RateLimited) as caught:
+        planetscale_client.get_policy("acme", "app-db", "bp01prod12h")
+    assert "tried 4 times" in caught.value.user_message
+    assert sleeps == [0.5, 1.0, 2.0] and len(planetscale.calls()) == 4
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("9" * 400, "Try again in more than a day"),
+    ("86401", "Try again in more than a day"),
+    ("7200", "Try again in 2 hours"),
+    ("21", "Try again in 21 seconds"),
+])
+def test_a_retry_after_too_long_to_wait_for_is_a_clear_failure_at_once(
+    planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, sleeps: list[float], value: str,
+    words: str
+) -> None:
+    planetscale.add_fault(Fault(status=503, times=None, retry_after=value))
+    with pytest.raises(Unavailable) as caught:
+        planetscale_client.get_policy("acme", "app-db", "bp01prod12h")
+    assert words in caught.value.user_message
+    assert sleeps == [] and len(planetscale.calls()) == 1
+
+
+def test_a_decimal_retry_after_is_waited_for(
+    planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, sleeps: list[float]
+) -> None:
+    planetscale.add_fault(Fault(status=429, times=None, retry_after="1.5"))
+    with pytest.raises(RateLimited) as caught:
+        planetscale_client.get_policy("acme", "app-db", "bp01prod12h")
+    assert "Try again in 2 seconds" in caught.value.user_message
+    assert sleeps == [1.5, 1.5, 1.5]
+
+
+def test_a_retry_after_given_as_an_http_date_is_honoured(
+    planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, sleeps: list[float]
+) -> None:
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=4), usegmt=True)
+    past = format_datetime(datetime.now(UTC) - timedelta(days=1), usegmt=True)
+    planetscale.add_fault(Fault(status=503, times=1, retry_after=soon))
+    planetscale.add_fault(Fault(status=429, times=1, retry_after=past))
+    assert planetscale_client.get_policy("acme", "app-db", "bp01prod12h").id == "bp01prod12h"
+    assert 2.0 < sleeps[0] <= 4.0 and sleeps[1] == 0.0
+    later = format_datetime(datetime.now(UTC) + timedelta(hours=2), usegmt=True)
+    planetscale.add_fault(Fault(status=429, times=1, retry_after=later))
+    with pytest.raises(RateLimited) as caught:
+        planetscale_client.get_policy("acme", "app-db", "bp01prod12h")
+    assert "Try again in 2 hours" in caught.value.user_message
+
+
+def test_a_change_rate_limited_with_retry_after_inf_ends_failed_and_on_the_record(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    planetscale.add_fault(Fault(status=429, times=None, method="PATCH", retry_after="inf"))
+    reply = bot.command("update acme/app-db bp03devday retention=5d")
+    assert "rate limiting" in reply.all_text() and "went wrong inside the bot" not in reply.all_text()
+    assert len(planetscale.calls("PATCH")) == 4
+    assert bot.deps.store.requests() == []  # none left applying
+    [failed] = [e for e in bot.audit.all() if e.action == "failed"]
+    assert "rate limiting" in (failed.detail or "")
+
+
+def test_retrying_is_logged_only_when_a_retry_follows(
+    planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, caplog: pytest.LogCaptureFixture
+) -> None:
+    planetscale.add_fault(Fault(status=503, times=None))
+    with caplog.at_level(logging.WARNING, logger="bot.planetscale"), pytest.raises(Unavailable):
+        planetscale_client.get_policy("acme", "app-db", "bp01prod12h")
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(" failed")[0] for line in lines if "retrying" in line] == [
+        "planetscale attempt 1", "planetscale attempt 2", "planetscale attempt 3"]
+    assert "retrying in 0.5 s" in lines[0] and "retrying in 2.0 s" in lines[2]
+    assert "failed 4 times; giving up" in lines[-1] and "retrying" not in lines[-1]

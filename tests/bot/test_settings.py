@@ -38,12 +38,19 @@ def test_defaults() -> None:
     ({"PORT": "http"}, (), "PORT is malformed"),
     ({"BACKUP_BOT_LOG_FORMAT": "xml"}, (), "BACKUP_BOT_LOG_FORMAT is malformed"),
     ({"BACKUP_BOT_LOG_LEVEL": "loud"}, (), "BACKUP_BOT_LOG_LEVEL is malformed"),
+    ({"BACKUP_BOT_GROUP_CACHE_MAX_AGE": "forever"}, (), "BACKUP_BOT_GROUP_CACHE_MAX_AGE is malformed"),
 ])
 def test_a_bad_setting_is_named_without_its_value(env: dict[str, str], require: tuple[str, ...], named: str) -> None:
     with pytest.raises(SettingsError) as caught:
         load(require, **env)
     assert named in str(caught.value)
     assert SECRET not in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 3600), ("30m", 1800), ("2h", 7200), ("1d", 86400),
+                                                ("0m", 0)])
+def test_the_group_cache_max_age_is_a_duration_of_an_hour_by_default(value: str | None, seconds: int) -> None:
+    assert load(**({"BACKUP_BOT_GROUP_CACHE_MAX_AGE": value} if value else {})).group_cache_max_age == seconds
 
 
 def test_the_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:

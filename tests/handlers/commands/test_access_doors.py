@@ -12,6 +12,7 @@ import pytest
 from conftest import CHANNEL, Bot
 
 from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.settings import Settings
 
 ALICE, BOB, CAROL, DAVE = "U0ALICE001", "U0BOB00001", "U0CAROL001", "U0DAVE0001"
 RANDOM = "C0RANDOM01"
@@ -135,6 +136,27 @@ def test_when_slack_cannot_list_groups_access_is_refused(rules: Bot, planetscale
     assert planetscale.calls() == []
 
 
+def test_while_slack_cannot_list_groups_remembered_memberships_count_for_at_most_an_hour(
+    rules: Bot, planetscale: PlanetScaleState, settings: Settings
+) -> None:
+    from bot.emulators.slack import MethodFault
+    from bot.identity import slack_groups
+
+    now = [0.0]  # the directory as build_dependencies makes it from the settings, on a clock the test moves
+    rules.deps.access.groups = slack_groups(rules.app.client, max_age=settings.group_cache_max_age,
+                                            clock=lambda: now[0])
+    rules.command(f"update acme/app-db {DEV} retention=5d", user=BOB)
+    rules.slack.add_fault(MethodFault("usergroups.list", error="ratelimited", times=None))
+    now[0] = 1800.0
+    rules.command(f"update acme/app-db {DEV} retention=6d", user=BOB)
+    assert len(planetscale.calls("PATCH")) == 2  # half an hour old: still trusted
+    now[0] = 3601.0
+    reply = rules.command(f"update acme/app-db {DEV} retention=7d", user=BOB)
+    assert "could not be read since" in text(reply) and "ratelimited" in text(reply)
+    assert "older than 1 hour are not trusted" in text(reply)
+    assert len(planetscale.calls("PATCH")) == 2
+
+
 def test_a_bad_access_file_stops_the_start_with_its_line(tmp_path: Path) -> None:
     (tmp_path / "access.toml").write_text(RULES.replace('editors = ["@dba-team"]', 'editors = ["bob"]', 1))
     env = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s",
@@ -170,3 +192,42 @@ def test_history_shows_only_the_targets_the_caller_may_see(rules: Bot, planetsca
     elsewhere = text(rules.command("history acme/app-db", user=ALICE, channel=RANDOM))
     assert "Development daily" in elsewhere and "Production daily" not in elsewhere
     assert "not named" in text(rules.command("history acme/app-db", user=DAVE))
+
+
+# A strict rule for app-db before an open rule for every other database of acme.
+STRICT_BEFORE_OPEN = """
+[[rules]]
+organizations = ["acme"]
+databases = ["app-db"]
+editors = ["U0CAROL001"]
+approvers = ["@dba-leads"]
+
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+editors = ["@dba-team"]
+approvers = ["@dba-leads"]
+"""
+
+
+@pytest.mark.parametrize("database", ["App-DB", "APP-DB"])
+def test_a_database_typed_with_capitals_is_judged_by_its_own_rule(
+    bot: Bot, planetscale: PlanetScaleState, database: str
+) -> None:
+    bot.use_rules(STRICT_BEFORE_OPEN)
+    reply = bot.command(f"update acme/{database} {DEV} retention=5d")
+    assert "rule 1 (line 2)" in text(reply) and "may not change" in text(reply)
+    assert planetscale.calls("PATCH") == []
+    # and its editor's change is sent under PlanetScale's (lowercase) name
+    bot.command(f"update ACME/{database} {DEV} retention=5d", user=CAROL)
+    [patch] = planetscale.calls("PATCH")
+    assert patch.path == f"/organizations/acme/databases/app-db/backup-policies/{DEV}"
+
+
+def test_a_database_with_a_trailing_newline_is_refused_not_judged_by_a_broader_rule(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    bot.use_rules(STRICT_BEFORE_OPEN)
+    reply = bot.command(f'update "acme/app-db\n" {DEV} retention=5d')
+    assert "is not a valid database name" in reply.ack_text
+    assert planetscale.calls() == []

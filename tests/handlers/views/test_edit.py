@@ -185,3 +185,70 @@ editors = ["U0ALICE001"]
     assert bot.submit(form, {"retention_value": "5"}).ack["view"]["submit"]["text"] == "Apply"
     moved = bot.submit(form, {"target": "production"}).ack["view"]
     assert moved["submit"]["text"] == "Request approval" and "needs 1 approval" in json.dumps(moved)
+
+
+def test_the_edit_button_judges_a_database_with_capitals_by_its_own_rule(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    bot.use_rules("""
+[[rules]]
+organizations = ["acme"]
+databases = ["app-db"]
+editors = ["U0CAROL001"]
+approvers = ["@dba-leads"]
+
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+editors = ["@dba-team"]
+approvers = ["@dba-leads"]
+""")
+    bot.click(EDIT, f"acme/App-DB/{DEV}")
+    refused = json.dumps(bot.current_view())
+    assert "Not allowed" in refused and "rule 1" in refused
+    bot.click(EDIT, f"ACME/App-DB/{DEV}", user="U0CAROL001")
+    form = bot.current_view()
+    assert form["callback_id"] == "policy_edit_form"
+    assert json.loads(form["private_metadata"])["database"] == "app-db"
+    bot.click(EDIT, f"acme/app-db\n/{DEV}")  # not a value this bot made: ignored
+    assert bot.current_view() == form
+
+
+@pytest.mark.parametrize(("typed", "words"), [
+    ("--5", "whole number"), ("+-5", "whole number"), ("5.5", "whole number"), ("1e3", "whole number"),
+    ("٣", "whole number"), ("²", "whole number"), ("   ", "whole number"), ("5 5", "whole number"),
+    ("0x10", "whole number"), ("", "whole number"), ("-5", "at least 1"), ("0", "at least 1"), ("-0", "at least 1"),
+    ("2147483648", "at most 2147483647"), ("9" * 5000, "at most 2147483647"), ("-" + "9" * 5000, "at least 1"),
+])
+def test_a_number_field_with_anything_but_a_whole_number_gets_an_inline_error(
+    bot: Bot, planetscale: PlanetScaleState, typed: str, words: str
+) -> None:
+    form = open_form(bot)
+    reply = bot.submit(form, {"retention_value": typed, "frequency_value": typed})
+    assert reply.response.status == 200
+    assert reply.ack["response_action"] == "errors"
+    assert words in reply.ack["errors"]["retention_value"] and words in reply.ack["errors"]["frequency_value"]
+    assert planetscale.calls("PATCH") == []
+
+
+def test_number_fields_accept_a_plus_sign_leading_zeros_and_surrounding_spaces(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    form = open_form(bot)
+    preview = bot.submit(form, {"retention_value": " +0007 "})
+    assert preview.ack["response_action"] == "update", preview.ack
+    assert json.loads(preview.ack["view"]["private_metadata"])["update"] == {"retention_value": 7}
+
+
+@pytest.mark.parametrize(("block", "typed"), [
+    ("reason", "audit \x1b[31masks\x1b[0m"), ("reason", "two\tcolumns"), ("name", "Dev\x07daily"),
+    ("name", "Dev\x9bdaily"),
+])
+def test_control_characters_in_the_forms_text_are_refused_beside_the_field(
+    bot: Bot, planetscale: PlanetScaleState, block: str, typed: str
+) -> None:
+    form = open_form(bot)
+    reply = bot.submit(form, {"retention_value": "5", block: typed})
+    assert reply.ack["response_action"] == "errors"
+    assert "Remove the control character" in reply.ack["errors"][block]
+    assert planetscale.calls("PATCH") == []
