@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from bot.access import AccessControl, Action, Decision, DirectoryError
@@ -43,7 +44,7 @@ from bot.policy import (
     resulting_values,
 )
 from bot.service import PolicyNotFound, PolicyService
-from bot.store import Store
+from bot.store import Claim, Store
 
 log = logging.getLogger(__name__)
 SYSTEM = "backup-bot"
@@ -51,6 +52,8 @@ SYSTEM = "backup-bot"
 LEASE_MARGIN_SECONDS = 30.0
 # How long a request left approved by a crash (before it was claimed) waits before the sweep applies it.
 APPROVED_STALE_SECONDS = 60.0
+# How long a click waits for another change to the same policy to finish before leaving it to the sweep.
+CLAIM_WAIT_SECONDS = 15.0
 LEASE_POLL_SECONDS = 0.05
 
 
@@ -170,6 +173,8 @@ class _Judgement:
     not_counted: tuple[str, ...] = ()
     approvers: tuple[str, ...] = ()
     refusal: str | None = None
+    # Slack or PlanetScale could not say who someone is: nothing is sent, and nothing is closed for it either.
+    unchecked: str | None = None
 
     @property
     def missing(self) -> int:
@@ -364,6 +369,9 @@ class ChangePath:
         if added is not None:
             self._record_request("approved", request, user)
         judged = self._judge_approvals(request, request.targets)
+        if judged.unchecked:
+            return Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {judged.unchecked}. Your approval is recorded; "
+                                                "click Approve again in a moment to apply the change.", request)
         if judged.refusal:
             return self._close_pending(request, judged.refusal)
         if judged.missing:
@@ -432,7 +440,7 @@ class ChangePath:
             decision = self.access.decide(request.requester, Action.CHANGE, request.organization, request.database,
                                           targets, request.channel)
         except DirectoryError as exc:
-            return _Judgement(refusal=f"the requester's access could not be checked again ({exc})")
+            return _Judgement(unchecked=f"the requester's access could not be checked just now ({exc})")
         if not decision.allowed:
             return _Judgement(refusal=f"under the access rules as they are now, <@{request.requester}> may no longer "
                                       f"make this change: {decision.reason}")
@@ -443,8 +451,8 @@ class ChangePath:
                 allowed = approver != request.requester and self.access.decide(
                     approver, Action.APPROVE, request.organization, request.database, targets,
                     request.channel).allowed
-            except DirectoryError:
-                allowed = False  # fail closed: an approval that cannot be checked does not count
+            except DirectoryError as exc:
+                return _Judgement(unchecked=f"<@{approver}>'s approval could not be checked just now ({exc})")
             (counted if allowed else not_counted).append(approver)
         approvers = tuple(self.access.groups.resolve(p) for p in decision.approvers)
         return _Judgement(decision.approvals, tuple(counted), tuple(not_counted), approvers)
@@ -469,46 +477,44 @@ class ChangePath:
 
     # --- applying ---------------------------------------------------------------------------------------
 
-    def _apply(self, request: ChangeRequest, by: str,
-               read: tuple[BackupPolicy, int | None] | None = None) -> Outcome:
+    def _apply(self, request: ChangeRequest, by: str, read: tuple[BackupPolicy, int] | None = None) -> Outcome:
         """approved → applying → applied, failed or back to pending, under the policy's lease."""
-        claimed = self._claim(request, [RequestState.APPROVED])
-        if claimed is None:
+        claim = self._claim(request, [RequestState.APPROVED])
+        if claim is None:
             latest = self.store.get_request(request.id) or request
             if latest.state is RequestState.APPROVED:
-                return Outcome(OutcomeKind.QUEUED, "Approved. Another change to this policy is being applied "
-                                                   "right now; this one follows it within a minute.", latest)
+                return Outcome(OutcomeKind.QUEUED, "Approved. Another change to this policy is being applied right "
+                                                   "now; this one is applied after it by the bot's sweep, which "
+                                                   "judges it again then.", latest)
             return self._already(request)
-        applied = False
         try:
-            outcome = self._apply_claimed(claimed, by, read)
-            applied = outcome.kind is OutcomeKind.APPLIED
-            return outcome
+            current = None
+            if read is not None:
+                # A read taken before the claim is as good as one under it if nobody claimed this database's
+                # policies in between: the claim itself moved the generation on by one.
+                policy, generation = read
+                if self.store.database_generation(request.organization, request.database) == generation + 1:
+                    current = policy
+            return self._apply_claimed(claim, by, current)
         finally:
-            self.store.release_policy(claimed, applied)
+            self.store.release(claim)
 
-    def _claim(self, request: ChangeRequest, from_states: Sequence[RequestState]) -> ChangeRequest | None:
-        """Claim the request and its policy's lease; while another request holds it, wait for it a while."""
-        deadline = self.clock() + self.lease_seconds
+    def _claim(self, request: ChangeRequest, from_states: Sequence[RequestState]) -> Claim | None:
+        """Claim the request and its policy's lease; while another change holds it, wait a little."""
+        deadline = self.clock() + CLAIM_WAIT_SECONDS
         while True:
-            claimed = self.store.claim_for_applying(request, from_states, self.lease_seconds)
-            if claimed is not None:
-                return claimed
+            claim = self.store.claim_for_applying(request, from_states, self.lease_seconds)
+            if claim is not None:
+                return claim
             latest = self.store.get_request(request.id)
             if latest is None or latest.state not in from_states or self.clock() >= deadline:
                 return None
             self.pause(LEASE_POLL_SECONDS)
 
-    def _apply_claimed(self, request: ChangeRequest, by: str,
-                       read: tuple[BackupPolicy, int | None] | None = None) -> Outcome:
+    def _apply_claimed(self, claim: Claim, by: str, current: BackupPolicy | None = None) -> Outcome:
+        """Judge the claimed request against the policy as it is now (read again unless `current` is fresh)."""
+        request = claim.request
         db = DatabaseRef(request.organization, request.database)
-        current = None
-        if read is not None:
-            # A read taken before the lease is as good as one under it if no change was applied in between (a
-        # generation of None: the read was taken under this lease).
-            policy, generation = read
-            if generation is None or generation == self.store.database_generation(db.organization, db.database):
-                current = policy
         if current is None:
             try:
                 current = self.policies.find_policy(db, request.policy_id)
@@ -531,36 +537,74 @@ class ChangePath:
             why = "; ".join(p.message for p in problems)
             return self._fail(request, by, f"the change no longer holds against the policy as it is now: {why}. "
                                            "Nothing was sent.", OutcomeKind.INVALID)
-        targets = [current.target, str(update.target or current.target)]
-        judged = self._judge_approvals(request, targets)
+        judged = self._judge_approvals(request, [current.target, str(update.target or current.target)])
         if judged.refusal:
             return self._fail(request, by, f"{judged.refusal}. Nothing was sent.", OutcomeKind.NO_LONGER_ALLOWED)
-        if judged.missing:
+        if judged.unchecked or judged.missing:
+            why = (f"{judged.unchecked}; approve again in a moment to apply it" if judged.unchecked
+                   else _waiting_detail(judged))
             back = self.store.transition(request.id, [RequestState.APPLYING], RequestState.PENDING,
-                                         approvals_needed=judged.needed, approvers=list(judged.approvers),
-                                         detail=_waiting_detail(judged), lease_until=0) or request
-            self._record_request("waiting", back, SYSTEM, detail=_waiting_detail(judged))
-            return Outcome(OutcomeKind.WAITING, f"Not applied yet: {_waiting_detail(judged)}", back)
+                                         approvals_needed=judged.needed or request.approvals_needed,
+                                         approvers=list(judged.approvers or request.approvers), detail=why,
+                                         lease_until=0) or request
+            self._record_request("waiting", back, SYSTEM, detail=why)
+            return Outcome(OutcomeKind.WAITING, f"Not applied yet, nothing was sent: {why}.", back)
+        # Everything above may have taken a while (pages of policies, role look-ups): the PATCH gets a full lease.
+        if not self.store.renew(claim, self.lease_seconds):
+            return Outcome(OutcomeKind.CLOSED, "Nothing was sent: this change took too long to judge and the sweep "
+                                               "took it over; it judges it again.", request)
         return self._send(request, by, db, current, update)
 
     def _send(self, request: ChangeRequest, by: str, db: DatabaseRef, current: BackupPolicy,
               update: PolicyUpdate) -> Outcome:
-        attempt = AuditEvent(action="applying", actor=request.requester, organization=db.organization,
+        attempt = AuditEvent(action="sending", actor=request.requester, organization=db.organization,
                              database=db.database, policy_id=current.id, policy_name=current.name,
                              before=current.model_dump(), sent=update.to_api(), reason=request.reason,
                              channel=request.channel, request_id=request.id,
                              detail=None if by == request.requester else f"approved by <@{by}>")
+        self.store.record(attempt)  # on the record before it leaves: a crash after the PATCH is still told
         try:
             after = self.planetscale.update_policy(db.organization, db.database, current.id, update)
         except PlanetScaleError as exc:
-            self.store.record(replace(attempt, action="failed", detail=exc.user_message))
-            failed = self.store.transition(request.id, [RequestState.APPLYING], RequestState.FAILED,
-                                           detail=exc.user_message)
-            return Outcome(OutcomeKind.FAILED, f"Not applied: {exc.user_message}", failed or request)
+            if exc.definite:
+                self.store.record(replace(attempt, action="failed", detail=exc.user_message))
+                failed = self.store.transition(request.id, [RequestState.APPLYING], RequestState.FAILED,
+                                               detail=exc.user_message, lease_until=0)
+                return Outcome(OutcomeKind.FAILED, f"Not applied: {exc.user_message}", failed or request)
+            # The PATCH may have landed although no answer said so: what PlanetScale holds now decides.
+            return self._settle(request, by, exc.user_message)
         self.store.record(replace(attempt, action="applied", after=after.model_dump()))
         done = self.store.transition(request.id, [RequestState.APPLYING], RequestState.APPLIED,
                                      after=after.model_dump(), lease_until=0)
         return Outcome(OutcomeKind.APPLIED, "Applied.", done or request, after=after)
+
+    def _settle(self, request: ChangeRequest, by: str, why: str) -> Outcome:
+        """After a PATCH whose outcome is unknown (or a crash): applied if PlanetScale now holds every value it
+        sets, failed if it does not; when PlanetScale cannot be read either, the sweep asks again later."""
+        db = DatabaseRef(request.organization, request.database)
+        try:
+            current = self.policies.find_policy(db, request.policy_id)
+        except PolicyNotFound as exc:
+            return self._fail(request, by, f"the policy is gone from PlanetScale: {exc.user_message}")
+        except PlanetScaleError as exc:
+            expired = self.clock() - request.created_at > self.access.rules.expire_after_seconds
+            if expired:
+                return self._fail(request, by, f"whether PlanetScale applied it could not be confirmed: "
+                                               f"{exc.user_message}")
+            # Left applying, its lease ended: the next sweep checks again.
+            self.store.transition(request.id, [RequestState.APPLYING], RequestState.APPLYING, lease_until=0,
+                                  detail=f"unconfirmed: {why}")
+            return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({why}) and cannot be read "
+                                               "right now; the bot checks again shortly and the message will show "
+                                               "the result.", request)
+        if all(current.field_value(f) == v for f, v in request.changes.items()):
+            self._record_request("applied", request, by, after=current.model_dump(),
+                                 detail=f"confirmed by reading the policy after: {why}")
+            done = self.store.transition(request.id, [RequestState.APPLYING],
+                                         RequestState.APPLIED, after=current.model_dump(), lease_until=0)
+            return Outcome(OutcomeKind.APPLIED, "Applied (confirmed by reading the policy again).", done or request,
+                           after=current)
+        return self._fail(request, by, f"{why} PlanetScale does not hold the change, so it was not applied.")
 
     def _fail(self, request: ChangeRequest, by: str, why: str, kind: OutcomeKind = OutcomeKind.FAILED) -> Outcome:
         failed = self.store.transition(request.id, [RequestState.APPLYING], RequestState.FAILED, detail=why,
@@ -583,37 +627,37 @@ class ChangePath:
 
     def recover(self) -> list[Outcome]:
         """Finish requests a crash left behind: approved but never claimed, or applying past their lease (so the
-        worker that claimed them is gone: its PATCH, if any, has ended one way or the other)."""
+        worker that claimed them is gone, or took longer than it may: its PATCH, if any, has ended)."""
         outcomes = []
         now = self.clock()
         for request in self.store.requests([RequestState.APPROVED], updated_before=now - APPROVED_STALE_SECONDS):
-            outcomes.append(self._apply(request, by=SYSTEM))
+            outcomes.append(self._guarded(request, partial(self._apply, request, SYSTEM)))
         for request in self.store.requests([RequestState.APPLYING], lease_before=now):
-            claimed = self.store.claim_for_applying(request, [RequestState.APPLYING], self.lease_seconds)
-            if claimed is None:
+            claim = self.store.claim_for_applying(request, [RequestState.APPLYING], self.lease_seconds)
+            if claim is None:
                 continue
-            applied = False
             try:
-                outcome = self._recover_applying(claimed)
-                applied = outcome.kind is OutcomeKind.APPLIED
+                outcomes.append(self._guarded(request, partial(self._recover_applying, claim)))
             finally:
-                self.store.release_policy(claimed, applied)
-            outcomes.append(outcome)
+                self.store.release(claim)
         return outcomes
 
-    def _recover_applying(self, request: ChangeRequest) -> Outcome:
-        db = DatabaseRef(request.organization, request.database)
+    def _guarded(self, request: ChangeRequest, step: Callable[[], Outcome]) -> Outcome:
+        """One request's failure does not stop the sweep for the others."""
         try:
-            current = self.policies.find_policy(db, request.policy_id)
-        except (PlanetScaleError, PolicyNotFound) as exc:
-            return Outcome(OutcomeKind.FAILED, f"Recovery could not read the policy: {exc.user_message}", request)
-        if all(current.field_value(f) == v for f, v in request.changes.items()):
-            applied = self.store.transition(request.id, [RequestState.APPLYING], RequestState.APPLIED,
-                                            after=current.model_dump(), lease_until=0)
-            self._record_request("applied", request, request.requester, after=current.model_dump(),
-                                 detail="found applied after a restart")
-            return Outcome(OutcomeKind.APPLIED, "Applied (found so after a restart).", applied or request)
-        return self._apply_claimed(request, SYSTEM, (current, None))
+            return step()
+        except Exception as exc:
+            log.exception("the sweep could not finish request %s", request.id)
+            return Outcome(OutcomeKind.FAILED, explain(exc), None)
+
+    def _recover_applying(self, claim: Claim) -> Outcome:
+        """A request left applying: if a PATCH was sent for it, PlanetScale's state says whether it landed; if
+        none was, it is judged again and applied as any other."""
+        request = claim.request
+        sent = any(e.action == "sending" for e in self.store.events_of_request(request.id))
+        if sent:
+            return self._settle(request, SYSTEM, "the bot stopped while PlanetScale was applying it.")
+        return self._apply_claimed(claim, SYSTEM)
 
     # --- reading ----------------------------------------------------------------------------------------
 

@@ -39,6 +39,9 @@ class PlanetScaleError(Exception):
     """A call to PlanetScale that did not succeed. `user_message` is safe and useful to show anyone."""
 
     kind = "error"
+    # True when PlanetScale said no: the request was certainly not carried out. Otherwise (timeouts, 5xx, lost
+    # answers, 429 after a retried timeout) a PATCH may have landed before the failure.
+    definite = False
 
     def __init__(self, user_message: str, *, status: int | None = None, code: str | None = None):
         super().__init__(user_message)
@@ -48,20 +51,24 @@ class PlanetScaleError(Exception):
 
 
 class Unauthorized(PlanetScaleError):
+    definite = True
     kind = "unauthorized"
 
 
 class Forbidden(PlanetScaleError):
+    definite = True
     kind = "forbidden"
 
 
 class NotFound(PlanetScaleError):
+    definite = True
     kind = "not_found"
 
 
 class Rejected(PlanetScaleError):
     """PlanetScale refused the request's content (400/422): its own message says why."""
 
+    definite = True
     kind = "rejected"
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -216,27 +217,28 @@ class Store:
         return _request(row)
 
     def claim_for_applying(self, request: ChangeRequest, from_states: Sequence[RequestState],
-                           lease_seconds: float) -> ChangeRequest | None:
+                           lease_seconds: float) -> Claim | None:
         """Take the policy's lease for this request and move the request to applying, both or neither.
 
-        None when the request is no longer in `from_states` or another request holds the policy's lease: one
-        change at a time per policy, across threads and instances, so a read before a PATCH stays true."""
+        None when the request is no longer in `from_states` or the policy's lease is held: one change at a time
+        per policy, across threads and instances. Each claim has its own token, so a worker whose lease was taken
+        over (it outlived it) can tell, and moves the database's generation on, so any read of its policies taken
+        before the claim is known to be stale."""
         now = self.clock()
-        until = now + lease_seconds
-        key = request.policy_key
+        claim_token = str(uuid.uuid4())
         try:
-            return self._claim(request, from_states, key, now, until)
+            return self._claim(request, from_states, claim_token, now, now + lease_seconds)
         except _NotClaimed:
             return None
 
-    def _claim(self, request: ChangeRequest, from_states: Sequence[RequestState], key: str, now: float,
-               until: float) -> ChangeRequest | None:
+    def _claim(self, request: ChangeRequest, from_states: Sequence[RequestState], claim_token: str, now: float,
+               until: float) -> Claim | None:
+        key = request.policy_key
         with self.engine.begin() as conn:
             taken = conn.execute(
                 policy_leases.update()
-                .where(policy_leases.c.policy_key == key,
-                       sa.or_(policy_leases.c.until < now, policy_leases.c.holder == request.id))
-                .values(holder=request.id, until=until)
+                .where(policy_leases.c.policy_key == key, policy_leases.c.until < now)
+                .values(holder=claim_token, until=until, generation=policy_leases.c.generation + 1)
             ).rowcount
             if taken != 1:
                 exists = conn.scalar(sa.select(policy_leases.c.policy_key).where(policy_leases.c.policy_key == key))
@@ -244,28 +246,43 @@ class Store:
                     return None
                 try:
                     with conn.begin_nested():
-                        conn.execute(policy_leases.insert().values(policy_key=key, holder=request.id, until=until,
-                                                                   generation=0))
+                        conn.execute(policy_leases.insert().values(policy_key=key, holder=claim_token, until=until,
+                                                                   generation=1))
                 except sa.exc.IntegrityError:
                     return None
             claimed = self._transition(conn, request.id, from_states, RequestState.APPLYING,
                                        {"lease_until": until})
             if claimed is None:
                 raise _NotClaimed  # the lease goes back with the rolled-back transaction
-            return claimed
+            return Claim(claimed, claim_token)
 
-    def release_policy(self, request: ChangeRequest, applied: bool) -> None:
-        """Give the policy's lease back; an applied change moves the policy's generation on."""
+    def renew(self, claim: Claim, lease_seconds: float) -> bool:
+        """Extend a claim's lease from now (before a PATCH); False if it was taken over meanwhile."""
+        until = self.clock() + lease_seconds
+        with self.engine.begin() as conn:
+            held = conn.execute(policy_leases.update()
+                                .where(policy_leases.c.policy_key == claim.request.policy_key,
+                                       policy_leases.c.holder == claim.token)
+                                .values(until=until)).rowcount
+            if held != 1:
+                return False
+            conn.execute(change_requests.update()
+                         .where(change_requests.c.id == claim.request.id,
+                                change_requests.c.state == RequestState.APPLYING)
+                         .values(lease_until=until))
+            return True
+
+    def release(self, claim: Claim) -> None:
+        """Give the policy's lease back, if this claim still holds it."""
         with self.engine.begin() as conn:
             conn.execute(policy_leases.update()
-                         .where(policy_leases.c.policy_key == request.policy_key,
-                                policy_leases.c.holder == request.id)
-                         .values(holder=None, until=0,
-                                 generation=policy_leases.c.generation + (1 if applied else 0)))
+                         .where(policy_leases.c.policy_key == claim.request.policy_key,
+                                policy_leases.c.holder == claim.token)
+                         .values(holder=None, until=0))
 
     def database_generation(self, organization: str, database: str) -> int:
-        """How many changes the bot has applied to this database's policies: a read of them taken at one
-        generation is stale at the next."""
+        """How many times the bot has claimed this database's policies to change them: a read of them taken at
+        one generation may be stale at the next."""
         prefix = f"{organization}/{database}/"
         with self.engine.connect() as conn:
             return int(conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(policy_leases.c.generation), 0))
@@ -323,6 +340,12 @@ class Store:
             rows = conn.execute(query.order_by(audit_events.c.seq.desc()).limit(limit)).mappings().all()
         return [_event(r) for r in rows]
 
+    def events_of_request(self, request_id: str) -> list[AuditEvent]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(audit_events).where(audit_events.c.request_id == request_id)
+                                .order_by(audit_events.c.seq)).mappings().all()
+        return [_event(r) for r in rows]
+
     def all_events(self, batch: int = 500) -> Iterator[AuditEvent]:
         last = 0
         while True:
@@ -338,6 +361,14 @@ class Store:
 
 class _NotClaimed(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A request claimed for applying, and the token of the lease its worker holds on the policy."""
+
+    request: ChangeRequest
+    token: str
 
 
 def _request(row: Any) -> ChangeRequest:

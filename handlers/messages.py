@@ -34,11 +34,11 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
     """A change asked from a command or a button: the request or result in the channel, the rest to the caller."""
     if outcome.kind is OutcomeKind.PREVIEWED and outcome.plan is not None:
         say_privately(respond, "Dry run: nothing was sent", blocks.dry_run_blocks(outcome.plan, outcome.approvals))
-    elif outcome.kind is OutcomeKind.REQUESTED and outcome.request is not None:
+    elif outcome.kind in (OutcomeKind.REQUESTED, OutcomeKind.WAITING) and outcome.request is not None:
         publish(deps, client, outcome.request, respond)
-        say_privately(respond, f"Your change needs {outcome.approvals} approval(s) from "
-                               f"{mentions(outcome.request.approvers)}: the request is in the channel, and "
-                               "nothing is sent to PlanetScale until then.")
+        needed = outcome.request.approvals_needed
+        say_privately(respond, f"Your change needs {needed} approval(s) from {mentions(outcome.request.approvers)}: "
+                               "the request is in the channel, and nothing is sent to PlanetScale until then.")
     elif outcome.kind is OutcomeKind.APPLIED and outcome.request is not None:
         publish(deps, client, outcome.request, respond)
     else:

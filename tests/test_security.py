@@ -54,7 +54,7 @@ def test_slack_down_after_the_change_still_records_it_and_tells_the_caller(
     bot.slack.add_fault(MethodFault("chat.postMessage", status=500, times=None))
     reply = bot.command("update acme/app-db bp03devday retention=9d")
     assert len(planetscale.calls("PATCH")) == 1
-    assert [e.action for e in bot.audit.all()] == ["requested", "applied"]
+    assert [e.action for e in bot.audit.all()] == ["requested", "sending", "applied"]
     [shown] = reply.public  # through the response URL, in the channel
     assert shown.kind == "response" and shown.response_type == "in_channel"
     assert len(bot.slack.method_calls("chat.postMessage")) == 3  # slack_sdk's server-error retries, bounded

@@ -267,7 +267,8 @@ def apply(deps: Dependencies, client: WebClient, view_id: str, user: str, metada
         show(client, view_id, blocks.edit_form_view(db, current.model_dump(), fresh.dump(), notice=(
             ":warning: *This policy changed in PlanetScale after you opened the form*, so nothing was "
             f"sent. It now reads:\n{changes}\nThe form shows the current values; make your change again.")))
-    elif outcome.request is not None and outcome.kind in (OutcomeKind.APPLIED, OutcomeKind.REQUESTED):
+    elif outcome.request is not None and outcome.kind in (OutcomeKind.APPLIED, OutcomeKind.REQUESTED,
+                                                          OutcomeKind.WAITING):
         publish(deps, client, outcome.request, None)
         done = ("Applied: the result is posted in the channel." if outcome.kind is OutcomeKind.APPLIED else
                 "Your request is posted in the channel and waits for approval.")

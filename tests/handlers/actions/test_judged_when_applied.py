@@ -242,3 +242,51 @@ def test_9_approve_from_the_pending_list_works_wherever_it_is_shown(
     approvals_bot.click(APPROVE, rid, user=CAROL, channel="D0CAROLDM1")
     assert len(planetscale.calls("PATCH")) == 1
     assert state_of(approvals_bot, rid) is RequestState.APPLIED
+
+
+def test_an_ambiguous_patch_failure_is_checked_against_planetscale(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    changes = approvals_bot.deps.changes
+    message = ask(approvals_bot, f"update acme/app-db {PROD} retention=5d")
+
+    def landed_then_lost(*_: object, **__: object) -> None:
+        policy(planetscale).update(retention_value=5, retention_unit="day")
+        from bot.planetscale import Unreachable
+
+        raise Unreachable("PlanetScale did not answer in time for acme/app-db: the change may or may not have "
+                          "been applied; `show` it to check.")
+
+    changes.planetscale = type("Lossy", (), {"update_policy": staticmethod(landed_then_lost),
+                                             "worst_case_seconds": changes.planetscale.worst_case_seconds})()
+    reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert state_of(approvals_bot, request_id(message)) is RequestState.APPLIED
+    assert "Not applied" not in reply.all_text()
+    actions = [e.action for e in approvals_bot.audit.all() if e.request_id == request_id(message)]
+    assert actions[-2:] == ["sending", "applied"]
+
+
+def test_a_directory_hiccup_at_approval_keeps_the_request_open(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    message = ask(approvals_bot)
+    from bot.access import DirectoryError
+
+    groups = approvals_bot.deps.access.groups
+    real = groups.is_named
+    calls = {"n": 0}
+
+    def flaky(user: str, principals: object) -> bool:
+        calls["n"] += 1
+        if calls["n"] > 1:  # the click is judged; the re-judgement that follows cannot reach Slack
+            raise DirectoryError("usergroups.list: ratelimited")
+        return real(user, principals)  # type: ignore[arg-type]
+
+    groups.is_named = flaky  # type: ignore[method-assign]
+    reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    groups.is_named = real  # type: ignore[method-assign]
+    assert planetscale.calls("PATCH") == []
+    assert state_of(approvals_bot, request_id(message)) is RequestState.PENDING
+    assert "click Approve again" in reply.all_text()
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert len(planetscale.calls("PATCH")) == 1

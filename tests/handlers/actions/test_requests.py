@@ -22,6 +22,7 @@ from approval_helpers import (
 )
 from conftest import CHANNEL, Bot
 
+from bot.audit import AuditEvent
 from bot.emulators.planetscale import PlanetScaleState
 from bot.store import Store, change_requests
 from handlers.blocks import APPROVE, CANCEL, REJECT, REVERT
@@ -204,6 +205,10 @@ def test_a_crash_after_the_patch_is_recognised_without_patching_again(
 ) -> None:
     rid = left_applying(approvals_bot)
     store = approvals_bot.deps.store
+    request = store.get_request(rid)
+    assert request is not None
+    store.record(AuditEvent(action="sending", actor=ALICE, organization="acme", database="app-db", policy_id=PROD,
+                            request_id=rid, sent=request.changes))  # on the record before the PATCH left
     policy = planetscale.policies[("acme", "app-db")][PROD]
     policy.update(retention_value=1, retention_unit="day")  # the PATCH landed, then the process died
     assert [o.kind for o in approvals_bot.deps.changes.recover()] == ["applied"]

@@ -103,7 +103,7 @@ def test_update_sends_one_patch_with_exactly_the_fields_given_and_posts_to_the_c
     assert "every 12 hours at 02:00 UTC, kept 30 days" in text
     assert "<!date^" in text  # the next run, in the reader's time zone
     assert planetscale.policy("acme", "app-db", "bp01prod12h")["retention_value"] == 30
-    assert [e.action for e in bot.audit.all()] == ["requested", "applied"]
+    assert [e.action for e in bot.audit.all()] == ["requested", "sending", "applied"]
     event = bot.audit.all()[-1]
     assert event.actor == ALICE and event.request_id and event.sent == patches(planetscale)[0]
     assert event.before and event.before["retention_value"] == 2
@@ -240,7 +240,7 @@ def test_planetscale_failures_become_a_private_message_and_a_record(
         [event] = bot.audit.all()
         assert event.action == "failed" and expected in (event.detail or "") and event.sent is None
     else:
-        assert [e.action for e in bot.audit.all()] == ["requested", "failed"]
+        assert [e.action for e in bot.audit.all()] == ["requested", "sending", "failed"]
         event = bot.audit.all()[-1]
         assert event.sent == {"retention_value": 30, "retention_unit": "day"} and expected in (event.detail or "")
 
