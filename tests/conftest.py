@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from hypothesis import settings as hypothesis_settings
+from planetscale_spec import JudgedBySpec, SpecJudge
 from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.access import StaticRules, parse_rules
@@ -57,10 +58,31 @@ ALICE = "U0ALICE001"
 
 
 @pytest.fixture(scope="session")
-def planetscale_server() -> Iterator[tuple[PlanetScaleEmulator, BackgroundServer]]:
+def planetscale_spec() -> SpecJudge:
+    """PlanetScale's published spec, judging every answer the emulator gives in the run."""
+    return SpecJudge()
+
+
+@pytest.fixture(scope="session")
+def planetscale_server(planetscale_spec: SpecJudge) -> Iterator[tuple[PlanetScaleEmulator, BackgroundServer]]:
     emulator = PlanetScaleEmulator()
-    with BackgroundServer(emulator) as server:
+    with BackgroundServer(JudgedBySpec(emulator, planetscale_spec)) as server:
         yield emulator, server
+
+
+@pytest.fixture(autouse=True)
+def planetscale_answers_by_its_spec(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that talks to the PlanetScale emulator fails if any answer it got broke PlanetScale's spec."""
+    if "planetscale_server" not in request.fixturenames:
+        yield
+        return
+    judge: SpecJudge = request.getfixturevalue("planetscale_spec")
+    judge.take()
+    yield
+    violations = judge.take()
+    if violations:
+        pytest.fail("The PlanetScale emulator answered against PlanetScale's spec "
+                    "(bot/emulators/planetscale-openapi.yaml):\n" + "\n".join(violations), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,16 @@
-"""An emulator of PlanetScale's API for the operations in docs/planetscale-api.md, strict like the real one.
+"""An emulator of PlanetScale's API, strict like the real one, for the operations of `planetscale-openapi.yaml`.
+
+That file, beside this one, is the extract of PlanetScale's public OpenAPI spec for the operations the bot uses;
+the tests validate every answer this emulator gives against it (docs/planetscale-api.md).
 
 - Service-token auth (`Authorization: <id>:<token>`); a token without read access to a database gets 404,
   as PlanetScale answers service tokens; with read but without write, 403.
-- Bodies are checked against the spec: unknown fields, wrong types and enum violations get 422 with the
-  API's error body `{"code": …, "message": …}`.
+- Bodies are checked against the spec: a body that is not UTF-8 JSON gets 400 `bad_request`; one that is not
+  an object, or has unknown fields, wrong types or enum violations, gets 422 `invalid_params`; both with the
+  API's error body `{"code": …, "message": …}`. Unknown paths and methods get that body too.
 - Pagination with the list envelope; `next_page` is null on the last page.
-- Faults for tests: a status (with `Retry-After` and a body of choice), a delay, for N requests.
+- Faults for tests: a status (with `Retry-After` and a body of choice), a delay, for N requests. An injected
+  answer carries `X-Emulator-Fault`, so the tests' spec check knows a body of the test's choice is meant.
 - `requests` records every call (method, path, query, JSON body) for tests to assert on.
 
 Routes under `/_emulator/` drive it over HTTP (faults, requests, reset) when it runs as its own process.
@@ -23,12 +28,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 DEMO_TOKEN_ID = "demo-token-id"
 DEMO_TOKEN = "pscale_tkn_demo_only_not_a_secret"
+# On an injected answer: "status" when the body is the API's own for that status, "body" when the test chose it.
+FAULT_HEADER = "X-Emulator-Fault"
 ALL_ACCESSES = ("read_backups", "write_backups", "read_database", "read_organization")
 
 POLICY_FIELDS: dict[str, type] = {
@@ -107,11 +115,24 @@ class PlanetScaleState:
 
     def add_database(self, organization: str, database: str, kind: str = "mysql") -> None:
         created = _iso(_now() - timedelta(days=200))
+        api = f"https://api.planetscale.com/v1/organizations/{organization}/databases/{database}"
         self.databases[(organization, database)] = {
             "id": f"db-{database}", "type": "Database", "name": database, "kind": kind, "state": "ready",
-            "created_at": created, "updated_at": created, "url": f"https://app.planetscale.com/{organization}/{database}",
-            "html_url": f"https://app.planetscale.com/{organization}/{database}", "plan": "scaler_pro",
-            "region": {"slug": "us-east", "display_name": "AWS us-east-1"},
+            "ready": True, "created_at": created, "updated_at": created, "schema_last_updated_at": created,
+            "url": api, "branches_url": api + "/branches", "html_url": f"https://app.planetscale.com/{organization}/{database}",
+            "plan": "scaler_pro", "branches_count": 2, "production_branches_count": 1, "development_branches_count": 1,
+            "open_schema_recommendations_count": 0, "issues_count": 0, "default_branch": "main",
+            "sharded": False, "default_branch_shard_count": 1, "default_branch_read_only_regions_count": 0,
+            "default_branch_table_count": 12, "multiple_admins_required_for_deletion": False,
+            "at_backup_restore_branches_limit": False, "at_development_branch_usage_limit": False,
+            "data_import": None, "require_approval_for_deploy": False, "deletion_protected": True,
+            "resizing": False, "resize_queued": False, "config_changing": False, "config_change_queued": False,
+            "allow_data_branching": False, "foreign_keys_enabled": True, "automatic_migrations": None,
+            "restrict_branch_region": False, "insights_raw_queries": False, "insights_enabled": True,
+            "production_branch_web_console": False, "migration_table_name": None, "migration_framework": None,
+            "region": {"id": "region-us-east", "provider": "AWS", "enabled": True, "public_ip_addresses": [],
+                       "display_name": "AWS us-east-1", "location": "Ashburn, Virginia", "slug": "us-east",
+                       "current_default": True, "mysql_supported": True, "postgresql_supported": True},
         }
         self.policies.setdefault((organization, database), {})
 
@@ -191,9 +212,15 @@ def seed_demo(state: PlanetScaleState) -> PlanetScaleState:
     return state
 
 
-def next_run(policy: dict[str, Any], now: datetime | None = None) -> str:
-    """The next run after now for the policy's schedule (UTC)."""
-    now = now or _now()
+def next_run(policy: dict[str, Any], now: datetime | None = None) -> str | None:
+    """The next run after now for the policy's schedule (UTC); None past the calendar's end (year 9999)."""
+    try:
+        return _next_run(policy, now or _now())
+    except OverflowError:
+        return None  # e.g. every 10**12 hours: the spec lets next_run_at be null
+
+
+def _next_run(policy: dict[str, Any], now: datetime) -> str:
     hour, minute = (int(x) for x in policy["schedule_time"].split(":"))
     unit, value = policy["frequency_unit"], max(1, int(policy["frequency_value"]))
     if unit == "hour":
@@ -234,8 +261,34 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                422: "unprocessable", 429: "rate_limited"}
-TIME_PATTERN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+                405: "method_not_allowed", 422: "unprocessable", 429: "rate_limited"}
+TIME_PATTERN = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_json_body(raw: bytes) -> tuple[Any, str | None]:
+    """The body as JSON, or (its text, why the API cannot read it). JSON travels as UTF-8 (RFC 8259)."""
+    if not raw:
+        return None, None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return raw.decode("utf-8", "replace"), f"The request body is not UTF-8 (byte {exc.start} is not)"
+    try:
+        body = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        return text, "The request body is not valid JSON: it nests too deeply"
+    except ValueError as exc:
+        return text, f"The request body is not valid JSON: {exc}"
+    try:
+        # An escaped lone surrogate ("\ud800") parses, but names no character and cannot be stored or answered.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return text, "The request body is not valid JSON: it escapes a lone UTF-16 surrogate"
+    return body, None
 
 
 def validate_policy_body(body: Any, partial: bool) -> str | None:
@@ -255,7 +308,7 @@ def validate_policy_body(body: Any, partial: bool) -> str | None:
     for key in ("retention_value", "frequency_value"):
         if key in body and body[key] < 1:
             return f"{key} must be greater than 0"
-    if "schedule_time" in body and not TIME_PATTERN.match(body["schedule_time"]):
+    if "schedule_time" in body and not TIME_PATTERN.fullmatch(body["schedule_time"]):
         return "schedule_time must be in HH:MM format"
     if "schedule_day" in body and not 0 <= body["schedule_day"] <= 6:
         return "schedule_day must be between 0 and 6"
@@ -295,28 +348,34 @@ class PlanetScaleEmulator:
             Route(base + "/service-tokens/{id}", self.get_service_token, methods=["GET"]),
             Route("/_emulator/faults", self.control_faults, methods=["POST", "DELETE"]),
             Route("/_emulator/requests", self.control_requests, methods=["GET"]),
-        ])
+        ], exception_handlers={HTTPException: self.routing_error})
         # Paths are matched after the optional /v1 prefix, as the real base URL carries it.
         self._inner = self.app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            scope = dict(scope, path=scope["path"][3:], raw_path=scope.get("raw_path", b"")[3:])
+            # As a mount point: routes match below /v1, and URLs the emulator gives back keep it.
+            scope = dict(scope, root_path=scope.get("root_path", "") + "/v1")
         await self._inner(scope, receive, send)
+
+    async def routing_error(self, request: Request, exc: Exception) -> Response:
+        """An unknown path or method: the status Starlette chose, with the API's error body and headers."""
+        assert isinstance(exc, HTTPException)
+        code = STATUS_CODES.get(exc.status_code, "bad_request")
+        message = "Not Found" if exc.status_code == 404 else str(exc.detail)
+        return JSONResponse({"code": code, "message": message}, status_code=exc.status_code,
+                            headers=dict(exc.headers or {}))
 
     # --- the shared front of every API call --------------------------------------------------------
 
     async def _front(self, request: Request, access: str, database: str | None) -> Response | None:
-        raw = await request.body()
-        try:
-            body = json.loads(raw) if raw else None
-        except json.JSONDecodeError:
-            body = raw.decode("utf-8", "replace")
+        body, unreadable = read_json_body(await request.body())
         state = self.state
+        path = request.url.path.removeprefix(request.scope.get("root_path", ""))  # as below the base URL
         with state.lock:
-            state.requests.append(RecordedRequest(request.method, request.url.path, dict(request.query_params),
+            state.requests.append(RecordedRequest(request.method, path, dict(request.query_params),
                                                   body, request.headers.get("authorization")))
-            fault = next((f for f in state.faults if f.matches(request.method, request.url.path)), None)
+            fault = next((f for f in state.faults if f.matches(request.method, path)), None)
             if fault and fault.times is not None:
                 fault.times -= 1
         if fault:
@@ -324,6 +383,7 @@ class PlanetScaleEmulator:
                 await asyncio.sleep(fault.delay)
             if fault.status:
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                headers[FAULT_HEADER] = "status" if fault.body is None else "body"
                 if fault.body is not None:
                     return Response(fault.body, status_code=fault.status, headers=headers)
                 code = STATUS_CODES.get(fault.status, "internal_server_error")
@@ -344,6 +404,8 @@ class PlanetScaleEmulator:
             return _error(404, "not_found", "Not Found")
         if database is not None and (organization, database) not in state.databases:
             return _error(404, "not_found", "Not Found")
+        if unreadable and request.method in ("POST", "PATCH"):
+            return _error(400, "bad_request", unreadable)
         request.state.body = body
         return None
 
@@ -462,13 +524,12 @@ class PlanetScaleEmulator:
             return _error(400, "bad_request", "page and per_page must be integers")
         start = (page - 1) * per_page
         last = start + per_page >= len(items)
-        url = str(request.url.remove_query_params(["page"]))
         envelope: dict[str, Any] = {
             "type": "list", "current_page": page, "per_page": per_page,
             "next_page": None if last else page + 1,
-            "next_page_url": None if last else f"{url}&page={page + 1}",
+            "next_page_url": None if last else str(request.url.include_query_params(page=page + 1)),
             "prev_page": page - 1 if page > 1 else None,
-            "prev_page_url": f"{url}&page={page - 1}" if page > 1 else None,
+            "prev_page_url": str(request.url.include_query_params(page=page - 1)) if page > 1 else None,
             "data": items[start:start + per_page],
         }
         if totals:

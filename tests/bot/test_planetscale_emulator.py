@@ -18,7 +18,8 @@ def api(planetscale_server: Any, planetscale: PlanetScaleState) -> Iterator[http
         yield c
 
 
-POLICY = "/organizations/acme/databases/app-db/backup-policies/bp03devday"
+POLICIES = "/organizations/acme/databases/app-db/backup-policies"
+POLICY = POLICIES + "/bp03devday"
 
 
 @pytest.mark.parametrize(("body", "message"), [
@@ -30,6 +31,7 @@ POLICY = "/organizations/acme/databases/app-db/backup-policies/bp03devday"
     ({"retention_value": True}, "must be an integer"),
     ({"retention_value": 0}, "greater than 0"),
     ({"schedule_time": "7:00"}, "HH:MM"),
+    ({"schedule_time": "07:00\n"}, "HH:MM"),
     ({"schedule_day": 7}, "between 0 and 6"),
     ({"schedule_week": 4}, "between 0 and 3"),
     ({"frequency_unit": "week"}, "schedule_day is required"),
@@ -39,6 +41,47 @@ def test_bad_bodies_get_422_with_the_apis_error_body(api: httpx.Client, body: An
     answer = api.patch(POLICY, json=body)
     assert answer.status_code == 422
     assert answer.json()["code"] == "invalid_params" and message in answer.json()["message"]
+
+
+@pytest.mark.parametrize("method", ["PATCH", "POST"])
+@pytest.mark.parametrize(("raw", "message"), [
+    (b"\xff\xfe{}", "not UTF-8"),
+    ('{"name": "x"}'.encode("utf-16"), "not UTF-8"),
+    (b'{"name": "caf\xe9"}', "not UTF-8"),
+    (b"{broken", "not valid JSON"),
+    (b'{"retention_value": NaN}', "NaN is not JSON"),
+    (b'{"name": "\\ud800"}', "lone UTF-16 surrogate"),
+    (b"[" * 100_000, "nests too deeply"),
+], ids=["bytes", "UTF-16", "Latin-1", "broken", "NaN", "lone surrogate", "deep"])
+def test_a_body_that_is_not_utf8_json_gets_400_with_the_apis_error_body(
+    api: httpx.Client, planetscale: PlanetScaleState, method: str, raw: bytes, message: str
+) -> None:
+    before = planetscale.policy("acme", "app-db", "bp03devday")
+    answer = api.request(method, POLICY if method == "PATCH" else POLICIES, content=raw,
+                         headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "bad_request" and message in answer.json()["message"]
+    assert planetscale.policy("acme", "app-db", "bp03devday") == before
+    assert len(planetscale.policies[("acme", "app-db")]) == 3
+
+
+def test_unknown_paths_and_methods_get_the_apis_error_body(api: httpx.Client) -> None:
+    unknown = api.get("/organizations/acme/databases")
+    assert unknown.status_code == 404 and unknown.json() == {"code": "not_found", "message": "Not Found"}
+    wrong_method = api.put(POLICY, json={})
+    assert wrong_method.status_code == 405 and wrong_method.json()["code"] == "method_not_allowed"
+    assert "PATCH" in wrong_method.headers["allow"]
+
+
+def test_a_schedule_beyond_the_calendar_has_no_next_run(api: httpx.Client) -> None:
+    answer = api.patch(POLICY, json={"frequency_value": 10**12, "retention_value": 10**13})
+    assert answer.status_code == 200 and answer.json()["next_run_at"] is None
+
+
+def test_page_urls_keep_the_base_path_and_the_query(api: httpx.Client) -> None:
+    middle = api.get(POLICIES, params={"per_page": 1, "page": 2}).json()
+    assert middle["next_page_url"].endswith("/v1" + POLICIES + "?per_page=1&page=3")
+    assert middle["prev_page_url"].endswith("/v1" + POLICIES + "?per_page=1&page=1")
 
 
 def test_auth(planetscale_server: Any, planetscale: PlanetScaleState) -> None:
