@@ -6,14 +6,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, field_validator
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.access import Action, DirectoryError
 from bot.audit import AuditEvent
-from bot.grammar import SLUG, DatabaseRef, is_number
+from bot.grammar import MAX_REASON_LENGTH, SLUG, DatabaseRef, is_number
 from bot.planetscale import PlanetScaleError
 from bot.policy import SCHEDULE_TIME, BackupPolicy, ChangeRejected, PolicyUpdate, check_change, describe_changes
 from bot.service import ChangePlan, PolicyNotFound
@@ -34,6 +34,13 @@ CHOICES = {
 NUMBER_LABELS = {"retention_value": "Keep backups for", "frequency_value": "Back up every"}
 
 
+# The policy as the modal carries it: its ID and what the form shows. Slack keeps private_metadata under 3,000
+# characters, so the rest of the API's fields (timestamps, and the display name that repeats the name) stay
+# behind, and read back as placeholders: nothing in the modal's steps uses them.
+CARRIED = ("id", "required", *blocks.FORM_FIELDS)
+LEFT_BEHIND: dict[str, Any] = {"created_at": "", "updated_at": "", "last_ran_at": None, "next_run_at": None}
+
+
 class EditMetadata(BaseModel):
     """What the modal carries between steps (private_metadata): nothing secret, everything re-checked."""
 
@@ -42,9 +49,18 @@ class EditMetadata(BaseModel):
     organization: str
     database: str
     channel: str
-    policy: dict[str, Any]  # the policy as it was when the form was filled
+    policy: dict[str, Any]  # the policy as it was when the form was filled (see CARRIED)
     update: dict[str, Any] | None = None
     reason: str | None = None
+
+    @field_validator("policy")
+    @classmethod
+    def _in_the_api_shape(cls, policy: dict[str, Any]) -> dict[str, Any]:
+        return {**LEFT_BEHIND, "display_name": policy.get("name"), **policy}
+
+    @field_serializer("policy")
+    def _only_what_the_form_uses(self, policy: dict[str, Any]) -> dict[str, Any]:
+        return {key: policy[key] for key in CARRIED if key in policy}
 
     @property
     def db(self) -> DatabaseRef:
@@ -80,6 +96,8 @@ def form_values(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
             raw = element.get("value")
         if block_id == "reason":
             values["reason"] = (raw or "").strip() or None
+            if len(values["reason"] or "") > MAX_REASON_LENGTH:
+                errors["reason"] = f"At most {MAX_REASON_LENGTH} characters: this is {len(values['reason'])}."
         elif block_id == "name":
             name = str(raw or "").strip()
             if not name:
@@ -206,8 +224,14 @@ def register(app: App, deps: Dependencies) -> None:
         rules = [deps.access.rules.matching(metadata.organization, metadata.database, target, metadata.channel)
                  for target in {plan.before.target, plan.after_values["target"]}]
         approvals = max((r.approvals for r in rules if r is not None), default=0)
-        confirm = metadata.model_copy(update={"update": update.to_api(), "reason": reason})
-        ack(response_action="update", view=blocks.edit_confirm_view(plan, confirm.dump(), approvals))
+        confirm = metadata.model_copy(update={"update": update.to_api(), "reason": reason}).dump()
+        if len(confirm) > blocks.MAX_PRIVATE_METADATA:
+            # Only a name full of characters that JSON escapes with six (control characters) gets here.
+            over = len(confirm) - blocks.MAX_PRIVATE_METADATA
+            ack(response_action="errors", errors={"reason": f"Too long to carry with this policy's name: shorten "
+                                                            f"the reason by {over} characters or more."})
+            return
+        ack(response_action="update", view=blocks.edit_confirm_view(plan, confirm, approvals))
 
     def on_confirm(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         metadata = read_metadata(view)
