@@ -29,7 +29,7 @@ from bot.access import Capability, mentions
 from bot.audit import AuditEvent
 from bot.change_requests import ChangeRequest, RequestState
 from bot.changes import ChangePlan, after_values
-from bot.grammar import EXAMPLES, UPDATE_KEYS_HELP, USAGE_LINES, DatabaseRef
+from bot.grammar import EXAMPLES, MAX_REASON_LENGTH, UPDATE_KEYS_HELP, USAGE_LINES, DatabaseRef
 from bot.policy import (
     DAY_NAMES,
     WEEK_NAMES,
@@ -42,10 +42,18 @@ from bot.policy import (
     resulting_values,
 )
 
-MAX_BLOCKS = 50
-USER_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")  # a user mention survives escaping; nothing else does
-MAX_SECTION_TEXT = 3000
+MAX_BLOCKS = 50  # in a message; a modal holds 100, and no view here comes near that
+MAX_SECTION_TEXT = 3000  # a section's text, and any mrkdwn text object
 MAX_HEADER_TEXT = 150
+MAX_MODAL_TITLE = 24
+MAX_PRIVATE_METADATA = 3000
+MAX_VALUE_SHOWN = 1000  # one value in a list of changes, so that every change of a policy fits in one section
+MAX_NAME_IN_LINE = 300  # a name inside a one-line entry (history), so that the entry's other parts still show
+USER_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")  # a user mention survives escaping; nothing else does
+# What a cut must not split: Slack's escapes, and `<…>` tokens (mentions, dates, links). Every literal `<` the bot
+# writes is a token, since user text is escaped first.
+UNCUTTABLE = re.compile(r"&(?:amp|lt|gt);|<[^<>\n]*>")
+ELLIPSIS = "…"
 
 
 def escape(text: str) -> str:
@@ -58,24 +66,70 @@ def with_mentions(text: str) -> str:
     return USER_MENTION.sub(r"<@\1>", escape(text))
 
 
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def fit(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` characters; else shortened to fit, ending in "…".
+
+    The one way the bot shortens what it shows. The cut never falls inside an escape (`&amp;`) or a `<…>` token
+    (a mention, a date), which would show stray characters or break the token, and falls at a space when one is
+    near, so that a word is not split without need.
+    """
+    if len(text) <= limit:
+        return text
+    cut = limit - len(ELLIPSIS)
+    space = max(text.rfind(" ", max(cut - 16, 1), cut + 1), text.rfind("\n", max(cut - 16, 1), cut + 1))
+    if space > 0:
+        cut = space
+    for token in UNCUTTABLE.finditer(text):
+        if token.start() >= cut:
+            break
+        if cut < token.end():
+            cut = token.start()
+            break
+    return text[:cut].rstrip() + ELLIPSIS
 
 
 def section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT)))
+    if not text.strip():
+        raise ValueError("a section needs text: Slack refuses an empty one")
+    return SectionBlock(text=MarkdownTextObject(text=fit(text, MAX_SECTION_TEXT)))
 
 
 def context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT))])
+    if not text.strip():
+        raise ValueError("a context needs text: Slack refuses an empty one")
+    return ContextBlock(elements=[MarkdownTextObject(text=fit(text, MAX_SECTION_TEXT))])
 
 
 def header(text: str) -> HeaderBlock:
-    return HeaderBlock(text=clip(text, MAX_HEADER_TEXT))
+    return HeaderBlock(text=fit(text, MAX_HEADER_TEXT))
+
+
+def packed(lines: Sequence[str], room: int) -> tuple[list[Block], int]:
+    """Lines in as few sections as Slack's 3,000 characters a section allow, at most `room` of them; a line too
+    long for a section of its own is shortened. Returns the sections and how many lines did not fit."""
+    blocks: list[Block] = []
+    chunk = ""
+    for shown, line in enumerate(lines):
+        line = fit(line, MAX_SECTION_TEXT)
+        if chunk and len(chunk) + 1 + len(line) > MAX_SECTION_TEXT:
+            blocks.append(section(chunk))
+            chunk = ""
+            if len(blocks) >= room:
+                return blocks, len(lines) - shown
+        chunk = f"{chunk}\n{line}" if chunk else line
+    if chunk.strip():
+        blocks.append(section(chunk))
+    return blocks, 0
+
+
+def not_shown(count: int) -> ContextBlock:
+    return context(f"…and {count} more not shown.")
 
 
 def to_dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
-    return [b.to_dict() for b in blocks[:MAX_BLOCKS]]
+    if len(blocks) > MAX_BLOCKS:
+        raise ValueError(f"{len(blocks)} blocks: Slack takes at most {MAX_BLOCKS} in a message")
+    return [b.to_dict() for b in blocks]
 
 
 def when(iso: str | None) -> str:
@@ -133,26 +187,14 @@ def error_text(message: str) -> str:
 
 
 def policy_list_blocks(db: DatabaseRef, policies: list[BackupPolicy], hidden: int = 0) -> list[dict[str, Any]]:
-    not_shown = f" ({hidden} more with targets you may not see)" if hidden else ""
+    not_yours = f" ({hidden} more with targets you may not see)" if hidden else ""
     if not policies:
-        return to_dicts([section(f"*{db}* has no backup policies you may see{not_shown}.")])
-    blocks: list[Block] = [section(f"*Backup policies of {db}* ({len(policies)}){not_shown}")]
-    chunk = ""
-    shown = 0
-    for policy in policies:
-        line = policy_line(policy)
-        if len(chunk) + len(line) + 1 > MAX_SECTION_TEXT:
-            blocks.append(section(chunk))
-            chunk = ""
-            if len(blocks) >= MAX_BLOCKS - 2:
-                break
-        chunk += ("\n" if chunk else "") + line
-        shown += 1
-    if chunk:
-        blocks.append(section(chunk))
-    if shown < len(policies):
-        blocks.append(context(f"…and {len(policies) - shown} more not shown."))
-    blocks.append(context(f"`/backup-policy show {db} <ID or name>` for one in full."))
+        return to_dicts([section(f"*{db}* has no backup policies you may see{not_yours}.")])
+    listing, left_out = packed([policy_line(p) for p in policies], room=MAX_BLOCKS - 3)
+    blocks: list[Block] = [section(f"*Backup policies of {db}* ({len(policies)}){not_yours}"), *listing]
+    if left_out:
+        blocks.append(not_shown(left_out))
+    blocks.append(context(f"`/backup-policy show {db} &lt;ID or name&gt;` for one in full."))
     return to_dicts(blocks)
 
 
@@ -173,7 +215,7 @@ def policy_fields(policy: BackupPolicy) -> str:
 
 def policy_detail_blocks(db: DatabaseRef, policy: BackupPolicy) -> list[dict[str, Any]]:
     return to_dicts([
-        header(policy.name),
+        header(policy.name if policy.name.strip() else policy.id),
         section(policy_fields(policy)),
         ActionsBlock(elements=[edit_button(db, policy.id)]),
         context(f"{db} · ID `{escape(policy.id)}` · updated {when(policy.updated_at)}"),
@@ -181,7 +223,7 @@ def policy_detail_blocks(db: DatabaseRef, policy: BackupPolicy) -> list[dict[str
 
 
 def dry_run_blocks(plan: ChangePlan, approvals: int = 0) -> list[dict[str, Any]]:
-    body = ", ".join(f"`{k}={v}`" for k, v in plan.update.to_api().items())
+    body = ", ".join(f"`{k}={fit(escape(str(v)), MAX_VALUE_SHOWN)}`" for k, v in plan.update.to_api().items())
     return to_dicts([
         section(f":mag: *Dry run*: nothing was sent. The change to *{escape(plan.before.name)}* of "
                 f"*{plan.db}* would be:"),
@@ -227,7 +269,7 @@ def request_blocks(request: ChangeRequest, approved_by: list[str]) -> list[dict[
         lines.append("_This reverts an earlier change._")
     if request.reason:
         lines.append(f"*Reason:* {with_mentions(request.reason)}")
-    result: list[Block] = [section("\n".join(lines)), section(changes_text_between(before, after))]
+    result: list[Block] = [*packed(lines, room=len(lines))[0], section(changes_text_between(before, after))]
     facts = []
     if isinstance(after, BackupPolicy):
         facts.append(f"*Now:* {describe_schedule(after)} ({after.target})\n*Next run:* {when(after.next_run_at)}")
@@ -237,15 +279,16 @@ def request_blocks(request: ChangeRequest, approved_by: list[str]) -> list[dict[
         facts.append(f"*Worth a second look:* {escape(', '.join(request.risks))}")
     if request.approvals_needed:
         got = ", ".join(f"<@{a}>" for a in approved_by) or "none yet"
-        facts.append(f"*Approvals:* {len(approved_by)} of {request.approvals_needed} ({got}) · *may approve:* "
-                     f"{mentions(request.approvers)}")
+        # Each list gets half a section, so that a long one cannot push the other out of sight.
+        facts.append(f"*Approvals:* {len(approved_by)} of {request.approvals_needed} ({fit(got, 1400)}) · "
+                     f"*may approve:* {fit(mentions(request.approvers), 1400)}")
     if request.state is RequestState.PENDING:
         facts.append(f"*Expires:* {when(datetime.fromtimestamp(request.expires_at, UTC).isoformat())}")
     if request.state is RequestState.FAILED and request.detail:
-        facts.append(f"*Why:* {with_mentions(request.detail)}")
+        facts.append(f"*Why:* {fit(with_mentions(request.detail), 1400)}")
     elif request.state is RequestState.PENDING and request.detail:
-        facts.append(f"*Judged again:* {with_mentions(request.detail)}")
-    result.append(section("\n".join(facts)))
+        facts.append(f"*Judged again:* {fit(with_mentions(request.detail), 1400)}")
+    result += packed(facts, room=len(facts))[0]
     if request.state is RequestState.PENDING:
         result.append(ActionsBlock(block_id=f"request:{request.id}", elements=[
             ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),
@@ -264,50 +307,54 @@ def request_blocks(request: ChangeRequest, approved_by: list[str]) -> list[dict[
 
 
 def changes_text_between(before: BackupPolicy, after: BackupPolicy | dict[str, Any]) -> str:
-    lines = [f"• {c.label}: ~{escape(c.before)}~ → *{escape(c.after)}*" for c in describe_changes(before, after)]
+    lines = [f"• {c.label}: ~{fit(escape(c.before), MAX_VALUE_SHOWN)}~ → *{fit(escape(c.after), MAX_VALUE_SHOWN)}*"
+             for c in describe_changes(before, after)]
     return "\n".join(lines) or "• no visible change"
 
 
+def history_line(event: AuditEvent) -> str:
+    def shown(name: str) -> str:
+        return fit(escape(name), MAX_NAME_IN_LINE)
+
+    what = ""
+    if event.before and event.sent:
+        before = BackupPolicy.model_validate(event.before)
+        what = "; ".join(f"{c.label} {shown(c.before)} → {shown(c.after)}" for c in
+                         describe_changes(before, resulting_values(before, PolicyUpdate(**event.sent))))
+    extra = f" ({fit(with_mentions(event.detail), 400)})" if event.detail else ""
+    reason = f" — “{fit(escape(event.reason), 300)}”" if event.reason and event.action == "requested" else ""
+    return (f"`{event.at.replace('T', ' ').removesuffix('Z')}` <@{event.actor}> *{event.action}* "
+            f"{shown(event.policy_name or '')}: {what}{reason}{extra}")
+
+
 def history_blocks(db: DatabaseRef, events: list[AuditEvent], policy: str | None) -> list[dict[str, Any]]:
-    title = f"*History of {db}*" + (f" · {escape(policy)}" if policy else "")
+    title = f"*History of {db}*" + (f" · {fit(escape(policy), MAX_NAME_IN_LINE)}" if policy else "")
     if not events:
         return to_dicts([section(f"{title}\nNothing recorded yet.")])
-    lines = []
-    for event in events:
-        what = ""
-        if event.before and event.sent:
-            before = BackupPolicy.model_validate(event.before)
-            what = "; ".join(f"{c.label} {c.before} → {c.after}" for c in
-                             describe_changes(before, resulting_values(before, PolicyUpdate(**event.sent))))
-        extra = f" ({with_mentions(event.detail[:200])})" if event.detail else ""
-        reason = f" — “{escape(event.reason[:100])}”" if event.reason and event.action == "requested" else ""
-        lines.append(f"`{event.at.replace('T', ' ').removesuffix('Z')}` <@{event.actor}> *{event.action}* "
-                     f"{escape(event.policy_name or '')}: {escape(what)}{reason}{extra}")
-    blocks: list[Block] = [section(title)]
-    chunk = ""
-    for line in lines:
-        if len(chunk) + len(line) + 1 > MAX_SECTION_TEXT:
-            blocks.append(section(chunk))
-            chunk = ""
-        chunk += ("\n" if chunk else "") + line
-    blocks.append(section(chunk))
+    entries, left_out = packed([history_line(e) for e in events], room=MAX_BLOCKS - 3)
+    blocks: list[Block] = [section(title), *entries]
+    if left_out:
+        blocks.append(not_shown(left_out))
     blocks.append(context("Times are UTC; newest first. `backup-bot audit export` has the full trail."))
-    return to_dicts(blocks[:MAX_BLOCKS])
+    return to_dicts(blocks)
+
+
+MAX_PENDING_SHOWN = 15  # each takes up to three blocks: a message holds 50
 
 
 def pending_blocks(requests: list[ChangeRequest], user: str) -> list[dict[str, Any]]:
     if not requests:
         return to_dicts([section("No open requests you can act on.")])
     blocks: list[Block] = [section(f"*Open requests you can act on* ({len(requests)})")]
-    for request in requests[:15]:
-        blocks.append(section(f"{request_text(request)} (in <#{request.channel}>)\n" + changes_text_between(
-            BackupPolicy.model_validate(request.before), after_values(request))))
+    for request in requests[:MAX_PENDING_SHOWN]:
+        changes = changes_text_between(BackupPolicy.model_validate(request.before), after_values(request))
+        blocks += packed([f"{request_text(request)} (in <#{request.channel}>)", changes], room=2)[0]
         buttons = [ButtonElement(text="Cancel", action_id=CANCEL, value=request.id)] if request.requester == user \
             else [ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),
                   ButtonElement(text="Reject", action_id=REJECT, value=request.id, style="danger")]
         blocks.append(ActionsBlock(elements=buttons))
-    if len(requests) > 15:
-        blocks.append(context(f"…and {len(requests) - 15} more."))
+    if len(requests) > MAX_PENDING_SHOWN:
+        blocks.append(not_shown(len(requests) - MAX_PENDING_SHOWN))
     return to_dicts(blocks)
 
 
@@ -340,7 +387,7 @@ def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notic
     unit = values.get("frequency_unit") or "hour"
     units = [option(UNIT_LABELS[u], u) for u in ("hour", "day", "week", "month", "year")]
     form: list[Block] = []
-    if notice:
+    if notice and notice.strip():
         form.append(section(notice))
     form += [
         InputBlock(block_id="name", label="Name", element=PlainTextInputElement(
@@ -364,10 +411,12 @@ def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notic
                             [option(f"{w} week", str(i)) for i, w in enumerate(WEEK_NAMES)],
                             None if values.get("schedule_week") is None else str(values["schedule_week"])))
     form.append(InputBlock(block_id="reason", label="Reason", optional=True, element=PlainTextInputElement(
-        action_id="reason", max_length=500, placeholder="Why this change? It goes into the audit trail.")))
+        action_id="reason", max_length=MAX_REASON_LENGTH,
+        placeholder="Why this change? It goes into the audit trail.")))
     form.append(context(f"{db} · only the fields you change are sent to PlanetScale"))
-    return dict(ModalView(type="modal", callback_id=EDIT_FORM, title=clip(f"Edit {values.get('name', 'policy')}", 24),
-                          submit="Preview", close="Cancel", private_metadata=metadata, blocks=form).to_dict())
+    title = fit(f"Edit {values.get('name') or 'policy'}", MAX_MODAL_TITLE)
+    return dict(ModalView(type="modal", callback_id=EDIT_FORM, title=title, submit="Preview", close="Cancel",
+                          private_metadata=metadata, blocks=form).to_dict())
 
 
 def edit_confirm_view(plan: ChangePlan, metadata: str, approvals: int) -> dict[str, Any]:
@@ -386,7 +435,8 @@ def edit_confirm_view(plan: ChangePlan, metadata: str, approvals: int) -> dict[s
 
 
 def message_view(title: str, text: str) -> dict[str, Any]:
-    return dict(ModalView(type="modal", title=clip(title, 24), close="Close", blocks=[section(text)]).to_dict())
+    return dict(ModalView(type="modal", title=fit(title, MAX_MODAL_TITLE), close="Close",
+                          blocks=[section(text)]).to_dict())
 
 
 def loading_view() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from bot.access import StaticRules, parse_rules
 from bot.app import Dependencies, build_app, build_dependencies
 from bot.audit import AuditEvent
+from bot.emulators.block_kit import ack_problems
 from bot.emulators.planetscale import (
     DEMO_TOKEN,
     DEMO_TOKEN_ID,
@@ -189,11 +190,18 @@ class Bot:
     audit: AuditReader
 
     def send(self, body: str, headers: dict[str, str] | None = None) -> Reply:
+        """One request as Slack sends it; fails the test if Slack would refuse anything the bot answered."""
         _, cursor = self.slack.events_since(0)
+        refused_before = len(self.slack.refusals)
         response = self.app.dispatch(BoltRequest(body=body, headers=headers or signed_headers(SIGNING_SECRET, body)))
         assert self.executor.wait_idle(timeout=60), "background work did not finish"
         events, _ = self.slack.events_since(cursor)
-        return Reply(response, events)
+        reply = Reply(response, events)
+        refused = self.slack.refusals[refused_before:]
+        assert not refused, f"Slack refused what the bot sent: {refused}"
+        problems = ack_problems(reply.ack)
+        assert not problems, f"Slack would refuse the ack: {problems}"
+        return reply
 
     def use_rules(self, text: str) -> None:
         self.deps.access.source = StaticRules(parse_rules(text))

@@ -1,9 +1,10 @@
 """An emulator of the part of Slack's Web API this bot calls, plus the `response_url` endpoints.
 
 It answers as Slack does (`{"ok": false, "error": "…"}` with HTTP 200, 429 with `Retry-After`), checks the
-bot token, enforces Block Kit's size limits and the `trigger_id` rules (valid 3 seconds, once), and keeps
-every message, ephemeral message, response and view in one ordered `events` list that the console renders
-and tests assert on.
+bot token, refuses what Slack refuses in messages and views (`block_kit.py`: `invalid_blocks` and
+`invalid_arguments` naming each problem; each refusal is also kept in `refusals`), enforces the `trigger_id`
+rules (valid 3 seconds, once), and keeps every message, ephemeral message, response and view in one ordered
+`events` list that the console renders and tests assert on.
 """
 
 from __future__ import annotations
@@ -23,12 +24,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from bot.emulators.block_kit import Refusal, check_message, check_view
+
 TRIGGER_TTL_SECONDS = 3.0
-MAX_BLOCKS_MESSAGE = 50
-MAX_BLOCKS_VIEW = 100
-MAX_SECTION_TEXT = 3000
-MAX_HEADER_TEXT = 150
-MAX_MESSAGE_TEXT = 40000
 
 
 @dataclass
@@ -64,33 +62,6 @@ class MethodFault:
     times: int | None = 1
 
 
-def block_problems(blocks: Any, limit: int) -> str | None:
-    """Slack's invalid_blocks rules for the limits this bot can reach."""
-    if not isinstance(blocks, list):
-        return "blocks must be a list"
-    if len(blocks) > limit:
-        return f"no more than {limit} items allowed"
-    for block in blocks:
-        kind = block.get("type")
-        if kind == "section":
-            text = (block.get("text") or {}).get("text", "")
-            if len(text) > MAX_SECTION_TEXT:
-                return f"section text must be less than {MAX_SECTION_TEXT} characters"
-            if len(block.get("fields") or []) > 10:
-                return "no more than 10 fields"
-            if any(len(f.get("text", "")) > 2000 for f in block.get("fields") or []):
-                return "field text must be less than 2000 characters"
-        if kind == "header" and len((block.get("text") or {}).get("text", "")) > MAX_HEADER_TEXT:
-            return f"header text must be less than {MAX_HEADER_TEXT} characters"
-        if kind == "actions" and len(block.get("elements") or []) > 25:
-            return "no more than 25 elements"
-        if kind == "context" and len(block.get("elements") or []) > 10:
-            return "no more than 10 elements"
-        if kind is None:
-            return "missing block type"
-    return None
-
-
 class SlackState:
     def __init__(self, bot_token: str, team_id: str = "T0DEMO0001", app_token: str | None = None):
         self.lock = threading.Lock()
@@ -110,6 +81,8 @@ class SlackState:
         self.events: list[SlackEvent] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.faults: list[MethodFault] = []
+        # What was refused as Slack refuses it (invalid_blocks, invalid_arguments, …): (where, the answer).
+        self.refusals: list[tuple[str, dict[str, Any]]] = []
         self.views: dict[str, dict[str, Any]] = {}
         self.triggers: dict[str, float] = {}
         self._counter = itertools.count(1)
@@ -142,6 +115,12 @@ class SlackState:
     def events_since(self, cursor: int) -> tuple[list[SlackEvent], int]:
         with self.lock:
             return list(self.events[cursor:]), len(self.events)
+
+    def refuse(self, where: str, refusal: Refusal) -> dict[str, Any]:
+        answer = refusal.body()
+        with self.lock:
+            self.refusals.append((where, answer))
+        return answer
 
     def method_calls(self, method: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -226,13 +205,16 @@ class SlackEmulator:
             payload = json.loads(await request.body())
         except json.JSONDecodeError:
             return Response("invalid_payload", status_code=400)
-        blocks = payload.get("blocks") or []
-        problem = block_problems(blocks, MAX_BLOCKS_MESSAGE)
-        if problem:
-            return Response(f"invalid_blocks: {problem}", status_code=400)
+        if not isinstance(payload, dict):
+            return Response("invalid_payload", status_code=400)
+        refusal = check_message(payload.get("text"), payload.get("blocks"))
+        if refusal is not None:
+            # A response URL answers 400 with the bare error; the details are kept for the tests.
+            self.state.refuse(f"response_url {request.path_params['key']}", refusal)
+            return Response(refusal.error, status_code=400)
         with self.state.lock:
             self.state.events.append(SlackEvent(
-                "response", channel=None, text=payload.get("text", ""), blocks=blocks,
+                "response", channel=None, text=payload.get("text") or "", blocks=payload.get("blocks") or [],
                 response_type=payload.get("response_type") or "ephemeral",
                 replace_original=bool(payload.get("replace_original"))))
         return Response("ok")
@@ -243,23 +225,26 @@ class SlackEmulator:
         return {"ok": True, "url": "https://demo.slack.com/", "team": "Demo", "user": "backup-bot",
                 "team_id": self.state.team_id, "user_id": self.state.bot_user_id, "bot_id": "B0BACKUPBOT"}
 
-    def _message(self, args: dict[str, Any], kind: str) -> tuple[SlackEvent | None, str | None]:
+    def _message(self, args: dict[str, Any], kind: str, method: str) -> SlackEvent | dict[str, Any]:
+        """The message a chat.* call carries, or Slack's answer refusing it."""
         channel = str(args.get("channel") or "")
         if channel not in self.state.channels:
-            return None, "channel_not_found"
-        text, blocks = str(args.get("text") or ""), _json_arg(args.get("blocks")) or []
-        if not text and not blocks:
-            return None, "no_text"
-        if len(text) > MAX_MESSAGE_TEXT:
-            return None, "msg_too_long"
-        if block_problems(blocks, MAX_BLOCKS_MESSAGE):
-            return None, "invalid_blocks"
-        return SlackEvent(kind, channel=channel, text=text, blocks=blocks), None
+            return {"ok": False, "error": "channel_not_found"}
+        blocks = args.get("blocks")
+        if isinstance(blocks, str) and blocks:
+            blocks = _json_arg(blocks)
+            if blocks is None:
+                return self.state.refuse(method, Refusal("invalid_blocks_format"))
+        text = str(args.get("text") or "")
+        refusal = check_message(text, blocks)
+        if refusal is not None:
+            return self.state.refuse(method, refusal)
+        return SlackEvent(kind, channel=channel, text=text, blocks=blocks or [])
 
     def m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
-        event, error = self._message(args, "message")
-        if event is None:
-            return {"ok": False, "error": error}
+        event = self._message(args, "message", "chat.postMessage")
+        if not isinstance(event, SlackEvent):
+            return event
         with self.state.lock:
             event.ts = self.state.next_ts()
             self.state.events.append(event)
@@ -267,9 +252,9 @@ class SlackEmulator:
                 "message": {"text": event.text, "blocks": event.blocks, "ts": event.ts}}
 
     def m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        event, error = self._message(args, "ephemeral")
-        if event is None:
-            return {"ok": False, "error": error}
+        event = self._message(args, "ephemeral", "chat.postEphemeral")
+        if not isinstance(event, SlackEvent):
+            return event
         if args.get("user") not in self.state.users:
             return {"ok": False, "error": "user_not_in_channel"}
         with self.state.lock:
@@ -278,9 +263,9 @@ class SlackEmulator:
         return {"ok": True, "message_ts": event.ts}
 
     def m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
-        event, error = self._message(args, "update")
-        if event is None:
-            return {"ok": False, "error": error}
+        event = self._message(args, "update", "chat.update")
+        if not isinstance(event, SlackEvent):
+            return event
         ts = str(args.get("ts") or "")
         with self.state.lock:
             if not any(e.kind == "message" and e.ts == ts and e.channel == event.channel for e in self.state.events):
@@ -291,12 +276,9 @@ class SlackEmulator:
 
     def _view(self, args: dict[str, Any], kind: str) -> dict[str, Any]:
         view = _json_arg(args.get("view"))
-        if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
-            return {"ok": False, "error": "invalid_arguments"}
-        if block_problems(view.get("blocks") or [], MAX_BLOCKS_VIEW):
-            return {"ok": False, "error": "invalid_blocks"}
-        if len(str(view.get("private_metadata") or "")) > 3000:
-            return {"ok": False, "error": "invalid_arguments"}
+        refusal = check_view(view)
+        if refusal is not None:
+            return self.state.refuse(kind.replace("view_", "views."), refusal)
         with self.state.lock:
             if kind in ("view_open", "view_push"):
                 issued = self.state.triggers.pop(str(args.get("trigger_id") or ""), None)

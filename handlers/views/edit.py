@@ -7,13 +7,13 @@ import logging
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, field_validator
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.changes import ChangePlan, OutcomeKind
-from bot.grammar import DatabaseRef, database_ref, is_number, is_slug
+from bot.grammar import MAX_REASON_LENGTH, DatabaseRef, database_ref, is_number, is_slug
 from bot.policy import (
     EDITABLE_FIELDS,
     MAX_INT32,
@@ -22,7 +22,6 @@ from bot.policy import (
     PolicyUpdate,
     check_change,
     control_character,
-    describe_changes,
 )
 from handlers import blocks
 from handlers.messages import publish
@@ -41,6 +40,13 @@ CHOICES = {
 NUMBER_LABELS = {"retention_value": "Keep backups for", "frequency_value": "Back up every"}
 
 
+# The policy as the modal carries it: its ID and what the form shows. Slack keeps private_metadata under 3,000
+# characters, so the rest of the API's fields (timestamps, and the display name that repeats the name) stay
+# behind, and read back as placeholders: nothing in the modal's steps uses them.
+CARRIED = ("id", "required", *EDITABLE_FIELDS)
+LEFT_BEHIND: dict[str, Any] = {"created_at": "", "updated_at": "", "last_ran_at": None, "next_run_at": None}
+
+
 class EditMetadata(BaseModel):
     """What the modal carries between steps (private_metadata): nothing secret, everything re-checked."""
 
@@ -49,9 +55,18 @@ class EditMetadata(BaseModel):
     organization: str
     database: str
     channel: str
-    policy: dict[str, Any]  # the policy as it was when the form was filled
+    policy: dict[str, Any]  # the policy as it was when the form was filled (see CARRIED)
     update: dict[str, Any] | None = None
     reason: str | None = None
+
+    @field_validator("policy")
+    @classmethod
+    def _in_the_api_shape(cls, policy: dict[str, Any]) -> dict[str, Any]:
+        return {**LEFT_BEHIND, "display_name": policy.get("name"), **policy}
+
+    @field_serializer("policy")
+    def _only_what_the_form_uses(self, policy: dict[str, Any]) -> dict[str, Any]:
+        return {key: policy[key] for key in CARRIED if key in policy}
 
     @property
     def db(self) -> DatabaseRef:
@@ -90,6 +105,8 @@ def form_values(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
                                 "one line, without tabs or terminal escapes.")
         elif block_id == "reason":
             values["reason"] = (raw or "").strip() or None
+            if len(values["reason"] or "") > MAX_REASON_LENGTH:
+                errors["reason"] = f"At most {MAX_REASON_LENGTH} characters: this is {len(values['reason'])}."
         elif block_id == "name":
             name = str(raw or "").strip()
             if not name:
@@ -228,8 +245,14 @@ def on_form(deps: Dependencies, ack: Ack, view: dict[str, Any]) -> None:
     rules = [deps.access.rules.matching(metadata.organization, metadata.database, target, metadata.channel)
              for target in {plan.before.target, plan.after_values["target"]}]
     approvals = max((r.approvals for r in rules if r is not None), default=0)
-    confirm = metadata.model_copy(update={"update": update.to_api(), "reason": reason})
-    ack(response_action="update", view=blocks.edit_confirm_view(plan, confirm.dump(), approvals))
+    confirm = metadata.model_copy(update={"update": update.to_api(), "reason": reason}).dump()
+    if len(confirm) > blocks.MAX_PRIVATE_METADATA:
+        # Only a name full of characters that JSON escapes with six (control characters) gets here.
+        over = len(confirm) - blocks.MAX_PRIVATE_METADATA
+        ack(response_action="errors", errors={"reason": f"Too long to carry with this policy's name: shorten "
+                                                        f"the reason by {over} characters or more."})
+        return
+    ack(response_action="update", view=blocks.edit_confirm_view(plan, confirm, approvals))
 
 
 def on_confirm(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
@@ -263,7 +286,7 @@ def apply(deps: Dependencies, client: WebClient, view_id: str, user: str, metada
         current = outcome.current
         fresh = EditMetadata(organization=db.organization, database=db.database, channel=metadata.channel,
                              policy=current.model_dump())
-        changes = "\n".join(f"• {c.label}: {c.before} → *{c.after}*" for c in describe_changes(opened, current))
+        changes = blocks.changes_text_between(opened, current)
         show(client, view_id, blocks.edit_form_view(db, current.model_dump(), fresh.dump(), notice=(
             ":warning: *This policy changed in PlanetScale after you opened the form*, so nothing was "
             f"sent. It now reads:\n{changes}\nThe form shows the current values; make your change again.")))

@@ -43,7 +43,7 @@ def test_edit_opens_a_loading_view_at_once_and_fills_it_with_the_current_values(
     blocks = [b.get("block_id") for b in view["blocks"]]
     assert "schedule_day" not in blocks and "schedule_week" not in blocks  # a daily backup has neither
     metadata = json.loads(view["private_metadata"])
-    assert metadata["policy"]["updated_at"] and "token" not in view["private_metadata"].lower()
+    assert metadata["policy"]["id"] == DEV and "token" not in view["private_metadata"].lower()
     assert planetscale.calls("PATCH") == []
 
 
