@@ -6,7 +6,7 @@ import json
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 # What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -34,11 +34,9 @@ class AuditEvent:
     at: str = field(default_factory=now_iso)
 
 
-class AuditLog(Protocol):
-    def record(self, event: AuditEvent) -> None: ...
-
-    def latest(self, organization: str, database: str, policy_id: str | None, limit: int) -> list[AuditEvent]:
-        ...
+def targets_of(event: AuditEvent) -> set[str]:
+    """Every target an entry touches: the policy's before, the one a change sent, the one it ended with."""
+    return {str(part["target"]) for part in (event.before, event.sent, event.after) if part and "target" in part}
 
 
 def csv_cell(value: Any) -> str:

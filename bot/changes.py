@@ -264,7 +264,12 @@ class ChangePath:
             return self._refuse(user, db, channel, seen.reason)
         generation = self.store.database_generation(db.organization, db.database)
         try:
-            return self.policies.find_policy(db, ref), generation
+            visible = {t for t in ("production", "development") if self.access.decide(
+                user, Action.READ, db.organization, db.database, [t], channel).allowed}
+        except DirectoryError as exc:
+            return self._refuse(user, db, channel, explain(exc))
+        try:
+            return self.policies.find_policy(db, ref, visible), generation
         except PolicyNotFound as exc:
             return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
         except PlanetScaleError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection
 
 from bot.grammar import DatabaseRef
 from bot.planetscale import PlanetScaleClient
@@ -22,8 +23,9 @@ class PolicyService:
     def list_policies(self, db: DatabaseRef) -> list[BackupPolicy]:
         return self.planetscale.list_policies(db.organization, db.database)
 
-    def find_policy(self, db: DatabaseRef, ref: str) -> BackupPolicy:
-        """A policy by its ID or exact name; a miss names the close ones."""
+    def find_policy(self, db: DatabaseRef, ref: str, visible: Collection[str] | None = None) -> BackupPolicy:
+        """A policy by its ID or exact name; a miss names the close ones among those whose target is `visible`
+        to the person asking (all, when not given), so a typo never reveals a policy they may not see."""
         policies = self.list_policies(db)
         by_id = [p for p in policies if p.id == ref]
         if by_id:
@@ -34,8 +36,9 @@ class PolicyService:
         if len(by_name) > 1:
             ids = ", ".join(f"`{p.id}`" for p in by_name)
             raise PolicyNotFound(f"{len(by_name)} policies in {db} are named “{ref}”: use an ID ({ids}).")
-        names = [p.name for p in policies]
+        seen = [p for p in policies if visible is None or p.target in visible]
+        names = [p.name for p in seen]
         near = [n for n in names if n.lower() == ref.lower()] or difflib.get_close_matches(ref, names, n=2)
         hint = f" Did you mean {' or '.join(f'“{n}”' for n in near)}?" if near else ""
-        listing = f" `/backup-policy list {db}` shows its {len(policies)}." if policies else " It has none."
+        listing = f" `/backup-policy list {db}` shows its {len(seen)}." if seen else " It has none you may see."
         raise PolicyNotFound(f"No backup policy in {db} has the ID or exact name “{ref}”.{hint}{listing}")

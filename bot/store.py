@@ -331,11 +331,13 @@ class Store:
             conn.execute(audit_events.insert().values(**values))
         log.info("audit %s", json.dumps(values, sort_keys=True, default=str))
 
-    def latest(self, organization: str, database: str, policy_id: str | None, limit: int) -> list[AuditEvent]:
+    def latest(self, organization: str, database: str, policy_refs: Sequence[str], limit: int) -> list[AuditEvent]:
+        """The newest entries of a database, or of the policies named by `policy_refs` (IDs or exact names)."""
         query = sa.select(audit_events).where(audit_events.c.organization == organization,
                                               audit_events.c.database == database)
-        if policy_id is not None:  # an ID or an exact name
-            query = query.where(sa.or_(audit_events.c.policy_id == policy_id, audit_events.c.policy_name == policy_id))
+        if policy_refs:
+            query = query.where(sa.or_(audit_events.c.policy_id.in_(list(policy_refs)),
+                                       audit_events.c.policy_name.in_(list(policy_refs))))
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(audit_events.c.seq.desc()).limit(limit)).mappings().all()
         return [_event(r) for r in rows]

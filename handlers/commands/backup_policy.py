@@ -4,6 +4,7 @@ channel. Each subcommand has one runner, looked up in `RUNNERS`; changes go thro
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.access import Action, DirectoryError
-from bot.audit import AuditEvent
+from bot.audit import AuditEvent, targets_of
 from bot.changes import explain
 from bot.grammar import (
     Command,
@@ -30,7 +31,7 @@ from bot.grammar import (
     parse,
 )
 from bot.planetscale import PlanetScaleError
-from bot.policy import describe_schedule
+from bot.policy import Target, describe_schedule
 from bot.service import PolicyNotFound
 from handlers import blocks
 from handlers.messages import report_change, say_privately
@@ -114,8 +115,11 @@ def may_read(deps: Dependencies, db: DatabaseRef, caller: Caller) -> bool:
     return seen.allowed
 
 
+ALL_TARGETS = frozenset(t.value for t in Target)
+
+
 def readable_targets(deps: Dependencies, db: DatabaseRef, caller: Caller) -> set[str]:
-    return {t for t in ("production", "development")
+    return {t for t in ALL_TARGETS
             if deps.access.decide(caller.user, Action.READ, db.organization, db.database, [t],
                                   caller.channel).allowed}
 
@@ -153,7 +157,7 @@ def run_show(deps: Dependencies, parsed: ShowCommand, caller: Caller) -> None:
     if not may_read(deps, parsed.db, caller):
         return
     try:
-        policy = deps.policies.find_policy(parsed.db, parsed.policy)
+        policy = deps.policies.find_policy(parsed.db, parsed.policy, readable_targets(deps, parsed.db, caller))
     except (PlanetScaleError, PolicyNotFound) as exc:
         read_failed(deps, parsed.db, caller, "ShowCommand", exc)
         return
@@ -166,13 +170,20 @@ def run_show(deps: Dependencies, parsed: ShowCommand, caller: Caller) -> None:
 
 
 def run_history(deps: Dependencies, parsed: HistoryCommand, caller: Caller) -> None:
-    """The latest entries about policies whose target the caller may see (entries with none: the database's)."""
+    """The latest entries about policies whose every target (before, sent, after) the caller may see; entries
+    about no policy (refusals, failed reads) only for someone who may see every target of the database."""
     db = parsed.db
     if not may_read(deps, db, caller):
         return
     visible = readable_targets(deps, db, caller)
-    events = [e for e in deps.store.latest(db.organization, db.database, parsed.policy, HISTORY_LIMIT * 4)
-              if str((e.before or {}).get("target", "")) in visible or not e.before][:HISTORY_LIMIT]
+    refs = [parsed.policy] if parsed.policy else []
+    if parsed.policy:
+        # By its current name or ID, to its ID: a renamed policy's history is found under either. A deleted
+        # policy, or PlanetScale unreachable: what the trail holds under that reference.
+        with contextlib.suppress(PlanetScaleError, PolicyNotFound):
+            refs.append(deps.policies.find_policy(db, parsed.policy, visible).id)
+    events = [e for e in deps.store.latest(db.organization, db.database, refs, HISTORY_LIMIT * 4)
+              if (targets_of(e) <= visible if targets_of(e) else visible >= ALL_TARGETS)][:HISTORY_LIMIT]
     caller.say(f"History of {db}", blocks.history_blocks(db, events, parsed.policy))
 
 
