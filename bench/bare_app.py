@@ -9,7 +9,7 @@ import uvicorn
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.server import create_asgi_app
+from bot.runtime.server import create_asgi_app
 
 
 def main() -> None:

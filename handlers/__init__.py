@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from slack_bolt import App
 
 from handlers import actions, commands, views
-
-if TYPE_CHECKING:
-    from bot.app import Dependencies
+from handlers.dependencies import Dependencies
 
 
 def register(app: App, deps: Dependencies) -> None:

@@ -25,12 +25,12 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View as ModalView
 
-from bot.access import Capability, mentions
-from bot.audit import AuditEvent
-from bot.change_requests import ChangeRequest, RequestState
-from bot.changes import ChangePlan, after_values
-from bot.grammar import EXAMPLES, MAX_REASON_LENGTH, UPDATE_KEYS_HELP, USAGE_LINES, DatabaseRef
-from bot.policy import (
+from bot.domain.access import Capability, mentions
+from bot.domain.audit import AuditEvent
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.changes import ChangePlan, after_values
+from bot.domain.grammar import EXAMPLES, MAX_REASON_LENGTH, UPDATE_KEYS_HELP, USAGE_LINES, DatabaseRef
+from bot.domain.policy import (
     DAY_NAMES,
     WEEK_NAMES,
     BackupPolicy,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from conftest import Bot, make_bot
 
+from bot.adapters.store import Store
 from bot.emulators.slack import SlackEvent, SlackState, SlackUser
-from bot.store import Store
 from handlers.blocks import APPROVE
 
 ALICE, BOB, CAROL, DAVE = "U0ALICE001", "U0BOB00001", "U0CAROL001", "U0DAVE0001"

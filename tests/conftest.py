@@ -15,9 +15,10 @@ from hypothesis import settings as hypothesis_settings
 from planetscale_spec import JudgedBySpec, SpecJudge
 from slack_bolt import App, BoltRequest, BoltResponse
 
-from bot.access import StaticRules, parse_rules
-from bot.app import Dependencies, build_app, build_dependencies
-from bot.audit import AuditEvent
+from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
+from bot.adapters.store import Store, database_url
+from bot.domain.access import StaticRules, parse_rules
+from bot.domain.audit import AuditEvent
 from bot.emulators.block_kit import ack_problems
 from bot.emulators.planetscale import (
     DEMO_TOKEN,
@@ -35,10 +36,10 @@ from bot.emulators.slack_requests import (
     state_values,
     view_submission_body,
 )
-from bot.executor import TrackedExecutor
-from bot.planetscale import PlanetScaleClient, RetryPolicy
-from bot.settings import Settings
-from bot.store import Store, database_url
+from bot.runtime.app import build_app, build_dependencies
+from bot.runtime.executor import TrackedExecutor
+from bot.runtime.settings import Settings
+from handlers.dependencies import Dependencies
 
 # CI replays the same fuzzing examples each run, so a submission is judged on its own change; developers'
 # runs explore new ones (and remember failures in .hypothesis/). FUZZ_EXAMPLES=20000 fuzzes deeper.

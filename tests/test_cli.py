@@ -17,9 +17,9 @@ import pytest
 from conftest import Bot
 from processes import free_port
 
-from bot.audit import AuditEvent
+from bot.adapters.store import MIGRATIONS, Store
+from bot.domain.audit import AuditEvent
 from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID
-from bot.store import MIGRATIONS, Store
 
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:

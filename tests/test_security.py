@@ -11,7 +11,7 @@ from conftest import BOT_TOKEN, SIGNING_SECRET, Bot
 from bot.emulators.planetscale import DEMO_TOKEN, Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
 from bot.emulators.slack_requests import signed_headers
-from bot.logs import configure
+from bot.runtime.logs import configure
 
 
 def test_no_secret_reaches_a_log_line_even_at_debug_through_every_failure(

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from conftest import SIGNING_SECRET, Bot
 
+from bot.adapters.store import MIGRATIONS
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack_requests import signed_headers
-from bot.server import create_asgi_app
-from bot.store import MIGRATIONS
+from bot.runtime.server import create_asgi_app
 
 
 @pytest.fixture
@@ -123,9 +123,9 @@ def test_healthz(server: str) -> None:
 def test_healthz_reflects_the_database_and_a_bad_access_reload(bot: Bot, tmp_path: Any) -> None:
     import os
 
-    from bot.access import AccessFile
-    from bot.app import health_report
-    from bot.store import Store
+    from bot.adapters.store import Store
+    from bot.domain.access import AccessFile
+    from bot.runtime.app import health_report
 
     rules = tmp_path / "access.toml"
     rules.write_text('[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\neditors = ["U0ALICE001"]\n')

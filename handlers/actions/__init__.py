@@ -1,13 +1,9 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from slack_bolt import App
 
 from handlers.actions import requests
-
-if TYPE_CHECKING:
-    from bot.app import Dependencies
+from handlers.dependencies import Dependencies
 
 
 def register(app: App, deps: Dependencies) -> None:

@@ -4,16 +4,14 @@ call on the change path; the outcome is shown on the request's message and told 
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from handlers import blocks
-from handlers.messages import report_change, report_step, say_privately
-
-if TYPE_CHECKING:
-    from bot.app import Dependencies
+from handlers.dependencies import Dependencies
+from handlers.posting import report_change, report_step, say_privately
 
 
 def clicked_in(body: dict[str, Any]) -> str:

@@ -9,15 +9,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.access import Action, DirectoryError
-from bot.audit import AuditEvent, targets_of
-from bot.changes import explain
-from bot.grammar import (
+from bot.domain.access import Action, DirectoryError
+from bot.domain.audit import AuditEvent, targets_of
+from bot.domain.changes import explain
+from bot.domain.grammar import (
     Command,
     CommandError,
     DatabaseRef,
@@ -30,15 +30,13 @@ from bot.grammar import (
     UpdateCommand,
     parse,
 )
-from bot.planetscale import PlanetScaleError
-from bot.policy import Target, describe_schedule
-from bot.service import PolicyNotFound
+from bot.domain.policy import Target, describe_schedule
+from bot.domain.ports import PlanetScaleError
+from bot.domain.reading import PolicyNotFound
 from handlers import blocks
-from handlers.messages import report_change, say_privately
+from handlers.dependencies import Dependencies
+from handlers.posting import report_change, say_privately
 from handlers.views.edit import open_edit
-
-if TYPE_CHECKING:
-    from bot.app import Dependencies
 
 log = logging.getLogger(__name__)
 COMMAND = "/backup-policy"

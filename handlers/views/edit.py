@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, field_validator
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.changes import ChangePlan, OutcomeKind
-from bot.grammar import MAX_REASON_LENGTH, DatabaseRef, database_ref, is_number, is_slug
-from bot.policy import (
+from bot.domain.changes import ChangePlan, OutcomeKind
+from bot.domain.grammar import MAX_REASON_LENGTH, DatabaseRef, database_ref, is_number, is_slug
+from bot.domain.policy import (
     EDITABLE_FIELDS,
     MAX_INT32,
     SCHEDULE_TIME,
@@ -24,10 +24,8 @@ from bot.policy import (
     control_character,
 )
 from handlers import blocks
-from handlers.messages import publish
-
-if TYPE_CHECKING:
-    from bot.app import Dependencies
+from handlers.dependencies import Dependencies
+from handlers.posting import publish
 
 log = logging.getLogger(__name__)
 CHOICES = {

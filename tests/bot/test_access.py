@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.access import (
+from bot.domain.access import (
     AccessControl,
     AccessFile,
     AccessFileError,

@@ -17,15 +17,15 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from bot.access import StaticRules, parse_rules
-from bot.app import build_dependencies
-from bot.change_requests import RequestState
-from bot.changes import ChangePath
+from bot.adapters.planetscale import PlanetScaleClient
+from bot.adapters.store import Store
+from bot.domain.access import StaticRules, parse_rules
+from bot.domain.change_requests import RequestState
+from bot.domain.changes import ChangePath
 from bot.emulators.planetscale import PlanetScaleEmulator, PlanetScaleState, seed_demo
-from bot.executor import TrackedExecutor
-from bot.planetscale import PlanetScaleClient
-from bot.settings import Settings
-from bot.store import Store
+from bot.runtime.app import build_dependencies
+from bot.runtime.executor import TrackedExecutor
+from bot.runtime.settings import Settings
 
 ALICE = "U0ALICE001"
 APPROVERS = ["U0CAROL001", "U0LEAD0002", "U0LEAD0003"]
@@ -124,8 +124,8 @@ def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
         @rule(days=st.integers(1, 6))
         def ask(self, days: int) -> None:
             def asking() -> None:
-                from bot.grammar import DatabaseRef
-                from bot.policy import PolicyUpdate
+                from bot.domain.grammar import DatabaseRef
+                from bot.domain.policy import PolicyUpdate
 
                 outcome = self.changes.ask(ALICE, "C0DBAOPS01", DatabaseRef("acme", "app-db"), POLICY,
                                            PolicyUpdate(retention_value=days, retention_unit="day"))

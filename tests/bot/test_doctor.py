@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.doctor import METHOD_SCOPES, REQUIRED_SCOPES, check
+from bot.adapters.store import Store
 from bot.emulators.planetscale import ALL_ACCESSES, Fault, PlanetScaleState
 from bot.emulators.slack import SlackState
-from bot.settings import Settings
-from bot.store import Store
+from bot.runtime.doctor import METHOD_SCOPES, REQUIRED_SCOPES, check
+from bot.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = """

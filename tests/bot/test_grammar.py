@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bot.grammar import (
+from bot.domain.grammar import (
     CommandError,
     DatabaseRef,
     EditCommand,

@@ -9,7 +9,7 @@ from typing import Any
 
 from conftest import BOT_TOKEN, SIGNING_SECRET, Bot
 
-from bot.logs import RedactSecrets, configure
+from bot.runtime.logs import RedactSecrets, configure
 
 
 def test_known_secrets_and_token_shapes_are_redacted() -> None:

@@ -10,20 +10,19 @@ import httpx
 import pytest
 from conftest import Bot
 
-from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
-from bot.planetscale import (
+from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
+from bot.domain.policy import PolicyUpdate
+from bot.domain.ports import (
     BadResponse,
     Forbidden,
     NotFound,
-    PlanetScaleClient,
     PlanetScaleError,
     RateLimited,
     Rejected,
-    RetryPolicy,
     Unauthorized,
     Unavailable,
 )
-from bot.policy import PolicyUpdate
+from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
 
 
 def test_service_token_header_and_paths(planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState) -> None:
@@ -210,7 +209,7 @@ def test_retrying_is_logged_only_when_a_retry_follows(
     planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, caplog: pytest.LogCaptureFixture
 ) -> None:
     planetscale.add_fault(Fault(status=503, times=None))
-    with caplog.at_level(logging.WARNING, logger="bot.planetscale"), pytest.raises(Unavailable):
+    with caplog.at_level(logging.WARNING, logger="bot.adapters.planetscale"), pytest.raises(Unavailable):
         planetscale_client.get_policy("acme", "app-db", "bp01prod12h")
     lines = [r.getMessage() for r in caplog.records]
     assert [line.split(" failed")[0] for line in lines if "retrying" in line] == [

@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from bot.policy import BackupPolicy, PolicyUpdate, changed_fields, check_change, describe_changes, describe_schedule
+from bot.domain.policy import (
+    BackupPolicy,
+    PolicyUpdate,
+    changed_fields,
+    check_change,
+    describe_changes,
+    describe_schedule,
+)
 
 SPEC_FIXTURE: dict[str, Any] = {
     "id": "policy-1", "display_name": "Backup policy Production daily", "name": "Production daily",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings, SettingsError
+from bot.runtime.settings import Settings, SettingsError
 
 SECRET = "s3cr3t-value-never-shown"
 

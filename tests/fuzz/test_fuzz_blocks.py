@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bot.access import Capability, Rule
-from bot.audit import AuditEvent
-from bot.change_requests import ChangeRequest, RequestState
-from bot.changes import ChangePlan
+from bot.domain.access import Capability, Rule
+from bot.domain.audit import AuditEvent
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.changes import ChangePlan
+from bot.domain.grammar import MAX_REASON_LENGTH, SLUG, DatabaseRef
+from bot.domain.policy import MAX_INT32, BackupPolicy, PolicyUpdate
 from bot.emulators.block_kit import check_message, view_problems
-from bot.grammar import MAX_REASON_LENGTH, SLUG, DatabaseRef
-from bot.policy import MAX_INT32, BackupPolicy, PolicyUpdate
 from handlers import blocks
 from handlers.blocks import STATE_LINES
 from handlers.views.edit import EditMetadata

@@ -11,9 +11,9 @@ from conftest import Bot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.domain.grammar import CommandError, UpdateCommand, parse
+from bot.domain.policy import BackupPolicy, check_change
 from bot.emulators.planetscale import PlanetScaleState, validate_policy_body
-from bot.grammar import CommandError, UpdateCommand, parse
-from bot.policy import BackupPolicy, check_change
 from handlers.views.edit import EditMetadata, validate
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1500"))

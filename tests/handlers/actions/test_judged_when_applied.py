@@ -11,11 +11,11 @@ from approval_helpers import ALICE, BOB, CAROL, DAVE, PROD, RULES, approvals_bot
 from conftest import SIGNING_SECRET, Bot
 from slack_bolt import BoltRequest
 
-from bot.change_requests import RequestState
+from bot.adapters.planetscale import PlanetScaleClient
+from bot.adapters.store import Store
+from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.slack_requests import signed_headers
-from bot.planetscale import PlanetScaleClient
-from bot.store import Store
 from handlers.blocks import APPROVE, REVERT
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
@@ -252,7 +252,7 @@ def test_an_ambiguous_patch_failure_is_checked_against_planetscale(
 
     def landed_then_lost(*_: object, **__: object) -> None:
         policy(planetscale).update(retention_value=5, retention_unit="day")
-        from bot.planetscale import Unreachable
+        from bot.domain.ports import Unreachable
 
         raise Unreachable("PlanetScale did not answer in time for acme/app-db: the change may or may not have "
                           "been applied; `show` it to check.")
@@ -270,7 +270,7 @@ def test_a_directory_hiccup_at_approval_keeps_the_request_open(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
     message = ask(approvals_bot)
-    from bot.access import DirectoryError
+    from bot.domain.access import DirectoryError
 
     groups = approvals_bot.deps.access.groups
     real = groups.is_named

@@ -22,9 +22,9 @@ from approval_helpers import (
 )
 from conftest import CHANNEL, Bot
 
-from bot.audit import AuditEvent
+from bot.adapters.store import Store, change_requests
+from bot.domain.audit import AuditEvent
 from bot.emulators.planetscale import PlanetScaleState
-from bot.store import Store, change_requests
 from handlers.blocks import APPROVE, CANCEL, REJECT, REVERT
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
@@ -138,8 +138,8 @@ def test_expiry_by_the_sweep_and_clicks_on_expired_requests(approvals_bot: Bot, 
     message = ask(approvals_bot)
     with approvals_bot.deps.store.engine.begin() as conn:
         conn.execute(sa.update(change_requests).values(expires_at=0))
-    from bot.sweeper import Sweeper
-    from handlers.messages import refresh
+    from bot.runtime.sweeper import Sweeper
+    from handlers.posting import refresh
 
     Sweeper(approvals_bot.deps.changes, lambda r: refresh(approvals_bot.deps, approvals_bot.app.client, r)).sweep()
     assert "Expired" in latest_view(approvals_bot, message)

@@ -12,7 +12,7 @@ import pytest
 from conftest import CHANNEL, Bot
 
 from bot.emulators.planetscale import Fault, PlanetScaleState
-from bot.settings import Settings
+from bot.runtime.settings import Settings
 
 ALICE, BOB, CAROL, DAVE = "U0ALICE001", "U0BOB00001", "U0CAROL001", "U0DAVE0001"
 RANDOM = "C0RANDOM01"
@@ -139,8 +139,8 @@ def test_when_slack_cannot_list_groups_access_is_refused(rules: Bot, planetscale
 def test_while_slack_cannot_list_groups_remembered_memberships_count_for_at_most_an_hour(
     rules: Bot, planetscale: PlanetScaleState, settings: Settings
 ) -> None:
+    from bot.adapters.slack_directory import slack_groups
     from bot.emulators.slack import MethodFault
-    from bot.identity import slack_groups
 
     now = [0.0]  # the directory as build_dependencies makes it from the settings, on a clock the test moves
     rules.deps.access.groups = slack_groups(rules.app.client, max_age=settings.group_cache_max_age,

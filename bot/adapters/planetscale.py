@@ -20,10 +20,22 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from bot.policy import BackupPolicy, PolicyUpdate
+from bot.domain.policy import BackupPolicy, PolicyUpdate
+from bot.domain.ports import (
+    BadResponse,
+    Forbidden,
+    Member,
+    NotFound,
+    PlanetScaleError,
+    RateLimited,
+    Rejected,
+    Unauthorized,
+    Unavailable,
+    Unreachable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,72 +45,6 @@ PATH_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 MAX_PAGES = 50
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=5.0)
 PER_PAGE = 100
-
-
-class PlanetScaleError(Exception):
-    """A call to PlanetScale that did not succeed. `user_message` is safe and useful to show anyone."""
-
-    kind = "error"
-    # True when PlanetScale said no: the request was certainly not carried out. Otherwise (timeouts, 5xx, lost
-    # answers, 429 after a retried timeout) a PATCH may have landed before the failure.
-    definite = False
-
-    def __init__(self, user_message: str, *, status: int | None = None, code: str | None = None):
-        super().__init__(user_message)
-        self.user_message = user_message
-        self.status = status
-        self.code = code
-
-
-class Unauthorized(PlanetScaleError):
-    definite = True
-    kind = "unauthorized"
-
-
-class Forbidden(PlanetScaleError):
-    definite = True
-    kind = "forbidden"
-
-
-class NotFound(PlanetScaleError):
-    definite = True
-    kind = "not_found"
-
-
-class Rejected(PlanetScaleError):
-    """PlanetScale refused the request's content (400/422): its own message says why."""
-
-    definite = True
-    kind = "rejected"
-
-
-class RateLimited(PlanetScaleError):
-    kind = "rate_limited"
-
-
-class Unavailable(PlanetScaleError):
-    """5xx, a timeout or no connection, still so after the retries."""
-
-    kind = "unavailable"
-
-
-class Unreachable(Unavailable):
-    """No answer at all: the connection failed (refused, DNS) or timed out."""
-
-    kind = "unreachable"
-
-
-class BadResponse(PlanetScaleError):
-    kind = "bad_response"
-
-
-class Member(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    role: str
-    email: str
-    name: str
 
 
 class _Retryable(Exception):

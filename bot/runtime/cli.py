@@ -7,13 +7,13 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from bot.settings import Settings, SettingsError
+from bot.runtime.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.app import Dependencies
-    from bot.sweeper import Sweeper
+    from bot.runtime.sweeper import Sweeper
+    from handlers.dependencies import Dependencies
 
 log = logging.getLogger("bot")
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "migrate":
             return run_migrate()
         if args.command == "doctor":
-            from bot.doctor import check
+            from bot.runtime.doctor import check
 
             return 1 if check(Settings.load, sys.stdout) else 0
         if args.command == "audit":
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _logging(settings: Settings, quiet: bool = False) -> None:
-    from bot import logs
+    from bot.runtime import logs
 
     level = "WARNING" if quiet and settings.log_level == "INFO" else settings.log_level
     logs.configure(settings.secrets(), level=level, json_lines=settings.log_format == "json")
@@ -71,9 +71,9 @@ def _logging(settings: Settings, quiet: bool = False) -> None:
 def run_serve(host: str, port: int | None) -> int:
     import uvicorn
 
-    from bot.app import build_app, build_dependencies, health_report
-    from bot.executor import TrackedExecutor
-    from bot.server import create_asgi_app
+    from bot.runtime.app import build_app, build_dependencies, health_report
+    from bot.runtime.executor import TrackedExecutor
+    from bot.runtime.server import create_asgi_app
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
@@ -98,14 +98,14 @@ def run_serve(host: str, port: int | None) -> int:
 
 
 def start_sweeper(deps: Dependencies, app: App) -> Sweeper:
-    from bot.sweeper import Sweeper
-    from handlers.messages import refresh
+    from bot.runtime.sweeper import Sweeper
+    from handlers.posting import refresh
 
     return Sweeper(deps.changes, lambda request: refresh(deps, app.client, request)).start()
 
 
 def run_migrate() -> int:
-    from bot.app import open_store
+    from bot.runtime.app import open_store
 
     settings = Settings.load()
     store = open_store(settings.database_url)
@@ -119,8 +119,8 @@ def run_audit_export(fmt: str, output: str) -> int:
     import json
     from dataclasses import asdict, fields
 
-    from bot.app import open_store
-    from bot.audit import AuditEvent, csv_cell
+    from bot.domain.audit import AuditEvent, csv_cell
+    from bot.runtime.app import open_store
 
     settings = Settings.load()
     store = open_store(settings.database_url)
@@ -146,7 +146,7 @@ def run_audit_export(fmt: str, output: str) -> int:
 def run_socket() -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.app import build_app, build_dependencies
+    from bot.runtime.app import build_app, build_dependencies
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
@@ -162,7 +162,7 @@ def run_socket() -> int:
 
 
 def run_console() -> int:
-    from bot import console
+    from bot.runtime import console
 
     settings = Settings.load()
     _logging(settings, quiet=True)

@@ -13,14 +13,15 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from bot.audit import AuditEvent
-from bot.change_requests import OPEN_STATES, ChangeRequest, RequestState
+from bot.domain.audit import AuditEvent
+from bot.domain.change_requests import OPEN_STATES, ChangeRequest, RequestState
+from bot.domain.ports import Claim
 
 log = logging.getLogger("bot.audit")
 
@@ -365,12 +366,6 @@ class _NotClaimed(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class Claim:
-    """A request claimed for applying, and the token of the lease its worker holds on the policy."""
-
-    request: ChangeRequest
-    token: str
 
 
 def _request(row: Any) -> ChangeRequest:

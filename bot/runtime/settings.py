@@ -14,8 +14,8 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
-from bot.access import DEFAULT_GROUP_CACHE_MAX_AGE, parse_duration
-from bot.planetscale import DEFAULT_API_URL as DEFAULT_PLANETSCALE_API_URL
+from bot.adapters.planetscale import DEFAULT_API_URL as DEFAULT_PLANETSCALE_API_URL
+from bot.domain.access import DEFAULT_GROUP_CACHE_MAX_AGE, parse_duration
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # Always used with fullmatch: `$` would also accept a trailing newline.

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
+from bot.domain.changes import explain
+from bot.runtime.logs import request_id
+
 P = ParamSpec("P")
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -49,7 +52,6 @@ class TrackedExecutor(ThreadPoolExecutor):
                      **kwargs: P.kwargs) -> None:
         """Run `fn` after the caller returns; if it fails unexpectedly, the failure is logged with the request ID
         and the person is told, through `answer`, what is known: nobody is left waiting for an answer."""
-        from bot.changes import explain
 
         def answered() -> None:
             try:
@@ -57,7 +59,7 @@ class TrackedExecutor(ThreadPoolExecutor):
             except Exception as exc:
                 log.exception("background work %s failed", getattr(fn, "__name__", fn))
                 try:
-                    answer(explain(exc))
+                    answer(explain(exc, request_id.get()))
                 except Exception:
                     log.exception("and the person could not be told")
 

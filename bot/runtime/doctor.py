@@ -12,20 +12,11 @@ import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.access import AccessFile, AccessFileError, AccessRules
-from bot.planetscale import (
-    BadResponse,
-    Forbidden,
-    NotFound,
-    PlanetScaleClient,
-    PlanetScaleError,
-    RetryPolicy,
-    Unauthorized,
-    Unavailable,
-    Unreachable,
-)
-from bot.settings import Settings, SettingsError
-from bot.store import MIGRATIONS, Store
+from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
+from bot.adapters.store import MIGRATIONS, Store
+from bot.domain.access import AccessFile, AccessFileError, AccessRules
+from bot.domain.ports import BadResponse, Forbidden, NotFound, PlanetScaleError, Unauthorized, Unavailable, Unreachable
+from bot.runtime.settings import Settings, SettingsError
 
 # Every Web API method the bot calls, and the bot scope it needs (None: no scope). The manifest must grant
 # exactly these, plus `commands` for the slash command and `chat:write.public` to post in channels the bot

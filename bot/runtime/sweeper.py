@@ -7,8 +7,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from bot.change_requests import ChangeRequest
-from bot.changes import ChangePath
+from bot.domain.change_requests import ChangeRequest
+from bot.domain.changes import ChangePath
 
 log = logging.getLogger(__name__)
 

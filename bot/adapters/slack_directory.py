@@ -9,8 +9,9 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.access import DEFAULT_GROUP_CACHE_MAX_AGE, DirectoryError, GroupDirectory, RoleLookup
-from bot.planetscale import PlanetScaleClient, PlanetScaleError
+from bot.adapters.planetscale import PlanetScaleClient
+from bot.domain.access import DEFAULT_GROUP_CACHE_MAX_AGE, DirectoryError, GroupDirectory, RoleLookup
+from bot.domain.ports import PlanetScaleError
 
 
 def slack_groups(client: WebClient, ttl: float = 60.0, max_age: float = DEFAULT_GROUP_CACHE_MAX_AGE,

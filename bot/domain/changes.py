@@ -26,13 +26,11 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from bot.access import AccessControl, Action, Decision, DirectoryError
-from bot.audit import AuditEvent
-from bot.change_requests import ChangeRequest, RequestState
-from bot.grammar import DatabaseRef
-from bot.logs import request_id
-from bot.planetscale import PlanetScaleClient, PlanetScaleError
-from bot.policy import (
+from bot.domain.access import AccessControl, Action, Decision, DirectoryError
+from bot.domain.audit import AuditEvent
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.grammar import DatabaseRef
+from bot.domain.policy import (
     EDITABLE_FIELDS,
     UNIT_HOURS,
     BackupPolicy,
@@ -43,8 +41,8 @@ from bot.policy import (
     describe_every,
     resulting_values,
 )
-from bot.service import PolicyNotFound, PolicyService
-from bot.store import Claim, Store
+from bot.domain.ports import ChangeStore, Claim, PlanetScaleApi, PlanetScaleError
+from bot.domain.reading import PolicyNotFound, PolicyService
 
 log = logging.getLogger(__name__)
 SYSTEM = "backup-bot"
@@ -115,16 +113,17 @@ class Outcome:
         return self.request is not None and self.kind in REQUEST_MOVED
 
 
-def explain(exc: BaseException) -> str:
-    """One failure in the words of the person who asked: what happened and what to do."""
+def explain(exc: BaseException, reference: str | None = None) -> str:
+    """One failure in the words of the person who asked: what happened and what to do. `reference` is where an
+    unexpected failure can be found in the log (a request ID)."""
     if isinstance(exc, PlanetScaleError | PolicyNotFound):
         return exc.user_message
     if isinstance(exc, ChangeRejected):
         return "Nothing was sent to PlanetScale:\n" + "\n".join(f"• {p.message}" for p in exc.problems)
     if isinstance(exc, DirectoryError):
         return f"Your access could not be checked, so nothing was done: {exc}."
-    return ("Something went wrong inside the bot; nothing more was done. The error is in its log under request "
-            f"`{request_id.get()}`.")
+    where = f" under request `{reference}`" if reference else ""
+    return f"Something went wrong inside the bot; nothing more was done. The error is in its log{where}."
 
 
 def hours(value: int, unit: str) -> int:
@@ -182,7 +181,7 @@ class _Judgement:
 
 
 class ChangePath:
-    def __init__(self, store: Store, policies: PolicyService, planetscale: PlanetScaleClient,
+    def __init__(self, store: ChangeStore, policies: PolicyService, planetscale: PlanetScaleApi,
                  access: AccessControl, clock: Callable[[], float] = time.time,
                  pause: Callable[[float], None] = time.sleep):
         self.store = store

@@ -19,7 +19,8 @@ from typing import Any, TextIO
 
 from slack_bolt import BoltRequest
 
-from bot.app import build_app, build_dependencies, load_access_rules, open_store
+from bot.adapters.planetscale import PlanetScaleClient
+from bot.domain.grammar import is_number
 from bot.emulators import planetscale as ps_emulator
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackEvent, demo_slack_state
@@ -30,11 +31,10 @@ from bot.emulators.slack_requests import (
     state_values,
     view_submission_body,
 )
-from bot.executor import TrackedExecutor
-from bot.grammar import is_number
-from bot.planetscale import PlanetScaleClient
-from bot.render import blocks_to_text, mrkdwn
-from bot.settings import Settings
+from bot.runtime.app import build_app, build_dependencies, load_access_rules, open_store
+from bot.runtime.console_render import blocks_to_text, mrkdwn
+from bot.runtime.executor import TrackedExecutor
+from bot.runtime.settings import Settings
 
 CONSOLE_HELP = """\
 Type a slash command as a Slack user, e.g. /backup-policy help

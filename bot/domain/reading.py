@@ -5,9 +5,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection
 
-from bot.grammar import DatabaseRef
-from bot.planetscale import PlanetScaleClient
-from bot.policy import BackupPolicy
+from bot.domain.grammar import DatabaseRef
+from bot.domain.policy import BackupPolicy
+from bot.domain.ports import PlanetScaleApi
 
 
 class PolicyNotFound(Exception):
@@ -17,7 +17,7 @@ class PolicyNotFound(Exception):
 
 
 class PolicyService:
-    def __init__(self, planetscale: PlanetScaleClient):
+    def __init__(self, planetscale: PlanetScaleApi):
         self.planetscale = planetscale
 
     def list_policies(self, db: DatabaseRef) -> list[BackupPolicy]:

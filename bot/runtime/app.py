@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -18,26 +17,16 @@ from slack_sdk.http_retry.builtin_handlers import (
 from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
-from bot.access import AccessControl, AccessFile, AccessFileError, RulesSource
-from bot.changes import ChangePath
-from bot.executor import TrackedExecutor
-from bot.identity import planetscale_roles, slack_groups
-from bot.logs import new_request_id
-from bot.planetscale import PlanetScaleClient
-from bot.service import PolicyService
-from bot.settings import Settings, SettingsError
-from bot.store import Store
-
-
-@dataclass
-class Dependencies:
-    policies: PolicyService
-    access: AccessControl
-    store: Store
-    changes: ChangePath
-    # Work that must not hold up the ack (anything that calls PlanetScale) runs here, after it.
-    background: TrackedExecutor
-    audit_channel: str | None = None
+from bot.adapters.planetscale import PlanetScaleClient
+from bot.adapters.slack_directory import planetscale_roles, slack_groups
+from bot.adapters.store import Store
+from bot.domain.access import AccessControl, AccessFile, AccessFileError, RulesSource
+from bot.domain.changes import ChangePath
+from bot.domain.reading import PolicyService
+from bot.runtime.executor import TrackedExecutor
+from bot.runtime.logs import new_request_id
+from bot.runtime.settings import Settings, SettingsError
+from handlers.dependencies import Dependencies
 
 
 def slack_client(settings: Settings) -> WebClient:
@@ -136,7 +125,6 @@ def _build_app(settings: Settings, deps: Dependencies) -> App:
         # auth.test once at start: a wrong token stops the start, and no ack ever waits on Slack for it
         # (with verification off, Bolt makes that call during the first request instead).
         token_verification_enabled=True,
-        listener_executor=deps.background,
         logger=BOLT_LOGGER,
     )
     @app.middleware

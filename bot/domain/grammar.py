@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.policy import MAX_INT32, MAX_NAME_LENGTH, PolicyUpdate, control_character
+from bot.domain.policy import MAX_INT32, MAX_NAME_LENGTH, PolicyUpdate, control_character
 
 MAX_TEXT_LENGTH = 4000
 MAX_REASON_LENGTH = 500

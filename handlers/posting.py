@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.access import mentions
-from bot.change_requests import ChangeRequest, RequestState
-from bot.changes import Outcome, OutcomeKind
+from bot.domain.access import mentions
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.changes import Outcome, OutcomeKind
 from handlers import blocks
-
-if TYPE_CHECKING:
-    from bot.app import Dependencies
+from handlers.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,126 @@
+"""What the domain needs from the outside, as it needs it: PlanetScale's API and its failures, and storage.
+
+The adapters (bot/adapters/) implement these; the domain never imports an HTTP, SQL or Slack library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.domain.audit import AuditEvent
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.policy import BackupPolicy, PolicyUpdate
+
+
+class PlanetScaleError(Exception):
+    """A call to PlanetScale that did not succeed. `user_message` is safe and useful to show anyone."""
+
+    # True when PlanetScale said no: the request was certainly not carried out. Otherwise (timeouts, 5xx, lost
+    # answers, 429 after a retried timeout) a PATCH may have landed before the failure.
+    definite = False
+
+    def __init__(self, user_message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(user_message)
+        self.user_message = user_message
+        self.status = status
+        self.code = code
+
+
+class Unauthorized(PlanetScaleError):
+    definite = True
+
+
+class Forbidden(PlanetScaleError):
+    definite = True
+
+
+class NotFound(PlanetScaleError):
+    definite = True
+
+
+class Rejected(PlanetScaleError):
+    """PlanetScale refused the request's content (400/422): its own message says why."""
+
+    definite = True
+
+
+class RateLimited(PlanetScaleError):
+    """429, still so after the retries, or with a wait too long to hold a person for."""
+
+
+class Unavailable(PlanetScaleError):
+    """5xx, a timeout or no connection, still so after the retries."""
+
+
+class Unreachable(Unavailable):
+    """No answer at all: the connection failed (refused, DNS) or timed out."""
+
+
+class BadResponse(PlanetScaleError):
+    """An answer this bot cannot read (not JSON, not the spec's shape)."""
+
+
+class Member(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    role: str
+    email: str
+    name: str
+
+
+class PlanetScaleApi(Protocol):
+    def list_policies(self, organization: str, database: str) -> list[BackupPolicy]: ...
+
+    def update_policy(self, organization: str, database: str, policy_id: str,
+                      update: PolicyUpdate) -> BackupPolicy: ...
+
+    def worst_case_seconds(self) -> float:
+        """The longest one call can take, every attempt and wait included."""
+        ...
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A request claimed for applying, and the token of the lease its worker holds on the policy."""
+
+    request: ChangeRequest
+    token: str
+
+
+class ChangeStore(Protocol):
+    """Requests, approvals, the policies' leases and the audit trail."""
+
+    def record(self, event: AuditEvent) -> None: ...
+
+    def add_request(self, request: ChangeRequest) -> ChangeRequest: ...
+
+    def get_request(self, request_id: str) -> ChangeRequest | None: ...
+
+    def transition(self, request_id: str, from_states: Sequence[RequestState], to: RequestState,
+                   **values: object) -> ChangeRequest | None: ...
+
+    def requests(self, states: Sequence[RequestState] = ..., expired_before: float | None = None,
+                 updated_before: float | None = None, lease_before: float | None = None,
+                 limit: int = 200) -> list[ChangeRequest]: ...
+
+    def add_approval(self, request_id: str, approver: str) -> list[str] | None: ...
+
+    def approvers_of(self, request_id: str) -> list[str]: ...
+
+    def claim_for_applying(self, request: ChangeRequest, from_states: Sequence[RequestState],
+                           lease_seconds: float) -> Claim | None: ...
+
+    def renew(self, claim: Claim, lease_seconds: float) -> bool: ...
+
+    def release(self, claim: Claim) -> None: ...
+
+    def database_generation(self, organization: str, database: str) -> int: ...
+
+    def events_of_request(self, request_id: str) -> list[AuditEvent]: ...
+
+    def all_events(self, batch: int = 500) -> Iterator[AuditEvent]: ...
