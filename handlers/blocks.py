@@ -250,10 +250,13 @@ STATE_LINES = {
 }
 
 
-def request_text(request: ChangeRequest) -> str:
+def request_headline(request: ChangeRequest, bold: bool = False) -> str:
+    """Who asked what, in the request's state: the message's first line, and its notification text."""
     head = STATE_LINES[request.state].format(requester=request.requester,
-                                                              decided_by=request.decided_by or request.requester)
-    return f"{head} the backup policy {escape(request.policy_name)} of {request.organization}/{request.database}"
+                                             decided_by=request.decided_by or request.requester)
+    mark = "*" if bold else ""
+    return (f"{head} the backup policy {mark}{escape(request.policy_name)}{mark} of "
+            f"{mark}{request.organization}/{request.database}{mark}")
 
 
 def request_blocks(request: ChangeRequest, approved_by: list[str]) -> list[dict[str, Any]]:
@@ -262,9 +265,7 @@ def request_blocks(request: ChangeRequest, approved_by: list[str]) -> list[dict[
     before = BackupPolicy.model_validate(request.before)
     after: dict[str, Any] | BackupPolicy = (BackupPolicy.model_validate(request.after) if request.after
                                            else after_values(request))
-    head = STATE_LINES[request.state].format(requester=request.requester,
-                                                     decided_by=request.decided_by or request.requester)
-    lines = [f"{head} the backup policy *{escape(request.policy_name)}* of *{db}*"]
+    lines = [request_headline(request, bold=True)]
     if request.revert_of:
         lines.append("_This reverts an earlier change._")
     if request.reason:
@@ -348,7 +349,7 @@ def pending_blocks(requests: list[ChangeRequest], user: str) -> list[dict[str, A
     blocks: list[Block] = [section(f"*Open requests you can act on* ({len(requests)})")]
     for request in requests[:MAX_PENDING_SHOWN]:
         changes = changes_text_between(BackupPolicy.model_validate(request.before), after_values(request))
-        blocks += packed([f"{request_text(request)} (in <#{request.channel}>)", changes], room=2)[0]
+        blocks += packed([f"{request_headline(request)} (in <#{request.channel}>)", changes], room=2)[0]
         buttons = [ButtonElement(text="Cancel", action_id=CANCEL, value=request.id)] if request.requester == user \
             else [ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),
                   ButtonElement(text="Reject", action_id=REJECT, value=request.id, style="danger")]

@@ -25,7 +25,7 @@ def say_privately(respond: Respond, text: str, result_blocks: list[dict[str, Any
 
 
 def request_message(deps: Dependencies, request: ChangeRequest) -> tuple[str, list[dict[str, Any]]]:
-    return blocks.request_text(request), blocks.request_blocks(request, deps.store.approvers_of(request.id))
+    return blocks.request_headline(request), blocks.request_blocks(request, deps.store.approvers_of(request.id))
 
 
 def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,12 +22,6 @@ def access_rules(approvals: int) -> str:
     """The rules the process tests run with: @dba-team asks, @dba-leads approves, `approvals` needed."""
     return ('[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\neditors = ["@dba-team"]\n'
             f'approvers = ["@dba-leads"]\napprovals = {approvals}\n')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve_env(slack_server: Any, planetscale_server: Any, database_url: str) -> dict[str, str]:

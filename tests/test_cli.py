@@ -15,11 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Bot
-from processes import free_port
 
 from bot.adapters.store import MIGRATIONS, Store
 from bot.domain.audit import AuditEvent
 from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID
+from bot.emulators.serving import free_port
 
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -7,9 +7,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from processes import access_rules, approve, command, free_port, post, serve_env, start, wait_until
+from processes import access_rules, approve, command, post, serve_env, start, wait_until
 
 from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.serving import free_port
 from bot.emulators.slack import SlackState, SlackUser
 
 LEADS = [("U0CAROL001", "carol"), ("U0LEAD0002", "lead2"), ("U0LEAD0003", "lead3"), ("U0LEAD0004", "lead4")]

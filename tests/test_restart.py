@@ -6,9 +6,10 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from processes import access_rules, approve, command, free_port, post, serve_env, start, wait_until
+from processes import access_rules, approve, command, post, serve_env, start, wait_until
 
 from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.serving import free_port
 from bot.emulators.slack import SlackState
 
 

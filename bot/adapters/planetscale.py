@@ -129,13 +129,6 @@ class PlanetScaleClient:
                           "write_backups", json=update.to_api())
         return self._policy(data, where)
 
-    def get_database(self, organization: str, database: str) -> dict[str, Any]:
-        path = f"organizations/{segment(organization, 'organization')}/databases/{segment(database, 'database')}"
-        data = self._call("GET", path, f"{organization}/{database}", "read_database")
-        if not isinstance(data, dict):
-            raise BadResponse("PlanetScale answered with something that is not a database.")
-        return data
-
     def find_members(self, organization: str, query: str) -> list[Member]:
         path = f"organizations/{segment(organization, 'organization')}/members"
         members = []

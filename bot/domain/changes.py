@@ -32,13 +32,13 @@ from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.grammar import DatabaseRef
 from bot.domain.policy import (
     EDITABLE_FIELDS,
-    UNIT_HOURS,
     BackupPolicy,
     ChangeRejected,
     PolicyUpdate,
     Problem,
     check_change,
     describe_every,
+    hours,
     resulting_values,
 )
 from bot.domain.ports import ChangeStore, Claim, PlanetScaleApi, PlanetScaleError
@@ -124,10 +124,6 @@ def explain(exc: BaseException, reference: str | None = None) -> str:
         return f"Your access could not be checked, so nothing was done: {exc}."
     where = f" under request `{reference}`" if reference else ""
     return f"Something went wrong inside the bot; nothing more was done. The error is in its log{where}."
-
-
-def hours(value: int, unit: str) -> int:
-    return value * UNIT_HOURS.get(unit, 0)
 
 
 def risks_of(before: BackupPolicy, after: dict[str, Any]) -> list[str]:

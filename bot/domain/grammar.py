@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import html
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -59,7 +59,7 @@ def refuse_control_characters(key: str, text: str) -> None:
 
 @dataclass(frozen=True)
 class HelpCommand:
-    topic: str | None = None
+    """Usage, limited to what the caller may do; words after `help` are not topics and are ignored."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,6 @@ class UpdateCommand:
     update: PolicyUpdate
     reason: str | None = None
     dry_run: bool = False
-    # API field -> the key the user typed for it, so a problem found later can name what they wrote.
-    typed_keys: dict[str, str] = field(default_factory=dict)
 
 
 Command = (
@@ -297,7 +295,7 @@ def parse(text: str) -> Command:
         return HelpCommand()
     head, rest = tokens[0].text.lower(), tokens[1:]
     if head in ("help", "-h", "--help", "?"):
-        return HelpCommand(rest[0].text.lower() if rest else None)
+        return HelpCommand()
     if head == "pending":
         reject_extra(rest, "pending", "/backup-policy pending")
         return PendingCommand()
@@ -395,7 +393,7 @@ def parse_update(db: DatabaseRef, policy: str, tokens: list[Token]) -> UpdateCom
         first = exc.errors()[0]
         where = str(first["loc"][0]) if first["loc"] else "value"
         raise CommandError(f"`{typed.get(where, where)}`: {first['msg']}.") from None
-    return UpdateCommand(db, policy, update, reason, dry_run, typed)
+    return UpdateCommand(db, policy, update, reason, dry_run)
 
 
 def parse_value(key: str, value: str) -> dict[str, Any]:

@@ -60,6 +60,11 @@ UNIT_HOURS: dict[str, int] = {"hour": 1, "day": 24, "week": 168, "month": 28 * 2
 EDITABLE_FIELDS = ("name", "target", "retention_value", "retention_unit", "frequency_value", "frequency_unit",
                    "schedule_time", "schedule_day", "schedule_week")
 
+def hours(value: int, unit: str) -> int:
+    """A span in hours (a month as 28 days): for comparing a retention with a frequency."""
+    return value * UNIT_HOURS.get(unit, 0)
+
+
 DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 WEEK_NAMES = ("1st", "2nd", "3rd", "4th")
 
@@ -137,9 +142,6 @@ class PolicyUpdate(BaseModel):
     def to_api(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_unset=True)
 
-    def fields(self) -> list[str]:
-        return list(self.to_api())
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -198,8 +200,8 @@ def check_change(policy: BackupPolicy, update: PolicyUpdate) -> list[Problem]:
             "schedule_week", f"a backup that runs {every} needs a week of the month: add week=1st"
         ))
 
-    retention_hours = after["retention_value"] * UNIT_HOURS.get(after["retention_unit"], 0)
-    frequency_hours = after["frequency_value"] * UNIT_HOURS.get(frequency_unit, 0)
+    retention_hours = hours(after["retention_value"], after["retention_unit"])
+    frequency_hours = hours(after["frequency_value"], frequency_unit)
     if retention_hours and frequency_hours and retention_hours < frequency_hours:
         kept = describe_amount(after["retention_value"], after["retention_unit"])
         problems.append(Problem(

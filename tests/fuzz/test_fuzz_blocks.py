@@ -246,7 +246,7 @@ def test_a_dry_run_is_a_message_slack_takes(db: DatabaseRef, data: st.DataObject
 def test_a_request_in_every_state_with_any_approvers_is_a_message_slack_takes(
     request: ChangeRequest, approved_by: list[str]
 ) -> None:
-    assert_message(blocks.request_text(request), blocks.request_blocks(request, approved_by))
+    assert_message(blocks.request_headline(request), blocks.request_blocks(request, approved_by))
 
 
 @FUZZ_LISTS
