@@ -20,7 +20,7 @@ from bot.emulators.slack import SlackState
 from bot.runtime.doctor import METHOD_SCOPES, REQUIRED_SCOPES, check
 from bot.runtime.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RULES = """
 [[rules]]
 organizations = ["acme"]

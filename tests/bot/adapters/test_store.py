@@ -1,0 +1,82 @@
+"""The store's leases on their own, on SQLite and PostgreSQL: what keeps two changes to one policy apart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bot.adapters.store import Store
+from bot.domain.change_requests import ChangeRequest, RequestState
+
+APPROVED = [RequestState.APPROVED]
+
+
+@pytest.fixture
+def clocked(store_url: str) -> Iterator[tuple[Store, list[float]]]:
+    now = [1000.0]
+    store = Store(store_url, clock=lambda: now[0])
+    store.migrate()
+    yield store, now
+    store.close()
+
+
+def approved(store: Store, policy_id: str = "bp01") -> ChangeRequest:
+    request = store.add_request(ChangeRequest(
+        organization="acme", database="app-db", policy_id=policy_id, policy_name="P", requester="U0ALICE001",
+        channel="C0DBAOPS01", before={"target": "production"}, changes={"retention_value": 5}, approvals_needed=0,
+        approvers=[], expires_at=10_000))
+    moved = store.transition(request.id, [RequestState.PENDING], RequestState.APPROVED)
+    assert moved is not None
+    return moved
+
+
+def test_one_claim_per_policy_until_it_is_released(clocked: tuple[Store, list[float]]) -> None:
+    store, _ = clocked
+    first, second, elsewhere = approved(store), approved(store), approved(store, "bp02")
+    claim = store.claim_for_applying(first, APPROVED, 60)
+    assert claim is not None and claim.request.state is RequestState.APPLYING
+    assert store.claim_for_applying(second, APPROVED, 60) is None
+    assert store.get_request(second.id).state is RequestState.APPROVED  # type: ignore[union-attr]
+    assert store.claim_for_applying(elsewhere, APPROVED, 60) is not None  # another policy: its own lease
+    store.release(claim)
+    assert store.claim_for_applying(second, APPROVED, 60) is not None
+
+
+def test_a_request_is_claimed_once(clocked: tuple[Store, list[float]]) -> None:
+    store, _ = clocked
+    request = approved(store)
+    claim = store.claim_for_applying(request, APPROVED, 60)
+    assert claim is not None
+    store.release(claim)
+    assert store.claim_for_applying(request, APPROVED, 60) is None  # it is applying now, not approved
+
+
+def test_an_expired_lease_is_taken_over_and_the_worker_that_lost_it_cannot_renew(
+    clocked: tuple[Store, list[float]]
+) -> None:
+    store, now = clocked
+    request = approved(store)
+    slow = store.claim_for_applying(request, APPROVED, 60)
+    assert slow is not None
+    now[0] += 30
+    assert store.claim_for_applying(request, [RequestState.APPLYING], 60) is None  # still held
+    now[0] += 31
+    sweep = store.claim_for_applying(request, [RequestState.APPLYING], 60)
+    assert sweep is not None and sweep.token != slow.token
+    assert store.renew(slow, 60) is False  # the slow worker must not send
+    assert store.renew(sweep, 60) is True
+    store.release(slow)  # releasing a lost lease leaves the new holder's alone
+    assert store.claim_for_applying(approved(store), APPROVED, 60) is None
+
+
+def test_every_claim_moves_the_databases_generation_on(clocked: tuple[Store, list[float]]) -> None:
+    store, _ = clocked
+    assert store.database_generation("acme", "app-db") == 0
+    claim = store.claim_for_applying(approved(store), APPROVED, 60)
+    assert claim is not None and store.database_generation("acme", "app-db") == 1
+    store.release(claim)
+    assert store.database_generation("acme", "app-db") == 1  # a release is not a change
+    assert store.claim_for_applying(approved(store, "bp02"), APPROVED, 60) is not None
+    assert store.database_generation("acme", "app-db") == 2
+    assert store.database_generation("acme", "app") == 0  # a prefix of the name is another database
