@@ -222,13 +222,21 @@ def policy_detail_blocks(db: DatabaseRef, policy: BackupPolicy) -> list[dict[str
     ])
 
 
-def dry_run_blocks(plan: ChangePlan, approvals: int = 0) -> list[dict[str, Any]]:
+def guardrails_text(guardrails: Sequence[str]) -> str:
+    """Which guardrails a change meets (and which it overrides), one line each."""
+    if not guardrails:
+        return "*Guardrails:* none covers this policy."
+    return fit("*Guardrails:*\n" + "\n".join(f"• {escape(line)}" for line in guardrails), MAX_SECTION_TEXT)
+
+
+def dry_run_blocks(plan: ChangePlan, approvals: int = 0, guardrails: Sequence[str] = ()) -> list[dict[str, Any]]:
     body = ", ".join(f"`{k}={fit(escape(str(v)), MAX_VALUE_SHOWN)}`" for k, v in plan.update.to_api().items())
     return to_dicts([
         section(f":mag: *Dry run*: nothing was sent. The change to *{escape(plan.before.name)}* of "
                 f"*{plan.db}* would be:"),
         section(changes_text_between(plan.before, plan.after_values)),
         section(f"*After:* {describe_schedule(plan.after_values)}"),
+        section(guardrails_text(guardrails)),
         context(f"Would send `PATCH` with {body}. Run it again without `--dry-run` to "
                 + (f"ask for the {approvals} approval(s) it needs." if approvals else "apply.")),
     ])
@@ -419,7 +427,8 @@ def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notic
                           private_metadata=metadata, blocks=form).to_dict())
 
 
-def edit_confirm_view(plan: ChangePlan, metadata: str, approvals: int) -> dict[str, Any]:
+def edit_confirm_view(plan: ChangePlan, metadata: str, approvals: int,
+                      guardrails: Sequence[str] = ()) -> dict[str, Any]:
     body = ", ".join(f"`{k}`" for k in plan.update.to_api())
     then = (f"It needs {approvals} approval(s): a request will be posted in the channel." if approvals
             else "It is applied at once and posted in the channel.")
@@ -430,6 +439,7 @@ def edit_confirm_view(plan: ChangePlan, metadata: str, approvals: int) -> dict[s
             section(f"*{escape(plan.before.name)}* of *{plan.db}*"),
             section(changes_text_between(plan.before, plan.after_values)),
             section(f"*After:* {describe_schedule(plan.after_values)}"),
+            section(guardrails_text(guardrails)),
             context(f"Sends {body}. {then}"),
         ]).to_dict())
 
