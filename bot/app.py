@@ -38,6 +38,7 @@ class Dependencies:
     # Work that must not hold up the ack (anything that calls PlanetScale) runs here, after it.
     background: TrackedExecutor
     audit_channel: str | None = None
+    stale_factor: float = 2.0
 
 
 def slack_client(settings: Settings) -> WebClient:
@@ -93,7 +94,7 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
                            planetscale_roles(slack, planetscale))
     policies = PolicyService(planetscale)
     return Dependencies(policies, access, store, ChangePath(store, policies, planetscale, access),
-                        background or TrackedExecutor(), settings.audit_channel)
+                        background or TrackedExecutor(), settings.audit_channel, settings.stale_factor)
 
 
 def health_report(deps: Dependencies) -> dict[str, Any]:
