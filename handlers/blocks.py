@@ -27,6 +27,7 @@ from slack_sdk.models.views import View as ModalView
 
 from bot.domain.access import Capability, mentions
 from bot.domain.audit import AuditEvent
+from bot.domain.backups import PolicyHealth
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePlan, after_values
 from bot.domain.grammar import EXAMPLES, MAX_REASON_LENGTH, UPDATE_KEYS_HELP, USAGE_LINES, DatabaseRef
@@ -222,13 +223,21 @@ def policy_detail_blocks(db: DatabaseRef, policy: BackupPolicy) -> list[dict[str
     ])
 
 
-def dry_run_blocks(plan: ChangePlan, approvals: int = 0) -> list[dict[str, Any]]:
+def guardrails_text(guardrails: Sequence[str]) -> str:
+    """Which guardrails a change meets (and which it overrides), one line each."""
+    if not guardrails:
+        return "*Guardrails:* none covers this policy."
+    return fit("*Guardrails:*\n" + "\n".join(f"• {escape(line)}" for line in guardrails), MAX_SECTION_TEXT)
+
+
+def dry_run_blocks(plan: ChangePlan, approvals: int = 0, guardrails: Sequence[str] = ()) -> list[dict[str, Any]]:
     body = ", ".join(f"`{k}={fit(escape(str(v)), MAX_VALUE_SHOWN)}`" for k, v in plan.update.to_api().items())
     return to_dicts([
         section(f":mag: *Dry run*: nothing was sent. The change to *{escape(plan.before.name)}* of "
                 f"*{plan.db}* would be:"),
         section(changes_text_between(plan.before, plan.after_values)),
         section(f"*After:* {describe_schedule(plan.after_values)}"),
+        section(guardrails_text(guardrails)),
         context(f"Would send `PATCH` with {body}. Run it again without `--dry-run` to "
                 + (f"ask for the {approvals} approval(s) it needs." if approvals else "apply.")),
     ])
@@ -420,7 +429,8 @@ def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notic
                           private_metadata=metadata, blocks=form).to_dict())
 
 
-def edit_confirm_view(plan: ChangePlan, metadata: str, approvals: int) -> dict[str, Any]:
+def edit_confirm_view(plan: ChangePlan, metadata: str, approvals: int,
+                      guardrails: Sequence[str] = ()) -> dict[str, Any]:
     body = ", ".join(f"`{k}`" for k in plan.update.to_api())
     then = (f"It needs {approvals} approval(s): a request will be posted in the channel." if approvals
             else "It is applied at once and posted in the channel.")
@@ -431,6 +441,7 @@ def edit_confirm_view(plan: ChangePlan, metadata: str, approvals: int) -> dict[s
             section(f"*{escape(plan.before.name)}* of *{plan.db}*"),
             section(changes_text_between(plan.before, plan.after_values)),
             section(f"*After:* {describe_schedule(plan.after_values)}"),
+            section(guardrails_text(guardrails)),
             context(f"Sends {body}. {then}"),
         ]).to_dict())
 
@@ -446,3 +457,51 @@ def loading_view() -> dict[str, Any]:
 
 def edit_button(db: DatabaseRef, policy_id: str) -> ButtonElement:
     return ButtonElement(text="Edit", action_id=EDIT, value=f"{db}/{policy_id}")
+
+
+# --- backup health ---------------------------------------------------------------------------------
+
+def size_text(size: int) -> str:
+    amount = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if amount < 1000 or unit == "TB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1000
+    return f"{size} B"  # pragma: no cover
+
+
+def health_line(health: PolicyHealth) -> str:
+    """One policy's backups in a few lines: last success, recent failures, next run, and what is wrong."""
+    policy = health.policy
+    mark = ":white_check_mark:" if health.healthy else ":warning:"
+    head = f"{mark} *{fit(escape(policy.name), MAX_NAME_IN_LINE)}* `{fit(escape(policy.id), 100)}` ({policy.target})"
+    last = health.last_success
+    lines = [head, f"*Last success:* {when(last.completed_at or last.created_at)}, {size_text(last.size)}, "
+                   f"kept until {when(last.expires_at)}" if last else "*Last success:* none found"]
+    failures = len(health.failures)
+    lines.append(f"*Failures in 7 days:* {failures}" + (f" (last {when(health.failures[0].completed_at)})"
+                                                        if failures else ""))
+    lines.append(f"*Next run:* {when(policy.next_run_at)}")
+    if health.problem:
+        lines.append(f"*{health.problem.capitalize()}*")
+    if health.unread:
+        lines.append(f"_Backups of {escape(', '.join(health.unread))} could not be read._")
+    if not health.branches:
+        lines.append(f"_The database has no {policy.target} branch._")
+    return "\n".join(lines)
+
+
+def status_blocks(db: DatabaseRef, healths: Sequence[PolicyHealth], hidden: int = 0) -> list[dict[str, Any]]:
+    not_yours = f" ({hidden} more with targets you may not see)" if hidden else ""
+    if not healths:
+        return to_dicts([section(f"*{db}* has no backup policies you may see{not_yours}.")])
+    troubled = sum(1 for h in healths if not h.healthy)
+    summary = f"{troubled} need{'s' if troubled == 1 else ''} attention" if troubled else "all healthy"
+    listing, left_out = packed([health_line(h) for h in healths], room=MAX_BLOCKS - 3)
+    blocks: list[Block] = [section(f"*Backup status of {db}*: {len(healths)} polic"
+                                   f"{'y' if len(healths) == 1 else 'ies'}, {summary}{not_yours}"), *listing]
+    if left_out:
+        blocks.append(not_shown(left_out))
+    blocks.append(context("Stale: no successful backup for longer than the policy's frequency times the bot's "
+                          "stale factor. Failures count over the last 7 days."))
+    return to_dicts(blocks)

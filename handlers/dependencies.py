@@ -32,3 +32,4 @@ class Dependencies:
     # Work that must not hold up the ack (anything that calls PlanetScale) runs here, after it.
     background: Background
     audit_channel: str | None = None
+    stale_factor: float = 2.0

@@ -31,7 +31,8 @@ def request_message(deps: Dependencies, request: ChangeRequest) -> tuple[str, li
 def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:
     """A change asked from a command or a button: the request or result in the channel, the rest to the caller."""
     if outcome.kind is OutcomeKind.PREVIEWED and outcome.plan is not None:
-        say_privately(respond, "Dry run: nothing was sent", blocks.dry_run_blocks(outcome.plan, outcome.approvals))
+        say_privately(respond, "Dry run: nothing was sent", blocks.dry_run_blocks(outcome.plan, outcome.approvals,
+                                                                           outcome.guardrails))
     elif outcome.kind in (OutcomeKind.REQUESTED, OutcomeKind.WAITING) and outcome.request is not None:
         publish(deps, client, outcome.request, respond)
         needed = outcome.request.approvals_needed

@@ -23,6 +23,7 @@ import httpx
 from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from bot.domain.backups import Backup, Branch
 from bot.domain.policy import BackupPolicy, PolicyUpdate
 from bot.domain.ports import (
     BadResponse,
@@ -140,6 +141,38 @@ class PlanetScaleClient:
             except (KeyError, ValidationError, TypeError):
                 raise BadResponse("PlanetScale answered with a member list this bot cannot read.") from None
         return members
+
+    def list_databases(self, organization: str) -> list[str]:
+        """The names of the organization's databases the token may see, every page."""
+        path = f"organizations/{segment(organization, 'organization')}/databases"
+        names = []
+        for item in self._pages(path, organization, "read_database"):
+            if not isinstance(item.get("name"), str):
+                raise BadResponse(f"PlanetScale answered for {organization} with a database list this bot cannot "
+                                  "read.")
+            names.append(item["name"])
+        return names
+
+    def list_branches(self, organization: str, database: str) -> list[Branch]:
+        path = f"organizations/{segment(organization, 'organization')}/databases/{segment(database, 'database')}" \
+               "/branches"
+        where = f"{organization}/{database}"
+        try:
+            return [Branch.model_validate(item) for item in self._pages(path, where, "read_database")]
+        except ValidationError:
+            raise BadResponse(f"PlanetScale answered for {where} with a branch list this bot cannot read.") from None
+
+    def list_backups(self, organization: str, database: str, branch: str, policy_id: str,
+                     since: str | None = None) -> list[Backup]:
+        """The branch's backups made by one policy (the `policy` filter), every page; `since` is `from`."""
+        path = f"organizations/{segment(organization, 'organization')}/databases/{segment(database, 'database')}" \
+               f"/branches/{segment(branch, 'branch')}/backups"
+        where = f"{organization}/{database} ({branch})"
+        params = {"policy": policy_id, **({"from": since} if since else {})}
+        try:
+            return [Backup.model_validate(item) for item in self._pages(path, where, "read_backups", params=params)]
+        except ValidationError:
+            raise BadResponse(f"PlanetScale answered for {where} with a backup list this bot cannot read.") from None
 
     # --- plumbing ---------------------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.domain.guardrails import Guardrail
+
 log = logging.getLogger(__name__)
 
 # Always used with fullmatch: `$` would also accept a trailing newline.
@@ -118,6 +120,7 @@ class AccessRules(BaseModel):
 
     expire_after_seconds: int = 24 * 3600
     rules: list[Rule] = Field(default_factory=list)
+    guardrails: list[Guardrail] = Field(default_factory=list)
 
     def matching(self, organization: str, database: str, target: str | None, channel: str) -> Rule | None:
         for rule in self.rules:
@@ -136,9 +139,10 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
     except tomllib.TOMLDecodeError as exc:
         raise AccessFileError(f"{path}: {exc}") from None
     rule_lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith("[[rules]]")]
-    unknown = set(data) - {"approvals", "rules"}
+    unknown = set(data) - {"approvals", "rules", "guardrails"}
     if unknown:
-        raise AccessFileError(f"{path}: unknown table `{sorted(unknown)[0]}`: only [approvals] and [[rules]].")
+        raise AccessFileError(f"{path}: unknown table `{sorted(unknown)[0]}`: only [approvals], [[rules]] and "
+                              "[[guardrails]].")
     approvals = data.get("approvals", {})
     if not isinstance(approvals, dict) or set(approvals) - {"expire_after"}:
         raise AccessFileError(f"{path} line {_line_of(text, '[approvals]')}: [approvals] takes only expire_after.")
@@ -168,7 +172,34 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
         if rules[-1].approvals and not rules[-1].approvers:
             raise AccessFileError(f"{path} line {line} (rule {index + 1}): approvals = {rules[-1].approvals} "
                                   "but no approvers: name who may approve.")
-    return AccessRules(expire_after_seconds=expire, rules=rules)
+    return AccessRules(expire_after_seconds=expire, rules=rules, guardrails=_parse_guardrails(text, data, path))
+
+
+def _parse_guardrails(text: str, data: dict[str, Any], path: str) -> list[Guardrail]:
+    lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith("[[guardrails]]")]
+    raw_guardrails = data.get("guardrails", [])
+    if not isinstance(raw_guardrails, list):
+        raise AccessFileError(f"{path} line {_line_of(text, 'guardrails')}: guardrails must be [[guardrails]] "
+                              "tables.")
+    guardrails = []
+    for index, raw in enumerate(raw_guardrails):
+        line = lines[index] if index < len(lines) else 0
+        where = f"{path} line {line} (guardrail {index + 1})"
+        try:
+            guardrail = Guardrail(**raw, number=index + 1, line=line)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            key = str(error["loc"][0]) if error["loc"] else "guardrail"
+            key_line = _line_of(text, key, start=line) or line
+            message = str(error["msg"]).removeprefix("Value error, ")
+            raise AccessFileError(f"{path} line {key_line} (guardrail {index + 1}): {key}: {message}.") from None
+        except TypeError as exc:
+            raise AccessFileError(f"{where}: {exc}.") from None
+        if not guardrail.binds_anything:
+            raise AccessFileError(f"{where}: the guardrail bounds nothing: set min_retention, max_interval or "
+                                  "allow_target_moves = false, or remove it.")
+        guardrails.append(guardrail)
+    return guardrails
 
 
 def _line_of(text: str, needle: str, start: int = 1) -> int:

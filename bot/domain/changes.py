@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import partial
@@ -30,6 +30,7 @@ from bot.domain.access import AccessControl, Action, Decision, DirectoryError
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.grammar import DatabaseRef
+from bot.domain.guardrails import Demand, demand, judge
 from bot.domain.policy import (
     EDITABLE_FIELDS,
     BackupPolicy,
@@ -107,6 +108,7 @@ class Outcome:
     approvals: int = 0
     current: BackupPolicy | None = None  # for STALE_FORM: the policy as it is now
     problems: tuple[Problem, ...] = field(default_factory=tuple)
+    guardrails: tuple[str, ...] = ()  # for PREVIEWED: each guardrail bound the change meets or breaks, in words
 
     @property
     def request_moved(self) -> bool:
@@ -312,20 +314,32 @@ class ChangePath:
         problems = check_change(current, plan.update)
         if problems:
             return Outcome(OutcomeKind.INVALID, explain(ChangeRejected(problems)), problems=tuple(problems))
+        guarded = self.guardrails_demand(db.organization, db.database, current.model_dump(), plan.after_values,
+                                         plan.reason)
+        if guarded.refusal:
+            return self._refuse(user, db, channel, f"Nothing was sent: {guarded.refusal}.", current, plan.update,
+                                revert_of)
+        needed = max(decision.approvals, guarded.approvals)
+        if needed and not decision.approvers:
+            rule = decision.rule.where if decision.rule else "the access rule"
+            return self._refuse(user, db, channel, f"Nothing was sent: this change needs {needed} approval(s) "
+                                f"because it breaks a guardrail, and {rule} names no approvers to give them: "
+                                "ask whoever keeps the access file to add some.", current, plan.update, revert_of)
+        overridden = [f"overrides {c.guardrail.where}: {c.message}" for c in guarded.verdict.broken]
         if dry_run:
             self.store.record(AuditEvent(
                 action="dry_run", actor=user, organization=db.organization, database=db.database,
                 policy_id=current.id, policy_name=current.name, before=current.model_dump(),
                 sent=plan.update.to_api(), reason=plan.reason, channel=channel))
-            return Outcome(OutcomeKind.PREVIEWED, "Dry run: nothing was sent.", plan=plan,
-                           approvals=decision.approvals)
+            return Outcome(OutcomeKind.PREVIEWED, "Dry run: nothing was sent.", plan=plan, approvals=needed,
+                           guardrails=tuple(guarded.verdict.summary()))
         now = self.clock()
         request = self.store.add_request(ChangeRequest(
             organization=db.organization, database=db.database, policy_id=current.id, policy_name=current.name,
             requester=user, channel=channel, reason=plan.reason, before=current.model_dump(),
-            changes=plan.update.to_api(), approvals_needed=decision.approvals,
+            changes=plan.update.to_api(), approvals_needed=needed,
             approvers=[self.access.groups.resolve(p) for p in decision.approvers],
-            risks=risks_of(current, plan.after_values), revert_of=revert_of,
+            risks=risks_of(current, plan.after_values) + overridden, revert_of=revert_of,
             expires_at=now + self.access.rules.expire_after_seconds, created_at=now, updated_at=now))
         self._record_request("requested", request, user, detail=f"needs {request.approvals_needed} approval(s)"
                              if request.approvals_needed else None)
@@ -368,7 +382,7 @@ class ChangePath:
         added = self.store.add_approval(request.id, user)
         if added is not None:
             self._record_request("approved", request, user)
-        judged = self._judge_approvals(request, request.targets)
+        judged = self._judge_approvals(request, request.targets, request.before)
         if judged.unchecked:
             return Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {judged.unchecked}. Your approval is recorded; "
                                                 "click Approve again in a moment to apply the change.", request)
@@ -433,9 +447,17 @@ class ChangePath:
             return Outcome(OutcomeKind.REFUSED, decision.reason, request)
         return None
 
-    def _judge_approvals(self, request: ChangeRequest, targets: Sequence[str]) -> _Judgement:
-        """The request under the rules as they are now: the requester may still make it, how many approvals the
-        rules ask, and which of those given still count."""
+    def guardrails_demand(self, organization: str, database: str, before: Mapping[str, Any],
+                          after: Mapping[str, Any], reason: str | None) -> Demand:
+        """The guardrails as they are now, on a change from `before` to `after`: asked and applied alike."""
+        verdict = judge(self.access.rules.guardrails, organization, database, before, after)
+        return demand(verdict, reason)
+
+    def _judge_approvals(self, request: ChangeRequest, targets: Sequence[str],
+                         policy: Mapping[str, Any]) -> _Judgement:
+        """The request under the rules and guardrails as they are now, on `policy` (the policy as it is, or as
+        requested): the requester may still make it, how many approvals are needed, and which of those given
+        still count."""
         try:
             decision = self.access.decide(request.requester, Action.CHANGE, request.organization, request.database,
                                           targets, request.channel)
@@ -444,6 +466,10 @@ class ChangePath:
         if not decision.allowed:
             return _Judgement(refusal=f"under the access rules as they are now, <@{request.requester}> may no longer "
                                       f"make this change: {decision.reason}")
+        after = {**policy, **request.changes}
+        guarded = self.guardrails_demand(request.organization, request.database, policy, after, request.reason)
+        if guarded.refusal:
+            return _Judgement(refusal=f"under the guardrails as they are now, {guarded.refusal}")
         counted: list[str] = []
         not_counted: list[str] = []
         for approver in self.store.approvers_of(request.id):
@@ -455,7 +481,7 @@ class ChangePath:
                 return _Judgement(unchecked=f"<@{approver}>'s approval could not be checked just now ({exc})")
             (counted if allowed else not_counted).append(approver)
         approvers = tuple(self.access.groups.resolve(p) for p in decision.approvers)
-        return _Judgement(decision.approvals, tuple(counted), tuple(not_counted), approvers)
+        return _Judgement(max(decision.approvals, guarded.approvals), tuple(counted), tuple(not_counted), approvers)
 
     def _still_waiting(self, request: ChangeRequest, judged: _Judgement, user: str,
                        message: str | None = None) -> Outcome:
@@ -537,7 +563,8 @@ class ChangePath:
             why = "; ".join(p.message for p in problems)
             return self._fail(request, by, f"the change no longer holds against the policy as it is now: {why}. "
                                            "Nothing was sent.", OutcomeKind.INVALID)
-        judged = self._judge_approvals(request, [current.target, str(update.target or current.target)])
+        judged = self._judge_approvals(request, [current.target, str(update.target or current.target)],
+                                       current.model_dump())
         if judged.refusal:
             return self._fail(request, by, f"{judged.refusal}. Nothing was sent.", OutcomeKind.NO_LONGER_ALLOWED)
         if judged.unchecked or judged.missing:
@@ -682,7 +709,8 @@ class ChangePath:
 
 
 def _waiting_detail(judged: _Judgement) -> str:
-    parts = [f"the access rules now ask for {judged.needed} approval{'s' if judged.needed != 1 else ''}; "
+    parts = [f"the access rules and guardrails now ask for {judged.needed} "
+             f"approval{'s' if judged.needed != 1 else ''}; "
              f"{len(judged.counted)} count{'s' if len(judged.counted) == 1 else ''}, so {judged.missing} more "
              f"{'is' if judged.missing == 1 else 'are'} needed"]
     if judged.not_counted:

@@ -91,6 +91,11 @@ class PendingCommand:
 
 
 @dataclass(frozen=True)
+class StatusCommand:
+    db: DatabaseRef
+
+
+@dataclass(frozen=True)
 class UpdateCommand:
     db: DatabaseRef
     policy: str
@@ -101,9 +106,10 @@ class UpdateCommand:
 
 Command = (
     HelpCommand | ListCommand | ShowCommand | EditCommand | HistoryCommand | PendingCommand | UpdateCommand
+    | StatusCommand
 )
 
-SUBCOMMANDS = ("help", "list", "show", "update", "edit", "history", "pending")
+SUBCOMMANDS = ("help", "list", "show", "update", "edit", "history", "pending", "status")
 
 UNITS: dict[str, str] = {
     "h": "hour", "hr": "hour", "hrs": "hour", "hour": "hour", "hours": "hour",
@@ -171,6 +177,7 @@ USAGE_LINES = (
     ("edit <org>/<database> <policy>", "change a policy in a form"),
     ("history <org>/<database> [<policy>]", "the latest changes"),
     ("pending", "approval requests you can act on"),
+    ("status <org>/<database>", "whether each policy's backups succeed: last success, failures, next run"),
 )
 UPDATE_KEYS_HELP = (
     ("name", "text, quoted if it has spaces"),
@@ -309,6 +316,9 @@ def parse(text: str) -> Command:
     if head == "list":
         reject_extra(rest, "list", f"/backup-policy list {db}")
         return ListCommand(db)
+    if head == "status":
+        reject_extra(rest, "status", f"/backup-policy status {db}")
+        return StatusCommand(db)
     if head == "history":
         policy = parse_policy_ref(rest[0], head, db) if rest else None
         reject_extra(rest[1:], "history", f'/backup-policy history {db} "Production daily"')

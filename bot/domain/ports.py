@@ -12,6 +12,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict
 
 from bot.domain.audit import AuditEvent
+from bot.domain.backups import Backup, Branch
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.policy import BackupPolicy, PolicyUpdate
 
@@ -78,6 +79,11 @@ class PlanetScaleApi(Protocol):
 
     def update_policy(self, organization: str, database: str, policy_id: str,
                       update: PolicyUpdate) -> BackupPolicy: ...
+
+    def list_branches(self, organization: str, database: str) -> list[Branch]: ...
+
+    def list_backups(self, organization: str, database: str, branch: str, policy_id: str,
+                     since: str | None = None) -> list[Backup]: ...
 
     def worst_case_seconds(self) -> float:
         """The longest one call can take, every attempt and wait included."""

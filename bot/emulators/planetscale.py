@@ -101,11 +101,14 @@ class PlanetScaleState:
         self.lock = threading.Lock()
         self.databases: dict[tuple[str, str], dict[str, Any]] = {}
         self.policies: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self.branches: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.backups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}  # by branch name, oldest first
         self.members: dict[str, list[dict[str, Any]]] = {}
         self.tokens: dict[str, TokenGrant] = {}
         self.faults: list[Fault] = []
         self.requests: list[RecordedRequest] = []
         self._ids = 0
+        self._backup_ids = 0
 
     # --- set-up -----------------------------------------------------------------------------------
 
@@ -135,6 +138,56 @@ class PlanetScaleState:
                        "current_default": True, "mysql_supported": True, "postgresql_supported": True},
         }
         self.policies.setdefault((organization, database), {})
+        self.add_branch(organization, database, "main", production=True)
+        self.add_branch(organization, database, "dev", production=False)
+
+    def add_branch(self, organization: str, database: str, name: str, production: bool) -> dict[str, Any]:
+        created = _iso(_now() - timedelta(days=200))
+        api = f"https://api.planetscale.com/v1/organizations/{organization}/databases/{database}/branches/{name}"
+        region = self.databases[(organization, database)]["region"]
+        branch = {
+            "id": f"br-{database}-{name}", "name": name, "created_at": created, "updated_at": created,
+            "deleted_at": None, "restore_checklist_completed_at": None, "schema_last_updated_at": created,
+            "kind": self.databases[(organization, database)]["kind"], "mysql_address": f"{name}.{database}.psdb",
+            "mysql_edge_address": f"{name}.{database}.edge.psdb", "state": "ready", "direct_vtgate": False,
+            "vtgate_size": "small", "vtgate_name": None, "vtgate_count": 1, "vtgate_autoscaling": False,
+            "vtgate_max_count": None, "vtgate_target_cpu_utilization": None, "cluster_name": "PS_10",
+            "cluster_iops": None, "ready": True, "schema_ready": True, "metal": False, "production": production,
+            "safe_migrations": production, "deletion_protected": production, "sharded": False, "shard_count": 1,
+            "keyspace_count": 1, "stale_schema": False, "actor": None, "restored_from_branch": None,
+            "private_edge_connectivity": False, "has_replicas": production, "has_read_only_replicas": False,
+            "html_url": f"https://app.planetscale.com/{organization}/{database}/{name}", "url": api,
+            "region": copy.deepcopy(region), "parent_branch": None if production else "main", "vtgate_options": {},
+        }
+        self.branches.setdefault((organization, database), []).append(branch)
+        return branch
+
+    def add_backup(self, organization: str, database: str, policy_id: str, state: str = "success",
+                   hours_ago: float = 0.0, size: int = 1_250_000_000, branch: str | None = None) -> dict[str, Any]:
+        """A backup made by a policy, on its first branch of the policy's target unless `branch` is given."""
+        policy = self.policies[(organization, database)][policy_id]
+        production = policy["target"] == "production"
+        if branch is None:
+            branch = next(b["name"] for b in self.branches[(organization, database)] if b["production"] == production)
+        started = _now() - timedelta(hours=hours_ago, minutes=20)
+        completed = _now() - timedelta(hours=hours_ago)
+        keep = timedelta(hours=policy["retention_value"] * RETENTION_HOURS.get(policy["retention_unit"], 24))
+        self._backup_ids += 1
+        backup = {
+            "id": f"bk{self._backup_ids:05d}", "name": completed.strftime("%Y.%m.%d %H:%M:%S"), "state": state,
+            "size": size if state == "success" else 0, "estimated_storage_cost": round(size / 1e9 * 0.023, 4)
+            if state == "success" else 0.0, "created_at": _iso(started), "updated_at": _iso(completed),
+            "started_at": _iso(started), "expires_at": _iso(completed + keep) if state == "success" else None,
+            "completed_at": _iso(completed) if state in ("success", "failed") else None, "deleted_at": None,
+            "pvc_size": size, "uncompressed_size": size * 3, "protected": False, "required": policy["required"],
+            "restored_branches": [], "actor": None,
+            "backup_policy": {k: policy[k] for k in POLICY_OBJECT_FIELDS},
+            "schema_snapshot": None,
+            "database_branch": {"id": f"br-{database}-{branch}", "name": branch, "created_at": _iso(started),
+                                "updated_at": _iso(started), "deleted_at": None},
+        }
+        self.backups.setdefault((organization, database, branch), []).append(backup)
+        return backup
 
     def add_policy(
         self, organization: str, database: str, policy_id: str | None = None, **values: Any
@@ -186,6 +239,20 @@ class PlanetScaleState:
             self.faults.clear()
 
 
+RETENTION_HOURS = {"hour": 1, "day": 24, "week": 168, "month": 720, "year": 8760}
+POLICY_OBJECT_FIELDS = ("id", "display_name", "name", "target", "retention_value", "retention_unit", "frequency_value",
+                        "frequency_unit", "schedule_time", "schedule_day", "schedule_week", "created_at",
+                        "updated_at", "last_ran_at", "next_run_at", "required")
+
+
+def seed_backups(state: PlanetScaleState, organization: str, database: str, runs: int = 6) -> None:
+    """A healthy history: each policy's last `runs` backups succeeded, one period apart."""
+    for policy_id, policy in state.policies[(organization, database)].items():
+        every = policy["frequency_value"] * RETENTION_HOURS.get(policy["frequency_unit"], 24)
+        for run in reversed(range(runs)):
+            state.add_backup(organization, database, policy_id, hours_ago=1 + run * every)
+
+
 def seed_demo(state: PlanetScaleState) -> PlanetScaleState:
     """The demo organization: acme, with app-db (MySQL) and billing-db (Postgres)."""
     state.add_database("acme", "app-db", kind="mysql")
@@ -205,6 +272,8 @@ def seed_demo(state: PlanetScaleState) -> PlanetScaleState:
     state.add_policy("acme", "billing-db", "bp05billmon", name="Monthly archive", target="production",
                      retention_value=1, retention_unit="year", frequency_value=1, frequency_unit="month",
                      schedule_time="05:00", schedule_day=1, schedule_week=0)
+    seed_backups(state, "acme", "app-db")
+    seed_backups(state, "acme", "billing-db", runs=2)
     state.grant(DEMO_TOKEN_ID, DEMO_TOKEN, "acme")
     state.add_member("acme", "alice@acme.example", "Alice Admin", "admin")
     state.add_member("acme", "bob@acme.example", "Bob Builder", "member")
@@ -342,7 +411,11 @@ class PlanetScaleEmulator:
         self.app = Starlette(routes=[
             Route(policies, self.list_or_create, methods=["GET", "POST"]),
             Route(policies + "/{id}", self.one_policy, methods=["GET", "PATCH", "DELETE"]),
+            Route(base + "/databases", self.list_databases, methods=["GET"]),
             Route(base + "/databases/{database}", self.get_database, methods=["GET"]),
+            Route(base + "/databases/{database}/branches", self.list_branches, methods=["GET"]),
+            Route(base + "/databases/{database}/branches/{branch}/backups", self.list_backups, methods=["GET"]),
+            Route(base + "/databases/{database}/branches/{branch}/backups/{id}", self.get_backup, methods=["GET"]),
             Route(base + "/members", self.list_members, methods=["GET"]),
             Route(base + "/members/{id}", self.get_member, methods=["GET"]),
             Route(base + "/service-tokens/{id}", self.get_service_token, methods=["GET"]),
@@ -473,6 +546,82 @@ class PlanetScaleEmulator:
         if refused:
             return refused
         return JSONResponse(copy.deepcopy(self.state.databases[(request.path_params["organization"], db)]))
+
+    @staticmethod
+    def _bad_query(request: Request, booleans: tuple[str, ...] = (),
+                   enums: dict[str, tuple[str, ...]] | None = None) -> Response | None:
+        """A query parameter of the wrong type is refused as PlanetScale's spec refuses it."""
+        for name in booleans:
+            if name in request.query_params and request.query_params[name] not in ("true", "false"):
+                return _error(400, "bad_request", f"{name} must be true or false")
+        for name, allowed in (enums or {}).items():
+            if name in request.query_params and request.query_params[name] not in allowed:
+                return _error(400, "bad_request", f"{name} must be one of {', '.join(allowed)}")
+        return None
+
+    async def list_databases(self, request: Request) -> Response:
+        refused = await self._front(request, "read_database", None)
+        if refused:
+            return refused
+        org = request.path_params["organization"]
+        token_id = (request.headers.get("authorization") or "").partition(":")[0].strip()
+        grant = self.state.tokens[token_id]
+        query = request.query_params.get("q", "").lower()
+        with self.state.lock:
+            items = [d for (o, name), d in sorted(self.state.databases.items())
+                     if o == org and grant.allows(org, name, "read_database") and query in name]
+            return self._page(request, copy.deepcopy(items), totals=True)
+
+    async def list_branches(self, request: Request) -> Response:
+        org, db = request.path_params["organization"], request.path_params["database"]
+        refused = await self._front(request, "read_database", db)
+        if refused:
+            return refused
+        bad = self._bad_query(request, ("production", "safe_migrations"), {"order": ("asc", "desc")})
+        if bad:
+            return bad
+        wanted = request.query_params.get("production")
+        with self.state.lock:
+            items = [b for b in self.state.branches.get((org, db), [])
+                     if wanted is None or b["production"] == (wanted == "true")]
+            return self._page(request, copy.deepcopy(items), totals=True)
+
+    def _branch_backups(self, request: Request) -> list[dict[str, Any]] | None:
+        org, db, branch = (request.path_params[k] for k in ("organization", "database", "branch"))
+        if not any(b["name"] == branch for b in self.state.branches.get((org, db), [])):
+            return None
+        return list(reversed(self.state.backups.get((org, db, branch), [])))  # newest first
+
+    async def list_backups(self, request: Request) -> Response:
+        refused = await self._front(request, "read_backups", request.path_params["database"])
+        if refused:
+            return refused
+        query = request.query_params
+        bad = self._bad_query(request, ("all", "production"),
+                              {"state": ("pending", "running", "success", "failed", "canceled", "ignored")})
+        if bad:
+            return bad
+        with self.state.lock:
+            found = self._branch_backups(request)
+            if found is None:
+                return _error(404, "not_found", "Not Found")
+            items = [b for b in found
+                     if ("state" not in query or b["state"] == query["state"])
+                     and ("policy" not in query or (b["backup_policy"] or {}).get("id") == query["policy"])
+                     and ("from" not in query or b["created_at"] >= query["from"])
+                     and ("to" not in query or b["created_at"] <= query["to"])]
+            return self._page(request, copy.deepcopy(items), totals=True)
+
+    async def get_backup(self, request: Request) -> Response:
+        refused = await self._front(request, "read_backups", request.path_params["database"])
+        if refused:
+            return refused
+        with self.state.lock:
+            found = self._branch_backups(request) or []
+            backup = next((b for b in found if b["id"] == request.path_params["id"]), None)
+            if backup is None:
+                return _error(404, "not_found", "Not Found")
+            return JSONResponse(copy.deepcopy(backup))
 
     async def list_members(self, request: Request) -> Response:
         refused = await self._front(request, "read_organization", None)

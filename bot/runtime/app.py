@@ -82,7 +82,7 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
                            planetscale_roles(slack, planetscale))
     policies = PolicyService(planetscale)
     return Dependencies(policies, access, store, ChangePath(store, policies, planetscale, access),
-                        background or TrackedExecutor(), settings.audit_channel)
+                        background or TrackedExecutor(), settings.audit_channel, settings.stale_factor)
 
 
 def health_report(deps: Dependencies) -> dict[str, Any]:

@@ -42,6 +42,8 @@ class Settings:
     log_format: str = "text"
     log_level: str = "INFO"
     group_cache_max_age: int = DEFAULT_GROUP_CACHE_MAX_AGE
+    # A policy is stale when its last successful backup is older than this many times its frequency.
+    stale_factor: float = 2.0
 
     @property
     def has_planetscale_token(self) -> bool:
@@ -114,6 +116,15 @@ class Settings:
             raise SettingsError(f"BACKUP_BOT_GROUP_CACHE_MAX_AGE is malformed: `{max_age_text[:20]}`; use a duration "
                                 "such as 30m, 1h or 1d.") from None
 
+        stale_text = get("BACKUP_BOT_STALE_FACTOR") or "2"
+        try:
+            stale_factor = float(stale_text)
+        except ValueError:
+            stale_factor = 0.0
+        if not 1.0 <= stale_factor <= 100.0:
+            raise SettingsError(f"BACKUP_BOT_STALE_FACTOR is malformed: `{stale_text[:20]}`; use a number from 1 to "
+                                "100 (2: stale when the last success is older than twice the policy's frequency).")
+
         return cls(
             slack_bot_token=bot_token,
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -130,6 +141,7 @@ class Settings:
             log_format=log_format,
             log_level=log_level,
             group_cache_max_age=group_cache_max_age,
+            stale_factor=stale_factor,
         )
 
 

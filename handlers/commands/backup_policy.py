@@ -27,6 +27,7 @@ from bot.domain.grammar import (
     ListCommand,
     PendingCommand,
     ShowCommand,
+    StatusCommand,
     UpdateCommand,
     parse,
 )
@@ -34,6 +35,7 @@ from bot.domain.policy import Target, describe_schedule
 from bot.domain.ports import PlanetScaleError
 from bot.domain.reading import PolicyNotFound
 from handlers import blocks
+from handlers.commands.status import run_status
 from handlers.dependencies import Dependencies
 from handlers.posting import report_change, say_privately
 from handlers.views.edit import open_edit
@@ -192,6 +194,7 @@ RUNNERS: dict[type[Command], Callable[[Dependencies, Any, Caller], None]] = {
     ShowCommand: run_show,
     HistoryCommand: run_history,
     UpdateCommand: run_update,
+    StatusCommand: run_status,
 }  # edit is not here: its modal opens inside the ack, while the trigger_id is fresh
 
 

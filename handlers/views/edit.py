@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.domain.changes import ChangePlan, OutcomeKind
 from bot.domain.grammar import MAX_REASON_LENGTH, DatabaseRef, database_ref, is_number, is_slug
+from bot.domain.guardrails import Demand
 from bot.domain.policy import (
     EDITABLE_FIELDS,
     MAX_INT32,
@@ -28,6 +29,7 @@ from handlers.dependencies import Dependencies
 from handlers.posting import publish
 
 log = logging.getLogger(__name__)
+MAX_ERROR_TEXT = 1000  # beside one input; Slack publishes no limit, so stay readable
 CHOICES = {
     "target": ("production", "development"),
     "retention_unit": ("hour", "day", "week", "month", "year"),
@@ -228,6 +230,22 @@ def on_unit_changed(deps: Dependencies, ack: Ack, body: dict[str, Any], client: 
     deps.background.run(show, client, str(view.get("id")), blocks.edit_form_view(metadata.db, shown, metadata.dump()))
 
 
+GUARDRAIL_FIELDS = {"min_retention": "retention_value", "max_interval": "frequency_value",
+                    "allow_target_moves": "target"}
+
+
+def guardrail_errors(guarded: Demand) -> dict[str, str]:
+    """A change the guardrails refuse, told beside the fields at fault (the reason's, when only it is missing)."""
+    refused = guarded.verdict.refused
+    if not refused:
+        return {"reason": blocks.fit(f"{guarded.refusal}.", MAX_ERROR_TEXT)}
+    errors: dict[str, list[str]] = {}
+    for check in refused:
+        errors.setdefault(GUARDRAIL_FIELDS[check.bound], []).append(check.describe())
+    return {field: blocks.fit("Refused by " + "; ".join(lines) + ".", MAX_ERROR_TEXT)
+            for field, lines in errors.items()}
+
+
 def on_form(deps: Dependencies, ack: Ack, view: dict[str, Any]) -> None:
     metadata = read_metadata(view)
     if metadata is None:
@@ -243,6 +261,12 @@ def on_form(deps: Dependencies, ack: Ack, view: dict[str, Any]) -> None:
     rules = [deps.access.rules.matching(metadata.organization, metadata.database, target, metadata.channel)
              for target in {plan.before.target, plan.after_values["target"]}]
     approvals = max((r.approvals for r in rules if r is not None), default=0)
+    guarded = deps.changes.guardrails_demand(metadata.organization, metadata.database, metadata.policy,
+                                             plan.after_values, reason)
+    if guarded.refusal:
+        ack(response_action="errors", errors=guardrail_errors(guarded))
+        return
+    approvals = max(approvals, guarded.approvals)
     confirm = metadata.model_copy(update={"update": update.to_api(), "reason": reason}).dump()
     if len(confirm) > blocks.MAX_PRIVATE_METADATA:
         # Only a name full of characters that JSON escapes with six (control characters) gets here.
@@ -250,7 +274,8 @@ def on_form(deps: Dependencies, ack: Ack, view: dict[str, Any]) -> None:
         ack(response_action="errors", errors={"reason": f"Too long to carry with this policy's name: shorten "
                                                         f"the reason by {over} characters or more."})
         return
-    ack(response_action="update", view=blocks.edit_confirm_view(plan, confirm, approvals))
+    ack(response_action="update", view=blocks.edit_confirm_view(plan, confirm, approvals,
+                                                                guarded.verdict.summary()))
 
 
 def on_confirm(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:

@@ -37,10 +37,12 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1500")) // 50 or 1
 _databases = itertools.count()
 
 
-def rules_text(needed: int, alice_edits: bool, approvers: list[str]) -> str:
+def rules_text(needed: int, alice_edits: bool, approvers: list[str], floor_days: int | None = None) -> str:
     editors = [ALICE] if alice_edits else ["U0BOB00001"]
+    guardrail = (f'\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\nmin_retention = "{floor_days}d"\n'
+                 if floor_days else "")
     return (f'[approvals]\nexpire_after = "1h"\n\n[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\n'
-            f"editors = {editors!r}\napprovers = {approvers!r}\napprovals = {needed}\n"
+            f"editors = {editors!r}\napprovers = {approvers!r}\napprovals = {needed}\n{guardrail}"
             ).replace("'", '"')
 
 
@@ -60,6 +62,7 @@ def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
             self.now = 1_000_000.0
             self.store.clock = lambda: self.now
             self.needed, self.alice_edits, self.approvers = 1, True, list(APPROVERS)
+            self.floor_days: int | None = None
             self.executor = TrackedExecutor(max_workers=1)
             deps = build_dependencies(settings, planetscale_client, self.store, self.executor,
                                       StaticRules(parse_rules(self.rules_now())))
@@ -69,7 +72,7 @@ def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
             self.requests: list[str] = []
 
         def rules_now(self) -> str:
-            return rules_text(self.needed, self.alice_edits, self.approvers)
+            return rules_text(self.needed, self.alice_edits, self.approvers, self.floor_days)
 
         def teardown(self) -> None:
             if hasattr(self, "changes"):
@@ -92,6 +95,7 @@ def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
             """Run one step; any PATCH it sends must be one the rules and the policy allowed at that moment."""
             policy_then = dict(self.planetscale.policy("acme", "app-db", POLICY))
             rules_then = (self.needed, self.alice_edits, set(self.approvers))
+            floor_then = self.floor_days
             sent_before = len(self.planetscale.calls("PATCH"))
             events_before = len(list(self.store.all_events()))
             action()
@@ -109,6 +113,8 @@ def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
                 assert policy_then["target"] == applied.before["target"], "sent after the policy moved"
                 for field in applied.changes:
                     assert policy_then[field] == applied.before[field], f"sent over a moved {field}"
+                kept_days = sent[0].body.get("retention_value", policy_then["retention_value"])
+                assert floor_then is None or kept_days >= floor_then, "sent below the guardrail of the moment"
 
         @invariant()
         def at_most_one_patch_per_request(self) -> None:
@@ -166,6 +172,11 @@ def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
         def rules_change(self, needed: int, alice_edits: bool, approvers: list[str]) -> None:
             # A rule that asks for approvals must name approvers: the file's stand-in then is dave.
             self.needed, self.alice_edits, self.approvers = needed, alice_edits, approvers or ["U0DAVE0001"]
+            self.access.source = StaticRules(parse_rules(self.rules_now()))
+
+        @rule(floor_days=st.sampled_from([None, 2, 4]))
+        def guardrail_change(self, floor_days: int | None) -> None:
+            self.floor_days = floor_days
             self.access.source = StaticRules(parse_rules(self.rules_now()))
 
         @rule(edit=st.sampled_from([{"retention_value": 9}, {"frequency_value": 3, "frequency_unit": "day"},

@@ -66,7 +66,7 @@ def test_a_body_that_is_not_utf8_json_gets_400_with_the_apis_error_body(
 
 
 def test_unknown_paths_and_methods_get_the_apis_error_body(api: httpx.Client) -> None:
-    unknown = api.get("/organizations/acme/databases")
+    unknown = api.get("/organizations/acme/deploy-requests")
     assert unknown.status_code == 404 and unknown.json() == {"code": "not_found", "message": "Not Found"}
     wrong_method = api.put(POLICY, json={})
     assert wrong_method.status_code == 405 and wrong_method.json()["code"] == "method_not_allowed"

@@ -1,0 +1,118 @@
+"""Whether the policies actually produce backups: per policy, its last success, its recent failures, its next run,
+and whether it is stale (docs/planetscale-api.md, "Branches and backups").
+
+Backups belong to branches: a production policy backs up the database's production branches, a development
+policy its development branches. A policy is stale when its last success is older than `stale_factor` times its
+frequency (or when it never succeeded although it has run for that long).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.domain.guardrails import LONGEST_UNIT_HOURS
+from bot.domain.policy import BackupPolicy
+
+RECENT_FAILURES = timedelta(days=7)
+DEFAULT_STALE_FACTOR = 2.0
+
+
+class Branch(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    name: str
+    production: bool
+
+
+class Backup(BaseModel):
+    """A backup as `GET …/branches/{branch}/backups` lists it (the fields the bot reads)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    state: str  # pending, running, success, failed, canceled, ignored
+    size: int
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+    expires_at: str | None
+
+    @property
+    def at(self) -> datetime:
+        """When it ended, or else when it started or was created."""
+        return parse_time(self.completed_at or self.started_at or self.created_at)
+
+
+def parse_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PolicyHealth:
+    policy: BackupPolicy
+    branches: tuple[str, ...]
+    last_success: Backup | None
+    failures: tuple[Backup, ...]  # in the last 7 days, newest first
+    stale: bool
+    stale_after: timedelta
+    failed_last: bool  # the newest finished backup failed
+    # Branches whose backups could not be read; the health is then what the others say.
+    unread: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def healthy(self) -> bool:
+        return not (self.stale or self.failed_last)
+
+    @property
+    def problem(self) -> str | None:
+        """What is wrong in a few words, or None."""
+        found = []
+        if self.failed_last:
+            found.append("the last backup failed")
+        if self.stale:
+            found.append("stale: no successful backup within " + describe_span(self.stale_after))
+        return "; ".join(found) or None
+
+
+def describe_span(span: timedelta) -> str:
+    hours = int(span.total_seconds() // 3600)
+    if hours % 24 == 0 and hours:
+        days = hours // 24
+        return f"{days} day{'s' if days != 1 else ''}"
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+def frequency_span(policy: BackupPolicy) -> timedelta:
+    return timedelta(hours=policy.frequency_value * LONGEST_UNIT_HOURS.get(policy.frequency_unit, 24))
+
+
+def branches_for(policy: BackupPolicy, branches: Sequence[Branch]) -> list[Branch]:
+    production = policy.target == "production"
+    return [b for b in branches if b.production == production]
+
+
+def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterable[Backup], now: datetime,
+                 stale_factor: float = DEFAULT_STALE_FACTOR, unread: Sequence[str] = ()) -> PolicyHealth:
+    finished = sorted((b for b in backups if b.state in ("success", "failed")), key=lambda b: b.at, reverse=True)
+    successes = [b for b in finished if b.state == "success"]
+    last_success = successes[0] if successes else None
+    failures = tuple(b for b in finished if b.state == "failed" and now - b.at <= RECENT_FAILURES)
+    stale_after = frequency_span(policy) * stale_factor
+    if last_success is not None:
+        stale = now - last_success.at > stale_after
+    else:
+        # Never succeeded: stale once it has existed for as long as a success may take.
+        stale = now - parse_time(policy.created_at) > stale_after
+    failed_last = bool(finished) and finished[0].state == "failed"
+    return PolicyHealth(policy, tuple(branches), last_success, failures, stale, stale_after, failed_last,
+                        tuple(unread))
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,199 @@
+"""Guardrails: bounds on what any change may make of a policy, whoever asks (docs/access-rules.md).
+
+Every guardrail that covers a policy applies, not only the first. A change is judged against the policy as it
+would be after it. A broken guardrail refuses the change, unless it sets `override_approvals`: then the change
+may still go through with that many approvals and a reason. The same judgement runs when a change is asked
+and again when it applies.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.domain.policy import UNIT_HOURS, describe_amount, describe_every
+
+# A month counts as its shortest (28 days) when it is how long backups are kept, and as its longest when it is
+# how long one waits between two backups: either way the guardrail is never judged looser than it is.
+LONGEST_UNIT_HOURS: dict[str, int] = {**UNIT_HOURS, "month": 31 * 24, "year": 366 * 24}
+AMOUNT_UNITS: dict[str, str] = {
+    "h": "hour", "hour": "hour", "hours": "hour", "d": "day", "day": "day", "days": "day",
+    "w": "week", "week": "week", "weeks": "week", "mo": "month", "month": "month", "months": "month",
+    "y": "year", "year": "year", "years": "year",
+}
+SHORT_UNITS = {"hour": "h", "day": "d", "week": "w", "month": "mo", "year": "y"}
+
+
+def parse_amount(text: str, allow_years: bool) -> tuple[int, str]:
+    """`7d`, `12h`, `1 week`: a whole number and a backup unit."""
+    raw = text.strip()
+    number = raw.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ").strip()
+    unit = AMOUNT_UNITS.get(raw[len(number):].strip().lower())
+    if not number.isdigit() or int(number) < 1 or unit is None or (unit == "year" and not allow_years):
+        units = "h, d, w, mo" + (", y" if allow_years else "")
+        raise ValueError(f"`{text}` is not an amount: write a whole number and a unit ({units}), e.g. 7d")
+    return int(number), unit
+
+
+class Guardrail(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    organizations: list[str] = Field(min_length=1)
+    databases: list[str] = Field(min_length=1)
+    targets: list[Literal["production", "development"]] = Field(default_factory=list)
+    min_retention: str | None = None
+    max_interval: str | None = None
+    allow_target_moves: bool = True
+    override_approvals: int | None = Field(default=None, ge=1, le=10)
+    # Where the guardrail starts in the file, for messages: set by the loader.
+    number: int = 0
+    line: int = 0
+
+    @field_validator("organizations", "databases")
+    @classmethod
+    def _lowercase_patterns(cls, values: list[str]) -> list[str]:
+        return [value.lower() for value in values]
+
+    @field_validator("min_retention")
+    @classmethod
+    def _retention(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_amount(value, allow_years=True)
+        return value
+
+    @field_validator("max_interval")
+    @classmethod
+    def _interval(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_amount(value, allow_years=False)
+        return value
+
+    @property
+    def where(self) -> str:
+        return f"guardrail {self.number} (line {self.line})"
+
+    @property
+    def binds_anything(self) -> bool:
+        return self.min_retention is not None or self.max_interval is not None or not self.allow_target_moves
+
+    def covers(self, organization: str, database: str, target: str) -> bool:
+        return (any(fnmatch.fnmatchcase(organization, p) for p in self.organizations)
+                and any(fnmatch.fnmatchcase(database, p) for p in self.databases)
+                and (not self.targets or target in self.targets))
+
+
+@dataclass(frozen=True)
+class Check:
+    """One bound of one guardrail, judged on one change: `fix` is the nearest value it allows."""
+
+    guardrail: Guardrail
+    bound: str  # "min_retention", "max_interval", "allow_target_moves"
+    met: bool
+    message: str
+    fix: str = ""
+
+    def describe(self) -> str:
+        text = f"{self.guardrail.where}: {self.message}"
+        if not self.met and self.fix:
+            text += f"; the nearest allowed: `{self.fix}`"
+        if not self.met and self.guardrail.override_approvals:
+            text += (f" (or {self.guardrail.override_approvals} approval"
+                     f"{'s' if self.guardrail.override_approvals != 1 else ''} and a reason)")
+        return text
+
+
+@dataclass(frozen=True)
+class Verdict:
+    checks: tuple[Check, ...] = ()
+
+    @property
+    def broken(self) -> list[Check]:
+        return [c for c in self.checks if not c.met]
+
+    @property
+    def met(self) -> list[Check]:
+        return [c for c in self.checks if c.met]
+
+    @property
+    def refused(self) -> list[Check]:
+        """Broken, and no number of approvals lets it through."""
+        return [c for c in self.broken if not c.guardrail.override_approvals]
+
+    @property
+    def override_approvals(self) -> int:
+        """The approvals the broken guardrails ask for (0 when none is broken)."""
+        return max((c.guardrail.override_approvals or 0 for c in self.broken), default=0)
+
+    def summary(self) -> list[str]:
+        return [("meets " if c.met else "breaks ") + c.describe() for c in self.checks]
+
+
+def _hours(value: int, unit: str, longest: bool) -> int:
+    return value * (LONGEST_UNIT_HOURS if longest else UNIT_HOURS).get(unit, 0)
+
+
+def judge(guardrails: Sequence[Guardrail], organization: str, database: str, before: Mapping[str, Any],
+          after: Mapping[str, Any]) -> Verdict:
+    """Every bound of every guardrail covering the policy, judged on the policy as it would be after the change.
+
+    A guardrail covering the target the policy would have bounds its retention and frequency; one covering the
+    target it has now or would have bounds a move between them (a move out must not escape it)."""
+    checks: list[Check] = []
+    moved = before["target"] != after["target"]
+    for guardrail in guardrails:
+        covers_after = guardrail.covers(organization, database, str(after["target"]))
+        covers_before = guardrail.covers(organization, database, str(before["target"]))
+        if not (covers_after or covers_before):
+            continue
+        if not guardrail.allow_target_moves and moved:
+            checks.append(Check(guardrail, "allow_target_moves", False,
+                                f"moves between targets are not allowed ({before['target']} → {after['target']})",
+                                f"target={before['target']}"))
+        elif not guardrail.allow_target_moves:
+            checks.append(Check(guardrail, "allow_target_moves", True, f"stays {after['target']}"))
+        if not covers_after:
+            continue
+        if guardrail.min_retention is not None:
+            value, unit = parse_amount(guardrail.min_retention, allow_years=True)
+            floor = describe_amount(value, unit)
+            kept = describe_amount(after["retention_value"], after["retention_unit"])
+            met = _hours(after["retention_value"], after["retention_unit"], False) >= _hours(value, unit, True)
+            checks.append(Check(guardrail, "min_retention", met,
+                                f"backups kept {kept}, at least {floor} required" if not met
+                                else f"backups kept {kept} (at least {floor})",
+                                f"retention={value}{SHORT_UNITS[unit]}"))
+        if guardrail.max_interval is not None:
+            value, unit = parse_amount(guardrail.max_interval, allow_years=False)
+            ceiling = describe_amount(value, unit)
+            every = describe_every(after["frequency_value"], after["frequency_unit"])
+            met = _hours(after["frequency_value"], after["frequency_unit"], True) <= _hours(value, unit, False)
+            checks.append(Check(guardrail, "max_interval", met,
+                                f"backups taken {every}, at most {ceiling} apart required" if not met
+                                else f"backups taken {every} (at most {ceiling} apart)",
+                                f"frequency={value}{SHORT_UNITS[unit]}"))
+    return Verdict(tuple(checks))
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What the guardrails ask of a change: refused (with the words why), or how many approvals it needs."""
+
+    verdict: Verdict
+    approvals: int = 0
+    refusal: str | None = None
+
+
+def demand(verdict: Verdict, reason: str | None) -> Demand:
+    """Refused if a broken guardrail allows no override, or if an override is needed and no reason is given."""
+    if verdict.refused:
+        return Demand(verdict, refusal="the guardrails refuse this change: "
+                      + "; ".join(c.describe() for c in verdict.refused))
+    if verdict.broken and not (reason or "").strip():
+        return Demand(verdict, refusal="this change breaks "
+                      + "; ".join(c.describe() for c in verdict.broken)
+                      + ". It can go through only with a reason: add `reason=\"…\"` saying why")
+    return Demand(verdict, approvals=verdict.override_approvals)

@@ -1,0 +1,31 @@
+"""`/backup-policy status <db>`: whether each policy the caller may see actually produces backups. Read in the
+background after the ack, like `list`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.domain.backup_health import read_health
+from bot.domain.grammar import StatusCommand
+from bot.domain.ports import PlanetScaleError
+from handlers import blocks
+
+if TYPE_CHECKING:
+    from handlers.commands.backup_policy import Caller
+    from handlers.dependencies import Dependencies
+
+
+def run_status(deps: Dependencies, parsed: StatusCommand, caller: Caller) -> None:
+    from handlers.commands.backup_policy import may_read, read_failed, readable_targets
+
+    if not may_read(deps, parsed.db, caller):
+        return
+    visible = readable_targets(deps, parsed.db, caller)
+    try:
+        policies = deps.policies.list_policies(parsed.db)
+        healths = read_health(deps.policies.planetscale, parsed.db, policies, deps.stale_factor, targets=visible)
+    except PlanetScaleError as exc:
+        read_failed(deps, parsed.db, caller, "StatusCommand", exc)
+        return
+    hidden = sum(1 for p in policies if p.target not in visible)
+    caller.say(f"Backup status of {parsed.db}", blocks.status_blocks(parsed.db, healths, hidden))

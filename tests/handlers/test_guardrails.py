@@ -1,0 +1,212 @@
+"""Guardrails in every door (command, dry run, modal, revert, approval) and again when a request applies, through
+Bolt's real pipeline on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from approval_helpers import ALICE, BOB, CAROL, PROD, RULES, approvals_bot, latest_view, request_id, request_message
+from conftest import Bot
+
+from bot.domain.access import AccessFileError, parse_rules
+from bot.domain.change_requests import RequestState
+from bot.emulators.planetscale import PlanetScaleState
+from handlers.blocks import APPROVE, REVERT
+
+__all__ = ["approvals_bot"]  # a fixture, used by name
+
+LEAD2 = "U0LEAD0002"
+DEV = "bp03devday"
+# The production policy is kept 2 days and runs every 12 hours: a floor of 2 days holds it as it is.
+FLOOR = """
+[[guardrails]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+min_retention = "2d"
+max_interval = "1d"
+allow_target_moves = false
+"""
+OVERRIDABLE = FLOOR + "override_approvals = 2\n"
+
+
+def rules_with(guardrails: str, approvals: int = 1) -> str:
+    return RULES.format(approvals=approvals) + guardrails
+
+
+def guardrail_line(text: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), start=1) if line.startswith("[[guardrails]]"))
+
+
+def test_a_retention_below_the_floor_is_refused_naming_the_guardrail_its_line_and_the_nearest_value(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    text = rules_with(FLOOR)
+    approvals_bot.use_rules(text)
+    reply = approvals_bot.command(f'update acme/app-db {PROD} retention=1d reason="cost"', user=ALICE)
+    said = reply.all_text()
+    assert f"guardrail 1 (line {guardrail_line(text)})" in said
+    assert "at least 2 days" in said and "`retention=2d`" in said
+    assert planetscale.calls("PATCH") == [] and not [e for e in reply.events if e.kind == "message"]
+    assert approvals_bot.deps.store.requests() == []
+    [refused] = [e for e in approvals_bot.audit.all() if e.action == "refused"]
+    assert "guardrail 1" in str(refused.detail)
+
+
+def test_a_frequency_above_the_ceiling_and_a_move_out_of_production_are_refused(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    approvals_bot.use_rules(rules_with(FLOOR))
+    slower = approvals_bot.command(f"update acme/app-db {PROD} frequency=2d retention=4d", user=ALICE)
+    assert "at most 1 day apart" in slower.all_text() and "`frequency=1d`" in slower.all_text()
+    moved = approvals_bot.command(f"update acme/app-db {PROD} target=development", user=ALICE)
+    assert "moves between targets are not allowed" in moved.all_text()
+    assert "`target=production`" in moved.all_text()
+    assert planetscale.calls("PATCH") == []
+
+
+def test_the_dry_run_says_which_guardrails_the_change_meets(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    approvals_bot.use_rules(rules_with(FLOOR))
+    reply = approvals_bot.command(f"update acme/app-db {PROD} retention=9d --dry-run", user=ALICE)
+    said = reply.all_text()
+    assert "meets guardrail 1" in said and "at least 2 days" in said and "stays production" in said
+    development = approvals_bot.command(f"update acme/app-db {DEV} retention=9d --dry-run", user=ALICE)
+    assert "none covers this policy" in development.all_text()
+    assert planetscale.calls("PATCH") == []
+
+
+def test_an_override_needs_a_reason_and_the_guardrails_approvals(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    approvals_bot.use_rules(rules_with(OVERRIDABLE))
+    no_reason = approvals_bot.command(f"update acme/app-db {PROD} retention=1d", user=ALICE)
+    assert 'reason="…"' in no_reason.all_text() and "guardrail 1" in no_reason.all_text()
+    assert approvals_bot.deps.store.requests() == []
+    approvals_bot.command(f'update acme/app-db {PROD} retention=1d reason="restore drill"', user=ALICE)
+    message = request_message(approvals_bot)
+    shown = latest_view(approvals_bot, message)
+    assert "0 of 2" in shown and "overrides guardrail 1" in shown
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == [] and "1 of 2" in latest_view(approvals_bot, message)
+    approvals_bot.click(APPROVE, request_id(message), user=LEAD2, message=message)
+    assert [c.body for c in planetscale.calls("PATCH")] == [{"retention_value": 1, "retention_unit": "day"}]
+
+
+def test_a_guardrail_added_after_the_request_refuses_it_at_approval(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    approvals_bot.command(f'update acme/app-db {PROD} retention=1d reason="cost"', user=ALICE)
+    message = request_message(approvals_bot)
+    approvals_bot.use_rules(rules_with(FLOOR))
+    reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == []
+    assert "guardrail 1" in reply.all_text() and "guardrail 1" in latest_view(approvals_bot, message)
+    request = approvals_bot.deps.store.get_request(request_id(message))
+    assert request is not None and request.state is RequestState.FAILED
+
+
+def test_a_guardrail_added_while_a_request_is_approved_is_judged_when_it_applies(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Approved, then the guardrail arrives before the sweep applies it: the apply-time check refuses it."""
+    approvals_bot.command(f'update acme/app-db {PROD} retention=1d reason="cost"', user=ALICE)
+    message = request_message(approvals_bot)
+    store = approvals_bot.deps.store
+    rid = request_id(message)
+    store.transition(rid, [RequestState.PENDING], RequestState.APPROVED, decided_by=CAROL)
+    store.add_approval(rid, CAROL)
+    approvals_bot.use_rules(rules_with(FLOOR))
+    changes = approvals_bot.deps.changes
+    changes.clock = lambda: 10**10 - 1  # long after: the sweep takes it up
+    store.clock = changes.clock
+    [outcome] = changes.recover()
+    assert planetscale.calls("PATCH") == []
+    assert "guardrail 1" in outcome.message
+    after = store.get_request(rid)
+    assert after is not None and after.state is RequestState.FAILED
+
+
+def test_an_overridable_guardrail_added_since_asks_for_its_approvals_when_it_applies(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    approvals_bot.command(f'update acme/app-db {PROD} retention=1d reason="cost"', user=ALICE)
+    message = request_message(approvals_bot)
+    approvals_bot.use_rules(rules_with(OVERRIDABLE))
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == []
+    assert "1 of 2" in latest_view(approvals_bot, message)
+    approvals_bot.click(APPROVE, request_id(message), user=LEAD2, message=message)
+    assert len(planetscale.calls("PATCH")) == 1
+
+
+def test_a_revert_that_would_break_a_guardrail_is_refused(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)  # development: at once
+    applied = request_message(approvals_bot)
+    approvals_bot.use_rules(rules_with(FLOOR.replace('"production"', '"development"').replace('"2d"', '"5d"')))
+    revert = next(e for b in applied.blocks for e in b.get("elements", []) if e.get("action_id") == REVERT)
+    reply = approvals_bot.click(REVERT, revert["value"], user=BOB, message=applied)
+    assert len(planetscale.calls("PATCH")) == 1  # only the change itself
+    assert "guardrail 1" in reply.all_text() and "`retention=5d`" in reply.all_text()
+
+
+def test_the_modal_refuses_beside_the_field_and_its_preview_names_the_guardrails_met(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    approvals_bot.use_rules(rules_with(FLOOR))
+    approvals_bot.command(f"edit acme/app-db {PROD}", user=ALICE)
+    form = approvals_bot.current_view()
+    refused = approvals_bot.submit(form, {"retention_value": "1"}, user=ALICE)
+    assert refused.ack["response_action"] == "errors"
+    assert "guardrail 1" in refused.ack["errors"]["retention_value"]
+    preview = approvals_bot.submit(form, {"retention_value": "5"}, user=ALICE)
+    assert "meets guardrail 1" in json.dumps(preview.ack["view"], ensure_ascii=False)
+    assert planetscale.calls("PATCH") == []
+
+
+def test_the_modal_asks_for_a_reason_when_the_change_needs_an_override(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    approvals_bot.use_rules(rules_with(OVERRIDABLE))
+    approvals_bot.command(f"edit acme/app-db {PROD}", user=ALICE)
+    form = approvals_bot.current_view()
+    refused = approvals_bot.submit(form, {"retention_value": "1"}, user=ALICE)
+    assert "reason" in refused.ack["errors"]["reason"]
+    preview = approvals_bot.submit(form, {"retention_value": "1", "reason": "drill"}, user=ALICE)
+    view = json.dumps(preview.ack["view"], ensure_ascii=False)
+    assert "needs 2 approval" in view and "breaks guardrail 1" in view
+
+
+@pytest.mark.parametrize(("guardrail", "words"), [
+    ('min_retention = "7"', "line 7 (guardrail 1): min_retention: `7` is not an amount"),
+    ('max_interval = "1y"', "max_interval: `1y` is not an amount"),
+    ("override_approvals = 0", "override_approvals"),
+    ("", "bounds nothing"),
+    ('min_retention = "7d"\nwho = 1', "who"),
+])
+def test_a_bad_guardrail_is_refused_with_its_line(guardrail: str, words: str) -> None:
+    text = RULES.format(approvals=1) + f'\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\n{guardrail}\n'
+    lines = text.splitlines()
+    start = next(n for n, line in enumerate(lines, start=1) if line.startswith("[[guardrails]]"))
+    with pytest.raises(AccessFileError) as raised:
+        parse_rules(text)
+    message = str(raised.value).replace(f"line {start + 3}", "line 7")
+    assert words in message, message
+
+
+def test_every_matching_guardrail_applies() -> None:
+    from bot.domain.guardrails import judge
+
+    text = RULES.format(approvals=1) + FLOOR + FLOOR.replace('"2d"', '"3d"').replace("allow_target_moves = false",
+                                                                                    "")
+    guardrails = parse_rules(text).guardrails
+    assert [g.line for g in guardrails] == [n for n, line in enumerate(text.splitlines(), start=1)
+                                            if line.startswith("[[guardrails]]")]
+    policy = {"target": "production", "retention_value": 2, "retention_unit": "day", "frequency_value": 12,
+              "frequency_unit": "hour"}
+    verdict = judge(guardrails, "acme", "app-db", policy, policy)
+    assert [c.guardrail.number for c in verdict.broken] == [2]
+    monthly = {**policy, "retention_value": 4, "retention_unit": "week", "frequency_value": 1,
+               "frequency_unit": "month"}
+    # A month between backups is never shorter than a day: the ceiling holds for the longest month.
+    assert {c.bound for c in judge(guardrails, "acme", "app-db", policy, monthly).broken} == {"max_interval"}
