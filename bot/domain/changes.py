@@ -275,8 +275,12 @@ class ChangePath:
     def revert(self, request_id: str, user: str, channel: str) -> Outcome:
         """The inverse of an applied change, asked by `user` under the same rules as any change."""
         original = self.store.get_request(request_id)
-        if original is None or original.state is not RequestState.APPLIED:
-            return Outcome(OutcomeKind.REFUSED, "Only an applied change can be reverted, and this one is not.")
+        if original is None:
+            return Outcome(OutcomeKind.REFUSED, "That change does not exist (the button may not be from this bot).")
+        if original.state is not RequestState.APPLIED:
+            self._record_request("refused", original, user, detail="revert of a change that was not applied")
+            return Outcome(OutcomeKind.REFUSED, "Only an applied change can be reverted, and this one is "
+                                                f"{describe_state(original)}.")
         db = DatabaseRef(original.organization, original.database)
         # Judged before anything is read, on the targets as recorded (the policy's target after the change first).
         recorded = list(reversed(original.targets))

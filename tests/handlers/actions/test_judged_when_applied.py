@@ -290,3 +290,14 @@ def test_a_directory_hiccup_at_approval_keeps_the_request_open(
     assert "click Approve again" in reply.all_text()
     approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
     assert len(planetscale.calls("PATCH")) == 1
+
+
+def test_a_revert_of_a_change_not_applied_is_refused_and_recorded(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    message = ask(approvals_bot)  # pending
+    reply = approvals_bot.click(REVERT, request_id(message), user=DAVE, message=message)
+    assert "Only an applied change can be reverted, and this one is waiting for approval" in reply.all_text()
+    refused = [e for e in approvals_bot.audit.all() if e.action == "refused"]
+    assert [(e.actor, e.request_id) for e in refused] == [(DAVE, request_id(message))]
+    assert planetscale.calls("PATCH") == []
