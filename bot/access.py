@@ -113,10 +113,40 @@ class Rule(BaseModel):
         return f"rule {self.number} (line {self.line})"
 
 
+SHARE_OF_LIFE = re.compile(r"([0-9]{1,2})\s*%")
+BEFORE_EXPIRY = re.compile(r"(.+?)\s+before\s+expiry")
+DEFAULT_REMINDERS = ("50%", "1h before expiry")
+
+
+def parse_reminder(text: str) -> str:
+    """A moment in a request's life when its approvers are reminded: `50%` of its life, or `1h before expiry`."""
+    share = SHARE_OF_LIFE.fullmatch(text.strip())
+    if share:
+        if not 1 <= int(share.group(1)) <= 99:
+            raise ValueError(f"`{text}`: a share of the request's life is between 1% and 99%")
+        return f"{int(share.group(1))}%"
+    before = BEFORE_EXPIRY.fullmatch(text.strip())
+    if before:
+        return f"{before.group(1).strip()} before expiry" if parse_duration(before.group(1)) else text
+    raise ValueError(f"`{text}` is not a moment of a request's life: write a share of it (`50%`) or a time "
+                     "before it expires (`1h before expiry`)")
+
+
+def reminder_at(moment: str, created_at: float, expires_at: float) -> float:
+    """When a reminder written as `parse_reminder` accepts it falls for a request."""
+    share = SHARE_OF_LIFE.fullmatch(moment)
+    if share:
+        return created_at + (expires_at - created_at) * int(share.group(1)) / 100
+    before = BEFORE_EXPIRY.fullmatch(moment)
+    return expires_at - parse_duration(before.group(1)) if before else expires_at
+
+
 class AccessRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     expire_after_seconds: int = 24 * 3600
+    # When approvers of a pending request are reminded, each at most once (see parse_reminder).
+    reminders: tuple[str, ...] = DEFAULT_REMINDERS
     rules: list[Rule] = Field(default_factory=list)
 
     def matching(self, organization: str, database: str, target: str | None, channel: str) -> Rule | None:
@@ -140,12 +170,20 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
     if unknown:
         raise AccessFileError(f"{path}: unknown table `{sorted(unknown)[0]}`: only [approvals] and [[rules]].")
     approvals = data.get("approvals", {})
-    if not isinstance(approvals, dict) or set(approvals) - {"expire_after"}:
-        raise AccessFileError(f"{path} line {_line_of(text, '[approvals]')}: [approvals] takes only expire_after.")
+    if not isinstance(approvals, dict) or set(approvals) - {"expire_after", "remind"}:
+        raise AccessFileError(f"{path} line {_line_of(text, '[approvals]')}: [approvals] takes only expire_after "
+                              "and remind.")
     try:
         expire = parse_duration(str(approvals.get("expire_after", "24h")))
     except ValueError as exc:
         raise AccessFileError(f"{path} line {_line_of(text, 'expire_after')}: expire_after: {exc}.") from None
+    remind = approvals.get("remind", list(DEFAULT_REMINDERS))
+    try:
+        if not isinstance(remind, list):
+            raise ValueError("write a list, e.g. remind = [\"50%\", \"1h before expiry\"], or [] for none")
+        reminders = tuple(dict.fromkeys(parse_reminder(str(moment)) for moment in remind))
+    except ValueError as exc:
+        raise AccessFileError(f"{path} line {_line_of(text, 'remind')}: remind: {exc}.") from None
     raw_rules = data.get("rules", [])
     if not isinstance(raw_rules, list) or not raw_rules:
         raise AccessFileError(f"{path}: no [[rules]]: with no rule nobody may see or change anything.")
@@ -168,7 +206,7 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
         if rules[-1].approvals and not rules[-1].approvers:
             raise AccessFileError(f"{path} line {line} (rule {index + 1}): approvals = {rules[-1].approvals} "
                                   "but no approvers: name who may approve.")
-    return AccessRules(expire_after_seconds=expire, rules=rules)
+    return AccessRules(expire_after_seconds=expire, reminders=reminders, rules=rules)
 
 
 def _line_of(text: str, needle: str, start: int = 1) -> int:

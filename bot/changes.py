@@ -26,7 +26,7 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from bot.access import AccessControl, Action, Decision, DirectoryError
+from bot.access import AccessControl, Action, Decision, DirectoryError, reminder_at
 from bot.audit import AuditEvent
 from bot.change_requests import ChangeRequest, RequestState
 from bot.grammar import DatabaseRef
@@ -76,6 +76,7 @@ class OutcomeKind(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     QUEUED = "queued"  # another change to the same policy is being applied; the sweep applies this one next
+    REMINDED = "reminded"  # the sweep found a reminder due for a pending request (claimed once)
 
 
 # The kinds after which the request's message must be shown again.
@@ -629,6 +630,22 @@ class ChangePath:
                 self._record_request("expired", moved, SYSTEM)
                 expired.append(moved)
         return expired
+
+    def due_reminders(self) -> list[Outcome]:
+        """Pending requests that reached a reminder moment of their life (`[approvals] remind`): each moment
+        is claimed once in the database, so however many instances sweep, the approvers hear it once; when the
+        sweep finds several due at once (it was stopped), one reminder says it."""
+        now = self.clock()
+        due = []
+        for request in self.store.requests([RequestState.PENDING]):
+            if request.expires_at <= now:
+                continue
+            moments = [m for m in self.access.rules.reminders
+                       if request.created_at < reminder_at(m, request.created_at, request.expires_at) <= now]
+            claimed = [m for m in moments if self.store.claim_notice(request.id, f"remind:{m}")]
+            if claimed:
+                due.append(Outcome(OutcomeKind.REMINDED, "A reminder is due.", request))
+        return due
 
     def recover(self) -> list[Outcome]:
         """Finish requests a crash left behind: approved but never claimed, or applying past their lease (so the

@@ -42,6 +42,7 @@ class SlackEvent:
     view: dict[str, Any] | None = None
     response_type: str | None = None
     replace_original: bool = False
+    thread_ts: str | None = None  # a reply in the thread under the message with this ts
 
 
 @dataclass
@@ -90,6 +91,10 @@ class SlackState:
 
     def add_channel(self, channel_id: str, name: str) -> None:
         self.channels[channel_id] = name
+
+    def dm_channel(self, user: str) -> str:
+        """The ID of the bot's direct message with a user."""
+        return "D" + user[1:]
 
     def add_user(self, user: SlackUser) -> None:
         self.users[user.id] = user
@@ -228,7 +233,11 @@ class SlackEmulator:
     def _message(self, args: dict[str, Any], kind: str, method: str) -> SlackEvent | dict[str, Any]:
         """The message a chat.* call carries, or Slack's answer refusing it."""
         channel = str(args.get("channel") or "")
-        if channel not in self.state.channels:
+        dm_to = None
+        if channel in self.state.users and method == "chat.postMessage":
+            # A bot posting to a user ID (chat:write) posts in its direct message with that user.
+            dm_to, channel = channel, self.state.dm_channel(channel)
+        elif channel not in self.state.channels and channel not in {self.state.dm_channel(u) for u in self.state.users}:
             return {"ok": False, "error": "channel_not_found"}
         blocks = args.get("blocks")
         if isinstance(blocks, str) and blocks:
@@ -239,7 +248,8 @@ class SlackEmulator:
         refusal = check_message(text, blocks)
         if refusal is not None:
             return self.state.refuse(method, refusal)
-        return SlackEvent(kind, channel=channel, text=text, blocks=blocks or [])
+        return SlackEvent(kind, channel=channel, text=text, blocks=blocks or [], user=dm_to,
+                          thread_ts=str(args["thread_ts"]) if args.get("thread_ts") else None)
 
     def m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         event = self._message(args, "message", "chat.postMessage")

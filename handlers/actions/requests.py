@@ -32,7 +32,7 @@ def decide(deps: Dependencies, action_id: str, request_id: str, user: str, respo
            client: WebClient) -> None:
     step = {blocks.APPROVE: deps.changes.approve, blocks.REJECT: deps.changes.reject,
             blocks.CANCEL: deps.changes.cancel}[action_id]
-    report_step(deps, client, step(request_id, user), respond)
+    report_step(deps, client, step(request_id, user), respond, actor=user)
 
 
 def on_revert(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
