@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +74,45 @@ class Rule(BaseModel):
     editors: list[str] = Field(default_factory=list)
     approvers: list[str] = Field(default_factory=list)
     approvals: int = Field(default=0, ge=0, le=10)
+    # Approvals from several groups, each (group, how many): written `approvals = { "@dba-leads" = 1, … }` or
+    # `approvals_from = { … }`; `approvals` is then their sum, and the groups may approve.
+    approvals_from: tuple[tuple[str, int], ...] = ()
     channels: list[str] = Field(default_factory=list)
     planetscale_role: Literal["admin", "member"] | None = None
     # Where the rule starts in the file, for messages: set by the loader.
     number: int = 0
     line: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _approvals_by_group(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        by_group = data.get("approvals_from")
+        if isinstance(data.get("approvals"), dict):
+            if by_group is not None:
+                raise ValueError("write the approvals each group gives once: in `approvals` or in "
+                                 "`approvals_from`, not both")
+            by_group = data["approvals"]
+        if by_group is None:
+            return data
+        if not isinstance(by_group, dict) or not by_group:
+            raise ValueError("approvals from groups are a table of group = count, e.g. "
+                             '{ "@dba-leads" = 1, "@security" = 1 }')
+        pairs = []
+        for group, count in by_group.items():
+            if not (GROUP_HANDLE.fullmatch(group) or GROUP_ID.fullmatch(group)):
+                raise ValueError(f"`{group}` is not a user group (@handle or S…): approvals are asked from groups")
+            if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 10:
+                raise ValueError(f"{group} = {count!r}: each group gives 1 to 10 approvals")
+            pairs.append((group, count))
+        total = sum(count for _, count in pairs)
+        if isinstance(data.get("approvals"), int) and data["approvals"] not in (0, total):
+            raise ValueError(f"approvals = {data['approvals']} but the groups give {total}: leave out the number, "
+                             "the groups' counts add up to it")
+        approvers = list(data.get("approvers") or [])
+        return {**data, "approvals": total, "approvals_from": tuple(pairs),
+                "approvers": approvers + [g for g, _ in pairs if g not in approvers]}
 
     @field_validator("organizations", "databases")
     @classmethod
@@ -355,6 +389,17 @@ class Decision:
     approvals: int = 0
     reason: str = ""
     approvers: tuple[str, ...] = field(default_factory=tuple)
+    approvals_from: tuple[tuple[str, int], ...] = ()
+
+
+def describe_approvals(count: int, by_group: Iterable[tuple[str, int]] = ()) -> str:
+    """`2 approvals`, or `1 approval from @dba-leads and 1 from @security`."""
+    parts = [f"{n} from {group}" for group, n in by_group]
+    if not parts:
+        return f"{count} approval{'s' if count != 1 else ''}"
+    first = parts[0].split(" ", 1)
+    parts[0] = f"{first[0]} approval{'s' if first[0] != '1' else ''} {first[1]}"
+    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
 
 
 def mention(principal: str) -> str:
@@ -402,7 +447,8 @@ class AccessControl:
             return refused[0]
         strictest = max(decisions, key=lambda d: d.approvals)
         approvers = tuple(dict.fromkeys(a for d in decisions for a in d.approvers))
-        return Decision(True, strictest.rule, strictest.approvals, approvers=approvers)
+        return Decision(True, strictest.rule, strictest.approvals, approvers=approvers,
+                        approvals_from=strictest.approvals_from)
 
     def _decide_one(self, user: str, action: Action, organization: str, database: str, target: str,
                     channel: str) -> Decision:
@@ -429,8 +475,9 @@ class AccessControl:
             refusal = self._check_role(user, organization, rule)
             if refusal:
                 return Decision(False, rule, reason=refusal)
-        return Decision(True, rule, rule.approvals if action is Action.CHANGE else 0,
-                        approvers=tuple(rule.approvers))
+        change = action is Action.CHANGE
+        return Decision(True, rule, rule.approvals if change else 0, approvers=tuple(rule.approvers),
+                        approvals_from=rule.approvals_from if change else ())
 
     def _check_role(self, user: str, organization: str, rule: Rule) -> str | None:
         try:
@@ -485,7 +532,7 @@ class Capability:
                  f" ({', '.join(rule.targets) or 'all targets'})")
         can = []
         if self.may_change:
-            can.append("change" + (f" (with {rule.approvals} approval{'s' if rule.approvals > 1 else ''})"
+            can.append("change" + (f" (with {describe_approvals(rule.approvals, rule.approvals_from)})"
                                    if rule.approvals else ""))
         if self.may_approve:
             can.append("approve")

@@ -11,9 +11,9 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.access import mentions
+from bot.access import DirectoryError, mention, mentions
 from bot.change_requests import CLOSED_STATES, ChangeRequest, RequestState
-from bot.changes import SYSTEM, Outcome, OutcomeKind
+from bot.changes import SYSTEM, Outcome, OutcomeKind, group_progress
 from handlers import blocks
 
 if TYPE_CHECKING:
@@ -29,7 +29,23 @@ def say_privately(respond: Respond, text: str, result_blocks: list[dict[str, Any
 
 
 def request_message(deps: Dependencies, request: ChangeRequest) -> tuple[str, list[dict[str, Any]]]:
-    return blocks.request_text(request), blocks.request_blocks(request, deps.store.approvers_of(request.id))
+    approved_by = deps.store.approvers_of(request.id)
+    return blocks.request_text(request), blocks.request_blocks(request, approved_by,
+                                                               progress_by_group(deps, request, approved_by))
+
+
+def progress_by_group(deps: Dependencies, request: ChangeRequest,
+                      approved_by: list[str]) -> blocks.GroupProgress | None:
+    """What each group gave and owes, for a request asking approvals from several; None while Slack cannot say
+    who is in which group (the count of approvals still shows)."""
+    if not request.approvals_from:
+        return None
+    try:
+        progress = group_progress(request, approved_by, lambda a, g: deps.access.groups.is_named(a, [g]))
+        # As an ID, a group can be mentioned (Slack shows its handle).
+        return [(deps.access.groups.resolve(group), count, counted) for group, count, counted in progress]
+    except DirectoryError:
+        return None
 
 
 def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:
@@ -79,8 +95,10 @@ def tell_steps(deps: Dependencies, client: WebClient, outcome: Outcome, actor: s
     approvals = deps.store.approvers_of(latest.id)
     if actor in approvals:
         count = f"{approvals.index(actor) + 1} of {latest.approvals_needed}" if latest.approvals_needed else ""
-        to_thread(deps, client, latest, f"approved:{actor}",
-                  f":white_check_mark: <@{actor}> approved" + (f" ({count})" if count else "") + ".")
+        groups = progress_by_group(deps, latest, approvals) if latest.state is RequestState.PENDING else None
+        owed = owed_by_group(groups)
+        to_thread(deps, client, latest, f"approved:{actor}", f":white_check_mark: <@{actor}> approved"
+                  + (f" ({count})" if count else "") + (f"; still missing {owed}" if owed else "") + ".")
     step = step_line(outcome, latest, actor)
     if step is not None:
         to_thread(deps, client, latest, *step)
@@ -90,10 +108,19 @@ def tell_steps(deps: Dependencies, client: WebClient, outcome: Outcome, actor: s
 
 
 def reminder_text(deps: Dependencies, request: ChangeRequest) -> str:
-    missing = max(0, request.approvals_needed - len(deps.store.approvers_of(request.id)))
+    approved_by = deps.store.approvers_of(request.id)
+    groups = progress_by_group(deps, request, approved_by)
+    counted = sum(len(c) for _, _, c in groups) if groups else len(approved_by)
+    missing = max(0, request.approvals_needed - counted)
     expires = blocks.when(datetime.fromtimestamp(request.expires_at, UTC).isoformat())
     return (f":bell: Reminder for {mentions(request.approvers)}: this request still needs {missing} more "
-            f"approval{'s' if missing != 1 else ''}, and expires {expires}.")
+            f"approval{'s' if missing != 1 else ''}{f' ({owed})' if (owed := owed_by_group(groups)) else ''}, and "
+            f"expires {expires}.")
+
+
+def owed_by_group(groups: blocks.GroupProgress | None) -> str:
+    owed = [f"{n - len(c)} from {mention(g)}" for g, n, c in groups or [] if len(c) < n]
+    return ", ".join(owed)
 
 
 def step_line(outcome: Outcome, request: ChangeRequest, actor: str) -> tuple[str, str] | None:
