@@ -379,6 +379,13 @@ class Store:
             rows = conn.execute(query.order_by(audit_events.c.seq.desc()).limit(limit)).mappings().all()
         return [_event(r) for r in rows]
 
+    def latest_of(self, actions: Sequence[str], limit: int) -> list[AuditEvent]:
+        """The newest entries of these kinds, across databases (for a person's App Home), newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(audit_events).where(audit_events.c.action.in_(list(actions)))
+                                .order_by(audit_events.c.seq.desc()).limit(limit)).mappings().all()
+        return [_event(r) for r in rows]
+
     def events_of_request(self, request_id: str) -> list[AuditEvent]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(audit_events).where(audit_events.c.request_id == request_id)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from handlers import actions, commands, views
+from handlers import actions, commands, home, views
 
 if TYPE_CHECKING:
     from bot.app import Dependencies
@@ -16,3 +16,4 @@ def register(app: App, deps: Dependencies) -> None:
     commands.register(app, deps)
     actions.register(app, deps)
     views.register(app, deps)
+    home.register(app, deps)

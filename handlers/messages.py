@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from bot.access import DirectoryError, mention, mentions
 from bot.change_requests import CLOSED_STATES, ChangeRequest, RequestState
 from bot.changes import SYSTEM, Outcome, OutcomeKind, group_progress
-from handlers import blocks
+from handlers import blocks, home
 
 if TYPE_CHECKING:
     from bot.app import Dependencies
@@ -54,6 +54,7 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
         say_privately(respond, "Dry run: nothing was sent", blocks.dry_run_blocks(outcome.plan, outcome.approvals))
     elif outcome.kind in (OutcomeKind.REQUESTED, OutcomeKind.WAITING) and outcome.request is not None:
         publish(deps, client, outcome.request, respond)
+        home.refresh_homes(deps, client, outcome.request)
         needed = outcome.request.approvals_needed
         say_privately(respond, f"Your change needs {needed} approval(s) from {mentions(outcome.request.approvers)}: "
                                "the request is in the channel, and nothing is sent to PlanetScale until then.")
@@ -71,10 +72,23 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
         refresh(deps, client, outcome.request, respond)
     if outcome.request is not None:
         tell_steps(deps, client, outcome, actor)
-    if respond is not None and outcome.kind not in (OutcomeKind.APPLIED, OutcomeKind.REJECTED,
-                                                    OutcomeKind.CANCELLED):
+    clicked_on_home = not has_response_url(respond) and actor != SYSTEM
+    if outcome.request is not None and outcome.kind is not OutcomeKind.REMINDED:
+        for user in home.concerned(deps, outcome.request):
+            if not (clicked_on_home and user == actor):
+                home.publish_home(deps, client, user)
+    if clicked_on_home:
+        # A click on the App Home has no response URL: the answer is shown at the top of the Home itself.
+        home.publish_home(deps, client, actor, notice=outcome.message)
+    quiet = (OutcomeKind.APPLIED, OutcomeKind.REJECTED, OutcomeKind.CANCELLED)
+    if respond is not None and has_response_url(respond) and outcome.kind not in quiet:
         say_privately(respond, outcome.message if outcome.kind is OutcomeKind.COUNTED
                       else blocks.error_text(outcome.message))
+
+
+def has_response_url(respond: Respond | None) -> bool:
+    """A click on the App Home brings no response URL (Bolt still hands a Respond, which could not send)."""
+    return respond is not None and bool(getattr(respond, "response_url", None))
 
 
 def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome], None]:

@@ -85,6 +85,7 @@ class SlackState:
         # What was refused as Slack refuses it (invalid_blocks, invalid_arguments, …): (where, the answer).
         self.refusals: list[tuple[str, dict[str, Any]]] = []
         self.views: dict[str, dict[str, Any]] = {}
+        self.homes: dict[str, dict[str, Any]] = {}  # each user's App Home, as last published
         self.triggers: dict[str, float] = {}
         self._counter = itertools.count(1)
         self._ts = time.time()
@@ -314,6 +315,25 @@ class SlackEmulator:
 
     def m_views_update(self, args: dict[str, Any]) -> dict[str, Any]:
         return self._view(args, "view_update")
+
+    def m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A user's App Home: a `home` view (100 blocks at most), replacing the one published before."""
+        user = str(args.get("user_id") or "")
+        if user not in self.state.users:
+            return {"ok": False, "error": "invalid_arguments"}
+        view = _json_arg(args.get("view"))
+        refusal = check_view(view)
+        if refusal is not None:
+            return self.state.refuse("views.publish", refusal)
+        if view.get("type") != "home":
+            return self.state.refuse("views.publish", Refusal("invalid_arguments",
+                                                              ["must be home [json-pointer:/view/type]"]))
+        with self.state.lock:
+            view_id = self.state.homes.get(user, {}).get("id") or f"V{next(self.state._counter):010d}"
+            stored = {**view, "id": view_id, "hash": f"h{next(self.state._counter)}"}
+            self.state.homes[user] = stored
+            self.state.events.append(SlackEvent("home", user=user, view=stored))
+        return {"ok": True, "view": stored}
 
     def m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.state.users.get(str(args.get("user") or ""))
