@@ -315,7 +315,8 @@ class Console:
             user_id=user.id, user_name=user.name, channel_id=(event.channel if event and event.channel else
                                                               self.channel),
             response_url=f"{self.slack_url}/response/{self._responses}", trigger_id=self.slack.new_trigger_id(),
-            message=message, view=event.view if on_home and event is not None else None, action={k: element[k] for k in ("type", "action_id", "value", "text") if k in element}
+            message=message, view=event.view if on_home and event is not None else None,
+            action={k: element[k] for k in ("type", "action_id", "value", "text") if k in element}
             | {"block_id": "console"}))
 
     def slash(self, command: str, text: str) -> None:
