@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View as ModalView
 
-from bot.domain.access import Capability, mentions
+from bot.domain.access import Capability, mention, mentions
 from bot.domain.audit import AuditEvent
 from bot.domain.backups import PolicyHealth
 from bot.domain.change_requests import ChangeRequest, RequestState
@@ -268,7 +268,21 @@ def request_headline(request: ChangeRequest, bold: bool = False) -> str:
             f"{mark}{request.organization}/{request.database}{mark}")
 
 
-def request_blocks(request: ChangeRequest, approved_by: list[str]) -> list[dict[str, Any]]:
+GroupProgress = list[tuple[str, int, list[str]]]  # (group, how many it gives, who counts for it so far)
+
+
+def groups_line(groups: GroupProgress) -> str:
+    """Per group: who counts for it, and what it still owes."""
+    parts = []
+    for group, count, counted in groups:
+        who = f" ({', '.join(f'<@{a}>' for a in counted)})" if counted else ""
+        owed = f", {count - len(counted)} missing" if len(counted) < count else ""
+        parts.append(f"{mention(group)}: {len(counted)} of {count}{who}{owed}")
+    return "*By group:* " + fit(" · ".join(parts), 2800)
+
+
+def request_blocks(request: ChangeRequest, approved_by: list[str],
+                   groups: GroupProgress | None = None) -> list[dict[str, Any]]:
     """A change request as it stands now: the one message the channel sees, updated at every step."""
     db = DatabaseRef(request.organization, request.database)
     before = BackupPolicy.model_validate(request.before)
@@ -292,6 +306,8 @@ def request_blocks(request: ChangeRequest, approved_by: list[str]) -> list[dict[
         # Each list gets half a section, so that a long one cannot push the other out of sight.
         facts.append(f"*Approvals:* {len(approved_by)} of {request.approvals_needed} ({fit(got, 1400)}) · "
                      f"*may approve:* {fit(mentions(request.approvers), 1400)}")
+        if groups:
+            facts.append(groups_line(groups))
     if request.state is RequestState.PENDING:
         facts.append(f"*Expires:* {when(datetime.fromtimestamp(request.expires_at, UTC).isoformat())}")
     if request.state is RequestState.FAILED and request.detail:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.access import mentions
-from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.changes import Outcome, OutcomeKind
-from handlers import blocks
+from bot.domain.access import DirectoryError, mention, mentions
+from bot.domain.change_requests import CLOSED_STATES, ChangeRequest, RequestState
+from bot.domain.changes import SYSTEM, Outcome, OutcomeKind, group_progress
+from handlers import blocks, home
 from handlers.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,23 @@ def say_privately(respond: Respond, text: str, result_blocks: list[dict[str, Any
 
 
 def request_message(deps: Dependencies, request: ChangeRequest) -> tuple[str, list[dict[str, Any]]]:
-    return blocks.request_headline(request), blocks.request_blocks(request, deps.store.approvers_of(request.id))
+    approved_by = deps.store.approvers_of(request.id)
+    return blocks.request_headline(request), blocks.request_blocks(request, approved_by,
+                                                               progress_by_group(deps, request, approved_by))
+
+
+def progress_by_group(deps: Dependencies, request: ChangeRequest,
+                      approved_by: list[str]) -> blocks.GroupProgress | None:
+    """What each group gave and owes, for a request asking approvals from several; None while Slack cannot say
+    who is in which group (the count of approvals still shows)."""
+    if not request.approvals_from:
+        return None
+    try:
+        progress = group_progress(request, approved_by, lambda a, g: deps.access.groups.is_named(a, [g]))
+        # As an ID, a group can be mentioned (Slack shows its handle).
+        return [(deps.access.groups.resolve(group), count, counted) for group, count, counted in progress]
+    except DirectoryError:
+        return None
 
 
 def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:
@@ -35,6 +53,7 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
                                                                            outcome.guardrails))
     elif outcome.kind in (OutcomeKind.REQUESTED, OutcomeKind.WAITING) and outcome.request is not None:
         publish(deps, client, outcome.request, respond)
+        home.refresh_homes(deps, client, outcome.request)
         needed = outcome.request.approvals_needed
         say_privately(respond, f"Your change needs {needed} approval(s) from {mentions(outcome.request.approvers)}: "
                                "the request is in the channel, and nothing is sent to PlanetScale until then.")
@@ -44,14 +63,140 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
         say_privately(respond, blocks.error_text(outcome.message))
 
 
-def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None) -> None:
-    """A step on an existing request (a click, the sweep): its message shows the truth, the actor hears why."""
+def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,
+                actor: str = SYSTEM) -> None:
+    """A step on an existing request (a click, the sweep): its message shows the truth, its thread says who did
+    what, the requester hears how it ended, and the actor hears why."""
     if outcome.request_moved and outcome.request is not None:
         refresh(deps, client, outcome.request, respond)
-    if respond is not None and outcome.kind not in (OutcomeKind.APPLIED, OutcomeKind.REJECTED,
-                                                    OutcomeKind.CANCELLED):
+    if outcome.request is not None:
+        tell_steps(deps, client, outcome, actor)
+    clicked_on_home = not has_response_url(respond) and actor != SYSTEM
+    if outcome.request is not None and outcome.kind is not OutcomeKind.REMINDED:
+        for user in home.concerned(deps, outcome.request):
+            if not (clicked_on_home and user == actor):
+                home.publish_home(deps, client, user)
+    if clicked_on_home:
+        # A click on the App Home has no response URL: the answer is shown at the top of the Home itself.
+        home.publish_home(deps, client, actor, notice=outcome.message)
+    quiet = (OutcomeKind.APPLIED, OutcomeKind.REJECTED, OutcomeKind.CANCELLED)
+    if respond is not None and has_response_url(respond) and outcome.kind not in quiet:
         say_privately(respond, outcome.message if outcome.kind is OutcomeKind.COUNTED
                       else blocks.error_text(outcome.message))
+
+
+def has_response_url(respond: Respond | None) -> bool:
+    """A click on the App Home brings no response URL (Bolt still hands a Respond, which could not send)."""
+    return respond is not None and bool(getattr(respond, "response_url", None))
+
+
+def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome], None]:
+    """What the sweep does with each step it took: the same as a click's, by the bot."""
+    return lambda outcome: report_step(deps, client, outcome, None)
+
+
+def tell_steps(deps: Dependencies, client: WebClient, outcome: Outcome, actor: str) -> None:
+    """Each step once in the request's thread (whichever instance, click or retry reports it), and its end once
+    to the requester directly."""
+    if outcome.request is None:
+        return
+    latest = deps.store.get_request(outcome.request.id) or outcome.request
+    if outcome.kind is OutcomeKind.REMINDED:
+        # Claimed once by the sweep that found it due (ChangePath.due_reminders).
+        to_thread(deps, client, latest, None, reminder_text(deps, latest))
+        return
+    approvals = deps.store.approvers_of(latest.id)
+    if actor in approvals:
+        count = f"{approvals.index(actor) + 1} of {latest.approvals_needed}" if latest.approvals_needed else ""
+        groups = progress_by_group(deps, latest, approvals) if latest.state is RequestState.PENDING else None
+        owed = owed_by_group(groups)
+        to_thread(deps, client, latest, f"approved:{actor}", f":white_check_mark: <@{actor}> approved"
+                  + (f" ({count})" if count else "") + (f"; still missing {owed}" if owed else "") + ".")
+    step = step_line(outcome, latest, actor)
+    if step is not None:
+        to_thread(deps, client, latest, *step)
+    if latest.state in CLOSED_STATES and not (latest.state is RequestState.CANCELLED
+                                              and latest.decided_by == latest.requester):
+        to_requester(deps, client, latest)
+
+
+def reminder_text(deps: Dependencies, request: ChangeRequest) -> str:
+    approved_by = deps.store.approvers_of(request.id)
+    groups = progress_by_group(deps, request, approved_by)
+    counted = sum(len(c) for _, _, c in groups) if groups else len(approved_by)
+    missing = max(0, request.approvals_needed - counted)
+    expires = blocks.when(datetime.fromtimestamp(request.expires_at, UTC).isoformat())
+    return (f":bell: Reminder for {mentions(request.approvers)}: this request still needs {missing} more "
+            f"approval{'s' if missing != 1 else ''}{f' ({owed})' if (owed := owed_by_group(groups)) else ''}, and "
+            f"expires {expires}.")
+
+
+def owed_by_group(groups: blocks.GroupProgress | None) -> str:
+    owed = [f"{n - len(c)} from {mention(g)}" for g, n, c in groups or [] if len(c) < n]
+    return ", ".join(owed)
+
+
+def step_line(outcome: Outcome, request: ChangeRequest, actor: str) -> tuple[str, str] | None:
+    """The thread reply for where the request now stands, and the notice that makes it once; None for nothing."""
+    who = f"<@{request.decided_by}>" if request.decided_by and request.decided_by != SYSTEM else "the bot"
+    detail = blocks.fit(blocks.with_mentions(request.detail or ""), 1500)
+    if request.state is RequestState.APPLIED:
+        by = f" (last approval by {who})" if request.approvals_needed else ""
+        return "applied", f":white_check_mark: Applied to PlanetScale{by}."
+    if request.state is RequestState.FAILED:
+        what = "Conflict, not applied" if outcome.kind is OutcomeKind.CONFLICT else "Not applied"
+        return "failed", f":warning: {what}: {detail or outcome.message}"
+    if request.state is RequestState.REJECTED:
+        return "rejected", f":x: Rejected by {who}; nothing was sent to PlanetScale."
+    if request.state is RequestState.CANCELLED:
+        return "cancelled", f":no_entry: Cancelled by {who}; nothing was sent to PlanetScale."
+    if request.state is RequestState.EXPIRED:
+        return "expired", ":hourglass: Expired before enough approvals; nothing was sent to PlanetScale."
+    if outcome.kind is OutcomeKind.WAITING and request.state is RequestState.PENDING:
+        return f"waiting:{request.updated_at}", f":hourglass_flowing_sand: Judged again, not applied yet: {detail}"
+    return None
+
+
+def to_thread(deps: Dependencies, client: WebClient, request: ChangeRequest, notice: str | None, text: str) -> None:
+    """A reply under the request's message (when it has one the bot posted), sent once per notice."""
+    if not (request.message_channel and request.message_ts):
+        return
+    if notice is not None and not deps.store.claim_notice(request.id, notice):
+        return
+    try:
+        client.chat_postMessage(channel=request.message_channel, thread_ts=request.message_ts, text=text)
+    except SlackApiError as exc:
+        log.error("could not reply in the thread of request %s: %s", request.id, exc.response.get("error"))
+        if notice is not None:
+            deps.store.forget_notice(request.id, notice)
+
+
+OUTCOME_WORDS = {RequestState.APPLIED: ":white_check_mark: was applied", RequestState.FAILED: ":warning: was not "
+                 "applied", RequestState.REJECTED: ":x: was rejected by <@{decided_by}>",
+                 RequestState.CANCELLED: ":no_entry: was cancelled by <@{decided_by}>",
+                 RequestState.EXPIRED: ":hourglass: expired before enough approvals"}
+
+
+def to_requester(deps: Dependencies, client: WebClient, request: ChangeRequest) -> None:
+    """The outcome to the requester in a direct message: chat.postMessage to a user ID opens the bot's DM with
+    them (chat:write, no im:write needed)."""
+    notice = f"dm:{request.state.value}"
+    if not deps.store.claim_notice(request.id, notice):
+        return
+    how = OUTCOME_WORDS[request.state].format(decided_by=request.decided_by or SYSTEM)
+    where = f" (the request is in <#{request.channel}>)" if request.channel.startswith("C") else ""
+    why = f"\n{blocks.fit(blocks.with_mentions(request.detail), 1500)}" if request.state in (
+        RequestState.FAILED, RequestState.EXPIRED) and request.detail else ""
+    if request.state is RequestState.EXPIRED:
+        why = "\nNothing was sent to PlanetScale; ask again if it is still needed."
+    text = (f"Your change to the backup policy *{blocks.escape(request.policy_name)}* of "
+            f"*{request.organization}/{request.database}* {how}{where}.{why}")
+    try:
+        client.chat_postMessage(channel=request.requester, text=text)
+    except SlackApiError as exc:
+        log.error("could not tell <@%s> the outcome of request %s: %s", request.requester, request.id,
+                  exc.response.get("error"))
+        deps.store.forget_notice(request.id, notice)
 
 
 def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respond: Respond | None) -> None:

@@ -53,8 +53,27 @@ def approvals_bot(settings: Any, slack: SlackState, planetscale_client: Any, sto
 
 
 def request_message(bot: Bot) -> SlackEvent:
-    [message] = [e for e in bot.slack.events if e.kind == "message"]
+    """The one message posted in a channel (not a reply in its thread, nor a direct message)."""
+    [message] = [e for e in bot.slack.events if e.kind == "message" and e.thread_ts is None
+                 and e.channel in bot.slack.channels]
     return message
+
+
+def thread_of(bot: Bot, message: SlackEvent) -> list[str]:
+    """The replies under a message, oldest first."""
+    return [e.text for e in bot.slack.events if e.kind == "message" and e.thread_ts == message.ts
+            and e.channel == message.channel]
+
+
+def direct_messages(bot: Bot, user: str) -> list[str]:
+    return [e.text for e in bot.slack.events if e.kind == "message" and e.channel == bot.slack.dm_channel(user)]
+
+
+def sweep(bot: Bot) -> None:
+    from bot.runtime.sweeper import Sweeper
+    from handlers.posting import sweep_reporter
+
+    Sweeper(bot.deps.changes, sweep_reporter(bot.deps, bot.app.client)).sweep()
 
 
 def latest_view(bot: Bot, message: SlackEvent) -> str:

@@ -75,3 +75,20 @@ def test_the_edit_modal_is_a_form_that_validates_and_applies(tmp_path: Path) -> 
     assert "[form] Confirm the change" in out and "day: — → Monday" in out
     assert "@alice changed the backup policy Development daily" in out
     assert "✅ Applied: the result is posted in the channel." in out
+
+
+def test_carol_approves_on_her_home_and_the_thread_shows_each_step(tmp_path: Path) -> None:
+    out = run_console([
+        '/backup-policy update acme/app-db "Production daily" retention=7d reason="cost review"',
+        "as carol",
+        "home",
+        "click 4",
+        "as alice",
+        "home",
+    ], tmp_path)
+    assert "[home of carol] backup-bot:" in out and "WAITING FOR YOUR APPROVAL" in out
+    assert "[4] Approve   [5] Reject" in out
+    assert "[#db-ops thread] ↳ backup-bot:\n  ✅ @carol approved (1 of 1)." in out
+    assert "✅ Applied to PlanetScale (last approval by @carol)." in out
+    assert "Applied." in out.split("[home of carol]")[-1]
+    assert "LATEST CHANGES YOU MAY SEE" in out and "@alice applied Production daily" in out

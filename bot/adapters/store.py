@@ -60,6 +60,8 @@ change_requests = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False, index=True),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("lease_until", sa.Float, nullable=False, server_default="0"),
+    # What a rule asking approvals from several groups wants from each: {"@dba-leads": 1, "@security": 1}.
+    sa.Column("approvals_from", sa.JSON),
 )
 
 approvals = sa.Table(
@@ -100,6 +102,16 @@ policy_leases = sa.Table(
 )
 
 
+# A notice about a request (a thread reply, a reminder, a direct message) that must reach Slack once, whichever
+# instance sends it: the primary key refuses a second claim.
+request_notices = sa.Table(
+    "request_notices", metadata,
+    sa.Column("request_id", sa.String(36), primary_key=True),
+    sa.Column("notice", sa.String(120), primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+
 def _create_initial(conn: Connection) -> None:
     for table in (change_requests, approvals, audit_events):
         table.create(conn, checkfirst=True)
@@ -112,10 +124,18 @@ def _add_leases(conn: Connection) -> None:
     policy_leases.create(conn, checkfirst=True)
 
 
+def _add_notices(conn: Connection) -> None:
+    # Only this branch's own column and table: whatever other migrations ran before (or not), this one holds.
+    if "approvals_from" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}:
+        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN approvals_from JSON")
+    request_notices.create(conn, checkfirst=True)
+
+
 # Numbered, append-only: a released migration is never edited, only followed by a new one.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "change requests, approvals and the audit trail", _create_initial),
     (2, "a lease per policy and per applying request", _add_leases),
+    (4, "approvals from several groups; notices sent once per request", _add_notices),
 ]
 
 
@@ -305,6 +325,23 @@ class Store:
             return list(conn.scalars(sa.select(approvals.c.approver).where(approvals.c.request_id == request_id)
                                      .order_by(approvals.c.at)))
 
+    def claim_notice(self, request_id: str, notice: str) -> bool:
+        """True for the one caller, on any instance, that may send this notice about this request."""
+        with self.engine.begin() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(request_notices.insert().values(request_id=request_id, notice=notice,
+                                                                 at=self.clock()))
+            except sa.exc.IntegrityError:
+                return False
+            return True
+
+    def forget_notice(self, request_id: str, notice: str) -> None:
+        """A notice that could not be sent may be tried again (by the next sweep or click)."""
+        with self.engine.begin() as conn:
+            conn.execute(request_notices.delete().where(request_notices.c.request_id == request_id,
+                                                        request_notices.c.notice == notice))
+
     def approvers_of(self, request_id: str) -> list[str]:
         with self.engine.connect() as conn:
             return list(conn.scalars(sa.select(approvals.c.approver).where(approvals.c.request_id == request_id)
@@ -341,6 +378,13 @@ class Store:
                                        audit_events.c.policy_name.in_(list(policy_refs))))
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(audit_events.c.seq.desc()).limit(limit)).mappings().all()
+        return [_event(r) for r in rows]
+
+    def latest_of(self, actions: Sequence[str], limit: int) -> list[AuditEvent]:
+        """The newest entries of these kinds, across databases (for a person's App Home), newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(audit_events).where(audit_events.c.action.in_(list(actions)))
+                                .order_by(audit_events.c.seq.desc()).limit(limit)).mappings().all()
         return [_event(r) for r in rows]
 
     def events_of_request(self, request_id: str) -> list[AuditEvent]:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.domain.guardrails import Guardrail
 
@@ -76,11 +76,45 @@ class Rule(BaseModel):
     editors: list[str] = Field(default_factory=list)
     approvers: list[str] = Field(default_factory=list)
     approvals: int = Field(default=0, ge=0, le=10)
+    # Approvals from several groups, each (group, how many): written `approvals = { "@dba-leads" = 1, … }` or
+    # `approvals_from = { … }`; `approvals` is then their sum, and the groups may approve.
+    approvals_from: tuple[tuple[str, int], ...] = ()
     channels: list[str] = Field(default_factory=list)
     planetscale_role: Literal["admin", "member"] | None = None
     # Where the rule starts in the file, for messages: set by the loader.
     number: int = 0
     line: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _approvals_by_group(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        by_group = data.get("approvals_from")
+        if isinstance(data.get("approvals"), dict):
+            if by_group is not None:
+                raise ValueError("write the approvals each group gives once: in `approvals` or in "
+                                 "`approvals_from`, not both")
+            by_group = data["approvals"]
+        if by_group is None:
+            return data
+        if not isinstance(by_group, dict) or not by_group:
+            raise ValueError("approvals from groups are a table of group = count, e.g. "
+                             '{ "@dba-leads" = 1, "@security" = 1 }')
+        pairs = []
+        for group, count in by_group.items():
+            if not (GROUP_HANDLE.fullmatch(group) or GROUP_ID.fullmatch(group)):
+                raise ValueError(f"`{group}` is not a user group (@handle or S…): approvals are asked from groups")
+            if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 10:
+                raise ValueError(f"{group} = {count!r}: each group gives 1 to 10 approvals")
+            pairs.append((group, count))
+        total = sum(count for _, count in pairs)
+        if isinstance(data.get("approvals"), int) and data["approvals"] not in (0, total):
+            raise ValueError(f"approvals = {data['approvals']} but the groups give {total}: leave out the number, "
+                             "the groups' counts add up to it")
+        approvers = list(data.get("approvers") or [])
+        return {**data, "approvals": total, "approvals_from": tuple(pairs),
+                "approvers": approvers + [g for g, _ in pairs if g not in approvers]}
 
     @field_validator("organizations", "databases")
     @classmethod
@@ -115,10 +149,40 @@ class Rule(BaseModel):
         return f"rule {self.number} (line {self.line})"
 
 
+SHARE_OF_LIFE = re.compile(r"([0-9]{1,2})\s*%")
+BEFORE_EXPIRY = re.compile(r"(.+?)\s+before\s+expiry")
+DEFAULT_REMINDERS = ("50%", "1h before expiry")
+
+
+def parse_reminder(text: str) -> str:
+    """A moment in a request's life when its approvers are reminded: `50%` of its life, or `1h before expiry`."""
+    share = SHARE_OF_LIFE.fullmatch(text.strip())
+    if share:
+        if not 1 <= int(share.group(1)) <= 99:
+            raise ValueError(f"`{text}`: a share of the request's life is between 1% and 99%")
+        return f"{int(share.group(1))}%"
+    before = BEFORE_EXPIRY.fullmatch(text.strip())
+    if before:
+        return f"{before.group(1).strip()} before expiry" if parse_duration(before.group(1)) else text
+    raise ValueError(f"`{text}` is not a moment of a request's life: write a share of it (`50%`) or a time "
+                     "before it expires (`1h before expiry`)")
+
+
+def reminder_at(moment: str, created_at: float, expires_at: float) -> float:
+    """When a reminder written as `parse_reminder` accepts it falls for a request."""
+    share = SHARE_OF_LIFE.fullmatch(moment)
+    if share:
+        return created_at + (expires_at - created_at) * int(share.group(1)) / 100
+    before = BEFORE_EXPIRY.fullmatch(moment)
+    return expires_at - parse_duration(before.group(1)) if before else expires_at
+
+
 class AccessRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     expire_after_seconds: int = 24 * 3600
+    # When approvers of a pending request are reminded, each at most once (see parse_reminder).
+    reminders: tuple[str, ...] = DEFAULT_REMINDERS
     rules: list[Rule] = Field(default_factory=list)
     guardrails: list[Guardrail] = Field(default_factory=list)
 
@@ -144,12 +208,20 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
         raise AccessFileError(f"{path}: unknown table `{sorted(unknown)[0]}`: only [approvals], [[rules]] and "
                               "[[guardrails]].")
     approvals = data.get("approvals", {})
-    if not isinstance(approvals, dict) or set(approvals) - {"expire_after"}:
-        raise AccessFileError(f"{path} line {_line_of(text, '[approvals]')}: [approvals] takes only expire_after.")
+    if not isinstance(approvals, dict) or set(approvals) - {"expire_after", "remind"}:
+        raise AccessFileError(f"{path} line {_line_of(text, '[approvals]')}: [approvals] takes only expire_after "
+                              "and remind.")
     try:
         expire = parse_duration(str(approvals.get("expire_after", "24h")))
     except ValueError as exc:
         raise AccessFileError(f"{path} line {_line_of(text, 'expire_after')}: expire_after: {exc}.") from None
+    remind = approvals.get("remind", list(DEFAULT_REMINDERS))
+    try:
+        if not isinstance(remind, list):
+            raise ValueError("write a list, e.g. remind = [\"50%\", \"1h before expiry\"], or [] for none")
+        reminders = tuple(dict.fromkeys(parse_reminder(str(moment)) for moment in remind))
+    except ValueError as exc:
+        raise AccessFileError(f"{path} line {_line_of(text, 'remind')}: remind: {exc}.") from None
     raw_rules = data.get("rules", [])
     if not isinstance(raw_rules, list) or not raw_rules:
         raise AccessFileError(f"{path}: no [[rules]]: with no rule nobody may see or change anything.")
@@ -172,7 +244,8 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
         if rules[-1].approvals and not rules[-1].approvers:
             raise AccessFileError(f"{path} line {line} (rule {index + 1}): approvals = {rules[-1].approvals} "
                                   "but no approvers: name who may approve.")
-    return AccessRules(expire_after_seconds=expire, rules=rules, guardrails=_parse_guardrails(text, data, path))
+    return AccessRules(expire_after_seconds=expire, reminders=reminders, rules=rules,
+                       guardrails=_parse_guardrails(text, data, path))
 
 
 def _parse_guardrails(text: str, data: dict[str, Any], path: str) -> list[Guardrail]:
@@ -348,6 +421,17 @@ class Decision:
     approvals: int = 0
     reason: str = ""
     approvers: tuple[str, ...] = field(default_factory=tuple)
+    approvals_from: tuple[tuple[str, int], ...] = ()
+
+
+def describe_approvals(count: int, by_group: Iterable[tuple[str, int]] = ()) -> str:
+    """`2 approvals`, or `1 approval from @dba-leads and 1 from @security`."""
+    parts = [f"{n} from {group}" for group, n in by_group]
+    if not parts:
+        return f"{count} approval{'s' if count != 1 else ''}"
+    first = parts[0].split(" ", 1)
+    parts[0] = f"{first[0]} approval{'s' if first[0] != '1' else ''} {first[1]}"
+    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
 
 
 def mention(principal: str) -> str:
@@ -395,7 +479,8 @@ class AccessControl:
             return refused[0]
         strictest = max(decisions, key=lambda d: d.approvals)
         approvers = tuple(dict.fromkeys(a for d in decisions for a in d.approvers))
-        return Decision(True, strictest.rule, strictest.approvals, approvers=approvers)
+        return Decision(True, strictest.rule, strictest.approvals, approvers=approvers,
+                        approvals_from=strictest.approvals_from)
 
     def _decide_one(self, user: str, action: Action, organization: str, database: str, target: str,
                     channel: str) -> Decision:
@@ -422,8 +507,9 @@ class AccessControl:
             refusal = self._check_role(user, organization, rule)
             if refusal:
                 return Decision(False, rule, reason=refusal)
-        return Decision(True, rule, rule.approvals if action is Action.CHANGE else 0,
-                        approvers=tuple(rule.approvers))
+        change = action is Action.CHANGE
+        return Decision(True, rule, rule.approvals if change else 0, approvers=tuple(rule.approvers),
+                        approvals_from=rule.approvals_from if change else ())
 
     def _check_role(self, user: str, organization: str, rule: Rule) -> str | None:
         try:
@@ -478,7 +564,7 @@ class Capability:
                  f" ({', '.join(rule.targets) or 'all targets'})")
         can = []
         if self.may_change:
-            can.append("change" + (f" (with {rule.approvals} approval{'s' if rule.approvals > 1 else ''})"
+            can.append("change" + (f" (with {describe_approvals(rule.approvals, rule.approvals_from)})"
                                    if rule.approvals else ""))
         if self.may_approve:
             can.append("approve")

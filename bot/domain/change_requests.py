@@ -28,6 +28,8 @@ class RequestState(StrEnum):
 
 
 OPEN_STATES = (RequestState.PENDING, RequestState.APPROVED, RequestState.APPLYING)
+CLOSED_STATES = (RequestState.APPLIED, RequestState.FAILED, RequestState.REJECTED, RequestState.CANCELLED,
+                 RequestState.EXPIRED)
 
 
 @dataclass
@@ -57,6 +59,8 @@ class ChangeRequest:
     updated_at: float = field(default_factory=time.time)
     # While applying: until when the worker that claimed it may still be sending (see ChangePath.lease_seconds).
     lease_until: float = 0.0
+    # A rule asking approvals from several groups: how many from each ({"@dba-leads": 1, "@security": 1}).
+    approvals_from: dict[str, int] | None = None
 
     @property
     def policy_key(self) -> str:

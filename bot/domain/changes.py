@@ -26,7 +26,8 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from bot.domain.access import AccessControl, Action, Decision, DirectoryError
+from bot.domain.access import AccessControl, Action, Decision, DirectoryError, reminder_at
+from bot.domain.approval_groups import assign, missing
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.grammar import DatabaseRef
@@ -75,6 +76,7 @@ class OutcomeKind(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     QUEUED = "queued"  # another change to the same policy is being applied; the sweep applies this one next
+    REMINDED = "reminded"  # the sweep found a reminder due for a pending request (claimed once)
 
 
 # The kinds after which the request's message must be shown again.
@@ -172,6 +174,9 @@ class _Judgement:
     refusal: str | None = None
     # Slack or PlanetScale could not say who someone is: nothing is sent, and nothing is closed for it either.
     unchecked: str | None = None
+    # A rule asking approvals from several groups: what each gives, and what each still owes.
+    groups: tuple[tuple[str, int], ...] = ()
+    owed: tuple[tuple[str, int], ...] = ()
 
     @property
     def missing(self) -> int:
@@ -342,6 +347,7 @@ class ChangePath:
             organization=db.organization, database=db.database, policy_id=current.id, policy_name=current.name,
             requester=user, channel=channel, reason=plan.reason, before=current.model_dump(),
             changes=plan.update.to_api(), approvals_needed=needed,
+            approvals_from=dict(decision.approvals_from) or None,
             approvers=[self.access.groups.resolve(p) for p in decision.approvers],
             risks=risks_of(current, plan.after_values) + overridden, revert_of=revert_of,
             expires_at=now + self.access.rules.expire_after_seconds, created_at=now, updated_at=now))
@@ -485,18 +491,30 @@ class ChangePath:
                 return _Judgement(unchecked=f"<@{approver}>'s approval could not be checked just now ({exc})")
             (counted if allowed else not_counted).append(approver)
         approvers = tuple(self.access.groups.resolve(p) for p in decision.approvers)
-        return _Judgement(max(decision.approvals, guarded.approvals), tuple(counted), tuple(not_counted), approvers)
+        needed = max(decision.approvals, guarded.approvals)
+        if not decision.approvals_from:
+            return _Judgement(needed, tuple(counted), tuple(not_counted), approvers)
+        # Approvals from several groups: each approver fills at most one group's place.
+        try:
+            placed = assign(counted, decision.approvals_from, lambda a, g: self.access.groups.is_named(a, [g]))
+        except DirectoryError as exc:
+            return _Judgement(unchecked=f"the approvers' groups could not be checked just now ({exc})")
+        return _Judgement(needed, tuple(a for a in counted if a in placed), tuple(not_counted),
+                          approvers, groups=decision.approvals_from,
+                          owed=tuple(missing(decision.approvals_from, placed)))
 
     def _still_waiting(self, request: ChangeRequest, judged: _Judgement, user: str,
                        message: str | None = None) -> Outcome:
         """Keep the request pending with what the rules now ask, and say how many approvals are missing."""
-        changed = judged.needed != request.approvals_needed or judged.not_counted
+        changed = (judged.needed != request.approvals_needed or judged.not_counted
+                   or dict(judged.groups) != (request.approvals_from or {}))
         detail = _waiting_detail(judged) if changed else None
         updated = self.store.transition(request.id, [RequestState.PENDING], RequestState.PENDING,
                                         approvals_needed=judged.needed, approvers=list(judged.approvers),
-                                        detail=detail) or request
+                                        approvals_from=dict(judged.groups) or None, detail=detail) or request
+        owed = f" Still missing: {_owed_text(judged.owed)}." if judged.owed else ""
         return Outcome(OutcomeKind.COUNTED, message or f"Approved: {len(judged.counted)} of {judged.needed} "
-                       f"approvals so far.", updated)
+                       f"approvals so far.{owed}", updated)
 
     def _close_pending(self, request: ChangeRequest, why: str) -> Outcome:
         closed = self.store.transition(request.id, [RequestState.PENDING], RequestState.FAILED, detail=why)
@@ -575,6 +593,8 @@ class ChangePath:
             why = (f"{judged.unchecked}; approve again in a moment to apply it" if judged.unchecked
                    else _waiting_detail(judged))
             back = self.store.transition(request.id, [RequestState.APPLYING], RequestState.PENDING,
+                                         approvals_from=dict(judged.groups) or (
+                                             None if judged.needed else request.approvals_from),
                                          approvals_needed=judged.needed or request.approvals_needed,
                                          approvers=list(judged.approvers or request.approvers), detail=why,
                                          lease_until=0) or request
@@ -656,6 +676,22 @@ class ChangePath:
                 expired.append(moved)
         return expired
 
+    def due_reminders(self) -> list[Outcome]:
+        """Pending requests that reached a reminder moment of their life (`[approvals] remind`): each moment
+        is claimed once in the database, so however many instances sweep, the approvers hear it once; when the
+        sweep finds several due at once (it was stopped), one reminder says it."""
+        now = self.clock()
+        due = []
+        for request in self.store.requests([RequestState.PENDING]):
+            if request.expires_at <= now:
+                continue
+            moments = [m for m in self.access.rules.reminders
+                       if request.created_at < reminder_at(m, request.created_at, request.expires_at) <= now]
+            claimed = [m for m in moments if self.store.claim_notice(request.id, f"remind:{m}")]
+            if claimed:
+                due.append(Outcome(OutcomeKind.REMINDED, "A reminder is due.", request))
+        return due
+
     def recover(self) -> list[Outcome]:
         """Finish requests a crash left behind: approved but never claimed, or applying past their lease (so the
         worker that claimed them is gone, or took longer than it may: its PATCH, if any, has ended)."""
@@ -717,7 +753,22 @@ def _waiting_detail(judged: _Judgement) -> str:
              f"approval{'s' if judged.needed != 1 else ''}; "
              f"{len(judged.counted)} count{'s' if len(judged.counted) == 1 else ''}, so {judged.missing} more "
              f"{'is' if judged.missing == 1 else 'are'} needed"]
+    if judged.owed:
+        parts.append(f"still missing: {_owed_text(judged.owed)}")
     if judged.not_counted:
         parts.append("no longer counted: " + ", ".join(f"<@{a}>" for a in judged.not_counted)
                      + " (the rules no longer let them approve)")
     return "; ".join(parts)
+
+
+def _owed_text(owed: Sequence[tuple[str, int]]) -> str:
+    """`1 from @security`: a group's handle is written as the rule writes it."""
+    return ", ".join(f"{n} from {group}" for group, n in owed)
+
+
+def group_progress(request: ChangeRequest, approved_by: Sequence[str],
+                   member_of: Callable[[str, str], bool]) -> list[tuple[str, int, list[str]]]:
+    """For showing a request: each group it asks approvals from, how many, and who counts for it so far."""
+    wanted = list((request.approvals_from or {}).items())
+    placed = assign([a for a in approved_by if a != request.requester], wanted, member_of)
+    return [(group, count, [a for a, g in placed.items() if g == group]) for group, count in wanted]

@@ -42,6 +42,7 @@ class SlackEvent:
     view: dict[str, Any] | None = None
     response_type: str | None = None
     replace_original: bool = False
+    thread_ts: str | None = None  # a reply in the thread under the message with this ts
 
 
 @dataclass
@@ -84,12 +85,17 @@ class SlackState:
         # What was refused as Slack refuses it (invalid_blocks, invalid_arguments, …): (where, the answer).
         self.refusals: list[tuple[str, dict[str, Any]]] = []
         self.views: dict[str, dict[str, Any]] = {}
+        self.homes: dict[str, dict[str, Any]] = {}  # each user's App Home, as last published
         self.triggers: dict[str, float] = {}
         self._counter = itertools.count(1)
         self._ts = time.time()
 
     def add_channel(self, channel_id: str, name: str) -> None:
         self.channels[channel_id] = name
+
+    def dm_channel(self, user: str) -> str:
+        """The ID of the bot's direct message with a user."""
+        return "D" + user[1:]
 
     def add_user(self, user: SlackUser) -> None:
         self.users[user.id] = user
@@ -228,7 +234,11 @@ class SlackEmulator:
     def _message(self, args: dict[str, Any], kind: str, method: str) -> SlackEvent | dict[str, Any]:
         """The message a chat.* call carries, or Slack's answer refusing it."""
         channel = str(args.get("channel") or "")
-        if channel not in self.state.channels:
+        dm_to = None
+        if channel in self.state.users and method == "chat.postMessage":
+            # A bot posting to a user ID (chat:write) posts in its direct message with that user.
+            dm_to, channel = channel, self.state.dm_channel(channel)
+        elif channel not in self.state.channels and channel not in {self.state.dm_channel(u) for u in self.state.users}:
             return {"ok": False, "error": "channel_not_found"}
         blocks = args.get("blocks")
         if isinstance(blocks, str) and blocks:
@@ -239,7 +249,8 @@ class SlackEmulator:
         refusal = check_message(text, blocks)
         if refusal is not None:
             return self.state.refuse(method, refusal)
-        return SlackEvent(kind, channel=channel, text=text, blocks=blocks or [])
+        return SlackEvent(kind, channel=channel, text=text, blocks=blocks or [], user=dm_to,
+                          thread_ts=str(args["thread_ts"]) if args.get("thread_ts") else None)
 
     def m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         event = self._message(args, "message", "chat.postMessage")
@@ -304,6 +315,25 @@ class SlackEmulator:
 
     def m_views_update(self, args: dict[str, Any]) -> dict[str, Any]:
         return self._view(args, "view_update")
+
+    def m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A user's App Home: a `home` view (100 blocks at most), replacing the one published before."""
+        user = str(args.get("user_id") or "")
+        if user not in self.state.users:
+            return {"ok": False, "error": "invalid_arguments"}
+        view = _json_arg(args.get("view"))
+        refusal = check_view(view)
+        if refusal is not None:
+            return self.state.refuse("views.publish", refusal)
+        if view.get("type") != "home":
+            return self.state.refuse("views.publish", Refusal("invalid_arguments",
+                                                              ["must be home [json-pointer:/view/type]"]))
+        with self.state.lock:
+            view_id = self.state.homes.get(user, {}).get("id") or f"V{next(self.state._counter):010d}"
+            stored = {**view, "id": view_id, "hash": f"h{next(self.state._counter)}"}
+            self.state.homes[user] = stored
+            self.state.events.append(SlackEvent("home", user=user, view=stored))
+        return {"ok": True, "view": stored}
 
     def m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.state.users.get(str(args.get("user") or ""))

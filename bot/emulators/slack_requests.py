@@ -51,6 +51,8 @@ def block_actions_body(*, user_id: str, user_name: str, channel_id: str, action:
         payload["message"] = message
     if view is not None:
         payload["view"] = view
+        if view.get("type") == "home":  # a click on the Home tab belongs to no channel and has no response URL
+            del payload["channel"], payload["response_url"]
     return urlencode({"payload": json.dumps(payload)})
 
 
@@ -93,3 +95,15 @@ def state_values(view: dict[str, Any], changes: dict[str, Any] | None = None) ->
 def socket_envelope(kind: str, payload: dict[str, Any], envelope_id: str) -> dict[str, Any]:
     """What Slack sends over Socket Mode: `slash_commands` or `interactive`, with the same payload as HTTP."""
     return {"envelope_id": envelope_id, "type": kind, "payload": payload, "accepts_response_payload": True}
+
+
+def app_home_opened_body(*, user_id: str, event_id: str, tab: str = "home") -> str:
+    """The Events API callback Slack sends when someone opens the app's Home (sent as JSON)."""
+    now = time.time()
+    return json.dumps({
+        "token": "verification-token-unused", "team_id": TEAM_ID, "api_app_id": APP_ID, "type": "event_callback",
+        "event": {"type": "app_home_opened", "user": user_id, "channel": "D" + user_id[1:], "tab": tab,
+                  "event_ts": f"{now:.6f}"},
+        "event_id": event_id, "event_time": int(now), "authorizations": [
+            {"team_id": TEAM_ID, "user_id": "U0BACKUPBOT", "is_bot": True, "is_enterprise_install": False}],
+    })

@@ -99,9 +99,9 @@ def run_serve(host: str, port: int | None) -> int:
 
 def start_sweeper(deps: Dependencies, app: App) -> Sweeper:
     from bot.runtime.sweeper import Sweeper
-    from handlers.posting import refresh
+    from handlers.posting import sweep_reporter
 
-    return Sweeper(deps.changes, lambda request: refresh(deps, app.client, request)).start()
+    return Sweeper(deps.changes, sweep_reporter(deps, app.client)).start()
 
 
 def run_migrate() -> int:

@@ -25,6 +25,7 @@ from bot.emulators import planetscale as ps_emulator
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackEvent, demo_slack_state
 from bot.emulators.slack_requests import (
+    app_home_opened_body,
     block_actions_body,
     signed_headers,
     slash_command_body,
@@ -43,6 +44,7 @@ Type a slash command as a Slack user, e.g. /backup-policy help
   click <N>       click button [N] (or type [N])
   set <field> <value>   fill a field of the open form (e.g. set retention_value 30)
   submit / close  submit or close the open form
+  home            open the app's Home tab (requests waiting for you, yours, recent changes)
   help            this text;  quit  leaves (so does end of input)"""
 
 
@@ -87,6 +89,8 @@ class Console:
         self.typed: dict[str, Any] = {}  # what the user has set in it
         self._rendering: SlackEvent | None = None
         self._responses = 0
+        self._events = 0
+        self.on_home = False  # the Home tab is open: what the bot publishes there is shown
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
@@ -120,7 +124,15 @@ class Console:
     def render_event(self, event: SlackEvent) -> None:
         self._rendering = event
         channel = "#" + self.slack.channels.get(event.channel or "", event.channel or "?")
-        if event.kind == "message":
+        if event.kind == "home":
+            if event.user == self.user and event.view is not None and self.on_home:
+                self.show(f"[home of {self.user_name(self.user)}] backup-bot:", "", event.view.get("blocks") or [])
+        elif event.kind == "message" and event.thread_ts:
+            self.show(f"[{channel} thread] ↳ backup-bot:", event.text, event.blocks)
+        elif event.kind == "message" and event.user:
+            if event.user == self.user:
+                self.show(f"[DM to {self.user_name(event.user)}] backup-bot:", event.text, event.blocks)
+        elif event.kind == "message":
             self.show(f"[{channel}] backup-bot:", event.text, event.blocks)
         elif event.kind == "update":
             self.show(f"[{channel}] backup-bot (edited):", event.text, event.blocks)
@@ -162,6 +174,8 @@ class Console:
 
     def handle(self, line: str) -> None:
         word, _, rest = line.partition(" ")
+        if word in ("as", "in") or line.startswith("/"):
+            self.on_home = False
         if line.startswith("/"):
             command, _, text = line.partition(" ")
             self.slash(command, text)
@@ -177,6 +191,8 @@ class Console:
             self.set_field(rest)
         elif word == "submit":
             self.submit()
+        elif word == "home":
+            self.open_home()
         elif word == "close":
             self.view = None
             self.say("Form closed.")
@@ -257,6 +273,13 @@ class Console:
         for event in events:
             self.render_event(event)
 
+    def open_home(self) -> None:
+        """Slack sends app_home_opened; the Home the bot publishes is shown."""
+        self._events += 1
+        self.on_home = True
+        body = app_home_opened_body(user_id=self.user, event_id=f"Ev{self._events:08d}")
+        self.dispatch(body, content_type="application/json")
+
     def switch_user(self, name: str) -> None:
         found = [u for u in self.slack.users.values() if name in (u.name, u.id)]
         if not found:
@@ -287,11 +310,13 @@ class Console:
         self._responses += 1
         message = {"type": "message", "ts": event.ts, "text": event.text, "blocks": event.blocks} \
             if event is not None and event.ts else None
+        on_home = event is not None and event.kind == "home"  # Slack sends the Home's view, no response URL
         self.dispatch(block_actions_body(
             user_id=user.id, user_name=user.name, channel_id=(event.channel if event and event.channel else
                                                               self.channel),
             response_url=f"{self.slack_url}/response/{self._responses}", trigger_id=self.slack.new_trigger_id(),
-            message=message, action={k: element[k] for k in ("type", "action_id", "value", "text") if k in element}
+            message=message, view=event.view if on_home and event is not None else None,
+            action={k: element[k] for k in ("type", "action_id", "value", "text") if k in element}
             | {"block_id": "console"}))
 
     def slash(self, command: str, text: str) -> None:
@@ -306,9 +331,10 @@ class Console:
             response_url=f"{self.slack_url}/response/{self._responses}", trigger_id=self.slack.new_trigger_id())
         self.dispatch(body)
 
-    def dispatch(self, body: str) -> None:
+    def dispatch(self, body: str, content_type: str = "application/x-www-form-urlencoded") -> None:
         # Button numbers are never reused in a session, so any button shown earlier can still be clicked.
-        response = self.app.dispatch(BoltRequest(body=body, headers=signed_headers(self.signing_secret, body)))
+        response = self.app.dispatch(BoltRequest(body=body, headers=signed_headers(self.signing_secret, body,
+                                                                                   content_type=content_type)))
         if response.status != 200:
             self.say(f"(Slack would show an error: the app answered HTTP {response.status})")
         elif response.body:

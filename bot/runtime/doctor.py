@@ -27,6 +27,7 @@ METHOD_SCOPES: dict[str, str | None] = {
     "chat_update": "chat:write",
     "views_open": None,
     "views_update": None,
+    "views_publish": None,
     "users_info": "users:read",
     "usergroups_list": "usergroups:read",
 }

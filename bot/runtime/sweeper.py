@@ -1,5 +1,5 @@
-"""Expires pending requests and finishes those a crash left behind, on a timer; safe on several instances,
-since each step is a conditional update."""
+"""Expires pending requests, reminds their approvers and finishes those a crash left behind, on a timer; safe
+on several instances, since each step is a conditional update and each reminder is claimed once."""
 
 from __future__ import annotations
 
@@ -7,27 +7,28 @@ import logging
 import threading
 from collections.abc import Callable
 
-from bot.domain.change_requests import ChangeRequest
-from bot.domain.changes import ChangePath
+from bot.domain.changes import ChangePath, Outcome, OutcomeKind
 
 log = logging.getLogger(__name__)
 
 
 class Sweeper:
-    def __init__(self, changes: ChangePath, on_change: Callable[[ChangeRequest], None],
-                 every: float = 30.0):
+    def __init__(self, changes: ChangePath, on_step: Callable[[Outcome], None], every: float = 30.0):
         self.changes = changes
-        self.on_change = on_change
+        self.on_step = on_step
         self.every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sweeper", daemon=True)
 
     def sweep(self) -> None:
         for request in self.changes.expire_due():
-            self.on_change(request)
+            self.on_step(Outcome(OutcomeKind.EXPIRED, "Expired before enough approvals; nothing was sent.",
+                                 request))
         for outcome in self.changes.recover():
             if outcome.request is not None:
-                self.on_change(outcome.request)
+                self.on_step(outcome)
+        for reminder in self.changes.due_reminders():
+            self.on_step(reminder)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -3,6 +3,7 @@ call on the change path; the outcome is shown on the request's message and told 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -11,26 +12,30 @@ from slack_sdk import WebClient
 
 from handlers import blocks
 from handlers.dependencies import Dependencies
-from handlers.posting import report_change, report_step, say_privately
+from handlers.home import publish_home
+from handlers.posting import has_response_url, report_change, report_step, say_privately
 
 
 def clicked_in(body: dict[str, Any]) -> str:
     return str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
 
 
-def on_decision(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
-                client: WebClient) -> None:
+def on_decision(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any],
+                respond: Respond | None, client: WebClient) -> None:
     ack()
-    answer = partial(tell, respond)
+    # A click on the App Home brings no response URL: the answer goes on the clicker's Home.
+    answer: Callable[[str], None] = partial(publish_notice, deps, client, body["user"]["id"])
+    if respond is not None and has_response_url(respond):
+        answer = partial(tell, respond)
     deps.background.run_answered(answer, decide, deps, str(action.get("action_id")), str(action.get("value") or ""),
                                  body["user"]["id"], respond, client)
 
 
-def decide(deps: Dependencies, action_id: str, request_id: str, user: str, respond: Respond,
+def decide(deps: Dependencies, action_id: str, request_id: str, user: str, respond: Respond | None,
            client: WebClient) -> None:
     step = {blocks.APPROVE: deps.changes.approve, blocks.REJECT: deps.changes.reject,
             blocks.CANCEL: deps.changes.cancel}[action_id]
-    report_step(deps, client, step(request_id, user), respond)
+    report_step(deps, client, step(request_id, user), respond, actor=user)
 
 
 def on_revert(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
@@ -43,6 +48,10 @@ def on_revert(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[s
 def revert(deps: Dependencies, request_id: str, user: str, channel: str, respond: Respond,
            client: WebClient) -> None:
     report_change(deps, client, deps.changes.revert(request_id, user, channel), respond)
+
+
+def publish_notice(deps: Dependencies, client: WebClient, user: str, message: str) -> None:
+    publish_home(deps, client, user, notice=message)
 
 
 def tell(respond: Respond, message: str) -> None:

@@ -23,6 +23,7 @@ from bot.domain.access import StaticRules, parse_rules
 from bot.domain.change_requests import RequestState
 from bot.domain.changes import ChangePath
 from bot.emulators.planetscale import PlanetScaleEmulator, PlanetScaleState, seed_demo
+from bot.emulators.slack import SlackState
 from bot.runtime.app import build_dependencies
 from bot.runtime.executor import TrackedExecutor
 from bot.runtime.settings import Settings
@@ -37,20 +38,33 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1500")) // 50 or 1
 _databases = itertools.count()
 
 
-def rules_text(needed: int, alice_edits: bool, approvers: list[str], floor_days: int | None = None) -> str:
+# Approvals from several groups: one from each. U0LEAD0002 is in both, so who counts where must be chosen well
+# (when carol approves after them); U0LEAD0003 is an approver in neither, whose approval fills no group.
+GROUPS = {"@g-one": ["U0CAROL001", "U0LEAD0002"], "@g-two": ["U0LEAD0002"]}
+
+
+def rules_text(needed: int, alice_edits: bool, approvers: list[str], by_group: bool = False,
+               floor_days: int | None = None) -> str:
     editors = [ALICE] if alice_edits else ["U0BOB00001"]
+    approvals = '{ "@g-one" = 1, "@g-two" = 1 }' if by_group else str(needed)
     guardrail = (f'\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\nmin_retention = "{floor_days}d"\n'
                  if floor_days else "")
     return (f'[approvals]\nexpire_after = "1h"\n\n[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\n'
-            f"editors = {editors!r}\napprovers = {approvers!r}\napprovals = {needed}\n{guardrail}"
+            f"editors = {editors!r}\napprovers = {approvers!r}\napprovals = {approvals}\n{guardrail}"
             ).replace("'", '"')
+
+
+def one_from_each_group(approvers: set[str]) -> bool:
+    return any(a != b for a in approvers & set(GROUPS["@g-one"]) for b in approvers & set(GROUPS["@g-two"]))
 
 
 def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
     settings: Settings, planetscale_server: tuple[PlanetScaleEmulator, Any], planetscale_client: PlanetScaleClient,
-    tmp_path: Path,
+    tmp_path: Path, slack: SlackState,
 ) -> None:
     emulator, _ = planetscale_server
+    for handle, members in GROUPS.items():
+        slack.add_usergroup(f"S0{handle[1:].upper().replace('-', '')}1", handle[1:], members)
 
     class Interleavings(RuleBasedStateMachine):
         @initialize()
@@ -63,6 +77,7 @@ def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
             self.store.clock = lambda: self.now
             self.needed, self.alice_edits, self.approvers = 1, True, list(APPROVERS)
             self.floor_days: int | None = None
+            self.by_group = False
             self.executor = TrackedExecutor(max_workers=1)
             deps = build_dependencies(settings, planetscale_client, self.store, self.executor,
                                       StaticRules(parse_rules(self.rules_now())))
@@ -72,7 +87,7 @@ def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
             self.requests: list[str] = []
 
         def rules_now(self) -> str:
-            return rules_text(self.needed, self.alice_edits, self.approvers, self.floor_days)
+            return rules_text(self.needed, self.alice_edits, self.approvers, self.by_group, self.floor_days)
 
         def teardown(self) -> None:
             if hasattr(self, "changes"):
@@ -94,7 +109,7 @@ def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
         def step(self, action: Any) -> None:
             """Run one step; any PATCH it sends must be one the rules and the policy allowed at that moment."""
             policy_then = dict(self.planetscale.policy("acme", "app-db", POLICY))
-            rules_then = (self.needed, self.alice_edits, set(self.approvers))
+            rules_then = (self.needed, self.alice_edits, set(self.approvers), self.by_group)
             floor_then = self.floor_days
             sent_before = len(self.planetscale.calls("PATCH"))
             events_before = len(list(self.store.all_events()))
@@ -102,14 +117,18 @@ def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
             sent = self.planetscale.calls("PATCH")[sent_before:]
             assert len(sent) <= 1
             if sent:
-                needed, alice_edits, approvers = rules_then
+                needed, alice_edits, approvers, by_group = rules_then
                 [by] = [e.request_id for e in list(self.store.all_events())[events_before:]
                         if e.action == "applied" and e.sent == sent[0].body]
                 applied = self.store.get_request(str(by))
                 assert applied is not None
                 assert alice_edits, "sent for a requester the rules no longer name"
-                counted = set(self.store.approvers_of(applied.id)) & approvers - {ALICE}
-                assert len(counted) >= needed, f"sent with {len(counted)} of {needed} approvals"
+                if by_group:
+                    given = set(self.store.approvers_of(applied.id)) - {ALICE}
+                    assert one_from_each_group(given), f"sent without one approval from each group: {given}"
+                else:
+                    counted = set(self.store.approvers_of(applied.id)) & approvers - {ALICE}
+                    assert len(counted) >= needed, f"sent with {len(counted)} of {needed} approvals"
                 assert policy_then["target"] == applied.before["target"], "sent after the policy moved"
                 for field in applied.changes:
                     assert policy_then[field] == applied.before[field], f"sent over a moved {field}"
@@ -168,10 +187,11 @@ def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
             self.step(self.changes.recover)
 
         @rule(needed=st.integers(0, 2), alice_edits=st.booleans(),
-              approvers=st.lists(st.sampled_from(APPROVERS), unique=True))
-        def rules_change(self, needed: int, alice_edits: bool, approvers: list[str]) -> None:
+              approvers=st.lists(st.sampled_from(APPROVERS), unique=True), by_group=st.booleans())
+        def rules_change(self, needed: int, alice_edits: bool, approvers: list[str], by_group: bool) -> None:
             # A rule that asks for approvals must name approvers: the file's stand-in then is dave.
             self.needed, self.alice_edits, self.approvers = needed, alice_edits, approvers or ["U0DAVE0001"]
+            self.by_group = by_group
             self.access.source = StaticRules(parse_rules(self.rules_now()))
 
         @rule(floor_days=st.sampled_from([None, 2, 4]))

@@ -139,9 +139,9 @@ def test_expiry_by_the_sweep_and_clicks_on_expired_requests(approvals_bot: Bot, 
     with approvals_bot.deps.store.engine.begin() as conn:
         conn.execute(sa.update(change_requests).values(expires_at=0))
     from bot.runtime.sweeper import Sweeper
-    from handlers.posting import refresh
+    from handlers.posting import sweep_reporter
 
-    Sweeper(approvals_bot.deps.changes, lambda r: refresh(approvals_bot.deps, approvals_bot.app.client, r)).sweep()
+    Sweeper(approvals_bot.deps.changes, sweep_reporter(approvals_bot.deps, approvals_bot.app.client)).sweep()
     assert "Expired" in latest_view(approvals_bot, message)
     late = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
     assert "already expired" in late.all_text() and planetscale.calls("PATCH") == []

@@ -1,0 +1,160 @@
+"""The App Home: for the person opening it, the requests waiting for their approval (Approve / Reject), their
+own open requests (Cancel), the latest changes to policies they may see, and what the rules let them change.
+
+Published when they open it (`app_home_opened`) and again for everyone a request concerns (its requester and
+the approvers who could act) whenever it is made, decided or expires, from whichever instance saw the step:
+each publish is built from the shared database, so the last one shows the truth.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmObject, DividerBlock
+
+from bot.domain.access import Action, Capability, DirectoryError
+from bot.domain.change_requests import ChangeRequest
+from bot.domain.changes import after_values, group_progress
+from bot.domain.policy import BackupPolicy
+from handlers import blocks
+from handlers.dependencies import Dependencies
+
+log = logging.getLogger(__name__)
+
+MAX_HOME_BLOCKS = 100  # Slack's limit for a Home tab view
+WAITING_SHOWN = 10  # each request takes up to three blocks
+OWN_SHOWN = 8
+CHANGES_SHOWN = 10
+RULES_SHOWN = 10
+
+
+def home_view(deps: Dependencies, user: str, notice: str | None = None) -> dict[str, Any]:
+    pending = deps.changes.pending_for(user)
+    waiting = [r for r in pending if r.requester != user]
+    own = [r for r in pending if r.requester == user]
+    result: list[Block] = []
+    if notice:
+        result.append(blocks.section(notice if notice.startswith(("Applied", "Approved", "Rejected", "Cancelled"))
+                                     else blocks.error_text(notice)))
+    result.append(blocks.header("Waiting for your approval"))
+    result += _requests(deps, waiting[:WAITING_SHOWN], user) or [blocks.context("Nothing waits for you.")]
+    if len(waiting) > WAITING_SHOWN:
+        result.append(blocks.not_shown(len(waiting) - WAITING_SHOWN))
+    result.append(blocks.header("Your open requests"))
+    result += _requests(deps, own[:OWN_SHOWN], user) or [blocks.context("You have no open requests.")]
+    if len(own) > OWN_SHOWN:
+        result.append(blocks.not_shown(len(own) - OWN_SHOWN))
+    result.append(blocks.header("Latest changes you may see"))
+    changes = [blocks.history_line(e) for e in _visible_changes(deps, user)]
+    result += blocks.packed(changes, room=3)[0] if changes else [blocks.context("No change applied yet.")]
+    result.append(blocks.header("What you may change"))
+    rules = _capabilities(deps, user)
+    result += blocks.packed(rules, room=2)[0] if rules else [
+        blocks.context("No access rule lets you change a policy; ask whoever keeps the bot's access file.")]
+    return {"type": "home", "blocks": blocks.to_dicts(result[:MAX_HOME_BLOCKS])}
+
+
+def _requests(deps: Dependencies, requests: list[ChangeRequest], user: str) -> list[Block]:
+    shown: list[Block] = []
+    for request in requests:
+        before = BackupPolicy.model_validate(request.before)
+        approved_by = deps.store.approvers_of(request.id)
+        lines = [f"{blocks.request_headline(request)} (in <#{request.channel}>)",
+                 blocks.changes_text_between(before, after_values(request))]
+        progress = f"*Approvals:* {len(approved_by)} of {request.approvals_needed}"
+        if request.approvals_from:
+            try:
+                groups = group_progress(request, approved_by, lambda a, g: deps.access.groups.is_named(a, [g]))
+                progress = blocks.groups_line([(deps.access.groups.resolve(g), n, c) for g, n, c in groups])
+            except DirectoryError:
+                pass
+        lines.append(progress)
+        shown += blocks.packed(lines, room=1)[0]
+        if request.requester == user:
+            buttons = [ButtonElement(text="Cancel", action_id=blocks.CANCEL, value=request.id)]
+        else:
+            buttons = [ButtonElement(text="Approve", action_id=blocks.APPROVE, value=request.id, style="primary"),
+                       ButtonElement(text="Reject", action_id=blocks.REJECT, value=request.id, style="danger",
+                                     confirm=ConfirmObject(title="Reject this change?", text="Nothing will be "
+                                                           f"sent to PlanetScale and <@{request.requester}> will "
+                                                           "be told.", confirm="Reject", deny="Keep it"))]
+        shown += [ActionsBlock(block_id=f"home:{request.id}", elements=buttons), DividerBlock()]
+    return shown
+
+
+def _visible_changes(deps: Dependencies, user: str) -> list[Any]:
+    """Applied changes to policies this person may see where each was made, before and after the change."""
+    seen = []
+    for event in deps.store.latest_of(["applied"], limit=100):
+        targets = [t for t in ((event.before or {}).get("target"), (event.after or {}).get("target")) if t]
+        try:
+            if targets and deps.access.decide(user, Action.READ, event.organization, event.database, targets,
+                                              event.channel or "").allowed:
+                seen.append(event)
+        except DirectoryError:
+            continue
+        if len(seen) == CHANGES_SHOWN:
+            break
+    return seen
+
+
+def _capabilities(deps: Dependencies, user: str) -> list[str]:
+    """The rules that let this person change policies, in words, wherever their channels are."""
+    found = []
+    try:
+        for rule in deps.access.rules.rules:
+            if deps.access.groups.is_named(user, rule.editors):
+                where = f" — in {', '.join(f'<#{c}>' for c in rule.channels)}" if rule.channels else ""
+                line = Capability(rule, True, deps.access.groups.is_named(user, rule.approvers)).describe()
+                found.append(f"• {blocks.escape(line)}{where}")
+    except DirectoryError as exc:
+        return [f"• Your access could not be checked just now: {blocks.escape(str(exc))}."]
+    return found[:RULES_SHOWN]
+
+
+def publish_home(deps: Dependencies, client: WebClient, user: str, notice: str | None = None) -> None:
+    try:
+        client.views_publish(user_id=user, view=home_view(deps, user, notice))
+    except SlackApiError as exc:
+        log.error("could not publish the App Home of %s: %s", user, exc.response.get("error"))
+
+
+def concerned(deps: Dependencies, request: ChangeRequest) -> list[str]:
+    """Whose Home shows this request: its requester and everyone its approvers name (groups as members)."""
+    people = [request.requester]
+    for principal in request.approvers:
+        try:
+            members = deps.access.groups.members(principal) if principal[:1] in "@S" else {principal}
+        except DirectoryError:
+            continue
+        people += sorted(members)
+    return list(dict.fromkeys(people))
+
+
+def refresh_homes(deps: Dependencies, client: WebClient, request: ChangeRequest) -> None:
+    for user in concerned(deps, request):
+        publish_home(deps, client, user)
+
+
+def on_home_opened(deps: Dependencies, event: dict[str, Any], client: WebClient) -> None:
+    if event.get("tab", "home") != "home":
+        return
+    user = str(event.get("user") or "")
+    deps.background.run_answered(partial(_answer_on_home, deps, client, user), publish_home, deps, client, user)
+
+
+def _answer_on_home(deps: Dependencies, client: WebClient, user: str, message: str) -> None:
+    try:
+        client.views_publish(user_id=user, view={"type": "home", "blocks": blocks.to_dicts(
+            [blocks.section(blocks.error_text(message))])})
+    except SlackApiError as exc:
+        log.error("could not publish the App Home of %s: %s", user, exc.response.get("error"))
+
+
+def register(app: App, deps: Dependencies) -> None:
+    app.event("app_home_opened")(partial(on_home_opened, deps))

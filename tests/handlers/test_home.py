@@ -1,0 +1,69 @@
+"""The App Home: what waits for the person, their own requests, recent changes and their rules; Approve there
+goes through the same change path; Homes are published again when a request concerning them moves."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from approval_helpers import ALICE, CAROL, DAVE, approvals_bot, ask, request_id, thread_of
+from conftest import SIGNING_SECRET, Bot, Reply
+
+from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.slack_requests import app_home_opened_body, block_actions_body, signed_headers
+from handlers.blocks import APPROVE, CANCEL, REJECT
+
+__all__ = ["approvals_bot"]  # a fixture, used by name
+
+
+def open_home(bot: Bot, user: str) -> dict[str, Any]:
+    body = app_home_opened_body(user_id=user, event_id=f"Ev{len(bot.slack.events):08d}")
+    bot.send(body, signed_headers(SIGNING_SECRET, body, content_type="application/json"))
+    return bot.slack.homes[user]
+
+
+def buttons(home: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(e["action_id"], e["value"]) for b in home["blocks"] for e in b.get("elements", [])
+            if e.get("type") == "button"]
+
+
+def click_on_home(bot: Bot, user: str, action_id: str, value: str) -> Reply:
+    """A click on the Home tab: Slack sends the view, and no response URL."""
+    body = block_actions_body(user_id=user, user_name=bot.slack.users[user].name, channel_id="", response_url="",
+                              trigger_id=bot.slack.new_trigger_id(), view=bot.slack.homes[user],
+                              action={"type": "button", "action_id": action_id, "block_id": "b", "value": value,
+                                      "text": {"type": "plain_text", "text": action_id}})
+    return bot.send(body)
+
+
+def test_carol_approves_alices_request_on_her_home(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    message = ask(approvals_bot)
+    home = open_home(approvals_bot, CAROL)
+    shown = json.dumps(home["blocks"])
+    assert "Waiting for your approval" in shown and "<@U0ALICE001> asks to change" in shown
+    assert buttons(home)[:2] == [(APPROVE, request_id(message)), (REJECT, request_id(message))]
+    click_on_home(approvals_bot, CAROL, APPROVE, request_id(message))
+    assert len(planetscale.calls("PATCH")) == 1
+    assert thread_of(approvals_bot, message)[-1].startswith(":white_check_mark: Applied")
+    after = json.dumps(approvals_bot.slack.homes[CAROL]["blocks"])
+    assert "Applied." in after and "Nothing waits for you." in after
+    assert "Latest changes you may see" in after and "*applied*" in after
+    alices = json.dumps(approvals_bot.slack.homes[ALICE]["blocks"])  # published again without opening it
+    assert "You have no open requests." in alices
+
+
+def test_homes_are_published_when_a_request_is_made_and_show_the_requesters_cancel(approvals_bot: Bot) -> None:
+    message = ask(approvals_bot)
+    assert (CANCEL, request_id(message)) in buttons(approvals_bot.slack.homes[ALICE])
+    assert (APPROVE, request_id(message)) in buttons(approvals_bot.slack.homes[CAROL])
+    rules = json.dumps(approvals_bot.slack.homes[ALICE]["blocks"])
+    assert "change (with 1 approval)" in rules and "<#C0DBAOPS01>" in rules
+
+
+def test_a_refusal_on_the_home_is_shown_there(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    message = ask(approvals_bot)
+    open_home(approvals_bot, DAVE)
+    assert buttons(approvals_bot.slack.homes[DAVE]) == []  # nothing for someone no rule names
+    click_on_home(approvals_bot, DAVE, APPROVE, request_id(message))  # a forged click
+    assert planetscale.calls("PATCH") == []
+    assert ":warning:" in json.dumps(approvals_bot.slack.homes[DAVE]["blocks"])
