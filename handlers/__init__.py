@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import actions, commands, views
+from handlers import actions, commands, views, watch
 from handlers.dependencies import Dependencies
 
 
@@ -12,3 +12,4 @@ def register(app: App, deps: Dependencies) -> None:
     commands.register(app, deps)
     actions.register(app, deps)
     views.register(app, deps)
+    watch.register(app, deps)
