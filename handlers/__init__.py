@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import actions, commands, home, views
+from handlers import actions, commands, home, views, watch
 from handlers.dependencies import Dependencies
 
 
@@ -13,3 +13,4 @@ def register(app: App, deps: Dependencies) -> None:
     actions.register(app, deps)
     views.register(app, deps)
     home.register(app, deps)
+    watch.register(app, deps)

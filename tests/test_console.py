@@ -92,3 +92,27 @@ def test_carol_approves_on_her_home_and_the_thread_shows_each_step(tmp_path: Pat
     assert "✅ Applied to PlanetScale (last approval by @carol)." in out
     assert "Applied." in out.split("[home of carol]")[-1]
     assert "LATEST CHANGES YOU MAY SEE" in out and "@alice applied Production daily" in out
+
+
+def test_the_demo_shows_drift_a_guardrail_refusal_and_a_failed_backup(tmp_path: Path) -> None:
+    out = run_console([
+        "watch",
+        "/backup-policy update acme/app-db bp01prod12h retention=1d",
+        "dashboard acme/app-db bp01prod12h retention_value=1",
+        "fail-backup acme/app-db bp03devday",
+        "watch",
+        "watch",
+        "[1]",
+        "as carol",
+        "[2]",
+        "dashboard acme/app-db nosuch retention_value=1",
+        "dashboard acme/app-db bp01prod12h retention_unit=fortnight",
+    ], tmp_path)
+    assert "nothing new" in out
+    assert "the guardrails refuse this change" in out
+    assert out.count("Changed outside the bot: the backup policy Production daily of acme/app-db") == 1
+    assert "retention: 2 days → 1 day" in out and "Breaks: guardrail 1" in out
+    assert out.count("Backups in trouble: the backup policy Development daily") == 1
+    assert "revert of a change made outside the bot" in out
+    assert "@alice changed the backup policy Production daily" in out and "1 day → 2 days" in out
+    assert "No policy `nosuch` in acme/app-db" in out and "The dashboard refuses that" in out

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import OPEN_STATES, ChangeRequest, RequestState
 from bot.domain.ports import Claim
+from bot.domain.watch import Notice, NoticeKind, Seen
 
 log = logging.getLogger("bot.audit")
 
@@ -111,6 +112,45 @@ request_notices = sa.Table(
     sa.Column("at", sa.Float, nullable=False),
 )
 
+# The watch (bot/domain/watch.py): the last state seen of each policy, what it has to tell the audit channel
+# (kept until posted, so a Slack outage loses nothing and a restart repeats nothing), and the one lease that
+# makes a single instance the watcher.
+watch_seen = sa.Table(
+    "watch_seen", metadata,
+    sa.Column("policy_key", sa.String(300), primary_key=True),
+    sa.Column("organization", sa.String(64), nullable=False),
+    sa.Column("database", sa.String(64), nullable=False),
+    sa.Column("policy_id", sa.String(128), nullable=False),
+    sa.Column("policy", sa.JSON, nullable=False),
+    sa.Column("problem", sa.Text),
+    sa.Column("seen_at", sa.Float, nullable=False),
+    sa.Index("ix_watch_seen_db", "organization", "database"),
+)
+
+watch_notices = sa.Table(
+    "watch_notices", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("organization", sa.String(64), nullable=False),
+    sa.Column("database", sa.String(64), nullable=False),
+    sa.Column("policy_id", sa.String(128), nullable=False),
+    sa.Column("policy_name", sa.String(255), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("before", sa.JSON),
+    sa.Column("after", sa.JSON),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("posted_at", sa.Float, index=True),
+)
+
+watch_lease = sa.Table(
+    "watch_lease", metadata,
+    sa.Column("name", sa.String(20), primary_key=True),
+    sa.Column("holder", sa.String(36)),
+    sa.Column("until", sa.Float, nullable=False),
+)
+WATCH_LEASE = "watch"
+
 
 def _create_initial(conn: Connection) -> None:
     for table in (change_requests, approvals, audit_events):
@@ -129,12 +169,16 @@ def _add_notices(conn: Connection) -> None:
     if "approvals_from" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}:
         conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN approvals_from JSON")
     request_notices.create(conn, checkfirst=True)
+def _add_watch(conn: Connection) -> None:
+    for table in (watch_seen, watch_notices, watch_lease):
+        table.create(conn, checkfirst=True)
 
 
 # Numbered, append-only: a released migration is never edited, only followed by a new one.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "change requests, approvals and the audit trail", _create_initial),
     (2, "a lease per policy and per applying request", _add_leases),
+    (3, "the watch: policies as last seen, its notices and its lease", _add_watch),
     (4, "approvals from several groups; notices sent once per request", _add_notices),
 ]
 
@@ -406,8 +450,124 @@ class Store:
             last = rows[-1]["seq"]
 
 
+    # --- the watch -------------------------------------------------------------------------------------
+
+    def take_watch_lease(self, holder: str, seconds: float) -> bool:
+        """Take or extend the watch lease: held by `holder`, or free, or its holder's time is up."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            taken = conn.execute(watch_lease.update()
+                                 .where(watch_lease.c.name == WATCH_LEASE,
+                                        sa.or_(watch_lease.c.holder == holder, watch_lease.c.until < now))
+                                 .values(holder=holder, until=now + seconds)).rowcount
+            if taken == 1:
+                return True
+            if conn.scalar(sa.select(watch_lease.c.name).where(watch_lease.c.name == WATCH_LEASE)) is not None:
+                return False
+            try:
+                with conn.begin_nested():
+                    conn.execute(watch_lease.insert().values(name=WATCH_LEASE, holder=holder, until=now + seconds))
+            except sa.exc.IntegrityError:
+                return False
+            return True
+
+    def release_watch_lease(self, holder: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(watch_lease.update().where(watch_lease.c.name == WATCH_LEASE, watch_lease.c.holder == holder)
+                         .values(holder=None, until=0))
+
+    def _holds_watch(self, conn: Connection, holder: str) -> bool:
+        # FOR UPDATE: a takeover waits for this transaction, so what it writes is the holder's alone.
+        until = conn.scalar(sa.select(watch_lease.c.until).where(watch_lease.c.name == WATCH_LEASE,
+                                                                 watch_lease.c.holder == holder).with_for_update())
+        return until is not None and until >= self.clock()
+
+    def seen_policies(self, organization: str, database: str) -> dict[str, Seen]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(watch_seen).where(watch_seen.c.organization == organization,
+                                                            watch_seen.c.database == database)).mappings().all()
+        return {r["policy_id"]: Seen(dict(r["policy"]), r["problem"], r["seen_at"]) for r in rows}
+
+    def save_seen(self, holder: str, organization: str, database: str, policy_id: str, values: dict[str, Any],
+                  notice: Notice | None) -> bool:
+        """The policy as seen now, and what the watch has to tell about it, both or neither; False when the
+        lease is no longer `holder`'s."""
+        key = f"{organization}/{database}/{policy_id}"
+        with self.engine.begin() as conn:
+            if not self._holds_watch(conn, holder):
+                return False
+            moved = conn.execute(watch_seen.update().where(watch_seen.c.policy_key == key)
+                                 .values(policy=values, seen_at=self.clock())).rowcount
+            if moved != 1:
+                conn.execute(watch_seen.insert().values(policy_key=key, organization=organization, database=database,
+                                                        policy_id=policy_id, policy=values, problem=None,
+                                                        seen_at=self.clock()))
+            if notice is not None:
+                self._add_notice(conn, notice)
+            return True
+
+    def save_problem(self, holder: str, organization: str, database: str, policy_id: str, problem: str | None,
+                     notice: Notice | None) -> bool:
+        key = f"{organization}/{database}/{policy_id}"
+        with self.engine.begin() as conn:
+            if not self._holds_watch(conn, holder):
+                return False
+            conn.execute(watch_seen.update().where(watch_seen.c.policy_key == key).values(problem=problem))
+            if notice is not None:
+                self._add_notice(conn, notice)
+            return True
+
+    @staticmethod
+    def _add_notice(conn: Connection, notice: Notice) -> None:
+        values = asdict(notice)
+        values["fields"] = list(notice.fields)
+        conn.execute(watch_notices.insert().values(**values, posted_at=None))
+
+    def policy_requests(self, organization: str, database: str, policy_id: str, states: Sequence[RequestState],
+                        updated_since: float | None = None) -> list[ChangeRequest]:
+        query = sa.select(change_requests).where(change_requests.c.organization == organization,
+                                                 change_requests.c.database == database,
+                                                 change_requests.c.policy_id == policy_id,
+                                                 change_requests.c.state.in_(list(states)))
+        if updated_since is not None:
+            query = query.where(change_requests.c.updated_at >= updated_since)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(change_requests.c.created_at)).mappings().all()
+        return [_request(r) for r in rows]
+
+    def unposted_notices(self, limit: int = 50) -> list[Notice]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(watch_notices).where(watch_notices.c.posted_at.is_(None))
+                                .order_by(watch_notices.c.created_at).limit(limit)).mappings().all()
+        return [_notice(r) for r in rows]
+
+    def claim_watch_notice(self, notice_id: str) -> bool:
+        """Mark a watch notice posted before posting it, so that it is posted once; `unclaim_watch_notice` if that
+        failed."""
+        with self.engine.begin() as conn:
+            return conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id,
+                                                             watch_notices.c.posted_at.is_(None))
+                                .values(posted_at=self.clock())).rowcount == 1
+
+    def unclaim_watch_notice(self, notice_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id).values(posted_at=None))
+
+    def get_notice(self, notice_id: str) -> Notice | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(watch_notices).where(watch_notices.c.id == notice_id)).mappings().first()
+        return _notice(row) if row else None
+
+
 class _NotClaimed(Exception):
     pass
+
+
+def _notice(row: Any) -> Notice:
+    return Notice(kind=NoticeKind(row["kind"]), organization=row["organization"], database=row["database"],
+                  policy_id=row["policy_id"], policy_name=row["policy_name"], detail=row["detail"],
+                  before=row["before"], after=row["after"], fields=tuple(row["fields"] or ()), id=row["id"],
+                  created_at=row["created_at"])
 
 
 

@@ -310,6 +310,31 @@ class ChangePath:
                           f"revert of the change requested by <@{original.requester}>")
         return self._request(user, channel, plan, revert_of=original.id, read_at_generation=generation)
 
+    def revert_outside_change(self, db: DatabaseRef, policy_id: str, earlier: Mapping[str, Any],
+                              later: Mapping[str, Any], user: str, channel: str, seen_at: str) -> Outcome:
+        """The inverse of a change the watch saw made outside the bot (`earlier` → `later`, only the fields it
+        changed), asked by `user` like any change: access, guardrails, approvals."""
+        recorded = [str(later.get("target", earlier.get("target"))), str(earlier.get("target", later.get("target")))]
+        try:
+            decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, recorded, channel)
+        except DirectoryError as exc:
+            decision = Decision(False, reason=explain(exc))
+        if not decision.allowed:
+            return self._refuse(user, db, channel, decision.reason)
+        generation = self.store.database_generation(db.organization, db.database)
+        try:
+            current = self.policies.find_policy(db, policy_id)
+        except PolicyNotFound as exc:
+            return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
+        except PlanetScaleError as exc:
+            return self._failed_read(user, db, channel, "reading the policy to revert a change", exc)
+        if all(current.field_value(f) == value for f, value in earlier.items()):
+            return Outcome(OutcomeKind.INVALID, "The policy already has the values from before this change; "
+                                                "nothing to revert.")
+        plan = ChangePlan(db, current, PolicyUpdate(**earlier), f"revert of a change made outside the bot "
+                                                                f"(seen {seen_at})")
+        return self._request(user, channel, plan, read_at_generation=generation)
+
     def _request(self, user: str, channel: str, plan: ChangePlan, read_at_generation: int, dry_run: bool = False,
                  revert_of: str | None = None) -> Outcome:
         db, current = plan.db, plan.before

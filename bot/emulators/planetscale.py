@@ -224,6 +224,27 @@ class PlanetScaleState:
         with self.lock:
             return copy.deepcopy(self.policies[(organization, database)][policy_id])
 
+    def dashboard_change(self, organization: str, database: str, policy_id: str, **values: Any) -> dict[str, Any]:
+        """A change made in PlanetScale's dashboard, not through the API: checked as a PATCH body is."""
+        problem = validate_policy_body(values, partial=True)
+        if problem:
+            raise ValueError(problem)
+        with self.lock:
+            updated = {**self.policies[(organization, database)][policy_id], **values}
+            problem = normalise_schedule(updated)
+            if problem:
+                raise ValueError(problem)
+            updated["display_name"] = f"Backup policy {updated['name']}"
+            updated["updated_at"] = _iso(_now())
+            updated["next_run_at"] = next_run(updated)
+            self.policies[(organization, database)][policy_id] = updated
+            return copy.deepcopy(updated)
+
+    def fail_backup(self, organization: str, database: str, policy_id: str) -> dict[str, Any]:
+        """The policy's newest backup, failed just now."""
+        with self.lock:
+            return self.add_backup(organization, database, policy_id, state="failed")
+
     def add_fault(self, fault: Fault) -> Fault:
         with self.lock:
             self.faults.append(fault)

@@ -11,8 +11,10 @@ from bot.runtime.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from slack_bolt import App
+    from slack_sdk import WebClient
 
     from bot.runtime.sweeper import Sweeper
+    from bot.runtime.watch import Watcher
     from handlers.dependencies import Dependencies
 
 log = logging.getLogger("bot")
@@ -25,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=None, help="default: $PORT, then 3000")
     commands.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    commands.add_parser("watch", help="only the watch: changes made outside the bot, failing backups")
     commands.add_parser("migrate", help="bring the database's schema up to date")
     commands.add_parser("doctor", help="check the configuration end to end; non-zero exit on any problem")
     audit = commands.add_parser("audit", help="the audit trail")
@@ -47,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_console()
         if args.command == "migrate":
             return run_migrate()
+        if args.command == "watch":
+            return run_watch()
         if args.command == "doctor":
             from bot.runtime.doctor import check
 
@@ -82,11 +87,14 @@ def run_serve(host: str, port: int | None) -> int:
     deps = build_dependencies(settings, background=executor)
     app = build_app(settings, deps)
     sweeper = start_sweeper(deps, app)
+    watcher = start_watcher(deps, app.client, settings)
 
     def finish() -> None:
         # SIGTERM: uvicorn has answered the requests in flight; let the work already acked finish too.
         log.info("shutting down: finishing %s", "the work already acknowledged")
         sweeper.stop()
+        if watcher is not None:
+            watcher.stop()
         executor.shutdown(wait=True)
         deps.store.close()
 
@@ -102,6 +110,39 @@ def start_sweeper(deps: Dependencies, app: App) -> Sweeper:
     from handlers.posting import sweep_reporter
 
     return Sweeper(deps.changes, sweep_reporter(deps, app.client)).start()
+
+
+def start_watcher(deps: Dependencies, client: WebClient, settings: Settings) -> Watcher | None:
+    """The watch in the background, unless BACKUP_BOT_WATCH_EVERY is off."""
+    from bot.runtime.watch import build_watcher
+
+    if settings.watch_every is None:
+        return None
+    return build_watcher(deps, client, settings.watch_every).start()
+
+
+def run_watch() -> int:
+    import signal
+    import threading
+
+    from bot.runtime.app import build_dependencies, slack_client
+    from bot.runtime.watch import build_watcher
+
+    settings = Settings.load(require=("SLACK_BOT_TOKEN", "PLANETSCALE_SERVICE_TOKEN_ID", "PLANETSCALE_SERVICE_TOKEN"))
+    _logging(settings)
+    if settings.watch_every is None:
+        raise SettingsError("BACKUP_BOT_WATCH_EVERY is off: set it to e.g. 5m to run the watch.")
+    deps = build_dependencies(settings)
+    watcher = build_watcher(deps, slack_client(settings), settings.watch_every).start()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    log.info("watching every %.0f s", settings.watch_every)
+    try:
+        stopped.wait()
+    finally:
+        watcher.stop()
+        deps.store.close()
+    return 0
 
 
 def run_migrate() -> int:
@@ -154,10 +195,13 @@ def run_socket() -> int:
     deps = build_dependencies(settings)
     app = build_app(settings, deps)
     sweeper = start_sweeper(deps, app)
+    watcher = start_watcher(deps, app.client, settings)
     try:
         SocketModeHandler(app, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
     finally:
         sweeper.stop()
+        if watcher is not None:
+            watcher.stop()
     return 0
 
 

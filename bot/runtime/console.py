@@ -36,6 +36,7 @@ from bot.runtime.app import build_app, build_dependencies, load_access_rules, op
 from bot.runtime.console_render import blocks_to_text, mrkdwn
 from bot.runtime.executor import TrackedExecutor
 from bot.runtime.settings import Settings
+from bot.runtime.watch import build_watcher
 
 CONSOLE_HELP = """\
 Type a slash command as a Slack user, e.g. /backup-policy help
@@ -45,6 +46,10 @@ Type a slash command as a Slack user, e.g. /backup-policy help
   set <field> <value>   fill a field of the open form (e.g. set retention_value 30)
   submit / close  submit or close the open form
   home            open the app's Home tab (requests waiting for you, yours, recent changes)
+  dashboard <db> <policy> key=value…   change a policy in PlanetScale's dashboard, not through the bot
+                  (e.g. dashboard acme/app-db bp01prod12h retention_value=1; emulator only)
+  fail-backup <db> <policy>   make the policy's newest backup fail (emulator only)
+  watch           run one pass of the watch now (changes made outside the bot, failing backups)
   help            this text;  quit  leaves (so does end of input)"""
 
 
@@ -55,12 +60,14 @@ class Console:
         self.slack = demo_slack_state(bot_token)
         self._servers = [BackgroundServer(SlackEmulator(self.slack)).start()]
         slack_url = self._servers[0].url
+        self.emulator: ps_emulator.PlanetScaleEmulator | None = None
         if settings.has_planetscale_token:
             planetscale = PlanetScaleClient(settings.planetscale_token_id or "", settings.planetscale_token or "",
                                             settings.planetscale_api_url)
             self.on_emulator = False
         else:
-            emulator = BackgroundServer(ps_emulator.PlanetScaleEmulator()).start()
+            self.emulator = ps_emulator.PlanetScaleEmulator()
+            emulator = BackgroundServer(self.emulator).start()
             self._servers.append(emulator)
             planetscale = PlanetScaleClient(ps_emulator.DEMO_TOKEN_ID, ps_emulator.DEMO_TOKEN, emulator.url + "/v1")
             self.on_emulator = True
@@ -81,6 +88,9 @@ class Console:
         self.deps = build_dependencies(self.settings, planetscale, store=open_store(self.settings.database_url),
                                       background=self.executor, rules=rules)
         self.app = build_app(self.settings, self.deps)
+        # The watch's notices go to the audit channel: #db-ops unless BACKUP_BOT_AUDIT_CHANNEL says otherwise.
+        self.deps.audit_channel = self.deps.audit_channel or "C0DBAOPS01"
+        self.watcher = build_watcher(self.deps, self.app.client, self.settings.watch_every or 300.0)
         self.user = "U0ALICE001"
         self.channel = "C0DBAOPS01"
         self.cursor = 0
@@ -93,6 +103,7 @@ class Console:
         self.on_home = False  # the Home tab is open: what the bot publishes there is shown
 
     def close(self) -> None:
+        self.watcher.stop()
         self.executor.shutdown(wait=True)
         self.deps.store.close()
         for server in self._servers:
@@ -196,12 +207,77 @@ class Console:
         elif word == "close":
             self.view = None
             self.say("Form closed.")
+        elif word == "dashboard":
+            self.dashboard(rest)
+        elif word == "fail-backup":
+            self.fail_backup(rest)
+        elif word == "watch":
+            self.watch_now()
         elif word in ("help", "?"):
             self.say(CONSOLE_HELP.format(users=", ".join(u.name for u in self.slack.users.values()),
                                          channels=", ".join("#" + c for c in self.slack.channels.values())))
         else:
             self.say(f"Unknown console command `{word}`: type a slash command such as /backup-policy help, "
                      "or `help`.")
+
+    def _emulated_policy(self, words: list[str], usage: str) -> tuple[ps_emulator.PlanetScaleState, str, str,
+                                                                      str] | None:
+        if self.emulator is None:
+            self.say("Only on the bundled PlanetScale emulator: this console talks to a real PlanetScale.")
+            return None
+        state = self.emulator.state
+        if len(words) < 2 or "/" not in words[0]:
+            self.say(f"Usage: {usage}")
+            return None
+        organization, _, database = words[0].partition("/")
+        if words[1] not in state.policies.get((organization, database), {}):
+            known = ", ".join(state.policies.get((organization, database), {})) or "none: check the database"
+            self.say(f"No policy `{words[1]}` in {words[0]} (its policy IDs: {known}).")
+            return None
+        return state, organization, database, words[1]
+
+    def dashboard(self, rest: str) -> None:
+        usage = "dashboard <org>/<db> <policy ID> field=value… (e.g. retention_value=1)"
+        words = rest.split()
+        found = self._emulated_policy(words, usage)
+        if found is None:
+            return
+        state, organization, database, policy_id = found
+        values: dict[str, Any] = {}
+        for pair in words[2:]:
+            key, _, value = pair.partition("=")
+            values[key] = int(value) if is_number(value) else None if value == "null" else value.strip('"')
+        if not values:
+            self.say(f"Usage: {usage}")
+            return
+        try:
+            state.dashboard_change(organization, database, policy_id, **values)
+        except ValueError as exc:
+            self.say(f"The dashboard refuses that: {exc}.")
+            return
+        self.say(f"(In PlanetScale's dashboard, {policy_id} of {organization}/{database} now has "
+                 f"{', '.join(f'{k}={v}' for k, v in values.items())}. `watch` runs the watch now.)")
+
+    def fail_backup(self, rest: str) -> None:
+        found = self._emulated_policy(rest.split(), "fail-backup <org>/<db> <policy ID>")
+        if found is None:
+            return
+        state, organization, database, policy_id = found
+        state.fail_backup(organization, database, policy_id)
+        self.say(f"(The newest backup of {policy_id} in {organization}/{database} failed. `watch` runs the watch "
+                 "now.)")
+
+    def watch_now(self) -> None:
+        result = self.watcher.run_once()
+        self.executor.wait_idle()
+        events, self.cursor = self.slack.events_since(self.cursor)
+        for event in events:
+            self.render_event(event)
+        if result is None:
+            self.say("(Another instance holds the watch.)")
+        elif not events:
+            problems = f"; PlanetScale failed for {', '.join(result.failed)}" if result.failed else ""
+            self.say(f"(The watch read {len(result.read)} database(s): nothing new{problems}.)")
 
     def open_view(self, view: dict[str, Any]) -> None:
         self.view, self.typed = view, {}

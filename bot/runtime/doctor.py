@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -174,6 +175,24 @@ def check_planetscale(settings: Settings, rules: AccessRules | None, report: Rep
         policies = client.list_policies(organization, database)
         return f"{organization}/{database}: the token can read its {len(policies)} backup policies"
 
+    def list_backups(organization: str, database: str) -> str:
+        """What the watch and `status` read: the database's branches, and a policy's backups on one of them."""
+        branches = client.list_branches(organization, database)
+        policies = client.list_policies(organization, database)
+        for policy in policies:
+            on = [b for b in branches if b.production == (policy.target == "production")]
+            if on:
+                backups = client.list_backups(organization, database, on[0].name, policy.id)
+                return (f"{organization}/{database}: the token can list backups ({len(backups)} of "
+                        f"{policy.id} on {on[0].name})")
+        return f"{organization}/{database}: the token can list branches ({len(branches)}); no policy has backups"
+
+    def list_databases(organization: str, patterns: list[str]) -> str:
+        names = client.list_databases(organization)
+        matched = [n for n in names if any(fnmatch.fnmatchcase(n.lower(), p) for p in patterns)]
+        return (f"{organization}: the token can list databases ({len(matched)} of {len(names)} match "
+                f"{', '.join(patterns)}; the watch reads those)")
+
     def read_members(organization: str) -> str:
         client.find_members(organization, "doctor-check@example.invalid")
         return f"{organization}: the token can read members (for planetscale_role)"
@@ -183,12 +202,21 @@ def check_planetscale(settings: Settings, rules: AccessRules | None, report: Rep
     databases = sorted({(o, d) for r in named for o in r.organizations for d in r.databases})
     if not databases:
         report.note("no databases to check (the access rules name none)")
+    patterns: dict[str, list[str]] = {}
     for organization, database in databases:
-        if any(ch in organization + database for ch in "*?["):
-            report.note(f"{organization}/{database}: a pattern; databases matching it are checked when used")
+        if any(ch in organization for ch in "*?["):
+            report.note(f"{organization}/{database}: an organization pattern; its databases are checked when used")
+        elif any(ch in database for ch in "*?["):
+            patterns.setdefault(organization, []).append(database)
         else:
             checks.append(PlanetScaleCheck(f"{organization}/{database}", f"{organization}/{database}", "backups",
                                            partial(read_policies, organization, database)))
+            checks.append(PlanetScaleCheck(f"{organization}/{database} backups",
+                                           f"{organization}/{database}: backups cannot be listed", "backup list",
+                                           partial(list_backups, organization, database)))
+    for organization, named_by in sorted(patterns.items()):
+        checks.append(PlanetScaleCheck(f"{organization} databases", f"{organization}: databases cannot be listed",
+                                       "databases", partial(list_databases, organization, named_by)))
     for organization in sorted({o for r in named if r.planetscale_role for o in r.organizations}):
         checks.append(PlanetScaleCheck(f"{organization} members", f"{organization}: members cannot be read",
                                        "members", partial(read_members, organization)))
@@ -217,6 +245,13 @@ def planetscale_fix(exc: PlanetScaleError, scope: str) -> str:
     if isinstance(exc, Forbidden | NotFound):
         if scope == "members":
             return "give the service token read_organization, or remove planetscale_role from the access rules"
+        if scope == "databases":
+            return ("give the service token read_database on the organization (the access rules name databases by "
+                    "a pattern, which the watch matches against the organization's databases), or name the "
+                    "databases in the rules")
+        if scope == "backup list":
+            return ("give the service token read_database and read_backups on this database (organization "
+                    "settings → Service tokens): the watch and `status` list its branches and their backups")
         return ("check the organization and database names in the access rules, and give the service token "
                 "read_backups and write_backups on this database (organization settings → Service tokens)")
     if isinstance(exc, BadResponse):

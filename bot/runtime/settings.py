@@ -44,6 +44,8 @@ class Settings:
     group_cache_max_age: int = DEFAULT_GROUP_CACHE_MAX_AGE
     # A policy is stale when its last successful backup is older than this many times its frequency.
     stale_factor: float = 2.0
+    # Seconds between two passes of the watch; None: no watch.
+    watch_every: float | None = 300.0
 
     @property
     def has_planetscale_token(self) -> bool:
@@ -125,6 +127,9 @@ class Settings:
             raise SettingsError(f"BACKUP_BOT_STALE_FACTOR is malformed: `{stale_text[:20]}`; use a number from 1 to "
                                 "100 (2: stale when the last success is older than twice the policy's frequency).")
 
+        watch_text = (get("BACKUP_BOT_WATCH_EVERY") or "5m").lower()
+        watch_every = parse_watch_every(watch_text)
+
         return cls(
             slack_bot_token=bot_token,
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -142,7 +147,23 @@ class Settings:
             log_level=log_level,
             group_cache_max_age=group_cache_max_age,
             stale_factor=stale_factor,
+            watch_every=watch_every,
         )
+
+
+WATCH_EVERY = re.compile(r"([0-9]{1,6})\s*(s|m|h)")
+WATCH_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_watch_every(text: str) -> float | None:
+    if text == "off":
+        return None
+    match = WATCH_EVERY.fullmatch(text.strip())
+    seconds = int(match.group(1)) * WATCH_UNITS[match.group(2)] if match else 0
+    if not 1 <= seconds <= 86400:
+        raise SettingsError(f"BACKUP_BOT_WATCH_EVERY is malformed: `{text[:20]}`; use a duration such as 30s, 5m or "
+                            "1h (at most 24h), or off.")
+    return float(seconds)
 
 
 def _url(name: str, value: str, slash: bool = False) -> str:

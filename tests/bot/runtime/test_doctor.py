@@ -198,3 +198,19 @@ def test_the_manifest_names_the_command_and_one_request_url() -> None:
     assert command["url"].endswith("/slack/events")
     assert data["settings"]["interactivity"]["is_enabled"] is True
     assert data["settings"]["socket_mode_enabled"] is False
+
+
+def test_doctor_checks_what_the_watch_reads(healthy: Settings, planetscale: PlanetScaleState) -> None:
+    """Backups listed for each database the rules name, and the organization's databases for a pattern."""
+    problems, out = run(healthy)
+    assert problems == 0, out
+    assert "acme/app-db: the token can list backups (6 of bp01prod12h on main)" in out
+    assert "acme: the token can list databases (1 of 2 match billing-*; the watch reads those)" in out
+    planetscale.grant("limited", "limited-token", "acme", "*", ("read_backups", "write_backups", "read_organization"))
+    problems, out = run(replace(healthy, planetscale_token_id="limited", planetscale_token="limited-token"))
+    assert "acme/app-db: the token can read its 3 backup policies" in out
+    assert problems == 2, out
+    given = dict(zip(problem_lines(out), fixes(out), strict=True))
+    [backups] = [f for line, f in given.items() if "acme/app-db: backups cannot be listed" in line]
+    [databases] = [f for line, f in given.items() if "acme: databases cannot be listed" in line]
+    assert "read_database and read_backups" in backups and "read_database on the organization" in databases

@@ -39,6 +39,9 @@ def test_defaults() -> None:
     ({"BACKUP_BOT_LOG_FORMAT": "xml"}, (), "BACKUP_BOT_LOG_FORMAT is malformed"),
     ({"BACKUP_BOT_LOG_LEVEL": "loud"}, (), "BACKUP_BOT_LOG_LEVEL is malformed"),
     ({"BACKUP_BOT_GROUP_CACHE_MAX_AGE": "forever"}, (), "BACKUP_BOT_GROUP_CACHE_MAX_AGE is malformed"),
+    ({"BACKUP_BOT_WATCH_EVERY": "often"}, (), "BACKUP_BOT_WATCH_EVERY is malformed"),
+    ({"BACKUP_BOT_WATCH_EVERY": "0s"}, (), "BACKUP_BOT_WATCH_EVERY is malformed"),
+    ({"BACKUP_BOT_WATCH_EVERY": "25h"}, (), "BACKUP_BOT_WATCH_EVERY is malformed"),
 ])
 def test_a_bad_setting_is_named_without_its_value(env: dict[str, str], require: tuple[str, ...], named: str) -> None:
     with pytest.raises(SettingsError) as caught:
@@ -51,6 +54,12 @@ def test_a_bad_setting_is_named_without_its_value(env: dict[str, str], require: 
                                                 ("0m", 0)])
 def test_the_group_cache_max_age_is_a_duration_of_an_hour_by_default(value: str | None, seconds: int) -> None:
     assert load(**({"BACKUP_BOT_GROUP_CACHE_MAX_AGE": value} if value else {})).group_cache_max_age == seconds
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 300.0), ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0),
+                                              ("OFF", None), (" 2m ", 120.0)])
+def test_the_watch_runs_every_five_minutes_by_default(value: str | None, seconds: float | None) -> None:
+    assert load(**({"BACKUP_BOT_WATCH_EVERY": value} if value else {})).watch_every == seconds
 
 
 def test_the_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:

@@ -1,0 +1,305 @@
+"""The watch: reads the policies of every database the access rules name, compares them with the last state seen,
+and turns what it finds into notices for the audit channel.
+
+- A policy changed outside the bot (the dashboard, the API, another tool) is recorded in the audit trail with
+  before → after and the guardrails the new state breaks, and becomes one notice with a Revert button.
+- The first read of a policy is a quiet baseline.
+- The bot's own changes are never drift: a policy with a change being applied is judged at the next pass, and
+  a field moved to the value an applied request set is the bot's doing. The comparison runs after the read, and
+  a request is marked applying before its PATCH leaves, so a read that already holds the bot's change always
+  finds its request.
+- A policy whose last backup failed or that is stale is one notice when the incident starts and one when it
+  ends, never one per pass.
+- Only the holder of the watch lease (one row in the database) writes: with several instances, one watches.
+  Everything it saves is conditional on still holding it, so a watcher whose lease was taken over writes nothing.
+- A pass makes at most `budget` calls to PlanetScale (its rate limit is shared with people's commands); the
+  databases it could not reach come first in the next pass. A database PlanetScale fails to answer for is
+  skipped and its state kept: nothing is posted about it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from bot.domain.access import AccessRules
+from bot.domain.audit import AuditEvent
+from bot.domain.backup_health import read_health
+from bot.domain.backups import Backup, Branch
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.grammar import DatabaseRef
+from bot.domain.guardrails import judge
+from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
+from bot.domain.ports import PlanetScaleApi, PlanetScaleError
+
+log = logging.getLogger(__name__)
+WATCH_ACTOR = "outside-the-bot"  # the actor of a change the bot did not make, in the audit trail
+# PlanetScale allows 600 requests a minute per organization; a pass takes a sixth of that at most.
+DEFAULT_CALL_BUDGET = 100
+# How far apart the clocks of two instances may be when one applies and the other watches.
+CLOCK_MARGIN_SECONDS = 60.0
+# Beyond two intervals, how long a watcher may take over a pass before another instance takes the watch over.
+LEASE_MARGIN_SECONDS = 60.0
+
+
+class NoticeKind(StrEnum):
+    DRIFT = "drift"  # changed outside the bot
+    UNHEALTHY = "unhealthy"  # the last backup failed, or none succeeded for too long
+    RECOVERED = "recovered"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One thing the watch tells the audit channel, kept until it is posted."""
+
+    kind: NoticeKind
+    organization: str
+    database: str
+    policy_id: str
+    policy_name: str
+    detail: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    fields: tuple[str, ...] = ()  # for drift: the fields changed outside the bot
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    created_at: float = field(default_factory=time.time)
+
+    @property
+    def db(self) -> DatabaseRef:
+        return DatabaseRef(self.organization, self.database)
+
+
+@dataclass(frozen=True)
+class Seen:
+    values: dict[str, Any]  # the policy as last seen
+    problem: str | None  # what was wrong with its backups when last read, or None
+    at: float
+
+
+class WatchStore(Protocol):
+    def take_watch_lease(self, holder: str, seconds: float) -> bool: ...
+
+    def release_watch_lease(self, holder: str) -> None: ...
+
+    def seen_policies(self, organization: str, database: str) -> dict[str, Seen]: ...
+
+    def save_seen(self, holder: str, organization: str, database: str, policy_id: str, values: dict[str, Any],
+                  notice: Notice | None) -> bool: ...
+
+    def save_problem(self, holder: str, organization: str, database: str, policy_id: str, problem: str | None,
+                     notice: Notice | None) -> bool: ...
+
+    def policy_requests(self, organization: str, database: str, policy_id: str, states: Sequence[RequestState],
+                        updated_since: float | None = None) -> list[ChangeRequest]: ...
+
+    def record(self, event: AuditEvent) -> None: ...
+
+
+class OverBudget(Exception):
+    pass
+
+
+class CountedCalls:
+    """PlanetScale, counting the calls a pass makes and refusing one past the budget."""
+
+    def __init__(self, planetscale: PlanetScaleApi, budget: int):
+        self.planetscale = planetscale
+        self.budget = budget
+        self.made = 0
+
+    def _count(self) -> None:
+        if self.made >= self.budget:
+            raise OverBudget
+        self.made += 1
+
+    def list_policies(self, organization: str, database: str) -> list[BackupPolicy]:
+        self._count()
+        return self.planetscale.list_policies(organization, database)
+
+    def update_policy(self, organization: str, database: str, policy_id: str,
+                      update: PolicyUpdate) -> BackupPolicy:  # pragma: no cover - the watch never writes
+        raise AssertionError("the watch only reads")
+
+    def list_branches(self, organization: str, database: str) -> list[Branch]:
+        self._count()
+        return self.planetscale.list_branches(organization, database)
+
+    def list_backups(self, organization: str, database: str, branch: str, policy_id: str,
+                     since: str | None = None) -> list[Backup]:
+        self._count()
+        return self.planetscale.list_backups(organization, database, branch, policy_id, since)
+
+    def list_databases(self, organization: str) -> list[str]:
+        self._count()
+        return self.planetscale.list_databases(organization)
+
+    def worst_case_seconds(self) -> float:
+        return self.planetscale.worst_case_seconds()
+
+
+@dataclass
+class PassResult:
+    notices: list[Notice] = field(default_factory=list)
+    read: list[str] = field(default_factory=list)  # databases read
+    failed: list[str] = field(default_factory=list)  # databases PlanetScale did not answer for
+    deferred: list[str] = field(default_factory=list)  # databases left for the next pass (the budget)
+    lost_lease: bool = False
+
+
+def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[str]]) -> list[DatabaseRef]:
+    """Every database the rules name; a pattern is matched against the organization's databases. Organizations
+    named by a pattern cannot be listed and are left out."""
+    found: dict[tuple[str, str], None] = {}
+    for rule in rules.rules:
+        for organization in rule.organizations:
+            if any(ch in organization for ch in "*?["):
+                continue
+            for database in rule.databases:
+                if any(ch in database for ch in "*?["):
+                    for name in list_databases(organization):
+                        if fnmatch.fnmatchcase(name.lower(), database):
+                            found[(organization, name.lower())] = None
+                else:
+                    found[(organization, database)] = None
+    return [DatabaseRef(o, d) for o, d in found]
+
+
+class Watch:
+    def __init__(self, planetscale: PlanetScaleApi, store: WatchStore, rules: Callable[[], AccessRules],
+                 stale_factor: float, budget: int = DEFAULT_CALL_BUDGET,
+                 clock: Callable[[], float] = time.time, now: Callable[[], datetime] | None = None):
+        self.planetscale = planetscale
+        self.store = store
+        self.rules = rules
+        self.stale_factor = stale_factor
+        self.budget = budget
+        self.clock = clock
+        self.now = now
+        self._next_first: list[DatabaseRef] = []
+
+    def run_pass(self, holder: str, lease_seconds: float) -> PassResult:
+        result = PassResult()
+        calls = CountedCalls(self.planetscale, self.budget)
+        rules = self.rules()
+        try:
+            databases = watched_databases(rules, calls.list_databases)
+        except (PlanetScaleError, OverBudget) as exc:
+            log.warning("the watch could not list the databases the rules name by a pattern: %s",
+                        getattr(exc, "user_message", "over the budget"))
+            databases = watched_databases(rules, lambda _: [])
+        # Those the budget left out last time come first.
+        databases = [d for d in self._next_first if d in databases] + \
+                    [d for d in databases if d not in self._next_first]
+        for index, db in enumerate(databases):
+            if not self.store.take_watch_lease(holder, lease_seconds):
+                result.lost_lease = True
+                return result
+            try:
+                self._watch_database(holder, db, rules, calls, result)
+                result.read.append(str(db))
+            except OverBudget:
+                result.deferred = [str(d) for d in databases[index:]]
+                self._next_first = list(databases[index:])
+                log.info("the watch reached its budget of %s PlanetScale calls; %s next time", self.budget,
+                         ", ".join(result.deferred))
+                return result
+            except PlanetScaleError as exc:
+                result.failed.append(str(db))
+                log.warning("the watch could not read %s, its state is kept: %s", db, exc.user_message)
+            except _LeaseLost:
+                result.lost_lease = True
+                return result
+        self._next_first = []
+        return result
+
+    def _watch_database(self, holder: str, db: DatabaseRef, rules: AccessRules, calls: CountedCalls,
+                        result: PassResult) -> None:
+        policies = calls.list_policies(db.organization, db.database)
+        seen = self.store.seen_policies(db.organization, db.database)
+        for policy in policies:
+            notice = self._compare(holder, db, rules, policy, seen.get(policy.id))
+            if notice is not None:
+                result.notices.append(notice)
+        seen = self.store.seen_policies(db.organization, db.database)
+        try:
+            healths = read_health(calls, db, [p for p in policies if p.id in seen], self.stale_factor,
+                                  now=self.now() if self.now else None)
+        except PlanetScaleError as exc:
+            log.warning("the watch could not read the backups of %s: %s", db, exc.user_message)
+            return
+        for health in healths:
+            if health.unread and not health.problem:
+                continue  # some branches unread: not enough to call it recovered
+            before = seen[health.policy.id].problem
+            problem = health.problem
+            notice = None
+            if problem and not before:
+                notice = self._notice(NoticeKind.UNHEALTHY, db, health.policy, problem)
+            elif before and not problem:
+                notice = self._notice(NoticeKind.RECOVERED, db, health.policy, f"recovered (was: {before})")
+            if (problem or None) == before:
+                continue
+            if not self.store.save_problem(holder, db.organization, db.database, health.policy.id, problem, notice):
+                raise _LeaseLost
+            if notice is not None:
+                self.store.record(AuditEvent(
+                    action="backup_" + notice.kind.value, actor="backup-bot",
+                    organization=db.organization, database=db.database, policy_id=health.policy.id,
+                    policy_name=health.policy.name, detail=notice.detail))
+                result.notices.append(notice)
+
+    def _notice(self, kind: NoticeKind, db: DatabaseRef, policy: BackupPolicy, detail: str, **extra: Any) -> Notice:
+        return Notice(kind, db.organization, db.database, policy.id, policy.name, detail,
+                      created_at=self.clock(), **extra)
+
+    def _compare(self, holder: str, db: DatabaseRef, rules: AccessRules, policy: BackupPolicy,
+                 seen: Seen | None) -> Notice | None:
+        current = policy.model_dump()
+        if seen is None:
+            if not self.store.save_seen(holder, db.organization, db.database, policy.id, current, None):
+                raise _LeaseLost
+            return None
+        moved = [f for f in EDITABLE_FIELDS if current[f] != seen.values.get(f)]
+        if not moved:
+            return None
+        if self.store.policy_requests(db.organization, db.database, policy.id, [RequestState.APPLYING]):
+            return None  # the bot is changing it right now: judged at the next pass, once that has settled
+        applied = self.store.policy_requests(db.organization, db.database, policy.id, [RequestState.APPLIED],
+                                             updated_since=seen.at - CLOCK_MARGIN_SECONDS)
+        outside = tuple(f for f in moved if not any(_bot_set(r, f, current[f]) for r in applied))
+        notice = None
+        if outside:
+            # The policy as the bot left it: the fields changed outside it as they were.
+            before = {**current, **{f: seen.values.get(f) for f in outside}}
+            verdict = judge(rules.guardrails, db.organization, db.database, before, current)
+            broken = [c.describe() for c in verdict.broken]
+            detail = "changed outside the bot" + ("; breaks " + "; ".join(broken) if broken else "")
+            notice = self._notice(NoticeKind.DRIFT, db, policy, detail, before=before, after=current, fields=outside)
+        if not self.store.save_seen(holder, db.organization, db.database, policy.id, current, notice):
+            raise _LeaseLost
+        if notice is not None:
+            self.store.record(AuditEvent(
+                action="changed_outside", actor=WATCH_ACTOR, organization=db.organization, database=db.database,
+                policy_id=policy.id, policy_name=policy.name, before=notice.before, after=current,
+                sent={f: current[f] for f in outside}, detail=notice.detail))
+        return notice
+
+
+class _LeaseLost(Exception):
+    pass
+
+
+def _bot_set(request: ChangeRequest, name: str, value: Any) -> bool:
+    """Whether an applied request moved this field to this value: it sent it, or PlanetScale set it as a
+    consequence (a schedule day cleared with the frequency, say)."""
+    if name in request.changes and request.changes[name] == value:
+        return True
+    after = request.after or {}
+    return name in after and after[name] == value and request.before.get(name) != value

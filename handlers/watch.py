@@ -1,0 +1,95 @@
+"""What the watch tells the audit channel: a change made outside the bot (with a Revert button that asks the
+inverse change through the change path), and a policy's backups failing or recovering."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
+
+from bot.domain.policy import BackupPolicy
+from bot.domain.watch import Notice, NoticeKind
+from handlers import blocks
+from handlers.actions.requests import clicked_in, tell
+from handlers.dependencies import Dependencies
+from handlers.posting import report_change
+
+log = logging.getLogger(__name__)
+REVERT_OUTSIDE = "watch_revert"
+
+
+def notice_headline(notice: Notice) -> str:
+    where = f"the backup policy *{blocks.escape(notice.policy_name)}* of *{notice.organization}/{notice.database}*"
+    if notice.kind is NoticeKind.DRIFT:
+        return f":eyes: Changed outside the bot: {where}"
+    if notice.kind is NoticeKind.UNHEALTHY:
+        return f":rotating_light: Backups in trouble: {where}"
+    return f":white_check_mark: Backups healthy again: {where}"
+
+
+def notice_blocks(notice: Notice) -> list[dict[str, Any]]:
+    result: list[Block] = [blocks.section(notice_headline(notice))]
+    if notice.kind is NoticeKind.DRIFT and notice.before and notice.after:
+        result.append(blocks.section(blocks.changes_text_between(BackupPolicy.model_validate(notice.before),
+                                                                 notice.after)))
+        broken = notice.detail.partition("; breaks ")[2]
+        if broken:
+            result.append(blocks.section(f"*Breaks:* {blocks.fit(blocks.escape(broken), 2900)}"))
+        result.append(ActionsBlock(block_id=f"drift:{notice.id}", elements=[
+            ButtonElement(text="Revert", action_id=REVERT_OUTSIDE, value=notice.id)]))
+        result.append(blocks.context("Not made through the bot, so nobody approved it here. Revert asks the "
+                                     "inverse change under the access rules, guardrails and approvals."))
+    else:
+        result.append(blocks.section(blocks.fit(blocks.escape(notice.detail), 2900)))
+        result.append(blocks.context(f"`/backup-policy status {notice.organization}/{notice.database}` shows "
+                                     "every policy's backups."))
+    return blocks.to_dicts(result)
+
+
+def post_notice(deps: Dependencies, client: WebClient, notice: Notice) -> bool:
+    """Post one notice to the audit channel; False when Slack did not take it (it is posted next time)."""
+    if not deps.audit_channel:
+        log.info("watch: %s (%s/%s %s); set BACKUP_BOT_AUDIT_CHANNEL to have it posted", notice.detail,
+                 notice.organization, notice.database, notice.policy_id)
+        return True
+    try:
+        client.chat_postMessage(channel=deps.audit_channel, text=notice_headline(notice),
+                                blocks=notice_blocks(notice))
+    except SlackApiError as exc:
+        log.error("could not post the watch's notice to %s: %s", deps.audit_channel, exc.response.get("error"))
+        return False
+    except OSError as exc:
+        log.error("could not post the watch's notice to %s: %s", deps.audit_channel, type(exc).__name__)
+        return False
+    return True
+
+
+def on_revert_outside(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any],
+                      respond: Respond, client: WebClient) -> None:
+    ack()
+    deps.background.run_answered(partial(tell, respond), revert_outside, deps, str(action.get("value") or ""),
+                                 body["user"]["id"], clicked_in(body), respond, client)
+
+
+def revert_outside(deps: Dependencies, notice_id: str, user: str, channel: str, respond: Respond,
+                   client: WebClient) -> None:
+    notice = deps.store.get_notice(notice_id)
+    if notice is None or notice.kind is not NoticeKind.DRIFT or not notice.before or not notice.after:
+        tell(respond, "That change is not one the watch recorded (the button may not be from this bot).")
+        return
+    earlier = {f: notice.before[f] for f in notice.fields}
+    later = {f: notice.after[f] for f in notice.fields}
+    seen = datetime.fromtimestamp(notice.created_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    later["target"] = notice.after["target"]  # the rule of the target it has now judges the revert too
+    report_change(deps, client, deps.changes.revert_outside_change(notice.db, notice.policy_id, earlier, later,
+                                                                   user, channel, seen), respond)
+
+
+def register(app: App, deps: Dependencies) -> None:
+    app.action(REVERT_OUTSIDE)(partial(on_revert_outside, deps))

@@ -1,0 +1,198 @@
+"""The watch on SQLite and PostgreSQL: changes made outside the bot posted once with a Revert that goes through
+approval, never the bot's own changes nor the baseline; failing backups posted once and their recovery once;
+PlanetScale failing or rate limiting leaves its state as it was and posts nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from approval_helpers import ALICE, CAROL, PROD, request_id
+from approval_helpers import approvals_bot as approvals_bot  # the fixture
+from conftest import Bot
+
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.slack import SlackEvent
+from bot.runtime.watch import Watcher, build_watcher
+from handlers.blocks import APPROVE
+from handlers.watch import REVERT_OUTSIDE
+
+AUDIT = "C0DBAOPS01"
+
+
+@pytest.fixture
+def watched(approvals_bot: Bot) -> Iterator[tuple[Bot, Watcher]]:
+    approvals_bot.deps.audit_channel = AUDIT
+    watcher = build_watcher(approvals_bot.deps, approvals_bot.app.client, every=1)
+    yield approvals_bot, watcher
+    watcher.stop()
+
+
+def watch_pass(bot: Bot, watcher: Watcher) -> list[SlackEvent]:
+    """One pass; the watch's messages posted meanwhile."""
+    _, cursor = bot.slack.events_since(0)
+    watcher.run_once()
+    events, _ = bot.slack.events_since(cursor)
+    return [e for e in events if e.kind == "message" and e.text.startswith(WATCH_HEADLINES)]
+
+
+WATCH_HEADLINES = (":eyes: Changed outside the bot", ":rotating_light: Backups in trouble",
+                   ":white_check_mark: Backups healthy again")
+
+
+def button(message: SlackEvent, action_id: str) -> str:
+    for block in message.blocks:
+        for element in block.get("elements", []):
+            if element.get("action_id") == action_id:
+                return str(element["value"])
+    raise AssertionError(f"no {action_id} button")
+
+
+def test_a_change_outside_the_bot_is_posted_once_and_reverted_through_an_approval(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    assert watch_pass(bot, watcher) == []  # the baseline is quiet
+    planetscale.dashboard_change("acme", "app-db", PROD, retention_value=1)
+    [posted] = watch_pass(bot, watcher)
+    assert posted.channel == AUDIT and "Changed outside the bot" in posted.text
+    shown = str(posted.blocks)
+    assert "2 days" in shown and "1 day" in shown and "Breaks:" not in shown
+    assert watch_pass(bot, watcher) == []  # once
+    [entry] = [e for e in bot.audit.all() if e.action == "changed_outside"]
+    assert entry.before is not None and entry.before["retention_value"] == 2
+    assert entry.after is not None and entry.after["retention_value"] == 1
+    assert entry.detail == "changed outside the bot"
+
+    reverted = bot.click(REVERT_OUTSIDE, button(posted, REVERT_OUTSIDE), user=ALICE, channel=AUDIT, message=posted)
+    [request] = reverted.public
+    assert "asks to change" in request.text
+    assert planetscale.calls("PATCH") == []
+    bot.click(APPROVE, request_id(request), user=CAROL, channel=AUDIT, message=request)
+    assert planetscale.policy("acme", "app-db", PROD)["retention_value"] == 2
+    assert [c.body for c in planetscale.calls("PATCH")] == [{"retention_value": 2}]
+    assert watch_pass(bot, watcher) == []  # the revert is the bot's own change
+
+
+def test_the_bots_own_changes_are_never_drift(watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    bot.command("update acme/app-db bp03devday retention=5d frequency=12h", user=ALICE)  # no approval needed
+    assert planetscale.policy("acme", "app-db", "bp03devday")["retention_value"] == 5
+    assert watch_pass(bot, watcher) == []
+    assert not [e for e in bot.audit.all() if e.action == "changed_outside"]
+    # A change outside the bot to another field of the same policy is still seen, and only that field.
+    planetscale.dashboard_change("acme", "app-db", "bp03devday", schedule_time="06:00")
+    [posted] = watch_pass(bot, watcher)
+    [entry] = [e for e in bot.audit.all() if e.action == "changed_outside"]
+    assert entry.sent == {"schedule_time": "06:00"}
+    assert "06:00" in str(posted.blocks)
+
+
+def test_a_change_applied_while_the_watch_reads_is_not_drift(watched: tuple[Bot, Watcher],
+                                                             planetscale: PlanetScaleState) -> None:
+    """The race: PlanetScale already holds the bot's change while its request is still applying (the PATCH has
+    landed, its answer is on its way), then the request is applied."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    store = bot.deps.store
+    before = planetscale.policy("acme", "app-db", "bp03devday")
+    request = store.add_request(ChangeRequest(
+        organization="acme", database="app-db", policy_id="bp03devday", policy_name=before["name"],
+        requester=ALICE, channel=AUDIT, before=before, changes={"retention_value": 6}, approvals_needed=0,
+        approvers=[], expires_at=time.time() + 3600, state=RequestState.APPLYING))
+    after = planetscale.dashboard_change("acme", "app-db", "bp03devday", retention_value=6)
+    assert watch_pass(bot, watcher) == []
+    store.transition(request.id, [RequestState.APPLYING], RequestState.APPLIED, after=after)
+    assert watch_pass(bot, watcher) == []
+    assert watch_pass(bot, watcher) == []
+    assert not [e for e in bot.audit.all() if e.action == "changed_outside"]
+
+
+def test_a_guardrail_broken_outside_the_bot_is_named(watched: tuple[Bot, Watcher],
+                                                     planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    bot.use_rules(GUARDED)
+    watch_pass(bot, watcher)
+    planetscale.dashboard_change("acme", "app-db", PROD, retention_value=1)
+    [posted] = watch_pass(bot, watcher)
+    shown = str(posted.blocks)
+    assert "Breaks:" in shown and "guardrail 1" in shown and "at least 2 days" in shown
+    [entry] = [e for e in bot.audit.all() if e.action == "changed_outside"]
+    assert entry.detail is not None and "breaks guardrail 1" in entry.detail
+
+
+GUARDED = """
+[[rules]]
+organizations = ["acme"]
+databases = ["app-*"]
+targets = ["production"]
+editors = ["@dba-team"]
+approvers = ["@dba-leads"]
+approvals = 1
+channels = ["C0DBAOPS01"]
+
+[[guardrails]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+min_retention = "2d"
+"""
+
+
+def test_planetscale_failing_keeps_the_state_and_posts_nothing(watched: tuple[Bot, Watcher],
+                                                               planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    planetscale.dashboard_change("acme", "app-db", PROD, retention_value=3)
+    planetscale.add_fault(Fault(status=429, retry_after="0", times=None, path_contains="app-db"))
+    for _ in range(3):
+        assert watch_pass(bot, watcher) == []
+    planetscale.clear_record()
+    planetscale.add_fault(Fault(status=503, times=None))
+    assert watch_pass(bot, watcher) == []
+    planetscale.clear_record()
+    [posted] = watch_pass(bot, watcher)  # seen once PlanetScale answers, against the state kept
+    assert "Changed outside the bot" in posted.text
+    assert watch_pass(bot, watcher) == []
+
+
+def test_slack_failing_keeps_the_notice_until_it_is_posted(watched: tuple[Bot, Watcher],
+                                                           planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    planetscale.dashboard_change("acme", "app-db", PROD, retention_value=3)
+    bot.deps.audit_channel = "C0NOSUCH01"  # Slack answers channel_not_found
+    assert watch_pass(bot, watcher) == []
+    bot.deps.audit_channel = AUDIT
+    [posted] = watch_pass(bot, watcher)
+    assert "Changed outside the bot" in posted.text
+    assert watch_pass(bot, watcher) == []
+
+
+def test_a_failing_backup_is_posted_once_and_its_recovery_once(watched: tuple[Bot, Watcher],
+                                                                planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    assert watch_pass(bot, watcher) == []  # all healthy
+    planetscale.fail_backup("acme", "app-db", PROD)
+    [posted] = watch_pass(bot, watcher)
+    assert "Backups in trouble" in posted.text and "the last backup failed" in str(posted.blocks)
+    assert watch_pass(bot, watcher) == []
+    assert watch_pass(bot, watcher) == []
+    with planetscale.lock:
+        planetscale.add_backup("acme", "app-db", PROD, state="success")
+    [recovered] = watch_pass(bot, watcher)
+    assert "healthy again" in recovered.text
+    assert watch_pass(bot, watcher) == []
+    actions = [e.action for e in bot.audit.all() if e.action.startswith("backup_")]
+    assert actions == ["backup_unhealthy", "backup_recovered"]
+
+
+def test_one_watcher_at_a_time(watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    other = build_watcher(bot.deps, bot.app.client, every=1)
+    assert watcher.run_once() is not None
+    assert other.run_once() is None
+    watcher.stop()  # a clean stop hands the watch over at once
+    assert other.run_once() is not None
