@@ -273,7 +273,7 @@ class Watch:
             return None  # the bot is changing it right now: judged at the next pass, once that has settled
         applied = self.store.policy_requests(db.organization, db.database, policy.id, [RequestState.APPLIED],
                                              updated_since=seen.at - CLOCK_MARGIN_SECONDS)
-        outside = tuple(f for f in moved if not any(_bot_set(r, f, current[f]) for r in applied))
+        outside = tuple(f for f in moved if not _bot_left(applied, f, current[f]))
         notice = None
         if outside:
             # The policy as the bot left it: the fields changed outside it as they were.
@@ -296,10 +296,25 @@ class _LeaseLost(Exception):
     pass
 
 
-def _bot_set(request: ChangeRequest, name: str, value: Any) -> bool:
-    """Whether an applied request moved this field to this value: it sent it, or PlanetScale set it as a
-    consequence (a schedule day cleared with the frequency, say)."""
-    if name in request.changes and request.changes[name] == value:
-        return True
+def _bot_left(applied: list[ChangeRequest], name: str, value: Any) -> bool:
+    """Whether the bot's newest change to this field left it at this value: only the last change the bot made to
+    a field explains it, so a value set back to what an earlier change left is someone else's doing."""
+    touching = [r for r in applied if _bot_value(r, name) is not _UNTOUCHED]
+    if not touching:
+        return False
+    newest = max(touching, key=lambda r: r.updated_at)
+    return bool(_bot_value(newest, name) == value)
+
+
+_UNTOUCHED = object()
+
+
+def _bot_value(request: ChangeRequest, name: str) -> Any:
+    """The value an applied request left a field at: what it sent, or what PlanetScale set as a consequence (a
+    schedule day cleared with the frequency, say); _UNTOUCHED when it did not move that field."""
+    if name in request.changes:
+        return request.changes[name]
     after = request.after or {}
-    return name in after and after[name] == value and request.before.get(name) != value
+    if name in after and after[name] != request.before.get(name):
+        return after[name]
+    return _UNTOUCHED

@@ -196,3 +196,17 @@ def test_one_watcher_at_a_time(watched: tuple[Bot, Watcher], planetscale: Planet
     assert other.run_once() is None
     watcher.stop()  # a clean stop hands the watch over at once
     assert other.run_once() is not None
+
+
+def test_a_change_outside_the_bot_back_to_an_earlier_bot_value_is_drift(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """Only the bot's newest change to a field explains its value: undoing the latest one in the dashboard is seen."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    bot.command("update acme/app-db bp03devday retention=5d frequency=12h", user=ALICE)
+    bot.command("update acme/app-db bp03devday retention=6d", user=ALICE)
+    planetscale.dashboard_change("acme", "app-db", "bp03devday", retention_value=5)
+    [posted] = watch_pass(bot, watcher)
+    [entry] = [e for e in bot.audit.all() if e.action == "changed_outside"]
+    assert entry.sent == {"retention_value": 5}
+    assert "Changed outside the bot" in posted.text
