@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,7 +103,7 @@ def tell_steps(deps: Dependencies, client: WebClient, outcome: Outcome, actor: s
     latest = deps.store.get_request(outcome.request.id) or outcome.request
     if outcome.kind is OutcomeKind.REMINDED:
         # Claimed once by the sweep that found it due (ChangePath.due_reminders).
-        to_thread(deps, client, latest, None, reminder_text(deps, latest))
+        to_thread(deps, client, latest, None, reminder_text(deps, latest), claimed=outcome.notices)
         return
     approvals = deps.store.approvers_of(latest.id)
     if actor in approvals:
@@ -157,8 +157,10 @@ def step_line(outcome: Outcome, request: ChangeRequest, actor: str) -> tuple[str
     return None
 
 
-def to_thread(deps: Dependencies, client: WebClient, request: ChangeRequest, notice: str | None, text: str) -> None:
-    """A reply under the request's message (when it has one the bot posted), sent once per notice."""
+def to_thread(deps: Dependencies, client: WebClient, request: ChangeRequest, notice: str | None, text: str,
+              claimed: Sequence[str] = ()) -> None:
+    """A reply under the request's message (when it has one the bot posted), sent once per notice; `claimed`
+    are notices claimed already (by the sweep), given back like `notice` if Slack refuses the reply."""
     if not (request.message_channel and request.message_ts):
         return
     if notice is not None and not deps.store.claim_notice(request.id, notice):
@@ -167,8 +169,8 @@ def to_thread(deps: Dependencies, client: WebClient, request: ChangeRequest, not
         client.chat_postMessage(channel=request.message_channel, thread_ts=request.message_ts, text=text)
     except SlackApiError as exc:
         log.error("could not reply in the thread of request %s: %s", request.id, exc.response.get("error"))
-        if notice is not None:
-            deps.store.forget_notice(request.id, notice)
+        for claim in ([notice] if notice is not None else []) + list(claimed):
+            deps.store.forget_notice(request.id, claim)
 
 
 OUTCOME_WORDS = {RequestState.APPLIED: ":white_check_mark: was applied", RequestState.FAILED: ":warning: was not "

@@ -111,6 +111,7 @@ class Outcome:
     current: BackupPolicy | None = None  # for STALE_FORM: the policy as it is now
     problems: tuple[Problem, ...] = field(default_factory=tuple)
     guardrails: tuple[str, ...] = ()  # for PREVIEWED: each guardrail bound the change meets or breaks, in words
+    notices: tuple[str, ...] = ()  # for REMINDED: the notices claimed for it, to give back if it cannot be sent
 
     @property
     def request_moved(self) -> bool:
@@ -714,7 +715,8 @@ class ChangePath:
                        if request.created_at < reminder_at(m, request.created_at, request.expires_at) <= now]
             claimed = [m for m in moments if self.store.claim_notice(request.id, f"remind:{m}")]
             if claimed:
-                due.append(Outcome(OutcomeKind.REMINDED, "A reminder is due.", request))
+                due.append(Outcome(OutcomeKind.REMINDED, "A reminder is due.", request,
+                                   notices=tuple(f"remind:{m}" for m in claimed)))
         return due
 
     def recover(self) -> list[Outcome]:

@@ -10,11 +10,13 @@ from approval_helpers import (
     ALICE,
     CAROL,
     LEADS,
+    PROD,
     RULES,
     approvals_bot,
     ask,
     direct_messages,
     request_id,
+    request_message,
     sweep,
     thread_of,
 )
@@ -126,3 +128,19 @@ def test_reminders_follow_the_access_file(approvals_bot: Bot) -> None:
     _life(approvals_bot, created_ago=23.5 * 3600, expires_in=1800)
     sweep(approvals_bot)
     assert thread_of(approvals_bot, message) == []
+
+
+def test_a_reminder_slack_refuses_is_sent_by_a_later_sweep(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    approvals_bot.command(f'update acme/app-db {PROD} retention=1d reason="cost"', user=ALICE)
+    message = request_message(approvals_bot)
+    rid = request_id(message)
+    store = approvals_bot.deps.store
+    request = store.get_request(rid)
+    assert request is not None
+    approvals_bot.deps.changes.clock = lambda: request.created_at + 13 * 3600  # past half of 24 h
+    store.set_message(rid, "C0NOSUCH01", str(message.ts))  # Slack refuses the thread reply
+    sweep(approvals_bot)
+    assert not any("Reminder" in r for r in thread_of(approvals_bot, message))
+    store.set_message(rid, str(message.channel), str(message.ts))  # Slack is fine again
+    sweep(approvals_bot)
+    assert sum("Reminder" in r for r in thread_of(approvals_bot, message)) == 1
