@@ -136,6 +136,14 @@ def _hours(value: int, unit: str, longest: bool) -> int:
     return value * (LONGEST_UNIT_HOURS if longest else UNIT_HOURS).get(unit, 0)
 
 
+def _at_least(value: int, unit: str, bound: int, bound_unit: str) -> bool:
+    """value unit ≥ bound bound_unit, for certain: in one unit the numbers decide; across units a month or year
+    counts at its shortest on the side that must be long enough and at its longest on the bound."""
+    if unit == bound_unit:
+        return value >= bound
+    return _hours(value, unit, False) >= _hours(bound, bound_unit, True)
+
+
 def judge(guardrails: Sequence[Guardrail], organization: str, database: str, before: Mapping[str, Any],
           after: Mapping[str, Any]) -> Verdict:
     """Every bound of every guardrail covering the policy, judged on the policy as it would be after the change.
@@ -161,7 +169,7 @@ def judge(guardrails: Sequence[Guardrail], organization: str, database: str, bef
             value, unit = parse_amount(guardrail.min_retention, allow_years=True)
             floor = describe_amount(value, unit)
             kept = describe_amount(after["retention_value"], after["retention_unit"])
-            met = _hours(after["retention_value"], after["retention_unit"], False) >= _hours(value, unit, True)
+            met = _at_least(after["retention_value"], after["retention_unit"], value, unit)
             checks.append(Check(guardrail, "min_retention", met,
                                 f"backups kept {kept}, at least {floor} required" if not met
                                 else f"backups kept {kept} (at least {floor})",
@@ -170,7 +178,7 @@ def judge(guardrails: Sequence[Guardrail], organization: str, database: str, bef
             value, unit = parse_amount(guardrail.max_interval, allow_years=False)
             ceiling = describe_amount(value, unit)
             every = describe_every(after["frequency_value"], after["frequency_unit"])
-            met = _hours(after["frequency_value"], after["frequency_unit"], True) <= _hours(value, unit, False)
+            met = _at_least(value, unit, after["frequency_value"], after["frequency_unit"])
             checks.append(Check(guardrail, "max_interval", met,
                                 f"backups taken {every}, at most {ceiling} apart required" if not met
                                 else f"backups taken {every} (at most {ceiling} apart)",

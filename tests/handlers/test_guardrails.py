@@ -210,3 +210,25 @@ def test_every_matching_guardrail_applies() -> None:
                "frequency_unit": "month"}
     # A month between backups is never shorter than a day: the ceiling holds for the longest month.
     assert {c.bound for c in judge(guardrails, "acme", "app-db", policy, monthly).broken} == {"max_interval"}
+
+
+@pytest.mark.parametrize(("bounds", "after", "broken"), [
+    ('min_retention = "1mo"', {"retention_value": 1, "retention_unit": "month"}, set()),
+    ('min_retention = "1y"', {"retention_value": 1, "retention_unit": "year"}, set()),
+    ('min_retention = "1y"', {"retention_value": 12, "retention_unit": "month"}, {"min_retention"}),
+    ('min_retention = "30d"', {"retention_value": 1, "retention_unit": "month"}, {"min_retention"}),
+    ('min_retention = "4w"', {"retention_value": 1, "retention_unit": "month"}, set()),
+    ('max_interval = "1mo"', {"frequency_value": 1, "frequency_unit": "month"}, set()),
+    ('max_interval = "1mo"', {"frequency_value": 5, "frequency_unit": "week"}, {"max_interval"}),
+    ('max_interval = "31d"', {"frequency_value": 1, "frequency_unit": "month"}, set()),
+])
+def test_a_bound_in_months_or_years_accepts_the_value_it_names(bounds: str, after: dict[str, object],
+                                                                 broken: set[str]) -> None:
+    """In one unit the numbers decide; across units a month or a year counts at its least favourable length."""
+    from bot.domain.guardrails import judge
+
+    text = RULES.format(approvals=1) + f'\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\n{bounds}\n'
+    policy = {"target": "production", "retention_value": 2, "retention_unit": "year", "frequency_value": 1,
+              "frequency_unit": "day"}
+    verdict = judge(parse_rules(text).guardrails, "acme", "app-db", policy, {**policy, **after})
+    assert {c.bound for c in verdict.broken} == broken
