@@ -92,6 +92,8 @@ class ChangePlan:
     before: BackupPolicy
     update: PolicyUpdate
     reason: str | None
+    # False when the bot wrote the reason (a revert): it does not count as the reason a guardrail's override asks.
+    reason_by_person: bool = True
 
     @property
     def after_values(self) -> dict[str, Any]:
@@ -181,7 +183,9 @@ class _Judgement:
 
     @property
     def missing(self) -> int:
-        return max(0, self.needed - len(self.counted))
+        """Approvals still needed: what the groups still owe, and at least enough to reach the count (which a
+        guardrail's override may set above the groups' sum)."""
+        return max(0, sum(n for _, n in self.owed), self.needed - len(self.counted))
 
 
 class ChangePath:
@@ -308,7 +312,7 @@ class ChangePath:
             return Outcome(OutcomeKind.INVALID, "The policy already has the values from before this change; "
                                                 "nothing to revert.")
         plan = ChangePlan(db, current, PolicyUpdate(**inverse),
-                          f"revert of the change requested by <@{original.requester}>")
+                          f"revert of the change requested by <@{original.requester}>", reason_by_person=False)
         return self._request(user, channel, plan, revert_of=original.id, read_at_generation=generation)
 
     def revert_outside_change(self, db: DatabaseRef, policy_id: str, earlier: Mapping[str, Any],
@@ -333,7 +337,7 @@ class ChangePath:
             return Outcome(OutcomeKind.INVALID, "The policy already has the values from before this change; "
                                                 "nothing to revert.")
         plan = ChangePlan(db, current, PolicyUpdate(**earlier), f"revert of a change made outside the bot "
-                                                                f"(seen {seen_at})")
+                                                                f"(seen {seen_at})", reason_by_person=False)
         return self._request(user, channel, plan, read_at_generation=generation)
 
     def _request(self, user: str, channel: str, plan: ChangePlan, read_at_generation: int, dry_run: bool = False,
@@ -350,7 +354,7 @@ class ChangePath:
         if problems:
             return Outcome(OutcomeKind.INVALID, explain(ChangeRejected(problems)), problems=tuple(problems))
         guarded = self.guardrails_demand(db.organization, db.database, current.model_dump(), plan.after_values,
-                                         plan.reason)
+                                         plan.reason if plan.reason_by_person else None)
         if guarded.refusal:
             return self._refuse(user, db, channel, f"Nothing was sent: {guarded.refusal}.", current, plan.update,
                                 revert_of)
@@ -525,8 +529,7 @@ class ChangePath:
             placed = assign(counted, decision.approvals_from, lambda a, g: self.access.groups.is_named(a, [g]))
         except DirectoryError as exc:
             return _Judgement(unchecked=f"the approvers' groups could not be checked just now ({exc})")
-        return _Judgement(needed, tuple(a for a in counted if a in placed), tuple(not_counted),
-                          approvers, groups=decision.approvals_from,
+        return _Judgement(needed, tuple(counted), tuple(not_counted), approvers, groups=decision.approvals_from,
                           owed=tuple(missing(decision.approvals_from, placed)))
 
     def _still_waiting(self, request: ChangeRequest, judged: _Judgement, user: str,

@@ -232,3 +232,18 @@ def test_a_bound_in_months_or_years_accepts_the_value_it_names(bounds: str, afte
               "frequency_unit": "day"}
     verdict = judge(parse_rules(text).guardrails, "acme", "app-db", policy, {**policy, **after})
     assert {c.bound for c in verdict.broken} == broken
+
+
+def test_a_revert_over_an_overridable_guardrail_needs_a_persons_reason(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """The bot writes a revert's reason itself; an override asks for a person's, typed with `update`."""
+    approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)  # development: at once
+    applied = request_message(approvals_bot)
+    overridable = FLOOR.replace('"production"', '"development"').replace('"2d"', '"5d"')
+    approvals_bot.use_rules(rules_with(overridable + "override_approvals = 1\n"))
+    revert = next(e for b in applied.blocks for e in b.get("elements", []) if e.get("action_id") == REVERT)
+    reply = approvals_bot.click(REVERT, revert["value"], user=BOB, message=applied)
+    assert "reason=" in reply.all_text() and "guardrail 1" in reply.all_text()
+    assert len([e for e in approvals_bot.slack.events if e.kind == "message"]) == 1  # no request was posted
+    assert len(planetscale.calls("PATCH")) == 1

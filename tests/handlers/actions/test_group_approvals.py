@@ -60,3 +60,22 @@ def test_groups_are_judged_again_when_the_change_applies(approvals_bot: Bot, pla
     assert planetscale.calls("PATCH") == []
     assert "1 from @security" in reply.all_text()
     assert "<!subteam^S0SECURTY1>: 0 of 1, 1 missing" in latest_view(bot, message)
+
+
+def test_an_override_asking_more_approvals_than_the_groups_hold_applies_once_it_has_them(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    approvals_bot.use_rules(RULES.format(approvals='{ "@dba-leads" = 1 }') + """
+[[guardrails]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+min_retention = "2d"
+override_approvals = 2
+""")
+    message = ask(approvals_bot, 'update acme/app-db bp01prod12h retention=1d reason="restore drill"')
+    approvals_bot.click(APPROVE, request_id(message), user=LEADS[0], message=message)
+    assert planetscale.calls("PATCH") == []  # the group has its one, the override asks two
+    assert "1 more" in latest_view(approvals_bot, message) or "1 of 2" in latest_view(approvals_bot, message)
+    approvals_bot.click(APPROVE, request_id(message), user=LEADS[1], message=message)
+    assert len(planetscale.calls("PATCH")) == 1
