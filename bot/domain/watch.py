@@ -157,13 +157,16 @@ def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[s
     """Every database the rules name; a pattern is matched against the organization's databases. Organizations
     named by a pattern cannot be listed and are left out."""
     found: dict[tuple[str, str], None] = {}
+    listed: dict[str, list[str]] = {}  # each organization listed once, however many patterns name it
     for rule in rules.rules:
         for organization in rule.organizations:
             if any(ch in organization for ch in "*?["):
                 continue
             for database in rule.databases:
                 if any(ch in database for ch in "*?["):
-                    for name in list_databases(organization):
+                    if organization not in listed:
+                        listed[organization] = list_databases(organization)
+                    for name in listed[organization]:
                         if fnmatch.fnmatchcase(name.lower(), database):
                             found[(organization, name.lower())] = None
                 else:
@@ -206,7 +209,10 @@ class Watch:
                 result.read.append(str(db))
             except OverBudget:
                 result.deferred = [str(d) for d in databases[index:]]
-                self._next_first = list(databases[index:])
+                # Those left out go first next time; but one that alone outgrew a whole pass goes last, or it
+                # would starve every database after it.
+                left = list(databases[index:])
+                self._next_first = left[1:] + left[:1] if index == 0 else left
                 log.info("the watch reached its budget of %s PlanetScale calls; %s next time", self.budget,
                          ", ".join(result.deferred))
                 return result

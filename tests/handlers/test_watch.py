@@ -210,3 +210,15 @@ def test_a_change_outside_the_bot_back_to_an_earlier_bot_value_is_drift(
     [entry] = [e for e in bot.audit.all() if e.action == "changed_outside"]
     assert entry.sent == {"retention_value": 5}
     assert "Changed outside the bot" in posted.text
+
+
+def test_a_database_larger_than_a_pass_does_not_starve_the_others(watched: tuple[Bot, Watcher],
+                                                                   planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    watcher.watch.budget = 5  # billing-db fits in a pass (with the listing of databases); app-db alone does not
+    results = [watcher.run_once() for _ in range(2)]
+    [billing] = list(planetscale.policies[("acme", "billing-db")])[:1]
+    planetscale.dashboard_change("acme", "billing-db", billing, retention_value=9)
+    results += [watcher.run_once() for _ in range(3)]
+    assert sum("acme/billing-db" in r.read for r in results if r) >= 2  # a baseline, then a pass that sees it
+    assert [e.policy_id for e in bot.audit.all() if e.action == "changed_outside"] == [billing]
