@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -228,16 +228,7 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
     rules = []
     for index, raw in enumerate(raw_rules):
         line = rule_lines[index] if index < len(rule_lines) else 0
-        try:
-            rules.append(Rule(**raw, number=index + 1, line=line))
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            key = str(error["loc"][0]) if error["loc"] else "rule"
-            key_line = _line_of(text, key, start=line) or line
-            message = str(error["msg"]).removeprefix("Value error, ")
-            raise AccessFileError(f"{path} line {key_line} (rule {index + 1}): {key}: {message}.") from None
-        except TypeError as exc:
-            raise AccessFileError(f"{path} line {line} (rule {index + 1}): {exc}.") from None
+        rules.append(_table(Rule, raw, "rule", index, line, text, path))
         if not rules[-1].editors and not rules[-1].approvers:
             raise AccessFileError(f"{path} line {line} (rule {index + 1}): the rule names no editors and no "
                                   "approvers, so it would only lock everyone out: add some, or remove it.")
@@ -258,21 +249,31 @@ def _parse_guardrails(text: str, data: dict[str, Any], path: str) -> list[Guardr
     for index, raw in enumerate(raw_guardrails):
         line = lines[index] if index < len(lines) else 0
         where = f"{path} line {line} (guardrail {index + 1})"
-        try:
-            guardrail = Guardrail(**raw, number=index + 1, line=line)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            key = str(error["loc"][0]) if error["loc"] else "guardrail"
-            key_line = _line_of(text, key, start=line) or line
-            message = str(error["msg"]).removeprefix("Value error, ")
-            raise AccessFileError(f"{path} line {key_line} (guardrail {index + 1}): {key}: {message}.") from None
-        except TypeError as exc:
-            raise AccessFileError(f"{where}: {exc}.") from None
+        guardrail = _table(Guardrail, raw, "guardrail", index, line, text, path)
         if not guardrail.binds_anything:
             raise AccessFileError(f"{where}: the guardrail bounds nothing: set min_retention, max_interval or "
                                   "allow_target_moves = false, or remove it.")
         guardrails.append(guardrail)
     return guardrails
+
+
+TableModel = TypeVar("TableModel", Rule, Guardrail)
+
+
+def _table(model: type[TableModel], raw: Any, kind: str, index: int, line: int, text: str,
+           path: str) -> TableModel:
+    """One [[rules]] or [[guardrails]] table as its model, or an AccessFileError naming the line of the key at
+    fault, the table's number and the reason."""
+    try:
+        return model(**raw, number=index + 1, line=line)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = str(error["loc"][0]) if error["loc"] else kind
+        key_line = _line_of(text, key, start=line) or line
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise AccessFileError(f"{path} line {key_line} ({kind} {index + 1}): {key}: {message}.") from None
+    except TypeError as exc:
+        raise AccessFileError(f"{path} line {line} ({kind} {index + 1}): {exc}.") from None
 
 
 def _line_of(text: str, needle: str, start: int = 1) -> int:
