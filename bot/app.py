@@ -7,9 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_bolt.error import BoltError
-from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -27,6 +26,7 @@ from bot.logs import new_request_id
 from bot.planetscale import PlanetScaleClient
 from bot.service import PolicyService
 from bot.settings import Settings, SettingsError
+from bot.slack_http import PooledRespond, PooledWebClient, SlackConnections
 from bot.store import Store
 
 
@@ -39,14 +39,17 @@ class Dependencies:
     # Work that must not hold up the ack (anything that calls PlanetScale) runs here, after it.
     background: TrackedExecutor
     audit_channel: str | None = None
+    # Slack's Web API and response URLs, over one pool of kept-alive connections.
+    slack: PooledWebClient | None = None
 
     @property
     def audit(self) -> AuditLog:
         return self.store
 
 
-def slack_client(settings: Settings) -> WebClient:
-    return WebClient(
+def slack_client(settings: Settings, connections: SlackConnections | None = None) -> PooledWebClient:
+    return PooledWebClient(
+        connections=connections or SlackConnections(timeout=10),
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=10,
@@ -97,7 +100,7 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
                            planetscale_roles(slack, planetscale))
     policies = PolicyService(planetscale, store)
     return Dependencies(policies, access, store, ApprovalService(store, policies, access),
-                        background or TrackedExecutor(), settings.audit_channel)
+                        background or TrackedExecutor(), settings.audit_channel, slack)
 
 
 def health_report(deps: Dependencies) -> dict[str, Any]:
@@ -130,8 +133,9 @@ BOLT_LOGGER.addFilter(_SameTokenWarning())
 
 
 def _build_app(settings: Settings, deps: Dependencies) -> App:
+    client = deps.slack or slack_client(settings)
     app = App(
-        client=slack_client(settings),
+        client=client,
         signing_secret=settings.slack_signing_secret,
         # The answer goes back as soon as the listener returns (no 10 ms ack polling); listeners ack and
         # hand slow work to deps.background. Bolt's lazy listeners would do the same, but deep-copy the
@@ -144,8 +148,13 @@ def _build_app(settings: Settings, deps: Dependencies) -> App:
         logger=BOLT_LOGGER,
     )
     @app.middleware
-    def tag_request(next: Callable[[], BoltResponse]) -> BoltResponse:
+    def tag_request(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
         new_request_id()
+        # Bolt makes a client per request (and `respond` makes one per call), each opening connections of its
+        # own; listeners get the shared pool's instead.
+        context["client"] = client
+        if context.response_url:
+            context["respond"] = PooledRespond(context.response_url, client.connections)
         return next()
 
     handlers.register(app, deps)

@@ -7,6 +7,8 @@
 - Pagination with the list envelope; `next_page` is null on the last page.
 - Faults for tests: a status (with `Retry-After` and a body of choice), a delay, for N requests.
 - `requests` records every call (method, path, query, JSON body) for tests to assert on.
+- `rate_limit`: PlanetScale's limit (600 requests a minute), counted per token over a sliding window; a
+  request over it is answered 429 without `Retry-After`, as the API documents none, and counted.
 
 Routes under `/_emulator/` drive it over HTTP (faults, requests, reset) when it runs as its own process.
 """
@@ -18,6 +20,8 @@ import copy
 import json
 import re
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -97,6 +101,9 @@ class PlanetScaleState:
         self.tokens: dict[str, TokenGrant] = {}
         self.faults: list[Fault] = []
         self.requests: list[RecordedRequest] = []
+        self.rate_limit: tuple[int, float] | None = None  # (requests, per seconds)
+        self.rate_limited = 0  # requests answered 429 for going over `rate_limit`
+        self._recent: dict[str, deque[float]] = {}
         self._ids = 0
 
     # --- set-up -----------------------------------------------------------------------------------
@@ -158,6 +165,21 @@ class PlanetScaleState:
     def calls(self, method: str | None = None) -> list[RecordedRequest]:
         with self.lock:
             return [r for r in self.requests if method is None or r.method == method]
+
+    def over_rate_limit(self, token_id: str) -> bool:
+        """Count a request of this token; True when it goes over `rate_limit`. Call with `lock` held."""
+        if self.rate_limit is None:
+            return False
+        allowed, window = self.rate_limit
+        now = time.monotonic()
+        recent = self._recent.setdefault(token_id, deque())
+        while recent and recent[0] <= now - window:
+            recent.popleft()
+        if len(recent) >= allowed:
+            self.rate_limited += 1
+            return True
+        recent.append(now)
+        return False
 
     def clear_record(self) -> None:
         with self.lock:
@@ -319,6 +341,10 @@ class PlanetScaleEmulator:
             fault = next((f for f in state.faults if f.matches(request.method, request.url.path)), None)
             if fault and fault.times is not None:
                 fault.times -= 1
+            token_id = (request.headers.get("authorization") or "").partition(":")[0].strip()
+            limited = state.over_rate_limit(token_id)
+        if limited:
+            return _error(429, "rate_limited", "Rate limit exceeded")
         if fault:
             if fault.delay:
                 await asyncio.sleep(fault.delay)

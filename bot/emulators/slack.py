@@ -44,6 +44,8 @@ class SlackEvent:
     view: dict[str, Any] | None = None
     response_type: str | None = None
     replace_original: bool = False
+    response_key: str | None = None  # for a response, the last part of its response URL
+    at: float = field(default_factory=time.perf_counter)  # when it reached Slack
 
 
 @dataclass
@@ -234,7 +236,7 @@ class SlackEmulator:
             self.state.events.append(SlackEvent(
                 "response", channel=None, text=payload.get("text", ""), blocks=blocks,
                 response_type=payload.get("response_type") or "ephemeral",
-                replace_original=bool(payload.get("replace_original"))))
+                replace_original=bool(payload.get("replace_original")), response_key=request.path_params["key"]))
         return Response("ok")
 
     # --- methods: each takes the call's arguments and returns Slack's answer -------------------------------
