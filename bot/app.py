@@ -64,7 +64,7 @@ def planetscale_client(settings: Settings) -> PlanetScaleClient:
         raise SettingsError("PLANETSCALE_SERVICE_TOKEN_ID is not set: set it and PLANETSCALE_SERVICE_TOKEN to a "
                             "service token with read_backups and write_backups.")
     return PlanetScaleClient(settings.planetscale_token_id, settings.planetscale_token,
-                             settings.planetscale_api_url)
+                             settings.planetscale_api_url, limiter=settings.planetscale_limiter())
 
 
 def load_access_rules(path: str) -> AccessFile:

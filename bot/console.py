@@ -55,7 +55,7 @@ class Console:
         slack_url = self._servers[0].url
         if settings.has_planetscale_token:
             planetscale = PlanetScaleClient(settings.planetscale_token_id or "", settings.planetscale_token or "",
-                                            settings.planetscale_api_url)
+                                            settings.planetscale_api_url, limiter=settings.planetscale_limiter())
             self.on_emulator = False
         else:
             emulator = BackgroundServer(ps_emulator.PlanetScaleEmulator()).start()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +100,54 @@ class RetryPolicy:
     max_retry_after: float = 20.0
 
 
+class RateLimiter:
+    """A token bucket shared by every thread of this process, so that the bot stays within PlanetScale's
+    budget (600 requests a minute) and waits instead of collecting 429s.
+
+    PlanetScale does not say how it counts; to stay under the budget in any window of `per` seconds, even a
+    sliding one, a burst of `burst` requests (a tenth of the budget) may go at once and the rest of the budget
+    is spread over the window, less a margin of 2 % for requests that the network delays unevenly:
+    burst + rate × per stays below the budget.
+    """
+
+    def __init__(self, requests: int, per: float, *, clock: Callable[[], float] | None = None,
+                 sleep: Callable[[float], None] | None = None):
+        if requests < 1 or per <= 0:
+            raise ValueError("a rate needs at least one request per period")
+        self.requests, self.per = requests, per
+        self.burst = max(1, requests // 10)
+        self.rate = max(requests - self.burst - max(1, requests // 50), 1) / per  # tokens a second
+        self._clock = clock or _monotonic
+        self._sleep = sleep or _default_sleep
+        self._lock = threading.Lock()
+        self._tokens = float(self.burst)
+        self._updated = self._clock()
+
+    def __repr__(self) -> str:
+        return f"RateLimiter({self.requests} per {self.per:g} s)"
+
+    def acquire(self) -> float:
+        """Take one token, waiting for it if the bucket is empty; the time waited, in seconds."""
+        with self._lock:  # first come, first served: a waiting thread holds its place in the line
+            now = self._clock()
+            self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            self._tokens -= 1
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
+def parse_rate(text: str) -> RateLimiter:
+    """`600/min` (also `/s`, `/h`): a RateLimiter; ValueError naming the form when malformed."""
+    count, _, unit = text.replace(" ", "").partition("/")
+    seconds = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
+    if not (count.isascii() and count.isdigit()) or int(count) < 1 or unit not in seconds:
+        raise ValueError("write the number of requests and the period, e.g. 600/min, 10/s or 36000/h")
+    return RateLimiter(int(count), seconds[unit])
+
+
 def segment(value: str, what: str) -> str:
     """One path segment: checked, then percent-encoded, so that no input can reach another path."""
     if not PATH_SEGMENT.match(value):
@@ -116,6 +166,7 @@ class PlanetScaleClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] | None = None,
         transport: httpx.BaseTransport | None = None,
+        limiter: RateLimiter | None = None,
     ):
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
@@ -128,6 +179,7 @@ class PlanetScaleClient:
         self.base_url = base_url
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        self.limiter = limiter
 
     def __repr__(self) -> str:  # never the token
         return f"PlanetScaleClient(base_url={self.base_url!r})"
@@ -240,6 +292,8 @@ class PlanetScaleClient:
         return delay
 
     def _once(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
+        if self.limiter is not None:
+            self.limiter.acquire()
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException:
@@ -305,9 +359,11 @@ class PlanetScaleClient:
 
 
 def _default_sleep(seconds: float) -> None:
-    import time
-
     time.sleep(seconds)
+
+
+def _monotonic() -> float:
+    return time.monotonic()
 
 
 def _error_body(response: httpx.Response) -> tuple[str | None, str | None]:

@@ -22,6 +22,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -103,6 +104,7 @@ class PlanetScaleState:
         self.requests: list[RecordedRequest] = []
         self.rate_limit: tuple[int, float] | None = None  # (requests, per seconds)
         self.rate_limited = 0  # requests answered 429 for going over `rate_limit`
+        self.clock: Callable[[], float] = time.monotonic
         self._recent: dict[str, deque[float]] = {}
         self._ids = 0
 
@@ -171,7 +173,7 @@ class PlanetScaleState:
         if self.rate_limit is None:
             return False
         allowed, window = self.rate_limit
-        now = time.monotonic()
+        now = self.clock()
         recent = self._recent.setdefault(token_id, deque())
         while recent and recent[0] <= now - window:
             recent.popleft()
