@@ -124,11 +124,16 @@ class _LatencyRelay:
     def stop(self) -> None:
         async def close() -> None:
             self._server.close()
+            relaying = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in relaying:
+                task.cancel()
+            await asyncio.gather(*relaying, return_exceptions=True)
 
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        self._loop.close()
 
 
 class BackgroundServer:
