@@ -48,6 +48,12 @@ def register(app: App, deps: Dependencies) -> None:
         except CommandError as exc:
             ack(text=blocks.error_text(str(exc)))
             return
+        if isinstance(parsed, HelpCommand) and deps.access.groups.fresh:
+            # Nothing to ask anyone: the rules and the user groups Slack listed lately answer it in the ack.
+            capabilities = deps.access.capabilities(command["user_id"], command["channel_id"])
+            ack(text="How to use /backup-policy",
+                blocks=blocks.help_blocks(command.get("command") or COMMAND, capabilities))
+            return
         if isinstance(parsed, EditCommand):
             ack()
             open_edit(deps, client, command["trigger_id"], command["user_id"], command["channel_id"], parsed.db,
