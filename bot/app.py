@@ -22,6 +22,7 @@ from bot.approvals import ApprovalService
 from bot.audit import AuditLog
 from bot.executor import TrackedExecutor
 from bot.identity import planetscale_roles, slack_groups
+from bot.keepalive import KeepAliveTransport
 from bot.logs import new_request_id
 from bot.planetscale import PlanetScaleClient
 from bot.service import PolicyService
@@ -64,7 +65,8 @@ def planetscale_client(settings: Settings) -> PlanetScaleClient:
         raise SettingsError("PLANETSCALE_SERVICE_TOKEN_ID is not set: set it and PLANETSCALE_SERVICE_TOKEN to a "
                             "service token with read_backups and write_backups.")
     return PlanetScaleClient(settings.planetscale_token_id, settings.planetscale_token,
-                             settings.planetscale_api_url, limiter=settings.planetscale_limiter())
+                             settings.planetscale_api_url, limiter=settings.planetscale_limiter(),
+                             transport=KeepAliveTransport())
 
 
 def load_access_rules(path: str) -> AccessFile:

@@ -3,8 +3,8 @@
 slack_sdk's synchronous clients open a new connection for every call: a TCP and a TLS handshake with
 slack.com before each `chat.postMessage`, `chat.update`, `views.*` and response URL post, one to three extra
 round trips on every answer a person waits for. These subclasses send the same requests through one shared
-httpx pool instead. Everything else stays slack_sdk's: the request it builds, its retry handlers and its
-errors, because a failed request is raised as the exception urllib would have raised.
+pool of kept-alive connections instead. Everything else stays slack_sdk's: the request it builds, its retry
+handlers and its errors, because a failed request is raised as the exception urllib would have raised.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from email.message import Message
-from http.client import HTTPMessage, RemoteDisconnected
+from http.client import HTTPException, HTTPMessage, RemoteDisconnected
 from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.request import Request
 
-import httpx
 from slack_bolt import Respond
 from slack_bolt.context.respond.internals import _build_message
 from slack_sdk import WebClient
@@ -25,38 +24,35 @@ from slack_sdk.models.attachments import Attachment
 from slack_sdk.models.blocks import Block
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
+from bot.keepalive import ConnectFailed, KeepAlivePool
+
 
 class SlackConnections:
     """One pool of kept-alive connections for every call to Slack, shared by all threads."""
 
-    def __init__(self, timeout: float = 10.0, transport: httpx.BaseTransport | None = None):
-        self.http = httpx.Client(
-            timeout=timeout, follow_redirects=False, transport=transport,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32, keepalive_expiry=60.0))
+    def __init__(self, timeout: float = 10.0):
+        self.timeout = timeout
+        self.pool = KeepAlivePool(timeout=timeout)
 
     def send(self, request: Request) -> tuple[int, HTTPMessage, str]:
         """Send a request slack_sdk built for urllib: (status, headers, text), or what urllib raises."""
+        body = request.data if isinstance(request.data, bytes) else None  # slack_sdk always sends bytes
         try:
-            body = request.data if isinstance(request.data, bytes) else None  # slack_sdk always sends bytes
-            response = self.http.request(request.get_method(), request.full_url, content=body,
-                                         headers=dict(request.header_items()))
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise URLError(exc) from None  # retried by slack_sdk's ConnectionErrorRetryHandler, as before
-        except httpx.TimeoutException as exc:
-            raise TimeoutError(str(exc) or "Slack did not answer in time") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise RemoteDisconnected(str(exc)) from None
-        headers = HTTPMessage()
-        for name, value in response.headers.multi_items():
-            headers[name] = value
-        text = response.content.decode(_charset(headers))
-        if response.status_code >= 400:
-            raise HTTPError(request.full_url, response.status_code, response.reason_phrase, headers,
-                            io.BytesIO(text.encode()))
-        return response.status_code, headers, text
+            status, reason, headers, data = self.pool.request(request.get_method(), request.full_url, body,
+                                                              request.header_items())
+        except ConnectFailed as exc:
+            raise URLError(exc.reason) from None  # as urlopen raises it, and slack_sdk retries it
+        except (TimeoutError, RemoteDisconnected, ConnectionResetError):
+            raise  # as urllib raises them: slack_sdk's ConnectionErrorRetryHandler knows the last two
+        except (OSError, HTTPException) as exc:
+            raise URLError(exc) from None
+        text = data.decode(_charset(headers))
+        if status >= 400:
+            raise HTTPError(request.full_url, status, reason, headers, io.BytesIO(data))
+        return status, headers, text
 
     def close(self) -> None:
-        self.http.close()
+        self.pool.close()
 
 
 def _charset(headers: Message) -> str:
@@ -75,7 +71,7 @@ class PooledWebClient(WebClient):
 
 class PooledWebhookClient(WebhookClient):
     def __init__(self, url: str, connections: SlackConnections):
-        super().__init__(url=url, timeout=int(connections.http.timeout.read or 10))
+        super().__init__(url=url, timeout=int(connections.timeout))
         self.connections = connections
 
     def _perform_http_request_internal(self, url: str, req: Request) -> WebhookResponse:

@@ -34,6 +34,7 @@ from bot.emulators.slack_requests import (
     view_submission_body,
 )
 from bot.executor import TrackedExecutor
+from bot.keepalive import KeepAliveTransport
 from bot.planetscale import PlanetScaleClient, RetryPolicy
 from bot.settings import Settings
 from bot.store import Store, database_url
@@ -96,7 +97,7 @@ def planetscale_client(planetscale_server: tuple[PlanetScaleEmulator, Background
                        planetscale: PlanetScaleState, sleeps: list[float]) -> Iterator[PlanetScaleClient]:
     _, server = planetscale_server
     client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, server.url + "/v1", retry=RetryPolicy(),
-                               sleep=sleeps.append)
+                               sleep=sleeps.append, transport=KeepAliveTransport())
     yield client
     client.close()
 

@@ -3,7 +3,9 @@ round trips and HTTPS in front of them, and count the connections clients open."
 
 from __future__ import annotations
 
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,9 +14,11 @@ import httpx
 import pytest
 from conftest import Bot
 
-from bot.emulators.planetscale import PlanetScaleEmulator
+from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleEmulator, PlanetScaleState
 from bot.emulators.serving import BackgroundServer, ThrowawayTLS
 from bot.emulators.slack import MethodFault, SlackEmulator, SlackState
+from bot.keepalive import KeepAlivePool, KeepAliveTransport
+from bot.planetscale import PlanetScaleClient, RetryPolicy, Unavailable
 
 ROUND_TRIP = 0.2
 
@@ -89,3 +93,47 @@ def test_https_with_a_throwaway_certificate_costs_its_handshake_too() -> None:
                 assert time.monotonic() - started >= 3 * ROUND_TRIP  # TCP, TLS, then the request
     finally:
         tls.close()
+
+
+def test_planetscale_timeouts_over_kept_alive_connections_are_retried_then_reported(
+    planetscale_server: tuple[PlanetScaleEmulator, BackgroundServer], planetscale: PlanetScaleState
+) -> None:
+    planetscale.add_fault(Fault(delay=1.0, times=2, method="GET"))
+    client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, planetscale_server[1].url + "/v1",
+                               timeout=httpx.Timeout(0.2), retry=RetryPolicy(attempts=2), sleep=lambda _: None,
+                               transport=KeepAliveTransport())
+    with pytest.raises(Unavailable, match="did not answer in time"):
+        client.list_policies("acme", "app-db")
+    assert len(client.list_policies("acme", "app-db")) == 3  # a fresh connection after the timed-out ones
+
+
+def test_an_unreachable_planetscale_is_named_over_the_kept_alive_transport() -> None:
+    client = PlanetScaleClient("id", "token", "http://127.0.0.1:9/v1", retry=RetryPolicy(attempts=1),
+                               transport=KeepAliveTransport())
+    with pytest.raises(Unavailable, match="Could not reach PlanetScale"):
+        client.list_policies("acme", "app-db")
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_not_reused() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve_once_each() -> None:  # answers one request per connection, then closes it without saying so
+        for _ in range(2):
+            conn, _ = listener.accept()
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            time.sleep(0.1)
+            conn.close()
+
+    server = threading.Thread(target=serve_once_each, daemon=True)
+    server.start()
+    pool = KeepAlivePool(timeout=5)
+    try:
+        for _ in range(2):
+            assert pool.request("GET", f"http://127.0.0.1:{port}/", None, [])[3] == b"ok"
+            time.sleep(0.3)
+        assert pool.opened == 2
+    finally:
+        pool.close()
+        listener.close()
