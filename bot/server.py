@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.executor import after_the_answer
+
 # Slack's payloads are a few kilobytes; a large body is not from Slack and is refused before it is read.
 MAX_BODY_BYTES = 256 * 1024
 
@@ -30,7 +32,9 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
         length = request.headers.get("content-length")
         if length is not None and (not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY_BYTES):
             return PlainTextResponse("Request body too large", status_code=413)
-        return await handler.handle(request)
+        # The work after the ack starts on the loop's next turn, once the ack is written.
+        with after_the_answer(asyncio.get_running_loop().call_soon):
+            return await handler.handle(request)
 
     async def healthz(_: Request) -> Response:
         report = health() if health else {"status": "ok"}
