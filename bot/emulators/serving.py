@@ -142,7 +142,7 @@ class BackgroundServer:
         """`latency`: the round trip, in seconds, that every connection to this server goes through."""
         self._counter = _ConnectionCounter(app)
         config = uvicorn.Config(self._counter, host=host, port=0 if latency else port, log_level="warning",
-                                access_log=False, lifespan="off", loop="asyncio", http="h11",
+                                access_log=False, lifespan="off", loop="asyncio", http="httptools",
                                 ssl_certfile=tls.cert_file if tls else None, ssl_keyfile=tls.key_file if tls else None)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="emulator", daemon=True)
