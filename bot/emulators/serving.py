@@ -88,10 +88,14 @@ class _LatencyRelay:
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         handshake_done = opened + self.round_trip
-        await asyncio.gather(self._forward(client_reader, upstream_writer, handshake_done),
-                             self._forward(upstream_reader, client_writer, opened), return_exceptions=True)
-        for writer in (client_writer, upstream_writer):
-            writer.close()
+        try:
+            await asyncio.gather(self._forward(client_reader, upstream_writer, handshake_done),
+                                 self._forward(upstream_reader, client_writer, opened), return_exceptions=True)
+        except asyncio.CancelledError:
+            pass  # the relay is stopping: end quietly
+        finally:
+            for writer in (client_writer, upstream_writer):
+                writer.close()
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, not_before: float) -> None:
         half = self.round_trip / 2
