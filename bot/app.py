@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import App, BoltContext, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.error import BoltError
+from slack_bolt.middleware import Middleware
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -134,6 +135,26 @@ BOLT_LOGGER = logging.getLogger("slack_bolt")
 BOLT_LOGGER.addFilter(_SameTokenWarning())
 
 
+class PerRequest(Middleware):
+    """A request ID for the logs; and for listeners, the shared client and a `respond` on its connections.
+
+    Bolt makes a client per request (and `respond` makes one per call), each opening connections of its own.
+    A class, not a function: Bolt builds every argument a function middleware could ask for, on each request.
+    """
+
+    def __init__(self, client: PooledWebClient):
+        self.client = client
+
+    def process(self, *, req: BoltRequest, resp: BoltResponse,
+                next: Callable[[], BoltResponse]) -> BoltResponse | None:
+        new_request_id()
+        context = req.context
+        context["client"] = self.client
+        if context.response_url:
+            context["respond"] = PooledRespond(context.response_url, self.client.connections)
+        return next()
+
+
 def _build_app(settings: Settings, deps: Dependencies) -> App:
     client = deps.slack or slack_client(settings)
     app = App(
@@ -149,15 +170,6 @@ def _build_app(settings: Settings, deps: Dependencies) -> App:
         listener_executor=deps.background,
         logger=BOLT_LOGGER,
     )
-    @app.middleware
-    def tag_request(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
-        new_request_id()
-        # Bolt makes a client per request (and `respond` makes one per call), each opening connections of its
-        # own; listeners get the shared pool's instead.
-        context["client"] = client
-        if context.response_url:
-            context["respond"] = PooledRespond(context.response_url, client.connections)
-        return next()
-
+    app.use(PerRequest(client))
     handlers.register(app, deps)
     return app

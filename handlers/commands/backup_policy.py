@@ -4,6 +4,7 @@ channel."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,12 @@ HISTORY_LIMIT = 25
 DatabaseCommand = ListCommand | ShowCommand | UpdateCommand | HistoryCommand
 
 
+@functools.lru_cache(maxsize=256)
+def help_in_ack(name: str, capabilities: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Help depends on nothing but these; building its blocks took more than the rest of the ack."""
+    return blocks.help_blocks(name, list(capabilities))
+
+
 def register(app: App, deps: Dependencies) -> None:
     def on_command(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         try:
@@ -52,7 +59,7 @@ def register(app: App, deps: Dependencies) -> None:
             # Nothing to ask anyone: the rules and the user groups Slack listed lately answer it in the ack.
             capabilities = deps.access.capabilities(command["user_id"], command["channel_id"])
             ack(text="How to use /backup-policy",
-                blocks=blocks.help_blocks(command.get("command") or COMMAND, capabilities))
+                blocks=help_in_ack(command.get("command") or COMMAND, tuple(capabilities)))
             return
         if isinstance(parsed, EditCommand):
             ack()
