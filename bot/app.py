@@ -15,7 +15,6 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
 from bot.access import AccessControl, AccessFile, AccessFileError, RulesSource
@@ -84,13 +83,19 @@ def load_access_rules(path: str) -> AccessFile:
 def open_store(url: str) -> Store:
     """The database, migrated; a SettingsError naming BACKUP_BOT_DATABASE_URL when it cannot be used."""
     store = Store(url)
+    migrate(store)
+    return store
+
+
+def migrate(store: Store) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         store.migrate()
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
         raise SettingsError(f"BACKUP_BOT_DATABASE_URL cannot be used ({reason}): check that the database "
                             "exists and is reachable.") from None
-    return store
 
 
 def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None = None,
@@ -108,6 +113,8 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
 
 def health_report(deps: Dependencies) -> dict[str, Any]:
     """For /healthz: usable when the database is; a bad access-file reload is reported, not fatal."""
+    if not deps.store.ready.is_set():
+        return {"status": "starting", "database": "checking the schema"}
     ok, detail = deps.store.healthy()
     report: dict[str, Any] = {"status": "ok" if ok else "unavailable", "database": detail}
     if deps.access.source.last_error:

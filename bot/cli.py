@@ -69,19 +69,37 @@ def _logging(settings: Settings, quiet: bool = False) -> None:
 
 
 def run_serve(host: str, port: int | None) -> int:
+    import threading
+
     import uvicorn
 
-    from bot.app import build_app, build_dependencies, health_report
+    from bot.app import build_app, build_dependencies, health_report, migrate
     from bot.executor import TrackedExecutor
     from bot.server import create_asgi_app
+    from bot.store import Store
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
     _logging(settings)
     executor = TrackedExecutor()
-    deps = build_dependencies(settings, background=executor)
+    # The schema is checked (and SQLAlchemy loaded) once the server is starting, beside the first acks, which
+    # never use the database; the work after them waits for it. A database that cannot be used still stops
+    # the process with one line.
+    store = Store(settings.database_url)
+    store.ready.clear()
+    deps = build_dependencies(settings, store=store, background=executor)
     app = build_app(settings, deps)
     sweeper = start_sweeper(deps, app)
+    unusable: list[SettingsError] = []
+
+    def check_database() -> None:
+        try:
+            migrate(store)
+        except SettingsError as exc:
+            unusable.append(exc)
+            server.should_exit = True
+        finally:
+            store.ready.set()
 
     def finish() -> None:
         # SIGTERM: uvicorn has answered the requests in flight; let the work already acked finish too.
@@ -90,10 +108,14 @@ def run_serve(host: str, port: int | None) -> int:
         executor.shutdown(wait=True)
         deps.store.close()
 
-    asgi = create_asgi_app(app, health=lambda: health_report(deps), on_shutdown=finish)
+    asgi = create_asgi_app(app, health=lambda: health_report(deps), on_shutdown=finish,
+                           on_startup=threading.Thread(target=check_database, name="schema", daemon=True).start)
     log.info("serving on %s:%s, PlanetScale at %s", host, port or settings.port, settings.planetscale_api_url)
-    uvicorn.run(asgi, host=host, port=port or settings.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=20)
+    server = uvicorn.Server(uvicorn.Config(asgi, host=host, port=port or settings.port, log_config=None,
+                                          access_log=False, timeout_graceful_shutdown=20))
+    server.run()
+    if unusable:
+        raise unusable[0]
     return 0
 
 

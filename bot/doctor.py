@@ -12,8 +12,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.access import AccessFile, AccessFileError
 from bot.planetscale import PlanetScaleClient, PlanetScaleError
+from bot.schema import MIGRATIONS
 from bot.settings import Settings, SettingsError
-from bot.store import MIGRATIONS, Store
+from bot.store import Store
 
 # Every Web API method the bot calls, and the bot scope it needs (None: no scope). The manifest must grant
 # exactly these, plus `commands` for the slash command and `chat:write.public` to post in channels the bot

@@ -23,9 +23,11 @@ HealthCheck = Callable[[], dict[str, Any]]
 
 
 def create_asgi_app(app: App, health: HealthCheck | None = None,
-                    on_shutdown: Callable[[], None] | None = None) -> Starlette:
-    """`on_shutdown` runs while the server shuts down (SIGTERM): after the requests in flight have been
-    answered, before the process exits, so work already acked can finish."""
+                    on_shutdown: Callable[[], None] | None = None,
+                    on_startup: Callable[[], None] | None = None) -> Starlette:
+    """`on_startup` runs as the server starts, before it listens (it must not block). `on_shutdown` runs while
+    the server shuts down (SIGTERM): after the requests in flight have been answered, before the process
+    exits, so work already acked can finish."""
     handler = SlackRequestHandler(app)
 
     async def slack_events(request: Request) -> Response:
@@ -42,6 +44,8 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if on_startup is not None:
+            on_startup()
         yield
         if on_shutdown is not None:
             await asyncio.to_thread(on_shutdown)
