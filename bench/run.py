@@ -513,6 +513,47 @@ def verdict(ok: bool) -> str:
     return "yes" if ok else "**NO**"
 
 
+def summary(report: Report) -> str:
+    """The README's table: every figure beside the bare app or the floor, with its limit."""
+    lines = ["| what | bare Bolt app or floor | backup-bot | × | limit | within |", "|---|---|---|---|---|---|"]
+    bare, bot = report.acks.get("bare Bolt app (ack only)", {}), report.acks.get("backup-bot serve", {})
+    for name, figures in bot.items():
+        base = bare[name] if "click" in name else bare["`help`"]
+        limit = IN_ACK_LIMIT if figures.in_ack else AFTER_ACK_LIMIT
+        for label, mine, theirs in (("ack p50, 1 at a time", figures.p50, base.p50),
+                                    ("ack p99, 8 at once", figures.p99_at_8, base.p99_at_8)):
+            ratio = mine / theirs
+            lines.append(f"| {name}: {label} | {theirs:.2f} ms | {mine:.2f} ms | {ratio:.2f}× | {limit}× | "
+                         f"{verdict(ratio <= limit)} |")
+    for trip in report.trips:
+        if trip.floor_trips:
+            floor = trip.floor_trips * report.latency_ms
+            ratio = trip.answer_ms / floor
+            lines.append(f"| {trip.name}, {report.latency_ms:.0f} ms round trips over HTTPS, p50 | "
+                         f"floor {floor:.0f} ms ({trip.floor_trips:g} round trips) | {trip.answer_ms:.1f} ms | "
+                         f"{ratio:.2f}× | {FLOOR_LIMIT}× | {verdict(ratio <= FLOOR_LIMIT)} |")
+    b = report.budget
+    if b:
+        ok = b["rejected_429"] == 0 and b["answered"] >= b["commands"]
+        lines.append(f"| a burst of {b['commands']} `list`, PlanetScale at {b['rate']} | — | "
+                     f"{b['rejected_429']} × 429, {b['answered']} answered, the last after {b['drained_s']:.0f} s "
+                     f"| — | no 429 | {verdict(ok)} |")
+    if report.cold:
+        ratio = report.cold["bot"] / report.cold["bare"]
+        lines.append(f"| cold start → first ack | {report.cold['bare']:.0f} ms | {report.cold['bot']:.0f} ms | "
+                     f"{ratio:.2f}× | {COLD_LIMIT}× | {verdict(ratio <= COLD_LIMIT)} |")
+    return "\n".join(lines)
+
+
+def write_readme_table(table: str) -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        readme.write_text(before + start + "\n" + table + "\n" + end + rest.split(end, 1)[1])
+
+
 def render(report: Report, args: argparse.Namespace) -> tuple[str, list[str]]:
     misses: list[str] = []
     floor_p50, floor_p99 = report.client_floor
@@ -660,7 +701,9 @@ def main() -> int:
     print("\nAll within the limits." if not misses else "\nOutside the limits:\n" + "\n".join(f"- {m}" for m in misses))
     if not args.no_write and phases == {"acks", "trips", "budget", "cold"}:
         (ROOT / "docs" / "benchmarks.md").write_text(
-            "# Benchmarks\n\nWritten by `make bench` (bench/run.py) from one run; rerun it to check.\n\n" + text + "\n")
+            "# Benchmarks\n\nWritten by `make bench` (bench/run.py) from one run; rerun it to check.\n\n## Summary\n\n"
+            + summary(report) + "\n\n" + text + "\n")
+        write_readme_table(summary(report))
     return 0 if not misses else 1
 
 
