@@ -1,11 +1,13 @@
-"""The background executor: work handed over while a request is answered starts once the answer is written."""
+"""When the work after an ack starts: once the ack is written, and in a burst once the door is quiet."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 
 from bot.executor import TrackedExecutor, after_the_answer
+from bot.server import AcksFirst
 
 
 def test_work_handed_over_during_an_answer_starts_when_the_server_says_so() -> None:
@@ -39,3 +41,38 @@ def test_outside_an_answer_work_starts_at_once() -> None:
     executor.run(ran.set)
     assert ran.wait(5) and executor.wait_idle(5)
     executor.shutdown()
+
+
+def test_in_a_burst_the_work_after_the_acks_waits_until_the_door_is_quiet() -> None:
+    async def scenario() -> tuple[list[str], list[str], list[str]]:
+        gate = AcksFirst(quiet=0.05, longest=5.0)
+        started: list[str] = []
+        assert not gate.arrived()  # alone: its work starts at once, once the ack is written
+        gate.start(lambda: started.append("alone"), burst=False)
+        await asyncio.sleep(0.1)
+        alone = list(started)
+        for name in ("first", "second", "third"):  # back to back
+            burst = gate.arrived()
+            gate.start(lambda name=name: started.append(name), burst)
+            await asyncio.sleep(0.01)
+        during = list(started)
+        await asyncio.sleep(0.2)
+        return alone, during, started
+
+    alone, during, after = asyncio.run(scenario())
+    assert alone == ["alone"]
+    assert during == ["alone", "first"]  # the first of a burst came alone; the rest wait for quiet
+    assert after == ["alone", "first", "second", "third"]
+
+
+def test_a_long_burst_still_starts_its_work_after_the_longest_wait() -> None:
+    async def scenario() -> list[int]:
+        gate = AcksFirst(quiet=0.05, longest=0.2)
+        started: list[int] = []
+        gate.arrived()
+        for i in range(40):  # 0.4 s of requests 10 ms apart: never quiet for 50 ms
+            gate.start(lambda i=i: started.append(i), gate.arrived())
+            await asyncio.sleep(0.01)
+        return started
+
+    assert len(asyncio.run(scenario())) >= 10
