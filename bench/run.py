@@ -605,11 +605,12 @@ def render(report: Report, args: argparse.Namespace) -> tuple[str, list[str]]:
 def acks_section(report: Report, args: argparse.Namespace, misses: list[str]) -> list[str]:
     bare_name, bot_name = "bare Bolt app (ack only)", "backup-bot serve"
     bare, bot = report.acks[bare_name], report.acks[bot_name]
-    bare_command = next(iter(bare.values()))
-    lines = ["", f"The bare Bolt app: {bare_command.p50:.2f} ms p50 one at a time, {bare_command.p99_at_8:.2f} ms p99 "
-             f"at 8 at once, {bare_command.cpu_ack_ms:.2f} ms of CPU per ack."]
-    if bare_command.p50 >= 1.0:
-        lines += ["", f"**VOID: the bare app measured {bare_command.p50:.2f} ms p50 (≥ 1 ms): the machine is busy or "
+    slowest = max(bare.values(), key=lambda f: f.p50)
+    lines = ["", f"The bare Bolt app, at its slowest kind: {slowest.p50:.2f} ms p50 one at a time, "
+             f"{max(f.p99_at_8 for f in bare.values()):.2f} ms p99 at 8 at once, {slowest.cpu_ack_ms:.2f} ms of "
+             "CPU per ack."]
+    if slowest.p50 >= 1.0:
+        lines += ["", f"**VOID: the bare app measured {slowest.p50:.2f} ms p50 (≥ 1 ms): the machine is busy or "
                       "the client is slow, and the figures below measure that.**"]
         misses.append("bare app p50 ≥ 1 ms: void")
     lines += ["", "## Acks beside the bare app", "",
@@ -724,14 +725,16 @@ def main() -> int:
         if "cold" in phases:
             run_cold(report, args.starts)
     text, misses = render(report, args)
-    print(text)
-    print("\nAll within the limits." if not misses else "\nOutside the limits:\n" + "\n".join(f"- {m}" for m in misses))
+    verdict_text = ("All within the limits." if not misses else
+                    "Outside the limits:\n\n" + "\n".join(f"- {m}" for m in misses))
+    print(text + "\n\n" + verdict_text)
     if not args.no_write and phases == {"acks", "trips", "budget", "cold"}:
         (ROOT / "docs" / "benchmarks.md").write_text(
             "# Benchmarks\n\nWritten by `make bench` (bench/run.py) from one run; rerun it to check.\n\n## Summary\n\n"
-            + summary(report) + "\n\n" + text + "\n")
-        write_readme_table(summary(report))
-    return 0 if not misses else 1
+            + summary(report) + "\n\n" + verdict_text + "\n\n" + text + "\n")
+        write_readme_table(summary(report) + "\n\n" + verdict_text)
+        print("\nWritten: docs/benchmarks.md and the README's table.")
+    return 0
 
 
 if __name__ == "__main__":
