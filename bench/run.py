@@ -1,11 +1,14 @@
 """Speed of `backup-bot serve` as Slack and people see it, beside a bare Bolt app measured in the same run.
 
-    make bench            # or: .venv/bin/python -m bench.run [--quick] [--latency-ms 40] [--budget 1000]
+    make bench     # or: .venv/bin/python -m bench.run [--only acks|trips|budget|cold] [--kind list] [--no-write]
 
 Both apps run as their own uvicorn processes; the Slack and PlanetScale emulators run in this process, and
 the load client (bench/load.py) in a process of its own, so that neither the emulators nor the bench's
 bookkeeping hold the client up. Every figure is beside the bare app's or beside the floor of round trips
-the answer needs, as a ratio. Results go to stdout and docs/benchmarks.md.
+the answer needs, as a ratio. A whole run writes docs/benchmarks.md and the README's table.
+
+Where the bot's time goes: BENCH_PROFILE=/tmp/bot.txt (with BENCH_PROFILE_GIL=1 for the time it holds the
+interpreter) runs it under py-spy, one collapsed stack a line, per thread.
 """
 
 from __future__ import annotations
@@ -217,7 +220,7 @@ def stop_emulators(emulators: Emulators) -> None:
 
 
 @dataclass
-class Path_:
+class Kind:
     """One kind of request measured for its ack: how to make N of them, and what each leaves in Slack."""
 
     name: str
@@ -239,7 +242,7 @@ class AckFigures:
 class AckSamples:
     """Acks of one kind of request from one server, gathered over several rounds."""
 
-    def __init__(self, server: Server, path: Path_, emulators: Emulators | None):
+    def __init__(self, server: Server, path: Kind, emulators: Emulators | None):
         self.server, self.path, self.emulators = server, path, emulators
         self.ones: list[float] = []
         self.eights: list[float] = []
@@ -316,7 +319,7 @@ class PendingRequests:
         return list(found.items())
 
 
-def ack_paths(slack: Slack, pending: PendingRequests | None) -> list[Path_]:
+def ack_paths(slack: Slack, pending: PendingRequests | None) -> list[Kind]:
     def commands(text: str | Callable[[int], str]) -> Callable[[Server, int], list[tuple[str, bytes]]]:
         return lambda server, n: [slack.command(server.port, text(i) if callable(text) else text) for i in range(n)]
 
@@ -326,13 +329,13 @@ def ack_paths(slack: Slack, pending: PendingRequests | None) -> list[Path_]:
         return [slack.click(server.port, request_id, message) for request_id, message in pending.make(server, n)]
 
     return [
-        Path_("refused in the ack (`update … retention=0d`)", True,
+        Kind("refused in the ack (`update … retention=0d`)", True,
               commands("update acme/app-db bp03devday retention=0d"), 0),
-        Path_("`help`", True, commands("help"), 0),
-        Path_("`list acme/app-db`", False, commands("list acme/app-db"), 1),
-        Path_("`update` (development, applied at once)", False,
+        Kind("`help`", True, commands("help"), 0),
+        Kind("`list acme/app-db`", False, commands("list acme/app-db"), 1),
+        Kind("`update` (development, applied at once)", False,
               commands(lambda i: f"update acme/app-db bp03devday retention={4 + i % 60}d"), 1),
-        Path_("approval click (applies the change)", False, clicks, 1),
+        Kind("approval click (applies the change)", False, clicks, 1),
     ]
 
 
@@ -359,7 +362,7 @@ def measure_trips(client: LoadClient, server: Server, emulators: Emulators, slac
             cursor = emulators.events()
             _, raw = make(i)
             [answer] = client.drive(server.port, [raw], 1)
-            if done(SlackEvent("none")):  # answered in the ack itself
+            if b'"blocks"' in answer.body:  # answered in the ack itself
                 elapsed = answer.elapsed_ms
             else:
                 deadline = time.perf_counter() + 30
@@ -379,7 +382,8 @@ def measure_trips(client: LoadClient, server: Server, emulators: Emulators, slac
                 (len(emulators.slack.calls) + emulators.responses() - slack_calls) / n)
 
     trips = [
-        Trip("`help` → answer", 0, "none: in the ack, from the rules and the cached user groups"),
+        Trip("`help` → answer", 0, "none: in the ack, from the rules and the cached user groups (after the "
+             "groups are listed, once a minute: 1)"),
         Trip("`list` → answer", 1.5, "PlanetScale list; the answer's post arrives"),
         Trip("`update` (development) → result in channel", 2.5, "PlanetScale list, PATCH; chat.postMessage arrives"),
         Trip("approval click → message updated", 2.5,
@@ -390,7 +394,7 @@ def measure_trips(client: LoadClient, server: Server, emulators: Emulators, slac
     opened = (emulators.slack_server.connections, emulators.planetscale_server.connections)
     calls = (len(emulators.slack.calls) + emulators.responses(), len(emulators.planetscale.calls()))
     makers: list[tuple[Callable[[int], tuple[str, bytes]], Callable[[SlackEvent], bool]]] = [
-        (lambda i: slack.command(port, "help"), lambda e: e.kind == "none"),
+        (lambda i: slack.command(port, "help"), lambda e: e.kind == "response"),
         (lambda i: slack.command(port, "list acme/app-db"), lambda e: e.kind == "response"),
         (lambda i: slack.command(port, f"update acme/app-db bp03devday retention={4 + i % 60}d"),
          lambda e: e.kind == "message"),
