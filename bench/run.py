@@ -563,6 +563,12 @@ def summary(report: Report) -> str:
             lines.append(f"| {trip.name}, {report.latency_ms:.0f} ms round trips over HTTPS, p50 | "
                          f"floor {floor:.0f} ms ({trip.floor_trips:g} round trips) | {trip.answer_ms:.1f} ms | "
                          f"{ratio:.2f}× | {FLOOR_LIMIT}× | {verdict(ratio <= FLOOR_LIMIT)} |")
+    if report.trips:
+        calls = ", ".join(f"{t.name.split(' →')[0]} {t.planetscale_calls:.0f}" for t in report.trips)
+        opened = ", ".join(f"{name} {count} over {connections}" for name, (count, connections)
+                           in report.connections.items())
+        lines.append(f"| PlanetScale requests each (one at a time) | — | {calls} | — | nothing read twice | — |")
+        lines.append(f"| requests over new connections, while measured | — | {opened} | — | reused | — |")
     b = report.budget
     if b:
         ok = b["rejected_429"] == 0 and b["answered"] >= b["commands"]
@@ -736,7 +742,11 @@ def main() -> int:
         (ROOT / "docs" / "benchmarks.md").write_text(
             "# Benchmarks\n\nWritten by `make bench` (bench/run.py) from one run; rerun it to check.\n\n## Summary\n\n"
             + summary(report) + "\n\n" + verdict_text + "\n\n" + text + "\n")
-        write_readme_table(summary(report) + "\n\n" + verdict_text)
+        load = os.getloadavg()[0]
+        write_readme_table(summary(report) + "\n\n" + verdict_text + "\n\n" + f"One run of `make bench` on this "
+                           f"project's machine: {os.cpu_count()} cores shared with the emulators, the load client and "
+                           f"other engineers' work (load average {load:.2f} at its end), Python "
+                           f"{sys.version.split()[0]}. Details and the bot's CPU per request in docs/benchmarks.md.")
         print("\nWritten: docs/benchmarks.md and the README's table.")
     return 0
 
