@@ -25,13 +25,14 @@ HealthCheck = Callable[[], dict[str, Any]]
 class AcksFirst:
     """When requests arrive back to back (a burst), the work after their acks waits until the door has been
     quiet for `quiet` seconds, or its oldest part has waited `longest`: in one interpreter that work would
-    otherwise take its time from the next acks, which have Slack's 3 seconds and answers have none. A request
-    that comes alone has its work started at once, once its ack is written."""
+    otherwise take its time from the next acks, which have Slack's 3 seconds where answers have none. A
+    request that comes alone has its work started `grace` after its ack, unless a burst begins meanwhile."""
 
-    def __init__(self, quiet: float = 0.01, longest: float = 0.5):
-        self.quiet, self.longest = quiet, longest
+    def __init__(self, quiet: float = 0.01, longest: float = 0.5, grace: float = 0.001):
+        self.quiet, self.longest, self.grace = quiet, longest, grace
         self._last_arrival = float("-inf")
         self._held: list[Callable[[], None]] = []
+        self._in_burst = False
         self._oldest = 0.0
         self._timer: asyncio.TimerHandle | None = None
 
@@ -40,27 +41,26 @@ class AcksFirst:
         now = asyncio.get_running_loop().time()
         burst = now - self._last_arrival < self.quiet
         self._last_arrival = now
+        self._in_burst = self._in_burst or burst
         return burst
 
     def start(self, work: Callable[[], None], burst: bool) -> None:
         loop = asyncio.get_running_loop()
-        if not burst and not self._held:
-            loop.call_soon(work)
-            return
         if not self._held:
             self._oldest = loop.time()
         self._held.append(work)
+        self._in_burst = self._in_burst or burst
         if self._timer is None:
-            self._timer = loop.call_later(self.quiet, self._release_when_quiet)
+            self._timer = loop.call_later(self.quiet if self._in_burst else self.grace, self._release_when_quiet)
 
     def _release_when_quiet(self) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        quiet_for = now - self._last_arrival
-        if quiet_for < self.quiet and now - self._oldest < self.longest:
-            self._timer = loop.call_later(self.quiet - quiet_for, self._release_when_quiet)
+        quiet_for, needed = now - self._last_arrival, self.quiet if self._in_burst else self.grace
+        if quiet_for < needed and now - self._oldest < self.longest:
+            self._timer = loop.call_later(needed - quiet_for, self._release_when_quiet)
             return
-        self._timer = None
+        self._timer, self._in_burst = None, False
         held, self._held = self._held, []
         for work in held:
             work()

@@ -76,3 +76,19 @@ def test_a_long_burst_still_starts_its_work_after_the_longest_wait() -> None:
         return started
 
     assert len(asyncio.run(scenario())) >= 10
+
+
+def test_the_work_of_a_request_that_came_alone_joins_a_burst_that_begins_within_the_grace() -> None:
+    async def scenario() -> tuple[list[str], list[str]]:
+        gate = AcksFirst(quiet=0.05, longest=5.0, grace=0.02)
+        started: list[str] = []
+        gate.start(lambda: started.append("first"), gate.arrived())
+        await asyncio.sleep(0.005)
+        gate.start(lambda: started.append("second"), gate.arrived())  # within the grace: a burst
+        await asyncio.sleep(0.03)
+        during = list(started)
+        await asyncio.sleep(0.1)
+        return during, started
+
+    during, after = asyncio.run(scenario())
+    assert during == [] and after == ["first", "second"]
