@@ -319,13 +319,17 @@ class PendingRequests:
         return list(found.items())
 
 
-def ack_paths(slack: Slack, pending: PendingRequests | None) -> list[Kind]:
+def ack_paths(slack: Slack, pending: PendingRequests | None,
+              shown: Callable[[], SlackEvent] | None = None) -> list[Kind]:
+    """`pending` makes real requests to approve; without it (the bare app), the clicks carry the message a
+    real request shows (`shown`), as Slack sends it with every click, on made-up request IDs."""
     def commands(text: str | Callable[[int], str]) -> Callable[[Server, int], list[tuple[str, bytes]]]:
         return lambda server, n: [slack.command(server.port, text(i) if callable(text) else text) for i in range(n)]
 
     def clicks(server: Server, n: int) -> list[tuple[str, bytes]]:
-        if pending is None:  # the bare app only acks: the same clicks, on made-up requests
-            return [slack.click(server.port, f"{i:08d}-bench", None) for i in range(n)]
+        if pending is None:
+            message = shown() if shown else None
+            return [slack.click(server.port, f"{i:08d}-bench", message) for i in range(n)]
         return [slack.click(server.port, request_id, message) for request_id, message in pending.make(server, n)]
 
     return [
@@ -458,7 +462,14 @@ def run_acks(report: Report, client: LoadClient, one: int, eight: int, kinds: li
         bare, bot = bare_server(env), bot_server(env)
         for server in (bare, bot):
             server.start(slack.command(server.port, "help")[1])
-        bare_paths = {p.name: p for p in ack_paths(slack, None)}
+        shown: list[SlackEvent] = []
+
+        def a_request_message() -> SlackEvent:
+            if not shown:
+                shown.append(pending.make(bot, 1)[0][1])
+            return shown[0]
+
+        bare_paths = {p.name: p for p in ack_paths(slack, None, a_request_message)}
         report.acks = {bare.name: {}, bot.name: {}}
         for path in ack_paths(slack, pending):
             if kinds and not any(k in path.name for k in kinds):
@@ -471,9 +482,9 @@ def run_acks(report: Report, client: LoadClient, one: int, eight: int, kinds: li
                 report.acks[sampled.server.name][path.name] = sampled.figures()
         report.rss = {server.name: server.peak_rss_mb() for server in (bare, bot)}
     finally:
-        for server in (bare, bot):
-            if server:
-                server.stop()
+        for running in (bare, bot):
+            if running:
+                running.stop()
         stop_emulators(emulators)
 
 
