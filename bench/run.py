@@ -650,9 +650,12 @@ def acks_section(report: Report, args: argparse.Namespace, misses: list[str]) ->
                      f"{figures.p99_at_8:.1f} ms | {r99:.2f}× | {limit}× | {verdict(ok)} | {calls} | "
                      f"{figures.cpu_ack_ms:.2f} ms, {figures.cpu_after_ms:.2f} ms |")
     lines += ["", f"{args.one} requests one at a time (each sent as soon as the previous ack arrived) and {args.eight} "
-              "at 8 at once (8 connections, back to back), after a warm-up, per kind. The bot's answers, PATCHes "
-              "and messages run beside the next acks; before the next kind, every answer has reached Slack. A "
-              "click's baseline is the bare app's ack of the same click; the others' is its ack of a command."]
+              "at 8 at once (8 connections, back to back) per kind, after a warm-up, in three rounds that take "
+              "turns with the bare app. In such a burst the bot starts the work after its acks (PlanetScale, "
+              "the database, the answers) once the burst's acks are out; before the next measurement every "
+              "answer has reached Slack. A click's baseline is the bare app's ack of the same click, message "
+              "included; the others' is its ack of a command. CPU each is the bot's, per request: in the thread "
+              "that acks (starting the work after the acks included) and in the others (that work)."]
     return lines
 
 
