@@ -77,6 +77,10 @@ class TrackedExecutor(ThreadPoolExecutor):
             except Exception:
                 log.exception("background work %s failed", getattr(fn, "__name__", fn))
 
+        self._hand_over(guarded)
+
+    def _hand_over(self, work: Callable[[], None]) -> None:
+        """Counted at once; started at once, or when the server has written its answer (after_the_answer)."""
         # The caller's context (its request ID, for one) goes with the work; work it hands over starts at once.
         context = contextvars.copy_context()
         context.run(_held.set, None)
@@ -84,9 +88,9 @@ class TrackedExecutor(ThreadPoolExecutor):
         with self._idle:
             self._pending += 1
         if held is None:
-            self._start(context.run, guarded)
+            self._start(context.run, work)
         else:
-            held.append(lambda: self._start_held(context, guarded))
+            held.append(lambda: self._start_held(context, work))
 
     def _start_held(self, context: contextvars.Context, work: Callable[[], None]) -> None:
         try:
@@ -109,7 +113,7 @@ class TrackedExecutor(ThreadPoolExecutor):
                 except Exception:
                     log.exception("and the person could not be told")
 
-        self.submit(contextvars.copy_context().run, answered)
+        self._hand_over(answered)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until no submitted work is left (work may submit more); False on timeout."""

@@ -24,6 +24,22 @@ def test_work_handed_over_during_an_answer_starts_when_the_server_says_so() -> N
     executor.shutdown()
 
 
+def test_work_that_answers_its_failure_is_held_like_any_other() -> None:
+    # Most listeners hand their work over with run_answered: it too must wait for the ack to be written.
+    executor = TrackedExecutor(max_workers=2)
+    ran = threading.Event()
+    answers: list[str] = []
+    scheduled: list[Callable[[], None]] = []
+    with after_the_answer(scheduled.append):
+        executor.run_answered(answers.append, ran.set)
+    assert not ran.wait(0.2)
+    assert not executor.wait_idle(timeout=0.05)
+    [start] = scheduled
+    start()
+    assert ran.wait(5) and executor.wait_idle(5) and answers == []
+    executor.shutdown()
+
+
 def test_work_started_by_held_work_is_not_held_again() -> None:
     executor = TrackedExecutor(max_workers=2)
     inner = threading.Event()
