@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ParamSpec, Protocol
 
+from bot.adapters.slack_http import PooledWebClient
 from bot.adapters.store import Store
 from bot.domain.access import AccessControl
 from bot.domain.changes import ChangePath
@@ -33,3 +34,5 @@ class Dependencies:
     background: Background
     audit_channel: str | None = None
     stale_factor: float = 2.0
+    # Slack's Web API and response URLs, over one pool of kept-alive connections.
+    slack: PooledWebClient | None = None

@@ -15,6 +15,7 @@ from hypothesis import settings as hypothesis_settings
 from planetscale_spec import JudgedBySpec, SpecJudge
 from slack_bolt import App, BoltRequest, BoltResponse
 
+from bot.adapters.keepalive import KeepAliveTransport
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.store import Store, database_url
 from bot.domain.access import StaticRules, parse_rules
@@ -120,7 +121,7 @@ def planetscale_client(planetscale_server: tuple[PlanetScaleEmulator, Background
                        planetscale: PlanetScaleState, sleeps: list[float]) -> Iterator[PlanetScaleClient]:
     _, server = planetscale_server
     client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, server.url + "/v1", retry=RetryPolicy(),
-                               sleep=sleeps.append)
+                               sleep=sleeps.append, transport=KeepAliveTransport())
     yield client
     client.close()
 

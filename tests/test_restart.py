@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +56,16 @@ def test_sigterm_lets_a_change_already_acked_finish(
     server.wait(timeout=30)
     assert planetscale.policy("acme", "app-db", "bp03devday")["retention_value"] == 6
     assert any(e.kind == "message" and "changed the backup policy" in str(e.blocks) for e in slack.events)
+
+
+def test_serve_with_an_unusable_database_stops_with_one_line_naming_it(
+    tmp_path: Path, slack_server: Any, planetscale_server: Any
+) -> None:
+    # The schema is checked beside the first acks, after the server has started: it still stops the process.
+    (tmp_path / "access.toml").write_text(access_rules(1))
+    env = serve_env(slack_server, planetscale_server, "postgresql://nobody@127.0.0.1:1/none")
+    done = subprocess.run([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port",
+                           str(free_port())], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("backup-bot:")]
+    assert line.startswith("backup-bot: BACKUP_BOT_DATABASE_URL cannot be used")

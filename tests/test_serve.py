@@ -13,7 +13,7 @@ import httpx
 import pytest
 from conftest import SIGNING_SECRET, Bot
 
-from bot.adapters.store import MIGRATIONS
+from bot.adapters.schema import MIGRATIONS
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack_requests import signed_headers

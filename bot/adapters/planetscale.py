@@ -12,6 +12,8 @@ import json
 import logging
 import math
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,6 +65,61 @@ class RetryPolicy:
     max_retry_after: float = 20.0
 
 
+class RateLimiter:
+    """A token bucket shared by every thread of this process, so that the bot stays within PlanetScale's
+    budget (600 requests a minute) and waits instead of collecting 429s.
+
+    PlanetScale does not say how it counts; to stay under the budget in any window of `per` seconds, even a
+    sliding one, a burst of `burst` requests (a tenth of the budget) may go at once and the rest of the budget
+    is spread over the window, less a margin of 2 % for requests that the network delays unevenly:
+    burst + rate × per stays below the budget.
+    """
+
+    def __init__(self, requests: int, per: float, *, max_wait: float = 20.0, clock: Callable[[], float] | None = None,
+                 sleep: Callable[[float], None] | None = None):
+        if requests < 1 or per <= 0:
+            raise ValueError("a rate needs at least one request per period")
+        self.requests, self.per = requests, per
+        # A bound on one wait, so that the longest call (worst_case_seconds, which the leases are sized on) is
+        # bounded too: past it the call fails as rate limited, without being sent.
+        self.max_wait = max_wait
+        self.burst = max(1, requests // 10)
+        self.rate = max(requests - self.burst - max(1, requests // 50), 1) / per  # tokens a second
+        self._clock = clock or _monotonic
+        self._sleep = sleep or _default_sleep
+        self._lock = threading.Lock()
+        self._tokens = float(self.burst)
+        self._updated = self._clock()
+
+    def __repr__(self) -> str:
+        return f"RateLimiter({self.requests} per {self.per:g} s)"
+
+    def acquire(self) -> float:
+        """Take one token, waiting for it if the bucket is empty; the time waited, in seconds. RateLimited,
+        without a token taken, when the wait would be longer than max_wait."""
+        with self._lock:  # first come, first served: a waiting thread holds its place in the line
+            now = self._clock()
+            self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            wait = (1 - self._tokens) / self.rate if self._tokens < 1 else 0.0
+            if wait > self.max_wait:
+                raise RateLimited(f"This bot's PlanetScale budget ({self.requests} requests per {self.per:g} s) "
+                                  f"is used up for the next {describe_wait(wait)}; try again then.")
+            self._tokens -= 1
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
+def parse_rate(text: str) -> RateLimiter:
+    """`600/min` (also `/s`, `/h`): a RateLimiter; ValueError naming the form when malformed."""
+    count, _, unit = text.replace(" ", "").partition("/")
+    seconds = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
+    if not (count.isascii() and count.isdigit()) or int(count) < 1 or unit not in seconds:
+        raise ValueError("write the number of requests and the period, e.g. 600/min, 10/s or 36000/h")
+    return RateLimiter(int(count), seconds[unit])
+
+
 def segment(value: str, what: str) -> str:
     """One path segment: checked, then percent-encoded, so that no input can reach another path."""
     if not PATH_SEGMENT.fullmatch(value):
@@ -81,6 +138,7 @@ class PlanetScaleClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] | None = None,
         transport: httpx.BaseTransport | None = None,
+        limiter: RateLimiter | None = None,
     ):
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
@@ -94,12 +152,16 @@ class PlanetScaleClient:
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._timeout = timeout or DEFAULT_TIMEOUT
+        self.limiter = limiter
 
     def worst_case_seconds(self) -> float:
         """The longest one call can take with every attempt timing out and every wait at its longest: how long
         a worker that has sent a request may still be waiting on it."""
         one_try = sum(t or 0.0 for t in (self._timeout.pool, self._timeout.connect, self._timeout.write,
                                          self._timeout.read))
+        # Each attempt first takes its turn in the rate limiter, which never holds one longer than max_wait.
+        if self.limiter is not None:
+            one_try += self.limiter.max_wait
         longest_wait = max(self.retry.max_delay, self.retry.max_retry_after)
         return self.retry.attempts * one_try + (self.retry.attempts - 1) * longest_wait
 
@@ -246,6 +308,8 @@ class PlanetScaleClient:
                     state.upcoming_sleep)
 
     def _once(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
+        if self.limiter is not None:
+            self.limiter.acquire()
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException:
@@ -335,9 +399,11 @@ def describe_wait(seconds: float) -> str:
 
 
 def _default_sleep(seconds: float) -> None:
-    import time
-
     time.sleep(seconds)
+
+
+def _monotonic() -> float:
+    return time.monotonic()
 
 
 def _error_body(response: httpx.Response) -> tuple[str | None, str | None]:

@@ -10,177 +10,24 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, fields
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from typing import TYPE_CHECKING, Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import OPEN_STATES, ChangeRequest, RequestState
 from bot.domain.ports import Claim
 from bot.domain.watch import Notice, NoticeKind, Seen
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
 log = logging.getLogger("bot.audit")
 
-metadata = sa.MetaData()
-
-schema_version = sa.Table(
-    "schema_version", metadata,
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("applied_at", sa.Float, nullable=False),
-)
-
-change_requests = sa.Table(
-    "change_requests", metadata,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("state", sa.String(20), nullable=False, index=True),
-    sa.Column("organization", sa.String(64), nullable=False),
-    sa.Column("database", sa.String(64), nullable=False),
-    sa.Column("policy_id", sa.String(128), nullable=False),
-    sa.Column("policy_name", sa.String(255), nullable=False),
-    sa.Column("requester", sa.String(32), nullable=False),
-    sa.Column("channel", sa.String(32), nullable=False),
-    sa.Column("reason", sa.Text),
-    sa.Column("before", sa.JSON, nullable=False),
-    sa.Column("changes", sa.JSON, nullable=False),
-    sa.Column("approvals_needed", sa.Integer, nullable=False),
-    sa.Column("approvers", sa.JSON, nullable=False),
-    sa.Column("risks", sa.JSON, nullable=False),
-    sa.Column("revert_of", sa.String(36)),
-    sa.Column("message_channel", sa.String(32)),
-    sa.Column("message_ts", sa.String(32)),
-    sa.Column("after", sa.JSON),
-    sa.Column("detail", sa.Text),
-    sa.Column("decided_by", sa.String(32)),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("expires_at", sa.Float, nullable=False, index=True),
-    sa.Column("updated_at", sa.Float, nullable=False),
-    sa.Column("lease_until", sa.Float, nullable=False, server_default="0"),
-    # What a rule asking approvals from several groups wants from each: {"@dba-leads": 1, "@security": 1}.
-    sa.Column("approvals_from", sa.JSON),
-)
-
-approvals = sa.Table(
-    "approvals", metadata,
-    sa.Column("request_id", sa.String(36), sa.ForeignKey("change_requests.id"), primary_key=True),
-    sa.Column("approver", sa.String(32), primary_key=True),
-    sa.Column("at", sa.Float, nullable=False),
-)
-
-audit_events = sa.Table(
-    "audit_events", metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.String(32), nullable=False),
-    sa.Column("action", sa.String(32), nullable=False),
-    sa.Column("actor", sa.String(32), nullable=False),
-    sa.Column("organization", sa.String(64), nullable=False),
-    sa.Column("database", sa.String(64), nullable=False),
-    sa.Column("policy_id", sa.String(128)),
-    sa.Column("policy_name", sa.String(255)),
-    sa.Column("request_id", sa.String(36)),
-    sa.Column("before", sa.JSON),
-    sa.Column("after", sa.JSON),
-    sa.Column("sent", sa.JSON),
-    sa.Column("reason", sa.Text),
-    sa.Column("detail", sa.Text),
-    sa.Column("channel", sa.String(32)),
-    sa.Index("ix_audit_db", "organization", "database", "seq"),
-)
-
-# One row per policy the bot has applied a change to: who holds it now, until when, and how many changes have
-# been applied through it (so a read made before the last apply is known to be stale).
-policy_leases = sa.Table(
-    "policy_leases", metadata,
-    sa.Column("policy_key", sa.String(300), primary_key=True),
-    sa.Column("holder", sa.String(36)),
-    sa.Column("until", sa.Float, nullable=False),
-    sa.Column("generation", sa.Integer, nullable=False),
-)
-
-
-# A notice about a request (a thread reply, a reminder, a direct message) that must reach Slack once, whichever
-# instance sends it: the primary key refuses a second claim.
-request_notices = sa.Table(
-    "request_notices", metadata,
-    sa.Column("request_id", sa.String(36), primary_key=True),
-    sa.Column("notice", sa.String(120), primary_key=True),
-    sa.Column("at", sa.Float, nullable=False),
-)
-
-# The watch (bot/domain/watch.py): the last state seen of each policy, what it has to tell the audit channel
-# (kept until posted, so a Slack outage loses nothing and a restart repeats nothing), and the one lease that
-# makes a single instance the watcher.
-watch_seen = sa.Table(
-    "watch_seen", metadata,
-    sa.Column("policy_key", sa.String(300), primary_key=True),
-    sa.Column("organization", sa.String(64), nullable=False),
-    sa.Column("database", sa.String(64), nullable=False),
-    sa.Column("policy_id", sa.String(128), nullable=False),
-    sa.Column("policy", sa.JSON, nullable=False),
-    sa.Column("problem", sa.Text),
-    sa.Column("seen_at", sa.Float, nullable=False),
-    sa.Index("ix_watch_seen_db", "organization", "database"),
-)
-
-watch_notices = sa.Table(
-    "watch_notices", metadata,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("kind", sa.String(20), nullable=False),
-    sa.Column("organization", sa.String(64), nullable=False),
-    sa.Column("database", sa.String(64), nullable=False),
-    sa.Column("policy_id", sa.String(128), nullable=False),
-    sa.Column("policy_name", sa.String(255), nullable=False),
-    sa.Column("detail", sa.Text, nullable=False),
-    sa.Column("before", sa.JSON),
-    sa.Column("after", sa.JSON),
-    sa.Column("fields", sa.JSON, nullable=False),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("posted_at", sa.Float, index=True),
-)
-
-watch_lease = sa.Table(
-    "watch_lease", metadata,
-    sa.Column("name", sa.String(20), primary_key=True),
-    sa.Column("holder", sa.String(36)),
-    sa.Column("until", sa.Float, nullable=False),
-)
 WATCH_LEASE = "watch"
-
-
-def _create_initial(conn: Connection) -> None:
-    for table in (change_requests, approvals, audit_events):
-        table.create(conn, checkfirst=True)
-
-
-def _add_leases(conn: Connection) -> None:
-    # Migration 1 creates today's table for a new database; only a database made before this adds the column.
-    if "lease_until" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}:
-        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN lease_until FLOAT NOT NULL DEFAULT 0")
-    policy_leases.create(conn, checkfirst=True)
-
-
-def _add_notices(conn: Connection) -> None:
-    # Only this branch's own column and table: whatever other migrations ran before (or not), this one holds.
-    if "approvals_from" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}:
-        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN approvals_from JSON")
-    request_notices.create(conn, checkfirst=True)
-def _add_watch(conn: Connection) -> None:
-    for table in (watch_seen, watch_notices, watch_lease):
-        table.create(conn, checkfirst=True)
-
-
-# Numbered, append-only: a released migration is never edited, only followed by a new one.
-MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
-    (1, "change requests, approvals and the audit trail", _create_initial),
-    (2, "a lease per policy and per applying request", _add_leases),
-    (3, "the watch: policies as last seen, its notices and its lease", _add_watch),
-    (4, "approvals from several groups; notices sent once per request", _add_notices),
-]
 
 
 def database_url(url: str) -> str:
@@ -191,18 +38,41 @@ def database_url(url: str) -> str:
 
 
 class Store:
+    """The database. Its engine (and SQLAlchemy) is made on first use; `ready` gates every use until the
+    schema is known to be current, for a server that migrates after it has started listening."""
+
     def __init__(self, url: str, clock: Callable[[], float] = time.time):
         self.url = database_url(url)
         self.clock = clock
+        self.ready = threading.Event()
+        self.ready.set()
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        self.ready.wait()
+        return self._connect()
+
+    def _connect(self) -> Engine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = self._create_engine()
+        return self._engine
+
+    def _create_engine(self) -> Engine:
+        import sqlalchemy as sa
+
         sqlite = self.url.startswith("sqlite")
-        self.engine: Engine = sa.create_engine(
+        engine: Engine = sa.create_engine(
             self.url,
             connect_args={"check_same_thread": False, "timeout": 30} if sqlite else {"connect_timeout": 5},
             pool_pre_ping=not sqlite,
         )
         if sqlite:
             # Writers take the lock at BEGIN, so conditional updates never meet a stale snapshot.
-            @sa.event.listens_for(self.engine, "connect")
+            @sa.event.listens_for(engine, "connect")
             def _on_connect(dbapi_connection: Any, _: Any) -> None:
                 dbapi_connection.isolation_level = None
                 dbapi_connection.execute("PRAGMA journal_mode=WAL")
@@ -211,18 +81,25 @@ class Store:
                 dbapi_connection.execute("PRAGMA synchronous=NORMAL")
                 dbapi_connection.execute("PRAGMA busy_timeout=30000")
 
-            @sa.event.listens_for(self.engine, "begin")
+            @sa.event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+        return engine
+
     def close(self) -> None:
-        self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
 
     # --- schema -------------------------------------------------------------------------------------
 
     def migrate(self) -> int:
         """Apply the migrations not yet applied; safe when several instances start at once."""
-        with self.engine.begin() as conn:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import MIGRATIONS, schema_version
+
+        with self._connect().begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
             schema_version.create(conn, checkfirst=True)
@@ -236,12 +113,20 @@ class Store:
 
     def version(self) -> int:
         """The schema's version; 0 for a database never migrated."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import schema_version
+
         with self.engine.connect() as conn:
             if not sa.inspect(conn).has_table("schema_version"):
                 return 0
             return int(conn.scalar(sa.select(sa.func.max(schema_version.c.version))) or 0)
 
     def healthy(self) -> tuple[bool, str]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import MIGRATIONS
+
         try:
             version = self.version()
         except sa.exc.SQLAlchemyError as exc:
@@ -254,11 +139,17 @@ class Store:
     # --- change requests ------------------------------------------------------------------------------
 
     def add_request(self, request: ChangeRequest) -> ChangeRequest:
+        from bot.adapters.schema import INSERT_REQUEST
+
         with self.engine.begin() as conn:
-            conn.execute(change_requests.insert().values(**asdict(request)))
+            conn.execute(INSERT_REQUEST, asdict(request))
         return request
 
     def get_request(self, request_id: str) -> ChangeRequest | None:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests
+
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(change_requests).where(change_requests.c.id == request_id)).mappings().first()
         return _request(row) if row else None
@@ -271,6 +162,10 @@ class Store:
 
     def _transition(self, conn: Connection, request_id: str, from_states: Sequence[RequestState], to: RequestState,
                     values: dict[str, Any]) -> ChangeRequest | None:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests
+
         moved = conn.execute(
             change_requests.update()
             .where(change_requests.c.id == request_id, change_requests.c.state.in_(list(from_states)))
@@ -298,6 +193,10 @@ class Store:
 
     def _claim(self, request: ChangeRequest, from_states: Sequence[RequestState], claim_token: str, now: float,
                until: float) -> Claim | None:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import policy_leases
+
         key = request.policy_key
         with self.engine.begin() as conn:
             taken = conn.execute(
@@ -323,6 +222,8 @@ class Store:
 
     def renew(self, claim: Claim, lease_seconds: float) -> bool:
         """Extend a claim's lease from now (before a PATCH); False if it was taken over meanwhile."""
+        from bot.adapters.schema import change_requests, policy_leases
+
         until = self.clock() + lease_seconds
         with self.engine.begin() as conn:
             held = conn.execute(policy_leases.update()
@@ -339,6 +240,8 @@ class Store:
 
     def release(self, claim: Claim) -> None:
         """Give the policy's lease back, if this claim still holds it."""
+        from bot.adapters.schema import policy_leases
+
         with self.engine.begin() as conn:
             conn.execute(policy_leases.update()
                          .where(policy_leases.c.policy_key == claim.request.policy_key,
@@ -348,18 +251,28 @@ class Store:
     def database_generation(self, organization: str, database: str) -> int:
         """How many times the bot has claimed this database's policies to change them: a read of them taken at
         one generation may be stale at the next."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import policy_leases
+
         prefix = f"{organization}/{database}/"
         with self.engine.connect() as conn:
             return int(conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(policy_leases.c.generation), 0))
                                    .where(policy_leases.c.policy_key.startswith(prefix, autoescape=True))) or 0)
 
     def set_message(self, request_id: str, channel: str, ts: str) -> None:
+        from bot.adapters.schema import change_requests
+
         with self.engine.begin() as conn:
             conn.execute(change_requests.update().where(change_requests.c.id == request_id)
                          .values(message_channel=channel, message_ts=ts))
 
     def add_approval(self, request_id: str, approver: str) -> list[str] | None:
         """Count one approval once; returns all approvers so far, or None if this one had approved already."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import approvals
+
         with self.engine.begin() as conn:
             try:  # the primary key (request, approver) refuses a second approval by the same person
                 with conn.begin_nested():
@@ -371,6 +284,10 @@ class Store:
 
     def claim_notice(self, request_id: str, notice: str) -> bool:
         """True for the one caller, on any instance, that may send this notice about this request."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import request_notices
+
         with self.engine.begin() as conn:
             try:
                 with conn.begin_nested():
@@ -382,11 +299,17 @@ class Store:
 
     def forget_notice(self, request_id: str, notice: str) -> None:
         """A notice that could not be sent may be tried again (by the next sweep or click)."""
+        from bot.adapters.schema import request_notices
+
         with self.engine.begin() as conn:
             conn.execute(request_notices.delete().where(request_notices.c.request_id == request_id,
                                                         request_notices.c.notice == notice))
 
     def approvers_of(self, request_id: str) -> list[str]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import approvals
+
         with self.engine.connect() as conn:
             return list(conn.scalars(sa.select(approvals.c.approver).where(approvals.c.request_id == request_id)
                                      .order_by(approvals.c.at)))
@@ -394,6 +317,10 @@ class Store:
     def requests(self, states: Sequence[RequestState] = OPEN_STATES, expired_before: float | None = None,
                  updated_before: float | None = None, lease_before: float | None = None,
                  limit: int = 200) -> list[ChangeRequest]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests
+
         query = sa.select(change_requests).where(change_requests.c.state.in_(list(states)))
         if expired_before is not None:
             query = query.where(change_requests.c.expires_at < expired_before)
@@ -408,13 +335,20 @@ class Store:
     # --- audit trail -----------------------------------------------------------------------------------
 
     def record(self, event: AuditEvent) -> None:
+        from bot.adapters.schema import INSERT_EVENT
+
         values = asdict(event)
         with self.engine.begin() as conn:
-            conn.execute(audit_events.insert().values(**values))
-        log.info("audit %s", json.dumps(values, sort_keys=True, default=str))
+            conn.execute(INSERT_EVENT, values)
+        if log.isEnabledFor(logging.INFO):
+            log.info("audit %s", json.dumps(values, sort_keys=True, default=str))
 
     def latest(self, organization: str, database: str, policy_refs: Sequence[str], limit: int) -> list[AuditEvent]:
         """The newest entries of a database, or of the policies named by `policy_refs` (IDs or exact names)."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import audit_events
+
         query = sa.select(audit_events).where(audit_events.c.organization == organization,
                                               audit_events.c.database == database)
         if policy_refs:
@@ -426,18 +360,30 @@ class Store:
 
     def latest_of(self, actions: Sequence[str], limit: int) -> list[AuditEvent]:
         """The newest entries of these kinds, across databases (for a person's App Home), newest first."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import audit_events
+
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(audit_events).where(audit_events.c.action.in_(list(actions)))
                                 .order_by(audit_events.c.seq.desc()).limit(limit)).mappings().all()
         return [_event(r) for r in rows]
 
     def events_of_request(self, request_id: str) -> list[AuditEvent]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import audit_events
+
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(audit_events).where(audit_events.c.request_id == request_id)
                                 .order_by(audit_events.c.seq)).mappings().all()
         return [_event(r) for r in rows]
 
     def all_events(self, batch: int = 500) -> Iterator[AuditEvent]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import audit_events
+
         last = 0
         while True:
             with self.engine.connect() as conn:
@@ -454,6 +400,10 @@ class Store:
 
     def take_watch_lease(self, holder: str, seconds: float) -> bool:
         """Take or extend the watch lease: held by `holder`, or free, or its holder's time is up."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import watch_lease
+
         now = self.clock()
         with self.engine.begin() as conn:
             taken = conn.execute(watch_lease.update()
@@ -472,17 +422,27 @@ class Store:
             return True
 
     def release_watch_lease(self, holder: str) -> None:
+        from bot.adapters.schema import watch_lease
+
         with self.engine.begin() as conn:
             conn.execute(watch_lease.update().where(watch_lease.c.name == WATCH_LEASE, watch_lease.c.holder == holder)
                          .values(holder=None, until=0))
 
     def _holds_watch(self, conn: Connection, holder: str) -> bool:
         # FOR UPDATE: a takeover waits for this transaction, so what it writes is the holder's alone.
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import watch_lease
+
         until = conn.scalar(sa.select(watch_lease.c.until).where(watch_lease.c.name == WATCH_LEASE,
                                                                  watch_lease.c.holder == holder).with_for_update())
         return until is not None and until >= self.clock()
 
     def seen_policies(self, organization: str, database: str) -> dict[str, Seen]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import watch_seen
+
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(watch_seen).where(watch_seen.c.organization == organization,
                                                             watch_seen.c.database == database)).mappings().all()
@@ -492,6 +452,8 @@ class Store:
                   notice: Notice | None) -> bool:
         """The policy as seen now, and what the watch has to tell about it, both or neither; False when the
         lease is no longer `holder`'s."""
+        from bot.adapters.schema import watch_seen
+
         key = f"{organization}/{database}/{policy_id}"
         with self.engine.begin() as conn:
             if not self._holds_watch(conn, holder):
@@ -508,6 +470,8 @@ class Store:
 
     def save_problem(self, holder: str, organization: str, database: str, policy_id: str, problem: str | None,
                      notice: Notice | None) -> bool:
+        from bot.adapters.schema import watch_seen
+
         key = f"{organization}/{database}/{policy_id}"
         with self.engine.begin() as conn:
             if not self._holds_watch(conn, holder):
@@ -519,12 +483,18 @@ class Store:
 
     @staticmethod
     def _add_notice(conn: Connection, notice: Notice) -> None:
+        from bot.adapters.schema import watch_notices
+
         values = asdict(notice)
         values["fields"] = list(notice.fields)
         conn.execute(watch_notices.insert().values(**values, posted_at=None))
 
     def policy_requests(self, organization: str, database: str, policy_id: str, states: Sequence[RequestState],
                         updated_since: float | None = None) -> list[ChangeRequest]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests
+
         query = sa.select(change_requests).where(change_requests.c.organization == organization,
                                                  change_requests.c.database == database,
                                                  change_requests.c.policy_id == policy_id,
@@ -536,6 +506,10 @@ class Store:
         return [_request(r) for r in rows]
 
     def unposted_notices(self, limit: int = 50) -> list[Notice]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import watch_notices
+
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(watch_notices).where(watch_notices.c.posted_at.is_(None))
                                 .order_by(watch_notices.c.created_at).limit(limit)).mappings().all()
@@ -544,16 +518,24 @@ class Store:
     def claim_watch_notice(self, notice_id: str) -> bool:
         """Mark a watch notice posted before posting it, so that it is posted once; `unclaim_watch_notice` if that
         failed."""
+        from bot.adapters.schema import watch_notices
+
         with self.engine.begin() as conn:
             return conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id,
                                                              watch_notices.c.posted_at.is_(None))
                                 .values(posted_at=self.clock())).rowcount == 1
 
     def unclaim_watch_notice(self, notice_id: str) -> None:
+        from bot.adapters.schema import watch_notices
+
         with self.engine.begin() as conn:
             conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id).values(posted_at=None))
 
     def get_notice(self, notice_id: str) -> Notice | None:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import watch_notices
+
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(watch_notices).where(watch_notices.c.id == notice_id)).mappings().first()
         return _notice(row) if row else None

@@ -362,6 +362,12 @@ class GroupDirectory:
         self._cache: _Cached | None = None
         self._lock = threading.Lock()
 
+    @property
+    def fresh(self) -> bool:
+        """Whether the groups are known without asking Slack: listed less than `ttl` seconds ago."""
+        cache = self._cache
+        return cache is not None and self._clock() - cache.at <= self._ttl
+
     def _groups(self) -> dict[str, tuple[str, frozenset[str]]]:
         with self._lock:
             if self._cache is None or self._clock() - self._cache.at > self._ttl:

@@ -214,6 +214,8 @@ class Token:
 
 def tokenize(text: str) -> list[Token]:
     """Split on white space; double quotes (straight or curly) group words, and `\\"` is a literal quote."""
+    if not any(quote in text for quote in QUOTES):  # most commands: str.split splits on the same white space
+        return [Token(word, False) for word in text.split()]
     tokens: list[Token] = []
     current: list[str] = []
     quoted = in_token = False

@@ -12,6 +12,8 @@ the tests validate every answer this emulator gives against it (docs/planetscale
 - Faults for tests: a status (with `Retry-After` and a body of choice), a delay, for N requests. An injected
   answer carries `X-Emulator-Fault`, so the tests' spec check knows a body of the test's choice is meant.
 - `requests` records every call (method, path, query, JSON body) for tests to assert on.
+- `rate_limit`: PlanetScale's limit (600 requests a minute), counted per token over a sliding window; a
+  request over it is answered 429 without `Retry-After`, as the API documents none, and counted.
 
 Routes under `/_emulator/` drive it over HTTP (faults, requests, reset) when it runs as its own process.
 """
@@ -23,6 +25,9 @@ import copy
 import json
 import re
 import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -107,6 +112,10 @@ class PlanetScaleState:
         self.tokens: dict[str, TokenGrant] = {}
         self.faults: list[Fault] = []
         self.requests: list[RecordedRequest] = []
+        self.rate_limit: tuple[int, float] | None = None  # (requests, per seconds)
+        self.rate_limited = 0  # requests answered 429 for going over `rate_limit`
+        self.clock: Callable[[], float] = time.monotonic
+        self._recent: dict[str, deque[float]] = {}
         self._ids = 0
         self._backup_ids = 0
 
@@ -253,6 +262,21 @@ class PlanetScaleState:
     def calls(self, method: str | None = None) -> list[RecordedRequest]:
         with self.lock:
             return [r for r in self.requests if method is None or r.method == method]
+
+    def over_rate_limit(self, token_id: str) -> bool:
+        """Count a request of this token; True when it goes over `rate_limit`. Call with `lock` held."""
+        if self.rate_limit is None:
+            return False
+        allowed, window = self.rate_limit
+        now = self.clock()
+        recent = self._recent.setdefault(token_id, deque())
+        while recent and recent[0] <= now - window:
+            recent.popleft()
+        if len(recent) >= allowed:
+            self.rate_limited += 1
+            return True
+        recent.append(now)
+        return False
 
     def clear_record(self) -> None:
         with self.lock:
@@ -472,6 +496,10 @@ class PlanetScaleEmulator:
             fault = next((f for f in state.faults if f.matches(request.method, path)), None)
             if fault and fault.times is not None:
                 fault.times -= 1
+            token_id = (request.headers.get("authorization") or "").partition(":")[0].strip()
+            limited = state.over_rate_limit(token_id)
+        if limited:
+            return _error(429, "rate_limited", "Rate limit exceeded")
         if fault:
             if fault.delay:
                 await asyncio.sleep(fault.delay)

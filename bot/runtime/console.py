@@ -63,7 +63,7 @@ class Console:
         self.emulator: ps_emulator.PlanetScaleEmulator | None = None
         if settings.has_planetscale_token:
             planetscale = PlanetScaleClient(settings.planetscale_token_id or "", settings.planetscale_token or "",
-                                            settings.planetscale_api_url)
+                                            settings.planetscale_api_url, limiter=settings.planetscale_limiter())
             self.on_emulator = False
         else:
             self.emulator = ps_emulator.PlanetScaleEmulator()

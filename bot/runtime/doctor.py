@@ -14,7 +14,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
-from bot.adapters.store import MIGRATIONS, Store
+from bot.adapters.schema import MIGRATIONS
+from bot.adapters.store import Store
 from bot.domain.access import AccessFile, AccessFileError, AccessRules
 from bot.domain.ports import BadResponse, Forbidden, NotFound, PlanetScaleError, Unauthorized, Unavailable, Unreachable
 from bot.runtime.settings import Settings, SettingsError

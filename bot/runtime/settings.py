@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from dotenv import dotenv_values
 
 from bot.adapters.planetscale import DEFAULT_API_URL as DEFAULT_PLANETSCALE_API_URL
+from bot.adapters.planetscale import RateLimiter, parse_rate
 from bot.domain.access import DEFAULT_GROUP_CACHE_MAX_AGE, parse_duration
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -35,6 +36,8 @@ class Settings:
     planetscale_token_id: str | None = None
     planetscale_token: str | None = None
     planetscale_api_url: str = DEFAULT_PLANETSCALE_API_URL
+    # PlanetScale answers 429 beyond 600 requests a minute; the bot spaces its requests to stay within this.
+    planetscale_rate: str = "600/min"
     database_url: str = "sqlite:///backup-bot.db"
     access_file: str = "access.toml"
     audit_channel: str | None = None
@@ -46,6 +49,9 @@ class Settings:
     stale_factor: float = 2.0
     # Seconds between two passes of the watch; None: no watch.
     watch_every: float | None = 300.0
+
+    def planetscale_limiter(self) -> RateLimiter:
+        return parse_rate(self.planetscale_rate)
 
     @property
     def has_planetscale_token(self) -> bool:
@@ -103,6 +109,12 @@ class Settings:
         if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
             raise SettingsError(f"PORT is malformed: `{port_text[:10]}` is not a port number (1–65535).")
 
+        planetscale_rate = get("BACKUP_BOT_PLANETSCALE_RATE") or cls.planetscale_rate
+        try:
+            parse_rate(planetscale_rate)
+        except ValueError as exc:
+            raise SettingsError(f"BACKUP_BOT_PLANETSCALE_RATE is malformed: {exc}.") from None
+
         log_format = (get("BACKUP_BOT_LOG_FORMAT") or "text").lower()
         if log_format not in ("text", "json"):
             raise SettingsError(f"BACKUP_BOT_LOG_FORMAT is malformed: `{log_format[:20]}`; use json or text.")
@@ -139,6 +151,7 @@ class Settings:
             planetscale_token=token,
             planetscale_api_url=_url("PLANETSCALE_API_URL",
                                      get("PLANETSCALE_API_URL") or DEFAULT_PLANETSCALE_API_URL),
+            planetscale_rate=planetscale_rate,
             database_url=database_url,
             access_file=get("BACKUP_BOT_ACCESS_FILE") or cls.access_file,
             audit_channel=audit_channel,

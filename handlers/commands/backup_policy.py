@@ -14,7 +14,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.domain.access import Action, DirectoryError
+from bot.domain.access import Action, Capability, DirectoryError, Rule
 from bot.domain.audit import AuditEvent, targets_of
 from bot.domain.changes import explain
 from bot.domain.grammar import (
@@ -68,6 +68,13 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
     except CommandError as exc:
         ack(text=blocks.error_text(str(exc)))
         return
+    if isinstance(parsed, HelpCommand) and deps.access.groups.fresh:
+        # Nothing to ask anyone: the rules and the user groups Slack listed lately answer it in the ack.
+        with contextlib.suppress(DirectoryError):
+            capabilities = deps.access.capabilities(command["user_id"], command["channel_id"])
+            ack(text="How to use /backup-policy",
+                blocks=help_in_ack(command.get("command") or COMMAND, capabilities))
+            return
     if isinstance(parsed, EditCommand):
         ack()
         open_edit(deps, client, command["trigger_id"], command["user_id"], command["channel_id"], parsed.db,
@@ -196,6 +203,23 @@ RUNNERS: dict[type[Command], Callable[[Dependencies, Any, Caller], None]] = {
     UpdateCommand: run_update,
     StatusCommand: run_status,
 }  # edit is not here: its modal opens inside the ack, while the trigger_id is fresh
+
+
+HelpKey = tuple[str, tuple[tuple[int, bool, bool], ...]]
+# The rules in each key are held by the value, so that their ids are not reused while the entry is cached.
+_help_cache: dict[HelpKey, tuple[list[Rule], list[dict[str, Any]]]] = {}
+
+
+def help_in_ack(name: str, capabilities: list[Capability]) -> list[dict[str, Any]]:
+    """Help depends on nothing but these; building its blocks took more than the rest of the ack. Rules are
+    pydantic models holding lists, not hashable: the key is each rule's identity (a reloaded file: new rules)."""
+    key = (name, tuple((id(c.rule), c.may_change, c.may_approve) for c in capabilities))
+    cached = _help_cache.get(key)
+    if cached is None:
+        if len(_help_cache) >= 256:
+            _help_cache.clear()
+        cached = _help_cache[key] = ([c.rule for c in capabilities], blocks.help_blocks(name, capabilities))
+    return cached[1]
 
 
 def register(app: App, deps: Dependencies) -> None:

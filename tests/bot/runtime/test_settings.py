@@ -22,6 +22,9 @@ def test_defaults() -> None:
     assert settings.slack_api_url == "https://slack.com/api/"
     assert settings.planetscale_api_url == "https://api.planetscale.com/v1"
     assert settings.database_url == "sqlite:///backup-bot.db" and settings.port == 3000
+    limiter = settings.planetscale_limiter()  # PlanetScale's budget: 600 requests a minute
+    assert (limiter.requests, limiter.per) == (600, 60.0)
+    assert load(BACKUP_BOT_PLANETSCALE_RATE="10/s").planetscale_limiter().per == 1.0
 
 
 @pytest.mark.parametrize(("env", "require", "named"), [
@@ -42,6 +45,8 @@ def test_defaults() -> None:
     ({"BACKUP_BOT_WATCH_EVERY": "often"}, (), "BACKUP_BOT_WATCH_EVERY is malformed"),
     ({"BACKUP_BOT_WATCH_EVERY": "0s"}, (), "BACKUP_BOT_WATCH_EVERY is malformed"),
     ({"BACKUP_BOT_WATCH_EVERY": "25h"}, (), "BACKUP_BOT_WATCH_EVERY is malformed"),
+    ({"BACKUP_BOT_PLANETSCALE_RATE": SECRET}, (), "BACKUP_BOT_PLANETSCALE_RATE is malformed"),
+    ({"BACKUP_BOT_PLANETSCALE_RATE": "0/min"}, (), "BACKUP_BOT_PLANETSCALE_RATE is malformed"),
 ])
 def test_a_bad_setting_is_named_without_its_value(env: dict[str, str], require: tuple[str, ...], named: str) -> None:
     with pytest.raises(SettingsError) as caught:

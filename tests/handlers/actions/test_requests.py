@@ -22,7 +22,8 @@ from approval_helpers import (
 )
 from conftest import CHANNEL, Bot
 
-from bot.adapters.store import Store, change_requests
+from bot.adapters.schema import change_requests
+from bot.adapters.store import Store
 from bot.domain.audit import AuditEvent
 from bot.emulators.planetscale import PlanetScaleState
 from handlers.blocks import APPROVE, CANCEL, REJECT, REVERT

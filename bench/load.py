@@ -1,0 +1,218 @@
+"""A lean load client: prepared HTTP/1.1 requests over kept-alive sockets, so that it measures the server.
+
+Requests are built and signed before the clock starts. One thread drives every connection with `selectors`:
+each connection sends its next request as soon as the answer to its previous one has arrived, without
+waiting for anything the server does after answering. Answers are read as far as the status line and
+`Content-Length`, nothing more.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+HEADER_END = b"\r\n\r\n"
+
+
+def http_request(port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"host: 127.0.0.1:{port}", f"content-length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+@dataclass
+class Answer:
+    started: float
+    elapsed_ms: float
+    status: int
+    body: bytes
+
+
+@dataclass
+class _Connection:
+    sock: socket.socket
+    queue: list[tuple[int, bytes]]  # (index, prepared request) still to send on this connection
+    index: int = -1
+    started: float = 0.0
+    buffer: bytearray = field(default_factory=bytearray)
+
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _complete(buffer: bytearray) -> tuple[int, bytes] | None:
+    """(status, body) once the whole answer is in the buffer; None while more is to come."""
+    end = buffer.find(HEADER_END)
+    if end < 0:
+        return None
+    head = bytes(buffer[:end]).decode("latin-1")
+    length = 0
+    for line in head.split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value)
+    if len(buffer) < end + 4 + length:
+        return None
+    status = int(head.split(" ", 2)[1])
+    body = bytes(buffer[end + 4:end + 4 + length])
+    del buffer[:end + 4 + length]
+    return status, body
+
+
+def drive(port: int, requests: Sequence[bytes], concurrency: int, timeout: float = 120.0) -> list[Answer]:
+    """Send every request over `concurrency` kept-alive connections, each sending its next request as soon
+    as the previous answer arrived; answers in the order of `requests`."""
+    answers: list[Answer | None] = [None] * len(requests)
+    selector = selectors.DefaultSelector()
+    shares = [[(i, requests[i]) for i in range(k, len(requests), concurrency)] for k in range(concurrency)]
+    connections = [_Connection(connect(port), share) for share in shares if share]
+
+    def send_next(conn: _Connection) -> bool:
+        if not conn.queue:
+            return False
+        conn.index, raw = conn.queue.pop(0)
+        conn.started = time.perf_counter()
+        conn.sock.sendall(raw)
+        return True
+
+    for conn in connections:
+        send_next(conn)
+        selector.register(conn.sock, selectors.EVENT_READ, conn)
+    busy = len(connections)
+    deadline = time.perf_counter() + timeout
+    try:
+        while busy:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{busy} connection(s) still waiting after {timeout:.0f} s")
+            for key, _ in selector.select(timeout=1.0):
+                conn = key.data
+                chunk = conn.sock.recv(65536)
+                now = time.perf_counter()
+                if not chunk:
+                    raise ConnectionError("the server closed a kept-alive connection")
+                conn.buffer += chunk
+                done = _complete(conn.buffer)
+                if done is None:
+                    continue
+                status, body = done
+                answers[conn.index] = Answer(conn.started, (now - conn.started) * 1000, status, body)
+                if not send_next(conn):
+                    busy -= 1
+                    selector.unregister(conn.sock)
+    finally:
+        selector.close()
+        for conn in connections:
+            conn.sock.close()
+    return [a for a in answers if a is not None]
+
+
+class FloorServer:
+    """The least a server can do: answer every request with a fixed 200, parsing only its length. The load
+    client against it is the client's own cost plus loopback."""
+
+    ANSWER = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._thread = threading.Thread(target=self._serve, name="floor-server", daemon=True)
+
+    def __enter__(self) -> FloorServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._listener.close()
+
+    def _serve(self) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(self._listener, selectors.EVENT_READ, None)
+        buffers: dict[socket.socket, bytearray] = {}
+        while True:
+            try:
+                ready = selector.select(timeout=0.5)
+            except (OSError, ValueError):
+                return
+            for key, _ in ready:
+                if key.data is None:
+                    try:
+                        sock, _ = self._listener.accept()
+                    except OSError:
+                        return
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    buffers[sock] = bytearray()
+                    selector.register(sock, selectors.EVENT_READ, sock)
+                    continue
+                sock = key.data
+                chunk = sock.recv(65536)
+                if not chunk:
+                    selector.unregister(sock)
+                    sock.close()
+                    continue
+                buffer = buffers[sock]
+                buffer += chunk
+                while (complete := _complete_request(buffer)) is not None:
+                    del buffer[:complete]
+                    sock.sendall(self.ANSWER)
+
+
+def _complete_request(buffer: bytearray) -> int | None:
+    end = buffer.find(HEADER_END)
+    if end < 0:
+        return None
+    length = 0
+    for line in bytes(buffer[:end]).split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    total = end + 4 + length
+    return total if len(buffer) >= total else None
+
+
+def _client_process(pipe: Any) -> None:
+    while True:
+        job = pipe.recv()
+        if job is None:
+            return
+        port, requests, concurrency = job
+        try:
+            pipe.send([(a.started, a.elapsed_ms, a.status, a.body[:2000]) for a in drive(port, requests, concurrency)])
+        except Exception as exc:  # sent back to the bench, which stops on it
+            pipe.send(exc)
+
+
+class LoadClient:
+    """`drive` in a process of its own, so that the emulators serving the bot in the bench's process never
+    hold the load client's interpreter lock while it waits for an ack."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=_client_process, args=(child,), name="load-client", daemon=True)
+        self._process.start()
+
+    def drive(self, port: int, requests: Sequence[bytes], concurrency: int) -> list[Answer]:
+        self._pipe.send((port, list(requests), concurrency))
+        result = self._pipe.recv()
+        if isinstance(result, Exception):
+            raise result
+        return [Answer(*row) for row in result]
+
+    def close(self) -> None:
+        self._pipe.send(None)
+        self._process.join(timeout=10)
+
+    def __enter__(self) -> LoadClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,175 @@
+"""The database's tables and the numbered migrations.
+
+Apart from bot/adapters/store.py so that SQLAlchemy, a fifth of the start-up, is imported when the database is
+first used rather than before the first ack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("applied_at", sa.Float, nullable=False),
+)
+
+change_requests = sa.Table(
+    "change_requests", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("state", sa.String(20), nullable=False, index=True),
+    sa.Column("organization", sa.String(64), nullable=False),
+    sa.Column("database", sa.String(64), nullable=False),
+    sa.Column("policy_id", sa.String(128), nullable=False),
+    sa.Column("policy_name", sa.String(255), nullable=False),
+    sa.Column("requester", sa.String(32), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("before", sa.JSON, nullable=False),
+    sa.Column("changes", sa.JSON, nullable=False),
+    sa.Column("approvals_needed", sa.Integer, nullable=False),
+    sa.Column("approvers", sa.JSON, nullable=False),
+    sa.Column("risks", sa.JSON, nullable=False),
+    sa.Column("revert_of", sa.String(36)),
+    sa.Column("message_channel", sa.String(32)),
+    sa.Column("message_ts", sa.String(32)),
+    sa.Column("after", sa.JSON),
+    sa.Column("detail", sa.Text),
+    sa.Column("decided_by", sa.String(32)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=False, server_default="0"),
+    # What a rule asking approvals from several groups wants from each: {"@dba-leads": 1, "@security": 1}.
+    sa.Column("approvals_from", sa.JSON),
+)
+
+approvals = sa.Table(
+    "approvals", metadata,
+    sa.Column("request_id", sa.String(36), sa.ForeignKey("change_requests.id"), primary_key=True),
+    sa.Column("approver", sa.String(32), primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+audit_events = sa.Table(
+    "audit_events", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(32), nullable=False),
+    sa.Column("organization", sa.String(64), nullable=False),
+    sa.Column("database", sa.String(64), nullable=False),
+    sa.Column("policy_id", sa.String(128)),
+    sa.Column("policy_name", sa.String(255)),
+    sa.Column("request_id", sa.String(36)),
+    sa.Column("before", sa.JSON),
+    sa.Column("after", sa.JSON),
+    sa.Column("sent", sa.JSON),
+    sa.Column("reason", sa.Text),
+    sa.Column("detail", sa.Text),
+    sa.Column("channel", sa.String(32)),
+    sa.Index("ix_audit_db", "organization", "database", "seq"),
+)
+
+# One row per policy the bot has applied a change to: who holds it now, until when, and how many changes have
+# been applied through it (so a read made before the last apply is known to be stale).
+policy_leases = sa.Table(
+    "policy_leases", metadata,
+    sa.Column("policy_key", sa.String(300), primary_key=True),
+    sa.Column("holder", sa.String(36)),
+    sa.Column("until", sa.Float, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+)
+
+
+# A notice about a request (a thread reply, a reminder, a direct message) that must reach Slack once, whichever
+# instance sends it: the primary key refuses a second claim.
+request_notices = sa.Table(
+    "request_notices", metadata,
+    sa.Column("request_id", sa.String(36), primary_key=True),
+    sa.Column("notice", sa.String(120), primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+# The watch (bot/domain/watch.py): the last state seen of each policy, what it has to tell the audit channel
+# (kept until posted, so a Slack outage loses nothing and a restart repeats nothing), and the one lease that
+# makes a single instance the watcher.
+watch_seen = sa.Table(
+    "watch_seen", metadata,
+    sa.Column("policy_key", sa.String(300), primary_key=True),
+    sa.Column("organization", sa.String(64), nullable=False),
+    sa.Column("database", sa.String(64), nullable=False),
+    sa.Column("policy_id", sa.String(128), nullable=False),
+    sa.Column("policy", sa.JSON, nullable=False),
+    sa.Column("problem", sa.Text),
+    sa.Column("seen_at", sa.Float, nullable=False),
+    sa.Index("ix_watch_seen_db", "organization", "database"),
+)
+
+watch_notices = sa.Table(
+    "watch_notices", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("organization", sa.String(64), nullable=False),
+    sa.Column("database", sa.String(64), nullable=False),
+    sa.Column("policy_id", sa.String(128), nullable=False),
+    sa.Column("policy_name", sa.String(255), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("before", sa.JSON),
+    sa.Column("after", sa.JSON),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("posted_at", sa.Float, index=True),
+)
+
+watch_lease = sa.Table(
+    "watch_lease", metadata,
+    sa.Column("name", sa.String(20), primary_key=True),
+    sa.Column("holder", sa.String(36)),
+    sa.Column("until", sa.Float, nullable=False),
+)
+
+
+# Built once and given their values at execution: building a statement with .values(…) on each call was most
+# of the CPU of a write, time taken from the acks beside it.
+INSERT_REQUEST = change_requests.insert()
+INSERT_EVENT = audit_events.insert()
+
+
+def _create_initial(conn: Connection) -> None:
+    for table in (change_requests, approvals, audit_events):
+        table.create(conn, checkfirst=True)
+
+
+def _add_leases(conn: Connection) -> None:
+    # Migration 1 creates today's table for a new database; only a database made before this adds the column.
+    if "lease_until" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}:
+        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN lease_until FLOAT NOT NULL DEFAULT 0")
+    policy_leases.create(conn, checkfirst=True)
+
+
+def _add_notices(conn: Connection) -> None:
+    # Only this branch's own column and table: whatever other migrations ran before (or not), this one holds.
+    if "approvals_from" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}:
+        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN approvals_from JSON")
+    request_notices.create(conn, checkfirst=True)
+
+
+def _add_watch(conn: Connection) -> None:
+    for table in (watch_seen, watch_notices, watch_lease):
+        table.create(conn, checkfirst=True)
+
+
+# Numbered, append-only: a released migration is never edited, only followed by a new one.
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "change requests, approvals and the audit trail", _create_initial),
+    (2, "a lease per policy and per applying request", _add_leases),
+    (3, "the watch: policies as last seen, its notices and its lease", _add_watch),
+    (4, "approvals from several groups; notices sent once per request", _add_notices),
+]
