@@ -292,40 +292,29 @@ class ChangePath:
             return Outcome(OutcomeKind.REFUSED, "Only an applied change can be reverted, and this one is "
                                                 f"{describe_state(original)}.")
         db = DatabaseRef(original.organization, original.database)
-        # Judged before anything is read, on the targets as recorded (the policy's target after the change first).
-        recorded = list(reversed(original.targets))
-        try:
-            decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, recorded, channel)
-        except DirectoryError as exc:
-            decision = Decision(False, reason=explain(exc))
-        if not decision.allowed:
-            return self._refuse(user, db, channel, decision.reason, request_id=original.id)
-        generation = self.store.database_generation(db.organization, db.database)
-        try:
-            current = self.policies.find_policy(db, original.policy_id)
-        except PolicyNotFound as exc:
-            return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
-        except PlanetScaleError as exc:
-            return self._failed_read(user, db, channel, "reading the policy to revert a change", exc)
-        inverse = {f: original.before[f] for f in original.changes}
-        if all(current.field_value(f) == value for f, value in inverse.items()):
-            return Outcome(OutcomeKind.INVALID, "The policy already has the values from before this change; "
-                                                "nothing to revert.")
-        plan = ChangePlan(db, current, PolicyUpdate(**inverse),
-                          f"revert of the change requested by <@{original.requester}>", reason_by_person=False)
-        return self._request(user, channel, plan, revert_of=original.id, read_at_generation=generation)
+        # The targets as recorded, the policy's target after the change first.
+        return self._revert(db, original.policy_id, {f: original.before[f] for f in original.changes},
+                            list(reversed(original.targets)), user, channel,
+                            f"revert of the change requested by <@{original.requester}>", revert_of=original.id)
 
     def revert_outside_change(self, db: DatabaseRef, policy_id: str, earlier: Mapping[str, Any],
                               later: Mapping[str, Any], user: str, channel: str, seen_at: str) -> Outcome:
         """The inverse of a change the watch saw made outside the bot (`earlier` → `later`, only the fields it
         changed), asked by `user` like any change: access, guardrails, approvals."""
         recorded = [str(later.get("target", earlier.get("target"))), str(earlier.get("target", later.get("target")))]
+        return self._revert(db, policy_id, dict(earlier), recorded, user, channel,
+                            f"revert of a change made outside the bot (seen {seen_at})")
+
+    def _revert(self, db: DatabaseRef, policy_id: str, inverse: dict[str, Any], recorded: list[str], user: str,
+                channel: str, reason: str, revert_of: str | None = None) -> Outcome:
+        """Ask `inverse` as a change: judged on the recorded targets before anything is read, then as any change.
+        The reason is the bot's, so it does not stand for the one a guardrail's override asks of a person."""
         try:
             decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, recorded, channel)
         except DirectoryError as exc:
             decision = Decision(False, reason=explain(exc))
         if not decision.allowed:
-            return self._refuse(user, db, channel, decision.reason)
+            return self._refuse(user, db, channel, decision.reason, request_id=revert_of)
         generation = self.store.database_generation(db.organization, db.database)
         try:
             current = self.policies.find_policy(db, policy_id)
@@ -333,12 +322,11 @@ class ChangePath:
             return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
         except PlanetScaleError as exc:
             return self._failed_read(user, db, channel, "reading the policy to revert a change", exc)
-        if all(current.field_value(f) == value for f, value in earlier.items()):
+        if all(current.field_value(f) == value for f, value in inverse.items()):
             return Outcome(OutcomeKind.INVALID, "The policy already has the values from before this change; "
                                                 "nothing to revert.")
-        plan = ChangePlan(db, current, PolicyUpdate(**earlier), f"revert of a change made outside the bot "
-                                                                f"(seen {seen_at})", reason_by_person=False)
-        return self._request(user, channel, plan, read_at_generation=generation)
+        plan = ChangePlan(db, current, PolicyUpdate(**inverse), reason, reason_by_person=False)
+        return self._request(user, channel, plan, revert_of=revert_of, read_at_generation=generation)
 
     def _request(self, user: str, channel: str, plan: ChangePlan, read_at_generation: int, dry_run: bool = False,
                  revert_of: str | None = None) -> Outcome:
