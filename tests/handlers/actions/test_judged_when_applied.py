@@ -7,6 +7,7 @@ import json
 import threading
 import time
 
+from access_rules import by_target
 from approval_helpers import ALICE, BOB, CAROL, DAVE, PROD, RULES, approvals_bot, ask, latest_view, request_id
 from conftest import SIGNING_SECRET, Bot
 from slack_bolt import BoltRequest
@@ -23,23 +24,8 @@ __all__ = ["approvals_bot"]  # a fixture, used by name
 LEAD2 = "U0LEAD0002"
 DEV = "bp03devday"
 # Development: bob asks, lead2 approves (one approval); production: alice asks, carol approves.
-SPLIT_RULES = """
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-editors = ["U0ALICE001"]
-approvers = ["U0CAROL001"]
-approvals = 1
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["development"]
-editors = ["U0BOB00001"]
-approvers = ["U0LEAD0002"]
-approvals = 1
-"""
+SPLIT_RULES = by_target(production=(["U0ALICE001"], ["U0CAROL001"], 1),
+                        development=(["U0BOB00001"], ["U0LEAD0002"], 1))
 
 
 def policy(planetscale: PlanetScaleState, policy_id: str = PROD) -> dict[str, object]:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from access_rules import STRICT_BEFORE_OPEN
 from conftest import CHANNEL, Bot
 
 from bot.emulators.planetscale import Fault, PlanetScaleState
@@ -194,20 +195,6 @@ def test_history_shows_only_the_targets_the_caller_may_see(rules: Bot, planetsca
     assert "not named" in text(rules.command("history acme/app-db", user=DAVE))
 
 
-# A strict rule for app-db before an open rule for every other database of acme.
-STRICT_BEFORE_OPEN = """
-[[rules]]
-organizations = ["acme"]
-databases = ["app-db"]
-editors = ["U0CAROL001"]
-approvers = ["@dba-leads"]
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-editors = ["@dba-team"]
-approvers = ["@dba-leads"]
-"""
 
 
 @pytest.mark.parametrize("database", ["App-DB", "APP-DB"])

@@ -4,6 +4,7 @@ policy's history is found by its current name."""
 from __future__ import annotations
 
 import pytest
+from access_rules import by_target
 from conftest import Bot
 
 from bot.emulators.planetscale import PlanetScaleState
@@ -11,21 +12,8 @@ from bot.emulators.planetscale import PlanetScaleState
 ALICE, BOB = "U0ALICE001", "U0BOB00001"
 DEV, PROD = "bp03devday", "bp01prod12h"
 # alice may see and change everything; bob only development policies.
-RULES = """
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-editors = ["U0ALICE001"]
-approvers = ["U0CAROL001"]
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["development"]
-editors = ["U0ALICE001", "U0BOB00001"]
-approvers = ["U0CAROL001"]
-"""
+RULES = by_target(production=(["U0ALICE001"], ["U0CAROL001"], 0),
+                  development=(["U0ALICE001", "U0BOB00001"], ["U0CAROL001"], 0))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from access_rules import STRICT_BEFORE_OPEN, by_target
 from conftest import SIGNING_SECRET, Bot
 from slack_bolt import BoltRequest
 
@@ -166,21 +167,7 @@ def test_a_trigger_id_is_used_once(bot: Bot) -> None:
 
 
 def test_the_preview_says_when_a_move_to_production_needs_approval(bot: Bot, planetscale: PlanetScaleState) -> None:
-    bot.use_rules("""
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-editors = ["U0ALICE001"]
-approvers = ["U0CAROL001"]
-approvals = 1
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["development"]
-editors = ["U0ALICE001"]
-""")
+    bot.use_rules(by_target(production=(["U0ALICE001"], ["U0CAROL001"], 1), development=(["U0ALICE001"], [], 0)))
     form = open_form(bot)
     assert bot.submit(form, {"retention_value": "5"}).ack["view"]["submit"]["text"] == "Apply"
     moved = bot.submit(form, {"target": "production"}).ack["view"]
@@ -190,19 +177,7 @@ editors = ["U0ALICE001"]
 def test_the_edit_button_judges_a_database_with_capitals_by_its_own_rule(
     bot: Bot, planetscale: PlanetScaleState
 ) -> None:
-    bot.use_rules("""
-[[rules]]
-organizations = ["acme"]
-databases = ["app-db"]
-editors = ["U0CAROL001"]
-approvers = ["@dba-leads"]
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-editors = ["@dba-team"]
-approvers = ["@dba-leads"]
-""")
+    bot.use_rules(STRICT_BEFORE_OPEN)
     bot.click(EDIT, f"acme/App-DB/{DEV}")
     refused = json.dumps(bot.current_view())
     assert "Not allowed" in refused and "rule 1" in refused

@@ -1,0 +1,28 @@
+"""Access files the suites share: written once, so a change of the format changes them all."""
+
+from __future__ import annotations
+
+# A strict rule for app-db before an open rule for every other database of acme.
+STRICT_BEFORE_OPEN = """
+[[rules]]
+organizations = ["acme"]
+databases = ["app-db"]
+editors = ["U0CAROL001"]
+approvers = ["@dba-leads"]
+
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+editors = ["@dba-team"]
+approvers = ["@dba-leads"]
+"""
+
+
+def by_target(production: tuple[list[str], list[str], int], development: tuple[list[str], list[str], int]) -> str:
+    """One rule per target of every acme database: (editors, approvers, approvals) for each."""
+    text = ""
+    for target, (editors, approvers, approvals) in (("production", production), ("development", development)):
+        text += (f'\n[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\ntargets = ["{target}"]\n'
+                 f"editors = {editors!r}\n" + (f"approvers = {approvers!r}\n" if approvers else "")
+                 + f"approvals = {approvals}\n").replace("'", '"')
+    return text
