@@ -3,13 +3,10 @@ on several instances, since each step is a conditional update and each reminder 
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable
 
 from bot.domain.changes import ChangePath, Outcome, OutcomeKind
-
-log = logging.getLogger(__name__)
+from bot.runtime.repeating import Repeating
 
 
 class Sweeper:
@@ -17,8 +14,7 @@ class Sweeper:
         self.changes = changes
         self.on_step = on_step
         self.every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="sweeper", daemon=True)
+        self._timer = Repeating("sweep", self.sweep, every)
 
     def sweep(self) -> None:
         for request in self.changes.expire_due():
@@ -30,18 +26,9 @@ class Sweeper:
         for reminder in self.changes.due_reminders():
             self.on_step(reminder)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.sweep()
-            except Exception:
-                log.exception("the sweep failed; trying again in %.0f s", self.every)
-            self._stop.wait(self.every)
-
     def start(self) -> Sweeper:
-        self._thread.start()
+        self._timer.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+        self._timer.stop(timeout=10)

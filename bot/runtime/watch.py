@@ -3,7 +3,6 @@ time holds the watch lease and reads; the notices it stores are posted by it, ea
 
 from __future__ import annotations
 
-import logging
 import threading
 import uuid
 from collections.abc import Callable
@@ -13,10 +12,9 @@ from slack_sdk import WebClient
 
 from bot.adapters.store import Store
 from bot.domain.watch import LEASE_MARGIN_SECONDS, Notice, PassResult, Watch
+from bot.runtime.repeating import Repeating
 from handlers.dependencies import Dependencies
 from handlers.watch import post_notice
-
-log = logging.getLogger(__name__)
 
 
 class Watcher:
@@ -26,8 +24,7 @@ class Watcher:
         self.post = post
         self.every = every
         self.holder = str(uuid.uuid4())
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="watch", daemon=True)
+        self._timer = Repeating("watch pass", self.run_once, every)
         self._lock = threading.Lock()  # one pass at a time in this process (the timer and the console's `watch`)
 
     @property
@@ -51,22 +48,12 @@ class Watcher:
                 self.store.unclaim_watch_notice(notice.id)
                 return  # Slack is failing: the rest waits for the next pass
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("the watch pass failed; trying again in %.0f s", self.every)
-            self._stop.wait(self.every)
-
     def start(self) -> Watcher:
-        self._thread.start()
+        self._timer.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
+        self._timer.stop(timeout=30)
         self.store.release_watch_lease(self.holder)
 
 
