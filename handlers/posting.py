@@ -64,9 +64,12 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
 
 
 def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,
-                actor: str = SYSTEM) -> None:
+                actor: str = SYSTEM, clicked_on: tuple[str, str] | None = None) -> None:
     """A step on an existing request (a click, the sweep): its message shows the truth, its thread says who did
-    what, the requester hears how it ended, and the actor hears why."""
+    what, the requester hears how it ended, and the actor hears why. `clicked_on` is the (channel, ts) of the
+    message a click came from."""
+    if clicked_on is not None and outcome.request is not None and outcome.request.message_ts is None:
+        deps.store.adopt_message(outcome.request.id, *clicked_on)
     if outcome.request_moved and outcome.request is not None:
         refresh(deps, client, outcome.request, respond)
     if outcome.request is not None:
@@ -231,6 +234,8 @@ def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
             client.chat_update(channel=latest.message_channel, ts=latest.message_ts, text=text, blocks=request_blocks)
         except SlackApiError as exc:
             log.error("could not update the message of request %s: %s", request.id, exc.response.get("error"))
+            if respond is not None and has_response_url(respond):
+                respond(text=text, blocks=request_blocks, replace_original=True)
     elif respond is not None:
         respond(text=text, blocks=request_blocks, replace_original=True)
     if latest.state is RequestState.APPLIED and request.state is RequestState.APPLIED:

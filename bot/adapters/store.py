@@ -267,6 +267,16 @@ class Store:
             conn.execute(change_requests.update().where(change_requests.c.id == request_id)
                          .values(message_channel=channel, message_ts=ts))
 
+    def adopt_message(self, request_id: str, channel: str, ts: str) -> bool:
+        """Record where the request's message is, learnt from a click on it, unless it is known already: the
+        process that posted it may have died between chat.postMessage and set_message."""
+        from bot.adapters.schema import change_requests
+
+        with self.engine.begin() as conn:
+            return conn.execute(change_requests.update().where(change_requests.c.id == request_id,
+                                                               change_requests.c.message_ts.is_(None))
+                                .values(message_channel=channel, message_ts=ts)).rowcount == 1
+
     def add_approval(self, request_id: str, approver: str) -> list[str] | None:
         """Count one approval once; returns all approvers so far, or None if this one had approved already."""
         import sqlalchemy as sa

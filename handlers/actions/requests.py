@@ -20,6 +20,15 @@ def clicked_in(body: dict[str, Any]) -> str:
     return str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
 
 
+def clicked_message(body: dict[str, Any]) -> tuple[str, str] | None:
+    """The (channel, ts) of the channel message the click came from; None on the App Home or an ephemeral one."""
+    container = body.get("container") or {}
+    if container.get("type") != "message" or container.get("is_ephemeral"):
+        return None
+    channel, ts = clicked_in(body), str(container.get("message_ts") or "")
+    return (channel, ts) if channel and ts else None
+
+
 def on_decision(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any],
                 respond: Respond | None, client: WebClient) -> None:
     ack()
@@ -28,14 +37,14 @@ def on_decision(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict
     if respond is not None and has_response_url(respond):
         answer = partial(tell, respond)
     deps.background.run_answered(answer, decide, deps, str(action.get("action_id")), str(action.get("value") or ""),
-                                 body["user"]["id"], respond, client)
+                                 body["user"]["id"], respond, client, clicked_message(body))
 
 
 def decide(deps: Dependencies, action_id: str, request_id: str, user: str, respond: Respond | None,
-           client: WebClient) -> None:
+           client: WebClient, clicked_on: tuple[str, str] | None = None) -> None:
     step = {blocks.APPROVE: deps.changes.approve, blocks.REJECT: deps.changes.reject,
             blocks.CANCEL: deps.changes.cancel}[action_id]
-    report_step(deps, client, step(request_id, user), respond, actor=user)
+    report_step(deps, client, step(request_id, user), respond, actor=user, clicked_on=clicked_on)
 
 
 def on_revert(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,

@@ -144,3 +144,18 @@ def test_a_reminder_slack_refuses_is_sent_by_a_later_sweep(approvals_bot: Bot, p
     store.set_message(rid, str(message.channel), str(message.ts))  # Slack is fine again
     sweep(approvals_bot)
     assert sum("Reminder" in r for r in thread_of(approvals_bot, message)) == 1
+
+
+def test_a_message_the_bot_forgot_it_posted_is_learnt_from_the_click_and_kept_true(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    # The process died between chat.postMessage and recording where the message went (kill -9 in production).
+    message = ask(approvals_bot)
+    with approvals_bot.deps.store.engine.begin() as conn:
+        conn.execute(change_requests.update().values(message_channel=None, message_ts=None))
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert len(planetscale.calls("PATCH")) == 1
+    [update] = [e for e in approvals_bot.slack.events if e.kind == "update"]
+    assert update.ts == message.ts and "changed the backup policy" in str(update.blocks)
+    assert thread_of(approvals_bot, message)[-1].startswith(":white_check_mark: Applied to PlanetScale")
+    stored = approvals_bot.deps.store.get_request(request_id(message))
+    assert stored is not None and (stored.message_channel, stored.message_ts) == (message.channel, message.ts)
