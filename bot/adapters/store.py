@@ -138,11 +138,13 @@ class Store:
 
     # --- change requests ------------------------------------------------------------------------------
 
-    def add_request(self, request: ChangeRequest) -> ChangeRequest:
+    def add_request(self, request: ChangeRequest, record: AuditEvent | None = None) -> ChangeRequest:
         from bot.adapters.schema import INSERT_REQUEST
 
         with self.engine.begin() as conn:
             conn.execute(INSERT_REQUEST, asdict(request))
+            logged = self._insert_event(conn, record)
+        _log_event(logged)
         return request
 
     def get_request(self, request_id: str) -> ChangeRequest | None:
@@ -154,11 +156,20 @@ class Store:
             row = conn.execute(sa.select(change_requests).where(change_requests.c.id == request_id)).mappings().first()
         return _request(row) if row else None
 
-    def transition(self, request_id: str, from_states: Sequence[RequestState], to: RequestState,
+    def transition(self, request_id: str, from_states: Sequence[RequestState], to: RequestState, *,
+                   record: AuditEvent | None = None, release: Claim | None = None,
                    **values: Any) -> ChangeRequest | None:
-        """Move a request from one of `from_states` to `to` in one conditional update; None if it was not there."""
+        """Move a request from one of `from_states` to `to` in one conditional update; None if it was not there.
+        In the same transaction, moved or not, `record` is recorded and `release`'s lease given back."""
         with self.engine.begin() as conn:
-            return self._transition(conn, request_id, from_states, to, values)
+            moved = self._transition(conn, request_id, from_states, to, values)
+            logged = self._insert_event(conn, record)
+            if release is not None:
+                self._release(conn, release)
+        _log_event(logged)
+        if release is not None:
+            release.released = True
+        return moved
 
     def _transition(self, conn: Connection, request_id: str, from_states: Sequence[RequestState], to: RequestState,
                     values: dict[str, Any]) -> ChangeRequest | None:
@@ -218,10 +229,12 @@ class Store:
                                        {"lease_until": until})
             if claimed is None:
                 raise _NotClaimed  # the lease goes back with the rolled-back transaction
-            return Claim(claimed, claim_token)
+            return Claim(claimed, claim_token, until,
+                         self._database_generation(conn, request.organization, request.database))
 
-    def renew(self, claim: Claim, lease_seconds: float) -> bool:
-        """Extend a claim's lease from now (before a PATCH); False if it was taken over meanwhile."""
+    def renew(self, claim: Claim, lease_seconds: float, record: AuditEvent | None = None) -> bool:
+        """Extend a claim's lease from now (before a PATCH) and record `record`; False (nothing recorded) if the
+        lease was taken over meanwhile."""
         from bot.adapters.schema import change_requests, policy_leases
 
         until = self.clock() + lease_seconds
@@ -236,29 +249,44 @@ class Store:
                          .where(change_requests.c.id == claim.request.id,
                                 change_requests.c.state == RequestState.APPLYING)
                          .values(lease_until=until))
-            return True
+            logged = self._insert_event(conn, record)
+        claim.until = until
+        _log_event(logged)
+        return True
 
     def release(self, claim: Claim) -> None:
-        """Give the policy's lease back, if this claim still holds it."""
+        """Give the policy's lease back, if this claim still holds it (once: a release beside the request's last
+        transition has given it back already)."""
+        if claim.released:
+            return
+        with self.engine.begin() as conn:
+            self._release(conn, claim)
+        claim.released = True
+
+    @staticmethod
+    def _release(conn: Connection, claim: Claim) -> None:
         from bot.adapters.schema import policy_leases
 
-        with self.engine.begin() as conn:
-            conn.execute(policy_leases.update()
-                         .where(policy_leases.c.policy_key == claim.request.policy_key,
-                                policy_leases.c.holder == claim.token)
-                         .values(holder=None, until=0))
+        conn.execute(policy_leases.update()
+                     .where(policy_leases.c.policy_key == claim.request.policy_key,
+                            policy_leases.c.holder == claim.token)
+                     .values(holder=None, until=0))
 
     def database_generation(self, organization: str, database: str) -> int:
         """How many times the bot has claimed this database's policies to change them: a read of them taken at
         one generation may be stale at the next."""
+        with self.engine.connect() as conn:
+            return self._database_generation(conn, organization, database)
+
+    @staticmethod
+    def _database_generation(conn: Connection, organization: str, database: str) -> int:
         import sqlalchemy as sa
 
         from bot.adapters.schema import policy_leases
 
         prefix = f"{organization}/{database}/"
-        with self.engine.connect() as conn:
-            return int(conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(policy_leases.c.generation), 0))
-                                   .where(policy_leases.c.policy_key.startswith(prefix, autoescape=True))) or 0)
+        return int(conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(policy_leases.c.generation), 0))
+                               .where(policy_leases.c.policy_key.startswith(prefix, autoescape=True))) or 0)
 
     def set_message(self, request_id: str, channel: str, ts: str) -> None:
         from bot.adapters.schema import change_requests
@@ -345,13 +373,20 @@ class Store:
     # --- audit trail -----------------------------------------------------------------------------------
 
     def record(self, event: AuditEvent) -> None:
+        with self.engine.begin() as conn:
+            logged = self._insert_event(conn, event)
+        _log_event(logged)
+
+    @staticmethod
+    def _insert_event(conn: Connection, event: AuditEvent | None) -> dict[str, Any] | None:
+        """Put `event` on the audit trail inside `conn`'s transaction; its values, to log once committed."""
         from bot.adapters.schema import INSERT_EVENT
 
+        if event is None:
+            return None
         values = asdict(event)
-        with self.engine.begin() as conn:
-            conn.execute(INSERT_EVENT, values)
-        if log.isEnabledFor(logging.INFO):
-            log.info("audit %s", json.dumps(values, sort_keys=True, default=str))
+        conn.execute(INSERT_EVENT, values)
+        return values
 
     def latest(self, organization: str, database: str, policy_refs: Sequence[str], limit: int) -> list[AuditEvent]:
         """The newest entries of a database, or of the policies named by `policy_refs` (IDs or exact names)."""
@@ -572,3 +607,9 @@ def _request(row: Any) -> ChangeRequest:
 
 def _event(row: Any) -> AuditEvent:
     return AuditEvent(**{f.name: row[f.name] for f in fields(AuditEvent)})
+
+
+def _log_event(values: dict[str, Any] | None) -> None:
+    """An audit entry in the log as well, once it is committed."""
+    if values is not None and log.isEnabledFor(logging.INFO):
+        log.info("audit %s", json.dumps(values, sort_keys=True, default=str))

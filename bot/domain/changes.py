@@ -151,6 +151,14 @@ def risks_of(before: BackupPolicy, after: dict[str, Any]) -> list[str]:
     return found
 
 
+def request_event(action: str, request: ChangeRequest, actor: str, **extra: Any) -> AuditEvent:
+    """An audit entry about a request."""
+    return AuditEvent(action=action, actor=actor, organization=request.organization, database=request.database,
+                      policy_id=request.policy_id, policy_name=request.policy_name, before=request.before,
+                      sent=request.changes, reason=request.reason, channel=request.channel, request_id=request.id,
+                      **extra)
+
+
 def after_values(request: ChangeRequest) -> dict[str, Any]:
     return resulting_values(BackupPolicy.model_validate(request.before), PolicyUpdate(**request.changes))
 
@@ -207,10 +215,7 @@ class ChangePath:
     # --- the audit trail ------------------------------------------------------------------------------
 
     def _record_request(self, action: str, request: ChangeRequest, actor: str, **extra: Any) -> None:
-        self.store.record(AuditEvent(
-            action=action, actor=actor, organization=request.organization, database=request.database,
-            policy_id=request.policy_id, policy_name=request.policy_name, before=request.before,
-            sent=request.changes, reason=request.reason, channel=request.channel, request_id=request.id, **extra))
+        self.store.record(request_event(action, request, actor, **extra))
 
     def _refuse(self, user: str, db: DatabaseRef, channel: str, reason: str, policy: BackupPolicy | None = None,
                 update: PolicyUpdate | None = None, request_id: str | None = None) -> Outcome:
@@ -361,24 +366,22 @@ class ChangePath:
             return Outcome(OutcomeKind.PREVIEWED, "Dry run: nothing was sent.", plan=plan, approvals=needed,
                            guardrails=tuple(guarded.verdict.summary()))
         now = self.clock()
-        request = self.store.add_request(ChangeRequest(
+        # A change that needs no approval is approved by its asking: stored approved, with its audit entry.
+        request = ChangeRequest(
             organization=db.organization, database=db.database, policy_id=current.id, policy_name=current.name,
             requester=user, channel=channel, reason=plan.reason, before=current.model_dump(),
             changes=plan.update.to_api(), approvals_needed=needed,
             approvals_from=dict(decision.approvals_from) or None,
             approvers=[self.access.groups.resolve(p) for p in decision.approvers],
             risks=risks_of(current, plan.after_values) + overridden, revert_of=revert_of,
-            expires_at=now + self.access.rules.expire_after_seconds, created_at=now, updated_at=now))
-        self._record_request("requested", request, user, detail=f"needs {request.approvals_needed} approval(s)"
-                             if request.approvals_needed else None)
+            expires_at=now + self.access.rules.expire_after_seconds, created_at=now, updated_at=now,
+            state=RequestState.PENDING if needed else RequestState.APPROVED, decided_by=None if needed else user)
+        self.store.add_request(request, record=request_event(
+            "requested", request, user, detail=f"needs {needed} approval(s)" if needed else None))
         if request.approvals_needed:
             return Outcome(OutcomeKind.REQUESTED, "Your request is waiting for approval.", request,
                            approvals=request.approvals_needed)
-        approved = self.store.transition(request.id, [RequestState.PENDING], RequestState.APPROVED,
-                                         decided_by=user)
-        if approved is None:  # nobody else knows of this request yet; a sweep may have expired it
-            return self._already(request)
-        return self._apply(approved, by=user, read=(current, read_at_generation))
+        return self._apply(request, by=user, read=(current, read_at_generation))
 
     # --- deciding ---------------------------------------------------------------------------------------
 
@@ -558,11 +561,11 @@ class ChangePath:
                 # A read taken before the claim is as good as one under it if nobody claimed this database's
                 # policies in between: the claim itself moved the generation on by one.
                 policy, generation = read
-                if self.store.database_generation(request.organization, request.database) == generation + 1:
+                if claim.generation == generation + 1:
                     current = policy
             return self._apply_claimed(claim, by, current)
         finally:
-            self.store.release(claim)
+            self.store.release(claim)  # unless the request's last step gave the lease back already
 
     def _claim(self, request: ChangeRequest, from_states: Sequence[RequestState]) -> Claim | None:
         """Claim the request and its policy's lease; while another change holds it, wait a little."""
@@ -585,27 +588,30 @@ class ChangePath:
                 current = self.policies.find_policy(db, request.policy_id)
             except (PlanetScaleError, PolicyNotFound) as exc:
                 return self._fail(request, by, "the policy could not be read again before applying: "
-                                               f"{exc.user_message}")
+                                               f"{exc.user_message}", claim=claim)
         if current.target != request.before["target"]:
             return self._fail(request, by, f"the policy moved from {request.before['target']} to {current.target} "
                                            "in PlanetScale since the request, so the rules that judged it no "
-                                           "longer apply. Nothing was sent; ask again.", OutcomeKind.CONFLICT)
+                                           "longer apply. Nothing was sent; ask again.", OutcomeKind.CONFLICT,
+                              claim)
         moved = {f: (request.before[f], current.field_value(f)) for f in request.changes
                  if current.field_value(f) != request.before[f]}
         if moved:
             what = ", ".join(f"{f} is now {now!r} (was {then!r} when requested)" for f, (then, now) in moved.items())
             return self._fail(request, by, f"the policy changed in PlanetScale since the request: {what}. Nothing "
-                                           "was sent; ask again against the current values.", OutcomeKind.CONFLICT)
+                                           "was sent; ask again against the current values.", OutcomeKind.CONFLICT,
+                              claim)
         update = PolicyUpdate(**request.changes)
         problems = check_change(current, update)
         if problems:
             why = "; ".join(p.message for p in problems)
             return self._fail(request, by, f"the change no longer holds against the policy as it is now: {why}. "
-                                           "Nothing was sent.", OutcomeKind.INVALID)
+                                           "Nothing was sent.", OutcomeKind.INVALID, claim)
         judged = self._judge_approvals(request, [current.target, str(update.target or current.target)],
                                        current.model_dump())
         if judged.refusal:
-            return self._fail(request, by, f"{judged.refusal}. Nothing was sent.", OutcomeKind.NO_LONGER_ALLOWED)
+            return self._fail(request, by, f"{judged.refusal}. Nothing was sent.", OutcomeKind.NO_LONGER_ALLOWED,
+                              claim)
         if judged.unchecked or judged.missing:
             why = (f"{judged.unchecked}; approve again in a moment to apply it" if judged.unchecked
                    else _waiting_detail(judged))
@@ -617,33 +623,36 @@ class ChangePath:
                                          lease_until=0) or request
             self._record_request("waiting", back, SYSTEM, detail=why)
             return Outcome(OutcomeKind.WAITING, f"Not applied yet, nothing was sent: {why}.", back)
-        # Everything above may have taken a while (pages of policies, role look-ups): the PATCH gets a full lease.
-        if not self.store.renew(claim, self.lease_seconds):
-            return Outcome(OutcomeKind.CLOSED, "Nothing was sent: this change took too long to judge and the sweep "
-                                               "took it over; it judges it again.", request)
-        return self._send(request, by, db, current, update)
+        return self._send(claim, by, db, current, update)
 
-    def _send(self, request: ChangeRequest, by: str, db: DatabaseRef, current: BackupPolicy,
-              update: PolicyUpdate) -> Outcome:
+    def _send(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy, update: PolicyUpdate) -> Outcome:
+        request = claim.request
         attempt = AuditEvent(action="sending", actor=request.requester, organization=db.organization,
                              database=db.database, policy_id=current.id, policy_name=current.name,
                              before=current.model_dump(), sent=update.to_api(), reason=request.reason,
                              channel=request.channel, request_id=request.id,
                              detail=None if by == request.requester else f"approved by <@{by}>")
-        self.store.record(attempt)  # on the record before it leaves: a crash after the PATCH is still told
+        # On the record before it leaves: a crash after the PATCH is still told. And the PATCH has a full lease
+        # to run in: judging may have taken a while (pages of policies, role look-ups); a lease that still
+        # covers the PATCH at its slowest cannot have been taken over, so it needs no renewing.
+        if claim.until - self.clock() >= self.planetscale.worst_case_seconds() + LEASE_MARGIN_SECONDS:
+            self.store.record(attempt)
+        elif not self.store.renew(claim, self.lease_seconds, record=attempt):
+            return Outcome(OutcomeKind.CLOSED, "Nothing was sent: this change took too long to judge and the sweep "
+                                               "took it over; it judges it again.", request)
         try:
             after = self.planetscale.update_policy(db.organization, db.database, current.id, update)
         except PlanetScaleError as exc:
             if exc.definite:
-                self.store.record(replace(attempt, action="failed", detail=exc.user_message))
                 failed = self.store.transition(request.id, [RequestState.APPLYING], RequestState.FAILED,
-                                               detail=exc.user_message, lease_until=0)
+                                               record=replace(attempt, action="failed", detail=exc.user_message),
+                                               release=claim, detail=exc.user_message, lease_until=0)
                 return Outcome(OutcomeKind.FAILED, f"Not applied: {exc.user_message}", failed or request)
             # The PATCH may have landed although no answer said so: what PlanetScale holds now decides.
             return self._settle(request, by, exc.user_message)
-        self.store.record(replace(attempt, action="applied", after=after.model_dump()))
         done = self.store.transition(request.id, [RequestState.APPLYING], RequestState.APPLIED,
-                                     after=after.model_dump(), lease_until=0)
+                                     record=replace(attempt, action="applied", after=after.model_dump()),
+                                     release=claim, after=after.model_dump(), lease_until=0)
         return Outcome(OutcomeKind.APPLIED, "Applied.", done or request, after=after)
 
     def _settle(self, request: ChangeRequest, by: str, why: str) -> Outcome:
@@ -674,10 +683,11 @@ class ChangePath:
                            after=current)
         return self._fail(request, by, f"{why} PlanetScale does not hold the change, so it was not applied.")
 
-    def _fail(self, request: ChangeRequest, by: str, why: str, kind: OutcomeKind = OutcomeKind.FAILED) -> Outcome:
+    def _fail(self, request: ChangeRequest, by: str, why: str, kind: OutcomeKind = OutcomeKind.FAILED,
+              claim: Claim | None = None) -> Outcome:
         failed = self.store.transition(request.id, [RequestState.APPLYING], RequestState.FAILED, detail=why,
-                                       lease_until=0)
-        self._record_request("failed", request, by, detail=why)
+                                       lease_until=0, record=request_event("failed", request, by, detail=why),
+                                       release=claim)
         return Outcome(kind, f"Not applied: {why}", failed or request)
 
     # --- keeping things moving --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ The adapters (bot/adapters/) implement these; the domain never imports an HTTP, 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -92,12 +92,16 @@ class PlanetScaleApi(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass
 class Claim:
-    """A request claimed for applying, and the token of the lease its worker holds on the policy."""
+    """A request claimed for applying, and the token of the lease its worker holds on the policy: until when,
+    and the database's generation once claimed (a read of its policies at `generation - 1` is still fresh)."""
 
     request: ChangeRequest
     token: str
+    until: float = 0.0
+    generation: int = 0
+    released: bool = field(default=False, compare=False)
 
 
 class ChangeStore(Protocol):
@@ -105,12 +109,18 @@ class ChangeStore(Protocol):
 
     def record(self, event: AuditEvent) -> None: ...
 
-    def add_request(self, request: ChangeRequest) -> ChangeRequest: ...
+    def add_request(self, request: ChangeRequest, record: AuditEvent | None = None) -> ChangeRequest:
+        """Store a new request, and `record` in the same transaction."""
+        ...
 
     def get_request(self, request_id: str) -> ChangeRequest | None: ...
 
-    def transition(self, request_id: str, from_states: Sequence[RequestState], to: RequestState,
-                   **values: object) -> ChangeRequest | None: ...
+    def transition(self, request_id: str, from_states: Sequence[RequestState], to: RequestState, *,
+                   record: AuditEvent | None = None, release: Claim | None = None,
+                   **values: object) -> ChangeRequest | None:
+        """Move a request from one of `from_states` to `to`; None if it was not in them. In the same transaction,
+        whether it moved or not: `record` goes on the audit trail and `release`'s lease is given back."""
+        ...
 
     def requests(self, states: Sequence[RequestState] = ..., expired_before: float | None = None,
                  updated_before: float | None = None, lease_before: float | None = None,
@@ -123,7 +133,10 @@ class ChangeStore(Protocol):
     def claim_for_applying(self, request: ChangeRequest, from_states: Sequence[RequestState],
                            lease_seconds: float) -> Claim | None: ...
 
-    def renew(self, claim: Claim, lease_seconds: float) -> bool: ...
+    def renew(self, claim: Claim, lease_seconds: float, record: AuditEvent | None = None) -> bool:
+        """Extend the claim's lease from now, and record `record`; False (and nothing recorded) if the lease was
+        taken over meanwhile."""
+        ...
 
     def release(self, claim: Claim) -> None: ...
 
