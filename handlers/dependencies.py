@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import ParamSpec, Protocol
 
 from bot.adapters.slack_http import PooledWebClient
@@ -24,6 +25,36 @@ class Background(Protocol):
                      **kwargs: P.kwargs) -> None: ...
 
 
+class HomesDue:
+    """People whose App Home must be published again: each once, however many steps asked for it while it
+    waited, by one worker at a time (in a burst of clicks, a Home built for each step would cost more than the
+    steps, and run into Slack's rate limit for views.publish)."""
+
+    def __init__(self) -> None:
+        self._due: dict[str, None] = {}  # a set that keeps the order people were asked for
+        self._lock = threading.Lock()
+        self._publishing = False
+
+    def add(self, users: Iterable[str]) -> bool:
+        """Mark them due; True when the caller must start publishing (nobody is at it)."""
+        with self._lock:
+            self._due.update(dict.fromkeys(users))
+            if self._publishing or not self._due:
+                return False
+            self._publishing = True
+            return True
+
+    def take(self) -> str | None:
+        """The next person due, or None (and publishing stops) when there is none."""
+        with self._lock:
+            if not self._due:
+                self._publishing = False
+                return None
+            user = next(iter(self._due))
+            del self._due[user]
+            return user
+
+
 @dataclass
 class Dependencies:
     policies: PolicyService
@@ -36,3 +67,4 @@ class Dependencies:
     stale_factor: float = 2.0
     # Slack's Web API and response URLs, over one pool of kept-alive connections.
     slack: PooledWebClient | None = None
+    homes_due: HomesDue = field(default_factory=HomesDue)

@@ -9,6 +9,7 @@ each publish is built from the shared database, so the last one shows the truth.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
@@ -61,9 +62,10 @@ def home_view(deps: Dependencies, user: str, notice: str | None = None) -> dict[
 
 def _requests(deps: Dependencies, requests: list[ChangeRequest], user: str) -> list[Block]:
     shown: list[Block] = []
+    approvals = deps.store.approvers_by_request([r.id for r in requests])
     for request in requests:
         before = BackupPolicy.model_validate(request.before)
-        approved_by = deps.store.approvers_of(request.id)
+        approved_by = approvals[request.id]
         lines = [f"{blocks.request_headline(request)} (in <#{request.channel}>)",
                  blocks.changes_text_between(before, after_values(request))]
         progress = f"*Approvals:* {len(approved_by)} of {request.approvals_needed}"
@@ -136,9 +138,24 @@ def concerned(deps: Dependencies, request: ChangeRequest) -> list[str]:
     return list(dict.fromkeys(people))
 
 
-def refresh_homes(deps: Dependencies, client: WebClient, request: ChangeRequest) -> None:
-    for user in concerned(deps, request):
-        publish_home(deps, client, user)
+def refresh_homes(deps: Dependencies, client: WebClient, request: ChangeRequest, but: str | None = None) -> None:
+    """The Homes of everyone `request` concerns (`but` one), published again soon, once each."""
+    publish_later(deps, client, [user for user in concerned(deps, request) if user != but])
+
+
+def publish_later(deps: Dependencies, client: WebClient, users: Iterable[str]) -> None:
+    if deps.homes_due.add(users):
+        deps.background.run(_publish_due, deps, client)
+
+
+def _publish_due(deps: Dependencies, client: WebClient) -> None:
+    # Built from the database when its turn comes: a step made meanwhile is shown by this publish, or marks
+    # the Home due again for the next.
+    while (user := deps.homes_due.take()) is not None:
+        try:
+            publish_home(deps, client, user)
+        except Exception:
+            log.exception("could not build the App Home of %s", user)
 
 
 def on_home_opened(deps: Dependencies, event: dict[str, Any], client: WebClient) -> None:

@@ -76,9 +76,7 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
         tell_steps(deps, client, outcome, actor)
     clicked_on_home = not has_response_url(respond) and actor != SYSTEM
     if outcome.request is not None and outcome.kind is not OutcomeKind.REMINDED:
-        for user in home.concerned(deps, outcome.request):
-            if not (clicked_on_home and user == actor):
-                home.publish_home(deps, client, user)
+        home.refresh_homes(deps, client, outcome.request, but=actor if clicked_on_home else None)
     if clicked_on_home:
         # A click on the App Home has no response URL: the answer is shown at the top of the Home itself.
         home.publish_home(deps, client, actor, notice=outcome.message)

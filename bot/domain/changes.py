@@ -759,21 +759,20 @@ class ChangePath:
     def pending_for(self, user: str) -> list[ChangeRequest]:
         """Open requests this user can act on: approve (as an approver, not the requester) or cancel (their own).
         Judged under each request's own channel rule, as a click on its buttons would be."""
-        mine = []
+        candidates = []  # in the order the store lists them, the oldest first
+        now = self.clock()
         for request in self.store.requests([RequestState.PENDING]):
-            if request.expires_at <= self.clock():
-                continue
-            if request.requester == user:
-                mine.append(request)
+            if request.expires_at <= now:
                 continue
             try:
-                if self.access.decide(user, Action.APPROVE, request.organization, request.database,
-                                      request.targets, request.channel).allowed \
-                        and user not in self.store.approvers_of(request.id):
-                    mine.append(request)
+                if request.requester == user or self.access.decide(
+                        user, Action.APPROVE, request.organization, request.database, request.targets,
+                        request.channel).allowed:
+                    candidates.append(request)
             except DirectoryError:
                 continue
-        return mine
+        approved = self.store.approvers_by_request([r.id for r in candidates if r.requester != user])
+        return [r for r in candidates if r.requester == user or user not in approved[r.id]]
 
 
 def _waiting_detail(judged: _Judgement) -> str:

@@ -130,6 +130,10 @@ class ChangeStore(Protocol):
 
     def approvers_of(self, request_id: str) -> list[str]: ...
 
+    def approvers_by_request(self, request_ids: Sequence[str]) -> dict[str, list[str]]:
+        """`approvers_of` for many requests at once: every ID is a key."""
+        ...
+
     def claim_for_applying(self, request: ChangeRequest, from_states: Sequence[RequestState],
                            lease_seconds: float) -> Claim | None: ...
 

@@ -63,6 +63,7 @@ class MethodFault:
     status: int | None = None  # an HTTP status, e.g. 429 or 500
     retry_after: int | None = None
     times: int | None = 1
+    delay: float = 0.0  # seconds before Slack answers; with neither error nor status, the answer is the usual one
 
 
 class SlackState:
@@ -157,7 +158,9 @@ class SlackEmulator:
                          None)
             if fault and fault.times is not None:
                 fault.times -= 1
-        if fault:
+        if fault and fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault and (fault.status or fault.error):
             if fault.status:
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
                 body = {"ok": False, "error": "ratelimited"} if fault.status == 429 else {"ok": False}

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from approval_helpers import ALICE, CAROL, DAVE, approvals_bot, ask, request_id, thread_of
+from approval_helpers import ALICE, CAROL, DAVE, PROD, approvals_bot, ask, request_id, thread_of
 from conftest import SIGNING_SECRET, Bot, Reply
+from slack_bolt import BoltRequest
 
 from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.slack import MethodFault
 from bot.emulators.slack_requests import app_home_opened_body, block_actions_body, signed_headers
 from handlers.blocks import APPROVE, CANCEL, REJECT
 
@@ -67,3 +69,20 @@ def test_a_refusal_on_the_home_is_shown_there(approvals_bot: Bot, planetscale: P
     click_on_home(approvals_bot, DAVE, APPROVE, request_id(message))  # a forged click
     assert planetscale.calls("PATCH") == []
     assert ":warning:" in json.dumps(approvals_bot.slack.homes[DAVE]["blocks"])
+
+
+def test_homes_asked_for_while_slack_is_slow_are_published_once_each_and_show_every_step(
+        approvals_bot: Bot) -> None:
+    # Three requests made together: each asks for Carol's Home; while the first publish waits on Slack, the
+    # others' are folded into one, built when its turn comes, so it shows all three.
+    approvals_bot.slack.add_fault(MethodFault("views.publish", delay=2.0))
+    for days in (5, 6, 8):
+        body = approvals_bot.command_body(f"update acme/app-db {PROD} retention={days}d frequency=12h")
+        approvals_bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body)))
+    assert approvals_bot.executor.wait_idle(timeout=60)
+    carols = [e for e in approvals_bot.slack.events if e.kind == "home" and e.user == CAROL]
+    assert 1 <= len(carols) < 3
+    requests = [request_id(e) for e in approvals_bot.slack.events if e.kind == "message" and e.thread_ts is None
+                and "request_approve" in json.dumps(e.blocks)]
+    assert len(requests) == 3
+    assert {value for action, value in buttons(approvals_bot.slack.homes[CAROL]) if action == APPROVE} == set(requests)

@@ -11,6 +11,7 @@ import pytest
 
 from bot.adapters.schema import MIGRATIONS
 from bot.adapters.store import Store
+from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
 
 APPROVED = [RequestState.APPROVED]
@@ -84,6 +85,45 @@ def test_every_claim_moves_the_databases_generation_on(clocked: tuple[Store, lis
     assert store.claim_for_applying(approved(store, "bp02"), APPROVED, 60) is not None
     assert store.database_generation("acme", "app-db") == 2
     assert store.database_generation("acme", "app") == 0  # a prefix of the name is another database
+
+
+def test_the_last_step_records_moves_and_gives_the_lease_back_in_one_transaction(
+    clocked: tuple[Store, list[float]]
+) -> None:
+    store, _ = clocked
+    claim = store.claim_for_applying(approved(store), APPROVED, 60)
+    assert claim is not None and claim.generation == 1 and claim.until == 1060.0
+    event = AuditEvent(action="applied", actor="U0ALICE001", organization="acme", database="app-db",
+                       request_id=claim.request.id)
+    done = store.transition(claim.request.id, [RequestState.APPLYING], RequestState.APPLIED, record=event,
+                            release=claim, lease_until=0)
+    assert done is not None and done.state is RequestState.APPLIED
+    assert [e.action for e in store.events_of_request(claim.request.id)] == ["applied"]
+    assert claim.released and store.claim_for_applying(approved(store), APPROVED, 60) is not None  # lease free
+
+
+def test_a_renewal_records_only_when_the_lease_is_still_held(clocked: tuple[Store, list[float]]) -> None:
+    store, now = clocked
+    request = approved(store)
+    slow = store.claim_for_applying(request, APPROVED, 60)
+    assert slow is not None
+    now[0] += 61
+    assert store.claim_for_applying(request, [RequestState.APPLYING], 60) is not None  # taken over
+    sending = AuditEvent(action="sending", actor="U0ALICE001", organization="acme", database="app-db",
+                         request_id=request.id)
+    assert store.renew(slow, 60, record=sending) is False
+    assert store.events_of_request(request.id) == []
+
+
+def test_approvers_of_many_requests_in_one_query(clocked: tuple[Store, list[float]]) -> None:
+    store, now = clocked
+    first, second, none = approved(store), approved(store), approved(store)
+    for request, approver in ((first, "U0CAROL001"), (second, "U0BOB00001"), (first, "U0DAVE0001")):
+        now[0] += 1
+        store.add_approval(request.id, approver)
+    assert store.approvers_by_request([first.id, second.id, none.id]) == {
+        first.id: ["U0CAROL001", "U0DAVE0001"], second.id: ["U0BOB00001"], none.id: []}
+    assert store.approvers_by_request([]) == {}
 
 
 def test_sqlalchemy_loads_when_the_database_is_first_used_not_when_the_app_is_imported() -> None:
