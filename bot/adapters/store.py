@@ -305,8 +305,9 @@ class Store:
                                                                change_requests.c.message_ts.is_(None))
                                 .values(message_channel=channel, message_ts=ts)).rowcount == 1
 
-    def add_approval(self, request_id: str, approver: str) -> list[str] | None:
-        """Count one approval once; returns all approvers so far, or None if this one had approved already."""
+    def add_approval(self, request_id: str, approver: str, record: AuditEvent | None = None) -> list[str] | None:
+        """Count one approval once, recording `record` with it; returns all approvers so far, or None (nothing
+        recorded) if this one had approved already."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import approvals
@@ -317,8 +318,11 @@ class Store:
                     conn.execute(approvals.insert().values(request_id=request_id, approver=approver, at=self.clock()))
             except sa.exc.IntegrityError:
                 return None
-            return list(conn.scalars(sa.select(approvals.c.approver).where(approvals.c.request_id == request_id)
-                                     .order_by(approvals.c.at)))
+            logged = self._insert_event(conn, record)
+            approved_by = list(conn.scalars(sa.select(approvals.c.approver)
+                                            .where(approvals.c.request_id == request_id).order_by(approvals.c.at)))
+        _log_event(logged)
+        return approved_by
 
     def claim_notice(self, request_id: str, notice: str) -> bool:
         """True for the one caller, on any instance, that may send this notice about this request."""

@@ -410,10 +410,8 @@ class ChangePath:
         refusal = self._may_decide(request, user)
         if refusal:
             return refusal
-        added = self.store.add_approval(request.id, user)
-        if added is not None:
-            self._record_request("approved", request, user)
-        judged = self._judge_approvals(request, request.targets, request.before)
+        added = self.store.add_approval(request.id, user, record=request_event("approved", request, user))
+        judged = self._judge_approvals(request, request.targets, request.before, approved_by=added)
         if judged.unchecked:
             return Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {judged.unchecked}. Your approval is recorded; "
                                                 "click Approve again in a moment to apply the change.", request)
@@ -484,11 +482,11 @@ class ChangePath:
         verdict = judge(self.access.rules.guardrails, organization, database, before, after)
         return demand(verdict, reason)
 
-    def _judge_approvals(self, request: ChangeRequest, targets: Sequence[str],
-                         policy: Mapping[str, Any]) -> _Judgement:
+    def _judge_approvals(self, request: ChangeRequest, targets: Sequence[str], policy: Mapping[str, Any],
+                         approved_by: Sequence[str] | None = None) -> _Judgement:
         """The request under the rules and guardrails as they are now, on `policy` (the policy as it is, or as
         requested): the requester may still make it, how many approvals are needed, and which of those given
-        still count."""
+        (`approved_by`, when just read) still count."""
         try:
             decision = self.access.decide(request.requester, Action.CHANGE, request.organization, request.database,
                                           targets, request.channel)
@@ -503,7 +501,7 @@ class ChangePath:
             return _Judgement(refusal=f"under the guardrails as they are now, {guarded.refusal}")
         counted: list[str] = []
         not_counted: list[str] = []
-        for approver in self.store.approvers_of(request.id):
+        for approver in self.store.approvers_of(request.id) if approved_by is None else approved_by:
             try:
                 allowed = approver != request.requester and self.access.decide(
                     approver, Action.APPROVE, request.organization, request.database, targets,
