@@ -3,14 +3,17 @@ change nothing twice, and Slack failing after a change still leaves the record a
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from typing import Any
 
 from conftest import BOT_TOKEN, SIGNING_SECRET, Bot
+from slack_bolt import BoltRequest
 
 from bot.emulators.planetscale import DEMO_TOKEN, Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
-from bot.emulators.slack_requests import signed_headers
+from bot.emulators.slack_requests import APP_ID, TEAM_ID, signed_headers
 from bot.runtime.logs import configure
 
 
@@ -63,3 +66,20 @@ def test_slack_down_after_the_change_still_records_it_and_tells_the_caller(
 def test_an_oversized_command_is_refused_and_nothing_is_sent(bot: Bot, planetscale: PlanetScaleState) -> None:
     reply = bot.command("update acme/app-db bp03devday name=" + "x" * 5000)
     assert "the most is 4000" in reply.ack_text and planetscale.calls() == []
+
+
+def test_a_workflow_functions_token_never_reaches_the_client_every_request_shares(bot: Bot) -> None:
+    """Every request's listeners share one client: a token Bolt set on it for one request would be used for all."""
+    now = time.time()
+    body = json.dumps({
+        "token": "verification-token-unused", "team_id": TEAM_ID, "api_app_id": APP_ID, "type": "event_callback",
+        "event": {"type": "function_executed", "function": {"id": "Fn0123456789", "callback_id": "sample",
+                                                            "title": "Sample", "type": "app"},
+                  "inputs": {}, "function_execution_id": "Fx0123456789", "workflow_execution_id": "Wf0123456789",
+                  "event_ts": f"{now:.6f}", "bot_access_token": "xwfp-0000-function-token"},
+        "event_id": "Ev0123456789", "event_time": int(now), "authorizations": [
+            {"team_id": TEAM_ID, "user_id": "U0BACKUPBOT", "is_bot": True, "is_enterprise_install": False}],
+    })
+    bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body)))
+    assert bot.app.client.token == BOT_TOKEN
+    assert bot.command("list acme/app-db").private

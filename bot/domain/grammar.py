@@ -20,6 +20,18 @@ MAX_REASON_LENGTH = 500
 # Always used with fullmatch: `$` would also accept a trailing newline.
 SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 QUOTES = {'"': '"', "“": "”", "”": "”", "„": "“"}
+# Inside quotes, what ends a run: an escaped quote (group 1, kept) or the closing quote; `"` and `”` close each
+# other, as people type them mixed, but the `“` that closes `„` is closed by nothing else.
+QUOTED_UNTIL = {
+    '"': re.compile(r'\\(["“”])|["”]'),
+    "”": re.compile(r'\\(["“”])|["”]'),
+    "“": re.compile(r'\\(["“”])|“'),
+}
+ESCAPED_QUOTE = re.compile(r'\\(["“”])')
+WORD_END = re.compile(r'[\s"“”„]')
+WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+AMOUNT = re.compile(r"([+-]?[0-9]+(?:[.,][0-9]+)?)\s*([A-Za-z]*)")
+CLOCK_TIME = re.compile(r"([0-9]{1,2}):([0-9]{2})")
 
 
 def is_number(text: str) -> bool:
@@ -216,35 +228,40 @@ def tokenize(text: str) -> list[Token]:
     """Split on white space; double quotes (straight or curly) group words, and `\\"` is a literal quote."""
     if not any(quote in text for quote in QUOTES):  # most commands: str.split splits on the same white space
         return [Token(word, False) for word in text.split()]
+    # Runs of characters, not one character at a time: a quoted policy name made this the slowest part of an
+    # update's ack. `\s` is str.isspace()'s white space, as str.split's is.
     tokens: list[Token] = []
     current: list[str] = []
     quoted = in_token = False
-    closing: str | None = None
-    i = 0
-    while i < len(text):
+    i, end = 0, len(text)
+    while i < end:
         ch = text[i]
-        if closing is not None:
-            if ch == "\\" and i + 1 < len(text) and text[i + 1] in '"“”':
-                current.append(text[i + 1])
-                i += 2
-                continue
-            if ch == closing or (closing == "”" and ch == '"') or (closing == '"' and ch == "”"):
-                closing = None
-            else:
-                current.append(ch)
-        elif ch in QUOTES:
-            closing, quoted, in_token = QUOTES[ch], True, True
+        if ch in QUOTES:
+            quoted = in_token = True
+            inside = QUOTED_UNTIL[QUOTES[ch]]
+            i += 1
+            while True:
+                stop = inside.search(text, i)
+                if stop is None:
+                    current.append(ESCAPED_QUOTE.sub(r"\1", text[i:]))
+                    start = "".join(current)[:30]
+                    raise CommandError(f"A quote is not closed (after `\"{start}`): close it with another `\"`.")
+                current.append(text[i:stop.start()])
+                i = stop.end()
+                if stop.group(1) is None:  # the closing quote
+                    break
+                current.append(stop.group(1))  # an escaped quote, kept as a quote
         elif ch.isspace():
             if in_token:
                 tokens.append(Token("".join(current), quoted))
             current, quoted, in_token = [], False, False
+            i += 1
         else:
-            current.append(ch)
+            stop = WORD_END.search(text, i)
+            j = stop.start() if stop else end
+            current.append(text[i:j])
             in_token = True
-        i += 1
-    if closing is not None:
-        start = "".join(current)[:30]
-        raise CommandError(f"A quote is not closed (after `\"{start}`): close it with another `\"`.")
+            i = j
     if in_token:
         tokens.append(Token("".join(current), quoted))
     return tokens
@@ -450,7 +467,7 @@ def parse_value(key: str, value: str) -> dict[str, Any]:
 
 
 def parse_count(key: str, raw: str) -> int:
-    if re.fullmatch(r"[+-]?[0-9]+", raw):
+    if WHOLE_NUMBER.fullmatch(raw):
         number = int(raw)
         if number < 1:
             raise CommandError(f"`{key}={raw}`: must be at least 1.")
@@ -475,7 +492,7 @@ def parse_unit(key: str, low: str, raw: str) -> str:
 
 def parse_amount(key: str, raw: str) -> tuple[int, str]:
     example = KEY_EXAMPLES[key]
-    match = re.fullmatch(r"([+-]?[0-9]+(?:[.,][0-9]+)?)\s*([A-Za-z]*)", raw)
+    match = AMOUNT.fullmatch(raw)
     if not match:
         raise CommandError(f"`{key}={raw[:40]}` is not an amount: write a whole number and a unit, "
                            f"e.g. `{example}` or `{key}=\"30 days\"`.")
@@ -484,13 +501,13 @@ def parse_amount(key: str, raw: str) -> tuple[int, str]:
         raise CommandError(f"`{key}={raw}` needs a unit: e.g. `{raw}d` (h, d, w, mo"
                            f"{', y' if key == 'retention' else ''}).")
     unit = parse_unit(key, unit_text.lower(), raw)
-    if not re.fullmatch(r"[+-]?[0-9]+", number_text):
+    if not WHOLE_NUMBER.fullmatch(number_text):
         raise CommandError(f"`{key}={raw}`: use a whole number, e.g. 36h rather than 1.5d.")
     return parse_count(key, number_text), unit
 
 
 def parse_time(key: str, raw: str) -> str:
-    match = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})", raw)
+    match = CLOCK_TIME.fullmatch(raw)
     if match and int(match.group(1)) < 24 and int(match.group(2)) < 60:
         return f"{int(match.group(1)):02d}:{match.group(2)}"
     hint = " (24-hour clock: 2pm is 14:00)" if re.search(r"[ap]\.?m", raw.lower()) else ""

@@ -26,6 +26,8 @@ def control_character(text: str) -> str | None:
     """The first control character in `text` as U+XXXX, or None. Control characters (Unicode's Cc: C0, DEL
     and C1, so line breaks, tabs and terminal escapes) have no place in a name or a reason: they would reach
     the audit trail, its exports and whoever reads them in a terminal."""
+    if text.isprintable():  # every Cc character is unprintable: most text needs no look at each character
+        return None
     for ch in text:
         if unicodedata.category(ch) == "Cc":
             return f"U+{ord(ch):04X}"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt import App, BoltRequest
 from slack_bolt.error import BoltError
-from slack_bolt.middleware import Middleware
+from slack_bolt.logger import get_bolt_app_logger
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -126,29 +125,37 @@ BOLT_LOGGER = logging.getLogger("slack_bolt")
 BOLT_LOGGER.addFilter(_SameTokenWarning())
 
 
-class PerRequest(Middleware):
-    """A request ID for the logs; and for listeners, the shared client and a `respond` on its connections.
+class BotApp(App):
+    """Bolt's App, with each request's context started on the shared client.
 
-    Bolt makes a client per request (and `respond` makes one per call), each opening connections of its own.
-    A class, not a function: Bolt builds every argument a function middleware could ask for, on each request.
+    Bolt's `_init_context` builds a new WebClient per request (its own connections, and a look for proxy
+    variables in the environment each time), so that a middleware setting a token on `context.client` cannot
+    reach other requests. Replacing that client afterwards in a middleware of ours cost each ack a client and a
+    middleware for nothing. Here the shared pooled client, a request ID for the logs and a `respond` on the
+    pool's connections are put in at once. Sharing is safe because no middleware sets a token on the client:
+    Bolt's single-workspace authorization only reads it (the bot's token, as on the shared client), and its
+    function-token middleware, which sets a Slack workflow function's token, is off (`_build_app`).
     """
 
-    def __init__(self, client: PooledWebClient):
-        self.client = client
+    def __init__(self, *, client: PooledWebClient, **kwargs: Any):
+        super().__init__(client=client, **kwargs)
+        self.shared_client = client
 
-    def process(self, *, req: BoltRequest, resp: BoltResponse,
-                next: Callable[[], BoltResponse]) -> BoltResponse | None:
+    def _init_context(self, req: BoltRequest) -> None:
         new_request_id()
         context = req.context
-        context["client"] = self.client
+        # As Bolt's own, but for the client and `respond`.
+        context["logger"] = get_bolt_app_logger(app_name=self.name, base_logger=self._base_logger)
+        context["token"] = self._token
+        context["client"] = self.shared_client
+        context["listener_runner"] = self.listener_runner
         if context.response_url:
-            context["respond"] = PooledRespond(context.response_url, self.client.connections)
-        return next()
+            context["respond"] = PooledRespond(context.response_url, self.shared_client.connections)
 
 
 def _build_app(settings: Settings, deps: Dependencies) -> App:
     client = deps.slack or slack_client(settings)
-    app = App(
+    app = BotApp(
         client=client,
         signing_secret=settings.slack_signing_secret,
         # The answer goes back as soon as the listener returns (no 10 ms ack polling); listeners ack and
@@ -158,8 +165,10 @@ def _build_app(settings: Settings, deps: Dependencies) -> App:
         # auth.test once at start: a wrong token stops the start, and no ack ever waits on Slack for it
         # (with verification off, Bolt makes that call during the first request instead).
         token_verification_enabled=True,
+        # It would set a workflow function's token on the shared client. The app has no workflow functions,
+        # and its listeners always got the bot's token (the client was replaced after this middleware ran).
+        attaching_function_token_enabled=False,
         logger=BOLT_LOGGER,
     )
-    app.use(PerRequest(client))
     handlers.register(app, deps)
     return app

@@ -5,13 +5,14 @@ channel. Each subcommand has one runner, looked up in `RUNNERS`; changes go thro
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_sdk import WebClient
 
 from bot.domain.access import Action, Capability, DirectoryError, Rule
@@ -62,24 +63,25 @@ class Caller:
         say_privately(self.respond, blocks.error_text(message))
 
 
-def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: Respond,
+               client: WebClient) -> BoltResponse | None:
     try:
         parsed = parse(command.get("text") or "")
     except CommandError as exc:
         ack(text=blocks.error_text(str(exc)))
-        return
+        return None
     if isinstance(parsed, HelpCommand) and deps.access.groups.fresh:
         # Nothing to ask anyone: the rules and the user groups Slack listed lately answer it in the ack.
         with contextlib.suppress(DirectoryError):
             capabilities = deps.access.capabilities(command["user_id"], command["channel_id"])
-            ack(text="How to use /backup-policy",
-                blocks=help_in_ack(command.get("command") or COMMAND, capabilities))
-            return
+            # The ack Bolt's ack(text=…, blocks=…) would send, as Bolt sends what a listener returns; but its
+            # JSON made once, not for every request.
+            return BoltResponse(status=200, body=help_ack_body(command.get("command") or COMMAND, capabilities))
     if isinstance(parsed, EditCommand):
         ack()
         open_edit(deps, client, command["trigger_id"], command["user_id"], command["channel_id"], parsed.db,
                   parsed.policy)
-        return
+        return None
     if isinstance(parsed, UpdateCommand) and not parsed.dry_run:
         ack(text=f":hourglass_flowing_sand: Checking your change to “{blocks.escape(parsed.policy)}” in "
                  f"{parsed.db}…")
@@ -88,6 +90,7 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
     caller = Caller(command["user_id"], command["channel_id"], command.get("command") or COMMAND, respond, client)
     runner: Callable[[Dependencies, Any, Caller], None] = RUNNERS[type(parsed)]
     deps.background.run_answered(caller.warn, runner, deps, parsed, caller)
+    return None
 
 
 def run_help(deps: Dependencies, _: HelpCommand, caller: Caller) -> None:
@@ -207,18 +210,20 @@ RUNNERS: dict[type[Command], Callable[[Dependencies, Any, Caller], None]] = {
 
 HelpKey = tuple[str, tuple[tuple[int, bool, bool], ...]]
 # The rules in each key are held by the value, so that their ids are not reused while the entry is cached.
-_help_cache: dict[HelpKey, tuple[list[Rule], list[dict[str, Any]]]] = {}
+_help_cache: dict[HelpKey, tuple[list[Rule], str]] = {}
 
 
-def help_in_ack(name: str, capabilities: list[Capability]) -> list[dict[str, Any]]:
-    """Help depends on nothing but these; building its blocks took more than the rest of the ack. Rules are
-    pydantic models holding lists, not hashable: the key is each rule's identity (a reloaded file: new rules)."""
+def help_ack_body(name: str, capabilities: list[Capability]) -> str:
+    """Help depends on nothing but these; building its blocks, then their JSON, took more than the rest of the
+    ack. Rules are pydantic models holding lists, not hashable: the key is each rule's identity (a reloaded
+    file: new rules)."""
     key = (name, tuple((id(c.rule), c.may_change, c.may_approve) for c in capabilities))
     cached = _help_cache.get(key)
     if cached is None:
         if len(_help_cache) >= 256:
             _help_cache.clear()
-        cached = _help_cache[key] = ([c.rule for c in capabilities], blocks.help_blocks(name, capabilities))
+        body = json.dumps({"text": "How to use /backup-policy", "blocks": blocks.help_blocks(name, capabilities)})
+        cached = _help_cache[key] = ([c.rule for c in capabilities], body)
     return cached[1]
 
 
