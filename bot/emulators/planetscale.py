@@ -534,6 +534,7 @@ class PlanetScaleEmulator:
     # --- operations ---------------------------------------------------------------------------------
 
     async def list_or_create(self, request: Request) -> Response:
+        state = self.state  # this test's, even if a delayed answer outlives it
         org, db = request.path_params["organization"], request.path_params["database"]
         write = request.method == "POST"
         refused = await self._front(request, "write_backups" if write else "read_backups", db)
@@ -544,25 +545,26 @@ class PlanetScaleEmulator:
             problem = validate_policy_body(body, partial=False)
             if problem:
                 return _error(422, "invalid_params", problem)
-            with self.state.lock:
-                policy = self.state.add_policy(org, db, **body)
+            with state.lock:
+                policy = state.add_policy(org, db, **body)
                 problem = normalise_schedule(policy)
                 if problem:
-                    del self.state.policies[(org, db)][policy["id"]]
+                    del state.policies[(org, db)][policy["id"]]
                     return _error(422, "invalid_params", problem)
                 return JSONResponse(copy.deepcopy(policy), status_code=201)
-        with self.state.lock:
-            items = sorted(self.state.policies[(org, db)].values(), key=lambda p: p["created_at"] + p["id"])
+        with state.lock:
+            items = sorted(state.policies[(org, db)].values(), key=lambda p: p["created_at"] + p["id"])
             return self._page(request, copy.deepcopy(items))
 
     async def one_policy(self, request: Request) -> Response:
+        state = self.state  # this test's, even if a delayed answer outlives it
         org, db, policy_id = (request.path_params[k] for k in ("organization", "database", "id"))
         access = {"GET": "read_backups"}.get(request.method, "write_backups")
         refused = await self._front(request, access, db)
         if refused:
             return refused
-        with self.state.lock:
-            policies = self.state.policies[(org, db)]
+        with state.lock:
+            policies = state.policies[(org, db)]
             if policy_id not in policies:
                 return _error(404, "not_found", "Not Found")
             if request.method == "GET":
@@ -590,11 +592,12 @@ class PlanetScaleEmulator:
             return JSONResponse(copy.deepcopy(updated))
 
     async def get_database(self, request: Request) -> Response:
+        state = self.state  # this test's, even if a delayed answer outlives it
         db = request.path_params["database"]
         refused = await self._front(request, "read_database", db)
         if refused:
             return refused
-        return JSONResponse(copy.deepcopy(self.state.databases[(request.path_params["organization"], db)]))
+        return JSONResponse(copy.deepcopy(state.databases[(request.path_params["organization"], db)]))
 
     @staticmethod
     def _bad_query(request: Request, booleans: tuple[str, ...] = (),
@@ -609,19 +612,21 @@ class PlanetScaleEmulator:
         return None
 
     async def list_databases(self, request: Request) -> Response:
+        state = self.state  # this test's, even if a delayed answer outlives it
         refused = await self._front(request, "read_database", None)
         if refused:
             return refused
         org = request.path_params["organization"]
         token_id = (request.headers.get("authorization") or "").partition(":")[0].strip()
-        grant = self.state.tokens[token_id]
+        grant = state.tokens[token_id]
         query = request.query_params.get("q", "").lower()
-        with self.state.lock:
-            items = [d for (o, name), d in sorted(self.state.databases.items())
+        with state.lock:
+            items = [d for (o, name), d in sorted(state.databases.items())
                      if o == org and grant.allows(org, name, "read_database") and query in name]
             return self._page(request, copy.deepcopy(items), totals=True)
 
     async def list_branches(self, request: Request) -> Response:
+        state = self.state  # this test's, even if a delayed answer outlives it
         org, db = request.path_params["organization"], request.path_params["database"]
         refused = await self._front(request, "read_database", db)
         if refused:
@@ -630,18 +635,20 @@ class PlanetScaleEmulator:
         if bad:
             return bad
         wanted = request.query_params.get("production")
-        with self.state.lock:
-            items = [b for b in self.state.branches.get((org, db), [])
+        with state.lock:
+            items = [b for b in state.branches.get((org, db), [])
                      if wanted is None or b["production"] == (wanted == "true")]
             return self._page(request, copy.deepcopy(items), totals=True)
 
-    def _branch_backups(self, request: Request) -> list[dict[str, Any]] | None:
+    @staticmethod
+    def _branch_backups(state: PlanetScaleState, request: Request) -> list[dict[str, Any]] | None:
         org, db, branch = (request.path_params[k] for k in ("organization", "database", "branch"))
-        if not any(b["name"] == branch for b in self.state.branches.get((org, db), [])):
+        if not any(b["name"] == branch for b in state.branches.get((org, db), [])):
             return None
-        return list(reversed(self.state.backups.get((org, db, branch), [])))  # newest first
+        return list(reversed(state.backups.get((org, db, branch), [])))  # newest first
 
     async def list_backups(self, request: Request) -> Response:
+        state = self.state  # this test's, even if a delayed answer outlives it
         refused = await self._front(request, "read_backups", request.path_params["database"])
         if refused:
             return refused
@@ -650,8 +657,8 @@ class PlanetScaleEmulator:
                               {"state": ("pending", "running", "success", "failed", "canceled", "ignored")})
         if bad:
             return bad
-        with self.state.lock:
-            found = self._branch_backups(request)
+        with state.lock:
+            found = self._branch_backups(state, request)
             if found is None:
                 return _error(404, "not_found", "Not Found")
             items = [b for b in found
@@ -662,41 +669,45 @@ class PlanetScaleEmulator:
             return self._page(request, copy.deepcopy(items), totals=True)
 
     async def get_backup(self, request: Request) -> Response:
+        state = self.state  # this test's, even if a delayed answer outlives it
         refused = await self._front(request, "read_backups", request.path_params["database"])
         if refused:
             return refused
-        with self.state.lock:
-            found = self._branch_backups(request) or []
+        with state.lock:
+            found = self._branch_backups(state, request) or []
             backup = next((b for b in found if b["id"] == request.path_params["id"]), None)
             if backup is None:
                 return _error(404, "not_found", "Not Found")
             return JSONResponse(copy.deepcopy(backup))
 
     async def list_members(self, request: Request) -> Response:
+        state = self.state  # this test's, even if a delayed answer outlives it
         refused = await self._front(request, "read_organization", None)
         if refused:
             return refused
         query = request.query_params.get("q", "").lower()
-        with self.state.lock:
-            members = [m for m in self.state.members.get(request.path_params["organization"], [])
+        with state.lock:
+            members = [m for m in state.members.get(request.path_params["organization"], [])
                        if not query or query in m["user"]["email"].lower() or query in m["user"]["name"].lower()]
             return self._page(request, copy.deepcopy(members), totals=True)
 
     async def get_member(self, request: Request) -> Response:
+        state = self.state  # this test's, even if a delayed answer outlives it
         refused = await self._front(request, "read_organization", None)
         if refused:
             return refused
-        for member in self.state.members.get(request.path_params["organization"], []):
+        for member in state.members.get(request.path_params["organization"], []):
             if member["id"] == request.path_params["id"]:
                 return JSONResponse(copy.deepcopy(member))
         return _error(404, "not_found", "Not Found")
 
     async def get_service_token(self, request: Request) -> Response:
+        state = self.state  # this test's, even if a delayed answer outlives it
         refused = await self._front(request, "read_organization", None)
         if refused:
             return refused
         org, token_id = request.path_params["organization"], request.path_params["id"]
-        grant = self.state.tokens.get(token_id)
+        grant = state.tokens.get(token_id)
         if grant is None:
             return _error(404, "not_found", "Not Found")
         stamp = _iso(_now())
