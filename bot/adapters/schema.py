@@ -140,6 +140,15 @@ watch_lease = sa.Table(
 # of the CPU of a write, time taken from the acks beside it.
 INSERT_REQUEST = change_requests.insert()
 INSERT_EVENT = audit_events.insert()
+# A request's move between states, its new row returned by the same statement: the columns it sets are the
+# parameters given (besides `request_id` and `from_states`).
+TRANSITION = (change_requests.update()
+              .where(change_requests.c.id == sa.bindparam("request_id"),
+                     change_requests.c.state.in_(sa.bindparam("from_states", expanding=True)))
+              .returning(*change_requests.c))
+SELECT_REQUEST = sa.select(change_requests).where(change_requests.c.id == sa.bindparam("request_id"))
+SELECT_APPROVERS = (sa.select(approvals.c.approver).where(approvals.c.request_id == sa.bindparam("request_id"))
+                    .order_by(approvals.c.at))
 
 
 def _create_initial(conn: Connection) -> None:

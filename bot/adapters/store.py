@@ -148,12 +148,10 @@ class Store:
         return request
 
     def get_request(self, request_id: str) -> ChangeRequest | None:
-        import sqlalchemy as sa
-
-        from bot.adapters.schema import change_requests
+        from bot.adapters.schema import SELECT_REQUEST
 
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(change_requests).where(change_requests.c.id == request_id)).mappings().first()
+            row = conn.execute(SELECT_REQUEST, {"request_id": request_id}).mappings().first()
         return _request(row) if row else None
 
     def transition(self, request_id: str, from_states: Sequence[RequestState], to: RequestState, *,
@@ -173,19 +171,11 @@ class Store:
 
     def _transition(self, conn: Connection, request_id: str, from_states: Sequence[RequestState], to: RequestState,
                     values: dict[str, Any]) -> ChangeRequest | None:
-        import sqlalchemy as sa
+        from bot.adapters.schema import TRANSITION
 
-        from bot.adapters.schema import change_requests
-
-        moved = conn.execute(
-            change_requests.update()
-            .where(change_requests.c.id == request_id, change_requests.c.state.in_(list(from_states)))
-            .values(state=to, updated_at=self.clock(), **values)
-        ).rowcount
-        if moved != 1:
-            return None
-        row = conn.execute(sa.select(change_requests).where(change_requests.c.id == request_id)).mappings().one()
-        return _request(row)
+        row = conn.execute(TRANSITION, {"request_id": request_id, "from_states": list(from_states), "state": to,
+                                        "updated_at": self.clock(), **values}).mappings().first()
+        return _request(row) if row is not None else None
 
     def claim_for_applying(self, request: ChangeRequest, from_states: Sequence[RequestState],
                            lease_seconds: float) -> Claim | None:
@@ -348,13 +338,10 @@ class Store:
                                                         request_notices.c.notice == notice))
 
     def approvers_of(self, request_id: str) -> list[str]:
-        import sqlalchemy as sa
-
-        from bot.adapters.schema import approvals
+        from bot.adapters.schema import SELECT_APPROVERS
 
         with self.engine.connect() as conn:
-            return list(conn.scalars(sa.select(approvals.c.approver).where(approvals.c.request_id == request_id)
-                                     .order_by(approvals.c.at)))
+            return list(conn.scalars(SELECT_APPROVERS, {"request_id": request_id}))
 
     def approvers_by_request(self, request_ids: Sequence[str]) -> dict[str, list[str]]:
         """`approvers_of` for many requests in one query: every ID is a key, in the order of approval."""
