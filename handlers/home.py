@@ -91,16 +91,23 @@ def _requests(deps: Dependencies, requests: list[ChangeRequest], user: str) -> l
 
 def _visible_changes(deps: Dependencies, user: str) -> list[Any]:
     """Applied changes to policies this person may see where each was made, before and after the change."""
-    seen = []
-    for event in deps.store.latest_of(["applied"], limit=100):
-        targets = [t for t in ((event.before or {}).get("target"), (event.after or {}).get("target")) if t]
-        try:
-            if targets and deps.access.decide(user, Action.READ, event.organization, event.database, targets,
-                                              event.channel or "").allowed:
-                seen.append(event)
-        except DirectoryError:
-            continue
-        if len(seen) == CHANGES_SHOWN:
+    # Most people see most changes: the newest few are read first, and a hundred only if they do not suffice
+    # (judged again from the newest, as changes may have been made in between).
+    seen: list[Any] = []
+    for limit in (3 * CHANGES_SHOWN, 100):
+        seen = []
+        events = deps.store.latest_of(["applied"], limit=limit)
+        for event in events:
+            targets = [t for t in ((event.before or {}).get("target"), (event.after or {}).get("target")) if t]
+            try:
+                if targets and deps.access.decide(user, Action.READ, event.organization, event.database, targets,
+                                                  event.channel or "").allowed:
+                    seen.append(event)
+            except DirectoryError:
+                continue
+            if len(seen) == CHANGES_SHOWN:
+                return seen
+        if len(events) < limit:
             break
     return seen
 

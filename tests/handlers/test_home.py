@@ -10,6 +10,7 @@ from approval_helpers import ALICE, CAROL, DAVE, PROD, approvals_bot, ask, reque
 from conftest import SIGNING_SECRET, Bot, Reply
 from slack_bolt import BoltRequest
 
+from bot.domain.audit import AuditEvent
 from bot.emulators.planetscale import PlanetScaleState
 from bot.emulators.slack import MethodFault
 from bot.emulators.slack_requests import app_home_opened_body, block_actions_body, signed_headers
@@ -86,3 +87,17 @@ def test_homes_asked_for_while_slack_is_slow_are_published_once_each_and_show_ev
                 and "request_approve" in json.dumps(e.blocks)]
     assert len(requests) == 3
     assert {value for action, value in buttons(approvals_bot.slack.homes[CAROL]) if action == APPROVE} == set(requests)
+
+
+def test_an_older_change_shows_behind_many_newer_ones_the_person_may_not_see(approvals_bot: Bot) -> None:
+    store = approvals_bot.deps.store
+    store.record(AuditEvent(action="applied", actor=ALICE, organization="acme", database="app-db",
+                            policy_id="bp01prod12h", policy_name="Visible one", before={"target": "production"},
+                            after={"target": "production"}, channel="C0DBAOPS01", at="2026-01-01T00:00:00+00:00"))
+    for n in range(40):  # newer, in an organization no rule names
+        store.record(AuditEvent(action="applied", actor=ALICE, organization="elsewhere", database="db",
+                                policy_id=f"bp{n:02d}", policy_name=f"Hidden {n}", before={"target": "production"},
+                                after={"target": "production"}, channel="C0DBAOPS01",
+                                at=f"2026-02-01T00:{n:02d}:00+00:00"))
+    shown = json.dumps(open_home(approvals_bot, CAROL)["blocks"])
+    assert "Visible one" in shown and "Hidden" not in shown
