@@ -4,13 +4,14 @@ goes through the same change path; Homes are published again when a request conc
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from approval_helpers import ALICE, CAROL, DAVE, PROD, approvals_bot, ask, request_id, thread_of
 from conftest import SIGNING_SECRET, Bot, Reply
 from slack_bolt import BoltRequest
 
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
 from bot.emulators.slack_requests import app_home_opened_body, block_actions_body, signed_headers
 from handlers.blocks import APPROVE, CANCEL, REJECT
@@ -86,3 +87,24 @@ def test_homes_asked_for_while_slack_is_slow_are_published_once_each_and_show_ev
                 and "request_approve" in json.dumps(e.blocks)]
     assert len(requests) == 3
     assert {value for action, value in buttons(approvals_bot.slack.homes[CAROL]) if action == APPROVE} == set(requests)
+
+
+def test_a_step_finishing_while_the_bot_shuts_down_still_publishes_the_homes_and_says_nothing_went_wrong(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    # SIGTERM while an approval is being applied: the executor takes no new work, and the work already acked
+    # finishes (bot/runtime/cli.py). The Homes that step asks for cannot be left to a worker that never starts.
+    message = ask(approvals_bot)
+    planetscale.add_fault(Fault(delay=1.0, method="PATCH", times=1))
+    body = approvals_bot.click_body(APPROVE, request_id(message), user=CAROL, message=message)
+    approvals_bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body)))
+    deadline = time.monotonic() + 10
+    while not planetscale.calls("PATCH"):
+        assert time.monotonic() < deadline, "the PATCH was never sent"
+        time.sleep(0.01)
+    _, cursor = approvals_bot.slack.events_since(0)
+    approvals_bot.executor.shutdown(wait=True)
+    after, _ = approvals_bot.slack.events_since(cursor)
+    told = " ".join(e.text for e in after) + json.dumps([e.blocks for e in after])
+    assert "Something went wrong" not in told
+    assert thread_of(approvals_bot, message)[-1].startswith(":white_check_mark: Applied")
+    assert "You have no open requests." in json.dumps(approvals_bot.slack.homes[ALICE]["blocks"])
