@@ -756,7 +756,7 @@ class ChangePath:
         sweep finds several due at once (it was stopped), one reminder says it."""
         now = self.clock()
         due = []
-        for request in self.store.requests([RequestState.PENDING]):
+        for request in self.store.requests([RequestState.PENDING], limit=None):
             if request.expires_at <= now:
                 continue
             moments = [m for m in self.access.rules.reminders
@@ -808,7 +808,8 @@ class ChangePath:
         Judged under each request's own channel rule, as a click on its buttons would be."""
         candidates = []  # in the order the store lists them, the oldest first
         now = self.clock()
-        for request in self.store.requests([RequestState.PENDING]):
+        # All of them: past a page of the oldest, a person's own newer request would not be listed.
+        for request in self.store.requests([RequestState.PENDING], limit=None):
             if request.expires_at <= now:
                 continue
             try:

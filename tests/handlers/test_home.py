@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from dataclasses import replace
 from typing import Any
 
 from approval_helpers import ALICE, CAROL, DAVE, PROD, approvals_bot, ask, request_id, thread_of
@@ -108,3 +110,19 @@ def test_a_step_finishing_while_the_bot_shuts_down_still_publishes_the_homes_and
     assert "Something went wrong" not in told
     assert thread_of(approvals_bot, message)[-1].startswith(":white_check_mark: Applied")
     assert "You have no open requests." in json.dumps(approvals_bot.slack.homes[ALICE]["blocks"])
+
+
+def test_a_persons_requests_are_shown_however_many_others_are_pending(approvals_bot: Bot) -> None:
+    # Many requests wait elsewhere (another organization, older): Alice's own still shows, with its Cancel.
+    message = ask(approvals_bot)
+    mine = approvals_bot.deps.store.get_request(request_id(message))
+    assert mine is not None
+    for n in range(250):
+        approvals_bot.deps.store.add_request(replace(
+            mine, id=str(uuid.uuid4()), organization="globex", requester=DAVE, message_channel=None,
+            message_ts=None, created_at=mine.created_at - 1000 + n, updated_at=mine.created_at - 1000 + n))
+    listed = approvals_bot.command("pending", user=ALICE)
+    assert (CANCEL, mine.id) in [(e["action_id"], e["value"]) for m in listed.private for b in m.blocks
+                                 for e in b.get("elements", []) if e.get("type") == "button"]
+    assert (CANCEL, mine.id) in buttons(open_home(approvals_bot, ALICE))
+    assert (APPROVE, mine.id) in buttons(open_home(approvals_bot, CAROL))
