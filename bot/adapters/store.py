@@ -361,7 +361,8 @@ class Store:
 
     def requests(self, states: Sequence[RequestState] = OPEN_STATES, expired_before: float | None = None,
                  updated_before: float | None = None, lease_before: float | None = None,
-                 limit: int = 200) -> list[ChangeRequest]:
+                 limit: int | None = 200) -> list[ChangeRequest]:
+        """Requests in `states`, the oldest first; at most `limit` of them (None: all)."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import change_requests

@@ -668,11 +668,8 @@ class ChangePath:
                              channel=request.channel, request_id=request.id,
                              detail=None if by == request.requester else f"approved by <@{by}>")
         # On the record before it leaves: a crash after the PATCH is still told. And the PATCH has a full lease
-        # to run in: judging may have taken a while (pages of policies, role look-ups); a lease that still
-        # covers the PATCH at its slowest cannot have been taken over, so it needs no renewing.
-        if claim.until - self.clock() >= self.planetscale.worst_case_seconds() + LEASE_MARGIN_SECONDS:
-            self.store.record(attempt)
-        elif not self.store.renew(claim, self.lease_seconds, record=attempt):
+        # to run in: judging may have taken a while (pages of policies, role look-ups).
+        if not self._hold(claim, record=attempt):
             return Outcome(OutcomeKind.CLOSED, "Nothing was sent: this change took too long to judge and the sweep "
                                                "took it over; it judges it again.", request)
         try:
@@ -683,12 +680,27 @@ class ChangePath:
                                                record=replace(attempt, action="failed", detail=exc.user_message),
                                                release=claim, detail=exc.user_message, lease_until=0)
                 return Outcome(OutcomeKind.FAILED, f"Not applied: {exc.user_message}", failed or request)
-            # The PATCH may have landed although no answer said so: what PlanetScale holds now decides.
+            # The PATCH may have landed although no answer said so: what PlanetScale holds now decides. That read
+            # may be as slow as the PATCH was, and the lease was only sure to cover the PATCH.
+            if not self._hold(claim):
+                return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({exc.user_message}); "
+                                                   "the bot's sweep checks it and the message will show the "
+                                                   "result.", request)
             return self._settle(request, by, exc.user_message)
         done = self.store.transition(request.id, [RequestState.APPLYING], RequestState.APPLIED,
                                      record=replace(attempt, action="applied", after=after.model_dump()),
                                      release=claim, after=after.model_dump(), lease_until=0)
         return Outcome(OutcomeKind.APPLIED, "Applied.", done or request, after=after)
+
+    def _hold(self, claim: Claim, record: AuditEvent | None = None) -> bool:
+        """Enough of the claim's lease left for one more PlanetScale call at its slowest and the writes after it,
+        renewing it when not (a lease that still covers the call cannot have been taken over, so it needs no
+        renewing); `record` recorded either way. False (nothing recorded) when the lease was taken over."""
+        if claim.until - self.clock() >= self.planetscale.worst_case_seconds() + LEASE_MARGIN_SECONDS:
+            if record is not None:
+                self.store.record(record)
+            return True
+        return self.store.renew(claim, self.lease_seconds, record=record)
 
     def _settle(self, request: ChangeRequest, by: str, why: str) -> Outcome:
         """After a PATCH whose outcome is unknown (or a crash): applied if PlanetScale now holds every value it
@@ -744,7 +756,7 @@ class ChangePath:
         sweep finds several due at once (it was stopped), one reminder says it."""
         now = self.clock()
         due = []
-        for request in self.store.requests([RequestState.PENDING]):
+        for request in self.store.requests([RequestState.PENDING], limit=None):
             if request.expires_at <= now:
                 continue
             moments = [m for m in self.access.rules.reminders
@@ -796,7 +808,8 @@ class ChangePath:
         Judged under each request's own channel rule, as a click on its buttons would be."""
         candidates = []  # in the order the store lists them, the oldest first
         now = self.clock()
-        for request in self.store.requests([RequestState.PENDING]):
+        # All of them: past a page of the oldest, a person's own newer request would not be listed.
+        for request in self.store.requests([RequestState.PENDING], limit=None):
             if request.expires_at <= now:
                 continue
             try:

@@ -124,7 +124,9 @@ class ChangeStore(Protocol):
 
     def requests(self, states: Sequence[RequestState] = ..., expired_before: float | None = None,
                  updated_before: float | None = None, lease_before: float | None = None,
-                 limit: int = 200) -> list[ChangeRequest]: ...
+                 limit: int | None = 200) -> list[ChangeRequest]:
+        """The oldest first; at most `limit` (None: all)."""
+        ...
 
     def add_approval(self, request_id: str, approver: str, record: AuditEvent | None = None) -> list[str] | None:
         """Count one approval once, with `record`; all approvers so far, or None if this one had approved."""

@@ -4,6 +4,9 @@ goes through the same change path; Homes are published again when a request conc
 from __future__ import annotations
 
 import json
+import time
+import uuid
+from dataclasses import replace
 from typing import Any
 
 from approval_helpers import ALICE, CAROL, DAVE, PROD, approvals_bot, ask, request_id, thread_of
@@ -11,7 +14,7 @@ from conftest import SIGNING_SECRET, Bot, Reply
 from slack_bolt import BoltRequest
 
 from bot.domain.audit import AuditEvent
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
 from bot.emulators.slack_requests import app_home_opened_body, block_actions_body, signed_headers
 from handlers.blocks import APPROVE, CANCEL, REJECT
@@ -101,3 +104,40 @@ def test_an_older_change_shows_behind_many_newer_ones_the_person_may_not_see(app
                                 at=f"2026-02-01T00:{n:02d}:00+00:00"))
     shown = json.dumps(open_home(approvals_bot, CAROL)["blocks"])
     assert "Visible one" in shown and "Hidden" not in shown
+
+
+def test_a_step_finishing_while_the_bot_shuts_down_still_publishes_the_homes_and_says_nothing_went_wrong(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    # SIGTERM while an approval is being applied: the executor takes no new work, and the work already acked
+    # finishes (bot/runtime/cli.py). The Homes that step asks for cannot be left to a worker that never starts.
+    message = ask(approvals_bot)
+    planetscale.add_fault(Fault(delay=1.0, method="PATCH", times=1))
+    body = approvals_bot.click_body(APPROVE, request_id(message), user=CAROL, message=message)
+    approvals_bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body)))
+    deadline = time.monotonic() + 10
+    while not planetscale.calls("PATCH"):
+        assert time.monotonic() < deadline, "the PATCH was never sent"
+        time.sleep(0.01)
+    _, cursor = approvals_bot.slack.events_since(0)
+    approvals_bot.executor.shutdown(wait=True)
+    after, _ = approvals_bot.slack.events_since(cursor)
+    told = " ".join(e.text for e in after) + json.dumps([e.blocks for e in after])
+    assert "Something went wrong" not in told
+    assert thread_of(approvals_bot, message)[-1].startswith(":white_check_mark: Applied")
+    assert "You have no open requests." in json.dumps(approvals_bot.slack.homes[ALICE]["blocks"])
+
+
+def test_a_persons_requests_are_shown_however_many_others_are_pending(approvals_bot: Bot) -> None:
+    # Many requests wait elsewhere (another organization, older): Alice's own still shows, with its Cancel.
+    message = ask(approvals_bot)
+    mine = approvals_bot.deps.store.get_request(request_id(message))
+    assert mine is not None
+    for n in range(250):
+        approvals_bot.deps.store.add_request(replace(
+            mine, id=str(uuid.uuid4()), organization="globex", requester=DAVE, message_channel=None,
+            message_ts=None, created_at=mine.created_at - 1000 + n, updated_at=mine.created_at - 1000 + n))
+    listed = approvals_bot.command("pending", user=ALICE)
+    assert (CANCEL, mine.id) in [(e["action_id"], e["value"]) for m in listed.private for b in m.blocks
+                                 for e in b.get("elements", []) if e.get("type") == "button"]
+    assert (CANCEL, mine.id) in buttons(open_home(approvals_bot, ALICE))
+    assert (APPROVE, mine.id) in buttons(open_home(approvals_bot, CAROL))

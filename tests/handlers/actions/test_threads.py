@@ -4,6 +4,8 @@ whoever sends it (a click, a retried click, the sweep of another instance)."""
 from __future__ import annotations
 
 import time
+import uuid
+from dataclasses import replace
 
 import sqlalchemy as sa
 from approval_helpers import (
@@ -159,3 +161,18 @@ def test_a_message_the_bot_forgot_it_posted_is_learnt_from_the_click_and_kept_tr
     assert thread_of(approvals_bot, message)[-1].startswith(":white_check_mark: Applied to PlanetScale")
     stored = approvals_bot.deps.store.get_request(request_id(message))
     assert stored is not None and (stored.message_channel, stored.message_ts) == (message.channel, message.ts)
+
+
+def test_a_reminder_is_due_however_many_older_requests_are_pending(approvals_bot: Bot) -> None:
+    message = ask(approvals_bot)
+    store = approvals_bot.deps.store
+    mine = store.get_request(request_id(message))
+    assert mine is not None
+    for n in range(250):  # older, elsewhere, and far from their own reminders
+        store.add_request(replace(mine, id=str(uuid.uuid4()), organization="globex", message_channel=None,
+                                  message_ts=None, created_at=mine.created_at - 1000 + n,
+                                  expires_at=mine.expires_at + 100_000))
+    approvals_bot.deps.changes.clock = lambda: mine.created_at + 13 * 3600  # past half its life
+    sweep(approvals_bot)
+    [reminder] = thread_of(approvals_bot, message)
+    assert reminder.startswith(":bell: Reminder")
