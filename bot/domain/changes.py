@@ -693,10 +693,14 @@ class ChangePath:
         return Outcome(OutcomeKind.APPLIED, "Applied.", done or request, after=after)
 
     def _hold(self, claim: Claim, record: AuditEvent | None = None) -> bool:
-        """Enough of the claim's lease left for one more PlanetScale call at its slowest and the writes after it,
-        renewing it when not (a lease that still covers the call cannot have been taken over, so it needs no
-        renewing); `record` recorded either way. False (nothing recorded) when the lease was taken over."""
-        if claim.until - self.clock() >= self.planetscale.worst_case_seconds() + LEASE_MARGIN_SECONDS:
+        """Enough of the claim's lease left for the next PlanetScale call at its slowest and the read that may
+        follow it, renewing it when not (a lease that still covers them cannot have been taken over, so it needs
+        no renewing); `record` recorded either way. False (nothing recorded) when the lease was taken over.
+
+        Twice the slowest call: a change judged quickly (within LEASE_MARGIN_SECONDS of its claim) keeps the
+        whole slowest call's worth of lease after its PATCH, as much room for instances' clocks to disagree as
+        renewing gave."""
+        if claim.until - self.clock() >= 2 * self.planetscale.worst_case_seconds():
             if record is not None:
                 self.store.record(record)
             return True
