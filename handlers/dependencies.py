@@ -44,6 +44,11 @@ class HomesDue:
             self._publishing = True
             return True
 
+    def discard(self, user: str) -> None:
+        """No longer due: their Home is being published anyway."""
+        with self._lock:
+            self._due.pop(user, None)
+
     def take(self) -> str | None:
         """The next person due, or None (and publishing stops) when there is none."""
         with self._lock:

@@ -78,7 +78,9 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
     if outcome.request is not None and outcome.kind is not OutcomeKind.REMINDED:
         home.refresh_homes(deps, client, outcome.request, but=actor if clicked_on_home else None)
     if clicked_on_home:
-        # A click on the App Home has no response URL: the answer is shown at the top of the Home itself.
+        # A click on the App Home has no response URL: the answer is shown at the top of the Home itself. Built
+        # now, it shows every step so far: a publish still due for this person would only wipe the answer.
+        deps.homes_due.discard(actor)
         home.publish_home(deps, client, actor, notice=outcome.message)
     quiet = (OutcomeKind.APPLIED, OutcomeKind.REJECTED, OutcomeKind.CANCELLED)
     if respond is not None and has_response_url(respond) and outcome.kind not in quiet:

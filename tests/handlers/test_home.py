@@ -141,3 +141,20 @@ def test_a_persons_requests_are_shown_however_many_others_are_pending(approvals_
                                  for e in b.get("elements", []) if e.get("type") == "button"]
     assert (CANCEL, mine.id) in buttons(open_home(approvals_bot, ALICE))
     assert (APPROVE, mine.id) in buttons(open_home(approvals_bot, CAROL))
+
+
+def test_the_answer_to_a_click_on_the_home_is_not_wiped_by_a_publish_still_due(approvals_bot: Bot) -> None:
+    # Carol's Home is due (a request was just made) while Slack is slow publishing Alice's; Carol rejects the
+    # request on her Home meanwhile: her answer stays on top, however the publishes line up.
+    open_home(approvals_bot, CAROL)
+    approvals_bot.slack.add_fault(MethodFault("views.publish", delay=3.0))
+    body = approvals_bot.command_body(f"update acme/app-db {PROD} retention=5d frequency=12h")
+    approvals_bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body)))
+    deadline = time.monotonic() + 10
+    while not (posted := [e for e in approvals_bot.slack.events
+                          if e.kind == "message" and "request_approve" in json.dumps(e.blocks)]):
+        assert time.monotonic() < deadline, "the request was never posted"
+        time.sleep(0.01)
+    message = posted[0]
+    click_on_home(approvals_bot, CAROL, REJECT, request_id(message))
+    assert "Rejected" in json.dumps(approvals_bot.slack.homes[CAROL]["blocks"][:2])
