@@ -42,6 +42,7 @@ from bot.domain.policy import (
     describe_week,
     resulting_values,
 )
+from bot.domain.watch import WATCH_ACTOR
 
 MAX_BLOCKS = 50  # in a message; a modal holds 100, and no view here comes near that
 MAX_SECTION_TEXT = 3000  # a section's text, and any mrkdwn text object
@@ -349,7 +350,8 @@ def history_line(event: AuditEvent) -> str:
                          describe_changes(before, resulting_values(before, PolicyUpdate(**event.sent))))
     extra = f" ({fit(with_mentions(event.detail), 400)})" if event.detail else ""
     reason = f" — “{fit(escape(event.reason), 300)}”" if event.reason and event.action == "requested" else ""
-    return (f"`{event.at.replace('T', ' ').removesuffix('Z')}` <@{event.actor}> *{event.action}* "
+    who = "someone outside the bot" if event.actor == WATCH_ACTOR else f"<@{event.actor}>"
+    return (f"`{event.at.replace('T', ' ').removesuffix('Z')}` {who} *{event.action}* "
             f"{shown(event.policy_name or '')}: {what}{reason}{extra}")
 
 

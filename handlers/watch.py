@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
-from bot.domain.policy import BackupPolicy
+from bot.domain.policy import BackupPolicy, describe_schedule
 from bot.domain.watch import Notice, NoticeKind
 from handlers import blocks
 from handlers.actions.requests import clicked_in, tell
@@ -28,6 +28,10 @@ def notice_headline(notice: Notice) -> str:
     where = f"the backup policy *{blocks.escape(notice.policy_name)}* of *{notice.organization}/{notice.database}*"
     if notice.kind is NoticeKind.DRIFT:
         return f":eyes: Changed outside the bot: {where}"
+    if notice.kind is NoticeKind.CREATED:
+        return f":new: Created outside the bot: {where}"
+    if notice.kind is NoticeKind.DELETED:
+        return f":wastebasket: Deleted outside the bot: {where}"
     if notice.kind is NoticeKind.UNHEALTHY:
         return f":rotating_light: Backups in trouble: {where}"
     return f":white_check_mark: Backups healthy again: {where}"
@@ -45,11 +49,29 @@ def notice_blocks(notice: Notice) -> list[dict[str, Any]]:
             ButtonElement(text="Revert", action_id=REVERT_OUTSIDE, value=notice.id)]))
         result.append(blocks.context("Not made through the bot, so nobody approved it here. Revert asks the "
                                      "inverse change under the access rules, guardrails and approvals."))
+    elif notice.kind in (NoticeKind.CREATED, NoticeKind.DELETED):
+        state = notice.after if notice.kind is NoticeKind.CREATED else notice.before
+        result.append(blocks.section(f"*{'Its schedule' if notice.after else 'It kept'}:* {schedule_of(state)}"))
+        broken = notice.detail.partition("; breaks ")[2]
+        if broken:
+            result.append(blocks.section(f"*Breaks:* {blocks.fit(blocks.escape(broken), 2900)}"))
+        result.append(blocks.context("Not made through the bot, so nobody approved it here. "
+                                     f"`/backup-policy list {notice.organization}/{notice.database}` shows the "
+                                     "policies as they are now."))
     else:
         result.append(blocks.section(blocks.fit(blocks.escape(notice.detail), 2900)))
         result.append(blocks.context(f"`/backup-policy status {notice.organization}/{notice.database}` shows "
                                      "every policy's backups."))
     return blocks.to_dicts(result)
+
+
+def schedule_of(values: dict[str, Any] | None) -> str:
+    """A policy's schedule in words, from the values the watch kept; what could be read of it otherwise."""
+    try:
+        policy = BackupPolicy.model_validate(values or {})
+    except ValueError:
+        return "(its last state could not be read)"
+    return f"{describe_schedule(policy)} ({blocks.escape(str(policy.target))})"
 
 
 def post_notice(deps: Dependencies, client: WebClient, notice: Notice) -> bool:

@@ -3,7 +3,9 @@ and turns what it finds into notices for the audit channel.
 
 - A policy changed outside the bot (the dashboard, the API, another tool) is recorded in the audit trail with
   before → after and the guardrails the new state breaks, and becomes one notice with a Revert button.
-- The first read of a policy is a quiet baseline.
+- The first read of a database is a quiet baseline. After it, a policy that appears was created outside the bot
+  and one that is gone was deleted outside it (the bot never creates or deletes one): each is recorded and
+  becomes one notice. A deleted policy's last state is kept, marked, so it is told once.
 - The bot's own changes are never drift: a policy with a change being applied is judged at the next pass, and
   a field moved to the value an applied request set is the bot's doing. The comparison runs after the read, and
   a request is marked applying before its PATCH leaves, so a read that already holds the bot's change always
@@ -40,6 +42,7 @@ from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
 from bot.domain.ports import PlanetScaleApi, PlanetScaleError
 
 log = logging.getLogger(__name__)
+DELETED_MARK = "deleted_outside_the_bot"  # in the last state seen of a policy that is gone
 WATCH_ACTOR = "outside-the-bot"  # the actor of a change the bot did not make, in the audit trail
 # PlanetScale allows 600 requests a minute per organization; a pass takes a sixth of that at most.
 DEFAULT_CALL_BUDGET = 100
@@ -51,6 +54,8 @@ LEASE_MARGIN_SECONDS = 60.0
 
 class NoticeKind(StrEnum):
     DRIFT = "drift"  # changed outside the bot
+    CREATED = "created"  # created outside the bot
+    DELETED = "deleted"  # deleted outside the bot
     UNHEALTHY = "unhealthy"  # the last backup failed, or none succeeded for too long
     RECOVERED = "recovered"
 
@@ -230,10 +235,20 @@ class Watch:
         policies = calls.list_policies(db.organization, db.database)
         seen = self.store.seen_policies(db.organization, db.database)
         for policy in policies:
-            notice = self._compare(holder, db, rules, policy, seen.get(policy.id))
+            last = seen.get(policy.id)
+            if last is None or last.values.get(DELETED_MARK):
+                notice = self._first_seen(holder, db, rules, policy, baseline=not seen)
+            else:
+                notice = self._compare(holder, db, rules, policy, last)
             if notice is not None:
                 result.notices.append(notice)
-        seen = self.store.seen_policies(db.organization, db.database)
+        # The whole list was read (a page PlanetScale failed to give fails the database): what is missing is gone.
+        listed = {p.id for p in policies}
+        for policy_id, last in seen.items():
+            if policy_id not in listed and not last.values.get(DELETED_MARK):
+                result.notices.append(self._gone(holder, db, policy_id, last))
+        seen = {k: v for k, v in self.store.seen_policies(db.organization, db.database).items()
+                if not v.values.get(DELETED_MARK)}
         try:
             healths = read_health(calls, db, [p for p in policies if p.id in seen], self.stale_factor,
                                   now=self.now() if self.now else None)
@@ -265,13 +280,41 @@ class Watch:
         return Notice(kind, db.organization, db.database, policy.id, policy.name, detail,
                       created_at=self.clock(), **extra)
 
-    def _compare(self, holder: str, db: DatabaseRef, rules: AccessRules, policy: BackupPolicy,
-                 seen: Seen | None) -> Notice | None:
+    def _first_seen(self, holder: str, db: DatabaseRef, rules: AccessRules, policy: BackupPolicy,
+                    baseline: bool) -> Notice | None:
+        """A policy read for the first time: quiet in a database read for the first time, else created outside
+        the bot."""
         current = policy.model_dump()
-        if seen is None:
-            if not self.store.save_seen(holder, db.organization, db.database, policy.id, current, None):
-                raise _LeaseLost
-            return None
+        notice = None
+        if not baseline:
+            verdict = judge(rules.guardrails, db.organization, db.database, current, current)
+            broken = [c.describe() for c in verdict.broken]
+            notice = self._notice(NoticeKind.CREATED, db, policy, "created outside the bot" + (
+                "; breaks " + "; ".join(broken) if broken else ""), after=current)
+        if not self.store.save_seen(holder, db.organization, db.database, policy.id, current, notice):
+            raise _LeaseLost
+        if notice is not None:
+            self.store.record(AuditEvent(
+                action="created_outside", actor=WATCH_ACTOR, organization=db.organization, database=db.database,
+                policy_id=policy.id, policy_name=policy.name, after=current, detail=notice.detail))
+        return notice
+
+    def _gone(self, holder: str, db: DatabaseRef, policy_id: str, last: Seen) -> Notice:
+        """A policy no longer listed: deleted outside the bot. Its last state stays, marked, so it is told once."""
+        name = str(last.values.get("name") or policy_id)
+        notice = Notice(NoticeKind.DELETED, db.organization, db.database, policy_id, name,
+                        "deleted outside the bot", before=dict(last.values), created_at=self.clock())
+        if not self.store.save_seen(holder, db.organization, db.database, policy_id,
+                                    {**last.values, DELETED_MARK: True}, notice):
+            raise _LeaseLost
+        self.store.record(AuditEvent(
+            action="deleted_outside", actor=WATCH_ACTOR, organization=db.organization, database=db.database,
+            policy_id=policy_id, policy_name=name, before=dict(last.values), detail=notice.detail))
+        return notice
+
+    def _compare(self, holder: str, db: DatabaseRef, rules: AccessRules, policy: BackupPolicy,
+                 seen: Seen) -> Notice | None:
+        current = policy.model_dump()
         moved = [f for f in EDITABLE_FIELDS if current[f] != seen.values.get(f)]
         if not moved:
             return None

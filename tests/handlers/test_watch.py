@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from approval_helpers import ALICE, CAROL, PROD, request_id
@@ -39,7 +40,13 @@ def watch_pass(bot: Bot, watcher: Watcher) -> list[SlackEvent]:
 
 
 WATCH_HEADLINES = (":eyes: Changed outside the bot", ":rotating_light: Backups in trouble",
-                   ":white_check_mark: Backups healthy again")
+                   ":white_check_mark: Backups healthy again", ":new: Created outside the bot",
+                   ":wastebasket: Deleted outside the bot")
+
+
+def just_now() -> str:
+    """A policy's created_at for one made now (one made long ago with no backup yet is stale)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def button(message: SlackEvent, action_id: str) -> str:
@@ -121,6 +128,48 @@ def test_a_guardrail_broken_outside_the_bot_is_named(watched: tuple[Bot, Watcher
     assert "Breaks:" in shown and "guardrail 1" in shown and "at least 2 days" in shown
     [entry] = [e for e in bot.audit.all() if e.action == "changed_outside"]
     assert entry.detail is not None and "breaks guardrail 1" in entry.detail
+
+
+def test_a_policy_deleted_outside_the_bot_is_posted_once(watched: tuple[Bot, Watcher],
+                                                          planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    with planetscale.lock:
+        del planetscale.policies[("acme", "app-db")][PROD]
+    [posted] = watch_pass(bot, watcher)
+    assert posted.channel == AUDIT and "Deleted outside the bot" in posted.text and "Production daily" in posted.text
+    assert "every 12 hours" in str(posted.blocks) and REVERT_OUTSIDE not in str(posted.blocks)
+    assert watch_pass(bot, watcher) == []  # once
+    [entry] = [e for e in bot.audit.all() if e.action == "deleted_outside"]
+    assert entry.before is not None and entry.before["id"] == PROD and entry.after is None
+    history = str([m.blocks for m in bot.command("history acme/app-db", user=ALICE).private])
+    assert "someone outside the bot *deleted_outside* Production daily" in history
+
+
+def test_a_policy_created_outside_the_bot_is_posted_once_with_the_guardrails_it_breaks(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    bot.use_rules(GUARDED)
+    watch_pass(bot, watcher)
+    with planetscale.lock:
+        planetscale.add_policy("acme", "app-db", "bpnewoutside", name="Made in the dashboard", retention_value=1,
+                               created_at=just_now())
+    [posted] = watch_pass(bot, watcher)
+    assert "Created outside the bot" in posted.text and "Made in the dashboard" in posted.text
+    shown = str(posted.blocks)
+    assert "Breaks:" in shown and "guardrail 1" in shown
+    assert watch_pass(bot, watcher) == []  # once
+    [entry] = [e for e in bot.audit.all() if e.action == "created_outside"]
+    assert entry.after is not None and entry.after["id"] == "bpnewoutside"
+
+
+def test_a_database_watched_for_the_first_time_is_a_quiet_baseline_even_when_policies_come_and_go_after(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    with planetscale.lock:
+        planetscale.add_policy("acme", "app-db", "bpbefore001", name="There before the bot", created_at=just_now())
+    assert watch_pass(bot, watcher) == []
+    assert not [e for e in bot.audit.all() if e.action in ("created_outside", "deleted_outside")]
 
 
 GUARDED = """
