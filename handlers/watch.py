@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
+from bot.domain.changes import unknown_button
 from bot.domain.policy import BackupPolicy, describe_schedule
 from bot.domain.watch import Notice, NoticeKind
 from handlers import blocks
@@ -103,6 +104,7 @@ def revert_outside(deps: Dependencies, notice_id: str, user: str, channel: str, 
                    client: WebClient) -> None:
     notice = deps.store.get_notice(notice_id)
     if notice is None or notice.kind is not NoticeKind.DRIFT or not notice.before or not notice.after:
+        deps.store.record(unknown_button(user, channel, "Revert", notice_id))
         tell(respond, "That change is not one the watch recorded (the button may not be from this bot).")
         return
     earlier = {f: notice.before[f] for f in notice.fields}

@@ -161,6 +161,14 @@ def request_event(action: str, request: ChangeRequest, actor: str, **extra: Any)
                       **extra)
 
 
+def unknown_button(user: str, channel: str | None, button: str, reference: str) -> AuditEvent:
+    """A refusal on the record for a button naming a request or change the bot does not know (a forged or
+    foreign click): no database to file it under, so it shows in the audit export, not in any history."""
+    shown = reference if len(reference) <= 64 and reference.isprintable() else repr(reference[:64]) + "…"
+    return AuditEvent(action="refused", actor=user, organization="", database="", channel=channel,
+                      detail=f"{button} on {shown}, which this bot does not know")
+
+
 def after_values(request: ChangeRequest) -> dict[str, Any]:
     return resulting_values(BackupPolicy.model_validate(request.before), PolicyUpdate(**request.changes))
 
@@ -323,6 +331,7 @@ class ChangePath:
         """The inverse of an applied change, asked by `user` under the same rules as any change."""
         original = self.store.get_request(request_id)
         if original is None:
+            self.store.record(unknown_button(user, channel, "Revert", request_id))
             return Outcome(OutcomeKind.REFUSED, "That change does not exist (the button may not be from this bot).")
         if original.state is not RequestState.APPLIED:
             self._record_request("refused", original, user, detail="revert of a change that was not applied")
@@ -417,9 +426,10 @@ class ChangePath:
 
     # --- deciding ---------------------------------------------------------------------------------------
 
-    def _open_request(self, request_id: str) -> ChangeRequest | Outcome:
+    def _open_request(self, request_id: str, user: str, button: str) -> ChangeRequest | Outcome:
         request = self.store.get_request(request_id)
         if request is None:
+            self.store.record(unknown_button(user, None, button, request_id))
             return Outcome(OutcomeKind.REFUSED, "That request does not exist (the button may not be from this bot).")
         if request.state is RequestState.PENDING and request.expires_at <= self.clock():
             expired = self.store.transition(request.id, [RequestState.PENDING], RequestState.EXPIRED,
@@ -435,7 +445,7 @@ class ChangePath:
         return request
 
     def approve(self, request_id: str, user: str) -> Outcome:
-        found = self._open_request(request_id)
+        found = self._open_request(request_id, user, "Approve")
         if isinstance(found, Outcome):
             return found
         request = found
@@ -460,7 +470,7 @@ class ChangePath:
         return self._apply(approved, by=user)
 
     def reject(self, request_id: str, user: str) -> Outcome:
-        found = self._open_request(request_id)
+        found = self._open_request(request_id, user, "Reject")
         if isinstance(found, Outcome):
             return found
         refusal = self._may_decide(found, user)
@@ -469,7 +479,7 @@ class ChangePath:
         return self._close(found, RequestState.REJECTED, user)
 
     def cancel(self, request_id: str, user: str) -> Outcome:
-        found = self._open_request(request_id)
+        found = self._open_request(request_id, user, "Cancel")
         if isinstance(found, Outcome):
             return found
         if user != found.requester:

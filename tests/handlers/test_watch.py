@@ -271,3 +271,11 @@ def test_a_database_larger_than_a_pass_does_not_starve_the_others(watched: tuple
     results += [watcher.run_once() for _ in range(3)]
     assert sum("acme/billing-db" in r.read for r in results if r) >= 2  # a baseline, then a pass that sees it
     assert [e.policy_id for e in bot.audit.all() if e.action == "changed_outside"] == [billing]
+
+
+def test_a_revert_button_the_watch_never_posted_is_refused_and_recorded(watched: tuple[Bot, Watcher]) -> None:
+    bot, _ = watched
+    reply = bot.click(REVERT_OUTSIDE, "no-such-notice", user=ALICE, channel=AUDIT)
+    assert "not one the watch recorded" in reply.all_text()
+    [entry] = [e for e in bot.audit.all() if e.action == "refused"]
+    assert entry.actor == ALICE and entry.detail == "Revert on no-such-notice, which this bot does not know"

@@ -162,6 +162,11 @@ def test_forged_and_misplaced_clicks_change_nothing(approvals_bot: Bot, planetsc
     message = ask(approvals_bot)
     forged = approvals_bot.click(APPROVE, "not-a-request", user=CAROL, message=message)
     assert "does not exist" in forged.all_text()
+    approvals_bot.click(REVERT, "\x1b[31m" + "x" * 300, user=DAVE, message=message)
+    refused = [e for e in approvals_bot.audit.all() if e.action == "refused" and not e.organization]
+    assert [(e.actor, e.detail) for e in refused] == [
+        (CAROL, "Approve on not-a-request, which this bot does not know"),
+        (DAVE, "Revert on '\\x1b[31m" + "x" * 59 + "'…, which this bot does not know")]
     elsewhere = approvals_bot.click(APPROVE, request_id(message), user=BOB, channel="C0RANDOM01", message=message)
     assert "lets only its approvers" in elsewhere.all_text()
     outsider = approvals_bot.click(APPROVE, request_id(message), user=DAVE, message=message)
