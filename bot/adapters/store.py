@@ -521,6 +521,22 @@ class Store:
                 self._add_notice(conn, notice)
             return True
 
+    def save_baseline(self, holder: str, organization: str, database: str,
+                      policies: dict[str, dict[str, Any]]) -> bool:
+        """The first read of a database, every policy in one transaction: a pass cut short saves none of them,
+        so the next one is a baseline again rather than taking the policies not saved for new ones. False when
+        the lease is no longer `holder`'s."""
+        from bot.adapters.schema import watch_seen
+
+        with self.engine.begin() as conn:
+            if not self._holds_watch(conn, holder):
+                return False
+            for policy_id, values in policies.items():
+                conn.execute(watch_seen.insert().values(
+                    policy_key=f"{organization}/{database}/{policy_id}", organization=organization,
+                    database=database, policy_id=policy_id, policy=values, problem=None, seen_at=self.clock()))
+            return True
+
     def save_problem(self, holder: str, organization: str, database: str, policy_id: str, problem: str | None,
                      notice: Notice | None) -> bool:
         from bot.adapters.schema import watch_seen

@@ -98,6 +98,9 @@ class WatchStore(Protocol):
     def save_seen(self, holder: str, organization: str, database: str, policy_id: str, values: dict[str, Any],
                   notice: Notice | None) -> bool: ...
 
+    def save_baseline(self, holder: str, organization: str, database: str,
+                      policies: dict[str, dict[str, Any]]) -> bool: ...
+
     def save_problem(self, holder: str, organization: str, database: str, policy_id: str, problem: str | None,
                      notice: Notice | None) -> bool: ...
 
@@ -234,14 +237,22 @@ class Watch:
                         result: PassResult) -> None:
         policies = calls.list_policies(db.organization, db.database)
         seen = self.store.seen_policies(db.organization, db.database)
-        for policy in policies:
-            last = seen.get(policy.id)
-            if last is None or last.values.get(DELETED_MARK):
-                notice = self._first_seen(holder, db, rules, policy, baseline=not seen)
-            else:
-                notice = self._compare(holder, db, rules, policy, last)
-            if notice is not None:
-                result.notices.append(notice)
+        if not seen:
+            # The first read: all or nothing, or the policies a pass cut short had not saved would read as created
+            # at the next one.
+            if not self.store.save_baseline(holder, db.organization, db.database,
+                                            {p.id: p.model_dump() for p in policies}):
+                raise _LeaseLost
+        else:
+            for policy in policies:
+                last = seen.get(policy.id)
+                notice: Notice | None
+                if last is None or last.values.get(DELETED_MARK):
+                    notice = self._created(holder, db, rules, policy)
+                else:
+                    notice = self._compare(holder, db, rules, policy, last)
+                if notice is not None:
+                    result.notices.append(notice)
         # The whole list was read (a page PlanetScale failed to give fails the database): what is missing is gone.
         listed = {p.id for p in policies}
         for policy_id, last in seen.items():
@@ -280,23 +291,18 @@ class Watch:
         return Notice(kind, db.organization, db.database, policy.id, policy.name, detail,
                       created_at=self.clock(), **extra)
 
-    def _first_seen(self, holder: str, db: DatabaseRef, rules: AccessRules, policy: BackupPolicy,
-                    baseline: bool) -> Notice | None:
-        """A policy read for the first time: quiet in a database read for the first time, else created outside
-        the bot."""
+    def _created(self, holder: str, db: DatabaseRef, rules: AccessRules, policy: BackupPolicy) -> Notice:
+        """A policy read for the first time in a database read before: created outside the bot."""
         current = policy.model_dump()
-        notice = None
-        if not baseline:
-            verdict = judge(rules.guardrails, db.organization, db.database, current, current)
-            broken = [c.describe() for c in verdict.broken]
-            notice = self._notice(NoticeKind.CREATED, db, policy, "created outside the bot" + (
-                "; breaks " + "; ".join(broken) if broken else ""), after=current)
+        verdict = judge(rules.guardrails, db.organization, db.database, current, current)
+        broken = [c.describe() for c in verdict.broken]
+        notice = self._notice(NoticeKind.CREATED, db, policy, "created outside the bot" + (
+            "; breaks " + "; ".join(broken) if broken else ""), after=current)
         if not self.store.save_seen(holder, db.organization, db.database, policy.id, current, notice):
             raise _LeaseLost
-        if notice is not None:
-            self.store.record(AuditEvent(
-                action="created_outside", actor=WATCH_ACTOR, organization=db.organization, database=db.database,
-                policy_id=policy.id, policy_name=policy.name, after=current, detail=notice.detail))
+        self.store.record(AuditEvent(
+            action="created_outside", actor=WATCH_ACTOR, organization=db.organization, database=db.database,
+            policy_id=policy.id, policy_name=policy.name, after=current, detail=notice.detail))
         return notice
 
     def _gone(self, holder: str, db: DatabaseRef, policy_id: str, last: Seen) -> Notice:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from approval_helpers import ALICE, CAROL, PROD, request_id
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
@@ -170,6 +172,36 @@ def test_a_database_watched_for_the_first_time_is_a_quiet_baseline_even_when_pol
         planetscale.add_policy("acme", "app-db", "bpbefore001", name="There before the bot", created_at=just_now())
     assert watch_pass(bot, watcher) == []
     assert not [e for e in bot.audit.all() if e.action in ("created_outside", "deleted_outside")]
+
+
+def test_a_baseline_cut_short_by_the_database_reports_nothing_as_created(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """The first read of a database fails part way through saving what it read (the database connection drops):
+    the policies it had not saved yet were there before the bot, and are not reported as created."""
+    bot, watcher = watched
+    inserts = []
+
+    def fail_the_second_policy(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO WATCH_SEEN"):
+            inserts.append(statement)
+            if len(inserts) == 2:
+                raise sa.exc.OperationalError(statement, {}, Exception("server closed the connection"))
+
+    engine = bot.deps.store.engine
+    sa.event.listen(engine, "before_cursor_execute", fail_the_second_policy)
+    try:
+        with pytest.raises(sa.exc.OperationalError):
+            watcher.run_once()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", fail_the_second_policy)
+    assert watch_pass(bot, watcher) == []
+    assert watch_pass(bot, watcher) == []
+    assert not [e for e in bot.audit.all() if e.action in ("created_outside", "deleted_outside")]
+    # The baseline it then took holds: a policy created after it is reported.
+    with planetscale.lock:
+        planetscale.add_policy("acme", "app-db", "bpnewoutside", name="Made in the dashboard", created_at=just_now())
+    [posted] = watch_pass(bot, watcher)
+    assert "Created outside the bot" in posted.text and "Made in the dashboard" in posted.text
 
 
 GUARDED = """
