@@ -300,7 +300,7 @@ class Store:
         recorded) if this one had approved already."""
         import sqlalchemy as sa
 
-        from bot.adapters.schema import approvals
+        from bot.adapters.schema import SELECT_APPROVERS, approvals
 
         with self.engine.begin() as conn:
             try:  # the primary key (request, approver) refuses a second approval by the same person
@@ -309,8 +309,7 @@ class Store:
             except sa.exc.IntegrityError:
                 return None
             logged = self._insert_event(conn, record)
-            approved_by = list(conn.scalars(sa.select(approvals.c.approver)
-                                            .where(approvals.c.request_id == request_id).order_by(approvals.c.at)))
+            approved_by = list(conn.scalars(SELECT_APPROVERS, {"request_id": request_id}))
         _log_event(logged)
         return approved_by
 

@@ -665,8 +665,8 @@ class ChangePath:
                                              None if judged.needed else request.approvals_from),
                                          approvals_needed=judged.needed or request.approvals_needed,
                                          approvers=list(judged.approvers or request.approvers), detail=why,
-                                         lease_until=0) or request
-            self._record_request("waiting", back, SYSTEM, detail=why)
+                                         lease_until=0, record=request_event("waiting", request, SYSTEM, detail=why),
+                                         release=claim) or request
             return Outcome(OutcomeKind.WAITING, f"Not applied yet, nothing was sent: {why}.", back)
         return self._send(claim, by, db, current, update)
 
@@ -696,10 +696,11 @@ class ChangePath:
                 return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({exc.user_message}); "
                                                    "the bot's sweep checks it and the message will show the "
                                                    "result.", request)
-            return self._settle(request, by, exc.user_message)
+            return self._settle(claim, by, exc.user_message)
+        applied = after.model_dump()
         done = self.store.transition(request.id, [RequestState.APPLYING], RequestState.APPLIED,
-                                     record=replace(attempt, action="applied", after=after.model_dump()),
-                                     release=claim, after=after.model_dump(), lease_until=0)
+                                     record=replace(attempt, action="applied", after=applied),
+                                     release=claim, after=applied, lease_until=0)
         return Outcome(OutcomeKind.APPLIED, "Applied.", done or request, after=after)
 
     def _hold(self, claim: Claim, record: AuditEvent | None = None) -> bool:
@@ -716,33 +717,36 @@ class ChangePath:
             return True
         return self.store.renew(claim, self.lease_seconds, record=record)
 
-    def _settle(self, request: ChangeRequest, by: str, why: str) -> Outcome:
+    def _settle(self, claim: Claim, by: str, why: str) -> Outcome:
         """After a PATCH whose outcome is unknown (or a crash): applied if PlanetScale now holds every value it
         sets, failed if it does not; when PlanetScale cannot be read either, the sweep asks again later."""
+        request = claim.request
         db = DatabaseRef(request.organization, request.database)
         try:
             current = self.policies.find_policy(db, request.policy_id)
         except PolicyNotFound as exc:
-            return self._fail(request, by, f"the policy is gone from PlanetScale: {exc.user_message}")
+            return self._fail(request, by, f"the policy is gone from PlanetScale: {exc.user_message}", claim=claim)
         except PlanetScaleError as exc:
             expired = self.clock() - request.created_at > self.access.rules.expire_after_seconds
             if expired:
                 return self._fail(request, by, f"whether PlanetScale applied it could not be confirmed: "
-                                               f"{exc.user_message}")
+                                               f"{exc.user_message}", claim=claim)
             # Left applying, its lease ended: the next sweep checks again.
             self.store.transition(request.id, [RequestState.APPLYING], RequestState.APPLYING, lease_until=0,
-                                  detail=f"unconfirmed: {why}")
+                                  detail=f"unconfirmed: {why}", release=claim)
             return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({why}) and cannot be read "
                                                "right now; the bot checks again shortly and the message will show "
                                                "the result.", request)
         if all(current.field_value(f) == v for f, v in request.changes.items()):
-            self._record_request("applied", request, by, after=current.model_dump(),
-                                 detail=f"confirmed by reading the policy after: {why}")
-            done = self.store.transition(request.id, [RequestState.APPLYING],
-                                         RequestState.APPLIED, after=current.model_dump(), lease_until=0)
+            after = current.model_dump()
+            done = self.store.transition(
+                request.id, [RequestState.APPLYING], RequestState.APPLIED, after=after, lease_until=0, release=claim,
+                record=request_event("applied", request, by, after=after,
+                                     detail=f"confirmed by reading the policy after: {why}"))
             return Outcome(OutcomeKind.APPLIED, "Applied (confirmed by reading the policy again).", done or request,
                            after=current)
-        return self._fail(request, by, f"{why} PlanetScale does not hold the change, so it was not applied.")
+        return self._fail(request, by, f"{why} PlanetScale does not hold the change, so it was not applied.",
+                          claim=claim)
 
     def _fail(self, request: ChangeRequest, by: str, why: str, kind: OutcomeKind = OutcomeKind.FAILED,
               claim: Claim | None = None) -> Outcome:
@@ -812,7 +816,7 @@ class ChangePath:
         request = claim.request
         sent = any(e.action == "sending" for e in self.store.events_of_request(request.id))
         if sent:
-            return self._settle(request, SYSTEM, "the bot stopped while PlanetScale was applying it.")
+            return self._settle(claim, SYSTEM, "the bot stopped while PlanetScale was applying it.")
         return self._apply_claimed(claim, SYSTEM)
 
     # --- reading ----------------------------------------------------------------------------------------
