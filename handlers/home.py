@@ -68,14 +68,9 @@ def _requests(deps: Dependencies, requests: list[ChangeRequest], user: str) -> l
         approved_by = approvals[request.id]
         lines = [f"{blocks.request_headline(request)} (in <#{request.channel}>)",
                  blocks.changes_text_between(before, after_values(request))]
-        progress = f"*Approvals:* {len(approved_by)} of {request.approvals_needed}"
-        if request.approvals_from:
-            try:
-                groups = group_progress(request, approved_by, lambda a, g: deps.access.groups.is_named(a, [g]))
-                progress = blocks.groups_line([(deps.access.groups.resolve(g), n, c) for g, n, c in groups])
-            except DirectoryError:
-                pass
-        lines.append(progress)
+        groups = progress_by_group(deps, request, approved_by)
+        lines.append(blocks.groups_line(groups) if groups else
+                     f"*Approvals:* {len(approved_by)} of {request.approvals_needed}")
         shown += blocks.packed(lines, room=1)[0]
         if request.requester == user:
             buttons = [ButtonElement(text="Cancel", action_id=blocks.CANCEL, value=request.id)]
@@ -87,6 +82,20 @@ def _requests(deps: Dependencies, requests: list[ChangeRequest], user: str) -> l
                                                            "be told.", confirm="Reject", deny="Keep it"))]
         shown += [ActionsBlock(block_id=f"home:{request.id}", elements=buttons), DividerBlock()]
     return shown
+
+
+def progress_by_group(deps: Dependencies, request: ChangeRequest,
+                      approved_by: list[str]) -> blocks.GroupProgress | None:
+    """What each group gave and owes, for a request asking approvals from several; None while Slack cannot say
+    who is in which group (the count of approvals still shows)."""
+    if not request.approvals_from:
+        return None
+    try:
+        progress = group_progress(request, approved_by, lambda a, g: deps.access.groups.is_named(a, [g]))
+        # As an ID, a group can be mentioned (Slack shows its handle).
+        return [(deps.access.groups.resolve(group), count, counted) for group, count, counted in progress]
+    except DirectoryError:
+        return None
 
 
 def _visible_changes(deps: Dependencies, user: str) -> list[Any]:

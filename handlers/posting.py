@@ -11,9 +11,9 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.access import DirectoryError, mention, mentions
+from bot.domain.access import mention, mentions
 from bot.domain.change_requests import CLOSED_STATES, ChangeRequest, RequestState
-from bot.domain.changes import SYSTEM, Outcome, OutcomeKind, group_progress
+from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from handlers import blocks, home
 from handlers.dependencies import Dependencies
 
@@ -29,21 +29,7 @@ def say_privately(respond: Respond, text: str, result_blocks: list[dict[str, Any
 def request_message(deps: Dependencies, request: ChangeRequest) -> tuple[str, list[dict[str, Any]]]:
     approved_by = deps.store.approvers_of(request.id)
     return blocks.request_headline(request), blocks.request_blocks(request, approved_by,
-                                                               progress_by_group(deps, request, approved_by))
-
-
-def progress_by_group(deps: Dependencies, request: ChangeRequest,
-                      approved_by: list[str]) -> blocks.GroupProgress | None:
-    """What each group gave and owes, for a request asking approvals from several; None while Slack cannot say
-    who is in which group (the count of approvals still shows)."""
-    if not request.approvals_from:
-        return None
-    try:
-        progress = group_progress(request, approved_by, lambda a, g: deps.access.groups.is_named(a, [g]))
-        # As an ID, a group can be mentioned (Slack shows its handle).
-        return [(deps.access.groups.resolve(group), count, counted) for group, count, counted in progress]
-    except DirectoryError:
-        return None
+                                                               home.progress_by_group(deps, request, approved_by))
 
 
 def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:
@@ -111,7 +97,7 @@ def tell_steps(deps: Dependencies, client: WebClient, outcome: Outcome, actor: s
     approvals = deps.store.approvers_of(latest.id)
     if actor in approvals:
         count = f"{approvals.index(actor) + 1} of {latest.approvals_needed}" if latest.approvals_needed else ""
-        groups = progress_by_group(deps, latest, approvals) if latest.state is RequestState.PENDING else None
+        groups = home.progress_by_group(deps, latest, approvals) if latest.state is RequestState.PENDING else None
         owed = owed_by_group(groups)
         to_thread(deps, client, latest, f"approved:{actor}", f":white_check_mark: <@{actor}> approved"
                   + (f" ({count})" if count else "") + (f"; still missing {owed}" if owed else "") + ".")
@@ -125,7 +111,7 @@ def tell_steps(deps: Dependencies, client: WebClient, outcome: Outcome, actor: s
 
 def reminder_text(deps: Dependencies, request: ChangeRequest) -> str:
     approved_by = deps.store.approvers_of(request.id)
-    groups = progress_by_group(deps, request, approved_by)
+    groups = home.progress_by_group(deps, request, approved_by)
     counted = sum(len(c) for _, _, c in groups) if groups else len(approved_by)
     missing = max(0, request.approvals_needed - counted)
     expires = blocks.when(datetime.fromtimestamp(request.expires_at, UTC).isoformat())
