@@ -294,10 +294,8 @@ class Watch:
     def _created(self, holder: str, db: DatabaseRef, rules: AccessRules, policy: BackupPolicy) -> Notice:
         """A policy read for the first time in a database read before: created outside the bot."""
         current = policy.model_dump()
-        verdict = judge(rules.guardrails, db.organization, db.database, current, current)
-        broken = [c.describe() for c in verdict.broken]
-        notice = self._notice(NoticeKind.CREATED, db, policy, "created outside the bot" + (
-            "; breaks " + "; ".join(broken) if broken else ""), after=current)
+        notice = self._notice(NoticeKind.CREATED, db, policy,
+                              _with_broken("created outside the bot", rules, db, current, current), after=current)
         if not self.store.save_seen(holder, db.organization, db.database, policy.id, current, notice):
             raise _LeaseLost
         self.store.record(AuditEvent(
@@ -333,9 +331,7 @@ class Watch:
         if outside:
             # The policy as the bot left it: the fields changed outside it as they were.
             before = {**current, **{f: seen.values.get(f) for f in outside}}
-            verdict = judge(rules.guardrails, db.organization, db.database, before, current)
-            broken = [c.describe() for c in verdict.broken]
-            detail = "changed outside the bot" + ("; breaks " + "; ".join(broken) if broken else "")
+            detail = _with_broken("changed outside the bot", rules, db, before, current)
             notice = self._notice(NoticeKind.DRIFT, db, policy, detail, before=before, after=current, fields=outside)
         if not self.store.save_seen(holder, db.organization, db.database, policy.id, current, notice):
             raise _LeaseLost
@@ -345,6 +341,13 @@ class Watch:
                 policy_id=policy.id, policy_name=policy.name, before=notice.before, after=current,
                 sent={f: current[f] for f in outside}, detail=notice.detail))
         return notice
+
+
+def _with_broken(what: str, rules: AccessRules, db: DatabaseRef, before: dict[str, Any],
+                 after: dict[str, Any]) -> str:
+    """What happened, and the guardrails the policy now breaks (after "; breaks ", which the notice shows apart)."""
+    broken = [c.describe() for c in judge(rules.guardrails, db.organization, db.database, before, after).broken]
+    return what + ("; breaks " + "; ".join(broken) if broken else "")
 
 
 class _LeaseLost(Exception):
