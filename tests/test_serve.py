@@ -17,12 +17,12 @@ from bot.adapters.schema import MIGRATIONS
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack_requests import signed_headers
-from bot.runtime.server import MAX_BODY_BYTES, create_asgi_app
+from bot.runtime.server import MAX_BODY_BYTES, OneWriteHttp, create_asgi_app
 
 
 @pytest.fixture
 def server(bot: Bot) -> Iterator[str]:
-    with BackgroundServer(create_asgi_app(bot.app)) as running:
+    with BackgroundServer(create_asgi_app(bot.app), http=OneWriteHttp) as running:  # as `backup-bot serve` runs
         yield running.url
 
 

@@ -142,11 +142,12 @@ class _LatencyRelay:
 
 class BackgroundServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, *, latency: float = 0.0,
-                 tls: ThrowawayTLS | None = None):
-        """`latency`: the round trip, in seconds, that every connection to this server goes through."""
+                 tls: ThrowawayTLS | None = None, http: str | type[asyncio.Protocol] = "httptools"):
+        """`latency`: the round trip, in seconds, that every connection to this server goes through. `http`:
+        uvicorn's HTTP protocol, by name or class."""
         self._counter = _ConnectionCounter(app)
         config = uvicorn.Config(self._counter, host=host, port=0 if latency else port, log_level="warning",
-                                access_log=False, lifespan="off", loop="asyncio", http="httptools",
+                                access_log=False, lifespan="off", loop="asyncio", http=http,
                                 ssl_certfile=tls.cert_file if tls else None, ssl_keyfile=tls.key_file if tls else None)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="emulator", daemon=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 from slack_bolt import App
 from slack_bolt.adapter.starlette import SlackRequestHandler
@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from bot.runtime.executor import after_the_answer
 
@@ -65,6 +66,50 @@ class AcksFirst:
         held, self._held = self._held, []
         for work in held:
             work()
+
+
+class _HeadWithBody:
+    """The transport of one connection, writing an answer's head in the same segment as its body.
+
+    uvicorn writes the status line and headers when the answer starts and the body in a write of its own:
+    over TCP_NODELAY two segments, and a client that has the head waits for a second one. Here the head is
+    held until the body's write, which follows it in the same turn of the event loop (Starlette sends both
+    without waiting in between); should nothing follow in that turn (a streamed answer, `100 Continue`), the
+    head goes out at the next turn."""
+
+    def __init__(self, transport: asyncio.Transport):
+        self._transport = transport
+        self._head: bytes | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._head is not None:
+            data, self._head = self._head + bytes(data), None
+        elif bytes(data[:9]) == b"HTTP/1.1 " and bytes(data[-4:]) == b"\r\n\r\n":
+            self._head = bytes(data)
+            asyncio.get_running_loop().call_soon(self._flush)
+            return
+        self._transport.write(data)
+
+    def _flush(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            if not self._transport.is_closing():
+                self._transport.write(head)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class OneWriteHttp(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol (httptools), each answer's head and body in one write: `http=` of its Config."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are asyncio's in behaviour, not in class
+        super().connection_made(_HeadWithBody(cast(asyncio.Transport, transport)))  # type: ignore[arg-type]
 
 
 def create_asgi_app(app: App, health: HealthCheck | None = None,

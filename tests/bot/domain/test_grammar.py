@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.domain.grammar import (
     CommandError,
@@ -15,9 +17,11 @@ from bot.domain.grammar import (
     ListCommand,
     PendingCommand,
     ShowCommand,
+    Token,
     UpdateCommand,
     parse,
     tokenize,
+    tokenize_runs,
 )
 
 DB = DatabaseRef("acme", "app-db")
@@ -202,6 +206,19 @@ def test_an_overlong_reason_is_refused() -> None:
 def test_tokenizer_keeps_quoted_spaces_and_marks_quoted_tokens() -> None:
     tokens = tokenize('a "b c" d="e f"')
     assert [(t.text, t.quoted) for t in tokens] == [("a", False), ("b c", True), ("d=e f", True)]
+
+
+@given(st.text(alphabet='ab=" “”„\\\t\n\u00a0\u2003\x1c\x85', max_size=30))
+def test_the_tokenizers_fast_paths_split_as_the_general_one(text: str) -> None:
+    try:
+        general: list[Token] | str = tokenize_runs(text)
+    except CommandError as exc:
+        general = str(exc)
+    try:
+        chosen: list[Token] | str = tokenize(text)
+    except CommandError as exc:
+        chosen = str(exc)
+    assert chosen == general
 
 
 @pytest.mark.parametrize("text", ["day=²", "schedule_week=³", "week=١", "retention=٣ days", "retention_value=²"])
