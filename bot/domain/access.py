@@ -339,8 +339,16 @@ class DirectoryError(Exception):
 
 @dataclass
 class _Cached:
-    value: Any
+    value: _Memberships
     at: float
+
+
+@dataclass(frozen=True)
+class _Memberships:
+    """One listing of the user groups, never changed once made: shared by every reader, not copied for each."""
+
+    by_id: dict[str, tuple[str, frozenset[str]]]  # group ID: its handle, its members
+    by_handle: dict[str, frozenset[str]]  # `@handle`: the members of the first group Slack listed with it
 
 
 DEFAULT_GROUP_CACHE_MAX_AGE = 3600
@@ -368,7 +376,10 @@ class GroupDirectory:
         cache = self._cache
         return cache is not None and self._clock() - cache.at <= self._ttl
 
-    def _groups(self) -> dict[str, tuple[str, frozenset[str]]]:
+    def _groups(self) -> _Memberships:
+        cache = self._cache  # fresh: read without the lock (a help's ack asks four times)
+        if cache is not None and self._clock() - cache.at <= self._ttl:
+            return cache.value
         with self._lock:
             if self._cache is None or self._clock() - self._cache.at > self._ttl:
                 try:
@@ -385,22 +396,22 @@ class GroupDirectory:
                         ) from None
                     # A Slack hiccup: the last known membership is still the best, for a while.
                     log.warning("usergroups.list failed (%s); using memberships from %.0f s ago", exc, age)
-                    return dict(self._cache.value)
-                table = {}
+                    return self._cache.value
+                by_id: dict[str, tuple[str, frozenset[str]]] = {}
+                by_handle: dict[str, frozenset[str]] = {}
                 for group in groups:
                     members = frozenset(group.get("users") or [])
-                    table[group["id"]] = (group.get("handle", ""), members)
-                self._cache = _Cached(table, self._clock())
-            return dict(self._cache.value)
+                    handle = group.get("handle", "")
+                    by_id[group["id"]] = (handle, members)
+                    by_handle.setdefault("@" + handle, members)
+                self._cache = _Cached(_Memberships(by_id, by_handle), self._clock())
+            return self._cache.value
 
     def members(self, principal: str) -> frozenset[str]:
         groups = self._groups()
         if principal.startswith("@"):
-            for handle, members in groups.values():
-                if "@" + handle == principal:
-                    return members
-            return frozenset()
-        return groups.get(principal, ("", frozenset()))[1]
+            return groups.by_handle.get(principal, frozenset())
+        return groups.by_id.get(principal, ("", frozenset()))[1]
 
     def resolve(self, principal: str) -> str:
         """A group handle as its ID (which Slack can mention); anything else as it is."""
@@ -410,7 +421,7 @@ class GroupDirectory:
             groups = self._groups()
         except DirectoryError:
             return principal
-        return next((gid for gid, (handle, _) in groups.items() if "@" + handle == principal), principal)
+        return next((gid for gid, (handle, _) in groups.by_id.items() if "@" + handle == principal), principal)
 
     def is_named(self, user: str, principals: Iterable[str]) -> bool:
         for principal in principals:
