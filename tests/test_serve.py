@@ -136,6 +136,19 @@ def test_healthz(server: str) -> None:
     assert httpx.get(f"{server}/slack/events", timeout=10).status_code == 405
 
 
+def test_a_head_healthz_is_answered_to_a_checker_that_closes_its_side_after_asking(server: str) -> None:
+    """A HEAD's answer is a head alone, with no body to follow it; a checker that shuts its side of the connection
+    once it has asked (as `nc -N` does) makes the server's transport close itself just after it is answered."""
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: bot\r\n\r\n")
+        conn.shutdown(socket.SHUT_WR)
+        answer = b""
+        while received := conn.recv(4096):
+            answer += received
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"\r\n\r\n"), answer
+
+
 def test_healthz_reflects_the_database_and_a_bad_access_reload(bot: Bot, tmp_path: Any) -> None:
     import os
 

@@ -86,18 +86,18 @@ class _HeadWithBody:
             data, self._head = self._head + bytes(data), None
         elif bytes(data[:9]) == b"HTTP/1.1 " and bytes(data[-4:]) == b"\r\n\r\n":
             self._head = bytes(data)
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self.flush)
             return
         self._transport.write(data)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         if self._head is not None:
             head, self._head = self._head, None
             if not self._transport.is_closing():
                 self._transport.write(head)
 
     def close(self) -> None:
-        self._flush()
+        self.flush()
         self._transport.close()
 
     def __getattr__(self, name: str) -> Any:
@@ -110,6 +110,12 @@ class OneWriteHttp(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are asyncio's in behaviour, not in class
         super().connection_made(_HeadWithBody(cast(asyncio.Transport, transport)))  # type: ignore[arg-type]
+
+    def eof_received(self) -> None:
+        # The client has sent all it will (a checker's `HEAD`, then its side shut): the transport closes itself
+        # once this returns, before the next turn of the loop, and would drop a head still held (a HEAD's answer
+        # has no body to take it along).
+        cast(_HeadWithBody, self.transport).flush()
 
 
 def create_asgi_app(app: App, health: HealthCheck | None = None,
