@@ -54,6 +54,11 @@ class SlackConnections:
     def close(self) -> None:
         self.pool.close()
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> SlackConnections:
+        # Shared by every thread on purpose. Bolt deep-copies a request's context for each lazy listener, the
+        # client with it; a copy of the pool (its lock cannot be copied) would be neither possible nor wanted.
+        return self
+
 
 def _charset(headers: Message) -> str:
     return headers.get_content_charset() or "utf-8"

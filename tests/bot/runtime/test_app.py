@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -61,3 +62,20 @@ def test_a_listener_naming_an_argument_outside_the_table_gets_it_the_way_bolt_ma
     assert reply.ack_text == "probed"
     assert isinstance(seen["say"], Say) and seen["say"].channel == CHANNEL
     assert seen["payload"] == seen["command"] and seen["command"]["command"] == "/probe"
+
+
+def test_a_lazy_listener_runs_on_the_shared_client(bot: Bot) -> None:
+    """Bolt deep-copies a request for each lazy listener, the shared client and its pool of connections with it."""
+    ran: list[str] = []
+
+    def lazily(command: dict[str, Any], client: Any) -> None:
+        ran.append(command["text"])
+        assert client.connections is bot.app.client.connections  # type: ignore[attr-defined]
+
+    bot.app.command("/lazy")(ack=lambda ack: ack(), lazy=[lazily])
+    reply = bot.send(bot.command_body("later").replace("%2Fbackup-policy", "%2Flazy"))
+    assert reply.response.status == 200
+    deadline = time.monotonic() + 10
+    while not ran and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ran == ["later"]
