@@ -123,15 +123,20 @@ class _LatencyRelay:
                     break
             await delivering
         except (OSError, asyncio.IncompleteReadError):
-            delivering.cancel()
+            pass
+        finally:
+            delivering.cancel()  # done already, or cancelled with the relay: nothing left pending
 
     def stop(self) -> None:
         async def close() -> None:
             self._server.close()
-            relaying = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in relaying:
-                task.cancel()
-            await asyncio.gather(*relaying, return_exceptions=True)
+            for _ in range(10):  # a task cancelled may have started another (a connection accepted meanwhile)
+                relaying = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                if not relaying:
+                    break
+                for task in relaying:
+                    task.cancel()
+                await asyncio.gather(*relaying, return_exceptions=True)
 
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=5)
