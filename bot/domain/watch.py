@@ -4,8 +4,9 @@ and turns what it finds into notices for the audit channel.
 - A policy changed outside the bot (the dashboard, the API, another tool) is recorded in the audit trail with
   before → after and the guardrails the new state breaks, and becomes one notice with a Revert button.
 - The first read of a database is a quiet baseline. After it, a policy that appears was created outside the bot
-  and one that is gone was deleted outside it (the bot never creates or deletes one): each is recorded and
-  becomes one notice. A deleted policy's last state is kept, marked, so it is told once.
+  and one that is gone (missing from the list, and answered 404 by its ID) was deleted outside it (the bot
+  never creates or deletes one): each is recorded and becomes one notice. A deleted policy's last state is
+  kept, marked, so it is told once.
 - The bot's own changes are never drift: a policy with a change being applied is judged at the next pass, and
   a field moved to the value an applied request set is the bot's doing. The comparison runs after the read, and
   a request is marked applying before its PATCH leaves, so a read that already holds the bot's change always
@@ -39,7 +40,7 @@ from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.grammar import DatabaseRef
 from bot.domain.guardrails import judge
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
-from bot.domain.ports import PlanetScaleApi, PlanetScaleError
+from bot.domain.ports import NotFound, PlanetScaleApi, PlanetScaleError
 
 log = logging.getLogger(__name__)
 DELETED_MARK = "deleted_outside_the_bot"  # in the last state seen of a policy that is gone
@@ -130,6 +131,10 @@ class CountedCalls:
     def list_policies(self, organization: str, database: str) -> list[BackupPolicy]:
         self._count()
         return self.planetscale.list_policies(organization, database)
+
+    def get_policy(self, organization: str, database: str, policy_id: str) -> BackupPolicy:
+        self._count()
+        return self.planetscale.get_policy(organization, database, policy_id)
 
     def update_policy(self, organization: str, database: str, policy_id: str,
                       update: PolicyUpdate) -> BackupPolicy:  # pragma: no cover - the watch never writes
@@ -253,10 +258,12 @@ class Watch:
                     notice = self._compare(holder, db, rules, policy, last)
                 if notice is not None:
                     result.notices.append(notice)
-        # The whole list was read (a page PlanetScale failed to give fails the database): what is missing is gone.
+        # The whole list was read (a page PlanetScale failed to give fails the database): what is missing is gone,
+        # once PlanetScale says so of it by its ID.
         listed = {p.id for p in policies}
         for policy_id, last in seen.items():
-            if policy_id not in listed and not last.values.get(DELETED_MARK):
+            if policy_id not in listed and not last.values.get(DELETED_MARK) and \
+                    self._confirmed_gone(calls, db, policy_id):
                 result.notices.append(self._gone(holder, db, policy_id, last))
         seen = {k: v for k, v in self.store.seen_policies(db.organization, db.database).items()
                 if not v.values.get(DELETED_MARK)}
@@ -302,6 +309,23 @@ class Watch:
             action="created_outside", actor=WATCH_ACTOR, organization=db.organization, database=db.database,
             policy_id=policy.id, policy_name=policy.name, after=current, detail=notice.detail))
         return notice
+
+    @staticmethod
+    def _confirmed_gone(calls: CountedCalls, db: DatabaseRef, policy_id: str) -> bool:
+        """A policy missing from the list is asked for by its ID before it is called deleted: a list cut short
+        without an error (a page lost between two requests) must not put a false alarm in the channel. Read
+        access to the database is proven by the list just read, so a 404 here means the policy is gone."""
+        try:
+            calls.get_policy(db.organization, db.database, policy_id)
+        except NotFound:
+            return True
+        except PlanetScaleError as exc:
+            log.warning("the watch could not confirm that policy %s of %s is gone (%s); asking again next pass",
+                        policy_id, db, exc.user_message)
+            return False
+        log.warning("PlanetScale listed %s without policy %s, which it still has: not told as deleted", db,
+                    policy_id)
+        return False
 
     def _gone(self, holder: str, db: DatabaseRef, policy_id: str, last: Seen) -> Notice:
         """A policy no longer listed: deleted outside the bot. Its last state stays, marked, so it is told once."""

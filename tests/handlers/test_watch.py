@@ -4,6 +4,8 @@ PlanetScale failing or rate limiting leaves its state as it was and posts nothin
 
 from __future__ import annotations
 
+import copy
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -146,6 +148,43 @@ def test_a_policy_deleted_outside_the_bot_is_posted_once(watched: tuple[Bot, Wat
     assert entry.before is not None and entry.before["id"] == PROD and entry.after is None
     history = str([m.blocks for m in bot.command("history acme/app-db", user=ALICE).private])
     assert "someone outside the bot *deleted_outside* Production daily" in history
+
+
+def test_a_policy_missing_from_a_list_cut_short_is_not_told_as_deleted(watched: tuple[Bot, Watcher],
+                                                                        planetscale: PlanetScaleState) -> None:
+    """PlanetScale answers the list without one policy and without an error: asked by its ID, it is still there."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    with planetscale.lock:
+        others = [copy.deepcopy(p) for pid, p in planetscale.policies[("acme", "app-db")].items() if pid != PROD]
+    short = {"type": "list", "current_page": 1, "next_page": None, "next_page_url": None, "prev_page": None,
+             "prev_page_url": None, "data": others}
+    planetscale.add_fault(Fault(status=200, body=json.dumps(short), method="GET",
+                                path_contains="/databases/app-db/backup-policies", times=1))
+    assert watch_pass(bot, watcher) == []
+    assert not [e for e in bot.audit.all() if e.action == "deleted_outside"]
+    assert [c for c in planetscale.calls("GET") if c.path.endswith(f"/backup-policies/{PROD}")], "not asked by ID"
+    with planetscale.lock:  # and once it is really gone, it is told
+        del planetscale.policies[("acme", "app-db")][PROD]
+    [posted] = watch_pass(bot, watcher)
+    assert "Deleted outside the bot" in posted.text and "Production daily" in posted.text
+
+
+def test_a_deletion_planetscale_cannot_confirm_waits_for_the_next_pass(watched: tuple[Bot, Watcher],
+                                                                       planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    with planetscale.lock:
+        del planetscale.policies[("acme", "app-db")][PROD]
+    failing = planetscale.add_fault(Fault(status=503, method="GET", path_contains=f"/backup-policies/{PROD}",
+                                          times=None))
+    assert watch_pass(bot, watcher) == []
+    assert not [e for e in bot.audit.all() if e.action == "deleted_outside"]
+    with planetscale.lock:
+        planetscale.faults.remove(failing)
+    [posted] = watch_pass(bot, watcher)
+    assert "Deleted outside the bot" in posted.text
+    assert watch_pass(bot, watcher) == []  # once
 
 
 def test_a_policy_created_outside_the_bot_is_posted_once_with_the_guardrails_it_breaks(
