@@ -44,6 +44,9 @@ from bot.domain.ports import NotFound, PlanetScaleApi, PlanetScaleError
 
 log = logging.getLogger(__name__)
 DELETED_MARK = "deleted_outside_the_bot"  # in the last state seen of a policy that is gone
+# The policy ID of the row saved with a database's first read (no policy has an empty ID); marked deleted, so
+# that nothing, an instance of an earlier version included, ever takes it for a policy.
+DATABASE_READ = ""
 WATCH_ACTOR = "outside-the-bot"  # the actor of a change the bot did not make, in the audit trail
 # PlanetScale allows 600 requests a minute per organization; a pass takes a sixth of that at most.
 DEFAULT_CALL_BUDGET = 100
@@ -244,11 +247,14 @@ class Watch:
         seen = self.store.seen_policies(db.organization, db.database)
         if not seen:
             # The first read: all or nothing, or the policies a pass cut short had not saved would read as created
-            # at the next one.
-            if not self.store.save_baseline(holder, db.organization, db.database,
-                                            {p.id: p.model_dump() for p in policies}):
+            # at the next one. With it, a row that says the database was read: one read without policies would
+            # otherwise leave nothing saved, and the next read take the first policy created for the baseline.
+            baseline = {p.id: p.model_dump() for p in policies}
+            baseline[DATABASE_READ] = {DELETED_MARK: True, "name": "(the database was read)"}
+            if not self.store.save_baseline(holder, db.organization, db.database, baseline):
                 raise _LeaseLost
         else:
+            seen.pop(DATABASE_READ, None)
             for policy in policies:
                 last = seen.get(policy.id)
                 notice: Notice | None

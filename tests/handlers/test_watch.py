@@ -213,6 +213,20 @@ def test_a_database_watched_for_the_first_time_is_a_quiet_baseline_even_when_pol
     assert not [e for e in bot.audit.all() if e.action in ("created_outside", "deleted_outside")]
 
 
+def test_the_first_policy_of_a_database_first_read_without_any_is_posted_as_created(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    with planetscale.lock:
+        planetscale.policies[("acme", "app-db")].clear()
+    assert watch_pass(bot, watcher) == []  # the baseline: read, and nothing in it
+    assert watch_pass(bot, watcher) == []
+    with planetscale.lock:
+        planetscale.add_policy("acme", "app-db", "bpfirst0001", name="The first one", created_at=just_now())
+    [posted] = watch_pass(bot, watcher)
+    assert "Created outside the bot" in posted.text and "The first one" in posted.text
+    assert not [e for e in bot.audit.all() if e.action == "deleted_outside"]
+
+
 def test_a_baseline_cut_short_by_the_database_reports_nothing_as_created(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
     """The first read of a database fails part way through saving what it read (the database connection drops):
