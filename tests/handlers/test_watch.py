@@ -18,7 +18,7 @@ from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
 
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale import ALL_ACCESSES, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from bot.emulators.slack import SlackEvent
 from bot.runtime.watch import Watcher, build_watcher
 from handlers.blocks import APPROVE
@@ -150,21 +150,46 @@ def test_a_policy_deleted_outside_the_bot_is_posted_once(watched: tuple[Bot, Wat
     assert "someone outside the bot *deleted_outside* Production daily" in history
 
 
+def short_list(planetscale: PlanetScaleState, without: str) -> Fault:
+    """PlanetScale answering the next list of app-db's policies without one of them, and without an error."""
+    with planetscale.lock:
+        others = [copy.deepcopy(p) for pid, p in planetscale.policies[("acme", "app-db")].items() if pid != without]
+    short = {"type": "list", "current_page": 1, "next_page": None, "next_page_url": None, "prev_page": None,
+             "prev_page_url": None, "data": others}
+    return planetscale.add_fault(Fault(status=200, body=json.dumps(short), method="GET",
+                                       path_contains="/databases/app-db/backup-policies", times=1))
+
+
 def test_a_policy_missing_from_a_list_cut_short_is_not_told_as_deleted(watched: tuple[Bot, Watcher],
                                                                         planetscale: PlanetScaleState) -> None:
     """PlanetScale answers the list without one policy and without an error: asked by its ID, it is still there."""
     bot, watcher = watched
     watch_pass(bot, watcher)
-    with planetscale.lock:
-        others = [copy.deepcopy(p) for pid, p in planetscale.policies[("acme", "app-db")].items() if pid != PROD]
-    short = {"type": "list", "current_page": 1, "next_page": None, "next_page_url": None, "prev_page": None,
-             "prev_page_url": None, "data": others}
-    planetscale.add_fault(Fault(status=200, body=json.dumps(short), method="GET",
-                                path_contains="/databases/app-db/backup-policies", times=1))
+    short_list(planetscale, without=PROD)
     assert watch_pass(bot, watcher) == []
     assert not [e for e in bot.audit.all() if e.action == "deleted_outside"]
     assert [c for c in planetscale.calls("GET") if c.path.endswith(f"/backup-policies/{PROD}")], "not asked by ID"
     with planetscale.lock:  # and once it is really gone, it is told
+        del planetscale.policies[("acme", "app-db")][PROD]
+    [posted] = watch_pass(bot, watcher)
+    assert "Deleted outside the bot" in posted.text and "Production daily" in posted.text
+
+
+def test_a_404_for_a_token_that_lost_access_to_the_database_is_not_told_as_deleted(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """A service token that may no longer read a database's backups is answered 404 for them (not 403): a list cut
+    short, read just before the token lost that access, and the GET by ID after it, prove no deletion."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    short_list(planetscale, without=PROD)
+    with planetscale.lock:  # the token keeps seeing app-db, but no longer its backups
+        planetscale.tokens[DEMO_TOKEN_ID].accesses["acme"] = {"billing-db": set(ALL_ACCESSES),
+                                                              "app-db": {"read_database"}}
+    assert watch_pass(bot, watcher) == []
+    assert [c for c in planetscale.calls("GET") if c.path.endswith(f"/backup-policies/{PROD}")], "not asked by ID"
+    assert not [e for e in bot.audit.all() if e.action == "deleted_outside"]
+    with planetscale.lock:  # access back, and the policy really gone: told
+        planetscale.tokens[DEMO_TOKEN_ID].accesses["acme"] = {"*": set(ALL_ACCESSES)}
         del planetscale.policies[("acme", "app-db")][PROD]
     [posted] = watch_pass(bot, watcher)
     assert "Deleted outside the bot" in posted.text and "Production daily" in posted.text
