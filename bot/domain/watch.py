@@ -41,7 +41,15 @@ from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.grammar import DatabaseRef
 from bot.domain.guardrails import judge
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
-from bot.domain.ports import NotFound, PlanetScaleApi, PlanetScaleError
+from bot.domain.ports import (
+    Forbidden,
+    NotFound,
+    PlanetScaleApi,
+    PlanetScaleError,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 DELETED_MARK = "deleted_outside_the_bot"  # in the last state seen of a policy that is gone
@@ -331,6 +339,8 @@ class Watch:
             except PlanetScaleError as exc:
                 log.warning("the watch could not confirm that policy %s of %s is gone (%s); asking again next pass",
                             policy_id, db, exc.user_message)
+                if isinstance(exc, (RateLimited, Unavailable, Unauthorized, Forbidden)):
+                    return  # not this policy's failure: the others would meet it too, at the cost of the rate limit
                 continue
             else:
                 log.warning("PlanetScale listed %s without policy %s, which it still has: not told as deleted", db,

@@ -17,6 +17,7 @@ from approval_helpers import ALICE, CAROL, PROD, request_id
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
 
+from bot.adapters.planetscale import RetryPolicy
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.emulators.planetscale import ALL_ACCESSES, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from bot.emulators.slack import SlackEvent
@@ -210,6 +211,57 @@ def test_a_deletion_planetscale_cannot_confirm_waits_for_the_next_pass(watched: 
     [posted] = watch_pass(bot, watcher)
     assert "Deleted outside the bot" in posted.text
     assert watch_pass(bot, watcher) == []  # once
+
+
+def test_a_deletion_rate_limited_when_confirmed_stops_the_asking_until_the_next_pass(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """Every policy of a database deleted, and PlanetScale answering 429 to the GETs that would confirm it: the
+    watch stops asking at the first one still refused after its retries, rather than spend the rate limit it shares
+    with people's commands on the others."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    with planetscale.lock:
+        gone = list(planetscale.policies[("acme", "app-db")])
+        planetscale.policies[("acme", "app-db")].clear()
+    limited = planetscale.add_fault(Fault(status=429, retry_after="0", method="GET",
+                                          path_contains="/databases/app-db/backup-policies/", times=None))
+    assert watch_pass(bot, watcher) == []
+    asked = [c for c in planetscale.calls("GET") if "/databases/app-db/backup-policies/" in c.path]
+    assert len(asked) == RetryPolicy().attempts  # one policy's GET, retried
+    with planetscale.lock:
+        planetscale.faults.remove(limited)
+    posted = watch_pass(bot, watcher)
+    assert sorted(p.text.count("Deleted outside the bot") for p in posted) == [1] * len(gone)
+    assert sorted(e.policy_id for e in bot.audit.all() if e.action == "deleted_outside") == sorted(gone)
+    assert watch_pass(bot, watcher) == []
+
+
+def test_the_budget_running_out_at_a_confirming_get_loses_and_repeats_nothing(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """In one database a policy changed, one created and one deleted outside the bot; the pass's budget ends at the
+    GET that would confirm the deletion: what was saved before it is posted once, the deletion at the next pass."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    planetscale.dashboard_change("acme", "app-db", "bp03devday", retention_value=9)
+    with planetscale.lock:
+        planetscale.add_policy("acme", "app-db", "bpnewoutside", name="Made in the dashboard", created_at=just_now())
+        del planetscale.policies[("acme", "app-db")]["bp02prodwk"]
+    planetscale.clear_record()
+    watcher.watch.budget = 2  # the databases listed, then app-db's policies: the GET is one too many
+    result = watcher.run_once()
+    assert result is not None and result.deferred == ["acme/app-db", "acme/billing-db"]
+    assert [c.path.rsplit("/", 1)[-1] for c in planetscale.calls("GET")] == ["databases", "backup-policies"]
+    told = sorted(e.action for e in bot.audit.all() if e.actor == "outside-the-bot")
+    assert told == ["changed_outside", "created_outside"]  # saved before the GET, the deletion not yet
+    watcher.watch.budget = 100
+    watch_pass(bot, watcher)
+    watch_pass(bot, watcher)
+    actions = sorted((e.action, e.policy_id) for e in bot.audit.all() if e.actor == "outside-the-bot")
+    assert actions == [("changed_outside", "bp03devday"), ("created_outside", "bpnewoutside"),
+                       ("deleted_outside", "bp02prodwk")]
+    headlines = sorted(e.text.split(":")[2].strip() for e in bot.slack.events if e.kind == "message"
+                       and e.text.startswith(WATCH_HEADLINES) and "Backups" not in e.text)
+    assert headlines == ["Changed outside the bot", "Created outside the bot", "Deleted outside the bot"]
 
 
 def test_a_policy_created_outside_the_bot_is_posted_once_with_the_guardrails_it_breaks(
