@@ -7,7 +7,8 @@ and turns what it finds into notices for the audit channel.
   and one that is gone (missing from the list, answered 404 by its ID, and still missing from a list read after
   that 404, which proves the token can still read the database) was deleted outside it (the bot never creates
   or deletes one): each is recorded and becomes one notice. A deleted policy's last state is kept, marked, so it
-  is told once.
+  is told once. A policy first listed after the first read but created before it (by PlanetScale's created_at)
+  was left out of that list, cut short, and is kept quietly.
 - The bot's own changes are never drift: a policy with a change being applied is judged at the next pass, and
   a field moved to the value an applied request set is the bot's doing. The comparison runs after the read, and
   a request is marked applying before its PATCH leaves, so a read that already holds the bot's change always
@@ -36,7 +37,7 @@ from typing import Any, Protocol
 from bot.domain.access import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_health
-from bot.domain.backups import Backup, Branch
+from bot.domain.backups import Backup, Branch, parse_time
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.grammar import DatabaseRef
 from bot.domain.guardrails import judge
@@ -263,11 +264,21 @@ class Watch:
             if not self.store.save_baseline(holder, db.organization, db.database, baseline):
                 raise _LeaseLost
         else:
-            seen.pop(DATABASE_READ, None)
+            first_read = seen.pop(DATABASE_READ, None)
             for policy in policies:
                 last = seen.get(policy.id)
                 notice: Notice | None
-                if last is None or last.values.get(DELETED_MARK):
+                if last is None and first_read is not None and \
+                        _made_before(policy, first_read.at - CLOCK_MARGIN_SECONDS):
+                    # There when the database was first read, and left out of that list (cut short without an
+                    # error, as an empty one can be): not created since, so kept quietly.
+                    notice = None
+                    if not self.store.save_seen(holder, db.organization, db.database, policy.id, policy.model_dump(),
+                                                None):
+                        raise _LeaseLost
+                    log.warning("PlanetScale lists policy %s of %s, made before the watch first read it and not "
+                                "listed then: not told as created", policy.id, db)
+                elif last is None or last.values.get(DELETED_MARK):
                     notice = self._created(holder, db, rules, policy)
                 else:
                     notice = self._compare(holder, db, rules, policy, last)
@@ -407,6 +418,15 @@ def _with_broken(what: str, rules: AccessRules, db: DatabaseRef, before: dict[st
 
 class _LeaseLost(Exception):
     pass
+
+
+def _made_before(policy: BackupPolicy, moment: float) -> bool:
+    """Whether PlanetScale says the policy was created before `moment` (a time stamp); False when it cannot be
+    read, so that such a policy is told rather than missed."""
+    try:
+        return parse_time(policy.created_at).timestamp() < moment
+    except ValueError:
+        return False
 
 
 def _bot_left(applied: list[ChangeRequest], name: str, value: Any) -> bool:

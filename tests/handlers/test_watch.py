@@ -304,6 +304,26 @@ def test_the_first_policy_of_a_database_first_read_without_any_is_posted_as_crea
     assert not [e for e in bot.audit.all() if e.action == "deleted_outside"]
 
 
+def test_a_first_read_answered_with_an_empty_list_reports_nothing_as_created(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """PlanetScale answers the first list of a database without its policies, and without an error (a list cut
+    short, as above): the policies the next read shows were made before the bot first read the database, which
+    their creation time says, so they are not told as created outside the bot. One made after it still is."""
+    bot, watcher = watched
+    empty = {"type": "list", "current_page": 1, "next_page": None, "next_page_url": None, "prev_page": None,
+             "prev_page_url": None, "data": []}
+    planetscale.add_fault(Fault(status=200, body=json.dumps(empty), method="GET",
+                                path_contains="/databases/app-db/backup-policies", times=1))
+    assert watch_pass(bot, watcher) == []
+    assert watch_pass(bot, watcher) == []
+    assert watch_pass(bot, watcher) == []
+    assert not [e for e in bot.audit.all() if e.action == "created_outside"]
+    with planetscale.lock:
+        planetscale.add_policy("acme", "app-db", "bpnewoutside", name="Made in the dashboard", created_at=just_now())
+    [posted] = watch_pass(bot, watcher)
+    assert "Created outside the bot" in posted.text and "Made in the dashboard" in posted.text
+
+
 def test_a_baseline_cut_short_by_the_database_reports_nothing_as_created(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
     """The first read of a database fails part way through saving what it read (the database connection drops):
