@@ -4,9 +4,11 @@ and turns what it finds into notices for the audit channel.
 - A policy changed outside the bot (the dashboard, the API, another tool) is recorded in the audit trail with
   before → after and the guardrails the new state breaks, and becomes one notice with a Revert button.
 - The first read of a database is a quiet baseline. After it, a policy that appears was created outside the bot
-  and one that is gone (missing from the list, and answered 404 by its ID) was deleted outside it (the bot
-  never creates or deletes one): each is recorded and becomes one notice. A deleted policy's last state is
-  kept, marked, so it is told once.
+  and one that is gone (missing from the list, answered 404 by its ID, and still missing from a list read after
+  that 404, which proves the token can still read the database) was deleted outside it (the bot never creates
+  or deletes one): each is recorded and becomes one notice. A deleted policy's last state is kept, marked, so it
+  is told once. A policy first listed after the first read but created before it (by PlanetScale's created_at)
+  was left out of that list, cut short, and is kept quietly.
 - The bot's own changes are never drift: a policy with a change being applied is judged at the next pass, and
   a field moved to the value an applied request set is the bot's doing. The comparison runs after the read, and
   a request is marked applying before its PATCH leaves, so a read that already holds the bot's change always
@@ -26,7 +28,7 @@ import fnmatch
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -35,12 +37,20 @@ from typing import Any, Protocol
 from bot.domain.access import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_health
-from bot.domain.backups import Backup, Branch
+from bot.domain.backups import Backup, Branch, parse_time
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.grammar import DatabaseRef
 from bot.domain.guardrails import judge
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
-from bot.domain.ports import NotFound, PlanetScaleApi, PlanetScaleError
+from bot.domain.ports import (
+    Forbidden,
+    NotFound,
+    PlanetScaleApi,
+    PlanetScaleError,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 DELETED_MARK = "deleted_outside_the_bot"  # in the last state seen of a policy that is gone
@@ -254,23 +264,33 @@ class Watch:
             if not self.store.save_baseline(holder, db.organization, db.database, baseline):
                 raise _LeaseLost
         else:
-            seen.pop(DATABASE_READ, None)
+            first_read = seen.pop(DATABASE_READ, None)
             for policy in policies:
                 last = seen.get(policy.id)
                 notice: Notice | None
-                if last is None or last.values.get(DELETED_MARK):
+                if last is None and first_read is not None and \
+                        _made_before(policy, first_read.at - CLOCK_MARGIN_SECONDS):
+                    # There when the database was first read, and left out of that list (cut short without an
+                    # error, as an empty one can be): not created since, so kept quietly.
+                    notice = None
+                    if not self.store.save_seen(holder, db.organization, db.database, policy.id, policy.model_dump(),
+                                                None):
+                        raise _LeaseLost
+                    log.warning("PlanetScale lists policy %s of %s, made before the watch first read it and not "
+                                "listed then: not told as created", policy.id, db)
+                elif last is None or last.values.get(DELETED_MARK):
                     notice = self._created(holder, db, rules, policy)
                 else:
                     notice = self._compare(holder, db, rules, policy, last)
                 if notice is not None:
                     result.notices.append(notice)
         # The whole list was read (a page PlanetScale failed to give fails the database): what is missing is gone,
-        # once PlanetScale says so of it by its ID.
+        # once PlanetScale says so of it by its ID. Each is saved as it is confirmed, so a pass that runs out of
+        # budget part way keeps those it told.
         listed = {p.id for p in policies}
-        for policy_id, last in seen.items():
-            if policy_id not in listed and not last.values.get(DELETED_MARK) and \
-                    self._confirmed_gone(calls, db, policy_id):
-                result.notices.append(self._gone(holder, db, policy_id, last))
+        missing = [i for i, last in seen.items() if i not in listed and not last.values.get(DELETED_MARK)]
+        for policy_id in self._confirmed_gone(calls, db, missing):
+            result.notices.append(self._gone(holder, db, policy_id, seen[policy_id]))
         seen = {k: v for k, v in self.store.seen_policies(db.organization, db.database).items()
                 if not v.values.get(DELETED_MARK)}
         try:
@@ -317,21 +337,37 @@ class Watch:
         return notice
 
     @staticmethod
-    def _confirmed_gone(calls: CountedCalls, db: DatabaseRef, policy_id: str) -> bool:
-        """A policy missing from the list is asked for by its ID before it is called deleted: a list cut short
-        without an error (a page lost between two requests) must not put a false alarm in the channel. Read
-        access to the database is proven by the list just read, so a 404 here means the policy is gone."""
-        try:
-            calls.get_policy(db.organization, db.database, policy_id)
-        except NotFound:
-            return True
-        except PlanetScaleError as exc:
-            log.warning("the watch could not confirm that policy %s of %s is gone (%s); asking again next pass",
-                        policy_id, db, exc.user_message)
-            return False
-        log.warning("PlanetScale listed %s without policy %s, which it still has: not told as deleted", db,
-                    policy_id)
-        return False
+    def _confirmed_gone(calls: CountedCalls, db: DatabaseRef, missing: list[str]) -> Iterator[str]:
+        """The policies missing from the list that PlanetScale says are gone. Each is asked for by its ID before it
+        is called deleted: a list cut short without an error (a page lost between two requests) must not put a
+        false alarm in the channel. A service token that lost access to the database is answered 404 too, so a
+        404 counts once a list read after it proves the access (and still lacks the policy)."""
+        for policy_id in missing:
+            try:
+                calls.get_policy(db.organization, db.database, policy_id)
+            except NotFound:
+                pass
+            except PlanetScaleError as exc:
+                log.warning("the watch could not confirm that policy %s of %s is gone (%s); asking again next pass",
+                            policy_id, db, exc.user_message)
+                if isinstance(exc, (RateLimited, Unavailable, Unauthorized, Forbidden)):
+                    return  # not this policy's failure: the others would meet it too, at the cost of the rate limit
+                continue
+            else:
+                log.warning("PlanetScale listed %s without policy %s, which it still has: not told as deleted", db,
+                            policy_id)
+                continue
+            try:
+                still = {p.id for p in calls.list_policies(db.organization, db.database)}
+            except PlanetScaleError as exc:
+                log.warning("the watch could not read %s again to confirm that policy %s is gone (%s); asking again "
+                            "next pass", db, policy_id, exc.user_message)
+                return
+            if policy_id in still:
+                log.warning("PlanetScale answered 404 for policy %s of %s, then listed it: not told as deleted",
+                            policy_id, db)
+                continue
+            yield policy_id
 
     def _gone(self, holder: str, db: DatabaseRef, policy_id: str, last: Seen) -> Notice:
         """A policy no longer listed: deleted outside the bot. Its last state stays, marked, so it is told once."""
@@ -382,6 +418,15 @@ def _with_broken(what: str, rules: AccessRules, db: DatabaseRef, before: dict[st
 
 class _LeaseLost(Exception):
     pass
+
+
+def _made_before(policy: BackupPolicy, moment: float) -> bool:
+    """Whether PlanetScale says the policy was created before `moment` (a time stamp); False when it cannot be
+    read, so that such a policy is told rather than missed."""
+    try:
+        return parse_time(policy.created_at).timestamp() < moment
+    except ValueError:
+        return False
 
 
 def _bot_left(applied: list[ChangeRequest], name: str, value: Any) -> bool:

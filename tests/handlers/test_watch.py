@@ -17,8 +17,9 @@ from approval_helpers import ALICE, CAROL, PROD, request_id
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
 
+from bot.adapters.planetscale import RetryPolicy
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale import ALL_ACCESSES, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from bot.emulators.slack import SlackEvent
 from bot.runtime.watch import Watcher, build_watcher
 from handlers.blocks import APPROVE
@@ -150,21 +151,46 @@ def test_a_policy_deleted_outside_the_bot_is_posted_once(watched: tuple[Bot, Wat
     assert "someone outside the bot *deleted_outside* Production daily" in history
 
 
+def short_list(planetscale: PlanetScaleState, without: str) -> Fault:
+    """PlanetScale answering the next list of app-db's policies without one of them, and without an error."""
+    with planetscale.lock:
+        others = [copy.deepcopy(p) for pid, p in planetscale.policies[("acme", "app-db")].items() if pid != without]
+    short = {"type": "list", "current_page": 1, "next_page": None, "next_page_url": None, "prev_page": None,
+             "prev_page_url": None, "data": others}
+    return planetscale.add_fault(Fault(status=200, body=json.dumps(short), method="GET",
+                                       path_contains="/databases/app-db/backup-policies", times=1))
+
+
 def test_a_policy_missing_from_a_list_cut_short_is_not_told_as_deleted(watched: tuple[Bot, Watcher],
                                                                         planetscale: PlanetScaleState) -> None:
     """PlanetScale answers the list without one policy and without an error: asked by its ID, it is still there."""
     bot, watcher = watched
     watch_pass(bot, watcher)
-    with planetscale.lock:
-        others = [copy.deepcopy(p) for pid, p in planetscale.policies[("acme", "app-db")].items() if pid != PROD]
-    short = {"type": "list", "current_page": 1, "next_page": None, "next_page_url": None, "prev_page": None,
-             "prev_page_url": None, "data": others}
-    planetscale.add_fault(Fault(status=200, body=json.dumps(short), method="GET",
-                                path_contains="/databases/app-db/backup-policies", times=1))
+    short_list(planetscale, without=PROD)
     assert watch_pass(bot, watcher) == []
     assert not [e for e in bot.audit.all() if e.action == "deleted_outside"]
     assert [c for c in planetscale.calls("GET") if c.path.endswith(f"/backup-policies/{PROD}")], "not asked by ID"
     with planetscale.lock:  # and once it is really gone, it is told
+        del planetscale.policies[("acme", "app-db")][PROD]
+    [posted] = watch_pass(bot, watcher)
+    assert "Deleted outside the bot" in posted.text and "Production daily" in posted.text
+
+
+def test_a_404_for_a_token_that_lost_access_to_the_database_is_not_told_as_deleted(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """A service token that may no longer read a database's backups is answered 404 for them (not 403): a list cut
+    short, read just before the token lost that access, and the GET by ID after it, prove no deletion."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    short_list(planetscale, without=PROD)
+    with planetscale.lock:  # the token keeps seeing app-db, but no longer its backups
+        planetscale.tokens[DEMO_TOKEN_ID].accesses["acme"] = {"billing-db": set(ALL_ACCESSES),
+                                                              "app-db": {"read_database"}}
+    assert watch_pass(bot, watcher) == []
+    assert [c for c in planetscale.calls("GET") if c.path.endswith(f"/backup-policies/{PROD}")], "not asked by ID"
+    assert not [e for e in bot.audit.all() if e.action == "deleted_outside"]
+    with planetscale.lock:  # access back, and the policy really gone: told
+        planetscale.tokens[DEMO_TOKEN_ID].accesses["acme"] = {"*": set(ALL_ACCESSES)}
         del planetscale.policies[("acme", "app-db")][PROD]
     [posted] = watch_pass(bot, watcher)
     assert "Deleted outside the bot" in posted.text and "Production daily" in posted.text
@@ -185,6 +211,57 @@ def test_a_deletion_planetscale_cannot_confirm_waits_for_the_next_pass(watched: 
     [posted] = watch_pass(bot, watcher)
     assert "Deleted outside the bot" in posted.text
     assert watch_pass(bot, watcher) == []  # once
+
+
+def test_a_deletion_rate_limited_when_confirmed_stops_the_asking_until_the_next_pass(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """Every policy of a database deleted, and PlanetScale answering 429 to the GETs that would confirm it: the
+    watch stops asking at the first one still refused after its retries, rather than spend the rate limit it shares
+    with people's commands on the others."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    with planetscale.lock:
+        gone = list(planetscale.policies[("acme", "app-db")])
+        planetscale.policies[("acme", "app-db")].clear()
+    limited = planetscale.add_fault(Fault(status=429, retry_after="0", method="GET",
+                                          path_contains="/databases/app-db/backup-policies/", times=None))
+    assert watch_pass(bot, watcher) == []
+    asked = [c for c in planetscale.calls("GET") if "/databases/app-db/backup-policies/" in c.path]
+    assert len(asked) == RetryPolicy().attempts  # one policy's GET, retried
+    with planetscale.lock:
+        planetscale.faults.remove(limited)
+    posted = watch_pass(bot, watcher)
+    assert sorted(p.text.count("Deleted outside the bot") for p in posted) == [1] * len(gone)
+    assert sorted(e.policy_id for e in bot.audit.all() if e.action == "deleted_outside") == sorted(gone)
+    assert watch_pass(bot, watcher) == []
+
+
+def test_the_budget_running_out_at_a_confirming_get_loses_and_repeats_nothing(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """In one database a policy changed, one created and one deleted outside the bot; the pass's budget ends at the
+    GET that would confirm the deletion: what was saved before it is posted once, the deletion at the next pass."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    planetscale.dashboard_change("acme", "app-db", "bp03devday", retention_value=9)
+    with planetscale.lock:
+        planetscale.add_policy("acme", "app-db", "bpnewoutside", name="Made in the dashboard", created_at=just_now())
+        del planetscale.policies[("acme", "app-db")]["bp02prodwk"]
+    planetscale.clear_record()
+    watcher.watch.budget = 2  # the databases listed, then app-db's policies: the GET is one too many
+    result = watcher.run_once()
+    assert result is not None and result.deferred == ["acme/app-db", "acme/billing-db"]
+    assert [c.path.rsplit("/", 1)[-1] for c in planetscale.calls("GET")] == ["databases", "backup-policies"]
+    told = sorted(e.action for e in bot.audit.all() if e.actor == "outside-the-bot")
+    assert told == ["changed_outside", "created_outside"]  # saved before the GET, the deletion not yet
+    watcher.watch.budget = 100
+    watch_pass(bot, watcher)
+    watch_pass(bot, watcher)
+    actions = sorted((e.action, e.policy_id) for e in bot.audit.all() if e.actor == "outside-the-bot")
+    assert actions == [("changed_outside", "bp03devday"), ("created_outside", "bpnewoutside"),
+                       ("deleted_outside", "bp02prodwk")]
+    headlines = sorted(e.text.split(":")[2].strip() for e in bot.slack.events if e.kind == "message"
+                       and e.text.startswith(WATCH_HEADLINES) and "Backups" not in e.text)
+    assert headlines == ["Changed outside the bot", "Created outside the bot", "Deleted outside the bot"]
 
 
 def test_a_policy_created_outside_the_bot_is_posted_once_with_the_guardrails_it_breaks(
@@ -225,6 +302,26 @@ def test_the_first_policy_of_a_database_first_read_without_any_is_posted_as_crea
     [posted] = watch_pass(bot, watcher)
     assert "Created outside the bot" in posted.text and "The first one" in posted.text
     assert not [e for e in bot.audit.all() if e.action == "deleted_outside"]
+
+
+def test_a_first_read_answered_with_an_empty_list_reports_nothing_as_created(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """PlanetScale answers the first list of a database without its policies, and without an error (a list cut
+    short, as above): the policies the next read shows were made before the bot first read the database, which
+    their creation time says, so they are not told as created outside the bot. One made after it still is."""
+    bot, watcher = watched
+    empty = {"type": "list", "current_page": 1, "next_page": None, "next_page_url": None, "prev_page": None,
+             "prev_page_url": None, "data": []}
+    planetscale.add_fault(Fault(status=200, body=json.dumps(empty), method="GET",
+                                path_contains="/databases/app-db/backup-policies", times=1))
+    assert watch_pass(bot, watcher) == []
+    assert watch_pass(bot, watcher) == []
+    assert watch_pass(bot, watcher) == []
+    assert not [e for e in bot.audit.all() if e.action == "created_outside"]
+    with planetscale.lock:
+        planetscale.add_policy("acme", "app-db", "bpnewoutside", name="Made in the dashboard", created_at=just_now())
+    [posted] = watch_pass(bot, watcher)
+    assert "Created outside the bot" in posted.text and "Made in the dashboard" in posted.text
 
 
 def test_a_baseline_cut_short_by_the_database_reports_nothing_as_created(
