@@ -68,6 +68,9 @@ class _LatencyRelay:
         self.port = int(self._listener.getsockname()[1])
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="latency-relay", daemon=True)
+        # The loop holds its tasks only weakly: a task waiting on a connection nothing else refers to (one reset
+        # by its client) would be collected while pending, "Task was destroyed but it is pending!".
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     def start(self) -> None:
         self._thread.start()
@@ -76,8 +79,15 @@ class _LatencyRelay:
     async def _serve(self) -> None:
         self._server = await asyncio.start_server(self._relay, sock=self._listener)
 
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         opened = self._loop.time()
+        current = asyncio.current_task()
+        if current is not None:
+            self._keep(current)
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(self.host, self.upstream)
         except OSError:
@@ -115,6 +125,7 @@ class _LatencyRelay:
                 await writer.drain()
 
         delivering = asyncio.create_task(deliver())
+        self._keep(delivering)
         try:
             while True:
                 data = await reader.read(65536)
