@@ -501,9 +501,9 @@ class Store:
         return {r["policy_id"]: Seen(dict(r["policy"]), r["problem"], r["seen_at"]) for r in rows}
 
     def save_seen(self, holder: str, organization: str, database: str, policy_id: str, values: dict[str, Any],
-                  notice: Notice | None) -> bool:
-        """The policy as seen now, and what the watch has to tell about it, both or neither; False when the
-        lease is no longer `holder`'s."""
+                  notice: Notice | None, record: AuditEvent | None = None) -> bool:
+        """The policy as seen now, what the watch has to tell about it and its audit entry, all or none; False
+        when the lease is no longer `holder`'s."""
         from bot.adapters.schema import watch_seen
 
         key = f"{organization}/{database}/{policy_id}"
@@ -518,7 +518,9 @@ class Store:
                                                         seen_at=self.clock()))
             if notice is not None:
                 self._add_notice(conn, notice)
-            return True
+            logged = self._insert_event(conn, record)
+        _log_event(logged)
+        return True
 
     def save_baseline(self, holder: str, organization: str, database: str,
                       policies: dict[str, dict[str, Any]]) -> bool:
@@ -537,7 +539,7 @@ class Store:
             return True
 
     def save_problem(self, holder: str, organization: str, database: str, policy_id: str, problem: str | None,
-                     notice: Notice | None) -> bool:
+                     notice: Notice | None, record: AuditEvent | None = None) -> bool:
         from bot.adapters.schema import watch_seen
 
         key = f"{organization}/{database}/{policy_id}"
@@ -547,7 +549,9 @@ class Store:
             conn.execute(watch_seen.update().where(watch_seen.c.policy_key == key).values(problem=problem))
             if notice is not None:
                 self._add_notice(conn, notice)
-            return True
+            logged = self._insert_event(conn, record)
+        _log_event(logged)
+        return True
 
     @staticmethod
     def _add_notice(conn: Connection, notice: Notice) -> None:

@@ -110,13 +110,13 @@ class WatchStore(Protocol):
     def seen_policies(self, organization: str, database: str) -> dict[str, Seen]: ...
 
     def save_seen(self, holder: str, organization: str, database: str, policy_id: str, values: dict[str, Any],
-                  notice: Notice | None) -> bool: ...
+                  notice: Notice | None, record: AuditEvent | None = None) -> bool: ...
 
     def save_baseline(self, holder: str, organization: str, database: str,
                       policies: dict[str, dict[str, Any]]) -> bool: ...
 
     def save_problem(self, holder: str, organization: str, database: str, policy_id: str, problem: str | None,
-                     notice: Notice | None) -> bool: ...
+                     notice: Notice | None, record: AuditEvent | None = None) -> bool: ...
 
     def policy_requests(self, organization: str, database: str, policy_id: str, states: Sequence[RequestState],
                         updated_since: float | None = None) -> list[ChangeRequest]: ...
@@ -311,13 +311,14 @@ class Watch:
                 notice = self._notice(NoticeKind.RECOVERED, db, health.policy, f"recovered (was: {before})")
             if (problem or None) == before:
                 continue
-            if not self.store.save_problem(holder, db.organization, db.database, health.policy.id, problem, notice):
+            record = None if notice is None else AuditEvent(
+                action="backup_" + notice.kind.value, actor="backup-bot", organization=db.organization,
+                database=db.database, policy_id=health.policy.id, policy_name=health.policy.name,
+                detail=notice.detail)
+            if not self.store.save_problem(holder, db.organization, db.database, health.policy.id, problem, notice,
+                                           record):
                 raise _LeaseLost
             if notice is not None:
-                self.store.record(AuditEvent(
-                    action="backup_" + notice.kind.value, actor="backup-bot",
-                    organization=db.organization, database=db.database, policy_id=health.policy.id,
-                    policy_name=health.policy.name, detail=notice.detail))
                 result.notices.append(notice)
 
     def _notice(self, kind: NoticeKind, db: DatabaseRef, policy: BackupPolicy, detail: str, **extra: Any) -> Notice:
@@ -329,11 +330,11 @@ class Watch:
         current = policy.model_dump()
         notice = self._notice(NoticeKind.CREATED, db, policy,
                               _with_broken("created outside the bot", rules, db, current, current), after=current)
-        if not self.store.save_seen(holder, db.organization, db.database, policy.id, current, notice):
+        record = AuditEvent(action="created_outside", actor=WATCH_ACTOR, organization=db.organization,
+                            database=db.database, policy_id=policy.id, policy_name=policy.name, after=current,
+                            detail=notice.detail)
+        if not self.store.save_seen(holder, db.organization, db.database, policy.id, current, notice, record):
             raise _LeaseLost
-        self.store.record(AuditEvent(
-            action="created_outside", actor=WATCH_ACTOR, organization=db.organization, database=db.database,
-            policy_id=policy.id, policy_name=policy.name, after=current, detail=notice.detail))
         return notice
 
     @staticmethod
@@ -374,12 +375,12 @@ class Watch:
         name = str(last.values.get("name") or policy_id)
         notice = Notice(NoticeKind.DELETED, db.organization, db.database, policy_id, name,
                         "deleted outside the bot", before=dict(last.values), created_at=self.clock())
+        record = AuditEvent(action="deleted_outside", actor=WATCH_ACTOR, organization=db.organization,
+                            database=db.database, policy_id=policy_id, policy_name=name, before=dict(last.values),
+                            detail=notice.detail)
         if not self.store.save_seen(holder, db.organization, db.database, policy_id,
-                                    {**last.values, DELETED_MARK: True}, notice):
+                                    {**last.values, DELETED_MARK: True}, notice, record):
             raise _LeaseLost
-        self.store.record(AuditEvent(
-            action="deleted_outside", actor=WATCH_ACTOR, organization=db.organization, database=db.database,
-            policy_id=policy_id, policy_name=name, before=dict(last.values), detail=notice.detail))
         return notice
 
     def _compare(self, holder: str, db: DatabaseRef, rules: AccessRules, policy: BackupPolicy,
@@ -399,13 +400,12 @@ class Watch:
             before = {**current, **{f: seen.values.get(f) for f in outside}}
             detail = _with_broken("changed outside the bot", rules, db, before, current)
             notice = self._notice(NoticeKind.DRIFT, db, policy, detail, before=before, after=current, fields=outside)
-        if not self.store.save_seen(holder, db.organization, db.database, policy.id, current, notice):
+        record = None if notice is None else AuditEvent(
+            action="changed_outside", actor=WATCH_ACTOR, organization=db.organization, database=db.database,
+            policy_id=policy.id, policy_name=policy.name, before=notice.before, after=current,
+            sent={f: current[f] for f in outside}, detail=notice.detail)
+        if not self.store.save_seen(holder, db.organization, db.database, policy.id, current, notice, record):
             raise _LeaseLost
-        if notice is not None:
-            self.store.record(AuditEvent(
-                action="changed_outside", actor=WATCH_ACTOR, organization=db.organization, database=db.database,
-                policy_id=policy.id, policy_name=policy.name, before=notice.before, after=current,
-                sent={f: current[f] for f in outside}, detail=notice.detail))
         return notice
 
 

@@ -87,6 +87,44 @@ def test_a_change_outside_the_bot_is_posted_once_and_reverted_through_an_approva
     assert watch_pass(bot, watcher) == []  # the revert is the bot's own change
 
 
+@pytest.mark.parametrize("kind", ["changed_outside", "created_outside", "deleted_outside", "backup_unhealthy"])
+def test_what_the_watch_finds_is_saved_with_its_audit_entry_or_not_at_all(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch,
+        kind: str) -> None:
+    """The database fails as the audit entry is written: the notice and the new state go with it, so the next
+    pass finds the same thing again and tells it once, with its entry (none is lost, none is doubled)."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    if kind == "changed_outside":
+        planetscale.dashboard_change("acme", "app-db", PROD, retention_value=1)
+    elif kind == "created_outside":
+        with planetscale.lock:
+            planetscale.add_policy("acme", "app-db", "bpnewoutside", name="Made in the dashboard",
+                                   created_at=just_now())
+    elif kind == "deleted_outside":
+        with planetscale.lock:
+            del planetscale.policies[("acme", "app-db")][PROD]
+    else:
+        planetscale.fail_backup("acme", "app-db", PROD)
+    store = bot.deps.store
+    insert_event = store._insert_event
+    failed: list[str] = []
+
+    def failing_once(conn: Any, event: Any) -> Any:
+        if event is not None and event.action == kind and not failed:
+            failed.append(kind)
+            raise sa.exc.OperationalError("INSERT INTO audit_events", {}, Exception("the database went away"))
+        return insert_event(conn, event)
+
+    monkeypatch.setattr(store, "_insert_event", failing_once)
+    with pytest.raises(sa.exc.OperationalError):
+        watch_pass(bot, watcher)
+    assert failed and not [e for e in bot.audit.all() if e.action == kind]
+    [posted] = watch_pass(bot, watcher)
+    assert [e.action for e in bot.audit.all() if e.action == kind] == [kind]
+    assert watch_pass(bot, watcher) == [] and posted.channel == AUDIT
+
+
 def test_the_bots_own_changes_are_never_drift(watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
     bot, watcher = watched
     watch_pass(bot, watcher)
