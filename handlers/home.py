@@ -38,16 +38,17 @@ def home_view(deps: Dependencies, user: str, notice: str | None = None) -> dict[
     pending = deps.changes.pending_for(user)
     waiting = [r for r in pending if r.requester != user]
     own = [r for r in pending if r.requester == user]
+    approvals = deps.store.approvers_by_request([r.id for r in waiting[:WAITING_SHOWN] + own[:OWN_SHOWN]])
     result: list[Block] = []
     if notice:
         result.append(blocks.section(notice if notice.startswith(("Applied", "Approved", "Rejected", "Cancelled"))
                                      else blocks.error_text(notice)))
     result.append(blocks.header("Waiting for your approval"))
-    result += _requests(deps, waiting[:WAITING_SHOWN], user) or [blocks.context("Nothing waits for you.")]
+    result += _requests(deps, waiting[:WAITING_SHOWN], user, approvals) or [blocks.context("Nothing waits for you.")]
     if len(waiting) > WAITING_SHOWN:
         result.append(blocks.not_shown(len(waiting) - WAITING_SHOWN))
     result.append(blocks.header("Your open requests"))
-    result += _requests(deps, own[:OWN_SHOWN], user) or [blocks.context("You have no open requests.")]
+    result += _requests(deps, own[:OWN_SHOWN], user, approvals) or [blocks.context("You have no open requests.")]
     if len(own) > OWN_SHOWN:
         result.append(blocks.not_shown(len(own) - OWN_SHOWN))
     result.append(blocks.header("Latest changes you may see"))
@@ -60,9 +61,9 @@ def home_view(deps: Dependencies, user: str, notice: str | None = None) -> dict[
     return {"type": "home", "blocks": blocks.to_dicts(result[:MAX_HOME_BLOCKS])}
 
 
-def _requests(deps: Dependencies, requests: list[ChangeRequest], user: str) -> list[Block]:
+def _requests(deps: Dependencies, requests: list[ChangeRequest], user: str,
+              approvals: dict[str, list[str]]) -> list[Block]:
     shown: list[Block] = []
-    approvals = deps.store.approvers_by_request([r.id for r in requests])
     for request in requests:
         before = BackupPolicy.model_validate(request.before)
         approved_by = approvals[request.id]
