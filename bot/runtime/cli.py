@@ -104,6 +104,9 @@ def run_serve(host: str, port: int | None) -> int:
     def check_database() -> None:
         try:
             migrate(store)
+            # SQLAlchemy, loaded just now, out of the collector's way too: left in the oldest generation, each of
+            # its collections (now and then under load) held the interpreter, and the acks, for 8 ms.
+            gc.freeze()
         except SettingsError as exc:
             unusable.append(exc)
             server.should_exit = True
