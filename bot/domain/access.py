@@ -348,7 +348,7 @@ class _Memberships:
     """One listing of the user groups, never changed once made: shared by every reader, not copied for each."""
 
     by_id: dict[str, tuple[str, frozenset[str]]]  # group ID: its handle, its members
-    by_handle: dict[str, frozenset[str]]  # `@handle`: the members of the first group Slack listed with it
+    by_handle: dict[str, tuple[str, frozenset[str]]]  # `@handle`: the ID and members of the first group with it
 
 
 DEFAULT_GROUP_CACHE_MAX_AGE = 3600
@@ -398,20 +398,19 @@ class GroupDirectory:
                     log.warning("usergroups.list failed (%s); using memberships from %.0f s ago", exc, age)
                     return self._cache.value
                 by_id: dict[str, tuple[str, frozenset[str]]] = {}
-                by_handle: dict[str, frozenset[str]] = {}
+                by_handle: dict[str, tuple[str, frozenset[str]]] = {}
                 for group in groups:
                     members = frozenset(group.get("users") or [])
                     handle = group.get("handle", "")
                     by_id[group["id"]] = (handle, members)
-                    by_handle.setdefault("@" + handle, members)
+                    by_handle.setdefault("@" + handle, (group["id"], members))
                 self._cache = _Cached(_Memberships(by_id, by_handle), self._clock())
             return self._cache.value
 
     def members(self, principal: str) -> frozenset[str]:
         groups = self._groups()
-        if principal.startswith("@"):
-            return groups.by_handle.get(principal, frozenset())
-        return groups.by_id.get(principal, ("", frozenset()))[1]
+        found = groups.by_handle.get(principal) if principal.startswith("@") else groups.by_id.get(principal)
+        return found[1] if found else frozenset()
 
     def resolve(self, principal: str) -> str:
         """A group handle as its ID (which Slack can mention); anything else as it is."""
@@ -421,7 +420,8 @@ class GroupDirectory:
             groups = self._groups()
         except DirectoryError:
             return principal
-        return next((gid for gid, (handle, _) in groups.by_id.items() if "@" + handle == principal), principal)
+        found = groups.by_handle.get(principal)
+        return found[0] if found else principal
 
     def is_named(self, user: str, principals: Iterable[str]) -> bool:
         for principal in principals:
