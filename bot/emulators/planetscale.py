@@ -249,6 +249,11 @@ class PlanetScaleState:
             self.policies[(organization, database)][policy_id] = updated
             return copy.deepcopy(updated)
 
+    def dashboard_delete(self, organization: str, database: str, policy_id: str) -> None:
+        """A policy deleted in PlanetScale's dashboard (the bot never deletes one)."""
+        with self.lock:
+            del self.policies[(organization, database)][policy_id]
+
     def fail_backup(self, organization: str, database: str, policy_id: str) -> dict[str, Any]:
         """The policy's newest backup, failed just now."""
         with self.lock:

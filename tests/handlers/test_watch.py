@@ -102,8 +102,7 @@ def test_what_the_watch_finds_is_saved_with_its_audit_entry_or_not_at_all(
             planetscale.add_policy("acme", "app-db", "bpnewoutside", name="Made in the dashboard",
                                    created_at=just_now())
     elif kind == "deleted_outside":
-        with planetscale.lock:
-            del planetscale.policies[("acme", "app-db")][PROD]
+        planetscale.dashboard_delete("acme", "app-db", PROD)
     else:
         planetscale.fail_backup("acme", "app-db", PROD)
     store = bot.deps.store
@@ -177,8 +176,7 @@ def test_a_policy_deleted_outside_the_bot_is_posted_once(watched: tuple[Bot, Wat
                                                           planetscale: PlanetScaleState) -> None:
     bot, watcher = watched
     watch_pass(bot, watcher)
-    with planetscale.lock:
-        del planetscale.policies[("acme", "app-db")][PROD]
+    planetscale.dashboard_delete("acme", "app-db", PROD)
     [posted] = watch_pass(bot, watcher)
     assert posted.channel == AUDIT and "Deleted outside the bot" in posted.text and "Production daily" in posted.text
     assert "every 12 hours" in str(posted.blocks) and REVERT_OUTSIDE not in str(posted.blocks)
@@ -208,8 +206,7 @@ def test_a_policy_missing_from_a_list_cut_short_is_not_told_as_deleted(watched: 
     assert watch_pass(bot, watcher) == []
     assert not [e for e in bot.audit.all() if e.action == "deleted_outside"]
     assert [c for c in planetscale.calls("GET") if c.path.endswith(f"/backup-policies/{PROD}")], "not asked by ID"
-    with planetscale.lock:  # and once it is really gone, it is told
-        del planetscale.policies[("acme", "app-db")][PROD]
+    planetscale.dashboard_delete("acme", "app-db", PROD)  # and once it is really gone, it is told
     [posted] = watch_pass(bot, watcher)
     assert "Deleted outside the bot" in posted.text and "Production daily" in posted.text
 
@@ -229,7 +226,7 @@ def test_a_404_for_a_token_that_lost_access_to_the_database_is_not_told_as_delet
     assert not [e for e in bot.audit.all() if e.action == "deleted_outside"]
     with planetscale.lock:  # access back, and the policy really gone: told
         planetscale.tokens[DEMO_TOKEN_ID].accesses["acme"] = {"*": set(ALL_ACCESSES)}
-        del planetscale.policies[("acme", "app-db")][PROD]
+    planetscale.dashboard_delete("acme", "app-db", PROD)
     [posted] = watch_pass(bot, watcher)
     assert "Deleted outside the bot" in posted.text and "Production daily" in posted.text
 
@@ -238,8 +235,7 @@ def test_a_deletion_planetscale_cannot_confirm_waits_for_the_next_pass(watched: 
                                                                        planetscale: PlanetScaleState) -> None:
     bot, watcher = watched
     watch_pass(bot, watcher)
-    with planetscale.lock:
-        del planetscale.policies[("acme", "app-db")][PROD]
+    planetscale.dashboard_delete("acme", "app-db", PROD)
     failing = planetscale.add_fault(Fault(status=503, method="GET", path_contains=f"/backup-policies/{PROD}",
                                           times=None))
     assert watch_pass(bot, watcher) == []
@@ -283,7 +279,7 @@ def test_the_budget_running_out_at_a_confirming_get_loses_and_repeats_nothing(
     planetscale.dashboard_change("acme", "app-db", "bp03devday", retention_value=9)
     with planetscale.lock:
         planetscale.add_policy("acme", "app-db", "bpnewoutside", name="Made in the dashboard", created_at=just_now())
-        del planetscale.policies[("acme", "app-db")]["bp02prodwk"]
+    planetscale.dashboard_delete("acme", "app-db", "bp02prodwk")
     planetscale.clear_record()
     watcher.watch.budget = 2  # the databases listed, then app-db's policies: the GET is one too many
     result = watcher.run_once()
