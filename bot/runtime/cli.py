@@ -83,7 +83,7 @@ def run_serve(host: str, port: int | None) -> int:
     from bot.adapters.store import Store
     from bot.runtime.app import build_app, build_dependencies, health_report, migrate
     from bot.runtime.executor import TrackedExecutor
-    from bot.runtime.server import OneWriteHttp, create_asgi_app
+    from bot.runtime.server import create_asgi_app
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
@@ -131,7 +131,7 @@ def run_serve(host: str, port: int | None) -> int:
                            on_startup=check_database_soon)
     log.info("serving on %s:%s, PlanetScale at %s", host, port or settings.port, settings.planetscale_api_url)
     server = uvicorn.Server(uvicorn.Config(asgi, host=host, port=port or settings.port, log_config=None,
-                                          access_log=False, timeout_graceful_shutdown=20, http=OneWriteHttp))
+                                          access_log=False, timeout_graceful_shutdown=20))
     # What start-up made lives as long as the process: out of the collector's way, a collection of the older
     # generation pauses for about 2 ms instead of 9 (measured under the bench's bursts). Without collecting
     # first, which would hold the start for 20 ms; start-up's little garbage stays.
