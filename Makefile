@@ -21,8 +21,9 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot handlers tests bench
+	$(BIN)/ruff check bot handlers tests bench tools
 	$(BIN)/lint-imports
+	$(BIN)/python tools/private_names.py bot handlers
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -9,7 +9,7 @@ import uvicorn
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.runtime.server import OneWriteHttp, create_asgi_app
+from bot.runtime.server import create_asgi_app
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
         ack()
 
     uvicorn.run(create_asgi_app(app), host="127.0.0.1", port=int(os.environ["PORT"]), log_config=None,
-                access_log=False, http=OneWriteHttp)
+                access_log=False)
 
 
 if __name__ == "__main__":

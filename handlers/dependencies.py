@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import ParamSpec, Protocol
 
-from bot.adapters.slack_http import PooledWebClient
+from bot.adapters.slack_http import SlackClient
 from bot.adapters.store import Store
 from bot.domain.access import AccessControl
 from bot.domain.changes import ChangePath
@@ -71,5 +71,5 @@ class Dependencies:
     audit_channel: str | None = None
     stale_factor: float = 2.0
     # Slack's Web API and response URLs, over one pool of kept-alive connections.
-    slack: PooledWebClient | None = None
+    slack: SlackClient | None = None
     homes_due: HomesDue = field(default_factory=HomesDue)

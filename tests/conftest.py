@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -47,6 +49,7 @@ from handlers.dependencies import Dependencies
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
 
+T = TypeVar("T")
 OPEN_RULES = """
 [[rules]]
 organizations = ["acme"]
@@ -246,6 +249,18 @@ class Bot:
 
 POSTGRES_URL = os.environ.get("BACKUP_BOT_TEST_POSTGRES_URL")
 POSTGRES_REQUIRED = os.environ.get("BACKUP_BOT_REQUIRE_POSTGRES") == "1"
+
+
+def acked_while(answer: Callable[[], T], bound: float = 10.0) -> T:
+    """`answer()` (an ack) while a test holds an outside service's answer (a Fault's `until`): fails if it has
+    not returned within `bound` seconds, that is, if it waits for the held service."""
+    pool = ThreadPoolExecutor(1)
+    try:
+        return pool.submit(answer).result(timeout=bound)
+    except FutureTimeout:
+        raise AssertionError("the ack waited for the service the test holds") from None
+    finally:
+        pool.shutdown(wait=False)
 
 
 def reset_postgres(url: str) -> None:

@@ -3,7 +3,6 @@ posted once, and after a restart only a new change is posted."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,12 @@ from bot.emulators.serving import free_port
 from bot.emulators.slack import SlackState
 
 AUDIT = "C0DBAOPS01"
+
+
+def after_more_reads(planetscale: PlanetScaleState, reads: int = 12) -> None:
+    """Until the watch has read PlanetScale `reads` more times: several passes, whatever the clock."""
+    before = len(planetscale.calls("GET"))
+    wait_until(lambda: len(planetscale.calls("GET")) >= before + reads, "the watch stopped reading")
 
 
 def drift_posts(slack: SlackState) -> list[str]:
@@ -37,7 +42,7 @@ def test_two_instances_post_a_change_outside_the_bot_once_and_a_restart_posts_on
                    "no baseline was taken")
         planetscale.dashboard_change("acme", "app-db", "bp01prod12h", retention_value=5)
         wait_until(lambda: drift_posts(slack), "the change was not posted")
-        time.sleep(3)  # several passes of both instances
+        after_more_reads(planetscale)  # several passes, whichever instance holds the watch
         assert len(drift_posts(slack)) == 1
     finally:
         for server in servers:
@@ -46,11 +51,11 @@ def test_two_instances_post_a_change_outside_the_bot_once_and_a_restart_posts_on
             server.wait(timeout=30)
     restarted = start(env, tmp_path, ports[0], "restarted.log")
     try:
-        time.sleep(3)
+        after_more_reads(planetscale)
         assert len(drift_posts(slack)) == 1  # nothing changed while it was down: nothing more
         planetscale.dashboard_change("acme", "app-db", "bp01prod12h", retention_value=6)
         wait_until(lambda: len(drift_posts(slack)) == 2, "the new change was not posted")
-        time.sleep(2)
+        after_more_reads(planetscale)
         assert len(drift_posts(slack)) == 2
     finally:
         restarted.terminate()

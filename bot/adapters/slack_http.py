@@ -1,102 +1,161 @@
 """Slack's Web API and response URLs over kept-alive connections.
 
-slack_sdk's synchronous clients open a new connection for every call: a TCP and a TLS handshake with
-slack.com before each `chat.postMessage`, `chat.update`, `views.*` and response URL post, one to three extra
-round trips on every answer a person waits for. These subclasses send the same requests through one shared
-pool of kept-alive connections instead. Everything else stays slack_sdk's: the request it builds, its retry
-handlers and its errors, because a failed request is raised as the exception urllib would have raised.
+slack_sdk's synchronous clients send each call over urllib, which opens a new connection every time: a TCP and
+a TLS handshake before every post a person waits for. Here every call goes through one `httpx.Client`, whose
+pool keeps connections alive and is safe to share between threads. slack_sdk still names the methods, builds
+their arguments and judges the answers (`SlackResponse.validate`, `SlackApiError`): `SlackClient` answers
+WebClient's public `api_call`, through which each of its methods goes, and `KeptAliveRespond` is Bolt's
+`respond` posting the same message through the same pool.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Sequence
-from email.message import Message
-from http.client import HTTPException, HTTPMessage, RemoteDisconnected
+import json
+import ssl
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.error import HTTPError, URLError
-from urllib.request import Request
 
+import httpx
 from slack_bolt import Respond
-from slack_bolt.context.respond.internals import _build_message
 from slack_sdk import WebClient
 from slack_sdk.models.attachments import Attachment
 from slack_sdk.models.blocks import Block
-from slack_sdk.webhook import WebhookClient, WebhookResponse
+from slack_sdk.web import SlackResponse
+from slack_sdk.webhook import WebhookResponse
 
-from bot.adapters.keepalive import ConnectFailed, KeepAlivePool
+# Slack's answers worth another try: rate limited, or a server error that says nothing was done.
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-class SlackConnections:
-    """One pool of kept-alive connections for every call to Slack, shared by all threads."""
+class SlackHttp:
+    """One pool of kept-alive connections for every call to Slack, shared by all threads.
 
-    def __init__(self, timeout: float = 10.0):
-        self.timeout = timeout
-        self.pool = KeepAlivePool(timeout=timeout)
+    A call is retried `retries` times when no connection could be made, when a kept-alive connection turns out
+    closed before any answer, on 429 (after Retry-After, at most `longest_wait` seconds) and on 5xx."""
 
-    def send(self, request: Request) -> tuple[int, HTTPMessage, str]:
-        """Send a request slack_sdk built for urllib: (status, headers, text), or what urllib raises."""
-        body = request.data if isinstance(request.data, bytes) else None  # slack_sdk always sends bytes
-        try:
-            status, reason, headers, data = self.pool.request(request.get_method(), request.full_url, body,
-                                                              request.header_items())
-        except ConnectFailed as exc:
-            raise URLError(exc.reason) from None  # as urlopen raises it, and slack_sdk retries it
-        except (TimeoutError, RemoteDisconnected, ConnectionResetError):
-            raise  # as urllib raises them: slack_sdk's ConnectionErrorRetryHandler knows the last two
-        except (OSError, HTTPException) as exc:
-            raise URLError(exc) from None
-        text = data.decode(_charset(headers))
-        if status >= 400:
-            raise HTTPError(request.full_url, status, reason, headers, io.BytesIO(data))
-        return status, headers, text
+    def __init__(self, timeout: float = 10.0, retries: int = 2, longest_wait: float = 30.0,
+                 sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None):
+        self.timeout, self.retries, self.longest_wait, self.sleep = timeout, retries, longest_wait, sleep
+        # The system's certificate authorities (and SSL_CERT_FILE), as urllib trusts them for slack_sdk.
+        self.client = httpx.Client(timeout=timeout, transport=transport, verify=ssl.create_default_context(),
+                                   limits=httpx.Limits(max_keepalive_connections=32, keepalive_expiry=20))
+
+    def post(self, url: str, *, headers: dict[str, str], content: bytes) -> httpx.Response:
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                response = self.client.post(url, headers=headers, content=content)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError):
+                if last:
+                    raise
+                self.sleep(0.1 * 2.0 ** attempt)
+                continue
+            if response.status_code not in RETRIED_STATUSES or last:
+                return response
+            self.sleep(self._wait(response, attempt))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _wait(self, response: httpx.Response, attempt: int) -> float:
+        retry_after = response.headers.get("retry-after", "")
+        if response.status_code == 429 and retry_after.isdigit():
+            return min(float(retry_after), self.longest_wait)
+        return 0.5 * 2.0 ** attempt
 
     def close(self) -> None:
-        self.pool.close()
+        self.client.close()
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> SlackConnections:
-        # Shared by every thread on purpose. Bolt deep-copies a request's context for each lazy listener, the
-        # client with it; a copy of the pool (its lock cannot be copied) would be neither possible nor wanted.
+    def __deepcopy__(self, memo: dict[int, Any]) -> SlackHttp:
+        # Bolt deep-copies a request's context for each lazy listener, the client with it: the pool is shared
+        # by every thread on purpose.
         return self
 
 
-def _charset(headers: Message) -> str:
-    return headers.get_content_charset() or "utf-8"
+class SlackClient(WebClient):
+    """slack_sdk's WebClient whose calls go over SlackHttp's kept-alive connections.
+
+    File uploads and OAuth's basic auth, which this bot does not use, keep slack_sdk's own way."""
+
+    def __init__(self, http: SlackHttp, token: str | None, base_url: str = WebClient.BASE_URL):
+        super().__init__(token=token, base_url=base_url, timeout=int(http.timeout))
+        self.http = http
+
+    def api_call(self, api_method: str, *, http_verb: str = "POST", files: dict[str, Any] | None = None,
+                 data: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
+                 json: dict[str, Any] | None = None, headers: dict[str, Any] | None = None,
+                 auth: dict[str, Any] | None = None) -> SlackResponse:
+        if files or auth:
+            return super().api_call(api_method, http_verb=http_verb, files=files, data=data, params=params,
+                                    json=json, headers=headers, auth=auth)
+        form = {k: v for k, v in {**(params or {}), **(data or {})}.items() if v is not None}
+        token = form.pop("token", None) or self.token  # apps.connections.open passes the app-level token
+        request_headers = {**self.headers, **(headers or {})}
+        if token:
+            request_headers["Authorization"] = f"Bearer {token}"
+        url = self.base_url + api_method
+        if json is not None:
+            request_headers["Content-Type"] = "application/json;charset=utf-8"
+            content = _json_bytes(json)
+            if form:
+                url += "?" + str(httpx.QueryParams(_form_values(form)))
+        else:
+            request_headers["Content-Type"] = "application/x-www-form-urlencoded"
+            content = str(httpx.QueryParams(_form_values(form))).encode()
+        response = self.http.post(url, headers=request_headers, content=content)
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = {"ok": False, "error": f"Slack answered {response.status_code} with no JSON"}
+        answer = SlackResponse(client=self, http_verb="POST", api_url=url,
+                               req_args={"headers": request_headers, "params": form, "json": json},
+                               data=body, headers=dict(response.headers), status_code=response.status_code)
+        answer.validate()  # type: ignore[no-untyped-call]  # raises SlackApiError as WebClient's own calls do
+        return answer
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SlackClient:
+        return self  # shared by every thread, as its pool is
 
 
-class PooledWebClient(WebClient):
-    def __init__(self, *args: Any, connections: SlackConnections, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.connections = connections
-
-    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
-        status, headers, text = self.connections.send(req)
-        return {"status": status, "headers": headers, "body": text}
+def _form_values(form: dict[str, Any]) -> dict[str, str]:
+    """As slack_sdk sends a form: booleans as 1 and 0."""
+    return {k: ("1" if v else "0") if isinstance(v, bool) else str(v) for k, v in form.items()}
 
 
-class PooledWebhookClient(WebhookClient):
-    def __init__(self, url: str, connections: SlackConnections):
-        super().__init__(url=url, timeout=int(connections.timeout))
-        self.connections = connections
-
-    def _perform_http_request_internal(self, url: str, req: Request) -> WebhookResponse:
-        status, headers, text = self.connections.send(req)
-        return WebhookResponse(url=url, status_code=status, body=text, headers=dict(headers.items()))
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, default=_as_dict).encode()
 
 
-class PooledRespond(Respond):
-    """Bolt's `respond`, posting to the response URL through the shared pool."""
+def _as_dict(value: Any) -> Any:
+    if isinstance(value, (Block, Attachment)):
+        return value.to_dict()
+    raise TypeError(f"{type(value).__name__} cannot be sent to Slack")
 
-    def __init__(self, response_url: str, connections: SlackConnections):
+
+def response_message(text: str = "", blocks: Sequence[dict[str, Any] | Block] | None = None,
+                     attachments: Sequence[dict[str, Any] | Attachment] | None = None,
+                     **fields: Any) -> dict[str, Any]:
+    """The body a response URL takes: the text, the blocks and attachments as dicts, the other fields given."""
+    message: dict[str, Any] = {"text": text}
+    if blocks is not None:
+        message["blocks"] = [b.to_dict() if isinstance(b, Block) else b for b in blocks]
+    if attachments is not None:
+        message["attachments"] = [a.to_dict() if isinstance(a, Attachment) else a for a in attachments]
+    message.update({k: v for k, v in fields.items() if v is not None})
+    return message
+
+
+class KeptAliveRespond(Respond):
+    """Bolt's `respond` for one request, posting to its response URL through the shared pool."""
+
+    def __init__(self, response_url: str, http: SlackHttp):
         super().__init__(response_url=response_url)
-        self.url = response_url
-        self.connections = connections
+        self.http = http
 
     def __call__(
         self,
-        text: str | dict[Any, Any] = "",
-        blocks: Sequence[dict[Any, Any] | Block] | None = None,
-        attachments: Sequence[dict[Any, Any] | Attachment] | None = None,
+        text: str | dict[str, Any] = "",
+        blocks: Sequence[dict[str, Any] | Block] | None = None,
+        attachments: Sequence[dict[str, Any] | Attachment] | None = None,
         response_type: str | None = None,
         replace_original: bool | None = None,
         delete_original: bool | None = None,
@@ -105,8 +164,15 @@ class PooledRespond(Respond):
         thread_ts: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> WebhookResponse:
-        message = _build_message(**text) if isinstance(text, dict) else _build_message(
+        message = response_message(**text) if isinstance(text, dict) else response_message(
             text=text, blocks=blocks, attachments=attachments, response_type=response_type,
             replace_original=replace_original, delete_original=delete_original, unfurl_links=unfurl_links,
             unfurl_media=unfurl_media, thread_ts=thread_ts, metadata=metadata)
-        return PooledWebhookClient(self.url, self.connections).send_dict(message)
+        url = str(self.response_url)
+        response = self.http.post(url, headers={"Content-Type": "application/json;charset=utf-8"},
+                                  content=_json_bytes(message))
+        return WebhookResponse(url=url, status_code=response.status_code, body=response.text,
+                               headers=dict(response.headers))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> KeptAliveRespond:
+        return KeptAliveRespond(str(self.response_url), self.http)

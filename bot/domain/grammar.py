@@ -221,8 +221,8 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
 
 
 class Token(NamedTuple):
-    """A tuple, not a frozen dataclass: made for every word of every command, in the ack, where a frozen
-    dataclass's __init__ costs four times as much."""
+    """A tuple, not a frozen dataclass: one is made for every word of every command, in the ack, and a tuple is
+    the cheapest immutable record Python makes."""
 
     text: str
     quoted: bool
@@ -241,9 +241,9 @@ def tokenize(text: str) -> list[Token]:
 
 
 def tokenize_runs(text: str) -> list[Token]:
-    """Any text, quotes of every kind and escapes. Runs of characters, not one character at a time: a quoted
-    policy name made this the slowest part of an update's ack. A regular expression's white space is
-    str.isspace()'s, as str.split's is."""
+    """Any text, quotes of every kind and escapes. Runs of characters, not one character at a time, so that a long
+    quoted policy name costs the ack little. A regular expression's white space is str.isspace()'s, as
+    str.split's is."""
     tokens: list[Token] = []
     current: list[str] = []
     quoted = in_token = False

@@ -72,6 +72,9 @@ class Fault:
     path_contains: str | None = None
     retry_after: str | None = None
     body: str | None = None  # raw body; default is the API's error JSON for the status
+    # The answer waits until a test sets this (at most a minute), then `delay`: a PlanetScale that is slow for
+    # exactly as long as the test needs, whatever the clock.
+    until: threading.Event | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return ((self.method is None or self.method.upper() == method)
@@ -506,6 +509,8 @@ class PlanetScaleEmulator:
         if limited:
             return _error(429, "rate_limited", "Rate limit exceeded")
         if fault:
+            if fault.until is not None:
+                await asyncio.to_thread(fault.until.wait, 60)
             if fault.delay:
                 await asyncio.sleep(fault.delay)
             if fault.status:

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_bolt.error import BoltError
-from slack_bolt.listener.custom_listener import CustomListener
-from slack_bolt.listener_matcher.builtins import BuiltinListenerMatcher
-from slack_bolt.logger import get_bolt_app_logger
-from slack_bolt.request.payload_utils import to_action, to_command, to_event, to_view
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 
 import handlers
 from bot.adapters.keepalive import KeepAliveTransport
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.slack_directory import planetscale_roles, slack_groups
-from bot.adapters.slack_http import PooledRespond, PooledWebClient, SlackConnections
+from bot.adapters.slack_http import KeptAliveRespond, SlackClient, SlackHttp
 from bot.adapters.store import Store
 from bot.domain.access import AccessControl, AccessFile, AccessFileError, RulesSource
 from bot.domain.changes import ChangePath
@@ -33,16 +23,9 @@ from bot.runtime.settings import Settings, SettingsError
 from handlers.dependencies import Dependencies
 
 
-def slack_client(settings: Settings, connections: SlackConnections | None = None) -> PooledWebClient:
-    return PooledWebClient(
-        connections=connections or SlackConnections(timeout=10),
-        token=settings.slack_bot_token,
-        base_url=settings.slack_api_url,
-        timeout=10,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
-                        RateLimitErrorRetryHandler(max_retry_count=2),
-                        ServerErrorRetryHandler(max_retry_count=2)],
-    )
+def slack_client(settings: Settings, http: SlackHttp | None = None) -> SlackClient:
+    return SlackClient(http or SlackHttp(timeout=10), token=settings.slack_bot_token,
+                       base_url=settings.slack_api_url)
 
 
 def planetscale_client(settings: Settings) -> PlanetScaleClient:
@@ -118,116 +101,35 @@ def build_app(settings: Settings, deps: Dependencies) -> App:
                             f"(auth.test: {reason}); check the token, or run `backup-bot doctor`.") from None
 
 
-class _SameTokenWarning(logging.Filter):
-    """Bolt reads SLACK_BOT_TOKEN itself and warns it is unused beside our client, which carries that token."""
+def shared_connections(client: SlackClient, http: SlackHttp) -> Callable[..., BoltResponse]:
+    """A middleware giving each request a request ID for the logs, and the shared client and a `respond` on the
+    pool's connections in place of the ones Bolt makes for each request (which open a connection per call).
+    Sharing the client is safe because nothing sets a token on it: the app has one workspace and one token."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "`token` will be unused" not in record.getMessage()
-
-
-BOLT_LOGGER = logging.getLogger("slack_bolt")
-BOLT_LOGGER.addFilter(_SameTokenWarning())
-
-
-# The arguments a listener of this app may name, each made as Bolt's build_required_kwargs makes it.
-LISTENER_ARGUMENTS: dict[str, Callable[[BoltRequest], Any]] = {
-    "ack": lambda req: req.context.ack,
-    "body": lambda req: req.body,
-    "command": lambda req: to_command(req.body),
-    "action": lambda req: to_action(req.body),
-    "view": lambda req: to_view(req.body),
-    "event": lambda req: to_event(req.body),
-    "respond": lambda req: req.context.respond,
-    "client": lambda req: req.context.client,
-    "context": lambda req: req.context,
-}
-
-
-class _NamedArgumentsListener(CustomListener):
-    """Bolt's listener, handed only the arguments it names.
-
-    Bolt's build_required_kwargs makes every argument any listener could name (thirty, eight of them helper
-    objects such as `say` and `set_status`) to hand over the four or five a listener names, once for each
-    listener a request is matched against and once more to run the one that matches: 40 µs of a command's
-    ack, more than a click's whole work before its ack. A listener naming anything outside LISTENER_ARGUMENTS
-    gets Bolt's way."""
-
-    def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
-        known = all(name in LISTENER_ARGUMENTS for name in self.arg_names)
-        self._arguments = [(name, LISTENER_ARGUMENTS[name]) for name in self.arg_names] if known else None
-
-    def run_ack_function(self, *, request: BoltRequest, response: BoltResponse) -> BoltResponse | None:
-        if self._arguments is None:
-            return super().run_ack_function(request=request, response=response)
-        return self.ack_function(**{name: make(request) for name, make in self._arguments})
-
-
-class _BodyMatcher(BuiltinListenerMatcher):
-    """Bolt's own matchers (`app.command`, `app.action`, …) look at the body alone: given it directly."""
-
-    def matches(self, req: BoltRequest, resp: BoltResponse) -> bool:
-        return bool(self.func(body=req.body))
-
-
-class BotApp(App):
-    """Bolt's App, with each request's context started on the shared client, and each listener handed only the
-    arguments it names (_NamedArgumentsListener).
-
-    Bolt's `_init_context` builds a new WebClient per request (its own connections, and a look for proxy
-    variables in the environment each time), so that a middleware setting a token on `context.client` cannot
-    reach other requests. Replacing that client afterwards in a middleware of ours cost each ack a client and a
-    middleware for nothing. Here the shared pooled client, a request ID for the logs and a `respond` on the
-    pool's connections are put in at once. Sharing is safe because no middleware sets a token on the client:
-    Bolt's single-workspace authorization only reads it (the bot's token, as on the shared client), and its
-    function-token middleware, which sets a Slack workflow function's token, is off (`_build_app`).
-    """
-
-    def __init__(self, *, client: PooledWebClient, **kwargs: Any):
-        super().__init__(client=client, **kwargs)
-        self.shared_client = client
-
-    def _register_listener(self, functions: Any, primary_matcher: Any, *args: Any, **kwargs: Any) -> Any:
-        if type(primary_matcher) is BuiltinListenerMatcher and list(primary_matcher.arg_names) == ["body"]:
-            primary_matcher = _BodyMatcher(func=primary_matcher.func, base_logger=self._base_logger)
-        registered = super()._register_listener(functions, primary_matcher, *args, **kwargs)
-        built = self._listeners[-1]
-        if type(built) is CustomListener:
-            self._listeners[-1] = _NamedArgumentsListener(
-                app_name=built.app_name, ack_function=built.ack_function, lazy_functions=built.lazy_functions,
-                matchers=built.matchers, middleware=built.middleware,
-                auto_acknowledgement=built.auto_acknowledgement, ack_timeout=built.ack_timeout,
-                base_logger=self._base_logger)
-        return registered
-
-    def _init_context(self, req: BoltRequest) -> None:
+    def middleware(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
         new_request_id()
-        context = req.context
-        # As Bolt's own, but for the client and `respond`.
-        context["logger"] = get_bolt_app_logger(app_name=self.name, base_logger=self._base_logger)
-        context["token"] = self._token
-        context["client"] = self.shared_client
-        context["listener_runner"] = self.listener_runner
+        context["client"] = client
         if context.response_url:
-            context["respond"] = PooledRespond(context.response_url, self.shared_client.connections)
+            context["respond"] = KeptAliveRespond(context.response_url, http)
+        return next()
+
+    return middleware
 
 
 def _build_app(settings: Settings, deps: Dependencies) -> App:
     client = deps.slack or slack_client(settings)
-    app = BotApp(
+    app = App(
         client=client,
         signing_secret=settings.slack_signing_secret,
-        # The answer goes back as soon as the listener returns (no 10 ms ack polling); listeners ack and
-        # hand slow work to deps.background. Bolt's lazy listeners would do the same, but deep-copy the
-        # whole request context for each one, which doubled the time to ack.
+        # The answer goes back as soon as the listener returns; listeners ack and hand slow work to
+        # deps.background, so no request waits on the database, Slack or PlanetScale before its ack.
         process_before_response=True,
         # auth.test once at start: a wrong token stops the start, and no ack ever waits on Slack for it
         # (with verification off, Bolt makes that call during the first request instead).
         token_verification_enabled=True,
-        # It would set a workflow function's token on the shared client. The app has no workflow functions,
-        # and its listeners always got the bot's token (the client was replaced after this middleware ran).
+        # It would set a workflow function's token on the shared client; the app has no workflow functions.
         attaching_function_token_enabled=False,
-        logger=BOLT_LOGGER,
     )
+    app.use(shared_connections(client, client.http))
     handlers.register(app, deps)
     return app

@@ -83,7 +83,7 @@ def run_serve(host: str, port: int | None) -> int:
     from bot.adapters.store import Store
     from bot.runtime.app import build_app, build_dependencies, health_report, migrate
     from bot.runtime.executor import TrackedExecutor
-    from bot.runtime.server import OneWriteHttp, create_asgi_app
+    from bot.runtime.server import create_asgi_app
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
@@ -104,8 +104,8 @@ def run_serve(host: str, port: int | None) -> int:
     def check_database() -> None:
         try:
             migrate(store)
-            # SQLAlchemy, loaded just now, out of the collector's way too: left in the oldest generation, each of
-            # its collections (now and then under load) held the interpreter, and the acks, for 8 ms.
+            # SQLAlchemy's objects, loaded just now, live as long as the process: frozen, the collector's full
+            # passes, which hold the interpreter and so the acks, skip them (docs/benchmarks.md).
             gc.freeze()
         except SettingsError as exc:
             unusable.append(exc)
@@ -123,7 +123,7 @@ def run_serve(host: str, port: int | None) -> int:
         deps.store.close()
 
     def check_database_soon() -> None:
-        # Not in the way of the first acks: importing SQLAlchemy would hold the interpreter for a fifth of a second.
+        # Importing SQLAlchemy holds the interpreter for a moment: not while the first acks are due.
         asyncio.get_running_loop().call_later(
             0.2, threading.Thread(target=check_database, name="schema", daemon=True).start)
 
@@ -131,10 +131,9 @@ def run_serve(host: str, port: int | None) -> int:
                            on_startup=check_database_soon)
     log.info("serving on %s:%s, PlanetScale at %s", host, port or settings.port, settings.planetscale_api_url)
     server = uvicorn.Server(uvicorn.Config(asgi, host=host, port=port or settings.port, log_config=None,
-                                          access_log=False, timeout_graceful_shutdown=20, http=OneWriteHttp))
-    # What start-up made lives as long as the process: out of the collector's way, a collection of the older
-    # generation pauses for about 2 ms instead of 9 (measured under the bench's bursts). Without collecting
-    # first, which would hold the start for 20 ms; start-up's little garbage stays.
+                                          access_log=False, timeout_graceful_shutdown=20))
+    # What start-up made lives as long as the process: frozen, the collector's full passes skip it. Not collected
+    # first, which would lengthen the start; start-up's little garbage stays.
     gc.freeze()
     server.run()
     if unusable:

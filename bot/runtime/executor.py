@@ -3,11 +3,10 @@ that never lets a failure pass silently."""
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
@@ -17,29 +16,6 @@ from bot.runtime.logs import request_id
 P = ParamSpec("P")
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-# Work handed over while a request is being answered, waiting for the answer to be on its way.
-_held: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar("held", default=None)
-
-
-@contextlib.contextmanager
-def after_the_answer(schedule: Callable[[Callable[[], None]], object]) -> Iterator[None]:
-    """Work handed to a TrackedExecutor inside this block starts when `schedule` calls it back: the server
-    schedules it for after its answer has been written. Waking a worker takes a quarter of an ack's time,
-    and the worker then competes with the ack for the interpreter; this way neither delays the ack."""
-    held: list[Callable[[], None]] = []
-    token = _held.set(held)
-    try:
-        yield
-    finally:
-        _held.reset(token)
-        if held:
-            schedule(lambda: _start_all(held))
-
-
-def _start_all(held: list[Callable[[], None]]) -> None:
-    for start in held:
-        start()
 
 
 class TrackedExecutor(ThreadPoolExecutor):
@@ -51,10 +27,6 @@ class TrackedExecutor(ThreadPoolExecutor):
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         with self._idle:
             self._pending += 1
-        return self._start(fn, *args, **kwargs)
-
-    def _start(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        """Submit work already counted in `_pending`."""
         try:
             future = super().submit(fn, *args, **kwargs)
         except BaseException:
@@ -80,23 +52,8 @@ class TrackedExecutor(ThreadPoolExecutor):
         self._hand_over(guarded)
 
     def _hand_over(self, work: Callable[[], None]) -> None:
-        """Counted at once; started at once, or when the server has written its answer (after_the_answer)."""
-        # The caller's context (its request ID, for one) goes with the work; work it hands over starts at once.
-        context = contextvars.copy_context()
-        context.run(_held.set, None)
-        held = _held.get()
-        with self._idle:
-            self._pending += 1
-        if held is None:
-            self._start(context.run, work)
-        else:
-            held.append(lambda: self._start_held(context, work))
-
-    def _start_held(self, context: contextvars.Context, work: Callable[[], None]) -> None:
-        try:
-            self._start(context.run, work)
-        except RuntimeError:
-            log.exception("background work could not start (shutting down)")
+        # The caller's context (its request ID, for one) goes with the work.
+        self.submit(contextvars.copy_context().run, work)
 
     def run_answered(self, answer: Callable[[str], None], fn: Callable[P, object], /, *args: P.args,
                      **kwargs: P.kwargs) -> None:

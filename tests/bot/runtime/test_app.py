@@ -1,52 +1,31 @@
-"""The app as Bolt runs it: each listener handed the arguments it names, as Bolt itself would hand them."""
+"""The app as Bolt runs it: every listener, lazy ones too, on the shared client and its kept-alive connections."""
 
 from __future__ import annotations
 
-import time
+import threading
 from typing import Any
 
-import pytest
-from conftest import ALICE, CHANNEL, SIGNING_SECRET, Bot
-from slack_bolt import Ack, BoltRequest, Say
-from slack_bolt.kwargs_injection import build_required_kwargs
-from slack_bolt.listener.custom_listener import CustomListener
+from conftest import CHANNEL, Bot
+from slack_bolt import Ack, BoltContext, Say
 
-from bot.emulators.slack_requests import app_home_opened_body, signed_headers, view_submission_body
-from bot.runtime.app import LISTENER_ARGUMENTS, BotApp
+from bot.adapters.slack_http import KeptAliveRespond, SlackClient
+from bot.runtime.logs import request_id
 
 
-def payloads(bot: Bot) -> dict[str, tuple[str, str]]:
-    """A request of each kind the bot listens to, with the content type Slack sends it in."""
-    form = "application/x-www-form-urlencoded"
-    view = {"id": "V1", "type": "modal", "callback_id": "edit_form", "blocks": []}
-    return {
-        "command": (bot.command_body("list acme/app-db"), form),
-        "click": (bot.click_body("approve", "r1"), form),
-        "submission": (view_submission_body(user_id=ALICE, user_name="alice", view=view, values={}), form),
-        "event": (app_home_opened_body(user_id=ALICE, event_id="Ev1"), "application/json"),
-    }
+def test_every_listener_gets_the_shared_client_and_a_respond_on_its_connections(bot: Bot) -> None:
+    seen: dict[str, Any] = {}
 
+    @bot.app.command("/probe")
+    def probe(ack: Ack, client: Any, respond: Any, context: BoltContext) -> None:
+        seen.update(client=client, respond=respond, request_id=request_id.get())
+        ack()
+        respond(text="answered")
 
-@pytest.mark.parametrize("kind", ["command", "click", "submission", "event"])
-def test_each_argument_is_what_bolt_would_hand_the_listener(bot: Bot, kind: str) -> None:
-    body, content_type = payloads(bot)[kind]
-    app = bot.app
-    assert isinstance(app, BotApp)
-    request = BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body, content_type=content_type))
-    app._init_context(request)
-    for name, make in LISTENER_ARGUMENTS.items():
-        bolts = build_required_kwargs(logger=app.logger, required_arg_names=[name], request=request, response=None)
-        ours = make(request)
-        assert ours is bolts[name] or (ours == bolts[name] and type(ours) is type(bolts[name])), name
-
-
-def test_every_listener_of_the_bot_gets_its_arguments_directly(bot: Bot) -> None:
-    """Bolt's way builds thirty arguments per listener tried: a listener falling back to it would slow every ack."""
-    listeners = bot.app._listeners
-    assert listeners
-    for listener in listeners:
-        assert type(listener) is not CustomListener and listener._arguments is not None, listener.ack_function
-        assert type(listener.matchers[0]).__name__ == "_BodyMatcher", listener.ack_function
+    reply = bot.send(bot.command_body("anything").replace("%2Fbackup-policy", "%2Fprobe"))
+    assert seen["client"] is bot.app.client and isinstance(seen["client"], SlackClient)
+    assert isinstance(seen["respond"], KeptAliveRespond) and seen["respond"].http is bot.app.client.http
+    assert seen["request_id"] != "-"  # each request has its own ID for the logs
+    assert [e.text for e in reply.of_kind("response")] == ["answered"]
 
 
 def test_a_listener_naming_an_argument_outside_the_table_gets_it_the_way_bolt_makes_it(bot: Bot) -> None:
@@ -66,16 +45,18 @@ def test_a_listener_naming_an_argument_outside_the_table_gets_it_the_way_bolt_ma
 
 def test_a_lazy_listener_runs_on_the_shared_client(bot: Bot) -> None:
     """Bolt deep-copies a request for each lazy listener, the shared client and its pool of connections with it."""
-    ran: list[str] = []
+    ran: list[tuple[str, Any, Any]] = []
+    done = threading.Event()
 
-    def lazily(command: dict[str, Any], client: Any) -> None:
-        ran.append(command["text"])
-        assert client.connections is bot.app.client.connections  # type: ignore[attr-defined]
+    def lazily(command: dict[str, Any], client: Any, respond: Any) -> None:
+        respond(text="later, through the pool")
+        ran.append((command["text"], client, respond))
+        done.set()
 
     bot.app.command("/lazy")(ack=lambda ack: ack(), lazy=[lazily])
     reply = bot.send(bot.command_body("later").replace("%2Fbackup-policy", "%2Flazy"))
     assert reply.response.status == 200
-    deadline = time.monotonic() + 10
-    while not ran and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert ran == ["later"]
+    assert done.wait(10)
+    [(text, client, respond)] = ran
+    assert text == "later" and client is bot.app.client and respond.http is bot.app.client.http
+    assert any(e.text == "later, through the pool" for e in bot.slack.events if e.kind == "response")

@@ -1,0 +1,165 @@
+"""Fails on any use of a third-party library's private names in the bot: `python tools/private_names.py bot handlers`.
+
+A library's private names (one leading underscore; dunders are public protocol) change without notice between
+releases, so an upgrade that keeps every documented API can still break code that reaches into them. Found:
+- an import of such a name, or from a private module (`from slack_bolt.x import _y`, `import uvicorn._z`);
+- an attribute read of such a name (`app._listeners`, `self._base_logger`), or through getattr/hasattr/setattr
+  with the name as a literal, unless the bot itself defines a name so spelt (its own privates are its own);
+- a class deriving from a third-party class that defines a private name that class already has (an override).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+OURS = frozenset({"bot", "handlers", "tests", "tools", "bench"})
+REFLECTION = frozenset({"getattr", "hasattr", "setattr", "delattr"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.what}"
+
+
+def is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def third_party(module: str) -> bool:
+    top = module.split(".")[0]
+    return bool(top) and top not in OURS and top not in sys.stdlib_module_names and top != "__future__"
+
+
+def defined_names(tree: ast.AST) -> set[str]:
+    """Every private name the code defines: functions, classes, variables, attributes it assigns, parameters."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.alias) and node.asname:
+            names.add(node.asname)
+    return {n for n in names if is_private(n)}
+
+
+def imported_from_libraries(tree: ast.AST) -> dict[str, tuple[str, str | None]]:
+    """The local names bound to a third-party module or to something imported from one: (module, name in it)."""
+    names: dict[str, tuple[str, str | None]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if third_party(alias.name):
+                    local = alias.asname or alias.name.split(".")[0]
+                    names[local] = (alias.name if alias.asname else local, None)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and third_party(node.module):
+            names.update({alias.asname or alias.name: (node.module, alias.name) for alias in node.names})
+    return names
+
+
+def resolve(node: ast.expr, libraries: dict[str, tuple[str, str | None]]) -> object | None:
+    """The library object a base class expression names (`App`, `httpx.BaseTransport`), or None if unknown."""
+    path: list[str] = []
+    while isinstance(node, ast.Attribute):
+        path.insert(0, node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name) or node.id not in libraries:
+        return None
+    module, name = libraries[node.id]
+    try:
+        found: object = importlib.import_module(module)
+        for part in ([name] if name else []) + path:
+            found = getattr(found, part)
+    except (ImportError, AttributeError):
+        return None
+    return found
+
+
+def overrides(bases: list[object | None], name: str) -> bool:
+    """Whether a library's base class already has `name`; a base that cannot be looked at counts as having it."""
+    return any(base is None or hasattr(base, name) for base in bases)
+
+
+def root_name(node: ast.expr) -> str | None:
+    while isinstance(node, ast.Attribute | ast.Call | ast.Subscript):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def check_tree(tree: ast.AST, path: str, ours: set[str]) -> Iterator[Finding]:
+    libraries = imported_from_libraries(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if third_party(alias.name) and any(is_private(part) for part in alias.name.split(".")):
+                    yield Finding(path, node.lineno, f"imports the private module {alias.name}")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and third_party(node.module):
+            if any(is_private(part) for part in node.module.split(".")):
+                yield Finding(path, node.lineno, f"imports from the private module {node.module}")
+            for alias in node.names:
+                if is_private(alias.name):
+                    yield Finding(path, node.lineno, f"imports {node.module}'s private {alias.name}")
+        elif isinstance(node, ast.Attribute) and is_private(node.attr):
+            if root_name(node.value) in libraries or node.attr not in ours:
+                yield Finding(path, node.lineno, f"reads a library's private attribute {node.attr}")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in REFLECTION
+              and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)
+              and isinstance(node.args[1].value, str) and is_private(node.args[1].value)):
+            name = node.args[1].value
+            if root_name(node.args[0]) in libraries or name not in ours:
+                yield Finding(path, node.lineno, f"reaches a library's private attribute {name} by {node.func.id}")
+        elif isinstance(node, ast.ClassDef) and any(root_name(base) in libraries for base in node.bases):
+            bases = [resolve(base, libraries) for base in node.bases if root_name(base) in libraries]
+            for item in node.body:
+                for name in _names_defined_by(item):
+                    if is_private(name) and overrides(bases, name):
+                        yield Finding(path, item.lineno, f"{node.name} overrides its library base's private {name}")
+
+
+def _names_defined_by(item: ast.stmt) -> Iterable[str]:
+    if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        yield item.name
+    elif isinstance(item, ast.Assign):
+        yield from (t.id for t in item.targets if isinstance(t, ast.Name))
+    elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+        yield item.target.id
+
+
+def check_sources(sources: dict[str, str]) -> list[Finding]:
+    """Findings in the given sources (path: text), each judged against the private names all of them define."""
+    trees = {path: ast.parse(text, filename=path) for path, text in sources.items()}
+    ours: set[str] = set().union(*(defined_names(tree) for tree in trees.values()))
+    return [finding for path, tree in trees.items() for finding in check_tree(tree, path, ours)]
+
+
+def check(roots: Iterable[str]) -> list[Finding]:
+    files = sorted(p for root in roots for p in Path(root).rglob("*.py"))
+    return check_sources({str(p): p.read_text(encoding="utf-8") for p in files})
+
+
+def main(argv: list[str]) -> int:
+    findings = check(argv or ["bot", "handlers"])
+    for finding in findings:
+        print(finding, file=sys.stderr)
+    if findings:
+        print(f"{len(findings)} use(s) of a third-party library's private names: use a documented API instead.",
+              file=sys.stderr)
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
