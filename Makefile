@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 demo: $(STAMP)
-	@$(BIN)/backup-bot console
+	@$(BIN)/backup-bot console --demo
 
 test: lint typecheck unit
 

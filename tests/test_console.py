@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 
-def run_console(lines: list[str], tmp_path: Path) -> str:
+def run_console(lines: list[str], tmp_path: Path, *flags: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PLANETSCALE_", "SLACK_"))}
-    done = subprocess.run([sys.executable, "-m", "bot", "console"], input="\n".join(lines) + "\n", text=True,
-                          capture_output=True, cwd=tmp_path, env=env, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "bot", "console", *flags], input="\n".join(lines) + "\n",
+                          text=True, capture_output=True, cwd=tmp_path, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -116,3 +116,23 @@ def test_the_demo_shows_drift_a_guardrail_refusal_and_a_failed_backup(tmp_path: 
     assert "revert of a change made outside the bot" in out
     assert "@alice changed the backup policy Production daily" in out and "1 day → 2 days" in out
     assert "No policy `nosuch` in acme/app-db" in out and "The dashboard refuses that" in out
+
+
+def test_the_demo_stays_on_the_emulators_with_env_example_copied_and_says_so(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    out = run_console(["/backup-policy list acme/app-db"], tmp_path, "--demo")
+    first = out.splitlines()[0]
+    assert first.startswith("backup-bot console: Slack is the bundled Slack emulator (http://127.0.0.1:"), first
+    assert "the bundled PlanetScale emulator (organization acme, database app-db)" in first
+    assert "Production daily" in out and "Could not reach PlanetScale" not in out
+
+
+def test_without_demo_a_placeholder_token_is_named_not_tried(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLANETSCALE_", "SLACK_"))}
+    done = subprocess.run([sys.executable, "-m", "bot", "console"], input="", text=True, capture_output=True,
+                          cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 2
+    assert "backup-bot: PLANETSCALE_SERVICE_TOKEN is still the placeholder from .env.example" in done.stderr

@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     export = audit_commands.add_parser("export", help="every audit entry, oldest first")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("--output", "-o", default="-", help="a file, or - for standard output (default)")
-    commands.add_parser("console", help="a local Slack stand-in: type slash commands as a user")
+    console = commands.add_parser("console", help="a local Slack stand-in: type slash commands as a user")
+    console.add_argument("--demo", action="store_true",
+                         help="the bundled PlanetScale emulator whatever the environment or .env says (make demo)")
     emulator = commands.add_parser("emulator", help="the bundled PlanetScale API emulator")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=8900)
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "socket":
             return run_socket()
         if args.command == "console":
-            return run_console()
+            return run_console(args.demo)
         if args.command == "migrate":
             return run_migrate()
         if args.command == "watch":
@@ -60,17 +62,19 @@ def main(argv: list[str] | None = None) -> int:
             return run_audit_export(args.format, args.output)
         return run_emulator(args.host, args.port)
     except SettingsError as exc:
-        print(f"backup-bot: {exc}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"backup-bot: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
 
 
-def _logging(settings: Settings, quiet: bool = False) -> None:
+def _logging(settings: Settings, quiet: bool = False, server: bool = True) -> None:
     from bot.runtime import logs
 
     level = "WARNING" if quiet and settings.log_level == "INFO" else settings.log_level
-    logs.configure(settings.secrets(), level=level, json_lines=settings.log_format == "json")
+    log_format = settings.log_format or ("json" if server else "text")
+    logs.configure(settings.secrets(), level=level, json_lines=log_format == "json")
 
 
 def run_serve(host: str, port: int | None) -> int:
@@ -242,11 +246,12 @@ def run_socket() -> int:
     return 0
 
 
-def run_console() -> int:
+def run_console(demo: bool) -> int:
     from bot.runtime import console
+    from bot.runtime.settings import OUTSIDE_SERVICES
 
-    settings = Settings.load()
-    _logging(settings, quiet=True)
+    settings = Settings.load(ignore=OUTSIDE_SERVICES if demo else ())
+    _logging(settings, quiet=True, server=False)
     return console.main(settings)
 
 

@@ -157,11 +157,13 @@ class Console:
     # --- input --------------------------------------------------------------------------------------
 
     def run(self, lines: Iterable[str], interactive: bool) -> None:
+        where = "the bundled PlanetScale emulator (organization acme, database app-db)" if self.on_emulator else \
+            f"PlanetScale at {self.settings.planetscale_api_url} (PLANETSCALE_SERVICE_TOKEN_ID " \
+            f"{self.settings.planetscale_token_id})"
+        self.say(f"backup-bot console: Slack is the bundled Slack emulator ({self.slack_url}, people alice, bob, "
+                 f"carol, dave); {where}; {self.access_note}.")
         if interactive:
-            where = "the bundled PlanetScale emulator (organization acme)" if self.on_emulator else \
-                self.settings.planetscale_api_url
-            self.say(f"backup-bot console on {where}, with {self.access_note}.\n"
-                     "Type `help` for the console's own commands.")
+            self.say("Type `help` for the console's own commands.")
         for raw in lines if not interactive else self._prompted():
             line = raw.strip()
             if not interactive and line:
