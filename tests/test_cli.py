@@ -125,3 +125,57 @@ def test_the_emulator_serves_the_demo_organization_with_its_token(tmp_path: Path
         process.terminate()
         banner = process.communicate(timeout=10)[0]
     assert f"PLANETSCALE_SERVICE_TOKEN_ID={DEMO_TOKEN_ID}" in banner
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_init_writes_the_starting_files_never_overwriting_and_says_what_next(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / ".env").write_text("SLACK_BOT_TOKEN=xoxb-mine\n")
+    done = run(["init", "site"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "site" / ".env").read_text() == "SLACK_BOT_TOKEN=xoxb-mine\n"
+    assert "kept    site/.env (it exists; nothing written)" in done.stdout
+    assert "wrote   site/access.toml" in done.stdout and "wrote   site/manifest.yml" in done.stdout
+    assert (tmp_path / "site" / "access.toml").read_text() == (ROOT / "access.example.toml").read_text()
+    assert (tmp_path / "site" / "manifest.yml").read_text() == (ROOT / "manifest.yml").read_text()
+    assert "Fill in site/.env" in done.stdout and "backup-bot doctor" in done.stdout
+    fresh = run(["init"], tmp_path / "site" / "..")
+    assert (tmp_path / ".env").read_text() == (ROOT / ".env.example").read_text()
+    assert (tmp_path / ".env").stat().st_mode & 0o077 == 0, "the .env that will hold secrets is the owner's alone"
+    assert fresh.returncode == 0
+
+
+def test_the_packaged_starters_are_the_repository_examples() -> None:
+    starter = ROOT / "bot" / "starter"
+    assert (starter / "access.toml").read_text() == (ROOT / "access.example.toml").read_text()
+    assert (starter / "env").read_text() == (ROOT / ".env.example").read_text()
+    assert (starter / "manifest.yml").read_text() == (ROOT / "manifest.yml").read_text()
+
+
+def test_version_license_and_what_the_wheel_carries(tmp_path: Path) -> None:
+    import tomllib
+    from importlib.metadata import version
+
+    done = run(["--version"], tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == f"backup-bot {version('backup-policy-bot')}"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["license"] == "MIT" and "MIT License" in (ROOT / "LICENSE").read_text()
+    packaged = project["tool"]["setuptools"]["package-data"]["bot"]
+    assert "starter/*" in packaged
+    # The OpenAPI extract only the tests read lives beside them, outside every package of the wheel.
+    assert not list((ROOT / "bot").rglob("*.yaml")) and (ROOT / "tests" / "planetscale-openapi.yaml").exists()
+
+
+def test_make_demo_installs_the_runtime_alone_and_make_test_adds_the_dev_extras() -> None:
+    def planned(target: str) -> str:
+        done = subprocess.run(["make", "-n", "-W", "pyproject.toml", target], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    demo = planned("demo")
+    assert "pip install --quiet --disable-pip-version-check -e . " in demo and "[dev]" not in demo
+    assert "backup-bot console --demo" in demo
+    assert "-e '.[dev]'" in planned("test")

@@ -22,6 +22,7 @@ log = logging.getLogger("bot")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="backup-bot", description="Change PlanetScale backup policies from Slack.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
     serve.add_argument("--host", default="0.0.0.0")
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("watch", help="only the watch: changes made outside the bot, failing backups")
     commands.add_parser("migrate", help="bring the database's schema up to date")
     commands.add_parser("doctor", help="check the configuration end to end; non-zero exit on any problem")
+    init = commands.add_parser("init", help="write a starting access.toml, .env and manifest.yml (never overwriting)")
+    init.add_argument("directory", nargs="?", default=".", metavar="DIR", help="default: here")
     audit = commands.add_parser("audit", help="the audit trail")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="SUBCOMMAND")
     export = audit_commands.add_parser("export", help="every audit entry, oldest first")
@@ -58,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
             from bot.runtime.doctor import check
 
             return 1 if check(Settings.load, sys.stdout) else 0
+        if args.command == "init":
+            from bot.runtime.starter import write_starters
+
+            return write_starters(args.directory, sys.stdout)
         if args.command == "audit":
             return run_audit_export(args.format, args.output)
         return run_emulator(args.host, args.port)
@@ -67,6 +74,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("backup-policy-bot")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def _logging(settings: Settings, quiet: bool = False, server: bool = True) -> None:
