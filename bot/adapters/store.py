@@ -8,7 +8,6 @@ load balancer move a request once. Schema changes are numbered migrations, run u
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -645,4 +644,4 @@ def _event(row: Any) -> AuditEvent:
 def _log_event(values: dict[str, Any] | None) -> None:
     """An audit entry in the log as well, once it is committed."""
     if values is not None and log.isEnabledFor(logging.INFO):
-        log.info("audit %s", json.dumps(values, sort_keys=True, default=str))
+        log.info("audit %s", values.get("action"), extra={"audit": values})

@@ -29,6 +29,7 @@ from bot.domain.changes import ChangePath
 from bot.domain.reading import PolicyService
 from bot.runtime.executor import TrackedExecutor
 from bot.runtime.logs import new_request_id
+from bot.runtime.metrics import MeasuredTransport, SlackErrors
 from bot.runtime.settings import Settings, SettingsError
 from handlers.dependencies import Dependencies
 
@@ -39,7 +40,7 @@ def slack_client(settings: Settings, connections: SlackConnections | None = None
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=10,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
+        retry_handlers=[SlackErrors(), ConnectionErrorRetryHandler(max_retry_count=2),
                         RateLimitErrorRetryHandler(max_retry_count=2),
                         ServerErrorRetryHandler(max_retry_count=2)],
     )
@@ -51,7 +52,7 @@ def planetscale_client(settings: Settings) -> PlanetScaleClient:
                             "service token with read_backups and write_backups.")
     return PlanetScaleClient(settings.planetscale_token_id, settings.planetscale_token,
                              settings.planetscale_api_url, limiter=settings.planetscale_limiter(),
-                             transport=KeepAliveTransport())
+                             transport=MeasuredTransport(KeepAliveTransport()))
 
 
 def load_access_rules(path: str) -> AccessFile:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from slack_bolt import App
     from slack_sdk import WebClient
 
+    from bot.adapters.store import Store
     from bot.runtime.sweeper import Sweeper
     from bot.runtime.watch import Watcher
     from handlers.dependencies import Dependencies
@@ -116,6 +117,7 @@ def run_serve(host: str, port: int | None) -> int:
     store.ready.clear()
     deps = build_dependencies(settings, store=store, background=executor)
     app = build_app(settings, deps)
+    measure(settings, store)
     sweeper = start_sweeper(deps, app)
     watcher = start_watcher(deps, app.client, settings)
 
@@ -160,6 +162,14 @@ def run_serve(host: str, port: int | None) -> int:
     if unusable:
         raise unusable[0]
     return 0
+
+
+def measure(settings: Settings, store: Store) -> None:
+    from bot.runtime import metrics
+
+    limiter = settings.planetscale_limiter()
+    metrics.BUDGET.configure(limiter.requests, limiter.per)
+    metrics.count_pending(lambda: len(store.requests()) if store.ready.is_set() else 0)
 
 
 def start_sweeper(deps: Dependencies, app: App) -> Sweeper:

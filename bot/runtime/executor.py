@@ -13,6 +13,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from bot.domain.changes import explain
 from bot.runtime.logs import request_id
+from bot.runtime.metrics import work_finished
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -76,6 +77,8 @@ class TrackedExecutor(ThreadPoolExecutor):
                 fn(*args, **kwargs)
             except Exception:
                 log.exception("background work %s failed", getattr(fn, "__name__", fn))
+            finally:
+                work_finished()
 
         self._hand_over(guarded)
 
@@ -112,6 +115,8 @@ class TrackedExecutor(ThreadPoolExecutor):
                     answer(explain(exc, request_id.get()))
                 except Exception:
                     log.exception("and the person could not be told")
+            finally:
+                work_finished()
 
         self._hand_over(answered)
 

@@ -17,6 +17,7 @@ from starlette.types import Message
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from bot.runtime.executor import after_the_answer
+from bot.runtime.metrics import measured, metrics_endpoint
 
 # Slack's payloads are a few kilobytes; a large body is not from Slack and is refused before it is read.
 MAX_BODY_BYTES = 256 * 1024
@@ -141,7 +142,7 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
                 return PlainTextResponse("Request body too large", status_code=413)
         # The work after the ack starts once the ack is written, and in a burst once the burst's acks are.
         with after_the_answer(lambda work: acks_first.start(work, burst)):
-            return await handler.handle(_with_body(request, bytes(body)))
+            return await measured(bytes(body), handler.handle(_with_body(request, bytes(body))))
 
     async def healthz(_: Request) -> Response:
         report = health() if health else {"status": "ok"}
@@ -158,6 +159,7 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
     return Starlette(lifespan=lifespan, routes=[
         Route("/slack/events", slack_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ])
 
 

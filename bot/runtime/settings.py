@@ -106,7 +106,7 @@ class Settings:
             problems.append(f"{missing} is not set: the service token needs both its ID and its value.")
         read = None
         try:
-            read = _Environment(_env_file=dotenv_file, **given)  # type: ignore[call-arg]
+            read = _Environment(_env_file=dotenv_file, **given)  # type: ignore[call-arg, arg-type]
         except ValidationError as exc:
             problems.extend(_problem_line(error) for error in exc.errors())
         if problems:
@@ -202,11 +202,11 @@ class _Environment(BaseSettings):
     port: int = Field(3000, validation_alias=AliasChoices("PORT"))
     log_format: str | None = Field(None, validation_alias=AliasChoices("BACKUP_BOT_LOG_FORMAT"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("BACKUP_BOT_LOG_LEVEL"))
-    group_cache_max_age: int = Field("1h",
+    group_cache_max_age: int = Field(DEFAULT_GROUP_CACHE_MAX_AGE,
                                      validation_alias=AliasChoices("BACKUP_BOT_GROUP_CACHE_MAX_AGE"))
     stale_factor: float = Field(2.0, validation_alias=AliasChoices("BACKUP_BOT_STALE_FACTOR"))
-    watch_every: float | None = Field("5m", validation_alias=AliasChoices("BACKUP_BOT_WATCH_EVERY"))
-    drain_timeout: float = Field("20s", validation_alias=AliasChoices("BACKUP_BOT_DRAIN_TIMEOUT"))
+    watch_every: float | None = Field(300.0, validation_alias=AliasChoices("BACKUP_BOT_WATCH_EVERY"))
+    drain_timeout: float = Field(20.0, validation_alias=AliasChoices("BACKUP_BOT_DRAIN_TIMEOUT"))
 
     @field_validator("slack_bot_token", mode="before")
     @classmethod
@@ -313,6 +313,8 @@ class _Environment(BaseSettings):
     @field_validator("group_cache_max_age", mode="before")
     @classmethod
     def _group_cache_max_age(cls, value: object) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):  # the default
+            return value
         text = _text(value) or "1h"
         try:
             return parse_duration(text)
@@ -335,6 +337,8 @@ class _Environment(BaseSettings):
     @field_validator("watch_every", mode="before")
     @classmethod
     def _watch_every(cls, value: object) -> float | None:
+        if isinstance(value, float):  # the default
+            return value
         text = (_text(value) or "5m").lower()
         if text == "off":
             return None
@@ -347,6 +351,8 @@ class _Environment(BaseSettings):
     @field_validator("drain_timeout", mode="before")
     @classmethod
     def _drain_timeout(cls, value: object) -> float:
+        if isinstance(value, float):  # the default
+            return value
         text = (_text(value) or "20s").lower()
         seconds = _seconds(text)
         if not 0 <= seconds <= 3600 or (seconds == 0 and not text.startswith("0")):
