@@ -28,7 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=None, help="default: $PORT, then 3000")
-    commands.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    socket = commands.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    socket.add_argument("--health-host", default="0.0.0.0")
+    socket.add_argument("--health-port", type=int, default=None,
+                        help="answer GET /healthz on this port (default: none)")
     commands.add_parser("watch", help="only the watch: changes made outside the bot, failing backups")
     commands.add_parser("migrate", help="bring the database's schema up to date")
     commands.add_parser("doctor", help="check the configuration end to end; non-zero exit on any problem")
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return run_serve(args.host, args.port)
         if args.command == "socket":
-            return run_socket()
+            return run_socket(args.health_host, args.health_port)
         if args.command == "console":
             return run_console(args.demo)
         if args.command == "migrate":
@@ -104,6 +107,7 @@ def run_serve(host: str, port: int | None) -> int:
     from bot.adapters.store import Store
     from bot.runtime.app import build_app, build_dependencies, health_report, migrate
     from bot.runtime.executor import TrackedExecutor
+    from bot.runtime.lifecycle import drain
     from bot.runtime.server import OneWriteHttp, create_asgi_app
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PLANETSCALE_SERVICE_TOKEN_ID",
@@ -135,14 +139,11 @@ def run_serve(host: str, port: int | None) -> int:
         finally:
             store.ready.set()
 
+    left: list[int] = []
+
     def finish() -> None:
-        # SIGTERM: uvicorn has answered the requests in flight; let the work already acked finish too.
-        log.info("shutting down: finishing %s", "the work already acknowledged")
-        sweeper.stop()
-        if watcher is not None:
-            watcher.stop()
-        executor.shutdown(wait=True)
-        deps.store.close()
+        # SIGTERM: uvicorn has answered the requests in flight; the work already acked may finish, within a bound.
+        left.append(drain(executor, sweeper, watcher, deps.store, settings.drain_timeout))
 
     def check_database_soon() -> None:
         # Not in the way of the first acks: importing SQLAlchemy would hold the interpreter for a fifth of a second.
@@ -161,7 +162,18 @@ def run_serve(host: str, port: int | None) -> int:
     server.run()
     if unusable:
         raise unusable[0]
+    if any(left):
+        exit_now()
     return 0
+
+
+def exit_now() -> None:
+    """Ends the process without waiting for the work still running (its threads would be joined at exit)."""
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def measure(settings: Settings, store: Store) -> None:
@@ -251,24 +263,41 @@ def run_audit_export(fmt: str, output: str) -> int:
     return 0
 
 
-def run_socket() -> int:
+def run_socket(health_host: str, health_port: int | None) -> int:
+    import signal
+    import threading
+
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.runtime.app import build_app, build_dependencies
+    from bot.runtime.app import build_app, build_dependencies, health_report
+    from bot.runtime.executor import TrackedExecutor
+    from bot.runtime.lifecycle import HealthServer, drain
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
     _logging(settings)
-    deps = build_dependencies(settings)
+    executor = TrackedExecutor()
+    deps = build_dependencies(settings, background=executor)
     app = build_app(settings, deps)
+    measure(settings, deps.store)
     sweeper = start_sweeper(deps, app)
     watcher = start_watcher(deps, app.client, settings)
-    try:
-        SocketModeHandler(app, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
-    finally:
-        sweeper.stop()
-        if watcher is not None:
-            watcher.stop()
+    health = HealthServer(health_host, health_port, lambda: health_report(deps)).start() if health_port else None
+    stopped = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stopped.set())
+    handler = SocketModeHandler(app, settings.slack_app_token)
+    handler.connect()  # type: ignore[no-untyped-call]
+    log.info("connected over Socket Mode%s", f"; health check on {health_host}:{health_port}/healthz"
+             if health_port else "")
+    stopped.wait()
+    # No new envelopes from here; the work already acked may finish, within a bound.
+    handler.close()  # type: ignore[no-untyped-call]
+    left = drain(executor, sweeper, watcher, deps.store, settings.drain_timeout)
+    if health is not None:
+        health.stop()
+    if left:
+        exit_now()
     return 0
 
 

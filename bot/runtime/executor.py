@@ -120,6 +120,12 @@ class TrackedExecutor(ThreadPoolExecutor):
 
         self._hand_over(answered)
 
+    @property
+    def pending(self) -> int:
+        """Pieces of work handed over and not yet finished."""
+        with self._idle:
+            return self._pending
+
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until no submitted work is left (work may submit more); False on timeout."""
         with self._idle:

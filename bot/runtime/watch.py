@@ -55,8 +55,8 @@ class Watcher:
         self._timer.start()
         return self
 
-    def stop(self) -> None:
-        self._timer.stop(timeout=30)
+    def stop(self, timeout: float = 30) -> None:
+        self._timer.stop(timeout=timeout)
         self.store.release_watch_lease(self.holder)
 
 
