@@ -39,9 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     init.add_argument("directory", nargs="?", default=".", metavar="DIR", help="default: here")
     audit = commands.add_parser("audit", help="the audit trail")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="SUBCOMMAND")
-    export = audit_commands.add_parser("export", help="every audit entry, oldest first")
+    export = audit_commands.add_parser("export", help="the audit entries, oldest first, streamed")
+    export.add_argument("--since", help="from this time on: 2026-01-31, 2026-01-31T12:00:00Z, or an age (30d)")
+    export.add_argument("--until", help="before this time (same forms)")
+    export.add_argument("--db", help="only this database: ORG/DB")
+    export.add_argument("--actor", help="only this Slack user ID (or backup-bot, for the watch)")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("--output", "-o", default="-", help="a file, or - for standard output (default)")
+    prune = audit_commands.add_parser("prune", help="delete audit entries older than an age, never those of an "
+                                      "open request")
+    prune.add_argument("--before", required=True, metavar="AGE", help="e.g. 400d, 56w, 1y")
     console = commands.add_parser("console", help="a local Slack stand-in: type slash commands as a user")
     console.add_argument("--demo", action="store_true",
                          help="the bundled PlanetScale emulator whatever the environment or .env says (make demo)")
@@ -70,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return write_starters(args.directory, sys.stdout)
         if args.command == "audit":
-            return run_audit_export(args.format, args.output)
+            from bot.runtime.audit_commands import main as audit_main
+
+            return audit_main(args.audit_command, vars(args))
         return run_emulator(args.host, args.port)
     except SettingsError as exc:
         for problem in exc.problems:
@@ -231,35 +240,6 @@ def run_migrate() -> int:
     store = open_store(settings.database_url)
     print(f"backup-bot: the database is at schema version {store.version()}.")
     store.close()
-    return 0
-
-
-def run_audit_export(fmt: str, output: str) -> int:
-    import csv
-    import json
-    from dataclasses import asdict, fields
-
-    from bot.domain.audit import AuditEvent, csv_cell
-    from bot.runtime.app import open_store
-
-    settings = Settings.load()
-    store = open_store(settings.database_url)
-    out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
-    try:
-        names = [f.name for f in fields(AuditEvent)]
-        writer = csv.DictWriter(out, fieldnames=names) if fmt == "csv" else None
-        if writer:
-            writer.writeheader()
-        for event in store.all_events():
-            row = asdict(event)
-            if writer:
-                writer.writerow({k: csv_cell(v) for k, v in row.items()})
-            else:  # json.dumps writes every control character as an escape (ensure_ascii)
-                out.write(json.dumps(row, sort_keys=True) + "\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
-        store.close()
     return 0
 
 
