@@ -203,8 +203,8 @@ def check_names(client: WebClient, rules: AccessRules | None, audit_channel: str
             for group, count in rule.approvals_from:
                 found = len(members(group, rule)) if group in by_name else 0
                 if group in by_name and found < count:
-                    report.problem(f"{rule.where}: {group} must give {count} approval(s) but has {found} "
-                                   f"member{'s' if found != 1 else ''}",
+                    report.problem(f"{rule.where}: {group} must give {count} approval{'s' if count != 1 else ''} "
+                                   f"but has {found} member{'s' if found != 1 else ''}",
                                    f"add people to {group}, or lower its count in `approvals`")
         elif rule.approvals:
             if len(approvers) < rule.approvals:

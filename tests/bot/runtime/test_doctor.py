@@ -237,7 +237,7 @@ def test_doctor_finds_groups_users_and_channels_that_do_not_exist(healthy: Setti
     ('approvers = ["@dba-leads"]\napprovals = 2', "approvals = 2 but only 1 person can approve"),
     ('approvers = ["@dba-team"]\napprovals = 2',
      "approvals = 2 cannot be met for a request by U0ALICE001, U0BOB00001: nobody approves their own request"),
-    ('approvals = { "@dba-leads" = 2 }', "@dba-leads must give 2 approval(s) but has 1 member"),
+    ('approvals = { "@dba-leads" = 2 }', "@dba-leads must give 2 approvals but has 1 member"),
 ])
 def test_doctor_finds_approvals_that_cannot_be_met(healthy: Settings, tmp_path: Path, approvals: str,
                                                    expected: str) -> None:
