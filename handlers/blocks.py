@@ -327,10 +327,27 @@ def request_blocks(request: ChangeRequest, approved_by: list[str],
         ]))
     elif request.state is RequestState.APPLIED:
         result.append(ActionsBlock(block_id=f"applied:{request.id}", elements=[
-            edit_button(db, request.policy_id), ButtonElement(text="Revert", action_id=REVERT, value=request.id)]))
+            edit_button(db, request.policy_id),
+            ButtonElement(text="Revert", action_id=REVERT, value=request.id,
+                          confirm=revert_confirm(request.policy_name, after, request.before))]))
     sent = ", ".join(f"`{f}`" for f in request.changes)
     result.append(context(f"Request `{request.id[:8]}` · fields {sent}"))
     return to_dicts(result)
+
+
+def revert_confirm(name: str, now: BackupPolicy | dict[str, Any], back_to: BackupPolicy | dict[str, Any],
+                   outside: bool = False) -> ConfirmObject:
+    """What a Revert will do, asked before it does it: a revert is a change like any other."""
+    current = now if isinstance(now, BackupPolicy) else BackupPolicy.model_validate(now)
+    target = back_to.model_dump() if isinstance(back_to, BackupPolicy) else back_to
+    steps = "; ".join(f"{c.label} {c.before} → {c.after}" for c in describe_changes(current, target))
+    intro = "Undo the change made outside the bot" if outside else f"Put {name} back as it was"
+    text = (f"{intro}: {steps or 'no visible change'}. It is asked as a new change, judged by the access rules, "
+            "guardrails and approvals; nothing is sent until it is allowed.")
+    if len(text) > 300:  # Slack's limit for a confirmation's text
+        text = f"{intro} ({len(steps.split('; '))} settings). It is asked as a new change, judged by the access " \
+               "rules, guardrails and approvals; nothing is sent until it is allowed."
+    return ConfirmObject(title="Revert this change?", text=text[:300], confirm="Ask to revert", deny="Keep it")
 
 
 def changes_text_between(before: BackupPolicy, after: BackupPolicy | dict[str, Any]) -> str:

@@ -136,3 +136,49 @@ def test_without_demo_a_placeholder_token_is_named_not_tried(tmp_path: Path) -> 
                           cwd=tmp_path, env=env, timeout=120)
     assert done.returncode == 2
     assert "backup-bot: PLANETSCALE_SERVICE_TOKEN is still the placeholder from .env.example" in done.stderr
+
+
+def readme_examples() -> list[str]:
+    """Every whole slash command the README shows as one to type: in backticks or alone on a line of a code block."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    examples = re.findall(r"`(/backup-policy [^`<…]+)`", text)
+    for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.S):
+        examples += [line.strip() for line in block.splitlines() if line.strip().startswith("/backup-policy ")]
+    return examples
+
+
+FAILURE_MARKS = ("⚠", "Nothing was sent to PlanetScale:", "Unknown", "Could not", "needs a database", "not allowed",
+                 "may not", "No policy")
+
+
+def test_every_example_of_help_and_the_readme_works_on_the_demo(tmp_path: Path) -> None:
+    from bot.domain.grammar import EXAMPLES
+
+    examples = list(dict.fromkeys([*EXAMPLES, *readme_examples()]))
+    assert len(examples) >= 6
+    out = run_console(examples, tmp_path, "--demo")
+    answers = out.split("\nalice> ")[1:]
+    assert len(answers) == len(examples), out
+    for example, answer in zip(examples, answers, strict=True):
+        assert answer.startswith(example), answer
+        assert not any(mark in answer for mark in FAILURE_MARKS), answer
+
+
+def test_show_and_status_agree_that_the_demo_policies_have_run(tmp_path: Path) -> None:
+    import re
+
+    out = run_console(['/backup-policy show acme/app-db "Production daily"', "/backup-policy status acme/app-db"],
+                      tmp_path, "--demo")
+    assert "Last ran: never" not in out
+    [ran] = re.findall(r"Last ran: (\w{3} \d\d \w{3} \d{4} \d\d:\d\d) UTC", out)
+    [success] = re.findall(r"Production daily `bp01prod12h` \(production\)\n  Last success: (\w{3} \d\d \w{3} \d{4} "
+                           r"\d\d:\d\d) UTC", out)
+    from datetime import datetime, timedelta
+
+    def parse(text: str) -> datetime:
+        return datetime.strptime(text, "%a %d %b %Y %H:%M")
+
+    # It ran when its latest backup started, and that backup succeeded when it completed, minutes later.
+    assert timedelta(0) <= parse(success) - parse(ran) <= timedelta(hours=1), (ran, success)

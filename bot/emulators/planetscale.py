@@ -196,6 +196,9 @@ class PlanetScaleState:
                                 "updated_at": _iso(started), "deleted_at": None},
         }
         self.backups.setdefault((organization, database, branch), []).append(backup)
+        # The policy ran when its newest backup started, as PlanetScale's `last_ran_at` says.
+        if policy["last_ran_at"] is None or policy["last_ran_at"] < backup["started_at"]:
+            policy["last_ran_at"] = backup["started_at"]
         return backup
 
     def add_policy(

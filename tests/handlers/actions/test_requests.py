@@ -232,3 +232,13 @@ def test_a_database_failure_during_a_click_is_answered_not_swallowed(
     assert "Something went wrong inside the bot; nothing more was done" in reply.all_text()
     assert "The error is in its log under request `" in reply.all_text()
     assert planetscale.calls("PATCH") == []
+
+
+def test_revert_confirms_what_it_will_do_before_asking(bot: Bot) -> None:
+    reply = bot.command("update acme/app-db bp03devday retention=9d")
+    [posted] = [e for e in reply.public if e.kind == "message"]
+    [revert] = [e for b in posted.blocks for e in b.get("elements", []) if e.get("action_id") == REVERT]
+    confirm = revert["confirm"]
+    assert confirm["title"]["text"] == "Revert this change?" and confirm["confirm"]["text"] == "Ask to revert"
+    assert confirm["text"]["text"].startswith("Put Development daily back as it was: retention 9 days → 3 days.")
+    assert "judged by the access rules, guardrails and approvals" in confirm["text"]["text"]
