@@ -70,7 +70,7 @@ def test_the_edit_modal_is_a_form_that_validates_and_applies(tmp_path: Path) -> 
         "submit",
     ], tmp_path)
     assert "[form] Edit Development daily" in out and "Keep backups for: 3" in out
-    assert "⚠ Keep backups for at least 1." in out
+    assert "⚠ Keep backups for: -3 is less than 1, the least it takes; not set." in out
     assert "Day of the week: —" in out  # appeared when the unit became weekly
     assert "[form] Confirm the change" in out and "day: — → Monday" in out
     assert "@alice changed the backup policy Development daily" in out
@@ -91,7 +91,7 @@ def test_carol_approves_on_her_home_and_the_thread_shows_each_step(tmp_path: Pat
     assert "[#db-ops thread] ↳ backup-bot:\n  ✅ @carol approved (1 of 1)." in out
     assert "✅ Applied to PlanetScale (last approval by @carol)." in out
     assert "Applied." in out.split("[home of carol]")[-1]
-    assert "LATEST CHANGES YOU MAY SEE" in out and "@alice applied Production daily" in out
+    assert "LATEST CHANGES YOU MAY SEE" in out and "@alice changed Production daily" in out
 
 
 def test_the_demo_shows_drift_a_guardrail_refusal_and_a_failed_backup(tmp_path: Path) -> None:
@@ -182,3 +182,30 @@ def test_show_and_status_agree_that_the_demo_policies_have_run(tmp_path: Path) -
 
     # It ran when its latest backup started, and that backup succeeded when it completed, minutes later.
     assert timedelta(0) <= parse(success) - parse(ran) <= timedelta(hours=1), (ran, success)
+
+
+def test_dms_wait_for_their_reader_old_buttons_say_they_have_gone_set_checks_and_mentions_are_names(
+    tmp_path: Path
+) -> None:
+    out = run_console([
+        '/backup-policy update acme/app-db "Production daily" retention=7d reason="cost review"',
+        "as carol",
+        "click 1",  # approves: alice is told in a direct message while carol is at the keyboard
+        "as alice",
+        "click 1",  # Approve was on the message before it changed
+        "click 5",  # Revert, on the message as it is now
+        "/backup-policy edit acme/app-db bp03devday",
+        "set retention_value abc",
+        "set retention_unit fortnight",
+        "set retention_value 5",
+    ], tmp_path, "--demo")
+    as_carol, _, as_alice = out.partition("You are now alice")
+    assert "[DM to alice]" not in as_carol
+    assert as_alice.split("\n", 2)[1].startswith("[DM to alice] backup-bot:"), as_alice[:300]
+    assert "Button [1] has gone: the message it was on has changed since" in out
+    assert "(Revert this change? Put Production daily back as it was: retention 7 days → 2 days." in out
+    assert "⚠ Keep backups for: `abc` is not a whole number; not set." in out
+    assert "⚠ Retention unit: `fortnight` is not one of hour, day, week, month, year; not set." in out
+    assert "Keep backups for: 5" in out
+    assert "<@" not in out and "<!subteam" not in out and "<#" not in out
+    assert "@alice changed the backup policy" in out and "may approve: @dba-leads" in out

@@ -20,6 +20,7 @@ from bot.adapters.store import Store
 from bot.domain.access import USER_ID, AccessFile, AccessFileError, AccessRules, Rule
 from bot.domain.ports import BadResponse, Forbidden, NotFound, PlanetScaleError, Unauthorized, Unavailable, Unreachable
 from bot.runtime.settings import Settings, SettingsError
+from handlers.blocks import plural
 
 # Every Web API method the bot calls, and the bot scope it needs (None: no scope). The manifest must grant
 # exactly these, plus `commands` for the slash command and `chat:write.public` to post in channels the bot
@@ -103,7 +104,7 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
     rules = None
     try:
         rules = AccessFile(settings.access_file).rules
-        report.ok(f"{settings.access_file}: {len(rules.rules)} rule(s)")
+        report.ok(f"{settings.access_file}: {plural(len(rules.rules), 'rule')}")
     except FileNotFoundError:
         report.problem(f"{settings.access_file} does not exist",
                        "copy access.example.toml to it, or set BACKUP_BOT_ACCESS_FILE")
@@ -123,7 +124,7 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
 
     report.section("Result")
     if report.problems:
-        report.note(f"{report.problems} problem(s) found: fix them from the top; the first often causes others")
+        report.note(f"{plural(report.problems, 'problem')} found: fix them from the top; the first often causes others")
     else:
         report.ok(f"everything checked is in order (schema version {MIGRATIONS[-1][0]})")
     return report.problems
@@ -266,7 +267,7 @@ def check_slack(settings: Settings, report: Report) -> WebClient | None:
     granted = {s.strip() for s in (answer.headers.get("x-oauth-scopes") or "").split(",") if s.strip()}
     missing = [s for s in REQUIRED_SCOPES if s not in granted]
     if missing:
-        report.problem(f"the token lacks scope(s) {', '.join(missing)}",
+        report.problem(f"the token lacks {'scopes' if len(missing) > 1 else 'the scope'} {', '.join(missing)}",
                        "add them under OAuth & Permissions → Bot Token Scopes (or paste manifest.yml again), then "
                        "reinstall the app")
     else:

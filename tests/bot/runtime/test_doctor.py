@@ -77,7 +77,7 @@ def test_a_good_configuration_passes(healthy: Settings) -> None:
 
 @pytest.mark.parametrize(("breakage", "expected"), [
     ("wrong_slack_token", "Slack refused SLACK_BOT_TOKEN (invalid_auth)"),
-    ("missing_scope", "the token lacks scope(s) usergroups:read"),
+    ("missing_scope", "the token lacks the scope usergroups:read"),
     ("planetscale_no_access", "acme/app-db: PlanetScale found nothing at acme/app-db (404)"),
     ("planetscale_wrong_token", "refused the service token (401)"),
     ("bad_access_file", "line 5 (rule 1): editors: `bob`"),
