@@ -36,9 +36,9 @@ from bot.emulators.slack_requests import (
 from bot.runtime.app import build_app, build_dependencies, load_access_rules, open_store
 from bot.runtime.console_render import blocks_to_text, mrkdwn
 from bot.runtime.executor import TrackedExecutor
-from handlers.blocks import plural
 from bot.runtime.settings import Settings
 from bot.runtime.watch import build_watcher
+from handlers.blocks import plural
 
 CONSOLE_HELP = """\
 Type a slash command as a Slack user, e.g. /backup-policy help
