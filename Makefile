@@ -5,18 +5,26 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime
 
 .PHONY: demo test lint typecheck unit bench serve emulator clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	@test -n "$(PYTHON)" || { echo "backup-bot needs Python 3.11 or newer: set PYTHON=/path/to/python3.11" >&2; exit 1; }
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip 1>&2
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 1>&2
+
+# The demo needs the runtime alone; the tests add the dev extras (linters, type checker, test tools).
+$(RUNTIME): pyproject.toml | $(VENV)/bin/python
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e . 1>&2
 	@touch $@
 
-demo: $(STAMP)
-	@$(BIN)/backup-bot console
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 1>&2
+	@touch $@ $(RUNTIME)
+
+demo: $(RUNTIME)
+	@$(BIN)/backup-bot console --demo
 
 test: lint typecheck unit
 
@@ -34,10 +42,10 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-serve: $(STAMP)
+serve: $(RUNTIME)
 	$(BIN)/backup-bot serve
 
-emulator: $(STAMP)
+emulator: $(RUNTIME)
 	$(BIN)/backup-bot emulator
 
 clean:

@@ -240,7 +240,7 @@ def dry_run_blocks(plan: ChangePlan, approvals: int = 0, guardrails: Sequence[st
         section(f"*After:* {describe_schedule(plan.after_values)}"),
         section(guardrails_text(guardrails)),
         context(f"Would send `PATCH` with {body}. Run it again without `--dry-run` to "
-                + (f"ask for the {approvals} approval(s) it needs." if approvals else "apply.")),
+                + (f"ask for the {plural(approvals, 'approval')} it needs." if approvals else "apply.")),
     ])
 
 
@@ -327,16 +327,59 @@ def request_blocks(request: ChangeRequest, approved_by: list[str],
         ]))
     elif request.state is RequestState.APPLIED:
         result.append(ActionsBlock(block_id=f"applied:{request.id}", elements=[
-            edit_button(db, request.policy_id), ButtonElement(text="Revert", action_id=REVERT, value=request.id)]))
+            edit_button(db, request.policy_id),
+            ButtonElement(text="Revert", action_id=REVERT, value=request.id,
+                          confirm=revert_confirm(request.policy_name, after, request.before))]))
     sent = ", ".join(f"`{f}`" for f in request.changes)
     result.append(context(f"Request `{request.id[:8]}` · fields {sent}"))
     return to_dicts(result)
+
+
+def revert_confirm(name: str, now: BackupPolicy | dict[str, Any], back_to: BackupPolicy | dict[str, Any],
+                   outside: bool = False) -> ConfirmObject:
+    """What a Revert will do, asked before it does it: a revert is a change like any other."""
+    current = now if isinstance(now, BackupPolicy) else BackupPolicy.model_validate(now)
+    target = back_to.model_dump() if isinstance(back_to, BackupPolicy) else back_to
+    steps = "; ".join(f"{c.label} {c.before} → {c.after}" for c in describe_changes(current, target))
+    intro = "Undo the change made outside the bot" if outside else f"Put {name} back as it was"
+    text = (f"{intro}: {steps or 'no visible change'}. It is asked as a new change, judged by the access rules, "
+            "guardrails and approvals; nothing is sent until it is allowed.")
+    if len(text) > 300:  # Slack's limit for a confirmation's text
+        text = f"{intro} ({len(steps.split('; '))} settings). It is asked as a new change, judged by the access " \
+               "rules, guardrails and approvals; nothing is sent until it is allowed."
+    return ConfirmObject(title="Revert this change?", text=text[:300], confirm="Ask to revert", deny="Keep it")
 
 
 def changes_text_between(before: BackupPolicy, after: BackupPolicy | dict[str, Any]) -> str:
     lines = [f"• {c.label}: ~{fit(escape(c.before), MAX_VALUE_SHOWN)}~ → *{fit(escape(c.after), MAX_VALUE_SHOWN)}*"
              for c in describe_changes(before, after)]
     return "\n".join(lines) or "• no visible change"
+
+
+# How each kind of entry reads in `history`: {who} is the entry's actor.
+HISTORY_WORDS = {
+    "requested": "{who} asked to change",
+    "approved": "{who} approved the change to",
+    "waiting": "the change waits for more approvals:",
+    "applied": "{who} changed",
+    "failed": "the change failed:",
+    "refused": "{who} was refused:",
+    "rejected": "{who} rejected the change to",
+    "cancelled": "{who} cancelled the change to",
+    "expired": "the request expired, nothing sent:",
+    "dry_run": "{who} previewed a change to",
+    "changed_outside": "{who} changed",
+    "created_outside": "{who} created",
+    "deleted_outside": "{who} deleted",
+}
+# Entries the bot writes for itself (a change on its way to PlanetScale): their outcome has its own entry.
+INTERNAL_ACTIONS = frozenset({"sending"})
+# "needs 2 approval(s)" as entries of the trail write it: said as people say it.
+COUNTED = re.compile(r"\b([0-9]+) ([a-z]+)\(s\)")
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def history_line(event: AuditEvent) -> str:
@@ -348,10 +391,13 @@ def history_line(event: AuditEvent) -> str:
         before = BackupPolicy.model_validate(event.before)
         what = "; ".join(f"{c.label} {shown(c.before)} → {shown(c.after)}" for c in
                          describe_changes(before, resulting_values(before, PolicyUpdate(**event.sent))))
-    extra = f" ({fit(with_mentions(event.detail), 400)})" if event.detail else ""
+    detail = COUNTED.sub(lambda m: plural(int(m.group(1)), m.group(2)), event.detail or "")
+    extra = f" ({fit(with_mentions(detail), 400)})" if detail else ""
     reason = f" — “{fit(escape(event.reason), 300)}”" if event.reason and event.action == "requested" else ""
-    who = "someone outside the bot" if event.actor == WATCH_ACTOR else f"<@{event.actor}>"
-    return (f"`{event.at.replace('T', ' ').removesuffix('Z')}` {who} *{event.action}* "
+    who = ("someone outside the bot" if event.actor == WATCH_ACTOR else "the bot" if event.actor == "backup-bot"
+           else f"<@{event.actor}>")
+    words = HISTORY_WORDS.get(event.action, "{who} *" + escape(event.action).replace("_", " ") + "*")
+    return (f"`{event.at.replace('T', ' ').removesuffix('Z')}` {words.format(who=who)} "
             f"{shown(event.policy_name or '')}: {what}{reason}{extra}")
 
 
@@ -450,7 +496,7 @@ def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notic
 def edit_confirm_view(plan: ChangePlan, metadata: str, approvals: int,
                       guardrails: Sequence[str] = ()) -> dict[str, Any]:
     body = ", ".join(f"`{k}`" for k in plan.update.to_api())
-    then = (f"It needs {approvals} approval(s): a request will be posted in the channel." if approvals
+    then = (f"It needs {plural(approvals, 'approval')}: a request will be posted in the channel." if approvals
             else "It is applied at once and posted in the channel.")
     return dict(ModalView(
         type="modal", callback_id=EDIT_CONFIRM, title="Confirm the change",

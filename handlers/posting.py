@@ -41,7 +41,8 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
         publish(deps, client, outcome.request, respond)
         home.refresh_homes(deps, client, outcome.request)
         needed = outcome.request.approvals_needed
-        say_privately(respond, f"Your change needs {needed} approval(s) from {mentions(outcome.request.approvers)}: "
+        say_privately(respond, f"Your change needs {blocks.plural(needed, 'approval')} from "
+                               f"{mentions(outcome.request.approvers)}: "
                                "the request is in the channel, and nothing is sent to PlanetScale until then.")
     elif outcome.kind is OutcomeKind.APPLIED and outcome.request is not None:
         publish(deps, client, outcome.request, respond)

@@ -47,7 +47,9 @@ def notice_blocks(notice: Notice) -> list[dict[str, Any]]:
         if broken:
             result.append(blocks.section(f"*Breaks:* {blocks.fit(blocks.escape(broken), 2900)}"))
         result.append(ActionsBlock(block_id=f"drift:{notice.id}", elements=[
-            ButtonElement(text="Revert", action_id=REVERT_OUTSIDE, value=notice.id)]))
+            ButtonElement(text="Revert", action_id=REVERT_OUTSIDE, value=notice.id,
+                          confirm=blocks.revert_confirm(notice.policy_name, notice.after, notice.before,
+                                                        outside=True))]))
         result.append(blocks.context("Not made through the bot, so nobody approved it here. Revert asks the "
                                      "inverse change under the access rules, guardrails and approvals."))
     elif notice.kind in (NoticeKind.CREATED, NoticeKind.DELETED):

@@ -88,7 +88,7 @@ def planetscale_answers_by_its_spec(request: pytest.FixtureRequest) -> Iterator[
     violations = judge.take()
     if violations:
         pytest.fail("The PlanetScale emulator answered against PlanetScale's spec "
-                    "(bot/emulators/planetscale-openapi.yaml):\n" + "\n".join(violations), pytrace=False)
+                    "(tests/planetscale-openapi.yaml):\n" + "\n".join(violations), pytrace=False)
 
 
 @pytest.fixture(scope="session")

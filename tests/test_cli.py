@@ -125,3 +125,148 @@ def test_the_emulator_serves_the_demo_organization_with_its_token(tmp_path: Path
         process.terminate()
         banner = process.communicate(timeout=10)[0]
     assert f"PLANETSCALE_SERVICE_TOKEN_ID={DEMO_TOKEN_ID}" in banner
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_init_writes_the_starting_files_never_overwriting_and_says_what_next(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / ".env").write_text("SLACK_BOT_TOKEN=xoxb-mine\n")
+    done = run(["init", "site"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "site" / ".env").read_text() == "SLACK_BOT_TOKEN=xoxb-mine\n"
+    assert "kept    site/.env (it exists; nothing written)" in done.stdout
+    assert "wrote   site/access.toml" in done.stdout and "wrote   site/manifest.yml" in done.stdout
+    assert (tmp_path / "site" / "access.toml").read_text() == (ROOT / "access.example.toml").read_text()
+    assert (tmp_path / "site" / "manifest.yml").read_text() == (ROOT / "manifest.yml").read_text()
+    assert "Fill in site/.env" in done.stdout and "backup-bot doctor" in done.stdout
+    fresh = run(["init"], tmp_path / "site" / "..")
+    assert (tmp_path / ".env").read_text() == (ROOT / ".env.example").read_text()
+    assert (tmp_path / ".env").stat().st_mode & 0o077 == 0, "the .env that will hold secrets is the owner's alone"
+    assert fresh.returncode == 0
+
+
+def test_the_packaged_starters_are_the_repository_examples() -> None:
+    starter = ROOT / "bot" / "starter"
+    assert (starter / "access.toml").read_text() == (ROOT / "access.example.toml").read_text()
+    assert (starter / "env").read_text() == (ROOT / ".env.example").read_text()
+    assert (starter / "manifest.yml").read_text() == (ROOT / "manifest.yml").read_text()
+
+
+def test_version_license_and_what_the_wheel_carries(tmp_path: Path) -> None:
+    import tomllib
+    from importlib.metadata import version
+
+    done = run(["--version"], tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == f"backup-bot {version('backup-policy-bot')}"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["license"] == "MIT" and "MIT License" in (ROOT / "LICENSE").read_text()
+    packaged = project["tool"]["setuptools"]["package-data"]["bot"]
+    assert "starter/*" in packaged
+    # The OpenAPI extract only the tests read lives beside them, outside every package of the wheel.
+    assert not list((ROOT / "bot").rglob("*.yaml")) and (ROOT / "tests" / "planetscale-openapi.yaml").exists()
+
+
+def test_make_demo_installs_the_runtime_alone_and_make_test_adds_the_dev_extras() -> None:
+    def planned(target: str) -> str:
+        done = subprocess.run(["make", "-n", "-W", "pyproject.toml", target], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    demo = planned("demo")
+    assert "pip install --quiet --disable-pip-version-check -e . " in demo and "[dev]" not in demo
+    assert "backup-bot console --demo" in demo
+    assert "-e '.[dev]'" in planned("test")
+
+
+def old_trail(url: str) -> dict[str, str]:
+    """Entries of 2025 and 2026 for two databases and two people; one open request and one ended, both old."""
+    from bot.domain.change_requests import ChangeRequest, RequestState
+
+    store = Store(url)
+    store.migrate()
+    requests = {}
+    for name, state in (("open", RequestState.PENDING), ("ended", RequestState.APPLIED)):
+        request = store.add_request(ChangeRequest(
+            organization="acme", database="app-db", policy_id="bp01", policy_name="Production daily",
+            requester="U0ALICE001", channel="C0DBAOPS01", before={"target": "production"},
+            changes={"retention_value": 9}, approvals_needed=1, approvers=["@dba-leads"], expires_at=0.0))
+        if state is not RequestState.PENDING:
+            store.transition(request.id, [RequestState.PENDING], state)
+        requests[name] = request.id
+    for at, actor, database, request in (
+        ("2025-01-10T00:00:00Z", "U0ALICE001", "app-db", requests["open"]),
+        ("2025-01-11T00:00:00Z", "U0BOB00001", "app-db", requests["ended"]),
+        ("2025-02-01T00:00:00Z", "U0ALICE001", "billing-db", None),
+        ("2026-06-01T00:00:00Z", "U0BOB00001", "app-db", None),
+    ):
+        store.record(AuditEvent(action="requested", actor=actor, organization="acme", database=database,
+                                request_id=request, at=at))
+    store.close()
+    return requests
+
+
+def test_audit_export_filters_by_time_database_and_person(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    old_trail(url)
+
+    def exported(*args: str) -> list[str]:
+        done = run(["audit", "export", *args], tmp_path, BACKUP_BOT_DATABASE_URL=url)
+        assert done.returncode == 0, done.stderr
+        return [json.loads(line)["at"][:10] for line in done.stdout.splitlines()
+                if json.loads(line)["actor"] != "backup-bot"]
+
+    everything = exported()
+    assert "2025-01-10" in everything and "2026-06-01" in everything
+    assert exported("--since", "2025-01-11", "--until", "2025-06-01T00:00:00+00:00") == ["2025-01-11", "2025-02-01"]
+    assert exported("--db", "acme/billing-db") == ["2025-02-01"]
+    assert exported("--actor", "U0BOB00001", "--since", "2025-01-01") == ["2025-01-11", "2026-06-01"]
+    assert exported("--since", "2d", "--db", "acme/app-db", "--actor", "U0ALICE001") == []
+    bad = run(["audit", "export", "--since", "last tuesday"], tmp_path, BACKUP_BOT_DATABASE_URL=url)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == ("backup-bot: `last tuesday` is not a time: write a date (2026-01-31), a UTC time "
+                                  "(2026-01-31T12:00:00Z) or an age back from now (30d, 12h)")
+
+
+def test_audit_prune_deletes_old_entries_but_never_those_of_an_open_request(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    requests = old_trail(url)
+    done = run(["audit", "prune", "--before", "400d"], tmp_path, BACKUP_BOT_DATABASE_URL=url)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Deleted 2 audit entries older than ")
+    assert lines[1].startswith("Kept 1 older entry of requests still open")
+    store = Store(url)
+    left = [(e.at[:10], e.request_id) for e in store.events(until="2026-01-01T00:00:00Z")]
+    store.close()
+    assert left == [("2025-01-10", requests["open"])]
+    bad = run(["audit", "prune", "--before", "soon"], tmp_path, BACKUP_BOT_DATABASE_URL=url)
+    assert bad.returncode == 2 and "`soon` is not an age: write e.g. 12h, 30d, 8w or 1y" in bad.stderr
+
+
+def test_audit_export_reads_the_trail_in_batches_whatever_its_length(tmp_path: Path) -> None:
+    """Memory held while exporting does not grow with the trail: 10,000 entries hold what 1,000 do."""
+    import tracemalloc
+
+    from bot.adapters.schema import INSERT_EVENT
+
+    def peak(entries: int) -> int:
+        store = Store(f"sqlite:///{tmp_path / f'{entries}.db'}")
+        store.migrate()
+        with store.engine.begin() as conn:
+            conn.execute(INSERT_EVENT, [{"at": "2026-01-01T00:00:00Z", "action": "applied", "actor": "U0ALICE001",
+                                         "organization": "acme", "database": "app-db", "reason": "r" * 200}
+                                        for _ in range(entries)])
+        list(store.events(until="2000"))  # SQLAlchemy's caches warmed, as after the first query of a process
+        tracemalloc.start()
+        count = sum(1 for _ in store.events(batch=200))
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        store.close()
+        assert count == entries
+        return top
+
+    peak(500)
+    assert peak(10000) < 2 * peak(1000)

@@ -175,10 +175,15 @@ def _add_watch(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _add_audit_time_index(conn: Connection) -> None:
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_audit_at ON audit_events (at)")
+
+
 # Numbered, append-only: a released migration is never edited, only followed by a new one.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "change requests, approvals and the audit trail", _create_initial),
     (2, "a lease per policy and per applying request", _add_leases),
     (3, "the watch: policies as last seen, its notices and its lease", _add_watch),
     (4, "approvals from several groups; notices sent once per request", _add_notices),
+    (5, "the audit trail by time, for `audit export --since/--until` and `audit prune`", _add_audit_time_index),
 ]

@@ -76,9 +76,12 @@ class SlackClient(WebClient):
 
     File uploads and OAuth's basic auth, which this bot does not use, keep slack_sdk's own way."""
 
-    def __init__(self, http: SlackHttp, token: str | None, base_url: str = WebClient.BASE_URL):
+    def __init__(self, http: SlackHttp, token: str | None, base_url: str = WebClient.BASE_URL,
+                 on_error: Callable[[str, str], None] | None = None):
         super().__init__(token=token, base_url=base_url, timeout=int(http.timeout))
         self.http = http
+        # Told (method, Slack's error code or `connection`) of each call that fails, for the metrics.
+        self.on_error = on_error
 
     def api_call(self, api_method: str, *, http_verb: str = "POST", files: dict[str, Any] | None = None,
                  data: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
@@ -101,16 +104,27 @@ class SlackClient(WebClient):
         else:
             request_headers["Content-Type"] = "application/x-www-form-urlencoded"
             content = str(httpx.QueryParams(_form_values(form))).encode()
-        response = self.http.post(url, headers=request_headers, content=content)
+        try:
+            response = self.http.post(url, headers=request_headers, content=content)
+        except httpx.HTTPError:
+            self._failed(api_method, "connection")
+            raise
         try:
             body: Any = response.json()
         except ValueError:
-            body = {"ok": False, "error": f"Slack answered {response.status_code} with no JSON"}
+            body = {"ok": False, "error": f"http_{response.status_code}"}
+        if response.status_code != 200 or not isinstance(body, dict) or body.get("ok") is False:
+            error = body.get("error") if isinstance(body, dict) else None
+            self._failed(api_method, str(error or f"http_{response.status_code}"))
         answer = SlackResponse(client=self, http_verb="POST", api_url=url,
                                req_args={"headers": request_headers, "params": form, "json": json},
                                data=body, headers=dict(response.headers), status_code=response.status_code)
         answer.validate()  # type: ignore[no-untyped-call]  # raises SlackApiError as WebClient's own calls do
         return answer
+
+    def _failed(self, method: str, error: str) -> None:
+        if self.on_error is not None:
+            self.on_error(method, error)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SlackClient:
         return self  # shared by every thread, as its pool is

@@ -8,7 +8,6 @@ load balancer move a request once. Schema changes are numbered migrations, run u
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -432,21 +431,48 @@ class Store:
         return [_event(r) for r in rows]
 
     def all_events(self, batch: int = 500) -> Iterator[AuditEvent]:
+        return self.events(batch=batch)
+
+    def events(self, since: str | None = None, until: str | None = None, organization: str | None = None,
+               database: str | None = None, actor: str | None = None, batch: int = 500) -> Iterator[AuditEvent]:
+        """Audit entries oldest first, read a batch at a time (constant memory however long the trail);
+        `since` and `until` are times as entries write them (2026-01-31T00:00:00Z), `since` included."""
         import sqlalchemy as sa
 
-        from bot.adapters.schema import audit_events
+        from bot.adapters.schema import audit_events as t
 
+        conditions = [c for c in (
+            t.c.at >= since if since else None, t.c.at < until if until else None,
+            t.c.organization == organization if organization else None,
+            t.c.database == database if database else None,
+            t.c.actor == actor if actor else None) if c is not None]
         last = 0
         while True:
             with self.engine.connect() as conn:
-                rows = conn.execute(sa.select(audit_events).where(audit_events.c.seq > last)
-                                    .order_by(audit_events.c.seq).limit(batch)).mappings().all()
+                rows = conn.execute(sa.select(t).where(t.c.seq > last, *conditions)
+                                    .order_by(t.c.seq).limit(batch)).mappings().all()
             if not rows:
                 return
             for row in rows:
                 yield _event(row)
             last = rows[-1]["seq"]
 
+    def prune_events(self, before: str) -> tuple[int, int]:
+        """Deletes the audit entries written before `before`, except those of a request still open (pending,
+        approved or being applied): (deleted, kept because their request is open)."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import audit_events as t
+        from bot.adapters.schema import change_requests as r
+
+        open_ids = sa.select(r.c.id).where(r.c.state.in_([s.value for s in OPEN_STATES]))
+        old = t.c.at < before
+        with self.engine.begin() as conn:
+            kept = conn.execute(sa.select(sa.func.count()).select_from(t)
+                                .where(old, t.c.request_id.in_(open_ids))).scalar_one()
+            deleted = conn.execute(t.delete().where(
+                old, sa.or_(t.c.request_id.is_(None), t.c.request_id.not_in(open_ids)))).rowcount
+        return int(deleted or 0), int(kept)
 
     # --- the watch -------------------------------------------------------------------------------------
 
@@ -645,4 +671,4 @@ def _event(row: Any) -> AuditEvent:
 def _log_event(values: dict[str, Any] | None) -> None:
     """An audit entry in the log as well, once it is committed."""
     if values is not None and log.isEnabledFor(logging.INFO):
-        log.info("audit %s", json.dumps(values, sort_keys=True, default=str))
+        log.info("audit %s", values.get("action"), extra={"audit": values})

@@ -206,7 +206,7 @@ EXAMPLES = (
     '/backup-policy list acme/app-db',
     '/backup-policy show acme/app-db "Production daily"',
     '/backup-policy update acme/app-db "Production daily" retention=30d at=02:00 reason="audit asks 30 days"',
-    '/backup-policy update acme/app-db "Production daily" frequency=1w day=sun --dry-run',
+    '/backup-policy update acme/app-db "Development daily" frequency=1w day=sun retention=2w --dry-run',
 )
 
 

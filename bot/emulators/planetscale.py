@@ -1,6 +1,6 @@
-"""An emulator of PlanetScale's API, strict like the real one, for the operations of `planetscale-openapi.yaml`.
+"""An emulator of PlanetScale's API, strict like the real one, for the operations of its spec extract (tests/).
 
-That file, beside this one, is the extract of PlanetScale's public OpenAPI spec for the operations the bot uses;
+`tests/planetscale-openapi.yaml` is the extract of PlanetScale's public OpenAPI spec for the operations the bot uses;
 the tests validate every answer this emulator gives against it (docs/planetscale-api.md).
 
 - Service-token auth (`Authorization: <id>:<token>`); a token without read access to a database gets 404,
@@ -199,6 +199,9 @@ class PlanetScaleState:
                                 "updated_at": _iso(started), "deleted_at": None},
         }
         self.backups.setdefault((organization, database, branch), []).append(backup)
+        # The policy ran when its newest backup started, as PlanetScale's `last_ran_at` says.
+        if policy["last_ran_at"] is None or policy["last_ran_at"] < backup["started_at"]:
+            policy["last_ran_at"] = backup["started_at"]
         return backup
 
     def add_policy(

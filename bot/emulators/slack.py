@@ -78,7 +78,7 @@ class SlackState:
         self.team_id = team_id
         self.bot_user_id = "U0BACKUPBOT"
         self.scopes = ["commands", "chat:write", "chat:write.public", "users:read", "users:read.email",
-                       "usergroups:read"]
+                       "usergroups:read", "channels:read", "groups:read"]
         self.channels: dict[str, str] = {}
         self.users: dict[str, SlackUser] = {}
         self.usergroups: dict[str, dict[str, Any]] = {}
@@ -355,6 +355,12 @@ class SlackEmulator:
         groups = [{k: v for k, v in g.items() if include_users or k != "users"}
                   for g in self.state.usergroups.values()]
         return {"ok": True, "usergroups": groups}
+
+    def m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel") or "")
+        if channel not in self.state.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": {"id": channel, "name": self.state.channels[channel], "is_channel": True}}
 
     def m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         group = self.state.usergroups.get(str(args.get("usergroup") or ""))

@@ -18,14 +18,15 @@ from bot.domain.access import AccessControl, AccessFile, AccessFileError, RulesS
 from bot.domain.changes import ChangePath
 from bot.domain.reading import PolicyService
 from bot.runtime.executor import TrackedExecutor
-from bot.runtime.logs import new_request_id
+from bot.runtime.logs import REQUEST_ID, new_request_id
+from bot.runtime.metrics import MeasuredTransport, slack_api_error
 from bot.runtime.settings import Settings, SettingsError
 from handlers.dependencies import Dependencies
 
 
 def slack_client(settings: Settings, http: SlackHttp | None = None) -> SlackClient:
     return SlackClient(http or SlackHttp(timeout=10), token=settings.slack_bot_token,
-                       base_url=settings.slack_api_url)
+                       base_url=settings.slack_api_url, on_error=slack_api_error)
 
 
 def planetscale_client(settings: Settings) -> PlanetScaleClient:
@@ -34,7 +35,7 @@ def planetscale_client(settings: Settings) -> PlanetScaleClient:
                             "service token with read_backups and write_backups.")
     return PlanetScaleClient(settings.planetscale_token_id, settings.planetscale_token,
                              settings.planetscale_api_url, limiter=settings.planetscale_limiter(),
-                             transport=KeepAliveTransport())
+                             transport=MeasuredTransport(KeepAliveTransport()))
 
 
 def load_access_rules(path: str) -> AccessFile:
@@ -107,7 +108,7 @@ def shared_connections(client: SlackClient, http: SlackHttp) -> Callable[..., Bo
     Sharing the client is safe because nothing sets a token on it: the app has one workspace and one token."""
 
     def middleware(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
-        new_request_id()
+        new_request_id(context.get(REQUEST_ID))
         context["client"] = client
         if context.response_url:
             context["respond"] = KeptAliveRespond(context.response_url, http)

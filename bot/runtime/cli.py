@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from slack_bolt import App
     from slack_sdk import WebClient
 
+    from bot.adapters.store import Store
     from bot.runtime.sweeper import Sweeper
     from bot.runtime.watch import Watcher
     from handlers.dependencies import Dependencies
@@ -22,20 +23,35 @@ log = logging.getLogger("bot")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="backup-bot", description="Change PlanetScale backup policies from Slack.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=None, help="default: $PORT, then 3000")
-    commands.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    socket = commands.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    socket.add_argument("--health-host", default="0.0.0.0")
+    socket.add_argument("--health-port", type=int, default=None,
+                        help="answer GET /healthz on this port (default: none)")
     commands.add_parser("watch", help="only the watch: changes made outside the bot, failing backups")
     commands.add_parser("migrate", help="bring the database's schema up to date")
     commands.add_parser("doctor", help="check the configuration end to end; non-zero exit on any problem")
+    init = commands.add_parser("init", help="write a starting access.toml, .env and manifest.yml (never overwriting)")
+    init.add_argument("directory", nargs="?", default=".", metavar="DIR", help="default: here")
     audit = commands.add_parser("audit", help="the audit trail")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="SUBCOMMAND")
-    export = audit_commands.add_parser("export", help="every audit entry, oldest first")
+    export = audit_commands.add_parser("export", help="the audit entries, oldest first, streamed")
+    export.add_argument("--since", help="from this time on: 2026-01-31, 2026-01-31T12:00:00Z, or an age (30d)")
+    export.add_argument("--until", help="before this time (same forms)")
+    export.add_argument("--db", help="only this database: ORG/DB")
+    export.add_argument("--actor", help="only this Slack user ID (or backup-bot, for the watch)")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("--output", "-o", default="-", help="a file, or - for standard output (default)")
-    commands.add_parser("console", help="a local Slack stand-in: type slash commands as a user")
+    prune = audit_commands.add_parser("prune", help="delete audit entries older than an age, never those of an "
+                                      "open request")
+    prune.add_argument("--before", required=True, metavar="AGE", help="e.g. 400d, 56w, 1y")
+    console = commands.add_parser("console", help="a local Slack stand-in: type slash commands as a user")
+    console.add_argument("--demo", action="store_true",
+                         help="the bundled PlanetScale emulator whatever the environment or .env says (make demo)")
     emulator = commands.add_parser("emulator", help="the bundled PlanetScale API emulator")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=8900)
@@ -45,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return run_serve(args.host, args.port)
         if args.command == "socket":
-            return run_socket()
+            return run_socket(args.health_host, args.health_port)
         if args.command == "console":
-            return run_console()
+            return run_console(args.demo)
         if args.command == "migrate":
             return run_migrate()
         if args.command == "watch":
@@ -56,21 +72,38 @@ def main(argv: list[str] | None = None) -> int:
             from bot.runtime.doctor import check
 
             return 1 if check(Settings.load, sys.stdout) else 0
+        if args.command == "init":
+            from bot.runtime.starter import write_starters
+
+            return write_starters(args.directory, sys.stdout)
         if args.command == "audit":
-            return run_audit_export(args.format, args.output)
+            from bot.runtime.audit_commands import main as audit_main
+
+            return audit_main(args.audit_command, vars(args))
         return run_emulator(args.host, args.port)
     except SettingsError as exc:
-        print(f"backup-bot: {exc}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"backup-bot: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
 
 
-def _logging(settings: Settings, quiet: bool = False) -> None:
+def installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("backup-policy-bot")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _logging(settings: Settings, quiet: bool = False, server: bool = True) -> None:
     from bot.runtime import logs
 
     level = "WARNING" if quiet and settings.log_level == "INFO" else settings.log_level
-    logs.configure(settings.secrets(), level=level, json_lines=settings.log_format == "json")
+    log_format = settings.log_format or ("json" if server else "text")
+    logs.configure(settings.secrets(), level=level, json_lines=log_format == "json")
 
 
 def run_serve(host: str, port: int | None) -> int:
@@ -83,6 +116,7 @@ def run_serve(host: str, port: int | None) -> int:
     from bot.adapters.store import Store
     from bot.runtime.app import build_app, build_dependencies, health_report, migrate
     from bot.runtime.executor import TrackedExecutor
+    from bot.runtime.lifecycle import drain
     from bot.runtime.server import create_asgi_app
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PLANETSCALE_SERVICE_TOKEN_ID",
@@ -96,6 +130,7 @@ def run_serve(host: str, port: int | None) -> int:
     store.ready.clear()
     deps = build_dependencies(settings, store=store, background=executor)
     app = build_app(settings, deps)
+    measure(settings, store)
     sweeper = start_sweeper(deps, app)
     watcher = start_watcher(deps, app.client, settings)
 
@@ -113,14 +148,11 @@ def run_serve(host: str, port: int | None) -> int:
         finally:
             store.ready.set()
 
+    left: list[int] = []
+
     def finish() -> None:
-        # SIGTERM: uvicorn has answered the requests in flight; let the work already acked finish too.
-        log.info("shutting down: finishing %s", "the work already acknowledged")
-        sweeper.stop()
-        if watcher is not None:
-            watcher.stop()
-        executor.shutdown(wait=True)
-        deps.store.close()
+        # SIGTERM: uvicorn has answered the requests in flight; the work already acked may finish, within a bound.
+        left.append(drain(executor, sweeper, watcher, deps.store, settings.drain_timeout))
 
     def check_database_soon() -> None:
         # Importing SQLAlchemy holds the interpreter for a moment: not while the first acks are due.
@@ -138,7 +170,26 @@ def run_serve(host: str, port: int | None) -> int:
     server.run()
     if unusable:
         raise unusable[0]
+    if any(left):
+        exit_now()
     return 0
+
+
+def exit_now() -> None:
+    """Ends the process without waiting for the work still running (its threads would be joined at exit)."""
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def measure(settings: Settings, store: Store) -> None:
+    from bot.runtime import metrics
+
+    limiter = settings.planetscale_limiter()
+    metrics.BUDGET.configure(limiter.requests, limiter.per)
+    metrics.count_pending(lambda: len(store.requests()) if store.ready.is_set() else 0)
 
 
 def start_sweeper(deps: Dependencies, app: App) -> Sweeper:
@@ -191,61 +242,50 @@ def run_migrate() -> int:
     return 0
 
 
-def run_audit_export(fmt: str, output: str) -> int:
-    import csv
-    import json
-    from dataclasses import asdict, fields
+def run_socket(health_host: str, health_port: int | None) -> int:
+    import signal
+    import threading
 
-    from bot.domain.audit import AuditEvent, csv_cell
-    from bot.runtime.app import open_store
-
-    settings = Settings.load()
-    store = open_store(settings.database_url)
-    out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
-    try:
-        names = [f.name for f in fields(AuditEvent)]
-        writer = csv.DictWriter(out, fieldnames=names) if fmt == "csv" else None
-        if writer:
-            writer.writeheader()
-        for event in store.all_events():
-            row = asdict(event)
-            if writer:
-                writer.writerow({k: csv_cell(v) for k, v in row.items()})
-            else:  # json.dumps writes every control character as an escape (ensure_ascii)
-                out.write(json.dumps(row, sort_keys=True) + "\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
-        store.close()
-    return 0
-
-
-def run_socket() -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.runtime.app import build_app, build_dependencies
+    from bot.runtime.app import build_app, build_dependencies, health_report
+    from bot.runtime.executor import TrackedExecutor
+    from bot.runtime.lifecycle import HealthServer, drain
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
     _logging(settings)
-    deps = build_dependencies(settings)
+    executor = TrackedExecutor()
+    deps = build_dependencies(settings, background=executor)
     app = build_app(settings, deps)
+    measure(settings, deps.store)
     sweeper = start_sweeper(deps, app)
     watcher = start_watcher(deps, app.client, settings)
-    try:
-        SocketModeHandler(app, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
-    finally:
-        sweeper.stop()
-        if watcher is not None:
-            watcher.stop()
+    health = HealthServer(health_host, health_port, lambda: health_report(deps)).start() if health_port else None
+    stopped = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stopped.set())
+    handler = SocketModeHandler(app, settings.slack_app_token)
+    handler.connect()  # type: ignore[no-untyped-call]
+    log.info("connected over Socket Mode%s", f"; health check on {health_host}:{health_port}/healthz"
+             if health_port else "")
+    stopped.wait()
+    # No new envelopes from here; the work already acked may finish, within a bound.
+    handler.close()  # type: ignore[no-untyped-call]
+    left = drain(executor, sweeper, watcher, deps.store, settings.drain_timeout)
+    if health is not None:
+        health.stop()
+    if left:
+        exit_now()
     return 0
 
 
-def run_console() -> int:
+def run_console(demo: bool) -> int:
     from bot.runtime import console
+    from bot.runtime.settings import OUTSIDE_SERVICES
 
-    settings = Settings.load()
-    _logging(settings, quiet=True)
+    settings = Settings.load(ignore=OUTSIDE_SERVICES if demo else ())
+    _logging(settings, quiet=True, server=False)
     return console.main(settings)
 
 

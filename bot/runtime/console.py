@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import sys
 import tempfile
@@ -37,6 +38,7 @@ from bot.runtime.console_render import blocks_to_text, mrkdwn
 from bot.runtime.executor import TrackedExecutor
 from bot.runtime.settings import Settings
 from bot.runtime.watch import build_watcher
+from handlers.blocks import plural
 
 CONSOLE_HELP = """\
 Type a slash command as a Slack user, e.g. /backup-policy help
@@ -101,6 +103,8 @@ class Console:
         self._responses = 0
         self._events = 0
         self.on_home = False  # the Home tab is open: what the bot publishes there is shown
+        self.unread: dict[str, list[SlackEvent]] = {}  # direct messages to people other than the one you are
+        self.latest: dict[tuple[str, ...], SlackEvent] = {}  # each message and Home as it stands now
 
     def close(self) -> None:
         self.watcher.stop()
@@ -132,8 +136,19 @@ class Console:
         self.buttons.append((element, self._rendering))
         return len(self.buttons)
 
+    def _where(self, event: SlackEvent | None) -> tuple[str, ...] | None:
+        """The place a button was shown: a message (by its ts) or a person's Home; None for a form."""
+        if event is None:
+            return None
+        if event.kind == "home":
+            return ("home", event.user or "")
+        return ("message", event.ts) if event.ts else None
+
     def render_event(self, event: SlackEvent) -> None:
         self._rendering = event
+        where = self._where(event)
+        if where is not None and event.kind in ("message", "update", "home"):
+            self.latest[where] = event
         channel = "#" + self.slack.channels.get(event.channel or "", event.channel or "?")
         if event.kind == "home":
             if event.user == self.user and event.view is not None and self.on_home:
@@ -143,6 +158,8 @@ class Console:
         elif event.kind == "message" and event.user:
             if event.user == self.user:
                 self.show(f"[DM to {self.user_name(event.user)}] backup-bot:", event.text, event.blocks)
+            else:  # shown when you become that person, as Slack shows it when they look
+                self.unread.setdefault(event.user, []).append(event)
         elif event.kind == "message":
             self.show(f"[{channel}] backup-bot:", event.text, event.blocks)
         elif event.kind == "update":
@@ -157,11 +174,13 @@ class Console:
     # --- input --------------------------------------------------------------------------------------
 
     def run(self, lines: Iterable[str], interactive: bool) -> None:
+        where = "the bundled PlanetScale emulator (organization acme, database app-db)" if self.on_emulator else \
+            f"PlanetScale at {self.settings.planetscale_api_url} (PLANETSCALE_SERVICE_TOKEN_ID " \
+            f"{self.settings.planetscale_token_id})"
+        self.say(f"backup-bot console: Slack is the bundled Slack emulator ({self.slack_url}, people alice, bob, "
+                 f"carol, dave); {where}; {self.access_note}.")
         if interactive:
-            where = "the bundled PlanetScale emulator (organization acme)" if self.on_emulator else \
-                self.settings.planetscale_api_url
-            self.say(f"backup-bot console on {where}, with {self.access_note}.\n"
-                     "Type `help` for the console's own commands.")
+            self.say("Type `help` for the console's own commands.")
         for raw in lines if not interactive else self._prompted():
             line = raw.strip()
             if not interactive and line:
@@ -277,7 +296,7 @@ class Console:
             self.say("(Another instance holds the watch.)")
         elif not events:
             problems = f"; PlanetScale failed for {', '.join(result.failed)}" if result.failed else ""
-            self.say(f"(The watch read {len(result.read)} database(s): nothing new{problems}.)")
+            self.say(f"(The watch read {plural(len(result.read), 'database')}: nothing new{problems}.)")
 
     def open_view(self, view: dict[str, Any]) -> None:
         self.view, self.typed = view, {}
@@ -315,6 +334,10 @@ class Console:
         inputs = {b["block_id"]: b for b in (self.view or {}).get("blocks") or [] if b.get("type") == "input"}
         if self.view is None or block_id not in inputs:
             self.say(f"No field `{block_id}` in an open form: {', '.join(inputs) or 'no form is open'}.")
+            return
+        problem = field_problem(inputs[block_id]["element"], value.strip().strip('"'))
+        if problem:
+            self.say(f"  ⚠ {inputs[block_id]['label']['text']}: {problem}; not set.")
             return
         self.typed[block_id] = value.strip().strip('"')
         if inputs[block_id].get("dispatch_action"):  # Slack sends the change at once
@@ -363,6 +386,8 @@ class Console:
             return
         self.user = found[0].id
         self.say(f"You are now {found[0].name} ({found[0].real_name}, {found[0].id}).")
+        for event in self.unread.pop(self.user, []):
+            self.render_event(event)
 
     def switch_channel(self, name: str) -> None:
         found = [cid for cid, cname in self.slack.channels.items() if name in (cname, cid)]
@@ -379,9 +404,21 @@ class Console:
             self.say(f"No button [{number}]: the buttons on screen are numbered ({shown}).")
             return
         element, event = self.buttons[int(number) - 1]
+        where = self._where(event)
+        now = self.latest.get(where) if where else None
+        if now is not None and now is not event:
+            # The message (or Home) has changed since this number was shown: the button counts if it is still there.
+            still = [e for b in (now.blocks or (now.view or {}).get("blocks") or []) for e in
+                     [*(b.get("elements") or []), *([b["accessory"]] if b.get("accessory") else [])]
+                     if e.get("action_id") == element.get("action_id") and e.get("value") == element.get("value")]
+            if not still:
+                self.say(f"Button [{number}] has gone: the message it was on has changed since. Click a button "
+                         "it shows now.")
+                return
         confirm = element.get("confirm")
         if confirm:
-            self.say(f"({confirm['title']['text']} {confirm['text']['text']} → {confirm['confirm']['text']})")
+            self.say("(" + mrkdwn(f"{confirm['title']['text']} {confirm['text']['text']} → "
+                                  f"{confirm['confirm']['text']}", self.user_name) + ")")
         user = self.slack.users[self.user]
         self._responses += 1
         message = {"type": "message", "ts": event.ts, "text": event.text, "blocks": event.blocks} \
@@ -423,6 +460,33 @@ class Console:
         events, self.cursor = self.slack.events_since(self.cursor)
         for event in events:
             self.render_event(event)
+
+
+def field_problem(element: dict[str, Any], value: str) -> str | None:
+    """What Slack's own form would refuse before sending it: a number out of its bounds, a choice not offered,
+    a time that is not HH:MM."""
+    kind = element.get("type")
+    if kind == "number_input" and value:
+        number = r"-?[0-9]{1,12}(\.[0-9]{1,6})?" if element.get("is_decimal_allowed") else r"-?[0-9]{1,12}"
+        if not re.fullmatch(number, value):
+            return f"`{value[:40]}` is not {'a' if element.get('is_decimal_allowed') else 'a whole'} number"
+        low, high = element.get("min_value"), element.get("max_value")
+        if low is not None and float(value) < float(low):
+            return f"{value} is less than {low}, the least it takes"
+        if high is not None and float(value) > float(high):
+            return f"{value} is more than {high}, the most it takes"
+    if kind in ("static_select", "radio_buttons") and value:
+        offered = [str(o["value"]) for o in element.get("options") or []]
+        if value not in offered:
+            return f"`{value[:40]}` is not one of {', '.join(offered)}"
+    if kind == "timepicker" and value:
+        hours, _, minutes = value.partition(":")
+        if not (is_number(hours) and is_number(minutes) and len(minutes) == 2 and int(hours) < 24
+                and int(minutes) < 60):
+            return f"`{value[:40]}` is not a time as HH:MM"
+    if kind == "plain_text_input" and element.get("max_length") and len(value) > int(element["max_length"]):
+        return f"at most {element['max_length']} characters"
+    return None
 
 
 def main(settings: Settings) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,9 +17,10 @@ from slack_sdk.errors import SlackApiError
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.schema import MIGRATIONS
 from bot.adapters.store import Store
-from bot.domain.access import AccessFile, AccessFileError, AccessRules
+from bot.domain.access import USER_ID, AccessFile, AccessFileError, AccessRules, Rule
 from bot.domain.ports import BadResponse, Forbidden, NotFound, PlanetScaleError, Unauthorized, Unavailable, Unreachable
 from bot.runtime.settings import Settings, SettingsError
+from handlers.blocks import plural
 
 # Every Web API method the bot calls, and the bot scope it needs (None: no scope). The manifest must grant
 # exactly these, plus `commands` for the slash command and `chat:write.public` to post in channels the bot
@@ -32,8 +34,11 @@ METHOD_SCOPES: dict[str, str | None] = {
     "views_publish": None,
     "users_info": "users:read",
     "usergroups_list": "usergroups:read",
+    # doctor only: that the channels the settings and rules name exist (private ones: groups:read)
+    "conversations_info": "channels:read",
 }
-EXTRA_SCOPES = {"commands": "the /backup-policy command", "chat:write.public": "posting in public channels "
+EXTRA_SCOPES = {"groups:read": "doctor checking private channels the rules name",
+                "commands": "the /backup-policy command", "chat:write.public": "posting in public channels "
                 "the bot was not invited to", "users:read.email": "matching people to PlanetScale members"}
 REQUIRED_SCOPES = sorted({s for s in METHOD_SCOPES.values() if s} | set(EXTRA_SCOPES))
 
@@ -69,7 +74,8 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
     try:
         settings = settings_loader()
     except SettingsError as exc:
-        report.problem(str(exc), "set it in the environment or in .env (see .env.example)")
+        for problem in exc.problems:
+            report.problem(problem, "set it in the environment or in .env (see .env.example)")
         return report.problems
     missing = [n for n, v in (("SLACK_BOT_TOKEN", settings.slack_bot_token),
                               ("SLACK_SIGNING_SECRET", settings.slack_signing_secret),
@@ -83,23 +89,29 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
             report.problem("SLACK_SIGNING_SECRET does not look like a Slack signing secret (32 hex characters)",
                            "copy it from Basic Information → App Credentials → Signing Secret (not the client "
                            "secret or the verification token)")
+    if settings.watch_every is not None and not settings.audit_channel:
+        report.problem("the watch is on (BACKUP_BOT_WATCH_EVERY) but BACKUP_BOT_AUDIT_CHANNEL is not set: drift "
+                       "and failing backups would only be logged, and nobody told",
+                       "set BACKUP_BOT_AUDIT_CHANNEL to the ID of the channel that should hear about them, or "
+                       "BACKUP_BOT_WATCH_EVERY=off")
 
     report.section("Slack")
-    if settings.slack_bot_token:
-        check_slack(settings, report)
-    else:
+    slack = check_slack(settings, report) if settings.slack_bot_token else None
+    if not settings.slack_bot_token:
         report.note("skipped: no SLACK_BOT_TOKEN")
 
     report.section("Access rules")
     rules = None
     try:
         rules = AccessFile(settings.access_file).rules
-        report.ok(f"{settings.access_file}: {len(rules.rules)} rule(s)")
+        report.ok(f"{settings.access_file}: {plural(len(rules.rules), 'rule')}")
     except FileNotFoundError:
         report.problem(f"{settings.access_file} does not exist",
                        "copy access.example.toml to it, or set BACKUP_BOT_ACCESS_FILE")
     except AccessFileError as exc:
         report.problem(str(exc), "correct that line; the bot will not start until it parses")
+    if slack is not None:
+        check_names(slack, rules, settings.audit_channel, report)
 
     report.section("PlanetScale")
     if settings.planetscale_token_id and settings.planetscale_token:
@@ -108,29 +120,135 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
         report.note("skipped: no PlanetScale service token")
 
     report.section("Database")
-    try:
-        store = Store(settings.database_url)
-        ok, detail = store.healthy()
-        if ok:
-            report.ok(f"{settings.database_url.split('@')[-1]}: {detail}")
-        elif "needs" in detail:
-            report.problem(detail, "run `backup-bot migrate` (the Procfile's release step does)")
-        else:
-            report.problem(detail, "check BACKUP_BOT_DATABASE_URL, and that the database server is running")
-        store.close()
-    except Exception as exc:  # a URL SQLAlchemy cannot even parse
-        report.problem(f"BACKUP_BOT_DATABASE_URL cannot be used: {type(exc).__name__}",
-                       "use sqlite:///path/to/file.db or postgresql://user@host/db")
+    check_database(settings.database_url, report)
 
     report.section("Result")
     if report.problems:
-        report.note(f"{report.problems} problem(s) found: fix them from the top; the first often causes others")
+        report.note(f"{plural(report.problems, 'problem')} found: fix them from the top; the first often causes others")
     else:
         report.ok(f"everything checked is in order (schema version {MIGRATIONS[-1][0]})")
     return report.problems
 
 
-def check_slack(settings: Settings, report: Report) -> None:
+def check_database(url: str, report: Report) -> None:
+    """Reads the database without creating or changing it: a database not made yet is a note, since serve and
+    `backup-bot migrate` make and migrate it."""
+    where = url.split("@")[-1]
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1].split("?", 1)[0]
+        if path and path != ":memory:" and not os.path.exists(path):
+            report.note(f"{where}: does not exist yet; `backup-bot serve` (or `backup-bot migrate`) creates it")
+            return
+    try:
+        store = Store(url)
+        try:
+            version = store.version()
+        finally:
+            store.close()
+    except Exception as exc:  # unreachable, or a URL SQLAlchemy cannot even parse
+        reason = type(getattr(exc, "orig", None) or exc).__name__
+        report.problem(f"database unreachable at {where} ({reason})",
+                       "check BACKUP_BOT_DATABASE_URL (sqlite:///path/to/file.db or postgresql://user@host/db), "
+                       "and that the database server is running")
+        return
+    latest = MIGRATIONS[-1][0]
+    if version == 0:
+        report.note(f"{where}: reachable, no schema yet; `backup-bot serve` (or `backup-bot migrate`) creates it")
+    elif version < latest:
+        report.note(f"{where}: schema at version {version}; `backup-bot serve` (or `backup-bot migrate`) brings it "
+                    f"to {latest}")
+    else:
+        report.ok(f"{where}: schema version {version}")
+
+
+def check_names(client: WebClient, rules: AccessRules | None, audit_channel: str | None, report: Report) -> None:
+    """The people, groups and channels the settings and rules name exist, and each rule's approvals can be met."""
+    if audit_channel:
+        check_channel(client, audit_channel, "BACKUP_BOT_AUDIT_CHANNEL", report)
+    if rules is None:
+        return
+    try:
+        groups = list(client.usergroups_list(include_users=True).get("usergroups") or [])
+    except (SlackApiError, OSError) as exc:
+        reason = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+        report.problem(f"the user groups cannot be listed ({reason})", "grant usergroups:read and reinstall the app")
+        return
+    live = [g for g in groups if not g.get("date_delete")]
+    by_name = {**{"@" + str(g.get("handle")): g for g in live}, **{str(g.get("id")): g for g in live}}
+    users: dict[str, bool] = {}
+    channels: set[str] = set()
+
+    def members(principal: str, rule: Rule) -> set[str]:
+        if USER_ID.fullmatch(principal):
+            if principal not in users:
+                users[principal] = user_exists(client, principal)
+                if not users[principal]:
+                    report.problem(f"{rule.where}: user {principal} does not exist in this workspace",
+                                   "use the member ID from the person's profile (⋯ → Copy member ID)")
+            return {principal} if users[principal] else set()
+        group = by_name.get(principal)
+        if group is None:
+            report.problem(f"{rule.where}: the user group {principal} does not exist in this workspace",
+                           "correct the handle, or create the group in Slack (People → User groups)")
+            return set()
+        return {str(u) for u in group.get("users") or []}
+
+    for rule in rules.rules:
+        editors = set().union(*(members(p, rule) for p in rule.editors)) if rule.editors else set()
+        approvers = set().union(*(members(p, rule) for p in rule.approvers)) if rule.approvers else set()
+        for channel in rule.channels:
+            if channel not in channels:
+                channels.add(channel)
+                check_channel(client, channel, rule.where, report)
+        if rule.approvals and rule.approvals_from:
+            for group, count in rule.approvals_from:
+                found = len(members(group, rule)) if group in by_name else 0
+                if group in by_name and found < count:
+                    report.problem(f"{rule.where}: {group} must give {count} approval{'s' if count != 1 else ''} "
+                                   f"but has {found} member{'s' if found != 1 else ''}",
+                                   f"add people to {group}, or lower its count in `approvals`")
+        elif rule.approvals:
+            if len(approvers) < rule.approvals:
+                report.problem(f"{rule.where}: approvals = {rule.approvals} but only {len(approvers)} "
+                               f"{'person' if len(approvers) == 1 else 'people'} can approve",
+                               "add approvers (or people to their groups), or lower `approvals`")
+            else:
+                stuck = sorted(e for e in editors if len(approvers - {e}) < rule.approvals)
+                if stuck:
+                    report.problem(f"{rule.where}: approvals = {rule.approvals} cannot be met for a request by "
+                                   f"{', '.join(stuck[:5])}: nobody approves their own request",
+                                   "add approvers, or lower `approvals`")
+
+
+def user_exists(client: WebClient, user: str) -> bool:
+    try:
+        client.users_info(user=user)
+    except SlackApiError as exc:
+        return exc.response.get("error") not in ("user_not_found", "users_not_found")
+    return True
+
+
+def check_channel(client: WebClient, channel: str, where: str, report: Report) -> None:
+    try:
+        client.conversations_info(channel=channel)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error"))
+        if error == "channel_not_found":
+            report.problem(f"{where}: channel {channel} does not exist, or is private without the bot in it",
+                           "use the channel's ID (channel details → About → Channel ID), and for a private "
+                           "channel invite the bot (/invite @backup-bot)")
+        elif error == "missing_scope":
+            report.problem(f"{where}: channel {channel} cannot be checked (missing_scope)",
+                           "add channels:read and groups:read (or paste manifest.yml again), then reinstall")
+        else:
+            report.problem(f"{where}: channel {channel} cannot be checked ({error})", "check the channel ID")
+    except OSError as exc:
+        report.problem(f"{where}: channel {channel} cannot be checked ({type(exc).__name__})", "run doctor again")
+    else:
+        report.ok(f"{where}: channel {channel} exists")
+
+
+def check_slack(settings: Settings, report: Report) -> WebClient | None:
     client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
     try:
         answer = client.auth_test()
@@ -140,20 +258,21 @@ def check_slack(settings: Settings, report: Report) -> None:
                "token_revoked": "reinstall the app to the workspace and copy the new bot token",
                "account_inactive": "reinstall the app to the workspace and copy the new bot token"}
         report.problem(f"Slack refused SLACK_BOT_TOKEN ({error})", fix.get(str(error), "check the token"))
-        return
+        return None
     except OSError as exc:
         report.problem(f"Slack cannot be reached at {settings.slack_api_url} ({type(exc).__name__})",
                        "check the network, or SLACK_API_URL")
-        return
+        return None
     report.ok(f"the bot token works: {answer.get('user')} in {answer.get('team')}")
     granted = {s.strip() for s in (answer.headers.get("x-oauth-scopes") or "").split(",") if s.strip()}
     missing = [s for s in REQUIRED_SCOPES if s not in granted]
     if missing:
-        report.problem(f"the token lacks scope(s) {', '.join(missing)}",
+        report.problem(f"the token lacks {'scopes' if len(missing) > 1 else 'the scope'} {', '.join(missing)}",
                        "add them under OAuth & Permissions → Bot Token Scopes (or paste manifest.yml again), then "
                        "reinstall the app")
     else:
         report.ok(f"all {len(REQUIRED_SCOPES)} scopes the bot needs are granted")
+    return client
 
 
 @dataclass(frozen=True)

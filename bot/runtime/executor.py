@@ -12,6 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from bot.domain.changes import explain
 from bot.runtime.logs import request_id
+from bot.runtime.metrics import work_finished
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -48,6 +49,8 @@ class TrackedExecutor(ThreadPoolExecutor):
                 fn(*args, **kwargs)
             except Exception:
                 log.exception("background work %s failed", getattr(fn, "__name__", fn))
+            finally:
+                work_finished()
 
         self._hand_over(guarded)
 
@@ -69,8 +72,16 @@ class TrackedExecutor(ThreadPoolExecutor):
                     answer(explain(exc, request_id.get()))
                 except Exception:
                     log.exception("and the person could not be told")
+            finally:
+                work_finished()
 
         self._hand_over(answered)
+
+    @property
+    def pending(self) -> int:
+        """Pieces of work handed over and not yet finished."""
+        with self._idle:
+            return self._pending
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until no submitted work is left (work may submit more); False on timeout."""

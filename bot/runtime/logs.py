@@ -8,15 +8,21 @@ import logging
 import os
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 TOKEN_PATTERN = re.compile(r"\b(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|pscale_tkn_[A-Za-z0-9_]+)")
 REDACTED = "[redacted]"
 # The request a log line belongs to: set when a request from Slack arrives, carried into its background work.
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# Where the server hands Bolt the ID it logged a request under, in the request's context.
+REQUEST_ID = "backup_bot_request_id"
 
 
-def new_request_id() -> str:
-    value = os.urandom(6).hex()  # twelve random hex digits: short to read in a log, unique enough per request
+def new_request_id(given: str | None = None) -> str:
+    """Sets the request ID of this context: `given` (an ID the server already logged the request under), or a
+    new one."""
+    value = given or os.urandom(6).hex()  # twelve random hex digits: short to read, unique enough per request
     request_id.set(value)
     return value
 
@@ -51,14 +57,44 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+def rfc3339(created: float) -> str:
+    """A log record's time in RFC 3339, with milliseconds and the zone: 2026-12-03T14:20:15.123Z."""
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# Fields a log call may give in `extra`, written beside the message (audit: the entry, as an object).
+FIELDS = ("kind", "outcome", "ms", "audit")
+
+
 class JsonFormatter(logging.Formatter):
+    def __init__(self, redactor: RedactSecrets | None = None):
+        super().__init__()
+        self.redactor = redactor
+
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
-                 "logger": record.name, "request_id": getattr(record, "request_id", "-"),
-                 "message": record.getMessage()}
+        entry: dict[str, Any] = {"time": rfc3339(record.created), "level": record.levelname, "logger": record.name,
+                                 "request_id": getattr(record, "request_id", "-"), "message": record.getMessage()}
+        entry.update({name: getattr(record, name) for name in FIELDS if hasattr(record, name)})
         if record.exc_text:
             entry["exception"] = record.exc_text
-        return json.dumps(entry)
+        line = json.dumps(entry, default=str)
+        return self.redactor.redact(line) if self.redactor else line
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self, redactor: RedactSecrets | None = None):
+        super().__init__("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+        self.redactor = redactor
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return rfc3339(record.created)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        audit = getattr(record, "audit", None)
+        if audit is not None:
+            line += " " + json.dumps(audit, sort_keys=True, default=str)
+        return self.redactor.redact(line) if self.redactor else line
 
 
 def configure(secrets: Iterable[str], level: str = "INFO", json_lines: bool = False) -> RedactSecrets:
@@ -66,8 +102,7 @@ def configure(secrets: Iterable[str], level: str = "INFO", json_lines: bool = Fa
     handler = logging.StreamHandler()
     handler.addFilter(redactor)
     handler.addFilter(RequestId())
-    handler.setFormatter(JsonFormatter() if json_lines else
-                         logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter(redactor) if json_lines else TextFormatter(redactor))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -7,12 +7,15 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from bot.runtime.logs import REQUEST_ID, request_id
+from bot.runtime.metrics import measured, metrics_endpoint
 
 # Slack's payloads are a few kilobytes; a large body is not from Slack and is refused before it is read.
 MAX_BODY_BYTES = 256 * 1024
@@ -44,7 +47,7 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
             bolt_request = to_bolt_request(request, bytes(body))
         except UnicodeDecodeError:
             return PlainTextResponse("The request body is not UTF-8", status_code=400)
-        return to_starlette_response(await asyncio.to_thread(app.dispatch, bolt_request))
+        return await measured(bytes(body), _dispatched(app, bolt_request))
 
     async def healthz(_: Request) -> Response:
         report = health() if health else {"status": "ok"}
@@ -61,4 +64,10 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
     return Starlette(lifespan=lifespan, routes=[
         Route("/slack/events", slack_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ])
+
+
+async def _dispatched(app: App, request: BoltRequest) -> Response:
+    request.context[REQUEST_ID] = request_id.get()  # the ID `measured` logs this request under
+    return to_starlette_response(await asyncio.to_thread(app.dispatch, request))

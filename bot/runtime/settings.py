@@ -1,7 +1,8 @@
-"""Settings from the environment or a `.env` file (the README's table of settings).
+"""Settings from the environment, a `.env` file, or files named by `*_FILE` (the README's table of settings).
 
-A missing or malformed setting is one `SettingsError` line naming the variable and the fix; a secret's
-value is never part of it.
+pydantic-settings reads the `.env` file and validates every variable in one pass, so that every missing or
+malformed setting is reported at once: one `SettingsError` line each, naming the variable and the fix. A
+secret's value is never part of a line.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
-from dotenv import dotenv_values
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.adapters.planetscale import DEFAULT_API_URL as DEFAULT_PLANETSCALE_API_URL
 from bot.adapters.planetscale import RateLimiter, parse_rate
@@ -21,10 +24,19 @@ from bot.domain.access import DEFAULT_GROUP_CACHE_MAX_AGE, parse_duration
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # Always used with fullmatch: `$` would also accept a trailing newline.
 CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+SECRET_NAMES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "PLANETSCALE_SERVICE_TOKEN")
+# What the demo console leaves aside: it talks to its own emulators.
+OUTSIDE_SERVICES = (*SECRET_NAMES, "SLACK_API_URL", "PLANETSCALE_SERVICE_TOKEN_ID", "PLANETSCALE_API_URL")
+# What .env.example holds until someone fills it in.
+PLACEHOLDER = re.compile(r"(xoxb-|xapp-)?your-[a-z-]*|xoxb-\.\.\.|xapp-\.\.\.")
 
 
 class SettingsError(Exception):
-    pass
+    """One or more settings problems, one line each."""
+
+    def __init__(self, *problems: str):
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 @dataclass(frozen=True)
@@ -42,13 +54,16 @@ class Settings:
     access_file: str = "access.toml"
     audit_channel: str | None = None
     port: int = 3000
-    log_format: str = "text"
+    # None: json under serve and socket, text elsewhere.
+    log_format: str | None = None
     log_level: str = "INFO"
     group_cache_max_age: int = DEFAULT_GROUP_CACHE_MAX_AGE
     # A policy is stale when its last successful backup is older than this many times its frequency.
     stale_factor: float = 2.0
     # Seconds between two passes of the watch; None: no watch.
     watch_every: float | None = 300.0
+    # Seconds the work in flight may take to finish after SIGTERM.
+    drain_timeout: float = 20.0
 
     def planetscale_limiter(self) -> RateLimiter:
         return parse_rate(self.planetscale_rate)
@@ -67,123 +82,303 @@ class Settings:
         require: Iterable[str] = (),
         env: Mapping[str, str] | None = None,
         dotenv_path: str | None = ".env",
+        ignore: Iterable[str] = (),
     ) -> Settings:
-        """Read the settings; `require` names the variables this process cannot start without."""
-        values: dict[str, str] = {}
-        if dotenv_path and os.path.exists(dotenv_path):
-            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
-        values.update(os.environ if env is None else env)
+        """Read the settings; `require` names the variables this process cannot start without, `ignore` those it
+        leaves at their defaults whatever is set (the demo's own Slack and PlanetScale).
 
-        def get(name: str) -> str | None:
-            value = values.get(name, "").strip()
-            return value or None
-
+        `env` stands for the process environment (tests); the `.env` file counts below it."""
+        ignored = set(ignore)
+        environment = {k: v for k, v in (os.environ if env is None else env).items()
+                       if k not in ignored and k.removesuffix("_FILE") not in ignored}
+        dotenv_file = dotenv_path if dotenv_path and os.path.exists(dotenv_path) else None
+        problems: list[str] = []
+        given = {k: v for k, v in environment.items() if k in FIELD_NAMES}
+        given.update(_secret_files(environment, dotenv_file, problems, ignored))
+        present = {k for k, v in {**_dotenv(dotenv_file), **given}.items() if v.strip() and k not in ignored}
+        given.update({name: "" for name in ignored if name in FIELD_NAMES})
         for name in require:
-            if get(name) is None:
-                raise SettingsError(f"{name} is not set: {HOW_TO_SET[name]}")
-
-        bot_token = get("SLACK_BOT_TOKEN")
-        if bot_token and not bot_token.startswith("xoxb-"):
-            raise SettingsError("SLACK_BOT_TOKEN is malformed: a bot token starts with `xoxb-` "
-                                "(OAuth & Permissions → Bot User OAuth Token).")
-        app_token = get("SLACK_APP_TOKEN")
-        if app_token and not app_token.startswith("xapp-"):
-            raise SettingsError("SLACK_APP_TOKEN is malformed: an app-level token starts with `xapp-` "
-                                "(Basic Information → App-Level Tokens, scope connections:write).")
-        token_id, token = get("PLANETSCALE_SERVICE_TOKEN_ID"), get("PLANETSCALE_SERVICE_TOKEN")
-        if bool(token_id) != bool(token):
-            missing = "PLANETSCALE_SERVICE_TOKEN" if token_id else "PLANETSCALE_SERVICE_TOKEN_ID"
-            raise SettingsError(f"{missing} is not set: the service token needs both its ID and its value.")
-        if token_id and not re.fullmatch(r"[A-Za-z0-9_-]+", token_id):
-            raise SettingsError("PLANETSCALE_SERVICE_TOKEN_ID is malformed: use the token's ID as PlanetScale "
-                                "shows it (letters, digits, `-`, `_`).")
-        audit_channel = get("BACKUP_BOT_AUDIT_CHANNEL")
-        if audit_channel and not CHANNEL_ID.fullmatch(audit_channel):
-            raise SettingsError("BACKUP_BOT_AUDIT_CHANNEL is malformed: use a channel ID such as C0123ABCD "
-                                "(channel details → About), not its name.")
-        database_url = get("BACKUP_BOT_DATABASE_URL") or cls.database_url
-        if not database_url.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
-            raise SettingsError("BACKUP_BOT_DATABASE_URL is malformed: use sqlite:///path/to/file.db or "
-                                "postgresql://user@host/db.")
-        port_text = get("PORT") or "3000"
-        if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
-            raise SettingsError(f"PORT is malformed: `{port_text[:10]}` is not a port number (1–65535).")
-
-        planetscale_rate = get("BACKUP_BOT_PLANETSCALE_RATE") or cls.planetscale_rate
+            if name not in present:
+                problems.append(f"{name} is not set: {HOW_TO_SET[name]}")
+        pair = {"PLANETSCALE_SERVICE_TOKEN_ID", "PLANETSCALE_SERVICE_TOKEN"}
+        if len(pair & present) == 1 and not pair & set(require):
+            missing = next(iter(pair - present))
+            problems.append(f"{missing} is not set: the service token needs both its ID and its value.")
+        read = None
         try:
-            parse_rate(planetscale_rate)
-        except ValueError as exc:
-            raise SettingsError(f"BACKUP_BOT_PLANETSCALE_RATE is malformed: {exc}.") from None
+            read = _Environment(_env_file=dotenv_file, **given)  # type: ignore[call-arg, arg-type]
+        except ValidationError as exc:
+            problems.extend(_problem_line(error) for error in exc.errors())
+        if problems:
+            raise SettingsError(*dict.fromkeys(problems))
+        assert read is not None
+        return cls(**read.model_dump())
 
-        log_format = (get("BACKUP_BOT_LOG_FORMAT") or "text").lower()
-        if log_format not in ("text", "json"):
-            raise SettingsError(f"BACKUP_BOT_LOG_FORMAT is malformed: `{log_format[:20]}`; use json or text.")
-        log_level = (get("BACKUP_BOT_LOG_LEVEL") or "INFO").upper()
-        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise SettingsError(f"BACKUP_BOT_LOG_LEVEL is malformed: `{log_level[:20]}`; use DEBUG, INFO, WARNING "
-                                "or ERROR.")
 
-        max_age_text = get("BACKUP_BOT_GROUP_CACHE_MAX_AGE") or "1h"
+def _problem_line(error: Any) -> str:
+    """pydantic's error, as one line naming the variable; never the value (it may be a secret)."""
+    name = str(error["loc"][0]) if error["loc"] else "a setting"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if "\n" in message or error["type"] != "value_error":
+        message = "is malformed: not a value it can use"
+    return f"{name} {message}"
+
+
+def _dotenv(dotenv_file: str | None) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in (dotenv_values(dotenv_file) if dotenv_file else {}).items() if v is not None}
+
+
+def _secret_files(environment: Mapping[str, str], dotenv_file: str | None, problems: list[str],
+                  ignored: set[str]) -> dict[str, str]:
+    """`SLACK_BOT_TOKEN_FILE=/run/secrets/…`: the secret read from the file (mounted secrets)."""
+    named = {**_dotenv(dotenv_file), **environment}
+    found: dict[str, str] = {}
+    for name in (n for n in SECRET_NAMES if n not in ignored):
+        path = (named.get(f"{name}_FILE") or "").strip()
+        if not path:
+            continue
+        if (environment.get(name) or "").strip():
+            problems.append(f"{name} and {name}_FILE are both set: keep one of them.")
+            continue
         try:
-            group_cache_max_age = parse_duration(max_age_text)
-        except ValueError:
-            raise SettingsError(f"BACKUP_BOT_GROUP_CACHE_MAX_AGE is malformed: `{max_age_text[:20]}`; use a duration "
-                                "such as 30m, 1h or 1d.") from None
-
-        stale_text = get("BACKUP_BOT_STALE_FACTOR") or "2"
-        try:
-            stale_factor = float(stale_text)
-        except ValueError:
-            stale_factor = 0.0
-        if not 1.0 <= stale_factor <= 100.0:
-            raise SettingsError(f"BACKUP_BOT_STALE_FACTOR is malformed: `{stale_text[:20]}`; use a number from 1 to "
-                                "100 (2: stale when the last success is older than twice the policy's frequency).")
-
-        watch_text = (get("BACKUP_BOT_WATCH_EVERY") or "5m").lower()
-        watch_every = parse_watch_every(watch_text)
-
-        return cls(
-            slack_bot_token=bot_token,
-            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
-            slack_app_token=app_token,
-            slack_api_url=_url("SLACK_API_URL", get("SLACK_API_URL") or DEFAULT_SLACK_API_URL, slash=True),
-            planetscale_token_id=token_id,
-            planetscale_token=token,
-            planetscale_api_url=_url("PLANETSCALE_API_URL",
-                                     get("PLANETSCALE_API_URL") or DEFAULT_PLANETSCALE_API_URL),
-            planetscale_rate=planetscale_rate,
-            database_url=database_url,
-            access_file=get("BACKUP_BOT_ACCESS_FILE") or cls.access_file,
-            audit_channel=audit_channel,
-            port=int(port_text),
-            log_format=log_format,
-            log_level=log_level,
-            group_cache_max_age=group_cache_max_age,
-            stale_factor=stale_factor,
-            watch_every=watch_every,
-        )
+            with open(path, encoding="utf-8") as file:
+                found[name] = file.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+            problems.append(f"{name}_FILE cannot be read ({reason}): point it at a readable file holding only "
+                            "the secret.")
+    return found
 
 
-WATCH_EVERY = re.compile(r"([0-9]{1,6})\s*(s|m|h)")
-WATCH_UNITS = {"s": 1, "m": 60, "h": 3600}
+def _text(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None
 
 
-def parse_watch_every(text: str) -> float | None:
-    if text == "off":
+def _secret(name: str, value: str | None, prefix: str = "", hint: str = "") -> str | None:
+    if value is None:
         return None
-    match = WATCH_EVERY.fullmatch(text.strip())
-    seconds = int(match.group(1)) * WATCH_UNITS[match.group(2)] if match else 0
-    if not 1 <= seconds <= 86400:
-        raise SettingsError(f"BACKUP_BOT_WATCH_EVERY is malformed: `{text[:20]}`; use a duration such as 30s, 5m or "
-                            "1h (at most 24h), or off.")
-    return float(seconds)
+    if PLACEHOLDER.fullmatch(value):
+        raise ValueError(f"is still the placeholder from .env.example: {HOW_TO_SET[name]}")
+    if any(ch.isspace() for ch in value):
+        raise ValueError("is malformed: it holds a space (a comment after the value? put comments on lines of "
+                         "their own)")
+    if prefix and not value.startswith(prefix):
+        raise ValueError(f"is malformed: {hint}")
+    return value
 
 
-def _url(name: str, value: str, slash: bool = False) -> str:
+class _Environment(BaseSettings):
+    """The variables as read: each checked on its own, so that pydantic reports every bad one at once."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True, env_file_encoding="utf-8",
+                                      populate_by_name=False)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment arrives as init values (Settings.load), so that it wins over the .env file.
+        return init_settings, dotenv_settings
+
+    slack_bot_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
+    slack_signing_secret: str | None = Field(None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET"))
+    slack_app_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field(DEFAULT_SLACK_API_URL, validation_alias=AliasChoices("SLACK_API_URL"))
+    planetscale_token_id: str | None = Field(None, validation_alias=AliasChoices("PLANETSCALE_SERVICE_TOKEN_ID"))
+    planetscale_token: str | None = Field(None, validation_alias=AliasChoices("PLANETSCALE_SERVICE_TOKEN"))
+    planetscale_api_url: str = Field(DEFAULT_PLANETSCALE_API_URL, validation_alias=AliasChoices("PLANETSCALE_API_URL"))
+    planetscale_rate: str = Field("600/min", validation_alias=AliasChoices("BACKUP_BOT_PLANETSCALE_RATE"))
+    database_url: str = Field("sqlite:///backup-bot.db", validation_alias=AliasChoices("BACKUP_BOT_DATABASE_URL"))
+    access_file: str = Field("access.toml", validation_alias=AliasChoices("BACKUP_BOT_ACCESS_FILE"))
+    audit_channel: str | None = Field(None, validation_alias=AliasChoices("BACKUP_BOT_AUDIT_CHANNEL"))
+    port: int = Field(3000, validation_alias=AliasChoices("PORT"))
+    log_format: str | None = Field(None, validation_alias=AliasChoices("BACKUP_BOT_LOG_FORMAT"))
+    log_level: str = Field("INFO", validation_alias=AliasChoices("BACKUP_BOT_LOG_LEVEL"))
+    group_cache_max_age: int = Field(DEFAULT_GROUP_CACHE_MAX_AGE,
+                                     validation_alias=AliasChoices("BACKUP_BOT_GROUP_CACHE_MAX_AGE"))
+    stale_factor: float = Field(2.0, validation_alias=AliasChoices("BACKUP_BOT_STALE_FACTOR"))
+    watch_every: float | None = Field(300.0, validation_alias=AliasChoices("BACKUP_BOT_WATCH_EVERY"))
+    drain_timeout: float = Field(20.0, validation_alias=AliasChoices("BACKUP_BOT_DRAIN_TIMEOUT"))
+
+    @field_validator("slack_bot_token", mode="before")
+    @classmethod
+    def _bot_token(cls, value: object) -> str | None:
+        return _secret("SLACK_BOT_TOKEN", _text(value), "xoxb-", "a bot token starts with `xoxb-` "
+                       "(OAuth & Permissions → Bot User OAuth Token)")
+
+    @field_validator("slack_app_token", mode="before")
+    @classmethod
+    def _app_token(cls, value: object) -> str | None:
+        return _secret("SLACK_APP_TOKEN", _text(value), "xapp-", "an app-level token starts with `xapp-` "
+                       "(Basic Information → App-Level Tokens, scope connections:write)")
+
+    @field_validator("slack_signing_secret", mode="before")
+    @classmethod
+    def _signing_secret(cls, value: object) -> str | None:
+        return _secret("SLACK_SIGNING_SECRET", _text(value))
+
+    @field_validator("planetscale_token", mode="before")
+    @classmethod
+    def _planetscale_token(cls, value: object) -> str | None:
+        return _secret("PLANETSCALE_SERVICE_TOKEN", _text(value))
+
+    @field_validator("planetscale_token_id", mode="before")
+    @classmethod
+    def _planetscale_token_id(cls, value: object) -> str | None:
+        text = _text(value)
+        if text is not None and PLACEHOLDER.fullmatch(text):
+            raise ValueError("is still the placeholder from .env.example: "
+                             + HOW_TO_SET["PLANETSCALE_SERVICE_TOKEN_ID"])
+        if text is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", text):
+            raise ValueError("is malformed: use the token's ID as PlanetScale shows it (letters, digits, `-`, `_`; "
+                             "a comment after the value? put comments on lines of their own)")
+        return text
+
+    @field_validator("slack_api_url", mode="before")
+    @classmethod
+    def _slack_url(cls, value: object) -> str:
+        return _url(_text(value) or DEFAULT_SLACK_API_URL, slash=True)
+
+    @field_validator("planetscale_api_url", mode="before")
+    @classmethod
+    def _planetscale_url(cls, value: object) -> str:
+        return _url(_text(value) or DEFAULT_PLANETSCALE_API_URL)
+
+    @field_validator("planetscale_rate", mode="before")
+    @classmethod
+    def _rate(cls, value: object) -> str:
+        text = _text(value) or "600/min"
+        try:
+            parse_rate(text)
+        except ValueError as exc:
+            raise ValueError(f"is malformed: {exc}.") from None
+        return text
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: object) -> str:
+        text = _text(value) or "sqlite:///backup-bot.db"
+        if text.startswith("postgres://"):  # Heroku's and others' spelling
+            text = "postgresql://" + text.removeprefix("postgres://")
+        if not text.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("is malformed: use sqlite:///path/to/file.db or postgresql://user@host/db.")
+        return text
+
+    @field_validator("access_file", mode="before")
+    @classmethod
+    def _access_file(cls, value: object) -> str:
+        return _text(value) or "access.toml"
+
+    @field_validator("audit_channel", mode="before")
+    @classmethod
+    def _audit_channel(cls, value: object) -> str | None:
+        text = _text(value)
+        if text and not CHANNEL_ID.fullmatch(text):
+            raise ValueError("is malformed: use a channel ID such as C0123ABCD (channel details → About), "
+                             "not its name.")
+        return text
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port(cls, value: object) -> int:
+        text = _text(value) or "3000"
+        if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+            raise ValueError(f"is malformed: `{text[:10]}` is not a port number (1–65535).")
+        return int(text)
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: object) -> str | None:
+        text = (_text(value) or "").lower() or None
+        if text not in (None, "text", "json"):
+            raise ValueError(f"is malformed: `{text[:20]}`; use json or text.")
+        return text
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: object) -> str:
+        text = (_text(value) or "INFO").upper()
+        if text not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError(f"is malformed: `{text[:20]}`; use DEBUG, INFO, WARNING or ERROR.")
+        return text
+
+    @field_validator("group_cache_max_age", mode="before")
+    @classmethod
+    def _group_cache_max_age(cls, value: object) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):  # the default
+            return value
+        text = _text(value) or "1h"
+        try:
+            return parse_duration(text)
+        except ValueError:
+            raise ValueError(f"is malformed: `{text[:20]}`; use a duration such as 30m, 1h or 1d.") from None
+
+    @field_validator("stale_factor", mode="before")
+    @classmethod
+    def _stale_factor(cls, value: object) -> float:
+        text = _text(value) or "2"
+        try:
+            factor = float(text)
+        except ValueError:
+            factor = 0.0
+        if not 1.0 <= factor <= 100.0:
+            raise ValueError(f"is malformed: `{text[:20]}`; use a number from 1 to 100 (2: stale when the last "
+                             "success is older than twice the policy's frequency).")
+        return factor
+
+    @field_validator("watch_every", mode="before")
+    @classmethod
+    def _watch_every(cls, value: object) -> float | None:
+        if isinstance(value, float):  # the default
+            return value
+        text = (_text(value) or "5m").lower()
+        if text == "off":
+            return None
+        seconds = _seconds(text)
+        if not 1 <= seconds <= 86400:
+            raise ValueError(f"is malformed: `{text[:20]}`; use a duration such as 30s, 5m or 1h (at most 24h), "
+                             "or off.")
+        return float(seconds)
+
+    @field_validator("drain_timeout", mode="before")
+    @classmethod
+    def _drain_timeout(cls, value: object) -> float:
+        if isinstance(value, float):  # the default
+            return value
+        text = (_text(value) or "20s").lower()
+        seconds = _seconds(text)
+        if not 0 <= seconds <= 3600 or (seconds == 0 and not text.startswith("0")):
+            raise ValueError(f"is malformed: `{text[:20]}`; use a duration such as 20s or 1m, under your "
+                             "platform's grace period (Docker and Kubernetes: 30s).")
+        return float(seconds)
+
+
+FIELD_NAMES = {str(next(iter(f.validation_alias.choices))): name  # type: ignore[union-attr]
+               for name, f in _Environment.model_fields.items()}
+
+DURATION = re.compile(r"([0-9]{1,6})\s*(s|m|h)")
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def _seconds(text: str) -> int:
+    """`30s`, `5m`, `1h`: seconds; -1 when malformed."""
+    match = DURATION.fullmatch(text.strip())
+    return int(match.group(1)) * DURATION_UNITS[match.group(2)] if match else -1
+
+
+def _url(value: str, slash: bool = False) -> str:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         # The value is not repeated: a token pasted into the wrong variable must not be printed.
-        raise SettingsError(f"{name} is malformed: it must be an http(s) URL such as https://host/path.")
+        raise ValueError("is malformed: it must be an http(s) URL such as https://host/path.")
     if slash and not value.endswith("/"):
         value += "/"
     return value

@@ -30,5 +30,5 @@ class Sweeper:
         self._timer.start()
         return self
 
-    def stop(self) -> None:
-        self._timer.stop(timeout=10)
+    def stop(self, timeout: float = 10) -> None:
+        self._timer.stop(timeout=timeout)

@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 
 from bot.adapters.store import Store
 from bot.domain.watch import LEASE_MARGIN_SECONDS, Notice, PassResult, Watch
+from bot.runtime import metrics
 from bot.runtime.repeating import Repeating
 from handlers.dependencies import Dependencies
 from handlers.watch import post_notice
@@ -37,8 +38,10 @@ class Watcher:
         """One pass, if this instance holds (or can take) the watch; None if another instance watches."""
         with self._lock:
             if not self.store.take_watch_lease(self.holder, self.lease_seconds):
+                metrics.watch_pass(None)
                 return None
             result = self.watch.run_pass(self.holder, self.lease_seconds)
+            metrics.watch_pass(result)
             self.post_pending()
             return result
 
@@ -52,8 +55,8 @@ class Watcher:
         self._timer.start()
         return self
 
-    def stop(self) -> None:
-        self._timer.stop(timeout=30)
+    def stop(self, timeout: float = 30) -> None:
+        self._timer.stop(timeout=timeout)
         self.store.release_watch_lease(self.holder)
 
 

@@ -104,7 +104,7 @@ def run_help(deps: Dependencies, _: HelpCommand, caller: Caller) -> None:
 
 def run_pending(deps: Dependencies, _: PendingCommand, caller: Caller) -> None:
     requests = deps.changes.pending_for(caller.user)
-    caller.say(f"{len(requests)} open request(s)", blocks.pending_blocks(requests, caller.user))
+    caller.say(f"{blocks.plural(len(requests), 'open request')}", blocks.pending_blocks(requests, caller.user))
 
 
 def run_update(deps: Dependencies, parsed: UpdateCommand, caller: Caller) -> None:
@@ -193,7 +193,8 @@ def run_history(deps: Dependencies, parsed: HistoryCommand, caller: Caller) -> N
         with contextlib.suppress(PlanetScaleError, PolicyNotFound):
             refs.append(deps.policies.find_policy(db, parsed.policy, visible).id)
     events = [e for e in deps.store.latest(db.organization, db.database, refs, HISTORY_LIMIT * 4)
-              if (targets_of(e) <= visible if targets_of(e) else visible >= ALL_TARGETS)][:HISTORY_LIMIT]
+              if e.action not in blocks.INTERNAL_ACTIONS
+              and (targets_of(e) <= visible if targets_of(e) else visible >= ALL_TARGETS)][:HISTORY_LIMIT]
     caller.say(f"History of {db}", blocks.history_blocks(db, events, parsed.policy))
 
 

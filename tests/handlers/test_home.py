@@ -53,7 +53,7 @@ def test_carol_approves_alices_request_on_her_home(approvals_bot: Bot, planetsca
     assert thread_of(approvals_bot, message)[-1].startswith(":white_check_mark: Applied")
     after = json.dumps(approvals_bot.slack.homes[CAROL]["blocks"])
     assert "Applied." in after and "Nothing waits for you." in after
-    assert "Latest changes you may see" in after and "*applied*" in after
+    assert "Latest changes you may see" in after and "> changed " in after
     alices = json.dumps(approvals_bot.slack.homes[ALICE]["blocks"])  # published again without opening it
     assert "You have no open requests." in alices
 

@@ -56,7 +56,7 @@ def test_history_after_two_renames_to_255_escaped_characters_is_shown_and_never_
     for text in texts(answer.blocks):
         assert broken_escapes(text) == [], text[-80:]
     shown = "\n".join(texts(answer.blocks))
-    assert shown.count("*applied*") == 2 and "&amp;&lt;&amp;&lt;" in shown
+    assert shown.count("> changed ") == 2 and "&amp;&lt;&amp;&lt;" in shown
 
 
 def test_the_edit_modal_carries_a_255_character_name_and_a_longest_reason_inside_3000_characters(

@@ -38,7 +38,8 @@ def healthy(settings: Settings, tmp_path: Path, slack: SlackState, planetscale: 
     store.migrate()
     store.close()
     return replace(settings, slack_signing_secret="0123456789abcdef0123456789abcdef",
-                   access_file=str(tmp_path / "access.toml"), database_url=f"sqlite:///{tmp_path / 'bot.db'}")
+                   access_file=str(tmp_path / "access.toml"), database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+                   audit_channel="C0DBAOPS01")
 
 
 def run(settings: Settings, planetscale_timeout: float = 5.0) -> tuple[int, str]:
@@ -76,12 +77,11 @@ def test_a_good_configuration_passes(healthy: Settings) -> None:
 
 @pytest.mark.parametrize(("breakage", "expected"), [
     ("wrong_slack_token", "Slack refused SLACK_BOT_TOKEN (invalid_auth)"),
-    ("missing_scope", "the token lacks scope(s) usergroups:read"),
+    ("missing_scope", "the token lacks the scope usergroups:read"),
     ("planetscale_no_access", "acme/app-db: PlanetScale found nothing at acme/app-db (404)"),
     ("planetscale_wrong_token", "refused the service token (401)"),
     ("bad_access_file", "line 5 (rule 1): editors: `bob`"),
     ("unreachable_database", "database unreachable"),
-    ("unmigrated_database", "run `backup-bot migrate`"),
     ("not_a_signing_secret", "does not look like a Slack signing secret"),
 ])
 def test_each_misconfiguration_is_pinpointed_with_a_fix(
@@ -102,8 +102,6 @@ def test_each_misconfiguration_is_pinpointed_with_a_fix(
         (tmp_path / "access.toml").write_text(RULES.replace('"@dba-team"', '"bob"'))
     elif breakage == "unreachable_database":
         settings = replace(settings, database_url="postgresql://nobody@127.0.0.1:1/none")
-    elif breakage == "unmigrated_database":
-        settings = replace(settings, database_url=f"sqlite:///{tmp_path / 'new.db'}")
     elif breakage == "not_a_signing_secret":
         settings = replace(settings, slack_signing_secret="xoxb-looks-like-a-token")
     problems, out = run(settings)
@@ -214,3 +212,60 @@ def test_doctor_checks_what_the_watch_reads(healthy: Settings, planetscale: Plan
     [backups] = [f for line, f in given.items() if "acme/app-db: backups cannot be listed" in line]
     [databases] = [f for line, f in given.items() if "acme: databases cannot be listed" in line]
     assert "read_database and read_backups" in backups and "read_database on the organization" in databases
+
+
+def findings(out: str) -> dict[str, str]:
+    return dict(zip(problem_lines(out), fixes(out), strict=True))
+
+
+def test_doctor_finds_groups_users_and_channels_that_do_not_exist(healthy: Settings, tmp_path: Path) -> None:
+    (tmp_path / "access.toml").write_text(
+        '[[rules]]\norganizations = ["acme"]\ndatabases = ["app-db"]\neditors = ["@dba-team", "U0NOBODY01"]\n'
+        'approvers = ["@no-such-group", "@dba-leads"]\nchannels = ["C0NOWHERE1", "C0DBAOPS01"]\n')
+    problems, out = run(replace(healthy, audit_channel="C0NOTREAL"))
+    found = findings(out)
+    assert problems == 4, out
+    [group] = [f for line, f in found.items() if "the user group @no-such-group does not exist" in line]
+    assert "create the group" in group
+    assert any("user U0NOBODY01 does not exist" in line for line in found)
+    assert any("rule 1 (line 1): channel C0NOWHERE1 does not exist" in line for line in found)
+    assert any("BACKUP_BOT_AUDIT_CHANNEL: channel C0NOTREAL does not exist" in line for line in found)
+    assert "channel C0DBAOPS01 exists" in out
+
+
+@pytest.mark.parametrize(("approvals", "expected"), [
+    ('approvers = ["@dba-leads"]\napprovals = 2', "approvals = 2 but only 1 person can approve"),
+    ('approvers = ["@dba-team"]\napprovals = 2',
+     "approvals = 2 cannot be met for a request by U0ALICE001, U0BOB00001: nobody approves their own request"),
+    ('approvals = { "@dba-leads" = 2 }', "@dba-leads must give 2 approvals but has 1 member"),
+])
+def test_doctor_finds_approvals_that_cannot_be_met(healthy: Settings, tmp_path: Path, approvals: str,
+                                                   expected: str) -> None:
+    (tmp_path / "access.toml").write_text(
+        f'[[rules]]\norganizations = ["acme"]\ndatabases = ["app-db"]\neditors = ["@dba-team"]\n{approvals}\n')
+    problems, out = run(healthy)
+    assert problems == 1 and expected in out, out
+
+
+def test_the_watch_without_an_audit_channel_is_a_finding(healthy: Settings) -> None:
+    problems, out = run(replace(healthy, audit_channel=None))
+    assert problems == 1, out
+    [(line, fix)] = findings(out).items()
+    assert "nobody told" in line and "BACKUP_BOT_AUDIT_CHANNEL" in fix
+    assert run(replace(healthy, audit_channel=None, watch_every=None))[0] == 0
+
+
+def test_a_fresh_database_is_a_note_and_doctor_creates_nothing(healthy: Settings, tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.db"
+    problems, out = run(replace(healthy, database_url=f"sqlite:///{fresh}"))
+    assert problems == 0, out
+    assert "does not exist yet; `backup-bot serve` (or `backup-bot migrate`) creates it" in out
+    assert not fresh.exists()
+
+
+def test_a_schema_behind_the_code_is_a_note(healthy: Settings, tmp_path: Path) -> None:
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "empty.db").close()
+    problems, out = run(replace(healthy, database_url=f"sqlite:///{tmp_path / 'empty.db'}"))
+    assert problems == 0 and "reachable, no schema yet" in out, out

@@ -53,7 +53,7 @@ def test_json_logs_carry_one_request_id_from_the_ack_into_the_background_work(bo
         logging.getLogger().handlers.clear()
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     audited = [e for e in lines if e["logger"] == "bot.audit"]
-    actions = [json.loads(e["message"].removeprefix("audit "))["action"] for e in audited]
+    actions = [e["audit"]["action"] for e in audited]
     assert actions == ["requested", "sending", "applied"]
     assert len({e["request_id"] for e in audited}) == 1 and audited[0]["request_id"] != "-"
     assert BOT_TOKEN not in err and SIGNING_SECRET not in err

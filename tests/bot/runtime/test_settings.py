@@ -75,13 +75,88 @@ def test_the_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> Non
     assert settings.log_format == "json"
 
 
-def test_serve_stops_with_one_line_naming_the_missing_setting(tmp_path: Path) -> None:
+def test_serve_reports_every_missing_setting_at_once_one_line_each(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-" + SECRET}
     done = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
-    assert "SLACK_SIGNING_SECRET is not set" in done.stderr and SECRET not in done.stderr + done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert [line.split(" is ")[0] for line in lines] == [
+        "backup-bot: SLACK_SIGNING_SECRET", "backup-bot: PLANETSCALE_SERVICE_TOKEN_ID",
+        "backup-bot: PLANETSCALE_SERVICE_TOKEN"], lines
+    assert all(" is not set: " in line for line in lines)
+    assert SECRET not in done.stderr + done.stdout
+
+
+def test_every_malformed_setting_is_reported_at_once_without_values() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load(("SLACK_SIGNING_SECRET",), SLACK_BOT_TOKEN=SECRET, PORT="http", BACKUP_BOT_WATCH_EVERY="often",
+             PLANETSCALE_API_URL=SECRET, BACKUP_BOT_DRAIN_TIMEOUT="soon")
+    named = [line.split(" ")[0] for line in caught.value.problems]
+    assert sorted(named) == sorted(["SLACK_BOT_TOKEN", "PORT", "BACKUP_BOT_WATCH_EVERY", "PLANETSCALE_API_URL",
+                                    "BACKUP_BOT_DRAIN_TIMEOUT", "SLACK_SIGNING_SECRET"]), caught.value.problems
+    assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN",
+                                  "PLANETSCALE_SERVICE_TOKEN"])
+def test_a_secret_may_come_from_a_file(tmp_path: Path, name: str) -> None:
+    value = {"SLACK_BOT_TOKEN": "xoxb-from-a-file", "SLACK_APP_TOKEN": "xapp-from-a-file"}.get(name, "from-a-file")
+    (tmp_path / "secret").write_text(value + "\n")
+    env = {f"{name}_FILE": str(tmp_path / "secret")}
+    if name == "PLANETSCALE_SERVICE_TOKEN":
+        env["PLANETSCALE_SERVICE_TOKEN_ID"] = "abc"
+    settings = load(**env)
+    assert value in settings.secrets()
+
+
+def test_a_secret_file_that_cannot_be_read_or_doubles_the_variable_is_named(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("xoxb-" + SECRET)
+    with pytest.raises(SettingsError) as caught:
+        load(SLACK_SIGNING_SECRET_FILE=str(tmp_path / "missing"), SLACK_BOT_TOKEN_FILE=str(tmp_path / "token"),
+             SLACK_BOT_TOKEN="xoxb-" + SECRET)
+    assert caught.value.problems == [
+        "SLACK_BOT_TOKEN and SLACK_BOT_TOKEN_FILE are both set: keep one of them.",
+        "SLACK_SIGNING_SECRET_FILE cannot be read (No such file or directory): point it at a readable file "
+        "holding only the secret."]
+
+
+def test_postgres_urls_are_taken_as_postgresql() -> None:
+    url = load(BACKUP_BOT_DATABASE_URL="postgres://bot@db.internal:5432/bot").database_url
+    assert url == "postgresql://bot@db.internal:5432/bot"
+
+
+def test_the_drain_timeout_is_twenty_seconds_by_default() -> None:
+    assert load().drain_timeout == 20.0
+    assert load(BACKUP_BOT_DRAIN_TIMEOUT="5s").drain_timeout == 5.0
+    assert load(BACKUP_BOT_DRAIN_TIMEOUT="0s").drain_timeout == 0.0
+
+
+def test_env_example_is_read_the_same_by_dotenv_and_docker(tmp_path: Path) -> None:
+    """docker run --env-file keeps everything after `=`: no value in .env.example carries a comment."""
+    example = (Path(__file__).resolve().parents[3] / ".env.example").read_text()
+    for line in example.splitlines():
+        if line and not line.startswith("#"):
+            _, _, value = line.partition("=")
+            assert "#" not in value and value == value.strip(), line
+
+
+def test_the_placeholders_of_env_example_are_refused_by_name(tmp_path: Path) -> None:
+    example = (Path(__file__).resolve().parents[3] / ".env.example").read_text()
+    (tmp_path / ".env").write_text(example)
+    with pytest.raises(SettingsError) as caught:
+        Settings.load(env={}, dotenv_path=str(tmp_path / ".env"))
+    named = sorted(line.split(" ")[0] for line in caught.value.problems)
+    assert named == ["PLANETSCALE_SERVICE_TOKEN", "PLANETSCALE_SERVICE_TOKEN_ID", "SLACK_BOT_TOKEN",
+                     "SLACK_SIGNING_SECRET"], caught.value.problems
+    assert all("placeholder from .env.example" in line for line in caught.value.problems)
+
+
+def test_a_comment_kept_in_a_secret_is_named_without_the_value() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load(PLANETSCALE_SERVICE_TOKEN_ID="abc", PLANETSCALE_SERVICE_TOKEN=SECRET + "   # needs read_backups")
+    assert caught.value.problems == ["PLANETSCALE_SERVICE_TOKEN is malformed: it holds a space (a comment after the "
+                                     "value? put comments on lines of their own)"]
 
 
 def test_socket_mode_stops_with_one_line_without_an_app_token(tmp_path: Path) -> None:

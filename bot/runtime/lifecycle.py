@@ -1,0 +1,74 @@
+"""Stopping with a bound (SIGTERM under serve and socket), and a health check for Socket Mode."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from bot.adapters.store import Store
+from bot.runtime.executor import TrackedExecutor
+from bot.runtime.sweeper import Sweeper
+from bot.runtime.watch import Watcher
+
+log = logging.getLogger("bot")
+
+
+def drain(executor: TrackedExecutor, sweeper: Sweeper, watcher: Watcher | None, store: Store, timeout: float,
+          clock: Callable[[], float] = time.monotonic) -> int:
+    """Lets the work already acknowledged finish for at most `timeout` seconds; how many pieces are left. What
+    is left is on the record in the database (a request being applied holds a lease that runs out), and the
+    sweep of the next instance to start finishes it."""
+    deadline = clock() + timeout
+    log.info("shutting down: finishing the work already acknowledged, for at most %.0f s", timeout)
+    sweeper.stop(timeout=0)
+    if watcher is not None:
+        watcher.stop(timeout=max(0.0, deadline - clock()))
+    executor.wait_idle(timeout=max(0.0, deadline - clock()))
+    left = executor.pending
+    if left:
+        log.warning("shutting down with %d piece(s) of work unfinished after %.0f s (BACKUP_BOT_DRAIN_TIMEOUT): "
+                    "the sweep finishes what they started once an instance runs again", left, timeout)
+        return left
+    executor.shutdown(wait=True)
+    store.close()
+    log.info("shut down: all work finished")
+    return 0
+
+
+class HealthServer:
+    """`GET /healthz` on a port of its own, for `backup-bot socket`, which has no HTTP server: 200 with JSON
+    when the bot and its database are usable, 503 otherwise, as under serve."""
+
+    def __init__(self, host: str, port: int, report: Callable[[], dict[str, Any]]):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?", 1)[0] != "/healthz":
+                    self.send_error(404)
+                    return
+                answer = report()
+                body = json.dumps(answer).encode()
+                self.send_response(200 if answer.get("status") == "ok" else 503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # a probe every few seconds is not worth a log line
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, name="healthz", daemon=True)
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
