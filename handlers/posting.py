@@ -229,7 +229,11 @@ def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
 
 
 def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeRequest) -> None:
+    """An applied change, once in the audit channel (claimed in the database: later clicks on its buttons, a
+    retry or another instance do not post it again)."""
     if not deps.audit_channel or deps.audit_channel == request.channel:
+        return
+    if not deps.store.claim_notice(request.id, "audit"):
         return
     text, request_blocks = request_message(deps, request)
     record = [b for b in request_blocks if b.get("type") != "actions"]  # a record: its buttons belong elsewhere
@@ -237,3 +241,4 @@ def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeReque
         client.chat_postMessage(channel=deps.audit_channel, text=text, blocks=record)
     except SlackApiError as exc:
         log.error("could not post to the audit channel %s: %s", deps.audit_channel, exc.response.get("error"))
+        deps.store.forget_notice(request.id, "audit")

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from approval_helpers import CAROL, approvals_bot, ask
+from approval_helpers import ALICE, CAROL, LEADS, approvals_bot, ask, request_id
 from conftest import Bot
 
 from bot.emulators.planetscale import PlanetScaleState
-from handlers.blocks import REJECT
+from handlers.blocks import APPROVE, CANCEL, REJECT
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
 
@@ -30,3 +30,24 @@ def test_reject_in_pending_asks_for_confirmation_as_everywhere_else(approvals_bo
     assert in_pending["confirm"] == in_message["confirm"]
     assert json.dumps(in_pending["confirm"]).count("Reject") >= 2
     assert planetscale.calls("PATCH") == []
+
+
+AUDIT = "C0RANDOM01"
+
+
+def audit_posts(bot: Bot) -> list[str]:
+    return [e.text for e in bot.slack.events if e.kind == "message" and e.channel == AUDIT]
+
+
+def test_an_applied_change_reaches_the_audit_channel_once_however_often_its_buttons_are_clicked(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    approvals_bot.deps.audit_channel = AUDIT
+    message = ask(approvals_bot)
+    rid = request_id(message)
+    approvals_bot.click(APPROVE, rid, user=CAROL, message=message)
+    assert len(planetscale.calls("PATCH")) == 1 and len(audit_posts(approvals_bot)) == 1
+    for action_id, user in ((APPROVE, CAROL), (APPROVE, LEADS[1]), (REJECT, LEADS[1]), (CANCEL, ALICE)):
+        again = approvals_bot.click(action_id, rid, user=user, message=message)
+        assert "already applied" in again.all_text()
+    assert len(audit_posts(approvals_bot)) == 1
+    assert len(planetscale.calls("PATCH")) == 1
