@@ -151,6 +151,9 @@ def to_thread(deps: Dependencies, client: WebClient, request: ChangeRequest, not
     """A reply under the request's message (when it has one the bot posted), sent once per notice; `claimed`
     are notices claimed already (by the sweep), given back like `notice` if Slack refuses the reply."""
     if not (request.message_channel and request.message_ts):
+        # Not said yet: a later sweep says it once a click has shown where the message is.
+        for claim in claimed:
+            deps.store.forget_notice(request.id, claim)
         return
     if notice is not None and not deps.store.claim_notice(request.id, notice):
         return

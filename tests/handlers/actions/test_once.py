@@ -5,11 +5,14 @@ message, and Reject asks first wherever it is shown."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-from approval_helpers import ALICE, CAROL, LEADS, approvals_bot, ask, request_id
+import sqlalchemy as sa
+from approval_helpers import ALICE, CAROL, LEADS, approvals_bot, ask, request_id, sweep, thread_of
 from conftest import Bot
 
+from bot.adapters.schema import change_requests
 from bot.emulators.planetscale import PlanetScaleState
 from handlers.blocks import APPROVE, CANCEL, REJECT
 
@@ -51,3 +54,22 @@ def test_an_applied_change_reaches_the_audit_channel_once_however_often_its_butt
         assert "already applied" in again.all_text()
     assert len(audit_posts(approvals_bot)) == 1
     assert len(planetscale.calls("PATCH")) == 1
+
+
+def test_a_reminder_due_while_the_message_is_unknown_is_sent_once_a_click_shows_where_it_is(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    message = ask(approvals_bot)
+    now = time.time()
+    with approvals_bot.deps.store.engine.begin() as conn:  # a crash between posting it and recording where
+        conn.execute(sa.update(change_requests).values(message_channel=None, message_ts=None,
+                                                       created_at=now - 13 * 3600, expires_at=now + 11 * 3600))
+    sweep(approvals_bot)
+    sweep(approvals_bot)
+    assert thread_of(approvals_bot, message) == []  # nowhere to say it yet
+    refused = approvals_bot.click(APPROVE, request_id(message), user=ALICE, message=message)  # her own: refused
+    assert "Nobody approves or rejects their own request" in refused.all_text()
+    sweep(approvals_bot)
+    sweep(approvals_bot)
+    [reminder] = thread_of(approvals_bot, message)
+    assert reminder.startswith(":bell: Reminder for <!subteam^S0DBALEAD1>")
+    assert planetscale.calls("PATCH") == []
