@@ -32,6 +32,9 @@ GROUP_HANDLE = re.compile(r"@[a-z0-9][a-z0-9._-]*")
 CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 DURATION = re.compile(r"([0-9]+)\s*(m|min|h|d|w)")
 DURATION_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+# A request born expired could never be approved; one past 90 days outlives any reason given for it (and a
+# date beyond the calendar cannot be shown).
+EXPIRE_AFTER_MIN, EXPIRE_AFTER_MAX = 60, 90 * 86400
 
 
 class AccessFileError(Exception):
@@ -213,6 +216,10 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
                               "and remind.")
     try:
         expire = parse_duration(str(approvals.get("expire_after", "24h")))
+        if not EXPIRE_AFTER_MIN <= expire <= EXPIRE_AFTER_MAX:
+            raise ValueError(f"`{approvals['expire_after']}` is out of range: a request waits for its approvals "
+                             f"from {describe_duration(EXPIRE_AFTER_MIN)} to {describe_duration(EXPIRE_AFTER_MAX)}"
+                             ", e.g. 24h")
     except ValueError as exc:
         raise AccessFileError(f"{path} line {_line_of(text, 'expire_after')}: expire_after: {exc}.") from None
     remind = approvals.get("remind", list(DEFAULT_REMINDERS))
