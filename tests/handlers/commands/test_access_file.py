@@ -61,3 +61,38 @@ def test_the_bounds_of_the_expiry_are_accepted(from_file: tuple[Bot, Path], expi
     rewrite(path, RULES.format(expire=expire, approvals=1), ago=30)
     bot.command("list acme/app-db", user=ALICE)
     assert bot.deps.access.source.last_error is None
+
+
+def test_a_file_being_rewritten_in_place_is_never_taken_half_written(
+        from_file: tuple[Bot, Path], planetscale: PlanetScaleState, caplog: pytest.LogCaptureFixture) -> None:
+    bot, path = from_file
+    whole = RULES.format(expire="24h", approvals=2)
+    # Torn just before its `approvals` line, the new version still parses: a rule asking no approval at all.
+    path.write_text(whole[:whole.index("approvals = 2")])
+    first = bot.command(f"update acme/app-db {PROD} retention=1d frequency=12h", user=ALICE)
+    assert "needs 1 approval" in first.all_text()  # the last whole version's rule
+    # Torn mid-key: it does not parse, and while it is being written that is no error to report.
+    path.write_text(whole[:whole.index("approvers") + 4])
+    second = bot.command(f"update acme/app-db {PROD} retention=4d frequency=12h", user=ALICE)
+    assert "needs 1 approval" in second.all_text()
+    assert bot.deps.access.source.last_error is None
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert planetscale.calls("PATCH") == []
+    # Written whole and left alone: taken.
+    rewrite(path, whole, ago=30)
+    third = bot.command(f"update acme/app-db {PROD} retention=5d frequency=12h", user=ALICE)
+    assert "needs 2 approval" in third.all_text()
+
+
+def test_a_version_dated_in_the_future_is_taken_once_it_has_stayed_the_same(
+        from_file: tuple[Bot, Path], planetscale: PlanetScaleState) -> None:
+    bot, path = from_file
+    source = bot.deps.access.source
+    assert isinstance(source, AccessFile)
+    now = [time.time()]
+    source.clock = lambda: now[0]
+    path.write_text(RULES.format(expire="24h", approvals=2))
+    os.utime(path, (now[0] + 3600, now[0] + 3600))  # another host's clock, an hour ahead
+    assert source.rules.rules[0].approvals == 1  # just changed, as far as this bot can tell
+    now[0] += 5
+    assert source.rules.rules[0].approvals == 2  # the same for a while since: whole
