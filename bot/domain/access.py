@@ -332,7 +332,7 @@ class AccessFile:
 
     def _settled(self, stamp: Stamp) -> bool:
         now = self.clock()
-        if 0 <= now - stamp[0] / 1e9 - SETTLE_SECONDS:
+        if now - stamp[0] / 1e9 >= SETTLE_SECONDS:
             return True
         if self._seen is None or self._seen[0] != stamp:
             self._seen = (stamp, now)
