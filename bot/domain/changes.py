@@ -355,6 +355,9 @@ class ChangePath:
                 channel: str, reason: str, revert_of: str | None = None) -> Outcome:
         """Ask `inverse` as a change: judged on the recorded targets before anything is read, then as any change.
         The reason is the bot's, so it does not stand for the one a guardrail's override asks of a person."""
+        # A day or week that was null is not sent: the PATCH takes no nulls, and PlanetScale clears them itself
+        # when the schedule goes back to hours or days.
+        inverse = {f: value for f, value in inverse.items() if value is not None}
         try:
             decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, recorded, channel)
         except DirectoryError as exc:
