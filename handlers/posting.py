@@ -45,6 +45,10 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
                                "the request is in the channel, and nothing is sent to PlanetScale until then.")
     elif outcome.kind is OutcomeKind.APPLIED and outcome.request is not None:
         publish(deps, client, outcome.request, respond)
+    elif outcome.kind is OutcomeKind.QUEUED and outcome.request is not None:
+        # Applied (or confirmed) later by the sweep: the message it updates then, and tells the requester from.
+        publish(deps, client, outcome.request, respond)
+        say_privately(respond, blocks.error_text(outcome.message))
     else:
         say_privately(respond, blocks.error_text(outcome.message))
 
@@ -199,6 +203,12 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
     try:
         answer = client.chat_postMessage(channel=request.channel, text=text, blocks=request_blocks)
         deps.store.set_message(request.id, str(answer["channel"]), str(answer["ts"]))
+        latest = deps.store.get_request(request.id)
+        if latest is not None and latest.state is not request.state:
+            # The sweep (here or on another instance) moved it on while it was being posted, before the
+            # message could be found to update: shown as it now stands.
+            refresh(deps, client, latest)
+            return
     except SlackApiError as exc:
         # Private channels and DMs the bot is not in: the command's response URL still reaches them, and
         # button clicks on that message bring a response URL to update it with.
