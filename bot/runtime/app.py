@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +28,7 @@ from bot.adapters.store import Store
 from bot.domain.access import AccessControl, AccessFile, AccessFileError, RulesSource
 from bot.domain.changes import ChangePath
 from bot.domain.reading import PolicyService
-from bot.runtime.executor import TrackedExecutor
+from bot.runtime.executor import TrackedExecutor, delivered
 from bot.runtime.logs import new_request_id
 from bot.runtime.settings import Settings, SettingsError
 from handlers.dependencies import Dependencies
@@ -93,9 +94,10 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
                            slack_groups(slack, max_age=settings.group_cache_max_age),
                            planetscale_roles(slack, planetscale))
     policies = PolicyService(planetscale)
+    background = background or TrackedExecutor()
+    background.first_time = store.first_delivery
     return Dependencies(policies, access, store, ChangePath(store, policies, planetscale, access),
-                        background or TrackedExecutor(), settings.audit_channel, settings.stale_factor,
-                        slack=slack)
+                        background, settings.audit_channel, settings.stale_factor, slack=slack)
 
 
 def health_report(deps: Dependencies) -> dict[str, Any]:
@@ -199,6 +201,13 @@ class BotApp(App):
                 auto_acknowledgement=built.auto_acknowledgement, ack_timeout=built.ack_timeout,
                 base_logger=self._base_logger)
         return registered
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        """Bolt's dispatch, the work the request hands over keyed on its body: a replay or a retry of it, here
+        or on another instance, does nothing again (TrackedExecutor.first_time, after the ack)."""
+        body = req.raw_body or (json.dumps(req.body, sort_keys=True, separators=(",", ":")) if req.body else "")
+        with delivered(body):
+            return super().dispatch(req)
 
     def _init_context(self, req: BoltRequest) -> None:
         new_request_id()

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
 from bot.domain.changes import explain
@@ -20,6 +23,36 @@ log = logging.getLogger(__name__)
 
 # Work handed over while a request is being answered, waiting for the answer to be on its way.
 _held: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar("held", default=None)
+
+
+@dataclass
+class Delivery:
+    """One request from Slack being answered: the work it hands over (on the thread that answers it, in order)
+    is keyed on a digest of its body, the same for its replays and for Slack's retries of it."""
+
+    digest: str
+    thread: int = field(default_factory=threading.get_ident)
+    handed: int = 0
+
+    def next_key(self) -> str | None:
+        if threading.get_ident() != self.thread:
+            return None  # work handed over by that work: it runs only if the first did
+        self.handed += 1
+        return f"{self.digest}:{self.handed}"
+
+
+_delivery: contextvars.ContextVar[Delivery | None] = contextvars.ContextVar("delivery", default=None)
+
+
+@contextlib.contextmanager
+def delivered(body: str) -> Iterator[None]:
+    """The request with this body is being answered inside this block. Slack's requests differ in their
+    trigger_id, action_ts or event_id: two with one body are one request sent again."""
+    token = _delivery.set(Delivery(hashlib.sha256(body.encode()).hexdigest()) if body else None)
+    try:
+        yield
+    finally:
+        _delivery.reset(token)
 
 
 @contextlib.contextmanager
@@ -47,6 +80,8 @@ class TrackedExecutor(ThreadPoolExecutor):
         super().__init__(max_workers=max_workers, thread_name_prefix="lazy")
         self._pending = 0
         self._idle = threading.Condition()
+        # Whether a request's work is seen for the first time (by every instance): set by the runtime.
+        self.first_time: Callable[[str], bool] | None = None
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         with self._idle:
@@ -81,6 +116,10 @@ class TrackedExecutor(ThreadPoolExecutor):
 
     def _hand_over(self, work: Callable[[], None]) -> None:
         """Counted at once; started at once, or when the server has written its answer (after_the_answer)."""
+        current = _delivery.get()
+        key = current.next_key() if current is not None and self.first_time is not None else None
+        if key is not None:
+            work = partial(self._once, key, work)
         # The caller's context (its request ID, for one) goes with the work; work it hands over starts at once.
         context = contextvars.copy_context()
         context.run(_held.set, None)
@@ -91,6 +130,20 @@ class TrackedExecutor(ThreadPoolExecutor):
             self._start(context.run, work)
         else:
             held.append(lambda: self._start_held(context, work))
+
+    def _once(self, key: str, work: Callable[[], None]) -> None:
+        """The work of a request from Slack, unless a replay of it or Slack's retry of it did it already. Asked
+        here, after the ack: the ack never waits on the database."""
+        assert self.first_time is not None
+        try:
+            first = self.first_time(key)
+        except Exception:
+            log.exception("could not check whether this request was seen before; acting on it")
+            first = True
+        if not first:
+            log.info("a request already acted on (replayed, or retried by Slack): not acted on again")
+            return
+        work()
 
     def _start_held(self, context: contextvars.Context, work: Callable[[], None]) -> None:
         try:
