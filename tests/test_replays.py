@@ -75,8 +75,9 @@ def two_instances(settings: Any, slack: SlackState, planetscale_client: Any, pos
     stores[0].migrate()
     made = [make_bot(settings, slack, planetscale_client, store, slack_server) for store in stores]
     bots = [next(m) for m in made]
+    asking = OPEN_RULES.replace('approvers = ["@dba-leads"]', 'approvers = ["@dba-leads"]\napprovals = 1')
     for instance in bots:  # changes wait for an approval: each delivery acted on would post a request
-        instance.use_rules(OPEN_RULES.replace('approvers = ["@dba-leads"]', 'approvers = ["@dba-leads"]\napprovals = 1'))
+        instance.use_rules(asking)
     yield bots
     for m in made:
         next(m, None)
