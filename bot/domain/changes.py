@@ -338,8 +338,11 @@ class ChangePath:
             return Outcome(OutcomeKind.REFUSED, "Only an applied change can be reverted, and this one is "
                                                 f"{describe_state(original)}.")
         db = DatabaseRef(original.organization, original.database)
+        # The day and week PlanetScale cleared as the schedule went to hours or days come back with it.
+        moved = [f for f in ("schedule_day", "schedule_week")
+                 if original.after and original.after.get(f) != original.before.get(f)]
         # The targets as recorded, the policy's target after the change first.
-        return self._revert(db, original.policy_id, {f: original.before[f] for f in original.changes},
+        return self._revert(db, original.policy_id, {f: original.before[f] for f in [*original.changes, *moved]},
                             list(reversed(original.targets)), user, channel,
                             f"revert of the change requested by <@{original.requester}>", revert_of=original.id)
 

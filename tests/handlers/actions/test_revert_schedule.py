@@ -33,3 +33,14 @@ def test_reverting_the_bots_own_move_from_daily_to_weekly_asks_daily_again(
     assert (policy["frequency_unit"], policy["schedule_day"], policy["schedule_week"]) == ("day", None, None)
     assert [c.body for c in planetscale.calls("PATCH")][-1] == {"retention_value": 3, "retention_unit": "day",
                                                                 "frequency_value": 1, "frequency_unit": "day"}
+
+
+def test_reverting_a_move_from_monthly_to_daily_asks_the_day_and_week_back(
+        bot: Bot, planetscale: PlanetScaleState) -> None:
+    """PlanetScale cleared the day and week when the schedule went daily: the revert asks them back."""
+    [message] = bot.command("update acme/billing-db bp05billmon frequency=1d", user=ALICE).public
+    assert planetscale.policy("acme", "billing-db", "bp05billmon")["schedule_day"] is None
+    reverted = bot.click(REVERT, revert_button(message.blocks), user=ALICE, message=message)
+    assert "Nothing was sent" not in reverted.all_text() and "Something went wrong" not in reverted.all_text()
+    policy = planetscale.policy("acme", "billing-db", "bp05billmon")
+    assert (policy["frequency_unit"], policy["schedule_day"], policy["schedule_week"]) == ("month", 1, 0)
