@@ -235,8 +235,8 @@ def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
             log.error("could not update the message of request %s: %s", request.id, exc.response.get("error"))
             if respond is not None and has_response_url(respond):
                 respond(text=text, blocks=request_blocks, replace_original=True)
-    elif respond is not None:
-        respond(text=text, blocks=request_blocks, replace_original=True)
+    elif has_response_url(respond):
+        respond(text=text, blocks=request_blocks, replace_original=True)  # type: ignore[misc]
     if latest.state is RequestState.APPLIED and request.state is RequestState.APPLIED:
         to_audit_channel(deps, client, latest)
 
