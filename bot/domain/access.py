@@ -291,8 +291,9 @@ def _line_of(text: str, needle: str, start: int = 1) -> int:
 
 
 # A new version of the access file is taken once it has stayed the same this long: written in place, a file is
-# read half-written while its writer is at it (and half a file may parse, as rules that ask less).
-SETTLE_SECONDS = 1.0
+# read half-written while its writer is at it (and half a file may parse, as rules that ask less). Two seconds,
+# as some file systems keep modification times to the second.
+SETTLE_SECONDS = 2.0
 
 Stamp = tuple[int, int, int]  # the file's modification time (ns), size and inode
 
