@@ -304,7 +304,7 @@ class AccessFile:
     A new version is read only once nothing has written to it for SETTLE_SECONDS (by its modification time, or,
     for a time this clock cannot trust, by how long this bot has seen it unchanged), and only if it is the
     same before and after the read. Until then, the last good rules apply and nothing is reported: a file
-    being written is not a bad file. Writing the new version beside it and renaming it over is taken at once."""
+    being written is not a bad file."""
 
     def __init__(self, path: str, clock: Callable[[], float] | None = None):
         import time
