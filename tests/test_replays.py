@@ -123,3 +123,29 @@ def test_requests_are_remembered_for_an_hour_by_the_sweep(bot: Bot, planetscale:
     bot.deps.changes.clock = lambda: started + DELIVERY_MEMORY_SECONDS + 1
     sweeper.sweep()
     assert remembered() == 0
+
+
+def test_clicks_on_an_applied_request_on_two_instances_post_it_to_the_audit_channel_once(
+        two_instances: list[Bot], planetscale: PlanetScaleState) -> None:
+    from approval_helpers import APPROVE, request_id
+
+    first, second = two_instances
+    for instance in two_instances:
+        instance.deps.audit_channel = "C0RANDOM01"
+    first.command(f"update acme/app-db {PROD} retention=9d", user=ALICE)
+    [message] = [e for e in first.slack.events if e.kind == "message" and e.channel == CHANNEL]
+    rid = request_id(message)
+    together = threading.Barrier(3)
+
+    def click(instance: Bot) -> None:
+        together.wait()
+        instance.click(APPROVE, rid, user="U0CAROL001", message=message)
+
+    threads = [threading.Thread(target=click, args=(b,)) for b in (first, second, first)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    second.click(APPROVE, rid, user="U0CAROL001", message=message)
+    assert len(planetscale.calls("PATCH")) == 1
+    assert len([e for e in first.slack.events if e.kind == "message" and e.channel == "C0RANDOM01"]) == 1
