@@ -4,6 +4,7 @@ requester hear how it ended when the sweep finishes it."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -89,5 +90,31 @@ def test_a_change_whose_patch_went_unconfirmed_is_posted_and_its_result_told(
     assert "message will show the result" in reply.all_text()
     assert "Applying" in the_message(bot).text
     sweep(bot)
+    sweep(bot)
+    told_how_it_ended(bot, planetscale)
+
+
+def test_a_change_from_the_edit_form_queued_behind_another_is_posted_and_its_result_told(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    bot = approvals_bot
+    bot.deps.audit_channel = AUDIT
+    changes, store = bot.deps.changes, bot.deps.store
+    now = [time.time()]
+    changes.clock = lambda: now[0]
+    changes.pause = lambda seconds: now.__setitem__(0, now[0] + 20)
+    bot.command(f"edit acme/app-db {DEV}", user=ALICE)
+    form = bot.current_view()
+    confirm = bot.submit(form, {"retention_value": "5"}).ack["view"]
+    confirm["id"] = form["id"]
+    with store.engine.begin() as conn:  # another instance is applying a change to the same policy
+        conn.execute(policy_leases.insert().values(policy_key=f"acme/app-db/{DEV}", holder="other",
+                                                   until=time.time() + 3600, generation=1))
+    bot.submit(confirm, {})
+    assert planetscale.calls("PATCH") == []
+    assert "Posted in the channel, not applied yet" in json.dumps(bot.current_view())
+    assert "Approved; applying" in the_message(bot).text
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(policy_leases).values(until=0))
+    now[0] += 120
     sweep(bot)
     told_how_it_ended(bot, planetscale)
