@@ -282,6 +282,14 @@ def groups_line(groups: GroupProgress) -> str:
     return "*By group:* " + fit(" · ".join(parts), 2800)
 
 
+def reject_button(request: ChangeRequest) -> ButtonElement:
+    """Reject asks first wherever it is shown: a slip closes the request for good."""
+    return ButtonElement(text="Reject", action_id=REJECT, value=request.id, style="danger",
+                         confirm=ConfirmObject(title="Reject this change?", text=f"Nothing will be sent to "
+                                               f"PlanetScale and <@{request.requester}> will be told.",
+                                               confirm="Reject", deny="Keep it"))
+
+
 def request_blocks(request: ChangeRequest, approved_by: list[str],
                    groups: GroupProgress | None = None) -> list[dict[str, Any]]:
     """A change request as it stands now: the one message the channel sees, updated at every step."""
@@ -319,10 +327,7 @@ def request_blocks(request: ChangeRequest, approved_by: list[str],
     if request.state is RequestState.PENDING:
         result.append(ActionsBlock(block_id=f"request:{request.id}", elements=[
             ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),
-            ButtonElement(text="Reject", action_id=REJECT, value=request.id, style="danger",
-                          confirm=ConfirmObject(title="Reject this change?", text=f"Nothing will be sent to "
-                                                f"PlanetScale and <@{request.requester}> will be told.",
-                                                confirm="Reject", deny="Keep it")),
+            reject_button(request),
             ButtonElement(text="Cancel", action_id=CANCEL, value=request.id),
         ]))
     elif request.state is RequestState.APPLIED:
@@ -425,7 +430,7 @@ def pending_blocks(requests: list[ChangeRequest], user: str) -> list[dict[str, A
         blocks += packed([f"{request_headline(request)} (in <#{request.channel}>)", changes], room=2)[0]
         buttons = [ButtonElement(text="Cancel", action_id=CANCEL, value=request.id)] if request.requester == user \
             else [ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),
-                  ButtonElement(text="Reject", action_id=REJECT, value=request.id, style="danger")]
+                  reject_button(request)]
         blocks.append(ActionsBlock(elements=buttons))
     if len(requests) > MAX_PENDING_SHOWN:
         blocks.append(not_shown(len(requests) - MAX_PENDING_SHOWN))

@@ -16,7 +16,7 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmObject, DividerBlock
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
 
 from bot.domain.access import Action, Capability, DirectoryError
 from bot.domain.change_requests import ChangeRequest
@@ -77,10 +77,7 @@ def _requests(deps: Dependencies, requests: list[ChangeRequest], user: str,
             buttons = [ButtonElement(text="Cancel", action_id=blocks.CANCEL, value=request.id)]
         else:
             buttons = [ButtonElement(text="Approve", action_id=blocks.APPROVE, value=request.id, style="primary"),
-                       ButtonElement(text="Reject", action_id=blocks.REJECT, value=request.id, style="danger",
-                                     confirm=ConfirmObject(title="Reject this change?", text="Nothing will be "
-                                                           f"sent to PlanetScale and <@{request.requester}> will "
-                                                           "be told.", confirm="Reject", deny="Keep it"))]
+                       blocks.reject_button(request)]
         shown += [ActionsBlock(block_id=f"home:{request.id}", elements=buttons), DividerBlock()]
     return shown
 

@@ -46,6 +46,10 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
                                "the request is in the channel, and nothing is sent to PlanetScale until then.")
     elif outcome.kind is OutcomeKind.APPLIED and outcome.request is not None:
         publish(deps, client, outcome.request, respond)
+    elif outcome.kind is OutcomeKind.QUEUED and outcome.request is not None:
+        # Applied (or confirmed) later by the sweep: the message it updates then, and tells the requester from.
+        publish(deps, client, outcome.request, respond)
+        say_privately(respond, blocks.error_text(outcome.message))
     else:
         say_privately(respond, blocks.error_text(outcome.message))
 
@@ -152,6 +156,9 @@ def to_thread(deps: Dependencies, client: WebClient, request: ChangeRequest, not
     """A reply under the request's message (when it has one the bot posted), sent once per notice; `claimed`
     are notices claimed already (by the sweep), given back like `notice` if Slack refuses the reply."""
     if not (request.message_channel and request.message_ts):
+        # Not said yet: a later sweep says it once a click has shown where the message is.
+        for claim in claimed:
+            deps.store.forget_notice(request.id, claim)
         return
     if notice is not None and not deps.store.claim_notice(request.id, notice):
         return
@@ -197,6 +204,12 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
     try:
         answer = client.chat_postMessage(channel=request.channel, text=text, blocks=request_blocks)
         deps.store.set_message(request.id, str(answer["channel"]), str(answer["ts"]))
+        latest = deps.store.get_request(request.id)
+        if latest is not None and latest.state is not request.state:
+            # The sweep (here or on another instance) moved it on while it was being posted, before the
+            # message could be found to update: shown as it now stands.
+            refresh(deps, client, latest)
+            return
     except SlackApiError as exc:
         # Private channels and DMs the bot is not in: the command's response URL still reaches them, and
         # button clicks on that message bring a response URL to update it with.
@@ -223,14 +236,18 @@ def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
             log.error("could not update the message of request %s: %s", request.id, exc.response.get("error"))
             if respond is not None and has_response_url(respond):
                 respond(text=text, blocks=request_blocks, replace_original=True)
-    elif respond is not None:
-        respond(text=text, blocks=request_blocks, replace_original=True)
+    elif has_response_url(respond):
+        respond(text=text, blocks=request_blocks, replace_original=True)  # type: ignore[misc]
     if latest.state is RequestState.APPLIED and request.state is RequestState.APPLIED:
         to_audit_channel(deps, client, latest)
 
 
 def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeRequest) -> None:
+    """An applied change, once in the audit channel (claimed in the database: later clicks on its buttons, a
+    retry or another instance do not post it again)."""
     if not deps.audit_channel or deps.audit_channel == request.channel:
+        return
+    if not deps.store.claim_notice(request.id, "audit"):
         return
     text, request_blocks = request_message(deps, request)
     record = [b for b in request_blocks if b.get("type") != "actions"]  # a record: its buttons belong elsewhere
@@ -238,3 +255,4 @@ def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeReque
         client.chat_postMessage(channel=deps.audit_channel, text=text, blocks=record)
     except SlackApiError as exc:
         log.error("could not post to the audit channel %s: %s", deps.audit_channel, exc.response.get("error"))
+        deps.store.forget_notice(request.id, "audit")

@@ -135,6 +135,14 @@ watch_lease = sa.Table(
     sa.Column("until", sa.Float, nullable=False),
 )
 
+# Requests from Slack whose work has started, by a digest of their body (with the order of the work within
+# one): a replayed or retried request does nothing again, on any instance. Kept for DELIVERY_MEMORY_SECONDS.
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("at", sa.Float, nullable=False, index=True),
+)
+
 
 # Built once and given their values at execution: building a statement with .values(…) on each call was most
 # of the CPU of a write, time taken from the acks beside it.
@@ -170,6 +178,10 @@ def _add_notices(conn: Connection) -> None:
     request_notices.create(conn, checkfirst=True)
 
 
+def _add_deliveries(conn: Connection) -> None:
+    deliveries.create(conn, checkfirst=True)
+
+
 def _add_watch(conn: Connection) -> None:
     for table in (watch_seen, watch_notices, watch_lease):
         table.create(conn, checkfirst=True)
@@ -186,4 +198,5 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (3, "the watch: policies as last seen, its notices and its lease", _add_watch),
     (4, "approvals from several groups; notices sent once per request", _add_notices),
     (5, "the audit trail by time, for `audit export --since/--until` and `audit prune`", _add_audit_time_index),
+    (6, "requests from Slack acted on once (replays, retries, several instances)", _add_deliveries),
 ]

@@ -327,6 +327,27 @@ class Store:
                 return False
             return True
 
+    def first_delivery(self, key: str) -> bool:
+        """True for the one caller, on any instance, that may do the work of this request from Slack."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import deliveries
+
+        with self.engine.begin() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(deliveries.insert().values(key=key, at=self.clock()))
+            except sa.exc.IntegrityError:
+                return False
+            return True
+
+    def forget_deliveries(self, before: float) -> None:
+        """Requests seen before `before` are past any replay or retry: no need to remember them."""
+        from bot.adapters.schema import deliveries
+
+        with self.engine.begin() as conn:
+            conn.execute(deliveries.delete().where(deliveries.c.at < before))
+
     def forget_notice(self, request_id: str, notice: str) -> None:
         """A notice that could not be sent may be tried again (by the next sweep or click)."""
         from bot.adapters.schema import request_notices

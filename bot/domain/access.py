@@ -32,6 +32,9 @@ GROUP_HANDLE = re.compile(r"@[a-z0-9][a-z0-9._-]*")
 CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 DURATION = re.compile(r"([0-9]+)\s*(m|min|h|d|w)")
 DURATION_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+# A request born expired could never be approved; one past 90 days outlives any reason given for it (and a
+# date beyond the calendar cannot be shown).
+EXPIRE_AFTER_MIN, EXPIRE_AFTER_MAX = 60, 90 * 86400
 
 
 class AccessFileError(Exception):
@@ -213,6 +216,10 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
                               "and remind.")
     try:
         expire = parse_duration(str(approvals.get("expire_after", "24h")))
+        if not EXPIRE_AFTER_MIN <= expire <= EXPIRE_AFTER_MAX:
+            raise ValueError(f"`{approvals['expire_after']}` is out of range: a request waits for its approvals "
+                             f"from {describe_duration(EXPIRE_AFTER_MIN)} to {describe_duration(EXPIRE_AFTER_MAX)}"
+                             ", e.g. 24h")
     except ValueError as exc:
         raise AccessFileError(f"{path} line {_line_of(text, 'expire_after')}: expire_after: {exc}.") from None
     remind = approvals.get("remind", list(DEFAULT_REMINDERS))
@@ -283,20 +290,54 @@ def _line_of(text: str, needle: str, start: int = 1) -> int:
     return 0
 
 
+# A new version of the access file is taken once it has stayed the same this long: written in place, a file is
+# read half-written while its writer is at it (and half a file may parse, as rules that ask less). Two seconds,
+# as some file systems keep modification times to the second.
+SETTLE_SECONDS = 2.0
+
+Stamp = tuple[int, int, int]  # the file's modification time (ns), size and inode
+
+
 class AccessFile:
-    """The rules of one file, read again when the file changes; a bad new version keeps the last good rules."""
+    """The rules of one file, read again when the file changes; a bad new version keeps the last good rules.
 
-    def __init__(self, path: str):
+    A new version is read only once nothing has written to it for SETTLE_SECONDS (by its modification time, or,
+    for a time this clock cannot trust, by how long this bot has seen it unchanged), and only if it is the
+    same before and after the read. Until then, the last good rules apply and nothing is reported: a file
+    being written is not a bad file."""
+
+    def __init__(self, path: str, clock: Callable[[], float] | None = None):
+        import time
+
         self.path = path
+        self.clock = clock or time.time
         self._lock = threading.Lock()
-        self._stamp = self._stat()
-        with open(path, encoding="utf-8") as handle:
-            self._rules = parse_rules(handle.read(), path)
+        self._stamp, text = self._read_whole()
+        self._rules = parse_rules(text, path)
         self.last_error: str | None = None
+        self._seen: tuple[Stamp, float] | None = None  # a new version not yet taken, and when it was first seen
 
-    def _stat(self) -> tuple[float, int]:
+    def _stat(self) -> Stamp:
         info = os.stat(self.path)
-        return info.st_mtime, info.st_size
+        return info.st_mtime_ns, info.st_size, info.st_ino
+
+    def _read_whole(self) -> tuple[Stamp, str]:
+        """The file's text, unchanged while it was read (the writer's last write may land meanwhile)."""
+        for _ in range(20):
+            before = self._stat()
+            with open(self.path, encoding="utf-8") as handle:
+                text = handle.read()
+            if self._stat() == before:
+                return before, text
+        raise AccessFileError(f"{self.path} kept changing while it was read; write it once, then start the bot.")
+
+    def _settled(self, stamp: Stamp) -> bool:
+        now = self.clock()
+        if now - stamp[0] / 1e9 >= SETTLE_SECONDS:
+            return True
+        if self._seen is None or self._seen[0] != stamp:
+            self._seen = (stamp, now)
+        return now - self._seen[1] >= SETTLE_SECONDS
 
     @property
     def rules(self) -> AccessRules:
@@ -307,16 +348,22 @@ class AccessFile:
             return self._rules
         if stamp != self._stamp:
             with self._lock:
-                if stamp != self._stamp:
-                    self._stamp = stamp
-                    try:
-                        with open(self.path, encoding="utf-8") as handle:
-                            self._rules = parse_rules(handle.read(), self.path)
-                        self.last_error = None
-                        log.info("reloaded the access rules from %s", self.path)
-                    except (AccessFileError, OSError) as exc:
-                        self._note(f"{exc}; keeping the last good rules.")
+                if stamp != self._stamp and self._settled(stamp):
+                    self._reload(stamp)
         return self._rules
+
+    def _reload(self, stamp: Stamp) -> None:
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                text = handle.read()
+            if self._stat() != stamp:
+                return  # written to while read: judged again at the next decision
+            self._stamp = stamp
+            self._rules = parse_rules(text, self.path)
+            self.last_error = None
+            log.info("reloaded the access rules from %s", self.path)
+        except (AccessFileError, OSError) as exc:
+            self._note(f"{exc}; keeping the last good rules.")
 
     def _note(self, message: str) -> None:
         if message != self.last_error:

@@ -338,8 +338,11 @@ class ChangePath:
             return Outcome(OutcomeKind.REFUSED, "Only an applied change can be reverted, and this one is "
                                                 f"{describe_state(original)}.")
         db = DatabaseRef(original.organization, original.database)
+        # The day and week PlanetScale cleared as the schedule went to hours or days come back with it.
+        moved = [f for f in ("schedule_day", "schedule_week")
+                 if original.after and original.after.get(f) != original.before.get(f)]
         # The targets as recorded, the policy's target after the change first.
-        return self._revert(db, original.policy_id, {f: original.before[f] for f in original.changes},
+        return self._revert(db, original.policy_id, {f: original.before[f] for f in [*original.changes, *moved]},
                             list(reversed(original.targets)), user, channel,
                             f"revert of the change requested by <@{original.requester}>", revert_of=original.id)
 
@@ -355,6 +358,9 @@ class ChangePath:
                 channel: str, reason: str, revert_of: str | None = None) -> Outcome:
         """Ask `inverse` as a change: judged on the recorded targets before anything is read, then as any change.
         The reason is the bot's, so it does not stand for the one a guardrail's override asks of a person."""
+        # A day or week that was null is not sent: the PATCH takes no nulls, and PlanetScale clears them itself
+        # when the schedule goes back to hours or days.
+        inverse = {f: value for f, value in inverse.items() if value is not None}
         try:
             decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, recorded, channel)
         except DirectoryError as exc:

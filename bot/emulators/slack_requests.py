@@ -57,8 +57,10 @@ def block_actions_body(*, user_id: str, user_name: str, channel_id: str, action:
 
 
 def view_submission_body(*, user_id: str, user_name: str, view: dict[str, Any],
-                         values: dict[str, dict[str, Any]], trigger_id: str = "0.view") -> str:
-    """A modal's submission; `values` is Slack's view.state.values (block_id → action_id → typed value)."""
+                         values: dict[str, dict[str, Any]], trigger_id: str | None = None) -> str:
+    """A modal's submission; `values` is Slack's view.state.values (block_id → action_id → typed value). Each
+    submission has its own trigger_id, as Slack's do."""
+    trigger_id = trigger_id or f"{time.time_ns()}.view"
     payload = {
         "type": "view_submission", "team": {"id": TEAM_ID, "domain": "demo"},
         "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": TEAM_ID},

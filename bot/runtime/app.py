@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltContext, BoltResponse
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.error import BoltError
 
 import handlers
@@ -17,7 +18,7 @@ from bot.adapters.store import Store
 from bot.domain.access import AccessControl, AccessFile, AccessFileError, RulesSource
 from bot.domain.changes import ChangePath
 from bot.domain.reading import PolicyService
-from bot.runtime.executor import TrackedExecutor
+from bot.runtime.executor import TrackedExecutor, delivered
 from bot.runtime.logs import REQUEST_ID, new_request_id
 from bot.runtime.metrics import MeasuredTransport, slack_api_error
 from bot.runtime.settings import Settings, SettingsError
@@ -77,9 +78,10 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
                            slack_groups(slack, max_age=settings.group_cache_max_age),
                            planetscale_roles(slack, planetscale))
     policies = PolicyService(planetscale)
+    background = background or TrackedExecutor()
+    background.first_time = store.first_delivery
     return Dependencies(policies, access, store, ChangePath(store, policies, planetscale, access),
-                        background or TrackedExecutor(), settings.audit_channel, settings.stale_factor,
-                        slack=slack)
+                        background, settings.audit_channel, settings.stale_factor, slack=slack)
 
 
 def health_report(deps: Dependencies) -> dict[str, Any]:
@@ -117,6 +119,15 @@ def shared_connections(client: SlackClient, http: SlackHttp) -> Callable[..., Bo
     return middleware
 
 
+def acted_on_once(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:
+    """A middleware keying the work a request hands over on its body: a replay or a retry of it, here or on
+    another instance, does nothing again (TrackedExecutor.first_time, after the ack)."""
+    body = request.raw_body or (json.dumps(request.body, sort_keys=True, separators=(",", ":"))
+                                if request.body else "")
+    with delivered(body):
+        return next()
+
+
 def _build_app(settings: Settings, deps: Dependencies) -> App:
     client = deps.slack or slack_client(settings)
     app = App(
@@ -132,5 +143,6 @@ def _build_app(settings: Settings, deps: Dependencies) -> App:
         attaching_function_token_enabled=False,
     )
     app.use(shared_connections(client, client.http))
+    app.use(acted_on_once)
     handlers.register(app, deps)
     return app

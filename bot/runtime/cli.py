@@ -196,7 +196,8 @@ def start_sweeper(deps: Dependencies, app: App) -> Sweeper:
     from bot.runtime.sweeper import Sweeper
     from handlers.posting import sweep_reporter
 
-    return Sweeper(deps.changes, sweep_reporter(deps, app.client)).start()
+    return Sweeper(deps.changes, sweep_reporter(deps, app.client),
+                   forget_deliveries=deps.store.forget_deliveries).start()
 
 
 def start_watcher(deps: Dependencies, client: WebClient, settings: Settings) -> Watcher | None:

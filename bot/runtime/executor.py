@@ -3,11 +3,15 @@ that never lets a failure pass silently."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import hashlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
 from bot.domain.changes import explain
@@ -19,11 +23,43 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Delivery:
+    """One request from Slack being answered: the work it hands over (on the thread that answers it, in order)
+    is keyed on a digest of its body, the same for its replays and for Slack's retries of it."""
+
+    digest: str
+    thread: int = field(default_factory=threading.get_ident)
+    handed: int = 0
+
+    def next_key(self) -> str | None:
+        if threading.get_ident() != self.thread:
+            return None  # work handed over by that work: it runs only if the first did
+        self.handed += 1
+        return f"{self.digest}:{self.handed}"
+
+
+_delivery: contextvars.ContextVar[Delivery | None] = contextvars.ContextVar("delivery", default=None)
+
+
+@contextlib.contextmanager
+def delivered(body: str) -> Iterator[None]:
+    """The request with this body is being answered inside this block. Slack's requests differ in their
+    trigger_id, action_ts or event_id: two with one body are one request sent again."""
+    token = _delivery.set(Delivery(hashlib.sha256(body.encode()).hexdigest()) if body else None)
+    try:
+        yield
+    finally:
+        _delivery.reset(token)
+
+
 class TrackedExecutor(ThreadPoolExecutor):
     def __init__(self, max_workers: int = 16):
         super().__init__(max_workers=max_workers, thread_name_prefix="lazy")
         self._pending = 0
         self._idle = threading.Condition()
+        # Whether a request's work is seen for the first time (by every instance): set by the runtime.
+        self.first_time: Callable[[str], bool] | None = None
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         with self._idle:
@@ -55,8 +91,26 @@ class TrackedExecutor(ThreadPoolExecutor):
         self._hand_over(guarded)
 
     def _hand_over(self, work: Callable[[], None]) -> None:
+        current = _delivery.get()
+        key = current.next_key() if current is not None and self.first_time is not None else None
+        if key is not None:
+            work = partial(self._once, key, work)
         # The caller's context (its request ID, for one) goes with the work.
         self.submit(contextvars.copy_context().run, work)
+
+    def _once(self, key: str, work: Callable[[], None]) -> None:
+        """The work of a request from Slack, unless a replay of it or Slack's retry of it did it already. Asked
+        here, after the ack: the ack never waits on the database."""
+        assert self.first_time is not None
+        try:
+            first = self.first_time(key)
+        except Exception:
+            log.exception("could not check whether this request was seen before; acting on it")
+            first = True
+        if not first:
+            log.info("a request already acted on (replayed, or retried by Slack): not acted on again")
+            return
+        work()
 
     def run_answered(self, answer: Callable[[str], None], fn: Callable[P, object], /, *args: P.args,
                      **kwargs: P.kwargs) -> None:

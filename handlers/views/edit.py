@@ -314,10 +314,11 @@ def apply(deps: Dependencies, client: WebClient, view_id: str, user: str, metada
             ":warning: *This policy changed in PlanetScale after you opened the form*, so nothing was "
             f"sent. It now reads:\n{changes}\nThe form shows the current values; make your change again.")))
     elif outcome.request is not None and outcome.kind in (OutcomeKind.APPLIED, OutcomeKind.REQUESTED,
-                                                          OutcomeKind.WAITING):
+                                                          OutcomeKind.WAITING, OutcomeKind.QUEUED):
         publish(deps, client, outcome.request, None)
-        done = ("Applied: the result is posted in the channel." if outcome.kind is OutcomeKind.APPLIED else
-                "Your request is posted in the channel and waits for approval.")
+        done = {OutcomeKind.APPLIED: "Applied: the result is posted in the channel.",
+                OutcomeKind.QUEUED: f"Posted in the channel, not applied yet: {outcome.message}"}.get(
+            outcome.kind, "Your request is posted in the channel and waits for approval.")
         show(client, view_id, blocks.message_view("Done", f":white_check_mark: {done}"))
     elif outcome.kind is OutcomeKind.REFUSED:
         show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))

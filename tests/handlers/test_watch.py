@@ -495,3 +495,17 @@ def test_a_revert_button_the_watch_never_posted_is_refused_and_recorded(watched:
     assert "not one the watch recorded" in reply.all_text()
     [entry] = [e for e in bot.audit.all() if e.action == "refused"]
     assert entry.actor == ALICE and entry.detail == "Revert on no-such-notice, which this bot does not know"
+
+
+def test_reverting_a_move_to_weekly_made_outside_the_bot_asks_daily_again(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """Issue 19 item 8: the revert is daily again, not a null day PlanetScale would refuse."""
+    bot, watcher = watched
+    assert watch_pass(bot, watcher) == []
+    planetscale.dashboard_change("acme", "app-db", "bp03devday", frequency_unit="week", schedule_day=3)
+    [posted] = watch_pass(bot, watcher)
+    reverted = bot.click(REVERT_OUTSIDE, button(posted, REVERT_OUTSIDE), user=ALICE, channel=AUDIT, message=posted)
+    assert "Something went wrong" not in reverted.all_text()
+    policy = planetscale.policy("acme", "app-db", "bp03devday")
+    assert (policy["frequency_unit"], policy["schedule_day"]) == ("day", None)
+    assert [c.body for c in planetscale.calls("PATCH")] == [{"frequency_unit": "day"}]

@@ -54,3 +54,8 @@ def test_the_bots_own_private_names_are_its_own() -> None:
 def test_dunder_names_are_public_protocol() -> None:
     assert findings("from slack_sdk import WebClient\nclass C(WebClient):\n"
                     "    def __deepcopy__(self, memo: dict) -> 'C':\n        return self\n") == []
+
+
+def test_the_standard_librarys_documented_private_names_are_not_a_librarys() -> None:
+    assert findings("import os\nos._exit(0)\n") == []
+    assert findings("import sys\nimport slack_bolt\nsys.exit(slack_bolt._thing)\n")

@@ -231,10 +231,10 @@ def test_the_file_is_reloaded_when_it_changes_and_a_bad_version_keeps_the_last_g
     source = AccessFile(str(path))
     assert len(source.rules.rules) == 2
     path.write_text(CONTRACT_SAMPLE.split("[[rules]]", 2)[0] + "[[rules]]" + CONTRACT_SAMPLE.split("[[rules]]")[1])
-    os.utime(path, (time.time() + 5, time.time() + 5))
+    os.utime(path, (time.time() - 5, time.time() - 5))  # written whole a while ago
     assert len(source.rules.rules) == 1 and source.last_error is None
     path.write_text("[[rules]]\nbroken = \n")
-    os.utime(path, (time.time() + 10, time.time() + 10))
+    os.utime(path, (time.time() - 10, time.time() - 10))
     assert len(source.rules.rules) == 1
     assert source.last_error and "keeping the last good rules" in source.last_error
 
