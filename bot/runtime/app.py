@@ -18,7 +18,7 @@ from bot.adapters.store import Store
 from bot.domain.access import AccessControl, AccessFile, AccessFileError, RulesSource
 from bot.domain.changes import ChangePath
 from bot.domain.reading import PolicyService
-from bot.runtime.executor import TrackedExecutor, delivered
+from bot.runtime.executor import TrackedExecutor, delivering
 from bot.runtime.logs import REQUEST_ID, new_request_id
 from bot.runtime.metrics import MeasuredTransport, slack_api_error
 from bot.runtime.settings import Settings, SettingsError
@@ -124,8 +124,8 @@ def acted_on_once(request: BoltRequest, next: Callable[[], BoltResponse]) -> Bol
     another instance, does nothing again (TrackedExecutor.first_time, after the ack)."""
     body = request.raw_body or (json.dumps(request.body, sort_keys=True, separators=(",", ":"))
                                 if request.body else "")
-    with delivered(body):
-        return next()
+    delivering(body)
+    return next()
 
 
 def _build_app(settings: Settings, deps: Dependencies) -> App:

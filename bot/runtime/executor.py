@@ -3,12 +3,11 @@ that never lets a failure pass silently."""
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -42,15 +41,11 @@ class Delivery:
 _delivery: contextvars.ContextVar[Delivery | None] = contextvars.ContextVar("delivery", default=None)
 
 
-@contextlib.contextmanager
-def delivered(body: str) -> Iterator[None]:
-    """The request with this body is being answered inside this block. Slack's requests differ in their
-    trigger_id, action_ts or event_id: two with one body are one request sent again."""
-    token = _delivery.set(Delivery(hashlib.sha256(body.encode()).hexdigest()) if body else None)
-    try:
-        yield
-    finally:
-        _delivery.reset(token)
+def delivering(body: str) -> None:
+    """The request with this body is being answered on this thread, from now until the next one is: Bolt runs
+    a request's listener after its middleware has returned, on the same thread. Slack's requests differ in
+    their trigger_id, action_ts or event_id: two with one body are one request sent again."""
+    _delivery.set(Delivery(hashlib.sha256(body.encode()).hexdigest()) if body else None)
 
 
 class TrackedExecutor(ThreadPoolExecutor):
