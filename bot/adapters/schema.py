@@ -48,6 +48,7 @@ change_requests = sa.Table(
     sa.Column("lease_until", sa.Float, nullable=False, server_default="0"),
     # What a rule asking approvals from several groups wants from each: {"@dba-leads": 1, "@security": 1}.
     sa.Column("approvals_from", sa.JSON),
+    sa.Column("reason_by_person", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 
 approvals = sa.Table(
@@ -175,10 +176,19 @@ def _add_watch(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _add_reason_by_person(conn: Connection) -> None:
+    # Requests stored before this step were asked with a person's reason or none, except reverts: the bot wrote
+    # those ("revert of …"), so they never stand for the reason a guardrail's override asks.
+    if "reason_by_person" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}:
+        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN reason_by_person BOOLEAN NOT NULL DEFAULT TRUE")
+        conn.exec_driver_sql("UPDATE change_requests SET reason_by_person = FALSE WHERE reason LIKE 'revert of %'")
+
+
 # Numbered, append-only: a released migration is never edited, only followed by a new one.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "change requests, approvals and the audit trail", _create_initial),
     (2, "a lease per policy and per applying request", _add_leases),
     (3, "the watch: policies as last seen, its notices and its lease", _add_watch),
     (4, "approvals from several groups; notices sent once per request", _add_notices),
+    (5, "whether a request's reason was written by a person or by the bot", _add_reason_by_person),
 ]
