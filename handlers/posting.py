@@ -231,7 +231,10 @@ def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
 
 
 def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeRequest) -> None:
+    """An applied change once in the audit channel, whichever instance, click or sweep shows it again."""
     if not deps.audit_channel or deps.audit_channel == request.channel:
+        return
+    if not deps.store.claim_notice(request.id, "audit"):
         return
     text, request_blocks = request_message(deps, request)
     record = [b for b in request_blocks if b.get("type") != "actions"]  # a record: its buttons belong elsewhere
@@ -239,3 +242,4 @@ def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeReque
         client.chat_postMessage(channel=deps.audit_channel, text=text, blocks=record)
     except SlackApiError as exc:
         log.error("could not post to the audit channel %s: %s", deps.audit_channel, exc.response.get("error"))
+        deps.store.forget_notice(request.id, "audit")
