@@ -233,13 +233,14 @@ class Store:
                                                                    generation=1))
                 except sa.exc.IntegrityError:
                     return None
-            # One request applying per policy: a PATCH whose outcome is not known yet keeps the policy until the
-            # sweep settles it, even once its worker's lease has run out.
-            other = conn.scalar(sa.select(change_requests.c.id).where(
+            # One request applying per policy: a PATCH whose outcome is not known yet keeps the policy from new
+            # claims until the sweep settles it, even once its worker's lease has run out. (Settling a request
+            # already applying is never held back: two left applying by an older version must both settle.)
+            other = RequestState.APPLYING not in from_states and conn.scalar(sa.select(change_requests.c.id).where(
                 change_requests.c.organization == request.organization,
                 change_requests.c.database == request.database, change_requests.c.policy_id == request.policy_id,
                 change_requests.c.state == RequestState.APPLYING, change_requests.c.id != request.id).limit(1))
-            if other is not None:
+            if other:
                 raise _NotClaimed
             claimed = self._transition(conn, request.id, from_states, RequestState.APPLYING,
                                        {"lease_until": until})

@@ -170,3 +170,16 @@ def test_a_store_not_ready_holds_every_use_until_its_schema_is_checked(store_url
     reader.join(5)
     assert read == [None]
     store.close()
+
+
+def test_two_requests_left_applying_by_an_older_version_both_settle(clocked: tuple[Store, list[float]]) -> None:
+    store, now = clocked
+    first, second = approved(store), approved(store)
+    for request in (first, second):  # as an older version could leave them: both applying, leases run out
+        assert store.transition(request.id, APPROVED, RequestState.APPLYING) is not None
+    now[0] += 1000
+    settling = store.claim_for_applying(first, [RequestState.APPLYING], 60)
+    assert settling is not None
+    store.release(settling)
+    assert store.claim_for_applying(second, [RequestState.APPLYING], 60) is not None
+    assert store.claim_for_applying(approved(store), APPROVED, 60) is None  # new work waits for them
