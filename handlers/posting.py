@@ -27,7 +27,7 @@ def say_privately(respond: Respond, text: str, result_blocks: list[dict[str, Any
 
 
 def request_message(deps: Dependencies, request: ChangeRequest) -> tuple[str, list[dict[str, Any]]]:
-    approved_by = deps.store.approvers_of(request.id)
+    approved_by = deps.changes.counted_approvers(request)
     return blocks.request_headline(request), blocks.request_blocks(request, approved_by,
                                                                home.progress_by_group(deps, request, approved_by))
 
@@ -101,7 +101,9 @@ def tell_steps(deps: Dependencies, client: WebClient, outcome: Outcome, actor: s
         return
     approvals = deps.store.approvers_of(latest.id)
     if actor in approvals:
-        count = f"{approvals.index(actor) + 1} of {latest.approvals_needed}" if latest.approvals_needed else ""
+        counting = deps.changes.counted_approvers(latest)
+        count = f"{counting.index(actor) + 1} of {latest.approvals_needed}" \
+            if latest.approvals_needed and actor in counting else ""
         groups = home.progress_by_group(deps, latest, approvals) if latest.state is RequestState.PENDING else None
         owed = owed_by_group(groups)
         to_thread(deps, client, latest, f"approved:{actor}", f":white_check_mark: <@{actor}> approved"
@@ -115,7 +117,7 @@ def tell_steps(deps: Dependencies, client: WebClient, outcome: Outcome, actor: s
 
 
 def reminder_text(deps: Dependencies, request: ChangeRequest) -> str:
-    approved_by = deps.store.approvers_of(request.id)
+    approved_by = deps.changes.counted_approvers(request)
     groups = home.progress_by_group(deps, request, approved_by)
     counted = sum(len(c) for _, _, c in groups) if groups else len(approved_by)
     missing = max(0, request.approvals_needed - counted)

@@ -48,6 +48,7 @@ change_requests = sa.Table(
     sa.Column("lease_until", sa.Float, nullable=False, server_default="0"),
     # What a rule asking approvals from several groups wants from each: {"@dba-leads": 1, "@security": 1}.
     sa.Column("approvals_from", sa.JSON),
+    sa.Column("reason_by_person", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 
 approvals = sa.Table(
@@ -191,6 +192,14 @@ def _add_audit_time_index(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_audit_at ON audit_events (at)")
 
 
+def _add_reason_by_person(conn: Connection) -> None:
+    # Requests stored before this step were asked with a person's reason or none, except reverts: the bot wrote
+    # those ("revert of …"), so they never stand for the reason a guardrail's override asks.
+    if "reason_by_person" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}:
+        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN reason_by_person BOOLEAN NOT NULL DEFAULT TRUE")
+        conn.exec_driver_sql("UPDATE change_requests SET reason_by_person = FALSE WHERE reason LIKE 'revert of %'")
+
+
 # Numbered, append-only: a released migration is never edited, only followed by a new one.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "change requests, approvals and the audit trail", _create_initial),
@@ -199,4 +208,5 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "approvals from several groups; notices sent once per request", _add_notices),
     (5, "the audit trail by time, for `audit export --since/--until` and `audit prune`", _add_audit_time_index),
     (6, "requests from Slack acted on once (replays, retries, several instances)", _add_deliveries),
+    (7, "whether a request's reason was written by a person or by the bot", _add_reason_by_person),
 ]

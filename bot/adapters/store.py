@@ -157,8 +157,15 @@ class Store:
                    record: AuditEvent | None = None, release: Claim | None = None,
                    **values: Any) -> ChangeRequest | None:
         """Move a request from one of `from_states` to `to` in one conditional update; None if it was not there.
-        In the same transaction, moved or not, `record` is recorded and `release`'s lease given back."""
+        In the same transaction, moved or not, `record` is recorded and `release`'s lease given back.
+
+        With `release`, the move is also conditional on its claim still holding the policy's lease: a worker
+        that outlived its lease (and was taken over) moves nothing and records nothing."""
+        if release is not None and release.released:
+            return None
         with self.engine.begin() as conn:
+            if release is not None and not self._holds(conn, release):
+                return None
             moved = self._transition(conn, request_id, from_states, to, values)
             logged = self._insert_event(conn, record)
             if release is not None:
@@ -167,6 +174,17 @@ class Store:
         if release is not None:
             release.released = True
         return moved
+
+    @staticmethod
+    def _holds(conn: Connection, claim: Claim) -> bool:
+        """Whether `claim` still holds its policy's lease; FOR UPDATE, so no takeover slips in before the commit."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import policy_leases
+
+        return conn.scalar(sa.select(policy_leases.c.holder)
+                           .where(policy_leases.c.policy_key == claim.request.policy_key,
+                                  policy_leases.c.holder == claim.token).with_for_update()) is not None
 
     def _transition(self, conn: Connection, request_id: str, from_states: Sequence[RequestState], to: RequestState,
                     values: dict[str, Any]) -> ChangeRequest | None:
@@ -195,7 +213,7 @@ class Store:
                until: float) -> Claim | None:
         import sqlalchemy as sa
 
-        from bot.adapters.schema import policy_leases
+        from bot.adapters.schema import change_requests, policy_leases
 
         key = request.policy_key
         with self.engine.begin() as conn:
@@ -214,6 +232,15 @@ class Store:
                                                                    generation=1))
                 except sa.exc.IntegrityError:
                     return None
+            # One request applying per policy: a PATCH whose outcome is not known yet keeps the policy from new
+            # claims until the sweep settles it, even once its worker's lease has run out. (Settling a request
+            # already applying is never held back: two left applying by an older version must both settle.)
+            other = RequestState.APPLYING not in from_states and conn.scalar(sa.select(change_requests.c.id).where(
+                change_requests.c.organization == request.organization,
+                change_requests.c.database == request.database, change_requests.c.policy_id == request.policy_id,
+                change_requests.c.state == RequestState.APPLYING, change_requests.c.id != request.id).limit(1))
+            if other:
+                raise _NotClaimed
             claimed = self._transition(conn, request.id, from_states, RequestState.APPLYING,
                                        {"lease_until": until})
             if claimed is None:
@@ -299,9 +326,14 @@ class Store:
         recorded) if this one had approved already."""
         import sqlalchemy as sa
 
-        from bot.adapters.schema import SELECT_APPROVERS, approvals
+        from bot.adapters.schema import SELECT_APPROVERS, approvals, change_requests
 
         with self.engine.begin() as conn:
+            # Approvals of one request take turns: two clicked together each count the other's (PostgreSQL's read
+            # committed would otherwise let each see only its own row). SQLite's BEGIN IMMEDIATE serializes already.
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.select(change_requests.c.id).where(change_requests.c.id == request_id)
+                             .with_for_update())
             try:  # the primary key (request, approver) refuses a second approval by the same person
                 with conn.begin_nested():
                     conn.execute(approvals.insert().values(request_id=request_id, approver=approver, at=self.clock()))

@@ -542,10 +542,15 @@ class AccessControl:
         refused = [d for d in decisions if not d.allowed]
         if refused:
             return refused[0]
+        # A move meets both rules: the most approvals either asks, and each group either asks.
+        groups: dict[str, int] = {}
+        for d in decisions:
+            for group, count in d.approvals_from:
+                groups[group] = max(groups.get(group, 0), count)
         strictest = max(decisions, key=lambda d: d.approvals)
         approvers = tuple(dict.fromkeys(a for d in decisions for a in d.approvers))
-        return Decision(True, strictest.rule, strictest.approvals, approvers=approvers,
-                        approvals_from=strictest.approvals_from)
+        return Decision(True, strictest.rule, max(strictest.approvals, sum(groups.values())), approvers=approvers,
+                        approvals_from=tuple(groups.items()))
 
     def _decide_one(self, user: str, action: Action, organization: str, database: str, target: str,
                     channel: str) -> Decision:

@@ -61,6 +61,8 @@ class ChangeRequest:
     lease_until: float = 0.0
     # A rule asking approvals from several groups: how many from each ({"@dba-leads": 1, "@security": 1}).
     approvals_from: dict[str, int] | None = None
+    # False when the bot wrote the reason (a revert): it never stands for the reason a guardrail's override asks.
+    reason_by_person: bool = True
 
     @property
     def policy_key(self) -> str:

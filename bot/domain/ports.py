@@ -136,6 +136,11 @@ class ChangeStore(Protocol):
 
     def approvers_of(self, request_id: str) -> list[str]: ...
 
+    def policy_requests(self, organization: str, database: str, policy_id: str, states: Sequence[RequestState],
+                        updated_since: float | None = None) -> list[ChangeRequest]:
+        """The requests on one policy in `states`, the oldest first."""
+        ...
+
     def approvers_by_request(self, request_ids: Sequence[str]) -> dict[str, list[str]]:
         """`approvers_of` for many requests at once: every ID is a key."""
         ...

@@ -27,7 +27,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -75,6 +75,8 @@ class Fault:
     # The answer waits until a test sets this (at most a minute), then `delay`: a PlanetScale that is slow for
     # exactly as long as the test needs, whatever the clock.
     until: threading.Event | None = None
+    # Carry the request out, then answer with `status` as if the answer were lost on its way back.
+    landed: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         return ((self.method is None or self.method.upper() == method)
@@ -118,6 +120,8 @@ class PlanetScaleState:
         self.rate_limit: tuple[int, float] | None = None  # (requests, per seconds)
         self.rate_limited = 0  # requests answered 429 for going over `rate_limit`
         self.clock: Callable[[], float] = time.monotonic
+        # Called under the lock as each PATCH is about to land: (organization, database, policy as it is, body).
+        self.patch_watchers: list[Callable[[str, str, dict[str, Any], dict[str, Any]], None]] = []
         self._recent: dict[str, deque[float]] = {}
         self._ids = 0
         self._backup_ids = 0
@@ -485,7 +489,24 @@ class PlanetScaleEmulator:
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
             # As a mount point: routes match below /v1, and URLs the emulator gives back keep it.
             scope = dict(scope, root_path=scope.get("root_path", "") + "/v1")
-        await self._inner(scope, receive, send)
+        if scope["type"] != "http":
+            await self._inner(scope, receive, send)
+            return
+        scope = dict(scope, state=dict(scope.get("state") or {}))
+        shared = scope["state"]
+
+        async def answer(message: MutableMapping[str, Any]) -> None:
+            lost: Fault | None = shared.get("lost_answer")
+            if lost is None:
+                await send(message)
+            elif message["type"] == "http.response.start":
+                await send({"type": "http.response.start", "status": lost.status or 504,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (FAULT_HEADER.lower().encode(), b"status")]})
+            elif not message.get("more_body"):
+                await send({"type": "http.response.body", "body": b"{}"})
+
+        await self._inner(scope, receive, answer)
 
     async def routing_error(self, request: Request, exc: Exception) -> Response:
         """An unknown path or method: the status Starlette chose, with the API's error body and headers."""
@@ -516,7 +537,9 @@ class PlanetScaleEmulator:
                 await asyncio.to_thread(fault.until.wait, 60)
             if fault.delay:
                 await asyncio.sleep(fault.delay)
-            if fault.status:
+            if fault.landed:
+                request.state.lost_answer = fault  # answered by __call__ once the request is carried out
+            elif fault.status:
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
                 headers[FAULT_HEADER] = "status" if fault.body is None else "body"
                 if fault.body is not None:
@@ -598,6 +621,8 @@ class PlanetScaleEmulator:
             problem = normalise_schedule(updated)
             if problem:
                 return _error(422, "invalid_params", problem)
+            for watcher in state.patch_watchers:
+                watcher(org, db, copy.deepcopy(current), copy.deepcopy(body))
             updated["display_name"] = f"Backup policy {updated['name']}"
             updated["updated_at"] = _iso(_now())
             updated["next_run_at"] = next_run(updated)

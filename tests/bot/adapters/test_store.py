@@ -45,7 +45,25 @@ def test_one_claim_per_policy_until_it_is_released(clocked: tuple[Store, list[fl
     assert store.get_request(second.id).state is RequestState.APPROVED  # type: ignore[union-attr]
     assert store.claim_for_applying(elsewhere, APPROVED, 60) is not None  # another policy: its own lease
     store.release(claim)
+    # Released but still applying (its PATCH's outcome unknown): the policy stays with it until it is settled.
+    assert store.claim_for_applying(second, APPROVED, 60) is None
+    settling = store.claim_for_applying(first, [RequestState.APPLYING], 60)
+    assert settling is not None
+    assert store.transition(first.id, [RequestState.APPLYING], RequestState.APPLIED, release=settling) is not None
     assert store.claim_for_applying(second, APPROVED, 60) is not None
+
+
+def test_a_worker_that_lost_its_lease_moves_nothing(clocked: tuple[Store, list[float]]) -> None:
+    store, now = clocked
+    request = approved(store)
+    slow = store.claim_for_applying(request, APPROVED, 60)
+    assert slow is not None
+    now[0] += 61
+    sweep = store.claim_for_applying(request, [RequestState.APPLYING], 60)
+    assert sweep is not None
+    assert store.transition(request.id, [RequestState.APPLYING], RequestState.FAILED, release=slow) is None
+    assert store.get_request(request.id).state is RequestState.APPLYING  # type: ignore[union-attr]
+    assert store.transition(request.id, [RequestState.APPLYING], RequestState.APPLIED, release=sweep) is not None
 
 
 def test_a_request_is_claimed_once(clocked: tuple[Store, list[float]]) -> None:
@@ -152,3 +170,16 @@ def test_a_store_not_ready_holds_every_use_until_its_schema_is_checked(store_url
     reader.join(5)
     assert read == [None]
     store.close()
+
+
+def test_two_requests_left_applying_by_an_older_version_both_settle(clocked: tuple[Store, list[float]]) -> None:
+    store, now = clocked
+    first, second = approved(store), approved(store)
+    for request in (first, second):  # as an older version could leave them: both applying, leases run out
+        assert store.transition(request.id, APPROVED, RequestState.APPLYING) is not None
+    now[0] += 1000
+    settling = store.claim_for_applying(first, [RequestState.APPLYING], 60)
+    assert settling is not None
+    store.release(settling)
+    assert store.claim_for_applying(second, [RequestState.APPLYING], 60) is not None
+    assert store.claim_for_applying(approved(store), APPROVED, 60) is None  # new work waits for them

@@ -203,7 +203,7 @@ def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
                                     {"target": "development"}, {"target": "production"},
                                     {"frequency_value": 12, "frequency_unit": "hour"}]))
         def edited_in_planetscale(self, edit: dict[str, Any]) -> None:
-            self.planetscale.policy("acme", "app-db", POLICY).update(edit)
+            self.planetscale.dashboard_change("acme", "app-db", POLICY, **edit)
 
     Interleavings.TestCase.settings = hypothesis_settings(
         max_examples=EXAMPLES, stateful_step_count=20, deadline=None,

@@ -1,0 +1,245 @@
+"""Applying a request, under its policy's lease: the policy is read under the lease (never before it), the
+judge decides on that read, and only its `apply` sends the PATCH. A PATCH whose outcome is not known keeps the
+policy to itself (its request stays applying) until what PlanetScale holds settles it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from functools import partial
+
+from bot.domain.access import AccessControl, AccessRules, DirectoryError
+from bot.domain.audit import AuditEvent
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.grammar import DatabaseRef
+from bot.domain.judge import (
+    Asked,
+    DirectoryFacts,
+    Refusal,
+    Snapshot,
+    Stage,
+    Unchecked,
+    Verdict,
+    VerdictKind,
+    judge,
+)
+from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, Lifecycle
+from bot.domain.outcomes import SYSTEM, Outcome, OutcomeKind, explain, request_event, waiting_detail
+from bot.domain.policy import BackupPolicy, PolicyUpdate
+from bot.domain.ports import Claim, PlanetScaleError
+from bot.domain.reading import PolicyNotFound, PolicyService
+
+log = logging.getLogger(__name__)
+S = RequestState
+REFUSED_AS = {Refusal.MOVED: OutcomeKind.CONFLICT, Refusal.INVALID: OutcomeKind.INVALID,
+              Refusal.NOT_ALLOWED: OutcomeKind.NO_LONGER_ALLOWED, Refusal.GUARDRAIL: OutcomeKind.NO_LONGER_ALLOWED,
+              Refusal.NO_APPROVERS: OutcomeKind.NO_LONGER_ALLOWED}
+
+
+class Applying(Lifecycle):
+    policies: PolicyService
+    access: AccessControl
+
+    # --- what the judge is given ----------------------------------------------------------------------
+
+    def _facts(self, rules: AccessRules, organization: str, database: str, people: Sequence[str]) -> DirectoryFacts:
+        """Every group the rules for this database name, and the PlanetScale role of `people` when a rule asks
+        for one: looked up before judging, a failed look-up kept as Unchecked."""
+        covering = rules.covering(organization, database, None)
+        principals = {p for r in covering for p in [*r.editors, *r.approvers, *(g for g, _ in r.approvals_from)]
+                      if p.startswith(("@", "S"))}
+        members: dict[str, frozenset[str] | Unchecked] = {}
+        for principal in sorted(principals):
+            try:
+                members[principal] = self.access.groups.members(principal)
+            except DirectoryError as exc:
+                members[principal] = Unchecked(str(exc))
+        roles: dict[str, str | Unchecked | None] = {}
+        if any(r.planetscale_role for r in covering):
+            for person in dict.fromkeys(people):
+                try:
+                    roles[person] = self.access.planetscale_role(organization, person)
+                except DirectoryError as exc:
+                    roles[person] = Unchecked(str(exc))
+        return DirectoryFacts(members, roles)
+
+    def _judge(self, stage: Stage, policy: BackupPolicy, asked: Asked, approvals: Sequence[str]) -> Verdict:
+        """The judge's verdict on a snapshot taken now: the rules read once, the directory looked up first."""
+        rules = self.access.rules
+        facts = self._facts(rules, asked.organization, asked.database, [asked.requester])
+        return judge(Snapshot(stage, rules, policy, asked, tuple(approvals), facts))
+
+    def _approvers_shown(self, verdict: Verdict) -> list[str]:
+        return [self.access.groups.resolve(p) for p in verdict.approvers]
+
+    # --- applying -------------------------------------------------------------------------------------
+
+    def _apply(self, request: ChangeRequest, by: str) -> Outcome:
+        """approved → applying → applied, failed or back to pending, under the policy's lease."""
+        with self.turns.turn(request.policy_key, CLAIM_WAIT_SECONDS) as my_turn:
+            claim = self._claim_or_queue(request) if my_turn else None
+            if claim is None:
+                latest = self.store.get_request(request.id) or request
+                if latest.state is S.APPROVED:
+                    return Outcome(OutcomeKind.QUEUED, "Approved. Another change to this policy is being applied "
+                                                       "right now; this one is applied after it by the bot's "
+                                                       "sweep, which judges it again then.", latest)
+                return self._already(request)
+            try:
+                return self._apply_claimed(claim, by)
+            finally:
+                self.store.release(claim)  # unless the request's last step gave the lease back already
+
+    def _claim_or_queue(self, request: ChangeRequest) -> Claim | None:
+        """The claim, or None at once when another request on the policy waits for the sweep to settle it."""
+        claim = self.store.claim_for_applying(request, [S.APPROVED], self.lease_seconds)
+        if claim is not None:
+            return claim
+        if self._unsettled(request):
+            return None
+        return self._claim(request, [S.APPROVED])
+
+    def _unsettled(self, request: ChangeRequest) -> bool:
+        now = self.clock()
+        return any(r.id != request.id and r.lease_until < now for r in self.store.policy_requests(
+            request.organization, request.database, request.policy_id, [S.APPLYING]))
+
+    def _apply_claimed(self, claim: Claim, by: str) -> Outcome:
+        """Judge the claimed request on the policy as read now, under its lease, and act on that verdict."""
+        request = claim.request
+        db = DatabaseRef(request.organization, request.database)
+        try:
+            current = self.policies.find_policy(db, request.policy_id)
+        except (PlanetScaleError, PolicyNotFound) as exc:
+            return self._fail(request, by, "the policy could not be read again before applying: "
+                                           f"{exc.user_message}", claim=claim)
+        verdict = self._judge(Stage.APPLYING, current, Asked.of(request), self.store.approvers_of(request.id))
+        if verdict.kind is VerdictKind.REFUSE:
+            assert verdict.refusal is not None
+            why = verdict.reason if verdict.refusal in (Refusal.MOVED, Refusal.INVALID) else \
+                f"{verdict.reason}. Nothing was sent."
+            return self._fail(request, by, why, REFUSED_AS[verdict.refusal], claim)
+        if verdict.kind is not VerdictKind.APPLY:
+            why = (f"{verdict.reason}; approve again in a moment to apply it"
+                   if verdict.kind is VerdictKind.CANNOT_TELL else waiting_detail(verdict))
+            back = self._move(request.id, [S.APPLYING], S.PENDING, claim=claim,
+                              approvals_from=dict(verdict.groups) or (
+                                  None if verdict.needed else request.approvals_from),
+                              approvals_needed=verdict.needed or request.approvals_needed,
+                              approvers=self._approvers_shown(verdict) or request.approvers, detail=why,
+                              record=request_event("waiting", request, SYSTEM, detail=why)) or request
+            return Outcome(OutcomeKind.WAITING, f"Not applied yet, nothing was sent: {why}.", back)
+        return self._send(claim, by, db, current, PolicyUpdate(**request.changes))
+
+    def _send(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy, update: PolicyUpdate) -> Outcome:
+        request = claim.request
+        attempt = AuditEvent(action="sending", actor=request.requester, organization=db.organization,
+                             database=db.database, policy_id=current.id, policy_name=current.name,
+                             before=current.model_dump(), sent=update.to_api(), reason=request.reason,
+                             channel=request.channel, request_id=request.id,
+                             detail=None if by == request.requester else f"approved by <@{by}>")
+        # On the record before it leaves: a crash after the PATCH is still told. And the PATCH has a full lease
+        # to run in: judging may have taken a while (pages of policies, role look-ups).
+        if not self._hold(claim, record=attempt):
+            return Outcome(OutcomeKind.CLOSED, "Nothing was sent: this change took too long to judge and the sweep "
+                                               "took it over; it judges it again.", request)
+        try:
+            after = self.planetscale.update_policy(db.organization, db.database, current.id, update)
+        except PlanetScaleError as exc:
+            if exc.definite:
+                failed = self._move(request.id, [S.APPLYING], S.FAILED, claim=claim, detail=exc.user_message,
+                                    record=replace(attempt, action="failed", detail=exc.user_message))
+                return Outcome(OutcomeKind.FAILED, f"Not applied: {exc.user_message}", failed or request)
+            # The PATCH may have landed although no answer said so: what PlanetScale holds now decides. That read
+            # may be as slow as the PATCH was, and the lease was only sure to cover the PATCH.
+            if not self._hold(claim):
+                return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({exc.user_message}); "
+                                                   "the bot's sweep checks it and the message will show the "
+                                                   "result.", request)
+            return self._settle(claim, by, exc.user_message)
+        applied = after.model_dump()
+        done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, after=applied,
+                          record=replace(attempt, action="applied", after=applied))
+        return Outcome(OutcomeKind.APPLIED, "Applied.", done or request, after=after)
+
+    def _settle(self, claim: Claim, by: str, why: str) -> Outcome:
+        """After a PATCH whose outcome is unknown (or a crash): applied if PlanetScale now holds every value it
+        sets, failed if it does not; when PlanetScale cannot be read either, the request stays applying (and
+        keeps its policy: no other change is claimed on it) and the sweep asks again later."""
+        request = claim.request
+        db = DatabaseRef(request.organization, request.database)
+        try:
+            current = self.policies.find_policy(db, request.policy_id)
+        except PolicyNotFound as exc:
+            return self._fail(request, by, f"the policy is gone from PlanetScale: {exc.user_message}", claim=claim)
+        except PlanetScaleError as exc:
+            expired = self.clock() - request.created_at > self.access.rules.expire_after_seconds
+            if expired:
+                return self._fail(request, by, f"whether PlanetScale applied it could not be confirmed: "
+                                               f"{exc.user_message}", claim=claim)
+            self._move(request.id, [S.APPLYING], S.APPLYING, claim=claim, detail=f"unconfirmed: {why}")
+            return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({why}) and cannot be read "
+                                               "right now; the bot checks again shortly and the message will show "
+                                               "the result.", request)
+        if all(current.field_value(f) == v for f, v in request.changes.items()):
+            after = current.model_dump()
+            done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, after=after,
+                              record=request_event("applied", request, by, after=after,
+                                                   detail=f"confirmed by reading the policy after: {why}"))
+            return Outcome(OutcomeKind.APPLIED, "Applied (confirmed by reading the policy again).", done or request,
+                           after=current)
+        return self._fail(request, by, f"{why} PlanetScale does not hold the change, so it was not applied.",
+                          claim=claim)
+
+    def _fail(self, request: ChangeRequest, by: str, why: str, kind: OutcomeKind = OutcomeKind.FAILED,
+              claim: Claim | None = None) -> Outcome:
+        failed = self._move(request.id, [S.APPLYING], S.FAILED, claim=claim, detail=why,
+                            record=request_event("failed", request, by, detail=why))
+        return Outcome(kind, f"Not applied: {why}", failed or request)
+
+    def _already(self, request: ChangeRequest) -> Outcome:
+        """Another click, instance or sweep moved the request first: say where it stands now."""
+        from bot.domain.outcomes import describe_state
+
+        latest = self.store.get_request(request.id) or request
+        return Outcome(OutcomeKind.CLOSED, f"This request is already {describe_state(latest)}.", latest)
+
+    # --- the sweep ------------------------------------------------------------------------------------
+
+    def recover(self) -> list[Outcome]:
+        """Finish requests a crash left behind: applying past their lease first (the worker that claimed them is
+        gone, or took longer than it may: its PATCH, if any, has ended), then approved but never claimed."""
+        outcomes = []
+        now = self.clock()
+        for request in self.store.requests([S.APPLYING], lease_before=now):
+            claim = self.store.claim_for_applying(request, [S.APPLYING], self.lease_seconds)
+            if claim is None:
+                continue
+            try:
+                outcomes.append(self._guarded(request, partial(self._recover_applying, claim)))
+            finally:
+                self.store.release(claim)
+        for request in self.store.requests([S.APPROVED], updated_before=now - APPROVED_STALE_SECONDS):
+            outcomes.append(self._guarded(request, partial(self._apply, request, SYSTEM)))
+        return outcomes
+
+    def _guarded(self, request: ChangeRequest, step: Callable[[], Outcome]) -> Outcome:
+        """One request's failure does not stop the sweep for the others."""
+        try:
+            return step()
+        except Exception as exc:
+            log.exception("the sweep could not finish request %s", request.id)
+            return Outcome(OutcomeKind.FAILED, explain(exc), None)
+
+    def _recover_applying(self, claim: Claim) -> Outcome:
+        """A request left applying: if a PATCH was sent for it, PlanetScale's state says whether it landed; if
+        none was, it is judged again and applied as any other."""
+        request = claim.request
+        sent = any(e.action == "sending" for e in self.store.events_of_request(request.id))
+        if sent:
+            unconfirmed = (request.detail or "").removeprefix("unconfirmed: ")
+            why = unconfirmed if request.detail and request.detail.startswith("unconfirmed: ") else \
+                "the bot stopped while PlanetScale was applying it."
+            return self._settle(claim, SYSTEM, why)
+        return self._apply_claimed(claim, SYSTEM)

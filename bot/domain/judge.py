@@ -1,0 +1,355 @@
+"""The judge: one pure function from what is known about a change to what may be done with it.
+
+No I/O here. The doors look up what the judge needs first (the rules as one version, the policy, the request,
+its approvals, and the directory facts: group members and PlanetScale roles, where a look-up that failed is
+`Unchecked`, not "no"), then act on the verdict: apply; wait for N more approvals (from which groups); refuse,
+with the reason in words; or cannot tell yet (a look-up failed: nothing is sent and nothing is closed).
+
+A move between targets is judged under the rule of each target: the requester must be an editor under both,
+an approver counts only if both rules let them approve, and the request waits for what every rule asks (the
+most approvals any asks, and each group any asks, one person filling one group's place).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from bot.domain.access import AccessRules, Action, Rule, mentions
+from bot.domain.approval_groups import assign, missing
+from bot.domain.change_requests import ChangeRequest
+from bot.domain.guardrails import demand
+from bot.domain.guardrails import judge as guardrails_judge
+from bot.domain.policy import BackupPolicy, PolicyUpdate, Problem, check_change
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """A directory fact that could not be looked up: why, in words."""
+
+    why: str
+
+
+class Stage(StrEnum):
+    ASKING = "asking"  # the policy as just read; no request yet
+    APPROVING = "approving"  # a pending request, on the policy as it was requested (nothing read)
+    APPLYING = "applying"  # the policy as read under the request's lease
+
+
+class VerdictKind(StrEnum):
+    APPLY = "apply"
+    WAIT = "wait"
+    REFUSE = "refuse"
+    CANNOT_TELL = "cannot_tell"
+
+
+class Refusal(StrEnum):
+    MOVED = "moved"  # the policy moved in PlanetScale since the request
+    INVALID = "invalid"  # the change does not hold on the policy
+    NOT_ALLOWED = "not_allowed"  # the access rules refuse it
+    GUARDRAIL = "guardrail"  # the guardrails refuse it
+    NO_APPROVERS = "no_approvers"  # nobody but the requester could give the approvals it needs
+
+
+@dataclass(frozen=True)
+class DirectoryFacts:
+    """Who is in which group (by the principal as the rules write it: `@handle` or `S…`), and each person's
+    PlanetScale role in the organization (None: not a member). A key left out counts as not looked up."""
+
+    members: Mapping[str, frozenset[str] | Unchecked]
+    roles: Mapping[str, str | Unchecked | None]
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The change as asked: by whom, where, on what, with which reason."""
+
+    organization: str
+    database: str
+    requester: str
+    channel: str
+    before: Mapping[str, Any]
+    changes: Mapping[str, Any]
+    reason: str | None
+    reason_by_person: bool = True
+
+    @classmethod
+    def of(cls, request: ChangeRequest) -> Asked:
+        return cls(request.organization, request.database, request.requester, request.channel, request.before,
+                   request.changes, request.reason, request.reason_by_person)
+
+    @property
+    def targets(self) -> list[str]:
+        return [str(self.before["target"]), str(self.changes.get("target", self.before["target"]))]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    stage: Stage
+    rules: AccessRules
+    policy: BackupPolicy
+    asked: Asked
+    approvals: tuple[str, ...]
+    directory: DirectoryFacts
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: VerdictKind
+    reason: str = ""
+    refusal: Refusal | None = None
+    problems: tuple[Problem, ...] = ()
+    needed: int = 0
+    counted: tuple[str, ...] = ()
+    not_counted: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()  # the principals who may approve, as the rules write them
+    groups: tuple[tuple[str, int], ...] = ()
+    owed: tuple[tuple[str, int], ...] = ()
+    guardrails: tuple[str, ...] = ()  # each guardrail bound the change meets or breaks, in words
+    overridden: tuple[str, ...] = ()  # each broken guardrail it overrides, in words
+    rule_where: str = "the access rule"
+
+    @property
+    def missing(self) -> int:
+        """Approvals still needed: what the groups still owe, and at least enough to reach the count."""
+        return max(0, sum(n for _, n in self.owed), self.needed - len(self.counted))
+
+
+@dataclass(frozen=True)
+class _Decision:
+    allowed: bool
+    reason: str = ""
+    approvals: int = 0
+    approvers: tuple[str, ...] = ()
+    groups: tuple[tuple[str, int], ...] = ()
+    rule: Rule | None = None
+
+
+def is_named(user: str, principals: Sequence[str], facts: DirectoryFacts) -> bool | Unchecked:
+    """Whether `principals` name `user`, directly or through a group; Unchecked when only a group that could
+    not be looked up might."""
+    unknown: Unchecked | None = None
+    for principal in principals:
+        if principal == user:
+            return True
+        if principal.startswith("@") or principal.startswith("S"):
+            members = facts.members.get(principal, Unchecked(f"{principal} was not looked up"))
+            if isinstance(members, Unchecked):
+                unknown = unknown or members
+            elif user in members:
+                return True
+    return unknown if unknown is not None else False
+
+
+def decide(rules: AccessRules, facts: DirectoryFacts, user: str, action: Action, organization: str,
+           database: str, targets: Sequence[str], channel: str) -> _Decision | Unchecked:
+    """AccessControl.decide on looked-up facts: under the rule of every target, demands merged."""
+    decisions = []
+    for target in dict.fromkeys(targets):
+        one = _decide_one(rules, facts, user, action, organization, database, target, channel)
+        if isinstance(one, Unchecked) or not one.allowed:
+            return one
+        decisions.append(one)
+    groups: dict[str, int] = {}
+    for d in decisions:
+        for group, count in d.groups:
+            groups[group] = max(groups.get(group, 0), count)
+    strictest = max(decisions, key=lambda d: d.approvals)
+    approvers = tuple(dict.fromkeys(a for d in decisions for a in d.approvers))
+    return _Decision(True, approvals=max(strictest.approvals, sum(groups.values())), approvers=approvers,
+                     groups=tuple(groups.items()), rule=strictest.rule)
+
+
+def _decide_one(rules: AccessRules, facts: DirectoryFacts, user: str, action: Action, organization: str,
+                database: str, target: str, channel: str) -> _Decision | Unchecked:
+    rule = rules.matching(organization, database, target, channel)
+    where = f"{target} policies of {organization}/{database}"
+    if rule is None:
+        elsewhere = rules.covering(organization, database, target)
+        if elsewhere:
+            channels = sorted({c for r in elsewhere for c in r.channels})
+            return _Decision(False, f"No rule allows {where} to be handled in this channel: use "
+                                    f"{', '.join(f'<#{c}>' for c in channels)}.")
+        return _Decision(False, f"No access rule covers {where}, so nobody may act on them: ask whoever keeps "
+                                "the bot's access file to add one.")
+    role_list = {Action.READ: [*rule.editors, *rule.approvers], Action.CHANGE: rule.editors,
+                 Action.APPROVE: rule.approvers}[action]
+    named = is_named(user, role_list, facts)
+    if isinstance(named, Unchecked):
+        return named
+    if not named:
+        verb = {Action.READ: "see", Action.CHANGE: "change", Action.APPROVE: "approve changes to"}[action]
+        who = "editors" if action is Action.CHANGE else "approvers" if action is Action.APPROVE else \
+            "editors or approvers"
+        return _Decision(False, f"You may not {verb} {where}: {rule.where} of the access file lets only its "
+                                f"{who} ({mentions(role_list)}) do that. Ask one of them, or whoever keeps the "
+                                "access file.", rule=rule)
+    change = action is Action.CHANGE
+    if change and rule.planetscale_role:
+        role = facts.roles.get(user, Unchecked("the PlanetScale role was not looked up"))
+        if isinstance(role, Unchecked):
+            return role
+        if role is None:
+            return _Decision(False, f"{rule.where} requires a PlanetScale {rule.planetscale_role} of "
+                                    f"{organization}, and your Slack e-mail address is not a member of "
+                                    f"{organization} in PlanetScale.", rule=rule)
+        if rule.planetscale_role == "admin" and role != "admin":
+            return _Decision(False, f"{rule.where} requires a PlanetScale admin of {organization}; you are a "
+                                    f"{role}. Ask an admin of {organization} to make the change, or to approve "
+                                    "it.", rule=rule)
+    return _Decision(True, approvals=rule.approvals if change else 0, approvers=tuple(rule.approvers),
+                     groups=rule.approvals_from if change else (), rule=rule)
+
+
+def _may_approve(s: Snapshot, approver: str) -> bool | Unchecked:
+    a = s.asked
+    if approver == a.requester:
+        return False
+    d = decide(s.rules, s.directory, approver, Action.APPROVE, a.organization, a.database, a.targets, a.channel)
+    return d if isinstance(d, Unchecked) else d.allowed
+
+
+def _member_of(facts: DirectoryFacts) -> Any:
+    def member_of(user: str, group: str) -> bool:
+        found = is_named(user, [group], facts)
+        if isinstance(found, Unchecked):
+            raise _Unknown(found)
+        return found
+    return member_of
+
+
+class _Unknown(Exception):
+    def __init__(self, unchecked: Unchecked):
+        super().__init__(unchecked.why)
+        self.unchecked = unchecked
+
+
+def judge(s: Snapshot) -> Verdict:
+    """The verdict on a change, from the snapshot alone."""
+    a = s.asked
+    update = PolicyUpdate(**a.changes)
+    later = s.stage is not Stage.ASKING
+    if s.stage is Stage.APPLYING:
+        if s.policy.target != a.before["target"]:
+            return Verdict(VerdictKind.REFUSE, f"the policy moved from {a.before['target']} to {s.policy.target} "
+                                               "in PlanetScale since the request, so the rules that judged it no "
+                                               "longer apply. Nothing was sent; ask again.", Refusal.MOVED)
+        moved = {f: (a.before[f], s.policy.field_value(f)) for f in a.changes
+                 if s.policy.field_value(f) != a.before[f]}
+        if moved:
+            what = ", ".join(f"{f} is now {now!r} (was {then!r} when requested)" for f, (then, now) in moved.items())
+            return Verdict(VerdictKind.REFUSE, f"the policy changed in PlanetScale since the request: {what}. "
+                                               "Nothing was sent; ask again against the current values.",
+                           Refusal.MOVED)
+    requester = decide(s.rules, s.directory, a.requester, Action.CHANGE, a.organization, a.database, a.targets,
+                       a.channel)
+    if isinstance(requester, Unchecked):
+        return Verdict(VerdictKind.CANNOT_TELL, f"the requester's access could not be checked just now "
+                                                f"({requester.why})" if later else
+                       f"Your access could not be checked, so nothing was done: {requester.why}.")
+    if not requester.allowed:
+        return Verdict(VerdictKind.REFUSE, f"under the access rules as they are now, <@{a.requester}> may no "
+                                           f"longer make this change: {requester.reason}" if later
+                       else requester.reason, Refusal.NOT_ALLOWED)
+    if s.stage is not Stage.APPROVING:
+        problems = tuple(check_change(s.policy, update))
+        if problems:
+            why = "; ".join(p.message for p in problems)
+            return Verdict(VerdictKind.REFUSE, f"the change no longer holds against the policy as it is now: "
+                                               f"{why}. Nothing was sent." if later else why, Refusal.INVALID,
+                           problems=problems)
+    base = dict(a.before) if s.stage is Stage.APPROVING else s.policy.model_dump()
+    guarded = demand(guardrails_judge(s.rules.guardrails, a.organization, a.database, base, {**base, **a.changes}),
+                     a.reason if a.reason_by_person else None)
+    if guarded.refusal:
+        return Verdict(VerdictKind.REFUSE, f"under the guardrails as they are now, {guarded.refusal}" if later
+                       else guarded.refusal, Refusal.GUARDRAIL)
+    needed = max(requester.approvals, guarded.approvals)
+    shown = tuple(guarded.verdict.summary())
+    overridden = tuple(f"overrides {c.guardrail.where}: {c.message}" for c in guarded.verdict.broken)
+    where = requester.rule.where if requester.rule else "the access rule"
+    base_verdict = Verdict(VerdictKind.APPLY, needed=needed, approvers=requester.approvers, groups=requester.groups,
+                           guardrails=shown, overridden=overridden, rule_where=where)
+    if not needed:
+        return base_verdict
+    counted: list[str] = []
+    not_counted: list[str] = []
+    for approver in dict.fromkeys(s.approvals):
+        may = _may_approve(s, approver)
+        if isinstance(may, Unchecked):
+            return Verdict(VerdictKind.CANNOT_TELL, f"<@{approver}>'s approval could not be checked just now "
+                                                    f"({may.why})")
+        (counted if may else not_counted).append(approver)
+    try:
+        owed = tuple(missing(requester.groups, assign(counted, requester.groups, _member_of(s.directory))))
+    except _Unknown as exc:
+        return Verdict(VerdictKind.CANNOT_TELL, f"the approvers' groups could not be checked just now "
+                                                f"({exc.unchecked.why})")
+    judged = Verdict(VerdictKind.APPLY, needed=needed, counted=tuple(counted), not_counted=tuple(not_counted),
+                     approvers=requester.approvers, groups=requester.groups, owed=owed, guardrails=shown,
+                     overridden=overridden, rule_where=where)
+    if s.stage is Stage.ASKING:
+        nobody = _nobody_could_approve(s, judged)
+        if nobody:
+            return Verdict(VerdictKind.REFUSE, nobody, Refusal.NO_APPROVERS)
+    if judged.missing:
+        return Verdict(VerdictKind.WAIT, needed=needed, counted=judged.counted, not_counted=judged.not_counted,
+                       approvers=judged.approvers, groups=judged.groups, owed=owed, guardrails=shown,
+                       overridden=overridden, rule_where=where)
+    return judged
+
+
+def possible_approvers(s: Snapshot, principals: Sequence[str]) -> list[str] | Unchecked:
+    """Everyone `principals` name who could approve this change (the requester never)."""
+    people: list[str] = []
+    for principal in principals:
+        if principal.startswith("@") or principal.startswith("S"):
+            members = s.directory.members.get(principal, Unchecked(f"{principal} was not looked up"))
+            if isinstance(members, Unchecked):
+                return members
+            people.extend(sorted(members))
+        else:
+            people.append(principal)
+    found = []
+    for person in dict.fromkeys(people):
+        may = _may_approve(s, person)
+        if isinstance(may, Unchecked):
+            return may
+        if may:
+            found.append(person)
+    return found
+
+
+def _nobody_could_approve(s: Snapshot, judged: Verdict) -> str | None:
+    """The refusal for a change whose approvals nobody but its requester could give (None when someone could,
+    or when who could is not known)."""
+    if not judged.approvers:
+        return (f"this change needs {judged.needed} approval(s), and {judged.rule_where} names no approvers to "
+                "give them: ask whoever keeps the access file to add some")
+    people = possible_approvers(s, judged.approvers)
+    if isinstance(people, Unchecked):
+        return None
+    try:
+        owed = missing(judged.groups, assign(people, judged.groups, _member_of(s.directory)))
+    except _Unknown:
+        return None
+    if owed or len(people) < judged.needed:
+        return (f"this change needs {judged.needed} approval(s), and nobody but you could give "
+                f"{'them' if not people else 'enough of them'} under the access rules as they are "
+                f"({mentions(judged.approvers)} may approve): ask whoever keeps the access file to name other "
+                "approvers")
+    return None
+
+
+def counted(s: Snapshot) -> tuple[str, ...] | Unchecked:
+    """The approvals of `s` that count under its rules: for showing a request's progress."""
+    found = []
+    for approver in dict.fromkeys(s.approvals):
+        may = _may_approve(s, approver)
+        if isinstance(may, Unchecked):
+            return may
+        if may:
+            found.append(approver)
+    return tuple(found)

@@ -1,0 +1,132 @@
+"""The lifecycle of a change request: its states and the moves allowed between them as one table, each move
+one conditional write; a move out of `applying` is also conditional on the lease its worker holds, so a worker
+that outlived its lease moves nothing. And the policy's lease: one change applying per policy, across threads
+(turns on a lock) and instances (the database's lease)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from bot.domain.audit import AuditEvent
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.ports import ChangeStore, Claim, PlanetScaleApi
+
+# Room for the database writes around the PATCH, beyond the PlanetScale client's own worst case.
+LEASE_MARGIN_SECONDS = 30.0
+# How long a request left approved by a crash (before it was claimed) waits before the sweep applies it.
+APPROVED_STALE_SECONDS = 60.0
+# How long a click waits for another change to the same policy to finish before leaving it to the sweep.
+CLAIM_WAIT_SECONDS = 15.0
+LEASE_POLL_SECONDS = 0.05
+
+S = RequestState
+# Each state, and the states a request in it may move to. A move from `applying` needs the worker's claim.
+TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
+    S.PENDING: frozenset({S.PENDING, S.APPROVED, S.REJECTED, S.CANCELLED, S.EXPIRED, S.FAILED}),
+    S.APPROVED: frozenset({S.APPLYING}),  # claimed with the policy's lease (ChangeStore.claim_for_applying)
+    # back to pending when the rules, judged again under the lease, ask for more approvals or cannot tell;
+    # applying → applying when a PATCH's outcome is not known yet and the sweep is left to settle it.
+    S.APPLYING: frozenset({S.APPLYING, S.APPLIED, S.FAILED, S.PENDING}),
+    S.APPLIED: frozenset(),
+    S.FAILED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+
+
+class Forbidden(Exception):
+    """A move the lifecycle does not allow: a mistake in the bot, never a person's."""
+
+
+def check_move(from_states: Sequence[RequestState], to: RequestState, claim: Claim | None) -> None:
+    for state in from_states:
+        if to not in TRANSITIONS[state]:
+            raise Forbidden(f"a request may not move from {state} to {to}")
+        if state is S.APPLYING and claim is None:
+            raise Forbidden(f"a move from applying to {to} needs the worker's claim on the policy")
+
+
+class PolicyTurns:
+    """Within one process, the changes waiting for the same policy take turns on a lock instead of each asking
+    the database for its lease every few milliseconds: in a burst, those polls cost more than the changes. Across
+    instances the database's lease still decides."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._turns: dict[str, tuple[threading.Lock, int]] = {}  # a policy's lock, and how many hold or want it
+
+    @contextlib.contextmanager
+    def turn(self, key: str, timeout: float) -> Iterator[bool]:
+        """This thread's turn at `key` (True), or False when `timeout` seconds passed first."""
+        with self._guard:
+            lock, users = self._turns.get(key) or (threading.Lock(), 0)
+            self._turns[key] = (lock, users + 1)
+        got = lock.acquire(timeout=timeout)
+        try:
+            yield got
+        finally:
+            if got:
+                lock.release()
+            with self._guard:
+                lock, users = self._turns[key]
+                if users == 1:
+                    del self._turns[key]
+                else:
+                    self._turns[key] = (lock, users - 1)
+
+
+
+class Lifecycle:
+    """The moves of a request, for the change path (which sets `store`, `planetscale`, `clock`, `pause`)."""
+
+    store: ChangeStore
+    planetscale: PlanetScaleApi
+    turns: PolicyTurns
+    clock: Callable[[], float]
+    pause: Callable[[float], None]
+
+    @property
+    def lease_seconds(self) -> float:
+        """An applying worker reads the policy once and sends one PATCH: both at their slowest, plus the writes."""
+        return 2 * self.planetscale.worst_case_seconds() + LEASE_MARGIN_SECONDS
+
+    def _move(self, request_id: str, from_states: Sequence[RequestState], to: RequestState, *,
+              claim: Claim | None = None, record: AuditEvent | None = None, **values: Any) -> ChangeRequest | None:
+        """One allowed move, as one conditional write: None if the request was not in `from_states`. With
+        `claim` (every move out of applying), also None if its lease was taken over; otherwise the same write
+        gives the lease back."""
+        check_move(from_states, to, claim)
+        if claim is not None:
+            values.setdefault("lease_until", 0)
+            return self.store.transition(request_id, from_states, to, record=record, release=claim, **values)
+        return self.store.transition(request_id, from_states, to, record=record, **values)
+
+    def _claim(self, request: ChangeRequest, from_states: Sequence[RequestState]) -> Claim | None:
+        """Claim the request and its policy's lease; while another change holds it, wait a little."""
+        deadline = self.clock() + CLAIM_WAIT_SECONDS
+        while True:
+            claim = self.store.claim_for_applying(request, from_states, self.lease_seconds)
+            if claim is not None:
+                return claim
+            latest = self.store.get_request(request.id)
+            if latest is None or latest.state not in from_states or self.clock() >= deadline:
+                return None
+            self.pause(LEASE_POLL_SECONDS)
+
+    def _hold(self, claim: Claim, record: AuditEvent | None = None) -> bool:
+        """Enough of the claim's lease left for the next PlanetScale call at its slowest and the read that may
+        follow it, renewing it when not (a lease that still covers them cannot have been taken over, so it needs
+        no renewing); `record` recorded either way. False (nothing recorded) when the lease was taken over.
+
+        Twice the slowest call: a change judged quickly (within LEASE_MARGIN_SECONDS of its claim) keeps the
+        whole slowest call's worth of lease after its PATCH, as much room for instances' clocks to disagree as
+        renewing gave."""
+        if claim.until - self.clock() >= 2 * self.planetscale.worst_case_seconds():
+            if record is not None:
+                self.store.record(record)
+            return True
+        return self.store.renew(claim, self.lease_seconds, record=record)

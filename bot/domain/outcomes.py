@@ -1,0 +1,180 @@
+"""What a step of the change path did, in facts the doors render: the outcome's kind, the words for the person
+who acted, the request as it now stands; and the audit entries and wordings every room shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from bot.domain.access import DirectoryError
+from bot.domain.approval_groups import assign
+from bot.domain.audit import AuditEvent
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.grammar import DatabaseRef
+from bot.domain.judge import Verdict
+from bot.domain.policy import (
+    BackupPolicy,
+    ChangeRejected,
+    PolicyUpdate,
+    Problem,
+    describe_every,
+    hours,
+    resulting_values,
+)
+from bot.domain.ports import PlanetScaleError
+from bot.domain.reading import PolicyNotFound
+
+SYSTEM = "backup-bot"
+
+class OutcomeKind(StrEnum):
+    PREVIEWED = "previewed"  # a dry run: nothing sent, nothing requested
+    READY = "ready"  # the person may change the policy, which the outcome carries: a form can be filled
+    REQUESTED = "requested"  # waits for approval
+    APPLIED = "applied"
+    COUNTED = "counted"  # an approval counted; more are needed
+    WAITING = "waiting"  # judged again, the rules now ask for more approvals: back to pending
+    REFUSED = "refused"  # this person may not do this; nothing changed
+    INVALID = "invalid"  # the change does not hold as a whole; nothing sent
+    NOT_FOUND = "not_found"
+    STALE_FORM = "stale_form"  # the policy changed after the form was filled; nothing sent
+    CLOSED = "closed"  # the request was already decided, expired or is being applied
+    CONFLICT = "conflict"  # the policy moved in PlanetScale since the request; nothing sent
+    NO_LONGER_ALLOWED = "no_longer_allowed"  # the rules as they are now refuse it; nothing sent
+    FAILED = "failed"  # PlanetScale (or a read) failed
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    QUEUED = "queued"  # another change to the same policy is being applied; the sweep applies this one next
+    REMINDED = "reminded"  # the sweep found a reminder due for a pending request (claimed once)
+
+
+# The kinds after which the request's message must be shown again.
+REQUEST_MOVED = frozenset({OutcomeKind.REQUESTED, OutcomeKind.APPLIED, OutcomeKind.COUNTED, OutcomeKind.WAITING,
+                           OutcomeKind.CONFLICT, OutcomeKind.NO_LONGER_ALLOWED, OutcomeKind.FAILED,
+                           OutcomeKind.REJECTED, OutcomeKind.CANCELLED, OutcomeKind.EXPIRED,
+                           OutcomeKind.INVALID, OutcomeKind.CLOSED})
+
+
+@dataclass(frozen=True)
+class ChangePlan:
+    db: DatabaseRef
+    before: BackupPolicy
+    update: PolicyUpdate
+    reason: str | None
+    # False when the bot wrote the reason (a revert): it does not count as the reason a guardrail's override asks.
+    reason_by_person: bool = True
+
+    @property
+    def after_values(self) -> dict[str, Any]:
+        return resulting_values(self.before, self.update)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a step did. `message` is for the person who acted; `request` is the request as it now stands."""
+
+    kind: OutcomeKind
+    message: str
+    request: ChangeRequest | None = None
+    after: BackupPolicy | None = None
+    plan: ChangePlan | None = None
+    approvals: int = 0
+    current: BackupPolicy | None = None  # for STALE_FORM: the policy as it is now
+    problems: tuple[Problem, ...] = field(default_factory=tuple)
+    guardrails: tuple[str, ...] = ()  # for PREVIEWED: each guardrail bound the change meets or breaks, in words
+    notices: tuple[str, ...] = ()  # for REMINDED: the notices claimed for it, to give back if it cannot be sent
+
+    @property
+    def request_moved(self) -> bool:
+        return self.request is not None and self.kind in REQUEST_MOVED
+
+
+def explain(exc: BaseException, reference: str | None = None) -> str:
+    """One failure in the words of the person who asked: what happened and what to do. `reference` is where an
+    unexpected failure can be found in the log (a request ID)."""
+    if isinstance(exc, PlanetScaleError | PolicyNotFound):
+        return exc.user_message
+    if isinstance(exc, ChangeRejected):
+        return "Nothing was sent to PlanetScale:\n" + "\n".join(f"• {p.message}" for p in exc.problems)
+    if isinstance(exc, DirectoryError):
+        return f"Your access could not be checked, so nothing was done: {exc}."
+    where = f" under request `{reference}`" if reference else ""
+    return f"Something went wrong inside the bot; nothing more was done. The error is in its log{where}."
+
+
+def risks_of(before: BackupPolicy, after: dict[str, Any]) -> list[str]:
+    """What makes a change worth a second look, in words."""
+    found = []
+    if "production" in (before.target, after["target"]):
+        found.append("production backups")
+    if before.target != after["target"]:
+        found.append(f"moves the policy from {before.target} to {after['target']}")
+    if hours(after["retention_value"], after["retention_unit"]) < hours(before.retention_value,
+                                                                        before.retention_unit):
+        found.append("keeps backups for less time")
+    if hours(after["frequency_value"], after["frequency_unit"]) > hours(before.frequency_value,
+                                                                        before.frequency_unit):
+        found.append(f"backs up less often ({describe_every(after['frequency_value'], after['frequency_unit'])})")
+    if before.required:
+        found.append("a required system policy")
+    return found
+
+
+def request_event(action: str, request: ChangeRequest, actor: str, **extra: Any) -> AuditEvent:
+    """An audit entry about a request."""
+    return AuditEvent(action=action, actor=actor, organization=request.organization, database=request.database,
+                      policy_id=request.policy_id, policy_name=request.policy_name, before=request.before,
+                      sent=request.changes, reason=request.reason, channel=request.channel, request_id=request.id,
+                      **extra)
+
+
+def unknown_button(user: str, channel: str | None, button: str, reference: str) -> AuditEvent:
+    """A refusal on the record for a button naming a request or change the bot does not know (a forged or
+    foreign click): no database to file it under, so it shows in the audit export, not in any history."""
+    shown = reference if len(reference) <= 64 and reference.isprintable() else repr(reference[:64]) + "…"
+    return AuditEvent(action="refused", actor=user, organization="", database="", channel=channel,
+                      detail=f"{button} on {shown}, which this bot does not know")
+
+
+def after_values(request: ChangeRequest) -> dict[str, Any]:
+    return resulting_values(BackupPolicy.model_validate(request.before), PolicyUpdate(**request.changes))
+
+
+def describe_state(request: ChangeRequest) -> str:
+    by = f" by <@{request.decided_by}>" if request.decided_by and request.state in (
+        RequestState.REJECTED, RequestState.CANCELLED) else ""
+    return {RequestState.PENDING: "waiting for approval",
+            RequestState.APPROVED: "approved and about to be applied",
+            RequestState.APPLYING: "being applied", RequestState.APPLIED: "applied", RequestState.FAILED: "failed",
+            RequestState.REJECTED: f"rejected{by}", RequestState.CANCELLED: f"cancelled{by}",
+            RequestState.EXPIRED: "expired"}[request.state]
+
+
+
+
+def waiting_detail(judged: Verdict) -> str:
+    parts = [f"the access rules and guardrails now ask for {judged.needed} "
+             f"approval{'s' if judged.needed != 1 else ''}; "
+             f"{len(judged.counted)} count{'s' if len(judged.counted) == 1 else ''}, so {judged.missing} more "
+             f"{'is' if judged.missing == 1 else 'are'} needed"]
+    if judged.owed:
+        parts.append(f"still missing: {owed_text(judged.owed)}")
+    if judged.not_counted:
+        parts.append("no longer counted: " + ", ".join(f"<@{a}>" for a in judged.not_counted)
+                     + " (the rules no longer let them approve)")
+    return "; ".join(parts)
+
+
+def owed_text(owed: Sequence[tuple[str, int]]) -> str:
+    """`1 from @security`: a group's handle is written as the rule writes it."""
+    return ", ".join(f"{n} from {group}" for group, n in owed)
+
+
+def group_progress(request: ChangeRequest, approved_by: Sequence[str],
+                   member_of: Callable[[str, str], bool]) -> list[tuple[str, int, list[str]]]:
+    """For showing a request: each group it asks approvals from, how many, and who counts for it so far."""
+    wanted = list((request.approvals_from or {}).items())
+    placed = assign([a for a in approved_by if a != request.requester], wanted, member_of)
+    return [(group, count, [a for a, g in placed.items() if g == group]) for group, count in wanted]
