@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
 from bot.domain.changes import unknown_button
 from bot.domain.policy import BackupPolicy, describe_schedule
-from bot.domain.watch import Notice, NoticeKind
+from bot.domain.watch import Notice, NoticeKind, Skipped
 from handlers import blocks
 from handlers.actions.requests import clicked_in, tell
 from handlers.dependencies import Dependencies
@@ -89,6 +89,34 @@ def post_notice(deps: Dependencies, client: WebClient, notice: Notice) -> bool:
         return False
     except OSError as exc:
         log.error("could not post the watch's notice to %s: %s", deps.audit_channel, type(exc).__name__)
+        return False
+    return True
+
+
+SKIPPED_HEADLINE = ":warning: The watch skipped what it could not judge"
+
+
+def skipped_blocks(skipped: list[Skipped]) -> list[dict[str, Any]]:
+    lines = "\n".join(f"• {blocks.escape(s.what)}: {blocks.escape(s.reason)}" for s in skipped)
+    return blocks.to_dicts([
+        blocks.section(SKIPPED_HEADLINE),
+        blocks.section(blocks.fit(lines, 2900)),
+        blocks.context("The rest was watched as usual; these are tried again each pass and told again only once "
+                       "fixed and broken anew. `/healthz` lists them too."),
+    ])
+
+
+def post_skipped(deps: Dependencies, client: WebClient, skipped: list[Skipped]) -> bool:
+    """Tell the audit channel what a pass skipped; False when Slack did not take it."""
+    if not deps.audit_channel:
+        return True
+    try:
+        client.chat_postMessage(channel=deps.audit_channel, text=SKIPPED_HEADLINE, blocks=skipped_blocks(skipped))
+    except SlackApiError as exc:
+        log.error("could not post what the watch skipped to %s: %s", deps.audit_channel, exc.response.get("error"))
+        return False
+    except OSError as exc:
+        log.error("could not post what the watch skipped to %s: %s", deps.audit_channel, type(exc).__name__)
         return False
     return True
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from bot.domain.guardrails import LONGEST_UNIT_HOURS
 from bot.domain.policy import BackupPolicy
@@ -42,6 +42,14 @@ class Backup(BaseModel):
     completed_at: str | None
     expires_at: str | None
 
+    @field_validator("created_at", "started_at", "completed_at", "expires_at")
+    @classmethod
+    def _a_time(cls, value: str | None) -> str | None:
+        # Read once here: a malformed time is PlanetScale's error about this list, not a crash where it is used.
+        if value is not None:
+            parse_time(value)
+        return value
+
     @property
     def at(self) -> datetime:
         """When it ended, or else when it started or was created."""
@@ -49,6 +57,9 @@ class Backup(BaseModel):
 
 
 def parse_time(text: str) -> datetime:
+    """An ISO 8601 time (UTC when it names no zone); ValueError when it is not one."""
+    if not isinstance(text, str):
+        raise ValueError("a time must be text")
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -107,8 +118,12 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
     if last_success is not None:
         stale = now - last_success.at > stale_after
     else:
-        # Never succeeded: stale once it has existed for as long as a success may take.
-        stale = now - parse_time(policy.created_at) > stale_after
+        # Never succeeded: stale once it has existed for as long as a success may take (unknown when PlanetScale
+        # gave no readable creation time: then not judged stale on that).
+        try:
+            stale = now - parse_time(policy.created_at) > stale_after
+        except ValueError:
+            stale = False
     failed_last = bool(finished) and finished[0].state == "failed"
     return PolicyHealth(policy, tuple(branches), last_success, failures, stale, stale_after, failed_last,
                         tuple(unread))

@@ -37,12 +37,13 @@ from typing import Any, Protocol
 from bot.domain.access import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_health
-from bot.domain.backups import Backup, Branch, parse_time
+from bot.domain.backups import Backup, Branch, PolicyHealth, parse_time
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.grammar import DatabaseRef
 from bot.domain.guardrails import judge
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
 from bot.domain.ports import (
+    BadResponse,
     Forbidden,
     NotFound,
     PlanetScaleApi,
@@ -170,13 +171,33 @@ class CountedCalls:
         return self.planetscale.worst_case_seconds()
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A database or a policy a pass could not judge, and why; the pass carried on past it."""
+
+    what: str  # "acme/app-db" or "acme/app-db policy bp01"
+    reason: str
+
+
 @dataclass
 class PassResult:
     notices: list[Notice] = field(default_factory=list)
     read: list[str] = field(default_factory=list)  # databases read
     failed: list[str] = field(default_factory=list)  # databases PlanetScale did not answer for
     deferred: list[str] = field(default_factory=list)  # databases left for the next pass (the budget)
+    skipped: list[Skipped] = field(default_factory=list)
     lost_lease: bool = False
+
+    def skip(self, what: str, exc: BaseException) -> None:
+        reason = describe_failure(exc)
+        self.skipped.append(Skipped(what, reason))
+        log.error("the watch skipped %s and carried on: %s", what, reason)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """An unexpected failure in a few words: its kind and its first line (a database's error names no secret)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[str]]) -> list[DatabaseRef]:
@@ -245,15 +266,21 @@ class Watch:
             except PlanetScaleError as exc:
                 result.failed.append(str(db))
                 log.warning("the watch could not read %s, its state is kept: %s", db, exc.user_message)
+                if isinstance(exc, BadResponse):  # not a passing outage: someone should know
+                    result.skipped.append(Skipped(str(db), exc.user_message))
             except _LeaseLost:
                 result.lost_lease = True
                 return result
+            except Exception as exc:  # one database never stops the rest
+                result.skip(str(db), exc)
         self._next_first = []
         return result
 
     def _watch_database(self, holder: str, db: DatabaseRef, rules: AccessRules, calls: CountedCalls,
                         result: PassResult) -> None:
-        policies = calls.list_policies(db.organization, db.database)
+        # A policy listed twice in one answer is one policy (the first listing counts).
+        policies = list({p.id: p for p in reversed(calls.list_policies(db.organization, db.database))}.values())
+        policies.reverse()
         seen = self.store.seen_policies(db.organization, db.database)
         if not seen:
             # The first read: all or nothing, or the policies a pass cut short had not saved would read as created
@@ -266,22 +293,13 @@ class Watch:
         else:
             first_read = seen.pop(DATABASE_READ, None)
             for policy in policies:
-                last = seen.get(policy.id)
-                notice: Notice | None
-                if last is None and first_read is not None and \
-                        _made_before(policy, first_read.at - CLOCK_MARGIN_SECONDS):
-                    # There when the database was first read, and left out of that list (cut short without an
-                    # error, as an empty one can be): not created since, so kept quietly.
-                    notice = None
-                    if not self.store.save_seen(holder, db.organization, db.database, policy.id, policy.model_dump(),
-                                                None):
-                        raise _LeaseLost
-                    log.warning("PlanetScale lists policy %s of %s, made before the watch first read it and not "
-                                "listed then: not told as created", policy.id, db)
-                elif last is None or last.values.get(DELETED_MARK):
-                    notice = self._created(holder, db, rules, policy)
-                else:
-                    notice = self._compare(holder, db, rules, policy, last)
+                try:
+                    notice = self._judge_policy(holder, db, rules, policy, seen.get(policy.id), first_read)
+                except (_LeaseLost, OverBudget):
+                    raise
+                except Exception as exc:  # one policy never stops the rest
+                    result.skip(f"{db} policy {policy.id}", exc)
+                    continue
                 if notice is not None:
                     result.notices.append(notice)
         # The whole list was read (a page PlanetScale failed to give fails the database): what is missing is gone,
@@ -290,7 +308,12 @@ class Watch:
         listed = {p.id for p in policies}
         missing = [i for i, last in seen.items() if i not in listed and not last.values.get(DELETED_MARK)]
         for policy_id in self._confirmed_gone(calls, db, missing):
-            result.notices.append(self._gone(holder, db, policy_id, seen[policy_id]))
+            try:
+                result.notices.append(self._gone(holder, db, policy_id, seen[policy_id]))
+            except (_LeaseLost, OverBudget):
+                raise
+            except Exception as exc:
+                result.skip(f"{db} policy {policy_id}", exc)
         seen = {k: v for k, v in self.store.seen_policies(db.organization, db.database).items()
                 if not v.values.get(DELETED_MARK)}
         try:
@@ -300,26 +323,51 @@ class Watch:
             log.warning("the watch could not read the backups of %s: %s", db, exc.user_message)
             return
         for health in healths:
-            if health.unread and not health.problem:
-                continue  # some branches unread: not enough to call it recovered
-            before = seen[health.policy.id].problem
-            problem = health.problem
-            notice = None
-            if problem and not before:
-                notice = self._notice(NoticeKind.UNHEALTHY, db, health.policy, problem)
-            elif before and not problem:
-                notice = self._notice(NoticeKind.RECOVERED, db, health.policy, f"recovered (was: {before})")
-            if (problem or None) == before:
+            try:
+                notice = self._judge_health(holder, db, health, seen[health.policy.id])
+            except (_LeaseLost, OverBudget):
+                raise
+            except Exception as exc:
+                result.skip(f"{db} policy {health.policy.id}", exc)
                 continue
-            record = None if notice is None else AuditEvent(
-                action="backup_" + notice.kind.value, actor="backup-bot", organization=db.organization,
-                database=db.database, policy_id=health.policy.id, policy_name=health.policy.name,
-                detail=notice.detail)
-            if not self.store.save_problem(holder, db.organization, db.database, health.policy.id, problem, notice,
-                                           record):
-                raise _LeaseLost
             if notice is not None:
                 result.notices.append(notice)
+
+    def _judge_policy(self, holder: str, db: DatabaseRef, rules: AccessRules, policy: BackupPolicy,
+                      last: Seen | None, first_read: Seen | None) -> Notice | None:
+        if last is None and first_read is not None and \
+                _made_before(policy, first_read.at - CLOCK_MARGIN_SECONDS):
+            # There when the database was first read, and left out of that list (cut short without an error, as
+            # an empty one can be): not created since, so kept quietly.
+            if not self.store.save_seen(holder, db.organization, db.database, policy.id, policy.model_dump(), None):
+                raise _LeaseLost
+            log.warning("PlanetScale lists policy %s of %s, made before the watch first read it and not listed "
+                        "then: not told as created", policy.id, db)
+            return None
+        if last is None or last.values.get(DELETED_MARK):
+            return self._created(holder, db, rules, policy)
+        return self._compare(holder, db, rules, policy, last)
+
+    def _judge_health(self, holder: str, db: DatabaseRef, health: PolicyHealth, seen: Seen) -> Notice | None:
+        if health.unread and (not health.problem or set(health.unread) >= set(health.branches)):
+            # Some branches unread: not enough to call it recovered; all of them: nothing is known of it.
+            return None
+        before = seen.problem
+        problem = health.problem
+        if (problem or None) == before:
+            return None
+        notice = None
+        if problem and not before:
+            notice = self._notice(NoticeKind.UNHEALTHY, db, health.policy, problem)
+        elif before and not problem:
+            notice = self._notice(NoticeKind.RECOVERED, db, health.policy, f"recovered (was: {before})")
+        record = None if notice is None else AuditEvent(
+            action="backup_" + notice.kind.value, actor="backup-bot", organization=db.organization,
+            database=db.database, policy_id=health.policy.id, policy_name=health.policy.name, detail=notice.detail)
+        if not self.store.save_problem(holder, db.organization, db.database, health.policy.id, problem, notice,
+                                       record):
+            raise _LeaseLost
+        return notice
 
     def _notice(self, kind: NoticeKind, db: DatabaseRef, policy: BackupPolicy, detail: str, **extra: Any) -> Notice:
         return Notice(kind, db.organization, db.database, policy.id, policy.name, detail,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.error import BoltError
@@ -31,6 +31,9 @@ from bot.runtime.executor import TrackedExecutor
 from bot.runtime.logs import new_request_id
 from bot.runtime.settings import Settings, SettingsError
 from handlers.dependencies import Dependencies
+
+if TYPE_CHECKING:
+    from bot.runtime.watch import Watcher
 
 
 def slack_client(settings: Settings, connections: SlackConnections | None = None) -> PooledWebClient:
@@ -98,14 +101,17 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
                         slack=slack)
 
 
-def health_report(deps: Dependencies) -> dict[str, Any]:
-    """For /healthz: usable when the database is; a bad access-file reload is reported, not fatal."""
+def health_report(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
+    """For /healthz: usable when the database is; a bad access-file reload and what the watch's last pass
+    skipped are reported, not fatal."""
     if not deps.store.ready.is_set():
         return {"status": "starting", "database": "checking the schema"}
     ok, detail = deps.store.healthy()
     report: dict[str, Any] = {"status": "ok" if ok else "unavailable", "database": detail}
     if deps.access.source.last_error:
         report["access_rules"] = deps.access.source.last_error
+    if watcher is not None and watcher.skipped:
+        report["watch_skipped"] = [f"{s.what}: {s.reason}" for s in watcher.skipped]
     return report
 
 

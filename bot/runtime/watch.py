@@ -11,18 +11,23 @@ from functools import partial
 from slack_sdk import WebClient
 
 from bot.adapters.store import Store
-from bot.domain.watch import LEASE_MARGIN_SECONDS, Notice, PassResult, Watch
+from bot.domain.watch import LEASE_MARGIN_SECONDS, Notice, PassResult, Skipped, Watch
 from bot.runtime.repeating import Repeating
 from handlers.dependencies import Dependencies
-from handlers.watch import post_notice
+from handlers.watch import post_notice, post_skipped
 
 
 class Watcher:
-    def __init__(self, watch: Watch, store: Store, post: Callable[[Notice], bool], every: float):
+    def __init__(self, watch: Watch, store: Store, post: Callable[[Notice], bool], every: float,
+                 tell_skipped: Callable[[list[Skipped]], bool] | None = None):
         self.watch = watch
         self.store = store
         self.post = post
+        self.tell_skipped = tell_skipped
         self.every = every
+        # What the last pass skipped (for /healthz), and what of it the audit channel was told (once each).
+        self.skipped: list[Skipped] = []
+        self._told: set[Skipped] = set()
         self.holder = str(uuid.uuid4())
         self._timer = Repeating("watch pass", self.run_once, every)
         self._lock = threading.Lock()  # one pass at a time in this process (the timer and the console's `watch`)
@@ -40,7 +45,18 @@ class Watcher:
                 return None
             result = self.watch.run_pass(self.holder, self.lease_seconds)
             self.post_pending()
+            self._tell(result)
             return result
+
+    def _tell(self, result: PassResult) -> None:
+        """The audit channel hears once of each thing skipped, for as long as it stays skipped."""
+        if result.lost_lease or result.deferred:
+            return  # a pass cut short did not look at everything: what it did not skip may still be skipped
+        self.skipped = list(result.skipped)
+        new = [s for s in result.skipped if s not in self._told]
+        if new and self.tell_skipped is not None and not self.tell_skipped(new):
+            new = []  # Slack did not take it: told next pass
+        self._told = (self._told & set(result.skipped)) | set(new)
 
     def post_pending(self) -> None:
         for notice in self.store.unposted_notices():
@@ -59,4 +75,4 @@ class Watcher:
 
 def build_watcher(deps: Dependencies, client: WebClient, every: float) -> Watcher:
     watch = Watch(deps.changes.planetscale, deps.store, lambda: deps.access.rules, deps.stale_factor)
-    return Watcher(watch, deps.store, partial(post_notice, deps, client), every)
+    return Watcher(watch, deps.store, partial(post_notice, deps, client), every, partial(post_skipped, deps, client))

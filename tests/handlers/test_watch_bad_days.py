@@ -1,0 +1,120 @@
+"""The watch on a bad day: whatever one policy or one database holds, a pass carries on past it, posts what it
+found elsewhere, and says what it skipped and why (the log, /healthz and the audit channel once)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from approval_helpers import PROD
+from approval_helpers import approvals_bot as approvals_bot  # the fixture
+from conftest import Bot
+
+from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.runtime.app import health_report
+from bot.runtime.watch import Watcher, build_watcher
+from handlers.watch import SKIPPED_HEADLINE
+
+AUDIT = "C0DBAOPS01"
+
+
+@pytest.fixture
+def watched(approvals_bot: Bot) -> Iterator[tuple[Bot, Watcher]]:
+    approvals_bot.deps.audit_channel = AUDIT
+    watcher = build_watcher(approvals_bot.deps, approvals_bot.app.client, every=1)
+    yield approvals_bot, watcher
+    watcher.stop()
+
+
+def watch_pass(bot: Bot, watcher: Watcher) -> list[str]:
+    """One pass; the headlines of the messages it posted."""
+    _, cursor = bot.slack.events_since(0)
+    watcher.run_once()
+    events, _ = bot.slack.events_since(cursor)
+    return [e.text for e in events if e.kind == "message"]
+
+
+def just_now() -> str:
+    from datetime import UTC, datetime
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+@pytest.mark.parametrize("name", ["N" * 300, "before\x00after", "\ufffeclaims to be escaped"])
+def test_a_policy_of_any_name_is_told_and_the_databases_after_it_are_read(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, name: str) -> None:
+    bot, watcher = watched
+    assert watch_pass(bot, watcher) == []
+    with planetscale.lock:
+        planetscale.add_policy("acme", "app-db", "bpoddname", name=name, created_at=just_now())
+    planetscale.dashboard_change("acme", "billing-db", "bp04billing", retention_value=3)
+    posted = watch_pass(bot, watcher)
+    assert sorted(p.split(":")[1] for p in posted) == ["eyes", "new"], posted
+    [created] = [e for e in bot.audit.all() if e.action == "created_outside"]
+    assert created.policy_name == name and created.after is not None and created.after["name"] == name
+    # Its name is read back as it was: the next pass sees nothing new, and a change to it is drift.
+    assert watch_pass(bot, watcher) == []
+    planetscale.dashboard_change("acme", "app-db", "bpoddname", retention_value=5)
+    [drift] = watch_pass(bot, watcher)
+    assert drift.startswith(":eyes:")
+
+
+def test_a_policy_whose_id_is_very_long_is_watched_like_any_other(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    long_id = "bp" + "x" * 3000
+    with planetscale.lock:
+        planetscale.add_policy("acme", "app-db", long_id, name="Long", created_at=just_now())
+    watch_pass(bot, watcher)
+    assert long_id in bot.deps.store.seen_policies("acme", "app-db")
+    planetscale.dashboard_change("acme", "app-db", long_id, retention_value=5)
+    [drift] = watch_pass(bot, watcher)
+    assert drift.startswith(":eyes:")
+
+
+def test_a_backup_with_a_malformed_time_stops_neither_its_database_nor_the_pass(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    broken = {"id": "bkbroken", "state": "failed", "size": 0, "created_at": "yesterday-ish",
+              "started_at": "not a time", "completed_at": "2026-13-45T99:99:99Z", "expires_at": None}
+    planetscale.add_fault(Fault(status=200, body=json.dumps({"type": "list", "current_page": 1, "next_page": None,
+                                                             "prev_page": None, "data": [broken]}),
+                                times=None, path_contains="/branches/main/backups"))
+    planetscale.dashboard_change("acme", "billing-db", "bp04billing", retention_value=3)
+    planetscale.dashboard_change("acme", "app-db", "bp03devday", retention_value=5)
+    posted = watch_pass(bot, watcher)
+    assert [p.split(":")[1] for p in posted] == ["eyes", "eyes"], posted
+
+
+def test_one_policy_that_cannot_be_saved_is_skipped_said_once_and_the_rest_posted(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    store = bot.deps.store
+    save_seen = store.save_seen
+
+    def refusing(holder: str, organization: str, database: str, policy_id: str, *args: Any, **kw: Any) -> bool:
+        if policy_id == PROD:
+            raise sa.exc.DataError("INSERT INTO watch_seen", {}, Exception("value too long"))
+        return save_seen(holder, organization, database, policy_id, *args, **kw)
+
+    monkeypatch.setattr(store, "save_seen", refusing)
+    planetscale.dashboard_change("acme", "app-db", PROD, retention_value=1)
+    planetscale.dashboard_change("acme", "app-db", "bp03devday", retention_value=5)
+    planetscale.dashboard_change("acme", "billing-db", "bp04billing", retention_value=3)
+    posted = watch_pass(bot, watcher)
+    assert sorted(posted)[0].startswith(":eyes:") and sum(p.startswith(":eyes:") for p in posted) == 2
+    assert posted.count(SKIPPED_HEADLINE) == 1
+    [message] = [e for e in bot.slack.events if e.text == SKIPPED_HEADLINE]
+    assert f"acme/app-db policy {PROD}" in json.dumps(message.blocks) and "DataError" in json.dumps(message.blocks)
+    assert f"the watch skipped acme/app-db policy {PROD}" in caplog.text
+    report = health_report(bot.deps, watcher)
+    assert report["status"] == "ok" and any(PROD in s for s in report["watch_skipped"])
+    assert watch_pass(bot, watcher) == []  # still skipped: not told again
+    monkeypatch.setattr(store, "save_seen", save_seen)
+    [drift] = watch_pass(bot, watcher)  # fixed: the drift is told, and nothing is skipped any more
+    assert drift.startswith(":eyes:") and "watch_skipped" not in health_report(bot.deps, watcher)
