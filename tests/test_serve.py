@@ -174,3 +174,30 @@ def test_healthz_reflects_the_database_and_a_bad_access_reload(bot: Bot, tmp_pat
         down = httpx.get(f"{running.url}/healthz", timeout=10)
         assert down.status_code == 503 and down.json()["status"] == "unavailable"
         assert "database unreachable" in down.json()["database"]
+
+
+def test_acks_are_answered_while_the_database_behind_healthz_stops_answering(bot: Bot) -> None:
+    import threading
+
+    stalled = threading.Event()
+    released = threading.Event()
+
+    def health() -> dict[str, Any]:
+        stalled.set()
+        released.wait(30)  # PostgreSQL stopped answering
+        return {"status": "ok"}
+
+    with BackgroundServer(create_asgi_app(bot.app, health=health, health_timeout=1.0), http=OneWriteHttp) as running:
+        checks: list[httpx.Response] = []
+        checker = threading.Thread(target=lambda: checks.append(httpx.get(f"{running.url}/healthz", timeout=20)))
+        checker.start()
+        try:
+            assert stalled.wait(10)
+            answer = post(running.url, bot.command_body("list acme/app-db"))
+            assert answer.status_code == 200 and not released.is_set()
+            checker.join(20)
+            [check] = checks
+            assert check.status_code == 503 and "not answering" in check.json()["database"]
+        finally:
+            released.set()
+            checker.join(20)
