@@ -118,3 +118,22 @@ def test_one_policy_that_cannot_be_saved_is_skipped_said_once_and_the_rest_poste
     monkeypatch.setattr(store, "save_seen", save_seen)
     [drift] = watch_pass(bot, watcher)  # fixed: the drift is told, and nothing is skipped any more
     assert drift.startswith(":eyes:") and "watch_skipped" not in health_report(bot.deps, watcher)
+
+
+@pytest.mark.parametrize("name", ["L" * 300, "nul\x00inside"])
+def test_a_policy_named_anything_by_planetscale_can_be_changed_and_audited(
+        approvals_bot: Bot, planetscale: PlanetScaleState, name: str) -> None:
+    """PlanetScale's spec sets no bound on a name: what it returns is stored as it is, every write about it too."""
+    planetscale.dashboard_change("acme", "app-db", "bp03devday", name=name)
+    reply = approvals_bot.command("update acme/app-db bp03devday retention=5d")
+    assert "Something went wrong" not in json.dumps([e.text for e in reply.events])
+    assert planetscale.policy("acme", "app-db", "bp03devday")["retention_value"] == 5
+    [applied] = [e for e in approvals_bot.audit.all() if e.action == "applied"]
+    assert applied.policy_name == name
+
+
+def test_a_name_a_person_types_past_the_doors_bound_is_refused_and_nothing_is_sent(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    reply = approvals_bot.command(f'update acme/app-db bp03devday name="{"x" * 256}"')
+    assert "1 to 255 characters" in json.dumps([e.text for e in reply.events] + [str(reply.ack)])
+    assert planetscale.calls("PATCH") == []
