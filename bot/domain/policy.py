@@ -81,9 +81,10 @@ class BackupPolicy(BaseModel):
     name: str
     target: Literal["production", "development"]
     retention_value: int
-    retention_unit: str
+    # The spec's enums: a unit the bot does not know cannot be judged (a guardrail would count it as nothing).
+    retention_unit: Literal["hour", "day", "week", "month", "year"]
     frequency_value: int
-    frequency_unit: str
+    frequency_unit: Literal["hour", "day", "week", "month"]
     schedule_time: str
     schedule_day: int | None
     schedule_week: int | None
