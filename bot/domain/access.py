@@ -202,6 +202,9 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise AccessFileError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise AccessFileError(f"{path} line {_too_deep(text)}: arrays or tables nested too deeply to read; "
+                              "the rules need at most two levels (a list of names in a rule).") from None
     rule_lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith("[[rules]]")]
     unknown = set(data) - {"approvals", "rules", "guardrails"}
     if unknown:
@@ -283,6 +286,41 @@ def _line_of(text: str, needle: str, start: int = 1) -> int:
     return 0
 
 
+def _too_deep(text: str, deepest: int = 100) -> int:
+    """The line where brackets outside strings and comments first nest past `deepest` (0 if none is found)."""
+    depth, quote = 0, ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        for ch in line:
+            if quote:
+                quote = "" if ch == quote else quote
+            elif ch in "\"'":
+                quote = ch
+            elif ch == "#":
+                break
+            elif ch in "[{":
+                depth += 1
+                if depth > deepest:
+                    return number
+            elif ch in "]}":
+                depth -= 1
+        quote = ""
+    return 0
+
+
+def read_rules(path: str) -> AccessRules:
+    """The rules in a file; an AccessFileError naming the line and the reason for anything wrong in it (OSError
+    when it cannot be read at all)."""
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise AccessFileError(f"{path} line {line}: byte 0x{raw[exc.start]:02X} is not UTF-8 (the file seems "
+                              "saved in another encoding, e.g. Latin-1); save it as UTF-8.") from None
+    return parse_rules(text.removeprefix("\ufeff"), path)
+
+
 class AccessFile:
     """The rules of one file, read again when the file changes; a bad new version keeps the last good rules."""
 
@@ -290,8 +328,7 @@ class AccessFile:
         self.path = path
         self._lock = threading.Lock()
         self._stamp = self._stat()
-        with open(path, encoding="utf-8") as handle:
-            self._rules = parse_rules(handle.read(), path)
+        self._rules = read_rules(path)
         self.last_error: str | None = None
 
     def _stat(self) -> tuple[float, int]:
@@ -310,12 +347,14 @@ class AccessFile:
                 if stamp != self._stamp:
                     self._stamp = stamp
                     try:
-                        with open(self.path, encoding="utf-8") as handle:
-                            self._rules = parse_rules(handle.read(), self.path)
+                        self._rules = read_rules(self.path)
                         self.last_error = None
                         log.info("reloaded the access rules from %s", self.path)
                     except (AccessFileError, OSError) as exc:
                         self._note(f"{exc}; keeping the last good rules.")
+                    except Exception as exc:  # whatever else the file holds, the last good rules stay
+                        self._note(f"{self.path} could not be read ({type(exc).__name__}); keeping the last good "
+                                   "rules.")
         return self._rules
 
     def _note(self, message: str) -> None:

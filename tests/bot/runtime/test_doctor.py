@@ -80,6 +80,8 @@ def test_a_good_configuration_passes(healthy: Settings) -> None:
     ("planetscale_no_access", "acme/app-db: PlanetScale found nothing at acme/app-db (404)"),
     ("planetscale_wrong_token", "refused the service token (401)"),
     ("bad_access_file", "line 5 (rule 1): editors: `bob`"),
+    ("latin1_access_file", "line 1: byte 0xE9 is not UTF-8"),
+    ("deep_access_file", "line 2: arrays or tables nested too deeply"),
     ("unreachable_database", "database unreachable"),
     ("unmigrated_database", "run `backup-bot migrate`"),
     ("not_a_signing_secret", "does not look like a Slack signing secret"),
@@ -100,6 +102,10 @@ def test_each_misconfiguration_is_pinpointed_with_a_fix(
         settings = replace(settings, planetscale_token="nope")
     elif breakage == "bad_access_file":
         (tmp_path / "access.toml").write_text(RULES.replace('"@dba-team"', '"bob"'))
+    elif breakage == "latin1_access_file":
+        (tmp_path / "access.toml").write_bytes("# r\u00e9gles\n".encode("latin-1") + RULES.encode())
+    elif breakage == "deep_access_file":
+        (tmp_path / "access.toml").write_text("# ok\nx = " + "[" * 3000 + "]" * 3000 + "\n" + RULES)
     elif breakage == "unreachable_database":
         settings = replace(settings, database_url="postgresql://nobody@127.0.0.1:1/none")
     elif breakage == "unmigrated_database":
