@@ -503,7 +503,10 @@ def health_line(health: PolicyHealth) -> str:
     if health.problem:
         lines.append(f"*{health.problem.capitalize()}*")
     if health.unread:
-        lines.append(f"_Backups of {escape(', '.join(health.unread))} could not be read._")
+        lines.append(f"_Backups of {fit(escape(', '.join(health.unread)), 300)} could not be read._")
+    if health.left_out:
+        lines.append(f"_Backups of {len(health.left_out)} more {policy.target} branches were not read (the first "
+                     f"{len(health.branches)} only): {fit(escape(', '.join(health.left_out)), 200)}._")
     if not health.branches:
         lines.append(f"_The database has no {policy.target} branch._")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ frequency (or when it never succeeded although it has run for that long).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -75,6 +75,9 @@ class PolicyHealth:
     failed_last: bool  # the newest finished backup failed
     # Branches whose backups could not be read; the health is then what the others say.
     unread: tuple[str, ...] = field(default_factory=tuple)
+    # Branches of its target not read at all (past MAX_BRANCHES_READ): the health says nothing of them.
+    left_out: tuple[str, ...] = field(default_factory=tuple)
+    failed_on: tuple[str, ...] = field(default_factory=tuple)  # the branches whose newest backup failed
 
     @property
     def healthy(self) -> bool:
@@ -85,7 +88,9 @@ class PolicyHealth:
         """What is wrong in a few words, or None."""
         found = []
         if self.failed_last:
-            found.append("the last backup failed")
+            where = f" on {', '.join(self.failed_on[:3])}" if len(self.branches) > 1 and self.failed_on else ""
+            more = f" and {len(self.failed_on) - 3} more" if len(self.failed_on) > 3 and where else ""
+            found.append(f"the last backup failed{where}{more}")
         if self.stale:
             found.append("stale: no successful backup within " + describe_span(self.stale_after))
         return "; ".join(found) or None
@@ -109,7 +114,11 @@ def branches_for(policy: BackupPolicy, branches: Sequence[Branch]) -> list[Branc
 
 
 def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterable[Backup], now: datetime,
-                 stale_factor: float = DEFAULT_STALE_FACTOR, unread: Sequence[str] = ()) -> PolicyHealth:
+                 stale_factor: float = DEFAULT_STALE_FACTOR, unread: Sequence[str] = (),
+                 by_branch: Mapping[str, Sequence[Backup]] | None = None,
+                 left_out: Sequence[str] = ()) -> PolicyHealth:
+    """`by_branch`: the same backups by branch, so that one branch failing is not hidden by another succeeding."""
+    backups = list(backups)
     finished = sorted((b for b in backups if b.state in ("success", "failed")), key=lambda b: b.at, reverse=True)
     successes = [b for b in finished if b.state == "success"]
     last_success = successes[0] if successes else None
@@ -124,9 +133,14 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
             stale = now - parse_time(policy.created_at) > stale_after
         except ValueError:
             stale = False
-    failed_last = bool(finished) and finished[0].state == "failed"
+    failed_on: list[str] = []
+    for branch, its in (by_branch or {}).items():
+        done = sorted((b for b in its if b.state in ("success", "failed")), key=lambda b: b.at, reverse=True)
+        if done and done[0].state == "failed":
+            failed_on.append(branch)
+    failed_last = bool(failed_on) or (bool(finished) and finished[0].state == "failed")
     return PolicyHealth(policy, tuple(branches), last_success, failures, stale, stale_after, failed_last,
-                        tuple(unread))
+                        tuple(unread), tuple(left_out), tuple(failed_on))
 
 
 def now_utc() -> datetime:

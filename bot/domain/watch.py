@@ -323,6 +323,11 @@ class Watch:
             log.warning("the watch could not read the backups of %s: %s", db, exc.user_message)
             return
         for health in healths:
+            if health.left_out:
+                result.skipped.append(Skipped(
+                    f"{db} policy {health.policy.id}",
+                    f"the backups of {len(health.left_out)} of its {len(health.branches) + len(health.left_out)} "
+                    f"{health.policy.target} branches are not read (the first {len(health.branches)} only)"))
             try:
                 notice = self._judge_health(holder, db, health, seen[health.policy.id])
             except (_LeaseLost, OverBudget):

@@ -137,3 +137,36 @@ def test_a_name_a_person_types_past_the_doors_bound_is_refused_and_nothing_is_se
     reply = approvals_bot.command(f'update acme/app-db bp03devday name="{"x" * 256}"')
     assert "1 to 255 characters" in json.dumps([e.text for e in reply.events] + [str(reply.ack)])
     assert planetscale.calls("PATCH") == []
+
+
+def test_a_failing_production_branch_is_not_hidden_by_another_that_succeeds(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    with planetscale.lock:
+        planetscale.add_branch("acme", "app-db", "main-eu", production=True)
+        for hours_ago in (30, 18, 6):
+            planetscale.add_backup("acme", "app-db", PROD, hours_ago=hours_ago, branch="main-eu")
+    watch_pass(bot, watcher)
+    with planetscale.lock:
+        planetscale.add_backup("acme", "app-db", PROD, state="failed", hours_ago=0.5, branch="main-eu")
+        planetscale.add_backup("acme", "app-db", PROD, hours_ago=0.1, branch="main")  # main still succeeds
+    [posted] = watch_pass(bot, watcher)
+    assert posted.startswith(":rotating_light:") and "Production daily" in posted
+    [message] = [e for e in bot.slack.events if e.text == posted]
+    assert "the last backup failed on main-eu" in json.dumps(message.blocks)
+    said = json.dumps([e.blocks or e.text for e in bot.command("status acme/app-db").private])
+    assert "failed on main-eu" in said
+
+
+def test_a_database_with_a_hundred_development_branches_is_still_judged_and_says_what_it_left_out(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    with planetscale.lock:
+        for n in range(100):
+            planetscale.add_branch("acme", "app-db", f"feature-{n:03d}", production=False)
+    watch_pass(bot, watcher)
+    planetscale.fail_backup("acme", "app-db", "bp03devday")  # on `dev`, listed first
+    posted = watch_pass(bot, watcher)
+    assert any(p.startswith(":rotating_light:") and "Development daily" in p for p in posted), posted
+    told = [e for e in bot.slack.events if e.text == SKIPPED_HEADLINE]
+    assert told and "branches are not read" in json.dumps(told[0].blocks)
