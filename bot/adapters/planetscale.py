@@ -38,6 +38,7 @@ from bot.domain.ports import (
     Unauthorized,
     Unavailable,
     Unreachable,
+    request_meter,
 )
 
 log = logging.getLogger(__name__)
@@ -316,6 +317,9 @@ class PlanetScaleClient:
                     state.upcoming_sleep)
 
     def _once(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
+        meter = request_meter.get()
+        if meter is not None:
+            meter()
         if self.limiter is not None:
             self.limiter.acquire()
         try:

@@ -17,8 +17,9 @@ and turns what it finds into notices for the audit channel.
   ends, never one per pass.
 - Only the holder of the watch lease (one row in the database) writes: with several instances, one watches.
   Everything it saves is conditional on still holding it, so a watcher whose lease was taken over writes nothing.
-- A pass makes at most `budget` calls to PlanetScale (its rate limit is shared with people's commands); the
-  databases it could not reach come first in the next pass. A database PlanetScale fails to answer for is
+- The watch sends at most `budget` HTTP requests to PlanetScale a minute (each page and each retry counts),
+  however often it runs: PlanetScale's rate limit is shared with people's commands, which keep the rest. The
+  databases a pass could not reach come first in the next pass. A database PlanetScale fails to answer for is
   skipped and its state kept: nothing is posted about it.
 """
 
@@ -26,8 +27,10 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +54,7 @@ from bot.domain.ports import (
     RateLimited,
     Unauthorized,
     Unavailable,
+    request_meter,
 )
 
 log = logging.getLogger(__name__)
@@ -59,8 +63,10 @@ DELETED_MARK = "deleted_outside_the_bot"  # in the last state seen of a policy t
 # that nothing, an instance of an earlier version included, ever takes it for a policy.
 DATABASE_READ = ""
 WATCH_ACTOR = "outside-the-bot"  # the actor of a change the bot did not make, in the audit trail
-# PlanetScale allows 600 requests a minute per organization; a pass takes a sixth of that at most.
-DEFAULT_CALL_BUDGET = 100
+# PlanetScale allows 600 requests a minute per token; the watch takes a sixth of the bot's budget, in requests per
+# minute whatever its interval, and people's commands keep the rest.
+WATCH_SHARE = 1 / 6
+DEFAULT_REQUEST_BUDGET = 100
 # How far apart the clocks of two instances may be when one applies and the other watches.
 CLOCK_MARGIN_SECONDS = 60.0
 # Beyond two intervals, how long a watcher may take over a pass before another instance takes the watch over.
@@ -129,25 +135,45 @@ class OverBudget(Exception):
     pass
 
 
-class CountedCalls:
-    """PlanetScale, counting the calls a pass makes and refusing one past the budget."""
+class RequestBudget:
+    """At most `requests` HTTP requests to PlanetScale in any `per` seconds (a sliding window), whatever the number
+    or the interval of the passes that send them: `take` before each request, OverBudget when the window is full."""
 
-    def __init__(self, planetscale: PlanetScaleApi, budget: int):
+    def __init__(self, requests: int, per: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.requests, self.per, self.clock = requests, per, clock
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{self.requests} requests per {self.per:g} s"
+
+    def take(self) -> None:
+        with self._lock:
+            now = self.clock()
+            while self._sent and self._sent[0] <= now - self.per:
+                self._sent.popleft()
+            if len(self._sent) >= self.requests:
+                raise OverBudget
+            self._sent.append(now)
+
+    @property
+    def sent(self) -> int:
+        """Requests sent within the window, as of now."""
+        with self._lock:
+            now = self.clock()
+            return sum(1 for t in self._sent if t > now - self.per)
+
+
+class ReadOnlyCalls:
+    """PlanetScale for the watch: reads only. Its requests are counted by the budget through `request_meter`."""
+
+    def __init__(self, planetscale: PlanetScaleApi):
         self.planetscale = planetscale
-        self.budget = budget
-        self.made = 0
-
-    def _count(self) -> None:
-        if self.made >= self.budget:
-            raise OverBudget
-        self.made += 1
 
     def list_policies(self, organization: str, database: str) -> list[BackupPolicy]:
-        self._count()
         return self.planetscale.list_policies(organization, database)
 
     def get_policy(self, organization: str, database: str, policy_id: str) -> BackupPolicy:
-        self._count()
         return self.planetscale.get_policy(organization, database, policy_id)
 
     def update_policy(self, organization: str, database: str, policy_id: str,
@@ -155,16 +181,13 @@ class CountedCalls:
         raise AssertionError("the watch only reads")
 
     def list_branches(self, organization: str, database: str) -> list[Branch]:
-        self._count()
         return self.planetscale.list_branches(organization, database)
 
     def list_backups(self, organization: str, database: str, branch: str, policy_id: str,
                      since: str | None = None) -> list[Backup]:
-        self._count()
         return self.planetscale.list_backups(organization, database, branch, policy_id, since)
 
     def list_databases(self, organization: str) -> list[str]:
-        self._count()
         return self.planetscale.list_databases(organization)
 
     def worst_case_seconds(self) -> float:
@@ -223,7 +246,7 @@ def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[s
 
 class Watch:
     def __init__(self, planetscale: PlanetScaleApi, store: WatchStore, rules: Callable[[], AccessRules],
-                 stale_factor: float, budget: int = DEFAULT_CALL_BUDGET,
+                 stale_factor: float, budget: RequestBudget | int = DEFAULT_REQUEST_BUDGET,
                  clock: Callable[[], float] = time.time, now: Callable[[], datetime] | None = None):
         self.planetscale = planetscale
         self.store = store
@@ -234,9 +257,24 @@ class Watch:
         self.now = now
         self._next_first: list[DatabaseRef] = []
 
+    @property
+    def budget(self) -> RequestBudget:
+        return self._budget
+
+    @budget.setter
+    def budget(self, value: RequestBudget | int) -> None:
+        self._budget = RequestBudget(value) if isinstance(value, int) else value
+
     def run_pass(self, holder: str, lease_seconds: float) -> PassResult:
+        metered = request_meter.set(self.budget.take)
+        try:
+            return self._run_pass(holder, lease_seconds)
+        finally:
+            request_meter.reset(metered)
+
+    def _run_pass(self, holder: str, lease_seconds: float) -> PassResult:
         result = PassResult()
-        calls = CountedCalls(self.planetscale, self.budget)
+        calls = ReadOnlyCalls(self.planetscale)
         rules = self.rules()
         try:
             databases = watched_databases(rules, calls.list_databases)
@@ -260,7 +298,7 @@ class Watch:
                 # would starve every database after it.
                 left = list(databases[index:])
                 self._next_first = left[1:] + left[:1] if index == 0 else left
-                log.info("the watch reached its budget of %s PlanetScale calls; %s next time", self.budget,
+                log.info("the watch reached its budget of %r to PlanetScale; %s next time", self.budget,
                          ", ".join(result.deferred))
                 return result
             except PlanetScaleError as exc:
@@ -276,7 +314,7 @@ class Watch:
         self._next_first = []
         return result
 
-    def _watch_database(self, holder: str, db: DatabaseRef, rules: AccessRules, calls: CountedCalls,
+    def _watch_database(self, holder: str, db: DatabaseRef, rules: AccessRules, calls: ReadOnlyCalls,
                         result: PassResult) -> None:
         # A policy listed twice in one answer is one policy (the first listing counts).
         policies = list({p.id: p for p in reversed(calls.list_policies(db.organization, db.database))}.values())
@@ -391,7 +429,7 @@ class Watch:
         return notice
 
     @staticmethod
-    def _confirmed_gone(calls: CountedCalls, db: DatabaseRef, missing: list[str]) -> Iterator[str]:
+    def _confirmed_gone(calls: ReadOnlyCalls, db: DatabaseRef, missing: list[str]) -> Iterator[str]:
         """The policies missing from the list that PlanetScale says are gone. Each is asked for by its ID before it
         is called deleted: a list cut short without an error (a page lost between two requests) must not put a
         false alarm in the channel. A service token that lost access to the database is answered 404 too, so a

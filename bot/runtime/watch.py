@@ -10,8 +10,18 @@ from functools import partial
 
 from slack_sdk import WebClient
 
+from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.store import Store
-from bot.domain.watch import LEASE_MARGIN_SECONDS, Notice, PassResult, Skipped, Watch
+from bot.domain.watch import (
+    DEFAULT_REQUEST_BUDGET,
+    LEASE_MARGIN_SECONDS,
+    WATCH_SHARE,
+    Notice,
+    PassResult,
+    RequestBudget,
+    Skipped,
+    Watch,
+)
 from bot.runtime.repeating import Repeating
 from handlers.dependencies import Dependencies
 from handlers.watch import post_notice, post_skipped
@@ -73,6 +83,15 @@ class Watcher:
         self.store.release_watch_lease(self.holder)
 
 
+def watch_budget(planetscale: object) -> RequestBudget:
+    """The watch's share of this process's PlanetScale budget, per the limiter's period."""
+    limiter = planetscale.limiter if isinstance(planetscale, PlanetScaleClient) else None
+    if limiter is None:
+        return RequestBudget(DEFAULT_REQUEST_BUDGET)
+    return RequestBudget(max(1, int(limiter.requests * WATCH_SHARE)), limiter.per)
+
+
 def build_watcher(deps: Dependencies, client: WebClient, every: float) -> Watcher:
-    watch = Watch(deps.changes.planetscale, deps.store, lambda: deps.access.rules, deps.stale_factor)
+    watch = Watch(deps.changes.planetscale, deps.store, lambda: deps.access.rules, deps.stale_factor,
+                  watch_budget(deps.changes.planetscale))
     return Watcher(watch, deps.store, partial(post_notice, deps, client), every, partial(post_skipped, deps, client))

@@ -21,6 +21,7 @@ from bot.adapters.planetscale import RetryPolicy
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.emulators.planetscale import ALL_ACCESSES, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from bot.emulators.slack import SlackEvent
+from bot.domain.watch import PassResult, RequestBudget
 from bot.runtime.watch import Watcher, build_watcher
 from handlers.blocks import APPROVE
 from handlers.watch import REVERT_OUTSIDE
@@ -480,11 +481,18 @@ def test_a_change_outside_the_bot_back_to_an_earlier_bot_value_is_drift(
 def test_a_database_larger_than_a_pass_does_not_starve_the_others(watched: tuple[Bot, Watcher],
                                                                    planetscale: PlanetScaleState) -> None:
     bot, watcher = watched
-    watcher.watch.budget = 5  # billing-db fits in a pass (with the listing of databases); app-db alone does not
-    results = [watcher.run_once() for _ in range(2)]
+    minute = [0.0]
+    # Five requests a minute: billing-db fits in one (with the listing of databases); app-db alone does not.
+    watcher.watch.budget = RequestBudget(5, clock=lambda: minute[0])
+
+    def next_minute() -> PassResult | None:
+        minute[0] += 60
+        return watcher.run_once()
+
+    results = [next_minute() for _ in range(2)]
     [billing] = list(planetscale.policies[("acme", "billing-db")])[:1]
     planetscale.dashboard_change("acme", "billing-db", billing, retention_value=9)
-    results += [watcher.run_once() for _ in range(3)]
+    results += [next_minute() for _ in range(3)]
     assert sum("acme/billing-db" in r.read for r in results if r) >= 2  # a baseline, then a pass that sees it
     assert [e.policy_id for e in bot.audit.all() if e.action == "changed_outside"] == [billing]
 

@@ -13,9 +13,11 @@ from approval_helpers import PROD
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
 
+from bot.adapters.planetscale import PlanetScaleClient, parse_rate
+from bot.domain.watch import RequestBudget
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.runtime.app import health_report
-from bot.runtime.watch import Watcher, build_watcher
+from bot.runtime.watch import Watcher, build_watcher, watch_budget
 from handlers.watch import SKIPPED_HEADLINE
 
 AUDIT = "C0DBAOPS01"
@@ -170,3 +172,35 @@ def test_a_database_with_a_hundred_development_branches_is_still_judged_and_says
     assert any(p.startswith(":rotating_light:") and "Development daily" in p for p in posted), posted
     told = [e for e in bot.slack.events if e.text == SKIPPED_HEADLINE]
     assert told and "branches are not read" in json.dumps(told[0].blocks)
+
+
+def test_the_watch_budget_counts_http_requests_retries_and_pages_included(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    watcher.watch.budget = RequestBudget(5)
+    planetscale.clear_record()
+    planetscale.add_fault(Fault(status=503, times=None, path_contains="/backup-policies"))  # each call tried 4 times
+    watcher.run_once()
+    assert 0 < len(planetscale.calls()) <= 5
+
+
+def test_the_watch_keeps_to_its_share_per_minute_however_often_it_runs(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    now = [0.0]
+    watcher.watch.budget = RequestBudget(12, clock=lambda: now[0])
+    for _ in range(6):  # a pass every 10 seconds
+        watcher.run_once()
+        now[0] += 10
+    within_a_minute = len(planetscale.calls())
+    assert 0 < within_a_minute <= 12
+    now[0] += 60
+    watcher.run_once()
+    assert len(planetscale.calls()) > within_a_minute  # the next minute has its share again
+
+
+def test_the_watch_takes_a_sixth_of_the_process_budget_and_commands_the_rest() -> None:
+    client = PlanetScaleClient("id", "token", limiter=parse_rate("600/min"))
+    budget = watch_budget(client)
+    assert (budget.requests, budget.per) == (100, 60.0)
+    client.close()
