@@ -22,7 +22,8 @@ from bot.runtime.server import MAX_BODY_BYTES, OneWriteHttp, create_asgi_app
 
 @pytest.fixture
 def server(bot: Bot) -> Iterator[str]:
-    with BackgroundServer(create_asgi_app(bot.app), http=OneWriteHttp) as running:  # as `backup-bot serve` runs
+    # as `backup-bot serve` runs
+    with BackgroundServer(create_asgi_app(bot.app, signing_secret=SIGNING_SECRET), http=OneWriteHttp) as running:
         yield running.url
 
 
@@ -201,3 +202,22 @@ def test_acks_are_answered_while_the_database_behind_healthz_stops_answering(bot
         finally:
             released.set()
             checker.join(20)
+
+
+@pytest.mark.parametrize(("body", "headers"), [
+    (b"payload=%7Bnot+json", {"content-type": "application/x-www-form-urlencoded"}),
+    (b"payload=%5B1%2C2%5D", {"content-type": "application/x-www-form-urlencoded"}),
+    (b"\xff\xfe\x00garbage", {"content-type": "application/x-www-form-urlencoded"}),
+    (b"{not json", {"content-type": "application/json"}),
+    (b"payload=%7B%7D", {"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": "soon",
+                         "x-slack-signature": "v0=00"}),
+    (b"payload=%7B%7D", {"content-type": "application/x-www-form-urlencoded",
+                         "x-slack-request-timestamp": "99999999999999999999999", "x-slack-signature": "v0=00"}),
+])
+def test_an_unsigned_request_with_a_malformed_body_or_timestamp_gets_401_and_no_traceback(
+        bot: Bot, server: str, planetscale: PlanetScaleState, body: bytes, headers: dict[str, str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    answer = httpx.post(f"{server}/slack/events", content=body, headers=headers, timeout=10)
+    assert answer.status_code == 401
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.exc_info]
+    assert bot.executor.wait_idle(30) and planetscale.calls() == []

@@ -19,9 +19,9 @@ from conftest import Bot
 
 from bot.adapters.planetscale import RetryPolicy
 from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.watch import PassResult, RequestBudget
 from bot.emulators.planetscale import ALL_ACCESSES, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from bot.emulators.slack import SlackEvent
-from bot.domain.watch import PassResult, RequestBudget
 from bot.runtime.watch import Watcher, build_watcher
 from handlers.blocks import APPROVE
 from handlers.watch import REVERT_OUTSIDE

@@ -176,7 +176,7 @@ def test_a_database_with_a_hundred_development_branches_is_still_judged_and_says
 
 def test_the_watch_budget_counts_http_requests_retries_and_pages_included(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
-    bot, watcher = watched
+    _, watcher = watched
     watcher.watch.budget = RequestBudget(5)
     planetscale.clear_record()
     planetscale.add_fault(Fault(status=503, times=None, path_contains="/backup-policies"))  # each call tried 4 times
@@ -186,7 +186,7 @@ def test_the_watch_budget_counts_http_requests_retries_and_pages_included(
 
 def test_the_watch_keeps_to_its_share_per_minute_however_often_it_runs(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
-    bot, watcher = watched
+    _, watcher = watched
     now = [0.0]
     watcher.watch.budget = RequestBudget(12, clock=lambda: now[0])
     for _ in range(6):  # a pass every 10 seconds

@@ -243,7 +243,8 @@ POLICY = {"id": "bpx", "display_name": "Backup policy X", "name": "X", "target":
                         "completed_at": None, "expires_at": None})),
 ])
 def test_answers_this_bot_cannot_read_are_planetscale_errors_in_words(
-        planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, operation: str, body: str | bytes) -> None:
+        planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, operation: str,
+        body: str | bytes) -> None:
     planetscale.add_fault(Fault(status=200, body=body, times=None))  # type: ignore[arg-type]
     calls = {
         "policies": lambda: planetscale_client.list_policies("acme", "app-db"),

@@ -152,7 +152,8 @@ def test_a_policy_that_never_succeeded_is_stale_once_it_is_old_enough(planetscal
     assert judge_health(policy, ["main"], [], datetime.now(UTC), 2.0).problem is not None
 
 
-def test_a_backup_with_a_malformed_time_is_a_planetscale_error_in_words(bot: Bot, planetscale: PlanetScaleState) -> None:
+def test_a_backup_with_a_malformed_time_is_a_planetscale_error_in_words(bot: Bot,
+                                                                        planetscale: PlanetScaleState) -> None:
     bad = {"id": "bkbad", "state": "success", "size": 1, "created_at": "2026-02-30T00:00:00Z", "started_at": None,
            "completed_at": None, "expires_at": None}
     planetscale.add_fault(Fault(status=200, times=None, path_contains="/backups", body=json.dumps(
