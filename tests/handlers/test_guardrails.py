@@ -215,7 +215,8 @@ def test_every_matching_guardrail_applies() -> None:
 @pytest.mark.parametrize(("bounds", "after", "broken"), [
     ('min_retention = "1mo"', {"retention_value": 1, "retention_unit": "month"}, set()),
     ('min_retention = "1y"', {"retention_value": 1, "retention_unit": "year"}, set()),
-    ('min_retention = "1y"', {"retention_value": 12, "retention_unit": "month"}, {"min_retention"}),
+    ('min_retention = "1y"', {"retention_value": 12, "retention_unit": "month"}, set()),  # the same span
+    ('min_retention = "1y"', {"retention_value": 11, "retention_unit": "month"}, {"min_retention"}),
     ('min_retention = "30d"', {"retention_value": 1, "retention_unit": "month"}, {"min_retention"}),
     ('min_retention = "4w"', {"retention_value": 1, "retention_unit": "month"}, set()),
     ('max_interval = "1mo"', {"frequency_value": 1, "frequency_unit": "month"}, set()),
@@ -224,7 +225,8 @@ def test_every_matching_guardrail_applies() -> None:
 ])
 def test_a_bound_in_months_or_years_accepts_the_value_it_names(bounds: str, after: dict[str, object],
                                                                  broken: set[str]) -> None:
-    """In one unit the numbers decide; across units a month or a year counts at its least favourable length."""
+    """In one unit the numbers decide, and a year is twelve months; across other units a month or a year counts at
+    its least favourable length."""
     from bot.domain.guardrails import judge
 
     text = RULES.format(approvals=1) + f'\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\n{bounds}\n'
