@@ -4,6 +4,7 @@ time holds the watch lease and reads; the notices it stores are posted by it, ea
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from functools import partial
@@ -26,6 +27,10 @@ from bot.runtime.repeating import Repeating
 from handlers.dependencies import Dependencies
 from handlers.watch import post_notice, post_skipped
 
+# How often the watch lease is renewed (or, by another instance, taken over): a crashed watcher is replaced within
+# about three of these, whatever BACKUP_BOT_WATCH_EVERY is.
+HEARTBEAT_SECONDS = 30.0
+
 
 class Watcher:
     def __init__(self, watch: Watch, store: Store, post: Callable[[Notice], bool], every: float,
@@ -40,19 +45,35 @@ class Watcher:
         self._told: set[Skipped] = set()
         self.holder = str(uuid.uuid4())
         self._timer = Repeating("watch pass", self.run_once, every)
+        self._heartbeat = Repeating("watch lease", self.keep_lease, HEARTBEAT_SECONDS)
         self._lock = threading.Lock()  # one pass at a time in this process (the timer and the console's `watch`)
+        self._held = False
+        self._last_pass: float | None = None
+        self.clock = time.monotonic
 
     @property
     def lease_seconds(self) -> float:
-        """Renewed before each database: another instance takes the watch over once this one has missed two
-        passes and the longest a pass may spend on one database."""
-        return 2 * self.every + self.watch.planetscale.worst_case_seconds() + LEASE_MARGIN_SECONDS
+        """Renewed every HEARTBEAT_SECONDS while this process lives, whatever the interval and however long a call
+        takes: another instance takes the watch over once two heartbeats are missed."""
+        return 2 * HEARTBEAT_SECONDS + LEASE_MARGIN_SECONDS
+
+    def keep_lease(self) -> None:
+        """The heartbeat: the holder renews the lease; any other instance takes it once its holder stopped renewing
+        it (a crash), and then watches at once if no pass has run here for an interval."""
+        held = self.store.take_watch_lease(self.holder, self.lease_seconds)
+        took_over, self._held = held and not self._held, held
+        overdue = self._last_pass is None or self.clock() - self._last_pass >= self.every
+        if took_over and overdue and not self._lock.locked():
+            self.run_once()
 
     def run_once(self) -> PassResult | None:
         """One pass, if this instance holds (or can take) the watch; None if another instance watches."""
         with self._lock:
             if not self.store.take_watch_lease(self.holder, self.lease_seconds):
+                self._held = False
                 return None
+            self._held = True
+            self._last_pass = self.clock()
             result = self.watch.run_pass(self.holder, self.lease_seconds)
             self.post_pending()
             self._tell(result)
@@ -76,9 +97,11 @@ class Watcher:
 
     def start(self) -> Watcher:
         self._timer.start()
+        self._heartbeat.start()
         return self
 
     def stop(self) -> None:
+        self._heartbeat.stop(timeout=30)
         self._timer.stop(timeout=30)
         self.store.release_watch_lease(self.holder)
 

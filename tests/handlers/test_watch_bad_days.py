@@ -204,3 +204,19 @@ def test_the_watch_takes_a_sixth_of_the_process_budget_and_commands_the_rest() -
     budget = watch_budget(client)
     assert (budget.requests, budget.per) == (100, 60.0)
     client.close()
+
+
+def test_a_crashed_watcher_is_replaced_within_minutes_even_at_a_daily_interval(
+        approvals_bot: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1_000_000.0]
+    monkeypatch.setattr(approvals_bot.deps.store, "clock", lambda: now[0])
+    crashed = build_watcher(approvals_bot.deps, approvals_bot.app.client, every=86400)
+    other = build_watcher(approvals_bot.deps, approvals_bot.app.client, every=86400)
+    assert crashed.run_once() is not None  # it watches, then its process dies: no more heartbeats
+    other.keep_lease()
+    assert other.run_once() is None  # the lease is still the crashed one's
+    now[0] += crashed.lease_seconds + 1
+    assert crashed.lease_seconds <= 300
+    planetscale.clear_record()
+    other.keep_lease()  # its next heartbeat takes the watch over and watches at once
+    assert planetscale.calls("GET") and crashed.run_once() is None
