@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -56,11 +57,19 @@ USER_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")  # a user mention survive
 # writes is a token, since user text is escaped first.
 UNCUTTABLE = re.compile(r"&(?:amp|lt|gt);|<[^<>\n]*>")
 ELLIPSIS = "…"
+# Unicode's format characters (Cf), but the zero-width joiner.
+INVISIBLE = re.compile("[" + "".join(re.escape(chr(c)) for c in range(0x80, 0x110000)
+                                     if c != 0x200D and unicodedata.category(chr(c)) == "Cf") + "]")
 
 
 def escape(text: str) -> str:
-    """Slack's three control characters; stops a policy name from becoming a mention or a link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack's three control characters, which stops a policy name from becoming a mention or a link; and the
+    invisible format characters (Unicode Cf: bidi overrides, zero-width spaces) shown as `\\u202e`, so that one
+    name cannot pass for another. The zero-width joiner stays: emoji are built with it."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if text.isascii():
+        return text
+    return INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def with_mentions(text: str) -> str:

@@ -34,6 +34,16 @@ def control_character(text: str) -> str | None:
     return None
 
 
+def invisible_character(text: str) -> str | None:
+    """The first format character in `text` as U+XXXX, or None. Format characters (Unicode's Cf: bidi overrides,
+    zero-width spaces and joiners, the byte order mark) show nothing or reorder what follows, so one name could
+    pass for another."""
+    for ch in text:
+        if not ch.isascii() and unicodedata.category(ch) == "Cf":
+            return f"U+{ord(ch):04X}"
+    return None
+
+
 class Target(StrEnum):
     PRODUCTION = "production"
     DEVELOPMENT = "development"
@@ -133,6 +143,8 @@ class PolicyUpdate(BaseModel):
             raise ValueError("name cannot be blank")
         if control_character(value):
             raise ValueError("name cannot hold control characters or line breaks")
+        if invisible_character(value):
+            raise ValueError(f"name cannot hold invisible format characters ({invisible_character(value)})")
         return value
 
     @field_validator("schedule_time")

@@ -23,6 +23,7 @@ from bot.domain.policy import (
     PolicyUpdate,
     check_change,
     control_character,
+    invisible_character,
 )
 from handlers import blocks
 from handlers.dependencies import Dependencies
@@ -103,6 +104,9 @@ def form_values(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         if block_id in ("reason", "name") and control_character(str(raw or "")):
             errors[block_id] = (f"Remove the control character ({control_character(str(raw))}): plain text on "
                                 "one line, without tabs or terminal escapes.")
+        elif block_id == "name" and invisible_character(str(raw or "")):
+            errors[block_id] = (f"Remove the invisible character ({invisible_character(str(raw))}, e.g. a bidi "
+                                "override or a zero-width space): it would let one name pass for another.")
         elif block_id == "reason":
             values["reason"] = (raw or "").strip() or None
             if len(values["reason"] or "") > MAX_REASON_LENGTH:

@@ -220,3 +220,24 @@ def test_a_crashed_watcher_is_replaced_within_minutes_even_at_a_daily_interval(
     planetscale.clear_record()
     other.keep_lease()  # its next heartbeat takes the watch over and watches at once
     assert planetscale.calls("GET") and crashed.run_once() is None
+
+
+@pytest.mark.parametrize("sneaky", ["\u202e", "\u200b", "\u2066", "\ufeff"])
+def test_an_invisible_character_in_a_typed_name_is_refused_at_the_door(
+        approvals_bot: Bot, planetscale: PlanetScaleState, sneaky: str) -> None:
+    reply = approvals_bot.command(f'update acme/app-db bp03devday name="Prod{sneaky}uction daily"')
+    assert f"U+{ord(sneaky):04X}" in reply.all_text() and "invisible" in reply.all_text()
+    assert planetscale.calls("PATCH") == []
+
+
+def test_an_invisible_character_in_a_name_planetscale_returns_is_shown_escaped(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    planetscale.dashboard_change("acme", "app-db", "bp03devday", name="Dev\u202eylliad")
+    [posted] = watch_pass(bot, watcher)
+    [message] = [e for e in bot.slack.events if e.text == posted]
+    assert "\u202e" not in json.dumps(message.blocks, ensure_ascii=False) + posted
+    assert "\\u202e" in posted
+    listed = bot.command("list acme/app-db").all_text()
+    assert "\u202e" not in listed and "\\u202e" in listed

@@ -253,3 +253,11 @@ def test_a_refused_views_open_is_told_to_the_person(bot: Bot, planetscale: Plane
     [told] = reply.private
     assert "did not open the form" in told.text and f"/backup-policy edit acme/app-db {DEV}" in told.text
     assert planetscale.calls() == []
+
+
+def test_an_invisible_character_in_the_forms_name_is_refused_beside_the_field(
+        bot: Bot, planetscale: PlanetScaleState) -> None:
+    form = open_form(bot)
+    reply = bot.submit(form, {"name": "Development\u200b daily"})
+    assert reply.ack["response_action"] == "errors" and "U+200B" in reply.ack["errors"]["name"]
+    assert planetscale.calls("PATCH") == []
