@@ -241,3 +241,24 @@ def test_an_invisible_character_in_a_name_planetscale_returns_is_shown_escaped(
     assert "\\u202e" in posted
     listed = bot.command("list acme/app-db").all_text()
     assert "\u202e" not in listed and "\\u202e" in listed
+
+
+def test_a_policy_created_through_the_api_is_told_as_created_and_not_as_in_trouble(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, planetscale_server: Any) -> None:
+    import httpx
+
+    from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID
+
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    made = httpx.post(f"{planetscale_server[1].url}/v1/organizations/acme/databases/app-db/backup-policies",
+                      headers={"Authorization": f"{DEMO_TOKEN_ID}:{DEMO_TOKEN}"}, timeout=10,
+                      json={"name": "Made by Terraform", "target": "production", "retention_value": 2,
+                            "retention_unit": "day", "frequency_value": 12, "frequency_unit": "hour",
+                            "schedule_time": "01:00"})
+    assert made.status_code == 201
+    from datetime import UTC, datetime
+    assert abs(datetime.fromisoformat(made.json()["created_at"].replace("Z", "+00:00")).timestamp()
+               - datetime.now(UTC).timestamp()) < 120
+    posted = watch_pass(bot, watcher)
+    assert [p.split(":")[1] for p in posted] == ["new"], posted
