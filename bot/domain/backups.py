@@ -124,15 +124,14 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
     last_success = successes[0] if successes else None
     failures = tuple(b for b in finished if b.state == "failed" and now - b.at <= RECENT_FAILURES)
     stale_after = frequency_span(policy) * stale_factor
-    if last_success is not None:
-        stale = now - last_success.at > stale_after
-    else:
-        # Never succeeded: stale once it has existed for as long as a success may take (unknown when PlanetScale
-        # gave no readable creation time: then not judged stale on that).
-        try:
-            stale = now - parse_time(policy.created_at) > stale_after
-        except ValueError:
-            stale = False
+    # Stale once `stale_after` has passed since the last success; never succeeded, since the policy was made. And
+    # never before `stale_after` has passed since its last change: a schedule made more frequent (1d → 6h) has its
+    # new span to prove itself, rather than being stale at once.
+    since = last_success.at if last_success is not None else _time_or_none(policy.created_at)
+    changed = _time_or_none(policy.updated_at)
+    if since is not None and changed is not None:
+        since = max(since, changed)
+    stale = since is not None and now - since > stale_after
     failed_on: list[str] = []
     for branch, its in (by_branch or {}).items():
         done = sorted((b for b in its if b.state in ("success", "failed")), key=lambda b: b.at, reverse=True)
@@ -141,6 +140,13 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
     failed_last = bool(failed_on) or (bool(finished) and finished[0].state == "failed")
     return PolicyHealth(policy, tuple(branches), last_success, failures, stale, stale_after, failed_last,
                         tuple(unread), tuple(left_out), tuple(failed_on))
+
+
+def _time_or_none(text: str) -> datetime | None:
+    try:
+        return parse_time(text)
+    except ValueError:
+        return None
 
 
 def now_utc() -> datetime:

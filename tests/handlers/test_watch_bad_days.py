@@ -262,3 +262,31 @@ def test_a_policy_created_through_the_api_is_told_as_created_and_not_as_in_troub
                - datetime.now(UTC).timestamp()) < 120
     posted = watch_pass(bot, watcher)
     assert [p.split(":")[1] for p in posted] == ["new"], posted
+
+
+def test_the_bots_own_change_to_a_shorter_frequency_is_not_stale_before_the_new_schedule_ran(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    with planetscale.lock:
+        for backups in planetscale.backups.values():
+            backups[:] = [b for b in backups if b["backup_policy"]["id"] != "bp03devday"]
+        planetscale.add_backup("acme", "app-db", "bp03devday", hours_ago=20)  # daily: fine
+    assert watch_pass(bot, watcher) == []
+    bot.command("update acme/app-db bp03devday frequency=6h")
+    assert planetscale.policy("acme", "app-db", "bp03devday")["frequency_unit"] == "hour"
+    assert watch_pass(bot, watcher) == []  # its first 6-hourly backup is not due yet
+
+
+def test_a_policy_listed_twice_in_one_answer_is_told_once(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    with planetscale.lock:
+        planetscale.add_policy("acme", "app-db", "bptwice", name="Twice", created_at=just_now())
+        listed = sorted(planetscale.policies[("acme", "app-db")].values(), key=lambda p: p["id"])
+    twice = [*listed, planetscale.policy("acme", "app-db", "bptwice")]
+    planetscale.add_fault(Fault(status=200, times=None, path_contains="app-db/backup-policies", body=json.dumps(
+        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None, "data": twice})))
+    posted = watch_pass(bot, watcher)
+    assert [p.split(":")[1] for p in posted] == ["new"], posted
+    assert [e.policy_id for e in bot.audit.all() if e.action == "created_outside"] == ["bptwice"]
