@@ -26,7 +26,8 @@ REVERT_OUTSIDE = "watch_revert"
 
 
 def notice_headline(notice: Notice) -> str:
-    where = f"the backup policy *{blocks.escape(notice.policy_name)}* of *{notice.organization}/{notice.database}*"
+    name = blocks.fit(blocks.escape(notice.policy_name), blocks.MAX_NAME_IN_LINE)
+    where = f"the backup policy *{name}* of *{notice.organization}/{notice.database}*"
     if notice.kind is NoticeKind.DRIFT:
         return f":eyes: Changed outside the bot: {where}"
     if notice.kind is NoticeKind.CREATED:
@@ -75,6 +76,24 @@ def schedule_of(values: dict[str, Any] | None) -> str:
     return f"{describe_schedule(policy)} ({blocks.escape(str(policy.target))})"
 
 
+# Slack's errors about a message's own content.
+REFUSED_CONTENT = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "invalid_arguments",
+                             "no_text"})
+
+
+def _post_plainly(deps: Dependencies, client: WebClient, notice: Notice, error: str) -> bool:
+    text = (f":warning: The watch found something ({notice.kind.value}) about policy "
+            f"`{blocks.fit(blocks.escape(notice.policy_id), 200)}` of *{notice.organization}/{notice.database}* that "
+            f"Slack refused to show ({error}); the audit trail holds it: `/backup-policy history "
+            f"{notice.organization}/{notice.database}`.")
+    try:
+        client.chat_postMessage(channel=str(deps.audit_channel), text=text)
+    except (SlackApiError, OSError) as exc:
+        log.error("could not post the watch's notice plainly either: %s", type(exc).__name__)
+        return False
+    return True
+
+
 def post_notice(deps: Dependencies, client: WebClient, notice: Notice) -> bool:
     """Post one notice to the audit channel; False when Slack did not take it (it is posted next time)."""
     if not deps.audit_channel:
@@ -85,7 +104,12 @@ def post_notice(deps: Dependencies, client: WebClient, notice: Notice) -> bool:
         client.chat_postMessage(channel=deps.audit_channel, text=notice_headline(notice),
                                 blocks=notice_blocks(notice))
     except SlackApiError as exc:
-        log.error("could not post the watch's notice to %s: %s", deps.audit_channel, exc.response.get("error"))
+        error = exc.response.get("error")
+        log.error("could not post the watch's notice to %s: %s", deps.audit_channel, error)
+        if error in REFUSED_CONTENT:
+            # This notice's own content, not Slack failing: it would be refused each pass and hold up the rest.
+            # Its audit entry is kept; the channel is told where to find it.
+            return _post_plainly(deps, client, notice, str(error))
         return False
     except OSError as exc:
         log.error("could not post the watch's notice to %s: %s", deps.audit_channel, type(exc).__name__)

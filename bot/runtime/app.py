@@ -66,6 +66,9 @@ def load_access_rules(path: str) -> AccessFile:
                             f"{path} and name who may see, change and approve which policies.") from None
     except AccessFileError as exc:
         raise SettingsError(f"BACKUP_BOT_ACCESS_FILE: {exc}") from None
+    except OSError as exc:  # a folder, no permission, a disk error
+        raise SettingsError(f"BACKUP_BOT_ACCESS_FILE: {path} cannot be read ({exc.strerror or type(exc).__name__}): "
+                            "point it at the rules file and let the bot's user read it.") from None
 
 
 def open_store(url: str) -> Store:

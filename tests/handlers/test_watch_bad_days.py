@@ -290,3 +290,29 @@ def test_a_policy_listed_twice_in_one_answer_is_told_once(
     posted = watch_pass(bot, watcher)
     assert [p.split(":")[1] for p in posted] == ["new"], posted
     assert [e.policy_id for e in bot.audit.all() if e.action == "created_outside"] == ["bptwice"]
+
+
+def test_a_name_of_fifty_thousand_characters_is_posted_and_stops_no_other_notice(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    with planetscale.lock:
+        planetscale.add_policy("acme", "app-db", "bphuge", name="H" * 50_000, created_at=just_now())
+    planetscale.dashboard_change("acme", "billing-db", "bp04billing", retention_value=3)
+    posted = watch_pass(bot, watcher)
+    assert sorted(p.split(":")[1] for p in posted) == ["eyes", "new"]
+    assert bot.deps.store.unposted_notices() == []
+
+
+def test_a_notice_slack_refuses_for_its_content_is_told_plainly_and_holds_up_no_other(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    from bot.emulators.slack import MethodFault
+
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    planetscale.dashboard_change("acme", "app-db", "bp03devday", retention_value=5)
+    planetscale.dashboard_change("acme", "billing-db", "bp04billing", retention_value=3)
+    bot.slack.add_fault(MethodFault(method="chat.postMessage", error="invalid_blocks", times=1))
+    posted = watch_pass(bot, watcher)
+    assert any("Slack refused to show (invalid_blocks)" in p for p in posted) and len(posted) == 2, posted
+    assert bot.deps.store.unposted_notices() == [] and watch_pass(bot, watcher) == []

@@ -269,3 +269,11 @@ def test_a_file_not_utf8_or_nested_too_deep_is_refused_at_start_and_kept_out_on_
     assert rules.rules is kept  # the last good rules, said in the log and on /healthz (last_error)
     assert rules.last_error is not None and reason in rules.last_error
     assert reason in caplog.text
+
+
+def test_an_access_file_that_is_a_folder_is_refused_with_the_reason_at_start(tmp_path: Path) -> None:
+    from bot.runtime.app import load_access_rules
+    from bot.runtime.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="cannot be read"):
+        load_access_rules(str(tmp_path))

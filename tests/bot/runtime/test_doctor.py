@@ -220,3 +220,11 @@ def test_doctor_checks_what_the_watch_reads(healthy: Settings, planetscale: Plan
     [backups] = [f for line, f in given.items() if "acme/app-db: backups cannot be listed" in line]
     [databases] = [f for line, f in given.items() if "acme: databases cannot be listed" in line]
     assert "read_database and read_backups" in backups and "read_database on the organization" in databases
+
+
+def test_an_access_file_that_cannot_be_read_is_a_problem_with_a_fix_not_a_crash(
+        healthy: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "rules-dir"
+    folder.mkdir()
+    problems, out = run(replace(healthy, access_file=str(folder)))
+    assert problems >= 1 and "cannot be read" in out and "fix:" in out
