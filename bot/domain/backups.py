@@ -104,8 +104,13 @@ def describe_span(span: timedelta) -> str:
     return f"{hours} hour{'s' if hours != 1 else ''}"
 
 
+# Past this, a span is as good as forever (and `timedelta` would overflow on what PlanetScale could send).
+LONGEST_SPAN = timedelta(days=1000 * 366)
+
+
 def frequency_span(policy: BackupPolicy) -> timedelta:
-    return timedelta(hours=policy.frequency_value * LONGEST_UNIT_HOURS.get(policy.frequency_unit, 24))
+    hours = policy.frequency_value * LONGEST_UNIT_HOURS.get(policy.frequency_unit, 24)
+    return LONGEST_SPAN if hours >= LONGEST_SPAN.total_seconds() / 3600 else timedelta(hours=hours)
 
 
 def branches_for(policy: BackupPolicy, branches: Sequence[Branch]) -> list[Branch]:
@@ -123,7 +128,11 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
     successes = [b for b in finished if b.state == "success"]
     last_success = successes[0] if successes else None
     failures = tuple(b for b in finished if b.state == "failed" and now - b.at <= RECENT_FAILURES)
-    stale_after = frequency_span(policy) * stale_factor
+    span = frequency_span(policy)
+    try:
+        stale_after = min(span * stale_factor, LONGEST_SPAN)
+    except OverflowError:
+        stale_after = LONGEST_SPAN
     # Stale once `stale_after` has passed since the last success; never succeeded, since the policy was made. And
     # never before `stale_after` has passed since its last change: a schedule made more frequent (1d → 6h) has its
     # new span to prove itself, rather than being stale at once.
@@ -131,7 +140,8 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
     changed = _time_or_none(policy.updated_at)
     if since is not None and changed is not None:
         since = max(since, changed)
-    stale = since is not None and now - since > stale_after
+    # A frequency of nothing (0 or less, which PlanetScale should never send) cannot be judged stale.
+    stale = since is not None and span > timedelta(0) and now - since > stale_after
     failed_on: list[str] = []
     for branch, its in (by_branch or {}).items():
         done = sorted((b for b in its if b.state in ("success", "failed")), key=lambda b: b.at, reverse=True)

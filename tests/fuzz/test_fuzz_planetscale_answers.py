@@ -44,8 +44,8 @@ TIMES = st.one_of(
 )
 UNITS = st.one_of(st.sampled_from(["hour", "day", "week", "month", "year"]), st.sampled_from(["quarter", "", "Day"]),
                   st.integers(), st.none())
-NUMBERS = st.one_of(st.integers(min_value=1, max_value=30), st.integers(), st.floats(allow_nan=True), st.none(),
-                    st.text(max_size=3))
+NUMBERS = st.one_of(st.sampled_from([0, -1, 2**31 - 1, 2**63, 10**30]), st.integers(), st.floats(allow_nan=True),
+                    st.none(), st.text(max_size=3))
 IDS = st.one_of(st.sampled_from(["bp01prod12h", "bp02prodwk", "bp03devday", "bpnew", "bp04billing"]), TEXT)
 
 

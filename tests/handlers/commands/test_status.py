@@ -171,3 +171,11 @@ def test_a_policy_in_a_unit_the_spec_does_not_list_is_a_planetscale_error_not_no
          "data": list(planetscale.policies[("acme", "app-db")].values())})))
     said = shown(bot)
     assert "Something went wrong" not in said and "frequency_unit" in said
+
+
+def test_a_frequency_too_large_for_any_calendar_is_shown_not_crashed_on(bot: Bot,
+                                                                        planetscale: PlanetScaleState) -> None:
+    with planetscale.lock:
+        planetscale.policies[("acme", "app-db")][PROD].update(frequency_value=2**31 - 1, frequency_unit="month")
+    said = shown(bot)
+    assert "Something went wrong" not in said and PROD in said
