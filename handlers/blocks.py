@@ -149,10 +149,13 @@ def when(iso: str | None) -> str:
         return "not scheduled"
     try:
         moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return escape(iso)
-    fallback = moment.strftime("%a %d %b %Y %H:%M UTC")
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+        if moment.tzinfo is None:  # PlanetScale's times are UTC
+            moment = moment.replace(tzinfo=UTC)
+        stamp = int(moment.timestamp())
+        fallback = moment.astimezone(UTC).strftime("%a %d %b %Y %H:%M UTC")
+    except (ValueError, OverflowError, OSError):  # not a time, or one past the calendar's ends
+        return fit(escape(iso), 100)
+    return f"<!date^{stamp}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
 def policy_line(policy: BackupPolicy) -> str:

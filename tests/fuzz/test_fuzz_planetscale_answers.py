@@ -39,7 +39,8 @@ TIMES = st.one_of(
     st.builds(lambda hours: (NOW - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
               st.integers(min_value=-100, max_value=5000)),
     st.sampled_from(["", "yesterday", "2026-13-45T99:99:99Z", "2026-02-30T00:00:00Z", "0000-01-01T00:00:00Z",
-                     "9999-12-31T23:59:59+14:00", "2026-01-01", "2026-01-01T00:00:00"]),
+                     "9999-12-31T23:59:59+14:00", "2026-01-01", "2026-01-01T00:00:00", "0001-01-01T00:00:00",
+                     "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]),
     st.none(), st.integers(), st.text(max_size=10),
 )
 UNITS = st.one_of(st.sampled_from(["hour", "day", "week", "month", "year"]), st.sampled_from(["quarter", "", "Day"]),

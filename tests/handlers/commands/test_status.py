@@ -179,3 +179,13 @@ def test_a_frequency_too_large_for_any_calendar_is_shown_not_crashed_on(bot: Bot
         planetscale.policies[("acme", "app-db")][PROD].update(frequency_value=2**31 - 1, frequency_unit="month")
     said = shown(bot)
     assert "Something went wrong" not in said and PROD in said
+
+
+def test_a_next_run_at_the_calendars_edge_is_shown_not_crashed_on(bot: Bot, planetscale: PlanetScaleState) -> None:
+    with planetscale.lock:
+        planetscale.policies[("acme", "app-db")][PROD]["next_run_at"] = "0001-01-01T00:00:00"
+    planetscale.add_fault(Fault(status=200, times=None, path_contains="/backup-policies", body=json.dumps(
+        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None,
+         "data": list(planetscale.policies[("acme", "app-db")].values())})))
+    said = shown(bot)
+    assert "Something went wrong" not in said and "01 Jan 0001" in said
