@@ -84,7 +84,7 @@ REFUSED_CONTENT = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too
 def _post_plainly(deps: Dependencies, client: WebClient, notice: Notice, error: str) -> bool:
     text = (f":warning: The watch found something ({notice.kind.value}) about policy "
             f"`{blocks.fit(blocks.escape(notice.policy_id), 200)}` of *{notice.organization}/{notice.database}* that "
-            f"Slack refused to show ({error}); the audit trail holds it: `/backup-policy history "
+            f"could not be shown ({error}); the audit trail holds it: `/backup-policy history "
             f"{notice.organization}/{notice.database}`.")
     try:
         client.chat_postMessage(channel=str(deps.audit_channel), text=text)
@@ -101,8 +101,12 @@ def post_notice(deps: Dependencies, client: WebClient, notice: Notice) -> bool:
                  notice.organization, notice.database, notice.policy_id)
         return True
     try:
-        client.chat_postMessage(channel=deps.audit_channel, text=notice_headline(notice),
-                                blocks=notice_blocks(notice))
+        shown = notice_blocks(notice)
+    except (ValueError, KeyError, TypeError) as exc:  # a state kept by an earlier version, or read oddly
+        log.error("the watch's notice %s cannot be shown (%s); told plainly", notice.id, type(exc).__name__)
+        return _post_plainly(deps, client, notice, "its state could not be read")
+    try:
+        client.chat_postMessage(channel=deps.audit_channel, text=notice_headline(notice), blocks=shown)
     except SlackApiError as exc:
         error = exc.response.get("error")
         log.error("could not post the watch's notice to %s: %s", deps.audit_channel, error)

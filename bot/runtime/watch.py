@@ -3,6 +3,7 @@ time holds the watch lease and reads; the notices it stores are posted by it, ea
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -27,6 +28,7 @@ from bot.runtime.repeating import Repeating
 from handlers.dependencies import Dependencies
 from handlers.watch import post_notice, post_skipped
 
+log = logging.getLogger(__name__)
 # How often the watch lease is renewed (or, by another instance, taken over): a crashed watcher is replaced within
 # about three of these, whatever BACKUP_BOT_WATCH_EVERY is.
 HEARTBEAT_SECONDS = 30.0
@@ -91,7 +93,14 @@ class Watcher:
 
     def post_pending(self) -> None:
         for notice in self.store.unposted_notices():
-            if self.store.claim_watch_notice(notice.id) and not self.post(notice):
+            if not self.store.claim_watch_notice(notice.id):
+                continue
+            try:
+                posted = self.post(notice)
+            except Exception:  # claimed, so it must be unclaimed, or it would never be posted
+                log.exception("posting the watch's notice %s failed", notice.id)
+                posted = False
+            if not posted:
                 self.store.unclaim_watch_notice(notice.id)
                 return  # Slack is failing: the rest waits for the next pass
 

@@ -314,5 +314,21 @@ def test_a_notice_slack_refuses_for_its_content_is_told_plainly_and_holds_up_no_
     planetscale.dashboard_change("acme", "billing-db", "bp04billing", retention_value=3)
     bot.slack.add_fault(MethodFault(method="chat.postMessage", error="invalid_blocks", times=1))
     posted = watch_pass(bot, watcher)
-    assert any("Slack refused to show (invalid_blocks)" in p for p in posted) and len(posted) == 2, posted
+    assert any("could not be shown (invalid_blocks)" in p for p in posted) and len(posted) == 2, posted
     assert bot.deps.store.unposted_notices() == [] and watch_pass(bot, watcher) == []
+
+
+def test_a_kept_notice_whose_state_cannot_be_read_is_told_plainly_and_holds_up_no_other(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    from bot.domain.watch import Notice, NoticeKind
+
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    odd = Notice(NoticeKind.DRIFT, "acme", "app-db", "bp03devday", "Development daily", "changed outside the bot",
+                 before={"retention_unit": "quarter"}, after={"retention_value": 1}, fields=("retention_value",))
+    assert bot.deps.store.save_seen(watcher.holder, "acme", "app-db", "bp03devday",
+                                    planetscale.policy("acme", "app-db", "bp03devday"), odd)
+    planetscale.dashboard_change("acme", "billing-db", "bp04billing", retention_value=3)
+    posted = watch_pass(bot, watcher)
+    assert any("could not be shown (its state could not be read)" in p for p in posted), posted
+    assert any(p.startswith(":eyes:") for p in posted) and bot.deps.store.unposted_notices() == []
