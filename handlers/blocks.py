@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -56,11 +57,19 @@ USER_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")  # a user mention survive
 # writes is a token, since user text is escaped first.
 UNCUTTABLE = re.compile(r"&(?:amp|lt|gt);|<[^<>\n]*>")
 ELLIPSIS = "…"
+# Unicode's format characters (Cf), but the zero-width joiner.
+INVISIBLE = re.compile("[" + "".join(re.escape(chr(c)) for c in range(0x80, 0x110000)
+                                     if c != 0x200D and unicodedata.category(chr(c)) == "Cf") + "]")
 
 
 def escape(text: str) -> str:
-    """Slack's three control characters; stops a policy name from becoming a mention or a link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack's three control characters, which stops a policy name from becoming a mention or a link; and the
+    invisible format characters (Unicode Cf: bidi overrides, zero-width spaces) shown as `\\u202e`, so that one
+    name cannot pass for another. The zero-width joiner stays: emoji are built with it."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if text.isascii():
+        return text
+    return INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def with_mentions(text: str) -> str:
@@ -140,10 +149,13 @@ def when(iso: str | None) -> str:
         return "not scheduled"
     try:
         moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return escape(iso)
-    fallback = moment.strftime("%a %d %b %Y %H:%M UTC")
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+        if moment.tzinfo is None:  # PlanetScale's times are UTC
+            moment = moment.replace(tzinfo=UTC)
+        stamp = int(moment.timestamp())
+        fallback = moment.astimezone(UTC).strftime("%a %d %b %Y %H:%M UTC")
+    except (ValueError, OverflowError, OSError):  # not a time, or one past the calendar's ends
+        return fit(escape(iso), 100)
+    return f"<!date^{stamp}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
 def policy_line(policy: BackupPolicy) -> str:
@@ -554,7 +566,10 @@ def health_line(health: PolicyHealth) -> str:
     if health.problem:
         lines.append(f"*{health.problem.capitalize()}*")
     if health.unread:
-        lines.append(f"_Backups of {escape(', '.join(health.unread))} could not be read._")
+        lines.append(f"_Backups of {fit(escape(', '.join(health.unread)), 300)} could not be read._")
+    if health.left_out:
+        lines.append(f"_Backups of {len(health.left_out)} more {policy.target} branches were not read (the first "
+                     f"{len(health.branches)} only): {fit(escape(', '.join(health.left_out)), 200)}._")
     if not health.branches:
         lines.append(f"_The database has no {policy.target} branch._")
     return "\n".join(lines)

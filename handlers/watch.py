@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
 from bot.domain.changes import unknown_button
 from bot.domain.policy import BackupPolicy, describe_schedule
-from bot.domain.watch import Notice, NoticeKind
+from bot.domain.watch import Notice, NoticeKind, Skipped
 from handlers import blocks
 from handlers.actions.requests import clicked_in, tell
 from handlers.dependencies import Dependencies
@@ -26,7 +26,8 @@ REVERT_OUTSIDE = "watch_revert"
 
 
 def notice_headline(notice: Notice) -> str:
-    where = f"the backup policy *{blocks.escape(notice.policy_name)}* of *{notice.organization}/{notice.database}*"
+    name = blocks.fit(blocks.escape(notice.policy_name), blocks.MAX_NAME_IN_LINE)
+    where = f"the backup policy *{name}* of *{notice.organization}/{notice.database}*"
     if notice.kind is NoticeKind.DRIFT:
         return f":eyes: Changed outside the bot: {where}"
     if notice.kind is NoticeKind.CREATED:
@@ -77,6 +78,24 @@ def schedule_of(values: dict[str, Any] | None) -> str:
     return f"{describe_schedule(policy)} ({blocks.escape(str(policy.target))})"
 
 
+# Slack's errors about a message's own content.
+REFUSED_CONTENT = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "invalid_arguments",
+                             "no_text"})
+
+
+def _post_plainly(deps: Dependencies, client: WebClient, notice: Notice, error: str) -> bool:
+    text = (f":warning: The watch found something ({notice.kind.value}) about policy "
+            f"`{blocks.fit(blocks.escape(notice.policy_id), 200)}` of *{notice.organization}/{notice.database}* that "
+            f"could not be shown ({error}); the audit trail holds it: `/backup-policy history "
+            f"{notice.organization}/{notice.database}`.")
+    try:
+        client.chat_postMessage(channel=str(deps.audit_channel), text=text)
+    except (SlackApiError, OSError) as exc:
+        log.error("could not post the watch's notice plainly either: %s", type(exc).__name__)
+        return False
+    return True
+
+
 def post_notice(deps: Dependencies, client: WebClient, notice: Notice) -> bool:
     """Post one notice to the audit channel; False when Slack did not take it (it is posted next time)."""
     if not deps.audit_channel:
@@ -84,13 +103,50 @@ def post_notice(deps: Dependencies, client: WebClient, notice: Notice) -> bool:
                  notice.organization, notice.database, notice.policy_id)
         return True
     try:
-        client.chat_postMessage(channel=deps.audit_channel, text=notice_headline(notice),
-                                blocks=notice_blocks(notice))
+        shown = notice_blocks(notice)
+    except (ValueError, KeyError, TypeError) as exc:  # a state kept by an earlier version, or read oddly
+        log.error("the watch's notice %s cannot be shown (%s); told plainly", notice.id, type(exc).__name__)
+        return _post_plainly(deps, client, notice, "its state could not be read")
+    try:
+        client.chat_postMessage(channel=deps.audit_channel, text=notice_headline(notice), blocks=shown)
     except SlackApiError as exc:
-        log.error("could not post the watch's notice to %s: %s", deps.audit_channel, exc.response.get("error"))
+        error = exc.response.get("error")
+        log.error("could not post the watch's notice to %s: %s", deps.audit_channel, error)
+        if error in REFUSED_CONTENT:
+            # This notice's own content, not Slack failing: it would be refused each pass and hold up the rest.
+            # Its audit entry is kept; the channel is told where to find it.
+            return _post_plainly(deps, client, notice, str(error))
         return False
     except OSError as exc:
         log.error("could not post the watch's notice to %s: %s", deps.audit_channel, type(exc).__name__)
+        return False
+    return True
+
+
+SKIPPED_HEADLINE = ":warning: The watch skipped what it could not judge"
+
+
+def skipped_blocks(skipped: list[Skipped]) -> list[dict[str, Any]]:
+    lines = "\n".join(f"• {blocks.escape(s.what)}: {blocks.escape(s.reason)}" for s in skipped)
+    return blocks.to_dicts([
+        blocks.section(SKIPPED_HEADLINE),
+        blocks.section(blocks.fit(lines, 2900)),
+        blocks.context("The rest was watched as usual; these are tried again each pass and told again only once "
+                       "fixed and broken anew. `/healthz` lists them too."),
+    ])
+
+
+def post_skipped(deps: Dependencies, client: WebClient, skipped: list[Skipped]) -> bool:
+    """Tell the audit channel what a pass skipped; False when Slack did not take it."""
+    if not deps.audit_channel:
+        return True
+    try:
+        client.chat_postMessage(channel=deps.audit_channel, text=SKIPPED_HEADLINE, blocks=skipped_blocks(skipped))
+    except SlackApiError as exc:
+        log.error("could not post what the watch skipped to %s: %s", deps.audit_channel, exc.response.get("error"))
+        return False
+    except OSError as exc:
+        log.error("could not post what the watch skipped to %s: %s", deps.audit_channel, type(exc).__name__)
         return False
     return True
 

@@ -24,7 +24,8 @@ from bot.runtime.server import MAX_BODY_BYTES, create_asgi_app
 
 @pytest.fixture
 def server(bot: Bot) -> Iterator[str]:
-    with BackgroundServer(create_asgi_app(bot.app)) as running:  # as `backup-bot serve` runs
+    # as `backup-bot serve` runs
+    with BackgroundServer(create_asgi_app(bot.app, signing_secret=SIGNING_SECRET)) as running:
         yield running.url
 
 
@@ -207,3 +208,49 @@ def test_healthz_reflects_the_database_and_a_bad_access_reload(bot: Bot, tmp_pat
         down = httpx.get(f"{running.url}/healthz", timeout=10)
         assert down.status_code == 503 and down.json()["status"] == "unavailable"
         assert "database unreachable" in down.json()["database"]
+
+
+def test_acks_are_answered_while_the_database_behind_healthz_stops_answering(bot: Bot) -> None:
+    import threading
+
+    stalled = threading.Event()
+    released = threading.Event()
+
+    def health() -> dict[str, Any]:
+        stalled.set()
+        released.wait(30)  # PostgreSQL stopped answering
+        return {"status": "ok"}
+
+    with BackgroundServer(create_asgi_app(bot.app, health=health, health_timeout=1.0)) as running:
+        checks: list[httpx.Response] = []
+        checker = threading.Thread(target=lambda: checks.append(httpx.get(f"{running.url}/healthz", timeout=20)))
+        checker.start()
+        try:
+            assert stalled.wait(10)
+            answer = post(running.url, bot.command_body("list acme/app-db"))
+            assert answer.status_code == 200 and not released.is_set()
+            checker.join(20)
+            [check] = checks
+            assert check.status_code == 503 and "not answering" in check.json()["database"]
+        finally:
+            released.set()
+            checker.join(20)
+
+
+@pytest.mark.parametrize(("body", "headers"), [
+    (b"payload=%7Bnot+json", {"content-type": "application/x-www-form-urlencoded"}),
+    (b"payload=%5B1%2C2%5D", {"content-type": "application/x-www-form-urlencoded"}),
+    (b"\xff\xfe\x00garbage", {"content-type": "application/x-www-form-urlencoded"}),
+    (b"{not json", {"content-type": "application/json"}),
+    (b"payload=%7B%7D", {"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": "soon",
+                         "x-slack-signature": "v0=00"}),
+    (b"payload=%7B%7D", {"content-type": "application/x-www-form-urlencoded",
+                         "x-slack-request-timestamp": "99999999999999999999999", "x-slack-signature": "v0=00"}),
+])
+def test_an_unsigned_request_with_a_malformed_body_or_timestamp_gets_401_and_no_traceback(
+        bot: Bot, server: str, planetscale: PlanetScaleState, body: bytes, headers: dict[str, str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    answer = httpx.post(f"{server}/slack/events", content=body, headers=headers, timeout=10)
+    assert answer.status_code == 401
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.exc_info]
+    assert bot.executor.wait_idle(30) and planetscale.calls() == []

@@ -38,6 +38,7 @@ from bot.domain.ports import (
     Unauthorized,
     Unavailable,
     Unreachable,
+    request_meter,
 )
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,8 @@ class PlanetScaleClient:
         members = []
         for item in self._pages(path, organization, "read_organization", params={"q": query}):
             user = item.get("user") or {}
+            if not isinstance(user, dict):
+                raise BadResponse("PlanetScale answered with a member list this bot cannot read.")
             try:
                 members.append(Member(id=item["id"], role=item["role"], email=user.get("email", ""),
                                       name=user.get("name") or user.get("display_name") or ""))
@@ -247,10 +250,13 @@ class PlanetScaleClient:
         try:
             return BackupPolicy.model_validate(data)
         except ValidationError as exc:
-            log.warning("planetscale returned a policy that does not match the spec: %s", exc.errors()[:3])
+            log.warning("planetscale returned a policy that does not match the spec: %s",
+                        [(e["loc"], e["msg"]) for e in exc.errors()[:3]])
+            fields = ", ".join(dict.fromkeys(str(e["loc"][0]) for e in exc.errors() if e["loc"]))
             raise BadResponse(
-                f"PlanetScale answered for {where} with a backup policy this bot cannot read; "
-                "nothing was changed by the bot. Try again, and report it if it persists."
+                f"PlanetScale answered for {where} with a backup policy this bot cannot read"
+                f"{f' (its {fields})' if fields else ''}; nothing was changed by the bot. Try again, and report "
+                "it if it persists."
             ) from None
 
     def _pages(
@@ -263,6 +269,9 @@ class PlanetScaleClient:
                                                                   "per_page": str(PER_PAGE)})
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise BadResponse(f"PlanetScale answered for {where} with a list this bot cannot read.")
+            if not all(isinstance(item, dict) for item in body["data"]):
+                raise BadResponse(f"PlanetScale answered for {where} with a list holding something other than "
+                                  "objects; this bot cannot read it.")
             yield from body["data"]
             next_page = body.get("next_page")
             page = next_page if isinstance(next_page, int) and next_page > page else None
@@ -308,6 +317,9 @@ class PlanetScaleClient:
                     state.upcoming_sleep)
 
     def _once(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
+        meter = request_meter.get()
+        if meter is not None:
+            meter()
         if self.limiter is not None:
             self.limiter.acquire()
         try:
@@ -328,7 +340,7 @@ class PlanetScaleClient:
                 return None
             try:
                 return response.json()
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past reading
                 raise BadResponse(f"PlanetScale answered for {where} with a body that is not JSON.",
                                   status=status) from None
         code, message = _error_body(response)

@@ -6,12 +6,36 @@ first used rather than before the first ack.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 metadata = sa.MetaData()
+
+# Marks a value stored escaped (below): a noncharacter, which no name PlanetScale returns is expected to begin with.
+ESCAPED = "\ufffe"
+
+
+class OutsideText(sa.TypeDecorator[str]):
+    """Text from outside (PlanetScale's names and IDs, what people type): any length, and U+0000 too, which
+    PostgreSQL's text cannot hold. A value holding U+0000 (or beginning with ESCAPED) is stored as ESCAPED and its
+    JSON string, and read back as it was; comparisons go through the same escape, so lookups by it still match."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is not None and ("\x00" in value or value.startswith(ESCAPED)):
+            return ESCAPED + json.dumps(value)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if isinstance(value, str) and value.startswith(ESCAPED):
+            return str(json.loads(value[len(ESCAPED):]))
+        return value  # type: ignore[no-any-return]
 
 schema_version = sa.Table(
     "schema_version", metadata,
@@ -24,13 +48,13 @@ change_requests = sa.Table(
     "change_requests", metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("state", sa.String(20), nullable=False, index=True),
-    sa.Column("organization", sa.String(64), nullable=False),
-    sa.Column("database", sa.String(64), nullable=False),
-    sa.Column("policy_id", sa.String(128), nullable=False),
-    sa.Column("policy_name", sa.String(255), nullable=False),
+    sa.Column("organization", OutsideText, nullable=False),
+    sa.Column("database", OutsideText, nullable=False),
+    sa.Column("policy_id", OutsideText, nullable=False),
+    sa.Column("policy_name", OutsideText, nullable=False),
     sa.Column("requester", sa.String(32), nullable=False),
     sa.Column("channel", sa.String(32), nullable=False),
-    sa.Column("reason", sa.Text),
+    sa.Column("reason", OutsideText),
     sa.Column("before", sa.JSON, nullable=False),
     sa.Column("changes", sa.JSON, nullable=False),
     sa.Column("approvals_needed", sa.Integer, nullable=False),
@@ -40,7 +64,7 @@ change_requests = sa.Table(
     sa.Column("message_channel", sa.String(32)),
     sa.Column("message_ts", sa.String(32)),
     sa.Column("after", sa.JSON),
-    sa.Column("detail", sa.Text),
+    sa.Column("detail", OutsideText),
     sa.Column("decided_by", sa.String(32)),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False, index=True),
@@ -64,16 +88,16 @@ audit_events = sa.Table(
     sa.Column("at", sa.String(32), nullable=False),
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("actor", sa.String(32), nullable=False),
-    sa.Column("organization", sa.String(64), nullable=False),
-    sa.Column("database", sa.String(64), nullable=False),
-    sa.Column("policy_id", sa.String(128)),
-    sa.Column("policy_name", sa.String(255)),
+    sa.Column("organization", OutsideText, nullable=False),
+    sa.Column("database", OutsideText, nullable=False),
+    sa.Column("policy_id", OutsideText),
+    sa.Column("policy_name", OutsideText),
     sa.Column("request_id", sa.String(36)),
     sa.Column("before", sa.JSON),
     sa.Column("after", sa.JSON),
     sa.Column("sent", sa.JSON),
-    sa.Column("reason", sa.Text),
-    sa.Column("detail", sa.Text),
+    sa.Column("reason", OutsideText),
+    sa.Column("detail", OutsideText),
     sa.Column("channel", sa.String(32)),
     sa.Index("ix_audit_db", "organization", "database", "seq"),
 )
@@ -82,7 +106,7 @@ audit_events = sa.Table(
 # been applied through it (so a read made before the last apply is known to be stale).
 policy_leases = sa.Table(
     "policy_leases", metadata,
-    sa.Column("policy_key", sa.String(300), primary_key=True),
+    sa.Column("policy_key", OutsideText, primary_key=True),
     sa.Column("holder", sa.String(36)),
     sa.Column("until", sa.Float, nullable=False),
     sa.Column("generation", sa.Integer, nullable=False),
@@ -103,12 +127,12 @@ request_notices = sa.Table(
 # makes a single instance the watcher.
 watch_seen = sa.Table(
     "watch_seen", metadata,
-    sa.Column("policy_key", sa.String(300), primary_key=True),
-    sa.Column("organization", sa.String(64), nullable=False),
-    sa.Column("database", sa.String(64), nullable=False),
-    sa.Column("policy_id", sa.String(128), nullable=False),
+    sa.Column("policy_key", OutsideText, primary_key=True),
+    sa.Column("organization", OutsideText, nullable=False),
+    sa.Column("database", OutsideText, nullable=False),
+    sa.Column("policy_id", OutsideText, nullable=False),
     sa.Column("policy", sa.JSON, nullable=False),
-    sa.Column("problem", sa.Text),
+    sa.Column("problem", OutsideText),
     sa.Column("seen_at", sa.Float, nullable=False),
     sa.Index("ix_watch_seen_db", "organization", "database"),
 )
@@ -117,11 +141,11 @@ watch_notices = sa.Table(
     "watch_notices", metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("kind", sa.String(20), nullable=False),
-    sa.Column("organization", sa.String(64), nullable=False),
-    sa.Column("database", sa.String(64), nullable=False),
-    sa.Column("policy_id", sa.String(128), nullable=False),
-    sa.Column("policy_name", sa.String(255), nullable=False),
-    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("organization", OutsideText, nullable=False),
+    sa.Column("database", OutsideText, nullable=False),
+    sa.Column("policy_id", OutsideText, nullable=False),
+    sa.Column("policy_name", OutsideText, nullable=False),
+    sa.Column("detail", OutsideText, nullable=False),
     sa.Column("before", sa.JSON),
     sa.Column("after", sa.JSON),
     sa.Column("fields", sa.JSON, nullable=False),
@@ -200,6 +224,25 @@ def _add_reason_by_person(conn: Connection) -> None:
         conn.exec_driver_sql("UPDATE change_requests SET reason_by_person = FALSE WHERE reason LIKE 'revert of %'")
 
 
+# The columns that hold names and IDs from PlanetScale (and the keys made of them), once VARCHARs.
+OUTSIDE_TEXT_COLUMNS = {
+    "change_requests": ("organization", "database", "policy_id", "policy_name"),
+    "audit_events": ("organization", "database", "policy_id", "policy_name"),
+    "policy_leases": ("policy_key",),
+    "watch_seen": ("policy_key", "organization", "database", "policy_id"),
+    "watch_notices": ("organization", "database", "policy_id", "policy_name"),
+}
+
+
+def _outside_text(conn: Connection) -> None:
+    # SQLite never enforced a VARCHAR's length; PostgreSQL refused a longer name than the column's.
+    if conn.dialect.name != "postgresql":
+        return
+    for table, columns in OUTSIDE_TEXT_COLUMNS.items():
+        for column in columns:
+            conn.exec_driver_sql(f'ALTER TABLE {table} ALTER COLUMN "{column}" TYPE TEXT')
+
+
 # Numbered, append-only: a released migration is never edited, only followed by a new one.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "change requests, approvals and the audit trail", _create_initial),
@@ -209,4 +252,5 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (5, "the audit trail by time, for `audit export --since/--until` and `audit prune`", _add_audit_time_index),
     (6, "requests from Slack acted on once (replays, retries, several instances)", _add_deliveries),
     (7, "whether a request's reason was written by a person or by the bot", _add_reason_by_person),
+    (8, "names and IDs from PlanetScale of any length", _outside_text),
 ]

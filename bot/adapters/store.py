@@ -8,6 +8,7 @@ load balancer move a request once. Schema changes are numbered migrations, run u
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -34,6 +35,23 @@ def database_url(url: str) -> str:
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return url
+
+
+# An index entry of PostgreSQL holds at most about 2,700 bytes: a longer key is kept as its hash.
+LONGEST_KEY = 300
+
+
+def short_key(key: str) -> str:
+    """A primary key made of names from outside: as it is, or past LONGEST_KEY characters its first part (up to
+    the policy ID, so prefix searches by database still find it) and the SHA-256 of the whole."""
+    if len(key) <= LONGEST_KEY:
+        return key
+    head = "/".join(key.split("/", 2)[:2])[:1000]
+    return f"{head}/#sha256:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+def seen_key(organization: str, database: str, policy_id: str) -> str:
+    return short_key(f"{organization}/{database}/{policy_id}")
 
 
 class Store:
@@ -215,7 +233,7 @@ class Store:
 
         from bot.adapters.schema import change_requests, policy_leases
 
-        key = request.policy_key
+        key = short_key(request.policy_key)
         with self.engine.begin() as conn:
             taken = conn.execute(
                 policy_leases.update()
@@ -256,7 +274,7 @@ class Store:
         until = self.clock() + lease_seconds
         with self.engine.begin() as conn:
             held = conn.execute(policy_leases.update()
-                                .where(policy_leases.c.policy_key == claim.request.policy_key,
+                                .where(policy_leases.c.policy_key == short_key(claim.request.policy_key),
                                        policy_leases.c.holder == claim.token)
                                 .values(until=until)).rowcount
             if held != 1:
@@ -284,7 +302,7 @@ class Store:
         from bot.adapters.schema import policy_leases
 
         conn.execute(policy_leases.update()
-                     .where(policy_leases.c.policy_key == claim.request.policy_key,
+                     .where(policy_leases.c.policy_key == short_key(claim.request.policy_key),
                             policy_leases.c.holder == claim.token)
                      .values(holder=None, until=0))
 
@@ -585,7 +603,7 @@ class Store:
         when the lease is no longer `holder`'s."""
         from bot.adapters.schema import watch_seen
 
-        key = f"{organization}/{database}/{policy_id}"
+        key = seen_key(organization, database, policy_id)
         with self.engine.begin() as conn:
             if not self._holds_watch(conn, holder):
                 return False
@@ -613,7 +631,7 @@ class Store:
                 return False
             for policy_id, values in policies.items():
                 conn.execute(watch_seen.insert().values(
-                    policy_key=f"{organization}/{database}/{policy_id}", organization=organization,
+                    policy_key=seen_key(organization, database, policy_id), organization=organization,
                     database=database, policy_id=policy_id, policy=values, problem=None, seen_at=self.clock()))
             return True
 
@@ -621,7 +639,7 @@ class Store:
                      notice: Notice | None, record: AuditEvent | None = None) -> bool:
         from bot.adapters.schema import watch_seen
 
-        key = f"{organization}/{database}/{policy_id}"
+        key = seen_key(organization, database, policy_id)
         with self.engine.begin() as conn:
             if not self._holds_watch(conn, holder):
                 return False

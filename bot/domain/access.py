@@ -205,6 +205,9 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise AccessFileError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise AccessFileError(f"{path} line {_too_deep(text)}: arrays or tables nested too deeply to read; "
+                              "the rules need at most two levels (a list of names in a rule).") from None
     rule_lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith("[[rules]]")]
     unknown = set(data) - {"approvals", "rules", "guardrails"}
     if unknown:
@@ -290,6 +293,38 @@ def _line_of(text: str, needle: str, start: int = 1) -> int:
     return 0
 
 
+def _too_deep(text: str, deepest: int = 100) -> int:
+    """The line where brackets outside strings and comments first nest past `deepest` (0 if none is found)."""
+    depth, quote = 0, ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        for ch in line:
+            if quote:
+                quote = "" if ch == quote else quote
+            elif ch in "\"'":
+                quote = ch
+            elif ch == "#":
+                break
+            elif ch in "[{":
+                depth += 1
+                if depth > deepest:
+                    return number
+            elif ch in "]}":
+                depth -= 1
+        quote = ""
+    return 0
+
+
+def decode_rules(raw: bytes, path: str) -> AccessRules:
+    """The rules in a file's bytes; an AccessFileError naming the line and the reason for anything wrong in them."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise AccessFileError(f"{path} line {line}: byte 0x{raw[exc.start]:02X} is not UTF-8 (the file seems "
+                              "saved in another encoding, e.g. Latin-1); save it as UTF-8.") from None
+    return parse_rules(text.removeprefix("\ufeff"), path)
+
+
 # A new version of the access file is taken once it has stayed the same this long: written in place, a file is
 # read half-written while its writer is at it (and half a file may parse, as rules that ask less). Two seconds,
 # as some file systems keep modification times to the second.
@@ -312,8 +347,8 @@ class AccessFile:
         self.path = path
         self.clock = clock or time.time
         self._lock = threading.Lock()
-        self._stamp, text = self._read_whole()
-        self._rules = parse_rules(text, path)
+        self._stamp, raw = self._read_whole()
+        self._rules = decode_rules(raw, path)
         self.last_error: str | None = None
         self._seen: tuple[Stamp, float] | None = None  # a new version not yet taken, and when it was first seen
 
@@ -321,14 +356,14 @@ class AccessFile:
         info = os.stat(self.path)
         return info.st_mtime_ns, info.st_size, info.st_ino
 
-    def _read_whole(self) -> tuple[Stamp, str]:
-        """The file's text, unchanged while it was read (the writer's last write may land meanwhile)."""
+    def _read_whole(self) -> tuple[Stamp, bytes]:
+        """The file's bytes, unchanged while it was read (the writer's last write may land meanwhile)."""
         for _ in range(20):
             before = self._stat()
-            with open(self.path, encoding="utf-8") as handle:
-                text = handle.read()
+            with open(self.path, "rb") as handle:
+                raw = handle.read()
             if self._stat() == before:
-                return before, text
+                return before, raw
         raise AccessFileError(f"{self.path} kept changing while it was read; write it once, then start the bot.")
 
     def _settled(self, stamp: Stamp) -> bool:
@@ -354,16 +389,18 @@ class AccessFile:
 
     def _reload(self, stamp: Stamp) -> None:
         try:
-            with open(self.path, encoding="utf-8") as handle:
-                text = handle.read()
+            with open(self.path, "rb") as handle:
+                raw = handle.read()
             if self._stat() != stamp:
                 return  # written to while read: judged again at the next decision
             self._stamp = stamp
-            self._rules = parse_rules(text, self.path)
+            self._rules = decode_rules(raw, self.path)
             self.last_error = None
             log.info("reloaded the access rules from %s", self.path)
         except (AccessFileError, OSError) as exc:
             self._note(f"{exc}; keeping the last good rules.")
+        except Exception as exc:  # whatever else the file holds, the last good rules stay
+            self._note(f"{self.path} could not be read ({type(exc).__name__}); keeping the last good rules.")
 
     def _note(self, message: str) -> None:
         if message != self.last_error:

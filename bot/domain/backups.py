@@ -8,11 +8,11 @@ frequency (or when it never succeeded although it has run for that long).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from bot.domain.guardrails import LONGEST_UNIT_HOURS
 from bot.domain.policy import BackupPolicy
@@ -42,6 +42,14 @@ class Backup(BaseModel):
     completed_at: str | None
     expires_at: str | None
 
+    @field_validator("created_at", "started_at", "completed_at", "expires_at")
+    @classmethod
+    def _a_time(cls, value: str | None) -> str | None:
+        # Read once here: a malformed time is PlanetScale's error about this list, not a crash where it is used.
+        if value is not None:
+            parse_time(value)
+        return value
+
     @property
     def at(self) -> datetime:
         """When it ended, or else when it started or was created."""
@@ -49,6 +57,9 @@ class Backup(BaseModel):
 
 
 def parse_time(text: str) -> datetime:
+    """An ISO 8601 time (UTC when it names no zone); ValueError when it is not one."""
+    if not isinstance(text, str):
+        raise ValueError("a time must be text")
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -64,6 +75,9 @@ class PolicyHealth:
     failed_last: bool  # the newest finished backup failed
     # Branches whose backups could not be read; the health is then what the others say.
     unread: tuple[str, ...] = field(default_factory=tuple)
+    # Branches of its target not read at all (past MAX_BRANCHES_READ): the health says nothing of them.
+    left_out: tuple[str, ...] = field(default_factory=tuple)
+    failed_on: tuple[str, ...] = field(default_factory=tuple)  # the branches whose newest backup failed
 
     @property
     def healthy(self) -> bool:
@@ -74,7 +88,9 @@ class PolicyHealth:
         """What is wrong in a few words, or None."""
         found = []
         if self.failed_last:
-            found.append("the last backup failed")
+            where = f" on {', '.join(self.failed_on[:3])}" if len(self.branches) > 1 and self.failed_on else ""
+            more = f" and {len(self.failed_on) - 3} more" if len(self.failed_on) > 3 and where else ""
+            found.append(f"the last backup failed{where}{more}")
         if self.stale:
             found.append("stale: no successful backup within " + describe_span(self.stale_after))
         return "; ".join(found) or None
@@ -88,8 +104,13 @@ def describe_span(span: timedelta) -> str:
     return f"{hours} hour{'s' if hours != 1 else ''}"
 
 
+# Past this, a span is as good as forever (and `timedelta` would overflow on what PlanetScale could send).
+LONGEST_SPAN = timedelta(days=1000 * 366)
+
+
 def frequency_span(policy: BackupPolicy) -> timedelta:
-    return timedelta(hours=policy.frequency_value * LONGEST_UNIT_HOURS.get(policy.frequency_unit, 24))
+    hours = policy.frequency_value * LONGEST_UNIT_HOURS.get(policy.frequency_unit, 24)
+    return LONGEST_SPAN if hours >= LONGEST_SPAN.total_seconds() / 3600 else timedelta(hours=hours)
 
 
 def branches_for(policy: BackupPolicy, branches: Sequence[Branch]) -> list[Branch]:
@@ -98,20 +119,44 @@ def branches_for(policy: BackupPolicy, branches: Sequence[Branch]) -> list[Branc
 
 
 def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterable[Backup], now: datetime,
-                 stale_factor: float = DEFAULT_STALE_FACTOR, unread: Sequence[str] = ()) -> PolicyHealth:
+                 stale_factor: float = DEFAULT_STALE_FACTOR, unread: Sequence[str] = (),
+                 by_branch: Mapping[str, Sequence[Backup]] | None = None,
+                 left_out: Sequence[str] = ()) -> PolicyHealth:
+    """`by_branch`: the same backups by branch, so that one branch failing is not hidden by another succeeding."""
+    backups = list(backups)
     finished = sorted((b for b in backups if b.state in ("success", "failed")), key=lambda b: b.at, reverse=True)
     successes = [b for b in finished if b.state == "success"]
     last_success = successes[0] if successes else None
     failures = tuple(b for b in finished if b.state == "failed" and now - b.at <= RECENT_FAILURES)
-    stale_after = frequency_span(policy) * stale_factor
-    if last_success is not None:
-        stale = now - last_success.at > stale_after
-    else:
-        # Never succeeded: stale once it has existed for as long as a success may take.
-        stale = now - parse_time(policy.created_at) > stale_after
-    failed_last = bool(finished) and finished[0].state == "failed"
+    span = frequency_span(policy)
+    try:
+        stale_after = min(span * stale_factor, LONGEST_SPAN)
+    except OverflowError:
+        stale_after = LONGEST_SPAN
+    # Stale once `stale_after` has passed since the last success; never succeeded, since the policy was made. And
+    # never before `stale_after` has passed since its last change: a schedule made more frequent (1d → 6h) has its
+    # new span to prove itself, rather than being stale at once.
+    since = last_success.at if last_success is not None else _time_or_none(policy.created_at)
+    changed = _time_or_none(policy.updated_at)
+    if since is not None and changed is not None:
+        since = max(since, changed)
+    # A frequency of nothing (0 or less, which PlanetScale should never send) cannot be judged stale.
+    stale = since is not None and span > timedelta(0) and now - since > stale_after
+    failed_on: list[str] = []
+    for branch, its in (by_branch or {}).items():
+        done = sorted((b for b in its if b.state in ("success", "failed")), key=lambda b: b.at, reverse=True)
+        if done and done[0].state == "failed":
+            failed_on.append(branch)
+    failed_last = bool(failed_on) or (bool(finished) and finished[0].state == "failed")
     return PolicyHealth(policy, tuple(branches), last_success, failures, stale, stale_after, failed_last,
-                        tuple(unread))
+                        tuple(unread), tuple(left_out), tuple(failed_on))
+
+
+def _time_or_none(text: str) -> datetime | None:
+    try:
+        return parse_time(text)
+    except ValueError:
+        return None
 
 
 def now_utc() -> datetime:

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from bot.domain.policy import MAX_INT32, MAX_NAME_LENGTH, PolicyUpdate, control_character
+from bot.domain.policy import MAX_INT32, MAX_NAME_LENGTH, PolicyUpdate, control_character, invisible_character
 
 MAX_TEXT_LENGTH = 4000
 MAX_REASON_LENGTH = 500
@@ -69,6 +69,13 @@ def refuse_control_characters(key: str, text: str) -> None:
     if found:
         raise CommandError(f"`{key}` holds a control character ({found}): write it as plain text on one line, "
                            "without tabs, line breaks or terminal escapes.")
+
+
+def refuse_invisible_characters(key: str, text: str) -> None:
+    found = invisible_character(text)
+    if found:
+        raise CommandError(f"`{key}` holds an invisible format character ({found}, e.g. a bidi override or a "
+                           "zero-width space), which would let one name pass for another: type it without.")
 
 
 @dataclass(frozen=True)
@@ -444,6 +451,7 @@ def parse_value(key: str, value: str) -> dict[str, Any]:
     low = raw.lower()
     if key == "name":
         refuse_control_characters("name", raw)
+        refuse_invisible_characters("name", raw)
         if not raw or len(raw) > MAX_NAME_LENGTH:
             raise CommandError(f"`name` must be 1 to {MAX_NAME_LENGTH} characters.")
         return {"name": raw}

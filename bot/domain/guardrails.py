@@ -20,6 +20,7 @@ from bot.domain.policy import UNIT_HOURS, describe_amount, describe_every
 # A month counts as its shortest (28 days) when it is how long backups are kept, and as its longest when it is
 # how long one waits between two backups: either way the guardrail is never judged looser than it is.
 LONGEST_UNIT_HOURS: dict[str, int] = {**UNIT_HOURS, "month": 31 * 24, "year": 366 * 24}
+CALENDAR_MONTHS = {"month": 1, "year": 12}
 AMOUNT_UNITS: dict[str, str] = {
     "h": "hour", "hour": "hour", "hours": "hour", "d": "day", "day": "day", "days": "day",
     "w": "week", "week": "week", "weeks": "week", "mo": "month", "month": "month", "months": "month",
@@ -141,6 +142,8 @@ def _at_least(value: int, unit: str, bound: int, bound_unit: str) -> bool:
     counts at its shortest on the side that must be long enough and at its longest on the bound."""
     if unit == bound_unit:
         return value >= bound
+    if {unit, bound_unit} <= CALENDAR_MONTHS.keys():  # a year is twelve months, whichever they are
+        return value * CALENDAR_MONTHS[unit] >= bound * CALENDAR_MONTHS[bound_unit]
     return _hours(value, unit, False) >= _hours(bound, bound_unit, True)
 
 

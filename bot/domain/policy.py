@@ -34,6 +34,16 @@ def control_character(text: str) -> str | None:
     return None
 
 
+def invisible_character(text: str) -> str | None:
+    """The first format character in `text` as U+XXXX, or None. Format characters (Unicode's Cf: bidi overrides,
+    zero-width spaces and joiners, the byte order mark) show nothing or reorder what follows, so one name could
+    pass for another."""
+    for ch in text:
+        if not ch.isascii() and unicodedata.category(ch) == "Cf":
+            return f"U+{ord(ch):04X}"
+    return None
+
+
 class Target(StrEnum):
     PRODUCTION = "production"
     DEVELOPMENT = "development"
@@ -81,9 +91,10 @@ class BackupPolicy(BaseModel):
     name: str
     target: Literal["production", "development"]
     retention_value: int
-    retention_unit: str
+    # The spec's enums: a unit the bot does not know cannot be judged (a guardrail would count it as nothing).
+    retention_unit: Literal["hour", "day", "week", "month", "year"]
     frequency_value: int
-    frequency_unit: str
+    frequency_unit: Literal["hour", "day", "week", "month"]
     schedule_time: str
     schedule_day: int | None
     schedule_week: int | None
@@ -132,6 +143,8 @@ class PolicyUpdate(BaseModel):
             raise ValueError("name cannot be blank")
         if control_character(value):
             raise ValueError("name cannot hold control characters or line breaks")
+        if invisible_character(value):
+            raise ValueError(f"name cannot hold invisible format characters ({invisible_character(value)})")
         return value
 
     @field_validator("schedule_time")

@@ -5,7 +5,8 @@ The adapters (bot/adapters/) implement these; the domain never imports an HTTP, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,6 +16,10 @@ from bot.domain.audit import AuditEvent
 from bot.domain.backups import Backup, Branch
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.policy import BackupPolicy, PolicyUpdate
+
+# Called by the PlanetScale client before each HTTP request it sends (each page, each retry) in this context; it
+# raises to refuse the request unsent. The watch sets it to spend its share of PlanetScale's budget.
+request_meter: ContextVar[Callable[[], None] | None] = ContextVar("request_meter", default=None)
 
 
 class PlanetScaleError(Exception):

@@ -17,8 +17,9 @@ and turns what it finds into notices for the audit channel.
   ends, never one per pass.
 - Only the holder of the watch lease (one row in the database) writes: with several instances, one watches.
   Everything it saves is conditional on still holding it, so a watcher whose lease was taken over writes nothing.
-- A pass makes at most `budget` calls to PlanetScale (its rate limit is shared with people's commands); the
-  databases it could not reach come first in the next pass. A database PlanetScale fails to answer for is
+- The watch sends at most `budget` HTTP requests to PlanetScale a minute (each page and each retry counts),
+  however often it runs: PlanetScale's rate limit is shared with people's commands, which keep the rest. The
+  databases a pass could not reach come first in the next pass. A database PlanetScale fails to answer for is
   skipped and its state kept: nothing is posted about it.
 """
 
@@ -26,8 +27,10 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,12 +40,13 @@ from typing import Any, Protocol
 from bot.domain.access import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_health
-from bot.domain.backups import Backup, Branch, parse_time
+from bot.domain.backups import Backup, Branch, PolicyHealth, parse_time
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.grammar import DatabaseRef
 from bot.domain.guardrails import judge
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
 from bot.domain.ports import (
+    BadResponse,
     Forbidden,
     NotFound,
     PlanetScaleApi,
@@ -50,6 +54,7 @@ from bot.domain.ports import (
     RateLimited,
     Unauthorized,
     Unavailable,
+    request_meter,
 )
 
 log = logging.getLogger(__name__)
@@ -58,8 +63,10 @@ DELETED_MARK = "deleted_outside_the_bot"  # in the last state seen of a policy t
 # that nothing, an instance of an earlier version included, ever takes it for a policy.
 DATABASE_READ = ""
 WATCH_ACTOR = "outside-the-bot"  # the actor of a change the bot did not make, in the audit trail
-# PlanetScale allows 600 requests a minute per organization; a pass takes a sixth of that at most.
-DEFAULT_CALL_BUDGET = 100
+# PlanetScale allows 600 requests a minute per token; the watch takes a sixth of the bot's budget, in requests per
+# minute whatever its interval, and people's commands keep the rest.
+WATCH_SHARE = 1 / 6
+DEFAULT_REQUEST_BUDGET = 100
 # How far apart the clocks of two instances may be when one applies and the other watches.
 CLOCK_MARGIN_SECONDS = 60.0
 # Beyond two intervals, how long a watcher may take over a pass before another instance takes the watch over.
@@ -128,25 +135,45 @@ class OverBudget(Exception):
     pass
 
 
-class CountedCalls:
-    """PlanetScale, counting the calls a pass makes and refusing one past the budget."""
+class RequestBudget:
+    """At most `requests` HTTP requests to PlanetScale in any `per` seconds (a sliding window), whatever the number
+    or the interval of the passes that send them: `take` before each request, OverBudget when the window is full."""
 
-    def __init__(self, planetscale: PlanetScaleApi, budget: int):
+    def __init__(self, requests: int, per: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.requests, self.per, self.clock = requests, per, clock
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{self.requests} requests per {self.per:g} s"
+
+    def take(self) -> None:
+        with self._lock:
+            now = self.clock()
+            while self._sent and self._sent[0] <= now - self.per:
+                self._sent.popleft()
+            if len(self._sent) >= self.requests:
+                raise OverBudget
+            self._sent.append(now)
+
+    @property
+    def sent(self) -> int:
+        """Requests sent within the window, as of now."""
+        with self._lock:
+            now = self.clock()
+            return sum(1 for t in self._sent if t > now - self.per)
+
+
+class ReadOnlyCalls:
+    """PlanetScale for the watch: reads only. Its requests are counted by the budget through `request_meter`."""
+
+    def __init__(self, planetscale: PlanetScaleApi):
         self.planetscale = planetscale
-        self.budget = budget
-        self.made = 0
-
-    def _count(self) -> None:
-        if self.made >= self.budget:
-            raise OverBudget
-        self.made += 1
 
     def list_policies(self, organization: str, database: str) -> list[BackupPolicy]:
-        self._count()
         return self.planetscale.list_policies(organization, database)
 
     def get_policy(self, organization: str, database: str, policy_id: str) -> BackupPolicy:
-        self._count()
         return self.planetscale.get_policy(organization, database, policy_id)
 
     def update_policy(self, organization: str, database: str, policy_id: str,
@@ -154,20 +181,25 @@ class CountedCalls:
         raise AssertionError("the watch only reads")
 
     def list_branches(self, organization: str, database: str) -> list[Branch]:
-        self._count()
         return self.planetscale.list_branches(organization, database)
 
     def list_backups(self, organization: str, database: str, branch: str, policy_id: str,
                      since: str | None = None) -> list[Backup]:
-        self._count()
         return self.planetscale.list_backups(organization, database, branch, policy_id, since)
 
     def list_databases(self, organization: str) -> list[str]:
-        self._count()
         return self.planetscale.list_databases(organization)
 
     def worst_case_seconds(self) -> float:
         return self.planetscale.worst_case_seconds()
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A database or a policy a pass could not judge, and why; the pass carried on past it."""
+
+    what: str  # "acme/app-db" or "acme/app-db policy bp01"
+    reason: str
 
 
 @dataclass
@@ -176,7 +208,19 @@ class PassResult:
     read: list[str] = field(default_factory=list)  # databases read
     failed: list[str] = field(default_factory=list)  # databases PlanetScale did not answer for
     deferred: list[str] = field(default_factory=list)  # databases left for the next pass (the budget)
+    skipped: list[Skipped] = field(default_factory=list)
     lost_lease: bool = False
+
+    def skip(self, what: str, exc: BaseException) -> None:
+        reason = describe_failure(exc)
+        self.skipped.append(Skipped(what, reason))
+        log.error("the watch skipped %s and carried on: %s", what, reason)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """An unexpected failure in a few words: its kind and its first line (a database's error names no secret)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[str]]) -> list[DatabaseRef]:
@@ -202,7 +246,7 @@ def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[s
 
 class Watch:
     def __init__(self, planetscale: PlanetScaleApi, store: WatchStore, rules: Callable[[], AccessRules],
-                 stale_factor: float, budget: int = DEFAULT_CALL_BUDGET,
+                 stale_factor: float, budget: RequestBudget | int = DEFAULT_REQUEST_BUDGET,
                  clock: Callable[[], float] = time.time, now: Callable[[], datetime] | None = None):
         self.planetscale = planetscale
         self.store = store
@@ -213,9 +257,24 @@ class Watch:
         self.now = now
         self._next_first: list[DatabaseRef] = []
 
+    @property
+    def budget(self) -> RequestBudget:
+        return self._budget
+
+    @budget.setter
+    def budget(self, value: RequestBudget | int) -> None:
+        self._budget = RequestBudget(value) if isinstance(value, int) else value
+
     def run_pass(self, holder: str, lease_seconds: float) -> PassResult:
+        metered = request_meter.set(self.budget.take)
+        try:
+            return self._run_pass(holder, lease_seconds)
+        finally:
+            request_meter.reset(metered)
+
+    def _run_pass(self, holder: str, lease_seconds: float) -> PassResult:
         result = PassResult()
-        calls = CountedCalls(self.planetscale, self.budget)
+        calls = ReadOnlyCalls(self.planetscale)
         rules = self.rules()
         try:
             databases = watched_databases(rules, calls.list_databases)
@@ -239,21 +298,27 @@ class Watch:
                 # would starve every database after it.
                 left = list(databases[index:])
                 self._next_first = left[1:] + left[:1] if index == 0 else left
-                log.info("the watch reached its budget of %s PlanetScale calls; %s next time", self.budget,
+                log.info("the watch reached its budget of %r to PlanetScale; %s next time", self.budget,
                          ", ".join(result.deferred))
                 return result
             except PlanetScaleError as exc:
                 result.failed.append(str(db))
                 log.warning("the watch could not read %s, its state is kept: %s", db, exc.user_message)
+                if isinstance(exc, BadResponse):  # not a passing outage: someone should know
+                    result.skipped.append(Skipped(str(db), exc.user_message))
             except _LeaseLost:
                 result.lost_lease = True
                 return result
+            except Exception as exc:  # one database never stops the rest
+                result.skip(str(db), exc)
         self._next_first = []
         return result
 
-    def _watch_database(self, holder: str, db: DatabaseRef, rules: AccessRules, calls: CountedCalls,
+    def _watch_database(self, holder: str, db: DatabaseRef, rules: AccessRules, calls: ReadOnlyCalls,
                         result: PassResult) -> None:
-        policies = calls.list_policies(db.organization, db.database)
+        # A policy listed twice in one answer is one policy (the first listing counts).
+        policies = list({p.id: p for p in reversed(calls.list_policies(db.organization, db.database))}.values())
+        policies.reverse()
         seen = self.store.seen_policies(db.organization, db.database)
         if not seen:
             # The first read: all or nothing, or the policies a pass cut short had not saved would read as created
@@ -266,22 +331,13 @@ class Watch:
         else:
             first_read = seen.pop(DATABASE_READ, None)
             for policy in policies:
-                last = seen.get(policy.id)
-                notice: Notice | None
-                if last is None and first_read is not None and \
-                        _made_before(policy, first_read.at - CLOCK_MARGIN_SECONDS):
-                    # There when the database was first read, and left out of that list (cut short without an
-                    # error, as an empty one can be): not created since, so kept quietly.
-                    notice = None
-                    if not self.store.save_seen(holder, db.organization, db.database, policy.id, policy.model_dump(),
-                                                None):
-                        raise _LeaseLost
-                    log.warning("PlanetScale lists policy %s of %s, made before the watch first read it and not "
-                                "listed then: not told as created", policy.id, db)
-                elif last is None or last.values.get(DELETED_MARK):
-                    notice = self._created(holder, db, rules, policy)
-                else:
-                    notice = self._compare(holder, db, rules, policy, last)
+                try:
+                    notice = self._judge_policy(holder, db, rules, policy, seen.get(policy.id), first_read)
+                except (_LeaseLost, OverBudget):
+                    raise
+                except Exception as exc:  # one policy never stops the rest
+                    result.skip(f"{db} policy {policy.id}", exc)
+                    continue
                 if notice is not None:
                     result.notices.append(notice)
         # The whole list was read (a page PlanetScale failed to give fails the database): what is missing is gone,
@@ -290,7 +346,12 @@ class Watch:
         listed = {p.id for p in policies}
         missing = [i for i, last in seen.items() if i not in listed and not last.values.get(DELETED_MARK)]
         for policy_id in self._confirmed_gone(calls, db, missing):
-            result.notices.append(self._gone(holder, db, policy_id, seen[policy_id]))
+            try:
+                result.notices.append(self._gone(holder, db, policy_id, seen[policy_id]))
+            except (_LeaseLost, OverBudget):
+                raise
+            except Exception as exc:
+                result.skip(f"{db} policy {policy_id}", exc)
         seen = {k: v for k, v in self.store.seen_policies(db.organization, db.database).items()
                 if not v.values.get(DELETED_MARK)}
         try:
@@ -300,26 +361,56 @@ class Watch:
             log.warning("the watch could not read the backups of %s: %s", db, exc.user_message)
             return
         for health in healths:
-            if health.unread and not health.problem:
-                continue  # some branches unread: not enough to call it recovered
-            before = seen[health.policy.id].problem
-            problem = health.problem
-            notice = None
-            if problem and not before:
-                notice = self._notice(NoticeKind.UNHEALTHY, db, health.policy, problem)
-            elif before and not problem:
-                notice = self._notice(NoticeKind.RECOVERED, db, health.policy, f"recovered (was: {before})")
-            if (problem or None) == before:
+            if health.left_out:
+                result.skipped.append(Skipped(
+                    f"{db} policy {health.policy.id}",
+                    f"the backups of {len(health.left_out)} of its {len(health.branches) + len(health.left_out)} "
+                    f"{health.policy.target} branches are not read (the first {len(health.branches)} only)"))
+            try:
+                notice = self._judge_health(holder, db, health, seen[health.policy.id])
+            except (_LeaseLost, OverBudget):
+                raise
+            except Exception as exc:
+                result.skip(f"{db} policy {health.policy.id}", exc)
                 continue
-            record = None if notice is None else AuditEvent(
-                action="backup_" + notice.kind.value, actor="backup-bot", organization=db.organization,
-                database=db.database, policy_id=health.policy.id, policy_name=health.policy.name,
-                detail=notice.detail)
-            if not self.store.save_problem(holder, db.organization, db.database, health.policy.id, problem, notice,
-                                           record):
-                raise _LeaseLost
             if notice is not None:
                 result.notices.append(notice)
+
+    def _judge_policy(self, holder: str, db: DatabaseRef, rules: AccessRules, policy: BackupPolicy,
+                      last: Seen | None, first_read: Seen | None) -> Notice | None:
+        if last is None and first_read is not None and \
+                _made_before(policy, first_read.at - CLOCK_MARGIN_SECONDS):
+            # There when the database was first read, and left out of that list (cut short without an error, as
+            # an empty one can be): not created since, so kept quietly.
+            if not self.store.save_seen(holder, db.organization, db.database, policy.id, policy.model_dump(), None):
+                raise _LeaseLost
+            log.warning("PlanetScale lists policy %s of %s, made before the watch first read it and not listed "
+                        "then: not told as created", policy.id, db)
+            return None
+        if last is None or last.values.get(DELETED_MARK):
+            return self._created(holder, db, rules, policy)
+        return self._compare(holder, db, rules, policy, last)
+
+    def _judge_health(self, holder: str, db: DatabaseRef, health: PolicyHealth, seen: Seen) -> Notice | None:
+        if health.unread and (not health.problem or set(health.unread) >= set(health.branches)):
+            # Some branches unread: not enough to call it recovered; all of them: nothing is known of it.
+            return None
+        before = seen.problem
+        problem = health.problem
+        if (problem or None) == before:
+            return None
+        notice = None
+        if problem and not before:
+            notice = self._notice(NoticeKind.UNHEALTHY, db, health.policy, problem)
+        elif before and not problem:
+            notice = self._notice(NoticeKind.RECOVERED, db, health.policy, f"recovered (was: {before})")
+        record = None if notice is None else AuditEvent(
+            action="backup_" + notice.kind.value, actor="backup-bot", organization=db.organization,
+            database=db.database, policy_id=health.policy.id, policy_name=health.policy.name, detail=notice.detail)
+        if not self.store.save_problem(holder, db.organization, db.database, health.policy.id, problem, notice,
+                                       record):
+            raise _LeaseLost
+        return notice
 
     def _notice(self, kind: NoticeKind, db: DatabaseRef, policy: BackupPolicy, detail: str, **extra: Any) -> Notice:
         return Notice(kind, db.organization, db.database, policy.id, policy.name, detail,
@@ -338,7 +429,7 @@ class Watch:
         return notice
 
     @staticmethod
-    def _confirmed_gone(calls: CountedCalls, db: DatabaseRef, missing: list[str]) -> Iterator[str]:
+    def _confirmed_gone(calls: ReadOnlyCalls, db: DatabaseRef, missing: list[str]) -> Iterator[str]:
         """The policies missing from the list that PlanetScale says are gone. Each is asked for by its ID before it
         is called deleted: a list cut short without an error (a page lost between two requests) must not put a
         false alarm in the channel. A service token that lost access to the database is answered 404 too, so a

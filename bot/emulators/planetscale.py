@@ -582,7 +582,10 @@ class PlanetScaleEmulator:
             if problem:
                 return _error(422, "invalid_params", problem)
             with state.lock:
-                policy = state.add_policy(org, db, **body)
+                # Made now, as PlanetScale stamps it: set-up's default (made long ago) would hide it from a watch
+                # that first read the database before, and judge it stale for lacking backups it never had time for.
+                made = _iso(_now())
+                policy = state.add_policy(org, db, **{**body, "created_at": made, "updated_at": made})
                 problem = normalise_schedule(policy)
                 if problem:
                     del state.policies[(org, db)][policy["id"]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.error import BoltError
@@ -23,6 +23,9 @@ from bot.runtime.logs import REQUEST_ID, new_request_id
 from bot.runtime.metrics import MeasuredTransport, slack_api_error
 from bot.runtime.settings import Settings, SettingsError
 from handlers.dependencies import Dependencies
+
+if TYPE_CHECKING:
+    from bot.runtime.watch import Watcher
 
 
 def slack_client(settings: Settings, http: SlackHttp | None = None) -> SlackClient:
@@ -48,6 +51,9 @@ def load_access_rules(path: str) -> AccessFile:
                             f"{path} and name who may see, change and approve which policies.") from None
     except AccessFileError as exc:
         raise SettingsError(f"BACKUP_BOT_ACCESS_FILE: {exc}") from None
+    except OSError as exc:  # a folder, no permission, a disk error
+        raise SettingsError(f"BACKUP_BOT_ACCESS_FILE: {path} cannot be read ({exc.strerror or type(exc).__name__}): "
+                            "point it at the rules file and let the bot's user read it.") from None
 
 
 def open_store(url: str) -> Store:
@@ -84,14 +90,17 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
                         background, settings.audit_channel, settings.stale_factor, slack=slack)
 
 
-def health_report(deps: Dependencies) -> dict[str, Any]:
-    """For /healthz: usable when the database is; a bad access-file reload is reported, not fatal."""
+def health_report(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
+    """For /healthz: usable when the database is; a bad access-file reload and what the watch's last pass
+    skipped are reported, not fatal."""
     if not deps.store.ready.is_set():
         return {"status": "starting", "database": "checking the schema"}
     ok, detail = deps.store.healthy()
     report: dict[str, Any] = {"status": "ok" if ok else "unavailable", "database": detail}
     if deps.access.source.last_error:
         report["access_rules"] = deps.access.source.last_error
+    if watcher is not None and watcher.skipped:
+        report["watch_skipped"] = [f"{s.what}: {s.reason}" for s in watcher.skipped]
     return report
 
 

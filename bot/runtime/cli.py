@@ -159,8 +159,8 @@ def run_serve(host: str, port: int | None) -> int:
         asyncio.get_running_loop().call_later(
             0.2, threading.Thread(target=check_database, name="schema", daemon=True).start)
 
-    asgi = create_asgi_app(app, health=lambda: health_report(deps), on_shutdown=finish,
-                           on_startup=check_database_soon)
+    asgi = create_asgi_app(app, health=lambda: health_report(deps, watcher), on_shutdown=finish,
+                           on_startup=check_database_soon, signing_secret=settings.slack_signing_secret)
     log.info("serving on %s:%s, PlanetScale at %s", host, port or settings.port, settings.planetscale_api_url)
     server = uvicorn.Server(uvicorn.Config(asgi, host=host, port=port or settings.port, log_config=None,
                                           access_log=False, timeout_graceful_shutdown=20))

@@ -110,6 +110,9 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
                        "copy access.example.toml to it, or set BACKUP_BOT_ACCESS_FILE")
     except AccessFileError as exc:
         report.problem(str(exc), "correct that line; the bot will not start until it parses")
+    except OSError as exc:
+        report.problem(f"{settings.access_file} cannot be read ({exc.strerror or type(exc).__name__})",
+                       "point BACKUP_BOT_ACCESS_FILE at the rules file and let the bot's user read it")
     if slack is not None:
         check_names(slack, rules, settings.audit_channel, report)
 

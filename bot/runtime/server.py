@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -21,14 +22,18 @@ from bot.runtime.metrics import measured, metrics_endpoint
 MAX_BODY_BYTES = 256 * 1024
 
 HealthCheck = Callable[[], dict[str, Any]]
+# A health check that takes longer says the database is not answering (a checker's own timeout is often 5 s).
+HEALTH_TIMEOUT_SECONDS = 4.0
 
 
 def create_asgi_app(app: App, health: HealthCheck | None = None,
                     on_shutdown: Callable[[], None] | None = None,
-                    on_startup: Callable[[], None] | None = None) -> Starlette:
+                    on_startup: Callable[[], None] | None = None,
+                    health_timeout: float = HEALTH_TIMEOUT_SECONDS, signing_secret: str | None = None) -> Starlette:
     """`on_startup` runs as the server starts, before it listens (it must not block). `on_shutdown` runs while
     the server shuts down (SIGTERM): after the requests in flight have been answered, before the process
     exits, so work already acked can finish."""
+    verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     async def slack_events(request: Request) -> Response:
         length = request.headers.get("content-length")
@@ -41,6 +46,10 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
             body += chunk
             if len(body) > MAX_BODY_BYTES:
                 return PlainTextResponse("Request body too large", status_code=413)
+        # Signed by Slack, or refused before anything reads it: a malformed body or time stamp from anyone else
+        # would otherwise reach the parsers (a 500 and a traceback instead of a 401).
+        if verifier is not None and not signed(verifier, request, bytes(body)):
+            return PlainTextResponse("Invalid request", status_code=401)
         # Bolt's listeners are synchronous and an ack may call Slack (views.open must use its trigger_id within
         # 3 s): they run on a thread, so the event loop, which reads every other request, never waits on them.
         try:
@@ -49,8 +58,22 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
             return PlainTextResponse("The request body is not UTF-8", status_code=400)
         return await measured(bytes(body), _dispatched(app, bolt_request))
 
+    checking: asyncio.Future[dict[str, Any]] | None = None
+
     async def healthz(_: Request) -> Response:
-        report = health() if health else {"status": "ok"}
+        # The check asks the database: in a thread, never on the event loop the acks share, and one at a time,
+        # so a database that stops answering holds one thread and no ack.
+        nonlocal checking
+        if health is None:
+            return JSONResponse({"status": "ok"})
+        if checking is None or checking.done():
+            checking = asyncio.ensure_future(asyncio.to_thread(health))
+        try:
+            report = await asyncio.wait_for(asyncio.shield(checking), health_timeout)
+        except TimeoutError:
+            report = {"status": "unavailable", "database": f"not answering within {health_timeout:g} s"}
+        except Exception as exc:
+            report = {"status": "unavailable", "database": f"the check failed: {type(exc).__name__}"}
         return JSONResponse(report, status_code=200 if report.get("status") == "ok" else 503)
 
     @contextlib.asynccontextmanager
@@ -71,3 +94,12 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
 async def _dispatched(app: App, request: BoltRequest) -> Response:
     request.context[REQUEST_ID] = request_id.get()  # the ID `measured` logs this request under
     return to_starlette_response(await asyncio.to_thread(app.dispatch, request))
+
+
+def signed(verifier: SignatureVerifier, request: Request, body: bytes) -> bool:
+    """Whether Slack signed this body within the last five minutes (slack_sdk's check), on a well-formed time stamp."""
+    timestamp = request.headers.get("x-slack-request-timestamp") or ""
+    signature = request.headers.get("x-slack-signature") or ""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12) or not signature.isascii():
+        return False
+    return verifier.is_valid(body, timestamp, signature)

@@ -3,63 +3,130 @@ time holds the watch lease and reads; the notices it stores are posted by it, ea
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from functools import partial
 
 from slack_sdk import WebClient
 
+from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.store import Store
-from bot.domain.watch import LEASE_MARGIN_SECONDS, Notice, PassResult, Watch
+from bot.domain.watch import (
+    DEFAULT_REQUEST_BUDGET,
+    LEASE_MARGIN_SECONDS,
+    WATCH_SHARE,
+    Notice,
+    PassResult,
+    RequestBudget,
+    Skipped,
+    Watch,
+)
 from bot.runtime import metrics
 from bot.runtime.repeating import Repeating
 from handlers.dependencies import Dependencies
-from handlers.watch import post_notice
+from handlers.watch import post_notice, post_skipped
+
+log = logging.getLogger(__name__)
+# How often the watch lease is renewed (or, by another instance, taken over): a crashed watcher is replaced within
+# about three of these, whatever BACKUP_BOT_WATCH_EVERY is.
+HEARTBEAT_SECONDS = 30.0
 
 
 class Watcher:
-    def __init__(self, watch: Watch, store: Store, post: Callable[[Notice], bool], every: float):
+    def __init__(self, watch: Watch, store: Store, post: Callable[[Notice], bool], every: float,
+                 tell_skipped: Callable[[list[Skipped]], bool] | None = None):
         self.watch = watch
         self.store = store
         self.post = post
+        self.tell_skipped = tell_skipped
         self.every = every
+        # What the last pass skipped (for /healthz), and what of it the audit channel was told (once each).
+        self.skipped: list[Skipped] = []
+        self._told: set[Skipped] = set()
         self.holder = str(uuid.uuid4())
         self._timer = Repeating("watch pass", self.run_once, every)
+        self._heartbeat = Repeating("watch lease", self.keep_lease, HEARTBEAT_SECONDS)
         self._lock = threading.Lock()  # one pass at a time in this process (the timer and the console's `watch`)
+        self._held = False
+        self._last_pass: float | None = None
+        self.clock = time.monotonic
 
     @property
     def lease_seconds(self) -> float:
-        """Renewed before each database: another instance takes the watch over once this one has missed two
-        passes and the longest a pass may spend on one database."""
-        return 2 * self.every + self.watch.planetscale.worst_case_seconds() + LEASE_MARGIN_SECONDS
+        """Renewed every HEARTBEAT_SECONDS while this process lives, whatever the interval and however long a call
+        takes: another instance takes the watch over once two heartbeats are missed."""
+        return 2 * HEARTBEAT_SECONDS + LEASE_MARGIN_SECONDS
+
+    def keep_lease(self) -> None:
+        """The heartbeat: the holder renews the lease; any other instance takes it once its holder stopped renewing
+        it (a crash), and then watches at once if no pass has run here for an interval."""
+        held = self.store.take_watch_lease(self.holder, self.lease_seconds)
+        took_over, self._held = held and not self._held, held
+        overdue = self._last_pass is None or self.clock() - self._last_pass >= self.every
+        if took_over and overdue and not self._lock.locked():
+            self.run_once()
 
     def run_once(self) -> PassResult | None:
         """One pass, if this instance holds (or can take) the watch; None if another instance watches."""
         with self._lock:
             if not self.store.take_watch_lease(self.holder, self.lease_seconds):
+                self._held = False
                 metrics.watch_pass(None)
                 return None
+            self._held = True
+            self._last_pass = self.clock()
             result = self.watch.run_pass(self.holder, self.lease_seconds)
             metrics.watch_pass(result)
             self.post_pending()
+            self._tell(result)
             return result
+
+    def _tell(self, result: PassResult) -> None:
+        """The audit channel hears once of each thing skipped, for as long as it stays skipped."""
+        if result.lost_lease or result.deferred:
+            return  # a pass cut short did not look at everything: what it did not skip may still be skipped
+        self.skipped = list(result.skipped)
+        new = [s for s in result.skipped if s not in self._told]
+        if new and self.tell_skipped is not None and not self.tell_skipped(new):
+            new = []  # Slack did not take it: told next pass
+        self._told = (self._told & set(result.skipped)) | set(new)
 
     def post_pending(self) -> None:
         for notice in self.store.unposted_notices():
-            if self.store.claim_watch_notice(notice.id) and not self.post(notice):
+            if not self.store.claim_watch_notice(notice.id):
+                continue
+            try:
+                posted = self.post(notice)
+            except Exception:  # claimed, so it must be unclaimed, or it would never be posted
+                log.exception("posting the watch's notice %s failed", notice.id)
+                posted = False
+            if not posted:
                 self.store.unclaim_watch_notice(notice.id)
                 return  # Slack is failing: the rest waits for the next pass
 
     def start(self) -> Watcher:
         self._timer.start()
+        self._heartbeat.start()
         return self
 
     def stop(self, timeout: float = 30) -> None:
+        self._heartbeat.stop(timeout=timeout)
         self._timer.stop(timeout=timeout)
         self.store.release_watch_lease(self.holder)
 
 
+def watch_budget(planetscale: object) -> RequestBudget:
+    """The watch's share of this process's PlanetScale budget, per the limiter's period."""
+    limiter = planetscale.limiter if isinstance(planetscale, PlanetScaleClient) else None
+    if limiter is None:
+        return RequestBudget(DEFAULT_REQUEST_BUDGET)
+    return RequestBudget(max(1, int(limiter.requests * WATCH_SHARE)), limiter.per)
+
+
 def build_watcher(deps: Dependencies, client: WebClient, every: float) -> Watcher:
-    watch = Watch(deps.changes.planetscale, deps.store, lambda: deps.access.rules, deps.stale_factor)
-    return Watcher(watch, deps.store, partial(post_notice, deps, client), every)
+    watch = Watch(deps.changes.planetscale, deps.store, lambda: deps.access.rules, deps.stale_factor,
+                  watch_budget(deps.changes.planetscale))
+    return Watcher(watch, deps.store, partial(post_notice, deps, client), every, partial(post_skipped, deps, client))

@@ -79,7 +79,7 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
             return BoltResponse(status=200, body=help_ack_body(command.get("command") or COMMAND, capabilities))
     if isinstance(parsed, EditCommand):
         ack()
-        open_edit(deps, client, command["trigger_id"], command["user_id"], command["channel_id"], parsed.db,
+        open_edit(deps, client, respond, command["trigger_id"], command["user_id"], command["channel_id"], parsed.db,
                   parsed.policy)
         return None
     if isinstance(parsed, UpdateCommand) and not parsed.dry_run:
@@ -206,7 +206,7 @@ RUNNERS: dict[type[Command], Callable[[Dependencies, Any, Caller], None]] = {
     HistoryCommand: run_history,
     UpdateCommand: run_update,
     StatusCommand: run_status,
-}  # edit is not here: its modal opens inside the ack, while the trigger_id is fresh
+}  # edit is not here: its modal opens right after the ack, while the trigger_id is fresh
 
 
 HelpKey = tuple[str, tuple[tuple[int, bool, bool], ...]]

@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, field_validator
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -23,10 +23,11 @@ from bot.domain.policy import (
     PolicyUpdate,
     check_change,
     control_character,
+    invisible_character,
 )
 from handlers import blocks
 from handlers.dependencies import Dependencies
-from handlers.posting import publish
+from handlers.posting import publish, say_privately
 
 log = logging.getLogger(__name__)
 MAX_ERROR_TEXT = 1000  # beside one input; Slack publishes no limit, so stay readable
@@ -103,6 +104,9 @@ def form_values(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         if block_id in ("reason", "name") and control_character(str(raw or "")):
             errors[block_id] = (f"Remove the control character ({control_character(str(raw))}): plain text on "
                                 "one line, without tabs or terminal escapes.")
+        elif block_id == "name" and invisible_character(str(raw or "")):
+            errors[block_id] = (f"Remove the invisible character ({invisible_character(str(raw))}, e.g. a bidi "
+                                "override or a zero-width space): it would let one name pass for another.")
         elif block_id == "reason":
             values["reason"] = (raw or "").strip() or None
             if len(values["reason"] or "") > MAX_REASON_LENGTH:
@@ -174,17 +178,38 @@ def validate(metadata: EditMetadata, state: dict[str, Any]) -> tuple[PolicyUpdat
     return (None if errors else update), reason, errors
 
 
-def open_edit(deps: Dependencies, client: WebClient, trigger_id: str, user: str, channel: str, db: DatabaseRef,
-              ref: str) -> None:
-    """Called in the listener: the loading view opens inside the trigger_id's 3 seconds; the rest follows."""
+def open_edit(deps: Dependencies, client: WebClient, respond: Respond | None, trigger_id: str, user: str,
+              channel: str, db: DatabaseRef, ref: str) -> None:
+    """Called in the listener, after its ack: the loading view opens right after the ack is written, inside the
+    trigger_id's 3 seconds, so a slow or rate-limited `views.open` holds no ack; the rest follows."""
+    deps.background.run_answered(partial(_tell, respond), _open_and_fill, deps, client, respond, trigger_id, user,
+                                 channel, db, ref)
+
+
+def _open_and_fill(deps: Dependencies, client: WebClient, respond: Respond | None, trigger_id: str, user: str,
+                   channel: str, db: DatabaseRef, ref: str) -> None:
     try:
         opened = client.views_open(trigger_id=trigger_id, view=blocks.loading_view())
     except SlackApiError as exc:
-        log.warning("views.open failed: %s", exc.response.get("error"))
+        error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+        log.warning("views.open failed: %s", error)
+        _tell(respond, f"Slack did not open the form ({error}). Nothing was read or changed; run "
+                       f"`/backup-policy edit {db} {ref}` again in a few seconds.")
         return
     view_id = str(opened["view"]["id"])
     deps.background.run_answered(partial(show_failure, client, view_id), fill, deps, client, view_id, user, channel,
                                  db, ref)
+
+
+def _tell(respond: Respond | None, message: str) -> None:
+    """Say it to the person alone, where Slack gave a way to (a response URL)."""
+    if respond is None:
+        log.warning("could not tell the person: %s", message)
+        return
+    try:
+        say_privately(respond, blocks.error_text(message))
+    except Exception as exc:  # the response URL itself failing must not hide the first failure
+        log.warning("could not tell the person (%s): %s", type(exc).__name__, message)
 
 
 def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel: str, db: DatabaseRef,
@@ -209,14 +234,14 @@ def show(client: WebClient, view_id: str, view: dict[str, Any]) -> None:
 
 
 def on_edit_button(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any],
-                   client: WebClient) -> None:
+                   client: WebClient, respond: Respond) -> None:
     ack()
     parts = str(action.get("value") or "").split("/")
     channel = (body.get("channel") or {}).get("id") or ""
     if len(parts) != 3 or not all(is_slug(p) for p in parts[:2]) or not parts[2]:
         return  # not a value this bot made
-    open_edit(deps, client, body["trigger_id"], body["user"]["id"], channel, database_ref(parts[0], parts[1]),
-              parts[2])
+    open_edit(deps, client, respond if body.get("response_url") else None, body["trigger_id"], body["user"]["id"],
+              channel, database_ref(parts[0], parts[1]), parts[2])
 
 
 def on_unit_changed(deps: Dependencies, ack: Ack, body: dict[str, Any], client: WebClient) -> None:

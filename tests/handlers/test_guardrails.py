@@ -215,7 +215,8 @@ def test_every_matching_guardrail_applies() -> None:
 @pytest.mark.parametrize(("bounds", "after", "broken"), [
     ('min_retention = "1mo"', {"retention_value": 1, "retention_unit": "month"}, set()),
     ('min_retention = "1y"', {"retention_value": 1, "retention_unit": "year"}, set()),
-    ('min_retention = "1y"', {"retention_value": 12, "retention_unit": "month"}, {"min_retention"}),
+    ('min_retention = "1y"', {"retention_value": 12, "retention_unit": "month"}, set()),  # the same span
+    ('min_retention = "1y"', {"retention_value": 11, "retention_unit": "month"}, {"min_retention"}),
     ('min_retention = "30d"', {"retention_value": 1, "retention_unit": "month"}, {"min_retention"}),
     ('min_retention = "4w"', {"retention_value": 1, "retention_unit": "month"}, set()),
     ('max_interval = "1mo"', {"frequency_value": 1, "frequency_unit": "month"}, set()),
@@ -224,7 +225,8 @@ def test_every_matching_guardrail_applies() -> None:
 ])
 def test_a_bound_in_months_or_years_accepts_the_value_it_names(bounds: str, after: dict[str, object],
                                                                  broken: set[str]) -> None:
-    """In one unit the numbers decide; across units a month or a year counts at its least favourable length."""
+    """In one unit the numbers decide, and a year is twelve months; across other units a month or a year counts at
+    its least favourable length."""
     from bot.domain.guardrails import judge
 
     text = RULES.format(approvals=1) + f'\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\n{bounds}\n'
@@ -247,3 +249,27 @@ def test_a_revert_over_an_overridable_guardrail_needs_a_persons_reason(
     assert "reason=" in reply.all_text() and "guardrail 1" in reply.all_text()
     assert len([e for e in approvals_bot.slack.events if e.kind == "message"]) == 1  # no request was posted
     assert len(planetscale.calls("PATCH")) == 1
+
+
+@pytest.mark.parametrize(("floor", "retention", "allowed"), [
+    ("12mo", "1y", True), ("1y", "12mo", True), ("24mo", "2y", True), ("13mo", "1y", False), ("2y", "23mo", False),
+])
+def test_a_year_is_twelve_months_against_a_retention_floor(floor: str, retention: str, allowed: bool) -> None:
+    from bot.domain.guardrails import judge
+
+    [guardrail] = parse_rules(rules_with(FLOOR.replace('"2d"', f'"{floor}"'))).guardrails
+    value, unit = int(retention.rstrip("moy")), "year" if retention.endswith("y") else "month"
+    policy = {"target": "production", "retention_value": value, "retention_unit": unit, "frequency_value": 12,
+              "frequency_unit": "hour"}
+    [check] = [c for c in judge([guardrail], "acme", "app-db", policy, policy).checks if c.bound == "min_retention"]
+    assert check.met is allowed
+
+
+def test_retention_of_a_year_passes_a_floor_of_twelve_months_through_the_command(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    approvals_bot.use_rules(rules_with(FLOOR.replace('"2d"', '"12mo"')))
+    reply = approvals_bot.command(f'update acme/app-db {PROD} retention=1y reason="audit"', user=ALICE)
+    assert "at least 12 months" not in reply.all_text()
+    assert not [e for e in approvals_bot.audit.all() if e.action == "refused"]
+    [request] = approvals_bot.deps.store.requests()
+    assert request.changes == {"retention_value": 1, "retention_unit": "year"}

@@ -19,6 +19,7 @@ from conftest import Bot
 
 from bot.adapters.planetscale import RetryPolicy
 from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.watch import PassResult, RequestBudget
 from bot.emulators.planetscale import ALL_ACCESSES, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from bot.emulators.slack import SlackEvent
 from bot.runtime.watch import Watcher, build_watcher
@@ -91,8 +92,9 @@ def test_a_change_outside_the_bot_is_posted_once_and_reverted_through_an_approva
 def test_what_the_watch_finds_is_saved_with_its_audit_entry_or_not_at_all(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch,
         kind: str) -> None:
-    """The database fails as the audit entry is written: the notice and the new state go with it, so the next
-    pass finds the same thing again and tells it once, with its entry (none is lost, none is doubled)."""
+    """The database fails as the audit entry is written: the notice and the new state go with it (the pass skips
+    that policy), so the next pass finds the same thing again and tells it once, with its entry (none is lost,
+    none is doubled)."""
     bot, watcher = watched
     watch_pass(bot, watcher)
     if kind == "changed_outside":
@@ -116,8 +118,7 @@ def test_what_the_watch_finds_is_saved_with_its_audit_entry_or_not_at_all(
         return insert_event(conn, event)
 
     monkeypatch.setattr(store, "_insert_event", failing_once)
-    with pytest.raises(sa.exc.OperationalError):
-        watch_pass(bot, watcher)
+    assert watch_pass(bot, watcher) == []  # skipped (and said so), the rest of the pass carried on
     assert failed and not [e for e in bot.audit.all() if e.action == kind]
     [posted] = watch_pass(bot, watcher)
     assert [e.action for e in bot.audit.all() if e.action == kind] == [kind]
@@ -374,8 +375,8 @@ def test_a_baseline_cut_short_by_the_database_reports_nothing_as_created(
     engine = bot.deps.store.engine
     sa.event.listen(engine, "before_cursor_execute", fail_the_second_policy)
     try:
-        with pytest.raises(sa.exc.OperationalError):
-            watcher.run_once()
+        result = watcher.run_once()
+        assert result is not None and [s.what for s in result.skipped] == ["acme/app-db"]
     finally:
         sa.event.remove(engine, "before_cursor_execute", fail_the_second_policy)
     assert watch_pass(bot, watcher) == []
@@ -480,11 +481,18 @@ def test_a_change_outside_the_bot_back_to_an_earlier_bot_value_is_drift(
 def test_a_database_larger_than_a_pass_does_not_starve_the_others(watched: tuple[Bot, Watcher],
                                                                    planetscale: PlanetScaleState) -> None:
     bot, watcher = watched
-    watcher.watch.budget = 5  # billing-db fits in a pass (with the listing of databases); app-db alone does not
-    results = [watcher.run_once() for _ in range(2)]
+    minute = [0.0]
+    # Five requests a minute: billing-db fits in one (with the listing of databases); app-db alone does not.
+    watcher.watch.budget = RequestBudget(5, clock=lambda: minute[0])
+
+    def next_minute() -> PassResult | None:
+        minute[0] += 60
+        return watcher.run_once()
+
+    results = [next_minute() for _ in range(2)]
     [billing] = list(planetscale.policies[("acme", "billing-db")])[:1]
     planetscale.dashboard_change("acme", "billing-db", billing, retention_value=9)
-    results += [watcher.run_once() for _ in range(3)]
+    results += [next_minute() for _ in range(3)]
     assert sum("acme/billing-db" in r.read for r in results if r) >= 2  # a baseline, then a pass that sees it
     assert [e.policy_id for e in bot.audit.all() if e.action == "changed_outside"] == [billing]
 

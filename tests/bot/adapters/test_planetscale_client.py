@@ -216,3 +216,43 @@ def test_retrying_is_logged_only_when_a_retry_follows(
         "planetscale attempt 1", "planetscale attempt 2", "planetscale attempt 3"]
     assert "retrying in 0.5 s" in lines[0] and "retrying in 2.0 s" in lines[2]
     assert "failed 4 times; giving up" in lines[-1] and "retrying" not in lines[-1]
+
+
+def listed(*items: object) -> str:
+    import json
+    return json.dumps({"type": "list", "current_page": 1, "next_page": None, "prev_page": None, "data": list(items)})
+
+
+POLICY = {"id": "bpx", "display_name": "Backup policy X", "name": "X", "target": "production", "retention_value": 1,
+          "retention_unit": "day", "frequency_value": 1, "frequency_unit": "day", "schedule_time": "00:00",
+          "schedule_day": None, "schedule_week": None, "created_at": "2026-01-01T00:00:00.000Z",
+          "updated_at": "2026-01-01T00:00:00.000Z", "last_ran_at": None, "next_run_at": None, "required": False}
+
+
+@pytest.mark.parametrize(("operation", "body"), [
+    ("policies", b'{"data": ["\xff\xfe not UTF-8"]}'),
+    ("policies", listed("a string", 7, None)),
+    ("policies", listed({**POLICY, "frequency_unit": "quarter"})),
+    ("policies", listed({**POLICY, "retention_unit": "fortnight"})),
+    ("databases", listed("app-db", ["nested"])),
+    ("members", listed("alice", 3)),
+    ("members", listed({"id": "m1", "role": "admin", "user": "not an object"})),
+    ("branches", listed(1, "main")),
+    ("backups", listed("a backup")),
+    ("backups", listed({"id": "b", "state": "success", "size": 1, "created_at": "yesterday", "started_at": None,
+                        "completed_at": None, "expires_at": None})),
+])
+def test_answers_this_bot_cannot_read_are_planetscale_errors_in_words(
+        planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, operation: str,
+        body: str | bytes) -> None:
+    planetscale.add_fault(Fault(status=200, body=body, times=None))  # type: ignore[arg-type]
+    calls = {
+        "policies": lambda: planetscale_client.list_policies("acme", "app-db"),
+        "databases": lambda: planetscale_client.list_databases("acme"),
+        "members": lambda: planetscale_client.find_members("acme", "alice"),
+        "branches": lambda: planetscale_client.list_branches("acme", "app-db"),
+        "backups": lambda: planetscale_client.list_backups("acme", "app-db", "main", "bp01prod12h"),
+    }
+    with pytest.raises(BadResponse) as caught:
+        calls[operation]()
+    assert "PlanetScale answered" in caught.value.user_message

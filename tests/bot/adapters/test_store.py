@@ -183,3 +183,26 @@ def test_two_requests_left_applying_by_an_older_version_both_settle(clocked: tup
     store.release(settling)
     assert store.claim_for_applying(second, [RequestState.APPLYING], 60) is not None
     assert store.claim_for_applying(approved(store), APPROVED, 60) is None  # new work waits for them
+
+
+def test_a_database_made_with_short_name_columns_takes_any_name_once_migrated(postgres_url: str) -> None:
+    """Before migration 8 the names PlanetScale returns went into VARCHAR(255) columns on PostgreSQL."""
+    from bot.adapters.schema import OUTSIDE_TEXT_COLUMNS, schema_version
+
+    store = Store(postgres_url)
+    store.migrate()
+    with store.engine.begin() as conn:
+        for table, columns in OUTSIDE_TEXT_COLUMNS.items():
+            for column in columns:
+                conn.exec_driver_sql(f'ALTER TABLE {table} ALTER COLUMN "{column}" TYPE VARCHAR(64)')
+        conn.execute(schema_version.delete().where(schema_version.c.version == 8))
+    store.migrate()
+    name = "N" * 300 + "\x00"
+    store.record(AuditEvent(action="created_outside", actor="outside-the-bot", organization="acme",
+                            database="app-db", policy_id="p" * 200, policy_name=name))
+    [event] = list(store.all_events())
+    assert event.policy_name == name and event.policy_id == "p" * 200
+    with store.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT policy_name FROM audit_events").scalar()
+    assert "\x00" not in str(stored)
+    store.close()

@@ -248,3 +248,32 @@ def test_help_capabilities() -> None:
     assert not any(c.may_change for c in carol) and all(c.may_approve for c in carol)
     bob = rules.capabilities("U0BOB00001", PROD_CHANNEL)
     assert bob[0].may_change and "change (with 1 approval)" in bob[0].describe()
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    ("# r\u00e9gles\n".encode("latin-1"), "line 1: byte 0xE9 is not UTF-8"),
+    (b"# fine\n# fine\nx = " + b"[" * 3000 + b"]" * 3000 + b"\n", "line 3: arrays or tables nested too deeply"),
+])
+def test_a_file_not_utf8_or_nested_too_deep_is_refused_at_start_and_kept_out_on_reload(
+        tmp_path: Path, content: bytes, reason: str, caplog: pytest.LogCaptureFixture) -> None:
+    good = '[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\neditors = ["U0ALICE001"]\n'
+    path = tmp_path / "access.toml"
+    path.write_bytes(content + good.encode())
+    with pytest.raises(AccessFileError, match=reason):
+        AccessFile(str(path))
+    path.write_text(good)
+    rules = AccessFile(str(path))
+    kept = rules.rules
+    path.write_bytes(content + good.encode())
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    assert rules.rules is kept  # the last good rules, said in the log and on /healthz (last_error)
+    assert rules.last_error is not None and reason in rules.last_error
+    assert reason in caplog.text
+
+
+def test_an_access_file_that_is_a_folder_is_refused_with_the_reason_at_start(tmp_path: Path) -> None:
+    from bot.runtime.app import load_access_rules
+    from bot.runtime.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="cannot be read"):
+        load_access_rules(str(tmp_path))

@@ -81,6 +81,8 @@ def test_a_good_configuration_passes(healthy: Settings) -> None:
     ("planetscale_no_access", "acme/app-db: PlanetScale found nothing at acme/app-db (404)"),
     ("planetscale_wrong_token", "refused the service token (401)"),
     ("bad_access_file", "line 5 (rule 1): editors: `bob`"),
+    ("latin1_access_file", "line 1: byte 0xE9 is not UTF-8"),
+    ("deep_access_file", "line 2: arrays or tables nested too deeply"),
     ("unreachable_database", "database unreachable"),
     ("not_a_signing_secret", "does not look like a Slack signing secret"),
 ])
@@ -100,6 +102,10 @@ def test_each_misconfiguration_is_pinpointed_with_a_fix(
         settings = replace(settings, planetscale_token="nope")
     elif breakage == "bad_access_file":
         (tmp_path / "access.toml").write_text(RULES.replace('"@dba-team"', '"bob"'))
+    elif breakage == "latin1_access_file":
+        (tmp_path / "access.toml").write_bytes("# r\u00e9gles\n".encode("latin-1") + RULES.encode())
+    elif breakage == "deep_access_file":
+        (tmp_path / "access.toml").write_text("# ok\nx = " + "[" * 3000 + "]" * 3000 + "\n" + RULES)
     elif breakage == "unreachable_database":
         settings = replace(settings, database_url="postgresql://nobody@127.0.0.1:1/none")
     elif breakage == "not_a_signing_secret":
@@ -269,3 +275,11 @@ def test_a_schema_behind_the_code_is_a_note(healthy: Settings, tmp_path: Path) -
     sqlite3.connect(tmp_path / "empty.db").close()
     problems, out = run(replace(healthy, database_url=f"sqlite:///{tmp_path / 'empty.db'}"))
     assert problems == 0 and "reachable, no schema yet" in out, out
+
+
+def test_an_access_file_that_cannot_be_read_is_a_problem_with_a_fix_not_a_crash(
+        healthy: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "rules-dir"
+    folder.mkdir()
+    problems, out = run(replace(healthy, access_file=str(folder)))
+    assert problems >= 1 and "cannot be read" in out and "fix:" in out

@@ -150,3 +150,42 @@ def test_a_policy_that_never_succeeded_is_stale_once_it_is_old_enough(planetscal
     assert not judge_health(policy, ["main"], [], created + timedelta(hours=23), 2.0).stale
     assert judge_health(policy, ["main"], [], created + timedelta(hours=25), 2.0).stale
     assert judge_health(policy, ["main"], [], datetime.now(UTC), 2.0).problem is not None
+
+
+def test_a_backup_with_a_malformed_time_is_a_planetscale_error_in_words(bot: Bot,
+                                                                        planetscale: PlanetScaleState) -> None:
+    bad = {"id": "bkbad", "state": "success", "size": 1, "created_at": "2026-02-30T00:00:00Z", "started_at": None,
+           "completed_at": None, "expires_at": None}
+    planetscale.add_fault(Fault(status=200, times=None, path_contains="/backups", body=json.dumps(
+        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None, "data": [bad]})))
+    said = shown(bot)
+    assert "Something went wrong" not in said and "PlanetScale answered" in said
+
+
+def test_a_policy_in_a_unit_the_spec_does_not_list_is_a_planetscale_error_not_nought_hours(
+        bot: Bot, planetscale: PlanetScaleState) -> None:
+    with planetscale.lock:
+        planetscale.policies[("acme", "app-db")][PROD]["frequency_unit"] = "quarter"
+    planetscale.add_fault(Fault(status=200, times=None, path_contains="/backup-policies", body=json.dumps(
+        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None,
+         "data": list(planetscale.policies[("acme", "app-db")].values())})))
+    said = shown(bot)
+    assert "Something went wrong" not in said and "frequency_unit" in said
+
+
+def test_a_frequency_too_large_for_any_calendar_is_shown_not_crashed_on(bot: Bot,
+                                                                        planetscale: PlanetScaleState) -> None:
+    with planetscale.lock:
+        planetscale.policies[("acme", "app-db")][PROD].update(frequency_value=2**31 - 1, frequency_unit="month")
+    said = shown(bot)
+    assert "Something went wrong" not in said and PROD in said
+
+
+def test_a_next_run_at_the_calendars_edge_is_shown_not_crashed_on(bot: Bot, planetscale: PlanetScaleState) -> None:
+    with planetscale.lock:
+        planetscale.policies[("acme", "app-db")][PROD]["next_run_at"] = "0001-01-01T00:00:00"
+    planetscale.add_fault(Fault(status=200, times=None, path_contains="/backup-policies", body=json.dumps(
+        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None,
+         "data": list(planetscale.policies[("acme", "app-db")].values())})))
+    said = shown(bot)
+    assert "Something went wrong" not in said and "|Mon 01 Jan 1 00:00 UTC>" in said

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -58,7 +59,12 @@ def test_the_modal_opens_inside_the_trigger_window_while_planetscale_is_slow(
         response = acked_while(lambda: bot.app.dispatch(
             BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body))))
         assert response.status == 200
-        assert [e.kind for e in bot.slack.events] == ["view_open"]  # the loading view, while PlanetScale thinks
+        # The form opens right after the ack: the loading view, while PlanetScale thinks.
+        for _ in range(1000):
+            if bot.slack.events:
+                break
+            time.sleep(0.01)
+        assert [e.kind for e in bot.slack.events] == ["view_open"]
     finally:
         answering.set()
     assert bot.executor.wait_idle(30)
@@ -230,4 +236,36 @@ def test_control_characters_in_the_forms_text_are_refused_beside_the_field(
     reply = bot.submit(form, {"retention_value": "5", block: typed})
     assert reply.ack["response_action"] == "errors"
     assert "Remove the control character" in reply.ack["errors"][block]
+    assert planetscale.calls("PATCH") == []
+
+
+def test_the_ack_does_not_wait_for_a_slow_views_open_and_the_form_still_opens(bot: Bot) -> None:
+    from bot.emulators.slack import MethodFault
+
+    bot.slack.add_fault(MethodFault(method="views.open", delay=1.5))
+    body = bot.command_body(f"edit acme/app-db {DEV}")
+    response = bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body)))
+    assert response.status == 200
+    assert [e.kind for e in bot.slack.events] == []  # acked while Slack still held views.open
+    assert bot.executor.wait_idle(30)
+    assert bot.current_view()["callback_id"] == "policy_edit_form"
+
+
+@pytest.mark.parametrize("fault", [{"error": "internal_error"}, {"status": 429, "retry_after": 2, "times": None}])
+def test_a_refused_views_open_is_told_to_the_person(bot: Bot, planetscale: PlanetScaleState,
+                                                    fault: dict[str, Any]) -> None:
+    from bot.emulators.slack import MethodFault
+
+    bot.slack.add_fault(MethodFault(method="views.open", **fault))
+    reply = bot.command(f"edit acme/app-db {DEV}")
+    [told] = reply.private
+    assert "did not open the form" in told.text and f"/backup-policy edit acme/app-db {DEV}" in told.text
+    assert planetscale.calls() == []
+
+
+def test_an_invisible_character_in_the_forms_name_is_refused_beside_the_field(
+        bot: Bot, planetscale: PlanetScaleState) -> None:
+    form = open_form(bot)
+    reply = bot.submit(form, {"name": "Development\u200b daily"})
+    assert reply.ack["response_action"] == "errors" and "U+200B" in reply.ack["errors"]["name"]
     assert planetscale.calls("PATCH") == []
