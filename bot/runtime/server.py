@@ -102,4 +102,8 @@ def signed(verifier: SignatureVerifier, request: Request, body: bytes) -> bool:
     signature = request.headers.get("x-slack-signature") or ""
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12) or not signature.isascii():
         return False
-    return verifier.is_valid(body, timestamp, signature)
+    try:
+        text = body.decode("utf-8")  # Slack signs UTF-8 text; slack_sdk would raise on anything else
+    except UnicodeDecodeError:
+        return False
+    return verifier.is_valid(text, timestamp, signature)
