@@ -142,23 +142,27 @@ SIMPLE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t
 def hcl_string(text: str) -> str:
     """`text` as an HCL quoted string whose value is exactly `text`: `\\` and `"` escaped, line breaks and every
     character that is not printable (controls, format characters such as bidi overrides, separators) as
-    `\\uNNNN`/`\\UNNNNNNNN`, `${` and `%{` doubled so that nothing is interpolated. A backtick is escaped too,
-    so that no name can close the code block the file is shown in."""
+    `\\uNNNN`/`\\UNNNNNNNN`, and so the `$` of `${` and the `%` of `%{`, so that nothing is interpolated, and
+    the backtick, so that no name can close the code block the file is shown in."""
     out = []
     escaped = True  # a combining mark at the start, or after an escape, is escaped too: it would join the escape
-    for ch in text:
+    for i, ch in enumerate(text):
         simple = SIMPLE_ESCAPES.get(ch)
+        following = text[i + 1:i + 2]
         if simple is not None:
             out.append(simple)
             escaped = True
-        elif ch == "`" or not ch.isprintable() or (escaped and unicodedata.category(ch).startswith("M")):
+        elif (ch == "`" or not ch.isprintable() or (escaped and unicodedata.category(ch).startswith("M"))
+              or (ch in "$%" and following == "{")):
+            # `${` as `\u0024{` (and `%{` as `\u0025{`) is a literal in HCL, as `$${` is, and unlike `$${` it
+            # never depends on what follows: python-hcl2 reads `$${` only when a `}` closes it.
             code = ord(ch)
             out.append(f"\\u{code:04X}" if code <= 0xFFFF else f"\\U{code:08X}")
             escaped = True
         else:
             out.append(ch)
             escaped = False
-    return '"' + "".join(out).replace("${", "$${").replace("%{", "%%{") + '"'
+    return '"' + "".join(out) + '"'
 
 
 def terraform_keeps(text: str) -> bool:

@@ -385,15 +385,16 @@ def parse(text: str) -> Command:
 def parse_export(tokens: list[Token]) -> ExportCommand:
     first = tokens[0] if tokens else None
     parts = first.text.split("/") if first else []
+    if len(parts) == 2 and not is_slug(parts[0]) and any(c in parts[0] for c in "*?"):
+        raise CommandError(f"`{parts[0][:64]}`: an export covers one organization, so no glob there: name it, "
+                           "e.g. `acme/*`.")
     if first is None or len(parts) != 2 or not any(c in parts[1] for c in "*?") \
             or not DATABASE_GLOB.fullmatch(parts[1]):
         # Not a glob: a plain database, whose message says what is wrong.
         db = parse_database(first, "export")
+    elif not is_slug(parts[0]):
+        db = parse_database(Token(f"{parts[0]}/x", first.quoted), "export")  # the organization's message
     else:
-        if not is_slug(parts[0]):
-            raise CommandError(f"`{parts[0][:64]}` is not a valid organization name: use the slug PlanetScale shows "
-                               "(letters, digits, `-` and `_`; no glob: an export covers one organization), "
-                               "e.g. `acme/*`.")
         db = DatabaseRef(parts[0].lower(), parts[1].lower())
     rest = tokens[1:]
     chosen = "terraform"

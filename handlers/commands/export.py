@@ -185,7 +185,10 @@ def run_export(deps: Dependencies, parsed: ExportCommand, caller: Caller) -> Non
         return
 
     def may_see(db: DatabaseRef) -> bool:
-        return deps.access.may_see_database(caller.user, db.organization, db.database, caller.channel).allowed
+        """In a glob, a database counts as seen when the caller may see some target of it: one whose every
+        target is hidden is left out and counted, not named."""
+        return (deps.access.may_see_database(caller.user, db.organization, db.database, caller.channel).allowed
+                and bool(readable_targets(deps, db, caller)))
 
     try:
         export = collect(deps.policies.planetscale, asked, may_see if glob else lambda _: True,

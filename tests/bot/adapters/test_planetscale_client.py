@@ -216,3 +216,18 @@ def test_retrying_is_logged_only_when_a_retry_follows(
         "planetscale attempt 1", "planetscale attempt 2", "planetscale attempt 3"]
     assert "retrying in 0.5 s" in lines[0] and "retrying in 2.0 s" in lines[2]
     assert "failed 4 times; giving up" in lines[-1] and "retrying" not in lines[-1]
+
+
+def test_database_kind_is_read_from_the_database(planetscale_client: PlanetScaleClient,
+                                                 planetscale: PlanetScaleState) -> None:
+    assert planetscale_client.database_kind("acme", "app-db") == "mysql"
+    assert planetscale_client.database_kind("acme", "billing-db") == "postgresql"
+    assert [c.path for c in planetscale.calls()] == ["/organizations/acme/databases/app-db",
+                                                     "/organizations/acme/databases/billing-db"]
+
+
+def test_a_database_answer_without_a_kind_is_a_bad_response(planetscale_client: PlanetScaleClient,
+                                                            planetscale: PlanetScaleState) -> None:
+    planetscale.add_fault(Fault(status=200, body='{"id": "db-app-db", "name": "app-db"}'))
+    with pytest.raises(BadResponse, match="no kind"):
+        planetscale_client.database_kind("acme", "app-db")
