@@ -72,8 +72,13 @@ def render(databases: list[ExportedDatabase], chosen: ExportFormat) -> Rendered:
         shown = [ExportedDatabase(last.db, last.kind, last.policies[:keep], last.hidden)]
 
 
+def code(text: object) -> str:
+    """Inline code of a name from outside: Slack's escapes, and no backtick to end it early."""
+    return "`" + blocks.escape(str(text)[:80]).replace("`", "'") + "`"
+
+
 def named(dbs: list[DatabaseRef]) -> str:
-    listed = ", ".join(f"`{db}`" for db in dbs[:NAMED_AT_MOST])
+    listed = ", ".join(code(db) for db in dbs[:NAMED_AT_MOST])
     return listed + (f" and {len(dbs) - NAMED_AT_MOST} more" if len(dbs) > NAMED_AT_MOST else "")
 
 
@@ -85,7 +90,7 @@ def summary_lines(export: Export, rendered: Rendered, chosen: ExportFormat) -> l
     lines = []
     if export.hidden_databases:
         lines.append(f"• Left out: {plural(export.hidden_databases, 'database', 'databases')} matching "
-                     f"`{export.asked}` that the access rules do not let you see in this channel.")
+                     f"{code(export.asked)} that the access rules do not let you see in this channel.")
     if export.hidden_policies:
         lines.append(f"• Left out: {plural(export.hidden_policies, 'policy', 'policies')} with a target the access "
                      "rules do not let you see in this channel.")
@@ -96,20 +101,21 @@ def summary_lines(export: Export, rendered: Rendered, chosen: ExportFormat) -> l
         lines.append(f"• Too large for Slack's messages, not exported: {named(rendered.cut)}. Export them on their "
                      "own or with a narrower glob.")
     if rendered.policies_cut:
-        lines.append(f"• Too large for Slack's messages: the last {plural(rendered.policies_cut, 'policy', 'policies')}"
-                     f" of `{rendered.shown[0].db}` are not shown. Use the JSON export or PlanetScale's API for all.")
+        cut = plural(rendered.policies_cut, "policy", "policies")
+        lines.append(f"• Too large for Slack's messages: the last {cut} of {code(rendered.shown[0].db)} are not "
+                     "exported (five messages hold no more).")
     for failed in export.failed:
-        lines.append(f"• Not read, PlanetScale failed for `{failed.db}`: {blocks.escape(failed.message)} The other "
+        lines.append(f"• Not read, PlanetScale failed for {code(failed.db)}: {blocks.escape(failed.message)} The other "
                      "databases are exported.")
     if chosen is ExportFormat.TERRAFORM:
         unknown = [d for d in rendered.shown if d.resource_type is None]
         if unknown:
-            kinds = ", ".join(f"`{d.db}` ({blocks.escape(d.kind[:40])})" for d in unknown[:NAMED_AT_MOST])
+            kinds = ", ".join(f"{code(d.db)} ({blocks.escape(d.kind[:40])})" for d in unknown[:NAMED_AT_MOST])
             lines.append(f"• No Terraform resource is known for the kind of {kinds}: left out of the Terraform; "
                          "`json` exports them.")
         renamed = [p.id for d in rendered.shown if d.resource_type for p in d.policies if not terraform_keeps(p.name)]
         if renamed:
-            ids = ", ".join(f"`{blocks.escape(i[:64])}`" for i in renamed[:NAMED_AT_MOST])
+            ids = ", ".join(code(i) for i in renamed[:NAMED_AT_MOST])
             lines.append(f"• Terraform keeps text in Unicode NFC, and the names of {ids} are not: `terraform plan` "
                          "would show them renamed to their NFC form. Rename them in PlanetScale first for no change.")
     empty = [d.db for d in rendered.shown if not d.policies]
@@ -127,7 +133,7 @@ def headline(export: Export, rendered: Rendered, chosen: ExportFormat) -> str:
     what = "Terraform" if chosen is ExportFormat.TERRAFORM else "JSON"
     exported = exported_databases(rendered, chosen)
     count = sum(len(d.policies) for d in exported)
-    return (f"{what} for `{export.asked}`: {plural(count, 'policy', 'policies')} of "
+    return (f"{what} for {code(export.asked)}: {plural(count, 'policy', 'policies')} of "
             f"{plural(len(exported), 'database', 'databases')}")
 
 
@@ -142,7 +148,7 @@ def messages(export: Export, chosen: ExportFormat) -> list[tuple[str, list[dict[
         whole = "the parts, in order," if len(pieces) > 1 else "it"
         how = (f" Put {whole} in one `.tf` file, then `terraform plan`: it imports each policy and shows no change."
                if chosen is ExportFormat.TERRAFORM else f" {whole.capitalize()} make one JSON document.")
-    intro: list[Any] = [blocks.section(f"*{title}*"
+    intro: list[Any] = [blocks.section(title
                                        + (f", in {plural(len(pieces), 'part', 'parts')}." if pieces else ".") + how)]
     lines = summary_lines(export, rendered, chosen)
     summary, not_shown = blocks.packed(lines, room=4)

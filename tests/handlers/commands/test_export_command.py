@@ -198,7 +198,7 @@ def test_an_export_too_large_for_five_messages_says_what_was_left_out(
     resources = parsed_resources(code)
     left_out = 703 - len(resources)
     assert 0 < left_out < 703
-    assert f"the last {left_out} policies of `acme/app-db` are not shown" in summary(events)
+    assert f"the last {left_out} policies of `acme/app-db` are not exported" in summary(events)
 
 
 def test_help_shows_export(bot: Bot) -> None:
