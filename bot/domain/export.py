@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ class Export:
     databases: list[ExportedDatabase] = field(default_factory=list)
     failed: list[FailedDatabase] = field(default_factory=list)
     over_cap: list[DatabaseRef] = field(default_factory=list)  # visible, beyond MAX_DATABASES
+    unread: list[DatabaseRef] = field(default_factory=list)  # visible, not started within the time given
 
     @property
     def hidden_policies(self) -> int:
@@ -111,16 +113,23 @@ def matching_databases(names: Iterable[str], organization: str, pattern: str) ->
 
 
 def collect(source: ExportSource, asked: DatabaseRef, may_see: Callable[[DatabaseRef], bool],
-            visible_targets: Callable[[DatabaseRef], Collection[str]]) -> Export:
+            visible_targets: Callable[[DatabaseRef], Collection[str]], within: float | None = None,
+            clock: Callable[[], float] = time.monotonic) -> Export:
     """Read each database `asked` names that the caller may see. A glob's listing failing raises
-    PlanetScaleError (nothing to export); a database failing is kept in `failed` and the rest go on."""
+    PlanetScaleError (nothing to export); a database failing is kept in `failed` and the rest go on. No
+    database is started more than `within` seconds after the first: a slow PlanetScale leaves the rest in
+    `unread`, so that the caller is answered in time."""
+    started = clock()
     candidates = (matching_databases(source.list_databases(asked.organization), asked.organization, asked.database)
                   if is_glob(asked.database) else [asked])
     result = Export(asked, matched=len(candidates))
     seen = [db for db in candidates if may_see(db)]
     result.hidden_databases = len(candidates) - len(seen)
     result.over_cap = seen[MAX_DATABASES:]
-    for db in seen[:MAX_DATABASES]:
+    for index, db in enumerate(seen[:MAX_DATABASES]):
+        if within is not None and clock() - started > within:
+            result.unread = seen[index:MAX_DATABASES]
+            break
         try:
             kind = source.database_kind(db.organization, db.database)
             policies = source.list_policies(db.organization, db.database)

@@ -32,12 +32,17 @@ if TYPE_CHECKING:
     from handlers.dependencies import Dependencies
 
 CODE_FENCE = "```"
-# A code block's text, escaped for Slack and inside its fences, within a section's 3,000 characters.
-CODE_LIMIT = blocks.MAX_SECTION_TEXT - 2 * len(CODE_FENCE) - 2
-CODE_BLOCKS_PER_MESSAGE = 12
+# A code block's text, escaped for Slack, inside its fences: within a section's 3,000 characters with room left.
+CODE_LIMIT = 2900
+# Slack refuses a message whose blocks hold more than about 12,000 characters in all (`msg_blocks_too_long`,
+# a cumulative limit it does not document): the first message holds the title, the summary (two sections of at
+# most 3,000) and one code block, each other message four.
+FIRST_CODE_BLOCKS = 1
+CODE_BLOCKS_PER_MESSAGE = 4
 MESSAGES = 5  # a response URL may be used five times
-MAX_CODE_BLOCKS = CODE_BLOCKS_PER_MESSAGE * MESSAGES
+MAX_CODE_BLOCKS = FIRST_CODE_BLOCKS + CODE_BLOCKS_PER_MESSAGE * (MESSAGES - 1)
 NAMED_AT_MOST = 10  # databases named in one line of the summary
+READ_WITHIN = 60.0  # seconds: no database's reading starts later than this after the first
 
 
 def code_size(text: str) -> int:
@@ -104,6 +109,9 @@ def summary_lines(export: Export, rendered: Rendered, chosen: ExportFormat) -> l
         cut = plural(rendered.policies_cut, "policy", "policies")
         lines.append(f"• Too large for Slack's messages: the last {cut} of {code(rendered.shown[0].db)} are not "
                      "exported (five messages hold no more).")
+    if export.unread:
+        lines.append(f"• Not read, PlanetScale was too slow to read them all in {READ_WITHIN:.0f} seconds: "
+                     f"{named(export.unread)}. Export them again.")
     for failed in export.failed:
         lines.append(f"• Not read, PlanetScale failed for {code(failed.db)}: {blocks.escape(failed.message)} The other "
                      "databases are exported.")
@@ -142,7 +150,9 @@ def messages(export: Export, chosen: ExportFormat) -> list[tuple[str, list[dict[
     rendered = render(export.databases, chosen)
     title = headline(export, rendered, chosen)
     pieces = rendered.pieces if exported_databases(rendered, chosen) else []
-    parts = -(-len(pieces) // CODE_BLOCKS_PER_MESSAGE)
+    groups = [pieces[:FIRST_CODE_BLOCKS]] + [pieces[i:i + CODE_BLOCKS_PER_MESSAGE]
+                                             for i in range(FIRST_CODE_BLOCKS, len(pieces), CODE_BLOCKS_PER_MESSAGE)]
+    parts = len(groups)
     how = ""
     if pieces:
         whole = "the parts, in order," if len(pieces) > 1 else "it"
@@ -151,13 +161,12 @@ def messages(export: Export, chosen: ExportFormat) -> list[tuple[str, list[dict[
     intro: list[Any] = [blocks.section(title
                                        + (f", in {plural(len(pieces), 'part', 'parts')}." if pieces else ".") + how)]
     lines = summary_lines(export, rendered, chosen)
-    summary, not_shown = blocks.packed(lines, room=4)
+    summary, not_shown = blocks.packed(lines, room=2)
     intro += summary
     if not_shown:
         intro.append(blocks.not_shown(not_shown))
     result = []
-    for number in range(max(1, parts)):
-        own = pieces[number * CODE_BLOCKS_PER_MESSAGE:(number + 1) * CODE_BLOCKS_PER_MESSAGE]
+    for number, own in enumerate(groups):
         code = [blocks.section(f"{CODE_FENCE}\n{blocks.escape(p)}\n{CODE_FENCE}") for p in own]
         if number == 0:
             result.append((title, blocks.to_dicts([*intro, *code])))
@@ -198,7 +207,7 @@ def run_export(deps: Dependencies, parsed: ExportCommand, caller: Caller) -> Non
 
     try:
         export = collect(deps.policies.planetscale, asked, may_see if glob else lambda _: True,
-                         lambda db: readable_targets(deps, db, caller))
+                         lambda db: readable_targets(deps, db, caller), within=READ_WITHIN)
     except DirectoryError as exc:
         caller.warn(explain(exc))
         return

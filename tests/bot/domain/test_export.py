@@ -163,3 +163,17 @@ def test_terraform_itself_reads_each_string_as_the_text_and_the_export_as_format
     fmt = subprocess.run(["terraform", "fmt", "-check", "-"], input=code + "\n", env=env, capture_output=True,
                          text=True, timeout=60)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_a_slow_planetscale_leaves_the_databases_not_started_in_time_unread() -> None:
+    now = [0.0]
+
+    class Slow(Source):
+        def list_policies(self, organization: str, database: str) -> list[BackupPolicy]:
+            now[0] += 25.0  # each database takes 25 s to read
+            return super().list_policies(organization, database)
+
+    export = collect(Slow(""), DatabaseRef("acme", "*"), lambda db: True, lambda db: {"production"}, within=40.0,
+                     clock=lambda: now[0])
+    assert [d.db.database for d in export.databases] == ["a-db", "b-db"]
+    assert [db.database for db in export.unread] == ["c-db", "hidden-db"]
