@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from bot.domain.export import MAX_DATABASES, TERRAFORM_ARGUMENTS
 from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.slack import MethodFault
 
 BOB = "U0BOB00001"
 CAROL = "U0CAROL001"
@@ -236,3 +237,37 @@ def test_any_name_round_trips_through_the_terraform_and_the_json(
     assert "```" not in code
     _, events = exported(bot, "export acme/billing-db json")
     assert parsed_json(events)["databases"][0]["backup_policies"][0]["name"] == name
+
+
+def test_a_database_name_from_planetscale_that_is_no_slug_is_told_escaped_and_stops_nothing_else(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    planetscale.add_database("acme", "zz<!channel>`db", kind="mysql")
+    code, events = exported(bot, "export acme/*")
+    assert {a["database"] for _, _, a in parsed_resources(code)} == {"app-db", "billing-db"}
+    said = summary(events)
+    assert "Not read, PlanetScale failed for `acme/zz&lt;!channel&gt;'db`" in said and "<!channel>" not in said
+    assert not [c for c in planetscale.calls() if "zz" in c.path], "nothing is sent for a name that is no slug"
+
+
+def test_a_glob_from_a_channel_no_rule_allows_is_refused_before_planetscale_is_asked(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    bot.use_rules('[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\neditors = ["U0ALICE001"]\n'
+                  'channels = ["C0RANDOM01"]\n')
+    reply = bot.command("export acme/*")
+    assert "not named in the access rules for any database of acme in this channel" in reply.private[0].text
+    assert planetscale.calls() == []
+    reply = bot.command("export acme/*", channel="C0RANDOM01")
+    assert len(parsed_resources(code_of(reply.private))) == 5
+
+
+def test_slack_unable_to_list_user_groups_is_told_and_nothing_is_read(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    bot.slack.add_fault(MethodFault("usergroups.list", error="internal_error", times=None))
+    for text in ("export acme/*", "export acme/app-db"):
+        reply = bot.command(text, user=BOB)
+        assert "Slack did not list the user groups" in reply.private[0].text
+        assert code_blocks(reply.private) == []
+    assert planetscale.calls() == []
