@@ -271,3 +271,19 @@ def test_slack_unable_to_list_user_groups_is_told_and_nothing_is_read(
         assert "Slack did not list the user groups" in reply.private[0].text
         assert code_blocks(reply.private) == []
     assert planetscale.calls() == []
+
+
+def test_a_kind_with_no_terraform_resource_is_named_and_left_to_the_json(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    kind_answer = Fault(status=200, method="GET", path_contains="/databases/billing-db",
+                        body='{"id": "db-billing-db", "name": "billing-db", "kind": "neki"}')
+    planetscale.add_fault(kind_answer)
+    code, events = exported(bot, "export acme/*")
+    assert {a["database"] for _, _, a in parsed_resources(code)} == {"app-db"}
+    assert "No Terraform resource is known for the kind of `acme/billing-db` (neki)" in summary(events)
+    planetscale.add_fault(Fault(**{**kind_answer.__dict__, "times": 1}))
+    _, events = exported(bot, "export acme/* json")
+    by_db = {d["database"]: d for d in parsed_json(events)["databases"]}
+    assert by_db["billing-db"]["kind"] == "neki" and by_db["billing-db"]["terraform_resource_type"] is None
+    assert len(by_db["billing-db"]["backup_policies"]) == 2
