@@ -226,9 +226,10 @@ def run_export(deps: Dependencies, parsed: ExportCommand, caller: Caller) -> Non
                     f"`/backup-policy export {asked.organization}/*` covers them all.")
         return
     if glob and export.matched == export.hidden_databases:
+        verb = "matches" if export.matched == 1 else "match"
         refuse(deps, asked, caller, f"{plural(export.matched, 'database', 'databases')} of {asked.organization} "
-                                    f"match `{asked.database}`, and the access rules let you see none of them "
-                                    "in this channel.")
+                                    f"{verb} `{asked.database}`, and the access rules let you see none of them in "
+                                    "this channel.")
         return
     for text, message_blocks in messages(export, chosen):
         caller.say(text, message_blocks)

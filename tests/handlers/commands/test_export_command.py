@@ -140,7 +140,7 @@ def test_someone_named_for_nothing_in_the_organization_is_refused_before_planets
 def test_a_glob_of_only_hidden_databases_says_so_with_the_count(bot: Bot, planetscale: PlanetScaleState) -> None:
     bot.use_rules(STRICT_BEFORE_OPEN)
     reply = bot.command("export acme/app-*", user=BOB)
-    assert "1 database of acme match `app-*`, and the access rules let you see none" in reply.private[0].text
+    assert "1 database of acme matches `app-*`, and the access rules let you see none" in reply.private[0].text
     assert code_blocks(reply.private) == []
     assert [c.path for c in planetscale.calls()] == ["/organizations/acme/databases"]
 
