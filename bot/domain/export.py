@@ -231,7 +231,10 @@ def policy_hcl(db: DatabaseRef, resource_type: str, label: str, policy: BackupPo
     arguments = [(k, hcl_value(v)) for k, v in terraform_arguments(db, policy).items()]
     import_id = [("database", hcl_string(db.database)), ("id", hcl_string(policy.id)),
                  ("organization", hcl_string(db.organization))]
+    note = ["# A required system policy: PlanetScale refuses to delete it, so keep it out of any destroy."] \
+        if policy.required else []
     return "\n".join([
+        *note,
         f'resource "{resource_type}" "{label}" {{',
         *aligned(arguments, "  "),
         "}",

@@ -158,7 +158,8 @@ def test_terraform_itself_reads_each_string_as_the_text_and_the_export_as_format
                          text=True, timeout=60)
     assert json.loads(out.stdout) == [unicodedata.normalize("NFC", n) for n in names]  # Terraform's strings: NFC
     code = "\n\n".join(terraform_units([ExportedDatabase(DB, "mysql", tuple(
-        policy(n, f"bp{i}", schedule_day=0, schedule_week=1, frequency_unit="month", frequency_value=1)
+        policy(n, f"bp{i}", schedule_day=0, schedule_week=1, frequency_unit="month", frequency_value=1,
+               required=i % 3 == 0)
         for i, n in enumerate(names[:40])), 0)]))
     fmt = subprocess.run(["terraform", "fmt", "-check", "-"], input=code + "\n", env=env, capture_output=True,
                          text=True, timeout=60)

@@ -68,6 +68,8 @@ def test_terraform_of_a_vitess_database_has_each_policy_with_its_import_and_ever
     assert "schedule_day" not in by_label["app_db_production_daily"]  # null in PlanetScale: left out
     assert by_label["app_db_production_weekly"]["schedule_day"] == 0
     assert "3 policies of 1 database" in summary(events)
+    assert code.count("# A required system policy") == 1  # bp01prod12h
+    assert code.index("# A required system policy") < code.index('"app_db_production_daily"')
     assert [c.path for c in planetscale.calls()] == ["/organizations/acme/databases/app-db",
                                                      "/organizations/acme/databases/app-db/backup-policies"]
 
