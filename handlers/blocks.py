@@ -167,7 +167,7 @@ def policy_line(policy: BackupPolicy) -> str:
 # --- answers to the caller --------------------------------------------------------------------------
 
 
-READ_SUBCOMMANDS = ("help", "list", "show", "history", "pending")
+READ_SUBCOMMANDS = ("help", "list", "show", "history", "pending", "export")
 
 
 def help_blocks(command: str, capabilities: list[Capability]) -> list[dict[str, Any]]:

@@ -218,6 +218,16 @@ class PlanetScaleClient:
             names.append(item["name"])
         return names
 
+    def database_kind(self, organization: str, database: str) -> str:
+        """The database's `kind` (`mysql` for Vitess, `postgresql`), from `GET …/databases/{db}`."""
+        path = f"organizations/{segment(organization, 'organization')}/databases/{segment(database, 'database')}"
+        where = f"{organization}/{database}"
+        body = self._call("GET", path, where, "read_database")
+        kind = body.get("kind") if isinstance(body, dict) else None
+        if not isinstance(kind, str) or not kind:
+            raise BadResponse(f"PlanetScale answered for {where} with a database this bot cannot read (no kind).")
+        return kind
+
     def list_branches(self, organization: str, database: str) -> list[Branch]:
         path = f"organizations/{segment(organization, 'organization')}/databases/{segment(database, 'database')}" \
                "/branches"

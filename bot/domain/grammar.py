@@ -19,6 +19,9 @@ MAX_TEXT_LENGTH = 4000
 MAX_REASON_LENGTH = 500
 # Always used with fullmatch: `$` would also accept a trailing newline.
 SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+# A database name or a glob of them (`*`, `?`), for `export`.
+DATABASE_GLOB = re.compile(r"[A-Za-z0-9_*?-]{1,64}")
+EXPORT_FORMATS = ("terraform", "json")
 QUOTES = {'"': '"', "“": "”", "”": "”", "„": "“"}
 # Inside quotes, what ends a run: an escaped quote (group 1, kept) or the closing quote; `"` and `”` close each
 # other, as people type them mixed, but the `“` that closes `„` is closed by nothing else.
@@ -125,12 +128,20 @@ class UpdateCommand:
     dry_run: bool = False
 
 
+@dataclass(frozen=True)
+class ExportCommand:
+    """`db.database` may be a glob (`billing-*`) within the one organization."""
+
+    db: DatabaseRef
+    format: str = "terraform"
+
+
 Command = (
     HelpCommand | ListCommand | ShowCommand | EditCommand | HistoryCommand | PendingCommand | UpdateCommand
-    | StatusCommand
+    | StatusCommand | ExportCommand
 )
 
-SUBCOMMANDS = ("help", "list", "show", "update", "edit", "history", "pending", "status")
+SUBCOMMANDS = ("help", "list", "show", "update", "edit", "history", "pending", "status", "export")
 
 UNITS: dict[str, str] = {
     "h": "hour", "hr": "hour", "hrs": "hour", "hour": "hour", "hours": "hour",
@@ -199,6 +210,8 @@ USAGE_LINES = (
     ("history <org>/<database> [<policy>]", "the latest changes"),
     ("pending", "approval requests you can act on"),
     ("status <org>/<database>", "whether each policy's backups succeed: last success, failures, next run"),
+    ("export <org>/<database or glob> [terraform|json]",
+     "the policies as code: Terraform resources with import blocks (the default), or JSON"),
 )
 UPDATE_KEYS_HELP = (
     ("name", "text, quoted if it has spaces"),
@@ -351,6 +364,8 @@ def parse(text: str) -> Command:
             f"Unknown subcommand `{tokens[0].text[:40]}`.{did_you_mean(head, SUBCOMMANDS)} "
             f"Use one of: {', '.join(SUBCOMMANDS)}; `/backup-policy help` shows examples."
         )
+    if head == "export":
+        return parse_export(rest)
     db = parse_database(rest[0] if rest else None, head)
     rest = rest[1:]
     if head == "list":
@@ -372,6 +387,34 @@ def parse(text: str) -> Command:
         reject_extra(rest, "edit", f'/backup-policy edit {db} "{policy} …"')
         return EditCommand(db, policy)
     return parse_update(db, policy, rest)
+
+
+def parse_export(tokens: list[Token]) -> ExportCommand:
+    first = tokens[0] if tokens else None
+    parts = first.text.split("/") if first else []
+    if len(parts) == 2 and not is_slug(parts[0]) and any(c in parts[0] for c in "*?"):
+        raise CommandError(f"`{parts[0][:64]}`: an export covers one organization, so no glob there: name it, "
+                           "e.g. `acme/*`.")
+    if first is None or len(parts) != 2 or not any(c in parts[1] for c in "*?") \
+            or not DATABASE_GLOB.fullmatch(parts[1]):
+        # Not a glob: a plain database, whose message says what is wrong.
+        db = parse_database(first, "export")
+    elif not is_slug(parts[0]):
+        db = parse_database(Token(f"{parts[0]}/x", first.quoted), "export")  # the organization's message
+    else:
+        db = DatabaseRef(parts[0].lower(), parts[1].lower())
+    rest = tokens[1:]
+    chosen = "terraform"
+    if rest:
+        word = rest[0].text.lower()
+        if word not in EXPORT_FORMATS:
+            raise CommandError(f"`{rest[0].text[:40]}` is not an export format.{did_you_mean(word, EXPORT_FORMATS)} "
+                               f"Use terraform (the default) or json, e.g. `/backup-policy export {db} json`.")
+        chosen = word
+    if rest[1:]:
+        raise CommandError(f"Unexpected `{' '.join(t.text for t in rest[1:])[:80]}` after `export`: it takes a "
+                           f"database (or a glob) and a format, e.g. `/backup-policy export {db} {chosen}`.")
+    return ExportCommand(db, chosen)
 
 
 def parse_update(db: DatabaseRef, policy: str, tokens: list[Token]) -> UpdateCommand:

@@ -91,6 +91,10 @@ class PlanetScaleApi(Protocol):
 
     def list_databases(self, organization: str) -> list[str]: ...
 
+    def database_kind(self, organization: str, database: str) -> str:
+        """`mysql` (Vitess) or `postgresql`, as PlanetScale says of the database."""
+        ...
+
     def list_backups(self, organization: str, database: str, branch: str, policy_id: str,
                      since: str | None = None) -> list[Backup]: ...
 

@@ -190,6 +190,10 @@ class ReadOnlyCalls:
     def list_databases(self, organization: str) -> list[str]:
         return self.planetscale.list_databases(organization)
 
+    def database_kind(self, organization: str, database: str) -> str:
+        self._count()
+        return self.planetscale.database_kind(organization, database)
+
     def worst_case_seconds(self) -> float:
         return self.planetscale.worst_case_seconds()
 

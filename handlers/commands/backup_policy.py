@@ -23,6 +23,7 @@ from bot.domain.grammar import (
     CommandError,
     DatabaseRef,
     EditCommand,
+    ExportCommand,
     HelpCommand,
     HistoryCommand,
     ListCommand,
@@ -36,6 +37,7 @@ from bot.domain.policy import Target, describe_schedule
 from bot.domain.ports import PlanetScaleError
 from bot.domain.reading import PolicyNotFound
 from handlers import blocks
+from handlers.commands.export import run_export
 from handlers.commands.status import run_status
 from handlers.dependencies import Dependencies
 from handlers.posting import report_change, say_privately
@@ -206,6 +208,7 @@ RUNNERS: dict[type[Command], Callable[[Dependencies, Any, Caller], None]] = {
     HistoryCommand: run_history,
     UpdateCommand: run_update,
     StatusCommand: run_status,
+    ExportCommand: run_export,
 }  # edit is not here: its modal opens right after the ack, while the trigger_id is fresh
 
 

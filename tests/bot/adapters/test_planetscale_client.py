@@ -256,3 +256,18 @@ def test_answers_this_bot_cannot_read_are_planetscale_errors_in_words(
     with pytest.raises(BadResponse) as caught:
         calls[operation]()
     assert "PlanetScale answered" in caught.value.user_message
+
+
+def test_database_kind_is_read_from_the_database(planetscale_client: PlanetScaleClient,
+                                                 planetscale: PlanetScaleState) -> None:
+    assert planetscale_client.database_kind("acme", "app-db") == "mysql"
+    assert planetscale_client.database_kind("acme", "billing-db") == "postgresql"
+    assert [c.path for c in planetscale.calls()] == ["/organizations/acme/databases/app-db",
+                                                     "/organizations/acme/databases/billing-db"]
+
+
+def test_a_database_answer_without_a_kind_is_a_bad_response(planetscale_client: PlanetScaleClient,
+                                                            planetscale: PlanetScaleState) -> None:
+    planetscale.add_fault(Fault(status=200, body='{"id": "db-app-db", "name": "app-db"}'))
+    with pytest.raises(BadResponse, match="no kind"):
+        planetscale_client.database_kind("acme", "app-db")

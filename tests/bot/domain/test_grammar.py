@@ -251,3 +251,30 @@ def test_control_characters_in_free_text_are_refused_naming_the_field_and_the_fi
 def test_a_formula_in_a_reason_is_text_and_is_kept_as_typed() -> None:
     parsed = update('retention=3d reason="=HYPERLINK(\\"https://evil.example\\",\\"x\\")"')
     assert parsed.reason == '=HYPERLINK("https://evil.example","x")'
+
+
+@pytest.mark.parametrize(("text", "organization", "database", "chosen"), [
+    ("export acme/app-db", "acme", "app-db", "terraform"),
+    ("export ACME/Billing-* JSON", "acme", "billing-*", "json"),
+    ("export acme/* terraform", "acme", "*", "terraform"),
+    ("export acme/db-?", "acme", "db-?", "terraform"),
+])
+def test_export_takes_a_database_or_a_glob_and_a_format(text: str, organization: str, database: str,
+                                                        chosen: str) -> None:
+    from bot.domain.grammar import ExportCommand
+
+    assert parse(text) == ExportCommand(DatabaseRef(organization, database), chosen)
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("export", "needs a database"),
+    ("export acme/app-db yaml", "`yaml` is not an export format"),
+    ("export acme/app-db jsn", "Did you mean `json`?"),
+    ("export a*/app-db", "an export covers one organization, so no glob there"),
+    ("export ac.me/*", "`ac.me` is not a valid organization name"),
+    ("export acme/app.db", "not a valid database name"),
+    ("export acme/-", "not a valid database name"),
+    ("export acme/app-db json extra", "Unexpected `extra` after `export`"),
+])
+def test_a_bad_export_is_answered_naming_the_part_and_the_fix(text: str, says: str) -> None:
+    assert says in error(text)
