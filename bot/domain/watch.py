@@ -191,7 +191,6 @@ class ReadOnlyCalls:
         return self.planetscale.list_databases(organization)
 
     def database_kind(self, organization: str, database: str) -> str:
-        self._count()
         return self.planetscale.database_kind(organization, database)
 
     def worst_case_seconds(self) -> float:
