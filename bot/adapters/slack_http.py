@@ -15,6 +15,7 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.error import URLError
 
 import httpx
 from slack_bolt import Respond
@@ -42,6 +43,16 @@ class SlackHttp:
                                    limits=httpx.Limits(max_keepalive_connections=32, keepalive_expiry=20))
 
     def post(self, url: str, *, headers: dict[str, str], content: bytes) -> httpx.Response:
+        """Slack's answer; a failure to reach Slack is raised as urllib raises it for slack_sdk (an OSError:
+        TimeoutError, or URLError naming the reason), so callers meet the same errors as with slack_sdk."""
+        try:
+            return self._post(url, headers=headers, content=content)
+        except httpx.TimeoutException as exc:
+            raise TimeoutError(f"Slack did not answer in time ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise URLError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _post(self, url: str, *, headers: dict[str, str], content: bytes) -> httpx.Response:
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
