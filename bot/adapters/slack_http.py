@@ -11,6 +11,7 @@ WebClient's public `api_call`, through which each of its methods goes, and `Kept
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +25,8 @@ from slack_sdk.models.attachments import Attachment
 from slack_sdk.models.blocks import Block
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookResponse
+
+log = logging.getLogger(__name__)
 
 # Slack's answers worth another try: rate limited, or a server error that says nothing was done.
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -112,6 +115,7 @@ class SlackClient(WebClient):
         else:
             request_headers["Content-Type"] = "application/x-www-form-urlencoded"
             content = str(httpx.QueryParams(_form_values(form))).encode()
+        log.debug("Slack %s", api_method)
         response = self.http.post(url, headers=request_headers, content=content)
         try:
             body: Any = response.json()
