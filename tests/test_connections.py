@@ -3,12 +3,14 @@ round trips and HTTPS in front of them, and count the connections clients open."
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.error import URLError
 
 import httpx
 import pytest
@@ -16,10 +18,13 @@ from conftest import Bot
 
 from bot.adapters.keepalive import KeepAlivePool, KeepAliveTransport
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
+from bot.adapters.slack_http import SlackClient, SlackHttp
 from bot.domain.ports import Unavailable
 from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleEmulator, PlanetScaleState
 from bot.emulators.serving import BackgroundServer, ThrowawayTLS
 from bot.emulators.slack import MethodFault, SlackEmulator, SlackState
+from bot.runtime.app import build_app
+from bot.runtime.settings import Settings, SettingsError
 
 ROUND_TRIP = 0.2
 
@@ -50,6 +55,19 @@ def test_slacks_rate_limit_is_still_retried_over_the_pool(bot: Bot, slack: Slack
     reply = bot.command("update acme/app-db bp03devday retention=9d")
     assert len(reply.of_kind("message")) == 1
     assert len(slack.method_calls("chat.postMessage")) == 2
+
+
+def test_an_unreachable_slack_is_raised_as_urllib_would_raise_it_for_slack_sdk() -> None:
+    # Callers catch OSError for "Slack could not be reached", as they did with slack_sdk's urllib.
+    client = SlackClient(SlackHttp(timeout=2, sleep=lambda _: None), token="xoxb-x", base_url="http://127.0.0.1:9/api/")
+    with pytest.raises(URLError):
+        client.chat_postMessage(channel="C1", text="hello")
+
+
+def test_an_unreachable_slack_at_start_is_one_line_naming_the_token_check(bot: Bot, settings: Settings) -> None:
+    unreachable = dataclasses.replace(settings, slack_api_url="http://127.0.0.1:9/api/")
+    with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN could not be verified with Slack"):
+        build_app(unreachable, dataclasses.replace(bot.deps, slack=None))
 
 
 def test_the_emulator_counts_the_connections_clients_open() -> None:

@@ -11,10 +11,12 @@ WebClient's public `api_call`, through which each of its methods goes, and `Kept
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.error import URLError
 
 import httpx
 from slack_bolt import Respond
@@ -23,6 +25,8 @@ from slack_sdk.models.attachments import Attachment
 from slack_sdk.models.blocks import Block
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookResponse
+
+log = logging.getLogger(__name__)
 
 # Slack's answers worth another try: rate limited, or a server error that says nothing was done.
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -42,6 +46,16 @@ class SlackHttp:
                                    limits=httpx.Limits(max_keepalive_connections=32, keepalive_expiry=20))
 
     def post(self, url: str, *, headers: dict[str, str], content: bytes) -> httpx.Response:
+        """Slack's answer; a failure to reach Slack is raised as urllib raises it for slack_sdk (an OSError:
+        TimeoutError, or URLError naming the reason), so callers meet the same errors as with slack_sdk."""
+        try:
+            return self._post(url, headers=headers, content=content)
+        except httpx.TimeoutException as exc:
+            raise TimeoutError(f"Slack did not answer in time ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise URLError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _post(self, url: str, *, headers: dict[str, str], content: bytes) -> httpx.Response:
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
@@ -104,6 +118,7 @@ class SlackClient(WebClient):
         else:
             request_headers["Content-Type"] = "application/x-www-form-urlencoded"
             content = str(httpx.QueryParams(_form_values(form))).encode()
+        log.debug("Slack %s", api_method)
         try:
             response = self.http.post(url, headers=request_headers, content=content)
         except httpx.HTTPError:

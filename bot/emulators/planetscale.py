@@ -768,6 +768,10 @@ class PlanetScaleEmulator:
 
     def _page(self, request: Request, items: list[dict[str, Any]], totals: bool = False) -> Response:
         try:
+            # Every value given, not only the one used: `?page=false&page=0` is refused as the spec refuses it.
+            for name in ("page", "per_page"):
+                for value in request.query_params.getlist(name):
+                    int(value)
             page = max(1, int(request.query_params.get("page", "1")))
             per_page = min(100, max(1, int(request.query_params.get("per_page", "25"))))
         except ValueError:

@@ -84,6 +84,12 @@ def test_page_urls_keep_the_base_path_and_the_query(api: httpx.Client) -> None:
     assert middle["prev_page_url"].endswith("/v1" + POLICIES + "?per_page=1&page=1")
 
 
+def test_a_page_given_twice_is_refused_unless_each_is_an_integer(api: httpx.Client) -> None:
+    # Found by the spec's fuzzing: the last value was used and a first `false` went unchecked.
+    assert api.get(POLICIES + "?page=false&page=0").status_code == 400
+    assert api.get(POLICIES + "?page=1&page=2").status_code == 200
+
+
 def test_auth(planetscale_server: Any, planetscale: PlanetScaleState) -> None:
     _, server = planetscale_server
     assert httpx.get(server.url + "/v1" + POLICY).status_code == 401

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test suite on both ends of every runtime dependency's range in pyproject.toml: each at the lowest version
+# its range allows (uv's lowest-direct resolution) and each at the newest published (highest). The test tools are
+# installed beside them at their newest that fit, the runtime dependencies held where they were resolved.
+# Each end in a venv of its own under $ENDS_DIR (default .ends).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+ends="${ENDS_DIR:-.ends}"
+mkdir -p "$ends"
+test -x "$ends/uv/bin/uv" || { "$PYTHON" -m venv "$ends/uv" && "$ends/uv/bin/pip" install --quiet "uv>=0.5,<1"; }
+uv="$ends/uv/bin/uv"
+for resolution in ${RESOLUTIONS:-lowest-direct highest}; do
+    venv="$ends/$resolution"
+    rm -rf "$venv"
+    "$uv" venv --quiet --python "$PYTHON" "$venv"
+    VIRTUAL_ENV="$venv" "$uv" pip install --quiet --refresh --resolution "$resolution" -e .
+    "$venv/bin/python" -c 'import importlib.metadata as m, re
+for r in m.requires("backup-policy-bot"):
+    if "extra ==" not in r:
+        name = re.split(r"[<>=!~\[ ;]", r)[0]
+        print(f"{name}=={m.version(name)}")' > "$ends/$resolution.txt"
+    VIRTUAL_ENV="$venv" "$uv" pip install --quiet -c "$ends/$resolution.txt" -e '.[dev]'
+    echo "== $resolution: $(tr '\n' ' ' < "$ends/$resolution.txt")"
+    "$venv/bin/python" -m pytest -q -p no:cacheprovider ${ENDS_PYTEST_ARGS:-}
+done
