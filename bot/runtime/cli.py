@@ -311,9 +311,9 @@ def run_emulator(host: str, port: int, slack_port: int | None) -> int:
         print(f"Slack Web API emulator on http://{host}:{slack_port}/api/ with the demo workspace: people U0ALICE001 "
               "(alice), U0BOB00001 (bob), U0CAROL001 (carol), U0DAVE0001 (dave); groups @dba-team, @dba-leads; "
               "channels C0DBAOPS01 (#db-ops), C0RANDOM01 (#random).\n"
-              f"Point the bot at it:\n  SLACK_API_URL=http://{host}:{slack_port}/api/\n  SLACK_BOT_TOKEN={token}\n"
-              f"  SLACK_SIGNING_SECRET={secrets.token_hex(16)}   (any 32 hex digits: this emulator sends no "
-              "requests)", flush=True)
+              f"Point the bot at it (the signing secret may be any 32 hex digits: this emulator sends no "
+              f"requests):\n  SLACK_API_URL=http://{host}:{slack_port}/api/\n  SLACK_BOT_TOKEN={token}\n"
+              f"  SLACK_SIGNING_SECRET={secrets.token_hex(16)}", flush=True)
     try:
         uvicorn.run(PlanetScaleEmulator(), host=host, port=port, log_level="warning")
     finally:
