@@ -357,15 +357,16 @@ def revert_confirm(name: str, now: BackupPolicy | dict[str, Any], back_to: Backu
     """What a Revert will do, asked before it does it: a revert is a change like any other."""
     current = now if isinstance(now, BackupPolicy) else BackupPolicy.model_validate(now)
     target = back_to.model_dump() if isinstance(back_to, BackupPolicy) else back_to
-    steps = "; ".join(f"{c.label} {escape(c.before)} → {escape(c.after)}"
-                      for c in describe_changes(current, target))
+    changes = describe_changes(current, target)
+    steps = "; ".join(f"{c.label} {escape(c.before)} → {escape(c.after)}" for c in changes)
     intro = "Undo the change made outside the bot" if outside else f"Put {fit(escape(name), 80)} back as it was"
-    text = (f"{intro}: {steps or 'no visible change'}. It is asked as a new change, judged by the access rules, "
-            "guardrails and approvals; nothing is sent until it is allowed.")
+    then = " It is asked as a new change, judged by the access rules, guardrails and approvals; nothing is sent " \
+           "until it is allowed."
+    text = f"{intro}: {steps or 'no visible change'}.{then}"
     if len(text) > 300:  # Slack's limit for a confirmation's text
-        text = f"{intro} ({len(steps.split('; '))} settings). It is asked as a new change, judged by the access " \
-               "rules, guardrails and approvals; nothing is sent until it is allowed."
-    return ConfirmObject(title="Revert this change?", text=fit(text, 300), confirm="Ask to revert", deny="Keep it")
+        text = f"{intro} ({plural(len(changes), 'setting')}).{then}"
+    return ConfirmObject(title="Revert this change?", text=fit(text, 300), confirm="Ask to revert",
+                         deny="Keep it")
 
 
 def changes_text_between(before: BackupPolicy, after: BackupPolicy | dict[str, Any]) -> str:
@@ -414,8 +415,9 @@ def history_line(event: AuditEvent) -> str:
     reason = f" — “{fit(escape(event.reason), 300)}”" if event.reason and event.action == "requested" else ""
     who = ("someone outside the bot" if event.actor == WATCH_ACTOR else "the bot" if event.actor == "backup-bot"
            else f"<@{event.actor}>")
-    words = HISTORY_WORDS.get(event.action, "{who} *" + escape(event.action).replace("_", " ") + "*")
-    return (f"`{event.at.replace('T', ' ').removesuffix('Z')}` {words.format(who=who)} "
+    words = HISTORY_WORDS.get(event.action)
+    sentence = words.format(who=who) if words else f"{who} *{escape(event.action).replace('_', ' ')}*"
+    return (f"`{event.at.replace('T', ' ').removesuffix('Z')}` {sentence} "
             f"{shown(event.policy_name or '')}: {what}{reason}{extra}")
 
 

@@ -767,15 +767,13 @@ class PlanetScaleEmulator:
                              "service_token_accesses": accesses})
 
     def _page(self, request: Request, items: list[dict[str, Any]], totals: bool = False) -> Response:
-        try:
-            # Every value given, not only the one used: `?page=false&page=0` is refused as the spec refuses it.
-            for name in ("page", "per_page"):
-                for value in request.query_params.getlist(name):
-                    int(value)
-            page = max(1, int(request.query_params.get("page", "1")))
-            per_page = min(100, max(1, int(request.query_params.get("per_page", "25"))))
-        except ValueError:
+        texts = (request.query_params.get("page", "1"), request.query_params.get("per_page", "25"))
+        # Every value given, not only the one used (`?page=false&page=0` is refused as the spec refuses it), each
+        # the spec's integer as JSON writes it: int() would also take spaces, "+" or "_" around the digits.
+        given = [v for name in ("page", "per_page") for v in request.query_params.getlist(name)]
+        if not all(re.fullmatch(r"-?[0-9]{1,9}", text) for text in [*texts, *given]):
             return _error(400, "bad_request", "page and per_page must be integers")
+        page, per_page = max(1, int(texts[0])), min(100, max(1, int(texts[1])))
         start = (page - 1) * per_page
         last = start + per_page >= len(items)
         envelope: dict[str, Any] = {

@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     emulator = commands.add_parser("emulator", help="the bundled PlanetScale API emulator")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=8900)
+    emulator.add_argument("--slack-port", type=int, default=None,
+                          help="also the Slack Web API emulator with the demo workspace, on this port")
     args = parser.parse_args(argv)
 
     try:
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             from bot.runtime.audit_commands import main as audit_main
 
             return audit_main(args.audit_command, vars(args))
-        return run_emulator(args.host, args.port)
+        return run_emulator(args.host, args.port, args.slack_port)
     except SettingsError as exc:
         for problem in exc.problems:
             print(f"backup-bot: {problem}", file=sys.stderr)
@@ -290,15 +292,33 @@ def run_console(demo: bool) -> int:
     return console.main(settings)
 
 
-def run_emulator(host: str, port: int) -> int:
+def run_emulator(host: str, port: int, slack_port: int | None) -> int:
+    import secrets
+
     import uvicorn
 
     from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleEmulator
+    from bot.emulators.serving import BackgroundServer
+    from bot.emulators.slack import SlackEmulator, demo_slack_state
 
     print(f"PlanetScale emulator on http://{host}:{port}/v1 with the demo organization `acme`.\n"
           f"Point the bot at it:\n  PLANETSCALE_API_URL=http://{host}:{port}/v1\n"
           f"  PLANETSCALE_SERVICE_TOKEN_ID={DEMO_TOKEN_ID}\n  PLANETSCALE_SERVICE_TOKEN={DEMO_TOKEN}", flush=True)
-    uvicorn.run(PlanetScaleEmulator(), host=host, port=port, log_level="warning")
+    slack = None
+    if slack_port is not None:
+        token = "xoxb-emulator-" + secrets.token_hex(6)
+        slack = BackgroundServer(SlackEmulator(demo_slack_state(token)), host=host, port=slack_port).start()
+        print(f"Slack Web API emulator on http://{host}:{slack_port}/api/ with the demo workspace: people U0ALICE001 "
+              "(alice), U0BOB00001 (bob), U0CAROL001 (carol), U0DAVE0001 (dave); groups @dba-team, @dba-leads; "
+              "channels C0DBAOPS01 (#db-ops), C0RANDOM01 (#random).\n"
+              f"Point the bot at it (the signing secret may be any 32 hex digits: this emulator sends no "
+              f"requests):\n  SLACK_API_URL=http://{host}:{slack_port}/api/\n  SLACK_BOT_TOKEN={token}\n"
+              f"  SLACK_SIGNING_SECRET={secrets.token_hex(16)}", flush=True)
+    try:
+        uvicorn.run(PlanetScaleEmulator(), host=host, port=port, log_level="warning")
+    finally:
+        if slack is not None:
+            slack.stop()
     return 0
 
 

@@ -75,7 +75,7 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
         settings = settings_loader()
     except SettingsError as exc:
         for problem in exc.problems:
-            report.problem(problem, "set it in the environment or in .env (see .env.example)")
+            report.problem(problem, "set it in the environment or in .env (`backup-bot init` writes one to fill in)")
         return report.problems
     missing = [n for n, v in (("SLACK_BOT_TOKEN", settings.slack_bot_token),
                               ("SLACK_SIGNING_SECRET", settings.slack_signing_secret),

@@ -22,7 +22,8 @@ Next:
   3. Edit {access}: your organization and databases, editors and approvers (Slack user IDs or @groups), channel
      IDs.
   4. Run `backup-bot doctor` in {where} until it finds nothing, then `backup-bot serve` there.
-  Trying it first? `backup-bot console --demo` needs none of this."""
+  Trying it first? `backup-bot console --demo` needs none of this; `backup-bot emulator --slack-port 8901`
+  prints settings for .env that let doctor and serve run against bundled emulators of Slack and PlanetScale."""
 
 
 def write_starters(directory: str, out: TextIO) -> int:

@@ -124,3 +124,11 @@ def test_next_run_is_after_now_and_on_schedule() -> None:
     monthly = {"schedule_time": "05:00", "frequency_unit": "month", "frequency_value": 1, "schedule_day": 1,
                "schedule_week": 0}
     assert next_run(monthly, now) == "2026-12-07T05:00:00.000Z"
+
+
+@pytest.mark.parametrize("per_page", ["\x0b1", " 2", "3_0", "+4", "1.5"])
+def test_a_page_size_that_is_not_an_integer_is_refused(planetscale_server: Any, per_page: str) -> None:
+    """Found by schemathesis: int() took "\\v1" as 1, a value the spec's integer does not allow."""
+    url = planetscale_server[1].url + "/v1/organizations/acme/databases/app-db/backup-policies"
+    answer = httpx.get(url, params={"per_page": per_page}, headers={"Authorization": f"{DEMO_TOKEN_ID}:{DEMO_TOKEN}"})
+    assert answer.status_code == 400
