@@ -3,16 +3,23 @@ an unlucky interleaving, still gets past them, driven through Bolt's pipeline wi
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from approval_helpers import ALICE, CAROL, PROD, approvals_bot, ask, request_id, sweep
-from conftest import Bot
+from approval_helpers import ALICE, BOB, CAROL, PROD, RULES, approvals_bot, ask, request_id, sweep
+from conftest import SIGNING_SECRET, Bot, make_bot
+from slack_bolt import BoltRequest
 
+from bot.adapters.planetscale import PlanetScaleClient
+from bot.adapters.store import Store
 from bot.domain.change_requests import RequestState
 from bot.domain.ports import Unreachable
 from bot.emulators.planetscale import Fault, PlanetScaleState
-from handlers.blocks import APPROVE
+from bot.emulators.slack import SlackState
+from bot.emulators.slack_requests import signed_headers
+from handlers.blocks import APPROVE, REVERT
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
 
@@ -116,3 +123,42 @@ def test_a_patch_that_landed_unconfirmed_late_in_its_requests_life_is_settled_no
     assert state_of(approvals_bot, request_id(message)) is RequestState.APPLIED, \
         "a change PlanetScale holds is recorded as not applied"
     assert not [e for e in approvals_bot.audit.all() if e.request_id == request_id(message) and e.action == "failed"]
+
+
+@pytest.fixture
+def second_instance(approvals_bot: Bot, settings: Any, slack: SlackState, planetscale_client: PlanetScaleClient,
+                    slack_server: Any, store_url: str) -> Iterator[Bot]:
+    """Another bot on the same database: its own process state (locks, caches), the database shared."""
+    if not store_url.startswith("postgresql"):
+        pytest.skip("two instances share a database only on PostgreSQL")
+    store = Store(store_url)
+    yield from make_bot(settings, slack, planetscale_client, store, slack_server)
+    store.close()
+
+
+@pytest.mark.xfail(strict=True, reason="ChangePath._reverting is a lock of one process: two Revert clicks handled "
+                   "by two instances each find no open revert and each ask one")
+def test_two_revert_clicks_on_two_instances_make_one_request(
+    approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState
+) -> None:
+    applied = ask(approvals_bot, f"update acme/app-db {PROD} retention=5d")
+    approvals_bot.click(APPROVE, request_id(applied), user=CAROL, message=applied)
+    shown = [e for e in approvals_bot.slack.events if e.ts == applied.ts and e.kind in ("message", "update")]
+    revert = next(e for b in shown[-1].blocks for e in b.get("elements", []) if e.get("action_id") == REVERT)
+    second_instance.use_rules(RULES.format(approvals=1))
+    start = threading.Barrier(2)
+
+    def click(bot: Bot, user: str) -> None:
+        body = bot.click_body(REVERT, revert["value"], user=user, message=applied)
+        start.wait()
+        bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body)))
+
+    threads = [threading.Thread(target=click, args=(approvals_bot, BOB)),
+               threading.Thread(target=click, args=(second_instance, ALICE))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert approvals_bot.executor.wait_idle(60) and second_instance.executor.wait_idle(60)
+    reverts = [r for r in approvals_bot.deps.store.requests() if r.revert_of == request_id(applied)]
+    assert len(reverts) == 1, "two Revert clicks on two instances made two pending requests"
