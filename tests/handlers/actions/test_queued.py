@@ -69,7 +69,7 @@ def test_a_change_whose_patch_went_unconfirmed_is_posted_and_its_result_told(
 
     def blind_find(db: Any, ref: str, visible: Any = None) -> Any:
         reads.append(ref)
-        if len(reads) > 1:
+        if len(reads) > 2:  # asked, then read again under the lease: the read that would settle it fails
             raise Unreachable("PlanetScale did not answer in time.")
         return real_find(db, ref, visible)
 
