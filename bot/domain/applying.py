@@ -120,6 +120,11 @@ class Applying(Lifecycle):
             why = verdict.reason if verdict.refusal in (Refusal.MOVED, Refusal.INVALID) else \
                 f"{verdict.reason}. Nothing was sent."
             return self._fail(request, by, why, REFUSED_AS[verdict.refusal], claim)
+        if verdict.kind is VerdictKind.CANNOT_TELL and not request.approvals_needed:
+            why = f"{verdict.reason}; the bot judges it again shortly"
+            back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
+                              record=request_event("waiting", request, SYSTEM, detail=why)) or request
+            return Outcome(OutcomeKind.QUEUED, f"Not applied yet, nothing was sent: {why}.", back)
         if verdict.kind is not VerdictKind.APPLY:
             why = (f"{verdict.reason}; approve again in a moment to apply it"
                    if verdict.kind is VerdictKind.CANNOT_TELL else waiting_detail(verdict))

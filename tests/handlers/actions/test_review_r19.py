@@ -47,8 +47,6 @@ planetscale_role = "admin"
 """
 
 
-@pytest.mark.xfail(strict=True, reason="CANNOT_TELL under the lease moves a no-approval change back to pending "
-                   "with 0 approvals needed: posted as 'needs 0 approvals', and no sweep ever judges it again")
 def test_a_change_needing_no_approval_that_cannot_be_judged_under_its_lease_is_not_left_to_nobody(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
