@@ -3,6 +3,7 @@ an unlucky interleaving, still gets past them, driven through Bolt's pipeline wi
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -154,7 +155,8 @@ def test_two_revert_clicks_on_two_instances_make_one_request(
     both_looked = threading.Barrier(2, timeout=10)
     for bot in (approvals_bot, second_instance):
         def find(db: Any, ref: str, visible: Any = None, real: Any = bot.deps.changes.policies.find_policy) -> Any:
-            both_looked.wait()
+            with contextlib.suppress(threading.BrokenBarrierError):  # once fixed, the second may wait instead
+                both_looked.wait()
             return real(db, ref, visible)
         bot.deps.changes.policies.find_policy = find  # type: ignore[method-assign]
 
