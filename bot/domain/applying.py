@@ -27,7 +27,7 @@ from bot.domain.judge import (
 from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, Lifecycle
 from bot.domain.outcomes import SYSTEM, Outcome, OutcomeKind, explain, request_event, waiting_detail
 from bot.domain.policy import BackupPolicy, PolicyUpdate
-from bot.domain.ports import Claim, PlanetScaleError
+from bot.domain.ports import Claim, PlanetScaleError, RateLimited, Unavailable
 from bot.domain.reading import PolicyNotFound, PolicyService
 
 log = logging.getLogger(__name__)
@@ -112,14 +112,25 @@ class Applying(Lifecycle):
         try:
             current = self.policies.find_policy(db, request.policy_id)
         except (PlanetScaleError, PolicyNotFound) as exc:
-            return self._fail(request, by, "the policy could not be read again before applying: "
-                                           f"{exc.user_message}", claim=claim)
+            why = f"the policy could not be read again before applying: {exc.user_message}"
+            if isinstance(exc, Unavailable | RateLimited) and self.clock() < request.expires_at:
+                # A passing failure closes nothing: nothing was sent, and the sweep reads it again.
+                why = f"{why}; the bot tries again shortly"
+                back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
+                                  record=request_event("waiting", request, SYSTEM, detail=why)) or request
+                return Outcome(OutcomeKind.QUEUED, f"Not applied yet, nothing was sent: {why}.", back)
+            return self._fail(request, by, why, claim=claim)
         verdict = self._judge(Stage.APPLYING, current, Asked.of(request), self.store.approvers_of(request.id))
         if verdict.kind is VerdictKind.REFUSE:
             assert verdict.refusal is not None
             why = verdict.reason if verdict.refusal in (Refusal.MOVED, Refusal.INVALID) else \
                 f"{verdict.reason}. Nothing was sent."
             return self._fail(request, by, why, REFUSED_AS[verdict.refusal], claim)
+        if verdict.kind is VerdictKind.CANNOT_TELL and not request.approvals_needed:
+            why = f"{verdict.reason}; the bot judges it again shortly"
+            back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
+                              record=request_event("waiting", request, SYSTEM, detail=why)) or request
+            return Outcome(OutcomeKind.QUEUED, f"Not applied yet, nothing was sent: {why}.", back)
         if verdict.kind is not VerdictKind.APPLY:
             why = (f"{verdict.reason}; approve again in a moment to apply it"
                    if verdict.kind is VerdictKind.CANNOT_TELL else waiting_detail(verdict))

@@ -28,8 +28,10 @@ TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
     S.PENDING: frozenset({S.PENDING, S.APPROVED, S.REJECTED, S.CANCELLED, S.EXPIRED, S.FAILED}),
     S.APPROVED: frozenset({S.APPLYING}),  # claimed with the policy's lease (ChangeStore.claim_for_applying)
     # back to pending when the rules, judged again under the lease, ask for more approvals or cannot tell;
+    # back to approved when they cannot tell on a change that needs no approval (no click would move it on),
+    # or when the policy could not be read for a moment: the sweep judges it again;
     # applying → applying when a PATCH's outcome is not known yet and the sweep is left to settle it.
-    S.APPLYING: frozenset({S.APPLYING, S.APPLIED, S.FAILED, S.PENDING}),
+    S.APPLYING: frozenset({S.APPLYING, S.APPLIED, S.FAILED, S.PENDING, S.APPROVED}),
     S.APPLIED: frozenset(),
     S.FAILED: frozenset(),
     S.REJECTED: frozenset(),
