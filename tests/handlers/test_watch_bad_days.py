@@ -334,8 +334,6 @@ def test_a_kept_notice_whose_state_cannot_be_read_is_told_plainly_and_holds_up_n
     assert any(p.startswith(":eyes:") for p in posted) and bot.deps.store.unposted_notices() == []
 
 
-@pytest.mark.xfail(strict=True, reason="a lone surrogate (JSON \\ud800) in a policy name cannot be encoded by the "
-                                       "database driver: the policy is skipped on every pass, never told")
 def test_a_policy_whose_name_holds_a_lone_surrogate_is_told_and_read_back_as_it_was(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
     bot, watcher = watched
