@@ -358,14 +358,15 @@ def revert_confirm(name: str, now: BackupPolicy | dict[str, Any], back_to: Backu
     """What a Revert will do, asked before it does it: a revert is a change like any other."""
     current = now if isinstance(now, BackupPolicy) else BackupPolicy.model_validate(now)
     target = back_to.model_dump() if isinstance(back_to, BackupPolicy) else back_to
-    steps = "; ".join(f"{c.label} {c.before} → {c.after}" for c in describe_changes(current, target))
-    intro = "Undo the change made outside the bot" if outside else f"Put {name} back as it was"
+    # Its text is mrkdwn: the names and values are escaped as in any message.
+    steps = "; ".join(f"{c.label} {escape(c.before)} → {escape(c.after)}" for c in describe_changes(current, target))
+    intro = "Undo the change made outside the bot" if outside else f"Put {escape(name)} back as it was"
     text = (f"{intro}: {steps or 'no visible change'}. It is asked as a new change, judged by the access rules, "
             "guardrails and approvals; nothing is sent until it is allowed.")
     if len(text) > 300:  # Slack's limit for a confirmation's text
         text = f"{intro} ({len(steps.split('; '))} settings). It is asked as a new change, judged by the access " \
                "rules, guardrails and approvals; nothing is sent until it is allowed."
-    return ConfirmObject(title="Revert this change?", text=text[:300], confirm="Ask to revert", deny="Keep it")
+    return ConfirmObject(title="Revert this change?", text=fit(text, 300), confirm="Ask to revert", deny="Keep it")
 
 
 def changes_text_between(before: BackupPolicy, after: BackupPolicy | dict[str, Any]) -> str:
