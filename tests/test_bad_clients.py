@@ -52,8 +52,6 @@ def refused_after(port: int, head: bytes, most: int) -> int | None:
     return None
 
 
-@pytest.mark.xfail(strict=True, reason="serve runs uvicorn's httptools parser, which has no bound on a request's "
-                                       "head: one unsigned connection grows the process by the size it sends")
 def test_an_endless_header_is_refused_before_the_server_holds_it_and_slack_still_gets_through(
         served: tuple[int, str]) -> None:
     port, slack_url = served
