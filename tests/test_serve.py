@@ -157,11 +157,16 @@ def test_the_server_keeps_answering_while_a_listener_takes_its_time_before_its_a
         assert slow_answer.result(20).text == "done"
 
 
-def test_a_body_that_is_not_utf8_is_refused(server: str) -> None:
+@pytest.mark.xfail(strict=True, reason="slack_sdk's signature check decodes the body as UTF-8 and raises: a body "
+                                       "that is not UTF-8 with a current time stamp gets a 500 and a traceback")
+def test_a_body_that_is_not_utf8_is_refused_as_unsigned_whatever_its_time_stamp(
+        server: str, caplog: pytest.LogCaptureFixture) -> None:
     body = b"token=\xff\xfe"
     answer = httpx.post(f"{server}/slack/events", content=body, timeout=10,
-                        headers={"content-type": "application/x-www-form-urlencoded"})
-    assert answer.status_code == 400 and "UTF-8" in answer.text
+                        headers={"content-type": "application/x-www-form-urlencoded",
+                                 "x-slack-request-timestamp": str(int(time.time())), "x-slack-signature": "v0=00"})
+    assert answer.status_code == 401
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.exc_info]
 
 
 def test_healthz(server: str) -> None:
