@@ -102,4 +102,7 @@ def signed(verifier: SignatureVerifier, request: Request, body: bytes) -> bool:
     signature = request.headers.get("x-slack-signature") or ""
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12) or not signature.isascii():
         return False
-    return verifier.is_valid(body, timestamp, signature)
+    try:
+        return verifier.is_valid(body, timestamp, signature)
+    except UnicodeDecodeError:  # slack_sdk reads the body as UTF-8, as Slack sends it: anything else is not Slack's
+        return False
