@@ -279,8 +279,6 @@ def test_an_access_file_that_is_a_folder_is_refused_with_the_reason_at_start(tmp
         load_access_rules(str(tmp_path))
 
 
-@pytest.mark.xfail(strict=True, reason="the access file is opened whatever it is: a FIFO put in its place blocks "
-                                       "the reload, under the lock every decision takes, until something writes to it")
 def test_an_access_file_replaced_by_a_fifo_keeps_the_last_good_rules_and_blocks_no_decision(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     import threading
