@@ -57,9 +57,10 @@ USER_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")  # a user mention survive
 # writes is a token, since user text is escaped first.
 UNCUTTABLE = re.compile(r"&(?:amp|lt|gt);|<[^<>\n]*>")
 ELLIPSIS = "…"
-# Unicode's format characters (Cf), but the zero-width joiner.
+# Unicode's format characters (Cf), but the zero-width joiner; and lone surrogates (Cs, JSON's `\\ud800`), which
+# no UTF-8 can carry to Slack.
 INVISIBLE = re.compile("[" + "".join(re.escape(chr(c)) for c in range(0x80, 0x110000)
-                                     if c != 0x200D and unicodedata.category(chr(c)) == "Cf") + "]")
+                                     if c != 0x200D and unicodedata.category(chr(c)) in ("Cf", "Cs")) + "]")
 
 
 def escape(text: str) -> str:

@@ -21,14 +21,15 @@ ESCAPED = "\ufffe"
 
 class OutsideText(sa.TypeDecorator[str]):
     """Text from outside (PlanetScale's names and IDs, what people type): any length, and U+0000 too, which
-    PostgreSQL's text cannot hold. A value holding U+0000 (or beginning with ESCAPED) is stored as ESCAPED and its
-    JSON string, and read back as it was; comparisons go through the same escape, so lookups by it still match."""
+    PostgreSQL's text cannot hold, and a lone surrogate (JSON's `\\ud800`), which no UTF-8 can. Such a value (or
+    one beginning with ESCAPED) is stored as ESCAPED and its JSON string, and read back as it was; comparisons go
+    through the same escape, so lookups by it still match."""
 
     impl = sa.Text
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        if value is not None and ("\x00" in value or value.startswith(ESCAPED)):
+        if value is not None and ("\x00" in value or value.startswith(ESCAPED) or _surrogate(value)):
             return ESCAPED + json.dumps(value)
         return value
 
@@ -36,6 +37,17 @@ class OutsideText(sa.TypeDecorator[str]):
         if isinstance(value, str) and value.startswith(ESCAPED):
             return str(json.loads(value[len(ESCAPED):]))
         return value  # type: ignore[no-any-return]
+
+
+def _surrogate(value: str) -> bool:
+    if value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
 
 schema_version = sa.Table(
     "schema_version", metadata,

@@ -11,6 +11,7 @@ import fnmatch
 import logging
 import os
 import re
+import stat
 import threading
 import tomllib
 from collections.abc import Callable, Iterable
@@ -325,6 +326,16 @@ def decode_rules(raw: bytes, path: str) -> AccessRules:
     return parse_rules(text.removeprefix("\ufeff"), path)
 
 
+def read_regular_file(path: str) -> bytes:
+    """The bytes of a regular file (or of what a symbolic link points to); AccessFileError for anything else: a pipe
+    would block the reader until something writes to it, and a device may never end."""
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise AccessFileError(f"{path} is not a regular file (a pipe or a device): point BACKUP_BOT_ACCESS_FILE "
+                                  "at the rules file itself.")
+        return handle.read()
+
+
 # A new version of the access file is taken once it has stayed the same this long: written in place, a file is
 # read half-written while its writer is at it (and half a file may parse, as rules that ask less). Two seconds,
 # as some file systems keep modification times to the second.
@@ -360,8 +371,7 @@ class AccessFile:
         """The file's bytes, unchanged while it was read (the writer's last write may land meanwhile)."""
         for _ in range(20):
             before = self._stat()
-            with open(self.path, "rb") as handle:
-                raw = handle.read()
+            raw = read_regular_file(self.path)
             if self._stat() == before:
                 return before, raw
         raise AccessFileError(f"{self.path} kept changing while it was read; write it once, then start the bot.")
@@ -389,8 +399,7 @@ class AccessFile:
 
     def _reload(self, stamp: Stamp) -> None:
         try:
-            with open(self.path, "rb") as handle:
-                raw = handle.read()
+            raw = read_regular_file(self.path)
             if self._stat() != stamp:
                 return  # written to while read: judged again at the next decision
             self._stamp = stamp

@@ -164,8 +164,10 @@ def run_serve(host: str, port: int | None) -> int:
     asgi = create_asgi_app(app, health=lambda: health_report(deps, watcher), on_shutdown=finish,
                            on_startup=check_database_soon, signing_secret=settings.slack_signing_secret)
     log.info("serving on %s:%s, PlanetScale at %s", host, port or settings.port, settings.planetscale_api_url)
+    # h11, whose bound on a request's head (16 KB by default) refuses an endless header line before it is held:
+    # httptools reads one without limit, and anyone who reaches the Request URL could fill the memory with it.
     server = uvicorn.Server(uvicorn.Config(asgi, host=host, port=port or settings.port, log_config=None,
-                                          access_log=False, timeout_graceful_shutdown=20))
+                                          access_log=False, timeout_graceful_shutdown=20, http="h11"))
     # What start-up made lives as long as the process: frozen, the collector's full passes skip it. Not collected
     # first, which would lengthen the start; start-up's little garbage stays.
     gc.freeze()

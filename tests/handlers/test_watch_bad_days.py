@@ -3,6 +3,7 @@ found elsewhere, and says what it skipped and why (the log, /healthz and the aud
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -332,3 +333,74 @@ def test_a_kept_notice_whose_state_cannot_be_read_is_told_plainly_and_holds_up_n
     posted = watch_pass(bot, watcher)
     assert any("could not be shown (its state could not be read)" in p for p in posted), posted
     assert any(p.startswith(":eyes:") for p in posted) and bot.deps.store.unposted_notices() == []
+
+
+def test_a_policy_whose_name_holds_a_lone_surrogate_is_told_and_read_back_as_it_was(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    assert watch_pass(bot, watcher) == []
+    with planetscale.lock:
+        listed = [dict(p) for p in planetscale.policies[("acme", "app-db")].values()]
+    name = "half\ud800a pair"  # JSON allows "\ud800" alone; no UTF-8 can hold it
+    odd = {**listed[0], "id": "bpsurrogate", "name": name, "created_at": just_now()}
+    body = json.dumps({"type": "list", "current_page": 1, "next_page": None, "prev_page": None,
+                       "data": [*listed, odd]})
+    planetscale.add_fault(Fault(status=200, body=body, times=None, method="GET",
+                                path_contains="/app-db/backup-policies"))
+    [created] = watch_pass(bot, watcher)
+    assert created.startswith(":new:") and watcher.skipped == []
+    [record] = [e for e in bot.audit.all() if e.action == "created_outside"]
+    assert record.policy_name == name
+    assert watch_pass(bot, watcher) == []  # read back as it was: nothing new
+
+
+@pytest.mark.xfail(strict=True, reason="the store sets no statement or lock timeout on PostgreSQL: a pass waits on "
+                                       "a database that stops answering for as long as it does, and its heartbeat "
+                                       "keeps the lease, so no other instance watches meanwhile")
+def test_a_database_that_stops_answering_mid_pass_ends_the_pass_within_a_bound(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    import threading
+
+    bot, watcher = watched
+    if not bot.deps.store.url.startswith("postgresql"):
+        pytest.skip("a table held by another session stands for a database that stops answering: PostgreSQL's")
+    watch_pass(bot, watcher)
+    planetscale.dashboard_change("acme", "billing-db", "bp04billing", retention_value=3)
+    engine = sa.create_engine(bot.deps.store.url)
+    finished = threading.Event()
+    passing = threading.Thread(target=lambda: (watcher.run_once(), finished.set()), daemon=True)
+    try:
+        with engine.connect() as other:
+            other.exec_driver_sql("LOCK TABLE watch_seen IN ACCESS EXCLUSIVE MODE")  # held until rolled back
+            passing.start()
+            ended = finished.wait(25)
+            other.rollback()
+        passing.join(60)
+    finally:
+        engine.dispose()
+    assert ended, "the pass still waits on the database"
+
+
+@pytest.mark.xfail(strict=True, reason="a notice is marked posted before it is posted; when Slack fails and the "
+                                       "database fails at the unclaim too (the bot's network down), it stays marked "
+                                       "and is never posted")
+def test_a_notice_is_not_lost_when_slack_and_then_the_database_fail_while_it_is_posted(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.emulators.slack import MethodFault
+
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    store = bot.deps.store
+
+    def unreachable(notice_id: str) -> None:
+        raise sa.exc.OperationalError("UPDATE watch_notices", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(store, "unclaim_watch_notice", unreachable)
+    bot.slack.add_fault(MethodFault("chat.postMessage", status=500, times=None))
+    planetscale.dashboard_change("acme", "billing-db", "bp04billing", retention_value=3)
+    with contextlib.suppress(sa.exc.OperationalError):  # the pass met it; the timer runs the next one
+        watcher.run_once()
+    bot.slack.faults.clear()
+    monkeypatch.undo()
+    posted = watch_pass(bot, watcher)
+    assert [p.split(":")[1] for p in posted] == ["eyes"], posted

@@ -277,3 +277,25 @@ def test_an_access_file_that_is_a_folder_is_refused_with_the_reason_at_start(tmp
 
     with pytest.raises(SettingsError, match="cannot be read"):
         load_access_rules(str(tmp_path))
+
+
+def test_an_access_file_replaced_by_a_fifo_keeps_the_last_good_rules_and_blocks_no_decision(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    path = tmp_path / "access.toml"
+    path.write_text('[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\neditors = ["U0ALICE001"]\n')
+    rules = AccessFile(str(path))
+    kept = rules.rules
+    path.unlink()
+    os.mkfifo(path)
+    os.utime(path, (time.time() - 5, time.time() - 5))  # settled
+    read: list[object] = []
+    deciding = threading.Thread(target=lambda: read.append(rules.rules), daemon=True)
+    deciding.start()
+    deciding.join(10)
+    if deciding.is_alive():  # let the blocked reader go: a writer that closes at once
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        deciding.join(10)
+        pytest.fail("reading the access file blocked a decision")
+    assert read == [kept] and rules.last_error is not None and "not a regular file" in rules.last_error
