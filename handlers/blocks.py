@@ -398,8 +398,9 @@ INTERNAL_ACTIONS = frozenset({"sending"})
 COUNTED = re.compile(r"\b([0-9]+) ([a-z]+)\(s\)")
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 policy`, `2 policies`: `many` where adding an s is wrong."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
 
 
 def history_line(event: AuditEvent) -> str:

@@ -87,18 +87,14 @@ def named(dbs: list[DatabaseRef]) -> str:
     return listed + (f" and {len(dbs) - NAMED_AT_MOST} more" if len(dbs) > NAMED_AT_MOST else "")
 
 
-def plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
-
-
 def summary_lines(export: Export, rendered: Rendered, chosen: ExportFormat) -> list[str]:
     lines = []
     if export.hidden_databases:
-        lines.append(f"• Left out: {plural(export.hidden_databases, 'database', 'databases')} matching "
+        lines.append(f"• Left out: {blocks.plural(export.hidden_databases, 'database', 'databases')} matching "
                      f"{code(export.asked)} that the access rules do not let you see in this channel.")
     if export.hidden_policies:
-        lines.append(f"• Left out: {plural(export.hidden_policies, 'policy', 'policies')} with a target the access "
-                     "rules do not let you see in this channel.")
+        hidden = blocks.plural(export.hidden_policies, "policy", "policies")
+        lines.append(f"• Left out: {hidden} with a target the access rules do not let you see in this channel.")
     if export.over_cap:
         lines.append(f"• An export covers at most {MAX_DATABASES} databases, the first by name; not exported: "
                      f"{named(export.over_cap)}. Export them with a narrower glob or one by one.")
@@ -106,7 +102,7 @@ def summary_lines(export: Export, rendered: Rendered, chosen: ExportFormat) -> l
         lines.append(f"• Too large for Slack's messages, not exported: {named(rendered.cut)}. Export them on their "
                      "own or with a narrower glob.")
     if rendered.policies_cut:
-        cut = plural(rendered.policies_cut, "policy", "policies")
+        cut = blocks.plural(rendered.policies_cut, "policy", "policies")
         lines.append(f"• Too large for Slack's messages: the last {cut} of {code(rendered.shown[0].db)} are not "
                      "exported (five messages hold no more).")
     if export.unread:
@@ -141,8 +137,8 @@ def headline(export: Export, rendered: Rendered, chosen: ExportFormat) -> str:
     what = "Terraform" if chosen is ExportFormat.TERRAFORM else "JSON"
     exported = exported_databases(rendered, chosen)
     count = sum(len(d.policies) for d in exported)
-    return (f"{what} for {code(export.asked)}: {plural(count, 'policy', 'policies')} of "
-            f"{plural(len(exported), 'database', 'databases')}")
+    return (f"{what} for {code(export.asked)}: {blocks.plural(count, 'policy', 'policies')} of "
+            f"{blocks.plural(len(exported), 'database', 'databases')}")
 
 
 def messages(export: Export, chosen: ExportFormat) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -158,8 +154,8 @@ def messages(export: Export, chosen: ExportFormat) -> list[tuple[str, list[dict[
         whole = "the parts, in order," if len(pieces) > 1 else "it"
         how = (f" Put {whole} in one `.tf` file, then `terraform plan`: it imports each policy and shows no change."
                if chosen is ExportFormat.TERRAFORM else f" {whole.capitalize()} make one JSON document.")
-    intro: list[Any] = [blocks.section(title
-                                       + (f", in {plural(len(pieces), 'part', 'parts')}." if pieces else ".") + how)]
+    in_parts = f", in {blocks.plural(len(pieces), 'part')}." if pieces else "."
+    intro: list[Any] = [blocks.section(title + in_parts + how)]
     lines = summary_lines(export, rendered, chosen)
     summary, not_shown = blocks.packed(lines, room=2)
     intro += summary
@@ -227,7 +223,7 @@ def run_export(deps: Dependencies, parsed: ExportCommand, caller: Caller) -> Non
         return
     if glob and export.matched == export.hidden_databases:
         verb = "matches" if export.matched == 1 else "match"
-        refuse(deps, asked, caller, f"{plural(export.matched, 'database', 'databases')} of {asked.organization} "
+        refuse(deps, asked, caller, f"{blocks.plural(export.matched, 'database', 'databases')} of {asked.organization} "
                                     f"{verb} `{asked.database}`, and the access rules let you see none of them in "
                                     "this channel.")
         return
