@@ -37,6 +37,12 @@ def database_url(url: str) -> str:
     return url
 
 
+# PostgreSQL's bounds on one statement and on its wait for a lock (milliseconds): a database that stops answering
+# (a table held by another session) ends the statement with an error instead of stalling its caller (and the
+# watch, whose heartbeat would keep the lease meanwhile). The migration lifts them in its own transaction.
+STATEMENT_TIMEOUT_MS = 30_000
+LOCK_TIMEOUT_MS = 5_000
+
 # An index entry of PostgreSQL holds at most about 2,700 bytes: a longer key is kept as its hash.
 LONGEST_KEY = 300
 
@@ -84,7 +90,10 @@ class Store:
         sqlite = self.url.startswith("sqlite")
         engine: Engine = sa.create_engine(
             self.url,
-            connect_args={"check_same_thread": False, "timeout": 30} if sqlite else {"connect_timeout": 5},
+            connect_args={"check_same_thread": False, "timeout": 30} if sqlite else {
+                "connect_timeout": 5,
+                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
+            },
             pool_pre_ping=not sqlite,
         )
         if sqlite:
@@ -118,6 +127,9 @@ class Store:
 
         with self._connect().begin() as conn:
             if conn.dialect.name == "postgresql":
+                # Another instance may hold the lock for as long as its migrations take.
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+                conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
             schema_version.create(conn, checkfirst=True)
             done = set(conn.scalars(sa.select(schema_version.c.version)))
