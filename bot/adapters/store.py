@@ -696,21 +696,34 @@ class Store:
                                 .order_by(watch_notices.c.created_at).limit(limit)).mappings().all()
         return [_notice(r) for r in rows]
 
-    def claim_watch_notice(self, notice_id: str) -> bool:
-        """Mark a watch notice posted before posting it, so that it is posted once; `unclaim_watch_notice` if that
-        failed."""
+    def claim_watch_notice(self, notice_id: str, holder: str, seconds: float) -> bool:
+        """Claim an unposted watch notice to post it, so that one instance posts it; `watch_notice_posted` once
+        posted, `unclaim_watch_notice` if that failed. A claim `holder` could not release is its own to take again,
+        and anyone's once `seconds` have passed: a notice whose unclaim failed is not lost."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import watch_notices as t
+
+        now = self.clock()
+        with self.engine.begin() as conn:
+            return conn.execute(t.update().where(t.c.id == notice_id, t.c.posted_at.is_(None),
+                                                 sa.or_(t.c.claimed_until.is_(None), t.c.claimed_by == holder,
+                                                        t.c.claimed_until < now))
+                                .values(claimed_by=holder, claimed_until=now + seconds)).rowcount == 1
+
+    def watch_notice_posted(self, notice_id: str) -> None:
         from bot.adapters.schema import watch_notices
 
         with self.engine.begin() as conn:
-            return conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id,
-                                                             watch_notices.c.posted_at.is_(None))
-                                .values(posted_at=self.clock())).rowcount == 1
+            conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id)
+                         .values(posted_at=self.clock(), claimed_by=None, claimed_until=None))
 
     def unclaim_watch_notice(self, notice_id: str) -> None:
         from bot.adapters.schema import watch_notices
 
         with self.engine.begin() as conn:
-            conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id).values(posted_at=None))
+            conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id)
+                         .values(claimed_by=None, claimed_until=None))
 
     def get_notice(self, notice_id: str) -> Notice | None:
         import sqlalchemy as sa

@@ -378,9 +378,6 @@ def test_a_database_that_stops_answering_mid_pass_ends_the_pass_within_a_bound(
     assert ended, "the pass still waits on the database"
 
 
-@pytest.mark.xfail(strict=True, reason="a notice is marked posted before it is posted; when Slack fails and the "
-                                       "database fails at the unclaim too (the bot's network down), it stays marked "
-                                       "and is never posted")
 def test_a_notice_is_not_lost_when_slack_and_then_the_database_fail_while_it_is_posted(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.emulators.slack import MethodFault
