@@ -163,6 +163,9 @@ watch_notices = sa.Table(
     sa.Column("fields", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("posted_at", sa.Float, index=True),
+    # Who is posting it, until when: a claim its holder could not release ends, so the notice is not lost.
+    sa.Column("claimed_by", sa.String(36)),
+    sa.Column("claimed_until", sa.Float),
 )
 
 watch_lease = sa.Table(
@@ -236,6 +239,14 @@ def _add_reason_by_person(conn: Connection) -> None:
         conn.exec_driver_sql("UPDATE change_requests SET reason_by_person = FALSE WHERE reason LIKE 'revert of %'")
 
 
+def _add_notice_claims(conn: Connection) -> None:
+    # A database migrated from scratch has them already (migration 3 creates the table as it is now).
+    have = {c["name"] for c in sa.inspect(conn).get_columns("watch_notices")}
+    for column, kind in (("claimed_by", "VARCHAR(36)"), ("claimed_until", "FLOAT")):
+        if column not in have:
+            conn.exec_driver_sql(f"ALTER TABLE watch_notices ADD COLUMN {column} {kind}")
+
+
 # The columns that hold names and IDs from PlanetScale (and the keys made of them), once VARCHARs.
 OUTSIDE_TEXT_COLUMNS = {
     "change_requests": ("organization", "database", "policy_id", "policy_name"),
@@ -265,4 +276,5 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (6, "requests from Slack acted on once (replays, retries, several instances)", _add_deliveries),
     (7, "whether a request's reason was written by a person or by the bot", _add_reason_by_person),
     (8, "names and IDs from PlanetScale of any length", _outside_text),
+    (9, "a watch notice is claimed for a while and marked posted once posted", _add_notice_claims),
 ]

@@ -37,6 +37,12 @@ def database_url(url: str) -> str:
     return url
 
 
+# PostgreSQL's bounds on one statement and on its wait for a lock (milliseconds): a database that stops answering
+# (a table held by another session) ends the statement with an error instead of stalling its caller (and the
+# watch, whose heartbeat would keep the lease meanwhile). The migration lifts them in its own transaction.
+STATEMENT_TIMEOUT_MS = 30_000
+LOCK_TIMEOUT_MS = 5_000
+
 # An index entry of PostgreSQL holds at most about 2,700 bytes: a longer key is kept as its hash.
 LONGEST_KEY = 300
 
@@ -84,7 +90,10 @@ class Store:
         sqlite = self.url.startswith("sqlite")
         engine: Engine = sa.create_engine(
             self.url,
-            connect_args={"check_same_thread": False, "timeout": 30} if sqlite else {"connect_timeout": 5},
+            connect_args={"check_same_thread": False, "timeout": 30} if sqlite else {
+                "connect_timeout": 5,
+                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
+            },
             pool_pre_ping=not sqlite,
         )
         if sqlite:
@@ -118,6 +127,9 @@ class Store:
 
         with self._connect().begin() as conn:
             if conn.dialect.name == "postgresql":
+                # Another instance may hold the lock for as long as its migrations take.
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+                conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
             schema_version.create(conn, checkfirst=True)
             done = set(conn.scalars(sa.select(schema_version.c.version)))
@@ -684,21 +696,34 @@ class Store:
                                 .order_by(watch_notices.c.created_at).limit(limit)).mappings().all()
         return [_notice(r) for r in rows]
 
-    def claim_watch_notice(self, notice_id: str) -> bool:
-        """Mark a watch notice posted before posting it, so that it is posted once; `unclaim_watch_notice` if that
-        failed."""
+    def claim_watch_notice(self, notice_id: str, holder: str, seconds: float) -> bool:
+        """Claim an unposted watch notice to post it, so that one instance posts it; `watch_notice_posted` once
+        posted, `unclaim_watch_notice` if that failed. A claim `holder` could not release is its own to take again,
+        and anyone's once `seconds` have passed: a notice whose unclaim failed is not lost."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import watch_notices as t
+
+        now = self.clock()
+        with self.engine.begin() as conn:
+            return conn.execute(t.update().where(t.c.id == notice_id, t.c.posted_at.is_(None),
+                                                 sa.or_(t.c.claimed_until.is_(None), t.c.claimed_by == holder,
+                                                        t.c.claimed_until < now))
+                                .values(claimed_by=holder, claimed_until=now + seconds)).rowcount == 1
+
+    def watch_notice_posted(self, notice_id: str) -> None:
         from bot.adapters.schema import watch_notices
 
         with self.engine.begin() as conn:
-            return conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id,
-                                                             watch_notices.c.posted_at.is_(None))
-                                .values(posted_at=self.clock())).rowcount == 1
+            conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id)
+                         .values(posted_at=self.clock(), claimed_by=None, claimed_until=None))
 
     def unclaim_watch_notice(self, notice_id: str) -> None:
         from bot.adapters.schema import watch_notices
 
         with self.engine.begin() as conn:
-            conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id).values(posted_at=None))
+            conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id)
+                         .values(claimed_by=None, claimed_until=None))
 
     def get_notice(self, notice_id: str) -> Notice | None:
         import sqlalchemy as sa

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # How often the watch lease is renewed (or, by another instance, taken over): a crashed watcher is replaced within
 # about three of these, whatever BACKUP_BOT_WATCH_EVERY is.
 HEARTBEAT_SECONDS = 30.0
+# How long another instance leaves a notice claimed by this one before it posts it itself: longer than a post takes.
+NOTICE_CLAIM_SECONDS = 300.0
 
 
 class Watcher:
@@ -96,16 +98,17 @@ class Watcher:
 
     def post_pending(self) -> None:
         for notice in self.store.unposted_notices():
-            if not self.store.claim_watch_notice(notice.id):
+            if not self.store.claim_watch_notice(notice.id, self.holder, NOTICE_CLAIM_SECONDS):
                 continue
             try:
                 posted = self.post(notice)
-            except Exception:  # claimed, so it must be unclaimed, or it would never be posted
+            except Exception:  # claimed, so it is unclaimed for the next pass (or its claim ends)
                 log.exception("posting the watch's notice %s failed", notice.id)
                 posted = False
             if not posted:
                 self.store.unclaim_watch_notice(notice.id)
                 return  # Slack is failing: the rest waits for the next pass
+            self.store.watch_notice_posted(notice.id)
 
     def start(self) -> Watcher:
         self._timer.start()

@@ -354,9 +354,6 @@ def test_a_policy_whose_name_holds_a_lone_surrogate_is_told_and_read_back_as_it_
     assert watch_pass(bot, watcher) == []  # read back as it was: nothing new
 
 
-@pytest.mark.xfail(strict=True, reason="the store sets no statement or lock timeout on PostgreSQL: a pass waits on "
-                                       "a database that stops answering for as long as it does, and its heartbeat "
-                                       "keeps the lease, so no other instance watches meanwhile")
 def test_a_database_that_stops_answering_mid_pass_ends_the_pass_within_a_bound(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
     import threading
@@ -381,9 +378,6 @@ def test_a_database_that_stops_answering_mid_pass_ends_the_pass_within_a_bound(
     assert ended, "the pass still waits on the database"
 
 
-@pytest.mark.xfail(strict=True, reason="a notice is marked posted before it is posted; when Slack fails and the "
-                                       "database fails at the unclaim too (the bot's network down), it stays marked "
-                                       "and is never posted")
 def test_a_notice_is_not_lost_when_slack_and_then_the_database_fail_while_it_is_posted(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.emulators.slack import MethodFault

@@ -206,3 +206,27 @@ def test_a_database_made_with_short_name_columns_takes_any_name_once_migrated(po
         stored = conn.exec_driver_sql("SELECT policy_name FROM audit_events").scalar()
     assert "\x00" not in str(stored)
     store.close()
+
+
+def test_a_watch_notice_claim_ends_and_its_holder_may_take_it_again(clocked: tuple[Store, list[float]]) -> None:
+    from bot.adapters.schema import schema_version
+    from bot.domain.watch import Notice, NoticeKind
+
+    store, now = clocked
+    with store.engine.begin() as conn:  # a database migrated before notices were claimed for a while
+        for column in ("claimed_by", "claimed_until"):
+            conn.exec_driver_sql(f"ALTER TABLE watch_notices DROP COLUMN {column}")
+        conn.execute(schema_version.delete().where(schema_version.c.version == 9))
+    store.migrate()
+    notice = Notice(kind=NoticeKind.DRIFT, organization="acme", database="app-db", policy_id="bp01",
+                    policy_name="P", detail="changed", id="n1", created_at=now[0])
+    with store.engine.begin() as conn:
+        store._add_notice(conn, notice)
+    assert store.claim_watch_notice("n1", "A", 300)
+    assert not store.claim_watch_notice("n1", "B", 300)
+    assert store.claim_watch_notice("n1", "A", 300)  # A's unclaim failed: its next pass takes it again
+    now[0] += 301
+    assert store.claim_watch_notice("n1", "B", 300)  # A stopped: its claim ended
+    store.watch_notice_posted("n1")
+    assert store.unposted_notices() == []
+    assert not store.claim_watch_notice("n1", "B", 300)
