@@ -10,7 +10,7 @@ from dataclasses import replace
 from functools import partial
 
 from bot.domain.access import AccessControl, AccessRules, DirectoryError
-from bot.domain.audit import AuditEvent
+from bot.domain.audit import AuditEvent, iso_of, moment_of
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.grammar import DatabaseRef
 from bot.domain.judge import (
@@ -149,7 +149,8 @@ class Applying(Lifecycle):
                              database=db.database, policy_id=current.id, policy_name=current.name,
                              before=current.model_dump(), sent=update.to_api(), reason=request.reason,
                              channel=request.channel, request_id=request.id,
-                             detail=None if by == request.requester else f"approved by <@{by}>")
+                             detail=None if by == request.requester else f"approved by <@{by}>",
+                             at=iso_of(self.clock()))
         # On the record before it leaves: a crash after the PATCH is still told. And the PATCH has a full lease
         # to run in: judging may have taken a while (pages of policies, role look-ups).
         if not self._hold(claim, record=attempt):
@@ -185,7 +186,9 @@ class Applying(Lifecycle):
         except PolicyNotFound as exc:
             return self._fail(request, by, f"the policy is gone from PlanetScale: {exc.user_message}", claim=claim)
         except PlanetScaleError as exc:
-            expired = self.clock() - request.created_at > self.access.rules.expire_after_seconds
+            # The bound counts from the PATCH: one sent late in the request's life gets as long as any other.
+            sent = [moment_of(e.at) for e in self.store.events_of_request(request.id) if e.action == "sending"]
+            expired = self.clock() - max(sent, default=request.created_at) > self.access.rules.expire_after_seconds
             if expired:
                 return self._fail(request, by, f"whether PlanetScale applied it could not be confirmed: "
                                                f"{exc.user_message}", claim=claim)

@@ -89,9 +89,6 @@ def test_a_change_needing_no_approval_that_cannot_be_judged_under_its_lease_is_n
     assert len(told) == 1 and ":white_check_mark:" in told[0]
 
 
-@pytest.mark.xfail(strict=True, reason="_settle gives up when the request is past its expiry (counted from when it "
-                   "was asked), so a PATCH sent late in the request's life gets almost no time to be confirmed: "
-                   "recorded failed while PlanetScale holds it, and its policy given to the next change")
 def test_a_patch_that_landed_unconfirmed_late_in_its_requests_life_is_settled_not_failed(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
