@@ -137,8 +137,6 @@ def second_instance(approvals_bot: Bot, settings: Any, slack: SlackState, planet
     store.close()
 
 
-@pytest.mark.xfail(strict=True, reason="ChangePath._reverting is a lock of one process: two Revert clicks handled "
-                   "by two instances each find no open revert and each ask one")
 def test_two_revert_clicks_on_two_instances_make_one_request(
     approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState
 ) -> None:
