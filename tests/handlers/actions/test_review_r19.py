@@ -171,8 +171,6 @@ def test_two_revert_clicks_on_two_instances_make_one_request(
     assert len(reverts) == 1, "two Revert clicks on two instances made two pending requests"
 
 
-@pytest.mark.xfail(strict=True, reason="_settle reads the policy the moment the bot stops waiting for the PATCH and "
-                   "takes 'not held yet' for 'not applied': PlanetScale may still carry the PATCH out")
 def test_a_patch_planetscale_carries_out_after_the_bot_stopped_waiting_is_not_told_as_not_applied(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
