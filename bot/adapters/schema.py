@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -266,6 +267,31 @@ def _outside_text(conn: Connection) -> None:
             conn.exec_driver_sql(f'ALTER TABLE {table} ALTER COLUMN "{column}" TYPE TEXT')
 
 
+def _one_open_revert(conn: Connection) -> None:
+    # Two instances could each ask a revert of the same change: all but one of such open reverts are cancelled
+    # (one applying is kept, else the oldest; an applying one is never cancelled), so the index can hold.
+    open_states = ("pending", "approved", "applying")
+    rows = conn.execute(sa.select(change_requests.c.id, change_requests.c.revert_of, change_requests.c.state,
+                                  change_requests.c.organization, change_requests.c.database)
+                        .where(change_requests.c.revert_of.is_not(None), change_requests.c.state.in_(open_states))
+                        .order_by(change_requests.c.created_at, change_requests.c.id)).mappings().all()
+    kept: set[str] = {r["revert_of"] for r in rows if r["state"] == "applying"}
+    for row in rows:
+        if row["state"] == "applying":
+            continue
+        if row["revert_of"] not in kept:
+            kept.add(row["revert_of"])
+            continue
+        detail = "a second revert of the same change, asked before the bot kept one per change"
+        conn.execute(change_requests.update().where(change_requests.c.id == row["id"])
+                     .values(state="cancelled", detail=detail))
+        conn.execute(INSERT_EVENT, {"action": "cancelled", "actor": "backup-bot", "organization": row["organization"],
+                                    "database": row["database"], "request_id": row["id"], "detail": detail,
+                                    "at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")})
+    conn.exec_driver_sql("CREATE UNIQUE INDEX IF NOT EXISTS ux_open_revert ON change_requests (revert_of) "
+                         "WHERE revert_of IS NOT NULL AND state IN ('pending', 'approved', 'applying')")
+
+
 # Numbered, append-only: a released migration is never edited, only followed by a new one.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "change requests, approvals and the audit trail", _create_initial),
@@ -277,4 +303,5 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (7, "whether a request's reason was written by a person or by the bot", _add_reason_by_person),
     (8, "names and IDs from PlanetScale of any length", _outside_text),
     (9, "a watch notice is claimed for a while and marked posted once posted", _add_notice_claims),
+    (10, "one open revert per change, across instances", _one_open_revert),
 ]

@@ -168,11 +168,25 @@ class Store:
     # --- change requests ------------------------------------------------------------------------------
 
     def add_request(self, request: ChangeRequest, record: AuditEvent | None = None) -> ChangeRequest:
-        from bot.adapters.schema import INSERT_REQUEST
+        import sqlalchemy as sa
 
-        with self.engine.begin() as conn:
-            conn.execute(INSERT_REQUEST, _columns(request))
-            logged = self._insert_event(conn, record)
+        from bot.adapters.schema import INSERT_REQUEST, change_requests
+
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(INSERT_REQUEST, _columns(request))
+                logged = self._insert_event(conn, record)
+        except sa.exc.IntegrityError:
+            if request.revert_of is None:
+                raise
+            # Another instance asked the same revert first (one open revert per change): that one stands.
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(change_requests).where(
+                    change_requests.c.revert_of == request.revert_of,
+                    change_requests.c.state.in_(OPEN_STATES))).mappings().first()
+            if row is None:
+                raise
+            return _request(row)
         _log_event(logged)
         return request
 

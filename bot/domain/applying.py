@@ -10,7 +10,7 @@ from dataclasses import replace
 from functools import partial
 
 from bot.domain.access import AccessControl, AccessRules, DirectoryError
-from bot.domain.audit import AuditEvent
+from bot.domain.audit import AuditEvent, iso_of, moment_of
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.grammar import DatabaseRef
 from bot.domain.judge import (
@@ -149,7 +149,8 @@ class Applying(Lifecycle):
                              database=db.database, policy_id=current.id, policy_name=current.name,
                              before=current.model_dump(), sent=update.to_api(), reason=request.reason,
                              channel=request.channel, request_id=request.id,
-                             detail=None if by == request.requester else f"approved by <@{by}>")
+                             detail=None if by == request.requester else f"approved by <@{by}>",
+                             at=iso_of(self.clock()))
         # On the record before it leaves: a crash after the PATCH is still told. And the PATCH has a full lease
         # to run in: judging may have taken a while (pages of policies, role look-ups).
         if not self._hold(claim, record=attempt):
@@ -185,7 +186,8 @@ class Applying(Lifecycle):
         except PolicyNotFound as exc:
             return self._fail(request, by, f"the policy is gone from PlanetScale: {exc.user_message}", claim=claim)
         except PlanetScaleError as exc:
-            expired = self.clock() - request.created_at > self.access.rules.expire_after_seconds
+            # The bound counts from the PATCH: one sent late in the request's life gets as long as any other.
+            expired = self.clock() - self._sent_at(request) > self.access.rules.expire_after_seconds
             if expired:
                 return self._fail(request, by, f"whether PlanetScale applied it could not be confirmed: "
                                                f"{exc.user_message}", claim=claim)
@@ -200,8 +202,20 @@ class Applying(Lifecycle):
                                                    detail=f"confirmed by reading the policy after: {why}"))
             return Outcome(OutcomeKind.APPLIED, "Applied (confirmed by reading the policy again).", done or request,
                            after=current)
+        if self.clock() - self._sent_at(request) < self.lease_seconds:
+            # PlanetScale may still carry out a PATCH the bot stopped waiting for: not held yet is not "not
+            # applied" until a worker's lease has passed since it was sent.
+            self._move(request.id, [S.APPLYING], S.APPLYING, claim=claim, detail=f"unconfirmed: {why}")
+            return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({why}) and does not hold "
+                                               "it yet; the bot checks again shortly and the message will show "
+                                               "the result.", request)
         return self._fail(request, by, f"{why} PlanetScale does not hold the change, so it was not applied.",
                           claim=claim)
+
+    def _sent_at(self, request: ChangeRequest) -> float:
+        """When the request's latest PATCH was sent (when it was asked, if none is on the record)."""
+        sent = [moment_of(e.at) for e in self.store.events_of_request(request.id) if e.action == "sending"]
+        return max(sent, default=request.created_at)
 
     def _fail(self, request: ChangeRequest, by: str, why: str, kind: OutcomeKind = OutcomeKind.FAILED,
               claim: Claim | None = None) -> Outcome:

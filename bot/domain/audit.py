@@ -16,6 +16,16 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def iso_of(moment: float) -> str:
+    """A clock's reading as an audit entry's time."""
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def moment_of(at: str) -> float:
+    """An audit entry's time as a clock's reading."""
+    return datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+
+
 @dataclass(frozen=True)
 class AuditEvent:
     action: str  # "applied", "dry_run", "rejected_input", "failed", "refused", …

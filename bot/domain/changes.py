@@ -168,10 +168,14 @@ class ChangePath(Applying):
                                                   [RequestState.PENDING, RequestState.APPROVED,
                                                    RequestState.APPLYING]):
             if request.revert_of == revert_of and request.reason == reason and not request.reason_by_person:
-                return Outcome(OutcomeKind.CLOSED, f"This revert is already asked by <@{request.requester}> and is "
-                                                   f"{describe_state(request)}: see its request in "
-                                                   f"<#{request.channel}>. Nothing more was done.", request)
+                return self._asked_already(request)
         return None
+
+    @staticmethod
+    def _asked_already(request: ChangeRequest) -> Outcome:
+        return Outcome(OutcomeKind.CLOSED, f"This revert is already asked by <@{request.requester}> and is "
+                                           f"{describe_state(request)}: see its request in <#{request.channel}>. "
+                                           "Nothing more was done.", request)
 
     def revert_outside_change(self, db: DatabaseRef, policy_id: str, earlier: Mapping[str, Any],
                               later: Mapping[str, Any], user: str, channel: str, seen_at: str) -> Outcome:
@@ -194,7 +198,9 @@ class ChangePath(Applying):
             decision = Decision(False, reason=explain(exc))
         if not decision.allowed:
             return self._refuse(user, db, channel, decision.reason, request_id=revert_of)
-        with self._reverting:  # within an instance, two clicks together see each other's request
+        # Within an instance, two clicks together see each other's request; across instances, the store keeps
+        # one open revert per change.
+        with self._reverting:
             asked = self._open_revert(db, policy_id, reason, revert_of)
             if asked is not None:
                 return asked
@@ -249,8 +255,10 @@ class ChangePath(Applying):
             + list(verdict.overridden), revert_of=revert_of, reason_by_person=plan.reason_by_person,
             expires_at=now + self.access.rules.expire_after_seconds, created_at=now, updated_at=now,
             state=RequestState.PENDING if needed else RequestState.APPROVED, decided_by=None if needed else user)
-        self.store.add_request(request, record=request_event(
+        stored = self.store.add_request(request, record=request_event(
             "requested", request, user, detail=f"needs {needed} approval(s)" if needed else None))
+        if stored.id != request.id:  # another instance asked this revert first
+            return self._asked_already(stored)
         if request.approvals_needed:
             return Outcome(OutcomeKind.REQUESTED, "Your request is waiting for approval.", request,
                            approvals=request.approvals_needed)

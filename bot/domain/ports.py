@@ -121,7 +121,8 @@ class ChangeStore(Protocol):
     def record(self, event: AuditEvent) -> None: ...
 
     def add_request(self, request: ChangeRequest, record: AuditEvent | None = None) -> ChangeRequest:
-        """Store a new request, and `record` in the same transaction."""
+        """Store a new request, and `record` in the same transaction. A revert of a change that has an open revert
+        already is not stored: that open revert is returned instead."""
         ...
 
     def get_request(self, request_id: str) -> ChangeRequest | None: ...

@@ -230,3 +230,45 @@ def test_a_watch_notice_claim_ends_and_its_holder_may_take_it_again(clocked: tup
     store.watch_notice_posted("n1")
     assert store.unposted_notices() == []
     assert not store.claim_watch_notice("n1", "B", 300)
+
+
+def revert_asked(store: Store, state: RequestState, created_at: float) -> ChangeRequest:
+    request = ChangeRequest(
+        organization="acme", database="app-db", policy_id="bp01", policy_name="P", requester="U0ALICE001",
+        channel="C0DBAOPS01", before={"target": "production"}, changes={"retention_value": 5}, approvals_needed=1,
+        approvers=[], expires_at=10_000, revert_of="r-1", state=state, created_at=created_at)
+    return store.add_request(request)
+
+
+def test_a_second_open_revert_of_a_change_is_not_stored_and_the_first_is_answered(
+    clocked: tuple[Store, list[float]]
+) -> None:
+    store, _ = clocked
+    first = revert_asked(store, RequestState.PENDING, 1)
+    assert store.add_request(ChangeRequest(
+        organization="acme", database="app-db", policy_id="bp01", policy_name="P", requester="U0BOB00001",
+        channel="C0DBAOPS01", before={}, changes={"retention_value": 5}, approvals_needed=1, approvers=[],
+        expires_at=10_000, revert_of="r-1")).id == first.id
+    assert [r.id for r in store.requests(list(RequestState))] == [first.id]
+    store.transition(first.id, [RequestState.PENDING], RequestState.CANCELLED)
+    assert revert_asked(store, RequestState.PENDING, 2).id != first.id  # a closed revert is asked again
+
+
+def test_open_reverts_of_one_change_stored_before_migration_10_keep_one(clocked: tuple[Store, list[float]]) -> None:
+    """Two instances could each ask a revert of the same change: the migration keeps the applying one (else the
+    oldest) and cancels the others, on the record."""
+    from bot.adapters.schema import schema_version
+
+    store, _ = clocked
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ux_open_revert")
+        conn.execute(schema_version.delete().where(schema_version.c.version == 10))
+    older = revert_asked(store, RequestState.PENDING, 1)
+    applying = revert_asked(store, RequestState.APPLYING, 2)
+    newer = revert_asked(store, RequestState.APPROVED, 3)
+    assert len({older.id, applying.id, newer.id}) == 3
+    store.migrate()
+    states = {r.id: r.state for r in store.requests(list(RequestState))}
+    assert states == {older.id: RequestState.CANCELLED, applying.id: RequestState.APPLYING,
+                      newer.id: RequestState.CANCELLED}
+    assert {e.request_id for e in store.all_events() if e.action == "cancelled"} == {older.id, newer.id}

@@ -89,9 +89,6 @@ def test_a_change_needing_no_approval_that_cannot_be_judged_under_its_lease_is_n
     assert len(told) == 1 and ":white_check_mark:" in told[0]
 
 
-@pytest.mark.xfail(strict=True, reason="_settle gives up when the request is past its expiry (counted from when it "
-                   "was asked), so a PATCH sent late in the request's life gets almost no time to be confirmed: "
-                   "recorded failed while PlanetScale holds it, and its policy given to the next change")
 def test_a_patch_that_landed_unconfirmed_late_in_its_requests_life_is_settled_not_failed(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
@@ -140,8 +137,6 @@ def second_instance(approvals_bot: Bot, settings: Any, slack: SlackState, planet
     store.close()
 
 
-@pytest.mark.xfail(strict=True, reason="ChangePath._reverting is a lock of one process: two Revert clicks handled "
-                   "by two instances each find no open revert and each ask one")
 def test_two_revert_clicks_on_two_instances_make_one_request(
     approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState
 ) -> None:
@@ -176,8 +171,6 @@ def test_two_revert_clicks_on_two_instances_make_one_request(
     assert len(reverts) == 1, "two Revert clicks on two instances made two pending requests"
 
 
-@pytest.mark.xfail(strict=True, reason="_settle reads the policy the moment the bot stops waiting for the PATCH and "
-                   "takes 'not held yet' for 'not applied': PlanetScale may still carry the PATCH out")
 def test_a_patch_planetscale_carries_out_after_the_bot_stopped_waiting_is_not_told_as_not_applied(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
