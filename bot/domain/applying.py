@@ -169,13 +169,13 @@ class Applying(Lifecycle):
                 return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({exc.user_message}); "
                                                    "the bot's sweep checks it and the message will show the "
                                                    "result.", request)
-            return self._settle(claim, by, exc.user_message)
+            return self._settle(claim, by, exc.user_message, answered=exc.status is not None)
         applied = after.model_dump()
         done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, after=applied,
                           record=replace(attempt, action="applied", after=applied))
         return Outcome(OutcomeKind.APPLIED, "Applied.", done or request, after=after)
 
-    def _settle(self, claim: Claim, by: str, why: str) -> Outcome:
+    def _settle(self, claim: Claim, by: str, why: str, answered: bool = False) -> Outcome:
         """After a PATCH whose outcome is unknown (or a crash): applied if PlanetScale now holds every value it
         sets, failed if it does not; when PlanetScale cannot be read either, the request stays applying (and
         keeps its policy: no other change is claimed on it) and the sweep asks again later."""
@@ -202,9 +202,9 @@ class Applying(Lifecycle):
                                                    detail=f"confirmed by reading the policy after: {why}"))
             return Outcome(OutcomeKind.APPLIED, "Applied (confirmed by reading the policy again).", done or request,
                            after=current)
-        if self.clock() - self._sent_at(request) < self.lease_seconds:
+        if not answered and self.clock() - self._sent_at(request) < self.lease_seconds:
             # PlanetScale may still carry out a PATCH the bot stopped waiting for: not held yet is not "not
-            # applied" until a worker's lease has passed since it was sent.
+            # applied" until a worker's lease has passed since it was sent. An answer (a 5xx, a 429) ended it.
             self._move(request.id, [S.APPLYING], S.APPLYING, claim=claim, detail=f"unconfirmed: {why}")
             return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({why}) and does not hold "
                                                "it yet; the bot checks again shortly and the message will show "
