@@ -52,6 +52,17 @@ def approvals_bot(settings: Any, slack: SlackState, planetscale_client: Any, sto
     store.close()
 
 
+@pytest.fixture
+def second_instance(approvals_bot: Bot, settings: Any, slack: SlackState, planetscale_client: Any,
+                    slack_server: Any, store_url: str) -> Iterator[Bot]:
+    """Another bot on the same database: its own process state (turns, locks, caches), the database shared."""
+    if not store_url.startswith("postgresql"):
+        pytest.skip("two instances share a database only on PostgreSQL")
+    store = Store(store_url)
+    yield from make_bot(settings, slack, planetscale_client, store, slack_server)
+    store.close()
+
+
 def request_message(bot: Bot) -> SlackEvent:
     """The one message posted in a channel (not a reply in its thread, nor a direct message)."""
     [message] = [e for e in bot.slack.events if e.kind == "message" and e.thread_ts is None

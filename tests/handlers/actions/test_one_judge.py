@@ -6,24 +6,20 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from approval_helpers import ALICE, BOB, CAROL, PROD, RULES, approvals_bot, ask, request_id, sweep
-from conftest import SIGNING_SECRET, Bot, make_bot
+from approval_helpers import ALICE, BOB, CAROL, PROD, RULES, approvals_bot, ask, request_id, second_instance, sweep
+from conftest import SIGNING_SECRET, Bot
 from slack_bolt import BoltRequest
 
-from bot.adapters.planetscale import PlanetScaleClient
-from bot.adapters.store import Store
 from bot.domain.change_requests import RequestState
 from bot.domain.ports import Unreachable
 from bot.emulators.planetscale import Fault, PlanetScaleState
-from bot.emulators.slack import SlackEvent, SlackState, SlackUser
+from bot.emulators.slack import SlackEvent, SlackUser
 from bot.emulators.slack_requests import signed_headers
 from handlers.blocks import APPROVE, REVERT
 
-__all__ = ["approvals_bot"]  # a fixture, used by name
+__all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
 DEV = "bp03devday"
 LEAD2 = "U0LEAD0002"
@@ -96,17 +92,6 @@ def test_item1_a_change_needing_no_approval_is_judged_on_the_policy_read_under_i
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
     no_approval_change_during_a_move(approvals_bot, approvals_bot, planetscale)
-
-
-@pytest.fixture
-def second_instance(approvals_bot: Bot, settings: Any, slack: SlackState, planetscale_client: PlanetScaleClient,
-                    slack_server: Any, store_url: str) -> Iterator[Bot]:
-    """Another bot on the same database: its own process state (turns, caches), the database's leases shared."""
-    if not store_url.startswith("postgresql"):
-        pytest.skip("two instances share a database only on PostgreSQL")
-    store = Store(store_url)
-    yield from make_bot(settings, slack, planetscale_client, store, slack_server)
-    store.close()
 
 
 def test_item1_across_two_instances_on_one_postgresql(

@@ -6,25 +6,21 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-from approval_helpers import ALICE, BOB, CAROL, PROD, RULES, approvals_bot, ask, request_id, sweep
-from conftest import DEMO_TOKEN, DEMO_TOKEN_ID, SIGNING_SECRET, Bot, make_bot
+from approval_helpers import ALICE, BOB, CAROL, PROD, RULES, approvals_bot, ask, request_id, second_instance, sweep
+from conftest import DEMO_TOKEN, DEMO_TOKEN_ID, SIGNING_SECRET, Bot
 from slack_bolt import BoltRequest
 
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
-from bot.adapters.store import Store
 from bot.domain.change_requests import RequestState
 from bot.domain.ports import Unreachable
 from bot.emulators.planetscale import Fault, PlanetScaleState
-from bot.emulators.slack import SlackState
 from bot.emulators.slack_requests import signed_headers
 from handlers.blocks import APPROVE, REVERT
 
-__all__ = ["approvals_bot"]  # a fixture, used by name
+__all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
 
 def state_of(bot: Bot, rid: str) -> RequestState:
@@ -124,17 +120,6 @@ def test_a_patch_that_landed_unconfirmed_late_in_its_requests_life_is_settled_no
     assert state_of(approvals_bot, request_id(message)) is RequestState.APPLIED, \
         "a change PlanetScale holds is recorded as not applied"
     assert not [e for e in approvals_bot.audit.all() if e.request_id == request_id(message) and e.action == "failed"]
-
-
-@pytest.fixture
-def second_instance(approvals_bot: Bot, settings: Any, slack: SlackState, planetscale_client: PlanetScaleClient,
-                    slack_server: Any, store_url: str) -> Iterator[Bot]:
-    """Another bot on the same database: its own process state (locks, caches), the database shared."""
-    if not store_url.startswith("postgresql"):
-        pytest.skip("two instances share a database only on PostgreSQL")
-    store = Store(store_url)
-    yield from make_bot(settings, slack, planetscale_client, store, slack_server)
-    store.close()
 
 
 def test_two_revert_clicks_on_two_instances_make_one_request(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,36 +19,24 @@ from approval_helpers import (
     ask,
     direct_messages,
     request_id,
+    second_instance,
     sweep,
     thread_of,
 )
-from conftest import SIGNING_SECRET, Bot, make_bot
+from conftest import SIGNING_SECRET, Bot
 from slack_bolt import BoltRequest
 
-from bot.adapters.planetscale import PlanetScaleClient
-from bot.adapters.store import Store
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale import Fault, PlanetScaleState
-from bot.emulators.slack import MethodFault, SlackState
+from bot.emulators.slack import MethodFault
 from bot.emulators.slack_requests import signed_headers
 from bot.runtime.watch import build_watcher
 from handlers.blocks import APPROVE, REVERT
 from handlers.watch import REVERT_OUTSIDE
 
-__all__ = ["approvals_bot"]  # a fixture, used by name
+__all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
 AUDIT = "C0DBAOPS01"
-
-
-@pytest.fixture
-def second_instance(approvals_bot: Bot, settings: Any, slack: SlackState, planetscale_client: PlanetScaleClient,
-                    slack_server: Any, store_url: str) -> Iterator[Bot]:
-    """Another bot on the same database: its own process state (locks, caches), the database shared."""
-    if not store_url.startswith("postgresql"):
-        pytest.skip("two instances share a database only on PostgreSQL")
-    store = Store(store_url)
-    yield from make_bot(settings, slack, planetscale_client, store, slack_server)
-    store.close()
 
 
 @pytest.mark.xfail(strict=True, reason="the one-open-revert index (migration 10) keys on revert_of, which a revert "
