@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +15,8 @@ import sqlalchemy as sa
 from approval_helpers import ALICE, CAROL, PROD, request_id
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
+from watch_helpers import AUDIT
+from watch_helpers import watched as watched  # the fixture
 
 from bot.adapters.planetscale import RetryPolicy
 from bot.domain.change_requests import ChangeRequest, RequestState
@@ -25,16 +26,6 @@ from bot.emulators.slack import SlackEvent
 from bot.runtime.watch import Watcher, build_watcher
 from handlers.blocks import APPROVE
 from handlers.watch import REVERT_OUTSIDE
-
-AUDIT = "C0DBAOPS01"
-
-
-@pytest.fixture
-def watched(approvals_bot: Bot) -> Iterator[tuple[Bot, Watcher]]:
-    approvals_bot.deps.audit_channel = AUDIT
-    watcher = build_watcher(approvals_bot.deps, approvals_bot.app.client, every=1)
-    yield approvals_bot, watcher
-    watcher.stop()
 
 
 def watch_pass(bot: Bot, watcher: Watcher) -> list[SlackEvent]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 from approval_helpers import PROD
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
+from watch_helpers import watched as watched  # the fixture
 
 from bot.adapters.planetscale import PlanetScaleClient, parse_rate
 from bot.domain.watch import RequestBudget
@@ -20,16 +20,6 @@ from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.runtime.app import health_report
 from bot.runtime.watch import Watcher, build_watcher, watch_budget
 from handlers.watch import SKIPPED_HEADLINE
-
-AUDIT = "C0DBAOPS01"
-
-
-@pytest.fixture
-def watched(approvals_bot: Bot) -> Iterator[tuple[Bot, Watcher]]:
-    approvals_bot.deps.audit_channel = AUDIT
-    watcher = build_watcher(approvals_bot.deps, approvals_bot.app.client, every=1)
-    yield approvals_bot, watcher
-    watcher.stop()
 
 
 def watch_pass(bot: Bot, watcher: Watcher) -> list[str]:
