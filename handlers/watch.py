@@ -170,7 +170,7 @@ def revert_outside(deps: Dependencies, notice_id: str, user: str, channel: str, 
     seen = datetime.fromtimestamp(notice.created_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
     later["target"] = notice.after["target"]  # the rule of the target it has now judges the revert too
     report_change(deps, client, deps.changes.revert_outside_change(notice.db, notice.policy_id, earlier, later,
-                                                                   user, channel, seen), respond)
+                                                                   user, channel, seen, notice.id), respond)
 
 
 def register(app: App, deps: Dependencies) -> None:

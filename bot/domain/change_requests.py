@@ -47,6 +47,7 @@ class ChangeRequest:
     expires_at: float
     reason: str | None = None
     risks: list[str] = field(default_factory=list)
+    # What a revert reverts: the applied request's ID, or the watch notice's of a change made outside the bot.
     revert_of: str | None = None
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     state: RequestState = RequestState.PENDING

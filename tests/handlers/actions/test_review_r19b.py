@@ -39,8 +39,6 @@ __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 AUDIT = "C0DBAOPS01"
 
 
-@pytest.mark.xfail(strict=True, reason="the one-open-revert index (migration 10) keys on revert_of, which a revert "
-                   "of a change made outside the bot leaves null: two instances each ask it")
 def test_two_clicks_on_the_watchs_revert_on_two_instances_make_one_request(
         approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState) -> None:
     """The watch posts a change made in PlanetScale's dashboard with a Revert; alice and bob click it at once,
@@ -84,6 +82,9 @@ def test_two_clicks_on_the_watchs_revert_on_two_instances_make_one_request(
     reverts = [r for r in approvals_bot.deps.store.requests([RequestState.PENDING])
                if r.reason and r.reason.startswith("revert of a change made outside the bot")]
     assert len(reverts) == 1, f"two Revert clicks on two instances made {len(reverts)} pending reverts"
+    [revert] = reverts
+    told = [e.text for e in approvals_bot.slack.events if e.kind == "response" and "already asked" in e.text]
+    assert len(told) == 1 and revert.id[:8] in told[0], "the second click is told which request is open"
 
 
 @pytest.mark.xfail(strict=True, reason="migration 10 cancels duplicate open reverts in the database alone: their "
