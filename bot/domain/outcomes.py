@@ -54,7 +54,7 @@ class OutcomeKind(StrEnum):
 REQUEST_MOVED = frozenset({OutcomeKind.REQUESTED, OutcomeKind.APPLIED, OutcomeKind.COUNTED, OutcomeKind.WAITING,
                            OutcomeKind.CONFLICT, OutcomeKind.NO_LONGER_ALLOWED, OutcomeKind.FAILED,
                            OutcomeKind.REJECTED, OutcomeKind.CANCELLED, OutcomeKind.EXPIRED,
-                           OutcomeKind.INVALID, OutcomeKind.CLOSED})
+                           OutcomeKind.INVALID, OutcomeKind.CLOSED, OutcomeKind.QUEUED})
 
 
 @dataclass(frozen=True)
