@@ -18,7 +18,7 @@ from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.audit import AuditEvent
-from bot.domain.change_requests import OPEN_STATES, ChangeRequest, RequestState
+from bot.domain.change_requests import CLOSED_STATES, OPEN_STATES, ChangeRequest, RequestState
 from bot.domain.ports import Claim
 from bot.domain.watch import Notice, NoticeKind, Seen
 
@@ -300,7 +300,7 @@ class Store:
         until = self.clock() + lease_seconds
         with self.engine.begin() as conn:
             held = conn.execute(policy_leases.update()
-                                .where(policy_leases.c.policy_key == short_key(claim.request.policy_key),
+                                .where(policy_leases.c.policy_key == claim.request.policy_key,
                                        policy_leases.c.holder == claim.token)
                                 .values(until=until)).rowcount
             if held != 1:
@@ -328,7 +328,7 @@ class Store:
         from bot.adapters.schema import policy_leases
 
         conn.execute(policy_leases.update()
-                     .where(policy_leases.c.policy_key == short_key(claim.request.policy_key),
+                     .where(policy_leases.c.policy_key == claim.request.policy_key,
                             policy_leases.c.holder == claim.token)
                      .values(holder=None, until=0))
 
@@ -425,12 +425,31 @@ class Store:
             conn.execute(deliveries.delete().where(deliveries.c.at < before))
 
     def forget_notice(self, request_id: str, notice: str) -> None:
-        """A notice that could not be sent may be tried again (by the next sweep or click)."""
-        from bot.adapters.schema import request_notices
+        """A notice that could not be sent may be tried again (by the next sweep or click): its request is no
+        longer told, even if another caller marked it told while this one was sending."""
+        from bot.adapters.schema import change_requests, request_notices
 
         with self.engine.begin() as conn:
             conn.execute(request_notices.delete().where(request_notices.c.request_id == request_id,
                                                         request_notices.c.notice == notice))
+            conn.execute(change_requests.update().where(change_requests.c.id == request_id,
+                                                        change_requests.c.told.is_(True)).values(told=False))
+
+    def mark_told(self, request_id: str, notices: Sequence[str]) -> bool:
+        """Mark a closed request told, if every one of `notices` is claimed (sent, or being sent: one whose
+        sending fails is forgotten, which unmarks it)."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests, request_notices
+
+        claimed = (sa.select(sa.func.count()).select_from(request_notices)
+                   .where(request_notices.c.request_id == request_id,
+                          request_notices.c.notice.in_(list(notices) or [""])).scalar_subquery())
+        with self.engine.begin() as conn:
+            return conn.execute(change_requests.update().where(
+                change_requests.c.id == request_id, change_requests.c.told.is_(False),
+                change_requests.c.state.in_([s.value for s in CLOSED_STATES]),
+                claimed == len(set(notices))).values(told=True)).rowcount == 1
 
     def approvers_of(self, request_id: str) -> list[str]:
         from bot.adapters.schema import SELECT_APPROVERS
@@ -456,7 +475,7 @@ class Store:
 
     def requests(self, states: Sequence[RequestState] = OPEN_STATES, expired_before: float | None = None,
                  updated_before: float | None = None, lease_before: float | None = None,
-                 limit: int | None = 200) -> list[ChangeRequest]:
+                 limit: int | None = 200, told: bool | None = None) -> list[ChangeRequest]:
         """Requests in `states`, the oldest first; at most `limit` of them (None: all)."""
         import sqlalchemy as sa
 
@@ -469,6 +488,8 @@ class Store:
             query = query.where(change_requests.c.updated_at < updated_before)
         if lease_before is not None:
             query = query.where(change_requests.c.lease_until < lease_before)
+        if told is not None:
+            query = query.where(change_requests.c.told.is_(told))
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(change_requests.c.created_at).limit(limit)).mappings().all()
         return [_request(r) for r in rows]

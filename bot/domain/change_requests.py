@@ -64,6 +64,8 @@ class ChangeRequest:
     approvals_from: dict[str, int] | None = None
     # False when the bot wrote the reason (a revert): it never stands for the reason a guardrail's override asks.
     reason_by_person: bool = True
+    # Closed, and shown and told everywhere it is owed: until then the sweep tells it again.
+    told: bool = False
 
     @property
     def policy_key(self) -> str:

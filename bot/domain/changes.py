@@ -22,7 +22,7 @@ from typing import Any
 from bot.domain.access import AccessControl, Action, Decision, DirectoryError, reminder_at
 from bot.domain.applying import Applying
 from bot.domain.audit import AuditEvent
-from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.change_requests import CLOSED_STATES, ChangeRequest, RequestState
 from bot.domain.grammar import DatabaseRef
 from bot.domain.guardrails import Demand, demand, judge
 from bot.domain.judge import Asked, Refusal, Snapshot, Stage, Unchecked, Verdict, VerdictKind, counted
@@ -34,6 +34,7 @@ from bot.domain.lifecycle import (
     PolicyTurns,
 )
 from bot.domain.outcomes import (
+    ENDED_AS,
     REQUEST_MOVED,
     SYSTEM,
     ChangePlan,
@@ -395,6 +396,12 @@ class ChangePath(Applying):
                 self._record_request("expired", moved, SYSTEM)
                 expired.append(moved)
         return expired
+
+    def untold(self) -> list[Outcome]:
+        """Closed requests whose end Slack has not taken everywhere it is owed (it refused for a while, or they
+        were closed by a migration): each as the step that ended it, to be told again."""
+        return [Outcome(ENDED_AS[r.state], f"This request is {describe_state(r)}.", r)
+                for r in self.store.requests(CLOSED_STATES, told=False)]
 
     def due_reminders(self) -> list[Outcome]:
         """Pending requests that reached a reminder moment of their life (`[approvals] remind`): each moment

@@ -57,6 +57,12 @@ REQUEST_MOVED = frozenset({OutcomeKind.REQUESTED, OutcomeKind.APPLIED, OutcomeKi
                            OutcomeKind.INVALID, OutcomeKind.CLOSED, OutcomeKind.QUEUED})
 
 
+# A closed request's end as the kind of the step that ended it, to tell it again.
+ENDED_AS = {RequestState.APPLIED: OutcomeKind.APPLIED, RequestState.FAILED: OutcomeKind.FAILED,
+            RequestState.REJECTED: OutcomeKind.REJECTED, RequestState.CANCELLED: OutcomeKind.CANCELLED,
+            RequestState.EXPIRED: OutcomeKind.EXPIRED}
+
+
 @dataclass(frozen=True)
 class ChangePlan:
     db: DatabaseRef

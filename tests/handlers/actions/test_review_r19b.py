@@ -1,5 +1,5 @@
 """A second adversarial review of the judge and the lifecycle (issue "One judge"): each test is a way still
-found past them, driven through Bolt's pipeline with the emulators, marked xfail until it is fixed."""
+found past them, driven through Bolt's pipeline with the emulators, each now held."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import contextlib
 import threading
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from approval_helpers import (
     ALICE,
@@ -88,8 +87,6 @@ def test_two_clicks_on_the_watchs_revert_on_two_instances_make_one_request(
     assert len(told) == 1 and revert.id[:8] in told[0], "the second click is told which request is open"
 
 
-@pytest.mark.xfail(strict=True, reason="migration 10 cancels duplicate open reverts in the database alone: their "
-                   "messages keep Approve/Reject/Cancel and their requesters are never told")
 def test_a_revert_the_upgrade_cancels_is_shown_cancelled_and_its_requester_told(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     """Before migration 10 two clicks (two instances) could ask two reverts of one change; the upgrade cancels all
@@ -157,8 +154,6 @@ def test_the_upgrade_holds_with_two_reverts_of_one_change_left_applying(
     assert len(reverts) == 2 and all(r.state is RequestState.PENDING for r in reverts), [r.state for r in reverts]
 
 
-@pytest.mark.xfail(strict=True, reason="the sweep expires a request and tells it once; when Slack refuses that once, "
-                   "no later sweep or step ever shows it: expired requests are not looked at again")
 def test_a_request_expired_while_slack_refused_is_shown_expired_by_a_later_sweep(approvals_bot: Bot) -> None:
     """alice's request expires during a sweep while Slack answers errors for a moment: its message keeps its
     Approve, Reject and Cancel buttons, its thread and alice hear nothing, and later sweeps (Slack fine again)
@@ -179,8 +174,6 @@ def test_a_request_expired_while_slack_refused_is_shown_expired_by_a_later_sweep
     assert thread_of(approvals_bot, message) and direct_messages(approvals_bot, ALICE), "nor is it told"
 
 
-@pytest.mark.xfail(strict=True, reason="a change the sweep applies is told once; when Slack refuses that once, no "
-                   "later sweep shows it: its message stays pending and the audit channel never gets it")
 def test_a_change_the_sweep_applied_while_slack_refused_reaches_its_message_and_the_audit_channel(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     """carol approves alice's change while PlanetScale cannot be read: it waits, approved, for the sweep. The
