@@ -227,7 +227,7 @@ class Store:
         from bot.adapters.schema import policy_leases
 
         return conn.scalar(sa.select(policy_leases.c.holder)
-                           .where(policy_leases.c.policy_key == claim.request.policy_key,
+                           .where(policy_leases.c.policy_key == short_key(claim.request.policy_key),
                                   policy_leases.c.holder == claim.token).with_for_update()) is not None
 
     def _transition(self, conn: Connection, request_id: str, from_states: Sequence[RequestState], to: RequestState,
@@ -300,7 +300,7 @@ class Store:
         until = self.clock() + lease_seconds
         with self.engine.begin() as conn:
             held = conn.execute(policy_leases.update()
-                                .where(policy_leases.c.policy_key == claim.request.policy_key,
+                                .where(policy_leases.c.policy_key == short_key(claim.request.policy_key),
                                        policy_leases.c.holder == claim.token)
                                 .values(until=until)).rowcount
             if held != 1:
@@ -328,7 +328,7 @@ class Store:
         from bot.adapters.schema import policy_leases
 
         conn.execute(policy_leases.update()
-                     .where(policy_leases.c.policy_key == claim.request.policy_key,
+                     .where(policy_leases.c.policy_key == short_key(claim.request.policy_key),
                             policy_leases.c.holder == claim.token)
                      .values(holder=None, until=0))
 

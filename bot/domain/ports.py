@@ -54,6 +54,12 @@ class Rejected(PlanetScaleError):
     definite = True
 
 
+class NotSent(PlanetScaleError):
+    """Refused by the bot before it left (a name PlanetScale's paths cannot hold): certainly not carried out."""
+
+    definite = True
+
+
 class RateLimited(PlanetScaleError):
     """429, still so after the retries, or with a wait too long to hold a person for."""
 
