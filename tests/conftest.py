@@ -20,7 +20,8 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from bot.adapters.keepalive import KeepAliveTransport
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.store import Store, database_url
-from bot.domain.access import StaticRules, parse_rules
+from bot.domain.access_file import StaticRules
+from bot.domain.access_rules import parse_rules
 from bot.domain.audit import AuditEvent
 from bot.emulators.block_kit import ack_problems
 from bot.emulators.planetscale import (

@@ -190,7 +190,7 @@ def test_healthz_reflects_the_database_and_a_bad_access_reload(bot: Bot, tmp_pat
     import os
 
     from bot.adapters.store import Store
-    from bot.domain.access import AccessFile
+    from bot.domain.access_file import AccessFile
     from bot.runtime.app import health_report
 
     rules = tmp_path / "access.toml"

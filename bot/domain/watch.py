@@ -37,7 +37,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from bot.domain.access import AccessRules
+from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_health
 from bot.domain.backups import Backup, Branch, PolicyHealth, parse_time

@@ -14,7 +14,8 @@ from typing import Any
 from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_sdk import WebClient
 
-from bot.domain.access import Action, Capability, DirectoryError, Rule
+from bot.domain.access import Capability
+from bot.domain.access_rules import Action, Rule
 from bot.domain.audit import targets_of
 from bot.domain.changes import explain
 from bot.domain.grammar import (
@@ -31,6 +32,7 @@ from bot.domain.grammar import (
     UpdateCommand,
     parse,
 )
+from bot.domain.group_directory import DirectoryError
 from bot.domain.policy import describe_schedule
 from bot.domain.ports import PlanetScaleError
 from bot.domain.read_gate import ALL_TARGETS

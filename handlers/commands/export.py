@@ -8,7 +8,6 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.domain.access import DirectoryError
 from bot.domain.audit import AuditEvent
 from bot.domain.changes import explain
 from bot.domain.export import (
@@ -24,6 +23,7 @@ from bot.domain.export import (
     terraform_units,
 )
 from bot.domain.grammar import DatabaseRef, ExportCommand
+from bot.domain.group_directory import DirectoryError
 from bot.domain.ports import PlanetScaleError
 from handlers import blocks
 from handlers.commands.caller import Caller, may_read, read_failed, readable_targets, refuse

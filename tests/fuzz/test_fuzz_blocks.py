@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bot.domain.access import Capability, Rule
+from bot.domain.access import Capability
+from bot.domain.access_rules import Rule
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePlan

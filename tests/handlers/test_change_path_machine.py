@@ -26,7 +26,8 @@ from slack_bolt import BoltRequest
 from bot.adapters.keepalive import KeepAliveTransport
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.store import Store
-from bot.domain.access import StaticRules, parse_rules
+from bot.domain.access_file import StaticRules
+from bot.domain.access_rules import parse_rules
 from bot.domain.change_requests import CLOSED_STATES, RequestState
 from bot.domain.judge import Asked, DirectoryFacts, Snapshot, Stage, VerdictKind, judge
 from bot.domain.policy import BackupPolicy

@@ -19,7 +19,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.store import Store
-from bot.domain.access import StaticRules, parse_rules
+from bot.domain.access_file import StaticRules
+from bot.domain.access_rules import parse_rules
 from bot.domain.change_requests import RequestState
 from bot.domain.changes import ChangePath
 from bot.emulators.planetscale import PlanetScaleEmulator, PlanetScaleState, seed_demo

@@ -256,7 +256,7 @@ def test_a_directory_hiccup_at_approval_keeps_the_request_open(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
     message = ask(approvals_bot)
-    from bot.domain.access import DirectoryError
+    from bot.domain.group_directory import DirectoryError
 
     groups = approvals_bot.deps.access.groups
     real = groups.members
