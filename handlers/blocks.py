@@ -31,7 +31,8 @@ from bot.domain.audit import AuditEvent
 from bot.domain.backups import PolicyHealth
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePlan, after_values
-from bot.domain.grammar import EXAMPLES, MAX_REASON_LENGTH, UPDATE_KEYS_HELP, USAGE_LINES, DatabaseRef
+from bot.domain.commands import DatabaseRef
+from bot.domain.grammar import EXAMPLES, MAX_REASON_LENGTH, UPDATE_KEYS_HELP, USAGE_LINES
 from bot.domain.policy import (
     DAY_NAMES,
     WEEK_NAMES,

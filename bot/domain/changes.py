@@ -24,7 +24,7 @@ from bot.domain.access_rules import Action, reminder_at
 from bot.domain.applying import Applying
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.grammar import DatabaseRef
+from bot.domain.commands import DatabaseRef
 from bot.domain.group_directory import DirectoryError
 from bot.domain.guardrails import Demand, demand, judge
 from bot.domain.judge import Asked, Refusal, Snapshot, Stage, Unchecked, Verdict, VerdictKind, counted

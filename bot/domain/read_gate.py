@@ -9,7 +9,7 @@ from typing import Protocol
 from bot.domain.access import AccessControl
 from bot.domain.access_rules import Action
 from bot.domain.audit import AuditEvent
-from bot.domain.grammar import DatabaseRef
+from bot.domain.commands import DatabaseRef
 from bot.domain.group_directory import DirectoryError
 from bot.domain.outcomes import explain
 from bot.domain.policy import Target

@@ -42,7 +42,7 @@ from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_health
 from bot.domain.backups import Backup, Branch, PolicyHealth, parse_time
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.grammar import DatabaseRef
+from bot.domain.commands import DatabaseRef
 from bot.domain.guardrails import judge
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
 from bot.domain.ports import (

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from slack_bolt import BoltRequest
 
 from bot.adapters.planetscale import PlanetScaleClient
-from bot.domain.grammar import is_number
+from bot.domain.setting_values import is_number
 from bot.emulators import planetscale as ps_emulator
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackEvent, demo_slack_state

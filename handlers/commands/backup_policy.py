@@ -18,7 +18,7 @@ from bot.domain.access import Capability
 from bot.domain.access_rules import Action, Rule
 from bot.domain.audit import targets_of
 from bot.domain.changes import explain
-from bot.domain.grammar import (
+from bot.domain.commands import (
     Command,
     CommandError,
     EditCommand,
@@ -30,8 +30,8 @@ from bot.domain.grammar import (
     ShowCommand,
     StatusCommand,
     UpdateCommand,
-    parse,
 )
+from bot.domain.grammar import parse
 from bot.domain.group_directory import DirectoryError
 from bot.domain.policy import describe_schedule
 from bot.domain.ports import PlanetScaleError

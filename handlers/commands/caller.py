@@ -9,7 +9,7 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 
 from bot.domain import read_gate
-from bot.domain.grammar import DatabaseRef
+from bot.domain.commands import DatabaseRef
 from bot.domain.outcomes import explain
 from handlers import blocks
 from handlers.dependencies import Dependencies

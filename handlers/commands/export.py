@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.changes import explain
+from bot.domain.commands import DatabaseRef, ExportCommand
 from bot.domain.export import (
     MAX_DATABASES,
     Export,
@@ -22,7 +23,6 @@ from bot.domain.export import (
     terraform_keeps,
     terraform_units,
 )
-from bot.domain.grammar import DatabaseRef, ExportCommand
 from bot.domain.group_directory import DirectoryError
 from bot.domain.ports import PlanetScaleError
 from handlers import blocks

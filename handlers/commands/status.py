@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.domain.backup_health import read_health
-from bot.domain.grammar import StatusCommand
+from bot.domain.commands import StatusCommand
 from bot.domain.ports import PlanetScaleError
 from handlers import blocks
 from handlers.commands.caller import Caller, may_read, read_failed, readable_targets

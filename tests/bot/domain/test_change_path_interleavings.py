@@ -150,7 +150,7 @@ def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
         @rule(days=st.integers(1, 6))
         def ask(self, days: int) -> None:
             def asking() -> None:
-                from bot.domain.grammar import DatabaseRef
+                from bot.domain.commands import DatabaseRef
                 from bot.domain.policy import PolicyUpdate
 
                 outcome = self.changes.ask(ALICE, "C0DBAOPS01", DatabaseRef("acme", "app-db"), POLICY,
