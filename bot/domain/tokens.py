@@ -1,5 +1,4 @@
-"""A command's text split into words, double quotes (straight or curly) grouping them.
-"""
+"""A command's text split into words, double quotes (straight or curly) grouping them."""
 
 from __future__ import annotations
 
