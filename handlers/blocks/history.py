@@ -17,7 +17,7 @@ from bot.domain.policy import (
     describe_changes,
     resulting_values,
 )
-from bot.domain.watch import WATCH_ACTOR
+from bot.domain.watch_state import WATCH_ACTOR
 from handlers.blocks.kit import (
     MAX_BLOCKS,
     MAX_NAME_IN_LINE,

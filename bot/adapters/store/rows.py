@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.watch import Notice, NoticeKind
+from bot.domain.watch_state import Notice, NoticeKind
 
 log = logging.getLogger("bot.audit")
 

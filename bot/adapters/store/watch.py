@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from bot.adapters.store.audit import AuditTrail
 from bot.adapters.store.rows import log_event, notice_of, seen_key
 from bot.domain.audit import AuditEvent
-from bot.domain.watch import Notice, Seen
+from bot.domain.watch_state import Notice, Seen
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
