@@ -16,7 +16,7 @@ import pytest
 from conftest import SIGNING_SECRET, Bot, acked_while
 
 from bot.adapters.schema import MIGRATIONS
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack_requests import signed_headers
 from bot.runtime.server import MAX_BODY_BYTES, create_asgi_app

@@ -16,7 +16,7 @@ from watch_helpers import watched as watched  # the fixture
 
 from bot.adapters.planetscale import PlanetScaleClient, parse_rate
 from bot.domain.request_budget import RequestBudget
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.runtime.app import health_report
 from bot.runtime.watch import Watcher, build_watcher, watch_budget
 from handlers.watch import SKIPPED_HEADLINE
@@ -238,7 +238,7 @@ def test_a_policy_created_through_the_api_is_told_as_created_and_not_as_in_troub
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, planetscale_server: Any) -> None:
     import httpx
 
-    from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID
+    from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID
 
     bot, watcher = watched
     watch_pass(bot, watcher)

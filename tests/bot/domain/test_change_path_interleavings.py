@@ -23,7 +23,9 @@ from bot.domain.access_file import StaticRules
 from bot.domain.access_rules import parse_rules
 from bot.domain.change_requests import RequestState
 from bot.domain.changes import ChangePath
-from bot.emulators.planetscale import PlanetScaleEmulator, PlanetScaleState, seed_demo
+from bot.emulators.planetscale import PlanetScaleEmulator
+from bot.emulators.planetscale_demo import seed_demo
+from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackState
 from bot.runtime.app import build_dependencies
 from bot.runtime.executor import TrackedExecutor

@@ -12,7 +12,7 @@ from conftest import ALICE, Bot
 
 from bot.domain.access_file import AccessFile
 from bot.domain.change_requests import RequestState
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 
 RULES = """[approvals]
 expire_after = "{expire}"
