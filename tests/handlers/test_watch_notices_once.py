@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from conftest import Bot
 from watch_helpers import AUDIT, approvals_bot, watched
 
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import MethodFault
 from bot.runtime.watch import Watcher
 
