@@ -99,17 +99,19 @@ def owed(deps: Dependencies, request: ChangeRequest) -> list[str]:
     return notices
 
 
-# Slack's answers that say it may take the same message later: its own failures, not a refusal of the message.
-PASSING_ERRORS = frozenset({"internal_error", "fatal_error", "ratelimited", "service_unavailable",
-                            "request_timeout"})
+# Slack's refusals of a message that no later try changes: the message or its channel's history is gone or
+# closed to it, or its content is refused. Anything else (Slack's own failures, rate limits, the network, a
+# channel not found that a click may correct) is tried again.
+REFUSED_FOR_GOOD = frozenset({"message_not_found", "cant_update_message", "edit_window_closed", "is_archived",
+                              "msg_too_long", "invalid_blocks", "invalid_blocks_format", "no_text",
+                              "cannot_dm_bot", "user_not_found", "user_disabled"})
 
 
 def passing(exc: Exception) -> bool:
-    """Whether a failed call to Slack is worth trying again (the network, Slack's own failures), rather than a
-    refusal of this message that would be refused again (a deleted message, an archived channel)."""
+    """Whether a failed call to Slack is worth trying again, rather than a refusal of this message that would
+    be refused again (a deleted message, an archived channel)."""
     if isinstance(exc, SlackApiError):
-        status = int(getattr(exc.response, "status_code", 200) or 200)
-        return exc.response.get("error") in PASSING_ERRORS or status == 429 or status >= 500
+        return exc.response.get("error") not in REFUSED_FOR_GOOD
     return True
 
 
