@@ -5,16 +5,30 @@ refuses for good (a deleted message) rather than asking again forever."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from approval_helpers import ALICE, CAROL, PROD, approvals_bot, ask, direct_messages, request_id, sweep, thread_of
+from approval_helpers import (
+    ALICE,
+    CAROL,
+    LEADS,
+    PROD,
+    RULES,
+    approvals_bot,
+    ask,
+    direct_messages,
+    request_id,
+    second_instance,
+    sweep,
+    thread_of,
+)
 from conftest import CHANNEL, Bot
 
 from bot.adapters.schema import MIGRATION_10_CANCELLED, MIGRATIONS
 from bot.adapters.store import Store
 from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
 from handlers.blocks import APPROVE, REJECT
 
-__all__ = ["approvals_bot"]  # a fixture, used by name
+__all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 DEV = "bp03devday"  # development: no approval needed
 TOLD_MIGRATION = next(v for v, name, _ in MIGRATIONS if "told" in name)
 
@@ -126,3 +140,19 @@ def test_the_upgrade_counts_requests_closed_before_it_as_told_but_those_migratio
     assert store.get_request(before.id).told  # type: ignore[union-attr]
     store.close()
 
+
+
+def test_an_approval_left_queued_shows_the_same_whichever_instance_is_clicked(
+        approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState) -> None:
+    """carol's approval leaves alice's change queued (PlanetScale unreadable); a lead's late click on the other
+    instance is told it is approved already, and the message stays approved and queued, without buttons."""
+    message = ask(approvals_bot, f"update acme/app-db {PROD} retention=5d")
+    planetscale.add_fault(Fault(status=503, method="GET", times=None))
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    planetscale.faults.clear()
+    second_instance.use_rules(RULES.format(approvals=1))
+    reply = second_instance.click(APPROVE, request_id(message), user=LEADS[1], message=message)
+    assert "already approved" in reply.all_text()
+    shown = shown_last(approvals_bot, message.ts)
+    assert APPROVE not in shown and "Queued:" in shown
+    assert planetscale.calls("PATCH") == []
