@@ -4,13 +4,15 @@ past them, driven through Bolt's pipeline with the emulators, marked as failing 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import pytest
-from approval_helpers import ALICE, PROD, approvals_bot, request_message
-
+from approval_helpers import ALICE, PROD, approvals_bot, request_message, sweep
 from conftest import Bot
+
 from bot.domain.change_requests import RequestState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
 
 __all__ = ["approvals_bot"]  # fixtures, used by name
@@ -40,3 +42,59 @@ def test_a_request_whose_posting_slack_answers_late_is_still_told_to_its_request
     assert "Something went wrong" not in told, told
     assert "approval" in told, f"the requester is never told the request waits for approval: {told!r}"
     assert request_message(approvals_bot) is not None and pending is not None
+
+
+DEV = "bp03devday"
+# Development changes need no approval, by a PlanetScale admin; a request lives a day.
+ROLE_DEV_RULES = """
+[approvals]
+expire_after = "24h"
+
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["development"]
+editors = ["@dba-team"]
+approvers = ["@dba-leads"]
+planetscale_role = "admin"
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="applying.py:131: a no-approval change the judge cannot tell on goes "
+                                       "back to approved with no bound, unlike a passing read failure "
+                                       "(applying.py:118, bounded by expires_at): it is applied days after "
+                                       "it was asked, whenever the look-up comes back")
+def test_a_change_that_cannot_be_judged_for_longer_than_a_request_lives_is_closed_not_applied_days_later(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """alice's no-approval change to a development policy is read under its lease while PlanetScale's members
+    cannot be read, and stays so for two days. Every sweep judges it again; when the member list comes back,
+    the change asked two days ago (its request lived a day) is sent with nobody asked."""
+    approvals_bot.use_rules(ROLE_DEV_RULES)
+    changes = approvals_bot.deps.changes
+    real_find = changes.policies.find_policy
+    reads: list[str] = []
+
+    def find(db: Any, ref: str, visible: Any = None) -> Any:
+        reads.append(ref)
+        if len(reads) == 2:  # the read under the lease: the role look-up that follows fails from now on
+            planetscale.add_fault(Fault(status=503, path_contains="/members", times=None))
+        return real_find(db, ref, visible)
+
+    changes.policies.find_policy = find  # type: ignore[method-assign]
+    try:
+        approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)
+    finally:
+        changes.policies.find_policy = real_find  # type: ignore[method-assign]
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    now = [request.created_at]
+    changes.clock = lambda: now[0]
+    approvals_bot.deps.store.clock = lambda: now[0]
+    for _ in range(4):  # two days of sweeps while the member list cannot be read
+        now[0] += 12 * 3600
+        sweep(approvals_bot)
+    planetscale.faults.clear()
+    now[0] += 120
+    sweep(approvals_bot)
+    assert planetscale.calls("PATCH") == [], "a change asked two days ago, its request long past its life, is sent"
+    latest = approvals_bot.deps.store.get_request(request.id)
+    assert latest is not None and latest.state in (RequestState.FAILED, RequestState.EXPIRED)
