@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from approval_helpers import (
     ALICE,
     CAROL,
@@ -231,3 +232,27 @@ def test_a_fully_approved_request_whose_judging_could_not_tell_is_not_left_to_ex
     latest = approvals_bot.deps.store.get_request(request.id)
     assert latest is not None and latest.state is RequestState.APPLIED, \
         f"{latest and latest.state}, with every approval it needs"
+
+
+@pytest.mark.xfail(strict=True, reason="applying.py:266-272: a request left applying with no 'sending' entry is "
+                                       "taken as never sent, but versions before the 'sending' entry (4d20a31) "
+                                       "recorded nothing before the PATCH; after the upgrade, the sweep judges "
+                                       "its landed change as the policy having moved and records it failed")
+def test_a_request_an_older_version_left_applying_after_its_patch_landed_is_recorded_applied(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """An older version (before the audit entry that goes on the record before a PATCH leaves) approved alice's
+    change, sent its PATCH, which landed, and stopped before recording anything. After the upgrade, the sweep
+    finds the request applying with no 'sending' entry, takes it as never sent, judges it again on the policy,
+    which now holds the change, and records it as failed because "the policy changed in PlanetScale"."""
+    message = ask(approvals_bot, f"update acme/app-db {PROD} retention=5d")
+    rid = request_id(message)
+    store = approvals_bot.deps.store
+    store.add_approval(rid, CAROL)
+    with store.engine.begin() as conn:  # as the older version left it: claimed, its worker gone
+        conn.execute(sa.text("UPDATE change_requests SET state = 'applying', lease_until = 0 WHERE id = :id"),
+                     {"id": rid})
+    planetscale.dashboard_change("acme", "app-db", PROD, retention_value=5, retention_unit="day")  # it landed
+    sweep(approvals_bot)
+    latest = store.get_request(rid)
+    assert latest is not None and latest.state is RequestState.APPLIED, \
+        f"{latest and latest.state}: {latest and latest.detail}"
