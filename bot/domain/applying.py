@@ -129,6 +129,11 @@ class Applying(Lifecycle):
                 f"{verdict.reason}. Nothing was sent."
             return self._fail(request, by, why, REFUSED_AS[verdict.refusal], claim)
         if verdict.kind is VerdictKind.CANNOT_TELL and not request.approvals_needed:
+            if self.clock() >= request.expires_at:
+                # Judged no sooner than its request lives: closed, never sent long after it was asked.
+                return self._fail(request, by, f"it could not be judged before the request expired "
+                                               f"({verdict.reason}). Nothing was sent; ask again if it is still "
+                                               "needed.", claim=claim)
             why = f"{verdict.reason}; the bot judges it again shortly"
             back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
                               record=request_event("waiting", request, SYSTEM, detail=why)) or request

@@ -72,10 +72,6 @@ planetscale_role = "admin"
 """
 
 
-@pytest.mark.xfail(strict=True, reason="applying.py:131: a no-approval change the judge cannot tell on goes "
-                                       "back to approved with no bound, unlike a passing read failure "
-                                       "(applying.py:118, bounded by expires_at): it is applied days after "
-                                       "it was asked, whenever the look-up comes back")
 def test_a_change_that_cannot_be_judged_for_longer_than_a_request_lives_is_closed_not_applied_days_later(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     """alice's no-approval change to a development policy is read under its lease while PlanetScale's members
