@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from bot.domain.access import mention, mentions
 from bot.domain.change_requests import CLOSED_STATES, ChangeRequest, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
+from bot.domain.outcomes import describe_state
 from handlers import blocks, home
 from handlers.dependencies import Dependencies
 
@@ -263,6 +264,13 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
             # message could be found to update: shown as it now stands.
             refresh(deps, client, latest)
             return
+    except OSError as exc:
+        # Slack may have taken it without the bot hearing so: another post could show it twice.
+        log.error("chat.postMessage to %s for request %s: %s", request.channel, request.id, error_of(exc))
+        if respond is not None:
+            say_privately(respond, blocks.error_text(
+                f"Your request `{request.id[:8]}` is {describe_state(request)}; Slack did not confirm its post "
+                f"to the channel ({error_of(exc)}), and `/backup-policy pending` lists it while it is open."))
     except SlackApiError as exc:
         # Private channels and DMs the bot is not in: the command's response URL still reaches them, and
         # button clicks on that message bring a response URL to update it with.

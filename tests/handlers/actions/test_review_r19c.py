@@ -32,10 +32,6 @@ __all__ = ["approvals_bot"]  # fixtures, used by name
 CHANNEL = "C0DBAOPS01"
 
 
-@pytest.mark.xfail(strict=True, reason="publish() catches only SlackApiError: a chat.postMessage Slack takes "
-                                       "after the client's timeout raises TimeoutError out of report_change, so "
-                                       "the requester is told 'Something went wrong' about a request that was "
-                                       "stored and posted, and never that it waits for approval")
 def test_a_request_whose_posting_slack_answers_late_is_still_told_to_its_requester(approvals_bot: Bot) -> None:
     pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
     usual = pool.timeout
