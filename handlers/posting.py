@@ -169,6 +169,9 @@ def reminder_text(deps: Dependencies, request: ChangeRequest) -> str:
     counted = sum(len(c) for _, _, c in groups) if groups else len(approved_by)
     missing = max(0, request.approvals_needed - counted)
     expires = blocks.when(datetime.fromtimestamp(request.expires_at, UTC).isoformat())
+    if not missing:  # every approval is in, and judging them could not tell yet: the sweep judges it again
+        return (f":bell: Reminder for {mentions(request.approvers)}: this request has the approvals it needs but "
+                f"could not be checked yet; the bot judges it again shortly. It expires {expires}.")
     return (f":bell: Reminder for {mentions(request.approvers)}: this request still needs {missing} more "
             f"approval{'s' if missing != 1 else ''}{f' ({owed})' if (owed := owed_by_group(groups)) else ''}, and "
             f"expires {expires}.")

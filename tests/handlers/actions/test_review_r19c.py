@@ -104,11 +104,6 @@ def test_a_change_that_cannot_be_judged_for_longer_than_a_request_lives_is_close
     assert latest is not None and latest.state in (RequestState.FAILED, RequestState.EXPIRED)
 
 
-@pytest.mark.xfail(strict=True, reason="changes.py:342-344 (and :285, :386, :396-398): reject, cancel, expiry "
-                                       "and a close on refusal move the request in one write and record it in "
-                                       "another; a crash (or the database lost) between them leaves the request "
-                                       "closed with no audit entry, though _move takes the record in the same "
-                                       "transaction")
 def test_a_rejection_is_never_on_the_request_without_being_on_the_audit_trail(approvals_bot: Bot) -> None:
     """carol rejects alice's request; the instance dies (here: its next write to the database fails) right after
     the request is moved to rejected. The request is rejected for good, and the audit trail never says so."""
@@ -195,11 +190,6 @@ planetscale_role = "admin"
 """
 
 
-@pytest.mark.xfail(strict=True, reason="changes.py:306-308: an approval the judge cannot tell on is kept but the "
-                                       "request stays pending with nothing to judge it again but another click "
-                                       "(the sweep judges only approved/applying ones); its reminders tell the "
-                                       "approvers it 'still needs 0 more approvals' (posting.py:165-173), and "
-                                       "the fully approved request expires")
 def test_a_fully_approved_request_whose_judging_could_not_tell_is_not_left_to_expire(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     """carol approves alice's production change while PlanetScale's member list cannot be read for a moment
