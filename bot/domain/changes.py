@@ -301,6 +301,8 @@ class ChangePath(Applying):
         if refusal:
             return refusal
         added = self.store.add_approval(request.id, user, record=request_event("approved", request, user))
+        if added == []:  # closed between the look and the approval
+            return self._already(request)
         approved_by = self.store.approvers_of(request.id) if added is None else added
         verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),
                               approved_by)

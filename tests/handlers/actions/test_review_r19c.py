@@ -240,10 +240,6 @@ def test_a_request_an_older_version_left_applying_after_its_patch_landed_is_reco
         f"{latest and latest.state}: {latest and latest.detail}"
 
 
-@pytest.mark.xfail(strict=True, reason="store/approvals.py:13-33 adds an approval whatever the request's state "
-                                       "(changes.py:302 checked it before): an approval racing a cancel is "
-                                       "recorded after it, and its thread says it was approved '1 of 1' under "
-                                       "'Cancelled'")
 def test_an_approval_that_lands_after_a_cancel_is_not_recorded_as_approving_it(approvals_bot: Bot) -> None:
     """carol clicks Approve as alice cancels: carol's click found the request pending, alice's cancel lands
     first. The request is cancelled (right), yet the audit trail then records carol approving it and the thread
