@@ -132,10 +132,6 @@ RANDOM = "C0RANDOM01"
 AUDIT = "C0DBAOPS01"
 
 
-@pytest.mark.xfail(strict=True, reason="posting.py:302-315: the audit channel's post is given back on a timeout "
-                                       "(given_back forgets the claim) with no look at whether Slack took it, "
-                                       "unlike the watch's notices (handlers/watch.py:99-115); the sweep that "
-                                       "tells the untold request posts the applied change again")
 def test_an_applied_change_slack_took_after_the_timeout_is_in_the_audit_channel_once(approvals_bot: Bot) -> None:
     """alice's no-approval change to a development policy is applied; its post to the audit channel is answered by
     Slack after the client stopped waiting. Slack took it; the bot gives its claim back, and the next sweep
