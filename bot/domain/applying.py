@@ -274,4 +274,15 @@ class Applying(Lifecycle):
             why = unconfirmed if request.detail and request.detail.startswith("unconfirmed: ") else \
                 "the bot stopped while PlanetScale was applying it."
             return self._settle(claim, SYSTEM, why)
+        if self._held_already(request):
+            # Versions before the 'sending' entry recorded nothing before their PATCH: one that landed is applied.
+            return self._settle(claim, SYSTEM, "the bot stopped while applying it, before recording the sending.")
         return self._apply_claimed(claim, SYSTEM)
+
+    def _held_already(self, request: ChangeRequest) -> bool:
+        """Whether PlanetScale holds every value the request sets (False when it cannot be read now)."""
+        try:
+            current = self.policies.find_policy(DatabaseRef(request.organization, request.database), request.policy_id)
+        except (PlanetScaleError, PolicyNotFound):
+            return False
+        return all(current.field_value(f) == v for f, v in request.changes.items())

@@ -212,10 +212,6 @@ def test_a_fully_approved_request_whose_judging_could_not_tell_is_not_left_to_ex
         f"{latest and latest.state}, with every approval it needs"
 
 
-@pytest.mark.xfail(strict=True, reason="applying.py:266-272: a request left applying with no 'sending' entry is "
-                                       "taken as never sent, but versions before the 'sending' entry (4d20a31) "
-                                       "recorded nothing before the PATCH; after the upgrade, the sweep judges "
-                                       "its landed change as the policy having moved and records it failed")
 def test_a_request_an_older_version_left_applying_after_its_patch_landed_is_recorded_applied(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     """An older version (before the audit entry that goes on the record before a PATCH leaves) approved alice's
