@@ -1,5 +1,5 @@
 """A third adversarial review of the judge and the lifecycle (issue "One judge"): each test is a way still found
-past them, driven through Bolt's pipeline with the emulators, marked as failing until it is fixed."""
+past them, driven through Bolt's pipeline with the emulators, each now closed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from approval_helpers import (
     ALICE,
