@@ -10,7 +10,7 @@ from dataclasses import replace
 from functools import partial
 
 from bot.domain.access import AccessControl
-from bot.domain.access_rules import AccessRules
+from bot.domain.access_rules import GROUP_ID, AccessRules
 from bot.domain.audit import AuditEvent, iso_of, moment_of
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
@@ -50,7 +50,7 @@ class Applying(Lifecycle):
         for one: looked up before judging, a failed look-up kept as Unchecked."""
         covering = rules.covering(organization, database, None)
         principals = {p for r in covering for p in [*r.editors, *r.approvers, *(g for g, _ in r.approvals_from)]
-                      if p.startswith(("@", "S"))}
+                      if p.startswith("@") or GROUP_ID.fullmatch(p)}
         members: dict[str, frozenset[str] | Unchecked] = {}
         for principal in sorted(principals):
             try:
