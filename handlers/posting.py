@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from bot.domain.access import mention, mentions
 from bot.domain.change_requests import CLOSED_STATES, ChangeRequest, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
+from bot.domain.outcomes import describe_state
 from handlers import blocks, home
 from handlers.dependencies import Dependencies
 
@@ -168,6 +169,9 @@ def reminder_text(deps: Dependencies, request: ChangeRequest) -> str:
     counted = sum(len(c) for _, _, c in groups) if groups else len(approved_by)
     missing = max(0, request.approvals_needed - counted)
     expires = blocks.when(datetime.fromtimestamp(request.expires_at, UTC).isoformat())
+    if not missing:  # every approval is in, and judging them could not tell yet: the sweep judges it again
+        return (f":bell: Reminder for {mentions(request.approvers)}: this request has the approvals it needs but "
+                f"could not be checked yet; the bot judges it again shortly. It expires {expires}.")
     return (f":bell: Reminder for {mentions(request.approvers)}: this request still needs {missing} more "
             f"approval{'s' if missing != 1 else ''}{f' ({owed})' if (owed := owed_by_group(groups)) else ''}, and "
             f"expires {expires}.")
@@ -263,6 +267,13 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
             # message could be found to update: shown as it now stands.
             refresh(deps, client, latest)
             return
+    except OSError as exc:
+        # Slack may have taken it without the bot hearing so: another post could show it twice.
+        log.error("chat.postMessage to %s for request %s: %s", request.channel, request.id, error_of(exc))
+        if respond is not None:
+            say_privately(respond, blocks.error_text(
+                f"Your request `{request.id[:8]}` is {describe_state(request)}; Slack did not confirm its post "
+                f"to the channel ({error_of(exc)}), and `/backup-policy pending` lists it while it is open."))
     except SlackApiError as exc:
         # Private channels and DMs the bot is not in: the command's response URL still reaches them, and
         # button clicks on that message bring a response URL to update it with.
@@ -306,13 +317,57 @@ def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeReque
         return
     if not deps.store.claim_notice(request.id, "audit"):
         return
+    if not deps.store.claim_notice(request.id, "audit:tried"):
+        # Tried before, and its answer lost (a timeout, a crash): Slack may hold it already.
+        found = audit_posted_before(deps, client, request)
+        if found is None:
+            deps.store.forget_notice(request.id, "audit")
+        if found is not False:
+            return
     text, request_blocks = request_message(deps, request)
     record = [b for b in request_blocks if b.get("type") != "actions"]  # a record: its buttons belong elsewhere
     try:
-        client.chat_postMessage(channel=str(deps.audit_channel), text=text, blocks=record)
+        client.chat_postMessage(channel=str(deps.audit_channel), text=text, blocks=record,
+                                metadata={"event_type": AUDIT_EVENT, "event_payload": {"request_id": request.id}})
     except (SlackApiError, OSError) as exc:
         log.error("could not post to the audit channel %s: %s", deps.audit_channel, error_of(exc))
         given_back(deps, request, ["audit"], exc)
+
+
+# The message metadata an applied change is posted to the audit channel with: its request's ID, so that a second
+# try can find whether Slack took the first.
+AUDIT_EVENT = "backup_bot_applied_change"
+# Slack's refusals of a look at the channel's history that a later look would get too: post without looking.
+CANNOT_LOOK = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "not_allowed_token_type"})
+HISTORY_PAGES = 5
+
+
+def audit_posted_before(deps: Dependencies, client: WebClient, request: ChangeRequest) -> bool | None:
+    """Whether the audit channel holds this applied change already, looked up by its metadata since the request
+    was last moved; None when Slack cannot be asked now."""
+    oldest = f"{max(0.0, request.updated_at - 60):.6f}"  # room for the clocks of the bot and Slack to differ
+    cursor = None
+    try:
+        for _ in range(HISTORY_PAGES):
+            answer = client.conversations_history(channel=str(deps.audit_channel), oldest=oldest, limit=200,
+                                                  include_all_metadata=True, cursor=cursor)
+            for message in answer.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                if metadata.get("event_type") == AUDIT_EVENT and \
+                        (metadata.get("event_payload") or {}).get("request_id") == request.id:
+                    return True
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+            if not (answer.get("has_more") and cursor):
+                return False
+    except (SlackApiError, OSError) as exc:
+        if isinstance(exc, SlackApiError) and exc.response.get("error") in CANNOT_LOOK:
+            log.warning("could not look whether request %s is in %s already (%s): posted again, which may repeat "
+                        "it", request.id, deps.audit_channel, error_of(exc))
+            return False
+        log.error("could not look whether request %s is in %s already: %s", request.id, deps.audit_channel,
+                  error_of(exc))
+        return None
+    return False
 
 
 def owes_audit(deps: Dependencies, request: ChangeRequest) -> bool:

@@ -65,6 +65,16 @@ def test_an_unreachable_slack_is_raised_as_urllib_would_raise_it_for_slack_sdk()
         client.chat_postMessage(channel="C1", text="hello")
 
 
+def test_a_slack_that_answers_too_late_is_counted_in_the_metrics(bot: Bot, slack: SlackState) -> None:
+    failed: list[tuple[str, str]] = []
+    client = SlackClient(SlackHttp(timeout=0.5, sleep=lambda _: None), token="xoxb-x",
+                         base_url=bot.app.client.base_url, on_error=lambda *call: failed.append(call))
+    slack.add_fault(MethodFault("chat.postMessage", delay=1.5, times=1))
+    with pytest.raises(TimeoutError):
+        client.chat_postMessage(channel="C1", text="hello")
+    assert failed == [("chat.postMessage", "connection")]
+
+
 def test_an_unreachable_slack_at_start_is_one_line_naming_the_token_check(bot: Bot, settings: Settings) -> None:
     unreachable = dataclasses.replace(settings, slack_api_url="http://127.0.0.1:9/api/")
     with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN could not be verified with Slack"):

@@ -121,7 +121,7 @@ class SlackClient(WebClient):
         log.debug("Slack %s", api_method)
         try:
             response = self.http.post(url, headers=request_headers, content=content)
-        except httpx.HTTPError:
+        except (httpx.HTTPError, OSError):  # SlackHttp raises a timeout or a lost connection as an OSError
             self._failed(api_method, "connection")
             raise
         try:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from functools import partial
 
 from bot.domain.access import AccessControl
-from bot.domain.access_rules import AccessRules
+from bot.domain.access_rules import GROUP_ID, AccessRules
 from bot.domain.audit import AuditEvent, iso_of, moment_of
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
@@ -50,7 +50,7 @@ class Applying(Lifecycle):
         for one: looked up before judging, a failed look-up kept as Unchecked."""
         covering = rules.covering(organization, database, None)
         principals = {p for r in covering for p in [*r.editors, *r.approvers, *(g for g, _ in r.approvals_from)]
-                      if p.startswith(("@", "S"))}
+                      if p.startswith("@") or GROUP_ID.fullmatch(p)}
         members: dict[str, frozenset[str] | Unchecked] = {}
         for principal in sorted(principals):
             try:
@@ -129,6 +129,11 @@ class Applying(Lifecycle):
                 f"{verdict.reason}. Nothing was sent."
             return self._fail(request, by, why, REFUSED_AS[verdict.refusal], claim)
         if verdict.kind is VerdictKind.CANNOT_TELL and not request.approvals_needed:
+            if self.clock() >= request.expires_at:
+                # Judged no sooner than its request lives: closed, never sent long after it was asked.
+                return self._fail(request, by, f"it could not be judged before the request expired "
+                                               f"({verdict.reason}). Nothing was sent; ask again if it is still "
+                                               "needed.", claim=claim)
             why = f"{verdict.reason}; the bot judges it again shortly"
             back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
                               record=request_event("waiting", request, SYSTEM, detail=why)) or request
@@ -269,4 +274,15 @@ class Applying(Lifecycle):
             why = unconfirmed if request.detail and request.detail.startswith("unconfirmed: ") else \
                 "the bot stopped while PlanetScale was applying it."
             return self._settle(claim, SYSTEM, why)
+        if self._held_already(request):
+            # Versions before the 'sending' entry recorded nothing before their PATCH: one that landed is applied.
+            return self._settle(claim, SYSTEM, "the bot stopped while applying it, before recording the sending.")
         return self._apply_claimed(claim, SYSTEM)
+
+    def _held_already(self, request: ChangeRequest) -> bool:
+        """Whether PlanetScale holds every value the request sets (False when it cannot be read now)."""
+        try:
+            current = self.policies.find_policy(DatabaseRef(request.organization, request.database), request.policy_id)
+        except (PlanetScaleError, PolicyNotFound):
+            return False
+        return all(current.field_value(f) == v for f, v in request.changes.items())

@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from bot.domain.access import AccessControl, Decision
@@ -280,9 +281,9 @@ class ChangePath(Applying):
             return Outcome(OutcomeKind.REFUSED, "That request does not exist (the button may not be from this bot).")
         if request.state is RequestState.PENDING and request.expires_at <= self.clock():
             expired = self._move(request.id, [RequestState.PENDING], RequestState.EXPIRED,
-                                 detail="expired before enough approvals")
+                                 detail="expired before enough approvals",
+                                 record=request_event("expired", request, SYSTEM))
             if expired:
-                self._record_request("expired", expired, SYSTEM)
                 return Outcome(OutcomeKind.EXPIRED, "This request has expired; nothing was done. Ask again if it "
                                                     "is still needed.", expired)
             request = self.store.get_request(request_id) or request
@@ -300,22 +301,46 @@ class ChangePath(Applying):
         if refusal:
             return refusal
         added = self.store.add_approval(request.id, user, record=request_event("approved", request, user))
+        if added == []:  # closed between the look and the approval
+            return self._already(request)
         approved_by = self.store.approvers_of(request.id) if added is None else added
         verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),
                               approved_by)
         if verdict.kind is VerdictKind.CANNOT_TELL:
             return Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is recorded; "
-                                                "click Approve again in a moment to apply the change.", request)
-        if verdict.kind is VerdictKind.REFUSE:
-            return self._close_pending(request, verdict.reason)
+                                                "the bot judges it again shortly, or click Approve again in a "
+                                                "moment to apply the change.", request)
         if verdict.kind is VerdictKind.WAIT:
             return self._still_waiting(request, verdict, "You have already approved this request; each approver "
                                                          "counts once." if added is None else None)
-        approved = self._move(request.id, [RequestState.PENDING], RequestState.APPROVED, decided_by=user,
+        return self._approved(request, verdict, user)
+
+    def _approved(self, request: ChangeRequest, verdict: Verdict, by: str) -> Outcome:
+        """pending → approved and applied on an `apply` verdict, closed on a refusal."""
+        if verdict.kind is VerdictKind.REFUSE:
+            return self._close_pending(request, verdict.reason)
+        approved = self._move(request.id, [RequestState.PENDING], RequestState.APPROVED, decided_by=by,
                               approvals_needed=verdict.needed, detail=None)
         if approved is None:
             return self._already(request)
-        return self._apply(approved, by=user)
+        return self._apply(approved, by=by)
+
+    def judge_again(self) -> list[Outcome]:
+        """Pending requests with as many approvals as they need, left pending because judging them could not tell
+        (a look-up failed): judged again by the sweep, applied or closed as the judge now says."""
+        now = self.clock()
+        pending = [r for r in self.store.requests([RequestState.PENDING], updated_before=now - APPROVED_STALE_SECONDS)
+                   if r.expires_at > now and r.approvals_needed]
+        approvers = self.store.approvers_by_request([r.id for r in pending])
+        return [self._guarded(r, partial(self._judged_again, r, approvers[r.id])) for r in pending
+                if len(approvers[r.id]) >= r.approvals_needed]
+
+    def _judged_again(self, request: ChangeRequest, approved_by: list[str]) -> Outcome:
+        verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),
+                              approved_by)
+        if verdict.kind in (VerdictKind.APPLY, VerdictKind.REFUSE):
+            return self._approved(request, verdict, approved_by[-1])
+        return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)  # nothing moved, nothing to tell
 
     def reject(self, request_id: str, user: str) -> Outcome:
         found = self._open_request(request_id, user, "Reject")
@@ -338,10 +363,10 @@ class ChangePath(Applying):
 
     def _close(self, request: ChangeRequest, state: RequestState, user: str) -> Outcome:
         """pending → rejected or cancelled, unless another click moved it first."""
-        closed = self._move(request.id, [RequestState.PENDING], state, decided_by=user)
+        closed = self._move(request.id, [RequestState.PENDING], state, decided_by=user,
+                            record=request_event(state.value, request, user))
         if closed is None:
             return self._already(request)
-        self._record_request(state.value, closed, user)
         kind = OutcomeKind.REJECTED if state is RequestState.REJECTED else OutcomeKind.CANCELLED
         return Outcome(kind, f"{state.value.capitalize()}: nothing was sent to PlanetScale.", closed)
 
@@ -380,10 +405,10 @@ class ChangePath(Applying):
                        f"approvals so far.{owed}", updated)
 
     def _close_pending(self, request: ChangeRequest, why: str) -> Outcome:
-        closed = self._move(request.id, [RequestState.PENDING], RequestState.FAILED, detail=why)
+        closed = self._move(request.id, [RequestState.PENDING], RequestState.FAILED, detail=why,
+                            record=request_event("failed", request, SYSTEM, detail=why))
         if closed is None:
             return self._already(request)
-        self._record_request("failed", closed, SYSTEM, detail=why)
         return Outcome(OutcomeKind.NO_LONGER_ALLOWED, f"Not applied: {why}. Nothing was sent.", closed)
 
     # --- keeping things moving --------------------------------------------------------------------------
@@ -393,9 +418,9 @@ class ChangePath(Applying):
         expired = []
         for request in self.store.requests([RequestState.PENDING], expired_before=self.clock()):
             moved = self._move(request.id, [RequestState.PENDING], RequestState.EXPIRED,
-                               detail="expired before enough approvals")
+                               detail="expired before enough approvals",
+                               record=request_event("expired", request, SYSTEM))
             if moved:
-                self._record_request("expired", moved, SYSTEM)
                 expired.append(moved)
         return expired
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.domain.access import mentions
-from bot.domain.access_rules import AccessRules, Action, Rule
+from bot.domain.access_rules import GROUP_ID, AccessRules, Action, Rule
 from bot.domain.approval_groups import assign, missing
 from bot.domain.change_requests import ChangeRequest
 from bot.domain.guardrails import demand
@@ -135,7 +135,7 @@ def is_named(user: str, principals: Sequence[str], facts: DirectoryFacts) -> boo
     for principal in principals:
         if principal == user:
             return True
-        if principal.startswith("@") or principal.startswith("S"):
+        if principal.startswith("@") or GROUP_ID.fullmatch(principal):  # as the directory tells a group
             members = facts.members.get(principal, Unchecked(f"{principal} was not looked up"))
             if isinstance(members, Unchecked):
                 unknown = unknown or members
@@ -306,7 +306,7 @@ def possible_approvers(s: Snapshot, principals: Sequence[str]) -> list[str] | Un
     """Everyone `principals` name who could approve this change (the requester never)."""
     people: list[str] = []
     for principal in principals:
-        if principal.startswith("@") or principal.startswith("S"):
+        if principal.startswith("@") or GROUP_ID.fullmatch(principal):  # as the directory tells a group
             members = s.directory.members.get(principal, Unchecked(f"{principal} was not looked up"))
             if isinstance(members, Unchecked):
                 return members

@@ -136,8 +136,8 @@ class ChangeStore(Protocol):
     def transition(self, request_id: str, from_states: Sequence[RequestState], to: RequestState, *,
                    record: AuditEvent | None = None, release: Claim | None = None,
                    **values: object) -> ChangeRequest | None:
-        """Move a request from one of `from_states` to `to`; None if it was not in them. In the same transaction,
-        whether it moved or not: `record` goes on the audit trail and `release`'s lease is given back."""
+        """Move a request from one of `from_states` to `to`; None if it was not in them. In the same transaction:
+        `record` goes on the audit trail if it moved, and `release`'s lease is given back either way."""
         ...
 
     def requests(self, states: Sequence[RequestState] = ..., expired_before: float | None = None,
@@ -147,7 +147,8 @@ class ChangeStore(Protocol):
         ...
 
     def add_approval(self, request_id: str, approver: str, record: AuditEvent | None = None) -> list[str] | None:
-        """Count one approval once, with `record`; all approvers so far, or None if this one had approved."""
+        """Count one approval once, with `record`, while the request is pending: all approvers so far, None if
+        this one had approved, [] (nothing recorded) if the request is no longer pending."""
         ...
 
     def approvers_of(self, request_id: str) -> list[str]: ...

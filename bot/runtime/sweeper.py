@@ -30,7 +30,7 @@ class Sweeper:
         for request in self.changes.expire_due():
             self.on_step(Outcome(OutcomeKind.EXPIRED, "Expired before enough approvals; nothing was sent.",
                                  request))
-        for outcome in self.changes.recover():
+        for outcome in [*self.changes.recover(), *self.changes.judge_again()]:
             if outcome.request is not None:
                 self.on_step(outcome)
         for reminder in self.changes.due_reminders():

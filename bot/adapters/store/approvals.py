@@ -7,22 +7,26 @@ from collections.abc import Sequence
 from bot.adapters.store.audit import AuditTrail
 from bot.adapters.store.rows import log_event
 from bot.domain.audit import AuditEvent
+from bot.domain.change_requests import RequestState
 
 
 class Approvals(AuditTrail):
     def add_approval(self, request_id: str, approver: str, record: AuditEvent | None = None) -> list[str] | None:
-        """Count one approval once, recording `record` with it; returns all approvers so far, or None (nothing
-        recorded) if this one had approved already."""
+        """Count one approval once, recording `record` with it, while the request is pending: returns all
+        approvers so far, None (nothing recorded) if this one had approved already, or [] (nothing recorded) if
+        the request is no longer pending (a cancel or a rejection landed first)."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import SELECT_APPROVERS, approvals, change_requests
 
         with self.engine.begin() as conn:
-            # Approvals of one request take turns: two clicked together each count the other's (PostgreSQL's read
-            # committed would otherwise let each see only its own row). SQLite's BEGIN IMMEDIATE serializes already.
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.select(change_requests.c.id).where(change_requests.c.id == request_id)
-                             .with_for_update())
+            # Approvals of one request take turns, and with its moves: two clicked together each count the other's
+            # (PostgreSQL's read committed would otherwise let each see only its own row), and none lands after a
+            # close. SQLite's BEGIN IMMEDIATE serializes already; FOR UPDATE is left out of its SQL.
+            state = conn.scalar(sa.select(change_requests.c.state).where(change_requests.c.id == request_id)
+                                .with_for_update())
+            if state != RequestState.PENDING.value:
+                return []
             try:  # the primary key (request, approver) refuses a second approval by the same person
                 with conn.begin_nested():
                     conn.execute(approvals.insert().values(request_id=request_id, approver=approver, at=self.clock()))

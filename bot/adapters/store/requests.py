@@ -55,7 +55,7 @@ class Requests(AuditTrail):
                    record: AuditEvent | None = None, release: Claim | None = None,
                    **values: Any) -> ChangeRequest | None:
         """Move a request from one of `from_states` to `to` in one conditional update; None if it was not there.
-        In the same transaction, moved or not, `record` is recorded and `release`'s lease given back.
+        In the same transaction, `record` is recorded if it moved, and `release`'s lease given back either way.
 
         With `release`, the move is also conditional on its claim still holding the policy's lease: a worker
         that outlived its lease (and was taken over) moves nothing and records nothing."""
@@ -65,7 +65,7 @@ class Requests(AuditTrail):
             if release is not None and not self._holds(conn, release):
                 return None
             moved = self._transition(conn, request_id, from_states, to, values)
-            logged = self._insert_event(conn, record)
+            logged = self._insert_event(conn, record if moved is not None else None)
             if release is not None:
                 self._release(conn, release)
         log_event(logged)

@@ -135,7 +135,7 @@ def test_a_renewal_records_only_when_the_lease_is_still_held(clocked: tuple[Stor
 
 def test_approvers_of_many_requests_in_one_query(clocked: tuple[Store, list[float]]) -> None:
     store, now = clocked
-    first, second, none = approved(store), approved(store), approved(store)
+    first, second, none = (revert_asked(store, RequestState.PENDING, 0, revert_of=f"r-{n}") for n in range(3))
     for request, approver in ((first, "U0CAROL001"), (second, "U0BOB00001"), (first, "U0DAVE0001")):
         now[0] += 1
         store.add_approval(request.id, approver)
@@ -232,11 +232,11 @@ def test_a_watch_notice_claim_ends_and_its_holder_may_take_it_again(clocked: tup
     assert not store.claim_watch_notice("n1", "B", 300)
 
 
-def revert_asked(store: Store, state: RequestState, created_at: float) -> ChangeRequest:
+def revert_asked(store: Store, state: RequestState, created_at: float, revert_of: str = "r-1") -> ChangeRequest:
     request = ChangeRequest(
         organization="acme", database="app-db", policy_id="bp01", policy_name="P", requester="U0ALICE001",
         channel="C0DBAOPS01", before={"target": "production"}, changes={"retention_value": 5}, approvals_needed=1,
-        approvers=[], expires_at=10_000, revert_of="r-1", state=state, created_at=created_at)
+        approvers=[], expires_at=10_000, revert_of=revert_of, state=state, created_at=created_at)
     return store.add_request(request)
 
 
@@ -283,3 +283,13 @@ def test_a_claim_on_a_policy_whose_key_is_kept_shortened_still_moves_its_request
     claim = store.claim_for_applying(request, APPROVED, 60)
     assert claim is not None
     assert store.transition(request.id, [RequestState.APPLYING], RequestState.APPLIED, release=claim) is not None
+
+
+def test_an_approval_of_a_request_no_longer_pending_is_not_recorded(clocked: tuple[Store, list[float]]) -> None:
+    store, _ = clocked
+    request = revert_asked(store, RequestState.PENDING, 0)
+    assert store.transition(request.id, [RequestState.PENDING], RequestState.CANCELLED) is not None
+    event = AuditEvent(action="approved", actor="U0CAROL001", organization="acme", database="app-db",
+                       request_id=request.id)
+    assert store.add_approval(request.id, "U0CAROL001", record=event) == []
+    assert store.approvers_of(request.id) == [] and store.events_of_request(request.id) == []

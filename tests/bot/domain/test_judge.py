@@ -176,3 +176,11 @@ def test_a_bots_reason_never_overrides_a_guardrail(drawn: tuple[Snapshot, dict[s
     base = snap.asked.before if snap.stage is Stage.APPROVING else snap.policy.model_dump()
     if shape["override"] is not None and {**base, **snap.asked.changes}["retention_value"] < 3:
         assert judge(bots).kind in (VerdictKind.REFUSE, VerdictKind.CANNOT_TELL)
+
+
+def test_a_principal_is_a_group_only_as_the_directory_tells_one() -> None:
+    from bot.domain.judge import is_named
+
+    facts = DirectoryFacts({}, {})
+    assert is_named("U0CAROL001", ["Sx"], facts) is False  # not a group ID: never looked up, never "unchecked"
+    assert isinstance(is_named("U0CAROL001", ["S0DBALEADS"], facts), Unchecked)
