@@ -86,6 +86,9 @@ change_requests = sa.Table(
     # What a rule asking approvals from several groups wants from each: {"@dba-leads": 1, "@security": 1}.
     sa.Column("approvals_from", sa.JSON),
     sa.Column("reason_by_person", sa.Boolean, nullable=False, server_default=sa.true()),
+    # update (PATCH), create (POST) or delete (DELETE); what the database held when asked (ChangeRequest.facts).
+    sa.Column("kind", sa.String(10), nullable=False, server_default="update"),
+    sa.Column("facts", sa.JSON),
 )
 
 approvals = sa.Table(
@@ -292,6 +295,15 @@ def _one_open_revert(conn: Connection) -> None:
                          "WHERE revert_of IS NOT NULL AND state IN ('pending', 'approved', 'applying')")
 
 
+def _add_kinds(conn: Connection) -> None:
+    # Every request stored before this step was an update; migration 1 creates today's table for a new database.
+    have = {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}
+    if "kind" not in have:
+        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN kind VARCHAR(10) NOT NULL DEFAULT 'update'")
+    if "facts" not in have:
+        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN facts JSON")
+
+
 # Numbered, append-only: a released migration is never edited, only followed by a new one.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "change requests, approvals and the audit trail", _create_initial),
@@ -304,4 +316,5 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (8, "names and IDs from PlanetScale of any length", _outside_text),
     (9, "a watch notice is claimed for a while and marked posted once posted", _add_notice_claims),
     (10, "one open revert per change, across instances", _one_open_revert),
+    (11, "requests that create or delete a policy, and the facts they were judged on", _add_kinds),
 ]

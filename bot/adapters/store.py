@@ -18,7 +18,7 @@ from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.audit import AuditEvent
-from bot.domain.change_requests import OPEN_STATES, ChangeRequest, RequestState
+from bot.domain.change_requests import OPEN_STATES, ChangeKind, ChangeRequest, RequestState
 from bot.domain.ports import Claim
 from bot.domain.watch import Notice, NoticeKind, Seen
 
@@ -771,6 +771,7 @@ def _columns(row: ChangeRequest | AuditEvent) -> dict[str, Any]:
 def _request(row: Any) -> ChangeRequest:
     request = ChangeRequest(**{f.name: row[f.name] for f in fields(ChangeRequest)})
     request.state = RequestState(request.state)
+    request.kind = ChangeKind(request.kind)
     return request
 
 

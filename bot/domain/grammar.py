@@ -136,12 +136,31 @@ class ExportCommand:
     format: str = "terraform"
 
 
+@dataclass(frozen=True)
+class CreateCommand:
+    """A new policy: `values` is the whole POST body (parsed as an update's keys)."""
+
+    db: DatabaseRef
+    values: PolicyUpdate
+    reason: str | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class DeleteCommand:
+    db: DatabaseRef
+    policy: str
+    reason: str | None = None
+    dry_run: bool = False
+
+
 Command = (
     HelpCommand | ListCommand | ShowCommand | EditCommand | HistoryCommand | PendingCommand | UpdateCommand
-    | StatusCommand | ExportCommand
+    | StatusCommand | ExportCommand | CreateCommand | DeleteCommand
 )
 
-SUBCOMMANDS = ("help", "list", "show", "update", "edit", "history", "pending", "status", "export")
+SUBCOMMANDS = ("help", "list", "show", "update", "edit", "history", "pending", "status", "export", "create",
+               "delete")
 
 UNITS: dict[str, str] = {
     "h": "hour", "hr": "hour", "hrs": "hour", "hour": "hour", "hours": "hour",
@@ -210,6 +229,9 @@ USAGE_LINES = (
     ("history <org>/<database> [<policy>]", "the latest changes"),
     ("pending", "approval requests you can act on"),
     ("status <org>/<database>", "whether each policy's backups succeed: last success, failures, next run"),
+    ("create <org>/<database> name=\"…\" target=… retention=… frequency=… at=… [reason=\"…\"] [--dry-run]",
+     "a new policy (day= and week= for weekly and monthly ones)"),
+    ("delete <org>/<database> <policy> [reason=\"…\"] [--dry-run]", "remove a policy (never a required one)"),
     ("export <org>/<database or glob> [terraform|json]",
      "the policies as code: Terraform resources with import blocks (the default), or JSON"),
 )
@@ -374,6 +396,10 @@ def parse(text: str) -> Command:
     if head == "status":
         reject_extra(rest, "status", f"/backup-policy status {db}")
         return StatusCommand(db)
+    if head in ("create", "delete"):
+        from bot.domain.lifecycle_grammar import parse_create, parse_delete
+
+        return parse_create(db, rest) if head == "create" else parse_delete(db, rest)
     if head == "history":
         policy = parse_policy_ref(rest[0], head, db) if rest else None
         reject_extra(rest[1:], "history", f'/backup-policy history {db} "Production daily"')
