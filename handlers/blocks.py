@@ -29,9 +29,10 @@ from slack_sdk.models.views import View as ModalView
 from bot.domain.access import Capability, mention, mentions
 from bot.domain.audit import AuditEvent
 from bot.domain.backups import PolicyHealth
-from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import ChangePlan, after_values
 from bot.domain.grammar import EXAMPLES, MAX_REASON_LENGTH, UPDATE_KEYS_HELP, USAGE_LINES, DatabaseRef
+from bot.domain.outcomes import request_estimate
 from bot.domain.policy import (
     DAY_NAMES,
     WEEK_NAMES,
@@ -44,6 +45,7 @@ from bot.domain.policy import (
     resulting_values,
 )
 from bot.domain.watch import WATCH_ACTOR
+from handlers.estimates import estimate_text, policy_estimate
 
 MAX_BLOCKS = 50  # in a message; a modal holds 100, and no view here comes near that
 MAX_SECTION_TEXT = 3000  # a section's text, and any mrkdwn text object
@@ -246,15 +248,27 @@ def guardrails_text(guardrails: Sequence[str]) -> str:
 
 def dry_run_blocks(plan: ChangePlan, approvals: int = 0, guardrails: Sequence[str] = ()) -> list[dict[str, Any]]:
     body = ", ".join(f"`{k}={fit(escape(str(v)), MAX_VALUE_SHOWN)}`" for k, v in plan.update.to_api().items())
+    what = {ChangeKind.UPDATE: "The change to", ChangeKind.CREATE: "The new policy", ChangeKind.DELETE:
+            "Deleting"}[plan.kind]
+    sent = {ChangeKind.UPDATE: f"`PATCH` with {body}", ChangeKind.CREATE: f"`POST` with {body}",
+            ChangeKind.DELETE: f"`DELETE` of `{escape(plan.before.id)}`"}[plan.kind]
     return to_dicts([
-        section(f":mag: *Dry run*: nothing was sent. The change to *{escape(plan.before.name)}* of "
-                f"*{plan.db}* would be:"),
-        section(changes_text_between(plan.before, plan.after_values)),
-        section(f"*After:* {describe_schedule(plan.after_values)}"),
+        section(f":mag: *Dry run*: nothing was sent. {what} *{escape(plan.before.name)}* of *{plan.db}* would be:"),
+        section(lifecycle_text(plan.kind, plan.before) if plan.kind is not ChangeKind.UPDATE
+                else changes_text_between(plan.before, plan.after_values)),
+        *([] if plan.kind is ChangeKind.DELETE else [section(f"*After:* {describe_schedule(plan.after_values)}")]),
+        section(estimate_text(plan.estimate)),
         section(guardrails_text(guardrails)),
-        context(f"Would send `PATCH` with {body}. Run it again without `--dry-run` to "
+        context(f"Would send {sent}. Run it again without `--dry-run` to "
                 + (f"ask for the {plural(approvals, 'approval')} it needs." if approvals else "apply.")),
     ])
+
+
+def lifecycle_text(kind: ChangeKind, policy: BackupPolicy | dict[str, Any]) -> str:
+    """A creation or a deletion in one line: the policy that comes or goes."""
+    values = policy.model_dump() if isinstance(policy, BackupPolicy) else policy
+    verb = "new policy" if kind is ChangeKind.CREATE else "deletes"
+    return f"• {verb}: *{fit(escape(describe_schedule(values)), MAX_VALUE_SHOWN)}* ({values['target']})"
 
 
 
@@ -277,6 +291,10 @@ def request_headline(request: ChangeRequest, bold: bool = False) -> str:
     """Who asked what, in the request's state: the message's first line, and its notification text."""
     head = STATE_LINES[request.state].format(requester=request.requester,
                                              decided_by=request.decided_by or request.requester)
+    if request.kind is not ChangeKind.UPDATE:
+        verb = request.kind.value  # create, delete
+        head = (head.replace("asks to change", f"asks to {verb}").replace(" changed", f" {verb}d")
+                .replace("change to", "creation of" if verb == "create" else "deletion of"))
     mark = "*" if bold else ""
     return (f"{head} the backup policy {mark}{escape(request.policy_name)}{mark} of "
             f"{mark}{request.organization}/{request.database}{mark}")
@@ -315,12 +333,17 @@ def request_blocks(request: ChangeRequest, approved_by: list[str],
         lines.append("_This reverts an earlier change._")
     if request.reason:
         lines.append(f"*Reason:* {with_mentions(request.reason)}")
-    result: list[Block] = [*packed(lines, room=len(lines))[0], section(changes_text_between(before, after))]
+    shown = lifecycle_text(request.kind, after if request.kind is ChangeKind.CREATE else before) \
+        if request.kind is not ChangeKind.UPDATE else changes_text_between(before, after)
+    result: list[Block] = [*packed(lines, room=len(lines))[0], section(shown)]
     facts = []
-    if isinstance(after, BackupPolicy):
+    if request.kind is ChangeKind.DELETE:
+        pass
+    elif isinstance(after, BackupPolicy):
         facts.append(f"*Now:* {describe_schedule(after)} ({after.target})\n*Next run:* {when(after.next_run_at)}")
     else:
         facts.append(f"*After:* {describe_schedule(after)}")
+    facts.append(estimate_text(request_estimate(request)))
     if request.risks:
         facts.append(f"*Worth a second look:* {escape(', '.join(request.risks))}")
     if request.approvals_needed:
@@ -344,12 +367,15 @@ def request_blocks(request: ChangeRequest, approved_by: list[str],
             ButtonElement(text="Cancel", action_id=CANCEL, value=request.id),
         ]))
     elif request.state is RequestState.APPLIED:
+        revert = ButtonElement(text="Revert", action_id=REVERT, value=request.id,
+                               confirm=revert_confirm(request.policy_name, after, request.before)
+                               if request.kind is ChangeKind.UPDATE else lifecycle_revert_confirm(request))
         result.append(ActionsBlock(block_id=f"applied:{request.id}", elements=[
-            edit_button(db, request.policy_id),
-            ButtonElement(text="Revert", action_id=REVERT, value=request.id,
-                          confirm=revert_confirm(request.policy_name, after, request.before))]))
+            *([] if request.kind is ChangeKind.DELETE else [edit_button(db, request.policy_id)]), revert]))
     sent = ", ".join(f"`{f}`" for f in request.changes)
-    result.append(context(f"Request `{request.id[:8]}` · fields {sent}"))
+    what = {ChangeKind.UPDATE: f"fields {sent}", ChangeKind.CREATE: "a new policy (`POST`)",
+            ChangeKind.DELETE: f"deletes `{fit(escape(request.policy_id), 100)}`"}[request.kind]
+    result.append(context(f"Request `{request.id[:8]}` · {what}"))
     return to_dicts(result)
 
 
@@ -368,6 +394,15 @@ def revert_confirm(name: str, now: BackupPolicy | dict[str, Any], back_to: Backu
         text = f"{intro} ({plural(len(changes), 'setting')}).{then}"
     return ConfirmObject(title="Revert this change?", text=fit(text, 300), confirm="Ask to revert",
                          deny="Keep it")
+
+
+def lifecycle_revert_confirm(request: ChangeRequest) -> ConfirmObject:
+    name = fit(escape(request.policy_name), 80)
+    text = (f"Delete {name}, which this created." if request.kind is ChangeKind.CREATE else
+            f"Make {name} again as it was ({fit(escape(describe_schedule(request.before)), 120)}).")
+    return ConfirmObject(title="Revert this change?", text=fit(f"{text} It is asked as a new change, judged by the "
+                                                               "access rules, guardrails and approvals.", 300),
+                         confirm="Ask to revert", deny="Keep it")
 
 
 def changes_text_between(before: BackupPolicy, after: BackupPolicy | dict[str, Any]) -> str:
@@ -568,6 +603,7 @@ def health_line(health: PolicyHealth) -> str:
     lines.append(f"*Failures in 7 days:* {failures}" + (f" (last {when(health.failures[0].completed_at)})"
                                                         if failures else ""))
     lines.append(f"*Next run:* {when(policy.next_run_at)}")
+    lines.append(policy_estimate(policy, health.basis))
     if health.problem:
         lines.append(f"*{health.problem.capitalize()}*")
     if health.unread:

@@ -253,9 +253,9 @@ def judge(s: Snapshot) -> Verdict:
                                            f"longer make this change: {requester.reason}" if later
                        else requester.reason, Refusal.NOT_ALLOWED)
     if a.kind is ChangeKind.DELETE and s.policy.required:
-        return Verdict(VerdictKind.REFUSE, f"“{s.policy.name}” is a required system policy, which PlanetScale "
-                                           "never deletes: change its schedule instead", Refusal.INVALID,
-                       problems=(Problem("", "a required system policy cannot be deleted"),))
+        why = (f"“{s.policy.name}” is a required system policy, which PlanetScale never deletes: change its "
+               "schedule instead")
+        return Verdict(VerdictKind.REFUSE, why, Refusal.INVALID, problems=(Problem("", why),))
     if s.stage is not Stage.APPROVING:
         problems = tuple(_problems(s, update))
         if problems:

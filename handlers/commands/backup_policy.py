@@ -21,7 +21,9 @@ from bot.domain.changes import explain
 from bot.domain.grammar import (
     Command,
     CommandError,
+    CreateCommand,
     DatabaseRef,
+    DeleteCommand,
     EditCommand,
     ExportCommand,
     HelpCommand,
@@ -84,8 +86,11 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
         open_edit(deps, client, respond, command["trigger_id"], command["user_id"], command["channel_id"], parsed.db,
                   parsed.policy)
         return None
-    if isinstance(parsed, UpdateCommand) and not parsed.dry_run:
-        ack(text=f":hourglass_flowing_sand: Checking your change to “{blocks.escape(parsed.policy)}” in "
+    if isinstance(parsed, UpdateCommand | DeleteCommand) and not parsed.dry_run:
+        what = "change to" if isinstance(parsed, UpdateCommand) else "deletion of"
+        ack(text=f":hourglass_flowing_sand: Checking your {what} “{blocks.escape(parsed.policy)}” in {parsed.db}…")
+    elif isinstance(parsed, CreateCommand) and not parsed.dry_run:
+        ack(text=f":hourglass_flowing_sand: Checking your new policy “{blocks.escape(str(parsed.values.name))}” in "
                  f"{parsed.db}…")
     else:
         ack()
@@ -112,6 +117,18 @@ def run_pending(deps: Dependencies, _: PendingCommand, caller: Caller) -> None:
 def run_update(deps: Dependencies, parsed: UpdateCommand, caller: Caller) -> None:
     outcome = deps.changes.ask(caller.user, caller.channel, parsed.db, parsed.policy, parsed.update, parsed.reason,
                                dry_run=parsed.dry_run)
+    report_change(deps, caller.client, outcome, caller.respond)
+
+
+def run_create(deps: Dependencies, parsed: CreateCommand, caller: Caller) -> None:
+    outcome = deps.changes.ask_create(caller.user, caller.channel, parsed.db, parsed.values, parsed.reason,
+                                      dry_run=parsed.dry_run)
+    report_change(deps, caller.client, outcome, caller.respond)
+
+
+def run_delete(deps: Dependencies, parsed: DeleteCommand, caller: Caller) -> None:
+    outcome = deps.changes.ask_delete(caller.user, caller.channel, parsed.db, parsed.policy, parsed.reason,
+                                      dry_run=parsed.dry_run)
     report_change(deps, caller.client, outcome, caller.respond)
 
 
@@ -209,6 +226,8 @@ RUNNERS: dict[type[Command], Callable[[Dependencies, Any, Caller], None]] = {
     UpdateCommand: run_update,
     StatusCommand: run_status,
     ExportCommand: run_export,
+    CreateCommand: run_create,
+    DeleteCommand: run_delete,
 }  # edit is not here: its modal opens right after the ack, while the trigger_id is fresh
 
 
