@@ -97,7 +97,7 @@ def test_a_creation_of_a_name_taken_in_the_database_never_applies(stage: Stage, 
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(st.integers(1, 500), st.sampled_from(UNITS + ["year"]), st.integers(1, 60), st.sampled_from(UNITS),
+@given(st.integers(1, 500), st.sampled_from([*UNITS, "year"]), st.integers(1, 60), st.sampled_from(UNITS),
        st.integers(1, 10**12))
 def test_the_backups_kept_at_once_are_retention_over_frequency_and_storage_is_their_size(
     retention: int, retention_unit: str, frequency: int, frequency_unit: str, size: int

@@ -229,7 +229,8 @@ def test_a_post_whose_answer_is_lost_is_sent_once_and_settled_by_reading(
     approvals_bot.command(f"create acme/app-db {NIGHTLY}", user=ALICE)
     assert len(planetscale.calls("POST")) == 1 and len(policies_named(planetscale, "Nightly")) == 1
     [request] = approvals_bot.deps.store.requests(list(RequestState))
-    assert request.state is RequestState.APPLIED and request.policy_id == policies_named(planetscale, "Nightly")[0]["id"]
+    [made] = policies_named(planetscale, "Nightly")
+    assert request.state is RequestState.APPLIED and request.policy_id == made["id"]
 
 
 def test_planetscale_refusing_a_deletion_is_told_and_the_policy_stays(
