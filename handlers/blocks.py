@@ -492,6 +492,7 @@ def pending_blocks(requests: list[ChangeRequest], user: str) -> list[dict[str, A
 # --- the edit modal ------------------------------------------------------------------------------------
 
 EDIT, EDIT_FORM, EDIT_CONFIRM = "policy_edit", "policy_edit_form", "policy_edit_confirm"
+CREATE_FORM, CREATE_CONFIRM = "policy_create_form", "policy_create_confirm"
 UNIT_LABELS = {"hour": "hours", "day": "days", "week": "weeks", "month": "months", "year": "years"}
 
 
@@ -513,8 +514,11 @@ def _number(block_id: str, label: str, initial: int | None) -> InputBlock:
         initial_value=str(initial) if initial is not None else None))
 
 
-def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notice: str | None = None) -> dict[str, Any]:
-    """The form, pre-filled with `values` (API field names); day and week only where the frequency uses them."""
+def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notice: str | None = None,
+                   callback_id: str = "policy_edit_form") -> dict[str, Any]:
+    """The form, pre-filled with `values` (API field names); day and week only where the frequency uses them.
+    The same form makes a new policy (`callback_id` CREATE_FORM)."""
+    creating = callback_id == CREATE_FORM
     unit = values.get("frequency_unit") or "hour"
     units = [option(UNIT_LABELS[u], u) for u in ("hour", "day", "week", "month", "year")]
     form: list[Block] = []
@@ -544,9 +548,10 @@ def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notic
     form.append(InputBlock(block_id="reason", label="Reason", optional=True, element=PlainTextInputElement(
         action_id="reason", max_length=MAX_REASON_LENGTH,
         placeholder="Why this change? It goes into the audit trail.")))
-    form.append(context(f"{db} · only the fields you change are sent to PlanetScale"))
-    title = fit(f"Edit {values.get('name') or 'policy'}", MAX_MODAL_TITLE)
-    return dict(ModalView(type="modal", callback_id=EDIT_FORM, title=title, submit="Preview", close="Cancel",
+    form.append(context(f"{db} · " + ("a new policy: previewed with what it costs before anything is sent"
+                                      if creating else "only the fields you change are sent to PlanetScale")))
+    title = "New backup policy" if creating else fit(f"Edit {values.get('name') or 'policy'}", MAX_MODAL_TITLE)
+    return dict(ModalView(type="modal", callback_id=callback_id, title=title, submit="Preview", close="Cancel",
                           private_metadata=metadata, blocks=form).to_dict())
 
 

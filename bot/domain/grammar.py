@@ -138,10 +138,10 @@ class ExportCommand:
 
 @dataclass(frozen=True)
 class CreateCommand:
-    """A new policy: `values` is the whole POST body (parsed as an update's keys)."""
+    """A new policy: `values` is the whole POST body (parsed as an update's keys); None opens the form."""
 
     db: DatabaseRef
-    values: PolicyUpdate
+    values: PolicyUpdate | None
     reason: str | None = None
     dry_run: bool = False
 

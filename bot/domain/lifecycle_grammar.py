@@ -21,6 +21,8 @@ EXAMPLE = 'name="Nightly" target=production retention=7d frequency=1d at=02:00'
 
 
 def parse_create(db: DatabaseRef, tokens: list[Token]) -> CreateCommand:
+    if not tokens:
+        return CreateCommand(db, None)  # the form
     if not any("=" in t.text for t in tokens):
         raise CommandError(f"`create` needs the new policy's settings as key=value, e.g. "
                            f"`/backup-policy create {db} {EXAMPLE}`.")

@@ -43,6 +43,7 @@ from handlers.commands.export import run_export
 from handlers.commands.status import run_status
 from handlers.dependencies import Dependencies
 from handlers.posting import report_change, say_privately
+from handlers.views.create import open_create
 from handlers.views.edit import open_edit
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,10 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
             # The ack Bolt's ack(text=…, blocks=…) would send, as Bolt sends what a listener returns; but its
             # JSON made once, not for every request.
             return BoltResponse(status=200, body=help_ack_body(command.get("command") or COMMAND, capabilities))
+    if isinstance(parsed, CreateCommand) and parsed.values is None:
+        ack()
+        open_create(deps, client, respond, command["trigger_id"], command["user_id"], command["channel_id"], parsed.db)
+        return None
     if isinstance(parsed, EditCommand):
         ack()
         open_edit(deps, client, respond, command["trigger_id"], command["user_id"], command["channel_id"], parsed.db,
@@ -89,7 +94,7 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
     if isinstance(parsed, UpdateCommand | DeleteCommand) and not parsed.dry_run:
         what = "change to" if isinstance(parsed, UpdateCommand) else "deletion of"
         ack(text=f":hourglass_flowing_sand: Checking your {what} “{blocks.escape(parsed.policy)}” in {parsed.db}…")
-    elif isinstance(parsed, CreateCommand) and not parsed.dry_run:
+    elif isinstance(parsed, CreateCommand) and parsed.values is not None and not parsed.dry_run:
         ack(text=f":hourglass_flowing_sand: Checking your new policy “{blocks.escape(str(parsed.values.name))}” in "
                  f"{parsed.db}…")
     else:
@@ -121,6 +126,7 @@ def run_update(deps: Dependencies, parsed: UpdateCommand, caller: Caller) -> Non
 
 
 def run_create(deps: Dependencies, parsed: CreateCommand, caller: Caller) -> None:
+    assert parsed.values is not None  # without values, the command opens the form
     outcome = deps.changes.ask_create(caller.user, caller.channel, parsed.db, parsed.values, parsed.reason,
                                       dry_run=parsed.dry_run)
     report_change(deps, caller.client, outcome, caller.respond)

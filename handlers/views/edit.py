@@ -252,7 +252,9 @@ def on_unit_changed(deps: Dependencies, ack: Ack, body: dict[str, Any], client: 
         return
     values, _ = form_values(view.get("state") or {})
     shown = {**metadata.policy, **values}
-    deps.background.run(show, client, str(view.get("id")), blocks.edit_form_view(metadata.db, shown, metadata.dump()))
+    callback = blocks.CREATE_FORM if view.get("callback_id") == blocks.CREATE_FORM else blocks.EDIT_FORM
+    deps.background.run(show, client, str(view.get("id")), blocks.edit_form_view(metadata.db, shown, metadata.dump(),
+                                                                                callback_id=callback))
 
 
 GUARDRAIL_FIELDS = {"min_retention": "retention_value", "max_interval": "frequency_value",
