@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,11 +39,11 @@ from typing import Any, Protocol
 from bot.domain.access import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_health
-from bot.domain.backups import Backup, Branch, PolicyHealth, parse_time
+from bot.domain.backups import PolicyHealth, parse_time
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.grammar import DatabaseRef
 from bot.domain.guardrails import judge
-from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
+from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy
 from bot.domain.ports import (
     BadResponse,
     Forbidden,
@@ -57,6 +55,7 @@ from bot.domain.ports import (
     Unavailable,
     request_meter,
 )
+from bot.domain.watch_calls import OverBudget, ReadOnlyCalls, RequestBudget, Skipped, describe_failure
 
 log = logging.getLogger(__name__)
 DELETED_MARK = "deleted_outside_the_bot"  # in the last state seen of a policy that is gone
@@ -132,88 +131,6 @@ class WatchStore(Protocol):
     def record(self, event: AuditEvent) -> None: ...
 
 
-class OverBudget(Exception):
-    pass
-
-
-class RequestBudget:
-    """At most `requests` HTTP requests to PlanetScale in any `per` seconds (a sliding window), whatever the number
-    or the interval of the passes that send them: `take` before each request, OverBudget when the window is full."""
-
-    def __init__(self, requests: int, per: float = 60.0, clock: Callable[[], float] = time.monotonic):
-        self.requests, self.per, self.clock = requests, per, clock
-        self._sent: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"{self.requests} requests per {self.per:g} s"
-
-    def take(self) -> None:
-        with self._lock:
-            now = self.clock()
-            while self._sent and self._sent[0] <= now - self.per:
-                self._sent.popleft()
-            if len(self._sent) >= self.requests:
-                raise OverBudget
-            self._sent.append(now)
-
-    @property
-    def sent(self) -> int:
-        """Requests sent within the window, as of now."""
-        with self._lock:
-            now = self.clock()
-            return sum(1 for t in self._sent if t > now - self.per)
-
-
-class ReadOnlyCalls:
-    """PlanetScale for the watch: reads only. Its requests are counted by the budget through `request_meter`."""
-
-    def __init__(self, planetscale: PlanetScaleApi):
-        self.planetscale = planetscale
-
-    def list_policies(self, organization: str, database: str) -> list[BackupPolicy]:
-        return self.planetscale.list_policies(organization, database)
-
-    def get_policy(self, organization: str, database: str, policy_id: str) -> BackupPolicy:
-        return self.planetscale.get_policy(organization, database, policy_id)
-
-    def update_policy(self, organization: str, database: str, policy_id: str,
-                      update: PolicyUpdate) -> BackupPolicy:  # pragma: no cover - the watch never writes
-        raise AssertionError("the watch only reads")
-
-    def create_policy(self, organization: str, database: str,
-                      values: PolicyUpdate) -> BackupPolicy:  # pragma: no cover - the watch never writes
-        raise AssertionError("the watch only reads")
-
-    def delete_policy(self, organization: str, database: str,
-                      policy_id: str) -> None:  # pragma: no cover - the watch never writes
-        raise AssertionError("the watch only reads")
-
-    def list_branches(self, organization: str, database: str) -> list[Branch]:
-        return self.planetscale.list_branches(organization, database)
-
-    def list_backups(self, organization: str, database: str, branch: str, policy_id: str | None,
-                     since: str | None = None, state: str | None = None) -> list[Backup]:
-        return self.planetscale.list_backups(organization, database, branch, policy_id, since, state)
-
-    def list_databases(self, organization: str) -> list[str]:
-        return self.planetscale.list_databases(organization)
-
-    def database_kind(self, organization: str, database: str) -> str:
-        return self.planetscale.database_kind(organization, database)
-
-    def worst_case_seconds(self) -> float:
-        return self.planetscale.worst_case_seconds()
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A database or a policy a pass could not judge, and why; the pass carried on past it."""
-
-    what: str  # "acme/app-db" or "acme/app-db policy bp01"
-    reason: str
-
-
 @dataclass
 class PassResult:
     notices: list[Notice] = field(default_factory=list)
@@ -227,12 +144,6 @@ class PassResult:
         reason = describe_failure(exc)
         self.skipped.append(Skipped(what, reason))
         log.error("the watch skipped %s and carried on: %s", what, reason)
-
-
-def describe_failure(exc: BaseException) -> str:
-    """An unexpected failure in a few words: its kind and its first line (a database's error names no secret)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[str]]) -> list[DatabaseRef]:

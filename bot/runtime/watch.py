@@ -20,10 +20,9 @@ from bot.domain.watch import (
     WATCH_SHARE,
     Notice,
     PassResult,
-    RequestBudget,
-    Skipped,
     Watch,
 )
+from bot.domain.watch_calls import RequestBudget, Skipped
 from bot.runtime import metrics
 from bot.runtime.repeating import Repeating
 from handlers.dependencies import Dependencies
