@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from bot.domain.access import AccessControl, AccessRules, DirectoryError
 from bot.domain.audit import AuditEvent, iso_of, moment_of
-from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
+from bot.domain.change_requests import DATABASE_LEASE, ChangeKind, ChangeRequest, RequestState
 from bot.domain.costs import DatabaseFacts
 from bot.domain.grammar import DatabaseRef
 from bot.domain.judge import (
@@ -105,7 +105,7 @@ class Applying(Lifecycle):
 
     def _unsettled(self, request: ChangeRequest) -> bool:
         now = self.clock()
-        if request.kind is not ChangeKind.UPDATE:  # its lease is the database's creations' and deletions'
+        if request.policy_key.endswith(DATABASE_LEASE):  # the database's lease: creations, deletions, moves
             return any(r.id != request.id and r.lease_until < now and r.policy_key == request.policy_key
                        for r in self.store.requests([S.APPLYING], limit=None))
         return any(r.id != request.id and r.lease_until < now for r in self.store.policy_requests(

@@ -35,8 +35,8 @@ class ChangeKind(StrEnum):
     DELETE = "delete"
 
 
-# Creations and deletions of one database take turns on one lease: a name is free, or a database keeps its
-# floor of policies, only if no other creation or deletion in it lands in between. No policy ID has a `+`.
+# Creations, deletions and moves between targets of one database take turns on one lease: a name is free, or a
+# database keeps its floor of policies, only if no other of them lands in between. No policy ID has a `+`.
 DATABASE_LEASE = "+"
 
 OPEN_STATES = (RequestState.PENDING, RequestState.APPROVED, RequestState.APPLYING)
@@ -82,7 +82,7 @@ class ChangeRequest:
 
     @property
     def policy_key(self) -> str:
-        if self.kind is not ChangeKind.UPDATE:
+        if self.kind is not ChangeKind.UPDATE or "target" in self.changes:
             return f"{self.organization}/{self.database}/{DATABASE_LEASE}"
         return f"{self.organization}/{self.database}/{self.policy_id}"
 

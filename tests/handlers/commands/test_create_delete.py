@@ -4,12 +4,14 @@ every preview."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
-from approval_helpers import ALICE, CAROL, RULES, approvals_bot, latest_view, request_id, request_message
+from approval_helpers import ALICE, CAROL, RULES, approvals_bot, latest_view, request_id, request_message, sweep
 from conftest import Bot
 
 from bot.domain.change_requests import ChangeKind, RequestState
+from bot.domain.policy import planned_policy
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from handlers.blocks import APPROVE, REVERT
 
@@ -249,3 +251,66 @@ def test_status_shows_each_policys_estimate(approvals_bot: Bot, planetscale: Pla
     said = approvals_bot.command("status acme/app-db", user=ALICE).all_text()
     assert "4 backups kept at once, about 5.0 GB" in said  # every 12 hours kept 2 days, of 1.25 GB
     assert "3 backups kept at once, about 3.8 GB" in said  # daily kept 3 days
+
+
+def left_applying(bot: Bot, kind: ChangeKind, policy_id: str, before: dict[str, object],
+                  changes: dict[str, object]) -> str:
+    """A request its worker left applying after sending (a crash): its lease run out, its `sending` recorded."""
+    from bot.domain.audit import iso_of
+    from bot.domain.change_requests import ChangeRequest
+    from bot.domain.outcomes import request_event
+
+    store = bot.deps.store
+    long_ago = time.time() - 3600
+    request = ChangeRequest(
+        organization="acme", database="app-db", policy_id=policy_id, policy_name=str(before["name"]),
+        requester=ALICE, channel="C0DBAOPS01", before=before, changes=changes, approvals_needed=0, approvers=[],
+        expires_at=time.time() + 3600, state=RequestState.APPLYING, kind=kind, lease_until=long_ago,
+        created_at=long_ago, updated_at=long_ago)
+    store.add_request(request, record=request_event("sending", request, ALICE, at=iso_of(long_ago)))
+    return request.id
+
+
+def test_the_sweep_settles_a_creation_and_a_deletion_a_crash_left_applying(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    values = {"name": "Nightly", "target": "development", "retention_value": 7, "retention_unit": "day",
+              "frequency_value": 1, "frequency_unit": "day", "schedule_time": "02:00"}
+    created = left_applying(approvals_bot, ChangeKind.CREATE, "", planned_policy(values).model_dump(), values)
+    made = planetscale.add_policy("acme", "app-db", None, **values)  # the POST had landed
+    deleted = left_applying(approvals_bot, ChangeKind.DELETE, WEEKLY, planetscale.policy("acme", "app-db", WEEKLY),
+                            {})
+    planetscale.dashboard_delete("acme", "app-db", WEEKLY)  # the DELETE had landed
+    sweep(approvals_bot)
+    store = approvals_bot.deps.store
+    first, second = store.get_request(created), store.get_request(deleted)
+    assert first is not None and first.state is RequestState.APPLIED and first.policy_id == made["id"]
+    assert second is not None and second.state is RequestState.APPLIED
+    assert planetscale.calls("POST") == [] and planetscale.calls("DELETE") == []  # nothing sent again
+
+
+def test_a_creation_left_applying_whose_post_never_landed_fails_without_posting_again(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    values = {"name": "Nightly", "target": "development", "retention_value": 7, "retention_unit": "day",
+              "frequency_value": 1, "frequency_unit": "day", "schedule_time": "02:00"}
+    rid = left_applying(approvals_bot, ChangeKind.CREATE, "", planned_policy(values).model_dump(), values)
+    sweep(approvals_bot)
+    request = approvals_bot.deps.store.get_request(rid)
+    assert request is not None and request.state is RequestState.FAILED and "not applied" in str(request.detail)
+    assert planetscale.calls("POST") == []
+
+
+def test_a_move_between_targets_takes_the_databases_lease_with_creations_and_deletions() -> None:
+    """So a move out of production and a deletion there cannot both pass the floor of policies at once."""
+    from bot.domain.change_requests import ChangeRequest
+
+    def asked(kind: ChangeKind, changes: dict[str, object]) -> ChangeRequest:
+        return ChangeRequest(organization="acme", database="app-db", policy_id="bp1", policy_name="p",
+                             requester=ALICE, channel="C", before={"target": "production"}, changes=changes,
+                             approvals_needed=0, approvers=[], expires_at=0, kind=kind)
+
+    database = asked(ChangeKind.DELETE, {}).policy_key
+    assert asked(ChangeKind.UPDATE, {"target": "development"}).policy_key == database
+    assert asked(ChangeKind.CREATE, {"name": "x"}).policy_key == database
+    assert asked(ChangeKind.UPDATE, {"retention_value": 3}).policy_key != database
