@@ -10,11 +10,13 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
-from bot.domain.access import AccessControl, AccessRules, DirectoryError
+from bot.domain.access import AccessControl
+from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent, iso_of, moment_of
 from bot.domain.change_requests import DATABASE_LEASE, ChangeKind, ChangeRequest, RequestState
+from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
-from bot.domain.grammar import DatabaseRef
+from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import (
     Asked,
     DirectoryFacts,

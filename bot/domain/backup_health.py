@@ -6,8 +6,8 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from bot.domain.backups import Backup, Branch, PolicyHealth, branches_for, frequency_span, judge_health, now_utc
+from bot.domain.commands import DatabaseRef
 from bot.domain.costs import Basis, DatabaseFacts, latest_basis
-from bot.domain.grammar import DatabaseRef
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import PlanetScaleApi, PlanetScaleError
 

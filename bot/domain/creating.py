@@ -12,12 +12,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from bot.domain.access import Action, Decision, DirectoryError
+from bot.domain.access import Decision
+from bot.domain.access_rules import Action
 from bot.domain.applying import Applying
 from bot.domain.audit import AuditEvent, iso_of
 from bot.domain.backup_health import read_facts
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
-from bot.domain.grammar import DatabaseRef
+from bot.domain.commands import DatabaseRef
+from bot.domain.group_directory import DirectoryError
 from bot.domain.outcomes import ChangePlan, Outcome, OutcomeKind, explain, request_event
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate, planned_policy
 from bot.domain.ports import Claim, NotFound, PlanetScaleError, RateLimited

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from bot.domain.access import DirectoryError
 from bot.domain.approval_groups import assign
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
+from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts, Estimate, estimate
-from bot.domain.grammar import DatabaseRef
+from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Verdict
 from bot.domain.policy import (
     BackupPolicy,

@@ -13,7 +13,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.grammar import DatabaseRef
+from bot.domain.commands import DatabaseRef
 from bot.domain.outcomes import OutcomeKind
 from bot.domain.policy import EDITABLE_FIELDS, PolicyUpdate, check_new
 from handlers import blocks

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.domain.access import parse_rules
+from bot.domain.access_rules import parse_rules
 from bot.domain.change_requests import ChangeKind
 from bot.domain.costs import Basis, DatabaseFacts, estimate, kept_at_once
 from bot.domain.judge import Asked, DirectoryFacts, Refusal, Snapshot, Stage, VerdictKind, judge

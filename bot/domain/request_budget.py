@@ -1,5 +1,6 @@
-"""The watch's calls to PlanetScale (reads only, within its share of the budget) and what it skips when one fails
-(bot/domain/watch.py)."""
+"""The watch's road to PlanetScale: read-only, and at most so many HTTP requests a minute, so that people's
+commands keep the rest of the rate limit.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +8,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from bot.domain.backups import Backup, Branch
 from bot.domain.policy import BackupPolicy, PolicyUpdate
-from bot.domain.ports import PlanetScaleApi
+from bot.domain.ports import (
+    PlanetScaleApi,
+)
+
+# PlanetScale allows 600 requests a minute per token; the watch takes a sixth of the bot's budget, in requests per
+# minute whatever its interval, and people's commands keep the rest.
+WATCH_SHARE = 1 / 6
+DEFAULT_REQUEST_BUDGET = 100
 
 
 class OverBudget(Exception):
@@ -86,17 +93,3 @@ class ReadOnlyCalls:
 
     def worst_case_seconds(self) -> float:
         return self.planetscale.worst_case_seconds()
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A database or a policy a pass could not judge, and why; the pass carried on past it."""
-
-    what: str  # "acme/app-db" or "acme/app-db policy bp01"
-    reason: str
-
-
-def describe_failure(exc: BaseException) -> str:
-    """An unexpected failure in a few words: its kind and its first line (a database's error names no secret)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
