@@ -127,7 +127,7 @@ class ChangePath(Creating):
         found = self._read_for_change(user, channel, db, ref)
         if isinstance(found, Outcome):
             return found
-        current, _ = found
+        current, listed = found
         try:
             decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, [current.target],
                                           channel)
@@ -135,7 +135,9 @@ class ChangePath(Creating):
             decision = Decision(False, reason=explain(exc))
         if not decision.allowed:
             return self._refuse(user, db, channel, decision.reason, current)
-        return Outcome(OutcomeKind.READY, "", current=current, approvals=decision.approvals)
+        # What the form's preview estimates the policy's storage from.
+        facts = read_facts(self.policies.planetscale, db, listed, current, current.target)
+        return Outcome(OutcomeKind.READY, "", current=current, approvals=decision.approvals, facts=facts)
 
     def _read_for_change(self, user: str, channel: str, db: DatabaseRef,
                          ref: str) -> tuple[BackupPolicy, list[BackupPolicy]] | Outcome:

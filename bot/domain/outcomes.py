@@ -103,6 +103,7 @@ class Outcome:
     problems: tuple[Problem, ...] = field(default_factory=tuple)
     guardrails: tuple[str, ...] = ()  # for PREVIEWED: each guardrail bound the change meets or breaks, in words
     notices: tuple[str, ...] = ()  # for REMINDED: the notices claimed for it, to give back if it cannot be sent
+    facts: DatabaseFacts | None = None  # for READY: what a form's preview estimates the policy's storage from
 
     @property
     def request_moved(self) -> bool:

@@ -25,6 +25,7 @@ from bot.domain.policy import (
     describe_schedule,
 )
 from handlers.blocks.buttons import CREATE_FORM, EDIT_CONFIRM, EDIT_FORM
+from handlers.blocks.costs import estimate_text
 from handlers.blocks.kit import (
     MAX_MODAL_TITLE,
     changes_text_between,
@@ -110,6 +111,7 @@ def edit_confirm_view(plan: ChangePlan, metadata: str, approvals: int,
             section(f"*{escape(plan.before.name)}* of *{plan.db}*"),
             section(changes_text_between(plan.before, plan.after_values)),
             section(f"*After:* {describe_schedule(plan.after_values)}"),
+            section(estimate_text(plan.estimate)),
             section(guardrails_text(guardrails)),
             context(f"Sends {body}. {then}"),
         ]).to_dict())

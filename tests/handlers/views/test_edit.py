@@ -298,3 +298,14 @@ def test_the_create_form_refuses_a_taken_name_before_anything_is_sent(
     bot.submit(bot.current_view(), {"name": "Development daily"})
     assert "already has a policy named" in json.dumps(bot.current_view(), ensure_ascii=False)
     assert planetscale.calls("POST") == []
+
+
+def test_the_edit_forms_preview_says_what_the_change_costs(bot: Bot, planetscale: PlanetScaleState) -> None:
+    form = open_form(bot)
+    confirm = bot.submit(form, {"retention_value": "6"}).ack["view"]
+    shown = json.dumps(confirm)
+    # Daily backups of 1.25 GB, kept 3 then 6 days; the estimate was read when the form was filled.
+    assert "Kept at once:* 3 backups \\u2192 6 backups" in shown
+    assert "Estimated storage:* 3.8 GB \\u2192 7.5 GB" in shown
+    moved = bot.submit(form, {"target": "production"}).ack["view"]
+    assert "not estimated" in json.dumps(moved)  # the other target's backups are read when it is asked
