@@ -4,10 +4,21 @@ every preview."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 
-from approval_helpers import ALICE, CAROL, RULES, approvals_bot, latest_view, request_id, request_message, sweep
+from approval_helpers import (
+    ALICE,
+    CAROL,
+    RULES,
+    approvals_bot,
+    latest_view,
+    request_id,
+    request_message,
+    second_instance,
+    sweep,
+)
 from conftest import Bot
 
 from bot.domain.change_requests import ChangeKind, RequestState
@@ -15,7 +26,7 @@ from bot.domain.policy import planned_policy
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from handlers.blocks import APPROVE, REVERT
 
-__all__ = ["approvals_bot"]  # a fixture, used by name
+__all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
 NIGHTLY = 'name="Nightly" target=development retention=7d frequency=1d at=02:00'
 PROD_NIGHTLY = 'name="Prod nightly" target=production retention=14d frequency=1d at=01:00 reason="audit"'
@@ -314,3 +325,46 @@ def test_a_move_between_targets_takes_the_databases_lease_with_creations_and_del
     assert asked(ChangeKind.UPDATE, {"target": "development"}).policy_key == database
     assert asked(ChangeKind.CREATE, {"name": "x"}).policy_key == database
     assert asked(ChangeKind.UPDATE, {"retention_value": 3}).policy_key != database
+
+
+def two_creations_at_once(first_bot: Bot, second_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """Two requests for one name, approved at once: the first's POST is in flight (held) when the second is
+    approved. The second waits for the database's lease, then finds the name taken and sends nothing."""
+    first_bot.command(f"create acme/app-db {PROD_NIGHTLY}", user=ALICE)
+    first_bot.command(f"create acme/app-db {PROD_NIGHTLY}", user=ALICE)
+    one, two = [e for e in first_bot.slack.events if e.kind == "message" and e.thread_ts is None
+                and e.channel in first_bot.slack.channels]
+    landing = threading.Event()
+    planetscale.add_fault(Fault(method="POST", until=landing, times=1))
+    clicking = threading.Thread(target=first_bot.click, args=(APPROVE, request_id(one)),
+                                kwargs={"user": CAROL, "message": one})
+    clicking.start()
+    deadline = time.monotonic() + 10
+    while not planetscale.calls("POST"):
+        assert time.monotonic() < deadline, "the first POST was never sent"
+        time.sleep(0.01)
+    second = threading.Thread(target=second_bot.click, args=(APPROVE, request_id(two)),
+                              kwargs={"user": CAROL, "message": two})
+    second.start()
+    time.sleep(0.5)  # the second approval is waiting for the lease (or queued for the sweep)
+    landing.set()
+    clicking.join(30)
+    second.join(30)
+    assert first_bot.executor.wait_idle(60) and second_bot.executor.wait_idle(60)
+    sweep(second_bot)  # a second left queued for the sweep is judged there
+    assert len(planetscale.calls("POST")) == 1 and len(policies_named(planetscale, "Prod nightly")) == 1
+    later = first_bot.deps.store.get_request(request_id(two))
+    assert later is not None and later.state is RequestState.FAILED
+    assert "was made in PlanetScale since the request" in str(later.detail)
+
+
+def test_two_creations_of_one_name_approved_at_once_make_one_policy(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    two_creations_at_once(approvals_bot, approvals_bot, planetscale)
+
+
+def test_two_creations_of_one_name_approved_at_once_on_two_instances_make_one_policy(
+    approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState
+) -> None:
+    two_creations_at_once(approvals_bot, second_instance, planetscale)
