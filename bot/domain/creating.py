@@ -94,7 +94,7 @@ class Creating(Applying):
                          exc: PlanetScaleError) -> Outcome: ...
 
         def _request(self, user: str, channel: str, plan: ChangePlan, dry_run: bool = False,
-                     revert_of: str | None = None) -> Outcome: ...
+                     revert_of: str | None = None, reference: str | None = None) -> Outcome: ...
 
     # --- reverting ------------------------------------------------------------------------------------
 
@@ -134,7 +134,7 @@ class Creating(Applying):
             plan = ChangePlan(db, planned, PolicyUpdate(**values), reason, reason_by_person=False,
                               kind=ChangeKind.CREATE,
                               facts=read_facts(self.policies.planetscale, db, listed, None, planned.target))
-        return self._request(user, channel, plan, revert_of=original.id)
+        return self._request(user, channel, plan, revert_of=original.id, reference=original.id)
 
     # --- applying, under the database's lease -------------------------------------------------------------
 
