@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.domain.access import mention, mentions
-from bot.domain.change_requests import CLOSED_STATES, ChangeRequest, RequestState
+from bot.domain.change_requests import CLOSED_STATES, ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from bot.domain.outcomes import describe_state
 from handlers import blocks, home
@@ -245,7 +245,9 @@ def to_requester(deps: Dependencies, client: WebClient, request: ChangeRequest) 
         or (request.state is RequestState.CANCELLED and blocks.closed_by_bot(request))) else ""
     if request.state is RequestState.EXPIRED:
         why = "\nNothing was sent to PlanetScale; ask again if it is still needed."
-    text = (f"Your change to the backup policy *{blocks.escape(request.policy_name)}* of "
+    what = {ChangeKind.UPDATE: "Your change to the backup policy", ChangeKind.CREATE: "Your new backup policy",
+            ChangeKind.DELETE: "Your deletion of the backup policy"}[request.kind]
+    text = (f"{what} *{blocks.escape(request.policy_name)}* of "
             f"*{request.organization}/{request.database}* {how}{where}.{why}")
     try:
         client.chat_postMessage(channel=request.requester, text=text)

@@ -195,6 +195,20 @@ class PlanetScaleClient:
                           "write_backups", json=update.to_api())
         return self._policy(data, where)
 
+    def create_policy(self, organization: str, database: str, values: PolicyUpdate) -> BackupPolicy:
+        """POST once: a POST that got no answer may have made the policy, and a second one would make another.
+        Only a 429 (PlanetScale refused it unread) is sent again."""
+        path = f"organizations/{segment(organization, 'organization')}/databases/" \
+               f"{segment(database, 'database')}/backup-policies"
+        where = f"{organization}/{database}"
+        data = self._call("POST", path, where, "write_backups", json=values.to_api())
+        return self._policy(data, where)
+
+    def delete_policy(self, organization: str, database: str, policy_id: str) -> None:
+        """DELETE (204). Repeating it is safe: a second DELETE of a policy gone answers 404."""
+        where = f"{organization}/{database}"
+        self._call("DELETE", self._policy_path(organization, database, policy_id), where, "write_backups")
+
     def find_members(self, organization: str, query: str) -> list[Member]:
         path = f"organizations/{segment(organization, 'organization')}/members"
         members = []
@@ -239,13 +253,15 @@ class PlanetScaleClient:
         except ValidationError:
             raise BadResponse(f"PlanetScale answered for {where} with a branch list this bot cannot read.") from None
 
-    def list_backups(self, organization: str, database: str, branch: str, policy_id: str,
-                     since: str | None = None) -> list[Backup]:
-        """The branch's backups made by one policy (the `policy` filter), every page; `since` is `from`."""
+    def list_backups(self, organization: str, database: str, branch: str, policy_id: str | None,
+                     since: str | None = None, state: str | None = None) -> list[Backup]:
+        """The branch's backups made by one policy (the `policy` filter; every policy's when None), every page;
+        `since` is `from`, `state` the state filter."""
         path = f"organizations/{segment(organization, 'organization')}/databases/{segment(database, 'database')}" \
                f"/branches/{segment(branch, 'branch')}/backups"
         where = f"{organization}/{database} ({branch})"
-        params = {"policy": policy_id, **({"from": since} if since else {})}
+        params = {**({"policy": policy_id} if policy_id else {}), **({"from": since} if since else {}),
+                  **({"state": state} if state else {})}
         try:
             return [Backup.model_validate(item) for item in self._pages(path, where, "read_backups", params=params)]
         except ValidationError:
@@ -292,7 +308,10 @@ class PlanetScaleClient:
     def _call(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
         retrying = Retrying(
             stop=stop_after_attempt(self.retry.attempts),
-            retry=retry_if_exception(lambda e: isinstance(e, _Retryable)),
+            # A POST is repeated only when PlanetScale refused it unread (429): any other failure may have made
+            # the policy, and a second POST would make a second one.
+            retry=retry_if_exception(lambda e: isinstance(e, _Retryable) and (
+                method != "POST" or isinstance(e.error, RateLimited))),
             wait=self._wait,
             # Logged here, not in `wait`: tenacity computes the wait before it decides to stop, so only
             # before_sleep knows that a retry follows.
@@ -305,7 +324,7 @@ class PlanetScaleClient:
                 with attempt:
                     return self._once(method, path, where, access, **kwargs)
         except _Retryable as exc:
-            tries = self.retry.attempts
+            tries = self.retry.attempts if method != "POST" or isinstance(exc.error, RateLimited) else 1
             if tries > 1:
                 log.warning("planetscale %s failed %d times; giving up (%s)", method, tries, exc.error.user_message)
             if isinstance(exc.error, RateLimited) and exc.retry_after:

@@ -91,6 +91,9 @@ change_requests = sa.Table(
     # Whether a closed request's end has been shown and told everywhere it is owed (see `Store.mark_told`):
     # the sweep tells again those Slack refused, until it takes them.
     sa.Column("told", sa.Boolean, nullable=False, server_default=sa.false(), index=True),
+    # update (PATCH), create (POST) or delete (DELETE); what the database held when asked (ChangeRequest.facts).
+    sa.Column("kind", sa.String(10), nullable=False, server_default="update"),
+    sa.Column("facts", sa.JSON),
 )
 
 approvals = sa.Table(
@@ -323,6 +326,15 @@ def _add_told(conn: Connection) -> None:
                  .values(told=True))
 
 
+def _add_kinds(conn: Connection) -> None:
+    # Every request stored before this step was an update; migration 1 creates today's table for a new database.
+    have = {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}
+    if "kind" not in have:
+        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN kind VARCHAR(10) NOT NULL DEFAULT 'update'")
+    if "facts" not in have:
+        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN facts JSON")
+
+
 # Numbered, append-only: a released migration is never edited, only followed by a new one.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "change requests, approvals and the audit trail", _create_initial),
@@ -336,4 +348,5 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (9, "a watch notice is claimed for a while and marked posted once posted", _add_notice_claims),
     (10, "one open revert per change, across instances", _one_open_revert),
     (11, "a closed request's end told until Slack takes it", _add_told),
+    (12, "requests that create or delete a policy, and the facts they were judged on", _add_kinds),
 ]

@@ -8,12 +8,14 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 from bot.domain.access import AccessControl
 from bot.domain.access_rules import GROUP_ID, AccessRules
 from bot.domain.audit import AuditEvent, iso_of, moment_of
-from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.change_requests import DATABASE_LEASE, ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
+from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import (
     Asked,
@@ -66,11 +68,12 @@ class Applying(Lifecycle):
                     roles[person] = Unchecked(str(exc))
         return DirectoryFacts(members, roles)
 
-    def _judge(self, stage: Stage, policy: BackupPolicy, asked: Asked, approvals: Sequence[str]) -> Verdict:
+    def _judge(self, stage: Stage, policy: BackupPolicy, asked: Asked, approvals: Sequence[str],
+               facts: DatabaseFacts | None = None) -> Verdict:
         """The judge's verdict on a snapshot taken now: the rules read once, the directory looked up first."""
         rules = self.access.rules
-        facts = self._facts(rules, asked.organization, asked.database, [asked.requester])
-        return judge(Snapshot(stage, rules, policy, asked, tuple(approvals), facts))
+        directory = self._facts(rules, asked.organization, asked.database, [asked.requester])
+        return judge(Snapshot(stage, rules, policy, asked, tuple(approvals), directory, facts))
 
     def _approvers_shown(self, verdict: Verdict) -> list[str]:
         return [self.access.groups.resolve(p) for p in verdict.approvers]
@@ -104,6 +107,9 @@ class Applying(Lifecycle):
 
     def _unsettled(self, request: ChangeRequest) -> bool:
         now = self.clock()
+        if request.policy_key.endswith(DATABASE_LEASE):  # the database's lease: creations, deletions, moves
+            return any(r.id != request.id and r.lease_until < now and r.policy_key == request.policy_key
+                       for r in self.store.requests([S.APPLYING], limit=None))
         return any(r.id != request.id and r.lease_until < now for r in self.store.policy_requests(
             request.organization, request.database, request.policy_id, [S.APPLYING]))
 
@@ -112,8 +118,15 @@ class Applying(Lifecycle):
         request = claim.request
         db = DatabaseRef(request.organization, request.database)
         try:
-            current = self.policies.find_policy(db, request.policy_id)
-        except (PlanetScaleError, PolicyNotFound) as exc:
+            listed = self.policies.list_policies(db)
+            current = BackupPolicy.model_validate(request.before) if request.kind is ChangeKind.CREATE else \
+                self.policies.find_policy(db, request.policy_id, listed=listed)
+        except PolicyNotFound as exc:
+            why = f"the policy could not be read again before applying: {exc.user_message}"
+            if request.kind is ChangeKind.DELETE:
+                why = "the policy is no longer in PlanetScale (deleted elsewhere since the request). Nothing was sent"
+            return self._fail(request, by, why, claim=claim)
+        except PlanetScaleError as exc:
             why = f"the policy could not be read again before applying: {exc.user_message}"
             if isinstance(exc, Unavailable | RateLimited) and self.clock() < request.expires_at:
                 # A passing failure closes nothing: nothing was sent, and the sweep reads it again.
@@ -122,7 +135,9 @@ class Applying(Lifecycle):
                                   record=request_event("waiting", request, SYSTEM, detail=why)) or request
                 return Outcome(OutcomeKind.QUEUED, f"Not applied yet, nothing was sent: {why}.", back)
             return self._fail(request, by, why, claim=claim)
-        verdict = self._judge(Stage.APPLYING, current, Asked.of(request), self.store.approvers_of(request.id))
+        recorded = DatabaseFacts.of(request.facts) or DatabaseFacts()
+        facts = recorded.with_policies([(p.id, p.name, p.target) for p in listed])
+        verdict = self._judge(Stage.APPLYING, current, Asked.of(request), self.store.approvers_of(request.id), facts)
         if verdict.kind is VerdictKind.REFUSE:
             assert verdict.refusal is not None
             why = verdict.reason if verdict.refusal in (Refusal.MOVED, Refusal.INVALID) else \
@@ -148,7 +163,18 @@ class Applying(Lifecycle):
                               approvers=self._approvers_shown(verdict) or request.approvers, detail=why,
                               record=request_event("waiting", request, SYSTEM, detail=why)) or request
             return Outcome(OutcomeKind.WAITING, f"Not applied yet, nothing was sent: {why}.", back)
+        if request.kind is ChangeKind.CREATE:
+            return self._send_create(claim, by, db, current)
+        if request.kind is ChangeKind.DELETE:
+            return self._send_delete(claim, by, db, current)
         return self._send(claim, by, db, current, PolicyUpdate(**request.changes))
+
+    if TYPE_CHECKING:  # creations and deletions (bot/domain/creating.py)
+        def _send_create(self, claim: Claim, by: str, db: DatabaseRef, planned: BackupPolicy) -> Outcome: ...
+
+        def _send_delete(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy) -> Outcome: ...
+
+        def _settle_lifecycle(self, claim: Claim, by: str, why: str, answered: bool) -> Outcome: ...
 
     def _send(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy, update: PolicyUpdate) -> Outcome:
         request = claim.request
@@ -187,6 +213,8 @@ class Applying(Lifecycle):
         sets, failed if it does not; when PlanetScale cannot be read either, the request stays applying (and
         keeps its policy: no other change is claimed on it) and the sweep asks again later."""
         request = claim.request
+        if request.kind is not ChangeKind.UPDATE:
+            return self._settle_lifecycle(claim, by, why, answered)
         db = DatabaseRef(request.organization, request.database)
         try:
             current = self.policies.find_policy(db, request.policy_id)

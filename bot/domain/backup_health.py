@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from bot.domain.backups import Backup, PolicyHealth, branches_for, judge_health, now_utc
+from bot.domain.backups import Backup, Branch, PolicyHealth, branches_for, frequency_span, judge_health, now_utc
 from bot.domain.commands import DatabaseRef
+from bot.domain.costs import Basis, DatabaseFacts, latest_basis
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import PlanetScaleApi, PlanetScaleError
 
@@ -48,3 +49,46 @@ def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Bac
     if failures and len(failures) == reads:
         raise failures[0]  # nothing could be read: say why rather than show every policy as unknown
     return found
+
+
+# How far back the sizes of a target's backups (any policy's) are read, for a policy that has none of its own.
+TARGET_BASIS_DAYS = 8
+
+
+def read_facts(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[BackupPolicy],
+               policy: BackupPolicy | None, after_target: str | None, now: datetime | None = None) -> DatabaseFacts:
+    """What a change is judged on beyond its policy: the database's policies, and the basis of the storage
+    estimate: the latest successful backup of each branch `policy` backs up (`before`), and of each branch of
+    `after_target` (`after`: the policy's own when it keeps its target, else any policy's there). A read that
+    fails leaves the estimate unknown, saying why; it never stops the change being judged."""
+    listed = tuple((p.id, p.name, p.target) for p in policies)
+    if policy is None and after_target is None:
+        return DatabaseFacts(listed)
+    moment = now or now_utc()
+    try:
+        branches = sorted(planetscale.list_branches(db.organization, db.database), key=lambda b: not b.production)
+        before = after = None
+        if policy is not None:
+            since = moment - max(2 * frequency_span(policy), timedelta(days=2))
+            before = _basis(planetscale, db, branches, policy.target, policy.id, since)
+            after = before if after_target == policy.target else None
+        if after_target is not None and (policy is None or after_target != policy.target):
+            since = moment - timedelta(days=TARGET_BASIS_DAYS)
+            after = _basis(planetscale, db, branches, after_target, None, since)
+    except PlanetScaleError as exc:
+        return DatabaseFacts(listed, unread=exc.user_message)
+    return DatabaseFacts(listed, before, after)
+
+
+def _basis(planetscale: PlanetScaleApi, db: DatabaseRef, branches: list[Branch], target: str, policy_id: str | None,
+           since: datetime) -> Basis | None:
+    latest: dict[str, tuple[str, int, float | None]] = {}
+    names = [b.name for b in branches if b.production == (target == "production")][:MAX_BRANCHES_READ]
+    for name in names:
+        found = [b for b in planetscale.list_backups(db.organization, db.database, name, policy_id,
+                                                     since=since.isoformat().replace("+00:00", "Z"), state="success")
+                 if b.state == "success"]
+        if found:
+            newest = max(found, key=lambda b: b.at)
+            latest[name] = (newest.at.isoformat(), newest.size, newest.estimated_storage_cost)
+    return latest_basis(latest)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from bot.domain.costs import Basis, latest_basis
 from bot.domain.guardrails import LONGEST_UNIT_HOURS
 from bot.domain.policy import BackupPolicy
 
@@ -37,6 +38,8 @@ class Backup(BaseModel):
     id: str
     state: str  # pending, running, success, failed, canceled, ignored
     size: int
+    # PlanetScale's estimate of what storing it costs (the spec's `estimated_storage_cost`); absent: not given.
+    estimated_storage_cost: float | None = None
     created_at: str
     started_at: str | None
     completed_at: str | None
@@ -78,6 +81,8 @@ class PolicyHealth:
     # Branches of its target not read at all (past MAX_BRANCHES_READ): the health says nothing of them.
     left_out: tuple[str, ...] = field(default_factory=tuple)
     failed_on: tuple[str, ...] = field(default_factory=tuple)  # the branches whose newest backup failed
+    # The latest successful backup of each branch read, summed: what its storage is estimated from.
+    basis: Basis | None = None
 
     @property
     def healthy(self) -> bool:
@@ -148,8 +153,14 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
         if done and done[0].state == "failed":
             failed_on.append(branch)
     failed_last = bool(failed_on) or (bool(finished) and finished[0].state == "failed")
+    latest: dict[str, tuple[str, int, float | None]] = {}
+    for branch, its in (by_branch or {"": backups}).items():
+        won = [b for b in its if b.state == "success"]
+        if won:
+            newest = max(won, key=lambda b: b.at)
+            latest[branch] = (newest.at.isoformat(), newest.size, newest.estimated_storage_cost)
     return PolicyHealth(policy, tuple(branches), last_success, failures, stale, stale_after, failed_last,
-                        tuple(unread), tuple(left_out), tuple(failed_on))
+                        tuple(unread), tuple(left_out), tuple(failed_on), latest_basis(latest))
 
 
 def _time_or_none(text: str) -> datetime | None:

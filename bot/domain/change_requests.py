@@ -27,6 +27,18 @@ class RequestState(StrEnum):
         return self in OPEN_STATES
 
 
+class ChangeKind(StrEnum):
+    """What a request does to PlanetScale: PATCH a policy, POST a new one, or DELETE one."""
+
+    UPDATE = "update"
+    CREATE = "create"
+    DELETE = "delete"
+
+
+# Creations, deletions and moves between targets of one database take turns on one lease: a name is free, or a
+# database keeps its floor of policies, only if no other of them lands in between. No policy ID has a `+`.
+DATABASE_LEASE = "+"
+
 OPEN_STATES = (RequestState.PENDING, RequestState.APPROVED, RequestState.APPLYING)
 CLOSED_STATES = (RequestState.APPLIED, RequestState.FAILED, RequestState.REJECTED, RequestState.CANCELLED,
                  RequestState.EXPIRED)
@@ -66,12 +78,19 @@ class ChangeRequest:
     reason_by_person: bool = True
     # Closed, and shown and told everywhere it is owed: until then the sweep tells it again.
     told: bool = False
+    kind: ChangeKind = ChangeKind.UPDATE
+    # What the database held when asked, for the guardrails that judge more than the policy (its policies'
+    # IDs, names and targets; the sizes its storage estimate is made from): see bot/domain/costs.py.
+    facts: dict[str, Any] | None = None
 
     @property
     def policy_key(self) -> str:
+        if self.kind is not ChangeKind.UPDATE or "target" in self.changes:
+            return f"{self.organization}/{self.database}/{DATABASE_LEASE}"
         return f"{self.organization}/{self.database}/{self.policy_id}"
 
     @property
     def targets(self) -> list[str]:
-        """The targets the request touches as asked: the policy's, and the new one for a move."""
+        """The targets the request touches as asked: the policy's, and the new one for a move. A creation's
+        `before` is the policy as it would be made, so its one target is both."""
         return [self.before["target"], self.changes.get("target", self.before["target"])]

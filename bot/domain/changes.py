@@ -22,10 +22,12 @@ from typing import Any
 
 from bot.domain.access import AccessControl, Decision
 from bot.domain.access_rules import Action, reminder_at
-from bot.domain.applying import Applying
 from bot.domain.audit import AuditEvent
-from bot.domain.change_requests import CLOSED_STATES, ChangeRequest, RequestState
+from bot.domain.backup_health import read_facts
+from bot.domain.change_requests import CLOSED_STATES, ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
+from bot.domain.costs import DatabaseFacts
+from bot.domain.creating import Creating
 from bot.domain.group_directory import DirectoryError
 from bot.domain.guardrails import Demand, demand, judge
 from bot.domain.judge import Asked, Refusal, Snapshot, Stage, Unchecked, Verdict, VerdictKind, counted
@@ -47,13 +49,14 @@ from bot.domain.outcomes import (
     describe_state,
     explain,
     group_progress,
+    lifecycle_risks,
     owed_text,
     request_event,
     risks_of,
     unknown_button,
     waiting_detail,
 )
-from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, ChangeRejected, PolicyUpdate
+from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, ChangeRejected, PolicyUpdate, resulting_values
 from bot.domain.ports import ChangeStore, PlanetScaleApi, PlanetScaleError
 from bot.domain.reading import PolicyNotFound, PolicyService
 
@@ -62,7 +65,7 @@ __all__ = ["APPROVED_STALE_SECONDS", "CLAIM_WAIT_SECONDS", "LEASE_MARGIN_SECONDS
            "after_values", "describe_state", "explain", "group_progress", "risks_of", "unknown_button"]
 
 
-class ChangePath(Applying):
+class ChangePath(Creating):
     def __init__(self, store: ChangeStore, policies: PolicyService, planetscale: PlanetScaleApi,
                  access: AccessControl, clock: Callable[[], float] = time.time,
                  pause: Callable[[float], None] = time.sleep):
@@ -103,20 +106,30 @@ class ChangePath(Applying):
         found = self._read_for_change(user, channel, db, expected.id if expected else ref)
         if isinstance(found, Outcome):
             return found
-        current = found
+        current, listed = found
         if expected is not None:
             moved = [f for f in EDITABLE_FIELDS if current.field_value(f) != expected.field_value(f)]
             if moved:
                 return Outcome(OutcomeKind.STALE_FORM, "The policy changed in PlanetScale after you opened the "
                                "form, so nothing was sent.", current=current)
-        return self._request(user, channel, ChangePlan(db, current, update, reason), dry_run=dry_run)
+        facts = read_facts(self.policies.planetscale, db, listed, current, resulting_values(current, update)["target"])
+        return self._request(user, channel, ChangePlan(db, current, update, reason, facts=facts), dry_run=dry_run)
+
+    def _facts_of(self, db: DatabaseRef, current: BackupPolicy, target: str) -> DatabaseFacts | None:
+        """The database's policies and the estimate's basis for a change to `current` (None if unreadable: the
+        change is then judged without the bounds that need them, and again when it applies)."""
+        try:
+            listed = self.policies.list_policies(db)
+        except PlanetScaleError:
+            return None
+        return read_facts(self.policies.planetscale, db, listed, current, target)
 
     def prepare_edit(self, user: str, channel: str, db: DatabaseRef, ref: str) -> Outcome:
         """Before a form is filled with a policy: may this person change it, as it is now? READY carries it."""
         found = self._read_for_change(user, channel, db, ref)
         if isinstance(found, Outcome):
             return found
-        current = found
+        current, listed = found
         try:
             decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, [current.target],
                                           channel)
@@ -124,11 +137,14 @@ class ChangePath(Applying):
             decision = Decision(False, reason=explain(exc))
         if not decision.allowed:
             return self._refuse(user, db, channel, decision.reason, current)
-        return Outcome(OutcomeKind.READY, "", current=current, approvals=decision.approvals)
+        # What the form's preview estimates the policy's storage from.
+        facts = read_facts(self.policies.planetscale, db, listed, current, current.target)
+        return Outcome(OutcomeKind.READY, "", current=current, approvals=decision.approvals, facts=facts)
 
     def _read_for_change(self, user: str, channel: str, db: DatabaseRef,
-                         ref: str) -> BackupPolicy | Outcome:
-        """The policy as it is now; nothing is read for someone no rule for this database names here."""
+                         ref: str) -> tuple[BackupPolicy, list[BackupPolicy]] | Outcome:
+        """The policy as it is now, and the database's policies it was found among; nothing is read for someone
+        no rule for this database names here."""
         try:
             seen = self.access.may_see_database(user, db.organization, db.database, channel)
         except DirectoryError as exc:
@@ -141,7 +157,8 @@ class ChangePath(Applying):
         except DirectoryError as exc:
             return self._refuse(user, db, channel, explain(exc))
         try:
-            return self.policies.find_policy(db, ref, visible)
+            listed = self.policies.list_policies(db)
+            return self.policies.find_policy(db, ref, visible, listed=listed), listed
         except PolicyNotFound as exc:
             return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
         except PlanetScaleError as exc:
@@ -157,6 +174,8 @@ class ChangePath(Applying):
             self._record_request("refused", original, user, detail="revert of a change that was not applied")
             return Outcome(OutcomeKind.REFUSED, "Only an applied change can be reverted, and this one is "
                                                 f"{describe_state(original)}.")
+        if original.kind is not ChangeKind.UPDATE:
+            return self.revert_lifecycle(original, user, channel)
         db = DatabaseRef(original.organization, original.database)
         # The day and week PlanetScale cleared as the schedule went to hours or days come back with it.
         moved = [f for f in ("schedule_day", "schedule_week")
@@ -224,7 +243,9 @@ class ChangePath(Applying):
         if all(current.field_value(f) == value for f, value in inverse.items()):
             return Outcome(OutcomeKind.INVALID, "The policy already has the values from before this change; "
                                                 "nothing to revert.")
-        plan = ChangePlan(db, current, PolicyUpdate(**inverse), reason, reason_by_person=False)
+        update = PolicyUpdate(**inverse)
+        facts = self._facts_of(db, current, resulting_values(current, update)["target"])
+        plan = ChangePlan(db, current, update, reason, reason_by_person=False, facts=facts)
         return self._request(user, channel, plan, revert_of=revert_of,
                              reference=revert_of if of_request else None)
 
@@ -233,8 +254,8 @@ class ChangePath(Applying):
         """`reference` is the request a refusal's audit entry is about (the change a revert reverts)."""
         db, current = plan.db, plan.before
         asked = Asked(db.organization, db.database, user, channel, current.model_dump(), plan.update.to_api(),
-                      plan.reason, plan.reason_by_person)
-        verdict = self._judge(Stage.ASKING, current, asked, ())
+                      plan.reason, plan.reason_by_person, plan.kind)
+        verdict = self._judge(Stage.ASKING, current, asked, (), plan.facts)
         if verdict.kind is VerdictKind.CANNOT_TELL:
             return self._refuse(user, db, channel, verdict.reason, current, plan.update, reference)
         if verdict.kind is VerdictKind.REFUSE:
@@ -248,8 +269,9 @@ class ChangePath(Applying):
         if dry_run:
             self.store.record(AuditEvent(
                 action="dry_run", actor=user, organization=db.organization, database=db.database,
-                policy_id=current.id, policy_name=current.name, before=current.model_dump(),
-                sent=plan.update.to_api(), reason=plan.reason, channel=channel))
+                policy_id=current.id or None, policy_name=current.name, before=current.model_dump(),
+                sent=plan.update.to_api(), reason=plan.reason, channel=channel,
+                detail=None if plan.kind is ChangeKind.UPDATE else f"{plan.kind.value} a policy"))
             return Outcome(OutcomeKind.PREVIEWED, "Dry run: nothing was sent.", plan=plan, approvals=needed,
                            guardrails=verdict.guardrails)
         now = self.clock()
@@ -259,10 +281,13 @@ class ChangePath(Applying):
             organization=db.organization, database=db.database, policy_id=current.id, policy_name=current.name,
             requester=user, channel=channel, reason=plan.reason, before=current.model_dump(),
             changes=plan.update.to_api(), approvals_needed=needed, approvals_from=dict(verdict.groups) or None,
-            approvers=self._approvers_shown(verdict), risks=risks_of(current, plan.after_values)
+            approvers=self._approvers_shown(verdict), risks=(risks_of(current, plan.after_values)
+                                                             if plan.kind is ChangeKind.UPDATE
+                                                             else lifecycle_risks(plan.kind, current))
             + list(verdict.overridden), revert_of=revert_of, reason_by_person=plan.reason_by_person,
             expires_at=now + self.access.rules.expire_after_seconds, created_at=now, updated_at=now,
-            state=RequestState.PENDING if needed else RequestState.APPROVED, decided_by=None if needed else user)
+            state=RequestState.PENDING if needed else RequestState.APPROVED, decided_by=None if needed else user,
+            kind=plan.kind, facts=plan.facts.to_json() if plan.facts else None)
         stored = self.store.add_request(request, record=request_event(
             "requested", request, user, detail=f"needs {needed} approval(s)" if needed else None))
         if stored.id != request.id:  # another instance asked this revert first
@@ -305,7 +330,7 @@ class ChangePath(Applying):
             return self._already(request)
         approved_by = self.store.approvers_of(request.id) if added is None else added
         verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),
-                              approved_by)
+                              approved_by, DatabaseFacts.of(request.facts))
         if verdict.kind is VerdictKind.CANNOT_TELL:
             return Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is recorded; "
                                                 "the bot judges it again shortly, or click Approve again in a "

@@ -91,9 +91,28 @@ class ExportCommand:
     format: str = "terraform"
 
 
+@dataclass(frozen=True)
+class CreateCommand:
+    """A new policy: `values` is the whole POST body (parsed as an update's keys); None opens the form."""
+
+    db: DatabaseRef
+    values: PolicyUpdate | None
+    reason: str | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class DeleteCommand:
+    db: DatabaseRef
+    policy: str
+    reason: str | None = None
+    dry_run: bool = False
+
+
 Command = (
     HelpCommand | ListCommand | ShowCommand | EditCommand | HistoryCommand | PendingCommand | UpdateCommand
-    | StatusCommand | ExportCommand
+    | StatusCommand | ExportCommand | CreateCommand | DeleteCommand
 )
 
-SUBCOMMANDS = ("help", "list", "show", "update", "edit", "history", "pending", "status", "export")
+SUBCOMMANDS = ("help", "list", "show", "update", "edit", "history", "pending", "status", "export", "create",
+               "delete")

@@ -15,7 +15,9 @@ from bot.domain.commands import (
     SUBCOMMANDS,
     Command,
     CommandError,
+    CreateCommand,
     DatabaseRef,
+    DeleteCommand,
     EditCommand,
     ExportCommand,
     HelpCommand,
@@ -28,7 +30,7 @@ from bot.domain.commands import (
     database_ref,
     is_slug,
 )
-from bot.domain.policy import MAX_NAME_LENGTH, PolicyUpdate, control_character
+from bot.domain.policy import MAX_NAME_LENGTH, REQUIRED_TO_CREATE, PolicyUpdate, control_character
 from bot.domain.setting_values import (
     KEY_EXAMPLES,
     KEY_FIELDS,
@@ -59,6 +61,9 @@ USAGE_LINES = (
     ("history <org>/<database> [<policy>]", "the latest changes"),
     ("pending", "approval requests you can act on"),
     ("status <org>/<database>", "whether each policy's backups succeed: last success, failures, next run"),
+    ("create <org>/<database> name=\"…\" target=… retention=… frequency=… at=… [reason=\"…\"] [--dry-run]",
+     "a new policy (day= and week= for weekly and monthly ones); with no settings, a form"),
+    ("delete <org>/<database> <policy> [reason=\"…\"] [--dry-run]", "remove a policy (never a required one)"),
     ("export <org>/<database or glob> [terraform|json]",
      "the policies as code: Terraform resources with import blocks (the default), or JSON"),
 )
@@ -76,6 +81,8 @@ EXAMPLES = (
     '/backup-policy show acme/app-db "Production daily"',
     '/backup-policy update acme/app-db "Production daily" retention=30d at=02:00 reason="audit asks 30 days"',
     '/backup-policy update acme/app-db "Development daily" frequency=1w day=sun retention=2w --dry-run',
+    '/backup-policy create acme/app-db name="Nightly" target=development retention=7d frequency=1d at=02:00',
+    '/backup-policy delete acme/app-db "Production weekly" reason="replaced by Nightly" --dry-run',
 )
 
 
@@ -152,6 +159,10 @@ def parse(text: str) -> Command:
     if head == "status":
         reject_extra(rest, "status", f"/backup-policy status {db}")
         return StatusCommand(db)
+    if head == "create":
+        return parse_create(db, rest)
+    if head == "delete":
+        return parse_delete(db, rest)
     if head == "history":
         policy = parse_policy_ref(rest[0], head, db) if rest else None
         reject_extra(rest[1:], "history", f'/backup-policy history {db} "Production daily"')
@@ -265,3 +276,51 @@ def parse_update(db: DatabaseRef, policy: str, tokens: list[Token]) -> UpdateCom
         where = str(first["loc"][0]) if first["loc"] else "value"
         raise CommandError(f"`{typed.get(where, where)}`: {first['msg']}.") from None
     return UpdateCommand(db, policy, update, reason, dry_run)
+
+
+CREATE_EXAMPLE = 'name="Nightly" target=production retention=7d frequency=1d at=02:00'
+
+
+def parse_create(db: DatabaseRef, tokens: list[Token]) -> CreateCommand:
+    if not tokens:
+        return CreateCommand(db, None)  # the form
+    if not any("=" in t.text for t in tokens):
+        raise CommandError(f"`create` needs the new policy's settings as key=value, e.g. "
+                           f"`/backup-policy create {db} {CREATE_EXAMPLE}`.")
+    parsed = parse_update(db, "", tokens)
+    given = parsed.update.to_api()
+    missing = list(dict.fromkeys(example for field, example in REQUIRED_TO_CREATE.items() if field not in given))
+    if missing:
+        raise CommandError(f"A new policy needs {', '.join(f'`{m}`' for m in missing)} as well, e.g. "
+                           f"`/backup-policy create {db} {CREATE_EXAMPLE}`.")
+    return CreateCommand(db, parsed.update, parsed.reason, parsed.dry_run)
+
+
+def parse_delete(db: DatabaseRef, tokens: list[Token]) -> DeleteCommand:
+    policy = parse_policy_ref(tokens[0] if tokens else None, "delete", db)
+    reason: str | None = None
+    dry_run = False
+    for token in tokens[1:]:
+        key = token.text.split("=", 1)[0].strip().lower()
+        if token.text.lower() in ("--dry-run", "--dryrun") and not token.quoted:
+            dry_run = True
+        elif key == "reason" and "=" in token.text:
+            if reason is not None:
+                raise CommandError("`reason` is given twice: give it once.")
+            reason = parse_reason(token.text.split("=", 1)[1])
+        else:
+            hint = " Only `reason=\"…\"` and `--dry-run` may follow the policy." if key in KEY_FIELDS or \
+                "=" not in token.text else ""
+            raise CommandError(f"Unexpected `{token.text[:60]}` after `delete {db} {policy[:60]}`.{hint} Quote a "
+                               f'policy name that has spaces, e.g. `/backup-policy delete {db} "Weekly archive"`.')
+    return DeleteCommand(db, policy, reason, dry_run)
+
+
+def parse_reason(value: str) -> str:
+    reason = value.strip()
+    refuse_control_characters("reason", reason)
+    if not reason:
+        raise CommandError('`reason=` is empty: write it in quotes, e.g. reason="no longer needed".')
+    if len(reason) > MAX_REASON_LENGTH:
+        raise CommandError(f"The reason is {len(reason)} characters; the most is {MAX_REASON_LENGTH}.")
+    return reason

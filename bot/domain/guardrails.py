@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot.domain.costs import DatabaseFacts, describe_size, estimate, kept_at_once, parse_size
 from bot.domain.policy import UNIT_HOURS, describe_amount, describe_every
 
 # A month counts as its shortest (28 days) when it is how long backups are kept, and as its longest when it is
@@ -49,6 +50,8 @@ class Guardrail(BaseModel):
     min_retention: str | None = None
     max_interval: str | None = None
     allow_target_moves: bool = True
+    min_policies: int | None = Field(default=None, ge=1, le=1000)
+    max_storage: str | None = None
     override_approvals: int | None = Field(default=None, ge=1, le=10)
     # Where the guardrail starts in the file, for messages: set by the loader.
     number: int = 0
@@ -73,13 +76,21 @@ class Guardrail(BaseModel):
             parse_amount(value, allow_years=False)
         return value
 
+    @field_validator("max_storage")
+    @classmethod
+    def _storage(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_size(value)
+        return value
+
     @property
     def where(self) -> str:
         return f"guardrail {self.number} (line {self.line})"
 
     @property
     def binds_anything(self) -> bool:
-        return self.min_retention is not None or self.max_interval is not None or not self.allow_target_moves
+        return (self.min_retention is not None or self.max_interval is not None or not self.allow_target_moves
+                or self.min_policies is not None or self.max_storage is not None)
 
     def covers(self, organization: str, database: str, target: str) -> bool:
         return (any(fnmatch.fnmatchcase(organization, p) for p in self.organizations)
@@ -92,7 +103,7 @@ class Check:
     """One bound of one guardrail, judged on one change: `fix` is the nearest value it allows."""
 
     guardrail: Guardrail
-    bound: str  # "min_retention", "max_interval", "allow_target_moves"
+    bound: str  # "min_retention", "max_interval", "allow_target_moves", "min_policies", "max_storage"
     met: bool
     message: str
     fix: str = ""
@@ -148,13 +159,19 @@ def _at_least(value: int, unit: str, bound: int, bound_unit: str) -> bool:
 
 
 def judge(guardrails: Sequence[Guardrail], organization: str, database: str, before: Mapping[str, Any],
-          after: Mapping[str, Any]) -> Verdict:
+          after: Mapping[str, Any] | None, facts: DatabaseFacts | None = None) -> Verdict:
     """Every bound of every guardrail covering the policy, judged on the policy as it would be after the change.
 
-    A guardrail covering the target the policy would have bounds its retention and frequency; one covering the
-    target it has now or would have bounds a move between them (a move out must not escape it)."""
+    A guardrail covering the target the policy would have bounds its retention, frequency and storage; one
+    covering the target it has now or would have bounds a move between them (a move out must not escape it).
+    `after` None is a deletion: only the database's floor of policies bounds it. `facts` (the database's
+    policies, the estimate's basis) judge `min_policies` and `max_storage`; without them those are not judged."""
+    if after is None:
+        return Verdict(tuple(_floor_checks(guardrails, organization, database, str(before["target"]), facts)))
     checks: list[Check] = []
     moved = before["target"] != after["target"]
+    if moved:
+        checks += _floor_checks(guardrails, organization, database, str(before["target"]), facts)
     for guardrail in guardrails:
         covers_after = guardrail.covers(organization, database, str(after["target"]))
         covers_before = guardrail.covers(organization, database, str(before["target"]))
@@ -186,7 +203,43 @@ def judge(guardrails: Sequence[Guardrail], organization: str, database: str, bef
                                 f"backups taken {every}, at most {ceiling} apart required" if not met
                                 else f"backups taken {every} (at most {ceiling} apart)",
                                 f"frequency={value}{SHORT_UNITS[unit]}"))
+        if guardrail.max_storage is not None and facts is not None:
+            checks.append(_storage_check(guardrail, after, facts))
     return Verdict(tuple(checks))
+
+
+def _floor_checks(guardrails: Sequence[Guardrail], organization: str, database: str, leaving: str,
+                  facts: DatabaseFacts | None) -> list[Check]:
+    """A policy leaves `leaving` (deleted, or moved out of it): each guardrail's floor of policies there."""
+    if facts is None:
+        return []
+    left = max(0, facts.count(leaving) - 1)
+    where = f"{leaving} policies of {organization}/{database}"
+    return [Check(g, "min_policies", left >= g.min_policies,
+                  f"{where} would be {left}, at least {g.min_policies} required" if left < g.min_policies
+                  else f"{left} {where} left (at least {g.min_policies})")
+            for g in guardrails if g.min_policies is not None and g.covers(organization, database, leaving)]
+
+
+def _storage_check(guardrail: Guardrail, after: Mapping[str, Any], facts: DatabaseFacts) -> Check:
+    assert guardrail.max_storage is not None
+    ceiling = parse_size(guardrail.max_storage)
+    shown = describe_size(ceiling)
+    new = estimate(None, after, facts).after
+    if new is None or new.storage is None or facts.after is None:
+        why = "its backups could not be read" if facts.unread else "no successful backup to estimate from yet"
+        return Check(guardrail, "max_storage", True, f"storage not estimated: {why} (at most {shown})")
+    kept = f"{new.kept} backup{'s' if new.kept != 1 else ''}"
+    if new.storage <= ceiling:
+        return Check(guardrail, "max_storage", True, f"about {describe_size(new.storage)} kept ({kept}; at most "
+                                                     f"{shown})")
+    most = ceiling // facts.after.size if facts.after.size else 0
+    unit = str(after["frequency_unit"])
+    fix = f"retention={most * after['frequency_value']}{SHORT_UNITS[unit]}" if most >= 1 and \
+        kept_at_once({**after, "retention_value": most * after["frequency_value"], "retention_unit": unit}) <= most \
+        else ""
+    return Check(guardrail, "max_storage", False, f"about {describe_size(new.storage)} kept ({kept} of "
+                                                  f"{describe_size(facts.after.size)}), at most {shown} allowed", fix)
 
 
 @dataclass(frozen=True)

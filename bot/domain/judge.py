@@ -20,10 +20,11 @@ from typing import Any
 from bot.domain.access import mentions
 from bot.domain.access_rules import GROUP_ID, AccessRules, Action, Rule
 from bot.domain.approval_groups import assign, missing
-from bot.domain.change_requests import ChangeRequest
+from bot.domain.change_requests import ChangeKind, ChangeRequest
+from bot.domain.costs import DatabaseFacts
 from bot.domain.guardrails import demand
 from bot.domain.guardrails import judge as guardrails_judge
-from bot.domain.policy import BackupPolicy, PolicyUpdate, Problem, check_change
+from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate, Problem, check_change, check_new
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,14 @@ class Asked:
     changes: Mapping[str, Any]
     reason: str | None
     reason_by_person: bool = True
+    # A creation's `before` is the policy as it would be made, and its `changes` the whole body of the POST; a
+    # deletion's `changes` are empty.
+    kind: ChangeKind = ChangeKind.UPDATE
 
     @classmethod
     def of(cls, request: ChangeRequest) -> Asked:
         return cls(request.organization, request.database, request.requester, request.channel, request.before,
-                   request.changes, request.reason, request.reason_by_person)
+                   request.changes, request.reason, request.reason_by_person, request.kind)
 
     @property
     def targets(self) -> list[str]:
@@ -94,6 +98,9 @@ class Snapshot:
     asked: Asked
     approvals: tuple[str, ...]
     directory: DirectoryFacts
+    # The database's policies and the estimate's basis (None: not known at this stage, so `min_policies` and
+    # `max_storage` wait for a stage that knows them).
+    facts: DatabaseFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -233,17 +240,9 @@ def judge(s: Snapshot) -> Verdict:
     update = PolicyUpdate(**a.changes)
     later = s.stage is not Stage.ASKING
     if s.stage is Stage.APPLYING:
-        if s.policy.target != a.before["target"]:
-            return Verdict(VerdictKind.REFUSE, f"the policy moved from {a.before['target']} to {s.policy.target} "
-                                               "in PlanetScale since the request, so the rules that judged it no "
-                                               "longer apply. Nothing was sent; ask again.", Refusal.MOVED)
-        moved = {f: (a.before[f], s.policy.field_value(f)) for f in a.changes
-                 if s.policy.field_value(f) != a.before[f]}
+        moved = _moved(s)
         if moved:
-            what = ", ".join(f"{f} is now {now!r} (was {then!r} when requested)" for f, (then, now) in moved.items())
-            return Verdict(VerdictKind.REFUSE, f"the policy changed in PlanetScale since the request: {what}. "
-                                               "Nothing was sent; ask again against the current values.",
-                           Refusal.MOVED)
+            return Verdict(VerdictKind.REFUSE, moved, Refusal.MOVED)
     requester = decide(s.rules, s.directory, a.requester, Action.CHANGE, a.organization, a.database, a.targets,
                        a.channel)
     if isinstance(requester, Unchecked):
@@ -254,15 +253,23 @@ def judge(s: Snapshot) -> Verdict:
         return Verdict(VerdictKind.REFUSE, f"under the access rules as they are now, <@{a.requester}> may no "
                                            f"longer make this change: {requester.reason}" if later
                        else requester.reason, Refusal.NOT_ALLOWED)
+    if a.kind is ChangeKind.DELETE and s.policy.required:
+        why = (f"“{s.policy.name}” is a required system policy, which PlanetScale never deletes: change its "
+               "schedule instead")
+        return Verdict(VerdictKind.REFUSE, why, Refusal.INVALID, problems=(Problem("", why),))
     if s.stage is not Stage.APPROVING:
-        problems = tuple(check_change(s.policy, update))
+        problems = tuple(_problems(s, update))
         if problems:
             why = "; ".join(p.message for p in problems)
             return Verdict(VerdictKind.REFUSE, f"the change no longer holds against the policy as it is now: "
                                                f"{why}. Nothing was sent." if later else why, Refusal.INVALID,
                            problems=problems)
     base = dict(a.before) if s.stage is Stage.APPROVING else s.policy.model_dump()
-    guarded = demand(guardrails_judge(s.rules.guardrails, a.organization, a.database, base, {**base, **a.changes}),
+    after = None if a.kind is ChangeKind.DELETE else {**base, **a.changes}
+    unread = _storage_unread(s, after)
+    if unread:
+        return Verdict(VerdictKind.CANNOT_TELL, unread)
+    guarded = demand(guardrails_judge(s.rules.guardrails, a.organization, a.database, base, after, s.facts),
                      a.reason if a.reason_by_person else None)
     if guarded.refusal:
         return Verdict(VerdictKind.REFUSE, f"under the guardrails as they are now, {guarded.refusal}" if later
@@ -300,6 +307,52 @@ def judge(s: Snapshot) -> Verdict:
                        approvers=judged.approvers, groups=judged.groups, owed=owed, guardrails=shown,
                        overridden=overridden, rule_where=where)
     return judged
+
+
+def _moved(s: Snapshot) -> str | None:
+    """Under the lease: what moved since the request, so that the rules that judged it no longer apply."""
+    a = s.asked
+    if a.kind is ChangeKind.CREATE:
+        taken = s.facts.named(str(a.changes["name"])) if s.facts else []
+        if taken:
+            return (f"a policy named “{a.changes['name']}” was made in PlanetScale since the request (`{taken[0]}`). "
+                    "Nothing was sent; ask again with another name.")
+        return None
+    if s.policy.target != a.before["target"]:
+        return (f"the policy moved from {a.before['target']} to {s.policy.target} in PlanetScale since the "
+                "request, so the rules that judged it no longer apply. Nothing was sent; ask again.")
+    # A deletion is judged on the whole policy: the one asked to go, as it was, is the one that goes.
+    fields = EDITABLE_FIELDS if a.kind is ChangeKind.DELETE else list(a.changes)
+    moved = {f: (a.before[f], s.policy.field_value(f)) for f in fields if s.policy.field_value(f) != a.before[f]}
+    if moved:
+        what = ", ".join(f"{f} is now {now!r} (was {then!r} when requested)" for f, (then, now) in moved.items())
+        return (f"the policy changed in PlanetScale since the request: {what}. Nothing was sent; ask again "
+                "against the current values.")
+    return None
+
+
+def _problems(s: Snapshot, update: PolicyUpdate) -> list[Problem]:
+    a = s.asked
+    if a.kind is ChangeKind.DELETE:
+        return []
+    if a.kind is ChangeKind.UPDATE:
+        return check_change(s.policy, update)
+    problems = check_new(dict(a.changes))
+    taken = s.facts.named(str(a.changes.get("name"))) if s.facts else []
+    if taken and s.stage is Stage.ASKING:
+        problems.append(Problem("name", f"{a.database} already has a policy named “{a.changes['name']}” "
+                                        f"(`{taken[0]}`): choose another name"))
+    return problems
+
+
+def _storage_unread(s: Snapshot, after: dict[str, Any] | None) -> str | None:
+    """Why a storage bound that covers the change cannot be judged now (its backups could not be read)."""
+    if after is None or s.facts is None or not s.facts.unread:
+        return None
+    a = s.asked
+    if any(g.max_storage and g.covers(a.organization, a.database, str(after["target"])) for g in s.rules.guardrails):
+        return f"the policy's backups could not be read to estimate its storage ({s.facts.unread})"
+    return None
 
 
 def possible_approvers(s: Snapshot, principals: Sequence[str]) -> list[str] | Unchecked:

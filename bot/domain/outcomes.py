@@ -10,8 +10,9 @@ from typing import Any
 
 from bot.domain.approval_groups import assign
 from bot.domain.audit import AuditEvent
-from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
+from bot.domain.costs import DatabaseFacts, Estimate, estimate
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Verdict
 from bot.domain.policy import (
@@ -66,15 +67,32 @@ ENDED_AS = {RequestState.APPLIED: OutcomeKind.APPLIED, RequestState.FAILED: Outc
 @dataclass(frozen=True)
 class ChangePlan:
     db: DatabaseRef
-    before: BackupPolicy
-    update: PolicyUpdate
+    before: BackupPolicy  # a creation's: the policy as it would be made (planned_policy)
+    update: PolicyUpdate  # a creation's: the whole POST body; a deletion's: empty
     reason: str | None
     # False when the bot wrote the reason (a revert): it does not count as the reason a guardrail's override asks.
     reason_by_person: bool = True
+    kind: ChangeKind = ChangeKind.UPDATE
+    facts: DatabaseFacts | None = None
 
     @property
     def after_values(self) -> dict[str, Any]:
         return resulting_values(self.before, self.update)
+
+    @property
+    def estimate(self) -> Estimate:
+        """Backups kept at once and their storage, before → after."""
+        return change_estimate(self.kind, self.before.model_dump(), self.after_values, self.facts)
+
+
+def change_estimate(kind: ChangeKind, before: dict[str, Any], after: dict[str, Any],
+                    facts: DatabaseFacts | None) -> Estimate:
+    return estimate(None if kind is ChangeKind.CREATE else before, None if kind is ChangeKind.DELETE else after,
+                    facts)
+
+
+def request_estimate(request: ChangeRequest) -> Estimate:
+    return change_estimate(request.kind, request.before, after_values(request), DatabaseFacts.of(request.facts))
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,7 @@ class Outcome:
     problems: tuple[Problem, ...] = field(default_factory=tuple)
     guardrails: tuple[str, ...] = ()  # for PREVIEWED: each guardrail bound the change meets or breaks, in words
     notices: tuple[str, ...] = ()  # for REMINDED: the notices claimed for it, to give back if it cannot be sent
+    facts: DatabaseFacts | None = None  # for READY: what a form's preview estimates the policy's storage from
 
     @property
     def request_moved(self) -> bool:
@@ -125,6 +144,16 @@ def risks_of(before: BackupPolicy, after: dict[str, Any]) -> list[str]:
         found.append(f"backs up less often ({describe_every(after['frequency_value'], after['frequency_unit'])})")
     if before.required:
         found.append("a required system policy")
+    return found
+
+
+def lifecycle_risks(kind: ChangeKind, policy: BackupPolicy) -> list[str]:
+    """What makes a creation or a deletion worth a second look, in words."""
+    found = ["production backups"] if policy.target == "production" else []
+    if kind is ChangeKind.DELETE:
+        found.append("deletes the policy: it takes no more backups")
+    else:
+        found.append("a new schedule: its backups are billed as storage beyond the plan")
     return found
 
 

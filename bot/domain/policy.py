@@ -186,12 +186,39 @@ def changed_fields(policy: BackupPolicy, update: PolicyUpdate) -> list[str]:
 def check_change(policy: BackupPolicy, update: PolicyUpdate) -> list[Problem]:
     """Cross-field rules on the policy as it would be; an empty list means the change may be sent."""
     sent = update.to_api()
-    after = resulting_values(policy, update)
-    problems: list[Problem] = []
     if not sent:
-        problems.append(Problem("", "nothing to change: give at least one key, e.g. retention=30d"))
-        return problems
+        return [Problem("", "nothing to change: give at least one key, e.g. retention=30d")]
+    problems = check_values(resulting_values(policy, update), sent)
+    if not problems and not changed_fields(policy, update):
+        problems.append(Problem("", "nothing would change: the policy already has those values"))
+    return problems
 
+
+# What a new policy must be given (the rest PlanetScale leaves null or the schedule asks for).
+REQUIRED_TO_CREATE = {"name": 'name="Nightly"', "target": "target=production", "retention_value": "retention=7d",
+                      "retention_unit": "retention=7d", "frequency_value": "frequency=1d",
+                      "frequency_unit": "frequency=1d", "schedule_time": "at=02:00"}
+
+
+def check_new(values: dict[str, Any]) -> list[Problem]:
+    """The rules a new policy must keep: what it must be given, then the cross-field rules of any change."""
+    missing = list(dict.fromkeys(example for field, example in REQUIRED_TO_CREATE.items() if field not in values))
+    if missing:
+        return [Problem("", "a new policy needs " + ", ".join(f"`{m}`" for m in missing))]
+    return check_values({"schedule_day": None, "schedule_week": None, **values}, values)
+
+
+def planned_policy(values: dict[str, Any]) -> BackupPolicy:
+    """A policy as a creation would make it, before PlanetScale gives it an ID and its times."""
+    return BackupPolicy.model_validate({
+        "schedule_day": None, "schedule_week": None, **values, "id": "", "display_name": f"Backup policy "
+        f"{values['name']}", "created_at": "", "updated_at": "", "last_ran_at": None, "next_run_at": None,
+        "required": False})
+
+
+def check_values(after: dict[str, Any], sent: dict[str, Any]) -> list[Problem]:
+    """The cross-field rules on a policy's values after a change that sends `sent`."""
+    problems: list[Problem] = []
     frequency_unit = after["frequency_unit"]
     every = describe_every(after["frequency_value"], frequency_unit)
     if "schedule_day" in sent and frequency_unit not in ("week", "month"):
@@ -225,9 +252,6 @@ def check_change(policy: BackupPolicy, update: PolicyUpdate) -> list[Problem]:
             f"would exist: keep them at least {describe_amount(after['frequency_value'], frequency_unit)}, "
             "or back up more often",
         ))
-
-    if not problems and not changed_fields(policy, update):
-        problems.append(Problem("", "nothing would change: the policy already has those values"))
     return problems
 
 

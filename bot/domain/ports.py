@@ -93,6 +93,14 @@ class PlanetScaleApi(Protocol):
     def update_policy(self, organization: str, database: str, policy_id: str,
                       update: PolicyUpdate) -> BackupPolicy: ...
 
+    def create_policy(self, organization: str, database: str, values: PolicyUpdate) -> BackupPolicy:
+        """POST a new policy; sent once (never retried: a second POST could make a second policy)."""
+        ...
+
+    def delete_policy(self, organization: str, database: str, policy_id: str) -> None:
+        """DELETE a policy; NotFound when it is not there (any more)."""
+        ...
+
     def list_branches(self, organization: str, database: str) -> list[Branch]: ...
 
     def list_databases(self, organization: str) -> list[str]: ...
@@ -101,8 +109,10 @@ class PlanetScaleApi(Protocol):
         """`mysql` (Vitess) or `postgresql`, as PlanetScale says of the database."""
         ...
 
-    def list_backups(self, organization: str, database: str, branch: str, policy_id: str,
-                     since: str | None = None) -> list[Backup]: ...
+    def list_backups(self, organization: str, database: str, branch: str, policy_id: str | None,
+                     since: str | None = None, state: str | None = None) -> list[Backup]:
+        """A branch's backups (of one policy, unless `policy_id` is None; in one `state`, unless None)."""
+        ...
 
     def worst_case_seconds(self) -> float:
         """The longest one call can take, every attempt and wait included."""

@@ -23,10 +23,12 @@ class PolicyService:
     def list_policies(self, db: DatabaseRef) -> list[BackupPolicy]:
         return self.planetscale.list_policies(db.organization, db.database)
 
-    def find_policy(self, db: DatabaseRef, ref: str, visible: Collection[str] | None = None) -> BackupPolicy:
+    def find_policy(self, db: DatabaseRef, ref: str, visible: Collection[str] | None = None,
+                    listed: list[BackupPolicy] | None = None) -> BackupPolicy:
         """A policy by its ID or exact name; a miss names the close ones among those whose target is `visible`
-        to the person asking (all, when not given), so a typo never reveals a policy they may not see."""
-        policies = self.list_policies(db)
+        to the person asking (all, when not given), so a typo never reveals a policy they may not see. `listed`:
+        the database's policies as just read, not read again."""
+        policies = self.list_policies(db) if listed is None else listed
         by_id = [p for p in policies if p.id == ref]
         if by_id:
             return by_id[0]

@@ -70,12 +70,20 @@ class ReadOnlyCalls:
                       update: PolicyUpdate) -> BackupPolicy:  # pragma: no cover - the watch never writes
         raise AssertionError("the watch only reads")
 
+    def create_policy(self, organization: str, database: str,
+                      values: PolicyUpdate) -> BackupPolicy:  # pragma: no cover - the watch never writes
+        raise AssertionError("the watch only reads")
+
+    def delete_policy(self, organization: str, database: str,
+                      policy_id: str) -> None:  # pragma: no cover - the watch never writes
+        raise AssertionError("the watch only reads")
+
     def list_branches(self, organization: str, database: str) -> list[Branch]:
         return self.planetscale.list_branches(organization, database)
 
-    def list_backups(self, organization: str, database: str, branch: str, policy_id: str,
-                     since: str | None = None) -> list[Backup]:
-        return self.planetscale.list_backups(organization, database, branch, policy_id, since)
+    def list_backups(self, organization: str, database: str, branch: str, policy_id: str | None,
+                     since: str | None = None, state: str | None = None) -> list[Backup]:
+        return self.planetscale.list_backups(organization, database, branch, policy_id, since, state)
 
     def list_databases(self, organization: str) -> list[str]:
         return self.planetscale.list_databases(organization)

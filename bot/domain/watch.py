@@ -5,8 +5,9 @@ and turns what it finds into notices for the audit channel.
   before → after and the guardrails the new state breaks, and becomes one notice with a Revert button.
 - The first read of a database is a quiet baseline. After it, a policy that appears was created outside the bot
   and one that is gone (missing from the list, answered 404 by its ID, and still missing from a list read after
-  that 404, which proves the token can still read the database) was deleted outside it (the bot never creates
-  or deletes one): each is recorded and becomes one notice. A deleted policy's last state is kept, marked, so it
+  that 404, which proves the token can still read the database) was deleted outside it: each is recorded and
+  becomes one notice. The bot's own creations and deletions (a request of that kind applied, or applying: then
+  judged at the next pass) are kept quietly. A deleted policy's last state is kept, marked, so it
   is told once. A policy first listed after the first read but created before it (by PlanetScale's created_at)
   was left out of that list, cut short, and is kept quietly.
 - The bot's own changes are never drift: a policy with a change being applied is judged at the next pass, and
@@ -37,7 +38,7 @@ from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_health
 from bot.domain.backups import PolicyHealth, parse_time
-from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.guardrails import judge
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy
@@ -217,7 +218,9 @@ class Watch:
         missing = [i for i, last in seen.items() if i not in listed and not last.values.get(DELETED_MARK)]
         for policy_id in self._confirmed_gone(calls, db, missing):
             try:
-                result.notices.append(self._gone(holder, db, policy_id, seen[policy_id]))
+                gone = self._gone(holder, db, policy_id, seen[policy_id])
+                if gone is not None:
+                    result.notices.append(gone)
             except (_LeaseLost, OverBudget):
                 raise
             except Exception as exc:
@@ -258,6 +261,14 @@ class Watch:
                         "then: not told as created", policy.id, db)
             return None
         if last is None or last.values.get(DELETED_MARK):
+            made_by_bot = self._made_by_bot(db, policy)
+            if made_by_bot is None:
+                return None  # the bot is making a policy of this name right now: judged at the next pass
+            if made_by_bot:
+                if not self.store.save_seen(holder, db.organization, db.database, policy.id, policy.model_dump(),
+                                            None):
+                    raise _LeaseLost
+                return None
             return self._created(holder, db, rules, policy)
         return self._compare(holder, db, rules, policy, last)
 
@@ -285,6 +296,17 @@ class Watch:
     def _notice(self, kind: NoticeKind, db: DatabaseRef, policy: BackupPolicy, detail: str, **extra: Any) -> Notice:
         return Notice(kind, db.organization, db.database, policy.id, policy.name, detail,
                       created_at=self.clock(), **extra)
+
+    def _made_by_bot(self, db: DatabaseRef, policy: BackupPolicy) -> bool | None:
+        """Whether an applied creation of the bot's made this policy; None while one of its name is applying (its
+        POST may have made it, its ID not recorded yet)."""
+        made = self.store.policy_requests(db.organization, db.database, policy.id, [RequestState.APPLIED])
+        if any(r.kind is ChangeKind.CREATE for r in made):
+            return True
+        making = self.store.policy_requests(db.organization, db.database, "", [RequestState.APPLYING])
+        if any(r.kind is ChangeKind.CREATE and r.changes.get("name") == policy.name for r in making):
+            return None
+        return False
 
     def _created(self, holder: str, db: DatabaseRef, rules: AccessRules, policy: BackupPolicy) -> Notice:
         """A policy read for the first time in a database read before: created outside the bot."""
@@ -331,8 +353,19 @@ class Watch:
                 continue
             yield policy_id
 
-    def _gone(self, holder: str, db: DatabaseRef, policy_id: str, last: Seen) -> Notice:
-        """A policy no longer listed: deleted outside the bot. Its last state stays, marked, so it is told once."""
+    def _gone(self, holder: str, db: DatabaseRef, policy_id: str, last: Seen) -> Notice | None:
+        """A policy no longer listed: deleted outside the bot. Its last state stays, marked, so it is told once.
+        One the bot deleted is marked quietly; one it is deleting right now is judged at the next pass."""
+        deleting = [r for r in self.store.policy_requests(db.organization, db.database, policy_id,
+                                                          [RequestState.APPLYING, RequestState.APPLIED])
+                    if r.kind is ChangeKind.DELETE]
+        if any(r.state is RequestState.APPLYING for r in deleting):
+            return None
+        if deleting:
+            if not self.store.save_seen(holder, db.organization, db.database, policy_id,
+                                        {**last.values, DELETED_MARK: True}, None):
+                raise _LeaseLost
+            return None
         name = str(last.values.get("name") or policy_id)
         notice = Notice(NoticeKind.DELETED, db.organization, db.database, policy_id, name,
                         "deleted outside the bot", before=dict(last.values), created_at=self.clock())

@@ -7,12 +7,15 @@ from bot.emulators.planetscale_schedule import RETENTION_HOURS
 from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleState
 
 
-def seed_backups(state: PlanetScaleState, organization: str, database: str, runs: int = 6) -> None:
-    """A healthy history: each policy's last `runs` backups succeeded, one period apart."""
+def seed_backups(state: PlanetScaleState, organization: str, database: str, runs: int = 6,
+                 size: int = 1_250_000_000) -> None:
+    """A healthy history: each policy's last `runs` backups succeeded, one period apart, each a little larger
+    than the one before (a database grows), the newest `size` bytes."""
     for policy_id, policy in state.policies[(organization, database)].items():
         every = policy["frequency_value"] * RETENTION_HOURS.get(policy["frequency_unit"], 24)
         for run in reversed(range(runs)):
-            state.add_backup(organization, database, policy_id, hours_ago=1 + run * every)
+            state.add_backup(organization, database, policy_id, hours_ago=1 + run * every,
+                             size=size - run * size // 100)
 
 
 def seed_demo(state: PlanetScaleState) -> PlanetScaleState:
@@ -35,7 +38,7 @@ def seed_demo(state: PlanetScaleState) -> PlanetScaleState:
                      retention_value=1, retention_unit="year", frequency_value=1, frequency_unit="month",
                      schedule_time="05:00", schedule_day=1, schedule_week=0)
     seed_backups(state, "acme", "app-db")
-    seed_backups(state, "acme", "billing-db", runs=2)
+    seed_backups(state, "acme", "billing-db", runs=2, size=8_400_000_000)
     state.grant(DEMO_TOKEN_ID, DEMO_TOKEN, "acme")
     state.add_member("acme", "alice@acme.example", "Alice Admin", "admin")
     state.add_member("acme", "bob@acme.example", "Bob Builder", "member")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from handlers.blocks.buttons import (
     APPROVE,
     CANCEL,
+    CREATE_CONFIRM,
+    CREATE_FORM,
     EDIT,
     EDIT_CONFIRM,
     EDIT_FORM,
@@ -74,6 +76,8 @@ __all__ = [
     "APPROVE",
     "CANCEL",
     "COUNTED",
+    "CREATE_CONFIRM",
+    "CREATE_FORM",
     "EDIT",
     "EDIT_CONFIRM",
     "EDIT_FORM",

@@ -22,6 +22,7 @@ def reject_button(request: ChangeRequest) -> ButtonElement:
 
 
 EDIT, EDIT_FORM, EDIT_CONFIRM = "policy_edit", "policy_edit_form", "policy_edit_confirm"
+CREATE_FORM, CREATE_CONFIRM = "policy_create_form", "policy_create_confirm"
 
 
 def edit_button(db: DatabaseRef, policy_id: str) -> ButtonElement:

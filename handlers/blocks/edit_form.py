@@ -24,7 +24,8 @@ from bot.domain.policy import (
     WEEK_NAMES,
     describe_schedule,
 )
-from handlers.blocks.buttons import EDIT_CONFIRM, EDIT_FORM
+from handlers.blocks.buttons import CREATE_FORM, EDIT_CONFIRM, EDIT_FORM
+from handlers.blocks.costs import estimate_text
 from handlers.blocks.kit import (
     MAX_MODAL_TITLE,
     changes_text_between,
@@ -57,8 +58,11 @@ def _number(block_id: str, label: str, initial: int | None) -> InputBlock:
         initial_value=str(initial) if initial is not None else None))
 
 
-def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notice: str | None = None) -> dict[str, Any]:
-    """The form, pre-filled with `values` (API field names); day and week only where the frequency uses them."""
+def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notice: str | None = None,
+                   callback_id: str = EDIT_FORM) -> dict[str, Any]:
+    """The form, pre-filled with `values` (API field names); day and week only where the frequency uses them.
+    The same form makes a new policy (`callback_id` CREATE_FORM)."""
+    creating = callback_id == CREATE_FORM
     unit = values.get("frequency_unit") or "hour"
     units = [option(UNIT_LABELS[u], u) for u in ("hour", "day", "week", "month", "year")]
     form: list[Block] = []
@@ -88,9 +92,10 @@ def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notic
     form.append(InputBlock(block_id="reason", label="Reason", optional=True, element=PlainTextInputElement(
         action_id="reason", max_length=MAX_REASON_LENGTH,
         placeholder="Why this change? It goes into the audit trail.")))
-    form.append(context(f"{db} · only the fields you change are sent to PlanetScale"))
-    title = fit(f"Edit {values.get('name') or 'policy'}", MAX_MODAL_TITLE)
-    return dict(ModalView(type="modal", callback_id=EDIT_FORM, title=title, submit="Preview", close="Cancel",
+    form.append(context(f"{db} · " + ("a new policy: previewed with what it costs before anything is sent"
+                                      if creating else "only the fields you change are sent to PlanetScale")))
+    title = "New backup policy" if creating else fit(f"Edit {values.get('name') or 'policy'}", MAX_MODAL_TITLE)
+    return dict(ModalView(type="modal", callback_id=callback_id, title=title, submit="Preview", close="Cancel",
                           private_metadata=metadata, blocks=form).to_dict())
 
 
@@ -106,6 +111,7 @@ def edit_confirm_view(plan: ChangePlan, metadata: str, approvals: int,
             section(f"*{escape(plan.before.name)}* of *{plan.db}*"),
             section(changes_text_between(plan.before, plan.after_values)),
             section(f"*After:* {describe_schedule(plan.after_values)}"),
+            section(estimate_text(plan.estimate)),
             section(guardrails_text(guardrails)),
             context(f"Sends {body}. {then}"),
         ]).to_dict())

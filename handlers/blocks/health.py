@@ -11,6 +11,7 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.backups import PolicyHealth
 from bot.domain.commands import DatabaseRef
+from handlers.blocks.costs import policy_estimate
 from handlers.blocks.kit import (
     MAX_BLOCKS,
     MAX_NAME_IN_LINE,
@@ -46,6 +47,7 @@ def health_line(health: PolicyHealth) -> str:
     lines.append(f"*Failures in 7 days:* {failures}" + (f" (last {when(health.failures[0].completed_at)})"
                                                         if failures else ""))
     lines.append(f"*Next run:* {when(policy.next_run_at)}")
+    lines.append(policy_estimate(policy, health.basis))
     if health.problem:
         lines.append(f"*{health.problem.capitalize()}*")
     if health.unread:

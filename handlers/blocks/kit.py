@@ -18,9 +18,11 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.domain.change_requests import ChangeKind
 from bot.domain.policy import (
     BackupPolicy,
     describe_changes,
+    describe_schedule,
 )
 
 MAX_BLOCKS = 50  # in a message; a modal holds 100, and no view here comes near that
@@ -146,6 +148,13 @@ def guardrails_text(guardrails: Sequence[str]) -> str:
     if not guardrails:
         return "*Guardrails:* none covers this policy."
     return fit("*Guardrails:*\n" + "\n".join(f"• {escape(line)}" for line in guardrails), MAX_SECTION_TEXT)
+
+
+def lifecycle_text(kind: ChangeKind, policy: BackupPolicy | dict[str, Any]) -> str:
+    """A creation or a deletion in one line: the policy that comes or goes."""
+    values = policy.model_dump() if isinstance(policy, BackupPolicy) else policy
+    verb = "new policy" if kind is ChangeKind.CREATE else "deletes"
+    return f"• {verb}: *{fit(escape(describe_schedule(values)), MAX_VALUE_SHOWN)}* ({values['target']})"
 
 
 def changes_text_between(before: BackupPolicy, after: BackupPolicy | dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain.access import Capability
+from bot.domain.change_requests import ChangeKind
 from bot.domain.changes import ChangePlan
 from bot.domain.commands import DatabaseRef
 from bot.domain.grammar import EXAMPLES, UPDATE_KEYS_HELP, USAGE_LINES
@@ -21,6 +22,7 @@ from bot.domain.policy import (
     describe_week,
 )
 from handlers.blocks.buttons import edit_button
+from handlers.blocks.costs import estimate_text
 from handlers.blocks.kit import (
     MAX_BLOCKS,
     MAX_VALUE_SHOWN,
@@ -30,6 +32,7 @@ from handlers.blocks.kit import (
     fit,
     guardrails_text,
     header,
+    lifecycle_text,
     not_shown,
     packed,
     plural,
@@ -114,12 +117,17 @@ def policy_detail_blocks(db: DatabaseRef, policy: BackupPolicy) -> list[dict[str
 
 def dry_run_blocks(plan: ChangePlan, approvals: int = 0, guardrails: Sequence[str] = ()) -> list[dict[str, Any]]:
     body = ", ".join(f"`{k}={fit(escape(str(v)), MAX_VALUE_SHOWN)}`" for k, v in plan.update.to_api().items())
+    what = {ChangeKind.UPDATE: "The change to", ChangeKind.CREATE: "The new policy", ChangeKind.DELETE:
+            "Deleting"}[plan.kind]
+    sent = {ChangeKind.UPDATE: f"`PATCH` with {body}", ChangeKind.CREATE: f"`POST` with {body}",
+            ChangeKind.DELETE: f"`DELETE` of `{escape(plan.before.id)}`"}[plan.kind]
     return to_dicts([
-        section(f":mag: *Dry run*: nothing was sent. The change to *{escape(plan.before.name)}* of "
-                f"*{plan.db}* would be:"),
-        section(changes_text_between(plan.before, plan.after_values)),
-        section(f"*After:* {describe_schedule(plan.after_values)}"),
+        section(f":mag: *Dry run*: nothing was sent. {what} *{escape(plan.before.name)}* of *{plan.db}* would be:"),
+        section(lifecycle_text(plan.kind, plan.before) if plan.kind is not ChangeKind.UPDATE
+                else changes_text_between(plan.before, plan.after_values)),
+        *([] if plan.kind is ChangeKind.DELETE else [section(f"*After:* {describe_schedule(plan.after_values)}")]),
+        section(estimate_text(plan.estimate)),
         section(guardrails_text(guardrails)),
-        context(f"Would send `PATCH` with {body}. Run it again without `--dry-run` to "
+        context(f"Would send {sent}. Run it again without `--dry-run` to "
                 + (f"ask for the {plural(approvals, 'approval')} it needs." if approvals else "apply.")),
     ])

@@ -13,20 +13,23 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain.access import mention, mentions
-from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import after_values
 from bot.domain.commands import DatabaseRef
+from bot.domain.outcomes import request_estimate
 from bot.domain.policy import (
     BackupPolicy,
     describe_changes,
     describe_schedule,
 )
 from handlers.blocks.buttons import APPROVE, CANCEL, REVERT, edit_button, reject_button
+from handlers.blocks.costs import estimate_text
 from handlers.blocks.kit import (
     changes_text_between,
     context,
     escape,
     fit,
+    lifecycle_text,
     not_shown,
     packed,
     plural,
@@ -60,6 +63,10 @@ def closed_by_bot(request: ChangeRequest) -> bool:
 def request_headline(request: ChangeRequest, bold: bool = False) -> str:
     """Who asked what, in the request's state: the message's first line, and its notification text."""
     head = STATE_LINES[request.state].format(requester=request.requester, decided_by=decider(request))
+    if request.kind is not ChangeKind.UPDATE:
+        verb = request.kind.value  # create, delete
+        head = (head.replace("asks to change", f"asks to {verb}").replace(" changed", f" {verb}d")
+                .replace("change to", "creation of" if verb == "create" else "deletion of"))
     mark = "*" if bold else ""
     return (f"{head} the backup policy {mark}{escape(request.policy_name)}{mark} of "
             f"{mark}{request.organization}/{request.database}{mark}")
@@ -90,12 +97,15 @@ def request_blocks(request: ChangeRequest, approved_by: list[str],
         lines.append("_This reverts an earlier change._")
     if request.reason:
         lines.append(f"*Reason:* {with_mentions(request.reason)}")
-    result: list[Block] = [*packed(lines, room=len(lines))[0], section(changes_text_between(before, after))]
+    result: list[Block] = [*packed(lines, room=len(lines))[0], section(what_changes(request, before, after))]
     facts = []
-    if isinstance(after, BackupPolicy):
+    if request.kind is ChangeKind.DELETE:
+        pass
+    elif isinstance(after, BackupPolicy):
         facts.append(f"*Now:* {describe_schedule(after)} ({after.target})\n*Next run:* {when(after.next_run_at)}")
     else:
         facts.append(f"*After:* {describe_schedule(after)}")
+    facts.append(estimate_text(request_estimate(request)))
     if request.risks:
         facts.append(f"*Worth a second look:* {escape(', '.join(request.risks))}")
     if request.approvals_needed:
@@ -125,13 +135,32 @@ def request_blocks(request: ChangeRequest, approved_by: list[str],
             ButtonElement(text="Cancel", action_id=CANCEL, value=request.id),
         ]))
     elif request.state is RequestState.APPLIED:
+        revert = ButtonElement(text="Revert", action_id=REVERT, value=request.id,
+                               confirm=revert_confirm(request.policy_name, after, request.before)
+                               if request.kind is ChangeKind.UPDATE else lifecycle_revert_confirm(request))
         result.append(ActionsBlock(block_id=f"applied:{request.id}", elements=[
-            edit_button(db, request.policy_id),
-            ButtonElement(text="Revert", action_id=REVERT, value=request.id,
-                          confirm=revert_confirm(request.policy_name, after, request.before))]))
+            *([] if request.kind is ChangeKind.DELETE else [edit_button(db, request.policy_id)]), revert]))
     sent = ", ".join(f"`{f}`" for f in request.changes)
-    result.append(context(f"Request `{request.id[:8]}` · fields {sent}"))
+    what = {ChangeKind.UPDATE: f"fields {sent}", ChangeKind.CREATE: "a new policy (`POST`)",
+            ChangeKind.DELETE: f"deletes `{fit(escape(request.policy_id), 100)}`"}[request.kind]
+    result.append(context(f"Request `{request.id[:8]}` · {what}"))
     return to_dicts(result)
+
+
+def what_changes(request: ChangeRequest, before: BackupPolicy, after: BackupPolicy | dict[str, Any]) -> str:
+    """Before → after for an update; the policy that comes or goes for a creation or a deletion."""
+    if request.kind is ChangeKind.UPDATE:
+        return changes_text_between(before, after)
+    return lifecycle_text(request.kind, after if request.kind is ChangeKind.CREATE else before)
+
+
+def lifecycle_revert_confirm(request: ChangeRequest) -> ConfirmObject:
+    name = fit(escape(request.policy_name), 80)
+    text = (f"Delete {name}, which this created." if request.kind is ChangeKind.CREATE else
+            f"Make {name} again as it was ({fit(escape(describe_schedule(request.before)), 120)}).")
+    return ConfirmObject(title="Revert this change?", text=fit(f"{text} It is asked as a new change, judged by the "
+                                                               "access rules, guardrails and approvals.", 300),
+                         confirm="Ask to revert", deny="Keep it")
 
 
 def revert_confirm(name: str, now: BackupPolicy | dict[str, Any], back_to: BackupPolicy | dict[str, Any],
@@ -159,7 +188,7 @@ def pending_blocks(requests: list[ChangeRequest], user: str) -> list[dict[str, A
         return to_dicts([section("No open requests you can act on.")])
     blocks: list[Block] = [section(f"*Open requests you can act on* ({len(requests)})")]
     for request in requests[:MAX_PENDING_SHOWN]:
-        changes = changes_text_between(BackupPolicy.model_validate(request.before), after_values(request))
+        changes = what_changes(request, BackupPolicy.model_validate(request.before), after_values(request))
         blocks += packed([f"{request_headline(request)} (in <#{request.channel}>)", changes], room=2)[0]
         buttons = [ButtonElement(text="Cancel", action_id=CANCEL, value=request.id)] if request.requester == user \
             else [ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),

@@ -21,6 +21,8 @@ from bot.domain.changes import explain
 from bot.domain.commands import (
     Command,
     CommandError,
+    CreateCommand,
+    DeleteCommand,
     EditCommand,
     ExportCommand,
     HelpCommand,
@@ -43,6 +45,7 @@ from handlers.commands.export import run_export
 from handlers.commands.status import run_status
 from handlers.dependencies import Dependencies
 from handlers.posting import report_change
+from handlers.views.create import open_create
 from handlers.views.edit import open_edit
 
 log = logging.getLogger(__name__)
@@ -64,13 +67,20 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
             # The ack Bolt's ack(text=…, blocks=…) would send, as Bolt sends what a listener returns; but its
             # JSON made once, not for every request.
             return BoltResponse(status=200, body=help_ack_body(command.get("command") or COMMAND, capabilities))
+    if isinstance(parsed, CreateCommand) and parsed.values is None:
+        ack()
+        open_create(deps, client, respond, command["trigger_id"], command["user_id"], command["channel_id"], parsed.db)
+        return None
     if isinstance(parsed, EditCommand):
         ack()
         open_edit(deps, client, respond, command["trigger_id"], command["user_id"], command["channel_id"], parsed.db,
                   parsed.policy)
         return None
-    if isinstance(parsed, UpdateCommand) and not parsed.dry_run:
-        ack(text=f":hourglass_flowing_sand: Checking your change to “{blocks.escape(parsed.policy)}” in "
+    if isinstance(parsed, UpdateCommand | DeleteCommand) and not parsed.dry_run:
+        what = "change to" if isinstance(parsed, UpdateCommand) else "deletion of"
+        ack(text=f":hourglass_flowing_sand: Checking your {what} “{blocks.escape(parsed.policy)}” in {parsed.db}…")
+    elif isinstance(parsed, CreateCommand) and parsed.values is not None and not parsed.dry_run:
+        ack(text=f":hourglass_flowing_sand: Checking your new policy “{blocks.escape(str(parsed.values.name))}” in "
                  f"{parsed.db}…")
     else:
         ack()
@@ -92,6 +102,19 @@ def run_help(deps: Dependencies, _: HelpCommand, caller: Caller) -> None:
 def run_pending(deps: Dependencies, _: PendingCommand, caller: Caller) -> None:
     requests = deps.changes.pending_for(caller.user)
     caller.say(f"{blocks.plural(len(requests), 'open request')}", blocks.pending_blocks(requests, caller.user))
+
+
+def run_create(deps: Dependencies, parsed: CreateCommand, caller: Caller) -> None:
+    assert parsed.values is not None  # without values, the command opens the form
+    outcome = deps.changes.ask_create(caller.user, caller.channel, parsed.db, parsed.values, parsed.reason,
+                                      dry_run=parsed.dry_run)
+    report_change(deps, caller.client, outcome, caller.respond)
+
+
+def run_delete(deps: Dependencies, parsed: DeleteCommand, caller: Caller) -> None:
+    outcome = deps.changes.ask_delete(caller.user, caller.channel, parsed.db, parsed.policy, parsed.reason,
+                                      dry_run=parsed.dry_run)
+    report_change(deps, caller.client, outcome, caller.respond)
 
 
 def run_update(deps: Dependencies, parsed: UpdateCommand, caller: Caller) -> None:
@@ -158,6 +181,8 @@ RUNNERS: dict[type[Command], Callable[[Dependencies, Any, Caller], None]] = {
     UpdateCommand: run_update,
     StatusCommand: run_status,
     ExportCommand: run_export,
+    CreateCommand: run_create,
+    DeleteCommand: run_delete,
 }  # edit is not here: its modal opens right after the ack, while the trigger_id is fresh
 
 

@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.domain.changes import ChangePlan, OutcomeKind
 from bot.domain.commands import DatabaseRef, database_ref, is_slug
+from bot.domain.costs import Basis, DatabaseFacts
 from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.guardrails import Demand
 from bot.domain.policy import (
@@ -61,6 +62,7 @@ class EditMetadata(BaseModel):
     policy: dict[str, Any]  # the policy as it was when the form was filled (see CARRIED)
     update: dict[str, Any] | None = None
     reason: str | None = None
+    basis: dict[str, Any] | None = None  # the sizes the preview estimates the policy's storage from (costs.Basis)
 
     @field_validator("policy")
     @classmethod
@@ -219,8 +221,9 @@ def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel
     outcome = deps.changes.prepare_edit(user, channel, db, ref)
     if outcome.kind is OutcomeKind.READY and outcome.current is not None:
         policy = outcome.current
+        basis = outcome.facts.before if outcome.facts else None
         metadata = EditMetadata(organization=db.organization, database=db.database, channel=channel,
-                                policy=policy.model_dump())
+                                policy=policy.model_dump(), basis=basis.to_json() if basis else None)
         show(client, view_id, blocks.edit_form_view(db, policy.model_dump(), metadata.dump()))
     elif outcome.kind is OutcomeKind.REFUSED:
         show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
@@ -254,7 +257,9 @@ def on_unit_changed(deps: Dependencies, ack: Ack, body: dict[str, Any], client: 
         return
     values, _ = form_values(view.get("state") or {})
     shown = {**metadata.policy, **values}
-    deps.background.run(show, client, str(view.get("id")), blocks.edit_form_view(metadata.db, shown, metadata.dump()))
+    callback = blocks.CREATE_FORM if view.get("callback_id") == blocks.CREATE_FORM else blocks.EDIT_FORM
+    deps.background.run(show, client, str(view.get("id")), blocks.edit_form_view(metadata.db, shown, metadata.dump(),
+                                                                                callback_id=callback))
 
 
 GUARDRAIL_FIELDS = {"min_retention": "retention_value", "max_interval": "frequency_value",
@@ -282,7 +287,12 @@ def on_form(deps: Dependencies, ack: Ack, view: dict[str, Any]) -> None:
     if update is None:
         ack(response_action="errors", errors=errors)
         return
-    plan = ChangePlan(metadata.db, BackupPolicy.model_validate(metadata.policy), update, reason)
+    before = BackupPolicy.model_validate(metadata.policy)
+    basis = Basis.of(metadata.basis)
+    # The storage of the other target's backups is not known here: estimated when the change is asked.
+    same_target = update.target is None or update.target == before.target
+    plan = ChangePlan(metadata.db, before, update, reason,
+                      facts=DatabaseFacts((), basis, basis if same_target else None))
     # The rules alone (no lookups inside the ack): a move between targets needs the stricter rule's approvals.
     # Only a preview: the change path judges the change again when it is confirmed, and when it applies.
     rules = [deps.access.rules.matching(metadata.organization, metadata.database, target, metadata.channel)

@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import Any
 
 from bot.domain.audit import AuditEvent
-from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.watch_state import Notice, NoticeKind
 
 log = logging.getLogger("bot.audit")
@@ -46,6 +46,7 @@ def columns(row: ChangeRequest | AuditEvent) -> dict[str, Any]:
 def request_of(row: Any) -> ChangeRequest:
     request = ChangeRequest(**{f.name: row[f.name] for f in fields(ChangeRequest)})
     request.state = RequestState(request.state)
+    request.kind = ChangeKind(request.kind)
     return request
 
 

@@ -100,6 +100,32 @@ def test_retry_after_is_waited_for(
     assert sleeps == [2.0, 2.0]
 
 
+def test_a_post_is_sent_once_whatever_the_failure_but_a_429(
+    planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, sleeps: list[float]
+) -> None:
+    """A POST that failed may have made the policy: sending it again could make a second one."""
+    body = PolicyUpdate(name="Nightly", target="development", retention_value=7, retention_unit="day",
+                        frequency_value=1, frequency_unit="day", schedule_time="02:00")
+    planetscale.add_fault(Fault(status=503, times=None, method="POST"))
+    with pytest.raises(Unavailable) as caught:
+        planetscale_client.create_policy("acme", "app-db", body)
+    assert len(planetscale.calls("POST")) == 1 and "tried" not in caught.value.user_message
+    planetscale.clear_record()
+    planetscale.add_fault(Fault(status=429, times=1, method="POST"))
+    assert planetscale_client.create_policy("acme", "app-db", body).name == "Nightly"
+    assert len(planetscale.calls("POST")) == 2
+
+
+def test_a_delete_answers_nothing_and_a_policy_gone_is_not_found(
+    planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState
+) -> None:
+    planetscale_client.delete_policy("acme", "app-db", "bp03devday")
+    with pytest.raises(NotFound):
+        planetscale_client.delete_policy("acme", "app-db", "bp03devday")
+    with pytest.raises(Rejected):
+        planetscale_client.delete_policy("acme", "app-db", "bp01prod12h")  # required: PlanetScale refuses
+
+
 def test_client_errors_are_not_retried(planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState) -> None:
     planetscale.add_fault(Fault(status=404, times=None))
     with pytest.raises(NotFound):

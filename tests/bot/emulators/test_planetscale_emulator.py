@@ -133,3 +133,26 @@ def test_a_page_size_that_is_not_an_integer_is_refused(planetscale_server: Any, 
     url = planetscale_server[1].url + "/v1/organizations/acme/databases/app-db/backup-policies"
     answer = httpx.get(url, params={"per_page": per_page}, headers={"Authorization": f"{DEMO_TOKEN_ID}:{DEMO_TOKEN}"})
     assert answer.status_code == 400
+
+
+def test_a_policy_is_created_now_and_deleted_and_a_required_one_is_never_deleted(
+    api: httpx.Client, planetscale: PlanetScaleState
+) -> None:
+    made = api.post(POLICIES, json={"name": "Nightly", "target": "development", "retention_value": 7,
+                                    "retention_unit": "day", "frequency_value": 1, "frequency_unit": "day",
+                                    "schedule_time": "02:00"})
+    assert made.status_code == 201 and made.json()["name"] == "Nightly" and made.json()["required"] is False
+    assert made.json()["created_at"] == made.json()["updated_at"] >= planetscale.policy(
+        "acme", "app-db", "bp03devday")["created_at"]
+    assert api.delete(f"{POLICIES}/{made.json()['id']}").status_code == 204
+    assert api.delete(f"{POLICIES}/{made.json()['id']}").status_code == 404
+    refused = api.delete(f"{POLICIES}/bp01prod12h")
+    assert refused.status_code == 422 and refused.json()["code"] == "unprocessable"
+    assert planetscale.policy("acme", "app-db", "bp01prod12h")["required"] is True
+
+
+def test_backups_carry_their_size_and_estimated_storage_cost(api: httpx.Client) -> None:
+    listed = api.get("/organizations/acme/databases/billing-db/branches/main/backups", params={"state": "success"})
+    sizes = [(b["size"], b["estimated_storage_cost"]) for b in listed.json()["data"]]
+    assert sizes and all(size > 0 and cost > 0 for size, cost in sizes)
+    assert max(size for size, _ in sizes) == 8_400_000_000  # billing-db is larger than app-db

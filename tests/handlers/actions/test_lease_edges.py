@@ -29,7 +29,7 @@ def test_an_unconfirmed_patch_keeps_its_lease_while_it_is_settled(
     reads: list[str] = []
     swept: list[Any] = []
 
-    def slow_find(db: Any, ref: str, visible: Any = None) -> Any:
+    def slow_find(db: Any, ref: str, visible: Any = None, listed: Any = None) -> Any:
         reads.append(ref)
         if len(reads) == 1:
             # Judging read slowly (retries), yet left enough of the lease for the PATCH: it is not renewed.
@@ -38,7 +38,7 @@ def test_an_unconfirmed_patch_keeps_its_lease_while_it_is_settled(
             # The read that settles the unconfirmed PATCH is slow too; meanwhile another instance sweeps.
             now[0] += slowest - 50
             swept.extend(changes.recover())
-        return real_find(db, ref, visible)
+        return real_find(db, ref, visible, listed)
 
     class Lossy:
         def worst_case_seconds(self) -> float:

@@ -67,10 +67,10 @@ def test_a_change_whose_patch_went_unconfirmed_is_posted_and_its_result_told(
     real_client, real_find = changes.planetscale, changes.policies.find_policy
     patched: list[str] = []
 
-    def blind_find(db: Any, ref: str, visible: Any = None) -> Any:
+    def blind_find(db: Any, ref: str, visible: Any = None, listed: Any = None) -> Any:
         if patched:  # every read after the PATCH: the change path cannot learn how it ended
             raise Unreachable("PlanetScale did not answer in time.")
-        return real_find(db, ref, visible)
+        return real_find(db, ref, visible, listed)
 
     class Lossy:
         def worst_case_seconds(self) -> float:

@@ -55,11 +55,11 @@ def test_a_change_needing_no_approval_that_cannot_be_judged_under_its_lease_is_n
     real_find = changes.policies.find_policy
     reads: list[str] = []
 
-    def find(db: Any, ref: str, visible: Any = None) -> Any:
+    def find(db: Any, ref: str, visible: Any = None, listed: Any = None) -> Any:
         reads.append(ref)
         if len(reads) == 2:  # the read under the lease: the role look-up that follows fails for a while
             planetscale.add_fault(Fault(status=503, path_contains="/members", times=None))
-        return real_find(db, ref, visible)
+        return real_find(db, ref, visible, listed)
 
     changes.policies.find_policy = find  # type: ignore[method-assign]
     try:
@@ -134,10 +134,11 @@ def test_two_revert_clicks_on_two_instances_make_one_request(
     # Each instance reads the policy after looking for an open revert: both look before either has asked.
     both_looked = threading.Barrier(2, timeout=10)
     for bot in (approvals_bot, second_instance):
-        def find(db: Any, ref: str, visible: Any = None, real: Any = bot.deps.changes.policies.find_policy) -> Any:
+        def find(db: Any, ref: str, visible: Any = None, listed: Any = None,
+                 real: Any = bot.deps.changes.policies.find_policy) -> Any:
             with contextlib.suppress(threading.BrokenBarrierError):  # once fixed, the second may wait instead
                 both_looked.wait()
-            return real(db, ref, visible)
+            return real(db, ref, visible, listed)
         bot.deps.changes.policies.find_policy = find  # type: ignore[method-assign]
 
     def click(bot: Bot, user: str) -> None:

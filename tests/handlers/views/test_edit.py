@@ -269,3 +269,43 @@ def test_an_invisible_character_in_the_forms_name_is_refused_beside_the_field(
     reply = bot.submit(form, {"name": "Development\u200b daily"})
     assert reply.ack["response_action"] == "errors" and "U+200B" in reply.ack["errors"]["name"]
     assert planetscale.calls("PATCH") == []
+
+
+def test_create_with_no_settings_opens_the_form_previews_its_cost_and_creates_it(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    bot.command("create acme/app-db")
+    form = bot.current_view()
+    assert form["callback_id"] == "policy_create_form"
+    assert initial(form, "name") is None and planetscale.calls() == []
+    empty = bot.submit(form, {"name": ""})
+    assert empty.ack["response_action"] == "errors" and "name" in empty.ack["errors"]
+    checking = bot.submit(form, {"name": "Nightly", "retention_value": "14", "reason": "more history"})
+    assert checking.ack["response_action"] == "update"
+    confirm = bot.current_view()
+    assert confirm["callback_id"] == "policy_create_confirm" and planetscale.calls("POST") == []
+    shown = json.dumps(confirm)
+    assert "Kept at once:* none \\u2192 14 backups" in shown and "Estimated storage" in shown
+    bot.submit(confirm, {})
+    assert [c.body["name"] for c in planetscale.calls("POST")] == ["Nightly"]
+    assert "posted in the channel" in json.dumps(bot.current_view())
+
+
+def test_the_create_form_refuses_a_taken_name_before_anything_is_sent(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    bot.command("create acme/app-db")
+    bot.submit(bot.current_view(), {"name": "Development daily"})
+    assert "already has a policy named" in json.dumps(bot.current_view(), ensure_ascii=False)
+    assert planetscale.calls("POST") == []
+
+
+def test_the_edit_forms_preview_says_what_the_change_costs(bot: Bot, planetscale: PlanetScaleState) -> None:
+    form = open_form(bot)
+    confirm = bot.submit(form, {"retention_value": "6"}).ack["view"]
+    shown = json.dumps(confirm)
+    # Daily backups of 1.25 GB, kept 3 then 6 days; the estimate was read when the form was filled.
+    assert "Kept at once:* 3 backups \\u2192 6 backups" in shown
+    assert "Estimated storage:* 3.8 GB \\u2192 7.5 GB" in shown
+    moved = bot.submit(form, {"target": "production"}).ack["view"]
+    assert "not estimated" in json.dumps(moved)  # the other target's backups are read when it is asked

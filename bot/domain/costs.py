@@ -1,0 +1,149 @@
+"""What a policy costs: how many backups it keeps at once (retention ÷ frequency), and the storage they take,
+estimated from the latest successful backup of each branch it backs up (docs/planetscale-api.md, "Sizes and
+costs"). Numbers only: the handlers write them in words.
+
+The basis of an estimate is read when a change is asked (`DatabaseFacts`) and kept with the request, so the
+approvers and the apply-time judge see the estimate the requester saw; the database's policies (how many, of
+which target) are read again under the lease when it applies.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# Hours in each unit for counting backups kept at once: a month and a year at their mean length, so that a
+# year's retention of monthly backups keeps 12 of them.
+KEPT_UNIT_HOURS: dict[str, float] = {"hour": 1, "day": 24, "week": 168, "month": 730, "year": 8760}
+SIZE_UNITS: dict[str, int] = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15,
+                              "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50}
+SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*")
+
+
+def kept_at_once(values: Mapping[str, Any]) -> int:
+    """How many backups a policy keeps at once: its retention over its frequency, rounded up, at least one."""
+    retention = values["retention_value"] * KEPT_UNIT_HOURS.get(values["retention_unit"], 24)
+    frequency = values["frequency_value"] * KEPT_UNIT_HOURS.get(values["frequency_unit"], 24)
+    if frequency <= 0:
+        return 1
+    return max(1, math.ceil(float(retention) / float(frequency) - 1e-9))
+
+
+def parse_size(text: str) -> int:
+    """`2TB`, `500 GB`, `1.5TiB`: bytes (decimal units as PlanetScale bills, binary ones with `i`)."""
+    match = SIZE.fullmatch(text)
+    unit = SIZE_UNITS.get(match.group(2).lower()) if match else None
+    if match is None or unit is None or float(match.group(1)) <= 0:
+        raise ValueError(f"`{text}` is not a size: write a number and a unit (GB, TB, or GiB, TiB), e.g. 2TB")
+    return int(float(match.group(1)) * unit)
+
+
+def describe_size(size: float) -> str:
+    amount = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if amount < 1000 or unit == "TB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1000
+    return f"{size:.0f} B"  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class Basis:
+    """The latest successful backup of each branch a policy backs up: their sizes summed (bytes), and the sum of
+    PlanetScale's `estimated_storage_cost` of them (None when it gave none)."""
+
+    size: int
+    cost: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"size": self.size, "cost": self.cost}
+
+    @classmethod
+    def of(cls, data: Any) -> Basis | None:
+        if not isinstance(data, dict) or not isinstance(data.get("size"), int):
+            return None
+        cost = data.get("cost")
+        return cls(data["size"], float(cost) if isinstance(cost, int | float) else None)
+
+
+@dataclass(frozen=True)
+class DatabaseFacts:
+    """What the database held when a change was judged: its policies (ID, name, target), and the basis of the
+    estimate for the policy as it is (`before`) and as it would be (`after`, the branches of its new target).
+    `unread`: why the backups could not be read, when they could not (the estimate is then unknown)."""
+
+    policies: tuple[tuple[str, str, str], ...] = ()
+    before: Basis | None = None
+    after: Basis | None = None
+    unread: str | None = None
+
+    def count(self, target: str) -> int:
+        return sum(1 for _, _, t in self.policies if t == target)
+
+    def named(self, name: str) -> list[str]:
+        return [i for i, n, _ in self.policies if n == name]
+
+    def with_policies(self, policies: Sequence[tuple[str, str, str]]) -> DatabaseFacts:
+        return DatabaseFacts(tuple(policies), self.before, self.after, self.unread)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"policies": [list(p) for p in self.policies],
+                "before": self.before.to_json() if self.before else None,
+                "after": self.after.to_json() if self.after else None, "unread": self.unread}
+
+    @classmethod
+    def of(cls, data: Any) -> DatabaseFacts | None:
+        if not isinstance(data, dict):
+            return None
+        policies = tuple((str(p[0]), str(p[1]), str(p[2])) for p in data.get("policies") or ()
+                         if isinstance(p, list | tuple) and len(p) == 3)
+        unread = data.get("unread")
+        return cls(policies, Basis.of(data.get("before")), Basis.of(data.get("after")),
+                   str(unread) if unread else None)
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a change: the backups kept at once, and the storage (bytes) and cost they are estimated at
+    (None: no successful backup to estimate from, or the backups could not be read)."""
+
+    kept: int
+    storage: int | None
+    cost: float | None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Before → after; a side is None when there is no policy on it (before a creation, after a deletion)."""
+
+    before: Side | None
+    after: Side | None
+    unread: str | None = None
+
+
+def side(values: Mapping[str, Any] | None, basis: Basis | None) -> Side | None:
+    if values is None:
+        return None
+    kept = kept_at_once(values)
+    cost = kept * basis.cost if basis is not None and basis.cost is not None else None
+    return Side(kept, kept * basis.size if basis is not None else None, round(cost, 4) if cost is not None else None)
+
+
+def estimate(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
+             facts: DatabaseFacts | None) -> Estimate:
+    """The estimate of a change from `before` to `after` (either None for a creation or a deletion)."""
+    facts = facts or DatabaseFacts()
+    return Estimate(side(before, facts.before), side(after, facts.after), facts.unread)
+
+
+def latest_basis(latest: Mapping[str, tuple[str, int, float | None]]) -> Basis | None:
+    """From the latest successful backup of each branch (by branch: when it ended, its size, its cost), the
+    basis; None when no branch has one."""
+    if not latest:
+        return None
+    costs = [c for _, _, c in latest.values()]
+    return Basis(sum(s for _, s, _ in latest.values()),
+                 round(sum(c for c in costs if c is not None), 6) if all(c is not None for c in costs) else None)

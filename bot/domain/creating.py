@@ -1,0 +1,237 @@
+"""Creating and deleting a policy: changes like any other, through the one judge and the one lifecycle.
+
+A creation's request holds the policy as it would be made (`before`) and the whole POST body (`changes`); a
+deletion's holds the policy as it was asked to go, and no changes. Both take the database's lease for creations
+and deletions (`ChangeRequest.policy_key`), so two creations of one name, or two deletions under a floor of
+policies, are judged one after the other on what PlanetScale holds then. A creation's POST is sent once: one whose
+answer is lost is settled by reading the policies (a policy of its name now there is the one it made).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from bot.domain.access import Decision
+from bot.domain.access_rules import Action
+from bot.domain.applying import Applying
+from bot.domain.audit import AuditEvent, iso_of
+from bot.domain.backup_health import read_facts
+from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
+from bot.domain.commands import DatabaseRef
+from bot.domain.group_directory import DirectoryError
+from bot.domain.outcomes import ChangePlan, Outcome, OutcomeKind, explain, request_event
+from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate, planned_policy
+from bot.domain.ports import Claim, NotFound, PlanetScaleError, RateLimited
+from bot.domain.reading import PolicyNotFound
+
+S = RequestState
+
+
+class Creating(Applying):
+    # --- asking ---------------------------------------------------------------------------------------
+
+    def ask_create(self, user: str, channel: str, db: DatabaseRef, values: PolicyUpdate, reason: str | None = None,
+                   dry_run: bool = False) -> Outcome:
+        """A new policy, asked through a door: judged like any change on the database as just read."""
+        refused = self._may_see(user, channel, db)
+        if refused is not None:
+            return refused
+        body = values.to_api()
+        if "name" not in body or "target" not in body:
+            return Outcome(OutcomeKind.INVALID, "Nothing was sent to PlanetScale:\n• a new policy needs a `name=` "
+                                                "and a `target=`")
+        try:
+            listed = self.policies.list_policies(db)
+        except PlanetScaleError as exc:
+            return self._failed_read(user, db, channel, "reading the policies to create one", exc)
+        try:
+            planned = planned_policy(body)
+        except ValueError:
+            planned = None
+        if planned is None:
+            return Outcome(OutcomeKind.INVALID, "Nothing was sent to PlanetScale:\n• a new policy needs "
+                                                "`retention=`, `frequency=` and `at=` as well")
+        facts = read_facts(self.policies.planetscale, db, listed, None, planned.target, now=None)
+        plan = ChangePlan(db, planned, values, reason, kind=ChangeKind.CREATE, facts=facts)
+        return self._request(user, channel, plan, dry_run=dry_run)
+
+    def ask_delete(self, user: str, channel: str, db: DatabaseRef, ref: str, reason: str | None = None,
+                   dry_run: bool = False) -> Outcome:
+        """A policy removed, asked through a door: a required one is refused before anything is asked."""
+        refused = self._may_see(user, channel, db)
+        if refused is not None:
+            return refused
+        try:
+            listed = self.policies.list_policies(db)
+            current = self.policies.find_policy(db, ref, self._visible(user, channel, db), listed=listed)
+        except PolicyNotFound as exc:
+            return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
+        except PlanetScaleError as exc:
+            return self._failed_read(user, db, channel, "reading the policy to delete it", exc)
+        except DirectoryError as exc:
+            return self._refuse(user, db, channel, explain(exc))
+        facts = read_facts(self.policies.planetscale, db, listed, current, None)
+        plan = ChangePlan(db, current, PolicyUpdate(), reason, kind=ChangeKind.DELETE, facts=facts)
+        return self._request(user, channel, plan, dry_run=dry_run)
+
+    def _may_see(self, user: str, channel: str, db: DatabaseRef) -> Outcome | None:
+        try:
+            seen = self.access.may_see_database(user, db.organization, db.database, channel)
+        except DirectoryError as exc:
+            return self._refuse(user, db, channel, explain(exc))
+        return None if seen.allowed else self._refuse(user, db, channel, seen.reason)
+
+    def _visible(self, user: str, channel: str, db: DatabaseRef) -> set[str]:
+        return {t for t in ("production", "development") if self.access.decide(
+            user, Action.READ, db.organization, db.database, [t], channel).allowed}
+
+    if TYPE_CHECKING:  # the change path's (bot/domain/changes.py)
+        def _refuse(self, user: str, db: DatabaseRef, channel: str, reason: str, policy: BackupPolicy | None = None,
+                    update: PolicyUpdate | None = None, request_id: str | None = None) -> Outcome: ...
+
+        def _failed_read(self, user: str, db: DatabaseRef, channel: str, what: str,
+                         exc: PlanetScaleError) -> Outcome: ...
+
+        def _request(self, user: str, channel: str, plan: ChangePlan, dry_run: bool = False,
+                     revert_of: str | None = None, reference: str | None = None) -> Outcome: ...
+
+    # --- reverting ------------------------------------------------------------------------------------
+
+    def revert_lifecycle(self, original: ChangeRequest, user: str, channel: str) -> Outcome:
+        """Reverting a creation deletes the policy it made; reverting a deletion makes the policy again as it was.
+        Asked as any change, by `user`, with the bot's reason."""
+        db = DatabaseRef(original.organization, original.database)
+        target = str(original.before["target"])
+        try:
+            decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, [target], channel)
+        except DirectoryError as exc:
+            decision = Decision(False, reason=explain(exc))
+        if not decision.allowed:
+            return self._refuse(user, db, channel, decision.reason, request_id=original.id)
+        reason = f"revert of the {original.kind.value} requested by <@{original.requester}>"
+        open_revert = [r for r in self.store.requests([S.PENDING, S.APPROVED, S.APPLYING], limit=None)
+                       if r.revert_of == original.id]
+        if open_revert:
+            return Outcome(OutcomeKind.CLOSED, f"This revert is already asked by <@{open_revert[0].requester}>: see "
+                                               f"its request in <#{open_revert[0].channel}>. Nothing more was done.",
+                           open_revert[0])
+        try:
+            listed = self.policies.list_policies(db)
+        except PlanetScaleError as exc:
+            return self._failed_read(user, db, channel, "reading the policies to revert a change", exc)
+        if original.kind is ChangeKind.CREATE:
+            made = next((p for p in listed if p.id == original.policy_id), None)
+            if made is None:
+                return Outcome(OutcomeKind.NOT_FOUND, "The policy this created is no longer in PlanetScale; nothing "
+                                                      "to revert.")
+            plan = ChangePlan(db, made, PolicyUpdate(), reason, reason_by_person=False, kind=ChangeKind.DELETE,
+                              facts=read_facts(self.policies.planetscale, db, listed, made, None))
+        else:
+            values: dict[str, Any] = {f: original.before[f] for f in EDITABLE_FIELDS
+                                      if original.before.get(f) is not None}
+            planned = planned_policy(values)
+            plan = ChangePlan(db, planned, PolicyUpdate(**values), reason, reason_by_person=False,
+                              kind=ChangeKind.CREATE,
+                              facts=read_facts(self.policies.planetscale, db, listed, None, planned.target))
+        return self._request(user, channel, plan, revert_of=original.id, reference=original.id)
+
+    # --- applying, under the database's lease -------------------------------------------------------------
+
+    def _attempt(self, claim: Claim, by: str, db: DatabaseRef, policy: BackupPolicy) -> AuditEvent:
+        request = claim.request
+        return AuditEvent(action="sending", actor=request.requester, organization=db.organization,
+                          database=db.database, policy_id=policy.id or None, policy_name=policy.name,
+                          before=policy.model_dump(), sent=dict(request.changes), reason=request.reason,
+                          channel=request.channel, request_id=request.id,
+                          detail=None if by == request.requester else f"approved by <@{by}>", at=iso_of(self.clock()))
+
+    def _send_create(self, claim: Claim, by: str, db: DatabaseRef, planned: BackupPolicy) -> Outcome:
+        request = claim.request
+        attempt = self._attempt(claim, by, db, planned)
+        if not self._hold(claim, record=attempt):
+            return Outcome(OutcomeKind.CLOSED, "Nothing was sent: this change took too long to judge and the sweep "
+                                               "took it over; it judges it again.", request)
+        try:
+            made = self.planetscale.create_policy(db.organization, db.database, PolicyUpdate(**request.changes))
+        except PlanetScaleError as exc:
+            # A 429 is PlanetScale refusing the POST unread: nothing was made, as with any refusal.
+            if exc.definite or (isinstance(exc, RateLimited) and exc.status == 429):
+                failed = self._move(request.id, [S.APPLYING], S.FAILED, claim=claim, detail=exc.user_message,
+                                    record=replace(attempt, action="failed", detail=exc.user_message))
+                return Outcome(OutcomeKind.FAILED, f"Not applied: {exc.user_message}", failed or request)
+            if not self._hold(claim):
+                return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the creation ({exc.user_message}); "
+                                                   "the bot's sweep checks it and the message will show the "
+                                                   "result.", request)
+            return self._settle_lifecycle(claim, by, exc.user_message, answered=exc.status is not None)
+        return self._created(claim, made, replace(attempt, action="applied"))
+
+    def _created(self, claim: Claim, made: BackupPolicy, record: AuditEvent, how: str = "Applied.") -> Outcome:
+        request = claim.request
+        after = made.model_dump()
+        done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, after=after, policy_id=made.id,
+                          policy_name=made.name, record=replace(record, policy_id=made.id, after=after))
+        return Outcome(OutcomeKind.APPLIED, how, done or request, after=made)
+
+    def _send_delete(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy) -> Outcome:
+        request = claim.request
+        attempt = self._attempt(claim, by, db, current)
+        if not self._hold(claim, record=attempt):
+            return Outcome(OutcomeKind.CLOSED, "Nothing was sent: this change took too long to judge and the sweep "
+                                               "took it over; it judges it again.", request)
+        try:
+            self.planetscale.delete_policy(db.organization, db.database, current.id)
+        except NotFound:
+            # Read under the lease a moment ago, gone now: a retried DELETE whose first landed, or one made
+            # elsewhere in between. Either way the policy is gone, as asked.
+            return self._deleted(claim, replace(attempt, action="applied", detail="PlanetScale no longer has it "
+                                                                                  "(404)"))
+        except PlanetScaleError as exc:
+            if exc.definite:
+                failed = self._move(request.id, [S.APPLYING], S.FAILED, claim=claim, detail=exc.user_message,
+                                    record=replace(attempt, action="failed", detail=exc.user_message))
+                return Outcome(OutcomeKind.FAILED, f"Not applied: {exc.user_message}", failed or request)
+            if not self._hold(claim):
+                return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the deletion ({exc.user_message}); "
+                                                   "the bot's sweep checks it and the message will show the "
+                                                   "result.", request)
+            return self._settle_lifecycle(claim, by, exc.user_message, answered=exc.status is not None)
+        return self._deleted(claim, replace(attempt, action="applied"))
+
+    def _deleted(self, claim: Claim, record: AuditEvent, how: str = "Applied.") -> Outcome:
+        request = claim.request
+        done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, record=record)
+        return Outcome(OutcomeKind.APPLIED, how, done or request)
+
+    def _settle_lifecycle(self, claim: Claim, by: str, why: str, answered: bool) -> Outcome:
+        """A POST or DELETE whose outcome is unknown (or a crash after it was sent): what PlanetScale lists now
+        decides. A creation landed if a policy of its name is listed (none was when it was judged, under this
+        lease); a deletion, if its policy is not."""
+        request = claim.request
+        db = DatabaseRef(request.organization, request.database)
+        try:
+            listed = self.policies.list_policies(db)
+        except PlanetScaleError as exc:
+            if self.clock() - self._sent_at(request) > self.access.rules.expire_after_seconds:
+                return self._fail(request, by, f"whether PlanetScale carried it out could not be confirmed: "
+                                               f"{exc.user_message}", claim=claim)
+            self._move(request.id, [S.APPLYING], S.APPLYING, claim=claim, detail=f"unconfirmed: {why}")
+            return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({why}) and cannot be read "
+                                               "right now; the bot checks again shortly and the message will show "
+                                               "the result.", request)
+        confirmed = f"confirmed by reading the policies after: {why}"
+        record = request_event("applied", request, by, detail=confirmed)
+        if request.kind is ChangeKind.CREATE:
+            made = next((p for p in listed if p.name == request.changes.get("name")), None)
+            if made is not None:
+                return self._created(claim, made, record, "Applied (confirmed by reading the policies again).")
+        elif all(p.id != request.policy_id for p in listed):
+            return self._deleted(claim, record, "Applied (confirmed by reading the policies again).")
+        if not answered and self.clock() - self._sent_at(request) < self.lease_seconds:
+            self._move(request.id, [S.APPLYING], S.APPLYING, claim=claim, detail=f"unconfirmed: {why}")
+            return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({why}) and does not show "
+                                               "it yet; the bot checks again shortly and the message will show the "
+                                               "result.", request)
+        return self._fail(request, by, f"{why} PlanetScale does not show the change, so it was not applied.",
+                          claim=claim)
