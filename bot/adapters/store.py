@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any
 
+from bot.adapters.batch_store import BatchRecords
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import OPEN_STATES, ChangeRequest, RequestState
 from bot.domain.ports import Claim
@@ -60,7 +61,7 @@ def seen_key(organization: str, database: str, policy_id: str) -> str:
     return short_key(f"{organization}/{database}/{policy_id}")
 
 
-class Store:
+class Store(BatchRecords):
     """The database. Its engine (and SQLAlchemy) is made on first use; `ready` gates every use until the
     schema is known to be current, for a server that migrates after it has started listening."""
 
@@ -772,6 +773,9 @@ def _request(row: Any) -> ChangeRequest:
     request = ChangeRequest(**{f.name: row[f.name] for f in fields(ChangeRequest)})
     request.state = RequestState(request.state)
     return request
+
+
+request_of = _request  # for bot/adapters/batch_store.py
 
 
 def _event(row: Any) -> AuditEvent:

@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 
 from bot.domain.access import Action, Capability, DirectoryError, Rule
 from bot.domain.audit import AuditEvent, targets_of
+from bot.domain.bulk_grammar import BulkUpdateCommand, parse_command
 from bot.domain.changes import explain
 from bot.domain.grammar import (
     Command,
@@ -31,12 +32,12 @@ from bot.domain.grammar import (
     ShowCommand,
     StatusCommand,
     UpdateCommand,
-    parse,
 )
 from bot.domain.policy import Target, describe_schedule
 from bot.domain.ports import PlanetScaleError
 from bot.domain.reading import PolicyNotFound
 from handlers import blocks
+from handlers.commands.bulk import run_bulk_update
 from handlers.commands.export import run_export
 from handlers.commands.status import run_status
 from handlers.dependencies import Dependencies
@@ -68,7 +69,7 @@ class Caller:
 def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: Respond,
                client: WebClient) -> BoltResponse | None:
     try:
-        parsed = parse(command.get("text") or "")
+        parsed = parse_command(command.get("text") or "")
     except CommandError as exc:
         ack(text=blocks.error_text(str(exc)))
         return None
@@ -87,6 +88,8 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
     if isinstance(parsed, UpdateCommand) and not parsed.dry_run:
         ack(text=f":hourglass_flowing_sand: Checking your change to “{blocks.escape(parsed.policy)}” in "
                  f"{parsed.db}…")
+    elif isinstance(parsed, BulkUpdateCommand) and not parsed.dry_run:
+        ack(text=f":hourglass_flowing_sand: Checking each policy `{blocks.escape(parsed.selection)}` names…")
     else:
         ack()
     caller = Caller(command["user_id"], command["channel_id"], command.get("command") or COMMAND, respond, client)
@@ -200,7 +203,7 @@ def run_history(deps: Dependencies, parsed: HistoryCommand, caller: Caller) -> N
     caller.say(f"History of {db}", blocks.history_blocks(db, events, parsed.policy))
 
 
-RUNNERS: dict[type[Command], Callable[[Dependencies, Any, Caller], None]] = {
+RUNNERS: dict[type[Command | BulkUpdateCommand], Callable[[Dependencies, Any, Caller], None]] = {
     HelpCommand: run_help,
     PendingCommand: run_pending,
     ListCommand: run_list,
@@ -209,6 +212,7 @@ RUNNERS: dict[type[Command], Callable[[Dependencies, Any, Caller], None]] = {
     UpdateCommand: run_update,
     StatusCommand: run_status,
     ExportCommand: run_export,
+    BulkUpdateCommand: run_bulk_update,
 }  # edit is not here: its modal opens right after the ack, while the trigger_id is fresh
 
 
