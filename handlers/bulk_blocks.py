@@ -20,7 +20,7 @@ from handlers.blocks import context, escape, fit, packed, plural, to_dicts, when
 BULK_APPROVE, BULK_REJECT, BULK_CANCEL, BULK_RETRY = "bulk_approve", "bulk_reject", "bulk_cancel", "bulk_retry"
 IN_MESSAGE = 12  # policies listed in the message itself; all of them are in its thread
 SKIPPED_IN_MESSAGE = 5
-LINE_LIMIT = 600  # one policy's line
+LINE_LIMIT = 400  # one policy's line
 REPLY_LIMIT = 9000  # characters of blocks in one thread reply, under Slack's cumulative limit with room left
 REPLY_SECTIONS = 8
 
@@ -109,13 +109,14 @@ def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[
     """The batch's one message, as it stands now."""
     top = [f"*{headline(batch)}* (`{escape(batch.selection)[:200]}`)"]
     if batch.reason:
-        top.append(f"*Reason:* {fit(with_mentions(batch.reason), 1000)}")
+        top.append(f"*Reason:* {fit(with_mentions(batch.reason), 600)}")
     top.append(summary(batch, members))
-    result: list[Block] = packed(top, room=2)[0]
+    result: list[Block] = packed(top, room=1)[0]
     lines = member_lines(members) if members else [planned_line(batch, p) for p in batch.planned]
-    shown, _ = packed(lines[:IN_MESSAGE], room=2)
+    # One section of policies, one of the summary, two of facts: the whole message well under 12,000 characters.
+    shown, left = packed(lines[:IN_MESSAGE], room=1)
     result += shown
-    more = len(lines) - min(len(lines), IN_MESSAGE)
+    more = len(lines) - min(len(lines), IN_MESSAGE) + left
     facts = []
     if more:
         facts.append(f"…and {plural(more, 'more policy', 'more policies')}: the thread lists them all.")
@@ -132,7 +133,7 @@ def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[
         groups = ", ".join(f"{n} from {g}" for g, n in (batch.approvals_from or {}).items())
         facts.append(f"*Approvals:* {len(approved_by)} of {batch.approvals_needed}"
                      + (f" ({escape(groups)})" if groups else "") + f", what every policy's rules ask together "
-                     f"({fit(got, 600)}) · *may approve:* {fit(mentions(batch.approvers), 600)}")
+                     f"({fit(got, 400)}) · *may approve:* {fit(mentions(batch.approvers), 400)}")
     if batch.state is BatchState.PENDING:
         facts.append(f"*Expires:* {when(datetime.fromtimestamp(batch.expires_at, UTC).isoformat())}")
     result += packed(facts, room=2)[0]
@@ -179,7 +180,7 @@ def thread_replies(lines: Sequence[str], title: str) -> list[tuple[str, list[dic
 
 def plan_replies(batch: Batch) -> list[tuple[str, list[dict[str, Any]]]]:
     lines = [planned_line(batch, p) for p in batch.planned]
-    replies = thread_replies(lines, f"Every policy this change would make, before → after ({len(lines)})")
+    replies = thread_replies(lines, f"Each policy this change would change, before → after ({len(lines)})")
     if batch.skipped:
         replies += thread_replies([skipped_line(s) for s in batch.skipped],
                                   f"Policies it may not change, and why ({len(batch.skipped)})")
