@@ -113,6 +113,24 @@ class BulkPath:
             return BatchOutcome(BatchOutcomeKind.REQUESTED, "Your bulk change is waiting for approval.", batch)
         return self._approve_and_apply(batch, user, [])
 
+    def choices(self, user: str, channel: str, selection: Selection) -> list[tuple[str, BackupPolicy]] | BatchOutcome:
+        """For a form: the policies the selection names that the user may see here, at most MAX_POLICIES."""
+        try:
+            found = self._find(user, channel, selection)
+        except DirectoryError as exc:
+            return self._refuse(user, selection.organization, channel, explain(exc))
+        except PlanetScaleError as exc:
+            return BatchOutcome(BatchOutcomeKind.FAILED, exc.user_message)
+        if isinstance(found, BatchOutcome):
+            return found
+        if len(found.policies) > MAX_POLICIES:
+            return BatchOutcome(BatchOutcomeKind.TOO_MANY, f"{selection.words} names {len(found.policies)} policies, "
+                                f"and one change may cover at most {MAX_POLICIES}: narrow it.",
+                                count=len(found.policies))
+        if not found.policies:
+            return BatchOutcome(BatchOutcomeKind.NOTHING, f"No policy you may see matches {selection.words}.")
+        return found.policies
+
     def _find(self, user: str, channel: str, selection: Selection) -> Found | BatchOutcome:
         """The policies the selection names that the user may see here, each database read once."""
         org = selection.organization

@@ -47,12 +47,24 @@ class BulkUpdateCommand:
         return f"{self.db} {self.policy}{where}"
 
 
-def parse_command(text: str) -> Command | BulkUpdateCommand:
-    """The text after `/backup-policy`: a bulk update when it names many policies, else the usual command."""
+@dataclass(frozen=True)
+class BulkEditCommand:
+    """`edit <org>/<glob> [<policy glob>]`: a form to change a chosen set of the policies it names."""
+
+    db: DatabaseRef
+    policy: str = "*"
+
+
+def parse_command(text: str) -> Command | BulkUpdateCommand | BulkEditCommand:
+    """The text after `/backup-policy`: a bulk update or form when it names many policies, else the usual
+    command."""
     if len(text) <= MAX_TEXT_LENGTH:
         tokens = tokenize(html.unescape(text))
-        if len(tokens) >= 3 and tokens[0].text.lower() == "update" and _is_bulk(tokens):
+        head = tokens[0].text.lower() if tokens else ""
+        if len(tokens) >= 3 and head == "update" and _is_bulk(tokens):
             return parse_bulk(tokens[1:])
+        if head == "edit" and len(tokens) >= 2 and _is_bulk([*tokens, Token("", False)]):
+            return parse_bulk_edit(tokens[1:])
     return parse(text)
 
 
@@ -60,6 +72,16 @@ def _is_bulk(tokens: list[Token]) -> bool:
     parts = tokens[1].text.split("/")
     return ((len(parts) == 2 and is_glob(parts[1])) or is_glob(tokens[2].text)
             or any(t.text.lower() == WHERE and not t.quoted for t in tokens))
+
+
+def parse_bulk_edit(tokens: list[Token]) -> BulkEditCommand:
+    db = _database_glob(tokens[0])
+    policy = parse_policy_ref(tokens[1], "edit", db) if len(tokens) > 1 else "*"
+    if tokens[2:]:
+        raise CommandError(f"Unexpected `{' '.join(t.text for t in tokens[2:])[:80]}` after `edit`: it takes a "
+                           f'database (or a glob) and a policy name (or a glob), e.g. `/backup-policy edit {db} '
+                           '"Production *"`.')
+    return BulkEditCommand(db, policy)
 
 
 def parse_bulk(tokens: list[Token]) -> BulkUpdateCommand:

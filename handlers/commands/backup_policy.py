@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 
 from bot.domain.access import Action, Capability, DirectoryError, Rule
 from bot.domain.audit import AuditEvent, targets_of
-from bot.domain.bulk_grammar import BulkUpdateCommand, parse_command
+from bot.domain.bulk_grammar import BulkEditCommand, BulkUpdateCommand, parse_command
 from bot.domain.changes import explain
 from bot.domain.grammar import (
     Command,
@@ -42,6 +42,7 @@ from handlers.commands.export import run_export
 from handlers.commands.status import run_status
 from handlers.dependencies import Dependencies
 from handlers.posting import report_change, say_privately
+from handlers.views.bulk_edit import open_bulk_edit
 from handlers.views.edit import open_edit
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,11 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
             # The ack Bolt's ack(text=…, blocks=…) would send, as Bolt sends what a listener returns; but its
             # JSON made once, not for every request.
             return BoltResponse(status=200, body=help_ack_body(command.get("command") or COMMAND, capabilities))
+    if isinstance(parsed, BulkEditCommand):
+        ack()
+        open_bulk_edit(deps, client, respond, command["trigger_id"], command["user_id"], command["channel_id"],
+                       parsed.db, parsed.policy)
+        return None
     if isinstance(parsed, EditCommand):
         ack()
         open_edit(deps, client, respond, command["trigger_id"], command["user_id"], command["channel_id"], parsed.db,
