@@ -4,6 +4,7 @@ whole list of policies in its thread; what each policy came to, in the thread on
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Respond
@@ -11,10 +12,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.domain.access import mentions
-from bot.domain.batches import Batch, BatchOutcome, BatchOutcomeKind
+from bot.domain.batches import Batch, BatchOutcome, BatchOutcomeKind, BatchState
+from bot.domain.outcomes import Outcome
 from handlers import blocks, bulk_blocks
 from handlers.dependencies import Dependencies
-from handlers.posting import has_response_url, say_privately
+from handlers.posting import has_response_url, report_step, say_privately
 
 log = logging.getLogger(__name__)
 PRIVATE_MESSAGES = 5  # a response URL may be used five times
@@ -62,6 +64,8 @@ def report_batch_step(deps: Dependencies, client: WebClient, outcome: BatchOutco
         refresh(deps, client, latest, respond)
         if outcome.kind is BatchOutcomeKind.DONE:
             finish(deps, client, latest)
+        elif outcome.kind in (BatchOutcomeKind.REJECTED, BatchOutcomeKind.EXPIRED):
+            to_requester(deps, client, latest)
     if respond is not None and has_response_url(respond) and outcome.kind is not BatchOutcomeKind.DONE:
         say_privately(respond, outcome.message if outcome.kind is BatchOutcomeKind.COUNTED
                       else blocks.error_text(outcome.message))
@@ -104,6 +108,7 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
     the audit channel; each once, whichever instance gets here."""
     members = deps.store.batch_members(batch.id)
     to_thread(deps, client, batch, "outcomes", bulk_blocks.outcome_replies(members))
+    to_requester(deps, client, batch)
     if not deps.audit_channel or deps.audit_channel == batch.channel:
         return
     if not deps.store.claim_notice(batch.id, "audit"):
@@ -129,3 +134,44 @@ def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
             deps.store.forget_notice(batch.id, notice)
             return
 
+
+
+def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome], None]:
+    """What the sweep does with each step it took: the same as a click's; and for a member of a bulk change,
+    its batch's message shown again, and finished once every member is."""
+    def report(outcome: Outcome) -> None:
+        report_step(deps, client, outcome, None)
+        batch = deps.bulk.member_moved(outcome)
+        if batch is not None:
+            refresh(deps, client, batch)
+            if all(m.done for m in deps.store.batch_members(batch.id)):
+                finish(deps, client, batch)
+    return report
+
+
+def sweep_batches(deps: Dependencies, client: WebClient) -> None:
+    """The sweep's steps on bulk changes: those past their time expire, and their message says so."""
+    for batch in deps.bulk.expire_due():
+        if batch.state is BatchState.EXPIRED:
+            refresh(deps, client, batch)
+            to_requester(deps, client, batch)
+
+
+def to_requester(deps: Dependencies, client: WebClient, batch: Batch) -> None:
+    """How the bulk change ended, once, in a direct message to whoever asked it."""
+    notice = f"dm:{batch.state.value}"
+    if batch.state is BatchState.PENDING or not deps.store.claim_notice(batch.id, notice):
+        return
+    members = deps.store.batch_members(batch.id)
+    where = f" (its message is in <#{batch.channel}>)" if batch.channel.startswith("C") else ""
+    text = f"Your bulk change `{blocks.escape(batch.selection)[:200]}`: {bulk_blocks.summary(batch, members)}"
+    if batch.state is not BatchState.APPROVED:
+        text = f"Your bulk change `{blocks.escape(batch.selection)[:200]}` was {batch.state.value}; nothing was sent."
+    if any(m.failed for m in members):
+        text += " Its message lists why each one was not applied, and offers to retry them."
+    try:
+        client.chat_postMessage(channel=batch.requester, text=text + where)
+    except SlackApiError as exc:
+        log.error("could not tell <@%s> how bulk change %s ended: %s", batch.requester, batch.id,
+                  exc.response.get("error"))
+        deps.store.forget_notice(batch.id, notice)

@@ -148,6 +148,26 @@ class BatchRecords:
 
         return [Member(request_of(row), OutcomeKind(row["outcome"]) if row["outcome"] else None) for row in rows]
 
+    def expired_batches(self, before: float) -> list[Batch]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_batches
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(change_batches).where(
+                change_batches.c.state == BatchState.PENDING.value, change_batches.c.expires_at <= before)
+                .order_by(change_batches.c.expires_at).limit(200)).mappings().all()
+        return [batch_of(row) for row in rows]
+
+    def batch_of_request(self, request_id: str) -> str | None:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import batch_members
+
+        with self.engine.connect() as conn:
+            found = conn.scalar(sa.select(batch_members.c.batch_id).where(batch_members.c.request_id == request_id))
+        return str(found) if found else None
+
     def set_batch_message(self, batch_id: str, channel: str, ts: str) -> None:
         from bot.adapters.schema import change_batches
 

@@ -374,5 +374,23 @@ class BulkPath:
         selection = Selection(batch.organization, chosen=tuple((r.database, r.policy_id) for r in failed))
         return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), batch.reason, retry_of=batch.id)
 
-    def members(self, batch_id: str) -> list[ChangeRequest]:
-        return [m.request for m in self.store.batch_members(batch_id)]
+    # --- keeping things moving --------------------------------------------------------------------------
+
+    def expire_due(self) -> list[Batch]:
+        """Expire pending batches past their time; several instances may run this at once."""
+        expired = []
+        for batch in self.store.expired_batches(self.changes.clock()):
+            closed = self.store.close_batch(batch.id, BatchState.EXPIRED, None, self._records(batch, "expired"))
+            if closed is not None:
+                expired.append(closed)
+        return expired
+
+    def member_moved(self, outcome: Outcome) -> Batch | None:
+        """A step the sweep took on a member (one left approved or applying): kept as its outcome; the batch it
+        belongs to, or None for an ordinary request."""
+        request = outcome.request
+        batch_id = self.store.batch_of_request(request.id) if request is not None else None
+        if request is None or batch_id is None:
+            return None
+        self.store.set_member_outcome(request.id, outcome.kind)
+        return self.store.get_batch(batch_id)
