@@ -140,12 +140,14 @@ def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome],
     """What the sweep does with each step it took: the same as a click's; and for a member of a bulk change,
     its batch's message shown again, and finished once every member is."""
     def report(outcome: Outcome) -> None:
-        report_step(deps, client, outcome, None)
         batch = deps.bulk.member_moved(outcome)
-        if batch is not None:
-            refresh(deps, client, batch)
-            if all(m.done for m in deps.store.batch_members(batch.id)):
-                finish(deps, client, batch)
+        if batch is None:
+            report_step(deps, client, outcome, None)
+            return
+        # A member has no message of its own: its batch's message, thread and requester's DM tell it.
+        refresh(deps, client, batch)
+        if all(m.done for m in deps.store.batch_members(batch.id)):
+            finish(deps, client, batch)
     return report
 
 

@@ -26,7 +26,7 @@ from bot.domain.batches import (
 )
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePath
-from bot.domain.export import is_glob, matching_databases
+from bot.domain.export import is_glob, matching_databases, organization_named
 from bot.domain.grammar import DatabaseRef
 from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
 from bot.domain.outcomes import Outcome, OutcomeKind, explain, owed_text, request_event, risks_of, unknown_button
@@ -101,12 +101,13 @@ class BulkPath:
             return BatchOutcome(BatchOutcomeKind.TOO_MANY, why, count=len(found.policies))
         batch = self._plan(user, channel, selection, update, reason, found, retry_of)
         if not batch.planned:
-            self.changes.store.record(AuditEvent(action="refused", actor=user, organization=org, database="",
-                                                 detail=f"bulk change on {selection.words}: no policy to change",
-                                                 channel=channel))
+            for record in self._refused_records(batch):
+                self.changes.store.record(record)
             return BatchOutcome(BatchOutcomeKind.NOTHING, "Nothing was asked or sent: no policy it names may be "
                                                           "changed as asked.", batch)
         if dry_run:
+            for record in self._records(batch, "dry_run", user):
+                self.changes.store.record(record)
             return BatchOutcome(BatchOutcomeKind.PREVIEWED, "Dry run: nothing was sent.", batch)
         self.store.add_batch(batch, self._asked_records(batch))
         if batch.approvals_needed:
@@ -138,8 +139,7 @@ class BulkPath:
         if selection.chosen:
             databases = [DatabaseRef(org, d) for d in dict.fromkeys(d for d, _ in selection.chosen)]
         elif is_glob(selection.databases):
-            if not any(any(fnmatch.fnmatchcase(org, p) for p in c.rule.organizations)
-                       for c in access.capabilities(user, channel)):
+            if not organization_named(access, user, org, channel):
                 return self._refuse(user, org, channel, f"You are not named in the access rules for any database "
                                                         f"of {org} in this channel.")
             databases = matching_databases(self.changes.planetscale.list_databases(org), org, selection.databases)
@@ -212,11 +212,16 @@ class BulkPath:
                               before=p.before, sent=batch.changes, reason=batch.reason, channel=batch.channel,
                               detail=f"{tag}: needs {batch.approvals_needed} approval(s)")
                    for p in batch.planned]
-        records += [AuditEvent(action="refused", actor=batch.requester, organization=batch.organization,
-                               database=s.database, policy_id=s.policy_id, policy_name=s.policy_name,
-                               sent=batch.changes, channel=batch.channel, detail=f"{tag}: {s.detail}")
-                    for s in batch.skipped if s.why is not SkipReason.UNCHANGED]
-        return records
+        return records + self._refused_records(batch)
+
+    @staticmethod
+    def _refused_records(batch: Batch) -> list[AuditEvent]:
+        """Each policy the change may not make, on the record with why (one already as asked is no refusal)."""
+        return [AuditEvent(action="refused", actor=batch.requester, organization=batch.organization,
+                           database=s.database, policy_id=s.policy_id, policy_name=s.policy_name,
+                           sent=batch.changes, channel=batch.channel, detail=f"bulk change on {batch.selection}: "
+                                                                             f"{s.detail}")
+                for s in batch.skipped if s.why is not SkipReason.UNCHANGED]
 
     def _refuse(self, user: str, organization: str, channel: str, reason: str) -> BatchOutcome:
         self.changes.store.record(AuditEvent(action="refused", actor=user, organization=organization, database="",
