@@ -15,7 +15,7 @@ from bot.domain.batches import Batch, BatchState, Member, Planned, Skipped, Skip
 from bot.domain.change_requests import RequestState
 from bot.domain.outcomes import OutcomeKind
 from bot.domain.policy import BackupPolicy, describe_changes
-from handlers.blocks import context, escape, fit, packed, plural, to_dicts, when, with_mentions
+from handlers.blocks import context, escape, fit, packed, plural, section, to_dicts, when, with_mentions
 
 BULK_APPROVE, BULK_REJECT, BULK_CANCEL, BULK_RETRY = "bulk_approve", "bulk_reject", "bulk_cancel", "bulk_retry"
 IN_MESSAGE = 12  # policies listed in the message itself; all of them are in its thread
@@ -190,3 +190,20 @@ def plan_replies(batch: Batch) -> list[tuple[str, list[dict[str, Any]]]]:
 def outcome_replies(members: Sequence[Member]) -> list[tuple[str, list[dict[str, Any]]]]:
     return thread_replies(member_lines(members), f"How each policy ended ({len(members)})")
 
+
+
+PENDING_SHOWN = 10  # two blocks each
+
+
+def pending_batch_blocks(batches: Sequence[Batch], user: str) -> list[dict[str, Any]]:
+    """Open bulk changes someone can act on, with the buttons they may use."""
+    result: list[Block] = [section(f"*Open bulk changes you can act on* ({len(batches)})")]
+    for batch in batches[:PENDING_SHOWN]:
+        result.append(section(fit(f"{headline(batch)} (`{escape(batch.selection)[:200]}`, in <#{batch.channel}>)",
+                                  1000)))
+        buttons = batch_buttons(batch, [])
+        result.append(ActionsBlock(block_id=f"pending:{batch.id}", elements=buttons[2:] if batch.requester == user
+                                   else buttons[:2]))
+    if len(batches) > PENDING_SHOWN:
+        result.append(context(f"…and {len(batches) - PENDING_SHOWN} more not shown."))
+    return to_dicts(result)

@@ -159,6 +159,16 @@ class BatchRecords:
                 .order_by(change_batches.c.expires_at).limit(200)).mappings().all()
         return [batch_of(row) for row in rows]
 
+    def open_batches(self, limit: int = 200) -> list[Batch]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_batches
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(change_batches).where(change_batches.c.state == BatchState.PENDING.value)
+                                .order_by(change_batches.c.created_at).limit(limit)).mappings().all()
+        return [batch_of(row) for row in rows]
+
     def batch_of_request(self, request_id: str) -> str | None:
         import sqlalchemy as sa
 

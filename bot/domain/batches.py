@@ -172,6 +172,10 @@ class BatchStore(Protocol):
         """Pending batches whose time ran out before `before`, the oldest first."""
         ...
 
+    def open_batches(self, limit: int = 200) -> list[Batch]:
+        """Pending batches, the oldest first."""
+        ...
+
     def batch_of_request(self, request_id: str) -> str | None:
         """The batch a member request belongs to (None: an ordinary request)."""
         ...

@@ -379,6 +379,27 @@ class BulkPath:
         selection = Selection(batch.organization, chosen=tuple((r.database, r.policy_id) for r in failed))
         return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), batch.reason, retry_of=batch.id)
 
+    def pending_for(self, user: str) -> list[Batch]:
+        """Open bulk changes this user can act on: cancel their own, or approve one they have not approved yet
+        and whose rules let them approve some policy of it."""
+        found = []
+        for batch in self.store.open_batches():
+            if batch.expires_at <= self.changes.clock():
+                continue
+            if batch.requester == user:
+                found.append(batch)
+                continue
+            try:
+                allowed = any(self.changes.access.decide(
+                    user, Action.APPROVE, batch.organization, p.database,
+                    [p.before["target"], batch.changes.get("target", p.before["target"])], batch.channel).allowed
+                    for p in batch.planned)
+            except DirectoryError:
+                continue
+            if allowed and user not in self.store.batch_approvers(batch.id):
+                found.append(batch)
+        return found
+
     # --- keeping things moving --------------------------------------------------------------------------
 
     def expire_due(self) -> list[Batch]:

@@ -36,7 +36,7 @@ from bot.domain.grammar import (
 from bot.domain.policy import Target, describe_schedule
 from bot.domain.ports import PlanetScaleError
 from bot.domain.reading import PolicyNotFound
-from handlers import blocks
+from handlers import blocks, bulk_blocks
 from handlers.commands.bulk import run_bulk_update
 from handlers.commands.export import run_export
 from handlers.commands.status import run_status
@@ -115,7 +115,12 @@ def run_help(deps: Dependencies, _: HelpCommand, caller: Caller) -> None:
 
 def run_pending(deps: Dependencies, _: PendingCommand, caller: Caller) -> None:
     requests = deps.changes.pending_for(caller.user)
-    caller.say(f"{blocks.plural(len(requests), 'open request')}", blocks.pending_blocks(requests, caller.user))
+    batches = deps.bulk.pending_for(caller.user)
+    if requests or not batches:
+        caller.say(f"{blocks.plural(len(requests), 'open request')}", blocks.pending_blocks(requests, caller.user))
+    if batches:
+        caller.say(f"{blocks.plural(len(batches), 'open bulk change')}",
+                   bulk_blocks.pending_batch_blocks(batches, caller.user))
 
 
 def run_update(deps: Dependencies, parsed: UpdateCommand, caller: Caller) -> None:

@@ -134,3 +134,16 @@ def test_members_a_crash_left_approved_are_applied_by_the_sweep_and_the_message_
     assert all(m.request.state is RequestState.APPLIED for m in members)
     assert len(planetscale.calls("PATCH")) == 2
     assert "Applied to 2 of 2" in shown(approvals_bot, message)
+
+
+def test_pending_lists_open_bulk_changes_with_the_buttons_each_person_may_use(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    message, batch_id = ask(approvals_bot, planetscale, "pend")
+    mine = approvals_bot.command("pending", user=ALICE).all_text()
+    assert "Open bulk changes you can act on" in mine and BULK_CANCEL in mine and BULK_APPROVE not in mine
+    theirs = approvals_bot.command("pending", user=CAROL).all_text()
+    assert BULK_APPROVE in theirs and batch_id in theirs
+    assert "Open bulk changes" not in approvals_bot.command("pending", user=BOB).all_text()  # no approver
+    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
+    assert "Open bulk changes" not in approvals_bot.command("pending", user=CAROL).all_text()

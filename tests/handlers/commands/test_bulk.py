@@ -143,6 +143,24 @@ def test_a_moved_target_a_planetscale_failure_and_a_guardrail_are_each_told_on_t
     assert "`pay-01`" in again and "`pay-02`" in again and "`pay-03`" not in again
 
 
+def test_a_guardrail_tightened_after_the_request_refuses_its_policy_alone_when_it_applies(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    dbs = add_databases(planetscale, "tight", 3)
+    approvals_bot.command('update acme/tight-* "Production daily" retention=14d')
+    [message] = channel_messages(approvals_bot)
+    approvals_bot.use_rules(RULES.format(approvals=1) + '\n[[guardrails]]\norganizations = ["acme"]\n'
+                            'databases = ["tight-02"]\nmin_retention = "30d"\n')
+    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    assert sorted(p.split("/")[4] for p in patched(planetscale)) == ["tight-01", "tight-03"]
+    view = shown(approvals_bot, message)
+    line = next(line for line in view.split("\\n") if "`tight-02`" in line)
+
+    assert "rules or guardrails now refuse it" in line and "at least 30 days required" in line
+    assert "`tight-01`" not in line
+    assert policy(planetscale, dbs[1])["retention_value"] == 2
+
+
 def test_a_database_added_after_the_request_is_not_changed_by_it(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
