@@ -27,7 +27,7 @@ REPLY_SECTIONS = 8
 SKIP_WORDS = {SkipReason.NOT_ALLOWED: "not allowed", SkipReason.GUARDRAIL: "refused by a guardrail",
               SkipReason.INVALID: "the change does not hold on it", SkipReason.NO_APPROVERS: "nobody could approve",
               SkipReason.UNCHANGED: "already as asked", SkipReason.UNCHECKED: "could not be judged",
-              SkipReason.UNREADABLE: "could not be read"}
+              SkipReason.UNREADABLE: "could not be read", SkipReason.GONE: "gone"}
 OUTCOME_WORDS = {OutcomeKind.APPLIED: ":white_check_mark: applied",
                  OutcomeKind.CONFLICT: ":twisted_rightwards_arrows: not applied, it changed in PlanetScale since "
                                        "the request",
@@ -46,6 +46,11 @@ HEADLINES = {BatchState.PENDING: ":lock: <@{requester}> asks to change",
              BatchState.EXPIRED: ":hourglass: Expired without enough approvals: <@{requester}>'s bulk change to"}
 
 
+def code_text(text: str) -> str:
+    """Text from outside inside backticks: escaped, shortened whole, and no backtick to end it early."""
+    return fit(escape(text.replace("`", "'")), 200)
+
+
 def name_of(database: str, policy_name: str | None) -> str:
     return f"`{escape(database)[:80]}` *{fit(escape(policy_name or 'all policies'), 120)}*"
 
@@ -62,7 +67,8 @@ def planned_line(batch: Batch, planned: Planned) -> str:
 
 
 def skipped_line(skipped: Skipped) -> str:
-    return fit(f"• {name_of(skipped.database, skipped.policy_name)}: {SKIP_WORDS[skipped.why]}: "
+    named = skipped.policy_name or (f"policy {skipped.policy_id}" if skipped.policy_id else None)
+    return fit(f"• {name_of(skipped.database, named)}: {SKIP_WORDS[skipped.why]}: "
                f"{with_mentions(skipped.detail)}", LINE_LIMIT)
 
 
@@ -107,7 +113,7 @@ def summary(batch: Batch, members: Sequence[Member]) -> str:
 def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[str],
                  buttons: bool = True) -> list[dict[str, Any]]:
     """The batch's one message, as it stands now."""
-    top = [f"*{headline(batch)}* (`{escape(batch.selection)[:200]}`)"]
+    top = [f"*{headline(batch)}* (`{code_text(batch.selection)}`)"]
     if batch.reason:
         top.append(f"*Reason:* {fit(with_mentions(batch.reason), 600)}")
     top.append(summary(batch, members))
@@ -199,7 +205,7 @@ def pending_batch_blocks(batches: Sequence[Batch], user: str) -> list[dict[str, 
     """Open bulk changes someone can act on, with the buttons they may use."""
     result: list[Block] = [section(f"*Open bulk changes you can act on* ({len(batches)})")]
     for batch in batches[:PENDING_SHOWN]:
-        result.append(section(fit(f"{headline(batch)} (`{escape(batch.selection)[:200]}`, in <#{batch.channel}>)",
+        result.append(section(fit(f"{headline(batch)} (`{code_text(batch.selection)}`, in <#{batch.channel}>)",
                                   1000)))
         buttons = batch_buttons(batch, [])
         result.append(ActionsBlock(block_id=f"pending:{batch.id}", elements=buttons[2:] if batch.requester == user

@@ -166,9 +166,9 @@ def to_requester(deps: Dependencies, client: WebClient, batch: Batch) -> None:
         return
     members = deps.store.batch_members(batch.id)
     where = f" (its message is in <#{batch.channel}>)" if batch.channel.startswith("C") else ""
-    text = f"Your bulk change `{blocks.escape(batch.selection)[:200]}`: {bulk_blocks.summary(batch, members)}"
+    text = f"Your bulk change `{bulk_blocks.code_text(batch.selection)}`: {bulk_blocks.summary(batch, members)}"
     if batch.state is not BatchState.APPROVED:
-        text = f"Your bulk change `{blocks.escape(batch.selection)[:200]}` was {batch.state.value}; nothing was sent."
+        text = f"Your bulk change `{bulk_blocks.code_text(batch.selection)}` was {batch.state.value}; nothing was sent."
     if any(m.failed for m in members):
         text += " Its message lists why each one was not applied, and offers to retry them."
     try:

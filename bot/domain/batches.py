@@ -43,6 +43,7 @@ class SkipReason(StrEnum):
     UNCHANGED = "unchanged"  # it already has the values asked
     UNCHECKED = "unchecked"  # the directory could not be asked, so it could not be judged
     UNREADABLE = "unreadable"  # its database could not be read from PlanetScale
+    GONE = "gone"  # chosen by ID (a retry, a form), and no longer in PlanetScale
 
 
 class BatchOutcomeKind(StrEnum):

@@ -60,7 +60,7 @@ class Selection:
     def names(self, policy: BackupPolicy, database: str) -> bool:
         if self.chosen:
             return (database, policy.id) in self.chosen
-        matched = policy.id == self.policies or fnmatch.fnmatchcase(policy.name, self.policies)
+        matched = self.policies in (policy.id, policy.name) or fnmatch.fnmatchcase(policy.name, self.policies)
         return matched and (self.where_target is None or policy.target == self.where_target)
 
 
@@ -158,6 +158,9 @@ class BulkPath:
                 found.skipped.append(Skipped(db.database, None, None, SkipReason.UNREADABLE, exc.user_message))
                 continue
             named = [p for p in policies if selection.names(p, db.database)]
+            found.skipped += [Skipped(db.database, policy_id, None, SkipReason.GONE, "it is no longer in PlanetScale")
+                              for d, policy_id in selection.chosen
+                              if d == db.database and all(p.id != policy_id for p in policies)]
             found.hidden += sum(1 for p in named if p.target not in visible)
             found.policies += [(db.database, p) for p in named if p.target in visible]
         if not found.policies and not found.skipped:

@@ -95,7 +95,7 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
         ack(text=f":hourglass_flowing_sand: Checking your change to “{blocks.escape(parsed.policy)}” in "
                  f"{parsed.db}…")
     elif isinstance(parsed, BulkUpdateCommand) and not parsed.dry_run:
-        ack(text=f":hourglass_flowing_sand: Checking each policy `{blocks.escape(parsed.selection)}` names…")
+        ack(text=f":hourglass_flowing_sand: Checking each policy `{bulk_blocks.code_text(parsed.selection)}` names…")
     else:
         ack()
     caller = Caller(command["user_id"], command["channel_id"], command.get("command") or COMMAND, respond, client)

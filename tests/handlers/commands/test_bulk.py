@@ -135,12 +135,14 @@ def test_a_moved_target_a_planetscale_failure_and_a_guardrail_are_each_told_on_t
     assert set(failed) == {"pay-01", "pay-02"}
 
     planetscale.faults.clear()
+    planetscale.dashboard_delete("acme", "pay-02", "pay-02-prod")  # gone before the retry: told, not lost
     approvals_bot.click(BULK_RETRY, button(latest(approvals_bot, message), BULK_RETRY), user=ALICE,
                         message=message)
     retried = channel_messages(approvals_bot)[-1]
     assert retried.ts != message.ts
     again = shown(approvals_bot, retried)
-    assert "`pay-01`" in again and "`pay-02`" in again and "`pay-03`" not in again
+    assert "`pay-01`" in again and "`pay-03`" not in again
+    assert "`pay-02` *policy pay-02-prod*: gone: it is no longer in PlanetScale" in again
 
 
 def test_a_guardrail_tightened_after_the_request_refuses_its_policy_alone_when_it_applies(
