@@ -228,6 +228,7 @@ def test_a_bad_where_is_answered_in_the_ack(approvals_bot: Bot) -> None:
 def test_two_approvals_clicked_together_on_two_instances_apply_each_policy_once(
     approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState
 ) -> None:
+    second_instance.use_rules(RULES.format(approvals=1))
     dbs = add_databases(planetscale, "twin", 3)
     approvals_bot.command("update acme/twin-* * --where target=production retention=14d")
     [message] = channel_messages(approvals_bot)
@@ -292,3 +293,47 @@ def test_whatever_each_policy_meets_the_others_are_applied_and_each_is_sent_at_m
         state = member.request.state
         assert state is (RequestState.APPLIED if answer in ("ok", "lost") else RequestState.FAILED)
         assert f"`{member.request.database}`" in view
+
+
+@hypothesis_settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(count=st.integers(min_value=1, max_value=4), collided=st.integers(min_value=0, max_value=3),
+       single_first=st.booleans())
+def test_a_bulk_change_racing_a_single_change_on_another_instance_never_sends_from_a_stale_read(
+    approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState, count: int, collided: int,
+    single_first: bool
+) -> None:
+    second_instance.use_rules(RULES.format(approvals=1))
+    prefix = f"race{next(_names)}"
+    dbs = add_databases(planetscale, prefix, count)
+    target = dbs[collided % count]
+    approvals_bot.command(f"update acme/{prefix}-* * --where target=production retention=14d")
+    bulk = channel_messages(approvals_bot)[-1]
+    second_instance.command(f"update acme/{target} {target}-prod retention=21d", user=ALICE)
+    single = channel_messages(second_instance)[-1]
+    single_id = next(el["value"] for b in single.blocks for el in b.get("elements", [])
+                     if el.get("action_id") == "request_approve")
+    planetscale.clear_record()
+    clicks = [(approvals_bot, approvals_bot.click_body(BULK_APPROVE, button(bulk, BULK_APPROVE), user=CAROL,
+                                                       message=bulk)),
+              (second_instance, second_instance.click_body("request_approve", single_id, user=LEAD2,
+                                                           message=single))]
+    if single_first:
+        clicks.reverse()
+    threads = [threading.Thread(target=bot.send, args=(body,)) for bot, body in clicks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    path = f"/organizations/acme/databases/{target}/backup-policies/{target}-prod"
+    sent = [c for c in planetscale.calls("PATCH") if c.path == path]
+    assert len(sent) == 1  # the one that read it first under the lease; the other saw it moved
+    assert policy(planetscale, target)["retention_value"] in (14, 21)
+    for db in dbs:
+        if db != target:
+            assert policy(planetscale, db)["retention_value"] == 14
+    members = approvals_bot.deps.store.batch_members(button(bulk, BULK_APPROVE))
+    [raced] = [m for m in members if m.request.database == target]
+    single_request = approvals_bot.deps.store.get_request(single_id)
+    assert single_request is not None
+    states = {raced.request.state, single_request.state}
+    assert states == {RequestState.APPLIED, RequestState.FAILED}
