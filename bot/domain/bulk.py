@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.domain.access import Action, DirectoryError
+from bot.domain.access_rules import Action
 from bot.domain.audit import AuditEvent
 from bot.domain.batches import (
     MAX_POLICIES,
@@ -26,8 +26,9 @@ from bot.domain.batches import (
 )
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePath
+from bot.domain.commands import DatabaseRef
 from bot.domain.export import is_glob, matching_databases, organization_named
-from bot.domain.grammar import DatabaseRef
+from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
 from bot.domain.outcomes import Outcome, OutcomeKind, explain, owed_text, request_event, risks_of, unknown_button
 from bot.domain.policy import BackupPolicy, PolicyUpdate, resulting_values

@@ -7,24 +7,19 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from bot.domain.commands import Command, CommandError, DatabaseRef, is_slug
 from bot.domain.export import is_glob
 from bot.domain.grammar import (
     DATABASE_GLOB,
     MAX_TEXT_LENGTH,
-    TARGETS,
-    Command,
-    CommandError,
-    DatabaseRef,
-    Token,
-    did_you_mean,
-    is_slug,
     parse,
     parse_database,
     parse_policy_ref,
     parse_update,
-    tokenize,
 )
 from bot.domain.policy import PolicyUpdate
+from bot.domain.setting_values import TARGETS, did_you_mean
+from bot.domain.tokens import Token, tokenize
 
 WHERE = "--where"
 WHERE_KEYS = ("target",)

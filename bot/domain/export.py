@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.domain.access import AccessControl
-from bot.domain.grammar import DatabaseRef
+from bot.domain.commands import DatabaseRef
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import PlanetScaleError
 

@@ -10,7 +10,7 @@ from bot.domain.bulk_grammar import BulkUpdateCommand
 from handlers.bulk_posting import report_batch
 
 if TYPE_CHECKING:
-    from handlers.commands.backup_policy import Caller
+    from handlers.commands.caller import Caller
     from handlers.dependencies import Dependencies
 
 

@@ -28,7 +28,8 @@ from slack_sdk.models.views import View as ModalView
 
 from bot.domain.batches import BatchOutcome, BatchOutcomeKind
 from bot.domain.bulk import Selection
-from bot.domain.grammar import MAX_REASON_LENGTH, DatabaseRef, is_slug
+from bot.domain.commands import DatabaseRef, is_slug
+from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.policy import BackupPolicy, PolicyUpdate
 from handlers import blocks, bulk_blocks
 from handlers.bulk_posting import finish, publish

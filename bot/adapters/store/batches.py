@@ -1,20 +1,22 @@
-"""Bulk changes in the database (bot/domain/batches.py): a batch, its approvals and its members. Each decision
+"""Bulk changes in the store (bot/domain/batches.py): a batch, its approvals and its members. Each decision
 on a batch is one conditional write, so two clicks on two instances decide it once."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from bot.adapters.store.audit import AuditTrail
+from bot.adapters.store.rows import columns, log_event, request_of
 from bot.domain.audit import AuditEvent
 from bot.domain.batches import Batch, BatchState, Member, Planned, Skipped, SkipReason
 from bot.domain.change_requests import ChangeRequest
 from bot.domain.outcomes import OutcomeKind
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Connection
 
 # The batch's fields kept in its `plan` JSON; the rest are columns.
 COLUMNS = ("id", "state", "organization", "requester", "channel", "decided_by", "message_channel", "message_ts",
@@ -35,18 +37,9 @@ def batch_of(row: Any) -> Batch:
     return batch
 
 
-class BatchRecords:
-    """Mixed into Store, which gives the engine, the clock and the audit trail's writes."""
-
-    clock: Callable[[], float]
-    if TYPE_CHECKING:
-        @property
-        def engine(self) -> Engine: ...
-    _insert_event: Callable[[Connection, AuditEvent | None], dict[str, Any] | None]
-
-    def _insert_events(self, conn: Connection, records: Sequence[AuditEvent]) -> None:
-        for record in records:
-            self._insert_event(conn, record)
+class Batches(AuditTrail):
+    def _insert_events(self, conn: Connection, records: Sequence[AuditEvent]) -> list[dict[str, Any] | None]:
+        return [self._insert_event(conn, record) for record in records]
 
     def add_batch(self, batch: Batch, records: Sequence[AuditEvent] = ()) -> None:
         from bot.adapters.schema import change_batches
@@ -54,7 +47,9 @@ class BatchRecords:
         with self.engine.begin() as conn:
             conn.execute(change_batches.insert().values(plan=plan_of(batch),
                                                         **{c: getattr(batch, c) for c in COLUMNS}))
-            self._insert_events(conn, records)
+            logged = self._insert_events(conn, records)
+        for values in logged:
+            log_event(values)
 
     def get_batch(self, batch_id: str) -> Batch | None:
         import sqlalchemy as sa
@@ -73,8 +68,9 @@ class BatchRecords:
             moved = conn.execute(change_batches.update().where(
                 change_batches.c.id == batch_id, change_batches.c.state == BatchState.PENDING.value)
                 .values(state=to.value, decided_by=decided_by)).rowcount == 1
-            if moved:
-                self._insert_events(conn, records)
+            logged = self._insert_events(conn, records) if moved else []
+        for values in logged:
+            log_event(values)
         return self.get_batch(batch_id) if moved else None
 
     def add_batch_approval(self, batch_id: str, approver: str) -> list[str] | None:
@@ -119,12 +115,14 @@ class BatchRecords:
                 return False
             now = self.clock()
             for position, member in enumerate(members):
-                conn.execute(INSERT_REQUEST, {f: getattr(member, f) for f in member.__dataclass_fields__})
+                conn.execute(INSERT_REQUEST, columns(member))
                 conn.execute(batch_members.insert().values(request_id=member.id, batch_id=batch_id,
                                                            position=position))
                 for approver in approvers:
                     conn.execute(approvals.insert().values(request_id=member.id, approver=approver, at=now))
-            self._insert_events(conn, records)
+            logged = self._insert_events(conn, records)
+        for values in logged:
+            log_event(values)
         return True
 
     def set_member_outcome(self, request_id: str, outcome: OutcomeKind) -> None:
@@ -144,8 +142,6 @@ class BatchRecords:
                                 .join(batch_members, batch_members.c.request_id == change_requests.c.id)
                                 .where(batch_members.c.batch_id == batch_id)
                                 .order_by(batch_members.c.position)).mappings().all()
-        from bot.adapters.store import request_of
-
         return [Member(request_of(row), OutcomeKind(row["outcome"]) if row["outcome"] else None) for row in rows]
 
     def expired_batches(self, before: float) -> list[Batch]:
