@@ -355,11 +355,16 @@ class BulkPath:
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
                                                          "nothing more was done.", latest)
         for member in members:
-            outcome = self._apply_one(member, by)
-            self.store.set_member_outcome(member.id, outcome.kind)
+            self._record_outcome(member.id, self._apply_one(member, by).kind)
         latest = self.store.get_batch(batch.id) or batch
         return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,
                             tuple(self.store.batch_members(batch.id)))
+
+    def _record_outcome(self, request_id: str, kind: OutcomeKind) -> None:
+        self.store.set_member_outcome(request_id, kind)
+        # A member's end is told through its batch (its message, its thread, the requester's DM), never on its
+        # own: once closed, no sweep tells it again.
+        self.changes.store.mark_told(request_id, [])
 
     def _apply_one(self, member: ChangeRequest, by: str) -> Outcome:
         """One policy through the change path; whatever happens to it, the next one goes on."""
@@ -422,5 +427,5 @@ class BulkPath:
         batch_id = self.store.batch_of_request(request.id) if request is not None else None
         if request is None or batch_id is None:
             return None
-        self.store.set_member_outcome(request.id, outcome.kind)
+        self._record_outcome(request.id, outcome.kind)
         return self.store.get_batch(batch_id)

@@ -19,7 +19,6 @@ class Sweeper:
                  batches: Callable[[], None] | None = None):
         self.changes = changes
         self.batches = batches  # the bulk changes' own steps, after the requests'
-
         self.on_step = on_step
         self.every = every
         self.forget_deliveries = forget_deliveries
@@ -28,6 +27,8 @@ class Sweeper:
     def sweep(self) -> None:
         if self.forget_deliveries is not None:
             self.forget_deliveries(self.changes.clock() - DELIVERY_MEMORY_SECONDS)
+        for untold in self.changes.untold():  # ends Slack refused before: told until it takes them
+            self.on_step(untold)
         for request in self.changes.expire_due():
             self.on_step(Outcome(OutcomeKind.EXPIRED, "Expired before enough approvals; nothing was sent.",
                                  request))

@@ -10,6 +10,7 @@ from conftest import Bot
 
 from bot.domain.batches import BatchState
 from bot.domain.change_requests import RequestState
+from bot.domain.outcomes import OutcomeKind
 from bot.emulators.planetscale import PlanetScaleState
 from bot.emulators.slack import SlackEvent
 from bot.runtime.sweeper import Sweeper
@@ -147,3 +148,17 @@ def test_pending_lists_open_bulk_changes_with_the_buttons_each_person_may_use(
     assert "Open bulk changes" not in approvals_bot.command("pending", user=BOB).all_text()  # no approver
     approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
     assert "Open bulk changes" not in approvals_bot.command("pending", user=CAROL).all_text()
+
+
+def test_a_finished_bulk_change_is_not_told_again_by_later_sweeps(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    message, batch_id = ask(approvals_bot, planetscale, "told")
+    planetscale.policies[("acme", "told-0")]["told-0-prod"]["target"] = "development"  # moved: a conflict
+    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
+    before = len(approvals_bot.slack.events)
+    sweep(approvals_bot)
+    sweep(approvals_bot)
+    assert len(approvals_bot.slack.events) == before
+    outcomes = {m.request.database: m.outcome for m in approvals_bot.deps.store.batch_members(batch_id)}
+    assert outcomes == {"told-0": OutcomeKind.CONFLICT, "told-1": OutcomeKind.APPLIED}
