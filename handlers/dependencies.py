@@ -10,6 +10,7 @@ from typing import ParamSpec, Protocol
 from bot.adapters.slack_http import SlackClient
 from bot.adapters.store import Store
 from bot.domain.access import AccessControl
+from bot.domain.bulk import BulkPath
 from bot.domain.changes import ChangePath
 from bot.domain.reading import PolicyService
 
@@ -73,3 +74,8 @@ class Dependencies:
     # Slack's Web API and response URLs, over one pool of kept-alive connections.
     slack: SlackClient | None = None
     homes_due: HomesDue = field(default_factory=HomesDue)
+    # Bulk changes: a door onto the same change path.
+    bulk: BulkPath = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bulk = BulkPath(self.changes, self.store)

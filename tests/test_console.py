@@ -209,3 +209,11 @@ def test_dms_wait_for_their_reader_old_buttons_say_they_have_gone_set_checks_and
     assert "Keep backups for: 5" in out
     assert "<@" not in out and "<!subteam" not in out and "<#" not in out
     assert "@alice changed the backup policy" in out and "may approve: @dba-leads" in out
+
+
+def test_the_readme_bulk_change_is_approved_once_and_applied_to_both_demo_databases(tmp_path: Path) -> None:
+    out = run_console(['/backup-policy update acme/* "Production daily" retention=3d reason="audit asks 3 days"',
+                       "as carol", "[1]"], tmp_path, "--demo")
+    assert "asks to change 2 backup policies of acme" in out
+    assert "Applied to 2 of 2 in 2 databases" in out
+    assert "`app-db` Production daily: ✅ applied" in out and "`billing-db` Production daily: ✅ applied" in out

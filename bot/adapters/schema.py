@@ -192,6 +192,38 @@ deliveries = sa.Table(
     sa.Column("at", sa.Float, nullable=False, index=True),
 )
 
+# A bulk change (bot/domain/batches.py): what was asked and planned, as JSON; its approvals; and its members,
+# each an ordinary change request once the batch is approved, with how its step through the change path ended.
+change_batches = sa.Table(
+    "change_batches", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("organization", OutsideText, nullable=False),
+    sa.Column("requester", sa.String(32), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("plan", sa.JSON, nullable=False),
+    sa.Column("decided_by", sa.String(32)),
+    sa.Column("message_channel", sa.String(32)),
+    sa.Column("message_ts", sa.String(32)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+batch_approvals = sa.Table(
+    "batch_approvals", metadata,
+    sa.Column("batch_id", sa.String(36), sa.ForeignKey("change_batches.id"), primary_key=True),
+    sa.Column("approver", sa.String(32), primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+batch_members = sa.Table(
+    "batch_members", metadata,
+    sa.Column("request_id", sa.String(36), sa.ForeignKey("change_requests.id"), primary_key=True),
+    sa.Column("batch_id", sa.String(36), sa.ForeignKey("change_batches.id"), nullable=False, index=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.String(32)),
+)
+
 
 # Built once and given their values at execution: building a statement with .values(…) on each call was most
 # of the CPU of a write, time taken from the acks beside it.
@@ -335,6 +367,11 @@ def _add_kinds(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN facts JSON")
 
 
+def _add_batches(conn: Connection) -> None:
+    for table in (change_batches, batch_approvals, batch_members):
+        table.create(conn, checkfirst=True)
+
+
 # Numbered, append-only: a released migration is never edited, only followed by a new one.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "change requests, approvals and the audit trail", _create_initial),
@@ -349,4 +386,5 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (10, "one open revert per change, across instances", _one_open_revert),
     (11, "a closed request's end told until Slack takes it", _add_told),
     (12, "requests that create or delete a policy, and the facts they were judged on", _add_kinds),
+    (13, "bulk changes: a batch of policies, approved once, each applied on its own", _add_batches),
 ]

@@ -115,7 +115,9 @@ LONGEST_SPAN = timedelta(days=1000 * 366)
 
 def frequency_span(policy: BackupPolicy) -> timedelta:
     hours = policy.frequency_value * LONGEST_UNIT_HOURS.get(policy.frequency_unit, 24)
-    return LONGEST_SPAN if hours >= LONGEST_SPAN.total_seconds() / 3600 else timedelta(hours=hours)
+    # Bounded both ways: a frequency PlanetScale answers far below zero would overflow timedelta too.
+    longest = LONGEST_SPAN.total_seconds() / 3600
+    return LONGEST_SPAN if hours >= longest else -LONGEST_SPAN if hours <= -longest else timedelta(hours=hours)
 
 
 def branches_for(policy: BackupPolicy, branches: Sequence[Branch]) -> list[Branch]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from bot.domain.access import AccessControl
 from bot.domain.commands import DatabaseRef
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import PlanetScaleError
@@ -110,6 +111,13 @@ def matching_databases(names: Iterable[str], organization: str, pattern: str) ->
     """The organization's databases the glob matches, by name (PlanetScale's names are lowercase)."""
     found = sorted({n.lower() for n in names if fnmatch.fnmatchcase(n.lower(), pattern)})
     return [DatabaseRef(organization, n) for n in found]
+
+
+def organization_named(access: AccessControl, user: str, organization: str, channel: str) -> bool:
+    """Whether any rule for the organization names the user in this channel: before PlanetScale is asked to
+    list its databases for a glob."""
+    return any(any(fnmatch.fnmatchcase(organization, p) for p in c.rule.organizations)
+               for c in access.capabilities(user, channel))
 
 
 def collect(source: ExportSource, asked: DatabaseRef, may_see: Callable[[DatabaseRef], bool],

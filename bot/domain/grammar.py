@@ -58,6 +58,9 @@ USAGE_LINES = (
     ("show <org>/<database> <policy>", "one policy in full (<policy> is its ID or exact name)"),
     ("update <org>/<database> <policy> key=value… [reason=\"…\"] [--dry-run]", "change only the fields given"),
     ("edit <org>/<database> <policy>", "change a policy in a form"),
+    ("update <org>/<glob> <policy or glob> [--where target=…] key=value…",
+     "one change over many policies (at most 100), approved once, each applied on its own"),
+    ("edit <org>/<glob> [<policy glob>]", "the same, choosing the policies in a form"),
     ("history <org>/<database> [<policy>]", "the latest changes"),
     ("pending", "approval requests you can act on"),
     ("status <org>/<database>", "whether each policy's backups succeed: last success, failures, next run"),
@@ -83,6 +86,7 @@ EXAMPLES = (
     '/backup-policy update acme/app-db "Development daily" frequency=1w day=sun retention=2w --dry-run',
     '/backup-policy create acme/app-db name="Nightly" target=development retention=7d frequency=1d at=02:00',
     '/backup-policy delete acme/app-db "Production weekly" reason="replaced by Nightly" --dry-run',
+    '/backup-policy update acme/* "Production daily" --where target=production retention=3d --dry-run',
 )
 
 

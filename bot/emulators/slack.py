@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from bot.emulators.block_kit import Refusal, check_message, check_view
+from bot.emulators.block_kit import Refusal, check_message, check_posted, check_view
 
 TRIGGER_TTL_SECONDS = 3.0
 
@@ -257,7 +257,7 @@ class SlackEmulator:
             if blocks is None:
                 return self.state.refuse(method, Refusal("invalid_blocks_format"))
         text = str(args.get("text") or "")
-        refusal = check_message(text, blocks)
+        refusal = check_message(text, blocks) or check_posted(blocks)
         if refusal is not None:
             return self.state.refuse(method, refusal)
         metadata = args.get("metadata")

@@ -86,6 +86,9 @@ def state_values(view: dict[str, Any], changes: dict[str, Any] | None = None) ->
             option = next((o for o in element["options"] if o["value"] == chosen), None)
             state: dict[str, Any] = {"type": kind, "selected_option": option if option or chosen is None else
                                      {"text": {"type": "plain_text", "text": str(chosen)}, "value": str(chosen)}}
+        elif kind == "multi_static_select":
+            chosen = [o["value"] for o in element.get("initial_options") or []] if typed is ... else typed
+            state = {"type": kind, "selected_options": [o for o in element["options"] if o["value"] in chosen]}
         elif kind == "timepicker":
             state = {"type": kind, "selected_time": element.get("initial_time") if typed is ... else typed}
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bot.runtime.settings import Settings, SettingsError
@@ -201,10 +202,10 @@ def measure(settings: Settings, store: Store) -> None:
 
 def start_sweeper(deps: Dependencies, app: App) -> Sweeper:
     from bot.runtime.sweeper import Sweeper
-    from handlers.posting import sweep_reporter
+    from handlers.bulk_posting import sweep_batches, sweep_reporter
 
-    return Sweeper(deps.changes, sweep_reporter(deps, app.client),
-                   forget_deliveries=deps.store.forget_deliveries).start()
+    return Sweeper(deps.changes, sweep_reporter(deps, app.client), forget_deliveries=deps.store.forget_deliveries,
+                   batches=partial(sweep_batches, deps, app.client)).start()
 
 
 def start_watcher(deps: Dependencies, client: WebClient, settings: Settings) -> Watcher | None:

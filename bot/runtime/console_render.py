@@ -15,7 +15,8 @@ LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
 
 
 EMOJI = {":warning:": "⚠", ":white_check_mark:": "✅", ":hourglass_flowing_sand:": "⏳", ":mag:": "🔍",
-         ":lock:": "🔒", ":x:": "❌", ":no_entry:": "⛔", ":hourglass:": "⌛", ":leftwards_arrow_with_hook:": "↩"}
+         ":lock:": "🔒", ":x:": "❌", ":no_entry:": "⛔", ":hourglass:": "⌛", ":leftwards_arrow_with_hook:": "↩",
+         ":package:": "📦", ":twisted_rightwards_arrows:": "🔀"}
 EMOJI_CODE = re.compile(r":[a-z_]+:")
 
 

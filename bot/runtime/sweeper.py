@@ -15,8 +15,10 @@ DELIVERY_MEMORY_SECONDS = 3600.0
 
 class Sweeper:
     def __init__(self, changes: ChangePath, on_step: Callable[[Outcome], None], every: float = 30.0,
-                 forget_deliveries: Callable[[float], None] | None = None):
+                 forget_deliveries: Callable[[float], None] | None = None,
+                 batches: Callable[[], None] | None = None):
         self.changes = changes
+        self.batches = batches  # the bulk changes' own steps, after the requests'
         self.on_step = on_step
         self.every = every
         self.forget_deliveries = forget_deliveries
@@ -35,6 +37,8 @@ class Sweeper:
                 self.on_step(outcome)
         for reminder in self.changes.due_reminders():
             self.on_step(reminder)
+        if self.batches is not None:
+            self.batches()
 
     def start(self) -> Sweeper:
         self._timer.start()

@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from bot.domain.access import Capability
 from bot.domain.access_rules import Action, Rule
 from bot.domain.audit import targets_of
+from bot.domain.bulk_grammar import BulkEditCommand, BulkUpdateCommand, parse_command
 from bot.domain.changes import explain
 from bot.domain.commands import (
     Command,
@@ -33,18 +34,19 @@ from bot.domain.commands import (
     StatusCommand,
     UpdateCommand,
 )
-from bot.domain.grammar import parse
 from bot.domain.group_directory import DirectoryError
 from bot.domain.policy import describe_schedule
 from bot.domain.ports import PlanetScaleError
 from bot.domain.read_gate import ALL_TARGETS
 from bot.domain.reading import PolicyNotFound
-from handlers import blocks
+from handlers import blocks, bulk_blocks
+from handlers.commands.bulk import run_bulk_update
 from handlers.commands.caller import Caller, may_read, read_failed, readable_targets, refuse
 from handlers.commands.export import run_export
 from handlers.commands.status import run_status
 from handlers.dependencies import Dependencies
 from handlers.posting import report_change
+from handlers.views.bulk_edit import open_bulk_edit
 from handlers.views.create import open_create
 from handlers.views.edit import open_edit
 
@@ -56,7 +58,7 @@ HISTORY_LIMIT = 25
 def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: Respond,
                client: WebClient) -> BoltResponse | None:
     try:
-        parsed = parse(command.get("text") or "")
+        parsed = parse_command(command.get("text") or "")
     except CommandError as exc:
         ack(text=blocks.error_text(str(exc)))
         return None
@@ -71,6 +73,11 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
         ack()
         open_create(deps, client, respond, command["trigger_id"], command["user_id"], command["channel_id"], parsed.db)
         return None
+    if isinstance(parsed, BulkEditCommand):
+        ack()
+        open_bulk_edit(deps, client, respond, command["trigger_id"], command["user_id"], command["channel_id"],
+                       parsed.db, parsed.policy)
+        return None
     if isinstance(parsed, EditCommand):
         ack()
         open_edit(deps, client, respond, command["trigger_id"], command["user_id"], command["channel_id"], parsed.db,
@@ -82,6 +89,8 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
     elif isinstance(parsed, CreateCommand) and parsed.values is not None and not parsed.dry_run:
         ack(text=f":hourglass_flowing_sand: Checking your new policy “{blocks.escape(str(parsed.values.name))}” in "
                  f"{parsed.db}…")
+    elif isinstance(parsed, BulkUpdateCommand) and not parsed.dry_run:
+        ack(text=f":hourglass_flowing_sand: Checking each policy `{bulk_blocks.code_text(parsed.selection)}` names…")
     else:
         ack()
     caller = Caller(command["user_id"], command["channel_id"], command.get("command") or COMMAND, respond, client)
@@ -101,7 +110,12 @@ def run_help(deps: Dependencies, _: HelpCommand, caller: Caller) -> None:
 
 def run_pending(deps: Dependencies, _: PendingCommand, caller: Caller) -> None:
     requests = deps.changes.pending_for(caller.user)
-    caller.say(f"{blocks.plural(len(requests), 'open request')}", blocks.pending_blocks(requests, caller.user))
+    batches = deps.bulk.pending_for(caller.user)
+    if requests or not batches:
+        caller.say(f"{blocks.plural(len(requests), 'open request')}", blocks.pending_blocks(requests, caller.user))
+    if batches:
+        caller.say(f"{blocks.plural(len(batches), 'open bulk change')}",
+                   bulk_blocks.pending_batch_blocks(batches, caller.user))
 
 
 def run_create(deps: Dependencies, parsed: CreateCommand, caller: Caller) -> None:
@@ -172,7 +186,7 @@ def run_history(deps: Dependencies, parsed: HistoryCommand, caller: Caller) -> N
     caller.say(f"History of {db}", blocks.history_blocks(db, events, parsed.policy))
 
 
-RUNNERS: dict[type[Command], Callable[[Dependencies, Any, Caller], None]] = {
+RUNNERS: dict[type[Command | BulkUpdateCommand], Callable[[Dependencies, Any, Caller], None]] = {
     HelpCommand: run_help,
     PendingCommand: run_pending,
     ListCommand: run_list,
@@ -183,6 +197,7 @@ RUNNERS: dict[type[Command], Callable[[Dependencies, Any, Caller], None]] = {
     ExportCommand: run_export,
     CreateCommand: run_create,
     DeleteCommand: run_delete,
+    BulkUpdateCommand: run_bulk_update,
 }  # edit is not here: its modal opens right after the ack, while the trigger_id is fresh
 
 

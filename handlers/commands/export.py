@@ -4,7 +4,6 @@ fit Slack's limits (3,000 characters a section, 50 blocks a message, five uses o
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from bot.domain.export import (
     collect,
     is_glob,
     json_text,
+    organization_named,
     terraform_keeps,
     terraform_units,
 )
@@ -172,18 +172,11 @@ def messages(export: Export, chosen: ExportFormat) -> list[tuple[str, list[dict[
     return result
 
 
-def organization_readable(deps: Dependencies, caller: Caller, organization: str) -> bool:
-    """Whether any rule for the organization names the caller in this channel: before PlanetScale is asked to
-    list its databases for a glob."""
-    return any(any(fnmatch.fnmatchcase(organization, p) for p in c.rule.organizations)
-               for c in deps.access.capabilities(caller.user, caller.channel))
-
-
 def run_export(deps: Dependencies, parsed: ExportCommand, caller: Caller) -> None:
     asked, chosen = parsed.db, ExportFormat(parsed.format)
     glob = is_glob(asked.database)
     try:
-        if glob and not organization_readable(deps, caller, asked.organization):
+        if glob and not organization_named(deps.access, caller.user, asked.organization, caller.channel):
             refuse(deps, asked, caller, f"You are not named in the access rules for any database of "
                                         f"{asked.organization} in this channel, so there is nothing you may export.")
             return

@@ -202,3 +202,19 @@ def test_views_refuse_with_invalid_arguments_naming_the_part(
     assert answer["ok"] is False and answer["error"] == "invalid_arguments"
     assert answer["errors"] == ["must be less than 3001 characters [json-pointer:/view/private_metadata]"]
     assert slack.events == []
+
+
+def test_a_posted_message_with_more_than_12000_characters_of_block_text_is_refused_as_too_long(
+    slack_api: httpx.Client, slack: SlackState
+) -> None:
+    at_limit = [section("x" * 3000) for _ in range(4)]
+    over = [*at_limit, section("y")]
+    taken = slack_api.post("/api/chat.postMessage", json={"channel": CHANNEL, "text": "t", "blocks": at_limit})
+    assert taken.json()["ok"] is True
+    refused = slack_api.post("/api/chat.postMessage", json={"channel": CHANNEL, "text": "t", "blocks": over}).json()
+    assert refused == {"ok": False, "error": "msg_blocks_too_long"}
+    updated = slack_api.post("/api/chat.update", json={"channel": CHANNEL, "ts": taken.json()["ts"], "text": "t",
+                                                       "blocks": over}).json()
+    assert updated["error"] == "msg_blocks_too_long"
+    # A response URL takes it: the cumulative limit is chat.postMessage's and chat.update's.
+    assert slack_api.post("/response/1", json={"text": "t", "blocks": over}).status_code == 200

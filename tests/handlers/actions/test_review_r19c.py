@@ -77,11 +77,11 @@ def test_a_change_that_cannot_be_judged_for_longer_than_a_request_lives_is_close
     real_find = changes.policies.find_policy
     reads: list[str] = []
 
-    def find(db: Any, ref: str, visible: Any = None) -> Any:
+    def find(db: Any, ref: str, visible: Any = None, listed: Any = None) -> Any:
         reads.append(ref)
         if len(reads) == 2:  # the read under the lease: the role look-up that follows fails from now on
             planetscale.add_fault(Fault(status=503, path_contains="/members", times=None))
-        return real_find(db, ref, visible)
+        return real_find(db, ref, visible, listed)
 
     changes.policies.find_policy = find  # type: ignore[method-assign]
     try:

@@ -1,0 +1,182 @@
+"""Bulk changes in the store (bot/domain/batches.py): a batch, its approvals and its members. Each decision
+on a batch is one conditional write, so two clicks on two instances decide it once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from bot.adapters.store.audit import AuditTrail
+from bot.adapters.store.rows import columns, log_event, request_of
+from bot.domain.audit import AuditEvent
+from bot.domain.batches import Batch, BatchState, Member, Planned, Skipped, SkipReason
+from bot.domain.change_requests import ChangeRequest
+from bot.domain.outcomes import OutcomeKind
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+# The batch's fields kept in its `plan` JSON; the rest are columns.
+COLUMNS = ("id", "state", "organization", "requester", "channel", "decided_by", "message_channel", "message_ts",
+           "created_at", "expires_at")
+
+
+def plan_of(batch: Batch) -> dict[str, Any]:
+    values = asdict(batch)
+    return {k: v for k, v in values.items() if k not in COLUMNS}
+
+
+def batch_of(row: Any) -> Batch:
+    plan = dict(row["plan"] if not isinstance(row["plan"], str) else json.loads(row["plan"]))
+    planned = [Planned(**p) for p in plan.pop("planned")]
+    skipped = [Skipped(**{**s, "why": SkipReason(s["why"])}) for s in plan.pop("skipped")]
+    batch = Batch(planned=planned, skipped=skipped, **plan, **{c: row[c] for c in COLUMNS})
+    batch.state = BatchState(batch.state)
+    return batch
+
+
+class Batches(AuditTrail):
+    def _insert_events(self, conn: Connection, records: Sequence[AuditEvent]) -> list[dict[str, Any] | None]:
+        return [self._insert_event(conn, record) for record in records]
+
+    def add_batch(self, batch: Batch, records: Sequence[AuditEvent] = ()) -> None:
+        from bot.adapters.schema import change_batches
+
+        with self.engine.begin() as conn:
+            conn.execute(change_batches.insert().values(plan=plan_of(batch),
+                                                        **{c: getattr(batch, c) for c in COLUMNS}))
+            logged = self._insert_events(conn, records)
+        for values in logged:
+            log_event(values)
+
+    def get_batch(self, batch_id: str) -> Batch | None:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_batches
+
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(change_batches).where(change_batches.c.id == batch_id)).mappings().first()
+        return batch_of(row) if row else None
+
+    def close_batch(self, batch_id: str, to: BatchState, decided_by: str | None,
+                    records: Sequence[AuditEvent] = ()) -> Batch | None:
+        from bot.adapters.schema import change_batches
+
+        with self.engine.begin() as conn:
+            moved = conn.execute(change_batches.update().where(
+                change_batches.c.id == batch_id, change_batches.c.state == BatchState.PENDING.value)
+                .values(state=to.value, decided_by=decided_by)).rowcount == 1
+            logged = self._insert_events(conn, records) if moved else []
+        for values in logged:
+            log_event(values)
+        return self.get_batch(batch_id) if moved else None
+
+    def add_batch_approval(self, batch_id: str, approver: str) -> list[str] | None:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import batch_approvals, change_batches
+
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Approvals of one batch take turns, as those of one request do (Store.add_approval).
+                conn.execute(sa.select(change_batches.c.id).where(change_batches.c.id == batch_id).with_for_update())
+            try:
+                with conn.begin_nested():
+                    conn.execute(batch_approvals.insert().values(batch_id=batch_id, approver=approver,
+                                                                 at=self.clock()))
+            except sa.exc.IntegrityError:
+                return None
+            return self._approvers(conn, batch_id)
+
+    def batch_approvers(self, batch_id: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return self._approvers(conn, batch_id)
+
+    @staticmethod
+    def _approvers(conn: Connection, batch_id: str) -> list[str]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import batch_approvals
+
+        return list(conn.scalars(sa.select(batch_approvals.c.approver)
+                                 .where(batch_approvals.c.batch_id == batch_id).order_by(batch_approvals.c.at)))
+
+    def approve_batch(self, batch_id: str, decided_by: str, members: Sequence[ChangeRequest],
+                      approvers: Sequence[str], records: Sequence[AuditEvent]) -> bool:
+        from bot.adapters.schema import INSERT_REQUEST, approvals, batch_members, change_batches
+
+        with self.engine.begin() as conn:
+            moved = conn.execute(change_batches.update().where(
+                change_batches.c.id == batch_id, change_batches.c.state == BatchState.PENDING.value)
+                .values(state=BatchState.APPROVED.value, decided_by=decided_by)).rowcount == 1
+            if not moved:
+                return False
+            now = self.clock()
+            for position, member in enumerate(members):
+                conn.execute(INSERT_REQUEST, columns(member))
+                conn.execute(batch_members.insert().values(request_id=member.id, batch_id=batch_id,
+                                                           position=position))
+                for approver in approvers:
+                    conn.execute(approvals.insert().values(request_id=member.id, approver=approver, at=now))
+            logged = self._insert_events(conn, records)
+        for values in logged:
+            log_event(values)
+        return True
+
+    def set_member_outcome(self, request_id: str, outcome: OutcomeKind) -> None:
+        from bot.adapters.schema import batch_members
+
+        with self.engine.begin() as conn:
+            conn.execute(batch_members.update().where(batch_members.c.request_id == request_id)
+                         .values(outcome=outcome.value))
+
+    def batch_members(self, batch_id: str) -> list[Member]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import batch_members, change_requests
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(change_requests, batch_members.c.outcome)
+                                .join(batch_members, batch_members.c.request_id == change_requests.c.id)
+                                .where(batch_members.c.batch_id == batch_id)
+                                .order_by(batch_members.c.position)).mappings().all()
+        return [Member(request_of(row), OutcomeKind(row["outcome"]) if row["outcome"] else None) for row in rows]
+
+    def expired_batches(self, before: float) -> list[Batch]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_batches
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(change_batches).where(
+                change_batches.c.state == BatchState.PENDING.value, change_batches.c.expires_at <= before)
+                .order_by(change_batches.c.expires_at).limit(200)).mappings().all()
+        return [batch_of(row) for row in rows]
+
+    def open_batches(self, limit: int = 200) -> list[Batch]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_batches
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(change_batches).where(change_batches.c.state == BatchState.PENDING.value)
+                                .order_by(change_batches.c.created_at).limit(limit)).mappings().all()
+        return [batch_of(row) for row in rows]
+
+    def batch_of_request(self, request_id: str) -> str | None:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import batch_members
+
+        with self.engine.connect() as conn:
+            found = conn.scalar(sa.select(batch_members.c.batch_id).where(batch_members.c.request_id == request_id))
+        return str(found) if found else None
+
+    def set_batch_message(self, batch_id: str, channel: str, ts: str) -> None:
+        from bot.adapters.schema import change_batches
+
+        with self.engine.begin() as conn:
+            conn.execute(change_batches.update().where(change_batches.c.id == batch_id)
+                         .values(message_channel=channel, message_ts=ts))

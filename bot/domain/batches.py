@@ -1,0 +1,182 @@
+"""A bulk change: one request over many policies. The batch holds what was asked, the policies it would change
+(each as it was read, with what its own rules ask) and those it may not, with why; its approvals are the
+batch's. Once approved, each policy becomes a member: an ordinary change request, applied through the one change
+path (bot/domain/applying.py) under its own lease and judged again on its own. Members' outcomes are kept as the
+change path's `OutcomeKind`, which the handlers render."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from bot.domain.audit import AuditEvent
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.outcomes import OutcomeKind
+
+# At most this many policies in one bulk change: more is refused with the count, before anything is asked.
+MAX_POLICIES = 100
+
+
+class BatchState(StrEnum):
+    PENDING = "pending"  # waiting for approvals
+    APPROVED = "approved"  # its members exist and are being applied (or were)
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+    @property
+    def is_open(self) -> bool:
+        return self is BatchState.PENDING
+
+
+class SkipReason(StrEnum):
+    """Why a policy the selection names is not in the change."""
+
+    NOT_ALLOWED = "not_allowed"  # the access rules do not let the requester change it
+    GUARDRAIL = "guardrail"  # a guardrail refuses the change on it
+    INVALID = "invalid"  # the change does not hold on it
+    NO_APPROVERS = "no_approvers"  # nobody but the requester could approve it
+    UNCHANGED = "unchanged"  # it already has the values asked
+    UNCHECKED = "unchecked"  # the directory could not be asked, so it could not be judged
+    UNREADABLE = "unreadable"  # its database could not be read from PlanetScale
+    GONE = "gone"  # chosen by ID (a retry, a form), and no longer in PlanetScale
+
+
+class BatchOutcomeKind(StrEnum):
+    PREVIEWED = "previewed"  # a dry run: nothing stored or sent
+    REQUESTED = "requested"  # stored, waiting for approvals
+    COUNTED = "counted"  # an approval counted; more are needed
+    DONE = "done"  # approved: each member went through the change path (`members` says how each ended)
+    TOO_MANY = "too_many"  # over MAX_POLICIES: nothing stored or sent
+    NOTHING = "nothing"  # the selection names no policy the requester may change: nothing stored
+    REFUSED = "refused"  # this person may not do this; nothing changed
+    CLOSED = "closed"  # already decided (another click, another instance)
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    FAILED = "failed"  # reading the selection failed: nothing stored
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A policy the batch would change, as it was read when asked, and what its own rules and guardrails ask."""
+
+    database: str
+    policy_id: str
+    policy_name: str
+    before: dict[str, Any]
+    needed: int
+    groups: dict[str, int]
+    risks: list[str]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    database: str
+    policy_id: str | None
+    policy_name: str | None
+    why: SkipReason
+    detail: str
+
+
+@dataclass
+class Batch:
+    organization: str
+    requester: str
+    channel: str
+    selection: str  # what was typed or chosen, as words: `acme/billing-* * where target=production`
+    changes: dict[str, Any]
+    planned: list[Planned]
+    skipped: list[Skipped]
+    approvals_needed: int
+    expires_at: float
+    reason: str | None = None
+    approvals_from: dict[str, int] | None = None
+    approvers: list[str] = field(default_factory=list)  # who may approve, resolved for showing
+    hidden: int = 0  # policies matched whose target the requester may not see here: counted, not named
+    retry_of: str | None = None
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    state: BatchState = BatchState.PENDING
+    decided_by: str | None = None
+    message_channel: str | None = None
+    message_ts: str | None = None
+    created_at: float = field(default_factory=time.time)
+
+    @property
+    def databases(self) -> list[str]:
+        return list(dict.fromkeys(p.database for p in self.planned))
+
+
+@dataclass(frozen=True)
+class Member:
+    """A policy of an approved batch: its change request, and how its change path step ended (None: not yet
+    known here, e.g. the sweep is finishing it; its request's state says where it stands)."""
+
+    request: ChangeRequest
+    outcome: OutcomeKind | None
+
+    @property
+    def failed(self) -> bool:
+        return self.request.state is RequestState.FAILED
+
+    @property
+    def done(self) -> bool:
+        return not self.request.state.is_open
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    kind: BatchOutcomeKind
+    message: str
+    batch: Batch | None = None
+    members: tuple[Member, ...] = ()
+    count: int = 0  # for TOO_MANY: how many policies the selection named
+
+
+class BatchStore(Protocol):
+    """Where batches, their approvals and their members live (bot/adapters/batch_store.py)."""
+
+    def add_batch(self, batch: Batch, records: Sequence[AuditEvent] = ()) -> None: ...
+
+    def get_batch(self, batch_id: str) -> Batch | None: ...
+
+    def close_batch(self, batch_id: str, to: BatchState, decided_by: str | None,
+                    records: Sequence[AuditEvent] = ()) -> Batch | None:
+        """pending → `to`, once across instances; None if it was not pending."""
+        ...
+
+    def add_batch_approval(self, batch_id: str, approver: str) -> list[str] | None:
+        """All approvers so far, or None if this one had approved already."""
+        ...
+
+    def batch_approvers(self, batch_id: str) -> list[str]: ...
+
+    def approve_batch(self, batch_id: str, decided_by: str, members: Sequence[ChangeRequest],
+                      approvers: Sequence[str], records: Sequence[AuditEvent]) -> bool:
+        """pending → approved with its members stored (approved, each with the batch's approvals), in one
+        transaction and once across instances: False if another click or instance did it first."""
+        ...
+
+    def set_member_outcome(self, request_id: str, outcome: OutcomeKind) -> None: ...
+
+    def batch_members(self, batch_id: str) -> list[Member]:
+        """In the order they were planned."""
+        ...
+
+    def set_batch_message(self, batch_id: str, channel: str, ts: str) -> None: ...
+
+    def expired_batches(self, before: float) -> list[Batch]:
+        """Pending batches whose time ran out before `before`, the oldest first."""
+        ...
+
+    def open_batches(self, limit: int = 200) -> list[Batch]:
+        """Pending batches, the oldest first."""
+        ...
+
+    def batch_of_request(self, request_id: str) -> str | None:
+        """The batch a member request belongs to (None: an ordinary request)."""
+        ...

@@ -1,0 +1,431 @@
+"""The bulk door: one change over many policies (bot/domain/batches.py). It only translates: each policy is
+judged by the one judge when asked (those it may not change are listed with the reason), the batch waits for
+what every listed policy's rules ask together, and once approved each policy is a change request of its own,
+applied through the change path under its own lease and judged again there on what was read under it. One
+policy's failure never stops the others."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.domain.access_rules import Action
+from bot.domain.audit import AuditEvent
+from bot.domain.batches import (
+    MAX_POLICIES,
+    Batch,
+    BatchOutcome,
+    BatchOutcomeKind,
+    BatchState,
+    BatchStore,
+    Planned,
+    Skipped,
+    SkipReason,
+)
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.changes import ChangePath
+from bot.domain.commands import DatabaseRef
+from bot.domain.export import is_glob, matching_databases, organization_named
+from bot.domain.group_directory import DirectoryError
+from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
+from bot.domain.outcomes import Outcome, OutcomeKind, explain, owed_text, request_event, risks_of, unknown_button
+from bot.domain.policy import BackupPolicy, PolicyUpdate, resulting_values
+from bot.domain.ports import PlanetScaleError
+
+log = logging.getLogger(__name__)
+SKIPPED_AS = {Refusal.NOT_ALLOWED: SkipReason.NOT_ALLOWED, Refusal.GUARDRAIL: SkipReason.GUARDRAIL,
+              Refusal.INVALID: SkipReason.INVALID, Refusal.NO_APPROVERS: SkipReason.NO_APPROVERS,
+              Refusal.MOVED: SkipReason.INVALID}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The policies a bulk change names: a database name or glob of one organization and a policy name glob
+    (or an ID), narrowed to a target; or, from a retry or a form, the policies chosen by ID."""
+
+    organization: str
+    databases: str = "*"
+    policies: str = "*"
+    where_target: str | None = None
+    chosen: tuple[tuple[str, str], ...] = ()  # (database, policy ID)
+
+    @property
+    def words(self) -> str:
+        if self.chosen:
+            return f"{len(self.chosen)} chosen polic{'y' if len(self.chosen) == 1 else 'ies'} of {self.organization}"
+        where = f" where target={self.where_target}" if self.where_target else ""
+        return f"{self.organization}/{self.databases} {self.policies}{where}"
+
+    def names(self, policy: BackupPolicy, database: str) -> bool:
+        if self.chosen:
+            return (database, policy.id) in self.chosen
+        matched = self.policies in (policy.id, policy.name) or fnmatch.fnmatchcase(policy.name, self.policies)
+        return matched and (self.where_target is None or policy.target == self.where_target)
+
+
+@dataclass
+class Found:
+    policies: list[tuple[str, BackupPolicy]]
+    skipped: list[Skipped]
+    hidden: int = 0
+    hidden_databases: int = 0
+
+
+class BulkPath:
+    def __init__(self, changes: ChangePath, store: BatchStore):
+        self.changes = changes
+        self.store = store
+
+    # --- asking -----------------------------------------------------------------------------------------
+
+    def ask(self, user: str, channel: str, selection: Selection, update: PolicyUpdate, reason: str | None = None,
+            dry_run: bool = False, retry_of: str | None = None) -> BatchOutcome:
+        org = selection.organization
+        try:
+            found = self._find(user, channel, selection)
+        except DirectoryError as exc:
+            return self._refuse(user, org, channel, explain(exc))
+        except PlanetScaleError as exc:
+            self.changes.store.record(AuditEvent(action="failed", actor=user, organization=org, database="",
+                                                 detail=f"listing databases for a bulk change: {exc.user_message}",
+                                                 channel=channel))
+            return BatchOutcome(BatchOutcomeKind.FAILED, exc.user_message)
+        if isinstance(found, BatchOutcome):
+            return found
+        if len(found.policies) > MAX_POLICIES:
+            why = (f"{selection.words} names {len(found.policies)} policies, and one change may cover at most "
+                   f"{MAX_POLICIES}. Nothing was asked or sent: narrow it (a narrower glob, a policy name, "
+                   "`--where target=…`) and ask in parts.")
+            self._refuse(user, org, channel, why)
+            return BatchOutcome(BatchOutcomeKind.TOO_MANY, why, count=len(found.policies))
+        batch = self._plan(user, channel, selection, update, reason, found, retry_of)
+        if not batch.planned:
+            for record in self._refused_records(batch):
+                self.changes.store.record(record)
+            return BatchOutcome(BatchOutcomeKind.NOTHING, "Nothing was asked or sent: no policy it names may be "
+                                                          "changed as asked.", batch)
+        if dry_run:
+            for record in self._records(batch, "dry_run", user):
+                self.changes.store.record(record)
+            return BatchOutcome(BatchOutcomeKind.PREVIEWED, "Dry run: nothing was sent.", batch)
+        self.store.add_batch(batch, self._asked_records(batch))
+        if batch.approvals_needed:
+            return BatchOutcome(BatchOutcomeKind.REQUESTED, "Your bulk change is waiting for approval.", batch)
+        return self._approve_and_apply(batch, user, [])
+
+    def choices(self, user: str, channel: str, selection: Selection) -> list[tuple[str, BackupPolicy]] | BatchOutcome:
+        """For a form: the policies the selection names that the user may see here, at most MAX_POLICIES."""
+        try:
+            found = self._find(user, channel, selection)
+        except DirectoryError as exc:
+            return self._refuse(user, selection.organization, channel, explain(exc))
+        except PlanetScaleError as exc:
+            return BatchOutcome(BatchOutcomeKind.FAILED, exc.user_message)
+        if isinstance(found, BatchOutcome):
+            return found
+        if len(found.policies) > MAX_POLICIES:
+            return BatchOutcome(BatchOutcomeKind.TOO_MANY, f"{selection.words} names {len(found.policies)} policies, "
+                                f"and one change may cover at most {MAX_POLICIES}: narrow it.",
+                                count=len(found.policies))
+        if not found.policies:
+            return BatchOutcome(BatchOutcomeKind.NOTHING, f"No policy you may see matches {selection.words}.")
+        return found.policies
+
+    def _find(self, user: str, channel: str, selection: Selection) -> Found | BatchOutcome:
+        """The policies the selection names that the user may see here, each database read once."""
+        org = selection.organization
+        access = self.changes.access
+        if selection.chosen:
+            databases = [DatabaseRef(org, d) for d in dict.fromkeys(d for d, _ in selection.chosen)]
+        elif is_glob(selection.databases):
+            if not organization_named(access, user, org, channel):
+                return self._refuse(user, org, channel, f"You are not named in the access rules for any database "
+                                                        f"of {org} in this channel.")
+            databases = matching_databases(self.changes.planetscale.list_databases(org), org, selection.databases)
+        else:
+            databases = [DatabaseRef(org, selection.databases)]
+        found = Found([], [])
+        for db in databases:
+            if not access.may_see_database(user, org, db.database, channel).allowed:
+                found.hidden_databases += 1
+                continue
+            visible = {t for t in ("production", "development")
+                       if access.decide(user, Action.READ, org, db.database, [t], channel).allowed}
+            try:
+                policies = self.changes.policies.list_policies(db)
+            except PlanetScaleError as exc:
+                found.skipped.append(Skipped(db.database, None, None, SkipReason.UNREADABLE, exc.user_message))
+                continue
+            named = [p for p in policies if selection.names(p, db.database)]
+            found.skipped += [Skipped(db.database, policy_id, None, SkipReason.GONE, "it is no longer in PlanetScale")
+                              for d, policy_id in selection.chosen
+                              if d == db.database and all(p.id != policy_id for p in policies)]
+            found.hidden += sum(1 for p in named if p.target not in visible)
+            found.policies += [(db.database, p) for p in named if p.target in visible]
+        if not found.policies and not found.skipped:
+            if found.hidden_databases and found.hidden_databases == len(databases):
+                return self._refuse(user, org, channel, f"The access rules let you see none of the databases "
+                                                        f"{selection.words} names in this channel.")
+            return BatchOutcome(BatchOutcomeKind.NOTHING, f"No policy you may see matches {selection.words}: "
+                                                          "`/backup-policy list <org>/<database>` shows them.")
+        return found
+
+    def _plan(self, user: str, channel: str, selection: Selection, update: PolicyUpdate, reason: str | None,
+              found: Found, retry_of: str | None) -> Batch:
+        changes = update.to_api()
+        planned: list[Planned] = []
+        skipped = list(found.skipped)
+        groups: dict[str, int] = {}
+        principals: dict[str, None] = {}
+        for database, policy in found.policies:
+            if all(policy.field_value(f) == v for f, v in changes.items()):
+                skipped.append(Skipped(database, policy.id, policy.name, SkipReason.UNCHANGED,
+                                       "it already has these values"))
+                continue
+            asked = Asked(selection.organization, database, user, channel, policy.model_dump(), changes, reason)
+            verdict = self.changes._judge(Stage.ASKING, policy, asked, ())
+            if verdict.kind is VerdictKind.CANNOT_TELL:
+                skipped.append(Skipped(database, policy.id, policy.name, SkipReason.UNCHECKED, verdict.reason))
+                continue
+            if verdict.kind is VerdictKind.REFUSE:
+                assert verdict.refusal is not None
+                skipped.append(Skipped(database, policy.id, policy.name, SKIPPED_AS[verdict.refusal],
+                                       verdict.reason))
+                continue
+            for group, count in verdict.groups:
+                groups[group] = max(groups.get(group, 0), count)
+            principals.update(dict.fromkeys(verdict.approvers))
+            risks = risks_of(policy, resulting_values(policy, update)) + list(verdict.overridden)
+            planned.append(Planned(database, policy.id, policy.name, policy.model_dump(), verdict.needed,
+                                   dict(verdict.groups), risks))
+        now = self.changes.clock()
+        needed = max([p.needed for p in planned] + [sum(groups.values())], default=0)
+        return Batch(organization=selection.organization, requester=user, channel=channel,
+                     selection=selection.words, changes=changes, planned=planned, skipped=skipped,
+                     approvals_needed=needed, expires_at=now + self.changes.access.rules.expire_after_seconds,
+                     reason=reason, approvals_from=groups or None,
+                     approvers=[self.changes.access.groups.resolve(p) for p in principals], hidden=found.hidden,
+                     retry_of=retry_of, created_at=now)
+
+    def _asked_records(self, batch: Batch) -> list[AuditEvent]:
+        tag = f"bulk change {batch.id[:8]}"
+        records = [AuditEvent(action="requested", actor=batch.requester, organization=batch.organization,
+                              database=p.database, policy_id=p.policy_id, policy_name=p.policy_name,
+                              before=p.before, sent=batch.changes, reason=batch.reason, channel=batch.channel,
+                              detail=f"{tag}: needs {batch.approvals_needed} approval(s)")
+                   for p in batch.planned]
+        return records + self._refused_records(batch)
+
+    @staticmethod
+    def _refused_records(batch: Batch) -> list[AuditEvent]:
+        """Each policy the change may not make, on the record with why (one already as asked is no refusal)."""
+        return [AuditEvent(action="refused", actor=batch.requester, organization=batch.organization,
+                           database=s.database, policy_id=s.policy_id, policy_name=s.policy_name,
+                           sent=batch.changes, channel=batch.channel, detail=f"bulk change on {batch.selection}: "
+                                                                             f"{s.detail}")
+                for s in batch.skipped if s.why is not SkipReason.UNCHANGED]
+
+    def _refuse(self, user: str, organization: str, channel: str, reason: str) -> BatchOutcome:
+        self.changes.store.record(AuditEvent(action="refused", actor=user, organization=organization, database="",
+                                             detail=reason, channel=channel))
+        return BatchOutcome(BatchOutcomeKind.REFUSED, reason)
+
+    # --- deciding ---------------------------------------------------------------------------------------
+
+    def _open(self, batch_id: str, user: str, button: str) -> Batch | BatchOutcome:
+        batch = self.store.get_batch(batch_id)
+        if batch is None:
+            self.changes.store.record(unknown_button(user, None, button, batch_id))
+            return BatchOutcome(BatchOutcomeKind.REFUSED, "That bulk change does not exist (the button may not be "
+                                                          "from this bot).")
+        if batch.state is BatchState.PENDING and batch.expires_at <= self.changes.clock():
+            expired = self.store.close_batch(batch.id, BatchState.EXPIRED, None, self._records(batch, "expired"))
+            if expired is not None:
+                return BatchOutcome(BatchOutcomeKind.EXPIRED, "This bulk change has expired; nothing was done. Ask "
+                                                              "again if it is still needed.", expired)
+            batch = self.store.get_batch(batch_id) or batch
+        if batch.state is not BatchState.PENDING:
+            return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {batch.state.value}; "
+                                                         "nothing more was done.", batch)
+        return batch
+
+    def _records(self, batch: Batch, action: str, actor: str = "backup-bot") -> list[AuditEvent]:
+        return [AuditEvent(action=action, actor=actor, organization=batch.organization, database=p.database,
+                           policy_id=p.policy_id, policy_name=p.policy_name, before=p.before, sent=batch.changes,
+                           reason=batch.reason, channel=batch.channel, detail=f"bulk change {batch.id[:8]}")
+                for p in batch.planned]
+
+    def approve(self, batch_id: str, user: str) -> BatchOutcome:
+        found = self._open(batch_id, user, "Approve")
+        if isinstance(found, BatchOutcome):
+            return found
+        batch = found
+        refusal = self._may_decide(batch, user)
+        if refusal is not None:
+            return refusal
+        added = self.store.add_batch_approval(batch.id, user)
+        approvers = self.store.batch_approvers(batch.id) if added is None else added
+        verdicts = [self._judge_planned(batch, p, approvers) for p in batch.planned]
+        unchecked = [v for v in verdicts if v.kind is VerdictKind.CANNOT_TELL]
+        if unchecked:
+            return BatchOutcome(BatchOutcomeKind.REFUSED, f"Nothing was sent: {unchecked[0].reason}. Your approval "
+                                                          "is recorded; click Approve again in a moment.", batch)
+        waiting = [v for v in verdicts if v.kind is VerdictKind.WAIT]
+        if waiting:
+            again = "You have already approved this bulk change; each approver counts once. " if added is None else ""
+            return BatchOutcome(BatchOutcomeKind.COUNTED, f"{again}Approved: {self._owed(waiting)}", batch)
+        return self._approve_and_apply(batch, user, approvers)
+
+    def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str]) -> Verdict:
+        asked = Asked(batch.organization, planned.database, batch.requester, batch.channel, planned.before,
+                      batch.changes, batch.reason)
+        return self.changes._judge(Stage.APPROVING, BackupPolicy.model_validate(planned.before), asked, approvers)
+
+    @staticmethod
+    def _owed(waiting: Sequence[Verdict]) -> str:
+        most = max(waiting, key=lambda v: v.missing)
+        owed = f" ({owed_text(most.owed)})" if most.owed else ""
+        return (f"{most.missing} more approval{'s' if most.missing != 1 else ''}{owed} still needed for "
+                f"{len(waiting)} of its policies.")
+
+    def _may_decide(self, batch: Batch, user: str) -> BatchOutcome | None:
+        if user == batch.requester:
+            return BatchOutcome(BatchOutcomeKind.REFUSED, "Nobody approves or rejects their own request: another "
+                                                          "approver must. You can cancel it.", batch)
+        reasons = []
+        try:
+            for p in batch.planned:
+                targets = [p.before["target"], batch.changes.get("target", p.before["target"])]
+                decision = self.changes.access.decide(user, Action.APPROVE, batch.organization, p.database, targets,
+                                                      batch.channel)
+                if decision.allowed:
+                    return None
+                reasons.append(decision.reason)
+        except DirectoryError as exc:
+            reasons = [explain(exc)]
+        self.changes.store.record(AuditEvent(action="refused", actor=user, organization=batch.organization,
+                                             database="", channel=batch.channel,
+                                             detail=f"bulk change {batch.id[:8]}: {reasons[0]}"))
+        return BatchOutcome(BatchOutcomeKind.REFUSED, reasons[0], batch)
+
+    def reject(self, batch_id: str, user: str) -> BatchOutcome:
+        found = self._open(batch_id, user, "Reject")
+        if isinstance(found, BatchOutcome):
+            return found
+        refusal = self._may_decide(found, user)
+        return refusal or self._close(found, BatchState.REJECTED, user)
+
+    def cancel(self, batch_id: str, user: str) -> BatchOutcome:
+        found = self._open(batch_id, user, "Cancel")
+        if isinstance(found, BatchOutcome):
+            return found
+        if user != found.requester:
+            return BatchOutcome(BatchOutcomeKind.REFUSED, f"Only the requester, <@{found.requester}>, can cancel "
+                                                          "this bulk change.", found)
+        return self._close(found, BatchState.CANCELLED, user)
+
+    def _close(self, batch: Batch, state: BatchState, user: str) -> BatchOutcome:
+        closed = self.store.close_batch(batch.id, state, user, self._records(batch, state.value, user))
+        if closed is None:
+            latest = self.store.get_batch(batch.id) or batch
+            return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
+                                                         "nothing more was done.", latest)
+        kind = BatchOutcomeKind.REJECTED if state is BatchState.REJECTED else BatchOutcomeKind.CANCELLED
+        return BatchOutcome(kind, f"{state.value.capitalize()}: nothing was sent to PlanetScale.", closed)
+
+    # --- applying ---------------------------------------------------------------------------------------
+
+    def _approve_and_apply(self, batch: Batch, by: str, approvers: Sequence[str]) -> BatchOutcome:
+        """Each policy a change request of its own, approved with the batch's approvals, then applied one after
+        the other through the change path: PlanetScale's budget paces them."""
+        now = self.changes.clock()
+        expires = now + self.changes.access.rules.expire_after_seconds
+        members = [ChangeRequest(
+            organization=batch.organization, database=p.database, policy_id=p.policy_id, policy_name=p.policy_name,
+            requester=batch.requester, channel=batch.channel, before=p.before, changes=dict(batch.changes),
+            approvals_needed=p.needed, approvals_from=p.groups or None, approvers=list(batch.approvers),
+            risks=p.risks, reason=batch.reason, expires_at=expires, created_at=now, updated_at=now,
+            state=RequestState.APPROVED, decided_by=by, detail=f"bulk change {batch.id[:8]}")
+            for p in batch.planned]
+        records = [request_event("approved", m, by, detail=m.detail) for m in members] if approvers else []
+        if not self.store.approve_batch(batch.id, by, members, approvers, records):
+            latest = self.store.get_batch(batch.id) or batch
+            return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
+                                                         "nothing more was done.", latest)
+        for member in members:
+            self._record_outcome(member.id, self._apply_one(member, by).kind)
+        latest = self.store.get_batch(batch.id) or batch
+        return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,
+                            tuple(self.store.batch_members(batch.id)))
+
+    def _record_outcome(self, request_id: str, kind: OutcomeKind) -> None:
+        self.store.set_member_outcome(request_id, kind)
+        # A member's end is told through its batch (its message, its thread, the requester's DM), never on its
+        # own: once closed, no sweep tells it again.
+        self.changes.store.mark_told(request_id, [])
+
+    def _apply_one(self, member: ChangeRequest, by: str) -> Outcome:
+        """One policy through the change path; whatever happens to it, the next one goes on."""
+        try:
+            return self.changes._apply(member, by)
+        except Exception as exc:
+            log.exception("bulk member %s could not be applied", member.id)
+            return Outcome(OutcomeKind.FAILED, explain(exc), member)
+
+    def retry(self, batch_id: str, user: str, channel: str) -> BatchOutcome:
+        """The same change asked again, by `user`, for the policies of a batch that were not applied."""
+        batch = self.store.get_batch(batch_id)
+        if batch is None:
+            self.changes.store.record(unknown_button(user, channel, "Retry", batch_id))
+            return BatchOutcome(BatchOutcomeKind.REFUSED, "That bulk change does not exist (the button may not be "
+                                                          "from this bot).")
+        failed = [m.request for m in self.store.batch_members(batch.id) if m.failed]
+        if not failed:
+            return BatchOutcome(BatchOutcomeKind.CLOSED, "No policy of this bulk change failed: nothing to retry.",
+                                batch)
+        selection = Selection(batch.organization, chosen=tuple((r.database, r.policy_id) for r in failed))
+        return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), batch.reason, retry_of=batch.id)
+
+    def pending_for(self, user: str) -> list[Batch]:
+        """Open bulk changes this user can act on: cancel their own, or approve one they have not approved yet
+        and whose rules let them approve some policy of it."""
+        found = []
+        for batch in self.store.open_batches():
+            if batch.expires_at <= self.changes.clock():
+                continue
+            if batch.requester == user:
+                found.append(batch)
+                continue
+            try:
+                allowed = any(self.changes.access.decide(
+                    user, Action.APPROVE, batch.organization, p.database,
+                    [p.before["target"], batch.changes.get("target", p.before["target"])], batch.channel).allowed
+                    for p in batch.planned)
+            except DirectoryError:
+                continue
+            if allowed and user not in self.store.batch_approvers(batch.id):
+                found.append(batch)
+        return found
+
+    # --- keeping things moving --------------------------------------------------------------------------
+
+    def expire_due(self) -> list[Batch]:
+        """Expire pending batches past their time; several instances may run this at once."""
+        expired = []
+        for batch in self.store.expired_batches(self.changes.clock()):
+            closed = self.store.close_batch(batch.id, BatchState.EXPIRED, None, self._records(batch, "expired"))
+            if closed is not None:
+                expired.append(closed)
+        return expired
+
+    def member_moved(self, outcome: Outcome) -> Batch | None:
+        """A step the sweep took on a member (one left approved or applying): kept as its outcome; the batch it
+        belongs to, or None for an ordinary request."""
+        request = outcome.request
+        batch_id = self.store.batch_of_request(request.id) if request is not None else None
+        if request is None or batch_id is None:
+            return None
+        self._record_outcome(request.id, outcome.kind)
+        return self.store.get_batch(batch_id)

@@ -1,0 +1,215 @@
+"""A bulk change in Block Kit: one message (a summary, the first policies, the buttons), and the whole list in
+its thread, in replies each within Slack's limits (50 blocks, 3,000 characters a section, and about 12,000
+characters of blocks in one message, which Slack refuses past as `msg_blocks_too_long`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmObject
+
+from bot.domain.access import mentions
+from bot.domain.batches import Batch, BatchState, Member, Planned, Skipped, SkipReason
+from bot.domain.change_requests import RequestState
+from bot.domain.outcomes import OutcomeKind
+from bot.domain.policy import BackupPolicy, describe_changes
+from handlers.blocks import context, escape, fit, packed, plural, section, to_dicts, when, with_mentions
+
+BULK_APPROVE, BULK_REJECT, BULK_CANCEL, BULK_RETRY = "bulk_approve", "bulk_reject", "bulk_cancel", "bulk_retry"
+IN_MESSAGE = 12  # policies listed in the message itself; all of them are in its thread
+SKIPPED_IN_MESSAGE = 5
+LINE_LIMIT = 400  # one policy's line
+REPLY_LIMIT = 9000  # characters of blocks in one thread reply, under Slack's cumulative limit with room left
+REPLY_SECTIONS = 8
+
+SKIP_WORDS = {SkipReason.NOT_ALLOWED: "not allowed", SkipReason.GUARDRAIL: "refused by a guardrail",
+              SkipReason.INVALID: "the change does not hold on it", SkipReason.NO_APPROVERS: "nobody could approve",
+              SkipReason.UNCHANGED: "already as asked", SkipReason.UNCHECKED: "could not be judged",
+              SkipReason.UNREADABLE: "could not be read", SkipReason.GONE: "gone"}
+OUTCOME_WORDS = {OutcomeKind.APPLIED: ":white_check_mark: applied",
+                 OutcomeKind.CONFLICT: ":twisted_rightwards_arrows: not applied, it changed in PlanetScale since "
+                                       "the request",
+                 OutcomeKind.FAILED: ":x: not applied, PlanetScale failed",
+                 OutcomeKind.NO_LONGER_ALLOWED: ":no_entry: not applied, the rules or guardrails now refuse it",
+                 OutcomeKind.INVALID: ":no_entry: not applied, the change no longer holds on it",
+                 OutcomeKind.WAITING: ":hourglass: waiting: its rules now ask for more approvals",
+                 OutcomeKind.QUEUED: ":hourglass_flowing_sand: not applied yet: the bot applies it shortly"}
+STATE_WORDS = {RequestState.APPLIED: ":white_check_mark: applied", RequestState.FAILED: ":x: not applied",
+               RequestState.APPROVED: ":hourglass_flowing_sand: applying", RequestState.APPLYING:
+               ":hourglass_flowing_sand: applying", RequestState.PENDING: ":hourglass: waiting for approvals"}
+HEADLINES = {BatchState.PENDING: ":lock: <@{requester}> asks to change",
+             BatchState.APPROVED: ":package: <@{requester}>'s bulk change to",
+             BatchState.REJECTED: ":x: Rejected by <@{decided_by}>: <@{requester}>'s bulk change to",
+             BatchState.CANCELLED: ":no_entry: Cancelled by <@{decided_by}>: <@{requester}>'s bulk change to",
+             BatchState.EXPIRED: ":hourglass: Expired without enough approvals: <@{requester}>'s bulk change to"}
+
+
+def code_text(text: str) -> str:
+    """Text from outside inside backticks: escaped, shortened whole, and no backtick to end it early."""
+    return fit(escape(text.replace("`", "'")), 200)
+
+
+def name_of(database: str, policy_name: str | None) -> str:
+    return f"`{escape(database)[:80]}` *{fit(escape(policy_name or 'all policies'), 120)}*"
+
+
+def change_words(before: dict[str, Any], changes: dict[str, Any]) -> str:
+    policy = BackupPolicy.model_validate(before)
+    steps = describe_changes(policy, {**before, **changes})
+    return "; ".join(f"{c.label} ~{escape(c.before)}~ → *{escape(c.after)}*" for c in steps) or "no visible change"
+
+
+def planned_line(batch: Batch, planned: Planned) -> str:
+    return fit(f"• {name_of(planned.database, planned.policy_name)}: {change_words(planned.before, batch.changes)}",
+               LINE_LIMIT)
+
+
+def skipped_line(skipped: Skipped) -> str:
+    named = skipped.policy_name or (f"policy {skipped.policy_id}" if skipped.policy_id else None)
+    return fit(f"• {name_of(skipped.database, named)}: {SKIP_WORDS[skipped.why]}: "
+               f"{with_mentions(skipped.detail)}", LINE_LIMIT)
+
+
+def member_line(member: Member) -> str:
+    request = member.request
+    words = (OUTCOME_WORDS.get(member.outcome) if member.outcome else None) or STATE_WORDS.get(
+        request.state, request.state.value)
+    if request.state is RequestState.FAILED and member.outcome not in (OutcomeKind.CONFLICT, OutcomeKind.FAILED,
+                                                                      OutcomeKind.NO_LONGER_ALLOWED,
+                                                                      OutcomeKind.INVALID):
+        words = STATE_WORDS[RequestState.FAILED]
+    why = f": {with_mentions(request.detail)}" if request.state is RequestState.FAILED and request.detail else ""
+    return fit(f"• {name_of(request.database, request.policy_name)}: {words}{why}", LINE_LIMIT)
+
+
+def member_lines(members: Sequence[Member]) -> list[str]:
+    """The policies not applied first: they are what a reader must act on."""
+    ordered = sorted(members, key=lambda m: m.request.state is RequestState.APPLIED)
+    return [member_line(m) for m in ordered]
+
+
+def headline(batch: Batch) -> str:
+    head = HEADLINES[batch.state].format(requester=batch.requester, decided_by=batch.decided_by or batch.requester)
+    return f"{head} {plural(len(batch.planned), 'backup policy', 'backup policies')} of {batch.organization}"
+
+
+def summary(batch: Batch, members: Sequence[Member]) -> str:
+    count = plural(len(batch.planned), "policy", "policies")
+    databases = plural(len(batch.databases), "database", "databases")
+    if members:
+        applied = sum(1 for m in members if m.request.state is RequestState.APPLIED)
+        failed = sum(1 for m in members if m.failed)
+        open_ = len(members) - applied - failed
+        text = f"*Applied to {applied} of {len(members)}* in {databases}"
+        text += f"; *{failed} not applied*" if failed else ""
+        text += f"; {open_} still in progress" if open_ else ""
+        return text + "."
+    verb = "Would change" if batch.state is BatchState.PENDING else "Was to change"
+    return f"{verb} {count} in {databases}."
+
+
+def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[str],
+                 buttons: bool = True) -> list[dict[str, Any]]:
+    """The batch's one message, as it stands now."""
+    top = [f"*{headline(batch)}* (`{code_text(batch.selection)}`)"]
+    if batch.reason:
+        top.append(f"*Reason:* {fit(with_mentions(batch.reason), 600)}")
+    top.append(summary(batch, members))
+    result: list[Block] = packed(top, room=1)[0]
+    lines = member_lines(members) if members else [planned_line(batch, p) for p in batch.planned]
+    # One section of policies, one of the summary, two of facts: the whole message well under 12,000 characters.
+    shown, left = packed(lines[:IN_MESSAGE], room=1)
+    result += shown
+    more = len(lines) - min(len(lines), IN_MESSAGE) + left
+    facts = []
+    if more:
+        facts.append(f"…and {plural(more, 'more policy', 'more policies')}: the thread lists them all.")
+    if batch.skipped:
+        facts.append(f"*Not in this change ({len(batch.skipped)}):*")
+        facts += [skipped_line(s) for s in batch.skipped[:SKIPPED_IN_MESSAGE]]
+        if len(batch.skipped) > SKIPPED_IN_MESSAGE:
+            facts.append(f"…and {len(batch.skipped) - SKIPPED_IN_MESSAGE} more in the thread.")
+    if batch.hidden:
+        facts.append(f"{plural(batch.hidden, 'policy', 'policies')} it names have a target the requester may not "
+                     "see here: left out.")
+    if batch.approvals_needed:
+        got = ", ".join(f"<@{a}>" for a in approved_by) or "none yet"
+        groups = ", ".join(f"{n} from {g}" for g, n in (batch.approvals_from or {}).items())
+        facts.append(f"*Approvals:* {len(approved_by)} of {batch.approvals_needed}"
+                     + (f" ({escape(groups)})" if groups else "") + f", what every policy's rules ask together "
+                     f"({fit(got, 400)}) · *may approve:* {fit(mentions(batch.approvers), 400)}")
+    if batch.state is BatchState.PENDING:
+        facts.append(f"*Expires:* {when(datetime.fromtimestamp(batch.expires_at, UTC).isoformat())}")
+    result += packed(facts, room=2)[0]
+    actions = batch_buttons(batch, members) if buttons else []
+    if actions:
+        result.append(ActionsBlock(block_id=f"batch:{batch.id}", elements=actions))
+    fields = ", ".join(f"`{f}`" for f in batch.changes)
+    result.append(context(f"Bulk change `{batch.id[:8]}` · fields {fields} · each policy is judged again and "
+                          "applied on its own"))
+    return to_dicts(result)
+
+
+def batch_buttons(batch: Batch, members: Sequence[Member]) -> list[ButtonElement]:
+    if batch.state is BatchState.PENDING:
+        return [ButtonElement(text="Approve", action_id=BULK_APPROVE, value=batch.id, style="primary"),
+                ButtonElement(text="Reject", action_id=BULK_REJECT, value=batch.id, style="danger",
+                              confirm=ConfirmObject(title="Reject this bulk change?", text="Nothing will be sent to "
+                                                    "PlanetScale for any of its policies.", confirm="Reject",
+                                                    deny="Keep it")),
+                ButtonElement(text="Cancel", action_id=BULK_CANCEL, value=batch.id)]
+    failed = sum(1 for m in members if m.failed)
+    if failed:
+        return [ButtonElement(text=f"Retry the {failed} not applied"[:75], action_id=BULK_RETRY, value=batch.id)]
+    return []
+
+
+def thread_replies(lines: Sequence[str], title: str) -> list[tuple[str, list[dict[str, Any]]]]:
+    """`lines` under `title`, in as many replies as Slack's limits ask."""
+    replies: list[tuple[str, list[dict[str, Any]]]] = []
+    rest = list(lines)
+    while rest:
+        taken, size = 0, 0
+        while taken < len(rest) and size + len(rest[taken]) + 1 <= REPLY_LIMIT:
+            size += len(rest[taken]) + 1
+            taken += 1
+        chunk = rest[:max(taken, 1)]
+        sections, left = packed(chunk, room=REPLY_SECTIONS)
+        used = len(chunk) - left
+        number = len(replies) + 1
+        replies.append((f"{title} ({number})", to_dicts([context(f"{title}, part {number}"), *sections])))
+        rest = rest[used:]
+    return replies
+
+
+def plan_replies(batch: Batch) -> list[tuple[str, list[dict[str, Any]]]]:
+    lines = [planned_line(batch, p) for p in batch.planned]
+    replies = thread_replies(lines, f"Each policy this change would change, before → after ({len(lines)})")
+    if batch.skipped:
+        replies += thread_replies([skipped_line(s) for s in batch.skipped],
+                                  f"Policies it may not change, and why ({len(batch.skipped)})")
+    return replies
+
+
+def outcome_replies(members: Sequence[Member]) -> list[tuple[str, list[dict[str, Any]]]]:
+    return thread_replies(member_lines(members), f"How each policy ended ({len(members)})")
+
+
+
+PENDING_SHOWN = 10  # two blocks each
+
+
+def pending_batch_blocks(batches: Sequence[Batch], user: str) -> list[dict[str, Any]]:
+    """Open bulk changes someone can act on, with the buttons they may use."""
+    result: list[Block] = [section(f"*Open bulk changes you can act on* ({len(batches)})")]
+    for batch in batches[:PENDING_SHOWN]:
+        result.append(section(fit(f"{headline(batch)} (`{code_text(batch.selection)}`, in <#{batch.channel}>)",
+                                  1000)))
+        buttons = batch_buttons(batch, [])
+        result.append(ActionsBlock(block_id=f"pending:{batch.id}", elements=buttons[2:] if batch.requester == user
+                                   else buttons[:2]))
+    if len(batches) > PENDING_SHOWN:
+        result.append(context(f"…and {len(batches) - PENDING_SHOWN} more not shown."))
+    return to_dicts(result)

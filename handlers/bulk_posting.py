@@ -1,0 +1,179 @@
+"""How a bulk change reaches Slack and stays true there: one message in the channel, updated at every step; the
+whole list of policies in its thread; what each policy came to, in the thread once it is known."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.domain.access import mentions
+from bot.domain.batches import Batch, BatchOutcome, BatchOutcomeKind, BatchState
+from bot.domain.outcomes import Outcome
+from handlers import blocks, bulk_blocks
+from handlers.dependencies import Dependencies
+from handlers.posting import has_response_url, report_step, say_privately
+
+log = logging.getLogger(__name__)
+PRIVATE_MESSAGES = 5  # a response URL may be used five times
+
+
+def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True) -> tuple[str, list[dict[str, Any]]]:
+    members = deps.store.batch_members(batch.id)
+    approved_by = deps.store.batch_approvers(batch.id)
+    return bulk_blocks.headline(batch), bulk_blocks.batch_blocks(batch, members, approved_by, buttons)
+
+
+def report_batch(deps: Dependencies, client: WebClient, outcome: BatchOutcome, respond: Respond) -> None:
+    """A bulk change asked: the request (or its result) in the channel, the rest to the caller alone."""
+    batch = outcome.batch
+    if outcome.kind is BatchOutcomeKind.PREVIEWED and batch is not None:
+        text, preview = batch_message(deps, batch, buttons=False)
+        say_privately(respond, f"Dry run: nothing was sent. {text}", preview)
+        for reply_text, reply in bulk_blocks.plan_replies(batch)[:PRIVATE_MESSAGES - 2]:
+            say_privately(respond, reply_text, reply)
+        say_privately(respond, "Run it again without `--dry-run` to ask for it.")
+    elif outcome.kind in (BatchOutcomeKind.REQUESTED, BatchOutcomeKind.DONE) and batch is not None:
+        publish(deps, client, batch, respond)
+        if outcome.kind is BatchOutcomeKind.REQUESTED:
+            say_privately(respond, f"Your bulk change needs {blocks.plural(batch.approvals_needed, 'approval')} "
+                                   f"from {mentions(batch.approvers)}: the request is in the channel, and nothing "
+                                   "is sent to PlanetScale until then.")
+        else:
+            finish(deps, client, batch)
+    elif outcome.kind is BatchOutcomeKind.NOTHING and batch is not None:
+        say_privately(respond, blocks.error_text(outcome.message))
+        for reply_text, reply in bulk_blocks.plan_replies(batch)[:PRIVATE_MESSAGES - 1]:
+            say_privately(respond, reply_text, reply)
+    else:
+        say_privately(respond, blocks.error_text(outcome.message))
+
+
+def report_batch_step(deps: Dependencies, client: WebClient, outcome: BatchOutcome, respond: Respond | None,
+                      clicked_on: tuple[str, str] | None = None) -> None:
+    """A click on a bulk change: its message shows the truth, and the clicker hears why when it is not that."""
+    batch = outcome.batch
+    if batch is not None:
+        if clicked_on is not None and batch.message_ts is None:
+            deps.store.set_batch_message(batch.id, *clicked_on)
+        latest = deps.store.get_batch(batch.id) or batch
+        refresh(deps, client, latest, respond)
+        if outcome.kind is BatchOutcomeKind.DONE:
+            finish(deps, client, latest)
+        elif outcome.kind in (BatchOutcomeKind.REJECTED, BatchOutcomeKind.EXPIRED):
+            to_requester(deps, client, latest)
+    if respond is not None and has_response_url(respond) and outcome.kind is not BatchOutcomeKind.DONE:
+        say_privately(respond, outcome.message if outcome.kind is BatchOutcomeKind.COUNTED
+                      else blocks.error_text(outcome.message))
+
+
+def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None) -> None:
+    """The batch's message in its channel, and the whole list in its thread."""
+    text, message = batch_message(deps, batch)
+    try:
+        answer = client.chat_postMessage(channel=batch.channel, text=text, blocks=message)
+    except SlackApiError as exc:
+        log.warning("chat.postMessage to %s failed (%s); answering through the response URL", batch.channel,
+                    exc.response.get("error"))
+        if respond is not None:
+            respond(text=text, blocks=message, response_type="in_channel")
+        return
+    channel, ts = str(answer["channel"]), str(answer["ts"])
+    deps.store.set_batch_message(batch.id, channel, ts)
+    batch.message_channel, batch.message_ts = channel, ts
+    to_thread(deps, client, batch, "plan", bulk_blocks.plan_replies(batch))
+    latest = deps.store.get_batch(batch.id)
+    if latest is not None and latest.state is not batch.state:
+        refresh(deps, client, latest)
+
+
+def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None = None) -> None:
+    text, message = batch_message(deps, batch)
+    if batch.message_channel and batch.message_ts:
+        try:
+            client.chat_update(channel=batch.message_channel, ts=batch.message_ts, text=text, blocks=message)
+            return
+        except SlackApiError as exc:
+            log.error("could not update the message of bulk change %s: %s", batch.id, exc.response.get("error"))
+    if respond is not None and has_response_url(respond):
+        respond(text=text, blocks=message, replace_original=True)
+
+
+def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
+    """Once every policy has gone through the change path: each one's outcome in the thread, and the batch in
+    the audit channel; each once, whichever instance gets here."""
+    members = deps.store.batch_members(batch.id)
+    to_thread(deps, client, batch, "outcomes", bulk_blocks.outcome_replies(members))
+    to_requester(deps, client, batch)
+    if not deps.audit_channel or deps.audit_channel == batch.channel:
+        return
+    if not deps.store.claim_notice(batch.id, "audit"):
+        return
+    text, record = batch_message(deps, batch, buttons=False)
+    try:
+        client.chat_postMessage(channel=deps.audit_channel, text=text, blocks=record)
+    except SlackApiError as exc:
+        log.error("could not post to the audit channel %s: %s", deps.audit_channel, exc.response.get("error"))
+        deps.store.forget_notice(batch.id, "audit")
+
+
+def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
+              replies: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    if not (batch.message_channel and batch.message_ts) or not deps.store.claim_notice(batch.id, notice):
+        return
+    for text, reply in replies:
+        try:
+            client.chat_postMessage(channel=batch.message_channel, thread_ts=batch.message_ts, text=text,
+                                    blocks=reply)
+        except SlackApiError as exc:
+            log.error("could not reply in the thread of bulk change %s: %s", batch.id, exc.response.get("error"))
+            deps.store.forget_notice(batch.id, notice)
+            return
+
+
+
+def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome], None]:
+    """What the sweep does with each step it took: the same as a click's; and for a member of a bulk change,
+    its batch's message shown again, and finished once every member is."""
+    def report(outcome: Outcome) -> None:
+        batch = deps.bulk.member_moved(outcome)
+        if batch is None:
+            report_step(deps, client, outcome, None)
+            return
+        # A member has no message of its own: its batch's message, thread and requester's DM tell it.
+        refresh(deps, client, batch)
+        if all(m.done for m in deps.store.batch_members(batch.id)):
+            finish(deps, client, batch)
+    return report
+
+
+def sweep_batches(deps: Dependencies, client: WebClient) -> None:
+    """The sweep's steps on bulk changes: those past their time expire, and their message says so."""
+    for batch in deps.bulk.expire_due():
+        if batch.state is BatchState.EXPIRED:
+            refresh(deps, client, batch)
+            to_requester(deps, client, batch)
+
+
+def to_requester(deps: Dependencies, client: WebClient, batch: Batch) -> None:
+    """How the bulk change ended, once, in a direct message to whoever asked it."""
+    notice = f"dm:{batch.state.value}"
+    if batch.state is BatchState.PENDING or not deps.store.claim_notice(batch.id, notice):
+        return
+    members = deps.store.batch_members(batch.id)
+    where = f" (its message is in <#{batch.channel}>)" if batch.channel.startswith("C") else ""
+    text = f"Your bulk change `{bulk_blocks.code_text(batch.selection)}`: {bulk_blocks.summary(batch, members)}"
+    if batch.state is not BatchState.APPROVED:
+        text = f"Your bulk change `{bulk_blocks.code_text(batch.selection)}` was {batch.state.value}; nothing was sent."
+    if any(m.failed for m in members):
+        text += " Its message lists why each one was not applied, and offers to retry them."
+    try:
+        client.chat_postMessage(channel=batch.requester, text=text + where)
+    except SlackApiError as exc:
+        log.error("could not tell <@%s> how bulk change %s ended: %s", batch.requester, batch.id,
+                  exc.response.get("error"))
+        deps.store.forget_notice(batch.id, notice)

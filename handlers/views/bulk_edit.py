@@ -1,0 +1,186 @@
+"""The bulk form: `/backup-policy edit <org>/<glob> [<policy glob>]` opens a modal listing the policies it names
+(a multi-select, all chosen at first, at most 100: Slack's limit for its options and the bot's for one change)
+and the settings to give them. Submitted, it is asked through the bulk door like the command: one request,
+posted in the channel."""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import partial
+from typing import Any
+
+from pydantic import ValidationError
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import (
+    Block,
+    InputBlock,
+    NumberInputElement,
+    Option,
+    PlainTextInputElement,
+    StaticMultiSelectElement,
+    StaticSelectElement,
+    TimePickerElement,
+)
+from slack_sdk.models.views import View as ModalView
+
+from bot.domain.batches import BatchOutcome, BatchOutcomeKind
+from bot.domain.bulk import Selection
+from bot.domain.commands import DatabaseRef, is_slug
+from bot.domain.grammar import MAX_REASON_LENGTH
+from bot.domain.policy import BackupPolicy, PolicyUpdate
+from handlers import blocks, bulk_blocks
+from handlers.bulk_posting import finish, publish
+from handlers.dependencies import Dependencies
+from handlers.views.edit import form_values, show, show_failure
+
+log = logging.getLogger(__name__)
+BULK_FORM = "bulk_edit_form"
+POLICIES = "policies"
+MAX_OPTION_VALUE = 150
+PAIRS = (("retention_value", "retention_unit", "Keep backups for"), ("frequency_value", "frequency_unit",
+                                                                      "Back up every"))
+
+
+def open_bulk_edit(deps: Dependencies, client: WebClient, respond: Respond, trigger_id: str, user: str,
+                   channel: str, db: DatabaseRef, policy: str) -> None:
+    """After the ack: the loading view first (the trigger_id lasts 3 seconds), the policies once read."""
+    deps.background.run(_open_and_fill, deps, client, respond, trigger_id, user, channel,
+                        Selection(db.organization, db.database, policy))
+
+
+def _open_and_fill(deps: Dependencies, client: WebClient, respond: Respond, trigger_id: str, user: str,
+                   channel: str, selection: Selection) -> None:
+    try:
+        opened = client.views_open(trigger_id=trigger_id, view=blocks.message_view(
+            "Change many policies", ":hourglass_flowing_sand: Reading the policies from PlanetScale…"))
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+        blocks_text = blocks.error_text(f"Slack did not open the form ({error}). Nothing was read or changed; "
+                                        "run the command again in a few seconds.")
+        respond(text=blocks_text, response_type="ephemeral", replace_original=False)
+        return
+    view_id = str(opened["view"]["id"])
+    deps.background.run_answered(partial(show_failure, client, view_id), fill, deps, client, view_id, user,
+                                 channel, selection)
+
+
+def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel: str, selection: Selection) -> None:
+    found = deps.bulk.choices(user, channel, selection)
+    if isinstance(found, BatchOutcome):
+        title = "Not allowed" if found.kind is BatchOutcomeKind.REFUSED else "Nothing to change"
+        show(client, view_id, blocks.message_view(title, blocks.error_text(found.message)))
+        return
+    metadata = json.dumps({"organization": selection.organization, "channel": channel,
+                           "selection": selection.words})
+    show(client, view_id, bulk_form_view(found, metadata))
+
+
+def policy_option(database: str, policy: BackupPolicy) -> Option | None:
+    value = f"{database}/{policy.id}"
+    if len(value) > MAX_OPTION_VALUE:
+        return None
+    return Option(text=blocks.fit(f"{database} · {policy.name} ({policy.target})", 75), value=value)
+
+
+def bulk_form_view(policies: list[tuple[str, BackupPolicy]], metadata: str) -> dict[str, Any]:
+    options = [o for o in (policy_option(d, p) for d, p in policies) if o is not None]
+    units = [Option(text=blocks.UNIT_LABELS[u], value=u) for u in ("hour", "day", "week", "month", "year")]
+    form: list[Block] = [
+        InputBlock(block_id=POLICIES, label="Policies to change", element=StaticMultiSelectElement(
+            action_id=POLICIES, options=options, initial_options=options, placeholder="Choose policies")),
+        blocks.context("Leave a setting empty to keep each policy's own."),
+    ]
+    for number, unit, label in PAIRS:
+        form.append(InputBlock(block_id=number, label=label, optional=True, element=NumberInputElement(
+            action_id=number, is_decimal_allowed=False, min_value="1")))
+        form.append(InputBlock(block_id=unit, label=f"{label}: unit", optional=True, element=StaticSelectElement(
+            action_id=unit, options=units if unit == "retention_unit" else units[:4], placeholder="Choose")))
+    form.append(InputBlock(block_id="schedule_time", label="Time (UTC)", optional=True,
+                           element=TimePickerElement(action_id="schedule_time", timezone="UTC")))
+    form.append(InputBlock(block_id="reason", label="Reason", optional=True, element=PlainTextInputElement(
+        action_id="reason", max_length=MAX_REASON_LENGTH, placeholder="Why? It goes into the audit trail.")))
+    return dict(ModalView(type="modal", callback_id=BULK_FORM, title="Change many policies", submit="Ask",
+                          close="Cancel", private_metadata=metadata, blocks=form).to_dict())
+
+
+def chosen_policies(state: dict[str, Any]) -> list[tuple[str, str]]:
+    element = ((state.get("values") or {}).get(POLICIES) or {}).get(POLICIES) or {}
+    chosen = []
+    for option in element.get("selected_options") or []:
+        database, _, policy_id = str((option or {}).get("value") or "").partition("/")
+        if is_slug(database) and policy_id:
+            chosen.append((database.lower(), policy_id))
+    return list(dict.fromkeys(chosen))
+
+
+def read_form(state: dict[str, Any]) -> tuple[PolicyUpdate | None, str | None, dict[str, str]]:
+    """The settings given (empty ones left out), as one update; or an error per field."""
+    given = {block_id: actions for block_id, actions in (state.get("values") or {}).items()
+             if block_id != POLICIES and any(v.get("value") or v.get("selected_option") or v.get("selected_time")
+                                             for v in (actions or {}).values())}
+    values, errors = form_values({"values": given})
+    reason = values.pop("reason", None)
+    for number, unit, label in PAIRS:
+        if (number in values) != (unit in values) and not errors:
+            missing = unit if number in values else number
+            errors[missing] = f"{label}: give both the number and its unit, or neither."
+    if errors:
+        return None, reason, errors
+    if not values:
+        return None, reason, {PAIRS[0][0]: "Nothing to change: give at least one setting."}
+    try:
+        return PolicyUpdate(**values), reason, {}
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else PAIRS[0][0]
+        return None, reason, {field if field in given else PAIRS[0][0]: str(first["msg"])[:150]}
+
+
+def on_form(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    try:
+        metadata = json.loads(view.get("private_metadata") or "")
+        organization, channel = str(metadata["organization"]), str(metadata["channel"])
+    except (ValueError, KeyError, TypeError):
+        ack(response_action="errors", errors={POLICIES: "This form is damaged; close it and open it again."})
+        return
+    state = view.get("state") or {}
+    chosen = chosen_policies(state)
+    update, reason, errors = read_form(state)
+    if not chosen:
+        errors[POLICIES] = "Choose at least one policy."
+    if update is None or errors or not is_slug(organization):
+        ack(response_action="errors", errors=errors or {POLICIES: "This form is damaged; open it again."})
+        return
+    ack(response_action="update", view=blocks.message_view("Checking", ":hourglass_flowing_sand: Checking each "
+                                                           "policy and asking for your change…"))
+    view_id = str(view["id"])
+    deps.background.run_answered(partial(show_failure, client, view_id), ask, deps, client, view_id,
+                                 body["user"]["id"], channel, Selection(organization, chosen=tuple(chosen)), update,
+                                 reason)
+
+
+def ask(deps: Dependencies, client: WebClient, view_id: str, user: str, channel: str, selection: Selection,
+        update: PolicyUpdate, reason: str | None) -> None:
+    outcome = deps.bulk.ask(user, channel, selection, update, reason)
+    batch = outcome.batch
+    if outcome.kind in (BatchOutcomeKind.REQUESTED, BatchOutcomeKind.DONE) and batch is not None:
+        publish(deps, client, batch, None)
+        if outcome.kind is BatchOutcomeKind.DONE:
+            finish(deps, client, batch)
+        done = ("Your bulk change is posted in the channel and waits for approval."
+                if outcome.kind is BatchOutcomeKind.REQUESTED else "Applied: the result is posted in the channel.")
+        show(client, view_id, blocks.message_view("Done", f":white_check_mark: {done}"))
+    elif outcome.kind is BatchOutcomeKind.REFUSED:
+        show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
+    elif outcome.kind is BatchOutcomeKind.NOTHING and batch is not None:
+        why = "\n".join(bulk_blocks.skipped_line(s) for s in batch.skipped[:6])
+        show_failure(client, view_id, f"{outcome.message}\n{why}")
+    else:
+        show_failure(client, view_id, outcome.message)
+
+
+def register(app: App, deps: Dependencies) -> None:
+    app.view(BULK_FORM)(partial(on_form, deps))

@@ -1,0 +1,81 @@
+"""Bulk changes in the database, on SQLite and PostgreSQL: a batch read back as it was stored, decided once
+however many callers race, its members stored with its approvals."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from bot.adapters.store import Store
+from bot.domain.batches import Batch, BatchState, Planned, Skipped, SkipReason
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.outcomes import OutcomeKind
+
+BEFORE = {"id": "bp1", "name": "Daily", "target": "production", "retention_value": 2, "retention_unit": "day"}
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = Store(store_url)
+    opened.migrate()
+    yield opened
+    opened.close()
+
+
+def batch() -> Batch:
+    return Batch(organization="acme\x00", requester="U1", channel="C1", selection="acme/* *",
+                 changes={"retention_value": 14}, approvals_needed=1, expires_at=2e9, approvals_from={"@leads": 1},
+                 planned=[Planned("db-1", "bp1", "Daily “quoted”", BEFORE, 1, {"@leads": 1}, ["production backups"])],
+                 skipped=[Skipped("db-2", None, None, SkipReason.UNREADABLE, "403")], approvers=["S1"])
+
+
+def member(stored: Batch) -> ChangeRequest:
+    return ChangeRequest(organization=stored.organization, database="db-1", policy_id="bp1", policy_name="Daily",
+                         requester="U1", channel="C1", before=BEFORE, changes={"retention_value": 14},
+                         approvals_needed=1, approvers=[], expires_at=2e9, state=RequestState.APPROVED)
+
+
+def test_a_batch_reads_back_as_it_was_stored(store: Store) -> None:
+    stored = batch()
+    store.add_batch(stored)
+    assert store.get_batch(stored.id) == stored
+
+
+def test_two_racing_approvals_store_the_members_once(store: Store) -> None:
+    stored = batch()
+    store.add_batch(stored)
+    assert store.add_batch_approval(stored.id, "U2") == ["U2"]
+    assert store.add_batch_approval(stored.id, "U2") is None
+    results: list[bool] = []
+    barrier = threading.Barrier(4)
+
+    def approve() -> None:
+        barrier.wait()
+        results.append(store.approve_batch(stored.id, "U2", [member(stored)], ["U2"], []))
+
+    threads = [threading.Thread(target=approve) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, False, False, True]
+    [one] = store.batch_members(stored.id)
+    assert one.request.state is RequestState.APPROVED and one.outcome is None
+    assert store.approvers_of(one.request.id) == ["U2"]
+    assert store.batch_of_request(one.request.id) == stored.id
+    store.set_member_outcome(one.request.id, OutcomeKind.CONFLICT)
+    assert store.batch_members(stored.id)[0].outcome is OutcomeKind.CONFLICT
+    assert store.close_batch(stored.id, BatchState.REJECTED, "U3") is None
+
+
+def test_only_pending_batches_past_their_time_are_due(store: Store) -> None:
+    due, later = batch(), batch()
+    due.expires_at, later.expires_at = 100.0, 300.0
+    store.add_batch(due)
+    store.add_batch(later)
+    assert [b.id for b in store.expired_batches(200.0)] == [due.id]
+    closed = store.close_batch(due.id, BatchState.EXPIRED, None)
+    assert closed is not None and closed.state is BatchState.EXPIRED
+    assert store.expired_batches(200.0) == []
