@@ -78,6 +78,7 @@ class PolicyHealth:
     # Branches of its target not read at all (past MAX_BRANCHES_READ): the health says nothing of them.
     left_out: tuple[str, ...] = field(default_factory=tuple)
     failed_on: tuple[str, ...] = field(default_factory=tuple)  # the branches whose newest backup failed
+    running: bool = False  # a backup newer than the last finished one is still under way
 
     @property
     def healthy(self) -> bool:
@@ -148,8 +149,10 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
         if done and done[0].state == "failed":
             failed_on.append(branch)
     failed_last = bool(failed_on) or (bool(finished) and finished[0].state == "failed")
+    newest = finished[0].at if finished else None
+    running = any(b.state in ("pending", "running") and (newest is None or b.at > newest) for b in backups)
     return PolicyHealth(policy, tuple(branches), last_success, failures, stale, stale_after, failed_last,
-                        tuple(unread), tuple(left_out), tuple(failed_on))
+                        tuple(unread), tuple(left_out), tuple(failed_on), running)
 
 
 def _time_or_none(text: str) -> datetime | None:

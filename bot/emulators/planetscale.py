@@ -13,7 +13,8 @@ the tests validate every answer this emulator gives against it (docs/planetscale
   answer carries `X-Emulator-Fault`, so the tests' spec check knows a body of the test's choice is meant.
 - `requests` records every call (method, path, query, JSON body) for tests to assert on.
 - `rate_limit`: PlanetScale's limit (600 requests a minute), counted per token over a sliding window; a
-  request over it is answered 429 without `Retry-After`, as the API documents none, and counted.
+  request over it is answered 429 and counted. PlanetScale documents no `Retry-After`, so none by default;
+  `rate_limit_retry_after` adds one (the seconds until the window admits the token's next request).
 
 Routes under `/_emulator/` drive it over HTTP (faults, requests, reset) when it runs as its own process.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import math
 import re
 import threading
 import time
@@ -119,6 +121,7 @@ class PlanetScaleState:
         self.requests: list[RecordedRequest] = []
         self.rate_limit: tuple[int, float] | None = None  # (requests, per seconds)
         self.rate_limited = 0  # requests answered 429 for going over `rate_limit`
+        self.rate_limit_retry_after = False  # a 429 for going over `rate_limit` says when to come back
         self.clock: Callable[[], float] = time.monotonic
         # Called under the lock as each PATCH is about to land: (organization, database, policy as it is, body).
         self.patch_watchers: list[Callable[[str, str, dict[str, Any], dict[str, Any]], None]] = []
@@ -280,8 +283,13 @@ class PlanetScaleState:
 
     def over_rate_limit(self, token_id: str) -> bool:
         """Count a request of this token; True when it goes over `rate_limit`. Call with `lock` held."""
+        return self.rate_limit_wait(token_id) is not None
+
+    def rate_limit_wait(self, token_id: str) -> float | None:
+        """Count a request of this token; None when within `rate_limit`, else the seconds until the window admits
+        the next one. Call with `lock` held."""
         if self.rate_limit is None:
-            return False
+            return None
         allowed, window = self.rate_limit
         now = self.clock()
         recent = self._recent.setdefault(token_id, deque())
@@ -289,9 +297,9 @@ class PlanetScaleState:
             recent.popleft()
         if len(recent) >= allowed:
             self.rate_limited += 1
-            return True
+            return max(0.0, recent[0] + window - now)
         recent.append(now)
-        return False
+        return None
 
     def clear_record(self) -> None:
         with self.lock:
@@ -529,9 +537,13 @@ class PlanetScaleEmulator:
             if fault and fault.times is not None:
                 fault.times -= 1
             token_id = (request.headers.get("authorization") or "").partition(":")[0].strip()
-            limited = state.over_rate_limit(token_id)
-        if limited:
-            return _error(429, "rate_limited", "Rate limit exceeded")
+            limited = state.rate_limit_wait(token_id)
+            retry_after = state.rate_limit_retry_after
+        if limited is not None:
+            answer = _error(429, "rate_limited", "Rate limit exceeded")
+            if retry_after:
+                answer.headers["Retry-After"] = str(max(1, math.ceil(limited)))
+            return answer
         if fault:
             if fault.until is not None:
                 await asyncio.to_thread(fault.until.wait, 60)
