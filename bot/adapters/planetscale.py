@@ -185,6 +185,12 @@ class PlanetScaleClient:
         self._sleep = sleep
         self._timeout = timeout or DEFAULT_TIMEOUT
         self.limiter = limiter
+        self.people_in_flight = 0  # requests sent for people (not the watch), not yet answered
+        self._people_lock = threading.Lock()
+
+    def people_first(self) -> bool:
+        """Whether people's requests need PlanetScale now: one is under way, or the budget is short for them."""
+        return self.people_in_flight > 0 or (self.limiter is not None and self.limiter.busy())
 
     def worst_case_seconds(self) -> float:
         """The longest one call can take with every attempt timing out and every wait at its longest: how long
@@ -363,6 +369,17 @@ class PlanetScaleClient:
             meter()
         if self.limiter is not None:
             self.limiter.acquire()
+        if meter is not None:
+            return self._answer(method, path, where, access, **kwargs)
+        with self._people_lock:  # a person's request: the watch holds back until it is answered
+            self.people_in_flight += 1
+        try:
+            return self._answer(method, path, where, access, **kwargs)
+        finally:
+            with self._people_lock:
+                self.people_in_flight -= 1
+
+    def _answer(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
@@ -87,9 +88,16 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     policies = PolicyService(planetscale)
     background = background or TrackedExecutor()
     background.first_time = store.first_delivery
+    background.budget_wait = partial(budget_wait, planetscale)
     return Dependencies(policies, access, store, ChangePath(store, policies, planetscale, access),
                         background, settings.audit_channel, settings.stale_factor, settings.watch_share,
                         slack=slack)
+
+
+def budget_wait(planetscale: PlanetScaleClient, requests: int) -> float:
+    """How long `requests` more would wait for PlanetScale's budget now (in memory, never the database)."""
+    limiter = planetscale.limiter
+    return 0.0 if limiter is None else limiter.backlog() + max(0, requests - 1) / limiter.rate
 
 
 def share_budget(planetscale: PlanetScaleClient, store: Store) -> None:

@@ -131,7 +131,8 @@ def watch_share(planetscale: object, share: float = DEFAULT_WATCH_SHARE) -> Watc
     limiter = planetscale.limiter if isinstance(planetscale, PlanetScaleClient) else None
     if limiter is None:  # a client without a budget of its own (tests): the share may go at once
         return WatchShare(DEFAULT_REQUEST_BUDGET, burst=DEFAULT_REQUEST_BUDGET * 2 // 3)
-    return WatchShare(max(1, int(limiter.requests * share)), limiter.per, people_first=limiter.busy)
+    assert isinstance(planetscale, PlanetScaleClient)
+    return WatchShare(max(1, int(limiter.requests * share)), limiter.per, people_first=planetscale.people_first)
 
 
 def build_watcher(deps: Dependencies, client: WebClient, every: float) -> Watcher:

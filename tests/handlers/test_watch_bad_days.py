@@ -185,7 +185,7 @@ def test_the_watch_share_counts_http_requests_retries_and_pages_included(
     planetscale.clear_record()
     planetscale.add_fault(Fault(status=503, times=None, path_contains="/backup-policies"))  # each call tried 4 times
     watcher.run_once()
-    assert share.taken == len(planetscale.calls()) == 8  # two databases' lists, each sent four times
+    assert share.taken == len(planetscale.calls()) == 9  # the databases, then two policy lists sent four times each
     assert planetscale.rate_limited == 0  # never more than five in any minute
 
 

@@ -54,7 +54,8 @@ def test_the_share_waits_while_people_need_the_budget() -> None:
 
 def policy(**values: object) -> BackupPolicy:
     base: dict[str, object] = {
-        "id": "bp01", "name": "Daily", "display_name": "Daily", "target": "production", "retention_value": 2, "retention_unit": "day",
+        "id": "bp01", "name": "Daily", "display_name": "Daily", "target": "production", "retention_value": 2,
+        "retention_unit": "day",
         "frequency_value": 12, "frequency_unit": "hour", "schedule_time": "09:10", "schedule_day": None,
         "schedule_week": None, "created_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:00.000Z",
         "last_ran_at": "2026-12-03T09:10:00.000Z", "next_run_at": "2026-12-03T21:10:00.000Z", "required": False,
