@@ -14,7 +14,11 @@ with the watch at its share on the real clock.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,7 +31,9 @@ from bot.adapters.watch_progress import WatchProgress
 from bot.domain.access import parse_rules
 from bot.domain.watch import Watch
 from bot.domain.watch_share import DEFAULT_WATCH_SHARE, WatchShare
-from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleEmulator, PlanetScaleState, seed_backups
+from bot.emulators.planetscale import PlanetScaleEmulator
+from bot.emulators.planetscale_demo import seed_backups
+from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
 
 RULES = """
@@ -112,11 +118,14 @@ def people_during_a_cycle(databases: int, store_url: str, rounds: int = 6, reads
     """The median time of a person's read (a policy list, as `show` makes) with the watch held back, and while it
     reads at its share on the real clock, in the same process and with one limiter for both; in turns, so that
     both meet the same moments of a busy machine."""
-    state = organization(databases)
-    server = BackgroundServer(PlanetScaleEmulator(state)).start()
+    port = free_port()
+    # PlanetScale in a process of its own, as it is: not sharing this one's interpreter with the watch.
+    emulator = subprocess.Popen([sys.executable, "-m", "bench.watch_scale", "--serve", str(databases),
+                                 "--port", str(port)])
+    wait_for(port)
     limiter = RateLimiter(BUDGET, 60.0)
-    client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, server.url + "/v1", retry=RetryPolicy(attempts=1),
-                               limiter=limiter)
+    client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, f"http://127.0.0.1:{port}/v1",
+                               retry=RetryPolicy(attempts=1), limiter=limiter)
     store = Store(store_url)
     store.migrate()
     rules = parse_rules(RULES)
@@ -150,8 +159,31 @@ def people_during_a_cycle(databases: int, store_url: str, rounds: int = 6, reads
     finally:
         client.close()
         store.close()
-        server.stop()
+        emulator.terminate()
+        emulator.wait(timeout=10)
     return statistics.median(idle), statistics.median(busy)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the emulator did not start on port {port}")
+
+
+def serve(databases: int, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(PlanetScaleEmulator(organization(databases)), host="127.0.0.1", port=port, log_level="warning",
+                access_log=False, lifespan="off")
 
 
 def emptied(url: str) -> None:
@@ -189,7 +221,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--databases", type=int, nargs="+", default=[10, 100, 500])
     parser.add_argument("--store", default=None, help="a database URL (default: SQLite in a temporary folder)")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the emulator's own process
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port)
+        return
     print("\n".join(report(args.databases, args.store)))
 
 

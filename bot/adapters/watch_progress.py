@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.adapters.store import WATCH_LEASE, Store, seen_key
+from bot.adapters.store import Store
+from bot.adapters.store.rows import seen_key
+from bot.adapters.store.watch import WATCH_LEASE
 from bot.domain.watch_share import BackupMark
 
 if TYPE_CHECKING:

@@ -15,8 +15,10 @@ from slack_sdk import WebClient
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.store import Store
 from bot.adapters.watch_progress import WatchProgress
-from bot.domain.watch import DEFAULT_REQUEST_BUDGET, LEASE_MARGIN_SECONDS, Notice, PassResult, Skipped, Watch
+from bot.domain.request_budget import DEFAULT_REQUEST_BUDGET
+from bot.domain.watch import LEASE_MARGIN_SECONDS, PassResult, Skipped, Watch
 from bot.domain.watch_share import DEFAULT_WATCH_SHARE, WatchShare
+from bot.domain.watch_state import Notice
 from bot.runtime import metrics
 from bot.runtime.repeating import Repeating
 from handlers.dependencies import Dependencies

@@ -21,7 +21,7 @@ from watch_helpers import watched as watched  # the fixture
 from bot.adapters.planetscale import RetryPolicy
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.watch_share import WatchShare
-from bot.emulators.planetscale import ALL_ACCESSES, DEMO_TOKEN_ID, Fault, PlanetScaleState
+from bot.emulators.planetscale_state import ALL_ACCESSES, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from bot.emulators.slack import SlackEvent
 from bot.runtime.watch import Watcher, build_watcher
 from handlers.blocks import APPROVE

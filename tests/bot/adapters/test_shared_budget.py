@@ -15,7 +15,8 @@ from bot.adapters.planetscale import RateLimiter
 from bot.adapters.shared_budget import SharedRateLimiter
 from bot.adapters.store import Store
 from bot.domain.ports import RateLimited
-from bot.emulators.planetscale import DEMO_TOKEN_ID, PlanetScaleEmulator, PlanetScaleState
+from bot.emulators.planetscale import PlanetScaleEmulator
+from bot.emulators.planetscale_state import DEMO_TOKEN_ID, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
 
 

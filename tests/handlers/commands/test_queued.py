@@ -6,7 +6,7 @@ from __future__ import annotations
 from conftest import Bot
 
 from bot.adapters.planetscale import PlanetScaleClient, RateLimiter
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 
 QUEUED = "Queued: PlanetScale"
 
