@@ -28,7 +28,7 @@ from pathlib import Path
 from bot.adapters.planetscale import PER_PAGE, PlanetScaleClient, RateLimiter, RetryPolicy
 from bot.adapters.store import Store
 from bot.adapters.watch_progress import WatchProgress
-from bot.domain.access import parse_rules
+from bot.domain.access_rules import parse_rules
 from bot.domain.watch import Watch
 from bot.domain.watch_share import DEFAULT_WATCH_SHARE, WatchShare
 from bot.emulators.planetscale import PlanetScaleEmulator

@@ -7,7 +7,7 @@ need the budget, so that theirs come first.
 
 A policy's backups are read only when something may have happened to them: never read, a backup ran since the
 last read (PlanetScale's `last_ran_at` moved), its schedule changed, or a moment the last read foresaw came
-(the next run overdue, the moment it would turn stale, a backup still running, a day at most).
+(the next run overdue, the moment it would turn stale, a backup still running or in trouble, a day at most).
 """
 
 from __future__ import annotations
@@ -103,11 +103,12 @@ def backups_due(policy: BackupPolicy, mark: BackupMark | None, now: datetime) ->
 
 
 def next_mark(health: PolicyHealth, now: datetime) -> BackupMark:
-    """When to read the policy's backups again, from what was read now: at the next cycle while a backup runs or
-    a branch could not be read; else when its next run is overdue or it would turn stale, a day at most."""
+    """When to read the policy's backups again, from what was read now: at the next cycle while a backup runs, a
+    branch could not be read or its backups are in trouble (overdue: its recovery is told as soon as it comes);
+    else when its next run is overdue or it would turn stale, a day at most."""
     policy = health.policy
     soon = now.timestamp()
-    if health.unread or health.running:
+    if health.unread or health.running or health.problem:
         return BackupMark(policy.last_ran_at, policy.updated_at, soon)
     # In seconds since the epoch: a float never overflows, whatever time PlanetScale gives.
     moments = [soon + LONGEST_UNREAD.total_seconds()]

@@ -90,6 +90,13 @@ def test_backups_are_due_once_the_next_run_is_overdue_or_they_would_turn_stale()
     assert mark.due_at == (NOW + timedelta(hours=22)).timestamp() + 1
 
 
+def test_backups_in_trouble_are_read_again_at_each_cycle_until_they_recover() -> None:
+    read = policy()
+    health = judge_health(read, ["main"], [backup("failed", NOW - timedelta(hours=1))], NOW)
+    assert health.problem
+    assert next_mark(health, NOW).due_at == NOW.timestamp()
+
+
 def test_a_backup_under_way_is_read_again_at_the_next_cycle() -> None:
     read = policy()
     health = judge_health(read, ["main"], [backup("running", NOW - timedelta(minutes=5)),
