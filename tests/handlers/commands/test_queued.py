@@ -3,6 +3,7 @@ long, to them alone; then the answer comes as always."""
 
 from __future__ import annotations
 
+import pytest
 from conftest import Bot
 
 from bot.adapters.planetscale import PlanetScaleClient, RateLimiter
@@ -47,3 +48,14 @@ def limiter_burst_and(seconds: float) -> int:
     """The requests that fill the burst and `seconds` of the budget after it."""
     probe = RateLimiter(600, 60.0)
     return probe.burst + int(seconds * probe.rate)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 23 item 4, left open: a change applied at once is read to be asked "
+                   "and read again under its policy's lease (the documented guarantee: nothing is sent from a read "
+                   "made before the lease); reading it once needs the lease taken before the first read, or the "
+                   "store's word that no change of the bot's touched the policy since it, a change to the change path")
+def test_a_change_applied_at_once_reads_its_policy_once(bot: Bot, planetscale: PlanetScaleState) -> None:
+    bot.command("update acme/app-db bp01prod12h retention=30d")
+    assert len(planetscale.calls("PATCH")) == 1
+    reads = [c for c in planetscale.calls("GET") if "/backup-policies" in c.path]
+    assert len(reads) == 1
