@@ -13,6 +13,7 @@ from bot.domain.access import AccessControl
 from bot.domain.bulk import BulkPath
 from bot.domain.changes import ChangePath
 from bot.domain.reading import PolicyService
+from bot.domain.watch_share import DEFAULT_WATCH_SHARE
 
 P = ParamSpec("P")
 
@@ -71,6 +72,8 @@ class Dependencies:
     background: Background
     audit_channel: str | None = None
     stale_factor: float = 2.0
+    # The watch's share of PlanetScale's budget per minute; people's commands keep the rest.
+    watch_share: float = DEFAULT_WATCH_SHARE
     # Slack's Web API and response URLs, over one pool of kept-alive connections.
     slack: SlackClient | None = None
     homes_due: HomesDue = field(default_factory=HomesDue)

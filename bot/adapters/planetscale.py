@@ -92,6 +92,7 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._tokens = float(self.burst)
         self._updated = self._clock()
+        self._waiting = 0  # requests holding a place in the line, waiting for their turn
 
     def __repr__(self) -> str:
         return f"RateLimiter({self.requests} per {self.per:g} s)"
@@ -105,12 +106,41 @@ class RateLimiter:
             self._updated = now
             wait = (1 - self._tokens) / self.rate if self._tokens < 1 else 0.0
             if wait > self.max_wait:
-                raise RateLimited(f"This bot's PlanetScale budget ({self.requests} requests per {self.per:g} s) "
-                                  f"is used up for the next {describe_wait(wait)}; try again then.")
+                raise RateLimited(too_long(self.requests, self.per, wait))
             self._tokens -= 1
-        if wait > 0:
-            self._sleep(wait)
+        self._wait(wait)
         return wait
+
+    def _wait(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        with self._lock:
+            self._waiting += 1
+        try:
+            self._sleep(seconds)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def backlog(self) -> float:
+        """How long a request asked now would wait for its turn, in seconds (no token is taken)."""
+        with self._lock:
+            tokens = min(float(self.burst), self._tokens + (self._clock() - self._updated) * self.rate)
+            return max(0.0, (1 - tokens) / self.rate)
+
+    def busy(self) -> bool:
+        """Whether people's requests need the budget now: some wait for their turn, or less than half the burst
+        is left. The watch holds back meanwhile, so that they come first."""
+        with self._lock:
+            if self._waiting:
+                return True
+            tokens = min(float(self.burst), self._tokens + (self._clock() - self._updated) * self.rate)
+            return tokens < self.burst / 2
+
+
+def too_long(requests: int, per: float, wait: float) -> str:
+    return (f"This bot's PlanetScale budget ({requests} requests per {per:g} s) is used up for the next "
+            f"{describe_wait(wait)}; try again then.")
 
 
 def parse_rate(text: str) -> RateLimiter:
@@ -143,6 +173,7 @@ class PlanetScaleClient:
         transport: httpx.BaseTransport | None = None,
         limiter: RateLimiter | None = None,
     ):
+        self.token_id = token_id  # not a secret: it names the token, whose budget instances share
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
             headers={"Authorization": f"{token_id}:{token}", "Accept": "application/json",
@@ -156,6 +187,12 @@ class PlanetScaleClient:
         self._sleep = sleep
         self._timeout = timeout or DEFAULT_TIMEOUT
         self.limiter = limiter
+        self.people_in_flight = 0  # requests sent for people (not the watch), not yet answered
+        self._people_lock = threading.Lock()
+
+    def people_first(self) -> bool:
+        """Whether people's requests need PlanetScale now: one is under way, or the budget is short for them."""
+        return self.people_in_flight > 0 or (self.limiter is not None and self.limiter.busy())
 
     def worst_case_seconds(self) -> float:
         """The longest one call can take with every attempt timing out and every wait at its longest: how long
@@ -353,6 +390,17 @@ class PlanetScaleClient:
             meter()
         if self.limiter is not None:
             self.limiter.acquire()
+        if meter is not None:
+            return self._answer(method, path, where, access, **kwargs)
+        with self._people_lock:  # a person's request: the watch holds back until it is answered
+            self.people_in_flight += 1
+        try:
+            return self._answer(method, path, where, access, **kwargs)
+        finally:
+            with self._people_lock:
+                self.people_in_flight -= 1
+
+    def _answer(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException:

@@ -184,6 +184,36 @@ watch_lease = sa.Table(
     sa.Column("until", sa.Float, nullable=False),
 )
 
+# Where the watch is in its cycle over the databases (the last one read), so that a pass resumes there, on any
+# instance; and, per policy, when its backups are to be read again (bot/domain/watch_share.py).
+watch_cursor = sa.Table(
+    "watch_cursor", metadata,
+    sa.Column("name", sa.String(20), primary_key=True),
+    sa.Column("position", OutsideText),
+    sa.Column("cycle_started_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+watch_backup_reads = sa.Table(
+    "watch_backup_reads", metadata,
+    sa.Column("policy_key", OutsideText, primary_key=True),
+    sa.Column("organization", OutsideText, nullable=False),
+    sa.Column("database", OutsideText, nullable=False),
+    sa.Column("policy_id", OutsideText, nullable=False),
+    sa.Column("last_ran_at", OutsideText),
+    sa.Column("updated_at", OutsideText, nullable=False),
+    sa.Column("due_at", sa.Float, nullable=False),
+    sa.Index("ix_watch_backup_reads_db", "organization", "database"),
+)
+
+# PlanetScale's budget shared by every instance (bot/adapters/shared_budget.py): per service token, the
+# theoretical arrival time of the next request (GCRA), moved by one conditional UPDATE per request.
+planetscale_budget = sa.Table(
+    "planetscale_budget", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("tat", sa.Float, nullable=False),
+)
+
 # Requests from Slack whose work has started, by a digest of their body (with the order of the work within
 # one): a replayed or retried request does nothing again, on any instance. Kept for DELIVERY_MEMORY_SECONDS.
 deliveries = sa.Table(
@@ -372,6 +402,11 @@ def _add_batches(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _add_watch_progress(conn: Connection) -> None:
+    for table in (watch_cursor, watch_backup_reads, planetscale_budget):
+        table.create(conn, checkfirst=True)
+
+
 # Numbered, append-only: a released migration is never edited, only followed by a new one.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "change requests, approvals and the audit trail", _create_initial),
@@ -387,4 +422,6 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (11, "a closed request's end told until Slack takes it", _add_told),
     (12, "requests that create or delete a policy, and the facts they were judged on", _add_kinds),
     (13, "bulk changes: a batch of policies, approved once, each applied on its own", _add_batches),
+    (14, "the watch's place in its cycle, its backup reads per policy, PlanetScale's budget shared",
+     _add_watch_progress),
 ]

@@ -83,6 +83,7 @@ class PolicyHealth:
     failed_on: tuple[str, ...] = field(default_factory=tuple)  # the branches whose newest backup failed
     # The latest successful backup of each branch read, summed: what its storage is estimated from.
     basis: Basis | None = None
+    running: bool = False  # a backup newer than the last finished one is still under way
 
     @property
     def healthy(self) -> bool:
@@ -161,8 +162,11 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
         if won:
             newest = max(won, key=lambda b: b.at)
             latest[branch] = (newest.at.isoformat(), newest.size, newest.estimated_storage_cost)
+    last_finished = finished[0].at if finished else None
+    running = any(b.state in ("pending", "running") and (last_finished is None or b.at > last_finished)
+                  for b in backups)
     return PolicyHealth(policy, tuple(branches), last_success, failures, stale, stale_after, failed_last,
-                        tuple(unread), tuple(left_out), tuple(failed_on), latest_basis(latest))
+                        tuple(unread), tuple(left_out), tuple(failed_on), latest_basis(latest), running)
 
 
 def _time_or_none(text: str) -> datetime | None:

@@ -18,10 +18,11 @@ and turns what it finds into notices for the audit channel.
   ends, never one per pass.
 - Only the holder of the watch lease (one row in the database) writes: with several instances, one watches.
   Everything it saves is conditional on still holding it, so a watcher whose lease was taken over writes nothing.
-- The watch sends at most `budget` HTTP requests to PlanetScale a minute (each page and each retry counts),
-  however often it runs: PlanetScale's rate limit is shared with people's commands, which keep the rest. The
-  databases a pass could not reach come first in the next pass. A database PlanetScale fails to answer for is
-  skipped and its state kept: nothing is posted about it.
+- The watch keeps to its share of PlanetScale's budget per minute, in HTTP requests (bot/domain/watch_share.py),
+  waiting for its turn rather than giving up a call begun, and yielding to people's commands. A cycle reads
+  every database once, in order, from where the last pass stopped (a cursor in the database, so another
+  instance resumes there); a policy's backups are read only when they are due. A database PlanetScale fails to
+  answer for is skipped and its state kept: nothing is posted about it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Any
 from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_health
-from bot.domain.backups import PolicyHealth, parse_time
+from bot.domain.backups import PolicyHealth, now_utc, parse_time
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.guardrails import judge
@@ -53,7 +54,16 @@ from bot.domain.ports import (
     Unavailable,
     request_meter,
 )
-from bot.domain.request_budget import DEFAULT_REQUEST_BUDGET, OverBudget, ReadOnlyCalls, RequestBudget
+from bot.domain.request_budget import DEFAULT_REQUEST_BUDGET, ReadOnlyCalls
+from bot.domain.watch_share import (
+    BackupMark,
+    MemoryProgress,
+    Stopped,
+    WatchProgressStore,
+    WatchShare,
+    backups_due,
+    next_mark,
+)
 from bot.domain.watch_state import DATABASE_READ, DELETED_MARK, WATCH_ACTOR, Notice, NoticeKind, Seen, WatchStore
 
 log = logging.getLogger(__name__)
@@ -78,9 +88,11 @@ class PassResult:
     notices: list[Notice] = field(default_factory=list)
     read: list[str] = field(default_factory=list)  # databases read
     failed: list[str] = field(default_factory=list)  # databases PlanetScale did not answer for
-    deferred: list[str] = field(default_factory=list)  # databases left for the next pass (the budget)
+    deferred: list[str] = field(default_factory=list)  # databases left for the next pass (the watch stopped)
     skipped: list[Skipped] = field(default_factory=list)
     lost_lease: bool = False
+    whole_cycle: bool = False  # the pass read every database, from the first
+    backups_read: int = 0  # policies whose backups were read (they were due)
 
     def skip(self, what: str, exc: BaseException) -> None:
         reason = describe_failure(exc)
@@ -117,60 +129,72 @@ def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[s
 
 class Watch:
     def __init__(self, planetscale: PlanetScaleApi, store: WatchStore, rules: Callable[[], AccessRules],
-                 stale_factor: float, budget: RequestBudget | int = DEFAULT_REQUEST_BUDGET,
-                 clock: Callable[[], float] = time.time, now: Callable[[], datetime] | None = None):
+                 stale_factor: float, share: WatchShare | int = DEFAULT_REQUEST_BUDGET,
+                 clock: Callable[[], float] = time.time, now: Callable[[], datetime] | None = None,
+                 progress: WatchProgressStore | None = None):
         self.planetscale = planetscale
         self.store = store
         self.rules = rules
         self.stale_factor = stale_factor
-        self.budget = budget
+        self.share = share
         self.clock = clock
         self.now = now
-        self._next_first: list[DatabaseRef] = []
+        self.progress: WatchProgressStore = progress or MemoryProgress()
+        self._cycle: tuple[float, list[DatabaseRef]] | None = None  # the databases of the cycle under way
 
     @property
-    def budget(self) -> RequestBudget:
-        return self._budget
+    def share(self) -> WatchShare:
+        return self._share
 
-    @budget.setter
-    def budget(self, value: RequestBudget | int) -> None:
-        self._budget = RequestBudget(value) if isinstance(value, int) else value
+    @share.setter
+    def share(self, value: WatchShare | int) -> None:
+        self._share = WatchShare(value) if isinstance(value, int) else value
 
-    def run_pass(self, holder: str, lease_seconds: float) -> PassResult:
-        metered = request_meter.set(self.budget.take)
+    def run_pass(self, holder: str, lease_seconds: float,
+                 after_each: Callable[[], object] | None = None) -> PassResult:
+        """The databases of the cycle from where the last pass stopped to the end of the cycle; `after_each` is
+        called after each database (to post what was found so far)."""
+        metered = request_meter.set(self.share.take)
         try:
-            return self._run_pass(holder, lease_seconds)
+            return self._run_pass(holder, lease_seconds, after_each)
         finally:
             request_meter.reset(metered)
 
-    def _run_pass(self, holder: str, lease_seconds: float) -> PassResult:
+    def _databases(self, rules: AccessRules, calls: ReadOnlyCalls, started: float | None) -> list[DatabaseRef]:
+        """The databases of the cycle, in order: listed at its start, or when this instance resumes one."""
+        if started is not None and self._cycle is not None and self._cycle[0] == started:
+            return self._cycle[1]
+        try:
+            databases = watched_databases(rules, calls.list_databases)
+        except PlanetScaleError as exc:
+            log.warning("the watch could not list the databases the rules name by a pattern: %s", exc.user_message)
+            databases = watched_databases(rules, lambda _: [])
+        return sorted(databases, key=_position)
+
+    def _run_pass(self, holder: str, lease_seconds: float, after_each: Callable[[], object] | None) -> PassResult:
         result = PassResult()
         calls = ReadOnlyCalls(self.planetscale)
         rules = self.rules()
+        position, started = self.progress.cursor()
+        if position is None:
+            started = None
         try:
-            databases = watched_databases(rules, calls.list_databases)
-        except (PlanetScaleError, OverBudget) as exc:
-            log.warning("the watch could not list the databases the rules name by a pattern: %s",
-                        getattr(exc, "user_message", "over the budget"))
-            databases = watched_databases(rules, lambda _: [])
-        # Those the budget left out last time come first.
-        databases = [d for d in self._next_first if d in databases] + \
-                    [d for d in databases if d not in self._next_first]
-        for index, db in enumerate(databases):
+            databases = self._databases(rules, calls, started)
+        except Stopped:
+            return result
+        if started is None:
+            started = self.clock()
+        self._cycle = (started, databases)
+        todo = [d for d in databases if position is None or _position(d) > position]
+        for index, db in enumerate(todo):
             if not self.store.take_watch_lease(holder, lease_seconds):
                 result.lost_lease = True
                 return result
             try:
                 self._watch_database(holder, db, rules, calls, result)
                 result.read.append(str(db))
-            except OverBudget:
-                result.deferred = [str(d) for d in databases[index:]]
-                # Those left out go first next time; but one that alone outgrew a whole pass goes last, or it
-                # would starve every database after it.
-                left = list(databases[index:])
-                self._next_first = left[1:] + left[:1] if index == 0 else left
-                log.info("the watch reached its budget of %r to PlanetScale; %s next time", self.budget,
-                         ", ".join(result.deferred))
+            except Stopped:
+                result.deferred = [str(d) for d in todo[index:]]
                 return result
             except PlanetScaleError as exc:
                 result.failed.append(str(db))
@@ -182,7 +206,14 @@ class Watch:
                 return result
             except Exception as exc:  # one database never stops the rest
                 result.skip(str(db), exc)
-        self._next_first = []
+            if not self.progress.advance(holder, _position(db), started):
+                result.lost_lease = True
+                return result
+            if after_each is not None:
+                after_each()
+        self.progress.advance(holder, None, self.clock())
+        self._cycle = None
+        result.whole_cycle = position is None
         return result
 
     def _watch_database(self, holder: str, db: DatabaseRef, rules: AccessRules, calls: ReadOnlyCalls,
@@ -204,7 +235,7 @@ class Watch:
             for policy in policies:
                 try:
                     notice = self._judge_policy(holder, db, rules, policy, seen.get(policy.id), first_read)
-                except (_LeaseLost, OverBudget):
+                except (_LeaseLost, Stopped):
                     raise
                 except Exception as exc:  # one policy never stops the rest
                     result.skip(f"{db} policy {policy.id}", exc)
@@ -221,18 +252,22 @@ class Watch:
                 gone = self._gone(holder, db, policy_id, seen[policy_id])
                 if gone is not None:
                     result.notices.append(gone)
-            except (_LeaseLost, OverBudget):
+            except (_LeaseLost, Stopped):
                 raise
             except Exception as exc:
                 result.skip(f"{db} policy {policy_id}", exc)
         seen = {k: v for k, v in self.store.seen_policies(db.organization, db.database).items()
                 if not v.values.get(DELETED_MARK)}
+        now = self.now() if self.now else now_utc()
+        marks = self.progress.backup_marks(db.organization, db.database)
+        due = [p for p in policies if p.id in seen and backups_due(p, marks.get(p.id), now)]
         try:
-            healths = read_health(calls, db, [p for p in policies if p.id in seen], self.stale_factor,
-                                  now=self.now() if self.now else None)
+            healths = read_health(calls, db, due, self.stale_factor, now=now)
         except PlanetScaleError as exc:
             log.warning("the watch could not read the backups of %s: %s", db, exc.user_message)
             return
+        result.backups_read += len(healths)
+        read: dict[str, BackupMark] = {}
         for health in healths:
             if health.left_out:
                 result.skipped.append(Skipped(
@@ -241,13 +276,16 @@ class Watch:
                     f"{health.policy.target} branches are not read (the first {len(health.branches)} only)"))
             try:
                 notice = self._judge_health(holder, db, health, seen[health.policy.id])
-            except (_LeaseLost, OverBudget):
+            except (_LeaseLost, Stopped):
                 raise
             except Exception as exc:
                 result.skip(f"{db} policy {health.policy.id}", exc)
                 continue
+            read[health.policy.id] = next_mark(health, now)
             if notice is not None:
                 result.notices.append(notice)
+        if not self.progress.save_backup_marks(holder, db.organization, db.database, read):
+            raise _LeaseLost
 
     def _judge_policy(self, holder: str, db: DatabaseRef, rules: AccessRules, policy: BackupPolicy,
                       last: Seen | None, first_read: Seen | None) -> Notice | None:
@@ -412,6 +450,11 @@ def _with_broken(what: str, rules: AccessRules, db: DatabaseRef, before: dict[st
 
 class _LeaseLost(Exception):
     pass
+
+
+def _position(db: DatabaseRef) -> str:
+    """A database's place in the cycle: the cursor is the last one read."""
+    return f"{db.organization}/{db.database}"
 
 
 def _made_before(policy: BackupPolicy, moment: float) -> bool:

@@ -13,7 +13,8 @@ the tests validate every answer this emulator gives against it (docs/planetscale
   answer carries `X-Emulator-Fault`, so the tests' spec check knows a body of the test's choice is meant.
 - `requests` records every call (method, path, query, JSON body) for tests to assert on.
 - `rate_limit`: PlanetScale's limit (600 requests a minute), counted per token over a sliding window; a
-  request over it is answered 429 without `Retry-After`, as the API documents none, and counted.
+  request over it is answered 429 and counted. PlanetScale documents no `Retry-After`, so none by default;
+  `rate_limit_retry_after` adds one (the seconds until the window admits the token's next request).
 
 Routes under `/_emulator/` drive it over HTTP (faults, requests, reset) when it runs as its own process.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import math
 import re
 from collections.abc import MutableMapping
 from typing import Any
@@ -112,9 +114,13 @@ class PlanetScaleEmulator:
             if fault and fault.times is not None:
                 fault.times -= 1
             token_id = (request.headers.get("authorization") or "").partition(":")[0].strip()
-            limited = state.over_rate_limit(token_id)
-        if limited:
-            return _error(429, "rate_limited", "Rate limit exceeded")
+            limited = state.rate_limit_wait(token_id)
+            retry_after = state.rate_limit_retry_after
+        if limited is not None:
+            answer = _error(429, "rate_limited", "Rate limit exceeded")
+            if retry_after:
+                answer.headers["Retry-After"] = str(max(1, math.ceil(limited)))
+            return answer
         if fault:
             if fault.until is not None:
                 await asyncio.to_thread(fault.until.wait, 60)

@@ -79,6 +79,7 @@ class PlanetScaleState:
         self.requests: list[RecordedRequest] = []
         self.rate_limit: tuple[int, float] | None = None  # (requests, per seconds)
         self.rate_limited = 0  # requests answered 429 for going over `rate_limit`
+        self.rate_limit_retry_after = False  # a 429 for going over `rate_limit` says when to come back
         self.clock: Callable[[], float] = time.monotonic
         # Called under the lock as each PATCH is about to land: (organization, database, policy as it is, body).
         self.patch_watchers: list[Callable[[str, str, dict[str, Any], dict[str, Any]], None]] = []
@@ -240,8 +241,13 @@ class PlanetScaleState:
 
     def over_rate_limit(self, token_id: str) -> bool:
         """Count a request of this token; True when it goes over `rate_limit`. Call with `lock` held."""
+        return self.rate_limit_wait(token_id) is not None
+
+    def rate_limit_wait(self, token_id: str) -> float | None:
+        """Count a request of this token; None when within `rate_limit`, else the seconds until the window admits
+        the next one. Call with `lock` held."""
         if self.rate_limit is None:
-            return False
+            return None
         allowed, window = self.rate_limit
         now = self.clock()
         recent = self._recent.setdefault(token_id, deque())
@@ -249,9 +255,9 @@ class PlanetScaleState:
             recent.popleft()
         if len(recent) >= allowed:
             self.rate_limited += 1
-            return True
+            return max(0.0, recent[0] + window - now)
         recent.append(now)
-        return False
+        return None
 
     def clear_record(self) -> None:
         with self.lock:

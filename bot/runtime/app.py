@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
@@ -85,11 +86,30 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     access = AccessControl(rules or load_access_rules(settings.access_file),
                            slack_groups(slack, max_age=settings.group_cache_max_age),
                            planetscale_roles(slack, planetscale))
+    share_budget(planetscale, store)
     policies = PolicyService(planetscale)
     background = background or TrackedExecutor()
     background.first_time = store.first_delivery
+    background.budget_wait = partial(budget_wait, planetscale)
     return Dependencies(policies, access, store, ChangePath(store, policies, planetscale, access),
-                        background, settings.audit_channel, settings.stale_factor, slack=slack)
+                        background, settings.audit_channel, settings.stale_factor, settings.watch_share,
+                        slack=slack)
+
+
+def budget_wait(planetscale: PlanetScaleClient, requests: int) -> float:
+    """How long `requests` more would wait for PlanetScale's budget now (in memory, never the database)."""
+    limiter = planetscale.limiter
+    return 0.0 if limiter is None else limiter.backlog() + max(0, requests - 1) / limiter.rate
+
+
+def share_budget(planetscale: PlanetScaleClient, store: Store) -> None:
+    """On PostgreSQL, where several instances may run, PlanetScale's budget per token is kept in the database and
+    shared by them all; SQLite is one instance's, whose budget is its own."""
+    from bot.adapters.shared_budget import SharedRateLimiter
+
+    limiter = planetscale.limiter
+    if store.url.startswith("postgresql") and limiter is not None and not isinstance(limiter, SharedRateLimiter):
+        planetscale.limiter = SharedRateLimiter.sharing(store, planetscale.token_id, limiter)
 
 
 def health_report(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:

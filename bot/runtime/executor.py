@@ -13,9 +13,16 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
+from bot.adapters.planetscale import describe_wait
 from bot.domain.changes import explain
 from bot.runtime.logs import request_id
 from bot.runtime.metrics import work_finished
+
+# Work that must wait longer than this for PlanetScale's budget is told at once to its person: queued, and about
+# how long.
+QUEUED_NOTICE_SECONDS = 5.0
+# The PlanetScale requests one piece of work ahead in the line is counted for: a read, and a change's read again.
+REQUESTS_PER_WORK = 2
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -55,6 +62,11 @@ class TrackedExecutor(ThreadPoolExecutor):
         self._idle = threading.Condition()
         # Whether a request's work is seen for the first time (by every instance): set by the runtime.
         self.first_time: Callable[[str], bool] | None = None
+        # How long `n` more PlanetScale requests would wait for the budget now, from memory (never the database):
+        # set by the runtime.
+        self.budget_wait: Callable[[int], float] | None = None
+        self._workers = max_workers
+        self._notices = ThreadPoolExecutor(max_workers=1, thread_name_prefix="queued")
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         with self._idle:
@@ -112,6 +124,13 @@ class TrackedExecutor(ThreadPoolExecutor):
         """Run `fn` after the caller returns; if it fails unexpectedly, the failure is logged with the request ID
         and the person is told, through `answer`, what is known: nobody is left waiting for an answer."""
 
+        wait = self.expected_wait()
+        if wait > QUEUED_NOTICE_SECONDS:  # told on a thread of its own: the workers are the line it is in
+            with self._idle:
+                self._pending += 1
+            told = self._notices.submit(contextvars.copy_context().run, _tell_queued, answer, wait)
+            told.add_done_callback(self._done)
+
         def answered() -> None:
             try:
                 fn(*args, **kwargs)
@@ -126,6 +145,15 @@ class TrackedExecutor(ThreadPoolExecutor):
 
         self._hand_over(answered)
 
+    def expected_wait(self) -> float:
+        """How long work handed over now would wait for PlanetScale's budget: the line there, and the work
+        waiting here for a worker ahead of it."""
+        if self.budget_wait is None:
+            return 0.0
+        with self._idle:
+            ahead = max(0, self._pending - self._workers)
+        return self.budget_wait((ahead + 1) * REQUESTS_PER_WORK)
+
     @property
     def pending(self) -> int:
         """Pieces of work handed over and not yet finished."""
@@ -136,3 +164,11 @@ class TrackedExecutor(ThreadPoolExecutor):
         """Block until no submitted work is left (work may submit more); False on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+
+
+def _tell_queued(answer: Callable[[str], None], wait: float) -> None:
+    try:
+        answer(f"Queued: PlanetScale's request budget is in use by the requests ahead of "
+               f"yours, so the answer comes in about {describe_wait(wait)}. Nothing to do meanwhile.")
+    except Exception:
+        log.exception("the person could not be told that their request is queued")

@@ -63,6 +63,8 @@ class Settings:
     stale_factor: float = 2.0
     # Seconds between two passes of the watch; None: no watch.
     watch_every: float | None = 300.0
+    # The watch's share of PlanetScale's budget per minute (0 to 1); people's commands keep the rest.
+    watch_share: float = 0.25
     # Seconds the work in flight may take to finish after SIGTERM.
     drain_timeout: float = 20.0
 
@@ -207,6 +209,7 @@ class _Environment(BaseSettings):
                                      validation_alias=AliasChoices("BACKUP_BOT_GROUP_CACHE_MAX_AGE"))
     stale_factor: float = Field(2.0, validation_alias=AliasChoices("BACKUP_BOT_STALE_FACTOR"))
     watch_every: float | None = Field(300.0, validation_alias=AliasChoices("BACKUP_BOT_WATCH_EVERY"))
+    watch_share: float = Field(0.25, validation_alias=AliasChoices("BACKUP_BOT_WATCH_SHARE"))
     drain_timeout: float = Field(20.0, validation_alias=AliasChoices("BACKUP_BOT_DRAIN_TIMEOUT"))
 
     @field_validator("slack_bot_token", mode="before")
@@ -334,6 +337,21 @@ class _Environment(BaseSettings):
             raise ValueError(f"is malformed: `{text[:20]}`; use a number from 1 to 100 (2: stale when the last "
                              "success is older than twice the policy's frequency).")
         return factor
+
+    @field_validator("watch_share", mode="before")
+    @classmethod
+    def _watch_share(cls, value: object) -> float:
+        if isinstance(value, float):  # the default
+            return value
+        text = (_text(value) or "25%").strip()
+        try:
+            share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            share = 0.0
+        if not 0.01 <= share <= 0.9:
+            raise ValueError(f"is malformed: `{text[:20]}`; use a share from 1% to 90% of "
+                             "BACKUP_BOT_PLANETSCALE_RATE (25%: the watch takes a quarter, people the rest).")
+        return share
 
     @field_validator("watch_every", mode="before")
     @classmethod

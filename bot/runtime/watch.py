@@ -14,8 +14,10 @@ from slack_sdk import WebClient
 
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.store import Store
-from bot.domain.request_budget import DEFAULT_REQUEST_BUDGET, WATCH_SHARE, RequestBudget
+from bot.adapters.watch_progress import WatchProgress
+from bot.domain.request_budget import DEFAULT_REQUEST_BUDGET
 from bot.domain.watch import LEASE_MARGIN_SECONDS, PassResult, Skipped, Watch
+from bot.domain.watch_share import DEFAULT_WATCH_SHARE, WatchShare
 from bot.domain.watch_state import Notice
 from bot.runtime import metrics
 from bot.runtime.repeating import Repeating
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 30.0
 # How long another instance leaves a notice claimed by this one before it posts it itself: longer than a post takes.
 NOTICE_CLAIM_SECONDS = 300.0
+# During a long pass, what it found is posted this often, not only at its end.
+NOTICE_FLUSH_SECONDS = 10.0
 
 
 class Watcher:
@@ -42,11 +46,13 @@ class Watcher:
         self.skipped: list[Skipped] = []
         self._told: set[Skipped] = set()
         self.holder = str(uuid.uuid4())
-        self._timer = Repeating("watch pass", self.run_once, every)
+        # Every `every` from the start of the last pass: a cycle longer than that goes on at once.
+        self._timer = Repeating("watch pass", self.run_once, every, fixed_rate=True)
         self._heartbeat = Repeating("watch lease", self.keep_lease, HEARTBEAT_SECONDS)
         self._lock = threading.Lock()  # one pass at a time in this process (the timer and the console's `watch`)
         self._held = False
         self._last_pass: float | None = None
+        self._flushed = 0.0
         self.clock = time.monotonic
 
     @property
@@ -73,16 +79,23 @@ class Watcher:
                 return None
             self._held = True
             self._last_pass = self.clock()
-            result = self.watch.run_pass(self.holder, self.lease_seconds)
+            self._flushed = self.clock()
+            result = self.watch.run_pass(self.holder, self.lease_seconds, self._flush)
             metrics.watch_pass(result)
             self.post_pending()
             self._tell(result)
             return result
 
+    def _flush(self) -> None:
+        """Within a long pass, what it found so far is posted every NOTICE_FLUSH_SECONDS."""
+        if self.clock() - self._flushed >= NOTICE_FLUSH_SECONDS:
+            self._flushed = self.clock()
+            self.post_pending()
+
     def _tell(self, result: PassResult) -> None:
         """The audit channel hears once of each thing skipped, for as long as it stays skipped."""
-        if result.lost_lease or result.deferred:
-            return  # a pass cut short did not look at everything: what it did not skip may still be skipped
+        if result.lost_lease or not result.whole_cycle:
+            return  # a pass that did not look at everything: what it did not skip may still be skipped
         self.skipped = list(result.skipped)
         new = [s for s in result.skipped if s not in self._told]
         if new and self.tell_skipped is not None and not self.tell_skipped(new):
@@ -110,20 +123,22 @@ class Watcher:
         return self
 
     def stop(self, timeout: float = 30) -> None:
+        self.watch.share.stop()  # a pass waiting for its share ends there
         self._heartbeat.stop(timeout=timeout)
         self._timer.stop(timeout=timeout)
         self.store.release_watch_lease(self.holder)
 
 
-def watch_budget(planetscale: object) -> RequestBudget:
-    """The watch's share of this process's PlanetScale budget, per the limiter's period."""
+def watch_share(planetscale: object, share: float = DEFAULT_WATCH_SHARE) -> WatchShare:
+    """The watch's share of the PlanetScale budget (per the limiter's period), yielding while people need it."""
     limiter = planetscale.limiter if isinstance(planetscale, PlanetScaleClient) else None
-    if limiter is None:
-        return RequestBudget(DEFAULT_REQUEST_BUDGET)
-    return RequestBudget(max(1, int(limiter.requests * WATCH_SHARE)), limiter.per)
+    if limiter is None:  # a client without a budget of its own (tests): the share may go at once
+        return WatchShare(DEFAULT_REQUEST_BUDGET, burst=DEFAULT_REQUEST_BUDGET * 2 // 3)
+    assert isinstance(planetscale, PlanetScaleClient)
+    return WatchShare(max(1, int(limiter.requests * share)), limiter.per, people_first=planetscale.people_first)
 
 
 def build_watcher(deps: Dependencies, client: WebClient, every: float) -> Watcher:
     watch = Watch(deps.changes.planetscale, deps.store, lambda: deps.access.rules, deps.stale_factor,
-                  watch_budget(deps.changes.planetscale))
+                  watch_share(deps.changes.planetscale, deps.watch_share), progress=WatchProgress(deps.store))
     return Watcher(watch, deps.store, partial(post_notice, deps, client), every, partial(post_skipped, deps, client))

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.store import Store
-from bot.domain.request_budget import RequestBudget
+from bot.domain.watch_share import WatchShare
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackState
 from bot.runtime.settings import Settings
@@ -135,7 +135,7 @@ def fuzzed(settings: Settings, slack: SlackState, slack_server: tuple[SlackEmula
     for bot in make_bot(settings, slack, client, store, slack_server):
         bot.deps.audit_channel = CHANNEL
         watcher = build_watcher(bot.deps, bot.app.client, every=60)
-        watcher.watch.budget = RequestBudget(10**9)  # the examples come faster than any minute's share
+        watcher.watch.share = WatchShare(10**9)  # the examples come faster than any minute's share
         yield bot, watcher, planetscale
         watcher.stop()
     store.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,8 +20,7 @@ from watch_helpers import watched as watched  # the fixture
 
 from bot.adapters.planetscale import RetryPolicy
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.request_budget import RequestBudget
-from bot.domain.watch import PassResult
+from bot.domain.watch_share import WatchShare
 from bot.emulators.planetscale_state import ALL_ACCESSES, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from bot.emulators.slack import SlackEvent
 from bot.runtime.watch import Watcher, build_watcher
@@ -263,32 +262,28 @@ def test_a_deletion_rate_limited_when_confirmed_stops_the_asking_until_the_next_
     assert watch_pass(bot, watcher) == []
 
 
-def test_the_budget_running_out_at_a_confirming_get_loses_and_repeats_nothing(
+def test_a_pass_stopped_part_way_is_resumed_where_it_stopped_on_another_instance(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
-    """In one database a policy changed, one created and one deleted outside the bot; the pass's budget ends at the
-    GET that would confirm the deletion: what was saved before it is posted once, the deletion at the next pass."""
+    """The cursor is in the database: the next pass, on whichever instance holds the watch, reads the databases the
+    stopped one did not reach, and none it had read, before a new cycle begins."""
     bot, watcher = watched
     watch_pass(bot, watcher)
+    [billing] = list(planetscale.policies[("acme", "billing-db")])[:1]
+    planetscale.dashboard_change("acme", "billing-db", billing, retention_value=9)
     planetscale.dashboard_change("acme", "app-db", "bp03devday", retention_value=9)
-    with planetscale.lock:
-        planetscale.add_policy("acme", "app-db", "bpnewoutside", name="Made in the dashboard", created_at=just_now())
-    planetscale.dashboard_delete("acme", "app-db", "bp02prodwk")
+    stopped = watcher.watch.run_pass(watcher.holder, watcher.lease_seconds, after_each=watcher.watch.share.stop)
+    assert stopped.read == ["acme/app-db"] and stopped.deferred == ["acme/billing-db"]
+    watcher.store.release_watch_lease(watcher.holder)  # its process ends
+    other = build_watcher(bot.deps, bot.app.client, every=1)
     planetscale.clear_record()
-    watcher.watch.budget = 2  # the databases listed, then app-db's policies: the GET is one too many
-    result = watcher.run_once()
-    assert result is not None and result.deferred == ["acme/app-db", "acme/billing-db"]
-    assert [c.path.rsplit("/", 1)[-1] for c in planetscale.calls("GET")] == ["databases", "backup-policies"]
-    told = sorted(e.action for e in bot.audit.all() if e.actor == "outside-the-bot")
-    assert told == ["changed_outside", "created_outside"]  # saved before the GET, the deletion not yet
-    watcher.watch.budget = 100
-    watch_pass(bot, watcher)
-    watch_pass(bot, watcher)
-    actions = sorted((e.action, e.policy_id) for e in bot.audit.all() if e.actor == "outside-the-bot")
-    assert actions == [("changed_outside", "bp03devday"), ("created_outside", "bpnewoutside"),
-                       ("deleted_outside", "bp02prodwk")]
-    headlines = sorted(e.text.split(":")[2].strip() for e in bot.slack.events if e.kind == "message"
-                       and e.text.startswith(WATCH_HEADLINES) and "Backups" not in e.text)
-    assert headlines == ["Changed outside the bot", "Created outside the bot", "Deleted outside the bot"]
+    resumed = other.run_once()
+    assert resumed is not None and resumed.read == ["acme/billing-db"] and not resumed.whole_cycle
+    assert all("/app-db/" not in c.path for c in planetscale.calls())
+    changed = sorted(e.policy_id for e in bot.audit.all() if e.action == "changed_outside")
+    assert changed == sorted([billing, "bp03devday"])
+    again = other.run_once()
+    assert again is not None and again.read == ["acme/app-db", "acme/billing-db"] and again.whole_cycle
+    other.stop()
 
 
 def test_a_policy_created_outside_the_bot_is_posted_once_with_the_guardrails_it_breaks(
@@ -470,23 +465,68 @@ def test_a_change_outside_the_bot_back_to_an_earlier_bot_value_is_drift(
     assert "Changed outside the bot" in posted.text
 
 
-def test_a_database_larger_than_a_pass_does_not_starve_the_others(watched: tuple[Bot, Watcher],
-                                                                   planetscale: PlanetScaleState) -> None:
+class FakeTime:
+    """A clock that moves only when the watch waits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_the_watch_waits_for_its_share_and_sends_no_request_twice(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """Five requests a minute: a pass of nine waits for its turns (PlanetScale, counting over any minute, never
+    answers 429) and reads every database once: no call begun is given up and sent again."""
+    _, watcher = watched
+    time_ = FakeTime()
+    planetscale.clock, planetscale.rate_limit = time_.clock, (5, 60.0)
+    watcher.watch.share = share = WatchShare(5, clock=time_.clock, sleep=time_.sleep)
+    planetscale.clear_record()
+    result = watcher.run_once()
+    assert result is not None and result.read == ["acme/app-db", "acme/billing-db"] and result.whole_cycle
+    sent = [(c.path, tuple(sorted(c.query.items()))) for c in planetscale.calls()]
+    assert len(sent) == len(set(sent)) == share.taken > 5
+    assert planetscale.rate_limited == 0
+    assert time_.now - 1000.0 >= (len(sent) - share.burst) / share.rate - 1e-6  # it waited for them
+
+
+def test_a_change_is_seen_at_the_next_cycle_however_small_the_share(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
     bot, watcher = watched
-    minute = [0.0]
-    # Five requests a minute: billing-db fits in one (with the listing of databases); app-db alone does not.
-    watcher.watch.budget = RequestBudget(5, clock=lambda: minute[0])
-
-    def next_minute() -> PassResult | None:
-        minute[0] += 60
-        return watcher.run_once()
-
-    results = [next_minute() for _ in range(2)]
+    time_ = FakeTime()
+    watcher.watch.share = WatchShare(3, clock=time_.clock, sleep=time_.sleep)
+    watcher.run_once()
     [billing] = list(planetscale.policies[("acme", "billing-db")])[:1]
     planetscale.dashboard_change("acme", "billing-db", billing, retention_value=9)
-    results += [next_minute() for _ in range(3)]
-    assert sum("acme/billing-db" in r.read for r in results if r) >= 2  # a baseline, then a pass that sees it
+    result = watcher.run_once()
+    assert result is not None and result.read == ["acme/app-db", "acme/billing-db"]
     assert [e.policy_id for e in bot.audit.all() if e.action == "changed_outside"] == [billing]
+
+
+def test_backups_are_read_only_where_one_is_due(watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    watch_pass(bot, watcher)  # the first read: every policy's backups
+    planetscale.clear_record()
+    assert watch_pass(bot, watcher) == []
+    assert sorted(c.path for c in planetscale.calls()) == [  # the lists alone
+        "/organizations/acme/databases", "/organizations/acme/databases/app-db/backup-policies",
+        "/organizations/acme/databases/billing-db/backup-policies"]
+    planetscale.fail_backup("acme", "app-db", "bp03devday")  # a backup ran: PlanetScale's last_ran_at moves
+    planetscale.clear_record()
+    posted = watch_pass(bot, watcher)
+    assert [c.query["policy"] for c in planetscale.calls() if c.path.endswith("/backups")] == ["bp03devday"]
+    assert [p.text.split(":")[2].strip() for p in posted] == ["Backups in trouble"]
+    later = datetime.now(UTC) + timedelta(hours=13)  # past the next run of the 12-hourly policies
+    watcher.watch.now = lambda: later
+    planetscale.clear_record()
+    watch_pass(bot, watcher)
+    read = {c.query["policy"] for c in planetscale.calls() if c.path.endswith("/backups")}
+    assert {"bp01prod12h", "bp04billing"} <= read
 
 
 def test_a_revert_button_the_watch_never_posted_is_refused_and_recorded(watched: tuple[Bot, Watcher]) -> None:

@@ -15,10 +15,10 @@ from conftest import Bot
 from watch_helpers import watched as watched  # the fixture
 
 from bot.adapters.planetscale import PlanetScaleClient, parse_rate
-from bot.domain.request_budget import RequestBudget
+from bot.domain.watch_share import WatchShare
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.runtime.app import health_report
-from bot.runtime.watch import Watcher, build_watcher, watch_budget
+from bot.runtime.watch import Watcher, build_watcher, watch_share
 from handlers.watch import SKIPPED_HEADLINE
 
 
@@ -165,35 +165,47 @@ def test_a_database_with_a_hundred_development_branches_is_still_judged_and_says
     assert told and "branches are not read" in json.dumps(told[0].blocks)
 
 
-def test_the_watch_budget_counts_http_requests_retries_and_pages_included(
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_the_watch_share_counts_http_requests_retries_and_pages_included(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
     _, watcher = watched
-    watcher.watch.budget = RequestBudget(5)
+    time_ = FakeTime()
+    planetscale.clock, planetscale.rate_limit = time_.clock, (5, 60.0)
+    watcher.watch.share = share = WatchShare(5, clock=time_.clock, sleep=time_.sleep)
     planetscale.clear_record()
     planetscale.add_fault(Fault(status=503, times=None, path_contains="/backup-policies"))  # each call tried 4 times
     watcher.run_once()
-    assert 0 < len(planetscale.calls()) <= 5
+    assert share.taken == len(planetscale.calls()) == 9  # the databases, then two policy lists sent four times each
+    assert planetscale.rate_limited == 0  # never more than five in any minute
 
 
 def test_the_watch_keeps_to_its_share_per_minute_however_often_it_runs(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
     _, watcher = watched
-    now = [0.0]
-    watcher.watch.budget = RequestBudget(12, clock=lambda: now[0])
+    time_ = FakeTime()
+    planetscale.clock, planetscale.rate_limit = time_.clock, (12, 60.0)
+    watcher.watch.share = WatchShare(12, clock=time_.clock, sleep=time_.sleep)
     for _ in range(6):  # a pass every 10 seconds
         watcher.run_once()
-        now[0] += 10
-    within_a_minute = len(planetscale.calls())
-    assert 0 < within_a_minute <= 12
-    now[0] += 60
-    watcher.run_once()
-    assert len(planetscale.calls()) > within_a_minute  # the next minute has its share again
+        time_.now += 10
+    assert len(planetscale.calls()) > 12 and planetscale.rate_limited == 0
 
 
-def test_the_watch_takes_a_sixth_of_the_process_budget_and_commands_the_rest() -> None:
+def test_the_watch_takes_a_quarter_of_the_process_budget_and_commands_the_rest() -> None:
     client = PlanetScaleClient("id", "token", limiter=parse_rate("600/min"))
-    budget = watch_budget(client)
-    assert (budget.requests, budget.per) == (100, 60.0)
+    share = watch_share(client)
+    assert (share.requests, share.per) == (150, 60.0)
+    assert watch_share(client, 0.1).requests == 60
     client.close()
 
 

@@ -147,3 +147,18 @@ def test_worst_case_seconds_counts_the_limiters_longest_wait_on_every_attempt(
     limited = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, server.url + "/v1",
                                 limiter=RateLimiter(600, 60.0, max_wait=7.0))
     assert limited.worst_case_seconds() == unlimited.worst_case_seconds() + limited.retry.attempts * 7.0
+
+
+def test_the_emulator_can_say_when_its_window_admits_the_next_request(
+    planetscale_server: tuple[PlanetScaleEmulator, BackgroundServer], planetscale: PlanetScaleState,
+    clock: FakeClock
+) -> None:
+    """PlanetScale documents no Retry-After; with one (the emulator's option), the client says when to come back."""
+    planetscale.rate_limit, planetscale.rate_limit_retry_after = (2, 60.0), True
+    bot = client(planetscale_server[1], None)
+    bot.get_policy("acme", "app-db", "bp03devday")
+    clock.now += 15.0
+    bot.get_policy("acme", "app-db", "bp03devday")
+    with pytest.raises(RateLimited, match="Try again in 45 seconds"):
+        bot.get_policy("acme", "app-db", "bp03devday")
+    assert planetscale.rate_limited == 1
