@@ -18,7 +18,7 @@ from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.audit import AuditEvent
-from bot.domain.change_requests import OPEN_STATES, ChangeRequest, RequestState
+from bot.domain.change_requests import OPEN_STATES, ChangeRequest, PendingGroup, RequestState
 from bot.domain.ports import Claim
 from bot.domain.watch import Notice, NoticeKind, Seen
 
@@ -473,6 +473,70 @@ class Store:
             rows = conn.execute(query.order_by(change_requests.c.created_at).limit(limit)).mappings().all()
         return [_request(r) for r in rows]
 
+    def open_count(self) -> int:
+        """How many requests are open (for the metrics)."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests as r
+
+        with self.engine.connect() as conn:
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(r).where(
+                r.c.state.in_([s.value for s in OPEN_STATES]))) or 0)
+
+    def pending_groups(self, user: str, now: float) -> list[tuple[PendingGroup, int]]:
+        """Pending requests not expired at `now`, `user`'s own and those `user` has not approved, counted by what
+        access is judged on."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests as r
+
+        first, second = _targets(r)
+        own = r.c.requester == user
+        query = (sa.select(r.c.organization, r.c.database, r.c.channel, first, second, own, sa.func.count())
+                 .where(*_pending_now(r, now), sa.or_(own, _not_approved_by(r, user)))
+                 .group_by(r.c.organization, r.c.database, r.c.channel, first, second, own))
+        with self.engine.connect() as conn:
+            return [(PendingGroup(org, db, channel, (t1, t2 or t1), bool(mine)), int(count))
+                    for org, db, channel, t1, t2, mine, count in conn.execute(query)]
+
+    def pending_page(self, user: str, now: float, groups: Sequence[PendingGroup] | None,
+                     limit: int) -> list[ChangeRequest]:
+        """The oldest `limit` pending requests not expired at `now`: `user`'s own (`groups` None), or of `groups`
+        by others and not yet approved by `user`."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests as r
+
+        query = sa.select(r).where(*_pending_now(r, now))
+        if groups is None:
+            query = query.where(r.c.requester == user)
+        else:
+            first, second = _targets(r)
+            query = query.where(r.c.requester != user, _not_approved_by(r, user), sa.or_(*(
+                sa.and_(r.c.organization == g.organization, r.c.database == g.database, r.c.channel == g.channel,
+                        first == g.targets[0], sa.func.coalesce(second, first) == g.targets[1]) for g in groups)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(r.c.created_at).limit(limit)).mappings().all()
+        return [_request(row) for row in rows]
+
+    def reminders_due(self, moments: Sequence[tuple[str, float, float]], now: float) -> list[ChangeRequest]:
+        """Pending requests not expired where a moment (notice, share of life, seconds before) has passed and its
+        notice is not claimed; with a second's margin for the arithmetic (the caller checks each)."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests as r
+        from bot.adapters.schema import request_notices as n
+
+        if not moments:
+            return []
+        due = [sa.and_(r.c.created_at + (r.c.expires_at - r.c.created_at) * share - before <= now + 1,
+                       ~sa.exists().where(n.c.request_id == r.c.id, n.c.notice == notice))
+               for notice, share, before in moments]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(r).where(*_pending_now(r, now), sa.or_(*due))
+                                .order_by(r.c.created_at)).mappings().all()
+        return [_request(row) for row in rows]
+
     # --- audit trail -----------------------------------------------------------------------------------
 
     def record(self, event: AuditEvent) -> None:
@@ -495,16 +559,19 @@ class Store:
         """The newest entries of a database, or of the policies named by `policy_refs` (IDs or exact names)."""
         import sqlalchemy as sa
 
-        from bot.adapters.schema import audit_events
+        from bot.adapters.schema import audit_events as t
 
-        query = sa.select(audit_events).where(audit_events.c.organization == organization,
-                                              audit_events.c.database == database)
-        if policy_refs:
-            query = query.where(sa.or_(audit_events.c.policy_id.in_(list(policy_refs)),
-                                       audit_events.c.policy_name.in_(list(policy_refs))))
+        query = sa.select(t).where(t.c.organization == organization, t.c.database == database)
+        # One query a reference and a column, each down its own index from the newest: an OR of them made the
+        # database read its whole trail (or the policy's, sorted) for the newest few.
+        queries = [query.where(column == ref) for ref in dict.fromkeys(policy_refs)
+                   for column in (t.c.policy_id, t.c.policy_name)] or [query]
+        found: dict[int, Any] = {}
         with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(audit_events.c.seq.desc()).limit(limit)).mappings().all()
-        return [_event(r) for r in rows]
+            for each in queries:
+                for row in conn.execute(each.order_by(t.c.seq.desc()).limit(limit)).mappings():
+                    found[row["seq"]] = row
+        return [_event(found[seq]) for seq in sorted(found, reverse=True)[:limit]]
 
     def latest_of(self, actions: Sequence[str], limit: int) -> list[AuditEvent]:
         """The newest entries of these kinds, across databases (for a person's App Home), newest first."""
@@ -534,25 +601,46 @@ class Store:
                database: str | None = None, actor: str | None = None, batch: int = 500) -> Iterator[AuditEvent]:
         """Audit entries oldest first, read a batch at a time (constant memory however long the trail);
         `since` and `until` are times as entries write them (2026-01-31T00:00:00Z), `since` included."""
+        for row in self._event_rows(since, until, organization, database, actor, batch):
+            yield _event(row)
+
+    def event_values(self, since: str | None = None, until: str | None = None, organization: str | None = None,
+                     database: str | None = None, actor: str | None = None,
+                     batch: int = 2000) -> Iterator[dict[str, Any]]:
+        """`events` as each entry's fields and values, for an export: no entry is built only to be taken apart."""
+        names = [f.name for f in fields(AuditEvent)]
+        for row in self._event_rows(since, until, organization, database, actor, batch):
+            yield {name: row[name] for name in names}
+
+    def _event_rows(self, since: str | None, until: str | None, organization: str | None, database: str | None,
+                    actor: str | None, batch: int) -> Iterator[Any]:
         import sqlalchemy as sa
 
         from bot.adapters.schema import audit_events as t
 
         conditions = [c for c in (
-            t.c.at >= since if since else None, t.c.at < until if until else None,
             t.c.organization == organization if organization else None,
             t.c.database == database if database else None,
             t.c.actor == actor if actor else None) if c is not None]
-        last = 0
+        if since:
+            conditions.append(t.c.at >= since)
+        if until:
+            conditions.append(t.c.at < until)
+        # Between two times, in order of time down the index by time (then by entry, for the ties of a second);
+        # otherwise in the order written.
+        timed = bool(since or until)
+        order = (t.c.at, t.c.seq) if timed else (t.c.seq,)
+        after: tuple[Any, ...] | None = None
         while True:
+            query = sa.select(t).where(*conditions)
+            if after is not None:
+                query = query.where(sa.tuple_(*order) > sa.tuple_(*after) if timed else t.c.seq > after[0])
             with self.engine.connect() as conn:
-                rows = conn.execute(sa.select(t).where(t.c.seq > last, *conditions)
-                                    .order_by(t.c.seq).limit(batch)).mappings().all()
+                rows = conn.execute(query.order_by(*order).limit(batch)).mappings().all()
             if not rows:
                 return
-            for row in rows:
-                yield _event(row)
-            last = rows[-1]["seq"]
+            yield from rows
+            after = tuple(rows[-1][c.name] for c in order)
 
     def prune_events(self, before: str) -> tuple[int, int]:
         """Deletes the audit entries written before `before`, except those of a request still open (pending,
@@ -751,6 +839,23 @@ class Store:
 
 class _NotClaimed(Exception):
     pass
+
+
+def _pending_now(r: Any, now: float) -> tuple[Any, Any]:
+    return r.c.state == RequestState.PENDING.value, r.c.expires_at > now
+
+
+def _targets(r: Any) -> tuple[Any, Any]:
+    """The policy's target as asked and the new one of a move (NULL when it stays), as the JSON holds them."""
+    return r.c.before["target"].as_string(), r.c.changes["target"].as_string()
+
+
+def _not_approved_by(r: Any, user: str) -> Any:
+    import sqlalchemy as sa
+
+    from bot.adapters.schema import approvals as a
+
+    return ~sa.exists().where(a.c.request_id == r.c.id, a.c.approver == user)
 
 
 def _notice(row: Any) -> Notice:

@@ -32,6 +32,18 @@ CLOSED_STATES = (RequestState.APPLIED, RequestState.FAILED, RequestState.REJECTE
                  RequestState.EXPIRED)
 
 
+@dataclass(frozen=True)
+class PendingGroup:
+    """Pending requests alike in what access is judged on: where they are, the targets they touch, and whether
+    the person asking the store is their requester."""
+
+    organization: str
+    database: str
+    channel: str
+    targets: tuple[str, ...]
+    own: bool
+
+
 @dataclass
 class ChangeRequest:
     organization: str

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.domain.audit import AuditEvent
 from bot.domain.backups import Backup, Branch
-from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.change_requests import ChangeRequest, PendingGroup, RequestState
 from bot.domain.policy import BackupPolicy, PolicyUpdate
 
 # Called by the PlanetScale client before each HTTP request it sends (each page, each retry) in this context; it
@@ -138,6 +138,21 @@ class ChangeStore(Protocol):
                  updated_before: float | None = None, lease_before: float | None = None,
                  limit: int | None = 200) -> list[ChangeRequest]:
         """The oldest first; at most `limit` (None: all)."""
+        ...
+
+    def pending_groups(self, user: str, now: float) -> list[tuple[PendingGroup, int]]:
+        """Pending requests not expired at `now`, `user`'s own and those `user` has not approved, counted by group."""
+        ...
+
+    def pending_page(self, user: str, now: float, groups: Sequence[PendingGroup] | None,
+                     limit: int) -> list[ChangeRequest]:
+        """The oldest `limit` pending requests not expired at `now`: `user`'s own (`groups` None), or of `groups`
+        by others and not yet approved by `user`."""
+        ...
+
+    def reminders_due(self, moments: Sequence[tuple[str, float, float]], now: float) -> list[ChangeRequest]:
+        """Pending requests not expired where a moment (notice, share of life, seconds before) has passed and its
+        notice is not claimed; may include a few a moment later (the caller checks each)."""
         ...
 
     def add_approval(self, request_id: str, approver: str, record: AuditEvent | None = None) -> list[str] | None:

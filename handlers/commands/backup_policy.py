@@ -105,8 +105,9 @@ def run_help(deps: Dependencies, _: HelpCommand, caller: Caller) -> None:
 
 
 def run_pending(deps: Dependencies, _: PendingCommand, caller: Caller) -> None:
-    requests = deps.changes.pending_for(caller.user)
-    caller.say(f"{blocks.plural(len(requests), 'open request')}", blocks.pending_blocks(requests, caller.user))
+    pending = deps.changes.pending_for(caller.user, blocks.MAX_PENDING_SHOWN)
+    caller.say(f"{blocks.plural(pending.total, 'open request')}",
+               blocks.pending_blocks(pending.oldest(blocks.MAX_PENDING_SHOWN), pending.total, caller.user))
 
 
 def run_update(deps: Dependencies, parsed: UpdateCommand, caller: Caller) -> None:
