@@ -92,7 +92,7 @@ def run_mix(client: LoadClient, seconds: float, rate: float = 20.0, watch_every:
         env = emulators.bot_env(UNLIMITED_RATE)
         env["BACKUP_BOT_LOG_LEVEL"] = "INFO"  # its errors and warnings, and the watch's passes
         if watch_every:
-            env["BACKUP_BOT_WATCH_EVERY"] = str(int(watch_every))
+            env["BACKUP_BOT_WATCH_EVERY"] = f"{int(watch_every)}s"
         server = bot_server(env, "backup-bot serve (a steady mix)", profile=False)
         log_start = server.log.stat().st_size if server.log.exists() else 0
         server.start(slack.command(server.port, "help")[1])
