@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check bot handlers tests bench tools
 	$(BIN)/lint-imports
 	$(BIN)/python tools/private_names.py bot handlers
+	$(BIN)/python tools/import_cycles.py bot handlers
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

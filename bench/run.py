@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import FloorServer, LoadClient, http_request
-from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleEmulator, PlanetScaleState, seed_demo
+from bot.emulators.planetscale import PlanetScaleEmulator
+from bot.emulators.planetscale_demo import seed_demo
+from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleState
 from bot.emulators.serving import BackgroundServer, ThrowawayTLS
 from bot.emulators.slack import SlackEmulator, SlackEvent, SlackState, demo_slack_state
 from bot.emulators.slack_requests import block_actions_body, signed_headers, slash_command_body

@@ -18,9 +18,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
 
-from bot.domain.access import Action, Capability, DirectoryError
+from bot.domain.access import Capability
+from bot.domain.access_rules import Action
 from bot.domain.change_requests import ChangeRequest
 from bot.domain.changes import after_values, group_progress
+from bot.domain.group_directory import DirectoryError
 from bot.domain.policy import BackupPolicy
 from handlers import blocks
 from handlers.dependencies import Dependencies

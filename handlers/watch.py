@@ -15,7 +15,8 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
 from bot.domain.changes import unknown_button
 from bot.domain.policy import BackupPolicy, describe_schedule
-from bot.domain.watch import Notice, NoticeKind, Skipped
+from bot.domain.watch import Skipped
+from bot.domain.watch_state import Notice, NoticeKind
 from handlers import blocks
 from handlers.actions.requests import clicked_in, tell
 from handlers.dependencies import Dependencies

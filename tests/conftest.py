@@ -20,16 +20,13 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from bot.adapters.keepalive import KeepAliveTransport
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.store import Store, database_url
-from bot.domain.access import StaticRules, parse_rules
+from bot.domain.access_file import StaticRules
+from bot.domain.access_rules import parse_rules
 from bot.domain.audit import AuditEvent
 from bot.emulators.block_kit import ack_problems
-from bot.emulators.planetscale import (
-    DEMO_TOKEN,
-    DEMO_TOKEN_ID,
-    PlanetScaleEmulator,
-    PlanetScaleState,
-    seed_demo,
-)
+from bot.emulators.planetscale import PlanetScaleEmulator
+from bot.emulators.planetscale_demo import seed_demo
+from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackEvent, SlackState, demo_slack_state
 from bot.emulators.slack_requests import (

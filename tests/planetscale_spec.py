@@ -22,7 +22,7 @@ from openapi_core.templating.paths.exceptions import PathError
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.testing import MockRequest, MockResponse
 
-from bot.emulators.planetscale import FAULT_HEADER
+from bot.emulators.planetscale_state import FAULT_HEADER
 
 SPEC_PATH = Path(__file__).parent / "planetscale-openapi.yaml"
 SPEC_HOST = "https://api.planetscale.com"  # the spec's server is this host with the base path /v1

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from conftest import BOT_TOKEN, SIGNING_SECRET
 
-from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID
+from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID
 from bot.emulators.slack import SlackEvent
 from bot.emulators.slack_requests import block_actions_body, signed_headers, slash_command_body
 

@@ -19,7 +19,7 @@ from conftest import Bot
 from bot.adapters.schema import MIGRATIONS
 from bot.adapters.store import Store
 from bot.domain.audit import AuditEvent
-from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID
+from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID
 from bot.emulators.serving import free_port
 
 

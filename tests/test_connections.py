@@ -20,7 +20,8 @@ from bot.adapters.keepalive import KeepAlivePool, KeepAliveTransport
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.slack_http import SlackClient, SlackHttp
 from bot.domain.ports import Unavailable
-from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleEmulator, PlanetScaleState
+from bot.emulators.planetscale import PlanetScaleEmulator
+from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from bot.emulators.serving import BackgroundServer, ThrowawayTLS
 from bot.emulators.slack import MethodFault, SlackEmulator, SlackState
 from bot.runtime.app import build_app

@@ -9,7 +9,7 @@ from typing import Any
 
 from processes import access_rules, approve, command, post, serve_env, start, wait_until
 
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.serving import free_port
 from bot.emulators.slack import SlackState, SlackUser
 

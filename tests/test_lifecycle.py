@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 import httpx
 from processes import access_rules, command, post, serve_env, start, wait_until
 
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.serving import free_port
 from bot.emulators.slack import SlackState
 from bot.emulators.slack_requests import socket_envelope

@@ -13,7 +13,7 @@ import pytest
 from conftest import ALICE, CHANNEL, OPEN_RULES, SIGNING_SECRET, Bot, make_bot
 
 from bot.adapters.store import Store
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackState
 from bot.emulators.slack_requests import signed_headers
 from handlers.blocks import REVERT

@@ -11,7 +11,7 @@ import httpx
 from conftest import SIGNING_SECRET
 from processes import access_rules, command, serve_env, start, wait_until
 
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.serving import free_port
 from bot.emulators.slack import SlackState
 from bot.emulators.slack_requests import signed_headers

@@ -11,7 +11,7 @@ from typing import Any
 from conftest import BOT_TOKEN, SIGNING_SECRET, Bot
 from slack_bolt import BoltRequest
 
-from bot.emulators.planetscale import DEMO_TOKEN, Fault, PlanetScaleState
+from bot.emulators.planetscale_state import DEMO_TOKEN, Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
 from bot.emulators.slack_requests import APP_ID, TEAM_ID, signed_headers
 from bot.runtime.logs import configure

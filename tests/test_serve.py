@@ -16,7 +16,7 @@ import pytest
 from conftest import SIGNING_SECRET, Bot, acked_while
 
 from bot.adapters.schema import MIGRATIONS
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack_requests import signed_headers
 from bot.runtime.server import MAX_BODY_BYTES, create_asgi_app
@@ -190,7 +190,7 @@ def test_healthz_reflects_the_database_and_a_bad_access_reload(bot: Bot, tmp_pat
     import os
 
     from bot.adapters.store import Store
-    from bot.domain.access import AccessFile
+    from bot.domain.access_file import AccessFile
     from bot.runtime.app import health_report
 
     rules = tmp_path / "access.toml"

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 from processes import access_rules, command, serve_env, wait_until
 
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackState
 from bot.emulators.slack_requests import socket_envelope
 

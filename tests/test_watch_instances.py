@@ -9,8 +9,8 @@ from typing import Any
 from processes import access_rules, serve_env, start, wait_until
 
 from bot.adapters.store import Store
-from bot.domain.watch import DATABASE_READ
-from bot.emulators.planetscale import PlanetScaleState
+from bot.domain.watch_state import DATABASE_READ
+from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.serving import free_port
 from bot.emulators.slack import SlackState
 

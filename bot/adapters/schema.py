@@ -1,6 +1,6 @@
 """The database's tables and the numbered migrations.
 
-Apart from bot/adapters/store.py so that SQLAlchemy, a fifth of the start-up, is imported when the database is
+Apart from the store (bot/adapters/store/) so that SQLAlchemy, a fifth of the start-up, is imported when the database is
 first used rather than before the first ack.
 """
 

@@ -10,7 +10,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.planetscale import PlanetScaleClient
-from bot.domain.access import DEFAULT_GROUP_CACHE_MAX_AGE, DirectoryError, GroupDirectory, RoleLookup
+from bot.domain.access import RoleLookup
+from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE, DirectoryError, GroupDirectory
 from bot.domain.ports import PlanetScaleError
 
 

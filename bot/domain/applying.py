@@ -9,10 +9,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 
-from bot.domain.access import AccessControl, AccessRules, DirectoryError
+from bot.domain.access import AccessControl
+from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent, iso_of, moment_of
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.grammar import DatabaseRef
+from bot.domain.commands import DatabaseRef
+from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import (
     Asked,
     DirectoryFacts,

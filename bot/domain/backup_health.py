@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 
 from bot.domain.backups import Backup, PolicyHealth, branches_for, judge_health, now_utc
-from bot.domain.grammar import DatabaseRef
+from bot.domain.commands import DatabaseRef
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import PlanetScaleApi, PlanetScaleError
 

@@ -19,11 +19,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bot.domain.access import AccessControl, Action, Decision, DirectoryError
+from bot.domain.access import AccessControl, Decision
+from bot.domain.access_rules import Action
 from bot.domain.applying import Applying
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.grammar import DatabaseRef
+from bot.domain.commands import DatabaseRef
+from bot.domain.group_directory import DirectoryError
 from bot.domain.guardrails import Demand, demand, judge
 from bot.domain.judge import Asked, Refusal, Snapshot, Stage, Unchecked, Verdict, VerdictKind, counted
 from bot.domain.lifecycle import (

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bot.domain.access import AccessRules, Action, Rule, mentions
+from bot.domain.access import mentions
+from bot.domain.access_rules import AccessRules, Action, Rule
 from bot.domain.approval_groups import assign, missing
 from bot.domain.change_requests import ChangeRequest
 from bot.domain.guardrails import demand

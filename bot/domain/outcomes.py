@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from bot.domain.access import DirectoryError
 from bot.domain.approval_groups import assign
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.grammar import DatabaseRef
+from bot.domain.commands import DatabaseRef
+from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Verdict
 from bot.domain.policy import (
     BackupPolicy,

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.domain.access import AccessControl, Action, DirectoryError, reminder_at
+from bot.domain.access import AccessControl
+from bot.domain.access_rules import Action, reminder_at
 from bot.domain.change_requests import ChangeRequest, PendingGroup
+from bot.domain.group_directory import DirectoryError
 from bot.domain.ports import ChangeStore
 
 

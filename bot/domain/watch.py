@@ -27,24 +27,20 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-import threading
 import time
-import uuid
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from bot.domain.access import AccessRules
+from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_health
-from bot.domain.backups import Backup, Branch, PolicyHealth, parse_time
+from bot.domain.backups import PolicyHealth, parse_time
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.grammar import DatabaseRef
+from bot.domain.commands import DatabaseRef
 from bot.domain.guardrails import judge
-from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
+from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy
 from bot.domain.ports import (
     BadResponse,
     Forbidden,
@@ -56,145 +52,16 @@ from bot.domain.ports import (
     Unavailable,
     request_meter,
 )
+from bot.domain.request_budget import DEFAULT_REQUEST_BUDGET, OverBudget, ReadOnlyCalls, RequestBudget
+from bot.domain.watch_state import DATABASE_READ, DELETED_MARK, WATCH_ACTOR, Notice, NoticeKind, Seen, WatchStore
 
 log = logging.getLogger(__name__)
-DELETED_MARK = "deleted_outside_the_bot"  # in the last state seen of a policy that is gone
-# The policy ID of the row saved with a database's first read (no policy has an empty ID); marked deleted, so
-# that nothing, an instance of an earlier version included, ever takes it for a policy.
-DATABASE_READ = ""
-WATCH_ACTOR = "outside-the-bot"  # the actor of a change the bot did not make, in the audit trail
-# PlanetScale allows 600 requests a minute per token; the watch takes a sixth of the bot's budget, in requests per
-# minute whatever its interval, and people's commands keep the rest.
-WATCH_SHARE = 1 / 6
-DEFAULT_REQUEST_BUDGET = 100
+
+
 # How far apart the clocks of two instances may be when one applies and the other watches.
 CLOCK_MARGIN_SECONDS = 60.0
 # Beyond two intervals, how long a watcher may take over a pass before another instance takes the watch over.
 LEASE_MARGIN_SECONDS = 60.0
-
-
-class NoticeKind(StrEnum):
-    DRIFT = "drift"  # changed outside the bot
-    CREATED = "created"  # created outside the bot
-    DELETED = "deleted"  # deleted outside the bot
-    UNHEALTHY = "unhealthy"  # the last backup failed, or none succeeded for too long
-    RECOVERED = "recovered"
-
-
-@dataclass(frozen=True)
-class Notice:
-    """One thing the watch tells the audit channel, kept until it is posted."""
-
-    kind: NoticeKind
-    organization: str
-    database: str
-    policy_id: str
-    policy_name: str
-    detail: str
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-    fields: tuple[str, ...] = ()  # for drift: the fields changed outside the bot
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    created_at: float = field(default_factory=time.time)
-
-    @property
-    def db(self) -> DatabaseRef:
-        return DatabaseRef(self.organization, self.database)
-
-
-@dataclass(frozen=True)
-class Seen:
-    values: dict[str, Any]  # the policy as last seen
-    problem: str | None  # what was wrong with its backups when last read, or None
-    at: float
-
-
-class WatchStore(Protocol):
-    def take_watch_lease(self, holder: str, seconds: float) -> bool: ...
-
-    def release_watch_lease(self, holder: str) -> None: ...
-
-    def seen_policies(self, organization: str, database: str) -> dict[str, Seen]: ...
-
-    def save_seen(self, holder: str, organization: str, database: str, policy_id: str, values: dict[str, Any],
-                  notice: Notice | None, record: AuditEvent | None = None) -> bool: ...
-
-    def save_baseline(self, holder: str, organization: str, database: str,
-                      policies: dict[str, dict[str, Any]]) -> bool: ...
-
-    def save_problem(self, holder: str, organization: str, database: str, policy_id: str, problem: str | None,
-                     notice: Notice | None, record: AuditEvent | None = None) -> bool: ...
-
-    def policy_requests(self, organization: str, database: str, policy_id: str, states: Sequence[RequestState],
-                        updated_since: float | None = None) -> list[ChangeRequest]: ...
-
-    def record(self, event: AuditEvent) -> None: ...
-
-
-class OverBudget(Exception):
-    pass
-
-
-class RequestBudget:
-    """At most `requests` HTTP requests to PlanetScale in any `per` seconds (a sliding window), whatever the number
-    or the interval of the passes that send them: `take` before each request, OverBudget when the window is full."""
-
-    def __init__(self, requests: int, per: float = 60.0, clock: Callable[[], float] = time.monotonic):
-        self.requests, self.per, self.clock = requests, per, clock
-        self._sent: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"{self.requests} requests per {self.per:g} s"
-
-    def take(self) -> None:
-        with self._lock:
-            now = self.clock()
-            while self._sent and self._sent[0] <= now - self.per:
-                self._sent.popleft()
-            if len(self._sent) >= self.requests:
-                raise OverBudget
-            self._sent.append(now)
-
-    @property
-    def sent(self) -> int:
-        """Requests sent within the window, as of now."""
-        with self._lock:
-            now = self.clock()
-            return sum(1 for t in self._sent if t > now - self.per)
-
-
-class ReadOnlyCalls:
-    """PlanetScale for the watch: reads only. Its requests are counted by the budget through `request_meter`."""
-
-    def __init__(self, planetscale: PlanetScaleApi):
-        self.planetscale = planetscale
-
-    def list_policies(self, organization: str, database: str) -> list[BackupPolicy]:
-        return self.planetscale.list_policies(organization, database)
-
-    def get_policy(self, organization: str, database: str, policy_id: str) -> BackupPolicy:
-        return self.planetscale.get_policy(organization, database, policy_id)
-
-    def update_policy(self, organization: str, database: str, policy_id: str,
-                      update: PolicyUpdate) -> BackupPolicy:  # pragma: no cover - the watch never writes
-        raise AssertionError("the watch only reads")
-
-    def list_branches(self, organization: str, database: str) -> list[Branch]:
-        return self.planetscale.list_branches(organization, database)
-
-    def list_backups(self, organization: str, database: str, branch: str, policy_id: str,
-                     since: str | None = None) -> list[Backup]:
-        return self.planetscale.list_backups(organization, database, branch, policy_id, since)
-
-    def list_databases(self, organization: str) -> list[str]:
-        return self.planetscale.list_databases(organization)
-
-    def database_kind(self, organization: str, database: str) -> str:
-        return self.planetscale.database_kind(organization, database)
-
-    def worst_case_seconds(self) -> float:
-        return self.planetscale.worst_case_seconds()
 
 
 @dataclass(frozen=True)

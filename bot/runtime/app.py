@@ -15,7 +15,9 @@ from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.slack_directory import planetscale_roles, slack_groups
 from bot.adapters.slack_http import KeptAliveRespond, SlackClient, SlackHttp
 from bot.adapters.store import Store
-from bot.domain.access import AccessControl, AccessFile, AccessFileError, RulesSource
+from bot.domain.access import AccessControl
+from bot.domain.access_file import AccessFile, RulesSource
+from bot.domain.access_rules import AccessFileError
 from bot.domain.changes import ChangePath
 from bot.domain.reading import PolicyService
 from bot.runtime.executor import TrackedExecutor, delivering

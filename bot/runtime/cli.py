@@ -299,7 +299,8 @@ def run_emulator(host: str, port: int, slack_port: int | None) -> int:
 
     import uvicorn
 
-    from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleEmulator
+    from bot.emulators.planetscale import PlanetScaleEmulator
+    from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID
     from bot.emulators.serving import BackgroundServer
     from bot.emulators.slack import SlackEmulator, demo_slack_state
 

@@ -21,8 +21,9 @@ from typing import Any, TextIO
 from slack_bolt import BoltRequest
 
 from bot.adapters.planetscale import PlanetScaleClient
-from bot.domain.grammar import is_number
-from bot.emulators import planetscale as ps_emulator
+from bot.domain.setting_values import is_number
+from bot.emulators.planetscale import PlanetScaleEmulator
+from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackEvent, demo_slack_state
 from bot.emulators.slack_requests import (
@@ -62,16 +63,16 @@ class Console:
         self.slack = demo_slack_state(bot_token)
         self._servers = [BackgroundServer(SlackEmulator(self.slack)).start()]
         slack_url = self._servers[0].url
-        self.emulator: ps_emulator.PlanetScaleEmulator | None = None
+        self.emulator: PlanetScaleEmulator | None = None
         if settings.has_planetscale_token:
             planetscale = PlanetScaleClient(settings.planetscale_token_id or "", settings.planetscale_token or "",
                                             settings.planetscale_api_url, limiter=settings.planetscale_limiter())
             self.on_emulator = False
         else:
-            self.emulator = ps_emulator.PlanetScaleEmulator()
+            self.emulator = PlanetScaleEmulator()
             emulator = BackgroundServer(self.emulator).start()
             self._servers.append(emulator)
-            planetscale = PlanetScaleClient(ps_emulator.DEMO_TOKEN_ID, ps_emulator.DEMO_TOKEN, emulator.url + "/v1")
+            planetscale = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, emulator.url + "/v1")
             self.on_emulator = True
         self.signing_secret = secrets.token_hex(16)
         self.settings = replace(settings, slack_bot_token=bot_token, slack_signing_secret=self.signing_secret,
@@ -239,7 +240,7 @@ class Console:
             self.say(f"Unknown console command `{word}`: type a slash command such as /backup-policy help, "
                      "or `help`.")
 
-    def _emulated_policy(self, words: list[str], usage: str) -> tuple[ps_emulator.PlanetScaleState, str, str,
+    def _emulated_policy(self, words: list[str], usage: str) -> tuple[PlanetScaleState, str, str,
                                                                       str] | None:
         if self.emulator is None:
             self.say("Only on the bundled PlanetScale emulator: this console talks to a real PlanetScale.")

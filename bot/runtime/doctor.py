@@ -17,7 +17,8 @@ from slack_sdk.errors import SlackApiError
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.schema import MIGRATIONS
 from bot.adapters.store import Store
-from bot.domain.access import USER_ID, AccessFile, AccessFileError, AccessRules, Rule
+from bot.domain.access_file import AccessFile
+from bot.domain.access_rules import USER_ID, AccessFileError, AccessRules, Rule
 from bot.domain.ports import BadResponse, Forbidden, NotFound, PlanetScaleError, Unauthorized, Unavailable, Unreachable
 from bot.runtime.settings import Settings, SettingsError
 from handlers.blocks import plural

@@ -19,7 +19,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bot.adapters.planetscale import DEFAULT_API_URL as DEFAULT_PLANETSCALE_API_URL
 from bot.adapters.planetscale import RateLimiter, parse_rate
-from bot.domain.access import DEFAULT_GROUP_CACHE_MAX_AGE, parse_duration
+from bot.domain.access_rules import parse_duration
+from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # Always used with fullmatch: `$` would also accept a trailing newline.

@@ -14,16 +14,9 @@ from slack_sdk import WebClient
 
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.store import Store
-from bot.domain.watch import (
-    DEFAULT_REQUEST_BUDGET,
-    LEASE_MARGIN_SECONDS,
-    WATCH_SHARE,
-    Notice,
-    PassResult,
-    RequestBudget,
-    Skipped,
-    Watch,
-)
+from bot.domain.request_budget import DEFAULT_REQUEST_BUDGET, WATCH_SHARE, RequestBudget
+from bot.domain.watch import LEASE_MARGIN_SECONDS, PassResult, Skipped, Watch
+from bot.domain.watch_state import Notice
 from bot.runtime import metrics
 from bot.runtime.repeating import Repeating
 from handlers.dependencies import Dependencies

@@ -8,20 +8,19 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_sdk import WebClient
 
-from bot.domain.access import Action, Capability, DirectoryError, Rule
-from bot.domain.audit import AuditEvent, targets_of
+from bot.domain.access import Capability
+from bot.domain.access_rules import Action, Rule
+from bot.domain.audit import targets_of
 from bot.domain.changes import explain
-from bot.domain.grammar import (
+from bot.domain.commands import (
     Command,
     CommandError,
-    DatabaseRef,
     EditCommand,
     ExportCommand,
     HelpCommand,
@@ -31,38 +30,24 @@ from bot.domain.grammar import (
     ShowCommand,
     StatusCommand,
     UpdateCommand,
-    parse,
 )
-from bot.domain.policy import Target, describe_schedule
+from bot.domain.grammar import parse
+from bot.domain.group_directory import DirectoryError
+from bot.domain.policy import describe_schedule
 from bot.domain.ports import PlanetScaleError
+from bot.domain.read_gate import ALL_TARGETS
 from bot.domain.reading import PolicyNotFound
 from handlers import blocks
+from handlers.commands.caller import Caller, may_read, read_failed, readable_targets, refuse
 from handlers.commands.export import run_export
 from handlers.commands.status import run_status
 from handlers.dependencies import Dependencies
-from handlers.posting import report_change, say_privately
+from handlers.posting import report_change
 from handlers.views.edit import open_edit
 
 log = logging.getLogger(__name__)
 COMMAND = "/backup-policy"
 HISTORY_LIMIT = 25
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who typed the command, where, and how to answer them."""
-
-    user: str
-    channel: str
-    command: str
-    respond: Respond
-    client: WebClient
-
-    def say(self, text: str, result_blocks: list[dict[str, Any]] | None = None) -> None:
-        say_privately(self.respond, text, result_blocks)
-
-    def warn(self, message: str) -> None:
-        say_privately(self.respond, blocks.error_text(message))
 
 
 def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: Respond,
@@ -114,42 +99,6 @@ def run_update(deps: Dependencies, parsed: UpdateCommand, caller: Caller) -> Non
     outcome = deps.changes.ask(caller.user, caller.channel, parsed.db, parsed.policy, parsed.update, parsed.reason,
                                dry_run=parsed.dry_run)
     report_change(deps, caller.client, outcome, caller.respond)
-
-
-def may_read(deps: Dependencies, db: DatabaseRef, caller: Caller) -> bool:
-    """Before anything is read from PlanetScale: is this person named by a rule for this database, here?"""
-    try:
-        seen = deps.access.may_see_database(caller.user, db.organization, db.database, caller.channel)
-    except DirectoryError as exc:
-        refuse(deps, db, caller, explain(exc))
-        return False
-    if not seen.allowed:
-        refuse(deps, db, caller, seen.reason)
-    return seen.allowed
-
-
-ALL_TARGETS = frozenset(t.value for t in Target)
-
-
-def readable_targets(deps: Dependencies, db: DatabaseRef, caller: Caller) -> set[str]:
-    return {t for t in ALL_TARGETS
-            if deps.access.decide(caller.user, Action.READ, db.organization, db.database, [t],
-                                  caller.channel).allowed}
-
-
-def refuse(deps: Dependencies, db: DatabaseRef, caller: Caller, reason: str, policy_id: str | None = None) -> None:
-    deps.store.record(AuditEvent(action="refused", actor=caller.user, organization=db.organization,
-                                 database=db.database, policy_id=policy_id, detail=reason, channel=caller.channel))
-    caller.warn(reason)
-
-
-def read_failed(deps: Dependencies, db: DatabaseRef, caller: Caller, what: str, exc: Exception) -> None:
-    """A failed read is answered and, when PlanetScale failed, put on the record too."""
-    if isinstance(exc, PlanetScaleError):
-        deps.store.record(AuditEvent(action="failed", actor=caller.user, organization=db.organization,
-                                     database=db.database, detail=f"{what}: {exc.user_message}",
-                                     channel=caller.channel))
-    caller.warn(explain(exc))
 
 
 def run_list(deps: Dependencies, parsed: ListCommand, caller: Caller) -> None:

@@ -8,9 +8,9 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.domain.access import DirectoryError
 from bot.domain.audit import AuditEvent
 from bot.domain.changes import explain
+from bot.domain.commands import DatabaseRef, ExportCommand
 from bot.domain.export import (
     MAX_DATABASES,
     Export,
@@ -23,12 +23,12 @@ from bot.domain.export import (
     terraform_keeps,
     terraform_units,
 )
-from bot.domain.grammar import DatabaseRef, ExportCommand
+from bot.domain.group_directory import DirectoryError
 from bot.domain.ports import PlanetScaleError
 from handlers import blocks
+from handlers.commands.caller import Caller, may_read, read_failed, readable_targets, refuse
 
 if TYPE_CHECKING:
-    from handlers.commands.backup_policy import Caller
     from handlers.dependencies import Dependencies
 
 CODE_FENCE = "```"
@@ -180,8 +180,6 @@ def organization_readable(deps: Dependencies, caller: Caller, organization: str)
 
 
 def run_export(deps: Dependencies, parsed: ExportCommand, caller: Caller) -> None:
-    from handlers.commands.backup_policy import may_read, read_failed, readable_targets, refuse
-
     asked, chosen = parsed.db, ExportFormat(parsed.format)
     glob = is_glob(asked.database)
     try:

@@ -6,18 +6,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.domain.backup_health import read_health
-from bot.domain.grammar import StatusCommand
+from bot.domain.commands import StatusCommand
 from bot.domain.ports import PlanetScaleError
 from handlers import blocks
+from handlers.commands.caller import Caller, may_read, read_failed, readable_targets
 
 if TYPE_CHECKING:
-    from handlers.commands.backup_policy import Caller
     from handlers.dependencies import Dependencies
 
 
 def run_status(deps: Dependencies, parsed: StatusCommand, caller: Caller) -> None:
-    from handlers.commands.backup_policy import may_read, read_failed, readable_targets
-
     if not may_read(deps, parsed.db, caller):
         return
     visible = readable_targets(deps, parsed.db, caller)

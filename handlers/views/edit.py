@@ -13,7 +13,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.domain.changes import ChangePlan, OutcomeKind
-from bot.domain.grammar import MAX_REASON_LENGTH, DatabaseRef, database_ref, is_number, is_slug
+from bot.domain.commands import DatabaseRef, database_ref, is_slug
+from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.guardrails import Demand
 from bot.domain.policy import (
     EDITABLE_FIELDS,
@@ -25,6 +26,7 @@ from bot.domain.policy import (
     control_character,
     invisible_character,
 )
+from bot.domain.setting_values import is_number
 from handlers import blocks
 from handlers.dependencies import Dependencies
 from handlers.posting import publish, say_privately

@@ -13,11 +13,13 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bot.domain.access import Capability, Rule
+from bot.domain.access import Capability
+from bot.domain.access_rules import Rule
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePlan
-from bot.domain.grammar import MAX_REASON_LENGTH, SLUG, DatabaseRef
+from bot.domain.commands import SLUG, DatabaseRef
+from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.policy import MAX_INT32, BackupPolicy, PolicyUpdate
 from bot.emulators.block_kit import check_message, view_problems
 from handlers import blocks

@@ -11,9 +11,11 @@ from conftest import Bot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.domain.grammar import CommandError, UpdateCommand, parse
+from bot.domain.commands import CommandError, UpdateCommand
+from bot.domain.grammar import parse
 from bot.domain.policy import BackupPolicy, check_change
-from bot.emulators.planetscale import PlanetScaleState, validate_policy_body
+from bot.emulators.planetscale_checks import validate_policy_body
+from bot.emulators.planetscale_state import PlanetScaleState
 from handlers.views.edit import EditMetadata, validate
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1500"))

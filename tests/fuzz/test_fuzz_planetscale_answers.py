@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.store import Store
-from bot.domain.watch import RequestBudget
+from bot.domain.request_budget import RequestBudget
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackState
 from bot.runtime.settings import Settings

@@ -26,11 +26,13 @@ from slack_bolt import BoltRequest
 from bot.adapters.keepalive import KeepAliveTransport
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.store import Store
-from bot.domain.access import StaticRules, parse_rules
+from bot.domain.access_file import StaticRules
+from bot.domain.access_rules import parse_rules
 from bot.domain.change_requests import CLOSED_STATES, RequestState
 from bot.domain.judge import Asked, DirectoryFacts, Snapshot, Stage, VerdictKind, judge
 from bot.domain.policy import BackupPolicy
-from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState, seed_demo
+from bot.emulators.planetscale_demo import seed_demo
+from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from bot.emulators.slack import SlackState, SlackUser
 from bot.emulators.slack_requests import signed_headers
 from bot.runtime.settings import Settings

@@ -9,9 +9,9 @@ import pytest
 from approval_helpers import ALICE, BOB, CAROL, PROD, RULES, approvals_bot, latest_view, request_id, request_message
 from conftest import Bot
 
-from bot.domain.access import AccessFileError, parse_rules
+from bot.domain.access_rules import AccessFileError, parse_rules
 from bot.domain.change_requests import RequestState
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 from handlers.blocks import APPROVE, REVERT
 
 __all__ = ["approvals_bot"]  # a fixture, used by name

@@ -14,7 +14,7 @@ from conftest import SIGNING_SECRET, Bot, Reply
 from slack_bolt import BoltRequest
 
 from bot.domain.audit import AuditEvent
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
 from bot.emulators.slack_requests import app_home_opened_body, block_actions_body, signed_headers
 from handlers.blocks import APPROVE, CANCEL, REJECT

@@ -10,7 +10,7 @@ from typing import Any
 from conftest import Bot
 
 from bot.domain.grammar import MAX_REASON_LENGTH
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 from handlers.blocks import MAX_PRIVATE_METADATA
 
 DEV = "bp03devday"

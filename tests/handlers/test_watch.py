@@ -20,8 +20,9 @@ from watch_helpers import watched as watched  # the fixture
 
 from bot.adapters.planetscale import RetryPolicy
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.watch import PassResult, RequestBudget
-from bot.emulators.planetscale import ALL_ACCESSES, DEMO_TOKEN_ID, Fault, PlanetScaleState
+from bot.domain.request_budget import RequestBudget
+from bot.domain.watch import PassResult
+from bot.emulators.planetscale_state import ALL_ACCESSES, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from bot.emulators.slack import SlackEvent
 from bot.runtime.watch import Watcher, build_watcher
 from handlers.blocks import APPROVE

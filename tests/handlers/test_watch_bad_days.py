@@ -15,8 +15,8 @@ from conftest import Bot
 from watch_helpers import watched as watched  # the fixture
 
 from bot.adapters.planetscale import PlanetScaleClient, parse_rate
-from bot.domain.watch import RequestBudget
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.domain.request_budget import RequestBudget
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.runtime.app import health_report
 from bot.runtime.watch import Watcher, build_watcher, watch_budget
 from handlers.watch import SKIPPED_HEADLINE
@@ -238,7 +238,7 @@ def test_a_policy_created_through_the_api_is_told_as_created_and_not_as_in_troub
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, planetscale_server: Any) -> None:
     import httpx
 
-    from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID
+    from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID
 
     bot, watcher = watched
     watch_pass(bot, watcher)
@@ -311,7 +311,7 @@ def test_a_notice_slack_refuses_for_its_content_is_told_plainly_and_holds_up_no_
 
 def test_a_kept_notice_whose_state_cannot_be_read_is_told_plainly_and_holds_up_no_other(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
-    from bot.domain.watch import Notice, NoticeKind
+    from bot.domain.watch_state import Notice, NoticeKind
 
     bot, watcher = watched
     watch_pass(bot, watcher)

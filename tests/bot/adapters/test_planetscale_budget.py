@@ -13,7 +13,8 @@ import pytest
 
 from bot.adapters.planetscale import PlanetScaleClient, RateLimiter, RetryPolicy, parse_rate
 from bot.domain.ports import RateLimited
-from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleEmulator, PlanetScaleState
+from bot.emulators.planetscale import PlanetScaleEmulator
+from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
 
 

@@ -22,7 +22,7 @@ from bot.domain.ports import (
     Unauthorized,
     Unavailable,
 )
-from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
+from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
 
 
 def test_service_token_header_and_paths(planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState) -> None:

@@ -210,7 +210,7 @@ def test_a_database_made_with_short_name_columns_takes_any_name_once_migrated(po
 
 def test_a_watch_notice_claim_ends_and_its_holder_may_take_it_again(clocked: tuple[Store, list[float]]) -> None:
     from bot.adapters.schema import schema_version
-    from bot.domain.watch import Notice, NoticeKind
+    from bot.domain.watch_state import Notice, NoticeKind
 
     store, now = clocked
     with store.engine.begin() as conn:  # a database migrated before notices were claimed for a while

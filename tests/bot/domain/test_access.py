@@ -9,16 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.access import (
-    AccessControl,
-    AccessFile,
-    AccessFileError,
-    Action,
-    DirectoryError,
-    GroupDirectory,
-    StaticRules,
-    parse_rules,
-)
+from bot.domain.access import AccessControl
+from bot.domain.access_file import AccessFile, StaticRules
+from bot.domain.access_rules import AccessFileError, Action, parse_rules
+from bot.domain.group_directory import DirectoryError, GroupDirectory
 
 CONTRACT_SAMPLE = """
 [approvals]

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain.access import AccessFileError, describe_approvals, parse_rules
+from bot.domain.access import describe_approvals
+from bot.domain.access_rules import AccessFileError, parse_rules
 from bot.domain.approval_groups import assign, missing
 
 LEADS, SECURITY = "@dba-leads", "@security"

@@ -19,10 +19,13 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.store import Store
-from bot.domain.access import StaticRules, parse_rules
+from bot.domain.access_file import StaticRules
+from bot.domain.access_rules import parse_rules
 from bot.domain.change_requests import RequestState
 from bot.domain.changes import ChangePath
-from bot.emulators.planetscale import PlanetScaleEmulator, PlanetScaleState, seed_demo
+from bot.emulators.planetscale import PlanetScaleEmulator
+from bot.emulators.planetscale_demo import seed_demo
+from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackState
 from bot.runtime.app import build_dependencies
 from bot.runtime.executor import TrackedExecutor
@@ -149,7 +152,7 @@ def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
         @rule(days=st.integers(1, 6))
         def ask(self, days: int) -> None:
             def asking() -> None:
-                from bot.domain.grammar import DatabaseRef
+                from bot.domain.commands import DatabaseRef
                 from bot.domain.policy import PolicyUpdate
 
                 outcome = self.changes.ask(ALICE, "C0DBAOPS01", DatabaseRef("acme", "app-db"), POLICY,

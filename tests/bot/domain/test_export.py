@@ -19,6 +19,7 @@ from export_code import hcl_literal, parsed_imports, parsed_resources
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.domain.commands import DatabaseRef
 from bot.domain.export import (
     ExportedDatabase,
     chunks,
@@ -29,7 +30,6 @@ from bot.domain.export import (
     terraform_keeps,
     terraform_units,
 )
-from bot.domain.grammar import DatabaseRef
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import Unavailable
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain.grammar import (
+from bot.domain.commands import (
     CommandError,
     DatabaseRef,
     EditCommand,
@@ -17,12 +17,10 @@ from bot.domain.grammar import (
     ListCommand,
     PendingCommand,
     ShowCommand,
-    Token,
     UpdateCommand,
-    parse,
-    tokenize,
-    tokenize_runs,
 )
+from bot.domain.grammar import parse
+from bot.domain.tokens import Token, tokenize, tokenize_runs
 
 DB = DatabaseRef("acme", "app-db")
 
@@ -261,7 +259,7 @@ def test_a_formula_in_a_reason_is_text_and_is_kept_as_typed() -> None:
 ])
 def test_export_takes_a_database_or_a_glob_and_a_format(text: str, organization: str, database: str,
                                                         chosen: str) -> None:
-    from bot.domain.grammar import ExportCommand
+    from bot.domain.commands import ExportCommand
 
     assert parse(text) == ExportCommand(DatabaseRef(organization, database), chosen)
 

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.domain.access import AccessRules, parse_rules
+from bot.domain.access_rules import AccessRules, parse_rules
 from bot.domain.judge import Asked, DirectoryFacts, Refusal, Snapshot, Stage, Unchecked, VerdictKind, judge
 from bot.domain.policy import BackupPolicy
 

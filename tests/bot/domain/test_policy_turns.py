@@ -9,7 +9,7 @@ from conftest import SIGNING_SECRET, Bot
 from slack_bolt import BoltRequest
 
 from bot.domain.changes import PolicyTurns
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack_requests import signed_headers
 
 

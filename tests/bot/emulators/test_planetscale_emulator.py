@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleState, next_run
+from bot.emulators.planetscale_schedule import next_run
+from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleState
 
 
 @pytest.fixture

@@ -14,14 +14,9 @@ from planetscale_spec import ERRORS_BEYOND_THE_SPEC, SPEC_PATH, Exchange, SpecJu
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import status_code_conformance
 
-from bot.emulators.planetscale import (
-    DEMO_TOKEN,
-    DEMO_TOKEN_ID,
-    FAULT_HEADER,
-    PlanetScaleEmulator,
-    PlanetScaleState,
-    seed_demo,
-)
+from bot.emulators.planetscale import PlanetScaleEmulator
+from bot.emulators.planetscale_demo import seed_demo
+from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, FAULT_HEADER, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
 
 AUTHORIZATION = {"Authorization": f"{DEMO_TOKEN_ID}:{DEMO_TOKEN}"}

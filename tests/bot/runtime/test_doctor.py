@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from bot.adapters.store import Store
-from bot.emulators.planetscale import ALL_ACCESSES, Fault, PlanetScaleState
+from bot.emulators.planetscale_state import ALL_ACCESSES, Fault, PlanetScaleState
 from bot.emulators.slack import SlackState
 from bot.runtime.doctor import METHOD_SCOPES, REQUIRED_SCOPES, check
 from bot.runtime.settings import Settings

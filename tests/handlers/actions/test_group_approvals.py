@@ -6,7 +6,7 @@ from __future__ import annotations
 from approval_helpers import CAROL, LEADS, RULES, approvals_bot, ask, latest_view, request_id, thread_of
 from conftest import Bot
 
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackUser
 from handlers.blocks import APPROVE
 

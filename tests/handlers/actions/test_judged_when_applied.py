@@ -15,7 +15,7 @@ from slack_bolt import BoltRequest
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.store import Store
 from bot.domain.change_requests import RequestState
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack_requests import signed_headers
 from handlers.blocks import APPROVE, REVERT
 
@@ -256,7 +256,7 @@ def test_a_directory_hiccup_at_approval_keeps_the_request_open(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
     message = ask(approvals_bot)
-    from bot.domain.access import DirectoryError
+    from bot.domain.group_directory import DirectoryError
 
     groups = approvals_bot.deps.access.groups
     real = groups.members

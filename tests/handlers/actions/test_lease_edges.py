@@ -10,7 +10,7 @@ from conftest import Bot
 
 from bot.domain.change_requests import RequestState
 from bot.domain.ports import Unreachable
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 from handlers.blocks import APPROVE
 
 __all__ = ["approvals_bot"]  # a fixture, used by name

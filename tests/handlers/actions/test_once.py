@@ -13,7 +13,7 @@ from approval_helpers import ALICE, CAROL, LEADS, approvals_bot, ask, request_id
 from conftest import Bot
 
 from bot.adapters.schema import change_requests
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 from handlers.blocks import APPROVE, CANCEL, REJECT
 
 __all__ = ["approvals_bot"]  # a fixture, used by name

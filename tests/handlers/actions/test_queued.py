@@ -14,7 +14,7 @@ from conftest import CHANNEL, Bot
 
 from bot.adapters.schema import policy_leases
 from bot.domain.ports import Unreachable
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
 DEV = "bp03devday"  # development: no approval needed

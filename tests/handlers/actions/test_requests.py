@@ -25,7 +25,7 @@ from conftest import CHANNEL, Bot
 from bot.adapters.schema import change_requests
 from bot.adapters.store import Store
 from bot.domain.audit import AuditEvent
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 from handlers.blocks import APPROVE, CANCEL, REJECT, REVERT
 
 __all__ = ["approvals_bot"]  # a fixture, used by name

@@ -6,7 +6,7 @@ from __future__ import annotations
 from approval_helpers import ALICE, approvals_bot
 from conftest import Bot
 
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 from handlers.blocks import REVERT
 
 __all__ = ["approvals_bot"]  # a fixture, used by name

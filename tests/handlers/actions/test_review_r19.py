@@ -16,7 +16,7 @@ from slack_bolt import BoltRequest
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.domain.change_requests import RequestState
 from bot.domain.ports import Unreachable
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack_requests import signed_headers
 from handlers.blocks import APPROVE, REVERT
 

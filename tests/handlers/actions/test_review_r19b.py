@@ -27,7 +27,7 @@ from conftest import SIGNING_SECRET, Bot
 from slack_bolt import BoltRequest
 
 from bot.domain.change_requests import RequestState
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
 from bot.emulators.slack_requests import signed_headers
 from bot.runtime.watch import build_watcher

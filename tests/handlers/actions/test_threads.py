@@ -25,7 +25,7 @@ from approval_helpers import (
 from conftest import Bot
 
 from bot.adapters.schema import change_requests
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import MethodFault
 from handlers.blocks import APPROVE, CANCEL, REJECT
 

@@ -12,7 +12,7 @@ import pytest
 from access_rules import STRICT_BEFORE_OPEN
 from conftest import CHANNEL, Bot
 
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.runtime.settings import Settings
 
 ALICE, BOB, CAROL, DAVE = "U0ALICE001", "U0BOB00001", "U0CAROL001", "U0DAVE0001"

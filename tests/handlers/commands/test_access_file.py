@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import ALICE, Bot
 
-from bot.domain.access import AccessFile
+from bot.domain.access_file import AccessFile
 from bot.domain.change_requests import RequestState
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 
 RULES = """[approvals]
 expire_after = "{expire}"

@@ -6,7 +6,7 @@ import json
 
 from conftest import Bot
 
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackState
 
 CAROL = "U0CAROL001"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import ALICE, CHANNEL, SIGNING_SECRET, Bot, acked_while
 
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
 from bot.emulators.slack_requests import signed_headers
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.domain.export import MAX_DATABASES, TERRAFORM_ARGUMENTS
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
 
 BOB = "U0BOB00001"

@@ -7,7 +7,7 @@ import pytest
 from access_rules import by_target
 from conftest import Bot
 
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 
 ALICE, BOB = "U0ALICE001", "U0BOB00001"
 DEV, PROD = "bp03devday", "bp01prod12h"

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from conftest import Bot
 
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.runtime.settings import Settings
 
 PROD, WEEKLY, DEV = "bp01prod12h", "bp02prodwk", "bp03devday"

@@ -12,7 +12,7 @@ from access_rules import STRICT_BEFORE_OPEN, by_target
 from conftest import SIGNING_SECRET, Bot, acked_while
 from slack_bolt import BoltRequest
 
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack_requests import block_actions_body, signed_headers, state_values
 from handlers.blocks import EDIT
 

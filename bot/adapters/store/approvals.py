@@ -1,0 +1,56 @@
+"""Approvals of a request, each person's counted once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.adapters.store.audit import AuditTrail
+from bot.adapters.store.rows import log_event
+from bot.domain.audit import AuditEvent
+
+
+class Approvals(AuditTrail):
+    def add_approval(self, request_id: str, approver: str, record: AuditEvent | None = None) -> list[str] | None:
+        """Count one approval once, recording `record` with it; returns all approvers so far, or None (nothing
+        recorded) if this one had approved already."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import SELECT_APPROVERS, approvals, change_requests
+
+        with self.engine.begin() as conn:
+            # Approvals of one request take turns: two clicked together each count the other's (PostgreSQL's read
+            # committed would otherwise let each see only its own row). SQLite's BEGIN IMMEDIATE serializes already.
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.select(change_requests.c.id).where(change_requests.c.id == request_id)
+                             .with_for_update())
+            try:  # the primary key (request, approver) refuses a second approval by the same person
+                with conn.begin_nested():
+                    conn.execute(approvals.insert().values(request_id=request_id, approver=approver, at=self.clock()))
+            except sa.exc.IntegrityError:
+                return None
+            logged = self._insert_event(conn, record)
+            approved_by = list(conn.scalars(SELECT_APPROVERS, {"request_id": request_id}))
+        log_event(logged)
+        return approved_by
+
+    def approvers_of(self, request_id: str) -> list[str]:
+        from bot.adapters.schema import SELECT_APPROVERS
+
+        with self.engine.connect() as conn:
+            return list(conn.scalars(SELECT_APPROVERS, {"request_id": request_id}))
+
+    def approvers_by_request(self, request_ids: Sequence[str]) -> dict[str, list[str]]:
+        """`approvers_of` for many requests in one query: every ID is a key, in the order of approval."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import approvals
+
+        found: dict[str, list[str]] = {request_id: [] for request_id in request_ids}
+        if not found:
+            return found
+        with self.engine.connect() as conn:
+            for request_id, approver in conn.execute(
+                    sa.select(approvals.c.request_id, approvals.c.approver)
+                    .where(approvals.c.request_id.in_(list(found))).order_by(approvals.c.at)):
+                found[request_id].append(approver)
+        return found

@@ -1,0 +1,137 @@
+"""The audit trail: entries written inside a caller's transaction or on their own, and read back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+from bot.adapters.store.connection import Connected
+from bot.adapters.store.rows import columns, event_of, log_event
+from bot.domain.audit import AuditEvent
+from bot.domain.change_requests import OPEN_STATES
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+
+class AuditTrail(Connected):
+    def record(self, event: AuditEvent) -> None:
+        with self.engine.begin() as conn:
+            logged = self._insert_event(conn, event)
+        log_event(logged)
+
+    @staticmethod
+    def _insert_event(conn: Connection, event: AuditEvent | None) -> dict[str, Any] | None:
+        """Put `event` on the audit trail inside `conn`'s transaction; its values, to log once committed."""
+        from bot.adapters.schema import INSERT_EVENT
+
+        if event is None:
+            return None
+        values = columns(event)
+        conn.execute(INSERT_EVENT, values)
+        return values
+
+    def latest(self, organization: str, database: str, policy_refs: Sequence[str], limit: int) -> list[AuditEvent]:
+        """The newest entries of a database, or of the policies named by `policy_refs` (IDs or exact names)."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import audit_events as t
+
+        query = sa.select(t).where(t.c.organization == organization, t.c.database == database)
+        # One query a reference and a column, each down its own index from the newest: an OR of them made the
+        # database read its whole trail (or the policy's, sorted) for the newest few.
+        queries = [query.where(column == ref) for ref in dict.fromkeys(policy_refs)
+                   for column in (t.c.policy_id, t.c.policy_name)] or [query]
+        found: dict[int, Any] = {}
+        with self.engine.connect() as conn:
+            for each in queries:
+                for row in conn.execute(each.order_by(t.c.seq.desc()).limit(limit)).mappings():
+                    found[row["seq"]] = row
+        return [event_of(found[seq]) for seq in sorted(found, reverse=True)[:limit]]
+
+    def latest_of(self, actions: Sequence[str], limit: int) -> list[AuditEvent]:
+        """The newest entries of these kinds, across databases (for a person's App Home), newest first."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import audit_events
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(audit_events).where(audit_events.c.action.in_(list(actions)))
+                                .order_by(audit_events.c.seq.desc()).limit(limit)).mappings().all()
+        return [event_of(r) for r in rows]
+
+    def events_of_request(self, request_id: str) -> list[AuditEvent]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import audit_events
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(audit_events).where(audit_events.c.request_id == request_id)
+                                .order_by(audit_events.c.seq)).mappings().all()
+        return [event_of(r) for r in rows]
+
+    def all_events(self, batch: int = 500) -> Iterator[AuditEvent]:
+        return self.events(batch=batch)
+
+    def events(self, since: str | None = None, until: str | None = None, organization: str | None = None,
+               database: str | None = None, actor: str | None = None, batch: int = 500) -> Iterator[AuditEvent]:
+        """Audit entries oldest first, read a batch at a time (constant memory however long the trail);
+        `since` and `until` are times as entries write them (2026-01-31T00:00:00Z), `since` included."""
+        for row in self._event_rows(since, until, organization, database, actor, batch):
+            yield event_of(row)
+
+    def event_values(self, since: str | None = None, until: str | None = None, organization: str | None = None,
+                     database: str | None = None, actor: str | None = None,
+                     batch: int = 2000) -> Iterator[dict[str, Any]]:
+        """`events` as each entry's fields and values, for an export: no entry is built only to be taken apart."""
+        names = [f.name for f in fields(AuditEvent)]
+        for row in self._event_rows(since, until, organization, database, actor, batch):
+            yield {name: row[name] for name in names}
+
+    def _event_rows(self, since: str | None, until: str | None, organization: str | None, database: str | None,
+                    actor: str | None, batch: int) -> Iterator[Any]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import audit_events as t
+
+        conditions = [c for c in (
+            t.c.organization == organization if organization else None,
+            t.c.database == database if database else None,
+            t.c.actor == actor if actor else None) if c is not None]
+        if since:
+            conditions.append(t.c.at >= since)
+        if until:
+            conditions.append(t.c.at < until)
+        # Between two times, in order of time down the index by time (then by entry, for the ties of a second);
+        # otherwise in the order written.
+        timed = bool(since or until)
+        order = (t.c.at, t.c.seq) if timed else (t.c.seq,)
+        after: tuple[Any, ...] | None = None
+        while True:
+            query = sa.select(t).where(*conditions)
+            if after is not None:
+                query = query.where(sa.tuple_(*order) > sa.tuple_(*after) if timed else t.c.seq > after[0])
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.order_by(*order).limit(batch)).mappings().all()
+            if not rows:
+                return
+            yield from rows
+            after = tuple(rows[-1][c.name] for c in order)
+
+    def prune_events(self, before: str) -> tuple[int, int]:
+        """Deletes the audit entries written before `before`, except those of a request still open (pending,
+        approved or being applied): (deleted, kept because their request is open)."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import audit_events as t
+        from bot.adapters.schema import change_requests as r
+
+        open_ids = sa.select(r.c.id).where(r.c.state.in_([s.value for s in OPEN_STATES]))
+        old = t.c.at < before
+        with self.engine.begin() as conn:
+            kept = conn.execute(sa.select(sa.func.count()).select_from(t)
+                                .where(old, t.c.request_id.in_(open_ids))).scalar_one()
+            deleted = conn.execute(t.delete().where(
+                old, sa.or_(t.c.request_id.is_(None), t.c.request_id.not_in(open_ids)))).rowcount
+        return int(deleted or 0), int(kept)

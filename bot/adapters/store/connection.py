@@ -1,0 +1,128 @@
+"""The database's engine, made on first use, and its schema's version."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+
+def database_url(url: str) -> str:
+    """SQLAlchemy's URL for a setting: `postgresql://` goes through psycopg 3."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+# PostgreSQL's bounds on one statement and on its wait for a lock (milliseconds): a database that stops answering
+# (a table held by another session) ends the statement with an error instead of stalling its caller (and the
+# watch, whose heartbeat would keep the lease meanwhile). The migration lifts them in its own transaction.
+STATEMENT_TIMEOUT_MS = 30_000
+LOCK_TIMEOUT_MS = 5_000
+
+
+class Connected:
+    """What every part of the store stands on: the engine, once the schema is current, and the clock."""
+
+    def __init__(self, url: str, clock: Callable[[], float] = time.time):
+        self.url = database_url(url)
+        self.clock = clock
+        self.ready = threading.Event()
+        self.ready.set()
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        self.ready.wait()
+        return self._connect()
+
+    def _connect(self) -> Engine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = self._create_engine()
+        return self._engine
+
+    def _create_engine(self) -> Engine:
+        import sqlalchemy as sa
+
+        sqlite = self.url.startswith("sqlite")
+        engine: Engine = sa.create_engine(
+            self.url,
+            connect_args={"check_same_thread": False, "timeout": 30} if sqlite else {
+                "connect_timeout": 5,
+                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
+            },
+            pool_pre_ping=not sqlite,
+        )
+        if sqlite:
+            # Writers take the lock at BEGIN, so conditional updates never meet a stale snapshot.
+            @sa.event.listens_for(engine, "connect")
+            def _on_connect(dbapi_connection: Any, _: Any) -> None:
+                dbapi_connection.isolation_level = None
+                dbapi_connection.execute("PRAGMA journal_mode=WAL")
+                # Durable across a crash of the process (kill -9 included); only a crash of the machine may
+                # lose the last commits. SQLite's advice for WAL; several instances belong on PostgreSQL.
+                dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+                dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+            @sa.event.listens_for(engine, "begin")
+            def _on_begin(conn: Connection) -> None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def migrate(self) -> int:
+        """Apply the migrations not yet applied; safe when several instances start at once."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import MIGRATIONS, schema_version
+
+        with self._connect().begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Another instance may hold the lock for as long as its migrations take.
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+                conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
+            schema_version.create(conn, checkfirst=True)
+            done = set(conn.scalars(sa.select(schema_version.c.version)))
+            for version, name, apply in MIGRATIONS:
+                if version not in done:
+                    apply(conn)
+                    conn.execute(schema_version.insert().values(version=version, name=name,
+                                                                applied_at=self.clock()))
+            return int(max([v for v, _, _ in MIGRATIONS] + list(done)))
+
+    def version(self) -> int:
+        """The schema's version; 0 for a database never migrated."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import schema_version
+
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("schema_version"):
+                return 0
+            return int(conn.scalar(sa.select(sa.func.max(schema_version.c.version))) or 0)
+
+    def healthy(self) -> tuple[bool, str]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import MIGRATIONS
+
+        try:
+            version = self.version()
+        except sa.exc.SQLAlchemyError as exc:
+            return False, f"database unreachable: {type(getattr(exc, 'orig', None) or exc).__name__}"
+        latest = MIGRATIONS[-1][0]
+        if version < latest:
+            return False, f"schema at version {version}, needs {latest}: run `backup-bot migrate`"
+        return True, f"schema version {version}"

@@ -1,0 +1,255 @@
+"""Change requests, and the policies' leases their workers hold while applying them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from bot.adapters.store.audit import AuditTrail
+from bot.adapters.store.rows import columns, log_event, request_of, short_key
+from bot.domain.audit import AuditEvent
+from bot.domain.change_requests import OPEN_STATES, ChangeRequest, RequestState
+from bot.domain.ports import Claim
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+
+class NotClaimed(Exception):
+    pass
+
+
+class Requests(AuditTrail):
+    def add_request(self, request: ChangeRequest, record: AuditEvent | None = None) -> ChangeRequest:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import INSERT_REQUEST, change_requests
+
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(INSERT_REQUEST, columns(request))
+                logged = self._insert_event(conn, record)
+        except sa.exc.IntegrityError:
+            if request.revert_of is None:
+                raise
+            # Another instance asked the same revert first (one open revert per change): that one stands.
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(change_requests).where(
+                    change_requests.c.revert_of == request.revert_of,
+                    change_requests.c.state.in_(OPEN_STATES))).mappings().first()
+            if row is None:
+                raise
+            return request_of(row)
+        log_event(logged)
+        return request
+
+    def get_request(self, request_id: str) -> ChangeRequest | None:
+        from bot.adapters.schema import SELECT_REQUEST
+
+        with self.engine.connect() as conn:
+            row = conn.execute(SELECT_REQUEST, {"request_id": request_id}).mappings().first()
+        return request_of(row) if row else None
+
+    def transition(self, request_id: str, from_states: Sequence[RequestState], to: RequestState, *,
+                   record: AuditEvent | None = None, release: Claim | None = None,
+                   **values: Any) -> ChangeRequest | None:
+        """Move a request from one of `from_states` to `to` in one conditional update; None if it was not there.
+        In the same transaction, moved or not, `record` is recorded and `release`'s lease given back.
+
+        With `release`, the move is also conditional on its claim still holding the policy's lease: a worker
+        that outlived its lease (and was taken over) moves nothing and records nothing."""
+        if release is not None and release.released:
+            return None
+        with self.engine.begin() as conn:
+            if release is not None and not self._holds(conn, release):
+                return None
+            moved = self._transition(conn, request_id, from_states, to, values)
+            logged = self._insert_event(conn, record)
+            if release is not None:
+                self._release(conn, release)
+        log_event(logged)
+        if release is not None:
+            release.released = True
+        return moved
+
+    @staticmethod
+    def _holds(conn: Connection, claim: Claim) -> bool:
+        """Whether `claim` still holds its policy's lease; FOR UPDATE, so no takeover slips in before the commit."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import policy_leases
+
+        return conn.scalar(sa.select(policy_leases.c.holder)
+                           .where(policy_leases.c.policy_key == claim.request.policy_key,
+                                  policy_leases.c.holder == claim.token).with_for_update()) is not None
+
+    def _transition(self, conn: Connection, request_id: str, from_states: Sequence[RequestState], to: RequestState,
+                    values: dict[str, Any]) -> ChangeRequest | None:
+        from bot.adapters.schema import TRANSITION
+
+        row = conn.execute(TRANSITION, {"request_id": request_id, "from_states": list(from_states), "state": to,
+                                        "updated_at": self.clock(), **values}).mappings().first()
+        return request_of(row) if row is not None else None
+
+    def claim_for_applying(self, request: ChangeRequest, from_states: Sequence[RequestState],
+                           lease_seconds: float) -> Claim | None:
+        """Take the policy's lease for this request and move the request to applying, both or neither.
+
+        None when the request is no longer in `from_states` or the policy's lease is held: one change at a time
+        per policy, across threads and instances. Each claim has its own token, so a worker whose lease was taken
+        over (it outlived it) can tell, and moves the database's generation on, so any read of its policies taken
+        before the claim is known to be stale."""
+        now = self.clock()
+        claim_token = str(uuid.uuid4())
+        try:
+            return self._claim(request, from_states, claim_token, now, now + lease_seconds)
+        except NotClaimed:
+            return None
+
+    def _claim(self, request: ChangeRequest, from_states: Sequence[RequestState], claim_token: str, now: float,
+               until: float) -> Claim | None:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests, policy_leases
+
+        key = short_key(request.policy_key)
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                policy_leases.update()
+                .where(policy_leases.c.policy_key == key, policy_leases.c.until < now)
+                .values(holder=claim_token, until=until, generation=policy_leases.c.generation + 1)
+            ).rowcount
+            if taken != 1:
+                exists = conn.scalar(sa.select(policy_leases.c.policy_key).where(policy_leases.c.policy_key == key))
+                if exists is not None:
+                    return None
+                try:
+                    with conn.begin_nested():
+                        conn.execute(policy_leases.insert().values(policy_key=key, holder=claim_token, until=until,
+                                                                   generation=1))
+                except sa.exc.IntegrityError:
+                    return None
+            # One request applying per policy: a PATCH whose outcome is not known yet keeps the policy from new
+            # claims until the sweep settles it, even once its worker's lease has run out. (Settling a request
+            # already applying is never held back: two left applying by an older version must both settle.)
+            other = RequestState.APPLYING not in from_states and conn.scalar(sa.select(change_requests.c.id).where(
+                change_requests.c.organization == request.organization,
+                change_requests.c.database == request.database, change_requests.c.policy_id == request.policy_id,
+                change_requests.c.state == RequestState.APPLYING, change_requests.c.id != request.id).limit(1))
+            if other:
+                raise NotClaimed
+            claimed = self._transition(conn, request.id, from_states, RequestState.APPLYING,
+                                       {"lease_until": until})
+            if claimed is None:
+                raise NotClaimed  # the lease goes back with the rolled-back transaction
+            return Claim(claimed, claim_token, until,
+                         self._database_generation(conn, request.organization, request.database))
+
+    def renew(self, claim: Claim, lease_seconds: float, record: AuditEvent | None = None) -> bool:
+        """Extend a claim's lease from now (before a PATCH) and record `record`; False (nothing recorded) if the
+        lease was taken over meanwhile."""
+        from bot.adapters.schema import change_requests, policy_leases
+
+        until = self.clock() + lease_seconds
+        with self.engine.begin() as conn:
+            held = conn.execute(policy_leases.update()
+                                .where(policy_leases.c.policy_key == short_key(claim.request.policy_key),
+                                       policy_leases.c.holder == claim.token)
+                                .values(until=until)).rowcount
+            if held != 1:
+                return False
+            conn.execute(change_requests.update()
+                         .where(change_requests.c.id == claim.request.id,
+                                change_requests.c.state == RequestState.APPLYING)
+                         .values(lease_until=until))
+            logged = self._insert_event(conn, record)
+        claim.until = until
+        log_event(logged)
+        return True
+
+    def release(self, claim: Claim) -> None:
+        """Give the policy's lease back, if this claim still holds it (once: a release beside the request's last
+        transition has given it back already)."""
+        if claim.released:
+            return
+        with self.engine.begin() as conn:
+            self._release(conn, claim)
+        claim.released = True
+
+    @staticmethod
+    def _release(conn: Connection, claim: Claim) -> None:
+        from bot.adapters.schema import policy_leases
+
+        conn.execute(policy_leases.update()
+                     .where(policy_leases.c.policy_key == short_key(claim.request.policy_key),
+                            policy_leases.c.holder == claim.token)
+                     .values(holder=None, until=0))
+
+    def database_generation(self, organization: str, database: str) -> int:
+        """How many times the bot has claimed this database's policies to change them: a read of them taken at
+        one generation may be stale at the next."""
+        with self.engine.connect() as conn:
+            return self._database_generation(conn, organization, database)
+
+    @staticmethod
+    def _database_generation(conn: Connection, organization: str, database: str) -> int:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import policy_leases
+
+        prefix = f"{organization}/{database}/"
+        return int(conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(policy_leases.c.generation), 0))
+                               .where(policy_leases.c.policy_key.startswith(prefix, autoescape=True))) or 0)
+
+    def set_message(self, request_id: str, channel: str, ts: str) -> None:
+        from bot.adapters.schema import change_requests
+
+        with self.engine.begin() as conn:
+            conn.execute(change_requests.update().where(change_requests.c.id == request_id)
+                         .values(message_channel=channel, message_ts=ts))
+
+    def adopt_message(self, request_id: str, channel: str, ts: str) -> bool:
+        """Record where the request's message is, learnt from a click on it, unless it is known already: the
+        process that posted it may have died between chat.postMessage and set_message."""
+        from bot.adapters.schema import change_requests
+
+        with self.engine.begin() as conn:
+            return conn.execute(change_requests.update().where(change_requests.c.id == request_id,
+                                                               change_requests.c.message_ts.is_(None))
+                                .values(message_channel=channel, message_ts=ts)).rowcount == 1
+
+    def requests(self, states: Sequence[RequestState] = OPEN_STATES, expired_before: float | None = None,
+                 updated_before: float | None = None, lease_before: float | None = None,
+                 limit: int | None = 200) -> list[ChangeRequest]:
+        """Requests in `states`, the oldest first; at most `limit` of them (None: all)."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests
+
+        query = sa.select(change_requests).where(change_requests.c.state.in_(list(states)))
+        if expired_before is not None:
+            query = query.where(change_requests.c.expires_at < expired_before)
+        if updated_before is not None:
+            query = query.where(change_requests.c.updated_at < updated_before)
+        if lease_before is not None:
+            query = query.where(change_requests.c.lease_until < lease_before)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(change_requests.c.created_at).limit(limit)).mappings().all()
+        return [request_of(r) for r in rows]
+
+    def policy_requests(self, organization: str, database: str, policy_id: str, states: Sequence[RequestState],
+                        updated_since: float | None = None) -> list[ChangeRequest]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests
+
+        query = sa.select(change_requests).where(change_requests.c.organization == organization,
+                                                 change_requests.c.database == database,
+                                                 change_requests.c.policy_id == policy_id,
+                                                 change_requests.c.state.in_(list(states)))
+        if updated_since is not None:
+            query = query.where(change_requests.c.updated_at >= updated_since)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(change_requests.c.created_at)).mappings().all()
+        return [request_of(r) for r in rows]

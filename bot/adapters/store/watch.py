@@ -1,0 +1,177 @@
+"""The watch's state: its lease, the policies as last seen, and its notices until they are posted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from bot.adapters.store.audit import AuditTrail
+from bot.adapters.store.rows import log_event, notice_of, seen_key
+from bot.domain.audit import AuditEvent
+from bot.domain.watch_state import Notice, Seen
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+WATCH_LEASE = "watch"
+
+
+class WatchState(AuditTrail):
+    def take_watch_lease(self, holder: str, seconds: float) -> bool:
+        """Take or extend the watch lease: held by `holder`, or free, or its holder's time is up."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import watch_lease
+
+        now = self.clock()
+        with self.engine.begin() as conn:
+            taken = conn.execute(watch_lease.update()
+                                 .where(watch_lease.c.name == WATCH_LEASE,
+                                        sa.or_(watch_lease.c.holder == holder, watch_lease.c.until < now))
+                                 .values(holder=holder, until=now + seconds)).rowcount
+            if taken == 1:
+                return True
+            if conn.scalar(sa.select(watch_lease.c.name).where(watch_lease.c.name == WATCH_LEASE)) is not None:
+                return False
+            try:
+                with conn.begin_nested():
+                    conn.execute(watch_lease.insert().values(name=WATCH_LEASE, holder=holder, until=now + seconds))
+            except sa.exc.IntegrityError:
+                return False
+            return True
+
+    def release_watch_lease(self, holder: str) -> None:
+        from bot.adapters.schema import watch_lease
+
+        with self.engine.begin() as conn:
+            conn.execute(watch_lease.update().where(watch_lease.c.name == WATCH_LEASE, watch_lease.c.holder == holder)
+                         .values(holder=None, until=0))
+
+    def _holds_watch(self, conn: Connection, holder: str) -> bool:
+        # FOR UPDATE: a takeover waits for this transaction, so what it writes is the holder's alone.
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import watch_lease
+
+        until = conn.scalar(sa.select(watch_lease.c.until).where(watch_lease.c.name == WATCH_LEASE,
+                                                                 watch_lease.c.holder == holder).with_for_update())
+        return until is not None and until >= self.clock()
+
+    def seen_policies(self, organization: str, database: str) -> dict[str, Seen]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import watch_seen
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(watch_seen).where(watch_seen.c.organization == organization,
+                                                            watch_seen.c.database == database)).mappings().all()
+        return {r["policy_id"]: Seen(dict(r["policy"]), r["problem"], r["seen_at"]) for r in rows}
+
+    def save_seen(self, holder: str, organization: str, database: str, policy_id: str, values: dict[str, Any],
+                  notice: Notice | None, record: AuditEvent | None = None) -> bool:
+        """The policy as seen now, what the watch has to tell about it and its audit entry, all or none; False
+        when the lease is no longer `holder`'s."""
+        from bot.adapters.schema import watch_seen
+
+        key = seen_key(organization, database, policy_id)
+        with self.engine.begin() as conn:
+            if not self._holds_watch(conn, holder):
+                return False
+            moved = conn.execute(watch_seen.update().where(watch_seen.c.policy_key == key)
+                                 .values(policy=values, seen_at=self.clock())).rowcount
+            if moved != 1:
+                conn.execute(watch_seen.insert().values(policy_key=key, organization=organization, database=database,
+                                                        policy_id=policy_id, policy=values, problem=None,
+                                                        seen_at=self.clock()))
+            if notice is not None:
+                self._add_notice(conn, notice)
+            logged = self._insert_event(conn, record)
+        log_event(logged)
+        return True
+
+    def save_baseline(self, holder: str, organization: str, database: str,
+                      policies: dict[str, dict[str, Any]]) -> bool:
+        """The first read of a database, every policy in one transaction: a pass cut short saves none of them,
+        so the next one is a baseline again rather than taking the policies not saved for new ones. False when
+        the lease is no longer `holder`'s."""
+        from bot.adapters.schema import watch_seen
+
+        with self.engine.begin() as conn:
+            if not self._holds_watch(conn, holder):
+                return False
+            for policy_id, values in policies.items():
+                conn.execute(watch_seen.insert().values(
+                    policy_key=seen_key(organization, database, policy_id), organization=organization,
+                    database=database, policy_id=policy_id, policy=values, problem=None, seen_at=self.clock()))
+            return True
+
+    def save_problem(self, holder: str, organization: str, database: str, policy_id: str, problem: str | None,
+                     notice: Notice | None, record: AuditEvent | None = None) -> bool:
+        from bot.adapters.schema import watch_seen
+
+        key = seen_key(organization, database, policy_id)
+        with self.engine.begin() as conn:
+            if not self._holds_watch(conn, holder):
+                return False
+            conn.execute(watch_seen.update().where(watch_seen.c.policy_key == key).values(problem=problem))
+            if notice is not None:
+                self._add_notice(conn, notice)
+            logged = self._insert_event(conn, record)
+        log_event(logged)
+        return True
+
+    @staticmethod
+    def _add_notice(conn: Connection, notice: Notice) -> None:
+        from bot.adapters.schema import watch_notices
+
+        values = asdict(notice)
+        values["fields"] = list(notice.fields)
+        conn.execute(watch_notices.insert().values(**values, posted_at=None))
+
+    def unposted_notices(self, limit: int = 50) -> list[Notice]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import watch_notices
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(watch_notices).where(watch_notices.c.posted_at.is_(None))
+                                .order_by(watch_notices.c.created_at).limit(limit)).mappings().all()
+        return [notice_of(r) for r in rows]
+
+    def claim_watch_notice(self, notice_id: str, holder: str, seconds: float) -> bool:
+        """Claim an unposted watch notice to post it, so that one instance posts it; `watch_notice_posted` once
+        posted, `unclaim_watch_notice` if that failed. A claim `holder` could not release is its own to take again,
+        and anyone's once `seconds` have passed: a notice whose unclaim failed is not lost."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import watch_notices as t
+
+        now = self.clock()
+        with self.engine.begin() as conn:
+            return conn.execute(t.update().where(t.c.id == notice_id, t.c.posted_at.is_(None),
+                                                 sa.or_(t.c.claimed_until.is_(None), t.c.claimed_by == holder,
+                                                        t.c.claimed_until < now))
+                                .values(claimed_by=holder, claimed_until=now + seconds)).rowcount == 1
+
+    def watch_notice_posted(self, notice_id: str) -> None:
+        from bot.adapters.schema import watch_notices
+
+        with self.engine.begin() as conn:
+            conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id)
+                         .values(posted_at=self.clock(), claimed_by=None, claimed_until=None))
+
+    def unclaim_watch_notice(self, notice_id: str) -> None:
+        from bot.adapters.schema import watch_notices
+
+        with self.engine.begin() as conn:
+            conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id)
+                         .values(claimed_by=None, claimed_until=None))
+
+    def get_notice(self, notice_id: str) -> Notice | None:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import watch_notices
+
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(watch_notices).where(watch_notices.c.id == notice_id)).mappings().first()
+        return notice_of(row) if row else None

@@ -1,0 +1,115 @@
+"""The access rules' file, read again when it changes and has settled; a bad new version keeps the last good
+rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import threading
+from collections.abc import Callable
+
+from bot.domain.access_rules import AccessFileError, AccessRules, decode_rules
+
+log = logging.getLogger("bot.domain.access")
+
+
+def read_regular_file(path: str) -> bytes:
+    """The bytes of a regular file (or of what a symbolic link points to); AccessFileError for anything else: a pipe
+    would block the reader until something writes to it, and a device may never end."""
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise AccessFileError(f"{path} is not a regular file (a pipe or a device): point BACKUP_BOT_ACCESS_FILE "
+                                  "at the rules file itself.")
+        return handle.read()
+
+
+# A new version of the access file is taken once it has stayed the same this long: written in place, a file is
+# read half-written while its writer is at it (and half a file may parse, as rules that ask less). Two seconds,
+# as some file systems keep modification times to the second.
+SETTLE_SECONDS = 2.0
+
+Stamp = tuple[int, int, int]  # the file's modification time (ns), size and inode
+
+
+class AccessFile:
+    """The rules of one file, read again when the file changes; a bad new version keeps the last good rules.
+
+    A new version is read only once nothing has written to it for SETTLE_SECONDS (by its modification time, or,
+    for a time this clock cannot trust, by how long this bot has seen it unchanged), and only if it is the
+    same before and after the read. Until then, the last good rules apply and nothing is reported: a file
+    being written is not a bad file."""
+
+    def __init__(self, path: str, clock: Callable[[], float] | None = None):
+        import time
+
+        self.path = path
+        self.clock = clock or time.time
+        self._lock = threading.Lock()
+        self._stamp, raw = self._read_whole()
+        self._rules = decode_rules(raw, path)
+        self.last_error: str | None = None
+        self._seen: tuple[Stamp, float] | None = None  # a new version not yet taken, and when it was first seen
+
+    def _stat(self) -> Stamp:
+        info = os.stat(self.path)
+        return info.st_mtime_ns, info.st_size, info.st_ino
+
+    def _read_whole(self) -> tuple[Stamp, bytes]:
+        """The file's bytes, unchanged while it was read (the writer's last write may land meanwhile)."""
+        for _ in range(20):
+            before = self._stat()
+            raw = read_regular_file(self.path)
+            if self._stat() == before:
+                return before, raw
+        raise AccessFileError(f"{self.path} kept changing while it was read; write it once, then start the bot.")
+
+    def _settled(self, stamp: Stamp) -> bool:
+        now = self.clock()
+        if now - stamp[0] / 1e9 >= SETTLE_SECONDS:
+            return True
+        if self._seen is None or self._seen[0] != stamp:
+            self._seen = (stamp, now)
+        return now - self._seen[1] >= SETTLE_SECONDS
+
+    @property
+    def rules(self) -> AccessRules:
+        try:
+            stamp = self._stat()
+        except OSError as exc:
+            self._note(f"{self.path} cannot be read ({exc.strerror}); keeping the last good rules.")
+            return self._rules
+        if stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp and self._settled(stamp):
+                    self._reload(stamp)
+        return self._rules
+
+    def _reload(self, stamp: Stamp) -> None:
+        try:
+            raw = read_regular_file(self.path)
+            if self._stat() != stamp:
+                return  # written to while read: judged again at the next decision
+            self._stamp = stamp
+            self._rules = decode_rules(raw, self.path)
+            self.last_error = None
+            log.info("reloaded the access rules from %s", self.path)
+        except (AccessFileError, OSError) as exc:
+            self._note(f"{exc}; keeping the last good rules.")
+        except Exception as exc:  # whatever else the file holds, the last good rules stay
+            self._note(f"{self.path} could not be read ({type(exc).__name__}); keeping the last good rules.")
+
+    def _note(self, message: str) -> None:
+        if message != self.last_error:
+            log.error("access rules not reloaded: %s", message)
+        self.last_error = message
+
+
+class StaticRules:
+    def __init__(self, rules: AccessRules):
+        self.rules = rules
+        self.last_error: str | None = None
+
+
+RulesSource = AccessFile | StaticRules

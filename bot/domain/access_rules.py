@@ -1,0 +1,314 @@
+"""The rules of `access.toml` (docs/access-rules.md): its TOML parsed and checked into `AccessRules`, every
+mistake named with its line; the durations and reminder moments the rules are written in.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from enum import Enum
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.domain.guardrails import Guardrail
+
+# Always used with fullmatch: `$` would also accept a trailing newline.
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
+GROUP_HANDLE = re.compile(r"@[a-z0-9][a-z0-9._-]*")
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+DURATION = re.compile(r"([0-9]+)\s*(m|min|h|d|w)")
+DURATION_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+# A request born expired could never be approved; one past 90 days outlives any reason given for it (and a
+# date beyond the calendar cannot be shown).
+EXPIRE_AFTER_MIN, EXPIRE_AFTER_MAX = 60, 90 * 86400
+
+
+class AccessFileError(Exception):
+    """`access.toml` cannot be used; the message names the file, the line and the reason."""
+
+
+class Action(Enum):
+    READ = "read"  # list, show, history
+    CHANGE = "change"  # update, edit: request a change
+    APPROVE = "approve"
+
+
+def describe_duration(seconds: float) -> str:
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:.0f} seconds"
+
+
+def parse_duration(text: str) -> int:
+    match = DURATION.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"`{text}` is not a duration: write e.g. 30m, 24h, 2d or 1w")
+    return int(match.group(1)) * DURATION_SECONDS[match.group(2)]
+
+
+def _principals(values: list[str]) -> list[str]:
+    for value in values:
+        if not (USER_ID.fullmatch(value) or GROUP_ID.fullmatch(value) or GROUP_HANDLE.fullmatch(value)):
+            raise ValueError(f"`{value}` is neither a Slack user ID (U…/W…) nor a user group (@handle or S…); "
+                             "names and e-mail addresses change, IDs do not")
+    return values
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    organizations: list[str] = Field(min_length=1)
+    databases: list[str] = Field(min_length=1)
+    targets: list[Literal["production", "development"]] = Field(default_factory=list)
+    editors: list[str] = Field(default_factory=list)
+    approvers: list[str] = Field(default_factory=list)
+    approvals: int = Field(default=0, ge=0, le=10)
+    # Approvals from several groups, each (group, how many): written `approvals = { "@dba-leads" = 1, … }` or
+    # `approvals_from = { … }`; `approvals` is then their sum, and the groups may approve.
+    approvals_from: tuple[tuple[str, int], ...] = ()
+    channels: list[str] = Field(default_factory=list)
+    planetscale_role: Literal["admin", "member"] | None = None
+    # Where the rule starts in the file, for messages: set by the loader.
+    number: int = 0
+    line: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _approvals_by_group(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        by_group = data.get("approvals_from")
+        if isinstance(data.get("approvals"), dict):
+            if by_group is not None:
+                raise ValueError("write the approvals each group gives once: in `approvals` or in "
+                                 "`approvals_from`, not both")
+            by_group = data["approvals"]
+        if by_group is None:
+            return data
+        if not isinstance(by_group, dict) or not by_group:
+            raise ValueError("approvals from groups are a table of group = count, e.g. "
+                             '{ "@dba-leads" = 1, "@security" = 1 }')
+        pairs = []
+        for group, count in by_group.items():
+            if not (GROUP_HANDLE.fullmatch(group) or GROUP_ID.fullmatch(group)):
+                raise ValueError(f"`{group}` is not a user group (@handle or S…): approvals are asked from groups")
+            if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 10:
+                raise ValueError(f"{group} = {count!r}: each group gives 1 to 10 approvals")
+            pairs.append((group, count))
+        total = sum(count for _, count in pairs)
+        if isinstance(data.get("approvals"), int) and data["approvals"] not in (0, total):
+            raise ValueError(f"approvals = {data['approvals']} but the groups give {total}: leave out the number, "
+                             "the groups' counts add up to it")
+        approvers = list(data.get("approvers") or [])
+        return {**data, "approvals": total, "approvals_from": tuple(pairs),
+                "approvers": approvers + [g for g, _ in pairs if g not in approvers]}
+
+    @field_validator("organizations", "databases")
+    @classmethod
+    def _lowercase_patterns(cls, values: list[str]) -> list[str]:
+        # PlanetScale's names are lowercase and the bot lowercases what users type, so a pattern written
+        # `App-DB` must match `app-db` rather than never match (and leave it to a broader rule below).
+        return [value.lower() for value in values]
+
+    @field_validator("editors", "approvers")
+    @classmethod
+    def _people(cls, values: list[str]) -> list[str]:
+        return _principals(values)
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_ids(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not CHANNEL_ID.fullmatch(value):
+                raise ValueError(f"`{value}` is not a channel ID (C…): names change, IDs do not")
+        return values
+
+    def covers(self, organization: str, database: str, target: str | None) -> bool:
+        return (any(fnmatch.fnmatchcase(organization, p) for p in self.organizations)
+                and any(fnmatch.fnmatchcase(database, p) for p in self.databases)
+                and (target is None or not self.targets or target in self.targets))
+
+    def allows_channel(self, channel: str) -> bool:
+        return not self.channels or channel in self.channels
+
+    @property
+    def where(self) -> str:
+        return f"rule {self.number} (line {self.line})"
+
+
+SHARE_OF_LIFE = re.compile(r"([0-9]{1,2})\s*%")
+BEFORE_EXPIRY = re.compile(r"(.+?)\s+before\s+expiry")
+DEFAULT_REMINDERS = ("50%", "1h before expiry")
+
+
+def parse_reminder(text: str) -> str:
+    """A moment in a request's life when its approvers are reminded: `50%` of its life, or `1h before expiry`."""
+    share = SHARE_OF_LIFE.fullmatch(text.strip())
+    if share:
+        if not 1 <= int(share.group(1)) <= 99:
+            raise ValueError(f"`{text}`: a share of the request's life is between 1% and 99%")
+        return f"{int(share.group(1))}%"
+    before = BEFORE_EXPIRY.fullmatch(text.strip())
+    if before:
+        return f"{before.group(1).strip()} before expiry" if parse_duration(before.group(1)) else text
+    raise ValueError(f"`{text}` is not a moment of a request's life: write a share of it (`50%`) or a time "
+                     "before it expires (`1h before expiry`)")
+
+
+def reminder_at(moment: str, created_at: float, expires_at: float) -> float:
+    """When a reminder written as `parse_reminder` accepts it falls for a request."""
+    share = SHARE_OF_LIFE.fullmatch(moment)
+    if share:
+        return created_at + (expires_at - created_at) * int(share.group(1)) / 100
+    before = BEFORE_EXPIRY.fullmatch(moment)
+    return expires_at - parse_duration(before.group(1)) if before else expires_at
+
+
+class AccessRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    expire_after_seconds: int = 24 * 3600
+    # When approvers of a pending request are reminded, each at most once (see parse_reminder).
+    reminders: tuple[str, ...] = DEFAULT_REMINDERS
+    rules: list[Rule] = Field(default_factory=list)
+    guardrails: list[Guardrail] = Field(default_factory=list)
+
+    def matching(self, organization: str, database: str, target: str | None, channel: str) -> Rule | None:
+        for rule in self.rules:
+            if rule.covers(organization, database, target) and rule.allows_channel(channel):
+                return rule
+        return None
+
+    def covering(self, organization: str, database: str, target: str | None) -> list[Rule]:
+        return [r for r in self.rules if r.covers(organization, database, target)]
+
+
+def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
+    """Parse and validate; any problem is one AccessFileError naming the file, line and reason."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise AccessFileError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise AccessFileError(f"{path} line {_too_deep(text)}: arrays or tables nested too deeply to read; "
+                              "the rules need at most two levels (a list of names in a rule).") from None
+    rule_lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith("[[rules]]")]
+    unknown = set(data) - {"approvals", "rules", "guardrails"}
+    if unknown:
+        raise AccessFileError(f"{path}: unknown table `{sorted(unknown)[0]}`: only [approvals], [[rules]] and "
+                              "[[guardrails]].")
+    approvals = data.get("approvals", {})
+    if not isinstance(approvals, dict) or set(approvals) - {"expire_after", "remind"}:
+        raise AccessFileError(f"{path} line {_line_of(text, '[approvals]')}: [approvals] takes only expire_after "
+                              "and remind.")
+    try:
+        expire = parse_duration(str(approvals.get("expire_after", "24h")))
+        if not EXPIRE_AFTER_MIN <= expire <= EXPIRE_AFTER_MAX:
+            raise ValueError(f"`{approvals['expire_after']}` is out of range: a request waits for its approvals "
+                             f"from {describe_duration(EXPIRE_AFTER_MIN)} to {describe_duration(EXPIRE_AFTER_MAX)}"
+                             ", e.g. 24h")
+    except ValueError as exc:
+        raise AccessFileError(f"{path} line {_line_of(text, 'expire_after')}: expire_after: {exc}.") from None
+    remind = approvals.get("remind", list(DEFAULT_REMINDERS))
+    try:
+        if not isinstance(remind, list):
+            raise ValueError("write a list, e.g. remind = [\"50%\", \"1h before expiry\"], or [] for none")
+        reminders = tuple(dict.fromkeys(parse_reminder(str(moment)) for moment in remind))
+    except ValueError as exc:
+        raise AccessFileError(f"{path} line {_line_of(text, 'remind')}: remind: {exc}.") from None
+    raw_rules = data.get("rules", [])
+    if not isinstance(raw_rules, list) or not raw_rules:
+        raise AccessFileError(f"{path}: no [[rules]]: with no rule nobody may see or change anything.")
+    rules = []
+    for index, raw in enumerate(raw_rules):
+        line = rule_lines[index] if index < len(rule_lines) else 0
+        rules.append(_table(Rule, raw, "rule", index, line, text, path))
+        if not rules[-1].editors and not rules[-1].approvers:
+            raise AccessFileError(f"{path} line {line} (rule {index + 1}): the rule names no editors and no "
+                                  "approvers, so it would only lock everyone out: add some, or remove it.")
+        if rules[-1].approvals and not rules[-1].approvers:
+            raise AccessFileError(f"{path} line {line} (rule {index + 1}): approvals = {rules[-1].approvals} "
+                                  "but no approvers: name who may approve.")
+    return AccessRules(expire_after_seconds=expire, reminders=reminders, rules=rules,
+                       guardrails=_parse_guardrails(text, data, path))
+
+
+def _parse_guardrails(text: str, data: dict[str, Any], path: str) -> list[Guardrail]:
+    lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith("[[guardrails]]")]
+    raw_guardrails = data.get("guardrails", [])
+    if not isinstance(raw_guardrails, list):
+        raise AccessFileError(f"{path} line {_line_of(text, 'guardrails')}: guardrails must be [[guardrails]] "
+                              "tables.")
+    guardrails = []
+    for index, raw in enumerate(raw_guardrails):
+        line = lines[index] if index < len(lines) else 0
+        where = f"{path} line {line} (guardrail {index + 1})"
+        guardrail = _table(Guardrail, raw, "guardrail", index, line, text, path)
+        if not guardrail.binds_anything:
+            raise AccessFileError(f"{where}: the guardrail bounds nothing: set min_retention, max_interval or "
+                                  "allow_target_moves = false, or remove it.")
+        guardrails.append(guardrail)
+    return guardrails
+
+
+TableModel = TypeVar("TableModel", Rule, Guardrail)
+
+
+def _table(model: type[TableModel], raw: Any, kind: str, index: int, line: int, text: str,
+           path: str) -> TableModel:
+    """One [[rules]] or [[guardrails]] table as its model, or an AccessFileError naming the line of the key at
+    fault, the table's number and the reason."""
+    try:
+        return model(**raw, number=index + 1, line=line)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = str(error["loc"][0]) if error["loc"] else kind
+        key_line = _line_of(text, key, start=line) or line
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise AccessFileError(f"{path} line {key_line} ({kind} {index + 1}): {key}: {message}.") from None
+    except TypeError as exc:
+        raise AccessFileError(f"{path} line {line} ({kind} {index + 1}): {exc}.") from None
+
+
+def _line_of(text: str, needle: str, start: int = 1) -> int:
+    for n, line in enumerate(text.splitlines(), start=1):
+        if n >= start and line.strip().startswith(needle):
+            return n
+    return 0
+
+
+def _too_deep(text: str, deepest: int = 100) -> int:
+    """The line where brackets outside strings and comments first nest past `deepest` (0 if none is found)."""
+    depth, quote = 0, ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        for ch in line:
+            if quote:
+                quote = "" if ch == quote else quote
+            elif ch in "\"'":
+                quote = ch
+            elif ch == "#":
+                break
+            elif ch in "[{":
+                depth += 1
+                if depth > deepest:
+                    return number
+            elif ch in "]}":
+                depth -= 1
+        quote = ""
+    return 0
+
+
+def decode_rules(raw: bytes, path: str) -> AccessRules:
+    """The rules in a file's bytes; an AccessFileError naming the line and the reason for anything wrong in them."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise AccessFileError(f"{path} line {line}: byte 0x{raw[exc.start]:02X} is not UTF-8 (the file seems "
+                              "saved in another encoding, e.g. Latin-1); save it as UTF-8.") from None
+    return parse_rules(text.removeprefix("\ufeff"), path)

@@ -1,0 +1,115 @@
+"""Slack's user groups and their members, as the rules name them, cached; a failed listing is a
+`DirectoryError`, never a "no".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.domain.access_rules import GROUP_ID, describe_duration
+
+log = logging.getLogger("bot.domain.access")
+
+
+class DirectoryError(Exception):
+    """Slack or PlanetScale could not tell who someone is; access is refused (fail closed)."""
+
+
+@dataclass
+class _Cached:
+    value: _Memberships
+    at: float
+
+
+@dataclass(frozen=True)
+class _Memberships:
+    """One listing of the user groups, never changed once made: shared by every reader, not copied for each."""
+
+    by_id: dict[str, tuple[str, frozenset[str]]]  # group ID: its handle, its members
+    by_handle: dict[str, tuple[str, frozenset[str]]]  # `@handle`: the ID and members of the first group with it
+
+
+DEFAULT_GROUP_CACHE_MAX_AGE = 3600
+
+
+class GroupDirectory:
+    """Slack user groups by ID and handle, with their members; cached for `ttl` seconds. While Slack fails to
+    list them, the last memberships read are used for at most `max_age` seconds: someone removed from a
+    group must not keep its rights for as long as Slack stays unreadable."""
+
+    def __init__(self, list_groups: Callable[[], list[dict[str, Any]]], ttl: float = 60.0,
+                 clock: Callable[[], float] | None = None, max_age: float = DEFAULT_GROUP_CACHE_MAX_AGE):
+        import time
+
+        self._list_groups = list_groups
+        self._ttl = ttl
+        self._max_age = max_age
+        self._clock = clock or time.monotonic
+        self._cache: _Cached | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def fresh(self) -> bool:
+        """Whether the groups are known without asking Slack: listed less than `ttl` seconds ago."""
+        cache = self._cache
+        return cache is not None and self._clock() - cache.at <= self._ttl
+
+    def _groups(self) -> _Memberships:
+        cache = self._cache  # fresh: read without the lock (a help's ack asks four times)
+        if cache is not None and self._clock() - cache.at <= self._ttl:
+            return cache.value
+        with self._lock:
+            if self._cache is None or self._clock() - self._cache.at > self._ttl:
+                try:
+                    groups = self._list_groups()
+                except Exception as exc:
+                    if self._cache is None:
+                        raise DirectoryError(f"Slack did not list the user groups ({exc})") from None
+                    age = self._clock() - self._cache.at
+                    if age > self._max_age:
+                        read_at = datetime.now(UTC) - timedelta(seconds=age)
+                        raise DirectoryError(
+                            f"Slack's user groups could not be read since {read_at:%Y-%m-%d %H:%M} UTC ({exc}), "
+                            f"and memberships older than {describe_duration(self._max_age)} are not trusted"
+                        ) from None
+                    # A Slack hiccup: the last known membership is still the best, for a while.
+                    log.warning("usergroups.list failed (%s); using memberships from %.0f s ago", exc, age)
+                    return self._cache.value
+                by_id: dict[str, tuple[str, frozenset[str]]] = {}
+                by_handle: dict[str, tuple[str, frozenset[str]]] = {}
+                for group in groups:
+                    members = frozenset(group.get("users") or [])
+                    handle = group.get("handle", "")
+                    by_id[group["id"]] = (handle, members)
+                    by_handle.setdefault("@" + handle, (group["id"], members))
+                self._cache = _Cached(_Memberships(by_id, by_handle), self._clock())
+            return self._cache.value
+
+    def members(self, principal: str) -> frozenset[str]:
+        groups = self._groups()
+        found = groups.by_handle.get(principal) if principal.startswith("@") else groups.by_id.get(principal)
+        return found[1] if found else frozenset()
+
+    def resolve(self, principal: str) -> str:
+        """A group handle as its ID (which Slack can mention); anything else as it is."""
+        if not principal.startswith("@"):
+            return principal
+        try:
+            groups = self._groups()
+        except DirectoryError:
+            return principal
+        found = groups.by_handle.get(principal)
+        return found[0] if found else principal
+
+    def is_named(self, user: str, principals: Iterable[str]) -> bool:
+        for principal in principals:
+            if principal == user:
+                return True
+            if (principal.startswith("@") or GROUP_ID.fullmatch(principal)) and user in self.members(principal):
+                return True
+        return False

@@ -1,0 +1,74 @@
+"""`status`: whether each policy's backups succeed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+)
+
+from bot.domain.backups import PolicyHealth
+from bot.domain.commands import DatabaseRef
+from handlers.blocks.kit import (
+    MAX_BLOCKS,
+    MAX_NAME_IN_LINE,
+    context,
+    escape,
+    fit,
+    not_shown,
+    packed,
+    section,
+    to_dicts,
+    when,
+)
+
+
+def size_text(size: int) -> str:
+    amount = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if amount < 1000 or unit == "TB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1000
+    return f"{size} B"  # pragma: no cover
+
+
+def health_line(health: PolicyHealth) -> str:
+    """One policy's backups in a few lines: last success, recent failures, next run, and what is wrong."""
+    policy = health.policy
+    mark = ":white_check_mark:" if health.healthy else ":warning:"
+    head = f"{mark} *{fit(escape(policy.name), MAX_NAME_IN_LINE)}* `{fit(escape(policy.id), 100)}` ({policy.target})"
+    last = health.last_success
+    lines = [head, f"*Last success:* {when(last.completed_at or last.created_at)}, {size_text(last.size)}, "
+                   f"kept until {when(last.expires_at)}" if last else "*Last success:* none found"]
+    failures = len(health.failures)
+    lines.append(f"*Failures in 7 days:* {failures}" + (f" (last {when(health.failures[0].completed_at)})"
+                                                        if failures else ""))
+    lines.append(f"*Next run:* {when(policy.next_run_at)}")
+    if health.problem:
+        lines.append(f"*{health.problem.capitalize()}*")
+    if health.unread:
+        lines.append(f"_Backups of {fit(escape(', '.join(health.unread)), 300)} could not be read._")
+    if health.left_out:
+        lines.append(f"_Backups of {len(health.left_out)} more {policy.target} branches were not read (the first "
+                     f"{len(health.branches)} only): {fit(escape(', '.join(health.left_out)), 200)}._")
+    if not health.branches:
+        lines.append(f"_The database has no {policy.target} branch._")
+    return "\n".join(lines)
+
+
+def status_blocks(db: DatabaseRef, healths: Sequence[PolicyHealth], hidden: int = 0) -> list[dict[str, Any]]:
+    not_yours = f" ({hidden} more with targets you may not see)" if hidden else ""
+    if not healths:
+        return to_dicts([section(f"*{db}* has no backup policies you may see{not_yours}.")])
+    troubled = sum(1 for h in healths if not h.healthy)
+    summary = f"{troubled} need{'s' if troubled == 1 else ''} attention" if troubled else "all healthy"
+    listing, left_out = packed([health_line(h) for h in healths], room=MAX_BLOCKS - 3)
+    blocks: list[Block] = [section(f"*Backup status of {db}*: {len(healths)} polic"
+                                   f"{'y' if len(healths) == 1 else 'ies'}, {summary}{not_yours}"), *listing]
+    if left_out:
+        blocks.append(not_shown(left_out))
+    blocks.append(context("Stale: no successful backup for longer than the policy's frequency times the bot's "
+                          "stale factor. Failures count over the last 7 days."))
+    return to_dicts(blocks)

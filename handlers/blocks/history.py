@@ -1,0 +1,86 @@
+"""A database's or a policy's history, from the audit trail, as people say it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+)
+
+from bot.domain.audit import AuditEvent
+from bot.domain.commands import DatabaseRef
+from bot.domain.policy import (
+    BackupPolicy,
+    PolicyUpdate,
+    describe_changes,
+    resulting_values,
+)
+from bot.domain.watch_state import WATCH_ACTOR
+from handlers.blocks.kit import (
+    MAX_BLOCKS,
+    MAX_NAME_IN_LINE,
+    context,
+    escape,
+    fit,
+    not_shown,
+    packed,
+    plural,
+    section,
+    to_dicts,
+    with_mentions,
+)
+
+# How each kind of entry reads in `history`: {who} is the entry's actor.
+HISTORY_WORDS = {
+    "requested": "{who} asked to change",
+    "approved": "{who} approved the change to",
+    "waiting": "the change waits for more approvals:",
+    "applied": "{who} changed",
+    "failed": "the change failed:",
+    "refused": "{who} was refused:",
+    "rejected": "{who} rejected the change to",
+    "cancelled": "{who} cancelled the change to",
+    "expired": "the request expired, nothing sent:",
+    "dry_run": "{who} previewed a change to",
+    "changed_outside": "{who} changed",
+    "created_outside": "{who} created",
+    "deleted_outside": "{who} deleted",
+}
+# Entries the bot writes for itself (a change on its way to PlanetScale): their outcome has its own entry.
+INTERNAL_ACTIONS = frozenset({"sending"})
+# "needs 2 approval(s)" as entries of the trail write it: said as people say it.
+COUNTED = re.compile(r"\b([0-9]+) ([a-z]+)\(s\)")
+
+
+def history_line(event: AuditEvent) -> str:
+    def shown(name: str) -> str:
+        return fit(escape(name), MAX_NAME_IN_LINE)
+
+    what = ""
+    if event.before and event.sent:
+        before = BackupPolicy.model_validate(event.before)
+        what = "; ".join(f"{c.label} {shown(c.before)} → {shown(c.after)}" for c in
+                         describe_changes(before, resulting_values(before, PolicyUpdate(**event.sent))))
+    detail = COUNTED.sub(lambda m: plural(int(m.group(1)), m.group(2)), event.detail or "")
+    extra = f" ({fit(with_mentions(detail), 400)})" if detail else ""
+    reason = f" — “{fit(escape(event.reason), 300)}”" if event.reason and event.action == "requested" else ""
+    who = ("someone outside the bot" if event.actor == WATCH_ACTOR else "the bot" if event.actor == "backup-bot"
+           else f"<@{event.actor}>")
+    words = HISTORY_WORDS.get(event.action)
+    sentence = words.format(who=who) if words else f"{who} *{escape(event.action).replace('_', ' ')}*"
+    return (f"`{event.at.replace('T', ' ').removesuffix('Z')}` {sentence} "
+            f"{shown(event.policy_name or '')}: {what}{reason}{extra}")
+
+
+def history_blocks(db: DatabaseRef, events: list[AuditEvent], policy: str | None) -> list[dict[str, Any]]:
+    title = f"*History of {db}*" + (f" · {fit(escape(policy), MAX_NAME_IN_LINE)}" if policy else "")
+    if not events:
+        return to_dicts([section(f"{title}\nNothing recorded yet.")])
+    entries, left_out = packed([history_line(e) for e in events], room=MAX_BLOCKS - 3)
+    blocks: list[Block] = [section(title), *entries]
+    if left_out:
+        blocks.append(not_shown(left_out))
+    blocks.append(context("Times are UTC; newest first. `backup-bot audit export` has the full trail."))
+    return to_dicts(blocks)

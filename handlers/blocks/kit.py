@@ -1,0 +1,159 @@
+"""Slack's size limits and the pieces every view is built of: escaped, cut to fit, counted; and the words
+several views share about a change.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.domain.policy import (
+    BackupPolicy,
+    describe_changes,
+)
+
+MAX_BLOCKS = 50  # in a message; a modal holds 100, and no view here comes near that
+MAX_SECTION_TEXT = 3000  # a section's text, and any mrkdwn text object
+MAX_HEADER_TEXT = 150
+MAX_MODAL_TITLE = 24
+MAX_PRIVATE_METADATA = 3000
+MAX_VALUE_SHOWN = 1000  # one value in a list of changes, so that every change of a policy fits in one section
+MAX_NAME_IN_LINE = 300  # a name inside a one-line entry (history), so that the entry's other parts still show
+USER_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")  # a user mention survives escaping; nothing else does
+# What a cut must not split: Slack's escapes, and `<…>` tokens (mentions, dates, links). Every literal `<` the bot
+# writes is a token, since user text is escaped first.
+UNCUTTABLE = re.compile(r"&(?:amp|lt|gt);|<[^<>\n]*>")
+ELLIPSIS = "…"
+# Unicode's format characters (Cf), but the zero-width joiner; and lone surrogates (Cs, JSON's `\\ud800`), which
+# no UTF-8 can carry to Slack.
+INVISIBLE = re.compile("[" + "".join(re.escape(chr(c)) for c in range(0x80, 0x110000)
+                                     if c != 0x200D and unicodedata.category(chr(c)) in ("Cf", "Cs")) + "]")
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters, which stops a policy name from becoming a mention or a link; and the
+    invisible format characters (Unicode Cf: bidi overrides, zero-width spaces) shown as `\\u202e`, so that one
+    name cannot pass for another. The zero-width joiner stays: emoji are built with it."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if text.isascii():
+        return text
+    return INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def with_mentions(text: str) -> str:
+    """Escaped, but with user mentions kept: they notify one person and cannot reach a whole channel."""
+    return USER_MENTION.sub(r"<@\1>", escape(text))
+
+
+def fit(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` characters; else shortened to fit, ending in "…".
+
+    The one way the bot shortens what it shows. The cut never falls inside an escape (`&amp;`) or a `<…>` token
+    (a mention, a date), which would show stray characters or break the token, and falls at a space when one is
+    near, so that a word is not split without need.
+    """
+    if len(text) <= limit:
+        return text
+    cut = limit - len(ELLIPSIS)
+    space = max(text.rfind(" ", max(cut - 16, 1), cut + 1), text.rfind("\n", max(cut - 16, 1), cut + 1))
+    if space > 0:
+        cut = space
+    for token in UNCUTTABLE.finditer(text):
+        if token.start() >= cut:
+            break
+        if cut < token.end():
+            cut = token.start()
+            break
+    return text[:cut].rstrip() + ELLIPSIS
+
+
+def section(text: str) -> SectionBlock:
+    if not text.strip():
+        raise ValueError("a section needs text: Slack refuses an empty one")
+    return SectionBlock(text=MarkdownTextObject(text=fit(text, MAX_SECTION_TEXT)))
+
+
+def context(text: str) -> ContextBlock:
+    if not text.strip():
+        raise ValueError("a context needs text: Slack refuses an empty one")
+    return ContextBlock(elements=[MarkdownTextObject(text=fit(text, MAX_SECTION_TEXT))])
+
+
+def header(text: str) -> HeaderBlock:
+    return HeaderBlock(text=fit(text, MAX_HEADER_TEXT))
+
+
+def packed(lines: Sequence[str], room: int) -> tuple[list[Block], int]:
+    """Lines in as few sections as Slack's 3,000 characters a section allow, at most `room` of them; a line too
+    long for a section of its own is shortened. Returns the sections and how many lines did not fit."""
+    blocks: list[Block] = []
+    chunk = ""
+    for shown, line in enumerate(lines):
+        line = fit(line, MAX_SECTION_TEXT)
+        if chunk and len(chunk) + 1 + len(line) > MAX_SECTION_TEXT:
+            blocks.append(section(chunk))
+            chunk = ""
+            if len(blocks) >= room:
+                return blocks, len(lines) - shown
+        chunk = f"{chunk}\n{line}" if chunk else line
+    if chunk.strip():
+        blocks.append(section(chunk))
+    return blocks, 0
+
+
+def not_shown(count: int) -> ContextBlock:
+    return context(f"…and {count} more not shown.")
+
+
+def to_dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
+    if len(blocks) > MAX_BLOCKS:
+        raise ValueError(f"{len(blocks)} blocks: Slack takes at most {MAX_BLOCKS} in a message")
+    return [b.to_dict() for b in blocks]
+
+
+def when(iso: str | None) -> str:
+    """A timestamp that Slack shows in the reader's own time zone, with a UTC fallback."""
+    if not iso:
+        return "not scheduled"
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        if moment.tzinfo is None:  # PlanetScale's times are UTC
+            moment = moment.replace(tzinfo=UTC)
+        stamp = int(moment.timestamp())
+        fallback = moment.astimezone(UTC).strftime("%a %d %b %Y %H:%M UTC")
+    except (ValueError, OverflowError, OSError):  # not a time, or one past the calendar's ends
+        return fit(escape(iso), 100)
+    return f"<!date^{stamp}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def error_text(message: str) -> str:
+    return f":warning: {message}"
+
+
+def guardrails_text(guardrails: Sequence[str]) -> str:
+    """Which guardrails a change meets (and which it overrides), one line each."""
+    if not guardrails:
+        return "*Guardrails:* none covers this policy."
+    return fit("*Guardrails:*\n" + "\n".join(f"• {escape(line)}" for line in guardrails), MAX_SECTION_TEXT)
+
+
+def changes_text_between(before: BackupPolicy, after: BackupPolicy | dict[str, Any]) -> str:
+    lines = [f"• {c.label}: ~{fit(escape(c.before), MAX_VALUE_SHOWN)}~ → *{fit(escape(c.after), MAX_VALUE_SHOWN)}*"
+             for c in describe_changes(before, after)]
+    return "\n".join(lines) or "• no visible change"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 policy`, `2 policies`: `many` where adding an s is wrong."""
+    return f"{count} {word if count == 1 else many or word + 's'}"

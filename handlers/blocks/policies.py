@@ -1,0 +1,125 @@
+"""Answers to the caller about policies: help, a database's list, one policy in full, a dry run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+)
+
+from bot.domain.access import Capability
+from bot.domain.changes import ChangePlan
+from bot.domain.commands import DatabaseRef
+from bot.domain.grammar import EXAMPLES, UPDATE_KEYS_HELP, USAGE_LINES
+from bot.domain.policy import (
+    BackupPolicy,
+    describe_day,
+    describe_schedule,
+    describe_week,
+)
+from handlers.blocks.buttons import edit_button
+from handlers.blocks.kit import (
+    MAX_BLOCKS,
+    MAX_VALUE_SHOWN,
+    changes_text_between,
+    context,
+    escape,
+    fit,
+    guardrails_text,
+    header,
+    not_shown,
+    packed,
+    plural,
+    section,
+    to_dicts,
+    when,
+)
+
+
+def policy_line(policy: BackupPolicy) -> str:
+    flags = " · required" if policy.required else ""
+    return (f"• *{escape(policy.name)}* (`{escape(policy.id)}`, {policy.target}{flags}): "
+            f"{describe_schedule(policy)}")
+
+
+
+
+READ_SUBCOMMANDS = ("help", "list", "show", "history", "pending", "export")
+
+
+def help_blocks(command: str, capabilities: list[Capability]) -> list[dict[str, Any]]:
+    """Usage with examples, limited to what this caller may do (`capabilities` from the access rules)."""
+    if not capabilities:
+        return to_dicts([
+            header("Backup policies from Slack"),
+            section("You are not named in any access rule for this channel, so you cannot see or change backup "
+                    "policies here. Ask whoever keeps the bot's access file to add you (by Slack user ID or "
+                    "user group)."),
+        ])
+    may_change = any(c.may_change for c in capabilities)
+    usage = "\n".join(f"`{command} {escape(u)}`  {escape(what)}" for u, what in USAGE_LINES
+                      if may_change or u.split()[0] in READ_SUBCOMMANDS)
+    rights = "\n".join(f"• {escape(c.describe())}" for c in capabilities)
+    result: list[Block] = [header("Backup policies from Slack"), section(usage),
+                           section(f"*What you may do here*\n{rights}")]
+    if may_change:
+        keys = "\n".join(f"`{k}`  {escape(v)}" for k, v in UPDATE_KEYS_HELP)
+        examples = "\n".join(f"`{escape(e.replace('/backup-policy', command, 1))}`" for e in EXAMPLES)
+        result += [
+            section(f"*Keys for update*\n{keys}\nThe API's own field names work too (`retention_value=7`, "
+                    "`schedule_week=0`). Add `reason=\"…\"` to say why, `--dry-run` to preview."),
+            section(f"*Examples*\n{examples}"),
+        ]
+    return to_dicts(result)
+
+
+def policy_list_blocks(db: DatabaseRef, policies: list[BackupPolicy], hidden: int = 0) -> list[dict[str, Any]]:
+    not_yours = f" ({hidden} more with targets you may not see)" if hidden else ""
+    if not policies:
+        return to_dicts([section(f"*{db}* has no backup policies you may see{not_yours}.")])
+    listing, left_out = packed([policy_line(p) for p in policies], room=MAX_BLOCKS - 3)
+    blocks: list[Block] = [section(f"*Backup policies of {db}* ({len(policies)}){not_yours}"), *listing]
+    if left_out:
+        blocks.append(not_shown(left_out))
+    blocks.append(context(f"`/backup-policy show {db} &lt;ID or name&gt;` for one in full."))
+    return to_dicts(blocks)
+
+
+def policy_fields(policy: BackupPolicy) -> str:
+    rows = [
+        ("Schedule", describe_schedule(policy)),
+        ("Target", policy.target + (" (a required system policy)" if policy.required else "")),
+        ("Time", f"{policy.schedule_time} UTC"),
+    ]
+    if policy.schedule_day is not None:
+        rows.append(("Day", describe_day(policy.schedule_day)))
+    if policy.schedule_week is not None:
+        rows.append(("Week", describe_week(policy.schedule_week)))
+    rows += [("Next run", when(policy.next_run_at)), ("Last ran", when(policy.last_ran_at)
+                                                       if policy.last_ran_at else "never")]
+    return "\n".join(f"*{label}:* {value}" for label, value in rows)
+
+
+def policy_detail_blocks(db: DatabaseRef, policy: BackupPolicy) -> list[dict[str, Any]]:
+    return to_dicts([
+        header(policy.name if policy.name.strip() else policy.id),
+        section(policy_fields(policy)),
+        ActionsBlock(elements=[edit_button(db, policy.id)]),
+        context(f"{db} · ID `{escape(policy.id)}` · updated {when(policy.updated_at)}"),
+    ])
+
+
+def dry_run_blocks(plan: ChangePlan, approvals: int = 0, guardrails: Sequence[str] = ()) -> list[dict[str, Any]]:
+    body = ", ".join(f"`{k}={fit(escape(str(v)), MAX_VALUE_SHOWN)}`" for k, v in plan.update.to_api().items())
+    return to_dicts([
+        section(f":mag: *Dry run*: nothing was sent. The change to *{escape(plan.before.name)}* of "
+                f"*{plan.db}* would be:"),
+        section(changes_text_between(plan.before, plan.after_values)),
+        section(f"*After:* {describe_schedule(plan.after_values)}"),
+        section(guardrails_text(guardrails)),
+        context(f"Would send `PATCH` with {body}. Run it again without `--dry-run` to "
+                + (f"ask for the {plural(approvals, 'approval')} it needs." if approvals else "apply.")),
+    ])

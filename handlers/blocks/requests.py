@@ -1,0 +1,157 @@
+"""A change request's message, its buttons, and the list of requests waiting on someone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+)
+
+from bot.domain.access import mention, mentions
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.changes import after_values
+from bot.domain.commands import DatabaseRef
+from bot.domain.policy import (
+    BackupPolicy,
+    describe_changes,
+    describe_schedule,
+)
+from handlers.blocks.buttons import APPROVE, CANCEL, REVERT, edit_button, reject_button
+from handlers.blocks.kit import (
+    changes_text_between,
+    context,
+    escape,
+    fit,
+    not_shown,
+    packed,
+    plural,
+    section,
+    to_dicts,
+    when,
+    with_mentions,
+)
+
+STATE_LINES = {
+    RequestState.PENDING: ":lock: <@{requester}> asks to change",
+    RequestState.APPROVED: ":hourglass_flowing_sand: Approved; applying <@{requester}>'s change to",
+    RequestState.APPLYING: ":hourglass_flowing_sand: Applying <@{requester}>'s change to",
+    RequestState.APPLIED: ":white_check_mark: <@{requester}> changed",
+    RequestState.FAILED: ":warning: Not applied: <@{requester}>'s change to",
+    RequestState.REJECTED: ":x: Rejected by <@{decided_by}>: <@{requester}>'s change to",
+    RequestState.CANCELLED: ":no_entry: Cancelled by <@{decided_by}>: <@{requester}>'s change to",
+    RequestState.EXPIRED: ":hourglass: Expired without enough approvals: <@{requester}>'s change to",
+}
+
+
+def request_headline(request: ChangeRequest, bold: bool = False) -> str:
+    """Who asked what, in the request's state: the message's first line, and its notification text."""
+    head = STATE_LINES[request.state].format(requester=request.requester,
+                                             decided_by=request.decided_by or request.requester)
+    mark = "*" if bold else ""
+    return (f"{head} the backup policy {mark}{escape(request.policy_name)}{mark} of "
+            f"{mark}{request.organization}/{request.database}{mark}")
+
+
+GroupProgress = list[tuple[str, int, list[str]]]  # (group, how many it gives, who counts for it so far)
+
+
+def groups_line(groups: GroupProgress) -> str:
+    """Per group: who counts for it, and what it still owes."""
+    parts = []
+    for group, count, counted in groups:
+        who = f" ({', '.join(f'<@{a}>' for a in counted)})" if counted else ""
+        owed = f", {count - len(counted)} missing" if len(counted) < count else ""
+        parts.append(f"{mention(group)}: {len(counted)} of {count}{who}{owed}")
+    return "*By group:* " + fit(" · ".join(parts), 2800)
+
+
+def request_blocks(request: ChangeRequest, approved_by: list[str],
+                   groups: GroupProgress | None = None) -> list[dict[str, Any]]:
+    """A change request as it stands now: the one message the channel sees, updated at every step."""
+    db = DatabaseRef(request.organization, request.database)
+    before = BackupPolicy.model_validate(request.before)
+    after: dict[str, Any] | BackupPolicy = (BackupPolicy.model_validate(request.after) if request.after
+                                           else after_values(request))
+    lines = [request_headline(request, bold=True)]
+    if request.revert_of:
+        lines.append("_This reverts an earlier change._")
+    if request.reason:
+        lines.append(f"*Reason:* {with_mentions(request.reason)}")
+    result: list[Block] = [*packed(lines, room=len(lines))[0], section(changes_text_between(before, after))]
+    facts = []
+    if isinstance(after, BackupPolicy):
+        facts.append(f"*Now:* {describe_schedule(after)} ({after.target})\n*Next run:* {when(after.next_run_at)}")
+    else:
+        facts.append(f"*After:* {describe_schedule(after)}")
+    if request.risks:
+        facts.append(f"*Worth a second look:* {escape(', '.join(request.risks))}")
+    if request.approvals_needed:
+        got = ", ".join(f"<@{a}>" for a in approved_by) or "none yet"
+        # Each list gets half a section, so that a long one cannot push the other out of sight.
+        facts.append(f"*Approvals:* {len(approved_by)} of {request.approvals_needed} ({fit(got, 1400)}) · "
+                     f"*may approve:* {fit(mentions(request.approvers), 1400)}")
+        if groups:
+            facts.append(groups_line(groups))
+    if request.state is RequestState.PENDING:
+        facts.append(f"*Expires:* {when(datetime.fromtimestamp(request.expires_at, UTC).isoformat())}")
+    if request.state is RequestState.FAILED and request.detail:
+        facts.append(f"*Why:* {fit(with_mentions(request.detail), 1400)}")
+    elif request.state is RequestState.PENDING and request.detail:
+        facts.append(f"*Judged again:* {fit(with_mentions(request.detail), 1400)}")
+    result += packed(facts, room=len(facts))[0]
+    if request.state is RequestState.PENDING:
+        result.append(ActionsBlock(block_id=f"request:{request.id}", elements=[
+            ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),
+            reject_button(request),
+            ButtonElement(text="Cancel", action_id=CANCEL, value=request.id),
+        ]))
+    elif request.state is RequestState.APPLIED:
+        result.append(ActionsBlock(block_id=f"applied:{request.id}", elements=[
+            edit_button(db, request.policy_id),
+            ButtonElement(text="Revert", action_id=REVERT, value=request.id,
+                          confirm=revert_confirm(request.policy_name, after, request.before))]))
+    sent = ", ".join(f"`{f}`" for f in request.changes)
+    result.append(context(f"Request `{request.id[:8]}` · fields {sent}"))
+    return to_dicts(result)
+
+
+def revert_confirm(name: str, now: BackupPolicy | dict[str, Any], back_to: BackupPolicy | dict[str, Any],
+                   outside: bool = False) -> ConfirmObject:
+    """What a Revert will do, asked before it does it: a revert is a change like any other."""
+    current = now if isinstance(now, BackupPolicy) else BackupPolicy.model_validate(now)
+    target = back_to.model_dump() if isinstance(back_to, BackupPolicy) else back_to
+    changes = describe_changes(current, target)
+    steps = "; ".join(f"{c.label} {escape(c.before)} → {escape(c.after)}" for c in changes)
+    intro = "Undo the change made outside the bot" if outside else f"Put {fit(escape(name), 80)} back as it was"
+    then = " It is asked as a new change, judged by the access rules, guardrails and approvals; nothing is sent " \
+           "until it is allowed."
+    text = f"{intro}: {steps or 'no visible change'}.{then}"
+    if len(text) > 300:  # Slack's limit for a confirmation's text
+        text = f"{intro} ({plural(len(changes), 'setting')}).{then}"
+    return ConfirmObject(title="Revert this change?", text=fit(text, 300), confirm="Ask to revert",
+                         deny="Keep it")
+
+
+MAX_PENDING_SHOWN = 15  # each takes up to three blocks: a message holds 50
+
+
+def pending_blocks(requests: list[ChangeRequest], total: int, user: str) -> list[dict[str, Any]]:
+    """The oldest of the `total` open requests `user` can act on."""
+    if not requests:
+        return to_dicts([section("No open requests you can act on.")])
+    blocks: list[Block] = [section(f"*Open requests you can act on* ({total})")]
+    for request in requests[:MAX_PENDING_SHOWN]:
+        changes = changes_text_between(BackupPolicy.model_validate(request.before), after_values(request))
+        blocks += packed([f"{request_headline(request)} (in <#{request.channel}>)", changes], room=2)[0]
+        buttons = [ButtonElement(text="Cancel", action_id=CANCEL, value=request.id)] if request.requester == user \
+            else [ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),
+                  reject_button(request)]
+        blocks.append(ActionsBlock(elements=buttons))
+    if total > len(requests[:MAX_PENDING_SHOWN]):
+        blocks.append(not_shown(total - len(requests[:MAX_PENDING_SHOWN])))
+    return to_dicts(blocks)
