@@ -25,8 +25,11 @@ import sqlalchemy as sa
 from slack_bolt import BoltRequest
 
 from bot.adapters.store import Store, database_url
-from bot.domain.access import StaticRules, parse_rules
-from bot.emulators.planetscale import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleEmulator, PlanetScaleState, seed_demo
+from bot.domain.access_file import StaticRules
+from bot.domain.access_rules import parse_rules
+from bot.emulators.planetscale import PlanetScaleEmulator
+from bot.emulators.planetscale_demo import seed_demo
+from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, demo_slack_state
 from bot.emulators.slack_requests import (
@@ -218,7 +221,9 @@ def export_figures(url: str) -> dict[str, float]:
 
     from bot.runtime import audit_commands
 
-    class Sink(io.TextIOBase):
+    class Sink(io.StringIO):
+        """Takes what the export writes and keeps none of it."""
+
         def write(self, text: str) -> int:
             return len(text)
 

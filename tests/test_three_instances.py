@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from conftest import SIGNING_SECRET
 from processes import access_rules, approve, command, post, serve_env, start, wait_until
 
 from bot.adapters.store import Store, database_url
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.serving import free_port
 from bot.emulators.slack import SlackState
 from bot.emulators.slack_requests import signed_headers
@@ -125,7 +126,7 @@ def test_an_instance_killed_in_the_middle_of_a_burst_loses_nothing(
             port = ports[(n + attempt) % INSTANCES]
             try:
                 answer = httpx.post(f"http://127.0.0.1:{port}/slack/events", content=body, timeout=10,
-                                    headers=dict(signed_headers("test-signing-secret-0123456789abcdef", body)))
+                                    headers={k: str(v) for k, v in signed_headers(SIGNING_SECRET, body).items()})
             except httpx.TransportError:
                 continue  # that instance is gone: the next one
             assert answer.status_code == 200
