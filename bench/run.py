@@ -44,7 +44,8 @@ BOT_TOKEN = "xoxb-bench-" + secrets.token_hex(6)
 CHANNEL = "C0DBAOPS01"
 # Speed phases lift PlanetScale's budget, which would otherwise be what they measure; the budget phase keeps it.
 UNLIMITED_RATE = "1000000/min"
-IN_ACK_LIMIT, AFTER_ACK_LIMIT, FLOOR_LIMIT, COLD_LIMIT = 1.2, 1.5, 1.2, 2.0
+# Acks within 2× of the bare app: a guard against gross regressions, not a target (issue 21, item 7).
+IN_ACK_LIMIT, AFTER_ACK_LIMIT, FLOOR_LIMIT, COLD_LIMIT = 2.0, 2.0, 1.2, 2.0
 # Acks are measured in turns with the bare app, so that both meet the same moments of a busy machine.
 # docs/benchmarks.md from this line on is written by hand and kept by each run.
 BY_HAND = "<!-- by hand: make bench keeps what follows -->"
@@ -247,7 +248,7 @@ class Kind:
     """One kind of request measured for its ack: how to make N of them, and what each leaves in Slack."""
 
     name: str
-    in_ack: bool  # answered in the ack itself (limit 1.2×) or with work after it (1.5×)
+    in_ack: bool  # answered in the ack itself, or with work after it
     make: Callable[[Server, int], list[tuple[str, bytes]]]
     answers_each: int  # events each leaves in Slack, to wait for before the next measurement
 
