@@ -23,6 +23,7 @@ from typing import Any
 from bench.load import LoadClient
 from bench.run import (
     CHANNEL,
+    RESULTS,
     UNLIMITED_RATE,
     Emulators,
     Server,
@@ -93,7 +94,12 @@ def run_mix(client: LoadClient, seconds: float, rate: float = 20.0, watch_every:
         env["BACKUP_BOT_LOG_LEVEL"] = "INFO"  # its errors and warnings, and the watch's passes
         if watch_every:
             env["BACKUP_BOT_WATCH_EVERY"] = f"{int(watch_every)}s"
+        # A database and a log of its own: another run of the bench beside it empties bench.db.
+        name = "soak" if watch_every else "sustained"
+        (RESULTS / f"{name}.db").unlink(missing_ok=True)
+        env["BACKUP_BOT_DATABASE_URL"] = f"sqlite:///{RESULTS / f'{name}.db'}"
         server = bot_server(env, "backup-bot serve (a steady mix)", profile=False)
+        server.log = RESULTS / f"{name}.log"
         log_start = server.log.stat().st_size if server.log.exists() else 0
         server.start(slack.command(server.port, "help")[1])
         server.wait_ready()
