@@ -34,14 +34,13 @@ CLOSED_STATES = (RequestState.APPLIED, RequestState.FAILED, RequestState.REJECTE
 
 @dataclass(frozen=True)
 class PendingGroup:
-    """Pending requests alike in what access is judged on: where they are, the targets they touch, and whether
-    the person asking the store is their requester."""
+    """Pending requests alike in what access is judged on: where they are and the targets they touch (the
+    policy's, and the one it ends with)."""
 
     organization: str
     database: str
     channel: str
-    targets: tuple[str, ...]
-    own: bool
+    targets: tuple[str, str]
 
 
 @dataclass

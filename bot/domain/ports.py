@@ -140,14 +140,18 @@ class ChangeStore(Protocol):
         """The oldest first; at most `limit` (None: all)."""
         ...
 
+    def own_pending(self, user: str, now: float) -> int:
+        """How many pending requests `user` asked that have not expired at `now`."""
+        ...
+
     def pending_groups(self, user: str, now: float) -> list[tuple[PendingGroup, int]]:
-        """Pending requests not expired at `now`, `user`'s own and those `user` has not approved, counted by group."""
+        """Pending requests by others, not expired at `now` and not approved by `user`, counted by group."""
         ...
 
     def pending_page(self, user: str, now: float, groups: Sequence[PendingGroup] | None,
-                     limit: int) -> list[ChangeRequest]:
-        """The oldest `limit` pending requests not expired at `now`: `user`'s own (`groups` None), or of `groups`
-        by others and not yet approved by `user`."""
+                     limit: int, but: Sequence[PendingGroup] = ()) -> list[ChangeRequest]:
+        """The oldest `limit` pending requests not expired at `now`: `user`'s own (`groups` None), or by others
+        and not yet approved by `user`, of `groups` (all of them when empty) except those of `but`."""
         ...
 
     def reminders_due(self, moments: Sequence[tuple[str, float, float]], now: float) -> list[ChangeRequest]:

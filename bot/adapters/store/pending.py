@@ -22,38 +22,46 @@ class OpenRequests(Connected):
             return int(conn.scalar(sa.select(sa.func.count()).select_from(r).where(
                 r.c.state.in_([s.value for s in OPEN_STATES]))) or 0)
 
-    def pending_groups(self, user: str, now: float) -> list[tuple[PendingGroup, int]]:
-        """Pending requests not expired at `now`, `user`'s own and those `user` has not approved, counted by what
-        access is judged on."""
+    def own_pending(self, user: str, now: float) -> int:
+        """How many pending requests `user` asked that have not expired at `now`."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import change_requests as r
 
-        first, second = _targets(r)
-        own = r.c.requester == user
-        query = (sa.select(r.c.organization, r.c.database, r.c.channel, first, second, own, sa.func.count())
-                 .where(*_pending_now(r, now), sa.or_(own, _not_approved_by(r, user)))
-                 .group_by(r.c.organization, r.c.database, r.c.channel, first, second, own))
         with self.engine.connect() as conn:
-            return [(PendingGroup(org, db, channel, (t1, t2 or t1), bool(mine)), int(count))
-                    for org, db, channel, t1, t2, mine, count in conn.execute(query)]
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(r)
+                                   .where(*_pending_now(r, now), r.c.requester == user)) or 0)
+
+    def pending_groups(self, user: str, now: float) -> list[tuple[PendingGroup, int]]:
+        """Pending requests by others, not expired at `now` and not approved by `user`, counted by what access is
+        judged on."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests as r
+
+        key = _group_key(r)
+        query = (sa.select(*key, sa.func.count()).where(*_others_pending(r, user, now)).group_by(*key))
+        with self.engine.connect() as conn:
+            return [(PendingGroup(row[0], row[1], row[2], (row[3], row[4])), int(row[5]))
+                    for row in conn.execute(query)]
 
     def pending_page(self, user: str, now: float, groups: Sequence[PendingGroup] | None,
-                     limit: int) -> list[ChangeRequest]:
-        """The oldest `limit` pending requests not expired at `now`: `user`'s own (`groups` None), or of `groups`
-        by others and not yet approved by `user`."""
+                     limit: int, but: Sequence[PendingGroup] = ()) -> list[ChangeRequest]:
+        """The oldest `limit` pending requests not expired at `now`: `user`'s own (`groups` None), or by others
+        and not yet approved by `user`, of `groups` (all of them when empty) except those of `but`."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import change_requests as r
 
-        query = sa.select(r).where(*_pending_now(r, now))
         if groups is None:
-            query = query.where(r.c.requester == user)
+            query = sa.select(r).where(*_pending_now(r, now), r.c.requester == user)
         else:
-            first, second = _targets(r)
-            query = query.where(r.c.requester != user, _not_approved_by(r, user), sa.or_(*(
-                sa.and_(r.c.organization == g.organization, r.c.database == g.database, r.c.channel == g.channel,
-                        first == g.targets[0], sa.func.coalesce(second, first) == g.targets[1]) for g in groups)))
+            query = sa.select(r).where(*_others_pending(r, user, now))
+            key = sa.tuple_(*_group_key(r))
+            if groups:
+                query = query.where(key.in_([_key_values(g) for g in groups]))
+            if but:
+                query = query.where(key.not_in([_key_values(g) for g in but]))
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(r.c.created_at).limit(limit)).mappings().all()
         return [request_of(row) for row in rows]
@@ -81,9 +89,21 @@ def _pending_now(r: Any, now: float) -> tuple[Any, Any]:
     return r.c.state == RequestState.PENDING.value, r.c.expires_at > now
 
 
-def _targets(r: Any) -> tuple[Any, Any]:
-    """The policy's target as asked and the new one of a move (NULL when it stays), as the JSON holds them."""
-    return r.c.before["target"].as_string(), r.c.changes["target"].as_string()
+def _group_key(r: Any) -> tuple[Any, ...]:
+    """What access is judged on: where the request is, the policy's target as asked and the target it ends with
+    (the new one of a move), as the JSON holds them."""
+    import sqlalchemy as sa
+
+    return (r.c.organization, r.c.database, r.c.channel, r.c.target,
+            sa.func.coalesce(r.c.changes["target"].as_string(), r.c.target))
+
+
+def _key_values(group: PendingGroup) -> tuple[str, ...]:
+    return (group.organization, group.database, group.channel, *group.targets)
+
+
+def _others_pending(r: Any, user: str, now: float) -> tuple[Any, ...]:
+    return (*_pending_now(r, now), r.c.requester != user, _not_approved_by(r, user))
 
 
 def _not_approved_by(r: Any, user: str) -> Any:

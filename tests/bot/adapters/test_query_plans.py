@@ -41,11 +41,13 @@ def seeded(postgres_url: str) -> Iterator[Store]:
         conn.exec_driver_sql(
             "INSERT INTO change_requests (id, state, organization, database, policy_id, policy_name, requester, "
             "channel, before, changes, approvals_needed, approvers, risks, created_at, expires_at, updated_at, "
-            "lease_until, reason_by_person, revert_of) SELECT md5('r' || g)::uuid::text, CASE WHEN g <= %(pending)s "
-            "THEN 'pending' ELSE 'applied' END, 'acme', 'db-' || (g %% %(dbs)s), 'bp' || (g %% 900), "
-            "'Policy ' || (g %% 900), 'U' || (g %% 50), 'C0DBAOPS01', %(before)s::json, '{}'::json, 1, '[]'::json, "
-            "'[]'::json, %(now)s - 100000 + g, %(now)s + 3600 + g, %(now)s - 100000 + g, 0, true, "
-            "CASE WHEN g %% 10 = 0 THEN md5('r' || (g + 1))::uuid::text END FROM generate_series(1, %(requests)s) g",
+            "lease_until, reason_by_person, revert_of, target) SELECT md5('r' || g)::uuid::text, "
+            "CASE WHEN g <= %(pending)s THEN 'pending' ELSE 'applied' END, 'acme', 'db-' || (g %% %(dbs)s), "
+            "'bp' || (g %% 900), 'Policy ' || (g %% 900), 'U' || (g %% 50), 'C0DBAOPS01', %(before)s::json, "
+            "'{}'::json, 1, '[]'::json, '[]'::json, %(now)s - 100000 + g, %(now)s + 3600 + g, "
+            "%(now)s - 100000 + g, 0, true, "
+            "CASE WHEN g %% 10 = 0 THEN md5('r' || (g + 1))::uuid::text END, 'production' "
+            "FROM generate_series(1, %(requests)s) g",
             {"pending": PENDING, "dbs": DATABASES, "before": before, "now": NOW, "requests": REQUESTS})
         conn.exec_driver_sql("INSERT INTO approvals (request_id, approver, at) SELECT id, 'U' || ascii(id), "
                              "created_at FROM change_requests")
@@ -70,7 +72,7 @@ def the_store_at_work(store: Store) -> list[tuple[str, Callable[[], Any]]]:
     """Everything the store does with the big tables, as the doors, the sweep, the watch and the CLI call it."""
     asked = store.add_request(request(), event())
     revert = store.add_request(request("bp-r", revert_of="r-of"))
-    group = PendingGroup("acme", "db-7", "C0DBAOPS01", ("production", "production"), False)
+    group = PendingGroup("acme", "db-7", "C0DBAOPS01", ("production", "production"))
     return [
         ("add_request (a second open revert)", lambda: store.add_request(request("bp-r", revert_of="r-of"))),
         ("get_request", lambda: store.get_request(asked.id)),
@@ -84,9 +86,11 @@ def the_store_at_work(store: Store) -> list[tuple[str, Callable[[], Any]]]:
         ("requests (approved, stale)", lambda: store.requests([RequestState.APPROVED], updated_before=NOW)),
         ("requests (applying, lease over)", lambda: store.requests([RequestState.APPLYING], lease_before=NOW)),
         ("open_count", store.open_count),
+        ("own_pending", lambda: store.own_pending("U7", NOW)),
         ("pending_groups", lambda: store.pending_groups("U7", NOW)),
         ("pending_page (own)", lambda: store.pending_page("U7", NOW, None, 10)),
-        ("pending_page (to approve)", lambda: store.pending_page("U8", NOW, [group], 10)),
+        ("pending_page (to approve, of groups)", lambda: store.pending_page("U8", NOW, [group], 10)),
+        ("pending_page (to approve, but groups)", lambda: store.pending_page("U8", NOW, [], 10, but=[group])),
         ("reminders_due", lambda: store.reminders_due([("remind:50%", 0.5, 0.0), ("remind:1h", 1.0, 3600.0)],
                                                       NOW)),
         ("policy_requests", lambda: store.policy_requests("acme", "db-7", "bp7", [RequestState.APPLYING])),
