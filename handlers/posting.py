@@ -52,6 +52,9 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
         say_privately(respond, blocks.error_text(outcome.message))
     else:
         say_privately(respond, blocks.error_text(outcome.message))
+    if outcome.request is not None and outcome.request.state in CLOSED_STATES:
+        # Ended at once, told to the person who asked it: owed beyond that is the audit channel alone.
+        deps.store.mark_told(outcome.request.id, ["audit"] if owes_audit(deps, outcome.request) else [])
 
 
 def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,
@@ -77,6 +80,49 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
     if respond is not None and has_response_url(respond) and outcome.kind not in quiet:
         say_privately(respond, outcome.message if outcome.kind is OutcomeKind.COUNTED
                       else blocks.error_text(outcome.message))
+    if outcome.request is not None:
+        latest = deps.store.get_request(outcome.request.id)
+        if latest is not None and latest.state in CLOSED_STATES and not latest.told:
+            deps.store.mark_told(latest.id, owed(deps, latest))
+
+
+def owed(deps: Dependencies, request: ChangeRequest) -> list[str]:
+    """The notices a closed request's end owes (each claimed once sent): its message shown and its thread told,
+    where it is known; its requester told, unless they cancelled it; the audit channel, for an applied change."""
+    notices = []
+    if request.message_channel and request.message_ts:
+        notices += [f"shown:{request.state.value}", request.state.value]
+    if not (request.state is RequestState.CANCELLED and request.decided_by == request.requester):
+        notices.append(f"dm:{request.state.value}")
+    if owes_audit(deps, request):
+        notices.append("audit")
+    return notices
+
+
+# Slack's refusals of a message that no later try changes: the message or its channel's history is gone or
+# closed to it, or its content is refused. Anything else (Slack's own failures, rate limits, the network, a
+# channel not found that a click may correct) is tried again.
+REFUSED_FOR_GOOD = frozenset({"message_not_found", "cant_update_message", "edit_window_closed", "is_archived",
+                              "msg_too_long", "invalid_blocks", "invalid_blocks_format", "no_text",
+                              "cannot_dm_bot", "user_not_found", "user_disabled"})
+
+
+def passing(exc: Exception) -> bool:
+    """Whether a failed call to Slack is worth trying again, rather than a refusal of this message that would
+    be refused again (a deleted message, an archived channel)."""
+    if isinstance(exc, SlackApiError):
+        return exc.response.get("error") not in REFUSED_FOR_GOOD
+    return True
+
+
+def given_back(deps: Dependencies, request: ChangeRequest, notices: Sequence[str], exc: Exception) -> None:
+    """After a failed sending: claims given back to be tried again when Slack may take it later; kept (the
+    notice given up, said in the log) when Slack refused this message itself."""
+    if passing(exc):
+        for notice in notices:
+            deps.store.forget_notice(request.id, notice)
+    elif notices:
+        log.error("request %s: %s given up, Slack refuses it", request.id, ", ".join(notices))
 
 
 def has_response_url(respond: Respond | None) -> bool:
@@ -134,7 +180,7 @@ def owed_by_group(groups: blocks.GroupProgress | None) -> str:
 
 def step_line(outcome: Outcome, request: ChangeRequest, actor: str) -> tuple[str, str] | None:
     """The thread reply for where the request now stands, and the notice that makes it once; None for nothing."""
-    who = f"<@{request.decided_by}>" if request.decided_by and request.decided_by != SYSTEM else "the bot"
+    who = blocks.decider(request)
     detail = blocks.fit(blocks.with_mentions(request.detail or ""), 1500)
     if request.state is RequestState.APPLIED:
         by = f" (last approval by {who})" if request.approvals_needed else ""
@@ -145,7 +191,8 @@ def step_line(outcome: Outcome, request: ChangeRequest, actor: str) -> tuple[str
     if request.state is RequestState.REJECTED:
         return "rejected", f":x: Rejected by {who}; nothing was sent to PlanetScale."
     if request.state is RequestState.CANCELLED:
-        return "cancelled", f":no_entry: Cancelled by {who}; nothing was sent to PlanetScale."
+        why = f" ({detail})" if detail and blocks.closed_by_bot(request) else ""
+        return "cancelled", f":no_entry: Cancelled by {who}{why}; nothing was sent to PlanetScale."
     if request.state is RequestState.EXPIRED:
         return "expired", ":hourglass: Expired before enough approvals; nothing was sent to PlanetScale."
     if outcome.kind is OutcomeKind.WAITING and request.state is RequestState.PENDING:
@@ -166,15 +213,18 @@ def to_thread(deps: Dependencies, client: WebClient, request: ChangeRequest, not
         return
     try:
         client.chat_postMessage(channel=request.message_channel, thread_ts=request.message_ts, text=text)
-    except SlackApiError as exc:
-        log.error("could not reply in the thread of request %s: %s", request.id, exc.response.get("error"))
-        for claim in ([notice] if notice is not None else []) + list(claimed):
-            deps.store.forget_notice(request.id, claim)
+    except (SlackApiError, OSError) as exc:
+        log.error("could not reply in the thread of request %s: %s", request.id, error_of(exc))
+        given_back(deps, request, ([notice] if notice is not None else []) + list(claimed), exc)
+
+
+def error_of(exc: Exception) -> str:
+    return str(exc.response.get("error")) if isinstance(exc, SlackApiError) else type(exc).__name__
 
 
 OUTCOME_WORDS = {RequestState.APPLIED: ":white_check_mark: was applied", RequestState.FAILED: ":warning: was not "
-                 "applied", RequestState.REJECTED: ":x: was rejected by <@{decided_by}>",
-                 RequestState.CANCELLED: ":no_entry: was cancelled by <@{decided_by}>",
+                 "applied", RequestState.REJECTED: ":x: was rejected by {decided_by}",
+                 RequestState.CANCELLED: ":no_entry: was cancelled by {decided_by}",
                  RequestState.EXPIRED: ":hourglass: expired before enough approvals"}
 
 
@@ -184,20 +234,21 @@ def to_requester(deps: Dependencies, client: WebClient, request: ChangeRequest) 
     notice = f"dm:{request.state.value}"
     if not deps.store.claim_notice(request.id, notice):
         return
-    how = OUTCOME_WORDS[request.state].format(decided_by=request.decided_by or SYSTEM)
+    how = OUTCOME_WORDS[request.state].format(decided_by=blocks.decider(request))
     where = f" (the request is in <#{request.channel}>)" if request.channel.startswith("C") else ""
-    why = f"\n{blocks.fit(blocks.with_mentions(request.detail), 1500)}" if request.state in (
-        RequestState.FAILED, RequestState.EXPIRED) and request.detail else ""
+    why = f"\n{blocks.fit(blocks.with_mentions(request.detail), 1500)}" if request.detail and (
+        request.state in (RequestState.FAILED, RequestState.EXPIRED)
+        or (request.state is RequestState.CANCELLED and blocks.closed_by_bot(request))) else ""
     if request.state is RequestState.EXPIRED:
         why = "\nNothing was sent to PlanetScale; ask again if it is still needed."
     text = (f"Your change to the backup policy *{blocks.escape(request.policy_name)}* of "
             f"*{request.organization}/{request.database}* {how}{where}.{why}")
     try:
         client.chat_postMessage(channel=request.requester, text=text)
-    except SlackApiError as exc:
+    except (SlackApiError, OSError) as exc:
         log.error("could not tell <@%s> the outcome of request %s: %s", request.requester, request.id,
-                  exc.response.get("error"))
-        deps.store.forget_notice(request.id, notice)
+                  error_of(exc))
+        given_back(deps, request, [notice], exc)
 
 
 def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respond: Respond | None) -> None:
@@ -234,10 +285,14 @@ def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
     if latest.message_ts and latest.message_channel:
         try:
             client.chat_update(channel=latest.message_channel, ts=latest.message_ts, text=text, blocks=request_blocks)
-        except SlackApiError as exc:
-            log.error("could not update the message of request %s: %s", request.id, exc.response.get("error"))
+            shown = True
+        except (SlackApiError, OSError) as exc:
+            log.error("could not update the message of request %s: %s", request.id, error_of(exc))
+            shown = not passing(exc)
             if respond is not None and has_response_url(respond):
-                respond(text=text, blocks=request_blocks, replace_original=True)
+                shown = respond(text=text, blocks=request_blocks, replace_original=True).status_code == 200 or shown
+        if shown and latest.state in CLOSED_STATES:
+            deps.store.claim_notice(latest.id, f"shown:{latest.state.value}")
     elif has_response_url(respond):
         respond(text=text, blocks=request_blocks, replace_original=True)  # type: ignore[misc]
     if latest.state is RequestState.APPLIED and request.state is RequestState.APPLIED:
@@ -247,14 +302,19 @@ def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
 def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeRequest) -> None:
     """An applied change, once in the audit channel (claimed in the database: later clicks on its buttons, a
     retry or another instance do not post it again)."""
-    if not deps.audit_channel or deps.audit_channel == request.channel:
+    if not owes_audit(deps, request):
         return
     if not deps.store.claim_notice(request.id, "audit"):
         return
     text, request_blocks = request_message(deps, request)
     record = [b for b in request_blocks if b.get("type") != "actions"]  # a record: its buttons belong elsewhere
     try:
-        client.chat_postMessage(channel=deps.audit_channel, text=text, blocks=record)
-    except SlackApiError as exc:
-        log.error("could not post to the audit channel %s: %s", deps.audit_channel, exc.response.get("error"))
-        deps.store.forget_notice(request.id, "audit")
+        client.chat_postMessage(channel=str(deps.audit_channel), text=text, blocks=record)
+    except (SlackApiError, OSError) as exc:
+        log.error("could not post to the audit channel %s: %s", deps.audit_channel, error_of(exc))
+        given_back(deps, request, ["audit"], exc)
+
+
+def owes_audit(deps: Dependencies, request: ChangeRequest) -> bool:
+    return (request.state is RequestState.APPLIED and bool(deps.audit_channel)
+            and deps.audit_channel != request.channel)

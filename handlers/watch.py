@@ -84,32 +84,87 @@ REFUSED_CONTENT = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too
                              "no_text"})
 
 
+# The message metadata a notice is posted with: its ID, so that a second try can find whether Slack took the first.
+NOTICE_EVENT = "backup_bot_watch_notice"
+# Slack's refusals of a look at the channel's history that a later look would get too: post without looking.
+CANNOT_LOOK = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "not_allowed_token_type"})
+# How far back the look goes, in pages of conversations.history: a notice tried again is tried within minutes.
+HISTORY_PAGES = 5
+
+
+def notice_metadata(notice: Notice) -> dict[str, Any]:
+    return {"event_type": NOTICE_EVENT, "event_payload": {"notice_id": notice.id}}
+
+
+def posted_before(deps: Dependencies, client: WebClient, notice: Notice) -> bool | None:
+    """Whether the audit channel already holds this notice (a try whose answer was lost, or whose marking as
+    posted failed): looked up by its metadata since the notice was made. None when Slack cannot be asked now."""
+    oldest = f"{max(0.0, notice.created_at - 60):.6f}"  # room for the clocks of the bot and Slack to differ
+    cursor = None
+    try:
+        for _ in range(HISTORY_PAGES):
+            answer = client.conversations_history(channel=str(deps.audit_channel), oldest=oldest, limit=200,
+                                                  include_all_metadata=True, cursor=cursor)
+            for message in answer.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                if metadata.get("event_type") == NOTICE_EVENT and \
+                        (metadata.get("event_payload") or {}).get("notice_id") == notice.id:
+                    return True
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+            if not (answer.get("has_more") and cursor):
+                return False
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        if error in CANNOT_LOOK:
+            log.warning("could not look whether notice %s is in %s already (%s): posted again, which may repeat "
+                        "it", notice.id, deps.audit_channel, error)
+            return False
+        log.error("could not look whether notice %s is in %s already: %s", notice.id, deps.audit_channel, error)
+        return None
+    except OSError as exc:
+        log.error("could not look whether notice %s is in %s already: %s", notice.id, deps.audit_channel,
+                  type(exc).__name__)
+        return None
+    log.warning("notice %s was not found in the last %d pages of %s: posted again", notice.id, HISTORY_PAGES,
+                deps.audit_channel)
+    return False
+
+
 def _post_plainly(deps: Dependencies, client: WebClient, notice: Notice, error: str) -> bool:
     text = (f":warning: The watch found something ({notice.kind.value}) about policy "
             f"`{blocks.fit(blocks.escape(notice.policy_id), 200)}` of *{notice.organization}/{notice.database}* that "
             f"could not be shown ({error}); the audit trail holds it: `/backup-policy history "
             f"{notice.organization}/{notice.database}`.")
     try:
-        client.chat_postMessage(channel=str(deps.audit_channel), text=text)
+        client.chat_postMessage(channel=str(deps.audit_channel), text=text, metadata=notice_metadata(notice))
     except (SlackApiError, OSError) as exc:
         log.error("could not post the watch's notice plainly either: %s", type(exc).__name__)
         return False
     return True
 
 
-def post_notice(deps: Dependencies, client: WebClient, notice: Notice) -> bool:
-    """Post one notice to the audit channel; False when Slack did not take it (it is posted next time)."""
+def post_notice(deps: Dependencies, client: WebClient, notice: Notice, tried: bool = False) -> bool:
+    """Post one notice to the audit channel; False when Slack did not take it (it is posted next time). One
+    `tried` before is looked for first, and not posted again if Slack holds it."""
     if not deps.audit_channel:
         log.info("watch: %s (%s/%s %s); set BACKUP_BOT_AUDIT_CHANNEL to have it posted", notice.detail,
                  notice.organization, notice.database, notice.policy_id)
         return True
+    if tried:
+        found = posted_before(deps, client, notice)
+        if found is None:
+            return False
+        if found:
+            log.info("notice %s was posted by an earlier try; not posted again", notice.id)
+            return True
     try:
         shown = notice_blocks(notice)
     except (ValueError, KeyError, TypeError) as exc:  # a state kept by an earlier version, or read oddly
         log.error("the watch's notice %s cannot be shown (%s); told plainly", notice.id, type(exc).__name__)
         return _post_plainly(deps, client, notice, "its state could not be read")
     try:
-        client.chat_postMessage(channel=deps.audit_channel, text=notice_headline(notice), blocks=shown)
+        client.chat_postMessage(channel=deps.audit_channel, text=notice_headline(notice), blocks=shown,
+                                metadata=notice_metadata(notice))
     except SlackApiError as exc:
         error = exc.response.get("error")
         log.error("could not post the watch's notice to %s: %s", deps.audit_channel, error)
@@ -171,7 +226,7 @@ def revert_outside(deps: Dependencies, notice_id: str, user: str, channel: str, 
     seen = datetime.fromtimestamp(notice.created_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
     later["target"] = notice.after["target"]  # the rule of the target it has now judges the revert too
     report_change(deps, client, deps.changes.revert_outside_change(notice.db, notice.policy_id, earlier, later,
-                                                                   user, channel, seen), respond)
+                                                                   user, channel, seen, notice.id), respond)
 
 
 def register(app: App, deps: Dependencies) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -32,10 +33,17 @@ def serve_env(slack_server: Any, planetscale_server: Any, database_url: str) -> 
             "BACKUP_BOT_DATABASE_URL": database_url}
 
 
-def start(env: dict[str, str], cwd: Path, port: int, log_name: str = "serve.log") -> subprocess.Popen[bytes]:
+def start(env: dict[str, str], cwd: Path, port: int, log_name: str = "serve.log",
+          open_files: int | None = None) -> subprocess.Popen[bytes]:
+    """`serve` on `port`, healthy; `open_files` bounds the file descriptors it may open (RLIMIT_NOFILE)."""
+    def limited() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     with open(cwd / log_name, "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port",
-                                    str(port)], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log)
+                                    str(port)], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log,
+                                   preexec_fn=limited)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

@@ -4,6 +4,7 @@ checked must not grow the server without bound, and Slack's own requests still g
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from processes import access_rules, command, post, serve_env, start
 
 from bot.emulators.serving import free_port
+from bot.runtime.guard import REQUEST_SECONDS
 
 CHUNK = b"a" * (1 << 20)
 
@@ -58,3 +60,53 @@ def test_an_endless_header_is_refused_before_the_server_holds_it_and_slack_still
     head = b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nX-Padding: "
     assert refused_after(port, head, most=64) is not None
     post(port, command("list acme/app-db", slack_url))
+
+
+def closed_by_server(client: socket.socket, within: float) -> bool:
+    """Whether the server closes `client` within `within` seconds while it trickles a header a byte at a time."""
+    deadline = time.monotonic() + within
+    client.settimeout(0.5)
+    while time.monotonic() < deadline:
+        try:
+            client.sendall(b"a")
+            if client.recv(64) == b"":
+                return True
+        except TimeoutError:
+            continue
+        except OSError:  # reset
+            return True
+    return False
+
+
+def test_a_header_trickled_a_byte_at_a_time_is_cut_off(served: tuple[int, str]) -> None:
+    """A valid head that never ends in time (slowloris) holds its connection only for REQUEST_SECONDS."""
+    port, slack_url = served
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nX-Slow: ")
+        assert closed_by_server(client, REQUEST_SECONDS + 5)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as idle:  # nothing sent at all
+        idle.settimeout(REQUEST_SECONDS + 5)
+        assert idle.recv(64) == b""
+    post(port, command("list acme/app-db", slack_url))
+
+
+def test_slack_gets_through_while_600_slow_heads_are_held(
+        tmp_path: Path, slack_server: Any, planetscale_server: Any) -> None:
+    """More slow connections than the process has file descriptors for: the slowest are closed to make room,
+    rather than the server taking no connection at all, Slack's among them."""
+    (tmp_path / "access.toml").write_text(access_rules(0))
+    port = free_port()
+    process = start(serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}"), tmp_path,
+                    port, open_files=400)
+    held: list[socket.socket] = []
+    try:
+        for _ in range(600):
+            client = socket.create_connection(("127.0.0.1", port), timeout=10)
+            client.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nX-Slow: a")
+            held.append(client)
+        post(port, command("list acme/app-db", slack_server[1].url))
+    finally:
+        for client in held:
+            client.close()
+        process.terminate()
+        process.wait(timeout=30)

@@ -32,6 +32,7 @@ from bot.domain.ports import (
     Forbidden,
     Member,
     NotFound,
+    NotSent,
     PlanetScaleError,
     RateLimited,
     Rejected,
@@ -124,7 +125,8 @@ def parse_rate(text: str) -> RateLimiter:
 def segment(value: str, what: str) -> str:
     """One path segment: checked, then percent-encoded, so that no input can reach another path."""
     if not PATH_SEGMENT.fullmatch(value):
-        raise PlanetScaleError(f"`{value[:64]}` is not a valid {what}: letters, digits, `-` and `_` only.")
+        raise NotSent(f"`{value[:64]}` is not a valid {what} (letters, digits, `-` and `_`, at most 128), so "
+                      "nothing was sent to PlanetScale.")
     return quote(value, safe="")
 
 

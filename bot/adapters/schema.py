@@ -7,6 +7,7 @@ first used rather than before the first ack.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
+log = logging.getLogger(__name__)
 metadata = sa.MetaData()
 
 # Marks a value stored escaped (below): a noncharacter, which no name PlanetScale returns is expected to begin with.
@@ -86,8 +88,11 @@ change_requests = sa.Table(
     # What a rule asking approvals from several groups wants from each: {"@dba-leads": 1, "@security": 1}.
     sa.Column("approvals_from", sa.JSON),
     sa.Column("reason_by_person", sa.Boolean, nullable=False, server_default=sa.true()),
+    # Whether a closed request's end has been shown and told everywhere it is owed (see `Store.mark_told`):
+    # the sweep tells again those Slack refused, until it takes them.
+    sa.Column("told", sa.Boolean, nullable=False, server_default=sa.false(), index=True),
     # The policy's target as asked (`before`'s), beside the JSON so that the open requests are grouped by what
-    # access is judged on without parsing each one's JSON (migration 11).
+    # access is judged on without parsing each one's JSON (migration 12).
     sa.Column("target", sa.Text),
 )
 
@@ -270,6 +275,9 @@ def _outside_text(conn: Connection) -> None:
             conn.exec_driver_sql(f'ALTER TABLE {table} ALTER COLUMN "{column}" TYPE TEXT')
 
 
+MIGRATION_10_CANCELLED = "a second revert of the same change, asked before the bot kept one per change"
+
+
 def _one_open_revert(conn: Connection) -> None:
     # Two instances could each ask a revert of the same change: all but one of such open reverts are cancelled
     # (one applying is kept, else the oldest; an applying one is never cancelled), so the index can hold.
@@ -278,14 +286,25 @@ def _one_open_revert(conn: Connection) -> None:
                                   change_requests.c.organization, change_requests.c.database)
                         .where(change_requests.c.revert_of.is_not(None), change_requests.c.state.in_(open_states))
                         .order_by(change_requests.c.created_at, change_requests.c.id)).mappings().all()
-    kept: set[str] = {r["revert_of"] for r in rows if r["state"] == "applying"}
+    kept: set[str] = set()
+    for row in rows:
+        if row["state"] != "applying":
+            continue
+        if row["revert_of"] not in kept:
+            kept.add(row["revert_of"])
+            continue
+        # A second applying revert of one change (left by an older version) still settles from what PlanetScale
+        # holds; only its link to the change is let go, so the index can hold. Its reason still names the change.
+        conn.execute(change_requests.update().where(change_requests.c.id == row["id"]).values(revert_of=None))
+        log.warning("request %s, a second revert of %s left applying, is kept without its link to it",
+                    row["id"], row["revert_of"])
     for row in rows:
         if row["state"] == "applying":
             continue
         if row["revert_of"] not in kept:
             kept.add(row["revert_of"])
             continue
-        detail = "a second revert of the same change, asked before the bot kept one per change"
+        detail = MIGRATION_10_CANCELLED
         conn.execute(change_requests.update().where(change_requests.c.id == row["id"])
                      .values(state="cancelled", detail=detail))
         conn.execute(INSERT_EVENT, {"action": "cancelled", "actor": "backup-bot", "organization": row["organization"],
@@ -293,6 +312,18 @@ def _one_open_revert(conn: Connection) -> None:
                                     "at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")})
     conn.exec_driver_sql("CREATE UNIQUE INDEX IF NOT EXISTS ux_open_revert ON change_requests (revert_of) "
                          "WHERE revert_of IS NOT NULL AND state IN ('pending', 'approved', 'applying')")
+
+
+def _add_told(conn: Connection) -> None:
+    # The requests closed before this step were told as they closed, except the reverts migration 10 cancelled
+    # in the database alone: those are owed to their message, thread and requester, which the next sweep tells.
+    if "told" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}:
+        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN told BOOLEAN NOT NULL DEFAULT FALSE")
+        conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_change_requests_told ON change_requests (told)")
+    conn.execute(change_requests.update()
+                 .where(change_requests.c.state.in_(("applied", "failed", "rejected", "cancelled", "expired")),
+                        change_requests.c.detail.is_distinct_from(MIGRATION_10_CANCELLED))
+                 .values(told=True))
 
 
 # Each query on the trail and the requests down an index that fits it (tests/bot/adapters/test_query_plans.py
@@ -338,7 +369,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (8, "names and IDs from PlanetScale of any length", _outside_text),
     (9, "a watch notice is claimed for a while and marked posted once posted", _add_notice_claims),
     (10, "one open revert per change, across instances", _one_open_revert),
-    (11, "indexes for a year of history: entries by policy, kind, request, actor and time; requests by state, "
+    (11, "a closed request's end told until Slack takes it", _add_told),
+    (12, "indexes for a year of history: entries by policy, kind, request, actor and time; requests by state, "
          "policy and requester; approvals by approver; each request's target beside its JSON",
      _history_indexes),
 ]

@@ -58,6 +58,7 @@ class ChangeRequest:
     expires_at: float
     reason: str | None = None
     risks: list[str] = field(default_factory=list)
+    # What a revert reverts: the applied request's ID, or the watch notice's of a change made outside the bot.
     revert_of: str | None = None
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     state: RequestState = RequestState.PENDING
@@ -74,6 +75,8 @@ class ChangeRequest:
     approvals_from: dict[str, int] | None = None
     # False when the bot wrote the reason (a revert): it never stands for the reason a guardrail's override asks.
     reason_by_person: bool = True
+    # Closed, and shown and told everywhere it is owed: until then the sweep tells it again.
+    told: bool = False
 
     @property
     def policy_key(self) -> str:

@@ -23,7 +23,7 @@ from bot.domain.access import AccessControl, Decision
 from bot.domain.access_rules import Action
 from bot.domain.applying import Applying
 from bot.domain.audit import AuditEvent
-from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.change_requests import CLOSED_STATES, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.group_directory import DirectoryError
 from bot.domain.guardrails import Demand, demand, judge
@@ -36,6 +36,7 @@ from bot.domain.lifecycle import (
     PolicyTurns,
 )
 from bot.domain.outcomes import (
+    ENDED_AS,
     REQUEST_MOVED,
     SYSTEM,
     ChangePlan,
@@ -165,7 +166,7 @@ class ChangePath(Applying):
                             list(reversed(original.targets)), user, channel,
                             f"revert of the change requested by <@{original.requester}>", revert_of=original.id)
 
-    def _open_revert(self, db: DatabaseRef, policy_id: str, reason: str, revert_of: str | None) -> Outcome | None:
+    def _open_revert(self, db: DatabaseRef, policy_id: str, reason: str, revert_of: str) -> Outcome | None:
         """A revert already asked and still open: a second click gets it rather than a second request."""
         for request in self.store.policy_requests(db.organization, db.database, policy_id,
                                                   [RequestState.PENDING, RequestState.APPROVED,
@@ -177,19 +178,22 @@ class ChangePath(Applying):
     @staticmethod
     def _asked_already(request: ChangeRequest) -> Outcome:
         return Outcome(OutcomeKind.CLOSED, f"This revert is already asked by <@{request.requester}> and is "
-                                           f"{describe_state(request)}: see its request in <#{request.channel}>. "
-                                           "Nothing more was done.", request)
+                                           f"{describe_state(request)}: see its request `{request.id[:8]}` in "
+                                           f"<#{request.channel}>. Nothing more was done.", request)
 
     def revert_outside_change(self, db: DatabaseRef, policy_id: str, earlier: Mapping[str, Any],
-                              later: Mapping[str, Any], user: str, channel: str, seen_at: str) -> Outcome:
+                              later: Mapping[str, Any], user: str, channel: str, seen_at: str,
+                              notice_id: str) -> Outcome:
         """The inverse of a change the watch saw made outside the bot (`earlier` → `later`, only the fields it
-        changed), asked by `user` like any change: access, guardrails, approvals."""
+        changed), asked by `user` like any change: access, guardrails, approvals. Its `revert_of` is the watch's
+        notice, so that it too has one open revert across instances."""
         recorded = [str(later.get("target", earlier.get("target"))), str(earlier.get("target", later.get("target")))]
         return self._revert(db, policy_id, dict(earlier), recorded, user, channel,
-                            f"revert of a change made outside the bot (seen {seen_at})")
+                            f"revert of a change made outside the bot (seen {seen_at})", revert_of=notice_id,
+                            of_request=False)
 
     def _revert(self, db: DatabaseRef, policy_id: str, inverse: dict[str, Any], recorded: list[str], user: str,
-                channel: str, reason: str, revert_of: str | None = None) -> Outcome:
+                channel: str, reason: str, revert_of: str, of_request: bool = True) -> Outcome:
         """Ask `inverse` as a change: judged on the recorded targets before anything is read, then as any change.
         The reason is the bot's, so it does not stand for the one a guardrail's override asks of a person."""
         # A day or week that was null is not sent: the PATCH takes no nulls, and PlanetScale clears them itself
@@ -200,17 +204,17 @@ class ChangePath(Applying):
         except DirectoryError as exc:
             decision = Decision(False, reason=explain(exc))
         if not decision.allowed:
-            return self._refuse(user, db, channel, decision.reason, request_id=revert_of)
+            return self._refuse(user, db, channel, decision.reason, request_id=revert_of if of_request else None)
         # Within an instance, two clicks together see each other's request; across instances, the store keeps
         # one open revert per change.
         with self._reverting:
             asked = self._open_revert(db, policy_id, reason, revert_of)
             if asked is not None:
                 return asked
-            return self._revert_now(db, policy_id, inverse, user, channel, reason, revert_of)
+            return self._revert_now(db, policy_id, inverse, user, channel, reason, revert_of, of_request)
 
     def _revert_now(self, db: DatabaseRef, policy_id: str, inverse: dict[str, Any], user: str, channel: str,
-                    reason: str, revert_of: str | None) -> Outcome:
+                    reason: str, revert_of: str, of_request: bool) -> Outcome:
         try:
             current = self.policies.find_policy(db, policy_id)
         except PolicyNotFound as exc:
@@ -221,24 +225,25 @@ class ChangePath(Applying):
             return Outcome(OutcomeKind.INVALID, "The policy already has the values from before this change; "
                                                 "nothing to revert.")
         plan = ChangePlan(db, current, PolicyUpdate(**inverse), reason, reason_by_person=False)
-        return self._request(user, channel, plan, revert_of=revert_of)
-
+        return self._request(user, channel, plan, revert_of=revert_of,
+                             reference=revert_of if of_request else None)
 
     def _request(self, user: str, channel: str, plan: ChangePlan, dry_run: bool = False,
-                 revert_of: str | None = None) -> Outcome:
+                 revert_of: str | None = None, reference: str | None = None) -> Outcome:
+        """`reference` is the request a refusal's audit entry is about (the change a revert reverts)."""
         db, current = plan.db, plan.before
         asked = Asked(db.organization, db.database, user, channel, current.model_dump(), plan.update.to_api(),
                       plan.reason, plan.reason_by_person)
         verdict = self._judge(Stage.ASKING, current, asked, ())
         if verdict.kind is VerdictKind.CANNOT_TELL:
-            return self._refuse(user, db, channel, verdict.reason, current, plan.update, revert_of)
+            return self._refuse(user, db, channel, verdict.reason, current, plan.update, reference)
         if verdict.kind is VerdictKind.REFUSE:
             if verdict.refusal is Refusal.INVALID:
                 return Outcome(OutcomeKind.INVALID, explain(ChangeRejected(list(verdict.problems))),
                                problems=verdict.problems)
             reason = (verdict.reason if verdict.refusal is Refusal.NOT_ALLOWED
                       else f"Nothing was sent: {verdict.reason}.")
-            return self._refuse(user, db, channel, reason, current, plan.update, revert_of)
+            return self._refuse(user, db, channel, reason, current, plan.update, reference)
         needed = verdict.needed
         if dry_run:
             self.store.record(AuditEvent(
@@ -394,6 +399,12 @@ class ChangePath(Applying):
                 self._record_request("expired", moved, SYSTEM)
                 expired.append(moved)
         return expired
+
+    def untold(self) -> list[Outcome]:
+        """Closed requests whose end Slack has not taken everywhere it is owed (it refused for a while, or they
+        were closed by a migration): each as the step that ended it, to be told again."""
+        return [Outcome(ENDED_AS[r.state], f"This request is {describe_state(r)}.", r)
+                for r in self.store.requests(CLOSED_STATES, told=False)]
 
     def due_reminders(self) -> list[Outcome]:
         """Pending requests that reached a reminder moment of their life (`[approvals] remind`): each moment

@@ -54,7 +54,13 @@ class OutcomeKind(StrEnum):
 REQUEST_MOVED = frozenset({OutcomeKind.REQUESTED, OutcomeKind.APPLIED, OutcomeKind.COUNTED, OutcomeKind.WAITING,
                            OutcomeKind.CONFLICT, OutcomeKind.NO_LONGER_ALLOWED, OutcomeKind.FAILED,
                            OutcomeKind.REJECTED, OutcomeKind.CANCELLED, OutcomeKind.EXPIRED,
-                           OutcomeKind.INVALID, OutcomeKind.CLOSED})
+                           OutcomeKind.INVALID, OutcomeKind.CLOSED, OutcomeKind.QUEUED})
+
+
+# A closed request's end as the kind of the step that ended it, to tell it again.
+ENDED_AS = {RequestState.APPLIED: OutcomeKind.APPLIED, RequestState.FAILED: OutcomeKind.FAILED,
+            RequestState.REJECTED: OutcomeKind.REJECTED, RequestState.CANCELLED: OutcomeKind.CANCELLED,
+            RequestState.EXPIRED: OutcomeKind.EXPIRED}
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,12 @@ class Rejected(PlanetScaleError):
     definite = True
 
 
+class NotSent(PlanetScaleError):
+    """Refused by the bot before it left (a name PlanetScale's paths cannot hold): certainly not carried out."""
+
+    definite = True
+
+
 class RateLimited(PlanetScaleError):
     """429, still so after the retries, or with a wait too long to hold a person for."""
 
@@ -136,8 +142,8 @@ class ChangeStore(Protocol):
 
     def requests(self, states: Sequence[RequestState] = ..., expired_before: float | None = None,
                  updated_before: float | None = None, lease_before: float | None = None,
-                 limit: int | None = 200) -> list[ChangeRequest]:
-        """The oldest first; at most `limit` (None: all)."""
+                 limit: int | None = 200, told: bool | None = None) -> list[ChangeRequest]:
+        """The oldest first; at most `limit` (None: all); `told`: only those (not) marked told."""
         ...
 
     def own_pending(self, user: str, now: float) -> int:
@@ -193,7 +199,13 @@ class ChangeStore(Protocol):
         ...
 
     def forget_notice(self, request_id: str, notice: str) -> None:
-        """Give a claimed notice back, so that a later step sends it (its first sending failed)."""
+        """Give a claimed notice back, so that a later step sends it (its first sending failed); its request is
+        no longer marked told."""
+        ...
+
+    def mark_told(self, request_id: str, notices: Sequence[str]) -> bool:
+        """Mark a closed request told once every one of `notices` is claimed; False if one is not (or it is
+        told already, or open)."""
         ...
 
     def all_events(self, batch: int = 500) -> Iterator[AuditEvent]: ...

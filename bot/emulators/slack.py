@@ -10,11 +10,12 @@ rules (valid 3 seconds, once), and keeps every message, ephemeral message, respo
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -44,6 +45,7 @@ class SlackEvent:
     replace_original: bool = False
     thread_ts: str | None = None  # a reply in the thread under the message with this ts
     response_key: str | None = None  # for a response, the last part of its response URL
+    metadata: dict[str, Any] | None = None  # a message's `metadata` (event_type, event_payload), as posted
     at: float = field(default_factory=time.perf_counter)  # when it reached Slack
 
 
@@ -78,7 +80,7 @@ class SlackState:
         self.team_id = team_id
         self.bot_user_id = "U0BACKUPBOT"
         self.scopes = ["commands", "chat:write", "chat:write.public", "users:read", "users:read.email",
-                       "usergroups:read", "channels:read", "groups:read"]
+                       "usergroups:read", "channels:read", "groups:read", "channels:history", "groups:history"]
         self.channels: dict[str, str] = {}
         self.users: dict[str, SlackUser] = {}
         self.usergroups: dict[str, dict[str, Any]] = {}
@@ -134,6 +136,10 @@ class SlackState:
     def method_calls(self, method: str) -> list[dict[str, Any]]:
         with self.lock:
             return [args for name, args in self.calls if name == method]
+
+
+# conversations.history's scope by the kind of conversation its ID names: public, private, direct message.
+HISTORY_SCOPES = {"C": "channels:history", "G": "groups:history", "D": "im:history"}
 
 
 class SlackEmulator:
@@ -254,8 +260,14 @@ class SlackEmulator:
         refusal = check_message(text, blocks)
         if refusal is not None:
             return self.state.refuse(method, refusal)
+        metadata = args.get("metadata")
+        if isinstance(metadata, str) and metadata:
+            metadata = _json_arg(metadata)
+        if metadata is not None and not _valid_metadata(metadata):
+            return self.state.refuse(method, Refusal("invalid_metadata_format"))
         return SlackEvent(kind, channel=channel, text=text, blocks=blocks or [], user=dm_to,
-                          thread_ts=str(args["thread_ts"]) if args.get("thread_ts") else None)
+                          thread_ts=str(args["thread_ts"]) if args.get("thread_ts") else None,
+                          metadata=metadata or None)
 
     def m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         event = self._message(args, "message", "chat.postMessage")
@@ -362,6 +374,52 @@ class SlackEmulator:
             return {"ok": False, "error": "channel_not_found"}
         return {"ok": True, "channel": {"id": channel, "name": self.state.channels[channel], "is_channel": True}}
 
+    def m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A channel's messages, newest first (thread replies are not among them), as they now read after any
+        chat.update; between `oldest` and `latest` (exclusive unless `inclusive`), `limit` a page (100 by default,
+        at most 999), pages by `cursor`. `metadata` only with `include_all_metadata`. Needs channels:history
+        for a public channel, groups:history for a private one, im:history for a direct message."""
+        channel = str(args.get("channel") or "")
+        known = self.state.channels.get(channel)
+        if known is None and channel not in {self.state.dm_channel(u) for u in self.state.users}:
+            return {"ok": False, "error": "channel_not_found"}
+        needed = HISTORY_SCOPES.get(channel[:1], "channels:history")
+        if needed not in self.state.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(self.state.scopes)}
+        try:
+            limit = min(int(args.get("limit") or 100), 999)
+            oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or "inf")
+            start = int(base64.b64decode(str(args["cursor"])).decode().removeprefix("next_ts:")) \
+                if args.get("cursor") else 0
+        except (ValueError, UnicodeDecodeError):
+            return {"ok": False, "error": "invalid_cursor" if args.get("cursor") else "invalid_arguments"}
+        inclusive = str(args.get("inclusive", "")).lower() in ("1", "true")
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        with self.state.lock:
+            current: dict[str, SlackEvent] = {}
+            for event in self.state.events:
+                if event.channel != channel or event.ts is None:
+                    continue
+                if event.kind == "message" and event.thread_ts is None:
+                    current[event.ts] = event
+                elif event.kind == "update" and event.ts in current:
+                    current[event.ts] = replace(current[event.ts], text=event.text, blocks=event.blocks)
+        shown = [e for ts, e in sorted(current.items(), key=lambda item: float(item[0]), reverse=True)
+                 if (oldest <= float(ts) <= latest if inclusive else oldest < float(ts) < latest)]
+        page = shown[start:start + max(limit, 1)]
+        more = start + len(page) < len(shown)
+        messages = []
+        for event in page:
+            message: dict[str, Any] = {"type": "message", "user": self.state.bot_user_id, "bot_id": "B0BACKUPBOT",
+                                       "app_id": "A0BACKUPBOT", "text": event.text, "ts": event.ts,
+                                       "blocks": event.blocks, "team": self.state.team_id}
+            if with_metadata and event.metadata:
+                message["metadata"] = event.metadata
+            messages.append(message)
+        cursor = base64.b64encode(f"next_ts:{start + len(page)}".encode()).decode() if more else ""
+        return {"ok": True, "messages": messages, "has_more": more, "pin_count": 0,
+                "response_metadata": {"next_cursor": cursor}}
+
     def m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         group = self.state.usergroups.get(str(args.get("usergroup") or ""))
         if group is None:
@@ -379,6 +437,12 @@ async def _arguments(request: Request) -> dict[str, Any]:
     else:
         args.update(parse_qsl(raw.decode("utf-8")))
     return args
+
+
+def _valid_metadata(metadata: Any) -> bool:
+    """Slack's message metadata: an `event_type` (a string) and an `event_payload` (an object)."""
+    return (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
+            and bool(metadata["event_type"]) and isinstance(metadata.get("event_payload"), dict))
 
 
 def _json_arg(value: Any) -> Any:

@@ -118,6 +118,7 @@ def run_serve(host: str, port: int | None) -> int:
     from bot.adapters.store import Store
     from bot.runtime.app import build_app, build_dependencies, health_report, migrate
     from bot.runtime.executor import TrackedExecutor
+    from bot.runtime.guard import HEAD_BYTES, GuardedH11
     from bot.runtime.lifecycle import drain
     from bot.runtime.server import create_asgi_app
 
@@ -164,10 +165,12 @@ def run_serve(host: str, port: int | None) -> int:
     asgi = create_asgi_app(app, health=lambda: health_report(deps, watcher), on_shutdown=finish,
                            on_startup=check_database_soon, signing_secret=settings.slack_signing_secret)
     log.info("serving on %s:%s, PlanetScale at %s", host, port or settings.port, settings.planetscale_api_url)
-    # h11, whose bound on a request's head (16 KB by default) refuses an endless header line before it is held:
-    # httptools reads one without limit, and anyone who reaches the Request URL could fill the memory with it.
+    # h11, whose bound on a request's head refuses an endless header line before it is held (httptools reads one
+    # without limit), guarded against slow clients: a request must arrive within a bound, and a flood of slow
+    # heads makes room for Slack's requests (bot/runtime/guard.py).
     server = uvicorn.Server(uvicorn.Config(asgi, host=host, port=port or settings.port, log_config=None,
-                                          access_log=False, timeout_graceful_shutdown=20, http="h11"))
+                                          access_log=False, timeout_graceful_shutdown=20, http=GuardedH11,
+                                          h11_max_incomplete_event_size=HEAD_BYTES, timeout_keep_alive=5))
     # What start-up made lives as long as the process: frozen, the collector's full passes skip it. Not collected
     # first, which would lengthen the start; start-up's little garbage stays.
     gc.freeze()

@@ -37,8 +37,11 @@ METHOD_SCOPES: dict[str, str | None] = {
     "usergroups_list": "usergroups:read",
     # doctor only: that the channels the settings and rules name exist (private ones: groups:read)
     "conversations_info": "channels:read",
+    # the watch: whether a notice whose post went unanswered is in the audit channel already
+    "conversations_history": "channels:history",
 }
 EXTRA_SCOPES = {"groups:read": "doctor checking private channels the rules name",
+                "groups:history": "the watch looking in a private audit channel for a notice it tried to post",
                 "commands": "the /backup-policy command", "chat:write.public": "posting in public channels "
                 "the bot was not invited to", "users:read.email": "matching people to PlanetScale members"}
 REQUIRED_SCOPES = sorted({s for s in METHOD_SCOPES.values() if s} | set(EXTRA_SCOPES))

@@ -25,6 +25,8 @@ class Sweeper:
     def sweep(self) -> None:
         if self.forget_deliveries is not None:
             self.forget_deliveries(self.changes.clock() - DELIVERY_MEMORY_SECONDS)
+        for untold in self.changes.untold():  # ends Slack refused before: told until it takes them
+            self.on_step(untold)
         for request in self.changes.expire_due():
             self.on_step(Outcome(OutcomeKind.EXPIRED, "Expired before enough approvals; nothing was sent.",
                                  request))

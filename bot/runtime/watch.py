@@ -31,7 +31,7 @@ NOTICE_CLAIM_SECONDS = 300.0
 
 
 class Watcher:
-    def __init__(self, watch: Watch, store: Store, post: Callable[[Notice], bool], every: float,
+    def __init__(self, watch: Watch, store: Store, post: Callable[[Notice, bool], bool], every: float,
                  tell_skipped: Callable[[list[Skipped]], bool] | None = None):
         self.watch = watch
         self.store = store
@@ -91,10 +91,11 @@ class Watcher:
 
     def post_pending(self) -> None:
         for notice in self.store.unposted_notices():
+            tried = self.store.watch_notice_tried(notice.id)
             if not self.store.claim_watch_notice(notice.id, self.holder, NOTICE_CLAIM_SECONDS):
                 continue
             try:
-                posted = self.post(notice)
+                posted = self.post(notice, tried)
             except Exception:  # claimed, so it is unclaimed for the next pass (or its claim ends)
                 log.exception("posting the watch's notice %s failed", notice.id)
                 posted = False

@@ -42,16 +42,24 @@ STATE_LINES = {
     RequestState.APPLYING: ":hourglass_flowing_sand: Applying <@{requester}>'s change to",
     RequestState.APPLIED: ":white_check_mark: <@{requester}> changed",
     RequestState.FAILED: ":warning: Not applied: <@{requester}>'s change to",
-    RequestState.REJECTED: ":x: Rejected by <@{decided_by}>: <@{requester}>'s change to",
-    RequestState.CANCELLED: ":no_entry: Cancelled by <@{decided_by}>: <@{requester}>'s change to",
+    RequestState.REJECTED: ":x: Rejected by {decided_by}: <@{requester}>'s change to",
+    RequestState.CANCELLED: ":no_entry: Cancelled by {decided_by}: <@{requester}>'s change to",
     RequestState.EXPIRED: ":hourglass: Expired without enough approvals: <@{requester}>'s change to",
 }
 
 
+def decider(request: ChangeRequest) -> str:
+    """Who closed a request, as a mention; the bot for one it closed itself (an upgrade's cancelling)."""
+    return "the bot" if closed_by_bot(request) else f"<@{request.decided_by}>"
+
+
+def closed_by_bot(request: ChangeRequest) -> bool:
+    return request.decided_by in (None, "backup-bot")
+
+
 def request_headline(request: ChangeRequest, bold: bool = False) -> str:
     """Who asked what, in the request's state: the message's first line, and its notification text."""
-    head = STATE_LINES[request.state].format(requester=request.requester,
-                                             decided_by=request.decided_by or request.requester)
+    head = STATE_LINES[request.state].format(requester=request.requester, decided_by=decider(request))
     mark = "*" if bold else ""
     return (f"{head} the backup policy {mark}{escape(request.policy_name)}{mark} of "
             f"{mark}{request.organization}/{request.database}{mark}")
@@ -99,10 +107,16 @@ def request_blocks(request: ChangeRequest, approved_by: list[str],
             facts.append(groups_line(groups))
     if request.state is RequestState.PENDING:
         facts.append(f"*Expires:* {when(datetime.fromtimestamp(request.expires_at, UTC).isoformat())}")
-    if request.state is RequestState.FAILED and request.detail:
+    if request.detail and (request.state is RequestState.FAILED
+                           or (request.state is RequestState.CANCELLED and closed_by_bot(request))):
         facts.append(f"*Why:* {fit(with_mentions(request.detail), 1400)}")
     elif request.state is RequestState.PENDING and request.detail:
         facts.append(f"*Judged again:* {fit(with_mentions(request.detail), 1400)}")
+    elif request.state is RequestState.APPROVED:
+        # Queued for the sweep (the policy busy or unreadable for a moment): no decision is left to click.
+        why = fit(with_mentions(request.detail), 1400) if request.detail else "another change to this policy " \
+            "is being applied"
+        facts.append(f"*Queued:* {why}; the bot applies it shortly, judged again then.")
     result += packed(facts, room=len(facts))[0]
     if request.state is RequestState.PENDING:
         result.append(ActionsBlock(block_id=f"request:{request.id}", elements=[

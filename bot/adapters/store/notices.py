@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.adapters.store.connection import Connected
+from bot.domain.change_requests import CLOSED_STATES
 
 
 class RequestNotices(Connected):
@@ -22,9 +25,28 @@ class RequestNotices(Connected):
             return True
 
     def forget_notice(self, request_id: str, notice: str) -> None:
-        """A notice that could not be sent may be tried again (by the next sweep or click)."""
-        from bot.adapters.schema import request_notices
+        """A notice that could not be sent may be tried again (by the next sweep or click): its request is no
+        longer told, even if another caller marked it told while this one was sending."""
+        from bot.adapters.schema import change_requests, request_notices
 
         with self.engine.begin() as conn:
             conn.execute(request_notices.delete().where(request_notices.c.request_id == request_id,
                                                         request_notices.c.notice == notice))
+            conn.execute(change_requests.update().where(change_requests.c.id == request_id,
+                                                        change_requests.c.told.is_(True)).values(told=False))
+
+    def mark_told(self, request_id: str, notices: Sequence[str]) -> bool:
+        """Mark a closed request told, if every one of `notices` is claimed (sent, or being sent: one whose
+        sending fails is forgotten, which unmarks it)."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests, request_notices
+
+        claimed = (sa.select(sa.func.count()).select_from(request_notices)
+                   .where(request_notices.c.request_id == request_id,
+                          request_notices.c.notice.in_(list(notices) or [""])).scalar_subquery())
+        with self.engine.begin() as conn:
+            return conn.execute(change_requests.update().where(
+                change_requests.c.id == request_id, change_requests.c.told.is_(False),
+                change_requests.c.state.in_([s.value for s in CLOSED_STATES]),
+                claimed == len(set(notices))).values(told=True)).rowcount == 1

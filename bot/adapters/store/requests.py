@@ -81,7 +81,7 @@ class Requests(AuditTrail):
         from bot.adapters.schema import policy_leases
 
         return conn.scalar(sa.select(policy_leases.c.holder)
-                           .where(policy_leases.c.policy_key == claim.request.policy_key,
+                           .where(policy_leases.c.policy_key == short_key(claim.request.policy_key),
                                   policy_leases.c.holder == claim.token).with_for_update()) is not None
 
     def _transition(self, conn: Connection, request_id: str, from_states: Sequence[RequestState], to: RequestState,
@@ -221,7 +221,7 @@ class Requests(AuditTrail):
 
     def requests(self, states: Sequence[RequestState] = OPEN_STATES, expired_before: float | None = None,
                  updated_before: float | None = None, lease_before: float | None = None,
-                 limit: int | None = 200) -> list[ChangeRequest]:
+                 limit: int | None = 200, told: bool | None = None) -> list[ChangeRequest]:
         """Requests in `states`, the oldest first; at most `limit` of them (None: all)."""
         import sqlalchemy as sa
 
@@ -234,6 +234,8 @@ class Requests(AuditTrail):
             query = query.where(change_requests.c.updated_at < updated_before)
         if lease_before is not None:
             query = query.where(change_requests.c.lease_until < lease_before)
+        if told is not None:
+            query = query.where(change_requests.c.told.is_(told))
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(change_requests.c.created_at).limit(limit)).mappings().all()
         return [request_of(r) for r in rows]

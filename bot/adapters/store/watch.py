@@ -161,11 +161,23 @@ class WatchState(AuditTrail):
                          .values(posted_at=self.clock(), claimed_by=None, claimed_until=None))
 
     def unclaim_watch_notice(self, notice_id: str) -> None:
+        """Free a notice whose posting failed for another try; who tried stays, so the next one looks first
+        whether Slack took it after all (`watch_notice_tried`)."""
         from bot.adapters.schema import watch_notices
 
         with self.engine.begin() as conn:
-            conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id)
-                         .values(claimed_by=None, claimed_until=None))
+            conn.execute(watch_notices.update().where(watch_notices.c.id == notice_id).values(claimed_until=0))
+
+    def watch_notice_tried(self, notice_id: str) -> bool:
+        """Whether posting this unposted notice was tried before: Slack may hold it though its answer was lost,
+        or its marking as posted failed."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import watch_notices as t
+
+        with self.engine.connect() as conn:
+            return conn.scalar(sa.select(t.c.id).where(t.c.id == notice_id, t.c.posted_at.is_(None),
+                                                       t.c.claimed_by.is_not(None))) is not None
 
     def get_notice(self, notice_id: str) -> Notice | None:
         import sqlalchemy as sa

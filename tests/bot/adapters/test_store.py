@@ -272,3 +272,14 @@ def test_open_reverts_of_one_change_stored_before_migration_10_keep_one(clocked:
     assert states == {older.id: RequestState.CANCELLED, applying.id: RequestState.APPLYING,
                       newer.id: RequestState.CANCELLED}
     assert {e.request_id for e in store.all_events() if e.action == "cancelled"} == {older.id, newer.id}
+
+
+def test_a_claim_on_a_policy_whose_key_is_kept_shortened_still_moves_its_request(
+        clocked: tuple[Store, list[float]]) -> None:
+    """A policy key past 300 characters is stored as its hash: the lease check before a move out of applying
+    looks it up the same way, or the request could never leave applying."""
+    store, _ = clocked
+    request = approved(store, "bp" + "x" * 400)
+    claim = store.claim_for_applying(request, APPROVED, 60)
+    assert claim is not None
+    assert store.transition(request.id, [RequestState.APPLYING], RequestState.APPLIED, release=claim) is not None

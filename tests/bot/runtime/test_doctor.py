@@ -78,6 +78,7 @@ def test_a_good_configuration_passes(healthy: Settings) -> None:
 @pytest.mark.parametrize(("breakage", "expected"), [
     ("wrong_slack_token", "Slack refused SLACK_BOT_TOKEN (invalid_auth)"),
     ("missing_scope", "the token lacks the scope usergroups:read"),
+    ("missing_history_scopes", "the token lacks scopes channels:history, groups:history"),
     ("planetscale_no_access", "acme/app-db: PlanetScale found nothing at acme/app-db (404)"),
     ("planetscale_wrong_token", "refused the service token (401)"),
     ("bad_access_file", "line 5 (rule 1): editors: `bob`"),
@@ -95,6 +96,9 @@ def test_each_misconfiguration_is_pinpointed_with_a_fix(
         settings = replace(settings, slack_bot_token="xoxb-wrong")
     elif breakage == "missing_scope":
         slack.scopes.remove("usergroups:read")
+    elif breakage == "missing_history_scopes":  # an app installed before the watch looked before posting again
+        slack.scopes.remove("channels:history")
+        slack.scopes.remove("groups:history")
     elif breakage == "planetscale_no_access":
         planetscale.grant("limited", "limited-token", "acme", "billing-db", ("read_backups",))
         settings = replace(settings, planetscale_token_id="limited", planetscale_token="limited-token")

@@ -1,0 +1,158 @@
+"""A closed request's end is told until Slack takes it: its message, its thread, its requester and (applied) the
+audit channel, each once; a later sweep tells what Slack refused for a while, and gives up on what Slack
+refuses for good (a deleted message) rather than asking again forever."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from approval_helpers import (
+    ALICE,
+    CAROL,
+    LEADS,
+    PROD,
+    RULES,
+    approvals_bot,
+    ask,
+    direct_messages,
+    request_id,
+    second_instance,
+    sweep,
+    thread_of,
+)
+from conftest import CHANNEL, Bot
+
+from bot.adapters.schema import MIGRATION_10_CANCELLED, MIGRATIONS
+from bot.adapters.store import Store
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
+from bot.emulators.slack import MethodFault
+from handlers.blocks import APPROVE, REJECT
+
+__all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
+DEV = "bp03devday"  # development: no approval needed
+TOLD_MIGRATION = next(v for v, name, _ in MIGRATIONS if "told" in name)
+
+
+def shown_last(bot: Bot, ts: str) -> str:
+    return str([e for e in bot.slack.events if e.ts == ts and e.kind in ("message", "update")][-1].blocks)
+
+
+def test_an_end_told_once_is_not_told_again_by_later_sweeps(approvals_bot: Bot) -> None:
+    message = ask(approvals_bot)
+    approvals_bot.click(REJECT, request_id(message), user=CAROL, message=message)
+    sweep(approvals_bot)
+    sweep(approvals_bot)
+    assert len([t for t in thread_of(approvals_bot, message) if "Rejected" in t]) == 1
+    assert len(direct_messages(approvals_bot, ALICE)) == 1
+    rejected = approvals_bot.deps.store.get_request(request_id(message))
+    assert rejected is not None and rejected.told
+
+
+def test_an_end_slack_refused_for_a_while_is_told_once_when_it_takes_it(approvals_bot: Bot) -> None:
+    message = ask(approvals_bot)
+    with approvals_bot.deps.store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE change_requests SET expires_at = 0"))
+    for method in ("chat.update", "chat.postMessage"):
+        approvals_bot.slack.add_fault(MethodFault(method, error="internal_error", times=None))
+    sweep(approvals_bot)
+    sweep(approvals_bot)  # Slack still refusing: nothing is lost
+    approvals_bot.slack.faults.clear()
+    expired = approvals_bot.deps.store.get_request(request_id(message))
+    assert expired is not None and not expired.told
+    for _ in range(3):
+        sweep(approvals_bot)
+    assert APPROVE not in shown_last(approvals_bot, message.ts)
+    assert len([t for t in thread_of(approvals_bot, message) if "Expired" in t]) == 1
+    assert len(direct_messages(approvals_bot, ALICE)) == 1
+
+
+def test_a_message_slack_refuses_for_good_is_given_up_not_asked_again(approvals_bot: Bot) -> None:
+    """Someone deleted the request's message: chat.update answers message_not_found, which no retry changes.
+    The rest is told, and the sweep does not ask Slack again every pass."""
+    message = ask(approvals_bot)
+    with approvals_bot.deps.store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE change_requests SET expires_at = 0"))
+    approvals_bot.slack.add_fault(MethodFault("chat.update", error="message_not_found", times=None))
+    sweep(approvals_bot)
+    updates = len(approvals_bot.slack.method_calls("chat.update"))
+    sweep(approvals_bot)
+    sweep(approvals_bot)
+    assert len(approvals_bot.slack.method_calls("chat.update")) == updates
+    assert len(direct_messages(approvals_bot, ALICE)) == 1
+    expired = approvals_bot.deps.store.get_request(request_id(message))
+    assert expired is not None and expired.told
+
+
+def test_a_change_applied_at_once_is_not_told_again_by_the_sweep(approvals_bot: Bot) -> None:
+    """Its requester saw it applied and its message was posted applied: no thread reply or DM owed."""
+    approvals_bot.deps.audit_channel = "C0RANDOM01"
+    approvals_bot.command(f"update acme/app-db {DEV} retention=5d")
+    [message] = [e for e in approvals_bot.slack.events if e.kind == "message" and e.channel == CHANNEL]
+    sweep(approvals_bot)
+    sweep(approvals_bot)
+    assert thread_of(approvals_bot, message) == [] and direct_messages(approvals_bot, ALICE) == []
+    assert len([e for e in approvals_bot.slack.events if e.kind == "message" and e.channel == "C0RANDOM01"]) == 1
+
+
+def test_an_audit_post_slack_refused_is_posted_by_the_next_sweep(approvals_bot: Bot) -> None:
+    approvals_bot.deps.audit_channel = "C0RANDOM01"
+    message = ask(approvals_bot, f"update acme/app-db {PROD} retention=5d")
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", error="ratelimited", times=None))
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    approvals_bot.slack.faults.clear()
+    sweep(approvals_bot)
+    sweep(approvals_bot)
+    assert len([e for e in approvals_bot.slack.events if e.kind == "message" and e.channel == "C0RANDOM01"]) == 1
+    assert len([t for t in thread_of(approvals_bot, message) if "Applied" in t]) == 1
+
+
+def closed(store: Store, detail: str | None = None) -> ChangeRequest:
+    request = ChangeRequest(organization="acme", database="app-db", policy_id="p", policy_name="P",
+                            requester=ALICE, channel=CHANNEL, before={"target": "production"}, changes={},
+                            approvals_needed=0, approvers=[], expires_at=0, state=RequestState.CANCELLED,
+                            detail=detail)
+    return store.add_request(request)
+
+
+def test_told_once_every_owed_notice_is_claimed_and_untold_when_one_is_given_back(store_url: str) -> None:
+    store = Store(store_url)
+    store.migrate()
+    request = closed(store)
+    assert store.claim_notice(request.id, "dm:cancelled")
+    assert not store.mark_told(request.id, ["dm:cancelled", "cancelled"])
+    assert store.claim_notice(request.id, "cancelled")
+    assert store.mark_told(request.id, ["dm:cancelled", "cancelled"])
+    assert [r.id for r in store.requests([RequestState.CANCELLED], told=False)] == []
+    store.forget_notice(request.id, "cancelled")  # a sending that was still under way failed after all
+    assert [r.id for r in store.requests([RequestState.CANCELLED], told=False)] == [request.id]
+    store.close()
+
+
+def test_the_upgrade_counts_requests_closed_before_it_as_told_but_those_migration_10_cancelled(
+        store_url: str) -> None:
+    store = Store(store_url)
+    store.migrate()
+    before, cancelled = closed(store), closed(store, MIGRATION_10_CANCELLED)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM schema_version WHERE version = :v"), {"v": TOLD_MIGRATION})
+    store.migrate()
+    assert [r.id for r in store.requests([RequestState.CANCELLED], told=False)] == [cancelled.id]
+    assert store.get_request(before.id).told  # type: ignore[union-attr]
+    store.close()
+
+
+
+def test_an_approval_left_queued_shows_the_same_whichever_instance_is_clicked(
+        approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState) -> None:
+    """carol's approval leaves alice's change queued (PlanetScale unreadable); a lead's late click on the other
+    instance is told it is approved already, and the message stays approved and queued, without buttons."""
+    message = ask(approvals_bot, f"update acme/app-db {PROD} retention=5d")
+    planetscale.add_fault(Fault(status=503, method="GET", times=None))
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    planetscale.faults.clear()
+    second_instance.use_rules(RULES.format(approvals=1))
+    reply = second_instance.click(APPROVE, request_id(message), user=LEADS[1], message=message)
+    assert "already approved" in reply.all_text()
+    shown = shown_last(approvals_bot, message.ts)
+    assert APPROVE not in shown and "Queued:" in shown
+    assert planetscale.calls("PATCH") == []
