@@ -40,8 +40,10 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# SOAK=1 adds the 30-minute soak (SOAK=10m another length); BENCH_POSTGRES_URL, a database to empty and seed
+# for the history phase (skipped without it).
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(if $(SOAK),--soak $(if $(filter 1,$(SOAK)),30m,$(SOAK)))
 
 serve: $(RUNTIME)
 	$(BIN)/backup-bot serve

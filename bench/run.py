@@ -1,6 +1,8 @@
 """Speed of `backup-bot serve` as Slack and people see it, beside a bare Bolt app measured in the same run.
 
-    make bench     # or: .venv/bin/python -m bench.run [--only acks|trips|budget|cold] [--kind list] [--no-write]
+    make bench     # or: .venv/bin/python -m bench.run [--only acks|trips|budget|cold|sustained|history|soak]
+                   #     [--kind list] [--no-write] [--soak 30m] [--postgres URL]
+    make bench SOAK=1 BENCH_POSTGRES_URL=postgresql://…   # with the 30-minute soak and the history on PostgreSQL
 
 Both apps run as their own uvicorn processes; the Slack and PlanetScale emulators run in this process, and
 the load client (bench/load.py) in a process of its own, so that neither the emulators nor the bench's
@@ -42,7 +44,8 @@ BOT_TOKEN = "xoxb-bench-" + secrets.token_hex(6)
 CHANNEL = "C0DBAOPS01"
 # Speed phases lift PlanetScale's budget, which would otherwise be what they measure; the budget phase keeps it.
 UNLIMITED_RATE = "1000000/min"
-IN_ACK_LIMIT, AFTER_ACK_LIMIT, FLOOR_LIMIT, COLD_LIMIT = 1.2, 1.5, 1.2, 2.0
+# Acks within 2× of the bare app: a guard against gross regressions, not a target (issue 21, item 7).
+IN_ACK_LIMIT, AFTER_ACK_LIMIT, FLOOR_LIMIT, COLD_LIMIT = 2.0, 2.0, 1.2, 2.0
 # Acks are measured in turns with the bare app, so that both meet the same moments of a busy machine.
 # docs/benchmarks.md from this line on is written by hand and kept by each run.
 BY_HAND = "<!-- by hand: make bench keeps what follows -->"
@@ -245,7 +248,7 @@ class Kind:
     """One kind of request measured for its ack: how to make N of them, and what each leaves in Slack."""
 
     name: str
-    in_ack: bool  # answered in the ack itself (limit 1.2×) or with work after it (1.5×)
+    in_ack: bool  # answered in the ack itself, or with work after it
     make: Callable[[Server, int], list[tuple[str, bytes]]]
     answers_each: int  # events each leaves in Slack, to wait for before the next measurement
 
@@ -459,6 +462,9 @@ class Report:
     latency_ms: float = 0.0
     connections: dict[str, tuple[int, int]] = field(default_factory=dict)  # emulator → (calls, connections)
     budget: dict[str, Any] = field(default_factory=dict)
+    sustained: Any = None  # bench.sustained.Mix
+    soak: Any = None
+    history: list[Any] = field(default_factory=list)  # bench.history.Trail, empty then full
 
 
 def bare_server(env: dict[str, str]) -> Server:
@@ -622,7 +628,29 @@ def summary(report: Report) -> str:
         ratio = report.cold["bot"] / report.cold["bare"]
         lines.append(f"| cold start → first ack | {report.cold['bare']:.0f} ms | {report.cold['bot']:.0f} ms | "
                      f"{ratio:.2f}× | {COLD_LIMIT}× | {verdict(ratio <= COLD_LIMIT)} |")
+    lines += extra_summary(report)
     return "\n".join(lines)
+
+
+def extra_summary(report: Report) -> list[str]:
+    from bench import history, sustained
+
+    rows = sustained.summary_rows(report.sustained, report.soak)
+    if report.history:
+        rows += history.summary_rows(report.history)
+    return rows
+
+
+def extra_sections(report: Report, misses: list[str]) -> list[str]:
+    from bench import history, sustained
+
+    lines, missed = sustained.report_lines(report.sustained, report.soak)
+    misses += missed
+    if report.history:
+        body, missed = history.render(report.history)
+        lines += ["", "## History that grows (PostgreSQL)", "", *body]
+        misses += missed
+    return lines
 
 
 def write_readme_table(table: str) -> None:
@@ -648,6 +676,7 @@ def render(report: Report, args: argparse.Namespace) -> tuple[str, list[str]]:
         lines += budget_section(report, misses)
     if report.cold:
         lines += cold_section(report, misses)
+    lines += extra_sections(report, misses)
     load = os.getloadavg()
     lines += ["", f"Python {sys.version.split()[0]}, {os.cpu_count()} cores shared with the emulators, the load "
               f"client and whatever else runs: load average {load[0]:.2f} at the end of this run. Figures move by "
@@ -746,7 +775,13 @@ def cold_section(report: Report, misses: list[str]) -> list[str]:
               "acks."]
 
 
+ALL_PHASES = ("acks", "trips", "budget", "cold", "sustained", "history")
+
+
 def main() -> int:
+    from bench.history import run as history_run
+    from bench.sustained import parse_duration, soak_figures, sustained_figures
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--one", type=int, default=600, help="acks one at a time, per kind (default 600)")
     parser.add_argument("--eight", type=int, default=1200, help="acks at 8 at once, per kind (default 1200)")
@@ -754,13 +789,23 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=40.0, help="round trip to the emulators (default 40)")
     parser.add_argument("--budget", type=int, default=1000, help="commands in the budget burst (default 1000)")
     parser.add_argument("--rate", default="600/min", help="PlanetScale's limit in the budget burst (600/min)")
-    parser.add_argument("--only", choices=["acks", "trips", "budget", "cold"], action="append",
-                        help="run only these")
+    parser.add_argument("--only", choices=[*ALL_PHASES, "soak"], action="append", help="run only these")
+    parser.add_argument("--mix-seconds", type=float, default=60.0, help="the sustained mix's length (60)")
+    parser.add_argument("--mix-rate", type=float, default=20.0, help="its requests a second (20)")
+    parser.add_argument("--soak", help="also the soak, this long (30m; 0 for none)")
+    parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL"),
+                        help="a PostgreSQL database the history phase empties and seeds (BENCH_POSTGRES_URL)")
+    parser.add_argument("--entries", type=int, default=1_000_000, help="audit entries of the full trail")
     parser.add_argument("--starts", type=int, default=5, help="cold starts of each app (default 5)")
     parser.add_argument("--kind", action="append", help="measure only acks whose name contains this")
     parser.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
     args = parser.parse_args()
-    phases = set(args.only or ["acks", "trips", "budget", "cold"])
+    phases = set(args.only or ALL_PHASES)
+    soak = parse_duration(args.soak) if args.soak else 0.0
+    if soak:
+        phases.add("soak")
+    if "soak" in phases and not soak:
+        soak = 1800.0
 
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench.db").unlink(missing_ok=True)
@@ -780,11 +825,20 @@ def main() -> int:
             run_budget(report, client, args.budget, args.rate)
         if "cold" in phases:
             run_cold(report, args.starts)
+        if "sustained" in phases:
+            report.sustained = sustained_figures(client, args.mix_seconds, args.mix_rate)
+        if "soak" in phases:
+            report.soak = soak_figures(client, soak, args.mix_rate)
+        if "history" in phases:
+            if args.postgres:
+                report.history = history_run(args.postgres, args.entries, 10_000, 1_000)
+            else:
+                print("history: skipped, it needs a PostgreSQL to seed (--postgres or BENCH_POSTGRES_URL)")
     text, misses = render(report, args)
     verdict_text = ("All within the limits." if not misses else
                     "Outside the limits:\n\n" + "\n".join(f"- {m}" for m in misses))
     print(text + "\n\n" + verdict_text)
-    if not args.no_write and phases == {"acks", "trips", "budget", "cold"}:
+    if not args.no_write and phases >= set(ALL_PHASES):
         benchmarks = ROOT / "docs" / "benchmarks.md"
         kept = benchmarks.read_text(encoding="utf-8").partition(BY_HAND)
         benchmarks.write_text(

@@ -37,22 +37,21 @@ RULES_SHOWN = 10
 
 
 def home_view(deps: Dependencies, user: str, notice: str | None = None) -> dict[str, Any]:
-    pending = deps.changes.pending_for(user)
-    waiting = [r for r in pending if r.requester != user]
-    own = [r for r in pending if r.requester == user]
-    approvals = deps.store.approvers_by_request([r.id for r in waiting[:WAITING_SHOWN] + own[:OWN_SHOWN]])
+    pending = deps.changes.pending_for(user, max(WAITING_SHOWN, OWN_SHOWN))
+    waiting, own = pending.waiting[:WAITING_SHOWN], pending.own[:OWN_SHOWN]
+    approvals = deps.store.approvers_by_request([r.id for r in waiting + own])
     result: list[Block] = []
     if notice:
         result.append(blocks.section(notice if notice.startswith(("Applied", "Approved", "Rejected", "Cancelled"))
                                      else blocks.error_text(notice)))
     result.append(blocks.header("Waiting for your approval"))
-    result += _requests(deps, waiting[:WAITING_SHOWN], user, approvals) or [blocks.context("Nothing waits for you.")]
-    if len(waiting) > WAITING_SHOWN:
-        result.append(blocks.not_shown(len(waiting) - WAITING_SHOWN))
+    result += _requests(deps, waiting, user, approvals) or [blocks.context("Nothing waits for you.")]
+    if pending.waiting_total > len(waiting):
+        result.append(blocks.not_shown(pending.waiting_total - len(waiting)))
     result.append(blocks.header("Your open requests"))
-    result += _requests(deps, own[:OWN_SHOWN], user, approvals) or [blocks.context("You have no open requests.")]
-    if len(own) > OWN_SHOWN:
-        result.append(blocks.not_shown(len(own) - OWN_SHOWN))
+    result += _requests(deps, own, user, approvals) or [blocks.context("You have no open requests.")]
+    if pending.own_total > len(own):
+        result.append(blocks.not_shown(pending.own_total - len(own)))
     result.append(blocks.header("Latest changes you may see"))
     changes = [blocks.history_line(e) for e in _visible_changes(deps, user)]
     result += blocks.packed(changes, room=3)[0] if changes else [blocks.context("No change applied yet.")]

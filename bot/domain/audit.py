@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-import unicodedata
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+# Unicode's control characters (category Cc): C0, DEL and C1.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -59,4 +61,4 @@ def csv_cell(value: Any) -> str:
     text = json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
     if text.startswith(FORMULA_STARTS):
         text = "'" + text
-    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) == "Cc" else ch for ch in text)
+    return CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -44,6 +44,17 @@ CLOSED_STATES = (RequestState.APPLIED, RequestState.FAILED, RequestState.REJECTE
                  RequestState.EXPIRED)
 
 
+@dataclass(frozen=True)
+class PendingGroup:
+    """Pending requests alike in what access is judged on: where they are and the targets they touch (the
+    policy's, and the one it ends with)."""
+
+    organization: str
+    database: str
+    channel: str
+    targets: tuple[str, str]
+
+
 @dataclass
 class ChangeRequest:
     organization: str

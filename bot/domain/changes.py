@@ -21,7 +21,7 @@ from functools import partial
 from typing import Any
 
 from bot.domain.access import AccessControl, Decision
-from bot.domain.access_rules import Action, reminder_at
+from bot.domain.access_rules import Action
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_facts
 from bot.domain.change_requests import CLOSED_STATES, ChangeKind, ChangeRequest, RequestState
@@ -56,6 +56,7 @@ from bot.domain.outcomes import (
     unknown_button,
     waiting_detail,
 )
+from bot.domain.pending import PendingPage, pending_for, reminders_due
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, ChangeRejected, PolicyUpdate, resulting_values
 from bot.domain.ports import ChangeStore, PlanetScaleApi, PlanetScaleError
 from bot.domain.reading import PolicyNotFound, PolicyService
@@ -459,13 +460,8 @@ class ChangePath(Creating):
         """Pending requests that reached a reminder moment of their life (`[approvals] remind`): each moment
         is claimed once in the database, so however many instances sweep, the approvers hear it once; when the
         sweep finds several due at once (it was stopped), one reminder says it."""
-        now = self.clock()
         due = []
-        for request in self.store.requests([RequestState.PENDING], limit=None):
-            if request.expires_at <= now:
-                continue
-            moments = [m for m in self.access.rules.reminders
-                       if request.created_at < reminder_at(m, request.created_at, request.expires_at) <= now]
+        for request, moments in reminders_due(self.store, self.access.rules.reminders, self.clock()):
             claimed = [m for m in moments if self.store.claim_notice(request.id, f"remind:{m}")]
             if claimed:
                 due.append(Outcome(OutcomeKind.REMINDED, "A reminder is due.", request,
@@ -486,23 +482,9 @@ class ChangePath(Creating):
                                  Asked.of(request), tuple(approved_by), facts))
         return approved_by if isinstance(found, Unchecked) else list(found)
 
-    def pending_for(self, user: str) -> list[ChangeRequest]:
-        """Open requests this user can act on: approve (as an approver, not the requester) or cancel (their own).
-        Judged under each request's own channel rule, as a click on its buttons would be."""
-        candidates = []  # in the order the store lists them, the oldest first
-        now = self.clock()
-        # All of them: past a page of the oldest, a person's own newer request would not be listed.
-        for request in self.store.requests([RequestState.PENDING], limit=None):
-            if request.expires_at <= now:
-                continue
-            try:
-                if request.requester == user or self.access.decide(
-                        user, Action.APPROVE, request.organization, request.database, request.targets,
-                        request.channel).allowed:
-                    candidates.append(request)
-            except DirectoryError:
-                continue
-        approved = self.store.approvers_by_request([r.id for r in candidates if r.requester != user])
-        return [r for r in candidates if r.requester == user or user not in approved[r.id]]
+    def pending_for(self, user: str, limit: int) -> PendingPage:
+        """Open requests this user can act on: approve (as an approver, not the requester) or cancel (their own),
+        the oldest `limit` of each. Judged under each request's own channel rule, as a click would be."""
+        return pending_for(self.store, self.access, user, self.clock(), limit)
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.domain.audit import AuditEvent
 from bot.domain.backups import Backup, Branch
-from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.change_requests import ChangeRequest, PendingGroup, RequestState
 from bot.domain.policy import BackupPolicy, PolicyUpdate
 
 # Called by the PlanetScale client before each HTTP request it sends (each page, each retry) in this context; it
@@ -154,6 +154,25 @@ class ChangeStore(Protocol):
                  updated_before: float | None = None, lease_before: float | None = None,
                  limit: int | None = 200, told: bool | None = None) -> list[ChangeRequest]:
         """The oldest first; at most `limit` (None: all); `told`: only those (not) marked told."""
+        ...
+
+    def own_pending(self, user: str, now: float) -> int:
+        """How many pending requests `user` asked that have not expired at `now`."""
+        ...
+
+    def pending_groups(self, user: str, now: float) -> list[tuple[PendingGroup, int]]:
+        """Pending requests by others, not expired at `now` and not approved by `user`, counted by group."""
+        ...
+
+    def pending_page(self, user: str, now: float, groups: Sequence[PendingGroup] | None,
+                     limit: int, but: Sequence[PendingGroup] = ()) -> list[ChangeRequest]:
+        """The oldest `limit` pending requests not expired at `now`: `user`'s own (`groups` None), or by others
+        and not yet approved by `user`, of `groups` (all of them when empty) except those of `but`."""
+        ...
+
+    def reminders_due(self, moments: Sequence[tuple[str, float, float]], now: float) -> list[ChangeRequest]:
+        """Pending requests not expired where a moment (notice, share of life, seconds before) has passed and its
+        notice is not claimed; may include a few a moment later (the caller checks each)."""
         ...
 
     def add_approval(self, request_id: str, approver: str, record: AuditEvent | None = None) -> list[str] | None:

@@ -6,7 +6,7 @@ import csv
 import json
 import re
 import sys
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
@@ -64,9 +64,8 @@ def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str 
         writer = csv.DictWriter(out, fieldnames=names) if fmt == "csv" else None
         if writer:
             writer.writeheader()
-        for event in store.events(since=start, until=end, organization=organization, database=database,
-                                  actor=actor.strip() if actor else None):
-            row = asdict(event)
+        for row in store.event_values(since=start, until=end, organization=organization, database=database,
+                                      actor=actor.strip() if actor else None):
             if writer:
                 writer.writerow({k: csv_cell(v) for k, v in row.items()})
             else:  # json.dumps writes every control character as an escape (ensure_ascii)

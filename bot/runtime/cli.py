@@ -197,7 +197,7 @@ def measure(settings: Settings, store: Store) -> None:
 
     limiter = settings.planetscale_limiter()
     metrics.BUDGET.configure(limiter.requests, limiter.per)
-    metrics.count_pending(lambda: len(store.requests()) if store.ready.is_set() else 0)
+    metrics.count_pending(lambda: store.open_count() if store.ready.is_set() else 0)
 
 
 def start_sweeper(deps: Dependencies, app: App) -> Sweeper:

@@ -183,10 +183,11 @@ def revert_confirm(name: str, now: BackupPolicy | dict[str, Any], back_to: Backu
 MAX_PENDING_SHOWN = 15  # each takes up to three blocks: a message holds 50
 
 
-def pending_blocks(requests: list[ChangeRequest], user: str) -> list[dict[str, Any]]:
+def pending_blocks(requests: list[ChangeRequest], total: int, user: str) -> list[dict[str, Any]]:
+    """The oldest of the `total` open requests `user` can act on."""
     if not requests:
         return to_dicts([section("No open requests you can act on.")])
-    blocks: list[Block] = [section(f"*Open requests you can act on* ({len(requests)})")]
+    blocks: list[Block] = [section(f"*Open requests you can act on* ({total})")]
     for request in requests[:MAX_PENDING_SHOWN]:
         changes = what_changes(request, BackupPolicy.model_validate(request.before), after_values(request))
         blocks += packed([f"{request_headline(request)} (in <#{request.channel}>)", changes], room=2)[0]
@@ -194,6 +195,6 @@ def pending_blocks(requests: list[ChangeRequest], user: str) -> list[dict[str, A
             else [ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),
                   reject_button(request)]
         blocks.append(ActionsBlock(elements=buttons))
-    if len(requests) > MAX_PENDING_SHOWN:
-        blocks.append(not_shown(len(requests) - MAX_PENDING_SHOWN))
+    if total > len(requests[:MAX_PENDING_SHOWN]):
+        blocks.append(not_shown(total - len(requests[:MAX_PENDING_SHOWN])))
     return to_dicts(blocks)

@@ -109,10 +109,11 @@ def run_help(deps: Dependencies, _: HelpCommand, caller: Caller) -> None:
 
 
 def run_pending(deps: Dependencies, _: PendingCommand, caller: Caller) -> None:
-    requests = deps.changes.pending_for(caller.user)
+    pending = deps.changes.pending_for(caller.user, blocks.MAX_PENDING_SHOWN)
     batches = deps.bulk.pending_for(caller.user)
-    if requests or not batches:
-        caller.say(f"{blocks.plural(len(requests), 'open request')}", blocks.pending_blocks(requests, caller.user))
+    if pending.total or not batches:
+        caller.say(f"{blocks.plural(pending.total, 'open request')}",
+                   blocks.pending_blocks(pending.oldest(blocks.MAX_PENDING_SHOWN), pending.total, caller.user))
     if batches:
         caller.say(f"{blocks.plural(len(batches), 'open bulk change')}",
                    bulk_blocks.pending_batch_blocks(batches, caller.user))

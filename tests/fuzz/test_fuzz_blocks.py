@@ -263,7 +263,7 @@ def test_history_of_any_length_is_a_message_slack_takes(db: DatabaseRef, events:
 @given(many(requests(), blocks.MAX_PENDING_SHOWN + 2), USERS)
 @example([worst_request()] * (blocks.MAX_PENDING_SHOWN + 2), "U0BOB00001")
 def test_pending_requests_are_a_message_slack_takes(pending: list[ChangeRequest], user: str) -> None:
-    assert_message("open requests", blocks.pending_blocks(pending, user))
+    assert_message("open requests", blocks.pending_blocks(pending, len(pending), user))
 
 
 @FUZZ

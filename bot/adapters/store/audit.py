@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.connection import Connected
@@ -35,16 +36,19 @@ class AuditTrail(Connected):
         """The newest entries of a database, or of the policies named by `policy_refs` (IDs or exact names)."""
         import sqlalchemy as sa
 
-        from bot.adapters.schema import audit_events
+        from bot.adapters.schema import audit_events as t
 
-        query = sa.select(audit_events).where(audit_events.c.organization == organization,
-                                              audit_events.c.database == database)
-        if policy_refs:
-            query = query.where(sa.or_(audit_events.c.policy_id.in_(list(policy_refs)),
-                                       audit_events.c.policy_name.in_(list(policy_refs))))
+        query = sa.select(t).where(t.c.organization == organization, t.c.database == database)
+        # One query a reference and a column, each down its own index from the newest: an OR of them made the
+        # database read its whole trail (or the policy's, sorted) for the newest few.
+        queries = [query.where(column == ref) for ref in dict.fromkeys(policy_refs)
+                   for column in (t.c.policy_id, t.c.policy_name)] or [query]
+        found: dict[int, Any] = {}
         with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(audit_events.c.seq.desc()).limit(limit)).mappings().all()
-        return [event_of(r) for r in rows]
+            for each in queries:
+                for row in conn.execute(each.order_by(t.c.seq.desc()).limit(limit)).mappings():
+                    found[row["seq"]] = row
+        return [event_of(found[seq]) for seq in sorted(found, reverse=True)[:limit]]
 
     def latest_of(self, actions: Sequence[str], limit: int) -> list[AuditEvent]:
         """The newest entries of these kinds, across databases (for a person's App Home), newest first."""
@@ -74,25 +78,46 @@ class AuditTrail(Connected):
                database: str | None = None, actor: str | None = None, batch: int = 500) -> Iterator[AuditEvent]:
         """Audit entries oldest first, read a batch at a time (constant memory however long the trail);
         `since` and `until` are times as entries write them (2026-01-31T00:00:00Z), `since` included."""
+        for row in self._event_rows(since, until, organization, database, actor, batch):
+            yield event_of(row)
+
+    def event_values(self, since: str | None = None, until: str | None = None, organization: str | None = None,
+                     database: str | None = None, actor: str | None = None,
+                     batch: int = 2000) -> Iterator[dict[str, Any]]:
+        """`events` as each entry's fields and values, for an export: no entry is built only to be taken apart."""
+        names = [f.name for f in fields(AuditEvent)]
+        for row in self._event_rows(since, until, organization, database, actor, batch):
+            yield {name: row[name] for name in names}
+
+    def _event_rows(self, since: str | None, until: str | None, organization: str | None, database: str | None,
+                    actor: str | None, batch: int) -> Iterator[Any]:
         import sqlalchemy as sa
 
         from bot.adapters.schema import audit_events as t
 
         conditions = [c for c in (
-            t.c.at >= since if since else None, t.c.at < until if until else None,
             t.c.organization == organization if organization else None,
             t.c.database == database if database else None,
             t.c.actor == actor if actor else None) if c is not None]
-        last = 0
+        if since:
+            conditions.append(t.c.at >= since)
+        if until:
+            conditions.append(t.c.at < until)
+        # Between two times, in order of time down the index by time (then by entry, for the ties of a second);
+        # otherwise in the order written.
+        timed = bool(since or until)
+        order = (t.c.at, t.c.seq) if timed else (t.c.seq,)
+        after: tuple[Any, ...] | None = None
         while True:
+            query = sa.select(t).where(*conditions)
+            if after is not None:
+                query = query.where(sa.tuple_(*order) > sa.tuple_(*after) if timed else t.c.seq > after[0])
             with self.engine.connect() as conn:
-                rows = conn.execute(sa.select(t).where(t.c.seq > last, *conditions)
-                                    .order_by(t.c.seq).limit(batch)).mappings().all()
+                rows = conn.execute(query.order_by(*order).limit(batch)).mappings().all()
             if not rows:
                 return
-            for row in rows:
-                yield event_of(row)
-            last = rows[-1]["seq"]
+            yield from rows
+            after = tuple(rows[-1][c.name] for c in order)
 
     def prune_events(self, before: str) -> tuple[int, int]:
         """Deletes the audit entries written before `before`, except those of a request still open (pending,

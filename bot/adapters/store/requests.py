@@ -28,7 +28,7 @@ class Requests(AuditTrail):
 
         try:
             with self.engine.begin() as conn:
-                conn.execute(INSERT_REQUEST, columns(request))
+                conn.execute(INSERT_REQUEST, {**columns(request), "target": request.before.get("target")})
                 logged = self._insert_event(conn, record)
         except sa.exc.IntegrityError:
             if request.revert_of is None:

@@ -1,0 +1,114 @@
+"""Open requests as people see them: how many are open, those a person can act on a page at a time, and those
+with a reminder due. Each filtered in SQL, so that a thousand waiting cost what the few shown cost."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot.adapters.store.connection import Connected
+from bot.adapters.store.rows import request_of
+from bot.domain.change_requests import OPEN_STATES, ChangeRequest, PendingGroup, RequestState
+
+
+class OpenRequests(Connected):
+    def open_count(self) -> int:
+        """How many requests are open (for the metrics)."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests as r
+
+        with self.engine.connect() as conn:
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(r).where(
+                r.c.state.in_([s.value for s in OPEN_STATES]))) or 0)
+
+    def own_pending(self, user: str, now: float) -> int:
+        """How many pending requests `user` asked that have not expired at `now`."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests as r
+
+        with self.engine.connect() as conn:
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(r)
+                                   .where(*_pending_now(r, now), r.c.requester == user)) or 0)
+
+    def pending_groups(self, user: str, now: float) -> list[tuple[PendingGroup, int]]:
+        """Pending requests by others, not expired at `now` and not approved by `user`, counted by what access is
+        judged on."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests as r
+
+        key = _group_key(r)
+        query = (sa.select(*key, sa.func.count()).where(*_others_pending(r, user, now)).group_by(*key))
+        with self.engine.connect() as conn:
+            return [(PendingGroup(row[0], row[1], row[2], (row[3], row[4])), int(row[5]))
+                    for row in conn.execute(query)]
+
+    def pending_page(self, user: str, now: float, groups: Sequence[PendingGroup] | None,
+                     limit: int, but: Sequence[PendingGroup] = ()) -> list[ChangeRequest]:
+        """The oldest `limit` pending requests not expired at `now`: `user`'s own (`groups` None), or by others
+        and not yet approved by `user`, of `groups` (all of them when empty) except those of `but`."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests as r
+
+        if groups is None:
+            query = sa.select(r).where(*_pending_now(r, now), r.c.requester == user)
+        else:
+            query = sa.select(r).where(*_others_pending(r, user, now))
+            key = sa.tuple_(*_group_key(r))
+            if groups:
+                query = query.where(key.in_([_key_values(g) for g in groups]))
+            if but:
+                query = query.where(key.not_in([_key_values(g) for g in but]))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(r.c.created_at).limit(limit)).mappings().all()
+        return [request_of(row) for row in rows]
+
+    def reminders_due(self, moments: Sequence[tuple[str, float, float]], now: float) -> list[ChangeRequest]:
+        """Pending requests not expired where a moment (notice, share of life, seconds before) has passed and its
+        notice is not claimed; with a second's margin for the arithmetic (the caller checks each)."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests as r
+        from bot.adapters.schema import request_notices as n
+
+        if not moments:
+            return []
+        due = [sa.and_(r.c.created_at + (r.c.expires_at - r.c.created_at) * share - before <= now + 1,
+                       ~sa.exists().where(n.c.request_id == r.c.id, n.c.notice == notice))
+               for notice, share, before in moments]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(r).where(*_pending_now(r, now), sa.or_(*due))
+                                .order_by(r.c.created_at)).mappings().all()
+        return [request_of(row) for row in rows]
+
+
+def _pending_now(r: Any, now: float) -> tuple[Any, Any]:
+    return r.c.state == RequestState.PENDING.value, r.c.expires_at > now
+
+
+def _group_key(r: Any) -> tuple[Any, ...]:
+    """What access is judged on: where the request is, the policy's target as asked and the target it ends with
+    (the new one of a move), as the JSON holds them."""
+    import sqlalchemy as sa
+
+    return (r.c.organization, r.c.database, r.c.channel, r.c.target,
+            sa.func.coalesce(r.c.changes["target"].as_string(), r.c.target))
+
+
+def _key_values(group: PendingGroup) -> tuple[str, ...]:
+    return (group.organization, group.database, group.channel, *group.targets)
+
+
+def _others_pending(r: Any, user: str, now: float) -> tuple[Any, ...]:
+    return (*_pending_now(r, now), r.c.requester != user, _not_approved_by(r, user))
+
+
+def _not_approved_by(r: Any, user: str) -> Any:
+    import sqlalchemy as sa
+
+    from bot.adapters.schema import approvals as a
+
+    return ~sa.exists().where(a.c.request_id == r.c.id, a.c.approver == user)

@@ -1,0 +1,83 @@
+"""The pending requests a person can act on, and the reminders due, read a page at a time however many wait.
+
+The store groups the pending requests by others by what access is judged on (organization, database, channel,
+targets); the rules judge each group once, and only the requests shown are read whole. A request is listed for
+someone who may approve it under its own channel rule (and has not yet), or who asked it (to cancel it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.domain.access import AccessControl
+from bot.domain.access_rules import Action, reminder_at
+from bot.domain.change_requests import ChangeRequest, PendingGroup
+from bot.domain.group_directory import DirectoryError
+from bot.domain.ports import ChangeStore
+
+
+@dataclass(frozen=True)
+class PendingPage:
+    """The oldest requests waiting for this person's approval and the oldest of their own, with how many of each
+    wait in all."""
+
+    waiting: list[ChangeRequest]
+    waiting_total: int
+    own: list[ChangeRequest]
+    own_total: int
+
+    @property
+    def total(self) -> int:
+        return self.waiting_total + self.own_total
+
+    def oldest(self, count: int) -> list[ChangeRequest]:
+        """Both lists as one, the oldest first: the first `count` of all, when each holds `count`."""
+        return sorted(self.waiting + self.own, key=lambda r: r.created_at)[:count]
+
+
+def pending_for(store: ChangeStore, access: AccessControl, user: str, now: float, limit: int) -> PendingPage:
+    """The requests `user` can approve or cancel, at most `limit` of each, judged as a click on their buttons
+    would be."""
+    allowed: list[PendingGroup] = []
+    refused: list[PendingGroup] = []
+    waiting_total = 0
+    for group, count in store.pending_groups(user, now):
+        try:
+            may = access.decide(user, Action.APPROVE, group.organization, group.database, group.targets,
+                                group.channel).allowed
+        except DirectoryError:
+            may = False
+        if may:
+            allowed.append(group)
+            waiting_total += count
+        else:
+            refused.append(group)
+    waiting: list[ChangeRequest] = []
+    if allowed:  # named by whichever list is shorter: most people may approve all or none of what waits
+        waiting = (store.pending_page(user, now, [], limit, but=refused) if len(refused) <= len(allowed)
+                   else store.pending_page(user, now, allowed, limit))
+    own_total = store.own_pending(user, now)
+    own = store.pending_page(user, now, None, limit) if own_total else []
+    return PendingPage(waiting, waiting_total, own, own_total)
+
+
+def reminder_terms(moments: Sequence[str]) -> list[tuple[str, float, float]]:
+    """Each reminder moment as (its notice, its share of a request's life, seconds before that): every moment is
+    `created + (expires - created) × share - seconds`, so the store can find the requests where one is due."""
+    terms = []
+    for moment in moments:
+        seconds = -reminder_at(moment, 0.0, 0.0)
+        terms.append((f"remind:{moment}", reminder_at(moment, 0.0, 1.0) + seconds, seconds))
+    return terms
+
+
+def reminders_due(store: ChangeStore, moments: Sequence[str], now: float) -> list[tuple[ChangeRequest, list[str]]]:
+    """Pending requests with a reminder moment passed whose notice no one has sent, with those moments."""
+    due = []
+    for request in store.reminders_due(reminder_terms(moments), now):
+        passed = [m for m in moments if request.created_at < reminder_at(m, request.created_at, request.expires_at)
+                  <= now]
+        if passed:
+            due.append((request, passed))
+    return due
