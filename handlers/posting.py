@@ -15,7 +15,7 @@ from bot.domain.access import mention, mentions
 from bot.domain.change_requests import CLOSED_STATES, ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from bot.domain.outcomes import describe_state
-from handlers import blocks, home
+from handlers import blocks, channel_history, home
 from handlers.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
@@ -339,37 +339,10 @@ def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeReque
 # The message metadata an applied change is posted to the audit channel with: its request's ID, so that a second
 # try can find whether Slack took the first.
 AUDIT_EVENT = "backup_bot_applied_change"
-# Slack's refusals of a look at the channel's history that a later look would get too: post without looking.
-CANNOT_LOOK = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "not_allowed_token_type"})
-HISTORY_PAGES = 5
-
-
 def audit_posted_before(deps: Dependencies, client: WebClient, request: ChangeRequest) -> bool | None:
-    """Whether the audit channel holds this applied change already, looked up by its metadata since the request
-    was last moved; None when Slack cannot be asked now."""
-    oldest = f"{max(0.0, request.updated_at - 60):.6f}"  # room for the clocks of the bot and Slack to differ
-    cursor = None
-    try:
-        for _ in range(HISTORY_PAGES):
-            answer = client.conversations_history(channel=str(deps.audit_channel), oldest=oldest, limit=200,
-                                                  include_all_metadata=True, cursor=cursor)
-            for message in answer.get("messages") or []:
-                metadata = message.get("metadata") or {}
-                if metadata.get("event_type") == AUDIT_EVENT and \
-                        (metadata.get("event_payload") or {}).get("request_id") == request.id:
-                    return True
-            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
-            if not (answer.get("has_more") and cursor):
-                return False
-    except (SlackApiError, OSError) as exc:
-        if isinstance(exc, SlackApiError) and exc.response.get("error") in CANNOT_LOOK:
-            log.warning("could not look whether request %s is in %s already (%s): posted again, which may repeat "
-                        "it", request.id, deps.audit_channel, error_of(exc))
-            return False
-        log.error("could not look whether request %s is in %s already: %s", request.id, deps.audit_channel,
-                  error_of(exc))
-        return None
-    return False
+    """Whether the audit channel holds this applied change already, looked up since the request last moved."""
+    return channel_history.posted_before(client, str(deps.audit_channel), request.updated_at, AUDIT_EVENT,
+                                         "request_id", request.id, f"request {request.id}")
 
 
 def owes_audit(deps: Dependencies, request: ChangeRequest) -> bool:

@@ -17,7 +17,7 @@ from bot.domain.changes import unknown_button
 from bot.domain.policy import BackupPolicy, describe_schedule
 from bot.domain.watch import Skipped
 from bot.domain.watch_state import Notice, NoticeKind
-from handlers import blocks
+from handlers import blocks, channel_history
 from handlers.actions.requests import clicked_in, tell
 from handlers.dependencies import Dependencies
 from handlers.posting import report_change
@@ -86,48 +86,14 @@ REFUSED_CONTENT = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too
 
 # The message metadata a notice is posted with: its ID, so that a second try can find whether Slack took the first.
 NOTICE_EVENT = "backup_bot_watch_notice"
-# Slack's refusals of a look at the channel's history that a later look would get too: post without looking.
-CANNOT_LOOK = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "not_allowed_token_type"})
-# How far back the look goes, in pages of conversations.history: a notice tried again is tried within minutes.
-HISTORY_PAGES = 5
-
-
 def notice_metadata(notice: Notice) -> dict[str, Any]:
     return {"event_type": NOTICE_EVENT, "event_payload": {"notice_id": notice.id}}
 
 
 def posted_before(deps: Dependencies, client: WebClient, notice: Notice) -> bool | None:
-    """Whether the audit channel already holds this notice (a try whose answer was lost, or whose marking as
-    posted failed): looked up by its metadata since the notice was made. None when Slack cannot be asked now."""
-    oldest = f"{max(0.0, notice.created_at - 60):.6f}"  # room for the clocks of the bot and Slack to differ
-    cursor = None
-    try:
-        for _ in range(HISTORY_PAGES):
-            answer = client.conversations_history(channel=str(deps.audit_channel), oldest=oldest, limit=200,
-                                                  include_all_metadata=True, cursor=cursor)
-            for message in answer.get("messages") or []:
-                metadata = message.get("metadata") or {}
-                if metadata.get("event_type") == NOTICE_EVENT and \
-                        (metadata.get("event_payload") or {}).get("notice_id") == notice.id:
-                    return True
-            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
-            if not (answer.get("has_more") and cursor):
-                return False
-    except SlackApiError as exc:
-        error = exc.response.get("error")
-        if error in CANNOT_LOOK:
-            log.warning("could not look whether notice %s is in %s already (%s): posted again, which may repeat "
-                        "it", notice.id, deps.audit_channel, error)
-            return False
-        log.error("could not look whether notice %s is in %s already: %s", notice.id, deps.audit_channel, error)
-        return None
-    except OSError as exc:
-        log.error("could not look whether notice %s is in %s already: %s", notice.id, deps.audit_channel,
-                  type(exc).__name__)
-        return None
-    log.warning("notice %s was not found in the last %d pages of %s: posted again", notice.id, HISTORY_PAGES,
-                deps.audit_channel)
-    return False
+    """Whether the audit channel already holds this notice, looked up since the notice was made."""
+    return channel_history.posted_before(client, str(deps.audit_channel), notice.created_at, NOTICE_EVENT,
+                                         "notice_id", notice.id, f"notice {notice.id}")
 
 
 def _post_plainly(deps: Dependencies, client: WebClient, notice: Notice, error: str) -> bool:

@@ -1,0 +1,49 @@
+"""Whether a channel already holds a message the bot tried to post before (its answer lost past the client's
+timeout, or its marking as posted failed): looked up by the message metadata it was posted with."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+log = logging.getLogger(__name__)
+
+# Slack's refusals of a look at the channel's history that a later look would get too: post without looking.
+CANNOT_LOOK = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "not_allowed_token_type"})
+# How far back the look goes, in pages of conversations.history: a message tried again is tried within minutes.
+HISTORY_PAGES = 5
+
+
+def posted_before(client: WebClient, channel: str, since: float, event_type: str, key: str, value: str,
+                  what: str) -> bool | None:
+    """Whether `channel` holds a message whose metadata is `event_type` with `key` = `value`, posted since
+    `since`; None when Slack cannot be asked now. `what` names the message in the log."""
+    oldest = f"{max(0.0, since - 60):.6f}"  # room for the clocks of the bot and Slack to differ
+    cursor = None
+    try:
+        for _ in range(HISTORY_PAGES):
+            answer = client.conversations_history(channel=channel, oldest=oldest, limit=200,
+                                                  include_all_metadata=True, cursor=cursor)
+            for message in answer.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                if metadata.get("event_type") == event_type and \
+                        (metadata.get("event_payload") or {}).get(key) == value:
+                    return True
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+            if not (answer.get("has_more") and cursor):
+                return False
+    except SlackApiError as exc:
+        error = str(exc.response.get("error"))
+        if error in CANNOT_LOOK:
+            log.warning("could not look whether %s is in %s already (%s): posted again, which may repeat it",
+                        what, channel, error)
+            return False
+        log.error("could not look whether %s is in %s already: %s", what, channel, error)
+        return None
+    except OSError as exc:
+        log.error("could not look whether %s is in %s already: %s", what, channel, type(exc).__name__)
+        return None
+    log.warning("%s was not found in the last %d pages of %s: posted again", what, HISTORY_PAGES, channel)
+    return False
