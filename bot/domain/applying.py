@@ -187,26 +187,31 @@ class Applying(Lifecycle):
         # On the record before it leaves: a crash after the PATCH is still told. And the PATCH has a full lease
         # to run in: judging may have taken a while (pages of policies, role look-ups).
         if not self._hold(claim, record=attempt):
-            return Outcome(OutcomeKind.CLOSED, "Nothing was sent: this change took too long to judge and the sweep "
-                                               "took it over; it judges it again.", request)
+            return taken_over(request)
         try:
             after = self.planetscale.update_policy(db.organization, db.database, current.id, update)
         except PlanetScaleError as exc:
-            if exc.definite:
-                failed = self._move(request.id, [S.APPLYING], S.FAILED, claim=claim, detail=exc.user_message,
-                                    record=replace(attempt, action="failed", detail=exc.user_message))
-                return Outcome(OutcomeKind.FAILED, f"Not applied: {exc.user_message}", failed or request)
-            # The PATCH may have landed although no answer said so: what PlanetScale holds now decides. That read
-            # may be as slow as the PATCH was, and the lease was only sure to cover the PATCH.
-            if not self._hold(claim):
-                return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({exc.user_message}); "
-                                                   "the bot's sweep checks it and the message will show the "
-                                                   "result.", request)
-            return self._settle(claim, by, exc.user_message, answered=exc.status is not None)
+            return self._not_sent(claim, attempt, exc, "change", exc.definite,
+                                  partial(self._settle, claim, by, exc.user_message, answered=exc.status is not None))
         applied = after.model_dump()
         done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, after=applied,
                           record=replace(attempt, action="applied", after=applied))
         return Outcome(OutcomeKind.APPLIED, "Applied.", done or request, after=after)
+
+    def _not_sent(self, claim: Claim, attempt: AuditEvent, exc: PlanetScaleError, what: str, unsent: bool,
+                  settle: Callable[[], Outcome]) -> Outcome:
+        """A request PlanetScale refused or left unanswered: failed when nothing was made (`unsent`); otherwise
+        what PlanetScale holds now decides, read under a lease held again (the read may be as slow as the send
+        was, and the lease was only sure to cover the send)."""
+        request = claim.request
+        if unsent:
+            failed = self._move(request.id, [S.APPLYING], S.FAILED, claim=claim, detail=exc.user_message,
+                                record=replace(attempt, action="failed", detail=exc.user_message))
+            return Outcome(OutcomeKind.FAILED, f"Not applied: {exc.user_message}", failed or request)
+        if not self._hold(claim):
+            return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the {what} ({exc.user_message}); the "
+                                               "bot's sweep checks it and the message will show the result.", request)
+        return settle()
 
     def _settle(self, claim: Claim, by: str, why: str, answered: bool = False) -> Outcome:
         """After a PATCH whose outcome is unknown (or a crash): applied if PlanetScale now holds every value it
@@ -314,3 +319,9 @@ class Applying(Lifecycle):
         except (PlanetScaleError, PolicyNotFound):
             return False
         return all(current.field_value(f) == v for f, v in request.changes.items())
+
+
+def taken_over(request: ChangeRequest) -> Outcome:
+    """The lease ran out while the change was judged: nothing was sent, and the sweep judges it again."""
+    return Outcome(OutcomeKind.CLOSED, "Nothing was sent: this change took too long to judge and the sweep took it "
+                                       "over; it judges it again.", request)

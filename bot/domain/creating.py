@@ -10,11 +10,12 @@ answer is lost is settled by reading the policies (a policy of its name now ther
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.access import Decision
 from bot.domain.access_rules import Action
-from bot.domain.applying import Applying
+from bot.domain.applying import Applying, taken_over
 from bot.domain.audit import AuditEvent, iso_of
 from bot.domain.backup_health import read_facts
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
@@ -150,21 +151,15 @@ class Creating(Applying):
         request = claim.request
         attempt = self._attempt(claim, by, db, planned)
         if not self._hold(claim, record=attempt):
-            return Outcome(OutcomeKind.CLOSED, "Nothing was sent: this change took too long to judge and the sweep "
-                                               "took it over; it judges it again.", request)
+            return taken_over(request)
         try:
             made = self.planetscale.create_policy(db.organization, db.database, PolicyUpdate(**request.changes))
         except PlanetScaleError as exc:
             # A 429 is PlanetScale refusing the POST unread: nothing was made, as with any refusal.
-            if exc.definite or (isinstance(exc, RateLimited) and exc.status == 429):
-                failed = self._move(request.id, [S.APPLYING], S.FAILED, claim=claim, detail=exc.user_message,
-                                    record=replace(attempt, action="failed", detail=exc.user_message))
-                return Outcome(OutcomeKind.FAILED, f"Not applied: {exc.user_message}", failed or request)
-            if not self._hold(claim):
-                return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the creation ({exc.user_message}); "
-                                                   "the bot's sweep checks it and the message will show the "
-                                                   "result.", request)
-            return self._settle_lifecycle(claim, by, exc.user_message, answered=exc.status is not None)
+            unsent = exc.definite or (isinstance(exc, RateLimited) and exc.status == 429)
+            return self._not_sent(claim, attempt, exc, "creation", unsent,
+                                  partial(self._settle_lifecycle, claim, by, exc.user_message,
+                                          answered=exc.status is not None))
         return self._created(claim, made, replace(attempt, action="applied"))
 
     def _created(self, claim: Claim, made: BackupPolicy, record: AuditEvent, how: str = "Applied.") -> Outcome:
@@ -178,8 +173,7 @@ class Creating(Applying):
         request = claim.request
         attempt = self._attempt(claim, by, db, current)
         if not self._hold(claim, record=attempt):
-            return Outcome(OutcomeKind.CLOSED, "Nothing was sent: this change took too long to judge and the sweep "
-                                               "took it over; it judges it again.", request)
+            return taken_over(request)
         try:
             self.planetscale.delete_policy(db.organization, db.database, current.id)
         except NotFound:
@@ -188,15 +182,9 @@ class Creating(Applying):
             return self._deleted(claim, replace(attempt, action="applied", detail="PlanetScale no longer has it "
                                                                                   "(404)"))
         except PlanetScaleError as exc:
-            if exc.definite:
-                failed = self._move(request.id, [S.APPLYING], S.FAILED, claim=claim, detail=exc.user_message,
-                                    record=replace(attempt, action="failed", detail=exc.user_message))
-                return Outcome(OutcomeKind.FAILED, f"Not applied: {exc.user_message}", failed or request)
-            if not self._hold(claim):
-                return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the deletion ({exc.user_message}); "
-                                                   "the bot's sweep checks it and the message will show the "
-                                                   "result.", request)
-            return self._settle_lifecycle(claim, by, exc.user_message, answered=exc.status is not None)
+            return self._not_sent(claim, attempt, exc, "deletion", exc.definite,
+                                  partial(self._settle_lifecycle, claim, by, exc.user_message,
+                                          answered=exc.status is not None))
         return self._deleted(claim, replace(attempt, action="applied"))
 
     def _deleted(self, claim: Claim, record: AuditEvent, how: str = "Applied.") -> Outcome:
