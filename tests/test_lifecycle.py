@@ -48,6 +48,13 @@ def test_metrics_and_log_lines_of_a_served_bot(
         post(port, command('update acme/app-db "Production daily" retention=9d reason="alice secret plan"',
                            slack_url))
         wait_until(lambda: any(e.kind == "message" for e in slack.events), "the request was not posted")
+
+        def both_answered() -> bool:
+            # The list's answer and the update's request are two works after their acks, in either order.
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+            return metric(text, "backup_bot_answer_seconds_count", type="command") >= 2
+
+        wait_until(both_answered, "the two commands' work was not both answered")
         answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
     finally:
         server.terminate()
