@@ -1,0 +1,136 @@
+"""A fourth adversarial review of the judge and the lifecycle (issue "One judge", review r19d): each test is a way
+still found past them, driven through Bolt's pipeline with the emulators. Each fails today."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import sqlalchemy as sa
+from approval_helpers import (
+    ALICE,
+    BOB,
+    CAROL,
+    RULES,
+    approvals_bot,
+    request_id,
+    request_message,
+    second_instance,
+)
+from conftest import Bot
+
+from bot.adapters.store import database_url
+from bot.domain.change_requests import RequestState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
+from handlers.blocks import APPROVE
+from handlers.bulk_blocks import BULK_APPROVE
+
+__all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
+
+CHANNEL = "C0DBAOPS01"
+RANDOM = "C0RANDOM01"
+WEEKLY = "bp02prodwk"  # production, weekly, kept 4 weeks
+DEV = "bp03devday"  # development, daily
+
+
+def _button(message: object, action_id: str) -> str:
+    for block in message.blocks:  # type: ignore[attr-defined]
+        for element in block.get("elements", []):
+            if element.get("action_id") == action_id:
+                return str(element["value"])
+    raise AssertionError(f"no {action_id} button")
+
+
+# r19d finding 1
+def test_a_bulk_change_is_held_to_the_storage_guardrail_as_the_same_change_asked_alone_is(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """`max_storage = "6GB"` on production refuses `retention=8w` for the weekly policy (about 10 GB kept). The
+    same change asked as a bulk change (a policy glob) is judged with no storage basis at any stage (asked,
+    approved, applied): it is listed as meeting every guardrail and, once approved, sent."""
+    approvals_bot.use_rules(RULES.format(approvals=1) + """
+[[guardrails]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+max_storage = "6GB"
+""")
+    alone = approvals_bot.command(f"update acme/app-db {WEEKLY} retention=8w", user=ALICE)
+    assert "at most 6.0 GB allowed" in alone.all_text()  # refused when asked alone
+    approvals_bot.command('update acme/app-db "Production w*" retention=8w', user=ALICE)
+    posted = [e for e in approvals_bot.slack.events if e.kind == "message" and e.thread_ts is None
+              and e.channel == CHANNEL and any(el.get("action_id") == BULK_APPROVE for b in e.blocks
+                                               for el in b.get("elements", []))]
+    if posted:  # asked: an approver approves it
+        approvals_bot.click(BULK_APPROVE, _button(posted[0], BULK_APPROVE), user=CAROL, message=posted[0])
+    weekly = planetscale.policies[("acme", "app-db")][WEEKLY]
+    assert planetscale.calls("PATCH") == [], \
+        f"the storage guardrail refuses it alone, and as a bulk change it is sent: {weekly['retention_value']} " \
+        f"{weekly['retention_unit']}"
+
+
+# r19d finding 2
+def test_a_change_claimed_under_the_policys_lease_while_a_move_of_the_policy_is_being_claimed_is_not_sent(
+        approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState, store_url: str) -> None:
+    """alice's move of the development policy to production is approved by carol on one instance; as its claim
+    (the database's lease, `…/+`) checks that nothing else is applying on the policy and before it commits, bob's
+    `retention=9d` in #random (development: no approval) is claimed on a second instance under the policy's own
+    lease (`…/bp03devday`), whose same check does not see the uncommitted move. Both apply at once: bob's is judged
+    on the policy as development and its PATCH lands after the move's, on a production policy, from a channel
+    where production is off limits, with no approval."""
+    second_instance.use_rules(RULES.format(approvals=1))
+    approvals_bot.command(f'update acme/app-db {DEV} target=production reason="promote"', user=ALICE)
+    move = request_message(approvals_bot)
+    move_id = request_id(move)
+    engine = sa.create_engine(database_url(store_url))
+    holder = engine.connect()
+    with engine.begin() as conn:  # the move's claim waits, once past its check, until the test lets it commit
+        conn.exec_driver_sql(f"""
+CREATE FUNCTION r19d_hold() RETURNS trigger AS $$ BEGIN
+  IF NEW.id = '{move_id}' AND NEW.state = 'applying' AND OLD.state = 'approved' THEN
+    PERFORM pg_advisory_xact_lock(4242);
+  END IF;
+  RETURN NEW;
+END $$ LANGUAGE plpgsql""")
+        conn.exec_driver_sql("CREATE TRIGGER r19d_hold BEFORE UPDATE ON change_requests FOR EACH ROW "
+                             "EXECUTE FUNCTION r19d_hold()")
+    holder.exec_driver_sql("SELECT pg_advisory_lock(4242)")
+    bobs_patch = threading.Event()
+    planetscale.add_fault(Fault(method="PATCH", path_contains=DEV, until=bobs_patch, times=1))
+    threads = [threading.Thread(target=approvals_bot.click, args=(APPROVE, move_id),
+                                kwargs={"user": CAROL, "message": move})]
+    try:
+        threads[0].start()
+        deadline = time.monotonic() + 20
+        while not holder.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                         "AND NOT granted").scalar():
+            assert time.monotonic() < deadline, "the move's claim never reached its commit"
+            time.sleep(0.05)
+        threads.append(threading.Thread(target=second_instance.command,
+                                        args=(f"update acme/app-db {DEV} retention=9d",),
+                                        kwargs={"user": BOB, "channel": RANDOM}))
+        threads[1].start()
+        deadline = time.monotonic() + 5  # bob's PATCH, if his change is claimed beside the move
+        while not planetscale.calls("PATCH") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        holder.exec_driver_sql("SELECT pg_advisory_unlock(4242)")
+        holder.commit()
+        holder.close()
+    def policy() -> dict[str, object]:
+        return planetscale.policies[("acme", "app-db")][DEV]
+
+    deadline = time.monotonic() + 20  # the move's PATCH lands while bob's, if sent, is held
+    while policy()["target"] != "production" and threads[0].is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    moved_first = policy()["target"] == "production" and policy()["retention_value"] != 9
+    bobs_patch.set()
+    for thread in threads:
+        thread.join(60)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER r19d_hold ON change_requests")
+    engine.dispose()
+    bobs = [r for r in approvals_bot.deps.store.requests(list(RequestState)) if r.requester == BOB]
+    assert moved_first, "the move was not applied before bob's PATCH was let through"
+    assert policy()["retention_value"] != 9, \
+        f"bob's change from #random, judged on the policy as development, landed on it as production with no " \
+        f"approval ({[(r.state.value, r.detail) for r in bobs]})"
