@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+import httpx
 import sqlalchemy as sa
 from approval_helpers import (
     ALICE,
@@ -19,9 +20,10 @@ from approval_helpers import (
 )
 from conftest import Bot
 
+from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.store import database_url
 from bot.domain.change_requests import RequestState
-from bot.emulators.planetscale_state import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from handlers.blocks import APPROVE
 from handlers.bulk_blocks import BULK_APPROVE
 
@@ -134,3 +136,45 @@ END $$ LANGUAGE plpgsql""")
     assert policy()["retention_value"] != 9, \
         f"bob's change from #random, judged on the policy as development, landed on it as production with no " \
         f"approval ({[(r.state.value, r.detail) for r in bobs]})"
+
+
+DEV_FLOOR = RULES.format(approvals=1) + """
+[[guardrails]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["development"]
+min_policies = 2
+"""
+
+
+# r19d finding 3
+def test_a_deletion_whose_answer_is_lost_keeps_the_databases_lease_until_it_is_known_to_have_landed(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """Three development policies, at least two required. alice deletes one; PlanetScale holds the DELETE
+    longer than the bot waits, then carries it out. The bot, not knowing yet, gives the database's lease back
+    (the request stays applying, which only bars changes to the same policy). bob deletes a second one: judged
+    on the three still listed, it is sent at once; then the first DELETE lands, and one development policy is
+    left where the guardrail asks for two."""
+    approvals_bot.use_rules(DEV_FLOOR)
+    planetscale.add_policy("acme", "app-db", "bp10devx", name="Dev extra", target="development")
+    planetscale.add_policy("acme", "app-db", "bp11devy", name="Dev other", target="development")
+    changes = approvals_bot.deps.changes
+    real = changes.planetscale
+    quick = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, real.base_url, timeout=httpx.Timeout(0.3),
+                              retry=RetryPolicy(attempts=1), sleep=lambda _: None)
+    held = threading.Event()
+    planetscale.add_fault(Fault(until=held, method="DELETE", path_contains="bp10devx", times=None))
+    changes.planetscale = quick  # type: ignore[assignment]
+    try:
+        approvals_bot.command("delete acme/app-db bp10devx", user=ALICE)
+        approvals_bot.command("delete acme/app-db bp11devy", user=BOB)
+    finally:
+        changes.planetscale = real
+        held.set()
+        deadline = time.monotonic() + 10
+        while "bp10devx" in planetscale.policies[("acme", "app-db")] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        quick.close()
+    left = [p for p in planetscale.policies[("acme", "app-db")].values() if p["target"] == "development"]
+    states = [(r.policy_id, r.state.value) for r in approvals_bot.deps.store.requests(list(RequestState))]
+    assert len(left) >= 2, f"{len(left)} development policy left, at least 2 required ({states})"
