@@ -3,6 +3,7 @@ still found past them, driven through Bolt's pipeline with the emulators. Each f
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -178,3 +179,37 @@ def test_a_deletion_whose_answer_is_lost_keeps_the_databases_lease_until_it_is_k
     left = [p for p in planetscale.policies[("acme", "app-db")].values() if p["target"] == "development"]
     states = [(r.policy_id, r.state.value) for r in approvals_bot.deps.store.requests(list(RequestState))]
     assert len(left) >= 2, f"{len(left)} development policy left, at least 2 required ({states})"
+
+
+def _batch_message(bot: Bot) -> object:
+    [message] = [e for e in bot.slack.events if e.kind == "message" and e.thread_ts is None and e.channel == CHANNEL
+                 and any(el.get("action_id") == BULK_APPROVE for b in e.blocks for el in b.get("elements", []))]
+    return message
+
+
+# r19d finding 4
+def test_an_approval_that_lands_after_a_bulk_change_was_cancelled_is_not_counted_on_it(approvals_bot: Bot) -> None:
+    """carol clicks Approve on alice's bulk change as alice cancels it: carol's click found it pending, alice's
+    cancel lands first. The bulk change is cancelled (right), yet carol's approval is stored on it and its message
+    then reads "Approvals: 1 of 1 (<@carol>)" under "cancelled" (requests check this in the same write)."""
+    approvals_bot.command('update acme/app-db "Production w*" retention=5w', user=ALICE)
+    message = _batch_message(approvals_bot)
+    batch_id = _button(message, BULK_APPROVE)
+    store = approvals_bot.deps.store
+    real_add = store.add_batch_approval
+
+    def cancelled_first(batch: str, approver: str) -> object:
+        approvals_bot.deps.bulk.cancel(batch, ALICE)  # alice's click, landing between carol's steps
+        return real_add(batch, approver)
+
+    store.add_batch_approval = cancelled_first  # type: ignore[method-assign]
+    try:
+        approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)  # type: ignore[arg-type]
+    finally:
+        store.add_batch_approval = real_add  # type: ignore[method-assign]
+    batch = store.get_batch(batch_id)
+    assert batch is not None and batch.state.value == "cancelled"
+    shown = [e for e in approvals_bot.slack.events if e.ts == message.ts  # type: ignore[attr-defined]
+             and e.kind in ("message", "update")][-1]
+    assert CAROL not in json.dumps(shown.blocks), "the cancelled bulk change's message counts carol's approval"
+    assert store.batch_approvers(batch_id) == [], "an approval is stored on a bulk change already cancelled"
