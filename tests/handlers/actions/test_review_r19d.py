@@ -18,6 +18,7 @@ from approval_helpers import (
     request_id,
     request_message,
     second_instance,
+    sweep,
 )
 from conftest import Bot
 
@@ -213,3 +214,46 @@ def test_an_approval_that_lands_after_a_bulk_change_was_cancelled_is_not_counted
              and e.kind in ("message", "update")][-1]
     assert CAROL not in json.dumps(shown.blocks), "the cancelled bulk change's message counts carol's approval"
     assert store.batch_approvers(batch_id) == [], "an approval is stored on a bulk change already cancelled"
+
+
+# r19d finding 5
+def test_a_bulk_member_applied_later_by_the_sweep_reaches_the_audit_channel_and_its_requester(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """alice's earlier change to the development policy went unconfirmed (PlanetScale held its PATCH), so the
+    policy waits for the sweep. bob's bulk change over development policies (no approval needed) is applied
+    policy by policy: this one is queued. The bulk change is "finished" at once: its outcomes in the thread,
+    bob's DM and the audit channel each say it is still in progress, and each is claimed. The sweep applies the
+    member a minute later; the audit channel, the thread and bob never hear it."""
+    audit = "C0DBAOPS01"
+    approvals_bot.deps.audit_channel = audit
+    changes = approvals_bot.deps.changes
+    real = changes.planetscale
+    quick = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, real.base_url, timeout=httpx.Timeout(0.3),
+                              retry=RetryPolicy(attempts=1), sleep=lambda _: None)
+    held = threading.Event()
+    planetscale.add_fault(Fault(until=held, method="PATCH", times=1))
+    changes.planetscale = quick  # type: ignore[assignment]
+    try:
+        approvals_bot.command(f"update acme/app-db {DEV} at=05:00", user=ALICE, channel=RANDOM)
+    finally:
+        changes.planetscale = real
+        held.set()
+        deadline = time.monotonic() + 10
+        while planetscale.policies[("acme", "app-db")][DEV]["schedule_time"] != "05:00" and \
+                time.monotonic() < deadline:
+            time.sleep(0.02)
+        quick.close()
+    approvals_bot.command('update acme/app-db "Development d*" retention=9d', user=BOB, channel=RANDOM)
+    assert planetscale.policies[("acme", "app-db")][DEV]["retention_value"] != 9  # queued behind alice's
+    later = time.time() + 600
+    changes.clock = lambda: later
+    approvals_bot.deps.store.clock = lambda: later
+    sweep(approvals_bot)
+    assert planetscale.policies[("acme", "app-db")][DEV]["retention_value"] == 9  # the sweep applied it
+
+    def said(channel: str) -> str:
+        return "\n".join(e.text + json.dumps(e.blocks) for e in approvals_bot.slack.events
+                         if e.kind == "message" and e.channel == channel)
+
+    assert "Applied to 1 of 1" in said(audit), "the audit channel never hears that the bulk change was applied"
+    assert "Applied to 1 of 1" in said(approvals_bot.slack.dm_channel(BOB)), "bob never hears it was applied"
