@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from functools import partial
 
 import httpx
 import sqlalchemy as sa
@@ -18,7 +19,6 @@ from approval_helpers import (
     request_id,
     request_message,
     second_instance,
-    sweep,
 )
 from conftest import Bot
 
@@ -35,6 +35,15 @@ CHANNEL = "C0DBAOPS01"
 RANDOM = "C0RANDOM01"
 WEEKLY = "bp02prodwk"  # production, weekly, kept 4 weeks
 DEV = "bp03devday"  # development, daily
+
+
+def sweep(bot: Bot) -> None:
+    """One sweep as `serve` wires it: the bulk changes' reporter and their own steps."""
+    from bot.runtime.sweeper import Sweeper
+    from handlers.bulk_posting import sweep_batches, sweep_reporter
+
+    Sweeper(bot.deps.changes, sweep_reporter(bot.deps, bot.app.client),
+            batches=partial(sweep_batches, bot.deps, bot.app.client)).sweep()
 
 
 def _button(message: object, action_id: str) -> str:
@@ -257,3 +266,47 @@ def test_a_bulk_member_applied_later_by_the_sweep_reaches_the_audit_channel_and_
 
     assert "Applied to 1 of 1" in said(audit), "the audit channel never hears that the bulk change was applied"
     assert "Applied to 1 of 1" in said(approvals_bot.slack.dm_channel(BOB)), "bob never hears it was applied"
+
+
+# Production changes need one approval, asked by a PlanetScale admin.
+ROLE_PROD_RULES = """
+[approvals]
+expire_after = "24h"
+
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+editors = ["@dba-team"]
+approvers = ["@dba-leads"]
+approvals = 1
+planetscale_role = "admin"
+"""
+
+
+# r19d finding 6
+def test_a_fully_approved_bulk_change_whose_judging_could_not_tell_is_not_left_to_expire(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """carol approves alice's bulk change while PlanetScale's member list cannot be read for a moment (alice's
+    admin role cannot be checked): nothing is sent, her approval is kept (right). PlanetScale answers again a
+    minute later, but nothing judges the bulk change again (the sweep does so for a request, since review r19c):
+    with every approval it needs, it expires."""
+    approvals_bot.use_rules(ROLE_PROD_RULES)
+    approvals_bot.command('update acme/app-db "Production w*" retention=5w', user=ALICE)
+    message = _batch_message(approvals_bot)
+    batch_id = _button(message, BULK_APPROVE)
+    planetscale.add_fault(Fault(status=503, path_contains="/members", times=None))
+    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)  # type: ignore[arg-type]
+    planetscale.faults.clear()
+    assert planetscale.calls("PATCH") == []
+    batch = approvals_bot.deps.store.get_batch(batch_id)
+    assert batch is not None
+    now = [batch.created_at]
+    approvals_bot.deps.changes.clock = lambda: now[0]
+    approvals_bot.deps.store.clock = lambda: now[0]
+    for hours in (1, 12, 12):
+        now[0] += hours * 3600
+        sweep(approvals_bot)
+    latest = approvals_bot.deps.store.get_batch(batch_id)
+    assert latest is not None and latest.state.value != "expired", \
+        "a bulk change with every approval it needs expired, never judged again"
