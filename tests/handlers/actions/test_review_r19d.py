@@ -27,7 +27,7 @@ from bot.adapters.store import database_url
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from handlers.blocks import APPROVE
-from handlers.bulk_blocks import BULK_APPROVE
+from handlers.bulk_blocks import BULK_APPROVE, BULK_RETRY
 
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
@@ -310,3 +310,24 @@ def test_a_fully_approved_bulk_change_whose_judging_could_not_tell_is_not_left_t
     latest = approvals_bot.deps.store.get_batch(batch_id)
     assert latest is not None and latest.state.value != "expired", \
         "a bulk change with every approval it needs expired, never judged again"
+
+
+# r19d finding 7
+def test_two_retry_clicks_on_a_bulk_change_ask_its_failed_policies_again_once(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """PlanetScale refuses the PATCH of alice's approved bulk change; its message offers Retry. alice clicks it
+    twice (a double click): two bulk changes of the same policy are
+    asked and wait side by side, each to be approved (a Revert clicked twice gets the one already asked)."""
+    approvals_bot.command('update acme/app-db "Production w*" retention=5w', user=ALICE)
+    message = _batch_message(approvals_bot)
+    batch_id = _button(message, BULK_APPROVE)
+    planetscale.add_fault(Fault(status=403, method="PATCH", times=None))
+    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)  # type: ignore[arg-type]
+    planetscale.faults.clear()
+    shown = [e for e in approvals_bot.slack.events if e.ts == message.ts  # type: ignore[attr-defined]
+             and e.kind in ("message", "update")][-1]
+    retry = _button(shown, BULK_RETRY)
+    for _ in range(2):
+        approvals_bot.click(BULK_RETRY, retry, user=ALICE, message=shown)
+    again = [b for b in approvals_bot.deps.store.open_batches() if b.retry_of == batch_id]
+    assert len(again) == 1, f"two Retry clicks asked the same failed policies {len(again)} times"
