@@ -331,3 +331,22 @@ def test_two_retry_clicks_on_a_bulk_change_ask_its_failed_policies_again_once(
         approvals_bot.click(BULK_RETRY, retry, user=ALICE, message=shown)
     again = [b for b in approvals_bot.deps.store.open_batches() if b.retry_of == batch_id]
     assert len(again) == 1, f"two Retry clicks asked the same failed policies {len(again)} times"
+
+
+# r19d finding 8
+def test_a_bulk_changes_progress_counts_only_the_approvals_that_still_count(approvals_bot: Bot) -> None:
+    """alice's bulk change needs two approvals; carol gives one, then the access file names other approvers.
+    lead2 approves: one approval counts and the bulk change waits (right), yet its message reads "Approvals: 2 of
+    2" with carol among them (a request's message counts only the approvals that still count)."""
+    approvals_bot.use_rules(RULES.format(approvals=2))
+    approvals_bot.command('update acme/app-db "Production w*" retention=5w', user=ALICE)
+    message = _batch_message(approvals_bot)
+    batch_id = _button(message, BULK_APPROVE)
+    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)  # type: ignore[arg-type]
+    approvals_bot.use_rules(RULES.format(approvals=2).replace('approvers = ["@dba-leads"]',
+                                                              'approvers = ["U0LEAD0002", "U0LEAD0003"]'))
+    reply = approvals_bot.click(BULK_APPROVE, batch_id, user="U0LEAD0002", message=message)  # type: ignore[arg-type]
+    assert "1 more approval" in reply.all_text()  # carol's no longer counts: still waiting
+    shown = [e for e in approvals_bot.slack.events if e.ts == message.ts  # type: ignore[attr-defined]
+             and e.kind in ("message", "update")][-1]
+    assert "2 of 2" not in json.dumps(shown.blocks), "the message counts an approval that no longer counts"
