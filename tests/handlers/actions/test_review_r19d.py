@@ -350,3 +350,33 @@ def test_a_bulk_changes_progress_counts_only_the_approvals_that_still_count(appr
     shown = [e for e in approvals_bot.slack.events if e.ts == message.ts  # type: ignore[attr-defined]
              and e.kind in ("message", "update")][-1]
     assert "2 of 2" not in json.dumps(shown.blocks), "the message counts an approval that no longer counts"
+
+
+# r19d finding 9
+def test_an_approval_whose_click_outlives_the_requests_life_does_not_apply_it(approvals_bot: Bot) -> None:
+    """carol clicks Approve a moment before alice's request expires; her click's look-ups (the user groups, the
+    roles) take a while, and the request's life ends before her approval is written. Nothing checks the life
+    again: the expired request is approved and sent. (The sweep expiring it first would have closed it.)"""
+    approvals_bot.command(f"update acme/app-db {WEEKLY} retention=5w", user=ALICE)
+    message = request_message(approvals_bot)
+    rid = request_id(message)
+    store = approvals_bot.deps.store
+    request = store.get_request(rid)
+    assert request is not None
+    now = [request.expires_at - 1]
+    approvals_bot.deps.changes.clock = lambda: now[0]
+    store.clock = lambda: now[0]
+    real_add = store.add_approval
+
+    def slow(request_id: str, approver: str, record: object = None) -> object:
+        now[0] += 5  # the click's look-ups took five seconds: the request's life is over
+        return real_add(request_id, approver, record=record)
+
+    store.add_approval = slow  # type: ignore[method-assign]
+    try:
+        approvals_bot.click(APPROVE, rid, user=CAROL, message=message)
+    finally:
+        store.add_approval = real_add  # type: ignore[method-assign]
+    latest = store.get_request(rid)
+    assert latest is not None and latest.state is not RequestState.APPLIED, \
+        f"applied {now[0] - latest.expires_at:.0f} s after its request expired"
