@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from functools import partial
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -24,8 +25,10 @@ from conftest import Bot
 
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.store import database_url
+from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
+from bot.emulators.slack import SlackEvent
 from handlers.blocks import APPROVE
 from handlers.bulk_blocks import BULK_APPROVE, BULK_RETRY
 
@@ -46,8 +49,8 @@ def sweep(bot: Bot) -> None:
             batches=partial(sweep_batches, bot.deps, bot.app.client)).sweep()
 
 
-def _button(message: object, action_id: str) -> str:
-    for block in message.blocks:  # type: ignore[attr-defined]
+def _button(message: SlackEvent, action_id: str) -> str:
+    for block in message.blocks:
         for element in block.get("elements", []):
             if element.get("action_id") == action_id:
                 return str(element["value"])
@@ -170,12 +173,12 @@ def test_a_deletion_whose_answer_is_lost_keeps_the_databases_lease_until_it_is_k
     planetscale.add_policy("acme", "app-db", "bp10devx", name="Dev extra", target="development")
     planetscale.add_policy("acme", "app-db", "bp11devy", name="Dev other", target="development")
     changes = approvals_bot.deps.changes
-    real = changes.planetscale
+    real: Any = changes.planetscale
     quick = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, real.base_url, timeout=httpx.Timeout(0.3),
                               retry=RetryPolicy(attempts=1), sleep=lambda _: None)
     held = threading.Event()
     planetscale.add_fault(Fault(until=held, method="DELETE", path_contains="bp10devx", times=None))
-    changes.planetscale = quick  # type: ignore[assignment]
+    changes.planetscale = quick
     try:
         approvals_bot.command("delete acme/app-db bp10devx", user=ALICE)
         approvals_bot.command("delete acme/app-db bp11devy", user=BOB)
@@ -191,7 +194,7 @@ def test_a_deletion_whose_answer_is_lost_keeps_the_databases_lease_until_it_is_k
     assert len(left) >= 2, f"{len(left)} development policy left, at least 2 required ({states})"
 
 
-def _batch_message(bot: Bot) -> object:
+def _batch_message(bot: Bot) -> SlackEvent:
     [message] = [e for e in bot.slack.events if e.kind == "message" and e.thread_ts is None and e.channel == CHANNEL
                  and any(el.get("action_id") == BULK_APPROVE for b in e.blocks for el in b.get("elements", []))]
     return message
@@ -208,18 +211,18 @@ def test_an_approval_that_lands_after_a_bulk_change_was_cancelled_is_not_counted
     store = approvals_bot.deps.store
     real_add = store.add_batch_approval
 
-    def cancelled_first(batch: str, approver: str) -> object:
-        approvals_bot.deps.bulk.cancel(batch, ALICE)  # alice's click, landing between carol's steps
-        return real_add(batch, approver)
+    def cancelled_first(batch_id: str, approver: str) -> list[str] | None:
+        approvals_bot.deps.bulk.cancel(batch_id, ALICE)  # alice's click, landing between carol's steps
+        return real_add(batch_id, approver)
 
     store.add_batch_approval = cancelled_first  # type: ignore[method-assign]
     try:
-        approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)  # type: ignore[arg-type]
+        approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
     finally:
         store.add_batch_approval = real_add  # type: ignore[method-assign]
     batch = store.get_batch(batch_id)
     assert batch is not None and batch.state.value == "cancelled"
-    shown = [e for e in approvals_bot.slack.events if e.ts == message.ts  # type: ignore[attr-defined]
+    shown = [e for e in approvals_bot.slack.events if e.ts == message.ts
              and e.kind in ("message", "update")][-1]
     assert CAROL not in json.dumps(shown.blocks), "the cancelled bulk change's message counts carol's approval"
     assert store.batch_approvers(batch_id) == [], "an approval is stored on a bulk change already cancelled"
@@ -236,12 +239,12 @@ def test_a_bulk_member_applied_later_by_the_sweep_reaches_the_audit_channel_and_
     audit = "C0DBAOPS01"
     approvals_bot.deps.audit_channel = audit
     changes = approvals_bot.deps.changes
-    real = changes.planetscale
+    real: Any = changes.planetscale
     quick = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, real.base_url, timeout=httpx.Timeout(0.3),
                               retry=RetryPolicy(attempts=1), sleep=lambda _: None)
     held = threading.Event()
     planetscale.add_fault(Fault(until=held, method="PATCH", times=1))
-    changes.planetscale = quick  # type: ignore[assignment]
+    changes.planetscale = quick
     try:
         approvals_bot.command(f"update acme/app-db {DEV} at=05:00", user=ALICE, channel=RANDOM)
     finally:
@@ -296,7 +299,7 @@ def test_a_fully_approved_bulk_change_whose_judging_could_not_tell_is_not_left_t
     message = _batch_message(approvals_bot)
     batch_id = _button(message, BULK_APPROVE)
     planetscale.add_fault(Fault(status=503, path_contains="/members", times=None))
-    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)  # type: ignore[arg-type]
+    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
     planetscale.faults.clear()
     assert planetscale.calls("PATCH") == []
     batch = approvals_bot.deps.store.get_batch(batch_id)
@@ -322,9 +325,9 @@ def test_two_retry_clicks_on_a_bulk_change_ask_its_failed_policies_again_once(
     message = _batch_message(approvals_bot)
     batch_id = _button(message, BULK_APPROVE)
     planetscale.add_fault(Fault(status=403, method="PATCH", times=None))
-    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)  # type: ignore[arg-type]
+    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
     planetscale.faults.clear()
-    shown = [e for e in approvals_bot.slack.events if e.ts == message.ts  # type: ignore[attr-defined]
+    shown = [e for e in approvals_bot.slack.events if e.ts == message.ts
              and e.kind in ("message", "update")][-1]
     retry = _button(shown, BULK_RETRY)
     for _ in range(2):
@@ -342,12 +345,12 @@ def test_a_bulk_changes_progress_counts_only_the_approvals_that_still_count(appr
     approvals_bot.command('update acme/app-db "Production w*" retention=5w', user=ALICE)
     message = _batch_message(approvals_bot)
     batch_id = _button(message, BULK_APPROVE)
-    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)  # type: ignore[arg-type]
+    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
     approvals_bot.use_rules(RULES.format(approvals=2).replace('approvers = ["@dba-leads"]',
                                                               'approvers = ["U0LEAD0002", "U0LEAD0003"]'))
-    reply = approvals_bot.click(BULK_APPROVE, batch_id, user="U0LEAD0002", message=message)  # type: ignore[arg-type]
+    reply = approvals_bot.click(BULK_APPROVE, batch_id, user="U0LEAD0002", message=message)
     assert "1 more approval" in reply.all_text()  # carol's no longer counts: still waiting
-    shown = [e for e in approvals_bot.slack.events if e.ts == message.ts  # type: ignore[attr-defined]
+    shown = [e for e in approvals_bot.slack.events if e.ts == message.ts
              and e.kind in ("message", "update")][-1]
     assert "2 of 2" not in json.dumps(shown.blocks), "the message counts an approval that no longer counts"
 
@@ -368,7 +371,7 @@ def test_an_approval_whose_click_outlives_the_requests_life_does_not_apply_it(ap
     store.clock = lambda: now[0]
     real_add = store.add_approval
 
-    def slow(request_id: str, approver: str, record: object = None) -> object:
+    def slow(request_id: str, approver: str, record: AuditEvent | None = None) -> list[str] | None:
         now[0] += 5  # the click's look-ups took five seconds: the request's life is over
         return real_add(request_id, approver, record=record)
 
@@ -379,4 +382,4 @@ def test_an_approval_whose_click_outlives_the_requests_life_does_not_apply_it(ap
         store.add_approval = real_add  # type: ignore[method-assign]
     latest = store.get_request(rid)
     assert latest is not None and latest.state is not RequestState.APPLIED, \
-        f"applied {now[0] - latest.expires_at:.0f} s after its request expired"
+        f"applied {now[0] - request.expires_at:.0f} s after its request expired"
