@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from bot.adapters.store.audit import AuditTrail
 from bot.adapters.store.rows import columns, log_event, request_of, short_key
 from bot.domain.audit import AuditEvent
-from bot.domain.change_requests import OPEN_STATES, ChangeRequest, RequestState
+from bot.domain.change_requests import DATABASE_LEASE, OPEN_STATES, ChangeRequest, RequestState
 from bot.domain.ports import Claim
 
 if TYPE_CHECKING:
@@ -115,6 +115,7 @@ class Requests(AuditTrail):
 
         key = short_key(request.policy_key)
         with self.engine.begin() as conn:
+            self._lock_database(conn, request.organization, request.database)
             taken = conn.execute(
                 policy_leases.update()
                 .where(policy_leases.c.policy_key == key, policy_leases.c.until < now)
@@ -145,6 +146,25 @@ class Requests(AuditTrail):
                 raise NotClaimed  # the lease goes back with the rolled-back transaction
             return Claim(claimed, claim_token, until,
                          self._database_generation(conn, request.organization, request.database))
+
+    @staticmethod
+    def _lock_database(conn: Connection, organization: str, database: str) -> None:
+        """Every claim on a database, under the policy's lease or the database's, first locks the database's lease
+        row until it commits: the check that nothing else applies on the policy then sees the other level's claim."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import policy_leases
+
+        key = short_key(f"{organization}/{database}/{DATABASE_LEASE}")
+        locked = sa.select(policy_leases.c.policy_key).where(policy_leases.c.policy_key == key).with_for_update()
+        if conn.scalar(locked) is not None:
+            return
+        try:
+            with conn.begin_nested():  # never held yet: a free row (generation 0 adds nothing to the sum)
+                conn.execute(policy_leases.insert().values(policy_key=key, holder=None, until=0, generation=0))
+        except sa.exc.IntegrityError:
+            pass  # another claim made it first, and has committed
+        conn.scalar(locked)
 
     def renew(self, claim: Claim, lease_seconds: float, record: AuditEvent | None = None) -> bool:
         """Extend a claim's lease from now (before a PATCH) and record `record`; False (nothing recorded) if the
