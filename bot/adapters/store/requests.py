@@ -134,11 +134,7 @@ class Requests(AuditTrail):
             # One request applying per policy: a PATCH whose outcome is not known yet keeps the policy from new
             # claims until the sweep settles it, even once its worker's lease has run out. (Settling a request
             # already applying is never held back: two left applying by an older version must both settle.)
-            other = RequestState.APPLYING not in from_states and conn.scalar(sa.select(change_requests.c.id).where(
-                change_requests.c.organization == request.organization,
-                change_requests.c.database == request.database, change_requests.c.policy_id == request.policy_id,
-                change_requests.c.state == RequestState.APPLYING, change_requests.c.id != request.id).limit(1))
-            if other:
+            if RequestState.APPLYING not in from_states and self._applying_beside(conn, request):
                 raise NotClaimed
             claimed = self._transition(conn, request.id, from_states, RequestState.APPLYING,
                                        {"lease_until": until})
@@ -146,6 +142,23 @@ class Requests(AuditTrail):
                 raise NotClaimed  # the lease goes back with the rolled-back transaction
             return Claim(claimed, claim_token, until,
                          self._database_generation(conn, request.organization, request.database))
+
+    @staticmethod
+    def _applying_beside(conn: Connection, request: ChangeRequest) -> bool:
+        """Whether another request applies on the policy, or, for one under the database's lease, another under
+        it on the same database: a creation, deletion or move whose outcome is not known yet keeps the database's
+        lease as an unconfirmed PATCH keeps the policy's."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests
+
+        applying = sa.select(change_requests).where(
+            change_requests.c.organization == request.organization, change_requests.c.database == request.database,
+            change_requests.c.state == RequestState.APPLYING, change_requests.c.id != request.id)
+        if not request.policy_key.endswith(DATABASE_LEASE):
+            applying = applying.where(change_requests.c.policy_id == request.policy_id)
+        return any(r["policy_id"] == request.policy_id or request_of(r).policy_key == request.policy_key
+                   for r in conn.execute(applying).mappings())
 
     @staticmethod
     def _lock_database(conn: Connection, organization: str, database: str) -> None:
