@@ -327,8 +327,9 @@ class ChangePath(Creating):
         if refusal:
             return refusal
         added = self.store.add_approval(request.id, user, record=request_event("approved", request, user))
-        if added == []:  # closed between the look and the approval
-            return self._already(request)
+        if added == []:  # closed, or its life ended, between the look and the approval
+            found = self._open_request(request.id, user, "Approve")
+            return found if isinstance(found, Outcome) else self._already(request)
         approved_by = self.store.approvers_of(request.id) if added is None else added
         verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),
                               approved_by, DatabaseFacts.of(request.facts))
@@ -346,9 +347,11 @@ class ChangePath(Creating):
         if verdict.kind is VerdictKind.REFUSE:
             return self._close_pending(request, verdict.reason)
         approved = self._move(request.id, [RequestState.PENDING], RequestState.APPROVED, decided_by=by,
-                              approvals_needed=verdict.needed, detail=None)
+                              approvals_needed=verdict.needed, detail=None, alive=True)
         if approved is None:
-            return self._already(request)
+            # Its life may have ended while the approval was judged: closed as expired, as a click after it is.
+            found = self._open_request(request.id, by, "Approve")
+            return found if isinstance(found, Outcome) else self._already(request)
         return self._apply(approved, by=by)
 
     def judge_again(self) -> list[Outcome]:

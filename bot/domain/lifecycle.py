@@ -97,15 +97,17 @@ class Lifecycle:
         return 2 * self.planetscale.worst_case_seconds() + LEASE_MARGIN_SECONDS
 
     def _move(self, request_id: str, from_states: Sequence[RequestState], to: RequestState, *,
-              claim: Claim | None = None, record: AuditEvent | None = None, **values: Any) -> ChangeRequest | None:
+              claim: Claim | None = None, record: AuditEvent | None = None, alive: bool = False,
+              **values: Any) -> ChangeRequest | None:
         """One allowed move, as one conditional write: None if the request was not in `from_states`. With
         `claim` (every move out of applying), also None if its lease was taken over; otherwise the same write
-        gives the lease back."""
+        gives the lease back. With `alive`, also None once the request's life has ended."""
         check_move(from_states, to, claim)
         if claim is not None:
             values.setdefault("lease_until", 0)
-            return self.store.transition(request_id, from_states, to, record=record, release=claim, **values)
-        return self.store.transition(request_id, from_states, to, record=record, **values)
+            return self.store.transition(request_id, from_states, to, record=record, release=claim, alive=alive,
+                                         **values)
+        return self.store.transition(request_id, from_states, to, record=record, alive=alive, **values)
 
     def _claim(self, request: ChangeRequest, from_states: Sequence[RequestState]) -> Claim | None:
         """Claim the request and its policy's lease; while another change holds it, wait a little."""

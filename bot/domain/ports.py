@@ -144,10 +144,11 @@ class ChangeStore(Protocol):
     def get_request(self, request_id: str) -> ChangeRequest | None: ...
 
     def transition(self, request_id: str, from_states: Sequence[RequestState], to: RequestState, *,
-                   record: AuditEvent | None = None, release: Claim | None = None,
+                   record: AuditEvent | None = None, release: Claim | None = None, alive: bool = False,
                    **values: object) -> ChangeRequest | None:
-        """Move a request from one of `from_states` to `to`; None if it was not in them. In the same transaction:
-        `record` goes on the audit trail if it moved, and `release`'s lease is given back either way."""
+        """Move a request from one of `from_states` to `to`; None if it was not in them (or, with `alive`, if its
+        life has ended by the store's clock). In the same transaction: `record` goes on the audit trail if it
+        moved, and `release`'s lease is given back either way."""
         ...
 
     def requests(self, states: Sequence[RequestState] = ..., expired_before: float | None = None,
@@ -177,7 +178,7 @@ class ChangeStore(Protocol):
 
     def add_approval(self, request_id: str, approver: str, record: AuditEvent | None = None) -> list[str] | None:
         """Count one approval once, with `record`, while the request is pending: all approvers so far, None if
-        this one had approved, [] (nothing recorded) if the request is no longer pending."""
+        this one had approved, [] (nothing recorded) if the request is no longer pending or its life has ended."""
         ...
 
     def approvers_of(self, request_id: str) -> list[str]: ...

@@ -52,9 +52,10 @@ class Requests(AuditTrail):
         return request_of(row) if row else None
 
     def transition(self, request_id: str, from_states: Sequence[RequestState], to: RequestState, *,
-                   record: AuditEvent | None = None, release: Claim | None = None,
+                   record: AuditEvent | None = None, release: Claim | None = None, alive: bool = False,
                    **values: Any) -> ChangeRequest | None:
-        """Move a request from one of `from_states` to `to` in one conditional update; None if it was not there.
+        """Move a request from one of `from_states` to `to` in one conditional update; None if it was not there
+        (or, with `alive`, if its life has ended by the clock: an approval never outlives the request).
         In the same transaction, `record` is recorded if it moved, and `release`'s lease given back either way.
 
         With `release`, the move is also conditional on its claim still holding the policy's lease: a worker
@@ -64,7 +65,7 @@ class Requests(AuditTrail):
         with self.engine.begin() as conn:
             if release is not None and not self._holds(conn, release):
                 return None
-            moved = self._transition(conn, request_id, from_states, to, values)
+            moved = self._transition(conn, request_id, from_states, to, values, alive)
             logged = self._insert_event(conn, record if moved is not None else None)
             if release is not None:
                 self._release(conn, release)
@@ -85,11 +86,13 @@ class Requests(AuditTrail):
                                   policy_leases.c.holder == claim.token).with_for_update()) is not None
 
     def _transition(self, conn: Connection, request_id: str, from_states: Sequence[RequestState], to: RequestState,
-                    values: dict[str, Any]) -> ChangeRequest | None:
-        from bot.adapters.schema import TRANSITION
+                    values: dict[str, Any], alive: bool = False) -> ChangeRequest | None:
+        from bot.adapters.schema import TRANSITION, change_requests
 
-        row = conn.execute(TRANSITION, {"request_id": request_id, "from_states": list(from_states), "state": to,
-                                        "updated_at": self.clock(), **values}).mappings().first()
+        now = self.clock()
+        statement = TRANSITION.where(change_requests.c.expires_at > now) if alive else TRANSITION
+        row = conn.execute(statement, {"request_id": request_id, "from_states": list(from_states), "state": to,
+                                       "updated_at": now, **values}).mappings().first()
         return request_of(row) if row is not None else None
 
     def claim_for_applying(self, request: ChangeRequest, from_states: Sequence[RequestState],

@@ -385,3 +385,33 @@ def test_an_approval_whose_click_outlives_the_requests_life_does_not_apply_it(ap
     latest = store.get_request(rid)
     assert latest is not None and latest.state is not RequestState.APPLIED, \
         f"applied {now[0] - request.expires_at:.0f} s after its request expired"
+
+
+def test_an_approval_written_in_the_requests_life_and_judged_after_it_does_not_apply_it(approvals_bot: Bot) -> None:
+    """carol's approval is written a moment before alice's request expires; judging it (the user groups, the
+    roles) takes a while, and the request's life ends before it is approved: the move to approved checks the
+    life in the same write, and the request is closed as expired, with nothing sent."""
+    approvals_bot.command(f"update acme/app-db {WEEKLY} retention=5w", user=ALICE)
+    message = request_message(approvals_bot)
+    rid = request_id(message)
+    store = approvals_bot.deps.store
+    request = store.get_request(rid)
+    assert request is not None
+    now = [request.expires_at - 1]
+    approvals_bot.deps.changes.clock = lambda: now[0]
+    store.clock = lambda: now[0]
+    real_add = store.add_approval
+
+    def judged_slowly(request_id: str, approver: str, record: AuditEvent | None = None) -> list[str] | None:
+        added = real_add(request_id, approver, record=record)
+        now[0] += 5  # judging took five seconds: the request's life is over
+        return added
+
+    store.add_approval = judged_slowly  # type: ignore[method-assign]
+    try:
+        reply = approvals_bot.click(APPROVE, rid, user=CAROL, message=message)
+    finally:
+        store.add_approval = real_add  # type: ignore[method-assign]
+    latest = store.get_request(rid)
+    assert latest is not None and latest.state is RequestState.EXPIRED, f"{latest.state.value} after its life ended"
+    assert "expired" in reply.all_text()
