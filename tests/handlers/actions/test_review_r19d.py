@@ -413,5 +413,6 @@ def test_an_approval_written_in_the_requests_life_and_judged_after_it_does_not_a
     finally:
         store.add_approval = real_add  # type: ignore[method-assign]
     latest = store.get_request(rid)
-    assert latest is not None and latest.state is RequestState.EXPIRED, f"{latest.state.value} after its life ended"
+    assert latest is not None
+    assert latest.state is RequestState.EXPIRED, f"{latest.state.value} after its life ended"
     assert "expired" in reply.all_text()
