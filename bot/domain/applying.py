@@ -116,6 +116,11 @@ class Applying(Lifecycle):
     def _apply_claimed(self, claim: Claim, by: str) -> Outcome:
         """Judge the claimed request on the policy as read now, under its lease, and act on that verdict."""
         request = claim.request
+        if not request.approvals_needed and self.clock() >= request.expires_at:
+            # Queued past its life (behind a change left to the sweep): never sent long after it was asked.
+            return self._fail(request, by, "it could not be applied before the request expired (another change "
+                                           "to the policy was being applied). Nothing was sent; ask again if it "
+                                           "is still needed.", claim=claim)
         db = DatabaseRef(request.organization, request.database)
         try:
             listed = self.policies.list_policies(db)

@@ -416,3 +416,38 @@ def test_an_approval_written_in_the_requests_life_and_judged_after_it_does_not_a
     assert latest is not None
     assert latest.state is RequestState.EXPIRED, f"{latest.state.value} after its life ended"
     assert "expired" in reply.all_text()
+
+
+def test_a_change_needing_no_approval_queued_past_its_requests_life_is_not_sent(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """alice's change to the development policy goes unconfirmed (PlanetScale holds its PATCH), so the policy
+    waits for the sweep; bob's `retention=9d` (no approval needed) is queued behind it. The sweep comes round two
+    days later, past the 24 h life of bob's request: it settles alice's and closes bob's, sending nothing."""
+    changes = approvals_bot.deps.changes
+    real: Any = changes.planetscale
+    quick = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, real.base_url, timeout=httpx.Timeout(0.3),
+                              retry=RetryPolicy(attempts=1), sleep=lambda _: None)
+    held = threading.Event()
+    planetscale.add_fault(Fault(until=held, method="PATCH", times=1))
+    changes.planetscale = quick
+    try:
+        approvals_bot.command(f"update acme/app-db {DEV} at=05:00", user=ALICE, channel=RANDOM)
+    finally:
+        changes.planetscale = real
+        held.set()
+        deadline = time.monotonic() + 10
+        while planetscale.policies[("acme", "app-db")][DEV]["schedule_time"] != "05:00" and \
+                time.monotonic() < deadline:
+            time.sleep(0.02)
+        quick.close()
+    approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=BOB, channel=RANDOM)
+    assert planetscale.policies[("acme", "app-db")][DEV]["retention_value"] != 9  # queued behind alice's
+    later = time.time() + 2 * 86400
+    changes.clock = lambda: later
+    approvals_bot.deps.store.clock = lambda: later
+    sweep(approvals_bot)
+    states = {r.requester: r.state for r in approvals_bot.deps.store.requests(list(RequestState))}
+    assert states[ALICE] is RequestState.APPLIED  # settled by reading
+    assert planetscale.policies[("acme", "app-db")][DEV]["retention_value"] != 9, \
+        "bob's change was sent a day after its request's life ended"
+    assert states[BOB] is RequestState.FAILED
