@@ -123,14 +123,13 @@ class Lifecycle:
 
     def _hold(self, claim: Claim, record: AuditEvent | None = None) -> bool:
         """Enough of the claim's lease left for the next PlanetScale call at its slowest and the read that may
-        follow it, renewing it when not (a lease that still covers them cannot have been taken over, so it needs
-        no renewing); `record` recorded either way. False (nothing recorded) when the lease was taken over.
+        follow it, renewing it when not; `record` (the mark that a call is being sent) is recorded only in a write
+        that renews the lease and checks its holder, as a worker may stall between this look and that write. False
+        (nothing recorded) when the lease was taken over.
 
         Twice the slowest call: a change judged quickly (within LEASE_MARGIN_SECONDS of its claim) keeps the
         whole slowest call's worth of lease after its PATCH, as much room for instances' clocks to disagree as
         renewing gave."""
-        if claim.until - self.clock() >= 2 * self.planetscale.worst_case_seconds():
-            if record is not None:
-                self.store.record(record)
+        if record is None and claim.until - self.clock() >= 2 * self.planetscale.worst_case_seconds():
             return True
         return self.store.renew(claim, self.lease_seconds, record=record)

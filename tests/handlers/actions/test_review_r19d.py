@@ -451,3 +451,43 @@ def test_a_change_needing_no_approval_queued_past_its_requests_life_is_not_sent(
     assert planetscale.policies[("acme", "app-db")][DEV]["retention_value"] != 9, \
         "bob's change was sent a day after its request's life ended"
     assert states[BOB] is RequestState.FAILED
+
+
+def test_a_worker_paused_past_its_lease_before_recording_its_sending_sends_nothing(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """alice's change (no approval needed) is claimed and judged; its worker finds enough lease left to send, then
+    stalls (a paused process) past the lease before writing that it is sending. The sweep takes the request over
+    and applies it. The worker wakes and, unless the write that marks it sending checks who holds the lease,
+    sends the PATCH a second time."""
+    store = approvals_bot.deps.store
+    changes = approvals_bot.deps.changes
+    real_record, real_renew = store.record, store.renew
+    stalled = []
+
+    def stall_before(event: AuditEvent | None) -> None:
+        if event is None or event.action != "sending" or stalled:
+            return
+        stalled.append(event)
+        later = time.time() + changes.lease_seconds + 60  # the worker slept past its lease
+        changes.clock = lambda: later
+        store.clock = lambda: later
+        changes.recover()  # the sweep takes the request over
+
+    def record(event: AuditEvent) -> None:
+        stall_before(event)
+        real_record(event)
+
+    def renew(claim: Any, lease_seconds: float, record: AuditEvent | None = None) -> bool:
+        stall_before(record)
+        return real_renew(claim, lease_seconds, record=record)
+
+    store.record = record  # type: ignore[method-assign]
+    store.renew = renew  # type: ignore[method-assign]
+    try:
+        approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE, channel=RANDOM)
+    finally:
+        store.record = real_record  # type: ignore[method-assign]
+        store.renew = real_renew  # type: ignore[method-assign]
+    assert stalled, "the worker never recorded its sending"
+    assert planetscale.policies[("acme", "app-db")][DEV]["retention_value"] == 9  # the sweep applied it
+    assert len(planetscale.calls("PATCH")) == 1, "the worker that outlived its lease sent the PATCH again"
