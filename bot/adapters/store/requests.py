@@ -114,7 +114,7 @@ class Requests(AuditTrail):
                until: float) -> Claim | None:
         import sqlalchemy as sa
 
-        from bot.adapters.schema import change_requests, policy_leases
+        from bot.adapters.schema import policy_leases
 
         key = short_key(request.policy_key)
         with self.engine.begin() as conn:
