@@ -462,7 +462,7 @@ def test_a_worker_paused_past_its_lease_before_recording_its_sending_sends_nothi
     store = approvals_bot.deps.store
     changes = approvals_bot.deps.changes
     real_record, real_renew = store.record, store.renew
-    stalled = []
+    stalled: list[AuditEvent] = []
 
     def stall_before(event: AuditEvent | None) -> None:
         if event is None or event.action != "sending" or stalled:
