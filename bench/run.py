@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -778,8 +779,16 @@ def cold_section(report: Report, misses: list[str]) -> list[str]:
 ALL_PHASES = ("acks", "trips", "budget", "cold", "sustained", "history")
 
 
-def main() -> int:
+def history_phase(report: Report, args: argparse.Namespace) -> None:
     from bench.history import run as history_run
+
+    if args.postgres:
+        report.history = history_run(args.postgres, args.entries, 10_000, 1_000)
+    else:
+        print("history: skipped, it needs a PostgreSQL to seed (--postgres or BENCH_POSTGRES_URL)")
+
+
+def main() -> int:
     from bench.sustained import parse_duration, soak_figures, sustained_figures
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -817,28 +826,31 @@ def main() -> int:
             client.drive(floor.port, [raw] * 200, 1)
             report.client_floor = (statistics.median(a.elapsed_ms for a in client.drive(floor.port, [raw] * 1000, 1)),
                                    percentile([a.elapsed_ms for a in client.drive(floor.port, [raw] * 1000, 8)], 99))
-        if "acks" in phases:
-            run_acks(report, client, args.one, args.eight, args.kind)
-        if "trips" in phases:
-            run_trips(report, client, args.latency_ms / 1000, args.trips)
-        if "budget" in phases:
-            run_budget(report, client, args.budget, args.rate)
-        if "cold" in phases:
-            run_cold(report, args.starts)
-        if "sustained" in phases:
-            report.sustained = sustained_figures(client, args.mix_seconds, args.mix_rate)
-        if "soak" in phases:
-            report.soak = soak_figures(client, soak, args.mix_rate)
-        if "history" in phases:
-            if args.postgres:
-                report.history = history_run(args.postgres, args.entries, 10_000, 1_000)
-            else:
-                print("history: skipped, it needs a PostgreSQL to seed (--postgres or BENCH_POSTGRES_URL)")
+        steps: dict[str, Callable[[], None]] = {
+            "acks": lambda: run_acks(report, client, args.one, args.eight, args.kind),
+            "trips": lambda: run_trips(report, client, args.latency_ms / 1000, args.trips),
+            "budget": lambda: run_budget(report, client, args.budget, args.rate),
+            "cold": lambda: run_cold(report, args.starts),
+            "sustained": lambda: setattr(report, "sustained", sustained_figures(client, args.mix_seconds,
+                                                                                 args.mix_rate)),
+            "soak": lambda: setattr(report, "soak", soak_figures(client, soak, args.mix_rate)),
+            "history": lambda: history_phase(report, args),
+        }
+        failed = []
+        for phase, step in steps.items():
+            if phase not in phases:
+                continue
+            try:  # one phase that breaks leaves the others' figures to print
+                step()
+            except Exception:
+                traceback.print_exc()
+                failed.append(phase)
     text, misses = render(report, args)
+    misses += [f"{phase}: the phase failed (its traceback is printed above)" for phase in failed]
     verdict_text = ("All within the limits." if not misses else
                     "Outside the limits:\n\n" + "\n".join(f"- {m}" for m in misses))
     print(text + "\n\n" + verdict_text)
-    if not args.no_write and phases >= set(ALL_PHASES):
+    if not args.no_write and phases >= set(ALL_PHASES) and not failed:
         benchmarks = ROOT / "docs" / "benchmarks.md"
         kept = benchmarks.read_text(encoding="utf-8").partition(BY_HAND)
         benchmarks.write_text(
