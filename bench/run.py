@@ -466,6 +466,7 @@ class Report:
     sustained: Any = None  # bench.sustained.Mix
     soak: Any = None
     history: list[Any] = field(default_factory=list)  # bench.history.Trail, empty then full
+    watch: tuple[list[str], list[str]] | None = None  # bench.watch_scale's table and misses
 
 
 def bare_server(env: dict[str, str]) -> Server:
@@ -651,6 +652,10 @@ def extra_sections(report: Report, misses: list[str]) -> list[str]:
         body, missed = history.render(report.history)
         lines += ["", "## History that grows (PostgreSQL)", "", *body]
         misses += missed
+    if report.watch:
+        body, missed = report.watch
+        lines += ["", "## The watch over many databases", "", *body]
+        misses += missed
     return lines
 
 
@@ -776,7 +781,7 @@ def cold_section(report: Report, misses: list[str]) -> list[str]:
               "acks."]
 
 
-ALL_PHASES = ("acks", "trips", "budget", "cold", "sustained", "history")
+ALL_PHASES = ("acks", "trips", "budget", "cold", "sustained", "history", "watch")
 
 
 def history_phase(report: Report, args: argparse.Namespace) -> None:
@@ -786,6 +791,12 @@ def history_phase(report: Report, args: argparse.Namespace) -> None:
         report.history = history_run(args.postgres, args.entries, 10_000, 1_000)
     else:
         print("history: skipped, it needs a PostgreSQL to seed (--postgres or BENCH_POSTGRES_URL)")
+
+
+def watch_phase(report: Report, args: argparse.Namespace) -> None:
+    from bench import watch_scale
+
+    report.watch = watch_scale.report(args.databases, args.postgres)
 
 
 def main() -> int:
@@ -804,6 +815,8 @@ def main() -> int:
     parser.add_argument("--soak", help="also the soak, this long (30m; 0 for none)")
     parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL"),
                         help="a PostgreSQL database the history phase empties and seeds (BENCH_POSTGRES_URL)")
+    parser.add_argument("--databases", type=int, nargs="+", default=[10, 100, 500],
+                        help="the watch's organizations, in databases of three policies (10 100 500)")
     parser.add_argument("--entries", type=int, default=1_000_000, help="audit entries of the full trail")
     parser.add_argument("--starts", type=int, default=5, help="cold starts of each app (default 5)")
     parser.add_argument("--kind", action="append", help="measure only acks whose name contains this")
@@ -835,6 +848,7 @@ def main() -> int:
                                                                                  args.mix_rate)),
             "soak": lambda: setattr(report, "soak", soak_figures(client, soak, args.mix_rate)),
             "history": lambda: history_phase(report, args),
+            "watch": lambda: watch_phase(report, args),
         }
         failed = []
         for phase, step in steps.items():

@@ -198,9 +198,15 @@ def emptied(url: str) -> None:
     engine.dispose()
 
 
-def report(sizes: list[int], store_url: str | None) -> list[str]:
+CYCLE_LIMIT = 1.5  # requests per cycle within this of the floor plus the backups due
+PEOPLE_LIMIT = 1.2  # a person's read while the watch reads within this of the same read idle
+
+
+def report(sizes: list[int], store_url: str | None) -> tuple[list[str], list[str]]:
+    """The table of cycles and people's reads, and what is outside its limit."""
     lines = ["| databases | cycle | requests | floor | backups due | requests ÷ (floor + due) | at the share |",
              "|---|---|---|---|---|---|---|"]
+    misses = []
     names = ["first read", "nothing new", "nothing new", "a tenth ran a backup"]
     with tempfile.TemporaryDirectory() as folder:
         for size in sizes:
@@ -209,12 +215,17 @@ def report(sizes: list[int], store_url: str | None) -> list[str]:
                 emptied(url)
             for name, cycle in zip(names, cycles(size, url), strict=True):
                 ratio = cycle.requests / (cycle.floor + cycle.backups_read)
+                if ratio > CYCLE_LIMIT:
+                    misses.append(f"watch: {size} databases, {name}: {ratio:.2f}× the floor plus the backups due")
                 lines.append(f"| {size} | {name} | {cycle.requests} | {cycle.floor} | {cycle.backups_read} | "
                              f"{ratio:.2f} | {cycle.seconds_at_share / 60:.1f} min |")
         idle, busy = people_during_a_cycle(100, f"sqlite:///{Path(folder) / 'people.db'}")
+    if busy / idle > PEOPLE_LIMIT:
+        misses.append(f"watch: a person's read during a pass {busy / idle:.2f}× the same read idle")
     lines += ["", f"A person's read (a policy list) with the watch held back: {idle * 1000:.1f} ms (median of 120); "
-              f"while it reads 100 databases at its share: {busy * 1000:.1f} ms ({busy / idle:.2f}×)."]
-    return lines
+              f"while it reads 100 databases at its share: {busy * 1000:.1f} ms ({busy / idle:.2f}×, limit "
+              f"{PEOPLE_LIMIT}×). Requests per cycle: limit {CYCLE_LIMIT}× the floor plus the backups due."]
+    return lines, misses
 
 
 def main() -> None:
@@ -227,7 +238,8 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.port)
         return
-    print("\n".join(report(args.databases, args.store)))
+    lines, misses = report(args.databases, args.store)
+    print("\n".join([*lines, *misses]))
 
 
 if __name__ == "__main__":
