@@ -16,7 +16,7 @@ import httpx
 import pytest
 from conftest import Bot
 
-from bot.adapters.schema import MIGRATIONS
+from bot.adapters import migrations
 from bot.adapters.store import Store
 from bot.domain.audit import AuditEvent
 from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID
@@ -32,7 +32,7 @@ def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[s
 def test_migrate_then_export_the_audit_trail_as_jsonl_and_csv(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'bot.db'}"
     done = run(["migrate"], tmp_path, BACKUP_BOT_DATABASE_URL=url)
-    assert done.returncode == 0 and f"schema version {MIGRATIONS[-1][0]}" in done.stdout
+    assert done.returncode == 0 and f"schema version {migrations.head()}" in done.stdout
     store = Store(url)
     for action in ("requested", "approved", "applied"):
         store.record(AuditEvent(action=action, actor="U0ALICE001", organization="acme", database="app-db",
