@@ -164,6 +164,9 @@ def test_version_license_and_what_the_wheel_carries(tmp_path: Path) -> None:
     assert project["project"]["license"] == "MIT" and "MIT License" in (ROOT / "LICENSE").read_text()
     packaged = project["tool"]["setuptools"]["package-data"]["bot"]
     assert "starter/*" in packaged
+    # Alembic reads the revisions as files: versions/ is no package, so only package data puts them in the wheel.
+    assert "adapters/migrations/versions/*.py" in packaged
+    assert not (ROOT / "bot" / "adapters" / "migrations" / "versions" / "__init__.py").exists()
     # The OpenAPI extract only the tests read lives beside them, outside every package of the wheel.
     assert not list((ROOT / "bot").rglob("*.yaml")) and (ROOT / "tests" / "planetscale-openapi.yaml").exists()
 
