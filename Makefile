@@ -36,6 +36,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy bot/adapters/migrations/versions
 
 unit: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

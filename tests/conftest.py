@@ -17,7 +17,6 @@ from hypothesis import settings as hypothesis_settings
 from planetscale_spec import JudgedBySpec, SpecJudge
 from slack_bolt import App, BoltRequest, BoltResponse
 
-from bot.adapters.keepalive import KeepAliveTransport
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.store import Store, database_url
 from bot.domain.access_file import StaticRules
@@ -36,7 +35,7 @@ from bot.emulators.slack_requests import (
     state_values,
     view_submission_body,
 )
-from bot.runtime.app import build_app, build_dependencies
+from bot.runtime.app import build_app, build_dependencies, planetscale_transport
 from bot.runtime.executor import TrackedExecutor
 from bot.runtime.settings import Settings
 from handlers.dependencies import Dependencies
@@ -121,7 +120,7 @@ def planetscale_client(planetscale_server: tuple[PlanetScaleEmulator, Background
                        planetscale: PlanetScaleState, sleeps: list[float]) -> Iterator[PlanetScaleClient]:
     _, server = planetscale_server
     client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, server.url + "/v1", retry=RetryPolicy(),
-                               sleep=sleeps.append, transport=KeepAliveTransport())
+                               sleep=sleeps.append, transport=planetscale_transport())
     yield client
     client.close()
 

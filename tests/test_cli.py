@@ -16,7 +16,7 @@ import httpx
 import pytest
 from conftest import Bot
 
-from bot.adapters.schema import MIGRATIONS
+from bot.adapters import migrations
 from bot.adapters.store import Store
 from bot.domain.audit import AuditEvent
 from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID
@@ -32,7 +32,7 @@ def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[s
 def test_migrate_then_export_the_audit_trail_as_jsonl_and_csv(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'bot.db'}"
     done = run(["migrate"], tmp_path, BACKUP_BOT_DATABASE_URL=url)
-    assert done.returncode == 0 and f"schema version {MIGRATIONS[-1][0]}" in done.stdout
+    assert done.returncode == 0 and f"schema version {migrations.head()}" in done.stdout
     store = Store(url)
     for action in ("requested", "approved", "applied"):
         store.record(AuditEvent(action=action, actor="U0ALICE001", organization="acme", database="app-db",
@@ -164,6 +164,9 @@ def test_version_license_and_what_the_wheel_carries(tmp_path: Path) -> None:
     assert project["project"]["license"] == "MIT" and "MIT License" in (ROOT / "LICENSE").read_text()
     packaged = project["tool"]["setuptools"]["package-data"]["bot"]
     assert "starter/*" in packaged
+    # Alembic reads the revisions as files: versions/ is no package, so only package data puts them in the wheel.
+    assert "adapters/migrations/versions/*.py" in packaged
+    assert not (ROOT / "bot" / "adapters" / "migrations" / "versions" / "__init__.py").exists()
     # The OpenAPI extract only the tests read lives beside them, outside every package of the wheel.
     assert not list((ROOT / "bot").rglob("*.yaml")) and (ROOT / "tests" / "planetscale-openapi.yaml").exists()
 

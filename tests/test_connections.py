@@ -16,7 +16,6 @@ import httpx
 import pytest
 from conftest import Bot
 
-from bot.adapters.keepalive import KeepAlivePool, KeepAliveTransport
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.slack_http import SlackClient, SlackHttp
 from bot.domain.ports import Unavailable
@@ -24,7 +23,7 @@ from bot.emulators.planetscale import PlanetScaleEmulator
 from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from bot.emulators.serving import BackgroundServer, ThrowawayTLS
 from bot.emulators.slack import MethodFault, SlackEmulator, SlackState
-from bot.runtime.app import build_app
+from bot.runtime.app import build_app, planetscale_transport
 from bot.runtime.settings import Settings, SettingsError
 
 ROUND_TRIP = 0.2
@@ -131,15 +130,15 @@ def test_planetscale_timeouts_over_kept_alive_connections_are_retried_then_repor
     planetscale.add_fault(Fault(delay=1.0, times=2, method="GET"))
     client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, planetscale_server[1].url + "/v1",
                                timeout=httpx.Timeout(0.2), retry=RetryPolicy(attempts=2), sleep=lambda _: None,
-                               transport=KeepAliveTransport())
+                               transport=planetscale_transport())
     with pytest.raises(Unavailable, match="did not answer in time"):
         client.list_policies("acme", "app-db")
     assert len(client.list_policies("acme", "app-db")) == 3  # a fresh connection after the timed-out ones
 
 
-def test_an_unreachable_planetscale_is_named_over_the_kept_alive_transport() -> None:
+def test_an_unreachable_planetscale_is_named_over_the_kept_alive_pool() -> None:
     client = PlanetScaleClient("id", "token", "http://127.0.0.1:9/v1", retry=RetryPolicy(attempts=1),
-                               transport=KeepAliveTransport())
+                               transport=planetscale_transport())
     with pytest.raises(Unavailable, match="Could not reach PlanetScale"):
         client.list_policies("acme", "app-db")
 
@@ -158,12 +157,13 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_not_reused() -> N
 
     server = threading.Thread(target=serve_once_each, daemon=True)
     server.start()
-    pool = KeepAlivePool(timeout=5)
+    client = httpx.Client(transport=planetscale_transport(), timeout=5)
     try:
-        for _ in range(2):
-            assert pool.request("GET", f"http://127.0.0.1:{port}/", None, [])[3] == b"ok"
+        for _ in range(2):  # a reused closed connection would fail the second with RemoteProtocolError
+            assert client.get(f"http://127.0.0.1:{port}/").content == b"ok"
             time.sleep(0.3)
-        assert pool.opened == 2
     finally:
-        pool.close()
+        client.close()
         listener.close()
+    server.join(5)
+    assert not server.is_alive()  # both connections were opened and served

@@ -1,4 +1,5 @@
-"""The database's tables and the numbered migrations.
+"""The database's tables, as the newest migration (bot/adapters/migrations/) leaves them, and what the migrations
+name.
 
 Apart from the store (bot/adapters/store/) so that SQLAlchemy, a fifth of the start-up, is imported when the database is
 first used rather than before the first ack.
@@ -7,15 +8,11 @@ first used rather than before the first ack.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Dialect
 
-log = logging.getLogger(__name__)
 metadata = sa.MetaData()
 
 # Marks a value stored escaped (below): a noncharacter, which no name PlanetScale returns is expected to begin with.
@@ -51,13 +48,6 @@ def _surrogate(value: str) -> bool:
         return True
     return False
 
-
-schema_version = sa.Table(
-    "schema_version", metadata,
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("applied_at", sa.Float, nullable=False),
-)
 
 change_requests = sa.Table(
     "change_requests", metadata,
@@ -95,7 +85,7 @@ change_requests = sa.Table(
     sa.Column("kind", sa.String(10), nullable=False, server_default="update"),
     sa.Column("facts", sa.JSON),
     # The policy's target as asked (`before`'s), beside the JSON so that the open requests are grouped by what
-    # access is judged on without parsing each one's JSON (migration 12).
+    # access is judged on without parsing each one's JSON (revision 0015).
     sa.Column("target", sa.Text),
 )
 
@@ -273,55 +263,7 @@ SELECT_APPROVERS = (sa.select(approvals.c.approver).where(approvals.c.request_id
                     .order_by(approvals.c.at))
 
 
-def _create_initial(conn: Connection) -> None:
-    for table in (change_requests, approvals, audit_events):
-        table.create(conn, checkfirst=True)
-
-
-def _add_leases(conn: Connection) -> None:
-    # Migration 1 creates today's table for a new database; only a database made before this adds the column.
-    if "lease_until" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}:
-        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN lease_until FLOAT NOT NULL DEFAULT 0")
-    policy_leases.create(conn, checkfirst=True)
-
-
-def _add_notices(conn: Connection) -> None:
-    # Only this branch's own column and table: whatever other migrations ran before (or not), this one holds.
-    if "approvals_from" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}:
-        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN approvals_from JSON")
-    request_notices.create(conn, checkfirst=True)
-
-
-def _add_deliveries(conn: Connection) -> None:
-    deliveries.create(conn, checkfirst=True)
-
-
-def _add_watch(conn: Connection) -> None:
-    for table in (watch_seen, watch_notices, watch_lease):
-        table.create(conn, checkfirst=True)
-
-
-def _add_audit_time_index(conn: Connection) -> None:
-    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_audit_at ON audit_events (at)")
-
-
-def _add_reason_by_person(conn: Connection) -> None:
-    # Requests stored before this step were asked with a person's reason or none, except reverts: the bot wrote
-    # those ("revert of …"), so they never stand for the reason a guardrail's override asks.
-    if "reason_by_person" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}:
-        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN reason_by_person BOOLEAN NOT NULL DEFAULT TRUE")
-        conn.exec_driver_sql("UPDATE change_requests SET reason_by_person = FALSE WHERE reason LIKE 'revert of %'")
-
-
-def _add_notice_claims(conn: Connection) -> None:
-    # A database migrated from scratch has them already (migration 3 creates the table as it is now).
-    have = {c["name"] for c in sa.inspect(conn).get_columns("watch_notices")}
-    for column, kind in (("claimed_by", "VARCHAR(36)"), ("claimed_until", "FLOAT")):
-        if column not in have:
-            conn.exec_driver_sql(f"ALTER TABLE watch_notices ADD COLUMN {column} {kind}")
-
-
-# The columns that hold names and IDs from PlanetScale (and the keys made of them), once VARCHARs.
+# The columns that hold names and IDs from PlanetScale (and the keys made of them), once VARCHARs (revision 0008).
 OUTSIDE_TEXT_COLUMNS = {
     "change_requests": ("organization", "database", "policy_id", "policy_name"),
     "audit_events": ("organization", "database", "policy_id", "policy_name"),
@@ -330,86 +272,12 @@ OUTSIDE_TEXT_COLUMNS = {
     "watch_notices": ("organization", "database", "policy_id", "policy_name"),
 }
 
-
-def _outside_text(conn: Connection) -> None:
-    # SQLite never enforced a VARCHAR's length; PostgreSQL refused a longer name than the column's.
-    if conn.dialect.name != "postgresql":
-        return
-    for table, columns in OUTSIDE_TEXT_COLUMNS.items():
-        for column in columns:
-            conn.exec_driver_sql(f'ALTER TABLE {table} ALTER COLUMN "{column}" TYPE TEXT')
-
-
+# The detail of the reverts revision 0010 cancelled, which revision 0011 leaves to be told.
 MIGRATION_10_CANCELLED = "a second revert of the same change, asked before the bot kept one per change"
 
 
-def _one_open_revert(conn: Connection) -> None:
-    # Two instances could each ask a revert of the same change: all but one of such open reverts are cancelled
-    # (one applying is kept, else the oldest; an applying one is never cancelled), so the index can hold.
-    open_states = ("pending", "approved", "applying")
-    rows = conn.execute(sa.select(change_requests.c.id, change_requests.c.revert_of, change_requests.c.state,
-                                  change_requests.c.organization, change_requests.c.database)
-                        .where(change_requests.c.revert_of.is_not(None), change_requests.c.state.in_(open_states))
-                        .order_by(change_requests.c.created_at, change_requests.c.id)).mappings().all()
-    kept: set[str] = set()
-    for row in rows:
-        if row["state"] != "applying":
-            continue
-        if row["revert_of"] not in kept:
-            kept.add(row["revert_of"])
-            continue
-        # A second applying revert of one change (left by an older version) still settles from what PlanetScale
-        # holds; only its link to the change is let go, so the index can hold. Its reason still names the change.
-        conn.execute(change_requests.update().where(change_requests.c.id == row["id"]).values(revert_of=None))
-        log.warning("request %s, a second revert of %s left applying, is kept without its link to it",
-                    row["id"], row["revert_of"])
-    for row in rows:
-        if row["state"] == "applying":
-            continue
-        if row["revert_of"] not in kept:
-            kept.add(row["revert_of"])
-            continue
-        detail = MIGRATION_10_CANCELLED
-        conn.execute(change_requests.update().where(change_requests.c.id == row["id"])
-                     .values(state="cancelled", detail=detail))
-        conn.execute(INSERT_EVENT, {"action": "cancelled", "actor": "backup-bot", "organization": row["organization"],
-                                    "database": row["database"], "request_id": row["id"], "detail": detail,
-                                    "at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")})
-    conn.exec_driver_sql("CREATE UNIQUE INDEX IF NOT EXISTS ux_open_revert ON change_requests (revert_of) "
-                         "WHERE revert_of IS NOT NULL AND state IN ('pending', 'approved', 'applying')")
-
-
-def _add_told(conn: Connection) -> None:
-    # The requests closed before this step were told as they closed, except the reverts migration 10 cancelled
-    # in the database alone: those are owed to their message, thread and requester, which the next sweep tells.
-    if "told" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}:
-        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN told BOOLEAN NOT NULL DEFAULT FALSE")
-        conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_change_requests_told ON change_requests (told)")
-    conn.execute(change_requests.update()
-                 .where(change_requests.c.state.in_(("applied", "failed", "rejected", "cancelled", "expired")),
-                        change_requests.c.detail.is_distinct_from(MIGRATION_10_CANCELLED))
-                 .values(told=True))
-
-
-def _add_kinds(conn: Connection) -> None:
-    # Every request stored before this step was an update; migration 1 creates today's table for a new database.
-    have = {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}
-    if "kind" not in have:
-        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN kind VARCHAR(10) NOT NULL DEFAULT 'update'")
-    if "facts" not in have:
-        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN facts JSON")
-
-
-def _add_batches(conn: Connection) -> None:
-    for table in (change_batches, batch_approvals, batch_members):
-        table.create(conn, checkfirst=True)
-
-
-def _add_watch_progress(conn: Connection) -> None:
-    for table in (watch_cursor, watch_backup_reads, planetscale_budget):
-        table.create(conn, checkfirst=True)
-# Each query on the trail and the requests down an index that fits it (tests/bot/adapters/test_query_plans.py
-# checks them with EXPLAIN): a year of trail is a million entries.
+# Each query on the trail and the requests down an index that fits it, made by revision 0015
+# (tests/bot/adapters/test_query_plans.py checks them with EXPLAIN): a year of trail is a million entries.
 HISTORY_INDEXES = (
     "ix_audit_policy_id ON audit_events (organization, database, policy_id, seq)",
     "ix_audit_policy_name ON audit_events (organization, database, policy_name, seq)",
@@ -423,40 +291,3 @@ HISTORY_INDEXES = (
     "ix_requests_requester ON change_requests (state, requester, created_at)",
     "ix_approvals_approver ON approvals (approver, request_id)",
 )
-
-
-def _history_indexes(conn: Connection) -> None:
-    # Migration 1 creates today's table for a new database; only a database made before this adds the column.
-    if "target" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}:
-        conn.exec_driver_sql("ALTER TABLE change_requests ADD COLUMN target TEXT")
-    for request_id, before in conn.execute(sa.select(change_requests.c.id, change_requests.c.before)
-                                           .where(change_requests.c.target.is_(None))).all():
-        if isinstance(before, dict) and isinstance(before.get("target"), str):
-            conn.execute(change_requests.update().where(change_requests.c.id == request_id)
-                         .values(target=before["target"]))
-    for index in HISTORY_INDEXES:
-        conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {index}")
-    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_audit_at")  # ix_audit_at_seq begins with it
-
-
-# Numbered, append-only: a released migration is never edited, only followed by a new one.
-MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
-    (1, "change requests, approvals and the audit trail", _create_initial),
-    (2, "a lease per policy and per applying request", _add_leases),
-    (3, "the watch: policies as last seen, its notices and its lease", _add_watch),
-    (4, "approvals from several groups; notices sent once per request", _add_notices),
-    (5, "the audit trail by time, for `audit export --since/--until` and `audit prune`", _add_audit_time_index),
-    (6, "requests from Slack acted on once (replays, retries, several instances)", _add_deliveries),
-    (7, "whether a request's reason was written by a person or by the bot", _add_reason_by_person),
-    (8, "names and IDs from PlanetScale of any length", _outside_text),
-    (9, "a watch notice is claimed for a while and marked posted once posted", _add_notice_claims),
-    (10, "one open revert per change, across instances", _one_open_revert),
-    (11, "a closed request's end told until Slack takes it", _add_told),
-    (12, "requests that create or delete a policy, and the facts they were judged on", _add_kinds),
-    (13, "bulk changes: a batch of policies, approved once, each applied on its own", _add_batches),
-    (14, "the watch's place in its cycle, its backup reads per policy, PlanetScale's budget shared",
-     _add_watch_progress),
-    (15, "indexes for a year of history: entries by policy, kind, request, actor and time; requests by state, "
-         "policy and requester; approvals by approver; each request's target beside its JSON",
-     _history_indexes),
-]

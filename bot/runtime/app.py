@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.error import BoltError
 
 import handlers
-from bot.adapters.keepalive import KeepAliveTransport
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.slack_directory import planetscale_roles, slack_groups
 from bot.adapters.slack_http import KeptAliveRespond, SlackClient, SlackHttp
@@ -42,7 +43,14 @@ def planetscale_client(settings: Settings) -> PlanetScaleClient:
                             "service token with read_backups and write_backups.")
     return PlanetScaleClient(settings.planetscale_token_id, settings.planetscale_token,
                              settings.planetscale_api_url, limiter=settings.planetscale_limiter(),
-                             transport=MeasuredTransport(KeepAliveTransport()))
+                             transport=MeasuredTransport(planetscale_transport()))
+
+
+def planetscale_transport() -> httpx.BaseTransport:
+    """httpx's own pool: connections kept alive across requests and threads, since a new one costs a TCP and a
+    TLS handshake, round trips a person waits for. The system's certificate authorities, as urllib uses."""
+    return httpx.HTTPTransport(verify=ssl.create_default_context(),
+                               limits=httpx.Limits(max_keepalive_connections=32, keepalive_expiry=20))
 
 
 def load_access_rules(path: str) -> AccessFile:

@@ -14,8 +14,8 @@ import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.adapters import migrations
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
-from bot.adapters.schema import MIGRATIONS
 from bot.adapters.store import Store
 from bot.domain.access_file import AccessFile
 from bot.domain.access_rules import USER_ID, AccessFileError, AccessRules, Rule
@@ -133,7 +133,7 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
     if report.problems:
         report.note(f"{plural(report.problems, 'problem')} found: fix them from the top; the first often causes others")
     else:
-        report.ok(f"everything checked is in order (schema version {MIGRATIONS[-1][0]})")
+        report.ok(f"everything checked is in order (schema version {migrations.head()})")
     return report.problems
 
 
@@ -158,7 +158,7 @@ def check_database(url: str, report: Report) -> None:
                        "check BACKUP_BOT_DATABASE_URL (sqlite:///path/to/file.db or postgresql://user@host/db), "
                        "and that the database server is running")
         return
-    latest = MIGRATIONS[-1][0]
+    latest = migrations.head()
     if version == 0:
         report.note(f"{where}: reachable, no schema yet; `backup-bot serve` (or `backup-bot migrate`) creates it")
     elif version < latest:

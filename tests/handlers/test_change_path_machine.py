@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from slack_bolt import BoltRequest
 
-from bot.adapters.keepalive import KeepAliveTransport
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.store import Store
 from bot.domain.access_file import StaticRules
@@ -35,6 +34,7 @@ from bot.emulators.planetscale_demo import seed_demo
 from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
 from bot.emulators.slack import SlackState, SlackUser
 from bot.emulators.slack_requests import signed_headers
+from bot.runtime.app import planetscale_transport
 from bot.runtime.settings import Settings
 from bot.runtime.sweeper import Sweeper
 from handlers.blocks import APPROVE, CANCEL, REJECT
@@ -106,7 +106,7 @@ def test_two_instances_keep_the_two_person_rule_whatever_happens(
                 store.migrate()
                 # One try per call: a lost answer is a lost answer, and each PATCH one HTTP request.
                 client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, server.url + "/v1",
-                                           retry=RetryPolicy(attempts=1), transport=KeepAliveTransport())
+                                           retry=RetryPolicy(attempts=1), transport=planetscale_transport())
                 maker = make_bot(audited, slack, client, store, slack_server)
                 bot = next(maker)
                 bot.deps.access.source = StaticRules(self.rules)

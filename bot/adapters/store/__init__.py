@@ -2,8 +2,8 @@
 
 SQLite by default, PostgreSQL for several instances. Every state change of a request is one conditional
 UPDATE (`… WHERE id = ? AND state IN (…)`), so simultaneous clicks, Slack retries or two instances behind a
-load balancer move a request once. Schema changes are numbered migrations, run under a lock at start and by
-`backup-bot migrate`.
+load balancer move a request once. Schema changes are Alembic revisions (bot/adapters/migrations/), run under
+a lock at start and by `backup-bot migrate`.
 
 `Store` is one object for its callers, made of one part per job, each in its own module: the connection and
 the schema's version (`connection`), the audit trail (`audit`), requests and the policies' leases

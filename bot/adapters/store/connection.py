@@ -82,10 +82,8 @@ class Connected:
             self._engine.dispose()
 
     def migrate(self) -> int:
-        """Apply the migrations not yet applied; safe when several instances start at once."""
-        import sqlalchemy as sa
-
-        from bot.adapters.schema import MIGRATIONS, schema_version
+        """Bring the schema to the newest revision; safe when several instances start at once."""
+        from bot.adapters import migrations
 
         with self._connect().begin() as conn:
             if conn.dialect.name == "postgresql":
@@ -93,36 +91,25 @@ class Connected:
                 conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
                 conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
-            schema_version.create(conn, checkfirst=True)
-            done = set(conn.scalars(sa.select(schema_version.c.version)))
-            for version, name, apply in MIGRATIONS:
-                if version not in done:
-                    apply(conn)
-                    conn.execute(schema_version.insert().values(version=version, name=name,
-                                                                applied_at=self.clock()))
-            return int(max([v for v, _, _ in MIGRATIONS] + list(done)))
+            return migrations.upgrade(conn)
 
     def version(self) -> int:
-        """The schema's version; 0 for a database never migrated."""
-        import sqlalchemy as sa
-
-        from bot.adapters.schema import schema_version
+        """The schema's version (its Alembic revision's number); 0 for a database never migrated."""
+        from bot.adapters import migrations
 
         with self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table("schema_version"):
-                return 0
-            return int(conn.scalar(sa.select(sa.func.max(schema_version.c.version))) or 0)
+            return migrations.current(conn)
 
     def healthy(self) -> tuple[bool, str]:
         import sqlalchemy as sa
 
-        from bot.adapters.schema import MIGRATIONS
+        from bot.adapters import migrations
 
         try:
             version = self.version()
         except sa.exc.SQLAlchemyError as exc:
             return False, f"database unreachable: {type(getattr(exc, 'orig', None) or exc).__name__}"
-        latest = MIGRATIONS[-1][0]
+        latest = migrations.head()
         if version < latest:
             return False, f"schema at version {version}, needs {latest}: run `backup-bot migrate`"
         return True, f"schema version {version}"

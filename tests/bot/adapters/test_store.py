@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.adapters.schema import MIGRATIONS
+from bot.adapters import migrations
 from bot.adapters.store import Store
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
@@ -154,7 +154,7 @@ def test_sqlalchemy_loads_when_the_database_is_first_used_not_when_the_app_is_im
              "print(s.migrate())\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(MIGRATIONS[-1][0])
+    assert done.stdout.strip() == str(migrations.head())
 
 
 def test_a_store_not_ready_holds_every_use_until_its_schema_is_checked(store_url: str) -> None:
@@ -187,7 +187,7 @@ def test_two_requests_left_applying_by_an_older_version_both_settle(clocked: tup
 
 def test_a_database_made_with_short_name_columns_takes_any_name_once_migrated(postgres_url: str) -> None:
     """Before migration 8 the names PlanetScale returns went into VARCHAR(255) columns on PostgreSQL."""
-    from bot.adapters.schema import OUTSIDE_TEXT_COLUMNS, schema_version
+    from bot.adapters.schema import OUTSIDE_TEXT_COLUMNS
 
     store = Store(postgres_url)
     store.migrate()
@@ -195,7 +195,7 @@ def test_a_database_made_with_short_name_columns_takes_any_name_once_migrated(po
         for table, columns in OUTSIDE_TEXT_COLUMNS.items():
             for column in columns:
                 conn.exec_driver_sql(f'ALTER TABLE {table} ALTER COLUMN "{column}" TYPE VARCHAR(64)')
-        conn.execute(schema_version.delete().where(schema_version.c.version == 8))
+        migrations.stamp(conn, 7)
     store.migrate()
     name = "N" * 300 + "\x00"
     store.record(AuditEvent(action="created_outside", actor="outside-the-bot", organization="acme",
@@ -209,14 +209,13 @@ def test_a_database_made_with_short_name_columns_takes_any_name_once_migrated(po
 
 
 def test_a_watch_notice_claim_ends_and_its_holder_may_take_it_again(clocked: tuple[Store, list[float]]) -> None:
-    from bot.adapters.schema import schema_version
     from bot.domain.watch_state import Notice, NoticeKind
 
     store, now = clocked
     with store.engine.begin() as conn:  # a database migrated before notices were claimed for a while
         for column in ("claimed_by", "claimed_until"):
             conn.exec_driver_sql(f"ALTER TABLE watch_notices DROP COLUMN {column}")
-        conn.execute(schema_version.delete().where(schema_version.c.version == 9))
+        migrations.stamp(conn, 8)
     store.migrate()
     notice = Notice(kind=NoticeKind.DRIFT, organization="acme", database="app-db", policy_id="bp01",
                     policy_name="P", detail="changed", id="n1", created_at=now[0])
@@ -257,12 +256,10 @@ def test_a_second_open_revert_of_a_change_is_not_stored_and_the_first_is_answere
 def test_open_reverts_of_one_change_stored_before_migration_10_keep_one(clocked: tuple[Store, list[float]]) -> None:
     """Two instances could each ask a revert of the same change: the migration keeps the applying one (else the
     oldest) and cancels the others, on the record."""
-    from bot.adapters.schema import schema_version
-
     store, _ = clocked
     with store.engine.begin() as conn:
         conn.exec_driver_sql("DROP INDEX ux_open_revert")
-        conn.execute(schema_version.delete().where(schema_version.c.version == 10))
+        migrations.stamp(conn, 9)
     older = revert_asked(store, RequestState.PENDING, 1)
     applying = revert_asked(store, RequestState.APPLYING, 2)
     newer = revert_asked(store, RequestState.APPROVED, 3)

@@ -88,6 +88,20 @@ def test_serve_reports_every_missing_setting_at_once_one_line_each(tmp_path: Pat
     assert SECRET not in done.stderr + done.stdout
 
 
+def test_serve_reports_missing_and_malformed_settings_together_one_line_each(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-" + SECRET, "PORT": "http",
+           "BACKUP_BOT_WATCH_EVERY": "often", "PLANETSCALE_SERVICE_TOKEN_ID": "abc",
+           "PLANETSCALE_SERVICE_TOKEN": SECRET, "PLANETSCALE_API_URL": SECRET}
+    done = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert sorted(line.split(" ")[1] for line in lines) == [
+        "BACKUP_BOT_WATCH_EVERY", "PLANETSCALE_API_URL", "PORT", "SLACK_SIGNING_SECRET"], lines
+    assert all(line.startswith("backup-bot: ") for line in lines)
+    assert SECRET not in done.stderr + done.stdout
+
+
 def test_every_malformed_setting_is_reported_at_once_without_values() -> None:
     with pytest.raises(SettingsError) as caught:
         load(("SLACK_SIGNING_SECRET",), SLACK_BOT_TOKEN=SECRET, PORT="http", BACKUP_BOT_WATCH_EVERY="often",

@@ -25,7 +25,7 @@ from approval_helpers import (
 from conftest import SIGNING_SECRET, Bot
 from slack_bolt import BoltRequest
 
-from bot.adapters.schema import MIGRATIONS
+from bot.adapters import migrations
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
@@ -98,7 +98,7 @@ def test_a_revert_the_upgrade_cancels_is_shown_cancelled_and_its_requester_told(
     # The database as the version before migration 10 left it: no index, and two open reverts of one change.
     with store.engine.begin() as conn:
         conn.execute(sa.text("DROP INDEX ux_open_revert"))
-        conn.execute(sa.text("DELETE FROM schema_version WHERE version = 10"))
+        migrations.stamp(conn, 9)
     revert = request_id_of_revert(approvals_bot, applied)
     approvals_bot.slack.events.clear()
     approvals_bot.click(REVERT, revert, user=BOB, message=applied)
@@ -138,7 +138,7 @@ def test_the_upgrade_holds_with_two_reverts_of_one_change_left_applying(
     revert = request_id_of_revert(approvals_bot, applied)
     with store.engine.begin() as conn:
         conn.execute(sa.text("DROP INDEX ux_open_revert"))
-        conn.execute(sa.text("DELETE FROM schema_version WHERE version = 10"))
+        migrations.stamp(conn, 9)
     approvals_bot.click(REVERT, revert, user=BOB, message=applied)
     approvals_bot.deps.changes._open_revert = lambda *_: None  # type: ignore[method-assign]  # as before the fix
     approvals_bot.click(REVERT, revert, user=ALICE, message=applied)
@@ -147,7 +147,7 @@ def test_the_upgrade_holds_with_two_reverts_of_one_change_left_applying(
         assert conn.execute(sa.text("UPDATE change_requests SET state = 'applying' WHERE revert_of = :r"),
                             {"r": request_id(applied)}).rowcount == 2
     store.migrate()  # the upgrade
-    assert store.version() == MIGRATIONS[-1][0]
+    assert store.version() == migrations.head()
     sweep(approvals_bot)  # both still settle (no PATCH was sent: judged again, they wait for approvals)
     reverts = [r for r in store.requests(list(RequestState), limit=None)
                if r.reason and r.reason.startswith("revert of the change")]

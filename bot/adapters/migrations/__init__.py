@@ -1,0 +1,83 @@
+"""The schema's migrations, run by Alembic: one revision per step in versions/, numbered 0001, 0002, … .
+
+Each is run on a connection the caller has opened, inside its transaction, so the lock the caller took there
+(PostgreSQL's advisory lock; SQLite's write lock, taken at BEGIN) covers the whole upgrade and two instances
+starting at once migrate once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
+
+HERE = Path(__file__).parent
+
+
+def config(conn: Connection) -> Config:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(HERE))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head() -> int:
+    """The newest revision's number."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(HERE))
+    return number(ScriptDirectory.from_config(cfg).get_current_head())
+
+
+def number(revision: str | None) -> int:
+    return int(revision) if revision else 0
+
+
+def revision(version: int) -> str:
+    return f"{version:04d}"
+
+
+def current(conn: Connection) -> int:
+    """The revision the database is at; for a database migrated by the numbered runner this replaced (its
+    `schema_version` table) and not yet adopted, the version that table holds; 0 for one never migrated."""
+    import sqlalchemy as sa
+    from alembic.runtime.migration import MigrationContext
+
+    at = MigrationContext.configure(conn).get_current_revision()
+    if at is not None:
+        return number(at)
+    if sa.inspect(conn).has_table("schema_version"):
+        return int(conn.exec_driver_sql("SELECT max(version) FROM schema_version").scalar() or 0)
+    return 0
+
+
+def upgrade(conn: Connection, to: str = "head") -> int:
+    """Bring the schema to `to` (the newest by default) on `conn`, inside its transaction; return the version.
+
+    A database the numbered runner migrated (a `schema_version` table, no Alembic revision) is stamped at the
+    version it reached and upgraded from there: nothing it holds is made again. Its `schema_version` table is
+    left as it was, for a release before this one, should it be rolled back to."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    cfg = config(conn)
+    if MigrationContext.configure(conn).get_current_revision() is None:
+        adopted = current(conn)
+        if adopted:
+            command.stamp(cfg, revision(adopted))
+    command.upgrade(cfg, to)
+    return current(conn)
+
+
+def stamp(conn: Connection, version: int) -> None:
+    """Record the database as at `version` without running a step (0: at none), inside `conn`'s transaction."""
+    from alembic import command
+
+    command.stamp(config(conn), revision(version) if version else "base")

@@ -1,0 +1,199 @@
+"""The schema's migrations (Alembic, bot/adapters/migrations/) on SQLite and PostgreSQL: every version since the
+first reaches the newest with its data, the newest goes back and forth, a database the numbered runner before
+Alembic migrated is taken over where it stood, and two instances starting at once migrate once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from bot.adapters import migrations
+from bot.adapters.schema import change_requests, metadata
+from bot.adapters.store import Store
+from bot.domain.change_requests import RequestState
+
+HEAD = migrations.head()
+VERSIONS = range(1, HEAD + 1)
+
+# The columns each step adds to a table an earlier step made (revision 0001 makes today's tables): a database at
+# an older version lacks them, as one made by that version's release did.
+ADDED = {
+    2: [("change_requests", "lease_until")],
+    4: [("change_requests", "approvals_from")],
+    7: [("change_requests", "reason_by_person")],
+    9: [("watch_notices", "claimed_by"), ("watch_notices", "claimed_until")],
+    11: [("change_requests", "told")],
+    12: [("change_requests", "kind"), ("change_requests", "facts")],
+    15: [("change_requests", "target")],
+}
+
+
+def at_version(url: str, version: int) -> Store:
+    """A database as the release at `version` left it, with a request, its approval and an audit entry in it."""
+    store = Store(url)
+    with store.engine.begin() as conn:
+        migrations.upgrade(conn, migrations.revision(version))
+        for step, added in ADDED.items():
+            if step > version:
+                for table, column in added:
+                    if not sa.inspect(conn).has_table(table):
+                        continue  # made later, as it is today
+                    if column == "told":
+                        conn.exec_driver_sql("DROP INDEX ix_change_requests_told")
+                    conn.exec_driver_sql(f'ALTER TABLE {table} DROP COLUMN "{column}"')
+        have = {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}
+        row = {"id": "r-1", "state": "cancelled", "organization": "acme", "database": "app-db",
+               "policy_id": "bp01", "policy_name": "P", "requester": "U0ALICE001", "channel": "C0DBAOPS01",
+               "reason": "revert of r-0", "before": {"target": "production"}, "changes": {"retention_value": 5},
+               "approvals_needed": 1, "approvers": [], "risks": [], "created_at": 1.0, "expires_at": 2.0,
+               "updated_at": 1.0, "lease_until": 0.0, "reason_by_person": True, "told": False, "kind": "update"}
+        conn.execute(change_requests.insert(), {k: v for k, v in row.items() if k in have})
+        conn.exec_driver_sql("INSERT INTO approvals (request_id, approver, at) VALUES ('r-1', 'U0CAROL001', 1.5)")
+        conn.exec_driver_sql("INSERT INTO audit_events (at, action, actor, organization, database, request_id) "
+                             "VALUES ('2026-01-01T00:00:00Z', 'requested', 'U0ALICE001', 'acme', 'app-db', 'r-1')")
+    return store
+
+
+def assert_kept(store: Store) -> None:
+    request = store.get_request("r-1")
+    assert request is not None and request.state is RequestState.CANCELLED
+    assert request.policy_id == "bp01" and request.changes == {"retention_value": 5}
+    assert store.approvers_of("r-1") == ["U0CAROL001"]
+    assert [(e.action, e.request_id) for e in store.all_events()] == [("requested", "r-1")]
+
+
+def tables_and_columns(conn: sa.Connection) -> list[tuple[str, ...]]:
+    """Where the migrated schema and `metadata` differ in a table or a column (empty when they agree)."""
+    differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    return [(d[0], *[str(getattr(part, "name", part)) for part in d[1:3]]) for d in differences
+            if isinstance(d, tuple) and d[0] in ("add_table", "remove_table", "add_column", "remove_column")
+            and not (d[0] == "remove_table" and getattr(d[1], "name", "") in ("alembic_version", "schema_version"))]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_version_upgrades_to_the_newest_with_its_data_kept(store_url: str, version: int) -> None:
+    store = at_version(store_url, version)
+    assert store.version() == version
+    if version < HEAD:
+        assert store.healthy() == (False, f"schema at version {version}, needs {HEAD}: run `backup-bot migrate`")
+    assert store.migrate() == HEAD
+    assert store.version() == HEAD
+    assert_kept(store)
+    request = store.get_request("r-1")
+    assert request is not None
+    # A request closed before revision 0011 was told as it closed; one closed since keeps its own.
+    assert request.told is (version < 11)
+    assert request.reason_by_person is (version >= 7)  # the bot wrote "revert of …" before 0007 knew
+    with store.engine.connect() as conn:
+        assert tables_and_columns(conn) == []
+        assert conn.scalar(sa.select(change_requests.c.target)) == ("production" if version < 15 else None)
+    store.close()
+
+
+def test_a_new_database_is_made_at_the_newest_version_as_the_tables_are_declared(store_url: str) -> None:
+    store = Store(store_url)
+    assert store.version() == 0
+    assert store.migrate() == HEAD
+    with store.engine.connect() as conn:
+        assert tables_and_columns(conn) == []
+        assert MigrationContext.configure(conn).get_current_revision() == migrations.revision(HEAD)
+        assert not sa.inspect(conn).has_table("schema_version")
+    store.close()
+
+
+def test_the_newest_version_goes_back_and_forth_with_its_data_kept(store_url: str) -> None:
+    store = at_version(store_url, HEAD)
+    store.migrate()
+    with store.engine.begin() as conn:
+        command.downgrade(migrations.config(conn), "-1")
+    assert store.version() == HEAD - 1
+    with store.engine.connect() as conn:
+        assert "target" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}
+        indexes = {i["name"] for i in sa.inspect(conn).get_indexes("audit_events")}
+        assert "ix_audit_at" in indexes and "ix_audit_at_seq" not in indexes
+    assert store.migrate() == HEAD
+    assert_kept(store)
+    with store.engine.connect() as conn:
+        assert tables_and_columns(conn) == []
+        assert conn.scalar(sa.select(change_requests.c.target)) == "production"  # read again from its JSON
+    store.close()
+
+
+def test_an_older_version_says_how_to_go_back(store_url: str) -> None:
+    store = at_version(store_url, HEAD - 1)
+    with store.engine.begin() as conn, pytest.raises(NotImplementedError, match="restore the backup"):
+        command.downgrade(migrations.config(conn), "-1")
+    assert store.version() == HEAD - 1
+    store.close()
+
+
+def numbered_runner_left(store: Store, version: int) -> None:
+    """The bookkeeping the numbered runner before Alembic kept, in place of Alembic's."""
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+        conn.exec_driver_sql("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name VARCHAR(200) NOT NULL, "
+                             "applied_at FLOAT NOT NULL)")
+        for step in range(1, version + 1):
+            conn.exec_driver_sql(f"INSERT INTO schema_version VALUES ({step}, 'step {step}', {step}.0)")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_database_the_numbered_runner_migrated_is_taken_over_where_it_stood(
+        store_url: str, version: int, caplog: pytest.LogCaptureFixture) -> None:
+    store = at_version(store_url, version)
+    numbered_runner_left(store, version)
+    assert store.version() == version
+    caplog.set_level(logging.INFO, logger="alembic")
+    assert store.migrate() == HEAD
+    ran = [r.getMessage().split(",")[0] for r in caplog.records if r.getMessage().startswith("Running upgrade")]
+    assert ran == [f"Running upgrade {migrations.revision(v - 1)} -> {migrations.revision(v)}"
+                   for v in range(version + 1, HEAD + 1)]  # only the steps after the one it stood at
+    assert store.version() == HEAD
+    assert_kept(store)
+    request = store.get_request("r-1")
+    assert request is not None and request.told is (version < 11)
+    with store.engine.connect() as conn:
+        assert tables_and_columns(conn) == []
+        # Left as it was, for the release before this one should it be rolled back to.
+        assert conn.exec_driver_sql("SELECT max(version) FROM schema_version").scalar() == version
+    store.migrate()  # and from then on, Alembic's record alone
+    assert store.version() == HEAD
+    store.close()
+
+
+MIGRATE = """
+import os, sys, time, logging
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+from bot.adapters.store import Store
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.01)
+print(Store(sys.argv[1]).migrate())
+"""
+
+
+def test_two_instances_starting_at_once_migrate_once(store_url: str, tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])}
+    starting = [subprocess.Popen([sys.executable, "-c", MIGRATE, store_url, str(go)], env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    time.sleep(1)  # both past their imports, waiting for the same moment; not a bound on anything
+    go.touch()
+    done = [p.communicate(timeout=120) for p in starting]
+    assert [p.returncode for p in starting] == [0, 0], [err for _, err in done]
+    assert [out.strip() for out, _ in done] == [str(HEAD), str(HEAD)]
+    ran = [line for _, err in done for line in err.splitlines() if line.startswith("Running upgrade")]
+    assert len(ran) == HEAD  # each step once, in one of the two
+    store = Store(store_url)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [(migrations.revision(HEAD),)]
+    store.close()
