@@ -24,7 +24,7 @@ PRIVATE_MESSAGES = 5  # a response URL may be used five times
 
 def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True) -> tuple[str, list[dict[str, Any]]]:
     members = deps.store.batch_members(batch.id)
-    approved_by = deps.store.batch_approvers(batch.id)
+    approved_by = deps.bulk.counted_approvers(batch)
     return bulk_blocks.headline(batch), bulk_blocks.batch_blocks(batch, members, approved_by, buttons)
 
 
@@ -105,8 +105,11 @@ def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
 
 def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
     """Once every policy has gone through the change path: each one's outcome in the thread, and the batch in
-    the audit channel; each once, whichever instance gets here."""
+    the audit channel; each once, whichever instance gets here. Until then (a member queued or unconfirmed,
+    finished by the sweep) its message shows the progress, and the sweep finishes it."""
     members = deps.store.batch_members(batch.id)
+    if not all(m.done for m in members):
+        return
     to_thread(deps, client, batch, "outcomes", bulk_blocks.outcome_replies(members))
     to_requester(deps, client, batch)
     if not deps.audit_channel or deps.audit_channel == batch.channel:
@@ -152,7 +155,13 @@ def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome],
 
 
 def sweep_batches(deps: Dependencies, client: WebClient) -> None:
-    """The sweep's steps on bulk changes: those past their time expire, and their message says so."""
+    """The sweep's steps on bulk changes: those fully approved whose judging could not tell are judged again;
+    those past their time expire, and their message says so."""
+    for outcome in deps.bulk.judge_again():
+        if outcome.batch is not None:
+            latest = deps.store.get_batch(outcome.batch.id) or outcome.batch
+            refresh(deps, client, latest)
+            finish(deps, client, latest)
     for batch in deps.bulk.expire_due():
         if batch.state is BatchState.EXPIRED:
             refresh(deps, client, batch)

@@ -327,8 +327,9 @@ class ChangePath(Creating):
         if refusal:
             return refusal
         added = self.store.add_approval(request.id, user, record=request_event("approved", request, user))
-        if added == []:  # closed between the look and the approval
-            return self._already(request)
+        if added == []:  # closed, or past its life, between the look and the approval
+            closed = self._open_request(request.id, user, "Approve")
+            return closed if isinstance(closed, Outcome) else self._already(request)
         approved_by = self.store.approvers_of(request.id) if added is None else added
         verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),
                               approved_by, DatabaseFacts.of(request.facts))

@@ -177,7 +177,7 @@ class ChangeStore(Protocol):
 
     def add_approval(self, request_id: str, approver: str, record: AuditEvent | None = None) -> list[str] | None:
         """Count one approval once, with `record`, while the request is pending: all approvers so far, None if
-        this one had approved, [] (nothing recorded) if the request is no longer pending."""
+        this one had approved, [] (nothing recorded) if the request is no longer pending or its life is over."""
         ...
 
     def approvers_of(self, request_id: str) -> list[str]: ...

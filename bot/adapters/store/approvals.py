@@ -14,7 +14,7 @@ class Approvals(AuditTrail):
     def add_approval(self, request_id: str, approver: str, record: AuditEvent | None = None) -> list[str] | None:
         """Count one approval once, recording `record` with it, while the request is pending: returns all
         approvers so far, None (nothing recorded) if this one had approved already, or [] (nothing recorded) if
-        the request is no longer pending (a cancel or a rejection landed first)."""
+        the request is no longer pending (a cancel or a rejection landed first) or its life is over."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import SELECT_APPROVERS, approvals, change_requests
@@ -23,9 +23,10 @@ class Approvals(AuditTrail):
             # Approvals of one request take turns, and with its moves: two clicked together each count the other's
             # (PostgreSQL's read committed would otherwise let each see only its own row), and none lands after a
             # close. SQLite's BEGIN IMMEDIATE serializes already; FOR UPDATE is left out of its SQL.
-            state = conn.scalar(sa.select(change_requests.c.state).where(change_requests.c.id == request_id)
-                                .with_for_update())
-            if state != RequestState.PENDING.value:
+            row = conn.execute(sa.select(change_requests.c.state, change_requests.c.expires_at)
+                               .where(change_requests.c.id == request_id).with_for_update()).first()
+            # An approval written after the request's life ended counts for nothing, however long its click took.
+            if row is None or row.state != RequestState.PENDING.value or row.expires_at <= self.clock():
                 return []
             try:  # the primary key (request, approver) refuses a second approval by the same person
                 with conn.begin_nested():
