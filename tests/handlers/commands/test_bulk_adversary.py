@@ -1,0 +1,123 @@
+"""Bulk changes, creation and deletion tried as an adversary would (issue 24): the storage bound judged on what
+was read under the lease, failures of several kinds in one bulk change, a policy edited elsewhere between
+asking and applying, two Retry clicks on two instances. Through Bolt's pipeline, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+
+from approval_helpers import ALICE, CAROL, RULES, approvals_bot, request_id, request_message, second_instance
+from conftest import Bot
+from test_bulk import add_databases, button, channel_messages, latest, patched, policy, shown
+
+from bot.domain.batches import BatchState
+from bot.domain.change_requests import RequestState
+from bot.emulators.planetscale import Fault, PlanetScaleState
+from handlers.blocks import APPROVE
+from handlers.bulk_blocks import BULK_APPROVE, BULK_RETRY
+
+__all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
+
+WEEKLY = "bp02prodwk"  # production, weekly, kept 4 weeks; its latest backup 1.25 GB
+STORAGE_BOUND = RULES.format(approvals=1) + """
+[[guardrails]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+max_storage = "7GB"
+"""
+
+
+def test_max_storage_is_judged_on_the_latest_backup_as_read_under_the_lease(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Five weekly backups of 1.25 GB fit 7 GB when asked; the latest backup grows to 2 GB before carol
+    approves: under the lease the change would keep 10 GB, and it is not sent."""
+    approvals_bot.use_rules(STORAGE_BOUND)
+    approvals_bot.command(f"update acme/app-db {WEEKLY} retention=5w", user=ALICE)
+    message = request_message(approvals_bot)
+    planetscale.add_backup("acme", "app-db", WEEKLY, size=2_000_000_000)
+    reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == [], "sent on the sizes read when it was asked"
+    assert "at most 7.0 GB allowed" in reply.all_text()
+    request = approvals_bot.deps.store.get_request(request_id(message))
+    assert request is not None and request.state is RequestState.FAILED
+
+
+def test_a_bulk_members_storage_bound_is_judged_on_the_latest_backup_as_read_under_its_lease(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    approvals_bot.use_rules(STORAGE_BOUND)
+    approvals_bot.command('update acme/app-db "Production w*" retention=5w', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    assert "Production weekly" in shown(approvals_bot, message)
+    planetscale.add_backup("acme", "app-db", WEEKLY, size=2_000_000_000)
+    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == []
+    assert "at most 7.0 GB allowed" in shown(approvals_bot, message)
+
+
+def test_a_500_a_429_and_a_deleted_database_in_one_bulk_change_are_each_told_and_the_rest_applied(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    dbs = add_databases(planetscale, "mix", 4)
+    approvals_bot.command('update acme/mix-* "Production daily" retention=14d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    planetscale.add_fault(Fault(status=500, method="PATCH", path_contains="/databases/mix-01/", times=None))
+    planetscale.add_fault(Fault(status=429, method="PATCH", path_contains="/databases/mix-02/", times=None))
+    with planetscale.lock:  # mix-03 is deleted in PlanetScale meanwhile
+        del planetscale.databases[("acme", dbs[2])]
+        del planetscale.policies[("acme", dbs[2])]
+    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    planetscale.faults.clear()
+    assert policy(planetscale, dbs[3])["retention_value"] == 14
+    assert policy(planetscale, dbs[0])["retention_value"] == 2 and policy(planetscale, dbs[1])["retention_value"] == 2
+    view = shown(approvals_bot, message)
+    lines = {db: next(line for line in view.split("\\n") if f"`{db}`" in line) for db in dbs}
+    assert ":white_check_mark: applied" in lines[dbs[3]]
+    for db in dbs[:3]:
+        assert ":white_check_mark:" not in lines[db], lines[db]
+    states = {m.request.database: m.request.state for m in
+              approvals_bot.deps.store.batch_members(button(message, BULK_APPROVE))}
+    assert states[dbs[3]] is RequestState.APPLIED
+    assert all(not states[db].is_open or states[db] is RequestState.APPROVED for db in dbs[:3]), states
+    # Nothing sent twice, and no PATCH to the deleted database.
+    assert not any(f"/databases/{dbs[2]}/" in p for p in patched(planetscale))
+    assert patched(planetscale).count(f"/organizations/acme/databases/{dbs[3]}/backup-policies/{dbs[3]}-prod") == 1
+
+
+def test_a_policy_edited_elsewhere_between_asking_and_applying_is_not_sent_and_the_others_are(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    dbs = add_databases(planetscale, "edit", 3)
+    approvals_bot.command('update acme/edit-* "Production daily" retention=14d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    planetscale.dashboard_change("acme", dbs[1], f"{dbs[1]}-prod", retention_value=5)
+    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    assert policy(planetscale, dbs[1])["retention_value"] == 5  # the edit made elsewhere stands
+    assert policy(planetscale, dbs[0])["retention_value"] == 14 and policy(planetscale, dbs[2])["retention_value"] == 14
+    line = next(line for line in shown(approvals_bot, message).split("\\n") if f"`{dbs[1]}`" in line)
+    assert "changed in PlanetScale since the request" in line
+
+
+def test_two_retry_clicks_on_two_instances_ask_the_failed_policies_again_once(
+    approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState
+) -> None:
+    add_databases(planetscale, "again", 2)
+    approvals_bot.command('update acme/again-* "Production daily" retention=14d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    planetscale.add_fault(Fault(status=403, method="PATCH", times=None))
+    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    planetscale.faults.clear()
+    shown_now = latest(approvals_bot, message)
+    retry = button(shown_now, BULK_RETRY)
+    clicks = [threading.Thread(target=bot.click, args=(BULK_RETRY, retry), kwargs={"user": ALICE,
+                                                                                   "message": shown_now})
+              for bot in (approvals_bot, second_instance)]
+    for click in clicks:
+        click.start()
+    for click in clicks:
+        click.join(60)
+    batch_id = button(message, BULK_APPROVE)
+    again = [b for b in approvals_bot.deps.store.open_batches() if b.retry_of == batch_id]
+    assert len(again) == 1 and again[0].state is BatchState.PENDING, [b.id for b in again]
