@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Respond
@@ -14,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from bot.domain.access import mentions
 from bot.domain.batches import Batch, BatchOutcome, BatchOutcomeKind, BatchState
 from bot.domain.outcomes import Outcome
-from handlers import blocks, bulk_blocks
+from handlers import blocks, bulk_blocks, home
 from handlers.dependencies import Dependencies
 from handlers.posting import has_response_url, report_step, say_privately
 
@@ -84,6 +85,7 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
         return
     channel, ts = str(answer["channel"]), str(answer["ts"])
     deps.store.set_batch_message(batch.id, channel, ts)
+    home.refresh_homes(deps, client, batch)
     batch.message_channel, batch.message_ts = channel, ts
     to_thread(deps, client, batch, "plan", bulk_blocks.plan_replies(batch))
     latest = deps.store.get_batch(batch.id)
@@ -92,6 +94,8 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
 
 
 def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None = None) -> None:
+    """Its message shows where it stands now, and so do the App Homes of those it concerns."""
+    home.refresh_homes(deps, client, batch)
     text, message = batch_message(deps, batch)
     if batch.message_channel and batch.message_ts:
         try:
@@ -166,6 +170,28 @@ def sweep_batches(deps: Dependencies, client: WebClient) -> None:
         if batch.state is BatchState.EXPIRED:
             refresh(deps, client, batch)
             to_requester(deps, client, batch)
+    for batch, notices in deps.bulk.due_reminders():
+        remind(deps, client, batch, notices)
+
+
+def remind(deps: Dependencies, client: WebClient, batch: Batch, notices: list[str]) -> None:
+    """A reminder in the bulk change's thread, claimed once by the sweep that found it due; given back when
+    Slack refuses it, so that a later sweep says it."""
+    counted = len(deps.bulk.counted_approvers(batch))
+    missing = max(0, batch.approvals_needed - counted)
+    expires = blocks.when(datetime.fromtimestamp(batch.expires_at, UTC).isoformat())
+    text = (f":bell: Reminder for {mentions(batch.approvers)}: this bulk change still needs "
+            f"{blocks.plural(missing, 'more approval')}, and expires {expires}." if missing else
+            f":bell: Reminder for {mentions(batch.approvers)}: this bulk change has the approvals it needs but "
+            f"could not be checked yet; the bot judges it again shortly. It expires {expires}.")
+    try:
+        if not (batch.message_channel and batch.message_ts):
+            raise LookupError("its message is not known yet")
+        client.chat_postMessage(channel=batch.message_channel, thread_ts=batch.message_ts, text=text)
+    except (SlackApiError, LookupError) as exc:
+        log.error("could not remind the approvers of bulk change %s: %s", batch.id, exc)
+        for notice in notices:
+            deps.store.forget_notice(batch.id, notice)
 
 
 def to_requester(deps: Dependencies, client: WebClient, batch: Batch) -> None:

@@ -51,7 +51,7 @@ class BatchOutcomeKind(StrEnum):
     REQUESTED = "requested"  # stored, waiting for approvals
     COUNTED = "counted"  # an approval counted; more are needed
     DONE = "done"  # approved: each member went through the change path (`members` says how each ended)
-    TOO_MANY = "too_many"  # over MAX_POLICIES: nothing stored or sent
+    TOO_MANY = "too_many"  # over MAX_POLICIES, or a glob over MAX_DATABASES_READ databases: nothing stored or sent
     NOTHING = "nothing"  # the selection names no policy the requester may change: nothing stored
     REFUSED = "refused"  # this person may not do this; nothing changed
     CLOSED = "closed"  # already decided (another click, another instance)
@@ -135,7 +135,7 @@ class BatchOutcome:
     message: str
     batch: Batch | None = None
     members: tuple[Member, ...] = ()
-    count: int = 0  # for TOO_MANY: how many policies the selection named
+    count: int = 0  # for TOO_MANY: how many policies (or databases) the selection named
 
 
 class BatchStore(Protocol):

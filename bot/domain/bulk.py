@@ -6,12 +6,10 @@ policy's failure never stops the others."""
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-from bot.domain.access_rules import Action
+from bot.domain.access_rules import Action, reminder_at
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_facts
 from bot.domain.batches import (
@@ -25,11 +23,11 @@ from bot.domain.batches import (
     Skipped,
     SkipReason,
 )
+from bot.domain.bulk_finding import Finding, Found, Selection
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePath
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
-from bot.domain.export import is_glob, matching_databases, organization_named
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
 from bot.domain.outcomes import Outcome, OutcomeKind, explain, owed_text, request_event, risks_of, unknown_button
@@ -42,41 +40,7 @@ SKIPPED_AS = {Refusal.NOT_ALLOWED: SkipReason.NOT_ALLOWED, Refusal.GUARDRAIL: Sk
               Refusal.MOVED: SkipReason.INVALID}
 
 
-@dataclass(frozen=True)
-class Selection:
-    """The policies a bulk change names: a database name or glob of one organization and a policy name glob
-    (or an ID), narrowed to a target; or, from a retry or a form, the policies chosen by ID."""
-
-    organization: str
-    databases: str = "*"
-    policies: str = "*"
-    where_target: str | None = None
-    chosen: tuple[tuple[str, str], ...] = ()  # (database, policy ID)
-
-    @property
-    def words(self) -> str:
-        if self.chosen:
-            return f"{len(self.chosen)} chosen polic{'y' if len(self.chosen) == 1 else 'ies'} of {self.organization}"
-        where = f" where target={self.where_target}" if self.where_target else ""
-        return f"{self.organization}/{self.databases} {self.policies}{where}"
-
-    def names(self, policy: BackupPolicy, database: str) -> bool:
-        if self.chosen:
-            return (database, policy.id) in self.chosen
-        matched = self.policies in (policy.id, policy.name) or fnmatch.fnmatchcase(policy.name, self.policies)
-        return matched and (self.where_target is None or policy.target == self.where_target)
-
-
-@dataclass
-class Found:
-    policies: list[tuple[str, BackupPolicy]]
-    skipped: list[Skipped]
-    hidden: int = 0
-    hidden_databases: int = 0
-    listed: dict[str, list[BackupPolicy]] = field(default_factory=dict)  # every policy of each database read
-
-
-class BulkPath:
+class BulkPath(Finding):
     def __init__(self, changes: ChangePath, store: BatchStore):
         self.changes = changes
         self.store = store
@@ -139,46 +103,6 @@ class BulkPath:
         if not found.policies:
             return BatchOutcome(BatchOutcomeKind.NOTHING, f"No policy you may see matches {selection.words}.")
         return found.policies
-
-    def _find(self, user: str, channel: str, selection: Selection) -> Found | BatchOutcome:
-        """The policies the selection names that the user may see here, each database read once."""
-        org = selection.organization
-        access = self.changes.access
-        if selection.chosen:
-            databases = [DatabaseRef(org, d) for d in dict.fromkeys(d for d, _ in selection.chosen)]
-        elif is_glob(selection.databases):
-            if not organization_named(access, user, org, channel):
-                return self._refuse(user, org, channel, f"You are not named in the access rules for any database "
-                                                        f"of {org} in this channel.")
-            databases = matching_databases(self.changes.planetscale.list_databases(org), org, selection.databases)
-        else:
-            databases = [DatabaseRef(org, selection.databases)]
-        found = Found([], [])
-        for db in databases:
-            if not access.may_see_database(user, org, db.database, channel).allowed:
-                found.hidden_databases += 1
-                continue
-            visible = {t for t in ("production", "development")
-                       if access.decide(user, Action.READ, org, db.database, [t], channel).allowed}
-            try:
-                policies = self.changes.policies.list_policies(db)
-            except PlanetScaleError as exc:
-                found.skipped.append(Skipped(db.database, None, None, SkipReason.UNREADABLE, exc.user_message))
-                continue
-            found.listed[db.database] = policies
-            named = [p for p in policies if selection.names(p, db.database)]
-            found.skipped += [Skipped(db.database, policy_id, None, SkipReason.GONE, "it is no longer in PlanetScale")
-                              for d, policy_id in selection.chosen
-                              if d == db.database and all(p.id != policy_id for p in policies)]
-            found.hidden += sum(1 for p in named if p.target not in visible)
-            found.policies += [(db.database, p) for p in named if p.target in visible]
-        if not found.policies and not found.skipped:
-            if found.hidden_databases and found.hidden_databases == len(databases):
-                return self._refuse(user, org, channel, f"The access rules let you see none of the databases "
-                                                        f"{selection.words} names in this channel.")
-            return BatchOutcome(BatchOutcomeKind.NOTHING, f"No policy you may see matches {selection.words}: "
-                                                          "`/backup-policy list <org>/<database>` shows them.")
-        return found
 
     def _plan(self, user: str, channel: str, selection: Selection, update: PolicyUpdate, reason: str | None,
               found: Found, retry_of: str | None) -> Batch:
@@ -244,11 +168,6 @@ class BulkPath:
                            sent=batch.changes, channel=batch.channel, detail=f"bulk change on {batch.selection}: "
                                                                              f"{s.detail}")
                 for s in batch.skipped if s.why is not SkipReason.UNCHANGED]
-
-    def _refuse(self, user: str, organization: str, channel: str, reason: str) -> BatchOutcome:
-        self.changes.store.record(AuditEvent(action="refused", actor=user, organization=organization, database="",
-                                             detail=reason, channel=channel))
-        return BatchOutcome(BatchOutcomeKind.REFUSED, reason)
 
     # --- deciding ---------------------------------------------------------------------------------------
 
@@ -478,6 +397,21 @@ class BulkPath:
             except Exception:
                 log.exception("the sweep could not judge bulk change %s again", batch.id)
         return outcomes
+
+    def due_reminders(self) -> list[tuple[Batch, list[str]]]:
+        """Pending bulk changes that reached a reminder moment of their life (`[approvals] remind`), as requests
+        do: each moment claimed once in the database, so the approvers hear it once however many sweep."""
+        due = []
+        now = self.changes.clock()
+        for batch in self.store.open_batches():
+            if batch.expires_at <= now:
+                continue
+            passed = [m for m in self.changes.access.rules.reminders
+                      if batch.created_at < reminder_at(m, batch.created_at, batch.expires_at) <= now]
+            claimed = [m for m in passed if self.changes.store.claim_notice(batch.id, f"remind:{m}")]
+            if claimed:
+                due.append((batch, [f"remind:{m}" for m in claimed]))
+        return due
 
     def member_moved(self, outcome: Outcome) -> Batch | None:
         """A step the sweep took on a member (one left approved or applying): kept as its outcome; the batch it

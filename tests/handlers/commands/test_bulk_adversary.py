@@ -4,17 +4,21 @@ asking and applying, two Retry clicks on two instances. Through Bolt's pipeline,
 
 from __future__ import annotations
 
+import json
 import threading
+from typing import Any
 
-from approval_helpers import ALICE, CAROL, RULES, approvals_bot, request_id, request_message, second_instance
-from conftest import Bot
+from approval_helpers import ALICE, CAROL, RULES, approvals_bot, request_id, request_message, second_instance, sweep
+from conftest import SIGNING_SECRET, Bot, Reply
 from test_bulk import add_databases, button, channel_messages, latest, patched, policy, shown
 
 from bot.domain.batches import BatchState
+from bot.domain.bulk_finding import MAX_DATABASES_READ
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.slack_requests import app_home_opened_body, block_actions_body, signed_headers
 from handlers.blocks import APPROVE
-from handlers.bulk_blocks import BULK_APPROVE, BULK_RETRY
+from handlers.bulk_blocks import BULK_APPROVE, BULK_CANCEL, BULK_RETRY
 
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
@@ -26,6 +30,26 @@ databases = ["*"]
 targets = ["production"]
 max_storage = "7GB"
 """
+
+
+def open_home(bot: Bot, user: str) -> dict[str, Any]:
+    body = app_home_opened_body(user_id=user, event_id=f"Ev{len(bot.slack.events):08d}")
+    bot.send(body, signed_headers(SIGNING_SECRET, body, content_type="application/json"))
+    return bot.slack.homes[user]
+
+
+def home_buttons(home: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(e["action_id"], e["value"]) for b in home["blocks"] for e in b.get("elements", [])
+            if e.get("type") == "button"]
+
+
+def click_on_home(bot: Bot, user: str, action_id: str, value: str) -> Reply:
+    """A click on the Home tab: Slack sends the view, and no response URL."""
+    body = block_actions_body(user_id=user, user_name=bot.slack.users[user].name, channel_id="", response_url="",
+                              trigger_id=bot.slack.new_trigger_id(), view=bot.slack.homes[user],
+                              action={"type": "button", "action_id": action_id, "block_id": "b", "value": value,
+                                      "text": {"type": "plain_text", "text": action_id}})
+    return bot.send(body)
 
 
 def test_max_storage_is_judged_on_the_latest_backup_as_read_under_the_lease(
@@ -121,3 +145,61 @@ def test_two_retry_clicks_on_two_instances_ask_the_failed_policies_again_once(
     batch_id = button(message, BULK_APPROVE)
     again = [b for b in approvals_bot.deps.store.open_batches() if b.retry_of == batch_id]
     assert len(again) == 1 and again[0].state is BatchState.PENDING, [b.id for b in again]
+
+
+def test_a_glob_over_the_databases_one_bulk_change_may_read_is_refused_with_the_cap_and_the_count(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    add_databases(planetscale, "wide", MAX_DATABASES_READ + 3)
+    before = len(planetscale.requests)
+    reply = approvals_bot.command('update acme/wide-* "Production daily" retention=14d', user=ALICE)
+    said = reply.all_text()
+    assert f"names {MAX_DATABASES_READ + 3} databases" in said and f"at most {MAX_DATABASES_READ}" in said
+    assert "narrow the database glob" in said
+    # Only the list of databases was read: none of their policies.
+    assert not any("/backup-policies" in r.path for r in planetscale.requests[before:])
+    assert approvals_bot.deps.store.open_batches() == [] and planetscale.calls("PATCH") == []
+    narrowed = approvals_bot.command('update acme/wide-0* "Production daily" retention=14d', user=ALICE)
+    assert "needs 1 approval" in narrowed.all_text()
+
+
+def test_a_bulk_change_is_on_the_app_homes_of_its_requester_and_its_approvers_and_is_approved_there(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    dbs = add_databases(planetscale, "home", 2)
+    approvals_bot.command('update acme/home-* "Production daily" retention=14d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    batch_id = button(message, BULK_APPROVE)
+    carols = json.dumps(open_home(approvals_bot, CAROL)["blocks"])
+    assert "Bulk changes you can act on" in carols and "acme/home-*" in carols
+    assert (BULK_APPROVE, batch_id) in home_buttons(approvals_bot.slack.homes[CAROL])
+    alices = approvals_bot.slack.homes[ALICE]  # published when it was asked, without opening it
+    assert (BULK_CANCEL, batch_id) in home_buttons(alices)
+    click_on_home(approvals_bot, CAROL, BULK_APPROVE, batch_id)
+    assert all(policy(planetscale, db)["retention_value"] == 14 for db in dbs)
+    assert "Bulk changes you can act on" not in json.dumps(approvals_bot.slack.homes[ALICE]["blocks"])
+
+
+def test_the_sweep_reminds_a_bulk_changes_approvers_once_in_its_thread(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    add_databases(planetscale, "nag", 2)
+    approvals_bot.command('update acme/nag-* "Production daily" retention=14d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    batch_id = button(message, BULK_APPROVE)
+
+    def reminders() -> list[str]:
+        return [e.text for e in approvals_bot.slack.events if e.kind == "message" and e.thread_ts == message.ts
+                and e.text.startswith(":bell:")]
+
+    sweep(approvals_bot)
+    assert reminders() == []  # just asked: nothing due
+    batch = approvals_bot.deps.store.get_batch(batch_id)
+    assert batch is not None
+    later = batch.created_at + (batch.expires_at - batch.created_at) * 0.6
+    approvals_bot.deps.changes.clock = lambda: later
+    approvals_bot.deps.store.clock = lambda: later
+    sweep(approvals_bot)
+    sweep(approvals_bot)  # as another instance's: claimed already
+    [reminder] = reminders()
+    assert "this bulk change still needs 1 more approval" in reminder
