@@ -17,7 +17,7 @@ from bot.domain.bulk_finding import MAX_DATABASES_READ
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.slack_requests import app_home_opened_body, block_actions_body, signed_headers
-from handlers.blocks import APPROVE
+from handlers.blocks import APPROVE, REVERT
 from handlers.bulk_blocks import BULK_APPROVE, BULK_CANCEL, BULK_RETRY
 
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
@@ -203,3 +203,48 @@ def test_the_sweep_reminds_a_bulk_changes_approvers_once_in_its_thread(
     sweep(approvals_bot)  # as another instance's: claimed already
     [reminder] = reminders()
     assert "this bulk change still needs 1 more approval" in reminder
+
+
+def test_a_bulk_move_out_of_production_keeps_the_floor_of_policies_judged_one_by_one_under_the_lease(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Each of two production policies may move to development alone (one stays, at least one required); moved
+    together by one bulk change, the second is judged on the policies as listed after the first moved."""
+    approvals_bot.use_rules(RULES.format(approvals=1) + """
+[[guardrails]]
+organizations = ["acme"]
+databases = ["floor-db"]
+targets = ["production"]
+min_policies = 1
+""")
+    planetscale.add_database("acme", "floor-db")
+    for suffix in ("a", "b"):
+        planetscale.add_policy("acme", "floor-db", f"floor-{suffix}", name=f"Prod {suffix}", target="production")
+    approvals_bot.command('update acme/floor-db "Prod *" target=development reason="retire"', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    assert "Prod a" in shown(approvals_bot, message) and "Prod b" in shown(approvals_bot, message)
+    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    left = [p for p in planetscale.policies[("acme", "floor-db")].values() if p["target"] == "production"]
+    assert len(left) == 1, "the bulk change left no production policy where one is required"
+    assert "Applied to 1 of 2" in shown(approvals_bot, message)
+
+
+def test_two_revert_clicks_on_a_deletion_on_two_instances_ask_one_creation(
+    approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState
+) -> None:
+    approvals_bot.command(f'delete acme/app-db {WEEKLY} reason="replaced"', user=ALICE)
+    message = request_message(approvals_bot)
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert WEEKLY not in planetscale.policies[("acme", "app-db")]
+    shown_now = latest(approvals_bot, message)
+    revert = next(str(el["value"]) for b in shown_now.blocks for el in b.get("elements", [])
+                  if el.get("action_id") == REVERT)
+    clicks = [threading.Thread(target=bot.click, args=(REVERT, revert), kwargs={"user": ALICE, "message": message})
+              for bot in (approvals_bot, second_instance)]
+    for click in clicks:
+        click.start()
+    for click in clicks:
+        click.join(60)
+    reverts = [r for r in approvals_bot.deps.store.requests(list(RequestState)) if r.revert_of == request_id(message)]
+    assert len(reverts) == 1, [(r.id, r.state.value) for r in reverts]
+    assert planetscale.calls("POST") == []  # production: it waits for an approval
