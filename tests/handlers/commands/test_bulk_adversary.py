@@ -248,3 +248,24 @@ def test_two_revert_clicks_on_a_deletion_on_two_instances_ask_one_creation(
     reverts = [r for r in approvals_bot.deps.store.requests(list(RequestState)) if r.revert_of == request_id(message)]
     assert len(reverts) == 1, [(r.id, r.state.value) for r in reverts]
     assert planetscale.calls("POST") == []  # production: it waits for an approval
+
+
+def test_the_two_approvals_a_bulk_change_needs_clicked_together_on_two_instances_apply_it_once(
+    approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState
+) -> None:
+    for bot in (approvals_bot, second_instance):
+        bot.use_rules(RULES.format(approvals=2))
+    dbs = add_databases(planetscale, "pair", 2)
+    approvals_bot.command('update acme/pair-* "Production daily" retention=14d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    batch_id = button(message, BULK_APPROVE)
+    clicks = [threading.Thread(target=bot.click, args=(BULK_APPROVE, batch_id), kwargs={"user": who,
+                                                                                      "message": message})
+              for bot, who in ((approvals_bot, CAROL), (second_instance, "U0LEAD0002"))]
+    for click in clicks:
+        click.start()
+    for click in clicks:
+        click.join(60)
+    assert sorted(patched(planetscale)) == sorted(
+        f"/organizations/acme/databases/{db}/backup-policies/{db}-prod" for db in dbs)
+    assert "Applied to 2 of 2" in shown(approvals_bot, message)
