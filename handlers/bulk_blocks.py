@@ -204,12 +204,18 @@ PENDING_SHOWN = 10  # two blocks each
 def pending_batch_blocks(batches: Sequence[Batch], user: str) -> list[dict[str, Any]]:
     """Open bulk changes someone can act on, with the buttons they may use."""
     result: list[Block] = [section(f"*Open bulk changes you can act on* ({len(batches)})")]
-    for batch in batches[:PENDING_SHOWN]:
+    return to_dicts(result + batch_entries(batches, user, PENDING_SHOWN, "pending"))
+
+
+def batch_entries(batches: Sequence[Batch], user: str, shown: int, where: str) -> list[Block]:
+    """Each open bulk change in two blocks (what it is, the buttons `user` may use), at most `shown` of them."""
+    result: list[Block] = []
+    for batch in batches[:shown]:
         result.append(section(fit(f"{headline(batch)} (`{code_text(batch.selection)}`, in <#{batch.channel}>)",
                                   1000)))
         buttons = batch_buttons(batch, [])
-        result.append(ActionsBlock(block_id=f"pending:{batch.id}", elements=buttons[2:] if batch.requester == user
+        result.append(ActionsBlock(block_id=f"{where}:{batch.id}", elements=buttons[2:] if batch.requester == user
                                    else buttons[:2]))
-    if len(batches) > PENDING_SHOWN:
-        result.append(context(f"…and {len(batches) - PENDING_SHOWN} more not shown."))
-    return to_dicts(result)
+    if len(batches) > shown:
+        result.append(context(f"…and {len(batches) - shown} more not shown."))
+    return result

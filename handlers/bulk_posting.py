@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Respond
@@ -14,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from bot.domain.access import mentions
 from bot.domain.batches import Batch, BatchOutcome, BatchOutcomeKind, BatchState
 from bot.domain.outcomes import Outcome
-from handlers import blocks, bulk_blocks
+from handlers import blocks, bulk_blocks, home
 from handlers.dependencies import Dependencies
 from handlers.posting import has_response_url, report_step, say_privately
 
@@ -24,7 +25,7 @@ PRIVATE_MESSAGES = 5  # a response URL may be used five times
 
 def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True) -> tuple[str, list[dict[str, Any]]]:
     members = deps.store.batch_members(batch.id)
-    approved_by = deps.store.batch_approvers(batch.id)
+    approved_by = deps.bulk.counted_approvers(batch)
     return bulk_blocks.headline(batch), bulk_blocks.batch_blocks(batch, members, approved_by, buttons)
 
 
@@ -84,6 +85,7 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
         return
     channel, ts = str(answer["channel"]), str(answer["ts"])
     deps.store.set_batch_message(batch.id, channel, ts)
+    home.refresh_homes(deps, client, batch)
     batch.message_channel, batch.message_ts = channel, ts
     to_thread(deps, client, batch, "plan", bulk_blocks.plan_replies(batch))
     latest = deps.store.get_batch(batch.id)
@@ -92,6 +94,8 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
 
 
 def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None = None) -> None:
+    """Its message shows where it stands now, and so do the App Homes of those it concerns."""
+    home.refresh_homes(deps, client, batch)
     text, message = batch_message(deps, batch)
     if batch.message_channel and batch.message_ts:
         try:
@@ -105,8 +109,11 @@ def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
 
 def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
     """Once every policy has gone through the change path: each one's outcome in the thread, and the batch in
-    the audit channel; each once, whichever instance gets here."""
+    the audit channel; each once, whichever instance gets here. Until then (a member queued or unconfirmed,
+    finished by the sweep) its message shows the progress, and the sweep finishes it."""
     members = deps.store.batch_members(batch.id)
+    if not all(m.done for m in members):
+        return
     to_thread(deps, client, batch, "outcomes", bulk_blocks.outcome_replies(members))
     to_requester(deps, client, batch)
     if not deps.audit_channel or deps.audit_channel == batch.channel:
@@ -152,11 +159,39 @@ def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome],
 
 
 def sweep_batches(deps: Dependencies, client: WebClient) -> None:
-    """The sweep's steps on bulk changes: those past their time expire, and their message says so."""
+    """The sweep's steps on bulk changes: those fully approved whose judging could not tell are judged again;
+    those past their time expire, and their message says so."""
+    for outcome in deps.bulk.judge_again():
+        if outcome.batch is not None:
+            latest = deps.store.get_batch(outcome.batch.id) or outcome.batch
+            refresh(deps, client, latest)
+            finish(deps, client, latest)
     for batch in deps.bulk.expire_due():
         if batch.state is BatchState.EXPIRED:
             refresh(deps, client, batch)
             to_requester(deps, client, batch)
+    for batch, notices in deps.bulk.due_reminders():
+        remind(deps, client, batch, notices)
+
+
+def remind(deps: Dependencies, client: WebClient, batch: Batch, notices: list[str]) -> None:
+    """A reminder in the bulk change's thread, claimed once by the sweep that found it due; given back when
+    Slack refuses it, so that a later sweep says it."""
+    counted = len(deps.bulk.counted_approvers(batch))
+    missing = max(0, batch.approvals_needed - counted)
+    expires = blocks.when(datetime.fromtimestamp(batch.expires_at, UTC).isoformat())
+    text = (f":bell: Reminder for {mentions(batch.approvers)}: this bulk change still needs "
+            f"{blocks.plural(missing, 'more approval')}, and expires {expires}." if missing else
+            f":bell: Reminder for {mentions(batch.approvers)}: this bulk change has the approvals it needs but "
+            f"could not be checked yet; the bot judges it again shortly. It expires {expires}.")
+    try:
+        if not (batch.message_channel and batch.message_ts):
+            raise LookupError("its message is not known yet")
+        client.chat_postMessage(channel=batch.message_channel, thread_ts=batch.message_ts, text=text)
+    except (SlackApiError, LookupError) as exc:
+        log.error("could not remind the approvers of bulk change %s: %s", batch.id, exc)
+        for notice in notices:
+            deps.store.forget_notice(batch.id, notice)
 
 
 def to_requester(deps: Dependencies, client: WebClient, batch: Batch) -> None:

@@ -20,11 +20,12 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerB
 
 from bot.domain.access import Capability
 from bot.domain.access_rules import Action
+from bot.domain.batches import Batch
 from bot.domain.change_requests import ChangeRequest
 from bot.domain.changes import after_values, group_progress
 from bot.domain.group_directory import DirectoryError
 from bot.domain.policy import BackupPolicy
-from handlers import blocks
+from handlers import blocks, bulk_blocks
 from handlers.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ WAITING_SHOWN = 10  # each request takes up to three blocks
 OWN_SHOWN = 8
 CHANGES_SHOWN = 10
 RULES_SHOWN = 10
+BATCHES_SHOWN = 5  # two blocks each
 
 
 def home_view(deps: Dependencies, user: str, notice: str | None = None) -> dict[str, Any]:
@@ -52,6 +54,10 @@ def home_view(deps: Dependencies, user: str, notice: str | None = None) -> dict[
     result += _requests(deps, own, user, approvals) or [blocks.context("You have no open requests.")]
     if pending.own_total > len(own):
         result.append(blocks.not_shown(pending.own_total - len(own)))
+    batches = deps.bulk.pending_for(user)
+    if batches:  # those waiting for this person and their own, as `/backup-policy pending` lists them
+        result.append(blocks.header("Bulk changes you can act on"))
+        result += bulk_blocks.batch_entries(batches, user, BATCHES_SHOWN, "home")
     result.append(blocks.header("Latest changes you may see"))
     changes = [blocks.history_line(e) for e in _visible_changes(deps, user)]
     result += blocks.packed(changes, room=3)[0] if changes else [blocks.context("No change applied yet.")]
@@ -141,8 +147,9 @@ def publish_home(deps: Dependencies, client: WebClient, user: str, notice: str |
         log.error("could not publish the App Home of %s: %s", user, exc.response.get("error"))
 
 
-def concerned(deps: Dependencies, request: ChangeRequest) -> list[str]:
-    """Whose Home shows this request: its requester and everyone its approvers name (groups as members)."""
+def concerned(deps: Dependencies, request: ChangeRequest | Batch) -> list[str]:
+    """Whose Home shows this request or bulk change: its requester and everyone its approvers name (groups as
+    members)."""
     people = [request.requester]
     for principal in request.approvers:
         try:
@@ -153,7 +160,8 @@ def concerned(deps: Dependencies, request: ChangeRequest) -> list[str]:
     return list(dict.fromkeys(people))
 
 
-def refresh_homes(deps: Dependencies, client: WebClient, request: ChangeRequest, but: str | None = None) -> None:
+def refresh_homes(deps: Dependencies, client: WebClient, request: ChangeRequest | Batch,
+                  but: str | None = None) -> None:
     """The Homes of everyone `request` concerns (`but` one), published again soon, once each."""
     publish_later(deps, client, [user for user in concerned(deps, request) if user != but])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -81,10 +82,13 @@ def direct_messages(bot: Bot, user: str) -> list[str]:
 
 
 def sweep(bot: Bot) -> None:
+    """One sweep, wired as `serve` wires it (bot/runtime/cli.py): the bulk changes' reporter and their steps."""
     from bot.runtime.sweeper import Sweeper
-    from handlers.posting import sweep_reporter
+    from handlers.bulk_posting import sweep_batches, sweep_reporter
 
-    Sweeper(bot.deps.changes, sweep_reporter(bot.deps, bot.app.client)).sweep()
+    Sweeper(bot.deps.changes, sweep_reporter(bot.deps, bot.app.client),
+            forget_deliveries=bot.deps.store.forget_deliveries,
+            batches=partial(sweep_batches, bot.deps, bot.app.client)).sweep()
 
 
 def latest_view(bot: Bot, message: SlackEvent) -> str:

@@ -231,7 +231,8 @@ class Bot:
                                               values=state_values(view, changes)))
 
     def current_view(self) -> dict[str, Any]:
-        views = [e.view for e in self.slack.events if e.view is not None]
+        """The latest modal opened, pushed or updated (an App Home published meanwhile is not one)."""
+        views = [e.view for e in self.slack.events if e.view is not None and e.view.get("type") != "home"]
         assert views, "no view was opened"
         return dict(views[-1])
 

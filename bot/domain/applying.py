@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from bot.domain.access import AccessControl
 from bot.domain.access_rules import GROUP_ID, AccessRules
 from bot.domain.audit import AuditEvent, iso_of, moment_of
+from bot.domain.backup_health import read_facts
 from bot.domain.change_requests import DATABASE_LEASE, ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
@@ -74,6 +75,23 @@ class Applying(Lifecycle):
         rules = self.access.rules
         directory = self._facts(rules, asked.organization, asked.database, [asked.requester])
         return judge(Snapshot(stage, rules, policy, asked, tuple(approvals), directory, facts))
+
+    def judged(self, stage: Stage, policy: BackupPolicy, asked: Asked, approvals: Sequence[str],
+               facts: DatabaseFacts | None = None) -> Verdict:
+        """The door for a change asked or approved elsewhere (a bulk change's policies): the one judge, on a
+        snapshot taken now, as for a request."""
+        return self._judge(stage, policy, asked, approvals, facts)
+
+    def apply_approved(self, request: ChangeRequest, by: str) -> Outcome:
+        """The door for a request stored approved elsewhere (a bulk change's member): applied under its policy's
+        lease, judged again there on what was read under it, as any request."""
+        return self._apply(request, by)
+
+    def storage_bounded(self, organization: str, database: str, targets: Sequence[str]) -> bool:
+        """Whether a `max_storage` guardrail covers a change landing on one of `targets` (its backups are then
+        read to judge it)."""
+        return any(g.max_storage and g.covers(organization, database, t)
+                   for g in self.access.rules.guardrails for t in targets)
 
     def _approvers_shown(self, verdict: Verdict) -> list[str]:
         return [self.access.groups.resolve(p) for p in verdict.approvers]
@@ -142,6 +160,12 @@ class Applying(Lifecycle):
             return self._fail(request, by, why, claim=claim)
         recorded = DatabaseFacts.of(request.facts) or DatabaseFacts()
         facts = recorded.with_policies([(p.id, p.name, p.target) for p in listed])
+        target = str(request.changes.get("target", current.target))
+        if request.kind is not ChangeKind.DELETE and self.storage_bounded(db.organization, db.database, [target]):
+            # The storage bound is judged on the backups as they are now, read under the lease: the latest one
+            # may have grown since the change was asked.
+            facts = read_facts(self.policies.planetscale, db, listed,
+                               None if request.kind is ChangeKind.CREATE else current, target)
         verdict = self._judge(Stage.APPLYING, current, Asked.of(request), self.store.approvers_of(request.id), facts)
         if verdict.kind is VerdictKind.REFUSE:
             assert verdict.refusal is not None

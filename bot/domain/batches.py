@@ -51,7 +51,7 @@ class BatchOutcomeKind(StrEnum):
     REQUESTED = "requested"  # stored, waiting for approvals
     COUNTED = "counted"  # an approval counted; more are needed
     DONE = "done"  # approved: each member went through the change path (`members` says how each ended)
-    TOO_MANY = "too_many"  # over MAX_POLICIES: nothing stored or sent
+    TOO_MANY = "too_many"  # over MAX_POLICIES, or a glob over MAX_DATABASES_READ databases: nothing stored or sent
     NOTHING = "nothing"  # the selection names no policy the requester may change: nothing stored
     REFUSED = "refused"  # this person may not do this; nothing changed
     CLOSED = "closed"  # already decided (another click, another instance)
@@ -72,6 +72,7 @@ class Planned:
     needed: int
     groups: dict[str, int]
     risks: list[str]
+    facts: dict[str, Any] | None = None  # DatabaseFacts as read when asked (the estimate's basis)
 
 
 @dataclass(frozen=True)
@@ -134,13 +135,16 @@ class BatchOutcome:
     message: str
     batch: Batch | None = None
     members: tuple[Member, ...] = ()
-    count: int = 0  # for TOO_MANY: how many policies the selection named
+    count: int = 0  # for TOO_MANY: how many policies (or databases) the selection named
 
 
 class BatchStore(Protocol):
     """Where batches, their approvals and their members live (bot/adapters/batch_store.py)."""
 
-    def add_batch(self, batch: Batch, records: Sequence[AuditEvent] = ()) -> None: ...
+    def add_batch(self, batch: Batch, records: Sequence[AuditEvent] = ()) -> Batch:
+        """The batch as stored: for a retry, the retry of the same batch already pending, if one is (then
+        nothing is stored), so that two Retry clicks on two instances ask once."""
+        ...
 
     def get_batch(self, batch_id: str) -> Batch | None: ...
 
@@ -150,7 +154,8 @@ class BatchStore(Protocol):
         ...
 
     def add_batch_approval(self, batch_id: str, approver: str) -> list[str] | None:
-        """All approvers so far, or None if this one had approved already."""
+        """All approvers so far, None if this one had approved already, or [] (nothing stored) if the batch is
+        no longer pending (a cancel or a rejection landed first) or its life is over."""
         ...
 
     def batch_approvers(self, batch_id: str) -> list[str]: ...

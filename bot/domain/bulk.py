@@ -6,13 +6,12 @@ policy's failure never stops the others."""
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from bot.domain.access_rules import Action
+from bot.domain.access_rules import Action, reminder_at
 from bot.domain.audit import AuditEvent
+from bot.domain.backup_health import read_facts
 from bot.domain.batches import (
     MAX_POLICIES,
     Batch,
@@ -24,10 +23,11 @@ from bot.domain.batches import (
     Skipped,
     SkipReason,
 )
+from bot.domain.bulk_finding import Finding, Found, Selection
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePath
 from bot.domain.commands import DatabaseRef
-from bot.domain.export import is_glob, matching_databases, organization_named
+from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
 from bot.domain.outcomes import Outcome, OutcomeKind, explain, owed_text, request_event, risks_of, unknown_button
@@ -40,40 +40,7 @@ SKIPPED_AS = {Refusal.NOT_ALLOWED: SkipReason.NOT_ALLOWED, Refusal.GUARDRAIL: Sk
               Refusal.MOVED: SkipReason.INVALID}
 
 
-@dataclass(frozen=True)
-class Selection:
-    """The policies a bulk change names: a database name or glob of one organization and a policy name glob
-    (or an ID), narrowed to a target; or, from a retry or a form, the policies chosen by ID."""
-
-    organization: str
-    databases: str = "*"
-    policies: str = "*"
-    where_target: str | None = None
-    chosen: tuple[tuple[str, str], ...] = ()  # (database, policy ID)
-
-    @property
-    def words(self) -> str:
-        if self.chosen:
-            return f"{len(self.chosen)} chosen polic{'y' if len(self.chosen) == 1 else 'ies'} of {self.organization}"
-        where = f" where target={self.where_target}" if self.where_target else ""
-        return f"{self.organization}/{self.databases} {self.policies}{where}"
-
-    def names(self, policy: BackupPolicy, database: str) -> bool:
-        if self.chosen:
-            return (database, policy.id) in self.chosen
-        matched = self.policies in (policy.id, policy.name) or fnmatch.fnmatchcase(policy.name, self.policies)
-        return matched and (self.where_target is None or policy.target == self.where_target)
-
-
-@dataclass
-class Found:
-    policies: list[tuple[str, BackupPolicy]]
-    skipped: list[Skipped]
-    hidden: int = 0
-    hidden_databases: int = 0
-
-
-class BulkPath:
+class BulkPath(Finding):
     def __init__(self, changes: ChangePath, store: BatchStore):
         self.changes = changes
         self.store = store
@@ -110,7 +77,11 @@ class BulkPath:
             for record in self._records(batch, "dry_run", user):
                 self.changes.store.record(record)
             return BatchOutcome(BatchOutcomeKind.PREVIEWED, "Dry run: nothing was sent.", batch)
-        self.store.add_batch(batch, self._asked_records(batch))
+        stored = self.store.add_batch(batch, self._asked_records(batch))
+        if stored.id != batch.id:  # a second Retry click, here or on another instance
+            return BatchOutcome(BatchOutcomeKind.CLOSED, f"This retry is already asked by <@{stored.requester}> and "
+                                                         "is waiting for approval: see its message in "
+                                                         f"<#{stored.channel}>. Nothing more was done.", stored)
         if batch.approvals_needed:
             return BatchOutcome(BatchOutcomeKind.REQUESTED, "Your bulk change is waiting for approval.", batch)
         return self._approve_and_apply(batch, user, [])
@@ -133,45 +104,6 @@ class BulkPath:
             return BatchOutcome(BatchOutcomeKind.NOTHING, f"No policy you may see matches {selection.words}.")
         return found.policies
 
-    def _find(self, user: str, channel: str, selection: Selection) -> Found | BatchOutcome:
-        """The policies the selection names that the user may see here, each database read once."""
-        org = selection.organization
-        access = self.changes.access
-        if selection.chosen:
-            databases = [DatabaseRef(org, d) for d in dict.fromkeys(d for d, _ in selection.chosen)]
-        elif is_glob(selection.databases):
-            if not organization_named(access, user, org, channel):
-                return self._refuse(user, org, channel, f"You are not named in the access rules for any database "
-                                                        f"of {org} in this channel.")
-            databases = matching_databases(self.changes.planetscale.list_databases(org), org, selection.databases)
-        else:
-            databases = [DatabaseRef(org, selection.databases)]
-        found = Found([], [])
-        for db in databases:
-            if not access.may_see_database(user, org, db.database, channel).allowed:
-                found.hidden_databases += 1
-                continue
-            visible = {t for t in ("production", "development")
-                       if access.decide(user, Action.READ, org, db.database, [t], channel).allowed}
-            try:
-                policies = self.changes.policies.list_policies(db)
-            except PlanetScaleError as exc:
-                found.skipped.append(Skipped(db.database, None, None, SkipReason.UNREADABLE, exc.user_message))
-                continue
-            named = [p for p in policies if selection.names(p, db.database)]
-            found.skipped += [Skipped(db.database, policy_id, None, SkipReason.GONE, "it is no longer in PlanetScale")
-                              for d, policy_id in selection.chosen
-                              if d == db.database and all(p.id != policy_id for p in policies)]
-            found.hidden += sum(1 for p in named if p.target not in visible)
-            found.policies += [(db.database, p) for p in named if p.target in visible]
-        if not found.policies and not found.skipped:
-            if found.hidden_databases and found.hidden_databases == len(databases):
-                return self._refuse(user, org, channel, f"The access rules let you see none of the databases "
-                                                        f"{selection.words} names in this channel.")
-            return BatchOutcome(BatchOutcomeKind.NOTHING, f"No policy you may see matches {selection.words}: "
-                                                          "`/backup-policy list <org>/<database>` shows them.")
-        return found
-
     def _plan(self, user: str, channel: str, selection: Selection, update: PolicyUpdate, reason: str | None,
               found: Found, retry_of: str | None) -> Batch:
         changes = update.to_api()
@@ -185,7 +117,9 @@ class BulkPath:
                                        "it already has these values"))
                 continue
             asked = Asked(selection.organization, database, user, channel, policy.model_dump(), changes, reason)
-            verdict = self.changes._judge(Stage.ASKING, policy, asked, ())
+            facts = self._facts(DatabaseRef(selection.organization, database), found.listed.get(database, []),
+                                policy, str(changes.get("target", policy.target)))
+            verdict = self.changes.judged(Stage.ASKING, policy, asked, (), facts)
             if verdict.kind is VerdictKind.CANNOT_TELL:
                 skipped.append(Skipped(database, policy.id, policy.name, SkipReason.UNCHECKED, verdict.reason))
                 continue
@@ -199,7 +133,7 @@ class BulkPath:
             principals.update(dict.fromkeys(verdict.approvers))
             risks = risks_of(policy, resulting_values(policy, update)) + list(verdict.overridden)
             planned.append(Planned(database, policy.id, policy.name, policy.model_dump(), verdict.needed,
-                                   dict(verdict.groups), risks))
+                                   dict(verdict.groups), risks, facts.to_json()))
         now = self.changes.clock()
         needed = max([p.needed for p in planned] + [sum(groups.values())], default=0)
         return Batch(organization=selection.organization, requester=user, channel=channel,
@@ -208,6 +142,14 @@ class BulkPath:
                      reason=reason, approvals_from=groups or None,
                      approvers=[self.changes.access.groups.resolve(p) for p in principals], hidden=found.hidden,
                      retry_of=retry_of, created_at=now)
+
+    def _facts(self, db: DatabaseRef, listed: list[BackupPolicy], policy: BackupPolicy, target: str) -> DatabaseFacts:
+        """What a policy's change is judged on beyond the policy, as a change asked alone is: the database's
+        policies, and the estimate's basis where a storage bound covers it (read only then: a hundred policies'
+        backups would cost the request budget for nothing)."""
+        if not self.changes.storage_bounded(db.organization, db.database, [target]):
+            return DatabaseFacts(tuple((p.id, p.name, p.target) for p in listed))
+        return read_facts(self.changes.policies.planetscale, db, listed, policy, target)
 
     def _asked_records(self, batch: Batch) -> list[AuditEvent]:
         tag = f"bulk change {batch.id[:8]}"
@@ -226,11 +168,6 @@ class BulkPath:
                            sent=batch.changes, channel=batch.channel, detail=f"bulk change on {batch.selection}: "
                                                                              f"{s.detail}")
                 for s in batch.skipped if s.why is not SkipReason.UNCHANGED]
-
-    def _refuse(self, user: str, organization: str, channel: str, reason: str) -> BatchOutcome:
-        self.changes.store.record(AuditEvent(action="refused", actor=user, organization=organization, database="",
-                                             detail=reason, channel=channel))
-        return BatchOutcome(BatchOutcomeKind.REFUSED, reason)
 
     # --- deciding ---------------------------------------------------------------------------------------
 
@@ -266,6 +203,12 @@ class BulkPath:
         if refusal is not None:
             return refusal
         added = self.store.add_batch_approval(batch.id, user)
+        if added == []:  # closed, or past its life, between the look and the approval: nothing is stored
+            closed = self._open(batch.id, user, "Approve")
+            if isinstance(closed, BatchOutcome):
+                return closed
+            return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {closed.state.value}; "
+                                                         "nothing more was done.", closed)
         approvers = self.store.batch_approvers(batch.id) if added is None else added
         verdicts = [self._judge_planned(batch, p, approvers) for p in batch.planned]
         unchecked = [v for v in verdicts if v.kind is VerdictKind.CANNOT_TELL]
@@ -281,7 +224,8 @@ class BulkPath:
     def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str]) -> Verdict:
         asked = Asked(batch.organization, planned.database, batch.requester, batch.channel, planned.before,
                       batch.changes, batch.reason)
-        return self.changes._judge(Stage.APPROVING, BackupPolicy.model_validate(planned.before), asked, approvers)
+        return self.changes.judged(Stage.APPROVING, BackupPolicy.model_validate(planned.before), asked, approvers,
+                                   DatabaseFacts.of(planned.facts))
 
     @staticmethod
     def _owed(waiting: Sequence[Verdict]) -> str:
@@ -347,7 +291,7 @@ class BulkPath:
             requester=batch.requester, channel=batch.channel, before=p.before, changes=dict(batch.changes),
             approvals_needed=p.needed, approvals_from=p.groups or None, approvers=list(batch.approvers),
             risks=p.risks, reason=batch.reason, expires_at=expires, created_at=now, updated_at=now,
-            state=RequestState.APPROVED, decided_by=by, detail=f"bulk change {batch.id[:8]}")
+            state=RequestState.APPROVED, decided_by=by, detail=f"bulk change {batch.id[:8]}", facts=p.facts)
             for p in batch.planned]
         records = [request_event("approved", m, by, detail=m.detail) for m in members] if approvers else []
         if not self.store.approve_batch(batch.id, by, members, approvers, records):
@@ -369,7 +313,7 @@ class BulkPath:
     def _apply_one(self, member: ChangeRequest, by: str) -> Outcome:
         """One policy through the change path; whatever happens to it, the next one goes on."""
         try:
-            return self.changes._apply(member, by)
+            return self.changes.apply_approved(member, by)
         except Exception as exc:
             log.exception("bulk member %s could not be applied", member.id)
             return Outcome(OutcomeKind.FAILED, explain(exc), member)
@@ -387,6 +331,21 @@ class BulkPath:
                                 batch)
         selection = Selection(batch.organization, chosen=tuple((r.database, r.policy_id) for r in failed))
         return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), batch.reason, retry_of=batch.id)
+
+    def counted_approvers(self, batch: Batch) -> list[str]:
+        """The approvals of a pending bulk change that still count under the rules as they are: those that count
+        on some policy of it (all of them while that cannot be checked; once decided, as they were counted)."""
+        approved_by = self.store.batch_approvers(batch.id)
+        if batch.state is not BatchState.PENDING or not approved_by:
+            return approved_by
+        counts: set[str] = set()
+        # The rules are per database: one policy of each judges its approvals.
+        for planned in {p.database: p for p in reversed(batch.planned)}.values():
+            verdict = self._judge_planned(batch, planned, approved_by)
+            if verdict.kind is VerdictKind.CANNOT_TELL:
+                return approved_by
+            counts.update(verdict.counted)
+        return [a for a in approved_by if a in counts]
 
     def pending_for(self, user: str) -> list[Batch]:
         """Open bulk changes this user can act on: cancel their own, or approve one they have not approved yet
@@ -419,6 +378,40 @@ class BulkPath:
             if closed is not None:
                 expired.append(closed)
         return expired
+
+    def judge_again(self) -> list[BatchOutcome]:
+        """Pending bulk changes with as many approvals as they need, left pending because judging them could
+        not tell (a look-up failed): judged again by the sweep and applied when the judge now can, as a
+        request is (ChangePath.judge_again)."""
+        outcomes = []
+        for batch in self.store.open_batches():
+            if batch.expires_at <= self.changes.clock() or not batch.approvals_needed:
+                continue
+            approvers = self.store.batch_approvers(batch.id)
+            if len(approvers) < batch.approvals_needed:
+                continue
+            try:
+                verdicts = [self._judge_planned(batch, p, approvers) for p in batch.planned]
+                if all(v.kind not in (VerdictKind.CANNOT_TELL, VerdictKind.WAIT) for v in verdicts):
+                    outcomes.append(self._approve_and_apply(batch, approvers[-1], approvers))
+            except Exception:
+                log.exception("the sweep could not judge bulk change %s again", batch.id)
+        return outcomes
+
+    def due_reminders(self) -> list[tuple[Batch, list[str]]]:
+        """Pending bulk changes that reached a reminder moment of their life (`[approvals] remind`), as requests
+        do: each moment claimed once in the database, so the approvers hear it once however many sweep."""
+        due = []
+        now = self.changes.clock()
+        for batch in self.store.open_batches():
+            if batch.expires_at <= now:
+                continue
+            passed = [m for m in self.changes.access.rules.reminders
+                      if batch.created_at < reminder_at(m, batch.created_at, batch.expires_at) <= now]
+            claimed = [m for m in passed if self.changes.store.claim_notice(batch.id, f"remind:{m}")]
+            if claimed:
+                due.append((batch, [f"remind:{m}" for m in claimed]))
+        return due
 
     def member_moved(self, outcome: Outcome) -> Batch | None:
         """A step the sweep took on a member (one left approved or applying): kept as its outcome; the batch it

@@ -3,8 +3,8 @@ estimated from the latest successful backup of each branch it backs up (docs/pla
 costs"). Numbers only: the handlers write them in words.
 
 The basis of an estimate is read when a change is asked (`DatabaseFacts`) and kept with the request, so the
-approvers and the apply-time judge see the estimate the requester saw; the database's policies (how many, of
-which target) are read again under the lease when it applies.
+approvers see the estimate the requester saw; when it applies, the database's policies (how many, of which
+target) are read again under the lease, and so is the basis wherever a `max_storage` guardrail covers it.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.domain.bulk import Selection
+from bot.domain.bulk_finding import Selection
 from bot.domain.bulk_grammar import BulkUpdateCommand
 from handlers.bulk_posting import report_batch
 

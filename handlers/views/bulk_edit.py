@@ -27,7 +27,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View as ModalView
 
 from bot.domain.batches import BatchOutcome, BatchOutcomeKind
-from bot.domain.bulk import Selection
+from bot.domain.bulk_finding import Selection
 from bot.domain.commands import DatabaseRef, is_slug
 from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.policy import BackupPolicy, PolicyUpdate

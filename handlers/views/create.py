@@ -18,8 +18,8 @@ from bot.domain.outcomes import OutcomeKind
 from bot.domain.policy import EDITABLE_FIELDS, PolicyUpdate, check_new
 from handlers import blocks
 from handlers.dependencies import Dependencies
-from handlers.posting import publish, say_privately
-from handlers.views.edit import EditMetadata, form_values, read_metadata, show, show_failure
+from handlers.posting import say_privately
+from handlers.views.edit import EditMetadata, form_values, read_metadata, show, show_asked, show_failure
 
 log = logging.getLogger(__name__)
 # What the form starts with: a daily development policy kept a week (the metadata carries it as a policy, with
@@ -111,17 +111,7 @@ def on_confirm(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[st
 def create(deps: Dependencies, client: WebClient, view_id: str, user: str, metadata: EditMetadata,
            values: PolicyUpdate) -> None:
     outcome = deps.changes.ask_create(user, metadata.channel, metadata.db, values, metadata.reason)
-    if outcome.request is not None and outcome.kind in (OutcomeKind.APPLIED, OutcomeKind.REQUESTED,
-                                                        OutcomeKind.QUEUED):
-        publish(deps, client, outcome.request, None)
-        done = {OutcomeKind.APPLIED: "Created: the result is posted in the channel.",
-                OutcomeKind.QUEUED: f"Posted in the channel, not created yet: {outcome.message}"}.get(
-            outcome.kind, "Your request is posted in the channel and waits for approval.")
-        show(client, view_id, blocks.message_view("Done", f":white_check_mark: {done}"))
-    elif outcome.kind is OutcomeKind.REFUSED:
-        show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
-    else:
-        show_failure(client, view_id, outcome.message)
+    show_asked(deps, client, view_id, outcome, "created")
 
 
 def register(app: App, deps: Dependencies) -> None:

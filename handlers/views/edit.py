@@ -12,7 +12,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.changes import ChangePlan, OutcomeKind
+from bot.domain.changes import ChangePlan, Outcome, OutcomeKind
 from bot.domain.commands import DatabaseRef, database_ref, is_slug
 from bot.domain.costs import Basis, DatabaseFacts
 from bot.domain.grammar import MAX_REASON_LENGTH
@@ -350,13 +350,20 @@ def apply(deps: Dependencies, client: WebClient, view_id: str, user: str, metada
         show(client, view_id, blocks.edit_form_view(db, current.model_dump(), fresh.dump(), notice=(
             ":warning: *This policy changed in PlanetScale after you opened the form*, so nothing was "
             f"sent. It now reads:\n{changes}\nThe form shows the current values; make your change again.")))
-    elif outcome.request is not None and outcome.kind in (OutcomeKind.APPLIED, OutcomeKind.REQUESTED,
-                                                          OutcomeKind.WAITING, OutcomeKind.QUEUED):
+    else:
+        show_asked(deps, client, view_id, outcome, "applied")
+
+
+def show_asked(deps: Dependencies, client: WebClient, view_id: str, outcome: Outcome, done: str) -> None:
+    """What a change asked through a form came to, in the form: its request posted in the channel (applied,
+    waiting or queued: `done` says the first), not allowed, or why nothing was sent."""
+    if outcome.request is not None and outcome.kind in (OutcomeKind.APPLIED, OutcomeKind.REQUESTED,
+                                                        OutcomeKind.WAITING, OutcomeKind.QUEUED):
         publish(deps, client, outcome.request, None)
-        done = {OutcomeKind.APPLIED: "Applied: the result is posted in the channel.",
-                OutcomeKind.QUEUED: f"Posted in the channel, not applied yet: {outcome.message}"}.get(
+        said = {OutcomeKind.APPLIED: f"{done.capitalize()}: the result is posted in the channel.",
+                OutcomeKind.QUEUED: f"Posted in the channel, not {done} yet: {outcome.message}"}.get(
             outcome.kind, "Your request is posted in the channel and waits for approval.")
-        show(client, view_id, blocks.message_view("Done", f":white_check_mark: {done}"))
+        show(client, view_id, blocks.message_view("Done", f":white_check_mark: {said}"))
     elif outcome.kind is OutcomeKind.REFUSED:
         show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
     else:

@@ -41,15 +41,27 @@ class Batches(AuditTrail):
     def _insert_events(self, conn: Connection, records: Sequence[AuditEvent]) -> list[dict[str, Any] | None]:
         return [self._insert_event(conn, record) for record in records]
 
-    def add_batch(self, batch: Batch, records: Sequence[AuditEvent] = ()) -> None:
+    def add_batch(self, batch: Batch, records: Sequence[AuditEvent] = ()) -> Batch:
+        import sqlalchemy as sa
+
         from bot.adapters.schema import change_batches
 
         with self.engine.begin() as conn:
+            if batch.retry_of is not None:
+                # Retries of one batch take turns on its row: a second one finds the first still pending.
+                conn.execute(sa.select(change_batches.c.id).where(change_batches.c.id == batch.retry_of)
+                             .with_for_update())
+                rows = conn.execute(sa.select(change_batches).where(
+                    change_batches.c.state == BatchState.PENDING.value)).mappings().all()
+                asked = [b for b in map(batch_of, rows) if b.retry_of == batch.retry_of]
+                if asked:
+                    return asked[0]
             conn.execute(change_batches.insert().values(plan=plan_of(batch),
                                                         **{c: getattr(batch, c) for c in COLUMNS}))
             logged = self._insert_events(conn, records)
         for values in logged:
             log_event(values)
+        return batch
 
     def get_batch(self, batch_id: str) -> Batch | None:
         import sqlalchemy as sa
@@ -79,9 +91,12 @@ class Batches(AuditTrail):
         from bot.adapters.schema import batch_approvals, change_batches
 
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # Approvals of one batch take turns, as those of one request do (Store.add_approval).
-                conn.execute(sa.select(change_batches.c.id).where(change_batches.c.id == batch_id).with_for_update())
+            # Approvals of one batch take turns, with its closes, as those of one request do (Store.add_approval):
+            # none lands after a cancel or a rejection.
+            row = conn.execute(sa.select(change_batches.c.state, change_batches.c.expires_at)
+                               .where(change_batches.c.id == batch_id).with_for_update()).first()
+            if row is None or row.state != BatchState.PENDING.value or row.expires_at <= self.clock():
+                return []
             try:
                 with conn.begin_nested():
                     conn.execute(batch_approvals.insert().values(batch_id=batch_id, approver=approver,

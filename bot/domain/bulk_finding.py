@@ -1,0 +1,109 @@
+"""What a bulk change names (bot/domain/bulk.py): a database name or glob of one organization and a policy name
+glob, narrowed to a target, or policies chosen by ID; found among the databases the person may see here, each
+database read once, and at most MAX_DATABASES_READ of them for one change."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+
+from bot.domain.access_rules import Action
+from bot.domain.audit import AuditEvent
+from bot.domain.batches import BatchOutcome, BatchOutcomeKind, Skipped, SkipReason
+from bot.domain.changes import ChangePath
+from bot.domain.commands import DatabaseRef
+from bot.domain.export import is_glob, matching_databases, organization_named
+from bot.domain.policy import BackupPolicy
+from bot.domain.ports import PlanetScaleError
+
+# A glob reads each database it matches (one request each, from the command's budget): more than this many is
+# refused with the count before any is read.
+MAX_DATABASES_READ = 50
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The policies a bulk change names: a database name or glob of one organization and a policy name glob
+    (or an ID), narrowed to a target; or, from a retry or a form, the policies chosen by ID."""
+
+    organization: str
+    databases: str = "*"
+    policies: str = "*"
+    where_target: str | None = None
+    chosen: tuple[tuple[str, str], ...] = ()  # (database, policy ID)
+
+    @property
+    def words(self) -> str:
+        if self.chosen:
+            return f"{len(self.chosen)} chosen polic{'y' if len(self.chosen) == 1 else 'ies'} of {self.organization}"
+        where = f" where target={self.where_target}" if self.where_target else ""
+        return f"{self.organization}/{self.databases} {self.policies}{where}"
+
+    def names(self, policy: BackupPolicy, database: str) -> bool:
+        if self.chosen:
+            return (database, policy.id) in self.chosen
+        matched = self.policies in (policy.id, policy.name) or fnmatch.fnmatchcase(policy.name, self.policies)
+        return matched and (self.where_target is None or policy.target == self.where_target)
+
+
+@dataclass
+class Found:
+    policies: list[tuple[str, BackupPolicy]]
+    skipped: list[Skipped]
+    hidden: int = 0
+    hidden_databases: int = 0
+    listed: dict[str, list[BackupPolicy]] = field(default_factory=dict)  # every policy of each database read
+
+
+class Finding:
+    changes: ChangePath
+
+    def _find(self, user: str, channel: str, selection: Selection) -> Found | BatchOutcome:
+        """The policies the selection names that the user may see here, each database read once."""
+        org = selection.organization
+        access = self.changes.access
+        if selection.chosen:
+            databases = [DatabaseRef(org, d) for d in dict.fromkeys(d for d, _ in selection.chosen)]
+        elif is_glob(selection.databases):
+            if not organization_named(access, user, org, channel):
+                return self._refuse(user, org, channel, f"You are not named in the access rules for any database "
+                                                        f"of {org} in this channel.")
+            databases = matching_databases(self.changes.planetscale.list_databases(org), org, selection.databases)
+        else:
+            databases = [DatabaseRef(org, selection.databases)]
+        found = Found([], [])
+        seen = [db for db in databases if access.may_see_database(user, org, db.database, channel).allowed]
+        found.hidden_databases = len(databases) - len(seen)
+        if is_glob(selection.databases) and not selection.chosen and len(seen) > MAX_DATABASES_READ:
+            why = (f"`{org}/{selection.databases}` names {len(seen)} databases you may see here, and one bulk change "
+                   f"reads at most {MAX_DATABASES_READ}. Nothing was read, asked or sent: narrow the database glob "
+                   f"(e.g. `{org}/billing-*`) and ask in parts.")
+            self._refuse(user, org, channel, why)
+            return BatchOutcome(BatchOutcomeKind.TOO_MANY, why, count=len(seen))
+        for db in seen:
+            visible = {t for t in ("production", "development")
+                       if access.decide(user, Action.READ, org, db.database, [t], channel).allowed}
+            try:
+                policies = self.changes.policies.list_policies(db)
+            except PlanetScaleError as exc:
+                found.skipped.append(Skipped(db.database, None, None, SkipReason.UNREADABLE, exc.user_message))
+                continue
+            found.listed[db.database] = policies
+            named = [p for p in policies if selection.names(p, db.database)]
+            found.skipped += [Skipped(db.database, policy_id, None, SkipReason.GONE, "it is no longer in PlanetScale")
+                              for d, policy_id in selection.chosen
+                              if d == db.database and all(p.id != policy_id for p in policies)]
+            found.hidden += sum(1 for p in named if p.target not in visible)
+            found.policies += [(db.database, p) for p in named if p.target in visible]
+        if not found.policies and not found.skipped:
+            if found.hidden_databases and found.hidden_databases == len(databases):
+                return self._refuse(user, org, channel, f"The access rules let you see none of the databases "
+                                                        f"{selection.words} names in this channel.")
+            return BatchOutcome(BatchOutcomeKind.NOTHING, f"No policy you may see matches {selection.words}: "
+                                                          "`/backup-policy list <org>/<database>` shows them.")
+        return found
+
+    def _refuse(self, user: str, organization: str, channel: str, reason: str) -> BatchOutcome:
+        self.changes.store.record(AuditEvent(action="refused", actor=user, organization=organization, database="",
+                                             detail=reason, channel=channel))
+        return BatchOutcome(BatchOutcomeKind.REFUSED, reason)
