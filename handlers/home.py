@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerB
 from bot.domain.access import Capability
 from bot.domain.access_rules import Action
 from bot.domain.change_requests import ChangeRequest
-from bot.domain.changes import after_values, group_progress
+from bot.domain.changes import OutcomeKind, after_values, group_progress
 from bot.domain.group_directory import DirectoryError
 from bot.domain.policy import BackupPolicy
 from handlers import blocks
@@ -36,13 +36,19 @@ CHANGES_SHOWN = 10
 RULES_SHOWN = 10
 
 
-def home_view(deps: Dependencies, user: str, notice: str | None = None) -> dict[str, Any]:
+# The steps whose answer on the Home is news, not a warning: as the response URL answers them.
+DONE = frozenset({OutcomeKind.APPLIED, OutcomeKind.COUNTED, OutcomeKind.REJECTED, OutcomeKind.CANCELLED})
+
+
+def home_view(deps: Dependencies, user: str, notice: str | None = None,
+              notice_kind: OutcomeKind | None = None) -> dict[str, Any]:
+    """`notice`, the answer to a step taken on the Home, shown above it: a warning unless `notice_kind` is done."""
     pending = deps.changes.pending_for(user, max(WAITING_SHOWN, OWN_SHOWN))
     waiting, own = pending.waiting[:WAITING_SHOWN], pending.own[:OWN_SHOWN]
     approvals = deps.store.approvers_by_request([r.id for r in waiting + own])
     result: list[Block] = []
     if notice:
-        result.append(blocks.section(notice if notice.startswith(("Applied", "Approved", "Rejected", "Cancelled"))
+        result.append(blocks.section(blocks.slack_text(notice) if notice_kind in DONE
                                      else blocks.error_text(notice)))
     result.append(blocks.header("Waiting for your approval"))
     result += _requests(deps, waiting, user, approvals) or [blocks.context("Nothing waits for you.")]
@@ -134,9 +140,10 @@ def _capabilities(deps: Dependencies, user: str) -> list[str]:
     return found[:RULES_SHOWN]
 
 
-def publish_home(deps: Dependencies, client: WebClient, user: str, notice: str | None = None) -> None:
+def publish_home(deps: Dependencies, client: WebClient, user: str, notice: str | None = None,
+                 notice_kind: OutcomeKind | None = None) -> None:
     try:
-        client.views_publish(user_id=user, view=home_view(deps, user, notice))
+        client.views_publish(user_id=user, view=home_view(deps, user, notice, notice_kind))
     except SlackApiError as exc:
         log.error("could not publish the App Home of %s: %s", user, exc.response.get("error"))
 

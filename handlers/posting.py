@@ -11,7 +11,6 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.access import mention, mentions
 from bot.domain.change_requests import CLOSED_STATES, ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from bot.domain.outcomes import describe_state
@@ -22,7 +21,9 @@ log = logging.getLogger(__name__)
 
 
 def say_privately(respond: Respond, text: str, result_blocks: list[dict[str, Any]] | None = None) -> None:
-    answer = respond(text=text, blocks=result_blocks, response_type="ephemeral", replace_original=False)
+    """An answer to the caller alone, which may carry the domain's words: whoever they name is mentioned."""
+    answer = respond(text=blocks.slack_text(text), blocks=result_blocks, response_type="ephemeral",
+                     replace_original=False)
     if answer.status_code != 200:
         log.error("could not answer through the response URL: HTTP %s", answer.status_code)
 
@@ -43,7 +44,7 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
         home.refresh_homes(deps, client, outcome.request)
         needed = outcome.request.approvals_needed
         say_privately(respond, f"Your change needs {blocks.plural(needed, 'approval')} from "
-                               f"{mentions(outcome.request.approvers)}: "
+                               f"{blocks.mentions(outcome.request.approvers)}: "
                                "the request is in the channel, and nothing is sent to PlanetScale until then.")
     elif outcome.kind is OutcomeKind.APPLIED and outcome.request is not None:
         publish(deps, client, outcome.request, respond)
@@ -76,7 +77,7 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
         # A click on the App Home has no response URL: the answer is shown at the top of the Home itself. Built
         # now, it shows every step so far: a publish still due for this person would only wipe the answer.
         deps.homes_due.discard(actor)
-        home.publish_home(deps, client, actor, notice=outcome.message)
+        home.publish_home(deps, client, actor, notice=outcome.message, notice_kind=outcome.kind)
     quiet = (OutcomeKind.APPLIED, OutcomeKind.REJECTED, OutcomeKind.CANCELLED)
     if respond is not None and has_response_url(respond) and outcome.kind not in quiet:
         say_privately(respond, outcome.message if outcome.kind is OutcomeKind.COUNTED
@@ -170,15 +171,15 @@ def reminder_text(deps: Dependencies, request: ChangeRequest) -> str:
     missing = max(0, request.approvals_needed - counted)
     expires = blocks.when(datetime.fromtimestamp(request.expires_at, UTC).isoformat())
     if not missing:  # every approval is in, and judging them could not tell yet: the sweep judges it again
-        return (f":bell: Reminder for {mentions(request.approvers)}: this request has the approvals it needs but "
-                f"could not be checked yet; the bot judges it again shortly. It expires {expires}.")
-    return (f":bell: Reminder for {mentions(request.approvers)}: this request still needs {missing} more "
+        return (f":bell: Reminder for {blocks.mentions(request.approvers)}: this request has the approvals it needs "
+                f"but could not be checked yet; the bot judges it again shortly. It expires {expires}.")
+    return (f":bell: Reminder for {blocks.mentions(request.approvers)}: this request still needs {missing} more "
             f"approval{'s' if missing != 1 else ''}{f' ({owed})' if (owed := owed_by_group(groups)) else ''}, and "
             f"expires {expires}.")
 
 
 def owed_by_group(groups: blocks.GroupProgress | None) -> str:
-    owed = [f"{n - len(c)} from {mention(g)}" for g, n, c in groups or [] if len(c) < n]
+    owed = [f"{n - len(c)} from {blocks.mention(g)}" for g, n, c in groups or [] if len(c) < n]
     return ", ".join(owed)
 
 
@@ -191,7 +192,7 @@ def step_line(outcome: Outcome, request: ChangeRequest, actor: str) -> tuple[str
         return "applied", f":white_check_mark: Applied to PlanetScale{by}."
     if request.state is RequestState.FAILED:
         what = "Conflict, not applied" if outcome.kind is OutcomeKind.CONFLICT else "Not applied"
-        return "failed", f":warning: {what}: {detail or outcome.message}"
+        return "failed", f":warning: {what}: {detail or blocks.slack_text(outcome.message)}"
     if request.state is RequestState.REJECTED:
         return "rejected", f":x: Rejected by {who}; nothing was sent to PlanetScale."
     if request.state is RequestState.CANCELLED:

@@ -10,6 +10,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
+from bot.domain import naming
 from bot.domain.access import AccessControl
 from bot.domain.access_rules import GROUP_ID, AccessRules
 from bot.domain.audit import AuditEvent, iso_of, moment_of
@@ -182,7 +183,7 @@ class Applying(Lifecycle):
                              database=db.database, policy_id=current.id, policy_name=current.name,
                              before=current.model_dump(), sent=update.to_api(), reason=request.reason,
                              channel=request.channel, request_id=request.id,
-                             detail=None if by == request.requester else f"approved by <@{by}>",
+                             detail=None if by == request.requester else f"approved by {naming.person(by)}",
                              at=iso_of(self.clock()))
         # On the record before it leaves: a crash after the PATCH is still told. And the PATCH has a full lease
         # to run in: judging may have taken a while (pages of policies, role look-ups).

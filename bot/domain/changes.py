@@ -38,6 +38,8 @@ from bot.domain.lifecycle import (
     LEASE_POLL_SECONDS,
     PolicyTurns,
 )
+from bot.domain.naming import channel as named_channel
+from bot.domain.naming import person
 from bot.domain.outcomes import (
     ENDED_AS,
     REQUEST_MOVED,
@@ -184,7 +186,7 @@ class ChangePath(Creating):
         # The targets as recorded, the policy's target after the change first.
         return self._revert(db, original.policy_id, {f: original.before[f] for f in [*original.changes, *moved]},
                             list(reversed(original.targets)), user, channel,
-                            f"revert of the change requested by <@{original.requester}>", revert_of=original.id)
+                            f"revert of the change requested by {person(original.requester)}", revert_of=original.id)
 
     def _open_revert(self, db: DatabaseRef, policy_id: str, reason: str, revert_of: str) -> Outcome | None:
         """A revert already asked and still open: a second click gets it rather than a second request."""
@@ -197,9 +199,9 @@ class ChangePath(Creating):
 
     @staticmethod
     def _asked_already(request: ChangeRequest) -> Outcome:
-        return Outcome(OutcomeKind.CLOSED, f"This revert is already asked by <@{request.requester}> and is "
+        return Outcome(OutcomeKind.CLOSED, f"This revert is already asked by {person(request.requester)} and is "
                                            f"{describe_state(request)}: see its request `{request.id[:8]}` in "
-                                           f"<#{request.channel}>. Nothing more was done.", request)
+                                           f"{named_channel(request.channel)}. Nothing more was done.", request)
 
     def revert_outside_change(self, db: DatabaseRef, policy_id: str, earlier: Mapping[str, Any],
                               later: Mapping[str, Any], user: str, channel: str, seen_at: str,
@@ -383,7 +385,7 @@ class ChangePath(Creating):
             return found
         if user != found.requester:
             self._record_request("refused", found, user, detail="only the requester may cancel")
-            return Outcome(OutcomeKind.REFUSED, f"Only the requester, <@{found.requester}>, can cancel this "
+            return Outcome(OutcomeKind.REFUSED, f"Only the requester, {person(found.requester)}, can cancel this "
                                                 "request.", found)
         return self._close(found, RequestState.CANCELLED, user)
 

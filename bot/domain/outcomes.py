@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bot.domain import naming
 from bot.domain.approval_groups import assign
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
@@ -178,7 +179,7 @@ def after_values(request: ChangeRequest) -> dict[str, Any]:
 
 
 def describe_state(request: ChangeRequest) -> str:
-    by = f" by <@{request.decided_by}>" if request.decided_by and request.state in (
+    by = f" by {naming.person(request.decided_by)}" if request.decided_by and request.state in (
         RequestState.REJECTED, RequestState.CANCELLED) else ""
     return {RequestState.PENDING: "waiting for approval",
             RequestState.APPROVED: "approved and about to be applied",
@@ -197,7 +198,7 @@ def waiting_detail(judged: Verdict) -> str:
     if judged.owed:
         parts.append(f"still missing: {owed_text(judged.owed)}")
     if judged.not_counted:
-        parts.append("no longer counted: " + ", ".join(f"<@{a}>" for a in judged.not_counted)
+        parts.append("no longer counted: " + ", ".join(naming.person(a) for a in judged.not_counted)
                      + " (the rules no longer let them approve)")
     return "; ".join(parts)
 
