@@ -2,8 +2,8 @@
 own open requests (Cancel), the latest changes to policies they may see, and what the rules let them change.
 
 Published when they open it (`app_home_opened`) and again for everyone a request concerns (its requester and
-the approvers who could act) whenever it is made, decided or expires, from whichever instance saw the step:
-each publish is built from the shared database, so the last one shows the truth.
+the approvers who could act) who opened it lately, whenever it is made, decided or expires, from whichever
+instance saw the step: each publish is built from the shared database, so the last one shows the truth.
 """
 
 from __future__ import annotations
@@ -161,8 +161,11 @@ def concerned(deps: Dependencies, request: ChangeRequest) -> list[str]:
 
 
 def refresh_homes(deps: Dependencies, client: WebClient, request: ChangeRequest, but: str | None = None) -> None:
-    """The Homes of everyone `request` concerns (`but` one), published again soon, once each."""
-    publish_later(deps, client, [user for user in concerned(deps, request) if user != but])
+    """The Homes of everyone `request` concerns (`but` one) who opened theirs lately, published again soon, once
+    each."""
+    if not deps.home_viewers.recent_any():
+        return
+    publish_later(deps, client, deps.home_viewers.recent(user for user in concerned(deps, request) if user != but))
 
 
 def publish_later(deps: Dependencies, client: WebClient, users: Iterable[str]) -> None:
@@ -189,6 +192,7 @@ def on_home_opened(deps: Dependencies, event: dict[str, Any], client: WebClient)
     if event.get("tab", "home") != "home":
         return
     user = str(event.get("user") or "")
+    deps.home_viewers.opened(user)
     deps.background.run_answered(partial(_answer_on_home, deps, client, user), publish_home, deps, client, user)
 
 

@@ -81,8 +81,9 @@ class Applying(Lifecycle):
 
     # --- applying -------------------------------------------------------------------------------------
 
-    def _apply(self, request: ChangeRequest, by: str) -> Outcome:
-        """approved → applying → applied, failed or back to pending, under the policy's lease."""
+    def _apply(self, request: ChangeRequest, by: str, approvals: Sequence[str] | None = None) -> Outcome:
+        """approved → applying → applied, failed or back to pending, under the policy's lease. `approvals`: the
+        request's, when just read (they are only ever added, so none is missed)."""
         with self.turns.turn(request.policy_key, CLAIM_WAIT_SECONDS) as my_turn:
             claim = self._claim_or_queue(request) if my_turn else None
             if claim is None:
@@ -93,7 +94,7 @@ class Applying(Lifecycle):
                                                        "sweep, which judges it again then.", latest)
                 return self._already(request)
             try:
-                return self._apply_claimed(claim, by)
+                return self._apply_claimed(claim, by, approvals)
             finally:
                 self.store.release(claim)  # unless the request's last step gave the lease back already
 
@@ -114,7 +115,7 @@ class Applying(Lifecycle):
         return any(r.id != request.id and r.lease_until < now for r in self.store.policy_requests(
             request.organization, request.database, request.policy_id, [S.APPLYING]))
 
-    def _apply_claimed(self, claim: Claim, by: str) -> Outcome:
+    def _apply_claimed(self, claim: Claim, by: str, approvals: Sequence[str] | None = None) -> Outcome:
         """Judge the claimed request on the policy as read now, under its lease, and act on that verdict."""
         request = claim.request
         db = DatabaseRef(request.organization, request.database)
@@ -138,7 +139,8 @@ class Applying(Lifecycle):
             return self._fail(request, by, why, claim=claim)
         recorded = DatabaseFacts.of(request.facts) or DatabaseFacts()
         facts = recorded.with_policies([(p.id, p.name, p.target) for p in listed])
-        verdict = self._judge(Stage.APPLYING, current, Asked.of(request), self.store.approvers_of(request.id), facts)
+        approved_by = self.store.approvers_of(request.id) if approvals is None else approvals
+        verdict = self._judge(Stage.APPLYING, current, Asked.of(request), approved_by, facts)
         if verdict.kind is VerdictKind.REFUSE:
             assert verdict.refusal is not None
             why = verdict.reason if verdict.refusal in (Refusal.MOVED, Refusal.INVALID) else \

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -335,15 +336,19 @@ class ChangePath(Creating):
         verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),
                               approved_by, DatabaseFacts.of(request.facts))
         if verdict.kind is VerdictKind.CANNOT_TELL:
-            return Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is recorded; "
-                                                "the bot judges it again shortly, or click Approve again in a "
-                                                "moment to apply the change.", request)
-        if verdict.kind is VerdictKind.WAIT:
-            return self._still_waiting(request, verdict, "You have already approved this request; each approver "
-                                                         "counts once." if added is None else None)
-        return self._approved(request, verdict, user)
+            outcome = Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is "
+                                                   "recorded; the bot judges it again shortly, or click Approve "
+                                                   "again in a moment to apply the change.", request)
+        elif verdict.kind is VerdictKind.WAIT:
+            outcome = self._still_waiting(request, verdict, "You have already approved this request; each "
+                                                            "approver counts once." if added is None else None)
+        else:
+            outcome = self._approved(request, verdict, user, approved_by)
+        # Approvals are only ever added: those just read are the request's, whatever the step did after.
+        return replace(outcome, approved_by=tuple(approved_by)) if outcome.request is not None else outcome
 
-    def _approved(self, request: ChangeRequest, verdict: Verdict, by: str) -> Outcome:
+    def _approved(self, request: ChangeRequest, verdict: Verdict, by: str,
+                  approved_by: Sequence[str] | None = None) -> Outcome:
         """pending → approved and applied on an `apply` verdict, closed on a refusal."""
         if verdict.kind is VerdictKind.REFUSE:
             return self._close_pending(request, verdict.reason)
@@ -351,7 +356,7 @@ class ChangePath(Creating):
                               approvals_needed=verdict.needed, detail=None)
         if approved is None:
             return self._already(request)
-        return self._apply(approved, by=by)
+        return self._apply(approved, by=by, approvals=approved_by)
 
     def judge_again(self) -> list[Outcome]:
         """Pending requests with as many approvals as they need, left pending because judging them could not tell
@@ -472,10 +477,11 @@ class ChangePath(Creating):
 
     # --- reading ----------------------------------------------------------------------------------------
 
-    def counted_approvers(self, request: ChangeRequest) -> list[str]:
+    def counted_approvers(self, request: ChangeRequest, approved_by: Sequence[str] | None = None) -> list[str]:
         """The approvals of a pending request that still count under the rules as they are (all of them while
-        who may approve cannot be checked, and for a request no longer pending: as they were counted)."""
-        approved_by = self.store.approvers_of(request.id)
+        who may approve cannot be checked, and for a request no longer pending: as they were counted).
+        `approved_by`: its approvals, when the caller has them already."""
+        approved_by = self.store.approvers_of(request.id) if approved_by is None else list(approved_by)
         if request.state is not RequestState.PENDING or not approved_by:
             return approved_by
         rules = self.access.rules

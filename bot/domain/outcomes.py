@@ -111,6 +111,8 @@ class Outcome:
     guardrails: tuple[str, ...] = ()  # for PREVIEWED: each guardrail bound the change meets or breaks, in words
     notices: tuple[str, ...] = ()  # for REMINDED: the notices claimed for it, to give back if it cannot be sent
     facts: DatabaseFacts | None = None  # for READY: what a form's preview estimates the policy's storage from
+    # Who has approved the request, when the step read it (an approval): shown without reading it again.
+    approved_by: tuple[str, ...] | None = None
 
     @property
     def request_moved(self) -> bool:
