@@ -33,6 +33,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python tools/private_names.py bot handlers
 	$(BIN)/python tools/import_cycles.py bot handlers
+	$(BIN)/python tools/slack_markup.py bot/domain bot/adapters/store
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

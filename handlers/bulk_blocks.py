@@ -10,12 +10,11 @@ from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmObject
 
-from bot.domain.access import mentions
 from bot.domain.batches import Batch, BatchState, Member, Planned, Skipped, SkipReason
 from bot.domain.change_requests import RequestState
 from bot.domain.outcomes import OutcomeKind
 from bot.domain.policy import BackupPolicy, describe_changes
-from handlers.blocks import context, escape, fit, packed, plural, section, to_dicts, when, with_mentions
+from handlers.blocks import context, escape, fit, mentions, packed, plural, section, to_dicts, when, with_mentions
 
 BULK_APPROVE, BULK_REJECT, BULK_CANCEL, BULK_RETRY = "bulk_approve", "bulk_reject", "bulk_cancel", "bulk_retry"
 IN_MESSAGE = 12  # policies listed in the message itself; all of them are in its thread

@@ -12,7 +12,6 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.access import mentions
 from bot.domain.batches import Batch, BatchOutcome, BatchOutcomeKind, BatchState
 from bot.domain.outcomes import Outcome
 from handlers import blocks, bulk_blocks, home
@@ -42,8 +41,8 @@ def report_batch(deps: Dependencies, client: WebClient, outcome: BatchOutcome, r
         publish(deps, client, batch, respond)
         if outcome.kind is BatchOutcomeKind.REQUESTED:
             say_privately(respond, f"Your bulk change needs {blocks.plural(batch.approvals_needed, 'approval')} "
-                                   f"from {mentions(batch.approvers)}: the request is in the channel, and nothing "
-                                   "is sent to PlanetScale until then.")
+                                   f"from {blocks.mentions(batch.approvers)}: the request is in the channel, and "
+                                   "nothing is sent to PlanetScale until then.")
         else:
             finish(deps, client, batch)
     elif outcome.kind is BatchOutcomeKind.NOTHING and batch is not None:

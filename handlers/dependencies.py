@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import ParamSpec, Protocol
@@ -62,6 +63,38 @@ class HomesDue:
             return user
 
 
+HOME_RECENT_SECONDS = 30 * 60
+
+
+class HomeViewers:
+    """Who opened their App Home lately (`app_home_opened`), on this instance: only their Homes are published
+    again when a request moves. Anyone else sees the truth when they next open it, which publishes it afresh."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, window: float = HOME_RECENT_SECONDS) -> None:
+        self._opened: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self.clock = clock
+        self.window = window
+
+    def opened(self, user: str) -> None:
+        with self._lock:
+            now = self.clock()
+            self._opened[user] = now
+            if len(self._opened) > 1000:  # forget those gone quiet, so that the map holds only the recent
+                self._opened = {u: t for u, t in self._opened.items() if now - t < self.window}
+
+    def recent_any(self) -> bool:
+        """Whether anyone opened their Home lately: else nobody's needs publishing, nor their names looking up."""
+        with self._lock:
+            now = self.clock()
+            return any(now - t < self.window for t in self._opened.values())
+
+    def recent(self, users: Iterable[str]) -> list[str]:
+        with self._lock:
+            now = self.clock()
+            return [u for u in users if u in self._opened and now - self._opened[u] < self.window]
+
+
 @dataclass
 class Dependencies:
     policies: PolicyService
@@ -77,6 +110,7 @@ class Dependencies:
     # Slack's Web API and response URLs, over one pool of kept-alive connections.
     slack: SlackClient | None = None
     homes_due: HomesDue = field(default_factory=HomesDue)
+    home_viewers: HomeViewers = field(default_factory=HomeViewers)
     # Bulk changes: a door onto the same change path.
     bulk: BulkPath = field(init=False)
 

@@ -2,8 +2,8 @@
 own open requests (Cancel), the latest changes to policies they may see, and what the rules let them change.
 
 Published when they open it (`app_home_opened`) and again for everyone a request concerns (its requester and
-the approvers who could act) whenever it is made, decided or expires, from whichever instance saw the step:
-each publish is built from the shared database, so the last one shows the truth.
+the approvers who could act) who opened it lately, whenever it is made, decided or expires, from whichever
+instance saw the step: each publish is built from the shared database, so the last one shows the truth.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from bot.domain.access import Capability
 from bot.domain.access_rules import Action
 from bot.domain.batches import Batch
 from bot.domain.change_requests import ChangeRequest
-from bot.domain.changes import after_values, group_progress
+from bot.domain.changes import OutcomeKind, after_values, group_progress
 from bot.domain.group_directory import DirectoryError
 from bot.domain.policy import BackupPolicy
 from handlers import blocks, bulk_blocks
@@ -38,13 +38,19 @@ RULES_SHOWN = 10
 BATCHES_SHOWN = 5  # two blocks each
 
 
-def home_view(deps: Dependencies, user: str, notice: str | None = None) -> dict[str, Any]:
+# The steps whose answer on the Home is news, not a warning: as the response URL answers them.
+DONE = frozenset({OutcomeKind.APPLIED, OutcomeKind.COUNTED, OutcomeKind.REJECTED, OutcomeKind.CANCELLED})
+
+
+def home_view(deps: Dependencies, user: str, notice: str | None = None,
+              notice_kind: OutcomeKind | None = None) -> dict[str, Any]:
+    """`notice`, the answer to a step taken on the Home, shown above it: a warning unless `notice_kind` is done."""
     pending = deps.changes.pending_for(user, max(WAITING_SHOWN, OWN_SHOWN))
     waiting, own = pending.waiting[:WAITING_SHOWN], pending.own[:OWN_SHOWN]
     approvals = deps.store.approvers_by_request([r.id for r in waiting + own])
     result: list[Block] = []
     if notice:
-        result.append(blocks.section(notice if notice.startswith(("Applied", "Approved", "Rejected", "Cancelled"))
+        result.append(blocks.section(blocks.slack_text(notice) if notice_kind in DONE
                                      else blocks.error_text(notice)))
     result.append(blocks.header("Waiting for your approval"))
     result += _requests(deps, waiting, user, approvals) or [blocks.context("Nothing waits for you.")]
@@ -140,9 +146,10 @@ def _capabilities(deps: Dependencies, user: str) -> list[str]:
     return found[:RULES_SHOWN]
 
 
-def publish_home(deps: Dependencies, client: WebClient, user: str, notice: str | None = None) -> None:
+def publish_home(deps: Dependencies, client: WebClient, user: str, notice: str | None = None,
+                 notice_kind: OutcomeKind | None = None) -> None:
     try:
-        client.views_publish(user_id=user, view=home_view(deps, user, notice))
+        client.views_publish(user_id=user, view=home_view(deps, user, notice, notice_kind))
     except SlackApiError as exc:
         log.error("could not publish the App Home of %s: %s", user, exc.response.get("error"))
 
@@ -162,8 +169,11 @@ def concerned(deps: Dependencies, request: ChangeRequest | Batch) -> list[str]:
 
 def refresh_homes(deps: Dependencies, client: WebClient, request: ChangeRequest | Batch,
                   but: str | None = None) -> None:
-    """The Homes of everyone `request` concerns (`but` one), published again soon, once each."""
-    publish_later(deps, client, [user for user in concerned(deps, request) if user != but])
+    """The Homes of everyone `request` concerns (`but` one) who opened theirs lately, published again soon, once
+    each."""
+    if not deps.home_viewers.recent_any():
+        return
+    publish_later(deps, client, deps.home_viewers.recent(user for user in concerned(deps, request) if user != but))
 
 
 def publish_later(deps: Dependencies, client: WebClient, users: Iterable[str]) -> None:
@@ -190,6 +200,7 @@ def on_home_opened(deps: Dependencies, event: dict[str, Any], client: WebClient)
     if event.get("tab", "home") != "home":
         return
     user = str(event.get("user") or "")
+    deps.home_viewers.opened(user)
     deps.background.run_answered(partial(_answer_on_home, deps, client, user), publish_home, deps, client, user)
 
 

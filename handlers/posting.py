@@ -11,7 +11,6 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.access import mention, mentions
 from bot.domain.change_requests import CLOSED_STATES, ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from bot.domain.outcomes import describe_state
@@ -22,13 +21,17 @@ log = logging.getLogger(__name__)
 
 
 def say_privately(respond: Respond, text: str, result_blocks: list[dict[str, Any]] | None = None) -> None:
-    answer = respond(text=text, blocks=result_blocks, response_type="ephemeral", replace_original=False)
+    """An answer to the caller alone, which may carry the domain's words: whoever they name is mentioned."""
+    answer = respond(text=blocks.slack_text(text), blocks=result_blocks, response_type="ephemeral",
+                     replace_original=False)
     if answer.status_code != 200:
         log.error("could not answer through the response URL: HTTP %s", answer.status_code)
 
 
-def request_message(deps: Dependencies, request: ChangeRequest) -> tuple[str, list[dict[str, Any]]]:
-    approved_by = deps.changes.counted_approvers(request)
+def request_message(deps: Dependencies, request: ChangeRequest,
+                    approvals: Sequence[str] | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """`approvals`: the request's, when the step that moved it read them."""
+    approved_by = deps.changes.counted_approvers(request, approvals)
     return blocks.request_headline(request), blocks.request_blocks(request, approved_by,
                                                                home.progress_by_group(deps, request, approved_by))
 
@@ -43,7 +46,7 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
         home.refresh_homes(deps, client, outcome.request)
         needed = outcome.request.approvals_needed
         say_privately(respond, f"Your change needs {blocks.plural(needed, 'approval')} from "
-                               f"{mentions(outcome.request.approvers)}: "
+                               f"{blocks.mentions(outcome.request.approvers)}: "
                                "the request is in the channel, and nothing is sent to PlanetScale until then.")
     elif outcome.kind is OutcomeKind.APPLIED and outcome.request is not None:
         publish(deps, client, outcome.request, respond)
@@ -63,12 +66,16 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
     """A step on an existing request (a click, the sweep): its message shows the truth, its thread says who did
     what, the requester hears how it ended, and the actor hears why. `clicked_on` is the (channel, ts) of the
     message a click came from."""
-    if clicked_on is not None and outcome.request is not None and outcome.request.message_ts is None:
-        deps.store.adopt_message(outcome.request.id, *clicked_on)
-    if outcome.request_moved and outcome.request is not None:
-        refresh(deps, client, outcome.request, respond)
+    latest = None
     if outcome.request is not None:
-        tell_steps(deps, client, outcome, actor)
+        if clicked_on is not None and outcome.request.message_ts is None:
+            deps.store.adopt_message(outcome.request.id, *clicked_on)
+        # Read once, after the step: as it stands, with anything another instance or the sweep did since.
+        latest = deps.store.get_request(outcome.request.id) or outcome.request
+    if outcome.request_moved and outcome.request is not None:
+        refresh(deps, client, outcome.request, respond, latest, outcome.approved_by)
+    if outcome.request is not None:
+        tell_steps(deps, client, outcome, actor, latest)
     clicked_on_home = not has_response_url(respond) and actor != SYSTEM
     if outcome.request is not None and outcome.kind is not OutcomeKind.REMINDED:
         home.refresh_homes(deps, client, outcome.request, but=actor if clicked_on_home else None)
@@ -76,15 +83,13 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
         # A click on the App Home has no response URL: the answer is shown at the top of the Home itself. Built
         # now, it shows every step so far: a publish still due for this person would only wipe the answer.
         deps.homes_due.discard(actor)
-        home.publish_home(deps, client, actor, notice=outcome.message)
+        home.publish_home(deps, client, actor, notice=outcome.message, notice_kind=outcome.kind)
     quiet = (OutcomeKind.APPLIED, OutcomeKind.REJECTED, OutcomeKind.CANCELLED)
     if respond is not None and has_response_url(respond) and outcome.kind not in quiet:
         say_privately(respond, outcome.message if outcome.kind is OutcomeKind.COUNTED
                       else blocks.error_text(outcome.message))
-    if outcome.request is not None:
-        latest = deps.store.get_request(outcome.request.id)
-        if latest is not None and latest.state in CLOSED_STATES and not latest.told:
-            deps.store.mark_told(latest.id, owed(deps, latest))
+    if latest is not None and latest.state in CLOSED_STATES and not latest.told:
+        deps.store.mark_told(latest.id, owed(deps, latest))
 
 
 def owed(deps: Dependencies, request: ChangeRequest) -> list[str]:
@@ -136,19 +141,20 @@ def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome],
     return lambda outcome: report_step(deps, client, outcome, None)
 
 
-def tell_steps(deps: Dependencies, client: WebClient, outcome: Outcome, actor: str) -> None:
+def tell_steps(deps: Dependencies, client: WebClient, outcome: Outcome, actor: str,
+               latest: ChangeRequest | None = None) -> None:
     """Each step once in the request's thread (whichever instance, click or retry reports it), and its end once
-    to the requester directly."""
+    to the requester directly. `latest`: the request as just read, after the step."""
     if outcome.request is None:
         return
-    latest = deps.store.get_request(outcome.request.id) or outcome.request
+    latest = latest or deps.store.get_request(outcome.request.id) or outcome.request
     if outcome.kind is OutcomeKind.REMINDED:
         # Claimed once by the sweep that found it due (ChangePath.due_reminders).
         to_thread(deps, client, latest, None, reminder_text(deps, latest), claimed=outcome.notices)
         return
-    approvals = deps.store.approvers_of(latest.id)
+    approvals = deps.store.approvers_of(latest.id) if outcome.approved_by is None else list(outcome.approved_by)
     if actor in approvals:
-        counting = deps.changes.counted_approvers(latest)
+        counting = deps.changes.counted_approvers(latest, approvals)
         count = f"{counting.index(actor) + 1} of {latest.approvals_needed}" \
             if latest.approvals_needed and actor in counting else ""
         groups = home.progress_by_group(deps, latest, approvals) if latest.state is RequestState.PENDING else None
@@ -170,15 +176,15 @@ def reminder_text(deps: Dependencies, request: ChangeRequest) -> str:
     missing = max(0, request.approvals_needed - counted)
     expires = blocks.when(datetime.fromtimestamp(request.expires_at, UTC).isoformat())
     if not missing:  # every approval is in, and judging them could not tell yet: the sweep judges it again
-        return (f":bell: Reminder for {mentions(request.approvers)}: this request has the approvals it needs but "
-                f"could not be checked yet; the bot judges it again shortly. It expires {expires}.")
-    return (f":bell: Reminder for {mentions(request.approvers)}: this request still needs {missing} more "
+        return (f":bell: Reminder for {blocks.mentions(request.approvers)}: this request has the approvals it needs "
+                f"but could not be checked yet; the bot judges it again shortly. It expires {expires}.")
+    return (f":bell: Reminder for {blocks.mentions(request.approvers)}: this request still needs {missing} more "
             f"approval{'s' if missing != 1 else ''}{f' ({owed})' if (owed := owed_by_group(groups)) else ''}, and "
             f"expires {expires}.")
 
 
 def owed_by_group(groups: blocks.GroupProgress | None) -> str:
-    owed = [f"{n - len(c)} from {mention(g)}" for g, n, c in groups or [] if len(c) < n]
+    owed = [f"{n - len(c)} from {blocks.mention(g)}" for g, n, c in groups or [] if len(c) < n]
     return ", ".join(owed)
 
 
@@ -191,7 +197,7 @@ def step_line(outcome: Outcome, request: ChangeRequest, actor: str) -> tuple[str
         return "applied", f":white_check_mark: Applied to PlanetScale{by}."
     if request.state is RequestState.FAILED:
         what = "Conflict, not applied" if outcome.kind is OutcomeKind.CONFLICT else "Not applied"
-        return "failed", f":warning: {what}: {detail or outcome.message}"
+        return "failed", f":warning: {what}: {detail or blocks.slack_text(outcome.message)}"
     if request.state is RequestState.REJECTED:
         return "rejected", f":x: Rejected by {who}; nothing was sent to PlanetScale."
     if request.state is RequestState.CANCELLED:
@@ -291,10 +297,12 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
         to_audit_channel(deps, client, request)
 
 
-def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respond: Respond | None = None) -> None:
-    """Show the request's current state on its message."""
-    latest = deps.store.get_request(request.id) or request
-    text, request_blocks = request_message(deps, latest)
+def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respond: Respond | None = None,
+            latest: ChangeRequest | None = None, approvals: Sequence[str] | None = None) -> None:
+    """Show the request's current state on its message. `latest` and `approvals`: the request as just read, and
+    its approvals, when the caller has them."""
+    latest = latest or deps.store.get_request(request.id) or request
+    text, request_blocks = request_message(deps, latest, approvals)
     if latest.message_ts and latest.message_channel:
         try:
             client.chat_update(channel=latest.message_channel, ts=latest.message_ts, text=text, blocks=request_blocks)

@@ -269,3 +269,22 @@ def test_audit_export_reads_the_trail_in_batches_whatever_its_length(tmp_path: P
     store.close()
     assert count == 20000
     assert peak < 5_000_000, f"{peak} bytes held while reading the trail"
+
+
+def test_the_export_names_people_plainly_in_new_entries_and_old_ones(bot: Bot, tmp_path: Path) -> None:
+    # A change applied at once by Alice, then entries as older versions wrote them, with Slack's mentions.
+    bot.command("update acme/app-db bp03devday retention=5d")
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    store = Store(url)
+    store.record(AuditEvent(action="applied", actor="U0ALICE001", organization="acme", database="app-db",
+                            detail="approved by <@U0CAROL001>", reason="revert of the change requested by "
+                            "<@U0BOB00001>"))
+    store.record(AuditEvent(action="refused", actor="U0DAVE0001", organization="acme", database="app-db",
+                            detail="only its approvers (<!subteam^S0DBALEAD1|@dba-leads>) in <#C0DBAOPS01>"))
+    store.close()
+    jsonl = run(["audit", "export"], tmp_path, BACKUP_BOT_DATABASE_URL=url).stdout
+    rows = [json.loads(line) for line in jsonl.splitlines()]
+    assert "<" not in jsonl
+    assert rows[-2]["detail"] == "approved by @U0CAROL001"
+    assert rows[-2]["reason"] == "revert of the change requested by @U0BOB00001"
+    assert rows[-1]["detail"] == "only its approvers (@S0DBALEAD1) in #C0DBAOPS01"

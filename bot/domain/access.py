@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from bot.domain.access_file import RulesSource
-from bot.domain.access_rules import GROUP_ID, AccessRules, Action, Rule
+from bot.domain.access_rules import AccessRules, Action, Rule
 from bot.domain.group_directory import DirectoryError, GroupDirectory
+from bot.domain.naming import channels as channel_names
+from bot.domain.naming import principals
 
 
 @dataclass(frozen=True)
@@ -36,18 +38,6 @@ def describe_approvals(count: int, by_group: Iterable[tuple[str, int]] = ()) -> 
     first = parts[0].split(" ", 1)
     parts[0] = f"{first[0]} approval{'s' if first[0] != '1' else ''} {first[1]}"
     return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
-
-
-def mention(principal: str) -> str:
-    if principal.startswith("@"):
-        return principal
-    if GROUP_ID.fullmatch(principal):
-        return f"<!subteam^{principal}>"
-    return f"<@{principal}>"
-
-
-def mentions(principals: Iterable[str]) -> str:
-    return ", ".join(mention(p) for p in principals) or "nobody"
 
 
 RoleLookup = Callable[[str, str], str | None]  # (organization, slack user) -> PlanetScale role or None
@@ -100,7 +90,7 @@ class AccessControl:
             if elsewhere:
                 channels = sorted({c for r in elsewhere for c in r.channels})
                 return Decision(False, reason=f"No rule allows {where} to be handled in this channel: use "
-                                              f"{', '.join(f'<#{c}>' for c in channels)}.")
+                                              f"{channel_names(channels)}.")
             return Decision(False, reason=f"No access rule covers {where}, so nobody may act on them: ask "
                                           f"whoever keeps the bot's access file to add one.")
         role_list = {Action.READ: [*rule.editors, *rule.approvers], Action.CHANGE: rule.editors,
@@ -110,7 +100,7 @@ class AccessControl:
             who = "editors" if action is Action.CHANGE else "approvers" if action is Action.APPROVE else \
                 "editors or approvers"
             return Decision(False, rule, reason=f"You may not {verb} {where}: {rule.where} of the access file "
-                                                f"lets only its {who} ({mentions(role_list)}) do that. Ask one "
+                                                f"lets only its {who} ({principals(role_list)}) do that. Ask one "
                                                 f"of them, or whoever keeps the access file.")
         if action is Action.CHANGE and rule.planetscale_role:
             refusal = self._check_role(user, organization, rule)
@@ -141,10 +131,10 @@ class AccessControl:
                     "through this bot: ask whoever keeps the access file.")
         if not any(r.allows_channel(channel) for r in covering):
             channels = sorted({c for r in covering for c in r.channels})
-            return f"Policies of {organization}/{database} are handled in {', '.join(f'<#{c}>' for c in channels)}."
+            return f"Policies of {organization}/{database} are handled in {channel_names(channels)}."
         names = sorted({p for r in covering for p in [*r.editors, *r.approvers]})
         return (f"You are not named in the access rules for {organization}/{database}, so you may not see or "
-                f"change its policies. The people who may: {mentions(names)}.")
+                f"change its policies. The people who may: {principals(names)}.")
 
     def capabilities(self, user: str, channel: str) -> list[Capability]:
         """What this user may do here, per rule that names them: for help, decided by the rules, not by words."""

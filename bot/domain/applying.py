@@ -10,6 +10,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
+from bot.domain import naming
 from bot.domain.access import AccessControl
 from bot.domain.access_rules import GROUP_ID, AccessRules
 from bot.domain.audit import AuditEvent, iso_of, moment_of
@@ -98,8 +99,9 @@ class Applying(Lifecycle):
 
     # --- applying -------------------------------------------------------------------------------------
 
-    def _apply(self, request: ChangeRequest, by: str) -> Outcome:
-        """approved → applying → applied, failed or back to pending, under the policy's lease."""
+    def _apply(self, request: ChangeRequest, by: str, approvals: Sequence[str] | None = None) -> Outcome:
+        """approved → applying → applied, failed or back to pending, under the policy's lease. `approvals`: the
+        request's, when just read (they are only ever added, so none is missed)."""
         with self.turns.turn(request.policy_key, CLAIM_WAIT_SECONDS) as my_turn:
             claim = self._claim_or_queue(request) if my_turn else None
             if claim is None:
@@ -110,7 +112,7 @@ class Applying(Lifecycle):
                                                        "sweep, which judges it again then.", latest)
                 return self._already(request)
             try:
-                return self._apply_claimed(claim, by)
+                return self._apply_claimed(claim, by, approvals)
             finally:
                 self.store.release(claim)  # unless the request's last step gave the lease back already
 
@@ -131,7 +133,7 @@ class Applying(Lifecycle):
         return any(r.id != request.id and r.lease_until < now for r in self.store.policy_requests(
             request.organization, request.database, request.policy_id, [S.APPLYING]))
 
-    def _apply_claimed(self, claim: Claim, by: str) -> Outcome:
+    def _apply_claimed(self, claim: Claim, by: str, approvals: Sequence[str] | None = None) -> Outcome:
         """Judge the claimed request on the policy as read now, under its lease, and act on that verdict."""
         request = claim.request
         if not request.approvals_needed and self.clock() >= request.expires_at:
@@ -166,7 +168,8 @@ class Applying(Lifecycle):
             # may have grown since the change was asked.
             facts = read_facts(self.policies.planetscale, db, listed,
                                None if request.kind is ChangeKind.CREATE else current, target)
-        verdict = self._judge(Stage.APPLYING, current, Asked.of(request), self.store.approvers_of(request.id), facts)
+        approved_by = self.store.approvers_of(request.id) if approvals is None else approvals
+        verdict = self._judge(Stage.APPLYING, current, Asked.of(request), approved_by, facts)
         if verdict.kind is VerdictKind.REFUSE:
             assert verdict.refusal is not None
             why = verdict.reason if verdict.refusal in (Refusal.MOVED, Refusal.INVALID) else \
@@ -211,7 +214,7 @@ class Applying(Lifecycle):
                              database=db.database, policy_id=current.id, policy_name=current.name,
                              before=current.model_dump(), sent=update.to_api(), reason=request.reason,
                              channel=request.channel, request_id=request.id,
-                             detail=None if by == request.requester else f"approved by <@{by}>",
+                             detail=None if by == request.requester else f"approved by {naming.person(by)}",
                              at=iso_of(self.clock()))
         # On the record before it leaves: a crash after the PATCH is still told. And the PATCH has a full lease
         # to run in: judging may have taken a while (pages of policies, role look-ups).

@@ -30,6 +30,7 @@ from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
+from bot.domain.naming import person
 from bot.domain.outcomes import Outcome, OutcomeKind, explain, owed_text, request_event, risks_of, unknown_button
 from bot.domain.policy import BackupPolicy, PolicyUpdate, resulting_values
 from bot.domain.ports import PlanetScaleError
@@ -266,7 +267,7 @@ class BulkPath(Finding):
         if isinstance(found, BatchOutcome):
             return found
         if user != found.requester:
-            return BatchOutcome(BatchOutcomeKind.REFUSED, f"Only the requester, <@{found.requester}>, can cancel "
+            return BatchOutcome(BatchOutcomeKind.REFUSED, f"Only the requester, {person(found.requester)}, can cancel "
                                                           "this bulk change.", found)
         return self._close(found, BatchState.CANCELLED, user)
 

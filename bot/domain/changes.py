@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -38,6 +39,8 @@ from bot.domain.lifecycle import (
     LEASE_POLL_SECONDS,
     PolicyTurns,
 )
+from bot.domain.naming import channel as named_channel
+from bot.domain.naming import person
 from bot.domain.outcomes import (
     ENDED_AS,
     REQUEST_MOVED,
@@ -184,7 +187,7 @@ class ChangePath(Creating):
         # The targets as recorded, the policy's target after the change first.
         return self._revert(db, original.policy_id, {f: original.before[f] for f in [*original.changes, *moved]},
                             list(reversed(original.targets)), user, channel,
-                            f"revert of the change requested by <@{original.requester}>", revert_of=original.id)
+                            f"revert of the change requested by {person(original.requester)}", revert_of=original.id)
 
     def _open_revert(self, db: DatabaseRef, policy_id: str, reason: str, revert_of: str) -> Outcome | None:
         """A revert already asked and still open: a second click gets it rather than a second request."""
@@ -197,9 +200,9 @@ class ChangePath(Creating):
 
     @staticmethod
     def _asked_already(request: ChangeRequest) -> Outcome:
-        return Outcome(OutcomeKind.CLOSED, f"This revert is already asked by <@{request.requester}> and is "
+        return Outcome(OutcomeKind.CLOSED, f"This revert is already asked by {person(request.requester)} and is "
                                            f"{describe_state(request)}: see its request `{request.id[:8]}` in "
-                                           f"<#{request.channel}>. Nothing more was done.", request)
+                                           f"{named_channel(request.channel)}. Nothing more was done.", request)
 
     def revert_outside_change(self, db: DatabaseRef, policy_id: str, earlier: Mapping[str, Any],
                               later: Mapping[str, Any], user: str, channel: str, seen_at: str,
@@ -334,15 +337,19 @@ class ChangePath(Creating):
         verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),
                               approved_by, DatabaseFacts.of(request.facts))
         if verdict.kind is VerdictKind.CANNOT_TELL:
-            return Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is recorded; "
-                                                "the bot judges it again shortly, or click Approve again in a "
-                                                "moment to apply the change.", request)
-        if verdict.kind is VerdictKind.WAIT:
-            return self._still_waiting(request, verdict, "You have already approved this request; each approver "
-                                                         "counts once." if added is None else None)
-        return self._approved(request, verdict, user)
+            outcome = Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is "
+                                                   "recorded; the bot judges it again shortly, or click Approve "
+                                                   "again in a moment to apply the change.", request)
+        elif verdict.kind is VerdictKind.WAIT:
+            outcome = self._still_waiting(request, verdict, "You have already approved this request; each "
+                                                            "approver counts once." if added is None else None)
+        else:
+            outcome = self._approved(request, verdict, user, approved_by)
+        # Approvals are only ever added: those just read are the request's, whatever the step did after.
+        return replace(outcome, approved_by=tuple(approved_by)) if outcome.request is not None else outcome
 
-    def _approved(self, request: ChangeRequest, verdict: Verdict, by: str) -> Outcome:
+    def _approved(self, request: ChangeRequest, verdict: Verdict, by: str,
+                  approved_by: Sequence[str] | None = None) -> Outcome:
         """pending → approved and applied on an `apply` verdict, closed on a refusal."""
         if verdict.kind is VerdictKind.REFUSE:
             return self._close_pending(request, verdict.reason)
@@ -352,7 +359,7 @@ class ChangePath(Creating):
             # Its life may have ended while the approval was judged: closed as expired, as a click after it is.
             found = self._open_request(request.id, by, "Approve")
             return found if isinstance(found, Outcome) else self._already(request)
-        return self._apply(approved, by=by)
+        return self._apply(approved, by=by, approvals=approved_by)
 
     def judge_again(self) -> list[Outcome]:
         """Pending requests with as many approvals as they need, left pending because judging them could not tell
@@ -386,7 +393,7 @@ class ChangePath(Creating):
             return found
         if user != found.requester:
             self._record_request("refused", found, user, detail="only the requester may cancel")
-            return Outcome(OutcomeKind.REFUSED, f"Only the requester, <@{found.requester}>, can cancel this "
+            return Outcome(OutcomeKind.REFUSED, f"Only the requester, {person(found.requester)}, can cancel this "
                                                 "request.", found)
         return self._close(found, RequestState.CANCELLED, user)
 
@@ -473,10 +480,11 @@ class ChangePath(Creating):
 
     # --- reading ----------------------------------------------------------------------------------------
 
-    def counted_approvers(self, request: ChangeRequest) -> list[str]:
+    def counted_approvers(self, request: ChangeRequest, approved_by: Sequence[str] | None = None) -> list[str]:
         """The approvals of a pending request that still count under the rules as they are (all of them while
-        who may approve cannot be checked, and for a request no longer pending: as they were counted)."""
-        approved_by = self.store.approvers_of(request.id)
+        who may approve cannot be checked, and for a request no longer pending: as they were counted).
+        `approved_by`: its approvals, when the caller has them already."""
+        approved_by = self.store.approvers_of(request.id) if approved_by is None else list(approved_by)
         if request.state is not RequestState.PENDING or not approved_by:
             return approved_by
         rules = self.access.rules

@@ -21,6 +21,8 @@ from bot.domain.backup_health import read_facts
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.group_directory import DirectoryError
+from bot.domain.naming import channel as named_channel
+from bot.domain.naming import person
 from bot.domain.outcomes import ChangePlan, Outcome, OutcomeKind, explain, request_event
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate, planned_policy
 from bot.domain.ports import Claim, NotFound, PlanetScaleError, RateLimited
@@ -110,13 +112,14 @@ class Creating(Applying):
             decision = Decision(False, reason=explain(exc))
         if not decision.allowed:
             return self._refuse(user, db, channel, decision.reason, request_id=original.id)
-        reason = f"revert of the {original.kind.value} requested by <@{original.requester}>"
+        reason = f"revert of the {original.kind.value} requested by {person(original.requester)}"
         open_revert = [r for r in self.store.requests([S.PENDING, S.APPROVED, S.APPLYING], limit=None)
                        if r.revert_of == original.id]
         if open_revert:
-            return Outcome(OutcomeKind.CLOSED, f"This revert is already asked by <@{open_revert[0].requester}>: see "
-                                               f"its request in <#{open_revert[0].channel}>. Nothing more was done.",
-                           open_revert[0])
+            asked = open_revert[0]
+            return Outcome(OutcomeKind.CLOSED, f"This revert is already asked by {person(asked.requester)}: see its "
+                                               f"request in {named_channel(asked.channel)}. Nothing more was done.",
+                           asked)
         try:
             listed = self.policies.list_policies(db)
         except PlanetScaleError as exc:
@@ -145,7 +148,8 @@ class Creating(Applying):
                           database=db.database, policy_id=policy.id or None, policy_name=policy.name,
                           before=policy.model_dump(), sent=dict(request.changes), reason=request.reason,
                           channel=request.channel, request_id=request.id,
-                          detail=None if by == request.requester else f"approved by <@{by}>", at=iso_of(self.clock()))
+                          detail=None if by == request.requester else f"approved by {person(by)}",
+                          at=iso_of(self.clock()))
 
     def _send_create(self, claim: Claim, by: str, db: DatabaseRef, planned: BackupPolicy) -> Outcome:
         request = claim.request

@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bot.domain.access import mentions
 from bot.domain.access_rules import GROUP_ID, AccessRules, Action, Rule
 from bot.domain.approval_groups import assign, missing
 from bot.domain.change_requests import ChangeKind, ChangeRequest
 from bot.domain.costs import DatabaseFacts
 from bot.domain.guardrails import demand
 from bot.domain.guardrails import judge as guardrails_judge
+from bot.domain.naming import channels as channel_names
+from bot.domain.naming import person as named_person
+from bot.domain.naming import principals
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate, Problem, check_change, check_new
 
 
@@ -179,7 +181,7 @@ def _decide_one(rules: AccessRules, facts: DirectoryFacts, user: str, action: Ac
         if elsewhere:
             channels = sorted({c for r in elsewhere for c in r.channels})
             return _Decision(False, f"No rule allows {where} to be handled in this channel: use "
-                                    f"{', '.join(f'<#{c}>' for c in channels)}.")
+                                    f"{channel_names(channels)}.")
         return _Decision(False, f"No access rule covers {where}, so nobody may act on them: ask whoever keeps "
                                 "the bot's access file to add one.")
     role_list = {Action.READ: [*rule.editors, *rule.approvers], Action.CHANGE: rule.editors,
@@ -192,7 +194,7 @@ def _decide_one(rules: AccessRules, facts: DirectoryFacts, user: str, action: Ac
         who = "editors" if action is Action.CHANGE else "approvers" if action is Action.APPROVE else \
             "editors or approvers"
         return _Decision(False, f"You may not {verb} {where}: {rule.where} of the access file lets only its "
-                                f"{who} ({mentions(role_list)}) do that. Ask one of them, or whoever keeps the "
+                                f"{who} ({principals(role_list)}) do that. Ask one of them, or whoever keeps the "
                                 "access file.", rule=rule)
     change = action is Action.CHANGE
     if change and rule.planetscale_role:
@@ -250,8 +252,8 @@ def judge(s: Snapshot) -> Verdict:
                                                 f"({requester.why})" if later else
                        f"Your access could not be checked, so nothing was done: {requester.why}.")
     if not requester.allowed:
-        return Verdict(VerdictKind.REFUSE, f"under the access rules as they are now, <@{a.requester}> may no "
-                                           f"longer make this change: {requester.reason}" if later
+        return Verdict(VerdictKind.REFUSE, f"under the access rules as they are now, {named_person(a.requester)} "
+                                           f"may no longer make this change: {requester.reason}" if later
                        else requester.reason, Refusal.NOT_ALLOWED)
     if a.kind is ChangeKind.DELETE and s.policy.required:
         why = (f"“{s.policy.name}” is a required system policy, which PlanetScale never deletes: change its "
@@ -287,8 +289,8 @@ def judge(s: Snapshot) -> Verdict:
     for approver in dict.fromkeys(s.approvals):
         may = _may_approve(s, approver)
         if isinstance(may, Unchecked):
-            return Verdict(VerdictKind.CANNOT_TELL, f"<@{approver}>'s approval could not be checked just now "
-                                                    f"({may.why})")
+            return Verdict(VerdictKind.CANNOT_TELL, f"{named_person(approver)}'s approval could not be checked "
+                                                    f"just now ({may.why})")
         (counted if may else not_counted).append(approver)
     try:
         owed = tuple(missing(requester.groups, assign(counted, requester.groups, _member_of(s.directory))))
@@ -392,7 +394,7 @@ def _nobody_could_approve(s: Snapshot, judged: Verdict) -> str | None:
     if owed or len(people) < judged.needed:
         return (f"this change needs {judged.needed} approval(s), and nobody but you could give "
                 f"{'them' if not people else 'enough of them'} under the access rules as they are "
-                f"({mentions(judged.approvers)} may approve): ask whoever keeps the access file to name other "
+                f"({principals(judged.approvers)} may approve): ask whoever keeps the access file to name other "
                 "approvers")
     return None
 

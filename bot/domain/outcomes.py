@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bot.domain import naming
 from bot.domain.approval_groups import assign
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
@@ -110,6 +111,8 @@ class Outcome:
     guardrails: tuple[str, ...] = ()  # for PREVIEWED: each guardrail bound the change meets or breaks, in words
     notices: tuple[str, ...] = ()  # for REMINDED: the notices claimed for it, to give back if it cannot be sent
     facts: DatabaseFacts | None = None  # for READY: what a form's preview estimates the policy's storage from
+    # Who has approved the request, when the step read it (an approval): shown without reading it again.
+    approved_by: tuple[str, ...] | None = None
 
     @property
     def request_moved(self) -> bool:
@@ -178,7 +181,7 @@ def after_values(request: ChangeRequest) -> dict[str, Any]:
 
 
 def describe_state(request: ChangeRequest) -> str:
-    by = f" by <@{request.decided_by}>" if request.decided_by and request.state in (
+    by = f" by {naming.person(request.decided_by)}" if request.decided_by and request.state in (
         RequestState.REJECTED, RequestState.CANCELLED) else ""
     return {RequestState.PENDING: "waiting for approval",
             RequestState.APPROVED: "approved and about to be applied",
@@ -197,7 +200,7 @@ def waiting_detail(judged: Verdict) -> str:
     if judged.owed:
         parts.append(f"still missing: {owed_text(judged.owed)}")
     if judged.not_counted:
-        parts.append("no longer counted: " + ", ".join(f"<@{a}>" for a in judged.not_counted)
+        parts.append("no longer counted: " + ", ".join(naming.person(a) for a in judged.not_counted)
                      + " (the rules no longer let them approve)")
     return "; ".join(parts)
 

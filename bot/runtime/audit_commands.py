@@ -16,6 +16,16 @@ from bot.runtime.settings import Settings, SettingsError
 AGE = re.compile(r"([0-9]{1,6})\s*(h|d|w|y)")
 AGE_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1), "y": timedelta(days=365)}
 ORG_DB = re.compile(r"[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_-]*")
+# Entries written before the domain named people plainly hold Slack's mentions: exported as the newer ones read
+# (bot/domain/naming.py), so that people and machines meet one form.
+OLD_MENTION = re.compile(r"<(@|!subteam\^|#)([A-Z0-9]+)(?:\|[^<>]*)?>")
+OLD_SIGIL = {"@": "@", "!subteam^": "@", "#": "#"}
+
+
+def plain(value: object) -> object:
+    if isinstance(value, str) and "<" in value:
+        return OLD_MENTION.sub(lambda m: OLD_SIGIL[m.group(1)] + m.group(2), value)
+    return value
 
 
 class UsageError(Exception):
@@ -64,8 +74,9 @@ def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str 
         writer = csv.DictWriter(out, fieldnames=names) if fmt == "csv" else None
         if writer:
             writer.writeheader()
-        for row in store.event_values(since=start, until=end, organization=organization, database=database,
-                                      actor=actor.strip() if actor else None):
+        for found in store.event_values(since=start, until=end, organization=organization, database=database,
+                                        actor=actor.strip() if actor else None):
+            row = {k: plain(v) for k, v in found.items()}
             if writer:
                 writer.writerow({k: csv_cell(v) for k, v in row.items()})
             else:  # json.dumps writes every control character as an escape (ensure_ascii)

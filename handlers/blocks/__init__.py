@@ -34,10 +34,8 @@ from handlers.blocks.kit import (
     MAX_SECTION_TEXT,
     MAX_VALUE_SHOWN,
     UNCUTTABLE,
-    USER_MENTION,
     changes_text_between,
     context,
-    error_text,
     escape,
     fit,
     guardrails_text,
@@ -48,8 +46,8 @@ from handlers.blocks.kit import (
     section,
     to_dicts,
     when,
-    with_mentions,
 )
+from handlers.blocks.mentions import error_text, mention, mentions, slack_text, with_mentions
 from handlers.blocks.policies import (
     READ_SUBCOMMANDS,
     dry_run_blocks,
@@ -99,7 +97,6 @@ __all__ = [
     "STATE_LINES",
     "UNCUTTABLE",
     "UNIT_LABELS",
-    "USER_MENTION",
     "GroupProgress",
     "changes_text_between",
     "closed_by_bot",
@@ -120,6 +117,8 @@ __all__ = [
     "history_blocks",
     "history_line",
     "loading_view",
+    "mention",
+    "mentions",
     "message_view",
     "not_shown",
     "option",
@@ -136,8 +135,9 @@ __all__ = [
     "revert_confirm",
     "section",
     "size_text",
+    "slack_text",
     "status_blocks",
     "to_dicts",
     "when",
-    "with_mentions"
+    "with_mentions",
 ]

@@ -36,6 +36,7 @@ from handlers.blocks.kit import (
     plural,
     section,
 )
+from handlers.blocks.mentions import slack_text
 
 UNIT_LABELS = {"hour": "hours", "day": "days", "week": "weeks", "month": "months", "year": "years"}
 
@@ -118,8 +119,9 @@ def edit_confirm_view(plan: ChangePlan, metadata: str, approvals: int,
 
 
 def message_view(title: str, text: str) -> dict[str, Any]:
+    """A modal that says one thing to the person who opened it, which may carry the domain's words."""
     return dict(ModalView(type="modal", title=fit(title, MAX_MODAL_TITLE), close="Close",
-                          blocks=[section(text)]).to_dict())
+                          blocks=[section(slack_text(text))]).to_dict())
 
 
 def loading_view() -> dict[str, Any]:

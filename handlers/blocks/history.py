@@ -29,8 +29,8 @@ from handlers.blocks.kit import (
     plural,
     section,
     to_dicts,
-    with_mentions,
 )
+from handlers.blocks.mentions import with_mentions
 
 # How each kind of entry reads in `history`: {who} is the entry's actor.
 HISTORY_WORDS = {

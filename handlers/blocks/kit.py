@@ -32,7 +32,6 @@ MAX_MODAL_TITLE = 24
 MAX_PRIVATE_METADATA = 3000
 MAX_VALUE_SHOWN = 1000  # one value in a list of changes, so that every change of a policy fits in one section
 MAX_NAME_IN_LINE = 300  # a name inside a one-line entry (history), so that the entry's other parts still show
-USER_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")  # a user mention survives escaping; nothing else does
 # What a cut must not split: Slack's escapes, and `<…>` tokens (mentions, dates, links). Every literal `<` the bot
 # writes is a token, since user text is escaped first.
 UNCUTTABLE = re.compile(r"&(?:amp|lt|gt);|<[^<>\n]*>")
@@ -51,11 +50,6 @@ def escape(text: str) -> str:
     if text.isascii():
         return text
     return INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
-def with_mentions(text: str) -> str:
-    """Escaped, but with user mentions kept: they notify one person and cannot reach a whole channel."""
-    return USER_MENTION.sub(r"<@\1>", escape(text))
 
 
 def fit(text: str, limit: int) -> str:
@@ -137,10 +131,6 @@ def when(iso: str | None) -> str:
     except (ValueError, OverflowError, OSError):  # not a time, or one past the calendar's ends
         return fit(escape(iso), 100)
     return f"<!date^{stamp}^{{date_short_pretty}} at {{time}}|{fallback}>"
-
-
-def error_text(message: str) -> str:
-    return f":warning: {message}"
 
 
 def guardrails_text(guardrails: Sequence[str]) -> str:

@@ -12,7 +12,6 @@ from slack_sdk.models.blocks import (
     ConfirmObject,
 )
 
-from bot.domain.access import mention, mentions
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import after_values
 from bot.domain.commands import DatabaseRef
@@ -36,8 +35,8 @@ from handlers.blocks.kit import (
     section,
     to_dicts,
     when,
-    with_mentions,
 )
+from handlers.blocks.mentions import mention, mentions, with_mentions
 
 STATE_LINES = {
     RequestState.PENDING: ":lock: <@{requester}> asks to change",

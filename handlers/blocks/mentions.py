@@ -1,0 +1,49 @@
+"""The one place the domain's plain names of people, groups and channels (bot/domain/naming.py: `@U0ALICE001`,
+`@S0DBALEADS`, `#C0DBAOPS01`) become Slack's mentions (`<@U…>`, `<!subteam^S…>`, `<#C…>`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from bot.domain.access_rules import GROUP_ID
+from handlers.blocks.kit import escape
+
+# An ID stands alone: not inside an e-mail address or a longer word. Slack writes IDs in capitals and handles in
+# lower case, so `@dba-leads` stays as the rules write it.
+USER = re.compile(r"(?<![\w@#<])@([UW][A-Z0-9]+)\b")
+GROUP = re.compile(r"(?<![\w@#<])@(S[A-Z0-9]{2,})\b")
+CHANNEL = re.compile(r"(?<![\w@#<])#([CG][A-Z0-9]+)\b")
+# Entries written before the domain named people plainly hold Slack's own mention, escaped on the way out.
+OLD_USER = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
+
+
+def mention(principal: str) -> str:
+    """A person or a group as Slack mentions them; a group's `@handle` as the rules write it."""
+    if principal.startswith("@"):
+        return principal
+    if GROUP_ID.fullmatch(principal):
+        return f"<!subteam^{principal}>"
+    return f"<@{principal}>"
+
+
+def mentions(principals: Iterable[str]) -> str:
+    return ", ".join(mention(p) for p in principals) or "nobody"
+
+
+def slack_text(text: str) -> str:
+    """The domain's words for Slack: each person, group and channel it names, mentioned."""
+    text = USER.sub(r"<@\1>", text)
+    text = GROUP.sub(r"<!subteam^\1>", text)
+    return CHANNEL.sub(r"<#\1>", text)
+
+
+def with_mentions(text: str) -> str:
+    """Escaped, but with the people and channels it names mentioned: a user mention notifies one person and
+    cannot reach a whole channel. Groups stay words here: text a person wrote must not notify a group."""
+    escaped = OLD_USER.sub(r"@\1", escape(text))
+    return CHANNEL.sub(r"<#\1>", USER.sub(r"<@\1>", escaped))
+
+
+def error_text(message: str) -> str:
+    return f":warning: {slack_text(message)}"

@@ -1,0 +1,136 @@
+"""What one Approve click costs: the Store calls and the Slack calls made for a click that completes a request
+and applies it, through Bolt's signed pipeline. Each thing is read once; the bounds fail on a regression."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any
+
+from approval_helpers import ALICE, CAROL, approvals_bot, ask, request_id, thread_of
+from conftest import SIGNING_SECRET, Bot
+
+from bot.adapters.store import Store
+from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.slack import SlackEvent
+from bot.emulators.slack_requests import app_home_opened_body, block_actions_body, signed_headers
+from handlers.blocks import APPROVE
+
+__all__ = ["approvals_bot"]  # a fixture, used by name
+
+
+@contextmanager
+def counted_store(store: Store) -> Iterator[Counter[str]]:
+    """Every call the app makes on the Store, by method; a Store method calling another counts once."""
+    calls: Counter[str] = Counter()
+    inside = threading.local()
+
+    def counting(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            outermost = not getattr(inside, "depth", 0)
+            if outermost:
+                calls[name] += 1
+            inside.depth = getattr(inside, "depth", 0) + 1
+            try:
+                return method(*args, **kwargs)
+            finally:
+                inside.depth -= 1
+        return call
+
+    names = [n for n in dir(Store) if not n.startswith("_") and callable(getattr(Store, n))]
+    for name in names:
+        setattr(store, name, counting(name, getattr(store, name)))
+    try:
+        yield calls
+    finally:
+        for name in names:
+            delattr(store, name)
+
+
+def open_home(bot: Bot, user: str) -> None:
+    body = app_home_opened_body(user_id=user, event_id=f"Ev{len(bot.slack.events):08d}")
+    bot.send(body, signed_headers(SIGNING_SECRET, body, content_type="application/json"))
+
+
+def click_on_home(bot: Bot, user: str, action_id: str, value: str) -> None:
+    """A click on the Home tab: Slack sends the view, and no response URL."""
+    body = block_actions_body(user_id=user, user_name=bot.slack.users[user].name, channel_id="", response_url="",
+                              trigger_id=bot.slack.new_trigger_id(), view=bot.slack.homes[user],
+                              action={"type": "button", "action_id": action_id, "block_id": "b", "value": value,
+                                      "text": {"type": "plain_text", "text": action_id}})
+    bot.send(body)
+
+
+def slack_calls(bot: Bot, since: int, response_events: int) -> Counter[str]:
+    """Slack's Web API calls the emulator received since `since`, and the answers through response URLs."""
+    found = Counter(name for name, _ in bot.slack.calls[since:])
+    answers = sum(1 for e in bot.slack.events if e.kind == "response") - response_events
+    if answers:
+        found["response_url"] = answers
+    return found
+
+
+def click_counts(bot: Bot, message: SlackEvent, user: str = CAROL,
+                 click: Callable[[], object] | None = None) -> tuple[Counter[str], Counter[str]]:
+    since, responses = len(bot.slack.calls), sum(1 for e in bot.slack.events if e.kind == "response")
+    with counted_store(bot.deps.store) as store_calls:
+        if click is None:
+            bot.click(APPROVE, request_id(message), user=user, message=message)
+        else:
+            click()
+    assert thread_of(bot, message)[-1].startswith(":white_check_mark: Applied")
+    return store_calls, slack_calls(bot, since, responses)
+
+
+def test_an_approval_that_applies_reads_each_thing_once(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    # Before: 39 Store calls (get_request 4, approvers_of 4, claim_notice 4, and 20 for five App Homes built
+    # again) and 9 Slack calls (five of them views.publish). docs/benchmarks.md keeps the figures.
+    store_calls, slack = click_counts(approvals_bot, ask(approvals_bot))
+    assert len(planetscale.calls("PATCH")) == 1
+    assert store_calls == Counter({"get_request": 2, "add_approval": 1, "transition": 2, "claim_for_applying": 1,
+                                   "record": 1, "release": 1, "claim_notice": 4, "mark_told": 1})
+    assert sum(store_calls.values()) <= 13
+    # The message shown as it now stands, the approval and the applying in its thread (two replies, which the
+    # thread has always shown apart), and the requester told.
+    assert slack == Counter({"chat.update": 1, "chat.postMessage": 3})
+
+
+def test_homes_are_published_again_only_for_those_who_opened_them_lately_once_each(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    message = ask(approvals_bot)
+    open_home(approvals_bot, ALICE)
+    open_home(approvals_bot, CAROL)
+    _, slack = click_counts(approvals_bot, message, click=lambda: click_on_home(approvals_bot, CAROL, APPROVE,
+                                                                               request_id(message)))
+    published = Counter(args["user_id"] for name, args in approvals_bot.slack.calls if name == "views.publish")
+    assert slack["views.publish"] == 2  # Carol's, with the answer to her click, and Alice's; no other lead's
+    assert "Applied." in json.dumps(approvals_bot.slack.homes[CAROL]["blocks"][:1])
+    assert "You have no open requests." in json.dumps(approvals_bot.slack.homes[ALICE]["blocks"])
+    assert set(published) == {ALICE, CAROL}
+
+
+def test_a_home_opened_long_ago_is_not_published_again(approvals_bot: Bot) -> None:
+    now = [1000.0]
+    approvals_bot.deps.home_viewers.clock = lambda: now[0]
+    open_home(approvals_bot, CAROL)
+    now[0] += 31 * 60
+    message = ask(approvals_bot)
+    before = len(approvals_bot.slack.method_calls("views.publish"))
+    click_counts(approvals_bot, message)
+    assert len(approvals_bot.slack.method_calls("views.publish")) == before
+    now[0] += 1
+    open_home(approvals_bot, CAROL)  # opened again: published then, and kept true after
+    assert len(approvals_bot.slack.method_calls("views.publish")) == before + 1
+
+
+def test_the_trail_names_the_approver_plainly_and_history_mentions_them(approvals_bot: Bot) -> None:
+    click_counts(approvals_bot, ask(approvals_bot))
+    [applied] = [e for e in approvals_bot.audit.all() if e.action == "applied"]
+    assert applied.detail == f"approved by @{CAROL}"
+    shown = approvals_bot.command("history acme/app-db", user=ALICE).all_text()
+    assert f"approved by <@{CAROL}>" in shown and f"@{CAROL})" not in shown.replace(f"<@{CAROL}>", "")
