@@ -179,9 +179,9 @@ def remind(deps: Dependencies, client: WebClient, batch: Batch, notices: list[st
     counted = len(deps.bulk.counted_approvers(batch))
     missing = max(0, batch.approvals_needed - counted)
     expires = blocks.when(datetime.fromtimestamp(batch.expires_at, UTC).isoformat())
-    text = (f":bell: Reminder for {mentions(batch.approvers)}: this bulk change still needs "
+    text = (f":bell: Reminder for {blocks.mentions(batch.approvers)}: this bulk change still needs "
             f"{blocks.plural(missing, 'more approval')}, and expires {expires}." if missing else
-            f":bell: Reminder for {mentions(batch.approvers)}: this bulk change has the approvals it needs but "
+            f":bell: Reminder for {blocks.mentions(batch.approvers)}: this bulk change has the approvals it needs but "
             f"could not be checked yet; the bot judges it again shortly. It expires {expires}.")
     try:
         if not (batch.message_channel and batch.message_ts):

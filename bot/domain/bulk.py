@@ -30,6 +30,7 @@ from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
+from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
 from bot.domain.outcomes import Outcome, OutcomeKind, explain, owed_text, request_event, risks_of, unknown_button
 from bot.domain.policy import BackupPolicy, PolicyUpdate, resulting_values
@@ -80,9 +81,10 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.PREVIEWED, "Dry run: nothing was sent.", batch)
         stored = self.store.add_batch(batch, self._asked_records(batch))
         if stored.id != batch.id:  # a second Retry click, here or on another instance
-            return BatchOutcome(BatchOutcomeKind.CLOSED, f"This retry is already asked by <@{stored.requester}> and "
-                                                         "is waiting for approval: see its message in "
-                                                         f"<#{stored.channel}>. Nothing more was done.", stored)
+            return BatchOutcome(BatchOutcomeKind.CLOSED, f"This retry is already asked by {person(stored.requester)} "
+                                                         "and is waiting for approval: see its message in "
+                                                         f"{named_channel(stored.channel)}. Nothing more was "
+                                                         "done.", stored)
         if batch.approvals_needed:
             return BatchOutcome(BatchOutcomeKind.REQUESTED, "Your bulk change is waiting for approval.", batch)
         return self._approve_and_apply(batch, user, [])
