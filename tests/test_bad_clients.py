@@ -13,7 +13,7 @@ import pytest
 from processes import access_rules, command, post, serve_env, start
 
 from bot.emulators.serving import free_port
-from bot.runtime.guard import REQUEST_SECONDS
+from bot.runtime.front import REQUEST_SECONDS
 
 CHUNK = b"a" * (1 << 20)
 
