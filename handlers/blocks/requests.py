@@ -136,7 +136,8 @@ def request_blocks(request: ChangeRequest, approved_by: list[str],
         ]))
     elif request.state is RequestState.APPLIED:
         revert = ButtonElement(text="Revert", action_id=REVERT, value=request.id,
-                               confirm=revert_confirm(request.policy_name, after, request.before)
+                               confirm=revert_confirm(request.policy_name, after if isinstance(after, BackupPolicy)
+                                                      else before.model_copy(update=after), request.before)
                                if request.kind is ChangeKind.UPDATE else lifecycle_revert_confirm(request))
         result.append(ActionsBlock(block_id=f"applied:{request.id}", elements=[
             *([] if request.kind is ChangeKind.DELETE else [edit_button(db, request.policy_id)]), revert]))

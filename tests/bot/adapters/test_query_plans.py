@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from bot.adapters.store import Store
 from bot.domain.audit import AuditEvent
-from bot.domain.change_requests import ChangeRequest, PendingGroup, RequestState
+from bot.domain.change_requests import CLOSED_STATES, ChangeRequest, PendingGroup, RequestState
 
 BIG_TABLES = {"audit_events", "change_requests", "approvals"}
 ENTRIES, REQUESTS, PENDING, DATABASES = 60_000, 6_000, 600, 200
@@ -41,12 +41,12 @@ def seeded(postgres_url: str) -> Iterator[Store]:
         conn.exec_driver_sql(
             "INSERT INTO change_requests (id, state, organization, database, policy_id, policy_name, requester, "
             "channel, before, changes, approvals_needed, approvers, risks, created_at, expires_at, updated_at, "
-            "lease_until, reason_by_person, revert_of, target) SELECT md5('r' || g)::uuid::text, "
+            "lease_until, reason_by_person, revert_of, target, told) SELECT md5('r' || g)::uuid::text, "
             "CASE WHEN g <= %(pending)s THEN 'pending' ELSE 'applied' END, 'acme', 'db-' || (g %% %(dbs)s), "
             "'bp' || (g %% 900), 'Policy ' || (g %% 900), 'U' || (g %% 50), 'C0DBAOPS01', %(before)s::json, "
             "'{}'::json, 1, '[]'::json, '[]'::json, %(now)s - 100000 + g, %(now)s + 3600 + g, "
             "%(now)s - 100000 + g, 0, true, "
-            "CASE WHEN g %% 10 = 0 THEN md5('r' || (g + 1))::uuid::text END, 'production' "
+            "CASE WHEN g %% 10 = 0 THEN md5('r' || (g + 1))::uuid::text END, 'production', g > %(pending)s "
             "FROM generate_series(1, %(requests)s) g",
             {"pending": PENDING, "dbs": DATABASES, "before": before, "now": NOW, "requests": REQUESTS})
         conn.exec_driver_sql("INSERT INTO approvals (request_id, approver, at) SELECT id, 'U' || ascii(id), "
@@ -85,6 +85,8 @@ def the_store_at_work(store: Store) -> list[tuple[str, Callable[[], Any]]]:
         ("requests (expired)", lambda: store.requests([RequestState.PENDING], expired_before=NOW)),
         ("requests (approved, stale)", lambda: store.requests([RequestState.APPROVED], updated_before=NOW)),
         ("requests (applying, lease over)", lambda: store.requests([RequestState.APPLYING], lease_before=NOW)),
+        ("requests (closed, not yet told)", lambda: store.requests(list(CLOSED_STATES), told=False)),
+        ("mark_told", lambda: store.mark_told(asked.id, ["closed"])),
         ("open_count", store.open_count),
         ("own_pending", lambda: store.own_pending("U7", NOW)),
         ("pending_groups", lambda: store.pending_groups("U7", NOW)),
