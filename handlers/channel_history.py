@@ -1,5 +1,6 @@
-"""Whether a channel already holds a message the bot tried to post before (its answer lost past the client's
-timeout, or its marking as posted failed): looked up by the message metadata it was posted with."""
+"""Whether a channel, a thread or a direct message already holds a message the bot tried to post before (its
+answer lost past the client's timeout, or its marking as posted failed): looked up by the message metadata it
+was posted with."""
 
 from __future__ import annotations
 
@@ -11,21 +12,29 @@ from slack_sdk.errors import SlackApiError
 log = logging.getLogger(__name__)
 
 # Slack's refusals of a look at the channel's history that a later look would get too: post without looking.
-CANNOT_LOOK = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "not_allowed_token_type"})
+CANNOT_LOOK = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "not_allowed_token_type",
+                         "thread_not_found", "user_not_found"})
 # How far back the look goes, in pages of conversations.history: a message tried again is tried within minutes.
 HISTORY_PAGES = 5
 
 
 def posted_before(client: WebClient, channel: str, since: float, event_type: str, key: str, value: str,
-                  what: str) -> bool | None:
-    """Whether `channel` holds a message whose metadata is `event_type` with `key` = `value`, posted since
-    `since`; None when Slack cannot be asked now. `what` names the message in the log."""
+                  what: str, thread_ts: str | None = None, user: str | None = None) -> bool | None:
+    """Whether `channel` (the thread `thread_ts` in it, when given; the bot's direct message with `user`, when
+    given) holds a message whose metadata is `event_type` with `key` = `value`, posted since `since`; None when
+    Slack cannot be asked now. `what` names the message in the log."""
     oldest = f"{max(0.0, since - 60):.6f}"  # room for the clocks of the bot and Slack to differ
     cursor = None
     try:
+        if user is not None:  # a post to a user ID lands in the bot's DM with them, whose ID this gives
+            channel = str((client.conversations_open(users=user).get("channel") or {}).get("id") or "")
         for _ in range(HISTORY_PAGES):
-            answer = client.conversations_history(channel=channel, oldest=oldest, limit=200,
-                                                  include_all_metadata=True, cursor=cursor)
+            if thread_ts is not None:
+                answer = client.conversations_replies(channel=channel, ts=thread_ts, oldest=oldest, limit=200,
+                                                      include_all_metadata=True, cursor=cursor)
+            else:
+                answer = client.conversations_history(channel=channel, oldest=oldest, limit=200,
+                                                      include_all_metadata=True, cursor=cursor)
             for message in answer.get("messages") or []:
                 metadata = message.get("metadata") or {}
                 if metadata.get("event_type") == event_type and \

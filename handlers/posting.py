@@ -221,11 +221,41 @@ def to_thread(deps: Dependencies, client: WebClient, request: ChangeRequest, not
         return
     if notice is not None and not deps.store.claim_notice(request.id, notice):
         return
+    key = notice if notice is not None else next(iter(claimed), None)
+    held = ([notice] if notice is not None else []) + list(claimed)
+    if key is not None and there_already(deps, client, request, key, held, thread_ts=request.message_ts):
+        return
     try:
-        client.chat_postMessage(channel=request.message_channel, thread_ts=request.message_ts, text=text)
+        client.chat_postMessage(channel=request.message_channel, thread_ts=request.message_ts, text=text,
+                                metadata=notice_metadata(request, key))
     except (SlackApiError, OSError) as exc:
         log.error("could not reply in the thread of request %s: %s", request.id, error_of(exc))
-        given_back(deps, request, ([notice] if notice is not None else []) + list(claimed), exc)
+        given_back(deps, request, held, exc)
+
+
+# The message metadata a reply in a request's thread and an outcome in a requester's DM are posted with: the
+# request and the notice, so that a second try can find whether Slack took the first.
+NOTICE_EVENT = "backup_bot_request_notice"
+
+
+def notice_metadata(request: ChangeRequest, key: str | None) -> dict[str, Any] | None:
+    return None if key is None else {"event_type": NOTICE_EVENT, "event_payload": {"notice": f"{request.id}:{key}"}}
+
+
+def there_already(deps: Dependencies, client: WebClient, request: ChangeRequest, key: str, held: Sequence[str],
+                  thread_ts: str | None = None, user: str | None = None) -> bool:
+    """Whether a notice tried before (its answer lost: a timeout, a crash) is in the request's thread or the
+    requester's DM already, so it is not posted twice; when Slack cannot be asked now, the claims `held` are
+    given back for a later try and it is not posted now either."""
+    if deps.store.claim_notice(request.id, f"{key}:tried"):
+        return False  # never tried
+    found = channel_history.posted_before(client, request.message_channel or "", request.created_at,
+                                          NOTICE_EVENT, "notice", f"{request.id}:{key}",
+                                          f"{key} of request {request.id}", thread_ts=thread_ts, user=user)
+    if found is None:
+        for claim in held:
+            deps.store.forget_notice(request.id, claim)
+    return found is not False
 
 
 def error_of(exc: Exception) -> str:
@@ -255,8 +285,10 @@ def to_requester(deps: Dependencies, client: WebClient, request: ChangeRequest) 
             ChangeKind.DELETE: "Your deletion of the backup policy"}[request.kind]
     text = (f"{what} *{blocks.escape(request.policy_name)}* of "
             f"*{request.organization}/{request.database}* {how}{where}.{why}")
+    if there_already(deps, client, request, notice, [notice], user=request.requester):
+        return
     try:
-        client.chat_postMessage(channel=request.requester, text=text)
+        client.chat_postMessage(channel=request.requester, text=text, metadata=notice_metadata(request, notice))
     except (SlackApiError, OSError) as exc:
         log.error("could not tell <@%s> the outcome of request %s: %s", request.requester, request.id,
                   error_of(exc))

@@ -13,7 +13,7 @@ import pytest
 from processes import access_rules, command, post, serve_env, start
 
 from bot.emulators.serving import free_port
-from bot.runtime.guard import REQUEST_SECONDS
+from bot.runtime.front import REQUEST_SECONDS
 
 CHUNK = b"a" * (1 << 20)
 
@@ -110,3 +110,15 @@ def test_slack_gets_through_while_600_slow_heads_are_held(
             client.close()
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_checker_that_closes_its_side_after_asking_is_answered(served: tuple[int, str]) -> None:
+    """`nc -N` shuts its side once it has asked: through the front, the answer still comes."""
+    port, _ = served
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: bot\r\n\r\n")
+        conn.shutdown(socket.SHUT_WR)
+        answer = b""
+        while received := conn.recv(4096):
+            answer += received
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer

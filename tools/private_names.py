@@ -5,13 +5,18 @@ releases, so an upgrade that keeps every documented API can still break code tha
 - an import of such a name, or from a private module (`from slack_bolt.x import _y`, `import uvicorn._z`);
 - an attribute read of such a name (`app._listeners`, `self._base_logger`), or through getattr/hasattr/setattr
   with the name as a literal, unless the bot itself defines a name so spelt (its own privates are its own);
-- a class deriving from a third-party class that defines a private name that class already has (an override).
+- a class deriving from a third-party class that defines a private name that class already has (an override);
+- an import of a third-party module that is not in DOCUMENTED: a library's undocumented modules
+  (`uvicorn.protocols.http.h11_impl`, `slack_bolt.listener.*`) change between releases as freely as its private
+  names. DOCUMENTED lists each module the code uses that its library's documentation names; a new one is added
+  there once its documentation is found.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,6 +24,25 @@ from pathlib import Path
 
 OURS = frozenset({"bot", "handlers", "tests", "tools", "bench"})
 REFLECTION = frozenset({"getattr", "hasattr", "setattr", "delattr"})
+
+# The third-party modules the bot may import, each named by its library's documentation (user guide or API
+# reference); a package's top level is its documented face, its submodules only as listed.
+DOCUMENTED = frozenset({
+    # Bolt's API reference (tools.slack.dev/bolt-python/api-docs) and its adapter guides
+    "slack_bolt", "slack_bolt.error", "slack_bolt.adapter.socket_mode", "slack_bolt.adapter.starlette",
+    "slack_bolt.adapter.starlette.handler",
+    # slack_sdk's reference (tools.slack.dev/python-slack-sdk/api-docs)
+    "slack_sdk", "slack_sdk.web", "slack_sdk.webhook", "slack_sdk.errors", "slack_sdk.signature",
+    "slack_sdk.models.blocks", "slack_sdk.models.views", "slack_sdk.models.attachments",
+    # Starlette's guides import each class from its module
+    "starlette.applications", "starlette.requests", "starlette.responses", "starlette.routing",
+    "starlette.websockets", "starlette.exceptions",
+    # SQLAlchemy's core reference
+    "sqlalchemy", "sqlalchemy.engine", "sqlalchemy.exc",
+    # top levels only: uvicorn's Config and Server, httpx, pydantic, pydantic-settings, python-dotenv,
+    # prometheus_client, tenacity, trustme
+    "uvicorn", "httpx", "pydantic", "pydantic_settings", "dotenv", "prometheus_client", "tenacity", "trustme",
+})
 
 
 @dataclass(frozen=True)
@@ -38,6 +62,18 @@ def is_private(name: str) -> bool:
 def third_party(module: str) -> bool:
     top = module.split(".")[0]
     return bool(top) and top not in OURS and top not in sys.stdlib_module_names and top != "__future__"
+
+
+def undocumented(module: str) -> bool:
+    return third_party(module) and module not in DOCUMENTED
+
+
+def is_module(name: str) -> bool:
+    """Whether `name` is an importable module (so `from a.b import c` may name the module `a.b.c`)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def defined_names(tree: ast.AST) -> set[str]:
@@ -100,6 +136,9 @@ def root_name(node: ast.expr) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
+UNDOCUMENTED = "a module its library does not document (tools/private_names.py DOCUMENTED)"
+
+
 def check_tree(tree: ast.AST, path: str, ours: set[str]) -> Iterator[Finding]:
     libraries = imported_from_libraries(tree)
     standard = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
@@ -109,12 +148,19 @@ def check_tree(tree: ast.AST, path: str, ours: set[str]) -> Iterator[Finding]:
             for alias in node.names:
                 if third_party(alias.name) and any(is_private(part) for part in alias.name.split(".")):
                     yield Finding(path, node.lineno, f"imports the private module {alias.name}")
+                elif undocumented(alias.name):
+                    yield Finding(path, node.lineno, f"imports {alias.name}, {UNDOCUMENTED}")
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and third_party(node.module):
             if any(is_private(part) for part in node.module.split(".")):
                 yield Finding(path, node.lineno, f"imports from the private module {node.module}")
+            elif undocumented(node.module):
+                yield Finding(path, node.lineno, f"imports from {node.module}, {UNDOCUMENTED}")
             for alias in node.names:
                 if is_private(alias.name):
                     yield Finding(path, node.lineno, f"imports {node.module}'s private {alias.name}")
+                elif (not undocumented(node.module) and undocumented(f"{node.module}.{alias.name}")
+                      and is_module(f"{node.module}.{alias.name}")):
+                    yield Finding(path, node.lineno, f"imports {node.module}.{alias.name}, {UNDOCUMENTED}")
         elif isinstance(node, ast.Attribute) and is_private(node.attr):
             if isinstance(node.value, ast.Name) and node.value.id in standard:
                 continue  # the standard library documents the few it has (`os._exit`)
@@ -160,7 +206,8 @@ def main(argv: list[str]) -> int:
     for finding in findings:
         print(finding, file=sys.stderr)
     if findings:
-        print(f"{len(findings)} use(s) of a third-party library's private names: use a documented API instead.",
+        print(f"{len(findings)} use(s) of a third-party library's private names or undocumented modules: use a "
+              "documented API instead.",
               file=sys.stderr)
     return 1 if findings else 0
 

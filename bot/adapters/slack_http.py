@@ -30,20 +30,30 @@ log = logging.getLogger(__name__)
 
 # Slack's answers worth another try: rate limited, or a server error that says nothing was done.
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Failures after which the request surely did not reach the server whole: no connection, or a request not
+# sent in full. A reset or a close after it was sent may come after Slack acted on it (a post made), so it is
+# not sent again here; the callers that post look before posting again.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError, httpx.WriteTimeout)
+# How long an idle connection is kept: shorter than the server's own idle timeout, so the bot, not the server,
+# ends it, and a request never crosses the server's close (a reset after the request was sent). uvicorn, the
+# emulators' server, closes after 5 s; Slack keeps idle connections at least that long.
+IDLE_SECONDS = 4.0
 
 
 class SlackHttp:
     """One pool of kept-alive connections for every call to Slack, shared by all threads.
 
-    A call is retried `retries` times when no connection could be made, when a kept-alive connection turns out
-    closed before any answer, on 429 (after Retry-After, at most `longest_wait` seconds) and on 5xx."""
+    A call is retried `retries` times when it surely was not sent whole (NOT_SENT), on 429 (after Retry-After, at
+    most `longest_wait` seconds) and on 5xx. A connection idle for `idle_seconds` is closed, not reused."""
 
     def __init__(self, timeout: float = 10.0, retries: int = 2, longest_wait: float = 30.0,
-                 sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None):
+                 sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None,
+                 idle_seconds: float = IDLE_SECONDS):
         self.timeout, self.retries, self.longest_wait, self.sleep = timeout, retries, longest_wait, sleep
         # The system's certificate authorities (and SSL_CERT_FILE), as urllib trusts them for slack_sdk.
         self.client = httpx.Client(timeout=timeout, transport=transport, verify=ssl.create_default_context(),
-                                   limits=httpx.Limits(max_keepalive_connections=32, keepalive_expiry=20))
+                                   limits=httpx.Limits(max_keepalive_connections=32,
+                                                       keepalive_expiry=idle_seconds))
 
     def post(self, url: str, *, headers: dict[str, str], content: bytes) -> httpx.Response:
         """Slack's answer; a failure to reach Slack is raised as urllib raises it for slack_sdk (an OSError:
@@ -60,7 +70,7 @@ class SlackHttp:
             last = attempt == self.retries
             try:
                 response = self.client.post(url, headers=headers, content=content)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError):
+            except NOT_SENT:
                 if last:
                     raise
                 self.sleep(0.1 * 2.0 ** attempt)

@@ -221,8 +221,8 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
         reminders = tuple(dict.fromkeys(parse_reminder(str(moment)) for moment in remind))
     except ValueError as exc:
         raise AccessFileError(f"{path} line {_line_of(text, 'remind')}: remind: {exc}.") from None
-    raw_rules = data.get("rules", [])
-    if not isinstance(raw_rules, list) or not raw_rules:
+    raw_rules = _tables(data, "rules", "rule", text, path)
+    if not raw_rules:
         raise AccessFileError(f"{path}: no [[rules]]: with no rule nobody may see or change anything.")
     rules = []
     for index, raw in enumerate(raw_rules):
@@ -240,10 +240,7 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
 
 def _parse_guardrails(text: str, data: dict[str, Any], path: str) -> list[Guardrail]:
     lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith("[[guardrails]]")]
-    raw_guardrails = data.get("guardrails", [])
-    if not isinstance(raw_guardrails, list):
-        raise AccessFileError(f"{path} line {_line_of(text, 'guardrails')}: guardrails must be [[guardrails]] "
-                              "tables.")
+    raw_guardrails = _tables(data, "guardrails", "guardrail", text, path)
     guardrails = []
     for index, raw in enumerate(raw_guardrails):
         line = lines[index] if index < len(lines) else 0
@@ -254,6 +251,14 @@ def _parse_guardrails(text: str, data: dict[str, Any], path: str) -> list[Guardr
                                   "allow_target_moves = false, or remove it.")
         guardrails.append(guardrail)
     return guardrails
+
+
+def _tables(data: dict[str, Any], key: str, kind: str, text: str, path: str) -> list[dict[str, Any]]:
+    """`[[key]]` tables, or an AccessFileError when the key holds anything else (`rules = ["x"]`)."""
+    raw = data.get(key, [])
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise AccessFileError(f"{path} line {_line_of(text, key)}: {key}: write each {kind} as a [[{key}]] table.")
+    return raw
 
 
 TableModel = TypeVar("TableModel", Rule, Guardrail)

@@ -20,6 +20,8 @@ from typing import Any
 KEPT_UNIT_HOURS: dict[str, float] = {"hour": 1, "day": 24, "week": 168, "month": 730, "year": 8760}
 SIZE_UNITS: dict[str, int] = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15,
                               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50}
+# The largest size read: an exabyte, far past any database and well inside a float.
+MOST_BYTES = 10**18
 SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*")
 
 
@@ -38,7 +40,10 @@ def parse_size(text: str) -> int:
     unit = SIZE_UNITS.get(match.group(2).lower()) if match else None
     if match is None or unit is None or float(match.group(1)) <= 0:
         raise ValueError(f"`{text}` is not a size: write a number and a unit (GB, TB, or GiB, TiB), e.g. 2TB")
-    return int(float(match.group(1)) * unit)
+    amount = float(match.group(1)) * unit
+    if not math.isfinite(amount) or amount > MOST_BYTES:
+        raise ValueError(f"`{text}` is too large: at most {describe_size(MOST_BYTES)}")
+    return int(amount)
 
 
 def describe_size(size: float) -> str:

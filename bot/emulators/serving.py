@@ -156,6 +156,10 @@ class _LatencyRelay:
         self._loop.close()
 
 
+# How long uvicorn keeps an idle connection (its default, written out): the bot's clients close theirs sooner.
+IDLE_SECONDS = 5
+
+
 class BackgroundServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, *, latency: float = 0.0,
                  tls: ThrowawayTLS | None = None, http: str | type[asyncio.Protocol] = "httptools"):
@@ -164,6 +168,7 @@ class BackgroundServer:
         self._counter = _ConnectionCounter(app)
         config = uvicorn.Config(self._counter, host=host, port=0 if latency else port, log_level="warning",
                                 access_log=False, lifespan="off", loop="asyncio", http=http,
+                                timeout_keep_alive=IDLE_SECONDS,
                                 ssl_certfile=tls.cert_file if tls else None, ssl_keyfile=tls.key_file if tls else None)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="emulator", daemon=True)

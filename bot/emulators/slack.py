@@ -10,12 +10,11 @@ rules (valid 3 seconds, once), and keeps every message, ephemeral message, respo
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 import json
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -25,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from bot.emulators import slack_conversations
 from bot.emulators.block_kit import Refusal, check_message, check_posted, check_view
 
 TRIGGER_TTL_SECONDS = 3.0
@@ -80,7 +80,8 @@ class SlackState:
         self.team_id = team_id
         self.bot_user_id = "U0BACKUPBOT"
         self.scopes = ["commands", "chat:write", "chat:write.public", "users:read", "users:read.email",
-                       "usergroups:read", "channels:read", "groups:read", "channels:history", "groups:history"]
+                       "usergroups:read", "channels:read", "groups:read", "channels:history", "groups:history",
+                       "im:write", "im:history"]
         self.channels: dict[str, str] = {}
         self.users: dict[str, SlackUser] = {}
         self.usergroups: dict[str, dict[str, Any]] = {}
@@ -136,10 +137,6 @@ class SlackState:
     def method_calls(self, method: str) -> list[dict[str, Any]]:
         with self.lock:
             return [args for name, args in self.calls if name == method]
-
-
-# conversations.history's scope by the kind of conversation its ID names: public, private, direct message.
-HISTORY_SCOPES = {"C": "channels:history", "G": "groups:history", "D": "im:history"}
 
 
 class SlackEmulator:
@@ -375,50 +372,13 @@ class SlackEmulator:
         return {"ok": True, "channel": {"id": channel, "name": self.state.channels[channel], "is_channel": True}}
 
     def m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
-        """A channel's messages, newest first (thread replies are not among them), as they now read after any
-        chat.update; between `oldest` and `latest` (exclusive unless `inclusive`), `limit` a page (100 by default,
-        at most 999), pages by `cursor`. `metadata` only with `include_all_metadata`. Needs channels:history
-        for a public channel, groups:history for a private one, im:history for a direct message."""
-        channel = str(args.get("channel") or "")
-        known = self.state.channels.get(channel)
-        if known is None and channel not in {self.state.dm_channel(u) for u in self.state.users}:
-            return {"ok": False, "error": "channel_not_found"}
-        needed = HISTORY_SCOPES.get(channel[:1], "channels:history")
-        if needed not in self.state.scopes:
-            return {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(self.state.scopes)}
-        try:
-            limit = min(int(args.get("limit") or 100), 999)
-            oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or "inf")
-            start = int(base64.b64decode(str(args["cursor"])).decode().removeprefix("next_ts:")) \
-                if args.get("cursor") else 0
-        except (ValueError, UnicodeDecodeError):
-            return {"ok": False, "error": "invalid_cursor" if args.get("cursor") else "invalid_arguments"}
-        inclusive = str(args.get("inclusive", "")).lower() in ("1", "true")
-        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
-        with self.state.lock:
-            current: dict[str, SlackEvent] = {}
-            for event in self.state.events:
-                if event.channel != channel or event.ts is None:
-                    continue
-                if event.kind == "message" and event.thread_ts is None:
-                    current[event.ts] = event
-                elif event.kind == "update" and event.ts in current:
-                    current[event.ts] = replace(current[event.ts], text=event.text, blocks=event.blocks)
-        shown = [e for ts, e in sorted(current.items(), key=lambda item: float(item[0]), reverse=True)
-                 if (oldest <= float(ts) <= latest if inclusive else oldest < float(ts) < latest)]
-        page = shown[start:start + max(limit, 1)]
-        more = start + len(page) < len(shown)
-        messages = []
-        for event in page:
-            message: dict[str, Any] = {"type": "message", "user": self.state.bot_user_id, "bot_id": "B0BACKUPBOT",
-                                       "app_id": "A0BACKUPBOT", "text": event.text, "ts": event.ts,
-                                       "blocks": event.blocks, "team": self.state.team_id}
-            if with_metadata and event.metadata:
-                message["metadata"] = event.metadata
-            messages.append(message)
-        cursor = base64.b64encode(f"next_ts:{start + len(page)}".encode()).decode() if more else ""
-        return {"ok": True, "messages": messages, "has_more": more, "pin_count": 0,
-                "response_metadata": {"next_cursor": cursor}}
+        return slack_conversations.history(self.state, args)
+
+    def m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        return slack_conversations.replies(self.state, args)
+
+    def m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return slack_conversations.open_dm(self.state, args)
 
     def m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         group = self.state.usergroups.get(str(args.get("usergroup") or ""))

@@ -112,6 +112,8 @@ def _logging(settings: Settings, quiet: bool = False, server: bool = True) -> No
 def run_serve(host: str, port: int | None) -> int:
     import asyncio
     import gc
+    import shutil
+    import tempfile
     import threading
 
     import uvicorn
@@ -119,7 +121,7 @@ def run_serve(host: str, port: int | None) -> int:
     from bot.adapters.store import Store
     from bot.runtime.app import build_app, build_dependencies, health_report, migrate
     from bot.runtime.executor import TrackedExecutor
-    from bot.runtime.guard import HEAD_BYTES, GuardedH11
+    from bot.runtime.front import HEAD_BYTES, Front
     from bot.runtime.lifecycle import drain
     from bot.runtime.server import create_asgi_app
 
@@ -166,16 +168,33 @@ def run_serve(host: str, port: int | None) -> int:
     asgi = create_asgi_app(app, health=lambda: health_report(deps, watcher), on_shutdown=finish,
                            on_startup=check_database_soon, signing_secret=settings.slack_signing_secret)
     log.info("serving on %s:%s, PlanetScale at %s", host, port or settings.port, settings.planetscale_api_url)
-    # h11, whose bound on a request's head refuses an endless header line before it is held (httptools reads one
-    # without limit), guarded against slow clients: a request must arrive within a bound, and a flood of slow
-    # heads makes room for Slack's requests (bot/runtime/guard.py).
-    server = uvicorn.Server(uvicorn.Config(asgi, host=host, port=port or settings.port, log_config=None,
-                                          access_log=False, timeout_graceful_shutdown=20, http=GuardedH11,
+    # uvicorn, unmodified, on a Unix socket of this process's own; the TCP port is the front's, which bounds slow
+    # clients (bot/runtime/front.py). h11, whose bound on a request's head refuses an endless header line before
+    # it is held (httptools reads one without limit).
+    sockets = tempfile.mkdtemp(prefix="backup-bot-")
+    server = uvicorn.Server(uvicorn.Config(asgi, uds=f"{sockets}/uvicorn.sock", log_config=None, access_log=False,
+                                          timeout_graceful_shutdown=20, http="h11",
                                           h11_max_incomplete_event_size=HEAD_BYTES, timeout_keep_alive=5))
+    front = Front(f"{sockets}/uvicorn.sock")
+
+    async def serving() -> None:
+        await front.start(host, port or settings.port)
+        served = asyncio.ensure_future(server.serve())
+        while not (server.should_exit or served.done()):  # SIGTERM: no new connection while uvicorn drains
+            await asyncio.sleep(0.1)
+        await front.close()
+        await served
+
     # What start-up made lives as long as the process: frozen, the collector's full passes skip it. Not collected
     # first, which would lengthen the start; start-up's little garbage stays.
     gc.freeze()
-    server.run()
+    try:
+        asyncio.run(serving())
+    except OSError as exc:  # the port is taken or not ours to bind
+        log.error("cannot serve on %s:%s: %s", host, port or settings.port, exc)
+        return 1
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
     if unusable:
         raise unusable[0]
     if any(left):

@@ -39,11 +39,16 @@ METHOD_SCOPES: dict[str, str | None] = {
     "conversations_info": "channels:read",
     # the watch: whether a notice whose post went unanswered is in the audit channel already
     "conversations_history": "channels:history",
+    # a reply in a request's thread whose post went unanswered: is it in the thread already?
+    "conversations_replies": "channels:history",
+    # an outcome whose direct message went unanswered: the DM's ID, to look in its history
+    "conversations_open": "im:write",
 }
 EXTRA_SCOPES = {"groups:read": "doctor checking private channels the rules name",
                 "groups:history": "the watch looking in a private audit channel for a notice it tried to post",
                 "commands": "the /backup-policy command", "chat:write.public": "posting in public channels "
-                "the bot was not invited to", "users:read.email": "matching people to PlanetScale members"}
+                "the bot was not invited to", "users:read.email": "matching people to PlanetScale members",
+                "im:history": "looking in a requester's direct message for an outcome whose post went unanswered"}
 REQUIRED_SCOPES = sorted({s for s in METHOD_SCOPES.values() if s} | set(EXTRA_SCOPES))
 
 

@@ -96,6 +96,10 @@ class Settings:
                        if k not in ignored and k.removesuffix("_FILE") not in ignored}
         dotenv_file = dotenv_path if dotenv_path and os.path.exists(dotenv_path) else None
         problems: list[str] = []
+        if dotenv_file is not None:
+            problems += _unreadable(dotenv_file) or _unknown_names(dotenv_file)
+            if problems and problems[0].startswith(dotenv_file):
+                raise SettingsError(problems[0])
         given = {k: v for k, v in environment.items() if k in FIELD_NAMES}
         given.update(_secret_files(environment, dotenv_file, problems, ignored))
         present = {k for k, v in {**_dotenv(dotenv_file), **given}.items() if v.strip() and k not in ignored}
@@ -125,6 +129,31 @@ def _problem_line(error: Any) -> str:
     if "\n" in message or error["type"] != "value_error":
         message = "is malformed: not a value it can use"
     return f"{name} {message}"
+
+
+def _unreadable(dotenv_file: str) -> list[str]:
+    """The .env file's problem if it cannot be read as text (python-dotenv would raise): its line and why."""
+    try:
+        with open(dotenv_file, "rb") as file:
+            content = file.read()
+    except OSError as exc:
+        return [f"{dotenv_file} cannot be read: {exc.strerror or type(exc).__name__}."]
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = content[:exc.start].count(b"\n") + 1
+        return [f"{dotenv_file} line {line}: byte 0x{content[exc.start]:02X} is not UTF-8: save the file as UTF-8."]
+    return []
+
+
+def _unknown_names(dotenv_file: str) -> list[str]:
+    """A BACKUP_BOT_ name in .env that no setting has: a typo would otherwise leave the default in force."""
+    import difflib
+
+    known = [*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)]
+    return [f"{name} in {dotenv_file} is not a setting" + (f": did you mean {close[0]}?" if close else ".")
+            for name in _dotenv(dotenv_file) if name.startswith("BACKUP_BOT_") and name not in known
+            for close in [difflib.get_close_matches(name, known, n=1)]]
 
 
 def _dotenv(dotenv_file: str | None) -> dict[str, str]:

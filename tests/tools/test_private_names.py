@@ -59,3 +59,25 @@ def test_dunder_names_are_public_protocol() -> None:
 def test_the_standard_librarys_documented_private_names_are_not_a_librarys() -> None:
     assert findings("import os\nos._exit(0)\n") == []
     assert findings("import sys\nimport slack_bolt\nsys.exit(slack_bolt._thing)\n")
+
+
+@pytest.mark.parametrize("source", [
+    "from uvicorn.protocols.http.h11_impl import H11Protocol\n",
+    "import uvicorn.protocols.http.h11_impl\n",
+    "from uvicorn.protocols.http import h11_impl\n",
+    "from slack_bolt.listener.custom_listener import CustomListener\n",
+    "from starlette.middleware.base import BaseHTTPMiddleware\n",
+])
+def test_importing_an_undocumented_module_of_a_library_is_found(source: str) -> None:
+    assert findings(source) and all("does not document" in what for what in findings(source))
+
+
+@pytest.mark.parametrize("source", [
+    "import uvicorn\n",
+    "from slack_bolt.adapter.starlette.handler import to_bolt_request\n",
+    "from slack_sdk.models.blocks import SectionBlock\n",
+    "from starlette.responses import Response\n",
+    "import os.path\nfrom collections.abc import Iterator\n",
+])
+def test_a_documented_module_or_the_standard_library_is_not_found(source: str) -> None:
+    assert findings(source) == []

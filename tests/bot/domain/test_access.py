@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -293,3 +294,32 @@ def test_an_access_file_replaced_by_a_fifo_keeps_the_last_good_rules_and_blocks_
         deciding.join(10)
         pytest.fail("reading the access file blocked a decision")
     assert read == [kept] and rules.last_error is not None and "not a regular file" in rules.last_error
+
+
+@pytest.mark.parametrize(("extra", "reason"), [
+    ('\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\nmax_storage = "' + "9" * 400 + 'TB"\n',
+     "line 9 (guardrail 1): max_storage: `" + "9" * 400 + "TB` is too large"),
+    ('guardrails = ["x"]\n', "line 1: guardrails: write each guardrail as a [[guardrails]] table"),
+    ('guardrails = [5]\n', "line 1: guardrails: write each guardrail as a [[guardrails]] table"),
+])
+def test_a_mistyped_guardrail_is_refused_with_its_line_at_start_and_kept_out_on_reload(
+        tmp_path: Path, extra: str, reason: str) -> None:
+    good = '[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\neditors = ["U0ALICE001"]\n'
+    path = tmp_path / "access.toml"
+    bad = good + extra if extra.startswith("\n") else extra + good  # a key after [[rules]] would be the rule's
+    path.write_text(bad)
+    with pytest.raises(AccessFileError, match=re.escape(reason)):
+        AccessFile(str(path))
+    path.write_text(good)
+    rules = AccessFile(str(path))
+    kept = rules.rules
+    path.write_text(bad)
+    os.utime(path, (time.time() - 10, time.time() - 10))
+    assert rules.rules is kept
+    assert rules.last_error is not None and reason in rules.last_error
+
+
+def test_rules_that_are_not_tables_are_refused_with_their_line() -> None:
+    with pytest.raises(AccessFileError, match=re.escape("access.toml line 2: rules: write each rule as a [[rules]] "
+                                                        "table")):
+        parse_rules('# the rules\nrules = ["x"]\n')

@@ -66,3 +66,35 @@ def test_history_of_an_unknown_channel_is_refused(client: WebClient) -> None:
     with pytest.raises(SlackApiError) as refused:
         client.conversations_history(channel="C0NOTREAL1")
     assert refused.value.response["error"] == "channel_not_found"
+
+
+def test_replies_are_the_parent_then_its_thread_oldest_first_and_paged(client: WebClient) -> None:
+    parent = client.chat_postMessage(channel=CHANNEL, text="parent")["ts"]
+    client.chat_postMessage(channel=CHANNEL, text="elsewhere")
+    for n in range(3):
+        client.chat_postMessage(channel=CHANNEL, text=str(n), thread_ts=parent, metadata=META if n == 2 else None)
+    first = client.conversations_replies(channel=CHANNEL, ts=parent, limit=2)
+    assert [m["text"] for m in first["messages"]] == ["parent", "0", "1"] and first["has_more"]
+    second = client.conversations_replies(channel=CHANNEL, ts=parent, limit=2, include_all_metadata=True,
+                                          cursor=first["response_metadata"]["next_cursor"])
+    assert [m["text"] for m in second["messages"]] == ["2"] and not second["has_more"]
+    assert second["messages"][0]["metadata"] == META and second["messages"][0]["thread_ts"] == parent
+
+
+@pytest.mark.parametrize(("ts", "error"), [("1.000000", "thread_not_found"), ("", "invalid_arguments")])
+def test_replies_of_no_thread_are_refused(client: WebClient, ts: str, error: str) -> None:
+    with pytest.raises(SlackApiError) as refused:
+        client.conversations_replies(channel=CHANNEL, ts=ts)
+    assert refused.value.response["error"] == error
+
+
+def test_a_dm_posted_to_a_user_id_is_found_through_conversations_open(client: WebClient, slack: SlackState) -> None:
+    user = next(iter(slack.users))
+    client.chat_postMessage(channel=user, text="told", metadata=META)
+    dm = client.conversations_open(users=user)["channel"]["id"]
+    [told] = client.conversations_history(channel=dm, include_all_metadata=True)["messages"]
+    assert told["text"] == "told" and told["metadata"] == META
+    slack.scopes.remove("im:write")
+    with pytest.raises(SlackApiError) as refused:
+        client.conversations_open(users=user)
+    assert refused.value.response["error"] == "missing_scope"

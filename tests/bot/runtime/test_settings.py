@@ -187,3 +187,20 @@ def test_the_dockerfile_installs_the_package_and_runs_migrate_then_serve() -> No
     dockerfile = (Path(__file__).resolve().parents[3] / "Dockerfile").read_text()
     assert "pip install --no-deps ." in dockerfile and "backup-bot migrate && exec backup-bot serve" in dockerfile
     assert "USER bot" in dockerfile and "/healthz" in dockerfile
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"SLACK_BOT_TOKEN=xoxb-1\n# r\xe9glages\n", ".env line 2: byte 0xE9 is not UTF-8"),
+    (b"BACKUP_BOT_WATCH_EVRY=off\n", "is not a setting: did you mean BACKUP_BOT_WATCH_EVERY?"),
+])
+def test_a_mistyped_dotenv_is_one_line_naming_what_is_wrong(tmp_path: Path, content: bytes, problem: str) -> None:
+    (tmp_path / ".env").write_bytes(content)
+    with pytest.raises(SettingsError) as raised:
+        Settings.load(env={}, dotenv_path=str(tmp_path / ".env"))
+    assert any(problem in line for line in raised.value.args), raised.value.args
+
+
+def test_a_dotenv_that_is_a_folder_is_named_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / ".env").mkdir()
+    with pytest.raises(SettingsError, match="cannot be read"):
+        Settings.load(env={}, dotenv_path=str(tmp_path / ".env"))

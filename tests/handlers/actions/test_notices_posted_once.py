@@ -1,0 +1,70 @@
+"""A reply in a request's thread and an outcome in the requester's DM whose post Slack took but answered after
+the client stopped waiting: the bot gives its claim back and tries again, looking first in the thread
+(conversations.replies) or the DM (conversations.open, then its history), so neither is posted twice."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+from approval_helpers import ALICE, CAROL, approvals_bot, ask, direct_messages, request_id, sweep, thread_of
+from conftest import Bot
+
+from bot.emulators.slack import MethodFault
+from handlers.blocks import APPROVE
+
+__all__ = ["approvals_bot"]  # fixtures, used by name
+
+
+def answered_late(bot: Bot, notice: str) -> Callable[[], None]:
+    """From the claim of `notice` on, Slack answers the next chat.postMessage after the client's timeout (it
+    still posts it); returns the undoing."""
+    store = bot.deps.store
+    real_claim = store.claim_notice
+    pool = bot.app.client.http.client  # type: ignore[attr-defined]
+    usual = pool.timeout
+
+    def claim(request: str, claimed: str) -> bool:
+        won = real_claim(request, claimed)
+        if won and claimed == notice and not bot.slack.faults:
+            pool.timeout = httpx.Timeout(0.5)
+            bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, times=1))
+        return won
+
+    store.claim_notice = claim  # type: ignore[method-assign]
+
+    def undo() -> None:
+        store.claim_notice = real_claim  # type: ignore[method-assign]
+        pool.timeout = usual
+    return undo
+
+
+def eventually(found: Callable[[], int]) -> None:
+    deadline = time.monotonic() + 10
+    while not found():  # Slack posts it, though the bot stopped waiting for its answer
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("where", ["thread", "dm"])
+def test_a_notice_whose_answer_is_lost_is_not_posted_twice(approvals_bot: Bot, where: str) -> None:
+    message = ask(approvals_bot)
+    undo = answered_late(approvals_bot, "applied" if where == "thread" else "dm:applied")
+    try:
+        approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    finally:
+        undo()
+
+    def told() -> int:
+        if where == "thread":
+            return sum(":white_check_mark: Applied" in text for text in thread_of(approvals_bot, message))
+        return sum("was applied" in text for text in direct_messages(approvals_bot, ALICE))
+
+    eventually(told)
+    sweep(approvals_bot)
+    sweep(approvals_bot)
+    assert told() == 1, f"told {told()} times in the {where}"
+    looked = "conversations.replies" if where == "thread" else "conversations.history"
+    assert approvals_bot.slack.method_calls(looked), "the second try did not look before posting"
