@@ -39,9 +39,10 @@ DOCUMENTED = frozenset({
     "starlette.websockets", "starlette.exceptions",
     # SQLAlchemy's core reference
     "sqlalchemy", "sqlalchemy.engine", "sqlalchemy.exc",
-    # Alembic's API reference (alembic.sqlalchemy.org/en/latest/api/): op, command, Config, MigrationContext,
-    # ScriptDirectory
-    "alembic", "alembic.config", "alembic.runtime.migration", "alembic.script",
+    # Alembic's API reference (alembic.sqlalchemy.org/en/latest/api/) and its env.py template: op, context,
+    # command, Config, MigrationContext, ScriptDirectory
+    "alembic", "alembic.op", "alembic.context", "alembic.command", "alembic.config", "alembic.runtime.migration",
+    "alembic.script",
     # top levels only: uvicorn's Config and Server, httpx, pydantic, pydantic-settings, python-dotenv,
     # prometheus_client, tenacity, trustme
     "uvicorn", "httpx", "pydantic", "pydantic_settings", "dotenv", "prometheus_client", "tenacity", "trustme",
