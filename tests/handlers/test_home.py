@@ -7,39 +7,19 @@ import json
 import time
 import uuid
 from dataclasses import replace
-from typing import Any
 
 from approval_helpers import ALICE, CAROL, DAVE, PROD, approvals_bot, ask, request_id, thread_of
-from conftest import SIGNING_SECRET, Bot, Reply
+from conftest import SIGNING_SECRET, Bot
+from home_helpers import click_on_home, home_buttons, open_home
 from slack_bolt import BoltRequest
 
 from bot.domain.audit import AuditEvent
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
-from bot.emulators.slack_requests import app_home_opened_body, block_actions_body, signed_headers
+from bot.emulators.slack_requests import signed_headers
 from handlers.blocks import APPROVE, CANCEL, REJECT
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
-
-
-def open_home(bot: Bot, user: str) -> dict[str, Any]:
-    body = app_home_opened_body(user_id=user, event_id=f"Ev{len(bot.slack.events):08d}")
-    bot.send(body, signed_headers(SIGNING_SECRET, body, content_type="application/json"))
-    return bot.slack.homes[user]
-
-
-def buttons(home: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(e["action_id"], e["value"]) for b in home["blocks"] for e in b.get("elements", [])
-            if e.get("type") == "button"]
-
-
-def click_on_home(bot: Bot, user: str, action_id: str, value: str) -> Reply:
-    """A click on the Home tab: Slack sends the view, and no response URL."""
-    body = block_actions_body(user_id=user, user_name=bot.slack.users[user].name, channel_id="", response_url="",
-                              trigger_id=bot.slack.new_trigger_id(), view=bot.slack.homes[user],
-                              action={"type": "button", "action_id": action_id, "block_id": "b", "value": value,
-                                      "text": {"type": "plain_text", "text": action_id}})
-    return bot.send(body)
 
 
 def test_carol_approves_alices_request_on_her_home(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
@@ -48,7 +28,7 @@ def test_carol_approves_alices_request_on_her_home(approvals_bot: Bot, planetsca
     home = open_home(approvals_bot, CAROL)
     shown = json.dumps(home["blocks"])
     assert "Waiting for your approval" in shown and "<@U0ALICE001> asks to change" in shown
-    assert buttons(home)[:2] == [(APPROVE, request_id(message)), (REJECT, request_id(message))]
+    assert home_buttons(home)[:2] == [(APPROVE, request_id(message)), (REJECT, request_id(message))]
     click_on_home(approvals_bot, CAROL, APPROVE, request_id(message))
     assert len(planetscale.calls("PATCH")) == 1
     assert thread_of(approvals_bot, message)[-1].startswith(":white_check_mark: Applied")
@@ -64,8 +44,8 @@ def test_homes_opened_lately_are_published_when_a_request_is_made_and_show_the_r
     open_home(approvals_bot, ALICE)
     open_home(approvals_bot, CAROL)
     message = ask(approvals_bot)
-    assert (CANCEL, request_id(message)) in buttons(approvals_bot.slack.homes[ALICE])
-    assert (APPROVE, request_id(message)) in buttons(approvals_bot.slack.homes[CAROL])
+    assert (CANCEL, request_id(message)) in home_buttons(approvals_bot.slack.homes[ALICE])
+    assert (APPROVE, request_id(message)) in home_buttons(approvals_bot.slack.homes[CAROL])
     rules = json.dumps(approvals_bot.slack.homes[ALICE]["blocks"])
     assert "change (with 1 approval)" in rules and "<#C0DBAOPS01>" in rules
 
@@ -73,7 +53,7 @@ def test_homes_opened_lately_are_published_when_a_request_is_made_and_show_the_r
 def test_a_refusal_on_the_home_is_shown_there(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     message = ask(approvals_bot)
     open_home(approvals_bot, DAVE)
-    assert buttons(approvals_bot.slack.homes[DAVE]) == []  # nothing for someone no rule names
+    assert home_buttons(approvals_bot.slack.homes[DAVE]) == []  # nothing for someone no rule names
     click_on_home(approvals_bot, DAVE, APPROVE, request_id(message))  # a forged click
     assert planetscale.calls("PATCH") == []
     assert ":warning:" in json.dumps(approvals_bot.slack.homes[DAVE]["blocks"])
@@ -95,7 +75,8 @@ def test_homes_asked_for_while_slack_is_slow_are_published_once_each_and_show_ev
     requests = [request_id(e) for e in approvals_bot.slack.events if e.kind == "message" and e.thread_ts is None
                 and "request_approve" in json.dumps(e.blocks)]
     assert len(requests) == 3
-    assert {value for action, value in buttons(approvals_bot.slack.homes[CAROL]) if action == APPROVE} == set(requests)
+    carols = home_buttons(approvals_bot.slack.homes[CAROL])
+    assert {value for action, value in carols if action == APPROVE} == set(requests)
 
 
 def test_an_older_change_shows_behind_many_newer_ones_the_person_may_not_see(approvals_bot: Bot) -> None:
@@ -146,8 +127,8 @@ def test_a_persons_requests_are_shown_however_many_others_are_pending(approvals_
     listed = approvals_bot.command("pending", user=ALICE)
     assert (CANCEL, mine.id) in [(e["action_id"], e["value"]) for m in listed.private for b in m.blocks
                                  for e in b.get("elements", []) if e.get("type") == "button"]
-    assert (CANCEL, mine.id) in buttons(open_home(approvals_bot, ALICE))
-    assert (APPROVE, mine.id) in buttons(open_home(approvals_bot, CAROL))
+    assert (CANCEL, mine.id) in home_buttons(open_home(approvals_bot, ALICE))
+    assert (APPROVE, mine.id) in home_buttons(open_home(approvals_bot, CAROL))
 
 
 def test_the_answer_to_a_click_on_the_home_is_not_wiped_by_a_publish_still_due(approvals_bot: Bot) -> None:

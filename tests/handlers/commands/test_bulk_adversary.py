@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
 
 from approval_helpers import ALICE, CAROL, RULES, approvals_bot, request_id, request_message, second_instance, sweep
-from conftest import SIGNING_SECRET, Bot, Reply
+from conftest import Bot
+from home_helpers import click_on_home, home_buttons, open_home
 from test_bulk import add_databases, button, channel_messages, latest, patched, policy, shown
 
 from bot.domain.batches import BatchState
 from bot.domain.bulk_finding import MAX_DATABASES_READ
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale import Fault, PlanetScaleState
-from bot.emulators.slack_requests import app_home_opened_body, block_actions_body, signed_headers
 from handlers.blocks import APPROVE, REVERT
 from handlers.bulk_blocks import BULK_APPROVE, BULK_CANCEL, BULK_RETRY
 
@@ -30,26 +29,6 @@ databases = ["*"]
 targets = ["production"]
 max_storage = "7GB"
 """
-
-
-def open_home(bot: Bot, user: str) -> dict[str, Any]:
-    body = app_home_opened_body(user_id=user, event_id=f"Ev{len(bot.slack.events):08d}")
-    bot.send(body, signed_headers(SIGNING_SECRET, body, content_type="application/json"))
-    return bot.slack.homes[user]
-
-
-def home_buttons(home: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(e["action_id"], e["value"]) for b in home["blocks"] for e in b.get("elements", [])
-            if e.get("type") == "button"]
-
-
-def click_on_home(bot: Bot, user: str, action_id: str, value: str) -> Reply:
-    """A click on the Home tab: Slack sends the view, and no response URL."""
-    body = block_actions_body(user_id=user, user_name=bot.slack.users[user].name, channel_id="", response_url="",
-                              trigger_id=bot.slack.new_trigger_id(), view=bot.slack.homes[user],
-                              action={"type": "button", "action_id": action_id, "block_id": "b", "value": value,
-                                      "text": {"type": "plain_text", "text": action_id}})
-    return bot.send(body)
 
 
 def test_max_storage_is_judged_on_the_latest_backup_as_read_under_the_lease(
