@@ -157,7 +157,8 @@ def reset(url: str) -> None:
 
 def seed(url: str, entries: int, requests: int, pending: int, template: dict[str, Any]) -> None:
     """A year of trail across DATABASES databases (a tenth of it on acme/app-db, none on its policies), and
-    `requests` requests, `pending` of them still open (their reminders sent), the rest applied and approved."""
+    `requests` requests, `pending` of them still open (their reminders sent), the rest applied, approved and
+    told in Slack."""
     engine = sa.create_engine(database_url(url))
     now = time.time()
     before = json.dumps(template["before"])
@@ -177,14 +178,14 @@ def seed(url: str, entries: int, requests: int, pending: int, template: dict[str
         conn.exec_driver_sql(
             "INSERT INTO change_requests (id, state, organization, database, policy_id, policy_name, requester, "
             "channel, reason, before, changes, approvals_needed, approvers, risks, created_at, expires_at, "
-            "updated_at, lease_until, reason_by_person, target) "
+            "updated_at, lease_until, reason_by_person, target, told) "
             "SELECT md5('r' || g)::uuid::text, CASE WHEN g <= %(pending)s THEN 'pending' ELSE 'applied' END, "
             "'acme', 'db-' || lpad((g %% %(dbs)s)::text, 3, '0'), 'bpseed' || (g %% 1500), "
             "'Seeded ' || (g %% 1500), 'U0ALICE001', 'C0DBAOPS01', 'seeded', %(before)s::json, %(changes)s::json, "
             "1, %(approvers)s::json, '[]'::json, "
             "CASE WHEN g <= %(pending)s THEN %(now)s - 20 * 3600 ELSE %(now)s - 365 * 86400 + g * 3000 END, "
             "CASE WHEN g <= %(pending)s THEN %(now)s + 4 * 3600 - 60 ELSE %(now)s - 364 * 86400 + g * 3000 END, "
-            "%(now)s - 3600, 0, true, %(target)s FROM generate_series(1, %(n)s) g",
+            "%(now)s - 3600, 0, true, %(target)s, g > %(pending)s FROM generate_series(1, %(n)s) g",
             {"pending": pending, "dbs": DATABASES, "before": before, "changes": json.dumps(template["changes"]),
              "approvers": json.dumps(template["approvers"]), "now": now, "n": requests,
              "target": template["before"]["target"]})
