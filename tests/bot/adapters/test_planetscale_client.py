@@ -133,14 +133,48 @@ def test_client_errors_are_not_retried(planetscale_client: PlanetScaleClient, pl
     assert len(planetscale.calls()) == 1
 
 
-def test_a_timeout_is_retried_then_reported(planetscale_server: object, planetscale: PlanetScaleState) -> None:
+def test_a_read_that_times_out_is_retried_then_reported(planetscale_server: object,
+                                                         planetscale: PlanetScaleState) -> None:
     _, server = planetscale_server  # type: ignore[misc]
     client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, server.url + "/v1",
                                timeout=httpx.Timeout(0.2), retry=RetryPolicy(attempts=2), sleep=lambda _: None)
-    planetscale.add_fault(Fault(delay=1.0, times=None, method="PATCH"))
-    with pytest.raises(Unavailable, match="may or may not have been applied"):
+    planetscale.add_fault(Fault(delay=1.0, times=None, method="GET"))
+    with pytest.raises(Unavailable, match="nothing is known to have changed") as caught:
+        client.get_policy("acme", "app-db", "bp01prod12h")
+    assert "tried 2 times" in caught.value.user_message
+    assert len(planetscale.calls("GET")) == 2
+
+
+@pytest.mark.parametrize("fault", [Fault(delay=1.0, times=None, method="PATCH"),
+                                   Fault(status=503, times=None, method="PATCH"),
+                                   Fault(status=500, times=1, method="PATCH")])
+def test_a_patch_that_may_have_landed_is_never_sent_again(planetscale_server: object, planetscale: PlanetScaleState,
+                                                          fault: Fault) -> None:
+    """A lost answer or a 5xx may follow a PATCH PlanetScale carried out: sent again, it could land on a policy
+    changed since. The change path settles it by reading instead."""
+    _, server = planetscale_server  # type: ignore[misc]
+    client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, server.url + "/v1",
+                               timeout=httpx.Timeout(0.2), retry=RetryPolicy(attempts=3), sleep=lambda _: None)
+    planetscale.add_fault(fault)
+    with pytest.raises(Unavailable) as caught:
         client.update_policy("acme", "app-db", "bp01prod12h", PolicyUpdate(retention_value=3))
-    assert len(planetscale.calls("PATCH")) == 2
+    assert len(planetscale.calls("PATCH")) == 1
+    assert "tried" not in caught.value.user_message
+
+
+def test_a_patch_refused_unread_is_sent_again(planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState,
+                                              sleeps: list[float]) -> None:
+    planetscale.add_fault(Fault(status=429, times=1, method="PATCH"))
+    after = planetscale_client.update_policy("acme", "app-db", "bp01prod12h", PolicyUpdate(retention_value=3))
+    assert after.retention_value == 3 and len(planetscale.calls("PATCH")) == 2
+
+
+def test_a_patch_whose_connection_never_opened_is_sent_again() -> None:
+    client = PlanetScaleClient("id", "secret", "http://127.0.0.1:9/v1", retry=RetryPolicy(attempts=2),
+                               sleep=lambda _: None)
+    with pytest.raises(Unavailable, match="connection failed") as caught:
+        client.update_policy("acme", "app-db", "bp01prod12h", PolicyUpdate(retention_value=3))
+    assert "tried 2 times" in caught.value.user_message
 
 
 def test_a_refused_connection_is_reported() -> None:
