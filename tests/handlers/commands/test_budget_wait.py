@@ -53,10 +53,6 @@ def limiter_burst_and(seconds: float) -> int:
     return probe.burst + int(seconds * probe.rate)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23 item 4, left open: a change applied at once is read to be asked "
-                   "and read again under its policy's lease (the documented guarantee: nothing is sent from a read "
-                   "made before the lease); reading it once needs the lease taken before the first read, or the "
-                   "store's word that no change of the bot's touched the policy since it, a change to the change path")
 def test_a_change_applied_at_once_reads_its_policy_once(bot: Bot, planetscale: PlanetScaleState) -> None:
     bot.command("update acme/app-db bp01prod12h retention=30d")
     assert len(planetscale.calls("PATCH")) == 1
