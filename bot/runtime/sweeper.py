@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from bot.domain.changes import ChangePath, Outcome, OutcomeKind
 from bot.adapters.store.inbox import Inbox
+from bot.domain.changes import ChangePath, Outcome, OutcomeKind
 from bot.runtime.repeating import Repeating
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ ADDED = {
     11: [("change_requests", "told")],
     12: [("change_requests", "kind"), ("change_requests", "facts")],
     15: [("change_requests", "target")],
-    16: [("deliveries", "holder"), ("deliveries", "lease_until"), ("deliveries", "body"), ("deliveries", "handed_again")],
+    16: [("deliveries", c) for c in ("holder", "lease_until", "body", "handed_again")],
 }
 
 
