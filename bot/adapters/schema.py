@@ -215,8 +215,8 @@ deliveries = sa.Table(
     sa.Column("at", sa.Float, nullable=False, index=True),
     # The durable inbox (bot/adapters/store/inbox.py): the instance doing the work, until when, and the signed
     # request to redo it from; no body once the work is done.
-    sa.Column("holder", sa.String(64)),
-    sa.Column("lease_until", sa.Float),
+    sa.Column("holder", sa.String(64), index=True),
+    sa.Column("lease_until", sa.Float, index=True),
     sa.Column("body", sa.Text),
     sa.Column("handed_again", sa.Boolean, nullable=False, server_default=sa.false()),
 )

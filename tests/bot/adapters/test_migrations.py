@@ -49,8 +49,9 @@ def at_version(url: str, version: int) -> Store:
                 for table, column in added:
                     if not sa.inspect(conn).has_table(table):
                         continue  # made later, as it is today
-                    if column == "told":
-                        conn.exec_driver_sql("DROP INDEX ix_change_requests_told")
+                    for index in sa.inspect(conn).get_indexes(table):  # SQLite drops no indexed column
+                        if index["column_names"] == [column]:
+                            conn.exec_driver_sql(f"DROP INDEX {index['name']}")
                     conn.exec_driver_sql(f'ALTER TABLE {table} DROP COLUMN "{column}"')
         have = {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}
         row = {"id": "r-1", "state": "cancelled", "organization": "acme", "database": "app-db",
