@@ -183,3 +183,24 @@ def test_the_row_is_done_in_the_transaction_that_stores_the_request(
     assert called == [] and left_undone(bot) == []  # marked by the store's own write
     bot.command("help")
     assert len(called) <= 1 and left_undone(bot) == []  # work that stores no request: done as it ends
+
+
+def test_two_instances_taking_over_at_once_redo_the_work_once(
+        instances: Instances, planetscale: PlanetScaleState) -> None:
+    killed, first, second = instances.start(Killed()), instances.start(), instances.start()
+    acked(killed, killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE))
+    later = time.time() + LEASE_SECONDS + 1
+    keepers = [keeper_of(first, later), keeper_of(second, later)]
+    together = threading.Barrier(2)
+
+    def step(keeper: InboxKeeper) -> None:
+        together.wait()
+        keeper.step()
+
+    threads = [threading.Thread(target=step, args=(k,)) for k in keepers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert first.executor.wait_idle(timeout=60) and second.executor.wait_idle(timeout=60)
+    assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
