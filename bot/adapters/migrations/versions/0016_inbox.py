@@ -25,13 +25,13 @@ def upgrade() -> None:
         if column.name not in have:
             op.add_column("deliveries", column)
     # Each instance renews its own rows, and looks for lapsed ones, every 2 s among an hour of deliveries.
-    for column in INDEXED:
-        op.execute(f"CREATE INDEX IF NOT EXISTS ix_deliveries_{column} ON deliveries ({column})")
+    for name in INDEXED:
+        op.execute(f"CREATE INDEX IF NOT EXISTS ix_deliveries_{name} ON deliveries ({name})")
 
 
 def downgrade() -> None:
     # Back to revision 0015's schema: rows left with a body are work the release before this cannot redo.
-    for column in INDEXED:
-        op.execute(f"DROP INDEX IF EXISTS ix_deliveries_{column}")
+    for name in INDEXED:
+        op.execute(f"DROP INDEX IF EXISTS ix_deliveries_{name}")
     for column in reversed(added()):
         op.drop_column("deliveries", column.name)
