@@ -213,6 +213,12 @@ deliveries = sa.Table(
     "deliveries", metadata,
     sa.Column("key", sa.String(80), primary_key=True),
     sa.Column("at", sa.Float, nullable=False, index=True),
+    # The durable inbox (bot/adapters/store/inbox.py): the instance doing the work, until when, and the signed
+    # request to redo it from; no body once the work is done.
+    sa.Column("holder", sa.String(64), index=True),
+    sa.Column("lease_until", sa.Float, index=True),
+    sa.Column("body", sa.Text),
+    sa.Column("handed_again", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # A bulk change (bot/domain/batches.py): what was asked and planned, as JSON; its approvals; and its members,

@@ -17,12 +17,13 @@ from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.slack_directory import planetscale_roles, slack_groups
 from bot.adapters.slack_http import KeptAliveRespond, SlackClient, SlackHttp
 from bot.adapters.store import Store
+from bot.adapters.store.inbox import Inbox
 from bot.domain.access import AccessControl
 from bot.domain.access_file import AccessFile, RulesSource
 from bot.domain.access_rules import AccessFileError
 from bot.domain.changes import ChangePath
 from bot.domain.reading import PolicyService
-from bot.runtime.executor import TrackedExecutor, delivering
+from bot.runtime.executor import TrackedExecutor, delivering, redoing
 from bot.runtime.logs import REQUEST_ID, new_request_id
 from bot.runtime.metrics import MeasuredTransport, slack_api_error
 from bot.runtime.settings import Settings, SettingsError
@@ -98,10 +99,20 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     policies = PolicyService(planetscale)
     background = background or TrackedExecutor()
     background.first_time = store.first_delivery
+    background.inbox = Inbox(lambda: store.engine, store.clock, instance_name())
     background.budget_wait = partial(budget_wait, planetscale)
     return Dependencies(policies, access, store, ChangePath(store, policies, planetscale, access),
                         background, settings.audit_channel, settings.stale_factor, settings.watch_share,
                         slack=slack)
+
+
+def instance_name() -> str:
+    """This process among the instances: the inbox's holder."""
+    import os
+    import socket
+    import uuid
+
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def budget_wait(planetscale: PlanetScaleClient, requests: int) -> float:
@@ -163,8 +174,26 @@ def acted_on_once(request: BoltRequest, next: Callable[[], BoltResponse]) -> Bol
     another instance, does nothing again (TrackedExecutor.first_time, after the ack)."""
     body = request.raw_body or (json.dumps(request.body, sort_keys=True, separators=(",", ":"))
                                 if request.body else "")
-    delivering(body)
+    delivering(body, inbox_payload(request, body))
     return next()
+
+
+# The headers a request is verified and read by, kept with its body to redo it (Bolt checks the signature again).
+REDO_HEADERS = ("content-type", "x-slack-request-timestamp", "x-slack-signature")
+
+
+def inbox_payload(request: BoltRequest, body: str) -> str:
+    if not request.raw_body:
+        return ""
+    headers = {name: list(request.headers.get(name) or []) for name in REDO_HEADERS}
+    return json.dumps({"body": body, "headers": headers}, separators=(",", ":"))
+
+
+def redo(app: App, payload: str, keys: frozenset[str]) -> int:
+    """Dispatches a stored request again, doing only its work `keys`; the status Bolt answers."""
+    request = json.loads(payload)
+    with redoing(keys):
+        return app.dispatch(BoltRequest(body=request["body"], headers=request["headers"])).status
 
 
 def _build_app(settings: Settings, deps: Dependencies) -> App:

@@ -220,11 +220,15 @@ def measure(settings: Settings, store: Store) -> None:
 
 
 def start_sweeper(deps: Dependencies, app: App) -> Sweeper:
-    from bot.runtime.sweeper import Sweeper
+    from bot.adapters.store.inbox import Inbox
+    from bot.runtime.app import redo
+    from bot.runtime.sweeper import InboxKeeper, Sweeper
     from handlers.bulk_posting import sweep_batches, sweep_reporter
 
+    inbox = getattr(deps.background, "inbox", None)  # a TrackedExecutor's
+    keeper = InboxKeeper(inbox, partial(redo, app)) if isinstance(inbox, Inbox) else None
     return Sweeper(deps.changes, sweep_reporter(deps, app.client), forget_deliveries=deps.store.forget_deliveries,
-                   batches=partial(sweep_batches, deps, app.client)).start()
+                   batches=partial(sweep_batches, deps, app.client), inbox=keeper).start()
 
 
 def start_watcher(deps: Dependencies, client: WebClient, settings: Settings) -> Watcher | None:

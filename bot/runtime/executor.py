@@ -7,13 +7,15 @@ import contextvars
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from bot.adapters.rate_limit import describe_wait
+from bot.adapters.store.inbox import Working, working_on
 from bot.domain.changes import explain
 from bot.runtime.logs import request_id
 from bot.runtime.metrics import work_finished
@@ -23,6 +25,8 @@ from bot.runtime.metrics import work_finished
 QUEUED_NOTICE_SECONDS = 5.0
 # The PlanetScale requests one piece of work ahead in the line is counted for: a read, and a change's read again.
 REQUESTS_PER_WORK = 2
+# How long the listener waits for its request's inbox row before acking without it.
+INBOX_WAIT_SECONDS = 0.25
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -35,6 +39,8 @@ class Delivery:
     is keyed on a digest of its body, the same for its replays and for Slack's retries of it."""
 
     digest: str
+    payload: str = ""  # the signed request, to redo its work from on another instance
+    redo: frozenset[str] | None = None  # redoing a stopped instance's work: the keys of it left to do
     thread: int = field(default_factory=threading.get_ident)
     handed: int = 0
 
@@ -46,13 +52,31 @@ class Delivery:
 
 
 _delivery: contextvars.ContextVar[Delivery | None] = contextvars.ContextVar("delivery", default=None)
+_redoing: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar("redoing", default=None)
 
 
-def delivering(body: str) -> None:
+def delivering(body: str, payload: str = "") -> None:
     """The request with this body is being answered on this thread, from now until the next one is: Bolt runs
     a request's listener after its middleware has returned, on the same thread. Slack's requests differ in
     their trigger_id, action_ts or event_id: two with one body are one request sent again."""
-    _delivery.set(Delivery(hashlib.sha256(body.encode()).hexdigest()) if body else None)
+    _delivery.set(Delivery(hashlib.sha256(body.encode()).hexdigest(), payload, _redoing.get()) if body else None)
+
+
+@contextmanager
+def redoing(keys: frozenset[str]) -> Iterator[None]:
+    """Requests dispatched on this thread meanwhile redo the work `keys` of an instance that stopped, and only
+    that work."""
+    token = _redoing.set(keys)
+    try:
+        yield
+    finally:
+        _redoing.reset(token)
+
+
+class InboxPort(Protocol):
+    def take(self, key: str, body: str) -> bool: ...
+
+    def done(self, key: str) -> None: ...
 
 
 class TrackedExecutor(ThreadPoolExecutor):
@@ -67,6 +91,11 @@ class TrackedExecutor(ThreadPoolExecutor):
         self.budget_wait: Callable[[int], float] | None = None
         self._workers = max_workers
         self._notices = ThreadPoolExecutor(max_workers=1, thread_name_prefix="queued")
+        # Where each request's work is written before its ack, so that another instance redoes it should this one
+        # stop: set by the runtime. A thread of its own; the listener waits for it at most `inbox_wait`.
+        self.inbox: InboxPort | None = None
+        self.inbox_wait = INBOX_WAIT_SECONDS
+        self._writes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="inbox")
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         with self._idle:
@@ -100,8 +129,20 @@ class TrackedExecutor(ThreadPoolExecutor):
     def _hand_over(self, work: Callable[[], None]) -> None:
         current = _delivery.get()
         key = current.next_key() if current is not None and self.first_time is not None else None
-        if key is not None:
-            work = partial(self._once, key, work)
+        if current is not None and key is not None:
+            if current.redo is not None:
+                if key not in current.redo:
+                    log.info("work of a redone request that its first instance finished: not done again")
+                    return
+                work = partial(self._holding, key, work)
+            elif self.inbox is not None and current.payload:
+                written = self._writes.submit(self.inbox.take, key, current.payload)
+                if not wait([written], timeout=self.inbox_wait).done:
+                    log.warning("the inbox did not write this request within %.2f s: acked without it, acting on it "
+                                "once written", self.inbox_wait)
+                work = partial(self._written, key, written, work)
+            else:
+                work = partial(self._once, key, work)
         # The caller's context (its request ID, for one) goes with the work.
         self.submit(contextvars.copy_context().run, work)
 
@@ -118,6 +159,33 @@ class TrackedExecutor(ThreadPoolExecutor):
             log.info("a request already acted on (replayed, or retried by Slack): not acted on again")
             return
         work()
+
+    def _written(self, key: str, written: Future[bool], work: Callable[[], None]) -> None:
+        """The work of a request written to the inbox before its ack (or being written still)."""
+        try:
+            first = written.result()
+        except Exception:
+            log.exception("could not write this request to the inbox; acting on it without")
+            self._once(key, work)
+            return
+        if not first:
+            log.info("a request already acted on (replayed, or retried by Slack): not acted on again")
+            return
+        self._holding(key, work)
+
+    def _holding(self, key: str, work: Callable[[], None]) -> None:
+        """Runs work this instance holds in the inbox; its row is done once the work ends, unless the work's own
+        store write marked it done with what it stored."""
+        working = Working(key)
+        working_on.set(working)
+        try:
+            work()
+        finally:
+            if not working.done and self.inbox is not None:
+                try:
+                    self.inbox.done(key)
+                except Exception:
+                    log.exception("could not mark this request's work done in the inbox")
 
     def run_answered(self, answer: Callable[[str], None], fn: Callable[P, object], /, *args: P.args,
                      **kwargs: P.kwargs) -> None:

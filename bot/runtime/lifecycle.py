@@ -29,6 +29,7 @@ def drain(executor: TrackedExecutor, sweeper: Sweeper, watcher: Watcher | None, 
     if watcher is not None:
         watcher.stop(timeout=max(0.0, deadline - clock()))
     executor.wait_idle(timeout=max(0.0, deadline - clock()))
+    sweeper.stop_inbox(timeout=0)  # what is left unfinished, another instance redoes once its leases lapse
     left = executor.pending
     if left:
         log.warning("shutting down with %d piece(s) of work unfinished after %.0f s (BACKUP_BOT_DRAIN_TIMEOUT): "

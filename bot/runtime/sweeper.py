@@ -3,10 +3,14 @@ on several instances, since each step is a conditional update and each reminder 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+from bot.adapters.store.inbox import Inbox
 from bot.domain.changes import ChangePath, Outcome, OutcomeKind
 from bot.runtime.repeating import Repeating
+
+log = logging.getLogger(__name__)
 
 # How long requests from Slack are remembered, so that a replay or a retry of one does nothing: Bolt accepts a
 # request for 5 minutes after its timestamp, and Slack's retries come within minutes.
@@ -16,12 +20,13 @@ DELIVERY_MEMORY_SECONDS = 3600.0
 class Sweeper:
     def __init__(self, changes: ChangePath, on_step: Callable[[Outcome], None], every: float = 30.0,
                  forget_deliveries: Callable[[float], None] | None = None,
-                 batches: Callable[[], None] | None = None):
+                 batches: Callable[[], None] | None = None, inbox: InboxKeeper | None = None):
         self.changes = changes
         self.batches = batches  # the bulk changes' own steps, after the requests'
         self.on_step = on_step
         self.every = every
         self.forget_deliveries = forget_deliveries
+        self.inbox = inbox
         self._timer = Repeating("sweep", self.sweep, every)
 
     def sweep(self) -> None:
@@ -41,6 +46,59 @@ class Sweeper:
             self.batches()
 
     def start(self) -> Sweeper:
+        self._timer.start()
+        if self.inbox is not None:
+            self.inbox.start()
+        return self
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stops the sweep; the inbox's leases are renewed still, while the work in flight finishes."""
+        self._timer.stop(timeout=timeout)
+        if self.inbox is not None:
+            self.inbox.taking_over = False
+
+    def stop_inbox(self, timeout: float = 10) -> None:
+        if self.inbox is not None:
+            self.inbox.stop(timeout=timeout)
+
+
+# The inbox (bot/adapters/store/inbox.py): leases renewed every INBOX_EVERY seconds and lasting LEASE_SECONDS, so
+# a stopped instance's work is taken over within seconds; work older than INBOX_GIVE_UP is closed, since Bolt
+# accepts a signed request for 5 minutes and Slack a response_url for 30.
+INBOX_EVERY = 2.0
+INBOX_GIVE_UP = 1800.0
+
+
+class InboxKeeper:
+    """Keeps this instance's inbox rows held, and redoes, once, the work of instances that stopped."""
+
+    def __init__(self, inbox: Inbox, redo: Callable[[str, frozenset[str]], int], every: float = INBOX_EVERY):
+        self.inbox = inbox
+        self.redo = redo
+        self.taking_over = True  # off while this instance shuts down
+        self._timer = Repeating("inbox", self.step, every)
+
+    def step(self) -> None:
+        self.inbox.renew()
+        if not self.taking_over:
+            return
+        for key, holder in self.inbox.close_older(self.inbox.clock() - INBOX_GIVE_UP):
+            log.warning("inbox: work %s (last held by %s) closed undone after %.0f min", key[:16], holder,
+                        INBOX_GIVE_UP / 60)
+        taken: dict[str, tuple[str, set[str]]] = {}
+        for key, body in self.inbox.take_over():
+            taken.setdefault(key.rsplit(":", 1)[0], (body, set()))[1].add(key)
+        for digest, (body, keys) in taken.items():
+            log.warning("handed_again: request %s's work, left by a stopped instance, redone here", digest[:16])
+            try:
+                status = self.redo(body, frozenset(keys))
+            except Exception:
+                log.exception("inbox: request %s could not be redone", digest[:16])
+                continue
+            if status != 200:
+                log.warning("inbox: request %s redone, answered %d (its signature too old?)", digest[:16], status)
+
+    def start(self) -> InboxKeeper:
         self._timer.start()
         return self
 

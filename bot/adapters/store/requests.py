@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.audit import AuditTrail
+from bot.adapters.store.inbox import done_with
 from bot.adapters.store.rows import columns, log_event, request_of, short_key
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import DATABASE_LEASE, OPEN_STATES, ChangeRequest, RequestState
@@ -30,6 +31,7 @@ class Requests(AuditTrail):
             with self.engine.begin() as conn:
                 conn.execute(INSERT_REQUEST, {**columns(request), "target": request.before.get("target")})
                 logged = self._insert_event(conn, record)
+                done_with(conn)
         except sa.exc.IntegrityError:
             if request.revert_of is None:
                 raise

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from bot.adapters import schema
-from bot.adapters.migrations.steps import columns
+from bot.adapters.migrations.steps import columns, one_way
 
 revision = "0015"
 down_revision = "0014"
@@ -29,9 +29,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Back to revision 0014's schema: what the store of that release reads and writes. The target column goes;
-    # every request keeps its target in its `before` JSON, where the upgrade reads it again.
-    op.execute("CREATE INDEX IF NOT EXISTS ix_audit_at ON audit_events (at)")
-    for index in schema.HISTORY_INDEXES:
-        op.execute(f"DROP INDEX IF EXISTS {index.split(' ON ')[0]}")
-    op.drop_column("change_requests", "target")
+    one_way(revision)

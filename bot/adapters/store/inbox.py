@@ -1,0 +1,118 @@
+"""The durable inbox: the work of a request from Slack, written before its ack with the signed request, held by
+the instance doing it under a lease it renews, and done in the transaction that stores what it made. When an
+instance stops, its lapsed rows are taken over by another, which redoes each once from its body."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+LEASE_SECONDS = 6.0
+
+
+@dataclass
+class Working:
+    """The inbox row of the work running on this context, and whether a store write has marked it done."""
+
+    key: str
+    done: bool = False
+
+
+working_on: contextvars.ContextVar[Working | None] = contextvars.ContextVar("working_on", default=None)
+
+
+def done_with(conn: Connection) -> None:
+    """Marks the running work's row done within `conn`'s transaction: the row and what the work stored commit
+    together, so a redo never follows a stored result."""
+    working = working_on.get()
+    if working is None or working.done:
+        return
+    _close(conn, working.key)
+    working.done = True
+
+
+def _close(conn: Connection, key: str) -> int:
+    from bot.adapters.schema import deliveries
+
+    return conn.execute(deliveries.update().where(deliveries.c.key == key, deliveries.c.body.is_not(None))
+                        .values(body=None, holder=None, lease_until=None)).rowcount
+
+
+class Inbox:
+    """One instance's view of the inbox; `holder` names the instance. Not a part of `Store`, whose calls are the
+    listeners' own."""
+
+    def __init__(self, engine: Callable[[], Engine], clock: Callable[[], float], holder: str,
+                 lease: float = LEASE_SECONDS):
+        self._engine = engine
+        self.clock = clock
+        self.holder = holder
+        self.lease = lease
+
+    def take(self, key: str, body: str) -> bool:
+        """Writes the work `key` with the request to redo it from: True for the one caller, on any instance, that
+        may do it (a replay or a retry finds it taken)."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import deliveries
+
+        now = self.clock()
+        with self._engine().begin() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(deliveries.insert().values(key=key, at=now, holder=self.holder,
+                                                            lease_until=now + self.lease, body=body))
+            except sa.exc.IntegrityError:
+                return False
+            return True
+
+    def done(self, key: str) -> None:
+        with self._engine().begin() as conn:
+            _close(conn, key)
+
+    def renew(self) -> int:
+        """Extends the leases of the work this instance is doing; the number of rows."""
+        from bot.adapters.schema import deliveries
+
+        with self._engine().begin() as conn:
+            return conn.execute(deliveries.update().where(
+                deliveries.c.holder == self.holder, deliveries.c.body.is_not(None))
+                .values(lease_until=self.clock() + self.lease)).rowcount
+
+    def take_over(self) -> list[tuple[str, str]]:
+        """Rows whose instance stopped renewing them, each taken by this instance once ever (a conditional
+        update): their keys and bodies, to redo."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import deliveries
+
+        now = self.clock()
+        lapsed = sa.and_(deliveries.c.body.is_not(None), deliveries.c.lease_until < now,
+                         deliveries.c.handed_again.is_(sa.false()))
+        taken: list[tuple[str, str]] = []
+        with self._engine().begin() as conn:
+            rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.body).where(lapsed)
+                                .order_by(deliveries.c.at)).all()
+            for key, body in rows:
+                if conn.execute(deliveries.update().where(deliveries.c.key == key, lapsed).values(
+                        holder=self.holder, lease_until=now + self.lease, handed_again=True)).rowcount:
+                    taken.append((key, body))
+        return taken
+
+    def close_older(self, before: float) -> list[tuple[str, str | None]]:
+        """Closes work begun before `before` and still not done (redone already, or past any redo): its keys
+        and last holders."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import deliveries
+
+        old = sa.and_(deliveries.c.body.is_not(None), deliveries.c.at < before)
+        with self._engine().begin() as conn:
+            rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.holder).where(old)).all()
+            conn.execute(deliveries.update().where(old).values(body=None, holder=None, lease_until=None))
+        return [(key, holder) for key, holder in rows]

@@ -1,0 +1,206 @@
+"""The durable inbox (issue 23, item 2): a request's work is written before its ack, so that when its instance
+stops before doing it, another instance takes it over when its lease lapses and redoes it, once; a database that
+stalls at the ack delays nothing but the inbox. On SQLite and PostgreSQL; the clocks are the test's."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from functools import partial
+from typing import Any, ParamSpec, TypeVar
+
+import pytest
+import sqlalchemy as sa
+from conftest import ALICE, OPEN_RULES, SIGNING_SECRET, AuditReader, Bot, acked_while
+from slack_bolt import BoltRequest
+
+from bot.adapters.schema import deliveries
+from bot.adapters.store import Store
+from bot.adapters.store.inbox import LEASE_SECONDS, Inbox
+from bot.domain.access_file import StaticRules
+from bot.domain.access_rules import parse_rules
+from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.slack import SlackState
+from bot.emulators.slack_requests import signed_headers
+from bot.runtime.app import build_app, build_dependencies, redo
+from bot.runtime.executor import TrackedExecutor
+from bot.runtime.sweeper import INBOX_GIVE_UP, InboxKeeper
+
+P = ParamSpec("P")
+T = TypeVar("T")
+PROD = "bp01prod12h"
+ASKING = OPEN_RULES.replace('approvers = ["@dba-leads"]', 'approvers = ["@dba-leads"]\napprovals = 1')
+
+
+class Killed(TrackedExecutor):
+    """An instance killed right after its acks: the work they hand over never runs."""
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        return Future()
+
+
+class Instances:
+    """Instances of the bot on one database, each with its own store, executor and inbox clock."""
+
+    def __init__(self, url: str, settings: Any, slack: SlackState, planetscale_client: Any, slack_url: str):
+        self.url, self.settings, self.slack, self.client, self.slack_url = url, settings, slack, planetscale_client, \
+            slack_url
+        self.made: list[Bot] = []
+
+    def start(self, executor: TrackedExecutor | None = None, rules: str = OPEN_RULES) -> Bot:
+        store = Store(self.url)
+        store.migrate()
+        executor = executor or TrackedExecutor()
+        deps = build_dependencies(self.settings, self.client, store, executor, StaticRules(parse_rules(rules)))
+        bot = Bot(build_app(self.settings, deps), deps, executor, self.slack, self.slack_url, AuditReader(store))
+        self.made.append(bot)
+        return bot
+
+    def close(self) -> None:
+        for bot in self.made:
+            bot.executor.shutdown(wait=False, cancel_futures=True)
+            bot.deps.store.close()
+
+
+@pytest.fixture
+def instances(store_url: str, settings: Any, slack: SlackState, planetscale_client: Any,
+              slack_server: Any) -> Iterator[Instances]:
+    made = Instances(store_url, settings, slack, planetscale_client, slack_server[1].url)
+    yield made
+    made.close()
+
+
+def inbox_of(bot: Bot) -> Inbox:
+    inbox = bot.executor.inbox
+    assert isinstance(inbox, Inbox)
+    return inbox
+
+
+def keeper_of(bot: Bot, at: float) -> InboxKeeper:
+    """The instance's sweeper's inbox step, its clock at `at`."""
+    inbox = inbox_of(bot)
+    inbox.clock = lambda: at
+    return InboxKeeper(inbox, partial(redo, bot.app))
+
+
+def acked(bot: Bot, body: str) -> int:
+    return bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body))).status
+
+
+def left_undone(bot: Bot) -> list[tuple[str, bool]]:
+    with bot.deps.store.engine.connect() as conn:
+        return [(h or "", bool(a)) for h, a in conn.execute(
+            sa.select(deliveries.c.holder, deliveries.c.handed_again).where(deliveries.c.body.is_not(None)))]
+
+
+def retention(planetscale: PlanetScaleState) -> int:
+    return int(planetscale.policy("acme", "app-db", PROD)["retention_value"])
+
+
+def test_a_command_acked_by_an_instance_killed_before_its_work_is_redone_by_another_once(
+        instances: Instances, planetscale: PlanetScaleState, slack: SlackState,
+        caplog: pytest.LogCaptureFixture) -> None:
+    killed, alive = instances.start(Killed()), instances.start()
+    assert acked(killed, killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
+    assert planetscale.calls("PATCH") == [] and [h for h, _ in left_undone(alive)] == [inbox_of(killed).holder]
+    now = time.time()
+    keeper_of(alive, now + 1).step()  # its lease runs still: not taken
+    assert planetscale.calls("PATCH") == []
+    caplog.set_level(logging.WARNING)
+    keeper = keeper_of(alive, now + LEASE_SECONDS + 1)
+    keeper.step()
+    assert alive.executor.wait_idle(timeout=60)
+    assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
+    assert [e.kind for e in slack.events if "changed the backup policy" in e.text] == ["message"]
+    assert "handed_again" in caplog.text
+    assert left_undone(alive) == []  # done with the change it stored
+    keeper.step()
+    keeper_of(instances.start(), now + 60).step()
+    assert len(planetscale.calls("PATCH")) == 1
+
+
+def test_work_taken_over_is_never_handed_again_and_is_closed_after_half_an_hour(
+        instances: Instances, planetscale: PlanetScaleState, caplog: pytest.LogCaptureFixture) -> None:
+    first, second, third = instances.start(Killed()), instances.start(Killed()), instances.start()
+    acked(first, first.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE))
+    now = time.time()
+    keeper_of(second, now + LEASE_SECONDS + 1).step()  # taken over, and that instance killed too
+    assert left_undone(third) == [(inbox_of(second).holder, True)]
+    keeper_of(third, now + 10 * LEASE_SECONDS).step()
+    assert planetscale.calls("PATCH") == [] and left_undone(third) == [(inbox_of(second).holder, True)]
+    caplog.set_level(logging.WARNING)
+    keeper_of(third, now + INBOX_GIVE_UP + 1).step()
+    assert left_undone(third) == [] and "closed undone" in caplog.text
+    assert planetscale.calls("PATCH") == []
+
+
+def test_leases_renewed_by_their_instance_are_not_taken_over(
+        instances: Instances, planetscale: PlanetScaleState) -> None:
+    first, second = instances.start(Killed()), instances.start()
+    acked(first, first.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE))
+    now = time.time()
+    for step in range(1, 5):  # its sweeper renews its leases every 2 s
+        keeper_of(first, now + 2 * step).step()
+        keeper_of(second, now + 2 * step + LEASE_SECONDS - 1).step()
+    assert planetscale.calls("PATCH") == [] and [h for h, _ in left_undone(second)] == [inbox_of(first).holder]
+
+
+def test_a_database_stalled_at_the_ack_delays_the_inbox_not_the_ack(
+        instances: Instances, planetscale: PlanetScaleState, caplog: pytest.LogCaptureFixture) -> None:
+    bot = instances.start()
+    inbox = inbox_of(bot)
+    stalled = threading.Event()
+    take = inbox.take
+
+    def stalled_take(key: str, body: str) -> bool:
+        stalled.wait(timeout=60)
+        return take(key, body)
+
+    inbox.take = stalled_take  # type: ignore[method-assign]
+    caplog.set_level(logging.WARNING)
+    try:
+        assert acked_while(lambda: acked(bot, bot.command_body(f"update acme/app-db {PROD} retention=9d"))) == 200
+        assert "did not write this request" in caplog.text and planetscale.calls("PATCH") == []
+    finally:
+        stalled.set()
+    assert bot.executor.wait_idle(timeout=60)
+    assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
+    assert left_undone(bot) == []
+
+
+def test_the_row_is_done_in_the_transaction_that_stores_the_request(
+        instances: Instances, planetscale: PlanetScaleState) -> None:
+    bot = instances.start(rules=ASKING)
+    inbox = inbox_of(bot)
+    done = inbox.done
+    called: list[str] = []
+    inbox.done = lambda key: (called.append(key), done(key))[-1]  # type: ignore[method-assign]
+    bot.command(f"update acme/app-db {PROD} retention=9d")
+    assert len(bot.deps.store.requests(["pending"])) == 1
+    assert called == [] and left_undone(bot) == []  # marked by the store's own write
+    bot.command("help")
+    assert len(called) <= 1 and left_undone(bot) == []  # work that stores no request: done as it ends
+
+
+def test_two_instances_taking_over_at_once_redo_the_work_once(
+        instances: Instances, planetscale: PlanetScaleState) -> None:
+    killed, first, second = instances.start(Killed()), instances.start(), instances.start()
+    acked(killed, killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE))
+    later = time.time() + LEASE_SECONDS + 1
+    keepers = [keeper_of(first, later), keeper_of(second, later)]
+    together = threading.Barrier(2)
+
+    def step(keeper: InboxKeeper) -> None:
+        together.wait()
+        keeper.step()
+
+    threads = [threading.Thread(target=step, args=(k,)) for k in keepers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert first.executor.wait_idle(timeout=60) and second.executor.wait_idle(timeout=60)
+    assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
