@@ -141,7 +141,6 @@ def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
             return
 
 
-
 def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome], None]:
     """What the sweep does with each step it took: the same as a click's; and for a member of a bulk change,
     its batch's message shown again, and finished once every member is."""
@@ -159,7 +158,10 @@ def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome],
 
 def sweep_batches(deps: Dependencies, client: WebClient) -> None:
     """The sweep's steps on bulk changes: those fully approved whose judging could not tell are judged again;
-    those past their time expire, and their message says so."""
+    those past their time expire, and their message says so; the list of policies Slack refused in a thread
+    is posted there again, so that no request stands without it."""
+    for batch in deps.store.unthreaded_batches():
+        to_thread(deps, client, batch, "plan", bulk_blocks.plan_replies(batch))
     for outcome in deps.bulk.judge_again():
         if outcome.batch is not None:
             latest = deps.store.get_batch(outcome.batch.id) or outcome.batch

@@ -182,6 +182,11 @@ class BatchStore(Protocol):
         """Pending batches, the oldest first."""
         ...
 
+    def unthreaded_batches(self, limit: int = 50) -> list[Batch]:
+        """Batches whose message is posted but whose list of policies is not in its thread (Slack refused it,
+        or the instance stopped): the newest first."""
+        ...
+
     def batch_of_request(self, request_id: str) -> str | None:
         """The batch a member request belongs to (None: an ordinary request)."""
         ...

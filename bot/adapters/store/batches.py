@@ -180,6 +180,19 @@ class Batches(AuditTrail):
                                 .order_by(change_batches.c.created_at).limit(limit)).mappings().all()
         return [batch_of(row) for row in rows]
 
+    def unthreaded_batches(self, limit: int = 50) -> list[Batch]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_batches, request_notices
+
+        posted = sa.select(request_notices.c.request_id).where(request_notices.c.request_id == change_batches.c.id,
+                                                               request_notices.c.notice == "plan")
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(change_batches).where(change_batches.c.message_ts.is_not(None),
+                                                                ~sa.exists(posted))
+                                .order_by(change_batches.c.created_at.desc()).limit(limit)).mappings().all()
+        return [batch_of(row) for row in rows]
+
     def batch_of_request(self, request_id: str) -> str | None:
         import sqlalchemy as sa
 
