@@ -20,6 +20,7 @@ BULK_APPROVE, BULK_REJECT, BULK_CANCEL, BULK_RETRY = "bulk_approve", "bulk_rejec
 IN_MESSAGE = 12  # policies listed in the message itself; all of them are in its thread
 SKIPPED_IN_MESSAGE = 5
 LINE_LIMIT = 400  # one policy's line
+MIN_LINE = 60  # a line shortened to fit a preview still names its database and policy
 REPLY_LIMIT = 9000  # characters of blocks in one thread reply, under Slack's cumulative limit with room left
 REPLY_SECTIONS = 8
 
@@ -190,6 +191,22 @@ def plan_replies(batch: Batch) -> list[tuple[str, list[dict[str, Any]]]]:
         replies += thread_replies([skipped_line(s) for s in batch.skipped],
                                   f"Policies it may not change, and why ({len(batch.skipped)})")
     return replies
+
+
+def preview_replies(batch: Batch, parts: int) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The whole list in at most `parts` messages, where there is no thread to hold more: each policy's line
+    shortened as far as it takes, and the policies it may not change under the ones it would."""
+    planned = [planned_line(batch, p) for p in batch.planned]
+    skipped = [skipped_line(s) for s in batch.skipped]
+    title = f"Each policy this change would change, before → after ({len(planned)})"
+    if skipped:
+        title += f", then those it may not change, and why ({len(skipped)})"
+    limit = LINE_LIMIT
+    while True:
+        replies = thread_replies([fit(line, limit) for line in planned + skipped], title)
+        if len(replies) <= parts or limit <= MIN_LINE:
+            return replies[:parts]
+        limit = max(MIN_LINE, limit * 4 // 5)
 
 
 def outcome_replies(members: Sequence[Member]) -> list[tuple[str, list[dict[str, Any]]]]:

@@ -34,7 +34,7 @@ def report_batch(deps: Dependencies, client: WebClient, outcome: BatchOutcome, r
     if outcome.kind is BatchOutcomeKind.PREVIEWED and batch is not None:
         text, preview = batch_message(deps, batch, buttons=False)
         say_privately(respond, f"Dry run: nothing was sent. {text}", preview)
-        for reply_text, reply in bulk_blocks.plan_replies(batch)[:PRIVATE_MESSAGES - 2]:
+        for reply_text, reply in bulk_blocks.preview_replies(batch, PRIVATE_MESSAGES - 2):
             say_privately(respond, reply_text, reply)
         say_privately(respond, "Run it again without `--dry-run` to ask for it.")
     elif outcome.kind in (BatchOutcomeKind.REQUESTED, BatchOutcomeKind.DONE) and batch is not None:
@@ -47,7 +47,7 @@ def report_batch(deps: Dependencies, client: WebClient, outcome: BatchOutcome, r
             finish(deps, client, batch)
     elif outcome.kind is BatchOutcomeKind.NOTHING and batch is not None:
         say_privately(respond, blocks.error_text(outcome.message))
-        for reply_text, reply in bulk_blocks.plan_replies(batch)[:PRIVATE_MESSAGES - 1]:
+        for reply_text, reply in bulk_blocks.preview_replies(batch, PRIVATE_MESSAGES - 1):
             say_privately(respond, reply_text, reply)
     else:
         say_privately(respond, blocks.error_text(outcome.message))

@@ -27,3 +27,31 @@ def test_a_bulk_requests_list_slack_refused_in_its_thread_is_posted_by_the_sweep
     assert all(f"`{db}`" in listed for db in dbs), listed
     sweep(approvals_bot)
     assert thread(approvals_bot, message) == listed  # posted once
+
+
+def long_named(planetscale: PlanetScaleState, count: int) -> list[str]:
+    """`count` databases with names of 60 characters, each with two policies named in 120."""
+    names = []
+    for n in range(count):
+        name = f"wide-{n:02d}-" + "x" * 52
+        planetscale.add_database("acme", name)
+        for suffix, target in (("p", "production"), ("d", "development")):
+            planetscale.add_policy("acme", name, f"{n:02d}{suffix}", name=f"{target} {n:02d} " + "ä" * 100,
+                                   target=target, retention_value=2, retention_unit="day")
+        names.append(name)
+    return names
+
+
+def test_a_dry_run_of_a_hundred_long_named_policies_lists_each_within_five_messages(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    dbs = long_named(planetscale, 50)
+    renamed = "ö" * 120
+    reply = approvals_bot.command(f'update acme/wide-* * retention=14d frequency=6h name="{renamed}" --dry-run',
+                                  user=ALICE)
+    said = [e for e in reply.events if e.kind == "response"]
+    assert len(said) <= 5 and approvals_bot.slack.refusals == []
+    text = reply.all_text()
+    assert "Dry run" in text and "100 backup policies" in text
+    missing = [db for db in dbs if text.count(f"`{db}`") < 2]
+    assert missing == [], f"{len(missing)} databases not listed with both policies"
