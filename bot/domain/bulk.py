@@ -81,10 +81,14 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.PREVIEWED, "Dry run: nothing was sent.", batch)
         stored = self.store.add_batch(batch, self._asked_records(batch))
         if stored.id != batch.id:  # a second Retry click, here or on another instance
-            return BatchOutcome(BatchOutcomeKind.CLOSED, f"This retry is already asked by {person(stored.requester)} "
-                                                         "and is waiting for approval: see its message in "
-                                                         f"{named_channel(stored.channel)}. Nothing more was "
-                                                         "done.", stored)
+            where = f"see its message in {named_channel(stored.channel)}. Nothing more was done."
+            if stored.state is BatchState.PENDING:
+                return BatchOutcome(BatchOutcomeKind.CLOSED, f"This retry is already asked by "
+                                                             f"{person(stored.requester)} and is waiting for "
+                                                             f"approval: {where}", stored)
+            return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change was retried already by "
+                                                         f"{person(stored.requester)}: what failed again is offered "
+                                                         f"on the retry's own message; {where}", stored)
         if batch.approvals_needed:
             return BatchOutcome(BatchOutcomeKind.REQUESTED, "Your bulk change is waiting for approval.", batch)
         return self._approve_and_apply(batch, user, [])

@@ -48,11 +48,13 @@ class Batches(AuditTrail):
 
         with self.engine.begin() as conn:
             if batch.retry_of is not None:
-                # Retries of one batch take turns on its row: a second one finds the first still pending.
-                conn.execute(sa.select(change_batches.c.id).where(change_batches.c.id == batch.retry_of)
-                             .with_for_update())
+                # Retries of one batch take turns on its row: a second one finds the first, pending or applied
+                # (whose own message offers what failed again).
+                original = conn.execute(sa.select(change_batches.c.created_at)
+                                        .where(change_batches.c.id == batch.retry_of).with_for_update()).scalar()
                 rows = conn.execute(sa.select(change_batches).where(
-                    change_batches.c.state == BatchState.PENDING.value)).mappings().all()
+                    change_batches.c.state.in_([BatchState.PENDING.value, BatchState.APPROVED.value]),
+                    change_batches.c.created_at >= (original or 0))).mappings().all()
                 asked = [b for b in map(batch_of, rows) if b.retry_of == batch.retry_of]
                 if asked:
                     return asked[0]

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from approval_helpers import ALICE, approvals_bot, sweep
 from conftest import Bot
-from test_bulk import add_databases, channel_messages, thread
+from test_bulk import add_databases, button, channel_messages, latest, thread
 
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
+from handlers.bulk_blocks import BULK_RETRY
 
 __all__ = ["approvals_bot"]  # fixtures, used by name
 
@@ -55,3 +56,24 @@ def test_a_dry_run_of_a_hundred_long_named_policies_lists_each_within_five_messa
     assert "Dry run" in text and "100 backup policies" in text
     missing = [db for db in dbs if text.count(f"`{db}`") < 2]
     assert missing == [], f"{len(missing)} databases not listed with both policies"
+
+
+def test_a_second_retry_click_after_the_first_retry_was_applied_retries_nothing(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Development needs no approval: the first Retry applies at once (and fails again, PlanetScale still
+    refusing); a second click on the same button asks nothing and sends nothing: the retry's own message
+    offers what failed again."""
+    add_databases(planetscale, "twice", 2)
+    planetscale.add_fault(Fault(status=500, method="PATCH", times=None))
+    approvals_bot.command('update acme/twice-* "Development daily" retention=5d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    shown_now = latest(approvals_bot, message)
+    retry = button(shown_now, BULK_RETRY)
+    approvals_bot.click(BULK_RETRY, retry, user=ALICE, message=shown_now)
+    sent = len(planetscale.calls("PATCH"))
+    second = approvals_bot.click(BULK_RETRY, retry, user=ALICE, message=shown_now)
+    assert len(planetscale.calls("PATCH")) == sent, "retried twice"
+    assert "retried already" in second.all_text()
+    retries = [e for e in channel_messages(approvals_bot) if e.ts != message.ts]
+    assert len(retries) == 1
