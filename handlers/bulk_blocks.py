@@ -12,6 +12,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmO
 
 from bot.domain.batches import Batch, BatchState, Member, Planned, Skipped, SkipReason
 from bot.domain.change_requests import RequestState
+from bot.domain.costs import DatabaseFacts, describe_size, estimate
 from bot.domain.outcomes import OutcomeKind
 from bot.domain.policy import BackupPolicy, describe_changes
 from handlers.blocks import context, escape, fit, mentions, packed, plural, section, to_dicts, when, with_mentions
@@ -61,9 +62,22 @@ def change_words(before: dict[str, Any], changes: dict[str, Any]) -> str:
     return "; ".join(f"{c.label} ~{escape(c.before)}~ → *{escape(c.after)}*" for c in steps) or "no visible change"
 
 
+def cost_words(batch: Batch, planned: Planned) -> str:
+    """This policy's own cost, before → after: the backups it keeps at once, and their storage where its basis
+    was read (where a storage bound covers it)."""
+    cost = estimate(planned.before, {**planned.before, **batch.changes}, DatabaseFacts.of(planned.facts))
+    before, after = cost.before, cost.after
+    if before is None or after is None:
+        return ""
+    words = f"kept {before.kept} → {after.kept}"
+    if before.storage is not None and after.storage is not None:
+        words += f", about {describe_size(before.storage)} → {describe_size(after.storage)}"
+    return f" ({words})"
+
+
 def planned_line(batch: Batch, planned: Planned) -> str:
-    return fit(f"• {name_of(planned.database, planned.policy_name)}: {change_words(planned.before, batch.changes)}",
-               LINE_LIMIT)
+    return fit(f"• {name_of(planned.database, planned.policy_name)}: {change_words(planned.before, batch.changes)}"
+               f"{cost_words(batch, planned)}", LINE_LIMIT)
 
 
 def skipped_line(skipped: Skipped) -> str:

@@ -4,9 +4,9 @@ Through Bolt's pipeline, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from approval_helpers import ALICE, approvals_bot, sweep
+from approval_helpers import ALICE, RULES, approvals_bot, sweep
 from conftest import Bot
-from test_bulk import add_databases, button, channel_messages, latest, thread
+from test_bulk import add_databases, button, channel_messages, latest, shown, thread
 
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
@@ -77,3 +77,25 @@ def test_a_second_retry_click_after_the_first_retry_was_applied_retries_nothing(
     assert "retried already" in second.all_text()
     retries = [e for e in channel_messages(approvals_bot) if e.ts != message.ts]
     assert len(retries) == 1
+
+
+def test_each_policys_line_in_a_bulk_request_shows_its_own_backups_kept_and_storage(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    approvals_bot.use_rules(RULES.format(approvals=1) + """
+[[guardrails]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+max_storage = "1TB"
+""")
+    dbs = add_databases(planetscale, "cost", 2)
+    planetscale.add_backup("acme", dbs[0], f"{dbs[0]}-prod", size=1_000_000_000)
+    planetscale.add_backup("acme", dbs[1], f"{dbs[1]}-prod", size=3_000_000_000)
+    approvals_bot.command('update acme/cost-* "Production daily" retention=14d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    for where in (shown(approvals_bot, message), thread(approvals_bot, message)):
+        lines = {db: next(line for line in where.split("\\n") if f"`{db}`" in line) for db in dbs}
+        # Backups every 12 hours, kept 2 days → 14.
+        assert "kept 4 → 28" in lines[dbs[0]] and "4.0 GB → 28.0 GB" in lines[dbs[0]], lines[dbs[0]]
+        assert "kept 4 → 28" in lines[dbs[1]] and "12.0 GB → 84.0 GB" in lines[dbs[1]], lines[dbs[1]]
