@@ -7,9 +7,11 @@ from __future__ import annotations
 from approval_helpers import ALICE, RULES, approvals_bot, sweep
 from conftest import Bot
 from test_bulk import add_databases, button, channel_messages, latest, shown, thread
+from test_create_delete import revert_value
 
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
+from handlers.blocks import REVERT
 from handlers.bulk_blocks import BULK_RETRY
 
 __all__ = ["approvals_bot"]  # fixtures, used by name
@@ -99,3 +101,22 @@ max_storage = "1TB"
         # Backups every 12 hours, kept 2 days → 14.
         assert "kept 4 → 28" in lines[dbs[0]] and "4.0 GB → 28.0 GB" in lines[dbs[0]], lines[dbs[0]]
         assert "kept 4 → 28" in lines[dbs[1]] and "12.0 GB → 84.0 GB" in lines[dbs[1]], lines[dbs[1]]
+
+
+def test_reverting_a_rename_or_a_deletion_of_a_name_holding_a_format_character_is_refused_with_the_reason(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Names with a format character (Cf) are refused at the door; a policy named so in the dashboard may still
+    be renamed or deleted, and their reverts would bring the name back: refused, saying why."""
+    for policy_id in ("bidi-a", "bidi-b"):
+        planetscale.add_policy("acme", "app-db", policy_id, name="Dev\u202enightly", target="development")
+    approvals_bot.command('update acme/app-db bidi-a name="Dev nightly"', user=ALICE)
+    approvals_bot.command("delete acme/app-db bidi-b", user=ALICE)
+    asked = [e for e in channel_messages(approvals_bot)]
+    assert len(asked) == 2 and "bidi-b" not in planetscale.policies[("acme", "app-db")]
+    for message in asked:
+        reply = approvals_bot.click(REVERT, revert_value(approvals_bot, message.ts), user=ALICE, message=message)
+        said = reply.all_text()
+        assert "Something went wrong" not in said and "U+202E" in said, said
+        assert "cannot be reverted" in said
+    assert planetscale.calls("POST") == [] and planetscale.policy("acme", "app-db", "bidi-a")["name"] == "Dev nightly"
