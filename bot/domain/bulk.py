@@ -93,8 +93,9 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.REQUESTED, "Your bulk change is waiting for approval.", batch)
         return self._approve_and_apply(batch, user, [])
 
-    def choices(self, user: str, channel: str, selection: Selection) -> list[tuple[str, BackupPolicy]] | BatchOutcome:
-        """For a form: the policies the selection names that the user may see here, at most MAX_POLICIES."""
+    def choices(self, user: str, channel: str, selection: Selection) -> Found | BatchOutcome:
+        """For a form: the policies the selection names that the user may see here, at most MAX_POLICIES; and
+        those it leaves out (hidden, unreadable), so that the form can say so."""
         try:
             found = self._find(user, channel, selection)
         except DirectoryError as exc:
@@ -108,8 +109,9 @@ class BulkPath(Finding):
                                 f"and one change may cover at most {MAX_POLICIES}: narrow it.",
                                 count=len(found.policies))
         if not found.policies:
-            return BatchOutcome(BatchOutcomeKind.NOTHING, f"No policy you may see matches {selection.words}.")
-        return found.policies
+            why = "".join(f" `{s.database}`: {s.detail}." for s in found.skipped[:5])
+            return BatchOutcome(BatchOutcomeKind.NOTHING, f"No policy you may see matches {selection.words}.{why}")
+        return found
 
     def _plan(self, user: str, channel: str, selection: Selection, update: PolicyUpdate, reason: str | None,
               found: Found, retry_of: str | None) -> Batch:
