@@ -4,15 +4,15 @@ Through Bolt's pipeline, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from approval_helpers import ALICE, RULES, approvals_bot, sweep
+from approval_helpers import ALICE, CAROL, RULES, approvals_bot, sweep
 from conftest import Bot
-from test_bulk import add_databases, button, channel_messages, latest, shown, thread
+from test_bulk import add_databases, button, channel_messages, latest, policy, shown, thread
 from test_create_delete import revert_value
 
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
 from handlers.blocks import REVERT
-from handlers.bulk_blocks import BULK_RETRY
+from handlers.bulk_blocks import BULK_APPROVE, BULK_RETRY
 
 __all__ = ["approvals_bot"]  # fixtures, used by name
 
@@ -120,3 +120,17 @@ def test_reverting_a_rename_or_a_deletion_of_a_name_holding_a_format_character_i
         assert "Something went wrong" not in said and "U+202E" in said, said
         assert "cannot be reverted" in said
     assert planetscale.calls("POST") == [] and planetscale.policy("acme", "app-db", "bidi-a")["name"] == "Dev nightly"
+
+
+def test_a_database_matching_the_glob_after_the_request_is_not_changed_by_its_approval(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    dbs = add_databases(planetscale, "grow", 2)
+    approvals_bot.command('update acme/grow-* "Production daily" retention=14d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    [late] = add_databases(planetscale, "grow-late", 1)  # matches grow-*, and nobody approved a change to it
+    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    assert all(policy(planetscale, db)["retention_value"] == 14 for db in dbs)
+    assert policy(planetscale, late)["retention_value"] == 2
+    assert not any(f"/databases/{late}/" in c.path for c in planetscale.calls("PATCH"))
+    assert "Applied to 2 of 2" in shown(approvals_bot, message)
