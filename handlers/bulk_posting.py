@@ -129,15 +129,22 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
 
 def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
               replies: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    """Each part once: a part Slack refused gives the whole back, and a later try posts only the parts not
+    posted yet."""
     if not (batch.message_channel and batch.message_ts) or not deps.store.claim_notice(batch.id, notice):
         return
-    for text, reply in replies:
+    for number, (text, reply) in enumerate(replies, start=1):
+        part = f"{notice}:{number}" if len(replies) > 1 else None
+        if part is not None and not deps.store.claim_notice(batch.id, part):
+            continue
         try:
             client.chat_postMessage(channel=batch.message_channel, thread_ts=batch.message_ts, text=text,
                                     blocks=reply)
         except SlackApiError as exc:
             log.error("could not reply in the thread of bulk change %s: %s", batch.id, exc.response.get("error"))
-            deps.store.forget_notice(batch.id, notice)
+            for claimed in (part, notice):
+                if claimed is not None:
+                    deps.store.forget_notice(batch.id, claimed)
             return
 
 

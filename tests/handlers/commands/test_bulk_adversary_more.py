@@ -134,3 +134,24 @@ def test_a_database_matching_the_glob_after_the_request_is_not_changed_by_its_ap
     assert policy(planetscale, late)["retention_value"] == 2
     assert not any(f"/databases/{late}/" in c.path for c in planetscale.calls("PATCH"))
     assert "Applied to 2 of 2" in shown(approvals_bot, message)
+
+
+def test_a_long_list_whose_second_part_slack_refused_is_completed_by_the_sweep_without_repeating_the_first(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    dbs = long_named(planetscale, 50)
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", error="internal_error", in_thread=True, skip=1))
+    approvals_bot.command("update acme/wide-* * retention=14d", user=ALICE)
+    [message] = channel_messages(approvals_bot)
+
+    def parts() -> list[str]:
+        return [e.blocks[0]["elements"][0]["text"] for e in approvals_bot.slack.events
+                if e.kind == "message" and e.thread_ts == message.ts]
+
+    assert len(parts()) == 1
+    sweep(approvals_bot)
+    sweep(approvals_bot)
+    posted = parts()
+    assert len(posted) >= 2 and len(set(posted)) == len(posted), posted  # each part once
+    listed = thread(approvals_bot, message)
+    assert all(listed.count(f"`{db}`") == 2 for db in dbs)  # its two policies, each listed once
