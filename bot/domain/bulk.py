@@ -143,6 +143,10 @@ class BulkPath(Finding):
             risks = risks_of(policy, resulting_values(policy, update)) + list(verdict.overridden)
             planned.append(Planned(database, policy.id, policy.name, policy.model_dump(), verdict.needed,
                                    dict(verdict.groups), risks, facts.to_json()))
+            # The next policy of this database is judged on its policies as they would be after this one's change
+            # (how many of a target), as it is when they apply.
+            after = policy.model_copy(update=update.to_api())
+            found.listed[database] = [after if p.id == policy.id else p for p in found.listed.get(database, [])]
         now = self.changes.clock()
         needed = max([p.needed for p in planned] + [sum(groups.values())], default=0)
         return Batch(organization=selection.organization, requester=user, channel=channel,

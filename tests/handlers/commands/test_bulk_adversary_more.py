@@ -155,3 +155,28 @@ def test_a_long_list_whose_second_part_slack_refused_is_completed_by_the_sweep_w
     assert len(posted) >= 2 and len(set(posted)) == len(posted), posted  # each part once
     listed = thread(approvals_bot, message)
     assert all(listed.count(f"`{db}`") == 2 for db in dbs)  # its two policies, each listed once
+
+
+def test_a_bulk_move_that_would_leave_a_production_database_without_its_last_policy_is_refused_when_asked(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Two production policies, at least one required: one bulk change moving both out of production asks
+    for the first only, and says the second is refused by the guardrail, before anyone approves."""
+    approvals_bot.use_rules(RULES.format(approvals=1) + """
+[[guardrails]]
+organizations = ["acme"]
+databases = ["last-db"]
+targets = ["production"]
+min_policies = 1
+""")
+    planetscale.add_database("acme", "last-db")
+    for suffix in ("a", "b"):
+        planetscale.add_policy("acme", "last-db", f"last-{suffix}", name=f"Prod {suffix}", target="production")
+    approvals_bot.command('update acme/last-db "Prod *" target=development', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    view = shown(approvals_bot, message)
+    assert "Would change 1 policy in 1 database" in view, view
+    assert "Prod b*: refused by a guardrail" in view and "at least 1 required" in view
+    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    assert [p["name"] for p in planetscale.policies[("acme", "last-db")].values()
+            if p["target"] == "production"] == ["Prod b"]
