@@ -12,6 +12,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmO
 
 from bot.domain.batches import Batch, BatchState, Member, Planned, Skipped, SkipReason
 from bot.domain.change_requests import RequestState
+from bot.domain.costs import DatabaseFacts, describe_size, estimate
 from bot.domain.outcomes import OutcomeKind
 from bot.domain.policy import BackupPolicy, describe_changes
 from handlers.blocks import context, escape, fit, mentions, packed, plural, section, to_dicts, when, with_mentions
@@ -20,6 +21,7 @@ BULK_APPROVE, BULK_REJECT, BULK_CANCEL, BULK_RETRY = "bulk_approve", "bulk_rejec
 IN_MESSAGE = 12  # policies listed in the message itself; all of them are in its thread
 SKIPPED_IN_MESSAGE = 5
 LINE_LIMIT = 400  # one policy's line
+MIN_LINE = 60  # a line shortened to fit a preview still names its database and policy
 REPLY_LIMIT = 9000  # characters of blocks in one thread reply, under Slack's cumulative limit with room left
 REPLY_SECTIONS = 8
 
@@ -60,9 +62,22 @@ def change_words(before: dict[str, Any], changes: dict[str, Any]) -> str:
     return "; ".join(f"{c.label} ~{escape(c.before)}~ → *{escape(c.after)}*" for c in steps) or "no visible change"
 
 
+def cost_words(batch: Batch, planned: Planned) -> str:
+    """This policy's own cost, before → after: the backups it keeps at once, and their storage where its basis
+    was read (where a storage bound covers it)."""
+    cost = estimate(planned.before, {**planned.before, **batch.changes}, DatabaseFacts.of(planned.facts))
+    before, after = cost.before, cost.after
+    if before is None or after is None:
+        return ""
+    words = f"kept {before.kept} → {after.kept}"
+    if before.storage is not None and after.storage is not None:
+        words += f", about {describe_size(before.storage)} → {describe_size(after.storage)}"
+    return f" ({words})"
+
+
 def planned_line(batch: Batch, planned: Planned) -> str:
-    return fit(f"• {name_of(planned.database, planned.policy_name)}: {change_words(planned.before, batch.changes)}",
-               LINE_LIMIT)
+    return fit(f"• {name_of(planned.database, planned.policy_name)}: {change_words(planned.before, batch.changes)}"
+               f"{cost_words(batch, planned)}", LINE_LIMIT)
 
 
 def skipped_line(skipped: Skipped) -> str:
@@ -190,6 +205,22 @@ def plan_replies(batch: Batch) -> list[tuple[str, list[dict[str, Any]]]]:
         replies += thread_replies([skipped_line(s) for s in batch.skipped],
                                   f"Policies it may not change, and why ({len(batch.skipped)})")
     return replies
+
+
+def preview_replies(batch: Batch, parts: int) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The whole list in at most `parts` messages, where there is no thread to hold more: each policy's line
+    shortened as far as it takes, and the policies it may not change under the ones it would."""
+    planned = [planned_line(batch, p) for p in batch.planned]
+    skipped = [skipped_line(s) for s in batch.skipped]
+    title = f"Each policy this change would change, before → after ({len(planned)})"
+    if skipped:
+        title += f", then those it may not change, and why ({len(skipped)})"
+    limit = LINE_LIMIT
+    while True:
+        replies = thread_replies([fit(line, limit) for line in planned + skipped], title)
+        if len(replies) <= parts or limit <= MIN_LINE:
+            return replies[:parts]
+        limit = max(MIN_LINE, limit * 4 // 5)
 
 
 def outcome_replies(members: Sequence[Member]) -> list[tuple[str, list[dict[str, Any]]]]:

@@ -34,7 +34,7 @@ def report_batch(deps: Dependencies, client: WebClient, outcome: BatchOutcome, r
     if outcome.kind is BatchOutcomeKind.PREVIEWED and batch is not None:
         text, preview = batch_message(deps, batch, buttons=False)
         say_privately(respond, f"Dry run: nothing was sent. {text}", preview)
-        for reply_text, reply in bulk_blocks.plan_replies(batch)[:PRIVATE_MESSAGES - 2]:
+        for reply_text, reply in bulk_blocks.preview_replies(batch, PRIVATE_MESSAGES - 2):
             say_privately(respond, reply_text, reply)
         say_privately(respond, "Run it again without `--dry-run` to ask for it.")
     elif outcome.kind in (BatchOutcomeKind.REQUESTED, BatchOutcomeKind.DONE) and batch is not None:
@@ -47,7 +47,7 @@ def report_batch(deps: Dependencies, client: WebClient, outcome: BatchOutcome, r
             finish(deps, client, batch)
     elif outcome.kind is BatchOutcomeKind.NOTHING and batch is not None:
         say_privately(respond, blocks.error_text(outcome.message))
-        for reply_text, reply in bulk_blocks.plan_replies(batch)[:PRIVATE_MESSAGES - 1]:
+        for reply_text, reply in bulk_blocks.preview_replies(batch, PRIVATE_MESSAGES - 1):
             say_privately(respond, reply_text, reply)
     else:
         say_privately(respond, blocks.error_text(outcome.message))
@@ -129,17 +129,23 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
 
 def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
               replies: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    """Each part once: a part Slack refused gives the whole back, and a later try posts only the parts not
+    posted yet."""
     if not (batch.message_channel and batch.message_ts) or not deps.store.claim_notice(batch.id, notice):
         return
-    for text, reply in replies:
+    for number, (text, reply) in enumerate(replies, start=1):
+        part = f"{notice}:{number}" if len(replies) > 1 else None
+        if part is not None and not deps.store.claim_notice(batch.id, part):
+            continue
         try:
             client.chat_postMessage(channel=batch.message_channel, thread_ts=batch.message_ts, text=text,
                                     blocks=reply)
         except SlackApiError as exc:
             log.error("could not reply in the thread of bulk change %s: %s", batch.id, exc.response.get("error"))
-            deps.store.forget_notice(batch.id, notice)
+            for claimed in (part, notice):
+                if claimed is not None:
+                    deps.store.forget_notice(batch.id, claimed)
             return
-
 
 
 def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome], None]:
@@ -159,7 +165,10 @@ def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome],
 
 def sweep_batches(deps: Dependencies, client: WebClient) -> None:
     """The sweep's steps on bulk changes: those fully approved whose judging could not tell are judged again;
-    those past their time expire, and their message says so."""
+    those past their time expire, and their message says so; the list of policies Slack refused in a thread
+    is posted there again, so that no request stands without it."""
+    for batch in deps.store.unthreaded_batches():
+        to_thread(deps, client, batch, "plan", bulk_blocks.plan_replies(batch))
     for outcome in deps.bulk.judge_again():
         if outcome.batch is not None:
             latest = deps.store.get_batch(outcome.batch.id) or outcome.batch

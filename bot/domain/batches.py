@@ -142,8 +142,8 @@ class BatchStore(Protocol):
     """Where batches, their approvals and their members live (bot/adapters/batch_store.py)."""
 
     def add_batch(self, batch: Batch, records: Sequence[AuditEvent] = ()) -> Batch:
-        """The batch as stored: for a retry, the retry of the same batch already pending, if one is (then
-        nothing is stored), so that two Retry clicks on two instances ask once."""
+        """The batch as stored: for a retry, the retry of the same batch already pending or approved, if one
+        is (then nothing is stored), so that two Retry clicks, on one instance or two, ask once."""
         ...
 
     def get_batch(self, batch_id: str) -> Batch | None: ...
@@ -180,6 +180,11 @@ class BatchStore(Protocol):
 
     def open_batches(self, limit: int = 200) -> list[Batch]:
         """Pending batches, the oldest first."""
+        ...
+
+    def unthreaded_batches(self, limit: int = 50) -> list[Batch]:
+        """Batches whose message is posted but whose list of policies is not in its thread (Slack refused it,
+        or the instance stopped): the newest first."""
         ...
 
     def batch_of_request(self, request_id: str) -> str | None:

@@ -81,16 +81,21 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.PREVIEWED, "Dry run: nothing was sent.", batch)
         stored = self.store.add_batch(batch, self._asked_records(batch))
         if stored.id != batch.id:  # a second Retry click, here or on another instance
-            return BatchOutcome(BatchOutcomeKind.CLOSED, f"This retry is already asked by {person(stored.requester)} "
-                                                         "and is waiting for approval: see its message in "
-                                                         f"{named_channel(stored.channel)}. Nothing more was "
-                                                         "done.", stored)
+            where = f"see its message in {named_channel(stored.channel)}. Nothing more was done."
+            if stored.state is BatchState.PENDING:
+                return BatchOutcome(BatchOutcomeKind.CLOSED, f"This retry is already asked by "
+                                                             f"{person(stored.requester)} and is waiting for "
+                                                             f"approval: {where}", stored)
+            return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change was retried already by "
+                                                         f"{person(stored.requester)}: what failed again is offered "
+                                                         f"on the retry's own message; {where}", stored)
         if batch.approvals_needed:
             return BatchOutcome(BatchOutcomeKind.REQUESTED, "Your bulk change is waiting for approval.", batch)
         return self._approve_and_apply(batch, user, [])
 
-    def choices(self, user: str, channel: str, selection: Selection) -> list[tuple[str, BackupPolicy]] | BatchOutcome:
-        """For a form: the policies the selection names that the user may see here, at most MAX_POLICIES."""
+    def choices(self, user: str, channel: str, selection: Selection) -> Found | BatchOutcome:
+        """For a form: the policies the selection names that the user may see here, at most MAX_POLICIES; and
+        those it leaves out (hidden, unreadable), so that the form can say so."""
         try:
             found = self._find(user, channel, selection)
         except DirectoryError as exc:
@@ -104,8 +109,9 @@ class BulkPath(Finding):
                                 f"and one change may cover at most {MAX_POLICIES}: narrow it.",
                                 count=len(found.policies))
         if not found.policies:
-            return BatchOutcome(BatchOutcomeKind.NOTHING, f"No policy you may see matches {selection.words}.")
-        return found.policies
+            why = "".join(f" `{s.database}`: {s.detail}." for s in found.skipped[:5])
+            return BatchOutcome(BatchOutcomeKind.NOTHING, f"No policy you may see matches {selection.words}.{why}")
+        return found
 
     def _plan(self, user: str, channel: str, selection: Selection, update: PolicyUpdate, reason: str | None,
               found: Found, retry_of: str | None) -> Batch:
@@ -137,6 +143,10 @@ class BulkPath(Finding):
             risks = risks_of(policy, resulting_values(policy, update)) + list(verdict.overridden)
             planned.append(Planned(database, policy.id, policy.name, policy.model_dump(), verdict.needed,
                                    dict(verdict.groups), risks, facts.to_json()))
+            # The next policy of this database is judged on its policies as they would be after this one's change
+            # (how many of a target), as it is when they apply.
+            after = policy.model_copy(update=update.to_api())
+            found.listed[database] = [after if p.id == policy.id else p for p in found.listed.get(database, [])]
         now = self.changes.clock()
         needed = max([p.needed for p in planned] + [sum(groups.values())], default=0)
         return Batch(organization=selection.organization, requester=user, channel=channel,

@@ -28,7 +28,7 @@ from bot.domain.backup_health import read_facts
 from bot.domain.change_requests import CLOSED_STATES, ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
-from bot.domain.creating import Creating
+from bot.domain.creating import Creating, restored_name_refusal
 from bot.domain.group_directory import DirectoryError
 from bot.domain.guardrails import Demand, demand, judge
 from bot.domain.judge import Asked, Refusal, Snapshot, Stage, Unchecked, Verdict, VerdictKind, counted
@@ -181,7 +181,7 @@ class ChangePath(Creating):
             self._record_request("refused", original, user, detail="revert of a change that was not applied")
             return Outcome(OutcomeKind.REFUSED, "Only an applied change can be reverted, and this one is "
                                                 f"{describe_state(original)}.")
-        if original.kind is not ChangeKind.UPDATE:
+        if original.kind is not ChangeKind.UPDATE or restored_name_refusal(original):  # refused there, saying why
             return self.revert_lifecycle(original, user, channel)
         db = DatabaseRef(original.organization, original.database)
         # The day and week PlanetScale cleared as the schedule went to hours or days come back with it.

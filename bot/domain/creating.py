@@ -24,7 +24,14 @@ from bot.domain.group_directory import DirectoryError
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
 from bot.domain.outcomes import ChangePlan, Outcome, OutcomeKind, explain, request_event
-from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate, planned_policy
+from bot.domain.policy import (
+    EDITABLE_FIELDS,
+    BackupPolicy,
+    PolicyUpdate,
+    control_character,
+    invisible_character,
+    planned_policy,
+)
 from bot.domain.ports import Claim, NotFound, PlanetScaleError, RateLimited
 from bot.domain.reading import PolicyNotFound
 
@@ -103,8 +110,12 @@ class Creating(Applying):
 
     def revert_lifecycle(self, original: ChangeRequest, user: str, channel: str) -> Outcome:
         """Reverting a creation deletes the policy it made; reverting a deletion makes the policy again as it was.
-        Asked as any change, by `user`, with the bot's reason."""
+        Asked as any change, by `user`, with the bot's reason. A revert that would bring back a name the bot
+        refuses (one named so elsewhere) is refused here, saying why."""
         db = DatabaseRef(original.organization, original.database)
+        refused = restored_name_refusal(original)
+        if refused is not None:
+            return self._refuse(user, db, channel, refused, request_id=original.id)
         target = str(original.before["target"])
         try:
             decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, [target], channel)
@@ -227,3 +238,16 @@ class Creating(Applying):
                                                "result.", request)
         return self._fail(request, by, f"{why} PlanetScale does not show the change, so it was not applied.",
                           claim=claim)
+
+
+def restored_name_refusal(original: ChangeRequest) -> str | None:
+    """Why reverting `original` may not be asked, when it would bring back a name holding a character the bot
+    refuses in names (a name given in the dashboard): None when it may."""
+    restores = original.kind is ChangeKind.DELETE or (original.kind is ChangeKind.UPDATE and "name" in original.changes)
+    name = str(original.before.get("name") or "") if restores else ""
+    found = invisible_character(name) or control_character(name)
+    if found is None:
+        return None
+    return (f"This change cannot be reverted by the bot: the name it would bring back holds an invisible or control "
+            f"character ({found}), which the bot refuses in names so that one name cannot pass for another. "
+            "Nothing was asked or sent; rename or recreate the policy with a plain name.")

@@ -66,6 +66,12 @@ class MethodFault:
     retry_after: int | None = None
     times: int | None = 1
     delay: float = 0.0  # seconds before Slack answers; with neither error nor status, the answer is the usual one
+    in_thread: bool | None = None  # only replies in a thread (True), only top-level messages (False), or both
+    skip: int = 0  # calls it matches that are answered as usual before it strikes
+
+    def matches(self, method: str, args: dict[str, Any]) -> bool:
+        return (self.method == method and (self.times is None or self.times > 0)
+                and (self.in_thread is None or self.in_thread == bool(args.get("thread_ts"))))
 
 
 class SlackState:
@@ -157,8 +163,10 @@ class SlackEmulator:
         state = self.state
         with state.lock:
             state.calls.append((method, args))
-            fault = next((f for f in state.faults if f.method == method and (f.times is None or f.times > 0)),
-                         None)
+            fault = next((f for f in state.faults if f.matches(method, args)), None)
+            if fault and fault.skip:
+                fault.skip -= 1
+                fault = None
             if fault and fault.times is not None:
                 fault.times -= 1
         if fault and fault.delay:

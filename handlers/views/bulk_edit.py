@@ -27,7 +27,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View as ModalView
 
 from bot.domain.batches import BatchOutcome, BatchOutcomeKind
-from bot.domain.bulk_finding import Selection
+from bot.domain.bulk_finding import Found, Selection
 from bot.domain.commands import DatabaseRef, is_slug
 from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.policy import BackupPolicy, PolicyUpdate
@@ -75,7 +75,21 @@ def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel
         return
     metadata = json.dumps({"organization": selection.organization, "channel": channel,
                            "selection": selection.words})
-    show(client, view_id, bulk_form_view(found, metadata))
+    show(client, view_id, bulk_form_view(found.policies, metadata, left_out(found)))
+
+
+def left_out(found: Found) -> list[str]:
+    """What the selection names that the form does not list, and why: each kind counted."""
+    lines = []
+    if found.hidden:
+        lines.append(f"{blocks.plural(found.hidden, 'policy', 'policies')} with a target you may not see here")
+    if found.hidden_databases:
+        lines.append(f"{blocks.plural(found.hidden_databases, 'database')} you may not see here")
+    lines += [f"`{blocks.escape(s.database)[:80]}`: {bulk_blocks.SKIP_WORDS[s.why]}: "
+              f"{blocks.fit(blocks.escape(s.detail or ''), 200)}" for s in found.skipped[:5]]
+    if len(found.skipped) > 5:
+        lines.append(f"{len(found.skipped) - 5} more not read")
+    return lines
 
 
 def policy_option(database: str, policy: BackupPolicy) -> Option | None:
@@ -85,14 +99,21 @@ def policy_option(database: str, policy: BackupPolicy) -> Option | None:
     return Option(text=blocks.fit(f"{database} · {policy.name} ({policy.target})", 75), value=value)
 
 
-def bulk_form_view(policies: list[tuple[str, BackupPolicy]], metadata: str) -> dict[str, Any]:
+def bulk_form_view(policies: list[tuple[str, BackupPolicy]], metadata: str,
+                   left: list[str] | None = None) -> dict[str, Any]:
     options = [o for o in (policy_option(d, p) for d, p in policies) if o is not None]
+    left = list(left or [])
+    if len(options) < len(policies):
+        left.append(f"{blocks.plural(len(policies) - len(options), 'policy', 'policies')} whose ID is too long "
+                    "for a form: change them with the command")
     units = [Option(text=blocks.UNIT_LABELS[u], value=u) for u in ("hour", "day", "week", "month", "year")]
     form: list[Block] = [
         InputBlock(block_id=POLICIES, label="Policies to change", element=StaticMultiSelectElement(
             action_id=POLICIES, options=options, initial_options=options, placeholder="Choose policies")),
         blocks.context("Leave a setting empty to keep each policy's own."),
     ]
+    if left:
+        form.append(blocks.context(blocks.fit("*Not listed:* " + "; ".join(left) + ".", 2000)))
     for number, unit, label in PAIRS:
         form.append(InputBlock(block_id=number, label=label, optional=True, element=NumberInputElement(
             action_id=number, is_decimal_allowed=False, min_value="1")))
@@ -172,11 +193,17 @@ def ask(deps: Dependencies, client: WebClient, view_id: str, user: str, channel:
             finish(deps, client, batch)
         done = ("Your bulk change is posted in the channel and waits for approval."
                 if outcome.kind is BatchOutcomeKind.REQUESTED else "Applied: the result is posted in the channel.")
+        if batch.skipped or batch.hidden:
+            left = len(batch.skipped) + batch.hidden
+            done += (f"\n{blocks.plural(left, 'chosen policy was', 'chosen policies were')} left out, each with "
+                     "why in its message:\n" + "\n".join(bulk_blocks.skipped_line(s) for s in batch.skipped[:5]))
         show(client, view_id, blocks.message_view("Done", f":white_check_mark: {done}"))
     elif outcome.kind is BatchOutcomeKind.REFUSED:
         show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
     elif outcome.kind is BatchOutcomeKind.NOTHING and batch is not None:
         why = "\n".join(bulk_blocks.skipped_line(s) for s in batch.skipped[:6])
+        if len(batch.skipped) > 6:
+            why += f"\n…and {len(batch.skipped) - 6} more left out."
         show_failure(client, view_id, f"{outcome.message}\n{why}")
     else:
         show_failure(client, view_id, outcome.message)

@@ -48,11 +48,13 @@ class Batches(AuditTrail):
 
         with self.engine.begin() as conn:
             if batch.retry_of is not None:
-                # Retries of one batch take turns on its row: a second one finds the first still pending.
-                conn.execute(sa.select(change_batches.c.id).where(change_batches.c.id == batch.retry_of)
-                             .with_for_update())
+                # Retries of one batch take turns on its row: a second one finds the first, pending or applied
+                # (whose own message offers what failed again).
+                original = conn.execute(sa.select(change_batches.c.created_at)
+                                        .where(change_batches.c.id == batch.retry_of).with_for_update()).scalar()
                 rows = conn.execute(sa.select(change_batches).where(
-                    change_batches.c.state == BatchState.PENDING.value)).mappings().all()
+                    change_batches.c.state.in_([BatchState.PENDING.value, BatchState.APPROVED.value]),
+                    change_batches.c.created_at >= (original or 0))).mappings().all()
                 asked = [b for b in map(batch_of, rows) if b.retry_of == batch.retry_of]
                 if asked:
                     return asked[0]
@@ -178,6 +180,19 @@ class Batches(AuditTrail):
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(change_batches).where(change_batches.c.state == BatchState.PENDING.value)
                                 .order_by(change_batches.c.created_at).limit(limit)).mappings().all()
+        return [batch_of(row) for row in rows]
+
+    def unthreaded_batches(self, limit: int = 50) -> list[Batch]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_batches, request_notices
+
+        posted = sa.select(request_notices.c.request_id).where(request_notices.c.request_id == change_batches.c.id,
+                                                               request_notices.c.notice == "plan")
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(change_batches).where(change_batches.c.message_ts.is_not(None),
+                                                                ~sa.exists(posted))
+                                .order_by(change_batches.c.created_at.desc()).limit(limit)).mappings().all()
         return [batch_of(row) for row in rows]
 
     def batch_of_request(self, request_id: str) -> str | None:

@@ -188,8 +188,9 @@ def test_the_sweep_reminds_a_bulk_changes_approvers_once_in_its_thread(
 def test_a_bulk_move_out_of_production_keeps_the_floor_of_policies_judged_one_by_one_under_the_lease(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
-    """Each of two production policies may move to development alone (one stays, at least one required); moved
-    together by one bulk change, the second is judged on the policies as listed after the first moved."""
+    """Three production policies when asked, at least one required: two may move to development. The third is
+    deleted elsewhere before the approval: under the lease, the second is judged on the policies as listed after
+    the first moved, and stays."""
     approvals_bot.use_rules(RULES.format(approvals=1) + """
 [[guardrails]]
 organizations = ["acme"]
@@ -198,11 +199,12 @@ targets = ["production"]
 min_policies = 1
 """)
     planetscale.add_database("acme", "floor-db")
-    for suffix in ("a", "b"):
-        planetscale.add_policy("acme", "floor-db", f"floor-{suffix}", name=f"Prod {suffix}", target="production")
+    for suffix, name in (("a", "Prod a"), ("b", "Prod b"), ("c", "Spare c")):
+        planetscale.add_policy("acme", "floor-db", f"floor-{suffix}", name=name, target="production")
     approvals_bot.command('update acme/floor-db "Prod *" target=development reason="retire"', user=ALICE)
     [message] = channel_messages(approvals_bot)
     assert "Prod a" in shown(approvals_bot, message) and "Prod b" in shown(approvals_bot, message)
+    planetscale.dashboard_delete("acme", "floor-db", "floor-c")
     approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
     left = [p for p in planetscale.policies[("acme", "floor-db")].values() if p["target"] == "production"]
     assert len(left) == 1, "the bulk change left no production policy where one is required"

@@ -8,7 +8,7 @@ import json
 from approval_helpers import CAROL, approvals_bot
 from conftest import Bot
 
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale import Fault, PlanetScaleState
 from handlers.bulk_blocks import BULK_APPROVE
 from handlers.views.bulk_edit import BULK_FORM, POLICIES
 
@@ -61,3 +61,22 @@ def test_a_number_without_its_unit_or_no_setting_at_all_is_answered_beside_the_f
     reply = approvals_bot.submit(form, {POLICIES: [], "frequency_value": "1", "frequency_unit": "day"})
     assert "Choose at least one policy" in json.dumps(reply.ack["errors"])
     assert planetscale.calls("PATCH") == []
+
+
+def test_the_form_counts_and_says_why_the_policies_it_leaves_out_are_not_listed_or_not_asked(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    add(planetscale, ["left-a", "left-b", "left-c"])
+    planetscale.policies[("acme", "left-c")]["left-c-prod"].update(retention_value=21, retention_unit="day")
+    planetscale.add_fault(Fault(status=500, method="GET", path_contains="/databases/left-b/backup-policies",
+                                times=None))
+    approvals_bot.command('edit acme/left-* "Production *"')
+    form = approvals_bot.current_view()
+    assert options(form) == ["left-a/left-a-prod", "left-c/left-c-prod"]
+    said = json.dumps(form, ensure_ascii=False)
+    assert "Not listed" in said and "`left-b`: could not be read" in said, said
+    planetscale.faults.clear()
+    approvals_bot.submit(form, {POLICIES: ["left-a/left-a-prod", "left-c/left-c-prod"],
+                                "retention_value": "21", "retention_unit": "day"})
+    done = json.dumps(approvals_bot.current_view(), ensure_ascii=False)
+    assert "1 chosen policy was left out" in done and "left-c" in done and "already as asked" in done, done
