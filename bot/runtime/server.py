@@ -15,11 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.runtime.front import MAX_BODY_BYTES
 from bot.runtime.logs import REQUEST_ID, request_id
 from bot.runtime.metrics import measured, metrics_endpoint
 
-# Slack's payloads are a few kilobytes; a large body is not from Slack and is refused before it is read.
-MAX_BODY_BYTES = 256 * 1024
 
 HealthCheck = Callable[[], dict[str, Any]]
 # A health check that takes longer says the database is not answering (a checker's own timeout is often 5 s).
