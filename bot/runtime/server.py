@@ -19,7 +19,6 @@ from bot.runtime.front import MAX_BODY_BYTES
 from bot.runtime.logs import REQUEST_ID, request_id
 from bot.runtime.metrics import measured, metrics_endpoint
 
-
 HealthCheck = Callable[[], dict[str, Any]]
 # A health check that takes longer says the database is not answering (a checker's own timeout is often 5 s).
 HEALTH_TIMEOUT_SECONDS = 4.0
