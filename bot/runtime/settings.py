@@ -197,6 +197,10 @@ def _secret(name: str, value: str | None, prefix: str = "", hint: str = "") -> s
     if any(ch.isspace() for ch in value):
         raise ValueError("is malformed: it holds a space (a comment after the value? put comments on lines of "
                          "their own)")
+    if not (value.isascii() and value.isprintable()):
+        # Tokens go in HTTP headers and the signing secret is an HMAC key: ASCII only, else the first request fails.
+        raise ValueError("is malformed: it holds a character that is not plain ASCII (a pasted typographic dash "
+                         "or quote?): copy it again from where it is shown")
     if prefix and not value.startswith(prefix):
         raise ValueError(f"is malformed: {hint}")
     return value
