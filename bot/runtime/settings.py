@@ -363,7 +363,7 @@ class _Environment(BaseSettings):
     def _stale_factor(cls, value: object) -> float:
         text = _text(value) or "2"
         try:
-            factor = float(text)
+            factor = float(text) if text.isascii() else 0.0  # float() would take other scripts' digits
         except ValueError:
             factor = 0.0
         if not 1.0 <= factor <= 100.0:
@@ -378,7 +378,7 @@ class _Environment(BaseSettings):
             return value
         text = (_text(value) or "25%").strip()
         try:
-            share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+            share = (float(text[:-1]) / 100 if text.endswith("%") else float(text)) if text.isascii() else 0.0
         except ValueError:
             share = 0.0
         if not 0.01 <= share <= 0.9:
