@@ -16,19 +16,22 @@ CANNOT_LOOK = frozenset({"missing_scope", "not_in_channel", "channel_not_found",
                          "thread_not_found", "user_not_found"})
 # How far back the look goes, in pages of conversations.history: a message tried again is tried within minutes.
 HISTORY_PAGES = 5
+# A look from the first try of the message on reads all that was posted since (within this bound).
+SINCE_TRY_PAGES = 50
 
 
 def posted_before(client: WebClient, channel: str, since: float, event_type: str, key: str, value: str,
-                  what: str, thread_ts: str | None = None, user: str | None = None) -> bool | None:
+                  what: str, thread_ts: str | None = None, user: str | None = None,
+                  pages: int = HISTORY_PAGES) -> bool | None:
     """Whether `channel` (the thread `thread_ts` in it, when given; the bot's direct message with `user`, when
     given) holds a message whose metadata is `event_type` with `key` = `value`, posted since `since`; None when
-    Slack cannot be asked now. `what` names the message in the log."""
+    Slack cannot be asked now. `what` names the message in the log; `pages` bounds the pages read."""
     oldest = f"{max(0.0, since - 60):.6f}"  # room for the clocks of the bot and Slack to differ
     cursor = None
     try:
         if user is not None:  # a post to a user ID lands in the bot's DM with them, whose ID this gives
             channel = str((client.conversations_open(users=user).get("channel") or {}).get("id") or "")
-        for _ in range(HISTORY_PAGES):
+        for _ in range(pages):
             if thread_ts is not None:
                 answer = client.conversations_replies(channel=channel, ts=thread_ts, oldest=oldest, limit=200,
                                                       include_all_metadata=True, cursor=cursor)
@@ -54,5 +57,5 @@ def posted_before(client: WebClient, channel: str, since: float, event_type: str
     except OSError as exc:
         log.error("could not look whether %s is in %s already: %s", what, channel, type(exc).__name__)
         return None
-    log.warning("%s was not found in the last %d pages of %s: posted again", what, HISTORY_PAGES, channel)
+    log.warning("%s was not found in the last %d pages of %s: posted again", what, pages, channel)
     return False

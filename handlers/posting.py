@@ -249,9 +249,12 @@ def there_already(deps: Dependencies, client: WebClient, request: ChangeRequest,
     given back for a later try and it is not posted now either."""
     if deps.store.claim_notice(request.id, f"{key}:tried"):
         return False  # never tried
-    found = channel_history.posted_before(client, request.message_channel or "", request.created_at,
+    # From the first try on, all of it: what was posted since can be many pages, newest first.
+    first_try = deps.store.notice_claimed_at(request.id, f"{key}:tried") or request.created_at
+    found = channel_history.posted_before(client, request.message_channel or "", first_try,
                                           NOTICE_EVENT, "notice", f"{request.id}:{key}",
-                                          f"{key} of request {request.id}", thread_ts=thread_ts, user=user)
+                                          f"{key} of request {request.id}", thread_ts=thread_ts, user=user,
+                                          pages=channel_history.SINCE_TRY_PAGES)
     if found is None:
         for claim in held:
             deps.store.forget_notice(request.id, claim)

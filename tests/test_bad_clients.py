@@ -122,3 +122,73 @@ def test_a_checker_that_closes_its_side_after_asking_is_answered(served: tuple[i
         while received := conn.recv(4096):
             answer += received
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+
+
+def answer_to(port: int, request: bytes, wait: float = 10) -> bytes:
+    """What the server answers to `request` (its first line and headers), sent at once."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as client:
+        client.sendall(request)
+        answer = b""
+        while b"\r\n\r\n" not in answer and (received := client.recv(4096)):
+            answer += received
+    return answer
+
+
+@pytest.mark.parametrize(("request_bytes", "status"), [
+    (b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Length: 10000000\r\n\r\n", b"413"),
+    (b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n\r\n", b"411"),
+    (b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", b"411"),
+    (b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nX-Padding: " + b"a" * 40_000 + b"\r\n\r\n", b"431"),
+])
+def test_a_request_the_front_will_not_hold_is_answered_with_its_reason(
+        served: tuple[int, str], request_bytes: bytes, status: bytes) -> None:
+    """Refused at the door, before its body is read: too large (413), no length to wait for (411), a head past
+    its bound (431)."""
+    port, slack_url = served
+    assert answer_to(port, request_bytes).startswith(b"HTTP/1.1 " + status)
+    post(port, command("list acme/app-db", slack_url))
+
+
+def test_a_body_trickled_a_byte_at_a_time_is_answered_408(served: tuple[int, str]) -> None:
+    """A whole head whose body never arrives in time (slowloris on the body) holds its connection only for
+    REQUEST_SECONDS, and is told why."""
+    port, slack_url = served
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Length: 1000\r\n\r\na")
+        client.settimeout(0.5)
+        answer, deadline = b"", time.monotonic() + REQUEST_SECONDS + 5
+        while time.monotonic() < deadline:
+            try:
+                client.sendall(b"a")
+                received = client.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if not received:
+                break
+            answer += received
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    post(port, command("list acme/app-db", slack_url))
+
+
+def test_slack_gets_through_while_600_slow_bodies_are_held(
+        tmp_path: Path, slack_server: Any, planetscale_server: Any) -> None:
+    """A slow body is held by the front alone, and is among those closed to make room: Slack's request, whole,
+    goes through."""
+    (tmp_path / "access.toml").write_text(access_rules(0))
+    port = free_port()
+    process = start(serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}"), tmp_path,
+                    port, open_files=400)
+    held: list[socket.socket] = []
+    try:
+        for _ in range(600):
+            client = socket.create_connection(("127.0.0.1", port), timeout=10)
+            client.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Length: 5000\r\n\r\na")
+            held.append(client)
+        post(port, command("list acme/app-db", slack_server[1].url))
+    finally:
+        for client in held:
+            client.close()
+        process.terminate()
+        process.wait(timeout=30)

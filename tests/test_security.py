@@ -84,3 +84,25 @@ def test_a_workflow_functions_token_never_reaches_the_client_every_request_share
     bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body)))
     assert bot.app.client.token == BOT_TOKEN
     assert bot.command("list acme/app-db").private
+
+
+def test_a_slack_answer_whose_content_encoding_is_not_its_body_is_a_failure_in_words(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """`Content-Encoding: gzip` on a body that is not gzip: Slack's answer cannot be read, which is told as a failed
+    call, not raised past the handler."""
+    bot.slack.add_fault(MethodFault("chat.postMessage", headers={"Content-Encoding": "gzip"}, times=None))
+    reply = bot.command("update acme/app-db bp03devday retention=9d")
+    assert len(planetscale.calls("PATCH")) == 1
+    assert [e.action for e in bot.audit.all()] == ["requested", "sending", "applied"]
+    [shown] = reply.public  # through the response URL, in the channel
+    assert shown.kind == "response" and shown.response_type == "in_channel"
+
+
+def test_a_planetscale_answer_whose_content_encoding_is_not_its_body_is_told_in_words(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    planetscale.add_fault(Fault(status=200, body='{"data": []}', headers={"Content-Encoding": "gzip"}, times=None))
+    reply = bot.command("list acme/app-db")
+    text = json.dumps([reply.ack, *[e.text for e in reply.events]])
+    assert "Content-Encoding" in text and "Something went wrong" not in text, text

@@ -257,3 +257,23 @@ def test_an_unsigned_request_with_a_malformed_body_or_timestamp_gets_401_and_no_
     assert answer.status_code == 401
     assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.exc_info]
     assert bot.executor.wait_idle(30) and planetscale.calls() == []
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    ("token=x&team_id=T1", "application/x-www-form-urlencoded"),  # a form with neither `payload` nor `command`
+    ("{not json", "application/json"),
+    ('["a", "list"]', "application/json"),
+    ("payload=%7Bnot+json", "application/x-www-form-urlencoded"),
+    ('payload=%5B1%2C2%5D', "application/x-www-form-urlencoded"),
+    ('payload=%7B%22user%22%3A%7B%22id%22%3A%22U1%22%7D%7D', "application/x-www-form-urlencoded"),  # no `type`
+    ('payload=%7B%22type%22%3A%22block_actions%22%7D', "application/x-www-form-urlencoded"),  # no `user`
+])
+def test_a_signed_request_that_is_not_a_slack_shape_is_answered_400_with_a_reason(
+        bot: Bot, server: str, planetscale: PlanetScaleState, body: str, content_type: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    headers = {**dict(signed_headers(SIGNING_SECRET, body)), "content-type": content_type}  # type: ignore[arg-type]
+    answer = post(server, body, headers)
+    assert answer.status_code == 400 and answer.text, (answer.status_code, answer.text)
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert bot.executor.wait_idle(30) and planetscale.calls() == []
+    post(server, bot.command_body("help"))  # and the next request is served

@@ -330,6 +330,9 @@ class PlanetScaleClient:
                 if method == "GET" else
                 f"PlanetScale did not answer in time for {where}: the change may or may not have been "
                 "applied; `show` it to check."), None) from None
+        except httpx.DecodingError:
+            raise BadResponse(f"PlanetScale answered for {where} with a body its Content-Encoding does not "
+                              "describe, so it cannot be read.") from None
         except httpx.TransportError:
             raise _Retryable(Unreachable(
                 f"Could not reach PlanetScale at {self.base_url} for {where}: the connection failed."

@@ -131,6 +131,13 @@ class SlackClient(WebClient):
         log.debug("Slack %s", api_method)
         try:
             response = self.http.post(url, headers=request_headers, content=content)
+        except httpx.DecodingError:
+            # An answer whose Content-Encoding is not its body's: a failed call, raised as Slack's own failures are.
+            self._failed(api_method, "undecodable_answer")
+            SlackResponse(client=self, http_verb="POST", api_url=url, req_args={"params": form},
+                          data={"ok": False, "error": "undecodable_answer"},
+                          headers={}, status_code=200).validate()  # type: ignore[no-untyped-call]
+            raise
         except (httpx.HTTPError, OSError):  # SlackHttp raises a timeout or a lost connection as an OSError
             self._failed(api_method, "connection")
             raise

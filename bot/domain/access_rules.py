@@ -155,7 +155,11 @@ def parse_reminder(text: str) -> str:
         return f"{int(share.group(1))}%"
     before = BEFORE_EXPIRY.fullmatch(text.strip())
     if before:
-        return f"{before.group(1).strip()} before expiry" if parse_duration(before.group(1)) else text
+        ahead = parse_duration(before.group(1))
+        if ahead > EXPIRE_AFTER_MAX:  # earlier than any request can live: its time would not be drawable
+            raise ValueError(f"`{text}`: a reminder falls at most {describe_duration(EXPIRE_AFTER_MAX)} before "
+                             "expiry, the longest a request may wait")
+        return f"{before.group(1).strip()} before expiry" if ahead else text
     raise ValueError(f"`{text}` is not a moment of a request's life: write a share of it (`50%`) or a time "
                      "before it expires (`1h before expiry`)")
 

@@ -35,6 +35,8 @@ def parse_amount(text: str, allow_years: bool) -> tuple[int, str]:
     raw = text.strip()
     number = raw.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ").strip()
     unit = AMOUNT_UNITS.get(raw[len(number):].strip().lower())
+    if number and not number.isascii():  # int() would take Arabic-Indic or fullwidth digits
+        raise ValueError(f"`{text}` is not an amount: write its number in the digits 0-9, e.g. 7d")
     if not number.isdigit() or int(number) < 1 or unit is None or (unit == "year" and not allow_years):
         units = "h, d, w, mo" + (", y" if allow_years else "")
         raise ValueError(f"`{text}` is not an amount: write a whole number and a unit ({units}), e.g. 7d")

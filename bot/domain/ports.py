@@ -212,6 +212,10 @@ class ChangeStore(Protocol):
         """True for the one caller, across instances, that may send this notice about this request."""
         ...
 
+    def notice_claimed_at(self, request_id: str, notice: str) -> float | None:
+        """When this notice about this request was claimed (its first try); None if it is not claimed."""
+        ...
+
     def forget_notice(self, request_id: str, notice: str) -> None:
         """Give a claimed notice back, so that a later step sends it (its first sending failed); its request is
         no longer marked told."""

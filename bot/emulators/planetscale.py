@@ -131,6 +131,7 @@ class PlanetScaleEmulator:
             elif fault.status:
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
                 headers[FAULT_HEADER] = "status" if fault.body is None else "body"
+                headers.update(fault.headers or {})
                 if fault.body is not None:
                     return Response(fault.body, status_code=fault.status, headers=headers)
                 code = STATUS_CODES.get(fault.status, "internal_server_error")

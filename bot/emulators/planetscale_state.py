@@ -37,6 +37,8 @@ class Fault:
     until: threading.Event | None = None
     # Carry the request out, then answer with `status` as if the answer were lost on its way back.
     landed: bool = False
+    # Headers of the answer beside the status's own (e.g. a `Content-Encoding` its body does not have).
+    headers: dict[str, str] | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return ((self.method is None or self.method.upper() == method)

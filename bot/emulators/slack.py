@@ -66,6 +66,9 @@ class MethodFault:
     retry_after: int | None = None
     times: int | None = 1
     delay: float = 0.0  # seconds before Slack answers; with neither error nor status, the answer is the usual one
+    # Headers of a broken answer: with them, the usual answer's body under them (e.g. a `Content-Encoding` it
+    # does not have).
+    headers: dict[str, str] | None = None
     in_thread: bool | None = None  # only replies in a thread (True), only top-level messages (False), or both
     skip: int = 0  # calls it matches that are answered as usual before it strikes
 
@@ -177,6 +180,8 @@ class SlackEmulator:
                 body = {"ok": False, "error": "ratelimited"} if fault.status == 429 else {"ok": False}
                 return JSONResponse(body, status_code=fault.status, headers=headers)
             return JSONResponse({"ok": False, "error": fault.error})
+        if fault and fault.headers:
+            return Response(b'{"ok": true}', headers={"Content-Type": "application/json", **fault.headers})
         auth = request.headers.get("authorization", "")
         token = auth.removeprefix("Bearer ").strip() if auth else str(args.get("token", ""))
         if not token:

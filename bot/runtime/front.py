@@ -1,19 +1,21 @@
 """Slow clients at the door of `serve`: uvicorn, through its documented settings, bounds a request's head in bytes
 (`h11_max_incomplete_event_size`) and an idle kept-alive connection in time (`timeout_keep_alive`), but has no
-setting for the time a request may take to arrive, and `limit_concurrency` answers 503 to everyone, Slack too,
-once slow clients hold its connections. A client trickling a header a byte at a time would hold its connection
-for ever, and enough of them the process's file descriptors, locking Slack out.
+setting for the time a request may take to arrive, head or body, and `limit_concurrency` answers 503 to everyone,
+Slack too, once slow clients hold its connections. A client trickling a header or a body a byte at a time would
+hold its connection for ever, and enough of them the process's file descriptors, locking Slack out.
 
 So the TCP port is ours: `Front` accepts each connection with asyncio's own server and passes its bytes to an
-unmodified uvicorn listening on a Unix socket (its documented `uds` setting) in the same process, with two bounds:
+unmodified uvicorn listening on a Unix socket (its documented `uds` setting) in the same process, with bounds:
 
-- a request must arrive, and its answer start, within REQUEST_SECONDS of its first byte (of the connection's
-  opening, for the first): Slack's requests are a few kilobytes and are acked within 3 seconds;
+- a request reaches uvicorn only once it is whole, head and body: a slow request holds one file descriptor, not
+  three, and never a worker of uvicorn's;
+- a request must arrive within REQUEST_SECONDS of its first byte (of the connection's opening, for the first),
+  or is answered 408: Slack's requests are a few kilobytes;
+- a head past HEAD_BYTES is answered 431, a body past MAX_BODY_BYTES 413 before it is read, and a body without
+  a Content-Length (chunked, or none on a POST) 411: Slack always sends one, and a length is what lets the front
+  wait for the whole body;
 - past the most connections this process may hold, a new one closes the one that has waited longest for the
-  rest of its request's head, so a flood of slow heads makes room for Slack rather than refusing it.
-
-A connection reaches uvicorn only once its first head has arrived (or passed HEAD_BYTES, which uvicorn refuses):
-a slow head holds one file descriptor, not three.
+  rest of its request, so a flood of slow requests makes room for Slack rather than refusing it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ HEAD_BYTES = 16 * 1024
 # Connections held at once: at most this, and a third of the file descriptors the process may open (a connection
 # passed to uvicorn holds three: the client's, ours to uvicorn, and uvicorn's).
 MOST_CONNECTIONS = 1000
+# Slack's payloads are a few kilobytes; a larger body is not from Slack and is refused before it is read.
+MAX_BODY_BYTES = 256 * 1024
 END_OF_HEAD = b"\r\n\r\n"
+REASONS = {400: "Bad Request", 408: "Request Timeout", 411: "Length Required", 413: "Content Too Large",
+           431: "Request Header Fields Too Large"}
 READ_BYTES = 64 * 1024
 
 
@@ -48,30 +54,71 @@ class Connection:
 
     client: asyncio.StreamWriter
     waiting_since: float
-    head_done: bool = False
     deadline: asyncio.TimerHandle | None = None
     upstream: asyncio.StreamWriter | None = field(default=None)
+    # What has arrived of the request being read (and of any sent after it).
+    buffer: bytearray = field(default_factory=bytearray)
 
     def arm(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
-        self.waiting_since, self.head_done = loop.time(), False
+        self.waiting_since = loop.time()
         self.deadline = loop.call_later(seconds, self.expire, seconds)
 
     def disarm(self) -> None:
-        """The answer has started: the request arrived whole."""
+        """The request arrived whole."""
         if self.deadline is not None:
             self.deadline.cancel()
             self.deadline = None
-        self.head_done = True
 
     def expire(self, seconds: float) -> None:
         self.deadline = None
         log.warning("a request did not arrive within %g s; its connection is closed", seconds)
+        if self.buffer:  # part of a request came: say why it is cut off (an idle connection just ends)
+            self.refuse(408, f"The request did not arrive within {seconds:g} seconds")
+        self.close()
+
+    def refuse(self, status: int, reason: str) -> None:
+        """Answer `status` and close: the rest of the request is never read."""
+        self.disarm()
+        text = (reason + "\n").encode()
+        if not self.client.is_closing():
+            self.client.write(b"HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
+                              b"Connection: close\r\n\r\n%s" % (status, REASONS[status].encode(), len(text), text))
         self.close()
 
     def close(self) -> None:
         for writer in (self.client, self.upstream):
             if writer is not None and not writer.is_closing():
                 writer.close()
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def body_length(head: bytes) -> int:
+    """The length of the body that follows `head`, from its Content-Length; Refused if there is none to wait for."""
+    lines = head.split(b"\r\n")
+    method = lines[0].split(b" ", 1)[0].upper()
+    lengths: set[bytes] = set()
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"transfer-encoding":
+            raise Refused(411, "A Content-Length is required (Transfer-Encoding is not taken)")
+        if name == b"content-length":
+            lengths.add(value.strip())
+    if not lengths:
+        if method in (b"POST", b"PUT", b"PATCH"):
+            raise Refused(411, "A Content-Length is required")
+        return 0
+    if len(lengths) > 1 or not all(v.isdigit() for v in lengths):
+        raise Refused(400, "The Content-Length is not one number")
+    length = int(lengths.pop())
+    if length > MAX_BODY_BYTES:
+        raise Refused(413, f"The request body is over {MAX_BODY_BYTES} bytes")
+    return length
 
 
 class Front:
@@ -101,12 +148,11 @@ class Front:
             self.make_room(connection)
         connection.arm(loop, self.request_seconds)
         try:
-            head = await self.first_head(reader)
-            if head is None:
+            request = await self.whole_request(reader, connection, loop)
+            if request is None:
                 return
-            connection.head_done = True
             upstream_reader, connection.upstream = await asyncio.open_unix_connection(self.upstream)
-            connection.upstream.write(head)
+            connection.upstream.write(request)
             await asyncio.gather(self.requests(reader, connection, loop), self.answers(upstream_reader, connection))
         except (OSError, asyncio.IncompleteReadError):
             pass  # either side went away: the other is closed below
@@ -115,30 +161,50 @@ class Front:
             connection.close()
             self.open.discard(connection)
 
-    @staticmethod
-    async def first_head(reader: asyncio.StreamReader) -> bytes | None:
-        """The bytes up to the end of the first request's head (or past HEAD_BYTES); None if the client left."""
-        head = bytearray()
-        while len(head) <= HEAD_BYTES:
-            data = await reader.read(READ_BYTES)
-            if not data:
+    async def whole_request(self, reader: asyncio.StreamReader, connection: Connection,
+                            loop: asyncio.AbstractEventLoop) -> bytes | None:
+        """The next request, head and body, once all of it has arrived; None if the client left or was refused."""
+        buffer = connection.buffer
+        try:
+            while (end := buffer.find(END_OF_HEAD)) < 0:
+                if len(buffer) > HEAD_BYTES:
+                    raise Refused(431, f"The request head is over {HEAD_BYTES} bytes")
+                if not await self.read_more(reader, connection, loop):
+                    return None
+            if end > HEAD_BYTES:
+                raise Refused(431, f"The request head is over {HEAD_BYTES} bytes")
+            whole = end + len(END_OF_HEAD) + body_length(bytes(buffer[:end]))
+        except Refused as refused:
+            connection.refuse(refused.status, refused.reason)
+            return None
+        while len(buffer) < whole:
+            if not await self.read_more(reader, connection, loop):
                 return None
-            seen = len(head)
-            head += data
-            if END_OF_HEAD in head[max(0, seen - 3):]:
-                break
-        return bytes(head)
+        request = bytes(buffer[:whole])
+        del buffer[:whole]
+        connection.disarm()
+        if buffer:  # the next request has begun: its time runs from now
+            connection.arm(loop, self.request_seconds)
+        return request
+
+    async def read_more(self, reader: asyncio.StreamReader, connection: Connection,
+                        loop: asyncio.AbstractEventLoop) -> bool:
+        data = await reader.read(READ_BYTES)
+        if not data:
+            return False
+        if connection.deadline is None:  # the first byte of a request on a kept-alive connection
+            connection.arm(loop, self.request_seconds)
+        connection.buffer += data
+        return True
 
     async def requests(self, reader: asyncio.StreamReader, connection: Connection,
                        loop: asyncio.AbstractEventLoop) -> None:
-        """The client's bytes to uvicorn; the first byte after an answer has started begins the next request."""
+        """The client's requests to uvicorn, each once it is whole."""
         upstream = connection.upstream
         assert upstream is not None
         try:
-            while data := await reader.read(READ_BYTES):
-                if connection.deadline is None:
-                    connection.arm(loop, self.request_seconds)
-                upstream.write(data)
+            while (request := await self.whole_request(reader, connection, loop)) is not None:
+                upstream.write(request)
                 await upstream.drain()
             # The client's end of its sending (a checker's `nc -N`) is not passed on: uvicorn would close without
             # answering. Its answer still comes, and the connection ends with uvicorn's idle timeout.
@@ -150,15 +216,14 @@ class Front:
         """uvicorn's bytes to the client; the first of an answer ends its request's deadline."""
         try:
             while data := await reader.read(READ_BYTES):
-                connection.disarm()
                 connection.client.write(data)
                 await connection.client.drain()
         finally:
             connection.close()
 
     def make_room(self, arriving: Connection) -> None:
-        """Close the connection that has waited longest for the rest of a request's head (the one arriving aside)."""
-        slow = [c for c in self.open if c is not arriving and c.deadline is not None and not c.head_done]
+        """Close the connection that has waited longest for the rest of a request (the one arriving aside)."""
+        slow = [c for c in self.open if c is not arriving and c.deadline is not None]
         if slow:
             oldest = min(slow, key=lambda c: c.waiting_since)
             log.warning("%d connections open: the one slowest to send its request is closed", len(self.open))

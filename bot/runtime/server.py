@@ -15,11 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.runtime.front import MAX_BODY_BYTES
 from bot.runtime.logs import REQUEST_ID, request_id
 from bot.runtime.metrics import measured, metrics_endpoint
-
-# Slack's payloads are a few kilobytes; a large body is not from Slack and is refused before it is read.
-MAX_BODY_BYTES = 256 * 1024
+from bot.runtime.slack_shape import shape_problem
 
 HealthCheck = Callable[[], dict[str, Any]]
 # A health check that takes longer says the database is not answering (a checker's own timeout is often 5 s).
@@ -53,9 +52,13 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
         # Bolt's listeners are synchronous and an ack may call Slack (views.open must use its trigger_id within
         # 3 s): they run on a thread, so the event loop, which reads every other request, never waits on them.
         try:
-            bolt_request = to_bolt_request(request, bytes(body))
+            text = bytes(body).decode("utf-8")
         except UnicodeDecodeError:
             return PlainTextResponse("The request body is not UTF-8", status_code=400)
+        problem = shape_problem(text, request.headers.get("content-type"))
+        if problem is not None:
+            return PlainTextResponse(f"{problem}: not a request Slack sends", status_code=400)
+        bolt_request = to_bolt_request(request, bytes(body))
         return await measured(bytes(body), _dispatched(app, bolt_request))
 
     checking: asyncio.Future[dict[str, Any]] | None = None

@@ -197,6 +197,10 @@ def _secret(name: str, value: str | None, prefix: str = "", hint: str = "") -> s
     if any(ch.isspace() for ch in value):
         raise ValueError("is malformed: it holds a space (a comment after the value? put comments on lines of "
                          "their own)")
+    if not (value.isascii() and value.isprintable()):
+        # Tokens go in HTTP headers and the signing secret is an HMAC key: ASCII only, else the first request fails.
+        raise ValueError("is malformed: it holds a character that is not plain ASCII (a pasted typographic dash "
+                         "or quote?): copy it again from where it is shown")
     if prefix and not value.startswith(prefix):
         raise ValueError(f"is malformed: {hint}")
     return value
@@ -359,7 +363,7 @@ class _Environment(BaseSettings):
     def _stale_factor(cls, value: object) -> float:
         text = _text(value) or "2"
         try:
-            factor = float(text)
+            factor = float(text) if text.isascii() else 0.0  # float() would take other scripts' digits
         except ValueError:
             factor = 0.0
         if not 1.0 <= factor <= 100.0:
@@ -374,7 +378,7 @@ class _Environment(BaseSettings):
             return value
         text = (_text(value) or "25%").strip()
         try:
-            share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+            share = (float(text[:-1]) / 100 if text.endswith("%") else float(text)) if text.isascii() else 0.0
         except ValueError:
             share = 0.0
         if not 0.01 <= share <= 0.9:

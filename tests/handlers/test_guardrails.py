@@ -180,6 +180,8 @@ def test_the_modal_asks_for_a_reason_when_the_change_needs_an_override(
 @pytest.mark.parametrize(("guardrail", "words"), [
     ('min_retention = "7"', "line 7 (guardrail 1): min_retention: `7` is not an amount"),
     ('max_interval = "1y"', "max_interval: `1y` is not an amount"),
+    ('min_retention = "٣٠d"', "min_retention: `٣٠d` is not an amount"),  # Arabic-Indic digits, which int() takes
+    ('max_interval = "１２h"', "max_interval: `１２h` is not an amount"),  # fullwidth digits
     ("override_approvals = 0", "override_approvals"),
     ("", "bounds nothing"),
     ('min_retention = "7d"\nwho = 1', "who"),
@@ -273,3 +275,11 @@ def test_retention_of_a_year_passes_a_floor_of_twelve_months_through_the_command
     assert not [e for e in approvals_bot.audit.all() if e.action == "refused"]
     [request] = approvals_bot.deps.store.requests()
     assert request.changes == {"retention_value": 1, "retention_unit": "year"}
+
+
+@pytest.mark.parametrize("value", ["retention=٣٠d", "retention=３０d", "frequency=１２h", "at=０２:００"])
+def test_a_typed_value_in_digits_other_than_0_to_9_is_refused_with_the_reason(
+        bot: Bot, planetscale: PlanetScaleState, value: str) -> None:
+    reply = bot.command(f'update acme/app-db "Production daily" {value}')
+    assert "is not" in reply.ack_text or "0-9" in reply.ack_text, reply.ack_text
+    assert bot.executor.wait_idle(30) and planetscale.calls("PATCH") == []

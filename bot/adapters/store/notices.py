@@ -24,6 +24,17 @@ class RequestNotices(Connected):
                 return False
             return True
 
+    def notice_claimed_at(self, request_id: str, notice: str) -> float | None:
+        """When this notice about this request was claimed (its first try); None if it is not claimed."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import request_notices
+
+        with self.engine.connect() as conn:
+            at = conn.execute(sa.select(request_notices.c.at).where(
+                request_notices.c.request_id == request_id, request_notices.c.notice == notice)).scalar()
+        return None if at is None else float(at)
+
     def forget_notice(self, request_id: str, notice: str) -> None:
         """A notice that could not be sent may be tried again (by the next sweep or click): its request is no
         longer told, even if another caller marked it told while this one was sending."""

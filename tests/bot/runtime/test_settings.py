@@ -204,3 +204,14 @@ def test_a_dotenv_that_is_a_folder_is_named_not_a_traceback(tmp_path: Path) -> N
     (tmp_path / ".env").mkdir()
     with pytest.raises(SettingsError, match="cannot be read"):
         Settings.load(env={}, dotenv_path=str(tmp_path / ".env"))
+
+
+@pytest.mark.parametrize("name", ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PLANETSCALE_SERVICE_TOKEN"])
+def test_a_secret_with_a_non_ascii_character_is_refused_at_start_by_name_without_its_value(name: str) -> None:
+    """HTTP headers and HMAC keys are ASCII: a pasted `é` or non-breaking hyphen would crash the first request."""
+    value = ("xoxb-" if name == "SLACK_BOT_TOKEN" else "") + "s3cr3t‑vélue"
+    with pytest.raises(SettingsError) as caught:
+        load(**{name: value})
+    assert any(line.startswith(f"{name} is malformed: it holds a character that is not plain ASCII")
+               for line in caught.value.problems), caught.value.problems
+    assert "vélue" not in str(caught.value.problems)

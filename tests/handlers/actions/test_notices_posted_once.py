@@ -68,3 +68,30 @@ def test_a_notice_whose_answer_is_lost_is_not_posted_twice(approvals_bot: Bot, w
     assert told() == 1, f"told {told()} times in the {where}"
     looked = "conversations.replies" if where == "thread" else "conversations.history"
     assert approvals_bot.slack.method_calls(looked), "the second try did not look before posting"
+
+
+def test_a_dm_notice_is_found_past_the_first_pages_of_messages_posted_since_its_first_try(
+        approvals_bot: Bot) -> None:
+    """The look reads the DM since the notice was first tried (when it was claimed), all of it: a requester told
+    of many requests since then still is not told this one twice."""
+    from bot.emulators.slack import SlackEvent
+
+    message = ask(approvals_bot)
+    undo = answered_late(approvals_bot, "dm:applied")
+    try:
+        approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    finally:
+        undo()
+
+    def told() -> int:
+        return sum("was applied" in text for text in direct_messages(approvals_bot, ALICE))
+
+    eventually(told)
+    state = approvals_bot.slack
+    dm = state.dm_channel(ALICE)
+    with state.lock:  # other notices to Alice since: more than five pages of conversations.history
+        for n in range(1100):
+            state.events.append(SlackEvent("message", channel=dm, text=f"other notice {n}", user=ALICE,
+                                           ts=state.next_ts()))
+    sweep(approvals_bot)
+    assert told() == 1, f"told {told()} times in the DM"

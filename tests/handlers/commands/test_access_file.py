@@ -96,3 +96,18 @@ def test_a_version_dated_in_the_future_is_taken_once_it_has_stayed_the_same(
     assert source.rules.rules[0].approvals == 1  # just changed, as far as this bot can tell
     now[0] += 5
     assert source.rules.rules[0].approvals == 2  # the same for a while since: whole
+
+
+@pytest.mark.parametrize("moment", ["99999999999999w before expiry", "91d before expiry"])
+def test_a_reminder_further_than_90_days_before_expiry_is_refused_with_its_line_and_the_last_good_rules_stay(
+        from_file: tuple[Bot, Path], planetscale: PlanetScaleState, moment: str) -> None:
+    """A reminder earlier than any expiry can be: its time would fall before year 1 and break every drawing of it."""
+    bot, path = from_file
+    text = RULES.format(expire="24h", approvals=1).replace('expire_after = "24h"',
+                                                            f'expire_after = "24h"\nremind = ["{moment}"]')
+    rewrite(path, text, ago=30)
+    reply = bot.command(f"update acme/app-db {PROD} retention=1d frequency=12h", user=ALICE)
+    assert "needs 1 approval" in reply.all_text() and "Something went wrong" not in reply.all_text()
+    error = bot.deps.access.source.last_error or ""
+    assert "line 3" in error and "remind" in error and "90 days" in error, error
+    assert planetscale.calls("PATCH") == []

@@ -1,0 +1,48 @@
+"""Whether a signed request's body has a shape Slack sends, read as Bolt reads it (JSON, or a form with or without a
+`payload`): what is not would raise in Bolt's parsers (a 500 and a traceback) or fall through as unhandled."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+
+def shape_problem(body: str, content_type: str | None) -> str | None:
+    """Why `body` is not a request Slack sends, or None if it is one."""
+    if not body:
+        return "The request body is empty"
+    if (content_type or "").split(";")[0].strip().lower() == "application/json" or body.startswith("{"):
+        return _event_problem(_json(body))
+    form = dict(parse_qsl(body, keep_blank_values=True))
+    if "payload" in form:
+        return _payload_problem(_json(form["payload"]))
+    if "command" in form:
+        return None if form.get("user_id") else "The slash command has no user_id"
+    if "ssl_check" in form:
+        return None
+    return "The form holds neither a slash command nor an interaction payload"
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _event_problem(event: Any) -> str | None:
+    if not isinstance(event, dict):
+        return "The JSON body is not an object"
+    return None if isinstance(event.get("type"), str) else "The JSON body has no `type`"
+
+
+def _payload_problem(payload: Any) -> str | None:
+    if not isinstance(payload, dict):
+        return "The payload is not a JSON object"
+    if not isinstance(payload.get("type"), str):
+        return "The payload has no `type`"
+    user = payload.get("user")
+    if not (isinstance(user, dict) and isinstance(user.get("id"), str)):
+        return "The payload has no `user` with an `id`"
+    return None
