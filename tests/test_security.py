@@ -27,6 +27,8 @@ def test_no_secret_reaches_a_log_line_even_at_debug_through_every_failure(
         bot.command("show acme/app-db bp01prod12h")
         planetscale.add_fault(Fault(status=500, times=None, method="PATCH"))
         bot.command("update acme/app-db bp03devday retention=9d")
+        planetscale.add_fault(Fault(status=503, times=1, method="GET"))  # a read is retried, and logged so
+        bot.command("show acme/app-db bp01prod12h")
         bot.slack.add_fault(MethodFault("chat.postMessage", error="channel_not_found", times=None))
         planetscale.clear_record()
         bot.command("update acme/app-db bp03devday retention=8d")
