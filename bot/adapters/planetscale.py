@@ -1,9 +1,10 @@
 """PlanetScale's API, the parts this product uses: backup policies, one database, organization members.
 
 Every failure becomes a `PlanetScaleError` whose `user_message` can be shown as is: it never holds the
-token, and it says what to do. 429 and 5xx (and timeouts, which are safe to repeat: every call here is
-a read or a PATCH that sets values) are retried with backoff, honouring `Retry-After`, a bounded number
-of times.
+token, and it says what to do. A read is retried on 429, 5xx and timeouts, with backoff, honouring
+`Retry-After`, a bounded number of times. A PATCH, POST or DELETE is sent again only when PlanetScale surely
+did not carry it out (a 429, a connection that never opened): after a 5xx or a lost answer it may have, and
+a second send could land on a policy moved meanwhile, so the caller settles it by reading the policy back.
 """
 
 from __future__ import annotations
@@ -53,9 +54,10 @@ PER_PAGE = 100
 
 
 class _Retryable(Exception):
-    def __init__(self, error: PlanetScaleError, retry_after: float | None):
+    def __init__(self, error: PlanetScaleError, retry_after: float | None, unsent: bool = False):
         self.error = error
         self.retry_after = retry_after
+        self.unsent = unsent  # PlanetScale surely did not carry the request out: a write may be sent again
 
 
 @dataclass(frozen=True)
@@ -345,10 +347,9 @@ class PlanetScaleClient:
     def _call(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
         retrying = Retrying(
             stop=stop_after_attempt(self.retry.attempts),
-            # A POST is repeated only when PlanetScale refused it unread (429): any other failure may have made
-            # the policy, and a second POST would make a second one.
-            retry=retry_if_exception(lambda e: isinstance(e, _Retryable) and (
-                method != "POST" or isinstance(e.error, RateLimited))),
+            # A write is repeated only when PlanetScale surely did not carry it out: any other failure may have
+            # landed it, and a second send would make a second policy or land on a policy moved meanwhile.
+            retry=retry_if_exception(lambda e: isinstance(e, _Retryable) and (method == "GET" or e.unsent)),
             wait=self._wait,
             # Logged here, not in `wait`: tenacity computes the wait before it decides to stop, so only
             # before_sleep knows that a retry follows.
@@ -361,7 +362,7 @@ class PlanetScaleClient:
                 with attempt:
                     return self._once(method, path, where, access, **kwargs)
         except _Retryable as exc:
-            tries = self.retry.attempts if method != "POST" or isinstance(exc.error, RateLimited) else 1
+            tries = self.retry.attempts if method == "GET" or exc.unsent else 1
             if tries > 1:
                 log.warning("planetscale %s failed %d times; giving up (%s)", method, tries, exc.error.user_message)
             if isinstance(exc.error, RateLimited) and exc.retry_after:
@@ -403,6 +404,11 @@ class PlanetScaleClient:
     def _answer(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+            # The connection never opened: nothing reached PlanetScale.
+            error = Unreachable(f"Could not reach PlanetScale at {self.base_url} for {where}: the connection failed.")
+            error.definite = True
+            raise _Retryable(error, None, unsent=True) from None
         except httpx.TimeoutException:
             raise _Retryable(Unreachable(
                 f"PlanetScale did not answer in time for {where}; nothing is known to have changed."
@@ -411,8 +417,10 @@ class PlanetScaleClient:
                 "applied; `show` it to check."), None) from None
         except httpx.TransportError:
             raise _Retryable(Unreachable(
-                f"Could not reach PlanetScale at {self.base_url} for {where}: the connection failed."),
-                None) from None
+                f"The connection to PlanetScale broke for {where}."
+                if method == "GET" else
+                f"The connection to PlanetScale broke for {where}: the change may or may not have been "
+                "applied; `show` it to check."), None) from None
         status = response.status_code
         if 200 <= status < 300:
             if status == 204 or not response.content:
@@ -441,7 +449,7 @@ class PlanetScaleClient:
                            status=status, code=code)
         if status == 429:
             raise _Retryable(RateLimited("PlanetScale is rate limiting this token (429).", status=status,
-                                         code=code), self._retry_after(response))
+                                         code=code), self._retry_after(response), unsent=True)
         if status >= 500:
             raise _Retryable(Unavailable(f"PlanetScale had an error ({status}) for {where}.", status=status,
                                          code=code), self._retry_after(response))
