@@ -41,6 +41,8 @@ S = RequestState
 REFUSED_AS = {Refusal.MOVED: OutcomeKind.CONFLICT, Refusal.INVALID: OutcomeKind.INVALID,
               Refusal.NOT_ALLOWED: OutcomeKind.NO_LONGER_ALLOWED, Refusal.GUARDRAIL: OutcomeKind.NO_LONGER_ALLOWED,
               Refusal.NO_APPROVERS: OutcomeKind.NO_LONGER_ALLOWED}
+LANDED_UNRECORDED = ("Applied at PlanetScale, but it could not be recorded: the bot's database failed. PlanetScale "
+                     "holds the change; the bot's sweep records it once its database is back.")
 
 
 class Applying(Lifecycle):
@@ -226,9 +228,22 @@ class Applying(Lifecycle):
             return self._not_sent(claim, attempt, exc, "change", exc.definite,
                                   partial(self._settle, claim, by, exc.user_message, answered=exc.status is not None))
         applied = after.model_dump()
-        done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, after=applied,
-                          record=replace(attempt, action="applied", after=applied))
-        return Outcome(OutcomeKind.APPLIED, "Applied.", done or request, after=after)
+        return self._landed(claim, replace(attempt, action="applied", after=applied), "Applied.", after,
+                            after=applied)
+
+    def _landed(self, claim: Claim, record: AuditEvent, how: str, made: BackupPolicy | None = None,
+                **values: object) -> Outcome:
+        """The one step after PlanetScale carried out a PATCH, POST or DELETE: recorded applied. When the
+        database fails to record it, the person is told that PlanetScale holds the change and that its record
+        could not be written, never "nothing was done": the request stays applying with its `sending` on the
+        record, so the sweep settles it by reading PlanetScale once the database is back."""
+        request = claim.request
+        try:
+            done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, record=record, **values)
+        except Exception:
+            log.exception("request %s: PlanetScale carried it out, and recording it failed", request.id)
+            return Outcome(OutcomeKind.QUEUED, LANDED_UNRECORDED, request, after=made)
+        return Outcome(OutcomeKind.APPLIED, how, done or request, after=made)
 
     def _not_sent(self, claim: Claim, attempt: AuditEvent, exc: PlanetScaleError, what: str, unsent: bool,
                   settle: Callable[[], Outcome]) -> Outcome:
@@ -269,11 +284,9 @@ class Applying(Lifecycle):
                                                "the result.", request)
         if all(current.field_value(f) == v for f, v in request.changes.items()):
             after = current.model_dump()
-            done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, after=after,
-                              record=request_event("applied", request, by, after=after,
-                                                   detail=f"confirmed by reading the policy after: {why}"))
-            return Outcome(OutcomeKind.APPLIED, "Applied (confirmed by reading the policy again).", done or request,
-                           after=current)
+            return self._landed(claim, request_event("applied", request, by, after=after,
+                                                     detail=f"confirmed by reading the policy after: {why}"),
+                                "Applied (confirmed by reading the policy again).", current, after=after)
         if not answered and self.clock() - self._sent_at(request) < self.lease_seconds:
             # PlanetScale may still carry out a PATCH the bot stopped waiting for: not held yet is not "not
             # applied" until a worker's lease has passed since it was sent. An answer (a 5xx, a 429) ended it.

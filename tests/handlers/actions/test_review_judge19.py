@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from approval_helpers import ALICE, approvals_bot
+import sqlalchemy as sa
+from approval_helpers import ALICE, approvals_bot, sweep
 from conftest import Bot
 
 from bot.domain.change_requests import RequestState
@@ -56,3 +57,44 @@ def test_a_patch_answered_5xx_that_did_not_land_is_sent_once_and_told_failed_pla
     assert "PlanetScale does not hold the change, so it was not applied" in reply.all_text()
 
 
+
+
+def database_fails_when_recording(bot: Bot, monkeypatch: pytest.MonkeyPatch, to: RequestState) -> None:
+    """The database goes away just as the outcome of a send is to be recorded (the move to `to`)."""
+    store = bot.deps.store
+    real = store.transition
+
+    def transition(request_id: str, from_states: Any, state: RequestState, **values: Any) -> Any:
+        if state is to:
+            raise sa.exc.OperationalError("UPDATE change_requests", {}, Exception("server closed the connection"))
+        return real(request_id, from_states, state, **values)
+
+    monkeypatch.setattr(store, "transition", transition)
+
+
+@pytest.mark.parametrize(("command", "check"), [
+    (f"update acme/app-db {DEV} retention=9d",
+     lambda ps: ps.policy("acme", "app-db", DEV)["retention_value"] == 9),
+    ('create acme/app-db name="Nightly" target=development retention=7d frequency=1d at=02:00',
+     lambda ps: any(p["name"] == "Nightly" for p in ps.policies[("acme", "app-db")].values())),
+    (f"delete acme/app-db {DEV} reason=\"unused\"", lambda ps: DEV not in ps.policies[("acme", "app-db")]),
+])
+def test_a_send_that_landed_while_the_database_failed_is_told_applied_and_recorded_later(
+        approvals_bot: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch, command: str,
+        check: Any) -> None:
+    """PlanetScale carries the change out; recording it fails. "Nothing more was done" would be false."""
+    changes = approvals_bot.deps.changes
+    now = [1_000_000.0]
+    changes.clock = lambda: now[0]
+    approvals_bot.deps.store.clock = lambda: now[0]
+    database_fails_when_recording(approvals_bot, monkeypatch, RequestState.APPLIED)
+    reply = approvals_bot.command(command, user=ALICE)
+    assert check(planetscale)
+    told = reply.all_text()
+    assert "nothing more was done" not in told.lower(), told
+    assert "Applied at PlanetScale" in told and "could not be recorded" in told, told
+    monkeypatch.undo()  # the database is back
+    now[0] += changes.lease_seconds + 1
+    sweep(approvals_bot)
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.APPLIED  # recorded once the database is back
