@@ -243,7 +243,31 @@ class Applying(Lifecycle):
         except Exception:
             log.exception("request %s: PlanetScale carried it out, and recording it failed", request.id)
             return Outcome(OutcomeKind.QUEUED, LANDED_UNRECORDED, request, after=made)
+        if done is None:
+            return self._landed_late(request, record, made, values)
         return Outcome(OutcomeKind.APPLIED, how, done or request, after=made)
+
+    def _landed_late(self, request: ChangeRequest, record: AuditEvent, made: BackupPolicy | None,
+                     values: dict[str, object]) -> Outcome:
+        """A send that landed after its worker outlived its lease and the sweep closed the request as failed:
+        PlanetScale holds the change, so the record moves failed → applied with a note, and is told again. A
+        change applied to the policy since may be overwritten by this one: the note names it."""
+        latest = self.store.get_request(request.id)
+        if latest is None or latest.state is not S.FAILED:
+            return self._already(request)
+        policy_id = str(values.get("policy_id", request.policy_id))
+        since = [r for r in self.store.policy_requests(request.organization, request.database, policy_id,
+                                                       [S.APPLIED], updated_since=self._sent_at(request))
+                 if r.id != request.id]
+        note = ("PlanetScale carried out its send after the bot had closed it as failed (the worker sending it "
+                "outlived its lease)")
+        if since:
+            note += (f"; it may have overwritten {', '.join(f'request {r.id[:8]}' for r in since)}, applied to "
+                     "the policy since: check the policy")
+        log.warning("request %s: %s", request.id, note)
+        moved = self._move(request.id, [S.FAILED], S.APPLIED, detail=note, told=False,
+                           record=replace(record, detail=note), **values)
+        return Outcome(OutcomeKind.APPLIED, f"Applied: {note}.", moved or latest, after=made)
 
     def _not_sent(self, claim: Claim, attempt: AuditEvent, exc: PlanetScaleError, what: str, unsent: bool,
                   settle: Callable[[], Outcome]) -> Outcome:

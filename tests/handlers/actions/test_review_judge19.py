@@ -3,17 +3,19 @@ again, and what it holds after is what the people are told. Driven through Bolt'
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from approval_helpers import ALICE, approvals_bot, sweep
+from approval_helpers import ALICE, BOB, approvals_bot, direct_messages, second_instance, sweep
 from conftest import Bot
 
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 
-__all__ = ["approvals_bot"]  # fixtures, used by name
+__all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
 DEV = "bp03devday"  # development: a change applies at once, with no approval
 
@@ -98,3 +100,63 @@ def test_a_send_that_landed_while_the_database_failed_is_told_applied_and_record
     sweep(approvals_bot)
     [request] = approvals_bot.deps.store.requests(list(RequestState))
     assert request.state is RequestState.APPLIED  # recorded once the database is back
+
+
+def test_a_late_patch_that_lands_after_the_sweep_closed_its_request_failed_moves_it_to_applied(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """alice's worker stalls in its PATCH past its lease; the sweep reads the policy (not changed yet) and closes
+    the request as failed; then the PATCH lands. PlanetScale holds the change: the record says applied, with a
+    note, and the requester is told so."""
+    changes = approvals_bot.deps.changes
+    now = [1_000_000.0]
+    changes.clock = lambda: now[0]
+    approvals_bot.deps.store.clock = lambda: now[0]
+    stalled = threading.Event()
+    planetscale.add_fault(Fault(method="PATCH", until=stalled))
+    worker = threading.Thread(target=approvals_bot.command, args=(f"update acme/app-db {DEV} retention=9d",),
+                              kwargs={"user": ALICE})
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not planetscale.calls("PATCH"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    now[0] += changes.lease_seconds + 1
+    sweep(approvals_bot)
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.FAILED  # as the sweep saw it: PlanetScale did not hold it yet
+    stalled.set()
+    worker.join(20)
+    assert planetscale.policy("acme", "app-db", DEV)["retention_value"] == 9
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.APPLIED, "the record says failed while PlanetScale holds the change"
+    assert "after the bot had closed it as failed" in (request.detail or "")
+    sweep(approvals_bot)  # tells what is owed
+    told = " ".join(direct_messages(approvals_bot, ALICE))
+    assert "applied" in told.lower(), told
+
+
+def test_a_late_patch_that_overwrites_a_change_applied_since_is_detected_and_recorded(
+        approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState) -> None:
+    """As above, and meanwhile bob's 5 days is applied by another instance; alice's late 9 days then lands on top
+    of it. The bot cannot stop it (nothing in PlanetScale's API would): it says so on the record."""
+    now = [1_000_000.0]
+    for bot in (approvals_bot, second_instance):
+        bot.deps.changes.clock = lambda: now[0]
+        bot.deps.store.clock = lambda: now[0]
+    stalled = threading.Event()
+    planetscale.add_fault(Fault(method="PATCH", until=stalled))
+    worker = threading.Thread(target=approvals_bot.command, args=(f"update acme/app-db {DEV} retention=9d",),
+                              kwargs={"user": ALICE})
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not planetscale.calls("PATCH"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    now[0] += approvals_bot.deps.changes.lease_seconds + 1
+    sweep(second_instance)
+    second_instance.command(f"update acme/app-db {DEV} retention=5d", user=BOB)
+    [bobs] = second_instance.deps.store.requests([RequestState.APPLIED])
+    stalled.set()
+    worker.join(20)
+    [alices] = [r for r in approvals_bot.deps.store.requests([RequestState.APPLIED]) if r.id != bobs.id]
+    assert f"may have overwritten request {bobs.id[:8]}" in (alices.detail or ""), alices.detail
