@@ -9,11 +9,25 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from approval_helpers import ALICE, BOB, approvals_bot, direct_messages, second_instance, sweep
+from approval_helpers import (
+    ALICE,
+    BOB,
+    CAROL,
+    PROD,
+    RULES,
+    approvals_bot,
+    ask,
+    direct_messages,
+    request_id,
+    second_instance,
+    sweep,
+    thread_of,
+)
 from conftest import Bot
 
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
+from handlers.blocks import APPROVE
 
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
@@ -160,3 +174,30 @@ def test_a_late_patch_that_overwrites_a_change_applied_since_is_detected_and_rec
     worker.join(20)
     [alices] = [r for r in approvals_bot.deps.store.requests([RequestState.APPLIED]) if r.id != bobs.id]
     assert f"may have overwritten request {bobs.id[:8]}" in (alices.detail or ""), alices.detail
+
+
+def test_a_request_judged_again_that_still_cannot_be_told_is_said_once_not_every_sweep(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """carol's approval completes alice's request; under the lease its backups cannot be read to weigh a storage
+    guardrail, so it waits; the sweep judges it again each minute and each time it still cannot tell."""
+    approvals_bot.use_rules(RULES.format(approvals=1) + """
+[[guardrails]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+max_storage = "60GB"
+""")
+    changes = approvals_bot.deps.changes
+    now = [1_000_000.0]
+    changes.clock = lambda: now[0]
+    approvals_bot.deps.store.clock = lambda: now[0]
+    message = ask(approvals_bot, f"update acme/app-db {PROD} retention=3d")
+    planetscale.add_fault(Fault(status=503, method="GET", path_contains="/branches", times=None))
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    for _ in range(3):
+        now[0] += 61
+        sweep(approvals_bot)
+    request = approvals_bot.deps.store.get_request(request_id(message))
+    assert request is not None and request.state is RequestState.PENDING
+    judged = [t for t in thread_of(approvals_bot, message) if "Judged again" in t]
+    assert len(judged) == 1, judged
