@@ -32,7 +32,7 @@ from bot.domain.judge import (
 )
 from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, Lifecycle
 from bot.domain.outcomes import SYSTEM, Outcome, OutcomeKind, explain, request_event, waiting_detail
-from bot.domain.policy import BackupPolicy, PolicyUpdate
+from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
 from bot.domain.ports import Claim, PlanetScaleError, RateLimited, Unavailable
 from bot.domain.reading import PolicyNotFound, PolicyService
 
@@ -228,6 +228,13 @@ class Applying(Lifecycle):
             return self._not_sent(claim, attempt, exc, "change", exc.definite,
                                   partial(self._settle, claim, by, exc.user_message, answered=exc.status is not None))
         applied = after.model_dump()
+        moved = moved_meanwhile(current, update, after)
+        if moved:
+            note = (f"PlanetScale now holds {moved}, set there by someone else between the bot's read and its "
+                    "PATCH (PlanetScale has no conditional PATCH to refuse it); this change set only "
+                    f"{', '.join(update.to_api())}")
+            return self._landed(claim, replace(attempt, action="applied", after=applied, detail=note),
+                                f"Applied. {note}.", after, after=applied, detail=note)
         return self._landed(claim, replace(attempt, action="applied", after=applied), "Applied.", after,
                             after=applied)
 
@@ -238,6 +245,7 @@ class Applying(Lifecycle):
         could not be written, never "nothing was done": the request stays applying with its `sending` on the
         record, so the sweep settles it by reading PlanetScale once the database is back."""
         request = claim.request
+        values.setdefault("detail", None)  # an applied request's detail is a note on how it landed, if any
         try:
             done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, record=record, **values)
         except Exception:
@@ -265,8 +273,9 @@ class Applying(Lifecycle):
             note += (f"; it may have overwritten {', '.join(f'request {r.id[:8]}' for r in since)}, applied to "
                      "the policy since: check the policy")
         log.warning("request %s: %s", request.id, note)
-        moved = self._move(request.id, [S.FAILED], S.APPLIED, detail=note, told=False,
-                           record=replace(record, detail=note), **values)
+        values["detail"] = note
+        moved = self._move(request.id, [S.FAILED], S.APPLIED, told=False, record=replace(record, detail=note),
+                           **values)
         return Outcome(OutcomeKind.APPLIED, f"Applied: {note}.", moved or latest, after=made)
 
     def _not_sent(self, claim: Claim, attempt: AuditEvent, exc: PlanetScaleError, what: str, unsent: bool,
@@ -388,6 +397,17 @@ class Applying(Lifecycle):
         except (PlanetScaleError, PolicyNotFound):
             return False
         return all(current.field_value(f) == v for f, v in request.changes.items())
+
+
+def moved_meanwhile(read: BackupPolicy, update: PolicyUpdate, answer: BackupPolicy) -> str:
+    """The settings PlanetScale's answer to a PATCH holds that neither the policy as read under the lease nor
+    the PATCH set (someone moved them in between), in words; empty when there are none. A schedule the PATCH
+    changes the unit of may be reshaped by PlanetScale, so it is left out then."""
+    sent = update.to_api()
+    reshaped = {"schedule_time", "schedule_day", "schedule_week"} if "frequency_unit" in sent else set()
+    moved = [f"{f}={answer.field_value(f)}" for f in EDITABLE_FIELDS
+             if f not in sent and f not in reshaped and answer.field_value(f) != read.field_value(f)]
+    return ", ".join(moved)
 
 
 def taken_over(request: ChangeRequest) -> Outcome:

@@ -18,7 +18,9 @@ from approval_helpers import (
     approvals_bot,
     ask,
     direct_messages,
+    latest_view,
     request_id,
+    request_message,
     second_instance,
     sweep,
     thread_of,
@@ -201,3 +203,30 @@ max_storage = "60GB"
     assert request is not None and request.state is RequestState.PENDING
     judged = [t for t in thread_of(approvals_bot, message) if "Judged again" in t]
     assert len(judged) == 1, judged
+
+
+def test_a_policy_moved_in_planetscale_between_the_read_and_the_patch_is_told_as_planetscale_holds_it(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """alice's retention change is read under the lease, and while its PATCH is on its way someone moves the
+    policy's schedule to 06:00 in PlanetScale. The PATCH lands (PlanetScale has no conditional PATCH); the
+    result says what PlanetScale now holds, not only what the bot meant to do."""
+    before = planetscale.policy("acme", "app-db", DEV)
+    assert before["schedule_time"] != "06:00"
+    on_its_way = threading.Event()
+    planetscale.add_fault(Fault(method="PATCH", until=on_its_way))
+    replies: list[Any] = []
+    worker = threading.Thread(target=lambda: replies.append(
+        approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not planetscale.calls("PATCH"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    planetscale.dashboard_change("acme", "app-db", DEV, schedule_time="06:00")
+    on_its_way.set()
+    worker.join(20)
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.APPLIED
+    shown = latest_view(approvals_bot, request_message(approvals_bot))
+    assert "PlanetScale now holds" in shown and "06:00" in shown, shown
+    assert "no conditional" in (request.detail or ""), request.detail
