@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.domain import naming
 from bot.domain.access import AccessControl
@@ -239,7 +239,7 @@ class Applying(Lifecycle):
                             after=applied)
 
     def _landed(self, claim: Claim, record: AuditEvent, how: str, made: BackupPolicy | None = None,
-                **values: object) -> Outcome:
+                **values: Any) -> Outcome:
         """The one step after PlanetScale carried out a PATCH, POST or DELETE: recorded applied. When the
         database fails to record it, the person is told that PlanetScale holds the change and that its record
         could not be written, never "nothing was done": the request stays applying with its `sending` on the
@@ -256,7 +256,7 @@ class Applying(Lifecycle):
         return Outcome(OutcomeKind.APPLIED, how, done or request, after=made)
 
     def _landed_late(self, request: ChangeRequest, record: AuditEvent, made: BackupPolicy | None,
-                     values: dict[str, object]) -> Outcome:
+                     values: dict[str, Any]) -> Outcome:
         """A send that landed after its worker outlived its lease and the sweep closed the request as failed:
         PlanetScale holds the change, so the record moves failed → applied with a note, and is told again. A
         change applied to the policy since may be overwritten by this one: the note names it."""
