@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -206,7 +207,9 @@ def step_line(outcome: Outcome, request: ChangeRequest, actor: str) -> tuple[str
     if request.state is RequestState.EXPIRED:
         return "expired", ":hourglass: Expired before enough approvals; nothing was sent to PlanetScale."
     if outcome.kind is OutcomeKind.WAITING and request.state is RequestState.PENDING:
-        return f"waiting:{request.updated_at}", f":hourglass_flowing_sand: Judged again, not applied yet: {detail}"
+        # Once per reason: the sweep judges a request again every pass, and the same wait is not news.
+        said = hashlib.sha256((request.detail or "").encode()).hexdigest()[:16]
+        return f"waiting:{said}", f":hourglass_flowing_sand: Judged again, not applied yet: {detail}"
     return None
 
 

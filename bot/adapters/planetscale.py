@@ -321,9 +321,10 @@ class PlanetScaleClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
-            raise _Retryable(Unreachable(
-                f"Could not reach PlanetScale at {self.base_url} for {where}: the connection failed."),
-                None, unread=True) from None
+            # The connection never opened: nothing reached PlanetScale.
+            error = Unreachable(f"Could not reach PlanetScale at {self.base_url} for {where}: the connection failed.")
+            error.definite = True
+            raise _Retryable(error, None, unread=True) from None
         except httpx.TimeoutException:
             raise _Retryable(Unreachable(
                 f"PlanetScale did not answer in time for {where}; nothing is known to have changed."
@@ -367,7 +368,7 @@ class PlanetScaleClient:
                            status=status, code=code)
         if status == 429:
             raise _Retryable(RateLimited("PlanetScale is rate limiting this token (429).", status=status,
-                                         code=code), self._retry_after(response))
+                                         code=code), self._retry_after(response), unread=True)
         if status >= 500:
             raise _Retryable(Unavailable(f"PlanetScale had an error ({status}) for {where}.", status=status,
                                          code=code), self._retry_after(response))

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.domain import naming
 from bot.domain.access import AccessControl
@@ -32,7 +32,7 @@ from bot.domain.judge import (
 )
 from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, Lifecycle
 from bot.domain.outcomes import SYSTEM, Outcome, OutcomeKind, explain, request_event, waiting_detail
-from bot.domain.policy import BackupPolicy, PolicyUpdate
+from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
 from bot.domain.ports import Claim, PlanetScaleError, RateLimited, Unavailable
 from bot.domain.reading import ListRead, PolicyNotFound, PolicyService
 
@@ -41,6 +41,8 @@ S = RequestState
 REFUSED_AS = {Refusal.MOVED: OutcomeKind.CONFLICT, Refusal.INVALID: OutcomeKind.INVALID,
               Refusal.NOT_ALLOWED: OutcomeKind.NO_LONGER_ALLOWED, Refusal.GUARDRAIL: OutcomeKind.NO_LONGER_ALLOWED,
               Refusal.NO_APPROVERS: OutcomeKind.NO_LONGER_ALLOWED}
+LANDED_UNRECORDED = ("Applied at PlanetScale, but it could not be recorded: the bot's database failed. PlanetScale "
+                     "holds the change; the bot's sweep records it once its database is back.")
 
 
 class Applying(Lifecycle):
@@ -230,9 +232,55 @@ class Applying(Lifecycle):
             return self._not_sent(claim, attempt, exc, "change", exc.definite,
                                   partial(self._settle, claim, by, exc.user_message, answered=exc.status is not None))
         applied = after.model_dump()
-        done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, after=applied,
-                          record=replace(attempt, action="applied", after=applied))
-        return Outcome(OutcomeKind.APPLIED, "Applied.", done or request, after=after)
+        moved = moved_meanwhile(current, update, after)
+        if moved:
+            note = (f"PlanetScale now holds {moved}, set there by someone else between the bot's read and its "
+                    "PATCH (PlanetScale has no conditional PATCH to refuse it); this change set only "
+                    f"{', '.join(update.to_api())}")
+            return self._landed(claim, replace(attempt, action="applied", after=applied, detail=note),
+                                f"Applied. {note}.", after, after=applied, detail=note)
+        return self._landed(claim, replace(attempt, action="applied", after=applied), "Applied.", after,
+                            after=applied)
+
+    def _landed(self, claim: Claim, record: AuditEvent, how: str, made: BackupPolicy | None = None,
+                **values: Any) -> Outcome:
+        """The one step after PlanetScale carried out a PATCH, POST or DELETE: recorded applied. When the
+        database fails to record it, the person is told that PlanetScale holds the change and that its record
+        could not be written, never "nothing was done": the request stays applying with its `sending` on the
+        record, so the sweep settles it by reading PlanetScale once the database is back."""
+        request = claim.request
+        values.setdefault("detail", None)  # an applied request's detail is a note on how it landed, if any
+        try:
+            done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, record=record, **values)
+        except Exception:
+            log.exception("request %s: PlanetScale carried it out, and recording it failed", request.id)
+            return Outcome(OutcomeKind.QUEUED, LANDED_UNRECORDED, request, after=made)
+        if done is None:
+            return self._landed_late(request, record, made, values)
+        return Outcome(OutcomeKind.APPLIED, how, done or request, after=made)
+
+    def _landed_late(self, request: ChangeRequest, record: AuditEvent, made: BackupPolicy | None,
+                     values: dict[str, Any]) -> Outcome:
+        """A send that landed after its worker outlived its lease and the sweep closed the request as failed:
+        PlanetScale holds the change, so the record moves failed → applied with a note, and is told again. A
+        change applied to the policy since may be overwritten by this one: the note names it."""
+        latest = self.store.get_request(request.id)
+        if latest is None or latest.state is not S.FAILED:
+            return self._already(request)
+        policy_id = str(values.get("policy_id", request.policy_id))
+        since = [r for r in self.store.policy_requests(request.organization, request.database, policy_id,
+                                                       [S.APPLIED], updated_since=self._sent_at(request))
+                 if r.id != request.id]
+        note = ("PlanetScale carried out its send after the bot had closed it as failed (the worker sending it "
+                "outlived its lease)")
+        if since:
+            note += (f"; it may have overwritten {', '.join(f'request {r.id[:8]}' for r in since)}, applied to "
+                     "the policy since: check the policy")
+        log.warning("request %s: %s", request.id, note)
+        values["detail"] = note
+        moved = self._move(request.id, [S.FAILED], S.APPLIED, told=False, record=replace(record, detail=note),
+                           **values)
+        return Outcome(OutcomeKind.APPLIED, f"Applied: {note}.", moved or latest, after=made)
 
     def _not_sent(self, claim: Claim, attempt: AuditEvent, exc: PlanetScaleError, what: str, unsent: bool,
                   settle: Callable[[], Outcome]) -> Outcome:
@@ -273,11 +321,9 @@ class Applying(Lifecycle):
                                                "the result.", request)
         if all(current.field_value(f) == v for f, v in request.changes.items()):
             after = current.model_dump()
-            done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, after=after,
-                              record=request_event("applied", request, by, after=after,
-                                                   detail=f"confirmed by reading the policy after: {why}"))
-            return Outcome(OutcomeKind.APPLIED, "Applied (confirmed by reading the policy again).", done or request,
-                           after=current)
+            return self._landed(claim, request_event("applied", request, by, after=after,
+                                                     detail=f"confirmed by reading the policy after: {why}"),
+                                "Applied (confirmed by reading the policy again).", current, after=after)
         if not answered and self.clock() - self._sent_at(request) < self.lease_seconds:
             # PlanetScale may still carry out a PATCH the bot stopped waiting for: not held yet is not "not
             # applied" until a worker's lease has passed since it was sent. An answer (a 5xx, a 429) ended it.
@@ -355,6 +401,17 @@ class Applying(Lifecycle):
         except (PlanetScaleError, PolicyNotFound):
             return False
         return all(current.field_value(f) == v for f, v in request.changes.items())
+
+
+def moved_meanwhile(read: BackupPolicy, update: PolicyUpdate, answer: BackupPolicy) -> str:
+    """The settings PlanetScale's answer to a PATCH holds that neither the policy as read under the lease nor
+    the PATCH set (someone moved them in between), in words; empty when there are none. A schedule the PATCH
+    changes the unit of may be reshaped by PlanetScale, so it is left out then."""
+    sent = update.to_api()
+    reshaped = {"schedule_time", "schedule_day", "schedule_week"} if "frequency_unit" in sent else set()
+    moved = [f"{f}={answer.field_value(f)}" for f in EDITABLE_FIELDS
+             if f not in sent and f not in reshaped and answer.field_value(f) != read.field_value(f)]
+    return ", ".join(moved)
 
 
 def taken_over(request: ChangeRequest) -> Outcome:

@@ -178,11 +178,9 @@ class Creating(Applying):
         return self._created(claim, made, replace(attempt, action="applied"))
 
     def _created(self, claim: Claim, made: BackupPolicy, record: AuditEvent, how: str = "Applied.") -> Outcome:
-        request = claim.request
         after = made.model_dump()
-        done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, after=after, policy_id=made.id,
-                          policy_name=made.name, record=replace(record, policy_id=made.id, after=after))
-        return Outcome(OutcomeKind.APPLIED, how, done or request, after=made)
+        return self._landed(claim, replace(record, policy_id=made.id, after=after), how, made, after=after,
+                            policy_id=made.id, policy_name=made.name)
 
     def _send_delete(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy) -> Outcome:
         request = claim.request
@@ -203,9 +201,7 @@ class Creating(Applying):
         return self._deleted(claim, replace(attempt, action="applied"))
 
     def _deleted(self, claim: Claim, record: AuditEvent, how: str = "Applied.") -> Outcome:
-        request = claim.request
-        done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, record=record)
-        return Outcome(OutcomeKind.APPLIED, how, done or request)
+        return self._landed(claim, record, how)
 
     def _settle_lifecycle(self, claim: Claim, by: str, why: str, answered: bool) -> Outcome:
         """A POST or DELETE whose outcome is unknown (or a crash after it was sent): what PlanetScale lists now

@@ -33,7 +33,8 @@ TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
     # applying → applying when a PATCH's outcome is not known yet and the sweep is left to settle it.
     S.APPLYING: frozenset({S.APPLYING, S.APPLIED, S.FAILED, S.PENDING, S.APPROVED}),
     S.APPLIED: frozenset(),
-    S.FAILED: frozenset(),
+    # failed → applied when a send lands after its worker outlived its lease and the sweep closed it as failed.
+    S.FAILED: frozenset({S.APPLIED}),
     S.REJECTED: frozenset(),
     S.CANCELLED: frozenset(),
     S.EXPIRED: frozenset(),

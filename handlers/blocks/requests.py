@@ -119,6 +119,8 @@ def request_blocks(request: ChangeRequest, approved_by: list[str],
     if request.detail and (request.state is RequestState.FAILED
                            or (request.state is RequestState.CANCELLED and closed_by_bot(request))):
         facts.append(f"*Why:* {fit(with_mentions(request.detail), 1400)}")
+    elif request.state is RequestState.APPLIED and request.detail:
+        facts.append(f"*Note:* {fit(with_mentions(request.detail), 1400)}")
     elif request.state is RequestState.PENDING and request.detail:
         facts.append(f"*Judged again:* {fit(with_mentions(request.detail), 1400)}")
     elif request.state is RequestState.APPROVED:
