@@ -25,7 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.adapters.planetscale import PER_PAGE, PlanetScaleClient, RateLimiter, RetryPolicy
+from bot.adapters.planetscale import PER_PAGE, PlanetScaleClient, RetryPolicy
+from bot.adapters.rate_limit import RateLimiter
 from bot.adapters.store import Store
 from bot.adapters.watch_progress import WatchProgress
 from bot.domain.access_rules import parse_rules

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from bot.adapters.planetscale import RateLimiter, too_long
+from bot.adapters.rate_limit import RateLimiter, too_long
 from bot.adapters.store import Store
 from bot.domain.ports import RateLimited
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
-from bot.adapters.planetscale import describe_wait
+from bot.adapters.rate_limit import describe_wait
 from bot.domain.changes import explain
 from bot.runtime.logs import request_id
 from bot.runtime.metrics import work_finished

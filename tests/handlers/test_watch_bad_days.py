@@ -14,7 +14,8 @@ from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
 from watch_helpers import watched as watched  # the fixture
 
-from bot.adapters.planetscale import PlanetScaleClient, parse_rate
+from bot.adapters.planetscale import PlanetScaleClient
+from bot.adapters.rate_limit import parse_rate
 from bot.domain.watch_share import WatchShare
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.runtime.app import health_report

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.adapters.planetscale import PlanetScaleClient, RateLimiter, RetryPolicy, parse_rate
+from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
+from bot.adapters.rate_limit import RateLimiter, parse_rate
 from bot.domain.ports import RateLimited
 from bot.emulators.planetscale import PlanetScaleEmulator
 from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleState

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from test_planetscale_budget import FakeClock, client
 
-from bot.adapters.planetscale import RateLimiter
+from bot.adapters.rate_limit import RateLimiter
 from bot.adapters.shared_budget import SharedRateLimiter
 from bot.adapters.store import Store
 from bot.domain.ports import RateLimited

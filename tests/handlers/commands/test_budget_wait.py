@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from conftest import Bot
 
-from bot.adapters.planetscale import PlanetScaleClient, RateLimiter
+from bot.adapters.planetscale import PlanetScaleClient
+from bot.adapters.rate_limit import RateLimiter
 from bot.emulators.planetscale_state import PlanetScaleState
 
 QUEUED = "Queued: PlanetScale"
