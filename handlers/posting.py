@@ -219,11 +219,16 @@ def to_thread(deps: Dependencies, client: WebClient, request: ChangeRequest, not
         for claim in claimed:
             deps.store.forget_notice(request.id, claim)
         return
-    if notice is not None and not deps.store.claim_notice(request.id, notice):
-        return
+    untried = None
+    if notice is not None:
+        got = deps.store.claim_notices(request.id, [notice, f"{notice}:tried"])
+        if not got:
+            return
+        untried = len(got) == 2
     key = notice if notice is not None else next(iter(claimed), None)
     held = ([notice] if notice is not None else []) + list(claimed)
-    if key is not None and there_already(deps, client, request, key, held, thread_ts=request.message_ts):
+    if key is not None and there_already(deps, client, request, key, held, thread_ts=request.message_ts,
+                                         untried=untried):
         return
     try:
         client.chat_postMessage(channel=request.message_channel, thread_ts=request.message_ts, text=text,
@@ -243,11 +248,14 @@ def notice_metadata(request: ChangeRequest, key: str | None) -> dict[str, Any] |
 
 
 def there_already(deps: Dependencies, client: WebClient, request: ChangeRequest, key: str, held: Sequence[str],
-                  thread_ts: str | None = None, user: str | None = None) -> bool:
+                  thread_ts: str | None = None, user: str | None = None, untried: bool | None = None) -> bool:
     """Whether a notice tried before (its answer lost: a timeout, a crash) is in the request's thread or the
     requester's DM already, so it is not posted twice; when Slack cannot be asked now, the claims `held` are
-    given back for a later try and it is not posted now either."""
-    if deps.store.claim_notice(request.id, f"{key}:tried"):
+    given back for a later try and it is not posted now either. `untried`: whether the caller's claim of
+    `{key}:tried` (made with the notice's own) was the first, None when it is yet to be made."""
+    if untried is None:
+        untried = deps.store.claim_notice(request.id, f"{key}:tried")
+    if untried:
         return False  # never tried
     found = channel_history.posted_before(client, request.message_channel or "", request.created_at,
                                           NOTICE_EVENT, "notice", f"{request.id}:{key}",
@@ -272,7 +280,8 @@ def to_requester(deps: Dependencies, client: WebClient, request: ChangeRequest) 
     """The outcome to the requester in a direct message: chat.postMessage to a user ID opens the bot's DM with
     them (chat:write, no im:write needed)."""
     notice = f"dm:{request.state.value}"
-    if not deps.store.claim_notice(request.id, notice):
+    got = deps.store.claim_notices(request.id, [notice, f"{notice}:tried"])
+    if not got:
         return
     how = OUTCOME_WORDS[request.state].format(decided_by=blocks.decider(request))
     where = f" (the request is in <#{request.channel}>)" if request.channel.startswith("C") else ""
@@ -285,7 +294,7 @@ def to_requester(deps: Dependencies, client: WebClient, request: ChangeRequest) 
             ChangeKind.DELETE: "Your deletion of the backup policy"}[request.kind]
     text = (f"{what} *{blocks.escape(request.policy_name)}* of "
             f"*{request.organization}/{request.database}* {how}{where}.{why}")
-    if there_already(deps, client, request, notice, [notice], user=request.requester):
+    if there_already(deps, client, request, notice, [notice], user=request.requester, untried=len(got) == 2):
         return
     try:
         client.chat_postMessage(channel=request.requester, text=text, metadata=notice_metadata(request, notice))

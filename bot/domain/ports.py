@@ -210,6 +210,10 @@ class ChangeStore(Protocol):
         """True for the one caller, across instances, that may send this notice about this request."""
         ...
 
+    def claim_notices(self, request_id: str, notices: Sequence[str]) -> list[str]:
+        """The claims this caller makes, each as `claim_notice` would, in order up to the first claimed already."""
+        ...
+
     def forget_notice(self, request_id: str, notice: str) -> None:
         """Give a claimed notice back, so that a later step sends it (its first sending failed); its request is
         no longer marked told."""
