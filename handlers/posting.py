@@ -38,6 +38,11 @@ def request_message(deps: Dependencies, request: ChangeRequest,
 
 def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:
     """A change asked from a command or a button: the request or result in the channel, the rest to the caller."""
+    if outcome.request is not None and outcome.request.state in CLOSED_STATES:
+        # Ended at once and told here: its thread notice and DM are claimed before the post, so that a sweep
+        # finding it closed and not yet marked told sends neither.
+        for notice in (outcome.request.state.value, f"dm:{outcome.request.state.value}"):
+            deps.store.claim_notice(outcome.request.id, notice)
     if outcome.kind is OutcomeKind.PREVIEWED and outcome.plan is not None:
         say_privately(respond, "Dry run: nothing was sent", blocks.dry_run_blocks(outcome.plan, outcome.approvals,
                                                                            outcome.guardrails))
