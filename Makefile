@@ -34,6 +34,7 @@ lint: $(STAMP)
 	$(BIN)/python tools/private_names.py bot handlers
 	$(BIN)/python tools/import_cycles.py bot handlers
 	$(BIN)/python tools/slack_markup.py bot/domain bot/adapters/store
+	$(BIN)/python tools/module_size.py bot handlers
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -39,6 +39,11 @@ def request_message(deps: Dependencies, request: ChangeRequest,
 
 def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:
     """A change asked from a command or a button: the request or result in the channel, the rest to the caller."""
+    if outcome.request is not None and outcome.request.state in CLOSED_STATES:
+        # Ended at once and told here: its thread notice and DM are claimed before the post, so that a sweep
+        # finding it closed and not yet marked told sends neither.
+        for notice in (outcome.request.state.value, f"dm:{outcome.request.state.value}"):
+            deps.store.claim_notice(outcome.request.id, notice)
     if outcome.kind is OutcomeKind.PREVIEWED and outcome.plan is not None:
         say_privately(respond, "Dry run: nothing was sent", blocks.dry_run_blocks(outcome.plan, outcome.approvals,
                                                                            outcome.guardrails))
@@ -222,11 +227,16 @@ def to_thread(deps: Dependencies, client: WebClient, request: ChangeRequest, not
         for claim in claimed:
             deps.store.forget_notice(request.id, claim)
         return
-    if notice is not None and not deps.store.claim_notice(request.id, notice):
-        return
+    untried = None
+    if notice is not None:
+        got = deps.store.claim_notices(request.id, [notice, f"{notice}:tried"])
+        if not got:
+            return
+        untried = len(got) == 2
     key = notice if notice is not None else next(iter(claimed), None)
     held = ([notice] if notice is not None else []) + list(claimed)
-    if key is not None and there_already(deps, client, request, key, held, thread_ts=request.message_ts):
+    if key is not None and there_already(deps, client, request, key, held, thread_ts=request.message_ts,
+                                         untried=untried):
         return
     try:
         client.chat_postMessage(channel=request.message_channel, thread_ts=request.message_ts, text=text,
@@ -246,11 +256,14 @@ def notice_metadata(request: ChangeRequest, key: str | None) -> dict[str, Any] |
 
 
 def there_already(deps: Dependencies, client: WebClient, request: ChangeRequest, key: str, held: Sequence[str],
-                  thread_ts: str | None = None, user: str | None = None) -> bool:
+                  thread_ts: str | None = None, user: str | None = None, untried: bool | None = None) -> bool:
     """Whether a notice tried before (its answer lost: a timeout, a crash) is in the request's thread or the
     requester's DM already, so it is not posted twice; when Slack cannot be asked now, the claims `held` are
-    given back for a later try and it is not posted now either."""
-    if deps.store.claim_notice(request.id, f"{key}:tried"):
+    given back for a later try and it is not posted now either. `untried`: whether the caller's claim of
+    `{key}:tried` (made with the notice's own) was the first, None when it is yet to be made."""
+    if untried is None:
+        untried = deps.store.claim_notice(request.id, f"{key}:tried")
+    if untried:
         return False  # never tried
     # From the first try on, all of it: what was posted since can be many pages, newest first.
     first_try = deps.store.notice_claimed_at(request.id, f"{key}:tried") or request.created_at
@@ -278,7 +291,8 @@ def to_requester(deps: Dependencies, client: WebClient, request: ChangeRequest) 
     """The outcome to the requester in a direct message: chat.postMessage to a user ID opens the bot's DM with
     them (chat:write, no im:write needed)."""
     notice = f"dm:{request.state.value}"
-    if not deps.store.claim_notice(request.id, notice):
+    got = deps.store.claim_notices(request.id, [notice, f"{notice}:tried"])
+    if not got:
         return
     how = OUTCOME_WORDS[request.state].format(decided_by=blocks.decider(request))
     where = f" (the request is in <#{request.channel}>)" if request.channel.startswith("C") else ""
@@ -291,7 +305,7 @@ def to_requester(deps: Dependencies, client: WebClient, request: ChangeRequest) 
             ChangeKind.DELETE: "Your deletion of the backup policy"}[request.kind]
     text = (f"{what} *{blocks.escape(request.policy_name)}* of "
             f"*{request.organization}/{request.database}* {how}{where}.{why}")
-    if there_already(deps, client, request, notice, [notice], user=request.requester):
+    if there_already(deps, client, request, notice, [notice], user=request.requester, untried=len(got) == 2):
         return
     try:
         client.chat_postMessage(channel=request.requester, text=text, metadata=notice_metadata(request, notice))

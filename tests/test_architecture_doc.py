@@ -44,3 +44,14 @@ def drawn_arrows() -> set[tuple[str, str]]:
 
 def test_the_diagram_draws_exactly_the_imports_between_layers() -> None:
     assert drawn_arrows() == imported_arrows()
+
+
+HOUSE_WORDS = ["door", "turn", "hold", "lease", "sweep", "judge", "verdict", "outcome", "notice", "claim", "tried",
+               "told", "ack"]
+
+
+def test_the_glossary_says_each_house_word() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    glossary = text.split("## Words used here and in the code", 1)[1].split("\n## ", 1)[0]
+    defined = {m.group(1) for m in re.finditer(r"^\| ([^|]+?) \|", glossary, re.MULTILINE)}
+    assert [w for w in HOUSE_WORDS if w not in defined] == []

@@ -214,6 +214,9 @@ class ChangeStore(Protocol):
 
     def notice_claimed_at(self, request_id: str, notice: str) -> float | None:
         """When this notice about this request was claimed (its first try); None if it is not claimed."""
+
+    def claim_notices(self, request_id: str, notices: Sequence[str]) -> list[str]:
+        """The claims this caller makes, each as `claim_notice` would, in order up to the first claimed already."""
         ...
 
     def forget_notice(self, request_id: str, notice: str) -> None:

@@ -35,6 +35,25 @@ class RequestNotices(Connected):
                 request_notices.c.request_id == request_id, request_notices.c.notice == notice)).scalar()
         return None if at is None else float(at)
 
+    def claim_notices(self, request_id: str, notices: Sequence[str]) -> list[str]:
+        """The claims this caller makes, in order, up to the first notice claimed already: a notice and then the
+        mark that it was tried are claimed in one round trip, and the mark only with the notice."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import request_notices
+
+        claimed = []
+        with self.engine.begin() as conn:
+            for notice in notices:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(request_notices.insert().values(request_id=request_id, notice=notice,
+                                                                     at=self.clock()))
+                except sa.exc.IntegrityError:
+                    break
+                claimed.append(notice)
+        return claimed
+
     def forget_notice(self, request_id: str, notice: str) -> None:
         """A notice that could not be sent may be tried again (by the next sweep or click): its request is no
         longer told, even if another caller marked it told while this one was sending."""

@@ -5,7 +5,7 @@ the client stopped waiting: the bot gives its claim back and tries again, lookin
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 import pytest
@@ -22,21 +22,21 @@ def answered_late(bot: Bot, notice: str) -> Callable[[], None]:
     """From the claim of `notice` on, Slack answers the next chat.postMessage after the client's timeout (it
     still posts it); returns the undoing."""
     store = bot.deps.store
-    real_claim = store.claim_notice
+    real_claims = store.claim_notices
     pool = bot.app.client.http.client  # type: ignore[attr-defined]
     usual = pool.timeout
 
-    def claim(request: str, claimed: str) -> bool:
-        won = real_claim(request, claimed)
-        if won and claimed == notice and not bot.slack.faults:
+    def claims(request: str, wanted: Sequence[str]) -> list[str]:
+        won = real_claims(request, wanted)
+        if notice in won and not bot.slack.faults:
             pool.timeout = httpx.Timeout(0.5)
             bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, times=1))
         return won
 
-    store.claim_notice = claim  # type: ignore[method-assign]
+    store.claim_notices = claims  # type: ignore[method-assign]
 
     def undo() -> None:
-        store.claim_notice = real_claim  # type: ignore[method-assign]
+        store.claim_notices = real_claims  # type: ignore[method-assign]
         pool.timeout = usual
     return undo
 

@@ -95,6 +95,30 @@ def test_a_change_applied_at_once_is_not_told_again_by_the_sweep(approvals_bot: 
     assert len([e for e in approvals_bot.slack.events if e.kind == "message" and e.channel == "C0RANDOM01"]) == 1
 
 
+def test_a_change_applied_at_once_is_not_told_by_a_sweep_that_runs_before_it_is_marked_told(
+        approvals_bot: Bot) -> None:
+    """The sweep (another instance's, here run while the command's post is remembered) finds the request closed
+    and not yet told: the thread notice and the DM are claimed by the command before its post, so neither is sent."""
+    store = approvals_bot.deps.store
+    real_set_message = store.set_message
+    swept = []
+
+    def set_message_then_sweep(request: str, channel: str, ts: str) -> None:
+        real_set_message(request, channel, ts)
+        if not swept:
+            swept.append(request)
+            sweep(approvals_bot)
+
+    store.set_message = set_message_then_sweep  # type: ignore[method-assign]
+    approvals_bot.command(f"update acme/app-db {DEV} retention=5d")
+    store.set_message = real_set_message  # type: ignore[method-assign]
+    [message] = [e for e in approvals_bot.slack.events
+                 if e.kind == "message" and e.channel == CHANNEL and e.thread_ts is None]
+    sweep(approvals_bot)
+    assert swept
+    assert thread_of(approvals_bot, message) == [] and direct_messages(approvals_bot, ALICE) == []
+
+
 def test_an_audit_post_slack_refused_is_posted_by_the_next_sweep(approvals_bot: Bot) -> None:
     approvals_bot.deps.audit_channel = "C0RANDOM01"
     message = ask(approvals_bot, f"update acme/app-db {PROD} retention=5d")

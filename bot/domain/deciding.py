@@ -1,0 +1,183 @@
+"""Deciding on a request: approve, reject and cancel. The clicker may approve or reject under the request's own
+channel rule (never their own request); the judge counts the approvals that still count, on the request as asked,
+and an approval that completes the count applies the change (bot/domain/applying.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+from bot.domain.access import Decision
+from bot.domain.access_rules import Action
+from bot.domain.applying import Applying
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.costs import DatabaseFacts
+from bot.domain.group_directory import DirectoryError
+from bot.domain.guardrails import Demand, demand, judge
+from bot.domain.judge import Asked, Stage, Verdict, VerdictKind
+from bot.domain.lifecycle import APPROVED_STALE_SECONDS
+from bot.domain.naming import person
+from bot.domain.outcomes import (
+    SYSTEM,
+    Outcome,
+    OutcomeKind,
+    describe_state,
+    explain,
+    owed_text,
+    request_event,
+    unknown_button,
+    waiting_detail,
+)
+from bot.domain.policy import BackupPolicy
+
+
+class Deciding(Applying):
+    def _record_request(self, action: str, request: ChangeRequest, actor: str, **extra: Any) -> None:
+        self.store.record(request_event(action, request, actor, **extra))
+
+
+    def _open_request(self, request_id: str, user: str, button: str) -> ChangeRequest | Outcome:
+        request = self.store.get_request(request_id)
+        if request is None:
+            self.store.record(unknown_button(user, None, button, request_id))
+            return Outcome(OutcomeKind.REFUSED, "That request does not exist (the button may not be from this bot).")
+        if request.state is RequestState.PENDING and request.expires_at <= self.clock():
+            expired = self._move(request.id, [RequestState.PENDING], RequestState.EXPIRED,
+                                 detail="expired before enough approvals",
+                                 record=request_event("expired", request, SYSTEM))
+            if expired:
+                return Outcome(OutcomeKind.EXPIRED, "This request has expired; nothing was done. Ask again if it "
+                                                    "is still needed.", expired)
+            request = self.store.get_request(request_id) or request
+        if request.state is not RequestState.PENDING:
+            return Outcome(OutcomeKind.CLOSED, f"This request is already {describe_state(request)}; nothing more "
+                                               "was done.", request)
+        return request
+
+    def approve(self, request_id: str, user: str) -> Outcome:
+        found = self._open_request(request_id, user, "Approve")
+        if isinstance(found, Outcome):
+            return found
+        request = found
+        refusal = self._may_decide(request, user)
+        if refusal:
+            return refusal
+        added = self.store.add_approval(request.id, user, record=request_event("approved", request, user))
+        if added == []:  # closed, or its life ended, between the look and the approval
+            found = self._open_request(request.id, user, "Approve")
+            return found if isinstance(found, Outcome) else self._already(request)
+        approved_by = self.store.approvers_of(request.id) if added is None else added
+        verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),
+                              approved_by, DatabaseFacts.of(request.facts))
+        if verdict.kind is VerdictKind.CANNOT_TELL:
+            outcome = Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is "
+                                                   "recorded; the bot judges it again shortly, or click Approve "
+                                                   "again in a moment to apply the change.", request)
+        elif verdict.kind is VerdictKind.WAIT:
+            outcome = self._still_waiting(request, verdict, "You have already approved this request; each "
+                                                            "approver counts once." if added is None else None)
+        else:
+            outcome = self._approved(request, verdict, user, approved_by)
+        # Approvals are only ever added: those just read are the request's, whatever the step did after.
+        return replace(outcome, approved_by=tuple(approved_by)) if outcome.request is not None else outcome
+
+    def _approved(self, request: ChangeRequest, verdict: Verdict, by: str,
+                  approved_by: Sequence[str] | None = None) -> Outcome:
+        """pending → approved and applied on an `apply` verdict, closed on a refusal."""
+        if verdict.kind is VerdictKind.REFUSE:
+            return self._close_pending(request, verdict.reason)
+        approved = self._move(request.id, [RequestState.PENDING], RequestState.APPROVED, decided_by=by,
+                              approvals_needed=verdict.needed, detail=None, alive=True)
+        if approved is None:
+            # Its life may have ended while the approval was judged: closed as expired, as a click after it is.
+            found = self._open_request(request.id, by, "Approve")
+            return found if isinstance(found, Outcome) else self._already(request)
+        return self._apply(approved, by=by, approvals=approved_by)
+
+    def judge_again(self) -> list[Outcome]:
+        """Pending requests with as many approvals as they need, left pending because judging them could not tell
+        (a look-up failed): judged again by the sweep, applied or closed as the judge now says."""
+        now = self.clock()
+        pending = [r for r in self.store.requests([RequestState.PENDING], updated_before=now - APPROVED_STALE_SECONDS)
+                   if r.expires_at > now and r.approvals_needed]
+        approvers = self.store.approvers_by_request([r.id for r in pending])
+        return [self._guarded(r, partial(self._judged_again, r, approvers[r.id])) for r in pending
+                if len(approvers[r.id]) >= r.approvals_needed]
+
+    def _judged_again(self, request: ChangeRequest, approved_by: list[str]) -> Outcome:
+        verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),
+                              approved_by)
+        if verdict.kind in (VerdictKind.APPLY, VerdictKind.REFUSE):
+            return self._approved(request, verdict, approved_by[-1])
+        return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)  # nothing moved, nothing to tell
+
+    def reject(self, request_id: str, user: str) -> Outcome:
+        found = self._open_request(request_id, user, "Reject")
+        if isinstance(found, Outcome):
+            return found
+        refusal = self._may_decide(found, user)
+        if refusal:
+            return refusal
+        return self._close(found, RequestState.REJECTED, user)
+
+    def cancel(self, request_id: str, user: str) -> Outcome:
+        found = self._open_request(request_id, user, "Cancel")
+        if isinstance(found, Outcome):
+            return found
+        if user != found.requester:
+            self._record_request("refused", found, user, detail="only the requester may cancel")
+            return Outcome(OutcomeKind.REFUSED, f"Only the requester, {person(found.requester)}, can cancel this "
+                                                "request.", found)
+        return self._close(found, RequestState.CANCELLED, user)
+
+    def _close(self, request: ChangeRequest, state: RequestState, user: str) -> Outcome:
+        """pending → rejected or cancelled, unless another click moved it first."""
+        closed = self._move(request.id, [RequestState.PENDING], state, decided_by=user,
+                            record=request_event(state.value, request, user))
+        if closed is None:
+            return self._already(request)
+        kind = OutcomeKind.REJECTED if state is RequestState.REJECTED else OutcomeKind.CANCELLED
+        return Outcome(kind, f"{state.value.capitalize()}: nothing was sent to PlanetScale.", closed)
+
+    def _may_decide(self, request: ChangeRequest, user: str) -> Outcome | None:
+        """Approve and reject are judged under the rule of the request's own channel, wherever the click is."""
+        if user == request.requester:
+            self._record_request("refused", request, user, detail="own request")
+            return Outcome(OutcomeKind.REFUSED, "Nobody approves or rejects their own request: another approver "
+                                                "must. You can cancel it.", request)
+        try:
+            decision = self.access.decide(user, Action.APPROVE, request.organization, request.database,
+                                          request.targets, request.channel)
+        except DirectoryError as exc:
+            decision = Decision(False, reason=explain(exc))
+        if not decision.allowed:
+            self._record_request("refused", request, user, detail=decision.reason)
+            return Outcome(OutcomeKind.REFUSED, decision.reason, request)
+        return None
+
+    def guardrails_demand(self, organization: str, database: str, before: Mapping[str, Any],
+                          after: Mapping[str, Any], reason: str | None) -> Demand:
+        """The guardrails as they are now, on a change from `before` to `after`: for a form's preview."""
+        verdict = judge(self.access.rules.guardrails, organization, database, before, after)
+        return demand(verdict, reason)
+
+    def _still_waiting(self, request: ChangeRequest, judged: Verdict, message: str | None = None) -> Outcome:
+        """Keep the request pending with what the rules now ask, and say how many approvals are missing."""
+        changed = (judged.needed != request.approvals_needed or judged.not_counted
+                   or dict(judged.groups) != (request.approvals_from or {}))
+        detail = waiting_detail(judged) if changed else None
+        updated = self._move(request.id, [RequestState.PENDING], RequestState.PENDING,
+                             approvals_needed=judged.needed, approvers=self._approvers_shown(judged),
+                             approvals_from=dict(judged.groups) or None, detail=detail) or request
+        owed = f" Still missing: {owed_text(judged.owed)}." if judged.owed else ""
+        return Outcome(OutcomeKind.COUNTED, message or f"Approved: {len(judged.counted)} of {judged.needed} "
+                       f"approvals so far.{owed}", updated)
+
+    def _close_pending(self, request: ChangeRequest, why: str) -> Outcome:
+        closed = self._move(request.id, [RequestState.PENDING], RequestState.FAILED, detail=why,
+                            record=request_event("failed", request, SYSTEM, detail=why))
+        if closed is None:
+            return self._already(request)
+        return Outcome(OutcomeKind.NO_LONGER_ALLOWED, f"Not applied: {why}. Nothing was sent.", closed)
