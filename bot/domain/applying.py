@@ -34,7 +34,7 @@ from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, Lif
 from bot.domain.outcomes import SYSTEM, Outcome, OutcomeKind, explain, request_event, waiting_detail
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
 from bot.domain.ports import Claim, PlanetScaleError, RateLimited, Unavailable
-from bot.domain.reading import ListRead, PolicyNotFound, PolicyService
+from bot.domain.reading import PolicyNotFound, PolicyService
 
 log = logging.getLogger(__name__)
 S = RequestState
@@ -101,11 +101,9 @@ class Applying(Lifecycle):
 
     # --- applying -------------------------------------------------------------------------------------
 
-    def _apply(self, request: ChangeRequest, by: str, approvals: Sequence[str] | None = None,
-               read: ListRead | None = None) -> Outcome:
+    def _apply(self, request: ChangeRequest, by: str, approvals: Sequence[str] | None = None) -> Outcome:
         """approved → applying → applied, failed or back to pending, under the policy's lease. `approvals`: the
-        request's, when just read (they are only ever added, so none is missed); `read`: its policies as read
-        when it was asked."""
+        request's, when just read (they are only ever added, so none is missed)."""
         with self.turns.turn(request.policy_key, CLAIM_WAIT_SECONDS) as my_turn:
             claim = self._claim_or_queue(request) if my_turn else None
             if claim is None:
@@ -116,7 +114,7 @@ class Applying(Lifecycle):
                                                        "sweep, which judges it again then.", latest)
                 return self._already(request)
             try:
-                return self._apply_claimed(claim, by, approvals, read)
+                return self._apply_claimed(claim, by, approvals)
             finally:
                 self.store.release(claim)  # unless the request's last step gave the lease back already
 
@@ -137,10 +135,8 @@ class Applying(Lifecycle):
         return any(r.id != request.id and r.lease_until < now for r in self.store.policy_requests(
             request.organization, request.database, request.policy_id, [S.APPLYING]))
 
-    def _apply_claimed(self, claim: Claim, by: str, approvals: Sequence[str] | None = None,
-                       read: ListRead | None = None) -> Outcome:
-        """Judge the claimed request on the policy as read now, under its lease, and act on that verdict: read
-        again unless `read` is still what the bot's changes left (no claim on the database since it)."""
+    def _apply_claimed(self, claim: Claim, by: str, approvals: Sequence[str] | None = None) -> Outcome:
+        """Judge the claimed request on the policy as read now, under its lease, and act on that verdict."""
         request = claim.request
         if not request.approvals_needed and self.clock() >= request.expires_at:
             # Queued past its life (behind a change left to the sweep): never sent long after it was asked.
@@ -149,7 +145,7 @@ class Applying(Lifecycle):
                                            "is still needed.", claim=claim)
         db = DatabaseRef(request.organization, request.database)
         try:
-            listed = (read and read.fresh_at(claim.generation)) or self.policies.list_policies(db)
+            listed = self.policies.list_policies(db)
             current = BackupPolicy.model_validate(request.before) if request.kind is ChangeKind.CREATE else \
                 self.policies.find_policy(db, request.policy_id, listed=listed)
         except PolicyNotFound as exc:

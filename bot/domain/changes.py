@@ -58,7 +58,7 @@ from bot.domain.outcomes import (
 from bot.domain.pending import PendingPage, pending_for, reminders_due
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, ChangeRejected, PolicyUpdate, resulting_values
 from bot.domain.ports import ChangeStore, PlanetScaleApi, PlanetScaleError
-from bot.domain.reading import ListRead, PolicyNotFound, PolicyService
+from bot.domain.reading import PolicyNotFound, PolicyService
 
 __all__ = ["APPROVED_STALE_SECONDS", "CLAIM_WAIT_SECONDS", "LEASE_MARGIN_SECONDS", "LEASE_POLL_SECONDS",
            "REQUEST_MOVED", "SYSTEM", "ChangePath", "ChangePlan", "Outcome", "OutcomeKind", "PolicyTurns",
@@ -103,16 +103,14 @@ class ChangePath(Creating, Deciding):
         found = self._read_for_change(user, channel, db, expected.id if expected else ref)
         if isinstance(found, Outcome):
             return found
-        current, read = found
-        listed = list(read.listed)
+        current, listed = found
         if expected is not None:
             moved = [f for f in EDITABLE_FIELDS if current.field_value(f) != expected.field_value(f)]
             if moved:
                 return Outcome(OutcomeKind.STALE_FORM, "The policy changed in PlanetScale after you opened the "
                                "form, so nothing was sent.", current=current)
         facts = read_facts(self.policies.planetscale, db, listed, current, resulting_values(current, update)["target"])
-        return self._request(user, channel, ChangePlan(db, current, update, reason, facts=facts, read=read),
-                             dry_run=dry_run)
+        return self._request(user, channel, ChangePlan(db, current, update, reason, facts=facts), dry_run=dry_run)
 
     def _facts_of(self, db: DatabaseRef, current: BackupPolicy, target: str) -> DatabaseFacts | None:
         """The database's policies and the estimate's basis for a change to `current` (None if unreadable: the
@@ -128,7 +126,7 @@ class ChangePath(Creating, Deciding):
         found = self._read_for_change(user, channel, db, ref)
         if isinstance(found, Outcome):
             return found
-        current, read = found
+        current, listed = found
         try:
             decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, [current.target],
                                           channel)
@@ -137,11 +135,11 @@ class ChangePath(Creating, Deciding):
         if not decision.allowed:
             return self._refuse(user, db, channel, decision.reason, current)
         # What the form's preview estimates the policy's storage from.
-        facts = read_facts(self.policies.planetscale, db, list(read.listed), current, current.target)
+        facts = read_facts(self.policies.planetscale, db, listed, current, current.target)
         return Outcome(OutcomeKind.READY, "", current=current, approvals=decision.approvals, facts=facts)
 
     def _read_for_change(self, user: str, channel: str, db: DatabaseRef,
-                         ref: str) -> tuple[BackupPolicy, ListRead] | Outcome:
+                         ref: str) -> tuple[BackupPolicy, list[BackupPolicy]] | Outcome:
         """The policy as it is now, and the database's policies it was found among; nothing is read for someone
         no rule for this database names here."""
         try:
@@ -156,9 +154,8 @@ class ChangePath(Creating, Deciding):
         except DirectoryError as exc:
             return self._refuse(user, db, channel, explain(exc))
         try:
-            generation = self.store.quiet_generation(db.organization, db.database)
             listed = self.policies.list_policies(db)
-            return self.policies.find_policy(db, ref, visible, listed=listed), ListRead(generation, tuple(listed))
+            return self.policies.find_policy(db, ref, visible, listed=listed), listed
         except PolicyNotFound as exc:
             return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
         except PlanetScaleError as exc:
@@ -295,7 +292,7 @@ class ChangePath(Creating, Deciding):
         if request.approvals_needed:
             return Outcome(OutcomeKind.REQUESTED, "Your request is waiting for approval.", request,
                            approvals=request.approvals_needed)
-        return self._apply(request, by=user, read=plan.read)
+        return self._apply(request, by=user)
 
     # --- keeping things moving --------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from bot.domain.policy import (
     resulting_values,
 )
 from bot.domain.ports import PlanetScaleError
-from bot.domain.reading import ListRead, PolicyNotFound
+from bot.domain.reading import PolicyNotFound
 
 SYSTEM = "backup-bot"
 
@@ -75,7 +75,6 @@ class ChangePlan:
     reason_by_person: bool = True
     kind: ChangeKind = ChangeKind.UPDATE
     facts: DatabaseFacts | None = None
-    read: ListRead | None = None  # the database's policies as read when asked
 
     @property
     def after_values(self) -> dict[str, Any]:

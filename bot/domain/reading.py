@@ -4,26 +4,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Collection
-from dataclasses import dataclass
 
 from bot.domain.commands import DatabaseRef
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import PlanetScaleApi
-
-
-@dataclass(frozen=True)
-class ListRead:
-    """A database's policies as read when a change was asked, and the database's generation just before, when
-    nothing of the bot's was under way there (None otherwise). A claim that moves the generation on by one, its
-    own, finds the read still what the bot's changes left: applying uses it instead of reading again."""
-
-    generation: int | None
-    listed: tuple[BackupPolicy, ...]
-
-    def fresh_at(self, claimed_generation: int) -> list[BackupPolicy] | None:
-        if self.generation is None or claimed_generation != self.generation + 1:
-            return None
-        return list(self.listed)
 
 
 class PolicyNotFound(Exception):

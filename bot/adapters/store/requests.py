@@ -230,23 +230,6 @@ class Requests(AuditTrail):
         with self.engine.connect() as conn:
             return self._database_generation(conn, organization, database)
 
-    def quiet_generation(self, organization: str, database: str) -> int | None:
-        """The database's generation when none of its policies' leases is held and no request applies on it
-        (nothing of the bot's is under way there); None otherwise."""
-        import sqlalchemy as sa
-
-        from bot.adapters.schema import change_requests, policy_leases
-
-        prefix = f"{organization}/{database}/"
-        with self.engine.connect() as conn:
-            held = conn.scalar(sa.select(sa.func.count()).select_from(policy_leases).where(
-                policy_leases.c.policy_key.startswith(prefix, autoescape=True),
-                policy_leases.c.until >= self.clock()))
-            applying = conn.scalar(sa.select(sa.func.count()).select_from(change_requests).where(
-                change_requests.c.organization == organization, change_requests.c.database == database,
-                change_requests.c.state == RequestState.APPLYING))
-            return None if held or applying else self._database_generation(conn, organization, database)
-
     @staticmethod
     def _database_generation(conn: Connection, organization: str, database: str) -> int:
         import sqlalchemy as sa
