@@ -12,11 +12,11 @@ import pytest
 import sqlalchemy as sa
 from approval_helpers import ALICE, BOB, CAROL, approvals_bot, direct_messages, request_id, second_instance, sweep
 from conftest import Bot
-from test_one_judge import MOVE_RULES, RANDOM, dispatch, wait_for_patch
 from test_inbox import ASKING, PROD, Instances, acked, instances, keeper_of
+from test_one_judge import MOVE_RULES, RANDOM, dispatch, wait_for_patch
 
-from bot.domain.change_requests import RequestState
 from bot.adapters.store.inbox import LEASE_SECONDS
+from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import SlackState
 from handlers.blocks import APPROVE
