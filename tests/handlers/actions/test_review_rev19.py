@@ -349,3 +349,49 @@ def test_a_storage_guardrail_added_as_a_change_applies_is_judged_on_backups_read
     approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
     assert swapped
     assert planetscale.calls("PATCH") == [], "sent against a 60 GB bound with 120 GB kept"
+
+
+@pytest.mark.xfail(strict=True, reason="review rev19: nothing checks the lease between the 'sending' write and the "
+                                       "PATCH: a worker that stalls there past its lease sends after the sweep "
+                                       "closed it and after a move to production applied, with no approval")
+def test_a_worker_that_stalls_past_its_lease_before_its_patch_sends_nothing_on_a_policy_moved_since(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """bob's retention=9d (development, no approval, from #random) is judged under its lease and its 'sending'
+    recorded; its worker then stalls before the PATCH leaves (a pause, the client's budget) past the lease. The
+    sweep closes it as failed; alice's approved move of the policy to production applies. bob's worker wakes and
+    sends: 9 days reach the production policy, with no approval, from #random."""
+    changes = approvals_bot.deps.changes
+    now = [1_000_000.0]
+    changes.clock = lambda: now[0]
+    approvals_bot.deps.store.clock = lambda: now[0]
+    approvals_bot.use_rules(MOVE_RULES)
+    approvals_bot.command(f"update acme/app-db {DEV} target=production", user=ALICE)
+    [message] = [e for e in approvals_bot.slack.events if e.kind == "message" and e.thread_ts is None
+                 and e.channel == "C0DBAOPS01"]
+    stalled, wake = threading.Event(), threading.Event()
+    client = changes.planetscale
+    real_update = client.update_policy
+
+    def update_policy(*args: Any) -> Any:
+        if not stalled.is_set():
+            stalled.set()
+            wake.wait(30)
+        return real_update(*args)
+
+    client.update_policy = update_policy  # type: ignore[method-assign]
+    bobs = threading.Thread(target=dispatch, args=(approvals_bot, approvals_bot.command_body(
+        f"update acme/app-db {DEV} retention=9d", user=BOB, channel=RANDOM)))
+    bobs.start()
+    assert stalled.wait(10)
+    now[0] += changes.lease_seconds + 1
+    sweep(approvals_bot)  # bob's: sent, not held, past its lease: closed as failed
+    dispatch(approvals_bot, approvals_bot.click_body(APPROVE, request_id(message), user=CAROL, message=message))
+    deadline = time.monotonic() + 10
+    while planetscale.policy("acme", "app-db", DEV)["target"] != "production":
+        assert time.monotonic() < deadline, "alice's move was not applied"
+        time.sleep(0.02)
+    wake.set()
+    bobs.join(30)
+    assert approvals_bot.executor.wait_idle(60)
+    policy = planetscale.policy("acme", "app-db", DEV)
+    assert policy["retention_value"] == 3, "bob's stale PATCH reached the production policy without approval"
