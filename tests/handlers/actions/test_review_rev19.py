@@ -357,7 +357,7 @@ def test_a_storage_guardrail_added_as_a_change_applies_is_judged_on_backups_read
 def test_a_worker_that_stalls_past_its_lease_before_its_patch_sends_nothing_on_a_policy_moved_since(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     """bob's retention=9d (development, no approval, from #random) is judged under its lease and its 'sending'
-    recorded; its worker then stalls before the PATCH leaves (a pause, the client's budget) past the lease. The
+    recorded; its worker then stalls before the PATCH leaves (a process paused or starved) past the lease. The
     sweep closes it as failed; alice's approved move of the policy to production applies. bob's worker wakes and
     sends: 9 days reach the production policy, with no approval, from #random."""
     changes = approvals_bot.deps.changes
