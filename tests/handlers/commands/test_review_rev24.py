@@ -4,7 +4,7 @@ shows a defect found by the review and is marked xfail(strict) until it is fixed
 from __future__ import annotations
 
 import pytest
-from approval_helpers import ALICE, CAROL, approvals_bot, sweep
+from approval_helpers import ALICE, CAROL, RULES, approvals_bot, sweep
 from conftest import Bot
 from test_bulk import add_databases, button, channel_messages, shown, thread
 from test_create_delete import left_applying
@@ -13,6 +13,7 @@ from bot.domain.change_requests import ChangeKind, RequestState
 from bot.domain.policy import planned_policy
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
+from handlers.blocks import APPROVE
 from handlers.bulk_blocks import BULK_APPROVE
 
 __all__ = ["approvals_bot"]  # fixtures, used by name
@@ -129,3 +130,38 @@ def test_a_bulk_change_whose_databases_need_different_approvers_is_not_shown_or_
     [reminder] = [e.text for e in approvals_bot.slack.events if e.kind == "message" and e.thread_ts == message.ts
                   and e.text.startswith(":bell:")]
     assert "has the approvals it needs" not in reminder, reminder
+
+
+WEEKLY = "bp02prodwk"  # production, weekly, kept 4 weeks; its latest backup 1.25 GB
+LEAD2 = "U0LEAD0002"
+
+
+@pytest.mark.xfail(strict=True, reason="review rev24: a bulk member sent back to waiting is approved and applied "
+                                       "as an ordinary request; its batch is never told (member_moved only runs "
+                                       "for the sweep's steps)")
+def test_a_bulk_member_waiting_for_more_approvals_once_approved_and_applied_shows_applied_on_its_batch(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """The storage bound allows an override with two approvals. When carol approves the bulk change, the latest
+    backup has grown: under the lease its one member now needs two approvals and waits. lead 2 approves it from
+    `pending` and it is sent; the bulk change's message still says it waits, and nobody hears how it ended."""
+    approvals_bot.use_rules(RULES.format(approvals=1) + """
+[[guardrails]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+max_storage = "7GB"
+override_approvals = 2
+""")
+    approvals_bot.command('update acme/app-db "Production w*" retention=5w reason="audit"', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    planetscale.add_backup("acme", "app-db", WEEKLY, size=2_000_000_000)
+    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    assert "waiting: its rules now ask for more approvals" in shown(approvals_bot, message)
+    [member] = approvals_bot.deps.store.requests([RequestState.PENDING])
+    assert member.id in approvals_bot.command("pending", user=LEAD2).all_text()
+    approvals_bot.click(APPROVE, member.id, user=LEAD2)
+    sweep(approvals_bot)
+    assert planetscale.policy("acme", "app-db", WEEKLY)["retention_value"] == 5  # sent
+    now = shown(approvals_bot, message)
+    assert "Applied to 1 of 1" in now and "waiting" not in now, "the bulk change still says its policy waits"
