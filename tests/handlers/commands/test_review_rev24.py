@@ -3,6 +3,8 @@ shows a defect found by the review and is marked xfail(strict) until it is fixed
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from approval_helpers import ALICE, CAROL, RULES, approvals_bot, sweep
 from conftest import Bot
@@ -165,3 +167,22 @@ override_approvals = 2
     assert planetscale.policy("acme", "app-db", WEEKLY)["retention_value"] == 5  # sent
     now = shown(approvals_bot, message)
     assert "Applied to 1 of 1" in now and "waiting" not in now, "the bulk change still says its policy waits"
+
+
+@pytest.mark.xfail(strict=True, reason="review rev24: a bulk request posted through the response URL (the bot not "
+                                       "in the channel) lists twelve policies, points at a thread that never exists, "
+                                       "and can be approved as it is")
+def test_a_bulk_request_posted_without_the_bot_in_the_channel_still_lists_every_policy_before_it_is_approved(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Slack refuses chat.postMessage (not_in_channel): the request is posted in the channel through the
+    response URL, with the first twelve policies and "the thread lists them all". No thread is ever posted
+    (its ts is unknown, so the sweep never finds it): the approvers would approve fifteen policies having been
+    shown twelve."""
+    dbs = add_databases(planetscale, "nic", 15)
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", error="not_in_channel", in_thread=False))
+    approvals_bot.command('update acme/nic-* "Production daily" retention=14d', user=ALICE)
+    sweep(approvals_bot)
+    said = " ".join(json.dumps(e.blocks, ensure_ascii=False) + (e.text or "") for e in approvals_bot.slack.events)
+    assert "the thread lists them all" in said
+    assert [db for db in dbs if f"`{db}`" not in said] == [], "policies asked for approval that nobody was shown"
