@@ -73,9 +73,10 @@ class Applying(Lifecycle):
         return DirectoryFacts(members, roles)
 
     def _judge(self, stage: Stage, policy: BackupPolicy, asked: Asked, approvals: Sequence[str],
-               facts: DatabaseFacts | None = None) -> Verdict:
-        """The judge's verdict on a snapshot taken now: the rules read once, the directory looked up first."""
-        rules = self.access.rules
+               facts: DatabaseFacts | None = None, rules: AccessRules | None = None) -> Verdict:
+        """The judge's verdict on a snapshot taken now: the rules read once (or as the caller read them to gather
+        the facts), the directory looked up first."""
+        rules = rules or self.access.rules
         directory = self._facts(rules, asked.organization, asked.database, [asked.requester])
         return judge(Snapshot(stage, rules, policy, asked, tuple(approvals), directory, facts))
 
@@ -90,11 +91,12 @@ class Applying(Lifecycle):
         lease, judged again there on what was read under it, as any request."""
         return self._apply(request, by)
 
-    def storage_bounded(self, organization: str, database: str, targets: Sequence[str]) -> bool:
+    def storage_bounded(self, organization: str, database: str, targets: Sequence[str],
+                        rules: AccessRules | None = None) -> bool:
         """Whether a `max_storage` guardrail covers a change landing on one of `targets` (its backups are then
         read to judge it)."""
         return any(g.max_storage and g.covers(organization, database, t)
-                   for g in self.access.rules.guardrails for t in targets)
+                   for g in (rules or self.access.rules).guardrails for t in targets)
 
     def _approvers_shown(self, verdict: Verdict) -> list[str]:
         return [self.access.groups.resolve(p) for p in verdict.approvers]
@@ -165,13 +167,17 @@ class Applying(Lifecycle):
         recorded = DatabaseFacts.of(request.facts) or DatabaseFacts()
         facts = recorded.with_policies([(p.id, p.name, p.target) for p in listed])
         target = str(request.changes.get("target", current.target))
-        if request.kind is not ChangeKind.DELETE and self.storage_bounded(db.organization, db.database, [target]):
+        # One read of the rules decides both which facts are gathered and the verdict on them: a storage bound
+        # added in between is never judged on sizes read when the change was asked.
+        rules = self.access.rules
+        if request.kind is not ChangeKind.DELETE and self.storage_bounded(db.organization, db.database, [target],
+                                                                          rules):
             # The storage bound is judged on the backups as they are now, read under the lease: the latest one
             # may have grown since the change was asked.
             facts = read_facts(self.policies.planetscale, db, listed,
                                None if request.kind is ChangeKind.CREATE else current, target)
         approved_by = self.store.approvers_of(request.id) if approvals is None else approvals
-        verdict = self._judge(Stage.APPLYING, current, Asked.of(request), approved_by, facts)
+        verdict = self._judge(Stage.APPLYING, current, Asked.of(request), approved_by, facts, rules)
         if verdict.kind is VerdictKind.REFUSE:
             assert verdict.refusal is not None
             why = verdict.reason if verdict.refusal in (Refusal.MOVED, Refusal.INVALID) else \

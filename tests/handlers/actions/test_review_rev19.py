@@ -27,6 +27,7 @@ from test_inbox import ASKING, PROD, Instances, acked, instances, keeper_of
 from test_one_judge import MOVE_RULES, RANDOM, dispatch, wait_for_patch
 
 from bot.adapters.store.inbox import LEASE_SECONDS
+from bot.domain import applying
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import SlackState
@@ -259,32 +260,48 @@ def test_a_patch_told_applied_at_planetscale_is_not_recorded_not_applied_after_a
     assert request.state is RequestState.APPLIED, f"recorded {request.state}: {request.detail}; alice: {told}"
 
 
-@pytest.mark.xfail(strict=True, reason="review rev19: whether backups are read again under the lease is decided "
-                                       "on the rules read before the judge's own read of them: a storage guardrail "
-                                       "added in between is judged on the sizes read when the change was asked")
-def test_a_storage_guardrail_added_as_a_change_applies_is_judged_on_backups_read_under_the_lease(
-        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+def test_a_storage_guardrail_added_as_a_change_applies_is_judged_with_the_facts_it_gathered(
+        approvals_bot: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
     """alice asks retention=3d on the 12-hourly production policy (6 backups of 1.25 GB then). Its backups grow
-    to 20 GB each; as carol's approval applies it, the access file gains `max_storage = "60GB"`. The judge reads
-    the new file, but the backups were not read again (the old file had no storage bound): it weighs 7.5 GB and
-    sends a change that keeps 120 GB."""
+    to 20 GB each; as carol's approval applies it, the access file gains `max_storage = "60GB"`. Whether the
+    backups are read again and the verdict are decided on one reading of the rules: the judge never weighs a
+    bound the facts were not gathered for (it weighed 7.5 GB against 60 GB and sent a change keeping 120 GB).
+    The file read before the bound was added judges it; one read after it refuses it (below)."""
     message = ask(approvals_bot, f"update acme/app-db {PROD} retention=3d")
     planetscale.add_backup("acme", "app-db", PROD, size=20_000_000_000)
     changes = approvals_bot.deps.changes
     real = changes.storage_bounded
     swapped: list[bool] = []
 
-    def storage_bounded(*args: Any) -> bool:
-        bounded = real(*args)
+    def storage_bounded(*args: Any, **kwargs: Any) -> bool:
+        bounded = real(*args, **kwargs)
         if not swapped:
             swapped.append(True)
             approvals_bot.use_rules(RULES.format(approvals=1) + GUARDED)
         return bounded
 
+    judged: list[Any] = []
+    real_judge = applying.judge
+
+    def judge(snapshot: Any) -> Any:
+        judged.append(snapshot)
+        return real_judge(snapshot)
+
+    monkeypatch.setattr(applying, "judge", judge)
     changes.storage_bounded = storage_bounded  # type: ignore[method-assign]
     approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
-    assert swapped
-    assert planetscale.calls("PATCH") == [], "sent against a 60 GB bound with 120 GB kept"
+    assert swapped and judged
+    bounds = [g.max_storage for g in judged[-1].rules.guardrails if g.max_storage]
+    assert not bounds, "judged under a storage bound whose backups were not read again under the lease"
+
+
+def test_a_storage_guardrail_in_place_when_a_change_applies_refuses_it_on_backups_read_under_the_lease(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    message = ask(approvals_bot, f"update acme/app-db {PROD} retention=3d")
+    planetscale.add_backup("acme", "app-db", PROD, size=20_000_000_000)
+    approvals_bot.use_rules(RULES.format(approvals=1) + GUARDED)
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == []
 
 
 @pytest.mark.xfail(strict=True, reason="review rev19: nothing checks the lease between the 'sending' write and the "
