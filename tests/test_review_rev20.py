@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from processes import access_rules, command, post, serve_env, start
 from test_bad_clients import answer_to, served  # noqa: F401
+from test_cli import run
 
 from bot.emulators.serving import free_port
 from bot.runtime.front import REQUEST_SECONDS
@@ -83,3 +84,15 @@ def test_a_content_length_of_5000_digits_is_answered_400_without_a_traceback(
     post(port, command("list acme/app-db", slack_url))
     assert answer.startswith(b"HTTP/1.1 4"), answer
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+
+@pytest.mark.xfail(strict=True, reason="review rev20: parse_age takes up to 999999 years and subtracts them from "
+                                       "now: an age past the year 1 raises OverflowError, a traceback instead of "
+                                       "a usage error")
+@pytest.mark.parametrize("args", [["prune", "--before", "3000y"], ["export", "--since", "999999w"]])
+def test_an_age_before_the_year_one_is_a_usage_error(tmp_path: Path, args: list[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    assert run(["migrate"], tmp_path, BACKUP_BOT_DATABASE_URL=url).returncode == 0
+    done = run(["audit", *args], tmp_path, BACKUP_BOT_DATABASE_URL=url)
+    assert "Traceback" not in done.stderr and done.returncode == 2, done.stderr[-500:]
