@@ -3,7 +3,10 @@ cannot read."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,3 +99,22 @@ def test_an_age_before_the_year_one_is_a_usage_error(tmp_path: Path, args: list[
     assert run(["migrate"], tmp_path, BACKUP_BOT_DATABASE_URL=url).returncode == 0
     done = run(["audit", *args], tmp_path, BACKUP_BOT_DATABASE_URL=url)
     assert "Traceback" not in done.stderr and done.returncode == 2, done.stderr[-500:]
+
+
+@pytest.mark.xfail(strict=True, reason="review rev20: settings open .env and *_FILE secrets with a plain open(): "
+                                       "a pipe blocks the read until something writes to it, so `doctor` and "
+                                       "`serve` hang at start without a word (access.toml is read with "
+                                       "read_regular_file, which refuses it)")
+@pytest.mark.parametrize("which", [".env", "SLACK_BOT_TOKEN_FILE"])
+def test_a_dotenv_or_secret_file_that_is_a_pipe_is_refused_in_words(tmp_path: Path, which: str) -> None:
+    pipe = tmp_path / (".env" if which == ".env" else "token")
+    os.mkfifo(pipe)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLANETSCALE_", "BACKUP_BOT_"))}
+    if which != ".env":
+        env[which] = str(pipe)
+    try:
+        done = subprocess.run([sys.executable, "-m", "bot", "doctor"], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`doctor` still reading {which} (a pipe) after 20 s")
+    assert "Traceback" not in done.stderr and "pipe" in (done.stdout + done.stderr).lower()
