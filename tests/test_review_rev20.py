@@ -54,10 +54,6 @@ def closed(client: socket.socket, within: float) -> bool:
         return True
 
 
-@pytest.mark.xfail(strict=True, reason="review rev20: the front and h11 read a head's lines differently (bare LF, "
-                                       "obsolete folding); a head the front thinks whole leaves uvicorn waiting for "
-                                       "a body, with no deadline, so such connections are held for ever and are "
-                                       "never among those closed to make room")
 def test_slack_gets_through_while_heads_read_two_ways_are_held(few_files: tuple[int, str]) -> None:
     port, slack_url = few_files
     held: list[socket.socket] = []
@@ -76,9 +72,6 @@ def test_slack_gets_through_while_heads_read_two_ways_are_held(few_files: tuple[
             client.close()
 
 
-@pytest.mark.xfail(strict=True, reason="review rev20: body_length passes a Content-Length of over 4300 digits to "
-                                       "int(), whose ValueError escapes the front: a traceback logged and the "
-                                       "connection closed without an answer")
 def test_a_content_length_of_5000_digits_is_answered_400_without_a_traceback(
         served: tuple[int, str], tmp_path: Path) -> None:  # noqa: F811
     port, slack_url = served

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import resource
 from dataclasses import dataclass, field
 
@@ -97,12 +98,21 @@ class Refused(Exception):
         self.status, self.reason = status, reason
 
 
+BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
 def body_length(head: bytes) -> int:
     """The length of the body that follows `head`, from its Content-Length; Refused if there is none to wait for."""
+    # The head is read here as uvicorn's parser reads it, or refused: a line it would split or join otherwise
+    # could give it a length the front never saw, and a connection held with no deadline.
+    if BARE_LF.search(head):
+        raise Refused(400, "Each line of the head ends with CRLF")
     lines = head.split(b"\r\n")
     method = lines[0].split(b" ", 1)[0].upper()
     lengths: set[bytes] = set()
     for line in lines[1:]:
+        if line[:1] in (b" ", b"\t"):
+            raise Refused(400, "A header line folded onto the one above is not taken")
         name, _, value = line.partition(b":")
         name = name.strip().lower()
         if name == b"transfer-encoding":
@@ -115,7 +125,10 @@ def body_length(head: bytes) -> int:
         return 0
     if len(lengths) > 1 or not all(v.isdigit() for v in lengths):
         raise Refused(400, "The Content-Length is not one number")
-    length = int(lengths.pop())
+    digits = lengths.pop().lstrip(b"0") or b"0"
+    if len(digits) > len(str(MAX_BODY_BYTES)):
+        raise Refused(413, f"The request body is over {MAX_BODY_BYTES} bytes")
+    length = int(digits)
     if length > MAX_BODY_BYTES:
         raise Refused(413, f"The request body is over {MAX_BODY_BYTES} bytes")
     return length
