@@ -94,10 +94,6 @@ def test_an_age_before_the_year_one_is_a_usage_error(tmp_path: Path, args: list[
     assert "Traceback" not in done.stderr and done.returncode == 2, done.stderr[-500:]
 
 
-@pytest.mark.xfail(strict=True, reason="review rev20: settings open .env and *_FILE secrets with a plain open(): "
-                                       "a pipe blocks the read until something writes to it, so `doctor` and "
-                                       "`serve` hang at start without a word (access.toml is read with "
-                                       "read_regular_file, which refuses it)")
 @pytest.mark.parametrize("which", [".env", "SLACK_BOT_TOKEN_FILE"])
 def test_a_dotenv_or_secret_file_that_is_a_pipe_is_refused_in_words(tmp_path: Path, which: str) -> None:
     pipe = tmp_path / (".env" if which == ".env" else "token")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -131,11 +132,19 @@ def _problem_line(error: Any) -> str:
     return f"{name} {message}"
 
 
+def _regular_bytes(path: str) -> bytes:
+    """A regular file's bytes (or what a link points to); OSError for anything else: a pipe would hold the start
+    until something writes to it, and a device may never end."""
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(0, "it is not a regular file (a pipe or a device)")
+        return handle.read()
+
+
 def _unreadable(dotenv_file: str) -> list[str]:
     """The .env file's problem if it cannot be read as text (python-dotenv would raise): its line and why."""
     try:
-        with open(dotenv_file, "rb") as file:
-            content = file.read()
+        content = _regular_bytes(dotenv_file)
     except OSError as exc:
         return [f"{dotenv_file} cannot be read: {exc.strerror or type(exc).__name__}."]
     try:
@@ -175,8 +184,7 @@ def _secret_files(environment: Mapping[str, str], dotenv_file: str | None, probl
             problems.append(f"{name} and {name}_FILE are both set: keep one of them.")
             continue
         try:
-            with open(path, encoding="utf-8") as file:
-                found[name] = file.read().strip()
+            found[name] = _regular_bytes(path).decode("utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
             problems.append(f"{name}_FILE cannot be read ({reason}): point it at a readable file holding only "
