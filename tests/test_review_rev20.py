@@ -83,9 +83,6 @@ def test_a_content_length_of_5000_digits_is_answered_400_without_a_traceback(
 
 
 
-@pytest.mark.xfail(strict=True, reason="review rev20: parse_age takes up to 999999 years and subtracts them from "
-                                       "now: an age past the year 1 raises OverflowError, a traceback instead of "
-                                       "a usage error")
 @pytest.mark.parametrize("args", [["prune", "--before", "3000y"], ["export", "--since", "999999w"]])
 def test_an_age_before_the_year_one_is_a_usage_error(tmp_path: Path, args: list[str]) -> None:
     url = f"sqlite:///{tmp_path / 'bot.db'}"

@@ -41,7 +41,10 @@ def parse_age(text: str, now: datetime) -> datetime:
     match = AGE.fullmatch(text.strip().lower())
     if not match:
         raise UsageError(f"`{text[:40]}` is not an age: write e.g. 12h, 30d, 8w or 1y")
-    return now - int(match.group(1)) * AGE_UNITS[match.group(2)]
+    try:
+        return now - int(match.group(1)) * AGE_UNITS[match.group(2)]
+    except OverflowError:
+        raise UsageError(f"`{text[:40]}` reaches back before the year 1: write a shorter age") from None
 
 
 def parse_when(text: str, now: datetime) -> str:
