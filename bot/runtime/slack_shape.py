@@ -31,10 +31,17 @@ def _json(text: str) -> Any:
         return None
 
 
-def _event_problem(event: Any) -> str | None:
-    if not isinstance(event, dict):
+def _event_problem(body: Any) -> str | None:
+    if not isinstance(body, dict):
         return "The JSON body is not an object"
-    return None if isinstance(event.get("type"), str) else "The JSON body has no `type`"
+    if not isinstance(body.get("type"), str):
+        return "The JSON body has no `type`"
+    event = body.get("event")
+    if "event" in body and not isinstance(event, dict):
+        return "The `event` is not an object"
+    if isinstance(event, dict) and "user" in event and not isinstance(event["user"], str | dict):
+        return "The event's `user` is neither an ID nor an object"
+    return None
 
 
 def _payload_problem(payload: Any) -> str | None:
@@ -45,4 +52,9 @@ def _payload_problem(payload: Any) -> str | None:
     user = payload.get("user")
     if not (isinstance(user, dict) and isinstance(user.get("id"), str)):
         return "The payload has no `user` with an `id`"
+    if "view" in payload and not isinstance(payload["view"], dict):
+        return "The payload's `view` is not an object"
+    actions = payload.get("actions")
+    if "actions" in payload and not (isinstance(actions, list) and all(isinstance(a, dict) for a in actions)):
+        return "The payload's `actions` is not a list of objects"
     return None
