@@ -18,6 +18,10 @@ from bot.domain.costs import Basis, latest_basis
 from bot.domain.guardrails import LONGEST_UNIT_HOURS
 from bot.domain.policy import BackupPolicy
 
+# How far apart the clocks of two instances (or of the bot and PlanetScale) may be when one acts and the other
+# reads what it did.
+CLOCK_MARGIN_SECONDS = 60.0
+
 RECENT_FAILURES = timedelta(days=7)
 DEFAULT_STALE_FACTOR = 2.0
 

@@ -18,8 +18,10 @@ from bot.domain.access_rules import Action
 from bot.domain.applying import Applying, taken_over
 from bot.domain.audit import AuditEvent, iso_of
 from bot.domain.backup_health import read_facts
+from bot.domain.backups import CLOCK_MARGIN_SECONDS, parse_time
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
+from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
@@ -222,7 +224,8 @@ class Creating(Applying):
         confirmed = f"confirmed by reading the policies after: {why}"
         record = request_event("applied", request, by, detail=confirmed)
         if request.kind is ChangeKind.CREATE:
-            made = next((p for p in listed if p.name == request.changes.get("name")), None)
+            made = next((p for p in listed if p.name == request.changes.get("name")
+                         and self._made_by_send(p, request)), None)
             if made is not None:
                 return self._created(claim, made, record, "Applied (confirmed by reading the policies again).")
         elif all(p.id != request.policy_id for p in listed):
@@ -234,6 +237,19 @@ class Creating(Applying):
                                                "result.", request)
         return self._fail(request, by, f"{why} PlanetScale does not show the change, so it was not applied.",
                           claim=claim)
+
+    def _made_by_send(self, policy: BackupPolicy, request: ChangeRequest) -> bool:
+        """Whether a policy of the creation's name can be the one its POST made: not one listed when it was
+        judged, nor one PlanetScale says was created before the POST was sent (a policy renamed to that name in
+        the dashboard meanwhile); one whose creation time cannot be read is taken, as before."""
+        known = DatabaseFacts.of(request.facts)
+        if known is not None and any(i == policy.id for i, _, _ in known.policies):
+            return False
+        try:
+            made = parse_time(policy.created_at).timestamp()
+        except ValueError:
+            return True
+        return made >= self._sent_at(request) - CLOCK_MARGIN_SECONDS
 
 
 def restored_name_refusal(original: ChangeRequest) -> str | None:

@@ -38,7 +38,7 @@ from typing import Any
 from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_health
-from bot.domain.backups import PolicyHealth, now_utc, parse_time
+from bot.domain.backups import CLOCK_MARGIN_SECONDS, PolicyHealth, now_utc, parse_time
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.guardrails import judge
@@ -69,8 +69,6 @@ from bot.domain.watch_state import DATABASE_READ, DELETED_MARK, WATCH_ACTOR, Not
 log = logging.getLogger(__name__)
 
 
-# How far apart the clocks of two instances may be when one applies and the other watches.
-CLOCK_MARGIN_SECONDS = 60.0
 # Beyond two intervals, how long a watcher may take over a pass before another instance takes the watch over.
 LEASE_MARGIN_SECONDS = 60.0
 

@@ -24,6 +24,7 @@ from conftest import Bot
 from bot.domain.change_requests import ChangeKind, RequestState
 from bot.domain.policy import planned_policy
 from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_schedule import iso_time, utc_now
 from handlers.blocks import APPROVE, REVERT
 
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
@@ -288,7 +289,8 @@ def test_the_sweep_settles_a_creation_and_a_deletion_a_crash_left_applying(
     values = {"name": "Nightly", "target": "development", "retention_value": 7, "retention_unit": "day",
               "frequency_value": 1, "frequency_unit": "day", "schedule_time": "02:00"}
     created = left_applying(approvals_bot, ChangeKind.CREATE, "", planned_policy(values).model_dump(), values)
-    made = planetscale.add_policy("acme", "app-db", None, **values)  # the POST had landed
+    # the POST had landed: PlanetScale stamps the policy with when it made it
+    made = planetscale.add_policy("acme", "app-db", None, **values, created_at=iso_time(utc_now()))
     deleted = left_applying(approvals_bot, ChangeKind.DELETE, WEEKLY, planetscale.policy("acme", "app-db", WEEKLY),
                             {})
     planetscale.dashboard_delete("acme", "app-db", WEEKLY)  # the DELETE had landed

@@ -23,8 +23,6 @@ __all__ = ["approvals_bot"]  # fixtures, used by name
 DEV = "bp03devday"  # development: a change applies at once, with no approval
 
 
-@pytest.mark.xfail(strict=True, reason="review rev24: a creation settled by reading takes any policy of its name "
-                                       "as the one it made, even one that existed when it was judged")
 def test_a_lost_creation_is_not_settled_on_a_policy_renamed_to_its_name_elsewhere(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
