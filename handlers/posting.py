@@ -12,7 +12,7 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.change_requests import CLOSED_STATES, ChangeKind, ChangeRequest, RequestState
+from bot.domain.change_requests import CLOSED_STATES, FINAL_STATES, ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from bot.domain.outcomes import describe_state
 from handlers import blocks, channel_history, home
@@ -76,8 +76,7 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
     if outcome.request is not None:
         if clicked_on is not None and outcome.request.message_ts is None:
             deps.store.adopt_message(outcome.request.id, *clicked_on)
-        # Read once, after the step: as it stands, with anything another instance or the sweep did since.
-        latest = deps.store.get_request(outcome.request.id) or outcome.request
+        latest = as_it_stands(deps, outcome.request)
     if outcome.request_moved and outcome.request is not None:
         refresh(deps, client, outcome.request, respond, latest, outcome.approved_by)
     if outcome.request is not None:
@@ -96,6 +95,14 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
                       else blocks.error_text(outcome.message))
     if latest is not None and latest.state in CLOSED_STATES and not latest.told:
         deps.store.mark_told(latest.id, owed(deps, latest))
+
+
+def as_it_stands(deps: Dependencies, request: ChangeRequest) -> ChangeRequest:
+    """The request after the step, with anything another instance or the sweep did since: read once, unless
+    the step left it closed for good where its message is known (nothing shown of it can change any more)."""
+    if request.state in FINAL_STATES and request.message_channel and request.message_ts:
+        return request
+    return deps.store.get_request(request.id) or request
 
 
 def owed(deps: Dependencies, request: ChangeRequest) -> list[str]:
