@@ -165,7 +165,9 @@ def tell_steps(deps: Dependencies, client: WebClient, outcome: Outcome, actor: s
         # Claimed once by the sweep that found it due (ChangePath.due_reminders).
         to_thread(deps, client, latest, None, reminder_text(deps, latest), claimed=outcome.notices)
         return
-    approvals = deps.store.approvers_of(latest.id) if outcome.approved_by is None else list(outcome.approved_by)
+    # An applied request's one reply names the approval that completed it (step_line): no reply of its own.
+    approvals = [] if latest.state is RequestState.APPLIED else \
+        deps.store.approvers_of(latest.id) if outcome.approved_by is None else list(outcome.approved_by)
     if actor in approvals:
         counting = deps.changes.counted_approvers(latest, approvals)
         count = f"{counting.index(actor) + 1} of {latest.approvals_needed}" \
@@ -206,7 +208,8 @@ def step_line(outcome: Outcome, request: ChangeRequest, actor: str) -> tuple[str
     who = blocks.decider(request)
     detail = blocks.fit(blocks.with_mentions(request.detail or ""), 1500)
     if request.state is RequestState.APPLIED:
-        by = f" (last approval by {who})" if request.approvals_needed else ""
+        needed = request.approvals_needed
+        by = f", approved by {who}" + (f" (the last of {needed} approvals)" if needed > 1 else "") if needed else ""
         return "applied", f":white_check_mark: Applied to PlanetScale{by}."
     if request.state is RequestState.FAILED:
         what = "Conflict, not applied" if outcome.kind is OutcomeKind.CONFLICT else "Not applied"
