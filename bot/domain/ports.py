@@ -128,7 +128,7 @@ class Claim:
     token: str
     until: float = 0.0
     generation: int = 0
-    released: bool = field(default=False, compare=False)
+    released: bool = field(default=False, compare=False)  # set by the store once the lease is given back
 
 
 class ChangeStore(Protocol):
