@@ -77,8 +77,9 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
         if clicked_on is not None and outcome.request.message_ts is None:
             deps.store.adopt_message(outcome.request.id, *clicked_on)
         latest = as_it_stands(deps, outcome.request)
+    shown = None
     if outcome.request_moved and outcome.request is not None:
-        refresh(deps, client, outcome.request, respond, latest, outcome.approved_by)
+        shown = refresh(deps, client, outcome.request, respond, latest, outcome.approved_by, claim_shown=False)
     if outcome.request is not None:
         tell_steps(deps, client, outcome, actor, latest)
     clicked_on_home = not has_response_url(respond) and actor != SYSTEM
@@ -94,7 +95,7 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
         say_privately(respond, outcome.message if outcome.kind is OutcomeKind.COUNTED
                       else blocks.error_text(outcome.message))
     if latest is not None and latest.state in CLOSED_STATES and not latest.told:
-        deps.store.mark_told(latest.id, owed(deps, latest))
+        deps.store.mark_told(latest.id, owed(deps, latest), claim=[shown] if shown else [])
 
 
 def as_it_stands(deps: Dependencies, request: ChangeRequest) -> ChangeRequest:
@@ -360,11 +361,14 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
 
 
 def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respond: Respond | None = None,
-            latest: ChangeRequest | None = None, approvals: Sequence[str] | None = None) -> None:
+            latest: ChangeRequest | None = None, approvals: Sequence[str] | None = None,
+            claim_shown: bool = True) -> str | None:
     """Show the request's current state on its message. `latest` and `approvals`: the request as just read, and
-    its approvals, when the caller has them."""
+    its approvals, when the caller has them. Returns the notice that its message shows it closed, once it does:
+    claimed here, unless `claim_shown` is False (the caller claims it as it marks the request told)."""
     latest = latest or deps.store.get_request(request.id) or request
     text, request_blocks = request_message(deps, latest, approvals)
+    shown_closed = None
     if latest.message_ts and latest.message_channel:
         try:
             client.chat_update(channel=latest.message_channel, ts=latest.message_ts, text=text, blocks=request_blocks)
@@ -375,11 +379,14 @@ def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
             if respond is not None and has_response_url(respond):
                 shown = respond(text=text, blocks=request_blocks, replace_original=True).status_code == 200 or shown
         if shown and latest.state in CLOSED_STATES:
-            deps.store.claim_notice(latest.id, f"shown:{latest.state.value}")
+            shown_closed = f"shown:{latest.state.value}"
+            if claim_shown:
+                deps.store.claim_notice(latest.id, shown_closed)
     elif has_response_url(respond):
         respond(text=text, blocks=request_blocks, replace_original=True)  # type: ignore[misc]
     if latest.state is RequestState.APPLIED and request.state is RequestState.APPLIED:
         to_audit_channel(deps, client, latest)
+    return shown_closed
 
 
 def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeRequest) -> None:

@@ -222,9 +222,9 @@ class ChangeStore(Protocol):
         no longer marked told."""
         ...
 
-    def mark_told(self, request_id: str, notices: Sequence[str]) -> bool:
-        """Mark a closed request told once every one of `notices` is claimed; False if one is not (or it is
-        told already, or open)."""
+    def mark_told(self, request_id: str, notices: Sequence[str], claim: Sequence[str] = ()) -> bool:
+        """Mark a closed request told once every one of `notices` is claimed, claiming `claim` first (those not
+        claimed yet); False if one is not (or it is told already, or open)."""
         ...
 
     def all_events(self, batch: int = 500) -> Iterator[AuditEvent]: ...
