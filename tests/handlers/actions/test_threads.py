@@ -57,7 +57,8 @@ def test_the_approval_that_applies_is_one_reply_and_clicking_it_again_adds_none(
     approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)  # "already applied"
     sweep(approvals_bot)
     assert len(planetscale.calls("PATCH")) == 1
-    assert thread_of(approvals_bot, message) == [":white_check_mark: Applied to PlanetScale, approved by <@U0CAROL001>."]
+    assert thread_of(approvals_bot, message) == [
+        ":white_check_mark: Applied to PlanetScale, approved by <@U0CAROL001>."]
     assert len(direct_messages(approvals_bot, ALICE)) == 1
 
 
