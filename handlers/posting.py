@@ -12,7 +12,7 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.change_requests import CLOSED_STATES, ChangeKind, ChangeRequest, RequestState
+from bot.domain.change_requests import CLOSED_STATES, FINAL_STATES, ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from bot.domain.outcomes import describe_state
 from handlers import blocks, channel_history, home
@@ -76,10 +76,10 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
     if outcome.request is not None:
         if clicked_on is not None and outcome.request.message_ts is None:
             deps.store.adopt_message(outcome.request.id, *clicked_on)
-        # Read once, after the step: as it stands, with anything another instance or the sweep did since.
-        latest = deps.store.get_request(outcome.request.id) or outcome.request
+        latest = as_it_stands(deps, outcome.request)
+    shown = None
     if outcome.request_moved and outcome.request is not None:
-        refresh(deps, client, outcome.request, respond, latest, outcome.approved_by)
+        shown = refresh(deps, client, outcome.request, respond, latest, outcome.approved_by, claim_shown=False)
     if outcome.request is not None:
         tell_steps(deps, client, outcome, actor, latest)
     clicked_on_home = not has_response_url(respond) and actor != SYSTEM
@@ -95,7 +95,15 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
         say_privately(respond, outcome.message if outcome.kind is OutcomeKind.COUNTED
                       else blocks.error_text(outcome.message))
     if latest is not None and latest.state in CLOSED_STATES and not latest.told:
-        deps.store.mark_told(latest.id, owed(deps, latest))
+        deps.store.mark_told(latest.id, owed(deps, latest), claim=[shown] if shown else [])
+
+
+def as_it_stands(deps: Dependencies, request: ChangeRequest) -> ChangeRequest:
+    """The request after the step, with anything another instance or the sweep did since: read once, unless
+    the step left it closed for good where its message is known (nothing shown of it can change any more)."""
+    if request.state in FINAL_STATES and request.message_channel and request.message_ts:
+        return request
+    return deps.store.get_request(request.id) or request
 
 
 def owed(deps: Dependencies, request: ChangeRequest) -> list[str]:
@@ -158,7 +166,9 @@ def tell_steps(deps: Dependencies, client: WebClient, outcome: Outcome, actor: s
         # Claimed once by the sweep that found it due (ChangePath.due_reminders).
         to_thread(deps, client, latest, None, reminder_text(deps, latest), claimed=outcome.notices)
         return
-    approvals = deps.store.approvers_of(latest.id) if outcome.approved_by is None else list(outcome.approved_by)
+    # An applied request's one reply names the approval that completed it (step_line): no reply of its own.
+    approvals = [] if latest.state is RequestState.APPLIED else \
+        deps.store.approvers_of(latest.id) if outcome.approved_by is None else list(outcome.approved_by)
     if actor in approvals:
         counting = deps.changes.counted_approvers(latest, approvals)
         count = f"{counting.index(actor) + 1} of {latest.approvals_needed}" \
@@ -199,7 +209,8 @@ def step_line(outcome: Outcome, request: ChangeRequest, actor: str) -> tuple[str
     who = blocks.decider(request)
     detail = blocks.fit(blocks.with_mentions(request.detail or ""), 1500)
     if request.state is RequestState.APPLIED:
-        by = f" (last approval by {who})" if request.approvals_needed else ""
+        needed = request.approvals_needed
+        by = f", approved by {who}" + (f" (the last of {needed} approvals)" if needed > 1 else "") if needed else ""
         return "applied", f":white_check_mark: Applied to PlanetScale{by}."
     if request.state is RequestState.FAILED:
         what = "Conflict, not applied" if outcome.kind is OutcomeKind.CONFLICT else "Not applied"
@@ -350,11 +361,14 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
 
 
 def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respond: Respond | None = None,
-            latest: ChangeRequest | None = None, approvals: Sequence[str] | None = None) -> None:
+            latest: ChangeRequest | None = None, approvals: Sequence[str] | None = None,
+            claim_shown: bool = True) -> str | None:
     """Show the request's current state on its message. `latest` and `approvals`: the request as just read, and
-    its approvals, when the caller has them."""
+    its approvals, when the caller has them. Returns the notice that its message shows it closed, once it does:
+    claimed here, unless `claim_shown` is False (the caller claims it as it marks the request told)."""
     latest = latest or deps.store.get_request(request.id) or request
     text, request_blocks = request_message(deps, latest, approvals)
+    shown_closed = None
     if latest.message_ts and latest.message_channel:
         try:
             client.chat_update(channel=latest.message_channel, ts=latest.message_ts, text=text, blocks=request_blocks)
@@ -365,11 +379,14 @@ def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
             if respond is not None and has_response_url(respond):
                 shown = respond(text=text, blocks=request_blocks, replace_original=True).status_code == 200 or shown
         if shown and latest.state in CLOSED_STATES:
-            deps.store.claim_notice(latest.id, f"shown:{latest.state.value}")
+            shown_closed = f"shown:{latest.state.value}"
+            if claim_shown:
+                deps.store.claim_notice(latest.id, shown_closed)
     elif has_response_url(respond):
         respond(text=text, blocks=request_blocks, replace_original=True)  # type: ignore[misc]
     if latest.state is RequestState.APPLIED and request.state is RequestState.APPLIED:
         to_audit_channel(deps, client, latest)
+    return shown_closed
 
 
 def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeRequest) -> None:

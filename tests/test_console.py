@@ -88,8 +88,8 @@ def test_carol_approves_on_her_home_and_the_thread_shows_each_step(tmp_path: Pat
     ], tmp_path)
     assert "[home of carol] backup-bot:" in out and "WAITING FOR YOUR APPROVAL" in out
     assert "[4] Approve   [5] Reject" in out
-    assert "[#db-ops thread] ↳ backup-bot:\n  ✅ @carol approved (1 of 1)." in out
-    assert "✅ Applied to PlanetScale (last approval by @carol)." in out
+    assert "[#db-ops thread] ↳ backup-bot:\n  ✅ Applied to PlanetScale, approved by @carol." in out
+    assert "approved (1 of 1)" not in out  # one reply says both
     assert "Applied." in out.split("[home of carol]")[-1]
     assert "LATEST CHANGES YOU MAY SEE" in out and "@alice changed Production daily" in out
 

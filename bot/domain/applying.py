@@ -118,7 +118,8 @@ class Applying(Lifecycle):
             try:
                 return self._apply_claimed(claim, by, approvals)
             finally:
-                self.store.release(claim)  # unless the request's last step gave the lease back already
+                if not claim.released:  # the request's last move gives the lease back with it
+                    self.store.release(claim)
 
     def _claim_or_queue(self, request: ChangeRequest) -> Claim | None:
         """The claim, or None at once when another request on the policy waits for the sweep to settle it."""
@@ -368,7 +369,8 @@ class Applying(Lifecycle):
             try:
                 outcomes.append(self._guarded(request, partial(self._recover_applying, claim)))
             finally:
-                self.store.release(claim)
+                if not claim.released:
+                    self.store.release(claim)
         for request in self.store.requests([S.APPROVED], updated_before=now - APPROVED_STALE_SECONDS):
             outcomes.append(self._guarded(request, partial(self._apply, request, SYSTEM)))
         return outcomes

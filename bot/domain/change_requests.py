@@ -42,6 +42,8 @@ DATABASE_LEASE = "+"
 OPEN_STATES = (RequestState.PENDING, RequestState.APPROVED, RequestState.APPLYING)
 CLOSED_STATES = (RequestState.APPLIED, RequestState.FAILED, RequestState.REJECTED, RequestState.CANCELLED,
                  RequestState.EXPIRED)
+# Closed for good: no step moves a request on from these (a failed one may still turn out applied).
+FINAL_STATES = (RequestState.APPLIED, RequestState.REJECTED, RequestState.CANCELLED, RequestState.EXPIRED)
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,7 @@ class Claim:
     token: str
     until: float = 0.0
     generation: int = 0
-    released: bool = field(default=False, compare=False)
+    released: bool = field(default=False, compare=False)  # set by the store once the lease is given back
 
 
 class ChangeStore(Protocol):
@@ -222,9 +222,9 @@ class ChangeStore(Protocol):
         no longer marked told."""
         ...
 
-    def mark_told(self, request_id: str, notices: Sequence[str]) -> bool:
-        """Mark a closed request told once every one of `notices` is claimed; False if one is not (or it is
-        told already, or open)."""
+    def mark_told(self, request_id: str, notices: Sequence[str], claim: Sequence[str] = ()) -> bool:
+        """Mark a closed request told once every one of `notices` is claimed, claiming `claim` first (those not
+        claimed yet); False if one is not (or it is told already, or open)."""
         ...
 
     def all_events(self, batch: int = 500) -> Iterator[AuditEvent]: ...

@@ -65,9 +65,9 @@ class RequestNotices(Connected):
             conn.execute(change_requests.update().where(change_requests.c.id == request_id,
                                                         change_requests.c.told.is_(True)).values(told=False))
 
-    def mark_told(self, request_id: str, notices: Sequence[str]) -> bool:
+    def mark_told(self, request_id: str, notices: Sequence[str], claim: Sequence[str] = ()) -> bool:
         """Mark a closed request told, if every one of `notices` is claimed (sent, or being sent: one whose
-        sending fails is forgotten, which unmarks it)."""
+        sending fails is forgotten, which unmarks it); `claim` is claimed first, in the same round trip."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import change_requests, request_notices
@@ -76,6 +76,13 @@ class RequestNotices(Connected):
                    .where(request_notices.c.request_id == request_id,
                           request_notices.c.notice.in_(list(notices) or [""])).scalar_subquery())
         with self.engine.begin() as conn:
+            for notice in claim:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(request_notices.insert().values(request_id=request_id, notice=notice,
+                                                                     at=self.clock()))
+                except sa.exc.IntegrityError:
+                    pass  # claimed already
             return conn.execute(change_requests.update().where(
                 change_requests.c.id == request_id, change_requests.c.told.is_(False),
                 change_requests.c.state.in_([s.value for s in CLOSED_STATES]),

@@ -45,10 +45,21 @@ def test_every_step_is_a_reply_in_the_thread_naming_who_and_the_requester_hears_
     assert len(planetscale.calls("PATCH")) == 1
     assert thread_of(approvals_bot, message) == [
         ":white_check_mark: <@U0CAROL001> approved (1 of 2).",
-        f":white_check_mark: <@{LEADS[1]}> approved (2 of 2).",
-        f":white_check_mark: Applied to PlanetScale (last approval by <@{LEADS[1]}>)."]
+        f":white_check_mark: Applied to PlanetScale, approved by <@{LEADS[1]}> (the last of 2 approvals)."]
     [told] = direct_messages(approvals_bot, ALICE)
     assert "was applied" in told and "<#C0DBAOPS01>" in told
+
+
+def test_the_approval_that_applies_is_one_reply_and_clicking_it_again_adds_none(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    message = ask(approvals_bot)
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)  # "already applied"
+    sweep(approvals_bot)
+    assert len(planetscale.calls("PATCH")) == 1
+    assert thread_of(approvals_bot, message) == [
+        ":white_check_mark: Applied to PlanetScale, approved by <@U0CAROL001>."]
+    assert len(direct_messages(approvals_bot, ALICE)) == 1
 
 
 def test_a_rejection_is_in_the_thread_and_told_to_the_requester(approvals_bot: Bot) -> None:

@@ -153,6 +153,20 @@ def test_told_once_every_owed_notice_is_claimed_and_untold_when_one_is_given_bac
     store.close()
 
 
+def test_a_notice_claimed_as_the_request_is_marked_told_counts_for_it_and_is_claimed_once(store_url: str) -> None:
+    store = Store(store_url)
+    store.migrate()
+    request = closed(store)
+    assert store.claim_notice(request.id, "cancelled")
+    assert not store.mark_told(request.id, ["shown:cancelled", "cancelled", "dm:cancelled"],
+                               claim=["shown:cancelled", "cancelled"])  # the DM is still owed
+    assert not store.claim_notice(request.id, "shown:cancelled")  # claimed, though not told yet
+    assert store.claim_notice(request.id, "dm:cancelled")
+    assert store.mark_told(request.id, ["shown:cancelled", "cancelled", "dm:cancelled"], claim=["shown:cancelled"])
+    assert [r.id for r in store.requests([RequestState.CANCELLED], told=False)] == []
+    store.close()
+
+
 def test_the_upgrade_counts_requests_closed_before_it_as_told_but_those_migration_10_cancelled(
         store_url: str) -> None:
     store = Store(store_url)
