@@ -3,7 +3,6 @@ long, to them alone; then the answer comes as always."""
 
 from __future__ import annotations
 
-import pytest
 from conftest import Bot
 
 from bot.adapters.planetscale import PlanetScaleClient
