@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from functools import partial
@@ -11,6 +12,8 @@ import pytest
 from conftest import Bot, make_bot
 
 from bot.adapters.store import Store
+from bot.domain import changes
+from bot.domain.change_requests import ChangeRequest
 from bot.emulators.slack import SlackEvent, SlackState, SlackUser
 from handlers.blocks import APPROVE
 
@@ -107,3 +110,19 @@ def request_id(message: SlackEvent) -> str:
 def ask(bot: Bot, text: str = f"update acme/app-db {PROD} retention=1d frequency=12h reason=\"cost\"") -> SlackEvent:
     bot.command(text, user=ALICE)
     return request_message(bot)
+
+
+@contextlib.contextmanager
+def policy_busy(bot: Bot, policy_id: str) -> Iterator[None]:
+    """Another instance holds the policy's lease meanwhile, and a change asked does not wait for it: judged on a
+    read without the lease, one that needs no approval is stored approved for the sweep, which reads it again
+    under the lease."""
+    holding = ChangeRequest("acme", "app-db", policy_id, "", "U0OTHER001", "C0OTHER001", {}, {}, 0, [], 0.0)
+    claim = bot.deps.store.claim_for_applying(holding, (), 60.0)
+    assert claim is not None
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(changes, "CLAIM_WAIT_SECONDS", 0.0)
+            yield
+    finally:
+        bot.deps.store.release(claim)

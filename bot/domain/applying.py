@@ -41,6 +41,8 @@ S = RequestState
 REFUSED_AS = {Refusal.MOVED: OutcomeKind.CONFLICT, Refusal.INVALID: OutcomeKind.INVALID,
               Refusal.NOT_ALLOWED: OutcomeKind.NO_LONGER_ALLOWED, Refusal.GUARDRAIL: OutcomeKind.NO_LONGER_ALLOWED,
               Refusal.NO_APPROVERS: OutcomeKind.NO_LONGER_ALLOWED}
+QUEUED_BEHIND = ("Approved. Another change to this policy is being applied right now; this one is applied after "
+                 "it by the bot's sweep, which judges it again then.")
 LANDED_UNRECORDED = ("Applied at PlanetScale, but it could not be recorded: the bot's database failed. PlanetScale "
                      "holds the change; the bot's sweep records it once its database is back.")
 
@@ -111,9 +113,7 @@ class Applying(Lifecycle):
             if claim is None:
                 latest = self.store.get_request(request.id) or request
                 if latest.state is S.APPROVED:
-                    return Outcome(OutcomeKind.QUEUED, "Approved. Another change to this policy is being applied "
-                                                       "right now; this one is applied after it by the bot's "
-                                                       "sweep, which judges it again then.", latest)
+                    return Outcome(OutcomeKind.QUEUED, QUEUED_BEHIND, latest)
                 return self._already(request)
             try:
                 return self._apply_claimed(claim, by, approvals)

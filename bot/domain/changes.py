@@ -17,10 +17,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from bot.domain.access import AccessControl, Decision
 from bot.domain.access_rules import Action
+from bot.domain.applying import QUEUED_BEHIND
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_facts
 from bot.domain.change_requests import CLOSED_STATES, ChangeKind, ChangeRequest, RequestState
@@ -57,7 +59,7 @@ from bot.domain.outcomes import (
 )
 from bot.domain.pending import PendingPage, pending_for, reminders_due
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, ChangeRejected, PolicyUpdate, resulting_values
-from bot.domain.ports import ChangeStore, PlanetScaleApi, PlanetScaleError
+from bot.domain.ports import ChangeStore, Claim, PlanetScaleApi, PlanetScaleError
 from bot.domain.reading import PolicyNotFound, PolicyService
 
 __all__ = ["APPROVED_STALE_SECONDS", "CLAIM_WAIT_SECONDS", "LEASE_MARGIN_SECONDS", "LEASE_POLL_SECONDS",
@@ -99,18 +101,71 @@ class ChangePath(Creating, Deciding):
     def ask(self, user: str, channel: str, db: DatabaseRef, ref: str, update: PolicyUpdate,
             reason: str | None = None, dry_run: bool = False, expected: BackupPolicy | None = None) -> Outcome:
         """A change asked through a door. `expected` is the policy as a form showed it: if it has changed since,
-        nothing is sent and the outcome carries the policy as it is now."""
-        found = self._read_for_change(user, channel, db, expected.id if expected else ref)
+        nothing is sent and the outcome carries the policy as it is now.
+
+        Unless it is a dry run, the policy's lease is taken first and the policy read once under it: a change
+        that needs no approval is asked and applied at one moment, judged on that one read, and sent before the
+        lease is given back. One that needs approvals is stored pending, and read again under its lease when it
+        applies."""
+        ref = expected.id if expected else ref
+        visible = self._readable(user, channel, db)  # before any lease is taken: nothing for one who may not see
+        if isinstance(visible, Outcome):
+            return visible
+        if not dry_run:
+            for _ in range(2):
+                asking = ChangeRequest(db.organization, db.database, ref, "", user, channel, {}, update.to_api(), 0,
+                                       [], 0.0)
+                with self.turns.turn(asking.policy_key, CLAIM_WAIT_SECONDS) as my_turn:
+                    claim = self._claim_to_ask(asking) if my_turn else None
+                    if claim is None:
+                        break
+                    try:
+                        asked = self._ask(user, channel, db, ref, update, reason, expected, visible, claim=claim)
+                    finally:
+                        self.store.release(claim)  # unless the request's last step gave the lease back already
+                if isinstance(asked, Outcome):
+                    return asked
+                ref = asked  # a name was asked: its policy's ID, to be read under that policy's lease
+        # A dry run, or another change holds the policy: judged on a read without its lease, and one that needs
+        # no approval is left to the sweep, which reads it again under the lease.
+        asked = self._ask(user, channel, db, ref, update, reason, expected, visible, dry_run=dry_run,
+                          busy=not dry_run)
+        assert isinstance(asked, Outcome)  # only a read under a lease can find it is not that policy's
+        return asked
+
+    def _claim_to_ask(self, asking: ChangeRequest) -> Claim | None:
+        """The lease of the policy a change is asked on, before it is read; while another change holds it, wait
+        a little (None at once when one waits for the sweep to settle it)."""
+        claim = self.store.claim_for_applying(asking, (), self.lease_seconds)
+        if claim is not None or self._unsettled(asking):
+            return claim
+        deadline = self.clock() + CLAIM_WAIT_SECONDS
+        while self.clock() < deadline:
+            self.pause(LEASE_POLL_SECONDS)
+            claim = self.store.claim_for_applying(asking, (), self.lease_seconds)
+            if claim is not None:
+                return claim
+        return None
+
+    def _ask(self, user: str, channel: str, db: DatabaseRef, ref: str, update: PolicyUpdate, reason: str | None,
+             expected: BackupPolicy | None, visible: set[str], dry_run: bool = False, claim: Claim | None = None,
+             busy: bool = False) -> Outcome | str:
+        """The change judged on the policy as read now (under `claim`'s lease, when given); the policy's ID when
+        the lease taken is not that policy's (a name was asked)."""
+        found = self._read_for_change(user, channel, db, ref, visible)
         if isinstance(found, Outcome):
             return found
         current, listed = found
+        if claim is not None and replace(claim.request, policy_id=current.id).policy_key != claim.request.policy_key:
+            return current.id
         if expected is not None:
             moved = [f for f in EDITABLE_FIELDS if current.field_value(f) != expected.field_value(f)]
             if moved:
                 return Outcome(OutcomeKind.STALE_FORM, "The policy changed in PlanetScale after you opened the "
                                "form, so nothing was sent.", current=current)
         facts = read_facts(self.policies.planetscale, db, listed, current, resulting_values(current, update)["target"])
-        return self._request(user, channel, ChangePlan(db, current, update, reason, facts=facts), dry_run=dry_run)
+        return self._request(user, channel, ChangePlan(db, current, update, reason, facts=facts), dry_run=dry_run,
+                             claim=claim, busy=busy)
 
     def _facts_of(self, db: DatabaseRef, current: BackupPolicy, target: str) -> DatabaseFacts | None:
         """The database's policies and the estimate's basis for a change to `current` (None if unreadable: the
@@ -138,10 +193,23 @@ class ChangePath(Creating, Deciding):
         facts = read_facts(self.policies.planetscale, db, listed, current, current.target)
         return Outcome(OutcomeKind.READY, "", current=current, approvals=decision.approvals, facts=facts)
 
-    def _read_for_change(self, user: str, channel: str, db: DatabaseRef,
-                         ref: str) -> tuple[BackupPolicy, list[BackupPolicy]] | Outcome:
+    def _read_for_change(self, user: str, channel: str, db: DatabaseRef, ref: str,
+                         visible: set[str] | None = None) -> tuple[BackupPolicy, list[BackupPolicy]] | Outcome:
         """The policy as it is now, and the database's policies it was found among; nothing is read for someone
-        no rule for this database names here."""
+        no rule for this database names here. `visible`: the targets they may read, when looked up already."""
+        seen = self._readable(user, channel, db) if visible is None else visible
+        if isinstance(seen, Outcome):
+            return seen
+        try:
+            listed = self.policies.list_policies(db)
+            return self.policies.find_policy(db, ref, seen, listed=listed), listed
+        except PolicyNotFound as exc:
+            return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
+        except PlanetScaleError as exc:
+            return self._failed_read(user, db, channel, "reading the policy to change it", exc)
+
+    def _readable(self, user: str, channel: str, db: DatabaseRef) -> set[str] | Outcome:
+        """The targets this person may read in the database, or the refusal when no rule for it names them here."""
         try:
             seen = self.access.may_see_database(user, db.organization, db.database, channel)
         except DirectoryError as exc:
@@ -149,17 +217,10 @@ class ChangePath(Creating, Deciding):
         if not seen.allowed:
             return self._refuse(user, db, channel, seen.reason)
         try:
-            visible = {t for t in ("production", "development") if self.access.decide(
+            return {t for t in ("production", "development") if self.access.decide(
                 user, Action.READ, db.organization, db.database, [t], channel).allowed}
         except DirectoryError as exc:
             return self._refuse(user, db, channel, explain(exc))
-        try:
-            listed = self.policies.list_policies(db)
-            return self.policies.find_policy(db, ref, visible, listed=listed), listed
-        except PolicyNotFound as exc:
-            return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
-        except PlanetScaleError as exc:
-            return self._failed_read(user, db, channel, "reading the policy to change it", exc)
 
     def revert(self, request_id: str, user: str, channel: str) -> Outcome:
         """The inverse of an applied change, asked by `user` under the same rules as any change."""
@@ -247,8 +308,11 @@ class ChangePath(Creating, Deciding):
                              reference=revert_of if of_request else None)
 
     def _request(self, user: str, channel: str, plan: ChangePlan, dry_run: bool = False,
-                 revert_of: str | None = None, reference: str | None = None) -> Outcome:
-        """`reference` is the request a refusal's audit entry is about (the change a revert reverts)."""
+                 revert_of: str | None = None, reference: str | None = None, claim: Claim | None = None,
+                 busy: bool = False) -> Outcome:
+        """`reference` is the request a refusal's audit entry is about (the change a revert reverts). `claim`:
+        the policy's lease the plan was read under; `busy`: another change held it, so one that needs no
+        approval is left to the sweep."""
         db, current = plan.db, plan.before
         asked = Asked(db.organization, db.database, user, channel, current.model_dump(), plan.update.to_api(),
                       plan.reason, plan.reason_by_person, plan.kind)
@@ -273,7 +337,9 @@ class ChangePath(Creating, Deciding):
                            guardrails=verdict.guardrails)
         now = self.clock()
         # A change that needs no approval is approved by its asking: stored approved, with its audit entry, and
-        # judged again on the policy as read under its lease.
+        # judged again on the policy as read under its lease. Read under it already, asking and applying are one
+        # moment on one read: stored applying under that lease, and sent.
+        held = claim is not None and not needed
         request = ChangeRequest(
             organization=db.organization, database=db.database, policy_id=current.id, policy_name=current.name,
             requester=user, channel=channel, reason=plan.reason, before=current.model_dump(),
@@ -283,8 +349,10 @@ class ChangePath(Creating, Deciding):
                                                              else lifecycle_risks(plan.kind, current))
             + list(verdict.overridden), revert_of=revert_of, reason_by_person=plan.reason_by_person,
             expires_at=now + self.access.rules.expire_after_seconds, created_at=now, updated_at=now,
-            state=RequestState.PENDING if needed else RequestState.APPROVED, decided_by=None if needed else user,
-            kind=plan.kind, facts=plan.facts.to_json() if plan.facts else None)
+            state=RequestState.PENDING if needed else RequestState.APPLYING if held else RequestState.APPROVED,
+            decided_by=None if needed else user, kind=plan.kind, facts=plan.facts.to_json() if plan.facts else None)
+        if held and claim is not None:
+            request.id, request.lease_until = claim.request.id, claim.until
         stored = self.store.add_request(request, record=request_event(
             "requested", request, user, detail=f"needs {needed} approval(s)" if needed else None))
         if stored.id != request.id:  # another instance asked this revert first
@@ -292,6 +360,11 @@ class ChangePath(Creating, Deciding):
         if request.approvals_needed:
             return Outcome(OutcomeKind.REQUESTED, "Your request is waiting for approval.", request,
                            approvals=request.approvals_needed)
+        if held and claim is not None:
+            claim.request = stored
+            return self._send(claim, user, db, current, plan.update)
+        if busy:
+            return Outcome(OutcomeKind.QUEUED, QUEUED_BEHIND, stored)
         return self._apply(request, by=user)
 
     # --- keeping things moving --------------------------------------------------------------------------

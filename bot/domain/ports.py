@@ -193,7 +193,10 @@ class ChangeStore(Protocol):
         ...
 
     def claim_for_applying(self, request: ChangeRequest, from_states: Sequence[RequestState],
-                           lease_seconds: float) -> Claim | None: ...
+                           lease_seconds: float) -> Claim | None:
+        """The request moved to applying with its policy's lease, or None; with no `from_states`, the lease alone,
+        for a request being asked that is not stored yet."""
+        ...
 
     def renew(self, claim: Claim, lease_seconds: float, record: AuditEvent | None = None) -> bool:
         """Extend the claim's lease from now, and record `record`; False (and nothing recorded) if the lease was

@@ -102,7 +102,9 @@ class Requests(AuditTrail):
         """Take the policy's lease for this request and move the request to applying, both or neither.
 
         None when the request is no longer in `from_states` or the policy's lease is held: one change at a time
-        per policy, across threads and instances. Each claim has its own token, so a worker whose lease was taken
+        per policy, across threads and instances. With no `from_states`, the request is one being asked, not
+        stored yet: only the lease is taken, so that its policy is read under it; it is stored applying if it
+        applies at once. Each claim has its own token, so a worker whose lease was taken
         over (it outlived it) can tell, and moves the database's generation on, so any read of its policies taken
         before the claim is known to be stale."""
         now = self.clock()
@@ -141,6 +143,9 @@ class Requests(AuditTrail):
             # already applying is never held back: two left applying by an older version must both settle.)
             if RequestState.APPLYING not in from_states and self._applying_beside(conn, request):
                 raise NotClaimed
+            if not from_states:
+                return Claim(request, claim_token, until,
+                             self._database_generation(conn, request.organization, request.database))
             claimed = self._transition(conn, request.id, from_states, RequestState.APPLYING,
                                        {"lease_until": until})
             if claimed is None:

@@ -84,8 +84,10 @@ def no_approval_change_during_a_move(approver_bot: Bot, asker_bot: Bot, planetsc
     said = "\n".join(e.text + str(e.blocks) for e in asker_bot.slack.events if e.channel in (RANDOM, None)
                      or e.kind in ("response", "ephemeral"))
     assert "changed the backup policy" not in said
-    bobs = [e for e in asker_bot.audit.all() if e.actor == BOB and e.request_id]
+    # bob's change waits for the policy's lease, then is read under it: production, refused from #random.
+    bobs = [e for e in asker_bot.audit.all() if e.actor == BOB]
     assert bobs and all(e.action != "applied" for e in bobs)
+    assert [(e.action, (e.before or {}).get("target")) for e in bobs] == [("refused", "production")]
 
 
 def test_item1_a_change_needing_no_approval_is_judged_on_the_policy_read_under_its_lease(

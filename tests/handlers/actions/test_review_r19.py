@@ -9,7 +9,19 @@ import time
 from typing import Any
 
 import httpx
-from approval_helpers import ALICE, BOB, CAROL, PROD, RULES, approvals_bot, ask, request_id, second_instance, sweep
+from approval_helpers import (
+    ALICE,
+    BOB,
+    CAROL,
+    PROD,
+    RULES,
+    approvals_bot,
+    ask,
+    policy_busy,
+    request_id,
+    second_instance,
+    sweep,
+)
 from conftest import DEMO_TOKEN, DEMO_TOKEN_ID, SIGNING_SECRET, Bot
 from slack_bolt import BoltRequest
 
@@ -47,9 +59,10 @@ planetscale_role = "admin"
 def test_a_change_needing_no_approval_that_cannot_be_judged_under_its_lease_is_not_left_to_nobody(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
-    """alice's no-approval change is read under its lease while PlanetScale's members cannot be read: nothing
-    is sent (right), but the request must not become a pending request needing no approval that only an
-    approver's click, which nobody is asked for, could ever move: the sweep judges it again and applies it."""
+    """alice's no-approval change is asked while another change holds its lease, so it is left to the sweep;
+    read under its lease, PlanetScale's members cannot be read: nothing is sent (right), but the request must
+    not become a pending request needing no approval that only an approver's click, which nobody is asked for,
+    could ever move: the sweep judges it again and applies it."""
     approvals_bot.use_rules(ROLE_DEV_RULES)
     changes = approvals_bot.deps.changes
     real_find = changes.policies.find_policy
@@ -63,18 +76,24 @@ def test_a_change_needing_no_approval_that_cannot_be_judged_under_its_lease_is_n
 
     changes.policies.find_policy = find  # type: ignore[method-assign]
     try:
-        reply = approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)
+        with policy_busy(approvals_bot, DEV):
+            approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)
+        [request] = approvals_bot.deps.store.requests(list(RequestState))
+        now = [request.updated_at + 120]
+        changes.clock = lambda: now[0]
+        approvals_bot.deps.store.clock = lambda: now[0]
+        sweep(approvals_bot)  # read under the lease: the role look-up fails
     finally:
         changes.policies.find_policy = real_find  # type: ignore[method-assign]
+    assert len(reads) == 2
     assert planetscale.calls("PATCH") == []
-    [request] = approvals_bot.deps.store.requests(list(RequestState))
-    said = reply.all_text()
+    latest = approvals_bot.deps.store.get_request(request.id)
+    assert latest is not None and latest.state is RequestState.APPROVED
+    said = " ".join(e.text + str(e.blocks) for e in approvals_bot.slack.events)
     assert "needs 0 approvals" not in said and "approve again" not in said, \
         "the requester is told her change waits for 0 approvals, and to approve it again herself"
     planetscale.faults.clear()
-    now = request.updated_at + 120
-    changes.clock = lambda: now
-    approvals_bot.deps.store.clock = lambda: now
+    now[0] += 120
     sweep(approvals_bot)
     latest = approvals_bot.deps.store.get_request(request.id)
     assert latest is not None and latest.state is RequestState.APPLIED, \

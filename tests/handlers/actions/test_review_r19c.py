@@ -14,6 +14,7 @@ from approval_helpers import (
     PROD,
     approvals_bot,
     ask,
+    policy_busy,
     request_id,
     request_message,
     sweep,
@@ -69,25 +70,16 @@ planetscale_role = "admin"
 
 def test_a_change_that_cannot_be_judged_for_longer_than_a_request_lives_is_closed_not_applied_days_later(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
-    """alice's no-approval change to a development policy is read under its lease while PlanetScale's members
-    cannot be read, and stays so for two days. Every sweep judges it again; when the member list comes back,
-    the change asked two days ago (its request lived a day) is sent with nobody asked."""
+    """alice's no-approval change to a development policy is asked while another change holds its lease, so it
+    is left to the sweep; read under its lease, PlanetScale's members cannot be read, and stay so for two days.
+    Every sweep judges it again; when the member list comes back, the change asked two days ago (its request
+    lived a day) is sent with nobody asked."""
     approvals_bot.use_rules(ROLE_DEV_RULES)
     changes = approvals_bot.deps.changes
-    real_find = changes.policies.find_policy
-    reads: list[str] = []
-
-    def find(db: Any, ref: str, visible: Any = None, listed: Any = None) -> Any:
-        reads.append(ref)
-        if len(reads) == 2:  # the read under the lease: the role look-up that follows fails from now on
-            planetscale.add_fault(Fault(status=503, path_contains="/members", times=None))
-        return real_find(db, ref, visible, listed)
-
-    changes.policies.find_policy = find  # type: ignore[method-assign]
-    try:
+    with policy_busy(approvals_bot, DEV):
         approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)
-    finally:
-        changes.policies.find_policy = real_find  # type: ignore[method-assign]
+    # From the read under the lease on, the role look-up fails.
+    planetscale.add_fault(Fault(status=503, path_contains="/members", times=None))
     [request] = approvals_bot.deps.store.requests(list(RequestState))
     now = [request.created_at]
     changes.clock = lambda: now[0]

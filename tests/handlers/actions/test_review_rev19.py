@@ -153,11 +153,11 @@ def test_a_request_stored_by_an_instance_that_stopped_before_posting_it_is_still
 
 
 def test_a_late_move_to_production_is_not_missed_by_a_read_reused_under_the_lease(
-        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+        approvals_bot: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
     """alice's approved move of a development policy to production stalls at PlanetScale past its worker's
     lease; the sweep finds it not held and closes it as failed, so the database looks quiet. bob asks
-    retention=9d from #random and his read sees development; alice's PATCH lands just after. Read again under
-    bob's lease, the policy is production: held back. Reused, it is sent."""
+    retention=9d from #random; alice's PATCH lands as bob's lease is being taken. Read under bob's lease, the
+    policy is production: held back. A read taken before the lease and reused would send it."""
     changes = approvals_bot.deps.changes
     now = [1_000_000.0]
     changes.clock = lambda: now[0]
@@ -175,19 +175,19 @@ def test_a_late_move_to_production_is_not_missed_by_a_read_reused_under_the_leas
     now[0] += changes.lease_seconds + 1
     sweep(approvals_bot)
     assert approvals_bot.deps.store.get_request(request_id(message)).state is RequestState.FAILED  # type: ignore[union-attr]
-    real_list = changes.policies.list_policies
+    store = approvals_bot.deps.store
+    real_claim = store.claim_for_applying
 
-    def listed(db: Any) -> Any:
-        read = real_list(db)
+    def claim(request: Any, from_states: Any, lease_seconds: float) -> Any:
         if not stall.is_set():
-            stall.set()  # alice's PATCH lands just after bob's read
+            stall.set()  # alice's PATCH lands as bob's lease is taken
             deadline = time.monotonic() + 10
             while planetscale.policy("acme", "app-db", DEV)["target"] != "production":
                 assert time.monotonic() < deadline
                 time.sleep(0.01)
-        return read
+        return real_claim(request, from_states, lease_seconds)
 
-    changes.policies.list_policies = listed  # type: ignore[method-assign]
+    monkeypatch.setattr(store, "claim_for_applying", claim)
     approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=BOB, channel=RANDOM)
     clicking.join(30)
     assert approvals_bot.executor.wait_idle(60)

@@ -341,10 +341,9 @@ def test_a_failed_read_is_answered_and_recorded(bot: Bot, planetscale: PlanetSca
 
 
 def test_a_change_at_once_is_sent_on_the_policy_read_under_its_lease(bot: Bot, planetscale: PlanetScaleState) -> None:
-    """Once to judge the asking, once more under the lease: a read made before the lease may predate another
-    change's PATCH or a move made in PlanetScale (the issue "One judge", item 1)."""
+    """Read once, under the lease taken before it: a read made before the lease may predate another change's
+    PATCH or a move made in PlanetScale (the issue "One judge", item 1), so there is none."""
     bot.command("update acme/app-db bp03devday retention=9d")
-    # Between the two: the branches and the policy's backups, which its storage estimate is made from.
+    # Then the branches and the policy's backups, which its storage estimate is made from.
     assert [(c.method, c.path.rsplit("/", 1)[-1]) for c in planetscale.calls()] == [
-        ("GET", "backup-policies"), ("GET", "branches"), ("GET", "backups"), ("GET", "backup-policies"),
-        ("PATCH", "bp03devday")]
+        ("GET", "backup-policies"), ("GET", "branches"), ("GET", "backups"), ("PATCH", "bp03devday")]

@@ -3,7 +3,6 @@ long, to them alone; then the answer comes as always."""
 
 from __future__ import annotations
 
-import pytest
 from conftest import Bot
 
 from bot.adapters.planetscale import PlanetScaleClient
@@ -53,11 +52,6 @@ def limiter_burst_and(seconds: float) -> int:
     return probe.burst + int(seconds * probe.rate)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23 item 4, left open: a change applied at once is read to be asked "
-                   "and read again under its policy's lease. Reusing the first read when the store says nothing of "
-                   "the bot's touched the database since was built and withdrawn: a review proved a move made in "
-                   "PlanetScale between that read and the claim then goes unseen (a development change lands on a "
-                   "production policy with no approval), which the read under the lease sees")
 def test_a_change_applied_at_once_reads_its_policy_once(bot: Bot, planetscale: PlanetScaleState) -> None:
     bot.command("update acme/app-db bp01prod12h retention=30d")
     assert len(planetscale.calls("PATCH")) == 1
