@@ -166,9 +166,11 @@ def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome],
 def sweep_batches(deps: Dependencies, client: WebClient) -> None:
     """The sweep's steps on bulk changes: those fully approved whose judging could not tell are judged again;
     those past their time expire, and their message says so; the list of policies Slack refused in a thread
-    is posted there again, so that no request stands without it."""
+    is posted there again, so that no request stands without it, and so is how each policy ended."""
     for batch in deps.store.unthreaded_batches():
         to_thread(deps, client, batch, "plan", bulk_blocks.plan_replies(batch))
+    for batch in deps.store.unfinished_batches():
+        finish(deps, client, batch)
     for outcome in deps.bulk.judge_again():
         if outcome.batch is not None:
             latest = deps.store.get_batch(outcome.batch.id) or outcome.batch

@@ -41,8 +41,6 @@ def test_a_lost_creation_is_not_settled_on_a_policy_renamed_to_its_name_elsewher
     assert request.state is RequestState.FAILED
 
 
-@pytest.mark.xfail(strict=True, reason="review rev24: the outcomes Slack refused in a bulk change's thread are never "
-                                       "posted again: only the plan is swept (unthreaded_batches)")
 def test_how_each_policy_ended_that_slack_refused_in_the_thread_is_posted_by_the_sweep(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
