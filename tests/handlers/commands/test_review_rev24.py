@@ -61,8 +61,6 @@ def test_how_each_policy_ended_that_slack_refused_in_the_thread_is_posted_by_the
     assert all(f"`{db}`" in ended for db in dbs)
 
 
-@pytest.mark.xfail(strict=True, reason="review rev24: a DELETE answered 404 is taken as applied without reading, "
-                                       "though a service token without access gets 404 too")
 def test_a_deletion_answered_404_while_planetscale_keeps_the_policy_is_not_told_applied(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
@@ -70,10 +68,43 @@ def test_a_deletion_answered_404_while_planetscale_keeps_the_policy_is_not_told_
     for a policy that is gone. The development policy stays in PlanetScale; the bot must not record and post
     its deletion as applied (its Revert would then make a second copy of it)."""
     planetscale.add_fault(Fault(status=404, method="DELETE"))
-    approvals_bot.command(f"delete acme/app-db {DEV}", user=ALICE)
+    said = approvals_bot.command(f"delete acme/app-db {DEV}", user=ALICE).all_text()
     assert DEV in planetscale.policies[("acme", "app-db")]
     [request] = approvals_bot.deps.store.requests(list(RequestState))
     assert request.state is not RequestState.APPLIED, "recorded as deleted while PlanetScale still has the policy"
+    assert request.state is RequestState.FAILED
+    assert "still lists the policy" in (request.detail or "")
+    assert "still lists the policy, so it was not deleted" in said
+
+
+def test_a_deletion_answered_404_once_the_policy_is_gone_is_applied_as_read(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """The DELETE lands and its answer is a 404 (a retried DELETE whose first landed): read, the policy is gone,
+    so the deletion is applied, and the record says how that was known."""
+    planetscale.add_fault(Fault(status=404, method="DELETE", landed=True))
+    approvals_bot.command(f"delete acme/app-db {DEV}", user=ALICE)
+    assert DEV not in planetscale.policies[("acme", "app-db")]
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.APPLIED
+    [applied] = [e for e in approvals_bot.deps.store.events_of_request(request.id) if e.action == "applied"]
+    assert "no longer lists the policy" in (applied.detail or "")
+
+
+def test_a_deletion_answered_404_where_the_database_cannot_be_read_either_fails_saying_it_could_not_tell(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """404 to the DELETE and to the listing after it: the database is gone or the token lacks access; the bot
+    cannot tell whether the policy is gone, so it is not recorded as deleted, and the message says why."""
+    planetscale.add_fault(Fault(status=404, method="DELETE"))
+    # The two listings before the DELETE (asking, then under the lease) are answered; the one after it is not.
+    planetscale.add_fault(Fault(status=404, method="GET", path_contains="/backup-policies", skip=2))
+    said = approvals_bot.command(f"delete acme/app-db {DEV}", user=ALICE).all_text()
+    assert [r.method for r in planetscale.calls() if r.path.endswith("/backup-policies")][-1] == "GET"
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.FAILED
+    assert "Whether the policy is gone could not be told" in (request.detail or "")
+    assert "Whether the policy is gone could not be told" in said
 
 
 SPLIT_RULES = """
