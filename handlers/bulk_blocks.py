@@ -11,9 +11,10 @@ from typing import Any
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmObject
 
 from bot.domain.batches import Batch, BatchState, Member, Planned, Skipped, SkipReason
+from bot.domain.bulk_standing import Standing
 from bot.domain.change_requests import RequestState
 from bot.domain.costs import DatabaseFacts, describe_size, estimate
-from bot.domain.outcomes import OutcomeKind
+from bot.domain.outcomes import OutcomeKind, owed_text
 from bot.domain.policy import BackupPolicy, describe_changes
 from handlers.blocks import context, escape, fit, mentions, packed, plural, section, to_dicts, when, with_mentions
 
@@ -124,8 +125,34 @@ def summary(batch: Batch, members: Sequence[Member]) -> str:
     return f"{verb} {count} in {databases}."
 
 
+def standing_words(standing: Standing) -> str:
+    """One group of policies' approvals: what they still need and from whom, or that they have them."""
+    shown = ", ".join(f"`{escape(d)[:80]}`" for d in standing.databases[:3])
+    if len(standing.databases) > 3:
+        shown += f" and {len(standing.databases) - 3} more"
+    where = f"{shown} ({plural(standing.policies, 'policy', 'policies')})"
+    got = ", ".join(f"<@{a}>" for a in standing.counted)
+    if not standing.missing:
+        return f"{where}: approved" + (f" by {got}" if got else "")
+    owed = f" ({escape(owed_text(standing.owed))})" if standing.owed else ""
+    return (f"{where}: {plural(standing.missing, 'more approval')}{owed} still needed from "
+            f"{mentions(standing.approvers)}" + (f" (approved so far by {got})" if got else ""))
+
+
+def approvals_line(batch: Batch, approved_by: Sequence[str], standings: Sequence[Standing] | None) -> str:
+    got = ", ".join(f"<@{a}>" for a in approved_by) or "none yet"
+    if standings is not None and len(standings) > 1:
+        # Policies under different rules count their own approvals: one number over the batch would mislead.
+        return fit("*Approvals*, each policy under its own rules: " + "; ".join(map(standing_words, standings)),
+                   2000)
+    groups = ", ".join(f"{n} from {g}" for g, n in (batch.approvals_from or {}).items())
+    return (f"*Approvals:* {len(approved_by)} of {batch.approvals_needed}"
+            + (f" ({escape(groups)})" if groups else "") + f", what every policy's rules ask together "
+            f"({fit(got, 400)}) · *may approve:* {fit(mentions(batch.approvers), 400)}")
+
+
 def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[str],
-                 buttons: bool = True) -> list[dict[str, Any]]:
+                 buttons: bool = True, standings: Sequence[Standing] | None = None) -> list[dict[str, Any]]:
     """The batch's one message, as it stands now."""
     top = [f"*{headline(batch)}* (`{code_text(batch.selection)}`)"]
     if batch.reason:
@@ -149,11 +176,7 @@ def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[
         facts.append(f"{plural(batch.hidden, 'policy', 'policies')} it names have a target the requester may not "
                      "see here: left out.")
     if batch.approvals_needed:
-        got = ", ".join(f"<@{a}>" for a in approved_by) or "none yet"
-        groups = ", ".join(f"{n} from {g}" for g, n in (batch.approvals_from or {}).items())
-        facts.append(f"*Approvals:* {len(approved_by)} of {batch.approvals_needed}"
-                     + (f" ({escape(groups)})" if groups else "") + f", what every policy's rules ask together "
-                     f"({fit(got, 400)}) · *may approve:* {fit(mentions(batch.approvers), 400)}")
+        facts.append(approvals_line(batch, approved_by, standings))
     if batch.state is BatchState.PENDING:
         facts.append(f"*Expires:* {when(datetime.fromtimestamp(batch.expires_at, UTC).isoformat())}")
     result += packed(facts, room=2)[0]

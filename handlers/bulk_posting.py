@@ -24,8 +24,9 @@ PRIVATE_MESSAGES = 5  # a response URL may be used five times
 
 def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True) -> tuple[str, list[dict[str, Any]]]:
     members = deps.store.batch_members(batch.id)
-    approved_by = deps.bulk.counted_approvers(batch)
-    return bulk_blocks.headline(batch), bulk_blocks.batch_blocks(batch, members, approved_by, buttons)
+    standings = deps.bulk.standings(batch) if batch.approvals_needed else None
+    approved_by = deps.bulk.counted_approvers(batch, standings)
+    return bulk_blocks.headline(batch), bulk_blocks.batch_blocks(batch, members, approved_by, buttons, standings)
 
 
 def report_batch(deps: Dependencies, client: WebClient, outcome: BatchOutcome, respond: Respond) -> None:
@@ -187,11 +188,17 @@ def sweep_batches(deps: Dependencies, client: WebClient) -> None:
 def remind(deps: Dependencies, client: WebClient, batch: Batch, notices: list[str]) -> None:
     """A reminder in the bulk change's thread, claimed once by the sweep that found it due; given back when
     Slack refuses it, so that a later sweep says it."""
-    counted = len(deps.bulk.counted_approvers(batch))
-    missing = max(0, batch.approvals_needed - counted)
+    standings = deps.bulk.standings(batch)
+    if standings is not None and len(standings) > 1:
+        # Its policies count approvals under their own rules: say which still wait, and for whom.
+        waiting = [bulk_blocks.standing_words(s) for s in standings if s.missing]
+        missing = f"approvals for some of its policies: {'; '.join(waiting)};" if waiting else ""
+    else:
+        short = max(0, batch.approvals_needed - len(deps.bulk.counted_approvers(batch, standings)))
+        missing = f"{blocks.plural(short, 'more approval')}," if short else ""
     expires = blocks.when(datetime.fromtimestamp(batch.expires_at, UTC).isoformat())
-    text = (f":bell: Reminder for {blocks.mentions(batch.approvers)}: this bulk change still needs "
-            f"{blocks.plural(missing, 'more approval')}, and expires {expires}." if missing else
+    text = (f":bell: Reminder for {blocks.mentions(batch.approvers)}: this bulk change still needs {missing} and "
+            f"expires {expires}." if missing else
             f":bell: Reminder for {blocks.mentions(batch.approvers)}: this bulk change has the approvals it needs but "
             f"could not be checked yet; the bot judges it again shortly. It expires {expires}.")
     try:

@@ -131,9 +131,6 @@ channels = ["C0DBAOPS01"]
 """
 
 
-@pytest.mark.xfail(strict=True, reason="review rev24: a bulk change's approvals are counted as a number over the "
-                                       "batch: one approver who counts on one database only shows it complete, and "
-                                       "the reminder says it only waits for a check")
 def test_a_bulk_change_whose_databases_need_different_approvers_is_not_shown_or_reminded_as_fully_approved(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
@@ -159,6 +156,12 @@ def test_a_bulk_change_whose_databases_need_different_approvers_is_not_shown_or_
     [reminder] = [e.text for e in approvals_bot.slack.events if e.kind == "message" and e.thread_ts == message.ts
                   and e.text.startswith(":bell:")]
     assert "has the approvals it needs" not in reminder, reminder
+    assert "`side-b` (1 policy): 1 more approval still needed from <@U0LEAD0002>" in reminder
+    now = shown(approvals_bot, message)
+    assert "`side-a` (1 policy): approved by <@U0CAROL001>" in now
+    assert "`side-b` (1 policy): 1 more approval still needed from <@U0LEAD0002>" in now
+    approvals_bot.click(BULK_APPROVE, batch_id, user=LEAD2, message=message)
+    assert len(planetscale.calls("PATCH")) == 2
 
 
 WEEKLY = "bp02prodwk"  # production, weekly, kept 4 weeks; its latest backup 1.25 GB
