@@ -13,10 +13,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.domain.batches import Batch, BatchOutcome, BatchOutcomeKind, BatchState
-from bot.domain.outcomes import Outcome
+from bot.domain.changes import SYSTEM, Outcome
 from handlers import blocks, bulk_blocks, home
 from handlers.dependencies import Dependencies
-from handlers.posting import has_response_url, report_step, say_privately
+from handlers.posting import answer_actor, has_response_url, report_step, say_privately
 
 log = logging.getLogger(__name__)
 PRIVATE_MESSAGES = 5  # a response URL may be used five times
@@ -149,19 +149,26 @@ def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
             return
 
 
+def report_request_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,
+                        actor: str = SYSTEM, clicked_on: tuple[str, str] | None = None) -> None:
+    """A step on a request, by a click or by the sweep alike: an ordinary request's told as report_step tells
+    it; a bulk change's member's kept as its outcome, its batch's message shown again, and finished once every
+    member is."""
+    batch = deps.bulk.member_moved(outcome)
+    if batch is None:
+        report_step(deps, client, outcome, respond, actor=actor, clicked_on=clicked_on)
+        return
+    # A member has no message of its own: its batch's message, thread and requester's DM tell it.
+    latest = deps.store.get_batch(batch.id) or batch
+    refresh(deps, client, latest)
+    if all(m.done for m in deps.store.batch_members(latest.id)):
+        finish(deps, client, latest)
+    answer_actor(deps, client, outcome, respond, actor)
+
+
 def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome], None]:
-    """What the sweep does with each step it took: the same as a click's; and for a member of a bulk change,
-    its batch's message shown again, and finished once every member is."""
-    def report(outcome: Outcome) -> None:
-        batch = deps.bulk.member_moved(outcome)
-        if batch is None:
-            report_step(deps, client, outcome, None)
-            return
-        # A member has no message of its own: its batch's message, thread and requester's DM tell it.
-        refresh(deps, client, batch)
-        if all(m.done for m in deps.store.batch_members(batch.id)):
-            finish(deps, client, batch)
-    return report
+    """What the sweep does with each step it took: the same as a click's, by the bot."""
+    return lambda outcome: report_request_step(deps, client, outcome, None)
 
 
 def sweep_batches(deps: Dependencies, client: WebClient) -> None:

@@ -438,11 +438,12 @@ class BulkPath(Finding):
         return due
 
     def member_moved(self, outcome: Outcome) -> Batch | None:
-        """A step the sweep took on a member (one left approved or applying): kept as its outcome; the batch it
-        belongs to, or None for an ordinary request."""
+        """A step on a member, by the sweep or by a click (one sent back to waiting is approved as a request):
+        kept as its outcome when it moved it; the batch it belongs to, or None for an ordinary request."""
         request = outcome.request
         batch_id = self.store.batch_of_request(request.id) if request is not None else None
         if request is None or batch_id is None:
             return None
-        self._record_outcome(request.id, outcome.kind)
+        if outcome.request_moved and outcome.kind is not OutcomeKind.CLOSED:
+            self._record_outcome(request.id, outcome.kind)
         return self.store.get_batch(batch_id)

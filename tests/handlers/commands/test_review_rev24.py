@@ -168,9 +168,6 @@ WEEKLY = "bp02prodwk"  # production, weekly, kept 4 weeks; its latest backup 1.2
 LEAD2 = "U0LEAD0002"
 
 
-@pytest.mark.xfail(strict=True, reason="review rev24: a bulk member sent back to waiting is approved and applied "
-                                       "as an ordinary request; its batch is never told (member_moved only runs "
-                                       "for the sweep's steps)")
 def test_a_bulk_member_waiting_for_more_approvals_once_approved_and_applied_shows_applied_on_its_batch(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
@@ -193,10 +190,13 @@ override_approvals = 2
     [member] = approvals_bot.deps.store.requests([RequestState.PENDING])
     assert member.id in approvals_bot.command("pending", user=LEAD2).all_text()
     approvals_bot.click(APPROVE, member.id, user=LEAD2)
-    sweep(approvals_bot)
-    assert planetscale.policy("acme", "app-db", WEEKLY)["retention_value"] == 5  # sent
+    assert planetscale.policy("acme", "app-db", WEEKLY)["retention_value"] == 5  # sent, by the click
     now = shown(approvals_bot, message)
     assert "Applied to 1 of 1" in now and "waiting" not in now, "the bulk change still says its policy waits"
+    assert "How each policy ended" in thread(approvals_bot, message)
+    sweep(approvals_bot)
+    assert len([e for e in approvals_bot.slack.events if e.kind == "message" and e.thread_ts == message.ts
+                and e.text.startswith("How each policy ended")]) == 1
 
 
 @pytest.mark.xfail(strict=True, reason="review rev24: a bulk request posted through the response URL (the bot not "
