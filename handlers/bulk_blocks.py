@@ -151,9 +151,10 @@ def approvals_line(batch: Batch, approved_by: Sequence[str], standings: Sequence
             f"({fit(got, 400)}) · *may approve:* {fit(mentions(batch.approvers), 400)}")
 
 
-def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[str],
-                 buttons: bool = True, standings: Sequence[Standing] | None = None) -> list[dict[str, Any]]:
-    """The batch's one message, as it stands now."""
+def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[str], buttons: bool = True,
+                 standings: Sequence[Standing] | None = None, threaded: bool = True) -> list[dict[str, Any]]:
+    """The batch's one message, as it stands now. `threaded`: the whole list is in its thread; else in the
+    messages posted right after it (where the bot cannot post in the channel, or a preview)."""
     top = [f"*{headline(batch)}* (`{code_text(batch.selection)}`)"]
     if batch.reason:
         top.append(f"*Reason:* {fit(with_mentions(batch.reason), 600)}")
@@ -166,12 +167,14 @@ def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[
     more = len(lines) - min(len(lines), IN_MESSAGE) + left
     facts = []
     if more:
-        facts.append(f"…and {plural(more, 'more policy', 'more policies')}: the thread lists them all.")
+        facts.append(f"…and {plural(more, 'more policy', 'more policies')}: "
+                     + ("the thread lists them all." if threaded else "the messages after this one list them all."))
     if batch.skipped:
         facts.append(f"*Not in this change ({len(batch.skipped)}):*")
         facts += [skipped_line(s) for s in batch.skipped[:SKIPPED_IN_MESSAGE]]
         if len(batch.skipped) > SKIPPED_IN_MESSAGE:
-            facts.append(f"…and {len(batch.skipped) - SKIPPED_IN_MESSAGE} more in the thread.")
+            facts.append(f"…and {len(batch.skipped) - SKIPPED_IN_MESSAGE} more in the "
+                         + ("thread." if threaded else "messages after this one."))
     if batch.hidden:
         facts.append(f"{plural(batch.hidden, 'policy', 'policies')} it names have a target the requester may not "
                      "see here: left out.")
@@ -231,23 +234,45 @@ def plan_replies(batch: Batch) -> list[tuple[str, list[dict[str, Any]]]]:
 
 
 def preview_replies(batch: Batch, parts: int) -> list[tuple[str, list[dict[str, Any]]]]:
-    """The whole list in at most `parts` messages, where there is no thread to hold more: each policy's line
-    shortened as far as it takes, and the policies it may not change under the ones it would."""
+    """The whole list in at most `parts` messages, where there is no thread to hold more, and the policies it
+    may not change under the ones it would."""
     planned = [planned_line(batch, p) for p in batch.planned]
     skipped = [skipped_line(s) for s in batch.skipped]
     title = f"Each policy this change would change, before → after ({len(planned)})"
     if skipped:
         title += f", then those it may not change, and why ({len(skipped)})"
+    return fitted_replies(planned + skipped, title, parts)
+
+
+def fitted_replies(lines: Sequence[str], title: str, parts: int) -> list[tuple[str, list[dict[str, Any]]]]:
+    """`lines` in at most `parts` messages, each line shortened as far as it takes; what still does not fit is
+    counted at the end of the last, never dropped unsaid."""
+    if parts <= 0:
+        return []
     limit = LINE_LIMIT
     while True:
-        replies = thread_replies([fit(line, limit) for line in planned + skipped], title)
+        fitted = [fit(line, limit) for line in lines]
+        replies = thread_replies(fitted, title)
         if len(replies) <= parts or limit <= MIN_LINE:
-            return replies[:parts]
+            break
         limit = max(MIN_LINE, limit * 4 // 5)
+    if len(replies) <= parts:
+        return replies
+    low, high = 0, len(fitted)  # the most lines that fit in `parts` messages
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if len(thread_replies(fitted[:middle], title)) <= parts else (low, middle - 1)
+    shown = thread_replies(fitted[:low], title)
+    text, last = shown[-1]
+    note = context(f"…and {len(fitted) - low} more not shown here: ask for fewer policies at once to see each one.")
+    shown[-1] = (text, [*last, *to_dicts([note])])
+    return shown
 
 
-def outcome_replies(members: Sequence[Member]) -> list[tuple[str, list[dict[str, Any]]]]:
-    return thread_replies(member_lines(members), f"How each policy ended ({len(members)})")
+def outcome_replies(members: Sequence[Member], parts: int | None = None) -> list[tuple[str, list[dict[str, Any]]]]:
+    title = f"How each policy ended ({len(members)})"
+    lines = member_lines(members)
+    return thread_replies(lines, title) if parts is None else fitted_replies(lines, title, parts)
 
 
 

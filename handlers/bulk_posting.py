@@ -22,18 +22,24 @@ log = logging.getLogger(__name__)
 PRIVATE_MESSAGES = 5  # a response URL may be used five times
 
 
-def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True) -> tuple[str, list[dict[str, Any]]]:
+def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True,
+                  threaded: bool | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """Its message as it stands now; the rest of its list said to be in its thread unless `threaded` is False,
+    or it was posted through the response URL (the "listed" notice), with its list right after it."""
+    if threaded is None:
+        threaded = deps.store.notice_claimed_at(batch.id, "listed") is None
     members = deps.store.batch_members(batch.id)
     standings = deps.bulk.standings(batch) if batch.approvals_needed else None
     approved_by = deps.bulk.counted_approvers(batch, standings)
-    return bulk_blocks.headline(batch), bulk_blocks.batch_blocks(batch, members, approved_by, buttons, standings)
+    return bulk_blocks.headline(batch), bulk_blocks.batch_blocks(batch, members, approved_by, buttons, standings,
+                                                                 threaded)
 
 
 def report_batch(deps: Dependencies, client: WebClient, outcome: BatchOutcome, respond: Respond) -> None:
     """A bulk change asked: the request (or its result) in the channel, the rest to the caller alone."""
     batch = outcome.batch
     if outcome.kind is BatchOutcomeKind.PREVIEWED and batch is not None:
-        text, preview = batch_message(deps, batch, buttons=False)
+        text, preview = batch_message(deps, batch, buttons=False, threaded=False)
         say_privately(respond, f"Dry run: nothing was sent. {text}", preview)
         for reply_text, reply in bulk_blocks.preview_replies(batch, PRIVATE_MESSAGES - 2):
             say_privately(respond, reply_text, reply)
@@ -81,7 +87,7 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
         log.warning("chat.postMessage to %s failed (%s); answering through the response URL", batch.channel,
                     exc.response.get("error"))
         if respond is not None:
-            respond(text=text, blocks=message, response_type="in_channel")
+            in_channel(deps, batch, respond)
         return
     channel, ts = str(answer["channel"]), str(answer["ts"])
     deps.store.set_batch_message(batch.id, channel, ts)
@@ -91,6 +97,20 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     latest = deps.store.get_batch(batch.id)
     if latest is not None and latest.state is not batch.state:
         refresh(deps, client, latest)
+
+
+def in_channel(deps: Dependencies, batch: Batch, respond: Respond) -> None:
+    """Where the bot may not post in the channel, the request goes through the response URL, and has no thread
+    (Slack gives no ts for it): its whole list goes in the messages right after it, within the URL's uses (the
+    requester's own note after a request takes one)."""
+    deps.store.claim_notice(batch.id, "listed")
+    text, message = batch_message(deps, batch, threaded=False)
+    respond(text=text, blocks=message, response_type="in_channel")
+    members = deps.store.batch_members(batch.id)
+    room = PRIVATE_MESSAGES - 1 - (1 if batch.state is BatchState.PENDING else 0)
+    replies = bulk_blocks.outcome_replies(members, room) if members else bulk_blocks.preview_replies(batch, room)
+    for reply_text, reply in replies:
+        respond(text=reply_text, blocks=reply, response_type="in_channel")
 
 
 def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None = None) -> None:
