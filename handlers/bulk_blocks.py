@@ -11,9 +11,10 @@ from typing import Any
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmObject
 
 from bot.domain.batches import Batch, BatchState, Member, Planned, Skipped, SkipReason
+from bot.domain.bulk_standing import Standing
 from bot.domain.change_requests import RequestState
 from bot.domain.costs import DatabaseFacts, describe_size, estimate
-from bot.domain.outcomes import OutcomeKind
+from bot.domain.outcomes import OutcomeKind, owed_text
 from bot.domain.policy import BackupPolicy, describe_changes
 from handlers.blocks import context, escape, fit, mentions, packed, plural, section, to_dicts, when, with_mentions
 
@@ -124,9 +125,36 @@ def summary(batch: Batch, members: Sequence[Member]) -> str:
     return f"{verb} {count} in {databases}."
 
 
-def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[str],
-                 buttons: bool = True) -> list[dict[str, Any]]:
-    """The batch's one message, as it stands now."""
+def standing_words(standing: Standing) -> str:
+    """One group of policies' approvals: what they still need and from whom, or that they have them."""
+    shown = ", ".join(f"`{escape(d)[:80]}`" for d in standing.databases[:3])
+    if len(standing.databases) > 3:
+        shown += f" and {len(standing.databases) - 3} more"
+    where = f"{shown} ({plural(standing.policies, 'policy', 'policies')})"
+    got = ", ".join(f"<@{a}>" for a in standing.counted)
+    if not standing.missing:
+        return f"{where}: approved" + (f" by {got}" if got else "")
+    owed = f" ({escape(owed_text(standing.owed))})" if standing.owed else ""
+    return (f"{where}: {plural(standing.missing, 'more approval')}{owed} still needed from "
+            f"{mentions(standing.approvers)}" + (f" (approved so far by {got})" if got else ""))
+
+
+def approvals_line(batch: Batch, approved_by: Sequence[str], standings: Sequence[Standing] | None) -> str:
+    got = ", ".join(f"<@{a}>" for a in approved_by) or "none yet"
+    if standings is not None and len(standings) > 1:
+        # Policies under different rules count their own approvals: one number over the batch would mislead.
+        return fit("*Approvals*, each policy under its own rules: " + "; ".join(map(standing_words, standings)),
+                   2000)
+    groups = ", ".join(f"{n} from {g}" for g, n in (batch.approvals_from or {}).items())
+    return (f"*Approvals:* {len(approved_by)} of {batch.approvals_needed}"
+            + (f" ({escape(groups)})" if groups else "") + f", what every policy's rules ask together "
+            f"({fit(got, 400)}) · *may approve:* {fit(mentions(batch.approvers), 400)}")
+
+
+def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[str], buttons: bool = True,
+                 standings: Sequence[Standing] | None = None, threaded: bool = True) -> list[dict[str, Any]]:
+    """The batch's one message, as it stands now. `threaded`: the whole list is in its thread; else in the
+    messages posted right after it (where the bot cannot post in the channel, or a preview)."""
     top = [f"*{headline(batch)}* (`{code_text(batch.selection)}`)"]
     if batch.reason:
         top.append(f"*Reason:* {fit(with_mentions(batch.reason), 600)}")
@@ -139,21 +167,19 @@ def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[
     more = len(lines) - min(len(lines), IN_MESSAGE) + left
     facts = []
     if more:
-        facts.append(f"…and {plural(more, 'more policy', 'more policies')}: the thread lists them all.")
+        facts.append(f"…and {plural(more, 'more policy', 'more policies')}: "
+                     + ("the thread lists them all." if threaded else "the messages after this one list them all."))
     if batch.skipped:
         facts.append(f"*Not in this change ({len(batch.skipped)}):*")
         facts += [skipped_line(s) for s in batch.skipped[:SKIPPED_IN_MESSAGE]]
         if len(batch.skipped) > SKIPPED_IN_MESSAGE:
-            facts.append(f"…and {len(batch.skipped) - SKIPPED_IN_MESSAGE} more in the thread.")
+            facts.append(f"…and {len(batch.skipped) - SKIPPED_IN_MESSAGE} more in the "
+                         + ("thread." if threaded else "messages after this one."))
     if batch.hidden:
         facts.append(f"{plural(batch.hidden, 'policy', 'policies')} it names have a target the requester may not "
                      "see here: left out.")
     if batch.approvals_needed:
-        got = ", ".join(f"<@{a}>" for a in approved_by) or "none yet"
-        groups = ", ".join(f"{n} from {g}" for g, n in (batch.approvals_from or {}).items())
-        facts.append(f"*Approvals:* {len(approved_by)} of {batch.approvals_needed}"
-                     + (f" ({escape(groups)})" if groups else "") + f", what every policy's rules ask together "
-                     f"({fit(got, 400)}) · *may approve:* {fit(mentions(batch.approvers), 400)}")
+        facts.append(approvals_line(batch, approved_by, standings))
     if batch.state is BatchState.PENDING:
         facts.append(f"*Expires:* {when(datetime.fromtimestamp(batch.expires_at, UTC).isoformat())}")
     result += packed(facts, room=2)[0]
@@ -208,23 +234,45 @@ def plan_replies(batch: Batch) -> list[tuple[str, list[dict[str, Any]]]]:
 
 
 def preview_replies(batch: Batch, parts: int) -> list[tuple[str, list[dict[str, Any]]]]:
-    """The whole list in at most `parts` messages, where there is no thread to hold more: each policy's line
-    shortened as far as it takes, and the policies it may not change under the ones it would."""
+    """The whole list in at most `parts` messages, where there is no thread to hold more, and the policies it
+    may not change under the ones it would."""
     planned = [planned_line(batch, p) for p in batch.planned]
     skipped = [skipped_line(s) for s in batch.skipped]
     title = f"Each policy this change would change, before → after ({len(planned)})"
     if skipped:
         title += f", then those it may not change, and why ({len(skipped)})"
+    return fitted_replies(planned + skipped, title, parts)
+
+
+def fitted_replies(lines: Sequence[str], title: str, parts: int) -> list[tuple[str, list[dict[str, Any]]]]:
+    """`lines` in at most `parts` messages, each line shortened as far as it takes; what still does not fit is
+    counted at the end of the last, never dropped unsaid."""
+    if parts <= 0:
+        return []
     limit = LINE_LIMIT
     while True:
-        replies = thread_replies([fit(line, limit) for line in planned + skipped], title)
+        fitted = [fit(line, limit) for line in lines]
+        replies = thread_replies(fitted, title)
         if len(replies) <= parts or limit <= MIN_LINE:
-            return replies[:parts]
+            break
         limit = max(MIN_LINE, limit * 4 // 5)
+    if len(replies) <= parts:
+        return replies
+    low, high = 0, len(fitted)  # the most lines that fit in `parts` messages
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if len(thread_replies(fitted[:middle], title)) <= parts else (low, middle - 1)
+    shown = thread_replies(fitted[:low], title)
+    text, last = shown[-1]
+    note = context(f"…and {len(fitted) - low} more not shown here: ask for fewer policies at once to see each one.")
+    shown[-1] = (text, [*last, *to_dicts([note])])
+    return shown
 
 
-def outcome_replies(members: Sequence[Member]) -> list[tuple[str, list[dict[str, Any]]]]:
-    return thread_replies(member_lines(members), f"How each policy ended ({len(members)})")
+def outcome_replies(members: Sequence[Member], parts: int | None = None) -> list[tuple[str, list[dict[str, Any]]]]:
+    title = f"How each policy ended ({len(members)})"
+    lines = member_lines(members)
+    return thread_replies(lines, title) if parts is None else fitted_replies(lines, title, parts)
 
 
 

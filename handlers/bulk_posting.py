@@ -13,26 +13,33 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.domain.batches import Batch, BatchOutcome, BatchOutcomeKind, BatchState
-from bot.domain.outcomes import Outcome
+from bot.domain.changes import SYSTEM, Outcome
 from handlers import blocks, bulk_blocks, home
 from handlers.dependencies import Dependencies
-from handlers.posting import has_response_url, report_step, say_privately
+from handlers.posting import answer_actor, has_response_url, report_step, say_privately
 
 log = logging.getLogger(__name__)
 PRIVATE_MESSAGES = 5  # a response URL may be used five times
 
 
-def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True) -> tuple[str, list[dict[str, Any]]]:
+def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True,
+                  threaded: bool | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """Its message as it stands now; the rest of its list said to be in its thread unless `threaded` is False,
+    or it was posted through the response URL (the "listed" notice), with its list right after it."""
+    if threaded is None:
+        threaded = deps.store.notice_claimed_at(batch.id, "listed") is None
     members = deps.store.batch_members(batch.id)
-    approved_by = deps.bulk.counted_approvers(batch)
-    return bulk_blocks.headline(batch), bulk_blocks.batch_blocks(batch, members, approved_by, buttons)
+    standings = deps.bulk.standings(batch) if batch.approvals_needed else None
+    approved_by = deps.bulk.counted_approvers(batch, standings)
+    return bulk_blocks.headline(batch), bulk_blocks.batch_blocks(batch, members, approved_by, buttons, standings,
+                                                                 threaded)
 
 
 def report_batch(deps: Dependencies, client: WebClient, outcome: BatchOutcome, respond: Respond) -> None:
     """A bulk change asked: the request (or its result) in the channel, the rest to the caller alone."""
     batch = outcome.batch
     if outcome.kind is BatchOutcomeKind.PREVIEWED and batch is not None:
-        text, preview = batch_message(deps, batch, buttons=False)
+        text, preview = batch_message(deps, batch, buttons=False, threaded=False)
         say_privately(respond, f"Dry run: nothing was sent. {text}", preview)
         for reply_text, reply in bulk_blocks.preview_replies(batch, PRIVATE_MESSAGES - 2):
             say_privately(respond, reply_text, reply)
@@ -80,7 +87,7 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
         log.warning("chat.postMessage to %s failed (%s); answering through the response URL", batch.channel,
                     exc.response.get("error"))
         if respond is not None:
-            respond(text=text, blocks=message, response_type="in_channel")
+            in_channel(deps, batch, respond)
         return
     channel, ts = str(answer["channel"]), str(answer["ts"])
     deps.store.set_batch_message(batch.id, channel, ts)
@@ -90,6 +97,20 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     latest = deps.store.get_batch(batch.id)
     if latest is not None and latest.state is not batch.state:
         refresh(deps, client, latest)
+
+
+def in_channel(deps: Dependencies, batch: Batch, respond: Respond) -> None:
+    """Where the bot may not post in the channel, the request goes through the response URL, and has no thread
+    (Slack gives no ts for it): its whole list goes in the messages right after it, within the URL's uses (the
+    requester's own note after a request takes one)."""
+    deps.store.claim_notice(batch.id, "listed")
+    text, message = batch_message(deps, batch, threaded=False)
+    respond(text=text, blocks=message, response_type="in_channel")
+    members = deps.store.batch_members(batch.id)
+    room = PRIVATE_MESSAGES - 1 - (1 if batch.state is BatchState.PENDING else 0)
+    replies = bulk_blocks.outcome_replies(members, room) if members else bulk_blocks.preview_replies(batch, room)
+    for reply_text, reply in replies:
+        respond(text=reply_text, blocks=reply, response_type="in_channel")
 
 
 def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None = None) -> None:
@@ -148,27 +169,36 @@ def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
             return
 
 
+def report_request_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,
+                        actor: str = SYSTEM, clicked_on: tuple[str, str] | None = None) -> None:
+    """A step on a request, by a click or by the sweep alike: an ordinary request's told as report_step tells
+    it; a bulk change's member's kept as its outcome, its batch's message shown again, and finished once every
+    member is."""
+    batch = deps.bulk.member_moved(outcome)
+    if batch is None:
+        report_step(deps, client, outcome, respond, actor=actor, clicked_on=clicked_on)
+        return
+    # A member has no message of its own: its batch's message, thread and requester's DM tell it.
+    latest = deps.store.get_batch(batch.id) or batch
+    refresh(deps, client, latest)
+    if all(m.done for m in deps.store.batch_members(latest.id)):
+        finish(deps, client, latest)
+    answer_actor(deps, client, outcome, respond, actor)
+
+
 def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome], None]:
-    """What the sweep does with each step it took: the same as a click's; and for a member of a bulk change,
-    its batch's message shown again, and finished once every member is."""
-    def report(outcome: Outcome) -> None:
-        batch = deps.bulk.member_moved(outcome)
-        if batch is None:
-            report_step(deps, client, outcome, None)
-            return
-        # A member has no message of its own: its batch's message, thread and requester's DM tell it.
-        refresh(deps, client, batch)
-        if all(m.done for m in deps.store.batch_members(batch.id)):
-            finish(deps, client, batch)
-    return report
+    """What the sweep does with each step it took: the same as a click's, by the bot."""
+    return lambda outcome: report_request_step(deps, client, outcome, None)
 
 
 def sweep_batches(deps: Dependencies, client: WebClient) -> None:
     """The sweep's steps on bulk changes: those fully approved whose judging could not tell are judged again;
     those past their time expire, and their message says so; the list of policies Slack refused in a thread
-    is posted there again, so that no request stands without it."""
+    is posted there again, so that no request stands without it, and so is how each policy ended."""
     for batch in deps.store.unthreaded_batches():
         to_thread(deps, client, batch, "plan", bulk_blocks.plan_replies(batch))
+    for batch in deps.store.unfinished_batches():
+        finish(deps, client, batch)
     for outcome in deps.bulk.judge_again():
         if outcome.batch is not None:
             latest = deps.store.get_batch(outcome.batch.id) or outcome.batch
@@ -185,11 +215,17 @@ def sweep_batches(deps: Dependencies, client: WebClient) -> None:
 def remind(deps: Dependencies, client: WebClient, batch: Batch, notices: list[str]) -> None:
     """A reminder in the bulk change's thread, claimed once by the sweep that found it due; given back when
     Slack refuses it, so that a later sweep says it."""
-    counted = len(deps.bulk.counted_approvers(batch))
-    missing = max(0, batch.approvals_needed - counted)
+    standings = deps.bulk.standings(batch)
+    if standings is not None and len(standings) > 1:
+        # Its policies count approvals under their own rules: say which still wait, and for whom.
+        waiting = [bulk_blocks.standing_words(s) for s in standings if s.missing]
+        missing = f"approvals for some of its policies: {'; '.join(waiting)};" if waiting else ""
+    else:
+        short = max(0, batch.approvals_needed - len(deps.bulk.counted_approvers(batch, standings)))
+        missing = f"{blocks.plural(short, 'more approval')}," if short else ""
     expires = blocks.when(datetime.fromtimestamp(batch.expires_at, UTC).isoformat())
-    text = (f":bell: Reminder for {blocks.mentions(batch.approvers)}: this bulk change still needs "
-            f"{blocks.plural(missing, 'more approval')}, and expires {expires}." if missing else
+    text = (f":bell: Reminder for {blocks.mentions(batch.approvers)}: this bulk change still needs {missing} and "
+            f"expires {expires}." if missing else
             f":bell: Reminder for {blocks.mentions(batch.approvers)}: this bulk change has the approvals it needs but "
             f"could not be checked yet; the bot judges it again shortly. It expires {expires}.")
     try:

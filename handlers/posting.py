@@ -82,6 +82,15 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
         shown = refresh(deps, client, outcome.request, respond, latest, outcome.approved_by, claim_shown=False)
     if outcome.request is not None:
         tell_steps(deps, client, outcome, actor, latest)
+    answer_actor(deps, client, outcome, respond, actor)
+    if latest is not None and latest.state in CLOSED_STATES and not latest.told:
+        deps.store.mark_told(latest.id, owed(deps, latest), claim=[shown] if shown else [])
+
+
+def answer_actor(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,
+                 actor: str) -> None:
+    """The App Homes the step concerns shown again, and whoever clicked told why, when it is not what they
+    asked: on their Home when the click came from it, else privately."""
     clicked_on_home = not has_response_url(respond) and actor != SYSTEM
     if outcome.request is not None and outcome.kind is not OutcomeKind.REMINDED:
         home.refresh_homes(deps, client, outcome.request, but=actor if clicked_on_home else None)
@@ -94,8 +103,6 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
     if respond is not None and has_response_url(respond) and outcome.kind not in quiet:
         say_privately(respond, outcome.message if outcome.kind is OutcomeKind.COUNTED
                       else blocks.error_text(outcome.message))
-    if latest is not None and latest.state in CLOSED_STATES and not latest.told:
-        deps.store.mark_told(latest.id, owed(deps, latest), claim=[shown] if shown else [])
 
 
 def as_it_stands(deps: Dependencies, request: ChangeRequest) -> ChangeRequest:

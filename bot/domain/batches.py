@@ -187,6 +187,11 @@ class BatchStore(Protocol):
         or the instance stopped): the newest first."""
         ...
 
+    def unfinished_batches(self, limit: int = 50) -> list[Batch]:
+        """Approved batches whose members have all ended but whose outcomes are not in the thread of their
+        message (Slack refused them, or the instance stopped): the newest first."""
+        ...
+
     def batch_of_request(self, request_id: str) -> str | None:
         """The batch a member request belongs to (None: an ordinary request)."""
         ...

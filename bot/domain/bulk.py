@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 from bot.domain.access_rules import Action, reminder_at
 from bot.domain.audit import AuditEvent
@@ -24,6 +25,7 @@ from bot.domain.batches import (
     SkipReason,
 )
 from bot.domain.bulk_finding import Finding, Found, Selection
+from bot.domain.bulk_standing import Standing, standings
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePath
 from bot.domain.commands import DatabaseRef
@@ -345,19 +347,28 @@ class BulkPath(Finding):
         selection = Selection(batch.organization, chosen=tuple((r.database, r.policy_id) for r in failed))
         return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), batch.reason, retry_of=batch.id)
 
-    def counted_approvers(self, batch: Batch) -> list[str]:
+    def standings(self, batch: Batch) -> list[Standing] | None:
+        """Where a pending bulk change's approvals stand, per group of its policies whose rules judge them alike
+        (bot/domain/bulk_standing.py), who may approve each resolved for showing; None once it is decided, or
+        while it cannot be judged."""
+        if batch.state is not BatchState.PENDING:
+            return None
+        approved_by = self.store.batch_approvers(batch.id)
+        found = standings(batch.planned, batch.changes, lambda p: self._judge_planned(batch, p, approved_by))
+        resolve = self.changes.access.groups.resolve
+        return None if found is None else [replace(s, approvers=tuple(resolve(a) for a in s.approvers))
+                                           for s in found]
+
+    def counted_approvers(self, batch: Batch, found: Sequence[Standing] | None = None) -> list[str]:
         """The approvals of a pending bulk change that still count under the rules as they are: those that count
         on some policy of it (all of them while that cannot be checked; once decided, as they were counted)."""
         approved_by = self.store.batch_approvers(batch.id)
         if batch.state is not BatchState.PENDING or not approved_by:
             return approved_by
-        counts: set[str] = set()
-        # The rules are per database: one policy of each judges its approvals.
-        for planned in {p.database: p for p in reversed(batch.planned)}.values():
-            verdict = self._judge_planned(batch, planned, approved_by)
-            if verdict.kind is VerdictKind.CANNOT_TELL:
-                return approved_by
-            counts.update(verdict.counted)
+        found = found if found is not None else self.standings(batch)
+        if found is None:
+            return approved_by
+        counts = {a for s in found for a in s.counted}
         return [a for a in approved_by if a in counts]
 
     def pending_for(self, user: str) -> list[Batch]:
@@ -427,11 +438,12 @@ class BulkPath(Finding):
         return due
 
     def member_moved(self, outcome: Outcome) -> Batch | None:
-        """A step the sweep took on a member (one left approved or applying): kept as its outcome; the batch it
-        belongs to, or None for an ordinary request."""
+        """A step on a member, by the sweep or by a click (one sent back to waiting is approved as a request):
+        kept as its outcome when it moved it; the batch it belongs to, or None for an ordinary request."""
         request = outcome.request
         batch_id = self.store.batch_of_request(request.id) if request is not None else None
         if request is None or batch_id is None:
             return None
-        self._record_outcome(request.id, outcome.kind)
+        if outcome.request_moved and outcome.kind is not OutcomeKind.CLOSED:
+            self._record_outcome(request.id, outcome.kind)
         return self.store.get_batch(batch_id)

@@ -191,16 +191,38 @@ class Creating(Applying):
             return taken_over(request)
         try:
             self.planetscale.delete_policy(db.organization, db.database, current.id)
-        except NotFound:
-            # Read under the lease a moment ago, gone now: a retried DELETE whose first landed, or one made
-            # elsewhere in between. Either way the policy is gone, as asked.
-            return self._deleted(claim, replace(attempt, action="applied", detail="PlanetScale no longer has it "
-                                                                                  "(404)"))
+        except NotFound as exc:
+            return self._settle_not_found(claim, by, attempt, exc)
         except PlanetScaleError as exc:
             return self._not_sent(claim, attempt, exc, "deletion", exc.definite,
                                   partial(self._settle_lifecycle, claim, by, exc.user_message,
                                           answered=exc.status is not None))
         return self._deleted(claim, replace(attempt, action="applied"))
+
+    def _settle_not_found(self, claim: Claim, by: str, attempt: AuditEvent, exc: NotFound) -> Outcome:
+        """A DELETE answered 404: PlanetScale answers so for a policy gone (a retried DELETE whose first landed,
+        one made elsewhere) and for a token without access to the database alike, so what it lists now tells
+        which; when it cannot list the database either, nothing tells, and the request fails saying so."""
+        request = claim.request
+        try:
+            listed = self.policies.list_policies(DatabaseRef(request.organization, request.database))
+        except NotFound:
+            return self._fail(request, by, "PlanetScale answered 404 to the deletion and to reading the database's "
+                                           "policies: the database is gone, or the service token lacks access to "
+                                           "it. Whether the policy is gone could not be told: check it in "
+                                           "PlanetScale.", claim=claim)
+        except PlanetScaleError as read:
+            self._move(request.id, [S.APPLYING], S.APPLYING, claim=claim,
+                       detail=f"unconfirmed: PlanetScale answered 404 to the deletion. {read.user_message}")
+            return Outcome(OutcomeKind.QUEUED, "PlanetScale answered 404 to the deletion and cannot be read right "
+                                               "now to tell whether the policy is gone; the bot checks again "
+                                               "shortly and the message will show the result.", request)
+        if all(p.id != request.policy_id for p in listed):
+            return self._deleted(claim, replace(attempt, action="applied", detail="PlanetScale answered 404 and no "
+                                                                                  "longer lists the policy"),
+                                 "Applied (PlanetScale answered 404, and no longer lists the policy).")
+        return self._fail(request, by, f"PlanetScale answered 404 to the deletion but still lists the policy, so it "
+                                       f"was not deleted. {exc.user_message}", claim=claim)
 
     def _deleted(self, claim: Claim, record: AuditEvent, how: str = "Applied.") -> Outcome:
         return self._landed(claim, record, how)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import math
 import re
 from collections.abc import MutableMapping
@@ -89,7 +90,11 @@ class PlanetScaleEmulator:
                             "headers": [(b"content-type", b"application/json"),
                                         (FAULT_HEADER.lower().encode(), b"status")]})
             elif not message.get("more_body"):
-                await send({"type": "http.response.body", "body": b"{}"})
+                status = lost.status or 504
+                # Below 500, the API's error body, as an answer that did not land has.
+                body = {"code": STATUS_CODES.get(status, "internal_server_error"),
+                        "message": f"emulated {status}"} if status < 500 else {}
+                await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
         await self._inner(scope, receive, answer)
 
@@ -111,6 +116,9 @@ class PlanetScaleEmulator:
             state.requests.append(RecordedRequest(request.method, path, dict(request.query_params),
                                                   body, request.headers.get("authorization")))
             fault = next((f for f in state.faults if f.matches(request.method, path)), None)
+            if fault and fault.skip:
+                fault.skip -= 1
+                fault = None
             if fault and fault.times is not None:
                 fault.times -= 1
             token_id = (request.headers.get("authorization") or "").partition(":")[0].strip()

@@ -39,6 +39,7 @@ class Fault:
     landed: bool = False
     # Headers of the answer beside the status's own (e.g. a `Content-Encoding` its body does not have).
     headers: dict[str, str] | None = None
+    skip: int = 0  # requests it matches that are answered as usual before it strikes
 
     def matches(self, method: str, path: str) -> bool:
         return ((self.method is None or self.method.upper() == method)

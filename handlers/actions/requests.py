@@ -11,9 +11,10 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from handlers import blocks
+from handlers.bulk_posting import report_request_step
 from handlers.dependencies import Dependencies
 from handlers.home import publish_home
-from handlers.posting import has_response_url, report_change, report_step, say_privately
+from handlers.posting import has_response_url, report_change, say_privately
 
 
 def clicked_in(body: dict[str, Any]) -> str:
@@ -44,7 +45,7 @@ def decide(deps: Dependencies, action_id: str, request_id: str, user: str, respo
            client: WebClient, clicked_on: tuple[str, str] | None = None) -> None:
     step = {blocks.APPROVE: deps.changes.approve, blocks.REJECT: deps.changes.reject,
             blocks.CANCEL: deps.changes.cancel}[action_id]
-    report_step(deps, client, step(request_id, user), respond, actor=user, clicked_on=clicked_on)
+    report_request_step(deps, client, step(request_id, user), respond, actor=user, clicked_on=clicked_on)
 
 
 def on_revert(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,

@@ -12,7 +12,7 @@ from bot.adapters.store.audit import AuditTrail
 from bot.adapters.store.rows import columns, log_event, request_of
 from bot.domain.audit import AuditEvent
 from bot.domain.batches import Batch, BatchState, Member, Planned, Skipped, SkipReason
-from bot.domain.change_requests import ChangeRequest
+from bot.domain.change_requests import OPEN_STATES, ChangeRequest
 from bot.domain.outcomes import OutcomeKind
 
 if TYPE_CHECKING:
@@ -193,6 +193,24 @@ class Batches(AuditTrail):
             rows = conn.execute(sa.select(change_batches).where(change_batches.c.message_ts.is_not(None),
                                                                 ~sa.exists(posted))
                                 .order_by(change_batches.c.created_at.desc()).limit(limit)).mappings().all()
+        return [batch_of(row) for row in rows]
+
+    def unfinished_batches(self, limit: int = 50) -> list[Batch]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import batch_members, change_batches, change_requests, request_notices
+
+        told = sa.select(request_notices.c.request_id).where(request_notices.c.request_id == change_batches.c.id,
+                                                             request_notices.c.notice == "outcomes")
+        still_open = (sa.select(batch_members.c.request_id)
+                      .join(change_requests, change_requests.c.id == batch_members.c.request_id)
+                      .where(batch_members.c.batch_id == change_batches.c.id,
+                             change_requests.c.state.in_([s.value for s in OPEN_STATES])))
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(change_batches).where(
+                change_batches.c.state == BatchState.APPROVED.value, change_batches.c.message_ts.is_not(None),
+                ~sa.exists(told), ~sa.exists(still_open))
+                .order_by(change_batches.c.created_at.desc()).limit(limit)).mappings().all()
         return [batch_of(row) for row in rows]
 
     def batch_of_request(self, request_id: str) -> str | None:

@@ -1,0 +1,50 @@
+"""Where a pending bulk change's approvals stand, rule by rule. Each policy counts its approvals under its own
+rules, so a batch over databases with different approvers is approved for one side only until the other side's
+approvers approve too: its standing is told per group of policies judged alike, never as one number."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.domain.batches import Planned
+from bot.domain.judge import Verdict, VerdictKind
+
+
+@dataclass(frozen=True)
+class Standing:
+    """The policies of a pending batch whose rules judge its approvals alike, and where those stand."""
+
+    databases: tuple[str, ...]
+    policies: int
+    needed: int
+    counted: tuple[str, ...]  # the approvals that count for them
+    missing: int
+    owed: tuple[tuple[str, int], ...]  # what groups still owe them
+    approvers: tuple[str, ...]  # who may approve them, as the rules write them
+
+
+def standings(planned: Sequence[Planned], changes: dict[str, Any],
+              judge: Callable[[Planned], Verdict]) -> list[Standing] | None:
+    """Each group of policies judged alike, those still missing approvals first; None when some policy cannot
+    be judged now. A policy the rules now refuse is left out: it is refused when the batch applies."""
+    verdicts: dict[tuple[str, str, str], Verdict] = {}
+    grouped: dict[tuple[Any, ...], list[Planned]] = {}
+    for p in planned:
+        # The rules match a database and its targets: one policy of each such place judges them all.
+        target = str(p.before.get("target"))
+        place = (p.database, target, str(changes.get("target", target)))
+        if place not in verdicts:
+            verdicts[place] = judge(p)
+        verdict = verdicts[place]
+        if verdict.kind is VerdictKind.CANNOT_TELL:
+            return None
+        if verdict.kind is VerdictKind.REFUSE:
+            continue
+        key = (verdict.needed, verdict.counted, verdict.missing, verdict.owed, verdict.approvers)
+        grouped.setdefault(key, []).append(p)
+    found = [Standing(tuple(dict.fromkeys(p.database for p in members)), len(members), needed, counted, missing,
+                      owed, approvers)
+             for (needed, counted, missing, owed, approvers), members in grouped.items()]
+    return sorted(found, key=lambda s: -s.missing)
