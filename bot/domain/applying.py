@@ -31,9 +31,17 @@ from bot.domain.judge import (
     judge,
 )
 from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, Lifecycle
-from bot.domain.outcomes import SYSTEM, Outcome, OutcomeKind, explain, request_event, waiting_detail
+from bot.domain.outcomes import (
+    SYSTEM,
+    Outcome,
+    OutcomeKind,
+    describe_state,
+    explain,
+    request_event,
+    waiting_detail,
+)
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
-from bot.domain.ports import Claim, PlanetScaleError, RateLimited, Unavailable
+from bot.domain.ports import Claim, LeaseLost, PlanetScaleError, RateLimited, Unavailable
 from bot.domain.reading import PolicyNotFound, PolicyService
 
 log = logging.getLogger(__name__)
@@ -229,7 +237,8 @@ class Applying(Lifecycle):
         if not self._hold(claim, record=attempt):
             return taken_over(request)
         try:
-            after = self.planetscale.update_policy(db.organization, db.database, current.id, update)
+            with self._fenced(claim):
+                after = self.planetscale.update_policy(db.organization, db.database, current.id, update)
         except PlanetScaleError as exc:
             return self._not_sent(claim, attempt, exc, "change", exc.definite,
                                   partial(self._settle, claim, by, exc.user_message, answered=exc.status is not None))
@@ -290,6 +299,10 @@ class Applying(Lifecycle):
         what PlanetScale holds now decides, read under a lease held again (the read may be as slow as the send
         was, and the lease was only sure to cover the send)."""
         request = claim.request
+        if isinstance(exc, LeaseLost):  # nothing left; the sweep that took it over settles it
+            latest = self.store.get_request(request.id) or request
+            return Outcome(OutcomeKind.CLOSED, f"{exc.user_message} This request is {describe_state(latest)}.",
+                           latest)
         if unsent:
             failed = self._move(request.id, [S.APPLYING], S.FAILED, claim=claim, detail=exc.user_message,
                                 record=replace(attempt, action="failed", detail=exc.user_message))
@@ -349,8 +362,6 @@ class Applying(Lifecycle):
 
     def _already(self, request: ChangeRequest) -> Outcome:
         """Another click, instance or sweep moved the request first: say where it stands now."""
-        from bot.domain.outcomes import describe_state
-
         latest = self.store.get_request(request.id) or request
         return Outcome(OutcomeKind.CLOSED, f"This request is already {describe_state(latest)}.", latest)
 

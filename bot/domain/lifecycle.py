@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.ports import ChangeStore, Claim, PlanetScaleApi
+from bot.domain.ports import ChangeStore, Claim, LeaseLost, PlanetScaleApi, send_fence
 
 # Room for the database writes around the PATCH, beyond the PlanetScale client's own worst case.
 LEASE_MARGIN_SECONDS = 30.0
@@ -134,3 +134,20 @@ class Lifecycle:
         if record is None and claim.until - self.clock() >= 2 * self.planetscale.worst_case_seconds():
             return True
         return self.store.renew(claim, self.lease_seconds, record=record)
+
+    @contextlib.contextmanager
+    def _fenced(self, claim: Claim) -> Iterator[None]:
+        """Each write sent to PlanetScale meanwhile leaves only while `claim` still holds the policy's lease, with
+        room for the write (renewed when short): a worker that stalled after recording its send, past its lease,
+        and was taken over by the sweep sends nothing on a policy judged long ago."""
+
+        def fence() -> None:
+            if not self._hold(claim):
+                raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change left "
+                                "(it stalled, and the sweep took the change over).")
+
+        token = send_fence.set(fence)
+        try:
+            yield
+        finally:
+            send_fence.reset(token)

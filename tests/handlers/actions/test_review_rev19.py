@@ -304,9 +304,6 @@ def test_a_storage_guardrail_in_place_when_a_change_applies_refuses_it_on_backup
     assert planetscale.calls("PATCH") == []
 
 
-@pytest.mark.xfail(strict=True, reason="review rev19: nothing checks the lease between the 'sending' write and the "
-                                       "PATCH: a worker that stalls there past its lease sends after the sweep "
-                                       "closed it and after a move to production applied, with no approval")
 def test_a_worker_that_stalls_past_its_lease_before_its_patch_sends_nothing_on_a_policy_moved_since(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     """bob's retention=9d (development, no approval, from #random) is judged under its lease and its 'sending'
