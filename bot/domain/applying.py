@@ -272,10 +272,19 @@ class Applying(Lifecycle):
 
     def _landed_late(self, request: ChangeRequest, record: AuditEvent, made: BackupPolicy | None,
                      values: dict[str, Any]) -> Outcome:
-        """A send that landed after its worker outlived its lease and the sweep closed the request as failed:
-        PlanetScale holds the change, so the record moves failed → applied with a note, and is told again. A
-        change applied to the policy since may be overwritten by this one: the note names it."""
+        """A send that landed after its worker outlived its lease. While the sweep that took the request over
+        is still settling it (applying), PlanetScale's answer is recorded at once: applied, whatever the
+        sweep's read, taken before the send landed, says (its write then finds it applied and moves nothing).
+        Once the sweep closed it as failed, the record moves failed → applied with a note, and is told again;
+        a change applied to the policy since may be overwritten by this one: the note names it."""
         latest = self.store.get_request(request.id)
+        if latest is not None and latest.state is S.APPLYING:
+            note = "PlanetScale answered its send after the worker had outlived its lease"
+            done = self._move(request.id, [S.APPLYING], S.APPLIED, answered=True,
+                              record=replace(record, detail=record.detail or note), **values)
+            if done is not None:
+                return Outcome(OutcomeKind.APPLIED, "Applied.", done, after=made)
+            latest = self.store.get_request(request.id)
         if latest is None or latest.state is not S.FAILED:
             return self._already(request)
         policy_id = str(values.get("policy_id", request.policy_id))
@@ -358,7 +367,9 @@ class Applying(Lifecycle):
               claim: Claim | None = None) -> Outcome:
         failed = self._move(request.id, [S.APPLYING], S.FAILED, claim=claim, detail=why,
                             record=request_event("failed", request, by, detail=why))
-        return Outcome(kind, f"Not applied: {why}", failed or request)
+        if failed is None:  # moved meanwhile (a late answer recorded it applied), or taken over
+            return self._already(request)
+        return Outcome(kind, f"Not applied: {why}", failed)
 
     def _already(self, request: ChangeRequest) -> Outcome:
         """Another click, instance or sweep moved the request first: say where it stands now."""

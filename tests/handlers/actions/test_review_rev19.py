@@ -75,9 +75,6 @@ def test_a_no_approval_change_is_judged_on_the_policy_as_read_under_its_lease_no
     assert request.state is not RequestState.APPLIED
 
 
-@pytest.mark.xfail(strict=True, reason="review rev19: a PATCH that lands while the sweep settles its request "
-                                       "(between the sweep's read-back and its write) is recorded failed: the "
-                                       "worker finds it applying under another's lease and records nothing")
 def test_a_patch_landing_while_the_sweep_settles_it_is_not_recorded_failed(
         approvals_bot: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
     """alice's PATCH stalls past its worker's lease. The sweep takes the request over and reads the policy: not
