@@ -49,6 +49,8 @@ S = RequestState
 REFUSED_AS = {Refusal.MOVED: OutcomeKind.CONFLICT, Refusal.INVALID: OutcomeKind.INVALID,
               Refusal.NOT_ALLOWED: OutcomeKind.NO_LONGER_ALLOWED, Refusal.GUARDRAIL: OutcomeKind.NO_LONGER_ALLOWED,
               Refusal.NO_APPROVERS: OutcomeKind.NO_LONGER_ALLOWED}
+# The detail of a request PlanetScale answered and whose record failed: its `after` holds the answer.
+ANSWERED = "answered: PlanetScale carried it out; recording it failed"
 LANDED_UNRECORDED = ("Applied at PlanetScale, but it could not be recorded: the bot's database failed. PlanetScale "
                      "holds the change; the bot's sweep records it once its database is back.")
 
@@ -258,13 +260,21 @@ class Applying(Lifecycle):
         """The one step after PlanetScale carried out a PATCH, POST or DELETE: recorded applied. When the
         database fails to record it, the person is told that PlanetScale holds the change and that its record
         could not be written, never "nothing was done": the request stays applying with its `sending` on the
-        record, so the sweep settles it by reading PlanetScale once the database is back."""
+        record, and PlanetScale's answer on it when a second write can keep it (`after`, on an applying
+        request), so that the sweep records it applied once the database is back, whatever the policy holds by
+        then; without it, the sweep settles it by reading PlanetScale."""
         request = claim.request
         values.setdefault("detail", None)  # an applied request's detail is a note on how it landed, if any
         try:
             done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, record=record, **values)
         except Exception:
             log.exception("request %s: PlanetScale carried it out, and recording it failed", request.id)
+            if values.get("after") is not None:
+                try:
+                    self._move(request.id, [S.APPLYING], S.APPLYING, claim=claim, after=values["after"],
+                               detail=ANSWERED)
+                except Exception:
+                    log.exception("request %s: and keeping PlanetScale's answer on it failed too", request.id)
             return Outcome(OutcomeKind.QUEUED, LANDED_UNRECORDED, request, after=made)
         if done is None:
             return self._landed_late(request, record, made, values)
@@ -408,6 +418,14 @@ class Applying(Lifecycle):
         none was, it is judged again and applied as any other."""
         request = claim.request
         sent = any(e.action == "sending" for e in self.store.events_of_request(request.id))
+        if sent and request.after is not None:
+            # PlanetScale answered the send (its answer kept when recording it failed): applied, whatever the
+            # policy holds now (it may have been changed since, in the dashboard).
+            answer = BackupPolicy.model_validate(request.after)
+            return self._landed(claim, replace(request_event("applied", request, SYSTEM, after=request.after,
+                                                             detail=ANSWERED), policy_id=answer.id),
+                                "Applied (PlanetScale's answer to the send, recorded by the sweep).", answer,
+                                after=request.after, policy_id=answer.id, policy_name=answer.name)
         if sent:
             unconfirmed = (request.detail or "").removeprefix("unconfirmed: ")
             why = unconfirmed if request.detail and request.detail.startswith("unconfirmed: ") else \

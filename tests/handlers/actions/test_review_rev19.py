@@ -224,9 +224,6 @@ def test_a_bulk_change_stored_by_an_instance_that_stopped_after_it_is_not_asked_
     assert len(asked) == 1, f"the bulk change was asked {len(asked)} times"
 
 
-@pytest.mark.xfail(strict=True, reason="review rev19: a PATCH PlanetScale answered 200 while the database failed "
-                                       "to record it is settled later by reading back only: changed since, it is "
-                                       "recorded 'not applied' after alice was told 'Applied at PlanetScale'")
 def test_a_patch_told_applied_at_planetscale_is_not_recorded_not_applied_after_a_later_change(
         approvals_bot: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
     """alice's retention=9d is answered 200 by PlanetScale; the bot's database fails as it records it, and alice
