@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+
+# Where a request or bulk change asked in this context takes its ID from: set by the runtime, while it does the
+# work of an inbox row, to IDs derived from the row's key, so that the work redone on another instance (its first
+# one stopped before posting what it stored) finds what that one stored instead of storing it twice.
+work_ids: ContextVar[Callable[[], str] | None] = ContextVar("work_ids", default=None)
+
+
+def derived_id() -> str | None:
+    """The next ID of this work's own (None outside such work: a fresh one is made)."""
+    ids = work_ids.get()
+    return ids() if ids is not None else None
 
 
 class RequestState(StrEnum):

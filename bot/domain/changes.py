@@ -23,7 +23,7 @@ from bot.domain.access import AccessControl, Decision
 from bot.domain.access_rules import Action
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_facts
-from bot.domain.change_requests import CLOSED_STATES, ChangeKind, ChangeRequest, RequestState
+from bot.domain.change_requests import CLOSED_STATES, ChangeKind, ChangeRequest, RequestState, derived_id
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.creating import Creating, restored_name_refusal
@@ -249,6 +249,10 @@ class ChangePath(Creating, Deciding):
     def _request(self, user: str, channel: str, plan: ChangePlan, dry_run: bool = False,
                  revert_of: str | None = None, reference: str | None = None) -> Outcome:
         """`reference` is the request a refusal's audit entry is about (the change a revert reverts)."""
+        request_id = derived_id()
+        stored = self.store.get_request(request_id) if request_id is not None else None
+        if stored is not None:  # this work's first run stored it, and stopped before posting it
+            return self._stored_before(stored)
         db, current = plan.db, plan.before
         asked = Asked(db.organization, db.database, user, channel, current.model_dump(), plan.update.to_api(),
                       plan.reason, plan.reason_by_person, plan.kind)
@@ -284,7 +288,8 @@ class ChangePath(Creating, Deciding):
             + list(verdict.overridden), revert_of=revert_of, reason_by_person=plan.reason_by_person,
             expires_at=now + self.access.rules.expire_after_seconds, created_at=now, updated_at=now,
             state=RequestState.PENDING if needed else RequestState.APPROVED, decided_by=None if needed else user,
-            kind=plan.kind, facts=plan.facts.to_json() if plan.facts else None)
+            kind=plan.kind, facts=plan.facts.to_json() if plan.facts else None, **({"id": request_id} if request_id
+                                                                                  else {}))
         stored = self.store.add_request(request, record=request_event(
             "requested", request, user, detail=f"needs {needed} approval(s)" if needed else None))
         if stored.id != request.id:  # another instance asked this revert first
@@ -293,6 +298,14 @@ class ChangePath(Creating, Deciding):
             return Outcome(OutcomeKind.REQUESTED, "Your request is waiting for approval.", request,
                            approvals=request.approvals_needed)
         return self._apply(request, by=user)
+
+    def _stored_before(self, stored: ChangeRequest) -> Outcome:
+        """A request found stored by an earlier run of the same work: shown now if it never was (pending, with no
+        message), otherwise where it stands. Not judged again: it was judged when asked, and is when it applies."""
+        if stored.state is RequestState.PENDING and stored.message_ts is None:
+            return Outcome(OutcomeKind.REQUESTED, "Your request is waiting for approval.", stored,
+                           approvals=stored.approvals_needed)
+        return self._already(stored)
 
     # --- keeping things moving --------------------------------------------------------------------------
 

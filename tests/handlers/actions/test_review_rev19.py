@@ -118,9 +118,6 @@ class Died(BaseException):
     """The instance's process ends here: nothing after this line of its work runs."""
 
 
-@pytest.mark.xfail(strict=True, reason="review rev19: the inbox row is closed by the write that stores the "
-                                       "request, so an instance that stops before posting it leaves a pending "
-                                       "request that no approver is shown and nothing redoes or posts")
 def test_a_request_stored_by_an_instance_that_stopped_before_posting_it_is_still_posted(
         instances: Instances, planetscale: PlanetScaleState, slack: SlackState,
         monkeypatch: pytest.MonkeyPatch) -> None:
