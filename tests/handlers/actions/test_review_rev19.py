@@ -190,9 +190,6 @@ def test_a_late_move_to_production_is_not_missed_by_a_read_reused_under_the_leas
     assert policy["retention_value"] == 3, "bob's change reached the production policy without approval"
 
 
-@pytest.mark.xfail(strict=True, reason="review rev19: storing a bulk change does not close its inbox row (only "
-                                       "add_request does), so an instance stopping after posting it has the whole "
-                                       "command redone: a second batch, posted and offered for approval")
 def test_a_bulk_change_stored_by_an_instance_that_stopped_after_it_is_not_asked_twice(
         instances: Instances, planetscale: PlanetScaleState, slack: SlackState,
         monkeypatch: pytest.MonkeyPatch) -> None:
