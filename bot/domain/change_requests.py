@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-
 # Where a request or bulk change asked in this context takes its ID from: set by the runtime, while it does the
 # work of an inbox row, to IDs derived from the row's key, so that the work redone on another instance (its first
 # one stopped before posting what it stored) finds what that one stored instead of storing it twice.

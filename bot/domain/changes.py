@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -288,8 +289,7 @@ class ChangePath(Creating, Deciding):
             + list(verdict.overridden), revert_of=revert_of, reason_by_person=plan.reason_by_person,
             expires_at=now + self.access.rules.expire_after_seconds, created_at=now, updated_at=now,
             state=RequestState.PENDING if needed else RequestState.APPROVED, decided_by=None if needed else user,
-            kind=plan.kind, facts=plan.facts.to_json() if plan.facts else None, **({"id": request_id} if request_id
-                                                                                  else {}))
+            kind=plan.kind, facts=plan.facts.to_json() if plan.facts else None, id=request_id or str(uuid.uuid4()))
         stored = self.store.add_request(request, record=request_event(
             "requested", request, user, detail=f"needs {needed} approval(s)" if needed else None))
         if stored.id != request.id:  # another instance asked this revert first
