@@ -24,7 +24,14 @@ from bot.domain.access import AccessControl, Decision
 from bot.domain.access_rules import Action
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_facts
-from bot.domain.change_requests import CLOSED_STATES, ChangeKind, ChangeRequest, RequestState, derived_id
+from bot.domain.change_requests import (
+    CLOSED_STATES,
+    ChangeKind,
+    ChangeRequest,
+    RequestState,
+    asked_by_this_work,
+    derived_id,
+)
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.creating import Creating, restored_name_refusal
@@ -189,6 +196,8 @@ class ChangePath(Creating, Deciding):
                                                   [RequestState.PENDING, RequestState.APPROVED,
                                                    RequestState.APPLYING]):
             if request.revert_of == revert_of and request.reason == reason and not request.reason_by_person:
+                if asked_by_this_work(request.id):  # by this work's first run, which stopped before posting it
+                    return self._stored_before(request)
                 return self._asked_already(request)
         return None
 

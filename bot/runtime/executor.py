@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-import itertools
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -18,7 +16,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from bot.adapters.rate_limit import describe_wait
 from bot.adapters.store.inbox import Working, working_on
-from bot.domain.change_requests import work_ids
+from bot.domain.change_requests import WorkIds, work_ids
 from bot.domain.changes import explain
 from bot.runtime.logs import request_id
 from bot.runtime.metrics import work_finished
@@ -183,8 +181,7 @@ class TrackedExecutor(ThreadPoolExecutor):
         every Exception) leaves its row to be taken over."""
         working = Working(key)
         working_on.set(working)
-        made = itertools.count(1)
-        work_ids.set(lambda: str(uuid.uuid5(uuid.NAMESPACE_URL, f"backup-policy-bot:{key}:{next(made)}")))
+        work_ids.set(WorkIds(key))
         work()
         if not working.done and self.inbox is not None:
             try:

@@ -31,7 +31,7 @@ from bot.domain import applying
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import SlackState
-from handlers.blocks import APPROVE
+from handlers.blocks import APPROVE, REVERT
 
 __all__ = ["approvals_bot", "instances", "second_instance"]  # fixtures, used by name
 
@@ -144,6 +144,36 @@ def test_a_request_stored_by_an_instance_that_stopped_before_posting_it_is_still
     told = [t for t in [*direct_messages(alive, ALICE), *(e.text for e in slack.events if e.kind == "response")]
             if "approval" in t]
     assert shown or told, "the request is pending, unseen by any approver, and alice was told nothing"
+
+
+def test_a_revert_stored_by_an_instance_that_stopped_before_posting_it_is_still_posted(
+        instances: Instances, planetscale: PlanetScaleState, slack: SlackState,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """As above, for a Revert click: the work redone finds the open revert its first run stored (not one asked
+    by someone else) and posts it, rather than answering that the revert is already asked."""
+    stopping, alive = instances.start(rules=ASKING), instances.start(rules=ASKING)
+    alive.command(f"update acme/app-db {PROD} retention=9d", user=ALICE)
+    assert alive.executor.wait_idle(timeout=30)
+    [asked] = [e for e in slack.events if e.kind == "message" and e.thread_ts is None and e.channel == "C0DBAOPS01"]
+    alive.click(APPROVE, request_id(asked), user=CAROL, message=asked)
+    assert alive.executor.wait_idle(timeout=30)
+    shown = [e for e in slack.events if e.ts == asked.ts and e.kind in ("message", "update")]
+    [revert] = [e for b in shown[-1].blocks for e in b.get("elements", []) if e.get("action_id") == REVERT]
+    real_add = stopping.deps.store.add_request
+
+    def add_request(*args: Any, **kwargs: Any) -> Any:
+        real_add(*args, **kwargs)
+        raise Died
+
+    monkeypatch.setattr(stopping.deps.store, "add_request", add_request)
+    assert acked(stopping, stopping.click_body(REVERT, revert["value"], user=ALICE, message=shown[-1])) == 200
+    stopping.executor.wait_idle(timeout=30)
+    [request] = [r for r in alive.deps.store.requests([RequestState.PENDING]) if r.revert_of]
+    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    assert alive.executor.wait_idle(timeout=30)
+    posted = [e for e in slack.events if e.kind == "message" and request.id in json.dumps(e.blocks or [])]
+    assert posted, "the revert is pending, unseen by any approver"
+    assert len(alive.deps.store.requests([RequestState.PENDING])) == 1
 
 
 def test_a_late_move_to_production_is_not_missed_by_a_read_reused_under_the_lease(
