@@ -1,7 +1,8 @@
 """The lifecycle of a change request: its states and the moves allowed between them as one table, each move
 one conditional write; a move out of `applying` is also conditional on the lease its worker holds, so a worker
-that outlived its lease moves nothing (but PlanetScale's answer that it carried out the send: a fact). And the policy's lease: one change applying per policy, across threads
-(turns on a lock) and instances (the database's lease)."""
+that outlived its lease moves nothing (but PlanetScale's answer that it carried out the send: a fact). And the
+policy's lease: one change applying per policy, across threads (turns on a lock) and instances (the database's
+lease)."""
 
 from __future__ import annotations
 
