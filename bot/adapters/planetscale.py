@@ -39,6 +39,7 @@ from bot.domain.ports import (
     Unavailable,
     Unreachable,
     request_meter,
+    send_fence,
 )
 
 log = logging.getLogger(__name__)
@@ -307,6 +308,9 @@ class PlanetScaleClient:
             meter()
         if self.limiter is not None:
             self.limiter.acquire()
+        fence = send_fence.get() if method != "GET" else None
+        if fence is not None:  # last, after any wait for the budget: the lease is checked as the write leaves
+            fence()
         if meter is not None:
             return self._answer(method, path, where, access, **kwargs)
         with self._people_lock:  # a person's request: the watch holds back until it is answered

@@ -31,9 +31,17 @@ from bot.domain.judge import (
     judge,
 )
 from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, Lifecycle
-from bot.domain.outcomes import SYSTEM, Outcome, OutcomeKind, explain, request_event, waiting_detail
+from bot.domain.outcomes import (
+    SYSTEM,
+    Outcome,
+    OutcomeKind,
+    describe_state,
+    explain,
+    request_event,
+    waiting_detail,
+)
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
-from bot.domain.ports import Claim, PlanetScaleError, RateLimited, Unavailable
+from bot.domain.ports import Claim, LeaseLost, PlanetScaleError, RateLimited, Unavailable
 from bot.domain.reading import PolicyNotFound, PolicyService
 
 log = logging.getLogger(__name__)
@@ -43,6 +51,8 @@ REFUSED_AS = {Refusal.MOVED: OutcomeKind.CONFLICT, Refusal.INVALID: OutcomeKind.
               Refusal.NO_APPROVERS: OutcomeKind.NO_LONGER_ALLOWED}
 QUEUED_BEHIND = ("Approved. Another change to this policy is being applied right now; this one is applied after "
                  "it by the bot's sweep, which judges it again then.")
+# The detail of a request PlanetScale answered and whose record failed: its `after` holds the answer.
+ANSWERED = "answered: PlanetScale carried it out; recording it failed"
 LANDED_UNRECORDED = ("Applied at PlanetScale, but it could not be recorded: the bot's database failed. PlanetScale "
                      "holds the change; the bot's sweep records it once its database is back.")
 
@@ -230,7 +240,8 @@ class Applying(Lifecycle):
         if not self._hold(claim, record=attempt):
             return taken_over(request)
         try:
-            after = self.planetscale.update_policy(db.organization, db.database, current.id, update)
+            with self._fenced(claim):
+                after = self.planetscale.update_policy(db.organization, db.database, current.id, update)
         except PlanetScaleError as exc:
             return self._not_sent(claim, attempt, exc, "change", exc.definite,
                                   partial(self._settle, claim, by, exc.user_message, answered=exc.status is not None))
@@ -250,13 +261,21 @@ class Applying(Lifecycle):
         """The one step after PlanetScale carried out a PATCH, POST or DELETE: recorded applied. When the
         database fails to record it, the person is told that PlanetScale holds the change and that its record
         could not be written, never "nothing was done": the request stays applying with its `sending` on the
-        record, so the sweep settles it by reading PlanetScale once the database is back."""
+        record, and PlanetScale's answer on it when a second write can keep it (`after`, on an applying
+        request), so that the sweep records it applied once the database is back, whatever the policy holds by
+        then; without it, the sweep settles it by reading PlanetScale."""
         request = claim.request
         values.setdefault("detail", None)  # an applied request's detail is a note on how it landed, if any
         try:
             done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, record=record, **values)
         except Exception:
             log.exception("request %s: PlanetScale carried it out, and recording it failed", request.id)
+            if values.get("after") is not None:
+                try:
+                    self._move(request.id, [S.APPLYING], S.APPLYING, claim=claim, after=values["after"],
+                               detail=ANSWERED)
+                except Exception:
+                    log.exception("request %s: and keeping PlanetScale's answer on it failed too", request.id)
             return Outcome(OutcomeKind.QUEUED, LANDED_UNRECORDED, request, after=made)
         if done is None:
             return self._landed_late(request, record, made, values)
@@ -264,10 +283,19 @@ class Applying(Lifecycle):
 
     def _landed_late(self, request: ChangeRequest, record: AuditEvent, made: BackupPolicy | None,
                      values: dict[str, Any]) -> Outcome:
-        """A send that landed after its worker outlived its lease and the sweep closed the request as failed:
-        PlanetScale holds the change, so the record moves failed → applied with a note, and is told again. A
-        change applied to the policy since may be overwritten by this one: the note names it."""
+        """A send that landed after its worker outlived its lease. While the sweep that took the request over
+        is still settling it (applying), PlanetScale's answer is recorded at once: applied, whatever the
+        sweep's read, taken before the send landed, says (its write then finds it applied and moves nothing).
+        Once the sweep closed it as failed, the record moves failed → applied with a note, and is told again;
+        a change applied to the policy since may be overwritten by this one: the note names it."""
         latest = self.store.get_request(request.id)
+        if latest is not None and latest.state is S.APPLYING:
+            note = "PlanetScale answered its send after the worker had outlived its lease"
+            done = self._move(request.id, [S.APPLYING], S.APPLIED, answered=True,
+                              record=replace(record, detail=record.detail or note), **values)
+            if done is not None:
+                return Outcome(OutcomeKind.APPLIED, "Applied.", done, after=made)
+            latest = self.store.get_request(request.id)
         if latest is None or latest.state is not S.FAILED:
             return self._already(request)
         policy_id = str(values.get("policy_id", request.policy_id))
@@ -291,6 +319,10 @@ class Applying(Lifecycle):
         what PlanetScale holds now decides, read under a lease held again (the read may be as slow as the send
         was, and the lease was only sure to cover the send)."""
         request = claim.request
+        if isinstance(exc, LeaseLost):  # nothing left; the sweep that took it over settles it
+            latest = self.store.get_request(request.id) or request
+            return Outcome(OutcomeKind.CLOSED, f"{exc.user_message} This request is {describe_state(latest)}.",
+                           latest)
         if unsent:
             failed = self._move(request.id, [S.APPLYING], S.FAILED, claim=claim, detail=exc.user_message,
                                 record=replace(attempt, action="failed", detail=exc.user_message))
@@ -346,12 +378,12 @@ class Applying(Lifecycle):
               claim: Claim | None = None) -> Outcome:
         failed = self._move(request.id, [S.APPLYING], S.FAILED, claim=claim, detail=why,
                             record=request_event("failed", request, by, detail=why))
-        return Outcome(kind, f"Not applied: {why}", failed or request)
+        if failed is None:  # moved meanwhile (a late answer recorded it applied), or taken over
+            return self._already(request)
+        return Outcome(kind, f"Not applied: {why}", failed)
 
     def _already(self, request: ChangeRequest) -> Outcome:
         """Another click, instance or sweep moved the request first: say where it stands now."""
-        from bot.domain.outcomes import describe_state
-
         latest = self.store.get_request(request.id) or request
         return Outcome(OutcomeKind.CLOSED, f"This request is already {describe_state(latest)}.", latest)
 
@@ -388,6 +420,14 @@ class Applying(Lifecycle):
         none was, it is judged again and applied as any other."""
         request = claim.request
         sent = any(e.action == "sending" for e in self.store.events_of_request(request.id))
+        if sent and request.after is not None:
+            # PlanetScale answered the send (its answer kept when recording it failed): applied, whatever the
+            # policy holds now (it may have been changed since, in the dashboard).
+            answer = BackupPolicy.model_validate(request.after)
+            return self._landed(claim, replace(request_event("applied", request, SYSTEM, after=request.after,
+                                                             detail=ANSWERED), policy_id=answer.id),
+                                "Applied (PlanetScale's answer to the send, recorded by the sweep).", answer,
+                                after=request.after, policy_id=answer.id, policy_name=answer.name)
         if sent:
             unconfirmed = (request.detail or "").removeprefix("unconfirmed: ")
             why = unconfirmed if request.detail and request.detail.startswith("unconfirmed: ") else \

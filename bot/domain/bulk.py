@@ -26,7 +26,7 @@ from bot.domain.batches import (
 )
 from bot.domain.bulk_finding import Finding, Found, Selection
 from bot.domain.bulk_standing import Standing, standings
-from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.change_requests import ChangeRequest, RequestState, derived_id
 from bot.domain.changes import ChangePath
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
@@ -54,6 +54,10 @@ class BulkPath(Finding):
     def ask(self, user: str, channel: str, selection: Selection, update: PolicyUpdate, reason: str | None = None,
             dry_run: bool = False, retry_of: str | None = None) -> BatchOutcome:
         org = selection.organization
+        batch_id = derived_id()
+        asked = self.store.get_batch(batch_id) if batch_id is not None else None
+        if asked is not None:  # this work's first run stored it, and stopped before it was done
+            return self._stored_before(asked, user)
         try:
             found = self._find(user, channel, selection)
         except DirectoryError as exc:
@@ -72,6 +76,8 @@ class BulkPath(Finding):
             self._refuse(user, org, channel, why)
             return BatchOutcome(BatchOutcomeKind.TOO_MANY, why, count=len(found.policies))
         batch = self._plan(user, channel, selection, update, reason, found, retry_of)
+        if batch_id is not None:
+            batch.id = batch_id
         if not batch.planned:
             for record in self._refused_records(batch):
                 self.changes.store.record(record)
@@ -94,6 +100,16 @@ class BulkPath(Finding):
         if batch.approvals_needed:
             return BatchOutcome(BatchOutcomeKind.REQUESTED, "Your bulk change is waiting for approval.", batch)
         return self._approve_and_apply(batch, user, [])
+
+    def _stored_before(self, batch: Batch, user: str) -> BatchOutcome:
+        """A bulk change found stored by an earlier run of the same work: carried on from where that run
+        stopped (approved and applied when it needs no approval, shown if it never was), else where it stands."""
+        if batch.state is BatchState.PENDING and not batch.approvals_needed:
+            return self._approve_and_apply(batch, user, [])
+        if batch.state is BatchState.PENDING and batch.message_ts is None:
+            return BatchOutcome(BatchOutcomeKind.REQUESTED, "Your bulk change is waiting for approval.", batch)
+        return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {batch.state.value}; nothing "
+                                                     "more was done.", batch)
 
     def choices(self, user: str, channel: str, selection: Selection) -> Found | BatchOutcome:
         """For a form: the policies the selection names that the user may see here, at most MAX_POLICIES; and

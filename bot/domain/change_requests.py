@@ -4,9 +4,51 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+
+class WorkIds:
+    """The IDs of what a piece of work asks, derived from its inbox key: the same, in the same order, each time
+    the work is done."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self.made = 0
+
+    def peek(self) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"backup-policy-bot:{self.key}:{self.made + 1}"))
+
+    def take(self) -> str:
+        made = self.peek()
+        self.made += 1
+        return made
+
+
+# Where a request or bulk change asked in this context takes its ID from: set by the runtime, while it does the
+# work of an inbox row, so that the work redone on another instance (its first one stopped before posting what it
+# stored) finds what that one stored instead of storing it twice.
+work_ids: ContextVar[WorkIds | None] = ContextVar("work_ids", default=None)
+
+
+def derived_id() -> str | None:
+    """The next ID of this work's own (None outside such work: a fresh one is made)."""
+    ids = work_ids.get()
+    return ids.take() if ids is not None else None
+
+
+def next_derived_id() -> str:
+    """The ID this work's next request takes, not yet taken (a fresh one outside such work)."""
+    ids = work_ids.get()
+    return ids.peek() if ids is not None else str(uuid.uuid4())
+
+
+def asked_by_this_work(request_id: str) -> bool:
+    """Whether `request_id` is the ID this work's next request takes: an earlier run of the work stored it."""
+    ids = work_ids.get()
+    return ids is not None and ids.peek() == request_id
 
 
 class RequestState(StrEnum):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -25,7 +26,15 @@ from bot.domain.access_rules import Action
 from bot.domain.applying import QUEUED_BEHIND
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_facts
-from bot.domain.change_requests import CLOSED_STATES, ChangeKind, ChangeRequest, RequestState
+from bot.domain.change_requests import (
+    CLOSED_STATES,
+    ChangeKind,
+    ChangeRequest,
+    RequestState,
+    asked_by_this_work,
+    derived_id,
+    next_derived_id,
+)
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.creating import Creating, restored_name_refusal
@@ -114,7 +123,7 @@ class ChangePath(Creating, Deciding):
         if not dry_run:
             for _ in range(2):
                 asking = ChangeRequest(db.organization, db.database, ref, "", user, channel, {}, update.to_api(), 0,
-                                       [], 0.0)
+                                       [], 0.0, id=next_derived_id())
                 with self.turns.turn(asking.policy_key, CLAIM_WAIT_SECONDS) as my_turn:
                     claim = self._claim_to_ask(asking) if my_turn else None
                     if claim is None:
@@ -249,6 +258,8 @@ class ChangePath(Creating, Deciding):
                                                   [RequestState.PENDING, RequestState.APPROVED,
                                                    RequestState.APPLYING]):
             if request.revert_of == revert_of and request.reason == reason and not request.reason_by_person:
+                if asked_by_this_work(request.id):  # by this work's first run, which stopped before posting it
+                    return self._stored_before(request)
                 return self._asked_already(request)
         return None
 
@@ -313,6 +324,10 @@ class ChangePath(Creating, Deciding):
         """`reference` is the request a refusal's audit entry is about (the change a revert reverts). `claim`:
         the policy's lease the plan was read under; `busy`: another change held it, so one that needs no
         approval is left to the sweep."""
+        request_id = derived_id()
+        stored = self.store.get_request(request_id) if request_id is not None else None
+        if stored is not None:  # this work's first run stored it, and stopped before posting it
+            return self._stored_before(stored)
         db, current = plan.db, plan.before
         asked = Asked(db.organization, db.database, user, channel, current.model_dump(), plan.update.to_api(),
                       plan.reason, plan.reason_by_person, plan.kind)
@@ -350,8 +365,10 @@ class ChangePath(Creating, Deciding):
             + list(verdict.overridden), revert_of=revert_of, reason_by_person=plan.reason_by_person,
             expires_at=now + self.access.rules.expire_after_seconds, created_at=now, updated_at=now,
             state=RequestState.PENDING if needed else RequestState.APPLYING if held else RequestState.APPROVED,
-            decided_by=None if needed else user, kind=plan.kind, facts=plan.facts.to_json() if plan.facts else None)
+            decided_by=None if needed else user, kind=plan.kind, facts=plan.facts.to_json() if plan.facts else None,
+            id=request_id or str(uuid.uuid4()))
         if held and claim is not None:
+            # The lease was taken for the request being asked: under this work, it took the same derived ID.
             request.id, request.lease_until = claim.request.id, claim.until
         stored = self.store.add_request(request, record=request_event(
             "requested", request, user, detail=f"needs {needed} approval(s)" if needed else None))
@@ -366,6 +383,14 @@ class ChangePath(Creating, Deciding):
         if busy:
             return Outcome(OutcomeKind.QUEUED, QUEUED_BEHIND, stored)
         return self._apply(request, by=user)
+
+    def _stored_before(self, stored: ChangeRequest) -> Outcome:
+        """A request found stored by an earlier run of the same work: shown now if it never was (pending, with no
+        message), otherwise where it stands. Not judged again: it was judged when asked, and is when it applies."""
+        if stored.state is RequestState.PENDING and stored.message_ts is None:
+            return Outcome(OutcomeKind.REQUESTED, "Your request is waiting for approval.", stored,
+                           approvals=stored.approvals_needed)
+        return self._already(stored)
 
     # --- keeping things moving --------------------------------------------------------------------------
 

@@ -170,7 +170,8 @@ class Creating(Applying):
         if not self._hold(claim, record=attempt):
             return taken_over(request)
         try:
-            made = self.planetscale.create_policy(db.organization, db.database, PolicyUpdate(**request.changes))
+            with self._fenced(claim):
+                made = self.planetscale.create_policy(db.organization, db.database, PolicyUpdate(**request.changes))
         except PlanetScaleError as exc:
             # A 429 is PlanetScale refusing the POST unread: nothing was made, as with any refusal.
             unsent = exc.definite or (isinstance(exc, RateLimited) and exc.status == 429)
@@ -190,7 +191,8 @@ class Creating(Applying):
         if not self._hold(claim, record=attempt):
             return taken_over(request)
         try:
-            self.planetscale.delete_policy(db.organization, db.database, current.id)
+            with self._fenced(claim):
+                self.planetscale.delete_policy(db.organization, db.database, current.id)
         except NotFound as exc:
             return self._settle_not_found(claim, by, attempt, exc)
         except PlanetScaleError as exc:

@@ -1,7 +1,8 @@
 """The lifecycle of a change request: its states and the moves allowed between them as one table, each move
 one conditional write; a move out of `applying` is also conditional on the lease its worker holds, so a worker
-that outlived its lease moves nothing. And the policy's lease: one change applying per policy, across threads
-(turns on a lock) and instances (the database's lease)."""
+that outlived its lease moves nothing (but PlanetScale's answer that it carried out the send: a fact). And the
+policy's lease: one change applying per policy, across threads (turns on a lock) and instances (the database's
+lease)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.ports import ChangeStore, Claim, PlanetScaleApi
+from bot.domain.ports import ChangeStore, Claim, LeaseLost, PlanetScaleApi, send_fence
 
 # Room for the database writes around the PATCH, beyond the PlanetScale client's own worst case.
 LEASE_MARGIN_SECONDS = 30.0
@@ -30,7 +31,8 @@ TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
     # back to pending when the rules, judged again under the lease, ask for more approvals or cannot tell;
     # back to approved when they cannot tell on a change that needs no approval (no click would move it on),
     # or when the policy could not be read for a moment: the sweep judges it again;
-    # applying → applying when a PATCH's outcome is not known yet and the sweep is left to settle it.
+    # applying → applying when a PATCH's outcome is not known yet and the sweep is left to settle it;
+    # applying → applied on PlanetScale's answer, by the worker that heard it, whoever holds the lease by then.
     S.APPLYING: frozenset({S.APPLYING, S.APPLIED, S.FAILED, S.PENDING, S.APPROVED}),
     S.APPLIED: frozenset(),
     # failed → applied when a send lands after its worker outlived its lease and the sweep closed it as failed.
@@ -45,11 +47,14 @@ class Forbidden(Exception):
     """A move the lifecycle does not allow: a mistake in the bot, never a person's."""
 
 
-def check_move(from_states: Sequence[RequestState], to: RequestState, claim: Claim | None) -> None:
+def check_move(from_states: Sequence[RequestState], to: RequestState, claim: Claim | None,
+               answered: bool = False) -> None:
+    """`answered`: the move records PlanetScale's answer that it carried out the send (applying → applied), a
+    fact rather than a judgement, so it needs no lease: the worker that heard it may have outlived its own."""
     for state in from_states:
         if to not in TRANSITIONS[state]:
             raise Forbidden(f"a request may not move from {state} to {to}")
-        if state is S.APPLYING and claim is None:
+        if state is S.APPLYING and claim is None and not (answered and to is S.APPLIED):
             raise Forbidden(f"a move from applying to {to} needs the worker's claim on the policy")
 
 
@@ -99,11 +104,12 @@ class Lifecycle:
 
     def _move(self, request_id: str, from_states: Sequence[RequestState], to: RequestState, *,
               claim: Claim | None = None, record: AuditEvent | None = None, alive: bool = False,
-              **values: Any) -> ChangeRequest | None:
+              answered: bool = False, **values: Any) -> ChangeRequest | None:
         """One allowed move, as one conditional write: None if the request was not in `from_states`. With
-        `claim` (every move out of applying), also None if its lease was taken over; otherwise the same write
-        gives the lease back. With `alive`, also None once the request's life has ended."""
-        check_move(from_states, to, claim)
+        `claim` (every move out of applying but an `answered` one), also None if its lease was taken over;
+        otherwise the same write gives the lease back. With `alive`, also None once the request's life has
+        ended."""
+        check_move(from_states, to, claim, answered)
         if claim is not None:
             values.setdefault("lease_until", 0)
             return self.store.transition(request_id, from_states, to, record=record, release=claim, alive=alive,
@@ -134,3 +140,20 @@ class Lifecycle:
         if record is None and claim.until - self.clock() >= 2 * self.planetscale.worst_case_seconds():
             return True
         return self.store.renew(claim, self.lease_seconds, record=record)
+
+    @contextlib.contextmanager
+    def _fenced(self, claim: Claim) -> Iterator[None]:
+        """Each write sent to PlanetScale meanwhile leaves only while `claim` still holds the policy's lease, with
+        room for the write (renewed when short): a worker that stalled after recording its send, past its lease,
+        and was taken over by the sweep sends nothing on a policy judged long ago."""
+
+        def fence() -> None:
+            if not self._hold(claim):
+                raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change left "
+                                "(it stalled, and the sweep took the change over).")
+
+        token = send_fence.set(fence)
+        try:
+            yield
+        finally:
+            send_fence.reset(token)

@@ -20,6 +20,10 @@ from bot.domain.policy import BackupPolicy, PolicyUpdate
 # Called by the PlanetScale client before each HTTP request it sends (each page, each retry) in this context; it
 # raises to refuse the request unsent. The watch sets it to spend its share of PlanetScale's budget.
 request_meter: ContextVar[Callable[[], None] | None] = ContextVar("request_meter", default=None)
+# Called by the PlanetScale client right before each write it sends (each attempt) in this context; it raises
+# (LeaseLost) to keep the write unsent. The change path sets it to its lease's check: a worker that stalled past
+# its lease after recording its send, and was taken over, sends nothing.
+send_fence: ContextVar[Callable[[], None] | None] = ContextVar("send_fence", default=None)
 
 
 class PlanetScaleError(Exception):
@@ -58,6 +62,10 @@ class NotSent(PlanetScaleError):
     """Refused by the bot before it left (a name PlanetScale's paths cannot hold): certainly not carried out."""
 
     definite = True
+
+
+class LeaseLost(NotSent):
+    """Kept unsent by the send's fence: the worker no longer holds the policy's lease (the sweep took it over)."""
 
 
 class RateLimited(PlanetScaleError):

@@ -16,6 +16,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from bot.adapters.rate_limit import describe_wait
 from bot.adapters.store.inbox import Working, working_on
+from bot.domain.change_requests import WorkIds, work_ids
 from bot.domain.changes import explain
 from bot.runtime.logs import request_id
 from bot.runtime.metrics import work_finished
@@ -175,17 +176,18 @@ class TrackedExecutor(ThreadPoolExecutor):
 
     def _holding(self, key: str, work: Callable[[], None]) -> None:
         """Runs work this instance holds in the inbox; its row is done once the work ends, unless the work's own
-        store write marked it done with what it stored."""
+        store write marked it done with what it stored. The requests it asks take IDs derived from the key, the
+        same when another instance redoes it. Work ended by the process ending (a BaseException: `work` catches
+        every Exception) leaves its row to be taken over."""
         working = Working(key)
         working_on.set(working)
-        try:
-            work()
-        finally:
-            if not working.done and self.inbox is not None:
-                try:
-                    self.inbox.done(key)
-                except Exception:
-                    log.exception("could not mark this request's work done in the inbox")
+        work_ids.set(WorkIds(key))
+        work()
+        if not working.done and self.inbox is not None:
+            try:
+                self.inbox.done(key)
+            except Exception:
+                log.exception("could not mark this request's work done in the inbox")
 
     def run_answered(self, answer: Callable[[str], None], fn: Callable[P, object], /, *args: P.args,
                      **kwargs: P.kwargs) -> None:

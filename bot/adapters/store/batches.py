@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.audit import AuditTrail
+from bot.adapters.store.inbox import done_with
 from bot.adapters.store.rows import columns, log_event, request_of
 from bot.domain.audit import AuditEvent
 from bot.domain.batches import Batch, BatchState, Member, Planned, Skipped, SkipReason
@@ -58,8 +59,14 @@ class Batches(AuditTrail):
                 asked = [b for b in map(batch_of, rows) if b.retry_of == batch.retry_of]
                 if asked:
                     return asked[0]
-            conn.execute(change_batches.insert().values(plan=plan_of(batch),
-                                                        **{c: getattr(batch, c) for c in COLUMNS}))
+            try:
+                with conn.begin_nested():
+                    conn.execute(change_batches.insert().values(plan=plan_of(batch),
+                                                                **{c: getattr(batch, c) for c in COLUMNS}))
+            except sa.exc.IntegrityError:
+                # Its work, redone by another instance at once, stored it first (the same ID, derived from it).
+                stored = conn.execute(sa.select(change_batches).where(change_batches.c.id == batch.id)).mappings()
+                return batch_of(stored.one())
             logged = self._insert_events(conn, records)
         for values in logged:
             log_event(values)
@@ -228,3 +235,4 @@ class Batches(AuditTrail):
         with self.engine.begin() as conn:
             conn.execute(change_batches.update().where(change_batches.c.id == batch_id)
                          .values(message_channel=channel, message_ts=ts))
+            done_with(conn)  # the bulk change is shown: the work that asked it is done

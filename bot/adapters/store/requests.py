@@ -31,8 +31,14 @@ class Requests(AuditTrail):
             with self.engine.begin() as conn:
                 conn.execute(INSERT_REQUEST, {**columns(request), "target": request.before.get("target")})
                 logged = self._insert_event(conn, record)
-                done_with(conn)
+                if request.state is not RequestState.PENDING:
+                    # Approved at once: the sweep carries it on from here. A pending one's work is done when its
+                    # message is posted (set_message), its approvers shown.
+                    done_with(conn)
         except sa.exc.IntegrityError:
+            stored = self.get_request(request.id)
+            if stored is not None:  # its work, redone by another instance at once, stored it first
+                return stored
             if request.revert_of is None:
                 raise
             # Another instance asked the same revert first (one open revert per change): that one stands.
@@ -251,6 +257,7 @@ class Requests(AuditTrail):
         with self.engine.begin() as conn:
             conn.execute(change_requests.update().where(change_requests.c.id == request_id)
                          .values(message_channel=channel, message_ts=ts))
+            done_with(conn)  # the request is shown: the work that asked it is done
 
     def adopt_message(self, request_id: str, channel: str, ts: str) -> bool:
         """Record where the request's message is, learnt from a click on it, unless it is known already: the

@@ -31,7 +31,7 @@ from bot.domain import applying
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import SlackState
-from handlers.blocks import APPROVE
+from handlers.blocks import APPROVE, REVERT
 
 __all__ = ["approvals_bot", "instances", "second_instance"]  # fixtures, used by name
 
@@ -75,9 +75,6 @@ def test_a_no_approval_change_is_judged_on_the_policy_as_read_under_its_lease_no
     assert request.state is not RequestState.APPLIED
 
 
-@pytest.mark.xfail(strict=True, reason="review rev19: a PATCH that lands while the sweep settles its request "
-                                       "(between the sweep's read-back and its write) is recorded failed: the "
-                                       "worker finds it applying under another's lease and records nothing")
 def test_a_patch_landing_while_the_sweep_settles_it_is_not_recorded_failed(
         approvals_bot: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
     """alice's PATCH stalls past its worker's lease. The sweep takes the request over and reads the policy: not
@@ -121,9 +118,6 @@ class Died(BaseException):
     """The instance's process ends here: nothing after this line of its work runs."""
 
 
-@pytest.mark.xfail(strict=True, reason="review rev19: the inbox row is closed by the write that stores the "
-                                       "request, so an instance that stops before posting it leaves a pending "
-                                       "request that no approver is shown and nothing redoes or posts")
 def test_a_request_stored_by_an_instance_that_stopped_before_posting_it_is_still_posted(
         instances: Instances, planetscale: PlanetScaleState, slack: SlackState,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -150,6 +144,36 @@ def test_a_request_stored_by_an_instance_that_stopped_before_posting_it_is_still
     told = [t for t in [*direct_messages(alive, ALICE), *(e.text for e in slack.events if e.kind == "response")]
             if "approval" in t]
     assert shown or told, "the request is pending, unseen by any approver, and alice was told nothing"
+
+
+def test_a_revert_stored_by_an_instance_that_stopped_before_posting_it_is_still_posted(
+        instances: Instances, planetscale: PlanetScaleState, slack: SlackState,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """As above, for a Revert click: the work redone finds the open revert its first run stored (not one asked
+    by someone else) and posts it, rather than answering that the revert is already asked."""
+    stopping, alive = instances.start(rules=ASKING), instances.start(rules=ASKING)
+    alive.command(f"update acme/app-db {PROD} retention=9d", user=ALICE)
+    assert alive.executor.wait_idle(timeout=30)
+    [asked] = [e for e in slack.events if e.kind == "message" and e.thread_ts is None and e.channel == "C0DBAOPS01"]
+    alive.click(APPROVE, request_id(asked), user=CAROL, message=asked)
+    assert alive.executor.wait_idle(timeout=30)
+    shown = [e for e in slack.events if e.ts == asked.ts and e.kind in ("message", "update")]
+    [revert] = [e for b in shown[-1].blocks for e in b.get("elements", []) if e.get("action_id") == REVERT]
+    real_add = stopping.deps.store.add_request
+
+    def add_request(*args: Any, **kwargs: Any) -> Any:
+        real_add(*args, **kwargs)
+        raise Died
+
+    monkeypatch.setattr(stopping.deps.store, "add_request", add_request)
+    assert acked(stopping, stopping.click_body(REVERT, revert["value"], user=ALICE, message=shown[-1])) == 200
+    stopping.executor.wait_idle(timeout=30)
+    [request] = [r for r in alive.deps.store.requests([RequestState.PENDING]) if r.revert_of]
+    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    assert alive.executor.wait_idle(timeout=30)
+    posted = [e for e in slack.events if e.kind == "message" and request.id in json.dumps(e.blocks or [])]
+    assert posted, "the revert is pending, unseen by any approver"
+    assert len(alive.deps.store.requests([RequestState.PENDING])) == 1
 
 
 def test_a_late_move_to_production_is_not_missed_by_a_read_reused_under_the_lease(
@@ -196,9 +220,6 @@ def test_a_late_move_to_production_is_not_missed_by_a_read_reused_under_the_leas
     assert policy["retention_value"] == 3, "bob's change reached the production policy without approval"
 
 
-@pytest.mark.xfail(strict=True, reason="review rev19: storing a bulk change does not close its inbox row (only "
-                                       "add_request does), so an instance stopping after posting it has the whole "
-                                       "command redone: a second batch, posted and offered for approval")
 def test_a_bulk_change_stored_by_an_instance_that_stopped_after_it_is_not_asked_twice(
         instances: Instances, planetscale: PlanetScaleState, slack: SlackState,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,9 +248,6 @@ def test_a_bulk_change_stored_by_an_instance_that_stopped_after_it_is_not_asked_
     assert len(asked) == 1, f"the bulk change was asked {len(asked)} times"
 
 
-@pytest.mark.xfail(strict=True, reason="review rev19: a PATCH PlanetScale answered 200 while the database failed "
-                                       "to record it is settled later by reading back only: changed since, it is "
-                                       "recorded 'not applied' after alice was told 'Applied at PlanetScale'")
 def test_a_patch_told_applied_at_planetscale_is_not_recorded_not_applied_after_a_later_change(
         approvals_bot: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
     """alice's retention=9d is answered 200 by PlanetScale; the bot's database fails as it records it, and alice
@@ -304,9 +322,6 @@ def test_a_storage_guardrail_in_place_when_a_change_applies_refuses_it_on_backup
     assert planetscale.calls("PATCH") == []
 
 
-@pytest.mark.xfail(strict=True, reason="review rev19: nothing checks the lease between the 'sending' write and the "
-                                       "PATCH: a worker that stalls there past its lease sends after the sweep "
-                                       "closed it and after a move to production applied, with no approval")
 def test_a_worker_that_stalls_past_its_lease_before_its_patch_sends_nothing_on_a_policy_moved_since(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     """bob's retention=9d (development, no approval, from #random) is judged under its lease and its 'sending'
