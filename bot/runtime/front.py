@@ -10,7 +10,8 @@ unmodified uvicorn listening on a Unix socket (its documented `uds` setting) in 
 - a request reaches uvicorn only once it is whole, head and body: a slow request holds one file descriptor, not
   three, and never a worker of uvicorn's;
 - a request must arrive within REQUEST_SECONDS of its first byte (of the connection's opening, for the first),
-  or is answered 408: Slack's requests are a few kilobytes;
+  or is answered 408: Slack's requests are a few kilobytes; and each part of an answer must be taken by the client
+  within as long, or the connection is closed (a client that stops reading would hold it for ever);
 - a head past HEAD_BYTES is answered 431, a body past MAX_BODY_BYTES 413 before it is read, and a body without
   a Content-Length (chunked, or none on a POST) 411: Slack always sends one, and a length is what lets the front
   wait for the whole body;
@@ -224,13 +225,18 @@ class Front:
         except OSError:
             connection.close()
 
-    @staticmethod
-    async def answers(reader: asyncio.StreamReader, connection: Connection) -> None:
-        """uvicorn's bytes to the client; the first of an answer ends its request's deadline."""
+    async def answers(self, reader: asyncio.StreamReader, connection: Connection) -> None:
+        """uvicorn's bytes to the client, each taken within `request_seconds`: a client that stops reading its
+        answers holds its connection no longer than one that stops sending its request."""
         try:
             while data := await reader.read(READ_BYTES):
                 connection.client.write(data)
-                await connection.client.drain()
+                try:
+                    await asyncio.wait_for(connection.client.drain(), self.request_seconds)
+                except TimeoutError:
+                    log.warning("a client did not take its answer within %g s; its connection is closed",
+                                self.request_seconds)
+                    return
         finally:
             connection.close()
 
