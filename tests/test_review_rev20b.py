@@ -3,13 +3,23 @@ while PostgreSQL stops answering on the network."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from processes import command, post
+import httpx
+import pytest
+from processes import access_rules, command, post, serve_env, start, wait_until
 from test_bad_clients import served  # noqa: F401
 
+from bot.adapters.store.connection import STATEMENT_TIMEOUT_MS
+from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.serving import free_port
+from bot.emulators.slack import SlackState
 from bot.runtime.front import REQUEST_SECONDS
 
 # About 10 MB of answers: more than the kernel's buffers between the front and a client that does not read them
@@ -36,3 +46,92 @@ def test_a_client_that_stops_reading_its_answers_is_cut_off(served: tuple[int, s
             pass  # reset: cut off
     assert answer.count(b"HTTP/1.1 200 OK") < PIPELINED_METRICS
     post(port, command("list acme/app-db", slack_url))
+
+
+class StallingProxy:
+    """A TCP proxy in front of PostgreSQL that can stop forwarding, in both directions, while keeping every
+    connection open (a pooler, a proxy or a network path that hangs): PostgreSQL never sees the statements sent
+    meanwhile, so its own statement_timeout cannot end them."""
+
+    def __init__(self, target: tuple[str, int]):
+        self.target = target
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.listener.accept()
+                threading.Thread(target=self.connect, args=(client,), daemon=True).start()
+
+    def connect(self, client: socket.socket) -> None:
+        self.flowing.wait()
+        server = socket.create_connection(self.target)
+        threading.Thread(target=self.pump, args=(client, server), daemon=True).start()
+        self.pump(server, client)
+
+    def pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(1 << 16):
+                self.flowing.wait()
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.flowing.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def stalling(tmp_path: Path, slack_server: Any, planetscale_server: Any,
+             postgres_url: str) -> Iterator[tuple[int, StallingProxy]]:
+    """`serve` on PostgreSQL through a StallingProxy."""
+    host, _, rest = postgres_url.removeprefix("postgresql://").partition("@")[2].partition(":")
+    proxy = StallingProxy((host, int(rest.partition("/")[0])))
+    url = postgres_url.replace(f"@{host}:{rest.partition('/')[0]}/", f"@127.0.0.1:{proxy.port}/")
+    (tmp_path / "access.toml").write_text(access_rules(0))
+    port = free_port()
+    process = start(serve_env(slack_server, planetscale_server, url), tmp_path, port)
+    try:
+        yield port, proxy
+    finally:
+        proxy.close()
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_a_database_that_stops_answering_on_the_network_holds_no_ack_and_loses_no_change(
+        stalling: tuple[int, StallingProxy], slack_server: Any, planetscale: PlanetScaleState) -> None:
+    port, proxy = stalling
+    proxy.flowing.clear()
+    post(port, command('update acme/app-db "Production daily" retention=9d', slack_server[1].url))
+    assert planetscale.calls("PATCH") == []  # acked while the database holds the work's first write
+    health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+    assert health.status_code == 503 and "not answering" in health.json()["database"]
+    proxy.flowing.set()
+    wait_until(lambda: planetscale.calls("PATCH"), "the acked change was lost while the database stalled")
+    assert planetscale.policy("acme", "app-db", "bp01prod12h")["retention_value"] == 9
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Open: while PostgreSQL stops answering on the network (a hung pooler, proxy or path that keeps the "
+    "connections open), a person's acked command waits in silence: the bot has no client-side bound on a "
+    "statement (PostgreSQL's statement_timeout cannot fire on statements it never received), so nobody is told "
+    "the database is not answering until it answers again, possibly hours later (TCP keepalive)."))
+def test_a_person_is_told_when_the_database_stops_answering_on_the_network(
+        stalling: tuple[int, StallingProxy], slack_server: Any, slack: SlackState) -> None:
+    port, proxy = stalling
+    proxy.flowing.clear()
+    post(port, command('update acme/app-db "Production daily" retention=9d', slack_server[1].url))
+    # As long as a statement held by a lock may take before its person is told.
+    deadline = time.monotonic() + STATEMENT_TIMEOUT_MS / 1000 + 15
+    while not [e for e in slack.events if e.kind in ("response", "ephemeral")] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    told = [e.text for e in slack.events if e.kind in ("response", "ephemeral")]
+    assert told and "database" in " ".join(told).lower(), told
