@@ -13,14 +13,20 @@ from typing import Any
 
 import httpx
 import pytest
+from approval_helpers import PROD
+from approval_helpers import approvals_bot as approvals_bot  # the fixture
+from conftest import Bot
 from processes import access_rules, command, post, serve_env, start, wait_until
 from test_bad_clients import served  # noqa: F401
+from watch_helpers import watched as watched  # the fixture
 
 from bot.adapters.store.connection import STATEMENT_TIMEOUT_MS
-from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.serving import free_port
 from bot.emulators.slack import SlackState
 from bot.runtime.front import REQUEST_SECONDS
+from bot.runtime.watch import Watcher
+from handlers.watch import SKIPPED_HEADLINE
 
 # About 10 MB of answers: more than the kernel's buffers between the front and a client that does not read them
 # hold (its send buffer grows to 4 MB), so the front's writes to that client stop.
@@ -135,3 +141,29 @@ def test_a_person_is_told_when_the_database_stops_answering_on_the_network(
         time.sleep(0.5)
     told = [e.text for e in slack.events if e.kind in ("response", "ephemeral")]
     assert told and "database" in " ".join(told).lower(), told
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Open: one policy PlanetScale lists malformed (an updated_at that is a number) makes the watch skip its "
+    "whole database: the other policies of that database go unwatched while it lasts, so a production policy's "
+    "retention cut to 1 day in the dashboard is never told (the audit channel hears only that the database was "
+    "skipped). Reading the list item by item needs the unreadable IDs kept apart, or they would be told as "
+    "deleted outside the bot."))
+def test_one_malformed_policy_hides_not_the_drift_of_the_others_in_its_database(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    import json
+
+    bot, watcher = watched
+    watcher.run_once()
+    planetscale.dashboard_change("acme", "app-db", PROD, retention_value=1)
+    with planetscale.lock:
+        listed = sorted(planetscale.policies[("acme", "app-db")].values(), key=lambda p: p["id"])
+    broken = {**listed[0], "id": "bpbroken", "name": "Broken", "updated_at": 17}
+    planetscale.add_fault(Fault(status=200, times=None, path_contains="app-db/backup-policies", body=json.dumps(
+        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None, "data": [*listed, broken]})))
+    _, cursor = bot.slack.events_since(0)
+    watcher.run_once()
+    events, _ = bot.slack.events_since(cursor)
+    posted = [e for e in events if e.kind == "message"]
+    assert SKIPPED_HEADLINE in [e.text for e in posted] and "bpbroken" in json.dumps([e.blocks for e in posted])
+    assert [e.text for e in posted if e.text.startswith(":eyes:")], [e.text for e in posted]
