@@ -15,15 +15,16 @@ import httpx
 import pytest
 from approval_helpers import PROD
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
-from conftest import Bot
+from conftest import SIGNING_SECRET, Bot
 from processes import access_rules, command, post, serve_env, start, wait_until
-from test_bad_clients import served  # noqa: F401
+from test_bad_clients import served as served  # the fixture
 from watch_helpers import watched as watched  # the fixture
 
 from bot.adapters.store.connection import STATEMENT_TIMEOUT_MS
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.serving import free_port
 from bot.emulators.slack import SlackState
+from bot.emulators.slack_requests import signed_headers
 from bot.runtime.front import REQUEST_SECONDS
 from bot.runtime.watch import Watcher
 from handlers.watch import SKIPPED_HEADLINE
@@ -167,3 +168,22 @@ def test_one_malformed_policy_hides_not_the_drift_of_the_others_in_its_database(
     posted = [e for e in events if e.kind == "message"]
     assert SKIPPED_HEADLINE in [e.text for e in posted] and "bpbroken" in json.dumps([e.blocks for e in posted])
     assert [e.text for e in posted if e.text.startswith(":eyes:")], [e.text for e in posted]
+
+
+def test_a_client_that_waits_for_100_continue_before_its_body_is_answered(served: tuple[int, str]) -> None:
+    """`Expect: 100-continue` (curl's way with a body over a kilobyte; other clients wait longer): the front holds a
+    request until its body has arrived, so it answers `100 Continue` itself, or the client waits for nothing."""
+    port, slack_url = served
+    body = command("list acme/app-db", slack_url).encode()
+    head = dict(signed_headers(SIGNING_SECRET, body.decode()))
+    with socket.create_connection(("127.0.0.1", port), timeout=REQUEST_SECONDS + 5) as client:
+        client.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nExpect: 100-continue\r\n"
+                       + b"".join(f"{k}: {v}\r\n".encode() for k, v in head.items())
+                       + b"Content-Length: %d\r\n\r\n" % len(body))
+        interim = client.recv(4096)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim
+        client.sendall(body)
+        answer = b""
+        while b"HTTP/1.1 200 OK\r\n" not in answer and (received := client.recv(4096)):
+            answer += received
+    assert b"HTTP/1.1 200 OK\r\n" in answer, answer
