@@ -187,3 +187,31 @@ def test_a_client_that_waits_for_100_continue_before_its_body_is_answered(served
         while b"HTTP/1.1 200 OK\r\n" not in answer and (received := client.recv(4096)):
             answer += received
     assert b"HTTP/1.1 200 OK\r\n" in answer, answer
+
+
+
+def test_metrics_scraped_while_the_database_stops_answering_hold_no_ack(bot: Bot) -> None:
+    """A scraper keeps asking /metrics while PostgreSQL stops answering: each scrape's count of open requests
+    waits on the database. Scrapes must not take the threads Bolt answers Slack on, as /healthz's checks do not."""
+    from bot.emulators.serving import BackgroundServer
+    from bot.runtime.metrics import count_pending
+    from bot.runtime.server import create_asgi_app
+
+    released = threading.Event()
+    count_pending(lambda: int(released.wait(60)))  # the database stopped answering
+    try:
+        with BackgroundServer(create_asgi_app(bot.app)) as running:
+            for _ in range(12):  # two scrapers every 15 s, for a minute and a half
+                with contextlib.suppress(httpx.TimeoutException):
+                    httpx.get(f"{running.url}/metrics", timeout=0.2)
+            body = bot.command_body("list acme/app-db")
+            answer = httpx.post(f"{running.url}/slack/events", content=body, timeout=10,
+                                headers=dict(signed_headers(SIGNING_SECRET, body)))
+            assert answer.status_code == 200 and not released.is_set()
+            scrape = httpx.get(f"{running.url}/metrics", timeout=10)
+            assert scrape.status_code == 503 and "not answering" in scrape.text
+            released.set()
+            assert "backup_bot_requests_pending" in httpx.get(f"{running.url}/metrics", timeout=10).text
+    finally:
+        released.set()
+        count_pending(lambda: 0)
