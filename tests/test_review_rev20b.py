@@ -128,7 +128,8 @@ def test_a_database_that_stops_answering_on_the_network_holds_no_ack_and_loses_n
 
 
 def test_a_person_is_told_when_the_database_stops_answering_on_the_network(
-        stalling: tuple[int, StallingProxy], slack_server: Any, slack: SlackState) -> None:
+        stalling: tuple[int, StallingProxy], slack_server: Any, slack: SlackState,
+        planetscale: PlanetScaleState) -> None:
     port, proxy = stalling
     proxy.flowing.clear()
     post(port, command('update acme/app-db "Production daily" retention=9d', slack_server[1].url))
@@ -139,6 +140,27 @@ def test_a_person_is_told_when_the_database_stops_answering_on_the_network(
     assert told and "database" in " ".join(told).lower(), told
     proxy.flowing.set()  # and once it answers again, the change is made and told
     wait_until(lambda: any("changed the backup policy" in e.text for e in slack.events), "the change was lost")
+    assert planetscale.policy("acme", "app-db", "bp01prod12h")["retention_value"] == 9
+
+
+def test_an_instance_never_takes_over_its_own_work_as_left_by_a_stopped_one(store_url: str) -> None:
+    """The inbox row of a request written while the database stalled lands with its lease already past (its time
+    was taken before the stall): the instance doing the work must not read it as left by a stopped instance and
+    start the same work a second time beside the first. Another instance still takes it over if this one stops."""
+    from bot.adapters.store import Store
+    from bot.adapters.store.inbox import LEASE_SECONDS, Inbox
+
+    store = Store(store_url)
+    store.migrate()
+    now = [1_000_000.0]
+    mine, other = (Inbox(lambda: store.engine, lambda: now[0], holder) for holder in ("me:1", "other:2"))
+    try:
+        assert mine.take("digest:1", '{"body": ""}')
+        now[0] += LEASE_SECONDS + 1  # landed, or last renewed, longer ago than its lease
+        assert mine.take_over() == []
+        assert other.take_over() == [("digest:1", '{"body": ""}')]
+    finally:
+        store.close()
 
 
 def test_one_malformed_policy_hides_not_the_drift_of_the_others_in_its_database(
