@@ -32,6 +32,7 @@ from bot.domain.ports import (
     Member,
     NotFound,
     NotSent,
+    PartlyUnreadable,
     PlanetScaleError,
     RateLimited,
     Rejected,
@@ -138,7 +139,17 @@ class PlanetScaleClient:
         path = f"organizations/{segment(organization, 'organization')}/databases/" \
                f"{segment(database, 'database')}/backup-policies"
         where = f"{organization}/{database}"
-        return [self._policy(item, where) for item in self._pages(path, where, "read_backups")]
+        readable: list[BackupPolicy] = []
+        unreadable: dict[str, str] = {}
+        for place, item in enumerate(self._pages(path, where, "read_backups"), start=1):
+            try:
+                readable.append(self._policy(item, where))
+            except BadResponse as exc:
+                given = item.get("id")
+                unreadable[given if isinstance(given, str) else f"number {place} of the list"] = exc.user_message
+        if unreadable:
+            raise PartlyUnreadable(next(iter(unreadable.values())), readable, unreadable)
+        return readable
 
     def get_policy(self, organization: str, database: str, policy_id: str) -> BackupPolicy:
         where = f"{organization}/{database}"

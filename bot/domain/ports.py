@@ -84,6 +84,15 @@ class BadResponse(PlanetScaleError):
     """An answer this bot cannot read (not JSON, not the spec's shape)."""
 
 
+class PartlyUnreadable(BadResponse):
+    """A list of policies some of which this bot cannot read: those it can, and for each of the others its ID (as
+    PlanetScale gave it, or its place in the list) and why. The watch carries on with the rest."""
+
+    def __init__(self, message: str, readable: list[BackupPolicy], unreadable: dict[str, str]):
+        super().__init__(message)
+        self.readable, self.unreadable = readable, unreadable
+
+
 class Member(BaseModel):
     model_config = ConfigDict(extra="ignore")
 

@@ -47,6 +47,7 @@ from bot.domain.ports import (
     BadResponse,
     Forbidden,
     NotFound,
+    PartlyUnreadable,
     PlanetScaleApi,
     PlanetScaleError,
     RateLimited,
@@ -216,10 +217,17 @@ class Watch:
 
     def _watch_database(self, holder: str, db: DatabaseRef, rules: AccessRules, calls: ReadOnlyCalls,
                         result: PassResult) -> None:
+        try:
+            listed, partly = calls.list_policies(db.organization, db.database), None
+        except PartlyUnreadable as exc:  # the others are judged; those it holds are neither new nor gone
+            listed, partly = exc.readable, exc
+        unreadable = partly.unreadable if partly is not None else {}
         # A policy listed twice in one answer is one policy (the first listing counts).
-        policies = list({p.id: p for p in reversed(calls.list_policies(db.organization, db.database))}.values())
+        policies = list({p.id: p for p in reversed(listed)}.values())
         policies.reverse()
         seen = self.store.seen_policies(db.organization, db.database)
+        if not seen and partly is not None:
+            raise partly  # the first read is all or nothing
         if not seen:
             # The first read: all or nothing, or the policies a pass cut short had not saved would read as created
             # at the next one. With it, a row that says the database was read: one read without policies would
@@ -240,11 +248,12 @@ class Watch:
                     continue
                 if notice is not None:
                     result.notices.append(notice)
+            result.skipped += [Skipped(f"{db} policy {i}", reason) for i, reason in unreadable.items()]
         # The whole list was read (a page PlanetScale failed to give fails the database): what is missing is gone,
         # once PlanetScale says so of it by its ID. Each is saved as it is confirmed, so a pass that runs out of
         # budget part way keeps those it told.
-        listed = {p.id for p in policies}
-        missing = [i for i, last in seen.items() if i not in listed and not last.values.get(DELETED_MARK)]
+        ids = {p.id for p in policies} | set(unreadable)
+        missing = [i for i, last in seen.items() if i not in ids and not last.values.get(DELETED_MARK)]
         for policy_id in self._confirmed_gone(calls, db, missing):
             try:
                 gone = self._gone(holder, db, policy_id, seen[policy_id])
@@ -379,6 +388,8 @@ class Watch:
                 continue
             try:
                 still = {p.id for p in calls.list_policies(db.organization, db.database)}
+            except PartlyUnreadable as exc:
+                still = {p.id for p in exc.readable} | set(exc.unreadable)
             except PlanetScaleError as exc:
                 log.warning("the watch could not read %s again to confirm that policy %s is gone (%s); asking again "
                             "next pass", db, policy_id, exc.user_message)

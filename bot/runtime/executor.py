@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import heapq
+import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -28,6 +31,12 @@ QUEUED_NOTICE_SECONDS = 5.0
 REQUESTS_PER_WORK = 2
 # How long the listener waits for its request's inbox row before acking without it.
 INBOX_WAIT_SECONDS = 0.25
+# Work still running this long after its ack is told to its person, once: whatever holds it (a database that stops
+# answering on the network, which no statement timeout ends; PlanetScale slow), nobody waits in silence. Past a
+# statement's own timeout on PostgreSQL, so a database that answers with an error tells that instead.
+STILL_WORKING_SECONDS = 40.0
+STILL_WORKING = ("Still working on this: the bot's database or PlanetScale is slow to answer right now. The answer "
+                 "comes here once it is done; nothing to do meanwhile.")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -97,6 +106,8 @@ class TrackedExecutor(ThreadPoolExecutor):
         self.inbox: InboxPort | None = None
         self.inbox_wait = INBOX_WAIT_SECONDS
         self._writes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="inbox")
+        self.still_working_after = STILL_WORKING_SECONDS
+        self._reminders = Reminders()
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         with self._idle:
@@ -127,14 +138,15 @@ class TrackedExecutor(ThreadPoolExecutor):
 
         self._hand_over(guarded)
 
-    def _hand_over(self, work: Callable[[], None]) -> None:
+    def _hand_over(self, work: Callable[[], None]) -> Future[Any] | None:
+        """The work handed to a worker; None if it is not to be done here."""
         current = _delivery.get()
         key = current.next_key() if current is not None and self.first_time is not None else None
         if current is not None and key is not None:
             if current.redo is not None:
                 if key not in current.redo:
                     log.info("work of a redone request that its first instance finished: not done again")
-                    return
+                    return None
                 work = partial(self._holding, key, work)
             elif self.inbox is not None and current.payload:
                 written = self._writes.submit(self.inbox.take, key, current.payload)
@@ -145,7 +157,7 @@ class TrackedExecutor(ThreadPoolExecutor):
             else:
                 work = partial(self._once, key, work)
         # The caller's context (its request ID, for one) goes with the work.
-        self.submit(contextvars.copy_context().run, work)
+        return self.submit(contextvars.copy_context().run, work)
 
     def _once(self, key: str, work: Callable[[], None]) -> None:
         """The work of a request from Slack, unless a replay of it or Slack's retry of it did it already. Asked
@@ -195,11 +207,15 @@ class TrackedExecutor(ThreadPoolExecutor):
         and the person is told, through `answer`, what is known: nobody is left waiting for an answer."""
 
         wait = self.expected_wait()
+        reminder = None
         if wait > QUEUED_NOTICE_SECONDS:  # told on a thread of its own: the workers are the line it is in
             with self._idle:
                 self._pending += 1
             told = self._notices.submit(contextvars.copy_context().run, _tell_queued, answer, wait)
             told.add_done_callback(self._done)
+        else:  # told how long it waits already, or told it still runs
+            reminder = self._reminders.at(self.still_working_after,
+                                          partial(contextvars.copy_context().run, _tell_still_working, answer))
 
         def answered() -> None:
             try:
@@ -213,7 +229,12 @@ class TrackedExecutor(ThreadPoolExecutor):
             finally:
                 work_finished()
 
-        self._hand_over(answered)
+        handed = self._hand_over(answered)
+        if reminder is not None:
+            if handed is None:
+                self._reminders.cancel(reminder)
+            else:
+                handed.add_done_callback(lambda _: self._reminders.cancel(reminder))
 
     def expected_wait(self) -> float:
         """How long work handed over now would wait for PlanetScale's budget: the line there, and the work
@@ -234,6 +255,53 @@ class TrackedExecutor(ThreadPoolExecutor):
         """Block until no submitted work is left (work may submit more); False on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+
+
+def _tell_still_working(answer: Callable[[str], None]) -> None:
+    try:
+        answer(STILL_WORKING)
+    except Exception:
+        log.exception("the person could not be told that their request is still being worked on")
+
+
+class Reminders:
+    """Calls each function handed to `at` once its delay has passed, on one thread, unless cancelled first."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, Callable[[], None]]] = []
+        self._cancelled: set[int] = set()
+        self._changed = threading.Condition()
+        self._keys = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def at(self, delay: float, fn: Callable[[], None]) -> int:
+        with self._changed:
+            key = next(self._keys)
+            heapq.heappush(self._due, (time.monotonic() + delay, key, fn))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="reminders", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+        return key
+
+    def cancel(self, key: int) -> None:
+        with self._changed:
+            if any(k == key for _, k, _ in self._due):
+                self._cancelled.add(key)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._changed.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                _, key, fn = heapq.heappop(self._due)
+                if key in self._cancelled:
+                    self._cancelled.discard(key)
+                    continue
+            try:
+                fn()
+            except Exception:
+                log.exception("a reminder failed")
 
 
 def _tell_queued(answer: Callable[[str], None], wait: float) -> None:

@@ -10,10 +10,12 @@ unmodified uvicorn listening on a Unix socket (its documented `uds` setting) in 
 - a request reaches uvicorn only once it is whole, head and body: a slow request holds one file descriptor, not
   three, and never a worker of uvicorn's;
 - a request must arrive within REQUEST_SECONDS of its first byte (of the connection's opening, for the first),
-  or is answered 408: Slack's requests are a few kilobytes;
+  or is answered 408: Slack's requests are a few kilobytes; and each part of an answer must be taken by the client
+  within as long, or the connection is closed (a client that stops reading would hold it for ever);
 - a head past HEAD_BYTES is answered 431, a body past MAX_BODY_BYTES 413 before it is read, and a body without
   a Content-Length (chunked, or none on a POST) 411: Slack always sends one, and a length is what lets the front
-  wait for the whole body;
+  wait for the whole body (a client that waits for `100 Continue` before sending it is told to go on by the
+  front);
 - past the most connections this process may hold, a new one closes the one that has waited longest for the
   rest of its request, so a flood of slow requests makes room for Slack rather than refusing it.
 """
@@ -99,6 +101,15 @@ class Refused(Exception):
 
 
 BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+def expects_continue(head: bytes) -> bool:
+    """Whether the client waits for `100 Continue` before it sends the body (`Expect: 100-continue`); an
+    HTTP/1.0 client's expectation is ignored, as RFC 9110 says."""
+    lines = head.split(b"\r\n")
+    fields = (line.partition(b":") for line in lines[1:])
+    return lines[0].endswith(b" HTTP/1.1") and any(
+        name.strip().lower() == b"expect" and value.strip().lower() == b"100-continue" for name, _, value in fields)
 
 
 def body_length(head: bytes) -> int:
@@ -190,6 +201,10 @@ class Front:
         except Refused as refused:
             connection.refuse(refused.status, refused.reason)
             return None
+        if len(buffer) < whole and connection.upstream is None and expects_continue(bytes(buffer[:end])):
+            # The front waits for the body, uvicorn never sees the head before it: say `100 Continue` here. Only
+            # before a connection's first answer, which it could otherwise land in the middle of.
+            connection.client.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         while len(buffer) < whole:
             if not await self.read_more(reader, connection, loop):
                 return None
@@ -224,13 +239,18 @@ class Front:
         except OSError:
             connection.close()
 
-    @staticmethod
-    async def answers(reader: asyncio.StreamReader, connection: Connection) -> None:
-        """uvicorn's bytes to the client; the first of an answer ends its request's deadline."""
+    async def answers(self, reader: asyncio.StreamReader, connection: Connection) -> None:
+        """uvicorn's bytes to the client, each taken within `request_seconds`: a client that stops reading its
+        answers holds its connection no longer than one that stops sending its request."""
         try:
             while data := await reader.read(READ_BYTES):
                 connection.client.write(data)
-                await connection.client.drain()
+                try:
+                    await asyncio.wait_for(connection.client.drain(), self.request_seconds)
+                except TimeoutError:
+                    log.warning("a client did not take its answer within %g s; its connection is closed",
+                                self.request_seconds)
+                    return
         finally:
             connection.close()
 

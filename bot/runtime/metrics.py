@@ -14,6 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,7 +22,7 @@ from urllib.parse import parse_qsl
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from bot.domain.watch import PassResult
 from bot.runtime.logs import new_request_id
@@ -57,9 +58,23 @@ SLACK_ERRORS = Counter("backup_bot_slack_api_errors", "Slack Web API calls that 
                        "error code", ["method", "error"], registry=REGISTRY)
 
 
+# A scrape that takes longer says the database is not answering (a scraper's own timeout is often 10 s).
+SCRAPE_TIMEOUT_SECONDS = 4.0
+# The pending count reads the database: scrapes run one at a time on a thread of their own, never on the event
+# loop nor on the threads Bolt answers Slack on, so a database that stops answering holds one thread and no ack.
+_scrapes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
+_scraping: Future[bytes] | None = None
+
+
 async def metrics_endpoint(_: Request) -> Response:
-    # Off the event loop: the pending count reads the database.
-    body = await asyncio.to_thread(generate_latest, REGISTRY)
+    global _scraping
+    if _scraping is None or _scraping.done():
+        _scraping = _scrapes.submit(generate_latest, REGISTRY)
+    try:
+        body = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(_scraping)), SCRAPE_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return PlainTextResponse(f"The metrics wait on the database, which is not answering within "
+                                 f"{SCRAPE_TIMEOUT_SECONDS:g} s\n", status_code=503)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

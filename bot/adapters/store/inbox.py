@@ -86,14 +86,15 @@ class Inbox:
 
     def take_over(self) -> list[tuple[str, str]]:
         """Rows whose instance stopped renewing them, each taken by this instance once ever (a conditional
-        update): their keys and bodies, to redo."""
+        update): their keys and bodies, to redo. Never this instance's own: it is running, and a row it wrote
+        while the database stalled may land with its lease already past, its work still under way here."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import deliveries
 
         now = self.clock()
         lapsed = sa.and_(deliveries.c.body.is_not(None), deliveries.c.lease_until < now,
-                         deliveries.c.handed_again.is_(sa.false()))
+                         deliveries.c.handed_again.is_(sa.false()), deliveries.c.holder != self.holder)
         taken: list[tuple[str, str]] = []
         with self._engine().begin() as conn:
             rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.body).where(lapsed)
