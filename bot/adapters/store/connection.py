@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,59 @@ def database_url(url: str) -> str:
 # watch, whose heartbeat would keep the lease meanwhile). The migration lifts them in its own transaction.
 STATEMENT_TIMEOUT_MS = 30_000
 LOCK_TIMEOUT_MS = 5_000
+# How long a SQLite transaction waits for the one writing before it (SQLite's busy timeout).
+SQLITE_BUSY_SECONDS = 30.0
+# Per SQLite database of this process: the turn to write (see TakingTurns).
+_turns: dict[str, threading.Lock] = {}
+_turns_lock = threading.Lock()
+
+
+def taking_turns(url: str) -> type[sqlite3.Connection]:
+    """The connection class for the SQLite database at `url`: its transactions take turns on one lock."""
+    with _turns_lock:
+        turn = _turns.setdefault(url, threading.Lock())
+    return type("TakingTurns", (TakingTurns,), {"turn": turn})
+
+
+class TakingTurns(sqlite3.Connection):
+    """A SQLite connection whose transactions (each a writer's: BEGIN IMMEDIATE) wait for their turn on a lock of
+    the process first. A writer waiting there wakes as the one before it commits; waiting in SQLite's busy handler
+    instead, it would sleep between tries, up to 100 ms each, long after the lock is free. Other processes on the
+    database (a CLI command beside `serve`) still meet the busy handler."""
+
+    turn: threading.Lock
+    holding = False
+
+    def begin_immediate(self) -> None:
+        self.holding = self.turn.acquire(timeout=SQLITE_BUSY_SECONDS)
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._end_turn()
+            raise
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._end_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._end_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._end_turn()
+
+    def _end_turn(self) -> None:
+        if self.holding:
+            self.holding = False
+            self.turn.release()
 
 
 class Connected:
@@ -54,7 +108,8 @@ class Connected:
         sqlite = self.url.startswith("sqlite")
         engine: Engine = sa.create_engine(
             self.url,
-            connect_args={"check_same_thread": False, "timeout": 30} if sqlite else {
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS,
+                          "factory": taking_turns(self.url)} if sqlite else {
                 "connect_timeout": 5,
                 "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
             },
@@ -69,11 +124,13 @@ class Connected:
                 # Durable across a crash of the process (kill -9 included); only a crash of the machine may
                 # lose the last commits. SQLite's advice for WAL; several instances belong on PostgreSQL.
                 dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-                dbapi_connection.execute("PRAGMA busy_timeout=30000")
+                dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}")
 
             @sa.event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                dbapi_connection = conn.connection.dbapi_connection
+                assert isinstance(dbapi_connection, TakingTurns)
+                dbapi_connection.begin_immediate()
 
         return engine
 
