@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,29 +27,80 @@ STATEMENT_TIMEOUT_MS = 30_000
 LOCK_TIMEOUT_MS = 5_000
 # How long a SQLite transaction waits for the one writing before it (SQLite's busy timeout).
 SQLITE_BUSY_SECONDS = 30.0
-# Per SQLite database of this process: the turn to write (see TakingTurns).
-_turns: dict[str, threading.Lock] = {}
+
+
+class Turns:
+    """The turn to write to one SQLite database, in this process: one at a time, and those first in line (the
+    inbox's writer, whose commit each ack waits for) before the others (the work after the acks)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._first = threading.Condition(self._lock)
+        self._others = threading.Condition(self._lock)
+        self._taken = False
+        self._first_waiting = 0
+
+    def take(self, timeout: float) -> bool:
+        first = getattr(_in_line, "first", False)
+        with self._lock:
+            if first:
+                self._first_waiting += 1
+                try:
+                    if not self._first.wait_for(lambda: not self._taken, timeout):
+                        if not self._taken and not self._first_waiting - 1:
+                            self._others.notify()  # the turn it was woken for, if any, passes on
+                        return False
+                finally:
+                    self._first_waiting -= 1
+            elif not self._others.wait_for(lambda: not self._taken and not self._first_waiting, timeout):
+                return False
+            self._taken = True
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._taken = False
+            # One waiter woken, not all: the rest would only wake to wait again.
+            (self._first if self._first_waiting else self._others).notify()
+
+
+_in_line = threading.local()
+
+
+@contextlib.contextmanager
+def first_in_line() -> Iterator[None]:
+    """SQLite transactions begun on this thread meanwhile take the next turn to write before the others."""
+    _in_line.first = True
+    try:
+        yield
+    finally:
+        _in_line.first = False
+
+
+# Per SQLite database of this process: the turns to write (see TakingTurns).
+_turns: dict[str, Turns] = {}
 _turns_lock = threading.Lock()
 
 
 def taking_turns(url: str) -> type[sqlite3.Connection]:
-    """The connection class for the SQLite database at `url`: its transactions take turns on one lock."""
+    """The connection class for the SQLite database at `url`: its transactions take turns."""
     with _turns_lock:
-        turn = _turns.setdefault(url, threading.Lock())
-    return type("TakingTurns", (TakingTurns,), {"turn": turn})
+        turns = _turns.setdefault(url, Turns())
+    return type("TakingTurns", (TakingTurns,), {"turns": turns})
 
 
 class TakingTurns(sqlite3.Connection):
-    """A SQLite connection whose transactions (each a writer's: BEGIN IMMEDIATE) wait for their turn on a lock of
-    the process first. A writer waiting there wakes as the one before it commits; waiting in SQLite's busy handler
-    instead, it would sleep between tries, up to 100 ms each, long after the lock is free. Other processes on the
-    database (a CLI command beside `serve`) still meet the busy handler."""
+    """A SQLite connection whose transactions (each a writer's: BEGIN IMMEDIATE) wait for their turn in this
+    process first. A writer waiting there wakes as the one before it commits; waiting in SQLite's busy handler
+    instead, it would sleep between tries, up to 100 ms each, long after the lock is free, and the acks' inbox
+    rows would wait behind every write of the work after earlier acks. Other processes on the database (a CLI
+    command beside `serve`) still meet the busy handler."""
 
-    turn: threading.Lock
+    turns: Turns
     holding = False
 
     def begin_immediate(self) -> None:
-        self.holding = self.turn.acquire(timeout=SQLITE_BUSY_SECONDS)
+        self.holding = self.turns.take(timeout=SQLITE_BUSY_SECONDS)
         try:
             self.execute("BEGIN IMMEDIATE")
         except BaseException:
@@ -76,7 +128,7 @@ class TakingTurns(sqlite3.Connection):
     def _end_turn(self) -> None:
         if self.holding:
             self.holding = False
-            self.turn.release()
+            self.turns.give_back()
 
 
 class Connected:

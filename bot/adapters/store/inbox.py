@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot.adapters.store.connection import first_in_line
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
@@ -87,7 +89,7 @@ class Inbox:
         # In the order of their keys, so that two instances writing the same keys never wait on each other.
         rows = [{"key": key, "at": now, "holder": self.holder, "lease_until": now + self.lease, "body": body}
                 for key, body in sorted({key: body for key, body in reversed(takes)}.items())]
-        with self._engine().begin() as conn:
+        with first_in_line(), self._engine().begin() as conn:
             insert, close = _statements(conn.dialect.name)
             taken = set(conn.execute(insert, rows).scalars()) if rows else set()
             if dones:
