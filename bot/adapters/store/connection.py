@@ -38,7 +38,7 @@ class Turns:
         self._first = threading.Condition(self._lock)
         self._others = threading.Condition(self._lock)
         self._taken = False
-        self._first_waiting = 0
+        self._first_waiting = self._others_waiting = 0
 
     def take(self, timeout: float) -> bool:
         first = getattr(_in_line, "first", False)
@@ -52,10 +52,21 @@ class Turns:
                         return False
                 finally:
                     self._first_waiting -= 1
-            elif not self._others.wait_for(lambda: not self._taken and not self._first_waiting, timeout):
-                return False
+            else:
+                self._others_waiting += 1
+                try:
+                    if not self._others.wait_for(lambda: not self._taken and not self._first_waiting, timeout):
+                        return False
+                finally:
+                    self._others_waiting -= 1
             self._taken = True
             return True
+
+    @property
+    def waiting(self) -> tuple[int, int]:
+        """How many wait for a turn: first in line, and the others."""
+        with self._lock:
+            return self._first_waiting, self._others_waiting
 
     def give_back(self) -> None:
         with self._lock:
