@@ -51,11 +51,12 @@ def _statements(dialect: str) -> tuple[Any, Any]:
     """The inbox's writes, built once (SQLAlchemy then compiles each once): an INSERT that skips a key written
     already (ON CONFLICT DO NOTHING) and returns the keys it wrote, and the UPDATE that marks keys done."""
     import sqlalchemy as sa
-    from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     from bot.adapters.schema import deliveries
 
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(deliveries)
+    insert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(deliveries)
     return (insert.on_conflict_do_nothing(index_elements=[deliveries.c.key]).returning(deliveries.c.key),
             deliveries.update().where(deliveries.c.key.in_(sa.bindparam("keys", expanding=True)),
                                       deliveries.c.body.is_not(None))
