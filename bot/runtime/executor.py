@@ -139,13 +139,11 @@ class TrackedExecutor(ThreadPoolExecutor):
                 work = partial(self._holding, key, work)
             elif self._writer is not None and current.payload:
                 written = self._writer.take(key, current.payload)
-                try:
-                    written.result(timeout=self.inbox_wait)
+                try:  # a failed write is the work's to tell: it acts without its row
+                    written.exception(timeout=self.inbox_wait)
                 except TimeoutError:
                     log.warning("the inbox did not write this request within %.2f s: acked without it, acting on it "
                                 "once written", self.inbox_wait)
-                except Exception:
-                    pass  # said by the work, which acts on it without its row
                 work = partial(self._written, key, written, work)
             else:
                 work = partial(self._once, key, work)

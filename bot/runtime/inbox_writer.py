@@ -59,7 +59,7 @@ class InboxWriter:
         dones = [key for key, body, _ in batch if body is None]
         try:
             taken = self.inbox.write(takes, dones)
-        except Exception as exc:  # each caller says what it does without its row
+        except BaseException as exc:  # each caller says what it does without its row; the writer goes on
             for _, _, answer in batch:
                 answer.set_exception(exc)
             return
