@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from functools import partial
 from typing import Any, ParamSpec, TypeVar
@@ -153,13 +153,13 @@ def test_a_database_stalled_at_the_ack_delays_the_inbox_not_the_ack(
     bot = instances.start()
     inbox = inbox_of(bot)
     stalled = threading.Event()
-    take = inbox.take
+    write = inbox.write
 
-    def stalled_take(key: str, body: str) -> bool:
+    def stalled_write(takes: Sequence[tuple[str, str]], dones: Sequence[str]) -> set[str]:
         stalled.wait(timeout=60)
-        return take(key, body)
+        return write(takes, dones)
 
-    inbox.take = stalled_take  # type: ignore[method-assign]
+    inbox.write = stalled_write  # type: ignore[method-assign]
     caplog.set_level(logging.WARNING)
     try:
         assert acked_while(lambda: acked(bot, bot.command_body(f"update acme/app-db {PROD} retention=9d"))) == 200
@@ -175,9 +175,14 @@ def test_the_row_is_done_in_the_transaction_that_stores_the_request(
         instances: Instances, planetscale: PlanetScaleState) -> None:
     bot = instances.start(rules=ASKING)
     inbox = inbox_of(bot)
-    done = inbox.done
+    write = inbox.write
     called: list[str] = []
-    inbox.done = lambda key: (called.append(key), done(key))[-1]  # type: ignore[method-assign]
+
+    def counted(takes: Sequence[tuple[str, str]], dones: Sequence[str]) -> set[str]:
+        called.extend(dones)
+        return write(takes, dones)
+
+    inbox.write = counted  # type: ignore[method-assign]
     bot.command(f"update acme/app-db {PROD} retention=9d")
     assert len(bot.deps.store.requests(["pending"])) == 1
     assert called == [] and left_undone(bot) == []  # marked by the store's own write

@@ -39,6 +39,8 @@ DOCUMENTED = frozenset({
     "starlette.websockets", "starlette.exceptions",
     # SQLAlchemy's core reference
     "sqlalchemy", "sqlalchemy.engine", "sqlalchemy.exc",
+    # its dialects' pages, "INSERT…ON CONFLICT (Upsert)": `from sqlalchemy.dialects.postgresql import insert`
+    "sqlalchemy.dialects.postgresql", "sqlalchemy.dialects.sqlite",
     # Alembic's API reference (alembic.sqlalchemy.org/en/latest/api/) and its env.py template: op, context,
     # command, Config, MigrationContext, ScriptDirectory
     "alembic", "alembic.op", "alembic.context", "alembic.command", "alembic.config", "alembic.runtime.migration",

@@ -11,16 +11,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from bot.adapters.rate_limit import describe_wait
 from bot.adapters.store.inbox import Working, working_on
 from bot.domain.change_requests import WorkIds, work_ids
 from bot.domain.changes import explain
+from bot.runtime.inbox_writer import InboxPort, InboxWriter
 from bot.runtime.logs import request_id
 from bot.runtime.metrics import work_finished
 
@@ -83,12 +84,6 @@ def redoing(keys: frozenset[str]) -> Iterator[None]:
         _redoing.reset(token)
 
 
-class InboxPort(Protocol):
-    def take(self, key: str, body: str) -> bool: ...
-
-    def done(self, key: str) -> None: ...
-
-
 class TrackedExecutor(ThreadPoolExecutor):
     def __init__(self, max_workers: int = 16):
         super().__init__(max_workers=max_workers, thread_name_prefix="lazy")
@@ -102,12 +97,19 @@ class TrackedExecutor(ThreadPoolExecutor):
         self._workers = max_workers
         self._notices = ThreadPoolExecutor(max_workers=1, thread_name_prefix="queued")
         # Where each request's work is written before its ack, so that another instance redoes it should this one
-        # stop: set by the runtime. A thread of its own; the listener waits for it at most `inbox_wait`.
-        self.inbox: InboxPort | None = None
+        # stop: set by the runtime (`inbox`). A thread of its own; the listener waits for it at most `inbox_wait`.
+        self._writer: InboxWriter | None = None
         self.inbox_wait = INBOX_WAIT_SECONDS
-        self._writes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="inbox")
         self.still_working_after = STILL_WORKING_SECONDS
         self._reminders = Reminders()
+
+    @property
+    def inbox(self) -> InboxPort | None:
+        return None if self._writer is None else self._writer.inbox
+
+    @inbox.setter
+    def inbox(self, inbox: InboxPort | None) -> None:
+        self._writer = None if inbox is None else InboxWriter(inbox)
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         with self._idle:
@@ -148,9 +150,11 @@ class TrackedExecutor(ThreadPoolExecutor):
                     log.info("work of a redone request that its first instance finished: not done again")
                     return None
                 work = partial(self._holding, key, work)
-            elif self.inbox is not None and current.payload:
-                written = self._writes.submit(self.inbox.take, key, current.payload)
-                if not wait([written], timeout=self.inbox_wait).done:
+            elif self._writer is not None and current.payload:
+                written = self._writer.take(key, current.payload)
+                try:  # a failed write is the work's to tell: it acts without its row
+                    written.exception(timeout=self.inbox_wait)
+                except TimeoutError:
                     log.warning("the inbox did not write this request within %.2f s: acked without it, acting on it "
                                 "once written", self.inbox_wait)
                 work = partial(self._written, key, written, work)
@@ -195,9 +199,9 @@ class TrackedExecutor(ThreadPoolExecutor):
         working_on.set(working)
         work_ids.set(WorkIds(key))
         work()
-        if not working.done and self.inbox is not None:
+        if not working.done and self._writer is not None:
             try:
-                self.inbox.done(key)
+                self._writer.done(key).result()
             except Exception:
                 log.exception("could not mark this request's work done in the inbox")
 

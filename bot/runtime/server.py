@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltRequest
@@ -23,6 +25,10 @@ from bot.runtime.slack_shape import shape_problem
 HealthCheck = Callable[[], dict[str, Any]]
 # A health check that takes longer says the database is not answering (a checker's own timeout is often 5 s).
 HEALTH_TIMEOUT_SECONDS = 4.0
+# Threads that run Bolt's listeners. A listener waits for its request's inbox row to be committed before its ack
+# (bot/runtime/inbox_writer.py): with a thread for each request of a burst, the whole burst shares one commit,
+# where asyncio's default of a few threads (the CPUs and 4) would queue the rest of it behind that commit.
+ACK_THREADS = 32
 
 
 def create_asgi_app(app: App, health: HealthCheck | None = None,
@@ -33,6 +39,7 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
     the server shuts down (SIGTERM): after the requests in flight have been answered, before the process
     exits, so work already acked can finish."""
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
+    listeners = ThreadPoolExecutor(max_workers=ACK_THREADS, thread_name_prefix="ack")
 
     async def slack_events(request: Request) -> Response:
         length = request.headers.get("content-length")
@@ -59,7 +66,7 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
         if problem is not None:
             return PlainTextResponse(f"{problem}: not a request Slack sends", status_code=400)
         bolt_request = to_bolt_request(request, bytes(body))
-        return await measured(bytes(body), _dispatched(app, bolt_request))
+        return await measured(bytes(body), _dispatched(app, bolt_request, listeners))
 
     checking: asyncio.Future[dict[str, Any]] | None = None
 
@@ -94,9 +101,12 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
     ])
 
 
-async def _dispatched(app: App, request: BoltRequest) -> Response:
+async def _dispatched(app: App, request: BoltRequest, listeners: ThreadPoolExecutor) -> Response:
     request.context[REQUEST_ID] = request_id.get()  # the ID `measured` logs this request under
-    return to_starlette_response(await asyncio.to_thread(app.dispatch, request))
+    # As asyncio.to_thread, on the listeners' threads: the request's context goes with it.
+    context = contextvars.copy_context()
+    loop = asyncio.get_running_loop()
+    return to_starlette_response(await loop.run_in_executor(listeners, context.run, app.dispatch, request))
 
 
 def signed(verifier: SignatureVerifier, request: Request, body: bytes) -> bool:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,6 +25,121 @@ def database_url(url: str) -> str:
 # watch, whose heartbeat would keep the lease meanwhile). The migration lifts them in its own transaction.
 STATEMENT_TIMEOUT_MS = 30_000
 LOCK_TIMEOUT_MS = 5_000
+# How long a SQLite transaction waits for the one writing before it (SQLite's busy timeout).
+SQLITE_BUSY_SECONDS = 30.0
+
+
+class Turns:
+    """The turn to write to one SQLite database, in this process: one at a time, and those first in line (the
+    inbox's writer, whose commit each ack waits for) before the others (the work after the acks)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._first = threading.Condition(self._lock)
+        self._others = threading.Condition(self._lock)
+        self._taken = False
+        self._first_waiting = self._others_waiting = 0
+
+    def take(self, timeout: float) -> bool:
+        first = getattr(_in_line, "first", False)
+        with self._lock:
+            if first:
+                self._first_waiting += 1
+                try:
+                    if not self._first.wait_for(lambda: not self._taken, timeout):
+                        if not self._taken and not self._first_waiting - 1:
+                            self._others.notify()  # the turn it was woken for, if any, passes on
+                        return False
+                finally:
+                    self._first_waiting -= 1
+            else:
+                self._others_waiting += 1
+                try:
+                    if not self._others.wait_for(lambda: not self._taken and not self._first_waiting, timeout):
+                        return False
+                finally:
+                    self._others_waiting -= 1
+            self._taken = True
+            return True
+
+    @property
+    def waiting(self) -> tuple[int, int]:
+        """How many wait for a turn: first in line, and the others."""
+        with self._lock:
+            return self._first_waiting, self._others_waiting
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._taken = False
+            # One waiter woken, not all: the rest would only wake to wait again.
+            (self._first if self._first_waiting else self._others).notify()
+
+
+_in_line = threading.local()
+
+
+@contextlib.contextmanager
+def first_in_line() -> Iterator[None]:
+    """SQLite transactions begun on this thread meanwhile take the next turn to write before the others."""
+    _in_line.first = True
+    try:
+        yield
+    finally:
+        _in_line.first = False
+
+
+# Per SQLite database of this process: the turns to write (see TakingTurns).
+_turns: dict[str, Turns] = {}
+_turns_lock = threading.Lock()
+
+
+def taking_turns(url: str) -> type[sqlite3.Connection]:
+    """The connection class for the SQLite database at `url`: its transactions take turns."""
+    with _turns_lock:
+        turns = _turns.setdefault(url, Turns())
+    return type("TakingTurns", (TakingTurns,), {"turns": turns})
+
+
+class TakingTurns(sqlite3.Connection):
+    """A SQLite connection whose transactions (each a writer's: BEGIN IMMEDIATE) wait for their turn in this
+    process first. A writer waiting there wakes as the one before it commits; waiting in SQLite's busy handler
+    instead, it would sleep between tries, up to 100 ms each, long after the lock is free, and the acks' inbox
+    rows would wait behind every write of the work after earlier acks. Other processes on the database (a CLI
+    command beside `serve`) still meet the busy handler."""
+
+    turns: Turns
+    holding = False
+
+    def begin_immediate(self) -> None:
+        self.holding = self.turns.take(timeout=SQLITE_BUSY_SECONDS)
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._end_turn()
+            raise
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._end_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._end_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._end_turn()
+
+    def _end_turn(self) -> None:
+        if self.holding:
+            self.holding = False
+            self.turns.give_back()
 
 
 class Connected:
@@ -54,7 +171,8 @@ class Connected:
         sqlite = self.url.startswith("sqlite")
         engine: Engine = sa.create_engine(
             self.url,
-            connect_args={"check_same_thread": False, "timeout": 30} if sqlite else {
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS,
+                          "factory": taking_turns(self.url)} if sqlite else {
                 "connect_timeout": 5,
                 "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
             },
@@ -69,11 +187,13 @@ class Connected:
                 # Durable across a crash of the process (kill -9 included); only a crash of the machine may
                 # lose the last commits. SQLite's advice for WAL; several instances belong on PostgreSQL.
                 dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-                dbapi_connection.execute("PRAGMA busy_timeout=30000")
+                dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}")
 
             @sa.event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                dbapi_connection = conn.connection.dbapi_connection
+                assert isinstance(dbapi_connection, TakingTurns)
+                dbapi_connection.begin_immediate()
 
         return engine
 

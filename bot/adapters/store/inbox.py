@@ -5,9 +5,12 @@ instance stops, its lapsed rows are taken over by another, which redoes each onc
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from bot.adapters.store.connection import first_in_line
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -43,6 +46,23 @@ def _close(conn: Connection, key: str) -> int:
                         .values(body=None, holder=None, lease_until=None)).rowcount
 
 
+@functools.cache
+def _statements(dialect: str) -> tuple[Any, Any]:
+    """The inbox's writes, built once (SQLAlchemy then compiles each once): an INSERT that skips a key written
+    already (ON CONFLICT DO NOTHING) and returns the keys it wrote, and the UPDATE that marks keys done."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    from bot.adapters.schema import deliveries
+
+    insert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(deliveries)
+    return (insert.on_conflict_do_nothing(index_elements=[deliveries.c.key]).returning(deliveries.c.key),
+            deliveries.update().where(deliveries.c.key.in_(sa.bindparam("keys", expanding=True)),
+                                      deliveries.c.body.is_not(None))
+            .values(body=None, holder=None, lease_until=None))
+
+
 class Inbox:
     """One instance's view of the inbox; `holder` names the instance. Not a part of `Store`, whose calls are the
     listeners' own."""
@@ -57,23 +77,25 @@ class Inbox:
     def take(self, key: str, body: str) -> bool:
         """Writes the work `key` with the request to redo it from: True for the one caller, on any instance, that
         may do it (a replay or a retry finds it taken)."""
-        import sqlalchemy as sa
-
-        from bot.adapters.schema import deliveries
-
-        now = self.clock()
-        with self._engine().begin() as conn:
-            try:
-                with conn.begin_nested():
-                    conn.execute(deliveries.insert().values(key=key, at=now, holder=self.holder,
-                                                            lease_until=now + self.lease, body=body))
-            except sa.exc.IntegrityError:
-                return False
-            return True
+        return key in self.write([(key, body)], [])
 
     def done(self, key: str) -> None:
-        with self._engine().begin() as conn:
-            _close(conn, key)
+        self.write([], [key])
+
+    def write(self, takes: Sequence[tuple[str, str]], dones: Sequence[str]) -> set[str]:
+        """In one transaction (one commit for a burst of requests): writes each work of `takes`, a key and the
+        request to redo it from, and marks the work `dones` done. The keys of `takes` this caller may do: those
+        no replay or retry, here or on another instance, wrote first."""
+        now = self.clock()
+        # In the order of their keys, so that two instances writing the same keys never wait on each other.
+        rows = [{"key": key, "at": now, "holder": self.holder, "lease_until": now + self.lease, "body": body}
+                for key, body in sorted({key: body for key, body in reversed(takes)}.items())]
+        with first_in_line(), self._engine().begin() as conn:
+            insert, close = _statements(conn.dialect.name)
+            taken = set(conn.execute(insert, rows).scalars()) if rows else set()
+            if dones:
+                conn.execute(close, {"keys": sorted(set(dones))})
+        return taken
 
     def renew(self) -> int:
         """Extends the leases of the work this instance is doing; the number of rows."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ from conftest import Bot
 from test_inbox import ASKING, PROD, Instances, acked, instances, keeper_of
 from test_one_judge import MOVE_RULES, RANDOM, dispatch, wait_for_patch
 
-from bot.adapters.store.inbox import LEASE_SECONDS
+from bot.adapters.store.inbox import LEASE_SECONDS, Inbox
 from bot.domain import applying
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
@@ -231,12 +232,15 @@ def test_a_bulk_change_stored_by_an_instance_that_stopped_after_it_is_not_asked_
                                target="production")
     stopping, alive = instances.start(rules=ASKING), instances.start(rules=ASKING)
     inbox = stopping.executor.inbox
-    assert inbox is not None
+    assert isinstance(inbox, Inbox)
+    write = inbox.write
 
-    def done(key: str) -> None:
-        raise Died
+    def write_or_die(takes: Sequence[tuple[str, str]], dones: Sequence[str]) -> set[str]:
+        if dones:  # the work is marked done: the instance has stopped just before
+            raise Died
+        return write(takes, dones)
 
-    monkeypatch.setattr(inbox, "done", done)
+    monkeypatch.setattr(inbox, "write", write_or_die)
     assert acked(stopping, stopping.command_body(
         'update acme/shop-* * --where target=production retention=14d reason="audit"', user=ALICE)) == 200
     stopping.executor.wait_idle(timeout=30)
