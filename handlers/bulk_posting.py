@@ -78,17 +78,21 @@ def report_batch_step(deps: Dependencies, client: WebClient, outcome: BatchOutco
                       else blocks.error_text(outcome.message))
 
 
-def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None) -> None:
-    """The batch's message in its channel, and the whole list in its thread."""
+def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None) -> str | None:
+    """The batch's message in its channel, and the whole list in its thread. Returns Slack's error when the
+    channel took no message and there was no response URL to post it through (a form): the App Homes of those
+    it concerns still show it."""
     text, message = batch_message(deps, batch)
     try:
         answer = client.chat_postMessage(channel=batch.channel, text=text, blocks=message)
     except SlackApiError as exc:
-        log.warning("chat.postMessage to %s failed (%s); answering through the response URL", batch.channel,
-                    exc.response.get("error"))
+        error = str(exc.response.get("error") or "refused")
+        log.warning("chat.postMessage to %s failed (%s); answering through the response URL", batch.channel, error)
         if respond is not None:
             in_channel(deps, batch, respond)
-        return
+            return None
+        home.refresh_homes(deps, client, batch)
+        return error
     channel, ts = str(answer["channel"]), str(answer["ts"])
     deps.store.set_batch_message(batch.id, channel, ts)
     home.refresh_homes(deps, client, batch)
@@ -97,6 +101,7 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     latest = deps.store.get_batch(batch.id)
     if latest is not None and latest.state is not batch.state:
         refresh(deps, client, latest)
+    return None
 
 
 def in_channel(deps: Dependencies, batch: Batch, respond: Respond) -> None:

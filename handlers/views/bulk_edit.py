@@ -188,16 +188,23 @@ def ask(deps: Dependencies, client: WebClient, view_id: str, user: str, channel:
     outcome = deps.bulk.ask(user, channel, selection, update, reason)
     batch = outcome.batch
     if outcome.kind in (BatchOutcomeKind.REQUESTED, BatchOutcomeKind.DONE) and batch is not None:
-        publish(deps, client, batch, None)
+        refused = publish(deps, client, batch, None)
         if outcome.kind is BatchOutcomeKind.DONE:
             finish(deps, client, batch)
-        done = ("Your bulk change is posted in the channel and waits for approval."
-                if outcome.kind is BatchOutcomeKind.REQUESTED else "Applied: the result is posted in the channel.")
+        if refused is not None:
+            done = (f"Your bulk change could not be posted in the channel (Slack said `{refused}`): "
+                    + ("it waits for approval on your approvers' App Home, and on yours, where you can cancel it."
+                       if outcome.kind is BatchOutcomeKind.REQUESTED else
+                       "it was applied, and a direct message tells you how each policy ended."))
+        else:
+            done = ("Your bulk change is posted in the channel and waits for approval."
+                    if outcome.kind is BatchOutcomeKind.REQUESTED else "Applied: the result is posted in the channel.")
         if batch.skipped or batch.hidden:
             left = len(batch.skipped) + batch.hidden
             done += (f"\n{blocks.plural(left, 'chosen policy was', 'chosen policies were')} left out, each with "
                      "why in its message:\n" + "\n".join(bulk_blocks.skipped_line(s) for s in batch.skipped[:5]))
-        show(client, view_id, blocks.message_view("Done", f":white_check_mark: {done}"))
+        title, icon = ("Done", ":white_check_mark:") if refused is None else ("Not posted", ":warning:")
+        show(client, view_id, blocks.message_view(title, f"{icon} {done}"))
     elif outcome.kind is BatchOutcomeKind.REFUSED:
         show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
     elif outcome.kind is BatchOutcomeKind.NOTHING and batch is not None:
