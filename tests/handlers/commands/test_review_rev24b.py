@@ -37,3 +37,22 @@ def test_a_bulk_change_asked_through_the_form_that_slack_refused_to_post_is_not_
     assert "App Home" in said, said
     carols = json.dumps(open_home(approvals_bot, CAROL)["blocks"])
     assert "asks to change 2 backup policies of acme" in carols and "bulk_approve" in carols, carols
+
+
+def test_a_bulk_rename_never_gives_two_policies_of_one_database_the_same_name(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """alice renames every development policy of `twin-*` to "Nightly" at once. A creation of a name the
+    database already has is refused; a rename must be too, or the database ends with two policies of one
+    name and `update`/`delete` by that name no longer finds either."""
+    for db in ("twin-01", "twin-02"):
+        planetscale.add_database("acme", db)
+        for n in (1, 2):
+            planetscale.add_policy("acme", db, f"{db}-dev{n}", name=f"Dev {n}", target="development")
+    planetscale.add_policy("acme", "twin-02", "twin-02-old", name="Nightly", target="production")
+    reply = approvals_bot.command('update acme/twin-* * --where target=development name="Nightly"', user=ALICE)
+    for db in ("twin-01", "twin-02"):
+        names = [p["name"] for p in planetscale.policies[("acme", db)].values()]
+        assert names.count("Nightly") <= 1, f"{db}: {names}"
+    assert "already has a policy named" in reply.all_text() + json.dumps(
+        [e.blocks for e in approvals_bot.slack.events], ensure_ascii=False)
