@@ -16,7 +16,7 @@ from bot.domain.batches import Batch, BatchOutcome, BatchOutcomeKind, BatchState
 from bot.domain.changes import SYSTEM, Outcome
 from handlers import blocks, bulk_blocks, home
 from handlers.dependencies import Dependencies
-from handlers.posting import answer_actor, has_response_url, report_step, say_privately
+from handlers.posting import answer_actor, error_of, has_response_url, report_step, say_privately
 
 log = logging.getLogger(__name__)
 PRIVATE_MESSAGES = 5  # a response URL may be used five times
@@ -80,11 +80,23 @@ def report_batch_step(deps: Dependencies, client: WebClient, outcome: BatchOutco
 
 def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None) -> str | None:
     """The batch's message in its channel, and the whole list in its thread. Returns Slack's error when the
-    channel took no message and there was no response URL to post it through (a form): the App Homes of those
-    it concerns still show it."""
+    channel took no message, or Slack did not confirm it, and the caller has not been told (a form, with no
+    response URL): the App Homes of those it concerns still show it."""
     text, message = batch_message(deps, batch)
     try:
         answer = client.chat_postMessage(channel=batch.channel, text=text, blocks=message)
+    except OSError as exc:
+        # Slack may have taken it without the bot hearing so: another post could show it twice. A click on it
+        # tells the bot where it is.
+        log.error("chat.postMessage to %s for bulk change %s: %s", batch.channel, batch.id, error_of(exc))
+        home.refresh_homes(deps, client, batch)
+        if respond is not None:
+            say_privately(respond, blocks.error_text(
+                f"Slack did not confirm the post of your bulk change to the channel ({error_of(exc)}); " + (
+                    "it is waiting for approval, and `/backup-policy pending` and the App Home list it."
+                    if batch.state is BatchState.PENDING else
+                    "it was applied policy by policy, and a direct message tells you how each one ended.")))
+        return error_of(exc)
     except SlackApiError as exc:
         error = str(exc.response.get("error") or "refused")
         log.warning("chat.postMessage to %s failed (%s); answering through the response URL", batch.channel, error)

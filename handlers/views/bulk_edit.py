@@ -192,7 +192,7 @@ def ask(deps: Dependencies, client: WebClient, view_id: str, user: str, channel:
         if outcome.kind is BatchOutcomeKind.DONE:
             finish(deps, client, batch)
         if refused is not None:
-            done = (f"Your bulk change could not be posted in the channel (Slack said `{refused}`): "
+            done = (f"Slack did not post your bulk change in the channel, or did not confirm it (`{refused}`): "
                     + ("it waits for approval on your approvers' App Home, and on yours, where you can cancel it."
                        if outcome.kind is BatchOutcomeKind.REQUESTED else
                        "it was applied, and a direct message tells you how each policy ended."))

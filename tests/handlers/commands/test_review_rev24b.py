@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 
-from approval_helpers import ALICE, CAROL, approvals_bot
+import httpx
+from approval_helpers import ALICE, CAROL, approvals_bot, direct_messages, sweep
 from conftest import Bot
 from home_helpers import open_home
-from test_bulk import add_databases, channel_messages
+from test_bulk import add_databases, channel_messages, policy
 
 from bot.emulators.planetscale import PlanetScaleState
 from bot.emulators.slack import MethodFault
@@ -33,7 +34,7 @@ def test_a_bulk_change_asked_through_the_form_that_slack_refused_to_post_is_not_
     assert channel_messages(approvals_bot) == []
     said = json.dumps(approvals_bot.current_view(), ensure_ascii=False)
     assert "is posted in the channel" not in said, said
-    assert "could not be posted" in said, said
+    assert "Slack did not post your bulk change" in said, said
     assert "App Home" in said, said
     carols = json.dumps(open_home(approvals_bot, CAROL)["blocks"])
     assert "asks to change 2 backup policies of acme" in carols and "bulk_approve" in carols, carols
@@ -56,3 +57,26 @@ def test_a_bulk_rename_never_gives_two_policies_of_one_database_the_same_name(
         assert names.count("Nightly") <= 1, f"{db}: {names}"
     assert "already has a policy named" in reply.all_text() + json.dumps(
         [e.blocks for e in approvals_bot.slack.events], ensure_ascii=False)
+
+
+def test_a_bulk_change_whose_post_slack_answers_late_is_still_told_to_its_requester(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """alice's bulk change to development policies applies at once; Slack takes the channel message but answers
+    after the bot stopped waiting. She must not hear "Something went wrong" about a change that was applied,
+    and how each policy ended must still reach her."""
+    dbs = add_databases(planetscale, "late", 2)
+    pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
+    usual = pool.timeout
+    pool.timeout = httpx.Timeout(0.5)
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, times=1, in_thread=False))
+    try:
+        reply = approvals_bot.command('update acme/late-* "Development daily" retention=5d', user=ALICE)
+    finally:
+        pool.timeout = usual
+    assert all(policy(planetscale, db, "dev")["retention_value"] == 5 for db in dbs)
+    told = " ".join(e.text for e in reply.events if e.kind == "response")
+    assert "Something went wrong" not in told, told
+    sweep(approvals_bot)
+    dms = " ".join(direct_messages(approvals_bot, ALICE))
+    assert "Your bulk change" in dms and "Applied to 2 of 2" in dms, f"alice never hears how it ended: {told!r} {dms!r}"
