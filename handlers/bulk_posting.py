@@ -138,6 +138,11 @@ def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
         try:
             client.chat_update(channel=batch.message_channel, ts=batch.message_ts, text=text, blocks=message)
             return
+        except OSError as exc:
+            # Slack may have taken it: the next step on the batch shows it again, and what each policy came to
+            # still goes to the thread and the requester.
+            log.error("could not update the message of bulk change %s: %s", batch.id, error_of(exc))
+            return
         except SlackApiError as exc:
             log.error("could not update the message of bulk change %s: %s", batch.id, exc.response.get("error"))
     if respond is not None and has_response_url(respond):
@@ -160,6 +165,8 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
     text, record = batch_message(deps, batch, buttons=False)
     try:
         client.chat_postMessage(channel=deps.audit_channel, text=text, blocks=record)
+    except OSError as exc:  # Slack may have taken it: not sent twice
+        log.error("no answer from the audit channel %s: %s", deps.audit_channel, error_of(exc))
     except SlackApiError as exc:
         log.error("could not post to the audit channel %s: %s", deps.audit_channel, exc.response.get("error"))
         deps.store.forget_notice(batch.id, "audit")
@@ -178,6 +185,10 @@ def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
         try:
             client.chat_postMessage(channel=batch.message_channel, thread_ts=batch.message_ts, text=text,
                                     blocks=reply)
+        except OSError as exc:
+            # Slack may have taken it: its claim is kept, so that no later try shows it twice.
+            log.error("no answer to a reply in the thread of bulk change %s: %s", batch.id, error_of(exc))
+            return
         except SlackApiError as exc:
             log.error("could not reply in the thread of bulk change %s: %s", batch.id, exc.response.get("error"))
             for claimed in (part, notice):
@@ -249,6 +260,8 @@ def remind(deps: Dependencies, client: WebClient, batch: Batch, notices: list[st
         if not (batch.message_channel and batch.message_ts):
             raise LookupError("its message is not known yet")
         client.chat_postMessage(channel=batch.message_channel, thread_ts=batch.message_ts, text=text)
+    except OSError as exc:  # Slack may have taken it: not said twice
+        log.error("no answer to the reminder of bulk change %s: %s", batch.id, error_of(exc))
     except (SlackApiError, LookupError) as exc:
         log.error("could not remind the approvers of bulk change %s: %s", batch.id, exc)
         for notice in notices:
@@ -269,6 +282,8 @@ def to_requester(deps: Dependencies, client: WebClient, batch: Batch) -> None:
         text += " Its message lists why each one was not applied, and offers to retry them."
     try:
         client.chat_postMessage(channel=batch.requester, text=text + where)
+    except OSError as exc:  # Slack may have taken it: not sent twice
+        log.error("no answer telling <@%s> how bulk change %s ended: %s", batch.requester, batch.id, error_of(exc))
     except SlackApiError as exc:
         log.error("could not tell <@%s> how bulk change %s ended: %s", batch.requester, batch.id,
                   exc.response.get("error"))

@@ -5,18 +5,29 @@ is marked xfail(strict) with the defect and its effect on a person."""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 from approval_helpers import ALICE, CAROL, approvals_bot, direct_messages, sweep
 from conftest import Bot
 from home_helpers import open_home
-from test_bulk import add_databases, channel_messages, policy
+from test_bulk import add_databases, button, channel_messages, policy, thread
 
 from bot.emulators.planetscale import PlanetScaleState
 from bot.emulators.slack import MethodFault
+from handlers.bulk_blocks import BULK_APPROVE
 from handlers.views.bulk_edit import POLICIES
 
 __all__ = ["approvals_bot"]  # fixtures, used by name
+
+
+def landed(bot: Bot, kind: str, count: int) -> None:
+    """Wait until Slack holds `count` events of `kind`: a call the bot stopped waiting for still lands, and must
+    land within its own test."""
+    deadline = time.monotonic() + 10
+    while len([e for e in bot.slack.events if e.kind == kind]) < count:
+        assert time.monotonic() < deadline, f"Slack never took the late {kind}"
+        time.sleep(0.05)
 
 
 def test_a_bulk_change_asked_through_the_form_that_slack_refused_to_post_is_not_said_posted(
@@ -74,9 +85,54 @@ def test_a_bulk_change_whose_post_slack_answers_late_is_still_told_to_its_reques
         reply = approvals_bot.command('update acme/late-* "Development daily" retention=5d', user=ALICE)
     finally:
         pool.timeout = usual
+    landed(approvals_bot, "message", 2)  # the late request, and the DM
     assert all(policy(planetscale, db, "dev")["retention_value"] == 5 for db in dbs)
     told = " ".join(e.text for e in reply.events if e.kind == "response")
     assert "Something went wrong" not in told, told
     sweep(approvals_bot)
     dms = " ".join(direct_messages(approvals_bot, ALICE))
     assert "Your bulk change" in dms and "Applied to 2 of 2" in dms, f"alice never hears how it ended: {told!r} {dms!r}"
+
+
+def test_an_approval_whose_message_update_slack_answers_late_is_told_truly_and_finished(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """carol approves a bulk change; each policy is applied; Slack then answers the update of its message after
+    the bot stopped waiting. carol must not hear "nothing more was done" about policies that were changed, and
+    the thread and alice's DM must still tell how each ended."""
+    dbs = add_databases(planetscale, "slow", 2)
+    approvals_bot.command('update acme/slow-* "Production daily" retention=14d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
+    usual = pool.timeout
+    pool.timeout = httpx.Timeout(0.5)
+    approvals_bot.slack.add_fault(MethodFault("chat.update", delay=1.5, times=1))
+    try:
+        reply = approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    finally:
+        pool.timeout = usual
+    landed(approvals_bot, "update", 1)
+    assert all(policy(planetscale, db)["retention_value"] == 14 for db in dbs)
+    told = " ".join(e.text for e in reply.events if e.kind == "response")
+    assert "nothing more was done" not in told, told
+    assert "How each policy ended" in thread(approvals_bot, message)
+    assert "Applied to 2 of 2" in " ".join(direct_messages(approvals_bot, ALICE))
+
+
+def test_a_bulk_request_whose_thread_reply_slack_answers_late_is_told_truly(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """The request is posted; Slack answers its list in the thread after the bot stopped waiting. alice must
+    hear that it waits for approval, not that something went wrong and nothing more was done."""
+    add_databases(planetscale, "slowthread", 2)
+    pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
+    usual = pool.timeout
+    pool.timeout = httpx.Timeout(0.5)
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, times=1, in_thread=True))
+    try:
+        reply = approvals_bot.command('update acme/slowthread-* "Production daily" retention=14d', user=ALICE)
+    finally:
+        pool.timeout = usual
+    landed(approvals_bot, "message", 2)  # the request and its list in the thread
+    told = " ".join(e.text for e in reply.events if e.kind == "response")
+    assert "Something went wrong" not in told and "needs 1 approval" in told, told
