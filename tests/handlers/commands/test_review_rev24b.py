@@ -13,7 +13,7 @@ from conftest import Bot
 from home_helpers import open_home
 from test_bulk import add_databases, button, channel_messages, policy, thread
 
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
 from handlers.bulk_blocks import BULK_APPROVE
 from handlers.views.bulk_edit import POLICIES
@@ -136,3 +136,39 @@ def test_a_bulk_request_whose_thread_reply_slack_answers_late_is_told_truly(
     landed(approvals_bot, "message", 2)  # the request and its list in the thread
     told = " ".join(e.text for e in reply.events if e.kind == "response")
     assert "Something went wrong" not in told and "needs 1 approval" in told, told
+
+
+def test_a_patch_answered_with_garbage_is_sent_once_and_its_policy_told_as_planetscale_holds_it(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """PlanetScale carries out one member's PATCH and answers it with a page that is not JSON. The others are
+    applied; that one is never sent again, and the thread ends up telling it as PlanetScale holds it."""
+    dbs = add_databases(planetscale, "junk", 3)
+    planetscale.add_fault(Fault(status=502, method="PATCH", path_contains="/junk-02/", landed=True,
+                                body="<html>upstream error</html>"))
+    approvals_bot.command('update acme/junk-* "Development daily" retention=5d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    assert all(policy(planetscale, db, "dev")["retention_value"] == 5 for db in dbs)
+    for _ in range(3):
+        sweep(approvals_bot)
+    assert len(planetscale.calls("PATCH")) == 3
+    ended = thread(approvals_bot, message)
+    assert "How each policy ended" in ended and ended.count("applied") >= 3, ended
+    assert "Applied to 3 of 3" in " ".join(direct_messages(approvals_bot, ALICE))
+
+
+def test_the_requesters_direct_message_slack_refused_once_is_sent_by_a_later_sweep(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """The bulk change applies at once; its message and thread are posted; Slack refuses the direct message
+    telling alice how it ended, once. A later sweep must send it, as it posts a thread reply Slack refused."""
+    add_databases(planetscale, "nodm", 2)
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", error="internal_error", in_thread=False, skip=1))
+    approvals_bot.command('update acme/nodm-* "Development daily" retention=5d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    assert "How each policy ended" in thread(approvals_bot, message)
+    assert direct_messages(approvals_bot, ALICE) == []
+    sweep(approvals_bot)
+    sweep(approvals_bot)
+    dms = direct_messages(approvals_bot, ALICE)
+    assert len(dms) == 1 and "Applied to 2 of 2" in dms[0], dms
