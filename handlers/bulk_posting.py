@@ -158,10 +158,10 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
         return
     to_thread(deps, client, batch, "outcomes", bulk_blocks.outcome_replies(members))
     to_requester(deps, client, batch)
-    if not deps.audit_channel or deps.audit_channel == batch.channel:
-        return
     if not deps.store.claim_notice(batch.id, "audit"):
         return
+    if not deps.audit_channel or deps.audit_channel == batch.channel:
+        return  # nothing owed to an audit channel: claimed, so that the sweep does not come back for it
     text, record = batch_message(deps, batch, buttons=False)
     try:
         client.chat_postMessage(channel=deps.audit_channel, text=text, blocks=record)

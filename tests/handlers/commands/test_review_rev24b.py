@@ -172,3 +172,20 @@ def test_the_requesters_direct_message_slack_refused_once_is_sent_by_a_later_swe
     sweep(approvals_bot)
     dms = direct_messages(approvals_bot, ALICE)
     assert len(dms) == 1 and "Applied to 2 of 2" in dms[0], dms
+
+
+def test_a_bulk_changes_entry_the_audit_channel_refused_once_is_posted_by_a_later_sweep(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """The audit channel is where the team reads what changed: an entry Slack refused once is posted by a later
+    sweep, once, as a single change's is not lost either."""
+    approvals_bot.deps.audit_channel = "C0RANDOM01"
+    add_databases(planetscale, "noaudit", 2)
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", error="internal_error", in_thread=False, skip=2))
+    approvals_bot.command('update acme/noaudit-* "Development daily" retention=5d', user=ALICE)
+    audit = [e for e in approvals_bot.slack.events if e.kind == "message" and e.channel == "C0RANDOM01"]
+    assert audit == []
+    sweep(approvals_bot)
+    sweep(approvals_bot)
+    audit = [e for e in approvals_bot.slack.events if e.kind == "message" and e.channel == "C0RANDOM01"]
+    assert len(audit) == 1, "the bulk change never reaches the audit channel"
