@@ -189,3 +189,19 @@ def test_a_bulk_changes_entry_the_audit_channel_refused_once_is_posted_by_a_late
     sweep(approvals_bot)
     audit = [e for e in approvals_bot.slack.events if e.kind == "message" and e.channel == "C0RANDOM01"]
     assert len(audit) == 1, "the bulk change never reaches the audit channel"
+
+
+def test_a_policy_created_through_the_form_that_slack_refused_to_post_is_not_said_posted(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """alice creates a development policy through the form in a channel the bot may not post in: it is made at
+    once. The form must not tell her the result is posted in the channel, where nobody will find it."""
+    approvals_bot.command("create acme/app-db", user=ALICE)
+    approvals_bot.submit(approvals_bot.current_view(), {"name": "Nightly", "retention_value": "14"}, user=ALICE)
+    confirm = approvals_bot.current_view()
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", error="not_in_channel", in_thread=False))
+    approvals_bot.submit(confirm, {}, user=ALICE)
+    assert [c.body["name"] for c in planetscale.calls("POST")] == ["Nightly"]
+    said = json.dumps(approvals_bot.current_view(), ensure_ascii=False)
+    assert "is posted in the channel" not in said and "posted in the channel" not in said.replace(
+        "could not be posted in the channel", ""), said
