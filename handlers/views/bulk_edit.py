@@ -73,8 +73,9 @@ def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel
         title = "Not allowed" if found.kind is BatchOutcomeKind.REFUSED else "Nothing to change"
         show(client, view_id, blocks.message_view(title, blocks.error_text(found.message)))
         return
+    # Unescaped: a name of 255 characters beyond the BMP, escaped, would pass Slack's 3000 for the metadata.
     metadata = json.dumps({"organization": selection.organization, "channel": channel,
-                           "selection": selection.words})
+                           "selection": selection.words}, ensure_ascii=False)
     show(client, view_id, bulk_form_view(found.policies, metadata, left_out(found)))
 
 

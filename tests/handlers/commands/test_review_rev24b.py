@@ -205,3 +205,22 @@ def test_a_policy_created_through_the_form_that_slack_refused_to_post_is_not_sai
     said = json.dumps(approvals_bot.current_view(), ensure_ascii=False)
     assert "is posted in the channel" not in said and "posted in the channel" not in said.replace(
         "could not be posted in the channel", ""), said
+
+
+def test_the_bulk_form_opens_for_a_policy_name_of_the_longest_length_in_any_script(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """A policy's name may be 255 characters of any script. `edit acme/emoji-* "<that name>"` must open the form
+    listing it: the form keeps what was asked in its private metadata, which Slack bounds at 3000 characters."""
+    name = "\N{GRINNING FACE}" * 255
+    for db in ("emoji-01", "emoji-02"):
+        planetscale.add_database("acme", db)
+        planetscale.add_policy("acme", db, f"{db}-dev", name=name, target="development")
+    approvals_bot.command(f'edit acme/emoji-* "{name}"', user=ALICE)
+    form = approvals_bot.current_view()
+    assert approvals_bot.slack.refusals == [], approvals_bot.slack.refusals
+    assert form["callback_id"] == "bulk_edit_form", json.dumps(form, ensure_ascii=False)[:500]
+    approvals_bot.submit(form, {POLICIES: ["emoji-01/emoji-01-dev", "emoji-02/emoji-02-dev"],
+                                "retention_value": "9", "retention_unit": "day"}, user=ALICE)
+    assert approvals_bot.slack.refusals == [], approvals_bot.slack.refusals
+    assert [policy(planetscale, db, "dev")["retention_value"] for db in ("emoji-01", "emoji-02")] == [9, 9]
