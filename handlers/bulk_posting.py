@@ -20,6 +20,15 @@ from handlers.posting import answer_actor, error_of, has_response_url, report_st
 
 log = logging.getLogger(__name__)
 PRIVATE_MESSAGES = 5  # a response URL may be used five times
+# Slack's refusals that pass: a later sweep tries again. Any other (not_in_channel, is_archived,
+# thread_not_found…) would refuse every sweep forever, so its claim is kept and it is not tried again.
+PASSING_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
+                            "request_timeout"})
+
+
+def passing(exc: SlackApiError) -> bool:
+    status = getattr(exc.response, "status_code", 200)
+    return str(exc.response.get("error")) in PASSING_ERRORS or status == 429 or status >= 500
 
 
 def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True,
@@ -169,7 +178,8 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
         log.error("no answer from the audit channel %s: %s", deps.audit_channel, error_of(exc))
     except SlackApiError as exc:
         log.error("could not post to the audit channel %s: %s", deps.audit_channel, exc.response.get("error"))
-        deps.store.forget_notice(batch.id, "audit")
+        if passing(exc):
+            deps.store.forget_notice(batch.id, "audit")
 
 
 def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
@@ -191,9 +201,10 @@ def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
             return
         except SlackApiError as exc:
             log.error("could not reply in the thread of bulk change %s: %s", batch.id, exc.response.get("error"))
-            for claimed in (part, notice):
-                if claimed is not None:
-                    deps.store.forget_notice(batch.id, claimed)
+            if passing(exc):
+                for claimed in (part, notice):
+                    if claimed is not None:
+                        deps.store.forget_notice(batch.id, claimed)
             return
 
 
@@ -264,8 +275,9 @@ def remind(deps: Dependencies, client: WebClient, batch: Batch, notices: list[st
         log.error("no answer to the reminder of bulk change %s: %s", batch.id, error_of(exc))
     except (SlackApiError, LookupError) as exc:
         log.error("could not remind the approvers of bulk change %s: %s", batch.id, exc)
-        for notice in notices:
-            deps.store.forget_notice(batch.id, notice)
+        if isinstance(exc, LookupError) or passing(exc):
+            for notice in notices:
+                deps.store.forget_notice(batch.id, notice)
 
 
 def to_requester(deps: Dependencies, client: WebClient, batch: Batch) -> None:
@@ -287,4 +299,5 @@ def to_requester(deps: Dependencies, client: WebClient, batch: Batch) -> None:
     except SlackApiError as exc:
         log.error("could not tell <@%s> how bulk change %s ended: %s", batch.requester, batch.id,
                   exc.response.get("error"))
-        deps.store.forget_notice(batch.id, notice)
+        if passing(exc):
+            deps.store.forget_notice(batch.id, notice)

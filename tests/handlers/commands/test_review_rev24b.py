@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import httpx
 from approval_helpers import ALICE, CAROL, approvals_bot, direct_messages, sweep
@@ -224,3 +225,25 @@ def test_the_bulk_form_opens_for_a_policy_name_of_the_longest_length_in_any_scri
                                 "retention_value": "9", "retention_unit": "day"}, user=ALICE)
     assert approvals_bot.slack.refusals == [], approvals_bot.slack.refusals
     assert [policy(planetscale, db, "dev")["retention_value"] for db in ("emoji-01", "emoji-02")] == [9, 9]
+
+
+def test_a_bulk_change_outside_the_bots_channels_is_not_posted_again_by_every_sweep(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """The bot may not post in the channel: the request goes through the response URL, and carol's Approve on
+    that message tells the bot its ts. No thread can ever be posted there: each sweep must not try again and
+    again, forever, to reply in a channel that refuses the bot."""
+    add_databases(planetscale, "outside", 2)
+    for method in ("chat.postMessage", "chat.update"):
+        approvals_bot.slack.add_fault(MethodFault(method, error="not_in_channel", times=None, channel="C0DBAOPS01"))
+    approvals_bot.command('update acme/outside-* "Production daily" retention=14d', user=ALICE)
+    [posted] = [e for e in approvals_bot.slack.events if e.kind == "response" and e.response_type == "in_channel"
+                and "bulk_approve" in json.dumps(e.blocks)]
+    message = replace(posted, kind="message", channel="C0DBAOPS01", ts="1700000000.000100")
+    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    assert len(planetscale.calls("PATCH")) == 2
+    sweep(approvals_bot)
+    tried = len(approvals_bot.slack.method_calls("chat.postMessage"))
+    sweep(approvals_bot)
+    sweep(approvals_bot)
+    assert len(approvals_bot.slack.method_calls("chat.postMessage")) == tried, "every sweep posts again"
