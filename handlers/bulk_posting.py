@@ -16,10 +16,19 @@ from bot.domain.batches import Batch, BatchOutcome, BatchOutcomeKind, BatchState
 from bot.domain.changes import SYSTEM, Outcome
 from handlers import blocks, bulk_blocks, home
 from handlers.dependencies import Dependencies
-from handlers.posting import answer_actor, has_response_url, report_step, say_privately
+from handlers.posting import answer_actor, error_of, has_response_url, report_step, say_privately
 
 log = logging.getLogger(__name__)
 PRIVATE_MESSAGES = 5  # a response URL may be used five times
+# Slack's refusals that pass: a later sweep tries again. Any other (not_in_channel, is_archived,
+# thread_not_found…) would refuse every sweep forever, so its claim is kept and it is not tried again.
+PASSING_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
+                            "request_timeout"})
+
+
+def passing(exc: SlackApiError) -> bool:
+    status = getattr(exc.response, "status_code", 200)
+    return str(exc.response.get("error")) in PASSING_ERRORS or status == 429 or status >= 500
 
 
 def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True,
@@ -78,17 +87,33 @@ def report_batch_step(deps: Dependencies, client: WebClient, outcome: BatchOutco
                       else blocks.error_text(outcome.message))
 
 
-def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None) -> None:
-    """The batch's message in its channel, and the whole list in its thread."""
+def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None) -> str | None:
+    """The batch's message in its channel, and the whole list in its thread. Returns Slack's error when the
+    channel took no message, or Slack did not confirm it, and the caller has not been told (a form, with no
+    response URL): the App Homes of those it concerns still show it."""
     text, message = batch_message(deps, batch)
     try:
         answer = client.chat_postMessage(channel=batch.channel, text=text, blocks=message)
+    except OSError as exc:
+        # Slack may have taken it without the bot hearing so: another post could show it twice. A click on it
+        # tells the bot where it is.
+        log.error("chat.postMessage to %s for bulk change %s: %s", batch.channel, batch.id, error_of(exc))
+        home.refresh_homes(deps, client, batch)
+        if respond is not None:
+            say_privately(respond, blocks.error_text(
+                f"Slack did not confirm the post of your bulk change to the channel ({error_of(exc)}); " + (
+                    "it is waiting for approval, and `/backup-policy pending` and the App Home list it."
+                    if batch.state is BatchState.PENDING else
+                    "it was applied policy by policy, and a direct message tells you how each one ended.")))
+        return error_of(exc)
     except SlackApiError as exc:
-        log.warning("chat.postMessage to %s failed (%s); answering through the response URL", batch.channel,
-                    exc.response.get("error"))
+        error = str(exc.response.get("error") or "refused")
+        log.warning("chat.postMessage to %s failed (%s); answering through the response URL", batch.channel, error)
         if respond is not None:
             in_channel(deps, batch, respond)
-        return
+            return None
+        home.refresh_homes(deps, client, batch)
+        return error
     channel, ts = str(answer["channel"]), str(answer["ts"])
     deps.store.set_batch_message(batch.id, channel, ts)
     home.refresh_homes(deps, client, batch)
@@ -97,6 +122,7 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     latest = deps.store.get_batch(batch.id)
     if latest is not None and latest.state is not batch.state:
         refresh(deps, client, latest)
+    return None
 
 
 def in_channel(deps: Dependencies, batch: Batch, respond: Respond) -> None:
@@ -121,6 +147,11 @@ def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
         try:
             client.chat_update(channel=batch.message_channel, ts=batch.message_ts, text=text, blocks=message)
             return
+        except OSError as exc:
+            # Slack may have taken it: the next step on the batch shows it again, and what each policy came to
+            # still goes to the thread and the requester.
+            log.error("could not update the message of bulk change %s: %s", batch.id, error_of(exc))
+            return
         except SlackApiError as exc:
             log.error("could not update the message of bulk change %s: %s", batch.id, exc.response.get("error"))
     if respond is not None and has_response_url(respond):
@@ -136,16 +167,19 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
         return
     to_thread(deps, client, batch, "outcomes", bulk_blocks.outcome_replies(members))
     to_requester(deps, client, batch)
-    if not deps.audit_channel or deps.audit_channel == batch.channel:
-        return
     if not deps.store.claim_notice(batch.id, "audit"):
         return
+    if not deps.audit_channel or deps.audit_channel == batch.channel:
+        return  # nothing owed to an audit channel: claimed, so that the sweep does not come back for it
     text, record = batch_message(deps, batch, buttons=False)
     try:
         client.chat_postMessage(channel=deps.audit_channel, text=text, blocks=record)
+    except OSError as exc:  # Slack may have taken it: not sent twice
+        log.error("no answer from the audit channel %s: %s", deps.audit_channel, error_of(exc))
     except SlackApiError as exc:
         log.error("could not post to the audit channel %s: %s", deps.audit_channel, exc.response.get("error"))
-        deps.store.forget_notice(batch.id, "audit")
+        if passing(exc):
+            deps.store.forget_notice(batch.id, "audit")
 
 
 def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
@@ -161,11 +195,16 @@ def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
         try:
             client.chat_postMessage(channel=batch.message_channel, thread_ts=batch.message_ts, text=text,
                                     blocks=reply)
+        except OSError as exc:
+            # Slack may have taken it: its claim is kept, so that no later try shows it twice.
+            log.error("no answer to a reply in the thread of bulk change %s: %s", batch.id, error_of(exc))
+            return
         except SlackApiError as exc:
             log.error("could not reply in the thread of bulk change %s: %s", batch.id, exc.response.get("error"))
-            for claimed in (part, notice):
-                if claimed is not None:
-                    deps.store.forget_notice(batch.id, claimed)
+            if passing(exc):
+                for claimed in (part, notice):
+                    if claimed is not None:
+                        deps.store.forget_notice(batch.id, claimed)
             return
 
 
@@ -232,10 +271,13 @@ def remind(deps: Dependencies, client: WebClient, batch: Batch, notices: list[st
         if not (batch.message_channel and batch.message_ts):
             raise LookupError("its message is not known yet")
         client.chat_postMessage(channel=batch.message_channel, thread_ts=batch.message_ts, text=text)
+    except OSError as exc:  # Slack may have taken it: not said twice
+        log.error("no answer to the reminder of bulk change %s: %s", batch.id, error_of(exc))
     except (SlackApiError, LookupError) as exc:
         log.error("could not remind the approvers of bulk change %s: %s", batch.id, exc)
-        for notice in notices:
-            deps.store.forget_notice(batch.id, notice)
+        if isinstance(exc, LookupError) or passing(exc):
+            for notice in notices:
+                deps.store.forget_notice(batch.id, notice)
 
 
 def to_requester(deps: Dependencies, client: WebClient, batch: Batch) -> None:
@@ -252,7 +294,10 @@ def to_requester(deps: Dependencies, client: WebClient, batch: Batch) -> None:
         text += " Its message lists why each one was not applied, and offers to retry them."
     try:
         client.chat_postMessage(channel=batch.requester, text=text + where)
+    except OSError as exc:  # Slack may have taken it: not sent twice
+        log.error("no answer telling <@%s> how bulk change %s ended: %s", batch.requester, batch.id, error_of(exc))
     except SlackApiError as exc:
         log.error("could not tell <@%s> how bulk change %s ended: %s", batch.requester, batch.id,
                   exc.response.get("error"))
-        deps.store.forget_notice(batch.id, notice)
+        if passing(exc):
+            deps.store.forget_notice(batch.id, notice)

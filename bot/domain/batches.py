@@ -189,7 +189,8 @@ class BatchStore(Protocol):
 
     def unfinished_batches(self, limit: int = 50) -> list[Batch]:
         """Approved batches whose members have all ended but whose outcomes are not in the thread of their
-        message (Slack refused them, or the instance stopped): the newest first."""
+        message, or not in their requester's direct messages (Slack refused them, or the instance stopped): the
+        newest first."""
         ...
 
     def batch_of_request(self, request_id: str) -> str | None:

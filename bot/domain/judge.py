@@ -338,7 +338,15 @@ def _problems(s: Snapshot, update: PolicyUpdate) -> list[Problem]:
     if a.kind is ChangeKind.DELETE:
         return []
     if a.kind is ChangeKind.UPDATE:
-        return check_change(s.policy, update)
+        problems = check_change(s.policy, update)
+        # A rename into a name the database already has is refused, as a creation of it is: policies are
+        # named in commands, and two of one name are found by neither.
+        if "name" in a.changes and s.facts is not None and s.facts.policies:
+            others = [i for i in s.facts.named(str(a.changes["name"])) if i != s.policy.id]
+            if others:
+                problems.append(Problem("name", f"{a.database} already has a policy named “{a.changes['name']}” "
+                                                f"(`{others[0]}`): choose another name"))
+        return problems
     problems = check_new(dict(a.changes))
     taken = s.facts.named(str(a.changes.get("name"))) if s.facts else []
     if taken and s.stage is Stage.ASKING:

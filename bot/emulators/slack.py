@@ -71,10 +71,12 @@ class MethodFault:
     headers: dict[str, str] | None = None
     in_thread: bool | None = None  # only replies in a thread (True), only top-level messages (False), or both
     skip: int = 0  # calls it matches that are answered as usual before it strikes
+    channel: str | None = None  # only calls to this channel (e.g. one the bot is not in); None: any
 
     def matches(self, method: str, args: dict[str, Any]) -> bool:
         return (self.method == method and (self.times is None or self.times > 0)
-                and (self.in_thread is None or self.in_thread == bool(args.get("thread_ts"))))
+                and (self.in_thread is None or self.in_thread == bool(args.get("thread_ts")))
+                and (self.channel is None or self.channel == args.get("channel")))
 
 
 class SlackState:

@@ -73,8 +73,9 @@ def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel
         title = "Not allowed" if found.kind is BatchOutcomeKind.REFUSED else "Nothing to change"
         show(client, view_id, blocks.message_view(title, blocks.error_text(found.message)))
         return
+    # Unescaped: a name of 255 characters beyond the BMP, escaped, would pass Slack's 3000 for the metadata.
     metadata = json.dumps({"organization": selection.organization, "channel": channel,
-                           "selection": selection.words})
+                           "selection": selection.words}, ensure_ascii=False)
     show(client, view_id, bulk_form_view(found.policies, metadata, left_out(found)))
 
 
@@ -188,16 +189,23 @@ def ask(deps: Dependencies, client: WebClient, view_id: str, user: str, channel:
     outcome = deps.bulk.ask(user, channel, selection, update, reason)
     batch = outcome.batch
     if outcome.kind in (BatchOutcomeKind.REQUESTED, BatchOutcomeKind.DONE) and batch is not None:
-        publish(deps, client, batch, None)
+        refused = publish(deps, client, batch, None)
         if outcome.kind is BatchOutcomeKind.DONE:
             finish(deps, client, batch)
-        done = ("Your bulk change is posted in the channel and waits for approval."
-                if outcome.kind is BatchOutcomeKind.REQUESTED else "Applied: the result is posted in the channel.")
+        if refused is not None:
+            done = (f"Slack did not post your bulk change in the channel, or did not confirm it (`{refused}`): "
+                    + ("it waits for approval on your approvers' App Home, and on yours, where you can cancel it."
+                       if outcome.kind is BatchOutcomeKind.REQUESTED else
+                       "it was applied, and a direct message tells you how each policy ended."))
+        else:
+            done = ("Your bulk change is posted in the channel and waits for approval."
+                    if outcome.kind is BatchOutcomeKind.REQUESTED else "Applied: the result is posted in the channel.")
         if batch.skipped or batch.hidden:
             left = len(batch.skipped) + batch.hidden
             done += (f"\n{blocks.plural(left, 'chosen policy was', 'chosen policies were')} left out, each with "
                      "why in its message:\n" + "\n".join(bulk_blocks.skipped_line(s) for s in batch.skipped[:5]))
-        show(client, view_id, blocks.message_view("Done", f":white_check_mark: {done}"))
+        title, icon = ("Done", ":white_check_mark:") if refused is None else ("Not posted", ":warning:")
+        show(client, view_id, blocks.message_view(title, f"{icon} {done}"))
     elif outcome.kind is BatchOutcomeKind.REFUSED:
         show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
     elif outcome.kind is BatchOutcomeKind.NOTHING and batch is not None:

@@ -360,6 +360,16 @@ def show_asked(deps: Dependencies, client: WebClient, view_id: str, outcome: Out
     if outcome.request is not None and outcome.kind in (OutcomeKind.APPLIED, OutcomeKind.REQUESTED,
                                                         OutcomeKind.WAITING, OutcomeKind.QUEUED):
         publish(deps, client, outcome.request, None)
+        latest = deps.store.get_request(outcome.request.id) or outcome.request
+        if latest.message_ts is None:
+            # A form has no response URL to post through where the bot may not post: say where it stands.
+            said = {OutcomeKind.APPLIED: f"{done.capitalize()}, but Slack did not post the result in the channel; "
+                                         "`/backup-policy history` shows it.",
+                    OutcomeKind.QUEUED: f"Not {done} yet: {outcome.message} Slack did not post it in the channel."}.get(
+                outcome.kind, "Your request waits for approval, but Slack did not post it in the channel: your "
+                              "approvers find it on their App Home and with `/backup-policy pending`.")
+            show(client, view_id, blocks.message_view("Not posted", f":warning: {said}"))
+            return
         said = {OutcomeKind.APPLIED: f"{done.capitalize()}: the result is posted in the channel.",
                 OutcomeKind.QUEUED: f"Posted in the channel, not {done} yet: {outcome.message}"}.get(
             outcome.kind, "Your request is posted in the channel and waits for approval.")

@@ -209,6 +209,11 @@ class Batches(AuditTrail):
 
         told = sa.select(request_notices.c.request_id).where(request_notices.c.request_id == change_batches.c.id,
                                                              request_notices.c.notice == "outcomes")
+        # The requester's direct message and the audit channel's entry, refused once by Slack, are posted again
+        # as the thread's outcomes are.
+        def told_by(notice: str) -> Any:
+            return sa.exists(sa.select(request_notices.c.request_id).where(
+                request_notices.c.request_id == change_batches.c.id, request_notices.c.notice == notice))
         still_open = (sa.select(batch_members.c.request_id)
                       .join(change_requests, change_requests.c.id == batch_members.c.request_id)
                       .where(batch_members.c.batch_id == change_batches.c.id,
@@ -216,7 +221,8 @@ class Batches(AuditTrail):
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(change_batches).where(
                 change_batches.c.state == BatchState.APPROVED.value, change_batches.c.message_ts.is_not(None),
-                ~sa.exists(told), ~sa.exists(still_open))
+                ~(sa.exists(told) & told_by(f"dm:{BatchState.APPROVED.value}") & told_by("audit")),
+                ~sa.exists(still_open))
                 .order_by(change_batches.c.created_at.desc()).limit(limit)).mappings().all()
         return [batch_of(row) for row in rows]
 
