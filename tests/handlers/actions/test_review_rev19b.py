@@ -1,0 +1,77 @@
+"""Review rev19b of issue "One judge, on what was read under the lease": interleavings tried against the asking
+door's lease, driven through Bolt's pipeline with the emulators."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from approval_helpers import ALICE, BOB, CAROL, approvals_bot, request_id, second_instance
+from conftest import Bot
+from test_one_judge import MOVE_RULES, RANDOM, dispatch
+
+from bot.emulators.planetscale_state import PlanetScaleState
+from handlers.blocks import APPROVE
+
+__all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
+
+DEV = "bp03devday"  # development: a change applies at once, with no approval
+
+
+def asked_while_a_move_applies(approver_bot: Bot, asker_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """bob asks retention=9d on a development policy from #random (no approval there): his worker takes the
+    policy's lease, reads it (development) and is judged. Before it stores and sends, carol approves alice's move
+    of the policy to production, which claims the database's lease (a move's), not the policy's: nothing stored
+    is applying on the policy, so it is claimed, read and sent. bob's worker then sends 9 days to what is now a
+    production policy, with no approval, from a channel where production is off limits."""
+    approver_bot.use_rules(MOVE_RULES)
+    asker_bot.use_rules(MOVE_RULES)
+    approver_bot.command(f"update acme/app-db {DEV} target=production", user=ALICE)
+    [message] = [e for e in approver_bot.slack.events if e.kind == "message" and e.thread_ts is None
+                 and e.channel == "C0DBAOPS01"]
+    judged, go_on = threading.Event(), threading.Event()
+    store = asker_bot.deps.store
+    real_add = store.add_request
+
+    def add_request(*args: Any, **kwargs: Any) -> Any:
+        judged.set()  # bob's change is read and judged under the policy's lease; not stored yet
+        go_on.wait(20)
+        return real_add(*args, **kwargs)
+
+    store.add_request = add_request  # type: ignore[method-assign]
+    bobs = threading.Thread(target=dispatch, args=(asker_bot, asker_bot.command_body(
+        f"update acme/app-db {DEV} retention=9d", user=BOB, channel=RANDOM)))
+    bobs.start()
+    assert judged.wait(10)
+    store.add_request = real_add  # type: ignore[method-assign]
+    clicking = threading.Thread(target=dispatch, args=(approver_bot, approver_bot.click_body(
+        APPROVE, request_id(message), user=CAROL, message=message)))
+    clicking.start()
+    deadline = time.monotonic() + 5
+    while planetscale.policy("acme", "app-db", DEV)["target"] != "production" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    go_on.set()
+    bobs.join(30)
+    clicking.join(30)
+    assert approver_bot.executor.wait_idle(60) and asker_bot.executor.wait_idle(60)
+    policy = planetscale.policy("acme", "app-db", DEV)
+    patches = [c.body for c in planetscale.calls("PATCH")]
+    assert not (policy["target"] == "production" and policy["retention_value"] == 9), \
+        f"bob's change reached the production policy without approval: {patches}"
+    assert policy["target"] == "production", "alice's approved move was never applied"
+
+
+@pytest.mark.xfail(strict=True, reason="an asked change holds the policy's lease with nothing stored applying, "
+                                       "and a move claims the database's lease: both read and send at once, so "
+                                       "a change needing no approval on development lands on production")
+def test_a_change_being_asked_keeps_a_move_of_its_policy_from_applying_meanwhile(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    asked_while_a_move_applies(approvals_bot, approvals_bot, planetscale)
+
+
+@pytest.mark.xfail(strict=True, reason="as above, across two instances on one database")
+def test_a_change_being_asked_keeps_a_move_of_its_policy_from_applying_meanwhile_across_instances(
+        approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState) -> None:
+    asked_while_a_move_applies(approvals_bot, second_instance, planetscale)
