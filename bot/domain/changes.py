@@ -18,7 +18,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from bot.domain.access import AccessControl, Decision
@@ -165,7 +164,9 @@ class ChangePath(Creating, Deciding):
         if isinstance(found, Outcome):
             return found
         current, listed = found
-        if claim is not None and replace(claim.request, policy_id=current.id).policy_key != claim.request.policy_key:
+        if claim is not None and claim.request.policy_id != current.id:
+            # Under the database's lease too: the lease's own checks of what else applies on the policy look for
+            # it by its ID, never by the name it was asked by.
             return current.id
         if expected is not None:
             moved = [f for f in EDITABLE_FIELDS if current.field_value(f) != expected.field_value(f)]

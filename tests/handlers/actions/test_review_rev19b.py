@@ -7,7 +7,6 @@ import threading
 import time
 from typing import Any
 
-import pytest
 from approval_helpers import ALICE, BOB, CAROL, approvals_bot, request_id, second_instance
 from conftest import Bot
 from test_one_judge import MOVE_RULES, RANDOM, dispatch, wait_for_patch
@@ -144,9 +143,6 @@ def test_a_move_asked_by_id_waits_for_a_patch_whose_outcome_is_unknown(
     assert sent == [{"retention_value": 9, "retention_unit": "day"}]
 
 
-@pytest.mark.xfail(strict=True, reason="a move asked by name takes the database's lease with the name as its "
-                                       "policy: the request left applying on the policy's ID is not seen, so the "
-                                       "move is sent while another PATCH on the policy has no known outcome")
 def test_a_move_asked_by_name_waits_for_a_patch_whose_outcome_is_unknown(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     sent = move_while_a_patch_is_unsettled(approvals_bot, planetscale, '"Development daily"')
