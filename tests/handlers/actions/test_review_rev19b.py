@@ -3,19 +3,25 @@ door's lease, driven through Bolt's pipeline with the emulators."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
 
+import pytest
 from approval_helpers import ALICE, BOB, CAROL, approvals_bot, request_id, second_instance
 from conftest import Bot
+from test_inbox import PROD, Instances, acked, instances, keeper_of
 from test_one_judge import MOVE_RULES, RANDOM, dispatch, wait_for_patch
 
+from bot.adapters.store.inbox import LEASE_SECONDS
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
+from bot.emulators.slack import SlackState
+from bot.emulators.slack_requests import state_values, view_submission_body
 from handlers.blocks import APPROVE
 
-__all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
+__all__ = ["approvals_bot", "instances", "second_instance"]  # fixtures, used by name
 
 DEV = "bp03devday"  # development: a change applies at once, with no approval
 
@@ -148,3 +154,44 @@ def test_a_move_asked_by_name_waits_for_a_patch_whose_outcome_is_unknown(
     sent = move_while_a_patch_is_unsettled(approvals_bot, planetscale, '"Development daily"')
     assert sent == [{"retention_value": 9, "retention_unit": "day"}], \
         "alice's move was sent while bob's PATCH on the policy had no known outcome"
+
+
+class Died(BaseException):
+    """The instance's process ends here: nothing after this line of its work runs."""
+
+
+def test_a_form_change_redone_after_its_instance_stopped_is_not_told_nothing_was_sent(
+        instances: Instances, planetscale: PlanetScaleState, slack: SlackState,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """alice confirms retention=9d in the edit form; her instance applies it (PlanetScale holds it, the request
+    is recorded applied) and stops before showing it anywhere. Were the form's work redone from the inbox by
+    another instance, the policy would no longer read as the form showed it (alice's own change moved it), and
+    the form would say "nothing was sent": the work is done once the request is stored approved or applying."""
+    stopping, alive = instances.start(), instances.start()
+    stopping.command(f"edit acme/app-db {PROD}", user=ALICE)
+    assert stopping.executor.wait_idle(timeout=30)
+    form = stopping.current_view()
+    confirm = stopping.submit(form, {"retention_value": "9"}).ack["view"]
+    confirm["id"] = form["id"]  # Slack keeps the view's ID across response_action: update
+    store = stopping.deps.store
+    real = store.transition
+
+    def transition(request_id: str, from_states: Any, state: RequestState, **values: Any) -> Any:
+        moved = real(request_id, from_states, state, **values)
+        if state is RequestState.APPLIED:
+            raise Died
+        return moved
+
+    monkeypatch.setattr(store, "transition", transition)
+    member = slack.users[ALICE]
+    body = view_submission_body(user_id=ALICE, user_name=member.name, view=confirm,
+                                values=state_values(confirm, {}))
+    assert acked(stopping, body) == 200
+    stopping.executor.wait_idle(timeout=30)
+    assert len(alive.deps.store.requests([RequestState.APPLIED])) == 1
+    assert planetscale.policy("acme", "app-db", PROD)["retention_value"] == 9
+    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    assert alive.executor.wait_idle(timeout=30)
+    assert len(planetscale.calls("PATCH")) == 1
+    shown = json.dumps(alive.current_view())
+    assert "nothing was sent" not in shown, f"alice is told nothing was sent; PlanetScale holds it: {shown}"
