@@ -33,6 +33,7 @@ from bot.domain.change_requests import (
     asked_by_this_work,
     derived_id,
     next_derived_id,
+    redone_id,
 )
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
@@ -116,6 +117,12 @@ class ChangePath(Creating, Deciding):
         lease is given back. One that needs approvals is stored pending, and read again under its lease when it
         applies."""
         ref = expected.id if expected else ref
+        earlier = redone_id()
+        stored = self.store.get_request(earlier) if earlier is not None and not dry_run else None
+        if stored is not None:
+            # This work's first run stored it and stopped before posting it: shown as it stands, never answered
+            # from a read of a policy that may have moved since.
+            return self._stored_before(stored)
         visible = self._readable(user, channel, db)  # before any lease is taken: nothing for one who may not see
         if isinstance(visible, Outcome):
             return visible
