@@ -235,9 +235,6 @@ def test_a_form_request_stored_before_its_instance_stopped_is_not_told_unsent_wh
         "alice is told nothing was sent, and her request waits for approval"
 
 
-@pytest.mark.xfail(strict=True, reason="a change asked while a stopped worker's lease runs out is told another "
-                                       "change to the policy is being applied, when none is: the lease is held "
-                                       "by a change that was being asked when its worker stopped")
 def test_a_change_asked_while_a_stopped_askers_lease_runs_is_told_the_truth_and_applied_once_it_ends(
         approvals_bot: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
     """alice's worker stops (its process ends) while asking a change on the development policy, holding the
