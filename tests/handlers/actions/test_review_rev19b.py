@@ -242,32 +242,7 @@ def test_a_change_asked_while_a_stopped_askers_lease_runs_is_told_the_truth_and_
     sweep, which applies it, judged again under the lease, once the stopped worker's lease has run out."""
     changes = approvals_bot.deps.changes
     now = [1_000_000.0]
-    changes.clock = lambda: now[0]
-    approvals_bot.deps.store.clock = lambda: now[0]
-
-    def pause(seconds: float) -> None:
-        now[0] += seconds
-
-    changes.pause = pause
-    store = approvals_bot.deps.store
-    real_release = store.release
-    stopped: list[bool] = []
-
-    def release(claim: Any) -> None:
-        if not stopped:
-            real_release(claim)
-
-    def list_policies(*args: Any, **kwargs: Any) -> Any:
-        stopped.append(True)  # read under the lease: the process ends here
-        raise Died
-
-    monkeypatch.setattr(store, "release", release)
-    monkeypatch.setattr(changes.policies, "list_policies", list_policies)
-    dispatch(approvals_bot, approvals_bot.command_body(f"update acme/app-db {DEV} retention=5d", user=ALICE))
-    approvals_bot.executor.wait_idle(30)
-    assert stopped
-    monkeypatch.undo()
-    changes.clock = lambda: now[0]
+    hold_the_policy_as_a_stopped_asker(approvals_bot, monkeypatch, now)
     reply = approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=BOB, channel=RANDOM)
     assert planetscale.calls("PATCH") == []
     said = reply.all_text()
@@ -276,3 +251,56 @@ def test_a_change_asked_while_a_stopped_askers_lease_runs_is_told_the_truth_and_
     now[0] += changes.lease_seconds + 61
     sweep(approvals_bot)
     assert [c.body for c in planetscale.calls("PATCH")] == [{"retention_value": 9, "retention_unit": "day"}]
+
+
+def hold_the_policy_as_a_stopped_asker(bot: Bot, monkeypatch: pytest.MonkeyPatch, now: list[float]) -> None:
+    """alice's worker stops while asking a change on the development policy: its lease is held, nothing stored."""
+    changes = bot.deps.changes
+    changes.clock = lambda: now[0]
+    bot.deps.store.clock = lambda: now[0]
+
+    def pause(seconds: float) -> None:
+        now[0] += seconds
+
+    changes.pause = pause
+    store = bot.deps.store
+    real_release = store.release
+    stopped: list[bool] = []
+
+    def release(claim: Any) -> None:
+        if not stopped:
+            real_release(claim)
+
+    def list_policies(*args: Any, **kwargs: Any) -> Any:
+        stopped.append(True)
+        raise Died
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "release", release)
+        patched.setattr(changes.policies, "list_policies", list_policies)
+        dispatch(bot, bot.command_body(f"update acme/app-db {DEV} retention=5d", user=ALICE))
+        bot.executor.wait_idle(30)
+    assert stopped
+
+
+def test_a_queued_change_whose_rules_now_ask_an_approval_is_shown_for_approval(
+        approvals_bot: Bot, planetscale: PlanetScaleState, slack: SlackState,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """bob's retention=9d on the development policy needs no approval when asked, but the policy's lease is held,
+    so it is queued for the sweep. Before the sweep, the rules come to ask one approval from carol for
+    development. Judged again under the lease, it waits: nothing is sent, and its message offers carol the
+    Approve button; bob hears it waits."""
+    now = [1_000_000.0]
+    approvals_bot.use_rules(MOVE_RULES)
+    hold_the_policy_as_a_stopped_asker(approvals_bot, monkeypatch, now)
+    approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=BOB, channel=RANDOM)
+    [queued] = approvals_bot.deps.store.requests([RequestState.APPROVED])
+    approvals_bot.use_rules(MOVE_RULES.rstrip() + "\napprovals = 1\n")  # the development rule, last
+    now[0] += approvals_bot.deps.changes.lease_seconds + 61
+    sweep(approvals_bot)
+    assert approvals_bot.executor.wait_idle(30)
+    assert planetscale.calls("PATCH") == []
+    latest = approvals_bot.deps.store.get_request(queued.id)
+    assert latest is not None and latest.state is RequestState.PENDING, latest
+    shown = [e for e in slack.events if e.kind in ("message", "update") and queued.id in json.dumps(e.blocks or [])]
+    assert shown and APPROVE in json.dumps(shown[-1].blocks), "carol is never offered the approval it waits for"
