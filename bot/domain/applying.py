@@ -49,8 +49,9 @@ S = RequestState
 REFUSED_AS = {Refusal.MOVED: OutcomeKind.CONFLICT, Refusal.INVALID: OutcomeKind.INVALID,
               Refusal.NOT_ALLOWED: OutcomeKind.NO_LONGER_ALLOWED, Refusal.GUARDRAIL: OutcomeKind.NO_LONGER_ALLOWED,
               Refusal.NO_APPROVERS: OutcomeKind.NO_LONGER_ALLOWED}
-QUEUED_BEHIND = ("Approved. Another change to this policy is being applied right now; this one is applied after "
-                 "it by the bot's sweep, which judges it again then.")
+QUEUED_BEHIND = ("Approved. Another change holds this policy right now (being asked or applied, or a move, "
+                 "creation or deletion in its database); this one is applied after it by the bot's sweep, which "
+                 "judges it again then.")
 # The detail of a request PlanetScale answered and whose record failed: its `after` holds the answer.
 ANSWERED = "answered: PlanetScale carried it out; recording it failed"
 LANDED_UNRECORDED = ("Applied at PlanetScale, but it could not be recorded: the bot's database failed. PlanetScale "

@@ -45,6 +45,13 @@ def next_derived_id() -> str:
     return ids.peek() if ids is not None else str(uuid.uuid4())
 
 
+def redone_id() -> str | None:
+    """The ID this work's next request takes, within work from the inbox (None outside it): where an earlier run
+    of the same work stored what it asked."""
+    ids = work_ids.get()
+    return ids.peek() if ids is not None else None
+
+
 def asked_by_this_work(request_id: str) -> bool:
     """Whether `request_id` is the ID this work's next request takes: an earlier run of the work stored it."""
     ids = work_ids.get()

@@ -18,7 +18,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from bot.domain.access import AccessControl, Decision
@@ -34,6 +33,7 @@ from bot.domain.change_requests import (
     asked_by_this_work,
     derived_id,
     next_derived_id,
+    redone_id,
 )
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
@@ -117,6 +117,12 @@ class ChangePath(Creating, Deciding):
         lease is given back. One that needs approvals is stored pending, and read again under its lease when it
         applies."""
         ref = expected.id if expected else ref
+        earlier = redone_id()
+        stored = self.store.get_request(earlier) if earlier is not None and not dry_run else None
+        if stored is not None:
+            # This work's first run stored it and stopped before posting it: shown as it stands, never answered
+            # from a read of a policy that may have moved since.
+            return self._stored_before(stored)
         visible = self._readable(user, channel, db)  # before any lease is taken: nothing for one who may not see
         if isinstance(visible, Outcome):
             return visible
@@ -165,7 +171,9 @@ class ChangePath(Creating, Deciding):
         if isinstance(found, Outcome):
             return found
         current, listed = found
-        if claim is not None and replace(claim.request, policy_id=current.id).policy_key != claim.request.policy_key:
+        if claim is not None and claim.request.policy_id != current.id:
+            # Under the database's lease too: the lease's own checks of what else applies on the policy look for
+            # it by its ID, never by the name it was asked by.
             return current.id
         if expected is not None:
             moved = [f for f in EDITABLE_FIELDS if current.field_value(f) != expected.field_value(f)]

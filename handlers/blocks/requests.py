@@ -125,8 +125,8 @@ def request_blocks(request: ChangeRequest, approved_by: list[str],
         facts.append(f"*Judged again:* {fit(with_mentions(request.detail), 1400)}")
     elif request.state is RequestState.APPROVED:
         # Queued for the sweep (the policy busy or unreadable for a moment): no decision is left to click.
-        why = fit(with_mentions(request.detail), 1400) if request.detail else "another change to this policy " \
-            "is being applied"
+        why = fit(with_mentions(request.detail), 1400) if request.detail else "another change holds this " \
+            "policy (being asked or applied)"
         facts.append(f"*Queued:* {why}; the bot applies it shortly, judged again then.")
     result += packed(facts, room=len(facts))[0]
     if request.state is RequestState.PENDING:

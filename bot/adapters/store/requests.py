@@ -144,6 +144,8 @@ class Requests(AuditTrail):
                                                                    generation=1))
                 except sa.exc.IntegrityError:
                     return None
+            if self._other_level_held(conn, request, key, now):
+                raise NotClaimed
             # One request applying per policy: a PATCH whose outcome is not known yet keeps the policy from new
             # claims until the sweep settles it, even once its worker's lease has run out. (Settling a request
             # already applying is never held back: two left applying by an older version must both settle.)
@@ -158,6 +160,26 @@ class Requests(AuditTrail):
                 raise NotClaimed  # the lease goes back with the rolled-back transaction
             return Claim(claimed, claim_token, until,
                          self._database_generation(conn, request.organization, request.database))
+
+    @staticmethod
+    def _other_level_held(conn: Connection, request: ChangeRequest, key: str, now: float) -> bool:
+        """Whether the other level's lease is held: for a claim under the database's lease, a policy's of the
+        database; under a policy's, the database's. A change being asked holds its lease with nothing stored
+        applying yet, and reads and sends under it: a move, creation or deletion may not land meanwhile."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import policy_leases
+
+        database_key = short_key(f"{request.organization}/{request.database}/{DATABASE_LEASE}")
+        held = sa.select(policy_leases.c.policy_key).where(policy_leases.c.holder.is_not(None),
+                                                           policy_leases.c.until >= now)
+        if key == database_key:
+            held = held.where(policy_leases.c.policy_key.startswith(f"{request.organization}/{request.database}/",
+                                                                     autoescape=True),
+                              policy_leases.c.policy_key != database_key)
+        else:
+            held = held.where(policy_leases.c.policy_key == database_key)
+        return conn.scalar(held.limit(1)) is not None
 
     @staticmethod
     def _applying_beside(conn: Connection, request: ChangeRequest) -> bool:
