@@ -181,7 +181,8 @@ class BatchStore(Protocol):
     def approve_batch(self, batch_id: str, decided_by: str, members: Sequence[ChangeRequest],
                       approvers: Sequence[str], records: Sequence[AuditEvent]) -> bool:
         """pending → approved with its members stored (approved, each with the batch's approvals), in one
-        transaction and once across instances: False if another click or instance did it first."""
+        transaction and once across instances: False if another click or instance did it first, or its life
+        is over by the clock (checked in the same write)."""
         ...
 
     def set_member_outcome(self, request_id: str, outcome: OutcomeKind) -> None: ...

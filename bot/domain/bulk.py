@@ -25,7 +25,7 @@ from bot.domain.batches import (
     SkipReason,
 )
 from bot.domain.bulk_finding import Finding, Found, Selection
-from bot.domain.bulk_standing import Standing, standings
+from bot.domain.bulk_standing import Standing, owed_words, standings
 from bot.domain.change_requests import ChangeRequest, RequestState, derived_id
 from bot.domain.changes import ChangePath
 from bot.domain.commands import DatabaseRef
@@ -34,7 +34,7 @@ from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
-from bot.domain.outcomes import Outcome, OutcomeKind, explain, owed_text, request_event, risks_of, unknown_button
+from bot.domain.outcomes import Outcome, OutcomeKind, explain, request_event, risks_of, unknown_button
 from bot.domain.policy import BackupPolicy, PolicyUpdate, resulting_values
 from bot.domain.ports import PlanetScaleError
 
@@ -249,7 +249,7 @@ class BulkPath(Finding):
         waiting = [v for v in verdicts if v.kind is VerdictKind.WAIT]
         if waiting:
             again = "You have already approved this bulk change; each approver counts once. " if added is None else ""
-            return BatchOutcome(BatchOutcomeKind.COUNTED, f"{again}Approved: {self._owed(waiting)}", batch)
+            return BatchOutcome(BatchOutcomeKind.COUNTED, f"{again}Approved: {owed_words(waiting)}", batch)
         return self._approve_and_apply(batch, user, approvers)
 
     def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str]) -> Verdict:
@@ -257,13 +257,6 @@ class BulkPath(Finding):
                       batch.changes, batch.reason)
         return self.changes.judged(Stage.APPROVING, BackupPolicy.model_validate(planned.before), asked, approvers,
                                    DatabaseFacts.of(planned.facts))
-
-    @staticmethod
-    def _owed(waiting: Sequence[Verdict]) -> str:
-        most = max(waiting, key=lambda v: v.missing)
-        owed = f" ({owed_text(most.owed)})" if most.owed else ""
-        return (f"{most.missing} more approval{'s' if most.missing != 1 else ''}{owed} still needed for "
-                f"{len(waiting)} of its policies.")
 
     def _may_decide(self, batch: Batch, user: str, every: bool = False) -> BatchOutcome | list[tuple[str, str]]:
         """The policies still in the change that `user` may approve, as (database, policy ID): the first found,
@@ -355,6 +348,15 @@ class BulkPath(Finding):
         records = [request_event("approved", m, by, detail=m.detail) for m in members] if approvers else []
         if not self.store.approve_batch(batch.id, by, members, approvers, records):
             latest = self.store.get_batch(batch.id) or batch
+            if latest.state is BatchState.PENDING and latest.expires_at <= self.changes.clock():
+                # Its life ended while it was judged: closed as expired, as a click after it is.
+                expired = self.store.close_batch(batch.id, BatchState.EXPIRED, None,
+                                                 self._records(latest, "expired"))
+                if expired is not None:
+                    return BatchOutcome(BatchOutcomeKind.EXPIRED, "This bulk change has expired; nothing was "
+                                                                  "sent to PlanetScale. Ask again if it is still "
+                                                                  "needed.", expired)
+                latest = self.store.get_batch(batch.id) or latest
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
                                                          "nothing more was done.", latest)
         for member in members:

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.domain.batches import Planned
 from bot.domain.judge import Verdict, VerdictKind
+from bot.domain.outcomes import owed_text
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,11 @@ def standings(planned: Sequence[Planned], changes: dict[str, Any],
     found += [Standing(tuple(dict.fromkeys(p.database for p in members)), len(members), 0, (), 0, (), (), by)
               for by, members in rejected.items()]
     return sorted(found, key=lambda s: -s.missing)
+
+
+def owed_words(waiting: Sequence[Verdict]) -> str:
+    """What the policies still waiting owe, told by the one that owes most."""
+    most = max(waiting, key=lambda v: v.missing)
+    owed = f" ({owed_text(most.owed)})" if most.owed else ""
+    return (f"{most.missing} more approval{'s' if most.missing != 1 else ''}{owed} still needed for "
+            f"{len(waiting)} of its policies.")

@@ -159,13 +159,16 @@ class Batches(AuditTrail):
                       approvers: Sequence[str], records: Sequence[AuditEvent]) -> bool:
         from bot.adapters.schema import INSERT_REQUEST, approvals, batch_members, change_batches
 
+        now = self.clock()
         with self.engine.begin() as conn:
+            # Its life is checked in the same write as the move, as a request's approval is: judging may take
+            # a while after the last approval was written.
             moved = conn.execute(change_batches.update().where(
-                change_batches.c.id == batch_id, change_batches.c.state == BatchState.PENDING.value)
+                change_batches.c.id == batch_id, change_batches.c.state == BatchState.PENDING.value,
+                change_batches.c.expires_at > now)
                 .values(state=BatchState.APPROVED.value, decided_by=decided_by)).rowcount == 1
             if not moved:
                 return False
-            now = self.clock()
             for position, member in enumerate(members):
                 conn.execute(INSERT_REQUEST, columns(member))
                 conn.execute(batch_members.insert().values(request_id=member.id, batch_id=batch_id,

@@ -15,6 +15,7 @@ from home_helpers import open_home
 from test_bulk import add_databases, button, channel_messages, policy, shown, thread
 from test_review_rev24 import LEAD2, SPLIT_RULES
 
+from bot.domain.batches import BatchState
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault, SlackEvent
 from handlers.bulk_blocks import BULK_APPROVE, BULK_REJECT
@@ -327,3 +328,35 @@ def test_a_rejection_of_the_group_still_waiting_applies_the_group_already_approv
     reply = approvals_bot.click(BULK_REJECT, batch_id, user=CAROL, message=message)
     assert "already approved" in " ".join(e.text for e in reply.private)
     assert len(planetscale.calls("PATCH")) == 1
+
+
+def test_a_bulk_approval_written_in_its_life_and_judged_after_it_does_not_apply_it(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """carol's approval of alice's bulk change is written a moment before it expires; judging it takes a while,
+    and its life ends before it is approved: the move to approved checks the life in the same write, as a
+    request's does, and the bulk change is closed as expired, with nothing sent."""
+    batch_id, message = split_change(approvals_bot, planetscale)
+    approvals_bot.click(BULK_APPROVE, batch_id, user=LEAD2, message=message)
+    store = approvals_bot.deps.bulk.store
+    batch = store.get_batch(batch_id)
+    assert batch is not None
+    now = [batch.expires_at - 1]
+    approvals_bot.deps.bulk.changes.clock = lambda: now[0]
+    approvals_bot.deps.store.clock = lambda: now[0]
+    real_add = store.add_batch_approval
+
+    def judged_slowly(batch_id: str, approver: str) -> list[str] | None:
+        added = real_add(batch_id, approver)
+        now[0] += 5  # judging took five seconds: the bulk change's life is over
+        return added
+
+    store.add_batch_approval = judged_slowly  # type: ignore[method-assign]
+    try:
+        reply = approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
+    finally:
+        store.add_batch_approval = real_add  # type: ignore[method-assign]
+    latest = store.get_batch(batch_id)
+    assert latest is not None and latest.state is BatchState.EXPIRED, latest and latest.state
+    assert planetscale.calls("PATCH") == []
+    assert "expired" in reply.all_text()
