@@ -1,0 +1,52 @@
+"""Review rev20c (issue 20): signed Slack payloads of wrong types, absurd settings, and Socket Mode."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from conftest import SIGNING_SECRET, Bot
+from test_serve import post, server  # noqa: F401
+
+from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.slack_requests import signed_headers
+
+USER = {"id": "U0ALICE001", "name": "alice", "username": "alice", "team_id": "T0DEMO0001"}
+APPROVE = {"type": "button", "block_id": "b", "action_ts": "1.1", "action_id": "request_approve", "value": "x"}
+
+
+def click(slack_url: str, **parts: Any) -> str:
+    payload = {"type": "block_actions", "team": {"id": "T0DEMO0001", "domain": "demo"}, "user": USER,
+               "api_app_id": "A0BACKUPBOT", "trigger_id": "1.2", "response_url": f"{slack_url}/response/1",
+               "channel": {"id": "C0PLATFORM", "name": "platform"}, "actions": [APPROVE],
+               "container": {"type": "message", "message_ts": "1.1", "channel_id": "C0PLATFORM"}, **parts}
+    return "payload=" + quote(json.dumps(payload))
+
+
+EVENT = {"type": "event_callback", "team_id": "T0DEMO0001", "api_app_id": "A0BACKUPBOT", "event_id": "Ev1",
+         "event": {"type": "app_home_opened", "user": "U0ALICE001", "tab": "home"}}
+
+
+@pytest.mark.parametrize("body", [
+    lambda url: click(url, channel="C0PLATFORM"),
+    lambda url: click(url, container="message"),
+    lambda url: click(url, response_url=5),
+    lambda url: click(url, type="message_action", message=5, channel=5),
+    lambda url: json.dumps({**EVENT, "authorizations": "x"}),
+    lambda url: json.dumps({**EVENT, "team_id": 5}),
+], ids=["channel-text", "container-text", "response-url-number", "message-number", "authorizations-text",
+        "team-id-number"])
+def test_a_signed_payload_whose_context_has_the_wrong_type_is_answered_400_without_a_traceback(
+        bot: Bot, server: str, planetscale: PlanetScaleState, body: Any,  # noqa: F811
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Bolt reads a request's team, channel, container, message and reply address before any listener: a signed
+    body with text where Slack sends an object (or a number where it sends text) raised inside Bolt or in the work
+    after the ack, a 500 or a traceback in the log, where it is a request Slack never sends: a 400 in words."""
+    text = body(bot.slack_url)
+    kind = "application/json" if text.startswith("{") else "application/x-www-form-urlencoded"
+    answer = post(server, text, {**dict(signed_headers(SIGNING_SECRET, text)), "content-type": kind})  # type: ignore[arg-type]
+    assert bot.executor.wait_idle(30)
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert answer.status_code == 400, (answer.status_code, answer.text)
