@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from conftest import SIGNING_SECRET, Bot
+from processes import access_rules, serve_env
 from test_serve import post, server  # noqa: F401
 
 from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.serving import free_port
 from bot.emulators.slack_requests import signed_headers
 
 USER = {"id": "U0ALICE001", "name": "alice", "username": "alice", "team_id": "T0DEMO0001"}
@@ -50,3 +55,27 @@ def test_a_signed_payload_whose_context_has_the_wrong_type_is_answered_400_witho
     assert bot.executor.wait_idle(30)
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
     assert answer.status_code == 400, (answer.status_code, answer.text)
+
+
+def serve_briefly(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`serve` as an operator starts it: what it says before it stops, or within 20 s."""
+    (cwd / "access.toml").write_text(access_rules(0))
+    try:
+        return subprocess.run([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port",
+                               str(free_port())], env=env, cwd=cwd, capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired as running:
+        return subprocess.CompletedProcess(running.cmd, -1, "", str(running.stderr or b"", "utf-8", "replace"))
+
+
+@pytest.mark.parametrize("url", ["postgresql://bot@db.internal:54x2/backups", "postgresql://bot@[::1/backups",
+                                 "postgresql://bot@db.internal:/backups"])
+def test_a_database_url_whose_port_cannot_be_read_is_refused_at_start_in_one_line(
+        slack_server: Any, planetscale_server: Any, tmp_path: Path, url: str) -> None:
+    """SQLAlchemy reads a URL's port only on first use, with `int()`: a mistyped port let `serve` start and run on
+    with no database, a traceback every 2 seconds and every command failing. It is refused at start, in one line
+    naming the setting and how to write it."""
+    done = serve_briefly({**serve_env(slack_server, planetscale_server, url)}, tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("backup-bot:")]
+    assert line.startswith("backup-bot: BACKUP_BOT_DATABASE_URL is malformed") and "5432" in line

@@ -80,7 +80,7 @@ def migrate(store: Store) -> None:
 
     try:
         store.migrate()
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, ValueError) as exc:  # ValueError: a URL SQLAlchemy cannot read
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
         raise SettingsError(f"BACKUP_BOT_DATABASE_URL cannot be used ({reason}): check that the database "
                             "exists and is reachable.") from None

@@ -315,6 +315,10 @@ class _Environment(BaseSettings):
             text = "postgresql://" + text.removeprefix("postgres://")
         if not text.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
             raise ValueError("is malformed: use sqlite:///path/to/file.db or postgresql://user@host/db.")
+        if not _readable_host(text):
+            # The value is not repeated: it may hold the password.
+            raise ValueError("is malformed: its host or port cannot be read: write postgresql://user@host:5432/db "
+                             "(an IPv6 host in brackets, a password's `@`, `/` or `:` written %40, %2F, %3A).")
         return text
 
     @field_validator("access_file", mode="before")
@@ -432,6 +436,22 @@ def _seconds(text: str) -> int:
     """`30s`, `5m`, `1h`: seconds; -1 when malformed."""
     match = DURATION.fullmatch(text.strip())
     return int(match.group(1)) * DURATION_UNITS[match.group(2)] if match else -1
+
+
+def _readable_host(url: str) -> bool:
+    """Whether a database URL's host and port read as SQLAlchemy reads them: its port a number (else SQLAlchemy
+    raises a ValueError on first use, and `serve` would run on with no database)."""
+    where = url.split("://", 1)[1].split("?", 1)[0].rsplit("@", 1)[-1].split("/", 1)[0]
+    if where.startswith("["):
+        host, bracket, port = where[1:].partition("]")
+        if not (host and bracket) or (port and not port.startswith(":")):
+            return False
+        port = port[1:]
+    else:
+        _, colon, port = where.partition(":")
+        if colon and not port:
+            return False
+    return not port or (port.isascii() and port.isdigit() and 0 < int(port) < 65536)
 
 
 def _url(value: str, slash: bool = False) -> str:
