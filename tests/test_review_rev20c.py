@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,15 @@ def test_a_database_url_whose_port_cannot_be_read_is_refused_at_start_in_one_lin
     assert "Traceback" not in done.stderr
     [line] = [line for line in done.stderr.splitlines() if line.startswith("backup-bot:")]
     assert line.startswith("backup-bot: BACKUP_BOT_DATABASE_URL is malformed") and "5432" in line
+
+
+@pytest.mark.parametrize("rate", ["1" + "0" * 400 + "/min", "99999999999/s"])
+def test_a_planetscale_rate_beyond_any_budget_is_refused_at_start_in_one_line(tmp_path: Path, rate: str) -> None:
+    """A count of requests past a float's range broke the token bucket's arithmetic at start (an OverflowError's
+    traceback from every command: migrate, serve, doctor); one far past any API's budget is a typo all the same."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLANETSCALE_", "BACKUP_BOT_"))}
+    done = subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**keep, "BACKUP_BOT_PLANETSCALE_RATE": rate}, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stderr.startswith("backup-bot: BACKUP_BOT_PLANETSCALE_RATE is malformed")
+    assert len(done.stderr.strip().splitlines()) == 1 and "600/min" in done.stderr
