@@ -92,3 +92,16 @@ def test_a_planetscale_rate_beyond_any_budget_is_refused_at_start_in_one_line(tm
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert done.stderr.startswith("backup-bot: BACKUP_BOT_PLANETSCALE_RATE is malformed")
     assert len(done.stderr.strip().splitlines()) == 1 and "600/min" in done.stderr
+
+
+@pytest.mark.parametrize("age", ["99999999999999w", "8d"])
+def test_a_group_cache_age_past_a_week_is_refused_at_start_in_one_line(tmp_path: Path, age: str) -> None:
+    """BACKUP_BOT_GROUP_CACHE_MAX_AGE is how long memberships read before Slack stopped listing groups still
+    count: any length was taken, so a typo kept someone removed from @dba-leads approving for as long (for ever,
+    in effect) while Slack could not list the groups."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLANETSCALE_", "BACKUP_BOT_"))}
+    done = subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**keep, "BACKUP_BOT_GROUP_CACHE_MAX_AGE": age}, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stderr.startswith("backup-bot: BACKUP_BOT_GROUP_CACHE_MAX_AGE is malformed")
+    assert len(done.stderr.strip().splitlines()) == 1 and "7d" in done.stderr

@@ -24,6 +24,7 @@ from bot.domain.access_rules import parse_duration
 from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+GROUP_CACHE_MAX_AGE_MOST = 7 * 86400
 # Always used with fullmatch: `$` would also accept a trailing newline.
 CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 SECRET_NAMES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "PLANETSCALE_SERVICE_TOKEN")
@@ -366,9 +367,13 @@ class _Environment(BaseSettings):
             return value
         text = _text(value) or "1h"
         try:
-            return parse_duration(text)
+            seconds = parse_duration(text)
         except ValueError:
-            raise ValueError(f"is malformed: `{text[:20]}`; use a duration such as 30m, 1h or 1d.") from None
+            seconds = -1
+        # Longer, and someone removed from a group keeps its access for as long while Slack cannot list groups.
+        if not 0 <= seconds <= GROUP_CACHE_MAX_AGE_MOST:
+            raise ValueError(f"is malformed: `{text[:20]}`; use a duration such as 30m, 1h or 1d (at most 7d).")
+        return seconds
 
     @field_validator("stale_factor", mode="before")
     @classmethod
