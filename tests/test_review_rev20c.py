@@ -58,9 +58,9 @@ def test_a_signed_payload_whose_context_has_the_wrong_type_is_answered_400_witho
     assert answer.status_code == 400, (answer.status_code, answer.text)
 
 
-def serve_briefly(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def serve_briefly(env: dict[str, str], cwd: Path, rules: str | None = None) -> subprocess.CompletedProcess[str]:
     """`serve` as an operator starts it: what it says before it stops, or within 20 s."""
-    (cwd / "access.toml").write_text(access_rules(0))
+    (cwd / "access.toml").write_text(rules or access_rules(0))
     try:
         return subprocess.run([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port",
                                str(free_port())], env=env, cwd=cwd, capture_output=True, text=True, timeout=20)
@@ -105,3 +105,16 @@ def test_a_group_cache_age_past_a_week_is_refused_at_start_in_one_line(tmp_path:
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert done.stderr.startswith("backup-bot: BACKUP_BOT_GROUP_CACHE_MAX_AGE is malformed")
     assert len(done.stderr.strip().splitlines()) == 1 and "7d" in done.stderr
+
+
+def test_an_access_file_with_a_number_too_long_to_read_is_refused_at_start_with_its_line(
+        slack_server: Any, planetscale_server: Any, tmp_path: Path, store_url: str) -> None:
+    """tomllib raises a plain ValueError (not its TOMLDecodeError) for an integer past Python's 4,300 digits: at
+    start a traceback, on reload "could not be read (ValueError)" with no line. It names the file and the line."""
+    rules = access_rules(0) + "\n[[guardrails]]\norganizations = ['*']\ndatabases = ['*']\nmin_policies = " + "9" * 5000
+    done = serve_briefly(serve_env(slack_server, planetscale_server, store_url), tmp_path, rules)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("backup-bot:")]
+    last = len(rules.splitlines())
+    assert line == (f"backup-bot: BACKUP_BOT_ACCESS_FILE: access.toml line {last}: a number too long to read; the "
+                    "rules' numbers are small (approvals = 2).")
