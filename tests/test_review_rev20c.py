@@ -118,3 +118,14 @@ def test_an_access_file_with_a_number_too_long_to_read_is_refused_at_start_with_
     last = len(rules.splitlines())
     assert line == (f"backup-bot: BACKUP_BOT_ACCESS_FILE: access.toml line {last}: a number too long to read; the "
                     "rules' numbers are small (approvals = 2).")
+
+
+def test_a_setting_in_dotenv_with_an_unclosed_quote_is_refused_at_start_with_its_line(
+        slack_server: Any, planetscale_server: Any, tmp_path: Path, store_url: str) -> None:
+    """python-dotenv skips a line it cannot parse with a warning of its own: `BACKUP_BOT_WATCH_EVERY='off` started
+    the bot with the watch on every 5 minutes, the operator's setting silently left at its default."""
+    (tmp_path / ".env").write_text("BACKUP_BOT_LOG_LEVEL=INFO\nBACKUP_BOT_WATCH_EVERY='off\n")
+    done = serve_briefly(serve_env(slack_server, planetscale_server, store_url), tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("backup-bot:")]
+    assert line.startswith("backup-bot: .env line 2: BACKUP_BOT_WATCH_EVERY cannot be read (an unclosed quote?)")

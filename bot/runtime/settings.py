@@ -99,7 +99,7 @@ class Settings:
         dotenv_file = dotenv_path if dotenv_path and os.path.exists(dotenv_path) else None
         problems: list[str] = []
         if dotenv_file is not None:
-            problems += _unreadable(dotenv_file) or _unknown_names(dotenv_file)
+            problems += _unreadable(dotenv_file) or _unknown_names(dotenv_file) + _unparsed(dotenv_file)
             if problems and problems[0].startswith(dotenv_file):
                 raise SettingsError(problems[0])
         given = {k: v for k, v in environment.items() if k in FIELD_NAMES}
@@ -164,6 +164,22 @@ def _unknown_names(dotenv_file: str) -> list[str]:
     return [f"{name} in {dotenv_file} is not a setting" + (f": did you mean {close[0]}?" if close else ".")
             for name in _dotenv(dotenv_file) if name.startswith("BACKUP_BOT_") and name not in known
             for close in [difflib.get_close_matches(name, known, n=1)]]
+
+
+ASSIGNMENT = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
+
+
+def _unparsed(dotenv_file: str) -> list[str]:
+    """A setting's line in .env that python-dotenv cannot parse (an unclosed quote): it would skip the line with a
+    warning of its own, and the setting would silently keep its default."""
+    known = {*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)}
+    read = _dotenv(dotenv_file)
+    with open(dotenv_file, encoding="utf-8") as text:
+        for number, line in enumerate(text, start=1):
+            if (match := ASSIGNMENT.match(line)) and match.group(1) in known and match.group(1) not in read:
+                return [f"{dotenv_file} line {number}: {match.group(1)} cannot be read (an unclosed quote?): write "
+                        "NAME=value, and if the value is quoted, one quote of the same kind at each end."]
+    return []
 
 
 def _dotenv(dotenv_file: str | None) -> dict[str, str]:
