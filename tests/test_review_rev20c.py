@@ -8,16 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import pytest
 from conftest import SIGNING_SECRET, Bot
-from processes import access_rules, serve_env
+from processes import access_rules, command, serve_env, wait_until
 from test_serve import post, server  # noqa: F401
 
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.serving import free_port
-from bot.emulators.slack_requests import signed_headers
+from bot.emulators.slack import CLOSE
+from bot.emulators.slack_requests import signed_headers, socket_envelope
 
 USER = {"id": "U0ALICE001", "name": "alice", "username": "alice", "team_id": "T0DEMO0001"}
 APPROVE = {"type": "button", "block_id": "b", "action_ts": "1.1", "action_id": "request_approve", "value": "x"}
@@ -129,3 +130,43 @@ def test_a_setting_in_dotenv_with_an_unclosed_quote_is_refused_at_start_with_its
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     [line] = [line for line in done.stderr.splitlines() if line.startswith("backup-bot:")]
     assert line.startswith("backup-bot: .env line 2: BACKUP_BOT_WATCH_EVERY cannot be read (an unclosed quote?)")
+
+
+APP_TOKEN = "xapp-1-A0BACKUPBOT-test"
+
+
+def test_socket_mode_carries_on_past_broken_envelopes_and_a_dropped_connection(
+        tmp_path: Path, slack: Any, planetscale: PlanetScaleState, slack_server: Any, planetscale_server: Any) -> None:
+    """Over Socket Mode the door's shape check is not in the way: envelopes whose payload has the wrong types, a
+    frame cut off mid-envelope, and the connection dropped by Slack's side leave the process connected, a
+    command after them acked and applied, and no traceback in the log."""
+    slack.app_token = APP_TOKEN
+    (tmp_path / "access.toml").write_text(access_rules(0))
+    env = {**serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}"),
+           "SLACK_APP_TOKEN": APP_TOKEN, "BACKUP_BOT_LOG_FORMAT": "text"}
+    url = slack_server[1].url
+    good = dict(parse_qsl(command("update acme/app-db bp03devday retention=9d", url)))
+    clicked = json.loads(parse_qsl(click(url))[0][1])
+    with open(tmp_path / "socket.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "bot", "socket"], cwd=tmp_path, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        wait_until(lambda: slack.socket_connections >= 1, "the app did not connect over Socket Mode")
+        with slack.lock:
+            slack.socket_outbox.extend([
+                socket_envelope("interactive", {**clicked, "channel": "C0PLATFORM"}, "bad-1"),
+                socket_envelope("interactive", {**clicked, "container": 5, "team": "T0"}, "bad-2"),
+                socket_envelope("interactive", "not an object", "bad-3"),  # type: ignore[arg-type]
+                socket_envelope("slash_commands", {**good, "user_id": 5}, "bad-4"),
+                '{"envelope_id": "cut", "type": "slash_commands", "payload": {"comm', CLOSE])
+        wait_until(lambda: slack.socket_connections >= 2, "the app did not connect again after the drop")
+        with slack.lock:
+            slack.socket_outbox.append(socket_envelope("slash_commands", good, "good-1"))
+        wait_until(lambda: any(a.get("envelope_id") == "good-1" for a in slack.socket_acks), "no ack")
+        wait_until(lambda: any(e.kind == "message" for e in slack.events), "the change was not posted")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert [c.body for c in planetscale.calls("PATCH")] == [{"retention_value": 9, "retention_unit": "day"}]
+    logged = (tmp_path / "socket.log").read_text()
+    assert "Failed to run listener" not in logged, logged[-3000:]  # slack_sdk logs a cut-off frame itself

@@ -83,3 +83,17 @@ def _payload_problem(payload: Any) -> str | None:
     if "actions" in payload and not (isinstance(actions, list) and all(isinstance(a, dict) for a in actions)):
         return "The payload's `actions` is not a list of objects"
     return None
+
+
+def body_problem(body: object) -> str | None:
+    """Why a body as Bolt parsed it is not one Slack sends: for Socket Mode, whose envelopes never pass the HTTP
+    door's check (shape_problem)."""
+    if not isinstance(body, dict):
+        return "The body is not an object"
+    if "command" in body:
+        user = body.get("user_id")
+        return None if isinstance(user, str) and user and isinstance(body["command"], str) else \
+            "The slash command has no user_id"
+    if "event" in body or body.get("type") in ("event_callback", "url_verification"):
+        return _event_problem(body)
+    return _payload_problem(body)
