@@ -170,3 +170,17 @@ def test_socket_mode_carries_on_past_broken_envelopes_and_a_dropped_connection(
     assert [c.body for c in planetscale.calls("PATCH")] == [{"retention_value": 9, "retention_unit": "day"}]
     logged = (tmp_path / "socket.log").read_text()
     assert "Failed to run listener" not in logged, logged[-3000:]  # slack_sdk logs a cut-off frame itself
+
+
+def test_an_access_file_far_larger_than_any_rules_is_refused_at_start_without_being_read_whole(
+        slack_server: Any, planetscale_server: Any, tmp_path: Path, store_url: str) -> None:
+    """BACKUP_BOT_ACCESS_FILE pointed by mistake at a log or a dump was read whole into memory at start, and again
+    at each reload while the bot runs, until the process was killed for it; it is refused in one line."""
+    env = {**serve_env(slack_server, planetscale_server, store_url), "BACKUP_BOT_ACCESS_FILE": "dump.toml"}
+    with open(tmp_path / "dump.toml", "wb") as dump:
+        dump.truncate(200 * 2**20)  # sparse: no disk used
+    done = serve_briefly(env, tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("backup-bot:")]
+    assert line == ("backup-bot: BACKUP_BOT_ACCESS_FILE: dump.toml is over 16 MB, far more than any rules: point "
+                    "BACKUP_BOT_ACCESS_FILE at the rules file itself.")
