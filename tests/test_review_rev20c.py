@@ -184,3 +184,16 @@ def test_an_access_file_far_larger_than_any_rules_is_refused_at_start_without_be
     [line] = [line for line in done.stderr.splitlines() if line.startswith("backup-bot:")]
     assert line == ("backup-bot: BACKUP_BOT_ACCESS_FILE: dump.toml is over 16 MB, far more than any rules: point "
                     "BACKUP_BOT_ACCESS_FILE at the rules file itself.")
+
+
+@pytest.mark.parametrize(("name", "url"), [("PLANETSCALE_API_URL", "https://api.planetscale.com:99999/v1"),
+                                           ("SLACK_API_URL", "https://[2001:db8::1/api/")])
+def test_an_api_url_whose_port_or_host_cannot_be_read_is_refused_at_start_with_how_to_write_it(
+        tmp_path: Path, name: str, url: str) -> None:
+    """A port past 65535 was taken, and every command then tried PlanetScale four times before saying it could not
+    be reached; an unclosed IPv6 bracket was refused as "Invalid IPv6 URL", with no word of how to write it."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLANETSCALE_", "BACKUP_BOT_"))}
+    done = subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**keep, name: url}, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stderr.strip() == f"backup-bot: {name} is malformed: it must be an http(s) URL such as https://host/path."

@@ -476,10 +476,12 @@ def _readable_host(url: str) -> bool:
 
 
 def _url(value: str, slash: bool = False) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        # The value is not repeated: a token pasted into the wrong variable must not be printed.
-        raise ValueError("is malformed: it must be an http(s) URL such as https://host/path.")
+    try:  # urlparse and its port raise ValueError for an unclosed IPv6 bracket and a port out of range
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.port == 0:
+            raise ValueError
+    except ValueError:  # the value is not repeated: a token pasted into the wrong variable must not be printed
+        raise ValueError("is malformed: it must be an http(s) URL such as https://host/path.") from None
     if slash and not value.endswith("/"):
         value += "/"
     return value
