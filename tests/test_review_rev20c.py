@@ -197,3 +197,16 @@ def test_an_api_url_whose_port_or_host_cannot_be_read_is_refused_at_start_with_h
                           env={**keep, name: url}, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert done.stderr.strip() == f"backup-bot: {name} is malformed: it must be an http(s) URL such as https://host/path."
+
+
+@pytest.mark.parametrize("body", ['{"type": "event_callback", "event": ' + "[" * 5000 + "]" * 5000 + "}",
+                                  "payload=" + quote('{"type": "block_actions", "x": ' + "[" * 5000 + "]" * 5000
+                                                     + "}")], ids=["json", "payload"])
+def test_a_signed_body_nested_past_the_parsers_depth_is_answered_400_without_a_traceback(
+        bot: Bot, server: str, body: str, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    """JSON nested 5,000 deep fits in the 256 KB a body may take, and json.loads raises RecursionError (not a
+    ValueError) on it: the door's shape check let it escape, a 500 and a traceback."""
+    kind = "application/json" if body.startswith("{") else "application/x-www-form-urlencoded"
+    answer = post(server, body, {**dict(signed_headers(SIGNING_SECRET, body)), "content-type": kind})  # type: ignore[arg-type]
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert answer.status_code == 400, (answer.status_code, answer.text)
