@@ -260,7 +260,7 @@ class PlanetScaleClient:
         self, path: str, where: str, access: str, params: dict[str, str] | None = None
     ) -> Iterator[dict[str, Any]]:
         page: int | None = 1
-        seen = 0
+        seen = taken = 0
         while page is not None and seen < MAX_PAGES:
             body = self._call("GET", path, where, access, params={**(params or {}), "page": str(page),
                                                                   "per_page": str(PER_PAGE)})
@@ -269,6 +269,14 @@ class PlanetScaleClient:
             if not all(isinstance(item, dict) for item in body["data"]):
                 raise BadResponse(f"PlanetScale answered for {where} with a list holding something other than "
                                   "objects; this bot cannot read it.")
+            # A page longer than asked is out of PlanetScale's contract: a list is cut where its pages would end.
+            room = MAX_PAGES * PER_PAGE - taken
+            if len(body["data"]) > room:
+                log.warning("planetscale listed more than %d items for %s: the rest is not read",
+                            MAX_PAGES * PER_PAGE, where)
+                yield from body["data"][:room]
+                return
+            taken += len(body["data"])
             yield from body["data"]
             next_page = body.get("next_page")
             page = next_page if isinstance(next_page, int) and next_page > page else None

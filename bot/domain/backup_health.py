@@ -14,6 +14,9 @@ from bot.domain.ports import PlanetScaleApi, PlanetScaleError
 # Branches whose backups are read per policy, production ones first: a database with a hundred development
 # branches would otherwise spend a whole pass's budget (and a minute of a person's wait) on one policy.
 MAX_BRANCHES_READ = 10
+# Policies whose backups `status` reads: a listing of thousands (a PlanetScale answering out of its contract) would
+# otherwise read thousands of backup lists for one command, where a message shows a few dozen lines.
+MAX_POLICIES_READ = 50
 
 
 def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[BackupPolicy],

@@ -60,8 +60,12 @@ def health_line(health: PolicyHealth) -> str:
     return "\n".join(lines)
 
 
-def status_blocks(db: DatabaseRef, healths: Sequence[PolicyHealth], hidden: int = 0) -> list[dict[str, Any]]:
+def status_blocks(db: DatabaseRef, healths: Sequence[PolicyHealth], hidden: int = 0,
+                  not_read: int = 0) -> list[dict[str, Any]]:
+    """`not_read`: policies past the first MAX_POLICIES_READ, whose backups were not read."""
     not_yours = f" ({hidden} more with targets you may not see)" if hidden else ""
+    if not_read:
+        not_yours += f" ({not_read} more not read: status reads the first {len(healths)} of a database's policies)"
     if not healths:
         return to_dicts([section(f"*{db}* has no backup policies you may see{not_yours}.")])
     troubled = sum(1 for h in healths if not h.healthy)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.domain.backup_health import read_health
+from bot.domain.backup_health import MAX_POLICIES_READ, read_health
 from bot.domain.commands import StatusCommand
 from bot.domain.ports import PlanetScaleError
 from handlers import blocks
@@ -21,9 +21,11 @@ def run_status(deps: Dependencies, parsed: StatusCommand, caller: Caller) -> Non
     visible = readable_targets(deps, parsed.db, caller)
     try:
         policies = deps.policies.list_policies(parsed.db)
-        healths = read_health(deps.policies.planetscale, parsed.db, policies, deps.stale_factor, targets=visible)
+        seen = [p for p in policies if p.target in visible]
+        healths = read_health(deps.policies.planetscale, parsed.db, seen[:MAX_POLICIES_READ], deps.stale_factor)
     except PlanetScaleError as exc:
         read_failed(deps, parsed.db, caller, "StatusCommand", exc)
         return
-    hidden = sum(1 for p in policies if p.target not in visible)
-    caller.say(f"Backup status of {parsed.db}", blocks.status_blocks(parsed.db, healths, hidden))
+    hidden = len(policies) - len(seen)
+    caller.say(f"Backup status of {parsed.db}",
+               blocks.status_blocks(parsed.db, healths, hidden, not_read=len(seen[MAX_POLICIES_READ:])))

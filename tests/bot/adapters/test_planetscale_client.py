@@ -10,7 +10,7 @@ import httpx
 import pytest
 from conftest import Bot
 
-from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
+from bot.adapters.planetscale import MAX_PAGES, PER_PAGE, PlanetScaleClient, RetryPolicy
 from bot.domain.policy import PolicyUpdate
 from bot.domain.ports import (
     BadResponse,
@@ -52,6 +52,24 @@ def test_lists_follow_pages(planetscale_client: PlanetScaleClient, planetscale: 
     assert len(planetscale_client.list_policies("acme", "app-db")) == 153
     assert [c.query for c in planetscale.calls()] == [{"page": "1", "per_page": "100"},
                                                      {"page": "2", "per_page": "100"}]
+
+
+def test_a_list_longer_than_its_pages_could_hold_is_cut_there(caplog: pytest.LogCaptureFixture) -> None:
+    # Pages of 600 where 100 were asked, never ending: read no further than 50 pages of 100 would hold.
+    policy = {"id": "bp", "name": "p", "target": "production"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        return httpx.Response(200, json={"type": "list", "current_page": page, "next_page": page + 1,
+                                         "data": [policy] * 600})
+
+    client = PlanetScaleClient("id", "token", "https://api.planetscale.test/v1", retry=RetryPolicy(attempts=1),
+                               sleep=lambda _: None, transport=httpx.MockTransport(answer))
+    with caplog.at_level(logging.WARNING):
+        listed = list(client._pages("organizations/acme/databases/app-db/backup-policies", "acme/app-db", "x"))
+    assert len(listed) == MAX_PAGES * PER_PAGE
+    assert "more than 5000 items for acme/app-db" in caplog.text
+    client.close()
 
 
 def test_members_are_found_by_email(planetscale_client: PlanetScaleClient) -> None:

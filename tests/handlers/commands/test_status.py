@@ -189,3 +189,15 @@ def test_a_next_run_at_the_calendars_edge_is_shown_not_crashed_on(bot: Bot, plan
          "data": list(planetscale.policies[("acme", "app-db")].values())})))
     said = shown(bot)
     assert "Something went wrong" not in said and "|Mon 01 Jan 1 00:00 UTC>" in said
+
+
+def test_status_of_a_database_with_more_policies_than_it_reads_says_how_many_it_left_unread(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    for n in range(60):
+        planetscale.add_policy("acme", "app-db", f"bpx{n:04d}")
+    backup_reads = len([c for c in planetscale.calls("GET") if c.path.endswith("/backups")])
+    said = shown(bot)
+    assert "50 policies" in said and "13 more not read: status reads the first 50" in said
+    reads = [c for c in planetscale.calls("GET") if c.path.endswith("/backups")]
+    assert len(reads) - backup_reads <= 50 * 10  # at most MAX_BRANCHES_READ for each policy read
