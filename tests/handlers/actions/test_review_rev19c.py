@@ -1,0 +1,62 @@
+"""Review rev19c of issue "One judge, on what was read under the lease": interleavings tried against the asking
+door's derived IDs and its lease, driven through Bolt's pipeline with the emulators."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from approval_helpers import sweep
+from test_inbox import PROD, Instances, acked, instances, keeper_of
+
+from bot.adapters.store.inbox import LEASE_SECONDS
+from bot.domain.change_requests import RequestState
+from bot.emulators.planetscale_state import PlanetScaleState
+
+__all__ = ["instances"]  # fixtures, used by name
+
+
+def test_a_change_redone_while_its_first_run_stalled_is_sent_once_and_recorded_as_it_landed(
+        instances: Instances, planetscale: PlanetScaleState) -> None:
+    """alice's retention=9d needs no approval. Her first instance takes the policy's lease, reads and judges it,
+    and stalls before storing it (long enough for the inbox to hand her command to another instance). The other
+    instance redoes the work: the lease is held, so it stores the request (its ID derived from the command) as
+    approved and leaves it to the sweep. The first instance then wakes: its store finds that row, and it must not
+    send under a request it did not store, which stays approved (not applying) under its PATCH: it is recorded
+    neither applied nor sent, and the sweep, finding the policy already at 9 days, closes it failed with "the
+    policy changed in PlanetScale since the request. Nothing was sent" though the bot's own PATCH put it there."""
+    stalled, redoing = instances.start(), instances.start()
+    store = stalled.deps.store
+    real_add = store.add_request
+    judged, go_on = threading.Event(), threading.Event()
+
+    def add_request(*args: Any, **kwargs: Any) -> Any:
+        judged.set()  # read and judged under the policy's lease; not stored yet
+        go_on.wait(30)
+        return real_add(*args, **kwargs)
+
+    store.add_request = add_request  # type: ignore[method-assign]
+    now = [time.time()]
+    changes = redoing.deps.changes
+    changes.clock = lambda: now[0]
+
+    def pause(seconds: float) -> None:
+        now[0] += seconds
+
+    changes.pause = pause
+    assert acked(stalled, stalled.command_body(f"update acme/app-db {PROD} retention=9d")) == 200
+    assert judged.wait(10)
+    keeper_of(redoing, time.time() + LEASE_SECONDS + 1).step()
+    assert redoing.executor.wait_idle(timeout=60)
+    [queued] = redoing.deps.store.requests([RequestState.APPROVED])
+    go_on.set()
+    assert stalled.executor.wait_idle(timeout=60)
+    now[0] += changes.lease_seconds + 61
+    sweep(redoing)
+    patches = [c.body for c in planetscale.calls("PATCH")]
+    latest = redoing.deps.store.get_request(queued.id)
+    assert latest is not None
+    assert patches == [{"retention_value": 9, "retention_unit": "day"}]
+    assert latest.state is RequestState.APPLIED, \
+        f"PlanetScale holds alice's change, sent once by the bot; its request is {latest.state}: {latest.detail}"
