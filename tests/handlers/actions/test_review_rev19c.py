@@ -7,12 +7,16 @@ import threading
 import time
 from typing import Any
 
+import sqlalchemy as sa
 from approval_helpers import sweep
-from test_inbox import PROD, Instances, acked, instances, keeper_of
+from test_inbox import ASKING, PROD, Instances, acked, instances, keeper_of
 
+from bot.adapters.schema import change_batches
 from bot.adapters.store.inbox import LEASE_SECONDS
+from bot.domain.batches import BatchState
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.slack import SlackState
 
 __all__ = ["instances"]  # fixtures, used by name
 
@@ -60,3 +64,44 @@ def test_a_change_redone_while_its_first_run_stalled_is_sent_once_and_recorded_a
     assert patches == [{"retention_value": 9, "retention_unit": "day"}]
     assert latest.state is RequestState.APPLIED, \
         f"PlanetScale holds alice's change, sent once by the bot; its request is {latest.state}: {latest.detail}"
+
+
+def test_a_bulk_change_redone_while_its_first_run_stalled_is_not_approved_by_the_run_that_did_not_store_it(
+        instances: Instances, planetscale: PlanetScaleState, slack: SlackState) -> None:
+    """alice asks a bulk change of two production policies. Her first instance, on the access file before its
+    rollout (no approval asked), plans it and stalls before storing it. The inbox hands her command to another
+    instance, on the file as rolled out (one approval from @dba-leads): it stores the bulk change pending and
+    posts it for approval. The first instance wakes, finds the row its ID was derived for, and goes on with its
+    own plan as if it had stored it: it approves the pending bulk change in alice's name, with no approval, while
+    its message in #db-ops waits for one."""
+    for n in (1, 2):
+        planetscale.add_database("acme", f"shop-{n:02d}")
+        planetscale.add_policy("acme", f"shop-{n:02d}", f"shop-{n:02d}-prod", name="Production daily",
+                               target="production")
+    stalled, redoing = instances.start(), instances.start(rules=ASKING)
+    store = stalled.deps.store
+    real_add = store.add_batch
+    planned, go_on = threading.Event(), threading.Event()
+
+    def add_batch(*args: Any, **kwargs: Any) -> Any:
+        planned.set()
+        go_on.wait(30)
+        return real_add(*args, **kwargs)
+
+    store.add_batch = add_batch  # type: ignore[method-assign]
+    assert acked(stalled, stalled.command_body(
+        'update acme/shop-* * --where target=production retention=14d reason="audit"')) == 200
+    assert planned.wait(10)
+    keeper_of(redoing, time.time() + LEASE_SECONDS + 1).step()
+    assert redoing.executor.wait_idle(timeout=60)
+    [posted] = [e for e in slack.events if e.kind == "message" and e.thread_ts is None and e.channel in slack.channels]
+    go_on.set()
+    assert stalled.executor.wait_idle(timeout=60)
+    with redoing.deps.store.engine.connect() as conn:
+        [batch_id] = conn.scalars(sa.select(change_batches.c.id)).all()
+    batch = redoing.deps.store.get_batch(batch_id)
+    assert batch is not None
+    sent = [c.body for c in planetscale.calls("PATCH")]
+    assert batch.state is BatchState.PENDING and sent == [], \
+        f"the bulk change posted for approval in {posted.channel} is {batch.state.value}, decided by " \
+        f"{batch.decided_by} with no approval; PATCHes sent: {sent}"
