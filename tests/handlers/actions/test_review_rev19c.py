@@ -105,3 +105,42 @@ def test_a_bulk_change_redone_while_its_first_run_stalled_is_not_approved_by_the
     assert batch.state is BatchState.PENDING and sent == [], \
         f"the bulk change posted for approval in {posted.channel} is {batch.state.value}, decided by " \
         f"{batch.decided_by} with no approval; PATCHes sent: {sent}"
+
+
+def test_a_change_redone_while_its_first_run_stalled_is_not_sent_under_the_request_waiting_for_approval(
+        instances: Instances, planetscale: PlanetScaleState, slack: SlackState) -> None:
+    """As above, with the instances' access files apart (a rollout): the first instance, on the file before it
+    (no approval), judges alice's retention=9d under the policy's lease and stalls before storing it; the other,
+    on the file as rolled out (one approval), stores the request pending and posts it for approval. The first
+    instance wakes: it sends nothing under the request that waits, in #db-ops, for an approval."""
+    stalled, redoing = instances.start(), instances.start(rules=ASKING)
+    store = stalled.deps.store
+    real_add = store.add_request
+    judged, go_on = threading.Event(), threading.Event()
+
+    def add_request(*args: Any, **kwargs: Any) -> Any:
+        judged.set()
+        go_on.wait(30)
+        return real_add(*args, **kwargs)
+
+    store.add_request = add_request  # type: ignore[method-assign]
+    now = [time.time()]
+    changes = redoing.deps.changes
+    changes.clock = lambda: now[0]
+
+    def pause(seconds: float) -> None:
+        now[0] += seconds
+
+    changes.pause = pause
+    assert acked(stalled, stalled.command_body(f"update acme/app-db {PROD} retention=9d")) == 200
+    assert judged.wait(10)
+    keeper_of(redoing, time.time() + LEASE_SECONDS + 1).step()
+    assert redoing.executor.wait_idle(timeout=60)
+    [waiting] = redoing.deps.store.requests([RequestState.PENDING])
+    assert waiting.message_ts is not None  # posted for approval
+    go_on.set()
+    assert stalled.executor.wait_idle(timeout=60)
+    latest = redoing.deps.store.get_request(waiting.id)
+    assert latest is not None
+    assert planetscale.calls("PATCH") == [] and latest.state is RequestState.PENDING, \
+        f"alice's change was sent under her request waiting for approval ({latest.state})"
