@@ -8,8 +8,10 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
-from approval_helpers import sweep
+from approval_helpers import ALICE, BOB, CAROL, approvals_bot, request_id, sweep
+from conftest import Bot
 from test_inbox import ASKING, PROD, Instances, acked, instances, keeper_of
+from test_one_judge import MOVE_RULES, RANDOM, dispatch
 
 from bot.adapters.schema import change_batches
 from bot.adapters.store.inbox import LEASE_SECONDS
@@ -17,8 +19,11 @@ from bot.domain.batches import BatchState
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackState
+from handlers.blocks import APPROVE
 
-__all__ = ["instances"]  # fixtures, used by name
+__all__ = ["approvals_bot", "instances"]  # fixtures, used by name
+
+DEV = "bp03devday"  # development: a change applies at once, with no approval
 
 
 def test_a_change_redone_while_its_first_run_stalled_is_sent_once_and_recorded_as_it_landed(
@@ -144,3 +149,51 @@ def test_a_change_redone_while_its_first_run_stalled_is_not_sent_under_the_reque
     assert latest is not None
     assert planetscale.calls("PATCH") == [] and latest.state is RequestState.PENDING, \
         f"alice's change was sent under her request waiting for approval ({latest.state})"
+
+
+def test_a_change_whose_judging_outlives_its_asking_lease_is_not_sent_onto_a_policy_moved_meanwhile(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """bob asks retention=9d on a development policy from #random (no approval there). His worker takes the
+    policy's lease, reads the policy (development) and judges it, slowly: past the lease (a paused process, or
+    look-ups at their slowest). Meanwhile carol approves alice's move of the policy to production: the move's
+    claim, under the database's lease, finds the policy's lease run out and nothing stored applying on it, so it
+    is sent. bob's worker then stores its change and renews its lease, which nobody took at the policy's level,
+    and sends 9 days to what is now a production policy, with no approval, from a channel where production is
+    off limits."""
+    approvals_bot.use_rules(MOVE_RULES)
+    changes, store = approvals_bot.deps.changes, approvals_bot.deps.store
+    now = [time.time()]
+    changes.clock = lambda: now[0]
+    store.clock = lambda: now[0]
+    approvals_bot.command(f"update acme/app-db {DEV} target=production", user=ALICE)
+    [message] = [e for e in approvals_bot.slack.events if e.kind == "message" and e.thread_ts is None
+                 and e.channel == "C0DBAOPS01"]
+    real_add = store.add_request
+    moved: list[bool] = []
+
+    def add_request(*args: Any, **kwargs: Any) -> Any:
+        if not moved:  # bob's change, judged under its lease and not stored yet; the judging took too long
+            moved.append(True)
+            now[0] += changes.lease_seconds + 1
+            dispatch(approvals_bot, approvals_bot.click_body(APPROVE, request_id(message), user=CAROL,
+                                                             message=message))
+            deadline = time.monotonic() + 10
+            while not any(c.body.get("target") for c in planetscale.calls("PATCH")) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.02)
+        return real_add(*args, **kwargs)
+
+    store.add_request = add_request  # type: ignore[method-assign]
+    dispatch(approvals_bot, approvals_bot.command_body(f"update acme/app-db {DEV} retention=9d", user=BOB,
+                                                       channel=RANDOM))
+    assert approvals_bot.executor.wait_idle(60)
+    assert moved
+    patches = [c.body for c in planetscale.calls("PATCH")]
+    assert patches[:1] == [{"target": "production"}], f"the move was not sent while bob's change was judged: {patches}"
+    assert patches == [{"target": "production"}], \
+        f"bob's change reached the production policy without approval: {patches}"
+    now[0] += changes.lease_seconds + 61
+    sweep(approvals_bot)  # the sweep judges bob's change again, on the policy as it is now: production
+    assert [c.body for c in planetscale.calls("PATCH")] == [{"target": "production"}]
+    [bobs] = [r for r in store.requests([RequestState.FAILED], limit=None) if r.requester == BOB]
+    assert "production" in (bobs.detail or ""), bobs.detail
