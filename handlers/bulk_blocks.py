@@ -131,6 +131,8 @@ def standing_words(standing: Standing) -> str:
     if len(standing.databases) > 3:
         shown += f" and {len(standing.databases) - 3} more"
     where = f"{shown} ({plural(standing.policies, 'policy', 'policies')})"
+    if standing.rejected_by is not None:
+        return f"{where}: rejected by <@{standing.rejected_by}>, nothing is sent for them"
     got = ", ".join(f"<@{a}>" for a in standing.counted)
     if not standing.missing:
         return f"{where}: approved" + (f" by {got}" if got else "")
@@ -180,6 +182,10 @@ def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[
                      "see here: left out.")
     if batch.approvals_needed:
         facts.append(approvals_line(batch, approved_by, standings))
+    out = [p for p in batch.planned if p.rejected_by is not None]
+    if out and batch.state is not BatchState.PENDING:
+        by = ", ".join(f"<@{who}>" for who in dict.fromkeys(p.rejected_by for p in out))
+        facts.append(f"*Rejected* by {by} for {plural(len(out), 'policy', 'policies')}: nothing was sent for them.")
     if batch.state is BatchState.PENDING:
         facts.append(f"*Expires:* {when(datetime.fromtimestamp(batch.expires_at, UTC).isoformat())}")
     result += packed(facts, room=2)[0]
@@ -197,7 +203,7 @@ def batch_buttons(batch: Batch, members: Sequence[Member]) -> list[ButtonElement
         return [ButtonElement(text="Approve", action_id=BULK_APPROVE, value=batch.id, style="primary"),
                 ButtonElement(text="Reject", action_id=BULK_REJECT, value=batch.id, style="danger",
                               confirm=ConfirmObject(title="Reject this bulk change?", text="Nothing will be sent to "
-                                                    "PlanetScale for any of its policies.", confirm="Reject",
+                                                    "PlanetScale for the policies you may approve.", confirm="Reject",
                                                     deny="Keep it")),
                 ButtonElement(text="Cancel", action_id=BULK_CANCEL, value=batch.id)]
     failed = sum(1 for m in members if m.failed)

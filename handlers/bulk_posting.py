@@ -83,7 +83,8 @@ def report_batch_step(deps: Dependencies, client: WebClient, outcome: BatchOutco
         elif outcome.kind in (BatchOutcomeKind.REJECTED, BatchOutcomeKind.EXPIRED):
             to_requester(deps, client, latest)
     if respond is not None and has_response_url(respond) and outcome.kind is not BatchOutcomeKind.DONE:
-        say_privately(respond, outcome.message if outcome.kind is BatchOutcomeKind.COUNTED
+        say_privately(respond, outcome.message if outcome.kind in (BatchOutcomeKind.COUNTED,
+                                                                    BatchOutcomeKind.PART_REJECTED)
                       else blocks.error_text(outcome.message))
 
 

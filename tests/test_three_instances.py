@@ -179,12 +179,12 @@ def test_a_command_acked_by_an_instance_killed_before_its_work_is_written_is_ans
         servers[0].send_signal(signal.SIGKILL)
         servers[0].wait(timeout=10)
         held.set()
-        # The inbox row lapses in its 6 s lease; the instance that takes it over finds the policy's lease still
-        # held by the dead one, waits its 15 s for it, then leaves the change to the sweep and says so.
-        wait_until(lambda: any(e.kind in ("response", "message") for e in slack.events),
-                   "the command was never answered", timeout=45)
-        said = " ".join(e.text for e in slack.events if e.kind in ("response", "message"))
-        assert "changed the backup policy" in said or "applied after it" in said, said
+        # The inbox row lapses in its 6 s lease; the instance that takes it over may find the policy's lease still
+        # held by the dead one, wait its 15 s for it, then leave the change to the sweep and say so. Under load a
+        # "still working" notice may come first: the answer looked for is how the change stands.
+        answers = ("changed the backup policy", "applied after it")
+        wait_until(lambda: any(a in e.text for e in slack.events if e.kind in ("response", "message")
+                               for a in answers), "the command was never answered", timeout=60)
     finally:
         held.set()
         stop(servers)

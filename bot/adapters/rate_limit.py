@@ -90,12 +90,19 @@ def too_long(requests: int, per: float, wait: float) -> str:
             f"{describe_wait(wait)}; try again then.")
 
 
+MOST_REQUESTS = 1_000_000
+
+
 def parse_rate(text: str) -> RateLimiter:
     """`600/min` (also `/s`, `/h`): a RateLimiter; ValueError naming the form when malformed."""
     count, _, unit = text.replace(" ", "").partition("/")
     seconds = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
-    if not (count.isascii() and count.isdigit()) or int(count) < 1 or unit not in seconds:
+    if not (count.isascii() and count.isdigit()) or unit not in seconds:
         raise ValueError("write the number of requests and the period, e.g. 600/min, 10/s or 36000/h")
+    # Far beyond any API's budget; a count past a float's range would break the bucket's arithmetic.
+    digits = count.lstrip("0")
+    if len(digits) > len(str(MOST_REQUESTS)) or not 1 <= int(digits or "0") <= MOST_REQUESTS:
+        raise ValueError(f"write from 1 to {MOST_REQUESTS} requests per period, e.g. 600/min (PlanetScale's)")
     return RateLimiter(int(count), seconds[unit])
 
 

@@ -15,6 +15,11 @@ from bot.domain.access_rules import AccessFileError, AccessRules, decode_rules
 log = logging.getLogger("bot.domain.access")
 
 
+# A bound on the file read: a file pointed at by mistake (a log, a dump) would be read whole into memory, and again
+# at each reload, until the process is killed for it. Thousands of rules take a few hundred kilobytes.
+MOST_BYTES = 16 * 2**20
+
+
 def read_regular_file(path: str) -> bytes:
     """The bytes of a regular file (or of what a symbolic link points to); AccessFileError for anything else: a pipe
     would block the reader until something writes to it, and a device may never end."""
@@ -22,7 +27,11 @@ def read_regular_file(path: str) -> bytes:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             raise AccessFileError(f"{path} is not a regular file (a pipe or a device): point BACKUP_BOT_ACCESS_FILE "
                                   "at the rules file itself.")
-        return handle.read()
+        raw = handle.read(MOST_BYTES + 1)
+        if len(raw) > MOST_BYTES:
+            raise AccessFileError(f"{path} is over {MOST_BYTES // 2**20} MB, far more than any rules: point "
+                                  "BACKUP_BOT_ACCESS_FILE at the rules file itself.")
+        return raw
 
 
 # A new version of the access file is taken once it has stayed the same this long: written in place, a file is

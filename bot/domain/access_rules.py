@@ -192,12 +192,20 @@ class AccessRules(BaseModel):
         return [r for r in self.rules if r.covers(organization, database, target)]
 
 
+LONG_NUMBER = re.compile(r"[0-9][0-9_]{4000,}")
+
+
 def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
     """Parse and validate; any problem is one AccessFileError naming the file, line and reason."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise AccessFileError(f"{path}: {exc}") from None
+    except ValueError:  # an integer past Python's bound on the digits it converts
+        long_number = LONG_NUMBER.search(text)
+        line = text.count("\n", 0, long_number.start()) + 1 if long_number else 0
+        raise AccessFileError(f"{path} line {line}: a number too long to read; the rules' numbers are small "
+                              "(approvals = 2).") from None
     except RecursionError:
         raise AccessFileError(f"{path} line {_too_deep(text)}: arrays or tables nested too deeply to read; "
                               "the rules need at most two levels (a list of names in a rule).") from None

@@ -56,6 +56,7 @@ class BatchOutcomeKind(StrEnum):
     REFUSED = "refused"  # this person may not do this; nothing changed
     CLOSED = "closed"  # already decided (another click, another instance)
     REJECTED = "rejected"
+    PART_REJECTED = "part_rejected"  # the rejecter's groups of policies are out; the others still wait
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     FAILED = "failed"  # reading the selection failed: nothing stored
@@ -73,6 +74,11 @@ class Planned:
     groups: dict[str, int]
     risks: list[str]
     facts: dict[str, Any] | None = None  # DatabaseFacts as read when asked (the estimate's basis)
+    rejected_by: str | None = None  # an approver of its group rejected it: it is out of the change
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.database, self.policy_id
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,11 @@ class Batch:
     @property
     def databases(self) -> list[str]:
         return list(dict.fromkeys(p.database for p in self.planned))
+
+    @property
+    def live(self) -> list[Planned]:
+        """Its policies still in the change: none of their group's approvers rejected them."""
+        return [p for p in self.planned if p.rejected_by is None]
 
 
 @dataclass(frozen=True)
@@ -160,10 +171,18 @@ class BatchStore(Protocol):
 
     def batch_approvers(self, batch_id: str) -> list[str]: ...
 
+    def reject_planned(self, batch_id: str, rejecter: str, keys: Sequence[tuple[str, str]],
+                       records: Sequence[AuditEvent]) -> Batch | None:
+        """The planned policies `keys` (database, policy ID) rejected by `rejecter`, with `records`, and the batch
+        rejected when none is left, in one transaction that takes turns with its approvals and closes; None
+        (nothing stored) if the batch is no longer pending, its life is over, or those were rejected already."""
+        ...
+
     def approve_batch(self, batch_id: str, decided_by: str, members: Sequence[ChangeRequest],
                       approvers: Sequence[str], records: Sequence[AuditEvent]) -> bool:
         """pending → approved with its members stored (approved, each with the batch's approvals), in one
-        transaction and once across instances: False if another click or instance did it first."""
+        transaction and once across instances: False if another click or instance did it first, or its life
+        is over by the clock (checked in the same write)."""
         ...
 
     def set_member_outcome(self, request_id: str, outcome: OutcomeKind) -> None: ...

@@ -25,7 +25,7 @@ from bot.domain.batches import (
     SkipReason,
 )
 from bot.domain.bulk_finding import Finding, Found, Selection
-from bot.domain.bulk_standing import Standing, standings
+from bot.domain.bulk_standing import Standing, owed_words, standings
 from bot.domain.change_requests import ChangeRequest, RequestState, derived_id
 from bot.domain.changes import ChangePath
 from bot.domain.commands import DatabaseRef
@@ -34,7 +34,7 @@ from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
-from bot.domain.outcomes import Outcome, OutcomeKind, explain, owed_text, request_event, risks_of, unknown_button
+from bot.domain.outcomes import Outcome, OutcomeKind, explain, request_event, risks_of, unknown_button
 from bot.domain.policy import BackupPolicy, PolicyUpdate, resulting_values
 from bot.domain.ports import PlanetScaleError
 
@@ -227,7 +227,7 @@ class BulkPath(Finding):
         return [AuditEvent(action=action, actor=actor, organization=batch.organization, database=p.database,
                            policy_id=p.policy_id, policy_name=p.policy_name, before=p.before, sent=batch.changes,
                            reason=batch.reason, channel=batch.channel, detail=f"bulk change {batch.id[:8]}")
-                for p in batch.planned]
+                for p in batch.live]
 
     def approve(self, batch_id: str, user: str) -> BatchOutcome:
         found = self._open(batch_id, user, "Approve")
@@ -235,7 +235,7 @@ class BulkPath(Finding):
             return found
         batch = found
         refusal = self._may_decide(batch, user)
-        if refusal is not None:
+        if isinstance(refusal, BatchOutcome):
             return refusal
         added = self.store.add_batch_approval(batch.id, user)
         if added == []:  # closed, or past its life, between the look and the approval: nothing is stored
@@ -245,7 +245,7 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {closed.state.value}; "
                                                          "nothing more was done.", closed)
         approvers = self.store.batch_approvers(batch.id) if added is None else added
-        verdicts = [self._judge_planned(batch, p, approvers) for p in batch.planned]
+        verdicts = [self._judge_planned(batch, p, approvers) for p in batch.live]
         unchecked = [v for v in verdicts if v.kind is VerdictKind.CANNOT_TELL]
         if unchecked:
             return BatchOutcome(BatchOutcomeKind.REFUSED, f"Nothing was sent: {unchecked[0].reason}. Your approval "
@@ -253,7 +253,7 @@ class BulkPath(Finding):
         waiting = [v for v in verdicts if v.kind is VerdictKind.WAIT]
         if waiting:
             again = "You have already approved this bulk change; each approver counts once. " if added is None else ""
-            return BatchOutcome(BatchOutcomeKind.COUNTED, f"{again}Approved: {self._owed(waiting)}", batch)
+            return BatchOutcome(BatchOutcomeKind.COUNTED, f"{again}Approved: {owed_words(waiting)}", batch)
         return self._approve_and_apply(batch, user, approvers)
 
     def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str]) -> Verdict:
@@ -262,39 +262,60 @@ class BulkPath(Finding):
         return self.changes.judged(Stage.APPROVING, BackupPolicy.model_validate(planned.before), asked, approvers,
                                    DatabaseFacts.of(planned.facts))
 
-    @staticmethod
-    def _owed(waiting: Sequence[Verdict]) -> str:
-        most = max(waiting, key=lambda v: v.missing)
-        owed = f" ({owed_text(most.owed)})" if most.owed else ""
-        return (f"{most.missing} more approval{'s' if most.missing != 1 else ''}{owed} still needed for "
-                f"{len(waiting)} of its policies.")
-
-    def _may_decide(self, batch: Batch, user: str) -> BatchOutcome | None:
+    def _may_decide(self, batch: Batch, user: str, every: bool = False) -> BatchOutcome | list[tuple[str, str]]:
+        """The policies still in the change that `user` may approve, as (database, policy ID): the first found,
+        or `every` one; a refusal with the reason, to them alone, when there is none."""
         if user == batch.requester:
             return BatchOutcome(BatchOutcomeKind.REFUSED, "Nobody approves or rejects their own request: another "
                                                           "approver must. You can cancel it.", batch)
-        reasons = []
+        reasons, mine = [], []
         try:
-            for p in batch.planned:
+            for p in batch.live:
                 targets = [p.before["target"], batch.changes.get("target", p.before["target"])]
                 decision = self.changes.access.decide(user, Action.APPROVE, batch.organization, p.database, targets,
                                                       batch.channel)
                 if decision.allowed:
-                    return None
-                reasons.append(decision.reason)
+                    mine.append(p.key)
+                    if not every:
+                        break
+                else:
+                    reasons.append(decision.reason)
         except DirectoryError as exc:
-            reasons = [explain(exc)]
+            reasons, mine = [explain(exc)], []
+        if mine:
+            return mine
+        reasons = reasons or ["You may approve none of the policies this bulk change still holds."]
         self.changes.store.record(AuditEvent(action="refused", actor=user, organization=batch.organization,
                                              database="", channel=batch.channel,
                                              detail=f"bulk change {batch.id[:8]}: {reasons[0]}"))
         return BatchOutcome(BatchOutcomeKind.REFUSED, reasons[0], batch)
 
     def reject(self, batch_id: str, user: str) -> BatchOutcome:
+        """A rejection counts where the rejecter may approve: the policies of their groups are out of the change,
+        the others keep waiting for their own approvers (and are applied now if they have all they need)."""
         found = self._open(batch_id, user, "Reject")
         if isinstance(found, BatchOutcome):
             return found
-        refusal = self._may_decide(found, user)
-        return refusal or self._close(found, BatchState.REJECTED, user)
+        mine = self._may_decide(found, user, every=True)
+        if isinstance(mine, BatchOutcome):
+            return mine
+        records = [replace(r, detail=f"{r.detail}: rejected by {user}")
+                   for r in self._records(found, BatchState.REJECTED.value, user) if (r.database, r.policy_id) in mine]
+        rejected = self.store.reject_planned(found.id, user, mine, records)
+        if rejected is None:
+            latest = self.store.get_batch(found.id) or found
+            return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
+                                                         "nothing more was done.", latest)
+        if rejected.state is BatchState.REJECTED:
+            return BatchOutcome(BatchOutcomeKind.REJECTED, "Rejected: nothing was sent to PlanetScale.", rejected)
+        approvers = self.store.batch_approvers(rejected.id)
+        verdicts = [self._judge_planned(rejected, p, approvers) for p in rejected.live]
+        if approvers and all(v.kind not in (VerdictKind.CANNOT_TELL, VerdictKind.WAIT) for v in verdicts):
+            return self._approve_and_apply(rejected, approvers[-1], approvers)
+        out = len(rejected.planned) - len(rejected.live)
+        return BatchOutcome(BatchOutcomeKind.PART_REJECTED, f"Rejected for the {out} of its policies you may "
+                            "approve: nothing is sent for them. The other "
+                            f"{len(rejected.live)} still wait for their own approvers.", rejected)
 
     def cancel(self, batch_id: str, user: str) -> BatchOutcome:
         found = self._open(batch_id, user, "Cancel")
@@ -327,10 +348,19 @@ class BulkPath(Finding):
             approvals_needed=p.needed, approvals_from=p.groups or None, approvers=list(batch.approvers),
             risks=p.risks, reason=batch.reason, expires_at=expires, created_at=now, updated_at=now,
             state=RequestState.APPROVED, decided_by=by, detail=f"bulk change {batch.id[:8]}", facts=p.facts)
-            for p in batch.planned]
+            for p in batch.live]
         records = [request_event("approved", m, by, detail=m.detail) for m in members] if approvers else []
         if not self.store.approve_batch(batch.id, by, members, approvers, records):
             latest = self.store.get_batch(batch.id) or batch
+            if latest.state is BatchState.PENDING and latest.expires_at <= self.changes.clock():
+                # Its life ended while it was judged: closed as expired, as a click after it is.
+                expired = self.store.close_batch(batch.id, BatchState.EXPIRED, None,
+                                                 self._records(latest, "expired"))
+                if expired is not None:
+                    return BatchOutcome(BatchOutcomeKind.EXPIRED, "This bulk change has expired; nothing was "
+                                                                  "sent to PlanetScale. Ask again if it is still "
+                                                                  "needed.", expired)
+                latest = self.store.get_batch(batch.id) or latest
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
                                                          "nothing more was done.", latest)
         for member in members:
@@ -405,7 +435,7 @@ class BulkPath(Finding):
                 allowed = any(self.changes.access.decide(
                     user, Action.APPROVE, batch.organization, p.database,
                     [p.before["target"], batch.changes.get("target", p.before["target"])], batch.channel).allowed
-                    for p in batch.planned)
+                    for p in batch.live)
             except DirectoryError:
                 continue
             if allowed and user not in self.store.batch_approvers(batch.id):
@@ -432,10 +462,11 @@ class BulkPath(Finding):
             if batch.expires_at <= self.changes.clock() or not batch.approvals_needed:
                 continue
             approvers = self.store.batch_approvers(batch.id)
-            if len(approvers) < batch.approvals_needed:
+            # Once some policies are rejected, the rest may need fewer: the judge tells.
+            if len(approvers) < (batch.approvals_needed if batch.live == batch.planned else 1):
                 continue
             try:
-                verdicts = [self._judge_planned(batch, p, approvers) for p in batch.planned]
+                verdicts = [self._judge_planned(batch, p, approvers) for p in batch.live]
                 if all(v.kind not in (VerdictKind.CANNOT_TELL, VerdictKind.WAIT) for v in verdicts):
                     outcomes.append(self._approve_and_apply(batch, approvers[-1], approvers))
             except Exception:

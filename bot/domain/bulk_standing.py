@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.domain.batches import Planned
 from bot.domain.judge import Verdict, VerdictKind
+from bot.domain.outcomes import owed_text
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Standing:
     missing: int
     owed: tuple[tuple[str, int], ...]  # what groups still owe them
     approvers: tuple[str, ...]  # who may approve them, as the rules write them
+    rejected_by: str | None = None  # an approver of theirs rejected them: they are out of the change
 
 
 def standings(planned: Sequence[Planned], changes: dict[str, Any],
@@ -31,7 +33,11 @@ def standings(planned: Sequence[Planned], changes: dict[str, Any],
     be judged now. A policy the rules now refuse is left out: it is refused when the batch applies."""
     verdicts: dict[tuple[str, str, str], Verdict] = {}
     grouped: dict[tuple[Any, ...], list[Planned]] = {}
+    rejected: dict[str, list[Planned]] = {}
     for p in planned:
+        if p.rejected_by is not None:
+            rejected.setdefault(p.rejected_by, []).append(p)
+            continue
         # The rules match a database and its targets: one policy of each such place judges them all.
         target = str(p.before.get("target"))
         place = (p.database, target, str(changes.get("target", target)))
@@ -47,4 +53,14 @@ def standings(planned: Sequence[Planned], changes: dict[str, Any],
     found = [Standing(tuple(dict.fromkeys(p.database for p in members)), len(members), needed, counted, missing,
                       owed, approvers)
              for (needed, counted, missing, owed, approvers), members in grouped.items()]
+    found += [Standing(tuple(dict.fromkeys(p.database for p in members)), len(members), 0, (), 0, (), (), by)
+              for by, members in rejected.items()]
     return sorted(found, key=lambda s: -s.missing)
+
+
+def owed_words(waiting: Sequence[Verdict]) -> str:
+    """What the policies still waiting owe, told by the one that owes most."""
+    most = max(waiting, key=lambda v: v.missing)
+    owed = f" ({owed_text(most.owed)})" if most.owed else ""
+    return (f"{most.missing} more approval{'s' if most.missing != 1 else ''}{owed} still needed for "
+            f"{len(waiting)} of its policies.")

@@ -28,6 +28,8 @@ from bot.emulators import slack_conversations
 from bot.emulators.block_kit import Refusal, check_message, check_posted, check_view
 
 TRIGGER_TTL_SECONDS = 3.0
+# Queued in `socket_outbox`: the emulator closes the Socket Mode connection there, as Slack does at times.
+CLOSE: dict[str, Any] = {"type": "__close__"}
 
 
 @dataclass
@@ -85,7 +87,8 @@ class SlackState:
         self.bot_token = bot_token
         self.app_token = app_token
         # Socket Mode: envelopes waiting to be sent to a connected app, the acks it sent back, connections made.
-        self.socket_outbox: list[dict[str, Any]] = []
+        # Envelopes, raw frames (text as is), or CLOSE.
+        self.socket_outbox: list[dict[str, Any] | str] = []
         self.socket_acks: list[dict[str, Any]] = []
         self.socket_connections = 0
         self.team_id = team_id
@@ -215,16 +218,22 @@ class SlackEmulator:
                 with self.state.lock:
                     outgoing, self.state.socket_outbox[:] = list(self.state.socket_outbox), []
                 for envelope in outgoing:
-                    await websocket.send_json(envelope)
+                    if envelope is CLOSE:  # the connection dropped by Slack's side
+                        await websocket.close(code=1011)
+                        return
+                    if isinstance(envelope, str):  # a frame as is: a broken or cut-off envelope
+                        await websocket.send_text(envelope)
+                    else:
+                        await websocket.send_json(envelope)
                 await asyncio.sleep(0.01)
 
         sender = asyncio.create_task(send_queued())
         try:
-            while True:
+            while not sender.done():
                 message = await websocket.receive_text()
                 with self.state.lock:
                     self.state.socket_acks.append(json.loads(message))
-        except WebSocketDisconnect:
+        except (WebSocketDisconnect, RuntimeError):  # RuntimeError: received after the close above
             pass
         finally:
             sender.cancel()

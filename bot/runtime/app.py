@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 from collections.abc import Callable
 from functools import partial
@@ -27,7 +28,10 @@ from bot.runtime.executor import TrackedExecutor, delivering, redoing
 from bot.runtime.logs import REQUEST_ID, new_request_id
 from bot.runtime.metrics import MeasuredTransport, slack_api_error
 from bot.runtime.settings import Settings, SettingsError
+from bot.runtime.slack_shape import body_problem
 from handlers.dependencies import Dependencies
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from bot.runtime.watch import Watcher
@@ -80,7 +84,7 @@ def migrate(store: Store) -> None:
 
     try:
         store.migrate()
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, ValueError) as exc:  # ValueError: a URL SQLAlchemy cannot read
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
         raise SettingsError(f"BACKUP_BOT_DATABASE_URL cannot be used ({reason}): check that the database "
                             "exists and is reachable.") from None
@@ -178,6 +182,15 @@ def acted_on_once(request: BoltRequest, next: Callable[[], BoltResponse]) -> Bol
     return next()
 
 
+def slack_shaped(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:
+    """A middleware passing on only bodies of a shape Slack sends: over Socket Mode nothing checked them before,
+    and a payload with text where Slack sends an object raised in the listeners. It is acked, so not redelivered."""
+    if problem := body_problem(request.body):
+        log.warning("a request not of a shape Slack sends is ignored: %s", problem)
+        return BoltResponse(status=200, body="")
+    return next()
+
+
 # The headers a request is verified and read by, kept with its body to redo it (Bolt checks the signature again).
 REDO_HEADERS = ("content-type", "x-slack-request-timestamp", "x-slack-signature")
 
@@ -210,6 +223,7 @@ def _build_app(settings: Settings, deps: Dependencies) -> App:
         # It would set a workflow function's token on the shared client; the app has no workflow functions.
         attaching_function_token_enabled=False,
     )
+    app.use(slack_shaped)
     app.use(shared_connections(client, client.http))
     app.use(acted_on_once)
     handlers.register(app, deps)

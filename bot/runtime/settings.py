@@ -24,6 +24,7 @@ from bot.domain.access_rules import parse_duration
 from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+GROUP_CACHE_MAX_AGE_MOST = 7 * 86400
 # Always used with fullmatch: `$` would also accept a trailing newline.
 CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 SECRET_NAMES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "PLANETSCALE_SERVICE_TOKEN")
@@ -98,7 +99,7 @@ class Settings:
         dotenv_file = dotenv_path if dotenv_path and os.path.exists(dotenv_path) else None
         problems: list[str] = []
         if dotenv_file is not None:
-            problems += _unreadable(dotenv_file) or _unknown_names(dotenv_file)
+            problems += _unreadable(dotenv_file) or _unknown_names(dotenv_file) + _unparsed(dotenv_file)
             if problems and problems[0].startswith(dotenv_file):
                 raise SettingsError(problems[0])
         given = {k: v for k, v in environment.items() if k in FIELD_NAMES}
@@ -163,6 +164,22 @@ def _unknown_names(dotenv_file: str) -> list[str]:
     return [f"{name} in {dotenv_file} is not a setting" + (f": did you mean {close[0]}?" if close else ".")
             for name in _dotenv(dotenv_file) if name.startswith("BACKUP_BOT_") and name not in known
             for close in [difflib.get_close_matches(name, known, n=1)]]
+
+
+ASSIGNMENT = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
+
+
+def _unparsed(dotenv_file: str) -> list[str]:
+    """A setting's line in .env that python-dotenv cannot parse (an unclosed quote): it would skip the line with a
+    warning of its own, and the setting would silently keep its default."""
+    known = {*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)}
+    read = _dotenv(dotenv_file)
+    with open(dotenv_file, encoding="utf-8") as text:
+        for number, line in enumerate(text, start=1):
+            if (match := ASSIGNMENT.match(line)) and match.group(1) in known and match.group(1) not in read:
+                return [f"{dotenv_file} line {number}: {match.group(1)} cannot be read (an unclosed quote?): write "
+                        "NAME=value, and if the value is quoted, one quote of the same kind at each end."]
+    return []
 
 
 def _dotenv(dotenv_file: str | None) -> dict[str, str]:
@@ -315,6 +332,10 @@ class _Environment(BaseSettings):
             text = "postgresql://" + text.removeprefix("postgres://")
         if not text.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
             raise ValueError("is malformed: use sqlite:///path/to/file.db or postgresql://user@host/db.")
+        if not _readable_host(text):
+            # The value is not repeated: it may hold the password.
+            raise ValueError("is malformed: its host or port cannot be read: write postgresql://user@host:5432/db "
+                             "(an IPv6 host in brackets, a password's `@`, `/` or `:` written %40, %2F, %3A).")
         return text
 
     @field_validator("access_file", mode="before")
@@ -362,9 +383,13 @@ class _Environment(BaseSettings):
             return value
         text = _text(value) or "1h"
         try:
-            return parse_duration(text)
+            seconds = parse_duration(text)
         except ValueError:
-            raise ValueError(f"is malformed: `{text[:20]}`; use a duration such as 30m, 1h or 1d.") from None
+            seconds = -1
+        # Longer, and someone removed from a group keeps its access for as long while Slack cannot list groups.
+        if not 0 <= seconds <= GROUP_CACHE_MAX_AGE_MOST:
+            raise ValueError(f"is malformed: `{text[:20]}`; use a duration such as 30m, 1h or 1d (at most 7d).")
+        return seconds
 
     @field_validator("stale_factor", mode="before")
     @classmethod
@@ -434,11 +459,29 @@ def _seconds(text: str) -> int:
     return int(match.group(1)) * DURATION_UNITS[match.group(2)] if match else -1
 
 
+def _readable_host(url: str) -> bool:
+    """Whether a database URL's host and port read as SQLAlchemy reads them: its port a number (else SQLAlchemy
+    raises a ValueError on first use, and `serve` would run on with no database)."""
+    where = url.split("://", 1)[1].split("?", 1)[0].rsplit("@", 1)[-1].split("/", 1)[0]
+    if where.startswith("["):
+        host, bracket, port = where[1:].partition("]")
+        if not (host and bracket) or (port and not port.startswith(":")):
+            return False
+        port = port[1:]
+    else:
+        _, colon, port = where.partition(":")
+        if colon and not port:
+            return False
+    return not port or (port.isascii() and port.isdigit() and 0 < int(port) < 65536)
+
+
 def _url(value: str, slash: bool = False) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        # The value is not repeated: a token pasted into the wrong variable must not be printed.
-        raise ValueError("is malformed: it must be an http(s) URL such as https://host/path.")
+    try:  # urlparse and its port raise ValueError for an unclosed IPv6 bracket and a port out of range
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.port == 0:
+            raise ValueError
+    except ValueError:  # the value is not repeated: a token pasted into the wrong variable must not be printed
+        raise ValueError("is malformed: it must be an http(s) URL such as https://host/path.") from None
     if slash and not value.endswith("/"):
         value += "/"
     return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.audit import AuditTrail
@@ -114,6 +114,34 @@ class Batches(AuditTrail):
                 return None
             return self._approvers(conn, batch_id)
 
+    def reject_planned(self, batch_id: str, rejecter: str, keys: Sequence[tuple[str, str]],
+                       records: Sequence[AuditEvent]) -> Batch | None:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_batches
+
+        with self.engine.begin() as conn:
+            # Takes turns with the batch's approvals and closes on its row, as they do with each other.
+            row = conn.execute(sa.select(change_batches).where(change_batches.c.id == batch_id)
+                               .with_for_update()).mappings().first()
+            if row is None or row["state"] != BatchState.PENDING.value or row["expires_at"] <= self.clock():
+                return None
+            batch = batch_of(row)
+            wanted = set(keys)
+            if not any(p.rejected_by is None and p.key in wanted for p in batch.planned):
+                return None
+            batch.planned = [replace(p, rejected_by=rejecter) if p.rejected_by is None and p.key in wanted else p
+                             for p in batch.planned]
+            values: dict[str, Any] = {"plan": plan_of(batch)}
+            if not batch.live:
+                batch.state, batch.decided_by = BatchState.REJECTED, rejecter
+                values.update(state=batch.state.value, decided_by=rejecter)
+            conn.execute(change_batches.update().where(change_batches.c.id == batch_id).values(**values))
+            logged = self._insert_events(conn, records)
+        for event in logged:
+            log_event(event)
+        return batch
+
     def batch_approvers(self, batch_id: str) -> list[str]:
         with self.engine.connect() as conn:
             return self._approvers(conn, batch_id)
@@ -131,13 +159,16 @@ class Batches(AuditTrail):
                       approvers: Sequence[str], records: Sequence[AuditEvent]) -> bool:
         from bot.adapters.schema import INSERT_REQUEST, approvals, batch_members, change_batches
 
+        now = self.clock()
         with self.engine.begin() as conn:
+            # Its life is checked in the same write as the move, as a request's approval is: judging may take
+            # a while after the last approval was written.
             moved = conn.execute(change_batches.update().where(
-                change_batches.c.id == batch_id, change_batches.c.state == BatchState.PENDING.value)
+                change_batches.c.id == batch_id, change_batches.c.state == BatchState.PENDING.value,
+                change_batches.c.expires_at > now)
                 .values(state=BatchState.APPROVED.value, decided_by=decided_by)).rowcount == 1
             if not moved:
                 return False
-            now = self.clock()
             for position, member in enumerate(members):
                 conn.execute(INSERT_REQUEST, columns(member))
                 conn.execute(batch_members.insert().values(request_id=member.id, batch_id=batch_id,

@@ -9,15 +9,15 @@ import time
 from dataclasses import replace
 
 import httpx
-import pytest
 from approval_helpers import ALICE, CAROL, approvals_bot, direct_messages, sweep
 from conftest import Bot
 from home_helpers import open_home
-from test_bulk import add_databases, button, channel_messages, policy, thread
+from test_bulk import add_databases, button, channel_messages, policy, shown, thread
 from test_review_rev24 import LEAD2, SPLIT_RULES
 
+from bot.domain.batches import BatchState
 from bot.emulators.planetscale import Fault, PlanetScaleState
-from bot.emulators.slack import MethodFault
+from bot.emulators.slack import MethodFault, SlackEvent
 from handlers.bulk_blocks import BULK_APPROVE, BULK_REJECT
 from handlers.views.bulk_edit import POLICIES
 
@@ -251,10 +251,6 @@ def test_a_bulk_change_outside_the_bots_channels_is_not_posted_again_by_every_sw
     assert len(approvals_bot.slack.method_calls("chat.postMessage")) == tried, "every sweep posts again"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review rev24b: a bulk change's Reject is allowed to anyone who may approve one of its policies, and closes "
-    "all of them: lead 2, whom the rules give a say over side-b only, rejects alice's change to side-a too, "
-    "which carol, its only approver, can then no longer approve; alice must ask it again"))
 def test_an_approver_of_one_database_does_not_reject_a_bulk_changes_policies_of_another(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
@@ -269,3 +265,98 @@ def test_an_approver_of_one_database_does_not_reject_a_bulk_changes_policies_of_
     approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
     assert planetscale.policies[("acme", "side-a")]["side-a-prod"]["retention_value"] == 14
     assert planetscale.policies[("acme", "side-b")]["side-b-prod"]["retention_value"] == 2
+
+
+def split_change(bot: Bot, planetscale: PlanetScaleState) -> tuple[str, SlackEvent]:
+    bot.use_rules(SPLIT_RULES)
+    for name in ("side-a", "side-b"):
+        planetscale.add_database("acme", name)
+        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
+    bot.command('update acme/side-* "Production daily" retention=14d', user=ALICE)
+    [message] = channel_messages(bot)
+    return button(message, BULK_APPROVE), message
+
+
+def test_a_rejection_by_one_groups_approver_leaves_the_other_group_to_its_own_approvers(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """lead 2 rejects alice's bulk change: side-b's policy is out, recorded as rejected by lead 2, and the message
+    says so while side-a's still waits for carol. carol approves: side-a's policy alone is sent, once."""
+    batch_id, message = split_change(approvals_bot, planetscale)
+    approvals_bot.click(BULK_REJECT, batch_id, user=LEAD2, message=message)
+    said = shown(approvals_bot, message)
+    assert f"rejected by <@{LEAD2}>" in said and "still needed from" in said and "<@U0CAROL001>" in said, said
+    rejected = [e for e in approvals_bot.audit.all() if e.action == "rejected"]
+    assert [(e.actor, e.database) for e in rejected] == [(LEAD2, "side-b")]
+    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
+    assert [c.path for c in planetscale.calls("PATCH")] == [
+        "/organizations/acme/databases/side-a/backup-policies/side-a-prod"]
+    assert planetscale.policies[("acme", "side-b")]["side-b-prod"]["retention_value"] == 2
+    applied = [e.database for e in approvals_bot.audit.all() if e.action == "applied"]
+    assert applied == ["side-a"]
+
+
+def test_one_who_may_approve_no_group_left_is_refused_to_them_alone(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Once lead 2 rejected side-b, a second Reject by lead 2 finds nothing of theirs left: they hear why,
+    and side-a still waits for carol."""
+    batch_id, message = split_change(approvals_bot, planetscale)
+    approvals_bot.click(BULK_REJECT, batch_id, user=LEAD2, message=message)
+    reply = approvals_bot.click(BULK_REJECT, batch_id, user=LEAD2, message=message)
+    told = [e.text for e in reply.private]
+    assert len(told) == 1 and "You may not approve" in told[0] and "side-a" in told[0], told
+    assert [e.text for e in reply.public] == []
+    assert [e.actor for e in approvals_bot.audit.all() if e.action == "rejected"] == [LEAD2]
+    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
+    assert planetscale.policies[("acme", "side-a")]["side-a-prod"]["retention_value"] == 14
+
+
+def test_a_rejection_of_the_group_still_waiting_applies_the_group_already_approved(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """carol approves side-a's policy, which then waits only for side-b's. lead 2 rejects side-b's: side-a's
+    has all it needs, and is sent at once; nothing is sent for side-b's, and carol rejecting now finds it closed."""
+    batch_id, message = split_change(approvals_bot, planetscale)
+    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == []
+    approvals_bot.click(BULK_REJECT, batch_id, user=LEAD2, message=message)
+    assert [c.path for c in planetscale.calls("PATCH")] == [
+        "/organizations/acme/databases/side-a/backup-policies/side-a-prod"]
+    said = shown(approvals_bot, message)
+    assert f"Rejected* by <@{LEAD2}> for 1 policy" in said, said
+    reply = approvals_bot.click(BULK_REJECT, batch_id, user=CAROL, message=message)
+    assert "already approved" in " ".join(e.text for e in reply.private)
+    assert len(planetscale.calls("PATCH")) == 1
+
+
+def test_a_bulk_approval_written_in_its_life_and_judged_after_it_does_not_apply_it(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """carol's approval of alice's bulk change is written a moment before it expires; judging it takes a while,
+    and its life ends before it is approved: the move to approved checks the life in the same write, as a
+    request's does, and the bulk change is closed as expired, with nothing sent."""
+    batch_id, message = split_change(approvals_bot, planetscale)
+    approvals_bot.click(BULK_APPROVE, batch_id, user=LEAD2, message=message)
+    store = approvals_bot.deps.bulk.store
+    batch = store.get_batch(batch_id)
+    assert batch is not None
+    now = [batch.expires_at - 1]
+    approvals_bot.deps.bulk.changes.clock = lambda: now[0]
+    approvals_bot.deps.store.clock = lambda: now[0]
+    real_add = store.add_batch_approval
+
+    def judged_slowly(batch_id: str, approver: str) -> list[str] | None:
+        added = real_add(batch_id, approver)
+        now[0] += 5  # judging took five seconds: the bulk change's life is over
+        return added
+
+    store.add_batch_approval = judged_slowly  # type: ignore[method-assign]
+    try:
+        reply = approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
+    finally:
+        store.add_batch_approval = real_add  # type: ignore[method-assign]
+    latest = store.get_batch(batch_id)
+    assert latest is not None and latest.state is BatchState.EXPIRED, latest and latest.state
+    assert planetscale.calls("PATCH") == []
+    assert "expired" in reply.all_text()
