@@ -97,6 +97,10 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change was retried already by "
                                                          f"{person(stored.requester)}: what failed again is offered "
                                                          f"on the retry's own message; {where}", stored)
+        if stored is not batch:
+            # Another run of this work (redone while this one stalled) stored it first: that one stands, its plan
+            # and what it asks, never this run's.
+            return self._stored_before(stored, user)
         if batch.approvals_needed:
             return BatchOutcome(BatchOutcomeKind.REQUESTED, "Your bulk change is waiting for approval.", batch)
         return self._approve_and_apply(batch, user, [])

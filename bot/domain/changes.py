@@ -382,6 +382,10 @@ class ChangePath(Creating, Deciding):
             "requested", request, user, detail=f"needs {needed} approval(s)" if needed else None))
         if stored.id != request.id:  # another instance asked this revert first
             return self._asked_already(stored)
+        if stored is not request:
+            # Another run of this work (redone while this one stalled) stored it first: that one stands, and
+            # nothing is sent under a request this run did not store.
+            return self._stored_before(stored)
         if request.approvals_needed:
             return Outcome(OutcomeKind.REQUESTED, "Your request is waiting for approval.", request,
                            approvals=request.approvals_needed)

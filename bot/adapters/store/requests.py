@@ -219,14 +219,17 @@ class Requests(AuditTrail):
 
     def renew(self, claim: Claim, lease_seconds: float, record: AuditEvent | None = None) -> bool:
         """Extend a claim's lease from now (before a PATCH) and record `record`; False (nothing recorded) if the
-        lease was taken over meanwhile."""
+        lease was taken over meanwhile, or has run out: a claim at the other level (a move, creation or deletion
+        under the database's lease) may have landed on the policy since, without taking this lease."""
         from bot.adapters.schema import change_requests, policy_leases
 
-        until = self.clock() + lease_seconds
+        now = self.clock()
+        until = now + lease_seconds
         with self.engine.begin() as conn:
+            self._lock_database(conn, claim.request.organization, claim.request.database)
             held = conn.execute(policy_leases.update()
                                 .where(policy_leases.c.policy_key == short_key(claim.request.policy_key),
-                                       policy_leases.c.holder == claim.token)
+                                       policy_leases.c.holder == claim.token, policy_leases.c.until >= now)
                                 .values(until=until)).rowcount
             if held != 1:
                 return False
