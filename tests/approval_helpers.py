@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -14,6 +16,7 @@ from conftest import Bot, make_bot
 from bot.adapters.store import Store
 from bot.domain import changes
 from bot.domain.change_requests import ChangeRequest
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import SlackEvent, SlackState, SlackUser
 from handlers.blocks import APPROVE
 
@@ -126,3 +129,23 @@ def policy_busy(bot: Bot, policy_id: str) -> Iterator[None]:
             yield
     finally:
         bot.deps.store.release(claim)
+
+
+def patch_in_flight(bot: Bot, planetscale: PlanetScaleState, policy_id: str,
+                    also: Sequence[Bot] = ()) -> tuple[list[float], threading.Event, threading.Thread]:
+    """alice's `retention=9d` on `policy_id`, its PATCH held at PlanetScale until the event is set, on a clock the
+    test moves (`now[0]`, shared with the instances in `also`): returned once PlanetScale has the PATCH."""
+    now = [1_000_000.0]
+    for each in (bot, *also):
+        each.deps.changes.clock = lambda: now[0]
+        each.deps.store.clock = lambda: now[0]
+    stalled = threading.Event()
+    planetscale.add_fault(Fault(method="PATCH", until=stalled))
+    worker = threading.Thread(target=bot.command, args=(f"update acme/app-db {policy_id} retention=9d",),
+                              kwargs={"user": ALICE})
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not planetscale.calls("PATCH"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return now, stalled, worker

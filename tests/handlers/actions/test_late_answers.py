@@ -6,15 +6,14 @@ order ends the same way: one PATCH, the request applied, and alice never left wi
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
-from approval_helpers import ALICE, approvals_bot, direct_messages, sweep
+from approval_helpers import ALICE, approvals_bot, direct_messages, patch_in_flight, sweep
 from conftest import Bot
 
 from bot.domain.change_requests import RequestState
-from bot.emulators.planetscale_state import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
 
@@ -29,18 +28,7 @@ def test_a_late_answer_is_recorded_applied_wherever_it_falls_among_the_sweeps_st
         approvals_bot: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch, lands: str,
         changed_after: bool) -> None:
     changes = approvals_bot.deps.changes
-    now = [1_000_000.0]
-    changes.clock = lambda: now[0]
-    approvals_bot.deps.store.clock = lambda: now[0]
-    stalled = threading.Event()
-    planetscale.add_fault(Fault(method="PATCH", until=stalled))
-    worker = threading.Thread(target=approvals_bot.command, args=(f"update acme/app-db {DEV} retention=9d",),
-                              kwargs={"user": ALICE})
-    worker.start()
-    deadline = time.monotonic() + 10
-    while not planetscale.calls("PATCH"):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    now, stalled, worker = patch_in_flight(approvals_bot, planetscale, DEV)
 
     def answered() -> None:
         """The PATCH lands, and the worker hears PlanetScale's answer and acts on it, to the end."""

@@ -19,6 +19,7 @@ from approval_helpers import (
     ask,
     direct_messages,
     latest_view,
+    patch_in_flight,
     request_id,
     request_message,
     second_instance,
@@ -124,18 +125,7 @@ def test_a_late_patch_that_lands_after_the_sweep_closed_its_request_failed_moves
     the request as failed; then the PATCH lands. PlanetScale holds the change: the record says applied, with a
     note, and the requester is told so."""
     changes = approvals_bot.deps.changes
-    now = [1_000_000.0]
-    changes.clock = lambda: now[0]
-    approvals_bot.deps.store.clock = lambda: now[0]
-    stalled = threading.Event()
-    planetscale.add_fault(Fault(method="PATCH", until=stalled))
-    worker = threading.Thread(target=approvals_bot.command, args=(f"update acme/app-db {DEV} retention=9d",),
-                              kwargs={"user": ALICE})
-    worker.start()
-    deadline = time.monotonic() + 10
-    while not planetscale.calls("PATCH"):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    now, stalled, worker = patch_in_flight(approvals_bot, planetscale, DEV)
     now[0] += changes.lease_seconds + 1
     sweep(approvals_bot)
     [request] = approvals_bot.deps.store.requests(list(RequestState))
@@ -155,19 +145,7 @@ def test_a_late_patch_that_overwrites_a_change_applied_since_is_detected_and_rec
         approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState) -> None:
     """As above, and meanwhile bob's 5 days is applied by another instance; alice's late 9 days then lands on top
     of it. The bot cannot stop it (nothing in PlanetScale's API would): it says so on the record."""
-    now = [1_000_000.0]
-    for bot in (approvals_bot, second_instance):
-        bot.deps.changes.clock = lambda: now[0]
-        bot.deps.store.clock = lambda: now[0]
-    stalled = threading.Event()
-    planetscale.add_fault(Fault(method="PATCH", until=stalled))
-    worker = threading.Thread(target=approvals_bot.command, args=(f"update acme/app-db {DEV} retention=9d",),
-                              kwargs={"user": ALICE})
-    worker.start()
-    deadline = time.monotonic() + 10
-    while not planetscale.calls("PATCH"):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    now, stalled, worker = patch_in_flight(approvals_bot, planetscale, DEV, also=(second_instance,))
     now[0] += approvals_bot.deps.changes.lease_seconds + 1
     sweep(second_instance)
     second_instance.command(f"update acme/app-db {DEV} retention=5d", user=BOB)

@@ -19,6 +19,7 @@ from approval_helpers import (
     approvals_bot,
     ask,
     direct_messages,
+    patch_in_flight,
     request_id,
     second_instance,
     sweep,
@@ -83,18 +84,7 @@ def test_a_patch_landing_while_the_sweep_settles_it_is_not_recorded_failed(
     applying (under the sweep's lease) and says "already being applied"; the sweep then writes "PlanetScale
     does not hold the change". PlanetScale holds it; the record, the thread and alice are told it failed."""
     changes = approvals_bot.deps.changes
-    now = [1_000_000.0]
-    changes.clock = lambda: now[0]
-    approvals_bot.deps.store.clock = lambda: now[0]
-    stalled = threading.Event()
-    planetscale.add_fault(Fault(method="PATCH", until=stalled))
-    worker = threading.Thread(target=approvals_bot.command, args=(f"update acme/app-db {DEV} retention=9d",),
-                              kwargs={"user": ALICE})
-    worker.start()
-    deadline = time.monotonic() + 10
-    while not planetscale.calls("PATCH"):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    now, stalled, worker = patch_in_flight(approvals_bot, planetscale, DEV)
     sweeper = threading.get_ident()
     real_find = changes.policies.find_policy
 
