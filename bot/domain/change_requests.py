@@ -39,12 +39,6 @@ def derived_id() -> str | None:
     return ids.take() if ids is not None else None
 
 
-def next_derived_id() -> str:
-    """The ID this work's next request takes, not yet taken (a fresh one outside such work)."""
-    ids = work_ids.get()
-    return ids.peek() if ids is not None else str(uuid.uuid4())
-
-
 def redone_id() -> str | None:
     """The ID this work's next request takes, within work from the inbox (None outside it): where an earlier run
     of the same work stored what it asked."""
@@ -54,8 +48,7 @@ def redone_id() -> str | None:
 
 def asked_by_this_work(request_id: str) -> bool:
     """Whether `request_id` is the ID this work's next request takes: an earlier run of the work stored it."""
-    ids = work_ids.get()
-    return ids is not None and ids.peek() == request_id
+    return redone_id() == request_id
 
 
 class RequestState(StrEnum):

@@ -32,7 +32,6 @@ from bot.domain.change_requests import (
     RequestState,
     asked_by_this_work,
     derived_id,
-    next_derived_id,
     redone_id,
 )
 from bot.domain.commands import DatabaseRef
@@ -129,7 +128,7 @@ class ChangePath(Creating, Deciding):
         if not dry_run:
             for _ in range(2):
                 asking = ChangeRequest(db.organization, db.database, ref, "", user, channel, {}, update.to_api(), 0,
-                                       [], 0.0, id=next_derived_id())
+                                       [], 0.0, id=redone_id() or str(uuid.uuid4()))
                 with self.turns.turn(asking.policy_key, CLAIM_WAIT_SECONDS) as my_turn:
                     claim = self._claim_to_ask(asking) if my_turn else None
                     if claim is None:
