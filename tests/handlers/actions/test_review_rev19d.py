@@ -1,0 +1,71 @@
+"""Review rev19d of issue "One judge, on what was read under the lease": interleavings tried against the judge's
+checks that look past the policy itself (the names of the database's other policies), driven through Bolt's
+pipeline with the emulators."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from approval_helpers import ALICE, BOB, approvals_bot, second_instance, sweep
+from conftest import Bot
+from test_one_judge import dispatch
+
+from bot.domain import changes
+from bot.domain.change_requests import RequestState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
+
+__all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
+
+DEV, DEV2 = "bp03devday", "bp06devtwo"
+
+
+def renamed_together(alices: Bot, bobs: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
+    """alice renames one development policy to "Nightly" (no approval needed); PlanetScale holds her PATCH.
+    Meanwhile bob renames another development policy of the same database to "Nightly". A rename into a name
+    the database already has is refused (two policies of one name are found by neither), so the two must be
+    judged one after the other: bob's, which does not wait here for a lease another change holds, is left to
+    the sweep, and judged again there once alice's has landed."""
+    now = [1_000_000.0]
+    for each in (alices, bobs):
+        each.deps.changes.clock = lambda: now[0]
+        each.deps.store.clock = lambda: now[0]
+    planetscale.add_policy("acme", "app-db", DEV2, name="Development two", target="development")
+    held = threading.Event()
+    planetscale.add_fault(Fault(method="PATCH", until=held))
+    first = threading.Thread(target=alices.command, args=(f'update acme/app-db {DEV} name="Nightly"',),
+                             kwargs={"user": ALICE})
+    first.start()
+    deadline = time.monotonic() + 10
+    while not planetscale.calls("PATCH"):
+        assert time.monotonic() < deadline, "alice's rename was never sent"
+        time.sleep(0.02)
+    monkeypatch.setattr(changes, "CLAIM_WAIT_SECONDS", 0.0)
+    # bob's work runs beside alice's, held at PlanetScale: asked here, it is either sent (the defect) or queued.
+    dispatch(bobs, bobs.command_body(f'update acme/app-db {DEV2} name="Nightly"', user=BOB))
+    deadline = time.monotonic() + 10
+    while not [r for r in bobs.deps.store.requests([RequestState.APPROVED, RequestState.APPLIED])
+               if r.requester == BOB]:
+        assert time.monotonic() < deadline, "bob's rename was neither sent nor queued"
+        time.sleep(0.02)
+    held.set()
+    first.join(60)
+    assert alices.executor.wait_idle(60) and bobs.executor.wait_idle(60)
+    now[0] += 120
+    sweep(bobs)
+    names = [p["name"] for p in planetscale.policies[("acme", "app-db")].values()]
+    assert names.count("Nightly") == 1, f"two policies of app-db are now named Nightly: {names}"
+    [bobs_request] = [r for r in bobs.deps.store.requests(list(RequestState)) if r.requester == BOB]
+    assert bobs_request.state is RequestState.FAILED and "already has a policy named" in (bobs_request.detail or "")
+
+
+def test_two_renames_into_one_name_asked_together_leave_one_policy_of_that_name(
+        approvals_bot: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
+    renamed_together(approvals_bot, approvals_bot, planetscale, monkeypatch)
+
+
+def test_two_renames_into_one_name_asked_together_on_two_instances_leave_one_policy_of_that_name(
+        approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renamed_together(approvals_bot, second_instance, planetscale, monkeypatch)
