@@ -4,21 +4,23 @@ pipeline with the emulators."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import pytest
-from approval_helpers import ALICE, BOB, approvals_bot, second_instance, sweep
+from approval_helpers import ALICE, BOB, CAROL, approvals_bot, ask, request_id, second_instance, sweep
 from conftest import Bot
 from test_one_judge import dispatch
 
 from bot.domain import changes
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
+from handlers.blocks import APPROVE
 
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
-DEV, DEV2 = "bp03devday", "bp06devtwo"
+DEV, DEV2, KEPT = "bp03devday", "bp06devtwo", "bp07prodkept"
 
 
 def renamed_together(alices: Bot, bobs: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,3 +71,23 @@ def test_two_renames_into_one_name_asked_together_on_two_instances_leave_one_pol
         approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     renamed_together(approvals_bot, second_instance, planetscale, monkeypatch)
+
+
+def test_an_approved_retention_whose_unit_moved_in_planetscale_is_not_sent_as_something_else(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """alice asks `retention_value=2` on a daily production policy that keeps its backups 4 weeks: her request
+    shows "4 weeks → 2 weeks", and carol approves that. Meanwhile someone sets its retention to 4 days in
+    PlanetScale's dashboard (the number is the same, its unit is not). Sending 2 now keeps backups 2 days, which
+    nobody approved: the retention the request changes moved since it was asked, so nothing is sent, as for
+    any field it sets."""
+    planetscale.add_policy("acme", "app-db", KEPT, name="Production kept", target="production",
+                           retention_value=4, retention_unit="week", frequency_value=1, frequency_unit="day")
+    message = ask(approvals_bot, f'update acme/app-db {KEPT} retention_value=2 reason="cost"')
+    assert "2 weeks" in json.dumps(message.blocks, ensure_ascii=False)
+    planetscale.dashboard_change("acme", "app-db", KEPT, retention_unit="day")
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    now = planetscale.policy("acme", "app-db", KEPT)
+    assert (now["retention_value"], now["retention_unit"]) == (4, "day"), \
+        f"carol approved 2 weeks; PlanetScale now keeps {now['retention_value']} {now['retention_unit']}s"
+    [request] = approvals_bot.deps.store.requests([RequestState.FAILED])
+    assert "changed in PlanetScale since the request" in (request.detail or "")
