@@ -28,7 +28,6 @@ from bot.domain.naming import person as named_person
 from bot.domain.naming import principals
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate, Problem, check_change, check_new
 
-
 # The fields that make one setting together: a change to one of them means what it means with the other.
 ONE_SETTING = {"retention_value": ("retention_value", "retention_unit"),
                "retention_unit": ("retention_value", "retention_unit"),
