@@ -311,7 +311,7 @@ class ChangePath(Creating, Deciding):
     def _revert_now(self, db: DatabaseRef, policy_id: str, inverse: dict[str, Any], user: str, channel: str,
                     reason: str, revert_of: str, of_request: bool) -> Outcome:
         try:
-            current = self.policies.find_policy(db, policy_id)
+            current = self._stored_policy(db, policy_id)
         except PolicyNotFound as exc:
             return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
         except PlanetScaleError as exc:

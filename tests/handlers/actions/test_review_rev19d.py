@@ -20,7 +20,7 @@ from handlers.blocks import APPROVE
 
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
-DEV, DEV2, KEPT = "bp03devday", "bp06devtwo", "bp07prodkept"
+DEV, DEV2, KEPT, OTHER = "bp03devday", "bp06devtwo", "bp07prodkept", "bp08other"
 
 
 def renamed_together(alices: Bot, bobs: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,3 +91,21 @@ def test_an_approved_retention_whose_unit_moved_in_planetscale_is_not_sent_as_so
         f"carol approved 2 weeks; PlanetScale now keeps {now['retention_value']} {now['retention_unit']}s"
     [request] = approvals_bot.deps.store.requests([RequestState.FAILED])
     assert "changed in PlanetScale since the request" in (request.detail or "")
+
+
+def test_an_approved_change_whose_policy_is_gone_is_not_sent_to_a_policy_named_like_its_id(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """alice asks retention=3w on "Production weekly" (`bp02prodwk`); before carol approves, that policy is
+    deleted in PlanetScale's dashboard and another production policy is named `bp02prodwk`. Policies are found
+    by ID or by name when asked; under the lease the request's policy is its ID alone: carol approved a change
+    of "Production weekly", and nothing may be sent to another policy in its place."""
+    message = ask(approvals_bot, 'update acme/app-db bp02prodwk retention=3w reason="cost"')
+    planetscale.dashboard_delete("acme", "app-db", "bp02prodwk")
+    planetscale.add_policy("acme", "app-db", OTHER, name="bp02prodwk", target="production", retention_value=4,
+                           retention_unit="week", frequency_value=1, frequency_unit="week", schedule_day=0)
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    other = planetscale.policy("acme", "app-db", OTHER)
+    assert (other["retention_value"], other["retention_unit"]) == (4, "week"), \
+        "carol's approval of a change to Production weekly changed another policy"
+    [request] = approvals_bot.deps.store.requests([RequestState.FAILED])
+    assert "deleted in PlanetScale since" in (request.detail or ""), request.detail
