@@ -9,7 +9,17 @@ import threading
 import time
 
 import pytest
-from approval_helpers import ALICE, BOB, CAROL, approvals_bot, ask, request_id, second_instance, sweep
+from approval_helpers import (
+    ALICE,
+    BOB,
+    CAROL,
+    approvals_bot,
+    ask,
+    direct_messages,
+    request_id,
+    second_instance,
+    sweep,
+)
 from conftest import Bot
 from test_one_judge import dispatch
 
@@ -60,6 +70,8 @@ def renamed_together(alices: Bot, bobs: Bot, planetscale: PlanetScaleState, monk
     assert names.count("Nightly") == 1, f"two policies of app-db are now named Nightly: {names}"
     [bobs_request] = [r for r in bobs.deps.store.requests(list(RequestState)) if r.requester == BOB]
     assert bobs_request.state is RequestState.FAILED and "already has a policy named" in (bobs_request.detail or "")
+    told = " ".join(direct_messages(bobs, BOB))
+    assert "already has a policy named" in told, f"bob is never told why his rename was not applied: {told!r}"
 
 
 def test_two_renames_into_one_name_asked_together_leave_one_policy_of_that_name(
