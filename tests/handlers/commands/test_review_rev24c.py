@@ -3,14 +3,18 @@ Each test here shows a defect found by the review, through Bolt's signed pipelin
 
 from __future__ import annotations
 
-from approval_helpers import ALICE, RULES, approvals_bot
+import threading
+import time
+
+from approval_helpers import ALICE, CAROL, RULES, approvals_bot
 from conftest import Bot
-from test_bulk import channel_messages
+from test_bulk import button, channel_messages
 from test_create_delete import revert_value
 
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale import PlanetScaleState
 from handlers.blocks import REVERT
+from handlers.bulk_blocks import BULK_APPROVE, BULK_REJECT
 
 __all__ = ["approvals_bot"]  # fixtures, used by name
 
@@ -59,3 +63,72 @@ max_storage = "7GB"
     said = reply.all_text()
     assert "at most 7.0 GB allowed" in said, said
     assert channel_messages(approvals_bot) == [] and planetscale.calls("PATCH") == []
+
+
+RACE_RULES = """
+[approvals]
+expire_after = "24h"
+
+[[rules]]
+organizations = ["acme"]
+databases = ["side-a"]
+targets = ["production"]
+editors = ["@dba-team"]
+approvers = ["U0CAROL001", "U0LEAD0003"]
+approvals = 1
+channels = ["C0DBAOPS01"]
+
+[[rules]]
+organizations = ["acme"]
+databases = ["side-b"]
+targets = ["production"]
+editors = ["@dba-team"]
+approvers = ["U0LEAD0002"]
+approvals = 1
+channels = ["C0DBAOPS01"]
+"""
+LEAD2, LEAD3 = "U0LEAD0002", "U0LEAD0003"
+
+
+def test_a_rejection_landing_between_reading_and_writing_the_last_approval_keeps_its_policies_out(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """carol approves side-a's policy, which then waits for side-b's. lead 2 clicks Approve, and between his click
+    reading the bulk change and his approval being written, lead 3 (who may approve side-a) rejects side-a's
+    policy. Once lead 2's approval applies the bulk change, side-a's policy, rejected before anything was sent,
+    must not be sent."""
+    approvals_bot.use_rules(RACE_RULES)
+    for name in ("side-a", "side-b"):
+        planetscale.add_database("acme", name)
+        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
+    approvals_bot.command('update acme/side-* "Production daily" retention=14d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    batch_id = button(message, BULK_APPROVE)
+    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == []
+    store = approvals_bot.deps.bulk.store
+    real_add = store.add_batch_approval
+
+    def rejected_meanwhile(batch_id: str, approver: str) -> list[str] | None:
+        if approver == LEAD2:  # lead 3's click, taken by another worker while this one judges
+            clicking.start()
+            deadline = time.monotonic() + 20
+            while not [e for e in approvals_bot.audit.all() if e.action == "rejected"]:
+                assert time.monotonic() < deadline, "lead 3's rejection never landed"
+                time.sleep(0.05)
+        return real_add(batch_id, approver)
+
+    clicking = threading.Thread(target=lambda: approvals_bot.click(BULK_REJECT, batch_id, user=LEAD3,
+                                                                   message=message))
+
+    store.add_batch_approval = rejected_meanwhile  # type: ignore[method-assign]
+    try:
+        approvals_bot.click(BULK_APPROVE, batch_id, user=LEAD2, message=message)
+    finally:
+        store.add_batch_approval = real_add  # type: ignore[method-assign]
+    clicking.join(timeout=60)
+    rejected = [e for e in approvals_bot.audit.all() if e.action == "rejected"]
+    assert [(e.actor, e.database) for e in rejected] == [(LEAD3, "side-a")]
+    assert planetscale.policies[("acme", "side-a")]["side-a-prod"]["retention_value"] == 2, "sent though rejected"
+    assert [c.path for c in planetscale.calls("PATCH")] == [
+        "/organizations/acme/databases/side-b/backup-policies/side-b-prod"]
