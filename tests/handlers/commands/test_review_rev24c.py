@@ -6,13 +6,13 @@ from __future__ import annotations
 import threading
 import time
 
-from approval_helpers import ALICE, CAROL, RULES, approvals_bot
+from approval_helpers import ALICE, BOB, CAROL, RULES, approvals_bot
 from conftest import Bot
 from test_bulk import button, channel_messages
 from test_create_delete import revert_value
 
 from bot.domain.change_requests import RequestState
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale import Fault, PlanetScaleState
 from handlers.blocks import REVERT
 from handlers.bulk_blocks import BULK_APPROVE, BULK_REJECT
 
@@ -132,3 +132,36 @@ def test_a_rejection_landing_between_reading_and_writing_the_last_approval_keeps
     assert planetscale.policies[("acme", "side-a")]["side-a-prod"]["retention_value"] == 2, "sent though rejected"
     assert [c.path for c in planetscale.calls("PATCH")] == [
         "/organizations/acme/databases/side-b/backup-policies/side-b-prod"]
+
+
+def test_two_renames_of_two_policies_to_one_name_applied_at_once_never_leave_two_of_that_name(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """alice renames one development policy to "Nightly", and while PlanetScale holds that PATCH in flight bob
+    renames another policy of the same database to "Nightly". A rename into a name the database already has is
+    refused; judged while the first was in flight, the second must wait for it and then be refused, not leave
+    the database with two policies of one name (found by neither, in any command)."""
+    for suffix in ("x", "y"):
+        planetscale.add_policy("acme", "app-db", f"dev-{suffix}", name=f"Dev {suffix}", target="development")
+    stalled = threading.Event()
+    planetscale.add_fault(Fault(method="PATCH", until=stalled))
+    first = threading.Thread(target=approvals_bot.command, args=('update acme/app-db dev-x name="Nightly"',),
+                             kwargs={"user": ALICE})
+    first.start()
+    deadline = time.monotonic() + 10
+    while not planetscale.calls("PATCH"):
+        assert time.monotonic() < deadline, "the first PATCH never reached PlanetScale"
+        time.sleep(0.02)
+    told: list[str] = []
+    second = threading.Thread(target=lambda: told.append(approvals_bot.command(
+        'update acme/app-db dev-y name="Nightly"', user=BOB).all_text()))
+    second.start()
+    deadline = time.monotonic() + 5
+    while len(planetscale.calls("PATCH")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)  # the second PATCH, if it is sent while the first is in flight
+    stalled.set()
+    first.join(timeout=60)
+    second.join(timeout=60)
+    named = [p["id"] for p in planetscale.policies[("acme", "app-db")].values() if p["name"] == "Nightly"]
+    assert named == ["dev-x"], named
+    assert "already has a policy named “Nightly” (`dev-x`)" in told[0], told
