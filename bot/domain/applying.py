@@ -143,7 +143,7 @@ class Applying(Lifecycle):
 
     def _unsettled(self, request: ChangeRequest) -> bool:
         now = self.clock()
-        if request.policy_key.endswith(DATABASE_LEASE):  # the database's lease: creations, deletions, moves
+        if request.policy_key.endswith(DATABASE_LEASE):  # the database's lease: creations, deletions, moves, renames
             return any(r.id != request.id and r.lease_until < now and r.policy_key == request.policy_key
                        for r in self.store.requests([S.APPLYING], limit=None))
         return any(r.id != request.id and r.lease_until < now for r in self.store.policy_requests(
