@@ -140,6 +140,7 @@ class ChangeRequest:
 
     @property
     def policy_key(self) -> str:
+        # A rename too: a name is the database's to keep unique, so two renames to one name take turns.
         if self.kind is not ChangeKind.UPDATE or "target" in self.changes or "name" in self.changes:
             return f"{self.organization}/{self.database}/{DATABASE_LEASE}"
         return f"{self.organization}/{self.database}/{self.policy_id}"
