@@ -17,6 +17,7 @@ from bot.domain.commands import DatabaseRef, database_ref, is_slug
 from bot.domain.costs import Basis, DatabaseFacts
 from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.guardrails import Demand
+from bot.domain.judge import approvals_asked
 from bot.domain.policy import (
     EDITABLE_FIELDS,
     MAX_INT32,
@@ -293,11 +294,10 @@ def on_form(deps: Dependencies, ack: Ack, view: dict[str, Any]) -> None:
     same_target = update.target is None or update.target == before.target
     plan = ChangePlan(metadata.db, before, update, reason,
                       facts=DatabaseFacts((), basis, basis if same_target else None))
-    # The rules alone (no lookups inside the ack): a move between targets needs the stricter rule's approvals.
+    # The rules alone (no lookups inside the ack): a move between targets needs what both rules ask.
     # Only a preview: the change path judges the change again when it is confirmed, and when it applies.
-    rules = [deps.access.rules.matching(metadata.organization, metadata.database, target, metadata.channel)
-             for target in {plan.before.target, plan.after_values["target"]}]
-    approvals = max((r.approvals for r in rules if r is not None), default=0)
+    approvals = approvals_asked(deps.access.rules, metadata.organization, metadata.database,
+                                [plan.before.target, plan.after_values["target"]], metadata.channel)
     guarded = deps.changes.guardrails_demand(metadata.organization, metadata.database, metadata.policy,
                                              plan.after_values, reason)
     if guarded.refusal:
