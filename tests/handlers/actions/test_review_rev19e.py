@@ -44,23 +44,29 @@ def button(message: SlackEvent, action_id: str) -> str:
     raise AssertionError(f"no {action_id} button")
 
 
+def pay_02_failed(bot: Bot, planetscale: PlanetScaleState) -> SlackEvent:
+    """alice's bulk change to 14 days over pay-01 and pay-02, overriding the guardrail with her reason, approved by
+    carol: PlanetScale refuses pay-02's PATCH, so its message offers Retry."""
+    for name in ("pay-01", "pay-02"):
+        planetscale.add_database("acme", name)
+        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
+    bot.use_rules(OVERRIDABLE)
+    bot.command('update acme/pay-* "Production daily" retention=14d reason="alice: audit asks 14 days"', user=ALICE)
+    [message] = channel_messages(bot)
+    planetscale.add_fault(Fault(status=403, method="PATCH", path_contains="/databases/pay-02/", times=1))
+    bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    assert planetscale.policies[("acme", "pay-01")]["pay-01-prod"]["retention_value"] == 14
+    assert planetscale.policies[("acme", "pay-02")]["pay-02-prod"]["retention_value"] != 14
+    return message
+
+
 def test_a_bulk_retry_by_another_person_does_not_carry_the_first_requesters_reason_as_his_override(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     """A guardrail lets a change below 30 days through with one approval and a reason. alice asks 14 days over
     pay-* with her reason; carol approves; PlanetScale refuses pay-02's PATCH, and the message offers Retry. bob
     clicks it: the retry is bob's request, and he gave no reason. Carrying alice's reason as his lets his change
     break the guardrail with a reason nobody gave for it (and records it as his)."""
-    for name in ("pay-01", "pay-02"):
-        planetscale.add_database("acme", name)
-        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
-    approvals_bot.use_rules(OVERRIDABLE)
-    approvals_bot.command('update acme/pay-* "Production daily" retention=14d reason="alice: audit asks 14 days"',
-                          user=ALICE)
-    [message] = channel_messages(approvals_bot)
-    planetscale.add_fault(Fault(status=403, method="PATCH", path_contains="/databases/pay-02/", times=1))
-    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
-    assert planetscale.policies[("acme", "pay-02")]["pay-02-prod"]["retention_value"] != 14
-
+    message = pay_02_failed(approvals_bot, planetscale)
     retry = approvals_bot.click(BULK_RETRY, button(latest(approvals_bot, message), BULK_RETRY), user=BOB,
                                 message=message)
     if [b for b in approvals_bot.deps.store.open_batches() if b.requester == BOB]:
@@ -72,6 +78,16 @@ def test_a_bulk_retry_by_another_person_does_not_carry_the_first_requesters_reas
     assert not [e for e in asked if e.reason and "alice:" in e.reason], \
         f"bob's retry is recorded with alice's reason as his own: {[(e.database, e.reason) for e in asked]}"
     assert "only with a reason" in retry.all_text(), "bob is not told why his retry asked nothing"
+
+
+def test_a_bulk_retry_by_its_requester_keeps_her_reason(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """The same retry clicked by alice is hers: her reason still stands for the guardrail's override."""
+    message = pay_02_failed(approvals_bot, planetscale)
+    approvals_bot.click(BULK_RETRY, button(latest(approvals_bot, message), BULK_RETRY), user=ALICE, message=message)
+    retried = channel_messages(approvals_bot)[-1]
+    approvals_bot.click(BULK_APPROVE, button(retried, BULK_APPROVE), user=CAROL, message=retried)
+    assert planetscale.policies[("acme", "pay-02")]["pay-02-prod"]["retention_value"] == 14
+
 
 SPLIT_GROUPS = """
 [approvals]
