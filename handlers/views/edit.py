@@ -264,7 +264,7 @@ def on_unit_changed(deps: Dependencies, ack: Ack, body: dict[str, Any], client: 
 
 
 GUARDRAIL_FIELDS = {"min_retention": "retention_value", "max_interval": "frequency_value",
-                    "allow_target_moves": "target"}
+                    "allow_target_moves": "target", "max_storage": "retention_value", "min_policies": "target"}
 
 
 def guardrail_errors(guarded: Demand) -> dict[str, str]:
@@ -299,7 +299,7 @@ def on_form(deps: Dependencies, ack: Ack, view: dict[str, Any]) -> None:
     approvals = approvals_asked(deps.access.rules, metadata.organization, metadata.database,
                                 [plan.before.target, plan.after_values["target"]], metadata.channel)
     guarded = deps.changes.guardrails_demand(metadata.organization, metadata.database, metadata.policy,
-                                             plan.after_values, reason)
+                                             plan.after_values, reason, plan.facts)
     if guarded.refusal:
         ack(response_action="errors", errors=guardrail_errors(guarded))
         return

@@ -131,3 +131,45 @@ def test_the_edit_forms_preview_of_a_move_counts_what_each_targets_groups_ask(
     said = json.dumps(confirm, ensure_ascii=False)
     assert "It needs 2 approvals" in said, \
         f"the preview told alice her move needs other than the {request.approvals_needed} it asks: {said}"
+
+
+STORAGE_BOUND = RULES.format(approvals=1) + """
+[[guardrails]]
+organizations = ["acme"]
+databases = ["app-db"]
+targets = ["development"]
+max_storage = "10GB"
+override_approvals = 1
+"""
+
+
+def test_the_edit_forms_preview_counts_the_approvals_a_storage_bound_asks(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """Development asks no approval; a storage bound there lets a change past 10 GB through with one approval and
+    a reason. alice keeps the development policy's backups 30 days instead of 3 (about 37 GB, as the preview itself
+    estimates): the preview must not say it is applied at once when the request then waits for an approval."""
+    approvals_bot.use_rules(STORAGE_BOUND)
+    approvals_bot.command(f"edit acme/app-db {DEV}", user=ALICE)
+    form = approvals_bot.current_view()
+    preview = approvals_bot.submit(form, {"retention_value": "30", "reason": "restore drill"})
+    confirm = preview.ack["view"]
+    confirm["id"] = form["id"]
+    approvals_bot.submit(confirm, {})
+    [request] = approvals_bot.deps.store.requests([RequestState.PENDING])
+    assert request.approvals_needed == 1, request
+    said = json.dumps(confirm, ensure_ascii=False)
+    assert "It needs 1 approval" in said, \
+        f"the preview told alice her change needs other than the {request.approvals_needed} it asks: {said}"
+
+
+def test_the_edit_forms_preview_refuses_beside_the_retention_what_a_storage_bound_refuses(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """The same bound without an override refuses the change whatever the approvals: the preview says so beside the
+    retention, rather than offering to apply it at once."""
+    approvals_bot.use_rules(STORAGE_BOUND.replace("override_approvals = 1\n", ""))
+    approvals_bot.command(f"edit acme/app-db {DEV}", user=ALICE)
+    form = approvals_bot.current_view()
+    preview = approvals_bot.submit(form, {"retention_value": "30"})
+    assert preview.ack["response_action"] == "errors", preview.ack
+    assert "at most 10.0 GB allowed" in preview.ack["errors"]["retention_value"], preview.ack
+    assert planetscale.calls("PATCH") == []
