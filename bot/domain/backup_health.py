@@ -54,7 +54,7 @@ def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Bac
     return found
 
 
-# How far back the sizes of a target's backups (any policy's) are read, for a policy that has none of its own.
+# How far back the sizes of a target's backups (any policy's) are read first, for a policy that has none of its own.
 TARGET_BASIS_DAYS = 8
 
 
@@ -89,8 +89,9 @@ def _basis(planetscale: PlanetScaleApi, db: DatabaseRef, branches: list[Branch],
     names = [b.name for b in branches if b.production == (target == "production")][:MAX_BRANCHES_READ]
     for name in names:
         found = _successes(planetscale, db, name, policy_id, since)
-        if not found and policy_id is not None:
-            # Its runs failed since the window began (a bad day): its latest success is older, and still kept.
+        if not found:
+            # None since the window began (its runs failed, or the target is backed up seldom): the latest
+            # success is older, and still kept.
             found = _successes(planetscale, db, name, policy_id, None)
         if found:
             newest = max(found, key=lambda b: b.at)

@@ -1,0 +1,52 @@
+"""Review rev24d (issue 24): bulk changes, creation, costs and export tried again as an adversary would. Each test
+here shows a defect found by the review, through Bolt's signed pipeline on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from approval_helpers import ALICE, RULES, approvals_bot
+from conftest import Bot
+from test_bulk import channel_messages
+
+from bot.emulators.planetscale import PlanetScaleState
+
+__all__ = ["approvals_bot"]  # fixtures, used by name
+
+STORAGE_BOUND = """
+[[guardrails]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+max_storage = "7GB"
+"""
+
+
+def test_max_storage_judges_a_creation_on_its_targets_latest_success_older_than_eight_days(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """A database backed up monthly has its latest successful backup (2 GB) twenty days old. A new daily policy
+    keeping 30 of them is about 60 GB, past the 7 GB bound; judged as if the target had no backup at all, the
+    bound let it through and told the approvers there was nothing to estimate from."""
+    approvals_bot.use_rules(RULES.format(approvals=1) + STORAGE_BOUND)
+    planetscale.add_database("acme", "ledger-db")
+    planetscale.add_policy("acme", "ledger-db", "ledger-mo", name="Monthly", target="production",
+                           frequency_value=1, frequency_unit="month", retention_value=1, retention_unit="year")
+    planetscale.add_backup("acme", "ledger-db", "ledger-mo", hours_ago=20 * 24, size=2_000_000_000)
+    reply = approvals_bot.command('create acme/ledger-db name="Daily" target=production retention=30d '
+                                  'frequency=1d at=03:00 reason="audit"', user=ALICE)
+    said = reply.all_text()
+    assert "at most 7.0 GB allowed" in said, said
+    assert channel_messages(approvals_bot) == [] and planetscale.calls("POST") == []
+
+
+def test_a_bracket_in_a_policy_name_glob_is_the_character_it_is_not_a_set_of_characters(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Only `*` and `?` make a glob (a name with `[` alone is an exact name); inside a glob, `[prod]` was read as
+    any one of p, r, o, d, so narrowing an exact name to a target also changed a policy named "Daily p"."""
+    planetscale.add_database("acme", "odd-db")
+    planetscale.add_policy("acme", "odd-db", "odd-bracket", name="Daily [prod]", target="development")
+    planetscale.add_policy("acme", "odd-db", "odd-p", name="Daily p", target="development")
+    approvals_bot.command('update acme/odd-db "Daily [prod]" --where target=development retention=9d', user=ALICE)
+    sent = {c.path.rsplit("/", 1)[-1] for c in planetscale.calls("PATCH")}
+    assert sent == {"odd-bracket"}, sent
+    assert planetscale.policies[("acme", "odd-db")]["odd-p"]["retention_value"] != 9
