@@ -74,6 +74,11 @@ def read_facts(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Back
         if policy is not None:
             since = moment - max(2 * frequency_span(policy), timedelta(days=2))
             before = _basis(planetscale, db, branches, policy.target, policy.id, since)
+            if before is None:
+                # No successful backup of its own yet: estimated as its creation was, else growing it before its
+                # first run would pass a bound its creation at that size does not.
+                target_since = moment - timedelta(days=TARGET_BASIS_DAYS)
+                before = _basis(planetscale, db, branches, policy.target, None, target_since)
             after = before if after_target == policy.target else None
         if after_target is not None and (policy is None or after_target != policy.target):
             since = moment - timedelta(days=TARGET_BASIS_DAYS)

@@ -50,3 +50,23 @@ def test_a_bracket_in_a_policy_name_glob_is_the_character_it_is_not_a_set_of_cha
     sent = {c.path.rsplit("/", 1)[-1] for c in planetscale.calls("PATCH")}
     assert sent == {"odd-bracket"}, sent
     assert planetscale.policies[("acme", "odd-db")]["odd-p"]["retention_value"] != 9
+
+
+def test_max_storage_judges_a_policy_that_never_backed_up_on_its_targets_backups_as_its_creation_was(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """A creation is judged on the target's latest backup (2 GB here): 3 kept is 6 GB, inside 7 GB. Changed
+    before its first run, the same policy was judged on its own backups, none, so retention=30d (60 GB) went
+    through the bound that refuses the same policy created at once: create small, then grow."""
+    approvals_bot.use_rules(RULES.format(approvals=0) + STORAGE_BOUND)
+    planetscale.add_database("acme", "grow-db")
+    planetscale.add_policy("acme", "grow-db", "grow-old", name="Old daily", target="production",
+                           frequency_value=1, frequency_unit="day", retention_value=3, retention_unit="day")
+    planetscale.add_backup("acme", "grow-db", "grow-old", hours_ago=5, size=2_000_000_000)
+    approvals_bot.command('create acme/grow-db name="New daily" target=production retention=3d frequency=1d '
+                          'at=03:00 reason="audit"', user=ALICE)
+    [made] = [p for p in planetscale.policies[("acme", "grow-db")].values() if p["name"] == "New daily"]
+    reply = approvals_bot.command(f"update acme/grow-db {made['id']} retention=30d", user=ALICE)
+    said = reply.all_text()
+    assert "at most 7.0 GB allowed" in said, said
+    assert planetscale.calls("PATCH") == [] and made["retention_value"] == 3
