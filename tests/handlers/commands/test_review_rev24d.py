@@ -3,6 +3,7 @@ here shows a defect found by the review, through Bolt's signed pipeline on SQLit
 
 from __future__ import annotations
 
+import pytest
 from approval_helpers import ALICE, RULES, approvals_bot
 from conftest import Bot
 from test_bulk import channel_messages
@@ -70,3 +71,21 @@ def test_max_storage_judges_a_policy_that_never_backed_up_on_its_targets_backups
     said = reply.all_text()
     assert "at most 7.0 GB allowed" in said, said
     assert planetscale.calls("PATCH") == [] and made["retention_value"] == 3
+
+
+@pytest.mark.xfail(strict=True, reason="a bulk change reads backups only where max_storage covers a policy (budget: "
+                   "~2-3 reads per policy, 100 policies at 600 requests a minute); needs one read per database")
+def test_a_bulk_preview_says_each_policys_estimated_storage_before_and_after_without_a_storage_bound(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Every preview says the estimated storage before → after (CONTRACT "What a change costs"); a bulk change's
+    said it only where a `max_storage` guardrail covered the policy, so a longer retention over many databases
+    was asked without the storage it would take."""
+    planetscale.add_database("acme", "cost-db")
+    planetscale.add_policy("acme", "cost-db", "cost-dev", name="Dev daily", target="development",
+                           frequency_value=1, frequency_unit="day", retention_value=2, retention_unit="day")
+    planetscale.add_backup("acme", "cost-db", "cost-dev", hours_ago=5, size=2_000_000_000)
+    reply = approvals_bot.command("update acme/cost-db * --where target=development retention=10d --dry-run",
+                                  user=ALICE)
+    said = reply.all_text()
+    assert "kept 2 → 10" in said and "4.0 GB → 20.0 GB" in said, said
