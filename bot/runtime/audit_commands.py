@@ -29,6 +29,8 @@ FIELDS = tuple(f.name for f in fields(AuditEvent))
 JSON_FIELDS = ("sent", "before", "after")  # those stored as JSON: last first, for `json_lines`
 JSON_AT = tuple(FIELDS.index(name) for name in JSON_FIELDS)
 JSON_COLUMNS = sorted(JSON_AT)
+NO_JSON = dict.fromkeys(JSON_FIELDS)
+JSON_KEYS = [(i, f'"{name}": null', f'"{name}": ') for name, i in zip(JSON_FIELDS, JSON_AT, strict=True)]
 SORTED_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(value, sort_keys=True), made once
 # A row's cells joined, each after a NUL: what `csv_text` would change (a control character, a formula's first
 # character at a cell's start) or `plain` would (a `<`). Rows without any are written as they are.
@@ -101,16 +103,15 @@ def json_lines(batch: Sequence[Sequence[Any]]) -> str:
     lines = []
     for values in batch:
         row = dict(zip(FIELDS, values, strict=True))
-        for name in JSON_FIELDS:
-            row[name] = None
+        row.update(NO_JSON)
         line = SORTED_JSON.encode(row)
         if "<" in line:
             line = SORTED_JSON.encode({k: plain(v) for k, v in row.items()})
         # Each JSON field's text in place of its null, the last field first: before a field's key there are
         # only strings (every `"` in them escaped) and nulls, so its key is the first `"name": null` in the line.
-        for name, i in zip(JSON_FIELDS, JSON_AT, strict=True):
+        for i, null, key in JSON_KEYS:
             if values[i] is not None:
-                line = line.replace(f'"{name}": null', f'"{name}": {jsonl_json(values[i])}', 1)
+                line = line.replace(null, key + jsonl_json(values[i]), 1)
         lines.append(line + "\n")
     return "".join(lines)
 

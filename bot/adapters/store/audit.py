@@ -90,6 +90,7 @@ class AuditTrail(Connected):
         the JSON text stored (None when none), for a reader that decodes each distinct text once."""
         import sqlalchemy as sa
 
+        from bot.adapters.schema import ESCAPED, OutsideText
         from bot.adapters.schema import audit_events as t
 
         conditions = [c for c in (
@@ -105,9 +106,15 @@ class AuditTrail(Connected):
         timed = bool(since or until)
         order = (t.c.at, t.c.seq) if timed else (t.c.seq,)
         names = [f.name for f in fields(AuditEvent)]
-        selected = [t.c.seq, *(sa.cast(t.c[name], sa.Text) if json_as_text and isinstance(t.c[name].type, sa.JSON)
-                               else t.c[name] for name in names)]  # seq for the next batch's start, then the entry
-        at = names.index("at") + 1
+        # Names from outside read as stored, and each row flagged when one of them is escaped (rarely): the rest
+        # skip OutsideText's look at every value.
+        outside = [i for i, name in enumerate(names) if isinstance(t.c[name].type, OutsideText)]
+        escaped = sa.or_(*(sa.func.substr(sa.type_coerce(t.c[names[i]], sa.Text), 1, 1) == ESCAPED for i in outside))
+        selected = [t.c.seq, escaped, *(
+            sa.cast(t.c[name], sa.Text) if json_as_text and isinstance(t.c[name].type, sa.JSON)
+            else sa.type_coerce(t.c[name], sa.Text) if i in outside else t.c[name] for i, name in enumerate(names))]
+        at = names.index("at") + 2
+        read = OutsideText().process_result_value
         after: tuple[Any, ...] | None = None
         while True:
             query = sa.select(*selected).where(*conditions)
@@ -117,7 +124,8 @@ class AuditTrail(Connected):
                 rows = conn.execute(query.order_by(*order).limit(batch)).all()
             if not rows:
                 return
-            yield [row[1:] for row in rows]
+            yield [row[2:] if not row[1] else tuple(read(v, None) if i in outside else v  # type: ignore[arg-type]
+                                                    for i, v in enumerate(row[2:])) for row in rows]
             after = (rows[-1][at], rows[-1][0]) if timed else (rows[-1][0],)
 
     def prune_events(self, before: str) -> tuple[int, int]:
