@@ -24,6 +24,7 @@ from bot.domain.access_file import AccessFile, RulesSource
 from bot.domain.access_rules import AccessFileError
 from bot.domain.changes import ChangePath
 from bot.domain.reading import PolicyService
+from bot.runtime.database import open_store
 from bot.runtime.executor import TrackedExecutor, delivering, redoing
 from bot.runtime.logs import REQUEST_ID, new_request_id
 from bot.runtime.metrics import MeasuredTransport, slack_api_error
@@ -70,24 +71,6 @@ def load_access_rules(path: str) -> AccessFile:
     except OSError as exc:  # a folder, no permission, a disk error
         raise SettingsError(f"BACKUP_BOT_ACCESS_FILE: {path} cannot be read ({exc.strerror or type(exc).__name__}): "
                             "point it at the rules file and let the bot's user read it.") from None
-
-
-def open_store(url: str) -> Store:
-    """The database, migrated; a SettingsError naming BACKUP_BOT_DATABASE_URL when it cannot be used."""
-    store = Store(url)
-    migrate(store)
-    return store
-
-
-def migrate(store: Store) -> None:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        store.migrate()
-    except (SQLAlchemyError, ValueError) as exc:  # ValueError: a URL SQLAlchemy cannot read
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
-        raise SettingsError(f"BACKUP_BOT_DATABASE_URL cannot be used ({reason}): check that the database "
-                            "exists and is reachable.") from None
 
 
 def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None = None,

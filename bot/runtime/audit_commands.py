@@ -6,6 +6,7 @@ import csv
 import functools
 import io
 import json
+import operator
 import re
 import sys
 from collections.abc import Sequence
@@ -29,7 +30,11 @@ FIELDS = tuple(f.name for f in fields(AuditEvent))
 JSON_FIELDS = ("sent", "before", "after")  # those stored as JSON: last first, for `json_lines`
 JSON_AT = tuple(FIELDS.index(name) for name in JSON_FIELDS)
 JSON_COLUMNS = sorted(JSON_AT)
-NO_JSON = dict.fromkeys(JSON_FIELDS)
+# A JSON line's fields in json.dumps(sort_keys=True)'s order, each taken from an entry's tuple (or, for the JSON
+# fields, from the None after it), written by an encoder that keeps that order instead of sorting each line.
+IN_ORDER = sorted(FIELDS)
+in_order = operator.itemgetter(*(len(FIELDS) if name in JSON_FIELDS else FIELDS.index(name) for name in IN_ORDER))
+JSON_IN_ORDER = json.JSONEncoder()
 JSON_KEYS = [(i, f'"{name}": null', f'"{name}": ') for name, i in zip(JSON_FIELDS, JSON_AT, strict=True)]
 SORTED_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(value, sort_keys=True), made once
 # A row's cells joined, each after a NUL: what `csv_text` would change (a control character, a formula's first
@@ -79,7 +84,7 @@ def csv_lines(batch: Sequence[Sequence[Any]]) -> str:
     characters."""
     rows = []
     for values in batch:
-        cells = [text_of(v) for v in values]
+        cells = [v if v.__class__ is str else text_of(v) for v in values]
         for i in JSON_AT:  # looked at apart
             cells[i] = ""
         joined = "\x00" + "\x00".join(cells)
@@ -97,16 +102,15 @@ def csv_lines(batch: Sequence[Sequence[Any]]) -> str:
     return "".join(filled)
 
 
-def json_lines(batch: Sequence[Sequence[Any]]) -> str:
+def json_lines(batch: Sequence[tuple[Any, ...]]) -> str:
     """Entries (JSON fields as stored text) as JSON lines, each `json.dumps` of its values after `plain`, which
     writes every control character as an escape (ensure_ascii)."""
     lines = []
     for values in batch:
-        row = dict(zip(FIELDS, values, strict=True))
-        row.update(NO_JSON)
-        line = SORTED_JSON.encode(row)
+        row = dict(zip(IN_ORDER, in_order((*values, None)), strict=True))  # the JSON fields None for now
+        line = JSON_IN_ORDER.encode(row)
         if "<" in line:
-            line = SORTED_JSON.encode({k: plain(v) for k, v in row.items()})
+            line = JSON_IN_ORDER.encode({k: plain(v) for k, v in row.items()})
         # Each JSON field's text in place of its null, the last field first: before a field's key there are
         # only strings (every `"` in them escaped) and nulls, so its key is the first `"name": null` in the line.
         for i, null, key in JSON_KEYS:
@@ -149,7 +153,7 @@ def parse_when(text: str, now: datetime) -> str:
 
 def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str | None, actor: str | None,
            now: datetime) -> int:
-    from bot.runtime.app import open_store
+    from bot.runtime.database import open_store
 
     organization = database = None
     if db is not None:
@@ -176,7 +180,7 @@ def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str 
 
 
 def prune(out: TextIO, before: str, now: datetime) -> int:
-    from bot.runtime.app import open_store
+    from bot.runtime.database import open_store
 
     cutoff = entry_time(parse_age(before, now))
     settings = Settings.load()

@@ -119,7 +119,8 @@ def run_serve(host: str, port: int | None) -> int:
     import uvicorn
 
     from bot.adapters.store import Store
-    from bot.runtime.app import build_app, build_dependencies, health_report, migrate
+    from bot.runtime.app import build_app, build_dependencies, health_report
+    from bot.runtime.database import migrate
     from bot.runtime.executor import TrackedExecutor
     from bot.runtime.front import HEAD_BYTES, Front
     from bot.runtime.lifecycle import drain
@@ -265,7 +266,7 @@ def run_watch() -> int:
 
 
 def run_migrate() -> int:
-    from bot.runtime.app import open_store
+    from bot.runtime.database import open_store
 
     settings = Settings.load()
     store = open_store(settings.database_url)
