@@ -178,14 +178,13 @@ class ChangeStore(Protocol):
         """How many pending requests `user` asked that have not expired at `now`."""
         ...
 
-    def pending_groups(self, user: str, now: float) -> list[tuple[PendingGroup, int]]:
-        """Pending requests by others, not expired at `now` and not approved by `user`, counted by group."""
+    def pending_waiting(self, user: str, now: float) -> list[tuple[PendingGroup, str, float]]:
+        """Pending requests by others, not expired at `now` and not approved by `user`: (group, ID, created)."""
         ...
 
-    def pending_page(self, user: str, now: float, groups: Sequence[PendingGroup] | None,
-                     limit: int, but: Sequence[PendingGroup] = ()) -> list[ChangeRequest]:
-        """The oldest `limit` pending requests not expired at `now`: `user`'s own (`groups` None), or by others
-        and not yet approved by `user`, of `groups` (all of them when empty) except those of `but`."""
+    def pending_page(self, user: str, now: float, ids: Sequence[str] | None, limit: int) -> list[ChangeRequest]:
+        """The oldest `limit` pending requests not expired at `now`: `user`'s own (`ids` None), or those of
+        `ids` by others and not yet approved by `user`."""
         ...
 
     def reminders_due(self, moments: Sequence[tuple[str, float, float]], now: float) -> list[ChangeRequest]:
