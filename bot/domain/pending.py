@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.domain.access import AccessControl
-from bot.domain.access_rules import Action, reminder_at
+from bot.domain.access_rules import reminder_at
 from bot.domain.change_requests import ChangeRequest, PendingGroup
 from bot.domain.group_directory import DirectoryError
 from bot.domain.ports import ChangeStore
@@ -47,8 +47,7 @@ def pending_for(store: ChangeStore, access: AccessControl, user: str, now: float
         may = judged.get(group)
         if may is None:
             try:
-                may = access.decide(user, Action.APPROVE, group.organization, group.database, group.targets,
-                                    group.channel).allowed
+                may = access.may_approve(user, group.organization, group.database, group.targets, group.channel)
             except DirectoryError:
                 may = False
             judged[group] = may

@@ -41,8 +41,8 @@ class OpenRequests(Connected):
 
         query = sa.select(*_group_key(r), r.c.id, r.c.created_at).where(*_others_pending(r, user, now))
         with self.engine.connect() as conn:
-            return [(PendingGroup(row[0], row[1], row[2], (row[3], row[4])), row[5], row[6])
-                    for row in conn.execute(query)]
+            rows = conn.execute(query).all()
+        return [(PendingGroup(row[0], row[1], row[2], (row[3], row[4])), row[5], row[6]) for row in rows]
 
     def pending_page(self, user: str, now: float, ids: Sequence[str] | None, limit: int) -> list[ChangeRequest]:
         """The oldest `limit` pending requests not expired at `now`: `user`'s own (`ids` None), or those of
