@@ -24,7 +24,7 @@ from bot.domain.access_file import AccessFile, RulesSource
 from bot.domain.access_rules import AccessFileError
 from bot.domain.changes import ChangePath
 from bot.domain.reading import PolicyService
-from bot.runtime.executor import TrackedExecutor, delivering, redoing
+from bot.runtime.executor import Beside, TrackedExecutor, delivering, redoing
 from bot.runtime.logs import REQUEST_ID, new_request_id
 from bot.runtime.metrics import MeasuredTransport, slack_api_error
 from bot.runtime.settings import Settings, SettingsError
@@ -105,7 +105,8 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     background.first_time = store.first_delivery
     background.inbox = Inbox(lambda: store.engine, store.clock, instance_name())
     background.budget_wait = partial(budget_wait, planetscale)
-    return Dependencies(policies, access, store, ChangePath(store, policies, planetscale, access),
+    changes = ChangePath(store, policies, planetscale, access, fork=Beside())
+    return Dependencies(policies, access, store, changes,
                         background, settings.audit_channel, settings.stale_factor, settings.watch_share,
                         slack=slack)
 
