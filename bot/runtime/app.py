@@ -6,7 +6,7 @@ import json
 import logging
 import ssl
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 
 def slack_client(settings: Settings, http: SlackHttp | None = None) -> SlackClient:
-    return SlackClient(http or SlackHttp(timeout=10), token=settings.slack_bot_token,
+    return SlackClient(http or SlackHttp(timeout=10, tls=system_tls()), token=settings.slack_bot_token,
                        base_url=settings.slack_api_url, on_error=slack_api_error)
 
 
@@ -51,10 +51,17 @@ def planetscale_client(settings: Settings) -> PlanetScaleClient:
                              transport=MeasuredTransport(planetscale_transport()))
 
 
+@cache
+def system_tls() -> ssl.SSLContext:
+    """The system's certificate authorities (and SSL_CERT_FILE), as urllib uses them: loaded once, for Slack and
+    PlanetScale alike, as loading them is a good part of a start."""
+    return ssl.create_default_context()
+
+
 def planetscale_transport() -> httpx.BaseTransport:
     """httpx's own pool: connections kept alive across requests and threads, since a new one costs a TCP and a
-    TLS handshake, round trips a person waits for. The system's certificate authorities, as urllib uses."""
-    return httpx.HTTPTransport(verify=ssl.create_default_context(),
+    TLS handshake, round trips a person waits for."""
+    return httpx.HTTPTransport(verify=system_tls(),
                                limits=httpx.Limits(max_keepalive_connections=32, keepalive_expiry=20))
 
 
@@ -213,6 +220,8 @@ def redo(app: App, payload: str, keys: frozenset[str]) -> int:
 def _build_app(settings: Settings, deps: Dependencies) -> App:
     client = deps.slack or slack_client(settings)
     app = App(
+        # Named, Bolt does not look its caller's file up on the stack (inspect.stack reads every frame's source).
+        name="backup-policy-bot",
         client=client,
         signing_secret=settings.slack_signing_secret,
         # The answer goes back as soon as the listener returns; listeners ack and hand slow work to
