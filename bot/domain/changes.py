@@ -187,7 +187,9 @@ class ChangePath(Creating, Deciding):
                 return Outcome(OutcomeKind.STALE_FORM, "The policy changed in PlanetScale after you opened the "
                                "form, so nothing was sent.", current=current)
         target = resulting_values(current, update)["target"]
-        read = partial(read_facts, self.policies.planetscale, db, listed, current, target, branches_read=branches)
+        # The branches waited for here, never by a read on the fork's workers: none of those waits on another.
+        read = partial(read_facts, self.policies.planetscale, db, listed, current, target,
+                       branches_read=in_line(branches))
         rules = self.access.rules  # one read decides which facts the judge needs and judges on them
         if claim is not None and not self.storage_bounded(db.organization, db.database, [target], rules):
             # No storage bound to judge: the estimate's basis is only shown, so it is read beside the judging and
