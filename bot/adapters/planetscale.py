@@ -9,7 +9,6 @@ have landed, and a second send could land on a policy changed since: the change 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -412,7 +411,7 @@ class PlanetScaleClient:
 def _error_body(response: httpx.Response) -> tuple[str | None, str | None]:
     try:
         body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, a number past Python's digits, or nested too deep
         return None, None
     if not isinstance(body, dict):
         return None, None
