@@ -3,19 +3,23 @@ and signed view submissions whose state is not Slack's shape."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import Bot, make_bot
+from conftest import ALICE, SIGNING_SECRET, Bot, make_bot
+from test_serve import post, server  # noqa: F401
 
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.store import Store
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import MethodFault, SlackEmulator, SlackState
+from bot.emulators.slack_requests import APP_ID, TEAM_ID, signed_headers, state_values
 from bot.runtime.settings import Settings
 
 
@@ -70,3 +74,59 @@ def test_a_planetscale_error_whose_body_cannot_be_read_is_told_as_planetscales_e
     assert f"({status})" in said, said
     assert "Something went wrong" not in said
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+STATES: dict[str, Any] = {
+    "state-text": "x",
+    "element-text": {"values": {"name": {"name": "x"}}},
+    "option-text": {"values": {"retention_unit": {"retention_unit": {"type": "static_select",
+                                                                     "selected_option": "day"}}}},
+    "time-number": {"values": {"schedule_time": {"schedule_time": {"type": "timepicker", "selected_time": 5}}}},
+    "options-numbers": {"values": {"policies": {"policies": {"type": "multi_static_select",
+                                                             "selected_options": [1, 2]}}}},
+}
+
+
+@pytest.mark.parametrize("form", ["edit acme/app-db bp03devday", "edit acme/*", "create acme/app-db"],
+                         ids=["edit", "bulk-edit", "create"])
+@pytest.mark.parametrize("state", list(STATES))
+def test_a_signed_submission_whose_state_is_not_slacks_shape_is_answered_400_without_a_traceback(
+        bot: Bot, server: str, planetscale: PlanetScaleState, form: str, state: str,  # noqa: F811
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The forms read a submission's `view.state.values` (block → action → element, holding text or options) with
+    `.get` and as text: a signed submission with text where Slack sends an object, or a number where it sends
+    text, raised in the listener (a 500 and a traceback), as the shapes checked at the door (reviews rev20 and
+    rev20c) did one level up."""
+    bot.command(form)
+    view = {**bot.current_view(), "state": STATES[state]}
+    text = view_submission(view)
+    answer = post(server, text, dict(signed_headers(SIGNING_SECRET, text)))  # type: ignore[arg-type]
+    assert bot.executor.wait_idle(30)
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert answer.status_code == 400, (answer.status_code, answer.text)
+    assert planetscale.calls("PATCH") == planetscale.calls("POST") == []
+
+
+@pytest.mark.parametrize("missing", ["type", "id"])
+def test_a_signed_submission_whose_view_has_no_type_or_id_is_answered_400_without_a_traceback(
+        bot: Bot, server: str, planetscale: PlanetScaleState, missing: str,  # noqa: F811
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Bolt reads a submitted view's `type` before any listener (a KeyError in its middleware, a 500 and a
+    traceback), and the bulk form its `id` once the submission is acked."""
+    bot.command("edit acme/*")
+    view = bot.current_view()
+    del view[missing]
+    form = state_values(view, {"retention_value": "9", "retention_unit": "day"})
+    text = view_submission({**view, "state": {"values": form}})
+    answer = post(server, text, dict(signed_headers(SIGNING_SECRET, text)))  # type: ignore[arg-type]
+    assert bot.executor.wait_idle(30)
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert answer.status_code == 400, (answer.status_code, answer.text)
+
+
+def view_submission(view: dict[str, Any]) -> str:
+    """As Slack sends a submission, with the view (and its state) exactly as given."""
+    payload = {"type": "view_submission", "team": {"id": TEAM_ID, "domain": "demo"},
+               "user": {"id": ALICE, "username": "alice", "name": "alice", "team_id": TEAM_ID},
+               "api_app_id": APP_ID, "trigger_id": "1.view", "view": view}
+    return "payload=" + quote(json.dumps(payload))
