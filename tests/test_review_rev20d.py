@@ -4,20 +4,25 @@ and signed view submissions whose state is not Slack's shape."""
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import processes
 import pytest
 from conftest import ALICE, SIGNING_SECRET, Bot, make_bot
+from processes import access_rules, command, serve_env, start
 from test_serve import post, server  # noqa: F401
 
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.store import Store
 from bot.emulators.planetscale_state import PlanetScaleState
-from bot.emulators.serving import BackgroundServer
+from bot.emulators.serving import BackgroundServer, free_port
 from bot.emulators.slack import MethodFault, SlackEmulator, SlackState
 from bot.emulators.slack_requests import APP_ID, TEAM_ID, signed_headers, state_values
 from bot.runtime.settings import Settings
@@ -130,3 +135,42 @@ def view_submission(view: dict[str, Any]) -> str:
                "user": {"id": ALICE, "username": "alice", "name": "alice", "team_id": TEAM_ID},
                "api_app_id": APP_ID, "trigger_id": "1.view", "view": view}
     return "payload=" + quote(json.dumps(payload))
+
+
+def test_slack_gets_through_while_connections_answered_and_left_idle_are_opened_without_end(
+        tmp_path: Path, slack_server: Any, planetscale_server: Any) -> None:
+    """A client that sends a whole request, takes its answer and then says nothing holds its connection until
+    uvicorn's idle timeout (5 s), and the front's room-making closed only connections still sending a request:
+    opened a few dozen a second against a process with 400 file descriptors, such connections took them all, the
+    server stopped accepting (EMFILE), and the one connection it closed to make room was Slack's own, its request
+    half-arrived. Slack's commands timed out or were cut off."""
+    (tmp_path / "access.toml").write_text(access_rules(0))
+    port = free_port()
+    process = start(serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}"), tmp_path,
+                    port, open_files=400)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def open_and_leave_idle() -> None:
+        while not stop.is_set():
+            try:
+                client = socket.create_connection(("127.0.0.1", port), timeout=1)
+                client.sendall(b"GET /nothing HTTP/1.1\r\nHost: bot\r\n\r\n")
+                held.append(client)
+            except OSError:
+                continue
+    idlers = [threading.Thread(target=open_and_leave_idle) for _ in range(4)]
+    for idler in idlers:
+        idler.start()
+    try:
+        time.sleep(3)  # the connections fill the process's file descriptors
+        for _ in range(3):
+            processes.post(port, command("list acme/app-db", slack_server[1].url))
+    finally:
+        stop.set()
+        for idler in idlers:
+            idler.join()
+        for client in held:
+            client.close()
+        process.terminate()
+        process.wait(timeout=30)
