@@ -174,3 +174,56 @@ def test_slack_gets_through_while_connections_answered_and_left_idle_are_opened_
             client.close()
         process.terminate()
         process.wait(timeout=30)
+
+
+def trickled_spaces(seconds: float) -> Iterator[bytes]:
+    """A body of spaces (what JSON allows before a value), one every 0.2 s, for `seconds`."""
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        time.sleep(0.2)
+        yield b" "
+
+
+def endless_spaces(megabytes: int) -> Iterator[bytes]:
+    for _ in range(megabytes):
+        yield b" " * 2**20
+
+
+@pytest.fixture
+def streaming(settings: Settings, slack: SlackState, slack_server: tuple[SlackEmulator, BackgroundServer],
+              tmp_path: Path) -> Iterator[tuple[Bot, dict[str, Any]]]:
+    """A bot whose PlanetScale, at the HTTP edge, answers 200 with the body the test streams; its client's timeouts
+    are a second each."""
+    answer: dict[str, Any] = {}
+    client = PlanetScaleClient("id", "token", "https://api.planetscale.test/v1", retry=RetryPolicy(attempts=2),
+                               sleep=lambda _: None, timeout=httpx.Timeout(1.0), transport=httpx.MockTransport(
+                                   lambda _: httpx.Response(200, content=answer["body"](),
+                                                            headers={"content-type": "application/json"})))
+    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
+    store.migrate()
+    for bot in make_bot(settings, slack, client, store, slack_server):
+        yield bot, answer
+    store.close()
+    client.close()
+
+
+def test_an_answer_planetscale_trickles_without_end_is_given_up_on_as_too_slow(
+        streaming: tuple[Bot, dict[str, Any]]) -> None:
+    """httpx's read timeout bounds each read, not the whole body: an answer trickled a byte at a time (a broken
+    proxy, a stalled stream) held the call for as long as it went on, beyond every bound the leases and the
+    watch are sized on (worst_case_seconds), a worker for good if it never ended. Here it ends after 20 s, and
+    the person was told, after all of it, that the body is not JSON."""
+    bot, answer = streaming
+    answer["body"] = lambda: trickled_spaces(20)
+    said = bot.command("show acme/app-db bp01prod12h").all_text()
+    assert "did not answer in time" in said, said
+
+
+def test_an_answer_far_larger_than_any_page_is_refused_without_being_read_whole(
+        streaming: tuple[Bot, dict[str, Any]]) -> None:
+    """A page is at most 100 items: an answer of hundreds of megabytes was read whole into memory (and one that
+    never ended, until the process was killed for it)."""
+    bot, answer = streaming
+    answer["body"] = lambda: endless_spaces(40)
+    said = bot.command("show acme/app-db bp01prod12h").all_text()
+    assert "over 16 MB" in said, said
