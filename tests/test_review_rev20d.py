@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -227,3 +229,19 @@ def test_an_answer_far_larger_than_any_page_is_refused_without_being_read_whole(
     answer["body"] = lambda: endless_spaces(40)
     said = bot.command("show acme/app-db bp01prod12h").all_text()
     assert "over 16 MB" in said, said
+
+
+@pytest.mark.parametrize("which", ["serve", "doctor"])
+def test_an_access_file_setting_holding_a_nul_byte_is_refused_at_start_in_one_line(
+        slack_server: Any, planetscale_server: Any, tmp_path: Path, which: str) -> None:
+    """A path holding a NUL byte (a `.env` saved by a tool that pads with them) made os.stat raise a ValueError past
+    the access file's loader, which catches only the errors of a file: `serve` and `doctor` ended in a
+    traceback."""
+    (tmp_path / "access.toml").write_text(access_rules(0))
+    (tmp_path / ".env").write_bytes(b"BACKUP_BOT_ACCESS_FILE=access\x00.toml\n")
+    done = subprocess.run([sys.executable, "-m", "bot", which, *(["--port", str(free_port())] if which == "serve"
+                                                                  else [])],
+                          env=serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}"),
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.returncode != 0 and "holds a NUL byte" in done.stderr + done.stdout, done.stderr[-2000:]
