@@ -372,7 +372,7 @@ class PlanetScaleClient:
             if status == 204 or not content:
                 return None
             try:
-                return json.loads(content)
+                return json.loads(content, parse_constant=_not_json)
             except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past reading
                 raise BadResponse(f"PlanetScale answered for {where} with a body that is not JSON.",
                                   status=status) from None
@@ -428,6 +428,11 @@ class PlanetScaleClient:
             raise error(f"PlanetScale asks to wait {wait} before the next request ({response.status_code}). "
                         f"Try again in {wait}.", status=response.status_code)
         return seconds
+
+
+def _not_json(constant: str) -> Any:
+    """Python's json reads NaN and Infinity, which JSON has not: a number no store's JSON column takes."""
+    raise ValueError(f"{constant} is not JSON")
 
 
 def _error_body(content: bytes) -> tuple[str | None, str | None]:
