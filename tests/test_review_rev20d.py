@@ -3,6 +3,8 @@ and signed view submissions whose state is not Slack's shape."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import socket
 import subprocess
@@ -27,6 +29,7 @@ from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.serving import BackgroundServer, free_port
 from bot.emulators.slack import MethodFault, SlackEmulator, SlackState
 from bot.emulators.slack_requests import APP_ID, TEAM_ID, signed_headers, state_values
+from bot.runtime.doctor import check
 from bot.runtime.settings import Settings
 
 
@@ -283,3 +286,21 @@ def test_a_backup_cost_that_is_not_a_json_number_breaks_no_change_to_its_policy(
         assert [c.body for c in planetscale.calls("PATCH")] == [{"retention_value": 9, "retention_unit": "day"}]
     store.close()
     client.close()
+
+
+def test_doctor_says_a_user_slack_does_not_answer_for_cannot_be_checked(
+        settings: Settings, tmp_path: Path, slack: SlackState, planetscale: PlanetScaleState) -> None:
+    """doctor asks Slack whether each user the rules name exists; a users.info Slack did not answer within doctor's
+    10 s raised its TimeoutError past the check, which caught only Slack's refusals: doctor ended in a traceback."""
+    (tmp_path / "access.toml").write_text(
+        '[[rules]]\norganizations = ["acme"]\ndatabases = ["app-db"]\neditors = ["U0ALICE001"]\n')
+    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
+    store.migrate()
+    store.close()
+    checked = dataclasses.replace(settings, slack_signing_secret="0123456789abcdef0123456789abcdef",
+                                  access_file=str(tmp_path / "access.toml"),
+                                  database_url=f"sqlite:///{tmp_path / 'bot.db'}", audit_channel="C0DBAOPS01")
+    slack.add_fault(MethodFault(method="users.info", delay=11))
+    out = io.StringIO()
+    assert check(lambda: checked, out, 5.0) == 1, out.getvalue()
+    assert "rule 1 (line 1): user U0ALICE001 cannot be checked (TimeoutError)" in out.getvalue()
