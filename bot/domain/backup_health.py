@@ -88,10 +88,18 @@ def _basis(planetscale: PlanetScaleApi, db: DatabaseRef, branches: list[Branch],
     latest: dict[str, tuple[str, int, float | None]] = {}
     names = [b.name for b in branches if b.production == (target == "production")][:MAX_BRANCHES_READ]
     for name in names:
-        found = [b for b in planetscale.list_backups(db.organization, db.database, name, policy_id,
-                                                     since=since.isoformat().replace("+00:00", "Z"), state="success")
-                 if b.state == "success"]
+        found = _successes(planetscale, db, name, policy_id, since)
+        if not found and policy_id is not None:
+            # Its runs failed since the window began (a bad day): its latest success is older, and still kept.
+            found = _successes(planetscale, db, name, policy_id, None)
         if found:
             newest = max(found, key=lambda b: b.at)
             latest[name] = (newest.at.isoformat(), newest.size, newest.estimated_storage_cost)
     return latest_basis(latest)
+
+
+def _successes(planetscale: PlanetScaleApi, db: DatabaseRef, branch: str, policy_id: str | None,
+               since: datetime | None) -> list[Backup]:
+    at = since.isoformat().replace("+00:00", "Z") if since is not None else None
+    return [b for b in planetscale.list_backups(db.organization, db.database, branch, policy_id, since=at,
+                                                state="success") if b.state == "success"]

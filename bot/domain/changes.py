@@ -20,6 +20,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from bot.domain.access import AccessControl, Decision
 from bot.domain.access_rules import Action
 from bot.domain.applying import QUEUED_BEHIND
@@ -36,7 +38,7 @@ from bot.domain.change_requests import (
 )
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
-from bot.domain.creating import Creating, restored_name_refusal
+from bot.domain.creating import Creating, restored_name_refusal, unsendable
 from bot.domain.deciding import Deciding
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, Refusal, Snapshot, Stage, Unchecked, VerdictKind, counted
@@ -311,7 +313,7 @@ class ChangePath(Creating, Deciding):
     def _revert_now(self, db: DatabaseRef, policy_id: str, inverse: dict[str, Any], user: str, channel: str,
                     reason: str, revert_of: str, of_request: bool) -> Outcome:
         try:
-            current = self.policies.find_policy(db, policy_id)
+            current = self._stored_policy(db, policy_id)
         except PolicyNotFound as exc:
             return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
         except PlanetScaleError as exc:
@@ -319,7 +321,10 @@ class ChangePath(Creating, Deciding):
         if all(current.field_value(f) == value for f, value in inverse.items()):
             return Outcome(OutcomeKind.INVALID, "The policy already has the values from before this change; "
                                                 "nothing to revert.")
-        update = PolicyUpdate(**inverse)
+        try:
+            update = PolicyUpdate(**inverse)
+        except ValidationError as exc:
+            return self._refuse(user, db, channel, unsendable(exc), request_id=revert_of if of_request else None)
         facts = self._facts_of(db, current, resulting_values(current, update)["target"])
         plan = ChangePlan(db, current, update, reason, reason_by_person=False, facts=facts)
         return self._request(user, channel, plan, revert_of=revert_of,
