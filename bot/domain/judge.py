@@ -28,6 +28,12 @@ from bot.domain.naming import person as named_person
 from bot.domain.naming import principals
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate, Problem, check_change, check_new
 
+# The fields that make one setting together: a change to one of them means what it means with the other.
+ONE_SETTING = {"retention_value": ("retention_value", "retention_unit"),
+               "retention_unit": ("retention_value", "retention_unit"),
+               "frequency_value": ("frequency_value", "frequency_unit"),
+               "frequency_unit": ("frequency_value", "frequency_unit")}
+
 
 @dataclass(frozen=True)
 class Unchecked:
@@ -323,8 +329,11 @@ def _moved(s: Snapshot) -> str | None:
     if s.policy.target != a.before["target"]:
         return (f"the policy moved from {a.before['target']} to {s.policy.target} in PlanetScale since the "
                 "request, so the rules that judged it no longer apply. Nothing was sent; ask again.")
-    # A deletion is judged on the whole policy: the one asked to go, as it was, is the one that goes.
-    fields = EDITABLE_FIELDS if a.kind is ChangeKind.DELETE else list(a.changes)
+    # A deletion is judged on the whole policy: the one asked to go, as it was, is the one that goes. A number
+    # and its unit are one setting: approved as "4 weeks → 2 weeks", `retention_value=2` is not sent once the
+    # unit became days.
+    fields = EDITABLE_FIELDS if a.kind is ChangeKind.DELETE else \
+        list(dict.fromkeys(f for c in a.changes for f in ONE_SETTING.get(c, (c,))))
     moved = {f: (a.before[f], s.policy.field_value(f)) for f in fields if s.policy.field_value(f) != a.before[f]}
     if moved:
         what = ", ".join(f"{f} is now {now!r} (was {then!r} when requested)" for f, (then, now) in moved.items())
