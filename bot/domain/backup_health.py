@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 from bot.domain.backups import Backup, Branch, PolicyHealth, branches_for, frequency_span, judge_health, now_utc
@@ -59,17 +59,21 @@ TARGET_BASIS_DAYS = 8
 
 
 def read_facts(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[BackupPolicy],
-               policy: BackupPolicy | None, after_target: str | None, now: datetime | None = None) -> DatabaseFacts:
+               policy: BackupPolicy | None, after_target: str | None, now: datetime | None = None,
+               branches_read: Callable[[], list[Branch]] | None = None) -> DatabaseFacts:
     """What a change is judged on beyond its policy: the database's policies, and the basis of the storage
     estimate: the latest successful backup of each branch `policy` backs up (`before`), and of each branch of
     `after_target` (`after`: the policy's own when it keeps its target, else any policy's there). A read that
-    fails leaves the estimate unknown, saying why; it never stops the change being judged."""
+    fails leaves the estimate unknown, saying why; it never stops the change being judged. `branches_read`:
+    waits for the database's branches when their read was started already."""
     listed = tuple((p.id, p.name, p.target) for p in policies)
     if policy is None and after_target is None:
         return DatabaseFacts(listed)
     moment = now or now_utc()
     try:
-        branches = sorted(planetscale.list_branches(db.organization, db.database), key=lambda b: not b.production)
+        found = branches_read() if branches_read is not None else \
+            planetscale.list_branches(db.organization, db.database)
+        branches = sorted(found, key=lambda b: not b.production)
         before = after = None
         if policy is not None:
             since = moment - max(2 * frequency_span(policy), timedelta(days=2))
