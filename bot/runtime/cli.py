@@ -119,7 +119,8 @@ def run_serve(host: str, port: int | None) -> int:
     import uvicorn
 
     from bot.adapters.store import Store
-    from bot.runtime.app import build_app, build_dependencies, health_report, migrate
+    from bot.runtime.app import build_app, build_dependencies, health_report
+    from bot.runtime.database import migrate
     from bot.runtime.executor import TrackedExecutor
     from bot.runtime.front import HEAD_BYTES, Front
     from bot.runtime.lifecycle import drain
@@ -137,8 +138,10 @@ def run_serve(host: str, port: int | None) -> int:
     deps = build_dependencies(settings, store=store, background=executor)
     app = build_app(settings, deps)
     measure(settings, store)
-    sweeper = start_sweeper(deps, app)
-    watcher = start_watcher(deps, app.client, settings)
+    # The sweep and the watch start once the schema is checked: their first steps load SQLAlchemy, which would
+    # otherwise share the interpreter with the first acks.
+    sweeper = start_sweeper(deps, app, start=False)
+    watcher = start_watcher(deps, app.client, settings, start=False)
 
     unusable: list[SettingsError] = []
 
@@ -153,6 +156,10 @@ def run_serve(host: str, port: int | None) -> int:
             server.should_exit = True
         finally:
             store.ready.set()
+        if not server.should_exit:
+            sweeper.start()
+            if watcher is not None:
+                watcher.start()
 
     left: list[int] = []
 
@@ -219,7 +226,7 @@ def measure(settings: Settings, store: Store) -> None:
     metrics.count_pending(lambda: store.open_count() if store.ready.is_set() else 0)
 
 
-def start_sweeper(deps: Dependencies, app: App) -> Sweeper:
+def start_sweeper(deps: Dependencies, app: App, start: bool = True) -> Sweeper:
     from bot.adapters.store.inbox import Inbox
     from bot.runtime.app import redo
     from bot.runtime.sweeper import InboxKeeper, Sweeper
@@ -227,17 +234,19 @@ def start_sweeper(deps: Dependencies, app: App) -> Sweeper:
 
     inbox = getattr(deps.background, "inbox", None)  # a TrackedExecutor's
     keeper = InboxKeeper(inbox, partial(redo, app)) if isinstance(inbox, Inbox) else None
-    return Sweeper(deps.changes, sweep_reporter(deps, app.client), forget_deliveries=deps.store.forget_deliveries,
-                   batches=partial(sweep_batches, deps, app.client), inbox=keeper).start()
+    sweeper = Sweeper(deps.changes, sweep_reporter(deps, app.client), forget_deliveries=deps.store.forget_deliveries,
+                      batches=partial(sweep_batches, deps, app.client), inbox=keeper)
+    return sweeper.start() if start else sweeper
 
 
-def start_watcher(deps: Dependencies, client: WebClient, settings: Settings) -> Watcher | None:
-    """The watch in the background, unless BACKUP_BOT_WATCH_EVERY is off."""
+def start_watcher(deps: Dependencies, client: WebClient, settings: Settings, start: bool = True) -> Watcher | None:
+    """The watch in the background, unless BACKUP_BOT_WATCH_EVERY is off (`start` False: made, not started)."""
     from bot.runtime.watch import build_watcher
 
     if settings.watch_every is None:
         return None
-    return build_watcher(deps, client, settings.watch_every).start()
+    watcher = build_watcher(deps, client, settings.watch_every)
+    return watcher.start() if start else watcher
 
 
 def run_watch() -> int:
@@ -265,7 +274,7 @@ def run_watch() -> int:
 
 
 def run_migrate() -> int:
-    from bot.runtime.app import open_store
+    from bot.runtime.database import open_store
 
     settings = Settings.load()
     store = open_store(settings.database_url)

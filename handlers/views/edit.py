@@ -195,15 +195,26 @@ def _open_and_fill(deps: Dependencies, client: WebClient, respond: Respond | Non
                    channel: str, db: DatabaseRef, ref: str) -> None:
     try:
         opened = client.views_open(trigger_id=trigger_id, view=blocks.loading_view())
-    except SlackApiError as exc:
-        error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
-        log.warning("views.open failed: %s", error)
+    except (SlackApiError, OSError) as exc:
+        error = views_open_failure(exc)
         _tell(respond, f"Slack did not open the form ({error}). Nothing was read or changed; run "
                        f"`/backup-policy edit {db} {ref}` again in a few seconds.")
         return
     view_id = str(opened["view"]["id"])
     deps.background.run_answered(partial(show_failure, client, view_id), fill, deps, client, view_id, user, channel,
                                  db, ref)
+
+
+def views_open_failure(exc: SlackApiError | OSError) -> str:
+    """Why views.open failed, in a few words, logged: Slack's error code, or no answer (a timeout or a lost
+    connection, which SlackHttp raises as an OSError: Slack may have opened the form, whose trigger_id is spent)."""
+    if isinstance(exc, SlackApiError):
+        error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+    else:
+        error = "Slack did not answer in time" if isinstance(exc, TimeoutError) else "the connection to Slack failed"
+        error += "; close the form if one opened"
+    log.warning("views.open failed: %s", error)
+    return error
 
 
 def _tell(respond: Respond | None, message: str) -> None:
