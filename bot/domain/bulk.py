@@ -335,7 +335,9 @@ class BulkPath(Finding):
             risks=p.risks, reason=batch.reason, expires_at=expires, created_at=now, updated_at=now,
             state=RequestState.APPROVED, decided_by=by, detail=f"bulk change {batch.id[:8]}", facts=p.facts)
             for p in batch.live]
-        records = [request_event("approved", m, by, detail=m.detail) for m in members] if approvers else []
+        # Each policy's trail names each approval that counts for it, never the last clicker for all of them.
+        records = [request_event("approved", m, approver, detail=m.detail) for m, p in zip(members, batch.live)
+                   for approver in (self._judge_planned(batch, p, approvers).counted if approvers else ())]
         if not self.store.approve_batch(batch.id, by, members, approvers, records):
             latest = self.store.get_batch(batch.id) or batch
             if latest.state is BatchState.PENDING and latest.expires_at <= self.changes.clock():
