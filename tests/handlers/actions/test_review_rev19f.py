@@ -84,7 +84,7 @@ def test_a_bulk_changes_trail_names_as_approver_of_each_policy_only_who_may_appr
     """Production is approved by @dba-leads, development by dave alone. lead 2 approves alice's bulk change over a
     production and a development policy (his approval counts for production only), then dave (for development
     only), and both apply. The trail must not say dave approved the production change, which the rules forbid
-    him, nor leave out lead 2, who did."""
+    him (neither as its approval nor on its sending), nor leave out lead 2, who did."""
     approvals_bot.slack.add_user(SlackUser(DAVE, "dave", "Dave", "dave@acme.example"))
     planetscale.add_database("acme", "pay-01")
     planetscale.add_policy("acme", "pay-01", "pay-01-prod", name="Daily", target="production")
@@ -100,3 +100,9 @@ def test_a_bulk_changes_trail_names_as_approver_of_each_policy_only_who_may_appr
     assert planetscale.policy("acme", "pay-02", "pay-02-dev")["retention_value"] == 14
     on_record = approvers_on_record(approvals_bot, batch_id)
     assert on_record == {"pay-01": [LEAD2], "pay-02": [DAVE]}, on_record
+    [production] = [m.request for m in approvals_bot.deps.store.batch_members(batch_id)
+                    if m.request.database == "pay-01"]
+    assert production.decided_by == LEAD2
+    sent = [e.detail or "" for e in approvals_bot.audit.all()
+            if e.action == "sending" and e.request_id == production.id]
+    assert sent and not [d for d in sent if DAVE in d], sent
