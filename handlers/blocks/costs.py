@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bot.domain.costs import Basis, Estimate, Side, describe_size, kept_at_once
+from bot.domain.costs import Basis, Estimate, Side, describe_size, kept_at_once, kept_cost
 from bot.domain.policy import BackupPolicy
 
 
@@ -43,6 +43,7 @@ def policy_estimate(policy: BackupPolicy, basis: Basis | None) -> str:
     if basis is None:
         return text + ", storage not estimated (no successful backup yet)"
     text += f", about {describe_size(kept * basis.size)}"
-    if basis.cost is not None:
-        text += f" (PlanetScale's estimated storage cost {kept * basis.cost:.2f})"
+    cost = kept_cost(kept, basis)
+    if cost is not None:
+        text += f" (PlanetScale's estimated storage cost {cost:.2f})"
     return text

@@ -1,0 +1,34 @@
+"""Review rev24e (issue 24): export, creation, deletion, the watch and costs tried again as an adversary would.
+Each test here shows a defect found by the review, through Bolt's signed pipeline on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from approval_helpers import ALICE, RULES, approvals_bot
+from conftest import Bot
+from test_bulk import channel_messages
+
+from bot.emulators.planetscale import PlanetScaleState
+
+__all__ = ["approvals_bot"]  # fixtures, used by name
+
+
+def test_a_storage_cost_past_a_float_is_asked_as_not_given_and_the_request_is_kept(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """PlanetScale's `estimated_storage_cost` is any JSON number: two branches' latest backups at 1.5e308 each
+    summed to infinity, which no JSON column holds (PostgreSQL refuses `Infinity`), so asking the change failed
+    where it was stored. A cost past a float's range is not an estimate: it is left out, and the request is
+    asked as any other."""
+    approvals_bot.use_rules(RULES.format(approvals=1))
+    planetscale.add_database("acme", "huge-db")
+    planetscale.add_branch("acme", "huge-db", "main-2", production=True)
+    planetscale.add_policy("acme", "huge-db", "huge-pol", name="Daily", target="production",
+                           frequency_value=1, frequency_unit="day", retention_value=2, retention_unit="day")
+    for branch in ("main", "main-2"):
+        made = planetscale.add_backup("acme", "huge-db", "huge-pol", hours_ago=5, size=2_000_000_000, branch=branch)
+        made["estimated_storage_cost"] = 1.5e308
+    reply = approvals_bot.command('update acme/huge-db "Daily" retention=10d', user=ALICE)
+    said = reply.all_text() + " ".join(str(m) for m in channel_messages(approvals_bot))
+    assert "inf" not in said.replace("info", ""), said
+    assert len(channel_messages(approvals_bot)) == 1, said
+    assert "8.0 GB → 40.0 GB" in said, said
