@@ -47,6 +47,9 @@ def parse_size(text: str) -> int:
 
 
 def describe_size(size: float) -> str:
+    if size > MOST_BYTES:
+        # PlanetScale's sizes are any JSON integer: past an exabyte (or a float) one is told as a bound.
+        return f"more than {describe_size(MOST_BYTES)}"
     amount = float(size)
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if amount < 1000 or unit == "TB":

@@ -32,3 +32,23 @@ def test_a_storage_cost_past_a_float_is_asked_as_not_given_and_the_request_is_ke
     assert "inf" not in said.replace("info", ""), said
     assert len(channel_messages(approvals_bot)) == 1, said
     assert "8.0 GB → 40.0 GB" in said, said
+
+
+def test_a_backup_size_past_a_float_is_not_an_estimate_and_the_change_is_asked(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """A backup's `size` is any JSON integer: one of 10**309 bytes made the estimate's storage an integer no
+    float holds, and writing it in words raised OverflowError, so the change could not be asked at all."""
+    approvals_bot.use_rules(RULES.format(approvals=1))
+    planetscale.add_database("acme", "vast-db")
+    planetscale.add_policy("acme", "vast-db", "vast-pol", name="Daily", target="production",
+                           frequency_value=1, frequency_unit="day", retention_value=2, retention_unit="day")
+    made = planetscale.add_backup("acme", "vast-db", "vast-pol", hours_ago=5, size=2_000_000_000)
+    made["size"] = 10**309
+    reply = approvals_bot.command('update acme/vast-db "Daily" retention=10d', user=ALICE)
+    said = reply.all_text()
+    assert "went wrong" not in said, said
+    assert len(channel_messages(approvals_bot)) == 1, said
+    assert "more than 1000000.0 TB" in said.replace(" ", " "), said
+    status = approvals_bot.command("status acme/vast-db", user=ALICE).all_text()
+    assert "went wrong" not in status and "more than 1000000.0 TB" in status, status
