@@ -3,8 +3,11 @@ Each test here shows a defect found by the review, through Bolt's signed pipelin
 
 from __future__ import annotations
 
+import json
+
 from approval_helpers import ALICE, RULES, approvals_bot
 from conftest import Bot
+from export_code import code_of, parsed_resources
 from test_bulk import channel_messages
 
 from bot.emulators.planetscale import PlanetScaleState
@@ -52,3 +55,24 @@ def test_a_backup_size_past_a_float_is_not_an_estimate_and_the_change_is_asked(
     assert "more than 1000000.0 TB" in said.replace(" ", " "), said
     status = approvals_bot.command("status acme/vast-db", user=ALICE).all_text()
     assert "went wrong" not in status and "more than 1000000.0 TB" in status, status
+
+
+def test_a_policy_name_longer_than_a_code_block_is_exported_whole_or_named_never_cut_mid_string(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """PlanetScale bounds no policy name. One of 3,000 characters made a line longer than a code block, and the
+    export cut it between characters: the parts, put in one file in order as the answer says, split the quoted
+    string over two lines, which neither Terraform nor JSON reads. Such a policy is named and left out; the
+    others are exported."""
+    planetscale.add_policy("acme", "app-db", "bplongname", name="n" * 3000, target="production")
+    for chosen in ("terraform", "json"):
+        reply = bot.command(f"export acme/app-db {chosen}", user=ALICE)
+        code = code_of(reply.private)
+        if chosen == "terraform":
+            names = [a["name"] for _, _, a in parsed_resources(code)]
+        else:
+            names = [p["name"] for p in json.loads(code)["databases"][0]["backup_policies"]]
+        assert len(names) == 3 and all(planetscale.policies[("acme", "app-db")][i]["name"] in names
+                                       for i in ("bp01prod12h", "bp02prodwk", "bp03devday")), names
+        said = json.dumps([e.blocks for e in reply.private])
+        assert "`bplongname`" in said, said
