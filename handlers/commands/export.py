@@ -146,7 +146,8 @@ def summary_lines(export: Export, rendered: Rendered, chosen: ExportFormat) -> l
             ids = ", ".join(code(i) for i in renamed[:NAMED_AT_MOST])
             lines.append(f"• Terraform keeps text in Unicode NFC, and the names of {ids} are not: `terraform plan` "
                          "would show them renamed to their NFC form. Rename them in PlanetScale first for no change.")
-    empty = [d.db for d in rendered.shown if not d.policies]
+    too_long = {db for db, _ in rendered.too_long}
+    empty = [d.db for d in rendered.shown if not d.policies and d.db not in too_long]
     if empty:
         lines.append(f"• No policy you may see in {named(empty)}.")
     return lines
