@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.domain.costs import Basis, latest_basis
 from bot.domain.guardrails import LONGEST_UNIT_HOURS
@@ -49,15 +49,14 @@ class Backup(BaseModel):
     completed_at: str | None
     expires_at: str | None
     # The ID of the policy that made it (the spec's `backup_policy`); None when not given or not readable.
-    policy_id: str | None = Field(default=None, validation_alias=AliasChoices("backup_policy", "policy_id"))
+    policy_id: str | None = Field(default=None, validation_alias="backup_policy")
 
     @field_validator("policy_id", mode="before")
     @classmethod
     def _a_policy(cls, value: object) -> str | None:
         # Only a bulk change's estimate reads it, so a malformed one leaves that backup unattributed, no more.
-        if isinstance(value, dict):
-            value = value.get("id")
-        return value if isinstance(value, str) and value else None
+        found = value.get("id") if isinstance(value, dict) else None
+        return found if isinstance(found, str) and found else None
 
     @field_validator("created_at", "started_at", "completed_at", "expires_at")
     @classmethod

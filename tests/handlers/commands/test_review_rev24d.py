@@ -3,7 +3,6 @@ here shows a defect found by the review, through Bolt's signed pipeline on SQLit
 
 from __future__ import annotations
 
-import pytest
 from approval_helpers import ALICE, RULES, approvals_bot
 from conftest import Bot
 from test_bulk import channel_messages
