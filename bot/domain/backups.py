@@ -97,6 +97,10 @@ class PolicyHealth:
     # The latest successful backup of each branch read, summed: what its storage is estimated from.
     basis: Basis | None = None
     running: bool = False  # a backup newer than the last finished one is still under way
+    # None of its own: `basis` is its target's latest successes, as a change to it is estimated; or why those
+    # could not be read.
+    basis_of_target: bool = False
+    target_unread: str | None = None
 
     @property
     def healthy(self) -> bool:
