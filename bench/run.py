@@ -9,6 +9,7 @@ the load client (bench/load.py) in a process of its own, so that neither the emu
 bookkeeping hold the client up. Every figure is beside the bare app's or beside the floor of round trips
 the answer needs, as a ratio. A whole run writes docs/benchmarks.md and the README's table.
 
+BENCH_DATABASE_URL=postgresql://… runs the bot on that database (an empty one) instead of SQLite.
 BENCH_WORKERS=0 measures `serve` without its worker processes (BACKUP_BOT_WORKERS), the work after the acks in
 the process that acks.
 
@@ -241,6 +242,8 @@ class Emulators:
                     "BACKUP_BOT_WATCH_EVERY": "off"})
         if tls:
             env["SSL_CERT_FILE"] = tls.ca_file
+        if "BENCH_DATABASE_URL" in os.environ:  # the bot's database instead of SQLite's bench/results/bench.db
+            env["BACKUP_BOT_DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
         if "BENCH_WORKERS" in os.environ:  # to measure serve without its worker processes (0), or with more
             env["BACKUP_BOT_WORKERS"] = os.environ["BENCH_WORKERS"]
         return env

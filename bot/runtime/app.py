@@ -209,9 +209,11 @@ def inbox_payload(request: BoltRequest, body: str) -> str:
     return json.dumps({"body": body, "headers": headers}, separators=(",", ":"))
 
 
-def redo(app: App, payload: str, keys: frozenset[str], verifier: SignatureVerifier | None = None) -> int:
+def redo(app: App, payload: str, keys: frozenset[str], verifier: SignatureVerifier | None = None,
+         request_id: str | None = None) -> int:
     """Dispatches a stored request again, doing only its work `keys`; the status Bolt answers. With `verifier`,
-    401 unless Slack signed it within the last five minutes, as Bolt checks (an app that does not check)."""
+    401 unless Slack signed it within the last five minutes, as Bolt checks (an app that does not check);
+    `request_id`: the one its logs go under (the front's, for a worker's work)."""
     request = json.loads(payload)
     if verifier is not None:
         headers = {name: (values or [""])[0] for name, values in request["headers"].items()}
@@ -219,7 +221,8 @@ def redo(app: App, payload: str, keys: frozenset[str], verifier: SignatureVerifi
                                  headers.get("x-slack-signature", "")):
             return 401
     with redoing(keys):
-        return app.dispatch(BoltRequest(body=request["body"], headers=request["headers"])).status
+        context = {REQUEST_ID: request_id} if request_id else None
+        return app.dispatch(BoltRequest(body=request["body"], headers=request["headers"], context=context)).status
 
 
 def _build_app(settings: Settings, deps: Dependencies, verify: bool) -> App:

@@ -23,7 +23,7 @@ from bot.domain.change_requests import WorkIds, work_ids
 from bot.domain.changes import explain
 from bot.runtime.inbox_writer import InboxPort, InboxWriter
 from bot.runtime.logs import request_id
-from bot.runtime.metrics import work_finished
+from bot.runtime.metrics import arrived_at, work_finished
 
 # Work that must wait longer than this for PlanetScale's budget is told at once to its person: queued, and about
 # how long.
@@ -104,7 +104,7 @@ class TrackedExecutor(ThreadPoolExecutor):
         self._reminders = Reminders()
         # Where a request's work goes once written to the inbox, instead of this pool: a worker process's queue
         # (`serve` with BACKUP_BOT_WORKERS, bot/runtime/workers.py). Set by the runtime.
-        self.hand_to: Callable[[str, str], None] | None = None
+        self.hand_to: Callable[[str, str, tuple[str, float] | None, str], None] | None = None
 
     @property
     def inbox(self) -> InboxPort | None:
@@ -170,7 +170,8 @@ class TrackedExecutor(ThreadPoolExecutor):
                                 "once written", self.inbox_wait)
                 work = partial(self._written, key, written, work)
                 if not here and self.hand_to is not None:  # as _to_a_worker says
-                    written.add_done_callback(partial(self._to_worker, key, current.payload,
+                    at = (arrived_at(), request_id.get())
+                    written.add_done_callback(partial(self._to_worker, key, current.payload, at,
                                                       partial(contextvars.copy_context().run, work)))
                     return None
             else:
@@ -185,7 +186,8 @@ class TrackedExecutor(ThreadPoolExecutor):
                 and current is not None and current.redo is None and bool(current.payload)
                 and threading.get_ident() == current.thread)
 
-    def _to_worker(self, key: str, payload: str, work: Callable[[], None], written: Future[bool]) -> None:
+    def _to_worker(self, key: str, payload: str, at: tuple[tuple[str, float] | None, str],
+                   work: Callable[[], None], written: Future[bool]) -> None:
         """Once the inbox has the work's row, a worker redoes it from there (`hand_to` only queues it); without a
         row (the database failed), `work` is done here, as without workers."""
         assert self.hand_to is not None
@@ -194,7 +196,7 @@ class TrackedExecutor(ThreadPoolExecutor):
             return
         if written.exception() is None:
             try:
-                self.hand_to(key, payload)
+                self.hand_to(key, payload, *at)
                 return
             except Exception:
                 log.exception("could not hand this request's work to a worker; acting on it here")

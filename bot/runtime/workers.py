@@ -21,6 +21,7 @@ import queue
 import signal
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 log = logging.getLogger("bot")
@@ -41,17 +42,25 @@ class Workers:
         self.stopping = False
         self.processes: list[Any] = []
         self.pipes: list[Any] = []
+        self.scrapes: list[tuple[threading.Lock, Any]] = []  # a pipe each, to ask for its metrics
         for i in range(count):
             reader, writer = context.Pipe(duplex=False)
-            self.processes.append(context.Process(target=work, args=(reader, holder, i == 0), name=f"worker-{i}"))
+            asked, answering = context.Pipe()
+            self.processes.append(context.Process(target=work, args=(reader, answering, holder, i == 0),
+                                                  name=f"worker-{i}"))
             self.pipes.append(writer)
+            self.scrapes.append((threading.Lock(), asked))
         # The pipes are written by a thread of their own: a full pipe (a worker behind) never holds the inbox's
         # writer, whose answers hand the work over.
-        self.lines: queue.SimpleQueue[tuple[int, tuple[str, str] | None]] = queue.SimpleQueue()
+        self.lines: queue.SimpleQueue[tuple[int, tuple[str, str, tuple[str, float] | None, str] | None]] = \
+            queue.SimpleQueue()
         self.turn = itertools.count()
         self.sender = threading.Thread(target=self._send, name="to-workers", daemon=True)
 
     def start(self) -> Workers:
+        from bot.runtime import metrics
+
+        metrics.WORKERS.extend(partial(self.metrics, i) for i in range(len(self.processes)))
         for process in self.processes:
             process.start()
             threading.Thread(target=self._watch, args=(process,), name=f"{process.name}-watch", daemon=True).start()
@@ -59,9 +68,22 @@ class Workers:
         log.info("%d worker process(es) started for the work after the acks", len(self.processes))
         return self
 
-    def hand(self, key: str, payload: str) -> None:
-        """Queues a request's work (written to the inbox already) for the next worker in turn; never blocks."""
-        self.lines.put((next(self.turn) % len(self.pipes), (key, payload)))
+    def hand(self, key: str, payload: str, at: tuple[str, float] | None, request_id: str) -> None:
+        """Queues a request's work (written to the inbox already; `at`: its arrival; its ID in the logs) for the
+        next worker in turn; never blocks."""
+        self.lines.put((next(self.turn) % len(self.pipes), (key, payload, at, request_id)))
+
+    def metrics(self, worker: int) -> bytes | None:
+        """A worker's metrics (bot/runtime/metrics_merge.py); None if it does not answer within a second."""
+        lock, pipe = self.scrapes[worker]
+        with lock:
+            try:
+                while pipe.poll(0):  # an answer that came too late for the scrape before
+                    pipe.recv()
+                pipe.send(b"")
+                return bytes(pipe.recv()) if pipe.poll(1.0) else None
+            except (OSError, EOFError):
+                return None
 
     def _send(self) -> None:
         while True:
@@ -101,7 +123,7 @@ class Workers:
                 process.join()
 
 
-def work(pipe: Any, holder: str, first: bool) -> None:
+def work(pipe: Any, scrapes: Any, holder: str, first: bool) -> None:
     """A worker's life: its own app and connections, the work queued for it until STOP."""
     os.nice(NICENESS)
     # Stopping is the front's to say, after its last ack (a terminal's Ctrl-C or a supervisor's SIGTERM reach
@@ -114,6 +136,7 @@ def work(pipe: Any, holder: str, first: bool) -> None:
     try:
         settings = Settings.load()
         configure_logging(settings)
+        threading.Thread(target=_answer_scrapes, args=(scrapes,), name="metrics", daemon=True).start()
         status = _serve_queue(pipe, holder, first, settings)
     except SettingsError as exc:
         for problem in exc.problems:
@@ -126,6 +149,7 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
     from bot.runtime.app import build_app, build_dependencies, redo
     from bot.runtime.executor import TrackedExecutor
     from bot.runtime.lifecycle import drain
+    from bot.runtime.metrics import BUDGET, arrived
     from bot.runtime.running import start_sweeper, start_watcher
 
     executor = TrackedExecutor()
@@ -133,6 +157,8 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
     # The front checked each request's signature before it acked and queued it; a request may wait here longer
     # than the five minutes Bolt allows. Those the keeper takes over from the inbox it checks itself.
     app = build_app(settings, deps, verify=False)
+    limiter = settings.planetscale_limiter()
+    BUDGET.configure(limiter.requests, limiter.per)
     sweeper = start_sweeper(deps, app, settings) if first else None
     watcher = start_watcher(deps, app.client, settings) if first else None
     while True:
@@ -143,9 +169,10 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
             break
         if item is STOP:
             break
-        key, payload = item
+        key, payload, at, request_id = item
+        arrived(at)
         try:
-            status = redo(app, payload, frozenset({key}))
+            status = redo(app, payload, frozenset({key}), request_id=request_id)
         except Exception:  # its row stays in the inbox: the next instance's keeper redoes it
             log.exception("worker: a request's work could not be started")
             continue
@@ -153,3 +180,16 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
             log.warning("worker: a request's work answered %d", status)
     drain(executor, sweeper, watcher, deps.store, settings.drain_timeout)
     return 0
+
+
+def _answer_scrapes(scrapes: Any) -> None:
+    from prometheus_client import generate_latest
+
+    from bot.runtime.metrics import REGISTRY
+
+    while True:
+        try:
+            scrapes.recv()
+            scrapes.send(generate_latest(REGISTRY))
+        except (OSError, EOFError):
+            return
