@@ -12,8 +12,9 @@ from bot.runtime.running import exit_now, start_sweeper, start_watcher
 from bot.runtime.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-
     from bot.adapters.store import Store
+    from bot.runtime.executor import TrackedExecutor
+    from bot.runtime.sweeper import InboxKeeper
 
 log = logging.getLogger("bot")
 
@@ -140,6 +141,7 @@ def run_serve(host: str, port: int | None) -> int:
         executor.hand_to = workers.hand
     sweeper = None if workers else start_sweeper(deps, app, settings)
     watcher = None if workers else start_watcher(deps, app.client, settings)
+    renewer = keep_leases(executor) if workers else None
 
     unusable: list[SettingsError] = []
 
@@ -166,6 +168,8 @@ def run_serve(host: str, port: int | None) -> int:
         left.append(drain(executor, sweeper, watcher, deps.store, settings.drain_timeout))
         if workers:
             workers.join()
+        if renewer is not None:
+            renewer.stop(timeout=0)
 
     def health() -> dict[str, Any]:
         report = health_report(deps, watcher)
@@ -215,6 +219,20 @@ def run_serve(host: str, port: int | None) -> int:
     if any(left):
         exit_now()
     return 0
+
+
+def keep_leases(executor: TrackedExecutor) -> InboxKeeper | None:
+    """The front's own rows renewed from its start, while its first worker starts (whose keeper renews them too):
+    a worker slow to start never lets them lapse to another instance while they wait for it."""
+    from bot.adapters.store.inbox import Inbox
+    from bot.runtime.sweeper import InboxKeeper
+
+    inbox = executor.inbox
+    if not isinstance(inbox, Inbox):
+        return None
+    keeper = InboxKeeper(inbox, redo=lambda payload, keys: 0)
+    keeper.taking_over = False  # renewing only: taking over is the first worker's
+    return keeper.start()
 
 
 def measure(settings: Settings, store: Store) -> None:
