@@ -51,6 +51,8 @@ PATH_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 MAX_PAGES = 50
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=5.0)
 PER_PAGE = 100
+# A page holds at most PER_PAGE items of a few kilobytes: a body past this is not one, and is not read whole.
+MOST_BODY_BYTES = 16 * 2**20
 
 
 class _Retryable(Exception):
@@ -341,8 +343,10 @@ class PlanetScaleClient:
                 self.people_in_flight -= 1
 
     def _answer(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
+        started = time.monotonic()
         try:
-            response = self._http.request(method, path, **kwargs)
+            with self._http.stream(method, path, **kwargs) as response:
+                content = self._read(response, where, started)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
             # The connection never opened: nothing reached PlanetScale.
             error = Unreachable(f"Could not reach PlanetScale at {self.base_url} for {where}: the connection failed.")
@@ -365,14 +369,14 @@ class PlanetScaleClient:
                 "applied; `show` it to check."), None) from None
         status = response.status_code
         if 200 <= status < 300:
-            if status == 204 or not response.content:
+            if status == 204 or not content:
                 return None
             try:
-                return response.json()
+                return json.loads(content, parse_constant=_not_json)
             except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past reading
                 raise BadResponse(f"PlanetScale answered for {where} with a body that is not JSON.",
                                   status=status) from None
-        code, message = _error_body(response)
+        code, message = _error_body(content)
         log.info("planetscale %s %s answered %s %s", method, response.request.url.path, status, code)
         if status == 401:
             raise Unauthorized(
@@ -398,6 +402,23 @@ class PlanetScaleClient:
         raise PlanetScaleError(f"PlanetScale answered {status} for {where}: {message or 'no reason given'}.",
                                status=status, code=code)
 
+    def _read(self, response: httpx.Response, where: str, started: float) -> bytes:
+        """The body, within one try's time from `started` and MOST_BODY_BYTES: httpx's read timeout bounds each
+        read, not the whole, and a body trickled without end would hold the call beyond every bound the leases
+        are sized on (worst_case_seconds counts one try as these timeouts summed)."""
+        limit = sum(t or 0.0 for t in (self._timeout.pool, self._timeout.connect, self._timeout.write,
+                                        self._timeout.read))
+        deadline = started + limit
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > MOST_BODY_BYTES:
+                raise BadResponse(f"PlanetScale answered for {where} with a body over {MOST_BODY_BYTES // 2**20} MB, "
+                                  "far more than a page holds; it was not read.", status=response.status_code)
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout(f"the body did not arrive within {limit:g} s", request=response.request)
+        return bytes(body)
+
     def _retry_after(self, response: httpx.Response) -> float | None:
         seconds = retry_after_seconds(response.headers.get("Retry-After"))
         if seconds is not None and seconds > self.retry.max_retry_after:
@@ -409,10 +430,15 @@ class PlanetScaleClient:
         return seconds
 
 
-def _error_body(response: httpx.Response) -> tuple[str | None, str | None]:
+def _not_json(constant: str) -> Any:
+    """Python's json reads NaN and Infinity, which JSON has not: a number no store's JSON column takes."""
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _error_body(content: bytes) -> tuple[str | None, str | None]:
     try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = json.loads(content)
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, a number past Python's digits, or nested too deep
         return None, None
     if not isinstance(body, dict):
         return None, None

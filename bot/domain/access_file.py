@@ -53,6 +53,9 @@ class AccessFile:
     def __init__(self, path: str, clock: Callable[[], float] | None = None):
         import time
 
+        if "\0" in path:  # os.stat and open raise ValueError, not an error of a file, on it
+            raise AccessFileError(f"{path!r} holds a NUL byte, which no file's path may: write the path alone "
+                                  "(a .env saved with NUL padding?).")
         self.path = path
         self.clock = clock or time.time
         self._lock = threading.Lock()

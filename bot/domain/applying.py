@@ -111,6 +111,17 @@ class Applying(Lifecycle):
         return any(g.max_storage and g.covers(organization, database, t)
                    for g in (rules or self.access.rules).guardrails for t in targets)
 
+    def _stored_policy(self, db: DatabaseRef, policy_id: str,
+                       listed: list[BackupPolicy] | None = None) -> BackupPolicy:
+        """A stored request's policy, as PlanetScale holds it now: by its ID alone, never by a name another policy
+        may have taken since (policies are found by ID or by name when asked)."""
+        found = self.policies.find_policy(db, policy_id) if listed is None else \
+            self.policies.find_policy(db, policy_id, listed=listed)
+        if found.id != policy_id:
+            raise PolicyNotFound(f"no backup policy in {db} has the ID `{policy_id}` any more (deleted in "
+                                 "PlanetScale since)")
+        return found
+
     def _approvers_shown(self, verdict: Verdict) -> list[str]:
         return [self.access.groups.resolve(p) for p in verdict.approvers]
 
@@ -143,7 +154,7 @@ class Applying(Lifecycle):
 
     def _unsettled(self, request: ChangeRequest) -> bool:
         now = self.clock()
-        if request.policy_key.endswith(DATABASE_LEASE):  # the database's lease: creations, deletions, moves
+        if request.policy_key.endswith(DATABASE_LEASE):  # the database's lease: creations, deletions, moves, renames
             return any(r.id != request.id and r.lease_until < now and r.policy_key == request.policy_key
                        for r in self.store.requests([S.APPLYING], limit=None))
         return any(r.id != request.id and r.lease_until < now for r in self.store.policy_requests(
@@ -161,7 +172,7 @@ class Applying(Lifecycle):
         try:
             listed = self.policies.list_policies(db)
             current = BackupPolicy.model_validate(request.before) if request.kind is ChangeKind.CREATE else \
-                self.policies.find_policy(db, request.policy_id, listed=listed)
+                self._stored_policy(db, request.policy_id, listed)
         except PolicyNotFound as exc:
             why = f"the policy could not be read again before applying: {exc.user_message}"
             if request.kind is ChangeKind.DELETE:
@@ -228,7 +239,9 @@ class Applying(Lifecycle):
 
         def _settle_lifecycle(self, claim: Claim, by: str, why: str, answered: bool) -> Outcome: ...
 
-    def _send(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy, update: PolicyUpdate) -> Outcome:
+    def _send(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy, update: PolicyUpdate,
+              later: Callable[[], DatabaseFacts] | None = None) -> Outcome:
+        """`later`: waits for the request's facts read beside the send, written with its next move."""
         request = claim.request
         attempt = AuditEvent(action="sending", actor=request.requester, organization=db.organization,
                              database=db.database, policy_id=current.id, policy_name=current.name,
@@ -244,8 +257,10 @@ class Applying(Lifecycle):
             with self._fenced(claim):
                 after = self.planetscale.update_policy(db.organization, db.database, current.id, update)
         except PlanetScaleError as exc:
+            claim.facts = _completed(later)
             return self._not_sent(claim, attempt, exc, "change", exc.definite,
                                   partial(self._settle, claim, by, exc.user_message, answered=exc.status is not None))
+        claim.facts = _completed(later)
         applied = after.model_dump()
         moved = moved_meanwhile(current, update, after)
         if moved:
@@ -342,7 +357,7 @@ class Applying(Lifecycle):
             return self._settle_lifecycle(claim, by, why, answered)
         db = DatabaseRef(request.organization, request.database)
         try:
-            current = self.policies.find_policy(db, request.policy_id)
+            current = self._stored_policy(db, request.policy_id)
         except PolicyNotFound as exc:
             return self._fail(request, by, f"the policy is gone from PlanetScale: {exc.user_message}", claim=claim)
         except PlanetScaleError as exc:
@@ -442,10 +457,23 @@ class Applying(Lifecycle):
     def _held_already(self, request: ChangeRequest) -> bool:
         """Whether PlanetScale holds every value the request sets (False when it cannot be read now)."""
         try:
-            current = self.policies.find_policy(DatabaseRef(request.organization, request.database), request.policy_id)
+            current = self._stored_policy(DatabaseRef(request.organization, request.database),
+                                          request.policy_id)
         except (PlanetScaleError, PolicyNotFound):
             return False
         return all(current.field_value(f) == v for f, v in request.changes.items())
+
+
+def _completed(later: Callable[[], DatabaseFacts] | None) -> dict[str, Any] | None:
+    """The facts read beside a send; None when there were none to wait for, or their read broke (the request
+    keeps the facts it was stored with: the change has been sent, and its outcome is what matters now)."""
+    if later is None:
+        return None
+    try:
+        return later().to_json()
+    except Exception:
+        log.exception("reading the estimate's basis beside a send failed")
+        return None
 
 
 def moved_meanwhile(read: BackupPolicy, update: PolicyUpdate, answer: BackupPolicy) -> str:

@@ -58,7 +58,11 @@ def csv_cell(value: Any) -> str:
     JSON writes it, `\\u001b`. Dictionaries (before, after, sent) are JSON."""
     if value is None:
         return ""
-    text = json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
+    return csv_text(json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value))
+
+
+def csv_text(text: str) -> str:
+    """`csv_cell` of a field already written as text."""
     if text.startswith(FORMULA_STARTS):
         text = "'" + text
     return CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

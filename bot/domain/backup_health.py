@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 from bot.domain.backups import Backup, Branch, PolicyHealth, branches_for, frequency_span, judge_health, now_utc
@@ -54,26 +54,35 @@ def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Bac
     return found
 
 
-# How far back the sizes of a target's backups (any policy's) are read, for a policy that has none of its own.
+# How far back the sizes of a target's backups (any policy's) are read first, for a policy that has none of its own.
 TARGET_BASIS_DAYS = 8
 
 
 def read_facts(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[BackupPolicy],
-               policy: BackupPolicy | None, after_target: str | None, now: datetime | None = None) -> DatabaseFacts:
+               policy: BackupPolicy | None, after_target: str | None, now: datetime | None = None,
+               branches_read: Callable[[], list[Branch]] | None = None) -> DatabaseFacts:
     """What a change is judged on beyond its policy: the database's policies, and the basis of the storage
     estimate: the latest successful backup of each branch `policy` backs up (`before`), and of each branch of
     `after_target` (`after`: the policy's own when it keeps its target, else any policy's there). A read that
-    fails leaves the estimate unknown, saying why; it never stops the change being judged."""
+    fails leaves the estimate unknown, saying why; it never stops the change being judged. `branches_read`:
+    waits for the database's branches when their read was started already."""
     listed = tuple((p.id, p.name, p.target) for p in policies)
     if policy is None and after_target is None:
         return DatabaseFacts(listed)
     moment = now or now_utc()
     try:
-        branches = sorted(planetscale.list_branches(db.organization, db.database), key=lambda b: not b.production)
+        found = branches_read() if branches_read is not None else \
+            planetscale.list_branches(db.organization, db.database)
+        branches = sorted(found, key=lambda b: not b.production)
         before = after = None
         if policy is not None:
             since = moment - max(2 * frequency_span(policy), timedelta(days=2))
             before = _basis(planetscale, db, branches, policy.target, policy.id, since)
+            if before is None:
+                # No successful backup of its own yet: estimated as its creation was, else growing it before its
+                # first run would pass a bound its creation at that size does not.
+                target_since = moment - timedelta(days=TARGET_BASIS_DAYS)
+                before = _basis(planetscale, db, branches, policy.target, None, target_since)
             after = before if after_target == policy.target else None
         if after_target is not None and (policy is None or after_target != policy.target):
             since = moment - timedelta(days=TARGET_BASIS_DAYS)
@@ -88,10 +97,19 @@ def _basis(planetscale: PlanetScaleApi, db: DatabaseRef, branches: list[Branch],
     latest: dict[str, tuple[str, int, float | None]] = {}
     names = [b.name for b in branches if b.production == (target == "production")][:MAX_BRANCHES_READ]
     for name in names:
-        found = [b for b in planetscale.list_backups(db.organization, db.database, name, policy_id,
-                                                     since=since.isoformat().replace("+00:00", "Z"), state="success")
-                 if b.state == "success"]
+        found = _successes(planetscale, db, name, policy_id, since)
+        if not found:
+            # None since the window began (its runs failed, or the target is backed up seldom): the latest
+            # success is older, and still kept.
+            found = _successes(planetscale, db, name, policy_id, None)
         if found:
             newest = max(found, key=lambda b: b.at)
             latest[name] = (newest.at.isoformat(), newest.size, newest.estimated_storage_cost)
     return latest_basis(latest)
+
+
+def _successes(planetscale: PlanetScaleApi, db: DatabaseRef, branch: str, policy_id: str | None,
+               since: datetime | None) -> list[Backup]:
+    at = since.isoformat().replace("+00:00", "Z") if since is not None else None
+    return [b for b in planetscale.list_backups(db.organization, db.database, branch, policy_id, since=at,
+                                                state="success") if b.state == "success"]

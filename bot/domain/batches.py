@@ -215,3 +215,20 @@ class BatchStore(Protocol):
     def batch_of_request(self, request_id: str) -> str | None:
         """The batch a member request belongs to (None: an ordinary request)."""
         ...
+
+
+def batch_records(batch: Batch, action: str, actor: str = "backup-bot") -> list[AuditEvent]:
+    """One record per policy still in the batch, for a step on the whole of it."""
+    return [AuditEvent(action=action, actor=actor, organization=batch.organization, database=p.database,
+                       policy_id=p.policy_id, policy_name=p.policy_name, before=p.before, sent=batch.changes,
+                       reason=batch.reason, channel=batch.channel, detail=f"bulk change {batch.id[:8]}")
+            for p in batch.live]
+
+
+def refused_records(batch: Batch) -> list[AuditEvent]:
+    """Each policy the change may not make, on the record with why (one already as asked is no refusal)."""
+    return [AuditEvent(action="refused", actor=batch.requester, organization=batch.organization,
+                       database=s.database, policy_id=s.policy_id, policy_name=s.policy_name,
+                       sent=batch.changes, channel=batch.channel, detail=f"bulk change on {batch.selection}: "
+                                                                         f"{s.detail}")
+            for s in batch.skipped if s.why is not SkipReason.UNCHANGED]

@@ -23,6 +23,8 @@ from bot.domain.batches import (
     Planned,
     Skipped,
     SkipReason,
+    batch_records,
+    refused_records,
 )
 from bot.domain.bulk_finding import Finding, Found, Selection
 from bot.domain.bulk_standing import Standing, owed_words, standings
@@ -79,12 +81,12 @@ class BulkPath(Finding):
         if batch_id is not None:
             batch.id = batch_id
         if not batch.planned:
-            for record in self._refused_records(batch):
+            for record in refused_records(batch):
                 self.changes.store.record(record)
             return BatchOutcome(BatchOutcomeKind.NOTHING, "Nothing was asked or sent: no policy it names may be "
                                                           "changed as asked.", batch)
         if dry_run:
-            for record in self._records(batch, "dry_run", user):
+            for record in batch_records(batch, "dry_run", user):
                 self.changes.store.record(record)
             return BatchOutcome(BatchOutcomeKind.PREVIEWED, "Dry run: nothing was sent.", batch)
         stored = self.store.add_batch(batch, self._asked_records(batch))
@@ -193,16 +195,7 @@ class BulkPath(Finding):
                               before=p.before, sent=batch.changes, reason=batch.reason, channel=batch.channel,
                               detail=f"{tag}: needs {batch.approvals_needed} approval(s)")
                    for p in batch.planned]
-        return records + self._refused_records(batch)
-
-    @staticmethod
-    def _refused_records(batch: Batch) -> list[AuditEvent]:
-        """Each policy the change may not make, on the record with why (one already as asked is no refusal)."""
-        return [AuditEvent(action="refused", actor=batch.requester, organization=batch.organization,
-                           database=s.database, policy_id=s.policy_id, policy_name=s.policy_name,
-                           sent=batch.changes, channel=batch.channel, detail=f"bulk change on {batch.selection}: "
-                                                                             f"{s.detail}")
-                for s in batch.skipped if s.why is not SkipReason.UNCHANGED]
+        return records + refused_records(batch)
 
     # --- deciding ---------------------------------------------------------------------------------------
 
@@ -213,7 +206,7 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.REFUSED, "That bulk change does not exist (the button may not be "
                                                           "from this bot).")
         if batch.state is BatchState.PENDING and batch.expires_at <= self.changes.clock():
-            expired = self.store.close_batch(batch.id, BatchState.EXPIRED, None, self._records(batch, "expired"))
+            expired = self.store.close_batch(batch.id, BatchState.EXPIRED, None, batch_records(batch, "expired"))
             if expired is not None:
                 return BatchOutcome(BatchOutcomeKind.EXPIRED, "This bulk change has expired; nothing was done. Ask "
                                                               "again if it is still needed.", expired)
@@ -222,12 +215,6 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {batch.state.value}; "
                                                          "nothing more was done.", batch)
         return batch
-
-    def _records(self, batch: Batch, action: str, actor: str = "backup-bot") -> list[AuditEvent]:
-        return [AuditEvent(action=action, actor=actor, organization=batch.organization, database=p.database,
-                           policy_id=p.policy_id, policy_name=p.policy_name, before=p.before, sent=batch.changes,
-                           reason=batch.reason, channel=batch.channel, detail=f"bulk change {batch.id[:8]}")
-                for p in batch.live]
 
     def approve(self, batch_id: str, user: str) -> BatchOutcome:
         found = self._open(batch_id, user, "Approve")
@@ -300,7 +287,7 @@ class BulkPath(Finding):
         if isinstance(mine, BatchOutcome):
             return mine
         records = [replace(r, detail=f"{r.detail}: rejected by {user}")
-                   for r in self._records(found, BatchState.REJECTED.value, user) if (r.database, r.policy_id) in mine]
+                   for r in batch_records(found, BatchState.REJECTED.value, user) if (r.database, r.policy_id) in mine]
         rejected = self.store.reject_planned(found.id, user, mine, records)
         if rejected is None:
             latest = self.store.get_batch(found.id) or found
@@ -309,8 +296,7 @@ class BulkPath(Finding):
         if rejected.state is BatchState.REJECTED:
             return BatchOutcome(BatchOutcomeKind.REJECTED, "Rejected: nothing was sent to PlanetScale.", rejected)
         approvers = self.store.batch_approvers(rejected.id)
-        verdicts = [self._judge_planned(rejected, p, approvers) for p in rejected.live]
-        if approvers and all(v.kind not in (VerdictKind.CANNOT_TELL, VerdictKind.WAIT) for v in verdicts):
+        if approvers and self._ready(rejected, approvers):
             return self._approve_and_apply(rejected, approvers[-1], approvers)
         out = len(rejected.planned) - len(rejected.live)
         return BatchOutcome(BatchOutcomeKind.PART_REJECTED, f"Rejected for the {out} of its policies you may "
@@ -327,7 +313,7 @@ class BulkPath(Finding):
         return self._close(found, BatchState.CANCELLED, user)
 
     def _close(self, batch: Batch, state: BatchState, user: str) -> BatchOutcome:
-        closed = self.store.close_batch(batch.id, state, user, self._records(batch, state.value, user))
+        closed = self.store.close_batch(batch.id, state, user, batch_records(batch, state.value, user))
         if closed is None:
             latest = self.store.get_batch(batch.id) or batch
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
@@ -355,12 +341,18 @@ class BulkPath(Finding):
             if latest.state is BatchState.PENDING and latest.expires_at <= self.changes.clock():
                 # Its life ended while it was judged: closed as expired, as a click after it is.
                 expired = self.store.close_batch(batch.id, BatchState.EXPIRED, None,
-                                                 self._records(latest, "expired"))
+                                                 batch_records(latest, "expired"))
                 if expired is not None:
                     return BatchOutcome(BatchOutcomeKind.EXPIRED, "This bulk change has expired; nothing was "
                                                                   "sent to PlanetScale. Ask again if it is still "
                                                                   "needed.", expired)
                 latest = self.store.get_batch(batch.id) or latest
+            if latest.state is BatchState.PENDING and approvers and latest.live != batch.live:
+                # Some of its policies were rejected while this approval was judged: the rest are judged again.
+                if self._ready(latest, approvers):
+                    return self._approve_and_apply(latest, by, approvers)
+                return BatchOutcome(BatchOutcomeKind.COUNTED, "Your approval is recorded. Some of its policies were "
+                                    "rejected meanwhile: nothing is sent for them; the others still wait.", latest)
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
                                                          "nothing more was done.", latest)
         for member in members:
@@ -368,6 +360,11 @@ class BulkPath(Finding):
         latest = self.store.get_batch(batch.id) or batch
         return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,
                             tuple(self.store.batch_members(batch.id)))
+
+    def _ready(self, batch: Batch, approvers: Sequence[str]) -> bool:
+        """Whether every policy still in it has what its rules ask, judged now."""
+        return all(self._judge_planned(batch, p, approvers).kind not in (VerdictKind.CANNOT_TELL, VerdictKind.WAIT)
+                   for p in batch.live)
 
     def _record_outcome(self, request_id: str, kind: OutcomeKind) -> None:
         self.store.set_member_outcome(request_id, kind)
@@ -395,7 +392,9 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.CLOSED, "No policy of this bulk change failed: nothing to retry.",
                                 batch)
         selection = Selection(batch.organization, chosen=tuple((r.database, r.policy_id) for r in failed))
-        return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), batch.reason, retry_of=batch.id)
+        # A reason is its asker's own: one who retries another's change gave none (a guardrail's override asks it).
+        reason = batch.reason if user == batch.requester else None
+        return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), reason, retry_of=batch.id)
 
     def standings(self, batch: Batch) -> list[Standing] | None:
         """Where a pending bulk change's approvals stand, per group of its policies whose rules judge them alike
@@ -448,7 +447,7 @@ class BulkPath(Finding):
         """Expire pending batches past their time; several instances may run this at once."""
         expired = []
         for batch in self.store.expired_batches(self.changes.clock()):
-            closed = self.store.close_batch(batch.id, BatchState.EXPIRED, None, self._records(batch, "expired"))
+            closed = self.store.close_batch(batch.id, BatchState.EXPIRED, None, batch_records(batch, "expired"))
             if closed is not None:
                 expired.append(closed)
         return expired
@@ -466,8 +465,7 @@ class BulkPath(Finding):
             if len(approvers) < (batch.approvals_needed if batch.live == batch.planned else 1):
                 continue
             try:
-                verdicts = [self._judge_planned(batch, p, approvers) for p in batch.live]
-                if all(v.kind not in (VerdictKind.CANNOT_TELL, VerdictKind.WAIT) for v in verdicts):
+                if self._ready(batch, approvers):
                     outcomes.append(self._approve_and_apply(batch, approvers[-1], approvers))
             except Exception:
                 log.exception("the sweep could not judge bulk change %s again", batch.id)

@@ -77,8 +77,8 @@ class ChangeKind(StrEnum):
     DELETE = "delete"
 
 
-# Creations, deletions and moves between targets of one database take turns on one lease: a name is free, or a
-# database keeps its floor of policies, only if no other of them lands in between. No policy ID has a `+`.
+# Creations, deletions, renames and moves between targets of one database take turns on one lease: a name is free,
+# or a database keeps its floor of policies, only if no other of them lands in between. No policy ID has a `+`.
 DATABASE_LEASE = "+"
 
 OPEN_STATES = (RequestState.PENDING, RequestState.APPROVED, RequestState.APPLYING)
@@ -140,7 +140,8 @@ class ChangeRequest:
 
     @property
     def policy_key(self) -> str:
-        if self.kind is not ChangeKind.UPDATE or "target" in self.changes:
+        # A rename too: a name is the database's to keep unique, so two renames to one name take turns.
+        if self.kind is not ChangeKind.UPDATE or "target" in self.changes or "name" in self.changes:
             return f"{self.organization}/{self.database}/{DATABASE_LEASE}"
         return f"{self.organization}/{self.database}/{self.policy_id}"
 

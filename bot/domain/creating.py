@@ -13,6 +13,8 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from bot.domain.access import Decision
 from bot.domain.access_rules import Action
 from bot.domain.applying import Applying, taken_over
@@ -147,8 +149,11 @@ class Creating(Applying):
         else:
             values: dict[str, Any] = {f: original.before[f] for f in EDITABLE_FIELDS
                                       if original.before.get(f) is not None}
-            planned = planned_policy(values)
-            plan = ChangePlan(db, planned, PolicyUpdate(**values), reason, reason_by_person=False,
+            try:
+                planned, update = planned_policy(values), PolicyUpdate(**values)
+            except ValidationError as exc:
+                return self._refuse(user, db, channel, unsendable(exc), request_id=original.id)
+            plan = ChangePlan(db, planned, update, reason, reason_by_person=False,
                               kind=ChangeKind.CREATE,
                               facts=read_facts(self.policies.planetscale, db, listed, None, planned.target))
         return self._request(user, channel, plan, revert_of=original.id, reference=original.id)
@@ -274,6 +279,16 @@ class Creating(Applying):
         except ValueError:
             return True
         return made >= self._sent_at(request) - CLOCK_MARGIN_SECONDS
+
+
+def unsendable(exc: ValidationError) -> str:
+    """Why a revert may not be asked when what it would bring back is a value the bot never sends (one given in
+    the dashboard, e.g. a name past the bot's length): the field and its bound."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "a value"
+    return (f"This change cannot be reverted by the bot: the value it would bring back for `{field}` is one the bot "
+            f"does not send ({first['msg']}). Nothing was asked or sent; set it in PlanetScale, or ask a change "
+            "with a value the bot takes.")
 
 
 def restored_name_refusal(original: ChangeRequest) -> str | None:

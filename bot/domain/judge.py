@@ -28,6 +28,12 @@ from bot.domain.naming import person as named_person
 from bot.domain.naming import principals
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate, Problem, check_change, check_new
 
+# The fields that make one setting together: a change to one of them means what it means with the other.
+ONE_SETTING = {"retention_value": ("retention_value", "retention_unit"),
+               "retention_unit": ("retention_value", "retention_unit"),
+               "frequency_value": ("frequency_value", "frequency_unit"),
+               "frequency_unit": ("frequency_value", "frequency_unit")}
+
 
 @dataclass(frozen=True)
 class Unchecked:
@@ -162,14 +168,28 @@ def decide(rules: AccessRules, facts: DirectoryFacts, user: str, action: Action,
         if isinstance(one, Unchecked) or not one.allowed:
             return one
         decisions.append(one)
-    groups: dict[str, int] = {}
-    for d in decisions:
-        for group, count in d.groups:
-            groups[group] = max(groups.get(group, 0), count)
     strictest = max(decisions, key=lambda d: d.approvals)
     approvers = tuple(dict.fromkeys(a for d in decisions for a in d.approvers))
-    return _Decision(True, approvals=max(strictest.approvals, sum(groups.values())), approvers=approvers,
-                     groups=tuple(groups.items()), rule=strictest.rule)
+    approvals, groups = merged([(d.approvals, d.groups) for d in decisions])
+    return _Decision(True, approvals=approvals, approvers=approvers, groups=groups, rule=strictest.rule)
+
+
+def merged(demands: Sequence[tuple[int, Sequence[tuple[str, int]]]]) -> tuple[int, tuple[tuple[str, int], ...]]:
+    """What several rules ask together (a move is under the rule of each target): the most approvals any asks,
+    and each group any asks, so at least the sum of the groups' counts."""
+    groups: dict[str, int] = {}
+    for _, asked in demands:
+        for group, count in asked:
+            groups[group] = max(groups.get(group, 0), count)
+    return max([n for n, _ in demands] + [sum(groups.values())]), tuple(groups.items())
+
+
+def approvals_asked(rules: AccessRules, organization: str, database: str, targets: Sequence[str],
+                    channel: str) -> int:
+    """The approvals the rules alone ask of a change between `targets` (no look-ups: a form's preview); the
+    judge says the same of anyone the rules let ask it."""
+    matching = [rules.matching(organization, database, t, channel) for t in dict.fromkeys(targets)]
+    return merged([(r.approvals, r.approvals_from) for r in matching if r is not None] or [(0, ())])[0]
 
 
 def _decide_one(rules: AccessRules, facts: DirectoryFacts, user: str, action: Action, organization: str,
@@ -323,8 +343,11 @@ def _moved(s: Snapshot) -> str | None:
     if s.policy.target != a.before["target"]:
         return (f"the policy moved from {a.before['target']} to {s.policy.target} in PlanetScale since the "
                 "request, so the rules that judged it no longer apply. Nothing was sent; ask again.")
-    # A deletion is judged on the whole policy: the one asked to go, as it was, is the one that goes.
-    fields = EDITABLE_FIELDS if a.kind is ChangeKind.DELETE else list(a.changes)
+    # A deletion is judged on the whole policy: the one asked to go, as it was, is the one that goes. A number
+    # and its unit are one setting: approved as "4 weeks → 2 weeks", `retention_value=2` is not sent once the
+    # unit became days.
+    fields = EDITABLE_FIELDS if a.kind is ChangeKind.DELETE else \
+        list(dict.fromkeys(f for c in a.changes for f in ONE_SETTING.get(c, (c,))))
     moved = {f: (a.before[f], s.policy.field_value(f)) for f in fields if s.policy.field_value(f) != a.before[f]}
     if moved:
         what = ", ".join(f"{f} is now {now!r} (was {then!r} when requested)" for f, (then, now) in moved.items())

@@ -6,7 +6,7 @@ import json
 import logging
 import ssl
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -25,7 +25,8 @@ from bot.domain.access_file import AccessFile, RulesSource
 from bot.domain.access_rules import AccessFileError
 from bot.domain.changes import ChangePath
 from bot.domain.reading import PolicyService
-from bot.runtime.executor import TrackedExecutor, delivering, redoing
+from bot.runtime.database import open_store
+from bot.runtime.executor import Beside, TrackedExecutor, delivering, redoing
 from bot.runtime.logs import REQUEST_ID, new_request_id
 from bot.runtime.metrics import MeasuredTransport, slack_api_error
 from bot.runtime.settings import Settings, SettingsError
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 
 def slack_client(settings: Settings, http: SlackHttp | None = None) -> SlackClient:
-    return SlackClient(http or SlackHttp(timeout=10), token=settings.slack_bot_token,
+    return SlackClient(http or SlackHttp(timeout=10, tls=system_tls()), token=settings.slack_bot_token,
                        base_url=settings.slack_api_url, on_error=slack_api_error)
 
 
@@ -52,10 +53,17 @@ def planetscale_client(settings: Settings) -> PlanetScaleClient:
                              transport=MeasuredTransport(planetscale_transport()))
 
 
+@cache
+def system_tls() -> ssl.SSLContext:
+    """The system's certificate authorities (and SSL_CERT_FILE), as urllib uses them: loaded once, for Slack and
+    PlanetScale alike, as loading them is a good part of a start."""
+    return ssl.create_default_context()
+
+
 def planetscale_transport() -> httpx.BaseTransport:
     """httpx's own pool: connections kept alive across requests and threads, since a new one costs a TCP and a
-    TLS handshake, round trips a person waits for. The system's certificate authorities, as urllib uses."""
-    return httpx.HTTPTransport(verify=ssl.create_default_context(),
+    TLS handshake, round trips a person waits for."""
+    return httpx.HTTPTransport(verify=system_tls(),
                                limits=httpx.Limits(max_keepalive_connections=32, keepalive_expiry=20))
 
 
@@ -71,24 +79,6 @@ def load_access_rules(path: str) -> AccessFile:
     except OSError as exc:  # a folder, no permission, a disk error
         raise SettingsError(f"BACKUP_BOT_ACCESS_FILE: {path} cannot be read ({exc.strerror or type(exc).__name__}): "
                             "point it at the rules file and let the bot's user read it.") from None
-
-
-def open_store(url: str) -> Store:
-    """The database, migrated; a SettingsError naming BACKUP_BOT_DATABASE_URL when it cannot be used."""
-    store = Store(url)
-    migrate(store)
-    return store
-
-
-def migrate(store: Store) -> None:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        store.migrate()
-    except (SQLAlchemyError, ValueError) as exc:  # ValueError: a URL SQLAlchemy cannot read
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
-        raise SettingsError(f"BACKUP_BOT_DATABASE_URL cannot be used ({reason}): check that the database "
-                            "exists and is reachable.") from None
 
 
 def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None = None,
@@ -109,7 +99,8 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     background.first_time = store.first_delivery
     background.inbox = Inbox(lambda: store.engine, store.clock, holder or instance_name())
     background.budget_wait = partial(budget_wait, planetscale)
-    return Dependencies(policies, access, store, ChangePath(store, policies, planetscale, access),
+    changes = ChangePath(store, policies, planetscale, access, fork=Beside())
+    return Dependencies(policies, access, store, changes,
                         background, settings.audit_channel, settings.stale_factor, settings.watch_share,
                         slack=slack)
 
@@ -228,6 +219,8 @@ def redo(app: App, payload: str, keys: frozenset[str], verifier: SignatureVerifi
 def _build_app(settings: Settings, deps: Dependencies, verify: bool) -> App:
     client = deps.slack or slack_client(settings)
     app = App(
+        # Named, Bolt does not look its caller's file up on the stack (inspect.stack reads every frame's source).
+        name="backup-policy-bot",
         client=client,
         signing_secret=settings.slack_signing_secret,
         request_verification_enabled=verify,

@@ -108,7 +108,8 @@ def run_serve(host: str, port: int | None) -> int:
     import uvicorn
 
     from bot.adapters.store import Store
-    from bot.runtime.app import build_app, build_dependencies, health_report, instance_name, migrate
+    from bot.runtime.app import build_app, build_dependencies, health_report, instance_name
+    from bot.runtime.database import migrate
     from bot.runtime.executor import TrackedExecutor
     from bot.runtime.front import HEAD_BYTES, Front
     from bot.runtime.lifecycle import drain
@@ -139,8 +140,10 @@ def run_serve(host: str, port: int | None) -> int:
     if settings.workers:  # the work after the acks, the sweep and the watch are the workers' (workers.py)
         workers = Workers(settings.workers, holder, settings.drain_timeout, on_death=worker_died)
         executor.hand_to = workers.hand
-    sweeper = None if workers else start_sweeper(deps, app, settings)
-    watcher = None if workers else start_watcher(deps, app.client, settings)
+    # The sweep and the watch start once the schema is checked: their first steps load SQLAlchemy, which would
+    # otherwise share the interpreter with the first acks.
+    sweeper = None if workers else start_sweeper(deps, app, settings, start=False)
+    watcher = None if workers else start_watcher(deps, app.client, settings, start=False)
     renewer = keep_leases(executor) if workers else None
 
     unusable: list[SettingsError] = []
@@ -158,6 +161,11 @@ def run_serve(host: str, port: int | None) -> int:
             server.should_exit = True
         finally:
             store.ready.set()
+        if not server.should_exit:
+            if sweeper is not None:
+                sweeper.start()
+            if watcher is not None:
+                watcher.start()
 
     left: list[int] = []
 
@@ -268,7 +276,7 @@ def run_watch() -> int:
 
 
 def run_migrate() -> int:
-    from bot.runtime.app import open_store
+    from bot.runtime.database import open_store
 
     settings = Settings.load()
     store = open_store(settings.database_url)

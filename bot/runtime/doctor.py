@@ -193,7 +193,7 @@ def check_names(client: WebClient, rules: AccessRules | None, audit_channel: str
     def members(principal: str, rule: Rule) -> set[str]:
         if USER_ID.fullmatch(principal):
             if principal not in users:
-                users[principal] = user_exists(client, principal)
+                users[principal] = user_exists(client, principal, rule.where, report)
                 if not users[principal]:
                     report.problem(f"{rule.where}: user {principal} does not exist in this workspace",
                                    "use the member ID from the person's profile (⋯ → Copy member ID)")
@@ -232,11 +232,13 @@ def check_names(client: WebClient, rules: AccessRules | None, audit_channel: str
                                    "add approvers, or lower `approvals`")
 
 
-def user_exists(client: WebClient, user: str) -> bool:
+def user_exists(client: WebClient, user: str, where: str, report: Report) -> bool:
     try:
         client.users_info(user=user)
     except SlackApiError as exc:
         return exc.response.get("error") not in ("user_not_found", "users_not_found")
+    except OSError as exc:  # no answer: counted as there, and said
+        report.problem(f"{where}: user {user} cannot be checked ({type(exc).__name__})", "run doctor again")
     return True
 
 

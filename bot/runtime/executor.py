@@ -366,3 +366,15 @@ def _tell_queued(answer: Callable[[str], None], wait: float) -> None:
                f"yours, so the answer comes in about {describe_wait(wait)}. Nothing to do meanwhile.")
     except Exception:
         log.exception("the person could not be told that their request is queued")
+
+
+class Beside:
+    """The change path's Fork (bot/domain/ports.py): reads started beside the work that waits for them, on
+    threads of their own, so that such a read never queues behind the work waiting for it. Each runs in a copy
+    of its caller's context (its request ID in the log)."""
+
+    def __init__(self, workers: int = 8):
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="beside")
+
+    def __call__(self, work: Callable[[], T], /) -> Callable[[], T]:
+        return self._pool.submit(contextvars.copy_context().run, work).result

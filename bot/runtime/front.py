@@ -16,8 +16,9 @@ unmodified uvicorn listening on a Unix socket (its documented `uds` setting) in 
   a Content-Length (chunked, or none on a POST) 411: Slack always sends one, and a length is what lets the front
   wait for the whole body (a client that waits for `100 Continue` before sending it is told to go on by the
   front);
-- past the most connections this process may hold, a new one closes the one that has waited longest for the
-  rest of its request, so a flood of slow requests makes room for Slack rather than refusing it.
+- past the most connections this process may hold, a new one closes one left idle after its answer (the
+  longest idle; HTTP lets a server close a kept-alive connection), or else the one that has waited longest for
+  the rest of its request, so a flood of slow or idle connections makes room for Slack rather than refusing it.
 """
 
 from __future__ import annotations
@@ -35,9 +36,13 @@ log = logging.getLogger(__name__)
 REQUEST_SECONDS = 10.0
 # The bound on a request's head, in bytes: given to uvicorn as `h11_max_incomplete_event_size`.
 HEAD_BYTES = 16 * 1024
-# Connections held at once: at most this, and a third of the file descriptors the process may open (a connection
-# passed to uvicorn holds three: the client's, ours to uvicorn, and uvicorn's).
+# Connections held at once: at most this, and a third of the file descriptors the process may open beside those it
+# holds for the rest (a connection passed to uvicorn holds three: the client's, ours to uvicorn, and uvicorn's).
 MOST_CONNECTIONS = 1000
+# The descriptors left to the rest of the process: the database's, Slack's and PlanetScale's pools (up to 32
+# each), the log, the listening sockets, and the connections asyncio accepts at once before the front sees any
+# (up to its backlog, 100). Without them uvicorn could not accept the connections the front passes it.
+RESERVED_FILES = 256
 # Slack's payloads are a few kilobytes; a larger body is not from Slack and is refused before it is read.
 MAX_BODY_BYTES = 256 * 1024
 END_OF_HEAD = b"\r\n\r\n"
@@ -48,7 +53,8 @@ READ_BYTES = 64 * 1024
 
 def most_connections() -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return max(16, min(MOST_CONNECTIONS, soft // 3)) if soft != resource.RLIM_INFINITY else MOST_CONNECTIONS
+    return max(16, min(MOST_CONNECTIONS, (soft - RESERVED_FILES) // 3)) if soft != resource.RLIM_INFINITY \
+        else MOST_CONNECTIONS
 
 
 @dataclass(eq=False)
@@ -61,6 +67,8 @@ class Connection:
     upstream: asyncio.StreamWriter | None = field(default=None)
     # What has arrived of the request being read (and of any sent after it).
     buffer: bytearray = field(default_factory=bytearray)
+    # Since when the connection has waited for a next request with its answer given; None while one is in flight.
+    idle_since: float | None = None
 
     def arm(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
         self.waiting_since = loop.time()
@@ -177,6 +185,7 @@ class Front:
                 return
             upstream_reader, connection.upstream = await asyncio.open_unix_connection(self.upstream)
             connection.upstream.write(request)
+            connection.idle_since = None
             await asyncio.gather(self.requests(reader, connection, loop), self.answers(upstream_reader, connection))
         except (OSError, asyncio.IncompleteReadError):
             pass  # either side went away: the other is closed below
@@ -233,6 +242,7 @@ class Front:
         try:
             while (request := await self.whole_request(reader, connection, loop)) is not None:
                 upstream.write(request)
+                connection.idle_since = None
                 await upstream.drain()
             # The client's end of its sending (a checker's `nc -N`) is not passed on: uvicorn would close without
             # answering. Its answer still comes, and the connection ends with uvicorn's idle timeout.
@@ -242,6 +252,7 @@ class Front:
     async def answers(self, reader: asyncio.StreamReader, connection: Connection) -> None:
         """uvicorn's bytes to the client, each taken within `request_seconds`: a client that stops reading its
         answers holds its connection no longer than one that stops sending its request."""
+        loop = asyncio.get_running_loop()
         try:
             while data := await reader.read(READ_BYTES):
                 connection.client.write(data)
@@ -251,14 +262,24 @@ class Front:
                     log.warning("a client did not take its answer within %g s; its connection is closed",
                                 self.request_seconds)
                     return
+                connection.idle_since = loop.time()
         finally:
             connection.close()
 
     def make_room(self, arriving: Connection) -> None:
-        """Close the connection that has waited longest for the rest of a request (the one arriving aside)."""
+        """Close the connection idle longest after its answer, or else the one that has waited longest for the
+        rest of a request (the one arriving aside). A connection whose request is in flight is never closed."""
+        idle = [c for c in self.open if c is not arriving and c.deadline is None and c.idle_since is not None]
         slow = [c for c in self.open if c is not arriving and c.deadline is not None]
-        if slow:
-            oldest = min(slow, key=lambda c: c.waiting_since)
+        if idle:
+            closed = min(idle, key=lambda c: c.idle_since or 0.0)
+            log.warning("%d connections open: the one idle longest after its answer is closed", len(self.open))
+        elif slow:
+            closed = min(slow, key=lambda c: c.waiting_since)
             log.warning("%d connections open: the one slowest to send its request is closed", len(self.open))
-            with contextlib.suppress(OSError):
-                oldest.close()
+        else:
+            return
+        # Out of the count at once: the connections accepted in the same burst each close another one.
+        self.open.discard(closed)
+        with contextlib.suppress(OSError):
+            closed.close()

@@ -36,7 +36,7 @@ def exit_now(status: int = 0) -> None:
     os._exit(status)
 
 
-def start_sweeper(deps: Dependencies, app: App, settings: Settings) -> Sweeper:
+def start_sweeper(deps: Dependencies, app: App, settings: Settings, start: bool = True) -> Sweeper:
     from slack_sdk.signature import SignatureVerifier
 
     from bot.adapters.store.inbox import Inbox
@@ -48,14 +48,16 @@ def start_sweeper(deps: Dependencies, app: App, settings: Settings) -> Sweeper:
     secret = settings.slack_signing_secret
     keeper = InboxKeeper(inbox, partial(redo, app, verifier=SignatureVerifier(secret) if secret else None)) \
         if isinstance(inbox, Inbox) else None
-    return Sweeper(deps.changes, sweep_reporter(deps, app.client), forget_deliveries=deps.store.forget_deliveries,
-                   batches=partial(sweep_batches, deps, app.client), inbox=keeper).start()
+    sweeper = Sweeper(deps.changes, sweep_reporter(deps, app.client), forget_deliveries=deps.store.forget_deliveries,
+                      batches=partial(sweep_batches, deps, app.client), inbox=keeper)
+    return sweeper.start() if start else sweeper
 
 
-def start_watcher(deps: Dependencies, client: WebClient, settings: Settings) -> Watcher | None:
-    """The watch in the background, unless BACKUP_BOT_WATCH_EVERY is off."""
+def start_watcher(deps: Dependencies, client: WebClient, settings: Settings, start: bool = True) -> Watcher | None:
+    """The watch in the background, unless BACKUP_BOT_WATCH_EVERY is off (`start` False: made, not started)."""
     from bot.runtime.watch import build_watcher
 
     if settings.watch_every is None:
         return None
-    return build_watcher(deps, client, settings.watch_every).start()
+    watcher = build_watcher(deps, client, settings.watch_every)
+    return watcher.start() if start else watcher

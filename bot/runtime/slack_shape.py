@@ -77,11 +77,47 @@ def _payload_problem(payload: Any) -> str | None:
         return "The payload has no `user` with an `id`"
     if "view" in payload and not isinstance(payload["view"], dict):
         return "The payload's `view` is not an object"
+    if "view" in payload and not (isinstance(payload["view"].get("id"), str)
+                                  and isinstance(payload["view"].get("type"), str)):
+        return "The payload's `view` has no `id` and `type`"
+    if problem := _view_problem(payload.get("view") or {}):
+        return problem
     if problem := _parts_problem(payload, "The payload's"):
         return problem
     actions = payload.get("actions")
     if "actions" in payload and not (isinstance(actions, list) and all(isinstance(a, dict) for a in actions)):
         return "The payload's `actions` is not a list of objects"
+    return None
+
+
+# A view's fields the handlers read as text, and what a state's input element holds, by the key Slack gives it.
+VIEW_TEXTS = ("id", "type", "callback_id", "private_metadata")
+ELEMENT_TEXTS = ("type", "value", "selected_time")
+
+
+def _view_problem(view: dict[str, Any]) -> str | None:
+    """Why a view's state is not one Slack sends: `state.values` is block ID → action ID → element, and each
+    element holds text, an option or a list of options."""
+    for key in VIEW_TEXTS:
+        if view.get(key) is not None and not isinstance(view[key], str):
+            return f"The view's `{key}` is not text"
+    state = view.get("state")
+    if state is None:
+        return None
+    values = state.get("values") if isinstance(state, dict) else None
+    if not isinstance(state, dict) or (values is not None and not isinstance(values, dict)):
+        return "The view's `state` is not an object of values"
+    for actions in (values or {}).values():
+        if not isinstance(actions, dict) or not all(isinstance(e, dict) for e in actions.values()):
+            return "The view's state holds a block that is not an object of elements"
+        for element in actions.values():
+            if any(element.get(key) is not None and not isinstance(element[key], str) for key in ELEMENT_TEXTS):
+                return "The view's state holds an element whose value is not text"
+            chosen = element.get("selected_options")
+            options = [element.get("selected_option")] if chosen is None else chosen
+            if not isinstance(options, list) or not all(
+                    o is None or (isinstance(o, dict) and isinstance(o.get("value"), str)) for o in options):
+                return "The view's state holds an option that is not an object with a `value`"
     return None
 
 

@@ -34,7 +34,7 @@ from bot.domain.policy import BackupPolicy, PolicyUpdate
 from handlers import blocks, bulk_blocks
 from handlers.bulk_posting import finish, publish
 from handlers.dependencies import Dependencies
-from handlers.views.edit import form_values, show, show_failure
+from handlers.views.edit import form_values, show, show_failure, views_open_failure
 
 log = logging.getLogger(__name__)
 BULK_FORM = "bulk_edit_form"
@@ -56,10 +56,9 @@ def _open_and_fill(deps: Dependencies, client: WebClient, respond: Respond, trig
     try:
         opened = client.views_open(trigger_id=trigger_id, view=blocks.message_view(
             "Change many policies", ":hourglass_flowing_sand: Reading the policies from PlanetScale…"))
-    except SlackApiError as exc:
-        error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
-        blocks_text = blocks.error_text(f"Slack did not open the form ({error}). Nothing was read or changed; "
-                                        "run the command again in a few seconds.")
+    except (SlackApiError, OSError) as exc:
+        blocks_text = blocks.error_text(f"Slack did not open the form ({views_open_failure(exc)}). Nothing was "
+                                        "read or changed; run the command again in a few seconds.")
         respond(text=blocks_text, response_type="ephemeral", replace_original=False)
         return
     view_id = str(opened["view"]["id"])

@@ -19,7 +19,15 @@ from bot.domain.policy import EDITABLE_FIELDS, PolicyUpdate, check_new
 from handlers import blocks
 from handlers.dependencies import Dependencies
 from handlers.posting import say_privately
-from handlers.views.edit import EditMetadata, form_values, read_metadata, show, show_asked, show_failure
+from handlers.views.edit import (
+    EditMetadata,
+    form_values,
+    read_metadata,
+    show,
+    show_asked,
+    show_failure,
+    views_open_failure,
+)
 
 log = logging.getLogger(__name__)
 # What the form starts with: a daily development policy kept a week (the metadata carries it as a policy, with
@@ -41,9 +49,9 @@ def _open(client: WebClient, respond: Respond | None, trigger_id: str, channel: 
     try:
         client.views_open(trigger_id=trigger_id, view=blocks.edit_form_view(
             db, {**STARTING, "name": None}, metadata.dump(), callback_id=blocks.CREATE_FORM))
-    except SlackApiError as exc:
-        error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
-        tell(respond, f"Slack did not open the form ({error}); run `/backup-policy create {db}` again.")
+    except (SlackApiError, OSError) as exc:
+        tell(respond, f"Slack did not open the form ({views_open_failure(exc)}); run `/backup-policy create {db}` "
+                      "again.")
 
 
 def tell(respond: Respond | None, message: str) -> None:

@@ -17,6 +17,7 @@ from bot.domain.commands import DatabaseRef, database_ref, is_slug
 from bot.domain.costs import Basis, DatabaseFacts
 from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.guardrails import Demand
+from bot.domain.judge import approvals_asked
 from bot.domain.policy import (
     EDITABLE_FIELDS,
     MAX_INT32,
@@ -194,15 +195,26 @@ def _open_and_fill(deps: Dependencies, client: WebClient, respond: Respond | Non
                    channel: str, db: DatabaseRef, ref: str) -> None:
     try:
         opened = client.views_open(trigger_id=trigger_id, view=blocks.loading_view())
-    except SlackApiError as exc:
-        error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
-        log.warning("views.open failed: %s", error)
+    except (SlackApiError, OSError) as exc:
+        error = views_open_failure(exc)
         _tell(respond, f"Slack did not open the form ({error}). Nothing was read or changed; run "
                        f"`/backup-policy edit {db} {ref}` again in a few seconds.")
         return
     view_id = str(opened["view"]["id"])
     deps.background.run_answered(partial(show_failure, client, view_id), fill, deps, client, view_id, user, channel,
                                  db, ref)
+
+
+def views_open_failure(exc: SlackApiError | OSError) -> str:
+    """Why views.open failed, in a few words, logged: Slack's error code, or no answer (a timeout or a lost
+    connection, which SlackHttp raises as an OSError: Slack may have opened the form, whose trigger_id is spent)."""
+    if isinstance(exc, SlackApiError):
+        error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+    else:
+        error = "Slack did not answer in time" if isinstance(exc, TimeoutError) else "the connection to Slack failed"
+        error += "; close the form if one opened"
+    log.warning("views.open failed: %s", error)
+    return error
 
 
 def _tell(respond: Respond | None, message: str) -> None:
@@ -263,7 +275,7 @@ def on_unit_changed(deps: Dependencies, ack: Ack, body: dict[str, Any], client: 
 
 
 GUARDRAIL_FIELDS = {"min_retention": "retention_value", "max_interval": "frequency_value",
-                    "allow_target_moves": "target"}
+                    "allow_target_moves": "target", "max_storage": "retention_value", "min_policies": "target"}
 
 
 def guardrail_errors(guarded: Demand) -> dict[str, str]:
@@ -293,13 +305,12 @@ def on_form(deps: Dependencies, ack: Ack, view: dict[str, Any]) -> None:
     same_target = update.target is None or update.target == before.target
     plan = ChangePlan(metadata.db, before, update, reason,
                       facts=DatabaseFacts((), basis, basis if same_target else None))
-    # The rules alone (no lookups inside the ack): a move between targets needs the stricter rule's approvals.
+    # The rules alone (no lookups inside the ack): a move between targets needs what both rules ask.
     # Only a preview: the change path judges the change again when it is confirmed, and when it applies.
-    rules = [deps.access.rules.matching(metadata.organization, metadata.database, target, metadata.channel)
-             for target in {plan.before.target, plan.after_values["target"]}]
-    approvals = max((r.approvals for r in rules if r is not None), default=0)
+    approvals = approvals_asked(deps.access.rules, metadata.organization, metadata.database,
+                                [plan.before.target, plan.after_values["target"]], metadata.channel)
     guarded = deps.changes.guardrails_demand(metadata.organization, metadata.database, metadata.policy,
-                                             plan.after_values, reason)
+                                             plan.after_values, reason, plan.facts)
     if guarded.refusal:
         ack(response_action="errors", errors=guardrail_errors(guarded))
         return

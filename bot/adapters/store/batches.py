@@ -157,10 +157,19 @@ class Batches(AuditTrail):
 
     def approve_batch(self, batch_id: str, decided_by: str, members: Sequence[ChangeRequest],
                       approvers: Sequence[str], records: Sequence[AuditEvent]) -> bool:
+        import sqlalchemy as sa
+
         from bot.adapters.schema import INSERT_REQUEST, approvals, batch_members, change_batches
 
         now = self.clock()
         with self.engine.begin() as conn:
+            # Takes turns with its rejections on its row: a policy rejected since the caller read the batch is
+            # never made a member (the caller judges what is left again).
+            row = conn.execute(sa.select(change_batches).where(change_batches.c.id == batch_id)
+                               .with_for_update()).mappings().first()
+            live = {p.key for p in batch_of(row).live} if row is not None else set()
+            if any((m.database, m.policy_id) not in live for m in members):
+                return False
             # Its life is checked in the same write as the move, as a request's approval is: judging may take
             # a while after the last approval was written.
             moved = conn.execute(change_batches.update().where(

@@ -36,24 +36,8 @@ def test_a_change_redone_while_its_first_run_stalled_is_sent_once_and_recorded_a
     neither applied nor sent, and the sweep, finding the policy already at 9 days, closes it failed with "the
     policy changed in PlanetScale since the request. Nothing was sent" though the bot's own PATCH put it there."""
     stalled, redoing = instances.start(), instances.start()
-    store = stalled.deps.store
-    real_add = store.add_request
-    judged, go_on = threading.Event(), threading.Event()
-
-    def add_request(*args: Any, **kwargs: Any) -> Any:
-        judged.set()  # read and judged under the policy's lease; not stored yet
-        go_on.wait(30)
-        return real_add(*args, **kwargs)
-
-    store.add_request = add_request  # type: ignore[method-assign]
-    now = [time.time()]
+    judged, go_on, now = stalled_before_storing(stalled, redoing)
     changes = redoing.deps.changes
-    changes.clock = lambda: now[0]
-
-    def pause(seconds: float) -> None:
-        now[0] += seconds
-
-    changes.pause = pause
     assert acked(stalled, stalled.command_body(f"update acme/app-db {PROD} retention=9d")) == 200
     assert judged.wait(10)
     keeper_of(redoing, time.time() + LEASE_SECONDS + 1).step()
@@ -119,24 +103,7 @@ def test_a_change_redone_while_its_first_run_stalled_is_not_sent_under_the_reque
     on the file as rolled out (one approval), stores the request pending and posts it for approval. The first
     instance wakes: it sends nothing under the request that waits, in #db-ops, for an approval."""
     stalled, redoing = instances.start(), instances.start(rules=ASKING)
-    store = stalled.deps.store
-    real_add = store.add_request
-    judged, go_on = threading.Event(), threading.Event()
-
-    def add_request(*args: Any, **kwargs: Any) -> Any:
-        judged.set()
-        go_on.wait(30)
-        return real_add(*args, **kwargs)
-
-    store.add_request = add_request  # type: ignore[method-assign]
-    now = [time.time()]
-    changes = redoing.deps.changes
-    changes.clock = lambda: now[0]
-
-    def pause(seconds: float) -> None:
-        now[0] += seconds
-
-    changes.pause = pause
+    judged, go_on, _ = stalled_before_storing(stalled, redoing)
     assert acked(stalled, stalled.command_body(f"update acme/app-db {PROD} retention=9d")) == 200
     assert judged.wait(10)
     keeper_of(redoing, time.time() + LEASE_SECONDS + 1).step()
@@ -197,3 +164,28 @@ def test_a_change_whose_judging_outlives_its_asking_lease_is_not_sent_onto_a_pol
     assert [c.body for c in planetscale.calls("PATCH")] == [{"target": "production"}]
     [bobs] = [r for r in store.requests([RequestState.FAILED], limit=None) if r.requester == BOB]
     assert "production" in (bobs.detail or ""), bobs.detail
+
+
+def stalled_before_storing(stalled: Bot, redoing: Bot) -> tuple[threading.Event, threading.Event, list[float]]:
+    """`stalled` stops once it has read and judged a change under the policy's lease, before storing it, until
+    `go_on` is set; `judged` is set when it gets there. `redoing`'s change path runs on the clock `now` (its
+    pauses move it), so a test can let the lease run out."""
+    store = stalled.deps.store
+    real_add = store.add_request
+    judged, go_on = threading.Event(), threading.Event()
+
+    def add_request(*args: Any, **kwargs: Any) -> Any:
+        judged.set()  # read and judged under the policy's lease; not stored yet
+        go_on.wait(30)
+        return real_add(*args, **kwargs)
+
+    store.add_request = add_request  # type: ignore[method-assign]
+    now = [time.time()]
+    changes = redoing.deps.changes
+    changes.clock = lambda: now[0]
+
+    def pause(seconds: float) -> None:
+        now[0] += seconds
+
+    changes.pause = pause
+    return judged, go_on, now
