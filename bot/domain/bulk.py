@@ -385,7 +385,9 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.CLOSED, "No policy of this bulk change failed: nothing to retry.",
                                 batch)
         selection = Selection(batch.organization, chosen=tuple((r.database, r.policy_id) for r in failed))
-        return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), batch.reason, retry_of=batch.id)
+        # A reason is its asker's own: one who retries another's change gave none (a guardrail's override asks it).
+        reason = batch.reason if user == batch.requester else None
+        return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), reason, retry_of=batch.id)
 
     def standings(self, batch: Batch) -> list[Standing] | None:
         """Where a pending bulk change's approvals stand, per group of its policies whose rules judge them alike
