@@ -43,7 +43,7 @@ def health_line(health: PolicyHealth) -> str:
     lines.append(f"*Failures in 7 days:* {failures}" + (f" (last {when(health.failures[0].completed_at)})"
                                                         if failures else ""))
     lines.append(f"*Next run:* {when(policy.next_run_at)}")
-    lines.append(policy_estimate(policy, health.basis))
+    lines.append(policy_estimate(policy, health.basis, health.basis_of_target, health.target_unread))
     if health.problem:
         lines.append(f"*{health.problem.capitalize()}*")
     if health.unread:
