@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.domain.backups import Backup, Branch, PolicyHealth, branches_for, frequency_span, judge_health, now_utc
@@ -90,6 +91,39 @@ def read_facts(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Back
     except PlanetScaleError as exc:
         return DatabaseFacts(listed, unread=exc.user_message)
     return DatabaseFacts(listed, before, after)
+
+
+def with_target_estimates(planetscale: PlanetScaleApi, db: DatabaseRef, healths: list[PolicyHealth],
+                          now: datetime | None = None) -> list[PolicyHealth]:
+    """Each policy with no successful backup of its own estimated as a change to it is (read_facts): from its
+    target's latest successful backups, read once per target; where they cannot be read, saying why."""
+    targets = {h.policy.target for h in healths if _none_of_its_own(h)}
+    if not targets:
+        return healths
+    since = (now or now_utc()) - timedelta(days=TARGET_BASIS_DAYS)
+    bases: dict[str, Basis | PlanetScaleError | None] = {}
+    try:
+        branches = sorted(planetscale.list_branches(db.organization, db.database), key=lambda b: not b.production)
+    except PlanetScaleError as exc:
+        bases = dict.fromkeys(targets, exc)
+    for target in targets - bases.keys():
+        try:
+            bases[target] = _basis(planetscale, db, branches, target, None, since)
+        except PlanetScaleError as exc:
+            bases[target] = exc
+    found = []
+    for health in healths:
+        basis = bases.get(health.policy.target) if _none_of_its_own(health) else None
+        if isinstance(basis, PlanetScaleError):
+            health = replace(health, target_unread=basis.user_message)
+        elif basis is not None:
+            health = replace(health, basis=basis, basis_of_target=True)
+        found.append(health)
+    return found
+
+
+def _none_of_its_own(health: PolicyHealth) -> bool:
+    return health.basis is None and bool(health.branches) and not health.unread
 
 
 def _basis(planetscale: PlanetScaleApi, db: DatabaseRef, branches: list[Branch], target: str, policy_id: str | None,

@@ -12,7 +12,6 @@ from dataclasses import replace
 
 from bot.domain.access_rules import Action, reminder_at
 from bot.domain.audit import AuditEvent
-from bot.domain.backup_health import read_facts
 from bot.domain.batches import (
     MAX_POLICIES,
     Batch,
@@ -26,6 +25,7 @@ from bot.domain.batches import (
     batch_records,
     refused_records,
 )
+from bot.domain.bulk_costs import DatabaseBases, bulk_facts
 from bot.domain.bulk_finding import Finding, Found, Selection
 from bot.domain.bulk_standing import Standing, owed_words, standings
 from bot.domain.change_requests import ChangeRequest, RequestState, derived_id
@@ -144,14 +144,15 @@ class BulkPath(Finding):
         skipped = list(found.skipped)
         groups: dict[str, int] = {}
         principals: dict[str, None] = {}
+        bases: dict[str, DatabaseBases] = {}  # each database's backups read once for all its policies
         for database, policy in found.policies:
             if all(policy.field_value(f) == v for f, v in changes.items()):
                 skipped.append(Skipped(database, policy.id, policy.name, SkipReason.UNCHANGED,
                                        "it already has these values"))
                 continue
             asked = Asked(selection.organization, database, user, channel, policy.model_dump(), changes, reason)
-            facts = self._facts(DatabaseRef(selection.organization, database), found.listed.get(database, []),
-                                policy, str(changes.get("target", policy.target)))
+            facts = bulk_facts(bases, self.changes.policies.planetscale, DatabaseRef(selection.organization, database),
+                               found.listed.get(database, []), policy, str(changes.get("target", policy.target)))
             verdict = self.changes.judged(Stage.ASKING, policy, asked, (), facts)
             if verdict.kind is VerdictKind.CANNOT_TELL:
                 skipped.append(Skipped(database, policy.id, policy.name, SkipReason.UNCHECKED, verdict.reason))
@@ -179,14 +180,6 @@ class BulkPath(Finding):
                      reason=reason, approvals_from=groups or None,
                      approvers=[self.changes.access.groups.resolve(p) for p in principals], hidden=found.hidden,
                      retry_of=retry_of, created_at=now)
-
-    def _facts(self, db: DatabaseRef, listed: list[BackupPolicy], policy: BackupPolicy, target: str) -> DatabaseFacts:
-        """What a policy's change is judged on beyond the policy, as a change asked alone is: the database's
-        policies, and the estimate's basis where a storage bound covers it (read only then: a hundred policies'
-        backups would cost the request budget for nothing)."""
-        if not self.changes.storage_bounded(db.organization, db.database, [target]):
-            return DatabaseFacts(tuple((p.id, p.name, p.target) for p in listed))
-        return read_facts(self.changes.policies.planetscale, db, listed, policy, target)
 
     def _asked_records(self, batch: Batch) -> list[AuditEvent]:
         tag = f"bulk change {batch.id[:8]}"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.error import BoltError
+from slack_sdk.signature import SignatureVerifier
 
 import handlers
 from bot.adapters.planetscale import PlanetScaleClient
@@ -82,18 +83,21 @@ def load_access_rules(path: str) -> AccessFile:
 
 def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None = None,
                        store: Store | None = None, background: TrackedExecutor | None = None,
-                       rules: RulesSource | None = None) -> Dependencies:
+                       rules: RulesSource | None = None, holder: str | None = None,
+                       processes: int = 1) -> Dependencies:
+    """`holder`: the inbox's name for this instance (a worker's is its front's); `processes`: this instance's
+    processes, which share PlanetScale's budget through the database when more than one."""
     store = store or open_store(settings.database_url)
     planetscale = planetscale or planetscale_client(settings)
     slack = slack_client(settings)
     access = AccessControl(rules or load_access_rules(settings.access_file),
                            slack_groups(slack, max_age=settings.group_cache_max_age),
                            planetscale_roles(slack, planetscale))
-    share_budget(planetscale, store)
+    share_budget(planetscale, store, processes)
     policies = PolicyService(planetscale)
     background = background or TrackedExecutor()
     background.first_time = store.first_delivery
-    background.inbox = Inbox(lambda: store.engine, store.clock, instance_name())
+    background.inbox = Inbox(lambda: store.engine, store.clock, holder or instance_name())
     background.budget_wait = partial(budget_wait, planetscale)
     changes = ChangePath(store, policies, planetscale, access, fork=Beside())
     return Dependencies(policies, access, store, changes,
@@ -116,13 +120,15 @@ def budget_wait(planetscale: PlanetScaleClient, requests: int) -> float:
     return 0.0 if limiter is None else limiter.backlog() + max(0, requests - 1) / limiter.rate
 
 
-def share_budget(planetscale: PlanetScaleClient, store: Store) -> None:
+def share_budget(planetscale: PlanetScaleClient, store: Store, processes: int = 1) -> None:
     """On PostgreSQL, where several instances may run, PlanetScale's budget per token is kept in the database and
-    shared by them all; SQLite is one instance's, whose budget is its own."""
+    shared by them all; SQLite is one instance's, whose budget is its own, shared the same way by its processes
+    when it has several (`serve` with workers)."""
     from bot.adapters.shared_budget import SharedRateLimiter
 
     limiter = planetscale.limiter
-    if store.url.startswith("postgresql") and limiter is not None and not isinstance(limiter, SharedRateLimiter):
+    shared = store.url.startswith("postgresql") or processes > 1
+    if shared and limiter is not None and not isinstance(limiter, SharedRateLimiter):
         planetscale.limiter = SharedRateLimiter.sharing(store, planetscale.token_id, limiter)
 
 
@@ -140,9 +146,10 @@ def health_report(deps: Dependencies, watcher: Watcher | None = None) -> dict[st
     return report
 
 
-def build_app(settings: Settings, deps: Dependencies) -> App:
+def build_app(settings: Settings, deps: Dependencies, verify: bool = True) -> App:
+    """`verify`: whether Bolt checks each request's signature (a worker's come from its front, which did)."""
     try:
-        return _build_app(settings, deps)
+        return _build_app(settings, deps, verify)
     except (BoltError, OSError) as exc:
         reason = str(exc.__cause__ or exc).splitlines()[0][:200]
         raise SettingsError(f"SLACK_BOT_TOKEN could not be verified with Slack at {settings.slack_api_url} "
@@ -193,20 +200,30 @@ def inbox_payload(request: BoltRequest, body: str) -> str:
     return json.dumps({"body": body, "headers": headers}, separators=(",", ":"))
 
 
-def redo(app: App, payload: str, keys: frozenset[str]) -> int:
-    """Dispatches a stored request again, doing only its work `keys`; the status Bolt answers."""
+def redo(app: App, payload: str, keys: frozenset[str], verifier: SignatureVerifier | None = None,
+         request_id: str | None = None) -> int:
+    """Dispatches a stored request again, doing only its work `keys`; the status Bolt answers. With `verifier`,
+    401 unless Slack signed it within the last five minutes, as Bolt checks (an app that does not check);
+    `request_id`: the one its logs go under (the front's, for a worker's work)."""
     request = json.loads(payload)
+    if verifier is not None:
+        headers = {name: (values or [""])[0] for name, values in request["headers"].items()}
+        if not verifier.is_valid(request["body"], headers.get("x-slack-request-timestamp", ""),
+                                 headers.get("x-slack-signature", "")):
+            return 401
     with redoing(keys):
-        return app.dispatch(BoltRequest(body=request["body"], headers=request["headers"])).status
+        context = {REQUEST_ID: request_id} if request_id else None
+        return app.dispatch(BoltRequest(body=request["body"], headers=request["headers"], context=context)).status
 
 
-def _build_app(settings: Settings, deps: Dependencies) -> App:
+def _build_app(settings: Settings, deps: Dependencies, verify: bool) -> App:
     client = deps.slack or slack_client(settings)
     app = App(
         # Named, Bolt does not look its caller's file up on the stack (inspect.stack reads every frame's source).
         name="backup-policy-bot",
         client=client,
         signing_secret=settings.slack_signing_secret,
+        request_verification_enabled=verify,
         # The answer goes back as soon as the listener returns; listeners ack and hand slow work to
         # deps.background, so no request waits on the database, Slack or PlanetScale before its ack.
         process_before_response=True,

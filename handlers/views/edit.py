@@ -187,8 +187,8 @@ def open_edit(deps: Dependencies, client: WebClient, respond: Respond | None, tr
               channel: str, db: DatabaseRef, ref: str) -> None:
     """Called in the listener, after its ack: the loading view opens right after the ack is written, inside the
     trigger_id's 3 seconds, so a slow or rate-limited `views.open` holds no ack; the rest follows."""
-    deps.background.run_answered(partial(_tell, respond), _open_and_fill, deps, client, respond, trigger_id, user,
-                                 channel, db, ref)
+    deps.background.run_answered_promptly(partial(_tell, respond), _open_and_fill, deps, client, respond,
+                                          trigger_id, user, channel, db, ref)
 
 
 def _open_and_fill(deps: Dependencies, client: WebClient, respond: Respond | None, trigger_id: str, user: str,

@@ -3,7 +3,6 @@ here shows a defect found by the review, through Bolt's signed pipeline on SQLit
 
 from __future__ import annotations
 
-import pytest
 from approval_helpers import ALICE, RULES, approvals_bot
 from conftest import Bot
 from test_bulk import channel_messages
@@ -73,8 +72,6 @@ def test_max_storage_judges_a_policy_that_never_backed_up_on_its_targets_backups
     assert planetscale.calls("PATCH") == [] and made["retention_value"] == 3
 
 
-@pytest.mark.xfail(strict=True, reason="a bulk change reads backups only where max_storage covers a policy (budget: "
-                   "~2-3 reads per policy, 100 policies at 600 requests a minute); needs one read per database")
 def test_a_bulk_preview_says_each_policys_estimated_storage_before_and_after_without_a_storage_bound(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
