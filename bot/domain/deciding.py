@@ -110,7 +110,8 @@ class Deciding(Applying):
         verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),
                               approved_by)
         if verdict.kind in (VerdictKind.APPLY, VerdictKind.REFUSE):
-            return self._approved(request, verdict, approved_by[-1])
+            # Decided by the last approval that still counts: one the rules no longer count decided nothing.
+            return self._approved(request, verdict, (verdict.counted or approved_by)[-1])
         return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)  # nothing moved, nothing to tell
 
     def reject(self, request_id: str, user: str) -> Outcome:

@@ -1,0 +1,70 @@
+"""Review rev19g of issue "One judge, on what was read under the lease": who the record names as having decided a
+request the sweep applies, driven through Bolt's pipeline with the emulators (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import time
+
+from approval_helpers import ALICE, CAROL, PROD, ask, approvals_bot, request_id, sweep
+from conftest import Bot
+
+from bot.domain.change_requests import RequestState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
+from handlers.blocks import APPROVE
+
+__all__ = ["approvals_bot"]  # a fixture, used by name
+
+LEAD2 = "U0LEAD0002"
+ROLE_RULES = """
+[approvals]
+expire_after = "24h"
+
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+editors = ["@dba-team"]
+approvers = ["@dba-leads"]
+approvals = 2
+planetscale_role = "admin"
+"""
+CAROL_ONLY = """
+[approvals]
+expire_after = "24h"
+
+[[rules]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+editors = ["@dba-team"]
+approvers = ["U0CAROL001"]
+approvals = 1
+"""
+
+
+def test_a_request_the_sweep_applies_is_decided_by_an_approval_that_still_counts(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """carol and lead 2 approve alice's production change while PlanetScale's members cannot be read: it stays
+    pending with both approvals. The rules then change: carol alone approves production, one approval. The sweep
+    judges it again and applies it on carol's approval, the only one that counts; the record must name carol as
+    who decided it (and as the approver its sending names), not lead 2, whose approval the rules no longer
+    count."""
+    approvals_bot.use_rules(ROLE_RULES)
+    message = ask(approvals_bot, f"update acme/app-db {PROD} retention=5d")
+    planetscale.add_fault(Fault(status=503, path_contains="/members", times=None))
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    approvals_bot.click(APPROVE, request_id(message), user=LEAD2, message=message)
+    planetscale.faults.clear()
+    assert planetscale.calls("PATCH") == []
+    approvals_bot.use_rules(CAROL_ONLY)
+    later = time.time() + 600
+    approvals_bot.deps.changes.clock = lambda: later
+    approvals_bot.deps.store.clock = lambda: later
+    sweep(approvals_bot)
+    request = approvals_bot.deps.store.get_request(request_id(message))
+    assert request is not None and request.state is RequestState.APPLIED
+    assert request.decided_by == CAROL, f"decided by {request.decided_by}, whose approval no longer counts"
+    sent = [e.detail or "" for e in approvals_bot.audit.all()
+            if e.action == "sending" and e.request_id == request.id]
+    assert sent and not [d for d in sent if "Lead 2" in d or LEAD2 in d], sent
+    assert ALICE not in (request.decided_by or "")
