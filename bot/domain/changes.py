@@ -134,20 +134,26 @@ class ChangePath(Creating, Deciding):
         # The database's branches (for the storage estimate) depend on nothing the policy's read finds.
         branches = self.fork(partial(self.policies.planetscale.list_branches, db.organization, db.database))
         if not dry_run:
-            for _ in range(2):
+            for attempt in range(2):
                 asking = ChangeRequest(db.organization, db.database, ref, "", user, channel, {}, update.to_api(), 0,
                                        [], 0.0, id=redone_id() or str(uuid.uuid4()))
+                asked: Outcome | str | None = None
                 with self.turns.turn(asking.policy_key, CLAIM_WAIT_SECONDS) as my_turn:
                     claim = self._claim_to_ask(asking) if my_turn else None
-                    if claim is None:
-                        break
-                    try:
-                        asked = self._ask(user, channel, db, ref, update, reason, expected, visible, branches,
-                                          claim=claim)
-                    finally:
-                        self.store.release(claim)  # unless the request's last step gave the lease back already
+                    if claim is not None:
+                        try:
+                            asked = self._ask(user, channel, db, ref, update, reason, expected, visible, branches,
+                                              claim=claim)
+                        finally:
+                            self.store.release(claim)  # unless the request's last step gave the lease back
                 if isinstance(asked, Outcome):
                     return asked
+                if asked is None:
+                    # The lease held is the ref's as asked: a name, or an ID that is gone while another policy is
+                    # named so, is not the policy's own. Its own lease is tried once before saying it is held.
+                    asked = self._policy_id(db, ref) if attempt == 0 else None
+                    if asked is None or asked == ref:
+                        break
                 ref = asked  # a name was asked: its policy's ID, to be read under that policy's lease
         # A dry run, or another change holds the policy: judged on a read without its lease, and one that needs
         # no approval is left to the sweep, which reads it again under the lease.
@@ -155,6 +161,14 @@ class ChangePath(Creating, Deciding):
                           busy=not dry_run)
         assert isinstance(asked, Outcome)  # only a read under a lease can find it is not that policy's
         return asked
+
+    def _policy_id(self, db: DatabaseRef, ref: str) -> str | None:
+        """The ID of the policy `ref` finds now, read without a lease (None when it cannot be read or found: the
+        read that judges the change tells why)."""
+        try:
+            return self.policies.find_policy(db, ref).id
+        except (PlanetScaleError, PolicyNotFound):
+            return None
 
     def _claim_to_ask(self, asking: ChangeRequest) -> Claim | None:
         """The lease of the policy a change is asked on, before it is read; while another change holds it, wait

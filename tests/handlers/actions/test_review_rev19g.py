@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from approval_helpers import ALICE, CAROL, PROD, ask, approvals_bot, request_id, sweep
+from approval_helpers import ALICE, CAROL, PROD, approvals_bot, ask, policy_busy, request_id, sweep
 from conftest import Bot
 
 from bot.domain.change_requests import RequestState
@@ -68,3 +68,29 @@ def test_a_request_the_sweep_applies_is_decided_by_an_approval_that_still_counts
             if e.action == "sending" and e.request_id == request.id]
     assert sent and not [d for d in sent if "Lead 2" in d or LEAD2 in d], sent
     assert ALICE not in (request.decided_by or "")
+
+
+DEV = "bp03devday"
+
+
+def test_b_a_change_asked_by_a_gone_id_that_another_policy_is_named_is_applied_under_that_policys_lease(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """The development policy with ID bp03devday is deleted in PlanetScale, and another is created named
+    "bp03devday". alice's `retention=9d` asked by that ref reaches the policy named so (an ID that is gone is no
+    policy's): applied at once, under that policy's lease, never told another change holds it."""
+    planetscale.dashboard_delete("acme", "app-db", DEV)
+    planetscale.add_policy("acme", "app-db", "bp09newdev1", name=DEV, target="development")
+    reply = approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)
+    assert "holds" not in reply.all_text(), reply.all_text()
+    assert planetscale.policy("acme", "app-db", "bp09newdev1")["retention_value"] == 9, reply.all_text()
+
+
+def test_b2_a_change_asked_by_a_gone_id_whose_lease_is_held_reaches_the_policy_named_so(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """As above, while a change to the gone policy still holds its lease (its PATCH in flight when the policy
+    was deleted). alice's change is to the policy named "bp03devday", which nothing holds."""
+    planetscale.dashboard_delete("acme", "app-db", DEV)
+    planetscale.add_policy("acme", "app-db", "bp09newdev1", name=DEV, target="development")
+    with policy_busy(approvals_bot, DEV):
+        reply = approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)
+    assert planetscale.policy("acme", "app-db", "bp09newdev1")["retention_value"] == 9, reply.all_text()
