@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import pytest
-
 from approval_helpers import ALICE, CAROL, PROD, approvals_bot, ask, policy_busy, request_id, sweep
 from conftest import Bot
 
