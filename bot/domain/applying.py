@@ -247,7 +247,7 @@ class Applying(Lifecycle):
                              database=db.database, policy_id=current.id, policy_name=current.name,
                              before=current.model_dump(), sent=update.to_api(), reason=request.reason,
                              channel=request.channel, request_id=request.id,
-                             detail=None if by == request.requester else f"approved by {naming.person(by)}",
+                             detail=approval_note(request, by),
                              at=iso_of(self.clock()))
         # On the record before it leaves: a crash after the PATCH is still told. And the PATCH has a full lease
         # to run in: judging may have taken a while (pages of policies, role look-ups).
@@ -462,6 +462,13 @@ class Applying(Lifecycle):
         except (PlanetScaleError, PolicyNotFound):
             return False
         return all(current.field_value(f) == v for f, v in request.changes.items())
+
+
+def approval_note(request: ChangeRequest, by: str) -> str | None:
+    """Who approved the change being sent, for its audit entries: the person whose approval decided it, also
+    when the sweep sends it later (the bot approves nothing); None when it needed no approval."""
+    approver = (request.decided_by or by) if by == SYSTEM else by
+    return None if approver in (request.requester, SYSTEM) else f"approved by {naming.person(approver)}"
 
 
 def _completed(later: Callable[[], DatabaseFacts] | None) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from bot.domain.access import Decision
 from bot.domain.access_rules import Action
-from bot.domain.applying import Applying, taken_over
+from bot.domain.applying import Applying, approval_note, taken_over
 from bot.domain.audit import AuditEvent, iso_of
 from bot.domain.backup_health import read_facts
 from bot.domain.backups import CLOCK_MARGIN_SECONDS, parse_time
@@ -166,7 +166,7 @@ class Creating(Applying):
                           database=db.database, policy_id=policy.id or None, policy_name=policy.name,
                           before=policy.model_dump(), sent=dict(request.changes), reason=request.reason,
                           channel=request.channel, request_id=request.id,
-                          detail=None if by == request.requester else f"approved by {person(by)}",
+                          detail=approval_note(request, by),
                           at=iso_of(self.clock()))
 
     def _send_create(self, claim: Claim, by: str, db: DatabaseRef, planned: BackupPolicy) -> Outcome:

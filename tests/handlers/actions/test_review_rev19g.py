@@ -133,3 +133,23 @@ def test_c_a_request_whose_worker_stopped_before_sending_is_not_recorded_as_appl
     assert request is not None and request.state is not RequestState.APPLYING
     assert planetscale.calls("PATCH") == []
     assert request.state is not RequestState.APPLIED, "recorded applied by the bot, which sent nothing"
+
+
+def test_a_request_approved_while_its_policy_was_held_and_applied_by_the_sweep_names_its_approver(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """carol approves alice's production change while another change holds the policy: it is queued, and the
+    sweep applies it later. The audit trail's sending and applied entries must name carol as who approved it,
+    never the bot, which approves nothing."""
+    message = ask(approvals_bot, f"update acme/app-db {PROD} retention=5d")
+    with policy_busy(approvals_bot, PROD):
+        approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == []
+    later = time.time() + 600
+    approvals_bot.deps.changes.clock = lambda: later
+    approvals_bot.deps.store.clock = lambda: later
+    sweep(approvals_bot)
+    assert planetscale.policy("acme", "app-db", PROD)["retention_value"] == 5
+    details = {e.action: e.detail or "" for e in approvals_bot.audit.all()
+               if e.request_id == request_id(message) and e.action in ("sending", "applied")}
+    assert set(details) == {"sending", "applied"}, details
+    assert all("backup-bot" not in d and CAROL in d for d in details.values()), details
