@@ -10,7 +10,6 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from bot.domain import naming
 from bot.domain.access import AccessControl
 from bot.domain.access_rules import GROUP_ID, AccessRules
 from bot.domain.audit import AuditEvent, iso_of, moment_of
@@ -35,6 +34,7 @@ from bot.domain.outcomes import (
     SYSTEM,
     Outcome,
     OutcomeKind,
+    approval_note,
     describe_state,
     explain,
     request_event,
@@ -226,6 +226,9 @@ class Applying(Lifecycle):
                               approvers=self._approvers_shown(verdict) or request.approvers, detail=why,
                               record=request_event("waiting", request, SYSTEM, detail=why)) or request
             return Outcome(OutcomeKind.WAITING, f"Not applied yet, nothing was sent: {why}.", back)
+        if verdict.counted and request.decided_by not in verdict.counted:
+            # Decided by the last approval that counts now: one the rules no longer count decided nothing.
+            claim.request = request = replace(request, decided_by=verdict.counted[-1])
         if request.kind is ChangeKind.CREATE:
             return self._send_create(claim, by, db, current)
         if request.kind is ChangeKind.DELETE:
@@ -282,6 +285,7 @@ class Applying(Lifecycle):
         then; without it, the sweep settles it by reading PlanetScale."""
         request = claim.request
         values.setdefault("detail", None)  # an applied request's detail is a note on how it landed, if any
+        values.setdefault("decided_by", request.decided_by)
         try:
             done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, record=record, **values)
         except Exception:
@@ -462,13 +466,6 @@ class Applying(Lifecycle):
         except (PlanetScaleError, PolicyNotFound):
             return False
         return all(current.field_value(f) == v for f, v in request.changes.items())
-
-
-def approval_note(request: ChangeRequest, by: str) -> str | None:
-    """Who approved the change being sent, for its audit entries: the person whose approval decided it, also
-    when the sweep sends it later (the bot approves nothing); None when it needed no approval."""
-    approver = (request.decided_by or by) if by == SYSTEM else by
-    return None if approver in (request.requester, SYSTEM) else f"approved by {naming.person(approver)}"
 
 
 def _completed(later: Callable[[], DatabaseFacts] | None) -> dict[str, Any] | None:

@@ -216,3 +216,10 @@ def group_progress(request: ChangeRequest, approved_by: Sequence[str],
     wanted = list((request.approvals_from or {}).items())
     placed = assign([a for a in approved_by if a != request.requester], wanted, member_of)
     return [(group, count, [a for a, g in placed.items() if g == group]) for group, count in wanted]
+
+
+def approval_note(request: ChangeRequest, by: str) -> str | None:
+    """Who approved the change being sent, for its audit entries: the person whose approval decided it, also
+    when the sweep sends it later (the bot approves nothing); None when it needed no approval."""
+    approver = request.decided_by or by
+    return None if approver in (request.requester, SYSTEM) else f"approved by {naming.person(approver)}"

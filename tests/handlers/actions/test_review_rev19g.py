@@ -153,3 +153,28 @@ def test_a_request_approved_while_its_policy_was_held_and_applied_by_the_sweep_n
                if e.request_id == request_id(message) and e.action in ("sending", "applied")}
     assert set(details) == {"sending", "applied"}, details
     assert all("backup-bot" not in d and CAROL in d for d in details.values()), details
+
+
+def test_a_queued_request_applied_by_the_sweep_on_the_approvals_that_still_count_names_one_of_them(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """Production asks two approvals; carol approves, then lead 2 completes them while another change holds the
+    policy: queued. The rules then change: carol alone approves production, one approval. The sweep applies it
+    on carol's approval; the record must say carol decided it and approved its sending, not lead 2, whose
+    approval the rules no longer count."""
+    approvals_bot.use_rules(ROLE_RULES.replace('planetscale_role = "admin"\n', ""))
+    message = ask(approvals_bot, f"update acme/app-db {PROD} retention=5d")
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    with policy_busy(approvals_bot, PROD):
+        approvals_bot.click(APPROVE, request_id(message), user=LEAD2, message=message)
+    assert planetscale.calls("PATCH") == []
+    approvals_bot.use_rules(CAROL_ONLY)
+    later = time.time() + 600
+    approvals_bot.deps.changes.clock = lambda: later
+    approvals_bot.deps.store.clock = lambda: later
+    sweep(approvals_bot)
+    request = approvals_bot.deps.store.get_request(request_id(message))
+    assert request is not None and request.state is RequestState.APPLIED
+    assert request.decided_by == CAROL, f"decided by {request.decided_by}, whose approval no longer counts"
+    sent = [e.detail or "" for e in approvals_bot.audit.all()
+            if e.action == "sending" and e.request_id == request.id]
+    assert sent == [f"approved by @{CAROL}"], sent
