@@ -134,41 +134,42 @@ class ChangePath(Creating, Deciding):
         # The database's branches (for the storage estimate) depend on nothing the policy's read finds.
         branches = self.fork(partial(self.policies.planetscale.list_branches, db.organization, db.database))
         if not dry_run:
-            for attempt in range(2):
-                asking = ChangeRequest(db.organization, db.database, ref, "", user, channel, {}, update.to_api(), 0,
-                                       [], 0.0, id=redone_id() or str(uuid.uuid4()))
-                asked: Outcome | str | None = None
-                with self.turns.turn(asking.policy_key, CLAIM_WAIT_SECONDS) as my_turn:
-                    claim = self._claim_to_ask(asking) if my_turn else None
-                    if claim is not None:
-                        try:
-                            asked = self._ask(user, channel, db, ref, update, reason, expected, visible, branches,
-                                              claim=claim)
-                        finally:
-                            self.store.release(claim)  # unless the request's last step gave the lease back
+            for _ in range(2):
+                asked = self._ask_leased(user, channel, db, ref, update, reason, expected, visible, branches)
                 if isinstance(asked, Outcome):
                     return asked
                 if asked is None:
-                    # The lease held is the ref's as asked: a name, or an ID that is gone while another policy is
-                    # named so, is not the policy's own. Its own lease is tried once before saying it is held.
-                    asked = self._policy_id(db, ref) if attempt == 0 else None
-                    if asked is None or asked == ref:
-                        break
+                    break
                 ref = asked  # a name was asked: its policy's ID, to be read under that policy's lease
         # A dry run, or another change holds the policy: judged on a read without its lease, and one that needs
         # no approval is left to the sweep, which reads it again under the lease.
         asked = self._ask(user, channel, db, ref, update, reason, expected, visible, branches, dry_run=dry_run,
-                          busy=not dry_run)
+                          busy=not dry_run, redirect=not dry_run)
+        if isinstance(asked, str):
+            # The lease found held was the ref's as asked, not its policy's (an ID that is gone while another
+            # policy is named so): the policy's own lease is tried once before saying another change holds it.
+            ref = asked
+            asked = self._ask_leased(user, channel, db, ref, update, reason, expected, visible, branches)
+            if not isinstance(asked, Outcome):
+                asked = self._ask(user, channel, db, ref, update, reason, expected, visible, branches, busy=True)
         assert isinstance(asked, Outcome)  # only a read under a lease can find it is not that policy's
         return asked
 
-    def _policy_id(self, db: DatabaseRef, ref: str) -> str | None:
-        """The ID of the policy `ref` finds now, read without a lease (None when it cannot be read or found: the
-        read that judges the change tells why)."""
-        try:
-            return self.policies.find_policy(db, ref).id
-        except (PlanetScaleError, PolicyNotFound):
-            return None
+    def _ask_leased(self, user: str, channel: str, db: DatabaseRef, ref: str, update: PolicyUpdate,
+                    reason: str | None, expected: BackupPolicy | None, visible: set[str],
+                    branches: Callable[[], list[Branch]]) -> Outcome | str | None:
+        """The change asked under the lease of `ref` as asked: None when another change holds it; the policy's
+        ID when `ref` is not it (a name was asked)."""
+        asking = ChangeRequest(db.organization, db.database, ref, "", user, channel, {}, update.to_api(), 0,
+                               [], 0.0, id=redone_id() or str(uuid.uuid4()))
+        with self.turns.turn(asking.policy_key, CLAIM_WAIT_SECONDS) as my_turn:
+            claim = self._claim_to_ask(asking) if my_turn else None
+            if claim is None:
+                return None
+            try:
+                return self._ask(user, channel, db, ref, update, reason, expected, visible, branches, claim=claim)
+            finally:
+                self.store.release(claim)  # unless the request's last step gave the lease back already
 
     def _claim_to_ask(self, asking: ChangeRequest) -> Claim | None:
         """The lease of the policy a change is asked on, before it is read; while another change holds it, wait
@@ -186,14 +187,15 @@ class ChangePath(Creating, Deciding):
 
     def _ask(self, user: str, channel: str, db: DatabaseRef, ref: str, update: PolicyUpdate, reason: str | None,
              expected: BackupPolicy | None, visible: set[str], branches: Callable[[], list[Branch]],
-             dry_run: bool = False, claim: Claim | None = None, busy: bool = False) -> Outcome | str:
+             dry_run: bool = False, claim: Claim | None = None, busy: bool = False,
+             redirect: bool = False) -> Outcome | str:
         """The change judged on the policy as read now (under `claim`'s lease, when given); the policy's ID when
         the lease taken is not that policy's (a name was asked). `branches`: waits for the database's branches."""
         found = self._read_for_change(user, channel, db, ref, visible)
         if isinstance(found, Outcome):
             return found
         current, listed = found
-        if claim is not None and claim.request.policy_id != current.id:
+        if (claim is not None and claim.request.policy_id != current.id) or (redirect and ref != current.id):
             # Under the database's lease too: the lease's own checks of what else applies on the policy look for
             # it by its ID, never by the name it was asked by.
             return current.id
