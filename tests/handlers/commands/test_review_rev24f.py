@@ -1,0 +1,42 @@
+"""Review rev24f of issue 24: a bulk preview's estimate from each branch's backups read once per database."""
+
+from __future__ import annotations
+
+from approval_helpers import ALICE, RULES, approvals_bot
+from conftest import Bot
+
+from bot.emulators.planetscale import PlanetScaleState
+
+__all__ = ["approvals_bot"]
+
+DEV_BOUND = """
+[[guardrails]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["development"]
+max_storage = "500GB"
+"""
+
+
+def test_a_policy_whose_own_success_is_past_a_cut_branch_list_is_estimated_on_it_not_on_another_policys(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """A branch holds more successes than one list gives (5,000): the one of a policy with none lately (100 GB)
+    is older than the hourly policy's 5,000. A change to it alone is estimated on its own; the same change
+    asked in bulk must be too, not on the hourly policy's 1 GB (which passes the 500 GB bound it is refused by)."""
+    approvals_bot.use_rules(RULES.format(approvals=0) + DEV_BOUND)
+    planetscale.add_database("acme", "cut")
+    planetscale.add_policy("acme", "cut", "old", name="Dev old", target="development", frequency_value=1,
+                           frequency_unit="day", retention_value=2, retention_unit="day")
+    planetscale.add_policy("acme", "cut", "hourly", name="Dev hourly", target="development", frequency_value=1,
+                           frequency_unit="hour", retention_value=2, retention_unit="day")
+    planetscale.add_backup("acme", "cut", "old", hours_ago=24 * 300, size=100_000_000_000)
+    for i in range(5000):
+        planetscale.add_backup("acme", "cut", "hourly", hours_ago=(5000 - i) * 0.1, size=1_000_000_000)
+    alone = approvals_bot.command('update acme/cut "Dev old" retention=10d --dry-run', user=ALICE).all_text()
+    refused = "about 1.0 TB kept (10 backups of 100.0 GB), at most 500.0 GB allowed"
+    assert refused in alone, alone
+    bulk = approvals_bot.command("update acme/cut * retention=10d --dry-run", user=ALICE).all_text()
+    assert "*Dev old*: retention ~2 days~ → *10 days* (kept 2 → 10, about 2.0 GB" not in bulk, bulk
+    assert f"*Dev old*: refused by a guardrail: the guardrails refuse this change: guardrail 1 (line 21): {refused}" \
+        in bulk, bulk
