@@ -25,7 +25,7 @@ from bot.domain.batches import (
     batch_records,
     refused_records,
 )
-from bot.domain.bulk_costs import DatabaseBases, bulk_facts
+from bot.domain.bulk_costs import DatabaseBases, bulk_facts, read_again
 from bot.domain.bulk_finding import Finding, Found, Selection
 from bot.domain.bulk_standing import Standing, owed_words, standings
 from bot.domain.change_requests import ChangeRequest, RequestState, derived_id
@@ -239,8 +239,14 @@ class BulkPath(Finding):
     def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str]) -> Verdict:
         asked = Asked(batch.organization, planned.database, batch.requester, batch.channel, planned.before,
                       batch.changes, batch.reason)
-        return self.changes.judged(Stage.APPROVING, BackupPolicy.model_validate(planned.before), asked, approvers,
-                                   DatabaseFacts.of(planned.facts))
+        before = BackupPolicy.model_validate(planned.before)
+        facts = DatabaseFacts.of(planned.facts)
+        target = str(batch.changes.get("target", before.target))
+        if facts is not None and facts.unread and \
+                self.changes.storage_bounded(batch.organization, planned.database, [target]):
+            facts = read_again(self.changes.policies.planetscale, DatabaseRef(batch.organization, planned.database),
+                               facts, before, target)
+        return self.changes.judged(Stage.APPROVING, before, asked, approvers, facts)
 
     def _may_decide(self, batch: Batch, user: str, every: bool = False) -> BatchOutcome | list[tuple[str, str]]:
         """The policies still in the change that `user` may approve, as (database, policy ID): the first found,

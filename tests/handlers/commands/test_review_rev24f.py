@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from approval_helpers import ALICE, RULES, approvals_bot
+from approval_helpers import ALICE, CAROL, RULES, approvals_bot
 from conftest import Bot
+from test_bulk import button, channel_messages, shown
 
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale import Fault, PlanetScaleState
+from handlers.bulk_blocks import BULK_APPROVE
 
 __all__ = ["approvals_bot"]
 
@@ -40,3 +42,35 @@ def test_a_policy_whose_own_success_is_past_a_cut_branch_list_is_estimated_on_it
     assert "*Dev old*: retention ~2 days~ → *10 days* (kept 2 → 10, about 2.0 GB" not in bulk, bulk
     assert f"*Dev old*: refused by a guardrail: the guardrails refuse this change: guardrail 1 (line 21): {refused}" \
         in bulk, bulk
+
+
+PROD_BOUND = """
+[[guardrails]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["production"]
+max_storage = "500GB"
+"""
+
+
+def test_a_storage_bound_added_after_one_databases_backups_failed_to_read_does_not_hold_the_others_forever(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Asked with no storage bound, one database's backups could not be read (its estimate unknown); a bound is
+    added before the approval. Approving again and again must not be refused every time on that preview's failed
+    read, which nothing ever reads again: each policy is judged on its backups as they are, under its lease."""
+    for name in ("st-01", "st-02"):
+        planetscale.add_database("acme", name)
+        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
+        planetscale.add_backup("acme", name, f"{name}-prod", hours_ago=3, size=1_000_000_000)
+    fault = planetscale.add_fault(Fault(status=500, method="GET", path_contains="/databases/st-02/branches/",
+                                        times=None))
+    approvals_bot.command('update acme/st-* "Production daily" retention=14d')
+    [message] = channel_messages(approvals_bot)
+    planetscale.faults.remove(fault)
+    approvals_bot.use_rules(RULES.format(approvals=1) + PROD_BOUND)
+    for _ in range(2):
+        approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    assert sorted(c.path.split("/")[4] for c in planetscale.calls("PATCH")) == ["st-01", "st-02"], \
+        shown(approvals_bot, message)
+    assert planetscale.policies[("acme", "st-02")]["st-02-prod"]["retention_value"] == 14
