@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from bot.domain.access_rules import Action, reminder_at
 from bot.domain.audit import AuditEvent
+from bot.domain.backup_health import read_again
 from bot.domain.batches import (
     MAX_POLICIES,
     Batch,
@@ -25,7 +26,7 @@ from bot.domain.batches import (
     batch_records,
     refused_records,
 )
-from bot.domain.bulk_costs import DatabaseBases, bulk_facts, read_again
+from bot.domain.bulk_costs import DatabaseBases, bulk_facts
 from bot.domain.bulk_finding import Finding, Found, Selection
 from bot.domain.bulk_standing import Standing, owed_words, standings
 from bot.domain.change_requests import ChangeRequest, RequestState, derived_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from bot.domain.backup_health import MAX_BRANCHES_READ, TARGET_BASIS_DAYS, read_facts
+from bot.domain.backup_health import MAX_BRANCHES_READ, TARGET_BASIS_DAYS
 from bot.domain.backups import Backup, Branch, now_utc
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import Basis, DatabaseFacts, latest_basis
@@ -91,10 +91,3 @@ def bulk_facts(bases: dict[str, DatabaseBases], planetscale: PlanetScaleApi, db:
         bases[db.database] = DatabaseBases(planetscale, db)
     return bases[db.database].facts(listed, policy, after_target)
 
-
-def read_again(planetscale: PlanetScaleApi, db: DatabaseRef, facts: DatabaseFacts, policy: BackupPolicy,
-               after_target: str) -> DatabaseFacts:
-    """A planned policy's estimate whose backups could not be read when it was asked, read now: a storage bound
-    added since is judged on them, or every approval would be refused on a read nothing ever tries again."""
-    fresh = read_facts(planetscale, db, [], policy, after_target)
-    return DatabaseFacts(facts.policies, fresh.before, fresh.after, fresh.unread)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from approval_helpers import ALICE, CAROL, RULES, approvals_bot
+from approval_helpers import ALICE, CAROL, RULES, approvals_bot, latest_view, request_id, request_message, sweep
 from conftest import Bot
 from test_bulk import button, channel_messages, shown
 
 from bot.emulators.planetscale import Fault, PlanetScaleState
+from handlers.blocks import APPROVE
 from handlers.bulk_blocks import BULK_APPROVE
 
 __all__ = ["approvals_bot"]
@@ -74,3 +75,24 @@ def test_a_storage_bound_added_after_one_databases_backups_failed_to_read_does_n
     assert sorted(c.path.split("/")[4] for c in planetscale.calls("PATCH")) == ["st-01", "st-02"], \
         shown(approvals_bot, message)
     assert planetscale.policies[("acme", "st-02")]["st-02-prod"]["retention_value"] == 14
+
+
+def test_a_storage_bound_added_after_a_single_requests_failed_read_does_not_refuse_its_approval_forever(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """The same as one request: asked while its backups could not be read and no bound covered it, approved
+    after a bound was added and the backups read again."""
+    planetscale.add_database("acme", "one")
+    planetscale.add_policy("acme", "one", "one-prod", name="Production daily", target="production")
+    planetscale.add_backup("acme", "one", "one-prod", hours_ago=3, size=1_000_000_000)
+    fault = planetscale.add_fault(Fault(status=500, method="GET", path_contains="/databases/one/branches/",
+                                        times=None))
+    approvals_bot.command('update acme/one "Production daily" retention=14d')
+    message = request_message(approvals_bot)
+    planetscale.faults.remove(fault)
+    approvals_bot.use_rules(RULES.format(approvals=1) + PROD_BOUND)
+    for _ in range(2):
+        approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    sweep(approvals_bot)
+    assert planetscale.policies[("acme", "one")]["one-prod"]["retention_value"] == 14, latest_view(
+        approvals_bot, message)
