@@ -4,6 +4,7 @@ never ends."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -160,3 +161,34 @@ def test_an_answer_head_slack_trickles_without_end_is_given_up_on_as_too_slow(
     bot, server = trickling_slack
     bot.command("list acme/app-db")
     assert server.trickling > 0, "the work was done only once the answer had come whole"
+
+
+@pytest.fixture
+def answering(settings: Settings, slack: SlackState, slack_server: tuple[SlackEmulator, BackgroundServer],
+              tmp_path: Path) -> Iterator[tuple[Bot, dict[str, Any]]]:
+    """A bot whose PlanetScale, at the HTTP edge, answers every request with the status and body the test sets."""
+    answer: dict[str, Any] = {}
+    client = PlanetScaleClient("id", "token", "https://api.planetscale.test/v1", retry=RetryPolicy(attempts=2),
+                               sleep=lambda _: None, transport=httpx.MockTransport(
+                                   lambda _: httpx.Response(answer["status"], content=answer["body"],
+                                                            headers={"content-type": "application/json"})))
+    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
+    store.migrate()
+    for bot in make_bot(settings, slack, client, store, slack_server):
+        yield bot, answer
+    store.close()
+    client.close()
+
+
+@pytest.mark.parametrize("status", [404, 503])
+def test_an_error_code_of_megabytes_from_planetscale_is_not_logged_whole(
+        answering: tuple[Bot, dict[str, Any]], status: int, caplog: pytest.LogCaptureFixture) -> None:
+    """An error answer's `code` was logged whole with each try: a code of 4 MB (a broken gateway's page, a
+    proxy's dump) wrote 4 MB log lines, one a try, for every command and every pass of the watch."""
+    bot, answer = answering
+    answer["status"], answer["body"] = status, json.dumps({"code": "x" * 4 * 2**20, "message": "no"}).encode()
+    caplog.set_level(logging.INFO)
+    said = bot.command("show acme/app-db bp01prod12h").all_text()
+    assert "PlanetScale" in said and "Something went wrong" not in said, said
+    longest = max(len(r.getMessage()) for r in caplog.records)
+    assert longest < 64 * 1024, f"a log line of {longest} bytes"

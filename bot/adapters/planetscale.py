@@ -441,4 +441,5 @@ def _error_body(content: bytes) -> tuple[str | None, str | None]:
     if not isinstance(body, dict):
         return None, None
     code, message = body.get("code"), body.get("message")
-    return (str(code) if code else None), (str(message)[:300] if message else None)
+    # A code is a short name (`not_found`); a broken gateway's may be megabytes, logged with each try.
+    return (str(code)[:100] if code else None), (str(message)[:300] if message else None)
