@@ -119,6 +119,65 @@ def drive(port: int, requests: Sequence[bytes], concurrency: int, timeout: float
     return [a for a in answers if a is not None]
 
 
+def drive_at_rate(port: int, requests: Sequence[bytes], rate: float, connections: int = 64,
+                  timeout: float = 120.0) -> list[Answer]:
+    """Open loop: request i is due at i / `rate` seconds from the start, whatever the answers before it, on the
+    first of `connections` kept-alive connections that is free. Each answer's time runs from when its request was
+    due, so a request that waited for a free connection counts its wait (no coordinated omission)."""
+    answers: list[Answer | None] = [None] * len(requests)
+    selector = selectors.DefaultSelector()
+    opened = [_Connection(connect(port), []) for _ in range(connections)]
+    free = list(opened)
+    for conn in free:
+        selector.register(conn.sock, selectors.EVENT_READ, conn)
+    time.sleep(ACCEPT_WAIT)
+    start = time.perf_counter() + 0.05
+    deadline = start + len(requests) / rate + timeout
+    sent = 0
+    busy = 0
+    try:
+        while sent < len(requests) or busy:
+            now = time.perf_counter()
+            if now > deadline:
+                raise TimeoutError(f"{busy} request(s) still waiting after {timeout:.0f} s")
+            while sent < len(requests) and free and start + sent / rate <= now:
+                conn = free.pop()
+                conn.index, conn.started = sent, start + sent / rate
+                conn.sock.sendall(requests[sent])
+                sent += 1
+                busy += 1
+            due = start + sent / rate if sent < len(requests) and free else now + 1.0
+            for key, _ in selector.select(timeout=max(0.0, due - time.perf_counter())):
+                conn = key.data
+                try:
+                    chunk = conn.sock.recv(65536)
+                except ConnectionResetError:
+                    chunk = b""
+                done_at = time.perf_counter()
+                if not chunk:  # the server closed it, idle past its keep-alive: a new one, the request sent again
+                    selector.unregister(conn.sock)
+                    conn.sock.close()
+                    conn.sock, conn.buffer = connect(port), bytearray()
+                    selector.register(conn.sock, selectors.EVENT_READ, conn)
+                    if conn in free:
+                        continue
+                    conn.sock.sendall(requests[conn.index])
+                    continue
+                conn.buffer += chunk
+                done = _complete(conn.buffer)
+                if done is None:
+                    continue
+                status, body = done
+                answers[conn.index] = Answer(conn.started, (done_at - conn.started) * 1000, status, body)
+                busy -= 1
+                free.append(conn)
+    finally:
+        selector.close()
+        for conn in opened:
+            conn.sock.close()
+    return [a for a in answers if a is not None]
+
+
 class FloorServer:
     """The least a server can do: answer every request with a fixed 200, parsing only its length. The load
     client against it is the client's own cost plus loopback."""
@@ -187,9 +246,10 @@ def _client_process(pipe: Any) -> None:
         job = pipe.recv()
         if job is None:
             return
-        port, requests, concurrency = job
+        port, requests, concurrency, rate = job
         try:
-            pipe.send([(a.started, a.elapsed_ms, a.status, a.body[:2000]) for a in drive(port, requests, concurrency)])
+            answers = drive(port, requests, concurrency) if rate is None else drive_at_rate(port, requests, rate)
+            pipe.send([(a.started, a.elapsed_ms, a.status, a.body[:2000]) for a in answers])
         except Exception as exc:  # sent back to the bench, which stops on it
             pipe.send(exc)
 
@@ -204,8 +264,9 @@ class LoadClient:
         self._process = context.Process(target=_client_process, args=(child,), name="load-client", daemon=True)
         self._process.start()
 
-    def drive(self, port: int, requests: Sequence[bytes], concurrency: int) -> list[Answer]:
-        self._pipe.send((port, list(requests), concurrency))
+    def drive(self, port: int, requests: Sequence[bytes], concurrency: int, rate: float | None = None) -> list[Answer]:
+        """`drive` (closed loop), or with `rate` `drive_at_rate` (open loop)."""
+        self._pipe.send((port, list(requests), concurrency, rate))
         result = self._pipe.recv()
         if isinstance(result, Exception):
             raise result

@@ -9,6 +9,10 @@ the load client (bench/load.py) in a process of its own, so that neither the emu
 bookkeeping hold the client up. Every figure is beside the bare app's or beside the floor of round trips
 the answer needs, as a ratio. A whole run writes docs/benchmarks.md and the README's table.
 
+BENCH_DATABASE_URL=postgresql://… runs the bot on that database (an empty one) instead of SQLite.
+BENCH_WORKERS=0 measures `serve` without its worker processes (BACKUP_BOT_WORKERS), the work after the acks in
+the process that acks.
+
 Where the bot's time goes: BENCH_PROFILE=/tmp/bot.txt (with BENCH_PROFILE_GIL=1 for the time it holds the
 interpreter) runs it under py-spy, one collapsed stack a line, per thread.
 """
@@ -127,7 +131,9 @@ class Server:
         assert self.process is not None
         pid = self.process.pid
         main = rest = 0.0
-        for task in Path(f"/proc/{pid}/task").iterdir():
+        # Its worker processes' (serve's BACKUP_BOT_WORKERS) count with the other threads: they do the work.
+        for task in [*Path(f"/proc/{pid}/task").iterdir(), *(t for child in children(pid)
+                                                              for t in Path(f"/proc/{child}/task").iterdir())]:
             try:
                 used = int((task / "schedstat").read_text().split()[0]) / 1e6
             except (OSError, ValueError, IndexError):
@@ -150,6 +156,17 @@ class Server:
             # py-spy writes its profile on SIGINT
             self.process.send_signal(signal.SIGINT if self.argv[0] == "py-spy" else signal.SIGTERM)
             self.process.wait(timeout=60)
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 class Slack:
@@ -225,6 +242,10 @@ class Emulators:
                     "BACKUP_BOT_WATCH_EVERY": "off"})
         if tls:
             env["SSL_CERT_FILE"] = tls.ca_file
+        if "BENCH_DATABASE_URL" in os.environ:  # the bot's database instead of SQLite's bench/results/bench.db
+            env["BACKUP_BOT_DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
+        if "BENCH_WORKERS" in os.environ:  # to measure serve without its worker processes (0), or with more
+            env["BACKUP_BOT_WORKERS"] = os.environ["BENCH_WORKERS"]
         return env
 
 
@@ -467,6 +488,7 @@ class Report:
     soak: Any = None
     history: list[Any] = field(default_factory=list)  # bench.history.Trail, empty then full
     watch: tuple[list[str], list[str]] | None = None  # bench.watch_scale's table and misses
+    open_loop: list[Any] = field(default_factory=list)  # bench.open_loop.OpenLoopFigures, a rate each
 
 
 def bare_server(env: dict[str, str]) -> Server:
@@ -491,7 +513,8 @@ def cold_start(make: Callable[[], Server], slack: Slack) -> float:
         server.stop()
 
 
-def run_acks(report: Report, client: LoadClient, one: int, eight: int, kinds: list[str] | None = None) -> None:
+def run_acks(report: Report, client: LoadClient, one: int, eight: int, kinds: list[str] | None = None,
+             rates: tuple[float, ...] = ()) -> None:
     emulators = start_emulators()
     bare, bot = None, None
     try:
@@ -520,6 +543,15 @@ def run_acks(report: Report, client: LoadClient, one: int, eight: int, kinds: li
             measure_acks(client, *samples, one, eight)
             for sampled in samples:
                 report.acks[sampled.server.name][path.name] = sampled.figures()
+        if rates:
+            from bench import open_loop
+
+            mix = [p for p in ack_paths(slack, pending) if not kinds or any(k in p.name for k in kinds)]
+            bare_mix = [bare_paths[p.name if "click" in p.name else "`help`"] for p in mix]
+            report.open_loop = open_loop.measure(
+                client, (bare, bare_mix), (bot, mix),
+                lambda cursor, count: (emulators.wait_events(cursor, count), time.sleep(0.05)), emulators.events,
+                rates)
         report.rss = {server.name: server.peak_rss_mb() for server in (bare, bot)}
     finally:
         for running in (bare, bot):
@@ -685,6 +717,12 @@ def render(report: Report, args: argparse.Namespace) -> tuple[str, list[str]]:
              f"time, {floor_p99:.2f} ms p99 at 8 at once."]
     if report.acks:
         lines += acks_section(report, args, misses)
+    if report.open_loop:
+        from bench import open_loop
+
+        body, missed = open_loop.report_lines(report.open_loop, AFTER_ACK_LIMIT)
+        lines += body
+        misses += missed
     if report.trips:
         lines += trips_section(report, args, misses)
     if report.budget:
@@ -830,6 +868,8 @@ def main() -> int:
     parser.add_argument("--entries", type=int, default=1_000_000, help="audit entries of the full trail")
     parser.add_argument("--starts", type=int, default=5, help="cold starts of each app (default 5)")
     parser.add_argument("--kind", action="append", help="measure only acks whose name contains this")
+    parser.add_argument("--rates", default="20,50", help="the acks' open loop: requests a second, 20 s each "
+                        "(default 20,50; empty for none)")
     parser.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
     args = parser.parse_args()
     phases = set(args.only or ALL_PHASES)
@@ -850,7 +890,8 @@ def main() -> int:
             report.client_floor = (statistics.median(a.elapsed_ms for a in client.drive(floor.port, [raw] * 1000, 1)),
                                    percentile([a.elapsed_ms for a in client.drive(floor.port, [raw] * 1000, 8)], 99))
         steps: dict[str, Callable[[], None]] = {
-            "acks": lambda: run_acks(report, client, args.one, args.eight, args.kind),
+            "acks": lambda: run_acks(report, client, args.one, args.eight, args.kind,
+                                     tuple(float(r) for r in args.rates.split(",") if r)),
             "trips": lambda: run_trips(report, client, args.latency_ms / 1000, args.trips),
             "budget": lambda: run_budget(report, client, args.budget, args.rate),
             "cold": lambda: run_cold(report, args.starts),

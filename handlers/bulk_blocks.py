@@ -64,15 +64,22 @@ def change_words(before: dict[str, Any], changes: dict[str, Any]) -> str:
 
 
 def cost_words(batch: Batch, planned: Planned) -> str:
-    """This policy's own cost, before → after: the backups it keeps at once, and their storage where its basis
-    was read (where a storage bound covers it)."""
-    cost = estimate(planned.before, {**planned.before, **batch.changes}, DatabaseFacts.of(planned.facts))
+    """This policy's own cost, before → after: the backups it keeps at once, their estimated storage, and
+    PlanetScale's estimated storage cost where it gives one; why the storage is not estimated where it is not."""
+    facts = DatabaseFacts.of(planned.facts)
+    cost = estimate(planned.before, {**planned.before, **batch.changes}, facts)
     before, after = cost.before, cost.after
     if before is None or after is None:
         return ""
     words = f"kept {before.kept} → {after.kept}"
     if before.storage is not None and after.storage is not None:
         words += f", about {describe_size(before.storage)} → {describe_size(after.storage)}"
+        if before.cost is not None and after.cost is not None:
+            words += f", PlanetScale's estimated storage cost {before.cost:.2f} → {after.cost:.2f}"
+    elif facts is not None and facts.unread:
+        words += f", storage not estimated: its backups could not be read ({escape(facts.unread)})"
+    elif facts is not None:
+        words += ", storage not estimated: no successful backup yet"
     return f" ({words})"
 
 

@@ -27,6 +27,12 @@ class Background(Protocol):
     def run_answered(self, answer: Callable[[str], None], fn: Callable[P, object], /, *args: P.args,
                      **kwargs: P.kwargs) -> None: ...
 
+    # As those, for work that uses a trigger_id (3 s): in the process that acks, never in a worker's line.
+    def run_promptly(self, fn: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs) -> None: ...
+
+    def run_answered_promptly(self, answer: Callable[[str], None], fn: Callable[P, object], /, *args: P.args,
+                              **kwargs: P.kwargs) -> None: ...
+
 
 class HomesDue:
     """People whose App Home must be published again: each once, however many steps asked for it while it

@@ -75,6 +75,9 @@ def test_a_formula_typed_as_a_reason_is_exported_to_csv_as_text(bot: Bot, tmp_pa
     ("detail", "PlanetScale said \x1b[31mno\x1b[0m", "PlanetScale said \\u001b[31mno\\u001b[0m"),
     ("reason", "C1 \x9b2J and bell \x07", "C1 \\u009b2J and bell \\u0007"),
     ("reason", "a - b = c", "a - b = c"),
+    # A lone surrogate (JSON from PlanetScale can carry `"\ud800"`): CSV crashed on it where JSON lines escaped it.
+    ("policy_name", "Nightly \ud800", "Nightly \\ud800"), ("reason", "\udfff=1", "\\udfff=1"),
+    ("detail", "=\udc00", "'=\\udc00"),
 ])
 def test_csv_cells_are_neither_formulas_nor_terminal_escapes(tmp_path: Path, field: str, value: str,
                                                               cell: str) -> None:

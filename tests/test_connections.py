@@ -45,9 +45,10 @@ def test_slack_calls_and_answers_go_over_kept_alive_connections(
         assert bot.command(f"update acme/app-db bp03devday retention={4 + i}d").public  # chat.postMessage
     assert len([e for e in bot.slack.events if e.kind in ("response", "message")]) == 12
     # One command at a time: each call finds the previous one's connection free (Slack's was opened by
-    # auth.test when the app was built).
+    # auth.test when the app was built); an update reads the database's branches beside its policies, so
+    # PlanetScale's two reads at once take two connections, both kept for the next updates.
     assert slack_server[1].connections - slack_before <= 1
-    assert planetscale_server[1].connections - planetscale_before <= 1
+    assert planetscale_server[1].connections - planetscale_before <= 2
 
 
 def test_slacks_rate_limit_is_still_retried_over_the_pool(bot: Bot, slack: SlackState) -> None:

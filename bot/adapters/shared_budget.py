@@ -1,4 +1,5 @@
-"""PlanetScale's budget shared by every instance of the bot that uses one service token, on PostgreSQL.
+"""PlanetScale's budget shared by every instance of the bot that uses one service token, on PostgreSQL (and by
+`serve`'s processes on SQLite).
 
 PlanetScale counts 600 requests a minute per service token, whichever process sends them. Each instance keeps the
 same bucket as `RateLimiter` (a burst, then an even rate, under the budget in any window), but in one row of the
@@ -27,6 +28,8 @@ ON CONFLICT (name) DO UPDATE SET tat = GREATEST(planetscale_budget.tat, :now) + 
 WHERE GREATEST(planetscale_budget.tat, :now) + :interval - :window - :now <= :max_wait
 RETURNING tat
 """
+# SQLite's two-argument max() is PostgreSQL's GREATEST.
+RESERVE_SQLITE = RESERVE.replace("GREATEST(", "MAX(")
 
 
 class SharedRateLimiter(RateLimiter):
@@ -52,7 +55,8 @@ class SharedRateLimiter(RateLimiter):
         now = self._clock()
         try:
             with self.store.engine.begin() as conn:
-                tat = conn.execute(sa.text(RESERVE), {"name": self.name, "now": now, "interval": self.interval,
+                reserve = RESERVE_SQLITE if conn.dialect.name == "sqlite" else RESERVE
+                tat = conn.execute(sa.text(reserve), {"name": self.name, "now": now, "interval": self.interval,
                                                       "window": self.window, "max_wait": self.max_wait}).scalar()
                 if tat is None:
                     latest = conn.execute(sa.text("SELECT tat FROM planetscale_budget WHERE name = :name"),

@@ -52,10 +52,11 @@ class SlackHttp:
 
     def __init__(self, timeout: float = 10.0, retries: int = 2, longest_wait: float = 30.0,
                  sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None,
-                 idle_seconds: float = IDLE_SECONDS):
+                 idle_seconds: float = IDLE_SECONDS, tls: ssl.SSLContext | None = None):
         self.timeout, self.retries, self.longest_wait, self.sleep = timeout, retries, longest_wait, sleep
-        # The system's certificate authorities (and SSL_CERT_FILE), as urllib trusts them for slack_sdk.
-        self.client = httpx.Client(timeout=timeout, transport=transport, verify=ssl.create_default_context(),
+        # The system's certificate authorities (and SSL_CERT_FILE), as urllib trusts them for slack_sdk; `tls`:
+        # such a context loaded already.
+        self.client = httpx.Client(timeout=timeout, transport=transport, verify=tls or ssl.create_default_context(),
                                    limits=httpx.Limits(max_keepalive_connections=32,
                                                        keepalive_expiry=idle_seconds))
         # Each answer, head and body, within the client's timeouts summed: httpx bounds each read, not the whole.

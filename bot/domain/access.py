@@ -63,6 +63,16 @@ class AccessControl:
                 return Decision(True, rule)
         return Decision(False, reason=self._nobody_names(user, organization, database, channel))
 
+    def may_approve(self, user: str, organization: str, database: str, targets: Iterable[str], channel: str) -> bool:
+        """`decide(user, Action.APPROVE, …).allowed` without the decision's words and counts: the pending list
+        asks it of every group of waiting requests."""
+        rules = self.rules
+        for target in dict.fromkeys(targets):
+            rule = rules.matching(organization, database, target, channel)
+            if rule is None or not self.groups.is_named(user, rule.approvers):
+                return False
+        return True
+
     def decide(self, user: str, action: Action, organization: str, database: str, targets: Iterable[str],
                channel: str) -> Decision:
         """Judge under the rule of every target involved (the current one and, for a move, the new one)."""

@@ -239,7 +239,9 @@ class Applying(Lifecycle):
 
         def _settle_lifecycle(self, claim: Claim, by: str, why: str, answered: bool) -> Outcome: ...
 
-    def _send(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy, update: PolicyUpdate) -> Outcome:
+    def _send(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy, update: PolicyUpdate,
+              later: Callable[[], DatabaseFacts] | None = None) -> Outcome:
+        """`later`: waits for the request's facts read beside the send, written with its next move."""
         request = claim.request
         attempt = AuditEvent(action="sending", actor=request.requester, organization=db.organization,
                              database=db.database, policy_id=current.id, policy_name=current.name,
@@ -255,8 +257,10 @@ class Applying(Lifecycle):
             with self._fenced(claim):
                 after = self.planetscale.update_policy(db.organization, db.database, current.id, update)
         except PlanetScaleError as exc:
+            claim.facts = _completed(later)
             return self._not_sent(claim, attempt, exc, "change", exc.definite,
                                   partial(self._settle, claim, by, exc.user_message, answered=exc.status is not None))
+        claim.facts = _completed(later)
         applied = after.model_dump()
         moved = moved_meanwhile(current, update, after)
         if moved:
@@ -458,6 +462,18 @@ class Applying(Lifecycle):
         except (PlanetScaleError, PolicyNotFound):
             return False
         return all(current.field_value(f) == v for f, v in request.changes.items())
+
+
+def _completed(later: Callable[[], DatabaseFacts] | None) -> dict[str, Any] | None:
+    """The facts read beside a send; None when there were none to wait for, or their read broke (the request
+    keeps the facts it was stored with: the change has been sent, and its outcome is what matters now)."""
+    if later is None:
+        return None
+    try:
+        return later().to_json()
+    except Exception:
+        log.exception("reading the estimate's basis beside a send failed")
+        return None
 
 
 def moved_meanwhile(read: BackupPolicy, update: PolicyUpdate, answer: BackupPolicy) -> str:

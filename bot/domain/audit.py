@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-# Unicode's control characters (category Cc): C0, DEL and C1.
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Unicode's control characters (category Cc): C0, DEL and C1; and lone surrogates (PlanetScale's JSON may carry
+# one, `"\ud800"`), which no UTF-8 file can hold: each written as JSON writes it.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -55,10 +56,14 @@ def csv_cell(value: Any) -> str:
     """One audit field as a CSV cell that stays text wherever it is opened. Reasons, names and PlanetScale's
     messages are free text: a cell a spreadsheet would run as a formula gets OWASP's leading `'`, and a
     control character (a terminal escape, say, recorded before the doors refused them) is written out as
-    JSON writes it, `\\u001b`. Dictionaries (before, after, sent) are JSON."""
+    JSON writes it, `\\u001b`, and so is a lone surrogate. Dictionaries (before, after, sent) are JSON."""
     if value is None:
         return ""
-    text = json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
+    return csv_text(json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value))
+
+
+def csv_text(text: str) -> str:
+    """`csv_cell` of a field already written as text."""
     if text.startswith(FORMULA_STARTS):
         text = "'" + text
     return CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

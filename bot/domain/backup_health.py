@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.domain.backups import Backup, Branch, PolicyHealth, branches_for, frequency_span, judge_health, now_utc
@@ -54,26 +55,35 @@ def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Bac
     return found
 
 
-# How far back the sizes of a target's backups (any policy's) are read, for a policy that has none of its own.
+# How far back the sizes of a target's backups (any policy's) are read first, for a policy that has none of its own.
 TARGET_BASIS_DAYS = 8
 
 
 def read_facts(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[BackupPolicy],
-               policy: BackupPolicy | None, after_target: str | None, now: datetime | None = None) -> DatabaseFacts:
+               policy: BackupPolicy | None, after_target: str | None, now: datetime | None = None,
+               branches_read: Callable[[], list[Branch]] | None = None) -> DatabaseFacts:
     """What a change is judged on beyond its policy: the database's policies, and the basis of the storage
     estimate: the latest successful backup of each branch `policy` backs up (`before`), and of each branch of
     `after_target` (`after`: the policy's own when it keeps its target, else any policy's there). A read that
-    fails leaves the estimate unknown, saying why; it never stops the change being judged."""
+    fails leaves the estimate unknown, saying why; it never stops the change being judged. `branches_read`:
+    waits for the database's branches when their read was started already."""
     listed = tuple((p.id, p.name, p.target) for p in policies)
     if policy is None and after_target is None:
         return DatabaseFacts(listed)
     moment = now or now_utc()
     try:
-        branches = sorted(planetscale.list_branches(db.organization, db.database), key=lambda b: not b.production)
+        found = branches_read() if branches_read is not None else \
+            planetscale.list_branches(db.organization, db.database)
+        branches = sorted(found, key=lambda b: not b.production)
         before = after = None
         if policy is not None:
             since = moment - max(2 * frequency_span(policy), timedelta(days=2))
             before = _basis(planetscale, db, branches, policy.target, policy.id, since)
+            if before is None:
+                # No successful backup of its own yet: estimated as its creation was, else growing it before its
+                # first run would pass a bound its creation at that size does not.
+                target_since = moment - timedelta(days=TARGET_BASIS_DAYS)
+                before = _basis(planetscale, db, branches, policy.target, None, target_since)
             after = before if after_target == policy.target else None
         if after_target is not None and (policy is None or after_target != policy.target):
             since = moment - timedelta(days=TARGET_BASIS_DAYS)
@@ -83,14 +93,48 @@ def read_facts(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Back
     return DatabaseFacts(listed, before, after)
 
 
+def with_target_estimates(planetscale: PlanetScaleApi, db: DatabaseRef, healths: list[PolicyHealth],
+                          now: datetime | None = None) -> list[PolicyHealth]:
+    """Each policy with no successful backup of its own estimated as a change to it is (read_facts): from its
+    target's latest successful backups, read once per target; where they cannot be read, saying why."""
+    targets = {h.policy.target for h in healths if _none_of_its_own(h)}
+    if not targets:
+        return healths
+    since = (now or now_utc()) - timedelta(days=TARGET_BASIS_DAYS)
+    bases: dict[str, Basis | PlanetScaleError | None] = {}
+    try:
+        branches = sorted(planetscale.list_branches(db.organization, db.database), key=lambda b: not b.production)
+    except PlanetScaleError as exc:
+        bases = dict.fromkeys(targets, exc)
+    for target in targets - bases.keys():
+        try:
+            bases[target] = _basis(planetscale, db, branches, target, None, since)
+        except PlanetScaleError as exc:
+            bases[target] = exc
+    found = []
+    for health in healths:
+        basis = bases.get(health.policy.target) if _none_of_its_own(health) else None
+        if isinstance(basis, PlanetScaleError):
+            health = replace(health, target_unread=basis.user_message)
+        elif basis is not None:
+            health = replace(health, basis=basis, basis_of_target=True)
+        found.append(health)
+    return found
+
+
+def _none_of_its_own(health: PolicyHealth) -> bool:
+    return health.basis is None and bool(health.branches) and not health.unread
+
+
 def _basis(planetscale: PlanetScaleApi, db: DatabaseRef, branches: list[Branch], target: str, policy_id: str | None,
            since: datetime) -> Basis | None:
     latest: dict[str, tuple[str, int, float | None]] = {}
     names = [b.name for b in branches if b.production == (target == "production")][:MAX_BRANCHES_READ]
     for name in names:
         found = _successes(planetscale, db, name, policy_id, since)
-        if not found and policy_id is not None:
-            # Its runs failed since the window began (a bad day): its latest success is older, and still kept.
+        if not found:
+            # None since the window began (its runs failed, or the target is backed up seldom): the latest
+            # success is older, and still kept.
             found = _successes(planetscale, db, name, policy_id, None)
         if found:
             newest = max(found, key=lambda b: b.at)

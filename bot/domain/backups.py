@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.domain.costs import Basis, latest_basis
 from bot.domain.guardrails import LONGEST_UNIT_HOURS
@@ -48,6 +48,15 @@ class Backup(BaseModel):
     started_at: str | None
     completed_at: str | None
     expires_at: str | None
+    # The ID of the policy that made it (the spec's `backup_policy`); None when not given or not readable.
+    policy_id: str | None = Field(default=None, validation_alias="backup_policy")
+
+    @field_validator("policy_id", mode="before")
+    @classmethod
+    def _a_policy(cls, value: object) -> str | None:
+        # Only a bulk change's estimate reads it, so a malformed one leaves that backup unattributed, no more.
+        found = value.get("id") if isinstance(value, dict) else None
+        return found if isinstance(found, str) and found else None
 
     @field_validator("created_at", "started_at", "completed_at", "expires_at")
     @classmethod
@@ -88,6 +97,10 @@ class PolicyHealth:
     # The latest successful backup of each branch read, summed: what its storage is estimated from.
     basis: Basis | None = None
     running: bool = False  # a backup newer than the last finished one is still under way
+    # None of its own: `basis` is its target's latest successes, as a change to it is estimated; or why those
+    # could not be read.
+    basis_of_target: bool = False
+    target_unread: str | None = None
 
     @property
     def healthy(self) -> bool:

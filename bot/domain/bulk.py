@@ -12,7 +12,6 @@ from dataclasses import replace
 
 from bot.domain.access_rules import Action, reminder_at
 from bot.domain.audit import AuditEvent
-from bot.domain.backup_health import read_facts
 from bot.domain.batches import (
     MAX_POLICIES,
     Batch,
@@ -26,6 +25,7 @@ from bot.domain.batches import (
     batch_records,
     refused_records,
 )
+from bot.domain.bulk_costs import DatabaseBases, bulk_facts
 from bot.domain.bulk_finding import Finding, Found, Selection
 from bot.domain.bulk_standing import Standing, owed_words, standings
 from bot.domain.change_requests import ChangeRequest, RequestState, derived_id
@@ -144,14 +144,15 @@ class BulkPath(Finding):
         skipped = list(found.skipped)
         groups: dict[str, int] = {}
         principals: dict[str, None] = {}
+        bases: dict[str, DatabaseBases] = {}  # each database's backups read once for all its policies
         for database, policy in found.policies:
             if all(policy.field_value(f) == v for f, v in changes.items()):
                 skipped.append(Skipped(database, policy.id, policy.name, SkipReason.UNCHANGED,
                                        "it already has these values"))
                 continue
             asked = Asked(selection.organization, database, user, channel, policy.model_dump(), changes, reason)
-            facts = self._facts(DatabaseRef(selection.organization, database), found.listed.get(database, []),
-                                policy, str(changes.get("target", policy.target)))
+            facts = bulk_facts(bases, self.changes.policies.planetscale, DatabaseRef(selection.organization, database),
+                               found.listed.get(database, []), policy, str(changes.get("target", policy.target)))
             verdict = self.changes.judged(Stage.ASKING, policy, asked, (), facts)
             if verdict.kind is VerdictKind.CANNOT_TELL:
                 skipped.append(Skipped(database, policy.id, policy.name, SkipReason.UNCHECKED, verdict.reason))
@@ -179,14 +180,6 @@ class BulkPath(Finding):
                      reason=reason, approvals_from=groups or None,
                      approvers=[self.changes.access.groups.resolve(p) for p in principals], hidden=found.hidden,
                      retry_of=retry_of, created_at=now)
-
-    def _facts(self, db: DatabaseRef, listed: list[BackupPolicy], policy: BackupPolicy, target: str) -> DatabaseFacts:
-        """What a policy's change is judged on beyond the policy, as a change asked alone is: the database's
-        policies, and the estimate's basis where a storage bound covers it (read only then: a hundred policies'
-        backups would cost the request budget for nothing)."""
-        if not self.changes.storage_bounded(db.organization, db.database, [target]):
-            return DatabaseFacts(tuple((p.id, p.name, p.target) for p in listed))
-        return read_facts(self.changes.policies.planetscale, db, listed, policy, target)
 
     def _asked_records(self, batch: Batch) -> list[AuditEvent]:
         tag = f"bulk change {batch.id[:8]}"
@@ -324,18 +317,20 @@ class BulkPath(Finding):
     # --- applying ---------------------------------------------------------------------------------------
 
     def _approve_and_apply(self, batch: Batch, by: str, approvers: Sequence[str]) -> BatchOutcome:
-        """Each policy a change request of its own, approved with the batch's approvals, then applied one after
-        the other through the change path: PlanetScale's budget paces them."""
+        """Each policy a change request of its own, approved by those of the batch's approvals that count for it
+        (not the last clicker for all), then applied one by one: PlanetScale's budget paces them."""
         now = self.changes.clock()
         expires = now + self.changes.access.rules.expire_after_seconds
+        counted = {p.key: self._judge_planned(batch, p, approvers).counted if approvers else () for p in batch.live}
         members = [ChangeRequest(
             organization=batch.organization, database=p.database, policy_id=p.policy_id, policy_name=p.policy_name,
             requester=batch.requester, channel=batch.channel, before=p.before, changes=dict(batch.changes),
             approvals_needed=p.needed, approvals_from=p.groups or None, approvers=list(batch.approvers),
             risks=p.risks, reason=batch.reason, expires_at=expires, created_at=now, updated_at=now,
-            state=RequestState.APPROVED, decided_by=by, detail=f"bulk change {batch.id[:8]}", facts=p.facts)
-            for p in batch.live]
-        records = [request_event("approved", m, by, detail=m.detail) for m in members] if approvers else []
+            state=RequestState.APPROVED, decided_by=(counted[p.key] or (by,))[-1], facts=p.facts,
+            detail=f"bulk change {batch.id[:8]}") for p in batch.live]
+        records = [request_event("approved", m, a, detail=m.detail) for m in members
+                   for a in counted[m.database, m.policy_id]]
         if not self.store.approve_batch(batch.id, by, members, approvers, records):
             latest = self.store.get_batch(batch.id) or batch
             if latest.state is BatchState.PENDING and latest.expires_at <= self.changes.clock():
@@ -356,7 +351,7 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
                                                          "nothing more was done.", latest)
         for member in members:
-            self._record_outcome(member.id, self._apply_one(member, by).kind)
+            self._record_outcome(member.id, self._apply_one(member, member.decided_by or by).kind)
         latest = self.store.get_batch(batch.id) or batch
         return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,
                             tuple(self.store.batch_members(batch.id)))
@@ -392,7 +387,9 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.CLOSED, "No policy of this bulk change failed: nothing to retry.",
                                 batch)
         selection = Selection(batch.organization, chosen=tuple((r.database, r.policy_id) for r in failed))
-        return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), batch.reason, retry_of=batch.id)
+        # A reason is its asker's own: one who retries another's change gave none (a guardrail's override asks it).
+        reason = batch.reason if user == batch.requester else None
+        return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), reason, retry_of=batch.id)
 
     def standings(self, batch: Batch) -> list[Standing] | None:
         """Where a pending bulk change's approvals stand, per group of its policies whose rules judge them alike

@@ -42,7 +42,9 @@ class Selection:
     def names(self, policy: BackupPolicy, database: str) -> bool:
         if self.chosen:
             return (database, policy.id) in self.chosen
-        matched = self.policies in (policy.id, policy.name) or fnmatch.fnmatchcase(policy.name, self.policies)
+        # Only `*` and `?` make a glob (export.is_glob): a `[` is itself, as it is in a name asked alone.
+        pattern = self.policies.replace("[", "[[]")
+        matched = self.policies in (policy.id, policy.name) or fnmatch.fnmatchcase(policy.name, pattern)
         return matched and (self.where_target is None or policy.target == self.where_target)
 
 

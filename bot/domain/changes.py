@@ -18,15 +18,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
 
 from bot.domain.access import AccessControl, Decision
-from bot.domain.access_rules import Action
+from bot.domain.access_rules import AccessRules, Action
 from bot.domain.applying import QUEUED_BEHIND
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import read_facts
+from bot.domain.backups import Branch
 from bot.domain.change_requests import (
     CLOSED_STATES,
     ChangeKind,
@@ -69,7 +72,7 @@ from bot.domain.outcomes import (
 )
 from bot.domain.pending import PendingPage, pending_for, reminders_due
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, ChangeRejected, PolicyUpdate, resulting_values
-from bot.domain.ports import ChangeStore, Claim, PlanetScaleApi, PlanetScaleError
+from bot.domain.ports import ChangeStore, Claim, Fork, PlanetScaleApi, PlanetScaleError, in_line
 from bot.domain.reading import PolicyNotFound, PolicyService
 
 __all__ = ["APPROVED_STALE_SECONDS", "CLAIM_WAIT_SECONDS", "LEASE_MARGIN_SECONDS", "LEASE_POLL_SECONDS",
@@ -80,8 +83,9 @@ __all__ = ["APPROVED_STALE_SECONDS", "CLAIM_WAIT_SECONDS", "LEASE_MARGIN_SECONDS
 class ChangePath(Creating, Deciding):
     def __init__(self, store: ChangeStore, policies: PolicyService, planetscale: PlanetScaleApi,
                  access: AccessControl, clock: Callable[[], float] = time.time,
-                 pause: Callable[[float], None] = time.sleep):
+                 pause: Callable[[float], None] = time.sleep, fork: Fork = in_line):
         self.store = store
+        self.fork = fork
         self.turns = PolicyTurns()
         self.policies = policies
         self.planetscale = planetscale
@@ -127,6 +131,8 @@ class ChangePath(Creating, Deciding):
         visible = self._readable(user, channel, db)  # before any lease is taken: nothing for one who may not see
         if isinstance(visible, Outcome):
             return visible
+        # The database's branches (for the storage estimate) depend on nothing the policy's read finds.
+        branches = self.fork(partial(self.policies.planetscale.list_branches, db.organization, db.database))
         if not dry_run:
             for _ in range(2):
                 asking = ChangeRequest(db.organization, db.database, ref, "", user, channel, {}, update.to_api(), 0,
@@ -136,7 +142,8 @@ class ChangePath(Creating, Deciding):
                     if claim is None:
                         break
                     try:
-                        asked = self._ask(user, channel, db, ref, update, reason, expected, visible, claim=claim)
+                        asked = self._ask(user, channel, db, ref, update, reason, expected, visible, branches,
+                                          claim=claim)
                     finally:
                         self.store.release(claim)  # unless the request's last step gave the lease back already
                 if isinstance(asked, Outcome):
@@ -144,7 +151,7 @@ class ChangePath(Creating, Deciding):
                 ref = asked  # a name was asked: its policy's ID, to be read under that policy's lease
         # A dry run, or another change holds the policy: judged on a read without its lease, and one that needs
         # no approval is left to the sweep, which reads it again under the lease.
-        asked = self._ask(user, channel, db, ref, update, reason, expected, visible, dry_run=dry_run,
+        asked = self._ask(user, channel, db, ref, update, reason, expected, visible, branches, dry_run=dry_run,
                           busy=not dry_run)
         assert isinstance(asked, Outcome)  # only a read under a lease can find it is not that policy's
         return asked
@@ -164,10 +171,10 @@ class ChangePath(Creating, Deciding):
         return None
 
     def _ask(self, user: str, channel: str, db: DatabaseRef, ref: str, update: PolicyUpdate, reason: str | None,
-             expected: BackupPolicy | None, visible: set[str], dry_run: bool = False, claim: Claim | None = None,
-             busy: bool = False) -> Outcome | str:
+             expected: BackupPolicy | None, visible: set[str], branches: Callable[[], list[Branch]],
+             dry_run: bool = False, claim: Claim | None = None, busy: bool = False) -> Outcome | str:
         """The change judged on the policy as read now (under `claim`'s lease, when given); the policy's ID when
-        the lease taken is not that policy's (a name was asked)."""
+        the lease taken is not that policy's (a name was asked). `branches`: waits for the database's branches."""
         found = self._read_for_change(user, channel, db, ref, visible)
         if isinstance(found, Outcome):
             return found
@@ -181,9 +188,19 @@ class ChangePath(Creating, Deciding):
             if moved:
                 return Outcome(OutcomeKind.STALE_FORM, "The policy changed in PlanetScale after you opened the "
                                "form, so nothing was sent.", current=current)
-        facts = read_facts(self.policies.planetscale, db, listed, current, resulting_values(current, update)["target"])
+        target = resulting_values(current, update)["target"]
+        # The branches waited for here, never by a read on the fork's workers: none of those waits on another.
+        read = partial(read_facts, self.policies.planetscale, db, listed, current, target,
+                       branches_read=in_line(branches))
+        rules = self.access.rules  # one read decides which facts the judge needs and judges on them
+        if claim is not None and not self.storage_bounded(db.organization, db.database, [target], rules):
+            # No storage bound to judge: the estimate's basis is only shown, so it is read beside the judging and
+            # the send, and completes the request's facts once it lands.
+            facts, later = read_facts(self.policies.planetscale, db, listed, None, None), self.fork(read)
+        else:
+            facts, later = read(), None
         return self._request(user, channel, ChangePlan(db, current, update, reason, facts=facts), dry_run=dry_run,
-                             claim=claim, busy=busy)
+                             claim=claim, busy=busy, rules=rules, later=later)
 
     def _facts_of(self, db: DatabaseRef, current: BackupPolicy, target: str) -> DatabaseFacts | None:
         """The database's policies and the estimate's basis for a change to `current` (None if unreadable: the
@@ -332,10 +349,12 @@ class ChangePath(Creating, Deciding):
 
     def _request(self, user: str, channel: str, plan: ChangePlan, dry_run: bool = False,
                  revert_of: str | None = None, reference: str | None = None, claim: Claim | None = None,
-                 busy: bool = False) -> Outcome:
+                 busy: bool = False, rules: AccessRules | None = None,
+                 later: Callable[[], DatabaseFacts] | None = None) -> Outcome:
         """`reference` is the request a refusal's audit entry is about (the change a revert reverts). `claim`:
         the policy's lease the plan was read under; `busy`: another change held it, so one that needs no
-        approval is left to the sweep."""
+        approval is left to the sweep. `rules`: as read to gather the plan's facts; `later`: waits for the
+        facts with the estimate's basis, when the plan's lack it (no storage bound needs it to judge)."""
         request_id = derived_id()
         stored = self.store.get_request(request_id) if request_id is not None else None
         if stored is not None:  # this work's first run stored it, and stopped before posting it
@@ -343,7 +362,7 @@ class ChangePath(Creating, Deciding):
         db, current = plan.db, plan.before
         asked = Asked(db.organization, db.database, user, channel, current.model_dump(), plan.update.to_api(),
                       plan.reason, plan.reason_by_person, plan.kind)
-        verdict = self._judge(Stage.ASKING, current, asked, (), plan.facts)
+        verdict = self._judge(Stage.ASKING, current, asked, (), plan.facts, rules)
         if verdict.kind is VerdictKind.CANNOT_TELL:
             return self._refuse(user, db, channel, verdict.reason, current, plan.update, reference)
         if verdict.kind is VerdictKind.REFUSE:
@@ -362,11 +381,13 @@ class ChangePath(Creating, Deciding):
                 detail=None if plan.kind is ChangeKind.UPDATE else f"{plan.kind.value} a policy"))
             return Outcome(OutcomeKind.PREVIEWED, "Dry run: nothing was sent.", plan=plan, approvals=needed,
                            guardrails=verdict.guardrails)
+        held = claim is not None and not needed
+        if later is not None and not held:  # stored to be shown before it is sent: with its estimate
+            plan = replace(plan, facts=later())
         now = self.clock()
         # A change that needs no approval is approved by its asking: stored approved, with its audit entry, and
         # judged again on the policy as read under its lease. Read under it already, asking and applying are one
         # moment on one read: stored applying under that lease, and sent.
-        held = claim is not None and not needed
         request = ChangeRequest(
             organization=db.organization, database=db.database, policy_id=current.id, policy_name=current.name,
             requester=user, channel=channel, reason=plan.reason, before=current.model_dump(),
@@ -395,7 +416,7 @@ class ChangePath(Creating, Deciding):
                            approvals=request.approvals_needed)
         if held and claim is not None:
             claim.request = stored
-            return self._send(claim, user, db, current, plan.update)
+            return self._send(claim, user, db, current, plan.update, later)
         if busy:
             return Outcome(OutcomeKind.QUEUED, QUEUED_BEHIND, stored)
         return self._apply(request, by=user)

@@ -47,6 +47,9 @@ def parse_size(text: str) -> int:
 
 
 def describe_size(size: float) -> str:
+    if size > MOST_BYTES:
+        # PlanetScale's sizes are any JSON integer: past an exabyte (or a float) one is told as a bound.
+        return f"more than {describe_size(MOST_BYTES)}"
     amount = float(size)
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if amount < 1000 or unit == "TB":
@@ -71,7 +74,7 @@ class Basis:
         if not isinstance(data, dict) or not isinstance(data.get("size"), int):
             return None
         cost = data.get("cost")
-        return cls(data["size"], float(cost) if isinstance(cost, int | float) else None)
+        return cls(data["size"], finite(float(cost)) if isinstance(cost, int | float) else None)
 
 
 @dataclass(frozen=True)
@@ -129,12 +132,22 @@ class Estimate:
     unread: str | None = None
 
 
+def finite(cost: float | None) -> float | None:
+    """A cost, or None when it is past a float's range: no estimate, and no JSON column holds `Infinity`."""
+    return cost if cost is not None and math.isfinite(cost) else None
+
+
+def kept_cost(kept: int, basis: Basis | None) -> float | None:
+    """PlanetScale's estimated cost of `kept` backups like the basis; None when it gave none or it overflows."""
+    cost = finite(kept * basis.cost) if basis is not None and basis.cost is not None else None
+    return round(cost, 4) if cost is not None else None
+
+
 def side(values: Mapping[str, Any] | None, basis: Basis | None) -> Side | None:
     if values is None:
         return None
     kept = kept_at_once(values)
-    cost = kept * basis.cost if basis is not None and basis.cost is not None else None
-    return Side(kept, kept * basis.size if basis is not None else None, round(cost, 4) if cost is not None else None)
+    return Side(kept, kept * basis.size if basis is not None else None, kept_cost(kept, basis))
 
 
 def estimate(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
@@ -149,6 +162,6 @@ def latest_basis(latest: Mapping[str, tuple[str, int, float | None]]) -> Basis |
     basis; None when no branch has one."""
     if not latest:
         return None
-    costs = [c for _, _, c in latest.values()]
-    return Basis(sum(s for _, s, _ in latest.values()),
-                 round(sum(c for c in costs if c is not None), 6) if all(c is not None for c in costs) else None)
+    costs = [finite(c) for _, _, c in latest.values()]
+    total = finite(sum(c for c in costs if c is not None)) if all(c is not None for c in costs) else None
+    return Basis(sum(s for _, s, _ in latest.values()), round(total, 6) if total is not None else None)

@@ -158,9 +158,10 @@ class Deciding(Applying):
         return None
 
     def guardrails_demand(self, organization: str, database: str, before: Mapping[str, Any],
-                          after: Mapping[str, Any], reason: str | None) -> Demand:
-        """The guardrails as they are now, on a change from `before` to `after`: for a form's preview."""
-        verdict = judge(self.access.rules.guardrails, organization, database, before, after)
+                          after: Mapping[str, Any], reason: str | None, facts: DatabaseFacts | None = None) -> Demand:
+        """The guardrails as they are now, on a change from `before` to `after`: for a form's preview, with what
+        it knows of the database (the estimate's basis: a storage bound is judged on it, as the preview shows)."""
+        verdict = judge(self.access.rules.guardrails, organization, database, before, after, facts)
         return demand(verdict, reason)
 
     def _still_waiting(self, request: ChangeRequest, judged: Verdict, message: str | None = None) -> Outcome:

@@ -212,8 +212,9 @@ def judge(guardrails: Sequence[Guardrail], organization: str, database: str, bef
 
 def _floor_checks(guardrails: Sequence[Guardrail], organization: str, database: str, leaving: str,
                   facts: DatabaseFacts | None) -> list[Check]:
-    """A policy leaves `leaving` (deleted, or moved out of it): each guardrail's floor of policies there."""
-    if facts is None:
+    """A policy leaves `leaving` (deleted, or moved out of it): each guardrail's floor of policies there. Without
+    the database's policies (a form's preview knows only the estimate's basis) the floor is judged when asked."""
+    if facts is None or not facts.policies:
         return []
     left = max(0, facts.count(leaving) - 1)
     where = f"{leaving} policies of {organization}/{database}"

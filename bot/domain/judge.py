@@ -168,14 +168,28 @@ def decide(rules: AccessRules, facts: DirectoryFacts, user: str, action: Action,
         if isinstance(one, Unchecked) or not one.allowed:
             return one
         decisions.append(one)
-    groups: dict[str, int] = {}
-    for d in decisions:
-        for group, count in d.groups:
-            groups[group] = max(groups.get(group, 0), count)
     strictest = max(decisions, key=lambda d: d.approvals)
     approvers = tuple(dict.fromkeys(a for d in decisions for a in d.approvers))
-    return _Decision(True, approvals=max(strictest.approvals, sum(groups.values())), approvers=approvers,
-                     groups=tuple(groups.items()), rule=strictest.rule)
+    approvals, groups = merged([(d.approvals, d.groups) for d in decisions])
+    return _Decision(True, approvals=approvals, approvers=approvers, groups=groups, rule=strictest.rule)
+
+
+def merged(demands: Sequence[tuple[int, Sequence[tuple[str, int]]]]) -> tuple[int, tuple[tuple[str, int], ...]]:
+    """What several rules ask together (a move is under the rule of each target): the most approvals any asks,
+    and each group any asks, so at least the sum of the groups' counts."""
+    groups: dict[str, int] = {}
+    for _, asked in demands:
+        for group, count in asked:
+            groups[group] = max(groups.get(group, 0), count)
+    return max([n for n, _ in demands] + [sum(groups.values())]), tuple(groups.items())
+
+
+def approvals_asked(rules: AccessRules, organization: str, database: str, targets: Sequence[str],
+                    channel: str) -> int:
+    """The approvals the rules alone ask of a change between `targets` (no look-ups: a form's preview); the
+    judge says the same of anyone the rules let ask it."""
+    matching = [rules.matching(organization, database, t, channel) for t in dict.fromkeys(targets)]
+    return merged([(r.approvals, r.approvals_from) for r in matching if r is not None] or [(0, ())])[0]
 
 
 def _decide_one(rules: AccessRules, facts: DirectoryFacts, user: str, action: Action, organization: str,

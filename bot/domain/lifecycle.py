@@ -112,6 +112,8 @@ class Lifecycle:
         check_move(from_states, to, claim, answered)
         if claim is not None:
             values.setdefault("lease_until", 0)
+            if claim.facts is not None:
+                values.setdefault("facts", claim.facts)
             return self.store.transition(request_id, from_states, to, record=record, release=claim, alive=alive,
                                          **values)
         return self.store.transition(request_id, from_states, to, record=record, alive=alive, **values)

@@ -1,17 +1,19 @@
 """The pending requests a person can act on, and the reminders due, read a page at a time however many wait.
 
-The store groups the pending requests by others by what access is judged on (organization, database, channel,
-targets); the rules judge each group once, and only the requests shown are read whole. A request is listed for
-someone who may approve it under its own channel rule (and has not yet), or who asked it (to cancel it).
+The store reads the pending requests by others in one query, each with what access is judged on (organization,
+database, channel, targets); the rules judge each such group once, and only the requests shown are read whole.
+A request is listed for someone who may approve it under its own channel rule (and has not yet), or who asked it
+(to cancel it).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.domain.access import AccessControl
-from bot.domain.access_rules import Action, reminder_at
+from bot.domain.access_rules import reminder_at
 from bot.domain.change_requests import ChangeRequest, PendingGroup
 from bot.domain.group_directory import DirectoryError
 from bot.domain.ports import ChangeStore
@@ -39,24 +41,21 @@ class PendingPage:
 def pending_for(store: ChangeStore, access: AccessControl, user: str, now: float, limit: int) -> PendingPage:
     """The requests `user` can approve or cancel, at most `limit` of each, judged as a click on their buttons
     would be."""
-    allowed: list[PendingGroup] = []
-    refused: list[PendingGroup] = []
-    waiting_total = 0
-    for group, count in store.pending_groups(user, now):
-        try:
-            may = access.decide(user, Action.APPROVE, group.organization, group.database, group.targets,
-                                group.channel).allowed
-        except DirectoryError:
-            may = False
+    judged: dict[PendingGroup, bool] = {}
+    allowed: list[tuple[float, str]] = []
+    for group, request_id, created in store.pending_waiting(user, now):
+        may = judged.get(group)
+        if may is None:
+            try:
+                may = access.may_approve(user, group.organization, group.database, group.targets, group.channel)
+            except DirectoryError:
+                may = False
+            judged[group] = may
         if may:
-            allowed.append(group)
-            waiting_total += count
-        else:
-            refused.append(group)
-    waiting: list[ChangeRequest] = []
-    if allowed:  # named by whichever list is shorter: most people may approve all or none of what waits
-        waiting = (store.pending_page(user, now, [], limit, but=refused) if len(refused) <= len(allowed)
-                   else store.pending_page(user, now, allowed, limit))
+            allowed.append((created, request_id))
+    shown = [request_id for _, request_id in heapq.nsmallest(limit, allowed)]
+    waiting = store.pending_page(user, now, shown, limit) if shown else []
+    waiting_total = len(allowed)
     own_total = store.own_pending(user, now)
     own = store.pending_page(user, now, None, limit) if own_total else []
     return PendingPage(waiting, waiting_total, own, own_total)

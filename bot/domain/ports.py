@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -24,6 +24,28 @@ request_meter: ContextVar[Callable[[], None] | None] = ContextVar("request_meter
 # (LeaseLost) to keep the write unsent. The change path sets it to its lease's check: a worker that stalled past
 # its lease after recording its send, and was taken over, sends nothing.
 send_fence: ContextVar[Callable[[], None] | None] = ContextVar("send_fence", default=None)
+T = TypeVar("T")
+
+
+class Fork(Protocol):
+    """Starts `work` beside its caller and gives back what waits for its result (raising what it raised), so
+    that reads which do not depend on each other overlap."""
+
+    def __call__(self, work: Callable[[], T], /) -> Callable[[], T]: ...
+
+
+def in_line(work: Callable[[], T]) -> Callable[[], T]:
+    """The Fork with nothing beside: `work` runs at once, its result (or failure) kept for the wait."""
+    try:
+        done = work()
+    except Exception as exc:
+        failure = exc
+
+        def failed() -> T:
+            raise failure
+
+        return failed
+    return lambda: done
 
 
 class PlanetScaleError(Exception):
@@ -146,6 +168,8 @@ class Claim:
     until: float = 0.0
     generation: int = 0
     released: bool = field(default=False, compare=False)  # set by the store once the lease is given back
+    # The request's facts as completed beside its send (the estimate's basis), written with its next move.
+    facts: dict[str, Any] | None = field(default=None, compare=False)
 
 
 class ChangeStore(Protocol):
@@ -178,14 +202,13 @@ class ChangeStore(Protocol):
         """How many pending requests `user` asked that have not expired at `now`."""
         ...
 
-    def pending_groups(self, user: str, now: float) -> list[tuple[PendingGroup, int]]:
-        """Pending requests by others, not expired at `now` and not approved by `user`, counted by group."""
+    def pending_waiting(self, user: str, now: float) -> list[tuple[PendingGroup, str, float]]:
+        """Pending requests by others, not expired at `now` and not approved by `user`: (group, ID, created)."""
         ...
 
-    def pending_page(self, user: str, now: float, groups: Sequence[PendingGroup] | None,
-                     limit: int, but: Sequence[PendingGroup] = ()) -> list[ChangeRequest]:
-        """The oldest `limit` pending requests not expired at `now`: `user`'s own (`groups` None), or by others
-        and not yet approved by `user`, of `groups` (all of them when empty) except those of `but`."""
+    def pending_page(self, user: str, now: float, ids: Sequence[str] | None, limit: int) -> list[ChangeRequest]:
+        """The oldest `limit` pending requests not expired at `now`: `user`'s own (`ids` None), or those of
+        `ids` by others and not yet approved by `user`."""
         ...
 
     def reminders_due(self, moments: Sequence[tuple[str, float, float]], now: float) -> list[ChangeRequest]:

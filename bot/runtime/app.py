@@ -6,12 +6,13 @@ import json
 import logging
 import ssl
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.error import BoltError
+from slack_sdk.signature import SignatureVerifier
 
 import handlers
 from bot.adapters.planetscale import PlanetScaleClient
@@ -24,7 +25,8 @@ from bot.domain.access_file import AccessFile, RulesSource
 from bot.domain.access_rules import AccessFileError
 from bot.domain.changes import ChangePath
 from bot.domain.reading import PolicyService
-from bot.runtime.executor import TrackedExecutor, delivering, redoing
+from bot.runtime.database import open_store
+from bot.runtime.executor import Beside, TrackedExecutor, delivering, redoing
 from bot.runtime.logs import REQUEST_ID, new_request_id
 from bot.runtime.metrics import MeasuredTransport, slack_api_error
 from bot.runtime.settings import Settings, SettingsError
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
 
 
 def slack_client(settings: Settings, http: SlackHttp | None = None) -> SlackClient:
-    return SlackClient(http or SlackHttp(timeout=10), token=settings.slack_bot_token,
+    return SlackClient(http or SlackHttp(timeout=10, tls=system_tls()), token=settings.slack_bot_token,
                        base_url=settings.slack_api_url, on_error=slack_api_error)
 
 
@@ -51,10 +53,17 @@ def planetscale_client(settings: Settings) -> PlanetScaleClient:
                              transport=MeasuredTransport(planetscale_transport()))
 
 
+@cache
+def system_tls() -> ssl.SSLContext:
+    """The system's certificate authorities (and SSL_CERT_FILE), as urllib uses them: loaded once, for Slack and
+    PlanetScale alike, as loading them is a good part of a start."""
+    return ssl.create_default_context()
+
+
 def planetscale_transport() -> httpx.BaseTransport:
     """httpx's own pool: connections kept alive across requests and threads, since a new one costs a TCP and a
-    TLS handshake, round trips a person waits for. The system's certificate authorities, as urllib uses."""
-    return httpx.HTTPTransport(verify=ssl.create_default_context(),
+    TLS handshake, round trips a person waits for."""
+    return httpx.HTTPTransport(verify=system_tls(),
                                limits=httpx.Limits(max_keepalive_connections=32, keepalive_expiry=20))
 
 
@@ -72,40 +81,26 @@ def load_access_rules(path: str) -> AccessFile:
                             "point it at the rules file and let the bot's user read it.") from None
 
 
-def open_store(url: str) -> Store:
-    """The database, migrated; a SettingsError naming BACKUP_BOT_DATABASE_URL when it cannot be used."""
-    store = Store(url)
-    migrate(store)
-    return store
-
-
-def migrate(store: Store) -> None:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        store.migrate()
-    except (SQLAlchemyError, ValueError) as exc:  # ValueError: a URL SQLAlchemy cannot read
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
-        raise SettingsError(f"BACKUP_BOT_DATABASE_URL cannot be used ({reason}): check that the database "
-                            "exists and is reachable.") from None
-
-
 def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None = None,
                        store: Store | None = None, background: TrackedExecutor | None = None,
-                       rules: RulesSource | None = None) -> Dependencies:
+                       rules: RulesSource | None = None, holder: str | None = None,
+                       processes: int = 1) -> Dependencies:
+    """`holder`: the inbox's name for this instance (a worker's is its front's); `processes`: this instance's
+    processes, which share PlanetScale's budget through the database when more than one."""
     store = store or open_store(settings.database_url)
     planetscale = planetscale or planetscale_client(settings)
     slack = slack_client(settings)
     access = AccessControl(rules or load_access_rules(settings.access_file),
                            slack_groups(slack, max_age=settings.group_cache_max_age),
                            planetscale_roles(slack, planetscale))
-    share_budget(planetscale, store)
+    share_budget(planetscale, store, processes)
     policies = PolicyService(planetscale)
     background = background or TrackedExecutor()
     background.first_time = store.first_delivery
-    background.inbox = Inbox(lambda: store.engine, store.clock, instance_name())
+    background.inbox = Inbox(lambda: store.engine, store.clock, holder or instance_name())
     background.budget_wait = partial(budget_wait, planetscale)
-    return Dependencies(policies, access, store, ChangePath(store, policies, planetscale, access),
+    changes = ChangePath(store, policies, planetscale, access, fork=Beside())
+    return Dependencies(policies, access, store, changes,
                         background, settings.audit_channel, settings.stale_factor, settings.watch_share,
                         slack=slack)
 
@@ -125,13 +120,15 @@ def budget_wait(planetscale: PlanetScaleClient, requests: int) -> float:
     return 0.0 if limiter is None else limiter.backlog() + max(0, requests - 1) / limiter.rate
 
 
-def share_budget(planetscale: PlanetScaleClient, store: Store) -> None:
+def share_budget(planetscale: PlanetScaleClient, store: Store, processes: int = 1) -> None:
     """On PostgreSQL, where several instances may run, PlanetScale's budget per token is kept in the database and
-    shared by them all; SQLite is one instance's, whose budget is its own."""
+    shared by them all; SQLite is one instance's, whose budget is its own, shared the same way by its processes
+    when it has several (`serve` with workers)."""
     from bot.adapters.shared_budget import SharedRateLimiter
 
     limiter = planetscale.limiter
-    if store.url.startswith("postgresql") and limiter is not None and not isinstance(limiter, SharedRateLimiter):
+    shared = store.url.startswith("postgresql") or processes > 1
+    if shared and limiter is not None and not isinstance(limiter, SharedRateLimiter):
         planetscale.limiter = SharedRateLimiter.sharing(store, planetscale.token_id, limiter)
 
 
@@ -162,9 +159,10 @@ def cut(text: str, most: int) -> str:
     return text if len(text) <= most else text[:most - 1] + "…"
 
 
-def build_app(settings: Settings, deps: Dependencies) -> App:
+def build_app(settings: Settings, deps: Dependencies, verify: bool = True) -> App:
+    """`verify`: whether Bolt checks each request's signature (a worker's come from its front, which did)."""
     try:
-        return _build_app(settings, deps)
+        return _build_app(settings, deps, verify)
     except (BoltError, OSError) as exc:
         reason = str(exc.__cause__ or exc).splitlines()[0][:200]
         raise SettingsError(f"SLACK_BOT_TOKEN could not be verified with Slack at {settings.slack_api_url} "
@@ -215,18 +213,30 @@ def inbox_payload(request: BoltRequest, body: str) -> str:
     return json.dumps({"body": body, "headers": headers}, separators=(",", ":"))
 
 
-def redo(app: App, payload: str, keys: frozenset[str]) -> int:
-    """Dispatches a stored request again, doing only its work `keys`; the status Bolt answers."""
+def redo(app: App, payload: str, keys: frozenset[str], verifier: SignatureVerifier | None = None,
+         request_id: str | None = None) -> int:
+    """Dispatches a stored request again, doing only its work `keys`; the status Bolt answers. With `verifier`,
+    401 unless Slack signed it within the last five minutes, as Bolt checks (an app that does not check);
+    `request_id`: the one its logs go under (the front's, for a worker's work)."""
     request = json.loads(payload)
+    if verifier is not None:
+        headers = {name: (values or [""])[0] for name, values in request["headers"].items()}
+        if not verifier.is_valid(request["body"], headers.get("x-slack-request-timestamp", ""),
+                                 headers.get("x-slack-signature", "")):
+            return 401
     with redoing(keys):
-        return app.dispatch(BoltRequest(body=request["body"], headers=request["headers"])).status
+        context = {REQUEST_ID: request_id} if request_id else None
+        return app.dispatch(BoltRequest(body=request["body"], headers=request["headers"], context=context)).status
 
 
-def _build_app(settings: Settings, deps: Dependencies) -> App:
+def _build_app(settings: Settings, deps: Dependencies, verify: bool) -> App:
     client = deps.slack or slack_client(settings)
     app = App(
+        # Named, Bolt does not look its caller's file up on the stack (inspect.stack reads every frame's source).
+        name="backup-policy-bot",
         client=client,
         signing_secret=settings.slack_signing_secret,
+        request_verification_enabled=verify,
         # The answer goes back as soon as the listener returns; listeners ack and hand slow work to
         # deps.background, so no request waits on the database, Slack or PlanetScale before its ack.
         process_before_response=True,

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import csv
+import functools
+import io
 import json
+import operator
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
-from typing import TextIO
+from typing import Any, TextIO
 
-from bot.domain.audit import AuditEvent, csv_cell
+from bot.domain.audit import AuditEvent, csv_text
 from bot.runtime.settings import Settings, SettingsError
 
 AGE = re.compile(r"([0-9]{1,6})\s*(h|d|w|y)")
@@ -22,10 +26,98 @@ OLD_MENTION = re.compile(r"<(@|!subteam\^|#)([A-Z0-9]+)(?:\|[^<>]*)?>")
 OLD_SIGIL = {"@": "@", "!subteam^": "@", "#": "#"}
 
 
+FIELDS = tuple(f.name for f in fields(AuditEvent))
+JSON_FIELDS = ("sent", "before", "after")  # those stored as JSON: last first, for `json_lines`
+JSON_AT = tuple(FIELDS.index(name) for name in JSON_FIELDS)
+JSON_COLUMNS = sorted(JSON_AT)
+# A JSON line's fields in json.dumps(sort_keys=True)'s order, each taken from an entry's tuple (or, for the JSON
+# fields, from the None after it), written by an encoder that keeps that order instead of sorting each line.
+IN_ORDER = sorted(FIELDS)
+in_order = operator.itemgetter(*(len(FIELDS) if name in JSON_FIELDS else FIELDS.index(name) for name in IN_ORDER))
+JSON_IN_ORDER = json.JSONEncoder()
+JSON_KEYS = [(i, f'"{name}": null', f'"{name}": ') for name, i in zip(JSON_FIELDS, JSON_AT, strict=True)]
+SORTED_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(value, sort_keys=True), made once
+# A row's cells joined, each after a NUL: what `csv_text` would change (a control character or a lone surrogate,
+# a formula's first character at a cell's start) or `plain` would (a `<`). Rows without any are written as they are.
+TOUCHED = re.compile("[\x01-\x1f\x7f-\x9f\ud800-\udfff<]|\x00[=+\\-@]")
+# Distinct JSON texts remembered, each decoded and written once: a policy's state recurs in the entries of each
+# request and check on it. Bounded, so memory stays flat however long the trail.
+REMEMBERED = 4096
+HOLE = "\x01"
+
+
 def plain(value: object) -> object:
     if isinstance(value, str) and "<" in value:
         return OLD_MENTION.sub(lambda m: OLD_SIGIL[m.group(1)] + m.group(2), value)
     return value
+
+
+def text_of(value: object) -> str:
+    if value.__class__ is str:
+        return value
+    if value is None:
+        return ""
+    return SORTED_JSON.encode(value) if isinstance(value, dict) else str(value)
+
+
+@functools.lru_cache(maxsize=REMEMBERED)
+def csv_json(stored: str | None) -> str:
+    """A stored JSON text's CSV cell, quoted as the CSV writer quotes it among others."""
+    cell = csv_text(text_of(plain(None if stored is None else json.loads(stored))))
+    if not cell:
+        return ""
+    quoted = io.StringIO()
+    csv.writer(quoted, lineterminator="").writerow([cell])
+    return quoted.getvalue()
+
+
+@functools.lru_cache(maxsize=REMEMBERED)
+def jsonl_json(stored: str) -> str:
+    """A stored JSON text as its entry's JSON line writes it."""
+    return SORTED_JSON.encode(plain(json.loads(stored)))
+
+
+def csv_lines(batch: Sequence[Sequence[Any]]) -> str:
+    """Entries (JSON fields as stored text) as CSV lines, each cell `csv_cell(plain(value))`, most rows with one
+    look at their cells together. The JSON cells, long and full of quotes, are quoted once per distinct text: the
+    writer writes a HOLE in their place, which no other cell holds once `csv_text` has escaped control
+    characters."""
+    rows = []
+    for values in batch:
+        cells = [v if v.__class__ is str else text_of(v) for v in values]
+        for i in JSON_AT:  # looked at apart
+            cells[i] = ""
+        joined = "\x00" + "\x00".join(cells)
+        if TOUCHED.search(joined) or joined.count("\x00") != len(cells):
+            cells = [csv_text(text_of(plain(v))) for v in values]
+        for i in JSON_AT:
+            cells[i] = HOLE
+        rows.append(cells)
+    written = io.StringIO()
+    csv.writer(written).writerows(rows)
+    parts = written.getvalue().split(HOLE)
+    filled: list[str] = [""] * (2 * len(parts) - 1)
+    filled[0::2] = parts
+    filled[1::2] = [csv_json(values[i]) for values in batch for i in JSON_COLUMNS]
+    return "".join(filled)
+
+
+def json_lines(batch: Sequence[tuple[Any, ...]]) -> str:
+    """Entries (JSON fields as stored text) as JSON lines, each `json.dumps` of its values after `plain`, which
+    writes every control character as an escape (ensure_ascii)."""
+    lines = []
+    for values in batch:
+        row = dict(zip(IN_ORDER, in_order((*values, None)), strict=True))  # the JSON fields None for now
+        line = JSON_IN_ORDER.encode(row)
+        if "<" in line:
+            line = JSON_IN_ORDER.encode({k: plain(v) for k, v in row.items()})
+        # Each JSON field's text in place of its null, the last field first: before a field's key there are
+        # only strings (every `"` in them escaped) and nulls, so its key is the first `"name": null` in the line.
+        for i, null, key in JSON_KEYS:
+            if values[i] is not None:
+                line = line.replace(null, key + jsonl_json(values[i]), 1)
+        lines.append(line + "\n")
+    return "".join(lines)
 
 
 class UsageError(Exception):
@@ -61,7 +153,7 @@ def parse_when(text: str, now: datetime) -> str:
 
 def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str | None, actor: str | None,
            now: datetime) -> int:
-    from bot.runtime.app import open_store
+    from bot.runtime.database import open_store
 
     organization = database = None
     if db is not None:
@@ -73,24 +165,22 @@ def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str 
     settings = Settings.load()
     store = open_store(settings.database_url)
     try:
-        names = [f.name for f in fields(AuditEvent)]
-        writer = csv.DictWriter(out, fieldnames=names) if fmt == "csv" else None
+        writer = csv.writer(out) if fmt == "csv" else None
         if writer:
-            writer.writeheader()
-        for found in store.event_values(since=start, until=end, organization=organization, database=database,
-                                        actor=actor.strip() if actor else None):
-            row = {k: plain(v) for k, v in found.items()}
+            writer.writerow(FIELDS)
+        for batch in store.event_batches(since=start, until=end, organization=organization, database=database,
+                                         actor=actor.strip() if actor else None, json_as_text=True):
             if writer:
-                writer.writerow({k: csv_cell(v) for k, v in row.items()})
-            else:  # json.dumps writes every control character as an escape (ensure_ascii)
-                out.write(json.dumps(row, sort_keys=True) + "\n")
+                out.write(csv_lines(batch))
+            else:
+                out.write(json_lines(batch))
     finally:
         store.close()
     return 0
 
 
 def prune(out: TextIO, before: str, now: datetime) -> int:
-    from bot.runtime.app import open_store
+    from bot.runtime.database import open_store
 
     cutoff = entry_time(parse_age(before, now))
     settings = Settings.load()

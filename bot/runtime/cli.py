@@ -5,19 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from bot.runtime.running import configure_logging as _logging
+from bot.runtime.running import exit_now, start_sweeper, start_watcher
 from bot.runtime.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from slack_bolt import App
-    from slack_sdk import WebClient
-
     from bot.adapters.store import Store
-    from bot.runtime.sweeper import Sweeper
-    from bot.runtime.watch import Watcher
-    from handlers.dependencies import Dependencies
+    from bot.runtime.executor import TrackedExecutor
+    from bot.runtime.sweeper import InboxKeeper
 
 log = logging.getLogger("bot")
 
@@ -101,14 +98,6 @@ def installed_version() -> str:
         return "unknown (not installed)"
 
 
-def _logging(settings: Settings, quiet: bool = False, server: bool = True) -> None:
-    from bot.runtime import logs
-
-    level = "WARNING" if quiet and settings.log_level == "INFO" else settings.log_level
-    log_format = settings.log_format or ("json" if server else "text")
-    logs.configure(settings.secrets(), level=level, json_lines=log_format == "json")
-
-
 def run_serve(host: str, port: int | None) -> int:
     import asyncio
     import gc
@@ -119,11 +108,13 @@ def run_serve(host: str, port: int | None) -> int:
     import uvicorn
 
     from bot.adapters.store import Store
-    from bot.runtime.app import build_app, build_dependencies, health_report, migrate
+    from bot.runtime.app import build_app, build_dependencies, health_report, instance_name
+    from bot.runtime.database import migrate
     from bot.runtime.executor import TrackedExecutor
     from bot.runtime.front import HEAD_BYTES, Front
     from bot.runtime.lifecycle import drain
     from bot.runtime.server import create_asgi_app
+    from bot.runtime.workers import Workers
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
@@ -134,11 +125,26 @@ def run_serve(host: str, port: int | None) -> int:
     # the process with one line.
     store = Store(settings.database_url)
     store.ready.clear()
-    deps = build_dependencies(settings, store=store, background=executor)
+    holder = instance_name()
+    deps = build_dependencies(settings, store=store, background=executor, holder=holder,
+                              processes=1 + settings.workers)
     app = build_app(settings, deps)
     measure(settings, store)
-    sweeper = start_sweeper(deps, app)
-    watcher = start_watcher(deps, app.client, settings)
+    died: list[str] = []
+
+    def worker_died(reason: str) -> None:
+        died.append(reason)
+        server.should_exit = True
+
+    workers = None
+    if settings.workers:  # the work after the acks, the sweep and the watch are the workers' (workers.py)
+        workers = Workers(settings.workers, holder, settings.drain_timeout, on_death=worker_died)
+        executor.hand_to = workers.hand
+    # The sweep and the watch start once the schema is checked: their first steps load SQLAlchemy, which would
+    # otherwise share the interpreter with the first acks.
+    sweeper = None if workers else start_sweeper(deps, app, settings, start=False)
+    watcher = None if workers else start_watcher(deps, app.client, settings, start=False)
+    renewer = keep_leases(executor) if workers else None
 
     unusable: list[SettingsError] = []
 
@@ -148,24 +154,43 @@ def run_serve(host: str, port: int | None) -> int:
             # SQLAlchemy's objects, loaded just now, live as long as the process: frozen, the collector's full
             # passes, which hold the interpreter and so the acks, skip them (docs/benchmarks.md).
             gc.freeze()
+            if workers:  # once the schema is up to date: they find it so
+                workers.start()
         except SettingsError as exc:
             unusable.append(exc)
             server.should_exit = True
         finally:
             store.ready.set()
+        if not server.should_exit:
+            if sweeper is not None:
+                sweeper.start()
+            if watcher is not None:
+                watcher.start()
 
     left: list[int] = []
 
     def finish() -> None:
         # SIGTERM: uvicorn has answered the requests in flight; the work already acked may finish, within a bound.
+        if workers:
+            workers.ask_to_stop()
         left.append(drain(executor, sweeper, watcher, deps.store, settings.drain_timeout))
+        if workers:
+            workers.join()
+        if renewer is not None:
+            renewer.stop(timeout=0)
+
+    def health() -> dict[str, Any]:
+        report = health_report(deps, watcher)
+        if workers and not workers.alive() and report.get("status") == "ok":
+            report.update(status="unavailable", workers="a worker process has ended")
+        return report
 
     def check_database_soon() -> None:
         # Importing SQLAlchemy holds the interpreter for a moment: not while the first acks are due.
         asyncio.get_running_loop().call_later(
             0.2, threading.Thread(target=check_database, name="schema", daemon=True).start)
 
-    asgi = create_asgi_app(app, health=lambda: health_report(deps, watcher), on_shutdown=finish,
+    asgi = create_asgi_app(app, health=health, on_shutdown=finish,
                            on_startup=check_database_soon, signing_secret=settings.slack_signing_secret)
     log.info("serving on %s:%s, PlanetScale at %s", host, port or settings.port, settings.planetscale_api_url)
     # uvicorn, unmodified, on a Unix socket of this process's own; the TCP port is the front's, which bounds slow
@@ -197,18 +222,25 @@ def run_serve(host: str, port: int | None) -> int:
         shutil.rmtree(sockets, ignore_errors=True)
     if unusable:
         raise unusable[0]
+    if died:
+        exit_now(1)
     if any(left):
         exit_now()
     return 0
 
 
-def exit_now() -> None:
-    """Ends the process without waiting for the work still running (its threads would be joined at exit)."""
-    import os
+def keep_leases(executor: TrackedExecutor) -> InboxKeeper | None:
+    """The front's own rows renewed from its start, while its first worker starts (whose keeper renews them too):
+    a worker slow to start never lets them lapse to another instance while they wait for it."""
+    from bot.adapters.store.inbox import Inbox
+    from bot.runtime.sweeper import InboxKeeper
 
-    logging.shutdown()
-    sys.stdout.flush()
-    os._exit(0)
+    inbox = executor.inbox
+    if not isinstance(inbox, Inbox):
+        return None
+    keeper = InboxKeeper(inbox, redo=lambda payload, keys: 0)
+    keeper.taking_over = False  # renewing only: taking over is the first worker's
+    return keeper.start()
 
 
 def measure(settings: Settings, store: Store) -> None:
@@ -217,27 +249,6 @@ def measure(settings: Settings, store: Store) -> None:
     limiter = settings.planetscale_limiter()
     metrics.BUDGET.configure(limiter.requests, limiter.per)
     metrics.count_pending(lambda: store.open_count() if store.ready.is_set() else 0)
-
-
-def start_sweeper(deps: Dependencies, app: App) -> Sweeper:
-    from bot.adapters.store.inbox import Inbox
-    from bot.runtime.app import redo
-    from bot.runtime.sweeper import InboxKeeper, Sweeper
-    from handlers.bulk_posting import sweep_batches, sweep_reporter
-
-    inbox = getattr(deps.background, "inbox", None)  # a TrackedExecutor's
-    keeper = InboxKeeper(inbox, partial(redo, app)) if isinstance(inbox, Inbox) else None
-    return Sweeper(deps.changes, sweep_reporter(deps, app.client), forget_deliveries=deps.store.forget_deliveries,
-                   batches=partial(sweep_batches, deps, app.client), inbox=keeper).start()
-
-
-def start_watcher(deps: Dependencies, client: WebClient, settings: Settings) -> Watcher | None:
-    """The watch in the background, unless BACKUP_BOT_WATCH_EVERY is off."""
-    from bot.runtime.watch import build_watcher
-
-    if settings.watch_every is None:
-        return None
-    return build_watcher(deps, client, settings.watch_every).start()
 
 
 def run_watch() -> int:
@@ -265,7 +276,7 @@ def run_watch() -> int:
 
 
 def run_migrate() -> int:
-    from bot.runtime.app import open_store
+    from bot.runtime.database import open_store
 
     settings = Settings.load()
     store = open_store(settings.database_url)
@@ -291,7 +302,7 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     deps = build_dependencies(settings, background=executor)
     app = build_app(settings, deps)
     measure(settings, deps.store)
-    sweeper = start_sweeper(deps, app)
+    sweeper = start_sweeper(deps, app, settings)
     watcher = start_watcher(deps, app.client, settings)
     health = HealthServer(health_host, health_port, lambda: health_report(deps)).start() if health_port else None
     stopped = threading.Event()

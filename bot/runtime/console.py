@@ -34,8 +34,9 @@ from bot.emulators.slack_requests import (
     state_values,
     view_submission_body,
 )
-from bot.runtime.app import build_app, build_dependencies, load_access_rules, open_store
+from bot.runtime.app import build_app, build_dependencies, load_access_rules
 from bot.runtime.console_render import blocks_to_text, mrkdwn
+from bot.runtime.database import open_store
 from bot.runtime.executor import TrackedExecutor
 from bot.runtime.settings import Settings
 from bot.runtime.watch import build_watcher

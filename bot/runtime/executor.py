@@ -23,7 +23,7 @@ from bot.domain.change_requests import WorkIds, work_ids
 from bot.domain.changes import explain
 from bot.runtime.inbox_writer import InboxPort, InboxWriter
 from bot.runtime.logs import request_id
-from bot.runtime.metrics import work_finished
+from bot.runtime.metrics import arrived_at, work_finished
 
 # Work that must wait longer than this for PlanetScale's budget is told at once to its person: queued, and about
 # how long.
@@ -102,6 +102,9 @@ class TrackedExecutor(ThreadPoolExecutor):
         self.inbox_wait = INBOX_WAIT_SECONDS
         self.still_working_after = STILL_WORKING_SECONDS
         self._reminders = Reminders()
+        # Where a request's work goes once written to the inbox, instead of this pool: a worker process's queue
+        # (`serve` with BACKUP_BOT_WORKERS, bot/runtime/workers.py). Set by the runtime.
+        self.hand_to: Callable[[str, str, tuple[str, float] | None, str], None] | None = None
 
     @property
     def inbox(self) -> InboxPort | None:
@@ -129,6 +132,14 @@ class TrackedExecutor(ThreadPoolExecutor):
 
     def run(self, fn: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs) -> None:
         """Run `fn` after the caller returns; a failure is logged, never lost silently."""
+        self._run(False, fn, *args, **kwargs)
+
+    def run_promptly(self, fn: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs) -> None:
+        """As `run`, in this process whatever `hand_to` says: work that uses a trigger_id (3 s) never waits in a
+        worker's line."""
+        self._run(True, fn, *args, **kwargs)
+
+    def _run(self, here: bool, fn: Callable[..., object], /, *args: Any, **kwargs: Any) -> None:
 
         def guarded() -> None:
             try:
@@ -138,10 +149,10 @@ class TrackedExecutor(ThreadPoolExecutor):
             finally:
                 work_finished()
 
-        self._hand_over(guarded)
+        self._hand_over(guarded, here)
 
-    def _hand_over(self, work: Callable[[], None]) -> Future[Any] | None:
-        """The work handed to a worker; None if it is not to be done here."""
+    def _hand_over(self, work: Callable[[], None], here: bool = True) -> Future[Any] | None:
+        """The work handed to a thread of this pool; None if it is not to be done here."""
         current = _delivery.get()
         key = current.next_key() if current is not None and self.first_time is not None else None
         if current is not None and key is not None:
@@ -158,10 +169,38 @@ class TrackedExecutor(ThreadPoolExecutor):
                     log.warning("the inbox did not write this request within %.2f s: acked without it, acting on it "
                                 "once written", self.inbox_wait)
                 work = partial(self._written, key, written, work)
+                if not here and self.hand_to is not None:  # as _to_a_worker says
+                    at = (arrived_at(), request_id.get())
+                    written.add_done_callback(partial(self._to_worker, key, current.payload, at,
+                                                      partial(contextvars.copy_context().run, work)))
+                    return None
             else:
                 work = partial(self._once, key, work)
         # The caller's context (its request ID, for one) goes with the work.
         return self.submit(contextvars.copy_context().run, work)
+
+    def _to_a_worker(self) -> bool:
+        """Whether work handed over now (unless promptly) goes to a worker: a request's own, first seen here."""
+        current = _delivery.get()
+        return (self.hand_to is not None and self.first_time is not None and self._writer is not None
+                and current is not None and current.redo is None and bool(current.payload)
+                and threading.get_ident() == current.thread)
+
+    def _to_worker(self, key: str, payload: str, at: tuple[tuple[str, float] | None, str],
+                   work: Callable[[], None], written: Future[bool]) -> None:
+        """Once the inbox has the work's row, a worker redoes it from there (`hand_to` only queues it); without a
+        row (the database failed), `work` is done here, as without workers."""
+        assert self.hand_to is not None
+        if written.exception() is None and not written.result():
+            log.info("a request already acted on (replayed, or retried by Slack): not acted on again")
+            return
+        if written.exception() is None:
+            try:
+                self.hand_to(key, payload, *at)
+                return
+            except Exception:
+                log.exception("could not hand this request's work to a worker; acting on it here")
+        self.submit(work)
 
     def _once(self, key: str, work: Callable[[], None]) -> None:
         """The work of a request from Slack, unless a replay of it or Slack's retry of it did it already. Asked
@@ -209,7 +248,19 @@ class TrackedExecutor(ThreadPoolExecutor):
                      **kwargs: P.kwargs) -> None:
         """Run `fn` after the caller returns; if it fails unexpectedly, the failure is logged with the request ID
         and the person is told, through `answer`, what is known: nobody is left waiting for an answer."""
+        self._run_answered(False, answer, fn, *args, **kwargs)
 
+    def run_answered_promptly(self, answer: Callable[[str], None], fn: Callable[P, object], /, *args: P.args,
+                              **kwargs: P.kwargs) -> None:
+        """As `run_answered`, in this process (see `run_promptly`)."""
+        self._run_answered(True, answer, fn, *args, **kwargs)
+
+    def _run_answered(self, here: bool, answer: Callable[[str], None], fn: Callable[..., object], /, *args: Any,
+                      **kwargs: Any) -> None:
+        if not here and self._to_a_worker():
+            # A worker redoes it, and tells the person it is queued or still running from there.
+            self._hand_over(partial(self._answered, answer, fn, *args, **kwargs), here=False)
+            return
         wait = self.expected_wait()
         reminder = None
         if wait > QUEUED_NOTICE_SECONDS:  # told on a thread of its own: the workers are the line it is in
@@ -221,24 +272,25 @@ class TrackedExecutor(ThreadPoolExecutor):
             reminder = self._reminders.at(self.still_working_after,
                                           partial(contextvars.copy_context().run, _tell_still_working, answer))
 
-        def answered() -> None:
-            try:
-                fn(*args, **kwargs)
-            except Exception as exc:
-                log.exception("background work %s failed", getattr(fn, "__name__", fn))
-                try:
-                    answer(explain(exc, request_id.get()))
-                except Exception:
-                    log.exception("and the person could not be told")
-            finally:
-                work_finished()
-
-        handed = self._hand_over(answered)
+        handed = self._hand_over(partial(self._answered, answer, fn, *args, **kwargs))
         if reminder is not None:
             if handed is None:
                 self._reminders.cancel(reminder)
             else:
                 handed.add_done_callback(lambda _: self._reminders.cancel(reminder))
+
+    @staticmethod
+    def _answered(answer: Callable[[str], None], fn: Callable[..., object], /, *args: Any, **kwargs: Any) -> None:
+        try:
+            fn(*args, **kwargs)
+        except Exception as exc:
+            log.exception("background work %s failed", getattr(fn, "__name__", fn))
+            try:
+                answer(explain(exc, request_id.get()))
+            except Exception:
+                log.exception("and the person could not be told")
+        finally:
+            work_finished()
 
     def expected_wait(self) -> float:
         """How long work handed over now would wait for PlanetScale's budget: the line there, and the work
@@ -314,3 +366,15 @@ def _tell_queued(answer: Callable[[str], None], wait: float) -> None:
                f"yours, so the answer comes in about {describe_wait(wait)}. Nothing to do meanwhile.")
     except Exception:
         log.exception("the person could not be told that their request is queued")
+
+
+class Beside:
+    """The change path's Fork (bot/domain/ports.py): reads started beside the work that waits for them, on
+    threads of their own, so that such a read never queues behind the work waiting for it. Each runs in a copy
+    of its caller's context (its request ID in the log)."""
+
+    def __init__(self, workers: int = 8):
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="beside")
+
+    def __call__(self, work: Callable[[], T], /) -> Callable[[], T]:
+        return self._pool.submit(contextvars.copy_context().run, work).result

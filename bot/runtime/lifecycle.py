@@ -18,18 +18,20 @@ from bot.runtime.watch import Watcher
 log = logging.getLogger("bot")
 
 
-def drain(executor: TrackedExecutor, sweeper: Sweeper, watcher: Watcher | None, store: Store, timeout: float,
+def drain(executor: TrackedExecutor, sweeper: Sweeper | None, watcher: Watcher | None, store: Store, timeout: float,
           clock: Callable[[], float] = time.monotonic) -> int:
     """Lets the work already acknowledged finish for at most `timeout` seconds; how many pieces are left. What
     is left is on the record in the database (a request being applied holds a lease that runs out), and the
     sweep of the next instance to start finishes it."""
     deadline = clock() + timeout
     log.info("shutting down: finishing the work already acknowledged, for at most %.0f s", timeout)
-    sweeper.stop(timeout=0)
+    if sweeper is not None:
+        sweeper.stop(timeout=0)
     if watcher is not None:
         watcher.stop(timeout=max(0.0, deadline - clock()))
     executor.wait_idle(timeout=max(0.0, deadline - clock()))
-    sweeper.stop_inbox(timeout=0)  # what is left unfinished, another instance redoes once its leases lapse
+    if sweeper is not None:
+        sweeper.stop_inbox(timeout=0)  # what is left unfinished, another instance redoes once its leases lapse
     left = executor.pending
     if left:
         log.warning("shutting down with %d piece(s) of work unfinished after %.0f s (BACKUP_BOT_DRAIN_TIMEOUT): "

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -64,12 +64,20 @@ SCRAPE_TIMEOUT_SECONDS = 4.0
 # loop nor on the threads Bolt answers Slack on, so a database that stops answering holds one thread and no ack.
 _scrapes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
 _scraping: Future[bytes] | None = None
+# The worker processes' own expositions, added to this process's (bot/runtime/workers.py).
+WORKERS: list[Callable[[], bytes | None]] = []
+
+
+def _exposition() -> bytes:
+    from bot.runtime.metrics_merge import exposition
+
+    return exposition(REGISTRY, WORKERS)
 
 
 async def metrics_endpoint(_: Request) -> Response:
     global _scraping
     if _scraping is None or _scraping.done():
-        _scraping = _scrapes.submit(generate_latest, REGISTRY)
+        _scraping = _scrapes.submit(_exposition)
     try:
         body = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(_scraping)), SCRAPE_TIMEOUT_SECONDS)
     except TimeoutError:
@@ -144,6 +152,17 @@ async def measured(body: bytes, answer: Awaitable[Response]) -> Response:
 
 
 OUTCOMES = {401: "bad_signature", 404: "no_listener"}
+
+
+def arrived_at() -> tuple[str, float] | None:
+    """The request's type and its arrival on the wall clock, for the process that does its work."""
+    started = arrival.get()
+    return None if started is None else (started.type, time.time() - (time.perf_counter() - started.started))
+
+
+def arrived(at: tuple[str, float] | None) -> None:
+    """In a worker process: the request's arrival, from `arrived_at` in the front."""
+    arrival.set(None if at is None else Arrival(at[0], time.perf_counter() - max(0.0, time.time() - at[1])))
 
 
 def work_finished() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from bot.adapters.planetscale import DEFAULT_API_URL as DEFAULT_PLANETSCALE_API_
 from bot.adapters.rate_limit import RateLimiter, parse_rate
 from bot.domain.access_rules import parse_duration
 from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
+from bot.runtime.files import regular_bytes, unreadable
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 GROUP_CACHE_MAX_AGE_MOST = 7 * 86400
@@ -69,6 +69,8 @@ class Settings:
     watch_share: float = 0.25
     # Seconds the work in flight may take to finish after SIGTERM.
     drain_timeout: float = 20.0
+    # `serve`'s processes for the work after the acks, at a lower priority than the one that acks; 0: none.
+    workers: int = 1
 
     def planetscale_limiter(self) -> RateLimiter:
         return parse_rate(self.planetscale_rate)
@@ -99,7 +101,7 @@ class Settings:
         dotenv_file = dotenv_path if dotenv_path and os.path.exists(dotenv_path) else None
         problems: list[str] = []
         if dotenv_file is not None:
-            problems += _unreadable(dotenv_file) or _unknown_names(dotenv_file) + _unparsed(dotenv_file)
+            problems += unreadable(dotenv_file) or _unknown_names(dotenv_file) + _unparsed(dotenv_file)
             if problems and problems[0].startswith(dotenv_file):
                 raise SettingsError(problems[0])
         given = {k: v for k, v in environment.items() if k in FIELD_NAMES}
@@ -131,29 +133,6 @@ def _problem_line(error: Any) -> str:
     if "\n" in message or error["type"] != "value_error":
         message = "is malformed: not a value it can use"
     return f"{name} {message}"
-
-
-def _regular_bytes(path: str) -> bytes:
-    """A regular file's bytes (or what a link points to); OSError for anything else: a pipe would hold the start
-    until something writes to it, and a device may never end."""
-    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise OSError(0, "it is not a regular file (a pipe or a device)")
-        return handle.read()
-
-
-def _unreadable(dotenv_file: str) -> list[str]:
-    """The .env file's problem if it cannot be read as text (python-dotenv would raise): its line and why."""
-    try:
-        content = _regular_bytes(dotenv_file)
-    except OSError as exc:
-        return [f"{dotenv_file} cannot be read: {exc.strerror or type(exc).__name__}."]
-    try:
-        content.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = content[:exc.start].count(b"\n") + 1
-        return [f"{dotenv_file} line {line}: byte 0x{content[exc.start]:02X} is not UTF-8: save the file as UTF-8."]
-    return []
 
 
 def _unknown_names(dotenv_file: str) -> list[str]:
@@ -201,7 +180,7 @@ def _secret_files(environment: Mapping[str, str], dotenv_file: str | None, probl
             problems.append(f"{name} and {name}_FILE are both set: keep one of them.")
             continue
         try:
-            found[name] = _regular_bytes(path).decode("utf-8").strip()
+            found[name] = regular_bytes(path).decode("utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
             problems.append(f"{name}_FILE cannot be read ({reason}): point it at a readable file holding only "
@@ -269,6 +248,7 @@ class _Environment(BaseSettings):
     watch_every: float | None = Field(300.0, validation_alias=AliasChoices("BACKUP_BOT_WATCH_EVERY"))
     watch_share: float = Field(0.25, validation_alias=AliasChoices("BACKUP_BOT_WATCH_SHARE"))
     drain_timeout: float = Field(20.0, validation_alias=AliasChoices("BACKUP_BOT_DRAIN_TIMEOUT"))
+    workers: int = Field(1, validation_alias=AliasChoices("BACKUP_BOT_WORKERS"))
 
     @field_validator("slack_bot_token", mode="before")
     @classmethod
@@ -444,6 +424,16 @@ class _Environment(BaseSettings):
             raise ValueError(f"is malformed: `{text[:20]}`; use a duration such as 20s or 1m, under your "
                              "platform's grace period (Docker and Kubernetes: 30s).")
         return float(seconds)
+
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: object) -> int:
+        text = _text(value) if not isinstance(value, int) else str(value)
+        if text is None or not text.isdigit() or int(text) > 8:
+            raise ValueError(f"is malformed: `{str(text)[:20]}`; use a number of processes from 0 (none: the work "
+                             "after the acks in the process that acks) to 8.")
+        return int(text)
 
 
 FIELD_NAMES = {str(next(iter(f.validation_alias.choices))): name  # type: ignore[union-attr]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bot.domain.costs import Basis, Estimate, Side, describe_size, kept_at_once
+from bot.domain.costs import Basis, Estimate, Side, describe_size, kept_at_once, kept_cost
 from bot.domain.policy import BackupPolicy
 
 
@@ -36,13 +36,19 @@ def estimate_text(estimate: Estimate) -> str:
     return "\n".join([*lines, storage])
 
 
-def policy_estimate(policy: BackupPolicy, basis: Basis | None) -> str:
-    """One policy's estimate, for `status`."""
+def policy_estimate(policy: BackupPolicy, basis: Basis | None, of_target: bool = False,
+                    unread: str | None = None) -> str:
+    """One policy's estimate, for `status`; `of_target`: from its target's latest successes (none of its own)."""
     kept = kept_at_once(policy.model_dump())
     text = f"*Estimate:* {kept} backup{'s' if kept != 1 else ''} kept at once"
     if basis is None:
+        if unread:
+            return text + f", storage not estimated (its target's backups could not be read: {unread})"
         return text + ", storage not estimated (no successful backup yet)"
     text += f", about {describe_size(kept * basis.size)}"
-    if basis.cost is not None:
-        text += f" (PlanetScale's estimated storage cost {kept * basis.cost:.2f})"
+    cost = kept_cost(kept, basis)
+    if cost is not None:
+        text += f" (PlanetScale's estimated storage cost {cost:.2f})"
+    if of_target:
+        text += ", from its target's latest successful backups: it has none of its own yet"
     return text

@@ -11,6 +11,7 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.backups import PolicyHealth
 from bot.domain.commands import DatabaseRef
+from bot.domain.costs import describe_size
 from handlers.blocks.costs import policy_estimate
 from handlers.blocks.kit import (
     MAX_BLOCKS,
@@ -27,12 +28,7 @@ from handlers.blocks.kit import (
 
 
 def size_text(size: int) -> str:
-    amount = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if amount < 1000 or unit == "TB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1000
-    return f"{size} B"  # pragma: no cover
+    return describe_size(size)
 
 
 def health_line(health: PolicyHealth) -> str:
@@ -47,7 +43,7 @@ def health_line(health: PolicyHealth) -> str:
     lines.append(f"*Failures in 7 days:* {failures}" + (f" (last {when(health.failures[0].completed_at)})"
                                                         if failures else ""))
     lines.append(f"*Next run:* {when(policy.next_run_at)}")
-    lines.append(policy_estimate(policy, health.basis))
+    lines.append(policy_estimate(policy, health.basis, health.basis_of_target, health.target_unread))
     if health.problem:
         lines.append(f"*{health.problem.capitalize()}*")
     if health.unread:

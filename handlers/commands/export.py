@@ -19,11 +19,14 @@ from bot.domain.export import (
     collect,
     is_glob,
     json_text,
+    label_for,
     organization_named,
+    policy_hcl,
     terraform_keeps,
     terraform_units,
 )
 from bot.domain.group_directory import DirectoryError
+from bot.domain.policy import BackupPolicy
 from bot.domain.ports import PlanetScaleError
 from handlers import blocks
 from handlers.commands.caller import Caller, may_read, read_failed, readable_targets, refuse
@@ -55,19 +58,34 @@ class Rendered:
     shown: list[ExportedDatabase]
     cut: list[DatabaseRef] = field(default_factory=list)  # whole databases that did not fit
     policies_cut: int = 0  # policies of the one database left that did not fit
+    too_long: list[tuple[DatabaseRef, str]] = field(default_factory=list)  # (database, policy ID)
+
+
+def fits_a_block(exported: ExportedDatabase, policy: BackupPolicy, chosen: ExportFormat) -> bool:
+    """Whether each line of the policy's code fits one code block: a longer line (a name PlanetScale does not
+    bound) would be cut inside its quoted string, which neither Terraform nor JSON reads across parts."""
+    if chosen is ExportFormat.TERRAFORM:
+        text = policy_hcl(exported.db, exported.resource_type or "", label_for(exported.db, policy, set()), policy)
+    else:
+        text = json_text([ExportedDatabase(exported.db, exported.kind, (policy,), 0)])
+    return all(code_size(line) <= CODE_LIMIT for line in text.split("\n"))
 
 
 def render(databases: list[ExportedDatabase], chosen: ExportFormat) -> Rendered:
-    """The code in pieces that fit code blocks; databases that do not fit in MAX_CODE_BLOCKS are left out from
-    the last, whole, and of a single database too large, the last policies."""
-    shown = list(databases)
+    """The code in pieces that fit code blocks; a policy with a line longer than a block is left out, named;
+    databases that do not fit in MAX_CODE_BLOCKS are left out from the last, whole, and of a single database
+    too large, the last policies."""
+    too_long = [(d.db, p.id) for d in databases for p in d.policies if not fits_a_block(d, p, chosen)]
+    left_out = set(too_long)
+    shown = [ExportedDatabase(d.db, d.kind, tuple(p for p in d.policies if (d.db, p.id) not in left_out), d.hidden)
+             for d in databases]
     cut: list[DatabaseRef] = []
     policies_cut = 0
     while True:
         units = terraform_units(shown) if chosen is ExportFormat.TERRAFORM else [json_text(shown)]
         pieces = chunks(units, CODE_LIMIT, code_size)
         if len(pieces) <= MAX_CODE_BLOCKS:
-            return Rendered(pieces, shown, list(reversed(cut)), policies_cut)
+            return Rendered(pieces, shown, list(reversed(cut)), policies_cut, too_long)
         if len(shown) > 1:
             cut.append(shown.pop().db)
             continue
@@ -101,6 +119,12 @@ def summary_lines(export: Export, rendered: Rendered, chosen: ExportFormat) -> l
     if rendered.cut:
         lines.append(f"• Too large for Slack's messages, not exported: {named(rendered.cut)}. Export them on their "
                      "own or with a narrower glob.")
+    if rendered.too_long:
+        listed = ", ".join(f"{code(i)} of {code(db)}" for db, i in rendered.too_long[:NAMED_AT_MOST])
+        more = len(rendered.too_long) - NAMED_AT_MOST
+        lines.append(f"• A line of their code is longer than a Slack code block holds (a very long name), not "
+                     f"exported: {listed}{f' and {more} more' if more > 0 else ''}. Shorten the name in PlanetScale "
+                     "first, or write their resource by hand.")
     if rendered.policies_cut:
         cut = blocks.plural(rendered.policies_cut, "policy", "policies")
         lines.append(f"• Too large for Slack's messages: the last {cut} of {code(rendered.shown[0].db)} are not "
@@ -122,7 +146,8 @@ def summary_lines(export: Export, rendered: Rendered, chosen: ExportFormat) -> l
             ids = ", ".join(code(i) for i in renamed[:NAMED_AT_MOST])
             lines.append(f"• Terraform keeps text in Unicode NFC, and the names of {ids} are not: `terraform plan` "
                          "would show them renamed to their NFC form. Rename them in PlanetScale first for no change.")
-    empty = [d.db for d in rendered.shown if not d.policies]
+    too_long = {db for db, _ in rendered.too_long}
+    empty = [d.db for d in rendered.shown if not d.policies and d.db not in too_long]
     if empty:
         lines.append(f"• No policy you may see in {named(empty)}.")
     return lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.domain.backup_health import MAX_POLICIES_READ, read_health
+from bot.domain.backup_health import MAX_POLICIES_READ, read_health, with_target_estimates
 from bot.domain.commands import StatusCommand
 from bot.domain.ports import PlanetScaleError
 from handlers import blocks
@@ -23,6 +23,7 @@ def run_status(deps: Dependencies, parsed: StatusCommand, caller: Caller) -> Non
         policies = deps.policies.list_policies(parsed.db)
         seen = [p for p in policies if p.target in visible]
         healths = read_health(deps.policies.planetscale, parsed.db, seen[:MAX_POLICIES_READ], deps.stale_factor)
+        healths = with_target_estimates(deps.policies.planetscale, parsed.db, healths)
     except PlanetScaleError as exc:
         read_failed(deps, parsed.db, caller, "StatusCommand", exc)
         return

@@ -47,7 +47,7 @@ PAIRS = (("retention_value", "retention_unit", "Keep backups for"), ("frequency_
 def open_bulk_edit(deps: Dependencies, client: WebClient, respond: Respond, trigger_id: str, user: str,
                    channel: str, db: DatabaseRef, policy: str) -> None:
     """After the ack: the loading view first (the trigger_id lasts 3 seconds), the policies once read."""
-    deps.background.run(_open_and_fill, deps, client, respond, trigger_id, user, channel,
+    deps.background.run_promptly(_open_and_fill, deps, client, respond, trigger_id, user, channel,
                         Selection(db.organization, db.database, policy))
 
 

@@ -41,7 +41,7 @@ def open_create(deps: Dependencies, client: WebClient, respond: Respond | None, 
                 channel: str, db: DatabaseRef) -> None:
     """Called after the ack: nothing needs reading before the form, so it opens filled, inside the trigger_id's
     3 seconds."""
-    deps.background.run_answered(partial(tell, respond), _open, client, respond, trigger_id, channel, db)
+    deps.background.run_answered_promptly(partial(tell, respond), _open, client, respond, trigger_id, channel, db)
 
 
 def _open(client: WebClient, respond: Respond | None, trigger_id: str, channel: str, db: DatabaseRef) -> None:

@@ -17,6 +17,7 @@ from bot.domain.commands import DatabaseRef, database_ref, is_slug
 from bot.domain.costs import Basis, DatabaseFacts
 from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.guardrails import Demand
+from bot.domain.judge import approvals_asked
 from bot.domain.policy import (
     EDITABLE_FIELDS,
     MAX_INT32,
@@ -186,8 +187,8 @@ def open_edit(deps: Dependencies, client: WebClient, respond: Respond | None, tr
               channel: str, db: DatabaseRef, ref: str) -> None:
     """Called in the listener, after its ack: the loading view opens right after the ack is written, inside the
     trigger_id's 3 seconds, so a slow or rate-limited `views.open` holds no ack; the rest follows."""
-    deps.background.run_answered(partial(_tell, respond), _open_and_fill, deps, client, respond, trigger_id, user,
-                                 channel, db, ref)
+    deps.background.run_answered_promptly(partial(_tell, respond), _open_and_fill, deps, client, respond,
+                                          trigger_id, user, channel, db, ref)
 
 
 def _open_and_fill(deps: Dependencies, client: WebClient, respond: Respond | None, trigger_id: str, user: str,
@@ -274,7 +275,7 @@ def on_unit_changed(deps: Dependencies, ack: Ack, body: dict[str, Any], client: 
 
 
 GUARDRAIL_FIELDS = {"min_retention": "retention_value", "max_interval": "frequency_value",
-                    "allow_target_moves": "target"}
+                    "allow_target_moves": "target", "max_storage": "retention_value", "min_policies": "target"}
 
 
 def guardrail_errors(guarded: Demand) -> dict[str, str]:
@@ -304,13 +305,12 @@ def on_form(deps: Dependencies, ack: Ack, view: dict[str, Any]) -> None:
     same_target = update.target is None or update.target == before.target
     plan = ChangePlan(metadata.db, before, update, reason,
                       facts=DatabaseFacts((), basis, basis if same_target else None))
-    # The rules alone (no lookups inside the ack): a move between targets needs the stricter rule's approvals.
+    # The rules alone (no lookups inside the ack): a move between targets needs what both rules ask.
     # Only a preview: the change path judges the change again when it is confirmed, and when it applies.
-    rules = [deps.access.rules.matching(metadata.organization, metadata.database, target, metadata.channel)
-             for target in {plan.before.target, plan.after_values["target"]}]
-    approvals = max((r.approvals for r in rules if r is not None), default=0)
+    approvals = approvals_asked(deps.access.rules, metadata.organization, metadata.database,
+                                [plan.before.target, plan.after_values["target"]], metadata.channel)
     guarded = deps.changes.guardrails_demand(metadata.organization, metadata.database, metadata.policy,
-                                             plan.after_values, reason)
+                                             plan.after_values, reason, plan.facts)
     if guarded.refusal:
         ack(response_action="errors", errors=guardrail_errors(guarded))
         return

@@ -117,3 +117,16 @@ def test_a_list_longer_than_a_message_holds_says_how_many_are_not_shown(
     shown = sum(b["text"]["text"].count("(`bp") for b in answer.blocks if b["type"] == "section")
     assert 0 < shown < 153
     assert f"…and {153 - shown} more not shown." in texts(answer.blocks)
+
+
+def test_the_invisible_characters_escaped_are_this_pythons_format_characters_and_surrogates() -> None:
+    """`escape` shows Unicode's format characters (but the zero-width joiner) and lone surrogates as `\\u…`; they
+    are written out as ranges, which must be exactly the ones this Python's Unicode database names."""
+    import unicodedata
+
+    from handlers.blocks import INVISIBLE, escape
+
+    named = {c for c in range(0x80, 0x110000) if c != 0x200D and unicodedata.category(chr(c)) in ("Cf", "Cs")}
+    matched = {c for c in range(0x80, 0x110000) if INVISIBLE.fullmatch(chr(c))}
+    assert matched == named
+    assert escape("a\u202eb\u200dc") == "a\\u202eb\u200dc"

@@ -78,21 +78,19 @@ class AuditTrail(Connected):
                database: str | None = None, actor: str | None = None, batch: int = 500) -> Iterator[AuditEvent]:
         """Audit entries oldest first, read a batch at a time (constant memory however long the trail);
         `since` and `until` are times as entries write them (2026-01-31T00:00:00Z), `since` included."""
-        for row in self._event_rows(since, until, organization, database, actor, batch):
-            yield event_of(row)
+        for rows in self.event_batches(since, until, organization, database, actor, batch):
+            for row in rows:
+                yield AuditEvent(*row)
 
-    def event_values(self, since: str | None = None, until: str | None = None, organization: str | None = None,
-                     database: str | None = None, actor: str | None = None,
-                     batch: int = 2000) -> Iterator[dict[str, Any]]:
-        """`events` as each entry's fields and values, for an export: no entry is built only to be taken apart."""
-        names = [f.name for f in fields(AuditEvent)]
-        for row in self._event_rows(since, until, organization, database, actor, batch):
-            yield {name: row[name] for name in names}
-
-    def _event_rows(self, since: str | None, until: str | None, organization: str | None, database: str | None,
-                    actor: str | None, batch: int) -> Iterator[Any]:
+    def event_batches(self, since: str | None = None, until: str | None = None, organization: str | None = None,
+                      database: str | None = None, actor: str | None = None,
+                      batch: int = 5000, json_as_text: bool = False) -> Iterator[list[tuple[Any, ...]]]:
+        """`events` a batch at a time, each entry a tuple of its values in the order of `AuditEvent`'s fields
+        (for an export: no entry is built only to be taken apart); `json_as_text`: before, after and sent as
+        the JSON text stored (None when none), for a reader that decodes each distinct text once."""
         import sqlalchemy as sa
 
+        from bot.adapters.schema import ESCAPED, OutsideText
         from bot.adapters.schema import audit_events as t
 
         conditions = [c for c in (
@@ -107,17 +105,28 @@ class AuditTrail(Connected):
         # otherwise in the order written.
         timed = bool(since or until)
         order = (t.c.at, t.c.seq) if timed else (t.c.seq,)
+        names = [f.name for f in fields(AuditEvent)]
+        # Names from outside read as stored, and each row flagged when one of them is escaped (rarely): the rest
+        # skip OutsideText's look at every value.
+        outside = [i for i, name in enumerate(names) if isinstance(t.c[name].type, OutsideText)]
+        escaped = sa.or_(*(sa.func.substr(sa.type_coerce(t.c[names[i]], sa.Text), 1, 1) == ESCAPED for i in outside))
+        selected = [t.c.seq, escaped, *(
+            sa.cast(t.c[name], sa.Text) if json_as_text and isinstance(t.c[name].type, sa.JSON)
+            else sa.type_coerce(t.c[name], sa.Text) if i in outside else t.c[name] for i, name in enumerate(names))]
+        at = names.index("at") + 2
+        read = OutsideText().process_result_value
         after: tuple[Any, ...] | None = None
         while True:
-            query = sa.select(t).where(*conditions)
+            query = sa.select(*selected).where(*conditions)
             if after is not None:
-                query = query.where(sa.tuple_(*order) > sa.tuple_(*after) if timed else t.c.seq > after[0])
+                query = query.where(sa.tuple_(*order) > sa.tuple_(*after) if timed else t.c.seq > after[-1])
             with self.engine.connect() as conn:
-                rows = conn.execute(query.order_by(*order).limit(batch)).mappings().all()
+                rows = conn.execute(query.order_by(*order).limit(batch)).all()
             if not rows:
                 return
-            yield from rows
-            after = tuple(rows[-1][c.name] for c in order)
+            yield [row[2:] if not row[1] else tuple(read(v, None) if i in outside else v  # type: ignore[arg-type]
+                                                    for i, v in enumerate(row[2:])) for row in rows]
+            after = (rows[-1][at], rows[-1][0]) if timed else (rows[-1][0],)
 
     def prune_events(self, before: str) -> tuple[int, int]:
         """Deletes the audit entries written before `before`, except those of a request still open (pending,

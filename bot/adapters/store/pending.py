@@ -32,36 +32,29 @@ class OpenRequests(Connected):
             return int(conn.scalar(sa.select(sa.func.count()).select_from(r)
                                    .where(*_pending_now(r, now), r.c.requester == user)) or 0)
 
-    def pending_groups(self, user: str, now: float) -> list[tuple[PendingGroup, int]]:
-        """Pending requests by others, not expired at `now` and not approved by `user`, counted by what access is
-        judged on."""
+    def pending_waiting(self, user: str, now: float) -> list[tuple[PendingGroup, str, float]]:
+        """Pending requests by others, not expired at `now` and not approved by `user`: each one's group (what
+        access is judged on), ID and creation time, read in one query however many are shown."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import change_requests as r
 
-        key = _group_key(r)
-        query = (sa.select(*key, sa.func.count()).where(*_others_pending(r, user, now)).group_by(*key))
+        query = sa.select(*_group_key(r), r.c.id, r.c.created_at).where(*_others_pending(r, user, now))
         with self.engine.connect() as conn:
-            return [(PendingGroup(row[0], row[1], row[2], (row[3], row[4])), int(row[5]))
-                    for row in conn.execute(query)]
+            rows = conn.execute(query).all()
+        return [(PendingGroup(row[0], row[1], row[2], (row[3], row[4])), row[5], row[6]) for row in rows]
 
-    def pending_page(self, user: str, now: float, groups: Sequence[PendingGroup] | None,
-                     limit: int, but: Sequence[PendingGroup] = ()) -> list[ChangeRequest]:
-        """The oldest `limit` pending requests not expired at `now`: `user`'s own (`groups` None), or by others
-        and not yet approved by `user`, of `groups` (all of them when empty) except those of `but`."""
+    def pending_page(self, user: str, now: float, ids: Sequence[str] | None, limit: int) -> list[ChangeRequest]:
+        """The oldest `limit` pending requests not expired at `now`: `user`'s own (`ids` None), or those of
+        `ids` by others and not yet approved by `user`."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import change_requests as r
 
-        if groups is None:
+        if ids is None:
             query = sa.select(r).where(*_pending_now(r, now), r.c.requester == user)
         else:
-            query = sa.select(r).where(*_others_pending(r, user, now))
-            key = sa.tuple_(*_group_key(r))
-            if groups:
-                query = query.where(key.in_([_key_values(g) for g in groups]))
-            if but:
-                query = query.where(key.not_in([_key_values(g) for g in but]))
+            query = sa.select(r).where(r.c.id.in_(list(ids)), *_others_pending(r, user, now))
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(r.c.created_at).limit(limit)).mappings().all()
         return [request_of(row) for row in rows]
@@ -96,10 +89,6 @@ def _group_key(r: Any) -> tuple[Any, ...]:
 
     return (r.c.organization, r.c.database, r.c.channel, r.c.target,
             sa.func.coalesce(r.c.changes["target"].as_string(), r.c.target))
-
-
-def _key_values(group: PendingGroup) -> tuple[str, ...]:
-    return (group.organization, group.database, group.channel, *group.targets)
 
 
 def _others_pending(r: Any, user: str, now: float) -> tuple[Any, ...]:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from bot.adapters.store import Store
 from bot.domain.audit import AuditEvent
-from bot.domain.change_requests import CLOSED_STATES, ChangeRequest, PendingGroup, RequestState
+from bot.domain.change_requests import CLOSED_STATES, ChangeRequest, RequestState
 
 BIG_TABLES = {"audit_events", "change_requests", "approvals"}
 ENTRIES, REQUESTS, PENDING, DATABASES = 60_000, 6_000, 600, 200
@@ -72,7 +72,6 @@ def the_store_at_work(store: Store) -> list[tuple[str, Callable[[], Any]]]:
     """Everything the store does with the big tables, as the doors, the sweep, the watch and the CLI call it."""
     asked = store.add_request(request(), event())
     revert = store.add_request(request("bp-r", revert_of="r-of"))
-    group = PendingGroup("acme", "db-7", "C0DBAOPS01", ("production", "production"))
     return [
         ("add_request (a second open revert)", lambda: store.add_request(request("bp-r", revert_of="r-of"))),
         ("get_request", lambda: store.get_request(asked.id)),
@@ -89,10 +88,9 @@ def the_store_at_work(store: Store) -> list[tuple[str, Callable[[], Any]]]:
         ("mark_told", lambda: store.mark_told(asked.id, ["closed"])),
         ("open_count", store.open_count),
         ("own_pending", lambda: store.own_pending("U7", NOW)),
-        ("pending_groups", lambda: store.pending_groups("U7", NOW)),
+        ("pending_waiting", lambda: store.pending_waiting("U7", NOW)),
         ("pending_page (own)", lambda: store.pending_page("U7", NOW, None, 10)),
-        ("pending_page (to approve, of groups)", lambda: store.pending_page("U8", NOW, [group], 10)),
-        ("pending_page (to approve, but groups)", lambda: store.pending_page("U8", NOW, [], 10, but=[group])),
+        ("pending_page (to approve, shown)", lambda: store.pending_page("U8", NOW, [asked.id], 10)),
         ("reminders_due", lambda: store.reminders_due([("remind:50%", 0.5, 0.0), ("remind:1h", 1.0, 3600.0)],
                                                       NOW)),
         ("policy_requests", lambda: store.policy_requests("acme", "db-7", "bp7", [RequestState.APPLYING])),

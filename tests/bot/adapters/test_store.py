@@ -290,3 +290,17 @@ def test_an_approval_of_a_request_no_longer_pending_is_not_recorded(clocked: tup
                        request_id=request.id)
     assert store.add_approval(request.id, "U0CAROL001", record=event) == []
     assert store.approvers_of(request.id) == [] and store.events_of_request(request.id) == []
+
+
+def test_the_facts_completed_beside_a_send_are_written_with_its_last_move(
+        clocked: tuple[Store, list[float]]) -> None:
+    """An update applied at once is stored before the estimate's basis is read (beside its PATCH): the move that
+    ends the send writes the completed facts, in the same conditional write."""
+    store, _ = clocked
+    request = approved(store)
+    claim = store.claim_for_applying(request, APPROVED, 60)
+    assert claim is not None and claim.request.facts is None
+    facts = {"policies": [["bp01", "P", "production"]], "before": {"size": 2_000, "cost": 0.5}, "after": None}
+    moved = store.transition(request.id, [RequestState.APPLYING], RequestState.APPLIED, release=claim, facts=facts)
+    assert moved is not None and moved.facts == facts
+    assert store.get_request(request.id).facts == facts  # type: ignore[union-attr]

@@ -128,6 +128,19 @@ def test_roles_targets_and_channels(user: str, action: Action, target: str, chan
     assert decision.allowed is allowed, decision.reason
 
 
+def test_may_approve_answers_as_an_approval_decided_in_full() -> None:
+    access = control()
+    answers = set()
+    for user in ("U0123ABCD", "U0BOB00001", "U0CAROL001", "U0ERIN0001", "U0DAVE0001"):
+        for database in ("app-db", "web-db", "other"):
+            for targets in (("production",), ("development",), ("development", "production"), ("staging",)):
+                for channel in (PROD_CHANNEL, "C0RANDOM01"):
+                    decided = access.decide(user, Action.APPROVE, "acme", database, targets, channel).allowed
+                    assert access.may_approve(user, "acme", database, targets, channel) is decided
+                    answers.add(decided)
+    assert answers == {True, False}
+
+
 def test_the_first_matching_rule_decides() -> None:
     text = """
 [[rules]]

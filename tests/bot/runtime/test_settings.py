@@ -146,6 +146,16 @@ def test_the_drain_timeout_is_twenty_seconds_by_default() -> None:
     assert load(BACKUP_BOT_DRAIN_TIMEOUT="0s").drain_timeout == 0.0
 
 
+def test_serve_has_one_worker_process_by_default_and_none_to_eight_may_be_set() -> None:
+    assert load().workers == 1
+    assert load(BACKUP_BOT_WORKERS="0").workers == 0
+    assert load(BACKUP_BOT_WORKERS="8").workers == 8
+    for wrong in ("9", "-1", "two"):
+        with pytest.raises(SettingsError) as caught:
+            load(BACKUP_BOT_WORKERS=wrong)
+        assert caught.value.problems[0].startswith("BACKUP_BOT_WORKERS is malformed"), caught.value.problems
+
+
 def test_env_example_is_read_the_same_by_dotenv_and_docker(tmp_path: Path) -> None:
     """docker run --env-file keeps everything after `=`: no value in .env.example carries a comment."""
     example = (Path(__file__).resolve().parents[3] / ".env.example").read_text()

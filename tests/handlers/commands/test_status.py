@@ -201,3 +201,31 @@ def test_status_of_a_database_with_more_policies_than_it_reads_says_how_many_it_
     assert "50 policies" in said and "13 more not read: status reads the first 50" in said
     reads = [c for c in planetscale.calls("GET") if c.path.endswith("/backups")]
     assert len(reads) - backup_reads <= 50 * 10  # at most MAX_BRANCHES_READ for each policy read
+
+
+def test_a_policy_that_never_backed_up_is_estimated_from_its_targets_backups_as_a_change_to_it_is(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """`status` said "not estimated" for a policy with no success of its own, while a change to it was estimated
+    from its target's latest successful backups: both say the same now."""
+    planetscale.add_policy("acme", "app-db", "bp09new", name="New daily", target="production", frequency_value=1,
+                           frequency_unit="day", retention_value=3, retention_unit="day")
+    said = section_of(shown(bot), "bp09new")
+    preview = json.dumps([e.blocks or e.text for e in bot.command(
+        "update acme/app-db bp09new retention=4d --dry-run", user="U0ALICE001").private], ensure_ascii=False)
+    before = preview.split("*Estimated storage:* ", 1)[1].split(" →", 1)[0]
+    assert before.endswith(" GB") and f"3 backups kept at once, about {before}" in said, (said, preview)
+    assert "from its target's latest successful backups: it has none of its own yet" in said, said
+
+
+def test_a_never_backed_up_policy_whose_targets_backups_cannot_be_read_says_why(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    planetscale.add_policy("acme", "app-db", "bp09new", name="New daily", target="production", frequency_value=1,
+                           frequency_unit="day", retention_value=3, retention_unit="day")
+    # The production policies' own reads (the policy filter) answer; the read of every policy's backups fails.
+    planetscale.add_fault(Fault(status=500, path_contains="/branches/main/backups", times=None, skip=3))
+    full = shown(bot)
+    said = section_of(full, "bp09new")
+    assert "storage not estimated (its target's backups could not be read: PlanetScale" in said, said
+    assert "Last success:* <!date^" in section_of(full, PROD) and "could not be read" not in section_of(full, PROD)

@@ -1,0 +1,83 @@
+"""The estimate's basis for every policy of a bulk change, from reads that grow with its databases' branches, not
+with its policies: each branch's successful backups are read once, each naming the policy that made it
+(`backup_policy`), and every policy's basis is taken from those reads as backup_health.read_facts takes one
+policy's: the newest success of the policy on each branch of its target, and where it has none of its own, the
+newest of any policy there, as its creation was judged."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from bot.domain.backup_health import MAX_BRANCHES_READ, TARGET_BASIS_DAYS
+from bot.domain.backups import Backup, Branch, now_utc
+from bot.domain.commands import DatabaseRef
+from bot.domain.costs import Basis, DatabaseFacts, latest_basis
+from bot.domain.policy import BackupPolicy
+from bot.domain.ports import PlanetScaleApi, PlanetScaleError
+
+
+class DatabaseBases:
+    """One database's reads for a bulk change: its branches once, each branch's successes of the last
+    TARGET_BASIS_DAYS once, and its whole history of successes once where some policy has none in that window.
+    A read that fails is kept: the estimates that need it are unknown, saying why, and it is not tried again."""
+
+    def __init__(self, planetscale: PlanetScaleApi, db: DatabaseRef, now: datetime | None = None):
+        self.planetscale = planetscale
+        self.db = db
+        self.since = (now or now_utc()) - timedelta(days=TARGET_BASIS_DAYS)
+        self._branches: list[Branch] | PlanetScaleError | None = None
+        self._reads: dict[tuple[str, bool], list[Backup] | PlanetScaleError] = {}
+
+    def facts(self, listed: Sequence[BackupPolicy], policy: BackupPolicy, after_target: str) -> DatabaseFacts:
+        """What `policy`'s change to `after_target` is judged on beyond it, as read_facts says it."""
+        rows = tuple((p.id, p.name, p.target) for p in listed)
+        try:
+            before = self._basis(policy.target, policy.id) or self._basis(policy.target, None)
+            after = before if after_target == policy.target else self._basis(after_target, None)
+        except PlanetScaleError as exc:
+            return DatabaseFacts(rows, unread=exc.user_message)
+        return DatabaseFacts(rows, before, after)
+
+    def _basis(self, target: str, policy_id: str | None) -> Basis | None:
+        latest: dict[str, tuple[str, int, float | None]] = {}
+        for name in self._names(target):
+            found = self._successes(name, policy_id, recent=True) or self._successes(name, policy_id, recent=False)
+            if found:
+                newest = max(found, key=lambda b: b.at)
+                latest[name] = (newest.at.isoformat(), newest.size, newest.estimated_storage_cost)
+        return latest_basis(latest)
+
+    def _names(self, target: str) -> list[str]:
+        if self._branches is None:
+            try:
+                found = self.planetscale.list_branches(self.db.organization, self.db.database)
+                self._branches = sorted(found, key=lambda b: not b.production)
+            except PlanetScaleError as exc:
+                self._branches = exc
+        if isinstance(self._branches, PlanetScaleError):
+            raise self._branches
+        return [b.name for b in self._branches if b.production == (target == "production")][:MAX_BRANCHES_READ]
+
+    def _successes(self, branch: str, policy_id: str | None, recent: bool) -> list[Backup]:
+        key = (branch, recent)
+        if key not in self._reads:
+            at = self.since.isoformat().replace("+00:00", "Z") if recent else None
+            try:
+                self._reads[key] = [b for b in self.planetscale.list_backups(
+                    self.db.organization, self.db.database, branch, None, since=at, state="success")
+                    if b.state == "success"]
+            except PlanetScaleError as exc:
+                self._reads[key] = exc
+        read = self._reads[key]
+        if isinstance(read, PlanetScaleError):
+            raise read
+        return [b for b in read if policy_id is None or b.policy_id == policy_id]
+
+
+def bulk_facts(bases: dict[str, DatabaseBases], planetscale: PlanetScaleApi, db: DatabaseRef,
+               listed: Sequence[BackupPolicy], policy: BackupPolicy, after_target: str) -> DatabaseFacts:
+    """A bulk change's policy's facts, its database's reads shared through `bases` (by database)."""
+    if db.database not in bases:
+        bases[db.database] = DatabaseBases(planetscale, db)
+    return bases[db.database].facts(listed, policy, after_target)

@@ -1,0 +1,63 @@
+"""What `serve`'s processes, `socket` and `watch` start with: logging, the sweep and the watch, and an end that
+does not wait for the work still running."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from functools import partial
+from typing import TYPE_CHECKING
+
+from bot.runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+    from slack_sdk import WebClient
+
+    from bot.runtime.sweeper import Sweeper
+    from bot.runtime.watch import Watcher
+    from handlers.dependencies import Dependencies
+
+
+def configure_logging(settings: Settings, quiet: bool = False, server: bool = True) -> None:
+    from bot.runtime import logs
+
+    level = "WARNING" if quiet and settings.log_level == "INFO" else settings.log_level
+    log_format = settings.log_format or ("json" if server else "text")
+    logs.configure(settings.secrets(), level=level, json_lines=log_format == "json")
+
+
+def exit_now(status: int = 0) -> None:
+    """Ends the process without waiting for the work still running (its threads would be joined at exit)."""
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(status)
+
+
+def start_sweeper(deps: Dependencies, app: App, settings: Settings, start: bool = True) -> Sweeper:
+    from slack_sdk.signature import SignatureVerifier
+
+    from bot.adapters.store.inbox import Inbox
+    from bot.runtime.app import redo
+    from bot.runtime.sweeper import InboxKeeper, Sweeper
+    from handlers.bulk_posting import sweep_batches, sweep_reporter
+
+    inbox = getattr(deps.background, "inbox", None)  # a TrackedExecutor's
+    secret = settings.slack_signing_secret
+    keeper = InboxKeeper(inbox, partial(redo, app, verifier=SignatureVerifier(secret) if secret else None)) \
+        if isinstance(inbox, Inbox) else None
+    sweeper = Sweeper(deps.changes, sweep_reporter(deps, app.client), forget_deliveries=deps.store.forget_deliveries,
+                      batches=partial(sweep_batches, deps, app.client), inbox=keeper)
+    return sweeper.start() if start else sweeper
+
+
+def start_watcher(deps: Dependencies, client: WebClient, settings: Settings, start: bool = True) -> Watcher | None:
+    """The watch in the background, unless BACKUP_BOT_WATCH_EVERY is off (`start` False: made, not started)."""
+    from bot.runtime.watch import build_watcher
+
+    if settings.watch_every is None:
+        return None
+    watcher = build_watcher(deps, client, settings.watch_every)
+    return watcher.start() if start else watcher

@@ -1,0 +1,195 @@
+"""`serve`'s work after the ack, in worker processes of lower priority (BACKUP_BOT_WORKERS).
+
+The process that acks (the front) writes each request's work to the inbox before its ack, as without workers, and
+then hands the key of that work and the signed request to a worker over a queue, instead of doing the work in its
+own interpreter: the acks then share neither the interpreter nor, at the OS's lower priority (`os.nice`), the CPU
+with a backlog of work. A worker redoes the request from what the inbox holds (bot/runtime/app.py `redo`), as an
+instance taking over a stopped one's rows does, under the front's name as the rows' holder. The first worker also
+runs the sweep, the watch and the inbox's keeper (renewing the rows' leases, taking over stopped instances').
+
+A worker that dies ends `serve` with a non-zero status, for its supervisor to start it again; the rows it held run
+out of lease and are redone by the next instance, or by any other running meanwhile.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+log = logging.getLogger("bot")
+
+# The workers' niceness above the front's: the scheduler gives the front the CPU whenever both want it.
+NICENESS = 10
+# A worker's line ends with this instead of a request's work: finish what is queued, drain, exit.
+STOP = None
+
+
+class Workers:
+    """The front's side: the worker processes, a pipe to each, and a watch on their deaths."""
+
+    def __init__(self, count: int, holder: str, drain_timeout: float, on_death: Callable[[str], None]):
+        context = multiprocessing.get_context("spawn")
+        self.drain_timeout = drain_timeout
+        self.on_death = on_death
+        self.stopping = False
+        self.processes: list[Any] = []
+        self.pipes: list[Any] = []
+        self.scrapes: list[tuple[threading.Lock, Any]] = []  # a pipe each, to ask for its metrics
+        for i in range(count):
+            reader, writer = context.Pipe(duplex=False)
+            asked, answering = context.Pipe()
+            self.processes.append(context.Process(target=work, args=(reader, answering, holder, i == 0),
+                                                  name=f"worker-{i}"))
+            self.pipes.append(writer)
+            self.scrapes.append((threading.Lock(), asked))
+        # The pipes are written by a thread of their own: a full pipe (a worker behind) never holds the inbox's
+        # writer, whose answers hand the work over.
+        self.lines: queue.SimpleQueue[tuple[int, tuple[str, str, tuple[str, float] | None, str] | None]] = \
+            queue.SimpleQueue()
+        self.turn = itertools.count()
+        self.sender = threading.Thread(target=self._send, name="to-workers", daemon=True)
+
+    def start(self) -> Workers:
+        from bot.runtime import metrics
+
+        metrics.WORKERS.extend(partial(self.metrics, i) for i in range(len(self.processes)))
+        for process in self.processes:
+            process.start()
+            threading.Thread(target=self._watch, args=(process,), name=f"{process.name}-watch", daemon=True).start()
+        self.sender.start()
+        log.info("%d worker process(es) started for the work after the acks", len(self.processes))
+        return self
+
+    def hand(self, key: str, payload: str, at: tuple[str, float] | None, request_id: str) -> None:
+        """Queues a request's work (written to the inbox already; `at`: its arrival; its ID in the logs) for the
+        next worker in turn; never blocks."""
+        self.lines.put((next(self.turn) % len(self.pipes), (key, payload, at, request_id)))
+
+    def metrics(self, worker: int) -> bytes | None:
+        """A worker's metrics (bot/runtime/metrics_merge.py); None if it does not answer within a second."""
+        lock, pipe = self.scrapes[worker]
+        with lock:
+            try:
+                while pipe.poll(0):  # an answer that came too late for the scrape before
+                    pipe.recv()
+                pipe.send(b"")
+                return bytes(pipe.recv()) if pipe.poll(1.0) else None
+            except (OSError, EOFError):
+                return None
+
+    def _send(self) -> None:
+        while True:
+            worker, item = self.lines.get()
+            try:
+                self.pipes[worker].send(item)
+            except OSError:  # that worker is gone: its watch stops serve, and the inbox has the work
+                continue
+            if item is STOP and worker == len(self.pipes) - 1:
+                return
+
+    def alive(self) -> bool:
+        return all(process.is_alive() for process in self.processes)
+
+    def _watch(self, process: Any) -> None:
+        process.join()
+        if not self.stopping:
+            reason = f"the worker process {process.name} ended (exit code {process.exitcode})"
+            log.error("%s: serve stops, for its supervisor to start it again; the work it held is redone from the "
+                      "inbox once its lease runs out", reason)
+            self.on_death(reason)
+
+    def ask_to_stop(self) -> None:
+        """After the last ack: each worker finishes what is queued for it, then drains (BACKUP_BOT_DRAIN_TIMEOUT)."""
+        self.stopping = True
+        for worker in range(len(self.pipes)):
+            self.lines.put((worker, STOP))
+
+    def join(self) -> None:
+        for process in self.processes:
+            if process.pid is None:  # never started: the database could not be used
+                continue
+            process.join(self.drain_timeout + 10)
+            if process.is_alive():
+                log.warning("%s did not end in time: ended now; its work is redone from the inbox", process.name)
+                process.kill()
+                process.join()
+
+
+def work(pipe: Any, scrapes: Any, holder: str, first: bool) -> None:
+    """A worker's life: its own app and connections, the work queued for it until STOP."""
+    os.nice(NICENESS)
+    # Stopping is the front's to say, after its last ack (a terminal's Ctrl-C or a supervisor's SIGTERM reach
+    # the whole group): a worker that stopped first would leave work queued behind it undone until a takeover.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from bot.runtime.running import configure_logging, exit_now
+    from bot.runtime.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.load()
+        configure_logging(settings)
+        threading.Thread(target=_answer_scrapes, args=(scrapes,), name="metrics", daemon=True).start()
+        status = _serve_queue(pipe, holder, first, settings)
+    except SettingsError as exc:
+        for problem in exc.problems:
+            log.error("worker: %s", problem)
+        status = 2
+    exit_now(status)  # work still running after the drain is the inbox's to redo
+
+
+def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
+    from bot.runtime.app import build_app, build_dependencies, redo
+    from bot.runtime.executor import TrackedExecutor
+    from bot.runtime.lifecycle import drain
+    from bot.runtime.metrics import BUDGET, arrived
+    from bot.runtime.running import start_sweeper, start_watcher
+
+    executor = TrackedExecutor()
+    deps = build_dependencies(settings, background=executor, holder=holder, processes=1 + settings.workers)
+    # The front checked each request's signature before it acked and queued it; a request may wait here longer
+    # than the five minutes Bolt allows. Those the keeper takes over from the inbox it checks itself.
+    app = build_app(settings, deps, verify=False)
+    limiter = settings.planetscale_limiter()
+    BUDGET.configure(limiter.requests, limiter.per)
+    sweeper = start_sweeper(deps, app, settings) if first else None
+    watcher = start_watcher(deps, app.client, settings) if first else None
+    while True:
+        try:
+            item = pipe.recv()
+        except EOFError:  # the front was killed: its rows are taken over once their leases run out
+            log.error("worker: the front process has ended; this worker stops")
+            break
+        if item is STOP:
+            break
+        key, payload, at, request_id = item
+        arrived(at)
+        try:
+            status = redo(app, payload, frozenset({key}), request_id=request_id)
+        except Exception:  # its row stays in the inbox: the next instance's keeper redoes it
+            log.exception("worker: a request's work could not be started")
+            continue
+        if status != 200:
+            log.warning("worker: a request's work answered %d", status)
+    drain(executor, sweeper, watcher, deps.store, settings.drain_timeout)
+    return 0
+
+
+def _answer_scrapes(scrapes: Any) -> None:
+    from prometheus_client import generate_latest
+
+    from bot.runtime.metrics import REGISTRY
+
+    while True:
+        try:
+            scrapes.recv()
+            scrapes.send(generate_latest(REGISTRY))
+        except (OSError, EOFError):
+            return

@@ -1,0 +1,150 @@
+"""`serve` with its worker process (BACKUP_BOT_WORKERS, the default 1): the front acks and writes each request's work
+to the inbox; the worker does that work, once. A worker stopped (SIGSTOP) leaves the acks answered and the work
+waiting in the inbox; a worker killed makes serve exit non-zero, and the next instance redoes its work."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from processes import access_rules, approve, command, post, serve_env, start, wait_until
+
+from bot.adapters.store import Store, database_url
+from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.serving import free_port
+from bot.emulators.slack import SlackState
+
+AUDIT = "C0DBAOPS01"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/bot.db"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def worker_of(serve: subprocess.Popen[bytes]) -> int:
+    """The pid of serve's one worker process (its child, started by multiprocessing)."""
+    found: list[int] = []
+
+    def spawned() -> bool:
+        found[:] = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and parent(int(pid)) == serve.pid
+                    and b"spawn_main" in cmdline(int(pid))]
+        return len(found) == 1
+
+    wait_until(spawned, "serve started no worker process")
+    return found[0]
+
+
+def parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as line:
+            return line.read()
+    except OSError:
+        return b""
+
+
+def open_work(url: str) -> int:
+    """Work written to the inbox and not yet done."""
+    engine = sa.create_engine(database_url(url))
+    try:
+        with engine.connect() as conn:
+            return int(conn.exec_driver_sql("SELECT count(*) FROM deliveries WHERE body IS NOT NULL").scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+def posted_requests(slack: SlackState) -> list[Any]:
+    return [e for e in slack.events if e.kind == "message" and e.thread_ts is None
+            and "request_approve" in str(e.blocks)]
+
+
+def applied(slack: SlackState) -> list[Any]:
+    return [e for e in slack.events if e.kind in ("update", "message") and e.channel == AUDIT
+            and e.thread_ts is None and "changed the backup policy" in str(e.blocks)]
+
+
+def stop(serve: subprocess.Popen[bytes]) -> None:
+    if serve.poll() is None:
+        serve.terminate()
+    serve.wait(timeout=60)
+
+
+def test_a_command_and_a_click_are_worked_on_by_the_worker_once(
+    tmp_path: Path, slack: SlackState, planetscale: PlanetScaleState, slack_server: Any, planetscale_server: Any,
+    url: str
+) -> None:
+    planetscale.add_policy("acme", "app-db", "bpworker", name="Worker", target="production")
+    (tmp_path / "access.toml").write_text(access_rules(1))
+    slack_url = slack_server[1].url
+    serve = start(serve_env(slack_server, planetscale_server, url), tmp_path, free_port())
+    port = int(serve.args[-1])  # type: ignore[index]
+    try:
+        worker = worker_of(serve)
+        os.kill(worker, signal.SIGSTOP)  # the acks go on; the work waits in the inbox for the worker
+        post(port, command("update acme/app-db bpworker retention=9d", slack_url))
+        wait_until(lambda: open_work(url) == 1, "the command's work is not in the inbox")
+        assert not posted_requests(slack)
+        os.kill(worker, signal.SIGCONT)
+        wait_until(lambda: len(posted_requests(slack)) == 1 and open_work(url) == 0, "the request was not posted")
+
+        os.kill(worker, signal.SIGSTOP)
+        post(port, approve(posted_requests(slack)[0], "U0CAROL001", "carol", slack_url))
+        wait_until(lambda: open_work(url) == 1, "the click's work is not in the inbox")
+        assert not planetscale.calls("PATCH")
+        os.kill(worker, signal.SIGCONT)
+        wait_until(lambda: applied(slack) and open_work(url) == 0, "the approved change was not applied")
+    finally:
+        stop(serve)
+    assert [c.path.rsplit("/", 1)[-1] for c in planetscale.calls("PATCH")] == ["bpworker"]
+    assert len(posted_requests(slack)) == 1 and len(applied(slack)) == 1
+    store = Store(url)
+    actions = Counter(e.action for e in store.all_events() if e.request_id)
+    store.close()
+    assert actions["applied"] == 1 and actions["approved"] == 1
+
+
+def test_a_worker_killed_with_work_handed_to_it_stops_serve_and_the_next_instance_redoes_the_work_once(
+    tmp_path: Path, slack: SlackState, planetscale: PlanetScaleState, slack_server: Any, planetscale_server: Any,
+    url: str
+) -> None:
+    planetscale.add_policy("acme", "app-db", "bpworker", name="Worker", target="development")
+    (tmp_path / "access.toml").write_text(access_rules(0))  # applied at once
+    slack_url = slack_server[1].url
+    env = serve_env(slack_server, planetscale_server, url)
+    serve = start(env, tmp_path, free_port())
+    port = int(serve.args[-1])  # type: ignore[index]
+    try:
+        worker = worker_of(serve)
+        os.kill(worker, signal.SIGSTOP)
+        post(port, command("update acme/app-db bpworker retention=9d", slack_url))
+        wait_until(lambda: open_work(url) == 1, "the command's work is not in the inbox")
+        os.kill(worker, signal.SIGKILL)
+        assert serve.wait(timeout=60) == 1  # for its supervisor to start it again
+    finally:
+        stop(serve)
+    assert not planetscale.calls("PATCH") and open_work(url) == 1
+    assert "worker process worker-0 ended" in (tmp_path / "serve.log").read_text()
+
+    again = start(env, tmp_path, free_port(), "again.log")
+    try:  # its keeper takes the work over once the killed instance's lease has run out
+        wait_until(lambda: applied(slack) and open_work(url) == 0, "the work was not redone", timeout=60)
+    finally:
+        stop(again)
+    assert [c.path.rsplit("/", 1)[-1] for c in planetscale.calls("PATCH")] == ["bpworker"]
+    assert len(applied(slack)) == 1
