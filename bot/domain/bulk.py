@@ -324,18 +324,20 @@ class BulkPath(Finding):
     # --- applying ---------------------------------------------------------------------------------------
 
     def _approve_and_apply(self, batch: Batch, by: str, approvers: Sequence[str]) -> BatchOutcome:
-        """Each policy a change request of its own, approved with the batch's approvals, then applied one after
-        the other through the change path: PlanetScale's budget paces them."""
+        """Each policy a change request of its own, approved by those of the batch's approvals that count for it
+        (not the last clicker for all), then applied one by one: PlanetScale's budget paces them."""
         now = self.changes.clock()
         expires = now + self.changes.access.rules.expire_after_seconds
+        counted = {p.key: self._judge_planned(batch, p, approvers).counted if approvers else () for p in batch.live}
         members = [ChangeRequest(
             organization=batch.organization, database=p.database, policy_id=p.policy_id, policy_name=p.policy_name,
             requester=batch.requester, channel=batch.channel, before=p.before, changes=dict(batch.changes),
             approvals_needed=p.needed, approvals_from=p.groups or None, approvers=list(batch.approvers),
             risks=p.risks, reason=batch.reason, expires_at=expires, created_at=now, updated_at=now,
-            state=RequestState.APPROVED, decided_by=by, detail=f"bulk change {batch.id[:8]}", facts=p.facts)
-            for p in batch.live]
-        records = [request_event("approved", m, by, detail=m.detail) for m in members] if approvers else []
+            state=RequestState.APPROVED, decided_by=(counted[p.key] or (by,))[-1], facts=p.facts,
+            detail=f"bulk change {batch.id[:8]}") for p in batch.live]
+        records = [request_event("approved", m, a, detail=m.detail) for m in members
+                   for a in counted[m.database, m.policy_id]]
         if not self.store.approve_batch(batch.id, by, members, approvers, records):
             latest = self.store.get_batch(batch.id) or batch
             if latest.state is BatchState.PENDING and latest.expires_at <= self.changes.clock():
@@ -356,7 +358,7 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
                                                          "nothing more was done.", latest)
         for member in members:
-            self._record_outcome(member.id, self._apply_one(member, by).kind)
+            self._record_outcome(member.id, self._apply_one(member, member.decided_by or by).kind)
         latest = self.store.get_batch(batch.id) or batch
         return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,
                             tuple(self.store.batch_members(batch.id)))

@@ -37,7 +37,7 @@ from bot.emulators.slack_requests import signed_headers
 from bot.runtime.app import planetscale_transport
 from bot.runtime.settings import Settings
 from bot.runtime.sweeper import Sweeper
-from handlers.blocks import APPROVE, CANCEL, REJECT
+from handlers.blocks import APPROVE, CANCEL, REJECT, REVERT
 from handlers.posting import sweep_reporter
 
 ALICE, BOB, CAROL, LEAD2, LEAD3 = "U0ALICE001", "U0BOB00001", "U0CAROL001", "U0LEAD0002", "U0LEAD0003"
@@ -78,7 +78,8 @@ def test_two_instances_keep_the_two_person_rule_whatever_happens(
     slack.add_channel(AUDIT, "audit")
     for user in (LEAD2, LEAD3):
         slack.add_user(SlackUser(user, user.lower(), user, f"{user.lower()}@acme.example"))
-    slack.add_usergroup("S0DBALEAD1", "dba-leads", LEADS)
+    # alice asks and is a lead too: her approval of her own request never counts.
+    slack.add_usergroup("S0DBALEAD1", "dba-leads", [*LEADS, ALICE])
     audited = dataclasses.replace(settings, audit_channel=AUDIT)
 
     class TwoInstances(RuleBasedStateMachine):
@@ -147,7 +148,7 @@ def test_two_instances_keep_the_two_person_rule_whatever_happens(
             [request] = applying
             if body != request.changes:
                 self.violations.append(f"sent {body}, but the request asks {request.changes}")
-            members = {"@dba-leads": frozenset(LEADS)}
+            members = {"@dba-leads": frozenset([*LEADS, ALICE])}
             verdict = judge(Snapshot(Stage.APPLYING, self.rules, BackupPolicy.model_validate(policy),
                                      Asked.of(request), tuple(self.store.approvers_of(request.id)),
                                      DirectoryFacts(members, {})))
@@ -228,6 +229,21 @@ def test_two_instances_keep_the_two_person_rule_whatever_happens(
         def time_passes_and_the_sweep_runs(self, instance: int, minutes: int) -> None:
             self.now[0] += minutes * 60
             self.sweep_on(self.bots[instance])
+
+        @rule(instance=st.integers(0, 1), which=st.integers(0, 20), who=st.sampled_from(PEOPLE))
+        def revert(self, instance: int, which: int, who: str) -> None:
+            applied = [r for r in self.requests() if r.state is RequestState.APPLIED]
+            if applied:
+                bot = self.bots[instance]
+                self.send(bot, bot.click_body(REVERT, applied[which % len(applied)].id, user=who))
+                self.wait()
+
+        @rule(instance=st.integers(0, 1), which=st.integers(0, 20))
+        def time_reaches_a_requests_expiry_to_the_second(self, instance: int, which: int) -> None:
+            pending = [r for r in self.requests() if r.state is RequestState.PENDING]
+            if pending:
+                self.now[0] = max(self.now[0], pending[which % len(pending)].expires_at)
+                self.sweep_on(self.bots[instance])
 
         @rule(prod=st.integers(0, 2), dev=st.integers(0, 1), bob_edits=st.booleans(),
               floor_weeks=st.sampled_from([None, None, 3]))
