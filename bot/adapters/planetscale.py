@@ -24,9 +24,11 @@ from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from bot.adapters.rate_limit import RateLimiter, describe_wait, retry_after_seconds
+from bot.adapters.within import Within, one_try_seconds, read_within
 from bot.domain.backups import Backup, Branch
 from bot.domain.policy import BackupPolicy, PolicyUpdate
 from bot.domain.ports import (
+    MOST_LISTED,
     BadResponse,
     Forbidden,
     Member,
@@ -48,9 +50,9 @@ log = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://api.planetscale.com/v1"
 # Always used with fullmatch: `$` would also accept a trailing newline, sent as `%0A`.
 PATH_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-MAX_PAGES = 50
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=5.0)
 PER_PAGE = 100
+MAX_PAGES = MOST_LISTED // PER_PAGE
 # A page holds at most PER_PAGE items of a few kilobytes: a body past this is not one, and is not read whole.
 MOST_BODY_BYTES = 16 * 2**20
 
@@ -110,6 +112,8 @@ class PlanetScaleClient:
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._timeout = timeout or DEFAULT_TIMEOUT
+        # Each try's answer, head and body, within its timeouts summed: httpx bounds each read, not the whole.
+        self._within = Within(self._http, "planetscale")
         self.limiter = limiter
         self.people_in_flight = 0  # requests sent for people (not the watch), not yet answered
         self._people_lock = threading.Lock()
@@ -121,8 +125,7 @@ class PlanetScaleClient:
     def worst_case_seconds(self) -> float:
         """The longest one call can take with every attempt timing out and every wait at its longest: how long
         a worker that has sent a request may still be waiting on it."""
-        one_try = sum(t or 0.0 for t in (self._timeout.pool, self._timeout.connect, self._timeout.write,
-                                         self._timeout.read))
+        one_try = one_try_seconds(self._timeout)
         # Each attempt first takes its turn in the rate limiter, which never holds one longer than max_wait.
         if self.limiter is not None:
             one_try += self.limiter.max_wait
@@ -133,6 +136,7 @@ class PlanetScaleClient:
         return f"PlanetScaleClient(base_url={self.base_url!r})"
 
     def close(self) -> None:
+        self._within.close()
         self._http.close()
 
     # --- operations -------------------------------------------------------------------------------
@@ -343,10 +347,13 @@ class PlanetScaleClient:
                 self.people_in_flight -= 1
 
     def _answer(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
-        started = time.monotonic()
+        deadline = time.monotonic() + one_try_seconds(self._timeout)
         try:
-            with self._http.stream(method, path, **kwargs) as response:
-                content = self._read(response, where, started)
+            response = self._within.send(self._http.build_request(method, path, **kwargs), deadline)
+            try:
+                content = self._read(response, where, deadline)
+            finally:
+                response.close()
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
             # The connection never opened: nothing reached PlanetScale.
             error = Unreachable(f"Could not reach PlanetScale at {self.base_url} for {where}: the connection failed.")
@@ -402,22 +409,14 @@ class PlanetScaleClient:
         raise PlanetScaleError(f"PlanetScale answered {status} for {where}: {message or 'no reason given'}.",
                                status=status, code=code)
 
-    def _read(self, response: httpx.Response, where: str, started: float) -> bytes:
-        """The body, within one try's time from `started` and MOST_BODY_BYTES: httpx's read timeout bounds each
-        read, not the whole, and a body trickled without end would hold the call beyond every bound the leases
-        are sized on (worst_case_seconds counts one try as these timeouts summed)."""
-        limit = sum(t or 0.0 for t in (self._timeout.pool, self._timeout.connect, self._timeout.write,
-                                        self._timeout.read))
-        deadline = started + limit
-        body = bytearray()
-        for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) > MOST_BODY_BYTES:
-                raise BadResponse(f"PlanetScale answered for {where} with a body over {MOST_BODY_BYTES // 2**20} MB, "
-                                  "far more than a page holds; it was not read.", status=response.status_code)
-            if time.monotonic() > deadline:
-                raise httpx.ReadTimeout(f"the body did not arrive within {limit:g} s", request=response.request)
-        return bytes(body)
+    def _read(self, response: httpx.Response, where: str, deadline: float) -> bytes:
+        """The body, by the try's deadline (worst_case_seconds counts one try as its timeouts summed), and within
+        MOST_BODY_BYTES."""
+        content = read_within(response, deadline, MOST_BODY_BYTES)
+        if content is None:
+            raise BadResponse(f"PlanetScale answered for {where} with a body over {MOST_BODY_BYTES // 2**20} MB, "
+                              "far more than a page holds; it was not read.", status=response.status_code)
+        return content
 
     def _retry_after(self, response: httpx.Response) -> float | None:
         seconds = retry_after_seconds(response.headers.get("Retry-After"))
@@ -443,4 +442,5 @@ def _error_body(content: bytes) -> tuple[str | None, str | None]:
     if not isinstance(body, dict):
         return None, None
     code, message = body.get("code"), body.get("message")
-    return (str(code) if code else None), (str(message)[:300] if message else None)
+    # A code is a short name (`not_found`); a broken gateway's may be megabytes, logged with each try.
+    return (str(code)[:100] if code else None), (str(message)[:300] if message else None)

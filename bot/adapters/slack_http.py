@@ -26,6 +26,8 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookResponse
 
+from bot.adapters.within import Within, one_try_seconds, read_within
+
 log = logging.getLogger(__name__)
 
 # Slack's answers worth another try: rate limited, or a server error that says nothing was done.
@@ -38,6 +40,8 @@ NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.W
 # ends it, and a request never crosses the server's close (a reset after the request was sent). uvicorn, the
 # emulators' server, closes after 5 s; Slack keeps idle connections at least that long.
 IDLE_SECONDS = 4.0
+# Slack's answers are a few kilobytes, a page of a list at most a few megabytes: a body past this is not one.
+MOST_BODY_BYTES = 16 * 2**20
 
 
 class SlackHttp:
@@ -55,6 +59,8 @@ class SlackHttp:
         self.client = httpx.Client(timeout=timeout, transport=transport, verify=tls or ssl.create_default_context(),
                                    limits=httpx.Limits(max_keepalive_connections=32,
                                                        keepalive_expiry=idle_seconds))
+        # Each answer, head and body, within the client's timeouts summed: httpx bounds each read, not the whole.
+        self.within = Within(self.client, "slack")
 
     def post(self, url: str, *, headers: dict[str, str], content: bytes) -> httpx.Response:
         """Slack's answer; a failure to reach Slack is raised as urllib raises it for slack_sdk (an OSError:
@@ -70,7 +76,7 @@ class SlackHttp:
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
-                response = self.client.post(url, headers=headers, content=content)
+                response = self._exchange(url, headers=headers, content=content)
             except NOT_SENT:
                 if last:
                     raise
@@ -81,6 +87,21 @@ class SlackHttp:
             self.sleep(self._wait(response, attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    def _exchange(self, url: str, *, headers: dict[str, str], content: bytes) -> httpx.Response:
+        request = self.client.build_request("POST", url, headers=headers, content=content)
+        deadline = time.monotonic() + one_try_seconds(self.client.timeout)
+        response = self.within.send(request, deadline)
+        try:
+            body = read_within(response, deadline, MOST_BODY_BYTES)
+        finally:
+            response.close()
+        if body is None:
+            raise httpx.RemoteProtocolError(f"an answer over {MOST_BODY_BYTES // 2**20} MB", request=request)
+        # Read whole, its Content-Encoding undone: the answer as httpx would have given it.
+        kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding",
+                                                                                        "content-length")]
+        return httpx.Response(response.status_code, headers=kept, content=body, request=request)
+
     def _wait(self, response: httpx.Response, attempt: int) -> float:
         retry_after = response.headers.get("retry-after", "")
         if response.status_code == 429 and retry_after.isdigit():
@@ -88,6 +109,7 @@ class SlackHttp:
         return 0.5 * 2.0 ** attempt
 
     def close(self) -> None:
+        self.within.close()
         self.client.close()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SlackHttp:

@@ -132,6 +132,12 @@ def share_budget(planetscale: PlanetScaleClient, store: Store, processes: int = 
         planetscale.limiter = SharedRateLimiter.sharing(store, planetscale.token_id, limiter)
 
 
+# /healthz names what the watch skipped, a few kilobytes at most: PlanetScale's bad data (an ID of megabytes, a
+# thousand broken policies) is not repeated whole to every checker, serialized on the event loop the acks share.
+SKIPPED_SHOWN = 20
+SKIPPED_CHARS = 500
+
+
 def health_report(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
     """For /healthz: usable when the database is; a bad access-file reload and what the watch's last pass
     skipped are reported, not fatal."""
@@ -142,8 +148,15 @@ def health_report(deps: Dependencies, watcher: Watcher | None = None) -> dict[st
     if deps.access.source.last_error:
         report["access_rules"] = deps.access.source.last_error
     if watcher is not None and watcher.skipped:
-        report["watch_skipped"] = [f"{s.what}: {s.reason}" for s in watcher.skipped]
+        skipped = [cut(f"{s.what}: {s.reason}", SKIPPED_CHARS) for s in watcher.skipped[:SKIPPED_SHOWN]]
+        if len(watcher.skipped) > SKIPPED_SHOWN:
+            skipped.append(f"and {len(watcher.skipped) - SKIPPED_SHOWN} more")
+        report["watch_skipped"] = skipped
     return report
+
+
+def cut(text: str, most: int) -> str:
+    return text if len(text) <= most else text[:most - 1] + "…"
 
 
 def build_app(settings: Settings, deps: Dependencies, verify: bool = True) -> App:

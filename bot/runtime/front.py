@@ -49,6 +49,32 @@ END_OF_HEAD = b"\r\n\r\n"
 REASONS = {400: "Bad Request", 408: "Request Timeout", 411: "Length Required", 413: "Content Too Large",
            431: "Request Header Fields Too Large"}
 READ_BYTES = 64 * 1024
+# A flood of bad clients closes connections by the thousand: each kind of closing is logged at once, then once in
+# this many seconds with how many came since, so the log says what happened without burying everything else.
+LOG_EVERY_SECONDS = 60.0
+
+
+class Tally:
+    """The front's warnings, each kind said at once the first time and then once a period with its count."""
+
+    def __init__(self, every: float = LOG_EVERY_SECONDS):
+        self.every = every
+        self.since: dict[str, int] = {}  # the kinds said in this period, and how many came after
+
+    def warn(self, message: str) -> None:
+        if message in self.since:
+            self.since[message] += 1
+            return
+        log.warning(message)
+        self.since[message] = 0
+        asyncio.get_running_loop().call_later(self.every, self.flush, message)
+
+    def flush(self, message: str) -> None:
+        more = self.since.pop(message, 0)
+        if more:
+            log.warning("%s (%d more in the last %g s)", message, more, self.every)
+            self.since[message] = 0
+            asyncio.get_running_loop().call_later(self.every, self.flush, message)
 
 
 def most_connections() -> int:
@@ -63,6 +89,7 @@ class Connection:
 
     client: asyncio.StreamWriter
     waiting_since: float
+    tally: Tally
     deadline: asyncio.TimerHandle | None = None
     upstream: asyncio.StreamWriter | None = field(default=None)
     # What has arrived of the request being read (and of any sent after it).
@@ -82,7 +109,7 @@ class Connection:
 
     def expire(self, seconds: float) -> None:
         self.deadline = None
-        log.warning("a request did not arrive within %g s; its connection is closed", seconds)
+        self.tally.warn(f"a request did not arrive within {seconds:g} s; its connection is closed")
         if self.buffer:  # part of a request came: say why it is cut off (an idle connection just ends)
             self.refuse(408, f"The request did not arrive within {seconds:g} seconds")
         self.close()
@@ -162,6 +189,7 @@ class Front:
         self.most = most or most_connections()
         self.open: set[Connection] = set()
         self.server: asyncio.AbstractServer | None = None
+        self.tally = Tally()
 
     async def start(self, host: str, port: int) -> None:
         self.server = await asyncio.start_server(self.serve, host, port, limit=READ_BYTES)
@@ -174,7 +202,7 @@ class Front:
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
-        connection = Connection(writer, loop.time())
+        connection = Connection(writer, loop.time(), self.tally)
         self.open.add(connection)
         if len(self.open) > self.most:
             self.make_room(connection)
@@ -259,8 +287,8 @@ class Front:
                 try:
                     await asyncio.wait_for(connection.client.drain(), self.request_seconds)
                 except TimeoutError:
-                    log.warning("a client did not take its answer within %g s; its connection is closed",
-                                self.request_seconds)
+                    self.tally.warn(f"a client did not take its answer within {self.request_seconds:g} s; its "
+                                    "connection is closed")
                     return
                 connection.idle_since = loop.time()
         finally:
@@ -273,10 +301,10 @@ class Front:
         slow = [c for c in self.open if c is not arriving and c.deadline is not None]
         if idle:
             closed = min(idle, key=lambda c: c.idle_since or 0.0)
-            log.warning("%d connections open: the one idle longest after its answer is closed", len(self.open))
+            self.tally.warn(f"{self.most} connections open: the one idle longest after its answer is closed")
         elif slow:
             closed = min(slow, key=lambda c: c.waiting_since)
-            log.warning("%d connections open: the one slowest to send its request is closed", len(self.open))
+            self.tally.warn(f"{self.most} connections open: the one slowest to send its request is closed")
         else:
             return
         # Out of the count at once: the connections accepted in the same burst each close another one.
