@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
+import tracemalloc
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -103,3 +107,58 @@ def test_planetscale_answered_again_is_reached_after_more_heads_trickled_than_th
     said = bot.command("show acme/app-db bp01prod12h").all_text()
     assert server.answered > 0, f"the request never reached PlanetScale; the person was told: {said}"
     assert "found nothing" in said, said
+
+
+def gzipped_twice(megabytes: int) -> bytes:
+    """Spaces, `megabytes` of them, gzipped and gzipped again: a few kilobytes on the wire."""
+    once = gzip.compress(b" " * (megabytes * 2**20))
+    return gzip.compress(once)
+
+
+@pytest.fixture
+def compressing(settings: Settings, slack: SlackState, slack_server: tuple[SlackEmulator, BackgroundServer],
+                tmp_path: Path) -> Iterator[tuple[Bot, dict[str, Any]]]:
+    """A bot whose PlanetScale, at the HTTP edge, streams the status, body and Content-Encoding the test sets."""
+    answer: dict[str, Any] = {}
+    def answered(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(answer.get("status", 200), content=iter([answer["body"]]),
+                              headers={"content-type": "application/json", "content-encoding": answer["encoding"]})
+
+    client = PlanetScaleClient("id", "token", "https://api.planetscale.test/v1", retry=RetryPolicy(attempts=1),
+                               sleep=lambda _: None, transport=httpx.MockTransport(answered))
+    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
+    store.migrate()
+    for bot in make_bot(settings, slack, client, store, slack_server):
+        yield bot, answer
+    store.close()
+    client.close()
+
+
+def test_an_answer_compressed_twice_is_refused_without_being_undone_whole(
+        compressing: tuple[Bot, dict[str, Any]]) -> None:
+    """rev20d bounds a body at 16 MB once its Content-Encoding is undone, chunk by chunk; httpx undoes each chunk
+    whole, and undoes every encoding the answer names: a few kilobytes gzipped twice (`gzip, gzip`) became one
+    chunk of 96 MB here, held twice over while it was joined, before the bound was looked at (a few more kilobytes
+    make gigabytes, and the kernel ends the process). Here it is 96 MB, and the bot must refuse it within a few
+    times its bound."""
+    bot, answer = compressing
+    answer.update(body=gzipped_twice(96), encoding="gzip, gzip")
+    assert len(answer["body"]) < 2**20
+    tracemalloc.start()
+    try:
+        said = bot.command("show acme/app-db bp01prod12h").all_text()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "over 16 MB" in said, said
+    assert peak < 64 * 2**20, f"{peak // 2**20} MB held at once"
+
+
+def test_an_answer_compressed_as_http_allows_is_still_read(compressing: tuple[Bot, dict[str, Any]]) -> None:
+    """The bound keeps what httpx read: gzip, deflate and both, undone (here PlanetScale's 404, readable)."""
+    bot, answer = compressing
+    for encoding, body in [("gzip", gzip.compress(NOT_FOUND)), ("deflate", zlib.compress(NOT_FOUND)),
+                           ("deflate, gzip", gzip.compress(zlib.compress(NOT_FOUND)))]:
+        answer.update(status=404, body=body, encoding=encoding)
+        said = bot.command("show acme/app-db bp01prod12h").all_text()
+        assert "found nothing" in said, (encoding, said)
