@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import signal
 import socket
 import threading
+import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
@@ -15,11 +17,14 @@ from typing import Any
 import httpx
 import pytest
 from conftest import Bot, make_bot
+from processes import access_rules, command, post, serve_env, start, wait_until
+from test_review_rev20b import StallingProxy
 
 from bot.adapters.planetscale import PlanetScaleClient, PlanetScaleError, RetryPolicy
 from bot.adapters.store import Store
 from bot.adapters.within import HEAD_THREADS
-from bot.emulators.serving import BackgroundServer
+from bot.emulators.serving import BackgroundServer, free_port
+from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackEmulator, SlackState
 from bot.runtime.settings import Settings
 
@@ -162,3 +167,65 @@ def test_an_answer_compressed_as_http_allows_is_still_read(compressing: tuple[Bo
         answer.update(status=404, body=body, encoding=encoding)
         said = bot.command("show acme/app-db bp01prod12h").all_text()
         assert "found nothing" in said, (encoding, said)
+
+
+@pytest.fixture
+def served_sqlite(tmp_path: Path, slack_server: Any, planetscale_server: Any) -> Iterator[tuple[int, Any]]:
+    """`serve` as a process, with its one worker (BACKUP_BOT_WORKERS's default)."""
+    (tmp_path / "access.toml").write_text(access_rules(0))
+    port = free_port()
+    process = start(serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}"), tmp_path, port)
+    try:
+        yield port, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def test_work_acked_in_a_burst_just_before_sigterm_is_all_done(served_sqlite: tuple[int, Any], slack_server: Any,
+                                                               slack: SlackState) -> None:
+    """SIGTERM right after a burst of acks: the front hands each request's work to the worker once the inbox has
+    it, and asks the worker to stop after its last ack; work acked is done before `serve` ends, none twice."""
+    port, process = served_sqlite
+    slack_url = slack_server[1].url
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(lambda i: post(port, command("list acme/app-db", slack_url).replace(
+            "response%2F9", f"response%2Fburst{i}")), range(24)))
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) in (0, -signal.SIGTERM)  # uvicorn re-raises it once done
+    answered = sorted(e.response_key or "" for e in slack.events if e.kind == "response")
+    assert answered == sorted(f"burst{i}" for i in range(24)), answered
+
+
+def test_work_acked_while_the_database_stalls_just_before_sigterm_is_not_lost(
+        tmp_path: Path, slack_server: Any, planetscale_server: Any, planetscale: PlanetScaleState,
+        postgres_url: str) -> None:
+    """The front acks once the inbox has a request's work or after 0.25 s, and hands it to the worker once
+    written. Its drain on SIGTERM waited only for work in its own pool: work still being written to a stalled
+    database was not waited for, the process ended with the write unsent, and a change acked was never made by
+    this instance or the next."""
+    host, _, rest = postgres_url.removeprefix("postgresql://").partition("@")[2].partition(":")
+    proxy = StallingProxy((host, int(rest.partition("/")[0])))
+    url = postgres_url.replace(f"@{host}:{rest.partition('/')[0]}/", f"@127.0.0.1:{proxy.port}/")
+    (tmp_path / "access.toml").write_text(access_rules(0))
+    port = free_port()
+    process = start(serve_env(slack_server, planetscale_server, url), tmp_path, port)
+    try:
+        proxy.flowing.clear()
+        post(port, command('update acme/app-db "Production daily" retention=9d', slack_server[1].url))
+        process.send_signal(signal.SIGTERM)
+        time.sleep(2)
+        proxy.flowing.set()
+        process.wait(timeout=60)
+    finally:
+        proxy.close()
+        if process.poll() is None:
+            process.kill()
+    again = start(serve_env(slack_server, planetscale_server, postgres_url), tmp_path, free_port(), "again.log")
+    try:
+        wait_until(lambda: planetscale.calls("PATCH"), "the change acked before SIGTERM was lost", timeout=60)
+    finally:
+        again.terminate()
+        again.wait(timeout=30)
+    assert planetscale.policy("acme", "app-db", "bp01prod12h")["retention_value"] == 9
