@@ -1,4 +1,4 @@
-"""Review rev20f (issue 20): the pool of threads that wait for answers' heads (bot/adapters/within.py)."""
+"""Review rev20f (issue 20): the threads that wait for answers' heads, answers compressed twice, SIGTERM with the worker."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from test_review_rev20b import StallingProxy
 from bot.adapters.planetscale import PlanetScaleClient, PlanetScaleError, RetryPolicy
 from bot.adapters.store import Store
 from bot.adapters.within import HEAD_THREADS
-from bot.emulators.serving import BackgroundServer, free_port
 from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.serving import BackgroundServer, free_port
 from bot.emulators.slack import SlackEmulator, SlackState
 from bot.runtime.settings import Settings
 
