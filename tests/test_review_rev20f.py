@@ -1,4 +1,4 @@
-"""Review rev20f (issue 20): the threads that wait for answers' heads, answers compressed twice, SIGTERM with the worker."""
+"""Review rev20f (issue 20): threads waiting for answers' heads, answers compressed twice, SIGTERM with a worker."""
 
 from __future__ import annotations
 
