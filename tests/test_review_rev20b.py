@@ -35,11 +35,26 @@ from handlers.watch import SKIPPED_HEADLINE
 PIPELINED_METRICS = 1500
 
 
-def test_a_client_that_stops_reading_its_answers_is_cut_off(served: tuple[int, str]) -> None:
+@pytest.fixture
+def served_alone(tmp_path: Path, slack_server: Any, planetscale_server: Any) -> Iterator[tuple[int, str]]:
+    """`serve` in one process (no worker): its /metrics answers come without a worker's, fast enough to fill the
+    kernel's buffers to a client well within a test's wait. The front that cuts a client off is the same."""
+    (tmp_path / "access.toml").write_text(access_rules(0))
+    port = free_port()
+    env = serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}")
+    process = start({**env, "BACKUP_BOT_WORKERS": "0"}, tmp_path, port)
+    try:
+        yield port, slack_server[1].url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_a_client_that_stops_reading_its_answers_is_cut_off(served_alone: tuple[int, str]) -> None:
     """A client that asks and never reads what it asked for (a slow reader) holds its connection, three file
     descriptors and a request of uvicorn's, only for REQUEST_SECONDS: otherwise enough of them would hold every
     file descriptor, with no deadline for the front to close them by, and lock Slack out."""
-    port, slack_url = served
+    port, slack_url = served_alone
     with socket.socket() as client:
         client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         client.connect(("127.0.0.1", port))

@@ -28,6 +28,7 @@ from bot.adapters.within import Within, one_try_seconds, read_within
 from bot.domain.backups import Backup, Branch
 from bot.domain.policy import BackupPolicy, PolicyUpdate
 from bot.domain.ports import (
+    MOST_LISTED,
     BadResponse,
     Forbidden,
     Member,
@@ -49,9 +50,9 @@ log = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://api.planetscale.com/v1"
 # Always used with fullmatch: `$` would also accept a trailing newline, sent as `%0A`.
 PATH_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-MAX_PAGES = 50
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=5.0)
 PER_PAGE = 100
+MAX_PAGES = MOST_LISTED // PER_PAGE
 # A page holds at most PER_PAGE items of a few kilobytes: a body past this is not one, and is not read whole.
 MOST_BODY_BYTES = 16 * 2**20
 

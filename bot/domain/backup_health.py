@@ -93,6 +93,15 @@ def read_facts(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Back
     return DatabaseFacts(listed, before, after)
 
 
+def read_again(planetscale: PlanetScaleApi, db: DatabaseRef, facts: DatabaseFacts | None,
+               policy: BackupPolicy | None, after_target: str) -> DatabaseFacts | None:
+    """Facts recorded when a change was asked whose backups could not be read, read now for a storage bound that
+    covers it since: judged on the recorded failure, every approval would be refused on a read nothing retries."""
+    if facts is None or not facts.unread:
+        return facts
+    fresh = read_facts(planetscale, db, [], policy, after_target)
+    return DatabaseFacts(facts.policies, fresh.before, fresh.after, fresh.unread)
+
 def with_target_estimates(planetscale: PlanetScaleApi, db: DatabaseRef, healths: list[PolicyHealth],
                           now: datetime | None = None) -> list[PolicyHealth]:
     """Each policy with no successful backup of its own estimated as a change to it is (read_facts): from its

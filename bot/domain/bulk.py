@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from bot.domain.access_rules import Action, reminder_at
 from bot.domain.audit import AuditEvent
+from bot.domain.backup_health import read_again
 from bot.domain.batches import (
     MAX_POLICIES,
     Batch,
@@ -239,8 +240,14 @@ class BulkPath(Finding):
     def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str]) -> Verdict:
         asked = Asked(batch.organization, planned.database, batch.requester, batch.channel, planned.before,
                       batch.changes, batch.reason)
-        return self.changes.judged(Stage.APPROVING, BackupPolicy.model_validate(planned.before), asked, approvers,
-                                   DatabaseFacts.of(planned.facts))
+        before = BackupPolicy.model_validate(planned.before)
+        facts = DatabaseFacts.of(planned.facts)
+        target = str(batch.changes.get("target", before.target))
+        if facts is not None and facts.unread and \
+                self.changes.storage_bounded(batch.organization, planned.database, [target]):
+            facts = read_again(self.changes.policies.planetscale, DatabaseRef(batch.organization, planned.database),
+                               facts, before, target)
+        return self.changes.judged(Stage.APPROVING, before, asked, approvers, facts)
 
     def _may_decide(self, batch: Batch, user: str, every: bool = False) -> BatchOutcome | list[tuple[str, str]]:
         """The policies still in the change that `user` may approve, as (database, policy ID): the first found,

@@ -14,7 +14,7 @@ from bot.domain.backups import Backup, Branch, now_utc
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import Basis, DatabaseFacts, latest_basis
 from bot.domain.policy import BackupPolicy
-from bot.domain.ports import PlanetScaleApi, PlanetScaleError
+from bot.domain.ports import MOST_LISTED, PlanetScaleApi, PlanetScaleError
 
 
 class DatabaseBases:
@@ -27,7 +27,7 @@ class DatabaseBases:
         self.db = db
         self.since = (now or now_utc()) - timedelta(days=TARGET_BASIS_DAYS)
         self._branches: list[Branch] | PlanetScaleError | None = None
-        self._reads: dict[tuple[str, bool], list[Backup] | PlanetScaleError] = {}
+        self._reads: dict[tuple[str, bool, str | None], list[Backup] | PlanetScaleError] = {}
 
     def facts(self, listed: Sequence[BackupPolicy], policy: BackupPolicy, after_target: str) -> DatabaseFacts:
         """What `policy`'s change to `after_target` is judged on beyond it, as read_facts says it."""
@@ -60,20 +60,29 @@ class DatabaseBases:
         return [b.name for b in self._branches if b.production == (target == "production")][:MAX_BRANCHES_READ]
 
     def _successes(self, branch: str, policy_id: str | None, recent: bool) -> list[Backup]:
-        key = (branch, recent)
+        every = self._read(branch, None, recent)
+        if policy_id is None:
+            return every
+        if len(every) >= MOST_LISTED:
+            # The branch's list was cut: a policy's own successes may be past it, so they are read on their own,
+            # as a change to that policy alone reads them.
+            return self._read(branch, policy_id, recent)
+        return [b for b in every if b.policy_id == policy_id]
+
+    def _read(self, branch: str, policy_id: str | None, recent: bool) -> list[Backup]:
+        key = (branch, recent, policy_id)
         if key not in self._reads:
             at = self.since.isoformat().replace("+00:00", "Z") if recent else None
             try:
                 self._reads[key] = [b for b in self.planetscale.list_backups(
-                    self.db.organization, self.db.database, branch, None, since=at, state="success")
+                    self.db.organization, self.db.database, branch, policy_id, since=at, state="success")
                     if b.state == "success"]
             except PlanetScaleError as exc:
                 self._reads[key] = exc
         read = self._reads[key]
         if isinstance(read, PlanetScaleError):
             raise read
-        return [b for b in read if policy_id is None or b.policy_id == policy_id]
-
+        return read
 
 def bulk_facts(bases: dict[str, DatabaseBases], planetscale: PlanetScaleApi, db: DatabaseRef,
                listed: Sequence[BackupPolicy], policy: BackupPolicy, after_target: str) -> DatabaseFacts:
@@ -81,3 +90,4 @@ def bulk_facts(bases: dict[str, DatabaseBases], planetscale: PlanetScaleApi, db:
     if db.database not in bases:
         bases[db.database] = DatabaseBases(planetscale, db)
     return bases[db.database].facts(listed, policy, after_target)
+

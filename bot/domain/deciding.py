@@ -12,7 +12,9 @@ from typing import Any
 from bot.domain.access import Decision
 from bot.domain.access_rules import Action
 from bot.domain.applying import Applying
-from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.backup_health import read_again
+from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
+from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.guardrails import Demand, demand, judge
@@ -69,8 +71,14 @@ class Deciding(Applying):
             found = self._open_request(request.id, user, "Approve")
             return found if isinstance(found, Outcome) else self._already(request)
         approved_by = self.store.approvers_of(request.id) if added is None else added
-        verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),
-                              approved_by, DatabaseFacts.of(request.facts))
+        before = BackupPolicy.model_validate(request.before)
+        facts = DatabaseFacts.of(request.facts)
+        target = str(request.changes.get("target", before.target))
+        if facts is not None and facts.unread and request.kind is not ChangeKind.DELETE and \
+                self.storage_bounded(request.organization, request.database, [target]):
+            facts = read_again(self.policies.planetscale, DatabaseRef(request.organization, request.database), facts,
+                               None if request.kind is ChangeKind.CREATE else before, target)
+        verdict = self._judge(Stage.APPROVING, before, Asked.of(request), approved_by, facts)
         if verdict.kind is VerdictKind.CANNOT_TELL:
             outcome = Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is "
                                                    "recorded; the bot judges it again shortly, or click Approve "

@@ -25,6 +25,8 @@ request_meter: ContextVar[Callable[[], None] | None] = ContextVar("request_meter
 # its lease after recording its send, and was taken over, sends nothing.
 send_fence: ContextVar[Callable[[], None] | None] = ContextVar("send_fence", default=None)
 T = TypeVar("T")
+# A list PlanetScale pages through is read to at most this many items (its newest first); the rest is not read.
+MOST_LISTED = 5000
 
 
 class Fork(Protocol):

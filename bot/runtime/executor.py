@@ -152,7 +152,8 @@ class TrackedExecutor(ThreadPoolExecutor):
         self._hand_over(guarded, here)
 
     def _hand_over(self, work: Callable[[], None], here: bool = True) -> Future[Any] | None:
-        """The work handed to a thread of this pool; None if it is not to be done here."""
+        """What this process's part of the work ends with: the work on a thread of this pool, or, for a worker's,
+        the inbox's write of its row; None if nothing of it is done here."""
         current = _delivery.get()
         key = current.next_key() if current is not None and self.first_time is not None else None
         if current is not None and key is not None:
@@ -173,7 +174,7 @@ class TrackedExecutor(ThreadPoolExecutor):
                     at = (arrived_at(), request_id.get())
                     written.add_done_callback(partial(self._to_worker, key, current.payload, at,
                                                       partial(contextvars.copy_context().run, work)))
-                    return None
+                    return written
             else:
                 work = partial(self._once, key, work)
         # The caller's context (its request ID, for one) goes with the work.
@@ -257,11 +258,10 @@ class TrackedExecutor(ThreadPoolExecutor):
 
     def _run_answered(self, here: bool, answer: Callable[[str], None], fn: Callable[..., object], /, *args: Any,
                       **kwargs: Any) -> None:
-        if not here and self._to_a_worker():
-            # A worker redoes it, and tells the person it is queued or still running from there.
-            self._hand_over(partial(self._answered, answer, fn, *args, **kwargs), here=False)
-            return
-        wait = self.expected_wait()
+        # A worker redoes it, and tells the person it is queued or still running from there, once the inbox has its
+        # row; until then (a database that does not answer) this process tells them it still runs.
+        to_worker = not here and self._to_a_worker()
+        wait = 0.0 if to_worker else self.expected_wait()
         reminder = None
         if wait > QUEUED_NOTICE_SECONDS:  # told on a thread of its own: the workers are the line it is in
             with self._idle:
@@ -272,7 +272,7 @@ class TrackedExecutor(ThreadPoolExecutor):
             reminder = self._reminders.at(self.still_working_after,
                                           partial(contextvars.copy_context().run, _tell_still_working, answer))
 
-        handed = self._hand_over(partial(self._answered, answer, fn, *args, **kwargs))
+        handed = self._hand_over(partial(self._answered, answer, fn, *args, **kwargs), here=not to_worker)
         if reminder is not None:
             if handed is None:
                 self._reminders.cancel(reminder)

@@ -146,6 +146,7 @@ def work(pipe: Any, scrapes: Any, holder: str, first: bool) -> None:
 
 
 def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
+    from bot.adapters.store import Store
     from bot.runtime.app import build_app, build_dependencies, redo
     from bot.runtime.executor import TrackedExecutor
     from bot.runtime.lifecycle import drain
@@ -153,7 +154,12 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
     from bot.runtime.running import start_sweeper, start_watcher
 
     executor = TrackedExecutor()
-    deps = build_dependencies(settings, background=executor, holder=holder, processes=1 + settings.workers)
+    # The front checked the schema before it started the workers: a database that stops answering now is each
+    # request's to tell, as in the front, not the end of the worker (and with it of serve).
+    store = Store(settings.database_url)
+    store.ready.set()
+    deps = build_dependencies(settings, store=store, background=executor, holder=holder,
+                              processes=1 + settings.workers)
     # The front checked each request's signature before it acked and queued it; a request may wait here longer
     # than the five minutes Bolt allows. Those the keeper takes over from the inbox it checks itself.
     app = build_app(settings, deps, verify=False)
