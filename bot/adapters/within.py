@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextvars
 import time
+import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 import httpx
 
@@ -55,12 +57,65 @@ def _close_unread(future: Future[httpx.Response]) -> None:
 
 def read_within(response: httpx.Response, deadline: float, most: int) -> bytes | None:
     """The body, its Content-Encoding undone, or None if it is over `most` bytes; httpx.ReadTimeout if it has not
-    all come by `deadline`."""
+    all come by `deadline`; httpx.DecodingError if it is not what its Content-Encoding says."""
+    if response.is_stream_consumed:  # read whole already (a transport that gives it so): its encoding undone
+        return response.content if len(response.content) <= most else None
+    layers = _Layers(response, most)
     body = bytearray()
-    for chunk in response.iter_bytes():
-        body += chunk
-        if len(body) > most:
+    for chunk in response.iter_raw():
+        undone = layers.undo(chunk)
+        if undone is None or len(body) + len(undone) > most:
             return None
+        body += undone
         if time.monotonic() > deadline:
             raise httpx.ReadTimeout("the answer's body did not arrive in time", request=response.request)
-    return bytes(body)
+    undone = layers.undo(b"", last=True)
+    if undone is None or len(body) + len(undone) > most:
+        return None
+    return bytes(body + undone)
+
+
+class _Layers:
+    """Undoes a Content-Encoding (gzip, deflate, several in turn) as httpx would, but never more than `most` bytes
+    of any layer at once: httpx undoes each chunk whole, and a few kilobytes gzipped twice are gigabytes."""
+
+    def __init__(self, response: httpx.Response, most: int):
+        self.request = response.request
+        self.most = most
+        names = [name.strip().lower() for name in ",".join(response.headers.get_list("content-encoding")).split(",")]
+        # The last named was applied last: undone first. Names httpx does not undo pass as they are, as in httpx.
+        self.layers: list[list[Any]] = [[name, None, False] for name in reversed(names) if name in _WBITS]
+
+    def undo(self, data: bytes, last: bool = False) -> bytes | None:
+        """The next bytes of the body; None once a layer is over `most`."""
+        for layer in self.layers:
+            try:
+                out = self._one(layer, data, last)
+            except zlib.error:
+                if layer[0] != "deflate" or layer[2]:
+                    raise httpx.DecodingError(f"the answer is not the {layer[0]} it says",
+                                              request=self.request) from None
+                # Deflate without its zlib wrapper, as some servers send it (httpx reads both).
+                layer[1] = zlib.decompressobj(-zlib.MAX_WBITS)
+                layer[2] = True
+                try:
+                    out = self._one(layer, data, last)
+                except zlib.error:
+                    raise httpx.DecodingError("the answer is not the deflate it says", request=self.request) from None
+            if layer[1].unconsumed_tail or len(out) > self.most:
+                return None
+            data = out
+        return data
+
+    def _one(self, layer: list[Any], data: bytes, last: bool) -> bytes:
+        if layer[1] is None:
+            layer[1] = zlib.decompressobj(_WBITS[layer[0]])
+        out: bytes = layer[1].decompress(data, self.most + 1)
+        if data:
+            layer[2] = True  # its first bytes read: no other wrapper is tried after
+        if last and not layer[1].unconsumed_tail:
+            out += layer[1].flush()
+        return out
+
+
+_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
