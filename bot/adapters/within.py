@@ -2,24 +2,29 @@
 
 httpx's timeouts bound each read, not the whole: an answer whose head or body is trickled (a stalled proxy, a
 broken load balancer) holds its caller for as long as it goes on. The body is read here a chunk at a time against
-the deadline. The head is read by httpx before it returns the response, so it is waited for on a thread of a small
-pool of this client's own: the caller gives up at the deadline, and the thread, once the head comes or a read times
-out, closes the answer no one waits for. A trickled head holds at most one of these threads, never the caller.
+the deadline. The head is read by httpx before it returns the response, so it is waited for on a thread of its
+own: the caller gives up at the deadline, and the thread, once the head comes or a read times out, closes the
+answer no one waits for. A trickled head holds that thread (and its connection), never the caller nor another
+request: httpx offers no documented way to abort a read from another thread, so the thread is let run, counted as
+held, and bounded in number. The threads are daemon threads: one held at exit does not hold up the process's end.
 """
 
 from __future__ import annotations
 
 import contextvars
+import logging
+import threading
 import time
 import zlib
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import httpx
 
-# Heads waited for at once: beyond them, a request waits its turn within its own deadline.
-HEAD_THREADS = 32
+log = logging.getLogger(__name__)
+
+# Heads waited for at once, held ones included (httpx's pool has 100 connections by default): beyond them, a
+# request waits its turn within its own deadline.
+MOST_HEAD_THREADS = 128
 
 
 def one_try_seconds(timeout: httpx.Timeout) -> float:
@@ -32,27 +37,68 @@ class Within:
 
     def __init__(self, client: httpx.Client, name: str):
         self.client = client
-        self.heads = ThreadPoolExecutor(HEAD_THREADS, thread_name_prefix=f"{name}-head")
+        self.name = name
+        self.threads = threading.BoundedSemaphore(MOST_HEAD_THREADS)
+        self.lock = threading.Lock()
+        self.held = 0  # threads still waiting for a head their caller gave up on
 
     def send(self, request: httpx.Request, deadline: float) -> httpx.Response:
         """The answer to `request`, its head read and its body not yet (the caller reads it and closes it);
         httpx.ReadTimeout if the head has not come by `deadline` (time.monotonic)."""
-        context = contextvars.copy_context()
-        future = self.heads.submit(context.run, self.client.send, request, stream=True)
+        if not self.threads.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise httpx.ReadTimeout(f"{MOST_HEAD_THREADS} answers' heads are awaited already", request=request)
+        head = _Head(self, request)
         try:
-            return future.result(timeout=max(0.0, deadline - time.monotonic()))
-        except FutureTimeout:
-            if not future.cancel():  # under way: its answer, once it comes, is closed unread
-                future.add_done_callback(_close_unread)
-            raise httpx.ReadTimeout("the answer's head did not arrive in time", request=request) from None
+            threading.Thread(target=contextvars.copy_context().run, args=(head.wait,),
+                             name=f"{self.name}-head", daemon=True).start()
+        except BaseException:
+            self.threads.release()
+            raise
+        head.done.wait(max(0.0, deadline - time.monotonic()))
+        with self.lock:
+            if not head.done.is_set():  # under way: its answer, once it comes, is closed unread
+                head.abandoned = True
+                self.held += 1
+                held = self.held
+            elif head.error is not None:
+                raise head.error
+            else:
+                assert head.response is not None
+                return head.response
+        log.warning("%s: an answer's head did not come in time; %d thread(s) held waiting for such heads",
+                    self.name, held)
+        raise httpx.ReadTimeout("the answer's head did not arrive in time", request=request)
 
     def close(self) -> None:
-        self.heads.shutdown(wait=False, cancel_futures=True)
+        """Nothing to end: a thread still waiting ends once its read does (the client's close ends the rest)."""
 
 
-def _close_unread(future: Future[httpx.Response]) -> None:
-    if not future.cancelled() and future.exception() is None:
-        future.result().close()
+class _Head:
+    """One request's answer's head, waited for on a thread."""
+
+    def __init__(self, within: Within, request: httpx.Request):
+        self.within, self.request = within, request
+        self.done = threading.Event()
+        self.abandoned = False
+        self.response: httpx.Response | None = None
+        self.error: Exception | None = None
+
+    def wait(self) -> None:
+        try:
+            response: httpx.Response | None = self.within.client.send(self.request, stream=True)
+        except Exception as exc:  # handed to the caller, which raises it
+            response, self.error = None, exc
+        finally:
+            self.within.threads.release()
+        with self.within.lock:
+            if self.abandoned:
+                self.within.held -= 1
+            else:
+                self.response = response
+                self.done.set()
+                return
+        if response is not None:
+            response.close()
 
 
 def read_within(response: httpx.Response, deadline: float, most: int) -> bytes | None:
