@@ -95,19 +95,22 @@ def behind_one_bad_node(settings: Settings, slack: SlackState,
 
 
 def test_planetscale_answered_again_is_reached_after_more_heads_trickled_than_the_pool_has_threads(
-        behind_one_bad_node: tuple[Bot, OneBadNode, PlanetScaleClient]) -> None:
+        behind_one_bad_node: tuple[Bot, OneBadNode, PlanetScaleClient], caplog: pytest.LogCaptureFixture) -> None:
     """Each answer whose head trickles holds one of the client's 32 head threads after its caller gave up, for as
     long as the trickle goes on (a byte every 14 s under the 15 s read timeout: some 64 hours before h11's 16 KB
     bound on a head). One broken node behind PlanetScale's load balancer, met 32 times (the watch's reads, a bulk
     update), then takes the whole of PlanetScale from the bot: every later request waits in the pool behind them
-    and is given up on unsent, though every node that answers now answers at once. The person is told
-    PlanetScale did not answer in time; PlanetScale never saw the request."""
+    and is given up on unsent, though every node that answers now answers at once (the person was told
+    PlanetScale did not answer in time; PlanetScale never saw the request). Held threads no longer hold up new
+    requests: they are counted and said, and the next request is sent and answered."""
     bot, server, client = behind_one_bad_node
     with ThreadPoolExecutor(HEAD_THREADS) as pool:  # people's and the watch's reads, together, on the bad node
         tries = [pool.submit(client.list_databases, "acme") for _ in range(HEAD_THREADS)]
         for tried in tries:
             with pytest.raises(PlanetScaleError):
                 tried.result()
+    held = [r.args[1] for r in caplog.records if r.name == "bot.adapters.within" and isinstance(r.args, tuple)]
+    assert max(held) == HEAD_THREADS, held  # the threads still held are counted and said
     server.bad = False  # the node is out of rotation: new connections are answered at once
     said = bot.command("show acme/app-db bp01prod12h").all_text()
     assert server.answered > 0, f"the request never reached PlanetScale; the person was told: {said}"
