@@ -18,7 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from bot.adapters import migrations
-from bot.adapters.schema import change_requests, deliveries, metadata
+from bot.adapters.schema import change_requests, metadata
 from bot.adapters.store import Store
 from bot.domain.change_requests import RequestState
 

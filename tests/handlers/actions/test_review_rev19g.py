@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
 from approval_helpers import ALICE, CAROL, PROD, approvals_bot, ask, policy_busy, request_id, sweep
 from conftest import Bot
 
