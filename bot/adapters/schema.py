@@ -87,6 +87,8 @@ change_requests = sa.Table(
     # The policy's target as asked (`before`'s), beside the JSON so that the open requests are grouped by what
     # access is judged on without parsing each one's JSON (revision 0015).
     sa.Column("target", sa.Text),
+    # Left applying by a version before the 'sending' entry (revision 0017): its PATCH may have left unrecorded.
+    sa.Column("left_by_older", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 approvals = sa.Table(

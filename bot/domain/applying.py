@@ -453,8 +453,9 @@ class Applying(Lifecycle):
             why = unconfirmed if request.detail and request.detail.startswith("unconfirmed: ") else \
                 "the bot stopped while PlanetScale was applying it."
             return self._settle(claim, SYSTEM, why)
-        if self._held_already(request):
+        if request.left_by_older and self._held_already(request):
             # Versions before the 'sending' entry recorded nothing before their PATCH: one that landed is applied.
+            # This version's, never marked sending, sent nothing: judged again below, as any other.
             return self._settle(claim, SYSTEM, "the bot stopped while applying it, before recording the sending.")
         return self._apply_claimed(claim, SYSTEM)
 

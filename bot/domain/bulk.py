@@ -235,7 +235,7 @@ class BulkPath(Finding):
         if waiting:
             again = "You have already approved this bulk change; each approver counts once. " if added is None else ""
             return BatchOutcome(BatchOutcomeKind.COUNTED, f"{again}Approved: {owed_words(waiting)}", batch)
-        return self._approve_and_apply(batch, user, approvers)
+        return self._approve_and_apply(batch, user, approvers, verdicts)
 
     def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str]) -> Verdict:
         asked = Asked(batch.organization, planned.database, batch.requester, batch.channel, planned.before,
@@ -323,12 +323,12 @@ class BulkPath(Finding):
 
     # --- applying ---------------------------------------------------------------------------------------
 
-    def _approve_and_apply(self, batch: Batch, by: str, approvers: Sequence[str]) -> BatchOutcome:
-        """Each policy a change request of its own, approved by those of the batch's approvals that count for it
-        (not the last clicker for all), then applied one by one: PlanetScale's budget paces them."""
-        now = self.changes.clock()
-        expires = now + self.changes.access.rules.expire_after_seconds
-        counted = {p.key: self._judge_planned(batch, p, approvers).counted if approvers else () for p in batch.live}
+    def _approve_and_apply(self, batch: Batch, by: str, approvers: Sequence[str],
+                           verdicts: Sequence[Verdict] = ()) -> BatchOutcome:
+        """Each policy a request of its own, approved by the approvals that count for it, then applied in turn."""
+        expires = (now := self.changes.clock()) + self.changes.access.rules.expire_after_seconds
+        verdicts = verdicts or ([self._judge_planned(batch, p, approvers) for p in batch.live] if approvers else [])
+        counted = {p.key: verdicts[i].counted if verdicts else () for i, p in enumerate(batch.live)}
         members = [ChangeRequest(
             organization=batch.organization, database=p.database, policy_id=p.policy_id, policy_name=p.policy_name,
             requester=batch.requester, channel=batch.channel, before=p.before, changes=dict(batch.changes),

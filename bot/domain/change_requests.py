@@ -137,6 +137,9 @@ class ChangeRequest:
     # What the database held when asked, for the guardrails that judge more than the policy (its policies'
     # IDs, names and targets; the sizes its storage estimate is made from): see bot/domain/costs.py.
     facts: dict[str, Any] | None = None
+    # Left applying by a version that recorded nothing before its PATCH (marked by revision 0017): with no
+    # 'sending' entry, what PlanetScale holds says whether it landed. This version's requests never are.
+    left_by_older: bool = False
 
     @property
     def policy_key(self) -> str:

@@ -154,8 +154,11 @@ class Requests(AuditTrail):
             if not from_states:
                 return Claim(request, claim_token, until,
                              self._database_generation(conn, request.organization, request.database))
-            claimed = self._transition(conn, request.id, from_states, RequestState.APPLYING,
-                                       {"lease_until": until})
+            # This version's claim: whatever it leaves applying has its 'sending' entry before a PATCH leaves.
+            values: dict[str, object] = {"lease_until": until}
+            if RequestState.APPLYING not in from_states:
+                values["left_by_older"] = False
+            claimed = self._transition(conn, request.id, from_states, RequestState.APPLYING, values)
             if claimed is None:
                 raise NotClaimed  # the lease goes back with the rolled-back transaction
             return Claim(claimed, claim_token, until,

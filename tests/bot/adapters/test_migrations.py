@@ -18,7 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from bot.adapters import migrations
-from bot.adapters.schema import change_requests, deliveries, metadata
+from bot.adapters.schema import change_requests, metadata
 from bot.adapters.store import Store
 from bot.domain.change_requests import RequestState
 
@@ -36,6 +36,7 @@ ADDED = {
     12: [("change_requests", "kind"), ("change_requests", "facts")],
     15: [("change_requests", "target")],
     16: [("deliveries", c) for c in ("holder", "lease_until", "body", "handed_again")],
+    17: [("change_requests", "left_by_older")],
 }
 
 
@@ -96,6 +97,7 @@ def test_every_version_upgrades_to_the_newest_with_its_data_kept(store_url: str,
     # A request closed before revision 0011 was told as it closed; one closed since keeps its own.
     assert request.told is (version < 11)
     assert request.reason_by_person is (version >= 7)  # the bot wrote "revert of …" before 0007 knew
+    assert not request.left_by_older  # closed: only a request left applying is marked
     with store.engine.connect() as conn:
         assert tables_and_columns(conn) == []
         assert conn.scalar(sa.select(change_requests.c.target)) == ("production" if version < 15 else None)
@@ -116,19 +118,20 @@ def test_a_new_database_is_made_at_the_newest_version_as_the_tables_are_declared
 def test_the_newest_version_goes_back_and_forth_with_its_data_kept(store_url: str) -> None:
     store = at_version(store_url, HEAD)
     store.migrate()
-    assert store.first_delivery("d-1")
     with store.engine.begin() as conn:
         command.downgrade(migrations.config(conn), "-1")
     assert store.version() == HEAD - 1
-    with store.engine.connect() as conn:  # the inbox's columns go; the deliveries stay
-        assert {c["name"] for c in sa.inspect(conn).get_columns("deliveries")} == {"key", "at"}
-    assert not store.first_delivery("d-1")
+    with store.engine.begin() as conn:  # the mark goes; a request the release before leaves applying stays
+        assert "left_by_older" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}
+        conn.execute(change_requests.update().values(state="applying"))
     assert store.migrate() == HEAD
+    request = store.get_request("r-1")
+    assert request is not None and request.left_by_older  # the upgrade marks what an older version left applying
+    with store.engine.begin() as conn:
+        conn.execute(change_requests.update().values(state="cancelled"))
     assert_kept(store)
     with store.engine.connect() as conn:
         assert tables_and_columns(conn) == []
-        assert conn.execute(sa.select(deliveries.c.key, deliveries.c.body, deliveries.c.handed_again)).all() == [
-            ("d-1", None, False)]
     store.close()
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from alembic import command
 from approval_helpers import (
     ALICE,
     CAROL,
@@ -22,6 +23,7 @@ from approval_helpers import (
 )
 from conftest import Bot
 
+from bot.adapters import migrations
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
@@ -214,8 +216,10 @@ def test_a_request_an_older_version_left_applying_after_its_patch_landed_is_reco
     store = approvals_bot.deps.store
     store.add_approval(rid, CAROL)
     with store.engine.begin() as conn:  # as the older version left it: claimed, its worker gone
+        command.downgrade(migrations.config(conn), "-1")  # the older version's schema
         conn.execute(sa.text("UPDATE change_requests SET state = 'applying', lease_until = 0 WHERE id = :id"),
                      {"id": rid})
+        migrations.upgrade(conn)  # the upgrade to this version marks it as the older version's
     planetscale.dashboard_change("acme", "app-db", PROD, retention_value=5, retention_unit="day")  # it landed
     sweep(approvals_bot)
     latest = store.get_request(rid)

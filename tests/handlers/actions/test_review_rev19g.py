@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
 from approval_helpers import ALICE, CAROL, PROD, approvals_bot, ask, policy_busy, request_id, sweep
 from conftest import Bot
 
@@ -99,10 +98,6 @@ def test_b2_a_change_asked_by_a_gone_id_whose_lease_is_held_reaches_the_policy_n
     assert planetscale.policy("acme", "app-db", "bp09newdev1")["retention_value"] == 9, reply.all_text()
 
 
-@pytest.mark.xfail(strict=True, reason="applying.py _recover_applying/_held_already: a request left applying with no "
-                                       "'sending' entry whose policy holds its values is recorded applied, to settle "
-                                       "rows older versions left (review r19c #7, tested there); the stored state is "
-                                       "the same, so telling them apart needs a mark of the version that claimed it")
 def test_c_a_request_whose_worker_stopped_before_sending_is_not_recorded_as_applied_by_the_bot(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     """carol approves alice's production change; the bot's database fails on the write that marks it sending (the
@@ -133,6 +128,8 @@ def test_c_a_request_whose_worker_stopped_before_sending_is_not_recorded_as_appl
     assert request is not None and request.state is not RequestState.APPLYING
     assert planetscale.calls("PATCH") == []
     assert request.state is not RequestState.APPLIED, "recorded applied by the bot, which sent nothing"
+    told = [e.detail or "" for e in approvals_bot.audit.all() if e.request_id == request.id]
+    assert not [d for d in told if "confirmed by reading the policy" in d], told
 
 
 def test_a_request_approved_while_its_policy_was_held_and_applied_by_the_sweep_names_its_approver(

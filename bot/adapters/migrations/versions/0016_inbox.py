@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from bot.adapters.migrations.steps import columns
+from bot.adapters.migrations.steps import columns, one_way
 
 revision = "0016"
 down_revision = "0015"
@@ -30,8 +30,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Back to revision 0015's schema: rows left with a body are work the release before this cannot redo.
-    for name in INDEXED:
-        op.execute(f"DROP INDEX IF EXISTS ix_deliveries_{name}")
-    for column in reversed(added()):
-        op.drop_column("deliveries", column.name)
+    one_way(revision)
