@@ -16,6 +16,7 @@ import httpx
 import pytest
 from conftest import Bot, make_bot
 from processes import access_rules, command, post, serve_env, start
+from test_review_rev20d import answering as answering  # the fixture
 
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.store import Store
@@ -163,21 +164,6 @@ def test_an_answer_head_slack_trickles_without_end_is_given_up_on_as_too_slow(
     assert server.trickling > 0, "the work was done only once the answer had come whole"
 
 
-@pytest.fixture
-def answering(settings: Settings, slack: SlackState, slack_server: tuple[SlackEmulator, BackgroundServer],
-              tmp_path: Path) -> Iterator[tuple[Bot, dict[str, Any]]]:
-    """A bot whose PlanetScale, at the HTTP edge, answers every request with the status and body the test sets."""
-    answer: dict[str, Any] = {}
-    client = PlanetScaleClient("id", "token", "https://api.planetscale.test/v1", retry=RetryPolicy(attempts=2),
-                               sleep=lambda _: None, transport=httpx.MockTransport(
-                                   lambda _: httpx.Response(answer["status"], content=answer["body"],
-                                                            headers={"content-type": "application/json"})))
-    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
-    store.migrate()
-    for bot in make_bot(settings, slack, client, store, slack_server):
-        yield bot, answer
-    store.close()
-    client.close()
 
 
 @pytest.mark.parametrize("status", [404, 503])
