@@ -82,6 +82,9 @@ class Watcher:
             self._flushed = self.clock()
             result = self.watch.run_pass(self.holder, self.lease_seconds, self._flush)
             metrics.watch_pass(result)
+            log.info("watch pass: %d database(s) read, %d not answered, %d left for the next pass; %d policies' "
+                     "backups read; %d finding(s), %d skipped", len(result.read), len(result.failed),
+                     len(result.deferred), result.backups_read, len(result.notices), len(result.skipped))
             self.post_pending()
             self._tell(result)
             return result

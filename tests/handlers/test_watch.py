@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -129,6 +131,19 @@ def test_the_bots_own_changes_are_never_drift(watched: tuple[Bot, Watcher], plan
     [entry] = [e for e in bot.audit.all() if e.action == "changed_outside"]
     assert entry.sent == {"schedule_time": "06:00"}
     assert "06:00" in str(posted.blocks)
+
+
+def test_each_pass_says_in_the_log_what_it_read_and_found(watched: tuple[Bot, Watcher], planetscale: PlanetScaleState,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """An operator (and the soak) sees the watch at work, not only when a pass fails."""
+    _, watcher = watched
+    watcher.run_once()
+    planetscale.dashboard_change("acme", "app-db", "bp03devday", schedule_time="06:00")
+    with caplog.at_level(logging.INFO, logger="bot.runtime.watch"):
+        watcher.run_once()
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("watch pass:")]
+    assert re.fullmatch(r"watch pass: [1-9]\d* database\(s\) read, 0 not answered, \d+ left for the next pass; "
+                        r"\d+ policies' backups read; 1 finding\(s\), 0 skipped", line), line
 
 
 def test_a_change_applied_while_the_watch_reads_is_not_drift(watched: tuple[Bot, Watcher],
