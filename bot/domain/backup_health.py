@@ -95,9 +95,10 @@ def read_facts(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Back
 
 def read_again(planetscale: PlanetScaleApi, db: DatabaseRef, facts: DatabaseFacts | None,
                policy: BackupPolicy | None, after_target: str) -> DatabaseFacts | None:
-    """Facts recorded when a change was asked whose backups could not be read, read now for a storage bound that
-    covers it since: judged on the recorded failure, every approval would be refused on a read nothing retries."""
-    if facts is None or not facts.unread:
+    """Facts recorded when a change was asked, their backups read now for a storage bound that covers it: judged
+    on a recorded failure, every approval would be refused on a read nothing retries; judged on sizes read then,
+    a bound added since would be judged on less than applying reads."""
+    if facts is None:
         return facts
     fresh = read_facts(planetscale, db, [], policy, after_target)
     return DatabaseFacts(facts.policies, fresh.before, fresh.after, fresh.unread)

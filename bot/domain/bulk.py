@@ -455,16 +455,16 @@ class BulkPath(Finding):
         return expired
 
     def judge_again(self) -> list[BatchOutcome]:
-        """Pending bulk changes with as many approvals as they need, left pending because judging them could
-        not tell (a look-up failed): judged again by the sweep and applied when the judge now can, as a
-        request is (ChangePath.judge_again)."""
+        """Pending bulk changes with an approval, left pending because judging them could not tell (a look-up
+        failed) or waiting: judged again by the sweep and applied when the judge now can, as a request is
+        (ChangePath.judge_again)."""
         outcomes = []
         for batch in self.store.open_batches():
             if batch.expires_at <= self.changes.clock() or not batch.approvals_needed:
                 continue
             approvers = self.store.batch_approvers(batch.id)
-            # Once some policies are rejected, the rest may need fewer: the judge tells.
-            if len(approvers) < (batch.approvals_needed if batch.live == batch.planned else 1):
+            # The rules may ask fewer approvals now, or fewer once some policies are rejected: the judge tells.
+            if not approvers:
                 continue
             try:
                 if self._ready(batch, approvers):

@@ -74,8 +74,9 @@ class Deciding(Applying):
         before = BackupPolicy.model_validate(request.before)
         facts = DatabaseFacts.of(request.facts)
         target = str(request.changes.get("target", before.target))
-        if facts is not None and facts.unread and request.kind is not ChangeKind.DELETE and \
+        if facts is not None and request.kind is not ChangeKind.DELETE and \
                 self.storage_bounded(request.organization, request.database, [target]):
+            # Read again as applying does: a bound added since is never judged on the sizes read when asked.
             facts = read_again(self.policies.planetscale, DatabaseRef(request.organization, request.database), facts,
                                None if request.kind is ChangeKind.CREATE else before, target)
         verdict = self._judge(Stage.APPROVING, before, Asked.of(request), approved_by, facts)
@@ -105,14 +106,16 @@ class Deciding(Applying):
         return self._apply(approved, by=by, approvals=approved_by)
 
     def judge_again(self) -> list[Outcome]:
-        """Pending requests with as many approvals as they need, left pending because judging them could not tell
-        (a look-up failed): judged again by the sweep, applied or closed as the judge now says."""
+        """Pending requests with an approval, left pending because judging them could not tell (a look-up
+        failed) or because they waited for more: judged again by the sweep against the approvals the rules ask
+        now, applied or closed as the judge now says."""
         now = self.clock()
         pending = [r for r in self.store.requests([RequestState.PENDING], updated_before=now - APPROVED_STALE_SECONDS)
                    if r.expires_at > now and r.approvals_needed]
         approvers = self.store.approvers_by_request([r.id for r in pending])
+        # The rules may ask fewer approvals now than when it was asked: the judge tells, on any approved at all.
         return [self._guarded(r, partial(self._judged_again, r, approvers[r.id])) for r in pending
-                if len(approvers[r.id]) >= r.approvals_needed]
+                if approvers[r.id]]
 
     def _judged_again(self, request: ChangeRequest, approved_by: list[str]) -> Outcome:
         verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 from approval_helpers import (
     ALICE,
     CAROL,
@@ -78,8 +77,6 @@ def test_the_sweep_applies_a_bulk_change_whose_approval_could_not_tell_once_it_c
             approvals_bot, message)
 
 
-@pytest.mark.xfail(strict=True, reason="rev24h finding 1 (medium): approving judges a storage bound added since on the "
-                   "sizes read when the change was asked (read_again re-reads only a failed read) and closes it")
 def test_an_approval_under_a_bound_added_since_is_not_refused_on_the_sizes_read_when_the_change_was_asked(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
@@ -119,9 +116,6 @@ def test_a_bulk_approval_under_a_bound_added_since_is_not_refused_on_the_sizes_r
             [e.text for e in reply.events], shown(approvals_bot, message))
 
 
-@pytest.mark.xfail(strict=True, reason="rev24h finding 2 (low): the sweep judges again only requests with as many "
-                   "approvals as were needed when asked (deciding.judge_again), so one whose rules now ask fewer, "
-                   "left on 'cannot tell', is never judged again though the approver was told it would be")
 def test_the_sweep_applies_a_request_left_on_cannot_tell_whose_rules_now_ask_fewer_approvals(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
@@ -149,9 +143,6 @@ def test_the_sweep_applies_a_request_left_on_cannot_tell_whose_rules_now_ask_few
         approvals_bot, message)
 
 
-@pytest.mark.xfail(strict=True, reason="rev24h finding 2 (low), bulk: BulkChanges.judge_again skips a batch with fewer "
-                   "approvals than were needed when asked, so one whose rules now ask fewer, left on 'cannot tell', "
-                   "is never judged again and expires")
 def test_the_sweep_applies_a_bulk_change_left_on_cannot_tell_whose_rules_now_ask_fewer_approvals(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
