@@ -287,7 +287,8 @@ def test_a_storage_guardrail_added_as_a_change_applies_is_judged_with_the_facts_
 
     def storage_bounded(*args: Any, **kwargs: Any) -> bool:
         bounded = real(*args, **kwargs)
-        if not swapped:
+        # Swapped at applying's call (given the rules it read), not approving's (which reads its own).
+        if not swapped and (len(args) == 4 or "rules" in kwargs):
             swapped.append(True)
             approvals_bot.use_rules(RULES.format(approvals=1) + GUARDED)
         return bounded
