@@ -26,3 +26,9 @@ def by_target(production: tuple[list[str], list[str], int], development: tuple[l
                  f"editors = {editors!r}\n" + (f"approvers = {approvers!r}\n" if approvers else "")
                  + f"approvals = {approvals}\n").replace("'", '"')
     return text
+
+
+def storage_bound(target: str, most: str) -> str:
+    """A max_storage guardrail on every acme database's policies of `target`."""
+    return (f'\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\ntargets = ["{target}"]\n'
+            f'max_storage = "{most}"\n')

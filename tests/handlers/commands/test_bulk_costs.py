@@ -3,6 +3,7 @@ databases' branches, not with its policies (bot/domain/bulk_costs.py)."""
 
 from __future__ import annotations
 
+from access_rules import storage_bound
 from approval_helpers import ALICE, RULES, approvals_bot
 from conftest import Bot
 
@@ -10,13 +11,7 @@ from bot.emulators.planetscale import Fault, PlanetScaleState
 
 __all__ = ["approvals_bot"]
 
-DEV_BOUND = """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["development"]
-max_storage = "500GB"
-"""
+DEV_BOUND = storage_bound("development", "500GB")
 
 
 def seed(planetscale: PlanetScaleState, databases: int, policies: int) -> None:

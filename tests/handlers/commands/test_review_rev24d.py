@@ -3,6 +3,7 @@ here shows a defect found by the review, through Bolt's signed pipeline on SQLit
 
 from __future__ import annotations
 
+from access_rules import storage_bound
 from approval_helpers import ALICE, RULES, approvals_bot
 from conftest import Bot
 from test_bulk import channel_messages
@@ -11,13 +12,7 @@ from bot.emulators.planetscale import PlanetScaleState
 
 __all__ = ["approvals_bot"]  # fixtures, used by name
 
-STORAGE_BOUND = """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-max_storage = "7GB"
-"""
+STORAGE_BOUND = storage_bound("production", "7GB")
 
 
 def test_max_storage_judges_a_creation_on_its_targets_latest_success_older_than_eight_days(

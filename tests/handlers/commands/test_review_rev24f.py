@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from access_rules import storage_bound
 from approval_helpers import ALICE, CAROL, RULES, approvals_bot, latest_view, request_id, request_message, sweep
 from conftest import Bot
 from test_bulk import button, channel_messages, shown
@@ -12,13 +13,7 @@ from handlers.bulk_blocks import BULK_APPROVE
 
 __all__ = ["approvals_bot"]
 
-DEV_BOUND = """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["development"]
-max_storage = "500GB"
-"""
+DEV_BOUND = storage_bound("development", "500GB")
 
 
 def test_a_policy_whose_own_success_is_past_a_cut_branch_list_is_estimated_on_it_not_on_another_policys(
@@ -45,13 +40,7 @@ def test_a_policy_whose_own_success_is_past_a_cut_branch_list_is_estimated_on_it
         in bulk, bulk
 
 
-PROD_BOUND = """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-max_storage = "500GB"
-"""
+PROD_BOUND = storage_bound("production", "500GB")
 
 
 def test_a_storage_bound_added_after_one_databases_backups_failed_to_read_does_not_hold_the_others_forever(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from access_rules import storage_bound
 from approval_helpers import CAROL, RULES, approvals_bot, latest_view, request_id, request_message, sweep
 from conftest import Bot
 from test_bulk import button, channel_messages
@@ -15,13 +16,7 @@ from handlers.bulk_blocks import BULK_APPROVE
 
 __all__ = ["approvals_bot"]
 
-PROD_BOUND = """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-max_storage = "500GB"
-"""
+PROD_BOUND = storage_bound("production", "500GB")
 
 
 def test_the_sweep_applies_a_request_whose_backups_are_readable_again_after_its_approval_could_not_tell(

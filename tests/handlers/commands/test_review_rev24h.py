@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+from access_rules import storage_bound
 from approval_helpers import (
     ALICE,
     CAROL,
@@ -27,13 +28,7 @@ from handlers.bulk_blocks import BULK_APPROVE
 
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
-PROD_BOUND = """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-max_storage = "500GB"
-"""
+PROD_BOUND = storage_bound("production", "500GB")
 FLOOR = """
 [[guardrails]]
 organizations = ["acme"]
