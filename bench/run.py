@@ -235,7 +235,8 @@ class Emulators:
                     "SLACK_API_URL": self.slack_server.url + "/api/",
                     "PLANETSCALE_API_URL": self.planetscale_server.url + "/v1",
                     "PLANETSCALE_SERVICE_TOKEN_ID": DEMO_TOKEN_ID, "PLANETSCALE_SERVICE_TOKEN": DEMO_TOKEN,
-                    "BACKUP_BOT_LOG_LEVEL": "WARNING", "BACKUP_BOT_DATABASE_URL": f"sqlite:///{RESULTS / 'bench.db'}",
+                    "BACKUP_BOT_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+                    "BACKUP_BOT_DATABASE_URL": f"sqlite:///{RESULTS / 'bench.db'}",
                     "BACKUP_BOT_ACCESS_FILE": str(RESULTS / "access.toml"), "BACKUP_BOT_PLANETSCALE_RATE": rate,
                     # The watch reads every policy on its own schedule: off, so the requests counted are the
                     # commands' own and the budget burst has PlanetScale to itself.
