@@ -294,12 +294,13 @@ class ChangePath(Creating, Deciding):
                             list(reversed(original.targets)), user, channel,
                             f"revert of the change requested by {person(original.requester)}", revert_of=original.id)
 
-    def _open_revert(self, db: DatabaseRef, policy_id: str, reason: str, revert_of: str) -> Outcome | None:
-        """A revert already asked and still open: a second click gets it rather than a second request."""
-        for request in self.store.policy_requests(db.organization, db.database, policy_id,
-                                                  [RequestState.PENDING, RequestState.APPROVED,
-                                                   RequestState.APPLYING]):
-            if request.revert_of == revert_of and request.reason == reason and not request.reason_by_person:
+    def _open_revert(self, db: DatabaseRef, policy_id: str, reason: str, revert_of: str,
+                     since: float | None = None) -> Outcome | None:
+        """A revert already asked, still open or (`since`) applied since this click's read: a second click gets it."""
+        for request in self.store.policy_requests(db.organization, db.database, policy_id, [
+                RequestState.PENDING, RequestState.APPROVED, RequestState.APPLYING, RequestState.APPLIED]):
+            if request.revert_of == revert_of and request.reason == reason and not request.reason_by_person and (
+                    request.state is not RequestState.APPLIED or (since is not None and request.updated_at >= since)):
                 if asked_by_this_work(request.id):  # by this work's first run, which stopped before posting it
                     return self._stored_before(request)
                 return self._asked_already(request)
@@ -338,13 +339,12 @@ class ChangePath(Creating, Deciding):
         # Within an instance, two clicks together see each other's request; across instances, the store keeps
         # one open revert per change.
         with self._reverting:
-            asked = self._open_revert(db, policy_id, reason, revert_of)
-            if asked is not None:
-                return asked
-            return self._revert_now(db, policy_id, inverse, user, channel, reason, revert_of, of_request)
+            return self._open_revert(db, policy_id, reason, revert_of) or \
+                self._revert_now(db, policy_id, inverse, user, channel, reason, revert_of, of_request)
 
     def _revert_now(self, db: DatabaseRef, policy_id: str, inverse: dict[str, Any], user: str, channel: str,
                     reason: str, revert_of: str, of_request: bool) -> Outcome:
+        read_at = self.clock()
         try:
             current = self._stored_policy(db, policy_id)
         except PolicyNotFound as exc:
@@ -360,8 +360,9 @@ class ChangePath(Creating, Deciding):
             return self._refuse(user, db, channel, unsendable(exc), request_id=revert_of if of_request else None)
         facts = self._facts_of(db, current, resulting_values(current, update)["target"])
         plan = ChangePlan(db, current, update, reason, reason_by_person=False, facts=facts)
-        return self._request(user, channel, plan, revert_of=revert_of,
-                             reference=revert_of if of_request else None)
+        # Asked and applied on another instance since this read began: that one stands, this read is stale.
+        return self._open_revert(db, policy_id, reason, revert_of, since=read_at) or \
+            self._request(user, channel, plan, revert_of=revert_of, reference=revert_of if of_request else None)
 
     def _request(self, user: str, channel: str, plan: ChangePlan, dry_run: bool = False,
                  revert_of: str | None = None, reference: str | None = None, claim: Claim | None = None,
