@@ -361,7 +361,7 @@ class ChangePath(Creating, Deciding):
         facts = self._facts_of(db, current, resulting_values(current, update)["target"])
         plan = ChangePlan(db, current, update, reason, reason_by_person=False, facts=facts)
         # Asked and applied on another instance since this read began: that one stands, this read is stale.
-        return self._open_revert(db, policy_id, reason, revert_of, since=read_at) or \
+        return self._open_revert(db, policy_id, reason, revert_of, read_at) or \
             self._request(user, channel, plan, revert_of=revert_of, reference=revert_of if of_request else None)
 
     def _request(self, user: str, channel: str, plan: ChangePlan, dry_run: bool = False,
