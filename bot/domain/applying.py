@@ -29,7 +29,7 @@ from bot.domain.judge import (
     VerdictKind,
     judge,
 )
-from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, Lifecycle
+from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, JUDGED, Lifecycle
 from bot.domain.outcomes import (
     SYSTEM,
     Outcome,
@@ -286,8 +286,7 @@ class Applying(Lifecycle):
         then; without it, the sweep settles it by reading PlanetScale."""
         request = claim.request
         values.setdefault("detail", None)  # an applied request's detail is a note on how it landed, if any
-        values.update({k: getattr(request, k) for k in ("decided_by", "approvals_needed", "approvers",
-                                                         "approvals_from") if k not in values})
+        values.update({k: getattr(request, k) for k in JUDGED if k not in values})
         try:
             done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, record=record, **values)
         except Exception:

@@ -27,6 +27,7 @@ from approval_helpers import (
 from conftest import Bot
 
 from bot.domain.change_requests import RequestState
+from bot.domain.ports import Unreachable
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.runtime.watch import build_watcher
 from handlers.blocks import APPROVE
@@ -128,3 +129,56 @@ def test_two_revert_clicks_on_a_change_made_elsewhere_on_two_instances_make_one_
         f"two Revert clicks made {[(r.requester, r.state.value, r.detail) for r in reverts]}"
     told = [e.text for e in second_instance.slack.events if e.kind == "response" and "already" in e.text]
     assert told, "bob is not told the change is reverted already"
+
+
+def test_a_queued_request_applied_on_fewer_approvals_whose_patch_went_unconfirmed_is_recorded_as_judged(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """As above, but the PATCH lands and its answer is lost, and PlanetScale cannot be read for a while: the
+    request stays applying, and a later sweep finds PlanetScale holding it and records it applied. That record
+    must still say who decided it and what the judge asked when it sent it (carol, one approval), not lead 2 and
+    "the last of 2 approvals", which the judge no longer counted when the PATCH left."""
+    approvals_bot.use_rules(TWO)
+    message = ask(approvals_bot, f"update acme/app-db {PROD} retention=5d")
+    approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    with policy_busy(approvals_bot, PROD):
+        approvals_bot.click(APPROVE, request_id(message), user=LEAD2, message=message)
+    approvals_bot.use_rules(CAROL_ONLY)
+    changes = approvals_bot.deps.changes
+    real_client, real_find = changes.planetscale, changes.policies.find_policy
+    patched: list[str] = []
+
+    def blind_find(db: Any, ref: str, visible: Any = None, listed: Any = None) -> Any:
+        if patched:  # every read after the PATCH: how it ended cannot be learned yet
+            raise Unreachable("PlanetScale did not answer in time.")
+        return real_find(db, ref, visible, listed)
+
+    class Lossy:
+        def worst_case_seconds(self) -> float:
+            return real_client.worst_case_seconds()
+
+        def update_policy(self, organization: str, database: str, policy_id: str, update: Any) -> Any:
+            real_client.update_policy(organization, database, policy_id, update)  # it lands; the answer is lost
+            patched.append(policy_id)
+            raise Unreachable("PlanetScale did not answer in time: the change may or may not have been applied.")
+
+    now = [time.time() + 600]
+    changes.clock = lambda: now[0]
+    approvals_bot.deps.store.clock = lambda: now[0]
+    changes.policies.find_policy = blind_find  # type: ignore[method-assign]
+    changes.planetscale = Lossy()  # type: ignore[assignment]
+    try:
+        sweep(approvals_bot)
+    finally:
+        changes.policies.find_policy = real_find  # type: ignore[method-assign]
+        changes.planetscale = real_client
+    assert patched == [PROD]
+    stored = approvals_bot.deps.store.get_request(request_id(message))
+    assert stored is not None and stored.state is RequestState.APPLYING
+    now[0] += 3600
+    sweep(approvals_bot)
+    request = approvals_bot.deps.store.get_request(request_id(message))
+    assert request is not None and request.state is RequestState.APPLIED
+    assert (request.decided_by, request.approvals_needed) == (CAROL, 1), (request.decided_by,
+                                                                          request.approvals_needed)
+    applied = [t for t in thread_of(approvals_bot, message) if "Applied to PlanetScale" in t]
+    assert applied == [f":white_check_mark: Applied to PlanetScale, approved by <@{CAROL}>."], applied
