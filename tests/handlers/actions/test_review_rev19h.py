@@ -182,3 +182,29 @@ def test_a_queued_request_applied_on_fewer_approvals_whose_patch_went_unconfirme
                                                                           request.approvals_needed)
     applied = [t for t in thread_of(approvals_bot, message) if "Applied to PlanetScale" in t]
     assert applied == [f":white_check_mark: Applied to PlanetScale, approved by <@{CAROL}>."], applied
+
+
+def test_a_watch_revert_only_its_asker_could_approve_is_refused_when_asked(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """Held (suspicion c, through the watch's door): production's only approver is alice; she clicks Revert on a
+    change made in the dashboard. She is told nobody but she could approve it, and nothing is stored or posted
+    to wait for an approval that cannot come."""
+    approvals_bot.deps.audit_channel = AUDIT
+    watcher = build_watcher(approvals_bot.deps, approvals_bot.app.client, every=1)
+    try:
+        watcher.run_once()  # the baseline
+        planetscale.dashboard_change("acme", "app-db", PROD, retention_value=1)
+        _, cursor = approvals_bot.slack.events_since(0)
+        watcher.run_once()
+    finally:
+        watcher.stop()
+    events, _ = approvals_bot.slack.events_since(cursor)
+    [posted] = [e for e in events if e.kind == "message" and e.text.startswith(":eyes: Changed outside the bot")]
+    notice = next(e["value"] for b in posted.blocks for e in b.get("elements", [])
+                  if e.get("action_id") == REVERT_OUTSIDE)
+    approvals_bot.use_rules(RULES.format(approvals=1).replace('approvers = ["@dba-leads"]\napprovals',
+                                                              'approvers = ["U0ALICE001"]\napprovals'))
+    reply = approvals_bot.click(REVERT_OUTSIDE, notice, user=ALICE, channel=AUDIT, message=posted)
+    assert "nobody but you" in reply.all_text(), reply.all_text()
+    assert approvals_bot.deps.store.requests(list(RequestState)) == []
+    assert reply.public == [] and planetscale.calls("PATCH") == []
