@@ -32,6 +32,7 @@ from bot.domain.backup_health import read_facts
 from bot.domain.backups import Branch
 from bot.domain.change_requests import (
     CLOSED_STATES,
+    OPEN_STATES,
     ChangeKind,
     ChangeRequest,
     RequestState,
@@ -297,10 +298,11 @@ class ChangePath(Creating, Deciding):
     def _open_revert(self, db: DatabaseRef, policy_id: str, reason: str, revert_of: str,
                      since: float | None = None) -> Outcome | None:
         """A revert already asked, still open or (`since`) applied since this click's read: a second click gets it."""
-        for request in self.store.policy_requests(db.organization, db.database, policy_id, [
-                RequestState.PENDING, RequestState.APPROVED, RequestState.APPLYING, RequestState.APPLIED]):
-            if request.revert_of == revert_of and request.reason == reason and not request.reason_by_person and (
-                    request.state is not RequestState.APPLIED or (since is not None and request.updated_at >= since)):
+        found = self.store.policy_requests(db.organization, db.database, policy_id, OPEN_STATES)
+        found += [] if since is None else self.store.policy_requests(
+            db.organization, db.database, policy_id, [RequestState.APPLIED], updated_since=since)
+        for request in found:
+            if request.revert_of == revert_of and request.reason == reason and not request.reason_by_person:
                 if asked_by_this_work(request.id):  # by this work's first run, which stopped before posting it
                     return self._stored_before(request)
                 return self._asked_already(request)
@@ -316,8 +318,7 @@ class ChangePath(Creating, Deciding):
                               later: Mapping[str, Any], user: str, channel: str, seen_at: str,
                               notice_id: str) -> Outcome:
         """The inverse of a change the watch saw made outside the bot (`earlier` → `later`, only the fields it
-        changed), asked by `user` like any change: access, guardrails, approvals. Its `revert_of` is the watch's
-        notice, so that it too has one open revert across instances."""
+        changed), asked by `user` like any change; its `revert_of` is the watch's notice (one open revert)."""
         recorded = [str(later.get("target", earlier.get("target"))), str(earlier.get("target", later.get("target")))]
         return self._revert(db, policy_id, dict(earlier), recorded, user, channel,
                             f"revert of a change made outside the bot (seen {seen_at})", revert_of=notice_id,
@@ -336,8 +337,7 @@ class ChangePath(Creating, Deciding):
             decision = Decision(False, reason=explain(exc))
         if not decision.allowed:
             return self._refuse(user, db, channel, decision.reason, request_id=revert_of if of_request else None)
-        # Within an instance, two clicks together see each other's request; across instances, the store keeps
-        # one open revert per change.
+        # Within an instance two clicks take turns here; across instances the store keeps one open revert each.
         with self._reverting:
             return self._open_revert(db, policy_id, reason, revert_of) or \
                 self._revert_now(db, policy_id, inverse, user, channel, reason, revert_of, of_request)
