@@ -113,6 +113,7 @@ def run_serve(host: str, port: int | None) -> int:
     from bot.runtime.executor import TrackedExecutor
     from bot.runtime.front import HEAD_BYTES, Front
     from bot.runtime.lifecycle import drain
+    from bot.runtime.repeating import Repeating
     from bot.runtime.server import create_asgi_app
     from bot.runtime.workers import Workers
 
@@ -145,6 +146,9 @@ def run_serve(host: str, port: int | None) -> int:
     sweeper = None if workers else start_sweeper(deps, app, settings, start=False)
     watcher = None if workers else start_watcher(deps, app.client, settings, start=False)
     renewer = keep_leases(executor) if workers else None
+    # The front does no work that lists the user groups: it lists them itself, on a thread of its own, so that a
+    # help is answered in its ack as without workers.
+    groups = Repeating("groups", deps.access.groups.refresh, GROUPS_EVERY) if workers else None
 
     unusable: list[SettingsError] = []
 
@@ -156,6 +160,8 @@ def run_serve(host: str, port: int | None) -> int:
             gc.freeze()
             if workers:  # once the schema is up to date: they find it so
                 workers.start()
+            if groups is not None:
+                groups.start()
         except SettingsError as exc:
             unusable.append(exc)
             server.should_exit = True
@@ -178,6 +184,8 @@ def run_serve(host: str, port: int | None) -> int:
             workers.join()
         if renewer is not None:
             renewer.stop(timeout=0)
+        if groups is not None:
+            groups.stop(timeout=0)
 
     def health() -> dict[str, Any]:
         report = health_report(deps, watcher)
@@ -227,6 +235,10 @@ def run_serve(host: str, port: int | None) -> int:
     if any(left):
         exit_now()
     return 0
+
+
+# How often the front of `serve` with workers looks whether its user groups are half-way to stale.
+GROUPS_EVERY = 10.0
 
 
 def keep_leases(executor: TrackedExecutor) -> InboxKeeper | None:
