@@ -178,7 +178,7 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
         key, payload, at, request_id = item
         arrived(at)
         try:
-            status = redo(app, payload, frozenset({key}), request_id=request_id)
+            status = redo(app, payload, frozenset({key}), request_id=request_id, done=executor.done)
         except Exception:  # its row stays in the inbox: the next instance's keeper redoes it
             log.exception("worker: a request's work could not be started")
             continue
