@@ -129,6 +129,11 @@ def run_serve(host: str, port: int | None) -> int:
     holder = instance_name()
     deps = build_dependencies(settings, store=store, background=executor, holder=holder,
                               processes=1 + settings.workers)
+    # The front does no work that lists the user groups: it lists them itself, on a thread of its own from the
+    # start (beside auth.test), so that a help, the first one too, is answered in its ack as without workers.
+    groups = Repeating("groups", deps.access.groups.refresh, GROUPS_EVERY) if settings.workers else None
+    if groups is not None:
+        groups.start()
     app = build_app(settings, deps)
     measure(settings, store)
     died: list[str] = []
@@ -146,9 +151,6 @@ def run_serve(host: str, port: int | None) -> int:
     sweeper = None if workers else start_sweeper(deps, app, settings, start=False)
     watcher = None if workers else start_watcher(deps, app.client, settings, start=False)
     renewer = keep_leases(executor) if workers else None
-    # The front does no work that lists the user groups: it lists them itself, on a thread of its own, so that a
-    # help is answered in its ack as without workers.
-    groups = Repeating("groups", deps.access.groups.refresh, GROUPS_EVERY) if workers else None
 
     unusable: list[SettingsError] = []
 
@@ -160,8 +162,6 @@ def run_serve(host: str, port: int | None) -> int:
             gc.freeze()
             if workers:  # once the schema is up to date: they find it so
                 workers.start()
-            if groups is not None:
-                groups.start()
         except SettingsError as exc:
             unusable.append(exc)
             server.should_exit = True
