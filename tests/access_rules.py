@@ -32,3 +32,13 @@ def storage_bound(target: str, most: str) -> str:
     """A max_storage guardrail on every acme database's policies of `target`."""
     return (f'\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\ntargets = ["{target}"]\n'
             f'max_storage = "{most}"\n')
+
+
+def per_database(approvers: dict[str, list[str]]) -> str:
+    """One production rule per acme database, in #db-ops: the @dba-team asks, one approval of its own approvers."""
+    text = '\n[approvals]\nexpire_after = "24h"\n'
+    for database, who in approvers.items():
+        text += (f'\n[[rules]]\norganizations = ["acme"]\ndatabases = ["{database}"]\ntargets = ["production"]\n'
+                 f'editors = ["@dba-team"]\napprovers = {who!r}\napprovals = 1\nchannels = ["C0DBAOPS01"]\n'
+                 ).replace("'", '"')
+    return text

@@ -6,9 +6,11 @@ from __future__ import annotations
 import threading
 import time
 
+from access_rules import per_database
 from approval_helpers import ALICE, BOB, CAROL, RULES, approvals_bot
+from bulk_helpers import side_change
 from conftest import Bot
-from test_bulk import button, channel_messages
+from test_bulk import channel_messages
 from test_create_delete import revert_value
 
 from bot.domain.change_requests import RequestState
@@ -65,28 +67,7 @@ max_storage = "7GB"
     assert channel_messages(approvals_bot) == [] and planetscale.calls("PATCH") == []
 
 
-RACE_RULES = """
-[approvals]
-expire_after = "24h"
-
-[[rules]]
-organizations = ["acme"]
-databases = ["side-a"]
-targets = ["production"]
-editors = ["@dba-team"]
-approvers = ["U0CAROL001", "U0LEAD0003"]
-approvals = 1
-channels = ["C0DBAOPS01"]
-
-[[rules]]
-organizations = ["acme"]
-databases = ["side-b"]
-targets = ["production"]
-editors = ["@dba-team"]
-approvers = ["U0LEAD0002"]
-approvals = 1
-channels = ["C0DBAOPS01"]
-"""
+RACE_RULES = per_database({"side-a": ["U0CAROL001", "U0LEAD0003"], "side-b": ["U0LEAD0002"]})
 LEAD2, LEAD3 = "U0LEAD0002", "U0LEAD0003"
 
 
@@ -97,13 +78,7 @@ def test_a_rejection_landing_between_reading_and_writing_the_last_approval_keeps
     reading the bulk change and his approval being written, lead 3 (who may approve side-a) rejects side-a's
     policy. Once lead 2's approval applies the bulk change, side-a's policy, rejected before anything was sent,
     must not be sent."""
-    approvals_bot.use_rules(RACE_RULES)
-    for name in ("side-a", "side-b"):
-        planetscale.add_database("acme", name)
-        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
-    approvals_bot.command('update acme/side-* "Production daily" retention=14d', user=ALICE)
-    [message] = channel_messages(approvals_bot)
-    batch_id = button(message, BULK_APPROVE)
+    batch_id, message = side_change(approvals_bot, planetscale, RACE_RULES)
     approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
     assert planetscale.calls("PATCH") == []
     store = approvals_bot.deps.bulk.store
