@@ -34,6 +34,13 @@ def storage_bound(target: str, most: str) -> str:
             f'max_storage = "{most}"\n')
 
 
+def admin_asks(approvals: int) -> str:
+    """Production changes of every acme database need `approvals` of @dba-leads, asked by a PlanetScale admin."""
+    return ('\n[approvals]\nexpire_after = "24h"\n\n[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\n'
+            f'targets = ["production"]\neditors = ["@dba-team"]\napprovers = ["@dba-leads"]\napprovals = {approvals}\n'
+            'planetscale_role = "admin"\n')
+
+
 def per_database(approvers: dict[str, list[str]]) -> str:
     """One production rule per acme database, in #db-ops: the @dba-team asks, one approval of its own approvers."""
     text = '\n[approvals]\nexpire_after = "24h"\n'

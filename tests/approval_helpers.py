@@ -97,6 +97,19 @@ def sweep(bot: Bot) -> None:
             batches=partial(sweep_batches, bot.deps, bot.app.client)).sweep()
 
 
+def swept_later(bot: Bot, seconds: float = 600) -> None:
+    """One sweep, `seconds` from now on the bot's clocks (its changes' and its store's), which stay there."""
+    later = time.time() + seconds
+    bot.deps.changes.clock = lambda: later
+    bot.deps.store.clock = lambda: later
+    sweep(bot)
+
+
+def sending_details(bot: Bot, request_id: str) -> list[str]:
+    """What the audit trail's "sending" entries of the request say (whose approval sent it)."""
+    return [e.detail or "" for e in bot.audit.all() if e.action == "sending" and e.request_id == request_id]
+
+
 def latest_view(bot: Bot, message: SlackEvent) -> str:
     shown = [e for e in bot.slack.events if e.ts == message.ts and e.kind in ("message", "update")]
     return json.dumps(shown[-1].blocks, ensure_ascii=False)

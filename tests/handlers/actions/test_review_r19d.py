@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from access_rules import admin_asks
 from approval_helpers import (
     ALICE,
     BOB,
@@ -20,6 +21,7 @@ from approval_helpers import (
     request_id,
     request_message,
     second_instance,
+    swept_later,
 )
 from conftest import Bot
 
@@ -263,10 +265,7 @@ def test_a_bulk_member_applied_later_by_the_sweep_reaches_the_audit_channel_and_
         quick.close()
     approvals_bot.command('update acme/app-db "Development d*" retention=9d', user=BOB, channel=RANDOM)
     assert planetscale.policies[("acme", "app-db")][DEV]["retention_value"] != 9  # queued behind alice's
-    later = time.time() + 600
-    changes.clock = lambda: later
-    approvals_bot.deps.store.clock = lambda: later
-    sweep(approvals_bot)
+    swept_later(approvals_bot)
     assert planetscale.policies[("acme", "app-db")][DEV]["retention_value"] == 9  # the sweep applied it
 
     def said(channel: str) -> str:
@@ -278,19 +277,7 @@ def test_a_bulk_member_applied_later_by_the_sweep_reaches_the_audit_channel_and_
 
 
 # Production changes need one approval, asked by a PlanetScale admin.
-ROLE_PROD_RULES = """
-[approvals]
-expire_after = "24h"
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-editors = ["@dba-team"]
-approvers = ["@dba-leads"]
-approvals = 1
-planetscale_role = "admin"
-"""
+ROLE_PROD_RULES = admin_asks(1)
 
 
 # r19d finding 6
