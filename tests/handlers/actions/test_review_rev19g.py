@@ -20,8 +20,9 @@ from approval_helpers import (
 from conftest import Bot
 
 from bot.domain.audit import AuditEvent
-from bot.domain.change_requests import RequestState
+from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
+from bot.emulators.slack import SlackEvent
 from handlers.blocks import APPROVE
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
@@ -42,6 +43,17 @@ approvals = 1
 """
 
 
+def applied_on_carols_approval(bot: Bot, message: SlackEvent) -> ChangeRequest:
+    """The rules change to carol alone approving, once; the sweep ten minutes on applies the request, decided by
+    carol."""
+    bot.use_rules(CAROL_ONLY)
+    swept_later(bot)
+    request = bot.deps.store.get_request(request_id(message))
+    assert request is not None and request.state is RequestState.APPLIED
+    assert request.decided_by == CAROL, f"decided by {request.decided_by}, whose approval no longer counts"
+    return request
+
+
 def test_a_request_the_sweep_applies_is_decided_by_an_approval_that_still_counts(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     """carol and lead 2 approve alice's production change while PlanetScale's members cannot be read: it stays
@@ -56,11 +68,7 @@ def test_a_request_the_sweep_applies_is_decided_by_an_approval_that_still_counts
     approvals_bot.click(APPROVE, request_id(message), user=LEAD2, message=message)
     planetscale.faults.clear()
     assert planetscale.calls("PATCH") == []
-    approvals_bot.use_rules(CAROL_ONLY)
-    swept_later(approvals_bot)
-    request = approvals_bot.deps.store.get_request(request_id(message))
-    assert request is not None and request.state is RequestState.APPLIED
-    assert request.decided_by == CAROL, f"decided by {request.decided_by}, whose approval no longer counts"
+    request = applied_on_carols_approval(approvals_bot, message)
     sent = sending_details(approvals_bot, request.id)
     assert sent and not [d for d in sent if "Lead 2" in d or LEAD2 in d], sent
     assert ALICE not in (request.decided_by or "")
@@ -152,10 +160,6 @@ def test_a_queued_request_applied_by_the_sweep_on_the_approvals_that_still_count
     with policy_busy(approvals_bot, PROD):
         approvals_bot.click(APPROVE, request_id(message), user=LEAD2, message=message)
     assert planetscale.calls("PATCH") == []
-    approvals_bot.use_rules(CAROL_ONLY)
-    swept_later(approvals_bot)
-    request = approvals_bot.deps.store.get_request(request_id(message))
-    assert request is not None and request.state is RequestState.APPLIED
-    assert request.decided_by == CAROL, f"decided by {request.decided_by}, whose approval no longer counts"
+    request = applied_on_carols_approval(approvals_bot, message)
     sent = sending_details(approvals_bot, request.id)
     assert sent == [f"approved by @{CAROL}"], sent

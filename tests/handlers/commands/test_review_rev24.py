@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from access_rules import per_database
+from access_rules import per_database, storage_bound
 from approval_helpers import ALICE, CAROL, RULES, approvals_bot, sweep
 from bulk_helpers import side_change
 from conftest import Bot
@@ -148,14 +148,7 @@ def test_a_bulk_member_waiting_for_more_approvals_once_approved_and_applied_show
     """The storage bound allows an override with two approvals. When carol approves the bulk change, the latest
     backup has grown: under the lease its one member now needs two approvals and waits. lead 2 approves it from
     `pending` and it is sent; the bulk change's message still says it waits, and nobody hears how it ended."""
-    approvals_bot.use_rules(RULES.format(approvals=1) + """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-max_storage = "7GB"
-override_approvals = 2
-""")
+    approvals_bot.use_rules(RULES.format(approvals=1) + storage_bound("production", "7GB") + "override_approvals = 2\n")
     approvals_bot.command('update acme/app-db "Production w*" retention=5w reason="audit"', user=ALICE)
     [message] = channel_messages(approvals_bot)
     planetscale.add_backup("acme", "app-db", WEEKLY, size=2_000_000_000)

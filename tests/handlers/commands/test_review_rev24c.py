@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from access_rules import per_database
+from access_rules import per_database, storage_bound
 from approval_helpers import ALICE, BOB, CAROL, RULES, approvals_bot
 from bulk_helpers import side_change
 from conftest import Bot
@@ -49,13 +49,7 @@ def test_max_storage_is_judged_on_the_latest_successful_backup_even_when_the_lat
     """The bound is the latest successful backup's size times the backups kept: a policy whose last runs failed
     (a bad day) still has a latest successful backup, three days old here, and keeping 60 of its 2 GB is past
     7 GB. Judged as if it had none, the bound let any retention through while PlanetScale was failing."""
-    approvals_bot.use_rules(RULES.format(approvals=1) + """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-max_storage = "7GB"
-""")
+    approvals_bot.use_rules(RULES.format(approvals=1) + storage_bound("production", "7GB"))
     planetscale.add_database("acme", "sick-db")
     planetscale.add_policy("acme", "sick-db", "sick-prod", name="Production daily", target="production")
     planetscale.add_backup("acme", "sick-db", "sick-prod", hours_ago=72, size=2_000_000_000)
