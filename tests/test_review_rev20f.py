@@ -18,12 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Bot, make_bot
+from conftest import Bot, bot_over
 from processes import access_rules, command, post, serve_env, start, wait_until
 from test_review_rev20b import StallingProxy
 
 from bot.adapters.planetscale import PlanetScaleClient, PlanetScaleError, RetryPolicy
-from bot.adapters.store import Store
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.serving import BackgroundServer, free_port
 from bot.emulators.slack import SlackEmulator, SlackState
@@ -85,12 +84,8 @@ def behind_one_bad_node(settings: Settings, slack: SlackState,
     server = OneBadNode()
     client = PlanetScaleClient("id", "token", server.url + "/v1", retry=RetryPolicy(attempts=1),
                                sleep=lambda _: None, timeout=httpx.Timeout(0.5))
-    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
-    store.migrate()
-    for bot in make_bot(settings, slack, client, store, slack_server):
+    for bot in bot_over(client, settings, slack, slack_server, tmp_path):
         yield bot, server, client
-    store.close()
-    client.close()
     server.close()
 
 
@@ -159,12 +154,8 @@ def compressing(settings: Settings, slack: SlackState, slack_server: tuple[Slack
 
     client = PlanetScaleClient("id", "token", "https://api.planetscale.test/v1", retry=RetryPolicy(attempts=1),
                                sleep=lambda _: None, transport=httpx.MockTransport(answered))
-    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
-    store.migrate()
-    for bot in make_bot(settings, slack, client, store, slack_server):
+    for bot in bot_over(client, settings, slack, slack_server, tmp_path):
         yield bot, answer
-    store.close()
-    client.close()
 
 
 def test_an_answer_compressed_twice_is_refused_without_being_undone_whole(
