@@ -20,7 +20,7 @@ import httpx
 import pytest
 from conftest import Bot, bot_over
 from processes import access_rules, command, post, serve_env, start, wait_until
-from test_review_rev20b import StallingProxy
+from test_review_rev20b import served_through_a_stalling_proxy
 
 from bot.adapters.planetscale import PlanetScaleClient, PlanetScaleError, RetryPolicy
 from bot.emulators.planetscale_state import PlanetScaleState
@@ -224,12 +224,7 @@ def test_work_acked_while_the_database_stalls_just_before_sigterm_is_not_lost(
     written. Its drain on SIGTERM waited only for work in its own pool: work still being written to a stalled
     database was not waited for, the process ended with the write unsent, and a change acked was never made by
     this instance or the next."""
-    host, _, rest = postgres_url.removeprefix("postgresql://").partition("@")[2].partition(":")
-    proxy = StallingProxy((host, int(rest.partition("/")[0])))
-    url = postgres_url.replace(f"@{host}:{rest.partition('/')[0]}/", f"@127.0.0.1:{proxy.port}/")
-    (tmp_path / "access.toml").write_text(access_rules(0))
-    port = free_port()
-    process = start(serve_env(slack_server, planetscale_server, url), tmp_path, port)
+    proxy, process, port = served_through_a_stalling_proxy(tmp_path, slack_server, planetscale_server, postgres_url)
     try:
         proxy.flowing.clear()
         post(port, command('update acme/app-db "Production daily" retention=9d', slack_server[1].url))
