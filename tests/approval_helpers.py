@@ -144,21 +144,22 @@ def policy_busy(bot: Bot, policy_id: str) -> Iterator[None]:
         bot.deps.store.release(claim)
 
 
-def patch_in_flight(bot: Bot, planetscale: PlanetScaleState, policy_id: str,
-                    also: Sequence[Bot] = ()) -> tuple[list[float], threading.Event, threading.Thread]:
-    """alice's `retention=9d` on `policy_id`, its PATCH held at PlanetScale until the event is set, on a clock the
-    test moves (`now[0]`, shared with the instances in `also`): returned once PlanetScale has the PATCH."""
+def patch_in_flight(bot: Bot, planetscale: PlanetScaleState, policy_id: str, also: Sequence[Bot] = (),
+                    change: str = "retention=9d") -> tuple[list[float], threading.Event, threading.Thread]:
+    """alice's `change` (`retention=9d` unless given) on `policy_id`, its PATCH held at PlanetScale until the event
+    is set, on a clock the test moves (`now[0]`, shared with the instances in `also`): returned once PlanetScale
+    has the PATCH."""
     now = [1_000_000.0]
     for each in (bot, *also):
         each.deps.changes.clock = lambda: now[0]
         each.deps.store.clock = lambda: now[0]
     stalled = threading.Event()
     planetscale.add_fault(Fault(method="PATCH", until=stalled))
-    worker = threading.Thread(target=bot.command, args=(f"update acme/app-db {policy_id} retention=9d",),
+    worker = threading.Thread(target=bot.command, args=(f"update acme/app-db {policy_id} {change}",),
                               kwargs={"user": ALICE})
     worker.start()
     deadline = time.monotonic() + 10
     while not planetscale.calls("PATCH"):
-        assert time.monotonic() < deadline
+        assert time.monotonic() < deadline, f"alice's {change} was never sent"
         time.sleep(0.02)
     return now, stalled, worker
