@@ -28,10 +28,16 @@ def by_target(production: tuple[list[str], list[str], int], development: tuple[l
     return text
 
 
+def guardrail(target: str, databases: str = "*", **limits: str | int) -> str:
+    """A guardrail on acme's `databases` policies of `target`: each limit a line, in the order given."""
+    return (f'\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["{databases}"]\ntargets = ["{target}"]\n'
+            + "".join(f'{key} = "{value}"\n' if isinstance(value, str) else f"{key} = {value}\n"
+                      for key, value in limits.items()))
+
+
 def storage_bound(target: str, most: str) -> str:
     """A max_storage guardrail on every acme database's policies of `target`."""
-    return (f'\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\ntargets = ["{target}"]\n'
-            f'max_storage = "{most}"\n')
+    return guardrail(target, max_storage=most)
 
 
 def admin_asks(approvals: int) -> str:

@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from access_rules import admin_asks
+from access_rules import admin_asks, guardrail
 from approval_helpers import ALICE, BOB, CAROL, PROD, RULES, approvals_bot, ask, request_id, second_instance, sweep
 from conftest import SIGNING_SECRET, Bot
 from slack_bolt import BoltRequest
@@ -226,14 +226,7 @@ def test_item6_an_unconfirmed_patch_keeps_its_policy_until_it_is_settled(
     assert state_of(approvals_bot, request_id(second)) is RequestState.APPLIED
 
 
-FLOOR_3D = """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-min_retention = "3d"
-override_approvals = 1
-"""
+FLOOR_3D = guardrail("production", min_retention="3d", override_approvals=1)
 
 
 def test_item7_the_bots_revert_wording_never_counts_as_a_persons_override_reason(

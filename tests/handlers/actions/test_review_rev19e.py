@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from access_rules import guardrail
 from approval_helpers import ALICE, BOB, CAROL, LEADS, RULES, approvals_bot, second_instance
 from bulk_helpers import button, channel_messages, latest
 from conftest import Bot, Reply
@@ -19,14 +20,7 @@ from handlers.bulk_blocks import BULK_APPROVE, BULK_RETRY
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
 DEV = "bp03devday"
-OVERRIDABLE = RULES.format(approvals=1) + """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["pay-*"]
-targets = ["production"]
-min_retention = "30d"
-override_approvals = 1
-"""
+OVERRIDABLE = RULES.format(approvals=1) + guardrail("production", "pay-*", min_retention="30d", override_approvals=1)
 
 
 def pay_02_failed(bot: Bot, planetscale: PlanetScaleState) -> SlackEvent:
@@ -129,14 +123,8 @@ def test_the_edit_forms_preview_of_a_move_counts_what_each_targets_groups_ask(
         f"the preview told alice her move needs other than the {request.approvals_needed} it asks: {said}"
 
 
-STORAGE_BOUND = RULES.format(approvals=1) + """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["app-db"]
-targets = ["development"]
-max_storage = "10GB"
-override_approvals = 1
-"""
+STORAGE_BOUND = RULES.format(approvals=1) + guardrail("development", "app-db", max_storage="10GB",
+                                                      override_approvals=1)
 
 
 def test_the_edit_forms_preview_counts_the_approvals_a_storage_bound_asks(

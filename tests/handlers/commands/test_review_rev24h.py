@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from access_rules import storage_bound
+from access_rules import guardrail, storage_bound
 from approval_helpers import (
     ALICE,
     CAROL,
@@ -30,13 +30,7 @@ from handlers.bulk_blocks import BULK_APPROVE
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
 PROD_BOUND = storage_bound("production", "500GB")
-FLOOR = """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-min_policies = 1
-"""
+FLOOR = guardrail("production", min_policies=1)
 
 
 def production_names(planetscale: PlanetScaleState) -> list[str]:
