@@ -180,7 +180,7 @@ def run_serve(host: str, port: int | None) -> int:
             renewer.stop(timeout=0)
 
     def health() -> dict[str, Any]:
-        report = health_report(deps, watcher)
+        report = health_report(deps, watcher, workers.reports() if workers else ())
         if workers and not workers.alive() and report.get("status") == "ok":
             report.update(status="unavailable", workers="a worker process has ended")
         return report

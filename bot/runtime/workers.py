@@ -30,6 +30,8 @@ log = logging.getLogger("bot")
 NICENESS = 10
 # A worker's line ends with this instead of a request's work: finish what is queued, drain, exit.
 STOP = None
+# Asked on a worker's second pipe for what it tells /healthz (anything else asked there: its metrics).
+HEALTH = "health"
 
 
 class Workers:
@@ -75,13 +77,24 @@ class Workers:
 
     def metrics(self, worker: int) -> bytes | None:
         """A worker's metrics (bot/runtime/metrics_merge.py); None if it does not answer within a second."""
+        answer = self._ask(worker, b"")
+        return answer if isinstance(answer, bytes) else None
+
+    def reports(self) -> list[dict[str, Any]]:
+        """What each running worker has to tell /healthz (bot/runtime/app.py `told`): the access rules it keeps
+        after a bad reload, what the watch's last pass skipped. A worker that does not answer within a second is
+        left out."""
+        return [report for i, process in enumerate(self.processes) if process.pid is not None
+                and isinstance(report := self._ask(i, HEALTH), dict)]
+
+    def _ask(self, worker: int, question: bytes | str) -> Any:
         lock, pipe = self.scrapes[worker]
         with lock:
             try:
-                while pipe.poll(0):  # an answer that came too late for the scrape before
+                while pipe.poll(0):  # an answer that came too late for the question before
                     pipe.recv()
-                pipe.send(b"")
-                return bytes(pipe.recv()) if pipe.poll(1.0) else None
+                pipe.send(question)
+                return pipe.recv() if pipe.poll(1.0) else None
             except (OSError, EOFError):
                 return None
 
@@ -136,8 +149,9 @@ def work(pipe: Any, scrapes: Any, holder: str, first: bool) -> None:
     try:
         settings = Settings.load()
         configure_logging(settings)
-        threading.Thread(target=_answer_scrapes, args=(scrapes,), name="metrics", daemon=True).start()
-        status = _serve_queue(pipe, holder, first, settings)
+        reporting: list[Callable[[], dict[str, Any]]] = []  # what it tells /healthz, once it has an app
+        threading.Thread(target=_answer_scrapes, args=(scrapes, reporting), name="metrics", daemon=True).start()
+        status = _serve_queue(pipe, holder, first, settings, reporting)
     except SettingsError as exc:
         for problem in exc.problems:
             log.error("worker: %s", problem)
@@ -145,9 +159,10 @@ def work(pipe: Any, scrapes: Any, holder: str, first: bool) -> None:
     exit_now(status)  # work still running after the drain is the inbox's to redo
 
 
-def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
+def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any,
+                 reporting: list[Callable[[], dict[str, Any]]]) -> int:
     from bot.adapters.store import Store
-    from bot.runtime.app import build_app, build_dependencies, redo
+    from bot.runtime.app import build_app, build_dependencies, redo, told
     from bot.runtime.executor import TrackedExecutor
     from bot.runtime.lifecycle import drain
     from bot.runtime.metrics import BUDGET, arrived
@@ -167,6 +182,7 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
     BUDGET.configure(limiter.requests, limiter.per)
     sweeper = start_sweeper(deps, app, settings) if first else None
     watcher = start_watcher(deps, app.client, settings) if first else None
+    reporting.append(partial(told, deps, watcher))
     while True:
         try:
             item = pipe.recv()
@@ -188,14 +204,16 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
     return 0
 
 
-def _answer_scrapes(scrapes: Any) -> None:
+def _answer_scrapes(scrapes: Any, reporting: list[Callable[[], dict[str, Any]]]) -> None:
     from prometheus_client import generate_latest
 
     from bot.runtime.metrics import REGISTRY
 
     while True:
         try:
-            scrapes.recv()
-            scrapes.send(generate_latest(REGISTRY))
+            if scrapes.recv() == HEALTH:
+                scrapes.send(reporting[0]() if reporting else {})
+            else:
+                scrapes.send(generate_latest(REGISTRY))
         except (OSError, EOFError):
             return
