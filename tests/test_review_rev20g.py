@@ -69,3 +69,27 @@ def test_what_the_watch_skipped_is_told_by_healthz_of_serve_with_its_worker(
         assert health(port)["status"] == "ok"
     finally:
         stop(serve)
+
+
+def test_an_access_file_written_bad_while_the_worker_starts_does_not_end_serve(
+    tmp_path: Path, slack: SlackState, planetscale: PlanetScaleState, slack_server: Any, planetscale_server: Any,
+    url: str
+) -> None:
+    """The worker read the access file again as it started, a second or more after the front had read it: a file
+    saved with a mistake in that moment ended the worker with status 2, and with it serve, which had started on
+    good rules (without workers, a bad file after the start keeps the last good rules and says so). The worker
+    starts from the rules the front read."""
+    (tmp_path / "access.toml").write_text(access_rules(1))
+    serve = start(serve_env(slack_server, planetscale_server, url), tmp_path, free_port())
+    port = int(serve.args[-1])  # type: ignore[index]
+    try:
+        (tmp_path / "access.toml").write_text("[[rules]]\nbroken =\n")  # the worker is starting still
+        os.utime(tmp_path / "access.toml", (time.time() - 5, time.time() - 5))
+        post(port, command("list acme/app-db", slack_server[1].url))
+        wait_until(lambda: any(e.kind == "response" for e in slack.events) or serve.poll() is not None,
+                   "the command was not answered")
+        assert serve.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
+        wait_until(lambda: "keeping the last good rules" in health(port).get("access_rules", ""),
+                   "/healthz does not tell the bad file")
+    finally:
+        stop(serve)

@@ -22,7 +22,10 @@ import signal
 import threading
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.domain.access_file import Stamp
 
 log = logging.getLogger("bot")
 
@@ -37,7 +40,10 @@ HEALTH = "health"
 class Workers:
     """The front's side: the worker processes, a pipe to each, and a watch on their deaths."""
 
-    def __init__(self, count: int, holder: str, drain_timeout: float, on_death: Callable[[str], None]):
+    def __init__(self, count: int, holder: str, drain_timeout: float, on_death: Callable[[str], None],
+                 rules: tuple[Stamp, bytes] | None = None):
+        """`rules`: the front's access file as it read it (`AccessFile.version`), which each worker starts from: a
+        file saved with a mistake while a worker starts is then a bad reload, as in the front, not its end."""
         context = multiprocessing.get_context("spawn")
         self.drain_timeout = drain_timeout
         self.on_death = on_death
@@ -48,7 +54,7 @@ class Workers:
         for i in range(count):
             reader, writer = context.Pipe(duplex=False)
             asked, answering = context.Pipe()
-            self.processes.append(context.Process(target=work, args=(reader, answering, holder, i == 0),
+            self.processes.append(context.Process(target=work, args=(reader, answering, holder, i == 0, rules),
                                                   name=f"worker-{i}"))
             self.pipes.append(writer)
             self.scrapes.append((threading.Lock(), asked))
@@ -136,7 +142,7 @@ class Workers:
                 process.join()
 
 
-def work(pipe: Any, scrapes: Any, holder: str, first: bool) -> None:
+def work(pipe: Any, scrapes: Any, holder: str, first: bool, rules: tuple[Stamp, bytes] | None = None) -> None:
     """A worker's life: its own app and connections, the work queued for it until STOP."""
     os.nice(NICENESS)
     # Stopping is the front's to say, after its last ack (a terminal's Ctrl-C or a supervisor's SIGTERM reach
@@ -151,7 +157,7 @@ def work(pipe: Any, scrapes: Any, holder: str, first: bool) -> None:
         configure_logging(settings)
         reporting: list[Callable[[], dict[str, Any]]] = []  # what it tells /healthz, once it has an app
         threading.Thread(target=_answer_scrapes, args=(scrapes, reporting), name="metrics", daemon=True).start()
-        status = _serve_queue(pipe, holder, first, settings, reporting)
+        status = _serve_queue(pipe, holder, first, settings, reporting, rules)
     except SettingsError as exc:
         for problem in exc.problems:
             log.error("worker: %s", problem)
@@ -160,8 +166,9 @@ def work(pipe: Any, scrapes: Any, holder: str, first: bool) -> None:
 
 
 def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any,
-                 reporting: list[Callable[[], dict[str, Any]]]) -> int:
+                 reporting: list[Callable[[], dict[str, Any]]], rules: tuple[Stamp, bytes] | None) -> int:
     from bot.adapters.store import Store
+    from bot.domain.access_file import AccessFile
     from bot.runtime.app import build_app, build_dependencies, redo, told
     from bot.runtime.executor import TrackedExecutor
     from bot.runtime.lifecycle import drain
@@ -174,7 +181,8 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any,
     store = Store(settings.database_url)
     store.ready.set()
     deps = build_dependencies(settings, store=store, background=executor, holder=holder,
-                              processes=1 + settings.workers)
+                              processes=1 + settings.workers,
+                              rules=AccessFile(settings.access_file, start=rules) if rules else None)
     # The front checked each request's signature before it acked and queued it; a request may wait here longer
     # than the five minutes Bolt allows. Those the keeper takes over from the inbox it checks itself.
     app = build_app(settings, deps, verify=False)
