@@ -20,6 +20,7 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -88,19 +89,21 @@ class Workers:
 
     def reports(self) -> list[dict[str, Any]]:
         """What each running worker has to tell /healthz (bot/runtime/app.py `told`): the access rules it keeps
-        after a bad reload, what the watch's last pass skipped. A worker that does not answer within a second is
-        left out."""
+        after a bad reload, what the watch's last pass skipped. Those that do not answer within a second in all
+        are left out: however many are stuck, the check stays within its own timeout."""
+        deadline = time.monotonic() + 1.0
         return [report for i, process in enumerate(self.processes) if process.pid is not None
-                and isinstance(report := self._ask(i, HEALTH), dict)]
+                and isinstance(report := self._ask(i, HEALTH, deadline), dict)]
 
-    def _ask(self, worker: int, question: bytes | str) -> Any:
+    def _ask(self, worker: int, question: bytes | str, deadline: float | None = None) -> Any:
         lock, pipe = self.scrapes[worker]
         with lock:
             try:
                 while pipe.poll(0):  # an answer that came too late for the question before
                     pipe.recv()
                 pipe.send(question)
-                return pipe.recv() if pipe.poll(1.0) else None
+                wait = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+                return pipe.recv() if pipe.poll(wait) else None
             except (OSError, EOFError):
                 return None
 
