@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
@@ -138,13 +138,25 @@ SKIPPED_SHOWN = 20
 SKIPPED_CHARS = 500
 
 
-def health_report(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
+def health_report(deps: Dependencies, watcher: Watcher | None = None,
+                  others: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """For /healthz: usable when the database is; a bad access-file reload and what the watch's last pass
-    skipped are reported, not fatal."""
+    skipped are reported, not fatal. `others`: what `serve`'s workers tell (`told`), where the rules are decided
+    and the watch runs."""
     if not deps.store.ready.is_set():
         return {"status": "starting", "database": "checking the schema"}
     ok, detail = deps.store.healthy()
     report: dict[str, Any] = {"status": "ok" if ok else "unavailable", "database": detail}
+    for part in (told(deps, watcher), *others):
+        for key, value in part.items():
+            report.setdefault(key, value)
+    return report
+
+
+def told(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
+    """What one process tells /healthz beside the database: the access file's last reload, if it failed, and what
+    the watch's last pass skipped, if it runs the watch."""
+    report: dict[str, Any] = {}
     if deps.access.source.last_error:
         report["access_rules"] = deps.access.source.last_error
     if watcher is not None and watcher.skipped:

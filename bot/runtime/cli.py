@@ -108,6 +108,7 @@ def run_serve(host: str, port: int | None) -> int:
     import uvicorn
 
     from bot.adapters.store import Store
+    from bot.domain.access_file import AccessFile
     from bot.runtime.app import build_app, build_dependencies, health_report, instance_name
     from bot.runtime.database import migrate
     from bot.runtime.executor import TrackedExecutor
@@ -144,7 +145,9 @@ def run_serve(host: str, port: int | None) -> int:
 
     workers = None
     if settings.workers:  # the work after the acks, the sweep and the watch are the workers' (workers.py)
-        workers = Workers(settings.workers, holder, settings.drain_timeout, on_death=worker_died)
+        rules = deps.access.source
+        workers = Workers(settings.workers, holder, settings.drain_timeout, on_death=worker_died,
+                          rules=rules.version if isinstance(rules, AccessFile) else None)
         executor.hand_to = workers.hand
     # The sweep and the watch start once the schema is checked: their first steps load SQLAlchemy, which would
     # otherwise share the interpreter with the first acks.
@@ -188,7 +191,7 @@ def run_serve(host: str, port: int | None) -> int:
             groups.stop(timeout=0)
 
     def health() -> dict[str, Any]:
-        report = health_report(deps, watcher)
+        report = health_report(deps, watcher, workers.reports() if workers else ())
         if workers and not workers.alive() and report.get("status") == "ok":
             report.update(status="unavailable", workers="a worker process has ended")
         return report
