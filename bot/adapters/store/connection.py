@@ -27,6 +27,8 @@ STATEMENT_TIMEOUT_MS = 30_000
 LOCK_TIMEOUT_MS = 5_000
 # How long a SQLite transaction waits for the one writing before it (SQLite's busy timeout).
 SQLITE_BUSY_SECONDS = 30.0
+# An execution option: a connection that only reads, which on SQLite takes no writer's lock (no BEGIN IMMEDIATE).
+READ_ONLY = "backup_bot_read_only"
 
 
 class Turns:
@@ -191,6 +193,8 @@ class Connected:
 
             @sa.event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
+                if conn.get_execution_options().get(READ_ONLY):
+                    return  # each statement its own read, as SQLite does without BEGIN: no writer waits for it
                 dbapi_connection = conn.connection.dbapi_connection
                 assert isinstance(dbapi_connection, TakingTurns)
                 dbapi_connection.begin_immediate()
@@ -202,9 +206,17 @@ class Connected:
             self._engine.dispose()
 
     def migrate(self) -> int:
-        """Bring the schema to the newest revision; safe when several instances start at once."""
+        """Bring the schema to the newest revision; safe when several instances start at once. A schema found
+        current by a read is left alone, and no writer waits for its check (on SQLite, the lock a migration takes
+        would hold the writes of the first requests' work)."""
         from bot.adapters import migrations
 
+        engine = self._connect()  # SQLAlchemy whole first, as other threads import it: then Alembic's parts of it
+        latest = migrations.head()
+        with engine.connect() as conn:
+            at = migrations.current(conn.execution_options(**{READ_ONLY: True}))
+        if at == latest:
+            return at
         with self._connect().begin() as conn:
             if conn.dialect.name == "postgresql":
                 # Another instance may hold the lock for as long as its migrations take.
