@@ -80,15 +80,20 @@ HOME_RECENT_SECONDS = 30 * 60
 
 class HomeViewers:
     """Who opened their App Home lately (`app_home_opened`), on this instance: only their Homes are published
-    again when a request moves. Anyone else sees the truth when they next open it, which publishes it afresh."""
+    again when a request moves. Anyone else sees the truth when they next open it, which publishes it afresh.
+    `tell`: passes each opening on to this instance's other processes (`serve`'s workers, where requests move);
+    it never blocks."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, window: float = HOME_RECENT_SECONDS) -> None:
         self._opened: dict[str, float] = {}
         self._lock = threading.Lock()
         self.clock = clock
         self.window = window
+        self.tell: Callable[[str], None] | None = None
 
     def opened(self, user: str) -> None:
+        if self.tell is not None:
+            self.tell(user)
         with self._lock:
             now = self.clock()
             self._opened[user] = now

@@ -147,8 +147,9 @@ def run_serve(host: str, port: int | None) -> int:
     if settings.workers:  # the work after the acks, the sweep and the watch are the workers' (workers.py)
         rules = deps.access.source
         workers = Workers(settings.workers, holder, settings.drain_timeout, on_death=worker_died,
-                          rules=rules.version if isinstance(rules, AccessFile) else None)
+                          rules=rules.version if isinstance(rules, AccessFile) else None, settings=settings)
         executor.hand_to = workers.hand
+        deps.home_viewers.tell = workers.home_opened
     # The sweep and the watch start once the schema is checked: their first steps load SQLAlchemy, which would
     # otherwise share the interpreter with the first acks.
     sweeper = None if workers else start_sweeper(deps, app, settings, start=False)

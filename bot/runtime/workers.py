@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bot.domain.access_file import Stamp
+    from bot.runtime.settings import Settings
 
 log = logging.getLogger("bot")
 
@@ -36,15 +37,18 @@ NICENESS = 10
 STOP = None
 # Asked on a worker's second pipe for what it tells /healthz (anything else asked there: its metrics).
 HEALTH = "health"
+# A line telling a worker who opened their App Home (in the front's ack), instead of a request's work.
+HOME = "home"
 
 
 class Workers:
     """The front's side: the worker processes, a pipe to each, and a watch on their deaths."""
 
     def __init__(self, count: int, holder: str, drain_timeout: float, on_death: Callable[[str], None],
-                 rules: tuple[Stamp, bytes] | None = None):
-        """`rules`: the front's access file as it read it (`AccessFile.version`), which each worker starts from: a
-        file saved with a mistake while a worker starts is then a bad reload, as in the front, not its end."""
+                 rules: tuple[Stamp, bytes] | None = None, settings: Settings | None = None):
+        """`rules`: the front's access file as it read it (`AccessFile.version`), and `settings`: the front's, which
+        each worker starts from: a file (the rules, `.env`) saved with a mistake while a worker starts is then a bad
+        reload of the rules, as in the front, or nothing until the next start, not the worker's end."""
         context = multiprocessing.get_context("spawn")
         self.drain_timeout = drain_timeout
         self.on_death = on_death
@@ -55,14 +59,14 @@ class Workers:
         for i in range(count):
             reader, writer = context.Pipe(duplex=False)
             asked, answering = context.Pipe()
-            self.processes.append(context.Process(target=work, args=(reader, answering, holder, i == 0, rules),
-                                                  name=f"worker-{i}"))
+            self.processes.append(context.Process(target=work, name=f"worker-{i}",
+                                                  args=(reader, answering, holder, i == 0, rules, settings)))
             self.pipes.append(writer)
             self.scrapes.append((threading.Lock(), asked))
         # The pipes are written by a thread of their own: a full pipe (a worker behind) never holds the inbox's
         # writer, whose answers hand the work over.
-        self.lines: queue.SimpleQueue[tuple[int, tuple[str, str, tuple[str, float] | None, str] | None]] = \
-            queue.SimpleQueue()
+        self.lines: queue.SimpleQueue[tuple[int, tuple[str, str, tuple[str, float] | None, str] | tuple[str, str]
+                                            | None]] = queue.SimpleQueue()
         self.turn = itertools.count()
         self.sender = threading.Thread(target=self._send, name="to-workers", daemon=True)
 
@@ -81,6 +85,12 @@ class Workers:
         """Queues a request's work (written to the inbox already; `at`: its arrival; its ID in the logs) for the
         next worker in turn; never blocks."""
         self.lines.put((next(self.turn) % len(self.pipes), (key, payload, at, request_id)))
+
+    def home_opened(self, user: str) -> None:
+        """Tells every worker that `user` opened their App Home: whichever worker a request's step falls to
+        publishes that Home again (handlers/home.py `refresh_homes`); never blocks."""
+        for worker in range(len(self.pipes)):
+            self.lines.put((worker, (HOME, user)))
 
     def metrics(self, worker: int) -> bytes | None:
         """A worker's metrics (bot/runtime/metrics_merge.py); None if it does not answer within a second."""
@@ -145,8 +155,10 @@ class Workers:
                 process.join()
 
 
-def work(pipe: Any, scrapes: Any, holder: str, first: bool, rules: tuple[Stamp, bytes] | None = None) -> None:
-    """A worker's life: its own app and connections, the work queued for it until STOP."""
+def work(pipe: Any, scrapes: Any, holder: str, first: bool, rules: tuple[Stamp, bytes] | None = None,
+         given: Settings | None = None) -> None:
+    """A worker's life: its own app and connections, the work queued for it until STOP; `given`: the front's
+    settings (else read here)."""
     os.nice(NICENESS)
     # Stopping is the front's to say, after its last ack (a terminal's Ctrl-C or a supervisor's SIGTERM reach
     # the whole group): a worker that stopped first would leave work queued behind it undone until a takeover.
@@ -156,7 +168,7 @@ def work(pipe: Any, scrapes: Any, holder: str, first: bool, rules: tuple[Stamp, 
     from bot.runtime.settings import Settings, SettingsError
 
     try:
-        settings = Settings.load()
+        settings = given or Settings.load()
         configure_logging(settings)
         reporting: list[Callable[[], dict[str, Any]]] = []  # what it tells /healthz, once it has an app
         threading.Thread(target=_answer_scrapes, args=(scrapes, reporting), name="metrics", daemon=True).start()
@@ -202,6 +214,9 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any,
             break
         if item is STOP:
             break
+        if len(item) == 2:  # (HOME, user): opened in the front's ack, its work perhaps another worker's
+            deps.home_viewers.opened(item[1])
+            continue
         key, payload, at, request_id = item
         arrived(at)
         try:

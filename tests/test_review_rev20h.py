@@ -1,0 +1,93 @@
+"""Review rev20h (issue 20): `serve` with worker processes (BACKUP_BOT_WORKERS), on a bad day.
+
+The front reads the settings and the access file once as it starts; a worker starts a second or more later, once
+the schema is checked. What the worker reads again itself in that moment, or knows alone, must not differ from the
+front's: serve's processes are one instance."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+from conftest import SIGNING_SECRET
+from processes import access_rules, command, post, serve_env, start, wait_until
+from test_workers import stop
+from test_workers import url as url  # the fixture: SQLite and PostgreSQL
+
+from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.serving import free_port
+from bot.emulators.slack import SlackState
+from bot.emulators.slack_requests import app_home_opened_body, signed_headers
+
+
+def test_a_dotenv_saved_with_a_mistake_while_the_worker_starts_does_not_end_serve(
+    tmp_path: Path, slack: SlackState, planetscale: PlanetScaleState, slack_server: Any, planetscale_server: Any,
+    url: str
+) -> None:
+    """The worker read `.env` again as it started, a second or more after the front had read it: a setting saved
+    mistyped in that moment ended the worker with status 2, and with it serve, which had started on good
+    settings. The worker starts from the settings the front read."""
+    (tmp_path / "access.toml").write_text(access_rules(1))
+
+    def save_once_serving() -> None:  # the front has read .env; its worker starts once the schema is checked
+        wait_until(lambda: "serving on" in (tmp_path / "serve.log").read_text(), "serve did not start")
+        (tmp_path / ".env").write_text("BACKUP_BOT_DRAIN_TIMEOUT=soon\n")
+
+    (tmp_path / "serve.log").touch()
+    saving = threading.Thread(target=save_once_serving)
+    saving.start()
+    serve = start(serve_env(slack_server, planetscale_server, url), tmp_path, free_port())
+    saving.join()
+    port = int(serve.args[-1])  # type: ignore[index]
+    try:
+        post(port, command("list acme/app-db", slack_server[1].url))
+        wait_until(lambda: any(e.kind == "response" for e in slack.events) or serve.poll() is not None,
+                   "the command was not answered")
+        assert serve.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
+    finally:
+        stop(serve)
+
+
+def open_home(port: int, user: str, event: str) -> None:
+    body = app_home_opened_body(user_id=user, event_id=event)
+    answer = httpx.post(f"http://127.0.0.1:{port}/slack/events", content=body, timeout=10,
+                        headers=dict(signed_headers(SIGNING_SECRET, body, content_type="application/json")))
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_request_asked_on_another_worker_refreshes_the_home_of_an_approver_who_opened_it(
+    tmp_path: Path, slack: SlackState, planetscale: PlanetScaleState, slack_server: Any, planetscale_server: Any,
+    url: str
+) -> None:
+    """Who opened their Home lately was known to the worker that published it alone: with two workers, a request
+    asked through the other one did not publish carol's Home again, so the request waiting for her approval was
+    missing from the Home she had open (one process, or one worker, publishes it)."""
+    for n in range(3):
+        planetscale.add_policy("acme", "app-db", f"bphome{n}", name=f"Home {n}", target="production")
+    (tmp_path / "access.toml").write_text(access_rules(1))
+    env = {**serve_env(slack_server, planetscale_server, url), "BACKUP_BOT_WORKERS": "2"}
+    serve = start(env, tmp_path, free_port())
+    port = int(serve.args[-1])  # type: ignore[index]
+    try:
+        open_home(port, "U0CAROL001", "Ev00000001")
+        wait_until(lambda: "U0CAROL001" in slack.homes, "carol's Home was not published")
+        assert "request_approve" not in str(slack.homes["U0CAROL001"])
+        # The work is handed to the workers in turn, piece by piece: whatever the pieces of one request, bob's
+        # Home between the second and third request puts one of the three on the worker that did not take carol's.
+        for n in range(3):
+            if n == 2:
+                open_home(port, "U0BOB00001", "Ev00000002")
+            post(port, command(f"update acme/app-db bphome{n} retention=9d", slack_server[1].url,
+                               response=str(n), trigger=f"1.{n}"))
+            wait_until(lambda n=n: requests_posted(slack) == n + 1, "the request was not posted")
+            wait_until(lambda n=n: str(slack.homes["U0CAROL001"]).count("request_approve") == n + 1,
+                       f"carol's Home does not show request {n + 1} waiting for her", timeout=10)
+    finally:
+        stop(serve)
+
+
+def requests_posted(slack: SlackState) -> int:
+    return sum(1 for e in slack.events if e.kind == "message" and e.thread_ts is None
+               and "request_approve" in str(e.blocks))
