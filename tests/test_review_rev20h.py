@@ -6,6 +6,8 @@ front's: serve's processes are one instance."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from processes import access_rules, command, post, serve_env, start, wait_until
 from test_workers import stop
 from test_workers import url as url  # the fixture: SQLite and PostgreSQL
 
+from bot.adapters.store import Store
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.serving import free_port
 from bot.emulators.slack import SlackState
@@ -91,3 +94,30 @@ def test_a_request_asked_on_another_worker_refreshes_the_home_of_an_approver_who
 def requests_posted(slack: SlackState) -> int:
     return sum(1 for e in slack.events if e.kind == "message" and e.thread_ts is None
                and "request_approve" in str(e.blocks))
+
+
+def test_serve_on_a_schema_newer_than_its_release_stops_with_one_line_naming_it(
+    tmp_path: Path, slack_server: Any, planetscale_server: Any, url: str
+) -> None:
+    """A release rolled back without the newer one's downgrade (README, Going back): Alembic's "Can't locate
+    revision" escaped the schema check's thread as a traceback, and serve went on acking with no worker (its work
+    queued for ever, /healthz saying a worker had ended) or, without workers, with no sweep and no watch and
+    /healthz saying ok. It stops, as for a database that cannot be used, with one line saying what to do."""
+    store = Store(url)
+    store.migrate()
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    store.close()
+    (tmp_path / "access.toml").write_text(access_rules(1))
+    for workers in ("1", "0"):
+        env = {**serve_env(slack_server, planetscale_server, url), "BACKUP_BOT_WORKERS": workers}
+        try:
+            done = subprocess.run([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port",
+                                   str(free_port())], cwd=tmp_path, env=env, capture_output=True, text=True,
+                                  timeout=20)
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError(f"serve went on with {workers} worker(s) on a schema it does not know: "
+                                 f"{str(exc.stderr)[-1500:]}") from None
+        assert done.returncode == 2, done.stderr[-1500:]
+        [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("backup-bot:")]
+        assert "9999" in line and "newer" in line, line

@@ -169,6 +169,11 @@ def run_serve(host: str, port: int | None) -> int:
         except SettingsError as exc:
             unusable.append(exc)
             server.should_exit = True
+        except Exception as exc:  # serving on with no worker, sweep or watch would ack work nobody does
+            log.exception("the database's schema could not be checked")
+            unusable.append(SettingsError(f"BACKUP_BOT_DATABASE_URL: the schema could not be checked "
+                                          f"({type(exc).__name__}); see the log above."))
+            server.should_exit = True
         finally:
             store.ready.set()
         if not server.should_exit:

@@ -16,8 +16,15 @@ def open_store(url: str) -> Store:
 def migrate(store: Store) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from bot.adapters.store.connection import SchemaAhead
+
     try:
         store.migrate()
+    except SchemaAhead as exc:
+        raise SettingsError(f"BACKUP_BOT_DATABASE_URL: the database's schema is at version {exc.at}, newer than this "
+                            f"release knows ({exc.latest}): a newer release migrated it. Run that release, or go "
+                            "back as the README's 'Going back' says (the newer release's downgrade first, or the "
+                            "backup taken before it).") from None
     except (SQLAlchemyError, ValueError) as exc:  # ValueError: a URL SQLAlchemy cannot read
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
         raise SettingsError(f"BACKUP_BOT_DATABASE_URL cannot be used ({reason}): check that the database "

@@ -31,6 +31,16 @@ SQLITE_BUSY_SECONDS = 30.0
 READ_ONLY = "backup_bot_read_only"
 
 
+class SchemaAhead(Exception):
+    """The database's schema is at a revision newer than this release's migrations reach: a newer release migrated
+    it, and this one (rolled back to) does not know what it holds."""
+
+    def __init__(self, at: int, latest: int):
+        super().__init__(f"schema at version {at}, newer than this release's {latest}")
+        self.at = at
+        self.latest = latest
+
+
 class Turns:
     """The turn to write to one SQLite database, in this process: one at a time, and those first in line (the
     inbox's writer, whose commit each ack waits for) before the others (the work after the acks)."""
@@ -217,6 +227,8 @@ class Connected:
             at = migrations.current(conn.execution_options(**{READ_ONLY: True}))
         if at == latest:
             return at
+        if at > latest:
+            raise SchemaAhead(at, latest)
         with self._connect().begin() as conn:
             if conn.dialect.name == "postgresql":
                 # Another instance may hold the lock for as long as its migrations take.
