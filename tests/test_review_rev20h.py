@@ -6,9 +6,11 @@ front's: serve's processes are one instance."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +123,31 @@ def test_serve_on_a_schema_newer_than_its_release_stops_with_one_line_naming_it(
         assert done.returncode == 2, done.stderr[-1500:]
         [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("backup-bot:")]
         assert "9999" in line and "newer" in line, line
+
+
+def test_a_reload_refused_for_a_name_of_a_megabyte_is_told_at_healthz_in_a_line(
+    tmp_path: Path, slack: SlackState, planetscale: PlanetScaleState, slack_server: Any, planetscale_server: Any,
+    url: str
+) -> None:
+    """An access file saved with a table named by a megabyte (a paste gone wrong): the reload is refused, rightly,
+    but its reason quoted the name whole, so every /healthz answered a megabyte (passed from the worker over its
+    pipe, then serialized on the event loop the acks share), as the watch's skipped items did before rev20e."""
+    rules = tmp_path / "access.toml"
+    rules.write_text(access_rules(1))
+    serve = start(serve_env(slack_server, planetscale_server, url), tmp_path, free_port())
+    port = int(serve.args[-1])  # type: ignore[index]
+    try:
+        post(port, command("list acme/app-db", slack_server[1].url))
+        wait_until(lambda: any(e.kind == "response" for e in slack.events), "the worker did not answer")
+        rules.write_text(access_rules(1) + f'\n[{"x" * 2**20}]\nkey = 1\n')
+        os.utime(rules, (time.time() - 5, time.time() - 5))  # written whole a while ago
+        post(port, command("list acme/billing-db", slack_server[1].url, response="10", trigger="1.2"))
+        answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        wait_until(lambda: "access_rules" in httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json(),
+                   "/healthz does not tell the refused reload")
+        answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        told = answer.json()["access_rules"]
+        assert "unknown table" in told and told.endswith("keeping the last good rules."), told[:300]
+        assert len(answer.content) < 4096, len(answer.content)
+    finally:
+        stop(serve)

@@ -112,7 +112,7 @@ class AccessFile:
             self.last_error = None
             log.info("reloaded the access rules from %s", self.path)
         except (AccessFileError, OSError) as exc:
-            self._note(f"{exc}; keeping the last good rules.")
+            self._note(f"{middle_cut(str(exc), REASON_CHARS)}; keeping the last good rules.")
         except Exception as exc:  # whatever else the file holds, the last good rules stay
             self._note(f"{self.path} could not be read ({type(exc).__name__}); keeping the last good rules.")
 
@@ -120,6 +120,15 @@ class AccessFile:
         if message != self.last_error:
             log.error("access rules not reloaded: %s", message)
         self.last_error = message
+
+
+# A refused reload's reason is logged and told at every /healthz: a name pasted whole into the file (megabytes)
+# is shown by its ends, which keep the file, the line and the reason.
+REASON_CHARS = 1000
+
+
+def middle_cut(text: str, most: int) -> str:
+    return text if len(text) <= most else f"{text[:most // 2]}…{text[-(most // 2 - 1):]}"
 
 
 class StaticRules:
