@@ -23,7 +23,7 @@ from test_workers import url as url  # the fixture: SQLite and PostgreSQL
 from bot.adapters.store import Store
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.serving import free_port
-from bot.emulators.slack import SlackState
+from bot.emulators.slack import MethodFault, SlackState
 from bot.emulators.slack_requests import app_home_opened_body, signed_headers
 
 
@@ -142,12 +142,36 @@ def test_a_reload_refused_for_a_name_of_a_megabyte_is_told_at_healthz_in_a_line(
         rules.write_text(access_rules(1) + f'\n[{"x" * 2**20}]\nkey = 1\n')
         os.utime(rules, (time.time() - 5, time.time() - 5))  # written whole a while ago
         post(port, command("list acme/billing-db", slack_server[1].url, response="10", trigger="1.2"))
-        answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
         wait_until(lambda: "access_rules" in httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json(),
                    "/healthz does not tell the refused reload")
         answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
         told = answer.json()["access_rules"]
         assert "unknown table" in told and told.endswith("keeping the last good rules."), told[:300]
         assert len(answer.content) < 4096, len(answer.content)
+    finally:
+        stop(serve)
+
+
+def test_slack_failing_auth_test_while_the_worker_starts_does_not_end_serve(
+    tmp_path: Path, slack: SlackState, planetscale: PlanetScaleState, slack_server: Any, planetscale_server: Any,
+    url: str
+) -> None:
+    """The front checked the token with auth.test as it started; the worker checked it again a second or more
+    later, and a Slack hiccup then (503s past the client's retries) ended the worker with status 2 and with it
+    serve, which acks without Slack. The worker waits for Slack instead, and does the work queued meanwhile."""
+    slack.add_fault(MethodFault(method="auth.test", status=503, times=None, skip=1))  # the front's passes
+    (tmp_path / "access.toml").write_text(access_rules(1))
+    serve = start(serve_env(slack_server, planetscale_server, url), tmp_path, free_port())
+    port = int(serve.args[-1])  # type: ignore[index]
+    try:
+        post(port, command("list acme/app-db", slack_server[1].url))
+        wait_until(lambda: len(slack.method_calls("auth.test")) >= 4 or serve.poll() is not None,
+                   "the worker did not check the token")
+        time.sleep(1)
+        assert serve.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
+        with slack.lock:
+            slack.faults.clear()  # Slack is back
+        wait_until(lambda: any(e.kind == "response" for e in slack.events), "the command was not answered")
+        assert serve.poll() is None
     finally:
         stop(serve)

@@ -184,7 +184,7 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any,
                  reporting: list[Callable[[], dict[str, Any]]], rules: tuple[Stamp, bytes] | None) -> int:
     from bot.adapters.store import Store
     from bot.domain.access_file import AccessFile
-    from bot.runtime.app import build_app, build_dependencies, redo, told
+    from bot.runtime.app import build_dependencies, redo, told
     from bot.runtime.executor import TrackedExecutor
     from bot.runtime.lifecycle import drain
     from bot.runtime.metrics import BUDGET, arrived
@@ -200,7 +200,7 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any,
                               rules=AccessFile(settings.access_file, start=rules) if rules else None)
     # The front checked each request's signature before it acked and queued it; a request may wait here longer
     # than the five minutes Bolt allows. Those the keeper takes over from the inbox it checks itself.
-    app = build_app(settings, deps, verify=False)
+    app = _app_once_slack_answers(settings, deps)
     limiter = settings.planetscale_limiter()
     BUDGET.configure(limiter.requests, limiter.per)
     sweeper = start_sweeper(deps, app, settings) if first else None
@@ -228,6 +228,25 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any,
             log.warning("worker: a request's work answered %d", status)
     drain(executor, sweeper, watcher, deps.store, settings.drain_timeout)
     return 0
+
+
+# How long a worker waits before checking the token with Slack again, while Slack fails to answer auth.test.
+AUTH_RETRY_SECONDS = 2.0
+
+
+def _app_once_slack_answers(settings: Any, deps: Any) -> Any:
+    """The worker's app. Bolt checks the token with auth.test as it is built; the front checked it a moment ago,
+    so a failure now is Slack's (a hiccup, a rate limit) or a token revoked since, which the front's work meets too:
+    the worker waits for Slack, its work queued meanwhile, rather than ending serve, which acks without Slack."""
+    from bot.runtime.app import build_app
+    from bot.runtime.settings import SettingsError
+
+    while True:
+        try:
+            return build_app(settings, deps, verify=False)
+        except SettingsError as exc:
+            log.error("worker: %s; trying again in %.0f s", exc.problems[0], AUTH_RETRY_SECONDS)
+            time.sleep(AUTH_RETRY_SECONDS)
 
 
 def _answer_scrapes(scrapes: Any, reporting: list[Callable[[], dict[str, Any]]]) -> None:
