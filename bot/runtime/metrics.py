@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +65,7 @@ SCRAPE_TIMEOUT_SECONDS = 4.0
 _scrapes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
 _scraping: Future[bytes] | None = None
 # The worker processes' own expositions, added to this process's (bot/runtime/workers.py).
-WORKERS: list[Callable[[], bytes | None]] = []
+WORKERS: list[Callable[[], Sequence[bytes]]] = []
 
 
 def _exposition() -> bytes:

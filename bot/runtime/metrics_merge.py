@@ -40,12 +40,12 @@ class Summed(Collector):
             yield merged
 
 
-def exposition(registry: CollectorRegistry, others: Sequence[Callable[[], bytes | None]]) -> bytes:
-    """This process's metrics, with the others' added (a worker that does not answer is left out)."""
+def exposition(registry: CollectorRegistry, others: Sequence[Callable[[], Sequence[bytes]]]) -> bytes:
+    """This process's metrics, with those the others give added (a worker that does not answer gives none)."""
     own = generate_latest(registry)
     if not others:
         return own
-    texts = [own, *(text for other in others if (text := other()) is not None)]
+    texts = [own, *(text for other in others for text in other())]
     merged = CollectorRegistry()
     merged.register(Summed(texts))
     return generate_latest(merged)

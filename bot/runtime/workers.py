@@ -73,7 +73,7 @@ class Workers:
     def start(self) -> Workers:
         from bot.runtime import metrics
 
-        metrics.WORKERS.extend(partial(self.metrics, i) for i in range(len(self.processes)))
+        metrics.WORKERS.append(self.metrics)
         for process in self.processes:
             process.start()
             threading.Thread(target=self._watch, args=(process,), name=f"{process.name}-watch", daemon=True).start()
@@ -92,10 +92,12 @@ class Workers:
         for worker in range(len(self.pipes)):
             self.lines.put((worker, (HOME, user)))
 
-    def metrics(self, worker: int) -> bytes | None:
-        """A worker's metrics (bot/runtime/metrics_merge.py); None if it does not answer within a second."""
-        answer = self._ask(worker, b"")
-        return answer if isinstance(answer, bytes) else None
+    def metrics(self) -> list[bytes]:
+        """The running workers' metrics (bot/runtime/metrics_merge.py); those that do not answer within a second
+        in all are left out, so that the front's own still answer the scrape however many are stuck."""
+        deadline = time.monotonic() + 1.0
+        return [answer for i, process in enumerate(self.processes) if process.pid is not None
+                and isinstance(answer := self._ask(i, b"", deadline), bytes)]
 
     def reports(self) -> list[dict[str, Any]]:
         """What each running worker has to tell /healthz (bot/runtime/app.py `told`): the access rules it keeps
@@ -105,17 +107,20 @@ class Workers:
         return [report for i, process in enumerate(self.processes) if process.pid is not None
                 and isinstance(report := self._ask(i, HEALTH, deadline), dict)]
 
-    def _ask(self, worker: int, question: bytes | str, deadline: float | None = None) -> Any:
+    def _ask(self, worker: int, question: bytes | str, deadline: float) -> Any:
         lock, pipe = self.scrapes[worker]
-        with lock:
-            try:
-                while pipe.poll(0):  # an answer that came too late for the question before
-                    pipe.recv()
-                pipe.send(question)
-                wait = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
-                return pipe.recv() if pipe.poll(wait) else None
-            except (OSError, EOFError):
-                return None
+        # The other endpoint's question to the same worker holds its pipe until its own deadline at most.
+        if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            return None
+        try:
+            while pipe.poll(0):  # an answer that came too late for the question before
+                pipe.recv()
+            pipe.send(question)
+            return pipe.recv() if pipe.poll(max(0.0, deadline - time.monotonic())) else None
+        except (OSError, EOFError):
+            return None
+        finally:
+            lock.release()
 
     def _send(self) -> None:
         while True:
