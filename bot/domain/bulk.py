@@ -12,7 +12,6 @@ from dataclasses import replace
 
 from bot.domain.access_rules import Action, reminder_at
 from bot.domain.audit import AuditEvent
-from bot.domain.backup_health import read_again
 from bot.domain.batches import (
     MAX_POLICIES,
     Batch,
@@ -26,10 +25,10 @@ from bot.domain.batches import (
     batch_records,
     refused_records,
 )
-from bot.domain.bulk_costs import DatabaseBases, bulk_facts
+from bot.domain.bulk_costs import ApprovalReads, DatabaseBases, SharedReads, bulk_facts
 from bot.domain.bulk_finding import Finding, Found, Selection
 from bot.domain.bulk_standing import Standing, owed_words, standings
-from bot.domain.change_requests import ChangeRequest, RequestState, derived_id
+from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState, derived_id
 from bot.domain.changes import ChangePath
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
@@ -49,8 +48,8 @@ SKIPPED_AS = {Refusal.NOT_ALLOWED: SkipReason.NOT_ALLOWED, Refusal.GUARDRAIL: Sk
 
 class BulkPath(Finding):
     def __init__(self, changes: ChangePath, store: BatchStore):
-        self.changes = changes
-        self.store = store
+        self.changes, self.store = changes, store
+        self._reads = ApprovalReads()  # an approval's reads, for its message drawn next
 
     # --- asking -----------------------------------------------------------------------------------------
 
@@ -226,7 +225,8 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {closed.state.value}; "
                                                          "nothing more was done.", closed)
         approvers = self.store.batch_approvers(batch.id) if added is None else added
-        verdicts = [self._judge_planned(batch, p, approvers) for p in batch.live]
+        shared = self._reads.keep(batch.id)  # each database read once for all its policies
+        verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
         unchecked = [v for v in verdicts if v.kind is VerdictKind.CANNOT_TELL]
         if unchecked:
             return BatchOutcome(BatchOutcomeKind.REFUSED, f"Nothing was sent: {unchecked[0].reason}. Your approval "
@@ -237,16 +237,16 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.COUNTED, f"{again}Approved: {owed_words(waiting)}", batch)
         return self._approve_and_apply(batch, user, approvers, verdicts)
 
-    def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str]) -> Verdict:
+    def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str],
+                       shared: SharedReads | None = None, kept: bool = True) -> Verdict:
+        """With an approval's `shared` reads, judged as a single approval is; else on the facts kept (or on none)."""
         asked = Asked(batch.organization, planned.database, batch.requester, batch.channel, planned.before,
                       batch.changes, batch.reason)
         before = BackupPolicy.model_validate(planned.before)
-        facts = DatabaseFacts.of(planned.facts)
-        target = str(batch.changes.get("target", before.target))
-        if facts is not None and facts.unread and \
-                self.changes.storage_bounded(batch.organization, planned.database, [target]):
-            facts = read_again(self.changes.policies.planetscale, DatabaseRef(batch.organization, planned.database),
-                               facts, before, target)
+        facts = DatabaseFacts.of(planned.facts) if kept else None
+        if shared is not None or (facts is not None and facts.unread):
+            facts = self.changes.approving_facts(DatabaseRef(batch.organization, planned.database), ChangeKind.UPDATE,
+                                                 before, str(batch.changes.get("target", before.target)), facts, shared)
         return self.changes.judged(Stage.APPROVING, before, asked, approvers, facts)
 
     def _may_decide(self, batch: Batch, user: str, every: bool = False) -> BatchOutcome | list[tuple[str, str]]:
@@ -351,7 +351,7 @@ class BulkPath(Finding):
                 latest = self.store.get_batch(batch.id) or latest
             if latest.state is BatchState.PENDING and approvers and latest.live != batch.live:
                 # Some of its policies were rejected while this approval was judged: the rest are judged again.
-                if self._ready(latest, approvers):
+                if self._ready(latest, approvers, SharedReads()):
                     return self._approve_and_apply(latest, by, approvers)
                 return BatchOutcome(BatchOutcomeKind.COUNTED, "Your approval is recorded. Some of its policies were "
                                     "rejected meanwhile: nothing is sent for them; the others still wait.", latest)
@@ -363,10 +363,11 @@ class BulkPath(Finding):
         return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,
                             tuple(self.store.batch_members(batch.id)))
 
-    def _ready(self, batch: Batch, approvers: Sequence[str]) -> bool:
-        """Whether every policy still in it has what its rules ask, judged now."""
-        return all(self._judge_planned(batch, p, approvers).kind not in (VerdictKind.CANNOT_TELL, VerdictKind.WAIT)
-                   for p in batch.live)
+    def _ready(self, batch: Batch, approvers: Sequence[str], shared: SharedReads | None = None,
+               kept: bool = True) -> bool:
+        """Whether every policy still in it has what its rules ask, judged now (as `_judge_planned` says)."""
+        judged = (self._judge_planned(batch, p, approvers, shared, kept).kind for p in batch.live)
+        return all(kind not in (VerdictKind.CANNOT_TELL, VerdictKind.WAIT) for kind in judged)
 
     def _record_outcome(self, request_id: str, kind: OutcomeKind) -> None:
         self.store.set_member_outcome(request_id, kind)
@@ -399,13 +400,13 @@ class BulkPath(Finding):
         return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), reason, retry_of=batch.id)
 
     def standings(self, batch: Batch) -> list[Standing] | None:
-        """Where a pending bulk change's approvals stand, per group of its policies whose rules judge them alike
-        (bot/domain/bulk_standing.py), who may approve each resolved for showing; None once it is decided, or
-        while it cannot be judged."""
+        """Where a pending bulk change's approvals stand, per group of its policies judged alike (bulk_standing.py),
+        as its next approval judges them; who may approve each resolved for showing; None once decided, or unjudged."""
         if batch.state is not BatchState.PENDING:
             return None
         approved_by = self.store.batch_approvers(batch.id)
-        found = standings(batch.planned, batch.changes, lambda p: self._judge_planned(batch, p, approved_by))
+        shared = self._reads.take(batch.id) if approved_by else None
+        found = standings(batch.planned, batch.changes, lambda p: self._judge_planned(batch, p, approved_by, shared))
         resolve = self.changes.access.groups.resolve
         return None if found is None else [replace(s, approvers=tuple(resolve(a) for a in s.approvers))
                                            for s in found]
@@ -455,19 +456,18 @@ class BulkPath(Finding):
         return expired
 
     def judge_again(self) -> list[BatchOutcome]:
-        """Pending bulk changes with an approval, left pending because judging them could not tell (a look-up
-        failed) or waiting: judged again by the sweep and applied when the judge now can, as a request is
-        (ChangePath.judge_again)."""
+        """Pending bulk changes with an approval, left pending (a look-up failed, or waiting): judged again by
+        the sweep and applied when the judge now can, as a request is (ChangePath.judge_again)."""
         outcomes = []
         for batch in self.store.open_batches():
             if batch.expires_at <= self.changes.clock() or not batch.approvals_needed:
                 continue
-            approvers = self.store.batch_approvers(batch.id)
-            # The rules may ask fewer approvals now, or fewer once some policies are rejected: the judge tells.
+            approvers = self.store.batch_approvers(batch.id)  # the rules may ask fewer now: the judge tells
             if not approvers:
                 continue
             try:
-                if self._ready(batch, approvers):
+                # Once the rules alone would apply it, judged as an approval is, on its facts read again.
+                if self._ready(batch, approvers, kept=False) and self._ready(batch, approvers, SharedReads()):
                     outcomes.append(self._approve_and_apply(batch, approvers[-1], approvers))
             except Exception:
                 log.exception("the sweep could not judge bulk change %s again", batch.id)

@@ -13,6 +13,7 @@ from bot.domain.access import Decision
 from bot.domain.access_rules import Action
 from bot.domain.applying import Applying
 from bot.domain.backup_health import read_again
+from bot.domain.bulk_costs import SharedReads, bulk_facts
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
@@ -86,22 +87,31 @@ class Deciding(Applying):
         return replace(outcome, approved_by=tuple(approved_by)) if outcome.request is not None else outcome
 
     def _approving_facts(self, request: ChangeRequest) -> DatabaseFacts | None:
-        """What an approval of `request` is judged on: the facts kept with it, read again where a bound covers it,
-        as applying does (a bound added since is never judged on what was read when asked): its backups under a
-        storage bound, the database's policies under a floor of the target it leaves."""
-        facts = DatabaseFacts.of(request.facts)
         before = BackupPolicy.model_validate(request.before)
-        target = str(request.changes.get("target", before.target))
-        db = DatabaseRef(request.organization, request.database)
-        if facts is not None and request.kind is not ChangeKind.DELETE and \
-                self.storage_bounded(request.organization, request.database, [target]):
-            facts = read_again(self.policies.planetscale, db, facts,
-                               None if request.kind is ChangeKind.CREATE else before, target)
-        leaves = request.kind is ChangeKind.DELETE or (request.kind is ChangeKind.UPDATE and target != before.target)
+        return self.approving_facts(DatabaseRef(request.organization, request.database), request.kind, before,
+                                    str(request.changes.get("target", before.target)), DatabaseFacts.of(request.facts))
+
+    def approving_facts(self, db: DatabaseRef, kind: ChangeKind, before: BackupPolicy, target: str,
+                        facts: DatabaseFacts | None, shared: SharedReads | None = None) -> DatabaseFacts | None:
+        """What an approval of a change of `before` (landing on `target`) is judged on: the facts kept with it,
+        read again where a bound covers it, as applying does (a bound added since is never judged on what was
+        read when asked): its backups under a storage bound, the database's policies under a floor of the target
+        it leaves. `shared`: a bulk approval's reads, one per database for all its policies."""
+        if facts is not None and kind is not ChangeKind.DELETE and \
+                self.storage_bounded(db.organization, db.database, [target]):
+            if shared is None or kind is ChangeKind.CREATE:
+                facts = read_again(self.policies.planetscale, db, facts,
+                                   None if kind is ChangeKind.CREATE else before, target)
+            else:
+                fresh = bulk_facts(shared.bases, self.policies.planetscale, db, [], before, target)
+                facts = DatabaseFacts(facts.policies, fresh.before, fresh.after, fresh.unread)
+        leaves = kind is ChangeKind.DELETE or (kind is ChangeKind.UPDATE and target != before.target)
         if facts is not None and leaves and any(g.min_policies is not None and g.covers(db.organization, db.database,
                                                                                         before.target)
                                                 for g in self.access.rules.guardrails):
-            facts = facts.with_policies([(p.id, p.name, p.target) for p in self.policies.list_policies(db)])
+            listed = self.policies.list_policies(db) if shared is None else \
+                shared.policies(db.database, partial(self.policies.list_policies, db))
+            facts = facts.with_policies([(p.id, p.name, p.target) for p in listed])
         return facts
 
     def _approved(self, request: ChangeRequest, verdict: Verdict, by: str,

@@ -10,7 +10,8 @@ from approval_helpers import ALICE, CAROL, RULES, approvals_bot, direct_messages
 from conftest import Bot
 from test_bulk import button, channel_messages, latest, shown
 
-from bot.domain.change_requests import RequestState
+from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.outcomes import Outcome
 from bot.emulators.planetscale import PlanetScaleState
 from bot.emulators.slack import SlackEvent
 from handlers.blocks import APPROVE, REJECT
@@ -32,12 +33,23 @@ override_approvals = 2
 
 def waiting_member(bot: Bot, planetscale: PlanetScaleState) -> tuple[SlackEvent, str]:
     """A bulk change of one policy approved by carol, whose member waits for a second approval under the lease:
-    its latest backup grew past the storage bound, which allows an override with two approvals."""
+    its latest backup grew past the storage bound, which allows an override with two approvals, after carol's
+    approval read it and before the member was applied."""
     bot.use_rules(OVERRIDE_BOUND)
     bot.command('update acme/app-db "Production w*" retention=5w reason="audit"', user=ALICE)
     [message] = channel_messages(bot)
-    planetscale.add_backup("acme", "app-db", WEEKLY, size=2_000_000_000)
-    bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    changes = bot.deps.changes
+    apply_approved = changes.apply_approved
+
+    def grown_first(member: ChangeRequest, by: str) -> Outcome:
+        planetscale.add_backup("acme", "app-db", WEEKLY, size=2_000_000_000)
+        return apply_approved(member, by)
+
+    changes.apply_approved = grown_first  # type: ignore[method-assign]
+    try:
+        bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    finally:
+        changes.apply_approved = apply_approved  # type: ignore[method-assign]
     [member] = bot.deps.store.requests([RequestState.PENDING])
     assert "waiting: its rules now ask for more approvals" in shown(bot, message)
     return message, member.id
