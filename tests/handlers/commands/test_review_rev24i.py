@@ -7,11 +7,11 @@ from __future__ import annotations
 import time
 
 from approval_helpers import ALICE, CAROL, RULES, approvals_bot, direct_messages, sweep
+from bulk_helpers import grown_before_applying
 from conftest import Bot
 from test_bulk import button, channel_messages, latest, shown
 
-from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.outcomes import Outcome
+from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale import PlanetScaleState
 from bot.emulators.slack import SlackEvent
 from handlers.blocks import APPROVE, REJECT
@@ -38,18 +38,8 @@ def waiting_member(bot: Bot, planetscale: PlanetScaleState) -> tuple[SlackEvent,
     bot.use_rules(OVERRIDE_BOUND)
     bot.command('update acme/app-db "Production w*" retention=5w reason="audit"', user=ALICE)
     [message] = channel_messages(bot)
-    changes = bot.deps.changes
-    apply_approved = changes.apply_approved
-
-    def grown_first(member: ChangeRequest, by: str) -> Outcome:
-        planetscale.add_backup("acme", "app-db", WEEKLY, size=2_000_000_000)
-        return apply_approved(member, by)
-
-    changes.apply_approved = grown_first  # type: ignore[method-assign]
-    try:
+    with grown_before_applying(bot, planetscale, WEEKLY, 2_000_000_000):
         bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
-    finally:
-        changes.apply_approved = apply_approved  # type: ignore[method-assign]
     [member] = bot.deps.store.requests([RequestState.PENDING])
     assert "waiting: its rules now ask for more approvals" in shown(bot, message)
     return message, member.id
