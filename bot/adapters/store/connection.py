@@ -27,6 +27,9 @@ STATEMENT_TIMEOUT_MS = 30_000
 LOCK_TIMEOUT_MS = 5_000
 # How long a SQLite transaction waits for the one writing before it (SQLite's busy timeout).
 SQLITE_BUSY_SECONDS = 30.0
+# How often the inbox's writer tries again for SQLite's lock while another process (a worker) holds it, for its
+# first PROMPT_SECONDS of waiting; then every PATIENT_SECONDS.
+RETRY_SECONDS, PROMPT_SECONDS, PATIENT_SECONDS = 0.0002, 0.05, 0.002
 
 
 class Turns:
@@ -104,8 +107,10 @@ class TakingTurns(sqlite3.Connection):
     """A SQLite connection whose transactions (each a writer's: BEGIN IMMEDIATE) wait for their turn in this
     process first. A writer waiting there wakes as the one before it commits; waiting in SQLite's busy handler
     instead, it would sleep between tries, up to 100 ms each, long after the lock is free, and the acks' inbox
-    rows would wait behind every write of the work after earlier acks. Other processes on the database (a CLI
-    command beside `serve`) still meet the busy handler."""
+    rows would wait behind every write of the work after earlier acks. Between processes (`serve`'s workers, a
+    CLI command), the writer first in line tries again every RETRY_SECONDS, where the busy handler sleeps 1, 2, 5,
+    10 ms... between its tries, long after another process's short transaction has ended; the others keep the
+    busy handler, which leaves it the lock first."""
 
     turns: Turns
     holding = False
@@ -113,10 +118,29 @@ class TakingTurns(sqlite3.Connection):
     def begin_immediate(self) -> None:
         self.holding = self.turns.take(timeout=SQLITE_BUSY_SECONDS)
         try:
-            self.execute("BEGIN IMMEDIATE")
+            if getattr(_in_line, "first", False):
+                self._begin_promptly()
+            else:
+                self.execute("BEGIN IMMEDIATE")
         except BaseException:
             self._end_turn()
             raise
+
+    def _begin_promptly(self) -> None:
+        self.execute("PRAGMA busy_timeout=0")
+        try:
+            start = time.monotonic()
+            while True:
+                try:
+                    self.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    waited = time.monotonic() - start
+                    if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or waited > SQLITE_BUSY_SECONDS:
+                        raise
+                time.sleep(RETRY_SECONDS if waited < PROMPT_SECONDS else PATIENT_SECONDS)
+        finally:
+            self.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}")
 
     def commit(self) -> None:
         try:
