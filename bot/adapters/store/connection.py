@@ -137,7 +137,8 @@ class TakingTurns(sqlite3.Connection):
                     return
                 except sqlite3.OperationalError as exc:
                     waited = time.monotonic() - start
-                    if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or waited > SQLITE_BUSY_SECONDS:
+                    busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # SQLITE_BUSY_RECOVERY too
+                    if not busy or waited > SQLITE_BUSY_SECONDS:
                         raise
                 time.sleep(RETRY_SECONDS if waited < PROMPT_SECONDS else PATIENT_SECONDS)
         finally:
