@@ -30,6 +30,8 @@ SQLITE_BUSY_SECONDS = 30.0
 # How often the inbox's write that acks wait for tries again for SQLite's lock while another process (a worker)
 # holds it, for its first PROMPT_SECONDS of waiting; then every PATIENT_SECONDS.
 RETRY_SECONDS, PROMPT_SECONDS, PATIENT_SECONDS = 0.0002, 0.05, 0.002
+# An execution option: a connection that only reads, which on SQLite takes no writer's lock (no BEGIN IMMEDIATE).
+READ_ONLY = "backup_bot_read_only"
 
 
 class Turns:
@@ -217,6 +219,8 @@ class Connected:
 
             @sa.event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
+                if conn.get_execution_options().get(READ_ONLY):
+                    return  # each statement its own read, as SQLite does without BEGIN: no writer waits for it
                 dbapi_connection = conn.connection.dbapi_connection
                 assert isinstance(dbapi_connection, TakingTurns)
                 dbapi_connection.begin_immediate()
@@ -228,9 +232,17 @@ class Connected:
             self._engine.dispose()
 
     def migrate(self) -> int:
-        """Bring the schema to the newest revision; safe when several instances start at once."""
+        """Bring the schema to the newest revision; safe when several instances start at once. A schema found
+        current by a read is left alone, and no writer waits for its check (on SQLite, the lock a migration takes
+        would hold the writes of the first requests' work)."""
         from bot.adapters import migrations
 
+        engine = self._connect()  # SQLAlchemy whole first, as other threads import it: then Alembic's parts of it
+        latest = migrations.head()
+        with engine.connect() as conn:
+            at = migrations.current(conn.execution_options(**{READ_ONLY: True}))
+        if at == latest:
+            return at
         with self._connect().begin() as conn:
             if conn.dialect.name == "postgresql":
                 # Another instance may hold the lock for as long as its migrations take.
