@@ -210,25 +210,3 @@ def test_two_instances_taking_over_at_once_redo_the_work_once(
     assert first.executor.wait_idle(timeout=60) and second.executor.wait_idle(timeout=60)
     assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
 
-
-def test_only_the_inbox_write_skips_waiting_for_postgresqls_disk(postgres_url: str) -> None:
-    """The ack waits for the inbox's commit, which outlives the bot's process once PostgreSQL has it; the work's
-    own writes on the same connection still wait for the disk."""
-    store = Store(postgres_url)
-    store.migrate()
-    inbox = Inbox(lambda: store.engine, time.time, "front:1")
-    settings: list[str] = []
-
-    @sa.event.listens_for(store.engine, "commit")
-    def seen(conn: sa.Connection) -> None:
-        settings.append(conn.exec_driver_sql("SHOW synchronous_commit").scalar_one())
-
-    try:
-        assert inbox.take("k:1", "body")
-        with store.engine.begin() as conn:
-            conn.execute(deliveries.update().values(holder="front:1"))
-        assert settings == ["off", "on"]
-        with store.engine.connect() as conn:
-            assert conn.execute(sa.select(deliveries.c.key)).scalars().all() == ["k:1"]
-    finally:
-        store.close()

@@ -92,11 +92,6 @@ class Inbox:
                 for key, body in sorted({key: body for key, body in reversed(takes)}.items())]
         with first_in_line(acks_wait=bool(rows)), self._engine().begin() as conn:
             insert, close = _statements(conn.dialect.name)
-            if conn.dialect.name == "postgresql":
-                # The ack waits for this commit: PostgreSQL has it once it answers, so it outlives this process
-                # (kill -9 included), without waiting for its WAL's flush to disk (≤ 3 × wal_writer_delay later),
-                # as SQLite's synchronous=NORMAL. Only for this transaction: the work's own writes wait for it.
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             taken = set(conn.execute(insert, rows).scalars()) if rows else set()
             if dones:
                 conn.execute(close, {"keys": sorted(set(dones))})
