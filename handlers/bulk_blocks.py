@@ -122,7 +122,7 @@ def summary(batch: Batch, members: Sequence[Member]) -> str:
     databases = plural(len(batch.databases), "database", "databases")
     if members:
         applied = sum(1 for m in members if m.request.state is RequestState.APPLIED)
-        failed = sum(1 for m in members if m.failed)
+        failed = sum(1 for m in members if m.not_applied)
         open_ = len(members) - applied - failed
         text = f"*Applied to {applied} of {len(members)}* in {databases}"
         text += f"; *{failed} not applied*" if failed else ""
@@ -213,7 +213,7 @@ def batch_buttons(batch: Batch, members: Sequence[Member]) -> list[ButtonElement
                                                     "PlanetScale for the policies you may approve.", confirm="Reject",
                                                     deny="Keep it")),
                 ButtonElement(text="Cancel", action_id=BULK_CANCEL, value=batch.id)]
-    failed = sum(1 for m in members if m.failed)
+    failed = sum(1 for m in members if m.retryable)
     if failed:
         return [ButtonElement(text=f"Retry the {failed} not applied"[:75], action_id=BULK_RETRY, value=batch.id)]
     return []

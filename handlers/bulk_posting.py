@@ -291,7 +291,7 @@ def to_requester(deps: Dependencies, client: WebClient, batch: Batch) -> None:
     text = f"Your bulk change `{bulk_blocks.code_text(batch.selection)}`: {bulk_blocks.summary(batch, members)}"
     if batch.state is not BatchState.APPROVED:
         text = f"Your bulk change `{bulk_blocks.code_text(batch.selection)}` was {batch.state.value}; nothing was sent."
-    if any(m.failed for m in members):
+    if any(m.retryable for m in members):
         text += " Its message lists why each one was not applied, and offers to retry them."
     try:
         client.chat_postMessage(channel=batch.requester, text=text + where)

@@ -33,6 +33,12 @@ class Background(Protocol):
     def run_answered_promptly(self, answer: Callable[[str], None], fn: Callable[P, object], /, *args: P.args,
                               **kwargs: P.kwargs) -> None: ...
 
+    # Whether the request being answered is dispatched again from the inbox (in a worker, or for an instance that
+    # stopped): its ack reaches nobody, so a listener answers in the ack only from the request itself, never from
+    # what this process happens to know (the user groups it listed, the rules it loaded).
+    @property
+    def redoing(self) -> bool: ...
+
 
 class HomesDue:
     """People whose App Home must be published again: each once, however many steps asked for it while it

@@ -28,7 +28,30 @@ def by_target(production: tuple[list[str], list[str], int], development: tuple[l
     return text
 
 
+def guardrail(target: str, databases: str = "*", **limits: str | int) -> str:
+    """A guardrail on acme's `databases` policies of `target`: each limit a line, in the order given."""
+    return (f'\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["{databases}"]\ntargets = ["{target}"]\n'
+            + "".join(f'{key} = "{value}"\n' if isinstance(value, str) else f"{key} = {value}\n"
+                      for key, value in limits.items()))
+
+
 def storage_bound(target: str, most: str) -> str:
     """A max_storage guardrail on every acme database's policies of `target`."""
-    return (f'\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\ntargets = ["{target}"]\n'
-            f'max_storage = "{most}"\n')
+    return guardrail(target, max_storage=most)
+
+
+def admin_asks(approvals: int) -> str:
+    """Production changes of every acme database need `approvals` of @dba-leads, asked by a PlanetScale admin."""
+    return ('\n[approvals]\nexpire_after = "24h"\n\n[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\n'
+            f'targets = ["production"]\neditors = ["@dba-team"]\napprovers = ["@dba-leads"]\napprovals = {approvals}\n'
+            'planetscale_role = "admin"\n')
+
+
+def per_database(approvers: dict[str, list[str]]) -> str:
+    """One production rule per acme database, in #db-ops: the @dba-team asks, one approval of its own approvers."""
+    text = '\n[approvals]\nexpire_after = "24h"\n'
+    for database, who in approvers.items():
+        text += (f'\n[[rules]]\norganizations = ["acme"]\ndatabases = ["{database}"]\ntargets = ["production"]\n'
+                 f'editors = ["@dba-team"]\napprovers = {who!r}\napprovals = 1\nchannels = ["C0DBAOPS01"]\n'
+                 ).replace("'", '"')
+    return text

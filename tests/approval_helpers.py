@@ -97,6 +97,19 @@ def sweep(bot: Bot) -> None:
             batches=partial(sweep_batches, bot.deps, bot.app.client)).sweep()
 
 
+def swept_later(bot: Bot, seconds: float = 600) -> None:
+    """One sweep, `seconds` from now on the bot's clocks (its changes' and its store's), which stay there."""
+    later = time.time() + seconds
+    bot.deps.changes.clock = lambda: later
+    bot.deps.store.clock = lambda: later
+    sweep(bot)
+
+
+def sending_details(bot: Bot, request_id: str) -> list[str]:
+    """What the audit trail's "sending" entries of the request say (whose approval sent it)."""
+    return [e.detail or "" for e in bot.audit.all() if e.action == "sending" and e.request_id == request_id]
+
+
 def latest_view(bot: Bot, message: SlackEvent) -> str:
     shown = [e for e in bot.slack.events if e.ts == message.ts and e.kind in ("message", "update")]
     return json.dumps(shown[-1].blocks, ensure_ascii=False)
@@ -131,21 +144,22 @@ def policy_busy(bot: Bot, policy_id: str) -> Iterator[None]:
         bot.deps.store.release(claim)
 
 
-def patch_in_flight(bot: Bot, planetscale: PlanetScaleState, policy_id: str,
-                    also: Sequence[Bot] = ()) -> tuple[list[float], threading.Event, threading.Thread]:
-    """alice's `retention=9d` on `policy_id`, its PATCH held at PlanetScale until the event is set, on a clock the
-    test moves (`now[0]`, shared with the instances in `also`): returned once PlanetScale has the PATCH."""
+def patch_in_flight(bot: Bot, planetscale: PlanetScaleState, policy_id: str, also: Sequence[Bot] = (),
+                    change: str = "retention=9d") -> tuple[list[float], threading.Event, threading.Thread]:
+    """alice's `change` (`retention=9d` unless given) on `policy_id`, its PATCH held at PlanetScale until the event
+    is set, on a clock the test moves (`now[0]`, shared with the instances in `also`): returned once PlanetScale
+    has the PATCH."""
     now = [1_000_000.0]
     for each in (bot, *also):
         each.deps.changes.clock = lambda: now[0]
         each.deps.store.clock = lambda: now[0]
     stalled = threading.Event()
     planetscale.add_fault(Fault(method="PATCH", until=stalled))
-    worker = threading.Thread(target=bot.command, args=(f"update acme/app-db {policy_id} retention=9d",),
+    worker = threading.Thread(target=bot.command, args=(f"update acme/app-db {policy_id} {change}",),
                               kwargs={"user": ALICE})
     worker.start()
     deadline = time.monotonic() + 10
     while not planetscale.calls("PATCH"):
-        assert time.monotonic() < deadline
+        assert time.monotonic() < deadline, f"alice's {change} was never sent"
         time.sleep(0.02)
     return now, stalled, worker

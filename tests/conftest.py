@@ -310,6 +310,16 @@ def bot(settings: Settings, slack: SlackState, planetscale_client: PlanetScaleCl
     yield from make_bot(settings, slack, planetscale_client, store, slack_server)
 
 
+def bot_over(client: PlanetScaleClient, settings: Settings, slack: SlackState,
+             slack_server: tuple[SlackEmulator, BackgroundServer], tmp_path: Path) -> Iterator[Bot]:
+    """A bot on its own SQLite store that reaches PlanetScale through the test's `client`; both closed after."""
+    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
+    store.migrate()
+    yield from make_bot(settings, slack, client, store, slack_server)
+    store.close()
+    client.close()
+
+
 def make_bot(settings: Settings, slack: SlackState, planetscale_client: PlanetScaleClient, store: Store,
              slack_server: tuple[SlackEmulator, BackgroundServer]) -> Iterator[Bot]:
     executor = TrackedExecutor()

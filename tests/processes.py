@@ -55,10 +55,12 @@ def start(env: dict[str, str], cwd: Path, port: int, log_name: str = "serve.log"
     raise AssertionError((cwd / log_name).read_text())
 
 
-def post(port: int, body: str) -> None:
+def post(port: int, body: str) -> str:
+    """The ack's body."""
     answer = httpx.post(f"http://127.0.0.1:{port}/slack/events", content=body,
                         headers=dict(signed_headers(SIGNING_SECRET, body)), timeout=10)  # type: ignore[arg-type]
     assert answer.status_code == 200, answer.text
+    return answer.text
 
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float = 30) -> None:
@@ -68,9 +70,11 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = 30) -> None
         time.sleep(0.05)
 
 
-def command(text: str, slack_url: str, user: str = "U0ALICE001", name: str = "alice") -> str:
+def command(text: str, slack_url: str, user: str = "U0ALICE001", name: str = "alice", response: str = "9",
+            trigger: str = "1.1") -> str:
+    """`response`: the response URL's key; `trigger`: the trigger ID, which tells two commands of one text apart."""
     return slash_command_body(text, user_id=user, user_name=name, channel_id="C0DBAOPS01", channel_name="db-ops",
-                              response_url=slack_url + "/response/9", trigger_id="1.1")
+                              response_url=slack_url + "/response/" + response, trigger_id=trigger)
 
 
 def approve(message: SlackEvent, user: str, name: str, slack_url: str) -> str:

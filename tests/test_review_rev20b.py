@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -110,16 +111,23 @@ class StallingProxy:
         self.listener.close()
 
 
-@pytest.fixture
-def stalling(tmp_path: Path, slack_server: Any, planetscale_server: Any,
-             postgres_url: str) -> Iterator[tuple[int, StallingProxy]]:
-    """`serve` on PostgreSQL through a StallingProxy."""
+def served_through_a_stalling_proxy(tmp_path: Path, slack_server: Any, planetscale_server: Any,
+                                    postgres_url: str) -> tuple[StallingProxy, subprocess.Popen[bytes], int]:
+    """`serve` (no approvals asked) on the PostgreSQL at `postgres_url` reached through a StallingProxy: the proxy,
+    the process and its port."""
     host, _, rest = postgres_url.removeprefix("postgresql://").partition("@")[2].partition(":")
     proxy = StallingProxy((host, int(rest.partition("/")[0])))
     url = postgres_url.replace(f"@{host}:{rest.partition('/')[0]}/", f"@127.0.0.1:{proxy.port}/")
     (tmp_path / "access.toml").write_text(access_rules(0))
     port = free_port()
-    process = start(serve_env(slack_server, planetscale_server, url), tmp_path, port)
+    return proxy, start(serve_env(slack_server, planetscale_server, url), tmp_path, port), port
+
+
+@pytest.fixture
+def stalling(tmp_path: Path, slack_server: Any, planetscale_server: Any,
+             postgres_url: str) -> Iterator[tuple[int, StallingProxy]]:
+    """`serve` on PostgreSQL through a StallingProxy."""
+    proxy, process, port = served_through_a_stalling_proxy(tmp_path, slack_server, planetscale_server, postgres_url)
     try:
         yield port, proxy
     finally:

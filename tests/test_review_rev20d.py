@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 import processes
 import pytest
-from conftest import ALICE, DEMO_TOKEN, DEMO_TOKEN_ID, SIGNING_SECRET, Bot, make_bot
+from conftest import ALICE, DEMO_TOKEN, DEMO_TOKEN_ID, SIGNING_SECRET, Bot, bot_over, make_bot
 from processes import access_rules, command, serve_env, start
 from test_serve import post, server  # noqa: F401
 
@@ -63,12 +63,8 @@ def answering(settings: Settings, slack: SlackState, slack_server: tuple[SlackEm
                                sleep=lambda _: None, transport=httpx.MockTransport(
                                    lambda _: httpx.Response(answer["status"], content=answer["body"],
                                                             headers={"content-type": "application/json"})))
-    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
-    store.migrate()
-    for bot in make_bot(settings, slack, client, store, slack_server):
+    for bot in bot_over(client, settings, slack, slack_server, tmp_path):
         yield bot, answer
-    store.close()
-    client.close()
 
 
 @pytest.mark.parametrize("body", list(UNREADABLE_ERRORS))
@@ -205,12 +201,8 @@ def streaming(settings: Settings, slack: SlackState, slack_server: tuple[SlackEm
                                sleep=lambda _: None, timeout=httpx.Timeout(1.0), transport=httpx.MockTransport(
                                    lambda _: httpx.Response(200, content=answer["body"](),
                                                             headers={"content-type": "application/json"})))
-    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
-    store.migrate()
-    for bot in make_bot(settings, slack, client, store, slack_server):
+    for bot in bot_over(client, settings, slack, slack_server, tmp_path):
         yield bot, answer
-    store.close()
-    client.close()
 
 
 def test_an_answer_planetscale_trickles_without_end_is_given_up_on_as_too_slow(

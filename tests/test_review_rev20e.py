@@ -14,12 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Bot, make_bot
+from conftest import Bot, bot_over
 from processes import access_rules, command, post, serve_env, start
 from test_review_rev20d import answering as answering  # the fixture
 
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
-from bot.adapters.store import Store
 from bot.emulators.serving import BackgroundServer, free_port
 from bot.emulators.slack import SlackEmulator, SlackState
 from bot.runtime.settings import Settings
@@ -121,12 +120,8 @@ def trickling_planetscale(settings: Settings, slack: SlackState, slack_server: t
     server = TricklingHead(20, b"{}")
     client = PlanetScaleClient("id", "token", server.url + "/v1", retry=RetryPolicy(attempts=2),
                                sleep=lambda _: None, timeout=httpx.Timeout(1.0))
-    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
-    store.migrate()
-    for bot in make_bot(settings, slack, client, store, slack_server):
+    for bot in bot_over(client, settings, slack, slack_server, tmp_path):
         yield bot, server
-    store.close()
-    client.close()
     server.close()
 
 

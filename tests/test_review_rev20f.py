@@ -18,12 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Bot, make_bot
+from conftest import Bot, bot_over
 from processes import access_rules, command, post, serve_env, start, wait_until
-from test_review_rev20b import StallingProxy
+from test_review_rev20b import served_through_a_stalling_proxy
 
 from bot.adapters.planetscale import PlanetScaleClient, PlanetScaleError, RetryPolicy
-from bot.adapters.store import Store
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.serving import BackgroundServer, free_port
 from bot.emulators.slack import SlackEmulator, SlackState
@@ -85,12 +84,8 @@ def behind_one_bad_node(settings: Settings, slack: SlackState,
     server = OneBadNode()
     client = PlanetScaleClient("id", "token", server.url + "/v1", retry=RetryPolicy(attempts=1),
                                sleep=lambda _: None, timeout=httpx.Timeout(0.5))
-    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
-    store.migrate()
-    for bot in make_bot(settings, slack, client, store, slack_server):
+    for bot in bot_over(client, settings, slack, slack_server, tmp_path):
         yield bot, server, client
-    store.close()
-    client.close()
     server.close()
 
 
@@ -159,12 +154,8 @@ def compressing(settings: Settings, slack: SlackState, slack_server: tuple[Slack
 
     client = PlanetScaleClient("id", "token", "https://api.planetscale.test/v1", retry=RetryPolicy(attempts=1),
                                sleep=lambda _: None, transport=httpx.MockTransport(answered))
-    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
-    store.migrate()
-    for bot in make_bot(settings, slack, client, store, slack_server):
+    for bot in bot_over(client, settings, slack, slack_server, tmp_path):
         yield bot, answer
-    store.close()
-    client.close()
 
 
 def test_an_answer_compressed_twice_is_refused_without_being_undone_whole(
@@ -233,12 +224,7 @@ def test_work_acked_while_the_database_stalls_just_before_sigterm_is_not_lost(
     written. Its drain on SIGTERM waited only for work in its own pool: work still being written to a stalled
     database was not waited for, the process ended with the write unsent, and a change acked was never made by
     this instance or the next."""
-    host, _, rest = postgres_url.removeprefix("postgresql://").partition("@")[2].partition(":")
-    proxy = StallingProxy((host, int(rest.partition("/")[0])))
-    url = postgres_url.replace(f"@{host}:{rest.partition('/')[0]}/", f"@127.0.0.1:{proxy.port}/")
-    (tmp_path / "access.toml").write_text(access_rules(0))
-    port = free_port()
-    process = start(serve_env(slack_server, planetscale_server, url), tmp_path, port)
+    proxy, process, port = served_through_a_stalling_proxy(tmp_path, slack_server, planetscale_server, postgres_url)
     try:
         proxy.flowing.clear()
         post(port, command('update acme/app-db "Production daily" retention=9d', slack_server[1].url))

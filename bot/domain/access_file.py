@@ -50,7 +50,9 @@ class AccessFile:
     same before and after the read. Until then, the last good rules apply and nothing is reported: a file
     being written is not a bad file."""
 
-    def __init__(self, path: str, clock: Callable[[], float] | None = None):
+    def __init__(self, path: str, clock: Callable[[], float] | None = None,
+                 start: tuple[Stamp, bytes] | None = None):
+        """`start`: the version to begin with (another process's `version`), instead of reading the file now."""
         import time
 
         if "\0" in path:  # os.stat and open raise ValueError, not an error of a file, on it
@@ -59,8 +61,9 @@ class AccessFile:
         self.path = path
         self.clock = clock or time.time
         self._lock = threading.Lock()
-        self._stamp, raw = self._read_whole()
+        self._stamp, raw = start or self._read_whole()
         self._rules = decode_rules(raw, path)
+        self.version = (self._stamp, raw)  # the rules in force: the file's stamp and bytes then
         self.last_error: str | None = None
         self._seen: tuple[Stamp, float] | None = None  # a new version not yet taken, and when it was first seen
 
@@ -105,6 +108,7 @@ class AccessFile:
                 return  # written to while read: judged again at the next decision
             self._stamp = stamp
             self._rules = decode_rules(raw, self.path)
+            self.version = (stamp, raw)
             self.last_error = None
             log.info("reloaded the access rules from %s", self.path)
         except (AccessFileError, OSError) as exc:

@@ -29,7 +29,7 @@ from bot.domain.judge import (
     VerdictKind,
     judge,
 )
-from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, Lifecycle
+from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, JUDGED, Lifecycle
 from bot.domain.outcomes import (
     SYSTEM,
     Outcome,
@@ -226,9 +226,12 @@ class Applying(Lifecycle):
                               approvers=self._approvers_shown(verdict) or request.approvers, detail=why,
                               record=request_event("waiting", request, SYSTEM, detail=why)) or request
             return Outcome(OutcomeKind.WAITING, f"Not applied yet, nothing was sent: {why}.", back)
-        if verdict.counted and request.decided_by not in verdict.counted:
-            # Decided by the last approval that counts now: one the rules no longer count decided nothing.
-            claim.request = request = replace(request, decided_by=verdict.counted[-1])
+        if verdict.needed:
+            # Recorded as the judge asks it now, decided by the last approval counted: an uncounted one decided nothing.
+            claim.request = request = replace(
+                request, decided_by=request.decided_by if request.decided_by in verdict.counted else
+                verdict.counted[-1], approvals_needed=verdict.needed, approvers=self._approvers_shown(verdict),
+                approvals_from=dict(verdict.groups) or None)
         if request.kind is ChangeKind.CREATE:
             return self._send_create(claim, by, db, current)
         if request.kind is ChangeKind.DELETE:
@@ -237,9 +240,7 @@ class Applying(Lifecycle):
 
     if TYPE_CHECKING:  # creations and deletions (bot/domain/creating.py)
         def _send_create(self, claim: Claim, by: str, db: DatabaseRef, planned: BackupPolicy) -> Outcome: ...
-
         def _send_delete(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy) -> Outcome: ...
-
         def _settle_lifecycle(self, claim: Claim, by: str, why: str, answered: bool) -> Outcome: ...
 
     def _send(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy, update: PolicyUpdate,
@@ -285,7 +286,7 @@ class Applying(Lifecycle):
         then; without it, the sweep settles it by reading PlanetScale."""
         request = claim.request
         values.setdefault("detail", None)  # an applied request's detail is a note on how it landed, if any
-        values.setdefault("decided_by", request.decided_by)
+        values.update({k: getattr(request, k) for k in JUDGED if k not in values})
         try:
             done = self._move(request.id, [S.APPLYING], S.APPLIED, claim=claim, record=record, **values)
         except Exception:

@@ -132,8 +132,14 @@ class Member:
     outcome: OutcomeKind | None
 
     @property
-    def failed(self) -> bool:
-        return self.request.state is RequestState.FAILED
+    def not_applied(self) -> bool:
+        """Ended without being applied: failed, or, sent back to waiting, rejected, cancelled or expired."""
+        return self.done and self.request.state is not RequestState.APPLIED
+
+    @property
+    def retryable(self) -> bool:
+        """Not applied, and no person decided so: a Retry asks it again."""
+        return self.request.state in (RequestState.FAILED, RequestState.EXPIRED)
 
     @property
     def done(self) -> bool:

@@ -390,7 +390,7 @@ class BulkPath(Finding):
             self.changes.store.record(unknown_button(user, channel, "Retry", batch_id))
             return BatchOutcome(BatchOutcomeKind.REFUSED, "That bulk change does not exist (the button may not be "
                                                           "from this bot).")
-        failed = [m.request for m in self.store.batch_members(batch.id) if m.failed]
+        failed = [m.request for m in self.store.batch_members(batch.id) if m.retryable]
         if not failed:
             return BatchOutcome(BatchOutcomeKind.CLOSED, "No policy of this bulk change failed: nothing to retry.",
                                 batch)

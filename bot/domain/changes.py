@@ -32,6 +32,7 @@ from bot.domain.backup_health import read_facts
 from bot.domain.backups import Branch
 from bot.domain.change_requests import (
     CLOSED_STATES,
+    OPEN_STATES,
     ChangeKind,
     ChangeRequest,
     RequestState,
@@ -294,11 +295,13 @@ class ChangePath(Creating, Deciding):
                             list(reversed(original.targets)), user, channel,
                             f"revert of the change requested by {person(original.requester)}", revert_of=original.id)
 
-    def _open_revert(self, db: DatabaseRef, policy_id: str, reason: str, revert_of: str) -> Outcome | None:
-        """A revert already asked and still open: a second click gets it rather than a second request."""
-        for request in self.store.policy_requests(db.organization, db.database, policy_id,
-                                                  [RequestState.PENDING, RequestState.APPROVED,
-                                                   RequestState.APPLYING]):
+    def _open_revert(self, db: DatabaseRef, policy_id: str, reason: str, revert_of: str,
+                     since: float | None = None) -> Outcome | None:
+        """A revert already asked, still open or (`since`) applied since this click's read: a second click gets it."""
+        found = self.store.policy_requests(db.organization, db.database, policy_id, OPEN_STATES)
+        found += [] if since is None else self.store.policy_requests(
+            db.organization, db.database, policy_id, [RequestState.APPLIED], updated_since=since)
+        for request in found:
             if request.revert_of == revert_of and request.reason == reason and not request.reason_by_person:
                 if asked_by_this_work(request.id):  # by this work's first run, which stopped before posting it
                     return self._stored_before(request)
@@ -315,8 +318,7 @@ class ChangePath(Creating, Deciding):
                               later: Mapping[str, Any], user: str, channel: str, seen_at: str,
                               notice_id: str) -> Outcome:
         """The inverse of a change the watch saw made outside the bot (`earlier` → `later`, only the fields it
-        changed), asked by `user` like any change: access, guardrails, approvals. Its `revert_of` is the watch's
-        notice, so that it too has one open revert across instances."""
+        changed), asked by `user` like any change; its `revert_of` is the watch's notice (one open revert)."""
         recorded = [str(later.get("target", earlier.get("target"))), str(earlier.get("target", later.get("target")))]
         return self._revert(db, policy_id, dict(earlier), recorded, user, channel,
                             f"revert of a change made outside the bot (seen {seen_at})", revert_of=notice_id,
@@ -335,16 +337,14 @@ class ChangePath(Creating, Deciding):
             decision = Decision(False, reason=explain(exc))
         if not decision.allowed:
             return self._refuse(user, db, channel, decision.reason, request_id=revert_of if of_request else None)
-        # Within an instance, two clicks together see each other's request; across instances, the store keeps
-        # one open revert per change.
+        # Within an instance two clicks take turns here; across instances the store keeps one open revert each.
         with self._reverting:
-            asked = self._open_revert(db, policy_id, reason, revert_of)
-            if asked is not None:
-                return asked
-            return self._revert_now(db, policy_id, inverse, user, channel, reason, revert_of, of_request)
+            return self._open_revert(db, policy_id, reason, revert_of) or \
+                self._revert_now(db, policy_id, inverse, user, channel, reason, revert_of, of_request)
 
     def _revert_now(self, db: DatabaseRef, policy_id: str, inverse: dict[str, Any], user: str, channel: str,
                     reason: str, revert_of: str, of_request: bool) -> Outcome:
+        read_at = self.clock()
         try:
             current = self._stored_policy(db, policy_id)
         except PolicyNotFound as exc:
@@ -360,8 +360,9 @@ class ChangePath(Creating, Deciding):
             return self._refuse(user, db, channel, unsendable(exc), request_id=revert_of if of_request else None)
         facts = self._facts_of(db, current, resulting_values(current, update)["target"])
         plan = ChangePlan(db, current, update, reason, reason_by_person=False, facts=facts)
-        return self._request(user, channel, plan, revert_of=revert_of,
-                             reference=revert_of if of_request else None)
+        # Asked and applied on another instance since this read began: that one stands, this read is stale.
+        return self._open_revert(db, policy_id, reason, revert_of, read_at) or \
+            self._request(user, channel, plan, revert_of=revert_of, reference=revert_of if of_request else None)
 
     def _request(self, user: str, channel: str, plan: ChangePlan, dry_run: bool = False,
                  revert_of: str | None = None, reference: str | None = None, claim: Claim | None = None,

@@ -72,14 +72,7 @@ class Deciding(Applying):
             return found if isinstance(found, Outcome) else self._already(request)
         approved_by = self.store.approvers_of(request.id) if added is None else added
         before = BackupPolicy.model_validate(request.before)
-        facts = DatabaseFacts.of(request.facts)
-        target = str(request.changes.get("target", before.target))
-        if facts is not None and request.kind is not ChangeKind.DELETE and \
-                self.storage_bounded(request.organization, request.database, [target]):
-            # Read again as applying does: a bound added since is never judged on the sizes read when asked.
-            facts = read_again(self.policies.planetscale, DatabaseRef(request.organization, request.database), facts,
-                               None if request.kind is ChangeKind.CREATE else before, target)
-        verdict = self._judge(Stage.APPROVING, before, Asked.of(request), approved_by, facts)
+        verdict = self._judge(Stage.APPROVING, before, Asked.of(request), approved_by, self._approving_facts(request))
         if verdict.kind is VerdictKind.CANNOT_TELL:
             outcome = Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is "
                                                    "recorded; the bot judges it again shortly, or click Approve "
@@ -91,6 +84,25 @@ class Deciding(Applying):
             outcome = self._approved(request, verdict, user, approved_by)
         # Approvals are only ever added: those just read are the request's, whatever the step did after.
         return replace(outcome, approved_by=tuple(approved_by)) if outcome.request is not None else outcome
+
+    def _approving_facts(self, request: ChangeRequest) -> DatabaseFacts | None:
+        """What an approval of `request` is judged on: the facts kept with it, read again where a bound covers it,
+        as applying does (a bound added since is never judged on what was read when asked): its backups under a
+        storage bound, the database's policies under a floor of the target it leaves."""
+        facts = DatabaseFacts.of(request.facts)
+        before = BackupPolicy.model_validate(request.before)
+        target = str(request.changes.get("target", before.target))
+        db = DatabaseRef(request.organization, request.database)
+        if facts is not None and request.kind is not ChangeKind.DELETE and \
+                self.storage_bounded(request.organization, request.database, [target]):
+            facts = read_again(self.policies.planetscale, db, facts,
+                               None if request.kind is ChangeKind.CREATE else before, target)
+        leaves = request.kind is ChangeKind.DELETE or (request.kind is ChangeKind.UPDATE and target != before.target)
+        if facts is not None and leaves and any(g.min_policies is not None and g.covers(db.organization, db.database,
+                                                                                        before.target)
+                                                for g in self.access.rules.guardrails):
+            facts = facts.with_policies([(p.id, p.name, p.target) for p in self.policies.list_policies(db)])
+        return facts
 
     def _approved(self, request: ChangeRequest, verdict: Verdict, by: str,
                   approved_by: Sequence[str] | None = None) -> Outcome:
@@ -117,8 +129,14 @@ class Deciding(Applying):
                 if r.expires_at > now and r.approvals_needed and approvers[r.id]]
 
     def _judged_again(self, request: ChangeRequest, approved_by: list[str]) -> Outcome:
-        verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),
-                              approved_by)
+        before, asked = BackupPolicy.model_validate(request.before), Asked.of(request)
+        verdict = self._judge(Stage.APPROVING, before, asked, approved_by)
+        if verdict.kind is VerdictKind.APPLY and request.facts is not None:
+            # Weighed, as an approval is, on its facts (they only ever ask more, so a wait stays one unread): a
+            # guardrail's override still owed would otherwise be claimed, and sent back to waiting, every sweep.
+            weighed = self._judge(Stage.APPROVING, before, asked, approved_by, self._approving_facts(request))
+            if weighed.kind in (VerdictKind.WAIT, VerdictKind.CANNOT_TELL):
+                return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)
         if verdict.kind in (VerdictKind.APPLY, VerdictKind.REFUSE):
             # Decided by the last approval that still counts: one the rules no longer count decided nothing.
             return self._approved(request, verdict, (verdict.counted or approved_by)[-1])

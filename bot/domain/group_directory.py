@@ -59,36 +59,54 @@ class GroupDirectory:
         cache = self._cache
         return cache is not None and self._clock() - cache.at <= self._ttl
 
+    def refresh(self) -> None:
+        """Lists the groups again once they are half-way to stale (or never listed), so that `fresh` stays true in
+        a process that otherwise seldom asks: for a thread of its own, never an ack. A failure is logged."""
+        cache = self._cache
+        if cache is not None and self._clock() - cache.at <= self._ttl / 2:
+            return
+        with self._lock:
+            if self._cache is None or self._clock() - self._cache.at > self._ttl / 2:
+                try:
+                    self._list()
+                except DirectoryError as exc:
+                    log.warning("the user groups could not be listed ahead of time: %s", exc)
+
     def _groups(self) -> _Memberships:
         cache = self._cache  # fresh: read without the lock (a help's ack asks four times)
         if cache is not None and self._clock() - cache.at <= self._ttl:
             return cache.value
         with self._lock:
             if self._cache is None or self._clock() - self._cache.at > self._ttl:
-                try:
-                    groups = self._list_groups()
-                except Exception as exc:
-                    if self._cache is None:
-                        raise DirectoryError(f"Slack did not list the user groups ({exc})") from None
-                    age = self._clock() - self._cache.at
-                    if age > self._max_age:
-                        read_at = datetime.now(UTC) - timedelta(seconds=age)
-                        raise DirectoryError(
-                            f"Slack's user groups could not be read since {read_at:%Y-%m-%d %H:%M} UTC ({exc}), "
-                            f"and memberships older than {describe_duration(self._max_age)} are not trusted"
-                        ) from None
-                    # A Slack hiccup: the last known membership is still the best, for a while.
-                    log.warning("usergroups.list failed (%s); using memberships from %.0f s ago", exc, age)
-                    return self._cache.value
-                by_id: dict[str, tuple[str, frozenset[str]]] = {}
-                by_handle: dict[str, tuple[str, frozenset[str]]] = {}
-                for group in groups:
-                    members = frozenset(group.get("users") or [])
-                    handle = group.get("handle", "")
-                    by_id[group["id"]] = (handle, members)
-                    by_handle.setdefault("@" + handle, (group["id"], members))
-                self._cache = _Cached(_Memberships(by_id, by_handle), self._clock())
+                return self._list()
             return self._cache.value
+
+    def _list(self) -> _Memberships:
+        """Slack's groups listed now (under the lock), or the last listed while they may still be used."""
+        try:
+            groups = self._list_groups()
+        except Exception as exc:
+            if self._cache is None:
+                raise DirectoryError(f"Slack did not list the user groups ({exc})") from None
+            age = self._clock() - self._cache.at
+            if age > self._max_age:
+                read_at = datetime.now(UTC) - timedelta(seconds=age)
+                raise DirectoryError(
+                    f"Slack's user groups could not be read since {read_at:%Y-%m-%d %H:%M} UTC ({exc}), "
+                    f"and memberships older than {describe_duration(self._max_age)} are not trusted"
+                ) from None
+            # A Slack hiccup: the last known membership is still the best, for a while.
+            log.warning("usergroups.list failed (%s); using memberships from %.0f s ago", exc, age)
+            return self._cache.value
+        by_id: dict[str, tuple[str, frozenset[str]]] = {}
+        by_handle: dict[str, tuple[str, frozenset[str]]] = {}
+        for group in groups:
+            members = frozenset(group.get("users") or [])
+            handle = group.get("handle", "")
+            by_id[group["id"]] = (handle, members)
+            by_handle.setdefault("@" + handle, (group["id"], members))
+        self._cache = _Cached(_Memberships(by_id, by_handle), self._clock())
+        return self._cache.value
 
     def members(self, principal: str) -> frozenset[str]:
         groups = self._groups()

@@ -30,6 +30,8 @@ CLAIM_WAIT_SECONDS = 15.0
 LEASE_POLL_SECONDS = 0.05
 
 S = RequestState
+# The request's columns the judge sets when a claimed request applies (bot/domain/applying.py).
+JUDGED = ("decided_by", "approvals_needed", "approvers", "approvals_from")
 # Each state, and the states a request in it may move to. A move from `applying` needs the worker's claim.
 TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
     S.PENDING: frozenset({S.PENDING, S.APPROVED, S.REJECTED, S.CANCELLED, S.EXPIRED, S.FAILED}),
@@ -120,6 +122,9 @@ class Lifecycle:
             values.setdefault("lease_until", 0)
             if claim.facts is not None:
                 values.setdefault("facts", claim.facts)
+            # As the judge asked it under this lease, and decided by an approval it counted: kept with every move,
+            # so a sweep that settles it later records what was sent, not what was stored before.
+            values.update({k: getattr(claim.request, k) for k in JUDGED if k not in values})
             return self.store.transition(request_id, from_states, to, record=record, release=claim, alive=alive,
                                          **values)
         return self.store.transition(request_id, from_states, to, record=record, alive=alive, **values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
@@ -138,13 +138,25 @@ SKIPPED_SHOWN = 20
 SKIPPED_CHARS = 500
 
 
-def health_report(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
+def health_report(deps: Dependencies, watcher: Watcher | None = None,
+                  others: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """For /healthz: usable when the database is; a bad access-file reload and what the watch's last pass
-    skipped are reported, not fatal."""
+    skipped are reported, not fatal. `others`: what `serve`'s workers tell (`told`), where the rules are decided
+    and the watch runs."""
     if not deps.store.ready.is_set():
         return {"status": "starting", "database": "checking the schema"}
     ok, detail = deps.store.healthy()
     report: dict[str, Any] = {"status": "ok" if ok else "unavailable", "database": detail}
+    for part in (told(deps, watcher), *others):
+        for key, value in part.items():
+            report.setdefault(key, value)
+    return report
+
+
+def told(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
+    """What one process tells /healthz beside the database: the access file's last reload, if it failed, and what
+    the watch's last pass skipped, if it runs the watch."""
+    report: dict[str, Any] = {}
     if deps.access.source.last_error:
         report["access_rules"] = deps.access.source.last_error
     if watcher is not None and watcher.skipped:
@@ -214,23 +226,73 @@ def inbox_payload(request: BoltRequest, body: str) -> str:
 
 
 def redo(app: App, payload: str, keys: frozenset[str], verifier: SignatureVerifier | None = None,
-         request_id: str | None = None) -> int:
+         request_id: str | None = None, done: Callable[[str], None] | None = None) -> int:
     """Dispatches a stored request again, doing only its work `keys`; the status Bolt answers. With `verifier`,
     401 unless Slack signed it within the last five minutes, as Bolt checks (an app that does not check);
-    `request_id`: the one its logs go under (the front's, for a worker's work)."""
+    `request_id`: the one its logs go under (the front's, for a worker's work); `done`: marks a key's work done in
+    the inbox, for work the listener no longer reaches."""
     request = json.loads(payload)
     if verifier is not None:
         headers = {name: (values or [""])[0] for name, values in request["headers"].items()}
         if not verifier.is_valid(request["body"], headers.get("x-slack-request-timestamp", ""),
                                  headers.get("x-slack-signature", "")):
             return 401
-    with redoing(keys):
+    with redoing(keys) as redone:
         context = {REQUEST_ID: request_id} if request_id else None
-        return app.dispatch(BoltRequest(body=request["body"], headers=request["headers"], context=context)).status
+        bolt_request = BoltRequest(body=request["body"], headers=request["headers"], context=context)
+        response = app.dispatch(bolt_request)
+    if missed := keys - redone.reached:
+        answer_missed(app, bolt_request, response, missed, done)
+    return response.status
+
+
+def answer_missed(app: App, request: BoltRequest, response: BoltResponse, missed: frozenset[str],
+                  done: Callable[[str], None] | None) -> None:
+    """A redone request whose listener went another way than the first instance's (a branch that depends on what
+    a process knows): its ack reaches nobody, so what it answered goes to the response URL, and the work it no
+    longer reaches is closed in the inbox rather than redone for ever."""
+    log.error("a redone request did not reach %d piece(s) of the work its first instance handed over; a listener "
+              "answers differently here", len(missed))
+    response_url = request.body.get("response_url") if isinstance(request.body, dict) else None
+    try:
+        answer = json.loads(response.body) if response.body else None
+    except ValueError:
+        answer = None
+    client = app.client
+    if isinstance(answer, dict) and (answer.get("text") or answer.get("blocks")) and isinstance(response_url, str) \
+            and isinstance(client, SlackClient):
+        try:
+            KeptAliveRespond(response_url, client.http)(answer)
+        except Exception:
+            log.exception("and its answer could not be sent to its response URL")
+    if done is None:
+        return
+    for key in missed:
+        try:
+            done(key)
+        except Exception:
+            log.exception("could not mark work the redone request no longer reaches done in the inbox")
+
+
+class TokenUnused(logging.Filter):
+    """Drops Bolt's warning that its `token` goes unused beside `client`: Bolt reads SLACK_BOT_TOKEN from the
+    environment as its `token` whatever the app gives, and the client the app gives holds that same token."""
+
+    message = "As you gave `client` as well, `token` will be unused."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.message
+
+
+def quiet_token_unused() -> None:
+    bolt = logging.getLogger(f"slack_bolt.{App.__name__}")  # Bolt's logger for its App (slack_bolt.logger)
+    if not any(isinstance(f, TokenUnused) for f in bolt.filters):
+        bolt.addFilter(TokenUnused())
 
 
 def _build_app(settings: Settings, deps: Dependencies, verify: bool) -> App:
     client = deps.slack or slack_client(settings)
+    quiet_token_unused()
     app = App(
         # Named, Bolt does not look its caller's file up on the stack (inspect.stack reads every frame's source).
         name="backup-policy-bot",

@@ -108,11 +108,13 @@ def run_serve(host: str, port: int | None) -> int:
     import uvicorn
 
     from bot.adapters.store import Store
+    from bot.domain.access_file import AccessFile
     from bot.runtime.app import build_app, build_dependencies, health_report, instance_name
     from bot.runtime.database import migrate
     from bot.runtime.executor import TrackedExecutor
     from bot.runtime.front import HEAD_BYTES, Front
     from bot.runtime.lifecycle import drain
+    from bot.runtime.repeating import Repeating
     from bot.runtime.server import create_asgi_app
     from bot.runtime.workers import Workers
 
@@ -128,6 +130,11 @@ def run_serve(host: str, port: int | None) -> int:
     holder = instance_name()
     deps = build_dependencies(settings, store=store, background=executor, holder=holder,
                               processes=1 + settings.workers)
+    # The front does no work that lists the user groups: it lists them itself, on a thread of its own from the
+    # start (beside auth.test), so that a help, the first one too, is answered in its ack as without workers.
+    groups = Repeating("groups", deps.access.groups.refresh, GROUPS_EVERY) if settings.workers else None
+    if groups is not None:
+        groups.start()
     app = build_app(settings, deps)
     measure(settings, store)
     died: list[str] = []
@@ -138,7 +145,9 @@ def run_serve(host: str, port: int | None) -> int:
 
     workers = None
     if settings.workers:  # the work after the acks, the sweep and the watch are the workers' (workers.py)
-        workers = Workers(settings.workers, holder, settings.drain_timeout, on_death=worker_died)
+        rules = deps.access.source
+        workers = Workers(settings.workers, holder, settings.drain_timeout, on_death=worker_died,
+                          rules=rules.version if isinstance(rules, AccessFile) else None)
         executor.hand_to = workers.hand
     # The sweep and the watch start once the schema is checked: their first steps load SQLAlchemy, which would
     # otherwise share the interpreter with the first acks.
@@ -178,9 +187,11 @@ def run_serve(host: str, port: int | None) -> int:
             workers.join()
         if renewer is not None:
             renewer.stop(timeout=0)
+        if groups is not None:
+            groups.stop(timeout=0)
 
     def health() -> dict[str, Any]:
-        report = health_report(deps, watcher)
+        report = health_report(deps, watcher, workers.reports() if workers else ())
         if workers and not workers.alive() and report.get("status") == "ok":
             report.update(status="unavailable", workers="a worker process has ended")
         return report
@@ -227,6 +238,10 @@ def run_serve(host: str, port: int | None) -> int:
     if any(left):
         exit_now()
     return 0
+
+
+# How often the front of `serve` with workers looks whether its user groups are half-way to stale.
+GROUPS_EVERY = 10.0
 
 
 def keep_leases(executor: TrackedExecutor) -> InboxKeeper | None:

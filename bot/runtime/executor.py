@@ -45,13 +45,22 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class Redo:
+    """A request dispatched again from the inbox: the keys of its work left to do, and those its listeners reached
+    (the rest went another way than on the instance that first answered it)."""
+
+    keys: frozenset[str]
+    reached: set[str] = field(default_factory=set)
+
+
+@dataclass
 class Delivery:
     """One request from Slack being answered: the work it hands over (on the thread that answers it, in order)
     is keyed on a digest of its body, the same for its replays and for Slack's retries of it."""
 
     digest: str
     payload: str = ""  # the signed request, to redo its work from on another instance
-    redo: frozenset[str] | None = None  # redoing a stopped instance's work: the keys of it left to do
+    redo: Redo | None = None  # redoing a stopped instance's work, or the front's in a worker
     thread: int = field(default_factory=threading.get_ident)
     handed: int = 0
 
@@ -63,7 +72,7 @@ class Delivery:
 
 
 _delivery: contextvars.ContextVar[Delivery | None] = contextvars.ContextVar("delivery", default=None)
-_redoing: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar("redoing", default=None)
+_redoing: contextvars.ContextVar[Redo | None] = contextvars.ContextVar("redoing", default=None)
 
 
 def delivering(body: str, payload: str = "") -> None:
@@ -74,12 +83,13 @@ def delivering(body: str, payload: str = "") -> None:
 
 
 @contextmanager
-def redoing(keys: frozenset[str]) -> Iterator[None]:
-    """Requests dispatched on this thread meanwhile redo the work `keys` of an instance that stopped, and only
-    that work."""
-    token = _redoing.set(keys)
+def redoing(keys: frozenset[str]) -> Iterator[Redo]:
+    """Requests dispatched on this thread meanwhile redo the work `keys` of an instance that stopped (or of the
+    front, in a worker), and only that work."""
+    redo = Redo(keys)
+    token = _redoing.set(redo)
     try:
-        yield
+        yield redo
     finally:
         _redoing.reset(token)
 
@@ -105,6 +115,17 @@ class TrackedExecutor(ThreadPoolExecutor):
         # Where a request's work goes once written to the inbox, instead of this pool: a worker process's queue
         # (`serve` with BACKUP_BOT_WORKERS, bot/runtime/workers.py). Set by the runtime.
         self.hand_to: Callable[[str, str, tuple[str, float] | None, str], None] | None = None
+
+    @property
+    def redoing(self) -> bool:
+        """Whether the request answered on this thread is dispatched again from the inbox: its ack reaches nobody,
+        so its listener hands over what the first instance's did, never answering in the ack instead."""
+        return _redoing.get() is not None
+
+    def done(self, key: str) -> None:
+        """Marks work this instance holds in the inbox done without doing it."""
+        if self._writer is not None:
+            self._writer.done(key).result()
 
     @property
     def inbox(self) -> InboxPort | None:
@@ -158,9 +179,10 @@ class TrackedExecutor(ThreadPoolExecutor):
         key = current.next_key() if current is not None and self.first_time is not None else None
         if current is not None and key is not None:
             if current.redo is not None:
-                if key not in current.redo:
+                if key not in current.redo.keys:
                     log.info("work of a redone request that its first instance finished: not done again")
                     return None
+                current.redo.reached.add(key)
                 work = partial(self._holding, key, work)
             elif self._writer is not None and current.payload:
                 written = self._writer.take(key, current.payload)

@@ -20,9 +20,13 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.domain.access_file import Stamp
 
 log = logging.getLogger("bot")
 
@@ -30,12 +34,17 @@ log = logging.getLogger("bot")
 NICENESS = 10
 # A worker's line ends with this instead of a request's work: finish what is queued, drain, exit.
 STOP = None
+# Asked on a worker's second pipe for what it tells /healthz (anything else asked there: its metrics).
+HEALTH = "health"
 
 
 class Workers:
     """The front's side: the worker processes, a pipe to each, and a watch on their deaths."""
 
-    def __init__(self, count: int, holder: str, drain_timeout: float, on_death: Callable[[str], None]):
+    def __init__(self, count: int, holder: str, drain_timeout: float, on_death: Callable[[str], None],
+                 rules: tuple[Stamp, bytes] | None = None):
+        """`rules`: the front's access file as it read it (`AccessFile.version`), which each worker starts from: a
+        file saved with a mistake while a worker starts is then a bad reload, as in the front, not its end."""
         context = multiprocessing.get_context("spawn")
         self.drain_timeout = drain_timeout
         self.on_death = on_death
@@ -46,7 +55,7 @@ class Workers:
         for i in range(count):
             reader, writer = context.Pipe(duplex=False)
             asked, answering = context.Pipe()
-            self.processes.append(context.Process(target=work, args=(reader, answering, holder, i == 0),
+            self.processes.append(context.Process(target=work, args=(reader, answering, holder, i == 0, rules),
                                                   name=f"worker-{i}"))
             self.pipes.append(writer)
             self.scrapes.append((threading.Lock(), asked))
@@ -75,13 +84,26 @@ class Workers:
 
     def metrics(self, worker: int) -> bytes | None:
         """A worker's metrics (bot/runtime/metrics_merge.py); None if it does not answer within a second."""
+        answer = self._ask(worker, b"")
+        return answer if isinstance(answer, bytes) else None
+
+    def reports(self) -> list[dict[str, Any]]:
+        """What each running worker has to tell /healthz (bot/runtime/app.py `told`): the access rules it keeps
+        after a bad reload, what the watch's last pass skipped. Those that do not answer within a second in all
+        are left out: however many are stuck, the check stays within its own timeout."""
+        deadline = time.monotonic() + 1.0
+        return [report for i, process in enumerate(self.processes) if process.pid is not None
+                and isinstance(report := self._ask(i, HEALTH, deadline), dict)]
+
+    def _ask(self, worker: int, question: bytes | str, deadline: float | None = None) -> Any:
         lock, pipe = self.scrapes[worker]
         with lock:
             try:
-                while pipe.poll(0):  # an answer that came too late for the scrape before
+                while pipe.poll(0):  # an answer that came too late for the question before
                     pipe.recv()
-                pipe.send(b"")
-                return bytes(pipe.recv()) if pipe.poll(1.0) else None
+                pipe.send(question)
+                wait = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+                return pipe.recv() if pipe.poll(wait) else None
             except (OSError, EOFError):
                 return None
 
@@ -123,7 +145,7 @@ class Workers:
                 process.join()
 
 
-def work(pipe: Any, scrapes: Any, holder: str, first: bool) -> None:
+def work(pipe: Any, scrapes: Any, holder: str, first: bool, rules: tuple[Stamp, bytes] | None = None) -> None:
     """A worker's life: its own app and connections, the work queued for it until STOP."""
     os.nice(NICENESS)
     # Stopping is the front's to say, after its last ack (a terminal's Ctrl-C or a supervisor's SIGTERM reach
@@ -136,8 +158,9 @@ def work(pipe: Any, scrapes: Any, holder: str, first: bool) -> None:
     try:
         settings = Settings.load()
         configure_logging(settings)
-        threading.Thread(target=_answer_scrapes, args=(scrapes,), name="metrics", daemon=True).start()
-        status = _serve_queue(pipe, holder, first, settings)
+        reporting: list[Callable[[], dict[str, Any]]] = []  # what it tells /healthz, once it has an app
+        threading.Thread(target=_answer_scrapes, args=(scrapes, reporting), name="metrics", daemon=True).start()
+        status = _serve_queue(pipe, holder, first, settings, reporting, rules)
     except SettingsError as exc:
         for problem in exc.problems:
             log.error("worker: %s", problem)
@@ -145,9 +168,11 @@ def work(pipe: Any, scrapes: Any, holder: str, first: bool) -> None:
     exit_now(status)  # work still running after the drain is the inbox's to redo
 
 
-def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
+def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any,
+                 reporting: list[Callable[[], dict[str, Any]]], rules: tuple[Stamp, bytes] | None) -> int:
     from bot.adapters.store import Store
-    from bot.runtime.app import build_app, build_dependencies, redo
+    from bot.domain.access_file import AccessFile
+    from bot.runtime.app import build_app, build_dependencies, redo, told
     from bot.runtime.executor import TrackedExecutor
     from bot.runtime.lifecycle import drain
     from bot.runtime.metrics import BUDGET, arrived
@@ -159,7 +184,8 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
     store = Store(settings.database_url)
     store.ready.set()
     deps = build_dependencies(settings, store=store, background=executor, holder=holder,
-                              processes=1 + settings.workers)
+                              processes=1 + settings.workers,
+                              rules=AccessFile(settings.access_file, start=rules) if rules else None)
     # The front checked each request's signature before it acked and queued it; a request may wait here longer
     # than the five minutes Bolt allows. Those the keeper takes over from the inbox it checks itself.
     app = build_app(settings, deps, verify=False)
@@ -167,6 +193,7 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
     BUDGET.configure(limiter.requests, limiter.per)
     sweeper = start_sweeper(deps, app, settings) if first else None
     watcher = start_watcher(deps, app.client, settings) if first else None
+    reporting.append(partial(told, deps, watcher))
     while True:
         try:
             item = pipe.recv()
@@ -178,7 +205,7 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
         key, payload, at, request_id = item
         arrived(at)
         try:
-            status = redo(app, payload, frozenset({key}), request_id=request_id)
+            status = redo(app, payload, frozenset({key}), request_id=request_id, done=executor.done)
         except Exception:  # its row stays in the inbox: the next instance's keeper redoes it
             log.exception("worker: a request's work could not be started")
             continue
@@ -188,14 +215,16 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any) -> int:
     return 0
 
 
-def _answer_scrapes(scrapes: Any) -> None:
+def _answer_scrapes(scrapes: Any, reporting: list[Callable[[], dict[str, Any]]]) -> None:
     from prometheus_client import generate_latest
 
     from bot.runtime.metrics import REGISTRY
 
     while True:
         try:
-            scrapes.recv()
-            scrapes.send(generate_latest(REGISTRY))
+            if scrapes.recv() == HEALTH:
+                scrapes.send(reporting[0]() if reporting else {})
+            else:
+                scrapes.send(generate_latest(REGISTRY))
         except (OSError, EOFError):
             return

@@ -14,12 +14,11 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
-from conftest import CHANNEL, Bot, make_bot
+from conftest import CHANNEL, Bot, bot_over
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
-from bot.adapters.store import Store
 from bot.domain.watch_share import WatchShare
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackState
@@ -130,16 +129,12 @@ def fuzzed(settings: Settings, slack: SlackState, slack_server: tuple[SlackEmula
     planetscale = AnsweringPlanetScale()
     client = PlanetScaleClient("id", "token", "https://api.planetscale.test/v1", retry=RetryPolicy(attempts=1),
                                sleep=lambda _: None, transport=httpx.MockTransport(planetscale))
-    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
-    store.migrate()
-    for bot in make_bot(settings, slack, client, store, slack_server):
+    for bot in bot_over(client, settings, slack, slack_server, tmp_path):
         bot.deps.audit_channel = CHANNEL
         watcher = build_watcher(bot.deps, bot.app.client, every=60)
         watcher.watch.share = WatchShare(10**9)  # the examples come faster than any minute's share
         yield bot, watcher, planetscale
         watcher.stop()
-    store.close()
-    client.close()
 
 
 @settings(max_examples=EXAMPLES, deadline=None,

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from approval_helpers import ALICE, CAROL, PROD, request_id
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
+from bulk_helpers import button
 from conftest import Bot
 from watch_helpers import AUDIT
 from watch_helpers import watched as watched  # the fixture
@@ -46,14 +47,6 @@ WATCH_HEADLINES = (":eyes: Changed outside the bot", ":rotating_light: Backups i
 def just_now() -> str:
     """A policy's created_at for one made now (one made long ago with no backup yet is stale)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def button(message: SlackEvent, action_id: str) -> str:
-    for block in message.blocks:
-        for element in block.get("elements", []):
-            if element.get("action_id") == action_id:
-                return str(element["value"])
-    raise AssertionError(f"no {action_id} button")
 
 
 def test_a_change_outside_the_bot_is_posted_once_and_reverted_through_an_approval(

@@ -206,3 +206,29 @@ def test_two_instances_starting_at_once_migrate_once(store_url: str, tmp_path: P
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [(migrations.revision(HEAD),)]
     store.close()
+
+
+def test_a_schema_found_current_is_checked_without_waiting_for_a_writer(store_url: str) -> None:
+    """The check `serve` runs beside its first acks: a writer holding the database (on SQLite the lock the
+    inbox's write takes, on PostgreSQL the migrations' own lock) does not hold a check that has nothing to do."""
+    import threading
+
+    Store(store_url).migrate()
+    writer = sa.create_engine(store_url).connect()
+    if writer.dialect.name == "sqlite":
+        writer.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        writer.exec_driver_sql("SELECT pg_advisory_lock(4242001)")
+    checked: list[int] = []
+    store = Store(store_url)
+    check = threading.Thread(target=lambda: checked.append(store.migrate()), daemon=True)
+    try:
+        check.start()
+        check.join(timeout=5)
+        assert checked == [HEAD], "the check of a current schema waited for the writer"
+    finally:
+        writer.rollback() if writer.dialect.name == "sqlite" else writer.exec_driver_sql(
+            "SELECT pg_advisory_unlock(4242001)")
+        writer.close()
+        check.join(timeout=60)
+        store.close()

@@ -208,6 +208,38 @@ def test_group_memberships_are_cached_for_a_short_time_and_failures_fail_closed(
     assert cold.is_named("U0BOB00001", ["U0BOB00001"]) is True  # a user ID needs no lookup
 
 
+def test_refreshing_ahead_keeps_the_groups_fresh_and_lists_them_only_once_half_way_to_stale() -> None:
+    calls: list[int] = []
+    now = [0.0]
+    failing = [False]
+
+    def list_groups() -> list[dict[str, object]]:
+        calls.append(1)
+        if failing[0]:
+            raise RuntimeError("ratelimited")
+        return GROUPS  # type: ignore[return-value]
+
+    groups = GroupDirectory(list_groups, ttl=60, clock=lambda: now[0])
+    assert not groups.fresh
+    groups.refresh()
+    assert groups.fresh and len(calls) == 1
+    now[0] = 30
+    groups.refresh()
+    assert len(calls) == 1  # not yet half-way
+    now[0] = 31
+    groups.refresh()
+    assert len(calls) == 2
+    now[0] = 80  # 49 s after the last listing: still fresh, never listed again by a reader
+    assert groups.fresh and groups.is_named("U0BOB00001", ["@dba-team"]) and len(calls) == 2
+    failing[0] = True
+    now[0] = 100
+    groups.refresh()  # logged, never raised: the readers decide with what they have, as before
+    assert len(calls) == 3 and not groups.fresh
+    cold = GroupDirectory(lambda: (_ for _ in ()).throw(RuntimeError("down")))
+    cold.refresh()
+    assert not cold.fresh
+
+
 def test_remembered_memberships_are_trusted_for_at_most_max_age_while_slack_fails() -> None:
     now = [0.0]
     failing = [False]

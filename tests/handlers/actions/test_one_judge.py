@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any
 
+from access_rules import admin_asks, guardrail
 from approval_helpers import ALICE, BOB, CAROL, PROD, RULES, approvals_bot, ask, request_id, second_instance, sweep
 from conftest import SIGNING_SECRET, Bot
 from slack_bolt import BoltRequest
@@ -169,19 +170,7 @@ def test_item3_two_approvals_clicked_together_that_complete_a_request_apply_it(
         assert state_of(approvals_bot, request_id(message)) is RequestState.APPLIED
 
 
-ROLE_RULES = """
-[approvals]
-expire_after = "24h"
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-editors = ["@dba-team"]
-approvers = ["@dba-leads"]
-approvals = 1
-planetscale_role = "admin"
-"""
+ROLE_RULES = admin_asks(1)
 
 
 def test_item4_a_passing_failure_to_read_planetscale_members_at_approval_closes_nothing(
@@ -237,14 +226,7 @@ def test_item6_an_unconfirmed_patch_keeps_its_policy_until_it_is_settled(
     assert state_of(approvals_bot, request_id(second)) is RequestState.APPLIED
 
 
-FLOOR_3D = """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-min_retention = "3d"
-override_approvals = 1
-"""
+FLOOR_3D = guardrail("production", min_retention="3d", override_approvals=1)
 
 
 def test_item7_the_bots_revert_wording_never_counts_as_a_persons_override_reason(

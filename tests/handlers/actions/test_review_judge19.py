@@ -180,7 +180,14 @@ max_storage = "60GB"
     request = approvals_bot.deps.store.get_request(request_id(message))
     assert request is not None and request.state is RequestState.PENDING
     judged = [t for t in thread_of(approvals_bot, message) if "Judged again" in t]
-    assert len(judged) == 1, judged
+    # The sweep weighs its backups before it claims it (rev24i): while they cannot be read it is left waiting,
+    # carol having been told so by her click, and nothing is said again.
+    assert len(judged) <= 1, judged
+    planetscale.faults.clear()
+    now[0] += 61
+    sweep(approvals_bot)
+    request = approvals_bot.deps.store.get_request(request_id(message))
+    assert request is not None and request.state is RequestState.APPLIED
 
 
 def test_a_policy_moved_in_planetscale_between_the_read_and_the_patch_is_told_as_planetscale_holds_it(

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from access_rules import admin_asks
 from alembic import command
 from approval_helpers import (
     ALICE,
@@ -164,19 +165,7 @@ def test_an_applied_change_slack_took_after_the_timeout_is_in_the_audit_channel_
 
 
 # Production changes need one approval, asked by a PlanetScale admin.
-ROLE_PROD_RULES = """
-[approvals]
-expire_after = "24h"
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-editors = ["@dba-team"]
-approvers = ["@dba-leads"]
-approvals = 1
-planetscale_role = "admin"
-"""
+ROLE_PROD_RULES = admin_asks(1)
 
 
 def test_a_fully_approved_request_whose_judging_could_not_tell_is_not_left_to_expire(

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from access_rules import admin_asks
 from approval_helpers import (
     ALICE,
     BOB,
@@ -20,7 +21,9 @@ from approval_helpers import (
     request_id,
     request_message,
     second_instance,
+    swept_later,
 )
+from bulk_helpers import button
 from conftest import Bot
 
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
@@ -49,14 +52,6 @@ def sweep(bot: Bot) -> None:
             batches=partial(sweep_batches, bot.deps, bot.app.client)).sweep()
 
 
-def _button(message: SlackEvent, action_id: str) -> str:
-    for block in message.blocks:
-        for element in block.get("elements", []):
-            if element.get("action_id") == action_id:
-                return str(element["value"])
-    raise AssertionError(f"no {action_id} button")
-
-
 # r19d finding 1
 def test_a_bulk_change_is_held_to_the_storage_guardrail_as_the_same_change_asked_alone_is(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
@@ -77,7 +72,7 @@ max_storage = "6GB"
               and e.channel == CHANNEL and any(el.get("action_id") == BULK_APPROVE for b in e.blocks
                                                for el in b.get("elements", []))]
     if posted:  # asked: an approver approves it
-        approvals_bot.click(BULK_APPROVE, _button(posted[0], BULK_APPROVE), user=CAROL, message=posted[0])
+        approvals_bot.click(BULK_APPROVE, button(posted[0], BULK_APPROVE), user=CAROL, message=posted[0])
     weekly = planetscale.policies[("acme", "app-db")][WEEKLY]
     assert planetscale.calls("PATCH") == [], \
         f"the storage guardrail refuses it alone, and as a bulk change it is sent: {weekly['retention_value']} " \
@@ -213,7 +208,7 @@ def test_an_approval_that_lands_after_a_bulk_change_was_cancelled_is_not_counted
     then reads "Approvals: 1 of 1 (<@carol>)" under "cancelled" (requests check this in the same write)."""
     approvals_bot.command('update acme/app-db "Production w*" retention=5w', user=ALICE)
     message = _batch_message(approvals_bot)
-    batch_id = _button(message, BULK_APPROVE)
+    batch_id = button(message, BULK_APPROVE)
     store = approvals_bot.deps.store
     real_add = store.add_batch_approval
 
@@ -263,10 +258,7 @@ def test_a_bulk_member_applied_later_by_the_sweep_reaches_the_audit_channel_and_
         quick.close()
     approvals_bot.command('update acme/app-db "Development d*" retention=9d', user=BOB, channel=RANDOM)
     assert planetscale.policies[("acme", "app-db")][DEV]["retention_value"] != 9  # queued behind alice's
-    later = time.time() + 600
-    changes.clock = lambda: later
-    approvals_bot.deps.store.clock = lambda: later
-    sweep(approvals_bot)
+    swept_later(approvals_bot)
     assert planetscale.policies[("acme", "app-db")][DEV]["retention_value"] == 9  # the sweep applied it
 
     def said(channel: str) -> str:
@@ -278,19 +270,7 @@ def test_a_bulk_member_applied_later_by_the_sweep_reaches_the_audit_channel_and_
 
 
 # Production changes need one approval, asked by a PlanetScale admin.
-ROLE_PROD_RULES = """
-[approvals]
-expire_after = "24h"
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-editors = ["@dba-team"]
-approvers = ["@dba-leads"]
-approvals = 1
-planetscale_role = "admin"
-"""
+ROLE_PROD_RULES = admin_asks(1)
 
 
 # r19d finding 6
@@ -303,7 +283,7 @@ def test_a_fully_approved_bulk_change_whose_judging_could_not_tell_is_not_left_t
     approvals_bot.use_rules(ROLE_PROD_RULES)
     approvals_bot.command('update acme/app-db "Production w*" retention=5w', user=ALICE)
     message = _batch_message(approvals_bot)
-    batch_id = _button(message, BULK_APPROVE)
+    batch_id = button(message, BULK_APPROVE)
     planetscale.add_fault(Fault(status=503, path_contains="/members", times=None))
     approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
     planetscale.faults.clear()
@@ -329,13 +309,13 @@ def test_two_retry_clicks_on_a_bulk_change_ask_its_failed_policies_again_once(
     asked and wait side by side, each to be approved (a Revert clicked twice gets the one already asked)."""
     approvals_bot.command('update acme/app-db "Production w*" retention=5w', user=ALICE)
     message = _batch_message(approvals_bot)
-    batch_id = _button(message, BULK_APPROVE)
+    batch_id = button(message, BULK_APPROVE)
     planetscale.add_fault(Fault(status=403, method="PATCH", times=None))
     approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
     planetscale.faults.clear()
     shown = [e for e in approvals_bot.slack.events if e.ts == message.ts
              and e.kind in ("message", "update")][-1]
-    retry = _button(shown, BULK_RETRY)
+    retry = button(shown, BULK_RETRY)
     for _ in range(2):
         approvals_bot.click(BULK_RETRY, retry, user=ALICE, message=shown)
     again = [b for b in approvals_bot.deps.store.open_batches() if b.retry_of == batch_id]
@@ -350,7 +330,7 @@ def test_a_bulk_changes_progress_counts_only_the_approvals_that_still_count(appr
     approvals_bot.use_rules(RULES.format(approvals=2))
     approvals_bot.command('update acme/app-db "Production w*" retention=5w', user=ALICE)
     message = _batch_message(approvals_bot)
-    batch_id = _button(message, BULK_APPROVE)
+    batch_id = button(message, BULK_APPROVE)
     approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
     approvals_bot.use_rules(RULES.format(approvals=2).replace('approvers = ["@dba-leads"]',
                                                               'approvers = ["U0LEAD0002", "U0LEAD0003"]'))

@@ -5,17 +5,16 @@ pipeline with the emulators."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
 from approval_helpers import (
-    ALICE,
     BOB,
     CAROL,
     approvals_bot,
     ask,
     direct_messages,
+    patch_in_flight,
     request_id,
     second_instance,
     sweep,
@@ -25,7 +24,7 @@ from test_one_judge import dispatch
 
 from bot.domain import changes
 from bot.domain.change_requests import RequestState
-from bot.emulators.planetscale_state import Fault, PlanetScaleState
+from bot.emulators.planetscale_state import PlanetScaleState
 from handlers.blocks import APPROVE
 
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
@@ -39,20 +38,8 @@ def renamed_together(alices: Bot, bobs: Bot, planetscale: PlanetScaleState, monk
     the database already has is refused (two policies of one name are found by neither), so the two must be
     judged one after the other: bob's, which does not wait here for a lease another change holds, is left to
     the sweep, and judged again there once alice's has landed."""
-    now = [1_000_000.0]
-    for each in (alices, bobs):
-        each.deps.changes.clock = lambda: now[0]
-        each.deps.store.clock = lambda: now[0]
     planetscale.add_policy("acme", "app-db", DEV2, name="Development two", target="development")
-    held = threading.Event()
-    planetscale.add_fault(Fault(method="PATCH", until=held))
-    first = threading.Thread(target=alices.command, args=(f'update acme/app-db {DEV} name="Nightly"',),
-                             kwargs={"user": ALICE})
-    first.start()
-    deadline = time.monotonic() + 10
-    while not planetscale.calls("PATCH"):
-        assert time.monotonic() < deadline, "alice's rename was never sent"
-        time.sleep(0.02)
+    now, held, first = patch_in_flight(alices, planetscale, DEV, also=(bobs,), change='name="Nightly"')
     monkeypatch.setattr(changes, "CLAIM_WAIT_SECONDS", 0.0)
     # bob's work runs beside alice's, held at PlanetScale: asked here, it is either sent (the defect) or queued.
     dispatch(bobs, bobs.command_body(f'update acme/app-db {DEV2} name="Nightly"', user=BOB))

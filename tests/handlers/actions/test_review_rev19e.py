@@ -5,9 +5,12 @@ emulators (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from access_rules import guardrail
 from approval_helpers import ALICE, BOB, CAROL, LEADS, RULES, approvals_bot, second_instance
-from conftest import Bot
+from bulk_helpers import button, channel_messages, latest
+from conftest import Bot, Reply
 
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
@@ -17,31 +20,7 @@ from handlers.bulk_blocks import BULK_APPROVE, BULK_RETRY
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
 DEV = "bp03devday"
-OVERRIDABLE = RULES.format(approvals=1) + """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["pay-*"]
-targets = ["production"]
-min_retention = "30d"
-override_approvals = 1
-"""
-
-
-def channel_messages(bot: Bot) -> list[SlackEvent]:
-    return [e for e in bot.slack.events if e.kind == "message" and e.thread_ts is None
-            and e.channel in bot.slack.channels]
-
-
-def latest(bot: Bot, message: SlackEvent) -> SlackEvent:
-    return [e for e in bot.slack.events if e.ts == message.ts and e.kind in ("message", "update")][-1]
-
-
-def button(message: SlackEvent, action_id: str) -> str:
-    for block in message.blocks:
-        for element in block.get("elements", []):
-            if element.get("action_id") == action_id:
-                return str(element["value"])
-    raise AssertionError(f"no {action_id} button")
+OVERRIDABLE = RULES.format(approvals=1) + guardrail("production", "pay-*", min_retention="30d", override_approvals=1)
 
 
 def pay_02_failed(bot: Bot, planetscale: PlanetScaleState) -> SlackEvent:
@@ -89,6 +68,22 @@ def test_a_bulk_retry_by_its_requester_keeps_her_reason(approvals_bot: Bot, plan
     assert planetscale.policies[("acme", "pay-02")]["pay-02-prod"]["retention_value"] == 14
 
 
+def edit_previewed(bot: Bot, values: dict[str, Any]) -> tuple[dict[str, Any], Reply]:
+    """alice opens the edit form of the development policy and previews `values`: the form and the preview."""
+    bot.command(f"edit acme/app-db {DEV}", user=ALICE)
+    form = bot.current_view()
+    return form, bot.submit(form, values)
+
+
+def edit_confirmed(bot: Bot, values: dict[str, Any]) -> dict[str, Any]:
+    """The same, confirmed: the preview's view, as alice saw it when she confirmed."""
+    form, preview = edit_previewed(bot, values)
+    confirm = preview.ack["view"]
+    confirm["id"] = form["id"]
+    bot.submit(confirm, {})
+    return dict(confirm)
+
+
 SPLIT_GROUPS = """
 [approvals]
 expire_after = "24h"
@@ -120,12 +115,7 @@ def test_the_edit_forms_preview_of_a_move_counts_what_each_targets_groups_ask(
     approvals_bot.slack.add_user(SlackUser("U0SECONLY1", "sec", "Sec Only", "sec@acme.example"))
     approvals_bot.slack.add_usergroup("S0SECURTY1", "security", ["U0SECONLY1", LEADS[1]])
     approvals_bot.use_rules(SPLIT_GROUPS)
-    approvals_bot.command(f"edit acme/app-db {DEV}", user=ALICE)
-    form = approvals_bot.current_view()
-    preview = approvals_bot.submit(form, {"target": "production", "reason": "promote"})
-    confirm = preview.ack["view"]
-    confirm["id"] = form["id"]
-    approvals_bot.submit(confirm, {})
+    confirm = edit_confirmed(approvals_bot, {"target": "production", "reason": "promote"})
     [request] = approvals_bot.deps.store.requests([RequestState.PENDING])
     assert request.approvals_needed == 2, request
     said = json.dumps(confirm, ensure_ascii=False)
@@ -133,14 +123,8 @@ def test_the_edit_forms_preview_of_a_move_counts_what_each_targets_groups_ask(
         f"the preview told alice her move needs other than the {request.approvals_needed} it asks: {said}"
 
 
-STORAGE_BOUND = RULES.format(approvals=1) + """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["app-db"]
-targets = ["development"]
-max_storage = "10GB"
-override_approvals = 1
-"""
+STORAGE_BOUND = RULES.format(approvals=1) + guardrail("development", "app-db", max_storage="10GB",
+                                                      override_approvals=1)
 
 
 def test_the_edit_forms_preview_counts_the_approvals_a_storage_bound_asks(
@@ -149,12 +133,7 @@ def test_the_edit_forms_preview_counts_the_approvals_a_storage_bound_asks(
     a reason. alice keeps the development policy's backups 30 days instead of 3 (about 37 GB, as the preview itself
     estimates): the preview must not say it is applied at once when the request then waits for an approval."""
     approvals_bot.use_rules(STORAGE_BOUND)
-    approvals_bot.command(f"edit acme/app-db {DEV}", user=ALICE)
-    form = approvals_bot.current_view()
-    preview = approvals_bot.submit(form, {"retention_value": "30", "reason": "restore drill"})
-    confirm = preview.ack["view"]
-    confirm["id"] = form["id"]
-    approvals_bot.submit(confirm, {})
+    confirm = edit_confirmed(approvals_bot, {"retention_value": "30", "reason": "restore drill"})
     [request] = approvals_bot.deps.store.requests([RequestState.PENDING])
     assert request.approvals_needed == 1, request
     said = json.dumps(confirm, ensure_ascii=False)
@@ -167,9 +146,7 @@ def test_the_edit_forms_preview_refuses_beside_the_retention_what_a_storage_boun
     """The same bound without an override refuses the change whatever the approvals: the preview says so beside the
     retention, rather than offering to apply it at once."""
     approvals_bot.use_rules(STORAGE_BOUND.replace("override_approvals = 1\n", ""))
-    approvals_bot.command(f"edit acme/app-db {DEV}", user=ALICE)
-    form = approvals_bot.current_view()
-    preview = approvals_bot.submit(form, {"retention_value": "30"})
+    _, preview = edit_previewed(approvals_bot, {"retention_value": "30"})
     assert preview.ack["response_action"] == "errors", preview.ack
     assert "at most 10.0 GB allowed" in preview.ack["errors"]["retention_value"], preview.ack
     assert planetscale.calls("PATCH") == []

@@ -3,51 +3,20 @@ the audit trail keeps it, driven through Bolt's pipeline with the emulators (SQL
 
 from __future__ import annotations
 
-from approval_helpers import ALICE, CAROL, RULES, approvals_bot
+from approval_helpers import ALICE, CAROL, RULES, approvals_bot, request_message, sending_details
+from bulk_helpers import button
 from conftest import Bot
 
 from bot.emulators.planetscale_state import PlanetScaleState
-from bot.emulators.slack import SlackEvent, SlackUser
+from bot.emulators.slack import SlackUser
 from handlers.bulk_blocks import BULK_APPROVE
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
 
 LEAD2, DAVE = "U0LEAD0002", "U0DAVE0001"
-SPLIT = """
-[approvals]
-expire_after = "24h"
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-editors = ["@dba-team"]
-approvers = ["@dba-leads"]
-approvals = 1
-channels = ["C0DBAOPS01"]
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["development"]
-editors = ["@dba-team"]
-approvers = ["U0DAVE0001"]
-approvals = 1
-"""
-
-
-def channel_message(bot: Bot) -> SlackEvent:
-    [message] = [e for e in bot.slack.events if e.kind == "message" and e.thread_ts is None
-                 and e.channel in bot.slack.channels]
-    return message
-
-
-def button(message: SlackEvent, action_id: str) -> str:
-    for block in message.blocks:
-        for element in block.get("elements", []):
-            if element.get("action_id") == action_id:
-                return str(element["value"])
-    raise AssertionError(f"no {action_id} button")
+# The shared rules, one approval for production; development approved by dave alone, once.
+SPLIT = RULES.format(approvals=1).removesuffix('approvers = ["@dba-leads"]\n') + \
+    'approvers = ["U0DAVE0001"]\napprovals = 1\n'
 
 
 def approvers_on_record(bot: Bot, batch_id: str) -> dict[str, list[str]]:
@@ -70,7 +39,7 @@ def test_a_bulk_change_approved_by_two_keeps_both_approvals_on_the_audit_trail(
         planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
     approvals_bot.use_rules(RULES.format(approvals=2))
     approvals_bot.command('update acme/pay-* "Production daily" retention=14d', user=ALICE)
-    message = channel_message(approvals_bot)
+    message = request_message(approvals_bot)
     batch_id = button(message, BULK_APPROVE)
     approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
     approvals_bot.click(BULK_APPROVE, batch_id, user=LEAD2, message=message)
@@ -92,7 +61,7 @@ def test_a_bulk_changes_trail_names_as_approver_of_each_policy_only_who_may_appr
     planetscale.add_policy("acme", "pay-02", "pay-02-dev", name="Daily", target="development")
     approvals_bot.use_rules(SPLIT)
     approvals_bot.command('update acme/pay-* "Daily" retention=14d', user=ALICE)
-    message = channel_message(approvals_bot)
+    message = request_message(approvals_bot)
     batch_id = button(message, BULK_APPROVE)
     approvals_bot.click(BULK_APPROVE, batch_id, user=LEAD2, message=message)
     approvals_bot.click(BULK_APPROVE, batch_id, user=DAVE, message=message)
@@ -103,6 +72,5 @@ def test_a_bulk_changes_trail_names_as_approver_of_each_policy_only_who_may_appr
     [production] = [m.request for m in approvals_bot.deps.store.batch_members(batch_id)
                     if m.request.database == "pay-01"]
     assert production.decided_by == LEAD2
-    sent = [e.detail or "" for e in approvals_bot.audit.all()
-            if e.action == "sending" and e.request_id == production.id]
+    sent = sending_details(approvals_bot, production.id)
     assert sent and not [d for d in sent if DAVE in d], sent

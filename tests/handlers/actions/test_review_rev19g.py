@@ -3,33 +3,32 @@ request the sweep applies, driven through Bolt's pipeline with the emulators (SQ
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from approval_helpers import ALICE, CAROL, PROD, approvals_bot, ask, policy_busy, request_id, sweep
+from access_rules import admin_asks
+from approval_helpers import (
+    ALICE,
+    CAROL,
+    PROD,
+    approvals_bot,
+    ask,
+    policy_busy,
+    request_id,
+    sending_details,
+    swept_later,
+)
 from conftest import Bot
 
 from bot.domain.audit import AuditEvent
-from bot.domain.change_requests import RequestState
+from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
+from bot.emulators.slack import SlackEvent
 from handlers.blocks import APPROVE
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
 
 LEAD2 = "U0LEAD0002"
-ROLE_RULES = """
-[approvals]
-expire_after = "24h"
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-editors = ["@dba-team"]
-approvers = ["@dba-leads"]
-approvals = 2
-planetscale_role = "admin"
-"""
+ROLE_RULES = admin_asks(2)
 CAROL_ONLY = """
 [approvals]
 expire_after = "24h"
@@ -42,6 +41,17 @@ editors = ["@dba-team"]
 approvers = ["U0CAROL001"]
 approvals = 1
 """
+
+
+def applied_on_carols_approval(bot: Bot, message: SlackEvent) -> ChangeRequest:
+    """The rules change to carol alone approving, once; the sweep ten minutes on applies the request, decided by
+    carol."""
+    bot.use_rules(CAROL_ONLY)
+    swept_later(bot)
+    request = bot.deps.store.get_request(request_id(message))
+    assert request is not None and request.state is RequestState.APPLIED
+    assert request.decided_by == CAROL, f"decided by {request.decided_by}, whose approval no longer counts"
+    return request
 
 
 def test_a_request_the_sweep_applies_is_decided_by_an_approval_that_still_counts(
@@ -58,16 +68,8 @@ def test_a_request_the_sweep_applies_is_decided_by_an_approval_that_still_counts
     approvals_bot.click(APPROVE, request_id(message), user=LEAD2, message=message)
     planetscale.faults.clear()
     assert planetscale.calls("PATCH") == []
-    approvals_bot.use_rules(CAROL_ONLY)
-    later = time.time() + 600
-    approvals_bot.deps.changes.clock = lambda: later
-    approvals_bot.deps.store.clock = lambda: later
-    sweep(approvals_bot)
-    request = approvals_bot.deps.store.get_request(request_id(message))
-    assert request is not None and request.state is RequestState.APPLIED
-    assert request.decided_by == CAROL, f"decided by {request.decided_by}, whose approval no longer counts"
-    sent = [e.detail or "" for e in approvals_bot.audit.all()
-            if e.action == "sending" and e.request_id == request.id]
+    request = applied_on_carols_approval(approvals_bot, message)
+    sent = sending_details(approvals_bot, request.id)
     assert sent and not [d for d in sent if "Lead 2" in d or LEAD2 in d], sent
     assert ALICE not in (request.decided_by or "")
 
@@ -120,10 +122,7 @@ def test_c_a_request_whose_worker_stopped_before_sending_is_not_recorded_as_appl
         store.renew = real_renew  # type: ignore[method-assign]
     assert planetscale.calls("PATCH") == []
     planetscale.dashboard_change("acme", "app-db", PROD, retention_value=5, retention_unit="day")
-    later = time.time() + 600
-    approvals_bot.deps.changes.clock = lambda: later
-    store.clock = lambda: later
-    sweep(approvals_bot)
+    swept_later(approvals_bot)
     request = store.get_request(request_id(message))
     assert request is not None and request.state is not RequestState.APPLYING
     assert planetscale.calls("PATCH") == []
@@ -141,10 +140,7 @@ def test_a_request_approved_while_its_policy_was_held_and_applied_by_the_sweep_n
     with policy_busy(approvals_bot, PROD):
         approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
     assert planetscale.calls("PATCH") == []
-    later = time.time() + 600
-    approvals_bot.deps.changes.clock = lambda: later
-    approvals_bot.deps.store.clock = lambda: later
-    sweep(approvals_bot)
+    swept_later(approvals_bot)
     assert planetscale.policy("acme", "app-db", PROD)["retention_value"] == 5
     details = {e.action: e.detail or "" for e in approvals_bot.audit.all()
                if e.request_id == request_id(message) and e.action in ("sending", "applied")}
@@ -164,14 +160,6 @@ def test_a_queued_request_applied_by_the_sweep_on_the_approvals_that_still_count
     with policy_busy(approvals_bot, PROD):
         approvals_bot.click(APPROVE, request_id(message), user=LEAD2, message=message)
     assert planetscale.calls("PATCH") == []
-    approvals_bot.use_rules(CAROL_ONLY)
-    later = time.time() + 600
-    approvals_bot.deps.changes.clock = lambda: later
-    approvals_bot.deps.store.clock = lambda: later
-    sweep(approvals_bot)
-    request = approvals_bot.deps.store.get_request(request_id(message))
-    assert request is not None and request.state is RequestState.APPLIED
-    assert request.decided_by == CAROL, f"decided by {request.decided_by}, whose approval no longer counts"
-    sent = [e.detail or "" for e in approvals_bot.audit.all()
-            if e.action == "sending" and e.request_id == request.id]
+    request = applied_on_carols_approval(approvals_bot, message)
+    sent = sending_details(approvals_bot, request.id)
     assert sent == [f"approved by @{CAROL}"], sent

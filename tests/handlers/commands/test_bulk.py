@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from approval_helpers import ALICE, CAROL, RULES, approvals_bot, second_instance
+from bulk_helpers import button, channel_messages, latest
 from conftest import Bot
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -45,11 +46,6 @@ def policy(planetscale: PlanetScaleState, database: str, suffix: str = "prod") -
     return planetscale.policies[("acme", database)][f"{database}-{suffix}"]
 
 
-def channel_messages(bot: Bot) -> list[SlackEvent]:
-    return [e for e in bot.slack.events if e.kind == "message" and e.thread_ts is None
-            and e.channel in bot.slack.channels]
-
-
 def thread(bot: Bot, message: SlackEvent) -> str:
     return "\n".join(json.dumps(e.blocks, ensure_ascii=False) + e.text for e in bot.slack.events
                      if e.kind == "message" and e.thread_ts == message.ts)
@@ -58,18 +54,6 @@ def thread(bot: Bot, message: SlackEvent) -> str:
 def shown(bot: Bot, message: SlackEvent) -> str:
     latest = [e for e in bot.slack.events if e.ts == message.ts and e.kind in ("message", "update")][-1]
     return json.dumps(latest.blocks, ensure_ascii=False)
-
-
-def button(message: SlackEvent, action_id: str) -> str:
-    for block in message.blocks:
-        for element in block.get("elements", []):
-            if element.get("action_id") == action_id:
-                return str(element["value"])
-    raise AssertionError(f"no {action_id} button")
-
-
-def latest(bot: Bot, message: SlackEvent) -> SlackEvent:
-    return [e for e in bot.slack.events if e.ts == message.ts and e.kind in ("message", "update")][-1]
 
 
 def patched(planetscale: PlanetScaleState) -> list[str]:

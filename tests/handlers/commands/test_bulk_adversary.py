@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 
+from access_rules import storage_bound
 from approval_helpers import ALICE, CAROL, RULES, approvals_bot, request_id, request_message, second_instance, sweep
 from conftest import Bot
 from home_helpers import click_on_home, home_buttons, open_home
@@ -22,13 +23,7 @@ from handlers.bulk_blocks import BULK_APPROVE, BULK_CANCEL, BULK_RETRY
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
 WEEKLY = "bp02prodwk"  # production, weekly, kept 4 weeks; its latest backup 1.25 GB
-STORAGE_BOUND = RULES.format(approvals=1) + """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-max_storage = "7GB"
-"""
+STORAGE_BOUND = RULES.format(approvals=1) + storage_bound("production", "7GB")
 
 
 def test_max_storage_is_judged_on_the_latest_backup_as_read_under_the_lease(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
+from access_rules import per_database, storage_bound
 from approval_helpers import ALICE, CAROL, RULES, approvals_bot, sweep
+from bulk_helpers import side_change
 from conftest import Bot
 from test_bulk import add_databases, button, channel_messages, shown, thread
 from test_create_delete import left_applying
@@ -106,28 +108,7 @@ def test_a_deletion_answered_404_where_the_database_cannot_be_read_either_fails_
     assert "Whether the policy is gone could not be told" in said
 
 
-SPLIT_RULES = """
-[approvals]
-expire_after = "24h"
-
-[[rules]]
-organizations = ["acme"]
-databases = ["side-a"]
-targets = ["production"]
-editors = ["@dba-team"]
-approvers = ["U0CAROL001"]
-approvals = 1
-channels = ["C0DBAOPS01"]
-
-[[rules]]
-organizations = ["acme"]
-databases = ["side-b"]
-targets = ["production"]
-editors = ["@dba-team"]
-approvers = ["U0LEAD0002"]
-approvals = 1
-channels = ["C0DBAOPS01"]
-"""
+SPLIT_RULES = per_database({"side-a": ["U0CAROL001"], "side-b": ["U0LEAD0002"]})
 
 
 def test_a_bulk_change_whose_databases_need_different_approvers_is_not_shown_or_reminded_as_fully_approved(
@@ -136,13 +117,7 @@ def test_a_bulk_change_whose_databases_need_different_approvers_is_not_shown_or_
     """side-a's production policies are approved by carol, side-b's by lead 2. carol approves: side-a's policy
     is ready, side-b's still waits for lead 2. The message must not say 1 of 1, and the reminder must ask for
     the approval still missing, not say it has the approvals it needs."""
-    approvals_bot.use_rules(SPLIT_RULES)
-    for name in ("side-a", "side-b"):
-        planetscale.add_database("acme", name)
-        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
-    approvals_bot.command('update acme/side-* "Production daily" retention=14d', user=ALICE)
-    [message] = channel_messages(approvals_bot)
-    batch_id = button(message, BULK_APPROVE)
+    batch_id, message = side_change(approvals_bot, planetscale, SPLIT_RULES)
     approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
     assert planetscale.calls("PATCH") == []
     assert "1 of 1" not in shown(approvals_bot, message), "shown as fully approved while side-b still waits"
@@ -173,14 +148,7 @@ def test_a_bulk_member_waiting_for_more_approvals_once_approved_and_applied_show
     """The storage bound allows an override with two approvals. When carol approves the bulk change, the latest
     backup has grown: under the lease its one member now needs two approvals and waits. lead 2 approves it from
     `pending` and it is sent; the bulk change's message still says it waits, and nobody hears how it ended."""
-    approvals_bot.use_rules(RULES.format(approvals=1) + """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-max_storage = "7GB"
-override_approvals = 2
-""")
+    approvals_bot.use_rules(RULES.format(approvals=1) + storage_bound("production", "7GB") + "override_approvals = 2\n")
     approvals_bot.command('update acme/app-db "Production w*" retention=5w reason="audit"', user=ALICE)
     [message] = channel_messages(approvals_bot)
     planetscale.add_backup("acme", "app-db", WEEKLY, size=2_000_000_000)

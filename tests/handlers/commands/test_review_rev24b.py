@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import httpx
 from approval_helpers import ALICE, CAROL, approvals_bot, direct_messages, sweep
+from bulk_helpers import side_change
 from conftest import Bot
 from home_helpers import open_home
 from test_bulk import add_databases, button, channel_messages, policy, shown, thread
@@ -17,7 +18,7 @@ from test_review_rev24 import LEAD2, SPLIT_RULES
 
 from bot.domain.batches import BatchState
 from bot.emulators.planetscale import Fault, PlanetScaleState
-from bot.emulators.slack import MethodFault, SlackEvent
+from bot.emulators.slack import MethodFault
 from handlers.bulk_blocks import BULK_APPROVE, BULK_REJECT
 from handlers.views.bulk_edit import POLICIES
 
@@ -254,27 +255,11 @@ def test_a_bulk_change_outside_the_bots_channels_is_not_posted_again_by_every_sw
 def test_an_approver_of_one_database_does_not_reject_a_bulk_changes_policies_of_another(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
-    approvals_bot.use_rules(SPLIT_RULES)
-    for name in ("side-a", "side-b"):
-        planetscale.add_database("acme", name)
-        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
-    approvals_bot.command('update acme/side-* "Production daily" retention=14d', user=ALICE)
-    [message] = channel_messages(approvals_bot)
-    batch_id = button(message, BULK_APPROVE)
+    batch_id, message = side_change(approvals_bot, planetscale, SPLIT_RULES)
     approvals_bot.click(BULK_REJECT, batch_id, user=LEAD2, message=message)
     approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
     assert planetscale.policies[("acme", "side-a")]["side-a-prod"]["retention_value"] == 14
     assert planetscale.policies[("acme", "side-b")]["side-b-prod"]["retention_value"] == 2
-
-
-def split_change(bot: Bot, planetscale: PlanetScaleState) -> tuple[str, SlackEvent]:
-    bot.use_rules(SPLIT_RULES)
-    for name in ("side-a", "side-b"):
-        planetscale.add_database("acme", name)
-        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
-    bot.command('update acme/side-* "Production daily" retention=14d', user=ALICE)
-    [message] = channel_messages(bot)
-    return button(message, BULK_APPROVE), message
 
 
 def test_a_rejection_by_one_groups_approver_leaves_the_other_group_to_its_own_approvers(
@@ -282,7 +267,7 @@ def test_a_rejection_by_one_groups_approver_leaves_the_other_group_to_its_own_ap
 ) -> None:
     """lead 2 rejects alice's bulk change: side-b's policy is out, recorded as rejected by lead 2, and the message
     says so while side-a's still waits for carol. carol approves: side-a's policy alone is sent, once."""
-    batch_id, message = split_change(approvals_bot, planetscale)
+    batch_id, message = side_change(approvals_bot, planetscale, SPLIT_RULES)
     approvals_bot.click(BULK_REJECT, batch_id, user=LEAD2, message=message)
     said = shown(approvals_bot, message)
     assert f"rejected by <@{LEAD2}>" in said and "still needed from" in said and "<@U0CAROL001>" in said, said
@@ -301,7 +286,7 @@ def test_one_who_may_approve_no_group_left_is_refused_to_them_alone(
 ) -> None:
     """Once lead 2 rejected side-b, a second Reject by lead 2 finds nothing of theirs left: they hear why,
     and side-a still waits for carol."""
-    batch_id, message = split_change(approvals_bot, planetscale)
+    batch_id, message = side_change(approvals_bot, planetscale, SPLIT_RULES)
     approvals_bot.click(BULK_REJECT, batch_id, user=LEAD2, message=message)
     reply = approvals_bot.click(BULK_REJECT, batch_id, user=LEAD2, message=message)
     told = [e.text for e in reply.private]
@@ -317,7 +302,7 @@ def test_a_rejection_of_the_group_still_waiting_applies_the_group_already_approv
 ) -> None:
     """carol approves side-a's policy, which then waits only for side-b's. lead 2 rejects side-b's: side-a's
     has all it needs, and is sent at once; nothing is sent for side-b's, and carol rejecting now finds it closed."""
-    batch_id, message = split_change(approvals_bot, planetscale)
+    batch_id, message = side_change(approvals_bot, planetscale, SPLIT_RULES)
     approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
     assert planetscale.calls("PATCH") == []
     approvals_bot.click(BULK_REJECT, batch_id, user=LEAD2, message=message)
@@ -336,7 +321,7 @@ def test_a_bulk_approval_written_in_its_life_and_judged_after_it_does_not_apply_
     """carol's approval of alice's bulk change is written a moment before it expires; judging it takes a while,
     and its life ends before it is approved: the move to approved checks the life in the same write, as a
     request's does, and the bulk change is closed as expired, with nothing sent."""
-    batch_id, message = split_change(approvals_bot, planetscale)
+    batch_id, message = side_change(approvals_bot, planetscale, SPLIT_RULES)
     approvals_bot.click(BULK_APPROVE, batch_id, user=LEAD2, message=message)
     store = approvals_bot.deps.bulk.store
     batch = store.get_batch(batch_id)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import threading
 import time
 
+from access_rules import per_database, storage_bound
 from approval_helpers import ALICE, BOB, CAROL, RULES, approvals_bot
+from bulk_helpers import side_change
 from conftest import Bot
-from test_bulk import button, channel_messages
+from test_bulk import channel_messages
 from test_create_delete import revert_value
 
 from bot.domain.change_requests import RequestState
@@ -47,13 +49,7 @@ def test_max_storage_is_judged_on_the_latest_successful_backup_even_when_the_lat
     """The bound is the latest successful backup's size times the backups kept: a policy whose last runs failed
     (a bad day) still has a latest successful backup, three days old here, and keeping 60 of its 2 GB is past
     7 GB. Judged as if it had none, the bound let any retention through while PlanetScale was failing."""
-    approvals_bot.use_rules(RULES.format(approvals=1) + """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-max_storage = "7GB"
-""")
+    approvals_bot.use_rules(RULES.format(approvals=1) + storage_bound("production", "7GB"))
     planetscale.add_database("acme", "sick-db")
     planetscale.add_policy("acme", "sick-db", "sick-prod", name="Production daily", target="production")
     planetscale.add_backup("acme", "sick-db", "sick-prod", hours_ago=72, size=2_000_000_000)
@@ -65,28 +61,7 @@ max_storage = "7GB"
     assert channel_messages(approvals_bot) == [] and planetscale.calls("PATCH") == []
 
 
-RACE_RULES = """
-[approvals]
-expire_after = "24h"
-
-[[rules]]
-organizations = ["acme"]
-databases = ["side-a"]
-targets = ["production"]
-editors = ["@dba-team"]
-approvers = ["U0CAROL001", "U0LEAD0003"]
-approvals = 1
-channels = ["C0DBAOPS01"]
-
-[[rules]]
-organizations = ["acme"]
-databases = ["side-b"]
-targets = ["production"]
-editors = ["@dba-team"]
-approvers = ["U0LEAD0002"]
-approvals = 1
-channels = ["C0DBAOPS01"]
-"""
+RACE_RULES = per_database({"side-a": ["U0CAROL001", "U0LEAD0003"], "side-b": ["U0LEAD0002"]})
 LEAD2, LEAD3 = "U0LEAD0002", "U0LEAD0003"
 
 
@@ -97,13 +72,7 @@ def test_a_rejection_landing_between_reading_and_writing_the_last_approval_keeps
     reading the bulk change and his approval being written, lead 3 (who may approve side-a) rejects side-a's
     policy. Once lead 2's approval applies the bulk change, side-a's policy, rejected before anything was sent,
     must not be sent."""
-    approvals_bot.use_rules(RACE_RULES)
-    for name in ("side-a", "side-b"):
-        planetscale.add_database("acme", name)
-        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
-    approvals_bot.command('update acme/side-* "Production daily" retention=14d', user=ALICE)
-    [message] = channel_messages(approvals_bot)
-    batch_id = button(message, BULK_APPROVE)
+    batch_id, message = side_change(approvals_bot, planetscale, RACE_RULES)
     approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
     assert planetscale.calls("PATCH") == []
     store = approvals_bot.deps.bulk.store

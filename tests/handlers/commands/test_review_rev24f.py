@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from access_rules import storage_bound
-from approval_helpers import ALICE, CAROL, RULES, approvals_bot, latest_view, request_id, request_message, sweep
+from approval_helpers import ALICE, CAROL, RULES, approvals_bot, latest_view, request_id, sweep
+from backup_reads import one_asked_unreadable, st_asked_unreadable
 from conftest import Bot
-from test_bulk import button, channel_messages, shown
+from test_bulk import button, shown
 
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale import PlanetScaleState
 from handlers.blocks import APPROVE
 from handlers.bulk_blocks import BULK_APPROVE
 
@@ -49,14 +50,7 @@ def test_a_storage_bound_added_after_one_databases_backups_failed_to_read_does_n
     """Asked with no storage bound, one database's backups could not be read (its estimate unknown); a bound is
     added before the approval. Approving again and again must not be refused every time on that preview's failed
     read, which nothing ever reads again: each policy is judged on its backups as they are, under its lease."""
-    for name in ("st-01", "st-02"):
-        planetscale.add_database("acme", name)
-        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
-        planetscale.add_backup("acme", name, f"{name}-prod", hours_ago=3, size=1_000_000_000)
-    fault = planetscale.add_fault(Fault(status=500, method="GET", path_contains="/databases/st-02/branches/",
-                                        times=None))
-    approvals_bot.command('update acme/st-* "Production daily" retention=14d')
-    [message] = channel_messages(approvals_bot)
+    message, fault = st_asked_unreadable(approvals_bot, planetscale, unreadable="/databases/st-02/branches/")
     planetscale.faults.remove(fault)
     approvals_bot.use_rules(RULES.format(approvals=1) + PROD_BOUND)
     for _ in range(2):
@@ -71,13 +65,7 @@ def test_a_storage_bound_added_after_a_single_requests_failed_read_does_not_refu
 ) -> None:
     """The same as one request: asked while its backups could not be read and no bound covered it, approved
     after a bound was added and the backups read again."""
-    planetscale.add_database("acme", "one")
-    planetscale.add_policy("acme", "one", "one-prod", name="Production daily", target="production")
-    planetscale.add_backup("acme", "one", "one-prod", hours_ago=3, size=1_000_000_000)
-    fault = planetscale.add_fault(Fault(status=500, method="GET", path_contains="/databases/one/branches/",
-                                        times=None))
-    approvals_bot.command('update acme/one "Production daily" retention=14d')
-    message = request_message(approvals_bot)
+    message, fault = one_asked_unreadable(approvals_bot, planetscale)
     planetscale.faults.remove(fault)
     approvals_bot.use_rules(RULES.format(approvals=1) + PROD_BOUND)
     for _ in range(2):

@@ -3,14 +3,13 @@ read, left to the sweep."""
 
 from __future__ import annotations
 
-import time
-
 from access_rules import storage_bound
-from approval_helpers import CAROL, RULES, approvals_bot, latest_view, request_id, request_message, sweep
+from approval_helpers import CAROL, RULES, approvals_bot, latest_view, request_id
+from backup_reads import moved_clock, one_asked_unreadable, st_asked_unreadable, swept_once_readable
 from conftest import Bot
-from test_bulk import button, channel_messages
+from test_bulk import button
 
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale import PlanetScaleState
 from handlers.blocks import APPROVE
 from handlers.bulk_blocks import BULK_APPROVE
 
@@ -25,23 +24,13 @@ def test_the_sweep_applies_a_request_whose_backups_are_readable_again_after_its_
     """Asked while its backups could not be read, no bound covering it; a bound added; approved while they still
     could not be read (the approver is told the bot judges it again shortly). Once they can be read, the sweep
     must apply it: it is not refused forever on the read recorded when it was asked."""
-    now = [time.time()]
-    approvals_bot.deps.changes.clock = lambda: now[0]
-    approvals_bot.deps.store.clock = lambda: now[0]
-    planetscale.add_database("acme", "one")
-    planetscale.add_policy("acme", "one", "one-prod", name="Production daily", target="production")
-    planetscale.add_backup("acme", "one", "one-prod", hours_ago=3, size=1_000_000_000)
-    fault = planetscale.add_fault(Fault(status=500, method="GET", path_contains="/databases/one/branches/",
-                                        times=None))
-    approvals_bot.command('update acme/one "Production daily" retention=14d')
-    message = request_message(approvals_bot)
+    now = moved_clock(approvals_bot)
+    message, fault = one_asked_unreadable(approvals_bot, planetscale)
     approvals_bot.use_rules(RULES.format(approvals=1) + PROD_BOUND)
     approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
     assert planetscale.calls("PATCH") == []
     assert approvals_bot.deps.store.approvers_of(request_id(message)) == [CAROL]
-    planetscale.faults.remove(fault)
-    now[0] += 120
-    sweep(approvals_bot)
+    swept_once_readable(approvals_bot, planetscale, fault, now)
     assert planetscale.policies[("acme", "one")]["one-prod"]["retention_value"] == 14, latest_view(
         approvals_bot, message)
 
@@ -52,14 +41,7 @@ def test_a_bulk_approval_reads_again_each_policys_failed_backups_once_not_twice(
     """A bulk change asked while one database's backups could not be read, approved under a storage bound added
     since: each such policy's backups are read again to judge the click, and under its lease when applied, not a
     third time to count its approvers (PlanetScale's request budget is shared by every policy of the change)."""
-    for name in ("st-01", "st-02"):
-        planetscale.add_database("acme", name)
-        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
-        planetscale.add_backup("acme", name, f"{name}-prod", hours_ago=3, size=1_000_000_000)
-    fault = planetscale.add_fault(Fault(status=500, method="GET", path_contains="/databases/st-02/branches",
-                                        times=None))
-    approvals_bot.command('update acme/st-* "Production daily" retention=14d')
-    [message] = channel_messages(approvals_bot)
+    message, fault = st_asked_unreadable(approvals_bot, planetscale)
     planetscale.faults.remove(fault)
     approvals_bot.use_rules(RULES.format(approvals=1) + PROD_BOUND)
     before = len(planetscale.calls("GET"))

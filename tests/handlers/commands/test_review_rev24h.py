@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from access_rules import storage_bound
+from access_rules import guardrail, storage_bound
 from approval_helpers import (
     ALICE,
     CAROL,
@@ -18,6 +18,7 @@ from approval_helpers import (
     second_instance,
     sweep,
 )
+from backup_reads import moved_clock, one_asked_unreadable, st_asked_unreadable, swept_once_readable
 from conftest import Bot
 from test_bulk import button, channel_messages, shown
 from test_create_delete import revert_value
@@ -29,13 +30,7 @@ from handlers.bulk_blocks import BULK_APPROVE
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
 PROD_BOUND = storage_bound("production", "500GB")
-FLOOR = """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-min_policies = 1
-"""
+FLOOR = guardrail("production", min_policies=1)
 
 
 def production_names(planetscale: PlanetScaleState) -> list[str]:
@@ -49,24 +44,13 @@ def test_the_sweep_applies_a_bulk_change_whose_approval_could_not_tell_once_it_c
     """A bulk change approved while one database's backups cannot be read under a bound added since: the
     approver is told to click again; nobody does. Once they can be read, the sweep judges it again and applies
     it, as it does a single request."""
-    now = [time.time()]
-    approvals_bot.deps.changes.clock = lambda: now[0]
-    approvals_bot.deps.store.clock = lambda: now[0]
-    for name in ("st-01", "st-02"):
-        planetscale.add_database("acme", name)
-        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
-        planetscale.add_backup("acme", name, f"{name}-prod", hours_ago=3, size=1_000_000_000)
-    fault = planetscale.add_fault(Fault(status=500, method="GET", path_contains="/databases/st-02/branches",
-                                        times=None))
-    approvals_bot.command('update acme/st-* "Production daily" retention=14d')
-    [message] = channel_messages(approvals_bot)
+    now = moved_clock(approvals_bot)
+    message, fault = st_asked_unreadable(approvals_bot, planetscale)
     approvals_bot.use_rules(RULES.format(approvals=1) + PROD_BOUND)
     reply = approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
     assert "click Approve again in a moment" in " ".join(e.text or "" for e in reply.private), reply.events
     assert planetscale.calls("PATCH") == []
-    planetscale.faults.remove(fault)
-    now[0] += 120
-    sweep(approvals_bot)
+    swept_once_readable(approvals_bot, planetscale, fault, now)
     for name in ("st-01", "st-02"):
         assert planetscale.policies[("acme", name)][f"{name}-prod"]["retention_value"] == 14, shown(
             approvals_bot, message)
@@ -117,23 +101,13 @@ def test_the_sweep_applies_a_request_left_on_cannot_tell_whose_rules_now_ask_few
     """Asked when it needed two approvals; the rules lowered to one and a storage bound added; approved once while
     its backups cannot be read: the approver is told the bot judges it again shortly. Once they can be read, the
     sweep must apply it: it has every approval the rules ask."""
-    now = [time.time()]
-    approvals_bot.deps.changes.clock = lambda: now[0]
-    approvals_bot.deps.store.clock = lambda: now[0]
+    now = moved_clock(approvals_bot)
     approvals_bot.use_rules(RULES.format(approvals=2))
-    planetscale.add_database("acme", "one")
-    planetscale.add_policy("acme", "one", "one-prod", name="Production daily", target="production")
-    planetscale.add_backup("acme", "one", "one-prod", hours_ago=3, size=1_000_000_000)
-    fault = planetscale.add_fault(Fault(status=500, method="GET", path_contains="/databases/one/branches/",
-                                        times=None))
-    approvals_bot.command('update acme/one "Production daily" retention=14d')
-    message = request_message(approvals_bot)
+    message, fault = one_asked_unreadable(approvals_bot, planetscale)
     approvals_bot.use_rules(RULES.format(approvals=1) + PROD_BOUND)
     reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
     assert "the bot judges it again shortly" in " ".join(e.text or "" for e in reply.events), reply.events
-    planetscale.faults.remove(fault)
-    now[0] += 120
-    sweep(approvals_bot)
+    swept_once_readable(approvals_bot, planetscale, fault, now)
     assert planetscale.policies[("acme", "one")]["one-prod"]["retention_value"] == 14, latest_view(
         approvals_bot, message)
 
@@ -143,24 +117,13 @@ def test_the_sweep_applies_a_bulk_change_left_on_cannot_tell_whose_rules_now_ask
 ) -> None:
     """The bulk side: asked needing two approvals, the rules lowered to one and a storage bound added, approved
     once while st-02's backups cannot be read. Once they can be read, the sweep applies both policies."""
-    now = [time.time()]
-    approvals_bot.deps.changes.clock = lambda: now[0]
-    approvals_bot.deps.store.clock = lambda: now[0]
+    now = moved_clock(approvals_bot)
     approvals_bot.use_rules(RULES.format(approvals=2))
-    for name in ("st-01", "st-02"):
-        planetscale.add_database("acme", name)
-        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
-        planetscale.add_backup("acme", name, f"{name}-prod", hours_ago=3, size=1_000_000_000)
-    fault = planetscale.add_fault(Fault(status=500, method="GET", path_contains="/databases/st-02/branches",
-                                        times=None))
-    approvals_bot.command('update acme/st-* "Production daily" retention=14d')
-    [message] = channel_messages(approvals_bot)
+    message, fault = st_asked_unreadable(approvals_bot, planetscale)
     approvals_bot.use_rules(RULES.format(approvals=1) + PROD_BOUND)
     reply = approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
     assert "click Approve again in a moment" in " ".join(e.text or "" for e in reply.private), reply.events
-    planetscale.faults.remove(fault)
-    now[0] += 120
-    sweep(approvals_bot)
+    swept_once_readable(approvals_bot, planetscale, fault, now)
     for name in ("st-01", "st-02"):
         assert planetscale.policies[("acme", name)][f"{name}-prod"]["retention_value"] == 14, shown(
             approvals_bot, message)

@@ -1,0 +1,51 @@
+"""Changes asked while a database's backups could not be read: the setups the storage-bound suites share."""
+
+from __future__ import annotations
+
+import time
+
+from approval_helpers import request_message, sweep
+from conftest import Bot
+
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
+from bot.emulators.slack import SlackEvent
+
+
+def moved_clock(bot: Bot) -> list[float]:
+    """The bot's changes and store read the time from `now[0]`, which the test moves."""
+    now = [time.time()]
+    bot.deps.changes.clock = lambda: now[0]
+    bot.deps.store.clock = lambda: now[0]
+    return now
+
+
+def one_asked_unreadable(bot: Bot, planetscale: PlanetScaleState) -> tuple[SlackEvent, Fault]:
+    """acme/one's production policy (a 1 GB backup 3 hours ago) asked to keep 14 days while its branches' backups
+    cannot be read: the request's message, and the fault that keeps them unreadable until the test removes it."""
+    planetscale.add_database("acme", "one")
+    planetscale.add_policy("acme", "one", "one-prod", name="Production daily", target="production")
+    planetscale.add_backup("acme", "one", "one-prod", hours_ago=3, size=1_000_000_000)
+    fault = planetscale.add_fault(Fault(status=500, method="GET", path_contains="/databases/one/branches/",
+                                        times=None))
+    bot.command('update acme/one "Production daily" retention=14d')
+    return request_message(bot), fault
+
+
+def st_asked_unreadable(bot: Bot, planetscale: PlanetScaleState,
+                        unreadable: str = "/databases/st-02/branches") -> tuple[SlackEvent, Fault]:
+    """acme/st-01 and st-02's production policies (a 1 GB backup 3 hours ago each) asked in bulk to keep 14 days
+    while GETs whose path holds `unreadable` fail: the bulk message, and the fault until the test removes it."""
+    for name in ("st-01", "st-02"):
+        planetscale.add_database("acme", name)
+        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
+        planetscale.add_backup("acme", name, f"{name}-prod", hours_ago=3, size=1_000_000_000)
+    fault = planetscale.add_fault(Fault(status=500, method="GET", path_contains=unreadable, times=None))
+    bot.command('update acme/st-* "Production daily" retention=14d')
+    return request_message(bot), fault
+
+
+def swept_once_readable(bot: Bot, planetscale: PlanetScaleState, fault: Fault, now: list[float]) -> None:
+    """The backups readable again, two minutes later the sweep runs."""
+    planetscale.faults.remove(fault)
+    now[0] += 120
+    sweep(bot)
