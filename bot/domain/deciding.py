@@ -135,6 +135,8 @@ class Deciding(Applying):
             # Weighed, as an approval is, on its facts (they only ever ask more, so a wait stays one unread): a
             # guardrail's override still owed would otherwise be claimed, and sent back to waiting, every sweep.
             weighed = self._judge(Stage.APPROVING, before, asked, approved_by, self._approving_facts(request))
+            if weighed.kind is VerdictKind.CANNOT_TELL:
+                self.store.judge_later(request.id, self.clock())  # its next turn at the next sweep
             if weighed.kind in (VerdictKind.WAIT, VerdictKind.CANNOT_TELL):
                 return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)
         if verdict.kind in (VerdictKind.APPLY, VerdictKind.REFUSE):
