@@ -89,6 +89,9 @@ change_requests = sa.Table(
     sa.Column("target", sa.Text),
     # Left applying by a version before the 'sending' entry (revision 0017): its PATCH may have left unrecorded.
     sa.Column("left_by_older", sa.Boolean, nullable=False, server_default=sa.false()),
+    # When the sweep next judges a pending request with an approval again (revision 0018); none: no approval yet.
+    sa.Column("judge_at", sa.Float),
+    sa.Index("ix_requests_judge_at", "state", "judge_at"),
 )
 
 approvals = sa.Table(
@@ -239,6 +242,9 @@ change_batches = sa.Table(
     sa.Column("message_ts", sa.String(32)),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
+    # When the sweep next judges a pending bulk change with an approval again (revision 0018), as a request's.
+    sa.Column("judge_at", sa.Float),
+    sa.Index("ix_batches_judge_at", "state", "judge_at"),
 )
 
 batch_approvals = sa.Table(
