@@ -34,6 +34,7 @@ from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
+from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
 from bot.domain.outcomes import Outcome, OutcomeKind, explain, request_event, risks_of, unknown_button
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 SKIPPED_AS = {Refusal.NOT_ALLOWED: SkipReason.NOT_ALLOWED, Refusal.GUARDRAIL: SkipReason.GUARDRAIL,
               Refusal.INVALID: SkipReason.INVALID, Refusal.NO_APPROVERS: SkipReason.NO_APPROVERS,
               Refusal.MOVED: SkipReason.INVALID}
+UNSETTLED = frozenset({VerdictKind.CANNOT_TELL, VerdictKind.WAIT})  # not yet approved, or not yet judged
 
 
 class BulkPath(Finding):
@@ -100,8 +102,7 @@ class BulkPath(Finding):
                                                          f"{person(stored.requester)}: what failed again is offered "
                                                          f"on the retry's own message; {where}", stored)
         if stored is not batch:
-            # Another run of this work (redone while this one stalled) stored it first: that one stands, its plan
-            # and what it asks, never this run's.
+            # Stored first by another run of this work (redone while this one stalled): that one stands, not this.
             return self._stored_before(stored, user)
         if batch.approvals_needed:
             return BatchOutcome(BatchOutcomeKind.REQUESTED, "Your bulk change is waiting for approval.", batch)
@@ -118,8 +119,7 @@ class BulkPath(Finding):
                                                      "more was done.", batch)
 
     def choices(self, user: str, channel: str, selection: Selection) -> Found | BatchOutcome:
-        """For a form: the policies the selection names that the user may see here, at most MAX_POLICIES; and
-        those it leaves out (hidden, unreadable), so that the form can say so."""
+        """For a form: the policies named that the user may see here (MAX_POLICIES at most), and those left out."""
         try:
             found = self._find(user, channel, selection)
         except DirectoryError as exc:
@@ -278,8 +278,7 @@ class BulkPath(Finding):
         return BatchOutcome(BatchOutcomeKind.REFUSED, reasons[0], batch)
 
     def reject(self, batch_id: str, user: str) -> BatchOutcome:
-        """A rejection counts where the rejecter may approve: the policies of their groups are out of the change,
-        the others keep waiting for their own approvers (and are applied now if they have all they need)."""
+        """The rejecter's policies are out of the change; the others wait for their own approvers (or apply now)."""
         found = self._open(batch_id, user, "Reject")
         if isinstance(found, BatchOutcome):
             return found
@@ -351,7 +350,7 @@ class BulkPath(Finding):
                 latest = self.store.get_batch(batch.id) or latest
             if latest.state is BatchState.PENDING and approvers and latest.live != batch.live:
                 # Some of its policies were rejected while this approval was judged: the rest are judged again.
-                if self._ready(latest, approvers, SharedReads()):
+                if self._ready(latest, approvers):
                     return self._approve_and_apply(latest, by, approvers)
                 return BatchOutcome(BatchOutcomeKind.COUNTED, "Your approval is recorded. Some of its policies were "
                                     "rejected meanwhile: nothing is sent for them; the others still wait.", latest)
@@ -363,11 +362,10 @@ class BulkPath(Finding):
         return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,
                             tuple(self.store.batch_members(batch.id)))
 
-    def _ready(self, batch: Batch, approvers: Sequence[str], shared: SharedReads | None = None,
-               kept: bool = True) -> bool:
-        """Whether every policy still in it has what its rules ask, judged now (as `_judge_planned` says)."""
-        judged = (self._judge_planned(batch, p, approvers, shared, kept).kind for p in batch.live)
-        return all(kind not in (VerdictKind.CANNOT_TELL, VerdictKind.WAIT) for kind in judged)
+    def _ready(self, batch: Batch, approvers: Sequence[str]) -> bool:
+        """Whether every policy still in it has what its rules ask, judged as an approval is (facts read again)."""
+        shared = SharedReads()
+        return not {self._judge_planned(batch, p, approvers, shared).kind for p in batch.live} & UNSETTLED
 
     def _record_outcome(self, request_id: str, kind: OutcomeKind) -> None:
         self.store.set_member_outcome(request_id, kind)
@@ -456,18 +454,20 @@ class BulkPath(Finding):
         return expired
 
     def judge_again(self) -> list[BatchOutcome]:
-        """Pending bulk changes with an approval, left pending (a look-up failed, or waiting): judged again by
-        the sweep and applied when the judge now can, as a request is (ChangePath.judge_again)."""
-        outcomes = []
-        for batch in self.store.open_batches():
-            if batch.expires_at <= self.changes.clock() or not batch.approvals_needed:
-                continue
-            approvers = self.store.batch_approvers(batch.id)  # the rules may ask fewer now: the judge tells
-            if not approvers:
+        """Pending bulk changes with an approval (waiting, or unjudged): judged again in turns, as requests are."""
+        outcomes, now = [], self.changes.clock()
+        for batch in self.store.batch_judging_turns(now, JUDGED_PER_SWEEP, now + JUDGE_AGAIN_SECONDS):
+            approvers = self.store.batch_approvers(batch.id)
+            if batch.expires_at <= now or not batch.approvals_needed or not approvers:
                 continue
             try:
-                # Once the rules alone would apply it, judged as an approval is, on its facts read again.
-                if self._ready(batch, approvers, kept=False) and self._ready(batch, approvers, SharedReads()):
+                kinds = {self._judge_planned(batch, p, approvers, kept=False).kind for p in batch.live}
+                if not kinds & UNSETTLED:  # the rules alone would apply it:
+                    shared = SharedReads()  # judged as an approval is, on its facts read again
+                    kinds = {self._judge_planned(batch, p, approvers, shared).kind for p in batch.live}
+                if VerdictKind.CANNOT_TELL in kinds:
+                    self.store.judge_batch_later(batch.id, self.changes.clock())  # its next turn: the next sweep
+                elif VerdictKind.WAIT not in kinds:
                     outcomes.append(self._approve_and_apply(batch, approvers[-1], approvers))
             except Exception:
                 log.exception("the sweep could not judge bulk change %s again", batch.id)
