@@ -9,6 +9,7 @@ from backup_reads import moved_clock
 from conftest import Bot
 from test_bulk import button, channel_messages, shown
 
+from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS
 from bot.emulators.planetscale import PlanetScaleState
 from handlers.blocks import APPROVE
 from handlers.bulk_blocks import BULK_APPROVE
@@ -83,7 +84,7 @@ def test_the_sweep_applies_a_request_whose_override_is_no_longer_owed_once_its_b
     approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
     assert planetscale.calls("PATCH") == []
     planetscale.add_backup("acme", "st-02", "st-02-prod", hours_ago=1, size=1_000_000_000)
-    now[0] += 120
+    now[0] += JUDGE_AGAIN_SECONDS + 1  # a waiting request's next turn
     sweep(approvals_bot)
     assert planetscale.policies[("acme", "st-02")]["st-02-prod"]["retention_value"] == 14
 
