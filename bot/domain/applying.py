@@ -226,12 +226,13 @@ class Applying(Lifecycle):
                               approvers=self._approvers_shown(verdict) or request.approvers, detail=why,
                               record=request_event("waiting", request, SYSTEM, detail=why)) or request
             return Outcome(OutcomeKind.WAITING, f"Not applied yet, nothing was sent: {why}.", back)
-        if verdict.needed:
-            # Recorded as the judge asks it now, decided by the last approval counted: an uncounted one decided nothing.
+        if verdict.needed or request.approvals_needed:
+            # As the judge asks it now, decided by the last approval counted (none asked now: by its asking).
+            decided = request.decided_by if request.decided_by in verdict.counted else \
+                verdict.counted[-1] if verdict.counted else request.requester
             claim.request = request = replace(
-                request, decided_by=request.decided_by if request.decided_by in verdict.counted else
-                verdict.counted[-1], approvals_needed=verdict.needed, approvers=self._approvers_shown(verdict),
-                approvals_from=dict(verdict.groups) or None)
+                request, decided_by=decided, approvals_needed=verdict.needed,
+                approvers=self._approvers_shown(verdict), approvals_from=dict(verdict.groups) or None)
         if request.kind is ChangeKind.CREATE:
             return self._send_create(claim, by, db, current)
         if request.kind is ChangeKind.DELETE:

@@ -33,6 +33,7 @@ from bot.domain.outcomes import (
     waiting_detail,
 )
 from bot.domain.policy import BackupPolicy
+from bot.domain.ports import PlanetScaleError
 
 
 class Deciding(Applying):
@@ -101,7 +102,10 @@ class Deciding(Applying):
         if facts is not None and leaves and any(g.min_policies is not None and g.covers(db.organization, db.database,
                                                                                         before.target)
                                                 for g in self.access.rules.guardrails):
-            facts = facts.with_policies([(p.id, p.name, p.target) for p in self.policies.list_policies(db)])
+            try:
+                facts = facts.with_policies([(p.id, p.name, p.target) for p in self.policies.list_policies(db)])
+            except PlanetScaleError as exc:  # the judge cannot tell: nothing is closed on the policies read when asked
+                facts = replace(facts, policies_unread=exc.user_message)
         return facts
 
     def _approved(self, request: ChangeRequest, verdict: Verdict, by: str,
@@ -139,8 +143,10 @@ class Deciding(Applying):
             if weighed.kind in (VerdictKind.WAIT, VerdictKind.CANNOT_TELL):
                 return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)
         if verdict.kind in (VerdictKind.APPLY, VerdictKind.REFUSE):
-            # Decided by the last approval that still counts: one the rules no longer count decided nothing.
-            return self._approved(request, verdict, (verdict.counted or approved_by)[-1])
+            # Decided by the last approval that still counts: one the rules no longer count decided nothing, and
+            # where none is asked any more, it is approved by its asking.
+            return self._approved(request, verdict, verdict.counted[-1] if verdict.counted else
+                                  request.requester if verdict.kind is VerdictKind.APPLY else approved_by[-1])
         return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)  # nothing moved, nothing to tell
 
     def reject(self, request_id: str, user: str) -> Outcome:
