@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 from bot.domain.access import Decision
-from bot.domain.access_rules import Action
+from bot.domain.access_rules import AccessRules, Action
 from bot.domain.applying import Applying
 from bot.domain.backup_health import read_again
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
@@ -73,7 +73,10 @@ class Deciding(Applying):
             return found if isinstance(found, Outcome) else self._already(request)
         approved_by = self.store.approvers_of(request.id) if added is None else added
         before = BackupPolicy.model_validate(request.before)
-        verdict = self._judge(Stage.APPROVING, before, Asked.of(request), approved_by, self._approving_facts(request))
+        # One reading of the rules decides both which facts are gathered and the verdict on them, as applying does.
+        rules = self.access.rules
+        verdict = self._judge(Stage.APPROVING, before, Asked.of(request), approved_by,
+                              self._approving_facts(request, rules), rules)
         if verdict.kind is VerdictKind.CANNOT_TELL:
             outcome = Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is "
                                                    "recorded; the bot judges it again shortly, or click Approve "
@@ -86,7 +89,7 @@ class Deciding(Applying):
         # Approvals are only ever added: those just read are the request's, whatever the step did after.
         return replace(outcome, approved_by=tuple(approved_by)) if outcome.request is not None else outcome
 
-    def _approving_facts(self, request: ChangeRequest) -> DatabaseFacts | None:
+    def _approving_facts(self, request: ChangeRequest, rules: AccessRules) -> DatabaseFacts | None:
         """What an approval of `request` is judged on: the facts kept with it, read again where a bound covers it,
         as applying does (a bound added since is never judged on what was read when asked): its backups under a
         storage bound, the database's policies under a floor of the target it leaves."""
@@ -95,13 +98,13 @@ class Deciding(Applying):
         target = str(request.changes.get("target", before.target))
         db = DatabaseRef(request.organization, request.database)
         if facts is not None and request.kind is not ChangeKind.DELETE and \
-                self.storage_bounded(request.organization, request.database, [target]):
+                self.storage_bounded(request.organization, request.database, [target], rules):
             facts = read_again(self.policies.planetscale, db, facts,
                                None if request.kind is ChangeKind.CREATE else before, target)
         leaves = request.kind is ChangeKind.DELETE or (request.kind is ChangeKind.UPDATE and target != before.target)
         if facts is not None and leaves and any(g.min_policies is not None and g.covers(db.organization, db.database,
                                                                                         before.target)
-                                                for g in self.access.rules.guardrails):
+                                                for g in rules.guardrails):
             try:
                 facts = facts.with_policies([(p.id, p.name, p.target) for p in self.policies.list_policies(db)])
             except PlanetScaleError as exc:  # the judge cannot tell: nothing is closed on the policies read when asked
@@ -134,12 +137,13 @@ class Deciding(Applying):
                 if approvers[r.id]]
 
     def _judged_again(self, request: ChangeRequest, approved_by: list[str]) -> Outcome:
-        before, asked = BackupPolicy.model_validate(request.before), Asked.of(request)
-        verdict = self._judge(Stage.APPROVING, before, asked, approved_by)
+        before, asked, rules = BackupPolicy.model_validate(request.before), Asked.of(request), self.access.rules
+        verdict = self._judge(Stage.APPROVING, before, asked, approved_by, rules=rules)
         if verdict.kind is VerdictKind.APPLY and request.facts is not None:
             # Weighed, as an approval is, on its facts (they only ever ask more, so a wait stays one unread): a
             # guardrail's override still owed would otherwise be claimed, and sent back to waiting, every sweep.
-            weighed = self._judge(Stage.APPROVING, before, asked, approved_by, self._approving_facts(request))
+            weighed = self._judge(Stage.APPROVING, before, asked, approved_by, self._approving_facts(request, rules),
+                                  rules)
             if weighed.kind in (VerdictKind.WAIT, VerdictKind.CANNOT_TELL):
                 return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)
         if verdict.kind in (VerdictKind.APPLY, VerdictKind.REFUSE):

@@ -4,6 +4,8 @@ with the emulators (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from access_rules import guardrail
 from approval_helpers import (
     ALICE,
@@ -109,4 +111,33 @@ def test_an_approval_under_a_floor_while_the_policies_cannot_be_listed_is_told_r
     swept_later(approvals_bot)
     done = approvals_bot.deps.store.get_request(request.id)
     assert done is not None and done.state is RequestState.APPLIED, (done and done.state, done and done.detail)
+    assert WEEKLY not in planetscale.policies[("acme", "app-db")]
+
+
+def test_a_floor_added_as_an_approval_is_judged_is_never_weighed_on_the_policies_read_when_asked(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """alice asks to delete the weekly production policy (two production policies then); a third is made in the
+    dashboard. As carol's approval is judged, the access file gains a floor of two: gathering the facts read the
+    rules before it (no floor: the policies were not listed again), the verdict after it, so the floor was weighed
+    on the two policies read when asked and closed the request, where the three there now allow it. Which facts
+    are gathered and the verdict are decided on one reading of the rules, as applying does."""
+    approvals_bot.command(f'delete acme/app-db {WEEKLY} reason="replaced"', user=ALICE)
+    [request] = approvals_bot.deps.store.requests([RequestState.PENDING])
+    planetscale.add_policy("acme", "app-db", "bp09prodnew", name="Production hourly", target="production")
+    changes = approvals_bot.deps.changes
+    real = changes._approving_facts
+    swapped: list[bool] = []
+
+    def gathered(*args: Any, **kwargs: Any) -> Any:
+        facts = real(*args, **kwargs)
+        if not swapped:  # the file reloaded between gathering the facts and judging on them
+            swapped.append(True)
+            approvals_bot.use_rules(RULES.format(approvals=1) + guardrail("production", min_policies=2))
+        return facts
+
+    changes._approving_facts = gathered  # type: ignore[method-assign]
+    approvals_bot.click(APPROVE, request.id, user=CAROL)
+    assert swapped
+    done = approvals_bot.deps.store.get_request(request.id)
+    assert done is not None and done.state is RequestState.APPLIED, done and done.detail
     assert WEEKLY not in planetscale.policies[("acme", "app-db")]
