@@ -35,6 +35,7 @@ from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
+from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
 from bot.domain.outcomes import Outcome, OutcomeKind, explain, request_event, risks_of, unknown_button
@@ -455,19 +456,18 @@ class BulkPath(Finding):
         return expired
 
     def judge_again(self) -> list[BatchOutcome]:
-        """Pending bulk changes with an approval, left pending because judging them could not tell (a look-up
-        failed) or waiting: judged again by the sweep and applied when the judge now can, as a request is
-        (ChangePath.judge_again)."""
-        outcomes = []
-        for batch in self.store.open_batches():
-            if batch.expires_at <= self.changes.clock() or not batch.approvals_needed:
-                continue
+        """Pending bulk changes with an approval (the rules may ask fewer now, or fewer once some policies are
+        rejected), waiting or left as the judge could not tell: judged again in turns, as requests are."""
+        outcomes, now = [], self.changes.clock()
+        for batch in self.store.batch_judging_turns(now, JUDGED_PER_SWEEP, now + JUDGE_AGAIN_SECONDS):
             approvers = self.store.batch_approvers(batch.id)
-            # The rules may ask fewer approvals now, or fewer once some policies are rejected: the judge tells.
-            if not approvers:
+            if batch.expires_at <= now or not batch.approvals_needed or not approvers:
                 continue
             try:
-                if self._ready(batch, approvers):
+                kinds = {self._judge_planned(batch, p, approvers).kind for p in batch.live}
+                if VerdictKind.CANNOT_TELL in kinds:
+                    self.store.judge_batch_later(batch.id, self.changes.clock())  # its next turn: the next sweep
+                elif VerdictKind.WAIT not in kinds:
                     outcomes.append(self._approve_and_apply(batch, approvers[-1], approvers))
             except Exception:
                 log.exception("the sweep could not judge bulk change %s again", batch.id)

@@ -19,7 +19,7 @@ from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.guardrails import Demand, demand, judge
 from bot.domain.judge import Asked, Stage, Verdict, VerdictKind
-from bot.domain.lifecycle import APPROVED_STALE_SECONDS
+from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
 from bot.domain.naming import person
 from bot.domain.outcomes import (
     SYSTEM,
@@ -126,15 +126,14 @@ class Deciding(Applying):
 
     def judge_again(self) -> list[Outcome]:
         """Pending requests with an approval, left pending because judging them could not tell (a look-up
-        failed) or because they waited for more: judged again by the sweep against the approvals the rules ask
-        now, applied or closed as the judge now says."""
+        failed) or because they waited for more, judged again in turns (JUDGED_PER_SWEEP) against the approvals
+        the rules ask now, applied or closed as the judge now says."""
         now = self.clock()
-        pending = [r for r in self.store.requests([RequestState.PENDING], updated_before=now - APPROVED_STALE_SECONDS)
-                   if r.expires_at > now and r.approvals_needed]
-        approvers = self.store.approvers_by_request([r.id for r in pending])
+        turns = self.store.judging_turns(now, JUDGED_PER_SWEEP, now + JUDGE_AGAIN_SECONDS)
+        approvers = self.store.approvers_by_request([r.id for r in turns])
         # The rules may ask fewer approvals now than when it was asked: the judge tells, on any approved at all.
-        return [self._guarded(r, partial(self._judged_again, r, approvers[r.id])) for r in pending
-                if approvers[r.id]]
+        return [self._guarded(r, partial(self._judged_again, r, approvers[r.id])) for r in turns
+                if r.expires_at > now and r.approvals_needed and approvers[r.id]]
 
     def _judged_again(self, request: ChangeRequest, approved_by: list[str]) -> Outcome:
         before, asked, rules = BackupPolicy.model_validate(request.before), Asked.of(request), self.access.rules
@@ -144,6 +143,8 @@ class Deciding(Applying):
             # guardrail's override still owed would otherwise be claimed, and sent back to waiting, every sweep.
             weighed = self._judge(Stage.APPROVING, before, asked, approved_by, self._approving_facts(request, rules),
                                   rules)
+            if weighed.kind is VerdictKind.CANNOT_TELL:
+                self.store.judge_later(request.id, self.clock())  # its next turn at the next sweep
             if weighed.kind in (VerdictKind.WAIT, VerdictKind.CANNOT_TELL):
                 return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)
         if verdict.kind in (VerdictKind.APPLY, VerdictKind.REFUSE):
@@ -151,6 +152,8 @@ class Deciding(Applying):
             # where none is asked any more, it is approved by its asking.
             return self._approved(request, verdict, verdict.counted[-1] if verdict.counted else
                                   request.requester if verdict.kind is VerdictKind.APPLY else approved_by[-1])
+        if verdict.kind is VerdictKind.CANNOT_TELL:
+            self.store.judge_later(request.id, self.clock())  # its next turn at the next sweep
         return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)  # nothing moved, nothing to tell
 
     def reject(self, request_id: str, user: str) -> Outcome:
@@ -211,7 +214,8 @@ class Deciding(Applying):
         detail = waiting_detail(judged) if changed else None
         updated = self._move(request.id, [RequestState.PENDING], RequestState.PENDING,
                              approvals_needed=judged.needed, approvers=self._approvers_shown(judged),
-                             approvals_from=dict(judged.groups) or None, detail=detail) or request
+                             approvals_from=dict(judged.groups) or None, detail=detail,
+                             judge_at=self.clock() + JUDGE_AGAIN_SECONDS) or request
         owed = f" Still missing: {owed_text(judged.owed)}." if judged.owed else ""
         return Outcome(OutcomeKind.COUNTED, message or f"Approved: {len(judged.counted)} of {judged.needed} "
                        f"approvals so far.{owed}", updated)
