@@ -204,8 +204,9 @@ watch_backup_reads = sa.Table(
     sa.Index("ix_watch_backup_reads_db", "organization", "database"),
 )
 
-# PlanetScale's budget shared by every instance (bot/adapters/shared_budget.py): per service token, the
-# theoretical arrival time of the next request (GCRA), moved by one conditional UPDATE per request.
+# PlanetScale's budget shared by every instance on PostgreSQL (bot/adapters/shared_budget.py): per service token,
+# the theoretical arrival time of the next request (GCRA), moved by one conditional UPDATE per request. On SQLite
+# the same table lives in a file of its own beside the database (`budget_path`), and this one stays empty.
 planetscale_budget = sa.Table(
     "planetscale_budget", metadata,
     sa.Column("name", sa.String(64), primary_key=True),
