@@ -240,14 +240,14 @@ class BulkPath(Finding):
     def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str],
                        shared: SharedReads | None = None, kept: bool = True) -> Verdict:
         """With an approval's `shared` reads, judged as a single approval is; else on the facts kept (or on none)."""
-        asked = Asked(batch.organization, planned.database, batch.requester, batch.channel, planned.before,
-                      batch.changes, batch.reason)
-        before = BackupPolicy.model_validate(planned.before)
-        facts = DatabaseFacts.of(planned.facts) if kept else None
+        asked, rules = Asked(batch.organization, planned.database, batch.requester, batch.channel, planned.before,
+                             batch.changes, batch.reason), self.changes.access.rules
+        before, facts = BackupPolicy.model_validate(planned.before), DatabaseFacts.of(planned.facts) if kept else None
         if shared is not None or (facts is not None and facts.unread):
             facts = self.changes.approving_facts(DatabaseRef(batch.organization, planned.database), ChangeKind.UPDATE,
-                                                 before, str(batch.changes.get("target", before.target)), facts, shared)
-        return self.changes.judged(Stage.APPROVING, before, asked, approvers, facts)
+                                                 before, str(batch.changes.get("target", before.target)), facts, rules,
+                                                 shared)
+        return self.changes.judged(Stage.APPROVING, before, asked, approvers, facts, rules)
 
     def _may_decide(self, batch: Batch, user: str, every: bool = False) -> BatchOutcome | list[tuple[str, str]]:
         """The policies still in the change that `user` may approve, as (database, policy ID): the first found,

@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 from bot.domain.access import Decision
-from bot.domain.access_rules import Action
+from bot.domain.access_rules import AccessRules, Action
 from bot.domain.applying import Applying
 from bot.domain.backup_health import read_again
 from bot.domain.bulk_costs import SharedReads, bulk_facts
@@ -34,6 +34,7 @@ from bot.domain.outcomes import (
     waiting_detail,
 )
 from bot.domain.policy import BackupPolicy
+from bot.domain.ports import PlanetScaleError
 
 
 class Deciding(Applying):
@@ -73,7 +74,10 @@ class Deciding(Applying):
             return found if isinstance(found, Outcome) else self._already(request)
         approved_by = self.store.approvers_of(request.id) if added is None else added
         before = BackupPolicy.model_validate(request.before)
-        verdict = self._judge(Stage.APPROVING, before, Asked.of(request), approved_by, self._approving_facts(request))
+        # One reading of the rules decides both which facts are gathered and the verdict on them, as applying does.
+        rules = self.access.rules
+        verdict = self._judge(Stage.APPROVING, before, Asked.of(request), approved_by,
+                              self._approving_facts(request, rules), rules)
         if verdict.kind is VerdictKind.CANNOT_TELL:
             outcome = Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is "
                                                    "recorded; the bot judges it again shortly, or click Approve "
@@ -86,19 +90,22 @@ class Deciding(Applying):
         # Approvals are only ever added: those just read are the request's, whatever the step did after.
         return replace(outcome, approved_by=tuple(approved_by)) if outcome.request is not None else outcome
 
-    def _approving_facts(self, request: ChangeRequest) -> DatabaseFacts | None:
+    def _approving_facts(self, request: ChangeRequest, rules: AccessRules) -> DatabaseFacts | None:
         before = BackupPolicy.model_validate(request.before)
         return self.approving_facts(DatabaseRef(request.organization, request.database), request.kind, before,
-                                    str(request.changes.get("target", before.target)), DatabaseFacts.of(request.facts))
+                                    str(request.changes.get("target", before.target)), DatabaseFacts.of(request.facts),
+                                    rules)
 
     def approving_facts(self, db: DatabaseRef, kind: ChangeKind, before: BackupPolicy, target: str,
-                        facts: DatabaseFacts | None, shared: SharedReads | None = None) -> DatabaseFacts | None:
-        """What an approval of a change of `before` (landing on `target`) is judged on: the facts kept with it,
-        read again where a bound covers it, as applying does (a bound added since is never judged on what was
-        read when asked): its backups under a storage bound, the database's policies under a floor of the target
-        it leaves. `shared`: a bulk approval's reads, one per database for all its policies."""
+                        facts: DatabaseFacts | None, rules: AccessRules,
+                        shared: SharedReads | None = None) -> DatabaseFacts | None:
+        """What an approval of a change of `before` (landing on `target`) is judged on, under `rules` as the judge
+        reads them: the facts kept with it, read again where a bound covers it, as applying does (a bound added
+        since is never judged on what was read when asked): its backups under a storage bound, the database's
+        policies under a floor of the target it leaves. `shared`: a bulk approval's reads, one per database for
+        all its policies."""
         if facts is not None and kind is not ChangeKind.DELETE and \
-                self.storage_bounded(db.organization, db.database, [target]):
+                self.storage_bounded(db.organization, db.database, [target], rules):
             if shared is None or kind is ChangeKind.CREATE:
                 facts = read_again(self.policies.planetscale, db, facts,
                                    None if kind is ChangeKind.CREATE else before, target)
@@ -108,10 +115,13 @@ class Deciding(Applying):
         leaves = kind is ChangeKind.DELETE or (kind is ChangeKind.UPDATE and target != before.target)
         if facts is not None and leaves and any(g.min_policies is not None and g.covers(db.organization, db.database,
                                                                                         before.target)
-                                                for g in self.access.rules.guardrails):
-            listed = self.policies.list_policies(db) if shared is None else \
-                shared.policies(db.database, partial(self.policies.list_policies, db))
-            facts = facts.with_policies([(p.id, p.name, p.target) for p in listed])
+                                                for g in rules.guardrails):
+            try:
+                listed = self.policies.list_policies(db) if shared is None else \
+                    shared.policies(db.database, partial(self.policies.list_policies, db))
+                facts = facts.with_policies([(p.id, p.name, p.target) for p in listed])
+            except PlanetScaleError as exc:  # the judge cannot tell: nothing is closed on the policies read when asked
+                facts = replace(facts, policies_unread=exc.user_message)
         return facts
 
     def _approved(self, request: ChangeRequest, verdict: Verdict, by: str,
@@ -139,19 +149,22 @@ class Deciding(Applying):
                 if r.expires_at > now and r.approvals_needed and approvers[r.id]]
 
     def _judged_again(self, request: ChangeRequest, approved_by: list[str]) -> Outcome:
-        before, asked = BackupPolicy.model_validate(request.before), Asked.of(request)
-        verdict = self._judge(Stage.APPROVING, before, asked, approved_by)
+        before, asked, rules = BackupPolicy.model_validate(request.before), Asked.of(request), self.access.rules
+        verdict = self._judge(Stage.APPROVING, before, asked, approved_by, rules=rules)
         if verdict.kind is VerdictKind.APPLY and request.facts is not None:
             # Weighed, as an approval is, on its facts (they only ever ask more, so a wait stays one unread): a
             # guardrail's override still owed would otherwise be claimed, and sent back to waiting, every sweep.
-            weighed = self._judge(Stage.APPROVING, before, asked, approved_by, self._approving_facts(request))
+            weighed = self._judge(Stage.APPROVING, before, asked, approved_by, self._approving_facts(request, rules),
+                                  rules)
             if weighed.kind is VerdictKind.CANNOT_TELL:
                 self.store.judge_later(request.id, self.clock())  # its next turn at the next sweep
             if weighed.kind in (VerdictKind.WAIT, VerdictKind.CANNOT_TELL):
                 return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)
         if verdict.kind in (VerdictKind.APPLY, VerdictKind.REFUSE):
-            # Decided by the last approval that still counts: one the rules no longer count decided nothing.
-            return self._approved(request, verdict, (verdict.counted or approved_by)[-1])
+            # Decided by the last approval that still counts: one the rules no longer count decided nothing, and
+            # where none is asked any more, it is approved by its asking.
+            return self._approved(request, verdict, verdict.counted[-1] if verdict.counted else
+                                  request.requester if verdict.kind is VerdictKind.APPLY else approved_by[-1])
         if verdict.kind is VerdictKind.CANNOT_TELL:
             self.store.judge_later(request.id, self.clock())  # its next turn at the next sweep
         return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)  # nothing moved, nothing to tell
