@@ -62,11 +62,14 @@ def approvals_bot(settings: Any, slack: SlackState, planetscale_client: Any, sto
 @pytest.fixture
 def second_instance(approvals_bot: Bot, settings: Any, slack: SlackState, planetscale_client: Any,
                     slack_server: Any, store_url: str) -> Iterator[Bot]:
-    """Another bot on the same database: its own process state (turns, locks, caches), the database shared."""
+    """Another bot on the same database: its own process state (turns, locks, caches), the database shared; and
+    the rules `approvals_bot` starts with, as instances of one deployment read one access file."""
     if not store_url.startswith("postgresql"):
         pytest.skip("two instances share a database only on PostgreSQL")
     store = Store(store_url)
-    yield from make_bot(settings, slack, planetscale_client, store, slack_server)
+    for made in make_bot(settings, slack, planetscale_client, store, slack_server):
+        made.use_rules(RULES.format(approvals=1))
+        yield made
     store.close()
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from conftest import ALICE, Bot
 
+from bot.domain.change_requests import ChangeRequest
+from bot.domain.outcomes import Outcome
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackEvent
 from handlers.bulk_blocks import BULK_APPROVE
@@ -36,3 +41,21 @@ def side_change(bot: Bot, planetscale: PlanetScaleState, rules: str) -> tuple[st
     bot.command('update acme/side-* "Production daily" retention=14d', user=ALICE)
     [message] = channel_messages(bot)
     return button(message, BULK_APPROVE), message
+
+
+@contextlib.contextmanager
+def grown_before_applying(bot: Bot, planetscale: PlanetScaleState, policy_id: str, size: int) -> Iterator[None]:
+    """Within it, acme/app-db's `policy_id` gets a new backup of `size` bytes as each approved request is applied:
+    after the approval read its backups, before the read under the lease."""
+    changes = bot.deps.changes
+    apply_approved = changes.apply_approved
+
+    def grown_first(member: ChangeRequest, by: str) -> Outcome:
+        planetscale.add_backup("acme", "app-db", policy_id, size=size)
+        return apply_approved(member, by)
+
+    changes.apply_approved = grown_first  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        changes.apply_approved = apply_approved  # type: ignore[method-assign]

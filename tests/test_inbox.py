@@ -209,3 +209,4 @@ def test_two_instances_taking_over_at_once_redo_the_work_once(
         t.join()
     assert first.executor.wait_idle(timeout=60) and second.executor.wait_idle(timeout=60)
     assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
+

@@ -89,6 +89,9 @@ change_requests = sa.Table(
     sa.Column("target", sa.Text),
     # Left applying by a version before the 'sending' entry (revision 0017): its PATCH may have left unrecorded.
     sa.Column("left_by_older", sa.Boolean, nullable=False, server_default=sa.false()),
+    # When the sweep next judges a pending request with an approval again (revision 0018); none: no approval yet.
+    sa.Column("judge_at", sa.Float),
+    sa.Index("ix_requests_judge_at", "state", "judge_at"),
 )
 
 approvals = sa.Table(
@@ -201,8 +204,9 @@ watch_backup_reads = sa.Table(
     sa.Index("ix_watch_backup_reads_db", "organization", "database"),
 )
 
-# PlanetScale's budget shared by every instance (bot/adapters/shared_budget.py): per service token, the
-# theoretical arrival time of the next request (GCRA), moved by one conditional UPDATE per request.
+# PlanetScale's budget shared by every instance on PostgreSQL (bot/adapters/shared_budget.py): per service token,
+# the theoretical arrival time of the next request (GCRA), moved by one conditional UPDATE per request. On SQLite
+# the same table lives in a file of its own beside the database (`budget_path`), and this one stays empty.
 planetscale_budget = sa.Table(
     "planetscale_budget", metadata,
     sa.Column("name", sa.String(64), primary_key=True),
@@ -238,6 +242,9 @@ change_batches = sa.Table(
     sa.Column("message_ts", sa.String(32)),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
+    # When the sweep next judges a pending bulk change with an approval again (revision 0018), as a request's.
+    sa.Column("judge_at", sa.Float),
+    sa.Index("ix_batches_judge_at", "state", "judge_at"),
 )
 
 batch_approvals = sa.Table(

@@ -1,5 +1,5 @@
 """PlanetScale's budget shared by every instance of the bot that uses one service token, on PostgreSQL (and by
-`serve`'s processes on SQLite).
+`serve`'s processes on SQLite, through a SQLite file of its own beside the database: `budget_path`).
 
 PlanetScale counts 600 requests a minute per service token, whichever process sends them. Each instance keeps the
 same bucket as `RateLimiter` (a burst, then an even rate, under the budget in any window), but in one row of the
@@ -11,14 +11,21 @@ never the event loop. The time is the wall clock, shared by the instances (a clo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from bot.adapters.rate_limit import RateLimiter, too_long
 from bot.adapters.store import Store
+from bot.adapters.store.connection import SQLITE_BUSY_SECONDS
 from bot.domain.ports import RateLimited
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,40 @@ RETURNING tat
 """
 # SQLite's two-argument max() is PostgreSQL's GREATEST.
 RESERVE_SQLITE = RESERVE.replace("GREATEST(", "MAX(")
+# The budget's file on SQLite, made on first use; a table as the database's, where PostgreSQL keeps the budget.
+BUDGET_TABLE = "CREATE TABLE IF NOT EXISTS planetscale_budget (name VARCHAR(64) PRIMARY KEY, tat FLOAT NOT NULL)"
+
+
+def budget_path(url: str) -> str | None:
+    """Where the processes of one `serve` on the SQLite database at `url` share PlanetScale's budget: a file of
+    its own beside the database's (its name and `-budget`), whose writes never wait for the database's one lock,
+    nor make its writers (the inbox's, that acks wait for) wait. Nothing removes it: one row per service token.
+    None where the budget is the database's own table (PostgreSQL) or nothing is shared (a database in memory)."""
+    import sqlalchemy as sa
+
+    if not url.startswith("sqlite"):
+        return None
+    database = sa.engine.make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return f"{database}-budget"
+
+
+def budget_engine(path: str) -> Engine:
+    """The budget file's engine: each statement a transaction of its own (the reservation is one statement)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{path}", isolation_level="AUTOCOMMIT",
+                              connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        # A budget lost with the machine only lets the next start send its first burst at once.
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        dbapi_connection.execute(BUDGET_TABLE)
+
+    return engine
 
 
 class SharedRateLimiter(RateLimiter):
@@ -41,6 +82,9 @@ class SharedRateLimiter(RateLimiter):
         self.interval = 1 / self.rate
         self.window = self.burst * self.interval  # how far ahead of now the bucket's turns may run without a wait
         self._tat = 0.0  # the arrival time last seen in the database
+        self.path = budget_path(store.url)
+        self._file: Engine | None = None
+        self._file_lock = threading.Lock()  # this process's threads one at a time, none in SQLite's busy handler
 
     def __repr__(self) -> str:
         return f"SharedRateLimiter({self.requests} per {self.per:g} s)"
@@ -54,7 +98,7 @@ class SharedRateLimiter(RateLimiter):
 
         now = self._clock()
         try:
-            with self.store.engine.begin() as conn:
+            with self._connection() as conn:
                 reserve = RESERVE_SQLITE if conn.dialect.name == "sqlite" else RESERVE
                 tat = conn.execute(sa.text(reserve), {"name": self.name, "now": now, "interval": self.interval,
                                                       "window": self.window, "max_wait": self.max_wait}).scalar()
@@ -73,6 +117,24 @@ class SharedRateLimiter(RateLimiter):
         wait = max(0.0, self._tat - self.window - now)
         self._wait(wait)
         return wait
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        if self.path is None:
+            with self.store.engine.begin() as conn:
+                yield conn
+            return
+        with self._file_lock:
+            if self._file is None:
+                self._file = budget_engine(self.path)
+            with self._file.connect() as conn:
+                yield conn
+
+    def close(self) -> None:
+        with self._file_lock:
+            if self._file is not None:
+                self._file.dispose()
+                self._file = None
 
     def backlog(self) -> float:
         return max(0.0, self._tat + self.interval - self.window - self._clock())

@@ -94,10 +94,10 @@ class Applying(Lifecycle):
         return judge(Snapshot(stage, rules, policy, asked, tuple(approvals), directory, facts))
 
     def judged(self, stage: Stage, policy: BackupPolicy, asked: Asked, approvals: Sequence[str],
-               facts: DatabaseFacts | None = None) -> Verdict:
+               facts: DatabaseFacts | None = None, rules: AccessRules | None = None) -> Verdict:
         """The door for a change asked or approved elsewhere (a bulk change's policies): the one judge, on a
-        snapshot taken now, as for a request."""
-        return self._judge(stage, policy, asked, approvals, facts)
+        snapshot taken now (under `rules` as the caller read them to gather the facts), as for a request."""
+        return self._judge(stage, policy, asked, approvals, facts, rules)
 
     def apply_approved(self, request: ChangeRequest, by: str) -> Outcome:
         """The door for a request stored approved elsewhere (a bulk change's member): applied under its policy's
@@ -226,12 +226,13 @@ class Applying(Lifecycle):
                               approvers=self._approvers_shown(verdict) or request.approvers, detail=why,
                               record=request_event("waiting", request, SYSTEM, detail=why)) or request
             return Outcome(OutcomeKind.WAITING, f"Not applied yet, nothing was sent: {why}.", back)
-        if verdict.needed:
-            # Recorded as the judge asks it now, decided by the last approval counted: an uncounted one decided nothing.
+        if verdict.needed or request.approvals_needed:
+            # As the judge asks it now, decided by the last approval counted (none asked now: by its asking).
+            decided = request.decided_by if request.decided_by in verdict.counted else \
+                verdict.counted[-1] if verdict.counted else request.requester
             claim.request = request = replace(
-                request, decided_by=request.decided_by if request.decided_by in verdict.counted else
-                verdict.counted[-1], approvals_needed=verdict.needed, approvers=self._approvers_shown(verdict),
-                approvals_from=dict(verdict.groups) or None)
+                request, decided_by=decided, approvals_needed=verdict.needed,
+                approvers=self._approvers_shown(verdict), approvals_from=dict(verdict.groups) or None)
         if request.kind is ChangeKind.CREATE:
             return self._send_create(claim, by, db, current)
         if request.kind is ChangeKind.DELETE:

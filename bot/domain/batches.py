@@ -172,7 +172,8 @@ class BatchStore(Protocol):
 
     def add_batch_approval(self, batch_id: str, approver: str) -> list[str] | None:
         """All approvers so far, None if this one had approved already, or [] (nothing stored) if the batch is
-        no longer pending (a cancel or a rejection landed first) or its life is over."""
+        no longer pending (a cancel or a rejection landed first) or its life is over. The same write makes it
+        due for the sweep's judging APPROVED_STALE_SECONDS later."""
         ...
 
     def batch_approvers(self, batch_id: str) -> list[str]: ...
@@ -205,6 +206,15 @@ class BatchStore(Protocol):
 
     def open_batches(self, limit: int = 200) -> list[Batch]:
         """Pending batches, the oldest first."""
+        ...
+
+    def batch_judging_turns(self, now: float, limit: int, next_at: float) -> list[Batch]:
+        """Pending batches due to be judged again by `now`, the longest due first, at most `limit`, the oldest
+        first; each due next at `next_at`, in the same write (another instance sweeping takes others)."""
+        ...
+
+    def judge_batch_later(self, batch_id: str, at: float) -> None:
+        """The pending batch due to be judged again at `at`."""
         ...
 
     def unthreaded_batches(self, limit: int = 50) -> list[Batch]:

@@ -12,7 +12,6 @@ from dataclasses import replace
 
 from bot.domain.access_rules import Action, reminder_at
 from bot.domain.audit import AuditEvent
-from bot.domain.backup_health import read_again
 from bot.domain.batches import (
     MAX_POLICIES,
     Batch,
@@ -26,15 +25,16 @@ from bot.domain.batches import (
     batch_records,
     refused_records,
 )
-from bot.domain.bulk_costs import DatabaseBases, bulk_facts
+from bot.domain.bulk_costs import ApprovalReads, DatabaseBases, SharedReads, bulk_facts
 from bot.domain.bulk_finding import Finding, Found, Selection
 from bot.domain.bulk_standing import Standing, owed_words, standings
-from bot.domain.change_requests import ChangeRequest, RequestState, derived_id
+from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState, derived_id
 from bot.domain.changes import ChangePath
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
+from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
 from bot.domain.outcomes import Outcome, OutcomeKind, explain, request_event, risks_of, unknown_button
@@ -45,12 +45,13 @@ log = logging.getLogger(__name__)
 SKIPPED_AS = {Refusal.NOT_ALLOWED: SkipReason.NOT_ALLOWED, Refusal.GUARDRAIL: SkipReason.GUARDRAIL,
               Refusal.INVALID: SkipReason.INVALID, Refusal.NO_APPROVERS: SkipReason.NO_APPROVERS,
               Refusal.MOVED: SkipReason.INVALID}
+UNSETTLED = frozenset({VerdictKind.CANNOT_TELL, VerdictKind.WAIT})  # not yet approved, or not yet judged
 
 
 class BulkPath(Finding):
     def __init__(self, changes: ChangePath, store: BatchStore):
-        self.changes = changes
-        self.store = store
+        self.changes, self.store = changes, store
+        self._reads = ApprovalReads()  # an approval's reads, for its message drawn next
 
     # --- asking -----------------------------------------------------------------------------------------
 
@@ -101,8 +102,7 @@ class BulkPath(Finding):
                                                          f"{person(stored.requester)}: what failed again is offered "
                                                          f"on the retry's own message; {where}", stored)
         if stored is not batch:
-            # Another run of this work (redone while this one stalled) stored it first: that one stands, its plan
-            # and what it asks, never this run's.
+            # Stored first by another run of this work (redone while this one stalled): that one stands, not this.
             return self._stored_before(stored, user)
         if batch.approvals_needed:
             return BatchOutcome(BatchOutcomeKind.REQUESTED, "Your bulk change is waiting for approval.", batch)
@@ -119,8 +119,7 @@ class BulkPath(Finding):
                                                      "more was done.", batch)
 
     def choices(self, user: str, channel: str, selection: Selection) -> Found | BatchOutcome:
-        """For a form: the policies the selection names that the user may see here, at most MAX_POLICIES; and
-        those it leaves out (hidden, unreadable), so that the form can say so."""
+        """For a form: the policies named that the user may see here (MAX_POLICIES at most), and those left out."""
         try:
             found = self._find(user, channel, selection)
         except DirectoryError as exc:
@@ -226,7 +225,8 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {closed.state.value}; "
                                                          "nothing more was done.", closed)
         approvers = self.store.batch_approvers(batch.id) if added is None else added
-        verdicts = [self._judge_planned(batch, p, approvers) for p in batch.live]
+        shared = self._reads.keep(batch.id)  # each database read once for all its policies
+        verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
         unchecked = [v for v in verdicts if v.kind is VerdictKind.CANNOT_TELL]
         if unchecked:
             return BatchOutcome(BatchOutcomeKind.REFUSED, f"Nothing was sent: {unchecked[0].reason}. Your approval "
@@ -237,17 +237,17 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.COUNTED, f"{again}Approved: {owed_words(waiting)}", batch)
         return self._approve_and_apply(batch, user, approvers, verdicts)
 
-    def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str]) -> Verdict:
-        asked = Asked(batch.organization, planned.database, batch.requester, batch.channel, planned.before,
-                      batch.changes, batch.reason)
-        before = BackupPolicy.model_validate(planned.before)
-        facts = DatabaseFacts.of(planned.facts)
-        target = str(batch.changes.get("target", before.target))
-        if facts is not None and facts.unread and \
-                self.changes.storage_bounded(batch.organization, planned.database, [target]):
-            facts = read_again(self.changes.policies.planetscale, DatabaseRef(batch.organization, planned.database),
-                               facts, before, target)
-        return self.changes.judged(Stage.APPROVING, before, asked, approvers, facts)
+    def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str],
+                       shared: SharedReads | None = None, kept: bool = True) -> Verdict:
+        """With an approval's `shared` reads, judged as a single approval is; else on the facts kept (or on none)."""
+        asked, rules = Asked(batch.organization, planned.database, batch.requester, batch.channel, planned.before,
+                             batch.changes, batch.reason), self.changes.access.rules
+        before, facts = BackupPolicy.model_validate(planned.before), DatabaseFacts.of(planned.facts) if kept else None
+        if shared is not None or (facts is not None and facts.unread):
+            facts = self.changes.approving_facts(DatabaseRef(batch.organization, planned.database), ChangeKind.UPDATE,
+                                                 before, str(batch.changes.get("target", before.target)), facts, rules,
+                                                 shared)
+        return self.changes.judged(Stage.APPROVING, before, asked, approvers, facts, rules)
 
     def _may_decide(self, batch: Batch, user: str, every: bool = False) -> BatchOutcome | list[tuple[str, str]]:
         """The policies still in the change that `user` may approve, as (database, policy ID): the first found,
@@ -278,8 +278,7 @@ class BulkPath(Finding):
         return BatchOutcome(BatchOutcomeKind.REFUSED, reasons[0], batch)
 
     def reject(self, batch_id: str, user: str) -> BatchOutcome:
-        """A rejection counts where the rejecter may approve: the policies of their groups are out of the change,
-        the others keep waiting for their own approvers (and are applied now if they have all they need)."""
+        """The rejecter's policies are out of the change; the others wait for their own approvers (or apply now)."""
         found = self._open(batch_id, user, "Reject")
         if isinstance(found, BatchOutcome):
             return found
@@ -364,9 +363,9 @@ class BulkPath(Finding):
                             tuple(self.store.batch_members(batch.id)))
 
     def _ready(self, batch: Batch, approvers: Sequence[str]) -> bool:
-        """Whether every policy still in it has what its rules ask, judged now."""
-        return all(self._judge_planned(batch, p, approvers).kind not in (VerdictKind.CANNOT_TELL, VerdictKind.WAIT)
-                   for p in batch.live)
+        """Whether every policy still in it has what its rules ask, judged as an approval is (facts read again)."""
+        shared = SharedReads()
+        return not {self._judge_planned(batch, p, approvers, shared).kind for p in batch.live} & UNSETTLED
 
     def _record_outcome(self, request_id: str, kind: OutcomeKind) -> None:
         self.store.set_member_outcome(request_id, kind)
@@ -399,13 +398,13 @@ class BulkPath(Finding):
         return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), reason, retry_of=batch.id)
 
     def standings(self, batch: Batch) -> list[Standing] | None:
-        """Where a pending bulk change's approvals stand, per group of its policies whose rules judge them alike
-        (bot/domain/bulk_standing.py), who may approve each resolved for showing; None once it is decided, or
-        while it cannot be judged."""
+        """Where a pending bulk change's approvals stand, per group of its policies judged alike (bulk_standing.py),
+        as its next approval judges them; who may approve each resolved for showing; None once decided, or unjudged."""
         if batch.state is not BatchState.PENDING:
             return None
         approved_by = self.store.batch_approvers(batch.id)
-        found = standings(batch.planned, batch.changes, lambda p: self._judge_planned(batch, p, approved_by))
+        shared = self._reads.take(batch.id) if approved_by else None
+        found = standings(batch.planned, batch.changes, lambda p: self._judge_planned(batch, p, approved_by, shared))
         resolve = self.changes.access.groups.resolve
         return None if found is None else [replace(s, approvers=tuple(resolve(a) for a in s.approvers))
                                            for s in found]
@@ -455,19 +454,20 @@ class BulkPath(Finding):
         return expired
 
     def judge_again(self) -> list[BatchOutcome]:
-        """Pending bulk changes with an approval, left pending because judging them could not tell (a look-up
-        failed) or waiting: judged again by the sweep and applied when the judge now can, as a request is
-        (ChangePath.judge_again)."""
-        outcomes = []
-        for batch in self.store.open_batches():
-            if batch.expires_at <= self.changes.clock() or not batch.approvals_needed:
-                continue
+        """Pending bulk changes with an approval (waiting, or unjudged): judged again in turns, as requests are."""
+        outcomes, now = [], self.changes.clock()
+        for batch in self.store.batch_judging_turns(now, JUDGED_PER_SWEEP, now + JUDGE_AGAIN_SECONDS):
             approvers = self.store.batch_approvers(batch.id)
-            # The rules may ask fewer approvals now, or fewer once some policies are rejected: the judge tells.
-            if not approvers:
+            if batch.expires_at <= now or not batch.approvals_needed or not approvers:
                 continue
             try:
-                if self._ready(batch, approvers):
+                kinds = {self._judge_planned(batch, p, approvers, kept=False).kind for p in batch.live}
+                if not kinds & UNSETTLED:  # the rules alone would apply it:
+                    shared = SharedReads()  # judged as an approval is, on its facts read again
+                    kinds = {self._judge_planned(batch, p, approvers, shared).kind for p in batch.live}
+                if VerdictKind.CANNOT_TELL in kinds:
+                    self.store.judge_batch_later(batch.id, self.changes.clock())  # its next turn: the next sweep
+                elif VerdictKind.WAIT not in kinds:
                     outcomes.append(self._approve_and_apply(batch, approvers[-1], approvers))
             except Exception:
                 log.exception("the sweep could not judge bulk change %s again", batch.id)

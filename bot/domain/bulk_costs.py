@@ -6,7 +6,9 @@ newest of any policy there, as its creation was judged."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.domain.backup_health import MAX_BRANCHES_READ, TARGET_BASIS_DAYS
@@ -91,3 +93,34 @@ def bulk_facts(bases: dict[str, DatabaseBases], planetscale: PlanetScaleApi, db:
         bases[db.database] = DatabaseBases(planetscale, db)
     return bases[db.database].facts(listed, policy, after_target)
 
+
+
+@dataclass
+class SharedReads:
+    """One bulk approval's reads, shared by its policies: each database's backups (`bases`) and its policies
+    (`listed`), read once however many of its policies the approval judges."""
+
+    bases: dict[str, DatabaseBases] = field(default_factory=dict)
+    listed: dict[str, list[BackupPolicy]] = field(default_factory=dict)
+
+    def policies(self, database: str, read: Callable[[], list[BackupPolicy]]) -> list[BackupPolicy]:
+        if database not in self.listed:
+            self.listed[database] = read()
+        return self.listed[database]
+
+
+class ApprovalReads(threading.local):
+    """The reads of the last bulk approval judged on this thread: its message, drawn next on the same thread,
+    stands on what they said, not on a second read nor on the facts kept from when it was asked."""
+
+    batch_id: str | None = None
+    shared: SharedReads | None = None
+
+    def keep(self, batch_id: str) -> SharedReads:
+        self.batch_id, self.shared = batch_id, SharedReads()
+        return self.shared
+
+    def take(self, batch_id: str) -> SharedReads:
+        kept = self.shared if self.batch_id == batch_id else None
+        self.batch_id = self.shared = None
+        return kept or SharedReads()

@@ -81,12 +81,14 @@ class Basis:
 class DatabaseFacts:
     """What the database held when a change was judged: its policies (ID, name, target), and the basis of the
     estimate for the policy as it is (`before`) and as it would be (`after`, the branches of its new target).
-    `unread`: why the backups could not be read, when they could not (the estimate is then unknown)."""
+    `unread`: why the backups could not be read, when they could not (the estimate is then unknown);
+    `policies_unread`: why the policies could not be read again when asked to (a floor cannot be judged then)."""
 
     policies: tuple[tuple[str, str, str], ...] = ()
     before: Basis | None = None
     after: Basis | None = None
     unread: str | None = None
+    policies_unread: str | None = None
 
     def count(self, target: str) -> int:
         return sum(1 for _, _, t in self.policies if t == target)

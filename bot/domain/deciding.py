@@ -10,16 +10,17 @@ from functools import partial
 from typing import Any
 
 from bot.domain.access import Decision
-from bot.domain.access_rules import Action
+from bot.domain.access_rules import AccessRules, Action
 from bot.domain.applying import Applying
 from bot.domain.backup_health import read_again
+from bot.domain.bulk_costs import SharedReads, bulk_facts
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.guardrails import Demand, demand, judge
 from bot.domain.judge import Asked, Stage, Verdict, VerdictKind
-from bot.domain.lifecycle import APPROVED_STALE_SECONDS
+from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
 from bot.domain.naming import person
 from bot.domain.outcomes import (
     SYSTEM,
@@ -33,6 +34,7 @@ from bot.domain.outcomes import (
     waiting_detail,
 )
 from bot.domain.policy import BackupPolicy
+from bot.domain.ports import PlanetScaleError
 
 
 class Deciding(Applying):
@@ -72,7 +74,10 @@ class Deciding(Applying):
             return found if isinstance(found, Outcome) else self._already(request)
         approved_by = self.store.approvers_of(request.id) if added is None else added
         before = BackupPolicy.model_validate(request.before)
-        verdict = self._judge(Stage.APPROVING, before, Asked.of(request), approved_by, self._approving_facts(request))
+        # One reading of the rules decides both which facts are gathered and the verdict on them, as applying does.
+        rules = self.access.rules
+        verdict = self._judge(Stage.APPROVING, before, Asked.of(request), approved_by,
+                              self._approving_facts(request, rules), rules)
         if verdict.kind is VerdictKind.CANNOT_TELL:
             outcome = Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is "
                                                    "recorded; the bot judges it again shortly, or click Approve "
@@ -85,23 +90,38 @@ class Deciding(Applying):
         # Approvals are only ever added: those just read are the request's, whatever the step did after.
         return replace(outcome, approved_by=tuple(approved_by)) if outcome.request is not None else outcome
 
-    def _approving_facts(self, request: ChangeRequest) -> DatabaseFacts | None:
-        """What an approval of `request` is judged on: the facts kept with it, read again where a bound covers it,
-        as applying does (a bound added since is never judged on what was read when asked): its backups under a
-        storage bound, the database's policies under a floor of the target it leaves."""
-        facts = DatabaseFacts.of(request.facts)
+    def _approving_facts(self, request: ChangeRequest, rules: AccessRules) -> DatabaseFacts | None:
         before = BackupPolicy.model_validate(request.before)
-        target = str(request.changes.get("target", before.target))
-        db = DatabaseRef(request.organization, request.database)
-        if facts is not None and request.kind is not ChangeKind.DELETE and \
-                self.storage_bounded(request.organization, request.database, [target]):
-            facts = read_again(self.policies.planetscale, db, facts,
-                               None if request.kind is ChangeKind.CREATE else before, target)
-        leaves = request.kind is ChangeKind.DELETE or (request.kind is ChangeKind.UPDATE and target != before.target)
+        return self.approving_facts(DatabaseRef(request.organization, request.database), request.kind, before,
+                                    str(request.changes.get("target", before.target)), DatabaseFacts.of(request.facts),
+                                    rules)
+
+    def approving_facts(self, db: DatabaseRef, kind: ChangeKind, before: BackupPolicy, target: str,
+                        facts: DatabaseFacts | None, rules: AccessRules,
+                        shared: SharedReads | None = None) -> DatabaseFacts | None:
+        """What an approval of a change of `before` (landing on `target`) is judged on, under `rules` as the judge
+        reads them: the facts kept with it, read again where a bound covers it, as applying does (a bound added
+        since is never judged on what was read when asked): its backups under a storage bound, the database's
+        policies under a floor of the target it leaves. `shared`: a bulk approval's reads, one per database for
+        all its policies."""
+        if facts is not None and kind is not ChangeKind.DELETE and \
+                self.storage_bounded(db.organization, db.database, [target], rules):
+            if shared is None or kind is ChangeKind.CREATE:
+                facts = read_again(self.policies.planetscale, db, facts,
+                                   None if kind is ChangeKind.CREATE else before, target)
+            else:
+                fresh = bulk_facts(shared.bases, self.policies.planetscale, db, [], before, target)
+                facts = DatabaseFacts(facts.policies, fresh.before, fresh.after, fresh.unread)
+        leaves = kind is ChangeKind.DELETE or (kind is ChangeKind.UPDATE and target != before.target)
         if facts is not None and leaves and any(g.min_policies is not None and g.covers(db.organization, db.database,
                                                                                         before.target)
-                                                for g in self.access.rules.guardrails):
-            facts = facts.with_policies([(p.id, p.name, p.target) for p in self.policies.list_policies(db)])
+                                                for g in rules.guardrails):
+            try:
+                listed = self.policies.list_policies(db) if shared is None else \
+                    shared.policies(db.database, partial(self.policies.list_policies, db))
+                facts = facts.with_policies([(p.id, p.name, p.target) for p in listed])
+            except PlanetScaleError as exc:  # the judge cannot tell: nothing is closed on the policies read when asked
+                facts = replace(facts, policies_unread=exc.user_message)
         return facts
 
     def _approved(self, request: ChangeRequest, verdict: Verdict, by: str,
@@ -119,28 +139,34 @@ class Deciding(Applying):
 
     def judge_again(self) -> list[Outcome]:
         """Pending requests with an approval, left pending because judging them could not tell (a look-up
-        failed) or because they waited for more: judged again by the sweep against the approvals the rules ask
-        now, applied or closed as the judge now says."""
+        failed) or because they waited for more, judged again in turns (JUDGED_PER_SWEEP) against the approvals
+        the rules ask now, applied or closed as the judge now says."""
         now = self.clock()
-        pending = [r for r in self.store.requests([RequestState.PENDING], updated_before=now - APPROVED_STALE_SECONDS)
-                   if r.expires_at > now and r.approvals_needed]
-        approvers = self.store.approvers_by_request([r.id for r in pending])
+        turns = self.store.judging_turns(now, JUDGED_PER_SWEEP, now + JUDGE_AGAIN_SECONDS)
+        approvers = self.store.approvers_by_request([r.id for r in turns])
         # The rules may ask fewer approvals now than when it was asked: the judge tells, on any approved at all.
-        return [self._guarded(r, partial(self._judged_again, r, approvers[r.id])) for r in pending
-                if approvers[r.id]]
+        return [self._guarded(r, partial(self._judged_again, r, approvers[r.id])) for r in turns
+                if r.expires_at > now and r.approvals_needed and approvers[r.id]]
 
     def _judged_again(self, request: ChangeRequest, approved_by: list[str]) -> Outcome:
-        before, asked = BackupPolicy.model_validate(request.before), Asked.of(request)
-        verdict = self._judge(Stage.APPROVING, before, asked, approved_by)
+        before, asked, rules = BackupPolicy.model_validate(request.before), Asked.of(request), self.access.rules
+        verdict = self._judge(Stage.APPROVING, before, asked, approved_by, rules=rules)
         if verdict.kind is VerdictKind.APPLY and request.facts is not None:
             # Weighed, as an approval is, on its facts (they only ever ask more, so a wait stays one unread): a
             # guardrail's override still owed would otherwise be claimed, and sent back to waiting, every sweep.
-            weighed = self._judge(Stage.APPROVING, before, asked, approved_by, self._approving_facts(request))
+            weighed = self._judge(Stage.APPROVING, before, asked, approved_by, self._approving_facts(request, rules),
+                                  rules)
+            if weighed.kind is VerdictKind.CANNOT_TELL:
+                self.store.judge_later(request.id, self.clock())  # its next turn at the next sweep
             if weighed.kind in (VerdictKind.WAIT, VerdictKind.CANNOT_TELL):
                 return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)
         if verdict.kind in (VerdictKind.APPLY, VerdictKind.REFUSE):
-            # Decided by the last approval that still counts: one the rules no longer count decided nothing.
-            return self._approved(request, verdict, (verdict.counted or approved_by)[-1])
+            # Decided by the last approval that still counts: one the rules no longer count decided nothing, and
+            # where none is asked any more, it is approved by its asking.
+            return self._approved(request, verdict, verdict.counted[-1] if verdict.counted else
+                                  request.requester if verdict.kind is VerdictKind.APPLY else approved_by[-1])
+        if verdict.kind is VerdictKind.CANNOT_TELL:
+            self.store.judge_later(request.id, self.clock())  # its next turn at the next sweep
         return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)  # nothing moved, nothing to tell
 
     def reject(self, request_id: str, user: str) -> Outcome:
@@ -201,7 +227,8 @@ class Deciding(Applying):
         detail = waiting_detail(judged) if changed else None
         updated = self._move(request.id, [RequestState.PENDING], RequestState.PENDING,
                              approvals_needed=judged.needed, approvers=self._approvers_shown(judged),
-                             approvals_from=dict(judged.groups) or None, detail=detail) or request
+                             approvals_from=dict(judged.groups) or None, detail=detail,
+                             judge_at=self.clock() + JUDGE_AGAIN_SECONDS) or request
         owed = f" Still missing: {owed_text(judged.owed)}." if judged.owed else ""
         return Outcome(OutcomeKind.COUNTED, message or f"Approved: {len(judged.counted)} of {judged.needed} "
                        f"approvals so far.{owed}", updated)

@@ -288,7 +288,7 @@ def judge(s: Snapshot) -> Verdict:
                            problems=problems)
     base = dict(a.before) if s.stage is Stage.APPROVING else s.policy.model_dump()
     after = None if a.kind is ChangeKind.DELETE else {**base, **a.changes}
-    unread = _storage_unread(s, after)
+    unread = _storage_unread(s, after) or _floor_unread(s, base, after)
     if unread:
         return Verdict(VerdictKind.CANNOT_TELL, unread)
     guarded = demand(guardrails_judge(s.rules.guardrails, a.organization, a.database, base, after, s.facts),
@@ -385,6 +385,18 @@ def _storage_unread(s: Snapshot, after: dict[str, Any] | None) -> str | None:
     a = s.asked
     if any(g.max_storage and g.covers(a.organization, a.database, str(after["target"])) for g in s.rules.guardrails):
         return f"the policy's backups could not be read to estimate its storage ({s.facts.unread})"
+    return None
+
+
+def _floor_unread(s: Snapshot, before: dict[str, Any], after: dict[str, Any] | None) -> str | None:
+    """Why a floor of policies that the change's leaving covers cannot be judged now (they could not be read)."""
+    a = s.asked
+    leaving = str(before["target"])
+    if s.facts is None or not s.facts.policies_unread or (after is not None and after["target"] == leaving):
+        return None
+    if any(g.min_policies is not None and g.covers(a.organization, a.database, leaving) for g in s.rules.guardrails):
+        return f"the policies of {a.organization}/{a.database} could not be read to count those left in " \
+               f"{leaving} ({s.facts.policies_unread})"
     return None
 
 

@@ -19,6 +19,12 @@ from bot.domain.ports import ChangeStore, Claim, LeaseLost, PlanetScaleApi, send
 LEASE_MARGIN_SECONDS = 30.0
 # How long a request left approved by a crash (before it was claimed) waits before the sweep applies it.
 APPROVED_STALE_SECONDS = 60.0
+# Pending requests and bulk changes with an approval are judged again by the sweep in turns: a few per sweep, the
+# longest due first, each again JUDGE_AGAIN_SECONDS after its turn (the rules, the groups or a role may have
+# changed since; nothing tells), at once after a judging that could not tell. A sweep's work stays the same
+# however many wait.
+JUDGED_PER_SWEEP = 20
+JUDGE_AGAIN_SECONDS = 600.0
 # How long a click waits for another change to the same policy to finish before leaving it to the sweep.
 CLAIM_WAIT_SECONDS = 15.0
 LEASE_POLL_SECONDS = 0.05

@@ -220,7 +220,17 @@ class ChangeStore(Protocol):
 
     def add_approval(self, request_id: str, approver: str, record: AuditEvent | None = None) -> list[str] | None:
         """Count one approval once, with `record`, while the request is pending: all approvers so far, None if
-        this one had approved, [] (nothing recorded) if the request is no longer pending or its life has ended."""
+        this one had approved, [] (nothing recorded) if the request is no longer pending or its life has ended.
+        The same write makes it due for the sweep's judging APPROVED_STALE_SECONDS later."""
+        ...
+
+    def judging_turns(self, now: float, limit: int, next_at: float) -> list[ChangeRequest]:
+        """Pending requests due to be judged again by `now`, the longest due first, at most `limit`, the oldest
+        first; each due next at `next_at`, in the same write (another instance sweeping takes others)."""
+        ...
+
+    def judge_later(self, request_id: str, at: float) -> None:
+        """The pending request due to be judged again at `at`."""
         ...
 
     def approvers_of(self, request_id: str) -> list[str]: ...

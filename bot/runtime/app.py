@@ -123,7 +123,7 @@ def budget_wait(planetscale: PlanetScaleClient, requests: int) -> float:
 def share_budget(planetscale: PlanetScaleClient, store: Store, processes: int = 1) -> None:
     """On PostgreSQL, where several instances may run, PlanetScale's budget per token is kept in the database and
     shared by them all; SQLite is one instance's, whose budget is its own, shared the same way by its processes
-    when it has several (`serve` with workers)."""
+    when it has several (`serve` with workers), through a SQLite file of its own beside the database."""
     from bot.adapters.shared_budget import SharedRateLimiter
 
     limiter = planetscale.limiter

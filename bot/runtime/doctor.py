@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.adapters import migrations
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
+from bot.adapters.shared_budget import budget_path
 from bot.adapters.store import Store
 from bot.domain.access_file import AccessFile
 from bot.domain.access_rules import USER_ID, AccessFileError, AccessRules, Rule
@@ -133,6 +134,7 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
 
     report.section("Database")
     check_database(settings.database_url, report)
+    report.note(budget_place(settings.database_url))
 
     report.section("Result")
     if report.problems:
@@ -171,6 +173,17 @@ def check_database(url: str, report: Report) -> None:
                     f"to {latest}")
     else:
         report.ok(f"{where}: schema version {version}")
+
+
+def budget_place(url: str) -> str:
+    """Where the processes (and instances) share PlanetScale's budget; doctor neither makes nor reads it."""
+    path = budget_path(url)
+    if path is not None:
+        return (f"PlanetScale's budget, shared by serve's processes: {path} (made on first use beside the "
+                "database; nothing removes it, one row per service token)")
+    if url.startswith("postgresql"):
+        return "PlanetScale's budget, shared by every instance: the planetscale_budget table of this database"
+    return "PlanetScale's budget: kept in the process (a database in memory is one process's)"
 
 
 def check_names(client: WebClient, rules: AccessRules | None, audit_channel: str | None, report: Report) -> None:

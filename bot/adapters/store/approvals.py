@@ -8,6 +8,7 @@ from bot.adapters.store.audit import AuditTrail
 from bot.adapters.store.rows import log_event
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import RequestState
+from bot.domain.lifecycle import APPROVED_STALE_SECONDS
 
 
 class Approvals(AuditTrail):
@@ -32,6 +33,9 @@ class Approvals(AuditTrail):
                     conn.execute(approvals.insert().values(request_id=request_id, approver=approver, at=self.clock()))
             except sa.exc.IntegrityError:
                 return None
+            # Due for the sweep's judging once the click in flight is done, whatever becomes of the click.
+            conn.execute(change_requests.update().where(change_requests.c.id == request_id)
+                         .values(judge_at=self.clock() + APPROVED_STALE_SECONDS))
             logged = self._insert_event(conn, record)
             approved_by = list(conn.scalars(SELECT_APPROVERS, {"request_id": request_id}))
         log_event(logged)

@@ -14,6 +14,7 @@ from bot.adapters.store.rows import columns, log_event, request_of
 from bot.domain.audit import AuditEvent
 from bot.domain.batches import Batch, BatchState, Member, Planned, Skipped, SkipReason
 from bot.domain.change_requests import OPEN_STATES, ChangeRequest
+from bot.domain.lifecycle import APPROVED_STALE_SECONDS
 from bot.domain.outcomes import OutcomeKind
 
 if TYPE_CHECKING:
@@ -112,6 +113,9 @@ class Batches(AuditTrail):
                                                                  at=self.clock()))
             except sa.exc.IntegrityError:
                 return None
+            # Due for the sweep's judging once the click in flight is done, whatever becomes of the click.
+            conn.execute(change_batches.update().where(change_batches.c.id == batch_id)
+                         .values(judge_at=self.clock() + APPROVED_STALE_SECONDS))
             return self._approvers(conn, batch_id)
 
     def reject_planned(self, batch_id: str, rejecter: str, keys: Sequence[tuple[str, str]],
@@ -228,6 +232,25 @@ class Batches(AuditTrail):
             rows = conn.execute(sa.select(change_batches).where(change_batches.c.state == BatchState.PENDING.value)
                                 .order_by(change_batches.c.created_at).limit(limit)).mappings().all()
         return [batch_of(row) for row in rows]
+
+    def batch_judging_turns(self, now: float, limit: int, next_at: float) -> list[Batch]:
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_batches as b
+
+        due = (sa.select(b.c.id).where(b.c.state == BatchState.PENDING.value, b.c.judge_at <= now)
+               .order_by(b.c.judge_at).limit(limit).with_for_update(skip_locked=True))
+        with self.engine.begin() as conn:
+            rows = conn.execute(b.update().where(b.c.id.in_(due)).values(judge_at=next_at)
+                                .returning(*b.c)).mappings().all()
+        return sorted(map(batch_of, rows), key=lambda batch: batch.created_at)
+
+    def judge_batch_later(self, batch_id: str, at: float) -> None:
+        from bot.adapters.schema import change_batches as b
+
+        with self.engine.begin() as conn:
+            conn.execute(b.update().where(b.c.id == batch_id, b.c.state == BatchState.PENDING.value)
+                         .values(judge_at=at))
 
     def unthreaded_batches(self, limit: int = 50) -> list[Batch]:
         import sqlalchemy as sa

@@ -27,6 +27,9 @@ STATEMENT_TIMEOUT_MS = 30_000
 LOCK_TIMEOUT_MS = 5_000
 # How long a SQLite transaction waits for the one writing before it (SQLite's busy timeout).
 SQLITE_BUSY_SECONDS = 30.0
+# How often the inbox's write that acks wait for tries again for SQLite's lock while another process (a worker)
+# holds it, for its first PROMPT_SECONDS of waiting; then every PATIENT_SECONDS.
+RETRY_SECONDS, PROMPT_SECONDS, PATIENT_SECONDS = 0.0002, 0.05, 0.002
 # An execution option: a connection that only reads, which on SQLite takes no writer's lock (no BEGIN IMMEDIATE).
 READ_ONLY = "backup_bot_read_only"
 
@@ -91,13 +94,14 @@ _in_line = threading.local()
 
 
 @contextlib.contextmanager
-def first_in_line() -> Iterator[None]:
-    """SQLite transactions begun on this thread meanwhile take the next turn to write before the others."""
-    _in_line.first = True
+def first_in_line(acks_wait: bool = False) -> Iterator[None]:
+    """SQLite transactions begun on this thread meanwhile take the next turn to write before the others; if
+    `acks_wait` (for their commit), they also try again promptly for the lock another process holds."""
+    _in_line.first, _in_line.prompt = True, acks_wait
     try:
         yield
     finally:
-        _in_line.first = False
+        _in_line.first = _in_line.prompt = False
 
 
 # Per SQLite database of this process: the turns to write (see TakingTurns).
@@ -116,8 +120,10 @@ class TakingTurns(sqlite3.Connection):
     """A SQLite connection whose transactions (each a writer's: BEGIN IMMEDIATE) wait for their turn in this
     process first. A writer waiting there wakes as the one before it commits; waiting in SQLite's busy handler
     instead, it would sleep between tries, up to 100 ms each, long after the lock is free, and the acks' inbox
-    rows would wait behind every write of the work after earlier acks. Other processes on the database (a CLI
-    command beside `serve`) still meet the busy handler."""
+    rows would wait behind every write of the work after earlier acks. Between processes (`serve`'s workers, a
+    CLI command), the write acks wait for tries again every RETRY_SECONDS, where the busy handler sleeps 1, 2, 5,
+    10 ms... between its tries, long after another process's short transaction has ended; the others (a worker's
+    done marks included) keep the busy handler, which leaves it the lock first."""
 
     turns: Turns
     holding = False
@@ -125,10 +131,30 @@ class TakingTurns(sqlite3.Connection):
     def begin_immediate(self) -> None:
         self.holding = self.turns.take(timeout=SQLITE_BUSY_SECONDS)
         try:
-            self.execute("BEGIN IMMEDIATE")
+            if getattr(_in_line, "prompt", False):
+                self._begin_promptly()
+            else:
+                self.execute("BEGIN IMMEDIATE")
         except BaseException:
             self._end_turn()
             raise
+
+    def _begin_promptly(self) -> None:
+        self.execute("PRAGMA busy_timeout=0")
+        try:
+            start = time.monotonic()
+            while True:
+                try:
+                    self.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    waited = time.monotonic() - start
+                    busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # SQLITE_BUSY_RECOVERY too
+                    if not busy or waited > SQLITE_BUSY_SECONDS:
+                        raise
+                time.sleep(RETRY_SECONDS if waited < PROMPT_SECONDS else PATIENT_SECONDS)
+        finally:
+            self.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}")
 
     def commit(self) -> None:
         try:

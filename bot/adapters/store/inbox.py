@@ -90,7 +90,7 @@ class Inbox:
         # In the order of their keys, so that two instances writing the same keys never wait on each other.
         rows = [{"key": key, "at": now, "holder": self.holder, "lease_until": now + self.lease, "body": body}
                 for key, body in sorted({key: body for key, body in reversed(takes)}.items())]
-        with first_in_line(), self._engine().begin() as conn:
+        with first_in_line(acks_wait=bool(rows)), self._engine().begin() as conn:
             insert, close = _statements(conn.dialect.name)
             taken = set(conn.execute(insert, rows).scalars()) if rows else set()
             if dones:

@@ -318,6 +318,28 @@ class Requests(AuditTrail):
             rows = conn.execute(query.order_by(change_requests.c.created_at).limit(limit)).mappings().all()
         return [request_of(r) for r in rows]
 
+    def judging_turns(self, now: float, limit: int, next_at: float) -> list[ChangeRequest]:
+        """Pending requests due to be judged again by `now`, the longest due first, at most `limit`; each due
+        next at `next_at`, in the same write, so that another instance sweeping at once takes others."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests as r
+
+        due = (sa.select(r.c.id).where(r.c.state == RequestState.PENDING.value, r.c.judge_at <= now)
+               .order_by(r.c.judge_at).limit(limit).with_for_update(skip_locked=True))
+        with self.engine.begin() as conn:
+            rows = conn.execute(r.update().where(r.c.id.in_(due)).values(judge_at=next_at)
+                                .returning(*r.c)).mappings().all()
+        return sorted((request_of(row) for row in rows), key=lambda request: request.created_at)
+
+    def judge_later(self, request_id: str, at: float) -> None:
+        """The pending request due to be judged again at `at`."""
+        from bot.adapters.schema import change_requests as r
+
+        with self.engine.begin() as conn:
+            conn.execute(r.update().where(r.c.id == request_id, r.c.state == RequestState.PENDING.value)
+                         .values(judge_at=at))
+
     def policy_requests(self, organization: str, database: str, policy_id: str, states: Sequence[RequestState],
                         updated_since: float | None = None) -> list[ChangeRequest]:
         import sqlalchemy as sa

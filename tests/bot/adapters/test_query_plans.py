@@ -5,7 +5,9 @@ table whole or throw away most of what it read."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,9 +16,10 @@ import sqlalchemy as sa
 
 from bot.adapters.store import Store
 from bot.domain.audit import AuditEvent
+from bot.domain.batches import Batch, Planned
 from bot.domain.change_requests import CLOSED_STATES, ChangeRequest, RequestState
 
-BIG_TABLES = {"audit_events", "change_requests", "approvals"}
+BIG_TABLES = {"audit_events", "change_requests", "approvals", "change_batches"}
 ENTRIES, REQUESTS, PENDING, DATABASES = 60_000, 6_000, 600, 200
 NOW = 1_000_000_000.0
 # An index that fits a query reads about what it returns, however long the table; a scan that filters out more
@@ -41,16 +44,26 @@ def seeded(postgres_url: str) -> Iterator[Store]:
         conn.exec_driver_sql(
             "INSERT INTO change_requests (id, state, organization, database, policy_id, policy_name, requester, "
             "channel, before, changes, approvals_needed, approvers, risks, created_at, expires_at, updated_at, "
-            "lease_until, reason_by_person, revert_of, target, told) SELECT md5('r' || g)::uuid::text, "
+            "lease_until, reason_by_person, revert_of, target, told, judge_at) SELECT md5('r' || g)::uuid::text, "
             "CASE WHEN g <= %(pending)s THEN 'pending' ELSE 'applied' END, 'acme', 'db-' || (g %% %(dbs)s), "
             "'bp' || (g %% 900), 'Policy ' || (g %% 900), 'U' || (g %% 50), 'C0DBAOPS01', %(before)s::json, "
             "'{}'::json, 1, '[]'::json, '[]'::json, %(now)s - 100000 + g, %(now)s + 3600 + g, "
             "%(now)s - 100000 + g, 0, true, "
-            "CASE WHEN g %% 10 = 0 THEN md5('r' || (g + 1))::uuid::text END, 'production', g > %(pending)s "
+            "CASE WHEN g %% 10 = 0 THEN md5('r' || (g + 1))::uuid::text END, 'production', g > %(pending)s, "
+            "CASE WHEN g <= %(pending)s AND g %% 3 = 0 THEN %(now)s - 100000 + g END "  # a third due to be judged
             "FROM generate_series(1, %(requests)s) g",
             {"pending": PENDING, "dbs": DATABASES, "before": before, "now": NOW, "requests": REQUESTS})
         conn.exec_driver_sql("INSERT INTO approvals (request_id, approver, at) SELECT id, 'U' || ascii(id), "
                              "created_at FROM change_requests")
+    store.add_batch(a_batch())
+    with store.engine.begin() as conn:  # as many bulk changes as requests, as many pending, a third of them due
+        conn.exec_driver_sql(
+            "INSERT INTO change_batches (id, state, organization, requester, channel, plan, created_at, expires_at, "
+            "judge_at) SELECT md5('b' || g)::uuid::text, CASE WHEN g <= %(pending)s THEN 'pending' ELSE 'applied' "
+            "END, organization, requester, channel, plan, %(now)s - 100000 + g, %(now)s + 3600 + g, "
+            "CASE WHEN g <= %(pending)s AND g %% 3 = 0 THEN %(now)s - 100000 + g END "
+            "FROM generate_series(1, %(requests)s) g, (SELECT * FROM change_batches LIMIT 1) one",
+            {"pending": PENDING, "now": NOW, "requests": REQUESTS})
         conn.exec_driver_sql("ANALYZE")
     yield store
     store.close()
@@ -61,6 +74,12 @@ def request(policy_id: str = "bp-new", revert_of: str | None = None) -> ChangeRe
                          requester="U7", channel="C0DBAOPS01", before={"target": "production"},
                          changes={"retention_value": 5}, approvals_needed=1, approvers=[], expires_at=NOW + 3600,
                          revert_of=revert_of, created_at=NOW, updated_at=NOW)
+
+
+def a_batch() -> Batch:
+    return Batch(organization="acme", requester="U7", channel="C0DBAOPS01", selection="acme/* *",
+                 changes={"retention_value": 5}, approvals_needed=1, expires_at=NOW + 3600, created_at=NOW,
+                 planned=[Planned("db-7", "bp7", "Policy 7", {"target": "production"}, 1, {}, [])], skipped=[])
 
 
 def event(action: str = "requested", request_id: str | None = None) -> AuditEvent:
@@ -78,6 +97,10 @@ def the_store_at_work(store: Store) -> list[tuple[str, Callable[[], Any]]]:
         ("approvers_of", lambda: store.approvers_of(asked.id)),
         ("approvers_by_request", lambda: store.approvers_by_request([asked.id, revert.id])),
         ("add_approval", lambda: store.add_approval(asked.id, "U9", event("approved", asked.id))),
+        ("judging_turns", lambda: store.judging_turns(NOW, 20, NOW + 600)),
+        ("judge_later", lambda: store.judge_later(asked.id, NOW)),
+        ("batch_judging_turns", lambda: store.batch_judging_turns(NOW, 20, NOW + 600)),
+        ("judge_batch_later", lambda: store.judge_batch_later(md5_uuid("b3"), NOW)),
         ("set_message", lambda: store.set_message(asked.id, "C1", "1.2")),
         ("adopt_message", lambda: store.adopt_message(revert.id, "C1", "1.3")),
         ("requests (open)", lambda: store.requests()),
@@ -110,6 +133,11 @@ def the_store_at_work(store: Store) -> list[tuple[str, Callable[[], Any]]]:
         ("events (since)", lambda: next(store.events(since="2026-06-01T00:00:00Z", batch=100))),
         ("prune_events", lambda: store.prune_events("2026-01-02T00:00:00Z")),
     ]
+
+
+def md5_uuid(text: str) -> str:
+    digest = hashlib.md5(text.encode()).hexdigest()
+    return str(uuid.UUID(digest))
 
 
 def claim_and_release(store: Store, asked: ChangeRequest) -> None:

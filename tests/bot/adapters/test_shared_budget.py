@@ -1,12 +1,14 @@
 """PlanetScale's budget is per service token, so instances that share one share its 600 requests a minute: on
-PostgreSQL, through the database. The emulator enforces the budget per token over a sliding window; the limiters
-and the emulator share a fake clock that only the limiters' waits move.
+PostgreSQL, through the database; on SQLite (`serve`'s processes), through a file of its own beside it. The
+emulator enforces the budget per token over a sliding window; the limiters and the emulator share a fake clock
+that only the limiters' waits move.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from test_planetscale_budget import FakeClock, client
@@ -31,9 +33,10 @@ def clock(planetscale_server: tuple[PlanetScaleEmulator, BackgroundServer],
 
 
 @pytest.fixture
-def instances(postgres_url: str) -> Iterator[list[Store]]:
-    """Two instances' databases: two engines (two pools of connections) on one PostgreSQL."""
-    stores = [Store(postgres_url), Store(postgres_url)]
+def instances(store_url: str) -> Iterator[list[Store]]:
+    """Two instances' databases (or on SQLite two processes' of one `serve`): two engines, two pools of
+    connections, on one database."""
+    stores = [Store(store_url), Store(store_url)]
     stores[0].migrate()
     yield stores
     for store in stores:
@@ -63,7 +66,7 @@ def burst(bots: list[object], each: int) -> list[Exception]:
     return failures
 
 
-def test_two_instances_on_one_postgresql_share_the_budget_and_never_get_a_429(
+def test_two_instances_on_one_database_share_the_budget_and_never_get_a_429(
     planetscale_server: tuple[PlanetScaleEmulator, BackgroundServer], planetscale: PlanetScaleState,
     clock: FakeClock, instances: list[Store]
 ) -> None:
@@ -120,3 +123,34 @@ def test_a_database_that_fails_leaves_each_instance_its_own_bucket(clock: FakeCl
     limiter = SharedRateLimiter(store, DEMO_TOKEN_ID, 600, 60.0, clock=clock, sleep=clock.sleep)
     assert limiter.acquire() == 0.0
     store.close()
+
+
+def test_on_sqlite_the_budget_never_waits_for_the_database_lock(tmp_path: Path) -> None:
+    """Each PlanetScale request moves the budget: on the database's one lock, every ack's inbox row would wait for
+    it. Two processes' limiters share the budget while another connection holds the database's write lock."""
+    import sqlite3
+
+    clock = FakeClock()
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    stores = [Store(url), Store(url)]
+    stores[0].migrate()
+    first, second = (SharedRateLimiter(store, DEMO_TOKEN_ID, 600, 60.0, clock=clock, sleep=clock.sleep)
+                     for store in stores)
+    holder = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    waits: list[float] = []
+    try:
+        worker = threading.Thread(target=lambda: waits.extend(
+            [first.acquire() for _ in range(first.burst)] + [second.acquire()]))
+        worker.start()
+        worker.join(timeout=10)
+        assert not worker.is_alive(), "the budget waited for the database's write lock"
+    finally:
+        holder.rollback()
+        holder.close()
+    # The second process's first request waits for its turn after the first's burst: one budget, not two.
+    assert max(waits[:-1]) < 1e-9 and waits[-1] == pytest.approx(first.interval)
+    assert first.path == f"{tmp_path / 'bot.db'}-budget" and Path(first.path).exists()
+    for limiter, store in zip((first, second), stores, strict=True):
+        limiter.close()
+        store.close()

@@ -4,15 +4,19 @@ before them commits, and the inbox's writer, whose commit each ack waits for, be
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from bot.adapters.store import Store
-from bot.adapters.store.connection import TakingTurns, Turns, first_in_line
+from bot.adapters.schema import deliveries
+from bot.adapters.store import Store, connection
+from bot.adapters.store.connection import SQLITE_BUSY_SECONDS, TakingTurns, Turns, first_in_line
+from bot.adapters.store.inbox import Inbox
 
 
 @pytest.fixture
@@ -67,3 +71,41 @@ def test_a_transaction_that_fails_gives_its_turn_back(sqlite_store: Store) -> No
         conn.execute(sa.text("SELECT no_such_column FROM deliveries"))
     assert turns.take(timeout=0)
     turns.give_back()
+
+
+def another_process_writing(path: Path) -> sqlite3.Connection:
+    """A connection outside this process's turns (as a worker's or a CLI command's), holding SQLite's lock."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+def test_the_inbox_writer_gets_the_lock_as_soon_as_another_process_commits(sqlite_store: Store,
+                                                                           tmp_path: Path) -> None:
+    inbox, written = Inbox(lambda: sqlite_store.engine, time.time, "front:1"), threading.Event()
+    other = another_process_writing(tmp_path / "bot.db")
+    writer = threading.Thread(target=lambda: inbox.take("k:1", "body") and written.set())
+    writer.start()
+    assert not written.wait(0.3)  # still waiting for the other process: SQLite has one writer at a time
+    other.commit()
+    assert written.wait(30)
+    writer.join(30)
+    with sqlite_store.engine.connect() as conn:
+        assert conn.execute(sa.select(deliveries.c.key)).scalars().all() == ["k:1"]
+        # Its connection waits as long as before for the others' writes.
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_SECONDS * 1000
+    other.close()
+
+
+def test_the_inbox_writer_gives_up_as_sqlite_would_and_gives_its_turn_back(
+        sqlite_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connection, "SQLITE_BUSY_SECONDS", 0.2)
+    inbox, turns = Inbox(lambda: sqlite_store.engine, time.time, "front:1"), turns_of(sqlite_store)
+    other = another_process_writing(tmp_path / "bot.db")
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):  # raised at BEGIN, as SQLite's
+        inbox.take("k:1", "body")
+    other.rollback()
+    assert turns.take(timeout=0)
+    turns.give_back()
+    assert inbox.take("k:1", "body")
+    other.close()

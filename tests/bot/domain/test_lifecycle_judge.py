@@ -5,6 +5,7 @@ backups kept at once counted as retention ÷ frequency."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given, settings
@@ -77,6 +78,21 @@ def test_a_deletion_never_removes_a_required_policy_nor_crosses_a_floor_without_
         assert snap.asked.reason and len([a for a in snap.approvals if a != ALICE]) >= override
     if not crosses:
         assert verdict.refusal is not Refusal.GUARDRAIL
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(deletions())
+def test_a_deletion_under_a_floor_whose_policies_could_not_be_read_is_never_applied_nor_refused_on_them(
+    drawn: tuple[Snapshot, int, int | None, int | None]
+) -> None:
+    """The policies as recorded may be stale (rev19i): read again and unreadable, the floor is not judged on them."""
+    snap, _, floor, _ = drawn
+    assert snap.facts is not None
+    verdict = judge(replace(snap, facts=replace(snap.facts, policies_unread="PlanetScale had an error (503)")))
+    if snap.policy.required or floor is None:
+        assert verdict.kind is judge(snap).kind
+    else:
+        assert verdict.kind is VerdictKind.CANNOT_TELL and "could not be read" in verdict.reason, verdict
 
 
 @settings(max_examples=EXAMPLES, deadline=None)

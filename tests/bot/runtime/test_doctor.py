@@ -270,7 +270,8 @@ def test_a_fresh_database_is_a_note_and_doctor_creates_nothing(healthy: Settings
     problems, out = run(replace(healthy, database_url=f"sqlite:///{fresh}"))
     assert problems == 0, out
     assert "does not exist yet; `backup-bot serve` (or `backup-bot migrate`) creates it" in out
-    assert not fresh.exists()
+    assert f"PlanetScale's budget, shared by serve's processes: {fresh}-budget (made on first use" in out
+    assert not fresh.exists() and not Path(f"{fresh}-budget").exists()
 
 
 def test_a_schema_behind_the_code_is_a_note(healthy: Settings, tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ from approval_helpers import (
     BOB,
     CAROL,
     PROD,
-    RULES,
     approvals_bot,
     ask,
     policy_busy,
@@ -148,7 +147,6 @@ def test_two_revert_clicks_on_two_instances_make_one_request(
     approvals_bot.click(APPROVE, request_id(applied), user=CAROL, message=applied)
     shown = [e for e in approvals_bot.slack.events if e.ts == applied.ts and e.kind in ("message", "update")]
     revert = next(e for b in shown[-1].blocks for e in b.get("elements", []) if e.get("action_id") == REVERT)
-    second_instance.use_rules(RULES.format(approvals=1))
     start = threading.Barrier(2)
     # Each instance reads the policy after looking for an open revert: both look before either has asked.
     both_looked = threading.Barrier(2, timeout=10)

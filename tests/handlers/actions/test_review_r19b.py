@@ -13,7 +13,6 @@ from approval_helpers import (
     BOB,
     CAROL,
     PROD,
-    RULES,
     approvals_bot,
     ask,
     direct_messages,
@@ -57,7 +56,6 @@ def test_two_clicks_on_the_watchs_revert_on_two_instances_make_one_request(
     [posted] = [e for e in events if e.kind == "message" and e.text.startswith(":eyes: Changed outside the bot")]
     notice = next(e["value"] for b in posted.blocks for e in b.get("elements", [])
                   if e.get("action_id") == REVERT_OUTSIDE)
-    second_instance.use_rules(RULES.format(approvals=1))
     start = threading.Barrier(2)
     both_looked = threading.Barrier(2, timeout=10)
     for bot in (approvals_bot, second_instance):

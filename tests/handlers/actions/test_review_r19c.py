@@ -205,7 +205,7 @@ def test_a_request_an_older_version_left_applying_after_its_patch_landed_is_reco
     store = approvals_bot.deps.store
     store.add_approval(rid, CAROL)
     with store.engine.begin() as conn:  # as the older version left it: claimed, its worker gone
-        command.downgrade(migrations.config(conn), "-1")  # the older version's schema
+        command.downgrade(migrations.config(conn), "0016")  # the older version's schema (before 0017 marks)
         conn.execute(sa.text("UPDATE change_requests SET state = 'applying', lease_until = 0 WHERE id = :id"),
                      {"id": rid})
         migrations.upgrade(conn)  # the upgrade to this version marks it as the older version's

@@ -88,7 +88,6 @@ def test_a_change_claimed_under_the_policys_lease_while_a_move_of_the_policy_is_
     lease (`…/bp03devday`), whose same check does not see the uncommitted move. Both apply at once: bob's is judged
     on the policy as development and its PATCH lands after the move's, on a production policy, from a channel
     where production is off limits, with no approval."""
-    second_instance.use_rules(RULES.format(approvals=1))
     approvals_bot.command(f'update acme/app-db {DEV} target=production reason="promote"', user=ALICE)
     move = request_message(approvals_bot)
     move_id = request_id(move)

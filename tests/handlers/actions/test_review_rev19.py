@@ -284,11 +284,13 @@ def test_a_storage_guardrail_added_as_a_change_applies_is_judged_with_the_facts_
     changes = approvals_bot.deps.changes
     real = changes.storage_bounded
     swapped: list[bool] = []
+    given_rules: list[bool] = []
 
     def storage_bounded(*args: Any, **kwargs: Any) -> bool:
         bounded = real(*args, **kwargs)
-        # Swapped at applying's call (given the rules it read), not approving's (which reads its own).
-        if not swapped and (len(args) == 4 or "rules" in kwargs):
+        # Swapped at applying's call, the second given the rules read (approving's, on its own reading, is first).
+        given_rules.append(len(args) == 4 or "rules" in kwargs)
+        if not swapped and given_rules.count(True) == 2 and given_rules[-1]:
             swapped.append(True)
             approvals_bot.use_rules(RULES.format(approvals=1) + GUARDED)
         return bounded

@@ -102,7 +102,6 @@ def test_two_revert_clicks_on_a_change_made_elsewhere_on_two_instances_make_one_
     [posted] = [e for e in events if e.kind == "message" and e.text.startswith(":eyes: Changed outside the bot")]
     notice = next(e["value"] for b in posted.blocks for e in b.get("elements", [])
                   if e.get("action_id") == REVERT_OUTSIDE)
-    second_instance.use_rules(RULES.format(approvals=1))
     read, reverted = threading.Event(), threading.Event()
     real = second_instance.deps.changes.policies.find_policy
 

@@ -212,7 +212,6 @@ def test_a_bad_where_is_answered_in_the_ack(approvals_bot: Bot) -> None:
 def test_two_approvals_clicked_together_on_two_instances_apply_each_policy_once(
     approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState
 ) -> None:
-    second_instance.use_rules(RULES.format(approvals=1))
     dbs = add_databases(planetscale, "twin", 3)
     approvals_bot.command("update acme/twin-* * --where target=production retention=14d")
     [message] = channel_messages(approvals_bot)
@@ -286,7 +285,6 @@ def test_a_bulk_change_racing_a_single_change_on_another_instance_never_sends_fr
     approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState, count: int, collided: int,
     single_first: bool
 ) -> None:
-    second_instance.use_rules(RULES.format(approvals=1))
     prefix = f"race{next(_names)}"
     dbs = add_databases(planetscale, prefix, count)
     target = dbs[collided % count]

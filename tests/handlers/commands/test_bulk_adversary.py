@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 
+import pytest
 from access_rules import storage_bound
 from approval_helpers import ALICE, CAROL, RULES, approvals_bot, request_id, request_message, second_instance, sweep
-from conftest import Bot
+from conftest import Bot, Reply
 from home_helpers import click_on_home, home_buttons, open_home
 from test_bulk import add_databases, button, channel_messages, latest, patched, policy, shown
 
-from bot.domain.batches import BatchState
+from bot.domain.audit import AuditEvent
+from bot.domain.batches import Batch, BatchState
 from bot.domain.bulk_finding import MAX_DATABASES_READ
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale import Fault, PlanetScaleState
@@ -98,27 +101,45 @@ def test_a_policy_edited_elsewhere_between_asking_and_applying_is_not_sent_and_t
     assert "changed in PlanetScale since the request" in line
 
 
+@pytest.mark.parametrize("stores_first", [0, 1], ids=["this-instance-stores-first", "other-instance-stores-first"])
 def test_two_retry_clicks_on_two_instances_ask_the_failed_policies_again_once(
-    approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState
+    approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState, stores_first: int
 ) -> None:
+    """Both clicks read and plan the retry before either stores it; whichever instance stores first, its retry
+    waits for an approval under the rules both instances read, and the other click is told it is asked already."""
     add_databases(planetscale, "again", 2)
     approvals_bot.command('update acme/again-* "Production daily" retention=14d', user=ALICE)
     [message] = channel_messages(approvals_bot)
     planetscale.add_fault(Fault(status=403, method="PATCH", times=None))
     approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
     planetscale.faults.clear()
+    sent = len(planetscale.calls("PATCH"))
     shown_now = latest(approvals_bot, message)
     retry = button(shown_now, BULK_RETRY)
-    clicks = [threading.Thread(target=bot.click, args=(BULK_RETRY, retry), kwargs={"user": ALICE,
-                                                                                   "message": shown_now})
-              for bot in (approvals_bot, second_instance)]
-    for click in clicks:
-        click.start()
-    for click in clicks:
-        click.join(60)
+    first, second = (approvals_bot, second_instance)[stores_first], (second_instance, approvals_bot)[stores_first]
+    planned, stored = threading.Event(), threading.Event()
+    store_now = second.deps.store.add_batch
+
+    def held(batch: Batch, records: Sequence[AuditEvent] = ()) -> Batch:
+        planned.set()
+        assert stored.wait(60), "the first click did not end"
+        return store_now(batch, records)
+
+    second.deps.store.add_batch = held  # type: ignore[method-assign]
+    replies: list[Reply] = []
+    late = threading.Thread(target=lambda: replies.append(
+        second.click(BULK_RETRY, retry, user=ALICE, message=shown_now)))
+    late.start()
+    assert planned.wait(60), "the second click did not plan its retry"
+    first.click(BULK_RETRY, retry, user=ALICE, message=shown_now)
+    stored.set()
+    late.join(60)
     batch_id = button(message, BULK_APPROVE)
     again = [b for b in approvals_bot.deps.store.open_batches() if b.retry_of == batch_id]
     assert len(again) == 1 and again[0].state is BatchState.PENDING, [b.id for b in again]
+    assert len(planetscale.calls("PATCH")) == sent, "a retry was sent without its approval"
+    [told] = replies
+    assert "This retry is already asked by" in told.all_text()
 
 
 def test_a_glob_over_the_databases_one_bulk_change_may_read_is_refused_with_the_cap_and_the_count(

@@ -7,7 +7,7 @@ import json
 
 from access_rules import per_database, storage_bound
 from approval_helpers import ALICE, CAROL, RULES, approvals_bot, sweep
-from bulk_helpers import side_change
+from bulk_helpers import grown_before_applying, side_change
 from conftest import Bot
 from test_bulk import add_databases, button, channel_messages, shown, thread
 from test_create_delete import left_applying
@@ -145,14 +145,14 @@ LEAD2 = "U0LEAD0002"
 def test_a_bulk_member_waiting_for_more_approvals_once_approved_and_applied_shows_applied_on_its_batch(
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
-    """The storage bound allows an override with two approvals. When carol approves the bulk change, the latest
-    backup has grown: under the lease its one member now needs two approvals and waits. lead 2 approves it from
+    """The storage bound allows an override with two approvals. Once carol's approval is judged, the latest
+    backup grows: under the lease its one member now needs two approvals and waits. lead 2 approves it from
     `pending` and it is sent; the bulk change's message still says it waits, and nobody hears how it ended."""
     approvals_bot.use_rules(RULES.format(approvals=1) + storage_bound("production", "7GB") + "override_approvals = 2\n")
     approvals_bot.command('update acme/app-db "Production w*" retention=5w reason="audit"', user=ALICE)
     [message] = channel_messages(approvals_bot)
-    planetscale.add_backup("acme", "app-db", WEEKLY, size=2_000_000_000)
-    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    with grown_before_applying(approvals_bot, planetscale, WEEKLY, 2_000_000_000):
+        approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
     assert "waiting: its rules now ask for more approvals" in shown(approvals_bot, message)
     [member] = approvals_bot.deps.store.requests([RequestState.PENDING])
     assert member.id in approvals_bot.command("pending", user=LEAD2).all_text()

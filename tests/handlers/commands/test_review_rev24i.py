@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from approval_helpers import ALICE, CAROL, RULES, approvals_bot, direct_messages, sweep
+from bulk_helpers import grown_before_applying
 from conftest import Bot
 from test_bulk import button, channel_messages, latest, shown
 
@@ -32,12 +33,13 @@ override_approvals = 2
 
 def waiting_member(bot: Bot, planetscale: PlanetScaleState) -> tuple[SlackEvent, str]:
     """A bulk change of one policy approved by carol, whose member waits for a second approval under the lease:
-    its latest backup grew past the storage bound, which allows an override with two approvals."""
+    its latest backup grew past the storage bound, which allows an override with two approvals, after carol's
+    approval read it and before the member was applied."""
     bot.use_rules(OVERRIDE_BOUND)
     bot.command('update acme/app-db "Production w*" retention=5w reason="audit"', user=ALICE)
     [message] = channel_messages(bot)
-    planetscale.add_backup("acme", "app-db", WEEKLY, size=2_000_000_000)
-    bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    with grown_before_applying(bot, planetscale, WEEKLY, 2_000_000_000):
+        bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
     [member] = bot.deps.store.requests([RequestState.PENDING])
     assert "waiting: its rules now ask for more approvals" in shown(bot, message)
     return message, member.id
