@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import time
 
-from approval_helpers import ALICE, CAROL, RULES, approvals_bot, sweep
+from access_rules import guardrail
+from approval_helpers import ALICE, CAROL, RULES, approvals_bot, request_message, sweep
 from bulk_helpers import button, channel_messages, grown_before_applying, latest
 from conftest import Bot
 
 from bot.domain.change_requests import RequestState
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS
-from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
+from handlers.blocks import APPROVE
 from handlers.bulk_blocks import BULK_APPROVE
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
@@ -26,6 +28,7 @@ targets = ["production"]
 max_storage = "7GB"
 override_approvals = 2
 """
+FLOOR = guardrail("production", min_policies=1)
 
 
 def test_a_bulk_policy_sent_back_to_waiting_is_judged_again_by_the_sweep_once_the_rules_allow_it(
@@ -56,3 +59,34 @@ def test_a_bulk_policy_sent_back_to_waiting_is_judged_again_by_the_sweep_once_th
     assert after.state is RequestState.APPLIED, \
         f"a bulk policy sent back to waiting is never judged again by the sweep: still {after.state.value}"
     assert planetscale.policies[("acme", "app-db")][WEEKLY]["retention_value"] == 5
+
+
+def test_an_approval_clicked_again_that_cannot_be_judged_is_judged_again_at_the_next_sweep(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Production asks two approvals, under a floor of one production policy; alice asks to delete the weekly
+    one (two there). carol approves: one of two, its next turn in JUDGE_AGAIN_SECONDS. The rules then ask one.
+    carol clicks Approve again while PlanetScale does not list the policies: "Your approval is recorded; the bot
+    judges it again shortly". PlanetScale answers again; a sweep two minutes later must apply it (a verdict of
+    cannot tell is due at the next sweep, as the sweep's own is), yet its turn stays ten minutes after her first
+    click: a second click by the same approver adds no approval, so it sets no turn."""
+    now = [time.time()]
+    approvals_bot.deps.changes.clock = lambda: now[0]
+    approvals_bot.deps.store.clock = lambda: now[0]
+    approvals_bot.use_rules(RULES.format(approvals=2) + FLOOR)
+    approvals_bot.command('delete acme/app-db bp02prodwk reason="replaced"', user=ALICE)
+    [request] = approvals_bot.deps.store.requests([RequestState.PENDING])
+    message = request_message(approvals_bot)
+    approvals_bot.click(APPROVE, request.id, user=CAROL, message=message)
+    approvals_bot.use_rules(RULES.format(approvals=1) + FLOOR)
+    now[0] += 10
+    fault = planetscale.add_fault(Fault(status=503, method="GET", path_contains="/backup-policies", times=None))
+    said = approvals_bot.click(APPROVE, request.id, user=CAROL, message=message).all_text()
+    planetscale.faults.remove(fault)
+    assert "judges it again shortly" in said, said
+    now[0] += 120
+    sweep(approvals_bot)
+    done = approvals_bot.deps.store.get_request(request.id)
+    assert done is not None and done.state is RequestState.APPLIED, \
+        f"told 'judged again shortly', not judged by the sweep two minutes on: {done and done.state.value}"
+    assert WEEKLY not in planetscale.policies[("acme", "app-db")]
