@@ -90,3 +90,28 @@ def test_an_approval_clicked_again_that_cannot_be_judged_is_judged_again_at_the_
     assert done is not None and done.state is RequestState.APPLIED, \
         f"told 'judged again shortly', not judged by the sweep two minutes on: {done and done.state.value}"
     assert WEEKLY not in planetscale.policies[("acme", "app-db")]
+
+
+def test_a_bulk_approval_lists_a_database_once_when_planetscale_does_not_list_it(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """alice asks in bulk to move acme/fl's three production policies named P* to development, under a floor of
+    one production policy (four there). carol approves while PlanetScale does not list the database's policies. A
+    bulk approval reads each database once for all its policies (SharedReads); a failed listing is not kept, so
+    each policy of the database lists it again, each with the client's retries: three times the GETs (and the
+    waits between them) on a PlanetScale already failing, inside one click."""
+    approvals_bot.use_rules(RULES.format(approvals=1) + FLOOR)
+    planetscale.add_database("acme", "fl")
+    for n in range(1, 5):
+        planetscale.add_policy("acme", "fl", f"fl-{n}", name=f"P{n}" if n < 4 else "Kept", target="production")
+    approvals_bot.command('update acme/fl "P*" target=development', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    fault = planetscale.add_fault(Fault(status=503, method="GET", path_contains="/fl/backup-policies", times=None))
+    before = len(planetscale.calls("GET"))
+    said = approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message).all_text()
+    planetscale.faults.remove(fault)
+    listings = [c.path for c in planetscale.calls("GET")[before:] if c.path.endswith("/fl/backup-policies")]
+    assert "Nothing was sent" in said, said
+    # One listing, with the client's four tries: on main, 20 GETs (each policy, then the message's drawing,
+    # lists it again).
+    assert len(listings) <= 4, f"one bulk approval listed acme/fl {len(listings)} times"
