@@ -29,7 +29,7 @@ from bot.domain.judge import (
     VerdictKind,
     judge,
 )
-from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, JUDGED, Lifecycle
+from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, JUDGE_AGAIN_SECONDS, JUDGED, Lifecycle
 from bot.domain.outcomes import (
     SYSTEM,
     Outcome,
@@ -217,9 +217,9 @@ class Applying(Lifecycle):
                               record=request_event("waiting", request, SYSTEM, detail=why)) or request
             return Outcome(OutcomeKind.QUEUED, f"Not applied yet, nothing was sent: {why}.", back)
         if verdict.kind is not VerdictKind.APPLY:
-            why = (f"{verdict.reason}; approve again in a moment to apply it"
-                   if verdict.kind is VerdictKind.CANNOT_TELL else waiting_detail(verdict))
-            back = self._move(request.id, [S.APPLYING], S.PENDING, claim=claim,
+            why, turn = (f"{verdict.reason}; approve again in a moment to apply it", 0.0) \
+                if verdict.kind is VerdictKind.CANNOT_TELL else (waiting_detail(verdict), JUDGE_AGAIN_SECONDS)
+            back = self._move(request.id, [S.APPLYING], S.PENDING, claim=claim, judge_at=self.clock() + turn,
                               approvals_from=dict(verdict.groups) or (
                                   None if verdict.needed else request.approvals_from),
                               approvals_needed=verdict.needed or request.approvals_needed,

@@ -101,12 +101,19 @@ class SharedReads:
     (`listed`), read once however many of its policies the approval judges."""
 
     bases: dict[str, DatabaseBases] = field(default_factory=dict)
-    listed: dict[str, list[BackupPolicy]] = field(default_factory=dict)
+    listed: dict[str, list[BackupPolicy] | Exception] = field(default_factory=dict)
 
     def policies(self, database: str, read: Callable[[], list[BackupPolicy]]) -> list[BackupPolicy]:
+        """The database's policies, or the error its one listing raised, raised again for each policy asking."""
         if database not in self.listed:
-            self.listed[database] = read()
-        return self.listed[database]
+            try:
+                self.listed[database] = read()
+            except Exception as exc:
+                self.listed[database] = exc
+        found = self.listed[database]
+        if isinstance(found, Exception):
+            raise found
+        return found
 
 
 class ApprovalReads(threading.local):

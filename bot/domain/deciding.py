@@ -79,6 +79,7 @@ class Deciding(Applying):
         verdict = self._judge(Stage.APPROVING, before, Asked.of(request), approved_by,
                               self._approving_facts(request, rules), rules)
         if verdict.kind is VerdictKind.CANNOT_TELL:
+            self.store.judge_later(request.id, self.clock())  # as it says: judged again at the next sweep
             outcome = Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is "
                                                    "recorded; the bot judges it again shortly, or click Approve "
                                                    "again in a moment to apply the change.", request)
