@@ -40,11 +40,15 @@ def storage_bound(target: str, most: str) -> str:
     return guardrail(target, max_storage=most)
 
 
+def production_asks(approvals: int, approver: str = "@dba-leads") -> str:
+    """Production changes of every acme database, asked by the @dba-team, need `approvals` of `approver`."""
+    return ('\n[approvals]\nexpire_after = "24h"\n\n[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\n'
+            f'targets = ["production"]\neditors = ["@dba-team"]\napprovers = ["{approver}"]\napprovals = {approvals}\n')
+
+
 def admin_asks(approvals: int) -> str:
     """Production changes of every acme database need `approvals` of @dba-leads, asked by a PlanetScale admin."""
-    return ('\n[approvals]\nexpire_after = "24h"\n\n[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\n'
-            f'targets = ["production"]\neditors = ["@dba-team"]\napprovers = ["@dba-leads"]\napprovals = {approvals}\n'
-            'planetscale_role = "admin"\n')
+    return production_asks(approvals) + 'planetscale_role = "admin"\n'
 
 
 def per_database(approvers: dict[str, list[str]]) -> str:

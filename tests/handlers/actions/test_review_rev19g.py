@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from access_rules import admin_asks
+from access_rules import admin_asks, production_asks
 from approval_helpers import (
     ALICE,
     CAROL,
@@ -29,18 +29,7 @@ __all__ = ["approvals_bot"]  # a fixture, used by name
 
 LEAD2 = "U0LEAD0002"
 ROLE_RULES = admin_asks(2)
-CAROL_ONLY = """
-[approvals]
-expire_after = "24h"
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-editors = ["@dba-team"]
-approvers = ["U0CAROL001"]
-approvals = 1
-"""
+CAROL_ONLY = production_asks(1, "U0CAROL001")
 
 
 def applied_on_carols_approval(bot: Bot, message: SlackEvent) -> ChangeRequest:

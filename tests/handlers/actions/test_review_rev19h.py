@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any
 
+from access_rules import production_asks
 from approval_helpers import (
     ALICE,
     BOB,
@@ -39,19 +40,8 @@ AUDIT = "C0DBAOPS01"
 DEV = "bp03devday"
 
 LEAD2 = "U0LEAD0002"
-TWO = """
-[approvals]
-expire_after = "24h"
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-editors = ["@dba-team"]
-approvers = ["@dba-leads"]
-approvals = 2
-"""
-CAROL_ONLY = TWO.replace('approvers = ["@dba-leads"]\napprovals = 2', 'approvers = ["U0CAROL001"]\napprovals = 1')
+TWO = production_asks(2)
+CAROL_ONLY = production_asks(1, "U0CAROL001")
 
 
 def test_a_queued_request_applied_on_fewer_approvals_is_recorded_as_the_judge_asked_it(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from access_rules import guardrail
+from access_rules import guardrail, production_asks
 from approval_helpers import (
     ALICE,
     CAROL,
@@ -31,20 +31,9 @@ from handlers.blocks import APPROVE
 __all__ = ["approvals_bot"]  # fixtures, used by name
 
 LEAD2 = "U0LEAD0002"
-TWO = """
-[approvals]
-expire_after = "24h"
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-editors = ["@dba-team"]
-approvers = ["@dba-leads"]
-approvals = 2
-"""
+TWO = production_asks(2)
 # Production asks no approval any more, and lead 2 is no longer among those who may give one.
-NONE_ASKED = TWO.replace('approvers = ["@dba-leads"]\napprovals = 2', 'approvers = ["U0CAROL001"]\napprovals = 0')
+NONE_ASKED = production_asks(0, "U0CAROL001")
 
 
 def _applied_as_asked_without_approval(bot: Bot, planetscale: PlanetScaleState, message: object) -> None:
