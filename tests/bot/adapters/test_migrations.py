@@ -20,6 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from bot.adapters import migrations
 from bot.adapters.schema import change_requests, metadata
 from bot.adapters.store import Store
+from bot.adapters.store.connection import database_url
 from bot.domain.change_requests import RequestState
 
 HEAD = migrations.head()
@@ -214,7 +215,7 @@ def test_a_schema_found_current_is_checked_without_waiting_for_a_writer(store_ur
     import threading
 
     Store(store_url).migrate()
-    writer = sa.create_engine(store_url).connect()
+    writer = sa.create_engine(database_url(store_url)).connect()
     if writer.dialect.name == "sqlite":
         writer.exec_driver_sql("BEGIN IMMEDIATE")
     else:
