@@ -1,0 +1,84 @@
+"""Review rev19k of issue 19 ("One judge, on what was read under the lease"): the keeper that redoes a stopped
+instance's work, tried as a door. Driven through Bolt's pipeline with the emulators, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from approval_helpers import ALICE, direct_messages, sweep
+from conftest import SIGNING_SECRET, Bot
+from slack_bolt import BoltRequest
+from test_inbox import ASKING, PROD, Instances, Killed, instances, keeper_of
+
+from bot.adapters.store.inbox import LEASE_SECONDS
+from bot.domain.change_requests import RequestState
+from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.slack import SlackState
+from bot.emulators.slack_requests import signed_headers
+
+__all__ = ["instances"]  # a fixture, used by name
+
+# Slack signed it this long before the instance that acked it stopped; Bolt accepts a request for 300 seconds.
+SIGNED_AGO = 298
+
+
+class Died(BaseException):
+    """The instance's process ends here: nothing after this line of its work runs."""
+
+
+def acked_late(bot: Bot, body: str) -> int:
+    """A request Slack signed SIGNED_AGO seconds ago (it waited in Slack's queue, or the instance was slow to
+    read it): still within Bolt's five minutes, so acked."""
+    headers = signed_headers(SIGNING_SECRET, body, timestamp=int(time.time()) - SIGNED_AGO)
+    return bot.app.dispatch(BoltRequest(body=body, headers=headers)).status
+
+
+def past_five_minutes() -> None:
+    time.sleep(300 - SIGNED_AGO + 1.5)
+
+
+def test_a_request_stored_by_an_instance_that_stopped_is_posted_when_its_work_is_taken_over_late(
+        instances: Instances, planetscale: PlanetScaleState, slack: SlackState,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """alice asks a change that needs an approval; her instance stores the request and stops before posting it.
+    The work is taken over once more than five minutes have passed since Slack signed her command (the only
+    instance came back after a few minutes, or the work ran that long): the request must still reach its
+    approvers, or alice be told, not wait unseen until it expires."""
+    stopping, alive = instances.start(rules=ASKING), instances.start(rules=ASKING)
+    real_add = stopping.deps.store.add_request
+
+    def add_request(*args: Any, **kwargs: Any) -> Any:
+        real_add(*args, **kwargs)
+        raise Died
+
+    monkeypatch.setattr(stopping.deps.store, "add_request", add_request)
+    assert acked_late(stopping, stopping.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
+    stopping.executor.wait_idle(timeout=30)
+    [request] = alive.deps.store.requests([RequestState.PENDING])
+    past_five_minutes()
+    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    assert alive.executor.wait_idle(timeout=30)
+    sweep(alive)
+    assert alive.executor.wait_idle(timeout=30)
+    shown = [e for e in slack.events if e.kind == "message" and request.id in json.dumps(e.blocks or [])]
+    told = [t for t in [*direct_messages(alive, ALICE), *(e.text for e in slack.events if e.kind == "response")]
+            if "approval" in t]
+    assert shown or told, "the request is pending, unseen by any approver, and alice was told nothing"
+
+
+def test_a_command_acked_by_an_instance_killed_before_its_work_is_done_when_taken_over_late(
+        instances: Instances, planetscale: PlanetScaleState, slack: SlackState) -> None:
+    """alice's change needs no approval; the instance that acked it is killed before doing its work, and the work
+    is taken over more than five minutes after Slack signed it: it is done (the judge reads everything again
+    under the lease), or alice is told it was not; never acked and then dropped in silence."""
+    killed, alive = instances.start(Killed()), instances.start()
+    assert acked_late(killed, killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
+    past_five_minutes()
+    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    assert alive.executor.wait_idle(timeout=30)
+    answered = [e for e in slack.events if e.kind == "response" or e.channel == slack.dm_channel(ALICE)]
+    applied = int(planetscale.policy("acme", "app-db", PROD)["retention_value"]) == 9
+    assert applied or answered, "alice's acked command was dropped: nothing done, nothing said"
