@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from typing import Any
 
 import pytest
 from approval_helpers import ALICE, direct_messages, sweep
 from conftest import SIGNING_SECRET, Bot
 from slack_bolt import BoltRequest
-from test_inbox import ASKING, PROD, Instances, Killed, instances, keeper_of
+from slack_sdk.signature import SignatureVerifier
+from test_inbox import ASKING, PROD, Instances, Killed, inbox_of, instances
 
 from bot.adapters.store.inbox import LEASE_SECONDS
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackState
 from bot.emulators.slack_requests import signed_headers
+from bot.runtime.app import redo
+from bot.runtime.sweeper import INBOX_GIVE_UP, InboxKeeper
 
 __all__ = ["instances"]  # a fixture, used by name
 
@@ -40,6 +44,16 @@ def past_five_minutes() -> None:
     time.sleep(300 - SIGNED_AGO + 1.5)
 
 
+def taken_over(bot: Bot) -> None:
+    """The instance's keeper takes over the stopped instance's work once its lease has lapsed, wired as `serve`
+    wires it (bot/runtime/running.py: the signing secret's verifier, and the executor's `done`)."""
+    inbox = inbox_of(bot)
+    at = time.time() + LEASE_SECONDS + 1
+    inbox.clock = lambda: at
+    InboxKeeper(inbox, partial(redo, bot.app, verifier=SignatureVerifier(SIGNING_SECRET),
+                               done=bot.executor.done)).step()
+
+
 def test_a_request_stored_by_an_instance_that_stopped_is_posted_when_its_work_is_taken_over_late(
         instances: Instances, planetscale: PlanetScaleState, slack: SlackState,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -59,7 +73,7 @@ def test_a_request_stored_by_an_instance_that_stopped_is_posted_when_its_work_is
     stopping.executor.wait_idle(timeout=30)
     [request] = alive.deps.store.requests([RequestState.PENDING])
     past_five_minutes()
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    taken_over(alive)
     assert alive.executor.wait_idle(timeout=30)
     sweep(alive)
     assert alive.executor.wait_idle(timeout=30)
@@ -77,8 +91,25 @@ def test_a_command_acked_by_an_instance_killed_before_its_work_is_done_when_take
     killed, alive = instances.start(Killed()), instances.start()
     assert acked_late(killed, killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
     past_five_minutes()
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    taken_over(alive)
     assert alive.executor.wait_idle(timeout=30)
     answered = [e for e in slack.events if e.kind == "response" or e.channel == slack.dm_channel(ALICE)]
     applied = int(planetscale.policy("acme", "app-db", PROD)["retention_value"]) == 9
     assert applied or answered, "alice's acked command was dropped: nothing done, nothing said"
+
+
+@pytest.mark.parametrize("tampered", ["body", "old"])
+def test_work_redone_late_is_still_only_what_slack_signed(
+        instances: Instances, planetscale: PlanetScaleState, tampered: str) -> None:
+    """Signed again for Bolt only after its own signature is checked: a body changed since Slack signed it, or
+    one signed longer ago than the inbox keeps work, is refused (401) and nothing is done."""
+    bot = instances.start()
+    body = bot.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)
+    stamp = int(time.time()) - (int(INBOX_GIVE_UP) + 5 if tampered == "old" else SIGNED_AGO)
+    headers = {k: [str(v)] for k, v in signed_headers(SIGNING_SECRET, body, timestamp=stamp).items()}
+    sent = body.replace("retention%3D9d", "retention%3D1d") if tampered == "body" else body
+    assert sent != body or tampered == "old"
+    payload = json.dumps({"body": sent, "headers": headers})
+    assert redo(bot.app, payload, frozenset({"x:1"}), verifier=SignatureVerifier(SIGNING_SECRET)) == 401
+    assert bot.executor.wait_idle(timeout=30)
+    assert planetscale.calls("PATCH") == []
