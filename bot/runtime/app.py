@@ -228,7 +228,7 @@ def inbox_payload(request: BoltRequest, body: str) -> str:
 
 
 def redo(app: App, payload: str, keys: frozenset[str], verifier: SignatureVerifier | None = None,
-         request_id: str | None = None, done: Callable[[str], None] | None = None) -> int:
+         request_id: str | None = None, done: Callable[[str], None] | None = None, again: bool = False) -> int:
     """Dispatches a stored request again, doing only its work `keys`; the status Bolt answers. With `verifier`,
     401 unless Slack signed it (`signed_again`), and then signed again now for Bolt's own check;
     `request_id`: the one its logs go under (the front's, for a worker's work); `done`: marks a key's work done in
@@ -239,7 +239,7 @@ def redo(app: App, payload: str, keys: frozenset[str], verifier: SignatureVerifi
         headers = signed_again(verifier, request["body"], headers)
         if headers is None:
             return 401
-    with redoing(keys) as redone:
+    with redoing(keys, again) as redone:
         context = {REQUEST_ID: request_id} if request_id else None
         bolt_request = BoltRequest(body=request["body"], headers=headers, context=context)
         response = app.dispatch(bolt_request)
