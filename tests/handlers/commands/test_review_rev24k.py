@@ -117,3 +117,24 @@ def test_a_policy_listed_twice_is_one_policy_of_a_bulk_change_applied_once_and_t
     assert "Applied to 2 of 2" in told and "not applied" not in told, told
     assert sorted(c.path.rsplit("/", 1)[-1] for c in planetscale.calls("PATCH")) == ["dup-1", "dup-2"]
     assert not [e for e in approvals_bot.audit.all() if e.action == "failed"]
+
+
+@pytest.mark.parametrize("command", [
+    'create acme/app-db name="Nightly" target=development retention=7d frequency=1d at=02:00',
+    'update acme/app-db bp03devday name="Secret"',
+    'update acme/* "Development daily" name="Secret"',
+])
+def test_a_name_taken_by_a_policy_the_caller_may_not_see_is_refused_without_naming_it(
+    twins: Bot, planetscale: PlanetScaleState, command: str
+) -> None:
+    """bob creates a development policy named “Nightly”, or renames his development policy to “Secret” (alone or
+    in bulk), names that a production policy he may not see holds. The refusal is right (two policies of one name
+    are found by neither), but said “acme/app-db already has a policy named “…” (`bphiddenprod`)”: the hidden
+    policy's ID. It names the taken name's policy only when he may see it (here, his own “Nightly”)."""
+    planetscale.policies[("acme", "app-db")][HIDDEN]["name"] = "Secret" if "Secret" in command else "Nightly"
+    said = twins.command(command, user=BOB).all_text() + str([e.text for e in twins.slack.events])
+    assert "already has a policy named" in said, said
+    assert HIDDEN not in said, said
+    if "create" in command:
+        assert MINE in said  # the one of that name he may see is named
+    assert planetscale.calls("POST") == [] and planetscale.calls("PATCH") == []
