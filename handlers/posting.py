@@ -17,6 +17,7 @@ from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from bot.domain.outcomes import describe_state
 from handlers import blocks, channel_history, home
 from handlers.dependencies import Dependencies
+from handlers.late_post import NOTICE_EVENT, POSTED, POSTING, notice_metadata, owes_post, post_late
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,10 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
                                f"{blocks.mentions(outcome.request.approvers)}: "
                                "the request is in the channel, and nothing is sent to PlanetScale until then.")
     elif outcome.kind is OutcomeKind.APPLIED and outcome.request is not None:
-        publish(deps, client, outcome.request, respond)
+        # Claimed, so that a sweep finding it applied meanwhile does not post it too (handlers/late_post.py).
+        if deps.store.claim_notice(outcome.request.id, POSTING):
+            publish(deps, client, outcome.request, respond)
+            deps.store.claim_notice(outcome.request.id, POSTED)
     elif outcome.kind is OutcomeKind.QUEUED and outcome.request is not None:
         # Applied (or confirmed) later by the sweep: the message it updates then, and tells the requester from.
         publish(deps, client, outcome.request, respond)
@@ -77,6 +81,8 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
         if clicked_on is not None and outcome.request.message_ts is None:
             deps.store.adopt_message(outcome.request.id, *clicked_on)
         latest = as_it_stands(deps, outcome.request)
+        if latest.state in CLOSED_STATES and not latest.told and owes_post(latest):
+            latest = post_late(deps, client, latest, *request_message(deps, latest))
     shown = None
     if outcome.request_moved and outcome.request is not None:
         shown = refresh(deps, client, outcome.request, respond, latest, outcome.approved_by, claim_shown=False)
@@ -119,6 +125,8 @@ def owed(deps: Dependencies, request: ChangeRequest) -> list[str]:
     notices = []
     if request.message_channel and request.message_ts:
         notices += [f"shown:{request.state.value}", request.state.value]
+    elif owes_post(request):
+        notices.append(POSTED)
     if not (request.state is RequestState.CANCELLED and request.decided_by == request.requester):
         notices.append(f"dm:{request.state.value}")
     if owes_audit(deps, request):
@@ -264,15 +272,6 @@ def to_thread(deps: Dependencies, client: WebClient, request: ChangeRequest, not
         given_back(deps, request, held, exc)
 
 
-# The message metadata a reply in a request's thread and an outcome in a requester's DM are posted with: the
-# request and the notice, so that a second try can find whether Slack took the first.
-NOTICE_EVENT = "backup_bot_request_notice"
-
-
-def notice_metadata(request: ChangeRequest, key: str | None) -> dict[str, Any] | None:
-    return None if key is None else {"event_type": NOTICE_EVENT, "event_payload": {"notice": f"{request.id}:{key}"}}
-
-
 def there_already(deps: Dependencies, client: WebClient, request: ChangeRequest, key: str, held: Sequence[str],
                   thread_ts: str | None = None, user: str | None = None, untried: bool | None = None) -> bool:
     """Whether a notice tried before (its answer lost: a timeout, a crash) is in the request's thread or the
@@ -337,7 +336,8 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
     """Post the request's message in its channel, remembering where it is so that it can be updated."""
     text, request_blocks = request_message(deps, request)
     try:
-        answer = client.chat_postMessage(channel=request.channel, text=text, blocks=request_blocks)
+        answer = client.chat_postMessage(channel=request.channel, text=text, blocks=request_blocks,
+                                         metadata=notice_metadata(request, POSTED))
         deps.store.set_message(request.id, str(answer["channel"]), str(answer["ts"]))
         latest = deps.store.get_request(request.id)
         if latest is not None and latest.state is not request.state:

@@ -54,6 +54,16 @@ class RequestNotices(Connected):
                 claimed.append(notice)
         return claimed
 
+    def take_over_notice(self, request_id: str, notice: str, claimed_before: float) -> bool:
+        """True for the one caller, on any instance, that takes over a claim made before `claimed_before` (its
+        claimant may have stopped before sending): claimed again, now, in one conditional write."""
+        from bot.adapters.schema import request_notices
+
+        with self.engine.begin() as conn:
+            return conn.execute(request_notices.update().where(
+                request_notices.c.request_id == request_id, request_notices.c.notice == notice,
+                request_notices.c.at < claimed_before).values(at=self.clock())).rowcount == 1
+
     def forget_notice(self, request_id: str, notice: str) -> None:
         """A notice that could not be sent may be tried again (by the next sweep or click): its request is no
         longer told, even if another caller marked it told while this one was sending."""

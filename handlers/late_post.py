@@ -1,0 +1,84 @@
+"""A change applied at once whose instance stopped before posting it in its channel: its work was done with the
+request stored, so nothing redoes it, and the sweep that tells its end posts it there. Once across instances (a
+claim in `request_notices`), and not again when Slack took the first post before the crash (its metadata looked
+for in the channel's history, as the watch's notices are)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.domain.change_requests import ChangeRequest, RequestState
+from handlers import channel_history
+from handlers.dependencies import Dependencies
+
+log = logging.getLogger(__name__)
+
+# The message metadata a request's message, a reply in its thread and an outcome in its requester's DM are posted
+# with: the request and the notice, so that a second try can find whether Slack took the first.
+NOTICE_EVENT = "backup_bot_request_notice"
+
+# Claimed by whoever posts the message of a change applied at once (the step that applied it, else the sweep);
+# taken over once POST_GRACE old, when its claimant may have stopped before posting or recording the post.
+POSTING = "posting"
+# The post settled: made, found in the channel, or refused for good. Owed while the message is not known.
+POSTED = "posted"
+# Longer than a post takes, its retries and a Retry-After included (bot/adapters/slack_http.py).
+POST_GRACE = 120.0
+# Slack's refusals of a post that no later sweep changes: the channel is closed to the bot, or the content refused.
+POST_REFUSED = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action",
+                          "msg_too_long", "invalid_blocks", "invalid_blocks_format", "no_text"})
+
+
+def notice_metadata(request: ChangeRequest, key: str | None) -> dict[str, Any] | None:
+    return None if key is None else {"event_type": NOTICE_EVENT, "event_payload": {"notice": f"{request.id}:{key}"}}
+
+
+def owes_post(request: ChangeRequest) -> bool:
+    """A change applied with no approval asked shows its result in its channel; one that needed approvals was
+    posted when it was asked."""
+    return (request.state is RequestState.APPLIED and not request.approvals_needed
+            and not (request.message_channel and request.message_ts))
+
+
+def post_late(deps: Dependencies, client: WebClient, request: ChangeRequest, text: str,
+              shown: list[dict[str, Any]]) -> ChangeRequest:
+    """Post the applied change's message in its channel, unless another caller holds the post or Slack holds it
+    already; the request as it stands after."""
+    if deps.store.claim_notice(request.id, POSTING):
+        tried = False
+    elif deps.store.take_over_notice(request.id, POSTING, deps.store.clock() - POST_GRACE):
+        tried = True  # its claimant stopped, maybe after Slack took the post
+    else:
+        return request  # being posted by another step, or just tried: settled by it, or taken over later
+    if tried:
+        found = channel_history.posted_before(client, request.channel, request.created_at, NOTICE_EVENT, "notice",
+                                              f"{request.id}:{POSTED}", f"the message of request {request.id}",
+                                              pages=channel_history.SINCE_TRY_PAGES)
+        if found is None:
+            return request  # Slack cannot be asked now: the claim is taken over again later
+        if found:
+            log.info("request %s was posted in %s before its instance stopped; not posted again", request.id,
+                     request.channel)
+            deps.store.claim_notice(request.id, POSTED)
+            return request
+    try:
+        answer = client.chat_postMessage(channel=request.channel, text=text, blocks=shown,
+                                         metadata=notice_metadata(request, POSTED))
+    except SlackApiError as exc:
+        error = str(exc.response.get("error"))
+        log.error("could not post applied request %s in %s: %s", request.id, request.channel, error)
+        if error in POST_REFUSED:
+            deps.store.claim_notice(request.id, POSTED)  # given up: the requester and the audit channel are told
+        return request  # otherwise taken over, and looked for first, once POST_GRACE has passed
+    except OSError as exc:
+        log.error("could not post applied request %s in %s: %s", request.id, request.channel, type(exc).__name__)
+        return request
+    deps.store.set_message(request.id, str(answer["channel"]), str(answer["ts"]))
+    # The message shows it applied: no thread reply says so again.
+    for notice in (POSTED, f"shown:{request.state.value}", request.state.value):
+        deps.store.claim_notice(request.id, notice)
+    return deps.store.get_request(request.id) or request
