@@ -206,3 +206,25 @@ def test_a_change_applied_at_once_whose_post_slack_took_before_its_instance_stop
     assert alive.executor.wait_idle(timeout=30)
     assert len(posted_in_channel(slack)) == 1, "posted again: Slack held the first post"
     assert (alive.deps.store.get_request(applied.id) or applied).told
+
+
+def test_a_change_applied_at_once_is_posted_once_when_another_instance_sweeps_before_it_is_posted(
+        instances: Instances, planetscale: PlanetScaleState, slack: SlackState,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """alice's change needs no approval; right after her instance records it applied, another instance's sweep
+    finds it applied with no message and posts it. Her instance, going on, does not post it a second time."""
+    applying, sweeping = instances.start(), instances.start()
+    store = applying.deps.store
+    real = store.transition
+
+    def transition(request_id: str, from_states: Any, state: RequestState, **values: Any) -> Any:
+        moved = real(request_id, from_states, state, **values)
+        if state is RequestState.APPLIED:
+            sweep(sweeping)
+        return moved
+
+    monkeypatch.setattr(store, "transition", transition)
+    assert acked(applying, applying.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
+    assert applying.executor.wait_idle(timeout=30)
+    assert planetscale.policy("acme", "app-db", PROD)["retention_value"] == 9
+    assert len(posted_in_channel(slack)) == 1, "posted by the sweep and by the instance that applied it"
