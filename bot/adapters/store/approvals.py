@@ -44,7 +44,7 @@ class Approvals(AuditTrail):
     def approvers_of(self, request_id: str) -> list[str]:
         from bot.adapters.schema import SELECT_APPROVERS
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return list(conn.scalars(SELECT_APPROVERS, {"request_id": request_id}))
 
     def approvers_by_request(self, request_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -56,7 +56,7 @@ class Approvals(AuditTrail):
         found: dict[str, list[str]] = {request_id: [] for request_id in request_ids}
         if not found:
             return found
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             for request_id, approver in conn.execute(
                     sa.select(approvals.c.request_id, approvals.c.approver)
                     .where(approvals.c.request_id.in_(list(found))).order_by(approvals.c.at)):

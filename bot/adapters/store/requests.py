@@ -42,7 +42,7 @@ class Requests(AuditTrail):
             if request.revert_of is None:
                 raise
             # Another instance asked the same revert first (one open revert per change): that one stands.
-            with self.engine.connect() as conn:
+            with self.reader.connect() as conn:
                 row = conn.execute(sa.select(change_requests).where(
                     change_requests.c.revert_of == request.revert_of,
                     change_requests.c.state.in_(OPEN_STATES))).mappings().first()
@@ -55,7 +55,7 @@ class Requests(AuditTrail):
     def get_request(self, request_id: str) -> ChangeRequest | None:
         from bot.adapters.schema import SELECT_REQUEST
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(SELECT_REQUEST, {"request_id": request_id}).mappings().first()
         return request_of(row) if row else None
 
@@ -266,7 +266,7 @@ class Requests(AuditTrail):
     def database_generation(self, organization: str, database: str) -> int:
         """How many times the bot has claimed this database's policies to change them: a read of them taken at
         one generation may be stale at the next."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return self._database_generation(conn, organization, database)
 
     @staticmethod
@@ -314,7 +314,7 @@ class Requests(AuditTrail):
             query = query.where(change_requests.c.lease_until < lease_before)
         if told is not None:
             query = query.where(change_requests.c.told.is_(told))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query.order_by(change_requests.c.created_at).limit(limit)).mappings().all()
         return [request_of(r) for r in rows]
 
@@ -352,6 +352,6 @@ class Requests(AuditTrail):
                                                  change_requests.c.state.in_(list(states)))
         if updated_since is not None:
             query = query.where(change_requests.c.updated_at >= updated_since)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query.order_by(change_requests.c.created_at)).mappings().all()
         return [request_of(r) for r in rows]
