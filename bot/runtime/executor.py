@@ -347,6 +347,9 @@ class Reminders:
 
     def __init__(self) -> None:
         self._due: list[tuple[float, int, Callable[[], None]]] = []
+        # The keys in `_due`, so that a cancel (one for each request's work, under the lock the acks' threads
+        # share) is a lookup, not a walk over every reminder of the last STILL_WORKING_SECONDS.
+        self._waiting: set[int] = set()
         self._cancelled: set[int] = set()
         self._changed = threading.Condition()
         self._keys = itertools.count()
@@ -356,6 +359,7 @@ class Reminders:
         with self._changed:
             key = next(self._keys)
             heapq.heappush(self._due, (time.monotonic() + delay, key, fn))
+            self._waiting.add(key)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="reminders", daemon=True)
                 self._thread.start()
@@ -364,7 +368,7 @@ class Reminders:
 
     def cancel(self, key: int) -> None:
         with self._changed:
-            if any(k == key for _, k, _ in self._due):
+            if key in self._waiting:
                 self._cancelled.add(key)
 
     def _run(self) -> None:
@@ -373,6 +377,7 @@ class Reminders:
                 while not self._due or self._due[0][0] > time.monotonic():
                     self._changed.wait(self._due[0][0] - time.monotonic() if self._due else None)
                 _, key, fn = heapq.heappop(self._due)
+                self._waiting.discard(key)
                 if key in self._cancelled:
                     self._cancelled.discard(key)
                     continue
