@@ -161,6 +161,8 @@ class PolicyUpdate(BaseModel):
             raise ValueError("name cannot hold control characters or line breaks")
         if invisible_character(value):
             raise ValueError(f"name cannot hold invisible format characters ({invisible_character(value)})")
+        if not shows_something(value):
+            raise ValueError(f"name shows nothing: it holds only invisible characters ({first_unseen(value.strip())})")
         return value
 
     @field_validator("schedule_time")

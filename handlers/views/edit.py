@@ -125,6 +125,9 @@ def form_values(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
             name = str(raw or "").strip()
             if not name:
                 errors["name"] = "Give the policy a name."
+            elif not shows_something(name):
+                errors["name"] = (f"This shows nothing: only invisible characters (such as {first_unseen(name)}). "
+                                  "Give the policy a name in words.")
             else:
                 values["name"] = name
         elif block_id in NUMBER_LABELS:

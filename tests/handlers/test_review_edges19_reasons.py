@@ -25,8 +25,8 @@ UNSEEN = ["\u200b", "\u2060", "\ufeff", "\u00ad", "\u0301", "\u3164", "\u2800", 
 
 
 def nothing_asked(bot: Bot, planetscale: PlanetScaleState) -> None:
-    assert bot.deps.store.requests(list(OPEN_STATES)) == [], "a request was stored on a reason that shows nothing"
-    assert channel_messages(bot) == [], "a request was posted on a reason that shows nothing"
+    assert bot.deps.store.requests(list(OPEN_STATES)) == [], "a request was stored on a text that shows nothing"
+    assert channel_messages(bot) == [], "a request was posted on a text that shows nothing"
     assert planetscale.calls("PATCH") == []
 
 
@@ -98,3 +98,21 @@ def test_the_judge_takes_a_reason_that_shows_nothing_as_none(unseen: str) -> Non
 def guardrail_broken() -> Verdict:
     rail = Guardrail(organizations=["acme"], databases=["app-db"], min_retention="30d", override_approvals=1)
     return Verdict((Check(rail, "min_retention", met=False, message="keeps 1 day, less than 30 days"),))
+
+
+@pytest.mark.parametrize("unseen", ["\u3164", "\u0301", "\u2800", "\u3164\u3000\u3164"],
+                         ids=["U+3164", "U+0301", "U+2800", "U+3164-U+3000"])
+def test_a_name_that_shows_nothing_is_refused(approvals_bot: Bot, planetscale: PlanetScaleState, unseen: str) -> None:
+    """A policy renamed to a Hangul filler, a combining mark alone or a blank braille pattern could not be told
+    from another in the channel: refused to the person alone, like the invisible format characters, nothing
+    asked or sent."""
+    reply = approvals_bot.command(f'update acme/app-db {DEV} name="{unseen}"', user=ALICE)
+    nothing_asked(approvals_bot, planetscale)
+    said = " ".join(e.text for e in reply.private) + reply.ack_text
+    assert "shows nothing" in said, said
+    approvals_bot.command(f"edit acme/app-db {DEV}", user=ALICE)
+    form = approvals_bot.current_view()
+    submitted = approvals_bot.submit(form, {"name": unseen})
+    assert submitted.ack.get("response_action") == "errors", submitted.ack
+    assert "shows nothing" in submitted.ack["errors"]["name"]
+    nothing_asked(approvals_bot, planetscale)
