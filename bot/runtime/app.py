@@ -87,9 +87,13 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
                        processes: int = 1) -> Dependencies:
     """`holder`: the inbox's name for this instance (a worker's is its front's); `processes`: this instance's
     processes, which share PlanetScale's budget through the database when more than one."""
+    closing: list[Callable[[], None]] = []
     store = store or open_store(settings.database_url)
-    planetscale = planetscale or planetscale_client(settings)
+    if planetscale is None:
+        planetscale = planetscale_client(settings)
+        closing.append(planetscale.close)
     slack = slack_client(settings)
+    closing.append(slack.http.close)
     access = AccessControl(rules or load_access_rules(settings.access_file),
                            slack_groups(slack, max_age=settings.group_cache_max_age),
                            planetscale_roles(slack, planetscale))
@@ -99,10 +103,12 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     background.first_time = store.first_delivery
     background.inbox = Inbox(lambda: store.engine, store.clock, holder or instance_name())
     background.budget_wait = partial(budget_wait, planetscale)
-    changes = ChangePath(store, policies, planetscale, access, fork=Beside())
+    fork = Beside()
+    closing.append(fork.close)
+    changes = ChangePath(store, policies, planetscale, access, fork=fork)
     return Dependencies(policies, access, store, changes,
                         background, settings.audit_channel, settings.stale_factor, settings.watch_share,
-                        slack=slack)
+                        slack=slack, closing=closing)
 
 
 def instance_name() -> str:

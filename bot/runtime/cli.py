@@ -188,7 +188,7 @@ def run_serve(host: str, port: int | None) -> int:
         # SIGTERM: uvicorn has answered the requests in flight; the work already acked may finish, within a bound.
         if workers:
             workers.ask_to_stop()
-        left.append(drain(executor, sweeper, watcher, deps.store, settings.drain_timeout))
+        left.append(drain(executor, sweeper, watcher, deps, settings.drain_timeout))
         if workers:
             workers.join()
         if renewer is not None:
@@ -284,7 +284,7 @@ def run_watch() -> int:
     if settings.watch_every is None:
         raise SettingsError("BACKUP_BOT_WATCH_EVERY is off: set it to e.g. 5m to run the watch.")
     deps = build_dependencies(settings)
-    watcher = build_watcher(deps, slack_client(settings), settings.watch_every).start()
+    watcher = build_watcher(deps, deps.slack or slack_client(settings), settings.watch_every).start()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     log.info("watching every %.0f s", settings.watch_every)
@@ -292,6 +292,7 @@ def run_watch() -> int:
         stopped.wait()
     finally:
         watcher.stop()
+        deps.close()
         deps.store.close()
     return 0
 
@@ -336,7 +337,7 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     stopped.wait()
     # No new envelopes from here; the work already acked may finish, within a bound.
     handler.close()  # type: ignore[no-untyped-call]
-    left = drain(executor, sweeper, watcher, deps.store, settings.drain_timeout)
+    left = drain(executor, sweeper, watcher, deps, settings.drain_timeout)
     if health is not None:
         health.stop()
     if left:

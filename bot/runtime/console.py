@@ -75,6 +75,7 @@ class Console:
             self._servers.append(emulator)
             planetscale = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, emulator.url + "/v1")
             self.on_emulator = True
+        self._planetscale = planetscale
         self.signing_secret = secrets.token_hex(16)
         self.settings = replace(settings, slack_bot_token=bot_token, slack_signing_secret=self.signing_secret,
                                 slack_api_url=slack_url + "/api/")
@@ -111,7 +112,9 @@ class Console:
     def close(self) -> None:
         self.watcher.stop()
         self.executor.shutdown(wait=True)
+        self.deps.close()
         self.deps.store.close()
+        self._planetscale.close()
         for server in self._servers:
             server.stop()
 

@@ -10,16 +10,16 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bot.adapters.store import Store
 from bot.runtime.executor import TrackedExecutor
 from bot.runtime.sweeper import Sweeper
 from bot.runtime.watch import Watcher
+from handlers.dependencies import Dependencies
 
 log = logging.getLogger("bot")
 
 
-def drain(executor: TrackedExecutor, sweeper: Sweeper | None, watcher: Watcher | None, store: Store, timeout: float,
-          clock: Callable[[], float] = time.monotonic) -> int:
+def drain(executor: TrackedExecutor, sweeper: Sweeper | None, watcher: Watcher | None, deps: Dependencies,
+          timeout: float, clock: Callable[[], float] = time.monotonic) -> int:
     """Lets the work already acknowledged finish for at most `timeout` seconds; how many pieces are left. What
     is left is on the record in the database (a request being applied holds a lease that runs out), and the
     sweep of the next instance to start finishes it."""
@@ -38,7 +38,8 @@ def drain(executor: TrackedExecutor, sweeper: Sweeper | None, watcher: Watcher |
                     "the sweep finishes what they started once an instance runs again", left, timeout)
         return left
     executor.shutdown(wait=True)
-    store.close()
+    deps.close()
+    deps.store.close()
     log.info("shut down: all work finished")
     return 0
 

@@ -231,7 +231,7 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any,
             continue
         if status != 200:
             log.warning("worker: a request's work answered %d", status)
-    drain(executor, sweeper, watcher, deps.store, settings.drain_timeout)
+    drain(executor, sweeper, watcher, deps, settings.drain_timeout)
     return 0
 
 
