@@ -82,3 +82,15 @@ def test_a_cancelled_reminder_is_let_go_at_once_and_its_thread_ends_with_nothing
     assert reminders._thread is not None
     reminders.stop()
     assert reminders._thread is None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors through /proc")
+def test_an_access_file_that_is_a_folder_is_refused_without_a_descriptor_left_open(tmp_path: Path) -> None:
+    from bot.runtime.app import load_access_rules
+    from bot.runtime.settings import SettingsError
+
+    open_before = descriptors()
+    for _ in range(LIVES):
+        with pytest.raises(SettingsError, match="cannot be read"):
+            load_access_rules(str(tmp_path))
+    assert descriptors() == open_before
