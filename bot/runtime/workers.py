@@ -56,6 +56,9 @@ class Workers:
         self.processes: list[Any] = []
         self.pipes: list[Any] = []
         self.scrapes: list[tuple[threading.Lock, Any]] = []  # a pipe each, to ask for its metrics
+        # A thread each that waits for its end: the one that reaps it (a second waiter could find it reaped
+        # and take it for alive).
+        self.watches: list[threading.Thread] = []
         for i in range(count):
             reader, writer = context.Pipe(duplex=False)
             asked, answering = context.Pipe()
@@ -76,7 +79,9 @@ class Workers:
         metrics.WORKERS.append(self.metrics)
         for process in self.processes:
             process.start()
-            threading.Thread(target=self._watch, args=(process,), name=f"{process.name}-watch", daemon=True).start()
+            watch = threading.Thread(target=self._watch, args=(process,), name=f"{process.name}-watch", daemon=True)
+            self.watches.append(watch)
+            watch.start()
         self.sender.start()
         log.info("%d worker process(es) started for the work after the acks", len(self.processes))
         return self
@@ -150,14 +155,14 @@ class Workers:
             self.lines.put((worker, STOP))
 
     def join(self) -> None:
-        for process in self.processes:
-            if process.pid is None:  # never started: the database could not be used
-                continue
-            process.join(self.drain_timeout + 10)
-            if process.is_alive():
+        """Waits for each worker's end through its watch, which reaps it; those never started (the database could
+        not be used) have none."""
+        for process, watch in zip(self.processes, self.watches, strict=False):
+            watch.join(self.drain_timeout + 10)
+            if watch.is_alive():
                 log.warning("%s did not end in time: ended now; its work is redone from the inbox", process.name)
                 process.kill()
-                process.join()
+                watch.join()
 
 
 def work(pipe: Any, scrapes: Any, holder: str, first: bool, rules: tuple[Stamp, bytes] | None = None,
