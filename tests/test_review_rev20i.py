@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import signal
 import sqlite3
 import time
 from pathlib import Path
@@ -15,10 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-from processes import access_rules, serve_env, start
+from processes import access_rules, command, post, serve_env, start, wait_until
+from test_review_rev20h import stop_between_writes, workers_of
 from test_workers import stop
+from test_workers import url as url  # the fixture: SQLite and PostgreSQL
 
 from bot.emulators.serving import free_port
+from bot.emulators.slack import SlackState
 from bot.runtime import metrics
 from bot.runtime.workers import Workers
 
@@ -64,7 +69,6 @@ def test_a_worker_that_ends_in_time_as_serve_stops_is_not_said_to_be_late_nor_ki
     now; its work is redone from the inbox", and sent SIGKILL to a pid already reaped (another process's, should
     it be reused). Seen by chance about once in 40 stops of a worker; here the watch is made to reap first and to
     take a moment to note it, as a scheduler may. One thread alone waits for each worker's end."""
-    import os
     import threading
 
     real_waitpid = os.waitpid
@@ -94,3 +98,40 @@ def test_a_worker_that_ends_in_time_as_serve_stops_is_not_said_to_be_late_nor_ki
         metrics.WORKERS.remove(workers.metrics)
     assert not [r.getMessage() for r in caplog.records if "did not end in time" in r.getMessage()]
     assert workers.processes[0].exitcode == 0
+
+
+# More commands than the pipe to one worker holds (64 KiB on Linux, a signed command of about 700 bytes each).
+COMMANDS = 300
+
+
+def test_a_stuck_worker_holds_not_the_work_handed_to_the_others(
+    tmp_path: Path, slack: SlackState, slack_server: Any, planetscale_server: Any, url: str
+) -> None:
+    """The front handed each request's work to its workers in turn over one thread: once the pipe to a worker that
+    stopped reading (stopped, frozen, starved) was full, that thread waited on it for ever, and the work of every
+    other worker waited behind it, though they were free. With two workers and one stuck, the other answered a
+    hundred of its 150 commands and then nothing. Each worker's line is its own, and a worker whose line is
+    longest (its pipe full) is given no more."""
+    (tmp_path / "access.toml").write_text(access_rules(1))
+    env = {**serve_env(slack_server, planetscale_server, url), "BACKUP_BOT_WORKERS": "2"}
+    serve = start(env, tmp_path, free_port())
+    port = int(serve.args[-1])  # type: ignore[index]
+    stuck: list[int] = []
+    try:
+        wait_until(lambda: len(workers_of(serve)) == 2, "serve did not start its two workers")
+        post(port, command("pending", slack_server[1].url, response="first", trigger="0.0"))
+        post(port, command("pending", slack_server[1].url, response="second", trigger="0.1"))
+        wait_until(lambda: answered(slack) == 2, "the workers did not answer")
+        stop_between_writes(workers_of(serve)[1:], url, stuck)  # which one takes the next piece: either
+        for n in range(COMMANDS):
+            post(port, command("pending", slack_server[1].url, response=str(n), trigger=f"1.{n}"))
+        wait_until(lambda: answered(slack) >= 2 + COMMANDS // 2, f"of {COMMANDS // 2} commands handed to the "
+                   f"worker still running, {answered(slack) - 2} were answered", timeout=60)
+    finally:
+        for pid in stuck:
+            os.kill(pid, signal.SIGCONT)
+        stop(serve)
+
+
+def answered(slack: SlackState) -> int:
+    return len({e.response_key for e in slack.events if e.kind == "response"})
