@@ -39,6 +39,8 @@ STOP = None
 HEALTH = "health"
 # A line telling a worker who opened their App Home (in the front's ack), instead of a request's work.
 HOME = "home"
+# What goes down a worker's pipe: a request's work (key, payload, arrival, request ID), (HOME, user) or STOP.
+Line = tuple[str, str, tuple[str, float] | None, str] | tuple[str, str] | None
 
 
 class Workers:
@@ -66,12 +68,12 @@ class Workers:
                                                   args=(reader, answering, holder, i == 0, rules, settings)))
             self.pipes.append(writer)
             self.scrapes.append((threading.Lock(), asked))
-        # The pipes are written by a thread of their own: a full pipe (a worker behind) never holds the inbox's
-        # writer, whose answers hand the work over.
-        self.lines: queue.SimpleQueue[tuple[int, tuple[str, str, tuple[str, float] | None, str] | tuple[str, str]
-                                            | None]] = queue.SimpleQueue()
+        # Each pipe is written by a thread of its own: a full pipe (a worker behind, or stuck) never holds the
+        # inbox's writer, whose answers hand the work over, nor the lines of the other workers.
+        self.lines: list[queue.SimpleQueue[Line]] = [queue.SimpleQueue() for _ in range(count)]
         self.turn = itertools.count()
-        self.sender = threading.Thread(target=self._send, name="to-workers", daemon=True)
+        self.senders = [threading.Thread(target=self._send, args=(i,), name=f"to-worker-{i}", daemon=True)
+                        for i in range(count)]
 
     def start(self) -> Workers:
         from bot.runtime import metrics
@@ -82,20 +84,25 @@ class Workers:
             watch = threading.Thread(target=self._watch, args=(process,), name=f"{process.name}-watch", daemon=True)
             self.watches.append(watch)
             watch.start()
-        self.sender.start()
+        for sender in self.senders:
+            sender.start()
         log.info("%d worker process(es) started for the work after the acks", len(self.processes))
         return self
 
     def hand(self, key: str, payload: str, at: tuple[str, float] | None, request_id: str) -> None:
         """Queues a request's work (written to the inbox already; `at`: its arrival; its ID in the logs) for the
-        next worker in turn; never blocks."""
-        self.lines.put((next(self.turn) % len(self.pipes), (key, payload, at, request_id)))
+        next worker in turn among those with the shortest line: one that stopped taking work (its pipe full) is
+        given no more; never blocks."""
+        first = next(self.turn)
+        order = [(first + i) % len(self.lines) for i in range(len(self.lines))]
+        worker = min(order, key=lambda i: self.lines[i].qsize())
+        self.lines[worker].put((key, payload, at, request_id))
 
     def home_opened(self, user: str) -> None:
         """Tells every worker that `user` opened their App Home: whichever worker a request's step falls to
         publishes that Home again (handlers/home.py `refresh_homes`); never blocks."""
-        for worker in range(len(self.pipes)):
-            self.lines.put((worker, (HOME, user)))
+        for line in self.lines:
+            line.put((HOME, user))
 
     def metrics(self) -> list[bytes]:
         """The running workers' metrics (bot/runtime/metrics_merge.py); those that do not answer within a second
@@ -127,14 +134,14 @@ class Workers:
         finally:
             lock.release()
 
-    def _send(self) -> None:
+    def _send(self, worker: int) -> None:
         while True:
-            worker, item = self.lines.get()
+            item = self.lines[worker].get()
             try:
                 self.pipes[worker].send(item)
             except OSError:  # that worker is gone: its watch stops serve, and the inbox has the work
                 continue
-            if item is STOP and worker == len(self.pipes) - 1:
+            if item is STOP:
                 return
 
     def alive(self) -> bool:
@@ -151,8 +158,8 @@ class Workers:
     def ask_to_stop(self) -> None:
         """After the last ack: each worker finishes what is queued for it, then drains (BACKUP_BOT_DRAIN_TIMEOUT)."""
         self.stopping = True
-        for worker in range(len(self.pipes)):
-            self.lines.put((worker, STOP))
+        for line in self.lines:
+            line.put(STOP)
 
     def join(self) -> None:
         """Waits for each worker's end through its watch, which reaps it; those never started (the database could
