@@ -11,6 +11,8 @@ import multiprocessing
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,12 @@ from typing import Any
 import httpx
 import pytest
 from processes import access_rules, command, post, serve_env, start, wait_until
+from test_review_rev20b import StallingProxy
 from test_review_rev20h import stop_between_writes, workers_of
 from test_workers import stop
 from test_workers import url as url  # the fixture: SQLite and PostgreSQL
 
+from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.serving import free_port
 from bot.emulators.slack import SlackState
 from bot.runtime import metrics
@@ -135,3 +139,68 @@ def test_a_stuck_worker_holds_not_the_work_handed_to_the_others(
 
 def answered(slack: SlackState) -> int:
     return len({e.response_key for e in slack.events if e.kind == "response"})
+
+
+def started_socket(env: dict[str, str], cwd: Path, slack: SlackState) -> tuple[subprocess.Popen[bytes], int]:
+    """`backup-bot socket` with its health check on a port of its own, connected to Slack: the process and the port."""
+    slack.app_token = "xapp-1-A0BACKUPBOT-test"
+    health_port = free_port()
+    with open(cwd / "socket.log", "ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "bot", "socket", "--health-host", "127.0.0.1",
+                                    "--health-port", str(health_port)], cwd=cwd,
+                                   env={**env, "SLACK_APP_TOKEN": slack.app_token}, stdout=subprocess.DEVNULL,
+                                   stderr=log)
+    wait_until(lambda: slack.socket_connections >= 1 or process.poll() is not None,
+               "the app did not connect over Socket Mode")
+    assert process.poll() is None, (cwd / "socket.log").read_text()[-2000:]
+    return process, health_port
+
+
+def test_what_the_watch_skipped_is_told_by_healthz_of_socket_mode(
+    tmp_path: Path, slack: SlackState, planetscale: PlanetScaleState, slack_server: Any, planetscale_server: Any
+) -> None:
+    """`backup-bot socket` runs the watch, but its health check was given no watcher (`health_report(deps)`): what
+    the watch skipped, told by /healthz under serve (rev20g), was never named there."""
+    with planetscale.lock:
+        planetscale.add_policy("acme", "app-db", "bpfortnight", name="Odd unit", frequency_unit="fortnight")
+    (tmp_path / "access.toml").write_text(access_rules(1))
+    env = {**serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path}/bot.db"),
+           "BACKUP_BOT_WATCH_EVERY": "1s"}
+    process, port = started_socket(env, tmp_path, slack)
+    try:
+        wait_until(lambda: "finding(s), 1 skipped" in (tmp_path / "socket.log").read_text(),
+                   "the watch skipped nothing")
+        report = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()
+        assert any("frequency_unit" in s for s in report.get("watch_skipped", [])), report
+        assert report["status"] == "ok"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_healthz_of_socket_mode_answers_within_its_bound_while_postgresql_stops_answering(
+    tmp_path: Path, slack: SlackState, slack_server: Any, planetscale_server: Any, postgres_url: str
+) -> None:
+    """Socket Mode's health check asked the database on the probe's own thread with no bound: while PostgreSQL
+    stopped answering on the network (a proxy or path that hangs, which no statement_timeout ends), each probe
+    hung, and each held a thread and a connection of the pool, where /healthz of serve answers 503 within 4 s."""
+    host, _, rest = postgres_url.removeprefix("postgresql://").partition("@")[2].partition(":")
+    proxy = StallingProxy((host, int(rest.partition("/")[0])))
+    url = postgres_url.replace(f"@{host}:{rest.partition('/')[0]}/", f"@127.0.0.1:{proxy.port}/")
+    (tmp_path / "access.toml").write_text(access_rules(1))
+    process, port = started_socket(serve_env(slack_server, planetscale_server, url), tmp_path, slack)
+    try:
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200,
+                   "the health check did not answer 200")
+        proxy.flowing.clear()
+        asked = time.monotonic()
+        try:
+            answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        except httpx.ReadTimeout:
+            raise AssertionError("/healthz did not answer within 10 s") from None
+        assert answer.status_code == 503 and time.monotonic() - asked < 6, answer.text
+        assert "not answering" in answer.json()["database"], answer.text
+    finally:
+        proxy.close()
+        process.terminate()
+        process.wait(timeout=30)
