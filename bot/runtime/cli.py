@@ -325,7 +325,8 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     measure(settings, deps.store)
     sweeper = start_sweeper(deps, app, settings)
     watcher = start_watcher(deps, app.client, settings)
-    health = HealthServer(health_host, health_port, lambda: health_report(deps)).start() if health_port else None
+    health = HealthServer(health_host, health_port,
+                          lambda: health_report(deps, watcher)).start() if health_port else None
     stopped = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stopped.set())
