@@ -19,16 +19,23 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import ALICE, SIGNING_SECRET
 from processes import access_rules, command, post, serve_env, start, wait_until
+from slack_bolt import BoltRequest
+from test_inbox import PROD, Instances, Killed, left_undone, retention
+from test_inbox import instances as instances  # the fixture: instances on one database
 from test_review_rev20b import StallingProxy
 from test_review_rev20h import stop_between_writes, workers_of
 from test_workers import stop
 from test_workers import url as url  # the fixture: SQLite and PostgreSQL
 
+from bot.adapters.store.inbox import LEASE_SECONDS
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.serving import free_port
 from bot.emulators.slack import SlackState
+from bot.emulators.slack_requests import signed_headers
 from bot.runtime import metrics
+from bot.runtime.running import start_sweeper
 from bot.runtime.workers import Workers
 
 # Longer than /healthz's and /metrics' own bound (HEALTH_TIMEOUT_SECONDS, SCRAPE_TIMEOUT_SECONDS: 4 s).
@@ -204,3 +211,29 @@ def test_healthz_of_socket_mode_answers_within_its_bound_while_postgresql_stops_
         proxy.close()
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_work_of_a_stopped_instance_taken_over_past_five_minutes_is_still_done(
+    instances: Instances, planetscale: PlanetScaleState, slack: SlackState, settings: Any
+) -> None:
+    """An instance acked a command and stopped before its work (killed, or its database gone); the next instance
+    started more than five minutes after Slack sent the command (a supervisor's back-off, a restart after an
+    outage). Its keeper took the row over and checked the signature as Bolt does, within five minutes of Slack's
+    time stamp: 401, a warning in the log, the row held and renewed until closed undone after half an hour, and
+    alice, who was acked, never told anything. The row was signed by Slack and written by the instance that
+    checked it; its work is done within the inbox's half hour, as its response URL still takes answers."""
+    killed, alive = instances.start(Killed()), instances.start()
+    body = killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)
+    sent = int(time.time()) - 297  # Slack's time stamp: the ack comes within Bolt's five minutes
+    headers = signed_headers(SIGNING_SECRET, body, timestamp=sent)
+    assert killed.app.dispatch(BoltRequest(body=body, headers=headers)).status == 200
+    while time.time() < sent + 301:
+        time.sleep(0.2)
+    keeper = start_sweeper(alive.deps, alive.app, settings, start=False).inbox
+    assert keeper is not None
+    taken_at = time.time() + LEASE_SECONDS + 1
+    keeper.inbox.clock = lambda: taken_at
+    keeper.step()
+    assert alive.executor.wait_idle(timeout=60)
+    assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
+    assert left_undone(alive) == []
