@@ -237,3 +237,35 @@ def test_work_of_a_stopped_instance_taken_over_past_five_minutes_is_still_done(
     assert alive.executor.wait_idle(timeout=60)
     assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
     assert left_undone(alive) == []
+
+
+def test_healthz_says_so_while_a_worker_stops_answering(
+    tmp_path: Path, slack: SlackState, slack_server: Any, planetscale_server: Any, url: str
+) -> None:
+    """A worker frozen (stopped, hung) does nothing handed to it, and its rows, whose leases the front and the
+    keeper renew, are never taken over: every acked request waits in silence. /healthz said ok (the process is
+    alive; the report it does not give is left out), so no supervisor restarted serve to have its work redone.
+    A worker silent for longer than its bound makes /healthz say unavailable, and an answer again ok."""
+    (tmp_path / "access.toml").write_text(access_rules(1))
+    serve = start(serve_env(slack_server, planetscale_server, url), tmp_path, free_port())
+    port = int(serve.args[-1])  # type: ignore[index]
+    stuck: list[int] = []
+    try:
+        post(port, command("pending", slack_server[1].url))
+        wait_until(lambda: answered(slack) == 1, "the worker did not answer")
+        stop_between_writes(workers_of(serve), url, stuck)
+        post(port, command("pending", slack_server[1].url, response="10", trigger="1.2"))
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 503,
+                   "/healthz said ok while the worker did nothing", timeout=45)
+        report = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()
+        assert "worker-0" in report.get("workers", ""), report
+        for pid in stuck:
+            os.kill(pid, signal.SIGCONT)
+        stuck.clear()
+        wait_until(lambda: answered(slack) == 2, "the worker did not answer once it ran again")
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200,
+                   "/healthz did not say ok again")
+    finally:
+        for pid in stuck:
+            os.kill(pid, signal.SIGCONT)
+        stop(serve)
