@@ -37,6 +37,9 @@ NICENESS = 10
 STOP = None
 # Asked on a worker's second pipe for what it tells /healthz (anything else asked there: its metrics).
 HEALTH = "health"
+# How long a worker may leave the front's questions unanswered before /healthz says it is stuck (a process frozen
+# or hung does nothing handed to it, and the leases of its rows are renewed: only a restart has them redone).
+STUCK_SECONDS = 20.0
 # A line telling a worker who opened their App Home (in the front's ack), instead of a request's work.
 HOME = "home"
 # What goes down a worker's pipe: a request's work (key, payload, arrival, request ID), (HOME, user) or STOP.
@@ -61,6 +64,8 @@ class Workers:
         # A thread each that waits for its end: the one that reaps it (a second waiter could find it reaped
         # and take it for alive).
         self.watches: list[threading.Thread] = []
+        # Since when each worker has left the front's questions unanswered (None: it answered the last).
+        self.silent_since: list[float | None] = [None] * count
         for i in range(count):
             reader, writer = context.Pipe(duplex=False)
             asked, answering = context.Pipe()
@@ -119,7 +124,22 @@ class Workers:
         return [report for i, process in enumerate(self.processes) if process.pid is not None
                 and isinstance(report := self._ask(i, HEALTH, deadline), dict)]
 
+    def stuck(self) -> list[str]:
+        """The workers that have answered none of the front's questions for STUCK_SECONDS."""
+        now = time.monotonic()
+        return [process.name for process, since in zip(self.processes, self.silent_since, strict=True)
+                if since is not None and now - since > STUCK_SECONDS]
+
     def _ask(self, worker: int, question: bytes | str, deadline: float) -> Any:
+        answer = self._answer(worker, question, deadline)
+        if answer is None:
+            if self.silent_since[worker] is None:
+                self.silent_since[worker] = time.monotonic()
+        else:
+            self.silent_since[worker] = None
+        return answer
+
+    def _answer(self, worker: int, question: bytes | str, deadline: float) -> Any:
         lock, pipe = self.scrapes[worker]
         # The other endpoint's question to the same worker holds its pipe until its own deadline at most.
         if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
