@@ -293,9 +293,15 @@ def _answer_scrapes(scrapes: Any, reporting: list[Callable[[], dict[str, Any]]])
 
     while True:
         try:
-            if scrapes.recv() == HEALTH:
-                scrapes.send(reporting[0]() if reporting else {})
-            else:
-                scrapes.send(generate_latest(REGISTRY))
+            question = scrapes.recv()
+        except (OSError, EOFError):
+            return
+        try:
+            answer: Any = (reporting[0]() if reporting else {}) if question == HEALTH else generate_latest(REGISTRY)
+        except Exception:  # this thread answering is what says the worker is not stuck: it carries on
+            log.exception("worker: what it tells /healthz or /metrics could not be made")
+            answer = {} if question == HEALTH else b""
+        try:
+            scrapes.send(answer)
         except (OSError, EOFError):
             return
