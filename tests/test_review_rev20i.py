@@ -269,3 +269,29 @@ def test_healthz_says_so_while_a_worker_stops_answering(
         for pid in stuck:
             os.kill(pid, signal.SIGCONT)
         stop(serve)
+
+
+def test_an_access_file_readable_again_unchanged_is_no_longer_told_as_unreadable(
+    tmp_path: Path, slack: SlackState, slack_server: Any, planetscale_server: Any
+) -> None:
+    """The access file could not be read for a moment (moved aside and back, a network file system's hiccup):
+    the rules kept were the file's, rightly, and /healthz said it could not be read. Back unchanged (its stamp the
+    one in force), nothing cleared that: /healthz went on saying so for as long as serve ran."""
+    rules = tmp_path / "access.toml"
+    rules.write_text(access_rules(1))
+    env = {**serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path}/bot.db"), "BACKUP_BOT_WORKERS": "0"}
+    serve = start(env, tmp_path, free_port())
+    port = int(serve.args[-1])  # type: ignore[index]
+    try:
+        rules.rename(tmp_path / "aside.toml")
+        post(port, command("list acme/app-db", slack_server[1].url))
+        wait_until(lambda: answered(slack) == 1, "the command was not answered")
+        told = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()
+        assert "cannot be read" in told.get("access_rules", ""), told
+        (tmp_path / "aside.toml").rename(rules)
+        post(port, command("list acme/app-db", slack_server[1].url, response="10", trigger="1.2"))
+        wait_until(lambda: answered(slack) == 2, "the command was not answered")
+        told = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()
+        assert "access_rules" not in told, told
+    finally:
+        stop(serve)
