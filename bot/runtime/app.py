@@ -221,21 +221,33 @@ def slack_shaped(request: BoltRequest, next: Callable[[], BoltResponse]) -> Bolt
 REDO_HEADERS = ("content-type", "x-slack-request-timestamp", "x-slack-signature")
 
 
+# The key an envelope's payload is kept under, in place of a signed body: over Socket Mode, Slack sends no
+# signature (the connection is the app's own, opened with its token), and Bolt's request is the payload alone.
+SOCKET_MODE = "socket_mode"
+
+
 def inbox_payload(request: BoltRequest, body: str) -> str:
     if not request.raw_body:
+        if request.mode == SOCKET_MODE and isinstance(request.body, dict) and request.body:
+            return json.dumps({SOCKET_MODE: request.body}, separators=(",", ":"))
         return ""
     headers = {name: list(request.headers.get(name) or []) for name in REDO_HEADERS}
     return json.dumps({"body": body, "headers": headers}, separators=(",", ":"))
 
 
 def redo(app: App, payload: str, keys: frozenset[str], verifier: SignatureVerifier | None = None,
-         request_id: str | None = None, done: Callable[[str], None] | None = None) -> int:
+         request_id: str | None = None, done: Callable[[str], None] | None = None, socket_mode: bool = False) -> int:
     """Dispatches a stored request again, doing only its work `keys`; the status Bolt answers. With `verifier`,
     401 unless Slack signed it within the inbox's bound (INBOX_GIVE_UP: its response URL takes answers for half an
     hour), not Bolt's five minutes, which a stopped instance's next start may well be past; it goes to Bolt signed
     again with the time of its redo; `request_id`: the one its logs go under (the front's, for a worker's work);
-    `done`: marks a key's work done in the inbox, for work the listener no longer reaches."""
+    `done`: marks a key's work done in the inbox, for work the listener no longer reaches; `socket_mode`: an
+    instance that takes envelopes over Socket Mode, which redoes their payloads (unsigned) whatever `verifier`."""
     request = json.loads(payload)
+    if SOCKET_MODE in request:  # unsigned: redone by Socket Mode's instances, or where no signature is checked
+        return 401 if verifier is not None and not socket_mode else _dispatched_again(app, BoltRequest(
+            body=request[SOCKET_MODE], mode=SOCKET_MODE, context={REQUEST_ID: request_id} if request_id else None),
+            keys, done)
     if verifier is not None:
         headers = {name: (values or [""])[0] for name, values in request["headers"].items()}
         if not signed_within(verifier, request["body"], headers.get("x-slack-request-timestamp", ""),
@@ -244,9 +256,14 @@ def redo(app: App, payload: str, keys: frozenset[str], verifier: SignatureVerifi
         now = str(int(time.time()))
         request["headers"] = {**request["headers"], "x-slack-request-timestamp": [now],
                               "x-slack-signature": [verifier.generate_signature(timestamp=now, body=request["body"])]}
+    context = {REQUEST_ID: request_id} if request_id else None
+    return _dispatched_again(app, BoltRequest(body=request["body"], headers=request["headers"], context=context),
+                             keys, done)
+
+
+def _dispatched_again(app: App, bolt_request: BoltRequest, keys: frozenset[str],
+                      done: Callable[[str], None] | None) -> int:
     with redoing(keys) as redone:
-        context = {REQUEST_ID: request_id} if request_id else None
-        bolt_request = BoltRequest(body=request["body"], headers=request["headers"], context=context)
         response = app.dispatch(bolt_request)
     if missed := keys - redone.reached:
         answer_missed(app, bolt_request, response, missed, done)

@@ -326,7 +326,7 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     deps = build_dependencies(settings, background=executor)
     app = build_app(settings, deps)
     measure(settings, deps.store)
-    sweeper = start_sweeper(deps, app, settings)
+    sweeper = start_sweeper(deps, app, settings, socket_mode=True)
     watcher = start_watcher(deps, app.client, settings)
     health = HealthServer(health_host, health_port,
                           lambda: health_report(deps, watcher)).start() if health_port else None
