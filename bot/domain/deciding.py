@@ -155,12 +155,9 @@ class Deciding(Applying):
         if verdict.kind is VerdictKind.APPLY and request.facts is not None:
             # Weighed, as an approval is, on its facts (they only ever ask more, so a wait stays one unread): a
             # guardrail's override still owed would otherwise be claimed, and sent back to waiting, every sweep.
-            weighed = self._judge(Stage.APPROVING, before, asked, approved_by, self._approving_facts(request, rules),
+            # That verdict is the one acted on: a refusal on them closes it, never approved on the facts-free one.
+            verdict = self._judge(Stage.APPROVING, before, asked, approved_by, self._approving_facts(request, rules),
                                   rules)
-            if weighed.kind is VerdictKind.CANNOT_TELL:
-                self.store.judge_later(request.id, self.clock())  # its next turn at the next sweep
-            if weighed.kind in (VerdictKind.WAIT, VerdictKind.CANNOT_TELL):
-                return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)
         if verdict.kind in (VerdictKind.APPLY, VerdictKind.REFUSE):
             # Decided by the last approval that still counts: one the rules no longer count decided nothing, and
             # where none is asked any more, it is approved by its asking.
