@@ -84,8 +84,8 @@ class Deciding(Applying):
                                                    "recorded; the bot judges it again shortly, or click Approve "
                                                    "again in a moment to apply the change.", request)
         elif verdict.kind is VerdictKind.WAIT:
-            outcome = self._still_waiting(request, verdict, "You have already approved this request; each "
-                                                            "approver counts once." if added is None else None)
+            outcome = self._still_waiting(request, verdict, len(approved_by), "You have already approved this "
+                                          "request; each approver counts once." if added is None else None)
         else:
             outcome = self._approved(request, verdict, user, approved_by)
         # Approvals are only ever added: those just read are the request's, whatever the step did after.
@@ -218,8 +218,11 @@ class Deciding(Applying):
         verdict = judge(self.access.rules.guardrails, organization, database, before, after, facts)
         return demand(verdict, reason)
 
-    def _still_waiting(self, request: ChangeRequest, judged: Verdict, message: str | None = None) -> Outcome:
-        """Keep the request pending with what the rules now ask, and say how many approvals are missing."""
+    def _still_waiting(self, request: ChangeRequest, judged: Verdict, approvals: int,
+                       message: str | None = None) -> Outcome:
+        """Keep the request pending with what the rules now ask, and say how many approvals are missing. Its
+        next turn is JUDGE_AGAIN_SECONDS out, unless more than the `approvals` judged have landed meanwhile:
+        their click may have found it could not be judged and made it due at the next sweep, which stands."""
         changed = (judged.needed != request.approvals_needed or judged.not_counted
                    or dict(judged.groups) != (request.approvals_from or {}))
         detail = waiting_detail(judged) if changed else None
@@ -227,6 +230,8 @@ class Deciding(Applying):
                              approvals_needed=judged.needed, approvers=self._approvers_shown(judged),
                              approvals_from=dict(judged.groups) or None, detail=detail,
                              judge_at=self.clock() + JUDGE_AGAIN_SECONDS) or request
+        if len(self.store.approvers_of(request.id)) > approvals:
+            self.store.judge_later(request.id, self.clock())
         owed = f" Still missing: {owed_text(judged.owed)}." if judged.owed else ""
         return Outcome(OutcomeKind.COUNTED, message or f"Approved: {len(judged.counted)} of {judged.needed} "
                        f"approvals so far.{owed}", updated)
