@@ -14,7 +14,7 @@ from bot.domain.access_rules import AccessRules, Action
 from bot.domain.applying import Applying
 from bot.domain.backup_health import read_again
 from bot.domain.bulk_costs import SharedReads, bulk_facts
-from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
+from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState, work_taken_over
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
@@ -86,8 +86,10 @@ class Deciding(Applying):
                                                    "recorded; the bot judges it again shortly, or click Approve "
                                                    "again in a moment to apply the change.", request)
         elif verdict.kind is VerdictKind.WAIT:
+            # Recorded already by this very click, when its work is taken over from an instance that stopped.
+            twice = added is None and not work_taken_over()
             outcome = self._still_waiting(request, verdict, "You have already approved this request; each "
-                                                            "approver counts once." if added is None else None)
+                                                            "approver counts once." if twice else None)
         else:
             outcome = self._approved(request, verdict, user, approved_by)
         # Approvals are only ever added: those just read are the request's, whatever the step did after.

@@ -387,15 +387,28 @@ def _problems(s: Snapshot, update: PolicyUpdate) -> list[Problem]:
         if "name" in a.changes and s.facts is not None and s.facts.policies:
             others = [i for i in s.facts.named(str(a.changes["name"])) if i != s.policy.id]
             if others:
-                problems.append(Problem("name", f"{a.database} already has a policy named “{a.changes['name']}” "
-                                                f"(`{others[0]}`): choose another name"))
+                problems.append(Problem("name", f"{a.database} already has a policy named “{a.changes['name']}”"
+                                                f"{_seen_one(s, others)}: choose another name"))
         return problems
     problems = check_new(dict(a.changes))
     taken = s.facts.named(str(a.changes.get("name"))) if s.facts else []
     if taken and s.stage is Stage.ASKING:
-        problems.append(Problem("name", f"{a.database} already has a policy named “{a.changes['name']}” "
-                                        f"(`{taken[0]}`): choose another name"))
+        problems.append(Problem("name", f"{a.database} already has a policy named “{a.changes['name']}”"
+                                        f"{_seen_one(s, taken)}: choose another name"))
     return problems
+
+
+def _seen_one(s: Snapshot, ids: Sequence[str]) -> str:
+    """The first of the policies holding a name that the requester may see, as ` (`ID`)`; nothing when they may
+    see none of them (a policy whose target the rules hide is never named)."""
+    targets = {i: t for i, _, t in (s.facts.policies if s.facts else ())}
+    a = s.asked
+    for policy_id in ids:
+        seen = decide(s.rules, s.directory, a.requester, Action.READ, a.organization, a.database,
+                      [targets[policy_id]], a.channel)
+        if not isinstance(seen, Unchecked) and seen.allowed:
+            return f" (`{policy_id}`)"
+    return ""
 
 
 def _storage_unread(s: Snapshot, after: dict[str, Any] | None) -> str | None:
