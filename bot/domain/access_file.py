@@ -105,6 +105,10 @@ class AccessFile:
             with self._lock:
                 if stamp != self._stamp and self._settled(stamp):
                     self._reload(stamp)
+        elif self.last_error is not None and stamp == self.version[0]:
+            with self._lock:  # readable again, as the version in force: nothing is wrong with it now
+                if stamp == self.version[0]:
+                    self.last_error = None
         return self._rules
 
     def _reload(self, stamp: Stamp) -> None:

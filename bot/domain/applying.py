@@ -160,10 +160,10 @@ class Applying(Snapshots, Lifecycle):
             return Outcome(OutcomeKind.WAITING, f"Not applied yet, nothing was sent: {why}.", back)
         if verdict.needed or request.approvals_needed:
             # As the judge asks it now, decided by the last approval counted (none asked now: by its asking).
-            decided = request.decided_by if request.decided_by in verdict.counted else \
-                verdict.counted[-1] if verdict.counted else request.requester
+            decided = request.decided_by if request.decided_by in verdict.deciding else \
+                verdict.deciding[-1] if verdict.deciding else request.requester
             claim.request = request = replace(
-                request, decided_by=decided, approvals_needed=verdict.needed,
+                request, decided_by=decided, approvals_needed=verdict.needed, counted=list(verdict.deciding) or None,
                 approvers=self._approvers_shown(verdict), approvals_from=dict(verdict.groups) or None)
         if request.kind is ChangeKind.CREATE:
             return self._send_create(claim, by, db, current)

@@ -18,32 +18,28 @@ from bot.domain.batches import (
     BatchOutcomeKind,
     BatchState,
     BatchStore,
-    Planned,
     batch_records,
 )
 from bot.domain.bulk_asking import Asking
-from bot.domain.bulk_costs import ApprovalReads, SharedReads
+from bot.domain.bulk_costs import SharedReads
 from bot.domain.bulk_finding import Selection
-from bot.domain.bulk_standing import Standing, owed_words, standings
-from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
+from bot.domain.bulk_judging import UNSETTLED, Judging
+from bot.domain.bulk_standing import owed_words
+from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePath
-from bot.domain.commands import DatabaseRef
-from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
-from bot.domain.judge import Asked, Stage, Verdict, VerdictKind
+from bot.domain.judge import Verdict, VerdictKind
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
 from bot.domain.naming import person
 from bot.domain.outcomes import Outcome, OutcomeKind, explain, request_event, unknown_button
-from bot.domain.policy import BackupPolicy, PolicyUpdate
+from bot.domain.policy import PolicyUpdate
 
 log = logging.getLogger(__name__)
-UNSETTLED = frozenset({VerdictKind.CANNOT_TELL, VerdictKind.WAIT})  # not yet approved, or not yet judged
 
 
-class BulkPath(Asking):
+class BulkPath(Asking, Judging):
     def __init__(self, changes: ChangePath, store: BatchStore):
         self.changes, self.store = changes, store
-        self._reads = ApprovalReads()  # an approval's reads, for its message drawn next
 
     # --- deciding ---------------------------------------------------------------------------------------
 
@@ -80,29 +76,19 @@ class BulkPath(Asking):
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {closed.state.value}; "
                                                          "nothing more was done.", closed)
         approvers = self.store.batch_approvers(batch.id) if added is None else added
-        shared = self._reads.keep(batch.id)  # each database read once for all its policies
+        shared = SharedReads()  # the click's reads: each database once for all its policies, and for its message
         verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
         unchecked = [v for v in verdicts if v.kind is VerdictKind.CANNOT_TELL]
         if unchecked:
             return BatchOutcome(BatchOutcomeKind.REFUSED, f"Nothing was sent: {unchecked[0].reason}. Your approval "
-                                                          "is recorded; click Approve again in a moment.", batch)
+                                                          "is recorded; click Approve again in a moment.", batch,
+                                reads=shared)
         waiting = [v for v in verdicts if v.kind is VerdictKind.WAIT]
         if waiting:
             again = "You have already approved this bulk change; each approver counts once. " if added is None else ""
-            return BatchOutcome(BatchOutcomeKind.COUNTED, f"{again}Approved: {owed_words(waiting)}", batch)
-        return self._approve_and_apply(batch, user, approvers, verdicts)
-
-    def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str],
-                       shared: SharedReads | None = None, kept: bool = True) -> Verdict:
-        """With an approval's `shared` reads, judged as a single approval is; else on the facts kept (or on none)."""
-        asked, rules = Asked(batch.organization, planned.database, batch.requester, batch.channel, planned.before,
-                             batch.changes, batch.reason), self.changes.access.rules
-        before, facts = BackupPolicy.model_validate(planned.before), DatabaseFacts.of(planned.facts) if kept else None
-        if shared is not None or (facts is not None and facts.unread):
-            facts = self.changes.approving_facts(DatabaseRef(batch.organization, planned.database), ChangeKind.UPDATE,
-                                                 before, str(batch.changes.get("target", before.target)), facts, rules,
-                                                 shared)
-        return self.changes.judged(Stage.APPROVING, before, asked, approvers, facts, rules)
+            return BatchOutcome(BatchOutcomeKind.COUNTED, f"{again}Approved: {owed_words(waiting)}", batch,
+                                reads=shared)
+        return self._approve_and_apply(batch, user, approvers, verdicts, shared)
 
     def _may_decide(self, batch: Batch, user: str, every: bool = False) -> BatchOutcome | list[tuple[str, str]]:
         """The policies still in the change that `user` may approve, as (database, policy ID): the first found,
@@ -149,13 +135,14 @@ class BulkPath(Asking):
                                                          "nothing more was done.", latest)
         if rejected.state is BatchState.REJECTED:
             return BatchOutcome(BatchOutcomeKind.REJECTED, "Rejected: nothing was sent to PlanetScale.", rejected)
-        approvers = self.store.batch_approvers(rejected.id)
-        if approvers and self._ready(rejected, approvers):
-            return self._approve_and_apply(rejected, approvers[-1], approvers)
+        approvers, shared = self.store.batch_approvers(rejected.id), SharedReads()  # the click's reads
+        verdicts = self._ready(rejected, approvers, shared) if approvers else None
+        if verdicts is not None:
+            return self._approve_and_apply(rejected, approvers[-1], approvers, verdicts, shared)
         out = len(rejected.planned) - len(rejected.live)
         return BatchOutcome(BatchOutcomeKind.PART_REJECTED, f"Rejected for the {out} of its policies you may "
                             "approve: nothing is sent for them. The other "
-                            f"{len(rejected.live)} still wait for their own approvers.", rejected)
+                            f"{len(rejected.live)} still wait for their own approvers.", rejected, reads=shared)
 
     def cancel(self, batch_id: str, user: str) -> BatchOutcome:
         found = self._open(batch_id, user, "Cancel")
@@ -177,11 +164,14 @@ class BulkPath(Asking):
 
     # --- applying ---------------------------------------------------------------------------------------
 
-    def _approve_and_apply(self, batch: Batch, by: str, approvers: Sequence[str],
-                           verdicts: Sequence[Verdict] = ()) -> BatchOutcome:
-        """Each policy a request of its own, approved by the approvals that count for it, then applied in turn."""
+    def _approve_and_apply(self, batch: Batch, by: str, approvers: Sequence[str], verdicts: Sequence[Verdict] = (),
+                           shared: SharedReads | None = None) -> BatchOutcome:
+        """Each policy a request of its own, approved by the approvals that count for it, then applied in turn.
+        `verdicts`: each live policy's, judged on `shared`, the reads of the step that judged them."""
+        shared = shared if shared is not None else SharedReads()
         expires = (now := self.changes.clock()) + self.changes.access.rules.expire_after_seconds
-        verdicts = verdicts or ([self._judge_planned(batch, p, approvers) for p in batch.live] if approvers else [])
+        if not verdicts and approvers:
+            verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
         counted = {p.key: verdicts[i].counted if verdicts else () for i, p in enumerate(batch.live)}
         members = [ChangeRequest(
             organization=batch.organization, database=p.database, policy_id=p.policy_id, policy_name=p.policy_name,
@@ -205,10 +195,12 @@ class BulkPath(Asking):
                 latest = self.store.get_batch(batch.id) or latest
             if latest.state is BatchState.PENDING and approvers and latest.live != batch.live:
                 # Some of its policies were rejected while this approval was judged: the rest are judged again.
-                if self._ready(latest, approvers):
-                    return self._approve_and_apply(latest, by, approvers)
+                ready = self._ready(latest, approvers, shared)
+                if ready is not None:
+                    return self._approve_and_apply(latest, by, approvers, ready, shared)
                 return BatchOutcome(BatchOutcomeKind.COUNTED, "Your approval is recorded. Some of its policies were "
-                                    "rejected meanwhile: nothing is sent for them; the others still wait.", latest)
+                                    "rejected meanwhile: nothing is sent for them; the others still wait.", latest,
+                                    reads=shared)
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
                                                          "nothing more was done.", latest)
         for member in members:
@@ -216,11 +208,6 @@ class BulkPath(Asking):
         latest = self.store.get_batch(batch.id) or batch
         return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,
                             tuple(self.store.batch_members(batch.id)))
-
-    def _ready(self, batch: Batch, approvers: Sequence[str]) -> bool:
-        """Whether every policy still in it has what its rules ask, judged as an approval is (facts read again)."""
-        shared = SharedReads()
-        return not {self._judge_planned(batch, p, approvers, shared).kind for p in batch.live} & UNSETTLED
 
     def _record_outcome(self, request_id: str, kind: OutcomeKind) -> None:
         self.store.set_member_outcome(request_id, kind)
@@ -251,30 +238,6 @@ class BulkPath(Asking):
         # A reason is its asker's own: one who retries another's change gave none (a guardrail's override asks it).
         reason = batch.reason if user == batch.requester else None
         return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), reason, retry_of=batch.id)
-
-    def standings(self, batch: Batch) -> list[Standing] | None:
-        """Where a pending bulk change's approvals stand, per group of its policies judged alike (bulk_standing.py),
-        as its next approval judges them; who may approve each resolved for showing; None once decided, or unjudged."""
-        if batch.state is not BatchState.PENDING:
-            return None
-        approved_by = self.store.batch_approvers(batch.id)
-        shared = self._reads.take(batch.id) if approved_by else None
-        found = standings(batch.planned, batch.changes, lambda p: self._judge_planned(batch, p, approved_by, shared))
-        resolve = self.changes.access.groups.resolve
-        return None if found is None else [replace(s, approvers=tuple(resolve(a) for a in s.approvers))
-                                           for s in found]
-
-    def counted_approvers(self, batch: Batch, found: Sequence[Standing] | None = None) -> list[str]:
-        """The approvals of a pending bulk change that still count under the rules as they are: those that count
-        on some policy of it (all of them while that cannot be checked; once decided, as they were counted)."""
-        approved_by = self.store.batch_approvers(batch.id)
-        if batch.state is not BatchState.PENDING or not approved_by:
-            return approved_by
-        found = found if found is not None else self.standings(batch)
-        if found is None:
-            return approved_by
-        counts = {a for s in found for a in s.counted}
-        return [a for a in approved_by if a in counts]
 
     def pending_for(self, user: str) -> list[Batch]:
         """Open bulk changes this user can act on: cancel their own, or approve one they have not approved yet
@@ -317,13 +280,14 @@ class BulkPath(Asking):
                 continue
             try:
                 kinds = {self._judge_planned(batch, p, approvers, kept=False).kind for p in batch.live}
-                if not kinds & UNSETTLED:  # the rules alone would apply it:
-                    shared = SharedReads()  # judged as an approval is, on its facts read again
-                    kinds = {self._judge_planned(batch, p, approvers, shared).kind for p in batch.live}
+                shared, verdicts = SharedReads(), None
+                if not kinds & UNSETTLED:  # the rules alone would apply it: judged as an approval is, facts read again
+                    verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
+                    kinds = {v.kind for v in verdicts}
                 if VerdictKind.CANNOT_TELL in kinds:
                     self.store.judge_batch_later(batch.id, self.changes.clock())  # its next turn: the next sweep
-                elif VerdictKind.WAIT not in kinds:
-                    outcomes.append(self._approve_and_apply(batch, approvers[-1], approvers))
+                elif verdicts is not None and VerdictKind.WAIT not in kinds:
+                    outcomes.append(self._approve_and_apply(batch, approvers[-1], approvers, verdicts, shared))
             except Exception:
                 log.exception("the sweep could not judge bulk change %s again", batch.id)
         return outcomes

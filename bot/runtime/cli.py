@@ -116,7 +116,7 @@ def run_serve(host: str, port: int | None) -> int:
     from bot.runtime.lifecycle import drain
     from bot.runtime.repeating import Repeating
     from bot.runtime.server import create_asgi_app
-    from bot.runtime.workers import Workers
+    from bot.runtime.workers import STUCK_SECONDS, Workers
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
@@ -200,6 +200,9 @@ def run_serve(host: str, port: int | None) -> int:
         report = health_report(deps, watcher, workers.reports() if workers else ())
         if workers and not workers.alive() and report.get("status") == "ok":
             report.update(status="unavailable", workers="a worker process has ended")
+        elif workers and (stuck := workers.stuck()) and report.get("status") == "ok":
+            report.update(status="unavailable", workers=f"{', '.join(stuck)} not answering for over "
+                                                        f"{STUCK_SECONDS:g} s: nothing handed to it is done")
         return report
 
     def check_database_soon() -> None:
@@ -324,9 +327,10 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     deps = build_dependencies(settings, background=executor)
     app = build_app(settings, deps)
     measure(settings, deps.store)
-    sweeper = start_sweeper(deps, app, settings)
+    sweeper = start_sweeper(deps, app, settings, socket_mode=True)
     watcher = start_watcher(deps, app.client, settings)
-    health = HealthServer(health_host, health_port, lambda: health_report(deps)).start() if health_port else None
+    health = HealthServer(health_host, health_port,
+                          lambda: health_report(deps, watcher)).start() if health_port else None
     stopped = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stopped.set())

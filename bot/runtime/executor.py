@@ -51,6 +51,7 @@ class Redo:
 
     keys: frozenset[str]
     reached: set[str] = field(default_factory=set)
+    again: bool = False  # taken over from an instance that stopped (not a worker doing the front's work)
 
 
 @dataclass
@@ -83,10 +84,10 @@ def delivering(body: str, payload: str = "") -> None:
 
 
 @contextmanager
-def redoing(keys: frozenset[str]) -> Iterator[Redo]:
+def redoing(keys: frozenset[str], again: bool = False) -> Iterator[Redo]:
     """Requests dispatched on this thread meanwhile redo the work `keys` of an instance that stopped (or of the
     front, in a worker), and only that work."""
-    redo = Redo(keys)
+    redo = Redo(keys, again=again)
     token = _redoing.set(redo)
     try:
         yield redo
@@ -191,7 +192,7 @@ class TrackedExecutor(ThreadPoolExecutor):
                     log.info("work of a redone request that its first instance finished: not done again")
                     return None
                 current.redo.reached.add(key)
-                work = partial(self._holding, key, work)
+                work = partial(self._holding, key, work, current.redo.again)
             elif self._writer is not None and current.payload:
                 written = self._writer.take(key, current.payload)
                 try:  # a failed write is the work's to tell: it acts without its row
@@ -260,14 +261,14 @@ class TrackedExecutor(ThreadPoolExecutor):
             return
         self._holding(key, work)
 
-    def _holding(self, key: str, work: Callable[[], None]) -> None:
+    def _holding(self, key: str, work: Callable[[], None], again: bool = False) -> None:
         """Runs work this instance holds in the inbox; its row is done once the work ends, unless the work's own
         store write marked it done with what it stored. The requests it asks take IDs derived from the key, the
         same when another instance redoes it. Work ended by the process ending (a BaseException: `work` catches
         every Exception) leaves its row to be taken over."""
         working = Working(key)
         working_on.set(working)
-        work_ids.set(WorkIds(key))
+        work_ids.set(WorkIds(key, again))
         work()
         if not working.done and self._writer is not None:
             try:
