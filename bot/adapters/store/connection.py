@@ -267,8 +267,16 @@ class Connected:
         """The schema's version (its Alembic revision's number); 0 for a database never migrated."""
         from bot.adapters import migrations
 
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             return migrations.current(conn)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads that need no snapshot across them (a count, a version): on SQLite each its own
+        statement, which goes on beside another process's write instead of waiting for SQLite's one writer
+        (/healthz and /metrics stay true while `audit prune` or a worker holds it)."""
+        with self.engine.connect() as conn:
+            yield conn.execution_options(**{READ_ONLY: True})
 
     def healthy(self) -> tuple[bool, str]:
         import sqlalchemy as sa

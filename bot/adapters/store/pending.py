@@ -18,7 +18,7 @@ class OpenRequests(Connected):
 
         from bot.adapters.schema import change_requests as r
 
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             return int(conn.scalar(sa.select(sa.func.count()).select_from(r).where(
                 r.c.state.in_([s.value for s in OPEN_STATES]))) or 0)
 

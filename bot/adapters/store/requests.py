@@ -11,6 +11,7 @@ from bot.adapters.store.inbox import done_with
 from bot.adapters.store.rows import columns, database_prefix, lease_key, log_event, request_of, short_key
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import DATABASE_LEASE, OPEN_STATES, ChangeRequest, RequestState
+from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS
 from bot.domain.ports import Claim
 
 if TYPE_CHECKING:
@@ -29,7 +30,10 @@ class Requests(AuditTrail):
 
         try:
             with self.engine.begin() as conn:
-                conn.execute(INSERT_REQUEST, {**columns(request), "target": request.before.get("target")})
+                # A pending one takes turns with the sweep's judging from the start: its approvers may leave.
+                turn = self.clock() + JUDGE_AGAIN_SECONDS if request.state is RequestState.PENDING else None
+                conn.execute(INSERT_REQUEST, {**columns(request), "target": request.before.get("target"),
+                                              "judge_at": turn})
                 logged = self._insert_event(conn, record)
                 if request.state is not RequestState.PENDING:
                     # Approved at once: the sweep carries it on from here. A pending one's work is done when its
