@@ -145,17 +145,20 @@ class PlanetScaleClient:
         path = f"organizations/{segment(organization, 'organization')}/databases/" \
                f"{segment(database, 'database')}/backup-policies"
         where = f"{organization}/{database}"
-        readable: list[BackupPolicy] = []
+        # By ID: a list read page by page while it shifts holds a policy twice, and a policy is counted once (a
+        # floor of policies, a bulk change's members); the later read stands, in the place of the first.
+        readable: dict[str, BackupPolicy] = {}
         unreadable: dict[str, str] = {}
         for place, item in enumerate(self._pages(path, where, "read_backups"), start=1):
             try:
-                readable.append(self._policy(item, where))
+                policy = self._policy(item, where)
+                readable[policy.id] = policy
             except BadResponse as exc:
                 given = item.get("id")
                 unreadable[given if isinstance(given, str) else f"number {place} of the list"] = exc.user_message
         if unreadable:
-            raise PartlyUnreadable(next(iter(unreadable.values())), readable, unreadable)
-        return readable
+            raise PartlyUnreadable(next(iter(unreadable.values())), list(readable.values()), unreadable)
+        return list(readable.values())
 
     def get_policy(self, organization: str, database: str, policy_id: str) -> BackupPolicy:
         where = f"{organization}/{database}"

@@ -14,9 +14,11 @@ class WorkIds:
     """The IDs of what a piece of work asks, derived from its inbox key: the same, in the same order, each time
     the work is done."""
 
-    def __init__(self, key: str):
+    def __init__(self, key: str, again: bool = False):
         self.key = key
         self.made = 0
+        # Taken over from an instance that stopped: its first run may have done part of it (an approval recorded).
+        self.again = again
 
     def peek(self) -> str:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"backup-policy-bot:{self.key}:{self.made + 1}"))
@@ -44,6 +46,12 @@ def redone_id() -> str | None:
     of the same work stored what it asked."""
     ids = work_ids.get()
     return ids.peek() if ids is not None else None
+
+
+def work_taken_over() -> bool:
+    """Whether this work is being redone after the instance that first did it stopped."""
+    ids = work_ids.get()
+    return ids is not None and ids.again
 
 
 def asked_by_this_work(request_id: str) -> bool:
@@ -140,6 +148,9 @@ class ChangeRequest:
     # Left applying by a version that recorded nothing before its PATCH (marked by revision 0017): with no
     # 'sending' entry, what PlanetScale holds says whether it landed. This version's requests never are.
     left_by_older: bool = False
+    # The approvals the judge counted when it decided (approved, and again under the lease), in the order given:
+    # those that sufficed, never one it no longer counts nor one beyond what it asked. None: not decided yet.
+    counted: list[str] | None = None
 
     @property
     def policy_key(self) -> str:

@@ -33,11 +33,13 @@ class PolicyService:
         if by_id:
             return by_id[0]
         by_name = [p for p in policies if p.name == ref]
-        if len(by_name) == 1:
-            return by_name[0]
-        if len(by_name) > 1:
-            ids = ", ".join(f"`{p.id}`" for p in by_name)
-            raise PolicyNotFound(f"{len(by_name)} policies in {db} are named “{ref}”: use an ID ({ids}).")
+        # Among those of a name, the ones the person may see: a hidden namesake is neither meant nor named.
+        mine = [p for p in by_name if visible is None or p.target in visible] or by_name[:1]
+        if len(mine) == 1:
+            return mine[0]
+        if len(mine) > 1:
+            ids = ", ".join(f"`{p.id}`" for p in mine)
+            raise PolicyNotFound(f"{len(mine)} policies in {db} are named “{ref}”: use an ID ({ids}).")
         seen = [p for p in policies if visible is None or p.target in visible]
         names = [p.name for p in seen]
         near = [n for n in names if n.lower() == ref.lower()] or difflib.get_close_matches(ref, names, n=2)

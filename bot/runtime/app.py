@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.error import BoltError
-from slack_sdk.signature import SignatureVerifier
+from slack_sdk.signature import Clock, SignatureVerifier
 
 import handlers
 from bot.adapters.planetscale import PlanetScaleClient
@@ -31,6 +32,7 @@ from bot.runtime.logs import REQUEST_ID, new_request_id
 from bot.runtime.metrics import MeasuredTransport, slack_api_error
 from bot.runtime.settings import Settings, SettingsError
 from bot.runtime.slack_shape import body_problem
+from bot.runtime.sweeper import INBOX_GIVE_UP
 from handlers.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
@@ -87,9 +89,13 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
                        processes: int = 1) -> Dependencies:
     """`holder`: the inbox's name for this instance (a worker's is its front's); `processes`: this instance's
     processes, which share PlanetScale's budget through the database when more than one."""
+    closing: list[Callable[[], None]] = []
     store = store or open_store(settings.database_url)
-    planetscale = planetscale or planetscale_client(settings)
+    if planetscale is None:
+        planetscale = planetscale_client(settings)
+        closing.append(planetscale.close)
     slack = slack_client(settings)
+    closing.append(slack.http.close)
     access = AccessControl(rules or load_access_rules(settings.access_file),
                            slack_groups(slack, max_age=settings.group_cache_max_age),
                            planetscale_roles(slack, planetscale))
@@ -99,10 +105,12 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     background.first_time = store.first_delivery
     background.inbox = Inbox(lambda: store.engine, store.clock, holder or instance_name())
     background.budget_wait = partial(budget_wait, planetscale)
-    changes = ChangePath(store, policies, planetscale, access, fork=Beside())
+    fork = Beside()
+    closing.append(fork.close)
+    changes = ChangePath(store, policies, planetscale, access, fork=fork)
     return Dependencies(policies, access, store, changes,
                         background, settings.audit_channel, settings.stale_factor, settings.watch_share,
-                        slack=slack)
+                        slack=slack, closing=closing)
 
 
 def instance_name() -> str:
@@ -218,32 +226,82 @@ def slack_shaped(request: BoltRequest, next: Callable[[], BoltResponse]) -> Bolt
 REDO_HEADERS = ("content-type", "x-slack-request-timestamp", "x-slack-signature")
 
 
+# The key an envelope's payload is kept under, in place of a signed body: over Socket Mode, Slack sends no
+# signature (the connection is the app's own, opened with its token), and Bolt's request is the payload alone.
+SOCKET_MODE = "socket_mode"
+
+
 def inbox_payload(request: BoltRequest, body: str) -> str:
     if not request.raw_body:
+        if request.mode == SOCKET_MODE and isinstance(request.body, dict) and request.body:
+            return json.dumps({SOCKET_MODE: request.body}, separators=(",", ":"))
         return ""
     headers = {name: list(request.headers.get(name) or []) for name in REDO_HEADERS}
     return json.dumps({"body": body, "headers": headers}, separators=(",", ":"))
 
 
 def redo(app: App, payload: str, keys: frozenset[str], verifier: SignatureVerifier | None = None,
-         request_id: str | None = None, done: Callable[[str], None] | None = None) -> int:
+         request_id: str | None = None, done: Callable[[str], None] | None = None, again: bool = False,
+         socket_mode: bool = False) -> int:
     """Dispatches a stored request again, doing only its work `keys`; the status Bolt answers. With `verifier`,
-    401 unless Slack signed it within the last five minutes, as Bolt checks (an app that does not check);
+    401 unless Slack signed it (`signed_again`), and then signed again now for Bolt's own check;
     `request_id`: the one its logs go under (the front's, for a worker's work); `done`: marks a key's work done in
-    the inbox, for work the listener no longer reaches."""
+    the inbox, for work the listener no longer reaches; `again`: work taken over from an instance that stopped;
+    `socket_mode`: an instance that takes envelopes over Socket Mode, which redoes their payloads (unsigned)
+    whatever `verifier`."""
     request = json.loads(payload)
-    if verifier is not None:
-        headers = {name: (values or [""])[0] for name, values in request["headers"].items()}
-        if not verifier.is_valid(request["body"], headers.get("x-slack-request-timestamp", ""),
-                                 headers.get("x-slack-signature", "")):
+    context = {REQUEST_ID: request_id} if request_id else None
+    if SOCKET_MODE in request:  # unsigned: redone by Socket Mode's instances, or where no signature is checked
+        if verifier is not None and not socket_mode:
             return 401
-    with redoing(keys) as redone:
-        context = {REQUEST_ID: request_id} if request_id else None
-        bolt_request = BoltRequest(body=request["body"], headers=request["headers"], context=context)
+        return _dispatched_again(app, BoltRequest(body=request[SOCKET_MODE], mode=SOCKET_MODE, context=context),
+                                 keys, done, again)
+    headers = request["headers"]
+    if verifier is not None:
+        headers = signed_again(verifier, request["body"], headers)
+        if headers is None:
+            return 401
+    return _dispatched_again(app, BoltRequest(body=request["body"], headers=headers, context=context), keys, done,
+                             again)
+
+
+def _dispatched_again(app: App, bolt_request: BoltRequest, keys: frozenset[str],
+                      done: Callable[[str], None] | None, again: bool) -> int:
+    with redoing(keys, again) as redone:
         response = app.dispatch(bolt_request)
     if missed := keys - redone.reached:
         answer_missed(app, bolt_request, response, missed, done)
     return response.status
+
+
+class _SignedAt(Clock):
+    """A clock stopped at the moment Slack signed a request."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def now(self) -> float:
+        return float(self.at)
+
+
+def signed_again(verifier: SignatureVerifier, body: str, headers: dict[str, list[str]]) -> dict[str, list[str]] | None:
+    """A stored request's headers signed again now, if Slack signed its body no longer ago than the inbox keeps
+    work (INBOX_GIVE_UP); None if it did not. Bolt refuses a signature older than five minutes, and work is taken
+    over whenever its instance stopped: the instance that acked it checked it within Bolt's five minutes, and the
+    inbox's key (the body's digest) refuses it a second time, so its age alone refuses nothing here."""
+    first = {name: (values or [""])[0] for name, values in headers.items()}
+    stamp = first.get("x-slack-request-timestamp", "")
+    try:
+        signed_at = int(stamp)
+    except ValueError:
+        return None
+    now = int(time.time())
+    at_signing = SignatureVerifier(verifier.signing_secret, clock=_SignedAt(signed_at))
+    if abs(now - signed_at) > INBOX_GIVE_UP or \
+            not at_signing.is_valid(body, stamp, first.get("x-slack-signature", "")):
+        return None
+    signature = verifier.generate_signature(timestamp=str(now), body=body) or ""
+    return {**headers, "x-slack-request-timestamp": [str(now)], "x-slack-signature": [signature]}
 
 
 def answer_missed(app: App, request: BoltRequest, response: BoltResponse, missed: frozenset[str],

@@ -41,6 +41,23 @@ class Approvals(AuditTrail):
         log_event(logged)
         return approved_by
 
+    def claim_notice_recorded(self, request_id: str, notice: str, record: AuditEvent) -> bool:
+        """True for the one caller, on any instance, that may send this notice, `record` recorded with its claim."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import request_notices
+
+        with self.engine.begin() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(request_notices.insert().values(request_id=request_id, notice=notice,
+                                                                 at=self.clock()))
+            except sa.exc.IntegrityError:
+                return False
+            logged = self._insert_event(conn, record)
+        log_event(logged)
+        return True
+
     def approvers_of(self, request_id: str) -> list[str]:
         from bot.adapters.schema import SELECT_APPROVERS
 
