@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.domain.batches import Batch, BatchOutcome, BatchOutcomeKind, BatchState
+from bot.domain.bulk_costs import SharedReads
 from bot.domain.changes import SYSTEM, Outcome
 from handlers import blocks, bulk_blocks, home
 from handlers.dependencies import Dependencies
@@ -31,15 +32,17 @@ def passing(exc: SlackApiError) -> bool:
     return str(exc.response.get("error")) in PASSING_ERRORS or status == 429 or status >= 500
 
 
-def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True,
-                  threaded: bool | None = None) -> tuple[str, list[dict[str, Any]]]:
+def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True, threaded: bool | None = None,
+                  reads: SharedReads | None = None) -> tuple[str, list[dict[str, Any]]]:
     """Its message as it stands now; the rest of its list said to be in its thread unless `threaded` is False,
-    or it was posted through the response URL (the "listed" notice), with its list right after it."""
+    or it was posted through the response URL (the "listed" notice), with its list right after it. Drawn on
+    `reads`, the step's that came before it, else on one read of each database."""
     if threaded is None:
         threaded = deps.store.notice_claimed_at(batch.id, "listed") is None
     members = deps.store.batch_members(batch.id)
-    standings = deps.bulk.standings(batch) if batch.approvals_needed else None
-    approved_by = deps.bulk.counted_approvers(batch, standings)
+    reads = reads if reads is not None else SharedReads()
+    standings = deps.bulk.standings(batch, reads) if batch.approvals_needed else None
+    approved_by = deps.bulk.counted_approvers(batch, standings, reads)
     return bulk_blocks.headline(batch), bulk_blocks.batch_blocks(batch, members, approved_by, buttons, standings,
                                                                  threaded)
 
@@ -77,7 +80,7 @@ def report_batch_step(deps: Dependencies, client: WebClient, outcome: BatchOutco
         if clicked_on is not None and batch.message_ts is None:
             deps.store.set_batch_message(batch.id, *clicked_on)
         latest = deps.store.get_batch(batch.id) or batch
-        refresh(deps, client, latest, respond)
+        refresh(deps, client, latest, respond, outcome.reads)
         if outcome.kind is BatchOutcomeKind.DONE:
             finish(deps, client, latest)
         elif outcome.kind in (BatchOutcomeKind.REJECTED, BatchOutcomeKind.EXPIRED):
@@ -140,10 +143,12 @@ def in_channel(deps: Dependencies, batch: Batch, respond: Respond) -> None:
         respond(text=reply_text, blocks=reply, response_type="in_channel")
 
 
-def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None = None) -> None:
-    """Its message shows where it stands now, and so do the App Homes of those it concerns."""
+def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None = None,
+            reads: SharedReads | None = None) -> None:
+    """Its message shows where it stands now (on `reads`, the step's), and so do the App Homes of those it
+    concerns."""
     home.refresh_homes(deps, client, batch)
-    text, message = batch_message(deps, batch)
+    text, message = batch_message(deps, batch, reads=reads)
     if batch.message_channel and batch.message_ts:
         try:
             client.chat_update(channel=batch.message_channel, ts=batch.message_ts, text=text, blocks=message)

@@ -130,6 +130,14 @@ class Dependencies:
     home_viewers: HomeViewers = field(default_factory=HomeViewers)
     # Bulk changes: a door onto the same change path.
     bulk: BulkPath = field(init=False)
+    # What the runtime opened for these dependencies (Slack's pool, threads; the store is its opener's), closed
+    # by `close`.
+    closing: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.bulk = BulkPath(self.changes, self.store)
+
+    def close(self) -> None:
+        """Closes what the runtime opened for them, the last opened first, once their work has finished."""
+        while self.closing:
+            self.closing.pop()()

@@ -79,7 +79,7 @@ def _requests(deps: Dependencies, requests: list[ChangeRequest], user: str,
     shown: list[Block] = []
     for request in requests:
         before = BackupPolicy.model_validate(request.before)
-        approved_by = approvals[request.id]
+        approved_by = deps.changes.counted_approvers(request, approvals[request.id])  # those that still count
         lines = [f"{blocks.request_headline(request)} (in <#{request.channel}>)",
                  blocks.changes_text_between(before, after_values(request))]
         groups = progress_by_group(deps, request, approved_by)

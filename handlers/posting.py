@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.domain.change_requests import CLOSED_STATES, FINAL_STATES, ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
-from bot.domain.outcomes import describe_state
+from bot.domain.outcomes import NOBODY_LEFT, describe_state
 from handlers import blocks, channel_history, home
 from handlers.dependencies import Dependencies
 from handlers.late_post import NOTICE_EVENT, POSTED, POSTING, notice_metadata, owes_post, post_late
@@ -33,9 +33,11 @@ def say_privately(respond: Respond, text: str, result_blocks: list[dict[str, Any
 def request_message(deps: Dependencies, request: ChangeRequest,
                     approvals: Sequence[str] | None = None) -> tuple[str, list[dict[str, Any]]]:
     """`approvals`: the request's, when the step that moved it read them."""
-    approved_by = deps.changes.counted_approvers(request, approvals)
-    return blocks.request_headline(request), blocks.request_blocks(request, approved_by,
-                                                               home.progress_by_group(deps, request, approved_by))
+    given = deps.store.approvers_of(request.id) if approvals is None else list(approvals)
+    approved_by = deps.changes.counted_approvers(request, given)
+    also = [a for a in given if a not in approved_by]
+    return blocks.request_headline(request), blocks.request_blocks(
+        request, approved_by, home.progress_by_group(deps, request, approved_by), also)
 
 
 def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:
@@ -98,7 +100,7 @@ def answer_actor(deps: Dependencies, client: WebClient, outcome: Outcome, respon
     """The App Homes the step concerns shown again, and whoever clicked told why, when it is not what they
     asked: on their Home when the click came from it, else privately."""
     clicked_on_home = not has_response_url(respond) and actor != SYSTEM
-    if outcome.request is not None and outcome.kind is not OutcomeKind.REMINDED:
+    if outcome.request is not None and outcome.kind not in (OutcomeKind.REMINDED, OutcomeKind.NOBODY_LEFT):
         home.refresh_homes(deps, client, outcome.request, but=actor if clicked_on_home else None)
     if clicked_on_home:
         # A click on the App Home has no response URL: the answer is shown at the top of the Home itself. Built
@@ -181,6 +183,9 @@ def tell_steps(deps: Dependencies, client: WebClient, outcome: Outcome, actor: s
         # Claimed once by the sweep that found it due (ChangePath.due_reminders).
         to_thread(deps, client, latest, None, reminder_text(deps, latest), claimed=outcome.notices)
         return
+    if outcome.kind is OutcomeKind.NOBODY_LEFT:  # decided once by the sweep that found it (ChangePath.judge_again)
+        tell_nobody_left(deps, client, latest, outcome)
+        return
     # An applied request's one reply names the approval that completed it (step_line): no reply of its own.
     approvals = [] if latest.state is RequestState.APPLIED else \
         deps.store.approvers_of(latest.id) if outcome.approved_by is None else list(outcome.approved_by)
@@ -212,6 +217,23 @@ def reminder_text(deps: Dependencies, request: ChangeRequest) -> str:
     return (f":bell: Reminder for {blocks.mentions(request.approvers)}: this request still needs {missing} more "
             f"approval{'s' if missing != 1 else ''}{f' ({owed})' if (owed := owed_by_group(groups)) else ''}, and "
             f"expires {expires}.")
+
+
+def tell_nobody_left(deps: Dependencies, client: WebClient, request: ChangeRequest, outcome: Outcome) -> None:
+    """One note in the thread and one to the requester: nobody left could give the approvals still needed."""
+    left = [deps.access.groups.resolve(g) for g in outcome.nobody_left]
+    who = blocks.mentions(left) if left else "nobody: the access rule names no approvers"
+    needs = blocks.plural(outcome.approvals, "more approval")
+    fix = (f"add someone who may approve it to {who}, or cancel it" if left else
+           "ask whoever keeps the access file to name approvers, or cancel it")
+    to_thread(deps, client, request, f"{NOBODY_LEFT}:thread", f":warning: Nobody left can approve this request: it "
+              f"needs {needs}, and there is no one in {who} who may give them. It stays open until it expires, "
+              f"in case someone is added: {fix}.")
+    where = f" in <#{request.channel}>" if request.channel.startswith("C") else ""
+    dm_once(deps, client, request, f"dm:{NOBODY_LEFT}",
+            f"Your request to change *{blocks.escape(request.policy_name)}* of "
+            f"*{request.organization}/{request.database}*{where} needs {needs}, and nobody left in {who} may "
+            f"give them. It stays open until it expires: {fix}.")
 
 
 def owed_by_group(groups: blocks.GroupProgress | None) -> str:
@@ -307,10 +329,6 @@ OUTCOME_WORDS = {RequestState.APPLIED: ":white_check_mark: was applied", Request
 def to_requester(deps: Dependencies, client: WebClient, request: ChangeRequest) -> None:
     """The outcome to the requester in a direct message: chat.postMessage to a user ID opens the bot's DM with
     them (chat:write, no im:write needed)."""
-    notice = f"dm:{request.state.value}"
-    got = deps.store.claim_notices(request.id, [notice, f"{notice}:tried"])
-    if not got:
-        return
     how = OUTCOME_WORDS[request.state].format(decided_by=blocks.decider(request))
     where = f" (the request is in <#{request.channel}>)" if request.channel.startswith("C") else ""
     why = f"\n{blocks.fit(blocks.with_mentions(request.detail), 1500)}" if request.detail and (
@@ -320,9 +338,16 @@ def to_requester(deps: Dependencies, client: WebClient, request: ChangeRequest) 
         why = "\nNothing was sent to PlanetScale; ask again if it is still needed."
     what = {ChangeKind.UPDATE: "Your change to the backup policy", ChangeKind.CREATE: "Your new backup policy",
             ChangeKind.DELETE: "Your deletion of the backup policy"}[request.kind]
-    text = (f"{what} *{blocks.escape(request.policy_name)}* of "
-            f"*{request.organization}/{request.database}* {how}{where}.{why}")
-    if there_already(deps, client, request, notice, [notice], user=request.requester, untried=len(got) == 2):
+    dm_once(deps, client, request, f"dm:{request.state.value}",
+            f"{what} *{blocks.escape(request.policy_name)}* of *{request.organization}/{request.database}* "
+            f"{how}{where}.{why}")
+
+
+def dm_once(deps: Dependencies, client: WebClient, request: ChangeRequest, notice: str, text: str) -> None:
+    """A direct message to the requester, sent once per notice."""
+    got = deps.store.claim_notices(request.id, [notice, f"{notice}:tried"])
+    if not got or there_already(deps, client, request, notice, [notice], user=request.requester,
+                                untried=len(got) == 2):
         return
     try:
         client.chat_postMessage(channel=request.requester, text=text, metadata=notice_metadata(request, notice))

@@ -327,3 +327,4 @@ def make_bot(settings: Settings, slack: SlackState, planetscale_client: PlanetSc
     app = build_app(settings, deps)
     yield Bot(app, deps, executor, slack, slack_server[1].url, AuditReader(store))
     executor.shutdown(wait=True)
+    deps.close()

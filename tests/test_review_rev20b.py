@@ -108,6 +108,8 @@ class StallingProxy:
 
     def close(self) -> None:
         self.flowing.set()
+        with contextlib.suppress(OSError):  # wakes the thread in accept(), which close alone leaves there
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
 
 

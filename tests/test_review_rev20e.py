@@ -3,6 +3,7 @@ never ends."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -110,6 +111,8 @@ class TricklingHead:
 
     def close(self) -> None:
         self.closed.set()
+        with contextlib.suppress(OSError):  # wakes the thread in accept(), which close alone leaves there
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import signal
 import socket
@@ -74,6 +75,8 @@ class OneBadNode:
 
     def close(self) -> None:
         self.closed.set()
+        with contextlib.suppress(OSError):  # wakes the thread in accept(), which close alone leaves there
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
 
 

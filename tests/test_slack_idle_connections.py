@@ -3,6 +3,7 @@ that crossed the server's close (reset after it was sent) is not sent again, sin
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -67,6 +68,8 @@ class ClosingWhenIdle:
         return data
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the thread in accept(), which close alone leaves there
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
 
 

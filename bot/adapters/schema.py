@@ -92,6 +92,9 @@ change_requests = sa.Table(
     # When the sweep next judges a pending request with an approval again (revision 0018); none: no approval yet.
     sa.Column("judge_at", sa.Float),
     sa.Index("ix_requests_judge_at", "state", "judge_at"),
+    # The approvals the judge counted when it decided, in the order given (revision 0019); none: not decided by
+    # this version, or no approval asked.
+    sa.Column("counted", sa.JSON),
 )
 
 approvals = sa.Table(

@@ -38,7 +38,7 @@ class WatchProgress:
 
         from bot.adapters.schema import watch_cursor
 
-        with self.store.engine.connect() as conn:
+        with self.store.reader.connect() as conn:
             row = conn.execute(sa.select(watch_cursor.c.position, watch_cursor.c.cycle_started_at)
                                .where(watch_cursor.c.name == CURSOR)).first()
         return (None, None) if row is None else (row[0], row[1])
@@ -68,7 +68,7 @@ class WatchProgress:
 
         from bot.adapters.schema import watch_backup_reads as t
 
-        with self.store.engine.connect() as conn:
+        with self.store.reader.connect() as conn:
             rows = conn.execute(sa.select(t.c.policy_id, t.c.last_ran_at, t.c.updated_at, t.c.due_at)
                                 .where(t.c.organization == organization, t.c.database == database)).all()
         return {r[0]: BackupMark(r[1], r[2], r[3]) for r in rows}

@@ -23,7 +23,13 @@ MOST_BYTES = 16 * 2**20
 def read_regular_file(path: str) -> bytes:
     """The bytes of a regular file (or of what a symbolic link points to); AccessFileError for anything else: a pipe
     would block the reader until something writes to it, and a device may never end."""
-    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as handle:
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        handle = os.fdopen(descriptor, "rb")
+    except BaseException:  # a folder: fdopen refuses it and leaves its descriptor open
+        os.close(descriptor)
+        raise
+    with handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             raise AccessFileError(f"{path} is not a regular file (a pipe or a device): point BACKUP_BOT_ACCESS_FILE "
                                   "at the rules file itself.")
@@ -99,6 +105,10 @@ class AccessFile:
             with self._lock:
                 if stamp != self._stamp and self._settled(stamp):
                     self._reload(stamp)
+        elif self.last_error is not None and stamp == self.version[0]:
+            with self._lock:  # readable again, as the version in force: nothing is wrong with it now
+                if stamp == self.version[0]:
+                    self.last_error = None
         return self._rules
 
     def _reload(self, stamp: Stamp) -> None:

@@ -10,24 +10,16 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from bot.domain.access import AccessControl
-from bot.domain.access_rules import GROUP_ID, AccessRules
 from bot.domain.audit import AuditEvent, iso_of, moment_of
 from bot.domain.backup_health import read_facts
 from bot.domain.change_requests import DATABASE_LEASE, ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
-from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import (
     Asked,
-    DirectoryFacts,
     Refusal,
-    Snapshot,
     Stage,
-    Unchecked,
-    Verdict,
     VerdictKind,
-    judge,
 )
 from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, JUDGE_AGAIN_SECONDS, JUDGED, Lifecycle
 from bot.domain.outcomes import (
@@ -42,7 +34,8 @@ from bot.domain.outcomes import (
 )
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
 from bot.domain.ports import Claim, LeaseLost, PlanetScaleError, RateLimited, Unavailable
-from bot.domain.reading import PolicyNotFound, PolicyService
+from bot.domain.reading import PolicyNotFound
+from bot.domain.snapshots import Snapshots
 
 log = logging.getLogger(__name__)
 S = RequestState
@@ -58,72 +51,11 @@ LANDED_UNRECORDED = ("Applied at PlanetScale, but it could not be recorded: the 
                      "holds the change; the bot's sweep records it once its database is back.")
 
 
-class Applying(Lifecycle):
-    policies: PolicyService
-    access: AccessControl
-
-    # --- what the judge is given ----------------------------------------------------------------------
-
-    def _facts(self, rules: AccessRules, organization: str, database: str, people: Sequence[str]) -> DirectoryFacts:
-        """Every group the rules for this database name, and the PlanetScale role of `people` when a rule asks
-        for one: looked up before judging, a failed look-up kept as Unchecked."""
-        covering = rules.covering(organization, database, None)
-        principals = {p for r in covering for p in [*r.editors, *r.approvers, *(g for g, _ in r.approvals_from)]
-                      if p.startswith("@") or GROUP_ID.fullmatch(p)}
-        members: dict[str, frozenset[str] | Unchecked] = {}
-        for principal in sorted(principals):
-            try:
-                members[principal] = self.access.groups.members(principal)
-            except DirectoryError as exc:
-                members[principal] = Unchecked(str(exc))
-        roles: dict[str, str | Unchecked | None] = {}
-        if any(r.planetscale_role for r in covering):
-            for person in dict.fromkeys(people):
-                try:
-                    roles[person] = self.access.planetscale_role(organization, person)
-                except DirectoryError as exc:
-                    roles[person] = Unchecked(str(exc))
-        return DirectoryFacts(members, roles)
-
-    def _judge(self, stage: Stage, policy: BackupPolicy, asked: Asked, approvals: Sequence[str],
-               facts: DatabaseFacts | None = None, rules: AccessRules | None = None) -> Verdict:
-        """The judge's verdict on a snapshot taken now: the rules read once (or as the caller read them to gather
-        the facts), the directory looked up first."""
-        rules = rules or self.access.rules
-        directory = self._facts(rules, asked.organization, asked.database, [asked.requester])
-        return judge(Snapshot(stage, rules, policy, asked, tuple(approvals), directory, facts))
-
-    def judged(self, stage: Stage, policy: BackupPolicy, asked: Asked, approvals: Sequence[str],
-               facts: DatabaseFacts | None = None, rules: AccessRules | None = None) -> Verdict:
-        """The door for a change asked or approved elsewhere (a bulk change's policies): the one judge, on a
-        snapshot taken now (under `rules` as the caller read them to gather the facts), as for a request."""
-        return self._judge(stage, policy, asked, approvals, facts, rules)
-
+class Applying(Snapshots, Lifecycle):
     def apply_approved(self, request: ChangeRequest, by: str) -> Outcome:
         """The door for a request stored approved elsewhere (a bulk change's member): applied under its policy's
         lease, judged again there on what was read under it, as any request."""
         return self._apply(request, by)
-
-    def storage_bounded(self, organization: str, database: str, targets: Sequence[str],
-                        rules: AccessRules | None = None) -> bool:
-        """Whether a `max_storage` guardrail covers a change landing on one of `targets` (its backups are then
-        read to judge it)."""
-        return any(g.max_storage and g.covers(organization, database, t)
-                   for g in (rules or self.access.rules).guardrails for t in targets)
-
-    def _stored_policy(self, db: DatabaseRef, policy_id: str,
-                       listed: list[BackupPolicy] | None = None) -> BackupPolicy:
-        """A stored request's policy, as PlanetScale holds it now: by its ID alone, never by a name another policy
-        may have taken since (policies are found by ID or by name when asked)."""
-        found = self.policies.find_policy(db, policy_id) if listed is None else \
-            self.policies.find_policy(db, policy_id, listed=listed)
-        if found.id != policy_id:
-            raise PolicyNotFound(f"no backup policy in {db} has the ID `{policy_id}` any more (deleted in "
-                                 "PlanetScale since)")
-        return found
-
-    def _approvers_shown(self, verdict: Verdict) -> list[str]:
-        return [self.access.groups.resolve(p) for p in verdict.approvers]
 
     # --- applying -------------------------------------------------------------------------------------
 
@@ -228,10 +160,10 @@ class Applying(Lifecycle):
             return Outcome(OutcomeKind.WAITING, f"Not applied yet, nothing was sent: {why}.", back)
         if verdict.needed or request.approvals_needed:
             # As the judge asks it now, decided by the last approval counted (none asked now: by its asking).
-            decided = request.decided_by if request.decided_by in verdict.counted else \
-                verdict.counted[-1] if verdict.counted else request.requester
+            decided = request.decided_by if request.decided_by in verdict.deciding else \
+                verdict.deciding[-1] if verdict.deciding else request.requester
             claim.request = request = replace(
-                request, decided_by=decided, approvals_needed=verdict.needed,
+                request, decided_by=decided, approvals_needed=verdict.needed, counted=list(verdict.deciding) or None,
                 approvers=self._approvers_shown(verdict), approvals_from=dict(verdict.groups) or None)
         if request.kind is ChangeKind.CREATE:
             return self._send_create(claim, by, db, current)

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.domain.audit import AuditEvent
+from bot.domain.bulk_costs import SharedReads
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.outcomes import OutcomeKind
 
@@ -153,6 +154,7 @@ class BatchOutcome:
     batch: Batch | None = None
     members: tuple[Member, ...] = ()
     count: int = 0  # for TOO_MANY: how many policies (or databases) the selection named
+    reads: SharedReads | None = None  # the step's reads: its message, drawn next, stands on them (not read again)
 
 
 class BatchStore(Protocol):

@@ -13,182 +13,33 @@ from dataclasses import replace
 from bot.domain.access_rules import Action, reminder_at
 from bot.domain.audit import AuditEvent
 from bot.domain.batches import (
-    MAX_POLICIES,
     Batch,
     BatchOutcome,
     BatchOutcomeKind,
     BatchState,
     BatchStore,
-    Planned,
-    Skipped,
-    SkipReason,
     batch_records,
-    refused_records,
 )
-from bot.domain.bulk_costs import ApprovalReads, DatabaseBases, SharedReads, bulk_facts
-from bot.domain.bulk_finding import Finding, Found, Selection
-from bot.domain.bulk_standing import Standing, owed_words, standings
-from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState, derived_id
+from bot.domain.bulk_asking import Asking
+from bot.domain.bulk_costs import SharedReads
+from bot.domain.bulk_finding import Selection
+from bot.domain.bulk_judging import UNSETTLED, Judging
+from bot.domain.bulk_standing import owed_words
+from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePath
-from bot.domain.commands import DatabaseRef
-from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
-from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
+from bot.domain.judge import Verdict, VerdictKind
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
-from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
-from bot.domain.outcomes import Outcome, OutcomeKind, explain, request_event, risks_of, unknown_button
-from bot.domain.policy import BackupPolicy, PolicyUpdate, resulting_values
-from bot.domain.ports import PlanetScaleError
+from bot.domain.outcomes import Outcome, OutcomeKind, explain, request_event, unknown_button
+from bot.domain.policy import PolicyUpdate
 
 log = logging.getLogger(__name__)
-SKIPPED_AS = {Refusal.NOT_ALLOWED: SkipReason.NOT_ALLOWED, Refusal.GUARDRAIL: SkipReason.GUARDRAIL,
-              Refusal.INVALID: SkipReason.INVALID, Refusal.NO_APPROVERS: SkipReason.NO_APPROVERS,
-              Refusal.MOVED: SkipReason.INVALID}
-UNSETTLED = frozenset({VerdictKind.CANNOT_TELL, VerdictKind.WAIT})  # not yet approved, or not yet judged
 
 
-class BulkPath(Finding):
+class BulkPath(Asking, Judging):
     def __init__(self, changes: ChangePath, store: BatchStore):
         self.changes, self.store = changes, store
-        self._reads = ApprovalReads()  # an approval's reads, for its message drawn next
-
-    # --- asking -----------------------------------------------------------------------------------------
-
-    def ask(self, user: str, channel: str, selection: Selection, update: PolicyUpdate, reason: str | None = None,
-            dry_run: bool = False, retry_of: str | None = None) -> BatchOutcome:
-        org = selection.organization
-        batch_id = derived_id()
-        asked = self.store.get_batch(batch_id) if batch_id is not None else None
-        if asked is not None:  # this work's first run stored it, and stopped before it was done
-            return self._stored_before(asked, user)
-        try:
-            found = self._find(user, channel, selection)
-        except DirectoryError as exc:
-            return self._refuse(user, org, channel, explain(exc))
-        except PlanetScaleError as exc:
-            self.changes.store.record(AuditEvent(action="failed", actor=user, organization=org, database="",
-                                                 detail=f"listing databases for a bulk change: {exc.user_message}",
-                                                 channel=channel))
-            return BatchOutcome(BatchOutcomeKind.FAILED, exc.user_message)
-        if isinstance(found, BatchOutcome):
-            return found
-        if len(found.policies) > MAX_POLICIES:
-            why = (f"{selection.words} names {len(found.policies)} policies, and one change may cover at most "
-                   f"{MAX_POLICIES}. Nothing was asked or sent: narrow it (a narrower glob, a policy name, "
-                   "`--where target=…`) and ask in parts.")
-            self._refuse(user, org, channel, why)
-            return BatchOutcome(BatchOutcomeKind.TOO_MANY, why, count=len(found.policies))
-        batch = self._plan(user, channel, selection, update, reason, found, retry_of)
-        if batch_id is not None:
-            batch.id = batch_id
-        if not batch.planned:
-            for record in refused_records(batch):
-                self.changes.store.record(record)
-            return BatchOutcome(BatchOutcomeKind.NOTHING, "Nothing was asked or sent: no policy it names may be "
-                                                          "changed as asked.", batch)
-        if dry_run:
-            for record in batch_records(batch, "dry_run", user):
-                self.changes.store.record(record)
-            return BatchOutcome(BatchOutcomeKind.PREVIEWED, "Dry run: nothing was sent.", batch)
-        stored = self.store.add_batch(batch, self._asked_records(batch))
-        if stored.id != batch.id:  # a second Retry click, here or on another instance
-            where = f"see its message in {named_channel(stored.channel)}. Nothing more was done."
-            if stored.state is BatchState.PENDING:
-                return BatchOutcome(BatchOutcomeKind.CLOSED, f"This retry is already asked by "
-                                                             f"{person(stored.requester)} and is waiting for "
-                                                             f"approval: {where}", stored)
-            return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change was retried already by "
-                                                         f"{person(stored.requester)}: what failed again is offered "
-                                                         f"on the retry's own message; {where}", stored)
-        if stored is not batch:
-            # Stored first by another run of this work (redone while this one stalled): that one stands, not this.
-            return self._stored_before(stored, user)
-        if batch.approvals_needed:
-            return BatchOutcome(BatchOutcomeKind.REQUESTED, "Your bulk change is waiting for approval.", batch)
-        return self._approve_and_apply(batch, user, [])
-
-    def _stored_before(self, batch: Batch, user: str) -> BatchOutcome:
-        """A bulk change found stored by an earlier run of the same work: carried on from where that run
-        stopped (approved and applied when it needs no approval, shown if it never was), else where it stands."""
-        if batch.state is BatchState.PENDING and not batch.approvals_needed:
-            return self._approve_and_apply(batch, user, [])
-        if batch.state is BatchState.PENDING and batch.message_ts is None:
-            return BatchOutcome(BatchOutcomeKind.REQUESTED, "Your bulk change is waiting for approval.", batch)
-        return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {batch.state.value}; nothing "
-                                                     "more was done.", batch)
-
-    def choices(self, user: str, channel: str, selection: Selection) -> Found | BatchOutcome:
-        """For a form: the policies named that the user may see here (MAX_POLICIES at most), and those left out."""
-        try:
-            found = self._find(user, channel, selection)
-        except DirectoryError as exc:
-            return self._refuse(user, selection.organization, channel, explain(exc))
-        except PlanetScaleError as exc:
-            return BatchOutcome(BatchOutcomeKind.FAILED, exc.user_message)
-        if isinstance(found, BatchOutcome):
-            return found
-        if len(found.policies) > MAX_POLICIES:
-            return BatchOutcome(BatchOutcomeKind.TOO_MANY, f"{selection.words} names {len(found.policies)} policies, "
-                                f"and one change may cover at most {MAX_POLICIES}: narrow it.",
-                                count=len(found.policies))
-        if not found.policies:
-            why = "".join(f" `{s.database}`: {s.detail}." for s in found.skipped[:5])
-            return BatchOutcome(BatchOutcomeKind.NOTHING, f"No policy you may see matches {selection.words}.{why}")
-        return found
-
-    def _plan(self, user: str, channel: str, selection: Selection, update: PolicyUpdate, reason: str | None,
-              found: Found, retry_of: str | None) -> Batch:
-        changes = update.to_api()
-        planned: list[Planned] = []
-        skipped = list(found.skipped)
-        groups: dict[str, int] = {}
-        principals: dict[str, None] = {}
-        bases: dict[str, DatabaseBases] = {}  # each database's backups read once for all its policies
-        for database, policy in found.policies:
-            if all(policy.field_value(f) == v for f, v in changes.items()):
-                skipped.append(Skipped(database, policy.id, policy.name, SkipReason.UNCHANGED,
-                                       "it already has these values"))
-                continue
-            asked = Asked(selection.organization, database, user, channel, policy.model_dump(), changes, reason)
-            facts = bulk_facts(bases, self.changes.policies.planetscale, DatabaseRef(selection.organization, database),
-                               found.listed.get(database, []), policy, str(changes.get("target", policy.target)))
-            verdict = self.changes.judged(Stage.ASKING, policy, asked, (), facts)
-            if verdict.kind is VerdictKind.CANNOT_TELL:
-                skipped.append(Skipped(database, policy.id, policy.name, SkipReason.UNCHECKED, verdict.reason))
-                continue
-            if verdict.kind is VerdictKind.REFUSE:
-                assert verdict.refusal is not None
-                skipped.append(Skipped(database, policy.id, policy.name, SKIPPED_AS[verdict.refusal],
-                                       verdict.reason))
-                continue
-            for group, count in verdict.groups:
-                groups[group] = max(groups.get(group, 0), count)
-            principals.update(dict.fromkeys(verdict.approvers))
-            risks = risks_of(policy, resulting_values(policy, update)) + list(verdict.overridden)
-            planned.append(Planned(database, policy.id, policy.name, policy.model_dump(), verdict.needed,
-                                   dict(verdict.groups), risks, facts.to_json()))
-            # The next policy of this database is judged on its policies as they would be after this one's change
-            # (how many of a target), as it is when they apply.
-            after = policy.model_copy(update=update.to_api())
-            found.listed[database] = [after if p.id == policy.id else p for p in found.listed.get(database, [])]
-        now = self.changes.clock()
-        needed = max([p.needed for p in planned] + [sum(groups.values())], default=0)
-        return Batch(organization=selection.organization, requester=user, channel=channel,
-                     selection=selection.words, changes=changes, planned=planned, skipped=skipped,
-                     approvals_needed=needed, expires_at=now + self.changes.access.rules.expire_after_seconds,
-                     reason=reason, approvals_from=groups or None,
-                     approvers=[self.changes.access.groups.resolve(p) for p in principals], hidden=found.hidden,
-                     retry_of=retry_of, created_at=now)
-
-    def _asked_records(self, batch: Batch) -> list[AuditEvent]:
-        tag = f"bulk change {batch.id[:8]}"
-        records = [AuditEvent(action="requested", actor=batch.requester, organization=batch.organization,
-                              database=p.database, policy_id=p.policy_id, policy_name=p.policy_name,
-                              before=p.before, sent=batch.changes, reason=batch.reason, channel=batch.channel,
-                              detail=f"{tag}: needs {batch.approvals_needed} approval(s)")
-                   for p in batch.planned]
-        return records + refused_records(batch)
 
     # --- deciding ---------------------------------------------------------------------------------------
 
@@ -225,29 +76,19 @@ class BulkPath(Finding):
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {closed.state.value}; "
                                                          "nothing more was done.", closed)
         approvers = self.store.batch_approvers(batch.id) if added is None else added
-        shared = self._reads.keep(batch.id)  # each database read once for all its policies
+        shared = SharedReads()  # the click's reads: each database once for all its policies, and for its message
         verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
         unchecked = [v for v in verdicts if v.kind is VerdictKind.CANNOT_TELL]
         if unchecked:
             return BatchOutcome(BatchOutcomeKind.REFUSED, f"Nothing was sent: {unchecked[0].reason}. Your approval "
-                                                          "is recorded; click Approve again in a moment.", batch)
+                                                          "is recorded; click Approve again in a moment.", batch,
+                                reads=shared)
         waiting = [v for v in verdicts if v.kind is VerdictKind.WAIT]
         if waiting:
             again = "You have already approved this bulk change; each approver counts once. " if added is None else ""
-            return BatchOutcome(BatchOutcomeKind.COUNTED, f"{again}Approved: {owed_words(waiting)}", batch)
-        return self._approve_and_apply(batch, user, approvers, verdicts)
-
-    def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str],
-                       shared: SharedReads | None = None, kept: bool = True) -> Verdict:
-        """With an approval's `shared` reads, judged as a single approval is; else on the facts kept (or on none)."""
-        asked, rules = Asked(batch.organization, planned.database, batch.requester, batch.channel, planned.before,
-                             batch.changes, batch.reason), self.changes.access.rules
-        before, facts = BackupPolicy.model_validate(planned.before), DatabaseFacts.of(planned.facts) if kept else None
-        if shared is not None or (facts is not None and facts.unread):
-            facts = self.changes.approving_facts(DatabaseRef(batch.organization, planned.database), ChangeKind.UPDATE,
-                                                 before, str(batch.changes.get("target", before.target)), facts, rules,
-                                                 shared)
-        return self.changes.judged(Stage.APPROVING, before, asked, approvers, facts, rules)
+            return BatchOutcome(BatchOutcomeKind.COUNTED, f"{again}Approved: {owed_words(waiting)}", batch,
+                                reads=shared)
+        return self._approve_and_apply(batch, user, approvers, verdicts, shared)
 
     def _may_decide(self, batch: Batch, user: str, every: bool = False) -> BatchOutcome | list[tuple[str, str]]:
         """The policies still in the change that `user` may approve, as (database, policy ID): the first found,
@@ -294,13 +135,14 @@ class BulkPath(Finding):
                                                          "nothing more was done.", latest)
         if rejected.state is BatchState.REJECTED:
             return BatchOutcome(BatchOutcomeKind.REJECTED, "Rejected: nothing was sent to PlanetScale.", rejected)
-        approvers = self.store.batch_approvers(rejected.id)
-        if approvers and self._ready(rejected, approvers):
-            return self._approve_and_apply(rejected, approvers[-1], approvers)
+        approvers, shared = self.store.batch_approvers(rejected.id), SharedReads()  # the click's reads
+        verdicts = self._ready(rejected, approvers, shared) if approvers else None
+        if verdicts is not None:
+            return self._approve_and_apply(rejected, approvers[-1], approvers, verdicts, shared)
         out = len(rejected.planned) - len(rejected.live)
         return BatchOutcome(BatchOutcomeKind.PART_REJECTED, f"Rejected for the {out} of its policies you may "
                             "approve: nothing is sent for them. The other "
-                            f"{len(rejected.live)} still wait for their own approvers.", rejected)
+                            f"{len(rejected.live)} still wait for their own approvers.", rejected, reads=shared)
 
     def cancel(self, batch_id: str, user: str) -> BatchOutcome:
         found = self._open(batch_id, user, "Cancel")
@@ -322,11 +164,14 @@ class BulkPath(Finding):
 
     # --- applying ---------------------------------------------------------------------------------------
 
-    def _approve_and_apply(self, batch: Batch, by: str, approvers: Sequence[str],
-                           verdicts: Sequence[Verdict] = ()) -> BatchOutcome:
-        """Each policy a request of its own, approved by the approvals that count for it, then applied in turn."""
+    def _approve_and_apply(self, batch: Batch, by: str, approvers: Sequence[str], verdicts: Sequence[Verdict] = (),
+                           shared: SharedReads | None = None) -> BatchOutcome:
+        """Each policy a request of its own, approved by the approvals that count for it, then applied in turn.
+        `verdicts`: each live policy's, judged on `shared`, the reads of the step that judged them."""
+        shared = shared if shared is not None else SharedReads()
         expires = (now := self.changes.clock()) + self.changes.access.rules.expire_after_seconds
-        verdicts = verdicts or ([self._judge_planned(batch, p, approvers) for p in batch.live] if approvers else [])
+        if not verdicts and approvers:
+            verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
         counted = {p.key: verdicts[i].counted if verdicts else () for i, p in enumerate(batch.live)}
         members = [ChangeRequest(
             organization=batch.organization, database=p.database, policy_id=p.policy_id, policy_name=p.policy_name,
@@ -350,10 +195,12 @@ class BulkPath(Finding):
                 latest = self.store.get_batch(batch.id) or latest
             if latest.state is BatchState.PENDING and approvers and latest.live != batch.live:
                 # Some of its policies were rejected while this approval was judged: the rest are judged again.
-                if self._ready(latest, approvers):
-                    return self._approve_and_apply(latest, by, approvers)
+                ready = self._ready(latest, approvers, shared)
+                if ready is not None:
+                    return self._approve_and_apply(latest, by, approvers, ready, shared)
                 return BatchOutcome(BatchOutcomeKind.COUNTED, "Your approval is recorded. Some of its policies were "
-                                    "rejected meanwhile: nothing is sent for them; the others still wait.", latest)
+                                    "rejected meanwhile: nothing is sent for them; the others still wait.", latest,
+                                    reads=shared)
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
                                                          "nothing more was done.", latest)
         for member in members:
@@ -361,11 +208,6 @@ class BulkPath(Finding):
         latest = self.store.get_batch(batch.id) or batch
         return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,
                             tuple(self.store.batch_members(batch.id)))
-
-    def _ready(self, batch: Batch, approvers: Sequence[str]) -> bool:
-        """Whether every policy still in it has what its rules ask, judged as an approval is (facts read again)."""
-        shared = SharedReads()
-        return not {self._judge_planned(batch, p, approvers, shared).kind for p in batch.live} & UNSETTLED
 
     def _record_outcome(self, request_id: str, kind: OutcomeKind) -> None:
         self.store.set_member_outcome(request_id, kind)
@@ -396,30 +238,6 @@ class BulkPath(Finding):
         # A reason is its asker's own: one who retries another's change gave none (a guardrail's override asks it).
         reason = batch.reason if user == batch.requester else None
         return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), reason, retry_of=batch.id)
-
-    def standings(self, batch: Batch) -> list[Standing] | None:
-        """Where a pending bulk change's approvals stand, per group of its policies judged alike (bulk_standing.py),
-        as its next approval judges them; who may approve each resolved for showing; None once decided, or unjudged."""
-        if batch.state is not BatchState.PENDING:
-            return None
-        approved_by = self.store.batch_approvers(batch.id)
-        shared = self._reads.take(batch.id) if approved_by else None
-        found = standings(batch.planned, batch.changes, lambda p: self._judge_planned(batch, p, approved_by, shared))
-        resolve = self.changes.access.groups.resolve
-        return None if found is None else [replace(s, approvers=tuple(resolve(a) for a in s.approvers))
-                                           for s in found]
-
-    def counted_approvers(self, batch: Batch, found: Sequence[Standing] | None = None) -> list[str]:
-        """The approvals of a pending bulk change that still count under the rules as they are: those that count
-        on some policy of it (all of them while that cannot be checked; once decided, as they were counted)."""
-        approved_by = self.store.batch_approvers(batch.id)
-        if batch.state is not BatchState.PENDING or not approved_by:
-            return approved_by
-        found = found if found is not None else self.standings(batch)
-        if found is None:
-            return approved_by
-        counts = {a for s in found for a in s.counted}
-        return [a for a in approved_by if a in counts]
 
     def pending_for(self, user: str) -> list[Batch]:
         """Open bulk changes this user can act on: cancel their own, or approve one they have not approved yet
@@ -462,13 +280,14 @@ class BulkPath(Finding):
                 continue
             try:
                 kinds = {self._judge_planned(batch, p, approvers, kept=False).kind for p in batch.live}
-                if not kinds & UNSETTLED:  # the rules alone would apply it:
-                    shared = SharedReads()  # judged as an approval is, on its facts read again
-                    kinds = {self._judge_planned(batch, p, approvers, shared).kind for p in batch.live}
+                shared, verdicts = SharedReads(), None
+                if not kinds & UNSETTLED:  # the rules alone would apply it: judged as an approval is, facts read again
+                    verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
+                    kinds = {v.kind for v in verdicts}
                 if VerdictKind.CANNOT_TELL in kinds:
                     self.store.judge_batch_later(batch.id, self.changes.clock())  # its next turn: the next sweep
-                elif VerdictKind.WAIT not in kinds:
-                    outcomes.append(self._approve_and_apply(batch, approvers[-1], approvers))
+                elif verdicts is not None and VerdictKind.WAIT not in kinds:
+                    outcomes.append(self._approve_and_apply(batch, approvers[-1], approvers, verdicts, shared))
             except Exception:
                 log.exception("the sweep could not judge bulk change %s again", batch.id)
         return outcomes

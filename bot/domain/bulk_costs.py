@@ -6,7 +6,6 @@ newest of any policy there, as its creation was judged."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -114,20 +113,3 @@ class SharedReads:
         if isinstance(found, Exception):
             raise found
         return found
-
-
-class ApprovalReads(threading.local):
-    """The reads of the last bulk approval judged on this thread: its message, drawn next on the same thread,
-    stands on what they said, not on a second read nor on the facts kept from when it was asked."""
-
-    batch_id: str | None = None
-    shared: SharedReads | None = None
-
-    def keep(self, batch_id: str) -> SharedReads:
-        self.batch_id, self.shared = batch_id, SharedReads()
-        return self.shared
-
-    def take(self, batch_id: str) -> SharedReads:
-        kept = self.shared if self.batch_id == batch_id else None
-        self.batch_id = self.shared = None
-        return kept or SharedReads()

@@ -148,6 +148,9 @@ class ChangeRequest:
     # Left applying by a version that recorded nothing before its PATCH (marked by revision 0017): with no
     # 'sending' entry, what PlanetScale holds says whether it landed. This version's requests never are.
     left_by_older: bool = False
+    # The approvals the judge counted when it decided (approved, and again under the lease), in the order given:
+    # those that sufficed, never one it no longer counts nor one beyond what it asked. None: not decided yet.
+    counted: list[str] | None = None
 
     @property
     def policy_key(self) -> str:

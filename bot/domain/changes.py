@@ -481,11 +481,11 @@ class ChangePath(Creating, Deciding):
 
     def counted_approvers(self, request: ChangeRequest, approved_by: Sequence[str] | None = None) -> list[str]:
         """The approvals of a pending request that still count under the rules as they are (all of them while
-        who may approve cannot be checked, and for a request no longer pending: as they were counted).
-        `approved_by`: its approvals, when the caller has them already."""
+        who may approve cannot be checked), and of a decided one those the judge counted when it decided (all of
+        them for one decided before those were kept). `approved_by`: its approvals, when the caller has them."""
         approved_by = self.store.approvers_of(request.id) if approved_by is None else list(approved_by)
         if request.state is not RequestState.PENDING or not approved_by:
-            return approved_by
+            return approved_by if request.counted is None else list(request.counted)
         rules = self.access.rules
         facts = self._facts(rules, request.organization, request.database, [])
         found = counted(Snapshot(Stage.APPROVING, rules, BackupPolicy.model_validate(request.before),

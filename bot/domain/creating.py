@@ -33,8 +33,10 @@ from bot.domain.policy import (
     BackupPolicy,
     PolicyUpdate,
     control_character,
+    first_unseen,
     invisible_character,
     planned_policy,
+    shows_something,
 )
 from bot.domain.ports import Claim, NotFound, PlanetScaleError, RateLimited
 from bot.domain.reading import PolicyNotFound
@@ -296,7 +298,8 @@ def restored_name_refusal(original: ChangeRequest) -> str | None:
     refuses in names (a name given in the dashboard): None when it may."""
     restores = original.kind is ChangeKind.DELETE or (original.kind is ChangeKind.UPDATE and "name" in original.changes)
     name = str(original.before.get("name") or "") if restores else ""
-    found = invisible_character(name) or control_character(name)
+    found = invisible_character(name) or control_character(name) or \
+        (first_unseen(name.strip() or name) if name and not shows_something(name) else None)
     if found is None:
         return None
     return (f"This change cannot be reverted by the bot: the name it would bring back holds an invisible or control "

@@ -23,11 +23,13 @@ from bot.domain.judge import Asked, Stage, Verdict, VerdictKind
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
 from bot.domain.naming import person
 from bot.domain.outcomes import (
+    NOBODY_LEFT,
     SYSTEM,
     Outcome,
     OutcomeKind,
     describe_state,
     explain,
+    nobody_left_detail,
     owed_text,
     request_event,
     unknown_button,
@@ -86,8 +88,8 @@ class Deciding(Applying):
         elif verdict.kind is VerdictKind.WAIT:
             # Recorded already by this very click, when its work is taken over from an instance that stopped.
             twice = added is None and not work_taken_over()
-            outcome = self._still_waiting(request, verdict, "You have already approved this request; each "
-                                                            "approver counts once." if twice else None)
+            outcome = self._still_waiting(request, verdict, len(approved_by), "You have already approved this "
+                                          "request; each approver counts once." if twice else None)
         else:
             outcome = self._approved(request, verdict, user, approved_by)
         # Approvals are only ever added: those just read are the request's, whatever the step did after.
@@ -132,8 +134,11 @@ class Deciding(Applying):
         """pending → approved and applied on an `apply` verdict, closed on a refusal."""
         if verdict.kind is VerdictKind.REFUSE:
             return self._close_pending(request, verdict.reason)
-        approved = self._move(request.id, [RequestState.PENDING], RequestState.APPROVED, decided_by=by,
-                              approvals_needed=verdict.needed, detail=None, alive=True)
+        # Decided by the approvals that sufficed: `by`'s, unless those given before it were enough already.
+        decided = by if by in verdict.deciding or not verdict.deciding else verdict.deciding[-1]
+        approved = self._move(request.id, [RequestState.PENDING], RequestState.APPROVED, decided_by=decided,
+                              approvals_needed=verdict.needed, counted=list(verdict.deciding) or None, detail=None,
+                              alive=True)
         if approved is None:
             # Its life may have ended while the approval was judged: closed as expired, as a click after it is.
             found = self._open_request(request.id, by, "Approve")
@@ -149,28 +154,39 @@ class Deciding(Applying):
         approvers = self.store.approvers_by_request([r.id for r in turns])
         # The rules may ask fewer approvals now than when it was asked: the judge tells, on any approved at all.
         return [self._guarded(r, partial(self._judged_again, r, approvers[r.id])) for r in turns
-                if r.expires_at > now and r.approvals_needed and approvers[r.id]]
+                if r.expires_at > now and r.approvals_needed]
 
     def _judged_again(self, request: ChangeRequest, approved_by: list[str]) -> Outcome:
         before, asked, rules = BackupPolicy.model_validate(request.before), Asked.of(request), self.access.rules
         verdict = self._judge(Stage.APPROVING, before, asked, approved_by, rules=rules)
+        if verdict.kind is VerdictKind.WAIT and verdict.nobody_left is not None:
+            return self._nobody_left(request, verdict)
+        if not approved_by:  # none approved: applied or closed only by a click, as when it was asked
+            return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)
         if verdict.kind is VerdictKind.APPLY and request.facts is not None:
             # Weighed, as an approval is, on its facts (they only ever ask more, so a wait stays one unread): a
             # guardrail's override still owed would otherwise be claimed, and sent back to waiting, every sweep.
-            weighed = self._judge(Stage.APPROVING, before, asked, approved_by, self._approving_facts(request, rules),
+            # That verdict is the one acted on: a refusal on them closes it, never approved on the facts-free one.
+            verdict = self._judge(Stage.APPROVING, before, asked, approved_by, self._approving_facts(request, rules),
                                   rules)
-            if weighed.kind is VerdictKind.CANNOT_TELL:
-                self.store.judge_later(request.id, self.clock())  # its next turn at the next sweep
-            if weighed.kind in (VerdictKind.WAIT, VerdictKind.CANNOT_TELL):
-                return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)
         if verdict.kind in (VerdictKind.APPLY, VerdictKind.REFUSE):
             # Decided by the last approval that still counts: one the rules no longer count decided nothing, and
             # where none is asked any more, it is approved by its asking.
-            return self._approved(request, verdict, verdict.counted[-1] if verdict.counted else
+            return self._approved(request, verdict, verdict.deciding[-1] if verdict.deciding else
                                   request.requester if verdict.kind is VerdictKind.APPLY else approved_by[-1])
         if verdict.kind is VerdictKind.CANNOT_TELL:
             self.store.judge_later(request.id, self.clock())  # its next turn at the next sweep
         return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)  # nothing moved, nothing to tell
+
+    def _nobody_left(self, request: ChangeRequest, verdict: Verdict) -> Outcome:
+        """Said once, across instances, and recorded with its claim; the request stays pending, as its groups may
+        be refilled."""
+        detail = nobody_left_detail(verdict)
+        if not self.store.claim_notice_recorded(request.id, NOBODY_LEFT,
+                                                request_event("waiting", request, SYSTEM, detail=detail)):
+            return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)
+        return Outcome(OutcomeKind.NOBODY_LEFT, f"Still waiting: {detail}.", request, approvals=verdict.missing,
+                       nobody_left=verdict.nobody_left or ())
 
     def reject(self, request_id: str, user: str) -> Outcome:
         found = self._open_request(request_id, user, "Reject")
@@ -223,8 +239,11 @@ class Deciding(Applying):
         verdict = judge(self.access.rules.guardrails, organization, database, before, after, facts)
         return demand(verdict, reason)
 
-    def _still_waiting(self, request: ChangeRequest, judged: Verdict, message: str | None = None) -> Outcome:
-        """Keep the request pending with what the rules now ask, and say how many approvals are missing."""
+    def _still_waiting(self, request: ChangeRequest, judged: Verdict, approvals: int,
+                       message: str | None = None) -> Outcome:
+        """Keep the request pending with what the rules now ask, and say how many approvals are missing. Its
+        next turn is JUDGE_AGAIN_SECONDS out, unless more than the `approvals` judged have landed meanwhile:
+        their click may have found it could not be judged and made it due at the next sweep, which stands."""
         changed = (judged.needed != request.approvals_needed or judged.not_counted
                    or dict(judged.groups) != (request.approvals_from or {}))
         detail = waiting_detail(judged) if changed else None
@@ -232,6 +251,8 @@ class Deciding(Applying):
                              approvals_needed=judged.needed, approvers=self._approvers_shown(judged),
                              approvals_from=dict(judged.groups) or None, detail=detail,
                              judge_at=self.clock() + JUDGE_AGAIN_SECONDS) or request
+        if len(self.store.approvers_of(request.id)) > approvals:
+            self.store.judge_later(request.id, self.clock())
         owed = f" Still missing: {owed_text(judged.owed)}." if judged.owed else ""
         return Outcome(OutcomeKind.COUNTED, message or f"Approved: {len(judged.counted)} of {judged.needed} "
                        f"approvals so far.{owed}", updated)

@@ -30,7 +30,14 @@ from bot.domain.commands import (
     database_ref,
     is_slug,
 )
-from bot.domain.policy import MAX_NAME_LENGTH, REQUIRED_TO_CREATE, PolicyUpdate, control_character
+from bot.domain.policy import (
+    MAX_NAME_LENGTH,
+    REQUIRED_TO_CREATE,
+    PolicyUpdate,
+    control_character,
+    first_unseen,
+    shows_something,
+)
 from bot.domain.setting_values import (
     KEY_EXAMPLES,
     KEY_FIELDS,
@@ -239,12 +246,7 @@ def parse_update(db: DatabaseRef, policy: str, tokens: list[Token]) -> UpdateCom
         if key == "reason":
             if reason is not None:
                 raise CommandError("`reason` is given twice: give it once.")
-            reason = value.strip()
-            refuse_control_characters("reason", reason)
-            if not reason:
-                raise CommandError('`reason=` is empty: write it in quotes, e.g. reason="audit asks 30 days".')
-            if len(reason) > MAX_REASON_LENGTH:
-                raise CommandError(f"The reason is {len(reason)} characters; the most is {MAX_REASON_LENGTH}.")
+            reason = parse_reason(value, "audit asks 30 days")
             continue
         if key not in KEY_FIELDS:
             raise CommandError(
@@ -320,11 +322,15 @@ def parse_delete(db: DatabaseRef, tokens: list[Token]) -> DeleteCommand:
     return DeleteCommand(db, policy, reason, dry_run)
 
 
-def parse_reason(value: str) -> str:
+def parse_reason(value: str, example: str = "no longer needed") -> str:
+    """A reason a person gives: plain text on one line that draws at least one character."""
     reason = value.strip()
     refuse_control_characters("reason", reason)
     if not reason:
-        raise CommandError('`reason=` is empty: write it in quotes, e.g. reason="no longer needed".')
+        raise CommandError(f'`reason=` is empty: write it in quotes, e.g. reason="{example}".')
+    if not shows_something(reason):
+        raise CommandError(f"`reason=` shows nothing: it holds only invisible characters (such as "
+                           f'{first_unseen(reason)}). Write why in words, e.g. reason="{example}".')
     if len(reason) > MAX_REASON_LENGTH:
         raise CommandError(f"The reason is {len(reason)} characters; the most is {MAX_REASON_LENGTH}.")
     return reason

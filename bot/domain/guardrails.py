@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.domain.costs import DatabaseFacts, describe_size, estimate, kept_at_once, parse_size
-from bot.domain.policy import UNIT_HOURS, describe_amount, describe_every
+from bot.domain.policy import UNIT_HOURS, describe_amount, describe_every, shows_something
 
 # A month counts as its shortest (28 days) when it is how long backups are kept, and as its longest when it is
 # how long one waits between two backups: either way the guardrail is never judged looser than it is.
@@ -259,7 +259,7 @@ def demand(verdict: Verdict, reason: str | None) -> Demand:
     if verdict.refused:
         return Demand(verdict, refusal="the guardrails refuse this change: "
                       + "; ".join(c.describe() for c in verdict.refused))
-    if verdict.broken and not (reason or "").strip():
+    if verdict.broken and not shows_something(reason or ""):
         return Demand(verdict, refusal="this change breaks "
                       + "; ".join(c.describe() for c in verdict.broken)
                       + ". It can go through only with a reason: add `reason=\"…\"` saying why")

@@ -120,12 +120,19 @@ class Verdict:
     needed: int = 0
     counted: tuple[str, ...] = ()
     not_counted: tuple[str, ...] = ()
+    # On an apply verdict: the counted approvals that decided it, the first in the order given that together meet
+    # the demand (those after them are more than it asks).
+    deciding: tuple[str, ...] = ()
     approvers: tuple[str, ...] = ()  # the principals who may approve, as the rules write them
     groups: tuple[tuple[str, int], ...] = ()
     owed: tuple[tuple[str, int], ...] = ()
     guardrails: tuple[str, ...] = ()  # each guardrail bound the change meets or breaks, in words
     overridden: tuple[str, ...] = ()  # each broken guardrail it overrides, in words
     rule_where: str = "the access rule"
+    # On a wait verdict for a pending request: nobody left in the directory could give the approvals still needed
+    # (not "could not be checked"): the groups that owe them with nobody left, or the rule's approvers when its
+    # count alone is short. None: someone could, or who could is not known.
+    nobody_left: tuple[str, ...] | None = None
 
     @property
     def missing(self) -> int:
@@ -319,7 +326,8 @@ def judge(s: Snapshot) -> Verdict:
                                                 f"({exc.unchecked.why})")
     judged = Verdict(VerdictKind.APPLY, needed=needed, counted=tuple(counted), not_counted=tuple(not_counted),
                      approvers=requester.approvers, groups=requester.groups, owed=owed, guardrails=shown,
-                     overridden=overridden, rule_where=where)
+                     overridden=overridden, rule_where=where,
+                     deciding=() if owed else _deciding(counted, needed, requester.groups, s.directory))
     if s.stage is Stage.ASKING:
         nobody = _nobody_could_approve(s, judged)
         if nobody:
@@ -327,8 +335,20 @@ def judge(s: Snapshot) -> Verdict:
     if judged.missing:
         return Verdict(VerdictKind.WAIT, needed=needed, counted=judged.counted, not_counted=judged.not_counted,
                        approvers=judged.approvers, groups=judged.groups, owed=owed, guardrails=shown,
-                       overridden=overridden, rule_where=where)
+                       overridden=overridden, rule_where=where,
+                       nobody_left=_nobody_left(s, judged) if s.stage is Stage.APPROVING else None)
     return judged
+
+
+def _deciding(counted: Sequence[str], needed: int, groups: Sequence[tuple[str, int]],
+              facts: DirectoryFacts) -> tuple[str, ...]:
+    """The first of `counted` that together give `needed` approvals and fill every group (all of them otherwise;
+    their groups were looked up already)."""
+    for n in range(needed, len(counted)):
+        first = counted[:n]
+        if not missing(groups, assign(first, groups, _member_of(facts))):
+            return tuple(first)
+    return tuple(counted)
 
 
 def _moved(s: Snapshot) -> str | None:
@@ -434,12 +454,9 @@ def possible_approvers(s: Snapshot, principals: Sequence[str]) -> list[str] | Un
     return found
 
 
-def _nobody_could_approve(s: Snapshot, judged: Verdict) -> str | None:
-    """The refusal for a change whose approvals nobody but its requester could give (None when someone could,
-    or when who could is not known)."""
-    if not judged.approvers:
-        return (f"this change needs {judged.needed} approval(s), and {judged.rule_where} names no approvers to "
-                "give them: ask whoever keeps the access file to add some")
+def _nobody_left(s: Snapshot, judged: Verdict) -> tuple[str, ...] | None:
+    """Who has nobody left to give the approvals `judged` still needs, counting those given (see
+    Verdict.nobody_left); None when someone could, or when who could is not known."""
     people = possible_approvers(s, judged.approvers)
     if isinstance(people, Unchecked):
         return None
@@ -447,7 +464,19 @@ def _nobody_could_approve(s: Snapshot, judged: Verdict) -> str | None:
         owed = missing(judged.groups, assign(people, judged.groups, _member_of(s.directory)))
     except _Unknown:
         return None
-    if owed or len(people) < judged.needed:
+    if owed:
+        return tuple(group for group, _ in owed)
+    return tuple(judged.approvers) if len(people) < judged.needed else None
+
+
+def _nobody_could_approve(s: Snapshot, judged: Verdict) -> str | None:
+    """The refusal for a change whose approvals nobody but its requester could give (None when someone could,
+    or when who could is not known)."""
+    if not judged.approvers:
+        return (f"this change needs {judged.needed} approval(s), and {judged.rule_where} names no approvers to "
+                "give them: ask whoever keeps the access file to add some")
+    people = possible_approvers(s, judged.approvers)
+    if _nobody_left(s, judged) is not None and not isinstance(people, Unchecked):
         return (f"this change needs {judged.needed} approval(s), and nobody but you could give "
                 f"{'them' if not people else 'enough of them'} under the access rules as they are "
                 f"({principals(judged.approvers)} may approve): ask whoever keeps the access file to name other "

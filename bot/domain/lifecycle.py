@@ -31,7 +31,7 @@ LEASE_POLL_SECONDS = 0.05
 
 S = RequestState
 # The request's columns the judge sets when a claimed request applies (bot/domain/applying.py).
-JUDGED = ("decided_by", "approvals_needed", "approvers", "approvals_from")
+JUDGED = ("decided_by", "approvals_needed", "approvers", "approvals_from", "counted")
 # Each state, and the states a request in it may move to. A move from `applying` needs the worker's claim.
 TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
     S.PENDING: frozenset({S.PENDING, S.APPROVED, S.REJECTED, S.CANCELLED, S.EXPIRED, S.FAILED}),

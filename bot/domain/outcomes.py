@@ -29,6 +29,8 @@ from bot.domain.ports import PlanetScaleError
 from bot.domain.reading import PolicyNotFound
 
 SYSTEM = "backup-bot"
+# The notice claimed once a pending request's approvers are all gone (Verdict.nobody_left).
+NOBODY_LEFT = "nobody-left"
 
 class OutcomeKind(StrEnum):
     PREVIEWED = "previewed"  # a dry run: nothing sent, nothing requested
@@ -50,6 +52,7 @@ class OutcomeKind(StrEnum):
     EXPIRED = "expired"
     QUEUED = "queued"  # another change to the same policy is being applied; the sweep applies this one next
     REMINDED = "reminded"  # the sweep found a reminder due for a pending request (claimed once)
+    NOBODY_LEFT = "nobody_left"  # nobody left could give a pending request's approvals still needed (once)
 
 
 # The kinds after which the request's message must be shown again.
@@ -113,6 +116,8 @@ class Outcome:
     facts: DatabaseFacts | None = None  # for READY: what a form's preview estimates the policy's storage from
     # Who has approved the request, when the step read it (an approval): shown without reading it again.
     approved_by: tuple[str, ...] | None = None
+    # For NOBODY_LEFT: the groups (or the rule's approvers) with nobody left to give the approvals still needed.
+    nobody_left: tuple[str, ...] = ()
 
     @property
     def request_moved(self) -> bool:
@@ -203,6 +208,14 @@ def waiting_detail(judged: Verdict) -> str:
         parts.append("no longer counted: " + ", ".join(naming.person(a) for a in judged.not_counted)
                      + " (the rules no longer let them approve)")
     return "; ".join(parts)
+
+
+def nobody_left_detail(judged: Verdict) -> str:
+    """The audit trail's words for a pending request nobody left could complete (Verdict.nobody_left)."""
+    who = naming.principals(judged.nobody_left or ())
+    return (f"nobody left could give the {judged.missing} approval{'s' if judged.missing != 1 else ''} still "
+            f"needed (none left in {who} who may approve it); it waits, in case someone is added, until it expires "
+            "or is cancelled")
 
 
 def owed_text(owed: Sequence[tuple[str, int]]) -> str:

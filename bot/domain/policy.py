@@ -34,6 +34,22 @@ def control_character(text: str) -> str | None:
     return None
 
 
+# Letters and symbols by category that draw nothing: the Hangul fillers and the blank braille pattern.
+BLANK_SHOWN = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def shows_something(text: str) -> bool:
+    """Whether `text` draws at least one character: a letter, digit, punctuation or symbol (Unicode's L, N, P
+    and S). Spaces of every kind, format characters (zero-width spaces, U+2060, U+FEFF, the soft hyphen),
+    combining marks alone and the fillers draw nothing: such a text says nothing, though strip() keeps it."""
+    return any(unicodedata.category(ch)[0] in "LNPS" and ch not in BLANK_SHOWN for ch in text)
+
+
+def first_unseen(text: str) -> str:
+    """The first character of a text that draws nothing, as U+XXXX, to name it to the person who typed it."""
+    return f"U+{ord(text[0]):04X}" if text else ""
+
+
 def invisible_character(text: str) -> str | None:
     """The first format character in `text` as U+XXXX, or None. Format characters (Unicode's Cf: bidi overrides,
     zero-width spaces and joiners, the byte order mark) show nothing or reorder what follows, so one name could
@@ -145,6 +161,8 @@ class PolicyUpdate(BaseModel):
             raise ValueError("name cannot hold control characters or line breaks")
         if invisible_character(value):
             raise ValueError(f"name cannot hold invisible format characters ({invisible_character(value)})")
+        if not shows_something(value):
+            raise ValueError(f"name shows nothing: it holds only invisible characters ({first_unseen(value.strip())})")
         return value
 
     @field_validator("schedule_time")

@@ -265,6 +265,10 @@ class ChangeStore(Protocol):
         """True for the one caller, across instances, that may send this notice about this request."""
         ...
 
+    def claim_notice_recorded(self, request_id: str, notice: str, record: AuditEvent) -> bool:
+        """`claim_notice`, recording `record` in the same write for the one caller it is true for."""
+        ...
+
     def notice_claimed_at(self, request_id: str, notice: str) -> float | None:
         """When this notice about this request was claimed (its first try); None if it is not claimed."""
 

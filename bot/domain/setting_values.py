@@ -9,7 +9,14 @@ import re
 from typing import Any
 
 from bot.domain.commands import CommandError
-from bot.domain.policy import MAX_INT32, MAX_NAME_LENGTH, control_character, invisible_character
+from bot.domain.policy import (
+    MAX_INT32,
+    MAX_NAME_LENGTH,
+    control_character,
+    first_unseen,
+    invisible_character,
+    shows_something,
+)
 
 WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 AMOUNT = re.compile(r"([+-]?[0-9]+(?:[.,][0-9]+)?)\s*([A-Za-z]*)")
@@ -111,6 +118,10 @@ def parse_value(key: str, value: str) -> dict[str, Any]:
         refuse_invisible_characters("name", raw)
         if not raw or len(raw) > MAX_NAME_LENGTH:
             raise CommandError(f"`name` must be 1 to {MAX_NAME_LENGTH} characters.")
+        if not shows_something(raw):
+            raise CommandError(f"`name` shows nothing: it holds only invisible characters (such as "
+                               f"{first_unseen(raw)}), so one policy could not be told from another. Give it a "
+                               "name in words.")
         return {"name": raw}
     if key == "target":
         if low not in TARGETS:

@@ -89,9 +89,13 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
                        processes: int = 1) -> Dependencies:
     """`holder`: the inbox's name for this instance (a worker's is its front's); `processes`: this instance's
     processes, which share PlanetScale's budget through the database when more than one."""
+    closing: list[Callable[[], None]] = []
     store = store or open_store(settings.database_url)
-    planetscale = planetscale or planetscale_client(settings)
+    if planetscale is None:
+        planetscale = planetscale_client(settings)
+        closing.append(planetscale.close)
     slack = slack_client(settings)
+    closing.append(slack.http.close)
     access = AccessControl(rules or load_access_rules(settings.access_file),
                            slack_groups(slack, max_age=settings.group_cache_max_age),
                            planetscale_roles(slack, planetscale))
@@ -101,10 +105,12 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     background.first_time = store.first_delivery
     background.inbox = Inbox(lambda: store.engine, store.clock, holder or instance_name())
     background.budget_wait = partial(budget_wait, planetscale)
-    changes = ChangePath(store, policies, planetscale, access, fork=Beside())
+    fork = Beside()
+    closing.append(fork.close)
+    changes = ChangePath(store, policies, planetscale, access, fork=fork)
     return Dependencies(policies, access, store, changes,
                         background, settings.audit_channel, settings.stale_factor, settings.watch_share,
-                        slack=slack)
+                        slack=slack, closing=closing)
 
 
 def instance_name() -> str:
@@ -220,28 +226,48 @@ def slack_shaped(request: BoltRequest, next: Callable[[], BoltResponse]) -> Bolt
 REDO_HEADERS = ("content-type", "x-slack-request-timestamp", "x-slack-signature")
 
 
+# The key an envelope's payload is kept under, in place of a signed body: over Socket Mode, Slack sends no
+# signature (the connection is the app's own, opened with its token), and Bolt's request is the payload alone.
+SOCKET_MODE = "socket_mode"
+
+
 def inbox_payload(request: BoltRequest, body: str) -> str:
     if not request.raw_body:
+        if request.mode == SOCKET_MODE and isinstance(request.body, dict) and request.body:
+            return json.dumps({SOCKET_MODE: request.body}, separators=(",", ":"))
         return ""
     headers = {name: list(request.headers.get(name) or []) for name in REDO_HEADERS}
     return json.dumps({"body": body, "headers": headers}, separators=(",", ":"))
 
 
 def redo(app: App, payload: str, keys: frozenset[str], verifier: SignatureVerifier | None = None,
-         request_id: str | None = None, done: Callable[[str], None] | None = None, again: bool = False) -> int:
+         request_id: str | None = None, done: Callable[[str], None] | None = None, again: bool = False,
+         socket_mode: bool = False) -> int:
     """Dispatches a stored request again, doing only its work `keys`; the status Bolt answers. With `verifier`,
     401 unless Slack signed it (`signed_again`), and then signed again now for Bolt's own check;
     `request_id`: the one its logs go under (the front's, for a worker's work); `done`: marks a key's work done in
-    the inbox, for work the listener no longer reaches."""
+    the inbox, for work the listener no longer reaches; `again`: work taken over from an instance that stopped;
+    `socket_mode`: an instance that takes envelopes over Socket Mode, which redoes their payloads (unsigned)
+    whatever `verifier`."""
     request = json.loads(payload)
+    context = {REQUEST_ID: request_id} if request_id else None
+    if SOCKET_MODE in request:  # unsigned: redone by Socket Mode's instances, or where no signature is checked
+        if verifier is not None and not socket_mode:
+            return 401
+        return _dispatched_again(app, BoltRequest(body=request[SOCKET_MODE], mode=SOCKET_MODE, context=context),
+                                 keys, done, again)
     headers = request["headers"]
     if verifier is not None:
         headers = signed_again(verifier, request["body"], headers)
         if headers is None:
             return 401
+    return _dispatched_again(app, BoltRequest(body=request["body"], headers=headers, context=context), keys, done,
+                             again)
+
+
+def _dispatched_again(app: App, bolt_request: BoltRequest, keys: frozenset[str],
+                      done: Callable[[str], None] | None, again: bool) -> int:
     with redoing(keys, again) as redone:
-        context = {REQUEST_ID: request_id} if request_id else None
-        bolt_request = BoltRequest(body=request["body"], headers=headers, context=context)
         response = app.dispatch(bolt_request)
     if missed := keys - redone.reached:
         answer_missed(app, bolt_request, response, missed, done)

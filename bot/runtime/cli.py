@@ -116,7 +116,7 @@ def run_serve(host: str, port: int | None) -> int:
     from bot.runtime.lifecycle import drain
     from bot.runtime.repeating import Repeating
     from bot.runtime.server import create_asgi_app
-    from bot.runtime.workers import Workers
+    from bot.runtime.workers import STUCK_SECONDS, Workers
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
@@ -188,7 +188,7 @@ def run_serve(host: str, port: int | None) -> int:
         # SIGTERM: uvicorn has answered the requests in flight; the work already acked may finish, within a bound.
         if workers:
             workers.ask_to_stop()
-        left.append(drain(executor, sweeper, watcher, deps.store, settings.drain_timeout))
+        left.append(drain(executor, sweeper, watcher, deps, settings.drain_timeout))
         if workers:
             workers.join()
         if renewer is not None:
@@ -200,6 +200,9 @@ def run_serve(host: str, port: int | None) -> int:
         report = health_report(deps, watcher, workers.reports() if workers else ())
         if workers and not workers.alive() and report.get("status") == "ok":
             report.update(status="unavailable", workers="a worker process has ended")
+        elif workers and (stuck := workers.stuck()) and report.get("status") == "ok":
+            report.update(status="unavailable", workers=f"{', '.join(stuck)} not answering for over "
+                                                        f"{STUCK_SECONDS:g} s: nothing handed to it is done")
         return report
 
     def check_database_soon() -> None:
@@ -284,7 +287,7 @@ def run_watch() -> int:
     if settings.watch_every is None:
         raise SettingsError("BACKUP_BOT_WATCH_EVERY is off: set it to e.g. 5m to run the watch.")
     deps = build_dependencies(settings)
-    watcher = build_watcher(deps, slack_client(settings), settings.watch_every).start()
+    watcher = build_watcher(deps, deps.slack or slack_client(settings), settings.watch_every).start()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     log.info("watching every %.0f s", settings.watch_every)
@@ -292,6 +295,7 @@ def run_watch() -> int:
         stopped.wait()
     finally:
         watcher.stop()
+        deps.close()
         deps.store.close()
     return 0
 
@@ -323,9 +327,10 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     deps = build_dependencies(settings, background=executor)
     app = build_app(settings, deps)
     measure(settings, deps.store)
-    sweeper = start_sweeper(deps, app, settings)
+    sweeper = start_sweeper(deps, app, settings, socket_mode=True)
     watcher = start_watcher(deps, app.client, settings)
-    health = HealthServer(health_host, health_port, lambda: health_report(deps)).start() if health_port else None
+    health = HealthServer(health_host, health_port,
+                          lambda: health_report(deps, watcher)).start() if health_port else None
     stopped = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stopped.set())
@@ -336,7 +341,7 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     stopped.wait()
     # No new envelopes from here; the work already acked may finish, within a bound.
     handler.close()  # type: ignore[no-untyped-call]
-    left = drain(executor, sweeper, watcher, deps.store, settings.drain_timeout)
+    left = drain(executor, sweeper, watcher, deps, settings.drain_timeout)
     if health is not None:
         health.stop()
     if left:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from bot.emulators.slack_requests import (
     view_submission_body,
 )
 from bot.runtime.app import build_app, build_dependencies, load_access_rules
+from bot.runtime.console_forms import field_problem
 from bot.runtime.console_render import blocks_to_text, mrkdwn
 from bot.runtime.database import open_store
 from bot.runtime.executor import TrackedExecutor
@@ -75,6 +75,7 @@ class Console:
             self._servers.append(emulator)
             planetscale = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, emulator.url + "/v1")
             self.on_emulator = True
+        self._planetscale = planetscale
         self.signing_secret = secrets.token_hex(16)
         self.settings = replace(settings, slack_bot_token=bot_token, slack_signing_secret=self.signing_secret,
                                 slack_api_url=slack_url + "/api/")
@@ -111,7 +112,9 @@ class Console:
     def close(self) -> None:
         self.watcher.stop()
         self.executor.shutdown(wait=True)
+        self.deps.close()
         self.deps.store.close()
+        self._planetscale.close()
         for server in self._servers:
             server.stop()
 
@@ -462,33 +465,6 @@ class Console:
         events, self.cursor = self.slack.events_since(self.cursor)
         for event in events:
             self.render_event(event)
-
-
-def field_problem(element: dict[str, Any], value: str) -> str | None:
-    """What Slack's own form would refuse before sending it: a number out of its bounds, a choice not offered,
-    a time that is not HH:MM."""
-    kind = element.get("type")
-    if kind == "number_input" and value:
-        number = r"-?[0-9]{1,12}(\.[0-9]{1,6})?" if element.get("is_decimal_allowed") else r"-?[0-9]{1,12}"
-        if not re.fullmatch(number, value):
-            return f"`{value[:40]}` is not {'a' if element.get('is_decimal_allowed') else 'a whole'} number"
-        low, high = element.get("min_value"), element.get("max_value")
-        if low is not None and float(value) < float(low):
-            return f"{value} is less than {low}, the least it takes"
-        if high is not None and float(value) > float(high):
-            return f"{value} is more than {high}, the most it takes"
-    if kind in ("static_select", "radio_buttons") and value:
-        offered = [str(o["value"]) for o in element.get("options") or []]
-        if value not in offered:
-            return f"`{value[:40]}` is not one of {', '.join(offered)}"
-    if kind == "timepicker" and value:
-        hours, _, minutes = value.partition(":")
-        if not (is_number(hours) and is_number(minutes) and len(minutes) == 2 and int(hours) < 24
-                and int(minutes) < 60):
-            return f"`{value[:40]}` is not a time as HH:MM"
-    if kind == "plain_text_input" and element.get("max_length") and len(value) > int(element["max_length"]):
-        return f"at most {element['max_length']} characters"
-    return None
 
 
 def main(settings: Settings) -> int:

@@ -117,6 +117,14 @@ class TrackedExecutor(ThreadPoolExecutor):
         # (`serve` with BACKUP_BOT_WORKERS, bot/runtime/workers.py). Set by the runtime.
         self.hand_to: Callable[[str, str, tuple[str, float] | None, str], None] | None = None
 
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """As the pool's, and ends the threads beside it: the notices', the reminders', the inbox writer's."""
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        self._notices.shutdown(wait=wait)
+        self._reminders.stop(timeout=None if wait else 0)
+        if self._writer is not None:
+            self._writer.close(wait=wait)
+
     @property
     def redoing(self) -> bool:
         """Whether the request answered on this thread is dispatched again from the inbox: its ack reaches nobody,
@@ -344,19 +352,25 @@ def _tell_still_working(answer: Callable[[str], None]) -> None:
 
 
 class Reminders:
-    """Calls each function handed to `at` once its delay has passed, on one thread, unless cancelled first."""
+    """Calls each function handed to `at` once its delay has passed, on one thread, unless cancelled first. A
+    cancelled one is let go at once (what it holds, a person's `respond` and Slack's pool, is not kept for its
+    delay), and the thread runs only while something is due, until `stop`."""
 
     def __init__(self) -> None:
-        self._due: list[tuple[float, int, Callable[[], None]]] = []
-        self._cancelled: set[int] = set()
+        self._due: list[tuple[float, int]] = []
+        self._calls: dict[int, Callable[[], None]] = {}
         self._changed = threading.Condition()
         self._keys = itertools.count()
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     def at(self, delay: float, fn: Callable[[], None]) -> int:
         with self._changed:
             key = next(self._keys)
-            heapq.heappush(self._due, (time.monotonic() + delay, key, fn))
+            if self._stopped:
+                return key
+            heapq.heappush(self._due, (time.monotonic() + delay, key))
+            self._calls[key] = fn
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="reminders", daemon=True)
                 self._thread.start()
@@ -365,22 +379,51 @@ class Reminders:
 
     def cancel(self, key: int) -> None:
         with self._changed:
-            if any(k == key for _, k, _ in self._due):
-                self._cancelled.add(key)
+            self._calls.pop(key, None)
+            if not self._calls:
+                self._due.clear()
+                self._changed.notify()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """No reminder is called from now on; the thread ends (a reminder being called finishes first)."""
+        with self._changed:
+            self._stopped = True
+            self._calls.clear()
+            self._due.clear()
+            self._changed.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def _run(self) -> None:
-        while True:
-            with self._changed:
-                while not self._due or self._due[0][0] > time.monotonic():
-                    self._changed.wait(self._due[0][0] - time.monotonic() if self._due else None)
-                _, key, fn = heapq.heappop(self._due)
-                if key in self._cancelled:
-                    self._cancelled.discard(key)
+        while self._call_next():
+            pass
+
+    def _call_next(self) -> bool:
+        # A function of its own, so that the reminder called is let go before the wait for the next one.
+        fn = self._next()
+        if fn is None:
+            return False
+        try:
+            fn()
+        except Exception:
+            log.exception("a reminder failed")
+        return True
+
+    def _next(self) -> Callable[[], None] | None:
+        """The next reminder due, once it is; None once nothing is due (the thread ends) or on `stop`."""
+        with self._changed:
+            while self._calls and not self._stopped:
+                when, key = self._due[0]
+                if when > time.monotonic():
+                    self._changed.wait(when - time.monotonic())
                     continue
-            try:
-                fn()
-            except Exception:
-                log.exception("a reminder failed")
+                heapq.heappop(self._due)
+                if (fn := self._calls.pop(key, None)) is not None:
+                    return fn
+            self._due.clear()
+            self._thread = None
+            return None
 
 
 def _tell_queued(answer: Callable[[str], None], wait: float) -> None:
@@ -401,3 +444,6 @@ class Beside:
 
     def __call__(self, work: Callable[[], T], /) -> Callable[[], T]:
         return self._pool.submit(contextvars.copy_context().run, work).result
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

@@ -36,6 +36,10 @@ class InboxWriter:
     def done(self, key: str) -> Future[bool]:
         return self._hand(key, None)
 
+    def close(self, wait: bool = True) -> None:
+        """Ends its thread once what waits is written."""
+        self._thread.shutdown(wait=wait)
+
     def _hand(self, key: str, body: str | None) -> Future[bool]:
         answer: Future[bool] = Future()
         with self._lock:

@@ -7,19 +7,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bot.adapters.store import Store
 from bot.runtime.executor import TrackedExecutor
 from bot.runtime.sweeper import Sweeper
 from bot.runtime.watch import Watcher
+from handlers.dependencies import Dependencies
 
 log = logging.getLogger("bot")
 
 
-def drain(executor: TrackedExecutor, sweeper: Sweeper | None, watcher: Watcher | None, store: Store, timeout: float,
-          clock: Callable[[], float] = time.monotonic) -> int:
+def drain(executor: TrackedExecutor, sweeper: Sweeper | None, watcher: Watcher | None, deps: Dependencies,
+          timeout: float, clock: Callable[[], float] = time.monotonic) -> int:
     """Lets the work already acknowledged finish for at most `timeout` seconds; how many pieces are left. What
     is left is on the record in the database (a request being applied holds a lease that runs out), and the
     sweep of the next instance to start finishes it."""
@@ -38,22 +39,51 @@ def drain(executor: TrackedExecutor, sweeper: Sweeper | None, watcher: Watcher |
                     "the sweep finishes what they started once an instance runs again", left, timeout)
         return left
     executor.shutdown(wait=True)
-    store.close()
+    deps.close()
+    deps.store.close()
     log.info("shut down: all work finished")
     return 0
 
 
+class OneCheck:
+    """`report` on a thread of its own, one at a time, within `timeout`: as under serve, a database that stops
+    answering holds one thread, and each probe is told so within the bound instead of waiting with it."""
+
+    def __init__(self, report: Callable[[], dict[str, Any]], timeout: float):
+        self.report = report
+        self.timeout = timeout
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-check")
+        self._running: Future[dict[str, Any]] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> dict[str, Any]:
+        with self._lock:
+            if self._running is None or self._running.done():
+                self._running = self._pool.submit(self.report)
+            running = self._running
+        try:
+            return running.result(self.timeout)
+        except TimeoutError:
+            return {"status": "unavailable", "database": f"not answering within {self.timeout:g} s"}
+        except Exception as exc:
+            return {"status": "unavailable", "database": f"the check failed: {type(exc).__name__}"}
+
+
 class HealthServer:
     """`GET /healthz` on a port of its own, for `backup-bot socket`, which has no HTTP server: 200 with JSON
-    when the bot and its database are usable, 503 otherwise, as under serve."""
+    when the bot and its database are usable, 503 otherwise, as under serve (within its bound)."""
 
     def __init__(self, host: str, port: int, report: Callable[[], dict[str, Any]]):
+        from bot.runtime.server import HEALTH_TIMEOUT_SECONDS
+
+        check = OneCheck(report, HEALTH_TIMEOUT_SECONDS)
+
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 if self.path.split("?", 1)[0] != "/healthz":
                     self.send_error(404)
                     return
-                answer = report()
+                answer = check()
                 body = json.dumps(answer).encode()
                 self.send_response(200 if answer.get("status") == "ok" else 503)
                 self.send_header("Content-Type", "application/json")

@@ -36,7 +36,9 @@ def exit_now(status: int = 0) -> None:
     os._exit(status)
 
 
-def start_sweeper(deps: Dependencies, app: App, settings: Settings, start: bool = True) -> Sweeper:
+def start_sweeper(deps: Dependencies, app: App, settings: Settings, start: bool = True,
+                  socket_mode: bool = False) -> Sweeper:
+    """`socket_mode`: this instance takes Slack's envelopes over Socket Mode, and redoes those another left."""
     from slack_sdk.signature import SignatureVerifier
 
     from bot.adapters.store.inbox import Inbox
@@ -48,7 +50,8 @@ def start_sweeper(deps: Dependencies, app: App, settings: Settings, start: bool 
     secret = settings.slack_signing_secret
     done = getattr(deps.background, "done", None)  # a TrackedExecutor's
     keeper = InboxKeeper(inbox, partial(redo, app, verifier=SignatureVerifier(secret) if secret else None,
-                                        done=done, again=True)) if isinstance(inbox, Inbox) else None
+                                        done=done, again=True, socket_mode=socket_mode)) \
+        if isinstance(inbox, Inbox) else None
     sweeper = Sweeper(deps.changes, sweep_reporter(deps, app.client), forget_deliveries=deps.store.forget_deliveries,
                       batches=partial(sweep_batches, deps, app.client), inbox=keeper)
     return sweeper.start() if start else sweeper

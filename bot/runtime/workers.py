@@ -37,8 +37,13 @@ NICENESS = 10
 STOP = None
 # Asked on a worker's second pipe for what it tells /healthz (anything else asked there: its metrics).
 HEALTH = "health"
+# How long a worker may leave the front's questions unanswered before /healthz says it is stuck (a process frozen
+# or hung does nothing handed to it, and the leases of its rows are renewed: only a restart has them redone).
+STUCK_SECONDS = 20.0
 # A line telling a worker who opened their App Home (in the front's ack), instead of a request's work.
 HOME = "home"
+# What goes down a worker's pipe: a request's work (key, payload, arrival, request ID), (HOME, user) or STOP.
+Line = tuple[str, str, tuple[str, float] | None, str] | tuple[str, str] | None
 
 
 class Workers:
@@ -56,6 +61,11 @@ class Workers:
         self.processes: list[Any] = []
         self.pipes: list[Any] = []
         self.scrapes: list[tuple[threading.Lock, Any]] = []  # a pipe each, to ask for its metrics
+        # A thread each that waits for its end: the one that reaps it (a second waiter could find it reaped
+        # and take it for alive).
+        self.watches: list[threading.Thread] = []
+        # Since when each worker has left the front's questions unanswered (None: it answered the last).
+        self.silent_since: list[float | None] = [None] * count
         for i in range(count):
             reader, writer = context.Pipe(duplex=False)
             asked, answering = context.Pipe()
@@ -63,12 +73,12 @@ class Workers:
                                                   args=(reader, answering, holder, i == 0, rules, settings)))
             self.pipes.append(writer)
             self.scrapes.append((threading.Lock(), asked))
-        # The pipes are written by a thread of their own: a full pipe (a worker behind) never holds the inbox's
-        # writer, whose answers hand the work over.
-        self.lines: queue.SimpleQueue[tuple[int, tuple[str, str, tuple[str, float] | None, str] | tuple[str, str]
-                                            | None]] = queue.SimpleQueue()
+        # Each pipe is written by a thread of its own: a full pipe (a worker behind, or stuck) never holds the
+        # inbox's writer, whose answers hand the work over, nor the lines of the other workers.
+        self.lines: list[queue.SimpleQueue[Line]] = [queue.SimpleQueue() for _ in range(count)]
         self.turn = itertools.count()
-        self.sender = threading.Thread(target=self._send, name="to-workers", daemon=True)
+        self.senders = [threading.Thread(target=self._send, args=(i,), name=f"to-worker-{i}", daemon=True)
+                        for i in range(count)]
 
     def start(self) -> Workers:
         from bot.runtime import metrics
@@ -76,21 +86,28 @@ class Workers:
         metrics.WORKERS.append(self.metrics)
         for process in self.processes:
             process.start()
-            threading.Thread(target=self._watch, args=(process,), name=f"{process.name}-watch", daemon=True).start()
-        self.sender.start()
+            watch = threading.Thread(target=self._watch, args=(process,), name=f"{process.name}-watch", daemon=True)
+            self.watches.append(watch)
+            watch.start()
+        for sender in self.senders:
+            sender.start()
         log.info("%d worker process(es) started for the work after the acks", len(self.processes))
         return self
 
     def hand(self, key: str, payload: str, at: tuple[str, float] | None, request_id: str) -> None:
         """Queues a request's work (written to the inbox already; `at`: its arrival; its ID in the logs) for the
-        next worker in turn; never blocks."""
-        self.lines.put((next(self.turn) % len(self.pipes), (key, payload, at, request_id)))
+        next worker in turn among those with the shortest line: one that stopped taking work (its pipe full) is
+        given no more; never blocks."""
+        first = next(self.turn)
+        order = [(first + i) % len(self.lines) for i in range(len(self.lines))]
+        worker = min(order, key=lambda i: self.lines[i].qsize())
+        self.lines[worker].put((key, payload, at, request_id))
 
     def home_opened(self, user: str) -> None:
         """Tells every worker that `user` opened their App Home: whichever worker a request's step falls to
         publishes that Home again (handlers/home.py `refresh_homes`); never blocks."""
-        for worker in range(len(self.pipes)):
-            self.lines.put((worker, (HOME, user)))
+        for line in self.lines:
+            line.put((HOME, user))
 
     def metrics(self) -> list[bytes]:
         """The running workers' metrics (bot/runtime/metrics_merge.py); those that do not answer within a second
@@ -107,7 +124,22 @@ class Workers:
         return [report for i, process in enumerate(self.processes) if process.pid is not None
                 and isinstance(report := self._ask(i, HEALTH, deadline), dict)]
 
+    def stuck(self) -> list[str]:
+        """The workers that have answered none of the front's questions for STUCK_SECONDS."""
+        now = time.monotonic()
+        return [process.name for process, since in zip(self.processes, self.silent_since, strict=True)
+                if since is not None and now - since > STUCK_SECONDS]
+
     def _ask(self, worker: int, question: bytes | str, deadline: float) -> Any:
+        answer = self._answer(worker, question, deadline)
+        if answer is None:
+            if self.silent_since[worker] is None:
+                self.silent_since[worker] = time.monotonic()
+        else:
+            self.silent_since[worker] = None
+        return answer
+
+    def _answer(self, worker: int, question: bytes | str, deadline: float) -> Any:
         lock, pipe = self.scrapes[worker]
         # The other endpoint's question to the same worker holds its pipe until its own deadline at most.
         if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
@@ -122,14 +154,14 @@ class Workers:
         finally:
             lock.release()
 
-    def _send(self) -> None:
+    def _send(self, worker: int) -> None:
         while True:
-            worker, item = self.lines.get()
+            item = self.lines[worker].get()
             try:
                 self.pipes[worker].send(item)
             except OSError:  # that worker is gone: its watch stops serve, and the inbox has the work
                 continue
-            if item is STOP and worker == len(self.pipes) - 1:
+            if item is STOP:
                 return
 
     def alive(self) -> bool:
@@ -146,18 +178,18 @@ class Workers:
     def ask_to_stop(self) -> None:
         """After the last ack: each worker finishes what is queued for it, then drains (BACKUP_BOT_DRAIN_TIMEOUT)."""
         self.stopping = True
-        for worker in range(len(self.pipes)):
-            self.lines.put((worker, STOP))
+        for line in self.lines:
+            line.put(STOP)
 
     def join(self) -> None:
-        for process in self.processes:
-            if process.pid is None:  # never started: the database could not be used
-                continue
-            process.join(self.drain_timeout + 10)
-            if process.is_alive():
+        """Waits for each worker's end through its watch, which reaps it; those never started (the database could
+        not be used) have none."""
+        for process, watch in zip(self.processes, self.watches, strict=False):
+            watch.join(self.drain_timeout + 10)
+            if watch.is_alive():
                 log.warning("%s did not end in time: ended now; its work is redone from the inbox", process.name)
                 process.kill()
-                process.join()
+                watch.join()
 
 
 def work(pipe: Any, scrapes: Any, holder: str, first: bool, rules: tuple[Stamp, bytes] | None = None,
@@ -231,7 +263,7 @@ def _serve_queue(pipe: Any, holder: str, first: bool, settings: Any,
             continue
         if status != 200:
             log.warning("worker: a request's work answered %d", status)
-    drain(executor, sweeper, watcher, deps.store, settings.drain_timeout)
+    drain(executor, sweeper, watcher, deps, settings.drain_timeout)
     return 0
 
 
@@ -261,9 +293,15 @@ def _answer_scrapes(scrapes: Any, reporting: list[Callable[[], dict[str, Any]]])
 
     while True:
         try:
-            if scrapes.recv() == HEALTH:
-                scrapes.send(reporting[0]() if reporting else {})
-            else:
-                scrapes.send(generate_latest(REGISTRY))
+            question = scrapes.recv()
+        except (OSError, EOFError):
+            return
+        try:
+            answer: Any = (reporting[0]() if reporting else {}) if question == HEALTH else generate_latest(REGISTRY)
+        except Exception:  # this thread answering is what says the worker is not stuck: it carries on
+            log.exception("worker: what it tells /healthz or /metrics could not be made")
+            answer = {} if question == HEALTH else b""
+        try:
+            scrapes.send(answer)
         except (OSError, EOFError):
             return

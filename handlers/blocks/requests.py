@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,9 +85,10 @@ def groups_line(groups: GroupProgress) -> str:
     return "*By group:* " + fit(" · ".join(parts), 2800)
 
 
-def request_blocks(request: ChangeRequest, approved_by: list[str],
-                   groups: GroupProgress | None = None) -> list[dict[str, Any]]:
-    """A change request as it stands now: the one message the channel sees, updated at every step."""
+def request_blocks(request: ChangeRequest, approved_by: list[str], groups: GroupProgress | None = None,
+                   also: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """A change request as it stands now: the one message the channel sees, updated at every step. `approved_by`:
+    the approvals that count; `also`: those given that do not (no longer allowed, or beyond what was asked)."""
     db = DatabaseRef(request.organization, request.database)
     before = BackupPolicy.model_validate(request.before)
     after: dict[str, Any] | BackupPolicy = (BackupPolicy.model_validate(request.after) if request.after
@@ -109,9 +111,11 @@ def request_blocks(request: ChangeRequest, approved_by: list[str],
         facts.append(f"*Worth a second look:* {escape(', '.join(request.risks))}")
     if request.approvals_needed:
         got = ", ".join(f"<@{a}>" for a in approved_by) or "none yet"
-        # Each list gets half a section, so that a long one cannot push the other out of sight.
-        facts.append(f"*Approvals:* {len(approved_by)} of {request.approvals_needed} ({fit(got, 1400)}) · "
-                     f"*may approve:* {fit(mentions(request.approvers), 1400)}")
+        # Each list gets its share of a section, so that a long one cannot push another out of sight.
+        room = 900 if also else 1400
+        given = f"; also approved: {fit(', '.join(f'<@{a}>' for a in also), 900)}" if also else ""
+        facts.append(f"*Approvals:* {len(approved_by)} of {request.approvals_needed} ({fit(got, room)}){given} · "
+                     f"*may approve:* {fit(mentions(request.approvers), room + 100)}")
         if groups:
             facts.append(groups_line(groups))
     if request.state is RequestState.PENDING:

@@ -26,7 +26,9 @@ from bot.domain.policy import (
     PolicyUpdate,
     check_change,
     control_character,
+    first_unseen,
     invisible_character,
+    shows_something,
 )
 from bot.domain.setting_values import is_number
 from handlers import blocks
@@ -114,12 +116,18 @@ def form_values(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
                                 "override or a zero-width space): it would let one name pass for another.")
         elif block_id == "reason":
             values["reason"] = (raw or "").strip() or None
-            if len(values["reason"] or "") > MAX_REASON_LENGTH:
+            if values["reason"] and not shows_something(values["reason"]):
+                errors["reason"] = (f"This shows nothing: only invisible characters (such as "
+                                    f"{first_unseen(values['reason'])}). Write why in words, or leave it empty.")
+            elif len(values["reason"] or "") > MAX_REASON_LENGTH:
                 errors["reason"] = f"At most {MAX_REASON_LENGTH} characters: this is {len(values['reason'])}."
         elif block_id == "name":
             name = str(raw or "").strip()
             if not name:
                 errors["name"] = "Give the policy a name."
+            elif not shows_something(name):
+                errors["name"] = (f"This shows nothing: only invisible characters (such as {first_unseen(name)}). "
+                                  "Give the policy a name in words.")
             else:
                 values["name"] = name
         elif block_id in NUMBER_LABELS:

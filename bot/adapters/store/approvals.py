@@ -41,10 +41,27 @@ class Approvals(AuditTrail):
         log_event(logged)
         return approved_by
 
+    def claim_notice_recorded(self, request_id: str, notice: str, record: AuditEvent) -> bool:
+        """True for the one caller, on any instance, that may send this notice, `record` recorded with its claim."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import request_notices
+
+        with self.engine.begin() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(request_notices.insert().values(request_id=request_id, notice=notice,
+                                                                 at=self.clock()))
+            except sa.exc.IntegrityError:
+                return False
+            logged = self._insert_event(conn, record)
+        log_event(logged)
+        return True
+
     def approvers_of(self, request_id: str) -> list[str]:
         from bot.adapters.schema import SELECT_APPROVERS
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return list(conn.scalars(SELECT_APPROVERS, {"request_id": request_id}))
 
     def approvers_by_request(self, request_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -56,7 +73,7 @@ class Approvals(AuditTrail):
         found: dict[str, list[str]] = {request_id: [] for request_id in request_ids}
         if not found:
             return found
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             for request_id, approver in conn.execute(
                     sa.select(approvals.c.request_id, approvals.c.approver)
                     .where(approvals.c.request_id.in_(list(found))).order_by(approvals.c.at)):

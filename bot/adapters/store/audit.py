@@ -44,7 +44,7 @@ class AuditTrail(Connected):
         queries = [query.where(column == ref) for ref in dict.fromkeys(policy_refs)
                    for column in (t.c.policy_id, t.c.policy_name)] or [query]
         found: dict[int, Any] = {}
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             for each in queries:
                 for row in conn.execute(each.order_by(t.c.seq.desc()).limit(limit)).mappings():
                     found[row["seq"]] = row
@@ -56,7 +56,7 @@ class AuditTrail(Connected):
 
         from bot.adapters.schema import audit_events
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(audit_events).where(audit_events.c.action.in_(list(actions)))
                                 .order_by(audit_events.c.seq.desc()).limit(limit)).mappings().all()
         return [event_of(r) for r in rows]
@@ -66,7 +66,7 @@ class AuditTrail(Connected):
 
         from bot.adapters.schema import audit_events
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(audit_events).where(audit_events.c.request_id == request_id)
                                 .order_by(audit_events.c.seq)).mappings().all()
         return [event_of(r) for r in rows]
@@ -120,7 +120,7 @@ class AuditTrail(Connected):
             query = sa.select(*selected).where(*conditions)
             if after is not None:
                 query = query.where(sa.tuple_(*order) > sa.tuple_(*after) if timed else t.c.seq > after[-1])
-            with self.engine.connect() as conn:
+            with self.reader.connect() as conn:
                 rows = conn.execute(query.order_by(*order).limit(batch)).all()
             if not rows:
                 return

@@ -78,7 +78,7 @@ class Batches(AuditTrail):
 
         from bot.adapters.schema import change_batches
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(sa.select(change_batches).where(change_batches.c.id == batch_id)).mappings().first()
         return batch_of(row) if row else None
 
@@ -147,7 +147,7 @@ class Batches(AuditTrail):
         return batch
 
     def batch_approvers(self, batch_id: str) -> list[str]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return self._approvers(conn, batch_id)
 
     @staticmethod
@@ -205,7 +205,7 @@ class Batches(AuditTrail):
 
         from bot.adapters.schema import batch_members, change_requests
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(change_requests, batch_members.c.outcome)
                                 .join(batch_members, batch_members.c.request_id == change_requests.c.id)
                                 .where(batch_members.c.batch_id == batch_id)
@@ -217,7 +217,7 @@ class Batches(AuditTrail):
 
         from bot.adapters.schema import change_batches
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(change_batches).where(
                 change_batches.c.state == BatchState.PENDING.value, change_batches.c.expires_at <= before)
                 .order_by(change_batches.c.expires_at).limit(200)).mappings().all()
@@ -228,7 +228,7 @@ class Batches(AuditTrail):
 
         from bot.adapters.schema import change_batches
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(change_batches).where(change_batches.c.state == BatchState.PENDING.value)
                                 .order_by(change_batches.c.created_at).limit(limit)).mappings().all()
         return [batch_of(row) for row in rows]
@@ -259,7 +259,7 @@ class Batches(AuditTrail):
 
         posted = sa.select(request_notices.c.request_id).where(request_notices.c.request_id == change_batches.c.id,
                                                                request_notices.c.notice == "plan")
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(change_batches).where(change_batches.c.message_ts.is_not(None),
                                                                 ~sa.exists(posted))
                                 .order_by(change_batches.c.created_at.desc()).limit(limit)).mappings().all()
@@ -281,7 +281,7 @@ class Batches(AuditTrail):
                       .join(change_requests, change_requests.c.id == batch_members.c.request_id)
                       .where(batch_members.c.batch_id == change_batches.c.id,
                              change_requests.c.state.in_([s.value for s in OPEN_STATES])))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(change_batches).where(
                 change_batches.c.state == BatchState.APPROVED.value, change_batches.c.message_ts.is_not(None),
                 ~(sa.exists(told) & told_by(f"dm:{BatchState.APPROVED.value}") & told_by("audit")),
@@ -294,7 +294,7 @@ class Batches(AuditTrail):
 
         from bot.adapters.schema import batch_members
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             found = conn.scalar(sa.select(batch_members.c.batch_id).where(batch_members.c.request_id == request_id))
         return str(found) if found else None
 

@@ -30,7 +30,8 @@ SQLITE_BUSY_SECONDS = 30.0
 # How often the inbox's write that acks wait for tries again for SQLite's lock while another process (a worker)
 # holds it, for its first PROMPT_SECONDS of waiting; then every PATIENT_SECONDS.
 RETRY_SECONDS, PROMPT_SECONDS, PATIENT_SECONDS = 0.0002, 0.05, 0.002
-# An execution option: a connection that only reads, which on SQLite takes no writer's lock (no BEGIN IMMEDIATE).
+# An execution option: a connection that only reads, which on SQLite takes no writer's lock (a deferred BEGIN, a
+# snapshot of the WAL, not BEGIN IMMEDIATE).
 READ_ONLY = "backup_bot_read_only"
 
 
@@ -189,12 +190,22 @@ class Connected:
         self.ready = threading.Event()
         self.ready.set()
         self._engine: Engine | None = None
+        self._reader: Engine | None = None
         self._lock = threading.Lock()
 
     @property
     def engine(self) -> Engine:
         self.ready.wait()
         return self._connect()
+
+    @property
+    def reader(self) -> Engine:
+        """The engine for connections that only read. On SQLite they take no writer's lock: a read of the work
+        after an ack (a niced worker's, on busy cores) never holds the inbox write that ack waits for."""
+        engine = self.engine
+        if self._reader is None:
+            self._reader = engine.execution_options(**{READ_ONLY: True})
+        return self._reader
 
     def _connect(self) -> Engine:
         if self._engine is None:
@@ -229,10 +240,12 @@ class Connected:
 
             @sa.event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
-                if conn.get_execution_options().get(READ_ONLY):
-                    return  # each statement its own read, as SQLite does without BEGIN: no writer waits for it
                 dbapi_connection = conn.connection.dbapi_connection
                 assert isinstance(dbapi_connection, TakingTurns)
+                if conn.get_execution_options().get(READ_ONLY):
+                    # One snapshot for the reads, and no writer waits for them (WAL).
+                    dbapi_connection.execute("BEGIN DEFERRED")
+                    return
                 dbapi_connection.begin_immediate()
 
         return engine
@@ -267,7 +280,7 @@ class Connected:
         """The schema's version (its Alembic revision's number); 0 for a database never migrated."""
         from bot.adapters import migrations
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return migrations.current(conn)
 
     def healthy(self) -> tuple[bool, str]:

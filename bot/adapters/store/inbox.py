@@ -4,8 +4,11 @@ instance stops, its lapsed rows are taken over by another, which redoes each onc
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,6 +19,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 LEASE_SECONDS = 6.0
+# A writer's connection unused this long is given back to the pool and a checked one taken (the pool's ping, one
+# round trip): while acks keep coming, each write is spared that round trip and the pool's checkout.
+KEPT_SECONDS = 5.0
 
 
 @dataclass
@@ -63,6 +69,17 @@ def _statements(dialect: str) -> tuple[Any, Any]:
             .values(body=None, holder=None, lease_until=None))
 
 
+def _write(conn: Connection, rows: list[dict[str, Any]], dones: list[str]) -> set[str]:
+    """On PostgreSQL (autocommit) the dones commit first, then the rows in one statement: rows whose write raised
+    were not written, so their requests act without them, exactly once (TrackedExecutor._written). On SQLite, one
+    transaction, which takes the writer's lock at BEGIN."""
+    insert, close = _statements(conn.dialect.name)
+    with contextlib.nullcontext() if conn.dialect.name == "postgresql" else conn.begin():
+        if dones:
+            conn.execute(close, {"keys": dones})
+        return set(conn.execute(insert, rows).scalars()) if rows else set()
+
+
 class Inbox:
     """One instance's view of the inbox; `holder` names the instance. Not a part of `Store`, whose calls are the
     listeners' own."""
@@ -73,6 +90,7 @@ class Inbox:
         self.clock = clock
         self.holder = holder
         self.lease = lease
+        self._kept = threading.local()  # each writing thread's connection, and when it was last used
 
     def take(self, key: str, body: str) -> bool:
         """Writes the work `key` with the request to redo it from: True for the one caller, on any instance, that
@@ -83,19 +101,36 @@ class Inbox:
         self.write([], [key])
 
     def write(self, takes: Sequence[tuple[str, str]], dones: Sequence[str]) -> set[str]:
-        """In one transaction (one commit for a burst of requests): writes each work of `takes`, a key and the
-        request to redo it from, and marks the work `dones` done. The keys of `takes` this caller may do: those
-        no replay or retry, here or on another instance, wrote first."""
+        """With one commit for a burst of requests (`_write`), on a connection this thread keeps while it writes:
+        writes each work of `takes`, a key and the request to redo it from, and marks the work `dones` done. The
+        keys of `takes` this caller may do: those no replay or retry, here or on another instance, wrote first."""
         now = self.clock()
         # In the order of their keys, so that two instances writing the same keys never wait on each other.
         rows = [{"key": key, "at": now, "holder": self.holder, "lease_until": now + self.lease, "body": body}
                 for key, body in sorted({key: body for key, body in reversed(takes)}.items())]
-        with first_in_line(acks_wait=bool(rows)), self._engine().begin() as conn:
-            insert, close = _statements(conn.dialect.name)
-            taken = set(conn.execute(insert, rows).scalars()) if rows else set()
-            if dones:
-                conn.execute(close, {"keys": sorted(set(dones))})
-        return taken
+        conn = self._connection()
+        try:
+            with first_in_line(acks_wait=bool(rows)):
+                return _write(conn, rows, sorted(set(dones)))
+        except BaseException:
+            self._kept.conn = None
+            with contextlib.suppress(Exception):  # a connection already broken: the pool drops it
+                conn.close()
+            raise
+        finally:
+            self._kept.used = time.monotonic()
+
+    def _connection(self) -> Connection:
+        conn: Connection | None = getattr(self._kept, "conn", None)
+        if conn is not None and time.monotonic() - self._kept.used > KEPT_SECONDS:
+            conn.close()
+            conn = None
+        if conn is None:
+            conn = self._kept.conn = self._engine().connect()
+            if conn.dialect.name == "postgresql":
+                # Each statement commits on its own: one round trip for a burst's rows, not BEGIN, INSERT, COMMIT.
+                conn = self._kept.conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn
 
     def renew(self) -> int:
         """Extends the leases of the work this instance is doing; the number of rows."""

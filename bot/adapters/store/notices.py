@@ -30,7 +30,7 @@ class RequestNotices(Connected):
 
         from bot.adapters.schema import request_notices
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             at = conn.execute(sa.select(request_notices.c.at).where(
                 request_notices.c.request_id == request_id, request_notices.c.notice == notice)).scalar()
         return None if at is None else float(at)

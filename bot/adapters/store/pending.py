@@ -18,7 +18,7 @@ class OpenRequests(Connected):
 
         from bot.adapters.schema import change_requests as r
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return int(conn.scalar(sa.select(sa.func.count()).select_from(r).where(
                 r.c.state.in_([s.value for s in OPEN_STATES]))) or 0)
 
@@ -28,7 +28,7 @@ class OpenRequests(Connected):
 
         from bot.adapters.schema import change_requests as r
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return int(conn.scalar(sa.select(sa.func.count()).select_from(r)
                                    .where(*_pending_now(r, now), r.c.requester == user)) or 0)
 
@@ -40,7 +40,7 @@ class OpenRequests(Connected):
         from bot.adapters.schema import change_requests as r
 
         query = sa.select(*_group_key(r), r.c.id, r.c.created_at).where(*_others_pending(r, user, now))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query).all()
         return [(PendingGroup(row[0], row[1], row[2], (row[3], row[4])), row[5], row[6]) for row in rows]
 
@@ -55,7 +55,7 @@ class OpenRequests(Connected):
             query = sa.select(r).where(*_pending_now(r, now), r.c.requester == user)
         else:
             query = sa.select(r).where(r.c.id.in_(list(ids)), *_others_pending(r, user, now))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query.order_by(r.c.created_at).limit(limit)).mappings().all()
         return [request_of(row) for row in rows]
 
@@ -72,7 +72,7 @@ class OpenRequests(Connected):
         due = [sa.and_(r.c.created_at + (r.c.expires_at - r.c.created_at) * share - before <= now + 1,
                        ~sa.exists().where(n.c.request_id == r.c.id, n.c.notice == notice))
                for notice, share, before in moments]
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(r).where(*_pending_now(r, now), sa.or_(*due))
                                 .order_by(r.c.created_at)).mappings().all()
         return [request_of(row) for row in rows]

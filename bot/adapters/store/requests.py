@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.audit import AuditTrail
 from bot.adapters.store.inbox import done_with
-from bot.adapters.store.rows import columns, log_event, request_of, short_key
+from bot.adapters.store.rows import columns, database_prefix, lease_key, log_event, request_of, short_key
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import DATABASE_LEASE, OPEN_STATES, ChangeRequest, RequestState
+from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS
 from bot.domain.ports import Claim
 
 if TYPE_CHECKING:
@@ -29,7 +30,10 @@ class Requests(AuditTrail):
 
         try:
             with self.engine.begin() as conn:
-                conn.execute(INSERT_REQUEST, {**columns(request), "target": request.before.get("target")})
+                # A pending one takes turns with the sweep's judging from the start: its approvers may leave.
+                turn = self.clock() + JUDGE_AGAIN_SECONDS if request.state is RequestState.PENDING else None
+                conn.execute(INSERT_REQUEST, {**columns(request), "target": request.before.get("target"),
+                                              "judge_at": turn})
                 logged = self._insert_event(conn, record)
                 if request.state is not RequestState.PENDING:
                     # Approved at once: the sweep carries it on from here. A pending one's work is done when its
@@ -42,7 +46,7 @@ class Requests(AuditTrail):
             if request.revert_of is None:
                 raise
             # Another instance asked the same revert first (one open revert per change): that one stands.
-            with self.engine.connect() as conn:
+            with self.reader.connect() as conn:
                 row = conn.execute(sa.select(change_requests).where(
                     change_requests.c.revert_of == request.revert_of,
                     change_requests.c.state.in_(OPEN_STATES))).mappings().first()
@@ -55,7 +59,7 @@ class Requests(AuditTrail):
     def get_request(self, request_id: str) -> ChangeRequest | None:
         from bot.adapters.schema import SELECT_REQUEST
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(SELECT_REQUEST, {"request_id": request_id}).mappings().first()
         return request_of(row) if row else None
 
@@ -90,7 +94,7 @@ class Requests(AuditTrail):
         from bot.adapters.schema import policy_leases
 
         return conn.scalar(sa.select(policy_leases.c.holder)
-                           .where(policy_leases.c.policy_key == short_key(claim.request.policy_key),
+                           .where(policy_leases.c.policy_key == lease_key(claim.request),
                                   policy_leases.c.holder == claim.token).with_for_update()) is not None
 
     def _transition(self, conn: Connection, request_id: str, from_states: Sequence[RequestState], to: RequestState,
@@ -126,7 +130,7 @@ class Requests(AuditTrail):
 
         from bot.adapters.schema import policy_leases
 
-        key = short_key(request.policy_key)
+        key = lease_key(request)
         with self.engine.begin() as conn:
             self._lock_database(conn, request.organization, request.database)
             taken = conn.execute(
@@ -173,12 +177,12 @@ class Requests(AuditTrail):
 
         from bot.adapters.schema import policy_leases
 
-        database_key = short_key(f"{request.organization}/{request.database}/{DATABASE_LEASE}")
+        database_key = short_key(request.organization, request.database, DATABASE_LEASE)
         held = sa.select(policy_leases.c.policy_key).where(policy_leases.c.holder.is_not(None),
                                                            policy_leases.c.until >= now)
         if key == database_key:
-            held = held.where(policy_leases.c.policy_key.startswith(f"{request.organization}/{request.database}/",
-                                                                     autoescape=True),
+            held = held.where(policy_leases.c.policy_key.startswith(
+                                  database_prefix(request.organization, request.database), autoescape=True),
                               policy_leases.c.policy_key != database_key)
         else:
             held = held.where(policy_leases.c.policy_key == database_key)
@@ -209,7 +213,7 @@ class Requests(AuditTrail):
 
         from bot.adapters.schema import policy_leases
 
-        key = short_key(f"{organization}/{database}/{DATABASE_LEASE}")
+        key = short_key(organization, database, DATABASE_LEASE)
         locked = sa.select(policy_leases.c.policy_key).where(policy_leases.c.policy_key == key).with_for_update()
         if conn.scalar(locked) is not None:
             return
@@ -231,7 +235,7 @@ class Requests(AuditTrail):
         with self.engine.begin() as conn:
             self._lock_database(conn, claim.request.organization, claim.request.database)
             held = conn.execute(policy_leases.update()
-                                .where(policy_leases.c.policy_key == short_key(claim.request.policy_key),
+                                .where(policy_leases.c.policy_key == lease_key(claim.request),
                                        policy_leases.c.holder == claim.token, policy_leases.c.until >= now)
                                 .values(until=until)).rowcount
             if held != 1:
@@ -259,14 +263,14 @@ class Requests(AuditTrail):
         from bot.adapters.schema import policy_leases
 
         conn.execute(policy_leases.update()
-                     .where(policy_leases.c.policy_key == short_key(claim.request.policy_key),
+                     .where(policy_leases.c.policy_key == lease_key(claim.request),
                             policy_leases.c.holder == claim.token)
                      .values(holder=None, until=0))
 
     def database_generation(self, organization: str, database: str) -> int:
         """How many times the bot has claimed this database's policies to change them: a read of them taken at
         one generation may be stale at the next."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return self._database_generation(conn, organization, database)
 
     @staticmethod
@@ -275,7 +279,7 @@ class Requests(AuditTrail):
 
         from bot.adapters.schema import policy_leases
 
-        prefix = f"{organization}/{database}/"
+        prefix = database_prefix(organization, database)
         return int(conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(policy_leases.c.generation), 0))
                                .where(policy_leases.c.policy_key.startswith(prefix, autoescape=True))) or 0)
 
@@ -314,7 +318,7 @@ class Requests(AuditTrail):
             query = query.where(change_requests.c.lease_until < lease_before)
         if told is not None:
             query = query.where(change_requests.c.told.is_(told))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query.order_by(change_requests.c.created_at).limit(limit)).mappings().all()
         return [request_of(r) for r in rows]
 
@@ -352,6 +356,6 @@ class Requests(AuditTrail):
                                                  change_requests.c.state.in_(list(states)))
         if updated_since is not None:
             query = query.where(change_requests.c.updated_at >= updated_since)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query.order_by(change_requests.c.created_at)).mappings().all()
         return [request_of(r) for r in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import fields
 from typing import Any
@@ -15,19 +16,41 @@ log = logging.getLogger("bot.audit")
 
 # An index entry of PostgreSQL holds at most about 2,700 bytes: a longer key is kept as its hash.
 LONGEST_KEY = 300
+# A database's part of its keys kept as named up to this many bytes; past it, the hash of both names.
+LONGEST_PREFIX_BYTES = 1000
 
 
-def short_key(key: str) -> str:
-    """A primary key made of names from outside: as it is, or past LONGEST_KEY characters its first part (up to
-    the policy ID, so prefix searches by database still find it) and the SHA-256 of the whole."""
+def database_prefix(organization: str, database: str) -> str:
+    """What every key of a database begins with, and no key of another: `organization/database/` as named, so
+    prefix searches by database find its keys; the SHA-256 of both names when they are long, hold a slash (the
+    prefix would not say where one name ends) or a character the column stores escaped (a prefix search would
+    not match it)."""
+    named = f"{organization}/{database}"
+    if (len(named.encode("utf-8", "surrogatepass")) <= LONGEST_PREFIX_BYTES and named.count("/") == 1
+            and named.isprintable() and not any(0xD800 <= ord(ch) <= 0xDFFF for ch in named)):
+        return named + "/"
+    both = json.dumps([organization, database]).encode("utf-8", "surrogatepass")
+    return f"#sha256:{hashlib.sha256(both).hexdigest()}/"
+
+
+def short_key(organization: str, database: str, rest: str) -> str:
+    """A primary key made of names from outside: the database's prefix and `rest` (a policy ID, or the
+    database's lease), past LONGEST_KEY characters the prefix and the SHA-256 of the whole."""
+    key = database_prefix(organization, database) + rest
     if len(key) <= LONGEST_KEY:
         return key
-    head = "/".join(key.split("/", 2)[:2])[:1000]
-    return f"{head}/#sha256:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
+    whole = f"{organization}/{database}/{rest}".encode("utf-8", "surrogatepass")
+    return f"{database_prefix(organization, database)}#sha256:{hashlib.sha256(whole).hexdigest()}"
+
+
+def lease_key(request: ChangeRequest) -> str:
+    """The key of the lease a request takes: its policy's, or its database's."""
+    rest = request.policy_key[len(f"{request.organization}/{request.database}/"):]
+    return short_key(request.organization, request.database, rest)
 
 
 def seen_key(organization: str, database: str, policy_id: str) -> str:
-    return short_key(f"{organization}/{database}/{policy_id}")
+    return short_key(organization, database, policy_id)
 
 
 def notice_of(row: Any) -> Notice:

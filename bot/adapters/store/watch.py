@@ -62,7 +62,7 @@ class WatchState(AuditTrail):
 
         from bot.adapters.schema import watch_seen
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(watch_seen).where(watch_seen.c.organization == organization,
                                                             watch_seen.c.database == database)).mappings().all()
         return {r["policy_id"]: Seen(dict(r["policy"]), r["problem"], r["seen_at"]) for r in rows}
@@ -133,7 +133,7 @@ class WatchState(AuditTrail):
 
         from bot.adapters.schema import watch_notices
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(watch_notices).where(watch_notices.c.posted_at.is_(None))
                                 .order_by(watch_notices.c.created_at).limit(limit)).mappings().all()
         return [notice_of(r) for r in rows]
@@ -175,7 +175,7 @@ class WatchState(AuditTrail):
 
         from bot.adapters.schema import watch_notices as t
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.scalar(sa.select(t.c.id).where(t.c.id == notice_id, t.c.posted_at.is_(None),
                                                        t.c.claimed_by.is_not(None))) is not None
 
@@ -184,6 +184,6 @@ class WatchState(AuditTrail):
 
         from bot.adapters.schema import watch_notices
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(sa.select(watch_notices).where(watch_notices.c.id == notice_id)).mappings().first()
         return notice_of(row) if row else None

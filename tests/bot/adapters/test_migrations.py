@@ -39,6 +39,7 @@ ADDED = {
     16: [("deliveries", c) for c in ("holder", "lease_until", "body", "handed_again")],
     17: [("change_requests", "left_by_older")],
     18: [("change_requests", "judge_at"), ("change_batches", "judge_at")],
+    19: [("change_requests", "counted")],
 }
 
 
@@ -121,8 +122,26 @@ def test_the_newest_version_goes_back_and_forth_with_its_data_kept(store_url: st
     store = at_version(store_url, HEAD)
     store.migrate()
     with store.engine.begin() as conn:
+        conn.execute(change_requests.update().values(counted=["U0CAROL001"]))
         command.downgrade(migrations.config(conn), "-1")
     assert store.version() == HEAD - 1
+    with store.engine.begin() as conn:  # what the judge counted goes; the approvals stay
+        assert "counted" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}
+    assert store.migrate() == HEAD
+    request = store.get_request("r-1")
+    assert request is not None and request.counted is None  # shown with every approval, as the release before did
+    assert_kept(store)
+    with store.engine.connect() as conn:
+        assert tables_and_columns(conn) == []
+    store.close()
+
+
+def test_revision_0018_goes_back_and_forth_with_its_data_kept(store_url: str) -> None:
+    store = at_version(store_url, HEAD)
+    store.migrate()
+    with store.engine.begin() as conn:
+        command.downgrade(migrations.config(conn), "0017")
+    assert store.version() == 17
     with store.engine.begin() as conn:  # the turns go; a request with an approval the release before leaves stays
         for table in ("change_requests", "change_batches"):
             assert "judge_at" not in {c["name"] for c in sa.inspect(conn).get_columns(table)}
@@ -139,7 +158,7 @@ def test_the_newest_version_goes_back_and_forth_with_its_data_kept(store_url: st
 
 
 def test_an_older_version_says_how_to_go_back(store_url: str) -> None:
-    store = at_version(store_url, 16)  # revision 0016 cannot be undone (0017 and 0018 can)
+    store = at_version(store_url, 16)  # revision 0016 cannot be undone (0017 onwards can)
     with store.engine.begin() as conn, pytest.raises(NotImplementedError, match="restore the backup"):
         command.downgrade(migrations.config(conn), "-1")
     assert store.version() == 16

@@ -109,3 +109,27 @@ def test_the_inbox_writer_gives_up_as_sqlite_would_and_gives_its_turn_back(
     turns.give_back()
     assert inbox.take("k:1", "body")
     other.close()
+
+
+def test_a_read_of_the_store_holds_back_no_inbox_write(sqlite_store: Store) -> None:
+    """The work after an ack reads the store (in a worker of a lower priority, on busy cores): the inbox write an
+    ack waits for never waits for such a read to end, and the read keeps one snapshot meanwhile."""
+    inbox, written = Inbox(lambda: sqlite_store.engine, time.time, "front:1"), threading.Event()
+    with sqlite_store.reader.connect() as conn:
+        assert conn.execute(sa.select(deliveries.c.key)).scalars().all() == []
+        writer = threading.Thread(target=lambda: inbox.take("k:1", "body") and written.set())
+        writer.start()
+        assert written.wait(5)
+        assert conn.execute(sa.select(deliveries.c.key)).scalars().all() == []
+    writer.join(5)
+    with sqlite_store.reader.connect() as conn:
+        assert conn.execute(sa.select(deliveries.c.key)).scalars().all() == ["k:1"]
+
+
+def test_a_read_of_the_store_waits_for_no_writer(sqlite_store: Store) -> None:
+    read = threading.Event()
+    with sqlite_store.engine.begin():  # a writer holding the turn (and SQLite's lock) meanwhile
+        reader = threading.Thread(target=lambda: sqlite_store.get_request("nothing") is None and read.set())
+        reader.start()
+        assert read.wait(5)
+    reader.join(5)

@@ -54,3 +54,16 @@ def test_the_request_id_goes_with_the_work() -> None:
     executor.run(lambda: seen.append(request_id.get()))
     assert executor.wait_idle(10) and seen == [rid]
     executor.shutdown()
+
+
+def test_a_cancelled_reminder_is_never_called_and_the_others_are_once() -> None:
+    from bot.runtime.executor import Reminders
+
+    reminders, called, all_due = Reminders(), [], threading.Event()
+    keys = [reminders.at(0.05, lambda i=i: called.append(i)) for i in range(200)]
+    reminders.at(0.1, all_due.set)
+    for key in keys[::2]:
+        reminders.cancel(key)
+    assert all_due.wait(5)
+    reminders.cancel(keys[1])  # once called: nothing to cancel
+    assert sorted(called) == list(range(1, 200, 2))

@@ -1,0 +1,70 @@
+"""A bulk change's policies judged after it is asked (bot/domain/bulk.py): each as a single approval is, by the
+one judge, and where its approvals stand. One click (or one sweep's turn, or one drawing of its message) reads
+each database once for all its policies: its reads (`SharedReads`) go with it, from the judging to the message
+that shows what it found, so a failed read is neither tried again for each policy nor again to draw it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bot.domain.batches import Batch, BatchState, BatchStore, Planned
+from bot.domain.bulk_costs import SharedReads
+from bot.domain.bulk_standing import Standing, standings
+from bot.domain.change_requests import ChangeKind
+from bot.domain.changes import ChangePath
+from bot.domain.commands import DatabaseRef
+from bot.domain.costs import DatabaseFacts
+from bot.domain.judge import Asked, Stage, Verdict, VerdictKind
+from bot.domain.policy import BackupPolicy
+
+UNSETTLED = frozenset({VerdictKind.CANNOT_TELL, VerdictKind.WAIT})  # not yet approved, or not yet judged
+
+
+class Judging:
+    changes: ChangePath
+    store: BatchStore
+
+    def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str],
+                       shared: SharedReads | None = None, kept: bool = True) -> Verdict:
+        """With `shared` reads, judged as a single approval is; else on the facts kept (or on none)."""
+        asked, rules = Asked(batch.organization, planned.database, batch.requester, batch.channel, planned.before,
+                             batch.changes, batch.reason), self.changes.access.rules
+        before, facts = BackupPolicy.model_validate(planned.before), DatabaseFacts.of(planned.facts) if kept else None
+        if shared is not None or (facts is not None and facts.unread):
+            facts = self.changes.approving_facts(DatabaseRef(batch.organization, planned.database), ChangeKind.UPDATE,
+                                                 before, str(batch.changes.get("target", before.target)), facts, rules,
+                                                 shared)
+        return self.changes.judged(Stage.APPROVING, before, asked, approvers, facts, rules)
+
+    def _ready(self, batch: Batch, approvers: Sequence[str], shared: SharedReads) -> list[Verdict] | None:
+        """Each policy still in it judged as an approval is (on `shared`, facts read again): the verdicts when
+        every one has what its rules ask, else None."""
+        verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
+        return None if {v.kind for v in verdicts} & UNSETTLED else verdicts
+
+    def standings(self, batch: Batch, reads: SharedReads | None = None) -> list[Standing] | None:
+        """Where a pending bulk change's approvals stand, per group of its policies judged alike (bulk_standing.py),
+        as its next approval judges them, on `reads` (an approval's own, for its message: not read again); who
+        may approve each resolved for showing; None once decided, or unjudged."""
+        if batch.state is not BatchState.PENDING:
+            return None
+        approved_by = self.store.batch_approvers(batch.id)
+        shared = (reads if reads is not None else SharedReads()) if approved_by else None
+        found = standings(batch.planned, batch.changes, lambda p: self._judge_planned(batch, p, approved_by, shared))
+        resolve = self.changes.access.groups.resolve
+        return None if found is None else [replace(s, approvers=tuple(resolve(a) for a in s.approvers))
+                                           for s in found]
+
+    def counted_approvers(self, batch: Batch, found: Sequence[Standing] | None = None,
+                          reads: SharedReads | None = None) -> list[str]:
+        """The approvals of a pending bulk change that still count under the rules as they are: those that count
+        on some policy of it (all of them while that cannot be checked; once decided, as they were counted)."""
+        approved_by = self.store.batch_approvers(batch.id)
+        if batch.state is not BatchState.PENDING or not approved_by:
+            return approved_by
+        found = found if found is not None else self.standings(batch, reads)
+        if found is None:
+            return approved_by
+        counts = {a for s in found for a in s.counted}
+        return [a for a in approved_by if a in counts]

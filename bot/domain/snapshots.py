@@ -1,0 +1,77 @@
+"""What the judge is given for a request (bot/domain/applying.py): a snapshot taken now, with the directory looked
+up first (each group the rules name, the PlanetScale roles they ask for; a failed look-up kept as Unchecked) and
+the policy as PlanetScale holds it now, found by its ID alone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.domain.access import AccessControl
+from bot.domain.access_rules import GROUP_ID, AccessRules
+from bot.domain.commands import DatabaseRef
+from bot.domain.costs import DatabaseFacts
+from bot.domain.group_directory import DirectoryError
+from bot.domain.judge import Asked, DirectoryFacts, Snapshot, Stage, Unchecked, Verdict, judge
+from bot.domain.policy import BackupPolicy
+from bot.domain.reading import PolicyNotFound, PolicyService
+
+
+class Snapshots:
+    policies: PolicyService
+    access: AccessControl
+
+    def _facts(self, rules: AccessRules, organization: str, database: str, people: Sequence[str]) -> DirectoryFacts:
+        """Every group the rules for this database name, and the PlanetScale role of `people` when a rule asks
+        for one: looked up before judging, a failed look-up kept as Unchecked."""
+        covering = rules.covering(organization, database, None)
+        principals = {p for r in covering for p in [*r.editors, *r.approvers, *(g for g, _ in r.approvals_from)]
+                      if p.startswith("@") or GROUP_ID.fullmatch(p)}
+        members: dict[str, frozenset[str] | Unchecked] = {}
+        for principal in sorted(principals):
+            try:
+                members[principal] = self.access.groups.members(principal)
+            except DirectoryError as exc:
+                members[principal] = Unchecked(str(exc))
+        roles: dict[str, str | Unchecked | None] = {}
+        if any(r.planetscale_role for r in covering):
+            for person in dict.fromkeys(people):
+                try:
+                    roles[person] = self.access.planetscale_role(organization, person)
+                except DirectoryError as exc:
+                    roles[person] = Unchecked(str(exc))
+        return DirectoryFacts(members, roles)
+
+    def _judge(self, stage: Stage, policy: BackupPolicy, asked: Asked, approvals: Sequence[str],
+               facts: DatabaseFacts | None = None, rules: AccessRules | None = None) -> Verdict:
+        """The judge's verdict on a snapshot taken now: the rules read once (or as the caller read them to gather
+        the facts), the directory looked up first."""
+        rules = rules or self.access.rules
+        directory = self._facts(rules, asked.organization, asked.database, [asked.requester])
+        return judge(Snapshot(stage, rules, policy, asked, tuple(approvals), directory, facts))
+
+    def judged(self, stage: Stage, policy: BackupPolicy, asked: Asked, approvals: Sequence[str],
+               facts: DatabaseFacts | None = None, rules: AccessRules | None = None) -> Verdict:
+        """The door for a change asked or approved elsewhere (a bulk change's policies): the one judge, on a
+        snapshot taken now (under `rules` as the caller read them to gather the facts), as for a request."""
+        return self._judge(stage, policy, asked, approvals, facts, rules)
+
+    def storage_bounded(self, organization: str, database: str, targets: Sequence[str],
+                        rules: AccessRules | None = None) -> bool:
+        """Whether a `max_storage` guardrail covers a change landing on one of `targets` (its backups are then
+        read to judge it)."""
+        return any(g.max_storage and g.covers(organization, database, t)
+                   for g in (rules or self.access.rules).guardrails for t in targets)
+
+    def _stored_policy(self, db: DatabaseRef, policy_id: str,
+                       listed: list[BackupPolicy] | None = None) -> BackupPolicy:
+        """A stored request's policy, as PlanetScale holds it now: by its ID alone, never by a name another policy
+        may have taken since (policies are found by ID or by name when asked)."""
+        found = self.policies.find_policy(db, policy_id) if listed is None else \
+            self.policies.find_policy(db, policy_id, listed=listed)
+        if found.id != policy_id:
+            raise PolicyNotFound(f"no backup policy in {db} has the ID `{policy_id}` any more (deleted in "
+                                 "PlanetScale since)")
+        return found
+
+    def _approvers_shown(self, verdict: Verdict) -> list[str]:
+        return [self.access.groups.resolve(p) for p in verdict.approvers]
