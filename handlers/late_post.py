@@ -11,6 +11,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.adapters.slack_http import LONGEST_CALL
 from bot.domain.change_requests import ChangeRequest, RequestState
 from handlers import channel_history
 from handlers.dependencies import Dependencies
@@ -26,8 +27,9 @@ NOTICE_EVENT = "backup_bot_request_notice"
 POSTING = "posting"
 # The post settled: made, found in the channel, or refused for good. Owed while the message is not known.
 POSTED = "posted"
-# Longer than a post takes, its retries and a Retry-After included (bot/adapters/slack_http.py).
-POST_GRACE = 120.0
+# Longer than a post may take, every try and Retry-After included (bot/adapters/slack_http.py), with a minute for
+# what the message is drawn from: a claimant still posting is never taken for one that stopped.
+POST_GRACE = LONGEST_CALL + 60.0
 # Slack's refusals of a post that no later sweep changes: the channel is closed to the bot, or the content refused.
 POST_REFUSED = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action",
                           "msg_too_long", "invalid_blocks", "invalid_blocks_format", "no_text"})

@@ -42,6 +42,11 @@ NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.W
 IDLE_SECONDS = 4.0
 # Slack's answers are a few kilobytes, a page of a list at most a few megabytes: a body past this is not one.
 MOST_BODY_BYTES = 16 * 2**20
+# A call's own bounds, as the bot makes its client (bot/runtime/app.py): each try's timeouts, the tries after the
+# first, and the longest Retry-After waited.
+TIMEOUT, RETRIES, LONGEST_WAIT = 10.0, 2, 30.0
+# The longest a call may take, every try and wait included: 3 × 40 s + 2 × 30 s.
+LONGEST_CALL = (RETRIES + 1) * one_try_seconds(httpx.Timeout(TIMEOUT)) + RETRIES * LONGEST_WAIT
 
 
 class SlackHttp:
@@ -50,7 +55,7 @@ class SlackHttp:
     A call is retried `retries` times when it surely was not sent whole (NOT_SENT), on 429 (after Retry-After, at
     most `longest_wait` seconds) and on 5xx. A connection idle for `idle_seconds` is closed, not reused."""
 
-    def __init__(self, timeout: float = 10.0, retries: int = 2, longest_wait: float = 30.0,
+    def __init__(self, timeout: float = TIMEOUT, retries: int = RETRIES, longest_wait: float = LONGEST_WAIT,
                  sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None,
                  idle_seconds: float = IDLE_SECONDS, tls: ssl.SSLContext | None = None):
         self.timeout, self.retries, self.longest_wait, self.sleep = timeout, retries, longest_wait, sleep

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 
 def slack_client(settings: Settings, http: SlackHttp | None = None) -> SlackClient:
-    return SlackClient(http or SlackHttp(timeout=10, tls=system_tls()), token=settings.slack_bot_token,
+    return SlackClient(http or SlackHttp(tls=system_tls()), token=settings.slack_bot_token,
                        base_url=settings.slack_api_url, on_error=slack_api_error)
 
 
