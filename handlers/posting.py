@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.domain.change_requests import CLOSED_STATES, FINAL_STATES, ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
-from bot.domain.outcomes import NOBODY_LEFT, describe_state
+from bot.domain.outcomes import NOBODY_LEFT_SAID, describe_state
 from handlers import blocks, channel_history, home
 from handlers.dependencies import Dependencies
 from handlers.late_post import NOTICE_EVENT, POSTED, POSTING, notice_metadata, owes_post, post_late
@@ -226,11 +226,12 @@ def tell_nobody_left(deps: Dependencies, client: WebClient, request: ChangeReque
     needs = blocks.plural(outcome.approvals, "more approval")
     fix = (f"add someone who may approve it to {who}, or cancel it" if left else
            "ask whoever keeps the access file to name approvers, or cancel it")
-    to_thread(deps, client, request, f"{NOBODY_LEFT}:thread", f":warning: Nobody left can approve this request: it "
+    thread_note, dm_note = NOBODY_LEFT_SAID
+    to_thread(deps, client, request, thread_note, f":warning: Nobody left can approve this request: it "
               f"needs {needs}, and there is no one in {who} who may give them. It stays open until it expires, "
               f"in case someone is added: {fix}.")
     where = f" in <#{request.channel}>" if request.channel.startswith("C") else ""
-    dm_once(deps, client, request, f"dm:{NOBODY_LEFT}",
+    dm_once(deps, client, request, dm_note,
             f"Your request to change *{blocks.escape(request.policy_name)}* of "
             f"*{request.organization}/{request.database}*{where} needs {needs}, and nobody left in {who} may "
             f"give them. It stays open until it expires: {fix}.")

@@ -24,6 +24,7 @@ from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
 from bot.domain.naming import person
 from bot.domain.outcomes import (
     NOBODY_LEFT,
+    NOBODY_LEFT_SAID,
     SYSTEM,
     Outcome,
     OutcomeKind,
@@ -180,10 +181,11 @@ class Deciding(Applying):
 
     def _nobody_left(self, request: ChangeRequest, verdict: Verdict) -> Outcome:
         """Said once, across instances, and recorded with its claim; the request stays pending, as its groups may
-        be refilled."""
+        be refilled. Said again on a later turn where Slack did not take it (its thread note or DM given back)."""
         detail = nobody_left_detail(verdict)
         if not self.store.claim_notice_recorded(request.id, NOBODY_LEFT,
-                                                request_event("waiting", request, SYSTEM, detail=detail)):
+                                                request_event("waiting", request, SYSTEM, detail=detail)) and \
+                all(self.store.notice_claimed_at(request.id, said) is not None for said in NOBODY_LEFT_SAID):
             return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)
         return Outcome(OutcomeKind.NOBODY_LEFT, f"Still waiting: {detail}.", request, approvals=verdict.missing,
                        nobody_left=verdict.nobody_left or ())

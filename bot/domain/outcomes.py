@@ -31,6 +31,8 @@ from bot.domain.reading import PolicyNotFound
 SYSTEM = "backup-bot"
 # The notice claimed once a pending request's approvers are all gone (Verdict.nobody_left).
 NOBODY_LEFT = "nobody-left"
+# Its thread note and its requester's DM, each claimed once Slack took it (or refused it for good).
+NOBODY_LEFT_SAID = (f"{NOBODY_LEFT}:thread", f"dm:{NOBODY_LEFT}")
 
 class OutcomeKind(StrEnum):
     PREVIEWED = "previewed"  # a dry run: nothing sent, nothing requested
