@@ -26,6 +26,14 @@ def posted_before(client: WebClient, channel: str, since: float, event_type: str
     """Whether `channel` (the thread `thread_ts` in it, when given; the bot's direct message with `user`, when
     given) holds a message whose metadata is `event_type` with `key` = `value`, posted since `since`; None when
     Slack cannot be asked now. `what` names the message in the log; `pages` bounds the pages read."""
+    found = found_before(client, channel, since, event_type, key, value, what, thread_ts, user, pages)
+    return found if found is None else bool(found)
+
+
+def found_before(client: WebClient, channel: str, since: float, event_type: str, key: str, value: str,
+                 what: str, thread_ts: str | None = None, user: str | None = None,
+                 pages: int = HISTORY_PAGES) -> str | None:
+    """As `posted_before`: the time stamp of the message found ("" for none), None when Slack cannot be asked."""
     oldest = f"{max(0.0, since - 60):.6f}"  # room for the clocks of the bot and Slack to differ
     cursor = None
     try:
@@ -42,20 +50,20 @@ def posted_before(client: WebClient, channel: str, since: float, event_type: str
                 metadata = message.get("metadata") or {}
                 if metadata.get("event_type") == event_type and \
                         (metadata.get("event_payload") or {}).get(key) == value:
-                    return True
+                    return str(message.get("ts") or "") or "?"
             cursor = (answer.get("response_metadata") or {}).get("next_cursor")
             if not (answer.get("has_more") and cursor):
-                return False
+                return ""
     except SlackApiError as exc:
         error = str(exc.response.get("error"))
         if error in CANNOT_LOOK:
             log.warning("could not look whether %s is in %s already (%s): posted again, which may repeat it",
                         what, channel, error)
-            return False
+            return ""
         log.error("could not look whether %s is in %s already: %s", what, channel, error)
         return None
     except OSError as exc:
         log.error("could not look whether %s is in %s already: %s", what, channel, type(exc).__name__)
         return None
     log.warning("%s was not found in the last %d pages of %s: posted again", what, pages, channel)
-    return False
+    return ""

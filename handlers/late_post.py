@@ -57,16 +57,15 @@ def post_late(deps: Dependencies, client: WebClient, request: ChangeRequest, tex
     else:
         return request  # being posted by another step, or just tried: settled by it, or taken over later
     if tried:
-        found = channel_history.posted_before(client, request.channel, request.created_at, NOTICE_EVENT, "notice",
-                                              f"{request.id}:{POSTED}", f"the message of request {request.id}",
-                                              pages=channel_history.SINCE_TRY_PAGES)
+        found = channel_history.found_before(client, request.channel, request.created_at, NOTICE_EVENT, "notice",
+                                             f"{request.id}:{POSTED}", f"the message of request {request.id}",
+                                             pages=channel_history.SINCE_TRY_PAGES)
         if found is None:
             return request  # Slack cannot be asked now: the claim is taken over again later
         if found:
-            log.info("request %s was posted in %s before its instance stopped; not posted again", request.id,
-                     request.channel)
-            deps.store.claim_notice(request.id, POSTED)
-            return request
+            log.info("request %s was posted in %s before (its answer lost, or its instance stopped); not posted "
+                     "again", request.id, request.channel)
+            return shown_on(deps, client, request, found, text, shown)
     try:
         answer = client.chat_postMessage(channel=request.channel, text=text, blocks=shown,
                                          metadata=notice_metadata(request, POSTED))
@@ -79,7 +78,24 @@ def post_late(deps: Dependencies, client: WebClient, request: ChangeRequest, tex
     except OSError as exc:
         log.error("could not post applied request %s in %s: %s", request.id, request.channel, type(exc).__name__)
         return request
-    deps.store.set_message(request.id, str(answer["channel"]), str(answer["ts"]))
+    return posted_at(deps, request, str(answer["channel"]), str(answer["ts"]))
+
+
+def shown_on(deps: Dependencies, client: WebClient, request: ChangeRequest, ts: str, text: str,
+             shown: list[dict[str, Any]]) -> ChangeRequest:
+    """A post Slack took unheard (it may show an earlier state: queued, applying) made to show the change applied."""
+    try:
+        client.chat_update(channel=request.channel, ts=ts, text=text, blocks=shown)
+    except (SlackApiError, OSError) as exc:
+        log.error("could not update the message of request %s found in %s: %s", request.id, request.channel,
+                  exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__)
+        deps.store.claim_notice(request.id, POSTED)  # posted once: not posted again
+        return request
+    return posted_at(deps, request, request.channel, ts)
+
+
+def posted_at(deps: Dependencies, request: ChangeRequest, channel: str, ts: str) -> ChangeRequest:
+    deps.store.set_message(request.id, channel, ts)
     # The message shows it applied: no thread reply says so again.
     for notice in (POSTED, f"shown:{request.state.value}", request.state.value):
         deps.store.claim_notice(request.id, notice)

@@ -64,6 +64,8 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
             deps.store.claim_notice(outcome.request.id, POSTED)
     elif outcome.kind is OutcomeKind.QUEUED and outcome.request is not None:
         # Applied (or confirmed) later by the sweep: the message it updates then, and tells the requester from.
+        # Claimed: a post Slack took unheard is looked for, not made again, once the sweep applies it.
+        deps.store.claim_notice(outcome.request.id, POSTING)
         publish(deps, client, outcome.request, respond)
         say_privately(respond, blocks.error_text(outcome.message))
     else:

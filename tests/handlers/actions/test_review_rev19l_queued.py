@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import httpx
-from approval_helpers import ALICE, BOB, approvals_bot, swept_later
+from approval_helpers import ALICE, BOB, approvals_bot, latest_view, swept_later
 from conftest import Bot
 
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
@@ -63,6 +63,9 @@ def test_a_queued_change_whose_post_slack_took_unheard_is_not_posted_again_when_
     assert done is not None and done.state is RequestState.APPLIED
     assert planetscale.policies[("acme", "app-db")][DEV]["retention_value"] == 9
     assert len(shown(approvals_bot, bobs.id)) == 1, "bob's change posted twice in #random, one copy still queued"
+    [message] = shown(approvals_bot, bobs.id)
+    view = latest_view(approvals_bot, message)
+    assert "applying" not in view.lower() and "applied" in view.lower(), view
 
 
 def shown(bot: Bot, request_id: str) -> list[Any]:
