@@ -1,0 +1,41 @@
+"""Review rev20j (issue 20): the inbox writer keeps its PostgreSQL connection between acks (KEPT_SECONDS), past
+the pool's ping. PostgreSQL restarted, failed over, or a pooler or firewall ending the session drops that kept
+connection: the next ack's write fails on it, and the request acts without its row, so an instance stopping
+before its work loses it (acked, never done, never told)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import sqlalchemy as sa
+from conftest import ALICE
+from test_inbox import PROD, Instances, Killed, acked, inbox_of, instances, left_undone
+
+from bot.adapters.store.connection import database_url
+
+__all__ = ["instances"]  # the fixture
+
+
+def _drop_connections(url: str) -> None:
+    """Ends every other session on the database, as PostgreSQL's restart or a failover does."""
+    engine = sa.create_engine(database_url(url))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    engine.dispose()
+
+
+def test_a_request_acked_after_postgresql_dropped_the_kept_connection_is_kept_in_the_inbox(
+        instances: Instances, store_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    if not store_url.startswith("postgresql"):
+        pytest.skip("a connection PostgreSQL ends; SQLite's is a file")
+    killed = instances.start(Killed())
+    assert acked(killed, killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
+    _drop_connections(store_url)
+    caplog.set_level(logging.WARNING)
+    assert acked(killed, killed.command_body(f"update acme/app-db {PROD} retention=10d", user=ALICE)) == 200
+    killed.executor.wait_idle(timeout=5)
+    assert "could not write this request to the inbox" not in caplog.text
+    # Both requests are in the inbox for another instance to redo: the killed one never does them.
+    assert [h for h, _ in left_undone(killed)] == [inbox_of(killed).holder] * 2
