@@ -13,6 +13,7 @@ from conftest import ALICE
 from test_inbox import PROD, Instances, Killed, acked, inbox_of, instances, left_undone
 
 from bot.adapters.store.connection import database_url
+from bot.adapters.store.inbox import _write
 
 __all__ = ["instances"]  # the fixture
 
@@ -39,3 +40,20 @@ def test_a_request_acked_after_postgresql_dropped_the_kept_connection_is_kept_in
     assert "could not write this request to the inbox" not in caplog.text
     # Both requests are in the inbox for another instance to redo: the killed one never does them.
     assert [h for h, _ in left_undone(killed)] == [inbox_of(killed).holder] * 2
+
+
+def test_a_write_tried_again_after_its_connection_dropped_finds_its_own_rows_and_no_replays(
+        instances: Instances, store_url: str) -> None:
+    """The dropped write may have committed before PostgreSQL ended the connection: its rows (this holder, this
+    time) are still the caller's to do; a row another write made (a replay, an earlier time) is not."""
+    if not store_url.startswith("postgresql"):
+        pytest.skip("a connection PostgreSQL ends; SQLite's is a file")
+    inbox = inbox_of(instances.start(Killed()))
+    inbox.clock = lambda: 1000.0
+    assert inbox.write([("k1", "body")], []) == {"k1"}
+    row = {"key": "k1", "at": 1000.0, "holder": inbox.holder, "lease_until": 1006.0, "body": "body"}
+    with inbox._engine().connect() as conn:
+        auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+        assert _write(auto, [row], [], again=True) == {"k1"}  # its own write, committed unseen
+        assert _write(auto, [row | {"at": 1001.0}], [], again=True) == set()  # a replay
+        assert _write(auto, [row], []) == set()  # a first try never takes a row written already

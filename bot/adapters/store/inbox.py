@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +18,8 @@ from bot.adapters.store.connection import first_in_line
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
+
+log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 6.0
 # A writer's connection unused this long is given back to the pool and a checked one taken (the pool's ping, one
@@ -53,9 +56,11 @@ def _close(conn: Connection, key: str) -> int:
 
 
 @functools.cache
-def _statements(dialect: str) -> tuple[Any, Any]:
+def _statements(dialect: str, again: bool = False) -> tuple[Any, Any]:
     """The inbox's writes, built once (SQLAlchemy then compiles each once): an INSERT that skips a key written
-    already (ON CONFLICT DO NOTHING) and returns the keys it wrote, and the UPDATE that marks keys done."""
+    already (ON CONFLICT DO NOTHING) and returns the keys it wrote, and the UPDATE that marks keys done. `again`
+    (PostgreSQL): a write tried again after its connection dropped, which may have committed unseen; it returns
+    too the keys that write wrote (the same holder and time), which are still this caller's to do."""
     import sqlalchemy as sa
     from sqlalchemy.dialects.postgresql import insert as postgresql_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -63,21 +68,34 @@ def _statements(dialect: str) -> tuple[Any, Any]:
     from bot.adapters.schema import deliveries
 
     insert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(deliveries)
-    return (insert.on_conflict_do_nothing(index_elements=[deliveries.c.key]).returning(deliveries.c.key),
+    skipping = (insert.on_conflict_do_update(
+        index_elements=[deliveries.c.key], set_={"key": insert.excluded.key},
+        where=sa.and_(deliveries.c.holder == insert.excluded.holder, deliveries.c.at == insert.excluded.at,
+                      deliveries.c.body.is_not(None))) if again
+        else insert.on_conflict_do_nothing(index_elements=[deliveries.c.key]))
+    return (skipping.returning(deliveries.c.key),
             deliveries.update().where(deliveries.c.key.in_(sa.bindparam("keys", expanding=True)),
                                       deliveries.c.body.is_not(None))
             .values(body=None, holder=None, lease_until=None))
 
 
-def _write(conn: Connection, rows: list[dict[str, Any]], dones: list[str]) -> set[str]:
+def _write(conn: Connection, rows: list[dict[str, Any]], dones: list[str], again: bool = False) -> set[str]:
     """On PostgreSQL (autocommit) the dones commit first, then the rows in one statement: rows whose write raised
     were not written, so their requests act without them, exactly once (TrackedExecutor._written). On SQLite, one
     transaction, which takes the writer's lock at BEGIN."""
-    insert, close = _statements(conn.dialect.name)
+    insert, close = _statements(conn.dialect.name, again)
     with contextlib.nullcontext() if conn.dialect.name == "postgresql" else conn.begin():
         if dones:
             conn.execute(close, {"keys": dones})
         return set(conn.execute(insert, rows).scalars()) if rows else set()
+
+
+def _dropped(conn: Connection, exc: Exception) -> bool:
+    """Whether `exc` says PostgreSQL ended the connection (SQLAlchemy's disconnect check)."""
+    import sqlalchemy as sa
+
+    return (conn.dialect.name == "postgresql" and isinstance(exc, sa.exc.DBAPIError)
+            and bool(exc.connection_invalidated))
 
 
 class Inbox:
@@ -108,10 +126,21 @@ class Inbox:
         # In the order of their keys, so that two instances writing the same keys never wait on each other.
         rows = [{"key": key, "at": now, "holder": self.holder, "lease_until": now + self.lease, "body": body}
                 for key, body in sorted({key: body for key, body in reversed(takes)}.items())]
-        conn = self._connection()
+        conn, kept = self._connection()
         try:
             with first_in_line(acks_wait=bool(rows)):
-                return _write(conn, rows, sorted(set(dones)))
+                try:
+                    return _write(conn, rows, sorted(set(dones)))
+                except Exception as exc:
+                    if not (kept and _dropped(conn, exc)):
+                        raise
+                # The kept connection, spared the pool's ping, was ended by PostgreSQL (a restart, a failover, a
+                # pooler's limit): once more on a checked one, whatever the dropped write committed.
+                log.info("the inbox's kept connection was dropped by the database; writing again on another")
+                with contextlib.suppress(Exception):
+                    conn.close()
+                conn, _ = self._connection(fresh=True)
+                return _write(conn, rows, sorted(set(dones)), again=True)
         except BaseException:
             self._kept.conn = None
             with contextlib.suppress(Exception):  # a connection already broken: the pool drops it
@@ -120,17 +149,19 @@ class Inbox:
         finally:
             self._kept.used = time.monotonic()
 
-    def _connection(self) -> Connection:
-        conn: Connection | None = getattr(self._kept, "conn", None)
+    def _connection(self, fresh: bool = False) -> tuple[Connection, bool]:
+        """This thread's connection, and whether it was kept from an earlier write (not pinged since)."""
+        conn: Connection | None = None if fresh else getattr(self._kept, "conn", None)
         if conn is not None and time.monotonic() - self._kept.used > KEPT_SECONDS:
             conn.close()
             conn = None
-        if conn is None:
-            conn = self._kept.conn = self._engine().connect()
-            if conn.dialect.name == "postgresql":
-                # Each statement commits on its own: one round trip for a burst's rows, not BEGIN, INSERT, COMMIT.
-                conn = self._kept.conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        return conn
+        if conn is not None:
+            return conn, True
+        conn = self._kept.conn = self._engine().connect()
+        if conn.dialect.name == "postgresql":
+            # Each statement commits on its own: one round trip for a burst's rows, not BEGIN, INSERT, COMMIT.
+            conn = self._kept.conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn, False
 
     def renew(self) -> int:
         """Extends the leases of the work this instance is doing; the number of rows."""
