@@ -1,19 +1,24 @@
 """Review rev20j (issue 20): the inbox writer keeps its PostgreSQL connection between acks (KEPT_SECONDS), past
 the pool's ping. PostgreSQL restarted, failed over, or a pooler or firewall ending the session drops that kept
 connection: the next ack's write fails on it, and the request acts without its row, so an instance stopping
-before its work loses it (acked, never done, never told)."""
+before its work loses it (acked, never done, never told). And a write PostgreSQL committed before the connection
+dropped under it: the row is there, the writer was told it failed, and the request, acting without its row, found
+its key seen (Store.first_delivery) and was never done, its row held undone by its running instance."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from conftest import ALICE
-from test_inbox import PROD, Instances, Killed, acked, inbox_of, instances, left_undone
+from test_inbox import PROD, Instances, Killed, acked, inbox_of, instances, left_undone, retention
 
+from bot.adapters.store import inbox as inbox_module
 from bot.adapters.store.connection import database_url
 from bot.adapters.store.inbox import _write
+from bot.emulators.planetscale_state import PlanetScaleState
 
 __all__ = ["instances"]  # the fixture
 
@@ -57,3 +62,28 @@ def test_a_write_tried_again_after_its_connection_dropped_finds_its_own_rows_and
         assert _write(auto, [row], [], again=True) == {"k1"}  # its own write, committed unseen
         assert _write(auto, [row | {"at": 1001.0}], [], again=True) == set()  # a replay
         assert _write(auto, [row], []) == set()  # a first try never takes a row written already
+
+
+def test_a_request_whose_inbox_write_committed_but_whose_answer_was_lost_is_done(
+        instances: Instances, store_url: str, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL commits the row (autocommit), then the connection drops before its answer reaches the bot (a
+    failover, a network cut): the write raises, and the request must still be done, once."""
+    if not store_url.startswith("postgresql"):
+        pytest.skip("a connection PostgreSQL ends; SQLite's is a file")
+    dropped: list[str] = []
+
+    def committed_then_dropped(conn: Any, rows: list[dict[str, Any]], dones: list[str], again: bool = False) -> Any:
+        written = _write(conn, rows, dones, again)
+        if rows and not dropped:
+            dropped.append(rows[0]["key"])
+            conn.invalidate()
+            raise sa.exc.OperationalError("INSERT INTO deliveries", {}, Exception("server closed the connection "
+                                          "unexpectedly"), connection_invalidated=True)
+        return written
+
+    monkeypatch.setattr(inbox_module, "_write", committed_then_dropped)
+    bot = instances.start()
+    assert acked(bot, bot.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
+    assert bot.executor.wait_idle(timeout=60) and dropped
+    assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
+    assert left_undone(bot) == []
