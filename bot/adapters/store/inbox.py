@@ -80,8 +80,9 @@ def _statements(dialect: str, again: bool = False) -> tuple[Any, Any]:
 
 
 def _write(conn: Connection, rows: list[dict[str, Any]], dones: list[str], again: bool = False) -> set[str]:
-    """On PostgreSQL (autocommit) the dones commit first, then the rows in one statement: rows whose write raised
-    were not written, so their requests act without them, exactly once (TrackedExecutor._written). On SQLite, one
+    """On PostgreSQL (autocommit) the dones commit first, then the rows in one statement: a write whose connection
+    dropped is tried again (`Inbox.write`), as it may have committed; rows whose write raised otherwise were not
+    written, so their requests act without them, exactly once (TrackedExecutor._written). On SQLite, one
     transaction, which takes the writer's lock at BEGIN."""
     insert, close = _statements(conn.dialect.name, again)
     with contextlib.nullcontext() if conn.dialect.name == "postgresql" else conn.begin():
@@ -126,20 +127,21 @@ class Inbox:
         # In the order of their keys, so that two instances writing the same keys never wait on each other.
         rows = [{"key": key, "at": now, "holder": self.holder, "lease_until": now + self.lease, "body": body}
                 for key, body in sorted({key: body for key, body in reversed(takes)}.items())]
-        conn, kept = self._connection()
+        conn = self._connection()
         try:
             with first_in_line(acks_wait=bool(rows)):
                 try:
                     return _write(conn, rows, sorted(set(dones)))
                 except Exception as exc:
-                    if not (kept and _dropped(conn, exc)):
+                    if not _dropped(conn, exc):
                         raise
-                # The kept connection, spared the pool's ping, was ended by PostgreSQL (a restart, a failover, a
-                # pooler's limit): once more on a checked one, whatever the dropped write committed.
-                log.info("the inbox's kept connection was dropped by the database; writing again on another")
+                # PostgreSQL ended the connection (a restart, a failover, a pooler's limit: the kept one is spared
+                # the pool's ping), maybe after committing the write: once more on a checked one, which returns
+                # the keys the dropped write committed too.
+                log.info("the inbox's connection was dropped by the database; writing again on another")
                 with contextlib.suppress(Exception):
                     conn.close()
-                conn, _ = self._connection(fresh=True)
+                conn = self._connection(fresh=True)
                 return _write(conn, rows, sorted(set(dones)), again=True)
         except BaseException:
             self._kept.conn = None
@@ -149,19 +151,17 @@ class Inbox:
         finally:
             self._kept.used = time.monotonic()
 
-    def _connection(self, fresh: bool = False) -> tuple[Connection, bool]:
-        """This thread's connection, and whether it was kept from an earlier write (not pinged since)."""
+    def _connection(self, fresh: bool = False) -> Connection:
         conn: Connection | None = None if fresh else getattr(self._kept, "conn", None)
         if conn is not None and time.monotonic() - self._kept.used > KEPT_SECONDS:
             conn.close()
             conn = None
-        if conn is not None:
-            return conn, True
-        conn = self._kept.conn = self._engine().connect()
-        if conn.dialect.name == "postgresql":
-            # Each statement commits on its own: one round trip for a burst's rows, not BEGIN, INSERT, COMMIT.
-            conn = self._kept.conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        return conn, False
+        if conn is None:
+            conn = self._kept.conn = self._engine().connect()
+            if conn.dialect.name == "postgresql":
+                # Each statement commits on its own: one round trip for a burst's rows, not BEGIN, INSERT, COMMIT.
+                conn = self._kept.conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn
 
     def renew(self) -> int:
         """Extends the leases of the work this instance is doing; the number of rows."""
