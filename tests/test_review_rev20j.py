@@ -8,17 +8,21 @@ its key seen (Store.first_delivery) and was never done, its row held undone by i
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 import sqlalchemy as sa
 from conftest import ALICE
+from slack_bolt import BoltRequest
 from test_inbox import PROD, Instances, Killed, acked, inbox_of, instances, left_undone, retention
 
 from bot.adapters.store import inbox as inbox_module
 from bot.adapters.store.connection import database_url
-from bot.adapters.store.inbox import _write
+from bot.adapters.store.inbox import LEASE_SECONDS, _write
 from bot.emulators.planetscale_state import PlanetScaleState
+from bot.runtime.running import start_sweeper
 
 __all__ = ["instances"]  # the fixture
 
@@ -87,3 +91,22 @@ def test_a_request_whose_inbox_write_committed_but_whose_answer_was_lost_is_done
     assert bot.executor.wait_idle(timeout=60) and dropped
     assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
     assert left_undone(bot) == []
+
+
+def test_a_socket_mode_request_left_by_a_stopped_instance_is_left_by_serve_for_a_socket_mode_instance(
+        instances: Instances, planetscale: PlanetScaleState, settings: Any) -> None:
+    """Instances of serve and of socket on one database (a move from Socket Mode to HTTP, or back): a request a
+    Socket Mode instance acked before it stopped is unsigned, so serve's keeper refuses to redo it; it must then
+    leave it to a Socket Mode instance's keeper, not take it over (once ever) and hold it undone."""
+    killed, serving, socket = instances.start(Killed()), instances.start(), instances.start()
+    payload = dict(parse_qsl(killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)))
+    assert killed.app.dispatch(BoltRequest(mode="socket_mode", body=payload, headers={})).status == 200
+    taken_at = time.time() + LEASE_SECONDS + 1
+    for bot, socket_mode in ((serving, False), (socket, True)):
+        keeper = start_sweeper(bot.deps, bot.app, settings, start=False, socket_mode=socket_mode).inbox
+        assert keeper is not None and settings.slack_signing_secret
+        keeper.inbox.clock = lambda: taken_at
+        keeper.step()
+        assert bot.executor.wait_idle(timeout=60)
+    assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
+    assert left_undone(socket) == []
