@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 6.0
+# The key an envelope's payload is kept under, in place of a signed body: over Socket Mode, Slack sends no
+# signature (the connection is the app's own, opened with its token), and Bolt's request is the payload alone.
+# Such a body begins with UNSIGNED (bot/runtime/app.py `inbox_payload`).
+SOCKET_MODE = "socket_mode"
+UNSIGNED = f'{{"{SOCKET_MODE}":'
+
 # A writer's connection unused this long is given back to the pool and a checked one taken (the pool's ping, one
 # round trip): while acks keep coming, each write is spared that round trip and the pool's checkout.
 KEPT_SECONDS = 5.0
@@ -172,17 +178,19 @@ class Inbox:
                 deliveries.c.holder == self.holder, deliveries.c.body.is_not(None))
                 .values(lease_until=self.clock() + self.lease)).rowcount
 
-    def take_over(self) -> list[tuple[str, str]]:
+    def take_over(self, unsigned: bool = True) -> list[tuple[str, str]]:
         """Rows whose instance stopped renewing them, each taken by this instance once ever (a conditional
         update): their keys and bodies, to redo. Never this instance's own: it is running, and a row it wrote
-        while the database stalled may land with its lease already past, its work still under way here."""
+        while the database stalled may land with its lease already past, its work still under way here. Not
+        `unsigned`: an instance that redoes only signed requests leaves Socket Mode's for one that redoes them."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import deliveries
 
         now = self.clock()
         lapsed = sa.and_(deliveries.c.body.is_not(None), deliveries.c.lease_until < now,
-                         deliveries.c.handed_again.is_(sa.false()), deliveries.c.holder != self.holder)
+                         deliveries.c.handed_again.is_(sa.false()), deliveries.c.holder != self.holder,
+                         sa.true() if unsigned else sa.not_(deliveries.c.body.startswith(UNSIGNED, autoescape=True)))
         taken: list[tuple[str, str]] = []
         with self._engine().begin() as conn:
             rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.body).where(lapsed)
