@@ -1,0 +1,41 @@
+"""Review rev24l of issue 24 (many policies, their whole life): attacks through Bolt's real pipeline, on SQLite
+and PostgreSQL; each test names what it proves."""
+
+from __future__ import annotations
+
+import json
+
+from approval_helpers import CAROL, RULES, approvals_bot
+from bulk_helpers import button, channel_messages, latest
+from conftest import Bot
+
+from bot.emulators.planetscale_state import PlanetScaleState
+from handlers.bulk_blocks import BULK_APPROVE
+
+__all__ = ["approvals_bot"]  # a fixture, used by name
+
+LONG_ID = "bp" + "x" * 127  # 129 characters: PlanetScale lists it, the bot's paths refuse it
+
+
+def test_a_listed_policy_whose_id_no_path_can_hold_is_not_asked_for(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """PlanetScale lists a policy whose ID the bot can never send (129 characters; segment() allows 128). The bulk
+    change offered it for approval like the others, carol approved it, and only then it failed, after its lease
+    and 'sending' record, as 'PlanetScale failed: … is not a valid policy ID' with a retry offered that can never
+    succeed. It is an answer the bot cannot read (docs/planetscale-api.md): told when asked, never put to the approver."""
+    approvals_bot.use_rules(RULES.format(approvals=1))
+    for name in ("ln-01", "ln-02"):
+        planetscale.add_database("acme", name)
+    planetscale.add_policy("acme", "ln-01", "ln-01-prod", name="Production daily", target="production")
+    planetscale.add_policy("acme", "ln-02", LONG_ID, name="Production daily", target="production")
+    approvals_bot.command('update acme/ln-* "Production daily" retention=14d')
+    [message] = channel_messages(approvals_bot)
+    asked = json.dumps(message.blocks, ensure_ascii=False) + message.text
+    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    ended = json.dumps(latest(approvals_bot, message).blocks, ensure_ascii=False)
+    assert planetscale.policies[("acme", "ln-01")]["ln-01-prod"]["retention_value"] == 14
+    assert "not a valid policy ID" not in ended, ended  # it failed only after the approval
+    assert "Retry" not in ended, ended
+    assert "`ln-02` *all policies*: could not be read" in asked and "cannot send back" in asked, asked
+    assert not [e for e in approvals_bot.audit.all() if e.database == "ln-02" and e.action == "failed"]
