@@ -23,7 +23,7 @@ def test_a_listed_policy_whose_id_no_path_can_hold_is_not_asked_for(
     """PlanetScale lists a policy whose ID the bot can never send (129 characters; segment() allows 128). The bulk
     change offered it for approval like the others, carol approved it, and only then it failed, after its lease
     and 'sending' record, as 'PlanetScale failed: … is not a valid policy ID' with a retry offered that can never
-    succeed. It is an answer the bot cannot read (docs/planetscale-api.md): told when asked, never put to the approver."""
+    succeed. The judge refuses it when asked, with why: never put to the approver, never leased, never retried."""
     approvals_bot.use_rules(RULES.format(approvals=1))
     for name in ("ln-01", "ln-02"):
         planetscale.add_database("acme", name)
@@ -37,5 +37,19 @@ def test_a_listed_policy_whose_id_no_path_can_hold_is_not_asked_for(
     assert planetscale.policies[("acme", "ln-01")]["ln-01-prod"]["retention_value"] == 14
     assert "not a valid policy ID" not in ended, ended  # it failed only after the approval
     assert "Retry" not in ended, ended
-    assert "`ln-02` *all policies*: could not be read" in asked and "cannot send back" in asked, asked
+    assert "`ln-02` *Production daily*: the change does not hold on it" in asked, asked
+    assert "cannot send any change to it" in asked, asked
     assert not [e for e in approvals_bot.audit.all() if e.database == "ln-02" and e.action == "failed"]
+
+
+def test_such_a_policy_asked_alone_is_refused_before_anything_is_asked(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    approvals_bot.use_rules(RULES.format(approvals=1))
+    planetscale.add_policy("acme", "app-db", LONG_ID, name="Long", target="production")
+    said = approvals_bot.command('update acme/app-db "Long" retention=14d').all_text()
+    assert "cannot send any change to it" in said, said
+    assert not channel_messages(approvals_bot) and not planetscale.calls("PATCH")
+    said = approvals_bot.command('delete acme/app-db "Long"').all_text()
+    assert "cannot send any change to it" in said, said
+    assert not channel_messages(approvals_bot) and not planetscale.calls("DELETE")
