@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from access_rules import by_target
 from approval_helpers import CAROL, RULES, approvals_bot
 from bulk_helpers import button, channel_messages, latest
 from conftest import Bot
@@ -53,3 +55,31 @@ def test_such_a_policy_asked_alone_is_refused_before_anything_is_asked(
     said = approvals_bot.command('delete acme/app-db "Long"').all_text()
     assert "cannot send any change to it" in said, said
     assert not channel_messages(approvals_bot) and not planetscale.calls("DELETE")
+
+
+BOB = "U0BOB00001"
+# alice may see and change everything; bob only development policies.
+BY_TARGET = by_target(production=(["U0ALICE001"], ["U0CAROL001"], 0),
+                      development=(["U0ALICE001", BOB], ["U0CAROL001"], 0))
+
+
+@pytest.mark.parametrize("command", ['show acme/app-db "{}"', 'update acme/app-db "{}" retention=5d',
+                                     'delete acme/app-db "{}"', 'update acme/app-db "{}" name="Other"'])
+def test_a_name_only_a_hidden_policy_holds_is_answered_as_no_policy_of_that_name(
+    approvals_bot: Bot, planetscale: PlanetScaleState, command: str
+) -> None:
+    """bob may see development policies only. A name held by a production policy alone was taken for that policy
+    and refused by its rules ('You may not see production policies of acme/app-db'), while a name nobody holds is
+    'No backup policy … has the ID or exact name': the two answers tell him a production policy of that name
+    exists. README: a policy the rules hide from you is never named to you, nor taken for a name."""
+    approvals_bot.use_rules(BY_TARGET)
+    planetscale.add_policy("acme", "app-db", "bphiddenonly", name="Secretname", target="production")
+
+    def told(name: str) -> str:
+        before = len(approvals_bot.slack.events)
+        approvals_bot.command(command.format(name), user=BOB)
+        return " ".join(e.text + json.dumps(e.blocks) for e in approvals_bot.slack.events[before:]) \
+            .replace(name, "NAME")
+
+    assert told("Secretname") == told("Nosuchname")
+    assert not planetscale.calls("PATCH") and not planetscale.calls("DELETE")
