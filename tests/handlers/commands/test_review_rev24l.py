@@ -83,3 +83,21 @@ def test_a_name_only_a_hidden_policy_holds_is_answered_as_no_policy_of_that_name
 
     assert told("Secretname") == told("Nosuchname")
     assert not planetscale.calls("PATCH") and not planetscale.calls("DELETE")
+
+
+def test_a_bulk_rename_never_leaves_two_policies_of_one_name_in_a_database(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Two policies of one database both matched by the glob, renamed to one name in one bulk change: each is
+    judged alone against the database as read, where the name is free. Held: the asking counts the names its own
+    planned renames take (the second is told “rn-01 already has a policy named “Same” (`rn-a`)”)."""
+    approvals_bot.use_rules(RULES.format(approvals=1))
+    planetscale.add_database("acme", "rn-01")
+    planetscale.add_policy("acme", "rn-01", "rn-a", name="Tier A", target="production")
+    planetscale.add_policy("acme", "rn-01", "rn-b", name="Tier B", target="production")
+    approvals_bot.command('update acme/rn-* "Tier *" name="Same"')
+    messages = channel_messages(approvals_bot)
+    if messages:
+        approvals_bot.click(BULK_APPROVE, button(messages[0], BULK_APPROVE), user=CAROL, message=messages[0])
+    names = [p["name"] for p in planetscale.policies[("acme", "rn-01")].values()]
+    assert names.count("Same") <= 1, names
