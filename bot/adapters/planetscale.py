@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +25,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from bot.adapters.rate_limit import RateLimiter, describe_wait, retry_after_seconds
 from bot.adapters.within import Within, one_try_seconds, read_within
 from bot.domain.backups import Backup, Branch
-from bot.domain.policy import BackupPolicy, PolicyUpdate
+from bot.domain.policy import PATH_SEGMENT, BackupPolicy, PolicyUpdate
 from bot.domain.ports import (
     MOST_LISTED,
     BadResponse,
@@ -48,8 +47,6 @@ from bot.domain.ports import (
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.planetscale.com/v1"
-# Always used with fullmatch: `$` would also accept a trailing newline, sent as `%0A`.
-PATH_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=5.0)
 PER_PAGE = 100
 MAX_PAGES = MOST_LISTED // PER_PAGE

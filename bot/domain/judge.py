@@ -378,6 +378,9 @@ def _moved(s: Snapshot) -> str | None:
 
 def _problems(s: Snapshot, update: PolicyUpdate) -> list[Problem]:
     a = s.asked
+    if a.kind is not ChangeKind.CREATE and not s.policy.sendable:
+        return [Problem("", f"its ID `{s.policy.id[:64]}` is not one PlanetScale's paths can hold, so the bot "
+                            "cannot send any change to it")]
     if a.kind is ChangeKind.DELETE:
         return []
     if a.kind is ChangeKind.UPDATE:

@@ -93,6 +93,8 @@ def hours(value: int, unit: str) -> int:
     return value * UNIT_HOURS.get(unit, 0)
 
 
+# What one segment of PlanetScale's paths may hold (always with fullmatch: `$` would accept a trailing newline).
+PATH_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 WEEK_NAMES = ("1st", "2nd", "3rd", "4th")
 
@@ -122,6 +124,11 @@ class BackupPolicy(BaseModel):
 
     def field_value(self, field: str) -> Any:
         return getattr(self, field)
+
+    @property
+    def sendable(self) -> bool:
+        """Whether a request can name it: PlanetScale may list an ID no path segment holds, never to be changed."""
+        return PATH_SEGMENT.fullmatch(self.id) is not None
 
 
 Positive = Annotated[int, Field(ge=1, le=MAX_INT32)]

@@ -33,8 +33,9 @@ class PolicyService:
         if by_id:
             return by_id[0]
         by_name = [p for p in policies if p.name == ref]
-        # Among those of a name, the ones the person may see: a hidden namesake is neither meant nor named.
-        mine = [p for p in by_name if visible is None or p.target in visible] or by_name[:1]
+        # Among those of a name, the ones the person may see: a hidden namesake is neither meant nor named, and a
+        # name only hidden policies hold is answered as one nobody holds (the rules' refusal would tell its target).
+        mine = [p for p in by_name if visible is None or p.target in visible]
         if len(mine) == 1:
             return mine[0]
         if len(mine) > 1:

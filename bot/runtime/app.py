@@ -20,7 +20,7 @@ from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.slack_directory import planetscale_roles, slack_groups
 from bot.adapters.slack_http import KeptAliveRespond, SlackClient, SlackHttp
 from bot.adapters.store import Store
-from bot.adapters.store.inbox import Inbox
+from bot.adapters.store.inbox import SOCKET_MODE, Inbox
 from bot.domain.access import AccessControl
 from bot.domain.access_file import AccessFile, RulesSource
 from bot.domain.access_rules import AccessFileError
@@ -226,9 +226,6 @@ def slack_shaped(request: BoltRequest, next: Callable[[], BoltResponse]) -> Bolt
 REDO_HEADERS = ("content-type", "x-slack-request-timestamp", "x-slack-signature")
 
 
-# The key an envelope's payload is kept under, in place of a signed body: over Socket Mode, Slack sends no
-# signature (the connection is the app's own, opened with its token), and Bolt's request is the payload alone.
-SOCKET_MODE = "socket_mode"
 
 
 def inbox_payload(request: BoltRequest, body: str) -> str:

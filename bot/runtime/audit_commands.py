@@ -148,7 +148,10 @@ def parse_when(text: str, now: datetime) -> str:
     except ValueError:
         raise UsageError(f"`{text[:40]}` is not a time: write a date (2026-01-31), a UTC time "
                          "(2026-01-31T12:00:00Z) or an age back from now (30d, 12h)") from None
-    return entry_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    try:
+        return entry_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    except OverflowError:  # an offset carrying it past year 9999 or before year 1 in UTC
+        raise UsageError(f"`{text[:40]}` lies outside the years 1 to 9999 in UTC: write a time within them") from None
 
 
 def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str | None, actor: str | None,

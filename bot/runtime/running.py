@@ -50,8 +50,8 @@ def start_sweeper(deps: Dependencies, app: App, settings: Settings, start: bool 
     secret = settings.slack_signing_secret
     done = getattr(deps.background, "done", None)  # a TrackedExecutor's
     keeper = InboxKeeper(inbox, partial(redo, app, verifier=SignatureVerifier(secret) if secret else None,
-                                        done=done, again=True, socket_mode=socket_mode)) \
-        if isinstance(inbox, Inbox) else None
+                                        done=done, again=True, socket_mode=socket_mode),
+                         unsigned=socket_mode or not secret) if isinstance(inbox, Inbox) else None
     sweeper = Sweeper(deps.changes, sweep_reporter(deps, app.client), forget_deliveries=deps.store.forget_deliveries,
                       batches=partial(sweep_batches, deps, app.client), inbox=keeper)
     return sweeper.start() if start else sweeper

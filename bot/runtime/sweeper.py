@@ -72,9 +72,11 @@ INBOX_GIVE_UP = 1800.0
 class InboxKeeper:
     """Keeps this instance's inbox rows held, and redoes, once, the work of instances that stopped."""
 
-    def __init__(self, inbox: Inbox, redo: Callable[[str, frozenset[str]], int], every: float = INBOX_EVERY):
+    def __init__(self, inbox: Inbox, redo: Callable[[str, frozenset[str]], int], every: float = INBOX_EVERY,
+                 unsigned: bool = True):
         self.inbox = inbox
         self.redo = redo
+        self.unsigned = unsigned  # whether `redo` redoes Socket Mode's unsigned requests (bot/runtime/app.py)
         self.taking_over = True  # off while this instance shuts down
         self._timer = Repeating("inbox", self.step, every)
 
@@ -86,7 +88,7 @@ class InboxKeeper:
             log.warning("inbox: work %s (last held by %s) closed undone after %.0f min", key[:16], holder,
                         INBOX_GIVE_UP / 60)
         taken: dict[str, tuple[str, set[str]]] = {}
-        for key, body in self.inbox.take_over():
+        for key, body in self.inbox.take_over(unsigned=self.unsigned):
             taken.setdefault(key.rsplit(":", 1)[0], (body, set()))[1].add(key)
         for digest, (body, keys) in taken.items():
             log.warning("handed_again: request %s's work, left by a stopped instance, redone here", digest[:16])

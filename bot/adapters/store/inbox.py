@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +19,15 @@ from bot.adapters.store.connection import first_in_line
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
+log = logging.getLogger(__name__)
+
 LEASE_SECONDS = 6.0
+# The key an envelope's payload is kept under, in place of a signed body: over Socket Mode, Slack sends no
+# signature (the connection is the app's own, opened with its token), and Bolt's request is the payload alone.
+# Such a body begins with UNSIGNED (bot/runtime/app.py `inbox_payload`).
+SOCKET_MODE = "socket_mode"
+UNSIGNED = f'{{"{SOCKET_MODE}":'
+
 # A writer's connection unused this long is given back to the pool and a checked one taken (the pool's ping, one
 # round trip): while acks keep coming, each write is spared that round trip and the pool's checkout.
 KEPT_SECONDS = 5.0
@@ -53,9 +62,11 @@ def _close(conn: Connection, key: str) -> int:
 
 
 @functools.cache
-def _statements(dialect: str) -> tuple[Any, Any]:
+def _statements(dialect: str, again: bool = False) -> tuple[Any, Any]:
     """The inbox's writes, built once (SQLAlchemy then compiles each once): an INSERT that skips a key written
-    already (ON CONFLICT DO NOTHING) and returns the keys it wrote, and the UPDATE that marks keys done."""
+    already (ON CONFLICT DO NOTHING) and returns the keys it wrote, and the UPDATE that marks keys done. `again`
+    (PostgreSQL): a write tried again after its connection dropped, which may have committed unseen; it returns
+    too the keys that write wrote (the same holder and time), which are still this caller's to do."""
     import sqlalchemy as sa
     from sqlalchemy.dialects.postgresql import insert as postgresql_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -63,21 +74,35 @@ def _statements(dialect: str) -> tuple[Any, Any]:
     from bot.adapters.schema import deliveries
 
     insert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(deliveries)
-    return (insert.on_conflict_do_nothing(index_elements=[deliveries.c.key]).returning(deliveries.c.key),
+    skipping = (insert.on_conflict_do_update(
+        index_elements=[deliveries.c.key], set_={"key": insert.excluded.key},
+        where=sa.and_(deliveries.c.holder == insert.excluded.holder, deliveries.c.at == insert.excluded.at,
+                      deliveries.c.body.is_not(None))) if again
+        else insert.on_conflict_do_nothing(index_elements=[deliveries.c.key]))
+    return (skipping.returning(deliveries.c.key),
             deliveries.update().where(deliveries.c.key.in_(sa.bindparam("keys", expanding=True)),
                                       deliveries.c.body.is_not(None))
             .values(body=None, holder=None, lease_until=None))
 
 
-def _write(conn: Connection, rows: list[dict[str, Any]], dones: list[str]) -> set[str]:
-    """On PostgreSQL (autocommit) the dones commit first, then the rows in one statement: rows whose write raised
-    were not written, so their requests act without them, exactly once (TrackedExecutor._written). On SQLite, one
+def _write(conn: Connection, rows: list[dict[str, Any]], dones: list[str], again: bool = False) -> set[str]:
+    """On PostgreSQL (autocommit) the dones commit first, then the rows in one statement: a write whose connection
+    dropped is tried again (`Inbox.write`), as it may have committed; rows whose write raised otherwise were not
+    written, so their requests act without them, exactly once (TrackedExecutor._written). On SQLite, one
     transaction, which takes the writer's lock at BEGIN."""
-    insert, close = _statements(conn.dialect.name)
+    insert, close = _statements(conn.dialect.name, again)
     with contextlib.nullcontext() if conn.dialect.name == "postgresql" else conn.begin():
         if dones:
             conn.execute(close, {"keys": dones})
         return set(conn.execute(insert, rows).scalars()) if rows else set()
+
+
+def _dropped(conn: Connection, exc: Exception) -> bool:
+    """Whether `exc` says PostgreSQL ended the connection (SQLAlchemy's disconnect check)."""
+    import sqlalchemy as sa
+
+    return (conn.dialect.name == "postgresql" and isinstance(exc, sa.exc.DBAPIError)
+            and bool(exc.connection_invalidated))
 
 
 class Inbox:
@@ -111,7 +136,19 @@ class Inbox:
         conn = self._connection()
         try:
             with first_in_line(acks_wait=bool(rows)):
-                return _write(conn, rows, sorted(set(dones)))
+                try:
+                    return _write(conn, rows, sorted(set(dones)))
+                except Exception as exc:
+                    if not _dropped(conn, exc):
+                        raise
+                # PostgreSQL ended the connection (a restart, a failover, a pooler's limit: the kept one is spared
+                # the pool's ping), maybe after committing the write: once more on a checked one, which returns
+                # the keys the dropped write committed too.
+                log.info("the inbox's connection was dropped by the database; writing again on another")
+                with contextlib.suppress(Exception):
+                    conn.close()
+                conn = self._connection(fresh=True)
+                return _write(conn, rows, sorted(set(dones)), again=True)
         except BaseException:
             self._kept.conn = None
             with contextlib.suppress(Exception):  # a connection already broken: the pool drops it
@@ -120,8 +157,8 @@ class Inbox:
         finally:
             self._kept.used = time.monotonic()
 
-    def _connection(self) -> Connection:
-        conn: Connection | None = getattr(self._kept, "conn", None)
+    def _connection(self, fresh: bool = False) -> Connection:
+        conn: Connection | None = None if fresh else getattr(self._kept, "conn", None)
         if conn is not None and time.monotonic() - self._kept.used > KEPT_SECONDS:
             conn.close()
             conn = None
@@ -141,17 +178,19 @@ class Inbox:
                 deliveries.c.holder == self.holder, deliveries.c.body.is_not(None))
                 .values(lease_until=self.clock() + self.lease)).rowcount
 
-    def take_over(self) -> list[tuple[str, str]]:
+    def take_over(self, unsigned: bool = True) -> list[tuple[str, str]]:
         """Rows whose instance stopped renewing them, each taken by this instance once ever (a conditional
         update): their keys and bodies, to redo. Never this instance's own: it is running, and a row it wrote
-        while the database stalled may land with its lease already past, its work still under way here."""
+        while the database stalled may land with its lease already past, its work still under way here. Not
+        `unsigned`: an instance that redoes only signed requests leaves Socket Mode's for one that redoes them."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import deliveries
 
         now = self.clock()
         lapsed = sa.and_(deliveries.c.body.is_not(None), deliveries.c.lease_until < now,
-                         deliveries.c.handed_again.is_(sa.false()), deliveries.c.holder != self.holder)
+                         deliveries.c.handed_again.is_(sa.false()), deliveries.c.holder != self.holder,
+                         sa.true() if unsigned else sa.not_(deliveries.c.body.startswith(UNSIGNED, autoescape=True)))
         taken: list[tuple[str, str]] = []
         with self._engine().begin() as conn:
             rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.body).where(lapsed)
