@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.ports import ChangeStore, Claim, LeaseLost, PlanetScaleApi, send_fence
+from bot.domain.ports import ChangeStore, Claim, LeaseLost, PlanetScaleApi, SentAgain, send_fence
 
 # Room for the database writes around the PATCH, beyond the PlanetScale client's own worst case.
 LEASE_MARGIN_SECONDS = 30.0
@@ -160,7 +160,13 @@ class Lifecycle:
         room for the write (renewed when short): a worker that stalled after recording its send, past its lease,
         and was taken over by the sweep sends nothing on a policy judged long ago."""
 
+        tries: list[None] = []
+
         def fence() -> None:
+            if tries:  # a write judged on a read made before the client's wait leaves once, never again
+                raise SentAgain("PlanetScale refused the change unread (rate limiting, or no connection), so nothing "
+                                "was sent; the bot judges it again on the policy as it is then before sending it")
+            tries.append(None)
             if not self._hold(claim):
                 raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change left "
                                 "(it stalled, and the sweep took the change over).")

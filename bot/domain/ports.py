@@ -92,6 +92,12 @@ class LeaseLost(NotSent):
     """Kept unsent by the send's fence: the worker no longer holds the policy's lease (the sweep took it over)."""
 
 
+class SentAgain(NotSent):
+    """Kept unsent by the send's fence: a repeat of a write PlanetScale refused unread (a 429, a connection that
+    never opened). It was judged on the policy as read before the wait, which may have moved meanwhile (to
+    production, in PlanetScale's dashboard), so the change is judged again on a fresh read before anything leaves."""
+
+
 class RateLimited(PlanetScaleError):
     """429, still so after the retries, or with a wait too long to hold a person for."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from approval_helpers import ALICE, approvals_bot, second_instance
+from approval_helpers import ALICE, approvals_bot, second_instance, sweep
 from conftest import Bot
 
 from bot.domain.change_requests import RequestState
@@ -46,5 +46,9 @@ def test_a_patch_refused_unread_is_not_sent_again_onto_a_policy_moved_to_product
     assert policy["target"] == "production"
     assert policy["retention_value"] != 9 and len(planetscale.calls("PATCH")) == 1, (
         f"a PATCH reached a production policy with no approval, asked from #random: {reply.all_text()}")
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.APPROVED  # given back: judged again on a fresh read before it is sent
+    sweep(approvals_bot)  # read under its lease, now production: refused from #random, still nothing sent
+    assert len(planetscale.calls("PATCH")) == 1
     [request] = approvals_bot.deps.store.requests(list(RequestState))
     assert request.state is not RequestState.APPLIED
