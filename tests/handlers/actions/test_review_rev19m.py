@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from approval_helpers import ALICE, approvals_bot, second_instance, sweep
 from conftest import Bot
 
+from bot.adapters.rate_limit import RateLimiter
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 
@@ -52,3 +55,33 @@ def test_a_patch_refused_unread_is_not_sent_again_onto_a_policy_moved_to_product
     assert len(planetscale.calls("PATCH")) == 1
     [request] = approvals_bot.deps.store.requests(list(RequestState))
     assert request.state is not RequestState.APPLIED
+
+
+def test_a_patch_held_by_the_bots_own_budget_is_not_sent_onto_a_policy_moved_to_production_meanwhile(
+        approvals_bot: Bot, planetscale: PlanetScaleState, planetscale_client: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """alice's no-approval retention=9d from #random is judged under its lease; its PATCH then waits for a turn
+    in the bot's own PlanetScale budget (BACKUP_BOT_PLANETSCALE_RATE, up to 20 s), and meanwhile the policy is
+    moved to production in PlanetScale. The PATCH leaves on the judgement made before the wait."""
+    waited: list[float] = []
+
+    def wait_while_moved(seconds: float) -> None:
+        waited.append(seconds)
+        planetscale.dashboard_change("acme", "app-db", DEV, target="production")
+
+    store = approvals_bot.deps.store
+    real = store.renew
+
+    def renew(claim: Any, lease_seconds: float, record: Any = None) -> Any:
+        if record is not None and record.action == "sending":  # the budget is spent just as the PATCH is to leave
+            planetscale_client.limiter = RateLimiter(10, 60, sleep=wait_while_moved)
+            planetscale_client.limiter.acquire()
+        return real(claim, lease_seconds, record=record)
+
+    monkeypatch.setattr(store, "renew", renew)
+    reply = approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)
+    assert waited and 0 < waited[0] <= 20  # the PATCH waited its turn, and the policy moved meanwhile
+    policy = planetscale.policy("acme", "app-db", DEV)
+    assert policy["target"] == "production"
+    assert policy["retention_value"] != 9 and not planetscale.calls("PATCH"), (
+        f"a PATCH reached a production policy with no approval, asked from #random: {reply.all_text()}")
