@@ -162,10 +162,11 @@ class Lifecycle:
 
         tries: list[None] = []
 
-        def fence() -> None:
-            if tries:  # a write judged on a read made before the client's wait leaves once, never again
-                raise SentAgain("PlanetScale refused the change unread (rate limiting, or no connection), so nothing "
-                                "was sent; the bot judges it again on the policy as it is then before sending it")
+        def fence(waited: float) -> None:
+            if tries or waited > 0:  # a write leaves on its judgement at once, never after a wait
+                raise SentAgain("the change waited to be sent (PlanetScale's rate limiting, the bot's own budget, "
+                                "or no connection), so nothing was sent; the bot judges it again on the policy as "
+                                "it is then before sending it")
             tries.append(None)
             if not self._hold(claim):
                 raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change left "
