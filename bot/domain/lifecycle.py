@@ -51,6 +51,10 @@ TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
 }
 
 
+# A turn in the bot's budget this short is as long as the read before the send already takes: under load most
+# writes wait a little, and each refused one would only be judged again and wait again.
+SEND_WAIT_TOLERATED = 1.0
+
 class Forbidden(Exception):
     """A move the lifecycle does not allow: a mistake in the bot, never a person's."""
 
@@ -163,7 +167,7 @@ class Lifecycle:
         tries: list[None] = []
 
         def fence(waited: float) -> None:
-            if tries or waited > 0:  # a write leaves on its judgement at once, never after a wait
+            if tries or waited > SEND_WAIT_TOLERATED:  # a write leaves on its judgement at once, not after a wait
                 raise SentAgain("the change waited to be sent (PlanetScale's rate limiting, the bot's own budget, "
                                 "or no connection), so nothing was sent; the bot judges it again on the policy as "
                                 "it is then before sending it")
