@@ -15,7 +15,7 @@ from bot.domain.backups import Backup, Branch, now_utc
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import Basis, DatabaseFacts, latest_basis
 from bot.domain.policy import BackupPolicy
-from bot.domain.ports import MOST_LISTED, PlanetScaleApi, PlanetScaleError
+from bot.domain.ports import MOST_LISTED, NotFound, PlanetScaleApi, PlanetScaleError
 
 
 class DatabaseBases:
@@ -39,6 +39,11 @@ class DatabaseBases:
         except PlanetScaleError as exc:
             return DatabaseFacts(rows, unread=exc.user_message)
         return DatabaseFacts(rows, before, after)
+
+    @property
+    def gone(self) -> bool:
+        """Whether PlanetScale answered that the database is not there (its branches' list found nothing)."""
+        return isinstance(self._branches, NotFound)
 
     def _basis(self, target: str, policy_id: str | None) -> Basis | None:
         latest: dict[str, tuple[str, int, float | None]] = {}
@@ -113,3 +118,9 @@ class SharedReads:
         if isinstance(found, Exception):
             raise found
         return found
+
+    def gone(self, database: str) -> bool:
+        """Whether a read of this approval found the database no longer in PlanetScale (404): no later read
+        tells its policies' facts either."""
+        bases = self.bases.get(database)
+        return isinstance(self.listed.get(database), NotFound) or (bases is not None and bases.gone)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from access_rules import storage_bound
 from approval_helpers import ALICE, CAROL, RULES, approvals_bot, second_instance
 from conftest import Bot
-from test_bulk import add_databases, button, channel_messages, policy, shown
+from test_bulk import add_databases, button, channel_messages, patched, policy, shown
 
 from bot.emulators.planetscale import PlanetScaleState
 from handlers.bulk_blocks import BULK_APPROVE
@@ -44,6 +44,7 @@ def test_a_database_deleted_before_a_bulk_approval_under_a_storage_bound_does_no
     view = shown(approvals_bot, message) + repr([e.text for e in reply.private])
     assert policy(planetscale, dbs[0])["retention_value"] == 14, view
     assert policy(planetscale, dbs[2])["retention_value"] == 14, view
+    assert "Applied to 2 of 3" in view and not any(f"/databases/{dbs[1]}/" in p for p in patched(planetscale))
 
 
 def test_a_database_deleted_before_a_bulk_move_approval_under_a_floor_does_not_hold_back_the_rest(
@@ -60,3 +61,4 @@ def test_a_database_deleted_before_a_bulk_move_approval_under_a_floor_does_not_h
     view = shown(approvals_bot, message) + repr([e.text for e in reply.private])
     assert policy(planetscale, dbs[0])["target"] == "development", view
     assert policy(planetscale, dbs[2])["target"] == "development", view
+    assert "Applied to 2 of 3" in view and not any(f"/databases/{dbs[1]}/" in p for p in patched(planetscale))
