@@ -12,8 +12,8 @@ from approval_helpers import ALICE, CAROL, RULES, approvals_bot, second_instance
 from conftest import Bot
 from test_bulk import add_databases, button, channel_messages, patched, policy, shown
 
-from bot.emulators.planetscale import PlanetScaleState
-from handlers.bulk_blocks import BULK_APPROVE
+from bot.emulators.planetscale import Fault, PlanetScaleState
+from handlers.bulk_blocks import BULK_APPROVE, BULK_RETRY
 
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
 
@@ -62,3 +62,21 @@ def test_a_database_deleted_before_a_bulk_move_approval_under_a_floor_does_not_h
     assert policy(planetscale, dbs[0])["target"] == "development", view
     assert policy(planetscale, dbs[2])["target"] == "development", view
     assert "Applied to 2 of 3" in view and not any(f"/databases/{dbs[1]}/" in p for p in patched(planetscale))
+
+
+def test_a_database_the_token_may_no_longer_read_does_not_hold_back_a_bulk_approval_under_a_storage_bound(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """The token's access to one database taken away (403 on every read of it) after the change was asked: the
+    others are applied, and that one fails on its own, told and offered again."""
+    approvals_bot.use_rules(RULES.format(approvals=1) + storage_bound("production", "7TB"))
+    dbs = add_databases(planetscale, "shut", 3)
+    approvals_bot.command('update acme/shut-* "Production daily" retention=14d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    planetscale.add_fault(Fault(status=403, path_contains=f"/databases/{dbs[1]}/", times=None))
+    reply = approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    view = shown(approvals_bot, message) + repr([e.text for e in reply.private])
+    assert policy(planetscale, dbs[0])["retention_value"] == 14, view
+    assert policy(planetscale, dbs[2])["retention_value"] == 14, view
+    assert "Applied to 2 of 3" in view and not any(f"/databases/{dbs[1]}/" in p for p in patched(planetscale))
+    assert BULK_RETRY in view
