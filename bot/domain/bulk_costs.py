@@ -15,7 +15,10 @@ from bot.domain.backups import Backup, Branch, now_utc
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import Basis, DatabaseFacts, latest_basis
 from bot.domain.policy import BackupPolicy
-from bot.domain.ports import MOST_LISTED, NotFound, PlanetScaleApi, PlanetScaleError
+from bot.domain.ports import MOST_LISTED, Forbidden, NotFound, PlanetScaleApi, PlanetScaleError
+
+# Reads of a database that no later read answers otherwise: it is gone (404), or the token may not read it (403).
+LASTING = (NotFound, Forbidden)
 
 
 class DatabaseBases:
@@ -42,8 +45,8 @@ class DatabaseBases:
 
     @property
     def gone(self) -> bool:
-        """Whether PlanetScale answered that the database is not there (its branches' list found nothing)."""
-        return isinstance(self._branches, NotFound)
+        """Whether its branches' list failed for good (LASTING)."""
+        return isinstance(self._branches, LASTING)
 
     def _basis(self, target: str, policy_id: str | None) -> Basis | None:
         latest: dict[str, tuple[str, int, float | None]] = {}
@@ -120,7 +123,7 @@ class SharedReads:
         return found
 
     def gone(self, database: str) -> bool:
-        """Whether a read of this approval found the database no longer in PlanetScale (404): no later read
+        """Whether a read of this approval found the database gone or closed to the token (LASTING): no later read
         tells its policies' facts either."""
         bases = self.bases.get(database)
-        return isinstance(self.listed.get(database), NotFound) or (bases is not None and bases.gone)
+        return isinstance(self.listed.get(database), LASTING) or (bases is not None and bases.gone)

@@ -39,8 +39,9 @@ class Judging:
 
     def _judged(self, batch: Batch, approvers: Sequence[str], shared: SharedReads) -> list[Verdict]:
         """Each policy still in it judged as an approval is, on `shared`. One whose database PlanetScale no longer
-        has cannot be told now or later, so it never holds the others back: judged on its rules' approvals alone,
-        it goes with them and fails on its own under its lease, told and offered again."""
+        has, or the token may no longer read, cannot be told now or later, so it never holds the others back:
+        judged on its rules' approvals alone, it goes with them and fails on its own under its lease, told and
+        offered again."""
         verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
         return [self._judge_planned(batch, p, approvers, kept=False)
                 if v.kind is VerdictKind.CANNOT_TELL and shared.gone(p.database) else v
