@@ -77,7 +77,7 @@ class BulkPath(Asking, Judging):
                                                          "nothing more was done.", closed)
         approvers = self.store.batch_approvers(batch.id) if added is None else added
         shared = SharedReads()  # the click's reads: each database once for all its policies, and for its message
-        verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
+        verdicts = self._judged(batch, approvers, shared)
         unchecked = [v for v in verdicts if v.kind is VerdictKind.CANNOT_TELL]
         if unchecked:
             return BatchOutcome(BatchOutcomeKind.REFUSED, f"Nothing was sent: {unchecked[0].reason}. Your approval "
@@ -171,7 +171,7 @@ class BulkPath(Asking, Judging):
         shared = shared if shared is not None else SharedReads()
         expires = (now := self.changes.clock()) + self.changes.access.rules.expire_after_seconds
         if not verdicts and approvers:
-            verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
+            verdicts = self._judged(batch, approvers, shared)
         counted = {p.key: verdicts[i].counted if verdicts else () for i, p in enumerate(batch.live)}
         members = [ChangeRequest(
             organization=batch.organization, database=p.database, policy_id=p.policy_id, policy_name=p.policy_name,
@@ -282,7 +282,7 @@ class BulkPath(Asking, Judging):
                 kinds = {self._judge_planned(batch, p, approvers, kept=False).kind for p in batch.live}
                 shared, verdicts = SharedReads(), None
                 if not kinds & UNSETTLED:  # the rules alone would apply it: judged as an approval is, facts read again
-                    verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
+                    verdicts = self._judged(batch, approvers, shared)
                     kinds = {v.kind for v in verdicts}
                 if VerdictKind.CANNOT_TELL in kinds:
                     self.store.judge_batch_later(batch.id, self.changes.clock())  # its next turn: the next sweep

@@ -15,7 +15,10 @@ from bot.domain.backups import Backup, Branch, now_utc
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import Basis, DatabaseFacts, latest_basis
 from bot.domain.policy import BackupPolicy
-from bot.domain.ports import MOST_LISTED, PlanetScaleApi, PlanetScaleError
+from bot.domain.ports import MOST_LISTED, Forbidden, NotFound, PlanetScaleApi, PlanetScaleError
+
+# Reads of a database that no later read answers otherwise: it is gone (404), or the token may not read it (403).
+LASTING = (NotFound, Forbidden)
 
 
 class DatabaseBases:
@@ -39,6 +42,11 @@ class DatabaseBases:
         except PlanetScaleError as exc:
             return DatabaseFacts(rows, unread=exc.user_message)
         return DatabaseFacts(rows, before, after)
+
+    @property
+    def gone(self) -> bool:
+        """Whether its branches' list failed for good (LASTING)."""
+        return isinstance(self._branches, LASTING)
 
     def _basis(self, target: str, policy_id: str | None) -> Basis | None:
         latest: dict[str, tuple[str, int, float | None]] = {}
@@ -113,3 +121,9 @@ class SharedReads:
         if isinstance(found, Exception):
             raise found
         return found
+
+    def gone(self, database: str) -> bool:
+        """Whether a read of this approval found the database gone or closed to the token (LASTING): no later read
+        tells its policies' facts either."""
+        bases = self.bases.get(database)
+        return isinstance(self.listed.get(database), LASTING) or (bases is not None and bases.gone)

@@ -37,10 +37,20 @@ class Judging:
                                                  shared)
         return self.changes.judged(Stage.APPROVING, before, asked, approvers, facts, rules)
 
+    def _judged(self, batch: Batch, approvers: Sequence[str], shared: SharedReads) -> list[Verdict]:
+        """Each policy still in it judged as an approval is, on `shared`. One whose database PlanetScale no longer
+        has, or the token may no longer read, cannot be told now or later, so it never holds the others back:
+        judged on its rules' approvals alone, it goes with them and fails on its own under its lease, told and
+        offered again."""
+        verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
+        return [self._judge_planned(batch, p, approvers, kept=False)
+                if v.kind is VerdictKind.CANNOT_TELL and shared.gone(p.database) else v
+                for p, v in zip(batch.live, verdicts, strict=True)]
+
     def _ready(self, batch: Batch, approvers: Sequence[str], shared: SharedReads) -> list[Verdict] | None:
         """Each policy still in it judged as an approval is (on `shared`, facts read again): the verdicts when
         every one has what its rules ask, else None."""
-        verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
+        verdicts = self._judged(batch, approvers, shared)
         return None if {v.kind for v in verdicts} & UNSETTLED else verdicts
 
     def standings(self, batch: Batch, reads: SharedReads | None = None) -> list[Standing] | None:
