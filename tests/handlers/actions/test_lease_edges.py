@@ -62,15 +62,14 @@ def test_an_unconfirmed_patch_keeps_its_lease_while_it_is_settled(
     assert len(applied) == 1
 
 
-def test_a_policy_id_too_long_for_planetscales_paths_is_refused_in_words_and_its_request_closed(
+def test_a_policy_id_too_long_for_planetscales_paths_is_refused_in_words_when_asked(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
-    """PlanetScale lists a policy whose ID (300 characters) no path of its API can name: a change to it is not
-    sent, and its requester hears why at once, rather than "PlanetScale did not confirm the change" and a request
-    left applying (its policy's lease key, shortened, never found again)."""
+    """PlanetScale lists a policy whose ID (300 characters) no path of its API can name: the judge refuses a change
+    to it when it is asked, in words, so nothing is stored, leased or sent (rather than "PlanetScale did not confirm
+    the change" and a request left applying, its policy's lease key, shortened, never found again)."""
     long_id = "bp" + "x" * 300
     planetscale.add_policy("acme", "app-db", long_id, name="Long", target="development")
     reply = approvals_bot.command("update acme/app-db Long retention=5d")
-    [failed] = approvals_bot.deps.store.requests([RequestState.FAILED])
-    assert failed.policy_id == long_id and planetscale.calls("PATCH") == []
-    assert "is not a valid policy ID" in reply.all_text() and "did not confirm" not in reply.all_text()
-    assert approvals_bot.deps.store.requests([RequestState.APPLYING]) == []
+    assert "cannot send any change to it" in reply.all_text() and "did not confirm" not in reply.all_text()
+    assert planetscale.calls("PATCH") == []
+    assert approvals_bot.deps.store.requests(list(RequestState)) == []
