@@ -331,10 +331,11 @@ class PlanetScaleClient:
         meter = request_meter.get()
         if meter is not None:
             meter()
-        waited = self.limiter.acquire() if self.limiter is not None else 0.0
+        if self.limiter is not None:
+            self.limiter.acquire()
         fence = send_fence.get() if method != "GET" else None
         if fence is not None:  # last, after any wait for the budget: the lease is checked as the write leaves
-            fence(waited)
+            fence()
         if meter is not None:
             return self._answer(method, path, where, access, **kwargs)
         with self._people_lock:  # a person's request: the watch holds back until it is answered

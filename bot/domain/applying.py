@@ -33,7 +33,7 @@ from bot.domain.outcomes import (
     waiting_detail,
 )
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
-from bot.domain.ports import Claim, LeaseLost, PlanetScaleError, RateLimited, SentAgain, Unavailable
+from bot.domain.ports import Claim, LeaseLost, PlanetScaleError, RateLimited, Unavailable
 from bot.domain.reading import PolicyNotFound
 from bot.domain.snapshots import Snapshots
 
@@ -277,11 +277,6 @@ class Applying(Snapshots, Lifecycle):
             latest = self.store.get_request(request.id) or request
             return Outcome(OutcomeKind.CLOSED, f"{exc.user_message} This request is {describe_state(latest)}.",
                            latest)
-        if isinstance(exc, SentAgain) and self.clock() < request.expires_at:
-            # A passing failure closes nothing: nothing was sent, and the sweep judges it again on a fresh read.
-            back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=exc.user_message,
-                              record=request_event("waiting", request, SYSTEM, detail=exc.user_message)) or request
-            return Outcome(OutcomeKind.QUEUED, f"Not applied yet: {exc.user_message}.", back)
         if unsent:
             failed = self._move(request.id, [S.APPLYING], S.FAILED, claim=claim, detail=exc.user_message,
                                 record=replace(attempt, action="failed", detail=exc.user_message))

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.ports import ChangeStore, Claim, LeaseLost, PlanetScaleApi, SentAgain, send_fence
+from bot.domain.ports import ChangeStore, Claim, LeaseLost, PlanetScaleApi, send_fence
 
 # Room for the database writes around the PATCH, beyond the PlanetScale client's own worst case.
 LEASE_MARGIN_SECONDS = 30.0
@@ -50,10 +50,6 @@ TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
     S.EXPIRED: frozenset(),
 }
 
-
-# A turn in the bot's budget this short is as long as the read before the send already takes: under load most
-# writes wait a little, and each refused one would only be judged again and wait again.
-SEND_WAIT_TOLERATED = 1.0
 
 class Forbidden(Exception):
     """A move the lifecycle does not allow: a mistake in the bot, never a person's."""
@@ -164,14 +160,7 @@ class Lifecycle:
         room for the write (renewed when short): a worker that stalled after recording its send, past its lease,
         and was taken over by the sweep sends nothing on a policy judged long ago."""
 
-        tries: list[None] = []
-
-        def fence(waited: float) -> None:
-            if tries or waited > SEND_WAIT_TOLERATED:  # a write leaves on its judgement at once, not after a wait
-                raise SentAgain("the change waited to be sent (PlanetScale's rate limiting, the bot's own budget, "
-                                "or no connection), so nothing was sent; the bot judges it again on the policy as "
-                                "it is then before sending it")
-            tries.append(None)
+        def fence() -> None:
             if not self._hold(claim):
                 raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change left "
                                 "(it stalled, and the sweep took the change over).")

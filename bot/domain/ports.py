@@ -20,11 +20,10 @@ from bot.domain.policy import BackupPolicy, PolicyUpdate
 # Called by the PlanetScale client before each HTTP request it sends (each page, each retry) in this context; it
 # raises to refuse the request unsent. The watch sets it to spend its share of PlanetScale's budget.
 request_meter: ContextVar[Callable[[], None] | None] = ContextVar("request_meter", default=None)
-# Called by the PlanetScale client right before each write it sends (each attempt) in this context, with the
-# seconds the write waited for the bot's budget; it raises (LeaseLost, SentAgain) to keep the write unsent. The
-# change path sets it to its lease's check: a worker that stalled past its lease after recording its send, and was
-# taken over, sends nothing; nor does a write that waited (a repeat, or a turn in the budget) after its judging.
-send_fence: ContextVar[Callable[[float], None] | None] = ContextVar("send_fence", default=None)
+# Called by the PlanetScale client right before each write it sends (each attempt) in this context; it raises
+# (LeaseLost) to keep the write unsent. The change path sets it to its lease's check: a worker that stalled past
+# its lease after recording its send, and was taken over, sends nothing.
+send_fence: ContextVar[Callable[[], None] | None] = ContextVar("send_fence", default=None)
 T = TypeVar("T")
 # A list PlanetScale pages through is read to at most this many items (its newest first); the rest is not read.
 MOST_LISTED = 5000
@@ -91,12 +90,6 @@ class NotSent(PlanetScaleError):
 
 class LeaseLost(NotSent):
     """Kept unsent by the send's fence: the worker no longer holds the policy's lease (the sweep took it over)."""
-
-
-class SentAgain(NotSent):
-    """Kept unsent by the send's fence: a write that waited after it was judged (a repeat of one PlanetScale
-    refused unread, a turn in the bot's budget). It was judged on the policy as read before the wait, which may
-    have moved meanwhile (to production, in PlanetScale's dashboard), so it is judged again on a fresh read."""
 
 
 class RateLimited(PlanetScaleError):

@@ -11,7 +11,6 @@ import pytest
 from conftest import Bot
 
 from bot.adapters.planetscale import MAX_PAGES, PER_PAGE, PlanetScaleClient, RetryPolicy
-from bot.domain.change_requests import RequestState
 from bot.domain.policy import PolicyUpdate
 from bot.domain.ports import (
     BadResponse,
@@ -272,19 +271,16 @@ def test_a_retry_after_given_as_an_http_date_is_honoured(
     assert "Try again in 2 hours" in caught.value.user_message
 
 
-def test_a_change_rate_limited_with_retry_after_inf_is_sent_once_and_given_back_on_the_record(
+def test_a_change_rate_limited_with_retry_after_inf_ends_failed_and_on_the_record(
     bot: Bot, planetscale: PlanetScaleState
 ) -> None:
-    """A PATCH refused unread is not sent again on the read made before the wait (review rev19m): the change
-    goes back to the sweep, which judges it again on a fresh read."""
     planetscale.add_fault(Fault(status=429, times=None, method="PATCH", retry_after="inf"))
     reply = bot.command("update acme/app-db bp03devday retention=5d")
     assert "rate limiting" in reply.all_text() and "went wrong inside the bot" not in reply.all_text()
-    assert len(planetscale.calls("PATCH")) == 1
-    [request] = bot.deps.store.requests()
-    assert request.state is RequestState.APPROVED  # none left applying
-    [waiting] = [e for e in bot.audit.all() if e.action == "waiting"]
-    assert "rate limiting" in (waiting.detail or "")
+    assert len(planetscale.calls("PATCH")) == 4
+    assert bot.deps.store.requests() == []  # none left applying
+    [failed] = [e for e in bot.audit.all() if e.action == "failed"]
+    assert "rate limiting" in (failed.detail or "")
 
 
 def test_retrying_is_logged_only_when_a_retry_follows(

@@ -225,6 +225,7 @@ def test_impossible_changes_are_answered_privately_and_send_nothing(
      "Retention too long"),
     (Fault(status=500, method="PATCH", times=None), "(500)"),
     (Fault(status=503, method="PATCH", times=None, body="<html>down</html>"), "(503)"),
+    (Fault(status=429, method="PATCH", times=None, retry_after="1"), "rate limiting"),
     (Fault(status=429, method="PATCH", times=None, retry_after="120"), "Try again in 120 seconds"),
 ])
 def test_planetscale_failures_become_a_private_message_and_a_record(
