@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.adapters.store.audit import AuditTrail
+from bot.adapters.store.notices import claimed_in
 from bot.adapters.store.rows import log_event
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import RequestState
@@ -43,16 +44,8 @@ class Approvals(AuditTrail):
 
     def claim_notice_recorded(self, request_id: str, notice: str, record: AuditEvent) -> bool:
         """True for the one caller, on any instance, that may send this notice, `record` recorded with its claim."""
-        import sqlalchemy as sa
-
-        from bot.adapters.schema import request_notices
-
         with self.engine.begin() as conn:
-            try:
-                with conn.begin_nested():
-                    conn.execute(request_notices.insert().values(request_id=request_id, notice=notice,
-                                                                 at=self.clock()))
-            except sa.exc.IntegrityError:
+            if not claimed_in(conn, request_id, notice, self.clock()):
                 return False
             logged = self._insert_event(conn, record)
         log_event(logged)

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.adapters.store.connection import Connected
 from bot.domain.change_requests import CLOSED_STATES
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+
+def claimed_in(conn: Connection, request_id: str, notice: str, at: float) -> bool:
+    """Claims the notice in `conn`'s transaction: True for the one caller, on any instance, that may send it."""
+    import sqlalchemy as sa
+
+    from bot.adapters.schema import request_notices
+
+    try:
+        with conn.begin_nested():
+            conn.execute(request_notices.insert().values(request_id=request_id, notice=notice, at=at))
+    except sa.exc.IntegrityError:
+        return False
+    return True
 
 
 class RequestNotices(Connected):
     def claim_notice(self, request_id: str, notice: str) -> bool:
         """True for the one caller, on any instance, that may send this notice about this request."""
-        import sqlalchemy as sa
-
-        from bot.adapters.schema import request_notices
-
         with self.engine.begin() as conn:
-            try:
-                with conn.begin_nested():
-                    conn.execute(request_notices.insert().values(request_id=request_id, notice=notice,
-                                                                 at=self.clock()))
-            except sa.exc.IntegrityError:
-                return False
-            return True
+            return claimed_in(conn, request_id, notice, self.clock())
 
     def notice_claimed_at(self, request_id: str, notice: str) -> float | None:
         """When this notice about this request was claimed (its first try); None if it is not claimed."""
