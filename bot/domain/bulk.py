@@ -172,13 +172,17 @@ class BulkPath(Asking, Judging):
         expires = (now := self.changes.clock()) + self.changes.access.rules.expire_after_seconds
         if not verdicts and approvers:
             verdicts = self._judged(batch, approvers, shared)
-        counted = {p.key: verdicts[i].counted if verdicts else () for i, p in enumerate(batch.live)}
+        # As a single change is decided (Deciding._approved): by the approvals that decided it, judged now.
+        judged = {p.key: verdicts[i] if verdicts and verdicts[i].kind is VerdictKind.APPLY else None
+                  for i, p in enumerate(batch.live)}
+        counted = {k: v.deciding or v.counted if v else () for k, v in judged.items()}
         members = [ChangeRequest(
             organization=batch.organization, database=p.database, policy_id=p.policy_id, policy_name=p.policy_name,
             requester=batch.requester, channel=batch.channel, before=p.before, changes=dict(batch.changes),
-            approvals_needed=p.needed, approvals_from=p.groups or None, approvers=list(batch.approvers),
-            risks=p.risks, reason=batch.reason, expires_at=expires, created_at=now, updated_at=now,
-            state=RequestState.APPROVED, decided_by=(counted[p.key] or (by,))[-1], facts=p.facts,
+            approvals_needed=judged[p.key].needed if judged[p.key] else p.needed, approvals_from=p.groups or None,
+            approvers=list(batch.approvers), risks=p.risks, reason=batch.reason, expires_at=expires, created_at=now,
+            updated_at=now, state=RequestState.APPROVED, counted=list(counted[p.key]) or None,
+            decided_by=by if by in counted[p.key] else (counted[p.key] or (by,))[-1], facts=p.facts,
             detail=f"bulk change {batch.id[:8]}") for p in batch.live]
         records = [request_event("approved", m, a, detail=m.detail) for m in members
                    for a in counted[m.database, m.policy_id]]

@@ -69,8 +69,14 @@ class Judging:
     def counted_approvers(self, batch: Batch, found: Sequence[Standing] | None = None,
                           reads: SharedReads | None = None) -> list[str]:
         """The approvals of a pending bulk change that still count under the rules as they are: those that count
-        on some policy of it (all of them while that cannot be checked; once decided, as they were counted)."""
+        on some policy of it (all of them while that cannot be checked); once decided, those that decided it."""
         approved_by = self.store.batch_approvers(batch.id)
+        if batch.state is not BatchState.PENDING and approved_by:
+            # Its policies' requests keep the approvals that decided them (none kept: all of them).
+            kept = [m.request.counted for m in self.store.batch_members(batch.id)]
+            if kept and None not in kept:
+                deciding = {a for k in kept for a in k or ()}
+                return [a for a in approved_by if a in deciding]
         if batch.state is not BatchState.PENDING or not approved_by:
             return approved_by
         found = found if found is not None else self.standings(batch, reads)

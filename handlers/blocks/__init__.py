@@ -61,6 +61,7 @@ from handlers.blocks.requests import (
     MAX_PENDING_SHOWN,
     STATE_LINES,
     GroupProgress,
+    approvals_text,
     closed_by_bot,
     decider,
     groups_line,
@@ -71,6 +72,7 @@ from handlers.blocks.requests import (
 )
 
 __all__ = [
+    "approvals_text",
     "APPROVE",
     "CANCEL",
     "COUNTED",

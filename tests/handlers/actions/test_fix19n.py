@@ -1,0 +1,47 @@
+"""Issue 19, three defects left from the last session, each driven through Bolt's pipeline with the emulators
+(SQLite and PostgreSQL): a bulk change's decided message names the approvals that decided it as a single
+change's does; the "nobody left to approve" note is said once, or recorded as unsayable; a request moved from
+applying back to pending is counted again under the rules as they are."""
+
+from __future__ import annotations
+
+import json
+
+from access_rules import production_asks
+from approval_helpers import CAROL, RULES, approvals_bot
+from bulk_helpers import button, latest
+from conftest import Bot
+
+from bot.domain.batches import BatchState
+from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.slack import SlackEvent
+from handlers.bulk_blocks import BULK_APPROVE
+
+__all__ = ["approvals_bot"]  # fixtures, used by name
+
+CHANNEL = "C0DBAOPS01"
+LEAD2 = "U0LEAD0002"
+
+
+def _batch_message(bot: Bot) -> SlackEvent:
+    [message] = [e for e in bot.slack.events if e.kind == "message" and e.thread_ts is None and e.channel == CHANNEL
+                 and any(el.get("action_id") == BULK_APPROVE for b in e.blocks for el in b.get("elements", []))]
+    return message
+
+
+def test_a_bulk_changes_decided_message_names_the_approvals_that_decided_it(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """alice's bulk change needs two approvals of @dba-leads; carol gives one, then the rules ask one: lead 2's
+    click decides it on carol's. Its message read "Approvals: 2 of 2 (carol, lead 2)"; a single change's reads
+    "Approvals: 1 of 1 (carol); also approved: lead 2"."""
+    approvals_bot.use_rules(RULES.format(approvals=2))
+    approvals_bot.command('update acme/app-db "Production w*" retention=5w')
+    message = _batch_message(approvals_bot)
+    batch_id = button(message, BULK_APPROVE)
+    approvals_bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
+    approvals_bot.use_rules(production_asks(1))
+    approvals_bot.click(BULK_APPROVE, batch_id, user=LEAD2, message=message)
+    batch = approvals_bot.deps.store.get_batch(batch_id)
+    assert batch is not None and batch.state is BatchState.APPROVED, batch
+    shown = json.dumps(latest(approvals_bot, message).blocks)
+    assert f"*Approvals:* 1 of 1 (<@{CAROL}>); also approved: <@{LEAD2}>" in shown, json.loads(shown)
