@@ -6,15 +6,18 @@ applying back to pending is counted again under the rules as they are."""
 from __future__ import annotations
 
 import json
+import time
 
 from access_rules import production_asks
-from approval_helpers import CAROL, RULES, approvals_bot
+from approval_helpers import ALICE, CAROL, PROD, RULES, approvals_bot, direct_messages, swept_later
 from bulk_helpers import button, latest
 from conftest import Bot
+from test_nobody_left import _leads_are
 
 from bot.domain.batches import BatchState
 from bot.emulators.planetscale_state import PlanetScaleState
-from bot.emulators.slack import SlackEvent
+from bot.domain.outcomes import OutcomeKind
+from bot.emulators.slack import MethodFault, SlackEvent
 from handlers.bulk_blocks import BULK_APPROVE
 
 __all__ = ["approvals_bot"]  # fixtures, used by name
@@ -45,3 +48,33 @@ def test_a_bulk_changes_decided_message_names_the_approvals_that_decided_it(
     assert batch is not None and batch.state is BatchState.APPROVED, batch
     shown = json.dumps(latest(approvals_bot, message).blocks)
     assert f"*Approvals:* 1 of 1 (<@{CAROL}>); also approved: <@{LEAD2}>" in shown, json.loads(shown)
+
+
+def _unsaid(bot: Bot, rid: str) -> list[str]:
+    return [e.detail or "" for e in bot.audit.all() if e.request_id == rid and "not said in its thread" in (e.detail or "")]
+
+
+def test_a_nobody_left_note_with_no_thread_to_say_it_in_is_recorded_once_and_not_tried_again(
+        approvals_bot: Bot) -> None:
+    """alice's request is shown through the command's response URL (the bot is not in the channel: no message
+    ts, no thread). Everyone leaves @dba-leads: alice hears it once; the thread note, which has no thread, was
+    never recorded as said, so every sweep on the request's turn found the note owed and took it up again."""
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", error="not_in_channel", in_thread=False,
+                                              channel=CHANNEL))
+    approvals_bot.command(f"update acme/app-db {PROD} retention=5d", user=ALICE)
+    [request] = approvals_bot.deps.store.requests()
+    assert request.message_ts is None, request
+    _leads_are(approvals_bot, [])
+    swept_later(approvals_bot, 700)
+    swept_later(approvals_bot, 1400)
+    assert len([t for t in direct_messages(approvals_bot, ALICE) if "nobody left" in t]) == 1
+    assert len(_unsaid(approvals_bot, request.id)) == 1, \
+        [e.detail for e in approvals_bot.audit.all() if e.request_id == request.id]
+    later = time.time() + 2100
+    approvals_bot.deps.changes.clock = lambda: later
+    approvals_bot.deps.store.clock = lambda: later
+    again = [o.kind for o in approvals_bot.deps.changes.judge_again()]
+    assert OutcomeKind.NOBODY_LEFT not in again, "the note is taken up again on every turn"
+    swept_later(approvals_bot, 2800)
+    assert len([t for t in direct_messages(approvals_bot, ALICE) if "nobody left" in t]) == 1
+    assert len(_unsaid(approvals_bot, request.id)) == 1
