@@ -9,15 +9,29 @@ import json
 import time
 
 from access_rules import production_asks
-from approval_helpers import ALICE, CAROL, PROD, RULES, approvals_bot, direct_messages, swept_later
+from approval_helpers import (
+    ALICE,
+    CAROL,
+    PROD,
+    RULES,
+    approvals_bot,
+    ask,
+    direct_messages,
+    latest_view,
+    policy_busy,
+    request_id,
+    swept_later,
+)
 from bulk_helpers import button, latest
 from conftest import Bot
 from test_nobody_left import _leads_are
 
 from bot.domain.batches import BatchState
+from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.domain.outcomes import OutcomeKind
 from bot.emulators.slack import MethodFault, SlackEvent
+from handlers.blocks import APPROVE, CANCEL
 from handlers.bulk_blocks import BULK_APPROVE
 
 __all__ = ["approvals_bot"]  # fixtures, used by name
@@ -78,3 +92,27 @@ def test_a_nobody_left_note_with_no_thread_to_say_it_in_is_recorded_once_and_not
     swept_later(approvals_bot, 2800)
     assert len([t for t in direct_messages(approvals_bot, ALICE) if "nobody left" in t]) == 1
     assert len(_unsaid(approvals_bot, request.id)) == 1
+
+
+def test_a_request_sent_back_to_pending_counts_the_approvals_that_still_count(approvals_bot: Bot) -> None:
+    """carol approves alice's request while another change holds the policy: approved, queued. The rules then ask
+    one approval of lead 2 alone; the sweep judges it again under the lease and sends it back to pending, but it
+    kept carol's approval as counted: alice cancels it, and its message read "Approvals: 1 of 1 (carol)"."""
+    message = ask(approvals_bot, f"update acme/app-db {PROD} retention=5d")
+    rid = request_id(message)
+    with policy_busy(approvals_bot, PROD):
+        approvals_bot.click(APPROVE, rid, user=CAROL, message=message)
+    assert _state(approvals_bot, rid) is RequestState.APPROVED
+    approvals_bot.use_rules(production_asks(1, LEAD2))
+    swept_later(approvals_bot)
+    assert _state(approvals_bot, rid) is RequestState.PENDING
+    approvals_bot.click(CANCEL, rid, user=ALICE, message=message)
+    assert _state(approvals_bot, rid) is RequestState.CANCELLED
+    shown = latest_view(approvals_bot, message)
+    assert f"*Approvals:* 0 of 1 (none yet); also approved: <@{CAROL}>" in shown, json.loads(shown)
+
+
+def _state(bot: Bot, rid: str) -> RequestState:
+    request = bot.deps.store.get_request(rid)
+    assert request is not None
+    return request.state
