@@ -16,7 +16,19 @@ from bot.domain.change_requests import RequestState
 from bot.domain.costs import DatabaseFacts, describe_size, estimate
 from bot.domain.outcomes import OutcomeKind, owed_text
 from bot.domain.policy import BackupPolicy, describe_changes
-from handlers.blocks import approvals_text, context, escape, fit, mentions, packed, plural, section, to_dicts, when, with_mentions
+from handlers.blocks import (
+    approvals_text,
+    context,
+    escape,
+    fit,
+    mentions,
+    packed,
+    plural,
+    section,
+    to_dicts,
+    when,
+    with_mentions,
+)
 
 BULK_APPROVE, BULK_REJECT, BULK_CANCEL, BULK_RETRY = "bulk_approve", "bulk_reject", "bulk_cancel", "bulk_retry"
 IN_MESSAGE = 12  # policies listed in the message itself; all of them are in its thread
@@ -151,9 +163,9 @@ def standing_words(standing: Standing) -> str:
 def approvals_line(batch: Batch, approved_by: Sequence[str], standings: Sequence[Standing] | None,
                    members: Sequence[Member] = (), also: Sequence[str] = ()) -> str:
     needed = {m.request.approvals_needed for m in members}
-    if batch.state is not BatchState.PENDING and len(needed) == 1:
+    if batch.state is not BatchState.PENDING and len(needed) == 1 and (asked := needed.pop()):
         # Decided, its policies judged alike: said as a single change's decided message says it.
-        return approvals_text(needed.pop(), approved_by, also, batch.approvers)
+        return approvals_text(asked, approved_by, also, batch.approvers)
     got = ", ".join(f"<@{a}>" for a in approved_by) or "none yet"
     if standings is not None and len(standings) > 1:
         # Policies under different rules count their own approvals: one number over the batch would mislead.

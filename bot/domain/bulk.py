@@ -176,10 +176,11 @@ class BulkPath(Asking, Judging):
         judged = {p.key: verdicts[i] if verdicts and verdicts[i].kind is VerdictKind.APPLY else None
                   for i, p in enumerate(batch.live)}
         counted = {k: v.deciding or v.counted if v else () for k, v in judged.items()}
+        needed = {p.key: v.needed if (v := judged[p.key]) else p.needed for p in batch.live}
         members = [ChangeRequest(
             organization=batch.organization, database=p.database, policy_id=p.policy_id, policy_name=p.policy_name,
             requester=batch.requester, channel=batch.channel, before=p.before, changes=dict(batch.changes),
-            approvals_needed=judged[p.key].needed if judged[p.key] else p.needed, approvals_from=p.groups or None,
+            approvals_needed=needed[p.key], approvals_from=p.groups or None,
             approvers=list(batch.approvers), risks=p.risks, reason=batch.reason, expires_at=expires, created_at=now,
             updated_at=now, state=RequestState.APPROVED, counted=list(counted[p.key]) or None,
             decided_by=by if by in counted[p.key] else (counted[p.key] or (by,))[-1], facts=p.facts,

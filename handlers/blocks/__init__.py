@@ -72,7 +72,6 @@ from handlers.blocks.requests import (
 )
 
 __all__ = [
-    "approvals_text",
     "APPROVE",
     "CANCEL",
     "COUNTED",
@@ -100,6 +99,7 @@ __all__ = [
     "UNCUTTABLE",
     "UNIT_LABELS",
     "GroupProgress",
+    "approvals_text",
     "changes_text_between",
     "closed_by_bot",
     "context",

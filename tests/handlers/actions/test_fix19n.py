@@ -28,8 +28,8 @@ from test_nobody_left import _leads_are
 
 from bot.domain.batches import BatchState
 from bot.domain.change_requests import RequestState
-from bot.emulators.planetscale_state import PlanetScaleState
 from bot.domain.outcomes import OutcomeKind
+from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import MethodFault, SlackEvent
 from handlers.blocks import APPROVE, CANCEL
 from handlers.bulk_blocks import BULK_APPROVE
@@ -65,7 +65,8 @@ def test_a_bulk_changes_decided_message_names_the_approvals_that_decided_it(
 
 
 def _unsaid(bot: Bot, rid: str) -> list[str]:
-    return [e.detail or "" for e in bot.audit.all() if e.request_id == rid and "not said in its thread" in (e.detail or "")]
+    return [e.detail or "" for e in bot.audit.all()
+            if e.request_id == rid and "not said in its thread" in (e.detail or "")]
 
 
 def test_a_nobody_left_note_with_no_thread_to_say_it_in_is_recorded_once_and_not_tried_again(
