@@ -201,15 +201,19 @@ class Inbox:
                     taken.append((key, body))
         return taken
 
-    def close_older(self, before: float) -> list[tuple[str, str | None]]:
-        """Closes work begun before `before` and still not done (redone already, or past any redo): its keys
-        and last holders."""
+    def close_older(self, before: float) -> list[tuple[str, str | None, str]]:
+        """Closes work begun before `before` and still not done (redone already, or past any redo): its keys,
+        last holders and requests, each returned to the one caller, on any instance, whose update closed it."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import deliveries
 
         old = sa.and_(deliveries.c.body.is_not(None), deliveries.c.at < before)
+        closed: list[tuple[str, str | None, str]] = []
         with self._engine().begin() as conn:
-            rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.holder).where(old)).all()
-            conn.execute(deliveries.update().where(old).values(body=None, holder=None, lease_until=None))
-        return [(key, holder) for key, holder in rows]
+            rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.holder, deliveries.c.body).where(old)).all()
+            for key, holder, body in rows:
+                if conn.execute(deliveries.update().where(deliveries.c.key == key, old).values(
+                        body=None, holder=None, lease_until=None)).rowcount:
+                    closed.append((key, holder, body))
+        return closed
