@@ -23,8 +23,8 @@ MIGRATION_LOCK = 4242001
 
 def waiting_for_lock(conn: sa.Connection) -> bool:
     return bool(conn.exec_driver_sql(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s"
-        % MIGRATION_LOCK).scalar())
+        f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = {MIGRATION_LOCK}")
+        .scalar())
 
 
 def test_a_sigterm_during_the_migration_at_start_starts_no_worker(

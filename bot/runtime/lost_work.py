@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs
 
 from slack_sdk import WebClient
@@ -48,7 +49,9 @@ def asker_of(payload: str) -> Asker:
             body = json.loads(body["payload"])
         except ValueError:
             return Asker(None, None, None, "")
-    event = body.get("event") if isinstance(body.get("event"), dict) else {}
+        if not isinstance(body, dict):
+            return Asker(None, None, None, "")
+    event: dict[str, Any] = body["event"] if isinstance(body.get("event"), dict) else {}
     user = body.get("user_id") or _id(body.get("user")) or event.get("user")
     channel = body.get("channel_id") or _id(body.get("channel")) or event.get("channel")
     urls = body.get("response_urls")
