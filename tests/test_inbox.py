@@ -161,6 +161,23 @@ def test_work_nobody_redid_within_half_an_hour_is_told_to_its_person_recorded_an
     assert lost.actor == ALICE and lost.channel == CHANNEL and "retention=9d" in (lost.detail or "")
 
 
+def test_work_still_held_by_its_instance_after_half_an_hour_is_closed_without_telling_it_lost(
+        instances: Instances, slack: SlackState, settings: Any) -> None:
+    """Work its instance still renews at the inbox's 30 minutes is under way there (its own answer reaches its
+    person): closed, and nobody is told it was lost."""
+    holding, other = instances.start(Killed()), instances.start()
+    assert acked(holding, holding.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
+    later = time.time() + INBOX_GIVE_UP + 1
+    inbox_of(holding).clock = lambda: later
+    assert inbox_of(holding).renew() == 1
+    keeper = start_sweeper(other.deps, other.app, settings, start=False).inbox
+    assert keeper is not None
+    inbox_of(other).clock = lambda: later
+    keeper.step()
+    assert left_undone(other) == [] and not [e for e in slack.events if "try again" in e.text]
+    assert not [e for e in other.audit.all() if e.action == "lost"]
+
+
 def test_leases_renewed_by_their_instance_are_not_taken_over(
         instances: Instances, planetscale: PlanetScaleState) -> None:
     first, second = instances.start(Killed()), instances.start()

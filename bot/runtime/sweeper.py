@@ -89,7 +89,8 @@ class InboxKeeper:
         for key, holder, body in self.inbox.close_older(self.inbox.clock() - INBOX_GIVE_UP):
             log.warning("inbox: work %s (last held by %s) closed undone after %.0f min", key[:16], holder,
                         INBOX_GIVE_UP / 60)
-            given_up.setdefault(key.rsplit(":", 1)[0], body)
+            if body is not None:
+                given_up.setdefault(key.rsplit(":", 1)[0], body)
         for digest, body in given_up.items():  # once a request, however many pieces of work it lost
             if self.lost is not None:
                 try:

@@ -247,19 +247,23 @@ class Inbox:
                     taken.append((key, body))
         return taken
 
-    def close_older(self, before: float) -> list[tuple[str, str | None, str]]:
-        """Closes work begun before `before` and still not done (redone already, or past any redo): its keys,
-        last holders and requests, each returned to the one caller, on any instance, whose update closed it."""
+    def close_older(self, before: float) -> list[tuple[str, str | None, str | None]]:
+        """Closes work begun before `before` and still not done (redone already, or past any redo): its keys, last
+        holders and, where no instance held it any more (its lease lapsed), the request it was for, to tell its
+        person; each returned to the one caller, on any instance, whose update closed it."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import deliveries
 
+        now = self.clock()
         old = sa.and_(deliveries.c.body.is_not(None), deliveries.c.at < before)
-        closed: list[tuple[str, str | None, str]] = []
+        closed: list[tuple[str, str | None, str | None]] = []
         with self._engine().begin() as conn:
-            rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.holder, deliveries.c.body).where(old)).all()
-            for key, holder, body in rows:
+            rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.holder, deliveries.c.body,
+                                          deliveries.c.lease_until).where(old)).all()
+            for key, holder, body, lease_until in rows:
                 if conn.execute(deliveries.update().where(deliveries.c.key == key, old).values(
                         body=None, holder=None, lease_until=None)).rowcount:
-                    closed.append((key, holder, body))
+                    # Work an instance still holds is under way there: its own answer reaches its person.
+                    closed.append((key, holder, body if lease_until is None or lease_until < now else None))
         return closed
