@@ -102,7 +102,10 @@ def member_line(member: Member) -> str:
                                                                       OutcomeKind.NO_LONGER_ALLOWED,
                                                                       OutcomeKind.INVALID):
         words = STATE_WORDS[RequestState.FAILED]
-    why = f": {with_mentions(request.detail)}" if request.state is RequestState.FAILED and request.detail else ""
+    # A policy still open says why it waits and what happens next, as a failed one says why it failed.
+    told = request.state is RequestState.FAILED or (request.state.is_open and member.outcome in (
+        OutcomeKind.QUEUED, OutcomeKind.WAITING))
+    why = f": {with_mentions(request.detail)}" if told and request.detail else ""
     return fit(f"• {name_of(request.database, request.policy_name)}: {words}{why}", LINE_LIMIT)
 
 
