@@ -60,6 +60,10 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
     elif outcome.kind is OutcomeKind.APPLIED and outcome.request is not None:
         # Claimed, so that a sweep finding it applied meanwhile does not post it too (handlers/late_post.py).
         if deps.store.claim_notice(outcome.request.id, POSTING):
+            # The message about to be posted shows it applied: a sweep telling its end (this instance stopped
+            # before marking it told) neither shows it again nor says so in its thread, as after post_late.
+            for notice in (f"shown:{outcome.request.state.value}", outcome.request.state.value):
+                deps.store.claim_notice(outcome.request.id, notice)
             publish(deps, client, outcome.request, respond)
             deps.store.claim_notice(outcome.request.id, POSTED)
     elif outcome.kind is OutcomeKind.QUEUED and outcome.request is not None:
@@ -89,12 +93,23 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
             latest = post_late(deps, client, latest, *request_message(deps, latest))
     shown = None
     if outcome.request_moved and outcome.request is not None:
-        shown = refresh(deps, client, outcome.request, respond, latest, outcome.approved_by, claim_shown=False)
+        if latest is not None and shows_end(deps, latest):
+            # Its message shows this end already (posted so, or shown by whoever told it): not shown again.
+            if latest.state is RequestState.APPLIED:
+                to_audit_channel(deps, client, latest)
+        else:
+            shown = refresh(deps, client, outcome.request, respond, latest, outcome.approved_by, claim_shown=False)
     if outcome.request is not None:
         tell_steps(deps, client, outcome, actor, latest)
     answer_actor(deps, client, outcome, respond, actor)
     if latest is not None and latest.state in CLOSED_STATES and not latest.told:
         deps.store.mark_told(latest.id, owed(deps, latest), claim=[shown] if shown else [])
+
+
+def shows_end(deps: Dependencies, request: ChangeRequest) -> bool:
+    """Whether the closed request's message is known to show how it ended (its `shown:` notice claimed)."""
+    return (request.state in CLOSED_STATES and bool(request.message_channel and request.message_ts)
+            and deps.store.notice_claimed_at(request.id, f"shown:{request.state.value}") is not None)
 
 
 def answer_actor(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,
