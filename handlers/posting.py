@@ -59,11 +59,10 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
                                "the request is in the channel, and nothing is sent to PlanetScale until then.")
     elif outcome.kind is OutcomeKind.APPLIED and outcome.request is not None:
         # Claimed, so that a sweep finding it applied meanwhile does not post it too (handlers/late_post.py).
-        if deps.store.claim_notice(outcome.request.id, POSTING):
-            # The message about to be posted shows it applied: a sweep telling its end (this instance stopped
-            # before marking it told) neither shows it again nor says so in its thread, as after post_late.
-            for notice in (f"shown:{outcome.request.state.value}", outcome.request.state.value):
-                deps.store.claim_notice(outcome.request.id, notice)
+        # With it, in the same round trip: the message about to be posted shows it applied, so a sweep telling
+        # its end (this instance stopped before marking it told) neither shows it again nor says so in its thread.
+        state = outcome.request.state.value
+        if deps.store.claim_notices(outcome.request.id, [POSTING, f"shown:{state}", state]):
             publish(deps, client, outcome.request, respond)
             deps.store.claim_notice(outcome.request.id, POSTED)
     elif outcome.kind is OutcomeKind.QUEUED and outcome.request is not None:
@@ -93,8 +92,9 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
             latest = post_late(deps, client, latest, *request_message(deps, latest))
     shown = None
     if outcome.request_moved and outcome.request is not None:
-        if latest is not None and shows_end(deps, latest):
-            # Its message shows this end already (posted so, or shown by whoever told it): not shown again.
+        if actor == SYSTEM and latest is not None and shows_end(deps, latest):
+            # The sweep telling an end its message shows already (posted so, or shown by whoever told it): not
+            # shown again. A click's step moved the request itself: shown as it now stands.
             if latest.state is RequestState.APPLIED:
                 to_audit_channel(deps, client, latest)
         else:
