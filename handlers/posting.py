@@ -17,7 +17,7 @@ from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from bot.domain.outcomes import NOBODY_LEFT_SAID, describe_state
 from handlers import blocks, channel_history, home
 from handlers.dependencies import Dependencies
-from handlers.late_post import NOTICE_EVENT, POSTED, POSTING, notice_metadata, owes_post, post_late
+from handlers.late_post import NOTICE_EVENT, POST_GRACE, POSTED, POSTING, notice_metadata, owes_post, post_late
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
         say_privately(respond, blocks.error_text(outcome.message))
     if outcome.request is not None and outcome.request.state in CLOSED_STATES:
         # Ended at once, told to the person who asked it: owed beyond that is the audit channel alone.
-        deps.store.mark_told(outcome.request.id, ["audit"] if owes_audit(deps, outcome.request) else [])
+        deps.store.mark_told(outcome.request.id, [AUDITED] if owes_audit(deps, outcome.request) else [])
 
 
 def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,
@@ -149,7 +149,7 @@ def owed(deps: Dependencies, request: ChangeRequest) -> list[str]:
     if not (request.state is RequestState.CANCELLED and request.decided_by == request.requester):
         notices.append(f"dm:{request.state.value}")
     if owes_audit(deps, request):
-        notices.append("audit")
+        notices.append(AUDITED)
     return notices
 
 
@@ -444,13 +444,17 @@ def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeReque
     retry or another instance do not post it again)."""
     if not owes_audit(deps, request):
         return
-    if not deps.store.claim_notice(request.id, "audit"):
-        return
+    if not deps.store.claim_notice(request.id, "audit") and (
+            deps.store.notice_claimed_at(request.id, AUDITED) is not None
+            or not deps.store.take_over_notice(request.id, "audit", deps.store.clock() - POST_GRACE)):
+        return  # posted, or being posted; a claimant that stopped before recording the post is taken over later
     if not deps.store.claim_notice(request.id, "audit:tried"):
         # Tried before, and its answer lost (a timeout, a crash): Slack may hold it already.
         found = audit_posted_before(deps, client, request)
         if found is None:
             deps.store.forget_notice(request.id, "audit")
+        elif found:
+            deps.store.claim_notice(request.id, AUDITED)
         if found is not False:
             return
     text, request_blocks = request_message(deps, request)
@@ -461,11 +465,20 @@ def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeReque
     except (SlackApiError, OSError) as exc:
         log.error("could not post to the audit channel %s: %s", deps.audit_channel, error_of(exc))
         given_back(deps, request, ["audit"], exc)
+        if not passing(exc):
+            deps.store.claim_notice(request.id, AUDITED)  # given up: settled
+        return
+    deps.store.claim_notice(request.id, AUDITED)
 
 
 # The message metadata an applied change is posted to the audit channel with: its request's ID, so that a second
 # try can find whether Slack took the first.
 AUDIT_EVENT = "backup_bot_applied_change"
+# The audit entry settled (posted, found posted, or refused for good): what a request's end owes, rather than
+# the claim of "audit", which an instance that stops before posting may leave behind.
+AUDITED = "audit:posted"
+
+
 def audit_posted_before(deps: Dependencies, client: WebClient, request: ChangeRequest) -> bool | None:
     """Whether the audit channel holds this applied change already, looked up since the request last moved."""
     return channel_history.posted_before(client, str(deps.audit_channel), request.updated_at, AUDIT_EVENT,
