@@ -35,9 +35,6 @@ def sleeps(planetscale: PlanetScaleState) -> list[float]:
     return MovedToProductionWhileWaiting(planetscale)
 
 
-@pytest.mark.xfail(strict=True, reason="open (high): the fix (a write leaves once, after at most 1 s of waiting, "
-                   "else back to approved for the sweep) was reverted: it held back every change of a burst that "
-                   "waited for the bot's PlanetScale budget, so test_three_instances' burst was not applied in time")
 def test_a_patch_refused_unread_is_not_sent_again_onto_a_policy_moved_to_production_meanwhile(
         approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: list[float]) -> None:
     """alice asks retention=9d on a development policy from #random, where it needs no approval. PlanetScale
@@ -53,16 +50,15 @@ def test_a_patch_refused_unread_is_not_sent_again_onto_a_policy_moved_to_product
     assert policy["retention_value"] != 9 and len(planetscale.calls("PATCH")) == 1, (
         f"a PATCH reached a production policy with no approval, asked from #random: {reply.all_text()}")
     [request] = approvals_bot.deps.store.requests(list(RequestState))
-    assert request.state is RequestState.APPROVED  # given back: judged again on a fresh read before it is sent
-    sweep(approvals_bot)  # read under its lease, now production: refused from #random, still nothing sent
+    # Judged again on a fresh read under its lease before it left: refused there, as at any apply.
+    assert request.state is RequestState.FAILED, reply.all_text()
+    assert "Not applied" in reply.all_text() and "Nothing was sent" in reply.all_text(), reply.all_text()
+    sweep(approvals_bot)  # closed: still nothing sent
     assert len(planetscale.calls("PATCH")) == 1
     [request] = approvals_bot.deps.store.requests(list(RequestState))
     assert request.state is not RequestState.APPLIED
 
 
-@pytest.mark.xfail(strict=True, reason="open (high): the fix (a write leaves once, after at most 1 s of waiting, "
-                   "else back to approved for the sweep) was reverted: it held back every change of a burst that "
-                   "waited for the bot's PlanetScale budget, so test_three_instances' burst was not applied in time")
 def test_a_patch_held_by_the_bots_own_budget_is_not_sent_onto_a_policy_moved_to_production_meanwhile(
         approvals_bot: Bot, planetscale: PlanetScaleState, planetscale_client: Any,
         monkeypatch: pytest.MonkeyPatch) -> None:
