@@ -24,10 +24,12 @@ class MovedToProductionWhileWaiting(list[float]):
     def __init__(self, planetscale: PlanetScaleState) -> None:
         super().__init__()
         self.planetscale = planetscale
+        self.moving = True
 
     def append(self, seconds: float) -> None:
         super().append(seconds)
-        self.planetscale.dashboard_change("acme", "app-db", DEV, target="production")
+        if self.moving:
+            self.planetscale.dashboard_change("acme", "app-db", DEV, target="production")
 
 
 @pytest.fixture
@@ -57,6 +59,26 @@ def test_a_patch_refused_unread_is_not_sent_again_onto_a_policy_moved_to_product
     assert len(planetscale.calls("PATCH")) == 1
     [request] = approvals_bot.deps.store.requests(list(RequestState))
     assert request.state is not RequestState.APPLIED
+
+
+def test_a_patch_refused_unread_is_sent_again_when_judged_again_on_one_fresh_read_it_still_applies(
+        approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: MovedToProductionWhileWaiting) -> None:
+    """The same 429 with nothing moved during the wait: one more GET of the policy, judged again, and the PATCH
+    sent again lands. A PATCH that did not wait reads nothing more."""
+    sleeps.moving = False
+
+    def reads() -> int:
+        return len(planetscale.calls("GET"))
+
+    approvals_bot.command(f"update acme/app-db {DEV} retention=8d", user=ALICE)
+    once = reads()
+    assert planetscale.policy("acme", "app-db", DEV)["retention_value"] == 8 and not sleeps
+    planetscale.add_fault(Fault(status=429, method="PATCH", times=1, retry_after="3"))
+    reply = approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)
+    assert sleeps == [3.0]
+    assert planetscale.policy("acme", "app-db", DEV)["retention_value"] == 9, reply.all_text()
+    assert len(planetscale.calls("PATCH")) == 3 and reads() - once == once + 1, (once, reads())
+    assert {r.state for r in approvals_bot.deps.store.requests(list(RequestState))} == {RequestState.APPLIED}
 
 
 def test_a_patch_held_by_the_bots_own_budget_is_not_sent_onto_a_policy_moved_to_production_meanwhile(
