@@ -188,12 +188,17 @@ class Applying(Snapshots, Lifecycle):
         """The send's fence after its write waited (the bot's budget, a Retry-After): the policy read again (one
         GET) under the lease and judged again by the one judge; JudgedAgain, nothing sent, unless it applies."""
         request = claim.request
+        known = facts or DatabaseFacts.of(request.facts) or DatabaseFacts()
         try:
-            fresh = self._stored_policy(db, request.policy_id)
+            if request.kind is ChangeKind.CREATE:  # no policy yet: the database's, listed again
+                fresh = BackupPolicy.model_validate(request.before)
+                listed = [(p.id, p.name, p.target) for p in self.policies.list_policies(db)]
+            else:
+                fresh = self._stored_policy(db, request.policy_id)
+                listed = [(i, n, t) for i, n, t in known.policies if i != fresh.id] + [
+                    (fresh.id, fresh.name, fresh.target)]
         except (PolicyNotFound, PlanetScaleError) as exc:
             raise JudgedAgain(partial(self._unread, claim, by, exc)) from None
-        known = facts or DatabaseFacts.of(request.facts) or DatabaseFacts()
-        listed = [(i, n, t) for i, n, t in known.policies if i != fresh.id] + [(fresh.id, fresh.name, fresh.target)]
         verdict = self._judge(Stage.APPLYING, fresh, Asked.of(request), self.store.approvers_of(request.id),
                               known.with_policies(listed))
         if verdict.kind is not VerdictKind.APPLY:

@@ -109,3 +109,16 @@ def test_a_patch_held_by_the_bots_own_budget_is_not_sent_onto_a_policy_moved_to_
     assert policy["target"] == "production"
     assert policy["retention_value"] != 9 and not planetscale.calls("PATCH"), (
         f"a PATCH reached a production policy with no approval, asked from #random: {reply.all_text()}")
+
+
+def test_a_deletion_refused_unread_is_not_sent_again_onto_a_policy_moved_to_production_meanwhile(
+        approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: list[float]) -> None:
+    """As a PATCH: alice's deletion of a development policy from #random, answered 429, waits; meanwhile the policy
+    is moved to production. Judged again on the policy read after the wait, it is not sent again."""
+    planetscale.add_fault(Fault(status=429, method="DELETE", times=1, retry_after="3"))
+    reply = approvals_bot.command(f"delete acme/app-db {DEV}", user=ALICE)
+    assert sleeps == [3.0]
+    assert planetscale.policy("acme", "app-db", DEV)["target"] == "production"
+    assert len(planetscale.calls("DELETE")) == 1, reply.all_text()
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.FAILED and "Nothing was sent" in reply.all_text(), reply.all_text()
