@@ -189,6 +189,7 @@ class Applying(Snapshots, Lifecycle):
         GET) under the lease and judged again by the one judge; JudgedAgain, nothing sent, unless it applies."""
         request = claim.request
         known = facts or DatabaseFacts.of(request.facts) or DatabaseFacts()
+        listed: list[tuple[str, str, str]]
         try:
             if request.kind is ChangeKind.CREATE:  # no policy yet: the database's, listed again
                 fresh = BackupPolicy.model_validate(request.before)
