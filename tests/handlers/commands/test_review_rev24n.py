@@ -51,3 +51,23 @@ def test_a_bulk_change_never_passes_a_storage_bound_on_a_negative_backup_size(
     assert "could not be judged" in said and "cannot read" in said, said
     assert "000 B" not in said, said  # a size below zero was written "-8000000000 B"
     assert planetscale.calls("PATCH") == []
+
+
+def test_policies_that_need_no_approval_are_never_said_approved_before_anyone_approved(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """A bulk change over production policies (one approval of @dba-leads) and development ones (none asked): its
+    message, before any click, must not tell the development policies 'approved', nor the requester's dry run."""
+    approvals_bot.use_rules(RULES.format(approvals=1))
+    for name in ("dr-a", "dr-b"):
+        planetscale.add_database("acme", name)
+        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
+        planetscale.add_policy("acme", name, f"{name}-dev", name="Dev daily", target="development")
+    preview = approvals_bot.command("update acme/dr-* * retention=14d --dry-run", user=ALICE).all_text()
+    approvals_bot.command("update acme/dr-* * retention=14d", user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    posted = json.dumps(message.blocks, ensure_ascii=False)
+    for said in (preview, posted):
+        assert "approved" not in said.replace("Approve", ""), said
+        assert "(2 policies): no approval needed" in said, said
+    assert planetscale.calls("PATCH") == []
