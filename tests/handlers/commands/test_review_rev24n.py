@@ -71,3 +71,19 @@ def test_policies_that_need_no_approval_are_never_said_approved_before_anyone_ap
         assert "approved" not in said.replace("Approve", ""), said
         assert "(2 policies): no approval needed" in said, said
     assert planetscale.calls("PATCH") == []
+
+
+def test_a_bulk_dry_run_says_in_what_slack_shows_that_nothing_was_asked(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Slack shows a message's blocks, its text only in notifications. The bulk dry run's preview blocks read as
+    the request itself (':lock: alice asks to change…', its expiry and a bulk change ID nobody can find): what is
+    shown must say it is a dry run, and nothing was asked."""
+    approvals_bot.use_rules(RULES.format(approvals=1))
+    planetscale.add_database("acme", "dr-a")
+    planetscale.add_policy("acme", "dr-a", "dr-a-prod", name="Production daily", target="production")
+    reply = approvals_bot.command("update acme/dr-* * retention=14d --dry-run", user=ALICE)
+    first = next(e for e in reply.events if e.kind != "ack" and e.blocks)
+    shown = json.dumps(first.blocks, ensure_ascii=False)
+    assert "Dry run" in shown and "nothing was asked or sent" in shown, shown
+    assert channel_messages(approvals_bot) == [] and planetscale.calls("PATCH") == []
