@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -226,6 +229,52 @@ def test_two_instances_starting_at_once_migrate_once(store_url: str, tmp_path: P
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [(migrations.revision(HEAD),)]
     store.close()
+
+
+def test_a_new_sqlite_database_another_process_is_writing_is_waited_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite answers a switch to WAL "database is locked" at once, without its busy handler, while another
+    connection writes a new database in its first (rollback) journal mode: two instances starting at once on a new
+    file met it. The store tries again until the writer is done."""
+    path = tmp_path / "bot.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE other_process (x)")
+    tried, moved = threading.Event(), threading.Event()  # moved: tried again, or done
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if threading.current_thread() is migrating:
+            tried.set()
+            moved.set()
+        real_sleep(seconds)
+
+    def migrate() -> None:
+        outcome.append(_outcome(store.migrate))
+        moved.set()
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    outcome: list[object] = []
+    store = Store(f"sqlite:///{path}")
+    migrating = threading.Thread(target=migrate)
+    migrating.start()
+    try:
+        moved.wait(timeout=60)
+        assert tried.is_set(), outcome  # refused once, and trying again, not failed
+    finally:
+        other.execute("COMMIT")
+        other.close()
+        migrating.join(timeout=120)
+    assert outcome == [HEAD]
+    assert store.version() == HEAD
+    store.close()
+
+
+def _outcome(call: Callable[[], object]) -> object:
+    try:
+        return call()
+    except Exception as exc:  # the test reports it
+        return exc
 
 
 def test_a_schema_found_current_is_checked_without_waiting_for_a_writer(store_url: str) -> None:
