@@ -45,6 +45,21 @@ class SchemaAhead(Exception):
         self.latest = latest
 
 
+def use_wal(connection: sqlite3.Connection) -> None:
+    """Put the database in WAL mode. Two processes opening a new database at once both switch it, and SQLite
+    answers the second one "database is locked" at once, without its busy handler: it tries again."""
+    start = time.monotonic()
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() - start > SQLITE_BUSY_SECONDS:
+                raise
+        time.sleep(PATIENT_SECONDS)
+
+
 class Turns:
     """The turn to write to one SQLite database, in this process: one at a time, and those first in line (the
     inbox's writer, whose commit each ack waits for) before the others (the work after the acks)."""
@@ -157,20 +172,6 @@ class TakingTurns(sqlite3.Connection):
         finally:
             self.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}")
 
-    def use_wal(self) -> None:
-        """Put the database in WAL mode. Two processes opening a new database at once both switch it, and SQLite
-        answers the second one "database is locked" at once, without its busy handler: it tries again."""
-        start = time.monotonic()
-        while True:
-            try:
-                self.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
-                if not busy or time.monotonic() - start > SQLITE_BUSY_SECONDS:
-                    raise
-            time.sleep(PATIENT_SECONDS)
-
     def commit(self) -> None:
         try:
             super().commit()
@@ -246,7 +247,7 @@ class Connected:
             @sa.event.listens_for(engine, "connect")
             def _on_connect(dbapi_connection: Any, _: Any) -> None:
                 dbapi_connection.isolation_level = None
-                dbapi_connection.use_wal()
+                use_wal(dbapi_connection)
                 # Durable across a crash of the process (kill -9 included); only a crash of the machine may
                 # lose the last commits. SQLite's advice for WAL; several instances belong on PostgreSQL.
                 dbapi_connection.execute("PRAGMA synchronous=NORMAL")
