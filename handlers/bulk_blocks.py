@@ -144,6 +144,9 @@ def standing_words(standing: Standing) -> str:
     if standing.rejected_by is not None:
         return f"{where}: rejected by <@{standing.rejected_by}>, nothing is sent for them"
     got = ", ".join(f"<@{a}>" for a in standing.counted)
+    if not standing.needed:
+        # Their rules ask none: "approved" would tell approvals nobody gave.
+        return f"{where}: no approval needed"
     if not standing.missing:
         return f"{where}: approved" + (f" by {got}" if got else "")
     owed = f" ({escape(owed_text(standing.owed))})" if standing.owed else ""
