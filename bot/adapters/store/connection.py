@@ -52,6 +52,27 @@ class SchemaAhead(Exception):
         self.latest = latest
 
 
+def use_wal(connection: sqlite3.Connection) -> None:
+    """Put the database in WAL mode. Two processes opening a new database at once both switch it, and SQLite
+    answers the second one "database is locked" at once, without its busy handler: it tries again."""
+    while_busy(connection, "PRAGMA journal_mode=WAL", lambda waited: PATIENT_SECONDS)
+
+
+def while_busy(connection: sqlite3.Connection, statement: str, pause: Callable[[float], float]) -> None:
+    """Run `statement`, trying again after `pause(seconds waited)` while SQLite answers it busy, up to its bound."""
+    start = time.monotonic()
+    while True:
+        try:
+            connection.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            waited = time.monotonic() - start
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # SQLITE_BUSY_RECOVERY too
+            if not busy or waited > SQLITE_BUSY_SECONDS:
+                raise
+        time.sleep(pause(waited))
+
+
 class Turns:
     """The turn to write to one SQLite database, in this process: one at a time, and those first in line (the
     inbox's writer, whose commit each ack waits for) before the others (the work after the acks)."""
@@ -150,17 +171,8 @@ class TakingTurns(sqlite3.Connection):
     def _begin_promptly(self) -> None:
         self.execute("PRAGMA busy_timeout=0")
         try:
-            start = time.monotonic()
-            while True:
-                try:
-                    self.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as exc:
-                    waited = time.monotonic() - start
-                    busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # SQLITE_BUSY_RECOVERY too
-                    if not busy or waited > SQLITE_BUSY_SECONDS:
-                        raise
-                time.sleep(RETRY_SECONDS if waited < PROMPT_SECONDS else PATIENT_SECONDS)
+            while_busy(self, "BEGIN IMMEDIATE",
+                       lambda waited: RETRY_SECONDS if waited < PROMPT_SECONDS else PATIENT_SECONDS)
         finally:
             self.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}")
 
@@ -244,7 +256,7 @@ class Connected:
             @sa.event.listens_for(engine, "connect")
             def _on_connect(dbapi_connection: Any, _: Any) -> None:
                 dbapi_connection.isolation_level = None
-                dbapi_connection.execute("PRAGMA journal_mode=WAL")
+                use_wal(dbapi_connection)
                 # Durable across a crash of the process (kill -9 included); only a crash of the machine may
                 # lose the last commits. SQLite's advice for WAL; several instances belong on PostgreSQL.
                 dbapi_connection.execute("PRAGMA synchronous=NORMAL")
