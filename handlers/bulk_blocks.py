@@ -114,7 +114,10 @@ def member_line(member: Member) -> str:
                                                                       OutcomeKind.NO_LONGER_ALLOWED,
                                                                       OutcomeKind.INVALID):
         words = STATE_WORDS[RequestState.FAILED]
-    why = f": {with_mentions(request.detail)}" if request.state is RequestState.FAILED and request.detail else ""
+    # A policy still open says why it waits and what happens next, as a failed one says why it failed.
+    told = request.state is RequestState.FAILED or (request.state.is_open and member.outcome in (
+        OutcomeKind.QUEUED, OutcomeKind.WAITING))
+    why = f": {with_mentions(request.detail)}" if told and request.detail else ""
     return fit(f"• {name_of(request.database, request.policy_name)}: {words}{why}", LINE_LIMIT)
 
 
@@ -153,6 +156,9 @@ def standing_words(standing: Standing) -> str:
     if standing.rejected_by is not None:
         return f"{where}: rejected by <@{standing.rejected_by}>, nothing is sent for them"
     got = ", ".join(f"<@{a}>" for a in standing.counted)
+    if not standing.needed:
+        # Their rules ask none: "approved" would tell approvals nobody gave.
+        return f"{where}: no approval needed"
     if not standing.missing:
         return f"{where}: approved" + (f" by {got}" if got else "")
     owed = f" ({escape(owed_text(standing.owed))})" if standing.owed else ""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.adapters.rate_limit import RateLimiter, too_long
 from bot.adapters.store import Store
-from bot.adapters.store.connection import SQLITE_BUSY_SECONDS
+from bot.adapters.store.connection import SQLITE_BUSY_SECONDS, use_wal
 from bot.domain.ports import RateLimited
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def budget_engine(path: str) -> Engine:
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _: Any) -> None:
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        use_wal(dbapi_connection)
         # A budget lost with the machine only lets the next start send its first burst at once.
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
         dbapi_connection.execute(BUDGET_TABLE)

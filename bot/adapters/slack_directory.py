@@ -27,13 +27,24 @@ def slack_groups(client: WebClient, ttl: float = 60.0, max_age: float = DEFAULT_
     return GroupDirectory(list_groups, ttl=ttl, clock=clock, max_age=max_age)
 
 
+# Only ASCII letters are folded: str.lower() also folds lookalikes into them (KELVIN SIGN to "k"), so an address
+# no mailbox of a member's would read as theirs and take their role.
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def same_address(email: str) -> str:
+    """An e-mail address as compared: ASCII spaces around it dropped, ASCII letters in lowercase, nothing else
+    changed."""
+    return email.strip(" \t\r\n").translate(_ASCII_LOWER)
+
+
 def planetscale_roles(client: WebClient, planetscale: PlanetScaleClient) -> RoleLookup:
     def role_of(organization: str, user: str) -> str | None:
         try:
             profile = (client.users_info(user=user).get("user") or {}).get("profile") or {}
         except SlackApiError as exc:
             raise DirectoryError(f"Slack's users.info answered {exc.response.get('error')}") from None
-        email = str(profile.get("email") or "").strip().lower()
+        email = same_address(str(profile.get("email") or ""))
         if not email:
             raise DirectoryError("Slack did not share your e-mail address (the app needs the users:read.email "
                                  "scope)")
@@ -43,7 +54,7 @@ def planetscale_roles(client: WebClient, planetscale: PlanetScaleClient) -> Role
             raise DirectoryError(f"PlanetScale's member list could not be read: {exc.user_message} The token "
                                  "needs `read_organization`") from None
         for member in members:
-            if member.email.strip().lower() == email:
+            if same_address(member.email) == email:
                 return member.role
         return None
 

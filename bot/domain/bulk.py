@@ -24,7 +24,7 @@ from bot.domain.bulk_asking import Asking
 from bot.domain.bulk_costs import SharedReads
 from bot.domain.bulk_finding import Selection
 from bot.domain.bulk_judging import UNSETTLED, Judging
-from bot.domain.bulk_standing import owed_words
+from bot.domain.bulk_standing import later_words, owed_words
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePath
 from bot.domain.group_directory import DirectoryError
@@ -184,7 +184,7 @@ class BulkPath(Asking, Judging):
             approvers=list(batch.approvers), risks=p.risks, reason=batch.reason, expires_at=expires, created_at=now,
             updated_at=now, state=RequestState.APPROVED, counted=list(counted[p.key]) or None,
             decided_by=by if by in counted[p.key] else (counted[p.key] or (by,))[-1], facts=p.facts,
-            detail=f"bulk change {batch.id[:8]}") for p in batch.live]
+            detail=f"bulk change {batch.id[:8]}{later_words(shared.passing(p.database))}") for p in batch.live]
         records = [request_event("approved", m, a, detail=m.detail) for m in members
                    for a in counted[m.database, m.policy_id]]
         if not self.store.approve_batch(batch.id, by, members, approvers, records):
@@ -209,6 +209,11 @@ class BulkPath(Asking, Judging):
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
                                                          "nothing more was done.", latest)
         for member in members:
+            if shared.passing(member.database) is not None:
+                # Its database failed this step's read for a moment: its own turn at the next sweep, not a retry
+                # now by each of its policies on a PlanetScale that just failed; the others go on.
+                self._record_outcome(member.id, OutcomeKind.QUEUED)
+                continue
             self._record_outcome(member.id, self._apply_one(member, member.decided_by or by).kind)
         latest = self.store.get_batch(batch.id) or batch
         return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,

@@ -25,6 +25,13 @@ def database_url(url: str) -> str:
 # watch, whose heartbeat would keep the lease meanwhile). The migration lifts them in its own transaction.
 STATEMENT_TIMEOUT_MS = 30_000
 LOCK_TIMEOUT_MS = 5_000
+# A network that drops packets (not refuses them) is met by no statement timeout, which the server keeps: libpq's
+# TCP settings end such a connection instead. Data sent and not acknowledged for TCP_USER_TIMEOUT_MS fails it, and
+# a connection waiting for an answer is probed after KEEPALIVE_IDLE_SECONDS of silence, every
+# KEEPALIVE_INTERVAL_SECONDS, KEEPALIVE_COUNT times. CONNECT_TIMEOUT_SECONDS bounds a connection's opening.
+TCP_USER_TIMEOUT_MS = 5_000
+KEEPALIVE_IDLE_SECONDS, KEEPALIVE_INTERVAL_SECONDS, KEEPALIVE_COUNT = 10, 2, 3
+CONNECT_TIMEOUT_SECONDS = 5
 # How long a SQLite transaction waits for the one writing before it (SQLite's busy timeout).
 SQLITE_BUSY_SECONDS = 30.0
 # How often the inbox's write that acks wait for tries again for SQLite's lock while another process (a worker)
@@ -43,6 +50,27 @@ class SchemaAhead(Exception):
         super().__init__(f"schema at version {at}, newer than this release's {latest}")
         self.at = at
         self.latest = latest
+
+
+def use_wal(connection: sqlite3.Connection) -> None:
+    """Put the database in WAL mode. Two processes opening a new database at once both switch it, and SQLite
+    answers the second one "database is locked" at once, without its busy handler: it tries again."""
+    while_busy(connection, "PRAGMA journal_mode=WAL", lambda waited: PATIENT_SECONDS)
+
+
+def while_busy(connection: sqlite3.Connection, statement: str, pause: Callable[[float], float]) -> None:
+    """Run `statement`, trying again after `pause(seconds waited)` while SQLite answers it busy, up to its bound."""
+    start = time.monotonic()
+    while True:
+        try:
+            connection.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            waited = time.monotonic() - start
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # SQLITE_BUSY_RECOVERY too
+            if not busy or waited > SQLITE_BUSY_SECONDS:
+                raise
+        time.sleep(pause(waited))
 
 
 class Turns:
@@ -143,17 +171,8 @@ class TakingTurns(sqlite3.Connection):
     def _begin_promptly(self) -> None:
         self.execute("PRAGMA busy_timeout=0")
         try:
-            start = time.monotonic()
-            while True:
-                try:
-                    self.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as exc:
-                    waited = time.monotonic() - start
-                    busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # SQLITE_BUSY_RECOVERY too
-                    if not busy or waited > SQLITE_BUSY_SECONDS:
-                        raise
-                time.sleep(RETRY_SECONDS if waited < PROMPT_SECONDS else PATIENT_SECONDS)
+            while_busy(self, "BEGIN IMMEDIATE",
+                       lambda waited: RETRY_SECONDS if waited < PROMPT_SECONDS else PATIENT_SECONDS)
         finally:
             self.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}")
 
@@ -222,7 +241,12 @@ class Connected:
             self.url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS,
                           "factory": taking_turns(self.url)} if sqlite else {
-                "connect_timeout": 5,
+                "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                "keepalives": 1,
+                "keepalives_idle": KEEPALIVE_IDLE_SECONDS,
+                "keepalives_interval": KEEPALIVE_INTERVAL_SECONDS,
+                "keepalives_count": KEEPALIVE_COUNT,
+                "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
                 "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
             },
             pool_pre_ping=not sqlite,
@@ -232,7 +256,7 @@ class Connected:
             @sa.event.listens_for(engine, "connect")
             def _on_connect(dbapi_connection: Any, _: Any) -> None:
                 dbapi_connection.isolation_level = None
-                dbapi_connection.execute("PRAGMA journal_mode=WAL")
+                use_wal(dbapi_connection)
                 # Durable across a crash of the process (kill -9 included); only a crash of the machine may
                 # lose the last commits. SQLite's advice for WAL; several instances belong on PostgreSQL.
                 dbapi_connection.execute("PRAGMA synchronous=NORMAL")

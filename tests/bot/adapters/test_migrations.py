@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ from alembic.runtime.migration import MigrationContext
 
 from bot.adapters import migrations
 from bot.adapters.schema import change_requests, metadata
+from bot.adapters.shared_budget import budget_engine
 from bot.adapters.store import Store
 from bot.adapters.store.connection import database_url
 from bot.domain.change_requests import RequestState
@@ -226,6 +230,65 @@ def test_two_instances_starting_at_once_migrate_once(store_url: str, tmp_path: P
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [(migrations.revision(HEAD),)]
     store.close()
+
+
+def migrated(path: Path) -> object:
+    store = Store(f"sqlite:///{path}")
+    try:
+        store.migrate()
+        return store.version()
+    finally:
+        store.close()
+
+
+def budget_opened(path: Path) -> object:
+    engine = budget_engine(str(path))
+    try:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(("opened", "expected"), [(migrated, HEAD), (budget_opened, "wal")],
+                         ids=["database", "budget file"])
+def test_a_new_sqlite_file_another_process_is_writing_is_waited_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opened: Callable[[Path], object], expected: object) -> None:
+    """SQLite answers a switch to WAL "database is locked" at once, without its busy handler, while another
+    connection writes a new file in its first (rollback) journal mode: two instances starting at once on a new
+    file met it. The store and the shared budget try again until the writer is done."""
+    path = tmp_path / "bot.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE other_process (x)")
+    tried, moved = threading.Event(), threading.Event()  # moved: tried again, or done
+    real_sleep = time.sleep
+    outcome: list[object] = []
+
+    def sleep(seconds: float) -> None:
+        if threading.current_thread() is opening:
+            tried.set()
+            moved.set()
+        real_sleep(seconds)
+
+    def open_it() -> None:
+        try:
+            outcome.append(opened(path))
+        except Exception as exc:  # the test reports it
+            outcome.append(exc)
+        moved.set()
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    opening = threading.Thread(target=open_it)
+    opening.start()
+    try:
+        moved.wait(timeout=60)
+        assert tried.is_set(), outcome  # refused once, and trying again, not failed
+    finally:
+        other.execute("COMMIT")
+        other.close()
+        opening.join(timeout=120)
+    assert outcome == [expected]
 
 
 def test_a_schema_found_current_is_checked_without_waiting_for_a_writer(store_url: str) -> None:
