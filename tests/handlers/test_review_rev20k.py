@@ -1,0 +1,42 @@
+"""Review rev20k (issue 20): one branch PlanetScale lists in a shape the bot cannot read hid the backup health of
+every policy of its database, on every pass, told only in the log."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import Bot
+from approval_helpers import approvals_bot as approvals_bot  # the fixture
+from watch_helpers import watched as watched  # the fixture
+
+from bot.emulators.planetscale_state import Fault, PlanetScaleState
+from bot.runtime.app import health_report
+from bot.runtime.watch import Watcher
+from handlers.watch import SKIPPED_HEADLINE
+
+PROD = "bp01prod12h"
+
+
+def watch_pass(bot: Bot, watcher: Watcher) -> list[str]:
+    _, cursor = bot.slack.events_since(0)
+    watcher.run_once()
+    events, _ = bot.slack.events_since(cursor)
+    return [e.text for e in events if e.kind == "message"]
+
+
+def test_one_unreadable_branch_hides_no_failing_backup_of_its_database_and_is_told(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    with planetscale.lock:  # and a branch missing what the bot reads of it (its production flag is null)
+        listed = [*planetscale.branches[("acme", "app-db")], {"id": "br-odd", "name": "feature-odd",
+                                                               "production": None}]
+    planetscale.add_fault(Fault(status=200, times=None, path_ends="/app-db/branches", body=json.dumps(
+        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None, "data": listed})))
+    planetscale.fail_backup("acme", "app-db", PROD)
+    posted = watch_pass(bot, watcher)
+    assert any(p.startswith(":rotating_light:") and "Production" in p for p in posted), posted
+    told = [e for e in bot.slack.events if e.text == SKIPPED_HEADLINE]
+    assert told and "feature-odd" in json.dumps(told[0].blocks) or "br-odd" in json.dumps(told[0].blocks)
+    report = health_report(bot.deps, watcher)
+    assert any("app-db" in s for s in report.get("watch_skipped", [])), report
