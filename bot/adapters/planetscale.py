@@ -29,6 +29,7 @@ from bot.domain.policy import PATH_SEGMENT, BackupPolicy, PolicyUpdate
 from bot.domain.ports import (
     MOST_LISTED,
     BadResponse,
+    BranchesPartlyUnreadable,
     Forbidden,
     Member,
     NotFound,
@@ -223,10 +224,21 @@ class PlanetScaleClient:
         path = f"organizations/{segment(organization, 'organization')}/databases/{segment(database, 'database')}" \
                "/branches"
         where = f"{organization}/{database}"
-        try:
-            return [Branch.model_validate(item) for item in self._pages(path, where, "read_database")]
-        except ValidationError:
-            raise BadResponse(f"PlanetScale answered for {where} with a branch list this bot cannot read.") from None
+        readable: list[Branch] = []
+        unreadable: dict[str, str] = {}
+        for place, item in enumerate(self._pages(path, where, "read_database"), start=1):
+            try:
+                readable.append(Branch.model_validate(item))
+            except ValidationError as exc:
+                given = next((v for v in (item.get("name"), item.get("id")) if isinstance(v, str) and v),
+                             f"number {place} of the list")
+                fields = ", ".join(dict.fromkeys(str(e["loc"][0]) for e in exc.errors() if e["loc"]))
+                unreadable[given] = f"its {fields or 'shape'} cannot be read"
+        if unreadable:
+            raise BranchesPartlyUnreadable(
+                f"PlanetScale answered for {where} with a branch list this bot cannot read whole.", readable,
+                unreadable)
+        return readable
 
     def list_backups(self, organization: str, database: str, branch: str, policy_id: str | None,
                      since: str | None = None, state: str | None = None) -> list[Backup]:

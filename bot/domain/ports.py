@@ -117,6 +117,15 @@ class PartlyUnreadable(BadResponse):
         self.readable, self.unreadable = readable, unreadable
 
 
+class BranchesPartlyUnreadable(BadResponse):
+    """A list of branches some of which this bot cannot read: those it can, and for each of the others its name
+    (or ID, or place in the list) and why. Backup health is judged on the others, never told recovered."""
+
+    def __init__(self, message: str, readable: list[Branch], unreadable: dict[str, str]):
+        super().__init__(message)
+        self.readable, self.unreadable = readable, unreadable
+
+
 class Member(BaseModel):
     model_config = ConfigDict(extra="ignore")
 

@@ -1,28 +1,26 @@
-"""The watch: reads the policies of every database the access rules name, compares them with the last state seen,
-and turns what it finds into notices for the audit channel.
+"""The watch: reads the policies of every database the access rules name, compares them with the last state seen, and
+turns what it finds into notices for the audit channel.
 
-- A policy changed outside the bot (the dashboard, the API, another tool) is recorded in the audit trail with
-  before → after and the guardrails the new state breaks, and becomes one notice with a Revert button.
-- The first read of a database is a quiet baseline. After it, a policy that appears was created outside the bot
-  and one that is gone (missing from the list, answered 404 by its ID, and still missing from a list read after
-  that 404, which proves the token can still read the database) was deleted outside it: each is recorded and
-  becomes one notice. The bot's own creations and deletions (a request of that kind applied, or applying: then
-  judged at the next pass) are kept quietly. A deleted policy's last state is kept, marked, so it
-  is told once. A policy first listed after the first read but created before it (by PlanetScale's created_at)
-  was left out of that list, cut short, and is kept quietly.
-- The bot's own changes are never drift: a policy with a change being applied is judged at the next pass, and
-  a field moved to the value an applied request set is the bot's doing. The comparison runs after the read, and
-  a request is marked applying before its PATCH leaves, so a read that already holds the bot's change always
-  finds its request.
-- A policy whose last backup failed or that is stale is one notice when the incident starts and one when it
-  ends, never one per pass.
-- Only the holder of the watch lease (one row in the database) writes: with several instances, one watches.
-  Everything it saves is conditional on still holding it, so a watcher whose lease was taken over writes nothing.
-- The watch keeps to its share of PlanetScale's budget per minute, in HTTP requests (bot/domain/watch_share.py),
-  waiting for its turn rather than giving up a call begun, and yielding to people's commands. A cycle reads
-  every database once, in order, from where the last pass stopped (a cursor in the database, so another
-  instance resumes there); a policy's backups are read only when they are due. A database PlanetScale fails to
-  answer for is skipped and its state kept: nothing is posted about it.
+- A policy changed outside the bot (the dashboard, the API, another tool) is recorded in the audit trail with before →
+  after and the guardrails the new state breaks, and becomes one notice with a Revert button.
+- The first read of a database is a quiet baseline. After it, a policy that appears was created outside the bot and one
+  that is gone (missing from the list, answered 404 by its ID, and still missing from a list read after that 404, which
+  proves the token can still read the database) was deleted outside it: each is recorded and becomes one notice. The
+  bot's own creations and deletions (a request of that kind applied, or applying: then judged at the next pass) are kept
+  quietly. A deleted policy's last state is kept, marked, so it is told once. A policy first listed after the first read
+  but created before it (by PlanetScale's created_at) was left out of that list, cut short, and is kept quietly.
+- The bot's own changes are never drift: a policy with a change being applied is judged at the next pass, and a field
+  moved to the value an applied request set is the bot's doing. The comparison runs after the read, and a request is
+  marked applying before its PATCH leaves, so a read that already holds the bot's change always finds its request.
+- A policy whose last backup failed or that is stale is one notice when the incident starts and one when it ends, never
+  one per pass.
+- Only the holder of the watch lease (one row in the database) writes: with several instances, one watches. Everything
+  it saves is conditional on still holding it, so a watcher whose lease was taken over writes nothing.
+- The watch keeps to its share of PlanetScale's budget per minute, in HTTP requests (bot/domain/watch_share.py), waiting
+  for its turn rather than giving up a call begun, and yielding to people's commands. A cycle reads every database once,
+  in order, from where the last pass stopped (a cursor in the database, so another instance resumes there); a policy's
+  backups are read only when they are due. A database PlanetScale fails to answer for is skipped and its state kept:
+  nothing is posted about it.
 """
 
 from __future__ import annotations
@@ -37,7 +35,7 @@ from typing import Any
 
 from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent
-from bot.domain.backup_health import read_health
+from bot.domain.backup_health import misread, read_health
 from bot.domain.backups import CLOCK_MARGIN_SECONDS, PolicyHealth, now_utc, parse_time
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
@@ -93,8 +91,8 @@ class PassResult:
     whole_cycle: bool = False  # the pass read every database, from the first
     backups_read: int = 0  # policies whose backups were read (they were due)
 
-    def skip(self, what: str, exc: BaseException) -> None:
-        reason = describe_failure(exc)
+    def skip(self, what: str, exc: BaseException | str) -> None:
+        reason = exc if isinstance(exc, str) else describe_failure(exc)
         self.skipped.append(Skipped(what, reason))
         log.error("the watch skipped %s and carried on: %s", what, reason)
 
@@ -270,10 +268,13 @@ class Watch:
         due = [p for p in policies if p.id in seen and backups_due(p, marks.get(p.id), now)]
         try:
             healths = read_health(calls, db, due, self.stale_factor, now=now)
-        except PlanetScaleError as exc:
+        except PlanetScaleError as exc:  # a BadResponse is no passing outage: someone should know
             log.warning("the watch could not read the backups of %s: %s", db, exc.user_message)
+            result.skipped += [Skipped(f"{db} backups", exc.user_message)] if isinstance(exc, BadResponse) else []
             return
         result.backups_read += len(healths)
+        if odd := misread(healths):
+            result.skip(f"{db} branches", odd)
         read: dict[str, BackupMark] = {}
         for health in healths:
             if health.left_out:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import Bot
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
+from conftest import Bot
 from watch_helpers import watched as watched  # the fixture
 
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
@@ -37,6 +37,8 @@ def test_one_unreadable_branch_hides_no_failing_backup_of_its_database_and_is_to
     posted = watch_pass(bot, watcher)
     assert any(p.startswith(":rotating_light:") and "Production" in p for p in posted), posted
     told = [e for e in bot.slack.events if e.text == SKIPPED_HEADLINE]
-    assert told and "feature-odd" in json.dumps(told[0].blocks) or "br-odd" in json.dumps(told[0].blocks)
+    assert told and "feature-odd (its production cannot be read)" in json.dumps(told[0].blocks), told
+    said = json.dumps([e.blocks or e.text for e in bot.command("status acme/app-db").private])
+    assert "The last backup failed" in said and "feature-odd" in said, said
     report = health_report(bot.deps, watcher)
     assert any("app-db" in s for s in report.get("watch_skipped", [])), report
