@@ -42,3 +42,21 @@ def test_one_unreadable_branch_hides_no_failing_backup_of_its_database_and_is_to
     assert "The last backup failed" in said and "feature-odd" in said, said
     report = health_report(bot.deps, watcher)
     assert any("app-db" in s for s in report.get("watch_skipped", [])), report
+
+
+def test_one_unreadable_database_in_the_list_hides_no_other_database_a_pattern_names_and_is_told(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched  # its rules name the databases by a pattern (`*`): the watch lists them
+    watch_pass(bot, watcher)
+    with planetscale.lock:  # and one database in the list has no name the bot can read
+        listed = [*(d for (o, _), d in sorted(planetscale.databases.items()) if o == "acme"),
+                  {"id": "db-odd", "name": None}]
+    planetscale.add_fault(Fault(status=200, times=None, path_ends="/organizations/acme/databases", body=json.dumps(
+        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None, "data": listed})))
+    planetscale.dashboard_change("acme", "billing-db", "bp04billing", retention_value=3)
+    posted = watch_pass(bot, watcher)
+    assert any(p.startswith(":eyes:") for p in posted), posted
+    told = [e for e in bot.slack.events if e.text == SKIPPED_HEADLINE]
+    assert told and "db-odd" in json.dumps(told[0].blocks), told
+    report = health_report(bot.deps, watcher)
+    assert any("db-odd" in s for s in report.get("watch_skipped", [])), report
