@@ -29,7 +29,6 @@ from bot.domain.policy import PATH_SEGMENT, BackupPolicy, PolicyUpdate
 from bot.domain.ports import (
     MOST_LISTED,
     BadResponse,
-    BranchesPartlyUnreadable,
     Forbidden,
     Member,
     NotFound,
@@ -202,12 +201,17 @@ class PlanetScaleClient:
     def list_databases(self, organization: str) -> list[str]:
         """The names of the organization's databases the token may see, every page."""
         path = f"organizations/{segment(organization, 'organization')}/databases"
-        names = []
-        for item in self._pages(path, organization, "read_database"):
-            if not isinstance(item.get("name"), str):
-                raise BadResponse(f"PlanetScale answered for {organization} with a database list this bot cannot "
-                                  "read.")
-            names.append(item["name"])
+        names, unreadable = [], {}
+        for place, item in enumerate(self._pages(path, organization, "read_database"), start=1):
+            if isinstance(item.get("name"), str) and item["name"]:
+                names.append(item["name"])
+            else:
+                given = item.get("id")
+                unreadable[given if isinstance(given, str) and given else f"number {place} of the list"] = \
+                    "its name cannot be read"
+        if unreadable:
+            raise PartlyUnreadable(f"PlanetScale answered for {organization} with a database list this bot cannot "
+                                   "read whole.", names, unreadable)
         return names
 
     def database_kind(self, organization: str, database: str) -> str:
@@ -235,7 +239,7 @@ class PlanetScaleClient:
                 fields = ", ".join(dict.fromkeys(str(e["loc"][0]) for e in exc.errors() if e["loc"]))
                 unreadable[given] = f"its {fields or 'shape'} cannot be read"
         if unreadable:
-            raise BranchesPartlyUnreadable(
+            raise PartlyUnreadable(
                 f"PlanetScale answered for {where} with a branch list this bot cannot read whole.", readable,
                 unreadable)
         return readable

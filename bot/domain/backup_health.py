@@ -10,7 +10,7 @@ from bot.domain.backups import Backup, Branch, PolicyHealth, branches_for, frequ
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import Basis, DatabaseFacts, latest_basis
 from bot.domain.policy import BackupPolicy
-from bot.domain.ports import BranchesPartlyUnreadable, PlanetScaleApi, PlanetScaleError
+from bot.domain.ports import PartlyUnreadable, PlanetScaleApi, PlanetScaleError
 
 # Branches whose backups are read per policy, production ones first: a database with a hundred development
 # branches would otherwise spend a whole pass's budget (and a minute of a person's wait) on one policy.
@@ -32,7 +32,7 @@ def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Bac
         return []
     try:
         listed, misread = planetscale.list_branches(db.organization, db.database), {}
-    except BranchesPartlyUnreadable as exc:  # one odd branch hides no other's backups
+    except PartlyUnreadable as exc:  # one odd branch hides no other's backups
         listed, misread = exc.readable, exc.unreadable
     branches = sorted(listed, key=lambda b: not b.production)
     odd = tuple(f"{name[:64]} ({why})" for name, why in misread.items())

@@ -25,7 +25,6 @@ turns what it finds into notices for the audit channel.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -63,7 +62,16 @@ from bot.domain.watch_share import (
     backups_due,
     next_mark,
 )
-from bot.domain.watch_state import DATABASE_READ, DELETED_MARK, WATCH_ACTOR, Notice, NoticeKind, Seen, WatchStore
+from bot.domain.watch_state import (
+    DATABASE_READ,
+    DELETED_MARK,
+    WATCH_ACTOR,
+    Notice,
+    NoticeKind,
+    Seen,
+    WatchStore,
+    watched_databases,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,27 +111,6 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
-def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[str]]) -> list[DatabaseRef]:
-    """Every database the rules name; a pattern is matched against the organization's databases. Organizations
-    named by a pattern cannot be listed and are left out."""
-    found: dict[tuple[str, str], None] = {}
-    listed: dict[str, list[str]] = {}  # each organization listed once, however many patterns name it
-    for rule in rules.rules:
-        for organization in rule.organizations:
-            if any(ch in organization for ch in "*?["):
-                continue
-            for database in rule.databases:
-                if any(ch in database for ch in "*?["):
-                    if organization not in listed:
-                        listed[organization] = list_databases(organization)
-                    for name in listed[organization]:
-                        if fnmatch.fnmatchcase(name.lower(), database):
-                            found[(organization, name.lower())] = None
-                else:
-                    found[(organization, database)] = None
-    return [DatabaseRef(o, d) for o, d in found]
-
-
 class Watch:
     def __init__(self, planetscale: PlanetScaleApi, store: WatchStore, rules: Callable[[], AccessRules],
                  stale_factor: float, share: WatchShare | int = DEFAULT_REQUEST_BUDGET,
@@ -157,12 +144,14 @@ class Watch:
         finally:
             request_meter.reset(metered)
 
-    def _databases(self, rules: AccessRules, calls: ReadOnlyCalls, started: float | None) -> list[DatabaseRef]:
-        """The databases of the cycle, in order: listed at its start, or when this instance resumes one."""
+    def _databases(self, rules: AccessRules, calls: ReadOnlyCalls, started: float | None,
+                   unlisted: dict[str, str]) -> list[DatabaseRef]:
+        """The databases of the cycle, in order: listed at its start, or when this instance resumes one; those
+        listed unreadably go in `unlisted`, each with why."""
         if started is not None and self._cycle is not None and self._cycle[0] == started:
             return self._cycle[1]
         try:
-            databases = watched_databases(rules, calls.list_databases)
+            databases = watched_databases(rules, calls.list_databases, unlisted)
         except PlanetScaleError as exc:
             log.warning("the watch could not list the databases the rules name by a pattern: %s", exc.user_message)
             databases = watched_databases(rules, lambda _: [])
@@ -175,10 +164,12 @@ class Watch:
         position, started = self.progress.cursor()
         if position is None:
             started = None
+        unlisted: dict[str, str] = {}
         try:
-            databases = self._databases(rules, calls, started)
+            databases = self._databases(rules, calls, started, unlisted)
         except Stopped:
             return result
+        result.skipped += [Skipped(what, why) for what, why in unlisted.items()]
         if started is None:
             started = self.clock()
         self._cycle = (started, databases)
