@@ -60,3 +60,21 @@ def test_one_unreadable_database_in_the_list_hides_no_other_database_a_pattern_n
     assert told and "db-odd" in json.dumps(told[0].blocks), told
     report = health_report(bot.deps, watcher)
     assert any("db-odd" in s for s in report.get("watch_skipped", [])), report
+
+
+def test_a_database_whose_listed_name_no_path_can_hold_is_told_and_hides_no_other(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    odd = "d" * 200  # past what a path segment of PlanetScale's holds: never sent, for ever
+    with planetscale.lock:
+        listed = [*(d for (o, _), d in sorted(planetscale.databases.items()) if o == "acme"),
+                  {"id": "db-long", "name": odd}]
+    planetscale.add_fault(Fault(status=200, times=None, path_ends="/organizations/acme/databases", body=json.dumps(
+        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None, "data": listed})))
+    planetscale.dashboard_change("acme", "billing-db", "bp04billing", retention_value=3)
+    posted = watch_pass(bot, watcher)
+    assert any(p.startswith(":eyes:") for p in posted), posted
+    told = [e for e in bot.slack.events if e.text == SKIPPED_HEADLINE]
+    assert told and "is not a valid database" in json.dumps(told[0].blocks), told
+    assert any(odd[:20] in s for s in health_report(bot.deps, watcher).get("watch_skipped", []))
