@@ -44,6 +44,7 @@ from bot.domain.ports import (
     BadResponse,
     Forbidden,
     NotFound,
+    NotSent,
     PartlyUnreadable,
     PlanetScaleApi,
     PlanetScaleError,
@@ -75,6 +76,10 @@ from bot.domain.watch_state import (
 
 log = logging.getLogger(__name__)
 
+
+# Failures no passing outage: an answer the bot cannot read, a name PlanetScale gave that no path holds. Someone
+# should know.
+LASTING = (BadResponse, NotSent)
 
 # Beyond two intervals, how long a watcher may take over a pass before another instance takes the watch over.
 LEASE_MARGIN_SECONDS = 60.0
@@ -169,7 +174,8 @@ class Watch:
             databases = self._databases(rules, calls, started, unlisted)
         except Stopped:
             return result
-        result.skipped += [Skipped(what, why) for what, why in unlisted.items()]
+        for what, why in unlisted.items():
+            result.skip(what, why)
         if started is None:
             started = self.clock()
         self._cycle = (started, databases)
@@ -187,7 +193,7 @@ class Watch:
             except PlanetScaleError as exc:
                 result.failed.append(str(db))
                 log.warning("the watch could not read %s, its state is kept: %s", db, exc.user_message)
-                if isinstance(exc, BadResponse):  # not a passing outage: someone should know
+                if isinstance(exc, LASTING):
                     result.skipped.append(Skipped(str(db), exc.user_message))
             except _LeaseLost:
                 result.lost_lease = True
@@ -259,9 +265,9 @@ class Watch:
         due = [p for p in policies if p.id in seen and backups_due(p, marks.get(p.id), now)]
         try:
             healths = read_health(calls, db, due, self.stale_factor, now=now)
-        except PlanetScaleError as exc:  # a BadResponse is no passing outage: someone should know
+        except PlanetScaleError as exc:
             log.warning("the watch could not read the backups of %s: %s", db, exc.user_message)
-            result.skipped += [Skipped(f"{db} backups", exc.user_message)] if isinstance(exc, BadResponse) else []
+            result.skipped += [Skipped(f"{db} backups", exc.user_message)] if isinstance(exc, LASTING) else []
             return
         result.backups_read += len(healths)
         if odd := misread(healths):
