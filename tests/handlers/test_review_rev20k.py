@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from access_rules import admin_asks
+from approval_helpers import ALICE, request_message
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
 from watch_helpers import watched as watched  # the fixture
@@ -78,3 +80,20 @@ def test_a_database_whose_listed_name_no_path_can_hold_is_told_and_hides_no_othe
     told = [e for e in bot.slack.events if e.text == SKIPPED_HEADLINE]
     assert told and "is not a valid database" in json.dumps(told[0].blocks), told
     assert any(odd[:20] in s for s in health_report(bot.deps, watcher).get("watch_skipped", []))
+
+
+def test_a_member_planetscale_lists_without_an_e_mail_address_does_not_stop_an_admins_change(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """alice, an admin of acme in PlanetScale, asks a change a rule gives to admins only; PlanetScale's member
+    search also lists a member whose user has no e-mail address (null): that member is nobody's, and alice is
+    still told her change is asked, not that the member list could not be read."""
+    approvals_bot.use_rules(admin_asks(1))
+    with planetscale.lock:
+        listed = [*planetscale.members["acme"], {"id": "mem-odd", "role": "member",
+                                                 "user": {"id": "u-odd", "name": "Invited", "email": None}}]
+    planetscale.add_fault(Fault(status=200, times=None, path_ends="/organizations/acme/members", body=json.dumps(
+        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None, "data": listed})))
+    reply = approvals_bot.command(f"update acme/app-db {PROD} retention=5d", user=ALICE)
+    said = json.dumps([e.text for e in reply.events] + [str(reply.ack)])
+    assert "could not be read" not in said and "could not be checked" not in said, said
+    assert request_message(approvals_bot).text
