@@ -186,16 +186,20 @@ class PlanetScaleClient:
 
     def find_members(self, organization: str, query: str) -> list[Member]:
         path = f"organizations/{segment(organization, 'organization')}/members"
-        members = []
-        for item in self._pages(path, organization, "read_organization", params={"q": query}):
+        members, unreadable = [], {}
+        for place, item in enumerate(self._pages(path, organization, "read_organization", params={"q": query}),
+                                     start=1):
             user = item.get("user") or {}
-            if not isinstance(user, dict):
-                raise BadResponse("PlanetScale answered with a member list this bot cannot read.")
             try:
-                members.append(Member(id=item["id"], role=item["role"], email=user.get("email", ""),
+                members.append(Member(id=item["id"], role=item["role"], email=user.get("email") or "",
                                       name=user.get("name") or user.get("display_name") or ""))
-            except (KeyError, ValidationError, TypeError):
-                raise BadResponse("PlanetScale answered with a member list this bot cannot read.") from None
+            except (KeyError, ValidationError, TypeError, AttributeError):
+                given = item.get("id")
+                unreadable[given if isinstance(given, str) and given else f"number {place} of the list"] = \
+                    "its ID, role or user cannot be read"
+        if unreadable:
+            raise PartlyUnreadable("PlanetScale answered with a member list this bot cannot read whole.", members,
+                                   unreadable)
         return members
 
     def list_databases(self, organization: str) -> list[str]:
