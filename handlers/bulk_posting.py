@@ -43,8 +43,10 @@ def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True, thread
     reads = reads if reads is not None else SharedReads()
     standings = deps.bulk.standings(batch, reads) if batch.approvals_needed else None
     approved_by = deps.bulk.counted_approvers(batch, standings, reads)
+    also = [a for a in deps.store.batch_approvers(batch.id) if a not in approved_by] \
+        if batch.state is not BatchState.PENDING else []
     return bulk_blocks.headline(batch), bulk_blocks.batch_blocks(batch, members, approved_by, buttons, standings,
-                                                                 threaded)
+                                                                 threaded, also)
 
 
 def report_batch(deps: Dependencies, client: WebClient, outcome: BatchOutcome, respond: Respond) -> None:
@@ -52,7 +54,10 @@ def report_batch(deps: Dependencies, client: WebClient, outcome: BatchOutcome, r
     batch = outcome.batch
     if outcome.kind is BatchOutcomeKind.PREVIEWED and batch is not None:
         text, preview = batch_message(deps, batch, buttons=False, threaded=False)
-        say_privately(respond, f"Dry run: nothing was sent. {text}", preview)
+        # Slack shows the blocks, not the text: without this the preview reads as the request itself.
+        marked = blocks.to_dicts([blocks.section(":mag: *Dry run*: nothing was asked or sent. The request would "
+                                                 "read:")]) + preview
+        say_privately(respond, f"Dry run: nothing was sent. {text}", marked)
         for reply_text, reply in bulk_blocks.preview_replies(batch, PRIVATE_MESSAGES - 2):
             say_privately(respond, reply_text, reply)
         say_privately(respond, "Run it again without `--dry-run` to ask for it.")

@@ -322,7 +322,8 @@ class PlanetScaleClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._once(method, path, where, access, **kwargs)
+                    return self._once(method, path, where, access, attempt.retry_state.attempt_number > 1,
+                                      **kwargs)
         except _Retryable as exc:
             tries = retrying.statistics.get("attempt_number", 1)
             if tries > 1:
@@ -347,15 +348,15 @@ class PlanetScaleClient:
         log.warning("planetscale attempt %d failed (%s); retrying in %.1f s", state.attempt_number, reason,
                     state.upcoming_sleep)
 
-    def _once(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
+    def _once(self, method: str, path: str, where: str, access: str, again: bool = False, **kwargs: Any) -> Any:
+        """One attempt; `again`: a repeat, sent after a wait."""
         meter = request_meter.get()
         if meter is not None:
             meter()
-        if self.limiter is not None:
-            self.limiter.acquire()
+        waited = self.limiter.acquire() if self.limiter is not None else 0.0
         fence = send_fence.get() if method != "GET" else None
         if fence is not None:  # last, after any wait for the budget: the lease is checked as the write leaves
-            fence()
+            fence(again or waited > 0)
         if meter is not None:
             return self._answer(method, path, where, access, **kwargs)
         with self._people_lock:  # a person's request: the watch holds back until it is answered

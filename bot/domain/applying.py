@@ -19,6 +19,7 @@ from bot.domain.judge import (
     Asked,
     Refusal,
     Stage,
+    Verdict,
     VerdictKind,
 )
 from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, JUDGE_AGAIN_SECONDS, JUDGED, Lifecycle
@@ -33,7 +34,7 @@ from bot.domain.outcomes import (
     waiting_detail,
 )
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
-from bot.domain.ports import Claim, LeaseLost, PlanetScaleError, RateLimited, Unavailable
+from bot.domain.ports import Claim, LeaseLost, NotSent, PlanetScaleError, RateLimited, Unavailable
 from bot.domain.reading import PolicyNotFound
 from bot.domain.snapshots import Snapshots
 
@@ -105,20 +106,8 @@ class Applying(Snapshots, Lifecycle):
             listed = self.policies.list_policies(db)
             current = BackupPolicy.model_validate(request.before) if request.kind is ChangeKind.CREATE else \
                 self._stored_policy(db, request.policy_id, listed)
-        except PolicyNotFound as exc:
-            why = f"the policy could not be read again before applying: {exc.user_message}"
-            if request.kind is ChangeKind.DELETE:
-                why = "the policy is no longer in PlanetScale (deleted elsewhere since the request). Nothing was sent"
-            return self._fail(request, by, why, claim=claim)
-        except PlanetScaleError as exc:
-            why = f"the policy could not be read again before applying: {exc.user_message}"
-            if isinstance(exc, Unavailable | RateLimited) and self.clock() < request.expires_at:
-                # A passing failure closes nothing: nothing was sent, and the sweep reads it again.
-                why = f"{why}; the bot tries again shortly"
-                back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
-                                  record=request_event("waiting", request, SYSTEM, detail=why)) or request
-                return Outcome(OutcomeKind.QUEUED, f"Not applied yet, nothing was sent: {why}.", back)
-            return self._fail(request, by, why, claim=claim)
+        except (PolicyNotFound, PlanetScaleError) as exc:
+            return self._unread(claim, by, exc)
         recorded = DatabaseFacts.of(request.facts) or DatabaseFacts()
         facts = recorded.with_policies([(p.id, p.name, p.target) for p in listed])
         target = str(request.changes.get("target", current.target))
@@ -133,6 +122,41 @@ class Applying(Snapshots, Lifecycle):
                                None if request.kind is ChangeKind.CREATE else current, target)
         approved_by = self.store.approvers_of(request.id) if approvals is None else approvals
         verdict = self._judge(Stage.APPLYING, current, Asked.of(request), approved_by, facts, rules)
+        refused = self._not_applying(claim, by, verdict)
+        if refused is not None:
+            return refused
+        if verdict.needed or request.approvals_needed:
+            # As the judge asks it now, decided by the last approval counted (none asked now: by its asking).
+            decided = request.decided_by if request.decided_by in verdict.deciding else \
+                verdict.deciding[-1] if verdict.deciding else request.requester
+            claim.request = request = replace(
+                request, decided_by=decided, approvals_needed=verdict.needed, counted=list(verdict.deciding) or None,
+                approvers=self._approvers_shown(verdict), approvals_from=dict(verdict.groups) or None)
+        if request.kind is ChangeKind.CREATE:
+            return self._send_create(claim, by, db, current)
+        if request.kind is ChangeKind.DELETE:
+            return self._send_delete(claim, by, db, current)
+        return self._send(claim, by, db, current, PolicyUpdate(**request.changes), facts=facts)
+
+    def _unread(self, claim: Claim, by: str, exc: PolicyNotFound | PlanetScaleError) -> Outcome:
+        """The claimed request's policy could not be read under its lease: nothing was sent."""
+        request = claim.request
+        why = f"the policy could not be read again before applying: {exc.user_message}"
+        if isinstance(exc, PolicyNotFound):
+            if request.kind is ChangeKind.DELETE:
+                why = "the policy is no longer in PlanetScale (deleted elsewhere since the request). Nothing was sent"
+            return self._fail(request, by, why, claim=claim)
+        if isinstance(exc, Unavailable | RateLimited) and self.clock() < request.expires_at:
+            # A passing failure closes nothing: nothing was sent, and the sweep reads it again.
+            why = f"{why}; the bot tries again shortly"
+            back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
+                              record=request_event("waiting", request, SYSTEM, detail=why)) or request
+            return Outcome(OutcomeKind.QUEUED, f"Not applied yet, nothing was sent: {why}.", back)
+        return self._fail(request, by, why, claim=claim)
+
+    def _not_applying(self, claim: Claim, by: str, verdict: Verdict) -> Outcome | None:
+        """The claimed request moved as a verdict other than apply asks (nothing sent); None for apply."""
+        request = claim.request
         if verdict.kind is VerdictKind.REFUSE:
             assert verdict.refusal is not None
             why = verdict.reason if verdict.refusal in (Refusal.MOVED, Refusal.INVALID) else \
@@ -156,20 +180,33 @@ class Applying(Snapshots, Lifecycle):
                                   None if verdict.needed else request.approvals_from),
                               approvals_needed=verdict.needed or request.approvals_needed,
                               approvers=self._approvers_shown(verdict) or request.approvers, detail=why,
+                              # Judged again here: those that still count, not those that decided it before
+                              # (none known while they cannot be checked).
+                              counted=list(verdict.counted) if verdict.kind is VerdictKind.WAIT else None,
                               record=request_event("waiting", request, SYSTEM, detail=why)) or request
             return Outcome(OutcomeKind.WAITING, f"Not applied yet, nothing was sent: {why}.", back)
-        if verdict.needed or request.approvals_needed:
-            # As the judge asks it now, decided by the last approval counted (none asked now: by its asking).
-            decided = request.decided_by if request.decided_by in verdict.deciding else \
-                verdict.deciding[-1] if verdict.deciding else request.requester
-            claim.request = request = replace(
-                request, decided_by=decided, approvals_needed=verdict.needed, counted=list(verdict.deciding) or None,
-                approvers=self._approvers_shown(verdict), approvals_from=dict(verdict.groups) or None)
-        if request.kind is ChangeKind.CREATE:
-            return self._send_create(claim, by, db, current)
-        if request.kind is ChangeKind.DELETE:
-            return self._send_delete(claim, by, db, current)
-        return self._send(claim, by, db, current, PolicyUpdate(**request.changes))
+        return None
+
+    def _judge_again(self, claim: Claim, by: str, db: DatabaseRef, facts: DatabaseFacts | None) -> None:
+        """The send's fence after its write waited (the bot's budget, a Retry-After): the policy read again (one
+        GET) under the lease and judged again by the one judge; JudgedAgain, nothing sent, unless it applies."""
+        request = claim.request
+        known = facts or DatabaseFacts.of(request.facts) or DatabaseFacts()
+        listed: list[tuple[str, str, str]]
+        try:
+            if request.kind is ChangeKind.CREATE:  # no policy yet: the database's, listed again
+                fresh = BackupPolicy.model_validate(request.before)
+                listed = [(p.id, p.name, p.target) for p in self.policies.list_policies(db)]
+            else:
+                fresh = self._stored_policy(db, request.policy_id)
+                listed = [(i, n, t) for i, n, t in known.policies if i != fresh.id] + [
+                    (fresh.id, fresh.name, fresh.target)]
+        except (PolicyNotFound, PlanetScaleError) as exc:
+            raise JudgedAgain(partial(self._unread, claim, by, exc)) from None
+        verdict = self._judge(Stage.APPLYING, fresh, Asked.of(request), self.store.approvers_of(request.id),
+                              known.with_policies(listed))
+        if verdict.kind is not VerdictKind.APPLY:
+            raise JudgedAgain(partial(self._not_applying, claim, by, verdict))
 
     if TYPE_CHECKING:  # creations and deletions (bot/domain/creating.py)
         def _send_create(self, claim: Claim, by: str, db: DatabaseRef, planned: BackupPolicy) -> Outcome: ...
@@ -177,8 +214,9 @@ class Applying(Snapshots, Lifecycle):
         def _settle_lifecycle(self, claim: Claim, by: str, why: str, answered: bool) -> Outcome: ...
 
     def _send(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy, update: PolicyUpdate,
-              later: Callable[[], DatabaseFacts] | None = None) -> Outcome:
-        """`later`: waits for the request's facts read beside the send, written with its next move."""
+              later: Callable[[], DatabaseFacts] | None = None, facts: DatabaseFacts | None = None) -> Outcome:
+        """`later`: waits for the request's facts read beside the send, written with its next move; `facts`: as
+        judged (the request's own when None), to judge it again on if its PATCH waits."""
         request = claim.request
         attempt = AuditEvent(action="sending", actor=request.requester, organization=db.organization,
                              database=db.database, policy_id=current.id, policy_name=current.name,
@@ -191,8 +229,11 @@ class Applying(Snapshots, Lifecycle):
         if not self._hold(claim, record=attempt):
             return taken_over(request)
         try:
-            with self._fenced(claim):
+            with self._fenced(claim, partial(self._judge_again, claim, by, db, facts)):
                 after = self.planetscale.update_policy(db.organization, db.database, current.id, update)
+        except JudgedAgain as exc:
+            claim.facts = _completed(later)
+            return exc.outcome() or self._already(request)
         except PlanetScaleError as exc:
             claim.facts = _completed(later)
             return self._not_sent(claim, attempt, exc, "change", exc.definite,
@@ -424,6 +465,15 @@ def moved_meanwhile(read: BackupPolicy, update: PolicyUpdate, answer: BackupPoli
     moved = [f"{f}={answer.field_value(f)}" for f in EDITABLE_FIELDS
              if f not in sent and f not in reshaped and answer.field_value(f) != read.field_value(f)]
     return ", ".join(moved)
+
+
+class JudgedAgain(NotSent):
+    """Kept unsent by the send's fence: judged again after its write waited, on the policy read again under the
+    lease, the change no longer applies; `outcome` moves the request as that verdict asks."""
+
+    def __init__(self, outcome: Callable[[], Outcome | None]) -> None:
+        super().__init__("judged again before it was sent, the change no longer applies")
+        self.outcome = outcome
 
 
 def taken_over(request: ChangeRequest) -> Outcome:

@@ -41,7 +41,8 @@ class Backup(BaseModel):
 
     id: str
     state: str  # pending, running, success, failed, canceled, ignored
-    size: int
+    # A size below zero is no size: read as one, it would estimate storage below zero, within any max_storage.
+    size: int = Field(ge=0)
     # PlanetScale's estimate of what storing it costs (the spec's `estimated_storage_cost`); absent: not given.
     estimated_storage_cost: float | None = None
     created_at: str
@@ -57,6 +58,12 @@ class Backup(BaseModel):
         # Only a bulk change's estimate reads it, so a malformed one leaves that backup unattributed, no more.
         found = value.get("id") if isinstance(value, dict) else None
         return found if isinstance(found, str) and found else None
+
+    @field_validator("estimated_storage_cost", mode="before")
+    @classmethod
+    def _a_cost(cls, value: object) -> object:
+        # Only shown, never judged: a cost below zero is left out as not given, not told as a negative price.
+        return None if isinstance(value, int | float) and not isinstance(value, bool) and value < 0 else value
 
     @field_validator("created_at", "started_at", "completed_at", "expires_at")
     @classmethod

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from bot.domain.access import Decision
 from bot.domain.access_rules import Action
-from bot.domain.applying import Applying, taken_over
+from bot.domain.applying import Applying, JudgedAgain, taken_over
 from bot.domain.audit import AuditEvent, iso_of
 from bot.domain.backup_health import read_facts
 from bot.domain.backups import CLOCK_MARGIN_SECONDS, parse_time
@@ -177,8 +177,10 @@ class Creating(Applying):
         if not self._hold(claim, record=attempt):
             return taken_over(request)
         try:
-            with self._fenced(claim):
+            with self._fenced(claim, partial(self._judge_again, claim, by, db, None)):
                 made = self.planetscale.create_policy(db.organization, db.database, PolicyUpdate(**request.changes))
+        except JudgedAgain as exc:
+            return exc.outcome() or self._already(request)
         except PlanetScaleError as exc:
             # A 429 is PlanetScale refusing the POST unread: nothing was made, as with any refusal.
             unsent = exc.definite or (isinstance(exc, RateLimited) and exc.status == 429)
@@ -198,8 +200,10 @@ class Creating(Applying):
         if not self._hold(claim, record=attempt):
             return taken_over(request)
         try:
-            with self._fenced(claim):
+            with self._fenced(claim, partial(self._judge_again, claim, by, db, None)):
                 self.planetscale.delete_policy(db.organization, db.database, current.id)
+        except JudgedAgain as exc:
+            return exc.outcome() or self._already(request)
         except NotFound as exc:
             return self._settle_not_found(claim, by, attempt, exc)
         except PlanetScaleError as exc:

@@ -155,15 +155,22 @@ class Lifecycle:
         return self.store.renew(claim, self.lease_seconds, record=record)
 
     @contextlib.contextmanager
-    def _fenced(self, claim: Claim) -> Iterator[None]:
+    def _fenced(self, claim: Claim, again: Callable[[], None] | None = None) -> Iterator[None]:
         """Each write sent to PlanetScale meanwhile leaves only while `claim` still holds the policy's lease, with
         room for the write (renewed when short): a worker that stalled after recording its send, past its lease,
-        and was taken over by the sweep sends nothing on a policy judged long ago."""
+        and was taken over by the sweep sends nothing on a policy judged long ago. A write that waited after its
+        judging (the bot's budget, a Retry-After) leaves only if `again`, judging it anew on a fresh read under
+        the lease, lets it (it raises otherwise): the policy may have moved during the wait."""
 
-        def fence() -> None:
+        def fence(waited: bool) -> None:
             if not self._hold(claim):
                 raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change left "
                                 "(it stalled, and the sweep took the change over).")
+            if waited and again is not None:
+                again()
+                if not self._hold(claim):  # the read may have been slow: the lease still holds as it leaves
+                    raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change "
+                                    "left (it stalled, and the sweep took the change over).")
 
         token = send_fence.set(fence)
         try:

@@ -20,10 +20,11 @@ from bot.domain.policy import BackupPolicy, PolicyUpdate
 # Called by the PlanetScale client before each HTTP request it sends (each page, each retry) in this context; it
 # raises to refuse the request unsent. The watch sets it to spend its share of PlanetScale's budget.
 request_meter: ContextVar[Callable[[], None] | None] = ContextVar("request_meter", default=None)
-# Called by the PlanetScale client right before each write it sends (each attempt) in this context; it raises
-# (LeaseLost) to keep the write unsent. The change path sets it to its lease's check: a worker that stalled past
-# its lease after recording its send, and was taken over, sends nothing.
-send_fence: ContextVar[Callable[[], None] | None] = ContextVar("send_fence", default=None)
+# Called by the PlanetScale client right before each write it sends (each attempt) in this context, told whether
+# the write waited since it was asked (for the bot's budget, or before a repeat); it raises (LeaseLost, or the
+# change path's own) to keep the write unsent. The change path sets it to its lease's check: a worker that stalled
+# past its lease after recording its send, and was taken over, sends nothing; a write that waited is judged again.
+send_fence: ContextVar[Callable[[bool], None] | None] = ContextVar("send_fence", default=None)
 T = TypeVar("T")
 # A list PlanetScale pages through is read to at most this many items (its newest first); the rest is not read.
 MOST_LISTED = 5000

@@ -11,6 +11,7 @@ import pytest
 from conftest import Bot
 
 from bot.adapters.planetscale import MAX_PAGES, PER_PAGE, PlanetScaleClient, RetryPolicy
+from bot.adapters.rate_limit import RateLimiter
 from bot.domain.policy import PolicyUpdate
 from bot.domain.ports import (
     BadResponse,
@@ -21,6 +22,7 @@ from bot.domain.ports import (
     Rejected,
     Unauthorized,
     Unavailable,
+    send_fence,
 )
 from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
 
@@ -185,6 +187,25 @@ def test_a_patch_refused_unread_is_sent_again(planetscale_client: PlanetScaleCli
     planetscale.add_fault(Fault(status=429, times=1, method="PATCH"))
     after = planetscale_client.update_policy("acme", "app-db", "bp01prod12h", PolicyUpdate(retention_value=3))
     assert after.retention_value == 3 and len(planetscale.calls("PATCH")) == 2
+
+
+def test_the_send_fence_is_told_which_attempts_of_a_write_waited(
+        planetscale_client: PlanetScaleClient, planetscale: PlanetScaleState, sleeps: list[float]) -> None:
+    """The client says only that a write waited (a repeat after a Retry-After, a turn in the bot's budget); what
+    follows is the change path's to decide (review rev19m)."""
+    told: list[bool] = []
+    token = send_fence.set(told.append)
+    try:
+        planetscale.add_fault(Fault(status=429, times=1, method="PATCH", retry_after="2"))
+        planetscale_client.update_policy("acme", "app-db", "bp01prod12h", PolicyUpdate(retention_value=3))
+        assert told == [False, True] and sleeps == [2.0]
+        planetscale_client.limiter = RateLimiter(10, 60, sleep=sleeps.append)
+        planetscale_client.limiter.acquire()  # the burst is spent: the next write waits for its turn
+        planetscale_client.update_policy("acme", "app-db", "bp01prod12h", PolicyUpdate(retention_value=4))
+        planetscale_client.get_policy("acme", "app-db", "bp01prod12h")  # a read is not fenced
+    finally:
+        send_fence.reset(token)
+    assert told == [False, True, True] and len(sleeps) == 3
 
 
 def test_a_patch_whose_connection_never_opened_is_sent_again() -> None:

@@ -24,10 +24,12 @@ class MovedToProductionWhileWaiting(list[float]):
     def __init__(self, planetscale: PlanetScaleState) -> None:
         super().__init__()
         self.planetscale = planetscale
+        self.moving = True
 
     def append(self, seconds: float) -> None:
         super().append(seconds)
-        self.planetscale.dashboard_change("acme", "app-db", DEV, target="production")
+        if self.moving:
+            self.planetscale.dashboard_change("acme", "app-db", DEV, target="production")
 
 
 @pytest.fixture
@@ -35,9 +37,6 @@ def sleeps(planetscale: PlanetScaleState) -> list[float]:
     return MovedToProductionWhileWaiting(planetscale)
 
 
-@pytest.mark.xfail(strict=True, reason="open (high): the fix (a write leaves once, after at most 1 s of waiting, "
-                   "else back to approved for the sweep) was reverted: it held back every change of a burst that "
-                   "waited for the bot's PlanetScale budget, so test_three_instances' burst was not applied in time")
 def test_a_patch_refused_unread_is_not_sent_again_onto_a_policy_moved_to_production_meanwhile(
         approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: list[float]) -> None:
     """alice asks retention=9d on a development policy from #random, where it needs no approval. PlanetScale
@@ -53,16 +52,35 @@ def test_a_patch_refused_unread_is_not_sent_again_onto_a_policy_moved_to_product
     assert policy["retention_value"] != 9 and len(planetscale.calls("PATCH")) == 1, (
         f"a PATCH reached a production policy with no approval, asked from #random: {reply.all_text()}")
     [request] = approvals_bot.deps.store.requests(list(RequestState))
-    assert request.state is RequestState.APPROVED  # given back: judged again on a fresh read before it is sent
-    sweep(approvals_bot)  # read under its lease, now production: refused from #random, still nothing sent
+    # Judged again on a fresh read under its lease before it left: refused there, as at any apply.
+    assert request.state is RequestState.FAILED, reply.all_text()
+    assert "Not applied" in reply.all_text() and "Nothing was sent" in reply.all_text(), reply.all_text()
+    sweep(approvals_bot)  # closed: still nothing sent
     assert len(planetscale.calls("PATCH")) == 1
     [request] = approvals_bot.deps.store.requests(list(RequestState))
     assert request.state is not RequestState.APPLIED
 
 
-@pytest.mark.xfail(strict=True, reason="open (high): the fix (a write leaves once, after at most 1 s of waiting, "
-                   "else back to approved for the sweep) was reverted: it held back every change of a burst that "
-                   "waited for the bot's PlanetScale budget, so test_three_instances' burst was not applied in time")
+def test_a_patch_refused_unread_is_sent_again_when_judged_again_on_one_fresh_read_it_still_applies(
+        approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: MovedToProductionWhileWaiting) -> None:
+    """The same 429 with nothing moved during the wait: one more GET of the policy, judged again, and the PATCH
+    sent again lands. A PATCH that did not wait reads nothing more."""
+    sleeps.moving = False
+
+    def reads() -> int:
+        return len(planetscale.calls("GET"))
+
+    approvals_bot.command(f"update acme/app-db {DEV} retention=8d", user=ALICE)
+    once = reads()
+    assert planetscale.policy("acme", "app-db", DEV)["retention_value"] == 8 and not sleeps
+    planetscale.add_fault(Fault(status=429, method="PATCH", times=1, retry_after="3"))
+    reply = approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)
+    assert sleeps == [3.0]
+    assert planetscale.policy("acme", "app-db", DEV)["retention_value"] == 9, reply.all_text()
+    assert len(planetscale.calls("PATCH")) == 3 and reads() - once == once + 1, (once, reads())
+    assert {r.state for r in approvals_bot.deps.store.requests(list(RequestState))} == {RequestState.APPLIED}
+
+
 def test_a_patch_held_by_the_bots_own_budget_is_not_sent_onto_a_policy_moved_to_production_meanwhile(
         approvals_bot: Bot, planetscale: PlanetScaleState, planetscale_client: Any,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,3 +109,16 @@ def test_a_patch_held_by_the_bots_own_budget_is_not_sent_onto_a_policy_moved_to_
     assert policy["target"] == "production"
     assert policy["retention_value"] != 9 and not planetscale.calls("PATCH"), (
         f"a PATCH reached a production policy with no approval, asked from #random: {reply.all_text()}")
+
+
+def test_a_deletion_refused_unread_is_not_sent_again_onto_a_policy_moved_to_production_meanwhile(
+        approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: list[float]) -> None:
+    """As a PATCH: alice's deletion of a development policy from #random, answered 429, waits; meanwhile the policy
+    is moved to production. Judged again on the policy read after the wait, it is not sent again."""
+    planetscale.add_fault(Fault(status=429, method="DELETE", times=1, retry_after="3"))
+    reply = approvals_bot.command(f"delete acme/app-db {DEV}", user=ALICE)
+    assert sleeps == [3.0]
+    assert planetscale.policy("acme", "app-db", DEV)["target"] == "production"
+    assert len(planetscale.calls("DELETE")) == 1, reply.all_text()
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.FAILED and "Nothing was sent" in reply.all_text(), reply.all_text()
