@@ -56,4 +56,4 @@ def test_a_queued_change_asked_in_the_modal_that_the_sweep_applied_and_posted_fi
     [request] = alive.deps.store.requests([RequestState.APPLIED])
     assert request.message_ts is not None
     assert [e.ts for e in posted(slack)[before:]] == [request.message_ts]
-    assert "posted in the channel" in str(queued.current_view())
+    assert "Applied: the result is posted in the channel." in str(queued.current_view())
