@@ -34,10 +34,11 @@ def post_asked(deps: Dependencies, client: WebClient, outcome: Outcome, respond:
         publish(deps, client, request, respond)
         deps.store.claim_notice(request.id, POSTED)
         return True
-    # Queued: applied (or confirmed) later by the sweep, which updates this message and tells the requester from
-    # it. Claimed: a post Slack took unheard is looked for, not made again, once the sweep applies it. Held by
-    # another: the sweep posted it (applied meanwhile), or another run of this work posts it.
-    if outcome.kind is OutcomeKind.QUEUED and not deps.store.claim_notice(request.id, POSTING):
+    # Pending or queued: claimed, as a run redoing this work (its first run stalled) finds it stored unposted
+    # too. Held by another: another run of this work posts it, or the sweep did (a queued change it applied
+    # meanwhile). A queued change's post Slack took unheard is looked for, not made again, once the sweep
+    # applies it.
+    if not deps.store.claim_notice(request.id, POSTING):
         return False
     publish(deps, client, request, respond)
     return True
