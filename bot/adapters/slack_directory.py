@@ -22,9 +22,26 @@ def slack_groups(client: WebClient, ttl: float = 60.0, max_age: float = DEFAULT_
             answer = client.usergroups_list(include_users=True)
         except SlackApiError as exc:
             raise DirectoryError(f"usergroups.list: {exc.response.get('error')}") from None
-        return list(answer.get("usergroups") or [])
+        return _readable_groups(answer.get("usergroups"))
 
     return GroupDirectory(list_groups, ttl=ttl, clock=clock, max_age=max_age)
+
+
+def unreadable(method: str, what: str) -> str:
+    """The words for an `ok` answer of Slack's whose fields are not of the shapes Slack documents."""
+    return (f"Slack answered {method} with {what} the bot cannot read; try again, or ask an admin to check the "
+            "app's scopes")
+
+
+def _readable_groups(groups: object) -> list[dict[str, Any]]:
+    """usergroups.list's groups, each with a string ID and handle and its members as a list of user IDs (asked
+    with include_users): any other shape is unreadable, never a group of nobody or of everybody."""
+    if not isinstance(groups, list) or not all(
+            isinstance(g, dict) and isinstance(g.get("id"), str) and isinstance(g.get("handle"), str)
+            and isinstance(g.get("users"), list) and all(isinstance(u, str) for u in g["users"])
+            for g in groups):
+        raise DirectoryError(unreadable("usergroups.list", "user groups"))
+    return groups
 
 
 # Only ASCII letters are folded: str.lower() also folds lookalikes into them (KELVIN SIGN to "k"), so an address
@@ -41,10 +58,13 @@ def same_address(email: str) -> str:
 def planetscale_roles(client: WebClient, planetscale: PlanetScaleClient) -> RoleLookup:
     def role_of(organization: str, user: str) -> str | None:
         try:
-            profile = (client.users_info(user=user).get("user") or {}).get("profile") or {}
+            found = client.users_info(user=user).get("user")
         except SlackApiError as exc:
             raise DirectoryError(f"Slack's users.info answered {exc.response.get('error')}") from None
-        email = same_address(str(profile.get("email") or ""))
+        profile = found.get("profile") if isinstance(found, dict) else None
+        if not isinstance(profile, dict) or not isinstance(profile.get("email", ""), str | None):
+            raise DirectoryError(unreadable("users.info", "a user"))
+        email = same_address(profile.get("email") or "")
         if not email:
             raise DirectoryError("Slack did not share your e-mail address (the app needs the users:read.email "
                                  "scope)")

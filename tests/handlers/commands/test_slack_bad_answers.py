@@ -1,0 +1,76 @@
+"""Slack answering `ok: true` with fields the bot cannot read (issue 20): through Bolt, the person is told, nothing
+reaches PlanetScale, and a group that cannot be read is neither nobody nor everybody."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from test_access_doors import ALICE, BOB, DEV, PROD, RULES, text
+
+from conftest import Bot
+from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.slack import MethodFault
+from bot.adapters.store import Store
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """The bot's storage on SQLite and on PostgreSQL: a refused change leaves no request in either."""
+    opened = Store(store_url)
+    opened.migrate()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def rules(bot: Bot) -> Bot:
+    bot.use_rules(RULES)
+    return bot
+
+
+@pytest.mark.parametrize("user", [
+    "U0ALICE001", None, [], ["x"], 7, True, {"profile": "alice@acme.example"}, {"profile": None},
+    {"profile": {"email": ["alice@acme.example"]}}, {"profile": {"email": {"v": "alice@acme.example"}}},
+    {"profile": {"email": 12}},
+])
+def test_an_unreadable_users_info_answer_is_told_and_changes_nothing(
+    rules: Bot, planetscale: PlanetScaleState, user: Any
+) -> None:
+    rules.slack.add_fault(MethodFault("users.info", body={"ok": True, "user": user}, times=None))
+    reply = rules.command(f"update acme/app-db {PROD} retention=5d", user=ALICE)
+    assert "users.info" in text(reply) and "cannot read" in text(reply), text(reply)
+    assert planetscale.calls("PATCH") == []
+    assert not [c for c in planetscale.calls("GET") if "/members" in c.path]
+
+
+def test_a_users_info_answer_without_a_user_is_told(rules: Bot, planetscale: PlanetScaleState) -> None:
+    rules.slack.add_fault(MethodFault("users.info", body={"ok": True}, times=None))
+    reply = rules.command(f"update acme/app-db {PROD} retention=5d", user=ALICE)
+    assert "users.info" in text(reply) and "cannot read" in text(reply), text(reply)
+    assert planetscale.calls("PATCH") == []
+
+
+@pytest.mark.parametrize("answer", [
+    {"ok": True, "usergroups": "S0DBATEAM1"},
+    {"ok": True, "usergroups": {"id": "S0DBATEAM1"}},
+    {"ok": True, "usergroups": ["S0DBATEAM1"]},
+    {"ok": True, "usergroups": [None]},
+    {"ok": True, "usergroups": [{"handle": "dba-team", "users": ["U0BOB00001"]}]},
+    {"ok": True, "usergroups": [{"id": 5, "handle": "dba-team", "users": ["U0BOB00001"]}]},
+    {"ok": True, "usergroups": [{"id": "S0DBATEAM1", "handle": ["dba-team"], "users": ["U0BOB00001"]}]},
+    {"ok": True, "usergroups": [{"id": "S0DBATEAM1", "handle": "dba-team"}]},
+    {"ok": True, "usergroups": [{"id": "S0DBATEAM1", "handle": "dba-team", "users": None}]},
+    {"ok": True, "usergroups": [{"id": "S0DBATEAM1", "handle": "dba-team", "users": "U0BOB00001"}]},
+    {"ok": True, "usergroups": [{"id": "S0DBATEAM1", "handle": "dba-team", "users": {"U0BOB00001": 1}}]},
+    {"ok": True, "usergroups": [{"id": "S0DBATEAM1", "handle": "dba-team", "users": [["U0BOB00001"]]}]},
+])
+def test_an_unreadable_usergroups_list_answer_is_neither_nobody_nor_everybody(
+    rules: Bot, planetscale: PlanetScaleState, answer: dict[str, Any]
+) -> None:
+    rules.slack.add_fault(MethodFault("usergroups.list", body=answer, times=None))
+    reply = rules.command(f"update acme/app-db {DEV} retention=5d", user=BOB)
+    assert "could not be checked" in text(reply) and "usergroups.list" in text(reply), text(reply)
+    assert "cannot read" in text(reply), text(reply)
+    assert planetscale.calls("PATCH") == []
