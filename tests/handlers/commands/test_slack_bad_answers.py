@@ -3,16 +3,18 @@ reaches PlanetScale, and a group that cannot be read is neither nobody nor every
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from test_access_doors import ALICE, BOB, DEV, PROD, RULES, text
 
-from conftest import Bot
+from conftest import CHANNEL, Bot
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import MethodFault
 from bot.adapters.store import Store
+from bot.domain.change_requests import RequestState
 
 
 @pytest.fixture
@@ -74,3 +76,32 @@ def test_an_unreadable_usergroups_list_answer_is_neither_nobody_nor_everybody(
     assert "could not be checked" in text(reply) and "usergroups.list" in text(reply), text(reply)
     assert "cannot read" in text(reply), text(reply)
     assert planetscale.calls("PATCH") == []
+
+
+@pytest.mark.parametrize("body", [["x"], "x", None, 3])
+def test_a_users_info_answer_that_is_no_object_is_told(
+    rules: Bot, planetscale: PlanetScaleState, body: Any
+) -> None:
+    rules.slack.add_fault(MethodFault("users.info", body=body if body is not None else "null", times=None))
+    reply = rules.command(f"update acme/app-db {PROD} retention=5d", user=ALICE)
+    assert "users.info" in text(reply) and "cannot read" in text(reply), text(reply)
+    assert planetscale.calls("PATCH") == []
+
+
+@pytest.mark.parametrize("answer", [
+    {"ok": True, "channel": CHANNEL, "ts": ["1700000000.000100"]},
+    {"ok": True, "channel": CHANNEL, "ts": None},
+    {"ok": True, "channel": CHANNEL},
+    {"ok": True, "channel": {"id": CHANNEL}, "ts": "1700000000.000100"},
+])
+def test_a_post_answered_with_an_unreadable_ts_is_not_recorded_as_where_the_message_is(
+    bot: Bot, planetscale: PlanetScaleState, answer: dict[str, Any]
+) -> None:
+    bot.slack.add_fault(MethodFault("chat.postMessage", body=answer, channel=CHANNEL, in_thread=False))
+    reply = bot.command(f"update acme/app-db {PROD} retention=9d", user=ALICE)
+    bot.executor.wait_idle(timeout=30)
+    assert len(planetscale.calls("PATCH")) == 1
+    [request] = bot.deps.store.requests([RequestState.APPLIED])
+    assert request.message_ts is None or re.fullmatch(r"\d+\.\d{6}", request.message_ts), request.message_ts
+    assert request.message_channel in (None, CHANNEL), request.message_channel
+    assert "Something went wrong" not in text(reply)
