@@ -193,7 +193,7 @@ class SlackClient(WebClient):
                     ", ".join(sorted(map(str, body)))[:200] if isinstance(body, dict) else type(body).__name__)
         if method in ACTS:
             self._failed(method, UNREADABLE)
-            raise UnreadableAnswer(f"Slack answered {method} with fields the bot cannot read; it may have acted")
+            raise UnreadableAnswer(f"Slack answered {method} with an answer the bot cannot read")
         return {"ok": False, "error": UNREADABLE}
 
     def _failed(self, method: str, error: str) -> None:

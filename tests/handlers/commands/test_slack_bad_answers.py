@@ -105,3 +105,16 @@ def test_a_post_answered_with_an_unreadable_ts_is_not_recorded_as_where_the_mess
     assert request.message_ts is None or re.fullmatch(r"\d+\.\d{6}", request.message_ts), request.message_ts
     assert request.message_channel in (None, CHANNEL), request.message_channel
     assert "Something went wrong" not in text(reply)
+
+
+@pytest.mark.parametrize("view", [None, "V0000000001", {"id": 5}, {"type": "modal"}])
+def test_a_form_opened_with_an_unreadable_answer_tells_the_person(
+    bot: Bot, planetscale: PlanetScaleState, view: Any
+) -> None:
+    bot.slack.add_fault(MethodFault("views.open", body={"ok": True, "view": view}))
+    reply = bot.command(f"edit acme/app-db {DEV}")
+    bot.executor.wait_idle(timeout=30)
+    said = text(reply) + "".join(e.text for e in bot.slack.events)
+    assert "Slack did not open the form" in said and "cannot read" in said, said
+    assert "Something went wrong" not in said and planetscale.calls("PATCH") == []
+    assert bot.slack.method_calls("views.update") == []
