@@ -1,0 +1,38 @@
+"""conversations.history answered `ok` with messages the bot cannot read (issue 20): the look before posting a
+notice again fails as a refused look does, so the notice is neither posted blind nor lost, and the pass ends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import Bot
+from test_watch_notices_once import PROD, notices_in_audit
+from watch_helpers import approvals_bot, watched
+
+from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.slack import MethodFault
+from bot.runtime.watch import Watcher
+
+__all__ = ["approvals_bot", "watched"]  # fixtures, used by name
+
+
+@pytest.mark.parametrize("answer", [
+    {"ok": True, "messages": ["1700000000.000100"], "has_more": False},
+    {"ok": True, "messages": [{"ts": "1.000001", "metadata": "posted"}], "has_more": False},
+    {"ok": True, "messages": [{"ts": "1.000001", "metadata": {"event_type": "x", "event_payload": "id"}}]},
+    {"ok": True, "messages": {"ts": "1.000001"}},
+    {"ok": True, "messages": [], "has_more": True, "response_metadata": "next"},
+])
+def test_a_notice_tried_while_the_history_is_unreadable_waits_for_the_next_pass(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, answer: dict[str, Any]) -> None:
+    bot, watcher = watched
+    watcher.run_once()
+    planetscale.dashboard_change("acme", "app-db", PROD, retention_value=1)
+    bot.slack.add_fault(MethodFault("chat.postMessage", error="internal_error", times=1))
+    watcher.run_once()
+    bot.slack.add_fault(MethodFault("conversations.history", body=answer, times=1))
+    watcher.run_once()
+    assert notices_in_audit(bot) == [] and bot.deps.store.unposted_notices()
+    watcher.run_once()
+    assert len(notices_in_audit(bot)) == 1 and bot.deps.store.unposted_notices() == []
