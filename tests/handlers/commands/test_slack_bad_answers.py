@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import CHANNEL, Bot
 from test_access_doors import ALICE, BOB, DEV, PROD, RULES, text
 
-from conftest import CHANNEL, Bot
-from bot.emulators.planetscale_state import PlanetScaleState
-from bot.emulators.slack import MethodFault
 from bot.adapters.store import Store
 from bot.domain.change_requests import RequestState
+from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.slack import MethodFault
 
 
 @pytest.fixture
