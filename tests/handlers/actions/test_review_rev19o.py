@@ -65,7 +65,6 @@ def hold_the_budget(store_url: str, limiter: SharedRateLimiter, meanwhile: Calla
     """Another holder of the shared budget (an instance on PostgreSQL, a serve worker on SQLite's budget file)
     keeps its row locked; `meanwhile` runs while it does, and the lock is let go after it."""
     limiter.acquire()  # the budget's row exists
-    held = threading.Event()
     if limiter.path is None:
         engine = sa.create_engine(store_url)
         conn = engine.connect()
@@ -88,8 +87,7 @@ def hold_the_budget(store_url: str, limiter: SharedRateLimiter, meanwhile: Calla
         raw.execute("UPDATE planetscale_budget SET tat = tat WHERE name = ?", (limiter.name,))
 
         def waiting() -> bool:
-            time.sleep(0.5)  # the reservation is then in SQLite's busy handler
-            return True
+            return True  # the reservation waits in SQLite's busy handler (not seen from here)
 
         def release() -> None:
             raw.execute("COMMIT")
@@ -101,12 +99,12 @@ def hold_the_budget(store_url: str, limiter: SharedRateLimiter, meanwhile: Calla
             while not waiting() and time.monotonic() < deadline:
                 time.sleep(0.05)
             meanwhile()
+            time.sleep(1.0)  # held a second: far past a reservation's statement
         finally:
             release()
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    held.set()
     return thread
 
 
@@ -116,8 +114,8 @@ def test_a_patch_held_up_by_the_shared_budget_is_not_sent_onto_a_policy_moved_me
     """alice's no-approval retention=9d on a development policy is judged under its lease; as its PATCH takes
     its turn in the budget the instances share, another holder keeps the budget's row locked (PostgreSQL: an
     instance's transaction; SQLite: a serve worker's write to the budget file), and meanwhile the policy is moved
-    to production. The PATCH waited, and leaves on the judgement made before the wait: the fence is told only
-    of the budget's planned sleep, not of the time its reservation was held up."""
+    to production. The PATCH waited (before the fix the fence was told only of the budget's planned sleep, and it
+    left on the judgement made before the wait): judged again on a fresh read, it is refused and nothing is sent."""
     store = approvals_bot.deps.store
     real = store.renew
     threads: list[threading.Thread] = []
@@ -138,3 +136,5 @@ def test_a_patch_held_up_by_the_shared_budget_is_not_sent_onto_a_policy_moved_me
     assert threads and policy["target"] == "production"
     assert policy["retention_value"] != 9 and not planetscale.calls("PATCH"), (
         f"a PATCH reached a production policy with no approval: {reply.all_text()}")
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.FAILED and "Nothing was sent" in reply.all_text(), reply.all_text()
