@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from approval_helpers import ALICE, RULES, approvals_bot, second_instance
+from approval_helpers import ALICE, RULES, approvals_bot, direct_messages, second_instance, swept_later
 from conftest import Bot
 
 from bot.adapters.shared_budget import SharedRateLimiter
@@ -138,3 +138,51 @@ def test_a_patch_held_up_by_the_shared_budget_is_not_sent_onto_a_policy_moved_me
         f"a PATCH reached a production policy with no approval: {reply.all_text()}")
     [request] = approvals_bot.deps.store.requests(list(RequestState))
     assert request.state is RequestState.FAILED and "Nothing was sent" in reply.all_text(), reply.all_text()
+
+
+def test_a_write_whose_fresh_read_is_refused_goes_back_and_its_requester_hears_the_outcome(
+        approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: Waits) -> None:
+    """alice's no-approval retention=9d in #db-ops: its PATCH is answered 429, and the read made again after the
+    wait is answered 429 each time it is tried. Nothing is sent; the sweep applies it later, and alice hears it."""
+
+    def refuse_reads() -> None:
+        sleeps.during = None
+        planetscale.add_fault(Fault(status=429, method="GET", times=4))
+
+    sleeps.during = refuse_reads
+    planetscale.add_fault(Fault(status=429, method="PATCH", times=1, retry_after="3"))
+    reply = approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE, channel=DBA_OPS)
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.APPROVED and len(planetscale.calls("PATCH")) == 1
+    assert "nothing was sent" in reply.all_text() and "tries again shortly" in reply.all_text(), reply.all_text()
+    swept_later(approvals_bot, 120)
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.APPLIED and len(planetscale.calls("PATCH")) == 2
+    assert planetscale.policy("acme", "app-db", DEV)["retention_value"] == 9
+    assert any("was applied" in m for m in direct_messages(approvals_bot, ALICE))
+
+
+BOUNDED = RULES.format(approvals=1) + """
+[[guardrails]]
+organizations = ["acme"]
+databases = ["*"]
+targets = ["development"]
+max_storage = "2TB"
+"""
+
+
+def test_a_patch_judged_on_a_policy_read_before_its_facts_waited_is_judged_again(
+        approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: Waits) -> None:
+    """A storage bound on development: alice's no-approval retention=9d is judged on the policy read under its
+    lease, then on its backups, read after it. Listing the backups is answered 429 (Retry-After: 3); while the
+    client waits, the policy is moved to production. The judgement is made on the policy read before that wait,
+    and the PATCH, which itself waits for nothing, leaves on it."""
+    approvals_bot.use_rules(BOUNDED)
+    sleeps.during = lambda: planetscale.dashboard_change("acme", "app-db", DEV, target="production")
+    planetscale.add_fault(Fault(status=429, method="GET", path_contains="/backups", times=1, retry_after="3"))
+    reply = approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)
+    assert sleeps == [3.0]
+    policy = planetscale.policy("acme", "app-db", DEV)
+    assert policy["target"] == "production"
+    assert policy["retention_value"] != 9 and not planetscale.calls("PATCH"), (
+        f"a PATCH reached a production policy with no approval: {reply.all_text()}")
