@@ -175,8 +175,8 @@ def test_a_patch_judged_on_a_policy_read_before_its_facts_waited_is_judged_again
         approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: Waits) -> None:
     """A storage bound on development: alice's no-approval retention=9d is judged on the policy read under its
     lease, then on its backups, read after it. Listing the backups is answered 429 (Retry-After: 3); while the
-    client waits, the policy is moved to production. The judgement is made on the policy read before that wait,
-    and the PATCH, which itself waits for nothing, leaves on it."""
+    client waits, the policy is moved to production. Before the fix the PATCH, which itself waited for nothing,
+    left on the judgement of the policy read before that wait; now any wait since the read has it judged again."""
     approvals_bot.use_rules(BOUNDED)
     sleeps.during = lambda: planetscale.dashboard_change("acme", "app-db", DEV, target="production")
     planetscale.add_fault(Fault(status=429, method="GET", path_contains="/backups", times=1, retry_after="3"))
@@ -186,3 +186,5 @@ def test_a_patch_judged_on_a_policy_read_before_its_facts_waited_is_judged_again
     assert policy["target"] == "production"
     assert policy["retention_value"] != 9 and not planetscale.calls("PATCH"), (
         f"a PATCH reached a production policy with no approval: {reply.all_text()}")
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.FAILED and "Nothing was sent" in reply.all_text(), reply.all_text()
