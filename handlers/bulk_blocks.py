@@ -16,7 +16,19 @@ from bot.domain.change_requests import RequestState
 from bot.domain.costs import DatabaseFacts, describe_size, estimate
 from bot.domain.outcomes import OutcomeKind, owed_text
 from bot.domain.policy import BackupPolicy, describe_changes
-from handlers.blocks import context, escape, fit, mentions, packed, plural, section, to_dicts, when, with_mentions
+from handlers.blocks import (
+    approvals_text,
+    context,
+    escape,
+    fit,
+    mentions,
+    packed,
+    plural,
+    section,
+    to_dicts,
+    when,
+    with_mentions,
+)
 
 BULK_APPROVE, BULK_REJECT, BULK_CANCEL, BULK_RETRY = "bulk_approve", "bulk_reject", "bulk_cancel", "bulk_retry"
 IN_MESSAGE = 12  # policies listed in the message itself; all of them are in its thread
@@ -102,7 +114,10 @@ def member_line(member: Member) -> str:
                                                                       OutcomeKind.NO_LONGER_ALLOWED,
                                                                       OutcomeKind.INVALID):
         words = STATE_WORDS[RequestState.FAILED]
-    why = f": {with_mentions(request.detail)}" if request.state is RequestState.FAILED and request.detail else ""
+    # A policy still open says why it waits and what happens next, as a failed one says why it failed.
+    told = request.state is RequestState.FAILED or (request.state.is_open and member.outcome in (
+        OutcomeKind.QUEUED, OutcomeKind.WAITING))
+    why = f": {with_mentions(request.detail)}" if told and request.detail else ""
     return fit(f"• {name_of(request.database, request.policy_name)}: {words}{why}", LINE_LIMIT)
 
 
@@ -151,7 +166,12 @@ def standing_words(standing: Standing) -> str:
             f"{mentions(standing.approvers)}" + (f" (approved so far by {got})" if got else ""))
 
 
-def approvals_line(batch: Batch, approved_by: Sequence[str], standings: Sequence[Standing] | None) -> str:
+def approvals_line(batch: Batch, approved_by: Sequence[str], standings: Sequence[Standing] | None,
+                   members: Sequence[Member] = (), also: Sequence[str] = ()) -> str:
+    needed = {m.request.approvals_needed for m in members}
+    if batch.state is not BatchState.PENDING and len(needed) == 1 and (asked := needed.pop()):
+        # Decided, its policies judged alike: said as a single change's decided message says it.
+        return approvals_text(asked, approved_by, also, batch.approvers)
     got = ", ".join(f"<@{a}>" for a in approved_by) or "none yet"
     if standings is not None and len(standings) > 1:
         # Policies under different rules count their own approvals: one number over the batch would mislead.
@@ -164,9 +184,11 @@ def approvals_line(batch: Batch, approved_by: Sequence[str], standings: Sequence
 
 
 def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[str], buttons: bool = True,
-                 standings: Sequence[Standing] | None = None, threaded: bool = True) -> list[dict[str, Any]]:
+                 standings: Sequence[Standing] | None = None, threaded: bool = True,
+                 also: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The batch's one message, as it stands now. `threaded`: the whole list is in its thread; else in the
-    messages posted right after it (where the bot cannot post in the channel, or a preview)."""
+    messages posted right after it (where the bot cannot post in the channel, or a preview). `also`: the
+    approvals given that did not decide it."""
     top = [f"*{headline(batch)}* (`{code_text(batch.selection)}`)"]
     if batch.reason:
         top.append(f"*Reason:* {fit(with_mentions(batch.reason), 600)}")
@@ -191,7 +213,7 @@ def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[
         facts.append(f"{plural(batch.hidden, 'policy', 'policies')} it names have a target the requester may not "
                      "see here: left out.")
     if batch.approvals_needed:
-        facts.append(approvals_line(batch, approved_by, standings))
+        facts.append(approvals_line(batch, approved_by, standings, members, also))
     out = [p for p in batch.planned if p.rejected_by is not None]
     if out and batch.state is not BatchState.PENDING:
         by = ", ".join(f"<@{who}>" for who in dict.fromkeys(p.rejected_by for p in out))

@@ -43,8 +43,10 @@ def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True, thread
     reads = reads if reads is not None else SharedReads()
     standings = deps.bulk.standings(batch, reads) if batch.approvals_needed else None
     approved_by = deps.bulk.counted_approvers(batch, standings, reads)
+    also = [a for a in deps.store.batch_approvers(batch.id) if a not in approved_by] \
+        if batch.state is not BatchState.PENDING else []
     return bulk_blocks.headline(batch), bulk_blocks.batch_blocks(batch, members, approved_by, buttons, standings,
-                                                                 threaded)
+                                                                 threaded, also)
 
 
 def report_batch(deps: Dependencies, client: WebClient, outcome: BatchOutcome, respond: Respond) -> None:

@@ -14,10 +14,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot.domain.change_requests import CLOSED_STATES, FINAL_STATES, ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
-from bot.domain.outcomes import NOBODY_LEFT_SAID, describe_state
+from bot.domain.outcomes import ENDED_AS, NOBODY_LEFT_SAID, describe_state
 from handlers import blocks, channel_history, home
 from handlers.dependencies import Dependencies
-from handlers.late_post import NOTICE_EVENT, POSTED, POSTING, notice_metadata, owes_post, post_late
+from handlers.late_post import NOTICE_EVENT, POST_GRACE, POSTED, POSTING, notice_metadata, owes_post, post_late
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,10 @@ def request_message(deps: Dependencies, request: ChangeRequest,
 
 def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:
     """A change asked from a command or a button: the request or result in the channel, the rest to the caller."""
-    if outcome.request is not None and outcome.request.state in CLOSED_STATES:
+    # Found closed (by an earlier run of this work, or another person's): its end is not this step's to tell.
+    ended_here = outcome.request is not None and outcome.request.state in CLOSED_STATES \
+        and outcome.kind is not OutcomeKind.CLOSED
+    if ended_here and outcome.request is not None:
         # Ended at once and told here: its thread notice and DM are claimed before the post, so that a sweep
         # finding it closed and not yet marked told sends neither.
         for notice in (outcome.request.state.value, f"dm:{outcome.request.state.value}"):
@@ -59,20 +62,30 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
                                "the request is in the channel, and nothing is sent to PlanetScale until then.")
     elif outcome.kind is OutcomeKind.APPLIED and outcome.request is not None:
         # Claimed, so that a sweep finding it applied meanwhile does not post it too (handlers/late_post.py).
-        if deps.store.claim_notice(outcome.request.id, POSTING):
+        # With it, in the same round trip: the message about to be posted shows it applied, so a sweep telling
+        # its end (this instance stopped before marking it told) neither shows it again nor says so in its thread.
+        state = outcome.request.state.value
+        if deps.store.claim_notices(outcome.request.id, [POSTING, f"shown:{state}", state]):
             publish(deps, client, outcome.request, respond)
             deps.store.claim_notice(outcome.request.id, POSTED)
     elif outcome.kind is OutcomeKind.QUEUED and outcome.request is not None:
         # Applied (or confirmed) later by the sweep: the message it updates then, and tells the requester from.
         # Claimed: a post Slack took unheard is looked for, not made again, once the sweep applies it.
-        deps.store.claim_notice(outcome.request.id, POSTING)
-        publish(deps, client, outcome.request, respond)
+        # Held by another: the sweep posted it (applied meanwhile), or another run of this work posts it.
+        if deps.store.claim_notice(outcome.request.id, POSTING):
+            publish(deps, client, outcome.request, respond)
         say_privately(respond, blocks.error_text(outcome.message))
     else:
         say_privately(respond, blocks.error_text(outcome.message))
-    if outcome.request is not None and outcome.request.state in CLOSED_STATES:
+        if outcome.kind is OutcomeKind.CLOSED and outcome.request is not None \
+                and outcome.request.state in CLOSED_STATES and not outcome.request.told:
+            # Its end untold: the run that ended it stopped (or is telling it now). Told as the sweep tells it,
+            # each notice once, its message posted if it never was.
+            report_step(deps, client, Outcome(ENDED_AS[outcome.request.state], outcome.message,
+                                              outcome.request), None)
+    if ended_here and outcome.request is not None:
         # Ended at once, told to the person who asked it: owed beyond that is the audit channel alone.
-        deps.store.mark_told(outcome.request.id, ["audit"] if owes_audit(deps, outcome.request) else [])
+        deps.store.mark_told(outcome.request.id, [AUDITED] if owes_audit(deps, outcome.request) else [])
 
 
 def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,
@@ -89,12 +102,24 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
             latest = post_late(deps, client, latest, *request_message(deps, latest))
     shown = None
     if outcome.request_moved and outcome.request is not None:
-        shown = refresh(deps, client, outcome.request, respond, latest, outcome.approved_by, claim_shown=False)
+        if actor == SYSTEM and latest is not None and shows_end(deps, latest):
+            # The sweep telling an end its message shows already (posted so, or shown by whoever told it): not
+            # shown again. A click's step moved the request itself: shown as it now stands.
+            if latest.state is RequestState.APPLIED:
+                to_audit_channel(deps, client, latest)
+        else:
+            shown = refresh(deps, client, outcome.request, respond, latest, outcome.approved_by, claim_shown=False)
     if outcome.request is not None:
         tell_steps(deps, client, outcome, actor, latest)
     answer_actor(deps, client, outcome, respond, actor)
     if latest is not None and latest.state in CLOSED_STATES and not latest.told:
         deps.store.mark_told(latest.id, owed(deps, latest), claim=[shown] if shown else [])
+
+
+def shows_end(deps: Dependencies, request: ChangeRequest) -> bool:
+    """Whether the closed request's message is known to show how it ended (its `shown:` notice claimed)."""
+    return (request.state in CLOSED_STATES and bool(request.message_channel and request.message_ts)
+            and deps.store.notice_claimed_at(request.id, f"shown:{request.state.value}") is not None)
 
 
 def answer_actor(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,
@@ -134,7 +159,7 @@ def owed(deps: Dependencies, request: ChangeRequest) -> list[str]:
     if not (request.state is RequestState.CANCELLED and request.decided_by == request.requester):
         notices.append(f"dm:{request.state.value}")
     if owes_audit(deps, request):
-        notices.append("audit")
+        notices.append(AUDITED)
     return notices
 
 
@@ -429,13 +454,17 @@ def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeReque
     retry or another instance do not post it again)."""
     if not owes_audit(deps, request):
         return
-    if not deps.store.claim_notice(request.id, "audit"):
-        return
+    if not deps.store.claim_notice(request.id, "audit") and (
+            deps.store.notice_claimed_at(request.id, AUDITED) is not None
+            or not deps.store.take_over_notice(request.id, "audit", deps.store.clock() - POST_GRACE)):
+        return  # posted, or being posted; a claimant that stopped before recording the post is taken over later
     if not deps.store.claim_notice(request.id, "audit:tried"):
         # Tried before, and its answer lost (a timeout, a crash): Slack may hold it already.
         found = audit_posted_before(deps, client, request)
         if found is None:
             deps.store.forget_notice(request.id, "audit")
+        elif found:
+            deps.store.claim_notice(request.id, AUDITED)
         if found is not False:
             return
     text, request_blocks = request_message(deps, request)
@@ -446,11 +475,20 @@ def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeReque
     except (SlackApiError, OSError) as exc:
         log.error("could not post to the audit channel %s: %s", deps.audit_channel, error_of(exc))
         given_back(deps, request, ["audit"], exc)
+        if not passing(exc):
+            deps.store.claim_notice(request.id, AUDITED)  # given up: settled
+        return
+    deps.store.claim_notice(request.id, AUDITED)
 
 
 # The message metadata an applied change is posted to the audit channel with: its request's ID, so that a second
 # try can find whether Slack took the first.
 AUDIT_EVENT = "backup_bot_applied_change"
+# The audit entry settled (posted, found posted, or refused for good): what a request's end owes, rather than
+# the claim of "audit", which an instance that stops before posting may leave behind.
+AUDITED = "audit:posted"
+
+
 def audit_posted_before(deps: Dependencies, client: WebClient, request: ChangeRequest) -> bool | None:
     """Whether the audit channel holds this applied change already, looked up since the request last moved."""
     return channel_history.posted_before(client, str(deps.audit_channel), request.updated_at, AUDIT_EVENT,

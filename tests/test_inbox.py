@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import pytest
 import sqlalchemy as sa
-from conftest import ALICE, OPEN_RULES, SIGNING_SECRET, AuditReader, Bot, acked_while
+from conftest import ALICE, CHANNEL, OPEN_RULES, SIGNING_SECRET, AuditReader, Bot, acked_while
 from slack_bolt import BoltRequest
 
 from bot.adapters.schema import deliveries
@@ -27,6 +27,7 @@ from bot.emulators.slack import SlackState
 from bot.emulators.slack_requests import signed_headers
 from bot.runtime.app import build_app, build_dependencies, redo
 from bot.runtime.executor import TrackedExecutor
+from bot.runtime.running import start_sweeper
 from bot.runtime.sweeper import INBOX_GIVE_UP, InboxKeeper
 
 P = ParamSpec("P")
@@ -135,6 +136,46 @@ def test_work_taken_over_is_never_handed_again_and_is_closed_after_half_an_hour(
     keeper_of(third, now + INBOX_GIVE_UP + 1).step()
     assert left_undone(third) == [] and "closed undone" in caplog.text
     assert planetscale.calls("PATCH") == []
+
+
+def test_work_nobody_redid_within_half_an_hour_is_told_to_its_person_recorded_and_never_sent(
+        instances: Instances, planetscale: PlanetScaleState, slack: SlackState, settings: Any) -> None:
+    """alice's change was acked by an instance that stopped before doing it, and no instance stepped within the
+    inbox's 30 minutes: she is told where she asked that it was lost and to try again, once, and the trail says
+    so; nothing goes to PlanetScale. The keeper is wired as serve wires it (bot/runtime/running.py)."""
+    killed, alive, other = instances.start(Killed()), instances.start(), instances.start()
+    body = killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)
+    assert acked(killed, body) == 200
+    later = time.time() + INBOX_GIVE_UP + 1
+    for bot in (alive, other):
+        keeper = start_sweeper(bot.deps, bot.app, settings, start=False).inbox
+        assert keeper is not None
+        inbox_of(bot).clock = lambda: later
+        keeper.step()
+    assert alive.executor.wait_idle(timeout=30) and other.executor.wait_idle(timeout=30)
+    assert left_undone(alive) == [] and planetscale.calls("PATCH") == [] and retention(planetscale) != 9
+    told = [e for e in slack.events if "try again" in e.text]
+    assert [(e.kind, e.user, e.channel) for e in told] == [("ephemeral", ALICE, CHANNEL)], slack.events
+    assert "retention=9d" in told[0].text and "Nothing was sent to PlanetScale" in told[0].text
+    [lost] = [e for e in alive.audit.all() if e.action == "lost"]
+    assert lost.actor == ALICE and lost.channel == CHANNEL and "retention=9d" in (lost.detail or "")
+
+
+def test_work_still_held_by_its_instance_after_half_an_hour_is_closed_without_telling_it_lost(
+        instances: Instances, slack: SlackState, settings: Any) -> None:
+    """Work its instance still renews at the inbox's 30 minutes is under way there (its own answer reaches its
+    person): closed, and nobody is told it was lost."""
+    holding, other = instances.start(Killed()), instances.start()
+    assert acked(holding, holding.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
+    later = time.time() + INBOX_GIVE_UP + 1
+    inbox_of(holding).clock = lambda: later
+    assert inbox_of(holding).renew() == 1
+    keeper = start_sweeper(other.deps, other.app, settings, start=False).inbox
+    assert keeper is not None
+    inbox_of(other).clock = lambda: later
+    keeper.step()
+    assert left_undone(other) == [] and not [e for e in slack.events if "try again" in e.text]
+    assert not [e for e in other.audit.all() if e.action == "lost"]
 
 
 def test_leases_renewed_by_their_instance_are_not_taken_over(

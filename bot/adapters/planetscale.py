@@ -187,27 +187,36 @@ class PlanetScaleClient:
 
     def find_members(self, organization: str, query: str) -> list[Member]:
         path = f"organizations/{segment(organization, 'organization')}/members"
-        members = []
-        for item in self._pages(path, organization, "read_organization", params={"q": query}):
+        members, unreadable = [], {}
+        for place, item in enumerate(self._pages(path, organization, "read_organization", params={"q": query}),
+                                     start=1):
             user = item.get("user") or {}
-            if not isinstance(user, dict):
-                raise BadResponse("PlanetScale answered with a member list this bot cannot read.")
             try:
-                members.append(Member(id=item["id"], role=item["role"], email=user.get("email", ""),
+                members.append(Member(id=item["id"], role=item["role"], email=user.get("email") or "",
                                       name=user.get("name") or user.get("display_name") or ""))
-            except (KeyError, ValidationError, TypeError):
-                raise BadResponse("PlanetScale answered with a member list this bot cannot read.") from None
+            except (KeyError, ValidationError, TypeError, AttributeError):
+                given = item.get("id")
+                unreadable[given if isinstance(given, str) and given else f"number {place} of the list"] = \
+                    "its ID, role or user cannot be read"
+        if unreadable:
+            raise PartlyUnreadable("PlanetScale answered with a member list this bot cannot read whole.", members,
+                                   unreadable)
         return members
 
     def list_databases(self, organization: str) -> list[str]:
         """The names of the organization's databases the token may see, every page."""
         path = f"organizations/{segment(organization, 'organization')}/databases"
-        names = []
-        for item in self._pages(path, organization, "read_database"):
-            if not isinstance(item.get("name"), str):
-                raise BadResponse(f"PlanetScale answered for {organization} with a database list this bot cannot "
-                                  "read.")
-            names.append(item["name"])
+        names, unreadable = [], {}
+        for place, item in enumerate(self._pages(path, organization, "read_database"), start=1):
+            if isinstance(item.get("name"), str) and item["name"]:
+                names.append(item["name"])
+            else:
+                given = item.get("id")
+                unreadable[given if isinstance(given, str) and given else f"number {place} of the list"] = \
+                    "its name cannot be read"
+        if unreadable:
+            raise PartlyUnreadable(f"PlanetScale answered for {organization} with a database list this bot cannot "
+                                   "read whole.", names, unreadable)
         return names
 
     def database_kind(self, organization: str, database: str) -> str:
@@ -224,10 +233,21 @@ class PlanetScaleClient:
         path = f"organizations/{segment(organization, 'organization')}/databases/{segment(database, 'database')}" \
                "/branches"
         where = f"{organization}/{database}"
-        try:
-            return [Branch.model_validate(item) for item in self._pages(path, where, "read_database")]
-        except ValidationError:
-            raise BadResponse(f"PlanetScale answered for {where} with a branch list this bot cannot read.") from None
+        readable: list[Branch] = []
+        unreadable: dict[str, str] = {}
+        for place, item in enumerate(self._pages(path, where, "read_database"), start=1):
+            try:
+                readable.append(Branch.model_validate(item))
+            except ValidationError as exc:
+                given = next((v for v in (item.get("name"), item.get("id")) if isinstance(v, str) and v),
+                             f"number {place} of the list")
+                fields = ", ".join(dict.fromkeys(str(e["loc"][0]) for e in exc.errors() if e["loc"]))
+                unreadable[given] = f"its {fields or 'shape'} cannot be read"
+        if unreadable:
+            raise PartlyUnreadable(
+                f"PlanetScale answered for {where} with a branch list this bot cannot read whole.", readable,
+                unreadable)
+        return readable
 
     def list_backups(self, organization: str, database: str, branch: str, policy_id: str | None,
                      since: str | None = None, state: str | None = None) -> list[Backup]:

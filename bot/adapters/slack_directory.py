@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.domain.access import RoleLookup
 from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE, DirectoryError, GroupDirectory
-from bot.domain.ports import PlanetScaleError
+from bot.domain.ports import PartlyUnreadable, PlanetScaleError
 
 
 def slack_groups(client: WebClient, ttl: float = 60.0, max_age: float = DEFAULT_GROUP_CACHE_MAX_AGE,
@@ -50,6 +50,10 @@ def planetscale_roles(client: WebClient, planetscale: PlanetScaleClient) -> Role
                                  "scope)")
         try:
             members = planetscale.find_members(organization, email)
+        except PartlyUnreadable as exc:
+            members = exc.readable  # one of the others may be this address's: then its role cannot be told
+            if not any(same_address(m.email) == email for m in members):
+                raise DirectoryError(f"PlanetScale's member list could not be read: {exc.user_message}") from None
         except PlanetScaleError as exc:
             raise DirectoryError(f"PlanetScale's member list could not be read: {exc.user_message} The token "
                                  "needs `read_organization`") from None

@@ -178,6 +178,9 @@ class Applying(Snapshots, Lifecycle):
                                   None if verdict.needed else request.approvals_from),
                               approvals_needed=verdict.needed or request.approvals_needed,
                               approvers=self._approvers_shown(verdict) or request.approvers, detail=why,
+                              # Judged again here: those that still count, not those that decided it before
+                              # (none known while they cannot be checked).
+                              counted=list(verdict.counted) if verdict.kind is VerdictKind.WAIT else None,
                               record=request_event("waiting", request, SYSTEM, detail=why)) or request
             return Outcome(OutcomeKind.WAITING, f"Not applied yet, nothing was sent: {why}.", back)
         return None

@@ -10,7 +10,7 @@ from bot.domain.backups import Backup, Branch, PolicyHealth, branches_for, frequ
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import Basis, DatabaseFacts, latest_basis
 from bot.domain.policy import BackupPolicy
-from bot.domain.ports import PlanetScaleApi, PlanetScaleError
+from bot.domain.ports import PartlyUnreadable, PlanetScaleApi, PlanetScaleError
 
 # Branches whose backups are read per policy, production ones first: a database with a hundred development
 # branches would otherwise spend a whole pass's budget (and a minute of a person's wait) on one policy.
@@ -30,14 +30,20 @@ def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Bac
     shown = [p for p in policies if targets is None or p.target in targets]
     if not shown:
         return []
-    branches = sorted(planetscale.list_branches(db.organization, db.database), key=lambda b: not b.production)
+    try:
+        listed, misread = planetscale.list_branches(db.organization, db.database), {}
+    except PartlyUnreadable as exc:  # one odd branch hides no other's backups
+        listed, misread = exc.readable, exc.unreadable
+    branches = sorted(listed, key=lambda b: not b.production)
+    odd = tuple(f"{name[:64]} ({why})" for name, why in misread.items())
     found = []
     failures: list[PlanetScaleError] = []
     reads = 0
     for policy in shown:
         backups: list[Backup] = []
         by_branch: dict[str, list[Backup]] = {}
-        unread: list[str] = []
+        # An unreadable branch may be of its target: what the others say can be trouble, never a recovery.
+        unread: list[str] = [name[:64] for name in misread]
         every = [b.name for b in branches_for(policy, branches)]
         names, left_out = every[:MAX_BRANCHES_READ], every[MAX_BRANCHES_READ:]
         for name in names:
@@ -49,10 +55,18 @@ def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Bac
                 unread.append(name)
             else:
                 backups += by_branch[name]
-        found.append(judge_health(policy, names, backups, moment, stale_factor, unread, by_branch, left_out))
+        health = judge_health(policy, names, backups, moment, stale_factor, unread, by_branch, left_out)
+        found.append(replace(health, misread=odd) if odd else health)
     if failures and len(failures) == reads:
         raise failures[0]  # nothing could be read: say why rather than show every policy as unknown
     return found
+
+
+def misread(healths: list[PolicyHealth]) -> str | None:
+    """The branches PlanetScale listed in a shape this bot cannot read, in words; None when there are none."""
+    odd = next((h.misread for h in healths if h.misread), ())
+    return f"PlanetScale listed {len(odd)} branches this bot cannot read, whose backups are not judged: " \
+        f"{'; '.join(odd[:3])}" if odd else None
 
 
 # How far back the sizes of a target's backups (any policy's) are read first, for a policy that has none of its own.

@@ -108,6 +108,8 @@ class PolicyHealth:
     # could not be read.
     basis_of_target: bool = False
     target_unread: str | None = None
+    # Branches PlanetScale listed in a shape this bot cannot read, each with why; also in `unread`.
+    misread: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def healthy(self) -> bool:

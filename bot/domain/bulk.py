@@ -24,7 +24,7 @@ from bot.domain.bulk_asking import Asking
 from bot.domain.bulk_costs import SharedReads
 from bot.domain.bulk_finding import Selection
 from bot.domain.bulk_judging import UNSETTLED, Judging
-from bot.domain.bulk_standing import owed_words
+from bot.domain.bulk_standing import later_words, owed_words
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePath
 from bot.domain.group_directory import DirectoryError
@@ -172,14 +172,19 @@ class BulkPath(Asking, Judging):
         expires = (now := self.changes.clock()) + self.changes.access.rules.expire_after_seconds
         if not verdicts and approvers:
             verdicts = self._judged(batch, approvers, shared)
-        counted = {p.key: verdicts[i].counted if verdicts else () for i, p in enumerate(batch.live)}
+        # As a single change is decided (Deciding._approved): by the approvals that decided it, judged now.
+        judged = {p.key: verdicts[i] if verdicts and verdicts[i].kind is VerdictKind.APPLY else None
+                  for i, p in enumerate(batch.live)}
+        counted = {k: v.deciding or v.counted if v else () for k, v in judged.items()}
+        needed = {p.key: v.needed if (v := judged[p.key]) else p.needed for p in batch.live}
         members = [ChangeRequest(
             organization=batch.organization, database=p.database, policy_id=p.policy_id, policy_name=p.policy_name,
             requester=batch.requester, channel=batch.channel, before=p.before, changes=dict(batch.changes),
-            approvals_needed=p.needed, approvals_from=p.groups or None, approvers=list(batch.approvers),
-            risks=p.risks, reason=batch.reason, expires_at=expires, created_at=now, updated_at=now,
-            state=RequestState.APPROVED, decided_by=(counted[p.key] or (by,))[-1], facts=p.facts,
-            detail=f"bulk change {batch.id[:8]}") for p in batch.live]
+            approvals_needed=needed[p.key], approvals_from=p.groups or None,
+            approvers=list(batch.approvers), risks=p.risks, reason=batch.reason, expires_at=expires, created_at=now,
+            updated_at=now, state=RequestState.APPROVED, counted=list(counted[p.key]) or None,
+            decided_by=by if by in counted[p.key] else (counted[p.key] or (by,))[-1], facts=p.facts,
+            detail=f"bulk change {batch.id[:8]}{later_words(shared.passing(p.database))}") for p in batch.live]
         records = [request_event("approved", m, a, detail=m.detail) for m in members
                    for a in counted[m.database, m.policy_id]]
         if not self.store.approve_batch(batch.id, by, members, approvers, records):
@@ -204,6 +209,11 @@ class BulkPath(Asking, Judging):
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
                                                          "nothing more was done.", latest)
         for member in members:
+            if shared.passing(member.database) is not None:
+                # Its database failed this step's read for a moment: its own turn at the next sweep, not a retry
+                # now by each of its policies on a PlanetScale that just failed; the others go on.
+                self._record_outcome(member.id, OutcomeKind.QUEUED)
+                continue
             self._record_outcome(member.id, self._apply_one(member, member.decided_by or by).kind)
         latest = self.store.get_batch(batch.id) or batch
         return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,

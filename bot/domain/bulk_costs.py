@@ -15,10 +15,7 @@ from bot.domain.backups import Backup, Branch, now_utc
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import Basis, DatabaseFacts, latest_basis
 from bot.domain.policy import BackupPolicy
-from bot.domain.ports import MOST_LISTED, Forbidden, NotFound, PlanetScaleApi, PlanetScaleError
-
-# Reads of a database that no later read answers otherwise: it is gone (404), or the token may not read it (403).
-LASTING = (NotFound, Forbidden)
+from bot.domain.ports import MOST_LISTED, PlanetScaleApi, PlanetScaleError, RateLimited, Unavailable
 
 
 class DatabaseBases:
@@ -44,9 +41,9 @@ class DatabaseBases:
         return DatabaseFacts(rows, before, after)
 
     @property
-    def gone(self) -> bool:
-        """Whether its branches' list failed for good (LASTING)."""
-        return isinstance(self._branches, LASTING)
+    def failure(self) -> PlanetScaleError | None:
+        """The first of its reads that failed, for good or for a moment (a 500, a 429)."""
+        return next((r for r in (self._branches, *self._reads.values()) if isinstance(r, PlanetScaleError)), None)
 
     def _basis(self, target: str, policy_id: str | None) -> Basis | None:
         latest: dict[str, tuple[str, int, float | None]] = {}
@@ -122,8 +119,14 @@ class SharedReads:
             raise found
         return found
 
-    def gone(self, database: str) -> bool:
-        """Whether a read of this approval found the database gone or closed to the token (LASTING): no later read
-        tells its policies' facts either."""
-        bases = self.bases.get(database)
-        return isinstance(self.listed.get(database), LASTING) or (bases is not None and bases.gone)
+    def failure(self, database: str) -> PlanetScaleError | None:
+        """A read of this approval that failed for this database, for good or for a moment: its policies'
+        verdicts stand on no read then, and their own step under their lease reads them again."""
+        listed, bases = self.listed.get(database), self.bases.get(database)
+        return listed if isinstance(listed, PlanetScaleError) else bases.failure if bases is not None else None
+
+    def passing(self, database: str) -> PlanetScaleError | None:
+        """This database's failed read when it may pass (a 5xx, a 429): tried again at the sweep's next turn, not
+        at once by each of its policies."""
+        found = self.failure(database)
+        return found if isinstance(found, Unavailable | RateLimited) else None

@@ -38,13 +38,14 @@ class Judging:
         return self.changes.judged(Stage.APPROVING, before, asked, approvers, facts, rules)
 
     def _judged(self, batch: Batch, approvers: Sequence[str], shared: SharedReads) -> list[Verdict]:
-        """Each policy still in it judged as an approval is, on `shared`. One whose database PlanetScale no longer
-        has, or the token may no longer read, cannot be told now or later, so it never holds the others back:
-        judged on its rules' approvals alone, it goes with them and fails on its own under its lease, told and
-        offered again."""
+        """Each policy still in it judged as an approval is, on `shared`. One whose facts a PlanetScale read
+        could not give (its database gone or closed to the token, or a passing 500 or 429) never holds the others
+        back: judged on its rules' approvals alone, it goes with them, and its own step under its lease reads and
+        judges it again (at the sweep's next turn when the failure may pass): applied, tried again while it
+        passes within its request's life, or failed on its own, told and offered again."""
         verdicts = [self._judge_planned(batch, p, approvers, shared) for p in batch.live]
         return [self._judge_planned(batch, p, approvers, kept=False)
-                if v.kind is VerdictKind.CANNOT_TELL and shared.gone(p.database) else v
+                if v.kind is VerdictKind.CANNOT_TELL and shared.failure(p.database) else v
                 for p, v in zip(batch.live, verdicts, strict=True)]
 
     def _ready(self, batch: Batch, approvers: Sequence[str], shared: SharedReads) -> list[Verdict] | None:
@@ -69,8 +70,14 @@ class Judging:
     def counted_approvers(self, batch: Batch, found: Sequence[Standing] | None = None,
                           reads: SharedReads | None = None) -> list[str]:
         """The approvals of a pending bulk change that still count under the rules as they are: those that count
-        on some policy of it (all of them while that cannot be checked; once decided, as they were counted)."""
+        on some policy of it (all of them while that cannot be checked); once decided, those that decided it."""
         approved_by = self.store.batch_approvers(batch.id)
+        if batch.state is not BatchState.PENDING and approved_by:
+            # Its policies' requests keep the approvals that decided them (none kept: all of them).
+            kept = [m.request.counted for m in self.store.batch_members(batch.id)]
+            if kept and None not in kept:
+                deciding = {a for k in kept for a in k or ()}
+                return [a for a in approved_by if a in deciding]
         if batch.state is not BatchState.PENDING or not approved_by:
             return approved_by
         found = found if found is not None else self.standings(batch, reads)

@@ -11,6 +11,7 @@ from typing import Any
 from bot.domain.batches import Planned
 from bot.domain.judge import Verdict, VerdictKind
 from bot.domain.outcomes import owed_text
+from bot.domain.ports import PlanetScaleError
 
 
 @dataclass(frozen=True)
@@ -64,3 +65,11 @@ def owed_words(waiting: Sequence[Verdict]) -> str:
     owed = f" ({owed_text(most.owed)})" if most.owed else ""
     return (f"{most.missing} more approval{'s' if most.missing != 1 else ''}{owed} still needed for "
             f"{len(waiting)} of its policies.")
+
+
+def later_words(passing: PlanetScaleError | None) -> str:
+    """Why a bulk change's policy waits on PlanetScale, and what happens next; nothing when it does not."""
+    if passing is None:
+        return ""
+    return (f"; waiting on PlanetScale, which could not be read for it ({passing.user_message}): the bot tries it "
+            "again at its next sweep until its request expires, then closes it as failed")

@@ -183,6 +183,11 @@ class Deciding(Applying):
         """Said once, across instances, and recorded with its claim; the request stays pending, as its groups may
         be refilled. Said again on a later turn where Slack did not take it (its thread note or DM given back)."""
         detail = nobody_left_detail(verdict)
+        if not (request.message_channel and request.message_ts):
+            # Shown through a response URL only: no thread to say it in, now or later; its requester hears it.
+            self.store.claim_notice_recorded(request.id, NOBODY_LEFT_SAID[0], request_event(
+                "waiting", request, SYSTEM, detail="the note that nobody left can approve it is not said in its "
+                "thread: its message has no thread the bot can reply in (shown through a response URL)"))
         if not self.store.claim_notice_recorded(request.id, NOBODY_LEFT,
                                                 request_event("waiting", request, SYSTEM, detail=detail)) and \
                 all(self.store.notice_claimed_at(request.id, said) is not None for said in NOBODY_LEFT_SAID):

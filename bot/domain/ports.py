@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -113,11 +113,12 @@ class BadResponse(PlanetScaleError):
     """An answer this bot cannot read (not JSON, not the spec's shape)."""
 
 
-class PartlyUnreadable(BadResponse):
-    """A list of policies some of which this bot cannot read: those it can, and for each of the others its ID (as
-    PlanetScale gave it, or its place in the list) and why. The watch carries on with the rest."""
+class PartlyUnreadable(BadResponse, Generic[T]):
+    """A list some items of which this bot cannot read: those it can, and for each of the others its ID or name
+    (as PlanetScale gave it, or its place in the list) and why. Whoever reads the list carries on with the rest
+    where that is safe (the watch), or refuses the whole (a bulk change)."""
 
-    def __init__(self, message: str, readable: list[BackupPolicy], unreadable: dict[str, str]):
+    def __init__(self, message: str, readable: list[T], unreadable: dict[str, str]):
         super().__init__(message)
         self.readable, self.unreadable = readable, unreadable
 

@@ -1,33 +1,30 @@
-"""The watch: reads the policies of every database the access rules name, compares them with the last state seen,
-and turns what it finds into notices for the audit channel.
+"""The watch: reads the policies of every database the access rules name, compares them with the last state seen, and
+turns what it finds into notices for the audit channel.
 
-- A policy changed outside the bot (the dashboard, the API, another tool) is recorded in the audit trail with
-  before → after and the guardrails the new state breaks, and becomes one notice with a Revert button.
-- The first read of a database is a quiet baseline. After it, a policy that appears was created outside the bot
-  and one that is gone (missing from the list, answered 404 by its ID, and still missing from a list read after
-  that 404, which proves the token can still read the database) was deleted outside it: each is recorded and
-  becomes one notice. The bot's own creations and deletions (a request of that kind applied, or applying: then
-  judged at the next pass) are kept quietly. A deleted policy's last state is kept, marked, so it
-  is told once. A policy first listed after the first read but created before it (by PlanetScale's created_at)
-  was left out of that list, cut short, and is kept quietly.
-- The bot's own changes are never drift: a policy with a change being applied is judged at the next pass, and
-  a field moved to the value an applied request set is the bot's doing. The comparison runs after the read, and
-  a request is marked applying before its PATCH leaves, so a read that already holds the bot's change always
-  finds its request.
-- A policy whose last backup failed or that is stale is one notice when the incident starts and one when it
-  ends, never one per pass.
-- Only the holder of the watch lease (one row in the database) writes: with several instances, one watches.
-  Everything it saves is conditional on still holding it, so a watcher whose lease was taken over writes nothing.
-- The watch keeps to its share of PlanetScale's budget per minute, in HTTP requests (bot/domain/watch_share.py),
-  waiting for its turn rather than giving up a call begun, and yielding to people's commands. A cycle reads
-  every database once, in order, from where the last pass stopped (a cursor in the database, so another
-  instance resumes there); a policy's backups are read only when they are due. A database PlanetScale fails to
-  answer for is skipped and its state kept: nothing is posted about it.
+- A policy changed outside the bot (the dashboard, the API, another tool) is recorded in the audit trail with before →
+  after and the guardrails the new state breaks, and becomes one notice with a Revert button.
+- The first read of a database is a quiet baseline. After it, a policy that appears was created outside the bot and one
+  that is gone (missing from the list, answered 404 by its ID, and still missing from a list read after that 404, which
+  proves the token can still read the database) was deleted outside it: each is recorded and becomes one notice. The
+  bot's own creations and deletions (a request of that kind applied, or applying: then judged at the next pass) are kept
+  quietly. A deleted policy's last state is kept, marked, so it is told once. A policy first listed after the first read
+  but created before it (by PlanetScale's created_at) was left out of that list, cut short, and is kept quietly.
+- The bot's own changes are never drift: a policy with a change being applied is judged at the next pass, and a field
+  moved to the value an applied request set is the bot's doing. The comparison runs after the read, and a request is
+  marked applying before its PATCH leaves, so a read that already holds the bot's change always finds its request.
+- A policy whose last backup failed or that is stale is one notice when the incident starts and one when it ends, never
+  one per pass.
+- Only the holder of the watch lease (one row in the database) writes: with several instances, one watches. Everything
+  it saves is conditional on still holding it, so a watcher whose lease was taken over writes nothing.
+- The watch keeps to its share of PlanetScale's budget per minute, in HTTP requests (bot/domain/watch_share.py), waiting
+  for its turn rather than giving up a call begun, and yielding to people's commands. A cycle reads every database once,
+  in order, from where the last pass stopped (a cursor in the database, so another instance resumes there); a policy's
+  backups are read only when they are due. A database PlanetScale fails to answer for is skipped and its state kept:
+  nothing is posted about it.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -37,7 +34,7 @@ from typing import Any
 
 from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent
-from bot.domain.backup_health import read_health
+from bot.domain.backup_health import misread, read_health
 from bot.domain.backups import CLOCK_MARGIN_SECONDS, PolicyHealth, now_utc, parse_time
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
@@ -47,6 +44,7 @@ from bot.domain.ports import (
     BadResponse,
     Forbidden,
     NotFound,
+    NotSent,
     PartlyUnreadable,
     PlanetScaleApi,
     PlanetScaleError,
@@ -65,10 +63,23 @@ from bot.domain.watch_share import (
     backups_due,
     next_mark,
 )
-from bot.domain.watch_state import DATABASE_READ, DELETED_MARK, WATCH_ACTOR, Notice, NoticeKind, Seen, WatchStore
+from bot.domain.watch_state import (
+    DATABASE_READ,
+    DELETED_MARK,
+    WATCH_ACTOR,
+    Notice,
+    NoticeKind,
+    Seen,
+    WatchStore,
+    watched_databases,
+)
 
 log = logging.getLogger(__name__)
 
+
+# Failures no passing outage: an answer the bot cannot read, a name PlanetScale gave that no path holds. Someone
+# should know.
+LASTING = (BadResponse, NotSent)
 
 # Beyond two intervals, how long a watcher may take over a pass before another instance takes the watch over.
 LEASE_MARGIN_SECONDS = 60.0
@@ -93,8 +104,8 @@ class PassResult:
     whole_cycle: bool = False  # the pass read every database, from the first
     backups_read: int = 0  # policies whose backups were read (they were due)
 
-    def skip(self, what: str, exc: BaseException) -> None:
-        reason = describe_failure(exc)
+    def skip(self, what: str, exc: BaseException | str) -> None:
+        reason = exc if isinstance(exc, str) else describe_failure(exc)
         self.skipped.append(Skipped(what, reason))
         log.error("the watch skipped %s and carried on: %s", what, reason)
 
@@ -103,27 +114,6 @@ def describe_failure(exc: BaseException) -> str:
     """An unexpected failure in a few words: its kind and its first line (a database's error names no secret)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
-
-
-def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[str]]) -> list[DatabaseRef]:
-    """Every database the rules name; a pattern is matched against the organization's databases. Organizations
-    named by a pattern cannot be listed and are left out."""
-    found: dict[tuple[str, str], None] = {}
-    listed: dict[str, list[str]] = {}  # each organization listed once, however many patterns name it
-    for rule in rules.rules:
-        for organization in rule.organizations:
-            if any(ch in organization for ch in "*?["):
-                continue
-            for database in rule.databases:
-                if any(ch in database for ch in "*?["):
-                    if organization not in listed:
-                        listed[organization] = list_databases(organization)
-                    for name in listed[organization]:
-                        if fnmatch.fnmatchcase(name.lower(), database):
-                            found[(organization, name.lower())] = None
-                else:
-                    found[(organization, database)] = None
-    return [DatabaseRef(o, d) for o, d in found]
 
 
 class Watch:
@@ -159,12 +149,14 @@ class Watch:
         finally:
             request_meter.reset(metered)
 
-    def _databases(self, rules: AccessRules, calls: ReadOnlyCalls, started: float | None) -> list[DatabaseRef]:
-        """The databases of the cycle, in order: listed at its start, or when this instance resumes one."""
+    def _databases(self, rules: AccessRules, calls: ReadOnlyCalls, started: float | None,
+                   unlisted: dict[str, str]) -> list[DatabaseRef]:
+        """The databases of the cycle, in order: listed at its start, or when this instance resumes one; those
+        listed unreadably go in `unlisted`, each with why."""
         if started is not None and self._cycle is not None and self._cycle[0] == started:
             return self._cycle[1]
         try:
-            databases = watched_databases(rules, calls.list_databases)
+            databases = watched_databases(rules, calls.list_databases, unlisted)
         except PlanetScaleError as exc:
             log.warning("the watch could not list the databases the rules name by a pattern: %s", exc.user_message)
             databases = watched_databases(rules, lambda _: [])
@@ -177,10 +169,13 @@ class Watch:
         position, started = self.progress.cursor()
         if position is None:
             started = None
+        unlisted: dict[str, str] = {}
         try:
-            databases = self._databases(rules, calls, started)
+            databases = self._databases(rules, calls, started, unlisted)
         except Stopped:
             return result
+        for what, why in unlisted.items():
+            result.skip(what, why)
         if started is None:
             started = self.clock()
         self._cycle = (started, databases)
@@ -198,7 +193,7 @@ class Watch:
             except PlanetScaleError as exc:
                 result.failed.append(str(db))
                 log.warning("the watch could not read %s, its state is kept: %s", db, exc.user_message)
-                if isinstance(exc, BadResponse):  # not a passing outage: someone should know
+                if isinstance(exc, LASTING):
                     result.skipped.append(Skipped(str(db), exc.user_message))
             except _LeaseLost:
                 result.lost_lease = True
@@ -272,8 +267,11 @@ class Watch:
             healths = read_health(calls, db, due, self.stale_factor, now=now)
         except PlanetScaleError as exc:
             log.warning("the watch could not read the backups of %s: %s", db, exc.user_message)
+            result.skipped += [Skipped(f"{db} backups", exc.user_message)] if isinstance(exc, LASTING) else []
             return
         result.backups_read += len(healths)
+        if odd := misread(healths):
+            result.skip(f"{db} branches", odd)
         read: dict[str, BackupMark] = {}
         for health in healths:
             if health.left_out:

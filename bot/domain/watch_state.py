@@ -4,16 +4,19 @@ what it needs from the store to keep them under its lease.
 
 from __future__ import annotations
 
+import fnmatch
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
+from bot.domain.ports import PartlyUnreadable
 
 DELETED_MARK = "deleted_outside_the_bot"  # in the last state seen of a policy that is gone
 # The policy ID of the row saved with a database's first read (no policy has an empty ID); marked deleted, so
@@ -78,3 +81,32 @@ class WatchStore(Protocol):
                         updated_since: float | None = None) -> list[ChangeRequest]: ...
 
     def record(self, event: AuditEvent) -> None: ...
+
+
+def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[str]],
+                      unlisted: dict[str, str] | None = None) -> list[DatabaseRef]:
+    """Every database the rules name; a pattern is matched against the organization's databases. Organizations
+    named by a pattern cannot be listed and are left out. A database listed unreadably goes in `unlisted` with
+    why, and hides none of the others."""
+    unlisted = {} if unlisted is None else unlisted
+    found: dict[tuple[str, str], None] = {}
+    listed: dict[str, list[str]] = {}  # each organization listed once, however many patterns name it
+    for rule in rules.rules:
+        for organization in rule.organizations:
+            if any(ch in organization for ch in "*?["):
+                continue
+            for database in rule.databases:
+                if any(ch in database for ch in "*?["):
+                    if organization not in listed:
+                        try:
+                            listed[organization] = list_databases(organization)
+                        except PartlyUnreadable as exc:
+                            listed[organization] = exc.readable
+                            for given, why in exc.unreadable.items():
+                                unlisted[f"{organization} database {given}"] = f"PlanetScale listed it, and {why}"
+                    for name in listed[organization]:
+                        if fnmatch.fnmatchcase(name.lower(), database):
+                            found[(organization, name.lower())] = None
+                else:
+                    found[(organization, database)] = None
+    return [DatabaseRef(o, d) for o, d in found]

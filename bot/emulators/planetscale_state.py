@@ -40,10 +40,12 @@ class Fault:
     # Headers of the answer beside the status's own (e.g. a `Content-Encoding` its body does not have).
     headers: dict[str, str] | None = None
     skip: int = 0  # requests it matches that are answered as usual before it strikes
+    path_ends: str | None = None  # a list's own path, not the paths below it
 
     def matches(self, method: str, path: str) -> bool:
         return ((self.method is None or self.method.upper() == method)
                 and (self.path_contains is None or self.path_contains in path)
+                and (self.path_ends is None or path.endswith(self.path_ends))
                 and (self.times is None or self.times > 0))
 
 

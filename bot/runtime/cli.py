@@ -157,15 +157,25 @@ def run_serve(host: str, port: int | None) -> int:
     renewer = keep_leases(executor) if workers else None
 
     unusable: list[SettingsError] = []
+    # What starts once the schema is checked starts under this lock, and only while serve is not stopping: a
+    # SIGTERM during the check (a migration waiting for another instance's) leaves nothing started after `finish`.
+    starting = threading.Lock()
+    stopping: list[bool] = []
+    began, checked = threading.Event(), threading.Event()
 
     def check_database() -> None:
+        began.set()
         try:
             migrate(store)
             # SQLAlchemy's objects, loaded just now, live as long as the process: frozen, the collector's full
             # passes, which hold the interpreter and so the acks, skip them (docs/benchmarks.md).
             gc.freeze()
-            if workers:  # once the schema is up to date: they find it so
-                workers.start()
+            with starting:
+                if stopping or server.should_exit:
+                    log.info("serve was stopped before it started: no worker, sweep or watch started")
+                    stopping.append(True)
+                elif workers:  # once the schema is up to date: they find it so
+                    workers.start()
         except SettingsError as exc:
             unusable.append(exc)
             server.should_exit = True
@@ -176,16 +186,23 @@ def run_serve(host: str, port: int | None) -> int:
             server.should_exit = True
         finally:
             store.ready.set()
-        if not server.should_exit:
-            if sweeper is not None:
-                sweeper.start()
-            if watcher is not None:
-                watcher.start()
+            checked.set()
+        with starting:
+            if not (stopping or server.should_exit):
+                if sweeper is not None:
+                    sweeper.start()
+                if watcher is not None:
+                    watcher.start()
 
     left: list[int] = []
 
     def finish() -> None:
         # SIGTERM: uvicorn has answered the requests in flight; the work already acked may finish, within a bound.
+        # A schema check under way ends first (a migration is not cut in the middle), and then starts nothing.
+        if began.is_set() and not checked.wait(settings.drain_timeout):
+            log.warning("shutting down while the schema is still being checked, after %.0f s", settings.drain_timeout)
+        with starting:
+            stopping.append(True)
         if workers:
             workers.ask_to_stop()
         left.append(drain(executor, sweeper, watcher, deps, settings.drain_timeout))

@@ -43,7 +43,8 @@ def start_sweeper(deps: Dependencies, app: App, settings: Settings, start: bool 
 
     from bot.adapters.store.inbox import Inbox
     from bot.runtime.app import redo
-    from bot.runtime.sweeper import InboxKeeper, Sweeper
+    from bot.runtime.lost_work import tell_lost
+    from bot.runtime.sweeper import INBOX_GIVE_UP, InboxKeeper, Sweeper
     from handlers.bulk_posting import sweep_batches, sweep_reporter
 
     inbox = getattr(deps.background, "inbox", None)  # a TrackedExecutor's
@@ -51,7 +52,9 @@ def start_sweeper(deps: Dependencies, app: App, settings: Settings, start: bool 
     done = getattr(deps.background, "done", None)  # a TrackedExecutor's
     keeper = InboxKeeper(inbox, partial(redo, app, verifier=SignatureVerifier(secret) if secret else None,
                                         done=done, again=True, socket_mode=socket_mode),
-                         unsigned=socket_mode or not secret) if isinstance(inbox, Inbox) else None
+                         unsigned=socket_mode or not secret,
+                         lost=partial(tell_lost, app.client, deps.store.record, minutes=INBOX_GIVE_UP / 60))\
+        if isinstance(inbox, Inbox) else None
     sweeper = Sweeper(deps.changes, sweep_reporter(deps, app.client), forget_deliveries=deps.store.forget_deliveries,
                       batches=partial(sweep_batches, deps, app.client), inbox=keeper)
     return sweeper.start() if start else sweeper

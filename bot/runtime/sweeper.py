@@ -73,9 +73,10 @@ class InboxKeeper:
     """Keeps this instance's inbox rows held, and redoes, once, the work of instances that stopped."""
 
     def __init__(self, inbox: Inbox, redo: Callable[[str, frozenset[str]], int], every: float = INBOX_EVERY,
-                 unsigned: bool = True):
+                 unsigned: bool = True, lost: Callable[[str], None] | None = None):
         self.inbox = inbox
         self.redo = redo
+        self.lost = lost  # tells the person who asked for work given up, from its request (bot/runtime/lost_work.py)
         self.unsigned = unsigned  # whether `redo` redoes Socket Mode's unsigned requests (bot/runtime/app.py)
         self.taking_over = True  # off while this instance shuts down
         self._timer = Repeating("inbox", self.step, every)
@@ -84,9 +85,18 @@ class InboxKeeper:
         self.inbox.renew()
         if not self.taking_over:
             return
-        for key, holder in self.inbox.close_older(self.inbox.clock() - INBOX_GIVE_UP):
+        given_up: dict[str, str] = {}
+        for key, holder, body in self.inbox.close_older(self.inbox.clock() - INBOX_GIVE_UP):
             log.warning("inbox: work %s (last held by %s) closed undone after %.0f min", key[:16], holder,
                         INBOX_GIVE_UP / 60)
+            if body is not None:
+                given_up.setdefault(key.rsplit(":", 1)[0], body)
+        for digest, body in given_up.items():  # once a request, however many pieces of work it lost
+            if self.lost is not None:
+                try:
+                    self.lost(body)
+                except Exception:
+                    log.exception("inbox: the person who asked for request %s could not be told", digest[:16])
         taken: dict[str, tuple[str, set[str]]] = {}
         for key, body in self.inbox.take_over(unsigned=self.unsigned):
             taken.setdefault(key.rsplit(":", 1)[0], (body, set()))[1].add(key)

@@ -85,6 +85,17 @@ def groups_line(groups: GroupProgress) -> str:
     return "*By group:* " + fit(" · ".join(parts), 2800)
 
 
+def approvals_text(needed: int, approved_by: Sequence[str], also: Sequence[str], approvers: Sequence[str]) -> str:
+    """The approvals line of a request's message, and of a decided bulk change's: those that count (or decided
+    it), those also given, and who may approve."""
+    got = ", ".join(f"<@{a}>" for a in approved_by) or "none yet"
+    # Each list gets its share of a section, so that a long one cannot push another out of sight.
+    room = 900 if also else 1400
+    given = f"; also approved: {fit(', '.join(f'<@{a}>' for a in also), 900)}" if also else ""
+    return (f"*Approvals:* {len(approved_by)} of {needed} ({fit(got, room)}){given} · "
+            f"*may approve:* {fit(mentions(approvers), room + 100)}")
+
+
 def request_blocks(request: ChangeRequest, approved_by: list[str], groups: GroupProgress | None = None,
                    also: Sequence[str] = ()) -> list[dict[str, Any]]:
     """A change request as it stands now: the one message the channel sees, updated at every step. `approved_by`:
@@ -110,12 +121,7 @@ def request_blocks(request: ChangeRequest, approved_by: list[str], groups: Group
     if request.risks:
         facts.append(f"*Worth a second look:* {escape(', '.join(request.risks))}")
     if request.approvals_needed:
-        got = ", ".join(f"<@{a}>" for a in approved_by) or "none yet"
-        # Each list gets its share of a section, so that a long one cannot push another out of sight.
-        room = 900 if also else 1400
-        given = f"; also approved: {fit(', '.join(f'<@{a}>' for a in also), 900)}" if also else ""
-        facts.append(f"*Approvals:* {len(approved_by)} of {request.approvals_needed} ({fit(got, room)}){given} · "
-                     f"*may approve:* {fit(mentions(request.approvers), room + 100)}")
+        facts.append(approvals_text(request.approvals_needed, approved_by, also, request.approvers))
         if groups:
             facts.append(groups_line(groups))
     if request.state is RequestState.PENDING:

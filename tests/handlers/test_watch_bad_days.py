@@ -80,7 +80,11 @@ def test_a_backup_with_a_malformed_time_stops_neither_its_database_nor_the_pass(
     planetscale.dashboard_change("acme", "billing-db", "bp04billing", retention_value=3)
     planetscale.dashboard_change("acme", "app-db", "bp03devday", retention_value=5)
     posted = watch_pass(bot, watcher)
-    assert [p.split(":")[1] for p in posted] == ["eyes", "eyes"], posted
+    assert [p.split(":")[1] for p in posted if p != SKIPPED_HEADLINE] == ["eyes", "eyes"], posted
+    # Not a passing outage: the backups that could not be read are told (rev20k).
+    assert posted.count(SKIPPED_HEADLINE) == 1
+    [message] = [e for e in bot.slack.events if e.text == SKIPPED_HEADLINE]
+    assert "db backups" in json.dumps(message.blocks) and "backup list this bot" in json.dumps(message.blocks)
 
 
 def test_one_policy_that_cannot_be_saved_is_skipped_said_once_and_the_rest_posted(

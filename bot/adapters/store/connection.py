@@ -25,6 +25,13 @@ def database_url(url: str) -> str:
 # watch, whose heartbeat would keep the lease meanwhile). The migration lifts them in its own transaction.
 STATEMENT_TIMEOUT_MS = 30_000
 LOCK_TIMEOUT_MS = 5_000
+# A network that drops packets (not refuses them) is met by no statement timeout, which the server keeps: libpq's
+# TCP settings end such a connection instead. Data sent and not acknowledged for TCP_USER_TIMEOUT_MS fails it, and
+# a connection waiting for an answer is probed after KEEPALIVE_IDLE_SECONDS of silence, every
+# KEEPALIVE_INTERVAL_SECONDS, KEEPALIVE_COUNT times. CONNECT_TIMEOUT_SECONDS bounds a connection's opening.
+TCP_USER_TIMEOUT_MS = 5_000
+KEEPALIVE_IDLE_SECONDS, KEEPALIVE_INTERVAL_SECONDS, KEEPALIVE_COUNT = 10, 2, 3
+CONNECT_TIMEOUT_SECONDS = 5
 # How long a SQLite transaction waits for the one writing before it (SQLite's busy timeout).
 SQLITE_BUSY_SECONDS = 30.0
 # How often the inbox's write that acks wait for tries again for SQLite's lock while another process (a worker)
@@ -234,7 +241,12 @@ class Connected:
             self.url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS,
                           "factory": taking_turns(self.url)} if sqlite else {
-                "connect_timeout": 5,
+                "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                "keepalives": 1,
+                "keepalives_idle": KEEPALIVE_IDLE_SECONDS,
+                "keepalives_interval": KEEPALIVE_INTERVAL_SECONDS,
+                "keepalives_count": KEEPALIVE_COUNT,
+                "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
                 "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
             },
             pool_pre_ping=not sqlite,

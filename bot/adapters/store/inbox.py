@@ -8,9 +8,11 @@ import contextlib
 import contextvars
 import functools
 import logging
+import os
+import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,38 @@ UNSIGNED = f'{{"{SOCKET_MODE}":'
 # A writer's connection unused this long is given back to the pool and a checked one taken (the pool's ping, one
 # round trip): while acks keep coming, each write is spared that round trip and the pool's checkout.
 KEPT_SECONDS = 5.0
+# A write on PostgreSQL that has not returned within this met a stalled network (the server's statement timeout
+# never hears of it, and the kernel's retransmissions last minutes): its socket is shut, so the write fails at
+# once and says so, and the acks' later writes are not queued behind it.
+WRITE_SECONDS = 3.0
+
+
+class InboxStalled(Exception):
+    """The database did not answer an inbox write within WRITE_SECONDS."""
+
+
+@contextlib.contextmanager
+def _bounded(conn: Connection, seconds: float) -> Iterator[list[bool]]:
+    """Shuts `conn`'s socket (PostgreSQL) if what runs meanwhile has not returned within `seconds`: a read waiting
+    on it fails at once. The list yielded holds True once it did."""
+    fired: list[bool] = []
+    if conn.dialect.name != "postgresql":
+        yield fired
+        return
+    fd = conn.connection.dbapi_connection.pgconn.socket  # type: ignore[union-attr]
+
+    def shut() -> None:
+        fired.append(True)
+        with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fd)) as same:
+            same.shutdown(socket.SHUT_RDWR)  # of the socket itself, which the duplicate shares
+
+    timer = threading.Timer(seconds, shut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
 
 
 @dataclass
@@ -136,9 +170,14 @@ class Inbox:
         conn = self._connection()
         try:
             with first_in_line(acks_wait=bool(rows)):
+                stalled: list[bool] = []
                 try:
-                    return _write(conn, rows, sorted(set(dones)))
+                    with _bounded(conn, WRITE_SECONDS) as stalled:
+                        return _write(conn, rows, sorted(set(dones)))
                 except Exception as exc:
+                    if stalled:
+                        raise InboxStalled(f"the database did not answer the inbox's write within "
+                                           f"{WRITE_SECONDS:g} s (a stalled network?)") from exc
                     if not _dropped(conn, exc):
                         raise
                 # PostgreSQL ended the connection (a restart, a failover, a pooler's limit: the kept one is spared
@@ -148,7 +187,14 @@ class Inbox:
                 with contextlib.suppress(Exception):
                     conn.close()
                 conn = self._connection(fresh=True)
-                return _write(conn, rows, sorted(set(dones)), again=True)
+                with _bounded(conn, WRITE_SECONDS) as stalled:
+                    try:
+                        return _write(conn, rows, sorted(set(dones)), again=True)
+                    except Exception as exc:
+                        if stalled:
+                            raise InboxStalled(f"the database did not answer the inbox's write within "
+                                               f"{WRITE_SECONDS:g} s (a stalled network?)") from exc
+                        raise
         except BaseException:
             self._kept.conn = None
             with contextlib.suppress(Exception):  # a connection already broken: the pool drops it
@@ -201,15 +247,23 @@ class Inbox:
                     taken.append((key, body))
         return taken
 
-    def close_older(self, before: float) -> list[tuple[str, str | None]]:
-        """Closes work begun before `before` and still not done (redone already, or past any redo): its keys
-        and last holders."""
+    def close_older(self, before: float) -> list[tuple[str, str | None, str | None]]:
+        """Closes work begun before `before` and still not done (redone already, or past any redo): its keys, last
+        holders and, where no instance held it any more (its lease lapsed), the request it was for, to tell its
+        person; each returned to the one caller, on any instance, whose update closed it."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import deliveries
 
+        now = self.clock()
         old = sa.and_(deliveries.c.body.is_not(None), deliveries.c.at < before)
+        closed: list[tuple[str, str | None, str | None]] = []
         with self._engine().begin() as conn:
-            rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.holder).where(old)).all()
-            conn.execute(deliveries.update().where(old).values(body=None, holder=None, lease_until=None))
-        return [(key, holder) for key, holder in rows]
+            rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.holder, deliveries.c.body,
+                                          deliveries.c.lease_until).where(old)).all()
+            for key, holder, body, lease_until in rows:
+                if conn.execute(deliveries.update().where(deliveries.c.key == key, old).values(
+                        body=None, holder=None, lease_until=None)).rowcount:
+                    # Work an instance still holds is under way there: its own answer reaches its person.
+                    closed.append((key, holder, body if lease_until is None or lease_until < now else None))
+        return closed
