@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.domain.change_requests import CLOSED_STATES, FINAL_STATES, ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
-from bot.domain.outcomes import NOBODY_LEFT_SAID, describe_state
+from bot.domain.outcomes import ENDED_AS, NOBODY_LEFT_SAID, describe_state
 from handlers import blocks, channel_history, home
 from handlers.dependencies import Dependencies
 from handlers.late_post import NOTICE_EVENT, POST_GRACE, POSTED, POSTING, notice_metadata, owes_post, post_late
@@ -42,7 +42,10 @@ def request_message(deps: Dependencies, request: ChangeRequest,
 
 def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:
     """A change asked from a command or a button: the request or result in the channel, the rest to the caller."""
-    if outcome.request is not None and outcome.request.state in CLOSED_STATES:
+    # Found closed (by an earlier run of this work, or another person's): its end is not this step's to tell.
+    ended_here = outcome.request is not None and outcome.request.state in CLOSED_STATES \
+        and outcome.kind is not OutcomeKind.CLOSED
+    if ended_here and outcome.request is not None:
         # Ended at once and told here: its thread notice and DM are claimed before the post, so that a sweep
         # finding it closed and not yet marked told sends neither.
         for notice in (outcome.request.state.value, f"dm:{outcome.request.state.value}"):
@@ -68,12 +71,19 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
     elif outcome.kind is OutcomeKind.QUEUED and outcome.request is not None:
         # Applied (or confirmed) later by the sweep: the message it updates then, and tells the requester from.
         # Claimed: a post Slack took unheard is looked for, not made again, once the sweep applies it.
-        deps.store.claim_notice(outcome.request.id, POSTING)
-        publish(deps, client, outcome.request, respond)
+        # Held by another: the sweep posted it (applied meanwhile), or another run of this work posts it.
+        if deps.store.claim_notice(outcome.request.id, POSTING):
+            publish(deps, client, outcome.request, respond)
         say_privately(respond, blocks.error_text(outcome.message))
     else:
         say_privately(respond, blocks.error_text(outcome.message))
-    if outcome.request is not None and outcome.request.state in CLOSED_STATES:
+        if outcome.kind is OutcomeKind.CLOSED and outcome.request is not None \
+                and outcome.request.state in CLOSED_STATES and not outcome.request.told:
+            # Its end untold: the run that ended it stopped (or is telling it now). Told as the sweep tells it,
+            # each notice once, its message posted if it never was.
+            report_step(deps, client, Outcome(ENDED_AS[outcome.request.state], outcome.message,
+                                              outcome.request), None)
+    if ended_here and outcome.request is not None:
         # Ended at once, told to the person who asked it: owed beyond that is the audit channel alone.
         deps.store.mark_told(outcome.request.id, [AUDITED] if owes_audit(deps, outcome.request) else [])
 
