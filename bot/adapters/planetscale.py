@@ -42,6 +42,7 @@ from bot.domain.ports import (
     Unreachable,
     request_meter,
     send_fence,
+    wait_noted,
 )
 
 log = logging.getLogger(__name__)
@@ -316,7 +317,7 @@ class PlanetScaleClient:
             # Logged here, not in `wait`: tenacity computes the wait before it decides to stop, so only
             # before_sleep knows that a retry follows.
             before_sleep=self._log_retry,
-            sleep=self._sleep or time.sleep,
+            sleep=self._pause,
             reraise=True,
         )
         try:
@@ -341,6 +342,12 @@ class PlanetScaleClient:
             return exc.retry_after
         return float(min(self.retry.max_delay, self.retry.base_delay * 2 ** (state.attempt_number - 1)))
 
+    def _pause(self, seconds: float) -> None:
+        noted = wait_noted.get()
+        if noted is not None and seconds > 0:
+            noted(seconds)
+        (self._sleep or time.sleep)(seconds)
+
     @staticmethod
     def _log_retry(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -354,6 +361,9 @@ class PlanetScaleClient:
         if meter is not None:
             meter()
         waited = self.limiter.acquire() if self.limiter is not None else 0.0
+        noted = wait_noted.get()
+        if noted is not None and waited > 0:
+            noted(waited)
         fence = send_fence.get() if method != "GET" else None
         if fence is not None:  # last, after any wait for the budget: the lease is checked as the write leaves
             fence(again or waited > 0)

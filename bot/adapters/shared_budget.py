@@ -39,6 +39,9 @@ RETURNING tat
 RESERVE_SQLITE = RESERVE.replace("GREATEST(", "MAX(")
 # The budget's file on SQLite, made on first use; a table as the database's, where PostgreSQL keeps the budget.
 BUDGET_TABLE = "CREATE TABLE IF NOT EXISTS planetscale_budget (name VARCHAR(64) PRIMARY KEY, tat FLOAT NOT NULL)"
+# A reservation is one row's statement, done in milliseconds; one that took longer was held up (another holder's
+# lock, SQLite's busy handler, a stalled database), and that time is waited as much as a turn's sleep.
+HELD_UP_SECONDS = 0.5
 
 
 def budget_path(url: str) -> str | None:
@@ -108,7 +111,8 @@ class SharedRateLimiter(RateLimiter):
         except sa.exc.SQLAlchemyError as exc:
             log.warning("the shared PlanetScale budget could not be read (%s); this instance keeps its own part "
                         "of it meanwhile", type(getattr(exc, "orig", None) or exc).__name__)
-            return super().acquire()
+            return self._held_up(now) + super().acquire()
+        held = self._held_up(now)
         if tat is None:
             self._tat = float(latest or now)
             raise RateLimited(too_long(self.requests, self.per, max(self._tat, now) + self.interval - self.window
@@ -116,7 +120,12 @@ class SharedRateLimiter(RateLimiter):
         self._tat = float(tat)
         wait = max(0.0, self._tat - self.window - now)
         self._wait(wait)
-        return wait
+        return held + wait
+
+    def _held_up(self, since: float) -> float:
+        """How long the reservation begun at `since` was held up; 0 for one that took a statement's time."""
+        took = self._clock() - since
+        return took if took >= HELD_UP_SECONDS else 0.0
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[Connection]:

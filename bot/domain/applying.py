@@ -70,11 +70,8 @@ class Applying(Snapshots, Lifecycle):
                 if latest.state is S.APPROVED:
                     return Outcome(OutcomeKind.QUEUED, QUEUED_BEHIND, latest)
                 return self._already(request)
-            try:
+            with self._working(claim):  # the request's last move gives the lease back with it
                 return self._apply_claimed(claim, by, approvals)
-            finally:
-                if not claim.released:  # the request's last move gives the lease back with it
-                    self.store.release(claim)
 
     def _claim_or_queue(self, request: ChangeRequest) -> Claim | None:
         """The claim, or None at once when another request on the policy waits for the sweep to settle it."""
@@ -108,6 +105,7 @@ class Applying(Snapshots, Lifecycle):
                 self._stored_policy(db, request.policy_id, listed)
         except (PolicyNotFound, PlanetScaleError) as exc:
             return self._unread(claim, by, exc)
+        claim.waited = False  # a wait before the read is before it
         recorded = DatabaseFacts.of(request.facts) or DatabaseFacts()
         facts = recorded.with_policies([(p.id, p.name, p.target) for p in listed])
         target = str(request.changes.get("target", current.target))

@@ -167,10 +167,8 @@ class ChangePath(Creating, Deciding):
             claim = self._claim_to_ask(asking) if my_turn else None
             if claim is None:
                 return None
-            try:
+            with self._working(claim):
                 return self._ask(user, channel, db, ref, update, reason, expected, visible, branches, claim=claim)
-            finally:
-                self.store.release(claim)  # unless the request's last step gave the lease back already
 
     def _claim_to_ask(self, asking: ChangeRequest) -> Claim | None:
         """The lease of the policy a change is asked on, before it is read; while another change holds it, wait
@@ -196,6 +194,8 @@ class ChangePath(Creating, Deciding):
         if isinstance(found, Outcome):
             return found
         current, listed = found
+        if claim is not None:
+            claim.waited = False  # a wait before the read is before it
         if (claim is not None and claim.request.policy_id != current.id) or (redirect and ref != current.id):
             # Under the database's lease too: the lease's own checks of what else applies on the policy look for
             # it by its ID, never by the name it was asked by.

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.ports import ChangeStore, Claim, LeaseLost, PlanetScaleApi, send_fence
+from bot.domain.ports import ChangeStore, Claim, LeaseLost, PlanetScaleApi, send_fence, wait_noted
 
 # Room for the database writes around the PATCH, beyond the PlanetScale client's own worst case.
 LEASE_MARGIN_SECONDS = 30.0
@@ -166,7 +166,8 @@ class Lifecycle:
             if not self._hold(claim):
                 raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change left "
                                 "(it stalled, and the sweep took the change over).")
-            if waited and again is not None:
+            if (waited or claim.waited) and again is not None:
+                claim.waited = False
                 again()
                 if not self._hold(claim):  # the read may have been slow: the lease still holds as it leaves
                     raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change "
@@ -177,3 +178,20 @@ class Lifecycle:
             yield
         finally:
             send_fence.reset(token)
+
+    @contextlib.contextmanager
+    def _working(self, claim: Claim) -> Iterator[None]:
+        """The work done under `claim`; its lease given back after it, unless its last move did. Each wait of a
+        PlanetScale call meanwhile marks the claim (`Claim.waited`): a write after a wait that followed the
+        policy's read is judged again by its fence."""
+
+        def noted(_: float) -> None:
+            claim.waited = True
+
+        token = wait_noted.set(noted)
+        try:
+            yield
+        finally:
+            wait_noted.reset(token)
+            if not claim.released:
+                self.store.release(claim)

@@ -25,6 +25,10 @@ request_meter: ContextVar[Callable[[], None] | None] = ContextVar("request_meter
 # change path's own) to keep the write unsent. The change path sets it to its lease's check: a worker that stalled
 # past its lease after recording its send, and was taken over, sends nothing; a write that waited is judged again.
 send_fence: ContextVar[Callable[[bool], None] | None] = ContextVar("send_fence", default=None)
+# Called by the PlanetScale client with each wait it makes in this context (a turn in the bot's budget, a retry's
+# backoff or Retry-After), reads' too. The change path sets it while it holds a lease: a policy read before a wait
+# is judged again before a write leaves.
+wait_noted: ContextVar[Callable[[float], None] | None] = ContextVar("wait_noted", default=None)
 T = TypeVar("T")
 # A list PlanetScale pages through is read to at most this many items (its newest first); the rest is not read.
 MOST_LISTED = 5000
@@ -174,6 +178,8 @@ class Claim:
     released: bool = field(default=False, compare=False)  # set by the store once the lease is given back
     # The request's facts as completed beside its send (the estimate's basis), written with its next move.
     facts: dict[str, Any] | None = field(default=None, compare=False)
+    # A PlanetScale call waited since the policy was read under this lease (the facts' reads, the write's own).
+    waited: bool = field(default=False, compare=False)
 
 
 class ChangeStore(Protocol):

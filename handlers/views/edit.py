@@ -12,6 +12,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.adapters.slack_shapes import UnreadableAnswer
 from bot.domain.change_requests import RequestState
 from bot.domain.changes import ChangePlan, Outcome, OutcomeKind
 from bot.domain.commands import DatabaseRef, database_ref, is_slug
@@ -220,6 +221,8 @@ def views_open_failure(exc: SlackApiError | OSError) -> str:
     connection, which SlackHttp raises as an OSError: Slack may have opened the form, whose trigger_id is spent)."""
     if isinstance(exc, SlackApiError):
         error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+    elif isinstance(exc, UnreadableAnswer):
+        error = f"{exc}; close the form if one opened"
     else:
         error = "Slack did not answer in time" if isinstance(exc, TimeoutError) else "the connection to Slack failed"
         error += "; close the form if one opened"
