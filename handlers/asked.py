@@ -11,8 +11,8 @@ from bot.domain.changes import Outcome, OutcomeKind
 from bot.domain.outcomes import ENDED_AS
 from handlers import blocks, home
 from handlers.dependencies import Dependencies
-from handlers.late_post import POSTED, POSTING
-from handlers.posting import AUDITED, owes_audit, publish, report_step, say_privately
+from handlers.late_post import POST_GRACE, POSTED, POSTING, owes_post, post_late
+from handlers.posting import AUDITED, owes_audit, publish, report_step, request_message, say_privately
 
 # What a change asked comes to when its request is posted in the channel.
 POSTS = (OutcomeKind.REQUESTED, OutcomeKind.WAITING, OutcomeKind.APPLIED, OutcomeKind.QUEUED)
@@ -42,6 +42,14 @@ def post_asked(deps: Dependencies, client: WebClient, outcome: Outcome, respond:
         return False
     publish(deps, client, request, respond)
     return True
+
+
+def post_unposted(deps: Dependencies, client: WebClient) -> None:
+    """The sweep's late post of open requests whose run claimed their post and stopped before making it: taken
+    over once the claim is POST_GRACE old, and looked for in the channel before being posted again."""
+    for request in deps.store.unposted(POSTING, POSTED, deps.store.clock() - POST_GRACE):
+        if owes_post(request):
+            post_late(deps, client, request, *request_message(deps, request))
 
 
 def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:

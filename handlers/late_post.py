@@ -41,14 +41,14 @@ def notice_metadata(request: ChangeRequest, key: str | None) -> dict[str, Any] |
 
 def owes_post(request: ChangeRequest) -> bool:
     """A change applied with no approval asked shows its result in its channel; one that needed approvals was
-    posted when it was asked."""
-    return (request.state is RequestState.APPLIED and not request.approvals_needed
+    posted when it was asked, unless its run stopped before posting it: an open request owes its post too."""
+    return ((request.state.is_open or request.state is RequestState.APPLIED and not request.approvals_needed)
             and not (request.message_channel and request.message_ts))
 
 
 def post_late(deps: Dependencies, client: WebClient, request: ChangeRequest, text: str,
               shown: list[dict[str, Any]]) -> ChangeRequest:
-    """Post the applied change's message in its channel, unless another caller holds the post or Slack holds it
+    """Post the request's message (an applied change's, or an open request's) in its channel, unless another caller holds the post or Slack holds it
     already; the request as it stands after."""
     if deps.store.claim_notice(request.id, POSTING):
         tried = False
@@ -71,12 +71,12 @@ def post_late(deps: Dependencies, client: WebClient, request: ChangeRequest, tex
                                          metadata=notice_metadata(request, POSTED))
     except SlackApiError as exc:
         error = str(exc.response.get("error"))
-        log.error("could not post applied request %s in %s: %s", request.id, request.channel, error)
+        log.error("could not post request %s in %s: %s", request.id, request.channel, error)
         if error in POST_REFUSED:
             deps.store.claim_notice(request.id, POSTED)  # given up: the requester and the audit channel are told
         return request  # otherwise taken over, and looked for first, once POST_GRACE has passed
     except OSError as exc:
-        log.error("could not post applied request %s in %s: %s", request.id, request.channel, type(exc).__name__)
+        log.error("could not post request %s in %s: %s", request.id, request.channel, type(exc).__name__)
         return request
     return posted_at(deps, request, str(answer["channel"]), str(answer["ts"]))
 
@@ -96,7 +96,8 @@ def shown_on(deps: Dependencies, client: WebClient, request: ChangeRequest, ts: 
 
 def posted_at(deps: Dependencies, request: ChangeRequest, channel: str, ts: str) -> ChangeRequest:
     deps.store.set_message(request.id, channel, ts)
-    # The message shows it applied: no thread reply says so again.
-    for notice in (POSTED, f"shown:{request.state.value}", request.state.value):
+    # The message shows how it ended: no thread reply says so again. An open request's shows only where it is.
+    ended = (f"shown:{request.state.value}", request.state.value) if not request.state.is_open else ()
+    for notice in (POSTED, *ended):
         deps.store.claim_notice(request.id, notice)
     return deps.store.get_request(request.id) or request

@@ -284,6 +284,11 @@ class ChangeStore(Protocol):
         """The claims this caller makes, each as `claim_notice` would, in order up to the first claimed already."""
         ...
 
+    def unposted(self, notice: str, settled: str, claimed_before: float, limit: int = 50) -> list[ChangeRequest]:
+        """Open requests with no message whose `notice` was claimed before `claimed_before` and `settled` not
+        claimed, the oldest first."""
+        ...
+
     def forget_notice(self, request_id: str, notice: str) -> None:
         """Give a claimed notice back, so that a later step sends it (its first sending failed); its request is
         no longer marked told."""

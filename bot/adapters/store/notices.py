@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.adapters.store.connection import Connected
-from bot.domain.change_requests import CLOSED_STATES
+from bot.adapters.store.rows import request_of
+from bot.domain.change_requests import CLOSED_STATES, OPEN_STATES, ChangeRequest
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -71,6 +72,24 @@ class RequestNotices(Connected):
             return conn.execute(request_notices.update().where(
                 request_notices.c.request_id == request_id, request_notices.c.notice == notice,
                 request_notices.c.at < claimed_before).values(at=self.clock())).rowcount == 1
+
+    def unposted(self, notice: str, settled: str, claimed_before: float, limit: int = 50) -> list[ChangeRequest]:
+        """Open requests with no message whose `notice` (their post) was claimed before `claimed_before` and
+        `settled` not claimed, the oldest first: their claimant may have stopped before posting. One read."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_requests, request_notices
+
+        claimed = sa.select(request_notices.c.request_id).where(request_notices.c.notice == notice,
+                                                                request_notices.c.at < claimed_before)
+        done = sa.select(request_notices.c.request_id).where(request_notices.c.notice == settled)
+        query = sa.select(change_requests).where(change_requests.c.state.in_([s.value for s in OPEN_STATES]),
+                                                 change_requests.c.message_ts.is_(None),
+                                                 change_requests.c.id.in_(claimed),
+                                                 change_requests.c.id.not_in(done))
+        with self.reader.connect() as conn:
+            rows = conn.execute(query.order_by(change_requests.c.created_at).limit(limit)).mappings().all()
+        return [request_of(r) for r in rows]
 
     def forget_notice(self, request_id: str, notice: str) -> None:
         """A notice that could not be sent may be tried again (by the next sweep or click): its request is no
