@@ -42,14 +42,14 @@ def notice_metadata(request: ChangeRequest, key: str | None) -> dict[str, Any] |
 def owes_post(request: ChangeRequest) -> bool:
     """A change applied with no approval asked shows its result in its channel; one that needed approvals was
     posted when it was asked, unless its run stopped before posting it: an open request owes its post too."""
-    return ((request.state.is_open or request.state is RequestState.APPLIED and not request.approvals_needed)
+    return ((request.state.is_open or (request.state is RequestState.APPLIED and not request.approvals_needed))
             and not (request.message_channel and request.message_ts))
 
 
 def post_late(deps: Dependencies, client: WebClient, request: ChangeRequest, text: str,
               shown: list[dict[str, Any]]) -> ChangeRequest:
-    """Post the request's message (an applied change's, or an open request's) in its channel, unless another caller holds the post or Slack holds it
-    already; the request as it stands after."""
+    """Post the request's message (an applied change's, or an open request's) in its channel, unless another
+    caller holds the post or Slack holds it already; the request as it stands after."""
     if deps.store.claim_notice(request.id, POSTING):
         tried = False
     elif deps.store.take_over_notice(request.id, POSTING, deps.store.clock() - POST_GRACE):

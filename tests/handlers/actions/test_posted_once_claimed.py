@@ -6,7 +6,6 @@ through Bolt's pipeline, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 from approval_helpers import sweep, swept_later
