@@ -3,6 +3,7 @@ Through Bolt's pipeline and the emulators; time moves only on the injected clock
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -58,3 +59,28 @@ def test_a_patch_sent_promptly_reads_the_policy_once(approvals_bot: Bot, planets
     assert planetscale.policy("acme", "app-db", DEV)["retention_value"] == 9
     assert len(planetscale.calls("PATCH")) == 1
     assert not [c for c in planetscale.calls("GET") if c.path.endswith(f"/{DEV}")], planetscale.calls("GET")
+
+
+def test_a_patch_that_found_no_thread_for_its_answer_is_told_as_never_sent(
+        approvals_bot: Bot, planetscale: PlanetScaleState, planetscale_client: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every thread that waits for an answer's head is taken (trickled answers elsewhere) until alice's PATCH
+    gives up its turn: it never left, so she is told nothing was sent, not that it may have been applied."""
+    within = planetscale_client._within
+    real = within.send
+
+    def send(request: Any, deadline: float) -> Any:
+        if request.method != "PATCH":
+            return real(request, deadline)
+        full, held = threading.BoundedSemaphore(1), within.threads
+        full.acquire()
+        within.threads = full
+        try:
+            return real(request, time.monotonic())  # its turn's deadline, come while every thread is held
+        finally:
+            within.threads = held
+
+    monkeypatch.setattr(within, "send", send)
+    reply = approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE).all_text()
+    assert not planetscale.calls("PATCH") and planetscale.policy("acme", "app-db", DEV)["retention_value"] != 9
+    assert "may or may not" not in reply and "Not applied" in reply, reply
