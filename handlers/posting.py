@@ -14,10 +14,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot.domain.change_requests import CLOSED_STATES, FINAL_STATES, ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
-from bot.domain.outcomes import ENDED_AS, NOBODY_LEFT_SAID, describe_state
+from bot.domain.outcomes import NOBODY_LEFT_SAID, describe_state
 from handlers import blocks, channel_history, home
 from handlers.dependencies import Dependencies
-from handlers.late_post import NOTICE_EVENT, POST_GRACE, POSTED, POSTING, notice_metadata, owes_post, post_late
+from handlers.late_post import NOTICE_EVENT, POST_GRACE, POSTED, notice_metadata, owes_post, post_late
 
 log = logging.getLogger(__name__)
 
@@ -38,54 +38,6 @@ def request_message(deps: Dependencies, request: ChangeRequest,
     also = [a for a in given if a not in approved_by]
     return blocks.request_headline(request), blocks.request_blocks(
         request, approved_by, home.progress_by_group(deps, request, approved_by), also)
-
-
-def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:
-    """A change asked from a command or a button: the request or result in the channel, the rest to the caller."""
-    # Found closed (by an earlier run of this work, or another person's): its end is not this step's to tell.
-    ended_here = outcome.request is not None and outcome.request.state in CLOSED_STATES \
-        and outcome.kind is not OutcomeKind.CLOSED
-    if ended_here and outcome.request is not None:
-        # Ended at once and told here: its thread notice and DM are claimed before the post, so that a sweep
-        # finding it closed and not yet marked told sends neither.
-        for notice in (outcome.request.state.value, f"dm:{outcome.request.state.value}"):
-            deps.store.claim_notice(outcome.request.id, notice)
-    if outcome.kind is OutcomeKind.PREVIEWED and outcome.plan is not None:
-        say_privately(respond, "Dry run: nothing was sent", blocks.dry_run_blocks(outcome.plan, outcome.approvals,
-                                                                           outcome.guardrails))
-    elif outcome.kind in (OutcomeKind.REQUESTED, OutcomeKind.WAITING) and outcome.request is not None:
-        publish(deps, client, outcome.request, respond)
-        home.refresh_homes(deps, client, outcome.request)
-        needed = outcome.request.approvals_needed
-        say_privately(respond, f"Your change needs {blocks.plural(needed, 'approval')} from "
-                               f"{blocks.mentions(outcome.request.approvers)}: "
-                               "the request is in the channel, and nothing is sent to PlanetScale until then.")
-    elif outcome.kind is OutcomeKind.APPLIED and outcome.request is not None:
-        # Claimed, so that a sweep finding it applied meanwhile does not post it too (handlers/late_post.py).
-        # With it, in the same round trip: the message about to be posted shows it applied, so a sweep telling
-        # its end (this instance stopped before marking it told) neither shows it again nor says so in its thread.
-        state = outcome.request.state.value
-        if deps.store.claim_notices(outcome.request.id, [POSTING, f"shown:{state}", state]):
-            publish(deps, client, outcome.request, respond)
-            deps.store.claim_notice(outcome.request.id, POSTED)
-    elif outcome.kind is OutcomeKind.QUEUED and outcome.request is not None:
-        # Applied (or confirmed) later by the sweep: the message it updates then, and tells the requester from.
-        # Claimed: a post Slack took unheard is looked for, not made again, once the sweep applies it.
-        # Held by another: the sweep posted it (applied meanwhile), or another run of this work posts it.
-        if deps.store.claim_notice(outcome.request.id, POSTING):
-            publish(deps, client, outcome.request, respond)
-        say_privately(respond, blocks.error_text(outcome.message))
-    else:
-        say_privately(respond, blocks.error_text(outcome.message))
-        if outcome.kind is OutcomeKind.CLOSED and outcome.request is not None \
-                and outcome.request.state in CLOSED_STATES and not outcome.request.told:
-            # Its end untold: the run that ended it stopped (or is telling it now). Told as the sweep tells it,
-            # each notice once, its message posted if it never was.
-            report_step(deps, client, Outcome(ENDED_AS[outcome.request.state], outcome.message,
-                                              outcome.request), None)
-    if ended_here and outcome.request is not None:
-        # Ended at once, told to the person who asked it: owed beyond that is the audit channel alone.
-        deps.store.mark_told(outcome.request.id, [AUDITED] if owes_audit(deps, outcome.request) else [])
 
 
 def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,

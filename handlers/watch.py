@@ -19,8 +19,8 @@ from bot.domain.watch import Skipped
 from bot.domain.watch_state import Notice, NoticeKind
 from handlers import blocks, channel_history
 from handlers.actions.requests import clicked_in, tell
+from handlers.asked import report_change
 from handlers.dependencies import Dependencies
-from handlers.posting import report_change
 
 log = logging.getLogger(__name__)
 REVERT_OUTSIDE = "watch_revert"

@@ -17,7 +17,8 @@ from bot.adapters import slack_http
 from bot.adapters.slack_http import SlackClient, SlackHttp
 from bot.emulators import serving
 
-ANSWER = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{\"ok\":true}"
+POSTED = b'{"ok":true,"channel":"C0DBAOPS01","ts":"1700000000.000100"}'  # chat.postMessage's answer, as Slack's
+ANSWER = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(POSTED), POSTED)
 
 
 class ClosingWhenIdle:

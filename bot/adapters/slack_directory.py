@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.planetscale import PlanetScaleClient
+from bot.adapters.slack_shapes import UNREADABLE
 from bot.domain.access import RoleLookup
 from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE, DirectoryError, GroupDirectory
 from bot.domain.ports import PartlyUnreadable, PlanetScaleError
@@ -21,10 +22,18 @@ def slack_groups(client: WebClient, ttl: float = 60.0, max_age: float = DEFAULT_
         try:
             answer = client.usergroups_list(include_users=True)
         except SlackApiError as exc:
-            raise DirectoryError(f"usergroups.list: {exc.response.get('error')}") from None
-        return list(answer.get("usergroups") or [])
+            raise DirectoryError(_refused("usergroups.list", "user groups", exc)) from None
+        return list(answer["usergroups"])  # its shape checked where it arrived (slack_shapes)
 
     return GroupDirectory(list_groups, ttl=ttl, clock=clock, max_age=max_age)
+
+
+def _refused(method: str, what: str, exc: SlackApiError) -> str:
+    error = exc.response.get("error")
+    if error == UNREADABLE:
+        return (f"Slack answered {method} with {what} the bot cannot read; try again, or ask an admin to check "
+                "the app's scopes")
+    return f"{method}: {error}" if method == "usergroups.list" else f"{method} answered {error}"
 
 
 # Only ASCII letters are folded: str.lower() also folds lookalikes into them (KELVIN SIGN to "k"), so an address
@@ -41,10 +50,11 @@ def same_address(email: str) -> str:
 def planetscale_roles(client: WebClient, planetscale: PlanetScaleClient) -> RoleLookup:
     def role_of(organization: str, user: str) -> str | None:
         try:
-            profile = (client.users_info(user=user).get("user") or {}).get("profile") or {}
+            profile = client.users_info(user=user)["user"]["profile"]  # its shape checked where it arrived
         except SlackApiError as exc:
-            raise DirectoryError(f"Slack's users.info answered {exc.response.get('error')}") from None
-        email = same_address(str(profile.get("email") or ""))
+            error = _refused("users.info", "a user", exc)
+            raise DirectoryError(error if error.startswith("Slack") else f"Slack's {error}") from None
+        email = same_address(profile.get("email") or "")
         if not email:
             raise DirectoryError("Slack did not share your e-mail address (the app needs the users:read.email "
                                  "scope)")

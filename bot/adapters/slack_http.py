@@ -26,6 +26,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookResponse
 
+from bot.adapters.slack_shapes import ACTS, UNREADABLE, UnreadableAnswer, readable
 from bot.adapters.within import Within, one_try_seconds, read_within
 
 log = logging.getLogger(__name__)
@@ -173,14 +174,27 @@ class SlackClient(WebClient):
             body: Any = response.json()
         except ValueError:
             body = {"ok": False, "error": f"http_{response.status_code}"}
-        if response.status_code != 200 or not isinstance(body, dict) or body.get("ok") is False:
-            error = body.get("error") if isinstance(body, dict) else None
-            self._failed(api_method, str(error or f"http_{response.status_code}"))
+        if not readable(api_method, body):
+            body = self._unreadable(api_method, body if response.status_code == 200 else None,
+                                    f"http_{response.status_code}")
+        if response.status_code != 200 or body.get("ok") is False:
+            self._failed(api_method, str(body.get("error") or f"http_{response.status_code}"))
         answer = SlackResponse(client=self, http_verb="POST", api_url=url,
                                req_args={"headers": request_headers, "params": form, "json": json},
                                data=body, headers=dict(response.headers), status_code=response.status_code)
         answer.validate()  # type: ignore[no-untyped-call]  # raises SlackApiError as WebClient's own calls do
         return answer
+
+    def _unreadable(self, method: str, body: Any, error: str) -> dict[str, Any]:
+        """A failed answer in place of one whose shape is not its method's (`body`: a 200's, else None)."""
+        if body is None:
+            return {"ok": False, "error": error}
+        log.warning("Slack answered %s with fields of unexpected shapes (fields: %s)", method,
+                    ", ".join(sorted(map(str, body)))[:200] if isinstance(body, dict) else type(body).__name__)
+        if method in ACTS:
+            self._failed(method, UNREADABLE)
+            raise UnreadableAnswer(f"Slack answered {method} with an answer the bot cannot read")
+        return {"ok": False, "error": UNREADABLE}
 
     def _failed(self, method: str, error: str) -> None:
         if self.on_error is not None:

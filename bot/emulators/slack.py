@@ -3,8 +3,9 @@
 It answers as Slack does (`{"ok": false, "error": "…"}` with HTTP 200, 429 with `Retry-After`), checks the
 bot token, refuses what Slack refuses in messages and views (`block_kit.py`: `invalid_blocks` and
 `invalid_arguments` naming each problem; each refusal is also kept in `refusals`), enforces the `trigger_id`
-rules (valid 3 seconds, once), and keeps every message, ephemeral message, response and view in one ordered
-`events` list that the console renders and tests assert on.
+rules (valid 3 seconds, once), answers with faults (`MethodFault`: an error, a status, a delay, broken headers,
+or a body of the test's choosing with HTTP 200, as Slack answers), and keeps every message, ephemeral message,
+response and view in one ordered `events` list that the console renders and tests assert on.
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ class MethodFault:
     in_thread: bool | None = None  # only replies in a thread (True), only top-level messages (False), or both
     skip: int = 0  # calls it matches that are answered as usual before it strikes
     channel: str | None = None  # only calls to this channel (e.g. one the bot is not in); None: any
+    # The answer's JSON body as given, with HTTP 200 as Slack answers (`ok: true` or `ok: false` inside it): an
+    # answer of shapes the bot must not trust, e.g. {"ok": True, "user": "U0ALICE001"}.
+    body: Any = None
 
     def matches(self, method: str, args: dict[str, Any]) -> bool:
         return (self.method == method and (self.times is None or self.times > 0)
@@ -179,6 +183,8 @@ class SlackEmulator:
                 fault.times -= 1
         if fault and fault.delay:
             await asyncio.sleep(fault.delay)
+        if fault and fault.body is not None:
+            return Response(json.dumps(fault.body).encode(), media_type="application/json")
         if fault and (fault.status or fault.error):
             if fault.status:
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}

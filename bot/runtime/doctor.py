@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from bot.adapters import migrations
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.shared_budget import budget_path
+from bot.adapters.slack_http import SlackClient, SlackHttp
 from bot.adapters.store import Store
 from bot.domain.access_file import AccessFile
 from bot.domain.access_rules import USER_ID, AccessFileError, AccessRules, Rule
@@ -276,7 +277,8 @@ def check_channel(client: WebClient, channel: str, where: str, report: Report) -
 
 
 def check_slack(settings: Settings, report: Report) -> WebClient | None:
-    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
+    # The bot's own client: Slack's answers judged as the bot judges them (slack_shapes).
+    client = SlackClient(SlackHttp(timeout=10.0), token=settings.slack_bot_token, base_url=settings.slack_api_url)
     try:
         answer = client.auth_test()
     except SlackApiError as exc:

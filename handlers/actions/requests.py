@@ -11,10 +11,11 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from handlers import blocks
+from handlers.asked import report_change
 from handlers.bulk_posting import report_request_step
 from handlers.dependencies import Dependencies
 from handlers.home import publish_home
-from handlers.posting import has_response_url, report_change, say_privately
+from handlers.posting import has_response_url, say_privately
 
 
 def clicked_in(body: dict[str, Any]) -> str:

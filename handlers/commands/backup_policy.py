@@ -40,12 +40,12 @@ from bot.domain.ports import PlanetScaleError
 from bot.domain.read_gate import ALL_TARGETS
 from bot.domain.reading import PolicyNotFound
 from handlers import blocks, bulk_blocks
+from handlers.asked import report_change
 from handlers.commands.bulk import run_bulk_update
 from handlers.commands.caller import Caller, may_read, read_failed, readable_targets, refuse
 from handlers.commands.export import run_export
 from handlers.commands.status import run_status
 from handlers.dependencies import Dependencies
-from handlers.posting import report_change
 from handlers.views.bulk_edit import open_bulk_edit
 from handlers.views.create import open_create
 from handlers.views.edit import open_edit

@@ -12,6 +12,8 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.adapters.slack_shapes import UnreadableAnswer
+from bot.domain.change_requests import RequestState
 from bot.domain.changes import ChangePlan, Outcome, OutcomeKind
 from bot.domain.commands import DatabaseRef, database_ref, is_slug
 from bot.domain.costs import Basis, DatabaseFacts
@@ -32,8 +34,9 @@ from bot.domain.policy import (
 )
 from bot.domain.setting_values import is_number
 from handlers import blocks
+from handlers.asked import POSTS, post_asked
 from handlers.dependencies import Dependencies
-from handlers.posting import publish, say_privately
+from handlers.posting import say_privately
 
 log = logging.getLogger(__name__)
 MAX_ERROR_TEXT = 1000  # beside one input; Slack publishes no limit, so stay readable
@@ -218,6 +221,8 @@ def views_open_failure(exc: SlackApiError | OSError) -> str:
     connection, which SlackHttp raises as an OSError: Slack may have opened the form, whose trigger_id is spent)."""
     if isinstance(exc, SlackApiError):
         error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+    elif isinstance(exc, UnreadableAnswer):
+        error = f"{exc}; close the form if one opened"
     else:
         error = "Slack did not answer in time" if isinstance(exc, TimeoutError) else "the connection to Slack failed"
         error += "; close the form if one opened"
@@ -376,11 +381,12 @@ def apply(deps: Dependencies, client: WebClient, view_id: str, user: str, metada
 def show_asked(deps: Dependencies, client: WebClient, view_id: str, outcome: Outcome, done: str) -> None:
     """What a change asked through a form came to, in the form: its request posted in the channel (applied,
     waiting or queued: `done` says the first), not allowed, or why nothing was sent."""
-    if outcome.request is not None and outcome.kind in (OutcomeKind.APPLIED, OutcomeKind.REQUESTED,
-                                                        OutcomeKind.WAITING, OutcomeKind.QUEUED):
-        publish(deps, client, outcome.request, None)
+    if outcome.request is not None and outcome.kind in POSTS:
+        # The one claimed post of a change asked, as from a command: held by another run or the sweep, it is
+        # theirs to post.
+        ours = post_asked(deps, client, outcome, None)
         latest = deps.store.get_request(outcome.request.id) or outcome.request
-        if latest.message_ts is None:
+        if ours and latest.message_ts is None:
             # A form has no response URL to post through where the bot may not post: say where it stands.
             said = {OutcomeKind.APPLIED: f"{done.capitalize()}, but Slack did not post the result in the channel; "
                                          "`/backup-policy history` shows it.",
@@ -389,9 +395,11 @@ def show_asked(deps: Dependencies, client: WebClient, view_id: str, outcome: Out
                               "approvers find it on their App Home and with `/backup-policy pending`.")
             show(client, view_id, blocks.message_view("Not posted", f":warning: {said}"))
             return
+        # Queued, and applied by the sweep meanwhile: said as it now stands.
+        kind = OutcomeKind.APPLIED if latest.state is RequestState.APPLIED else outcome.kind
         said = {OutcomeKind.APPLIED: f"{done.capitalize()}: the result is posted in the channel.",
                 OutcomeKind.QUEUED: f"Posted in the channel, not {done} yet: {outcome.message}"}.get(
-            outcome.kind, "Your request is posted in the channel and waits for approval.")
+            kind, "Your request is posted in the channel and waits for approval.")
         show(client, view_id, blocks.message_view("Done", f":white_check_mark: {said}"))
     elif outcome.kind is OutcomeKind.REFUSED:
         show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))

@@ -288,3 +288,19 @@ def test_an_access_file_that_cannot_be_read_is_a_problem_with_a_fix_not_a_crash(
     folder.mkdir()
     problems, out = run(replace(healthy, access_file=str(folder)))
     assert problems >= 1 and "cannot be read" in out and "fix:" in out
+
+
+@pytest.mark.parametrize("answer", [
+    {"ok": True, "usergroups": [None]},
+    {"ok": True, "usergroups": "S0DBATEAM1"},
+    {"ok": True, "usergroups": [{"id": "S0DBATEAM1", "handle": "dba-team", "users": {"U0BOB00001": 1}}]},
+])
+def test_a_user_group_listing_doctor_cannot_read_is_a_problem_not_a_crash(
+        healthy: Settings, tmp_path: Path, slack: SlackState, answer: dict[str, object]) -> None:
+    from bot.emulators.slack import MethodFault
+
+    (tmp_path / "access.toml").write_text(
+        '[[rules]]\norganizations = ["acme"]\ndatabases = ["app-db"]\neditors = ["@dba-team"]\n')
+    slack.add_fault(MethodFault("usergroups.list", body=answer, times=None))
+    problems, out = run(healthy)
+    assert problems == 1 and "the user groups cannot be listed (unreadable_answer)" in out, out

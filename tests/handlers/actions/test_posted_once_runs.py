@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from approval_helpers import swept_later
 from conftest import ALICE, CHANNEL
-from test_inbox import PROD, Instances, acked, instances, keeper_of
+from test_inbox import ASKING, PROD, Instances, acked, instances, keeper_of
 
 from bot.adapters.store.inbox import LEASE_SECONDS
 from bot.domain import changes
@@ -93,3 +93,34 @@ def test_a_change_applied_by_a_run_that_stopped_before_posting_it_is_posted_by_i
     assert request.message_ts is not None and request.told
     assert [e.ts for e in posted(slack)] == [request.message_ts]
     assert "changed the backup policy" in str(posted(slack)[0].blocks)
+
+
+def test_a_pending_request_whose_first_run_stalled_after_storing_it_is_posted_once(
+        instances: Instances, slack: SlackState, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The change needs an approval. Its first run stalls as it stores the request, and another instance's keeper
+    takes its work over; the redo finds the request stored pending and unposted, while the first run goes on to
+    post it too. The request is posted in its channel once."""
+    stalling, alive = instances.start(rules=ASKING), instances.start(rules=ASKING)
+    stored = threading.Event()
+    real_add, real_get = stalling.deps.store.add_request, alive.deps.store.get_request
+
+    def add_request(*args: Any, **kwargs: Any) -> Any:
+        keeper = keeper_of(alive, time.time() + LEASE_SECONDS + 1)
+        taking = threading.Thread(target=keeper.step)  # a thread of its own: none of this work's context
+        taking.start()
+        taking.join()
+        got = real_add(*args, **kwargs)
+        stored.set()
+        return got
+
+    def get_request(request_id: str) -> Any:
+        assert stored.wait(timeout=30)  # the redo reads what the first run stored
+        return real_get(request_id)
+
+    monkeypatch.setattr(stalling.deps.store, "add_request", add_request)
+    monkeypatch.setattr(alive.deps.store, "get_request", get_request)
+    assert acked(stalling, stalling.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
+    assert stalling.executor.wait_idle(timeout=30) and alive.executor.wait_idle(timeout=30)
+    [request] = alive.deps.store.requests([RequestState.PENDING])
+    assert request.message_ts is not None
+    assert [e.ts for e in posted(slack)] == [request.message_ts]

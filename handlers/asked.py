@@ -1,0 +1,82 @@
+"""A change asked (a command, a button, a form): its request or result posted in its channel once, by the one run
+that claims it, whichever run of its work or sweep gets there first; the rest told to whoever asked."""
+
+from __future__ import annotations
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+
+from bot.domain.change_requests import CLOSED_STATES
+from bot.domain.changes import Outcome, OutcomeKind
+from bot.domain.outcomes import ENDED_AS
+from handlers import blocks, home
+from handlers.dependencies import Dependencies
+from handlers.late_post import POSTED, POSTING
+from handlers.posting import AUDITED, owes_audit, publish, report_step, say_privately
+
+# What a change asked comes to when its request is posted in the channel.
+POSTS = (OutcomeKind.REQUESTED, OutcomeKind.WAITING, OutcomeKind.APPLIED, OutcomeKind.QUEUED)
+
+
+def post_asked(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None) -> bool:
+    """The request of a change just asked, posted in its channel (one of POSTS); False when another run of this
+    work or the sweep holds its post."""
+    request = outcome.request
+    if request is None or outcome.kind not in POSTS:
+        return False
+    if outcome.kind is OutcomeKind.APPLIED:
+        # Claimed, so that a sweep finding it applied meanwhile does not post it too (handlers/late_post.py).
+        # With it, in the same round trip: the message about to be posted shows it applied, so a sweep telling
+        # its end (this instance stopped before marking it told) neither shows it again nor says so in its thread.
+        state = request.state.value
+        if not deps.store.claim_notices(request.id, [POSTING, f"shown:{state}", state]):
+            return False
+        publish(deps, client, request, respond)
+        deps.store.claim_notice(request.id, POSTED)
+        return True
+    # Pending or queued: claimed, as a run redoing this work (its first run stalled) finds it stored unposted
+    # too. Held by another: another run of this work posts it, or the sweep did (a queued change it applied
+    # meanwhile). A queued change's post Slack took unheard is looked for, not made again, once the sweep
+    # applies it.
+    if not deps.store.claim_notice(request.id, POSTING):
+        return False
+    publish(deps, client, request, respond)
+    return True
+
+
+def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:
+    """A change asked from a command or a button: the request or result in the channel, the rest to the caller."""
+    # Found closed (by an earlier run of this work, or another person's): its end is not this step's to tell.
+    ended_here = outcome.request is not None and outcome.request.state in CLOSED_STATES \
+        and outcome.kind is not OutcomeKind.CLOSED
+    if ended_here and outcome.request is not None:
+        # Ended at once and told here: its thread notice and DM are claimed before the post, so that a sweep
+        # finding it closed and not yet marked told sends neither.
+        for notice in (outcome.request.state.value, f"dm:{outcome.request.state.value}"):
+            deps.store.claim_notice(outcome.request.id, notice)
+    if outcome.kind is OutcomeKind.PREVIEWED and outcome.plan is not None:
+        say_privately(respond, "Dry run: nothing was sent", blocks.dry_run_blocks(outcome.plan, outcome.approvals,
+                                                                           outcome.guardrails))
+    elif outcome.kind in POSTS and outcome.request is not None:
+        post_asked(deps, client, outcome, respond)
+        if outcome.kind is OutcomeKind.QUEUED:
+            say_privately(respond, blocks.error_text(outcome.message))
+        elif outcome.kind is not OutcomeKind.APPLIED:
+            home.refresh_homes(deps, client, outcome.request)
+            needed = outcome.request.approvals_needed
+            say_privately(respond, f"Your change needs {blocks.plural(needed, 'approval')} from "
+                                   f"{blocks.mentions(outcome.request.approvers)}: "
+                                   "the request is in the channel, and nothing is sent to PlanetScale until then.")
+    else:
+        say_privately(respond, blocks.error_text(outcome.message))
+        if outcome.kind is OutcomeKind.CLOSED and outcome.request is not None \
+                and outcome.request.state in CLOSED_STATES and not outcome.request.told:
+            # Its end untold: the run that ended it stopped (or is telling it now). Told as the sweep tells it,
+            # each notice once, its message posted if it never was.
+            report_step(deps, client, Outcome(ENDED_AS[outcome.request.state], outcome.message,
+                                              outcome.request), None)
+    if ended_here and outcome.request is not None:
+        # Ended at once, told to the person who asked it: owed beyond that is the audit channel alone.
+        deps.store.mark_told(outcome.request.id, [AUDITED] if owes_audit(deps, outcome.request) else [])
+
+
