@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from bot.adapters.rate_limit import RateLimiter, too_long
 from bot.adapters.store import Store
 from bot.adapters.store.connection import SQLITE_BUSY_SECONDS, use_wal
-from bot.domain.ports import FRESH_SECONDS, RateLimited
+from bot.domain.ports import RateLimited
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -41,7 +41,7 @@ RESERVE_SQLITE = RESERVE.replace("GREATEST(", "MAX(")
 BUDGET_TABLE = "CREATE TABLE IF NOT EXISTS planetscale_budget (name VARCHAR(64) PRIMARY KEY, tat FLOAT NOT NULL)"
 # A reservation is one row's statement, done in milliseconds; one that took longer was held up (another holder's
 # lock, SQLite's busy handler, a stalled database), and that time is waited as much as a turn's sleep.
-HELD_UP_SECONDS = FRESH_SECONDS
+HELD_UP_SECONDS = 0.5
 
 
 def budget_path(url: str) -> str | None:

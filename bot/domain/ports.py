@@ -30,9 +30,10 @@ send_fence: ContextVar[Callable[[bool], None] | None] = ContextVar("send_fence",
 # is judged again before a write leaves.
 wait_noted: ContextVar[Callable[[float], None] | None] = ContextVar("wait_noted", default=None)
 # A policy read under a lease longer ago than this is read again before a write leaves on it: any wait counts,
-# told or not (a stalled database, a Slack look-up's Retry-After, the HTTP layer's queue). The same bound makes a
-# shared budget's held-up reservation a wait.
-FRESH_SECONDS = 0.5
+# told or not (a stalled database, a Slack look-up's Retry-After, the HTTP layer's queue). Waits the client makes
+# are told exactly; this bound is for the rest, far above a step's own time on a loaded machine, so a step that did
+# not wait never reads again.
+FRESH_SECONDS = 5.0
 T = TypeVar("T")
 # A list PlanetScale pages through is read to at most this many items (its newest first); the rest is not read.
 MOST_LISTED = 5000

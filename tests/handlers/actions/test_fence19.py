@@ -12,6 +12,7 @@ from approval_helpers import ALICE, approvals_bot
 from conftest import Bot
 
 from bot.domain.change_requests import RequestState
+from bot.domain.ports import FRESH_SECONDS
 from bot.emulators.planetscale_state import PlanetScaleState
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
@@ -37,7 +38,7 @@ def test_a_patch_held_up_by_a_stalled_database_is_not_sent_onto_a_policy_moved_m
         if record is not None and record.action == "sending":
             stalled.append(record.action)
             planetscale.dashboard_change("acme", "app-db", DEV, target="production")
-            now[0] += 2.0  # the stall (far past a fresh read), after the write that records the send
+            now[0] += FRESH_SECONDS + 1  # the stall (far past a fresh read), after the write that records the send
         return done
 
     monkeypatch.setattr(store, "renew", renew)
