@@ -44,9 +44,11 @@ class Within:
 
     def send(self, request: httpx.Request, deadline: float) -> httpx.Response:
         """The answer to `request`, its head read and its body not yet (the caller reads it and closes it);
-        httpx.ReadTimeout if the head has not come by `deadline` (time.monotonic)."""
+        httpx.ReadTimeout if the head has not come by `deadline` (time.monotonic), httpx.PoolTimeout (unsent) if
+        no thread to wait for it was free by then."""
         if not self.threads.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise httpx.ReadTimeout(f"{MOST_HEAD_THREADS} answers' heads are awaited already", request=request)
+            # Never sent: told as a connection that never opened.
+            raise httpx.PoolTimeout(f"{MOST_HEAD_THREADS} answers' heads are awaited already", request=request)
         head = _Head(self, request)
         try:
             threading.Thread(target=contextvars.copy_context().run, args=(head.wait,),

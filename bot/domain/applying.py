@@ -105,7 +105,7 @@ class Applying(Snapshots, Lifecycle):
                 self._stored_policy(db, request.policy_id, listed)
         except (PolicyNotFound, PlanetScaleError) as exc:
             return self._unread(claim, by, exc)
-        claim.waited = False  # a wait before the read is before it
+        claim.read(self.clock())
         recorded = DatabaseFacts.of(request.facts) or DatabaseFacts()
         facts = recorded.with_policies([(p.id, p.name, p.target) for p in listed])
         target = str(request.changes.get("target", current.target))

@@ -195,7 +195,7 @@ class ChangePath(Creating, Deciding):
             return found
         current, listed = found
         if claim is not None:
-            claim.waited = False  # a wait before the read is before it
+            claim.read(self.clock())
         if (claim is not None and claim.request.policy_id != current.id) or (redirect and ref != current.id):
             # Under the database's lease too: the lease's own checks of what else applies on the policy look for
             # it by its ID, never by the name it was asked by.

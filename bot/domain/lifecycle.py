@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.ports import ChangeStore, Claim, LeaseLost, PlanetScaleApi, send_fence, wait_noted
+from bot.domain.ports import FRESH_SECONDS, ChangeStore, Claim, LeaseLost, PlanetScaleApi, send_fence, wait_noted
 
 # Room for the database writes around the PATCH, beyond the PlanetScale client's own worst case.
 LEASE_MARGIN_SECONDS = 30.0
@@ -159,16 +159,18 @@ class Lifecycle:
         """Each write sent to PlanetScale meanwhile leaves only while `claim` still holds the policy's lease, with
         room for the write (renewed when short): a worker that stalled after recording its send, past its lease,
         and was taken over by the sweep sends nothing on a policy judged long ago. A write that waited after its
-        judging (the bot's budget, a Retry-After) leaves only if `again`, judging it anew on a fresh read under
-        the lease, lets it (it raises otherwise): the policy may have moved during the wait."""
+        judging (the bot's budget, a Retry-After: told exactly), or leaves longer than FRESH_SECONDS after the
+        policy's read (any wait, told or not), leaves only if `again`, judging it anew on a fresh read under the
+        lease, lets it (it raises otherwise): the policy may have moved meanwhile."""
 
         def fence(waited: bool) -> None:
             if not self._hold(claim):
                 raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change left "
                                 "(it stalled, and the sweep took the change over).")
-            if (waited or claim.waited) and again is not None:
-                claim.waited = False
+            stale = claim.read_at is not None and self.clock() - claim.read_at > FRESH_SECONDS
+            if (waited or claim.waited or stale) and again is not None:
                 again()
+                claim.read(self.clock())
                 if not self._hold(claim):  # the read may have been slow: the lease still holds as it leaves
                     raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change "
                                     "left (it stalled, and the sweep took the change over).")

@@ -29,6 +29,11 @@ send_fence: ContextVar[Callable[[bool], None] | None] = ContextVar("send_fence",
 # backoff or Retry-After), reads' too. The change path sets it while it holds a lease: a policy read before a wait
 # is judged again before a write leaves.
 wait_noted: ContextVar[Callable[[float], None] | None] = ContextVar("wait_noted", default=None)
+# A policy read under a lease longer ago than this is read again before a write leaves on it: any wait counts,
+# told or not (a stalled database, a Slack look-up's Retry-After, the HTTP layer's queue). Waits the client makes
+# are told exactly; this bound is for the rest, far above a step's own time on a loaded machine, so a step that did
+# not wait never reads again.
+FRESH_SECONDS = 5.0
 T = TypeVar("T")
 # A list PlanetScale pages through is read to at most this many items (its newest first); the rest is not read.
 MOST_LISTED = 5000
@@ -180,6 +185,12 @@ class Claim:
     facts: dict[str, Any] | None = field(default=None, compare=False)
     # A PlanetScale call waited since the policy was read under this lease (the facts' reads, the write's own).
     waited: bool = field(default=False, compare=False)
+    # When the policy was read under this lease (the change path's clock); None before it is.
+    read_at: float | None = field(default=None, compare=False)
+
+    def read(self, now: float) -> None:
+        """The policy read under the lease at `now`: a wait before it is before it."""
+        self.waited, self.read_at = False, now
 
 
 class ChangeStore(Protocol):
