@@ -15,6 +15,7 @@ from approval_helpers import ALICE, RULES, approvals_bot, direct_messages, secon
 from conftest import Bot
 
 from bot.adapters.shared_budget import SharedRateLimiter
+from bot.adapters.store.connection import database_url
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 
@@ -66,7 +67,7 @@ def hold_the_budget(store_url: str, limiter: SharedRateLimiter, meanwhile: Calla
     keeps its row locked; `meanwhile` runs while it does, and the lock is let go after it."""
     limiter.acquire()  # the budget's row exists
     if limiter.path is None:
-        engine = sa.create_engine(store_url)
+        engine = sa.create_engine(database_url(store_url))
         conn = engine.connect()
         conn.begin()
         conn.execute(sa.text("SELECT tat FROM planetscale_budget WHERE name = :n FOR UPDATE"), {"n": limiter.name})
