@@ -46,15 +46,20 @@ def test_one_unreadable_branch_hides_no_failing_backup_of_its_database_and_is_to
     assert any("app-db" in s for s in report.get("watch_skipped", [])), report
 
 
+def databases_listed_with(planetscale: PlanetScaleState, odd: dict[str, object]) -> None:
+    """acme's databases as PlanetScale lists them, with `odd` among them."""
+    with planetscale.lock:
+        listed = [*(d for (o, _), d in sorted(planetscale.databases.items()) if o == "acme"), odd]
+    planetscale.add_fault(Fault(status=200, times=None, path_ends="/organizations/acme/databases", body=json.dumps(
+        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None, "data": listed})))
+
+
 def test_one_unreadable_database_in_the_list_hides_no_other_database_a_pattern_names_and_is_told(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
     bot, watcher = watched  # its rules name the databases by a pattern (`*`): the watch lists them
     watch_pass(bot, watcher)
-    with planetscale.lock:  # and one database in the list has no name the bot can read
-        listed = [*(d for (o, _), d in sorted(planetscale.databases.items()) if o == "acme"),
-                  {"id": "db-odd", "name": None}]
-    planetscale.add_fault(Fault(status=200, times=None, path_ends="/organizations/acme/databases", body=json.dumps(
-        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None, "data": listed})))
+    # One database in the list has no name the bot can read.
+    databases_listed_with(planetscale, {"id": "db-odd", "name": None})
     planetscale.dashboard_change("acme", "billing-db", "bp04billing", retention_value=3)
     posted = watch_pass(bot, watcher)
     assert any(p.startswith(":eyes:") for p in posted), posted
@@ -69,11 +74,7 @@ def test_a_database_whose_listed_name_no_path_can_hold_is_told_and_hides_no_othe
     bot, watcher = watched
     watch_pass(bot, watcher)
     odd = "d" * 200  # past what a path segment of PlanetScale's holds: never sent, for ever
-    with planetscale.lock:
-        listed = [*(d for (o, _), d in sorted(planetscale.databases.items()) if o == "acme"),
-                  {"id": "db-long", "name": odd}]
-    planetscale.add_fault(Fault(status=200, times=None, path_ends="/organizations/acme/databases", body=json.dumps(
-        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None, "data": listed})))
+    databases_listed_with(planetscale, {"id": "db-long", "name": odd})
     planetscale.dashboard_change("acme", "billing-db", "bp04billing", retention_value=3)
     posted = watch_pass(bot, watcher)
     assert any(p.startswith(":eyes:") for p in posted), posted
