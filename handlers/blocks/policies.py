@@ -50,7 +50,7 @@ def policy_line(policy: BackupPolicy) -> str:
 
 
 
-READ_SUBCOMMANDS = ("help", "list", "show", "history", "pending", "export")
+READ_SUBCOMMANDS = ("help", "list", "show", "history", "pending", "status", "export")
 
 
 def help_blocks(command: str, capabilities: list[Capability]) -> list[dict[str, Any]]:
