@@ -237,3 +237,15 @@ def test_a_dotenv_line_that_cannot_be_parsed_is_told_with_every_other_problem(tm
     assert any(p.startswith(f"{tmp_path / '.env'} line 1: BACKUP_BOT_WATCH_EVERY cannot be read") for p in problems)
     assert any(p.startswith("BACKUP_BOT_LOG_LEVEL is malformed") for p in problems), problems
     assert any(p.startswith("SLACK_BOT_TOKEN is not set") for p in problems), problems
+
+
+def test_every_setting_is_in_the_readme_and_in_the_env_that_init_writes() -> None:
+    from bot.runtime.settings import FIELD_NAMES, SECRET_NAMES
+
+    root = Path(__file__).resolve().parents[3]
+    readme, example = (root / "README.md").read_text(), (root / ".env.example").read_text()
+    for name in FIELD_NAMES:
+        assert f"`{name}`" in readme or f"`${name}`" in readme, name
+        assert f"{name}=" in example, name
+    for name in SECRET_NAMES:
+        assert f"`{name}_FILE`" in readme, name
