@@ -89,6 +89,7 @@ UPDATE_KEYS_HELP = (
 EXAMPLES = (
     '/backup-policy list acme/app-db',
     '/backup-policy show acme/app-db "Production daily"',
+    '/backup-policy status acme/app-db',
     '/backup-policy update acme/app-db "Production daily" retention=30d at=02:00 reason="audit asks 30 days"',
     '/backup-policy update acme/app-db "Development daily" frequency=1w day=sun retention=2w --dry-run',
     '/backup-policy create acme/app-db name="Nightly" target=development retention=7d frequency=1d at=02:00',

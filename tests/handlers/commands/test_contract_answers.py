@@ -87,3 +87,10 @@ def test_history_tells_a_creation_and_a_deletion_as_such(bot: Bot, planetscale: 
     assert "deleted Nightly" in shown and "asked to delete Nightly" in shown
     assert "previewed the deletion of Development daily" in shown
     assert "changed Nightly" not in shown and "asked to change Nightly" not in shown
+
+
+def test_help_gives_an_approver_examples_of_what_they_may_do(bot: Bot) -> None:
+    shown = bot.command("help", user=CAROL).all_text()
+    assert "Examples" in shown
+    assert "/backup-policy list acme/app-db" in shown and "/backup-policy status acme/app-db" in shown
+    assert "/backup-policy update" not in shown and "/backup-policy create" not in shown
