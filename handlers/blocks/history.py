@@ -92,11 +92,17 @@ def history_line(event: AuditEvent) -> str:
 def lifecycle_of(event: AuditEvent) -> str | None:
     """"create" or "delete" for an entry about a request that creates or deletes a policy: a creation's `before`
     is the policy as it would be made, with no ID yet; a deletion sends no field."""
-    if not event.before or event.action not in LIFECYCLE_WORDS["create"]:
+    if (not event.before or event.action not in LIFECYCLE_WORDS["create"]
+            or not event.before.keys() >= POLICY_IN_WORDS):
         return None
-    if not event.before.get("id"):
+    if event.before.get("id") == "":
         return "create"
     return "delete" if event.sent == {} else None
+
+
+# What a policy needs to be said in words (describe_schedule).
+POLICY_IN_WORDS = frozenset({"target", "retention_value", "retention_unit", "frequency_value", "frequency_unit",
+                             "schedule_time"})
 
 
 def history_blocks(db: DatabaseRef, events: list[AuditEvent], policy: str | None) -> list[dict[str, Any]]:
