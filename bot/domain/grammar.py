@@ -71,8 +71,8 @@ USAGE_LINES = (
     ("history <org>/<database> [<policy>]", "the latest changes"),
     ("pending", "approval requests you can act on"),
     ("status <org>/<database>", "whether each policy's backups succeed: last success, failures, next run"),
-    ("create <org>/<database> name=\"…\" target=… retention=… frequency=… at=… [reason=\"…\"] [--dry-run]",
-     "a new policy (day= and week= for weekly and monthly ones); with no settings, a form"),
+    ("create <org>/<database> name=\"…\" target=… retention=… frequency=… at=… [day=…] [week=…] [reason=\"…\"] "
+     "[--dry-run]", "a new policy (day= for weekly and monthly ones, week= for monthly ones); with no settings, a form"),
     ("delete <org>/<database> <policy> [reason=\"…\"] [--dry-run]", "remove a policy (never a required one)"),
     ("export <org>/<database or glob> [terraform|json]",
      "the policies as code: Terraform resources with import blocks (the default), or JSON"),
@@ -83,8 +83,8 @@ UPDATE_KEYS_HELP = (
     ("retention", "30d, 2 weeks, 12h, 6mo, 1y"),
     ("frequency", "12h, 1d, 1w, 1mo (no years)"),
     ("at", "HH:MM, 24-hour, UTC"),
-    ("day", "sun…sat, or 0–6 (0 is Sunday), for weekly and monthly backups"),
-    ("week", "1st…4th, for monthly backups"),
+    ("day", "sun…sat, full names, or 0–6 (0 is Sunday), for weekly and monthly backups"),
+    ("week", "1st…4th or first…fourth, for monthly backups"),
 )
 EXAMPLES = (
     '/backup-policy list acme/app-db',

@@ -94,3 +94,9 @@ def test_help_gives_an_approver_examples_of_what_they_may_do(bot: Bot) -> None:
     assert "Examples" in shown
     assert "/backup-policy list acme/app-db" in shown and "/backup-policy status acme/app-db" in shown
     assert "/backup-policy update" not in shown and "/backup-policy create" not in shown
+
+
+def test_help_writes_create_and_the_day_and_week_keys_as_the_contract_does(bot: Bot) -> None:
+    shown = bot.command("help").all_text()
+    assert "frequency=… at=… [day=…] [week=…] [reason=" in shown
+    assert "full names" in shown and "first…fourth" in shown
