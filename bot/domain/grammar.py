@@ -72,7 +72,8 @@ USAGE_LINES = (
     ("pending", "approval requests you can act on"),
     ("status <org>/<database>", "whether each policy's backups succeed: last success, failures, next run"),
     ("create <org>/<database> name=\"…\" target=… retention=… frequency=… at=… [day=…] [week=…] [reason=\"…\"] "
-     "[--dry-run]", "a new policy (day= for weekly and monthly ones, week= for monthly ones); with no settings, a form"),
+     "[--dry-run]",
+     "a new policy (day= for weekly and monthly ones, week= for monthly ones); with no settings, a form"),
     ("delete <org>/<database> <policy> [reason=\"…\"] [--dry-run]", "remove a policy (never a required one)"),
     ("export <org>/<database or glob> [terraform|json]",
      "the policies as code: Terraform resources with import blocks (the default), or JSON"),
