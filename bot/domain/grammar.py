@@ -232,8 +232,10 @@ def parse_export(tokens: list[Token]) -> ExportCommand:
     return ExportCommand(db, chosen)
 
 
-def parse_update(db: DatabaseRef, policy: str, tokens: list[Token], creating: bool = False) -> UpdateCommand:
-    """`key=value…`, `reason=` and `--dry-run` after an update's policy, or (`creating`) a new policy's settings."""
+def parse_update(db: DatabaseRef, policy: str, tokens: list[Token], creating: bool = False,
+                 bulk: bool = False) -> UpdateCommand:
+    """`key=value…`, `reason=` and `--dry-run` after an update's policy, or (`creating`) a new policy's settings;
+    `bulk`: `--where` was taken out already, and is an option too."""
     values: dict[str, Any] = {}
     typed: dict[str, str] = {}
     reason: str | None = None
@@ -247,6 +249,9 @@ def parse_update(db: DatabaseRef, policy: str, tokens: list[Token], creating: bo
             if flag in ("--dry-run", "--dryrun"):
                 dry_run = True
                 continue
+            if bulk:
+                raise CommandError(f"Unknown option `{token.text[:40]}`.{did_you_mean(flag, (*FLAGS, '--where'))} "
+                                   "The options are `--dry-run` and `--where target=production` (or development).")
             raise CommandError(f"Unknown option `{token.text[:40]}`.{did_you_mean(flag, FLAGS)} "
                                "The only option is `--dry-run`.")
         if "=" not in token.text:

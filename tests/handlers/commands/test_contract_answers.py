@@ -100,3 +100,14 @@ def test_help_writes_create_and_the_day_and_week_keys_as_the_contract_does(bot: 
     shown = bot.command("help").all_text()
     assert "frequency=… at=… [day=…] [week=…] [reason=" in shown
     assert "full names" in shown and "first…fourth" in shown
+
+
+@pytest.mark.parametrize(("text", "told"), [
+    ("update acme/app-db bp03devday retention=0d", "`retention=0d`: must be at least 1, e.g. `retention=30d`"),
+    ("update acme/app-db bp03devday frequency=99999999999h", "`frequency=99999999999h` is too large"),
+    ("update acme/* * --wher target=production retention=3d", "Did you mean `--where`?"),
+])
+def test_a_bad_amount_or_option_is_named_as_typed_with_its_fix(bot: Bot, planetscale: PlanetScaleState, text: str,
+                                                               told: str) -> None:
+    assert told in answer(bot, text)
+    assert planetscale.calls() == []
