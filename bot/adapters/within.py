@@ -6,16 +6,21 @@ the deadline. The head is read by httpx before it returns the response, so it is
 own: the caller gives up at the deadline, and the thread, once the head comes or a read times out, closes the
 answer no one waits for. A trickled head holds that thread (and its connection), never the caller nor another
 request: httpx offers no documented way to abort a read from another thread, so the thread is let run, counted as
-held, and bounded in number. The threads are daemon threads: one held at exit does not hold up the process's end.
+held, and bounded in number. The threads are reused, one per head at a time, so a request does not wait for a new
+thread to start. They are daemon threads: one held at exit does not hold up the process's end (concurrent.futures'
+pool joins its threads at exit, so it is not used here).
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
+import queue
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,6 +30,8 @@ log = logging.getLogger(__name__)
 # Heads waited for at once, held ones included (httpx's pool has 100 connections by default): beyond them, a
 # request waits its turn within its own deadline.
 MOST_HEAD_THREADS = 128
+# A thread with no head to wait for this long ends: a burst's threads do not stay.
+IDLE_SECONDS = 30.0
 
 
 def one_try_seconds(timeout: httpx.Timeout) -> float:
@@ -38,7 +45,7 @@ class Within:
     def __init__(self, client: httpx.Client, name: str):
         self.client = client
         self.name = name
-        self.threads = threading.BoundedSemaphore(MOST_HEAD_THREADS)
+        self.threads = _Threads(MOST_HEAD_THREADS, f"{name}-head")
         self.lock = threading.Lock()
         self.held = 0  # threads still waiting for a head their caller gave up on
 
@@ -46,16 +53,11 @@ class Within:
         """The answer to `request`, its head read and its body not yet (the caller reads it and closes it);
         httpx.ReadTimeout if the head has not come by `deadline` (time.monotonic), httpx.PoolTimeout (unsent) if
         no thread to wait for it was free by then."""
-        if not self.threads.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        head = _Head(self, request)
+        if not self.threads.start(functools.partial(contextvars.copy_context().run, head.wait),
+                                  max(0.0, deadline - time.monotonic())):
             # Never sent: told as a connection that never opened.
             raise httpx.PoolTimeout(f"{MOST_HEAD_THREADS} answers' heads are awaited already", request=request)
-        head = _Head(self, request)
-        try:
-            threading.Thread(target=contextvars.copy_context().run, args=(head.wait,),
-                             name=f"{self.name}-head", daemon=True).start()
-        except BaseException:
-            self.threads.release()
-            raise
         head.done.wait(max(0.0, deadline - time.monotonic()))
         with self.lock:
             if not head.done.is_set():  # under way: its answer, once it comes, is closed unread
@@ -90,8 +92,6 @@ class _Head:
             response: httpx.Response | None = self.within.client.send(self.request, stream=True)
         except Exception as exc:  # handed to the caller, which raises it
             response, self.error = None, exc
-        finally:
-            self.within.threads.release()
         with self.within.lock:
             if self.abandoned:
                 self.within.held -= 1
@@ -101,6 +101,55 @@ class _Head:
                 return
         if response is not None:
             response.close()
+
+
+class _Threads:
+    """Daemon threads that run jobs, at most `most` jobs under way or waiting for a thread at once; a thread that
+    finishes one takes the next, and ends once none has come for IDLE_SECONDS."""
+
+    def __init__(self, most: int, name: str):
+        self.name = name
+        self.free = threading.BoundedSemaphore(most)  # one held from a job's start until its thread is free again
+        self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.idle = 0  # threads free that no job has claimed yet
+
+    def start(self, job: Callable[[], None], timeout: float) -> bool:
+        """Runs `job` on a thread; False, and not run, if `most` were under way until `timeout` seconds passed."""
+        if not self.free.acquire(timeout=timeout):
+            return False
+        with self.lock:
+            claimed = self.idle > 0
+            if claimed:
+                self.idle -= 1
+        if claimed:  # a free thread takes it: as many jobs come to the queue as threads were claimed
+            self.jobs.put(job)
+            return True
+        try:
+            threading.Thread(target=self._run, args=(job,), name=self.name, daemon=True).start()
+        except BaseException:
+            self.free.release()
+            raise
+        return True
+
+    def _run(self, job: Callable[[], None]) -> None:
+        while True:
+            try:
+                job()
+            except BaseException:
+                self.free.release()
+                raise
+            with self.lock:
+                self.idle += 1
+            self.free.release()  # after counting itself free: a job that gets this finds it, no thread too many
+            try:
+                job = self.jobs.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                with self.lock:
+                    if self.idle > 0:  # unclaimed: it ends
+                        self.idle -= 1
+                        return
+                job = self.jobs.get()  # claimed as it stopped waiting: its job is on its way
 
 
 def read_within(response: httpx.Response, deadline: float, most: int) -> bytes | None:
