@@ -133,6 +133,18 @@ def first_in_line(acks_wait: bool = False) -> Iterator[None]:
         _in_line.first = _in_line.prompt = False
 
 
+@contextlib.contextmanager
+def one_statement() -> Iterator[None]:
+    """A SQLite write begun on this thread meanwhile is one statement, committed by SQLite as it ends (no BEGIN
+    nor COMMIT): SQLite's lock is held only while it runs, not while Python goes between statements, where a
+    niced worker may lose the CPU with the lock held and the acks' writes wait for it."""
+    _in_line.alone = True
+    try:
+        yield
+    finally:
+        _in_line.alone = False
+
+
 # Per SQLite database of this process: the turns to write (see TakingTurns).
 _turns: dict[str, Turns] = {}
 _turns_lock = threading.Lock()
@@ -163,7 +175,9 @@ class TakingTurns(sqlite3.Connection):
     def begin_immediate(self) -> None:
         self.holding = self.turns.take(timeout=SQLITE_BUSY_SECONDS)
         try:
-            if getattr(_in_line, "prompt", False):
+            if getattr(_in_line, "alone", False):
+                self.patient()  # no BEGIN: the one statement is its own transaction
+            elif getattr(_in_line, "prompt", False):
                 self._begin_promptly()
             else:
                 self.patient()

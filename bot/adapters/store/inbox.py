@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.adapters.store.connection import first_in_line
+from bot.adapters.store.connection import first_in_line, one_statement
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -123,8 +123,13 @@ def _write(conn: Connection, rows: list[dict[str, Any]], dones: list[str], again
     """On PostgreSQL (autocommit) the dones commit first, then the rows in one statement: a write whose connection
     dropped is tried again (`Inbox.write`), as it may have committed; rows whose write raised otherwise were not
     written, so their requests act without them, exactly once (TrackedExecutor._written). On SQLite, one
-    transaction, which takes the writer's lock at BEGIN."""
+    transaction, which takes the writer's lock at BEGIN; dones alone, one statement."""
     insert, close = _statements(conn.dialect.name, again)
+    if conn.dialect.name != "postgresql" and not rows:  # dones alone (a worker's): one statement, no BEGIN
+        if dones:
+            with one_statement(), conn.begin():
+                conn.execute(close, {"keys": dones})
+        return set()
     with contextlib.nullcontext() if conn.dialect.name == "postgresql" else conn.begin():
         if dones:
             conn.execute(close, {"keys": dones})

@@ -149,3 +149,26 @@ def test_a_connection_that_wrote_for_an_ack_waits_for_the_lock_again_in_anything
             used = conn.execution_options(**{connection.READ_ONLY: True}) if read_only else conn
             with used.begin():
                 assert busy_timeout(used) == SQLITE_BUSY_SECONDS * 1000
+
+
+def test_a_mark_of_work_done_alone_holds_the_lock_only_while_its_statement_runs(sqlite_store: Store) -> None:
+    """A worker's inbox write is, most often, a mark that work is done, alone. As BEGIN IMMEDIATE, UPDATE, COMMIT
+    it held SQLite's lock while Python went between the statements, where the niced worker loses the CPU to the
+    front and the acks' writes wait for the lock. It is one statement, its own transaction; a write of rows (an
+    ack's) still begins its transaction first."""
+    statements: list[str] = []
+    sa.event.listen(sqlite_store.engine, "checkout",
+                    lambda dbapi_connection, *_: dbapi_connection.set_trace_callback(statements.append))
+    inbox, turns = Inbox(lambda: sqlite_store.engine, time.time, "worker:1"), turns_of(sqlite_store)
+    assert inbox.take("k:1", "body")
+    def run() -> list[str]:  # PRAGMAs left out: they set the busy handler, no lock taken
+        return [s.split()[0] for s in statements if not s.startswith("PRAGMA")]
+
+    assert run() == ["BEGIN", "INSERT", "COMMIT"]
+    statements.clear()
+    inbox.done("k:1")
+    assert run() == ["UPDATE"]
+    assert turns.take(timeout=0)  # its turn given back
+    turns.give_back()
+    with sqlite_store.reader.connect() as conn:
+        assert conn.execute(sa.select(deliveries.c.body).where(deliveries.c.key == "k:1")).scalar_one() is None
