@@ -18,9 +18,11 @@ from bot.domain.costs import DatabaseFacts
 from bot.domain.judge import (
     Asked,
     Refusal,
+    Snapshot,
     Stage,
     Verdict,
     VerdictKind,
+    judge,
 )
 from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, JUDGE_AGAIN_SECONDS, JUDGED, Lifecycle
 from bot.domain.outcomes import (
@@ -187,9 +189,13 @@ class Applying(Snapshots, Lifecycle):
 
     def _judge_again(self, claim: Claim, by: str, db: DatabaseRef, facts: DatabaseFacts | None) -> None:
         """The send's fence after its write waited (the bot's budget, a Retry-After): the policy read again (one
-        GET) under the lease and judged again by the one judge; JudgedAgain, nothing sent, unless it applies."""
+        GET) under the lease and judged again by the one judge; JudgedAgain, nothing sent, unless it applies.
+        What the judge looks up (the approvals, the groups, a PlanetScale role) is looked up before the read, so
+        that no wait of theirs falls between the read and the write; the read is marked when it is made."""
         request = claim.request
         known = facts or DatabaseFacts.of(request.facts) or DatabaseFacts()
+        rules, approvals = self.access.rules, self.store.approvers_of(request.id)
+        directory = self._facts(rules, request.organization, request.database, [request.requester])
         listed: list[tuple[str, str, str]]
         try:
             if request.kind is ChangeKind.CREATE:  # no policy yet: the database's, listed again
@@ -201,8 +207,9 @@ class Applying(Snapshots, Lifecycle):
                     (fresh.id, fresh.name, fresh.target)]
         except (PolicyNotFound, PlanetScaleError) as exc:
             raise JudgedAgain(partial(self._unread, claim, by, exc)) from None
-        verdict = self._judge(Stage.APPLYING, fresh, Asked.of(request), self.store.approvers_of(request.id),
-                              known.with_policies(listed))
+        claim.read(self.clock())
+        verdict = judge(Snapshot(Stage.APPLYING, rules, fresh, Asked.of(request), tuple(approvals), directory,
+                                 known.with_policies(listed)))
         if verdict.kind is not VerdictKind.APPLY:
             raise JudgedAgain(partial(self._not_applying, claim, by, verdict))
 

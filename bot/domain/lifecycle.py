@@ -161,7 +161,7 @@ class Lifecycle:
         and was taken over by the sweep sends nothing on a policy judged long ago. A write that waited after its
         judging (the bot's budget, a Retry-After: told exactly), or leaves longer than FRESH_SECONDS after the
         policy's read (any wait, told or not), leaves only if `again`, judging it anew on a fresh read under the
-        lease, lets it (it raises otherwise): the policy may have moved meanwhile."""
+        lease (which it marks), lets it (it raises otherwise): the policy may have moved meanwhile."""
 
         def fence(waited: bool) -> None:
             if not self._hold(claim):
@@ -169,8 +169,7 @@ class Lifecycle:
                                 "(it stalled, and the sweep took the change over).")
             stale = claim.read_at is not None and self.clock() - claim.read_at > FRESH_SECONDS
             if (waited or claim.waited or stale) and again is not None:
-                again()
-                claim.read(self.clock())
+                again()  # marks the read it judged on (Claim.read), made after every look-up it needed
                 if not self._hold(claim):  # the read may have been slow: the lease still holds as it leaves
                     raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change "
                                     "left (it stalled, and the sweep took the change over).")
