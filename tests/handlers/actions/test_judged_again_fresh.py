@@ -4,48 +4,54 @@ it. Through Bolt's pipeline and the emulators."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import pytest
-from approval_helpers import ALICE, RULES, approvals_bot
+from access_rules import guardrail
+from approval_helpers import ALICE, CAROL, PROD, RULES, approvals_bot, ask, request_id
 from conftest import Bot
 
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
+from handlers.blocks import APPROVE
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
 
 DEV = "bp03devday"  # development: a change applies at once, with no approval
+WEEKLY = "bp02prodwk"  # production, and not a required policy: it may be deleted
 # As the shared rules, and a development change is asked only by a PlanetScale admin (alice is one).
 ADMIN_DEV = RULES.format(approvals=1) + 'planetscale_role = "admin"\n'
 
 
-class MovedWhileTheRoleWaits(list[float]):
-    """The client's waits: the PATCH's (refused unread, 429) first, then the role look-up's; during the second,
-    someone moves the policy to production in PlanetScale's dashboard."""
+class Waits(list[float]):
+    """The PlanetScale client's waits; at the nth, `at[n]` runs (something moves meanwhile)."""
 
-    def __init__(self, planetscale: PlanetScaleState) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.planetscale = planetscale
+        self.at: dict[int, Callable[[], object]] = {}
 
     def append(self, seconds: float) -> None:
         super().append(seconds)
-        if len(self) == 2:
-            self.planetscale.dashboard_change("acme", "app-db", DEV, target="production")
+        if len(self) in self.at:
+            self.at[len(self)]()
 
 
 @pytest.fixture
-def sleeps(planetscale: PlanetScaleState) -> list[float]:
-    return MovedWhileTheRoleWaits(planetscale)
+def sleeps() -> Waits:
+    return Waits()
 
 
 @pytest.mark.parametrize("method", ["PATCH", "DELETE"])
 def test_a_write_judged_again_is_not_sent_on_a_read_made_before_the_judges_role_look_up_waited(
-        approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: list[float], method: str) -> None:
-    """alice (a PlanetScale admin) asks a no-approval change of a development policy from #random. Its write is
+        approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: Waits, method: str) -> None:
+    """alice (a PlanetScale admin) asks a change of a development policy, which needs no approval. Its write is
     refused unread (429) and waits, so its fence reads the policy again and judges it again; the judge then looks
     up alice's PlanetScale role, and that look-up waits too (429, Retry-After: 2), while the policy is moved to
-    production, where a change needs an approval and is asked only in #db-ops. The write leaves on the fence's
-    read, made before that wait: onto a production policy with no approval."""
+    production, where a change needs an approval. The write leaves on the fence's read, made before that wait:
+    onto a production policy with no approval."""
     approvals_bot.use_rules(ADMIN_DEV)
+    sleeps.at[2] = partial(planetscale.dashboard_change, "acme", "app-db", DEV, target="production")
     planetscale.add_fault(Fault(status=429, method=method, times=1, retry_after="3"))
     # The role is looked up when the change is asked (and, for a deletion, asked without the lease, once more when
     # it applies); the next look-up, the fence's, waits.
@@ -55,11 +61,32 @@ def test_a_write_judged_again_is_not_sent_on_a_read_made_before_the_judges_role_
     reply = approvals_bot.command(text, user=ALICE)
     assert sleeps == [3.0, 2.0], sleeps  # the write waited, then the fence's role look-up, as the policy moved
     assert DEV in planetscale.policies[("acme", "app-db")], (
-        f"a DELETE reached a production policy with no approval, asked from #random: {reply.all_text()}")
+        f"a DELETE reached a production policy with no approval: {reply.all_text()}")
     policy = planetscale.policy("acme", "app-db", DEV)
     assert policy["target"] == "production", reply.all_text()
     assert policy["retention_value"] != 9 and len(planetscale.calls(method)) == 1, (
-        f"a {method} reached a production policy with no approval, asked from #random: {reply.all_text()}")
+        f"a {method} reached a production policy with no approval: {reply.all_text()}")
     [request] = approvals_bot.deps.store.requests(list(RequestState))
     assert request.state is not RequestState.APPLIED, reply.all_text()
     assert "Nothing was sent" in reply.all_text() or "Not applied" in reply.all_text(), reply.all_text()
+
+
+def test_a_deletion_judged_again_after_its_wait_counts_the_policies_read_under_its_lease_not_when_asked(
+        approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: Waits) -> None:
+    """alice asks to delete "Production weekly" while app-db has two production policies; carol approves it after
+    "Production daily" was moved to development in PlanetScale, so it is the last production policy. Its DELETE
+    is refused unread (429) and waits, and meanwhile a floor of one production policy is added to the access file.
+    Judged again before it leaves, the deletion must count the policies read under its lease (none left in
+    production), not those listed when it was asked (one left): it would delete app-db's last production policy
+    under a floor that forbids it."""
+    message = ask(approvals_bot, f"delete acme/app-db {WEEKLY}")
+    planetscale.dashboard_change("acme", "app-db", PROD, target="development")
+    planetscale.add_fault(Fault(status=429, method="DELETE", times=1, retry_after="3"))
+    sleeps.at[1] = partial(approvals_bot.use_rules, RULES.format(approvals=1) + guardrail("production", min_policies=1))
+    reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert sleeps == [3.0], sleeps  # the DELETE waited, and the floor came meanwhile
+    assert WEEKLY in planetscale.policies[("acme", "app-db")], (
+        f"app-db's last production policy was deleted under a floor of one: {reply.all_text()}")
+    assert len(planetscale.calls("DELETE")) == 1
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.FAILED and "Nothing was sent" in reply.all_text(), reply.all_text()
