@@ -135,7 +135,7 @@ class Applying(Snapshots, Lifecycle):
         if request.kind is ChangeKind.CREATE:
             return self._send_create(claim, by, db, current)
         if request.kind is ChangeKind.DELETE:
-            return self._send_delete(claim, by, db, current)
+            return self._send_delete(claim, by, db, current, facts)
         return self._send(claim, by, db, current, PolicyUpdate(**request.changes), facts=facts)
 
     def _unread(self, claim: Claim, by: str, exc: PolicyNotFound | PlanetScaleError) -> Outcome:
@@ -215,7 +215,8 @@ class Applying(Snapshots, Lifecycle):
 
     if TYPE_CHECKING:  # creations and deletions (bot/domain/creating.py)
         def _send_create(self, claim: Claim, by: str, db: DatabaseRef, planned: BackupPolicy) -> Outcome: ...
-        def _send_delete(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy) -> Outcome: ...
+        def _send_delete(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy,
+                         facts: DatabaseFacts | None = None) -> Outcome: ...
         def _settle_lifecycle(self, claim: Claim, by: str, why: str, answered: bool) -> Outcome: ...
 
     def _send(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy, update: PolicyUpdate,

@@ -194,13 +194,16 @@ class Creating(Applying):
         return self._landed(claim, replace(record, policy_id=made.id, after=after), how, made, after=after,
                             policy_id=made.id, policy_name=made.name)
 
-    def _send_delete(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy) -> Outcome:
+    def _send_delete(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy,
+                     facts: DatabaseFacts | None = None) -> Outcome:
+        """`facts`: the database's policies as read under the lease, to judge it again on if its DELETE waits (a
+        floor counts those, never those listed when it was asked)."""
         request = claim.request
         attempt = self._attempt(claim, by, db, current)
         if not self._hold(claim, record=attempt):
             return taken_over(request)
         try:
-            with self._fenced(claim, partial(self._judge_again, claim, by, db, None)):
+            with self._fenced(claim, partial(self._judge_again, claim, by, db, facts)):
                 self.planetscale.delete_policy(db.organization, db.database, current.id)
         except JudgedAgain as exc:
             return exc.outcome() or self._already(request)
