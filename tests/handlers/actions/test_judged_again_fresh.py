@@ -4,8 +4,10 @@ it. Through Bolt's pipeline and the emulators."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import pytest
 from access_rules import guardrail
@@ -13,6 +15,7 @@ from approval_helpers import ALICE, CAROL, PROD, RULES, approvals_bot, ask, requ
 from conftest import Bot
 
 from bot.domain.change_requests import RequestState
+from bot.domain.ports import FRESH_SECONDS
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from handlers.blocks import APPROVE
 
@@ -90,3 +93,44 @@ def test_a_deletion_judged_again_after_its_wait_counts_the_policies_read_under_i
     assert len(planetscale.calls("DELETE")) == 1
     [request] = approvals_bot.deps.store.requests(list(RequestState))
     assert request.state is RequestState.FAILED and "Nothing was sent" in reply.all_text(), reply.all_text()
+
+
+def test_a_write_judged_again_is_not_sent_after_its_lease_renewal_stalled_past_a_fresh_read(
+        approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: Waits, monkeypatch: pytest.MonkeyPatch) -> None:
+    """alice's no-approval retention=9d on a development policy: its PATCH is refused unread (429) and waits, so
+    its fence reads the policy again (that read waits too, 429, while the lease runs short) and judges it again.
+    The fence then renews the lease before the PATCH leaves, and that write stalls in the database for longer
+    than a read stays fresh, while the policy is moved to production: the PATCH must not leave on the read made
+    before the stall."""
+    now = [time.time()]
+    changes, store = approvals_bot.deps.changes, approvals_bot.deps.store
+    changes.clock = store.clock = lambda: now[0]
+    short = changes.lease_seconds - 2 * changes.planetscale.worst_case_seconds() + 1
+
+    def lease_runs_short() -> None:
+        now[0] += short
+
+    sleeps.at[2] = lease_runs_short  # the fence's read waited: less than two slowest calls left of the lease
+    real, renewed = store.renew, []
+
+    def renew(claim: Any, lease_seconds: float, record: Any = None) -> Any:
+        done = real(claim, lease_seconds, record=record)
+        if record is None and len(sleeps) == 2:
+            renewed.append(claim)
+            planetscale.dashboard_change("acme", "app-db", DEV, target="production")
+            now[0] += FRESH_SECONDS + 1  # the renewal's stall, after its write
+        return done
+
+    monkeypatch.setattr(store, "renew", renew)
+    planetscale.add_fault(Fault(status=429, method="PATCH", times=1, retry_after="3"))
+    # The policies are listed once when the change is asked; the fence's read is the next listing.
+    planetscale.add_fault(Fault(status=429, method="GET", path_ends="/backup-policies", times=1, skip=1,
+                                retry_after="2"))
+    reply = approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)
+    assert sleeps == [3.0, 2.0] and renewed, (sleeps, renewed)
+    policy = planetscale.policy("acme", "app-db", DEV)
+    assert policy["target"] == "production", reply.all_text()
+    assert policy["retention_value"] != 9 and len(planetscale.calls("PATCH")) == 1, (
+        f"a PATCH reached a production policy with no approval: {reply.all_text()}")
+    [request] = store.requests(list(RequestState))
+    assert request.state is not RequestState.APPLIED, reply.all_text()
