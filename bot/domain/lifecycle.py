@@ -13,7 +13,16 @@ from typing import Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.ports import FRESH_SECONDS, ChangeStore, Claim, LeaseLost, PlanetScaleApi, send_fence, wait_noted
+from bot.domain.ports import (
+    FRESH_SECONDS,
+    ChangeStore,
+    Claim,
+    LeaseLost,
+    NotSent,
+    PlanetScaleApi,
+    send_fence,
+    wait_noted,
+)
 
 # Room for the database writes around the PATCH, beyond the PlanetScale client's own worst case.
 LEASE_MARGIN_SECONDS = 30.0
@@ -28,6 +37,9 @@ JUDGE_AGAIN_SECONDS = 600.0
 # How long a click waits for another change to the same policy to finish before leaving it to the sweep.
 CLAIM_WAIT_SECONDS = 15.0
 LEASE_POLL_SECONDS = 0.05
+# How many times a write's fence judges it again on a fresh read before it gives up sending it: each time, its lease
+# renewal or its look-ups held it up past a fresh read again.
+JUDGED_AGAIN_AT_MOST = 3
 
 S = RequestState
 # The request's columns the judge sets when a claimed request applies (bot/domain/applying.py).
@@ -164,15 +176,19 @@ class Lifecycle:
         lease (which it marks), lets it (it raises otherwise): the policy may have moved meanwhile."""
 
         def fence(waited: bool) -> None:
-            if not self._hold(claim):
-                raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change left "
-                                "(it stalled, and the sweep took the change over).")
-            stale = claim.read_at is not None and self.clock() - claim.read_at > FRESH_SECONDS
-            if (waited or claim.waited or stale) and again is not None:
-                again()  # marks the read it judged on (Claim.read), made after every look-up it needed
-                if not self._hold(claim):  # the read may have been slow: the lease still holds as it leaves
+            # The lease held with room for the write (its renewal may stall too), then the read still fresh: each
+            # judging again is followed by the same two checks, as the write leaves after them.
+            for _ in range(JUDGED_AGAIN_AT_MOST + 1):
+                if not self._hold(claim):
                     raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change "
                                     "left (it stalled, and the sweep took the change over).")
+                stale = claim.read_at is not None and self.clock() - claim.read_at > FRESH_SECONDS
+                if not (waited or claim.waited or stale) or again is None:
+                    return
+                again()  # marks the read it judged on (Claim.read), made after every look-up it needed
+                waited = False
+            raise NotSent("Nothing was sent: the bot was held up after each of its reads of the policy before the "
+                          "change could leave (its database or PlanetScale was slow); ask again in a moment.")
 
         token = send_fence.set(fence)
         try:
