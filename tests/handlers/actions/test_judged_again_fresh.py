@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from access_rules import guardrail
+from access_rules import guardrail, storage_bound
 from approval_helpers import ALICE, CAROL, PROD, RULES, approvals_bot, ask, request_id
 from conftest import Bot
 
@@ -134,3 +134,21 @@ def test_a_write_judged_again_is_not_sent_after_its_lease_renewal_stalled_past_a
         f"a PATCH reached a production policy with no approval: {reply.all_text()}")
     [request] = store.requests(list(RequestState))
     assert request.state is not RequestState.APPLIED, reply.all_text()
+
+
+def test_a_write_judged_again_under_a_storage_bound_added_while_it_waited_is_judged_on_its_backups(
+        approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: Waits) -> None:
+    """alice's no-approval retention=9d on a development policy (about 11 GB kept, from 4 GB) is judged under its
+    lease with no storage bound, so its backups are only read beside it, for the message. Its PATCH is refused
+    unread (429) and waits, and meanwhile a 5 GB bound on development is added to the access file. Judged again
+    before it leaves, under that bound, the change must be judged on its backups: without them the bound reads as
+    "not estimated" and the PATCH goes past it."""
+    sleeps.at[1] = partial(approvals_bot.use_rules, RULES.format(approvals=1) + storage_bound("development", "5GB"))
+    planetscale.add_fault(Fault(status=429, method="PATCH", times=1, retry_after="3"))
+    reply = approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)
+    assert sleeps == [3.0], sleeps
+    assert planetscale.policy("acme", "app-db", DEV)["retention_value"] != 9, (
+        f"a PATCH went past a storage bound in force as it left: {reply.all_text()}")
+    assert len(planetscale.calls("PATCH")) == 1
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.FAILED and "Nothing was sent" in reply.all_text(), reply.all_text()
