@@ -196,10 +196,18 @@ class Applying(Snapshots, Lifecycle):
         known = facts or DatabaseFacts.of(request.facts) or DatabaseFacts()
         rules, approvals = self.access.rules, self.store.approvers_of(request.id)
         directory = self._facts(rules, request.organization, request.database, [request.requester])
+        asked = BackupPolicy.model_validate(request.before)
+        target = str(request.changes.get("target", asked.target))
+        if request.kind is not ChangeKind.DELETE and self.storage_bounded(db.organization, db.database, [target],
+                                                                          rules):
+            # A storage bound is judged on the backups as they are now (one added while the write waited too, or
+            # one judged before on sizes kept from its asking), read before the policy, as the look-ups are.
+            known = read_facts(self.policies.planetscale, db, [], None if request.kind is ChangeKind.CREATE
+                               else asked, target).with_policies(known.policies)
         listed: list[tuple[str, str, str]]
         try:
             if request.kind is ChangeKind.CREATE:  # no policy yet: the database's, listed again
-                fresh = BackupPolicy.model_validate(request.before)
+                fresh = asked
                 listed = [(p.id, p.name, p.target) for p in self.policies.list_policies(db)]
             else:
                 fresh = self._stored_policy(db, request.policy_id)
