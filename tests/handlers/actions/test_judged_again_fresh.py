@@ -152,3 +152,22 @@ def test_a_write_judged_again_under_a_storage_bound_added_while_it_waited_is_jud
     assert len(planetscale.calls("PATCH")) == 1
     [request] = approvals_bot.deps.store.requests(list(RequestState))
     assert request.state is RequestState.FAILED and "Nothing was sent" in reply.all_text(), reply.all_text()
+
+
+def test_a_deletion_judged_again_after_its_wait_counts_the_policies_as_its_fresh_read_lists_them(
+        approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: Waits) -> None:
+    """A floor of one production policy, and app-db has two: alice's deletion of "Production weekly", approved by
+    carol, is judged under its lease with one left. Its DELETE is refused unread (429) and waits, and meanwhile
+    "Production daily" is moved to development in PlanetScale. The fence's fresh read lists the policies again:
+    judged on that list, the deletion would leave no production policy."""
+    approvals_bot.use_rules(RULES.format(approvals=1) + guardrail("production", min_policies=1))
+    message = ask(approvals_bot, f"delete acme/app-db {WEEKLY}")
+    planetscale.add_fault(Fault(status=429, method="DELETE", times=1, retry_after="3"))
+    sleeps.at[1] = partial(planetscale.dashboard_change, "acme", "app-db", PROD, target="development")
+    reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert sleeps == [3.0], sleeps
+    assert WEEKLY in planetscale.policies[("acme", "app-db")], (
+        f"app-db's last production policy was deleted under a floor of one: {reply.all_text()}")
+    assert len(planetscale.calls("DELETE")) == 1
+    [request] = approvals_bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.FAILED and "Nothing was sent" in reply.all_text(), reply.all_text()
