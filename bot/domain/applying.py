@@ -188,10 +188,11 @@ class Applying(Snapshots, Lifecycle):
         return None
 
     def _judge_again(self, claim: Claim, by: str, db: DatabaseRef, facts: DatabaseFacts | None) -> None:
-        """The send's fence after its write waited (the bot's budget, a Retry-After): the policy read again (one
-        GET) under the lease and judged again by the one judge; JudgedAgain, nothing sent, unless it applies.
-        What the judge looks up (the approvals, the groups, a PlanetScale role) is looked up before the read, so
-        that no wait of theirs falls between the read and the write; the read is marked when it is made."""
+        """The send's fence after its write waited (the bot's budget, a Retry-After): the policy read again (the
+        database's list, one GET a page) under the lease and judged again by the one judge; JudgedAgain, nothing
+        sent, unless it applies. What the judge looks up (the approvals, the groups, a PlanetScale role, the
+        backups under a storage bound) is looked up before the read, so that no wait of theirs falls between the
+        read and the write; the read is marked when it is made."""
         request = claim.request
         known = facts or DatabaseFacts.of(request.facts) or DatabaseFacts()
         rules, approvals = self.access.rules, self.store.approvers_of(request.id)
@@ -209,10 +210,10 @@ class Applying(Snapshots, Lifecycle):
             if request.kind is ChangeKind.CREATE:  # no policy yet: the database's, listed again
                 fresh = asked
                 listed = [(p.id, p.name, p.target) for p in self.policies.list_policies(db)]
-            else:
-                fresh = self._stored_policy(db, request.policy_id)
-                listed = [(i, n, t) for i, n, t in known.policies if i != fresh.id] + [
-                    (fresh.id, fresh.name, fresh.target)]
+            else:  # the policy found in the database's list, read again whole: a floor counts the others there
+                policies = self.policies.list_policies(db)
+                fresh = self._stored_policy(db, request.policy_id, policies)
+                listed = [(p.id, p.name, p.target) for p in policies]
         except (PolicyNotFound, PlanetScaleError) as exc:
             raise JudgedAgain(partial(self._unread, claim, by, exc)) from None
         claim.read(self.clock())
