@@ -21,7 +21,7 @@ from bot.domain.applying import Applying, JudgedAgain, taken_over
 from bot.domain.audit import AuditEvent, iso_of
 from bot.domain.backup_health import read_facts
 from bot.domain.backups import CLOCK_MARGIN_SECONDS, parse_time
-from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
+from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState, asked_by_this_work
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
@@ -112,6 +112,8 @@ class Creating(Applying):
         def _request(self, user: str, channel: str, plan: ChangePlan, dry_run: bool = False,
                      revert_of: str | None = None, reference: str | None = None) -> Outcome: ...
 
+        def _stored_before(self, stored: ChangeRequest) -> Outcome: ...
+
     # --- reverting ------------------------------------------------------------------------------------
 
     def revert_lifecycle(self, original: ChangeRequest, user: str, channel: str) -> Outcome:
@@ -134,6 +136,8 @@ class Creating(Applying):
                        if r.revert_of == original.id]
         if open_revert:
             asked = open_revert[0]
+            if asked_by_this_work(asked.id):  # by this work's first run, which stopped before posting it
+                return self._stored_before(asked)
             return Outcome(OutcomeKind.CLOSED, f"This revert is already asked by {person(asked.requester)}: see its "
                                                f"request in {named_channel(asked.channel)}. Nothing more was done.",
                            asked)
