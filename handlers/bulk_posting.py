@@ -16,7 +16,6 @@ from bot.domain.batches import Batch, BatchOutcome, BatchOutcomeKind, BatchState
 from bot.domain.bulk_costs import SharedReads
 from bot.domain.changes import SYSTEM, Outcome
 from handlers import blocks, bulk_blocks, home
-from handlers.asked import post_unposted
 from handlers.dependencies import Dependencies
 from handlers.posting import answer_actor, error_of, has_response_url, report_step, say_privately
 
@@ -245,9 +244,7 @@ def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome],
 def sweep_batches(deps: Dependencies, client: WebClient) -> None:
     """The sweep's steps on bulk changes: those fully approved whose judging could not tell are judged again;
     those past their time expire, and their message says so; the list of policies Slack refused in a thread
-    is posted there again, so that no request stands without it, and so is how each policy ended. First, the
-    open requests whose post their run claimed and never made."""
-    post_unposted(deps, client)
+    is posted there again, so that no request stands without it, and so is how each policy ended."""
     for batch in deps.store.unthreaded_batches():
         to_thread(deps, client, batch, "plan", bulk_blocks.plan_replies(batch))
     for batch in deps.store.unfinished_batches():

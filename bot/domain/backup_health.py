@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -18,6 +18,24 @@ MAX_BRANCHES_READ = 10
 # Policies whose backups `status` reads: a listing of thousands (a PlanetScale answering out of its contract) would
 # otherwise read thousands of backup lists for one command, where a message shows a few dozen lines.
 MAX_POLICIES_READ = 50
+
+
+class TooManyBranches(Exception):
+    """A target with more branches than a storage estimate reads: the estimate sums every branch a policy backs
+    up, so one of only some of them would pass a `max_storage` bound the whole breaks. No estimate instead."""
+
+    def __init__(self, db: DatabaseRef, target: str, count: int):
+        self.user_message = (f"{db} has {count} {target} branches, and the bot estimates storage from at most "
+                             f"{MAX_BRANCHES_READ}")
+        super().__init__(self.user_message)
+
+
+def estimated_branches(branches: Sequence[Branch], db: DatabaseRef, target: str) -> list[str]:
+    """The names of the branches of `target` a storage estimate sums: all of them, or TooManyBranches."""
+    names = [b.name for b in branches if b.production == (target == "production")]
+    if len(names) > MAX_BRANCHES_READ:
+        raise TooManyBranches(db, target, len(names))
+    return names
 
 
 def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[BackupPolicy],
@@ -102,7 +120,7 @@ def read_facts(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Back
         if after_target is not None and (policy is None or after_target != policy.target):
             since = moment - timedelta(days=TARGET_BASIS_DAYS)
             after = _basis(planetscale, db, branches, after_target, None, since)
-    except PlanetScaleError as exc:
+    except (PlanetScaleError, TooManyBranches) as exc:
         return DatabaseFacts(listed, unread=exc.user_message)
     return DatabaseFacts(listed, before, after)
 
@@ -125,7 +143,7 @@ def with_target_estimates(planetscale: PlanetScaleApi, db: DatabaseRef, healths:
     if not targets:
         return healths
     since = (now or now_utc()) - timedelta(days=TARGET_BASIS_DAYS)
-    bases: dict[str, Basis | PlanetScaleError | None] = {}
+    bases: dict[str, Basis | PlanetScaleError | TooManyBranches | None] = {}
     try:
         branches = sorted(planetscale.list_branches(db.organization, db.database), key=lambda b: not b.production)
     except PlanetScaleError as exc:
@@ -133,12 +151,12 @@ def with_target_estimates(planetscale: PlanetScaleApi, db: DatabaseRef, healths:
     for target in targets - bases.keys():
         try:
             bases[target] = _basis(planetscale, db, branches, target, None, since)
-        except PlanetScaleError as exc:
+        except (PlanetScaleError, TooManyBranches) as exc:
             bases[target] = exc
     found = []
     for health in healths:
         basis = bases.get(health.policy.target) if _none_of_its_own(health) else None
-        if isinstance(basis, PlanetScaleError):
+        if isinstance(basis, PlanetScaleError | TooManyBranches):
             health = replace(health, target_unread=basis.user_message)
         elif basis is not None:
             health = replace(health, basis=basis, basis_of_target=True)
@@ -153,8 +171,7 @@ def _none_of_its_own(health: PolicyHealth) -> bool:
 def _basis(planetscale: PlanetScaleApi, db: DatabaseRef, branches: list[Branch], target: str, policy_id: str | None,
            since: datetime) -> Basis | None:
     latest: dict[str, tuple[str, int, float | None]] = {}
-    names = [b.name for b in branches if b.production == (target == "production")][:MAX_BRANCHES_READ]
-    for name in names:
+    for name in estimated_branches(branches, db, target):
         found = _successes(planetscale, db, name, policy_id, since)
         if not found:
             # None since the window began (its runs failed, or the target is backed up seldom): the latest

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.domain.backup_health import MAX_BRANCHES_READ, TARGET_BASIS_DAYS
+from bot.domain.backup_health import TARGET_BASIS_DAYS, TooManyBranches, estimated_branches
 from bot.domain.backups import Backup, Branch, now_utc
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import Basis, DatabaseFacts, latest_basis
@@ -36,7 +36,7 @@ class DatabaseBases:
         try:
             before = self._basis(policy.target, policy.id) or self._basis(policy.target, None)
             after = before if after_target == policy.target else self._basis(after_target, None)
-        except PlanetScaleError as exc:
+        except (PlanetScaleError, TooManyBranches) as exc:
             return DatabaseFacts(rows, unread=exc.user_message)
         return DatabaseFacts(rows, before, after)
 
@@ -63,7 +63,7 @@ class DatabaseBases:
                 self._branches = exc
         if isinstance(self._branches, PlanetScaleError):
             raise self._branches
-        return [b.name for b in self._branches if b.production == (target == "production")][:MAX_BRANCHES_READ]
+        return estimated_branches(self._branches, self.db, target)
 
     def _successes(self, branch: str, policy_id: str | None, recent: bool) -> list[Backup]:
         every = self._read(branch, None, recent)

@@ -46,16 +46,29 @@ def parse_size(text: str) -> int:
     return int(amount)
 
 
-def describe_size(size: float) -> str:
+def describe_size(size: float, decimals: int = 1) -> str:
     if size > MOST_BYTES:
         # PlanetScale's sizes are any JSON integer: past an exabyte (or a float) one is told as a bound.
-        return f"more than {describe_size(MOST_BYTES)}"
+        return f"more than {describe_size(MOST_BYTES, decimals)}"
     amount = float(size)
     for unit in ("B", "KB", "MB", "GB", "TB"):
-        if amount < 1000 or unit == "TB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        if unit == "B" and amount < 1000:
+            return f"{amount:.0f} B"
+        # Rounded as it is written: 999.96 GB is 1.0 TB, not "1000.0 GB".
+        if unit != "B" and (round(amount, decimals) < 1000 or unit == "TB"):
+            return f"{amount:.{decimals}f} {unit}"
         amount /= 1000
     return f"{size:.0f} B"  # pragma: no cover
+
+
+def describe_apart(size: int, bound: int) -> tuple[str, str]:
+    """Two different sizes in words with as many decimals as tell them apart (bytes when none does): a bound of
+    1 TiB (1.0995 TB) and 1.1 TB past it must not both read "1.1 TB"."""
+    for decimals in range(1, 5):
+        told = describe_size(size, decimals), describe_size(bound, decimals)
+        if told[0] != told[1]:
+            return told
+    return f"{size:,} bytes", f"{bound:,} bytes"
 
 
 @dataclass(frozen=True)

@@ -192,16 +192,27 @@ def terraform_keeps(text: str) -> bool:
     return unicodedata.is_normalized("NFC", text)
 
 
+def folded(text: str) -> str:
+    """`text` as label characters: runs of anything but letters and digits as one `_`, none at either end."""
+    return LABEL_UNSAFE.sub("_", unicodedata.normalize("NFKD", text).lower()).strip("_")
+
+
 def label_for(db: DatabaseRef, policy: BackupPolicy, taken: set[str]) -> str:
     """A resource name (letters, digits, `_`, not starting with a digit) from the database and the policy's
-    name, unique among `taken`; the policy ID tells apart names that fold to the same label."""
-    base = LABEL_UNSAFE.sub("_", unicodedata.normalize("NFKD", f"{db.database}_{policy.name}").lower()).strip("_")
-    base = base[:64].rstrip("_") or "policy"
+    name, unique among `taken`; the policy ID tells apart names that fold to the same label. `__` (never inside
+    a folded name) parts the database from the policy, so that exports made in parts do not share a label
+    (`billing` with "EU daily", `billing-eu` with "Daily"); a name that folds to nothing, or is cut, is told by
+    its ID in any part."""
+    name = folded(policy.name)
+    base = f"{folded(db.database)}__{name}" if name else folded(db.database)
+    if not name or len(base) > 64:
+        base = f"{base[:64].rstrip('_')}_{folded(policy.id)[:40]}".strip("_")
+    base = base or "policy"
     if base[0].isdigit():
         base = "p_" + base
     label = base
     if label in taken:
-        label = f"{base}_{LABEL_UNSAFE.sub('_', policy.id.lower()).strip('_')[:40]}".rstrip("_")
+        label = f"{base}_{folded(policy.id)[:40]}".rstrip("_")
     number = 2
     while label in taken:
         label = f"{base}_{number}"
