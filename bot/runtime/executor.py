@@ -8,6 +8,7 @@ import hashlib
 import heapq
 import itertools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +37,8 @@ INBOX_WAIT_SECONDS = 0.25
 # answering on the network, which no statement timeout ends; PlanetScale slow), nobody waits in silence. Past a
 # statement's own timeout on PostgreSQL, so a database that answers with an error tells that instead.
 STILL_WORKING_SECONDS = 40.0
+# How long the reminders' thread waits, once nothing is due, for another reminder before it ends.
+IDLE_SECONDS = 1.0
 STILL_WORKING = ("Still working on this: the bot's database or PlanetScale is slow to answer right now. The answer "
                  "comes here once it is done; nothing to do meanwhile.")
 
@@ -291,24 +294,22 @@ class TrackedExecutor(ThreadPoolExecutor):
                       **kwargs: Any) -> None:
         # A worker redoes it, and tells the person it is queued or still running from there, once the inbox has its
         # row; until then (a database that does not answer) this process tells them it still runs.
+        started = time.monotonic()
         to_worker = not here and self._to_a_worker()
         wait = 0.0 if to_worker else self.expected_wait()
-        reminder = None
         if wait > QUEUED_NOTICE_SECONDS:  # told on a thread of its own: the workers are the line it is in
             with self._idle:
                 self._pending += 1
             told = self._notices.submit(contextvars.copy_context().run, _tell_queued, answer, wait)
             told.add_done_callback(self._done)
-        else:  # told how long it waits already, or told it still runs
-            reminder = self._reminders.at(self.still_working_after,
-                                          partial(contextvars.copy_context().run, _tell_still_working, answer))
 
         handed = self._hand_over(partial(self._answered, answer, fn, *args, **kwargs), here=not to_worker)
-        if reminder is not None:
-            if handed is None:
-                self._reminders.cancel(reminder)
-            else:
-                handed.add_done_callback(lambda _: self._reminders.cancel(reminder))
+        # Told how long it waits already, or told it still runs while what this process holds of it runs: the work
+        # here, or a worker's row being written. A row written already is the worker's to tell from.
+        if wait <= QUEUED_NOTICE_SECONDS and handed is not None and not handed.done():
+            reminder = self._reminders.at(self.still_working_after - (time.monotonic() - started),
+                                          partial(contextvars.copy_context().run, _tell_still_working, answer))
+            handed.add_done_callback(lambda _: self._reminders.cancel(reminder))
 
     @staticmethod
     def _answered(answer: Callable[[str], None], fn: Callable[..., object], /, *args: Any, **kwargs: Any) -> None:
@@ -354,7 +355,8 @@ def _tell_still_working(answer: Callable[[str], None]) -> None:
 class Reminders:
     """Calls each function handed to `at` once its delay has passed, on one thread, unless cancelled first. A
     cancelled one is let go at once (what it holds, a person's `respond` and Slack's pool, is not kept for its
-    delay), and the thread runs only while something is due, until `stop`."""
+    delay), and the thread runs only while something is due and IDLE_SECONDS after, until `stop`: a steady
+    stream of work sets and cancels its reminders without a thread started, or woken, for each."""
 
     def __init__(self) -> None:
         self._due: list[tuple[float, int]] = []
@@ -363,18 +365,22 @@ class Reminders:
         self._keys = itertools.count()
         self._thread: threading.Thread | None = None
         self._stopped = False
+        # When the thread's wait ends: only a reminder due before then wakes it (-inf: it looks before it waits).
+        self._wakes_at = -math.inf
 
     def at(self, delay: float, fn: Callable[[], None]) -> int:
         with self._changed:
             key = next(self._keys)
             if self._stopped:
                 return key
-            heapq.heappush(self._due, (time.monotonic() + delay, key))
+            when = time.monotonic() + delay
+            heapq.heappush(self._due, (when, key))
             self._calls[key] = fn
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="reminders", daemon=True)
                 self._thread.start()
-            self._changed.notify()
+            elif when < self._wakes_at:
+                self._changed.notify()
         return key
 
     def cancel(self, key: int) -> None:
@@ -382,7 +388,8 @@ class Reminders:
             self._calls.pop(key, None)
             if not self._calls:
                 self._due.clear()
-                self._changed.notify()
+                if self._wakes_at > time.monotonic() + IDLE_SECONDS:  # it ends after IDLE_SECONDS, not then
+                    self._changed.notify()
 
     def stop(self, timeout: float | None = None) -> None:
         """No reminder is called from now on; the thread ends (a reminder being called finishes first)."""
@@ -411,12 +418,23 @@ class Reminders:
         return True
 
     def _next(self) -> Callable[[], None] | None:
-        """The next reminder due, once it is; None once nothing is due (the thread ends) or on `stop`."""
+        """The next reminder due, once it is; None once nothing has been due for IDLE_SECONDS (the thread ends) or
+        on `stop`."""
         with self._changed:
-            while self._calls and not self._stopped:
+            idle_since = None
+            while not self._stopped:
+                now = time.monotonic()
+                if not self._calls:
+                    self._due.clear()
+                    idle_since = now if idle_since is None else idle_since
+                    if now - idle_since >= IDLE_SECONDS:
+                        break
+                    self._wait(idle_since + IDLE_SECONDS - now)
+                    continue
+                idle_since = None
                 when, key = self._due[0]
-                if when > time.monotonic():
-                    self._changed.wait(when - time.monotonic())
+                if when > now:
+                    self._wait(when - now)
                     continue
                 heapq.heappop(self._due)
                 if (fn := self._calls.pop(key, None)) is not None:
@@ -424,6 +442,13 @@ class Reminders:
             self._due.clear()
             self._thread = None
             return None
+
+    def _wait(self, seconds: float) -> None:
+        self._wakes_at = time.monotonic() + seconds
+        try:
+            self._changed.wait(seconds)
+        finally:
+            self._wakes_at = -math.inf
 
 
 def _tell_queued(answer: Callable[[str], None], wait: float) -> None:

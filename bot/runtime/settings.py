@@ -101,9 +101,11 @@ class Settings:
         dotenv_file = dotenv_path if dotenv_path and os.path.exists(dotenv_path) else None
         problems: list[str] = []
         if dotenv_file is not None:
-            problems += unreadable(dotenv_file) or _unknown_names(dotenv_file) + _unparsed(dotenv_file)
-            if problems and problems[0].startswith(dotenv_file):
-                raise SettingsError(problems[0])
+            cannot = unreadable(dotenv_file)
+            if cannot:  # nothing in it can be read: nothing else can be judged
+                raise SettingsError(*cannot)
+            # A line it cannot parse or a name no setting has is one problem among the others, all told at once.
+            problems += _unknown_names(dotenv_file) + _unparsed(dotenv_file)
         given = {k: v for k, v in environment.items() if k in FIELD_NAMES}
         given.update(_secret_files(environment, dotenv_file, problems, ignored))
         present = {k for k, v in {**_dotenv(dotenv_file), **given}.items() if v.strip() and k not in ignored}

@@ -50,7 +50,7 @@ def policy_line(policy: BackupPolicy) -> str:
 
 
 
-READ_SUBCOMMANDS = ("help", "list", "show", "history", "pending", "export")
+READ_SUBCOMMANDS = ("help", "list", "show", "history", "pending", "status", "export")
 
 
 def help_blocks(command: str, capabilities: list[Capability]) -> list[dict[str, Any]]:
@@ -70,12 +70,12 @@ def help_blocks(command: str, capabilities: list[Capability]) -> list[dict[str, 
                            section(f"*What you may do here*\n{rights}")]
     if may_change:
         keys = "\n".join(f"`{k}`  {escape(v)}" for k, v in UPDATE_KEYS_HELP)
-        examples = "\n".join(f"`{escape(e.replace('/backup-policy', command, 1))}`" for e in EXAMPLES)
-        result += [
-            section(f"*Keys for update*\n{keys}\nThe API's own field names work too (`retention_value=7`, "
-                    "`schedule_week=0`). Add `reason=\"…\"` to say why, `--dry-run` to preview."),
-            section(f"*Examples*\n{examples}"),
-        ]
+        result.append(section(f"*Keys for update*\n{keys}\nThe API's own field names work too "
+                              "(`retention_value=7`, `schedule_week=0`). Add `reason=\"…\"` to say why, `--dry-run` "
+                              "to preview."))
+    examples = "\n".join(f"`{escape(e.replace('/backup-policy', command, 1))}`" for e in EXAMPLES
+                         if may_change or e.split()[1] in READ_SUBCOMMANDS)
+    result.append(section(f"*Examples*\n{examples}"))
     return to_dicts(result)
 
 

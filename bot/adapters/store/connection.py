@@ -156,6 +156,9 @@ class TakingTurns(sqlite3.Connection):
 
     turns: Turns
     holding = False
+    # SQLite's busy handler is off (a prompt writer's): left so while the same writer begins again, which a stream
+    # of the inbox's writes does, and set back before anything else begins on this connection.
+    prompt = False
 
     def begin_immediate(self) -> None:
         self.holding = self.turns.take(timeout=SQLITE_BUSY_SECONDS)
@@ -163,18 +166,24 @@ class TakingTurns(sqlite3.Connection):
             if getattr(_in_line, "prompt", False):
                 self._begin_promptly()
             else:
+                self.patient()
                 self.execute("BEGIN IMMEDIATE")
         except BaseException:
             self._end_turn()
             raise
 
-    def _begin_promptly(self) -> None:
-        self.execute("PRAGMA busy_timeout=0")
-        try:
-            while_busy(self, "BEGIN IMMEDIATE",
-                       lambda waited: RETRY_SECONDS if waited < PROMPT_SECONDS else PATIENT_SECONDS)
-        finally:
+    def patient(self) -> None:
+        """SQLite's busy handler back on, if a prompt writer turned it off."""
+        if self.prompt:
             self.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}")
+            self.prompt = False
+
+    def _begin_promptly(self) -> None:
+        if not self.prompt:
+            self.execute("PRAGMA busy_timeout=0")
+            self.prompt = True
+        while_busy(self, "BEGIN IMMEDIATE",
+                   lambda waited: RETRY_SECONDS if waited < PROMPT_SECONDS else PATIENT_SECONDS)
 
     def commit(self) -> None:
         try:
@@ -268,6 +277,7 @@ class Connected:
                 assert isinstance(dbapi_connection, TakingTurns)
                 if conn.get_execution_options().get(READ_ONLY):
                     # One snapshot for the reads, and no writer waits for them (WAL).
+                    dbapi_connection.patient()
                     dbapi_connection.execute("BEGIN DEFERRED")
                     return
                 dbapi_connection.begin_immediate()
