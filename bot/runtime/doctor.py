@@ -152,6 +152,12 @@ def check_database(url: str, report: Report) -> None:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:" and not os.path.exists(path):
+            folder = os.path.dirname(path) or "."
+            if not os.path.isdir(folder):
+                why = "is not a folder" if os.path.exists(folder) else "does not exist"
+                report.problem(f"{where}: its folder {folder} {why}, so serve cannot make the database",
+                               "make the folder, or point BACKUP_BOT_DATABASE_URL at a file in an existing folder")
+                return
             report.note(f"{where}: does not exist yet; `backup-bot serve` (or `backup-bot migrate`) creates it")
             return
     try:

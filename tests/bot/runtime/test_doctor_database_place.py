@@ -33,6 +33,6 @@ def test_a_database_whose_folder_cannot_hold_it_is_a_problem_naming_the_folder(
     assert "does not exist yet" not in out, out
     assert problems == 1, out
     [(line, fix)] = findings(out).items()
-    assert str(tmp_path / folder) in line, line
+    assert f"its folder {tmp_path / folder}" in line, line
     assert "BACKUP_BOT_DATABASE_URL" in fix, fix
     assert not place.exists()
