@@ -68,3 +68,16 @@ def test_healthz_says_so_while_the_database_refuses_writes_and_ok_once_it_takes_
     assert health_report(stored_bot.deps)["status"] == "ok"
     stored_bot.command('update acme/app-db "Development daily" retention=5d')
     assert len(planetscale.calls("PATCH")) == 1
+
+
+def test_the_person_is_told_the_database_refuses_writes_and_to_try_again(
+    stored_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    undo = refusing_writes(stored_bot.deps.store)
+    try:
+        reply = stored_bot.command('update acme/app-db "Development daily" retention=5d')
+    finally:
+        undo()
+    said = " ".join(e.text for e in reply.private)
+    assert "database refuses" in said and "try again" in said, said
+    assert planetscale.calls("PATCH") == []
