@@ -74,3 +74,28 @@ def test_how_a_bulk_change_ended_is_told_once_though_slacks_answer_was_lost(
     for _ in range(3):
         sweep(approvals_bot)
     assert told(approvals_bot, where) == 1, f"told {told(approvals_bot, where)} times ({where})"
+
+
+def test_a_bulk_change_whose_post_was_lost_still_tells_its_requester_how_it_ended(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Slack never answers the post of a bulk change applied at once (it never made it): its requester is told
+    that a direct message tells how each policy ended. Slack refuses that DM for a moment: a later sweep must send
+    it, though the bulk change has no message in the channel (and so no thread) to finish."""
+    add_databases(planetscale, "unposted", 2)
+    pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
+    usual = pool.timeout
+    pool.timeout = httpx.Timeout(0.5)
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, status=503, channel=CHANNEL,
+                                              in_thread=False))
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", error="internal_error", channel=ALICE))
+    try:
+        reply = approvals_bot.command('update acme/unposted-* "Development daily" retention=5d', user=ALICE)
+    finally:
+        pool.timeout = usual
+    assert len(planetscale.calls("PATCH")) == 2
+    assert "a direct message tells you how each one ended" in " ".join(e.text for e in reply.private)
+    time.sleep(1.5)  # the late answer lands within the test
+    for _ in range(2):
+        sweep(approvals_bot)
+    assert told(approvals_bot, "dm") == 1, "the direct message promised never comes"
