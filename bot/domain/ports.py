@@ -215,8 +215,9 @@ class ChangeStore(Protocol):
 
     def requests(self, states: Sequence[RequestState] = ..., expired_before: float | None = None,
                  updated_before: float | None = None, lease_before: float | None = None,
-                 limit: int | None = 200, told: bool | None = None) -> list[ChangeRequest]:
-        """The oldest first; at most `limit` (None: all); `told`: only those (not) marked told."""
+                 limit: int | None = 200, told: bool | None = None, shuffled: bool = False) -> list[ChangeRequest]:
+        """The oldest first (`shuffled`: by chance); at most `limit` (None: all); `told`: only those (not) marked
+        told."""
         ...
 
     def own_pending(self, user: str, now: float) -> int:

@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
 from bot.adapters.rate_limit import describe_wait
+from bot.adapters.store.connection import refusal
 from bot.adapters.store.inbox import Working, working_on
 from bot.domain.change_requests import WorkIds, work_ids
 from bot.domain.changes import explain
@@ -318,7 +319,7 @@ class TrackedExecutor(ThreadPoolExecutor):
         except Exception as exc:
             log.exception("background work %s failed", getattr(fn, "__name__", fn))
             try:
-                answer(explain(exc, request_id.get()))
+                answer(explained(exc, request_id.get()))
             except Exception:
                 log.exception("and the person could not be told")
         finally:
@@ -472,3 +473,13 @@ class Beside:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+def explained(exc: BaseException, reference: str | None) -> str:
+    """`explain`, and a database that refuses writes (read-only, full) said as such: the person can try again
+    once it takes them, which "something went wrong" does not tell."""
+    reason = refusal(getattr(exc, "orig", None) or exc)
+    if reason is None:
+        return explain(exc, reference)
+    return (f"The bot's database refuses to record anything now ({reason}), so nothing more was done: try again "
+            f"once it takes writes again. The error is in the bot's log under request `{reference}`.")

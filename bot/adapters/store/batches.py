@@ -300,8 +300,10 @@ class Batches(AuditTrail):
                              change_requests.c.state.in_([s.value for s in OPEN_STATES])))
         with self.reader.connect() as conn:
             rows = conn.execute(sa.select(change_batches).where(
-                change_batches.c.state == BatchState.APPROVED.value, change_batches.c.message_ts.is_not(None),
-                ~(sa.exists(told) & told_by(f"dm:{BatchState.APPROVED.value}") & told_by("audit")),
+                change_batches.c.state == BatchState.APPROVED.value,
+                # One with no message known has no thread to tell in: its DM and audit entry are still owed.
+                ~((change_batches.c.message_ts.is_(None) | sa.exists(told))
+                  & told_by(f"dm:{BatchState.APPROVED.value}") & told_by("audit")),
                 ~sa.exists(still_open))
                 .order_by(change_batches.c.created_at.desc()).limit(limit)).mappings().all()
         return [batch_of(row) for row in rows]
