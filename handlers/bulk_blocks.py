@@ -118,7 +118,10 @@ def member_line(member: Member) -> str:
     told = request.state is RequestState.FAILED or (request.state.is_open and member.outcome in (
         OutcomeKind.QUEUED, OutcomeKind.WAITING))
     why = f": {with_mentions(request.detail)}" if told and request.detail else ""
-    return fit(f"• {name_of(request.database, request.policy_name)}: {words}{why}", LINE_LIMIT)
+    asked_as = str(request.before.get("name") or request.policy_name)
+    # Named as it was read when applied; renamed in PlanetScale since the ask, its old name follows.
+    was = f" (named “{fit(escape(asked_as), 120)}” when asked)" if asked_as != request.policy_name else ""
+    return fit(f"• {name_of(request.database, request.policy_name)}{was}: {words}{why}", LINE_LIMIT)
 
 
 def member_lines(members: Sequence[Member]) -> list[str]:
