@@ -108,6 +108,9 @@ class Applying(Snapshots, Lifecycle):
         except (PolicyNotFound, PlanetScaleError) as exc:
             return self._unread(claim, by, exc)
         claim.read(self.clock())
+        if request.kind is not ChangeKind.CREATE and current.name != request.policy_name:
+            # Renamed in PlanetScale since it was asked: every outcome names it as it is now.
+            claim.request = request = replace(request, policy_name=current.name)
         recorded = DatabaseFacts.of(request.facts) or DatabaseFacts()
         facts = recorded.with_policies([(p.id, p.name, p.target) for p in listed])
         target = str(request.changes.get("target", current.target))
@@ -146,13 +149,14 @@ class Applying(Snapshots, Lifecycle):
             if request.kind is ChangeKind.DELETE:
                 why = "the policy is no longer in PlanetScale (deleted elsewhere since the request). Nothing was sent"
             return self._fail(request, by, why, claim=claim)
-        if isinstance(exc, Unavailable | RateLimited) and self.clock() < request.expires_at:
+        until, then, gave_up = self._tried_until(request, "the bot tries again shortly")
+        if isinstance(exc, Unavailable | RateLimited) and self.clock() < until:
             # A passing failure closes nothing: nothing was sent, and the sweep reads it again.
-            why = f"{why}; the bot tries again shortly"
+            why = f"{why}; {then}"
             back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
                               record=request_event("waiting", request, SYSTEM, detail=why)) or request
             return Outcome(OutcomeKind.QUEUED, f"Not applied yet, nothing was sent: {why}.", back)
-        return self._fail(request, by, why, claim=claim)
+        return self._fail(request, by, why + gave_up, claim=claim)
 
     def _not_applying(self, claim: Claim, by: str, verdict: Verdict) -> Outcome | None:
         """The claimed request moved as a verdict other than apply asks (nothing sent); None for apply."""
@@ -162,13 +166,17 @@ class Applying(Snapshots, Lifecycle):
             why = verdict.reason if verdict.refusal in (Refusal.MOVED, Refusal.INVALID) else \
                 f"{verdict.reason}. Nothing was sent."
             return self._fail(request, by, why, REFUSED_AS[verdict.refusal], claim)
-        if verdict.kind is VerdictKind.CANNOT_TELL and not request.approvals_needed:
-            if self.clock() >= request.expires_at:
+        until, then, gave_up = self._tried_until(request, "the bot judges it again shortly") \
+            if verdict.kind is VerdictKind.CANNOT_TELL else (0.0, "", "")
+        # A bulk change's policy has no Approve button of its own: it stays approved for the sweep to judge again.
+        if verdict.kind is VerdictKind.CANNOT_TELL and (gave_up or not request.approvals_needed):
+            if self.clock() >= until:
                 # Judged no sooner than its request lives: closed, never sent long after it was asked.
-                return self._fail(request, by, f"it could not be judged before the request expired "
-                                               f"({verdict.reason}). Nothing was sent; ask again if it is still "
-                                               "needed.", claim=claim)
-            why = f"{verdict.reason}; the bot judges it again shortly"
+                ended = "its tries ended" if gave_up else "the request expired"
+                return self._fail(request, by, f"it could not be judged before {ended} ({verdict.reason}). Nothing "
+                                               f"was sent{gave_up or '; ask again if it is still needed'}.",
+                                  claim=claim)
+            why = f"{verdict.reason}; {then}"
             back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
                               record=request_event("waiting", request, SYSTEM, detail=why)) or request
             return Outcome(OutcomeKind.QUEUED, f"Not applied yet, nothing was sent: {why}.", back)

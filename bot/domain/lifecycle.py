@@ -34,6 +34,14 @@ APPROVED_STALE_SECONDS = 60.0
 # however many wait.
 JUDGED_PER_SWEEP = 20
 JUDGE_AGAIN_SECONDS = 600.0
+# How long a bulk change's policy, once approved, is tried again at each sweep while PlanetScale fails it for a
+# moment (a 5xx, a 429) or its facts cannot be read: an hour, not the request's whole life, so a policy that
+# cannot be applied is closed as failed in good time and offered again by the bulk message's Retry button.
+BULK_WAIT_SECONDS = 3600.0
+# What happens next to such a policy, and what its reader can do: it has no Approve button of its own.
+BULK_WAIT_WORDS = ("the bot tries it again at its next sweep, for up to an hour after the approval; then it closes "
+                   "it as failed, and the Retry button on the bulk change's message asks it again")
+BULK_GAVE_UP_WORDS = "the bot tried it at each sweep for an hour after the approval: Retry asks it again"
 # How long a click waits for another change to the same policy to finish before leaving it to the sweep.
 CLAIM_WAIT_SECONDS = 15.0
 LEASE_POLL_SECONDS = 0.05
@@ -137,9 +145,20 @@ class Lifecycle:
             # As the judge asked it under this lease, and decided by an approval it counted: kept with every move,
             # so a sweep that settles it later records what was sent, not what was stored before.
             values.update({k: getattr(claim.request, k) for k in JUDGED if k not in values})
+            # Named as read under this lease: a policy renamed in PlanetScale since it was asked is told as it is now.
+            values.setdefault("policy_name", claim.request.policy_name)
             return self.store.transition(request_id, from_states, to, record=record, release=claim, alive=alive,
                                          **values)
         return self.store.transition(request_id, from_states, to, record=record, alive=alive, **values)
+
+    def _tried_until(self, request: ChangeRequest, again: str) -> tuple[float, str, str]:
+        """Until when a request that PlanetScale fails for a moment, or that cannot be judged, is tried again; what
+        happens next (`again` for an ordinary request); and what its closing as failed adds. A bulk change's
+        policy (stored at its approval) is tried BULK_WAIT_SECONDS after that approval at most."""
+        if self.store.batch_of_request(request.id) is None:
+            return request.expires_at, again, ""
+        return min(request.expires_at, request.created_at + BULK_WAIT_SECONDS), BULK_WAIT_WORDS, \
+            f"; {BULK_GAVE_UP_WORDS}"
 
     def _claim(self, request: ChangeRequest, from_states: Sequence[RequestState]) -> Claim | None:
         """Claim the request and its policy's lease; while another change holds it, wait a little."""

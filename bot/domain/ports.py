@@ -260,6 +260,10 @@ class ChangeStore(Protocol):
         """The requests on one policy in `states`, the oldest first."""
         ...
 
+    def batch_of_request(self, request_id: str) -> str | None:
+        """The bulk change a request is a policy of (None: an ordinary request)."""
+        ...
+
     def approvers_by_request(self, request_ids: Sequence[str]) -> dict[str, list[str]]:
         """`approvers_of` for many requests at once: every ID is a key."""
         ...

@@ -19,6 +19,7 @@ from handlers.blocks.kit import (
     context,
     escape,
     fit,
+    literal,
     not_shown,
     packed,
     section,
@@ -35,7 +36,7 @@ def health_line(health: PolicyHealth) -> str:
     """One policy's backups in a few lines: last success, recent failures, next run, and what is wrong."""
     policy = health.policy
     mark = ":white_check_mark:" if health.healthy else ":warning:"
-    head = f"{mark} *{fit(escape(policy.name), MAX_NAME_IN_LINE)}* `{fit(escape(policy.id), 100)}` ({policy.target})"
+    head = f"{mark} *{literal(policy.name, MAX_NAME_IN_LINE)}* `{fit(escape(policy.id), 100)}` ({policy.target})"
     last = health.last_success
     lines = [head, f"*Last success:* {when(last.completed_at or last.created_at)}, {size_text(last.size)}, "
                    f"kept until {when(last.expires_at)}" if last else "*Last success:* none found"]

@@ -25,6 +25,7 @@ from handlers.blocks.kit import (
     context,
     escape,
     fit,
+    literal,
     not_shown,
     packed,
     plural,
@@ -66,7 +67,7 @@ COUNTED = re.compile(r"\b([0-9]+) ([a-z]+)\(s\)")
 
 def history_line(event: AuditEvent) -> str:
     def shown(name: str) -> str:
-        return fit(escape(name), MAX_NAME_IN_LINE)
+        return literal(name, MAX_NAME_IN_LINE)
 
     what = ""
     lifecycle = lifecycle_of(event)
@@ -106,7 +107,7 @@ POLICY_IN_WORDS = frozenset({"target", "retention_value", "retention_unit", "fre
 
 
 def history_blocks(db: DatabaseRef, events: list[AuditEvent], policy: str | None) -> list[dict[str, Any]]:
-    title = f"*History of {db}*" + (f" · {fit(escape(policy), MAX_NAME_IN_LINE)}" if policy else "")
+    title = f"*History of {db}*" + (f" · {literal(policy, MAX_NAME_IN_LINE)}" if policy else "")
     if not events:
         return to_dicts([section(f"{title}\nNothing recorded yet.")])
     entries, left_out = packed([history_line(e) for e in events], room=MAX_BLOCKS - 3)
