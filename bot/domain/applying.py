@@ -27,12 +27,14 @@ from bot.domain.judge import (
 from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, JUDGE_AGAIN_SECONDS, JUDGED, Lifecycle
 from bot.domain.outcomes import (
     SYSTEM,
+    JudgedAgain,
     Outcome,
     OutcomeKind,
     approval_note,
     describe_state,
     explain,
     request_event,
+    taken_over,
     waiting_detail,
 )
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
@@ -489,17 +491,3 @@ def moved_meanwhile(read: BackupPolicy, update: PolicyUpdate, answer: BackupPoli
              if f not in sent and f not in reshaped and answer.field_value(f) != read.field_value(f)]
     return ", ".join(moved)
 
-
-class JudgedAgain(NotSent):
-    """Kept unsent by the send's fence: judged again after its write waited, on the policy read again under the
-    lease, the change no longer applies; `outcome` moves the request as that verdict asks."""
-
-    def __init__(self, outcome: Callable[[], Outcome | None]) -> None:
-        super().__init__("judged again before it was sent, the change no longer applies")
-        self.outcome = outcome
-
-
-def taken_over(request: ChangeRequest) -> Outcome:
-    """The lease ran out while the change was judged: nothing was sent, and the sweep judges it again."""
-    return Outcome(OutcomeKind.CLOSED, "Nothing was sent: this change took too long to judge and the sweep took it "
-                                       "over; it judges it again.", request)

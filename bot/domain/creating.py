@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from bot.domain.access import Decision
 from bot.domain.access_rules import Action
-from bot.domain.applying import Applying, JudgedAgain, taken_over
+from bot.domain.applying import Applying
 from bot.domain.audit import AuditEvent, iso_of
 from bot.domain.backup_health import read_facts
 from bot.domain.backups import CLOCK_MARGIN_SECONDS, parse_time
@@ -27,7 +27,16 @@ from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
-from bot.domain.outcomes import ChangePlan, Outcome, OutcomeKind, approval_note, explain, request_event
+from bot.domain.outcomes import (
+    ChangePlan,
+    JudgedAgain,
+    Outcome,
+    OutcomeKind,
+    approval_note,
+    explain,
+    request_event,
+    taken_over,
+)
 from bot.domain.policy import (
     EDITABLE_FIELDS,
     BackupPolicy,
