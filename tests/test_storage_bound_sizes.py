@@ -57,3 +57,8 @@ def test_doctor_refuses_such_a_guardrail_naming_the_fix(
     said = done.stdout + done.stderr
     assert done.returncode != 0 and "Traceback" not in said, said[-2000:]
     assert f"max_storage: `{size}`" in said and "write a size" in said, said[-2000:]
+
+
+def test_a_size_past_what_decimal_counts_is_too_large_not_a_crash() -> None:
+    with pytest.raises(ValueError, match="is too large: at most"):
+        parse_size("9" * 1_000_001 + "TB")

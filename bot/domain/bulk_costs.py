@@ -101,6 +101,7 @@ class DatabaseBases:
             raise read
         return read
 
+
 def with_every_branch(planetscale: PlanetScaleApi, db: DatabaseRef, healths: list[PolicyHealth],
                       now: datetime | None = None) -> list[PolicyHealth]:
     """`status`'s healths, each that read only the first MAX_BRANCHES_READ branches of its target estimated from

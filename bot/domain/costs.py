@@ -42,7 +42,10 @@ def parse_size(text: str) -> int:
     unit = SIZE_UNITS.get(match.group(2).lower()) if match else None
     if match is None or unit is None:
         raise ValueError(f"`{text}` is not a size: write a number and a unit (GB, TB, or GiB, TiB), e.g. 2TB")
-    amount = Decimal(match.group(1)) * unit
+    try:
+        amount = Decimal(match.group(1)) * unit
+    except ArithmeticError:  # past Decimal's largest exponent, so far past MOST_BYTES
+        raise ValueError(f"`{text}` is too large: at most {describe_size(MOST_BYTES)}") from None
     if amount == 0:
         raise ValueError(f"`{text}` allows no storage at all, so every change would be refused: write a size above "
                          "zero, e.g. 2TB, or leave max_storage out")
