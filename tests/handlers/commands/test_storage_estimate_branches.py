@@ -14,6 +14,8 @@ from approval_helpers import ALICE, RULES, approvals_bot
 from bulk_helpers import channel_messages
 from conftest import Bot
 
+from bot.adapters.planetscale import PlanetScaleClient
+from bot.adapters.rate_limit import RateLimiter
 from bot.domain.backup_health import MAX_BRANCHES_ESTIMATED, MAX_BRANCHES_READ
 from bot.emulators.planetscale import PlanetScaleState
 
@@ -68,6 +70,29 @@ def test_a_change_on_more_branches_than_the_health_reads_is_judged_on_every_bran
     said = approvals_bot.command('update acme/many "Dev daily" retention=5d', user=ALICE).all_text()
     assert len(planetscale.calls("PATCH")) == 1, said
     assert planetscale.rate_limited == 0
+
+
+def test_an_estimate_of_many_branches_goes_at_the_budgets_pace_and_collects_no_429(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """A budget of 30 requests a minute, kept by PlanetScale (the emulator, on the same clock) and by the bot: the
+    forty branches' reads of a change under a bound wait their turn (time is moved, not slept) rather than going
+    over it, and the change is judged on all of them."""
+    now = [1000.0]
+    planetscale.clock, planetscale.rate_limit = (lambda: now[0]), (30, 60.0)
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    client = approvals_bot.deps.changes.planetscale
+    assert isinstance(client, PlanetScaleClient)
+    client.limiter = RateLimiter(30, 60.0, clock=lambda: now[0], sleep=sleep)
+    database_with_branches(planetscale, "many", 40)
+    approvals_bot.use_rules(RULES.format(approvals=0) + storage_bound("development", "2.1TB"))
+    said = approvals_bot.command('update acme/many "Dev daily" retention=5d', user=ALICE).all_text()
+    assert len(planetscale.calls("PATCH")) == 1, said
+    assert planetscale.rate_limited == 0
+    assert now[0] - 1000.0 > 60  # over forty requests at under 30 a minute: more than a minute of waiting
 
 
 def test_a_bulk_change_judges_each_wide_database_on_every_branch(
