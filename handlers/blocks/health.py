@@ -50,8 +50,10 @@ def health_line(health: PolicyHealth) -> str:
     if health.unread:
         lines.append(f"_Backups of {fit(escape(', '.join(health.unread)), 300)} could not be read._")
     if health.left_out:
-        lines.append(f"_Backups of {len(health.left_out)} more {policy.target} branches were not read (the first "
-                     f"{len(health.branches)} only): {fit(escape(', '.join(health.left_out)), 200)}._")
+        counted = "; its estimate counts every branch" if health.basis is not None else ""
+        lines.append(f"_Backups of {len(health.left_out)} more {policy.target} branches were not read for its "
+                     f"health (the first {len(health.branches)} only): "
+                     f"{fit(escape(', '.join(health.left_out)), 200)}{counted}._")
     if not health.branches:
         lines.append(f"_The database has no {policy.target} branch._")
     return "\n".join(lines)
