@@ -38,7 +38,7 @@ from bot.domain.outcomes import (
     waiting_detail,
 )
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
-from bot.domain.ports import Claim, LeaseLost, NotSent, PlanetScaleError, RateLimited, Unavailable
+from bot.domain.ports import Claim, LeaseLost, PlanetScaleError, RateLimited, Unavailable
 from bot.domain.reading import PolicyNotFound
 from bot.domain.snapshots import Snapshots
 
