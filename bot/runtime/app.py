@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.error import BoltError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import Clock, SignatureVerifier
 
 import handlers
@@ -198,10 +199,25 @@ def shared_connections(client: SlackClient, http: SlackHttp) -> Callable[..., Bo
         new_request_id(context.get(REQUEST_ID))
         context["client"] = client
         if context.response_url:
-            context["respond"] = KeptAliveRespond(context.response_url, http)
+            otherwise = partial(ephemeral, client, context.channel_id, context.user_id) \
+                if context.channel_id and context.user_id else None
+            context["respond"] = KeptAliveRespond(context.response_url, http, otherwise)
         return next()
 
     return middleware
+
+
+def ephemeral(client: SlackClient, channel: str, user: str, message: dict[str, Any]) -> bool:
+    """A private answer as an ephemeral message where the person asked, for a response URL that no longer takes
+    it; True once Slack took it."""
+    try:
+        client.chat_postEphemeral(channel=channel, user=user, text=message.get("text") or "",
+                                  blocks=message.get("blocks"))
+    except (SlackApiError, OSError) as exc:
+        log.error("could not answer %s as an ephemeral message either: %s", user,
+                  exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__)
+        return False
+    return True
 
 
 def acted_on_once(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:
