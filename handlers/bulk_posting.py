@@ -291,17 +291,14 @@ def remind(deps: Dependencies, client: WebClient, batch: Batch, notices: list[st
             f"expires {expires}." if missing else
             f":bell: Reminder for {blocks.mentions(batch.approvers)}: this bulk change has the approvals it needs but "
             f"could not be checked yet; the bot judges it again shortly. It expires {expires}.")
-    try:
-        if not (batch.message_channel and batch.message_ts):
-            raise LookupError("its message is not known yet")
-        client.chat_postMessage(channel=batch.message_channel, thread_ts=batch.message_ts, text=text)
-    except OSError as exc:  # Slack may have taken it: not said twice
-        log.error("no answer to the reminder of bulk change %s: %s", batch.id, error_of(exc))
-    except (SlackApiError, LookupError) as exc:
-        log.error("could not remind the approvers of bulk change %s: %s", batch.id, exc)
-        if isinstance(exc, LookupError) or passing(exc):
-            for notice in notices:
-                deps.store.forget_notice(batch.id, notice)
+    if not (batch.message_channel and batch.message_ts):
+        log.error("could not remind the approvers of bulk change %s: its message is not known yet", batch.id)
+        for notice in notices:
+            deps.store.forget_notice(batch.id, notice)
+        return
+    # An answer lost (a timeout) gives the claims back, and the next try looks in the thread before posting.
+    sent_once(deps, client, batch, notices[-1], list(notices), batch.message_channel, text,
+              thread_ts=batch.message_ts)
 
 
 def to_requester(deps: Dependencies, client: WebClient, batch: Batch) -> None:
