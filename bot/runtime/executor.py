@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
 from bot.adapters.rate_limit import describe_wait
-from bot.adapters.store.inbox import Working, working_on
+from bot.adapters.store.inbox import InboxStalled, Working, working_on
 from bot.domain.change_requests import WorkIds, work_ids
 from bot.domain.changes import explain
 from bot.runtime.inbox_writer import InboxPort, InboxWriter
@@ -36,6 +36,9 @@ INBOX_WAIT_SECONDS = 0.25
 # answering on the network, which no statement timeout ends; PlanetScale slow), nobody waits in silence. Past a
 # statement's own timeout on PostgreSQL, so a database that answers with an error tells that instead.
 STILL_WORKING_SECONDS = 40.0
+# How long work whose inbox row met a stalled database waits for the database to write it again, trying every
+# REWRITE_PAUSE_SECONDS: a stall the network ends soon costs the work nothing but the wait.
+REWRITE_SECONDS, REWRITE_PAUSE_SECONDS = 600.0, 1.0
 STILL_WORKING = ("Still working on this: the bot's database or PlanetScale is slow to answer right now. The answer "
                  "comes here once it is done; nothing to do meanwhile.")
 
@@ -107,6 +110,7 @@ class TrackedExecutor(ThreadPoolExecutor):
         self.budget_wait: Callable[[int], float] | None = None
         self._workers = max_workers
         self._notices = ThreadPoolExecutor(max_workers=1, thread_name_prefix="queued")
+        self._stopping = threading.Event()  # set as the pool shuts down: work waiting for the database stops
         # Where each request's work is written before its ack, so that another instance redoes it should this one
         # stop: set by the runtime (`inbox`). A thread of its own; the listener waits for it at most `inbox_wait`.
         self._writer: InboxWriter | None = None
@@ -119,6 +123,7 @@ class TrackedExecutor(ThreadPoolExecutor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """As the pool's, and ends the threads beside it: the notices', the reminders', the inbox writer's."""
+        self._stopping.set()
         super().shutdown(wait=wait, cancel_futures=cancel_futures)
         self._notices.shutdown(wait=wait)
         self._reminders.stop(timeout=None if wait else 0)
@@ -200,12 +205,13 @@ class TrackedExecutor(ThreadPoolExecutor):
                 except TimeoutError:
                     log.warning("the inbox did not write this request within %.2f s: acked without it, acting on it "
                                 "once written", self.inbox_wait)
-                work = partial(self._written, key, written, work)
+                work = partial(self._written, key, written, work, current.payload)
                 if not here and self.hand_to is not None:  # as _to_a_worker says
                     at = (arrived_at(), request_id.get())
+                    ended: Future[Any] = Future()  # handed to a worker, or done here
                     written.add_done_callback(partial(self._to_worker, key, current.payload, at,
-                                                      partial(contextvars.copy_context().run, work)))
-                    return written
+                                                      partial(contextvars.copy_context().run, work), ended))
+                    return ended
             else:
                 work = partial(self._once, key, work)
         # The caller's context (its request ID, for one) goes with the work.
@@ -219,20 +225,22 @@ class TrackedExecutor(ThreadPoolExecutor):
                 and threading.get_ident() == current.thread)
 
     def _to_worker(self, key: str, payload: str, at: tuple[tuple[str, float] | None, str],
-                   work: Callable[[], None], written: Future[bool]) -> None:
+                   work: Callable[[], None], ended: Future[Any], written: Future[bool]) -> None:
         """Once the inbox has the work's row, a worker redoes it from there (`hand_to` only queues it); without a
-        row (the database failed), `work` is done here, as without workers."""
+        row (the database failed), `work` is done here, as without workers. `ended` once either is."""
         assert self.hand_to is not None
         if written.exception() is None and not written.result():
             log.info("a request already acted on (replayed, or retried by Slack): not acted on again")
+            ended.set_result(None)
             return
         if written.exception() is None:
             try:
                 self.hand_to(key, payload, *at)
+                ended.set_result(None)
                 return
             except Exception:
                 log.exception("could not hand this request's work to a worker; acting on it here")
-        self.submit(work)
+        self.submit(work).add_done_callback(lambda _: ended.set_result(None))
 
     def _once(self, key: str, work: Callable[[], None]) -> None:
         """The work of a request from Slack, unless a replay of it or Slack's retry of it did it already. Asked
@@ -248,10 +256,20 @@ class TrackedExecutor(ThreadPoolExecutor):
             return
         work()
 
-    def _written(self, key: str, written: Future[bool], work: Callable[[], None]) -> None:
-        """The work of a request written to the inbox before its ack (or being written still)."""
+    def _written(self, key: str, written: Future[bool], work: Callable[[], None], payload: str) -> None:
+        """The work of a request written to the inbox before its ack (or being written still). Where the database
+        stalled under the write, the writer gave up within its bound (the acks' later writes wait behind it); the
+        work waits for the database here instead, and writes its row once it answers."""
         try:
             first = written.result()
+        except InboxStalled as exc:
+            log.warning("%s: waiting for the database to write this request again", exc)
+            again = self._take_again(key, payload)
+            if again is None:
+                if not self._stopping.is_set():
+                    self._once(key, work)
+                return
+            first = again
         except Exception:
             log.exception("could not write this request to the inbox; acting on it without")
             self._once(key, work)
@@ -260,6 +278,24 @@ class TrackedExecutor(ThreadPoolExecutor):
             log.info("a request already acted on (replayed, or retried by Slack): not acted on again")
             return
         self._holding(key, work)
+
+    def _take_again(self, key: str, payload: str) -> bool | None:
+        """The work's row written again once the database answers, tried every REWRITE_PAUSE_SECONDS for
+        REWRITE_SECONDS (its person is told meanwhile that it still runs); None once that is past, or once the
+        pool shuts down."""
+        assert self._writer is not None
+        deadline = time.monotonic() + REWRITE_SECONDS
+        while True:
+            try:
+                return self._writer.inbox.take_again(key, payload)
+            except Exception:
+                if time.monotonic() > deadline:
+                    log.exception("could not write this request to the inbox; acting on it without")
+                    return None
+            if self._stopping.wait(REWRITE_PAUSE_SECONDS):
+                log.error("stopping while the database does not answer: this request's work is not done here (done "
+                          "by another instance if its row landed)")
+                return None
 
     def _holding(self, key: str, work: Callable[[], None], again: bool = False) -> None:
         """Runs work this instance holds in the inbox; its row is done once the work ends, unless the work's own
