@@ -56,6 +56,11 @@ def _channel(a: dict[str, Any]) -> bool:
     return _obj(a.get("channel"), id=_str)
 
 
+def _auth(a: dict[str, Any]) -> bool:
+    # Bolt's own reading at start (its AuthorizeResult): bot_id is missing from a user token's answer.
+    return _str(a.get("user_id")) and _str(a.get("team_id")) and _obj(a, bot_id_=_str, enterprise_id_=_opt(_str))
+
+
 # Methods that read: their answers' fields the bot uses.
 READS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "users.info": _users_info,
@@ -65,7 +70,7 @@ READS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "conversations.replies": _messages,
     "conversations.info": _channel,
     "conversations.open": _channel,
-    "auth.test": lambda a: _str(a.get("user_id")) and _str(a.get("team_id")),
+    "auth.test": _auth,
 }
 # Methods that act: what they answer that the bot keeps (where a message is, which view opened).
 ACTS: dict[str, Callable[[dict[str, Any]], bool]] = {
@@ -81,7 +86,22 @@ def readable(method: str, body: Any) -> bool:
     """Whether an answer of Slack's has the shape of its method's: an object; when `ok`, with the fields used."""
     if not isinstance(body, dict):
         return False
+    if not isinstance(body.get("ok"), bool):
+        return False  # slack_sdk would take any true value for `ok`
     if body.get("ok") is not True:
         return True  # a refusal: slack_sdk judges it
     check = READS.get(method) or ACTS.get(method)
     return check is None or bool(check(body))
+
+
+def described(body: Any) -> str:
+    """An answer's shape in words, for a log or an error: its fields' names, never their values."""
+    if isinstance(body, dict):
+        return "fields: " + ", ".join(sorted(map(str, body)))[:200]
+    kinds = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return kinds.get(type(body), "null" if body is None else type(body).__name__)
+
+
+def refused_with(answer: Any) -> str:
+    """Slack's error code in a refusal (a SlackApiError's response), or words for one that names none."""
+    return str(answer.get("error") or "no error named")
