@@ -15,12 +15,13 @@ from bot.domain.bulk_standing import Standing
 from bot.domain.change_requests import RequestState
 from bot.domain.costs import DatabaseFacts, describe_size, estimate
 from bot.domain.outcomes import OutcomeKind, owed_text
-from bot.domain.policy import BackupPolicy, describe_changes
+from bot.domain.policy import BackupPolicy, describe_changes, describe_schedule
 from handlers.blocks import (
     approvals_text,
     context,
     escape,
     fit,
+    literal,
     mentions,
     packed,
     plural,
@@ -66,20 +67,25 @@ def code_text(text: str) -> str:
 
 
 def name_of(database: str, policy_name: str | None) -> str:
-    return f"`{escape(database)[:80]}` *{fit(escape(policy_name or 'all policies'), 120)}*"
+    return f"`{escape(database)[:80]}` *{literal(policy_name or 'all policies', 120)}*"
 
 
 def change_words(before: dict[str, Any], changes: dict[str, Any]) -> str:
     policy = BackupPolicy.model_validate(before)
     steps = describe_changes(policy, {**before, **changes})
-    return "; ".join(f"{c.label} ~{escape(c.before)}~ → *{escape(c.after)}*" for c in steps) or "no visible change"
+    return "; ".join(f"{c.label} ~{literal(c.before)}~ → *{literal(c.after)}*" for c in steps) or "no visible change"
 
 
 def cost_words(batch: Batch, planned: Planned) -> str:
+    return cost_between(planned.before, batch.changes, planned.facts)
+
+
+def cost_between(before_values: dict[str, Any], changes: dict[str, Any], seen: dict[str, Any] | None) -> str:
     """This policy's own cost, before → after: the backups it keeps at once, their estimated storage, and
-    PlanetScale's estimated storage cost where it gives one; why the storage is not estimated where it is not."""
-    facts = DatabaseFacts.of(planned.facts)
-    cost = estimate(planned.before, {**planned.before, **batch.changes}, facts)
+    PlanetScale's estimated storage cost where it gives one; why the storage is not estimated where it is not.
+    `seen`: the database's facts as read when it was asked."""
+    facts = DatabaseFacts.of(seen)
+    cost = estimate(before_values, {**before_values, **changes}, facts)
     before, after = cost.before, cost.after
     if before is None or after is None:
         return ""
@@ -118,7 +124,15 @@ def member_line(member: Member) -> str:
     told = request.state is RequestState.FAILED or (request.state.is_open and member.outcome in (
         OutcomeKind.QUEUED, OutcomeKind.WAITING))
     why = f": {with_mentions(request.detail)}" if told and request.detail else ""
-    return fit(f"• {name_of(request.database, request.policy_name)}: {words}{why}", LINE_LIMIT)
+    if request.state is RequestState.APPLIED and request.after:
+        # As the post of one applied change: before → after, the policy now in words, its next run, its cost.
+        why = (f": {change_words(request.before, request.changes)}; now {escape(describe_schedule(request.after))}, "
+               f"next run {when(request.after.get('next_run_at'))}"
+               f"{cost_between(request.before, request.changes, request.facts)}")
+    asked_as = str(request.before.get("name") or request.policy_name)
+    # Named as it was read when applied; renamed in PlanetScale since the ask, its old name follows.
+    was = f" (named “{literal(asked_as, 120)}” when asked)" if asked_as != request.policy_name else ""
+    return fit(f"• {name_of(request.database, request.policy_name)}{was}: {words}{why}", LINE_LIMIT)
 
 
 def member_lines(members: Sequence[Member]) -> list[str]:

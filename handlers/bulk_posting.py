@@ -15,9 +15,9 @@ from slack_sdk.errors import SlackApiError
 from bot.domain.batches import Batch, BatchOutcome, BatchOutcomeKind, BatchState
 from bot.domain.bulk_costs import SharedReads
 from bot.domain.changes import SYSTEM, Outcome
-from handlers import blocks, bulk_blocks, home
-from handlers.asked import post_unposted
+from handlers import blocks, bulk_blocks, channel_history, home
 from handlers.dependencies import Dependencies
+from handlers.late_post import NOTICE_EVENT
 from handlers.posting import answer_actor, error_of, has_response_url, report_step, say_privately
 
 log = logging.getLogger(__name__)
@@ -184,14 +184,36 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
     if not deps.audit_channel or deps.audit_channel == batch.channel:
         return  # nothing owed to an audit channel: claimed, so that the sweep does not come back for it
     text, record = batch_message(deps, batch, buttons=False)
+    sent_once(deps, client, batch, "audit", ["audit"], deps.audit_channel, text, record)
+
+
+def sent_once(deps: Dependencies, client: WebClient, batch: Batch, key: str, held: list[str], channel: str,
+              text: str, shown: list[dict[str, Any]] | None = None, thread_ts: str | None = None,
+              user: str | None = None) -> bool:
+    """Post one notice of a bulk change whose claims `held` the caller took; True once Slack holds it. Its first
+    try leaves `{key}:tried`, and a try after one whose answer was lost looks for it by its metadata first, so
+    that a post Slack took is not made twice and one it never made is made. The claims are given back when a
+    later try may post it (no answer, a passing refusal); kept when Slack refuses this message for good."""
+    if not deps.store.claim_notice(batch.id, f"{key}:tried"):
+        first_try = deps.store.notice_claimed_at(batch.id, f"{key}:tried") or batch.created_at
+        found = channel_history.posted_before(client, channel, first_try, NOTICE_EVENT, "notice", f"{batch.id}:{key}",
+                                              f"{key} of bulk change {batch.id}", thread_ts=thread_ts, user=user,
+                                              pages=channel_history.SINCE_TRY_PAGES)
+        if found is None:
+            for claim in held:
+                deps.store.forget_notice(batch.id, claim)
+        if found is not False:
+            return bool(found)
     try:
-        client.chat_postMessage(channel=deps.audit_channel, text=text, blocks=record)
-    except OSError as exc:  # Slack may have taken it: not sent twice
-        log.error("no answer from the audit channel %s: %s", deps.audit_channel, error_of(exc))
-    except SlackApiError as exc:
-        log.error("could not post to the audit channel %s: %s", deps.audit_channel, exc.response.get("error"))
-        if passing(exc):
-            deps.store.forget_notice(batch.id, "audit")
+        client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=shown,
+                                metadata={"event_type": NOTICE_EVENT, "event_payload": {"notice": f"{batch.id}:{key}"}})
+    except (OSError, SlackApiError) as exc:
+        log.error("could not post %s of bulk change %s to %s: %s", key, batch.id, channel, error_of(exc))
+        if isinstance(exc, OSError) or passing(exc):
+            for claim in held:
+                deps.store.forget_notice(batch.id, claim)
+        return False
+    return True
 
 
 def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
@@ -204,19 +226,9 @@ def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
         part = f"{notice}:{number}" if len(replies) > 1 else None
         if part is not None and not deps.store.claim_notice(batch.id, part):
             continue
-        try:
-            client.chat_postMessage(channel=batch.message_channel, thread_ts=batch.message_ts, text=text,
-                                    blocks=reply)
-        except OSError as exc:
-            # Slack may have taken it: its claim is kept, so that no later try shows it twice.
-            log.error("no answer to a reply in the thread of bulk change %s: %s", batch.id, error_of(exc))
-            return
-        except SlackApiError as exc:
-            log.error("could not reply in the thread of bulk change %s: %s", batch.id, exc.response.get("error"))
-            if passing(exc):
-                for claimed in (part, notice):
-                    if claimed is not None:
-                        deps.store.forget_notice(batch.id, claimed)
+        held = [notice] if part is None else [part, notice]
+        if not sent_once(deps, client, batch, part or notice, held, batch.message_channel, text, reply,
+                         thread_ts=batch.message_ts):
             return
 
 
@@ -245,9 +257,7 @@ def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome],
 def sweep_batches(deps: Dependencies, client: WebClient) -> None:
     """The sweep's steps on bulk changes: those fully approved whose judging could not tell are judged again;
     those past their time expire, and their message says so; the list of policies Slack refused in a thread
-    is posted there again, so that no request stands without it, and so is how each policy ended. First, the
-    open requests whose post their run claimed and never made."""
-    post_unposted(deps, client)
+    is posted there again, so that no request stands without it, and so is how each policy ended."""
     for batch in deps.store.unthreaded_batches():
         to_thread(deps, client, batch, "plan", bulk_blocks.plan_replies(batch))
     for batch in deps.store.unfinished_batches():
@@ -306,12 +316,4 @@ def to_requester(deps: Dependencies, client: WebClient, batch: Batch) -> None:
         text = f"Your bulk change `{bulk_blocks.code_text(batch.selection)}` was {batch.state.value}; nothing was sent."
     if any(m.retryable for m in members):
         text += " Its message lists why each one was not applied, and offers to retry them."
-    try:
-        client.chat_postMessage(channel=batch.requester, text=text + where)
-    except OSError as exc:  # Slack may have taken it: not sent twice
-        log.error("no answer telling <@%s> how bulk change %s ended: %s", batch.requester, batch.id, error_of(exc))
-    except SlackApiError as exc:
-        log.error("could not tell <@%s> how bulk change %s ended: %s", batch.requester, batch.id,
-                  exc.response.get("error"))
-        if passing(exc):
-            deps.store.forget_notice(batch.id, notice)
+    sent_once(deps, client, batch, notice, [notice], batch.requester, text + where, user=batch.requester)

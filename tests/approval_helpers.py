@@ -7,7 +7,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from functools import partial
 from typing import Any
 
 import pytest
@@ -91,13 +90,10 @@ def direct_messages(bot: Bot, user: str) -> list[str]:
 
 
 def sweep(bot: Bot) -> None:
-    """One sweep, wired as `serve` wires it (bot/runtime/cli.py): the bulk changes' reporter and their steps."""
-    from bot.runtime.sweeper import Sweeper
-    from handlers.bulk_posting import sweep_batches, sweep_reporter
+    """One sweep, with the steps `serve` gives it (bot/runtime/running.py)."""
+    from bot.runtime.running import make_sweeper
 
-    Sweeper(bot.deps.changes, sweep_reporter(bot.deps, bot.app.client),
-            forget_deliveries=bot.deps.store.forget_deliveries,
-            batches=partial(sweep_batches, bot.deps, bot.app.client)).sweep()
+    make_sweeper(bot.deps, bot.app.client).sweep()
 
 
 def swept_later(bot: Bot, seconds: float = 600) -> None:

@@ -291,3 +291,13 @@ def test_the_export_names_people_plainly_in_new_entries_and_old_ones(bot: Bot, t
     assert rows[-2]["detail"] == "approved by @U0CAROL001"
     assert rows[-2]["reason"] == "revert of the change requested by @U0BOB00001"
     assert rows[-1]["detail"] == "only its approvers (@S0DBALEAD1) in #C0DBAOPS01"
+
+
+def test_every_command_and_option_of_backup_bot_is_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for words in ("backup-bot serve", "--host", "--port", "$PORT", "backup-bot socket", "backup-bot console",
+                  "backup-bot emulator", "backup-bot doctor", "backup-bot init", "backup-bot --version",
+                  "backup-bot audit export", "--since WHEN", "--until WHEN", "--db ORG/DB", "--actor USER",
+                  "--format jsonl|csv", "backup-bot audit prune --before", "GET /healthz", "GET /metrics",
+                  "python -m bot", "/slack/events"):
+        assert words in readme, words

@@ -217,3 +217,11 @@ def test_the_readme_bulk_change_is_approved_once_and_applied_to_both_demo_databa
     assert "asks to change 2 backup policies of acme" in out
     assert "Applied to 2 of 2 in 2 databases" in out
     assert "`app-db` Production daily: ✅ applied" in out and "`billing-db` Production daily: ✅ applied" in out
+
+
+def test_code_in_a_message_keeps_its_stars_as_slack_shows_it(tmp_path: Path) -> None:
+    """Slack formats nothing inside code: the console shows `acme/* *` as typed, not as bold text without stars."""
+    out = run_console(["/backup-policy update acme/* * --where target=production retention=3d --dry-run",
+                       "/backup-policy update acme/* retention=3d"], tmp_path)
+    assert "`acme/* * where target=production`" in out
+    assert "`/backup-policy update acme/* * retention=30d`" in out

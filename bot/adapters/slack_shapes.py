@@ -4,12 +4,17 @@
 A method that only reads (users.info, usergroups.list, …) fails as Slack's own refusals do: a SlackApiError whose
 error is UNREADABLE. A method that acts (a post, a view) may have acted although its answer cannot be read, as when
 the answer is lost: it fails with UnreadableAnswer, an OSError as a lost answer is, so that its callers look before
-acting again."""
+acting again.
+
+Each shape is a pydantic model of the fields the bot uses, validated in strict mode: a field the bot reads as a
+string must be one (a number is not taken for one), a list must be a list; the fields it does not read may be
+anything, as Slack adds fields to its answers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 
 UNREADABLE = "unreadable_answer"
 
@@ -18,67 +23,104 @@ class UnreadableAnswer(OSError):
     """Slack answered `ok` to a method that acts, with fields the bot cannot read: it may have acted."""
 
 
-def _str(value: Any) -> bool:
-    return isinstance(value, str)
+class Shape(BaseModel):
+    """An object with at least the fields named, of those types; its other fields are Slack's to add."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
 
 
-def _strs(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+class Profile(Shape):
+    email: StrictStr | None = None
 
 
-def _obj(value: Any, **fields: Callable[[Any], bool]) -> bool:
-    """An object whose named fields pass their checks; a field named with a trailing `_` may be missing."""
-    return isinstance(value, dict) and all(
-        (name.rstrip("_") not in value and name.endswith("_")) or check(value.get(name.rstrip("_")))
-        for name, check in fields.items())
+class User(Shape):
+    id: StrictStr
+    profile: Profile
 
 
-def _opt(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda value: value is None or check(value)
+class UsersInfo(Shape):
+    user: User
 
 
-def _users_info(a: dict[str, Any]) -> bool:
-    return _obj(a.get("user"), id=_str, profile=lambda p: _obj(p, email_=_opt(_str)))
+class Group(Shape):
+    id: StrictStr
+    handle: StrictStr
+    users: list[StrictStr]  # the bot always asks with include_users
 
 
-def _group(g: Any) -> bool:
-    return _obj(g, id=_str, handle=_str, users=_strs)  # the bot always asks with include_users
+class UsergroupsList(Shape):
+    usergroups: list[Group]
 
 
-def _messages(a: dict[str, Any]) -> bool:
-    return (isinstance(a.get("messages"), list)
-            and all(_obj(m, ts_=_str, metadata_=_opt(lambda d: _obj(d, event_payload_=_opt(
-                lambda p: isinstance(p, dict))))) for m in a["messages"])
-            and _opt(lambda r: _obj(r, next_cursor_=_opt(_str)))(a.get("response_metadata")))
+class UsergroupsUsersList(Shape):
+    users: list[StrictStr]
 
 
-def _channel(a: dict[str, Any]) -> bool:
-    return _obj(a.get("channel"), id=_str)
+class Metadata(Shape):
+    event_payload: dict[str, Any] | None = None
 
 
-def _auth(a: dict[str, Any]) -> bool:
+class Message(Shape):
+    ts: StrictStr = ""  # may be missing; when there, a string (null is not)
+    metadata: Metadata | None = None
+
+
+class Cursor(Shape):
+    next_cursor: StrictStr | None = None
+
+
+class Messages(Shape):
+    messages: list[Message]
+    response_metadata: Cursor | None = None
+
+
+class Channel(Shape):
+    id: StrictStr
+
+
+class ChannelAnswer(Shape):
+    channel: Channel
+
+
+class AuthTest(Shape):
     # Bolt's own reading at start (its AuthorizeResult): bot_id is missing from a user token's answer.
-    return _str(a.get("user_id")) and _str(a.get("team_id")) and _obj(a, bot_id_=_str, enterprise_id_=_opt(_str))
+    user_id: StrictStr
+    team_id: StrictStr
+    bot_id: StrictStr = ""  # may be missing; when there, a string (null is not)
+    enterprise_id: StrictStr | None = None
+
+
+class Posted(Shape):
+    ts: StrictStr
+    channel: StrictStr
+
+
+class View(Shape):
+    id: StrictStr
+
+
+class ViewAnswer(Shape):
+    view: View
 
 
 # Methods that read: their answers' fields the bot uses.
-READS: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "users.info": _users_info,
-    "usergroups.list": lambda a: isinstance(a.get("usergroups"), list) and all(map(_group, a["usergroups"])),
-    "usergroups.users.list": lambda a: _strs(a.get("users")),
-    "conversations.history": _messages,
-    "conversations.replies": _messages,
-    "conversations.info": _channel,
-    "conversations.open": _channel,
-    "auth.test": _auth,
+READS: dict[str, type[Shape]] = {
+    "users.info": UsersInfo,
+    "usergroups.list": UsergroupsList,
+    "usergroups.users.list": UsergroupsUsersList,
+    "conversations.history": Messages,
+    "conversations.replies": Messages,
+    "conversations.info": ChannelAnswer,
+    "conversations.open": ChannelAnswer,
+    "auth.test": AuthTest,
 }
 # Methods that act: what they answer that the bot keeps (where a message is, which view opened).
-ACTS: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "chat.postMessage": lambda a: _str(a.get("ts")) and _str(a.get("channel")),
-    "chat.update": lambda a: _str(a.get("ts")) and _str(a.get("channel")),
-    "views.open": lambda a: _obj(a.get("view"), id=_str),
-    "views.push": lambda a: _obj(a.get("view"), id=_str),
-    "views.update": lambda a: _obj(a.get("view"), id=_str),
+ACTS: dict[str, type[Shape]] = {
+    "chat.postMessage": Posted,
+    "chat.update": Posted,
+    "views.open": ViewAnswer,
+    "views.push": ViewAnswer,
+    "views.update": ViewAnswer,
 }
 
 
@@ -86,12 +128,18 @@ def readable(method: str, body: Any) -> bool:
     """Whether an answer of Slack's has the shape of its method's: an object; when `ok`, with the fields used."""
     if not isinstance(body, dict):
         return False
-    if not isinstance(body.get("ok"), bool):
-        return False  # slack_sdk would take any true value for `ok`
-    if body.get("ok") is not True:
-        return True  # a refusal: slack_sdk judges it
-    check = READS.get(method) or ACTS.get(method)
-    return check is None or bool(check(body))
+    ok = body.get("ok")
+    if ok is not True:
+        # A false `ok` is a refusal slack_sdk raises; a true value other than `true` it would take as success.
+        return not ok
+    shape = READS.get(method) or ACTS.get(method)
+    if shape is None:
+        return True
+    try:
+        shape.model_validate(body)
+    except ValidationError:
+        return False
+    return True
 
 
 def described(body: Any) -> str:

@@ -259,8 +259,8 @@ def _parse_guardrails(text: str, data: dict[str, Any], path: str) -> list[Guardr
         where = f"{path} line {line} (guardrail {index + 1})"
         guardrail = _table(Guardrail, raw, "guardrail", index, line, text, path)
         if not guardrail.binds_anything:
-            raise AccessFileError(f"{where}: the guardrail bounds nothing: set min_retention, max_interval or "
-                                  "allow_target_moves = false, or remove it.")
+            raise AccessFileError(f"{where}: the guardrail bounds nothing: set min_retention, max_interval, "
+                                  "allow_target_moves = false, min_policies or max_storage, or remove it.")
         guardrails.append(guardrail)
     return guardrails
 

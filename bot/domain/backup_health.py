@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -12,12 +12,35 @@ from bot.domain.costs import Basis, DatabaseFacts, latest_basis
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import PartlyUnreadable, PlanetScaleApi, PlanetScaleError
 
-# Branches whose backups are read per policy, production ones first: a database with a hundred development
-# branches would otherwise spend a whole pass's budget (and a minute of a person's wait) on one policy.
+# Branches whose backups the health reads per policy (the watch's, `status`'s), production ones first: a database
+# with a hundred development branches would otherwise spend a whole pass's budget on one policy.
 MAX_BRANCHES_READ = 10
+# Branches of a target a storage estimate reads (a change's, a bulk change's, `status`'s): every one up to this, as a
+# sum of some of them would pass a `max_storage` bound the whole breaks. One read a branch (two where none succeeded
+# lately) is at most a sixth (a third) of PlanetScale's 600 requests a minute per token, read one after another
+# through the shared budget; past it there is no estimate.
+MAX_BRANCHES_ESTIMATED = 100
 # Policies whose backups `status` reads: a listing of thousands (a PlanetScale answering out of its contract) would
 # otherwise read thousands of backup lists for one command, where a message shows a few dozen lines.
 MAX_POLICIES_READ = 50
+
+
+class TooManyBranches(Exception):
+    """A target with more branches than a storage estimate reads: the estimate sums every branch a policy backs
+    up, so one of only some of them would pass a `max_storage` bound the whole breaks. No estimate instead."""
+
+    def __init__(self, db: DatabaseRef, target: str, count: int):
+        self.user_message = (f"{db} has {count} {target} branches, and the bot estimates storage from at most "
+                             f"{MAX_BRANCHES_ESTIMATED}, to keep within PlanetScale's request budget")
+        super().__init__(self.user_message)
+
+
+def estimated_branches(branches: Sequence[Branch], db: DatabaseRef, target: str) -> list[str]:
+    """The names of the branches of `target` a storage estimate sums: all of them, or TooManyBranches."""
+    names = [b.name for b in branches if b.production == (target == "production")]
+    if len(names) > MAX_BRANCHES_ESTIMATED:
+        raise TooManyBranches(db, target, len(names))
+    return names
 
 
 def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[BackupPolicy],
@@ -102,7 +125,7 @@ def read_facts(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Back
         if after_target is not None and (policy is None or after_target != policy.target):
             since = moment - timedelta(days=TARGET_BASIS_DAYS)
             after = _basis(planetscale, db, branches, after_target, None, since)
-    except PlanetScaleError as exc:
+    except (PlanetScaleError, TooManyBranches) as exc:
         return DatabaseFacts(listed, unread=exc.user_message)
     return DatabaseFacts(listed, before, after)
 
@@ -125,7 +148,7 @@ def with_target_estimates(planetscale: PlanetScaleApi, db: DatabaseRef, healths:
     if not targets:
         return healths
     since = (now or now_utc()) - timedelta(days=TARGET_BASIS_DAYS)
-    bases: dict[str, Basis | PlanetScaleError | None] = {}
+    bases: dict[str, Basis | PlanetScaleError | TooManyBranches | None] = {}
     try:
         branches = sorted(planetscale.list_branches(db.organization, db.database), key=lambda b: not b.production)
     except PlanetScaleError as exc:
@@ -133,12 +156,12 @@ def with_target_estimates(planetscale: PlanetScaleApi, db: DatabaseRef, healths:
     for target in targets - bases.keys():
         try:
             bases[target] = _basis(planetscale, db, branches, target, None, since)
-        except PlanetScaleError as exc:
+        except (PlanetScaleError, TooManyBranches) as exc:
             bases[target] = exc
     found = []
     for health in healths:
         basis = bases.get(health.policy.target) if _none_of_its_own(health) else None
-        if isinstance(basis, PlanetScaleError):
+        if isinstance(basis, PlanetScaleError | TooManyBranches):
             health = replace(health, target_unread=basis.user_message)
         elif basis is not None:
             health = replace(health, basis=basis, basis_of_target=True)
@@ -147,14 +170,14 @@ def with_target_estimates(planetscale: PlanetScaleApi, db: DatabaseRef, healths:
 
 
 def _none_of_its_own(health: PolicyHealth) -> bool:
-    return health.basis is None and bool(health.branches) and not health.unread
+    # A health that read only some branches is estimated from every one by bulk_costs.with_every_branch.
+    return health.basis is None and bool(health.branches) and not health.unread and not health.left_out
 
 
 def _basis(planetscale: PlanetScaleApi, db: DatabaseRef, branches: list[Branch], target: str, policy_id: str | None,
            since: datetime) -> Basis | None:
     latest: dict[str, tuple[str, int, float | None]] = {}
-    names = [b.name for b in branches if b.production == (target == "production")][:MAX_BRANCHES_READ]
-    for name in names:
+    for name in estimated_branches(branches, db, target):
         found = _successes(planetscale, db, name, policy_id, since)
         if not found:
             # None since the window began (its runs failed, or the target is backed up seldom): the latest

@@ -101,7 +101,9 @@ class PolicyHealth:
     # Branches of its target not read at all (past MAX_BRANCHES_READ): the health says nothing of them.
     left_out: tuple[str, ...] = field(default_factory=tuple)
     failed_on: tuple[str, ...] = field(default_factory=tuple)  # the branches whose newest backup failed
-    # The latest successful backup of each branch read, summed: what its storage is estimated from.
+    # The latest successful backup of each branch of its target, summed: what its storage is estimated from (None
+    # from judge_health when some were left out: a sum of some of them is no estimate; `status` then reads every
+    # branch for it, bulk_costs.with_every_branch).
     basis: Basis | None = None
     running: bool = False  # a backup newer than the last finished one is still under way
     # None of its own: `basis` is its target's latest successes, as a change to it is estimated; or why those
@@ -192,7 +194,8 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
     running = any(b.state in ("pending", "running") and (last_finished is None or b.at > last_finished)
                   for b in backups)
     return PolicyHealth(policy, tuple(branches), last_success, failures, stale, stale_after, failed_last,
-                        tuple(unread), tuple(left_out), tuple(failed_on), latest_basis(latest), running)
+                        tuple(unread), tuple(left_out), tuple(failed_on), None if left_out else latest_basis(latest),
+                        running)
 
 
 def _time_or_none(text: str) -> datetime | None:

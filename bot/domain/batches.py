@@ -161,11 +161,16 @@ class BatchStore(Protocol):
     """Where batches, their approvals and their members live (bot/adapters/batch_store.py)."""
 
     def add_batch(self, batch: Batch, records: Sequence[AuditEvent] = ()) -> Batch:
-        """The batch as stored: for a retry, the retry of the same batch already pending or approved, if one
-        is (then nothing is stored), so that two Retry clicks, on one instance or two, ask once."""
+        """The batch as stored: for a retry, the retry of the same batch already pending, or approved with a
+        policy of this one, if one is (then nothing is stored), so that two Retry clicks, on one instance or two,
+        ask once."""
         ...
 
     def get_batch(self, batch_id: str) -> Batch | None: ...
+
+    def retries_of(self, batch_id: str) -> list[Batch]:
+        """The retries of a batch still pending or approved, the oldest first."""
+        ...
 
     def close_batch(self, batch_id: str, to: BatchState, decided_by: str | None,
                     records: Sequence[AuditEvent] = ()) -> Batch | None:

@@ -30,6 +30,7 @@ from bot.domain.changes import ChangePath
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Verdict, VerdictKind
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
+from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
 from bot.domain.outcomes import Outcome, OutcomeKind, explain, request_event, unknown_button
 from bot.domain.policy import PolicyUpdate
@@ -240,7 +241,18 @@ class BulkPath(Asking, Judging):
             self.changes.store.record(unknown_button(user, channel, "Retry", batch_id))
             return BatchOutcome(BatchOutcomeKind.REFUSED, "That bulk change does not exist (the button may not be "
                                                           "from this bot).")
-        failed = [m.request for m in self.store.batch_members(batch.id) if m.retryable]
+        # A policy an applied retry of it planned has its outcome there, and its own Retry; one that retry left
+        # out (its database unreadable then, or not the retrier's to change) is still this batch's to retry.
+        earlier = [b for b in self.store.retries_of(batch.id) if b.state is BatchState.APPROVED]
+        again = {p.key for b in earlier for p in b.planned}
+        failed = [m.request for m in self.store.batch_members(batch.id)
+                  if m.retryable and (m.request.database, m.request.policy_id) not in again]
+        if not failed and earlier:
+            return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change was retried already by "
+                                                         f"{person(earlier[-1].requester)}: what failed again is "
+                                                         f"offered on the retry's own message; see its message in "
+                                                         f"{named_channel(earlier[-1].channel)}. Nothing more was "
+                                                         "done.", earlier[-1])
         if not failed:
             return BatchOutcome(BatchOutcomeKind.CLOSED, "No policy of this bulk change failed: nothing to retry.",
                                 batch)

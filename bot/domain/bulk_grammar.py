@@ -83,7 +83,7 @@ def parse_bulk(tokens: list[Token]) -> BulkUpdateCommand:
     db = _database_glob(tokens[0])
     policy = parse_policy_ref(tokens[1] if len(tokens) > 1 else None, "update", db)
     rest, where_target = _where(tokens[2:], db, policy)
-    one = parse_update(db, policy, rest)
+    one = parse_update(db, policy, rest, bulk=True)
     return BulkUpdateCommand(db, policy, one.update, one.reason, one.dry_run, where_target)
 
 

@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 # Hours in each unit for counting backups kept at once: a month and a year at their mean length, so that a
@@ -35,27 +36,52 @@ def kept_at_once(values: Mapping[str, Any]) -> int:
 
 
 def parse_size(text: str) -> int:
-    """`2TB`, `500 GB`, `1.5TiB`: bytes (decimal units as PlanetScale bills, binary ones with `i`)."""
+    """`2TB`, `500 GB`, `1.5TiB`: bytes (decimal units as PlanetScale bills, binary ones with `i`), a whole number of
+    them above zero. Counted exactly (Decimal): `0.1KB` is 100 bytes, not 100.00000000000001."""
     match = SIZE.fullmatch(text)
     unit = SIZE_UNITS.get(match.group(2).lower()) if match else None
-    if match is None or unit is None or float(match.group(1)) <= 0:
+    if match is None or unit is None:
         raise ValueError(f"`{text}` is not a size: write a number and a unit (GB, TB, or GiB, TiB), e.g. 2TB")
-    amount = float(match.group(1)) * unit
-    if not math.isfinite(amount) or amount > MOST_BYTES:
+    try:
+        amount = Decimal(match.group(1)) * unit
+    except ArithmeticError:  # past Decimal's largest exponent, so far past MOST_BYTES
+        raise ValueError(f"`{text}` is too large: at most {describe_size(MOST_BYTES)}") from None
+    if amount == 0:
+        raise ValueError(f"`{text}` allows no storage at all, so every change would be refused: write a size above "
+                         "zero, e.g. 2TB, or leave max_storage out")
+    if amount < 1:
+        raise ValueError(f"`{text}` is less than one byte: write a size of at least 1B, e.g. 2TB")
+    if amount != amount.to_integral_value():
+        raise ValueError(f"`{text}` is {amount.normalize():f} bytes, a fraction of a byte: write a whole number of "
+                         f"bytes, e.g. {int(amount)}B")
+    if amount > MOST_BYTES:
         raise ValueError(f"`{text}` is too large: at most {describe_size(MOST_BYTES)}")
     return int(amount)
 
 
-def describe_size(size: float) -> str:
+def describe_size(size: float, decimals: int = 1) -> str:
     if size > MOST_BYTES:
         # PlanetScale's sizes are any JSON integer: past an exabyte (or a float) one is told as a bound.
-        return f"more than {describe_size(MOST_BYTES)}"
+        return f"more than {describe_size(MOST_BYTES, decimals)}"
     amount = float(size)
     for unit in ("B", "KB", "MB", "GB", "TB"):
-        if amount < 1000 or unit == "TB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        if unit == "B" and amount < 1000:
+            return f"{amount:.0f} B"
+        # Rounded as it is written: 999.96 GB is 1.0 TB, not "1000.0 GB".
+        if unit != "B" and (round(amount, decimals) < 1000 or unit == "TB"):
+            return f"{amount:.{decimals}f} {unit}"
         amount /= 1000
     return f"{size:.0f} B"  # pragma: no cover
+
+
+def describe_apart(size: int, bound: int) -> tuple[str, str]:
+    """Two different sizes in words with as many decimals as tell them apart (bytes when none does): a bound of
+    1 TiB (1.0995 TB) and 1.1 TB past it must not both read "1.1 TB"."""
+    for decimals in range(1, 5):
+        told = describe_size(size, decimals), describe_size(bound, decimals)
+        if told[0] != told[1]:
+            return told
+    return f"{size:,} bytes", f"{bound:,} bytes"
 
 
 @dataclass(frozen=True)

@@ -71,8 +71,9 @@ USAGE_LINES = (
     ("history <org>/<database> [<policy>]", "the latest changes"),
     ("pending", "approval requests you can act on"),
     ("status <org>/<database>", "whether each policy's backups succeed: last success, failures, next run"),
-    ("create <org>/<database> name=\"…\" target=… retention=… frequency=… at=… [reason=\"…\"] [--dry-run]",
-     "a new policy (day= and week= for weekly and monthly ones); with no settings, a form"),
+    ("create <org>/<database> name=\"…\" target=… retention=… frequency=… at=… [day=…] [week=…] [reason=\"…\"] "
+     "[--dry-run]",
+     "a new policy (day= for weekly and monthly ones, week= for monthly ones); with no settings, a form"),
     ("delete <org>/<database> <policy> [reason=\"…\"] [--dry-run]", "remove a policy (never a required one)"),
     ("export <org>/<database or glob> [terraform|json]",
      "the policies as code: Terraform resources with import blocks (the default), or JSON"),
@@ -83,12 +84,13 @@ UPDATE_KEYS_HELP = (
     ("retention", "30d, 2 weeks, 12h, 6mo, 1y"),
     ("frequency", "12h, 1d, 1w, 1mo (no years)"),
     ("at", "HH:MM, 24-hour, UTC"),
-    ("day", "sun…sat, or 0–6 (0 is Sunday), for weekly and monthly backups"),
-    ("week", "1st…4th, for monthly backups"),
+    ("day", "sun…sat, full names, or 0–6 (0 is Sunday), for weekly and monthly backups"),
+    ("week", "1st…4th or first…fourth, for monthly backups"),
 )
 EXAMPLES = (
     '/backup-policy list acme/app-db',
     '/backup-policy show acme/app-db "Production daily"',
+    '/backup-policy status acme/app-db',
     '/backup-policy update acme/app-db "Production daily" retention=30d at=02:00 reason="audit asks 30 days"',
     '/backup-policy update acme/app-db "Development daily" frequency=1w day=sun retention=2w --dry-run',
     '/backup-policy create acme/app-db name="Nightly" target=development retention=7d frequency=1d at=02:00',
@@ -119,7 +121,14 @@ def parse_database(token: Token | None, subcommand: str) -> DatabaseRef:
 
 
 def parse_policy_ref(token: Token | None, subcommand: str, db: DatabaseRef) -> str:
-    if token is None or ("=" in token.text and not token.quoted):
+    if token is None or (not token.quoted and ("=" in token.text or token.text.startswith("--"))):
+        if any(c in db.database for c in "*?"):  # many databases: `list` shows one at a time
+            setting = " retention=30d" if subcommand == "update" else ""
+            raise CommandError(
+                f"`{subcommand}` needs a policy after the databases: a name, a name glob or `*` for all of them, "
+                f'quoted if it has spaces, e.g. `/backup-policy {subcommand} {db} "Production daily"{setting}` or '
+                f"`/backup-policy {subcommand} {db} *{setting}`."
+            )
         raise CommandError(
             f"`{subcommand}` needs a policy after the database: its ID or exact name, quoted if it has "
             f'spaces, e.g. `/backup-policy {subcommand} {db} "Production daily"`. '
@@ -133,9 +142,12 @@ def parse_policy_ref(token: Token | None, subcommand: str, db: DatabaseRef) -> s
     return ref
 
 
-def reject_extra(tokens: list[Token], subcommand: str, example: str) -> None:
+def reject_extra(tokens: list[Token], subcommand: str, example: str, takes: str = "") -> None:
+    """Words left after a command's last part; `takes` names what the command takes when it names no policy."""
     if tokens:
         extra = " ".join(t.text for t in tokens)
+        if takes:
+            raise CommandError(f"Unexpected `{extra[:80]}` after `{subcommand}`: it takes {takes}, e.g. `{example}`.")
         raise CommandError(
             f"Unexpected `{extra[:80]}` after `{subcommand}`. Quote a policy name that has spaces, "
             f"e.g. `{example}`."
@@ -153,7 +165,7 @@ def parse(text: str) -> Command:
     if head in ("help", "-h", "--help", "?"):
         return HelpCommand()
     if head == "pending":
-        reject_extra(rest, "pending", "/backup-policy pending")
+        reject_extra(rest, "pending", "/backup-policy pending", takes="nothing more")
         return PendingCommand()
     if head not in SUBCOMMANDS:
         raise CommandError(
@@ -165,16 +177,19 @@ def parse(text: str) -> Command:
     db = parse_database(rest[0] if rest else None, head)
     rest = rest[1:]
     if head == "list":
-        reject_extra(rest, "list", f"/backup-policy list {db}")
+        reject_extra(rest, "list", f"/backup-policy list {db}", takes="only a database")
         return ListCommand(db)
     if head == "status":
-        reject_extra(rest, "status", f"/backup-policy status {db}")
+        reject_extra(rest, "status", f"/backup-policy status {db}", takes="only a database")
         return StatusCommand(db)
     if head == "create":
         return parse_create(db, rest)
     if head == "delete":
         return parse_delete(db, rest)
     if head == "history":
+        if rest and not rest[0].quoted and rest[0].text.startswith("--"):
+            reject_extra(rest, "history", f'/backup-policy history {db} "Production daily"',
+                         takes="a database and, if you like, a policy")
         policy = parse_policy_ref(rest[0], head, db) if rest else None
         reject_extra(rest[1:], "history", f'/backup-policy history {db} "Production daily"')
         return HistoryCommand(db, policy)
@@ -217,7 +232,10 @@ def parse_export(tokens: list[Token]) -> ExportCommand:
     return ExportCommand(db, chosen)
 
 
-def parse_update(db: DatabaseRef, policy: str, tokens: list[Token]) -> UpdateCommand:
+def parse_update(db: DatabaseRef, policy: str, tokens: list[Token], creating: bool = False,
+                 bulk: bool = False) -> UpdateCommand:
+    """`key=value…`, `reason=` and `--dry-run` after an update's policy, or (`creating`) a new policy's settings;
+    `bulk`: `--where` was taken out already, and is an option too."""
     values: dict[str, Any] = {}
     typed: dict[str, str] = {}
     reason: str | None = None
@@ -231,9 +249,15 @@ def parse_update(db: DatabaseRef, policy: str, tokens: list[Token]) -> UpdateCom
             if flag in ("--dry-run", "--dryrun"):
                 dry_run = True
                 continue
+            if bulk:
+                raise CommandError(f"Unknown option `{token.text[:40]}`.{did_you_mean(flag, (*FLAGS, '--where'))} "
+                                   "The options are `--dry-run` and `--where target=production` (or development).")
             raise CommandError(f"Unknown option `{token.text[:40]}`.{did_you_mean(flag, FLAGS)} "
                                "The only option is `--dry-run`.")
         if "=" not in token.text:
+            if creating:
+                raise CommandError(f"Unexpected `{token.text[:60]}`: a new policy's settings are written key=value, "
+                                   f'e.g. `name="{token.text[:60]}"` or `retention=7d`; quote values that have spaces.')
             if not values and not token.quoted:
                 raise CommandError(
                     f"Unexpected `{token.text[:60]}`: changes are written key=value, e.g. `retention=30d`. "
@@ -269,6 +293,9 @@ def parse_update(db: DatabaseRef, policy: str, tokens: list[Token]) -> UpdateCom
         values.update(parsed)
         for api_field in parsed:
             typed[api_field] = key
+    if not values and creating:
+        raise CommandError(f"A new policy needs its settings as key=value, e.g. "
+                           f"`/backup-policy create {db} {CREATE_EXAMPLE}`.")
     if not values:
         raise CommandError(
             f"Nothing to change: add at least one key=value, e.g. "
@@ -293,7 +320,7 @@ def parse_create(db: DatabaseRef, tokens: list[Token]) -> CreateCommand:
     if not any("=" in t.text for t in tokens):
         raise CommandError(f"`create` needs the new policy's settings as key=value, e.g. "
                            f"`/backup-policy create {db} {CREATE_EXAMPLE}`.")
-    parsed = parse_update(db, "", tokens)
+    parsed = parse_update(db, "", tokens, creating=True)
     given = parsed.update.to_api()
     missing = list(dict.fromkeys(example for field, example in REQUIRED_TO_CREATE.items() if field not in given))
     if missing:

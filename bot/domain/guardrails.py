@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.domain.costs import DatabaseFacts, describe_size, estimate, kept_at_once, parse_size
+from bot.domain.costs import DatabaseFacts, describe_apart, describe_size, estimate, kept_at_once, parse_size
 from bot.domain.policy import UNIT_HOURS, describe_amount, describe_every, shows_something
 
 # A month counts as its shortest (28 days) when it is how long backups are kept, and as its longest when it is
@@ -241,8 +241,9 @@ def _storage_check(guardrail: Guardrail, after: Mapping[str, Any], facts: Databa
     fix = f"retention={most * after['frequency_value']}{SHORT_UNITS[unit]}" if most >= 1 and \
         kept_at_once({**after, "retention_value": most * after["frequency_value"], "retention_unit": unit}) <= most \
         else ""
-    return Check(guardrail, "max_storage", False, f"about {describe_size(new.storage)} kept ({kept} of "
-                                                  f"{describe_size(facts.after.size)}), at most {shown} allowed", fix)
+    told, most_told = describe_apart(new.storage, ceiling)
+    return Check(guardrail, "max_storage", False, f"about {told} kept ({kept} of {describe_size(facts.after.size)}), "
+                                                  f"at most {most_told} allowed", fix)
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,17 @@ text (`@U0ALICE001`, `@S0DBALEADS`, `#C0DBAOPS01`; a group's handle as the rules
 They are facts, not Slack markup: the handlers render them as mentions (handlers/blocks/mentions.py); the audit
 trail and its export keep them as they are. Slack writes IDs in capitals and handles in lower case, so the two
 never read alike.
+
+Text from outside (a policy name, read from PlanetScale or typed) inside the domain's words is marked with
+`outside`, so that the handlers show it as written and never take a part of it for a person to mention.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+# Unicode's first-strong isolate and its pop: invisible, and meant for text of another origin set in a sentence.
+OUTSIDE_START, OUTSIDE_END = "\u2068", "\u2069"
 
 
 def person(user: str) -> str:
@@ -30,3 +36,10 @@ def channel(channel_id: str) -> str:
 
 def channels(channel_ids: Iterable[str]) -> str:
     return ", ".join(channel(c) for c in channel_ids)
+
+
+def outside(text: str) -> str:
+    """Text from outside set in the domain's words: isolated, its own isolate marks written out, so it ends
+    where it ends."""
+    inner = text.replace(OUTSIDE_START, "\\u2068").replace(OUTSIDE_END, "\\u2069")
+    return f"{OUTSIDE_START}{inner}{OUTSIDE_END}"

@@ -156,13 +156,15 @@ def parse_value(key: str, value: str) -> dict[str, Any]:
     raise CommandError(f"Unknown key `{key}`.")  # pragma: no cover - KEY_FIELDS and this list agree
 
 
-def parse_count(key: str, raw: str) -> int:
+def parse_count(key: str, raw: str, shown: str | None = None) -> int:
+    """A whole number from 1 up; `shown` is the value as typed (`0d`), for the message."""
+    typed = shown or raw
     if WHOLE_NUMBER.fullmatch(raw):
         number = int(raw)
         if number < 1:
-            raise CommandError(f"`{key}={raw}`: must be at least 1.")
+            raise CommandError(f"`{key}={typed[:40]}`: must be at least 1, e.g. `{KEY_EXAMPLES[key]}`.")
         if number > MAX_INT32:
-            raise CommandError(f"`{key}={raw[:20]}` is too large: the most is {MAX_INT32}.")
+            raise CommandError(f"`{key}={typed[:20]}` is too large: the most is {MAX_INT32}.")
         return number
     raise CommandError(f"`{key}={raw[:40]}` is not a whole number: e.g. `{KEY_EXAMPLES[key]}`.")
 
@@ -193,7 +195,7 @@ def parse_amount(key: str, raw: str) -> tuple[int, str]:
     unit = parse_unit(key, unit_text.lower(), raw)
     if not WHOLE_NUMBER.fullmatch(number_text):
         raise CommandError(f"`{key}={raw}`: use a whole number, e.g. 36h rather than 1.5d.")
-    return parse_count(key, number_text), unit
+    return parse_count(key, number_text, raw), unit
 
 
 def parse_time(key: str, raw: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -205,12 +206,23 @@ def main(command: str, args: dict[str, str | None], now: datetime | None = None)
         if command == "prune":
             return prune(sys.stdout, str(args["before"]), moment)
         output = args.get("output") or "-"
-        out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        named = "standard output" if output == "-" else output
         try:
-            return export(out, str(args["format"]), args.get("since"), args.get("until"), args.get("db"),
-                          args.get("actor"), moment)
+            out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        except OSError as exc:
+            raise SettingsError(f"--output {named} cannot be written ({exc.strerror or type(exc).__name__}): name a "
+                                "file in a folder you may write, or - for standard output.") from None
+        try:
+            status = export(out, str(args["format"]), args.get("since"), args.get("until"), args.get("db"),
+                            args.get("actor"), moment)
+            out.flush()  # a full disk shows itself at the last write, not after the export said it was done
+            return status
+        except OSError as exc:  # only the writing does I/O of this kind: the database's errors are its own
+            raise SettingsError(f"--output {named}: the export is incomplete, writing it failed "
+                                f"({exc.strerror or type(exc).__name__}).") from None
         finally:
             if out is not sys.stdout:
-                out.close()
+                with contextlib.suppress(OSError):  # told above; closing flushes nothing more
+                    out.close()
     except UsageError as exc:
         raise SettingsError(str(exc)) from None

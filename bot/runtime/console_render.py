@@ -27,10 +27,22 @@ def mrkdwn(text: str, user_name: Callable[[str], str]) -> str:
     text = GROUP_MENTION.sub(lambda m: "@" + user_name(m.group(1)), text)
     text = CHANNEL_MENTION.sub(lambda m: "#" + user_name(m.group(1)), text)
     text = LINK.sub(r"\2 (\1)", text)
+    # Slack formats nothing inside code (`acme/* *` keeps its stars): only the text between code spans.
+    parts = CODE.split(text)
+    for i in range(0, len(parts), 2):
+        parts[i] = plain(parts[i])
+    return html.unescape("".join(parts))
+
+
+# Code blocks first, then inline code; in `split` the spans are the odd parts.
+CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.DOTALL)
+
+
+def plain(text: str) -> str:
+    """Bold, italic and struck text without their marks."""
     text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
     text = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"\1", text)
-    text = re.sub(r"(?<![\w~])~([^~\n]+)~(?![\w~])", r"\1", text)  # struck "before" values stand beside "→"
-    return html.unescape(text)
+    return re.sub(r"(?<![\w~])~([^~\n]+)~(?![\w~])", r"\1", text)  # struck "before" values stand beside "→"
 
 
 def element_label(element: dict[str, Any]) -> str:

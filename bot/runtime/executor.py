@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-import heapq
-import itertools
 import logging
 import threading
 import time
@@ -18,12 +16,14 @@ from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
 from bot.adapters.rate_limit import describe_wait
+from bot.adapters.store.connection import refusal
 from bot.adapters.store.inbox import InboxStalled, Working, working_on
 from bot.domain.change_requests import WorkIds, work_ids
 from bot.domain.changes import explain
 from bot.runtime.inbox_writer import InboxPort, InboxWriter
 from bot.runtime.logs import request_id
 from bot.runtime.metrics import arrived_at, work_finished
+from bot.runtime.reminders import Reminders
 
 # Work that must wait longer than this for PlanetScale's budget is told at once to its person: queued, and about
 # how long.
@@ -327,24 +327,22 @@ class TrackedExecutor(ThreadPoolExecutor):
                       **kwargs: Any) -> None:
         # A worker redoes it, and tells the person it is queued or still running from there, once the inbox has its
         # row; until then (a database that does not answer) this process tells them it still runs.
+        started = time.monotonic()
         to_worker = not here and self._to_a_worker()
         wait = 0.0 if to_worker else self.expected_wait()
-        reminder = None
         if wait > QUEUED_NOTICE_SECONDS:  # told on a thread of its own: the workers are the line it is in
             with self._idle:
                 self._pending += 1
             told = self._notices.submit(contextvars.copy_context().run, _tell_queued, answer, wait)
             told.add_done_callback(self._done)
-        else:  # told how long it waits already, or told it still runs
-            reminder = self._reminders.at(self.still_working_after,
-                                          partial(contextvars.copy_context().run, _tell_still_working, answer))
 
         handed = self._hand_over(partial(self._answered, answer, fn, *args, **kwargs), here=not to_worker)
-        if reminder is not None:
-            if handed is None:
-                self._reminders.cancel(reminder)
-            else:
-                handed.add_done_callback(lambda _: self._reminders.cancel(reminder))
+        # Told how long it waits already, or told it still runs while what this process holds of it runs: the work
+        # here, or a worker's row being written. A row written already is the worker's to tell from.
+        if wait <= QUEUED_NOTICE_SECONDS and handed is not None and not handed.done():
+            reminder = self._reminders.at(self.still_working_after - (time.monotonic() - started),
+                                          partial(contextvars.copy_context().run, _tell_still_working, answer))
+            handed.add_done_callback(lambda _: self._reminders.cancel(reminder))
 
     @staticmethod
     def _answered(answer: Callable[[str], None], fn: Callable[..., object], /, *args: Any, **kwargs: Any) -> None:
@@ -353,7 +351,7 @@ class TrackedExecutor(ThreadPoolExecutor):
         except Exception as exc:
             log.exception("background work %s failed", getattr(fn, "__name__", fn))
             try:
-                answer(explain(exc, request_id.get()))
+                answer(explained(exc, request_id.get()))
             except Exception:
                 log.exception("and the person could not be told")
         finally:
@@ -387,81 +385,6 @@ def _tell_still_working(answer: Callable[[str], None]) -> None:
         log.exception("the person could not be told that their request is still being worked on")
 
 
-class Reminders:
-    """Calls each function handed to `at` once its delay has passed, on one thread, unless cancelled first. A
-    cancelled one is let go at once (what it holds, a person's `respond` and Slack's pool, is not kept for its
-    delay), and the thread runs only while something is due, until `stop`."""
-
-    def __init__(self) -> None:
-        self._due: list[tuple[float, int]] = []
-        self._calls: dict[int, Callable[[], None]] = {}
-        self._changed = threading.Condition()
-        self._keys = itertools.count()
-        self._thread: threading.Thread | None = None
-        self._stopped = False
-
-    def at(self, delay: float, fn: Callable[[], None]) -> int:
-        with self._changed:
-            key = next(self._keys)
-            if self._stopped:
-                return key
-            heapq.heappush(self._due, (time.monotonic() + delay, key))
-            self._calls[key] = fn
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="reminders", daemon=True)
-                self._thread.start()
-            self._changed.notify()
-        return key
-
-    def cancel(self, key: int) -> None:
-        with self._changed:
-            self._calls.pop(key, None)
-            if not self._calls:
-                self._due.clear()
-                self._changed.notify()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """No reminder is called from now on; the thread ends (a reminder being called finishes first)."""
-        with self._changed:
-            self._stopped = True
-            self._calls.clear()
-            self._due.clear()
-            self._changed.notify()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        while self._call_next():
-            pass
-
-    def _call_next(self) -> bool:
-        # A function of its own, so that the reminder called is let go before the wait for the next one.
-        fn = self._next()
-        if fn is None:
-            return False
-        try:
-            fn()
-        except Exception:
-            log.exception("a reminder failed")
-        return True
-
-    def _next(self) -> Callable[[], None] | None:
-        """The next reminder due, once it is; None once nothing is due (the thread ends) or on `stop`."""
-        with self._changed:
-            while self._calls and not self._stopped:
-                when, key = self._due[0]
-                if when > time.monotonic():
-                    self._changed.wait(when - time.monotonic())
-                    continue
-                heapq.heappop(self._due)
-                if (fn := self._calls.pop(key, None)) is not None:
-                    return fn
-            self._due.clear()
-            self._thread = None
-            return None
-
-
 def _tell_queued(answer: Callable[[str], None], wait: float) -> None:
     try:
         answer(f"Queued: PlanetScale's request budget is in use by the requests ahead of "
@@ -483,3 +406,13 @@ class Beside:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+def explained(exc: BaseException, reference: str | None) -> str:
+    """`explain`, and a database that refuses writes (read-only, full) said as such: the person can try again
+    once it takes them, which "something went wrong" does not tell."""
+    reason = refusal(getattr(exc, "orig", None) or exc)
+    if reason is None:
+        return explain(exc, reference)
+    return (f"The bot's database refuses to record anything now ({reason}), so nothing more was done: try again "
+            f"once it takes writes again. The error is in the bot's log under request `{reference}`.")

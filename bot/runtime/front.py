@@ -284,6 +284,10 @@ class Front:
         try:
             while data := await reader.read(READ_BYTES):
                 connection.client.write(data)
+                if not connection.client.transport.get_write_buffer_size():
+                    # The socket took all of it: nothing to wait for, and no task or timer made to wait for it.
+                    connection.idle_since = loop.time()
+                    continue
                 try:
                     await asyncio.wait_for(connection.client.drain(), self.request_seconds)
                 except TimeoutError:

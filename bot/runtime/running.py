@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from slack_bolt import App
     from slack_sdk import WebClient
 
-    from bot.runtime.sweeper import Sweeper
+    from bot.runtime.sweeper import InboxKeeper, Sweeper
     from bot.runtime.watch import Watcher
     from handlers.dependencies import Dependencies
 
@@ -44,8 +44,7 @@ def start_sweeper(deps: Dependencies, app: App, settings: Settings, start: bool 
     from bot.adapters.store.inbox import Inbox
     from bot.runtime.app import redo
     from bot.runtime.lost_work import tell_lost
-    from bot.runtime.sweeper import INBOX_GIVE_UP, InboxKeeper, Sweeper
-    from handlers.bulk_posting import sweep_batches, sweep_reporter
+    from bot.runtime.sweeper import INBOX_GIVE_UP, InboxKeeper
 
     inbox = getattr(deps.background, "inbox", None)  # a TrackedExecutor's
     secret = settings.slack_signing_secret
@@ -55,9 +54,20 @@ def start_sweeper(deps: Dependencies, app: App, settings: Settings, start: bool 
                          unsigned=socket_mode or not secret,
                          lost=partial(tell_lost, app.client, deps.store.record, minutes=INBOX_GIVE_UP / 60))\
         if isinstance(inbox, Inbox) else None
-    sweeper = Sweeper(deps.changes, sweep_reporter(deps, app.client), forget_deliveries=deps.store.forget_deliveries,
-                      batches=partial(sweep_batches, deps, app.client), inbox=keeper)
+    sweeper = make_sweeper(deps, app.client, inbox=keeper)
     return sweeper.start() if start else sweeper
+
+
+def make_sweeper(deps: Dependencies, client: WebClient, inbox: InboxKeeper | None = None) -> Sweeper:
+    """The sweep as `serve` runs it, with its steps in their order: the requests' (each told as a click's step
+    is), the late posts of open requests, the bulk changes' own."""
+    from bot.runtime.sweeper import Sweeper
+    from handlers.asked import post_unposted
+    from handlers.bulk_posting import sweep_batches, sweep_reporter
+
+    return Sweeper(deps.changes, sweep_reporter(deps, client), forget_deliveries=deps.store.forget_deliveries,
+                   late_posts=partial(post_unposted, deps, client), batches=partial(sweep_batches, deps, client),
+                   inbox=inbox)
 
 
 def start_watcher(deps: Dependencies, client: WebClient, settings: Settings, start: bool = True) -> Watcher | None:

@@ -101,9 +101,11 @@ class Settings:
         dotenv_file = dotenv_path if dotenv_path and os.path.exists(dotenv_path) else None
         problems: list[str] = []
         if dotenv_file is not None:
-            problems += unreadable(dotenv_file) or _unknown_names(dotenv_file) + _unparsed(dotenv_file)
-            if problems and problems[0].startswith(dotenv_file):
-                raise SettingsError(problems[0])
+            cannot = unreadable(dotenv_file)
+            if cannot:  # nothing in it can be read: nothing else can be judged
+                raise SettingsError(*cannot)
+            # A line it cannot parse or a name no setting has is one problem among the others, all told at once.
+            problems += _unknown_names(dotenv_file) + _unparsed(dotenv_file)
         given = {k: v for k, v in environment.items() if k in FIELD_NAMES}
         given.update(_secret_files(environment, dotenv_file, problems, ignored))
         present = {k for k, v in {**_dotenv(dotenv_file), **given}.items() if v.strip() and k not in ignored}
@@ -336,7 +338,7 @@ class _Environment(BaseSettings):
     @classmethod
     def _port(cls, value: object) -> int:
         text = _text(value) or "3000"
-        if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+        if not (text.isascii() and text.isdigit()) or len(text) > 5 or not 0 < int(text) < 65536:
             raise ValueError(f"is malformed: `{text[:10]}` is not a port number (1–65535).")
         return int(text)
 
@@ -430,7 +432,8 @@ class _Environment(BaseSettings):
     @classmethod
     def _workers(cls, value: object) -> int:
         text = _text(value) if not isinstance(value, int) else str(value)
-        if text is None or not text.isdigit() or int(text) > 8:
+        # isdigit alone takes a superscript, which int() refuses; past a few digits int() has its own limit.
+        if text is None or not (text.isascii() and text.isdigit()) or len(text) > 3 or int(text) > 8:
             raise ValueError(f"is malformed: `{str(text)[:20]}`; use a number of processes from 0 (none: the work "
                              "after the acks in the process that acks) to 8.")
         return int(text)

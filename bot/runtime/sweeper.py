@@ -1,5 +1,6 @@
-"""Expires pending requests, reminds their approvers and finishes those a crash left behind, on a timer; safe
-on several instances, since each step is a conditional update and each reminder is claimed once."""
+"""Expires pending requests, reminds their approvers, finishes those a crash left behind and posts those a stopped
+run left unposted, on a timer; safe on several instances, since each step is a conditional update and each
+reminder and post is claimed once."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ DELIVERY_MEMORY_SECONDS = 3600.0
 class Sweeper:
     def __init__(self, changes: ChangePath, on_step: Callable[[Outcome], None], every: float = 30.0,
                  forget_deliveries: Callable[[float], None] | None = None,
-                 batches: Callable[[], None] | None = None, inbox: InboxKeeper | None = None):
+                 late_posts: Callable[[], None] | None = None, batches: Callable[[], None] | None = None,
+                 inbox: InboxKeeper | None = None):
         self.changes = changes
+        self.late_posts = late_posts  # the open requests whose run claimed their post and stopped before making it
         self.batches = batches  # the bulk changes' own steps, after the requests'
         self.on_step = on_step
         self.every = every
@@ -42,6 +45,8 @@ class Sweeper:
                 self.on_step(outcome)
         for reminder in self.changes.due_reminders():
             self.on_step(reminder)
+        if self.late_posts is not None:
+            self.late_posts()
         if self.batches is not None:
             self.batches()
 

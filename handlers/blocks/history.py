@@ -15,6 +15,7 @@ from bot.domain.policy import (
     BackupPolicy,
     PolicyUpdate,
     describe_changes,
+    describe_schedule,
     resulting_values,
 )
 from bot.domain.watch_state import WATCH_ACTOR
@@ -24,6 +25,7 @@ from handlers.blocks.kit import (
     context,
     escape,
     fit,
+    literal,
     not_shown,
     packed,
     plural,
@@ -48,6 +50,15 @@ HISTORY_WORDS = {
     "created_outside": "{who} created",
     "deleted_outside": "{who} deleted",
 }
+# The same entries about a request that creates or deletes a policy.
+LIFECYCLE_WORDS = {
+    "create": {"requested": "{who} asked to create", "approved": "{who} approved the creation of",
+               "applied": "{who} created", "rejected": "{who} rejected the creation of",
+               "cancelled": "{who} cancelled the creation of", "dry_run": "{who} previewed a new policy"},
+    "delete": {"requested": "{who} asked to delete", "approved": "{who} approved the deletion of",
+               "applied": "{who} deleted", "rejected": "{who} rejected the deletion of",
+               "cancelled": "{who} cancelled the deletion of", "dry_run": "{who} previewed the deletion of"},
+}
 # Entries the bot writes for itself (a change on its way to PlanetScale): their outcome has its own entry.
 INTERNAL_ACTIONS = frozenset({"sending"})
 # "needs 2 approval(s)" as entries of the trail write it: said as people say it.
@@ -56,10 +67,13 @@ COUNTED = re.compile(r"\b([0-9]+) ([a-z]+)\(s\)")
 
 def history_line(event: AuditEvent) -> str:
     def shown(name: str) -> str:
-        return fit(escape(name), MAX_NAME_IN_LINE)
+        return literal(name, MAX_NAME_IN_LINE)
 
     what = ""
-    if event.before and event.sent:
+    lifecycle = lifecycle_of(event)
+    if lifecycle is not None and event.before:
+        what = f"{fit(escape(describe_schedule(event.before)), MAX_NAME_IN_LINE)} ({event.before.get('target')})"
+    elif event.before and event.sent:
         before = BackupPolicy.model_validate(event.before)
         what = "; ".join(f"{c.label} {shown(c.before)} → {shown(c.after)}" for c in
                          describe_changes(before, resulting_values(before, PolicyUpdate(**event.sent))))
@@ -68,14 +82,32 @@ def history_line(event: AuditEvent) -> str:
     reason = f" — “{fit(escape(event.reason), 300)}”" if event.reason and event.action == "requested" else ""
     who = ("someone outside the bot" if event.actor == WATCH_ACTOR else "the bot" if event.actor == "backup-bot"
            else f"<@{event.actor}>")
-    words = HISTORY_WORDS.get(event.action)
+    words = LIFECYCLE_WORDS.get(lifecycle or "", {}).get(event.action) or HISTORY_WORDS.get(event.action)
+    if lifecycle is not None and event.action == "dry_run":
+        extra = ""  # the words say it
     sentence = words.format(who=who) if words else f"{who} *{escape(event.action).replace('_', ' ')}*"
     return (f"`{event.at.replace('T', ' ').removesuffix('Z')}` {sentence} "
             f"{shown(event.policy_name or '')}: {what}{reason}{extra}")
 
 
+def lifecycle_of(event: AuditEvent) -> str | None:
+    """"create" or "delete" for an entry about a request that creates or deletes a policy: a creation's `before`
+    is the policy as it would be made, with no ID yet; a deletion sends no field."""
+    if (not event.before or event.action not in LIFECYCLE_WORDS["create"]
+            or not event.before.keys() >= POLICY_IN_WORDS):
+        return None
+    if event.before.get("id") == "":
+        return "create"
+    return "delete" if event.sent == {} else None
+
+
+# What a policy needs to be said in words (describe_schedule).
+POLICY_IN_WORDS = frozenset({"target", "retention_value", "retention_unit", "frequency_value", "frequency_unit",
+                             "schedule_time"})
+
+
 def history_blocks(db: DatabaseRef, events: list[AuditEvent], policy: str | None) -> list[dict[str, Any]]:
-    title = f"*History of {db}*" + (f" · {fit(escape(policy), MAX_NAME_IN_LINE)}" if policy else "")
+    title = f"*History of {db}*" + (f" · {literal(policy, MAX_NAME_IN_LINE)}" if policy else "")
     if not events:
         return to_dicts([section(f"{title}\nNothing recorded yet.")])
     entries, left_out = packed([history_line(e) for e in events], room=MAX_BLOCKS - 3)

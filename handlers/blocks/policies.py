@@ -33,6 +33,7 @@ from handlers.blocks.kit import (
     guardrails_text,
     header,
     lifecycle_text,
+    literal,
     not_shown,
     packed,
     plural,
@@ -44,13 +45,13 @@ from handlers.blocks.kit import (
 
 def policy_line(policy: BackupPolicy) -> str:
     flags = " · required" if policy.required else ""
-    return (f"• *{escape(policy.name)}* (`{escape(policy.id)}`, {policy.target}{flags}): "
+    return (f"• *{literal(policy.name)}* (`{escape(policy.id)}`, {policy.target}{flags}): "
             f"{describe_schedule(policy)}")
 
 
 
 
-READ_SUBCOMMANDS = ("help", "list", "show", "history", "pending", "export")
+READ_SUBCOMMANDS = ("help", "list", "show", "history", "pending", "status", "export")
 
 
 def help_blocks(command: str, capabilities: list[Capability]) -> list[dict[str, Any]]:
@@ -70,12 +71,12 @@ def help_blocks(command: str, capabilities: list[Capability]) -> list[dict[str, 
                            section(f"*What you may do here*\n{rights}")]
     if may_change:
         keys = "\n".join(f"`{k}`  {escape(v)}" for k, v in UPDATE_KEYS_HELP)
-        examples = "\n".join(f"`{escape(e.replace('/backup-policy', command, 1))}`" for e in EXAMPLES)
-        result += [
-            section(f"*Keys for update*\n{keys}\nThe API's own field names work too (`retention_value=7`, "
-                    "`schedule_week=0`). Add `reason=\"…\"` to say why, `--dry-run` to preview."),
-            section(f"*Examples*\n{examples}"),
-        ]
+        result.append(section(f"*Keys for update*\n{keys}\nThe API's own field names work too "
+                              "(`retention_value=7`, `schedule_week=0`). Add `reason=\"…\"` to say why, `--dry-run` "
+                              "to preview."))
+    examples = "\n".join(f"`{escape(e.replace('/backup-policy', command, 1))}`" for e in EXAMPLES
+                         if may_change or e.split()[1] in READ_SUBCOMMANDS)
+    result.append(section(f"*Examples*\n{examples}"))
     return to_dicts(result)
 
 
@@ -122,7 +123,7 @@ def dry_run_blocks(plan: ChangePlan, approvals: int = 0, guardrails: Sequence[st
     sent = {ChangeKind.UPDATE: f"`PATCH` with {body}", ChangeKind.CREATE: f"`POST` with {body}",
             ChangeKind.DELETE: f"`DELETE` of `{escape(plan.before.id)}`"}[plan.kind]
     return to_dicts([
-        section(f":mag: *Dry run*: nothing was sent. {what} *{escape(plan.before.name)}* of *{plan.db}* would be:"),
+        section(f":mag: *Dry run*: nothing was sent. {what} *{literal(plan.before.name)}* of *{plan.db}* would be:"),
         section(lifecycle_text(plan.kind, plan.before) if plan.kind is not ChangeKind.UPDATE
                 else changes_text_between(plan.before, plan.after_values)),
         *([] if plan.kind is ChangeKind.DELETE else [section(f"*After:* {describe_schedule(plan.after_values)}")]),

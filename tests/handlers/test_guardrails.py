@@ -196,6 +196,14 @@ def test_a_bad_guardrail_is_refused_with_its_line(guardrail: str, words: str) ->
     assert words in message, message
 
 
+def test_a_guardrail_bounding_nothing_is_told_every_bound_it_may_set() -> None:
+    text = RULES.format(approvals=1) + '\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\n'
+    with pytest.raises(AccessFileError) as raised:
+        parse_rules(text)
+    for bound in ("min_retention", "max_interval", "allow_target_moves = false", "min_policies", "max_storage"):
+        assert bound in str(raised.value), bound
+
+
 def test_every_matching_guardrail_applies() -> None:
     from bot.domain.guardrails import judge
 

@@ -24,6 +24,8 @@ __all__ = ["approvals_bot", "watched"]  # fixtures, used by name
     {"ok": True, "messages": [{"ts": "1.000001", "metadata": "posted"}], "has_more": False},
     {"ok": True, "messages": [{"ts": "1.000001", "metadata": {"event_type": "x", "event_payload": "id"}}]},
     {"ok": True, "messages": {"ts": "1.000001"}},
+    {"ok": True, "messages": [{"ts": 1.000001}]},
+    {"ok": True, "messages": [{"ts": None}]},
     {"ok": True, "messages": [], "has_more": True, "response_metadata": "next"},
 ])
 def test_a_notice_tried_while_the_history_is_unreadable_waits_for_the_next_pass(

@@ -50,14 +50,13 @@ class Batches(AuditTrail):
 
         with self.engine.begin() as conn:
             if batch.retry_of is not None:
-                # Retries of one batch take turns on its row: a second one finds the first, pending or applied
-                # (whose own message offers what failed again).
-                original = conn.execute(sa.select(change_batches.c.created_at)
-                                        .where(change_batches.c.id == batch.retry_of).with_for_update()).scalar()
-                rows = conn.execute(sa.select(change_batches).where(
-                    change_batches.c.state.in_([BatchState.PENDING.value, BatchState.APPROVED.value]),
-                    change_batches.c.created_at >= (original or 0))).mappings().all()
-                asked = [b for b in map(batch_of, rows) if b.retry_of == batch.retry_of]
+                # Retries of one batch take turns on its row: a second one finds the first, pending, or applied
+                # with a policy of its own (whose message offers what failed again there).
+                conn.execute(sa.select(change_batches.c.created_at)
+                             .where(change_batches.c.id == batch.retry_of).with_for_update()).scalar()
+                keys = {p.key for p in batch.planned}
+                asked = [b for b in self._retries(conn, batch.retry_of) if b.state is BatchState.PENDING
+                         or keys & {p.key for p in b.planned}]
                 if asked:
                     return asked[0]
             try:
@@ -72,6 +71,24 @@ class Batches(AuditTrail):
         for values in logged:
             log_event(values)
         return batch
+
+    def retries_of(self, batch_id: str) -> list[Batch]:
+        with self.reader.connect() as conn:
+            return self._retries(conn, batch_id)
+
+    @staticmethod
+    def _retries(conn: Connection, batch_id: str) -> list[Batch]:
+        """The retries of a batch still pending or approved, the oldest first."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_batches
+
+        original = conn.execute(sa.select(change_batches.c.created_at)
+                                .where(change_batches.c.id == batch_id)).scalar()
+        rows = conn.execute(sa.select(change_batches).where(
+            change_batches.c.state.in_([BatchState.PENDING.value, BatchState.APPROVED.value]),
+            change_batches.c.created_at >= (original or 0)).order_by(change_batches.c.created_at)).mappings().all()
+        return [b for b in map(batch_of, rows) if b.retry_of == batch_id]
 
     def get_batch(self, batch_id: str) -> Batch | None:
         import sqlalchemy as sa
@@ -283,8 +300,10 @@ class Batches(AuditTrail):
                              change_requests.c.state.in_([s.value for s in OPEN_STATES])))
         with self.reader.connect() as conn:
             rows = conn.execute(sa.select(change_batches).where(
-                change_batches.c.state == BatchState.APPROVED.value, change_batches.c.message_ts.is_not(None),
-                ~(sa.exists(told) & told_by(f"dm:{BatchState.APPROVED.value}") & told_by("audit")),
+                change_batches.c.state == BatchState.APPROVED.value,
+                # One with no message known has no thread to tell in: its DM and audit entry are still owed.
+                ~((change_batches.c.message_ts.is_(None) | sa.exists(told))
+                  & told_by(f"dm:{BatchState.APPROVED.value}") & told_by("audit")),
                 ~sa.exists(still_open))
                 .order_by(change_batches.c.created_at.desc()).limit(limit)).mappings().all()
         return [batch_of(row) for row in rows]

@@ -45,6 +45,24 @@ RETRY_SECONDS, PROMPT_SECONDS, PATIENT_SECONDS = 0.0002, 0.05, 0.002
 READ_ONLY = "backup_bot_read_only"
 
 
+# How a database that still answers says it takes no writes: SQLite's file or volume read-only, its disk full or
+# failing; PostgreSQL failed over to a standby (a read-only transaction), its disk full.
+SQLITE_REFUSALS = ("SQLITE_READONLY", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN")
+POSTGRES_REFUSALS = frozenset({"25006", "53100"})
+# How long `healthy` says so after the last write refused: the inbox keeper writes every few seconds, so a database
+# that goes on refusing is said to, and one that takes writes again is healthy within this.
+REFUSAL_SHOWN_SECONDS = 60.0
+
+
+def refusal(exc: BaseException) -> str | None:
+    """The reason a database error says it takes no writes now, in its own words; None for any other error."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if (isinstance(name, str) and name.startswith(SQLITE_REFUSALS)) or \
+            getattr(exc, "sqlstate", None) in POSTGRES_REFUSALS:
+        return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+    return None
+
+
 class SchemaAhead(Exception):
     """The database's schema is at a revision newer than this release's migrations reach: a newer release migrated
     it, and this one (rolled back to) does not know what it holds."""
@@ -159,6 +177,9 @@ class TakingTurns(sqlite3.Connection):
 
     turns: Turns
     holding = False
+    # SQLite's busy handler is off (a prompt writer's): left so while the same writer begins again, which a stream
+    # of the inbox's writes does, and set back before anything else begins on this connection.
+    prompt = False
 
     def begin_immediate(self) -> None:
         self.holding = self.turns.take(timeout=SQLITE_BUSY_SECONDS)
@@ -166,18 +187,24 @@ class TakingTurns(sqlite3.Connection):
             if getattr(_in_line, "prompt", False):
                 self._begin_promptly()
             else:
+                self.patient()
                 self.execute("BEGIN IMMEDIATE")
         except BaseException:
             self._end_turn()
             raise
 
-    def _begin_promptly(self) -> None:
-        self.execute("PRAGMA busy_timeout=0")
-        try:
-            while_busy(self, "BEGIN IMMEDIATE",
-                       lambda waited: RETRY_SECONDS if waited < PROMPT_SECONDS else PATIENT_SECONDS)
-        finally:
+    def patient(self) -> None:
+        """SQLite's busy handler back on, if a prompt writer turned it off."""
+        if self.prompt:
             self.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}")
+            self.prompt = False
+
+    def _begin_promptly(self) -> None:
+        if not self.prompt:
+            self.execute("PRAGMA busy_timeout=0")
+            self.prompt = True
+        while_busy(self, "BEGIN IMMEDIATE",
+                   lambda waited: RETRY_SECONDS if waited < PROMPT_SECONDS else PATIENT_SECONDS)
 
     def commit(self) -> None:
         try:
@@ -215,6 +242,8 @@ class Connected:
         self._reader: Engine | None = None
         self._writer: Engine | None = None
         self._lock = threading.Lock()
+        # When the database last refused a write, and why (`refusal`).
+        self.refused: tuple[float, str] | None = None
 
     @property
     def engine(self) -> Engine:
@@ -272,6 +301,11 @@ class Connected:
             },
             pool_pre_ping=pre_ping and not sqlite,
         )
+
+        @sa.event.listens_for(engine, "handle_error")
+        def _on_error(context: Any) -> None:
+            self._note(context.original_exception)
+
         if sqlite:
             # Writers take the lock at BEGIN, so conditional updates never meet a stale snapshot.
             @sa.event.listens_for(engine, "connect")
@@ -289,11 +323,21 @@ class Connected:
                 assert isinstance(dbapi_connection, TakingTurns)
                 if conn.get_execution_options().get(READ_ONLY):
                     # One snapshot for the reads, and no writer waits for them (WAL).
+                    dbapi_connection.patient()
                     dbapi_connection.execute("BEGIN DEFERRED")
                     return
-                dbapi_connection.begin_immediate()
+                try:
+                    dbapi_connection.begin_immediate()
+                except sqlite3.Error as exc:  # raised in an event, which handle_error does not see
+                    self._note(exc)
+                    raise
 
         return engine
+
+    def _note(self, exc: BaseException) -> None:
+        reason = refusal(exc)
+        if reason is not None:
+            self.refused = (self.clock(), reason)
 
     def close(self) -> None:
         if self._writer is not None:
@@ -352,4 +396,7 @@ class Connected:
         latest = migrations.head()
         if version < latest:
             return False, f"schema at version {version}, needs {latest}: run `backup-bot migrate`"
+        refused = self.refused
+        if refused is not None and self.clock() - refused[0] < REFUSAL_SHOWN_SECONDS:
+            return False, f"the database refuses writes ({refused[1]}): no change or acked request can be recorded"
         return True, f"schema version {version}"

@@ -128,7 +128,10 @@ def _write(conn: Connection, rows: list[dict[str, Any]], dones: list[str], again
     with contextlib.nullcontext() if conn.dialect.name == "postgresql" else conn.begin():
         if dones:
             conn.execute(close, {"keys": dones})
-        return set(conn.execute(insert, rows).scalars()) if rows else set()
+        if not rows:
+            return set()
+        # One row (an ack alone, the most common write) as one statement, not as a batch of one.
+        return set(conn.execute(insert, rows[0] if len(rows) == 1 else rows).scalars())
 
 
 def _ping(conn: Connection) -> None:

@@ -108,6 +108,8 @@ def the_store_at_work(store: Store) -> list[tuple[str, Callable[[], Any]]]:
         ("requests (approved, stale)", lambda: store.requests([RequestState.APPROVED], updated_before=NOW)),
         ("requests (applying, lease over)", lambda: store.requests([RequestState.APPLYING], lease_before=NOW)),
         ("requests (closed, not yet told)", lambda: store.requests(list(CLOSED_STATES), told=False)),
+        ("requests (closed, not yet told, by chance)", lambda: store.requests(list(CLOSED_STATES), told=False,
+                                                                              shuffled=True)),
         ("mark_told", lambda: store.mark_told(asked.id, ["closed"])),
         ("open_count", store.open_count),
         ("own_pending", lambda: store.own_pending("U7", NOW)),

@@ -133,3 +133,19 @@ def test_a_read_of_the_store_waits_for_no_writer(sqlite_store: Store) -> None:
         reader.start()
         assert read.wait(5)
     reader.join(5)
+
+
+def test_a_connection_that_wrote_for_an_ack_waits_for_the_lock_again_in_anything_else(sqlite_store: Store) -> None:
+    """The inbox's writes keep SQLite's busy handler off between them (they try again themselves, promptly); any
+    other transaction on the same connection afterwards, a write or a read, has it back: it waits for another
+    process's lock instead of failing at once with 'database is locked'."""
+    def busy_timeout(conn: sa.Connection) -> int:
+        return int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0)
+
+    with sqlite_store.engine.connect() as conn:
+        for read_only in (False, True):
+            with first_in_line(acks_wait=True), conn.begin():
+                assert busy_timeout(conn) == 0
+            used = conn.execution_options(**{connection.READ_ONLY: True}) if read_only else conn
+            with used.begin():
+                assert busy_timeout(used) == SQLITE_BUSY_SECONDS * 1000

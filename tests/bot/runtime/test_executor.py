@@ -57,7 +57,7 @@ def test_the_request_id_goes_with_the_work() -> None:
 
 
 def test_a_cancelled_reminder_is_never_called_and_the_others_are_once() -> None:
-    from bot.runtime.executor import Reminders
+    from bot.runtime.reminders import Reminders
 
     reminders, called, all_due = Reminders(), [], threading.Event()
     keys = [reminders.at(0.05, lambda i=i: called.append(i)) for i in range(200)]
@@ -67,3 +67,19 @@ def test_a_cancelled_reminder_is_never_called_and_the_others_are_once() -> None:
     assert all_due.wait(5)
     reminders.cancel(keys[1])  # once called: nothing to cancel
     assert sorted(called) == list(range(1, 200, 2))
+
+
+def test_a_stream_of_reminders_set_and_cancelled_shares_one_thread() -> None:
+    """Work sets a reminder and cancels it when it ends: request after request, the same thread waits for them,
+    none started (and the ack made to wait for its start) for each."""
+    import time
+
+    from bot.runtime.reminders import Reminders
+
+    reminders, threads = Reminders(), set()
+    for _ in range(10):
+        reminders.cancel(reminders.at(60, lambda: None))
+        threads.add(reminders._thread)
+        time.sleep(0.01)  # the next request comes a moment later
+    reminders.stop()
+    assert len(threads) == 1 and reminders._thread is None

@@ -225,3 +225,27 @@ def test_a_secret_with_a_non_ascii_character_is_refused_at_start_by_name_without
     assert any(line.startswith(f"{name} is malformed: it holds a character that is not plain ASCII")
                for line in caught.value.problems), caught.value.problems
     assert "vélue" not in str(caught.value.problems)
+
+
+def test_a_dotenv_line_that_cannot_be_parsed_is_told_with_every_other_problem(tmp_path: Path) -> None:
+    """One line each, all of them at once: an unclosed quote in .env does not hide a malformed or missing one."""
+    (tmp_path / ".env").write_text('BACKUP_BOT_WATCH_EVERY="5m\n')
+    with pytest.raises(SettingsError) as raised:
+        Settings.load(require=("SLACK_BOT_TOKEN",), env={"BACKUP_BOT_LOG_LEVEL": "LOUD"},
+                      dotenv_path=str(tmp_path / ".env"))
+    problems = raised.value.problems
+    assert any(p.startswith(f"{tmp_path / '.env'} line 1: BACKUP_BOT_WATCH_EVERY cannot be read") for p in problems)
+    assert any(p.startswith("BACKUP_BOT_LOG_LEVEL is malformed") for p in problems), problems
+    assert any(p.startswith("SLACK_BOT_TOKEN is not set") for p in problems), problems
+
+
+def test_every_setting_is_in_the_readme_and_in_the_env_that_init_writes() -> None:
+    from bot.runtime.settings import FIELD_NAMES, SECRET_NAMES
+
+    root = Path(__file__).resolve().parents[3]
+    readme, example = (root / "README.md").read_text(), (root / ".env.example").read_text()
+    for name in FIELD_NAMES:
+        assert f"`{name}`" in readme or f"`${name}`" in readme, name
+        assert f"{name}=" in example, name
+    for name in SECRET_NAMES:
+        assert f"`{name}_FILE`" in readme, name

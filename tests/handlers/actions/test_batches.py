@@ -14,6 +14,7 @@ from bot.domain.outcomes import OutcomeKind
 from bot.emulators.planetscale import PlanetScaleState
 from bot.emulators.slack import SlackEvent
 from bot.runtime.sweeper import Sweeper
+from handlers.asked import post_unposted
 from handlers.bulk_blocks import BULK_APPROVE, BULK_CANCEL, BULK_REJECT
 from handlers.bulk_posting import sweep_batches, sweep_reporter
 
@@ -42,6 +43,7 @@ def sweep(bot: Bot) -> None:
     from functools import partial
 
     Sweeper(bot.deps.changes, sweep_reporter(bot.deps, bot.app.client),
+            late_posts=partial(post_unposted, bot.deps, bot.app.client),
             batches=partial(sweep_batches, bot.deps, bot.app.client)).sweep()
 
 

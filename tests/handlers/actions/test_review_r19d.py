@@ -44,11 +44,13 @@ DEV = "bp03devday"  # development, daily
 
 
 def sweep(bot: Bot) -> None:
-    """One sweep as `serve` wires it: the bulk changes' reporter and their own steps."""
+    """One sweep as `serve` wires it: the bulk changes' reporter, the late posts and the bulk changes' own steps."""
     from bot.runtime.sweeper import Sweeper
+    from handlers.asked import post_unposted
     from handlers.bulk_posting import sweep_batches, sweep_reporter
 
     Sweeper(bot.deps.changes, sweep_reporter(bot.deps, bot.app.client),
+            late_posts=partial(post_unposted, bot.deps, bot.app.client),
             batches=partial(sweep_batches, bot.deps, bot.app.client)).sweep()
 
 

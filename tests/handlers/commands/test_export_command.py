@@ -65,11 +65,11 @@ def test_terraform_of_a_vitess_database_has_each_policy_with_its_import_and_ever
         # Everything the provider models of the policy, exactly: a plan after the import changes nothing.
         assert by_label[label] == expected_arguments(planetscale, "acme", "app-db", import_id["id"])
     assert {i["id"] for _, i in imports} == {"bp01prod12h", "bp02prodwk", "bp03devday"}
-    assert "schedule_day" not in by_label["app_db_production_daily"]  # null in PlanetScale: left out
-    assert by_label["app_db_production_weekly"]["schedule_day"] == 0
+    assert "schedule_day" not in by_label["app_db__production_daily"]  # null in PlanetScale: left out
+    assert by_label["app_db__production_weekly"]["schedule_day"] == 0
     assert "3 policies of 1 database" in summary(events)
     assert code.count("# A required system policy") == 1  # bp01prod12h
-    assert code.index("# A required system policy") < code.index('"app_db_production_daily"')
+    assert code.index("# A required system policy") < code.index('"app_db__production_daily"')
     assert [c.path for c in planetscale.calls()] == ["/organizations/acme/databases/app-db",
                                                      "/organizations/acme/databases/app-db/backup-policies"]
 

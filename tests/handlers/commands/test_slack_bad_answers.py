@@ -67,6 +67,8 @@ def test_a_users_info_answer_without_a_user_is_told(rules: Bot, planetscale: Pla
     {"ok": True, "usergroups": [{"id": "S0DBATEAM1", "handle": "dba-team", "users": "U0BOB00001"}]},
     {"ok": True, "usergroups": [{"id": "S0DBATEAM1", "handle": "dba-team", "users": {"U0BOB00001": 1}}]},
     {"ok": True, "usergroups": [{"id": "S0DBATEAM1", "handle": "dba-team", "users": [["U0BOB00001"]]}]},
+    {"ok": True, "usergroups": [{"id": "S0DBATEAM1", "handle": "dba-team", "users": ["U0BOB00001", 5]}]},
+    {"ok": True, "usergroups": [{"id": "S0DBATEAM1", "handle": "dba-team", "users": {"U0BOB00001": "U0BOB00001"}}]},
 ])
 def test_an_unreadable_usergroups_list_answer_is_neither_nobody_nor_everybody(
     rules: Bot, planetscale: PlanetScaleState, answer: dict[str, Any]
@@ -91,6 +93,7 @@ def test_a_users_info_answer_that_is_no_object_is_told(
 @pytest.mark.parametrize("answer", [
     {"ok": True, "channel": CHANNEL, "ts": ["1700000000.000100"]},
     {"ok": True, "channel": CHANNEL, "ts": None},
+    {"ok": True, "channel": CHANNEL, "ts": 1700000000.0001},
     {"ok": True, "channel": CHANNEL},
     {"ok": True, "channel": {"id": CHANNEL}, "ts": "1700000000.000100"},
 ])
