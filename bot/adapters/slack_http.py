@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookResponse
 
-from bot.adapters.slack_shapes import ACTS, UNREADABLE, UnreadableAnswer, readable
+from bot.adapters.slack_shapes import ACTS, UNREADABLE, UnreadableAnswer, described, readable
 from bot.adapters.within import Within, one_try_seconds, read_within
 
 log = logging.getLogger(__name__)
@@ -189,12 +189,11 @@ class SlackClient(WebClient):
         """A failed answer in place of one whose shape is not its method's (`body`: a 200's, else None)."""
         if body is None:
             return {"ok": False, "error": error}
-        log.warning("Slack answered %s with fields of unexpected shapes (fields: %s)", method,
-                    ", ".join(sorted(map(str, body)))[:200] if isinstance(body, dict) else type(body).__name__)
+        log.warning("Slack answered %s with fields of unexpected shapes (%s)", method, described(body))
         if method in ACTS:
             self._failed(method, UNREADABLE)
             raise UnreadableAnswer(f"Slack answered {method} with an answer the bot cannot read")
-        return {"ok": False, "error": UNREADABLE}
+        return {"ok": False, "error": UNREADABLE, "answer": described(body)}
 
     def _failed(self, method: str, error: str) -> None:
         if self.on_error is not None:

@@ -20,6 +20,7 @@ import handlers
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.slack_directory import planetscale_roles, slack_groups
 from bot.adapters.slack_http import KeptAliveRespond, SlackClient, SlackHttp
+from bot.adapters.slack_shapes import UNREADABLE
 from bot.adapters.store import Store
 from bot.adapters.store.inbox import SOCKET_MODE, Inbox
 from bot.domain.access import AccessControl
@@ -104,7 +105,7 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     policies = PolicyService(planetscale)
     background = background or TrackedExecutor()
     background.first_time = store.first_delivery
-    background.inbox = Inbox(lambda: store.engine, store.clock, holder or instance_name())
+    background.inbox = Inbox(lambda: store.engine, store.clock, holder or instance_name(), writer=lambda: store.writer)
     background.budget_wait = partial(budget_wait, planetscale)
     fork = Beside()
     closing.append(fork.close)
@@ -185,6 +186,12 @@ def build_app(settings: Settings, deps: Dependencies, verify: bool = True) -> Ap
     try:
         return _build_app(settings, deps, verify)
     except (BoltError, OSError) as exc:
+        # Bolt raises its error while handling slack_sdk's, whose answer is the one Slack gave.
+        answer = getattr(exc.__context__, "response", None)
+        if isinstance(exc.__context__, SlackApiError) and answer is not None and answer.get("error") == UNREADABLE:
+            raise SettingsError(f"Slack at {settings.slack_api_url} answered auth.test (the token's check) with an "
+                                f"answer the bot cannot read ({answer.get('answer')}); check SLACK_API_URL (Slack's "
+                                f"Web API, https://slack.com/api/), or run `backup-bot doctor`.") from None
         reason = str(exc.__cause__ or exc).splitlines()[0][:200]
         raise SettingsError(f"SLACK_BOT_TOKEN could not be verified with Slack at {settings.slack_api_url} "
                             f"(auth.test: {reason}); check the token, or run `backup-bot doctor`.") from None
