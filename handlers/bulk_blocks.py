@@ -21,6 +21,7 @@ from handlers.blocks import (
     context,
     escape,
     fit,
+    literal,
     mentions,
     packed,
     plural,
@@ -66,13 +67,13 @@ def code_text(text: str) -> str:
 
 
 def name_of(database: str, policy_name: str | None) -> str:
-    return f"`{escape(database)[:80]}` *{fit(escape(policy_name or 'all policies'), 120)}*"
+    return f"`{escape(database)[:80]}` *{literal(policy_name or 'all policies', 120)}*"
 
 
 def change_words(before: dict[str, Any], changes: dict[str, Any]) -> str:
     policy = BackupPolicy.model_validate(before)
     steps = describe_changes(policy, {**before, **changes})
-    return "; ".join(f"{c.label} ~{escape(c.before)}~ → *{escape(c.after)}*" for c in steps) or "no visible change"
+    return "; ".join(f"{c.label} ~{literal(c.before)}~ → *{literal(c.after)}*" for c in steps) or "no visible change"
 
 
 def cost_words(batch: Batch, planned: Planned) -> str:
@@ -128,7 +129,10 @@ def member_line(member: Member) -> str:
         why = (f": {change_words(request.before, request.changes)}; now {escape(describe_schedule(request.after))}, "
                f"next run {when(request.after.get('next_run_at'))}"
                f"{cost_between(request.before, request.changes, request.facts)}")
-    return fit(f"• {name_of(request.database, request.policy_name)}: {words}{why}", LINE_LIMIT)
+    asked_as = str(request.before.get("name") or request.policy_name)
+    # Named as it was read when applied; renamed in PlanetScale since the ask, its old name follows.
+    was = f" (named “{literal(asked_as, 120)}” when asked)" if asked_as != request.policy_name else ""
+    return fit(f"• {name_of(request.database, request.policy_name)}{was}: {words}{why}", LINE_LIMIT)
 
 
 def member_lines(members: Sequence[Member]) -> list[str]:

@@ -211,7 +211,7 @@ def tell_nobody_left(deps: Dependencies, client: WebClient, request: ChangeReque
               f"in case someone is added: {fix}.")
     where = f" in <#{request.channel}>" if request.channel.startswith("C") else ""
     dm_once(deps, client, request, dm_note,
-            f"Your request to change *{blocks.escape(request.policy_name)}* of "
+            f"Your request to change *{blocks.literal(request.policy_name)}* of "
             f"*{request.organization}/{request.database}*{where} needs {needs}, and nobody left in {who} may "
             f"give them. It stays open until it expires: {fix}.")
 
@@ -319,7 +319,7 @@ def to_requester(deps: Dependencies, client: WebClient, request: ChangeRequest) 
     what = {ChangeKind.UPDATE: "Your change to the backup policy", ChangeKind.CREATE: "Your new backup policy",
             ChangeKind.DELETE: "Your deletion of the backup policy"}[request.kind]
     dm_once(deps, client, request, f"dm:{request.state.value}",
-            f"{what} *{blocks.escape(request.policy_name)}* of *{request.organization}/{request.database}* "
+            f"{what} *{blocks.literal(request.policy_name)}* of *{request.organization}/{request.database}* "
             f"{how}{where}.{why}")
 
 

@@ -27,7 +27,7 @@ REVERT_OUTSIDE = "watch_revert"
 
 
 def notice_headline(notice: Notice) -> str:
-    name = blocks.fit(blocks.escape(notice.policy_name), blocks.MAX_NAME_IN_LINE)
+    name = blocks.literal(notice.policy_name, blocks.MAX_NAME_IN_LINE)
     where = f"the backup policy *{name}* of *{notice.organization}/{notice.database}*"
     if notice.kind is NoticeKind.DRIFT:
         return f":eyes: Changed outside the bot: {where}"
@@ -64,7 +64,7 @@ def notice_blocks(notice: Notice) -> list[dict[str, Any]]:
                                      f"`/backup-policy list {notice.organization}/{notice.database}` shows the "
                                      "policies as they are now."))
     else:
-        result.append(blocks.section(blocks.fit(blocks.escape(notice.detail), 2900)))
+        result.append(blocks.section(blocks.fit(blocks.with_mentions(notice.detail), 2900)))
         result.append(blocks.context(f"`/backup-policy status {notice.organization}/{notice.database}` shows "
                                      "every policy's backups."))
     return blocks.to_dicts(result)
@@ -149,7 +149,7 @@ SKIPPED_HEADLINE = ":warning: The watch skipped what it could not judge"
 
 
 def skipped_blocks(skipped: list[Skipped]) -> list[dict[str, Any]]:
-    lines = "\n".join(f"• {blocks.escape(s.what)}: {blocks.escape(s.reason)}" for s in skipped)
+    lines = "\n".join(f"• {blocks.escape(s.what)}: {blocks.with_mentions(s.reason)}" for s in skipped)
     return blocks.to_dicts([
         blocks.section(SKIPPED_HEADLINE),
         blocks.section(blocks.fit(lines, 2900)),

@@ -18,23 +18,27 @@ from bot.domain.costs import DatabaseFacts
 from bot.domain.judge import (
     Asked,
     Refusal,
+    Snapshot,
     Stage,
     Verdict,
     VerdictKind,
+    judge,
 )
 from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, JUDGE_AGAIN_SECONDS, JUDGED, Lifecycle
 from bot.domain.outcomes import (
     SYSTEM,
+    JudgedAgain,
     Outcome,
     OutcomeKind,
     approval_note,
     describe_state,
     explain,
     request_event,
+    taken_over,
     waiting_detail,
 )
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
-from bot.domain.ports import Claim, LeaseLost, NotSent, PlanetScaleError, RateLimited, Unavailable
+from bot.domain.ports import Claim, LeaseLost, PlanetScaleError, RateLimited, Unavailable
 from bot.domain.reading import PolicyNotFound
 from bot.domain.snapshots import Snapshots
 
@@ -106,6 +110,9 @@ class Applying(Snapshots, Lifecycle):
         except (PolicyNotFound, PlanetScaleError) as exc:
             return self._unread(claim, by, exc)
         claim.read(self.clock())
+        if request.kind is not ChangeKind.CREATE and current.name != request.policy_name:
+            # Renamed in PlanetScale since it was asked: every outcome names it as it is now.
+            claim.request = request = replace(request, policy_name=current.name)
         recorded = DatabaseFacts.of(request.facts) or DatabaseFacts()
         facts = recorded.with_policies([(p.id, p.name, p.target) for p in listed])
         target = str(request.changes.get("target", current.target))
@@ -133,7 +140,7 @@ class Applying(Snapshots, Lifecycle):
         if request.kind is ChangeKind.CREATE:
             return self._send_create(claim, by, db, current)
         if request.kind is ChangeKind.DELETE:
-            return self._send_delete(claim, by, db, current)
+            return self._send_delete(claim, by, db, current, facts)
         return self._send(claim, by, db, current, PolicyUpdate(**request.changes), facts=facts)
 
     def _unread(self, claim: Claim, by: str, exc: PolicyNotFound | PlanetScaleError) -> Outcome:
@@ -144,13 +151,14 @@ class Applying(Snapshots, Lifecycle):
             if request.kind is ChangeKind.DELETE:
                 why = "the policy is no longer in PlanetScale (deleted elsewhere since the request). Nothing was sent"
             return self._fail(request, by, why, claim=claim)
-        if isinstance(exc, Unavailable | RateLimited) and self.clock() < request.expires_at:
+        until, then, gave_up = self._tried_until(request, "the bot tries again shortly")
+        if isinstance(exc, Unavailable | RateLimited) and self.clock() < until:
             # A passing failure closes nothing: nothing was sent, and the sweep reads it again.
-            why = f"{why}; the bot tries again shortly"
+            why = f"{why}; {then}"
             back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
                               record=request_event("waiting", request, SYSTEM, detail=why)) or request
             return Outcome(OutcomeKind.QUEUED, f"Not applied yet, nothing was sent: {why}.", back)
-        return self._fail(request, by, why, claim=claim)
+        return self._fail(request, by, why + gave_up, claim=claim)
 
     def _not_applying(self, claim: Claim, by: str, verdict: Verdict) -> Outcome | None:
         """The claimed request moved as a verdict other than apply asks (nothing sent); None for apply."""
@@ -160,13 +168,17 @@ class Applying(Snapshots, Lifecycle):
             why = verdict.reason if verdict.refusal in (Refusal.MOVED, Refusal.INVALID) else \
                 f"{verdict.reason}. Nothing was sent."
             return self._fail(request, by, why, REFUSED_AS[verdict.refusal], claim)
-        if verdict.kind is VerdictKind.CANNOT_TELL and not request.approvals_needed:
-            if self.clock() >= request.expires_at:
+        until, then, gave_up = self._tried_until(request, "the bot judges it again shortly") \
+            if verdict.kind is VerdictKind.CANNOT_TELL else (0.0, "", "")
+        # A bulk change's policy has no Approve button of its own: it stays approved for the sweep to judge again.
+        if verdict.kind is VerdictKind.CANNOT_TELL and (gave_up or not request.approvals_needed):
+            if self.clock() >= until:
                 # Judged no sooner than its request lives: closed, never sent long after it was asked.
-                return self._fail(request, by, f"it could not be judged before the request expired "
-                                               f"({verdict.reason}). Nothing was sent; ask again if it is still "
-                                               "needed.", claim=claim)
-            why = f"{verdict.reason}; the bot judges it again shortly"
+                ended = "its tries ended" if gave_up else "the request expired"
+                return self._fail(request, by, f"it could not be judged before {ended} ({verdict.reason}). Nothing "
+                                               f"was sent{gave_up or '; ask again if it is still needed'}.",
+                                  claim=claim)
+            why = f"{verdict.reason}; {then}"
             back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
                               record=request_event("waiting", request, SYSTEM, detail=why)) or request
             return Outcome(OutcomeKind.QUEUED, f"Not applied yet, nothing was sent: {why}.", back)
@@ -186,29 +198,44 @@ class Applying(Snapshots, Lifecycle):
         return None
 
     def _judge_again(self, claim: Claim, by: str, db: DatabaseRef, facts: DatabaseFacts | None) -> None:
-        """The send's fence after its write waited (the bot's budget, a Retry-After): the policy read again (one
-        GET) under the lease and judged again by the one judge; JudgedAgain, nothing sent, unless it applies."""
+        """The send's fence after its write waited (the bot's budget, a Retry-After): the policy read again (the
+        database's list, one GET a page) under the lease and judged again by the one judge; JudgedAgain, nothing
+        sent, unless it applies. What the judge looks up (the approvals, the groups, a PlanetScale role, the
+        backups under a storage bound) is looked up before the read, so that no wait of theirs falls between the
+        read and the write; the read is marked when it is made."""
         request = claim.request
         known = facts or DatabaseFacts.of(request.facts) or DatabaseFacts()
+        rules, approvals = self.access.rules, self.store.approvers_of(request.id)
+        directory = self._facts(rules, request.organization, request.database, [request.requester])
+        asked = BackupPolicy.model_validate(request.before)
+        target = str(request.changes.get("target", asked.target))
+        if request.kind is not ChangeKind.DELETE and self.storage_bounded(db.organization, db.database, [target],
+                                                                          rules):
+            # A storage bound is judged on the backups as they are now (one added while the write waited too, or
+            # one judged before on sizes kept from its asking), read before the policy, as the look-ups are.
+            known = read_facts(self.policies.planetscale, db, [], None if request.kind is ChangeKind.CREATE
+                               else asked, target).with_policies(known.policies)
         listed: list[tuple[str, str, str]]
         try:
             if request.kind is ChangeKind.CREATE:  # no policy yet: the database's, listed again
-                fresh = BackupPolicy.model_validate(request.before)
+                fresh = asked
                 listed = [(p.id, p.name, p.target) for p in self.policies.list_policies(db)]
-            else:
-                fresh = self._stored_policy(db, request.policy_id)
-                listed = [(i, n, t) for i, n, t in known.policies if i != fresh.id] + [
-                    (fresh.id, fresh.name, fresh.target)]
+            else:  # the policy found in the database's list, read again whole: a floor counts the others there
+                policies = self.policies.list_policies(db)
+                fresh = self._stored_policy(db, request.policy_id, policies)
+                listed = [(p.id, p.name, p.target) for p in policies]
         except (PolicyNotFound, PlanetScaleError) as exc:
             raise JudgedAgain(partial(self._unread, claim, by, exc)) from None
-        verdict = self._judge(Stage.APPLYING, fresh, Asked.of(request), self.store.approvers_of(request.id),
-                              known.with_policies(listed))
+        claim.read(self.clock())
+        verdict = judge(Snapshot(Stage.APPLYING, rules, fresh, Asked.of(request), tuple(approvals), directory,
+                                 known.with_policies(listed)))
         if verdict.kind is not VerdictKind.APPLY:
             raise JudgedAgain(partial(self._not_applying, claim, by, verdict))
 
     if TYPE_CHECKING:  # creations and deletions (bot/domain/creating.py)
         def _send_create(self, claim: Claim, by: str, db: DatabaseRef, planned: BackupPolicy) -> Outcome: ...
-        def _send_delete(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy) -> Outcome: ...
+        def _send_delete(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy,
+                         facts: DatabaseFacts | None = None) -> Outcome: ...
         def _settle_lifecycle(self, claim: Claim, by: str, why: str, answered: bool) -> Outcome: ...
 
     def _send(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy, update: PolicyUpdate,
@@ -227,7 +254,7 @@ class Applying(Snapshots, Lifecycle):
         if not self._hold(claim, record=attempt):
             return taken_over(request)
         try:
-            with self._fenced(claim, partial(self._judge_again, claim, by, db, facts)):
+            with self._fenced(claim, partial(self._judge_again, claim, by, db, facts), attempt):
                 after = self.planetscale.update_policy(db.organization, db.database, current.id, update)
         except JudgedAgain as exc:
             claim.facts = _completed(later)
@@ -409,10 +436,10 @@ class Applying(Snapshots, Lifecycle):
             return Outcome(OutcomeKind.FAILED, explain(exc), None)
 
     def _recover_applying(self, claim: Claim) -> Outcome:
-        """A request left applying: if a PATCH was sent for it, PlanetScale's state says whether it landed; if
-        none was, it is judged again and applied as any other."""
+        """A request left applying: if its latest attempt's write may have left, PlanetScale's state says whether
+        it landed; if none did (none sent, or each kept unsent), it is judged again and applied as any other."""
         request = claim.request
-        sent = any(e.action == "sending" for e in self.store.events_of_request(request.id))
+        sent = self._may_have_sent(request)
         if sent and request.after is not None:
             # PlanetScale answered the send (its answer kept when recording it failed): applied, whatever the
             # policy holds now (it may have been changed since, in the dashboard).
@@ -464,17 +491,3 @@ def moved_meanwhile(read: BackupPolicy, update: PolicyUpdate, answer: BackupPoli
              if f not in sent and f not in reshaped and answer.field_value(f) != read.field_value(f)]
     return ", ".join(moved)
 
-
-class JudgedAgain(NotSent):
-    """Kept unsent by the send's fence: judged again after its write waited, on the policy read again under the
-    lease, the change no longer applies; `outcome` moves the request as that verdict asks."""
-
-    def __init__(self, outcome: Callable[[], Outcome | None]) -> None:
-        super().__init__("judged again before it was sent, the change no longer applies")
-        self.outcome = outcome
-
-
-def taken_over(request: ChangeRequest) -> Outcome:
-    """The lease ran out while the change was judged: nothing was sent, and the sweep judges it again."""
-    return Outcome(OutcomeKind.CLOSED, "Nothing was sent: this change took too long to judge and the sweep took it "
-                                       "over; it judges it again.", request)

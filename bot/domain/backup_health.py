@@ -12,9 +12,14 @@ from bot.domain.costs import Basis, DatabaseFacts, latest_basis
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import PartlyUnreadable, PlanetScaleApi, PlanetScaleError
 
-# Branches whose backups are read per policy, production ones first: a database with a hundred development
-# branches would otherwise spend a whole pass's budget (and a minute of a person's wait) on one policy.
+# Branches whose backups the health reads per policy (the watch's, `status`'s), production ones first: a database
+# with a hundred development branches would otherwise spend a whole pass's budget on one policy.
 MAX_BRANCHES_READ = 10
+# Branches of a target a storage estimate reads (a change's, a bulk change's, `status`'s): every one up to this, as a
+# sum of some of them would pass a `max_storage` bound the whole breaks. One read a branch (two where none succeeded
+# lately) is at most a sixth (a third) of PlanetScale's 600 requests a minute per token, read one after another
+# through the shared budget; past it there is no estimate.
+MAX_BRANCHES_ESTIMATED = 100
 # Policies whose backups `status` reads: a listing of thousands (a PlanetScale answering out of its contract) would
 # otherwise read thousands of backup lists for one command, where a message shows a few dozen lines.
 MAX_POLICIES_READ = 50
@@ -26,14 +31,14 @@ class TooManyBranches(Exception):
 
     def __init__(self, db: DatabaseRef, target: str, count: int):
         self.user_message = (f"{db} has {count} {target} branches, and the bot estimates storage from at most "
-                             f"{MAX_BRANCHES_READ}")
+                             f"{MAX_BRANCHES_ESTIMATED}, to keep within PlanetScale's request budget")
         super().__init__(self.user_message)
 
 
 def estimated_branches(branches: Sequence[Branch], db: DatabaseRef, target: str) -> list[str]:
     """The names of the branches of `target` a storage estimate sums: all of them, or TooManyBranches."""
     names = [b.name for b in branches if b.production == (target == "production")]
-    if len(names) > MAX_BRANCHES_READ:
+    if len(names) > MAX_BRANCHES_ESTIMATED:
         raise TooManyBranches(db, target, len(names))
     return names
 
@@ -165,7 +170,8 @@ def with_target_estimates(planetscale: PlanetScaleApi, db: DatabaseRef, healths:
 
 
 def _none_of_its_own(health: PolicyHealth) -> bool:
-    return health.basis is None and bool(health.branches) and not health.unread
+    # A health that read only some branches is estimated from every one by bulk_costs.with_every_branch.
+    return health.basis is None and bool(health.branches) and not health.unread and not health.left_out
 
 
 def _basis(planetscale: PlanetScaleApi, db: DatabaseRef, branches: list[Branch], target: str, policy_id: str | None,

@@ -102,7 +102,8 @@ class PolicyHealth:
     left_out: tuple[str, ...] = field(default_factory=tuple)
     failed_on: tuple[str, ...] = field(default_factory=tuple)  # the branches whose newest backup failed
     # The latest successful backup of each branch of its target, summed: what its storage is estimated from (None
-    # when some were left out: a sum of some of them is no estimate).
+    # from judge_health when some were left out: a sum of some of them is no estimate; `status` then reads every
+    # branch for it, bulk_costs.with_every_branch).
     basis: Basis | None = None
     running: bool = False  # a backup newer than the last finished one is still under way
     # None of its own: `basis` is its target's latest successes, as a change to it is estimated; or why those

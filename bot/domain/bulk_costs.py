@@ -7,11 +7,11 @@ newest of any policy there, as its creation was judged."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.domain.backup_health import TARGET_BASIS_DAYS, TooManyBranches, estimated_branches
-from bot.domain.backups import Backup, Branch, now_utc
+from bot.domain.backups import Backup, Branch, PolicyHealth, now_utc
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import Basis, DatabaseFacts, latest_basis
 from bot.domain.policy import BackupPolicy
@@ -39,6 +39,17 @@ class DatabaseBases:
         except (PlanetScaleError, TooManyBranches) as exc:
             return DatabaseFacts(rows, unread=exc.user_message)
         return DatabaseFacts(rows, before, after)
+
+    def estimated(self, health: PolicyHealth) -> PolicyHealth:
+        """A health read on only some of its target's branches, with the estimate of every branch: its own
+        latest successes, else its target's as with_target_estimates takes them, else why there is none."""
+        policy = health.policy
+        try:
+            own = self._basis(policy.target, policy.id)
+            target = None if own is not None else self._basis(policy.target, None)
+        except (PlanetScaleError, TooManyBranches) as exc:
+            return replace(health, basis=None, target_unread=exc.user_message)
+        return replace(health, basis=own or target, basis_of_target=own is None and target is not None)
 
     @property
     def failure(self) -> PlanetScaleError | None:
@@ -89,6 +100,17 @@ class DatabaseBases:
         if isinstance(read, PlanetScaleError):
             raise read
         return read
+
+
+def with_every_branch(planetscale: PlanetScaleApi, db: DatabaseRef, healths: list[PolicyHealth],
+                      now: datetime | None = None) -> list[PolicyHealth]:
+    """`status`'s healths, each that read only the first MAX_BRANCHES_READ branches of its target estimated from
+    every branch (up to MAX_BRANCHES_ESTIMATED): each branch's successes read once for all of them."""
+    if not any(h.left_out for h in healths):
+        return healths
+    bases = DatabaseBases(planetscale, db, now)
+    return [bases.estimated(h) if h.left_out else h for h in healths]
+
 
 def bulk_facts(bases: dict[str, DatabaseBases], planetscale: PlanetScaleApi, db: DatabaseRef,
                listed: Sequence[BackupPolicy], policy: BackupPolicy, after_target: str) -> DatabaseFacts:

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.domain.batches import Planned
 from bot.domain.judge import Verdict, VerdictKind
+from bot.domain.lifecycle import BULK_WAIT_WORDS
 from bot.domain.outcomes import owed_text
 from bot.domain.ports import PlanetScaleError
 
@@ -71,5 +72,4 @@ def later_words(passing: PlanetScaleError | None) -> str:
     """Why a bulk change's policy waits on PlanetScale, and what happens next; nothing when it does not."""
     if passing is None:
         return ""
-    return (f"; waiting on PlanetScale, which could not be read for it ({passing.user_message}): the bot tries it "
-            "again at its next sweep until its request expires, then closes it as failed")
+    return f"; waiting on PlanetScale, which could not be read for it ({passing.user_message}): {BULK_WAIT_WORDS}"

@@ -460,10 +460,10 @@ class ChangePath(Creating, Deciding):
         return expired
 
     def untold(self) -> list[Outcome]:
-        """Closed requests whose end Slack has not taken everywhere it is owed (it refused for a while, or they
-        were closed by a migration): each as the step that ended it, to be told again."""
+        """Closed requests whose end Slack has not taken everywhere it is owed, each as the step that ended it, to
+        be told again; taken by chance, so that many owed to a channel refusing them all hold back no other."""
         return [Outcome(ENDED_AS[r.state], f"This request is {describe_state(r)}.", r)
-                for r in self.store.requests(CLOSED_STATES, told=False)]
+                for r in self.store.requests(CLOSED_STATES, told=False, shuffled=True)]
 
     def due_reminders(self) -> list[Outcome]:
         """Pending requests that reached a reminder moment of their life (`[approvals] remind`): each moment

@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 # Hours in each unit for counting backups kept at once: a month and a year at their mean length, so that a
@@ -35,13 +36,25 @@ def kept_at_once(values: Mapping[str, Any]) -> int:
 
 
 def parse_size(text: str) -> int:
-    """`2TB`, `500 GB`, `1.5TiB`: bytes (decimal units as PlanetScale bills, binary ones with `i`)."""
+    """`2TB`, `500 GB`, `1.5TiB`: bytes (decimal units as PlanetScale bills, binary ones with `i`), a whole number of
+    them above zero. Counted exactly (Decimal): `0.1KB` is 100 bytes, not 100.00000000000001."""
     match = SIZE.fullmatch(text)
     unit = SIZE_UNITS.get(match.group(2).lower()) if match else None
-    if match is None or unit is None or float(match.group(1)) <= 0:
+    if match is None or unit is None:
         raise ValueError(f"`{text}` is not a size: write a number and a unit (GB, TB, or GiB, TiB), e.g. 2TB")
-    amount = float(match.group(1)) * unit
-    if not math.isfinite(amount) or amount > MOST_BYTES:
+    try:
+        amount = Decimal(match.group(1)) * unit
+    except ArithmeticError:  # past Decimal's largest exponent, so far past MOST_BYTES
+        raise ValueError(f"`{text}` is too large: at most {describe_size(MOST_BYTES)}") from None
+    if amount == 0:
+        raise ValueError(f"`{text}` allows no storage at all, so every change would be refused: write a size above "
+                         "zero, e.g. 2TB, or leave max_storage out")
+    if amount < 1:
+        raise ValueError(f"`{text}` is less than one byte: write a size of at least 1B, e.g. 2TB")
+    if amount != amount.to_integral_value():
+        raise ValueError(f"`{text}` is {amount.normalize():f} bytes, a fraction of a byte: write a whole number of "
+                         f"bytes, e.g. {int(amount)}B")
+    if amount > MOST_BYTES:
         raise ValueError(f"`{text}` is too large: at most {describe_size(MOST_BYTES)}")
     return int(amount)
 

@@ -17,17 +17,26 @@ from pydantic import ValidationError
 
 from bot.domain.access import Decision
 from bot.domain.access_rules import Action
-from bot.domain.applying import Applying, JudgedAgain, taken_over
+from bot.domain.applying import Applying
 from bot.domain.audit import AuditEvent, iso_of
 from bot.domain.backup_health import read_facts
 from bot.domain.backups import CLOCK_MARGIN_SECONDS, parse_time
-from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
+from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState, asked_by_this_work
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
-from bot.domain.outcomes import ChangePlan, Outcome, OutcomeKind, approval_note, explain, request_event
+from bot.domain.outcomes import (
+    ChangePlan,
+    JudgedAgain,
+    Outcome,
+    OutcomeKind,
+    approval_note,
+    explain,
+    request_event,
+    taken_over,
+)
 from bot.domain.policy import (
     EDITABLE_FIELDS,
     BackupPolicy,
@@ -112,6 +121,8 @@ class Creating(Applying):
         def _request(self, user: str, channel: str, plan: ChangePlan, dry_run: bool = False,
                      revert_of: str | None = None, reference: str | None = None) -> Outcome: ...
 
+        def _stored_before(self, stored: ChangeRequest) -> Outcome: ...
+
     # --- reverting ------------------------------------------------------------------------------------
 
     def revert_lifecycle(self, original: ChangeRequest, user: str, channel: str) -> Outcome:
@@ -134,6 +145,8 @@ class Creating(Applying):
                        if r.revert_of == original.id]
         if open_revert:
             asked = open_revert[0]
+            if asked_by_this_work(asked.id):  # by this work's first run, which stopped before posting it
+                return self._stored_before(asked)
             return Outcome(OutcomeKind.CLOSED, f"This revert is already asked by {person(asked.requester)}: see its "
                                                f"request in {named_channel(asked.channel)}. Nothing more was done.",
                            asked)
@@ -177,7 +190,7 @@ class Creating(Applying):
         if not self._hold(claim, record=attempt):
             return taken_over(request)
         try:
-            with self._fenced(claim, partial(self._judge_again, claim, by, db, None)):
+            with self._fenced(claim, partial(self._judge_again, claim, by, db, None), attempt):
                 made = self.planetscale.create_policy(db.organization, db.database, PolicyUpdate(**request.changes))
         except JudgedAgain as exc:
             return exc.outcome() or self._already(request)
@@ -194,13 +207,16 @@ class Creating(Applying):
         return self._landed(claim, replace(record, policy_id=made.id, after=after), how, made, after=after,
                             policy_id=made.id, policy_name=made.name)
 
-    def _send_delete(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy) -> Outcome:
+    def _send_delete(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy,
+                     facts: DatabaseFacts | None = None) -> Outcome:
+        """`facts`: the database's policies as read under the lease, to judge it again on if its DELETE waits (a
+        floor counts those, never those listed when it was asked)."""
         request = claim.request
         attempt = self._attempt(claim, by, db, current)
         if not self._hold(claim, record=attempt):
             return taken_over(request)
         try:
-            with self._fenced(claim, partial(self._judge_again, claim, by, db, None)):
+            with self._fenced(claim, partial(self._judge_again, claim, by, db, facts), attempt):
                 self.planetscale.delete_policy(db.organization, db.database, current.id)
         except JudgedAgain as exc:
             return exc.outcome() or self._already(request)

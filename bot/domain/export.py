@@ -9,6 +9,7 @@ caller may see is decided by the caller's `may_see` and `visible_targets`, the s
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import re
 import time
@@ -197,14 +198,25 @@ def folded(text: str) -> str:
     return LABEL_UNSAFE.sub("_", unicodedata.normalize("NFKD", text).lower()).strip("_")
 
 
+def database_label(database: str) -> str:
+    """The database's part of a label: its name folded, with a short digest of the name where folding loses
+    something (`a_b` folds as `a-b` does, `App` as `app`), so that two databases never share it, in one export or
+    in exports made apart (a digest of six hex digits: two such names sharing one are unlikely, not impossible)."""
+    part = folded(database)
+    if part.replace("_", "-") != database:
+        part = f"{part}_{hashlib.sha256(database.encode()).hexdigest()[:6]}".strip("_")
+    return part
+
+
 def label_for(db: DatabaseRef, policy: BackupPolicy, taken: set[str]) -> str:
     """A resource name (letters, digits, `_`, not starting with a digit) from the database and the policy's
-    name, unique among `taken`; the policy ID tells apart names that fold to the same label. `__` (never inside
-    a folded name) parts the database from the policy, so that exports made in parts do not share a label
-    (`billing` with "EU daily", `billing-eu` with "Daily"); a name that folds to nothing, or is cut, is told by
-    its ID in any part."""
+    name, unique among `taken` (one export's labels); the policy ID tells apart names that fold to the same label.
+    `__` (never inside a database's part) parts the database from the policy, so that exports made in parts do not
+    share a label (`billing` with "EU daily", `billing-eu` with "Daily"; `a-b` and `a_b`: database_label); a name
+    that folds to nothing, or is cut, is told by its ID in any part."""
     name = folded(policy.name)
-    base = f"{folded(db.database)}__{name}" if name else folded(db.database)
+    database = database_label(db.database)
+    base = f"{database}__{name}" if name else database
     if not name or len(base) > 64:
         base = f"{base[:64].rstrip('_')}_{folded(policy.id)[:40]}".strip("_")
     base = base or "policy"

@@ -24,8 +24,8 @@ from bot.domain.costs import DatabaseFacts
 from bot.domain.guardrails import demand
 from bot.domain.guardrails import judge as guardrails_judge
 from bot.domain.naming import channels as channel_names
+from bot.domain.naming import outside, principals
 from bot.domain.naming import person as named_person
-from bot.domain.naming import principals
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate, Problem, check_change, check_new
 
 # The fields that make one setting together: a change to one of them means what it means with the other.
@@ -283,7 +283,7 @@ def judge(s: Snapshot) -> Verdict:
                                            f"may no longer make this change: {requester.reason}" if later
                        else requester.reason, Refusal.NOT_ALLOWED)
     if a.kind is ChangeKind.DELETE and s.policy.required:
-        why = (f"“{s.policy.name}” is a required system policy, which PlanetScale never deletes: change its "
+        why = (f"“{outside(s.policy.name)}” is a required system policy, which PlanetScale never deletes: change its "
                "schedule instead")
         return Verdict(VerdictKind.REFUSE, why, Refusal.INVALID, problems=(Problem("", why),))
     if s.stage is not Stage.APPROVING:
@@ -357,8 +357,8 @@ def _moved(s: Snapshot) -> str | None:
     if a.kind is ChangeKind.CREATE:
         taken = s.facts.named(str(a.changes["name"])) if s.facts else []
         if taken:
-            return (f"a policy named “{a.changes['name']}” was made in PlanetScale since the request (`{taken[0]}`). "
-                    "Nothing was sent; ask again with another name.")
+            return (f"a policy named “{outside(str(a.changes['name']))}” was made in PlanetScale since the request "
+                    f"(`{taken[0]}`). Nothing was sent; ask again with another name.")
         return None
     if s.policy.target != a.before["target"]:
         return (f"the policy moved from {a.before['target']} to {s.policy.target} in PlanetScale since the "
@@ -390,13 +390,14 @@ def _problems(s: Snapshot, update: PolicyUpdate) -> list[Problem]:
         if "name" in a.changes and s.facts is not None and s.facts.policies:
             others = [i for i in s.facts.named(str(a.changes["name"])) if i != s.policy.id]
             if others:
-                problems.append(Problem("name", f"{a.database} already has a policy named “{a.changes['name']}”"
+                named = outside(str(a.changes["name"]))
+                problems.append(Problem("name", f"{a.database} already has a policy named “{named}”"
                                                 f"{_seen_one(s, others)}: choose another name"))
         return problems
     problems = check_new(dict(a.changes))
     taken = s.facts.named(str(a.changes.get("name"))) if s.facts else []
     if taken and s.stage is Stage.ASKING:
-        problems.append(Problem("name", f"{a.database} already has a policy named “{a.changes['name']}”"
+        problems.append(Problem("name", f"{a.database} already has a policy named “{outside(str(a.changes['name']))}”"
                                         f"{_seen_one(s, taken)}: choose another name"))
     return problems
 

@@ -7,13 +7,24 @@ lease)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from bot.domain.audit import AuditEvent
+from bot.domain.audit import AuditEvent, iso_of
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.ports import FRESH_SECONDS, ChangeStore, Claim, LeaseLost, PlanetScaleApi, send_fence, wait_noted
+from bot.domain.ports import (
+    FRESH_SECONDS,
+    ChangeStore,
+    Claim,
+    LeaseLost,
+    NotSent,
+    PlanetScaleApi,
+    send_fence,
+    wait_noted,
+)
 
 # Room for the database writes around the PATCH, beyond the PlanetScale client's own worst case.
 LEASE_MARGIN_SECONDS = 30.0
@@ -25,9 +36,26 @@ APPROVED_STALE_SECONDS = 60.0
 # however many wait.
 JUDGED_PER_SWEEP = 20
 JUDGE_AGAIN_SECONDS = 600.0
+# How long a bulk change's policy, once approved, is tried again at each sweep while PlanetScale fails it for a
+# moment (a 5xx, a 429) or its facts cannot be read: an hour, not the request's whole life, so a policy that
+# cannot be applied is closed as failed in good time and offered again by the bulk message's Retry button.
+BULK_WAIT_SECONDS = 3600.0
+# What happens next to such a policy, and what its reader can do: it has no Approve button of its own.
+BULK_WAIT_WORDS = ("the bot tries it again at its next sweep, for up to an hour after the approval; then it closes "
+                   "it as failed, and the Retry button on the bulk change's message asks it again")
+BULK_GAVE_UP_WORDS = "the bot tried it at each sweep for an hour after the approval: Retry asks it again"
 # How long a click waits for another change to the same policy to finish before leaving it to the sweep.
 CLAIM_WAIT_SECONDS = 15.0
 LEASE_POLL_SECONDS = 0.05
+# How many times a write's fence judges it again on a fresh read before it gives up sending it: each time, its lease
+# renewal or its look-ups held it up past a fresh read again.
+JUDGED_AGAIN_AT_MOST = 3
+# The audit entry of a change on its way to PlanetScale, written before its write leaves; and the mark its worker
+# writes after it when the write was kept unsent (by its fence, or a name PlanetScale's paths cannot hold).
+SENDING = "sending"
+UNSENT = "unsent"
+
+log = logging.getLogger(__name__)
 
 S = RequestState
 # The request's columns the judge sets when a claimed request applies (bot/domain/applying.py).
@@ -125,9 +153,20 @@ class Lifecycle:
             # As the judge asked it under this lease, and decided by an approval it counted: kept with every move,
             # so a sweep that settles it later records what was sent, not what was stored before.
             values.update({k: getattr(claim.request, k) for k in JUDGED if k not in values})
+            # Named as read under this lease: a policy renamed in PlanetScale since it was asked is told as it is now.
+            values.setdefault("policy_name", claim.request.policy_name)
             return self.store.transition(request_id, from_states, to, record=record, release=claim, alive=alive,
                                          **values)
         return self.store.transition(request_id, from_states, to, record=record, alive=alive, **values)
+
+    def _tried_until(self, request: ChangeRequest, again: str) -> tuple[float, str, str]:
+        """Until when a request that PlanetScale fails for a moment, or that cannot be judged, is tried again; what
+        happens next (`again` for an ordinary request); and what its closing as failed adds. A bulk change's
+        policy (stored at its approval) is tried BULK_WAIT_SECONDS after that approval at most."""
+        if self.store.batch_of_request(request.id) is None:
+            return request.expires_at, again, ""
+        return min(request.expires_at, request.created_at + BULK_WAIT_SECONDS), BULK_WAIT_WORDS, \
+            f"; {BULK_GAVE_UP_WORDS}"
 
     def _claim(self, request: ChangeRequest, from_states: Sequence[RequestState]) -> Claim | None:
         """Claim the request and its policy's lease; while another change holds it, wait a little."""
@@ -154,30 +193,54 @@ class Lifecycle:
             return True
         return self.store.renew(claim, self.lease_seconds, record=record)
 
+    def _may_have_sent(self, request: ChangeRequest) -> bool:
+        """Whether a write of the request's latest attempt may have left: its `sending` is on the record without
+        its own `unsent` mark after it. Only the latest attempt tells: a later one records its `sending` only once
+        the request was moved back by the earlier one (marked unsent first) or found with that mark by the sweep;
+        an attempt whose write may have left keeps the request applying until PlanetScale's state settles it.
+        Other entries (a `waiting` note, which the sweep may write after a real send) tell nothing."""
+        latest = None
+        for event in self.store.events_of_request(request.id):
+            if event.action == SENDING or (event.action == UNSENT and latest == SENDING):
+                latest = event.action
+        return latest == SENDING
+
     @contextlib.contextmanager
-    def _fenced(self, claim: Claim, again: Callable[[], None] | None = None) -> Iterator[None]:
+    def _fenced(self, claim: Claim, again: Callable[[], None] | None = None,
+                attempt: AuditEvent | None = None) -> Iterator[None]:
         """Each write sent to PlanetScale meanwhile leaves only while `claim` still holds the policy's lease, with
         room for the write (renewed when short): a worker that stalled after recording its send, past its lease,
         and was taken over by the sweep sends nothing on a policy judged long ago. A write that waited after its
         judging (the bot's budget, a Retry-After: told exactly), or leaves longer than FRESH_SECONDS after the
         policy's read (any wait, told or not), leaves only if `again`, judging it anew on a fresh read under the
-        lease, lets it (it raises otherwise): the policy may have moved meanwhile."""
+        lease (which it marks), lets it (it raises otherwise): the policy may have moved meanwhile."""
 
         def fence(waited: bool) -> None:
-            if not self._hold(claim):
-                raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change left "
-                                "(it stalled, and the sweep took the change over).")
-            stale = claim.read_at is not None and self.clock() - claim.read_at > FRESH_SECONDS
-            if (waited or claim.waited or stale) and again is not None:
-                again()
-                claim.read(self.clock())
-                if not self._hold(claim):  # the read may have been slow: the lease still holds as it leaves
+            # The lease held with room for the write (its renewal may stall too), then the read still fresh: each
+            # judging again is followed by the same two checks, as the write leaves after them.
+            for _ in range(JUDGED_AGAIN_AT_MOST + 1):
+                if not self._hold(claim):
                     raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change "
                                     "left (it stalled, and the sweep took the change over).")
+                stale = claim.read_at is not None and self.clock() - claim.read_at > FRESH_SECONDS
+                if not (waited or claim.waited or stale) or again is None:
+                    return
+                again()  # marks the read it judged on (Claim.read), made after every look-up it needed
+                waited = False
+            raise NotSent("Nothing was sent: the bot was held up after each of its reads of the policy before the "
+                          "change could leave (its database or PlanetScale was slow); ask again in a moment.")
 
         token = send_fence.set(fence)
         try:
             yield
+        except NotSent as exc:
+            if attempt is not None:
+                try:
+                    self.store.record(replace(attempt, action=UNSENT, detail=exc.user_message,
+                                              at=iso_of(self.clock())))
+                except Exception:  # unmarked, the sweep settles it by what PlanetScale holds, as a possible send
+                    log.exception("request %s: marking its write unsent failed", attempt.request_id)
+            raise
         finally:
             send_fence.reset(token)
 

@@ -25,7 +25,7 @@ from bot.domain.policy import (
     hours,
     resulting_values,
 )
-from bot.domain.ports import PlanetScaleError
+from bot.domain.ports import NotSent, PlanetScaleError
 from bot.domain.reading import PolicyNotFound
 
 SYSTEM = "backup-bot"
@@ -238,3 +238,18 @@ def approval_note(request: ChangeRequest, by: str) -> str | None:
     when the sweep sends it later (the bot approves nothing); None when it needed no approval."""
     approver = request.decided_by or by
     return None if approver in (request.requester, SYSTEM) else f"approved by {naming.person(approver)}"
+
+
+class JudgedAgain(NotSent):
+    """Kept unsent by the send's fence: judged again after its write waited, on the policy read again under the
+    lease, the change no longer applies; `outcome` moves the request as that verdict asks."""
+
+    def __init__(self, outcome: Callable[[], Outcome | None]) -> None:
+        super().__init__("judged again before it was sent, the change no longer applies")
+        self.outcome = outcome
+
+
+def taken_over(request: ChangeRequest) -> Outcome:
+    """The lease ran out while the change was judged: nothing was sent, and the sweep judges it again."""
+    return Outcome(OutcomeKind.CLOSED, "Nothing was sent: this change took too long to judge and the sweep took it "
+                                       "over; it judges it again.", request)

@@ -215,8 +215,9 @@ class ChangeStore(Protocol):
 
     def requests(self, states: Sequence[RequestState] = ..., expired_before: float | None = None,
                  updated_before: float | None = None, lease_before: float | None = None,
-                 limit: int | None = 200, told: bool | None = None) -> list[ChangeRequest]:
-        """The oldest first; at most `limit` (None: all); `told`: only those (not) marked told."""
+                 limit: int | None = 200, told: bool | None = None, shuffled: bool = False) -> list[ChangeRequest]:
+        """The oldest first (`shuffled`: by chance); at most `limit` (None: all); `told`: only those (not) marked
+        told."""
         ...
 
     def own_pending(self, user: str, now: float) -> int:
@@ -257,6 +258,10 @@ class ChangeStore(Protocol):
     def policy_requests(self, organization: str, database: str, policy_id: str, states: Sequence[RequestState],
                         updated_since: float | None = None) -> list[ChangeRequest]:
         """The requests on one policy in `states`, the oldest first."""
+        ...
+
+    def batch_of_request(self, request_id: str) -> str | None:
+        """The bulk change a request is a policy of (None: an ordinary request)."""
         ...
 
     def approvers_by_request(self, request_ids: Sequence[str]) -> dict[str, list[str]]:

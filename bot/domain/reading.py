@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Collection
 
 from bot.domain.commands import DatabaseRef
+from bot.domain.naming import outside
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import PlanetScaleApi
 
@@ -40,10 +41,10 @@ class PolicyService:
             return mine[0]
         if len(mine) > 1:
             ids = ", ".join(f"`{p.id}`" for p in mine)
-            raise PolicyNotFound(f"{len(mine)} policies in {db} are named “{ref}”: use an ID ({ids}).")
+            raise PolicyNotFound(f"{len(mine)} policies in {db} are named “{outside(ref)}”: use an ID ({ids}).")
         seen = [p for p in policies if visible is None or p.target in visible]
         names = [p.name for p in seen]
         near = [n for n in names if n.lower() == ref.lower()] or difflib.get_close_matches(ref, names, n=2)
-        hint = f" Did you mean {' or '.join(f'“{n}”' for n in near)}?" if near else ""
+        hint = f" Did you mean {' or '.join(f'“{outside(n)}”' for n in near)}?" if near else ""
         listing = f" `/backup-policy list {db}` shows its {len(seen)}." if seen else " It has none you may see."
-        raise PolicyNotFound(f"No backup policy in {db} has the ID or exact name “{ref}”.{hint}{listing}")
+        raise PolicyNotFound(f"No backup policy in {db} has the ID or exact name “{outside(ref)}”.{hint}{listing}")

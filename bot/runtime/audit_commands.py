@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from bot.domain.audit import AuditEvent, csv_text
+from bot.domain.naming import OUTSIDE_START, unmarked
 from bot.runtime.settings import Settings, SettingsError
 
 AGE = re.compile(r"([0-9]{1,6})\s*(h|d|w|y)")
@@ -27,6 +29,7 @@ OLD_SIGIL = {"@": "@", "!subteam^": "@", "#": "#"}
 
 
 FIELDS = tuple(f.name for f in fields(AuditEvent))
+DETAIL_AT = FIELDS.index("detail")  # the domain's words, where a name from outside is marked (naming.outside)
 JSON_FIELDS = ("sent", "before", "after")  # those stored as JSON: last first, for `json_lines`
 JSON_AT = tuple(FIELDS.index(name) for name in JSON_FIELDS)
 JSON_COLUMNS = sorted(JSON_AT)
@@ -50,6 +53,14 @@ def plain(value: object) -> object:
     if isinstance(value, str) and "<" in value:
         return OLD_MENTION.sub(lambda m: OLD_SIGIL[m.group(1)] + m.group(2), value)
     return value
+
+
+def detail_unmarked(values: Sequence[Any]) -> Sequence[Any]:
+    """An entry's values with its detail `unmarked`: a file shows the name as written, with no invisible marks."""
+    detail = values[DETAIL_AT]
+    if detail.__class__ is str and OUTSIDE_START in detail:
+        return (*values[:DETAIL_AT], unmarked(detail), *values[DETAIL_AT + 1:])
+    return values
 
 
 def text_of(value: object) -> str:
@@ -78,12 +89,12 @@ def jsonl_json(stored: str) -> str:
 
 
 def csv_lines(batch: Sequence[Sequence[Any]]) -> str:
-    """Entries (JSON fields as stored text) as CSV lines, each cell `csv_cell(plain(value))`, most rows with one
-    look at their cells together. The JSON cells, long and full of quotes, are quoted once per distinct text: the
-    writer writes a HOLE in their place, which no other cell holds once `csv_text` has escaped control
-    characters."""
+    """Entries (JSON fields as stored text) as CSV lines, each cell `csv_cell(plain(value))` (the detail
+    `detail_unmarked` first), most rows with one look at their cells together. The JSON cells, long and full of
+    quotes, are quoted once per distinct text: the writer writes a HOLE in their place, which no other cell holds
+    once `csv_text` has escaped control characters."""
     rows = []
-    for values in batch:
+    for values in map(detail_unmarked, batch):
         cells = [v if v.__class__ is str else text_of(v) for v in values]
         for i in JSON_AT:  # looked at apart
             cells[i] = ""
@@ -103,10 +114,10 @@ def csv_lines(batch: Sequence[Sequence[Any]]) -> str:
 
 
 def json_lines(batch: Sequence[tuple[Any, ...]]) -> str:
-    """Entries (JSON fields as stored text) as JSON lines, each `json.dumps` of its values after `plain`, which
-    writes every control character as an escape (ensure_ascii)."""
+    """Entries (JSON fields as stored text) as JSON lines, each `json.dumps` of its values after `plain` (the
+    detail `detail_unmarked` first), which writes every control character as an escape (ensure_ascii)."""
     lines = []
-    for values in batch:
+    for values in map(detail_unmarked, batch):
         row = dict(zip(IN_ORDER, in_order((*values, None)), strict=True))  # the JSON fields None for now
         line = JSON_IN_ORDER.encode(row)
         if "<" in line:
@@ -205,12 +216,23 @@ def main(command: str, args: dict[str, str | None], now: datetime | None = None)
         if command == "prune":
             return prune(sys.stdout, str(args["before"]), moment)
         output = args.get("output") or "-"
-        out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        named = "standard output" if output == "-" else output
         try:
-            return export(out, str(args["format"]), args.get("since"), args.get("until"), args.get("db"),
-                          args.get("actor"), moment)
+            out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        except OSError as exc:
+            raise SettingsError(f"--output {named} cannot be written ({exc.strerror or type(exc).__name__}): name a "
+                                "file in a folder you may write, or - for standard output.") from None
+        try:
+            status = export(out, str(args["format"]), args.get("since"), args.get("until"), args.get("db"),
+                            args.get("actor"), moment)
+            out.flush()  # a full disk shows itself at the last write, not after the export said it was done
+            return status
+        except OSError as exc:  # only the writing does I/O of this kind: the database's errors are its own
+            raise SettingsError(f"--output {named}: the export is incomplete, writing it failed "
+                                f"({exc.strerror or type(exc).__name__}).") from None
         finally:
             if out is not sys.stdout:
-                out.close()
+                with contextlib.suppress(OSError):  # told above; closing flushes nothing more
+                    out.close()
     except UsageError as exc:
         raise SettingsError(str(exc)) from None

@@ -148,10 +148,16 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
 def check_database(url: str, report: Report) -> None:
     """Reads the database without creating or changing it: a database not made yet is a note, since serve and
     `backup-bot migrate` make and migrate it."""
-    where = url.split("@")[-1]
+    where = database_place(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:" and not os.path.exists(path):
+            folder = os.path.dirname(path) or "."
+            if not os.path.isdir(folder):
+                why = "is not a folder" if os.path.exists(folder) else "does not exist"
+                report.problem(f"{where}: its folder {folder} {why}, so serve cannot make the database",
+                               "make the folder, or point BACKUP_BOT_DATABASE_URL at a file in an existing folder")
+                return
             report.note(f"{where}: does not exist yet; `backup-bot serve` (or `backup-bot migrate`) creates it")
             return
     try:
@@ -174,6 +180,21 @@ def check_database(url: str, report: Report) -> None:
                     f"to {latest}")
     else:
         report.ok(f"{where}: schema version {version}")
+
+
+def database_place(url: str) -> str:
+    """The database as doctor names it: a SQLite file's URL, or a server's host, port and database, without the
+    user, the password or the query (libpq takes a password there too)."""
+    from sqlalchemy.engine import make_url
+
+    if url.startswith("sqlite"):
+        return url.split("?", 1)[0]
+    try:
+        parsed = make_url(url)
+    except Exception:  # a URL SQLAlchemy cannot parse: nothing of it is repeated
+        return "BACKUP_BOT_DATABASE_URL's database"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.host or 'localhost'}{port}/{parsed.database or ''}"
 
 
 def budget_place(url: str) -> str:

@@ -338,7 +338,7 @@ class _Environment(BaseSettings):
     @classmethod
     def _port(cls, value: object) -> int:
         text = _text(value) or "3000"
-        if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+        if not (text.isascii() and text.isdigit()) or len(text) > 5 or not 0 < int(text) < 65536:
             raise ValueError(f"is malformed: `{text[:10]}` is not a port number (1–65535).")
         return int(text)
 
@@ -432,7 +432,8 @@ class _Environment(BaseSettings):
     @classmethod
     def _workers(cls, value: object) -> int:
         text = _text(value) if not isinstance(value, int) else str(value)
-        if text is None or not text.isdigit() or int(text) > 8:
+        # isdigit alone takes a superscript, which int() refuses; past a few digits int() has its own limit.
+        if text is None or not (text.isascii() and text.isdigit()) or len(text) > 3 or int(text) > 8:
             raise ValueError(f"is malformed: `{str(text)[:20]}`; use a number of processes from 0 (none: the work "
                              "after the acks in the process that acks) to 8.")
         return int(text)

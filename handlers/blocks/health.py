@@ -19,6 +19,7 @@ from handlers.blocks.kit import (
     context,
     escape,
     fit,
+    literal,
     not_shown,
     packed,
     section,
@@ -35,7 +36,7 @@ def health_line(health: PolicyHealth) -> str:
     """One policy's backups in a few lines: last success, recent failures, next run, and what is wrong."""
     policy = health.policy
     mark = ":white_check_mark:" if health.healthy else ":warning:"
-    head = f"{mark} *{fit(escape(policy.name), MAX_NAME_IN_LINE)}* `{fit(escape(policy.id), 100)}` ({policy.target})"
+    head = f"{mark} *{literal(policy.name, MAX_NAME_IN_LINE)}* `{fit(escape(policy.id), 100)}` ({policy.target})"
     last = health.last_success
     lines = [head, f"*Last success:* {when(last.completed_at or last.created_at)}, {size_text(last.size)}, "
                    f"kept until {when(last.expires_at)}" if last else "*Last success:* none found"]
@@ -49,8 +50,10 @@ def health_line(health: PolicyHealth) -> str:
     if health.unread:
         lines.append(f"_Backups of {fit(escape(', '.join(health.unread)), 300)} could not be read._")
     if health.left_out:
-        lines.append(f"_Backups of {len(health.left_out)} more {policy.target} branches were not read (the first "
-                     f"{len(health.branches)} only): {fit(escape(', '.join(health.left_out)), 200)}._")
+        counted = "; its estimate counts every branch" if health.basis is not None else ""
+        lines.append(f"_Backups of {len(health.left_out)} more {policy.target} branches were not read for its "
+                     f"health (the first {len(health.branches)} only): "
+                     f"{fit(escape(', '.join(health.left_out)), 200)}{counted}._")
     if not health.branches:
         lines.append(f"_The database has no {policy.target} branch._")
     return "\n".join(lines)

@@ -25,6 +25,7 @@ from handlers.blocks.kit import (
     context,
     escape,
     fit,
+    literal,
     not_shown,
     packed,
     plural,
@@ -58,15 +59,16 @@ LIFECYCLE_WORDS = {
                "applied": "{who} deleted", "rejected": "{who} rejected the deletion of",
                "cancelled": "{who} cancelled the deletion of", "dry_run": "{who} previewed the deletion of"},
 }
-# Entries the bot writes for itself (a change on its way to PlanetScale): their outcome has its own entry.
-INTERNAL_ACTIONS = frozenset({"sending"})
+# Entries the bot writes for itself (a change on its way to PlanetScale, or kept from it): their outcome has its
+# own entry.
+INTERNAL_ACTIONS = frozenset({"sending", "unsent"})
 # "needs 2 approval(s)" as entries of the trail write it: said as people say it.
 COUNTED = re.compile(r"\b([0-9]+) ([a-z]+)\(s\)")
 
 
 def history_line(event: AuditEvent) -> str:
     def shown(name: str) -> str:
-        return fit(escape(name), MAX_NAME_IN_LINE)
+        return literal(name, MAX_NAME_IN_LINE)
 
     what = ""
     lifecycle = lifecycle_of(event)
@@ -106,7 +108,7 @@ POLICY_IN_WORDS = frozenset({"target", "retention_value", "retention_unit", "fre
 
 
 def history_blocks(db: DatabaseRef, events: list[AuditEvent], policy: str | None) -> list[dict[str, Any]]:
-    title = f"*History of {db}*" + (f" · {fit(escape(policy), MAX_NAME_IN_LINE)}" if policy else "")
+    title = f"*History of {db}*" + (f" · {literal(policy, MAX_NAME_IN_LINE)}" if policy else "")
     if not events:
         return to_dicts([section(f"{title}\nNothing recorded yet.")])
     entries, left_out = packed([history_line(e) for e in events], room=MAX_BLOCKS - 3)

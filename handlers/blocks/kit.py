@@ -56,6 +56,30 @@ def escape(text: str) -> str:
     return INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+# What mrkdwn reads as formatting or a mention, and has no escape for: `*bold*`, `_italic_`, `~struck~`, `code`,
+# and `@channel`/`@U…`/`#C…` where a client or the bot's own mentions() would link them. Each is written as the
+# fallback of a date Slack cannot format, which every client shows as plain text, never as markup.
+MARKUP = re.compile(r"[*_~`@#]")
+PLAIN = "<!date^00000000^{{_}}|{}>"
+LITERAL_ROOM = 1300  # a 255-character name sent at most, as long as the longest escaped (`&amp;` each)
+
+
+def _plain(text: str) -> str:
+    shown = MARKUP.sub(lambda m: PLAIN.format(m.group()), escape(text))
+    return f"\u00ad{shown}" if shown.startswith("&gt;") else shown
+
+
+def literal(text: str, limit: int = LITERAL_ROOM) -> str:
+    """Text from outside (a policy name) shown exactly as written, wherever it is set in mrkdwn: escaped as
+    `escape` does, each mrkdwn character shown plain, and a leading `>` kept from quoting the line. At most
+    `limit` characters sent, as `fit(escape(text), limit)` sends: shortened as `fit` does, before it is shown."""
+    shown = _plain(text)
+    while len(shown) > limit and len(text) > 1:
+        text = fit(text, max(1, min(len(text) - 1, len(text) * limit // len(shown))))
+        shown = _plain(text)
+    return shown if len(shown) <= limit else fit(shown, limit)
+
+
 def fit(text: str, limit: int) -> str:
     """`text` if it fits in `limit` characters; else shortened to fit, ending in "…".
 
@@ -152,7 +176,7 @@ def lifecycle_text(kind: ChangeKind, policy: BackupPolicy | dict[str, Any]) -> s
 
 
 def changes_text_between(before: BackupPolicy, after: BackupPolicy | dict[str, Any]) -> str:
-    lines = [f"• {c.label}: ~{fit(escape(c.before), MAX_VALUE_SHOWN)}~ → *{fit(escape(c.after), MAX_VALUE_SHOWN)}*"
+    lines = [f"• {c.label}: ~{literal(c.before, MAX_VALUE_SHOWN)}~ → *{literal(c.after, MAX_VALUE_SHOWN)}*"
              for c in describe_changes(before, after)]
     return "\n".join(lines) or "• no visible change"
 

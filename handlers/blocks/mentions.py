@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from bot.domain.access_rules import GROUP_ID
-from handlers.blocks.kit import escape
+from bot.domain.naming import MARKED
+from handlers.blocks.kit import escape, literal
 
 # An ID stands alone: not inside an e-mail address or a longer word. Slack writes IDs in capitals and handles in
 # lower case, so `@dba-leads` stays as the rules write it.
@@ -31,18 +33,34 @@ def mentions(principals: Iterable[str]) -> str:
     return ", ".join(mention(p) for p in principals) or "nobody"
 
 
-def slack_text(text: str) -> str:
-    """The domain's words for Slack: each person, group and channel it names, mentioned."""
+def _outside_apart(text: str, words: Callable[[str], str]) -> str:
+    """`words` applied to the domain's own words in `text`; what it marks as from outside shown literally."""
+    parts = MARKED.split(text)  # text from outside in the domain's words (naming.outside): shown literally
+    return "".join(literal(part) if odd else words(part) for odd, part in zip(itertools.cycle((False, True)), parts))
+
+
+def _mentioned(text: str) -> str:
     text = USER.sub(r"<@\1>", text)
     text = GROUP.sub(r"<!subteam^\1>", text)
     return CHANNEL.sub(r"<#\1>", text)
 
 
-def with_mentions(text: str) -> str:
-    """Escaped, but with the people and channels it names mentioned: a user mention notifies one person and
-    cannot reach a whole channel. Groups stay words here: text a person wrote must not notify a group."""
+def slack_text(text: str) -> str:
+    """The domain's words for Slack: each person, group and channel it names, mentioned; names from outside
+    shown as written."""
+    return _outside_apart(text, _mentioned)
+
+
+def _person_mentioned(text: str) -> str:
     escaped = OLD_USER.sub(r"@\1", escape(text))
     return CHANNEL.sub(r"<#\1>", USER.sub(r"<@\1>", escaped))
+
+
+def with_mentions(text: str) -> str:
+    """Escaped, but with the people and channels it names mentioned: a user mention notifies one person and
+    cannot reach a whole channel. Groups stay words here: text a person wrote must not notify a group. Names
+    from outside are shown as written."""
+    return _outside_apart(text, _person_mentioned)
 
 
 def error_text(message: str) -> str:

@@ -33,6 +33,7 @@ from handlers.blocks.kit import (
     guardrails_text,
     header,
     lifecycle_text,
+    literal,
     not_shown,
     packed,
     plural,
@@ -44,7 +45,7 @@ from handlers.blocks.kit import (
 
 def policy_line(policy: BackupPolicy) -> str:
     flags = " · required" if policy.required else ""
-    return (f"• *{escape(policy.name)}* (`{escape(policy.id)}`, {policy.target}{flags}): "
+    return (f"• *{literal(policy.name)}* (`{escape(policy.id)}`, {policy.target}{flags}): "
             f"{describe_schedule(policy)}")
 
 
@@ -122,7 +123,7 @@ def dry_run_blocks(plan: ChangePlan, approvals: int = 0, guardrails: Sequence[st
     sent = {ChangeKind.UPDATE: f"`PATCH` with {body}", ChangeKind.CREATE: f"`POST` with {body}",
             ChangeKind.DELETE: f"`DELETE` of `{escape(plan.before.id)}`"}[plan.kind]
     return to_dicts([
-        section(f":mag: *Dry run*: nothing was sent. {what} *{escape(plan.before.name)}* of *{plan.db}* would be:"),
+        section(f":mag: *Dry run*: nothing was sent. {what} *{literal(plan.before.name)}* of *{plan.db}* would be:"),
         section(lifecycle_text(plan.kind, plan.before) if plan.kind is not ChangeKind.UPDATE
                 else changes_text_between(plan.before, plan.after_values)),
         *([] if plan.kind is ChangeKind.DELETE else [section(f"*After:* {describe_schedule(plan.after_values)}")]),

@@ -30,6 +30,7 @@ from handlers.blocks.kit import (
     escape,
     fit,
     lifecycle_text,
+    literal,
     not_shown,
     packed,
     plural,
@@ -68,7 +69,7 @@ def request_headline(request: ChangeRequest, bold: bool = False) -> str:
         head = (head.replace("asks to change", f"asks to {verb}").replace(" changed", f" {verb}d")
                 .replace("change to", "creation of" if verb == "create" else "deletion of"))
     mark = "*" if bold else ""
-    return (f"{head} the backup policy {mark}{escape(request.policy_name)}{mark} of "
+    return (f"{head} the backup policy {mark}{literal(request.policy_name)}{mark} of "
             f"{mark}{request.organization}/{request.database}{mark}")
 
 
@@ -167,7 +168,7 @@ def what_changes(request: ChangeRequest, before: BackupPolicy, after: BackupPoli
 
 
 def lifecycle_revert_confirm(request: ChangeRequest) -> ConfirmObject:
-    name = fit(escape(request.policy_name), 80)
+    name = literal(request.policy_name, 80)
     text = (f"Delete {name}, which this created." if request.kind is ChangeKind.CREATE else
             f"Make {name} again as it was ({fit(escape(describe_schedule(request.before)), 120)}).")
     return ConfirmObject(title="Revert this change?", text=fit(f"{text} It is asked as a new change, judged by the "
@@ -181,8 +182,8 @@ def revert_confirm(name: str, now: BackupPolicy | dict[str, Any], back_to: Backu
     current = now if isinstance(now, BackupPolicy) else BackupPolicy.model_validate(now)
     target = back_to.model_dump() if isinstance(back_to, BackupPolicy) else back_to
     changes = describe_changes(current, target)
-    steps = "; ".join(f"{c.label} {escape(c.before)} → {escape(c.after)}" for c in changes)
-    intro = "Undo the change made outside the bot" if outside else f"Put {fit(escape(name), 80)} back as it was"
+    steps = "; ".join(f"{c.label} {literal(c.before)} → {literal(c.after)}" for c in changes)
+    intro = "Undo the change made outside the bot" if outside else f"Put {literal(name, 80)} back as it was"
     then = " It is asked as a new change, judged by the access rules, guardrails and approvals; nothing is sent " \
            "until it is allowed."
     text = f"{intro}: {steps or 'no visible change'}.{then}"

@@ -86,9 +86,9 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
         return None
     if isinstance(parsed, UpdateCommand | DeleteCommand) and not parsed.dry_run:
         what = "change to" if isinstance(parsed, UpdateCommand) else "deletion of"
-        ack(text=f":hourglass_flowing_sand: Checking your {what} “{blocks.escape(parsed.policy)}” in {parsed.db}…")
+        ack(text=f":hourglass_flowing_sand: Checking your {what} “{blocks.literal(parsed.policy)}” in {parsed.db}…")
     elif isinstance(parsed, CreateCommand) and parsed.values is not None and not parsed.dry_run:
-        ack(text=f":hourglass_flowing_sand: Checking your new policy “{blocks.escape(str(parsed.values.name))}” in "
+        ack(text=f":hourglass_flowing_sand: Checking your new policy “{blocks.literal(str(parsed.values.name))}” in "
                  f"{parsed.db}…")
     elif isinstance(parsed, BulkUpdateCommand) and not parsed.dry_run:
         ack(text=f":hourglass_flowing_sand: Checking each policy `{bulk_blocks.code_text(parsed.selection)}` names…")
@@ -166,7 +166,8 @@ def run_show(deps: Dependencies, parsed: ShowCommand, caller: Caller) -> None:
     if not decision.allowed:
         refuse(deps, parsed.db, caller, decision.reason, policy.id)
         return
-    caller.say(f"{policy.name}: {describe_schedule(policy)}", blocks.policy_detail_blocks(parsed.db, policy))
+    caller.say(f"{blocks.literal(policy.name)}: {describe_schedule(policy)}",
+               blocks.policy_detail_blocks(parsed.db, policy))
 
 
 def run_history(deps: Dependencies, parsed: HistoryCommand, caller: Caller) -> None:

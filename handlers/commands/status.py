@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.domain.backup_health import MAX_POLICIES_READ, read_health, with_target_estimates
+from bot.domain.bulk_costs import with_every_branch
 from bot.domain.commands import StatusCommand
 from bot.domain.ports import PlanetScaleError
 from handlers import blocks
@@ -23,6 +24,8 @@ def run_status(deps: Dependencies, parsed: StatusCommand, caller: Caller) -> Non
         policies = deps.policies.list_policies(parsed.db)
         seen = [p for p in policies if p.target in visible]
         healths = read_health(deps.policies.planetscale, parsed.db, seen[:MAX_POLICIES_READ], deps.stale_factor)
+        # The health reads the first MAX_BRANCHES_READ branches; the estimate, every one (MAX_BRANCHES_ESTIMATED).
+        healths = with_every_branch(deps.policies.planetscale, parsed.db, healths)
         healths = with_target_estimates(deps.policies.planetscale, parsed.db, healths)
     except PlanetScaleError as exc:
         read_failed(deps, parsed.db, caller, "StatusCommand", exc)

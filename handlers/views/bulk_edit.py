@@ -86,7 +86,7 @@ def left_out(found: Found) -> list[str]:
     if found.hidden_databases:
         lines.append(f"{blocks.plural(found.hidden_databases, 'database')} you may not see here")
     lines += [f"`{blocks.escape(s.database)[:80]}`: {bulk_blocks.SKIP_WORDS[s.why]}: "
-              f"{blocks.fit(blocks.escape(s.detail or ''), 200)}" for s in found.skipped[:5]]
+              f"{blocks.fit(blocks.with_mentions(s.detail or ''), 200)}" for s in found.skipped[:5]]
     if len(found.skipped) > 5:
         lines.append(f"{len(found.skipped) - 5} more not read")
     return lines

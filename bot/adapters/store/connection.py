@@ -32,6 +32,9 @@ LOCK_TIMEOUT_MS = 5_000
 TCP_USER_TIMEOUT_MS = 5_000
 KEEPALIVE_IDLE_SECONDS, KEEPALIVE_INTERVAL_SECONDS, KEEPALIVE_COUNT = 10, 2, 3
 CONNECT_TIMEOUT_SECONDS = 5
+# The inbox writer's bound on opening a connection (libpq counts whole seconds): within the bound of its write
+# (inbox.WRITE_SECONDS), which the acks' later writes wait behind.
+WRITER_CONNECT_TIMEOUT_SECONDS = 3
 # How long a SQLite transaction waits for the one writing before it (SQLite's busy timeout).
 SQLITE_BUSY_SECONDS = 30.0
 # How often the inbox's write that acks wait for tries again for SQLite's lock while another process (a worker)
@@ -40,6 +43,24 @@ RETRY_SECONDS, PROMPT_SECONDS, PATIENT_SECONDS = 0.0002, 0.05, 0.002
 # An execution option: a connection that only reads, which on SQLite takes no writer's lock (a deferred BEGIN, a
 # snapshot of the WAL, not BEGIN IMMEDIATE).
 READ_ONLY = "backup_bot_read_only"
+
+
+# How a database that still answers says it takes no writes: SQLite's file or volume read-only, its disk full or
+# failing; PostgreSQL failed over to a standby (a read-only transaction), its disk full.
+SQLITE_REFUSALS = ("SQLITE_READONLY", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN")
+POSTGRES_REFUSALS = frozenset({"25006", "53100"})
+# How long `healthy` says so after the last write refused: the inbox keeper writes every few seconds, so a database
+# that goes on refusing is said to, and one that takes writes again is healthy within this.
+REFUSAL_SHOWN_SECONDS = 60.0
+
+
+def refusal(exc: BaseException) -> str | None:
+    """The reason a database error says it takes no writes now, in its own words; None for any other error."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if (isinstance(name, str) and name.startswith(SQLITE_REFUSALS)) or \
+            getattr(exc, "sqlstate", None) in POSTGRES_REFUSALS:
+        return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+    return None
 
 
 class SchemaAhead(Exception):
@@ -233,7 +254,10 @@ class Connected:
         self.ready.set()
         self._engine: Engine | None = None
         self._reader: Engine | None = None
+        self._writer: Engine | None = None
         self._lock = threading.Lock()
+        # When the database last refused a write, and why (`refusal`).
+        self.refused: tuple[float, str] | None = None
 
     @property
     def engine(self) -> Engine:
@@ -249,6 +273,23 @@ class Connected:
             self._reader = engine.execution_options(**{READ_ONLY: True})
         return self._reader
 
+    @property
+    def writer(self) -> Engine:
+        """The engine of the inbox's writer (PostgreSQL): no pool's ping when a connection is taken, as the ping waits
+        on a stalled network for as long as the kernel's TCP settings let it; the inbox checks its connection
+        itself, within its write's bound (`Inbox.write`). On SQLite, the engine itself."""
+        self.ready.wait()
+        return self._writer_engine()
+
+    def _writer_engine(self) -> Engine:
+        engine = self._connect()
+        if engine.dialect.name != "postgresql":
+            return engine
+        with self._lock:
+            if self._writer is None:
+                self._writer = self._create_engine(pre_ping=False, connect_seconds=WRITER_CONNECT_TIMEOUT_SECONDS)
+        return self._writer
+
     def _connect(self) -> Engine:
         if self._engine is None:
             with self._lock:
@@ -256,7 +297,7 @@ class Connected:
                     self._engine = self._create_engine()
         return self._engine
 
-    def _create_engine(self) -> Engine:
+    def _create_engine(self, pre_ping: bool = True, connect_seconds: int = CONNECT_TIMEOUT_SECONDS) -> Engine:
         import sqlalchemy as sa
 
         sqlite = self.url.startswith("sqlite")
@@ -264,7 +305,7 @@ class Connected:
             self.url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS,
                           "factory": taking_turns(self.url)} if sqlite else {
-                "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                "connect_timeout": connect_seconds,
                 "keepalives": 1,
                 "keepalives_idle": KEEPALIVE_IDLE_SECONDS,
                 "keepalives_interval": KEEPALIVE_INTERVAL_SECONDS,
@@ -272,8 +313,13 @@ class Connected:
                 "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
                 "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
             },
-            pool_pre_ping=not sqlite,
+            pool_pre_ping=pre_ping and not sqlite,
         )
+
+        @sa.event.listens_for(engine, "handle_error")
+        def _on_error(context: Any) -> None:
+            self._note(context.original_exception)
+
         if sqlite:
             # Writers take the lock at BEGIN, so conditional updates never meet a stale snapshot.
             @sa.event.listens_for(engine, "connect")
@@ -294,18 +340,39 @@ class Connected:
                     dbapi_connection.patient()
                     dbapi_connection.execute("BEGIN DEFERRED")
                     return
-                dbapi_connection.begin_immediate()
+                try:
+                    dbapi_connection.begin_immediate()
+                except sqlite3.Error as exc:  # raised in an event, which handle_error does not see
+                    self._note(exc)
+                    raise
 
         return engine
 
+    def _note(self, exc: BaseException) -> None:
+        reason = refusal(exc)
+        if reason is not None:
+            self.refused = (self.clock(), reason)
+
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.dispose()
         if self._engine is not None:
             self._engine.dispose()
 
     def migrate(self) -> int:
         """Bring the schema to the newest revision; safe when several instances start at once. A schema found
         current by a read is left alone, and no writer waits for its check (on SQLite, the lock a migration takes
-        would hold the writes of the first requests' work)."""
+        would hold the writes of the first requests' work). The inbox writer's first connection is opened with it:
+        the first ack's write finds it made (SQLAlchemy's first connection of an engine asks the server a few
+        questions more)."""
+        version = self._migrate()
+        writer = self._writer_engine()
+        if writer.dialect.name == "postgresql":
+            with writer.connect():
+                pass
+        return version
+
+    def _migrate(self) -> int:
         from bot.adapters import migrations
 
         engine = self._connect()  # SQLAlchemy whole first, as other threads import it: then Alembic's parts of it
@@ -343,4 +410,7 @@ class Connected:
         latest = migrations.head()
         if version < latest:
             return False, f"schema at version {version}, needs {latest}: run `backup-bot migrate`"
+        refused = self.refused
+        if refused is not None and self.clock() - refused[0] < REFUSAL_SHOWN_SECONDS:
+            return False, f"the database refuses writes ({refused[1]}): no change or acked request can be recorded"
         return True, f"schema version {version}"

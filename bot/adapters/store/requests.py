@@ -303,8 +303,9 @@ class Requests(AuditTrail):
 
     def requests(self, states: Sequence[RequestState] = OPEN_STATES, expired_before: float | None = None,
                  updated_before: float | None = None, lease_before: float | None = None,
-                 limit: int | None = 200, told: bool | None = None) -> list[ChangeRequest]:
-        """Requests in `states`, the oldest first; at most `limit` of them (None: all)."""
+                 limit: int | None = 200, told: bool | None = None, shuffled: bool = False) -> list[ChangeRequest]:
+        """Requests in `states`, the oldest first (`shuffled`: in an order of chance, so that a caller taking the
+        first `limit` of more, again and again, meets each of them in turn); at most `limit` of them (None: all)."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import change_requests
@@ -319,7 +320,8 @@ class Requests(AuditTrail):
         if told is not None:
             query = query.where(change_requests.c.told.is_(told))
         with self.reader.connect() as conn:
-            rows = conn.execute(query.order_by(change_requests.c.created_at).limit(limit)).mappings().all()
+            order = sa.func.random() if shuffled else change_requests.c.created_at
+            rows = conn.execute(query.order_by(order).limit(limit)).mappings().all()
         return [request_of(r) for r in rows]
 
     def judging_turns(self, now: float, limit: int, next_at: float) -> list[ChangeRequest]:

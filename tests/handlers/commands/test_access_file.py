@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from approval_helpers import approvals_bot
 from conftest import ALICE, Bot
 
 from bot.domain.access_file import AccessFile
@@ -25,6 +26,7 @@ approvers = ["U0CAROL001"]
 approvals = {approvals}
 """
 PROD = "bp01prod12h"
+__all__ = ["approvals_bot"]  # a fixture, used by name
 
 
 def rewrite(path: Path, text: str, ago: float) -> None:
@@ -111,3 +113,31 @@ def test_a_reminder_further_than_90_days_before_expiry_is_refused_with_its_line_
     error = bot.deps.access.source.last_error or ""
     assert "line 3" in error and "remind" in error and "90 days" in error, error
     assert planetscale.calls("PATCH") == []
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    ("# r\u00e9gles\n".encode("latin-1"), "line 1: byte 0xE9 is not UTF-8"),
+    (b"# fine\nx = " + b"[" * 3000 + b"]" * 3000 + b"\n", "line 2: arrays or tables nested too deeply"),
+])
+def test_a_file_not_utf8_or_nested_too_deep_is_said_with_its_line_and_the_next_command_keeps_the_last_good_rules(
+        approvals_bot: Bot, planetscale: PlanetScaleState, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        content: bytes, reason: str) -> None:
+    """Issue 20 item 6 through Bolt's pipeline: a reload of a file that is not UTF-8 or is nested thousands deep
+    gives the next command no "Something went wrong"; it is answered under the last good rules, and the line and
+    the reason are in the log and on /healthz. At start the same file is refused with its line and reason."""
+    from bot.runtime.app import health_report, load_access_rules
+    from bot.runtime.settings import SettingsError
+
+    bot, path = approvals_bot, tmp_path / "access.toml"
+    rewrite(path, RULES.format(expire="24h", approvals=1), ago=60)
+    bot.deps.access.source = AccessFile(str(path))
+    path.write_bytes(content + RULES.format(expire="24h", approvals=2).encode())
+    os.utime(path, (time.time() - 30, time.time() - 30))  # a new version, settled
+    reply = bot.command(f"update acme/app-db {PROD} retention=1d frequency=12h", user=ALICE)
+    assert "Something went wrong" not in reply.all_text()
+    assert "needs 1 approval" in reply.all_text(), reply.all_text()  # the last good rules ask one, the new two
+    assert reason in caplog.text
+    assert reason in health_report(bot.deps).get("access_rules", "")
+    assert planetscale.calls("PATCH") == []
+    with pytest.raises(SettingsError, match=reason):
+        load_access_rules(str(path))

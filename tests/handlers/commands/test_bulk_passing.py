@@ -86,7 +86,7 @@ def test_a_policy_whose_failure_does_not_pass_is_closed_as_failed_and_the_rest_s
         now[0] += 120
         sweep(approvals_bot)
     still = _line(shown(approvals_bot, message), dbs[1])
-    assert "(500)" in still and "tries again" in still and ":x:" not in still, still
+    assert "(500)" in still and "tries it again" in still and ":x:" not in still, still
     now[0] += DAY  # past the life of its request
     sweep(approvals_bot)
     now[0] += 120

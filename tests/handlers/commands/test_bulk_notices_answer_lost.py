@@ -1,0 +1,101 @@
+"""How a bulk change ended, told in its thread, to its requester and in the audit channel, when Slack's answer to
+that post is lost past the client's timeout: whether Slack took the post or not, each is there once after the
+sweeps that follow. Nothing is lost (a post Slack never made is made later) and nothing is posted twice (a post
+Slack made is found by its metadata before posting again)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from approval_helpers import ALICE, approvals_bot, direct_messages, sweep
+from conftest import CHANNEL, Bot
+from test_bulk import add_databases, channel_messages
+
+from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.slack import MethodFault
+
+__all__ = ["approvals_bot"]  # fixtures, used by name
+
+AUDIT = "C0RANDOM01"
+
+
+def lost_from_claim_on(bot: Bot, notice: str, fault: MethodFault) -> None:
+    """From the bulk change's claim of `notice` on, Slack answers the next matching post after the client's
+    timeout: with `fault` as it is (Slack took it), or with its status (Slack refused it, unseen)."""
+    store = bot.deps.store
+    real_claim = store.claim_notice
+    pool = bot.app.client.http.client  # type: ignore[attr-defined]
+    usual = pool.timeout
+
+    def claim(request: str, wanted: str) -> bool:
+        won = real_claim(request, wanted)
+        if wanted == notice and won and not bot.slack.faults:
+            pool.timeout = httpx.Timeout(0.5)
+            bot.slack.add_fault(fault)
+        return won
+
+    def undo() -> None:
+        store.claim_notice = real_claim  # type: ignore[method-assign]
+        pool.timeout = usual
+
+    store.claim_notice = claim  # type: ignore[method-assign]
+    bot.undo = undo  # type: ignore[attr-defined]
+
+
+def told(bot: Bot, where: str) -> int:
+    if where == "audit":
+        return sum(1 for e in bot.slack.events if e.kind == "message" and e.channel == AUDIT)
+    if where == "dm":
+        return sum("Your bulk change" in text for text in direct_messages(bot, ALICE))
+    [message] = [m for m in channel_messages(bot) if m.channel == CHANNEL]
+    return sum("How each policy ended" in e.text for e in bot.slack.events
+               if e.kind == "message" and e.thread_ts == message.ts)
+
+
+@pytest.mark.parametrize("taken", [True, False], ids=["slack-took-it", "slack-never-took-it"])
+@pytest.mark.parametrize("where", ["audit", "dm", "thread"])
+def test_how_a_bulk_change_ended_is_told_once_though_slacks_answer_was_lost(
+    approvals_bot: Bot, planetscale: PlanetScaleState, where: str, taken: bool
+) -> None:
+    approvals_bot.deps.audit_channel = AUDIT
+    add_databases(planetscale, "lost", 2)
+    notice, channel, in_thread = {"audit": ("audit", AUDIT, False), "dm": ("dm:approved", ALICE, False),
+                                  "thread": ("outcomes", CHANNEL, True)}[where]
+    lost_from_claim_on(approvals_bot, notice, MethodFault("chat.postMessage", delay=1.5, channel=channel,
+                                                          in_thread=in_thread, status=None if taken else 503))
+    try:
+        approvals_bot.command('update acme/lost-* "Development daily" retention=5d', user=ALICE)
+    finally:
+        approvals_bot.undo()  # type: ignore[attr-defined]
+    assert len(planetscale.calls("PATCH")) == 2
+    time.sleep(1.5)  # the late answer lands within the test
+    for _ in range(3):
+        sweep(approvals_bot)
+    assert told(approvals_bot, where) == 1, f"told {told(approvals_bot, where)} times ({where})"
+
+
+def test_a_bulk_change_whose_post_was_lost_still_tells_its_requester_how_it_ended(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Slack never answers the post of a bulk change applied at once (it never made it): its requester is told
+    that a direct message tells how each policy ended. Slack refuses that DM for a moment: a later sweep must send
+    it, though the bulk change has no message in the channel (and so no thread) to finish."""
+    add_databases(planetscale, "unposted", 2)
+    pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
+    usual = pool.timeout
+    pool.timeout = httpx.Timeout(0.5)
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, status=503, channel=CHANNEL,
+                                              in_thread=False))
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", error="internal_error", channel=ALICE))
+    try:
+        reply = approvals_bot.command('update acme/unposted-* "Development daily" retention=5d', user=ALICE)
+    finally:
+        pool.timeout = usual
+    assert len(planetscale.calls("PATCH")) == 2
+    assert "a direct message tells you how each one ended" in " ".join(e.text for e in reply.private)
+    time.sleep(1.5)  # the late answer lands within the test
+    for _ in range(2):
+        sweep(approvals_bot)
+    assert told(approvals_bot, "dm") == 1, "the direct message promised never comes"
