@@ -103,6 +103,7 @@ class Applying(Snapshots, Lifecycle):
                                            "to the policy was being applied). Nothing was sent; ask again if it "
                                            "is still needed.", claim=claim)
         db = DatabaseRef(request.organization, request.database)
+        claim.reading()
         try:
             listed = self.policies.list_policies(db)
             current = BackupPolicy.model_validate(request.before) if request.kind is ChangeKind.CREATE else \
@@ -216,6 +217,7 @@ class Applying(Snapshots, Lifecycle):
             known = read_facts(self.policies.planetscale, db, [], None if request.kind is ChangeKind.CREATE
                                else asked, target).with_policies(known.policies)
         listed: list[tuple[str, str, str]]
+        claim.reading()
         try:
             if request.kind is ChangeKind.CREATE:  # no policy yet: the database's, listed again
                 fresh = asked

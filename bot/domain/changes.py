@@ -120,8 +120,7 @@ class ChangePath(Creating, Deciding):
 
         Unless it is a dry run, the policy's lease is taken first and the policy read once under it: a change
         that needs no approval is asked and applied at one moment, judged on that one read, and sent before the
-        lease is given back. One that needs approvals is stored pending, and read again under its lease when it
-        applies."""
+        lease is given back. One that needs approvals is stored pending, read again under its lease to apply."""
         ref = expected.id if expected else ref
         earlier = redone_id()
         stored = self.store.get_request(earlier) if earlier is not None and not dry_run else None
@@ -168,6 +167,7 @@ class ChangePath(Creating, Deciding):
             if claim is None:
                 return None
             with self._working(claim):
+                claim.reading()  # read first thing: what waited before is before the read
                 return self._ask(user, channel, db, ref, update, reason, expected, visible, branches, claim=claim)
 
     def _claim_to_ask(self, asking: ChangeRequest) -> Claim | None:

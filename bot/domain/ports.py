@@ -188,9 +188,14 @@ class Claim:
     # When the policy was read under this lease (the change path's clock); None before it is.
     read_at: float | None = field(default=None, compare=False)
 
+    def reading(self) -> None:
+        """The policy is about to be read under the lease: a wait before the read is before it."""
+        self.waited = False
+
     def read(self, now: float) -> None:
-        """The policy read under the lease at `now`: a wait before it is before it."""
-        self.waited, self.read_at = False, now
+        """The policy read under the lease, its read ended at `now`. A wait during the read stays noted: a list
+        read in pages holds the policy as a page answered before that wait showed it."""
+        self.read_at = now
 
 
 class ChangeStore(Protocol):
