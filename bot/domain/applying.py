@@ -38,7 +38,7 @@ from bot.domain.outcomes import (
     waiting_detail,
 )
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
-from bot.domain.ports import Claim, LeaseLost, PlanetScaleError, RateLimited, Unavailable
+from bot.domain.ports import Claim, HeldUp, LeaseLost, PlanetScaleError, RateLimited, Unavailable
 from bot.domain.reading import PolicyNotFound
 from bot.domain.snapshots import Snapshots
 
@@ -153,7 +153,7 @@ class Applying(Snapshots, Lifecycle):
                 why = "the policy is no longer in PlanetScale (deleted elsewhere since the request). Nothing was sent"
             return self._fail(request, by, why, claim=claim)
         until, then, gave_up = self._tried_until(request, "the bot tries again shortly")
-        if isinstance(exc, Unavailable | RateLimited) and self.clock() < until:
+        if isinstance(exc, Unavailable | RateLimited | HeldUp) and self.clock() < until:
             # A passing failure closes nothing: nothing was sent, and the sweep reads it again.
             why = f"{why}; {then}"
             back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
@@ -345,6 +345,8 @@ class Applying(Snapshots, Lifecycle):
             latest = self.store.get_request(request.id) or request
             return Outcome(OutcomeKind.CLOSED, f"{exc.user_message} This request is {describe_state(latest)}.",
                            latest)
+        if isinstance(exc, HeldUp):  # a passing failure, as a read that failed for a moment: closes nothing
+            return self._unread(claim, SYSTEM, exc)
         if unsent:
             failed = self._move(request.id, [S.APPLYING], S.FAILED, claim=claim, detail=exc.user_message,
                                 record=replace(attempt, action="failed", detail=exc.user_message))

@@ -17,8 +17,8 @@ from bot.domain.ports import (
     FRESH_SECONDS,
     ChangeStore,
     Claim,
+    HeldUp,
     LeaseLost,
-    NotSent,
     PlanetScaleApi,
     send_fence,
     wait_noted,
@@ -206,8 +206,8 @@ class Lifecycle:
                     return
                 again()  # marks the read it judged on (Claim.read), made after every look-up it needed
                 waited = False
-            raise NotSent("Nothing was sent: the bot was held up after each of its reads of the policy before the "
-                          "change could leave (its database or PlanetScale was slow); ask again in a moment.")
+            raise HeldUp("the bot was held up after each of its reads of the policy before the change could leave "
+                         "(its database or PlanetScale was slow)")
 
         token = send_fence.set(fence)
         try:

@@ -102,6 +102,11 @@ class LeaseLost(NotSent):
     """Kept unsent by the send's fence: the worker no longer holds the policy's lease (the sweep took it over)."""
 
 
+class HeldUp(NotSent):
+    """Kept unsent by the send's fence: each of its reads of the policy was held up before the write could leave
+    (the bot's database or PlanetScale slow for a moment), a passing failure."""
+
+
 class RateLimited(PlanetScaleError):
     """429, still so after the retries, or with a wait too long to hold a person for."""
 
