@@ -20,6 +20,7 @@ from bot.domain.ports import (
     HeldUp,
     LeaseLost,
     PlanetScaleApi,
+    pages_apart,
     send_fence,
     wait_noted,
 )
@@ -224,10 +225,14 @@ class Lifecycle:
         def noted(_: float) -> None:
             claim.waited = True
 
-        token = wait_noted.set(noted)
+        def apart() -> None:
+            claim.apart = True
+
+        token, pages = wait_noted.set(noted), pages_apart.set(apart)
         try:
             yield
         finally:
+            pages_apart.reset(pages)
             wait_noted.reset(token)
             if not claim.released:
                 self.store.release(claim)

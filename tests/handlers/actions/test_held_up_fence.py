@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from approval_helpers import ALICE, CAROL, approvals_bot, ask, request_id, sweep, swept_later
 from conftest import Bot
+from test_read_across_pages import two_pages
 
 from bot.domain.change_requests import RequestState
 from bot.domain.lifecycle import JUDGED_AGAIN_AT_MOST
@@ -77,16 +78,18 @@ def test_a_write_whose_lease_renewals_stall_each_time_goes_back_to_the_sweep_not
 
 def test_an_approved_write_held_up_at_each_fresh_read_goes_back_to_the_sweep_not_to_failed(
         approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: list[float]) -> None:
-    """alice asks retention=5w of the production weekly policy; carol approves. PlanetScale answers each listing
-    of app-db's policies 429 first (Retry-After: 1): the read under the lease waited, so the fence judges the write
-    again, and each of its reads waits too, until it gives up sending. Nothing was sent and nothing was wrong with
+    """alice asks retention=5w of the production weekly policy; carol approves. app-db's list takes two pages, and
+    PlanetScale answers each listing's second page 429 first (Retry-After: 1): the read under the lease waited
+    between its pages, so the fence judges the write again, and each of its reads waits so too, until it gives up
+    sending. Nothing was sent and nothing was wrong with
     the change: it must stay approved for the sweep, which applies it once PlanetScale answers, not be closed as
     failed, carol's approval lost and alice told to ask again."""
     message = ask(approvals_bot, f'update acme/app-db {WEEKLY} retention=5w reason="audit"')
     waits = JUDGED_AGAIN_AT_MOST + 2  # the read under the lease, then each of the fence's
-    for n in range(waits):  # each listing's first answer, its retry answered
-        planetscale.add_fault(Fault(status=429, method="GET", path_ends="/backup-policies", times=1, skip=min(n, 1),
-                                    retry_after="1"))
+    two_pages(planetscale)
+    for n in range(waits):  # each listing's second page answered 429 first, its retry answered
+        planetscale.add_fault(Fault(status=429, method="GET", path_ends="/backup-policies", times=1,
+                                    skip=1 if n == 0 else 2, retry_after="1"))
     reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
     assert sleeps == [1.0] * waits, sleeps
     assert not planetscale.calls("PATCH"), reply.all_text()
