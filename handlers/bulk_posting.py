@@ -17,7 +17,7 @@ from bot.domain.bulk_costs import SharedReads
 from bot.domain.changes import SYSTEM, Outcome
 from handlers import blocks, bulk_blocks, channel_history, home
 from handlers.dependencies import Dependencies
-from handlers.late_post import NOTICE_EVENT
+from handlers.late_post import NOTICE_EVENT, POST_GRACE, POST_REFUSED, POSTED, POSTING
 from handlers.posting import answer_actor, error_of, has_response_url, report_step, say_privately
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,11 @@ PRIVATE_MESSAGES = 5  # a response URL may be used five times
 # thread_not_found…) would refuse every sweep forever, so its claim is kept and it is not tried again.
 PASSING_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
                             "request_timeout"})
+
+
+def post_metadata(batch: Batch) -> dict[str, Any]:
+    """The metadata of a bulk change's message, by which a sweep finds a post whose answer was lost."""
+    return {"event_type": NOTICE_EVENT, "event_payload": {"notice": f"{batch.id}:{POSTED}"}}
 
 
 def passing(exc: SlackApiError) -> bool:
@@ -103,11 +108,13 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     response URL): the App Homes of those it concerns still show it."""
     text, message = batch_message(deps, batch)
     try:
-        answer = client.chat_postMessage(channel=batch.channel, text=text, blocks=message)
+        answer = client.chat_postMessage(channel=batch.channel, text=text, blocks=message,
+                                         metadata=post_metadata(batch))
     except OSError as exc:
-        # Slack may have taken it without the bot hearing so: another post could show it twice. A click on it
-        # tells the bot where it is.
+        # Slack may have taken it without the bot hearing so: a click on it tells the bot where it is, and the
+        # sweep looks for it by its metadata once POST_GRACE has passed, posting it only if Slack never made it.
         log.error("chat.postMessage to %s for bulk change %s: %s", batch.channel, batch.id, error_of(exc))
+        deps.store.claim_notice(batch.id, POSTING)
         home.refresh_homes(deps, client, batch)
         if respond is not None:
             say_privately(respond, blocks.error_text(
@@ -258,6 +265,8 @@ def sweep_batches(deps: Dependencies, client: WebClient) -> None:
     """The sweep's steps on bulk changes: those fully approved whose judging could not tell are judged again;
     those past their time expire, and their message says so; the list of policies Slack refused in a thread
     is posted there again, so that no request stands without it, and so is how each policy ended."""
+    for batch in deps.store.unposted_batches(deps.store.clock() - POST_GRACE):
+        post_late(deps, client, batch)
     for batch in deps.store.unthreaded_batches():
         to_thread(deps, client, batch, "plan", bulk_blocks.plan_replies(batch))
     for batch in deps.store.unfinished_batches():
@@ -291,17 +300,42 @@ def remind(deps: Dependencies, client: WebClient, batch: Batch, notices: list[st
             f"expires {expires}." if missing else
             f":bell: Reminder for {blocks.mentions(batch.approvers)}: this bulk change has the approvals it needs but "
             f"could not be checked yet; the bot judges it again shortly. It expires {expires}.")
+    if not (batch.message_channel and batch.message_ts):
+        log.error("could not remind the approvers of bulk change %s: its message is not known yet", batch.id)
+        for notice in notices:
+            deps.store.forget_notice(batch.id, notice)
+        return
+    # An answer lost (a timeout) gives the claims back, and the next try looks in the thread before posting.
+    sent_once(deps, client, batch, notices[-1], list(notices), batch.message_channel, text,
+              thread_ts=batch.message_ts)
+
+
+def post_late(deps: Dependencies, client: WebClient, batch: Batch) -> None:
+    """A bulk change whose post's answer was lost: found in its channel by its metadata, else posted now, by the
+    one sweep that takes the claim over; its thread follows from the sweep's next steps."""
+    if not deps.store.take_over_notice(batch.id, POSTING, deps.store.clock() - POST_GRACE):
+        return  # another sweep has it
+    found = channel_history.found_before(client, batch.channel, batch.created_at, NOTICE_EVENT, "notice",
+                                         f"{batch.id}:{POSTED}", f"the message of bulk change {batch.id}",
+                                         pages=channel_history.SINCE_TRY_PAGES)
+    if found is None:
+        return  # Slack cannot be asked now: the claim is taken over again later
+    text, message = batch_message(deps, batch)
     try:
-        if not (batch.message_channel and batch.message_ts):
-            raise LookupError("its message is not known yet")
-        client.chat_postMessage(channel=batch.message_channel, thread_ts=batch.message_ts, text=text)
-    except OSError as exc:  # Slack may have taken it: not said twice
-        log.error("no answer to the reminder of bulk change %s: %s", batch.id, error_of(exc))
-    except (SlackApiError, LookupError) as exc:
-        log.error("could not remind the approvers of bulk change %s: %s", batch.id, exc)
-        if isinstance(exc, LookupError) or passing(exc):
-            for notice in notices:
-                deps.store.forget_notice(batch.id, notice)
+        if found:
+            client.chat_update(channel=batch.channel, ts=found, text=text, blocks=message)
+            channel, ts = batch.channel, found
+        else:
+            answer = client.chat_postMessage(channel=batch.channel, text=text, blocks=message,
+                                             metadata=post_metadata(batch))
+            channel, ts = str(answer["channel"]), str(answer["ts"])
+    except (SlackApiError, OSError) as exc:
+        log.error("could not post bulk change %s in %s: %s", batch.id, batch.channel, error_of(exc))
+        if found or (isinstance(exc, SlackApiError) and exc.response.get("error") in POST_REFUSED):
+            deps.store.claim_notice(batch.id, POSTED)  # posted once, or refused for good: not tried again
+        return  # otherwise taken over, and looked for first, once POST_GRACE has passed
+    deps.store.set_batch_message(batch.id, channel, ts)
+    deps.store.claim_notice(batch.id, POSTED)
 
 
 def to_requester(deps: Dependencies, client: WebClient, batch: Batch) -> None:

@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
 
+from bot.adapters.slack_shapes import refused_with
 from bot.domain.access import Capability
 from bot.domain.access_rules import Action
 from bot.domain.batches import Batch
@@ -147,11 +148,29 @@ def _capabilities(deps: Dependencies, user: str) -> list[str]:
 
 
 def publish_home(deps: Dependencies, client: WebClient, user: str, notice: str | None = None,
-                 notice_kind: OutcomeKind | None = None) -> None:
+                 notice_kind: OutcomeKind | None = None) -> str | None:
+    """Publishes `user`'s Home; Slack's error where it refused it (logged), else None. Nothing of Slack's answer is
+    read: an `ok` answer of any shape is the Home published."""
     try:
         client.views_publish(user_id=user, view=home_view(deps, user, notice, notice_kind))
     except SlackApiError as exc:
-        log.error("could not publish the App Home of %s: %s", user, exc.response.get("error"))
+        return _refused(user, exc)
+    return None
+
+
+def _refused(user: str, exc: SlackApiError) -> str:
+    error = refused_with(exc.response)
+    log.error("could not publish the App Home of %s: Slack answered views.publish with %s", user, error)
+    return error
+
+
+def open_home(deps: Dependencies, client: WebClient, user: str) -> None:
+    """The Home its person has just opened. Where Slack refused it, a short Home saying so takes its place: the
+    person is not left before an empty or old one."""
+    error = publish_home(deps, client, user)
+    if error is not None:
+        _answer_on_home(deps, client, user, f"Your Home could not be shown just now (Slack answered `{error}`). "
+                                            "Open it again in a moment; if this stays, tell the bot's admins.")
 
 
 def concerned(deps: Dependencies, request: ChangeRequest | Batch) -> list[str]:
@@ -201,7 +220,7 @@ def on_home_opened(deps: Dependencies, event: dict[str, Any], client: WebClient)
         return
     user = str(event.get("user") or "")
     deps.home_viewers.opened(user)
-    deps.background.run_answered(partial(_answer_on_home, deps, client, user), publish_home, deps, client, user)
+    deps.background.run_answered(partial(_answer_on_home, deps, client, user), open_home, deps, client, user)
 
 
 def _answer_on_home(deps: Dependencies, client: WebClient, user: str, message: str) -> None:
@@ -209,7 +228,7 @@ def _answer_on_home(deps: Dependencies, client: WebClient, user: str, message: s
         client.views_publish(user_id=user, view={"type": "home", "blocks": blocks.to_dicts(
             [blocks.section(blocks.error_text(message))])})
     except SlackApiError as exc:
-        log.error("could not publish the App Home of %s: %s", user, exc.response.get("error"))
+        _refused(user, exc)
 
 
 def register(app: App, deps: Dependencies) -> None:

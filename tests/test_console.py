@@ -225,3 +225,18 @@ def test_code_in_a_message_keeps_its_stars_as_slack_shows_it(tmp_path: Path) -> 
                        "/backup-policy update acme/* retention=3d"], tmp_path)
     assert "`acme/* * where target=production`" in out
     assert "`/backup-policy update acme/* * retention=30d`" in out
+
+
+def test_a_name_with_markup_is_shown_as_written_with_no_invisible_marks(tmp_path: Path) -> None:
+    name = "Prod*_~<!channel> @U0EVIL0001 _x_"
+    out = run_console([
+        f'/backup-policy update acme/app-db "Production daily" name="{name}" reason="x"',
+        f'/backup-policy update acme/app-db bp03devday name="{name}" reason="y"',
+        "as carol",
+        "click 1",  # refused: the name was taken meanwhile, told in the domain's words
+        "/backup-policy history acme/app-db",
+    ], tmp_path)
+    assert not any(mark in out for mark in "\u2066\u2067\u2068\u2069"), out
+    taken = f"app-db already has a policy named “{name}” (`bp03devday`)"
+    assert out.count(taken) >= 3, out  # the request's message, the thread, the answer, history
+    assert f"name Production daily → {name} (the change no longer holds" in out, out

@@ -21,8 +21,9 @@ from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.serving import BackgroundServer
 from bot.emulators.slack import SlackEmulator, SlackState
 from bot.runtime.app import build_app, build_dependencies
-from bot.runtime.executor import Reminders, TrackedExecutor
+from bot.runtime.executor import TrackedExecutor
 from bot.runtime.lifecycle import drain
+from bot.runtime.reminders import Reminders
 from bot.runtime.settings import Settings
 
 LIVES = 8

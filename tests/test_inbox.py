@@ -23,7 +23,7 @@ from bot.adapters.store.inbox import LEASE_SECONDS, Inbox
 from bot.domain.access_file import StaticRules
 from bot.domain.access_rules import parse_rules
 from bot.emulators.planetscale_state import PlanetScaleState
-from bot.emulators.slack import SlackState
+from bot.emulators.slack import MethodFault, SlackState
 from bot.emulators.slack_requests import signed_headers
 from bot.runtime.app import build_app, build_dependencies, redo
 from bot.runtime.executor import TrackedExecutor
@@ -159,6 +159,33 @@ def test_work_nobody_redid_within_half_an_hour_is_told_to_its_person_recorded_an
     assert "retention=9d" in told[0].text and "Nothing was sent to PlanetScale" in told[0].text
     [lost] = [e for e in alive.audit.all() if e.action == "lost"]
     assert lost.actor == ALICE and lost.channel == CHANNEL and "retention=9d" in (lost.detail or "")
+
+
+@pytest.mark.parametrize(("answer", "named"), [
+    ({"ok": False, "error": "user_not_in_channel"}, "user_not_in_channel"), ({"ok": False}, "no error named"),
+    ([1], "unreadable_answer"), ({"ok": 1}, "unreadable_answer"),
+])
+def test_work_lost_whose_ephemeral_slack_refuses_is_told_at_its_response_url_and_the_refusal_logged(
+        instances: Instances, slack: SlackState, settings: Any, caplog: pytest.LogCaptureFixture, answer: Any,
+        named: str) -> None:
+    """chat.postEphemeral's answer is read for nothing but its failure: refused (or of no shape Slack gives), the
+    log names Slack's answer and alice is told at her command's response URL instead."""
+    killed, alive = instances.start(Killed()), instances.start()
+    assert acked(killed, killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
+    slack.add_fault(MethodFault("chat.postEphemeral", body=answer, times=None))
+    later = time.time() + INBOX_GIVE_UP + 1
+    keeper = start_sweeper(alive.deps, alive.app, settings, start=False).inbox
+    assert keeper is not None
+    inbox_of(alive).clock = lambda: later
+    caplog.set_level(logging.WARNING)
+    keeper.step()
+    assert alive.executor.wait_idle(timeout=30)
+    told = [e for e in slack.events if "try again" in e.text]
+    assert [(e.kind, e.response_type) for e in told] == [("response", "ephemeral")], slack.events
+    assert (f"could not tell {ALICE} of their lost request in {CHANNEL}: Slack answered chat.postEphemeral with "
+            f"{named}") in caplog.text
+    [lost] = [e for e in alive.audit.all() if e.action == "lost"]
+    assert "(not told)" not in (lost.detail or "")
 
 
 def test_work_still_held_by_its_instance_after_half_an_hour_is_closed_without_telling_it_lost(

@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookResponse
 
-from bot.adapters.slack_shapes import ACTS, UNREADABLE, UnreadableAnswer, readable
+from bot.adapters.slack_shapes import ACTS, UNREADABLE, UnreadableAnswer, described, readable
 from bot.adapters.within import Within, one_try_seconds, read_within
 
 log = logging.getLogger(__name__)
@@ -189,12 +189,11 @@ class SlackClient(WebClient):
         """A failed answer in place of one whose shape is not its method's (`body`: a 200's, else None)."""
         if body is None:
             return {"ok": False, "error": error}
-        log.warning("Slack answered %s with fields of unexpected shapes (fields: %s)", method,
-                    ", ".join(sorted(map(str, body)))[:200] if isinstance(body, dict) else type(body).__name__)
+        log.warning("Slack answered %s with fields of unexpected shapes (%s)", method, described(body))
         if method in ACTS:
             self._failed(method, UNREADABLE)
             raise UnreadableAnswer(f"Slack answered {method} with an answer the bot cannot read")
-        return {"ok": False, "error": UNREADABLE}
+        return {"ok": False, "error": UNREADABLE, "answer": described(body)}
 
     def _failed(self, method: str, error: str) -> None:
         if self.on_error is not None:
@@ -233,11 +232,15 @@ def response_message(text: str = "", blocks: Sequence[dict[str, Any] | Block] | 
 
 
 class KeptAliveRespond(Respond):
-    """Bolt's `respond` for one request, posting to its response URL through the shared pool."""
+    """Bolt's `respond` for one request, posting to its response URL through the shared pool. `otherwise` says a
+    private answer another way (an ephemeral message) when the URL no longer takes it (404: `expired_url` past
+    its 30 minutes, `used_url` past its five uses), so the person is answered all the same; True once said."""
 
-    def __init__(self, response_url: str, http: SlackHttp):
+    def __init__(self, response_url: str, http: SlackHttp,
+                 otherwise: Callable[[dict[str, Any]], bool] | None = None):
         super().__init__(response_url=response_url)
         self.http = http
+        self.otherwise = otherwise
 
     def __call__(
         self,
@@ -259,8 +262,14 @@ class KeptAliveRespond(Respond):
         url = str(self.response_url)
         response = self.http.post(url, headers={"Content-Type": "application/json;charset=utf-8"},
                                   content=_json_bytes(message))
+        private = message.get("response_type") != "in_channel" and not (replace_original or delete_original)
+        if response.status_code == 404 and private and self.otherwise is not None:
+            log.warning("the response URL no longer takes answers (%s): answered as an ephemeral message instead",
+                        response.text[:40])
+            if self.otherwise(message):
+                return WebhookResponse(url=url, status_code=200, body="ok", headers={})
         return WebhookResponse(url=url, status_code=response.status_code, body=response.text,
                                headers=dict(response.headers))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> KeptAliveRespond:
-        return KeptAliveRespond(str(self.response_url), self.http)
+        return KeptAliveRespond(str(self.response_url), self.http, self.otherwise)

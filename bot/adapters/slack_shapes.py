@@ -83,8 +83,11 @@ class ChannelAnswer(Shape):
 
 
 class AuthTest(Shape):
+    # Bolt's own reading at start (its AuthorizeResult): bot_id is missing from a user token's answer.
     user_id: StrictStr
     team_id: StrictStr
+    bot_id: StrictStr = ""  # may be missing; when there, a string (null is not)
+    enterprise_id: StrictStr | None = None
 
 
 class Posted(Shape):
@@ -125,8 +128,10 @@ def readable(method: str, body: Any) -> bool:
     """Whether an answer of Slack's has the shape of its method's: an object; when `ok`, with the fields used."""
     if not isinstance(body, dict):
         return False
-    if body.get("ok") is not True:
-        return True  # a refusal: slack_sdk judges it
+    ok = body.get("ok")
+    if ok is not True:
+        # A false `ok` is a refusal slack_sdk raises; a true value other than `true` it would take as success.
+        return not ok
     shape = READS.get(method) or ACTS.get(method)
     if shape is None:
         return True
@@ -135,3 +140,16 @@ def readable(method: str, body: Any) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def described(body: Any) -> str:
+    """An answer's shape in words, for a log or an error: its fields' names, never their values."""
+    if isinstance(body, dict):
+        return "fields: " + ", ".join(sorted(map(str, body)))[:200]
+    kinds = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return kinds.get(type(body), "null" if body is None else type(body).__name__)
+
+
+def refused_with(answer: Any) -> str:
+    """Slack's error code in a refusal (a SlackApiError's response), or words for one that names none."""
+    return str(answer.get("error") or "no error named")

@@ -256,7 +256,7 @@ class Applying(Snapshots, Lifecycle):
         if not self._hold(claim, record=attempt):
             return taken_over(request)
         try:
-            with self._fenced(claim, partial(self._judge_again, claim, by, db, facts)):
+            with self._fenced(claim, partial(self._judge_again, claim, by, db, facts), attempt):
                 after = self.planetscale.update_policy(db.organization, db.database, current.id, update)
         except JudgedAgain as exc:
             claim.facts = _completed(later)
@@ -440,10 +440,10 @@ class Applying(Snapshots, Lifecycle):
             return Outcome(OutcomeKind.FAILED, explain(exc), None)
 
     def _recover_applying(self, claim: Claim) -> Outcome:
-        """A request left applying: if a PATCH was sent for it, PlanetScale's state says whether it landed; if
-        none was, it is judged again and applied as any other."""
+        """A request left applying: if its latest attempt's write may have left, PlanetScale's state says whether
+        it landed; if none did (none sent, or each kept unsent), it is judged again and applied as any other."""
         request = claim.request
-        sent = any(e.action == "sending" for e in self.store.events_of_request(request.id))
+        sent = self._may_have_sent(request)
         if sent and request.after is not None:
             # PlanetScale answered the send (its answer kept when recording it failed): applied, whatever the
             # policy holds now (it may have been changed since, in the dashboard).

@@ -190,7 +190,7 @@ class Creating(Applying):
         if not self._hold(claim, record=attempt):
             return taken_over(request)
         try:
-            with self._fenced(claim, partial(self._judge_again, claim, by, db, None)):
+            with self._fenced(claim, partial(self._judge_again, claim, by, db, None), attempt):
                 made = self.planetscale.create_policy(db.organization, db.database, PolicyUpdate(**request.changes))
         except JudgedAgain as exc:
             return exc.outcome() or self._already(request)
@@ -216,7 +216,7 @@ class Creating(Applying):
         if not self._hold(claim, record=attempt):
             return taken_over(request)
         try:
-            with self._fenced(claim, partial(self._judge_again, claim, by, db, facts)):
+            with self._fenced(claim, partial(self._judge_again, claim, by, db, facts), attempt):
                 self.planetscale.delete_policy(db.organization, db.database, current.id)
         except JudgedAgain as exc:
             return exc.outcome() or self._already(request)

@@ -7,11 +7,13 @@ lease)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from bot.domain.audit import AuditEvent
+from bot.domain.audit import AuditEvent, iso_of
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.ports import (
     FRESH_SECONDS,
@@ -49,6 +51,12 @@ LEASE_POLL_SECONDS = 0.05
 # How many times a write's fence judges it again on a fresh read before it gives up sending it: each time, its lease
 # renewal or its look-ups held it up past a fresh read again.
 JUDGED_AGAIN_AT_MOST = 3
+# The audit entry of a change on its way to PlanetScale, written before its write leaves; and the mark its worker
+# writes after it when the write was kept unsent (by its fence, or a name PlanetScale's paths cannot hold).
+SENDING = "sending"
+UNSENT = "unsent"
+
+log = logging.getLogger(__name__)
 
 S = RequestState
 # The request's columns the judge sets when a claimed request applies (bot/domain/applying.py).
@@ -186,8 +194,21 @@ class Lifecycle:
             return True
         return self.store.renew(claim, self.lease_seconds, record=record)
 
+    def _may_have_sent(self, request: ChangeRequest) -> bool:
+        """Whether a write of the request's latest attempt may have left: its `sending` is on the record without
+        its own `unsent` mark after it. Only the latest attempt tells: a later one records its `sending` only once
+        the request was moved back by the earlier one (marked unsent first) or found with that mark by the sweep;
+        an attempt whose write may have left keeps the request applying until PlanetScale's state settles it.
+        Other entries (a `waiting` note, which the sweep may write after a real send) tell nothing."""
+        latest = None
+        for event in self.store.events_of_request(request.id):
+            if event.action == SENDING or (event.action == UNSENT and latest == SENDING):
+                latest = event.action
+        return latest == SENDING
+
     @contextlib.contextmanager
-    def _fenced(self, claim: Claim, again: Callable[[], None] | None = None) -> Iterator[None]:
+    def _fenced(self, claim: Claim, again: Callable[[], None] | None = None,
+                attempt: AuditEvent | None = None) -> Iterator[None]:
         """Each write sent to PlanetScale meanwhile leaves only while `claim` still holds the policy's lease, with
         room for the write (renewed when short): a worker that stalled after recording its send, past its lease,
         and was taken over by the sweep sends nothing on a policy judged long ago. A write that waited after its
@@ -213,6 +234,14 @@ class Lifecycle:
         token = send_fence.set(fence)
         try:
             yield
+        except NotSent as exc:
+            if attempt is not None:
+                try:
+                    self.store.record(replace(attempt, action=UNSENT, detail=exc.user_message,
+                                              at=iso_of(self.clock())))
+                except Exception:  # unmarked, the sweep settles it by what PlanetScale holds, as a possible send
+                    log.exception("request %s: marking its write unsent failed", attempt.request_id)
+            raise
         finally:
             send_fence.reset(token)
 

@@ -6,15 +6,20 @@ trail and its export keep them as they are. Slack writes IDs in capitals and han
 never read alike.
 
 Text from outside (a policy name, read from PlanetScale or typed) inside the domain's words is marked with
-`outside`, so that the handlers show it as written and never take a part of it for a person to mention.
+`outside`, so that the handlers show it as written and never take a part of it for a person to mention. The
+marks stay in what is stored (a request's detail, an audit entry's), so that the entry read back is shown the
+same way; whatever is not Slack (the audit export, the log) writes the words `unmarked`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 # Unicode's first-strong isolate and its pop: invisible, and meant for text of another origin set in a sentence.
 OUTSIDE_START, OUTSIDE_END = "\u2068", "\u2069"
+# One piece of text from outside as `outside` marks it: its own marks are written out, so none is inside.
+MARKED = re.compile(f"{OUTSIDE_START}([^{OUTSIDE_START}{OUTSIDE_END}]*){OUTSIDE_END}")
 
 
 def person(user: str) -> str:
@@ -43,3 +48,9 @@ def outside(text: str) -> str:
     where it ends."""
     inner = text.replace(OUTSIDE_START, "\\u2068").replace(OUTSIDE_END, "\\u2069")
     return f"{OUTSIDE_START}{inner}{OUTSIDE_END}"
+
+
+def unmarked(text: str) -> str:
+    """The domain's words without the marks `outside` set, for a file, a log or a terminal: the text from
+    outside reads as it was written (its own isolate marks still written out)."""
+    return MARKED.sub(r"\1", text) if OUTSIDE_START in text else text

@@ -111,6 +111,8 @@ class SlackState:
         self.views: dict[str, dict[str, Any]] = {}
         self.homes: dict[str, dict[str, Any]] = {}  # each user's App Home, as last published
         self.triggers: dict[str, float] = {}
+        # Response URLs past their life (Slack keeps one 30 minutes, for 5 uses): each answers 404 `expired_url`.
+        self.expired_responses: set[str] = set()
         self._counter = itertools.count(1)
         self._ts = time.time()
 
@@ -251,6 +253,8 @@ class SlackEmulator:
             return Response("invalid_payload", status_code=400)
         if not isinstance(payload, dict):
             return Response("invalid_payload", status_code=400)
+        if request.path_params["key"] in self.state.expired_responses:
+            return Response("expired_url", status_code=404)
         refusal = check_message(payload.get("text"), payload.get("blocks"))
         if refusal is not None:
             # A response URL answers 400 with the bare error; the details are kept for the tests.

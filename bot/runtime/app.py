@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.error import BoltError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import Clock, SignatureVerifier
 
 import handlers
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.slack_directory import planetscale_roles, slack_groups
 from bot.adapters.slack_http import KeptAliveRespond, SlackClient, SlackHttp
+from bot.adapters.slack_shapes import UNREADABLE
 from bot.adapters.store import Store
 from bot.adapters.store.inbox import SOCKET_MODE, Inbox
 from bot.domain.access import AccessControl
@@ -103,7 +105,7 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     policies = PolicyService(planetscale)
     background = background or TrackedExecutor()
     background.first_time = store.first_delivery
-    background.inbox = Inbox(lambda: store.engine, store.clock, holder or instance_name())
+    background.inbox = Inbox(lambda: store.engine, store.clock, holder or instance_name(), writer=lambda: store.writer)
     background.budget_wait = partial(budget_wait, planetscale)
     fork = Beside()
     closing.append(fork.close)
@@ -184,6 +186,12 @@ def build_app(settings: Settings, deps: Dependencies, verify: bool = True) -> Ap
     try:
         return _build_app(settings, deps, verify)
     except (BoltError, OSError) as exc:
+        # Bolt raises its error while handling slack_sdk's, whose answer is the one Slack gave.
+        answer = getattr(exc.__context__, "response", None)
+        if isinstance(exc.__context__, SlackApiError) and answer is not None and answer.get("error") == UNREADABLE:
+            raise SettingsError(f"Slack at {settings.slack_api_url} answered auth.test (the token's check) with an "
+                                f"answer the bot cannot read ({answer.get('answer')}); check SLACK_API_URL (Slack's "
+                                f"Web API, https://slack.com/api/), or run `backup-bot doctor`.") from None
         reason = str(exc.__cause__ or exc).splitlines()[0][:200]
         raise SettingsError(f"SLACK_BOT_TOKEN could not be verified with Slack at {settings.slack_api_url} "
                             f"(auth.test: {reason}); check the token, or run `backup-bot doctor`.") from None
@@ -198,10 +206,25 @@ def shared_connections(client: SlackClient, http: SlackHttp) -> Callable[..., Bo
         new_request_id(context.get(REQUEST_ID))
         context["client"] = client
         if context.response_url:
-            context["respond"] = KeptAliveRespond(context.response_url, http)
+            otherwise = partial(ephemeral, client, context.channel_id, context.user_id) \
+                if context.channel_id and context.user_id else None
+            context["respond"] = KeptAliveRespond(context.response_url, http, otherwise)
         return next()
 
     return middleware
+
+
+def ephemeral(client: SlackClient, channel: str, user: str, message: dict[str, Any]) -> bool:
+    """A private answer as an ephemeral message where the person asked, for a response URL that no longer takes
+    it; True once Slack took it."""
+    try:
+        client.chat_postEphemeral(channel=channel, user=user, text=message.get("text") or "",
+                                  blocks=message.get("blocks"))
+    except (SlackApiError, OSError) as exc:
+        log.error("could not answer %s as an ephemeral message either: %s", user,
+                  exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__)
+        return False
+    return True
 
 
 def acted_on_once(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from bot.domain.audit import AuditEvent, csv_text
+from bot.domain.naming import OUTSIDE_START, unmarked
 from bot.runtime.settings import Settings, SettingsError
 
 AGE = re.compile(r"([0-9]{1,6})\s*(h|d|w|y)")
@@ -28,6 +29,7 @@ OLD_SIGIL = {"@": "@", "!subteam^": "@", "#": "#"}
 
 
 FIELDS = tuple(f.name for f in fields(AuditEvent))
+DETAIL_AT = FIELDS.index("detail")  # the domain's words, where a name from outside is marked (naming.outside)
 JSON_FIELDS = ("sent", "before", "after")  # those stored as JSON: last first, for `json_lines`
 JSON_AT = tuple(FIELDS.index(name) for name in JSON_FIELDS)
 JSON_COLUMNS = sorted(JSON_AT)
@@ -51,6 +53,14 @@ def plain(value: object) -> object:
     if isinstance(value, str) and "<" in value:
         return OLD_MENTION.sub(lambda m: OLD_SIGIL[m.group(1)] + m.group(2), value)
     return value
+
+
+def detail_unmarked(values: Sequence[Any]) -> Sequence[Any]:
+    """An entry's values with its detail `unmarked`: a file shows the name as written, with no invisible marks."""
+    detail = values[DETAIL_AT]
+    if detail.__class__ is str and OUTSIDE_START in detail:
+        return (*values[:DETAIL_AT], unmarked(detail), *values[DETAIL_AT + 1:])
+    return values
 
 
 def text_of(value: object) -> str:
@@ -79,12 +89,12 @@ def jsonl_json(stored: str) -> str:
 
 
 def csv_lines(batch: Sequence[Sequence[Any]]) -> str:
-    """Entries (JSON fields as stored text) as CSV lines, each cell `csv_cell(plain(value))`, most rows with one
-    look at their cells together. The JSON cells, long and full of quotes, are quoted once per distinct text: the
-    writer writes a HOLE in their place, which no other cell holds once `csv_text` has escaped control
-    characters."""
+    """Entries (JSON fields as stored text) as CSV lines, each cell `csv_cell(plain(value))` (the detail
+    `detail_unmarked` first), most rows with one look at their cells together. The JSON cells, long and full of
+    quotes, are quoted once per distinct text: the writer writes a HOLE in their place, which no other cell holds
+    once `csv_text` has escaped control characters."""
     rows = []
-    for values in batch:
+    for values in map(detail_unmarked, batch):
         cells = [v if v.__class__ is str else text_of(v) for v in values]
         for i in JSON_AT:  # looked at apart
             cells[i] = ""
@@ -104,10 +114,10 @@ def csv_lines(batch: Sequence[Sequence[Any]]) -> str:
 
 
 def json_lines(batch: Sequence[tuple[Any, ...]]) -> str:
-    """Entries (JSON fields as stored text) as JSON lines, each `json.dumps` of its values after `plain`, which
-    writes every control character as an escape (ensure_ascii)."""
+    """Entries (JSON fields as stored text) as JSON lines, each `json.dumps` of its values after `plain` (the
+    detail `detail_unmarked` first), which writes every control character as an escape (ensure_ascii)."""
     lines = []
-    for values in batch:
+    for values in map(detail_unmarked, batch):
         row = dict(zip(IN_ORDER, in_order((*values, None)), strict=True))  # the JSON fields None for now
         line = JSON_IN_ORDER.encode(row)
         if "<" in line:

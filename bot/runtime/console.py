@@ -188,6 +188,10 @@ class Console:
             self.say("Type `help` for the console's own commands.")
         for raw in lines if not interactive else self._prompted():
             line = raw.strip()
+            if not is_text(line):  # bytes read undecoded (surrogateescape): Slack sends only UTF-8
+                self.say("That line is not UTF-8 text (a byte of another encoding, e.g. Latin-1): type it again, "
+                         "or set the terminal to UTF-8.")
+                continue
             if not interactive and line:
                 self.say(f"{self.user_name(self.user)}> {line}")
             if not line or line.startswith("#"):
@@ -465,6 +469,14 @@ class Console:
         events, self.cursor = self.slack.events_since(self.cursor)
         for event in events:
             self.render_event(event)
+
+
+def is_text(line: str) -> bool:
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def main(settings: Settings) -> int:

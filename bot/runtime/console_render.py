@@ -12,6 +12,8 @@ MENTION = re.compile(r"<@([A-Z0-9]+)>")
 GROUP_MENTION = re.compile(r"<!subteam\^([A-Z0-9]+)(?:\|[^>]*)?>")
 CHANNEL_MENTION = re.compile(r"<#([A-Z0-9]+)(?:\|[^>]*)?>")
 LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
+HELD = "\x00"  # where a date's fallback was: no text the bot sends holds a NUL, nor does any markup
+HELD_AT = re.compile(HELD)
 
 
 EMOJI = {":warning:": "⚠", ":white_check_mark:": "✅", ":hourglass_flowing_sand:": "⏳", ":mag:": "🔍",
@@ -22,7 +24,16 @@ EMOJI_CODE = re.compile(r":[a-z_]+:")
 
 def mrkdwn(text: str, user_name: Callable[[str], str]) -> str:
     text = EMOJI_CODE.sub(lambda m: EMOJI.get(m.group(0), m.group(0)), text)
-    text = DATE_TOKEN.sub(r"\1", text)
+    # A date's fallback is shown as plain text (the bot writes a name's `*`, `_`, `~` as one): held apart until
+    # the formatting around it is read, so that it formats nothing.
+    held: list[str] = []
+
+    def hold(date: re.Match[str]) -> str:
+        held.append(date.group(1))
+        return HELD
+
+    if HELD not in text:
+        text = DATE_TOKEN.sub(hold, text)
     text = MENTION.sub(lambda m: "@" + user_name(m.group(1)), text)
     text = GROUP_MENTION.sub(lambda m: "@" + user_name(m.group(1)), text)
     text = CHANNEL_MENTION.sub(lambda m: "#" + user_name(m.group(1)), text)
@@ -31,7 +42,8 @@ def mrkdwn(text: str, user_name: Callable[[str], str]) -> str:
     parts = CODE.split(text)
     for i in range(0, len(parts), 2):
         parts[i] = plain(parts[i])
-    return html.unescape("".join(parts))
+    shown = iter(held)
+    return html.unescape(DATE_TOKEN.sub(r"\1", HELD_AT.sub(lambda _: next(shown), "".join(parts))))
 
 
 # Code blocks first, then inline code; in `split` the spans are the odd parts.

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-import heapq
-import itertools
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,12 +17,13 @@ from typing import Any, ParamSpec, TypeVar
 
 from bot.adapters.rate_limit import describe_wait
 from bot.adapters.store.connection import refusal
-from bot.adapters.store.inbox import Working, working_on
+from bot.adapters.store.inbox import InboxStalled, Working, working_on
 from bot.domain.change_requests import WorkIds, work_ids
 from bot.domain.changes import explain
 from bot.runtime.inbox_writer import InboxPort, InboxWriter
 from bot.runtime.logs import request_id
 from bot.runtime.metrics import arrived_at, work_finished
+from bot.runtime.reminders import Reminders
 
 # Work that must wait longer than this for PlanetScale's budget is told at once to its person: queued, and about
 # how long.
@@ -38,8 +36,9 @@ INBOX_WAIT_SECONDS = 0.25
 # answering on the network, which no statement timeout ends; PlanetScale slow), nobody waits in silence. Past a
 # statement's own timeout on PostgreSQL, so a database that answers with an error tells that instead.
 STILL_WORKING_SECONDS = 40.0
-# How long the reminders' thread waits, once nothing is due, for another reminder before it ends.
-IDLE_SECONDS = 1.0
+# How long work whose inbox row met a stalled database waits for the database to write it again, trying every
+# REWRITE_PAUSE_SECONDS: a stall the network ends soon costs the work nothing but the wait.
+REWRITE_SECONDS, REWRITE_PAUSE_SECONDS = 600.0, 1.0
 STILL_WORKING = ("Still working on this: the bot's database or PlanetScale is slow to answer right now. The answer "
                  "comes here once it is done; nothing to do meanwhile.")
 
@@ -111,6 +110,7 @@ class TrackedExecutor(ThreadPoolExecutor):
         self.budget_wait: Callable[[int], float] | None = None
         self._workers = max_workers
         self._notices = ThreadPoolExecutor(max_workers=1, thread_name_prefix="queued")
+        self._stopping = threading.Event()  # set as the pool shuts down: work waiting for the database stops
         # Where each request's work is written before its ack, so that another instance redoes it should this one
         # stop: set by the runtime (`inbox`). A thread of its own; the listener waits for it at most `inbox_wait`.
         self._writer: InboxWriter | None = None
@@ -123,6 +123,7 @@ class TrackedExecutor(ThreadPoolExecutor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """As the pool's, and ends the threads beside it: the notices', the reminders', the inbox writer's."""
+        self._stopping.set()
         super().shutdown(wait=wait, cancel_futures=cancel_futures)
         self._notices.shutdown(wait=wait)
         self._reminders.stop(timeout=None if wait else 0)
@@ -204,12 +205,13 @@ class TrackedExecutor(ThreadPoolExecutor):
                 except TimeoutError:
                     log.warning("the inbox did not write this request within %.2f s: acked without it, acting on it "
                                 "once written", self.inbox_wait)
-                work = partial(self._written, key, written, work)
+                work = partial(self._written, key, written, work, current.payload)
                 if not here and self.hand_to is not None:  # as _to_a_worker says
                     at = (arrived_at(), request_id.get())
+                    ended: Future[Any] = Future()  # handed to a worker, or done here
                     written.add_done_callback(partial(self._to_worker, key, current.payload, at,
-                                                      partial(contextvars.copy_context().run, work)))
-                    return written
+                                                      partial(contextvars.copy_context().run, work), ended))
+                    return ended
             else:
                 work = partial(self._once, key, work)
         # The caller's context (its request ID, for one) goes with the work.
@@ -223,20 +225,22 @@ class TrackedExecutor(ThreadPoolExecutor):
                 and threading.get_ident() == current.thread)
 
     def _to_worker(self, key: str, payload: str, at: tuple[tuple[str, float] | None, str],
-                   work: Callable[[], None], written: Future[bool]) -> None:
+                   work: Callable[[], None], ended: Future[Any], written: Future[bool]) -> None:
         """Once the inbox has the work's row, a worker redoes it from there (`hand_to` only queues it); without a
-        row (the database failed), `work` is done here, as without workers."""
+        row (the database failed), `work` is done here, as without workers. `ended` once either is."""
         assert self.hand_to is not None
         if written.exception() is None and not written.result():
             log.info("a request already acted on (replayed, or retried by Slack): not acted on again")
+            ended.set_result(None)
             return
         if written.exception() is None:
             try:
                 self.hand_to(key, payload, *at)
+                ended.set_result(None)
                 return
             except Exception:
                 log.exception("could not hand this request's work to a worker; acting on it here")
-        self.submit(work)
+        self.submit(work).add_done_callback(lambda _: ended.set_result(None))
 
     def _once(self, key: str, work: Callable[[], None]) -> None:
         """The work of a request from Slack, unless a replay of it or Slack's retry of it did it already. Asked
@@ -252,10 +256,20 @@ class TrackedExecutor(ThreadPoolExecutor):
             return
         work()
 
-    def _written(self, key: str, written: Future[bool], work: Callable[[], None]) -> None:
-        """The work of a request written to the inbox before its ack (or being written still)."""
+    def _written(self, key: str, written: Future[bool], work: Callable[[], None], payload: str) -> None:
+        """The work of a request written to the inbox before its ack (or being written still). Where the database
+        stalled under the write, the writer gave up within its bound (the acks' later writes wait behind it); the
+        work waits for the database here instead, and writes its row once it answers."""
         try:
             first = written.result()
+        except InboxStalled as exc:
+            log.warning("%s: waiting for the database to write this request again", exc)
+            again = self._take_again(key, payload)
+            if again is None:
+                if not self._stopping.is_set():
+                    self._once(key, work)
+                return
+            first = again
         except Exception:
             log.exception("could not write this request to the inbox; acting on it without")
             self._once(key, work)
@@ -264,6 +278,24 @@ class TrackedExecutor(ThreadPoolExecutor):
             log.info("a request already acted on (replayed, or retried by Slack): not acted on again")
             return
         self._holding(key, work)
+
+    def _take_again(self, key: str, payload: str) -> bool | None:
+        """The work's row written again once the database answers, tried every REWRITE_PAUSE_SECONDS for
+        REWRITE_SECONDS (its person is told meanwhile that it still runs); None once that is past, or once the
+        pool shuts down."""
+        assert self._writer is not None
+        deadline = time.monotonic() + REWRITE_SECONDS
+        while True:
+            try:
+                return self._writer.inbox.take_again(key, payload)
+            except Exception:
+                if time.monotonic() > deadline:
+                    log.exception("could not write this request to the inbox; acting on it without")
+                    return None
+            if self._stopping.wait(REWRITE_PAUSE_SECONDS):
+                log.error("stopping while the database does not answer: this request's work is not done here (done "
+                          "by another instance if its row landed)")
+                return None
 
     def _holding(self, key: str, work: Callable[[], None], again: bool = False) -> None:
         """Runs work this instance holds in the inbox; its row is done once the work ends, unless the work's own
@@ -351,105 +383,6 @@ def _tell_still_working(answer: Callable[[str], None]) -> None:
         answer(STILL_WORKING)
     except Exception:
         log.exception("the person could not be told that their request is still being worked on")
-
-
-class Reminders:
-    """Calls each function handed to `at` once its delay has passed, on one thread, unless cancelled first. A
-    cancelled one is let go at once (what it holds, a person's `respond` and Slack's pool, is not kept for its
-    delay), and the thread runs only while something is due and IDLE_SECONDS after, until `stop`: a steady
-    stream of work sets and cancels its reminders without a thread started, or woken, for each."""
-
-    def __init__(self) -> None:
-        self._due: list[tuple[float, int]] = []
-        self._calls: dict[int, Callable[[], None]] = {}
-        self._changed = threading.Condition()
-        self._keys = itertools.count()
-        self._thread: threading.Thread | None = None
-        self._stopped = False
-        # When the thread's wait ends: only a reminder due before then wakes it (-inf: it looks before it waits).
-        self._wakes_at = -math.inf
-
-    def at(self, delay: float, fn: Callable[[], None]) -> int:
-        with self._changed:
-            key = next(self._keys)
-            if self._stopped:
-                return key
-            when = time.monotonic() + delay
-            heapq.heappush(self._due, (when, key))
-            self._calls[key] = fn
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="reminders", daemon=True)
-                self._thread.start()
-            elif when < self._wakes_at:
-                self._changed.notify()
-        return key
-
-    def cancel(self, key: int) -> None:
-        with self._changed:
-            self._calls.pop(key, None)
-            if not self._calls:
-                self._due.clear()
-                if self._wakes_at > time.monotonic() + IDLE_SECONDS:  # it ends after IDLE_SECONDS, not then
-                    self._changed.notify()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """No reminder is called from now on; the thread ends (a reminder being called finishes first)."""
-        with self._changed:
-            self._stopped = True
-            self._calls.clear()
-            self._due.clear()
-            self._changed.notify()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        while self._call_next():
-            pass
-
-    def _call_next(self) -> bool:
-        # A function of its own, so that the reminder called is let go before the wait for the next one.
-        fn = self._next()
-        if fn is None:
-            return False
-        try:
-            fn()
-        except Exception:
-            log.exception("a reminder failed")
-        return True
-
-    def _next(self) -> Callable[[], None] | None:
-        """The next reminder due, once it is; None once nothing has been due for IDLE_SECONDS (the thread ends) or
-        on `stop`."""
-        with self._changed:
-            idle_since = None
-            while not self._stopped:
-                now = time.monotonic()
-                if not self._calls:
-                    self._due.clear()
-                    idle_since = now if idle_since is None else idle_since
-                    if now - idle_since >= IDLE_SECONDS:
-                        break
-                    self._wait(idle_since + IDLE_SECONDS - now)
-                    continue
-                idle_since = None
-                when, key = self._due[0]
-                if when > now:
-                    self._wait(when - now)
-                    continue
-                heapq.heappop(self._due)
-                if (fn := self._calls.pop(key, None)) is not None:
-                    return fn
-            self._due.clear()
-            self._thread = None
-            return None
-
-    def _wait(self, seconds: float) -> None:
-        self._wakes_at = time.monotonic() + seconds
-        try:
-            self._changed.wait(seconds)
-        finally:
-            self._wakes_at = -math.inf
 
 
 def _tell_queued(answer: Callable[[str], None], wait: float) -> None:

@@ -16,6 +16,8 @@ MOST_PER_COMMIT = 200
 class InboxPort(Protocol):
     def write(self, takes: Sequence[tuple[str, str]], dones: Sequence[str]) -> set[str]: ...
 
+    def take_again(self, key: str, body: str) -> bool: ...
+
 
 class InboxWriter:
     """Takes (the work of a request, with the request) and dones, each answered by a Future once committed."""

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.domain.naming import unmarked
+
 TOKEN_PATTERN = re.compile(r"\b(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|pscale_tkn_[A-Za-z0-9_]+)")
 REDACTED = "[redacted]"
 # The request a log line belongs to: set when a request from Slack arrives, carried into its background work.
@@ -54,6 +56,21 @@ class RedactSecrets(logging.Filter):
             record.exc_info = None
         if clean != message or record.args:
             record.msg, record.args = clean, None
+        return True
+
+
+class Unmarked(logging.Filter):
+    """A log line, and the audit entry it carries, without the invisible marks the domain sets around a name
+    from outside (bot/domain/naming.py `outside`): the log shows the name as written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = unmarked(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        audit = getattr(record, "audit", None)
+        if isinstance(audit, dict) and isinstance(audit.get("detail"), str):
+            record.audit = {**audit, "detail": unmarked(audit["detail"])}
         return True
 
 
@@ -101,6 +118,7 @@ def configure(secrets: Iterable[str], level: str = "INFO", json_lines: bool = Fa
     redactor = RedactSecrets(secrets)
     handler = logging.StreamHandler()
     handler.addFilter(redactor)
+    handler.addFilter(Unmarked())
     handler.addFilter(RequestId())
     handler.setFormatter(JsonFormatter(redactor) if json_lines else TextFormatter(redactor))
     root = logging.getLogger()

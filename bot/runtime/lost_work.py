@@ -12,8 +12,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack_http import KeptAliveRespond, SlackClient
+from bot.adapters.slack_shapes import refused_with
 from bot.adapters.store.inbox import SOCKET_MODE
 from bot.domain.audit import AuditEvent
 
@@ -85,8 +87,12 @@ def tell_lost(client: WebClient, record: Callable[[AuditEvent], None], payload: 
         try:
             client.chat_postEphemeral(channel=asker.channel, user=asker.user, text=text)
             told = True
-        except Exception:
-            log.warning("inbox: could not tell %s of their lost request in %s", asker.user, asker.channel)
+        except SlackApiError as exc:  # its answer is read for nothing else
+            log.warning("inbox: could not tell %s of their lost request in %s: Slack answered chat.postEphemeral "
+                        "with %s", asker.user, asker.channel, refused_with(exc.response))
+        except Exception as exc:
+            log.warning("inbox: could not tell %s of their lost request in %s: %s", asker.user, asker.channel,
+                        type(exc).__name__)
     if not told and asker.response_url and isinstance(client, SlackClient):
         try:
             KeptAliveRespond(asker.response_url, client.http)(text=text, response_type="ephemeral")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import TextIO
@@ -26,19 +27,35 @@ Next:
   prints settings for .env that let doctor and serve run against bundled emulators of Slack and PlanetScale."""
 
 
-def write_starters(directory: str, out: TextIO) -> int:
+def write_starters(directory: str, out: TextIO, err: TextIO | None = None) -> int:
+    """0 once every file is written or kept; 2, with one line on `err` naming the file and the reason, when one
+    cannot be written whole (nothing of it is left: the next `init` would keep it as the user's own)."""
+    err = err or sys.stderr
     target = Path(directory)
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"backup-bot: {target} cannot be made a folder for the starting files ({exc.strerror or exc}); name "
+              "a folder, or a path where one can be made.", file=err)
+        return 2
     packaged = resources.files("bot") / "starter"
     for name, source in STARTERS:
         path = target / name
+        opened = False
         try:
             # "x": never overwrite, even a file made since this started; .env will hold secrets
             with open(path, "x", encoding="utf-8", opener=_private if name == ".env" else None) as file:
+                opened = True
                 file.write(packaged.joinpath(source).read_text(encoding="utf-8"))
         except FileExistsError:
             print(f"kept    {path} (it exists; nothing written)", file=out)
             continue
+        except OSError as exc:
+            if opened:  # made here, by this run: a part of it must not pass for the user's own
+                path.unlink(missing_ok=True)
+            print(f"backup-bot: {path} could not be written ({exc.strerror or exc}); nothing of it was kept. Make "
+                  "room, or name another folder, and run init again.", file=err)
+            return 2
         print(f"wrote   {path}", file=out)
     print(NEXT_STEPS.format(manifest=target / "manifest.yml", env=target / ".env", access=target / "access.toml",
                             where=target), file=out)

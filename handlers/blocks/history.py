@@ -59,8 +59,9 @@ LIFECYCLE_WORDS = {
                "applied": "{who} deleted", "rejected": "{who} rejected the deletion of",
                "cancelled": "{who} cancelled the deletion of", "dry_run": "{who} previewed the deletion of"},
 }
-# Entries the bot writes for itself (a change on its way to PlanetScale): their outcome has its own entry.
-INTERNAL_ACTIONS = frozenset({"sending"})
+# Entries the bot writes for itself (a change on its way to PlanetScale, or kept from it): their outcome has its
+# own entry.
+INTERNAL_ACTIONS = frozenset({"sending", "unsent"})
 # "needs 2 approval(s)" as entries of the trail write it: said as people say it.
 COUNTED = re.compile(r"\b([0-9]+) ([a-z]+)\(s\)")
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from bot.domain.access_rules import GROUP_ID
-from bot.domain.naming import OUTSIDE_END, OUTSIDE_START
+from bot.domain.naming import MARKED
 from handlers.blocks.kit import escape, literal
 
 # An ID stands alone: not inside an e-mail address or a longer word. Slack writes IDs in capitals and handles in
@@ -18,8 +18,6 @@ GROUP = re.compile(r"(?<![\w@#<])@(S[A-Z0-9]{2,})\b")
 CHANNEL = re.compile(r"(?<![\w@#<])#([CG][A-Z0-9]+)\b")
 # Entries written before the domain named people plainly hold Slack's own mention, escaped on the way out.
 OLD_USER = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
-# Text from outside in the domain's words (naming.outside): shown literally, never mentioned.
-OUTSIDE = re.compile(f"{OUTSIDE_START}([^{OUTSIDE_START}{OUTSIDE_END}]*){OUTSIDE_END}")
 
 
 def mention(principal: str) -> str:
@@ -37,7 +35,7 @@ def mentions(principals: Iterable[str]) -> str:
 
 def _outside_apart(text: str, words: Callable[[str], str]) -> str:
     """`words` applied to the domain's own words in `text`; what it marks as from outside shown literally."""
-    parts = OUTSIDE.split(text)
+    parts = MARKED.split(text)  # text from outside in the domain's words (naming.outside): shown literally
     return "".join(literal(part) if odd else words(part) for odd, part in zip(itertools.cycle((False, True)), parts))
 
 

@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import replace
 
+import pytest
 from approval_helpers import ALICE, CAROL, DAVE, PROD, approvals_bot, ask, request_id, thread_of
 from conftest import SIGNING_SECRET, Bot
 from home_helpers import click_on_home, home_buttons, open_home
@@ -16,7 +17,7 @@ from slack_bolt import BoltRequest
 from bot.domain.audit import AuditEvent
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
-from bot.emulators.slack_requests import signed_headers
+from bot.emulators.slack_requests import app_home_opened_body, signed_headers
 from handlers.blocks import APPROVE, CANCEL, REJECT
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
@@ -147,3 +148,30 @@ def test_the_answer_to_a_click_on_the_home_is_not_wiped_by_a_publish_still_due(a
     message = posted[0]
     click_on_home(approvals_bot, CAROL, REJECT, request_id(message))
     assert "Rejected" in json.dumps(approvals_bot.slack.homes[CAROL]["blocks"][:2])
+
+
+def test_a_home_slack_refuses_once_is_replaced_by_one_saying_so(
+        approvals_bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
+    """views.publish's answer is read for nothing but its failure: an error answer, or one of no shape Slack gives,
+    is logged naming it, and the person who opened their Home sees why it is not shown, not an empty tab."""
+    for answer in ({"ok": False, "error": "invalid_blocks"}, {"ok": False}, [1], {"ok": "yes"}):
+        approvals_bot.slack.add_fault(MethodFault("views.publish", body=answer, times=1))
+        caplog.clear()
+        home = json.dumps(open_home(approvals_bot, ALICE)["blocks"])
+        error = answer.get("error", "no error named") if isinstance(answer, dict) and \
+            answer.get("ok") is False else "unreadable_answer"
+        assert ":warning:" in home and "could not be shown" in home and error in home, (answer, home)
+        assert f"could not publish the App Home of {ALICE}: Slack answered views.publish with {error}" in caplog.text
+        assert not [r for r in caplog.records if r.exc_info], caplog.text  # no listener failed
+
+
+def test_a_home_slack_keeps_refusing_is_logged_and_fails_no_listener(
+        approvals_bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
+    approvals_bot.slack.add_fault(MethodFault("views.publish", body={"ok": False, "error": "internal_error"},
+                                              times=None))
+    body = app_home_opened_body(user_id=ALICE, event_id="Ev00000001")
+    approvals_bot.send(body, signed_headers(SIGNING_SECRET, body, content_type="application/json"))
+    assert approvals_bot.executor.wait_idle(timeout=30)
+    assert caplog.text.count("Slack answered views.publish with internal_error") == 2, caplog.text
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+    assert ALICE not in approvals_bot.slack.homes

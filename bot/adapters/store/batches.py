@@ -282,6 +282,23 @@ class Batches(AuditTrail):
                                 .order_by(change_batches.c.created_at.desc()).limit(limit)).mappings().all()
         return [batch_of(row) for row in rows]
 
+    def unposted_batches(self, claimed_before: float, limit: int = 50) -> list[Batch]:
+        """Bulk changes with no message whose post's answer was lost (`posting` claimed before `claimed_before`)
+        and whose post is not settled (`posted`), the oldest first: Slack may never have made it."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import change_batches, request_notices
+
+        def noted(notice: str, *more: Any) -> Any:
+            return sa.exists(sa.select(request_notices.c.request_id).where(
+                request_notices.c.request_id == change_batches.c.id, request_notices.c.notice == notice, *more))
+
+        with self.reader.connect() as conn:
+            rows = conn.execute(sa.select(change_batches).where(
+                change_batches.c.message_ts.is_(None), noted("posting", request_notices.c.at < claimed_before),
+                ~noted("posted")).order_by(change_batches.c.created_at).limit(limit)).mappings().all()
+        return [batch_of(row) for row in rows]
+
     def unfinished_batches(self, limit: int = 50) -> list[Batch]:
         import sqlalchemy as sa
 

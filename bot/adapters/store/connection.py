@@ -32,6 +32,9 @@ LOCK_TIMEOUT_MS = 5_000
 TCP_USER_TIMEOUT_MS = 5_000
 KEEPALIVE_IDLE_SECONDS, KEEPALIVE_INTERVAL_SECONDS, KEEPALIVE_COUNT = 10, 2, 3
 CONNECT_TIMEOUT_SECONDS = 5
+# The inbox writer's bound on opening a connection (libpq counts whole seconds): within the bound of its write
+# (inbox.WRITE_SECONDS), which the acks' later writes wait behind.
+WRITER_CONNECT_TIMEOUT_SECONDS = 3
 # How long a SQLite transaction waits for the one writing before it (SQLite's busy timeout).
 SQLITE_BUSY_SECONDS = 30.0
 # How often the inbox's write that acks wait for tries again for SQLite's lock while another process (a worker)
@@ -237,6 +240,7 @@ class Connected:
         self.ready.set()
         self._engine: Engine | None = None
         self._reader: Engine | None = None
+        self._writer: Engine | None = None
         self._lock = threading.Lock()
         # When the database last refused a write, and why (`refusal`).
         self.refused: tuple[float, str] | None = None
@@ -255,6 +259,23 @@ class Connected:
             self._reader = engine.execution_options(**{READ_ONLY: True})
         return self._reader
 
+    @property
+    def writer(self) -> Engine:
+        """The engine of the inbox's writer (PostgreSQL): no pool's ping when a connection is taken, as the ping waits
+        on a stalled network for as long as the kernel's TCP settings let it; the inbox checks its connection
+        itself, within its write's bound (`Inbox.write`). On SQLite, the engine itself."""
+        self.ready.wait()
+        return self._writer_engine()
+
+    def _writer_engine(self) -> Engine:
+        engine = self._connect()
+        if engine.dialect.name != "postgresql":
+            return engine
+        with self._lock:
+            if self._writer is None:
+                self._writer = self._create_engine(pre_ping=False, connect_seconds=WRITER_CONNECT_TIMEOUT_SECONDS)
+        return self._writer
+
     def _connect(self) -> Engine:
         if self._engine is None:
             with self._lock:
@@ -262,7 +283,7 @@ class Connected:
                     self._engine = self._create_engine()
         return self._engine
 
-    def _create_engine(self) -> Engine:
+    def _create_engine(self, pre_ping: bool = True, connect_seconds: int = CONNECT_TIMEOUT_SECONDS) -> Engine:
         import sqlalchemy as sa
 
         sqlite = self.url.startswith("sqlite")
@@ -270,7 +291,7 @@ class Connected:
             self.url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS,
                           "factory": taking_turns(self.url)} if sqlite else {
-                "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                "connect_timeout": connect_seconds,
                 "keepalives": 1,
                 "keepalives_idle": KEEPALIVE_IDLE_SECONDS,
                 "keepalives_interval": KEEPALIVE_INTERVAL_SECONDS,
@@ -278,7 +299,7 @@ class Connected:
                 "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
                 "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
             },
-            pool_pre_ping=not sqlite,
+            pool_pre_ping=pre_ping and not sqlite,
         )
 
         @sa.event.listens_for(engine, "handle_error")
@@ -319,13 +340,25 @@ class Connected:
             self.refused = (self.clock(), reason)
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.dispose()
         if self._engine is not None:
             self._engine.dispose()
 
     def migrate(self) -> int:
         """Bring the schema to the newest revision; safe when several instances start at once. A schema found
         current by a read is left alone, and no writer waits for its check (on SQLite, the lock a migration takes
-        would hold the writes of the first requests' work)."""
+        would hold the writes of the first requests' work). The inbox writer's first connection is opened with it:
+        the first ack's write finds it made (SQLAlchemy's first connection of an engine asks the server a few
+        questions more)."""
+        version = self._migrate()
+        writer = self._writer_engine()
+        if writer.dialect.name == "postgresql":
+            with writer.connect():
+                pass
+        return version
+
+    def _migrate(self) -> int:
         from bot.adapters import migrations
 
         engine = self._connect()  # SQLAlchemy whole first, as other threads import it: then Alembic's parts of it

@@ -30,8 +30,8 @@ LEASE_SECONDS = 6.0
 SOCKET_MODE = "socket_mode"
 UNSIGNED = f'{{"{SOCKET_MODE}":'
 
-# A writer's connection unused this long is given back to the pool and a checked one taken (the pool's ping, one
-# round trip): while acks keep coming, each write is spared that round trip and the pool's checkout.
+# A writer's connection unused this long is given back to the pool and one taken and checked (a ping, one round
+# trip, within the write's bound): while acks keep coming, each write is spared that round trip and the pool's checkout.
 KEPT_SECONDS = 5.0
 # A write on PostgreSQL that has not returned within this met a stalled network (the server's statement timeout
 # never hears of it, and the kernel's retransmissions last minutes): its socket is shut, so the write fails at
@@ -40,7 +40,7 @@ WRITE_SECONDS = 3.0
 
 
 class InboxStalled(Exception):
-    """The database did not answer an inbox write within WRITE_SECONDS."""
+    """The database did not answer an inbox write within WRITE_SECONDS, or could not be reached for it."""
 
 
 @contextlib.contextmanager
@@ -134,6 +134,14 @@ def _write(conn: Connection, rows: list[dict[str, Any]], dones: list[str], again
         return set(conn.execute(insert, rows[0] if len(rows) == 1 else rows).scalars())
 
 
+def _ping(conn: Connection) -> None:
+    """The pool's ping of a connection taken (PostgreSQL; on SQLite a statement would take the writer's lock and a
+    file has no network), run within the write's bound: a connection the database dropped fails it, as the write
+    would, and is written again on another."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT 1")
+
+
 def _dropped(conn: Connection, exc: Exception) -> bool:
     """Whether `exc` says PostgreSQL ended the connection (SQLAlchemy's disconnect check)."""
     import sqlalchemy as sa
@@ -147,8 +155,11 @@ class Inbox:
     listeners' own."""
 
     def __init__(self, engine: Callable[[], Engine], clock: Callable[[], float], holder: str,
-                 lease: float = LEASE_SECONDS):
+                 lease: float = LEASE_SECONDS, writer: Callable[[], Engine] | None = None):
         self._engine = engine
+        # The engine `write` takes its connections from: one with no pool's ping (`Connected.writer`), as `write`
+        # pings within its own bound.
+        self._writer = writer or engine
         self.clock = clock
         self.holder = holder
         self.lease = lease
@@ -170,12 +181,19 @@ class Inbox:
         # In the order of their keys, so that two instances writing the same keys never wait on each other.
         rows = [{"key": key, "at": now, "holder": self.holder, "lease_until": now + self.lease, "body": body}
                 for key, body in sorted({key: body for key, body in reversed(takes)}.items())]
-        conn = self._connection()
+        began = time.monotonic()
+        try:
+            conn, checked = self._connection()
+        except Exception as exc:
+            raise InboxStalled(f"the database could not be reached for the inbox's write ({type(exc).__name__})") \
+                from exc
         try:
             with first_in_line(acks_wait=bool(rows)):
                 stalled: list[bool] = []
                 try:
-                    with _bounded(conn, WRITE_SECONDS) as stalled:
+                    with _bounded(conn, WRITE_SECONDS - (time.monotonic() - began)) as stalled:
+                        if not checked:
+                            _ping(conn)
                         return _write(conn, rows, sorted(set(dones)))
                 except Exception as exc:
                     if stalled:
@@ -189,8 +207,9 @@ class Inbox:
                 log.info("the inbox's connection was dropped by the database; writing again on another")
                 with contextlib.suppress(Exception):
                     conn.close()
-                conn = self._connection(fresh=True)
-                with _bounded(conn, WRITE_SECONDS) as stalled:
+                began = time.monotonic()
+                conn, _ = self._connection(fresh=True)
+                with _bounded(conn, WRITE_SECONDS - (time.monotonic() - began)) as stalled:
                     try:
                         return _write(conn, rows, sorted(set(dones)), again=True)
                     except Exception as exc:
@@ -206,17 +225,41 @@ class Inbox:
         finally:
             self._kept.used = time.monotonic()
 
-    def _connection(self, fresh: bool = False) -> Connection:
+    def _connection(self, fresh: bool = False) -> tuple[Connection, bool]:
+        """This thread's connection, and whether it is the one kept from a write a moment ago (spared the ping).
+        A connection is opened within the writer's own connect timeout (`Connected.writer`)."""
         conn: Connection | None = None if fresh else getattr(self._kept, "conn", None)
         if conn is not None and time.monotonic() - self._kept.used > KEPT_SECONDS:
             conn.close()
             conn = None
-        if conn is None:
-            conn = self._kept.conn = self._engine().connect()
-            if conn.dialect.name == "postgresql":
-                # Each statement commits on its own: one round trip for a burst's rows, not BEGIN, INSERT, COMMIT.
-                conn = self._kept.conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        return conn
+        if conn is not None:
+            return conn, True
+        conn = self._kept.conn = self._writer().connect()
+        if conn.dialect.name == "postgresql":
+            # Each statement commits on its own: one round trip for a burst's rows, not BEGIN, INSERT, COMMIT.
+            conn = self._kept.conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn, False
+
+    def take_again(self, key: str, body: str) -> bool:
+        """After a write of `key` that met a stalled database (InboxStalled), on the caller's thread, which waits for
+        the database as the work's other steps would: True when the work is this caller's, its row written now or
+        by the stalled write, which may have landed unseen (this instance's and not done); False when another
+        caller wrote it first."""
+        import sqlalchemy as sa
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        from bot.adapters.schema import deliveries
+
+        now = self.clock()
+        with self._engine().begin() as conn:
+            insert = (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(deliveries)
+            ours = insert.on_conflict_do_update(
+                index_elements=[deliveries.c.key], set_={"lease_until": insert.excluded.lease_until},
+                where=sa.and_(deliveries.c.holder == insert.excluded.holder, deliveries.c.body.is_not(None)))
+            return conn.execute(ours.returning(deliveries.c.key), [{
+                "key": key, "at": now, "holder": self.holder, "lease_until": now + self.lease, "body": body}]
+            ).first() is not None
 
     def renew(self) -> int:
         """Extends the leases of the work this instance is doing; the number of rows."""

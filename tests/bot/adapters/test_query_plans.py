@@ -101,6 +101,7 @@ def the_store_at_work(store: Store) -> list[tuple[str, Callable[[], Any]]]:
         ("judge_later", lambda: store.judge_later(asked.id, NOW)),
         ("batch_judging_turns", lambda: store.batch_judging_turns(NOW, 20, NOW + 600)),
         ("judge_batch_later", lambda: store.judge_batch_later(md5_uuid("b3"), NOW)),
+        ("unposted_batches", lambda: store.unposted_batches(NOW)),
         ("set_message", lambda: store.set_message(asked.id, "C1", "1.2")),
         ("adopt_message", lambda: store.adopt_message(revert.id, "C1", "1.3")),
         ("requests (open)", lambda: store.requests()),

@@ -92,11 +92,16 @@ def test_an_answer_that_is_no_object_is_unreadable(body: Any) -> None:
     assert not readable("users.info", body)
 
 
-@pytest.mark.parametrize("ok", [False, None, 1, "true"])
-def test_an_answer_not_exactly_ok_is_left_to_slack_sdk(ok: Any) -> None:
-    """A refusal (or an `ok` that is not `true`): slack_sdk raises it as Slack's own failure; its fields are not
-    the bot's to read."""
+@pytest.mark.parametrize("ok", [False, None, 0, ""])
+def test_an_answer_not_ok_is_left_to_slack_sdk(ok: Any) -> None:
+    """A refusal: slack_sdk raises it as Slack's own failure; its fields are not the bot's to read."""
     assert readable("users.info", {"ok": ok, "user": 7})
+
+
+@pytest.mark.parametrize("ok", [1, "true", "false", [True]])
+def test_an_ok_that_is_true_but_not_exactly_true_is_unreadable(ok: Any) -> None:
+    """slack_sdk takes any true value for `ok` as success, so the bot would read fields it never checked."""
+    assert not readable("users.info", {"ok": ok, "user": {"id": "U1", "profile": {}}})
 
 
 def test_every_method_checked_is_covered_here_both_ways() -> None:

@@ -1,5 +1,6 @@
 """`backup-bot audit export` writes, byte for byte, what writing each entry on its own writes (the export before it
-read in batches and remembered JSON texts), whatever the entries hold."""
+read in batches and remembered JSON texts), whatever the entries hold; a detail without the marks the domain
+sets around a name (bot/domain/naming.py `outside`)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from typing import Any
 from bot.adapters.schema import INSERT_EVENT
 from bot.adapters.store import Store
 from bot.domain.audit import AuditEvent, csv_cell
+from bot.domain.naming import unmarked
 from bot.runtime.audit_commands import FIELDS, plain
 
 ODD = ["", " ", ",", '"', '""', "\n", "\r\n", "\r", "\t", "\x00", "\x01", "\x1b[31m", "\x7f", "\x9b", "=", "+", "-",
        "@", "<", ">", "<@U0CAROL001>", "<!subteam^S0DBALEAD1|@dba-leads>", "<#C0DBAOPS01>", "é", "名前", "\u2028",
-       "\ufffe", '"after": null', '", "sent": null, "x": "', "\\", "null", "{}", "'", "a"]
+       "\ufffe", "\u2068", "\u2069", "\u2068<@U0CAROL001>\u2069", '"after": null', '", "sent": null, "x": "', "\\",
+       "null", "{}", "'", "a"]
 
 
 def odd_text(rng: random.Random) -> str:
@@ -65,7 +68,7 @@ def written_one_by_one(events: list[AuditEvent], fmt: str) -> str:
     if writer:
         writer.writeheader()
     for event in events:
-        row = {k: plain(v) for k, v in asdict(event).items()}
+        row = {k: plain(unmarked(v) if k == "detail" and v else v) for k, v in asdict(event).items()}
         if writer:
             writer.writerow({k: csv_cell(v) for k, v in row.items()})
         else:

@@ -57,7 +57,7 @@ def test_the_request_id_goes_with_the_work() -> None:
 
 
 def test_a_cancelled_reminder_is_never_called_and_the_others_are_once() -> None:
-    from bot.runtime.executor import Reminders
+    from bot.runtime.reminders import Reminders
 
     reminders, called, all_due = Reminders(), [], threading.Event()
     keys = [reminders.at(0.05, lambda i=i: called.append(i)) for i in range(200)]
@@ -74,7 +74,7 @@ def test_a_stream_of_reminders_set_and_cancelled_shares_one_thread() -> None:
     none started (and the ack made to wait for its start) for each."""
     import time
 
-    from bot.runtime.executor import Reminders
+    from bot.runtime.reminders import Reminders
 
     reminders, threads = Reminders(), set()
     for _ in range(10):
