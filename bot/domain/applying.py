@@ -97,8 +97,10 @@ class Applying(Snapshots, Lifecycle):
     def _apply_claimed(self, claim: Claim, by: str, approvals: Sequence[str] | None = None) -> Outcome:
         """Judge the claimed request on the policy as read now, under its lease, and act on that verdict."""
         request = claim.request
-        if not request.approvals_needed and self.clock() >= request.expires_at:
-            # Queued past its life (behind a change left to the sweep): never sent long after it was asked.
+        if not request.approvals_needed and self.clock() >= request.expires_at and \
+                self.store.batch_of_request(request.id) is None:
+            # Queued past its life (behind a change left to the sweep): never sent long after it was asked. A bulk
+            # change's policy is tried within its own bound, and told why it ended where it ends (_tried_until).
             return self._fail(request, by, "it could not be applied before the request expired (another change "
                                            "to the policy was being applied). Nothing was sent; ask again if it "
                                            "is still needed.", claim=claim)
