@@ -105,9 +105,22 @@ class Applying(Snapshots, Lifecycle):
                                            "to the policy was being applied). Nothing was sent; ask again if it "
                                            "is still needed.", claim=claim)
         db = DatabaseRef(request.organization, request.database)
+        asked = BackupPolicy.model_validate(request.before)
+        target = str(request.changes.get("target", asked.target))
+        # One read of the rules decides both which facts are gathered and the verdict on them: a storage bound
+        # added in between is never judged on sizes read when the change was asked.
+        rules = self.access.rules
+        backups = None
+        if request.kind is not ChangeKind.DELETE and self.storage_bounded(db.organization, db.database, [target],
+                                                                          rules):
+            # The storage bound is judged on the backups as they are now, read under the lease (the latest one may
+            # have grown since the change was asked), and before the policy, as the fence's judging again reads
+            # them: read after it, their reads' time and waits would make the policy's read stale at the write.
+            backups = read_facts(self.policies.planetscale, db, [], None if request.kind is ChangeKind.CREATE
+                                 else asked, target)
         try:
             listed = self.policies.list_policies(db)
-            current = BackupPolicy.model_validate(request.before) if request.kind is ChangeKind.CREATE else \
+            current = asked if request.kind is ChangeKind.CREATE else \
                 self._stored_policy(db, request.policy_id, listed)
         except (PolicyNotFound, PlanetScaleError) as exc:
             return self._unread(claim, by, exc)
@@ -115,18 +128,8 @@ class Applying(Snapshots, Lifecycle):
         if request.kind is not ChangeKind.CREATE and current.name != request.policy_name:
             # Renamed in PlanetScale since it was asked: every outcome names it as it is now.
             claim.request = request = replace(request, policy_name=current.name)
-        recorded = DatabaseFacts.of(request.facts) or DatabaseFacts()
+        recorded = backups or DatabaseFacts.of(request.facts) or DatabaseFacts()
         facts = recorded.with_policies([(p.id, p.name, p.target) for p in listed])
-        target = str(request.changes.get("target", current.target))
-        # One read of the rules decides both which facts are gathered and the verdict on them: a storage bound
-        # added in between is never judged on sizes read when the change was asked.
-        rules = self.access.rules
-        if request.kind is not ChangeKind.DELETE and self.storage_bounded(db.organization, db.database, [target],
-                                                                          rules):
-            # The storage bound is judged on the backups as they are now, read under the lease: the latest one
-            # may have grown since the change was asked.
-            facts = read_facts(self.policies.planetscale, db, listed,
-                               None if request.kind is ChangeKind.CREATE else current, target)
         approved_by = self.store.approvers_of(request.id) if approvals is None else approvals
         verdict = self._judge(Stage.APPLYING, current, Asked.of(request), approved_by, facts, rules)
         refused = self._not_applying(claim, by, verdict)
