@@ -98,7 +98,17 @@ def change_estimate(kind: ChangeKind, before: dict[str, Any], after: dict[str, A
 
 
 def request_estimate(request: ChangeRequest) -> Estimate:
+    if request.kind is ChangeKind.UPDATE and request.state is RequestState.APPLIED and request.after:
+        return change_estimate(request.kind, applied_before(request), request.after, DatabaseFacts.of(request.facts))
     return change_estimate(request.kind, request.before, after_values(request), DatabaseFacts.of(request.facts))
+
+
+def applied_before(request: ChangeRequest) -> dict[str, Any]:
+    """An applied update's policy as it was when its PATCH left: as PlanetScale answered it, but the fields sent,
+    which held their asked values (judged so under the lease). A field not sent may have changed in PlanetScale
+    since the ask (a frequency): the backups kept before and after count it as it is."""
+    assert request.after is not None
+    return {**request.after, **{f: request.before.get(f) for f in request.changes}}
 
 
 @dataclass(frozen=True)
