@@ -105,10 +105,14 @@ def request_estimate(request: ChangeRequest) -> Estimate:
 
 def applied_before(request: ChangeRequest) -> dict[str, Any]:
     """An applied update's policy as it was when its PATCH left: as PlanetScale answered it, but the fields sent,
-    which held their asked values (judged so under the lease). A field not sent may have changed in PlanetScale
-    since the ask (a frequency): the backups kept before and after count it as it is."""
+    which held their asked values (judged so under the lease), and the day and week a frequency sent moves. A
+    field not sent may have changed in PlanetScale since the ask (a frequency, a day): it is told as it is, never as
+    this change's."""
     assert request.after is not None
-    return {**request.after, **{f: request.before.get(f) for f in request.changes}}
+    sent = [*request.changes]
+    if {"frequency_value", "frequency_unit"} & set(sent):  # its day and week, cleared by PlanetScale, were its own
+        sent += ["schedule_day", "schedule_week"]
+    return {**request.after, **{f: request.before.get(f) for f in sent}}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from approval_helpers import ALICE, CAROL, RULES, approvals_bot, request_id
+from approval_helpers import ALICE, CAROL, RULES, approvals_bot, latest_view, request_id
 from bulk_helpers import channel_messages
 from conftest import Bot
 
@@ -30,6 +30,9 @@ def test_a_revert_leaves_a_day_moved_in_the_dashboard_before_its_change_applied(
     planetscale.policies[("acme", "wk")]["wk-weekly"]["schedule_day"] = 3  # moved in the dashboard
     approvals_bot.click(APPROVE, request_id(asked), user=CAROL, message=asked)
     assert planetscale.policies[("acme", "wk")]["wk-weekly"]["retention_value"] == 8
+    applied = latest_view(approvals_bot, asked)
+    assert "schedule_day" not in applied and "Wednesday" in applied, applied  # the day is PlanetScale's now
+    assert "day" not in applied.split("Revert this change?")[1].split("It is asked")[0], applied
     said = approvals_bot.click(REVERT, request_id(asked), user=ALICE, message=asked).all_text()
     revert = channel_messages(approvals_bot)[-1]
     assert revert.ts != asked.ts, said
