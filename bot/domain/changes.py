@@ -287,9 +287,9 @@ class ChangePath(Creating, Deciding):
         if original.kind is not ChangeKind.UPDATE or restored_name_refusal(original):  # refused there, saying why
             return self.revert_lifecycle(original, user, channel)
         db = DatabaseRef(original.organization, original.database)
-        # The day and week PlanetScale cleared as the schedule went to hours or days come back with it.
-        moved = [f for f in ("schedule_day", "schedule_week")
-                 if original.after and original.after.get(f) != original.before.get(f)]
+        # The day and week PlanetScale cleared as its frequency went to hours or days (not the dashboard's) come back.
+        moved = [f for f in ("schedule_day", "schedule_week") if {"frequency_value", "frequency_unit"} & set(
+            original.changes) and original.after and original.after.get(f) != original.before.get(f)]
         # The targets as recorded, the policy's target after the change first.
         return self._revert(db, original.policy_id, {f: original.before[f] for f in [*original.changes, *moved]},
                             list(reversed(original.targets)), user, channel,
