@@ -14,7 +14,7 @@ from bot.domain.batches import Batch, BatchState, Member, Planned, Skipped, Skip
 from bot.domain.bulk_standing import Standing
 from bot.domain.change_requests import RequestState
 from bot.domain.costs import DatabaseFacts, describe_size, estimate
-from bot.domain.outcomes import OutcomeKind, owed_text
+from bot.domain.outcomes import OutcomeKind, applied_before, owed_text
 from bot.domain.policy import BackupPolicy, describe_changes, describe_schedule
 from handlers.blocks import (
     approvals_text,
@@ -128,7 +128,7 @@ def member_line(member: Member) -> str:
         # As the post of one applied change: before → after, the policy now in words, its next run, its cost.
         why = (f": {change_words(request.before, request.changes)}; now {escape(describe_schedule(request.after))}, "
                f"next run {when(request.after.get('next_run_at'))}"
-               f"{cost_between(request.before, request.changes, request.facts)}")
+               f"{cost_between(applied_before(request), request.changes, request.facts)}")
     asked_as = str(request.before.get("name") or request.policy_name)
     # Named as it was read when applied; renamed in PlanetScale since the ask, its old name follows.
     was = f" (named “{literal(asked_as, 120)}” when asked)" if asked_as != request.policy_name else ""

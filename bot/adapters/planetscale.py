@@ -40,6 +40,7 @@ from bot.domain.ports import (
     Unauthorized,
     Unavailable,
     Unreachable,
+    pages_apart,
     request_meter,
     send_fence,
     wait_noted,
@@ -289,8 +290,8 @@ class PlanetScaleClient:
         page: int | None = 1
         seen = taken = 0
         while page is not None and seen < MAX_PAGES:
-            body = self._call("GET", path, where, access, params={**(params or {}), "page": str(page),
-                                                                  "per_page": str(PER_PAGE)})
+            body = self._page(path, where, access, {**(params or {}), "page": str(page), "per_page": str(PER_PAGE)},
+                              later=page > 1)
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise BadResponse(f"PlanetScale answered for {where} with a list this bot cannot read.")
             if not all(isinstance(item, dict) for item in body["data"]):
@@ -308,6 +309,27 @@ class PlanetScaleClient:
             next_page = body.get("next_page")
             page = next_page if isinstance(next_page, int) and next_page > page else None
             seen += 1
+
+    def _page(self, path: str, where: str, access: str, params: dict[str, str], later: bool) -> Any:
+        """One page of a list. A wait for a page after the first is told to `pages_apart` as well: the pages
+        before it show things as they were before that wait."""
+        apart = pages_apart.get() if later else None
+        if apart is None:
+            return self._call("GET", path, where, access, params=params)
+        outer, waited = wait_noted.get(), []
+
+        def noted(seconds: float) -> None:
+            waited.append(seconds)
+            if outer is not None:
+                outer(seconds)
+
+        token = wait_noted.set(noted)
+        try:
+            return self._call("GET", path, where, access, params=params)
+        finally:
+            wait_noted.reset(token)
+            if waited:
+                apart()
 
     def _call(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
         retrying = Retrying(

@@ -37,8 +37,8 @@ from bot.domain.outcomes import (
     taken_over,
     waiting_detail,
 )
-from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
-from bot.domain.ports import Claim, LeaseLost, PlanetScaleError, RateLimited, Unavailable
+from bot.domain.policy import BackupPolicy, PolicyUpdate, moved_meanwhile
+from bot.domain.ports import Claim, HeldUp, LeaseLost, PlanetScaleError, RateLimited, Unavailable
 from bot.domain.reading import PolicyNotFound
 from bot.domain.snapshots import Snapshots
 
@@ -97,15 +97,31 @@ class Applying(Snapshots, Lifecycle):
     def _apply_claimed(self, claim: Claim, by: str, approvals: Sequence[str] | None = None) -> Outcome:
         """Judge the claimed request on the policy as read now, under its lease, and act on that verdict."""
         request = claim.request
-        if not request.approvals_needed and self.clock() >= request.expires_at:
-            # Queued past its life (behind a change left to the sweep): never sent long after it was asked.
+        if not request.approvals_needed and self.clock() >= request.expires_at and \
+                self.store.batch_of_request(request.id) is None:
+            # Queued past its life (behind a change left to the sweep): never sent long after it was asked. A bulk
+            # change's policy is tried within its own bound, and told why it ended where it ends (_tried_until).
             return self._fail(request, by, "it could not be applied before the request expired (another change "
                                            "to the policy was being applied). Nothing was sent; ask again if it "
                                            "is still needed.", claim=claim)
         db = DatabaseRef(request.organization, request.database)
+        asked = BackupPolicy.model_validate(request.before)
+        target = str(request.changes.get("target", asked.target))
+        # One read of the rules decides both which facts are gathered and the verdict on them: a storage bound
+        # added in between is never judged on sizes read when the change was asked.
+        rules = self.access.rules
+        backups = None
+        if request.kind is not ChangeKind.DELETE and self.storage_bounded(db.organization, db.database, [target],
+                                                                          rules):
+            # The storage bound is judged on the backups as they are now, read under the lease (the latest one may
+            # have grown since the change was asked), and before the policy, as the fence's judging again reads
+            # them: read after it, their reads' time and waits would make the policy's read stale at the write.
+            backups = read_facts(self.policies.planetscale, db, [], None if request.kind is ChangeKind.CREATE
+                                 else asked, target)
+        claim.reading()
         try:
             listed = self.policies.list_policies(db)
-            current = BackupPolicy.model_validate(request.before) if request.kind is ChangeKind.CREATE else \
+            current = asked if request.kind is ChangeKind.CREATE else \
                 self._stored_policy(db, request.policy_id, listed)
         except (PolicyNotFound, PlanetScaleError) as exc:
             return self._unread(claim, by, exc)
@@ -113,18 +129,8 @@ class Applying(Snapshots, Lifecycle):
         if request.kind is not ChangeKind.CREATE and current.name != request.policy_name:
             # Renamed in PlanetScale since it was asked: every outcome names it as it is now.
             claim.request = request = replace(request, policy_name=current.name)
-        recorded = DatabaseFacts.of(request.facts) or DatabaseFacts()
+        recorded = backups or DatabaseFacts.of(request.facts) or DatabaseFacts()
         facts = recorded.with_policies([(p.id, p.name, p.target) for p in listed])
-        target = str(request.changes.get("target", current.target))
-        # One read of the rules decides both which facts are gathered and the verdict on them: a storage bound
-        # added in between is never judged on sizes read when the change was asked.
-        rules = self.access.rules
-        if request.kind is not ChangeKind.DELETE and self.storage_bounded(db.organization, db.database, [target],
-                                                                          rules):
-            # The storage bound is judged on the backups as they are now, read under the lease: the latest one
-            # may have grown since the change was asked.
-            facts = read_facts(self.policies.planetscale, db, listed,
-                               None if request.kind is ChangeKind.CREATE else current, target)
         approved_by = self.store.approvers_of(request.id) if approvals is None else approvals
         verdict = self._judge(Stage.APPLYING, current, Asked.of(request), approved_by, facts, rules)
         refused = self._not_applying(claim, by, verdict)
@@ -152,7 +158,7 @@ class Applying(Snapshots, Lifecycle):
                 why = "the policy is no longer in PlanetScale (deleted elsewhere since the request). Nothing was sent"
             return self._fail(request, by, why, claim=claim)
         until, then, gave_up = self._tried_until(request, "the bot tries again shortly")
-        if isinstance(exc, Unavailable | RateLimited) and self.clock() < until:
+        if isinstance(exc, Unavailable | RateLimited | HeldUp) and self.clock() < until:
             # A passing failure closes nothing: nothing was sent, and the sweep reads it again.
             why = f"{why}; {then}"
             back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
@@ -216,6 +222,7 @@ class Applying(Snapshots, Lifecycle):
             known = read_facts(self.policies.planetscale, db, [], None if request.kind is ChangeKind.CREATE
                                else asked, target).with_policies(known.policies)
         listed: list[tuple[str, str, str]]
+        claim.reading()
         try:
             if request.kind is ChangeKind.CREATE:  # no policy yet: the database's, listed again
                 fresh = asked
@@ -343,6 +350,8 @@ class Applying(Snapshots, Lifecycle):
             latest = self.store.get_request(request.id) or request
             return Outcome(OutcomeKind.CLOSED, f"{exc.user_message} This request is {describe_state(latest)}.",
                            latest)
+        if isinstance(exc, HeldUp):  # a passing failure, as a read that failed for a moment: closes nothing
+            return self._unread(claim, SYSTEM, exc)
         if unsent:
             failed = self._move(request.id, [S.APPLYING], S.FAILED, claim=claim, detail=exc.user_message,
                                 record=replace(attempt, action="failed", detail=exc.user_message))
@@ -480,14 +489,4 @@ def _completed(later: Callable[[], DatabaseFacts] | None) -> dict[str, Any] | No
         log.exception("reading the estimate's basis beside a send failed")
         return None
 
-
-def moved_meanwhile(read: BackupPolicy, update: PolicyUpdate, answer: BackupPolicy) -> str:
-    """The settings PlanetScale's answer to a PATCH holds that neither the policy as read under the lease nor
-    the PATCH set (someone moved them in between), in words; empty when there are none. A schedule the PATCH
-    changes the unit of may be reshaped by PlanetScale, so it is left out then."""
-    sent = update.to_api()
-    reshaped = {"schedule_time", "schedule_day", "schedule_week"} if "frequency_unit" in sent else set()
-    moved = [f"{f}={answer.field_value(f)}" for f in EDITABLE_FIELDS
-             if f not in sent and f not in reshaped and answer.field_value(f) != read.field_value(f)]
-    return ", ".join(moved)
 

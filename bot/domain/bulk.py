@@ -29,7 +29,7 @@ from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePath
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Verdict, VerdictKind
-from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
+from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP, bulk_tries
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
 from bot.domain.outcomes import Outcome, OutcomeKind, explain, request_event, unknown_button
@@ -171,6 +171,7 @@ class BulkPath(Asking, Judging):
         `verdicts`: each live policy's, judged on `shared`, the reads of the step that judged them."""
         shared = shared if shared is not None else SharedReads()
         expires = (now := self.changes.clock()) + self.changes.access.rules.expire_after_seconds
+        tries = bulk_tries(expires - now)
         if not verdicts and approvers:
             verdicts = self._judged(batch, approvers, shared)
         # As a single change is decided (Deciding._approved): by the approvals that decided it, judged now.
@@ -185,7 +186,7 @@ class BulkPath(Asking, Judging):
             approvers=list(batch.approvers), risks=p.risks, reason=batch.reason, expires_at=expires, created_at=now,
             updated_at=now, state=RequestState.APPROVED, counted=list(counted[p.key]) or None,
             decided_by=by if by in counted[p.key] else (counted[p.key] or (by,))[-1], facts=p.facts,
-            detail=f"bulk change {batch.id[:8]}{later_words(shared.passing(p.database))}") for p in batch.live]
+            detail=f"bulk change {batch.id[:8]}{later_words(shared.passing(p.database), tries)}") for p in batch.live]
         records = [request_event("approved", m, a, detail=m.detail) for m in members
                    for a in counted[m.database, m.policy_id]]
         if not self.store.approve_batch(batch.id, by, members, approvers, records):

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.domain.batches import Planned
 from bot.domain.judge import Verdict, VerdictKind
-from bot.domain.lifecycle import BULK_WAIT_WORDS
+from bot.domain.lifecycle import bulk_wait_words
 from bot.domain.outcomes import owed_text
 from bot.domain.ports import PlanetScaleError
 
@@ -68,8 +68,10 @@ def owed_words(waiting: Sequence[Verdict]) -> str:
             f"{len(waiting)} of its policies.")
 
 
-def later_words(passing: PlanetScaleError | None) -> str:
-    """Why a bulk change's policy waits on PlanetScale, and what happens next; nothing when it does not."""
+def later_words(passing: PlanetScaleError | None, tries: float) -> str:
+    """Why a bulk change's policy waits on PlanetScale, and what happens next (tried `tries` seconds after its
+    approval at most); nothing when it does not."""
     if passing is None:
         return ""
-    return f"; waiting on PlanetScale, which could not be read for it ({passing.user_message}): {BULK_WAIT_WORDS}"
+    return (f"; waiting on PlanetScale, which could not be read for it ({passing.user_message}): "
+            f"{bulk_wait_words(tries)}")

@@ -120,8 +120,7 @@ class ChangePath(Creating, Deciding):
 
         Unless it is a dry run, the policy's lease is taken first and the policy read once under it: a change
         that needs no approval is asked and applied at one moment, judged on that one read, and sent before the
-        lease is given back. One that needs approvals is stored pending, and read again under its lease when it
-        applies."""
+        lease is given back. One that needs approvals is stored pending, read again under its lease to apply."""
         ref = expected.id if expected else ref
         earlier = redone_id()
         stored = self.store.get_request(earlier) if earlier is not None and not dry_run else None
@@ -168,6 +167,7 @@ class ChangePath(Creating, Deciding):
             if claim is None:
                 return None
             with self._working(claim):
+                claim.reading()  # read first thing: what waited before is before the read
                 return self._ask(user, channel, db, ref, update, reason, expected, visible, branches, claim=claim)
 
     def _claim_to_ask(self, asking: ChangeRequest) -> Claim | None:
@@ -287,9 +287,9 @@ class ChangePath(Creating, Deciding):
         if original.kind is not ChangeKind.UPDATE or restored_name_refusal(original):  # refused there, saying why
             return self.revert_lifecycle(original, user, channel)
         db = DatabaseRef(original.organization, original.database)
-        # The day and week PlanetScale cleared as the schedule went to hours or days come back with it.
-        moved = [f for f in ("schedule_day", "schedule_week")
-                 if original.after and original.after.get(f) != original.before.get(f)]
+        # The day and week PlanetScale cleared as its frequency went to hours or days (not the dashboard's) come back.
+        moved = [f for f in ("schedule_day", "schedule_week") if {"frequency_value", "frequency_unit"} & set(
+            original.changes) and original.after and original.after.get(f) != original.before.get(f)]
         # The targets as recorded, the policy's target after the change first.
         return self._revert(db, original.policy_id, {f: original.before[f] for f in [*original.changes, *moved]},
                             list(reversed(original.targets)), user, channel,

@@ -13,15 +13,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from bot.domain.access_rules import describe_duration
 from bot.domain.audit import AuditEvent, iso_of
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.ports import (
     FRESH_SECONDS,
     ChangeStore,
     Claim,
+    HeldUp,
     LeaseLost,
     NotSent,
     PlanetScaleApi,
+    pages_apart,
     send_fence,
     wait_noted,
 )
@@ -40,10 +43,23 @@ JUDGE_AGAIN_SECONDS = 600.0
 # moment (a 5xx, a 429) or its facts cannot be read: an hour, not the request's whole life, so a policy that
 # cannot be applied is closed as failed in good time and offered again by the bulk message's Retry button.
 BULK_WAIT_SECONDS = 3600.0
-# What happens next to such a policy, and what its reader can do: it has no Approve button of its own.
-BULK_WAIT_WORDS = ("the bot tries it again at its next sweep, for up to an hour after the approval; then it closes "
-                   "it as failed, and the Retry button on the bulk change's message asks it again")
-BULK_GAVE_UP_WORDS = "the bot tried it at each sweep for an hour after the approval: Retry asks it again"
+
+
+def bulk_tries(expire_after_seconds: float) -> float:
+    """How long after its approval a bulk change's policy is tried: BULK_WAIT_SECONDS, within its request's life."""
+    return min(BULK_WAIT_SECONDS, expire_after_seconds)
+
+
+def bulk_wait_words(seconds: float) -> str:
+    """What happens next to such a policy, tried `seconds` after its approval at most, and what its reader can do:
+    it has no Approve button of its own."""
+    return (f"the bot tries it again at its next sweep, for up to {describe_duration(seconds)} after the approval; "
+            "then it closes it as failed, and the Retry button on the bulk change's message asks it again")
+
+
+def bulk_gave_up_words(seconds: float) -> str:
+    return f"the bot tried it at each sweep for {describe_duration(seconds)} after the approval: Retry asks it again"
+
 # How long a click waits for another change to the same policy to finish before leaving it to the sweep.
 CLAIM_WAIT_SECONDS = 15.0
 LEASE_POLL_SECONDS = 0.05
@@ -162,11 +178,11 @@ class Lifecycle:
     def _tried_until(self, request: ChangeRequest, again: str) -> tuple[float, str, str]:
         """Until when a request that PlanetScale fails for a moment, or that cannot be judged, is tried again; what
         happens next (`again` for an ordinary request); and what its closing as failed adds. A bulk change's
-        policy (stored at its approval) is tried BULK_WAIT_SECONDS after that approval at most."""
+        policy (stored at its approval) is tried BULK_WAIT_SECONDS after that approval at most, within its life."""
         if self.store.batch_of_request(request.id) is None:
             return request.expires_at, again, ""
-        return min(request.expires_at, request.created_at + BULK_WAIT_SECONDS), BULK_WAIT_WORDS, \
-            f"; {BULK_GAVE_UP_WORDS}"
+        tries = bulk_tries(request.expires_at - request.created_at)
+        return request.created_at + tries, bulk_wait_words(tries), f"; {bulk_gave_up_words(tries)}"
 
     def _claim(self, request: ChangeRequest, from_states: Sequence[RequestState]) -> Claim | None:
         """Claim the request and its policy's lease; while another change holds it, wait a little."""
@@ -227,8 +243,8 @@ class Lifecycle:
                     return
                 again()  # marks the read it judged on (Claim.read), made after every look-up it needed
                 waited = False
-            raise NotSent("Nothing was sent: the bot was held up after each of its reads of the policy before the "
-                          "change could leave (its database or PlanetScale was slow); ask again in a moment.")
+            raise HeldUp("the bot was held up after each of its reads of the policy before the change could leave "
+                         "(its database or PlanetScale was slow)")
 
         token = send_fence.set(fence)
         try:
@@ -253,10 +269,14 @@ class Lifecycle:
         def noted(_: float) -> None:
             claim.waited = True
 
-        token = wait_noted.set(noted)
+        def apart() -> None:
+            claim.apart = True
+
+        token, pages = wait_noted.set(noted), pages_apart.set(apart)
         try:
             yield
         finally:
+            pages_apart.reset(pages)
             wait_noted.reset(token)
             if not claim.released:
                 self.store.release(claim)

@@ -98,7 +98,21 @@ def change_estimate(kind: ChangeKind, before: dict[str, Any], after: dict[str, A
 
 
 def request_estimate(request: ChangeRequest) -> Estimate:
+    if request.kind is ChangeKind.UPDATE and request.state is RequestState.APPLIED and request.after:
+        return change_estimate(request.kind, applied_before(request), request.after, DatabaseFacts.of(request.facts))
     return change_estimate(request.kind, request.before, after_values(request), DatabaseFacts.of(request.facts))
+
+
+def applied_before(request: ChangeRequest) -> dict[str, Any]:
+    """An applied update's policy as it was when its PATCH left: as PlanetScale answered it, but the fields sent,
+    which held their asked values (judged so under the lease), and the day and week a frequency sent moves. A
+    field not sent may have changed in PlanetScale since the ask (a frequency, a day): it is told as it is, never as
+    this change's."""
+    assert request.after is not None
+    sent = [*request.changes]
+    if {"frequency_value", "frequency_unit"} & set(sent):  # its day and week, cleared by PlanetScale, were its own
+        sent += ["schedule_day", "schedule_week"]
+    return {**request.after, **{f: request.before.get(f) for f in sent}}
 
 
 @dataclass(frozen=True)

@@ -354,3 +354,14 @@ def describe_changes(before: BackupPolicy, after: dict[str, Any] | BackupPolicy)
         if any(old.get(f) != new.get(f) for f in fields):
             changes.append(FieldChange(label, describe_field(label, old), describe_field(label, new)))
     return changes
+
+
+def moved_meanwhile(read: BackupPolicy, update: PolicyUpdate, answer: BackupPolicy) -> str:
+    """The settings PlanetScale's answer to a PATCH holds that neither the policy as read under the lease nor
+    the PATCH set (someone moved them in between), in words; empty when there are none. A schedule the PATCH
+    changes the unit of may be reshaped by PlanetScale, so it is left out then."""
+    sent = update.to_api()
+    reshaped = {"schedule_time", "schedule_day", "schedule_week"} if "frequency_unit" in sent else set()
+    moved = [f"{f}={answer.field_value(f)}" for f in EDITABLE_FIELDS
+             if f not in sent and f not in reshaped and answer.field_value(f) != read.field_value(f)]
+    return ", ".join(moved)

@@ -29,6 +29,9 @@ send_fence: ContextVar[Callable[[bool], None] | None] = ContextVar("send_fence",
 # backoff or Retry-After), reads' too. The change path sets it while it holds a lease: a policy read before a wait
 # is judged again before a write leaves.
 wait_noted: ContextVar[Callable[[float], None] | None] = ContextVar("wait_noted", default=None)
+# Called by the PlanetScale client when a list it reads in pages waited after its first page was answered: the
+# pages before the wait show things as they were before it. The change path sets it while it holds a lease.
+pages_apart: ContextVar[Callable[[], None] | None] = ContextVar("pages_apart", default=None)
 # A policy read under a lease longer ago than this is read again before a write leaves on it: any wait counts,
 # told or not (a stalled database, a Slack look-up's Retry-After, the HTTP layer's queue). Waits the client makes
 # are told exactly; this bound is for the rest, far above a step's own time on a loaded machine, so a step that did
@@ -100,6 +103,11 @@ class NotSent(PlanetScaleError):
 
 class LeaseLost(NotSent):
     """Kept unsent by the send's fence: the worker no longer holds the policy's lease (the sweep took it over)."""
+
+
+class HeldUp(NotSent):
+    """Kept unsent by the send's fence: each of its reads of the policy was held up before the write could leave
+    (the bot's database or PlanetScale slow for a moment), a passing failure."""
 
 
 class RateLimited(PlanetScaleError):
@@ -185,12 +193,19 @@ class Claim:
     facts: dict[str, Any] | None = field(default=None, compare=False)
     # A PlanetScale call waited since the policy was read under this lease (the facts' reads, the write's own).
     waited: bool = field(default=False, compare=False)
+    # The read of the policy under way waited between the pages of its list (`pages_apart`).
+    apart: bool = field(default=False, compare=False)
     # When the policy was read under this lease (the change path's clock); None before it is.
     read_at: float | None = field(default=None, compare=False)
 
+    def reading(self) -> None:
+        """The policy is about to be read under the lease (a list of its database's policies)."""
+        self.apart = False
+
     def read(self, now: float) -> None:
-        """The policy read under the lease at `now`: a wait before it is before it."""
-        self.waited, self.read_at = False, now
+        """The policy read under the lease, its read ended at `now`: a wait before its first answer is before it.
+        One between the pages of its list stays noted: the policy is as a page answered before that wait showed it."""
+        self.waited, self.read_at, self.apart = self.apart, now, False
 
 
 class ChangeStore(Protocol):

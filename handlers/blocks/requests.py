@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import (
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import after_values
 from bot.domain.commands import DatabaseRef
-from bot.domain.outcomes import request_estimate
+from bot.domain.outcomes import applied_before, request_estimate
 from bot.domain.policy import (
     BackupPolicy,
     describe_changes,
@@ -102,7 +102,9 @@ def request_blocks(request: ChangeRequest, approved_by: list[str], groups: Group
     """A change request as it stands now: the one message the channel sees, updated at every step. `approved_by`:
     the approvals that count; `also`: those given that do not (no longer allowed, or beyond what was asked)."""
     db = DatabaseRef(request.organization, request.database)
-    before = BackupPolicy.model_validate(request.before)
+    applied = request.kind is ChangeKind.UPDATE and request.state is RequestState.APPLIED and request.after
+    # An applied update as its PATCH found the policy: what changed in PlanetScale meanwhile is not its doing.
+    before = BackupPolicy.model_validate(applied_before(request) if applied else request.before)
     after: dict[str, Any] | BackupPolicy = (BackupPolicy.model_validate(request.after) if request.after
                                            else after_values(request))
     lines = [request_headline(request, bold=True)]
@@ -149,7 +151,7 @@ def request_blocks(request: ChangeRequest, approved_by: list[str], groups: Group
     elif request.state is RequestState.APPLIED:
         revert = ButtonElement(text="Revert", action_id=REVERT, value=request.id,
                                confirm=revert_confirm(request.policy_name, after if isinstance(after, BackupPolicy)
-                                                      else before.model_copy(update=after), request.before)
+                                                      else before.model_copy(update=after), before)
                                if request.kind is ChangeKind.UPDATE else lifecycle_revert_confirm(request))
         result.append(ActionsBlock(block_id=f"applied:{request.id}", elements=[
             *([] if request.kind is ChangeKind.DELETE else [edit_button(db, request.policy_id)]), revert]))
