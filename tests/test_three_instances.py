@@ -37,7 +37,14 @@ def fleet(planetscale: PlanetScaleState, count: int, target: str) -> list[str]:
 
 def serving(tmp_path: Path, env: dict[str, str]) -> tuple[list[int], list[subprocess.Popen[bytes]]]:
     ports = [free_port() for _ in range(INSTANCES)]
-    return ports, [start(env, tmp_path, port, f"serve-{port}.log") for port in ports]
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        for port in ports:
+            servers.append(start(env, tmp_path, port, f"serve-{port}.log"))
+    except BaseException:
+        stop(servers)  # one that did not start leaves none of the others running past the test
+        raise
+    return ports, servers
 
 
 def stop(servers: list[subprocess.Popen[bytes]]) -> None:
