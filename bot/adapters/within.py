@@ -74,7 +74,9 @@ class Within:
         raise httpx.ReadTimeout("the answer's head did not arrive in time", request=request)
 
     def close(self) -> None:
-        """Nothing to end: a thread still waiting ends once its read does (the client's close ends the rest)."""
+        """Its idle threads end now; a thread still waiting ends once its read does (the client's close ends the
+        rest)."""
+        self.threads.stop()
 
 
 class _Head:
@@ -110,9 +112,10 @@ class _Threads:
     def __init__(self, most: int, name: str):
         self.name = name
         self.free = threading.BoundedSemaphore(most)  # one held from a job's start until its thread is free again
-        self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.idle = 0  # threads free that no job has claimed yet
+        self.stopped = False
 
     def start(self, job: Callable[[], None], timeout: float) -> bool:
         """Runs `job` on a thread; False, and not run, if `most` were under way until `timeout` seconds passed."""
@@ -132,16 +135,27 @@ class _Threads:
             raise
         return True
 
-    def _run(self, job: Callable[[], None]) -> None:
-        while True:
+    def stop(self) -> None:
+        """Idle threads end now, busy ones once their job is done."""
+        with self.lock:
+            self.stopped, idle, self.idle = True, self.idle, 0
+        for _ in range(idle):
+            self.jobs.put(None)
+
+    def _run(self, job: Callable[[], None] | None) -> None:
+        while job is not None:
             try:
                 job()
             except BaseException:
                 self.free.release()
                 raise
             with self.lock:
-                self.idle += 1
+                stopped = self.stopped
+                if not stopped:
+                    self.idle += 1
             self.free.release()  # after counting itself free: a job that gets this finds it, no thread too many
+            if stopped:
+                return
             try:
                 job = self.jobs.get(timeout=IDLE_SECONDS)
             except queue.Empty:
@@ -149,7 +163,7 @@ class _Threads:
                     if self.idle > 0:  # unclaimed: it ends
                         self.idle -= 1
                         return
-                job = self.jobs.get()  # claimed as it stopped waiting: its job is on its way
+                job = self.jobs.get()  # claimed as it stopped waiting (its job, or None from stop, is on its way)
 
 
 def read_within(response: httpx.Response, deadline: float, most: int) -> bytes | None:
