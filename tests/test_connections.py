@@ -147,6 +147,7 @@ def test_an_unreachable_planetscale_is_named_over_the_kept_alive_pool() -> None:
 def test_a_connection_the_server_closed_while_idle_is_replaced_not_reused() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
+    closed = threading.Semaphore(0)
 
     def serve_once_each() -> None:  # answers one request per connection, then closes it without saying so
         for _ in range(2):
@@ -155,6 +156,7 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_not_reused() -> N
             conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
             time.sleep(0.1)
             conn.close()
+            closed.release()
 
     server = threading.Thread(target=serve_once_each, daemon=True)
     server.start()
@@ -162,7 +164,8 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_not_reused() -> N
     try:
         for _ in range(2):  # a reused closed connection would fail the second with RemoteProtocolError
             assert client.get(f"http://127.0.0.1:{port}/").content == b"ok"
-            time.sleep(0.3)
+            # Idle until the server has closed it: a fixed pause, on a loaded machine, may end before the close.
+            assert closed.acquire(timeout=30)
     finally:
         client.close()
         listener.close()
