@@ -189,10 +189,10 @@ def test_with_a_worker_a_help_is_answered_in_its_ack_once_the_front_has_listed_t
     serve = start(serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path}/bot.db"), tmp_path,
                   free_port())
     port = int(serve.args[-1])  # type: ignore[index]
-    asked = iter(range(1, 1000))
+    asked = iter(range(1, 100_000))
     try:  # the front lists them itself, off the ack's path, and keeps them fresh
         wait_until(lambda: HELP in post(port, command("help", slack_url, trigger=f"1.{next(asked)}")),
-                   "no help was answered in its ack", timeout=15)
+                   "no help was answered in its ack", timeout=60)
     finally:
         stop(serve)
 
