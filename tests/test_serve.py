@@ -155,7 +155,7 @@ def test_the_server_keeps_answering_while_a_listener_takes_its_time_before_its_a
     body = bot.command_body("x").replace("%2Fbackup-policy", "%2Fslow")
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         slow_answer = pool.submit(post, server, body)
-        assert entered.wait(10)
+        assert entered.wait(60)
         assert post(server, bot.command_body("help")).status_code == 200  # answered while /slow still waits
         assert not slow_answer.done()
         release.set()
@@ -234,7 +234,7 @@ def test_acks_are_answered_while_the_database_behind_healthz_stops_answering(bot
         checker = threading.Thread(target=lambda: checks.append(httpx.get(f"{running.url}/healthz", timeout=20)))
         checker.start()
         try:
-            assert stalled.wait(10)
+            assert stalled.wait(60)
             answer = post(running.url, bot.command_body("list acme/app-db"))
             assert answer.status_code == 200 and not released.is_set()
             checker.join(20)

@@ -119,7 +119,7 @@ def test_a_read_of_the_store_holds_back_no_inbox_write(sqlite_store: Store) -> N
         assert conn.execute(sa.select(deliveries.c.key)).scalars().all() == []
         writer = threading.Thread(target=lambda: inbox.take("k:1", "body") and written.set())
         writer.start()
-        assert written.wait(5)
+        assert written.wait(60)
         assert conn.execute(sa.select(deliveries.c.key)).scalars().all() == []
     writer.join(5)
     with sqlite_store.reader.connect() as conn:
@@ -131,7 +131,7 @@ def test_a_read_of_the_store_waits_for_no_writer(sqlite_store: Store) -> None:
     with sqlite_store.engine.begin():  # a writer holding the turn (and SQLite's lock) meanwhile
         reader = threading.Thread(target=lambda: sqlite_store.get_request("nothing") is None and read.set())
         reader.start()
-        assert read.wait(5)
+        assert read.wait(60)
     reader.join(5)
 
 

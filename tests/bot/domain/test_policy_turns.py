@@ -46,7 +46,7 @@ def test_a_turn_not_given_in_time_says_so_and_the_turns_are_forgotten_once_unuse
 
     holder = threading.Thread(target=hold)
     holder.start()
-    assert holding.wait(5)
+    assert holding.wait(60)
     with turns.turn("acme/app-db/bp01", 0.05) as mine:
         assert not mine
     with turns.turn("acme/app-db/bp02", 0.05) as mine:  # another policy: its own turn

@@ -56,7 +56,7 @@ def test_a_lazy_listener_runs_on_the_shared_client(bot: Bot) -> None:
     bot.app.command("/lazy")(ack=lambda ack: ack(), lazy=[lazily])
     reply = bot.send(bot.command_body("later").replace("%2Fbackup-policy", "%2Flazy"))
     assert reply.response.status == 200
-    assert done.wait(10)
+    assert done.wait(60)
     [(text, client, respond)] = ran
     assert text == "later" and client is bot.app.client and respond.http is bot.app.client.http
     assert any(e.text == "later, through the pool" for e in bot.slack.events if e.kind == "response")

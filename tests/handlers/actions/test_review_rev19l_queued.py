@@ -42,7 +42,7 @@ def test_a_queued_change_whose_post_slack_took_unheard_is_not_posted_again_when_
     finally:
         changes.planetscale = real
         held.set()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while planetscale.policies[("acme", "app-db")][DEV]["schedule_time"] != "05:00" and \
                 time.monotonic() < deadline:
             time.sleep(0.02)
@@ -52,7 +52,7 @@ def test_a_queued_change_whose_post_slack_took_unheard_is_not_posted_again_when_
     approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=BOB, channel=RANDOM)
     assert planetscale.policies[("acme", "app-db")][DEV]["retention_value"] != 9  # queued behind alice's
     [bobs] = [r for r in approvals_bot.deps.store.requests(list(RequestState)) if r.requester == BOB]
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60
     while not shown(approvals_bot, bobs.id) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(shown(approvals_bot, bobs.id)) == 1  # Slack took it, unheard

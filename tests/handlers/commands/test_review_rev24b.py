@@ -28,7 +28,7 @@ __all__ = ["approvals_bot"]  # fixtures, used by name
 def landed(bot: Bot, kind: str, count: int) -> None:
     """Wait until Slack holds `count` events of `kind`: a call the bot stopped waiting for still lands, and must
     land within its own test."""
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while len([e for e in bot.slack.events if e.kind == kind]) < count:
         assert time.monotonic() < deadline, f"Slack never took the late {kind}"
         time.sleep(0.05)
