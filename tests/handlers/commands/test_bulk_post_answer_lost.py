@@ -12,6 +12,7 @@ import pytest
 from approval_helpers import ALICE, CAROL, approvals_bot, sweep, swept_later
 from bulk_helpers import button, channel_messages
 from conftest import CHANNEL, Bot
+from processes import wait_until
 from test_bulk import add_databases
 
 from bot.domain.batches import BatchState
@@ -36,7 +37,11 @@ def test_a_bulk_change_whose_posts_answer_was_lost_is_shown_in_its_channel_once(
         approvals_bot.command('update acme/unseen-* "Production daily" retention=14d', user=ALICE)
     finally:
         pool.timeout = usual
-    time.sleep(1.5)  # the late answer lands within the test
+    if taken:  # the late answer lands within the test: waited for, as a loaded machine may land it later
+        wait_until(lambda: [m for m in channel_messages(approvals_bot) if m.channel == CHANNEL],
+                   "the post Slack took never landed")
+    else:
+        time.sleep(1.5)  # Slack's late refusal comes within the test
     sweep(approvals_bot)
     for _ in range(2):
         swept_later(approvals_bot)  # past the grace of a post whose maker may still be at it
@@ -68,7 +73,8 @@ def test_a_bulk_changes_thread_shown_by_a_click_after_its_post_was_lost_gets_its
         approvals_bot.command('update acme/clicked-* "Production daily" retention=14d', user=ALICE)
     finally:
         pool.timeout = usual
-    time.sleep(1.5)  # the late answer lands within the test
+    wait_until(lambda: [m for m in channel_messages(approvals_bot) if m.channel == CHANNEL],
+               "the post Slack took never landed")  # its late answer, waited for: a fixed pause may end first
     [message] = [m for m in channel_messages(approvals_bot) if m.channel == CHANNEL]
     approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=ALICE, message=message)
     sweep(approvals_bot)
