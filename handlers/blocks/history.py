@@ -11,6 +11,7 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.audit import AuditEvent
 from bot.domain.commands import DatabaseRef
+from bot.domain.lifecycle import SENDING, UNSENT
 from bot.domain.policy import (
     BackupPolicy,
     PolicyUpdate,
@@ -61,7 +62,7 @@ LIFECYCLE_WORDS = {
 }
 # Entries the bot writes for itself (a change on its way to PlanetScale, or kept from it): their outcome has its
 # own entry.
-INTERNAL_ACTIONS = frozenset({"sending", "unsent"})
+INTERNAL_ACTIONS = frozenset({SENDING, UNSENT})
 # "needs 2 approval(s)" as entries of the trail write it: said as people say it.
 COUNTED = re.compile(r"\b([0-9]+) ([a-z]+)\(s\)")
 
