@@ -28,9 +28,10 @@ PASSING_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "ser
                             "request_timeout"})
 
 
-def post_metadata(batch: Batch) -> dict[str, Any]:
-    """The metadata of a bulk change's message, by which a sweep finds a post whose answer was lost."""
-    return {"event_type": NOTICE_EVENT, "event_payload": {"notice": f"{batch.id}:{POSTED}"}}
+def post_metadata(batch: Batch, key: str = POSTED) -> dict[str, Any]:
+    """The metadata of a bulk change's message (or of its notice `key`), by which a sweep finds a post whose
+    answer was lost."""
+    return {"event_type": NOTICE_EVENT, "event_payload": {"notice": f"{batch.id}:{key}"}}
 
 
 def passing(exc: SlackApiError) -> bool:
@@ -213,7 +214,7 @@ def sent_once(deps: Dependencies, client: WebClient, batch: Batch, key: str, hel
             return bool(found)
     try:
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=shown,
-                                metadata={"event_type": NOTICE_EVENT, "event_payload": {"notice": f"{batch.id}:{key}"}})
+                                metadata=post_metadata(batch, key))
     except (OSError, SlackApiError) as exc:
         log.error("could not post %s of bulk change %s to %s: %s", key, batch.id, channel, error_of(exc))
         if isinstance(exc, OSError) or passing(exc):
