@@ -66,6 +66,7 @@ from bot.domain.pending import PendingPage, pending_for, reminders_due
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, ChangeRejected, PolicyUpdate, resulting_values
 from bot.domain.ports import ChangeStore, Claim, Fork, PlanetScaleApi, PlanetScaleError, in_line
 from bot.domain.reading import PolicyNotFound, PolicyService
+from bot.domain.recovering import Recovering
 from bot.domain.reverting import Reverting
 
 __all__ = ["APPROVED_STALE_SECONDS", "CLAIM_WAIT_SECONDS", "LEASE_MARGIN_SECONDS", "LEASE_POLL_SECONDS",
@@ -73,7 +74,7 @@ __all__ = ["APPROVED_STALE_SECONDS", "CLAIM_WAIT_SECONDS", "LEASE_MARGIN_SECONDS
            "after_values", "describe_state", "explain", "group_progress", "risks_of", "unknown_button"]
 
 
-class ChangePath(Reverting):
+class ChangePath(Reverting, Recovering):
     def __init__(self, store: ChangeStore, policies: PolicyService, planetscale: PlanetScaleApi,
                  access: AccessControl, clock: Callable[[], float] = time.time,
                  pause: Callable[[float], None] = time.sleep, fork: Fork = in_line):
