@@ -17,7 +17,7 @@ from bot.domain.bulk_costs import SharedReads
 from bot.domain.changes import SYSTEM, Outcome
 from handlers import blocks, bulk_blocks, channel_history, home
 from handlers.dependencies import Dependencies
-from handlers.late_post import NOTICE_EVENT, POST_GRACE, POST_REFUSED, POSTED, POSTING
+from handlers.late_post import NOTICE_EVENT, POST_GRACE, POST_REFUSED, POSTED, POSTING, posted_already
 from handlers.posting import answer_actor, error_of, has_response_url, report_step, say_privately
 
 log = logging.getLogger(__name__)
@@ -203,13 +203,8 @@ def sent_once(deps: Dependencies, client: WebClient, batch: Batch, key: str, hel
     that a post Slack took is not made twice and one it never made is made. The claims are given back when a
     later try may post it (no answer, a passing refusal); kept when Slack refuses this message for good."""
     if not deps.store.claim_notice(batch.id, f"{key}:tried"):
-        first_try = deps.store.notice_claimed_at(batch.id, f"{key}:tried") or batch.created_at
-        found = channel_history.posted_before(client, channel, first_try, NOTICE_EVENT, "notice", f"{batch.id}:{key}",
-                                              f"{key} of bulk change {batch.id}", thread_ts=thread_ts, user=user,
-                                              pages=channel_history.SINCE_TRY_PAGES)
-        if found is None:
-            for claim in held:
-                deps.store.forget_notice(batch.id, claim)
+        found = posted_already(deps, client, batch.id, batch.created_at, key, held, channel,
+                               f"{key} of bulk change {batch.id}", thread_ts=thread_ts, user=user)
         if found is not False:
             return bool(found)
     try:
