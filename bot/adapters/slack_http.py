@@ -28,6 +28,7 @@ from slack_sdk.webhook import WebhookResponse
 
 from bot.adapters.slack_shapes import ACTS, UNREADABLE, UnreadableAnswer, described, readable
 from bot.adapters.within import Within, one_try_seconds, read_within
+from bot.domain.ports import wait_noted
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,20 @@ class SlackHttp:
             except NOT_SENT:
                 if last:
                     raise
-                self.sleep(0.1 * 2.0 ** attempt)
+                self._pause(0.1 * 2.0 ** attempt)
                 continue
             if response.status_code not in RETRIED_STATUSES or last:
                 return response
-            self.sleep(self._wait(response, attempt))
+            self._pause(self._wait(response, attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _pause(self, seconds: float) -> None:
+        """A wait before another try, told to the change path as the PlanetScale client's are: a look-up made
+        under a policy's lease (its user groups, a role) that waits makes the policy's read before it stale."""
+        noted = wait_noted.get()
+        if noted is not None and seconds > 0:
+            noted(seconds)
+        self.sleep(seconds)
 
     def _exchange(self, url: str, *, headers: dict[str, str], content: bytes) -> httpx.Response:
         request = self.client.build_request("POST", url, headers=headers, content=content)
