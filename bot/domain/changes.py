@@ -73,7 +73,7 @@ from bot.domain.outcomes import (
 )
 from bot.domain.pending import PendingPage, pending_for, reminders_due
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, ChangeRejected, PolicyUpdate, resulting_values
-from bot.domain.ports import ChangeStore, Claim, Fork, PlanetScaleApi, PlanetScaleError, in_line
+from bot.domain.ports import ChangeStore, Claim, Fork, PlanetScaleApi, PlanetScaleError, in_line, waits_told
 from bot.domain.reading import PolicyNotFound, PolicyService
 
 __all__ = ["APPROVED_STALE_SECONDS", "CLAIM_WAIT_SECONDS", "LEASE_MARGIN_SECONDS", "LEASE_POLL_SECONDS",
@@ -85,14 +85,9 @@ class ChangePath(Creating, Deciding):
     def __init__(self, store: ChangeStore, policies: PolicyService, planetscale: PlanetScaleApi,
                  access: AccessControl, clock: Callable[[], float] = time.time,
                  pause: Callable[[float], None] = time.sleep, fork: Fork = in_line):
-        self.store = store
-        self.fork = fork
-        self.turns = PolicyTurns()
-        self.policies = policies
-        self.planetscale = planetscale
-        self.access = access
-        self.clock = clock
-        self.pause = pause
+        self.store, self.fork, self.turns = store, fork, PolicyTurns()
+        self.policies, self.planetscale, self.access = policies, planetscale, access
+        self.clock, self.pause = clock, pause
         self._reverting = threading.Lock()
 
     # --- the audit trail ------------------------------------------------------------------------------
@@ -131,8 +126,10 @@ class ChangePath(Creating, Deciding):
         visible = self._readable(user, channel, db)  # before any lease is taken: nothing for one who may not see
         if isinstance(visible, Outcome):
             return visible
-        # The database's branches (for the storage estimate) depend on nothing the policy's read finds.
-        branches = self.fork(partial(self.policies.planetscale.list_branches, db.organization, db.database))
+        # The database's branches (for the storage estimate) depend on nothing the policy's read finds: read from
+        # before the lease, their waits told under it when waited for there.
+        branches = waits_told(self.fork, partial(self.policies.planetscale.list_branches, db.organization,
+                                                 db.database))
         if not dry_run:
             for _ in range(2):
                 asked = self._ask_leased(user, channel, db, ref, update, reason, expected, visible, branches)

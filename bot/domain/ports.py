@@ -63,6 +63,33 @@ def in_line(work: Callable[[], T]) -> Callable[[], T]:
     return lambda: done
 
 
+def waits_told(fork: Fork, work: Callable[[], T]) -> Callable[[], T]:
+    """`work` started on `fork`, each wait it makes told (`wait_noted`) to whoever waits for its result, as it
+    waits: a read started before a lease was taken, whose result is waited for after the policy's read under it,
+    makes that read stale when it waited, as the waiter's own reads do."""
+    waits: list[float] = []
+
+    def noting() -> T:
+        token = wait_noted.set(waits.append)
+        try:
+            return work()
+        finally:
+            wait_noted.reset(token)
+
+    result = fork(noting)
+
+    def waited_for() -> T:
+        try:
+            return result()
+        finally:
+            noted = wait_noted.get()
+            if noted is not None:
+                for seconds in waits:
+                    noted(seconds)
+
+    return waited_for
+
+
 class PlanetScaleError(Exception):
     """A call to PlanetScale that did not succeed. `user_message` is safe and useful to show anyone."""
 
