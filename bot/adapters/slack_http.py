@@ -268,6 +268,10 @@ class KeptAliveRespond(Respond):
                         response.text[:40])
             if self.otherwise(message):
                 return WebhookResponse(url=url, status_code=200, body="ok", headers={})
+        elif response.status_code != 200 and not private:
+            # The channel's answer is not shown to one person as if posted: the caller tells them it was not.
+            log.warning("the response URL no longer takes answers (HTTP %s, %s): an answer for the channel was not "
+                        "shown there", response.status_code, response.text[:40])
         return WebhookResponse(url=url, status_code=response.status_code, body=response.text,
                                headers=dict(response.headers))
 
