@@ -199,8 +199,15 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
         return
     if not deps.audit_channel or deps.audit_channel == batch.channel:
         return  # nothing owed to an audit channel: claimed, so that the sweep does not come back for it
-    text, record = batch_message(deps, batch, buttons=False)
-    sent_once(deps, client, batch, "audit", ["audit"], deps.audit_channel, text, record)
+    # The audit channel has no thread of it: what its entry cannot list follows it there, each part once (a part
+    # Slack refused gives the whole back; the entry, posted already, is found by its metadata, not made again).
+    parts = [batch_message(deps, batch, buttons=False, threaded=False), *bulk_blocks.audit_replies(batch, members)]
+    for number, (text, shown) in enumerate(parts, start=1):
+        key = "audit" if number == 1 else f"audit:{number}"
+        if number > 1 and not deps.store.claim_notice(batch.id, key):
+            continue
+        if not sent_once(deps, client, batch, key, sorted({key, "audit"}), deps.audit_channel, text, shown):
+            return
 
 
 def sent_once(deps: Dependencies, client: WebClient, batch: Batch, key: str, held: list[str], channel: str,
