@@ -243,7 +243,8 @@ def response_message(text: str = "", blocks: Sequence[dict[str, Any] | Block] | 
 class KeptAliveRespond(Respond):
     """Bolt's `respond` for one request, posting to its response URL through the shared pool. `otherwise` says a
     private answer another way (an ephemeral message) when the URL no longer takes it (404: `expired_url` past
-    its 30 minutes, `used_url` past its five uses), so the person is answered all the same; True once said."""
+    its 30 minutes, `used_url` past its five uses; or a 5xx at every try), so the person is answered all the
+    same; True once said."""
 
     def __init__(self, response_url: str, http: SlackHttp,
                  otherwise: Callable[[dict[str, Any]], bool] | None = None):
@@ -272,11 +273,17 @@ class KeptAliveRespond(Respond):
         response = self.http.post(url, headers={"Content-Type": "application/json;charset=utf-8"},
                                   content=_json_bytes(message))
         private = message.get("response_type") != "in_channel" and not (replace_original or delete_original)
-        if response.status_code == 404 and private and self.otherwise is not None:
-            log.warning("the response URL no longer takes answers (%s): answered as an ephemeral message instead",
-                        response.text[:40])
+        # 404: past its life or uses; 5xx: failing at every try, so it did not take the answer either.
+        refused = response.status_code == 404 or response.status_code >= 500
+        if refused and private and self.otherwise is not None:
+            log.warning("the response URL did not take the answer (HTTP %s, %s): answered as an ephemeral message "
+                        "instead", response.status_code, response.text[:40])
             if self.otherwise(message):
                 return WebhookResponse(url=url, status_code=200, body="ok", headers={})
+        elif response.status_code != 200 and not private:
+            # The channel's answer is not shown to one person as if posted: the caller tells them it was not.
+            log.warning("the response URL no longer takes answers (HTTP %s, %s): an answer for the channel was not "
+                        "shown there", response.status_code, response.text[:40])
         return WebhookResponse(url=url, status_code=response.status_code, body=response.text,
                                headers=dict(response.headers))
 

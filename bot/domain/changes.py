@@ -73,7 +73,7 @@ from bot.domain.outcomes import (
 )
 from bot.domain.pending import PendingPage, pending_for, reminders_due
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, ChangeRejected, PolicyUpdate, resulting_values
-from bot.domain.ports import ChangeStore, Claim, Fork, PlanetScaleApi, PlanetScaleError, in_line, waits_told
+from bot.domain.ports import ChangeStore, Claim, Fork, PlanetScaleApi, PlanetScaleError, in_line, unwatched, waits_told
 from bot.domain.reading import PolicyNotFound, PolicyService
 
 __all__ = ["APPROVED_STALE_SECONDS", "CLAIM_WAIT_SECONDS", "LEASE_MARGIN_SECONDS", "LEASE_POLL_SECONDS",
@@ -209,8 +209,8 @@ class ChangePath(Creating, Deciding):
         rules = self.access.rules  # one read decides which facts the judge needs and judges on them
         if claim is not None and not self.storage_bounded(db.organization, db.database, [target], rules):
             # No storage bound to judge: the estimate's basis is only shown, so it is read beside the judging and
-            # the send, and completes the request's facts once it lands.
-            facts, later = read_facts(self.policies.planetscale, db, listed, None, None), self.fork(read)
+            # the send (its waits hold neither up), and completes the request's facts once it lands.
+            facts, later = read_facts(self.policies.planetscale, db, listed, None, None), self.fork(unwatched(read))
         else:
             facts, later = read(), None
         return self._request(user, channel, ChangePlan(db, current, update, reason, facts=facts), dry_run=dry_run,
