@@ -330,6 +330,19 @@ def outcome_replies(members: Sequence[Member], parts: int | None = None) -> list
     return thread_replies(lines, title) if parts is None else fitted_replies(lines, title, parts)
 
 
+def audit_replies(batch: Batch, members: Sequence[Member]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """What the audit channel's entry of a bulk change (drawn unthreaded: the channel has no thread of it) leaves
+    to the messages after it: how each policy ended, and those it may not change, when the entry cannot list them
+    all; nothing when it does."""
+    lines = member_lines(members)
+    left = packed(lines[:IN_MESSAGE], room=1)[1]
+    replies = outcome_replies(members) if len(lines) > IN_MESSAGE or left else []
+    if len(batch.skipped) > SKIPPED_IN_MESSAGE:
+        replies += thread_replies([skipped_line(s) for s in batch.skipped],
+                                  f"Policies it may not change, and why ({len(batch.skipped)})")
+    return replies
+
+
 
 PENDING_SHOWN = 10  # two blocks each
 

@@ -358,8 +358,9 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
             log.error("request %s could not be shown in %s", request.id, request.channel)
             if respond is not None:
                 say_privately(respond, blocks.error_text(
-                    f"This could not be posted to the channel ({exc.response.get('error')}); the request is "
-                    f"`{request.id[:8]}` and `/backup-policy pending` lists it."))
+                    f"Your request `{request.id[:8]}` is {describe_state(request)}; it could not be posted to the "
+                    f"channel ({exc.response.get('error')}), and `/backup-policy pending` lists it while it is "
+                    f"open."))
     if request.state is RequestState.APPLIED:
         to_audit_channel(deps, client, request)
 

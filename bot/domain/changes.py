@@ -64,7 +64,7 @@ from bot.domain.outcomes import (
 )
 from bot.domain.pending import PendingPage, pending_for, reminders_due
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, ChangeRejected, PolicyUpdate, resulting_values
-from bot.domain.ports import ChangeStore, Claim, Fork, PlanetScaleApi, PlanetScaleError, in_line
+from bot.domain.ports import ChangeStore, Claim, Fork, PlanetScaleApi, PlanetScaleError, in_line, unwatched, waits_told
 from bot.domain.reading import PolicyNotFound, PolicyService
 from bot.domain.recovering import Recovering
 from bot.domain.reverting import Reverting
@@ -78,14 +78,9 @@ class ChangePath(Reverting, Recovering):
     def __init__(self, store: ChangeStore, policies: PolicyService, planetscale: PlanetScaleApi,
                  access: AccessControl, clock: Callable[[], float] = time.time,
                  pause: Callable[[float], None] = time.sleep, fork: Fork = in_line):
-        self.store = store
-        self.fork = fork
-        self.turns = PolicyTurns()
-        self.policies = policies
-        self.planetscale = planetscale
-        self.access = access
-        self.clock = clock
-        self.pause = pause
+        self.store, self.fork, self.turns = store, fork, PolicyTurns()
+        self.policies, self.planetscale, self.access = policies, planetscale, access
+        self.clock, self.pause = clock, pause
         self._reverting = threading.Lock()
 
     # --- the audit trail ------------------------------------------------------------------------------
@@ -124,8 +119,10 @@ class ChangePath(Reverting, Recovering):
         visible = self._readable(user, channel, db)  # before any lease is taken: nothing for one who may not see
         if isinstance(visible, Outcome):
             return visible
-        # The database's branches (for the storage estimate) depend on nothing the policy's read finds.
-        branches = self.fork(partial(self.policies.planetscale.list_branches, db.organization, db.database))
+        # The database's branches (for the storage estimate) depend on nothing the policy's read finds: read from
+        # before the lease, their waits told under it when waited for there.
+        branches = waits_told(self.fork, partial(self.policies.planetscale.list_branches, db.organization,
+                                                 db.database))
         if not dry_run:
             for _ in range(2):
                 asked = self._ask_leased(user, channel, db, ref, update, reason, expected, visible, branches)
@@ -205,8 +202,8 @@ class ChangePath(Reverting, Recovering):
         rules = self.access.rules  # one read decides which facts the judge needs and judges on them
         if claim is not None and not self.storage_bounded(db.organization, db.database, [target], rules):
             # No storage bound to judge: the estimate's basis is only shown, so it is read beside the judging and
-            # the send, and completes the request's facts once it lands.
-            facts, later = read_facts(self.policies.planetscale, db, listed, None, None), self.fork(read)
+            # the send (its waits hold neither up), and completes the request's facts once it lands.
+            facts, later = read_facts(self.policies.planetscale, db, listed, None, None), self.fork(unwatched(read))
         else:
             facts, later = read(), None
         return self._request(user, channel, ChangePlan(db, current, update, reason, facts=facts), dry_run=dry_run,

@@ -29,11 +29,10 @@ class Recovering(Applying):
             claim = self.store.claim_for_applying(request, [S.APPLYING], self.lease_seconds)
             if claim is None:
                 continue
-            try:
+            # Its waits are noted as any applying worker's (a read across a wait is judged again before a write
+            # leaves); the lease is given back after it, unless its last move did.
+            with self._working(claim):
                 outcomes.append(self._guarded(request, partial(self._recover_applying, claim)))
-            finally:
-                if not claim.released:
-                    self.store.release(claim)
         for request in self.store.requests([S.APPROVED], updated_before=now - APPROVED_STALE_SECONDS):
             outcomes.append(self._guarded(request, partial(self._apply, request, SYSTEM)))
         return outcomes
