@@ -19,7 +19,7 @@ from bot.domain.commands import DatabaseRef, database_ref, is_slug
 from bot.domain.costs import Basis, DatabaseFacts
 from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.guardrails import Demand
-from bot.domain.judge import approvals_asked
+from bot.domain.judge_access import approvals_asked
 from bot.domain.policy import (
     EDITABLE_FIELDS,
     MAX_INT32,
