@@ -105,7 +105,7 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     policies = PolicyService(planetscale)
     background = background or TrackedExecutor()
     background.first_time = store.first_delivery
-    background.inbox = Inbox(lambda: store.engine, store.clock, holder or instance_name(), writer=lambda: store.writer)
+    background.inbox = Inbox(lambda: store.engine, holder or instance_name(), writer=lambda: store.writer)
     background.budget_wait = partial(budget_wait, planetscale)
     fork = Beside()
     closing.append(fork.close)
