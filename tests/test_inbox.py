@@ -53,9 +53,9 @@ class Instances:
         self.made: list[Bot] = []
 
     def start(self, executor: TrackedExecutor | None = None, rules: str = OPEN_RULES,
-              clock: Callable[[], float] = time.time) -> Bot:
-        """`clock`: the instance's wall clock (its host's)."""
-        store = Store(self.url, clock)
+              wall: Callable[[], float] = time.time) -> Bot:
+        """`wall`: the instance's wall clock (its host's)."""
+        store = Store(self.url, wall=wall)
         store.migrate()
         executor = executor or TrackedExecutor()
         deps = build_dependencies(self.settings, self.client, store, executor, StaticRules(parse_rules(rules)))

@@ -30,7 +30,7 @@ def test_an_instance_whose_clock_is_ahead_does_not_give_up_work_another_is_doing
     if not store_url.startswith("postgresql"):
         pytest.skip("two instances share a database only on PostgreSQL")
     # The other host's clock, 31 minutes ahead: everything that instance reads as the time.
-    doing, ahead = instances.start(), instances.start(clock=lambda: time.time() + INBOX_GIVE_UP + 60)
+    doing, ahead = instances.start(), instances.start(wall=lambda: time.time() + INBOX_GIVE_UP + 60)
     release = threading.Event()
     planetscale.add_fault(Fault(method="GET", path_contains=PROD, until=release))  # its read takes a while
     assert acked(doing, doing.command_body(f"update acme/app-db {PROD} retention=9d")) == 200
@@ -49,7 +49,7 @@ def test_work_acked_by_an_instance_whose_clock_is_behind_is_neither_taken_over_n
     just begun and held, not as half an hour old and lapsed (redone beside the first, and its person told lost)."""
     if not store_url.startswith("postgresql"):
         pytest.skip("two instances share a database only on PostgreSQL")
-    behind, other = instances.start(clock=lambda: time.time() - INBOX_GIVE_UP - 60), instances.start()
+    behind, other = instances.start(wall=lambda: time.time() - INBOX_GIVE_UP - 60), instances.start()
     release = threading.Event()
     planetscale.add_fault(Fault(method="GET", path_contains=PROD, until=release))
     assert acked(behind, behind.command_body(f"update acme/app-db {PROD} retention=9d")) == 200

@@ -1,9 +1,9 @@
-"""The store's leases are written and read on each instance's own wall clock (`Connected.clock`, and
-`ChangePath.clock`): an instance whose clock runs ahead of another's by more than a lease (a host with no NTP, a
-VM resumed) reads the lease the other holds as run out. The policy's lease (bot/adapters/store/requests.py): its
-sweep takes over a change the other is sending, and closes it as failed while PlanetScale applies it; the watch's
-lease (bot/adapters/store/watch.py): two instances watch at once. On PostgreSQL (two instances). Strict xfails: the
-inbox reads the database's clock (bot/adapters/store/inbox.py), these leases not yet."""
+"""Two instances on one database whose wall clocks disagree by more than a lease (a host with no NTP, a VM
+resumed): the one ahead must not read a lease the other holds as run out. Were the store's leases read on each
+host's wall clock, the policy's lease (bot/adapters/store/requests.py) would let its sweep take over a change the
+other is sending, and close it as failed while PlanetScale applies it; the watch's lease (store/watch.py) would
+let two instances watch at once. The store's clock is the database's (bot/adapters/store/clock.py). On PostgreSQL
+(two instances)."""
 
 from __future__ import annotations
 
@@ -24,14 +24,11 @@ __all__ = ["instances"]  # a fixture, used by name
 SKEW = 31 * 60.0  # the other host's clock, 31 minutes ahead
 
 
-@pytest.mark.xfail(strict=True, reason="the policy's lease is read on each instance's own wall clock "
-                   "(Connected.clock, ChangePath.clock); a fix reads it on the database's, as the inbox does")
 def test_an_instance_whose_clock_is_ahead_does_not_take_over_a_change_another_is_sending(
         store_url: str, instances: Instances, planetscale: PlanetScaleState, slack: SlackState) -> None:
     if not store_url.startswith("postgresql"):
         pytest.skip("two instances share a database only on PostgreSQL")
-    doing, ahead = instances.start(), instances.start(clock=lambda: time.time() + SKEW)
-    ahead.deps.changes.clock = ahead.deps.store.clock  # its host's clock, for everything it does
+    doing, ahead = instances.start(), instances.start(wall=lambda: time.time() + SKEW)
     release = threading.Event()
     planetscale.add_fault(Fault(method="PATCH", path_contains=PROD, until=release))  # its PATCH takes a while
     try:
@@ -50,12 +47,10 @@ def test_an_instance_whose_clock_is_ahead_does_not_take_over_a_change_another_is
     assert taken_over == [], f"the instance ahead took over the change being sent: {taken_over}"
 
 
-@pytest.mark.xfail(strict=True, reason="the watch's lease is read on each instance's own wall clock "
-                   "(Connected.clock); a fix reads it on the database's, as the inbox does")
 def test_an_instance_whose_clock_is_ahead_does_not_take_the_watch_another_holds(store_url: str) -> None:
     if not store_url.startswith("postgresql"):
         pytest.skip("two instances share a database only on PostgreSQL")
-    watching, ahead = Store(store_url), Store(store_url, lambda: time.time() + SKEW)
+    watching, ahead = Store(store_url), Store(store_url, wall=lambda: time.time() + SKEW)
     try:
         watching.migrate()
         assert watching.take_watch_lease("watching:1", 60)

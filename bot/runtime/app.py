@@ -109,7 +109,8 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     background.budget_wait = partial(budget_wait, planetscale)
     fork = Beside()
     closing.append(fork.close)
-    changes = ChangePath(store, policies, planetscale, access, fork=fork)
+    # The store's clock (the database's): the leases, expiries and turns it compares were set by other instances.
+    changes = ChangePath(store, policies, planetscale, access, clock=store.clock, fork=fork)
     return Dependencies(policies, access, store, changes,
                         background, settings.audit_channel, settings.stale_factor, settings.watch_share,
                         slack=slack, closing=closing)
