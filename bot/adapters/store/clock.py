@@ -34,6 +34,7 @@ class DatabaseClock:
         self._tried = float("-inf")
         self._reading = threading.Lock()
         self._here = threading.local()
+        self.closed = False  # the store closed: no connection opened again for a reading
 
     def __call__(self) -> float:
         if not self._postgresql:
@@ -49,7 +50,7 @@ class DatabaseClock:
         """Reads PostgreSQL's clock, unless another thread does (then waits for it), or a read failed within
         RETRY_SECONDS; the reading now, if any. A thread reading already (the store notes a refusal with its time,
         from within the failed read) takes the last."""
-        if not self._postgresql or getattr(self._here, "reading", False):
+        if not self._postgresql or self.closed or getattr(self._here, "reading", False):
             return self._read
         with self._reading:
             fresh = self._read is not None and time.monotonic() - self._read[1] <= READ_AGAIN_SECONDS

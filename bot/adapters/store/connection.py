@@ -357,6 +357,8 @@ class Connected:
             self.refused = (self.clock(), reason)
 
     def close(self) -> None:
+        if isinstance(self.clock, DatabaseClock):
+            self.clock.closed = True
         if self._writer is not None:
             self._writer.dispose()
         if self._engine is not None:
