@@ -245,6 +245,17 @@ def slack_shaped(request: BoltRequest, next: Callable[[], BoltResponse]) -> Bolt
     return next()
 
 
+def first_steps(connections: Callable[[BoltContext, Callable[[], BoltResponse]], BoltResponse]) \
+        -> Callable[..., BoltResponse]:
+    """The bot's middlewares in order (`slack_shaped`, `connections`, `acted_on_once`), as one of Bolt's: Bolt
+    works out the arguments of each middleware it calls, for every request, before its ack."""
+
+    def middleware(request: BoltRequest, context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
+        return slack_shaped(request, lambda: connections(context, lambda: acted_on_once(request, next)))
+
+    return middleware
+
+
 # The headers a request is verified and read by, kept with its body to redo it (Bolt checks the signature again).
 REDO_HEADERS = ("content-type", "x-slack-request-timestamp", "x-slack-signature")
 
@@ -386,8 +397,6 @@ def _build_app(settings: Settings, deps: Dependencies, verify: bool) -> App:
         # It would set a workflow function's token on the shared client; the app has no workflow functions.
         attaching_function_token_enabled=False,
     )
-    app.use(slack_shaped)
-    app.use(shared_connections(client, client.http))
-    app.use(acted_on_once)
+    app.use(first_steps(shared_connections(client, client.http)))
     handlers.register(app, deps)
     return app
