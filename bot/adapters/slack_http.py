@@ -26,6 +26,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookResponse
 
+from bot.adapters.rate_limit import retry_after_seconds
 from bot.adapters.slack_shapes import ACTS, UNREADABLE, UnreadableAnswer, described, readable
 from bot.adapters.within import Within, one_try_seconds, read_within
 
@@ -104,14 +105,15 @@ class SlackHttp:
         if body is None:
             raise httpx.RemoteProtocolError(f"an answer over {MOST_BODY_BYTES // 2**20} MB", request=request)
         # Read whole, its Content-Encoding undone: the answer as httpx would have given it.
-        kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding",
-                                                                                        "content-length")]
+        # As bytes: a header holding a byte past ASCII (a proxy's, a Retry-After of `²`) is copied, not encoded.
+        kept = [(k, v) for k, v in response.headers.raw if k.lower() not in (b"content-encoding", b"content-length")]
         return httpx.Response(response.status_code, headers=kept, content=body, request=request)
 
     def _wait(self, response: httpx.Response, attempt: int) -> float:
-        retry_after = response.headers.get("retry-after", "")
-        if response.status_code == 429 and retry_after.isdigit():
-            return min(float(retry_after), self.longest_wait)
+        # Read as RFC 9110 writes it (seconds or an HTTP date); anything else is the usual backoff.
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        if response.status_code == 429 and retry_after is not None:
+            return min(retry_after, self.longest_wait)
         return 0.5 * 2.0 ** attempt
 
     def close(self) -> None:
