@@ -262,12 +262,24 @@ class KeptAliveRespond(Respond):
             replace_original=replace_original, delete_original=delete_original, unfurl_links=unfurl_links,
             unfurl_media=unfurl_media, thread_ts=thread_ts, metadata=metadata)
         url = str(self.response_url)
-        response = self.http.post(url, headers={"Content-Type": "application/json;charset=utf-8"},
-                                  content=_json_bytes(message))
         private = message.get("response_type") != "in_channel" and not (replace_original or delete_original)
-        if response.status_code == 404 and private and self.otherwise is not None:
-            log.warning("the response URL no longer takes answers (%s): answered as an ephemeral message instead",
-                        response.text[:40])
+        try:
+            response = self.http.post(url, headers={"Content-Type": "application/json;charset=utf-8"},
+                                      content=_json_bytes(message))
+        except OSError as exc:  # not reached, or no answer: a private answer is said another way all the same
+            if not (private and self.otherwise is not None):
+                raise
+            log.warning("the response URL could not be reached (%s): answered as an ephemeral message instead",
+                        type(exc).__name__)
+            if self.otherwise(message):
+                return WebhookResponse(url=url, status_code=200, body="ok", headers={})
+            raise
+        # 404 and 410: the URL no longer takes answers; 5xx: Slack failed to, tries included. A private answer
+        # said twice (Slack showed it despite its 5xx) is better than none.
+        gone = response.status_code in (404, 410) or response.status_code >= 500
+        if gone and private and self.otherwise is not None:
+            log.warning("the response URL did not take the answer (HTTP %s %s): answered as an ephemeral message "
+                        "instead", response.status_code, response.text[:40])
             if self.otherwise(message):
                 return WebhookResponse(url=url, status_code=200, body="ok", headers={})
         return WebhookResponse(url=url, status_code=response.status_code, body=response.text,
