@@ -77,9 +77,9 @@ from bot.domain.watch_state import (
 log = logging.getLogger(__name__)
 
 
-# Failures no passing outage: an answer the bot cannot read, a name PlanetScale gave that no path holds. Someone
-# should know.
-LASTING = (BadResponse, NotSent)
+# Failures no passing outage: an answer the bot cannot read, a name PlanetScale gave that no path holds, a token
+# PlanetScale no longer takes or that lost an access, a database gone. Someone should know.
+LASTING = (BadResponse, NotSent, Unauthorized, Forbidden, NotFound)
 
 # Beyond two intervals, how long a watcher may take over a pass before another instance takes the watch over.
 LEASE_MARGIN_SECONDS = 60.0
@@ -155,11 +155,13 @@ class Watch:
         listed unreadably go in `unlisted`, each with why."""
         if started is not None and self._cycle is not None and self._cycle[0] == started:
             return self._cycle[1]
-        try:
-            databases = watched_databases(rules, calls.list_databases, unlisted)
-        except PlanetScaleError as exc:
-            log.warning("the watch could not list the databases the rules name by a pattern: %s", exc.user_message)
-            databases = watched_databases(rules, lambda _: [])
+        unread: dict[str, PlanetScaleError] = {}
+        databases = watched_databases(rules, calls.list_databases, unlisted, unread)
+        for organization, exc in unread.items():
+            log.warning("the watch could not list the databases of %s that the rules name by a pattern: %s",
+                        organization, exc.user_message)
+            if isinstance(exc, LASTING):
+                unlisted[f"{organization} databases"] = exc.user_message
         return sorted(databases, key=_position)
 
     def _run_pass(self, holder: str, lease_seconds: float, after_each: Callable[[], object] | None) -> PassResult:
