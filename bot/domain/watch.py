@@ -77,9 +77,10 @@ from bot.domain.watch_state import (
 log = logging.getLogger(__name__)
 
 
-# Failures no passing outage: an answer the bot cannot read, a name PlanetScale gave that no path holds, a token
-# PlanetScale no longer takes or that lost an access, a database gone. Someone should know.
-LASTING = (BadResponse, NotSent, Unauthorized, Forbidden, NotFound)
+# Failures no passing outage (someone should know): an answer the bot cannot read, a name no path holds, a token
+# refused or short of an access; and for a database or a list of them, a 404 (a branch's may be one just deleted).
+LASTING, LASTING_HERE = (BadResponse, NotSent, Unauthorized, Forbidden), (BadResponse, NotSent, Unauthorized,
+                                                                          Forbidden, NotFound)
 
 # Beyond two intervals, how long a watcher may take over a pass before another instance takes the watch over.
 LEASE_MARGIN_SECONDS = 60.0
@@ -160,7 +161,7 @@ class Watch:
         for organization, exc in unread.items():
             log.warning("the watch could not list the databases of %s that the rules name by a pattern: %s",
                         organization, exc.user_message)
-            if isinstance(exc, LASTING):
+            if isinstance(exc, LASTING_HERE):
                 unlisted[f"{organization} databases"] = exc.user_message
         return sorted(databases, key=_position)
 
@@ -195,7 +196,7 @@ class Watch:
             except PlanetScaleError as exc:
                 result.failed.append(str(db))
                 log.warning("the watch could not read %s, its state is kept: %s", db, exc.user_message)
-                if isinstance(exc, LASTING):
+                if isinstance(exc, LASTING_HERE):
                     result.skipped.append(Skipped(str(db), exc.user_message))
             except _LeaseLost:
                 result.lost_lease = True
