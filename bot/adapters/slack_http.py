@@ -29,6 +29,7 @@ from slack_sdk.webhook import WebhookResponse
 from bot.adapters.rate_limit import retry_after_seconds
 from bot.adapters.slack_shapes import ACTS, UNREADABLE, UnreadableAnswer, described, readable
 from bot.adapters.within import Within, one_try_seconds, read_within
+from bot.domain.ports import wait_noted
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +88,20 @@ class SlackHttp:
             except NOT_SENT:
                 if last:
                     raise
-                self.sleep(0.1 * 2.0 ** attempt)
+                self._pause(0.1 * 2.0 ** attempt)
                 continue
             if response.status_code not in RETRIED_STATUSES or last:
                 return response
-            self.sleep(self._wait(response, attempt))
+            self._pause(self._wait(response, attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _pause(self, seconds: float) -> None:
+        """A wait before another try, told to the change path as the PlanetScale client's are: a look-up made
+        under a policy's lease (its user groups, a role) that waits makes the policy's read before it stale."""
+        noted = wait_noted.get()
+        if noted is not None and seconds > 0:
+            noted(seconds)
+        self.sleep(seconds)
 
     def _exchange(self, url: str, *, headers: dict[str, str], content: bytes) -> httpx.Response:
         request = self.client.build_request("POST", url, headers=headers, content=content)
@@ -236,7 +245,8 @@ def response_message(text: str = "", blocks: Sequence[dict[str, Any] | Block] | 
 class KeptAliveRespond(Respond):
     """Bolt's `respond` for one request, posting to its response URL through the shared pool. `otherwise` says a
     private answer another way (an ephemeral message) when the URL no longer takes it (404: `expired_url` past
-    its 30 minutes, `used_url` past its five uses), so the person is answered all the same; True once said."""
+    its 30 minutes, `used_url` past its five uses; or a 5xx at every try), so the person is answered all the
+    same; True once said."""
 
     def __init__(self, response_url: str, http: SlackHttp,
                  otherwise: Callable[[dict[str, Any]], bool] | None = None):
@@ -282,6 +292,10 @@ class KeptAliveRespond(Respond):
                         "instead", response.status_code, response.text[:40])
             if self.otherwise(message):
                 return WebhookResponse(url=url, status_code=200, body="ok", headers={})
+        elif response.status_code != 200 and not private:
+            # The channel's answer is not shown to one person as if posted: the caller tells them it was not.
+            log.warning("the response URL no longer takes answers (HTTP %s, %s): an answer for the channel was not "
+                        "shown there", response.status_code, response.text[:40])
         return WebhookResponse(url=url, status_code=response.status_code, body=response.text,
                                headers=dict(response.headers))
 
