@@ -174,6 +174,8 @@ def told(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
         if len(watcher.skipped) > SKIPPED_SHOWN:
             skipped.append(f"and {len(watcher.skipped) - SKIPPED_SHOWN} more")
         report["watch_skipped"] = skipped
+    if watcher is not None and watcher.unposted:
+        report["watch_unposted"] = cut(watcher.unposted, SKIPPED_CHARS)
     return report
 
 
@@ -216,15 +218,25 @@ def shared_connections(client: SlackClient, http: SlackHttp) -> Callable[..., Bo
 
 def ephemeral(client: SlackClient, channel: str, user: str, message: dict[str, Any]) -> bool:
     """A private answer as an ephemeral message where the person asked, for a response URL that no longer takes
-    it; True once Slack took it."""
+    it, else in the bot's direct message with them (a channel the bot is not in takes no ephemeral message
+    either); True once Slack took it."""
+    text, answer_blocks = message.get("text") or "", message.get("blocks")
     try:
-        client.chat_postEphemeral(channel=channel, user=user, text=message.get("text") or "",
-                                  blocks=message.get("blocks"))
+        client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=answer_blocks)
+        return True
     except (SlackApiError, OSError) as exc:
-        log.error("could not answer %s as an ephemeral message either: %s", user,
-                  exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__)
+        log.warning("could not answer %s as an ephemeral message (%s): answered in a direct message instead", user,
+                    _slack_error(exc))
+    try:
+        client.chat_postMessage(channel=user, text=text, blocks=answer_blocks)  # a user ID: the bot's DM
+    except (SlackApiError, OSError) as exc:
+        log.error("could not answer %s in a direct message either: %s", user, _slack_error(exc))
         return False
     return True
+
+
+def _slack_error(exc: Exception) -> str:
+    return str(exc.response.get("error")) if isinstance(exc, SlackApiError) else type(exc).__name__
 
 
 def acted_on_once(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:
