@@ -321,7 +321,8 @@ class Watch:
             return None
         before = seen.problem
         problem = health.problem
-        if (problem or None) == before:
+        if (problem or None) == before or (before and not problem and health.grace):
+            # Unchanged, or not stale only for a change's span to prove itself: no backup came, nothing recovered.
             return None
         notice = None
         if problem and not before:
