@@ -52,3 +52,13 @@ def test_a_bulk_change_over_a_stale_policy_is_no_recovery(watched: tuple[Bot, Wa
     assert planetscale.policy("acme", "side-a", "side-a-dev")["retention_value"] == 5
     assert planetscale.policy("acme", "app-db", "bp03devday")["retention_value"] == 5
     assert watch_pass(bot, watcher) == []
+
+
+def test_status_of_a_stale_policy_just_changed_says_no_backup_came_not_all_healthy(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    stale_side_database(bot, watcher, planetscale)
+    bot.command("update acme/side-a side-a-dev retention=5d", user=ALICE, channel=AUDIT)
+    shown = bot.command("status acme/side-a", user=ALICE, channel=AUDIT).all_text()
+    assert "all healthy" not in shown and "1 needs attention" in shown, shown
+    assert "No successful backup within" in shown and ":white_check_mark:" not in shown
