@@ -77,9 +77,10 @@ from bot.domain.watch_state import (
 log = logging.getLogger(__name__)
 
 
-# Failures no passing outage: an answer the bot cannot read, a name PlanetScale gave that no path holds. Someone
-# should know.
-LASTING = (BadResponse, NotSent)
+# Failures no passing outage (someone should know): an answer the bot cannot read, a name no path holds, a token
+# refused or short of an access; and for a database or a list of them, a 404 (a branch's may be one just deleted).
+LASTING, LASTING_HERE = (BadResponse, NotSent, Unauthorized, Forbidden), (BadResponse, NotSent, Unauthorized,
+                                                                          Forbidden, NotFound)
 
 # Beyond two intervals, how long a watcher may take over a pass before another instance takes the watch over.
 LEASE_MARGIN_SECONDS = 60.0
@@ -155,11 +156,13 @@ class Watch:
         listed unreadably go in `unlisted`, each with why."""
         if started is not None and self._cycle is not None and self._cycle[0] == started:
             return self._cycle[1]
-        try:
-            databases = watched_databases(rules, calls.list_databases, unlisted)
-        except PlanetScaleError as exc:
-            log.warning("the watch could not list the databases the rules name by a pattern: %s", exc.user_message)
-            databases = watched_databases(rules, lambda _: [])
+        unread: dict[str, PlanetScaleError] = {}
+        databases = watched_databases(rules, calls.list_databases, unlisted, unread)
+        for organization, exc in unread.items():
+            log.warning("the watch could not list the databases of %s that the rules name by a pattern: %s",
+                        organization, exc.user_message)
+            if isinstance(exc, LASTING_HERE):
+                unlisted[f"{organization} databases"] = exc.user_message
         return sorted(databases, key=_position)
 
     def _run_pass(self, holder: str, lease_seconds: float, after_each: Callable[[], object] | None) -> PassResult:
@@ -193,7 +196,7 @@ class Watch:
             except PlanetScaleError as exc:
                 result.failed.append(str(db))
                 log.warning("the watch could not read %s, its state is kept: %s", db, exc.user_message)
-                if isinstance(exc, LASTING):
+                if isinstance(exc, LASTING_HERE):
                     result.skipped.append(Skipped(str(db), exc.user_message))
             except _LeaseLost:
                 result.lost_lease = True

@@ -174,6 +174,8 @@ def told(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
         if len(watcher.skipped) > SKIPPED_SHOWN:
             skipped.append(f"and {len(watcher.skipped) - SKIPPED_SHOWN} more")
         report["watch_skipped"] = skipped
+    if watcher is not None and watcher.unposted:
+        report["watch_unposted"] = cut(watcher.unposted, SKIPPED_CHARS)
     return report
 
 
