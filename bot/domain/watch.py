@@ -36,7 +36,7 @@ from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import misread, read_health
 from bot.domain.backups import CLOCK_MARGIN_SECONDS, PolicyHealth, now_utc, parse_time
-from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
+from bot.domain.change_requests import ChangeKind, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.guardrails import judge
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy
@@ -71,6 +71,7 @@ from bot.domain.watch_state import (
     NoticeKind,
     Seen,
     WatchStore,
+    bot_left,
     watched_databases,
 )
 
@@ -324,7 +325,8 @@ class Watch:
             return None
         before = seen.problem
         problem = health.problem
-        if (problem or None) == before:
+        if (problem or None) == before or (before and not problem and health.grace):
+            # Unchanged, or not stale only for a change's span to prove itself: no backup came, nothing recovered.
             return None
         notice = None
         if problem and not before:
@@ -435,7 +437,7 @@ class Watch:
             return None  # the bot is changing it right now: judged at the next pass, once that has settled
         applied = self.store.policy_requests(db.organization, db.database, policy.id, [RequestState.APPLIED],
                                              updated_since=seen.at - CLOCK_MARGIN_SECONDS)
-        outside = tuple(f for f in moved if not _bot_left(applied, f, current[f]))
+        outside = tuple(f for f in moved if not bot_left(applied, f, current[f]))
         notice = None
         if outside:
             # The policy as the bot left it: the fields changed outside it as they were.
@@ -474,27 +476,3 @@ def _made_before(policy: BackupPolicy, moment: float) -> bool:
         return parse_time(policy.created_at).timestamp() < moment
     except ValueError:
         return False
-
-
-def _bot_left(applied: list[ChangeRequest], name: str, value: Any) -> bool:
-    """Whether the bot's newest change to this field left it at this value: only the last change the bot made to
-    a field explains it, so a value set back to what an earlier change left is someone else's doing."""
-    touching = [r for r in applied if _bot_value(r, name) is not _UNTOUCHED]
-    if not touching:
-        return False
-    newest = max(touching, key=lambda r: r.updated_at)
-    return bool(_bot_value(newest, name) == value)
-
-
-_UNTOUCHED = object()
-
-
-def _bot_value(request: ChangeRequest, name: str) -> Any:
-    """The value an applied request left a field at: what it sent, or what PlanetScale set as a consequence (a
-    schedule day cleared with the frequency, say); _UNTOUCHED when it did not move that field."""
-    if name in request.changes:
-        return request.changes[name]
-    after = request.after or {}
-    if name in after and after[name] != request.before.get(name):
-        return after[name]
-    return _UNTOUCHED

@@ -115,3 +115,27 @@ def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[s
                 else:
                     found[(organization, database)] = None
     return [DatabaseRef(o, d) for o, d in found]
+
+
+def bot_left(applied: list[ChangeRequest], name: str, value: Any) -> bool:
+    """Whether the bot's newest change to this field left it at this value: only the last change the bot made to
+    a field explains it, so a value set back to what an earlier change left is someone else's doing."""
+    touching = [r for r in applied if _bot_value(r, name) is not _UNTOUCHED]
+    if not touching:
+        return False
+    newest = max(touching, key=lambda r: r.updated_at)
+    return bool(_bot_value(newest, name) == value)
+
+
+_UNTOUCHED = object()
+
+
+def _bot_value(request: ChangeRequest, name: str) -> Any:
+    """The value an applied request left a field at: what it sent, or what PlanetScale set as a consequence (a
+    schedule day cleared with the frequency, say); _UNTOUCHED when it did not move that field."""
+    if name in request.changes:
+        return request.changes[name]
+    after = request.after or {}
+    if name in after and after[name] != request.before.get(name):
+        return after[name]
+    return _UNTOUCHED
