@@ -38,7 +38,12 @@ ASKING = OPEN_RULES.replace('approvers = ["@dba-leads"]', 'approvers = ["@dba-le
 
 
 class Killed(TrackedExecutor):
-    """An instance killed right after its acks: the work they hand over never runs."""
+    """An instance killed right after its acks, once their inbox rows are written (a loaded database may take
+    longer than the ack's own wait): the work they hand over never runs."""
+
+    def __init__(self, max_workers: int = 16):
+        super().__init__(max_workers)
+        self.inbox_wait = 30.0
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         return Future()

@@ -116,7 +116,7 @@ class Deciding(Applying):
                 facts = read_again(self.policies.planetscale, db, facts,
                                    None if kind is ChangeKind.CREATE else before, target)
             else:
-                fresh = bulk_facts(shared.bases, self.policies.planetscale, db, [], before, target)
+                fresh = bulk_facts(shared.bases, self.policies.planetscale, db, [], before, target, shared.reads)
                 facts = DatabaseFacts(facts.policies, fresh.before, fresh.after, fresh.unread)
         leaves = kind is ChangeKind.DELETE or (kind is ChangeKind.UPDATE and target != before.target)
         if facts is not None and leaves and any(g.min_policies is not None and g.covers(db.organization, db.database,

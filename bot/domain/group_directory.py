@@ -4,14 +4,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.domain.access_rules import GROUP_ID, describe_duration
+from bot.domain.ports import wait_noted
 
 log = logging.getLogger("bot.domain.access")
 
@@ -44,8 +47,6 @@ class GroupDirectory:
 
     def __init__(self, list_groups: Callable[[], list[dict[str, Any]]], ttl: float = 60.0,
                  clock: Callable[[], float] | None = None, max_age: float = DEFAULT_GROUP_CACHE_MAX_AGE):
-        import time
-
         self._list_groups = list_groups
         self._ttl = ttl
         self._max_age = max_age
@@ -76,10 +77,26 @@ class GroupDirectory:
         cache = self._cache  # fresh: read without the lock (a help's ack asks four times)
         if cache is not None and self._clock() - cache.at <= self._ttl:
             return cache.value
-        with self._lock:
+        with self._turn():
             if self._cache is None or self._clock() - self._cache.at > self._ttl:
                 return self._list()
             return self._cache.value
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """The lock, for one listing at a time. Waited for (another thread lists the groups, Slack's Retry-After
+        included), the wait is told to the change path as the clients' own are (`wait_noted`): a policy read under
+        a lease before it is judged again before a write leaves."""
+        if not self._lock.acquire(blocking=False):
+            started = time.monotonic()
+            self._lock.acquire()
+            noted = wait_noted.get()
+            if noted is not None:
+                noted(max(time.monotonic() - started, 1e-6))
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _list(self) -> _Memberships:
         """Slack's groups listed now (under the lock), or the last listed while they may still be used."""

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from approval_helpers import sweep, swept_later
 from conftest import ALICE, CHANNEL
+from instance_ends import dies_after
 from test_inbox import PROD, Instances, acked, instances, keeper_of, retention
 
 from bot.adapters.store.inbox import LEASE_SECONDS
@@ -25,10 +26,6 @@ from bot.emulators.slack import SlackEvent, SlackState
 from handlers.late_post import POST_GRACE, POSTING
 
 __all__ = ["instances"]  # a fixture, used by name
-
-
-class Died(BaseException):
-    """The instance's process ends here: nothing after this line of its work runs."""
 
 
 def posted(slack: SlackState) -> list[SlackEvent]:
@@ -58,15 +55,7 @@ def test_a_queued_request_whose_run_stopped_after_claiming_its_post_is_posted_on
     once; later sweeps do not post it again."""
     held = hold_policy(instances, monkeypatch)
     stopping, alive = instances.start(), instances.start()
-    real_claim = stopping.deps.store.claim_notice
-
-    def claim_notice(request_id: str, notice: str) -> bool:
-        claimed = real_claim(request_id, notice)
-        if notice == POSTING:
-            raise Died
-        return claimed
-
-    monkeypatch.setattr(stopping.deps.store, "claim_notice", claim_notice)
+    dies_after(monkeypatch, stopping.deps.store, "claim_notice", lambda request_id, notice: notice == POSTING)
     assert acked(stopping, stopping.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
     stopping.executor.wait_idle(timeout=30)
     [request] = alive.deps.store.requests([RequestState.APPROVED])

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from approval_helpers import swept_later
 from conftest import ALICE, CHANNEL
+from instance_ends import Died
 from test_inbox import ASKING, PROD, Instances, acked, instances, keeper_of
 
 from bot.adapters.store.inbox import LEASE_SECONDS
@@ -21,10 +22,6 @@ from bot.emulators.slack import SlackEvent, SlackState
 from handlers.late_post import POSTING
 
 __all__ = ["instances"]  # a fixture, used by name
-
-
-class Died(BaseException):
-    """The instance's process ends here: nothing after this line of its work runs."""
 
 
 def posted(slack: SlackState) -> list[SlackEvent]:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from approval_helpers import ALICE, BOB, CAROL, approvals_bot, request_id, second_instance, sweep
 from conftest import Bot
+from instance_ends import Died
 from test_inbox import ASKING, PROD, Instances, acked, instances, keeper_of
 from test_one_judge import MOVE_RULES, RANDOM, dispatch, wait_for_patch
 
@@ -154,10 +155,6 @@ def test_a_move_asked_by_name_waits_for_a_patch_whose_outcome_is_unknown(
     sent = move_while_a_patch_is_unsettled(approvals_bot, planetscale, '"Development daily"')
     assert sent == [{"retention_value": 9, "retention_unit": "day"}], \
         "alice's move was sent while bob's PATCH on the policy had no known outcome"
-
-
-class Died(BaseException):
-    """The instance's process ends here: nothing after this line of its work runs."""
 
 
 def test_a_form_change_redone_after_its_instance_stopped_is_not_told_nothing_was_sent(
