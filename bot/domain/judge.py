@@ -273,22 +273,22 @@ def _problems(s: Snapshot, update: PolicyUpdate) -> list[Problem]:
     if a.kind is ChangeKind.DELETE:
         return []
     if a.kind is ChangeKind.UPDATE:
-        problems = check_change(s.policy, update)
-        # A rename into a name the database already has is refused, as a creation of it is: policies are
-        # named in commands, and two of one name are found by neither.
-        if "name" in a.changes and s.facts is not None and s.facts.policies:
-            others = [i for i in s.facts.named(str(a.changes["name"])) if i != s.policy.id]
-            if others:
-                named = outside(str(a.changes["name"]))
-                problems.append(Problem("name", f"{a.database} already has a policy named “{named}”"
-                                                f"{_seen_one(s, others)}: choose another name"))
-        return problems
-    problems = check_new(dict(a.changes))
-    taken = s.facts.named(str(a.changes.get("name"))) if s.facts else []
-    if taken and s.stage is Stage.ASKING:
-        problems.append(Problem("name", f"{a.database} already has a policy named “{outside(str(a.changes['name']))}”"
-                                        f"{_seen_one(s, taken)}: choose another name"))
-    return problems
+        # A rename into a taken name is refused, as a creation of it is: two of one name are found by neither.
+        renamed = "name" in a.changes and s.facts is not None and bool(s.facts.policies)
+        return check_change(s.policy, update) + (_name_taken(s, s.policy.id) if renamed else [])
+    return check_new(dict(a.changes)) + (_name_taken(s, None) if s.stage is Stage.ASKING else [])
+
+
+def _name_taken(s: Snapshot, own: str | None) -> list[Problem]:
+    """A new name another policy holds, as its name or as its ID (commands take an ID first): refused."""
+    name, where = str(s.asked.changes.get("name")), s.asked.database
+    others = [i for i in s.facts.named(name) if i != own] if s.facts else []
+    if others:
+        return [Problem("name", f"{where} already has a policy named “{outside(name)}”{_seen_one(s, others)}: "
+                                "choose another name")]
+    held = s.facts and any(i == name != own for i, _, _ in s.facts.policies)
+    return [Problem("name", f"“{outside(name)}” is the ID of another policy of {where}, and commands find a policy "
+                            "by its ID first: choose another name")] if held else []
 
 
 def _seen_one(s: Snapshot, ids: Sequence[str]) -> str:
