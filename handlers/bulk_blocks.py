@@ -36,6 +36,9 @@ IN_MESSAGE = 12  # policies listed in the message itself; all of them are in its
 SKIPPED_IN_MESSAGE = 5
 LINE_LIMIT = 400  # one policy's line
 MIN_LINE = 60  # a line shortened to fit a preview still names its database and policy
+# A database's and a policy's name in one policy's line: both show, with room for what the line says of them.
+DATABASE_SHOWN, POLICY_SHOWN = 80, 120
+DATABASES_NAMED = 3  # in one group's approvals line; the others counted
 REPLY_LIMIT = 9000  # characters of blocks in one thread reply, under Slack's cumulative limit with room left
 REPLY_SECTIONS = 8
 
@@ -67,7 +70,7 @@ def code_text(text: str) -> str:
 
 
 def name_of(database: str, policy_name: str | None) -> str:
-    return f"`{escape(database)[:80]}` *{literal(policy_name or 'all policies', 120)}*"
+    return f"`{escape(database)[:DATABASE_SHOWN]}` *{literal(policy_name or 'all policies', POLICY_SHOWN)}*"
 
 
 def change_words(before: dict[str, Any], changes: dict[str, Any]) -> str:
@@ -131,7 +134,7 @@ def member_line(member: Member) -> str:
                f"{cost_between(applied_before(request), request.changes, request.facts)}")
     asked_as = str(request.before.get("name") or request.policy_name)
     # Named as it was read when applied; renamed in PlanetScale since the ask, its old name follows.
-    was = f" (named “{literal(asked_as, 120)}” when asked)" if asked_as != request.policy_name else ""
+    was = f" (named “{literal(asked_as, POLICY_SHOWN)}” when asked)" if asked_as != request.policy_name else ""
     return fit(f"• {name_of(request.database, request.policy_name)}{was}: {words}{why}", LINE_LIMIT)
 
 
@@ -163,9 +166,9 @@ def summary(batch: Batch, members: Sequence[Member]) -> str:
 
 def standing_words(standing: Standing) -> str:
     """One group of policies' approvals: what they still need and from whom, or that they have them."""
-    shown = ", ".join(f"`{escape(d)[:80]}`" for d in standing.databases[:3])
-    if len(standing.databases) > 3:
-        shown += f" and {len(standing.databases) - 3} more"
+    shown = ", ".join(f"`{escape(d)[:DATABASE_SHOWN]}`" for d in standing.databases[:DATABASES_NAMED])
+    if len(standing.databases) > DATABASES_NAMED:
+        shown += f" and {len(standing.databases) - DATABASES_NAMED} more"
     where = f"{shown} ({plural(standing.policies, 'policy', 'policies')})"
     if standing.rejected_by is not None:
         return f"{where}: rejected by <@{standing.rejected_by}>, nothing is sent for them"
@@ -325,6 +328,19 @@ def outcome_replies(members: Sequence[Member], parts: int | None = None) -> list
     title = f"How each policy ended ({len(members)})"
     lines = member_lines(members)
     return thread_replies(lines, title) if parts is None else fitted_replies(lines, title, parts)
+
+
+def audit_replies(batch: Batch, members: Sequence[Member]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """What the audit channel's entry of a bulk change (drawn unthreaded: the channel has no thread of it) leaves
+    to the messages after it: how each policy ended, and those it may not change, when the entry cannot list them
+    all; nothing when it does."""
+    lines = member_lines(members)
+    left = packed(lines[:IN_MESSAGE], room=1)[1]
+    replies = outcome_replies(members) if len(lines) > IN_MESSAGE or left else []
+    if len(batch.skipped) > SKIPPED_IN_MESSAGE:
+        replies += thread_replies([skipped_line(s) for s in batch.skipped],
+                                  f"Policies it may not change, and why ({len(batch.skipped)})")
+    return replies
 
 
 

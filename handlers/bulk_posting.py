@@ -17,7 +17,7 @@ from bot.domain.bulk_costs import SharedReads
 from bot.domain.changes import SYSTEM, Outcome
 from handlers import blocks, bulk_blocks, channel_history, home
 from handlers.dependencies import Dependencies
-from handlers.late_post import NOTICE_EVENT, POST_GRACE, POST_REFUSED, POSTED, POSTING
+from handlers.late_post import NOTICE_EVENT, POST_GRACE, POST_REFUSED, POSTED, POSTING, posted_already
 from handlers.posting import answer_actor, error_of, has_response_url, report_step, say_privately
 
 log = logging.getLogger(__name__)
@@ -28,9 +28,10 @@ PASSING_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "ser
                             "request_timeout"})
 
 
-def post_metadata(batch: Batch) -> dict[str, Any]:
-    """The metadata of a bulk change's message, by which a sweep finds a post whose answer was lost."""
-    return {"event_type": NOTICE_EVENT, "event_payload": {"notice": f"{batch.id}:{POSTED}"}}
+def post_metadata(batch: Batch, key: str = POSTED) -> dict[str, Any]:
+    """The metadata of a bulk change's message (or of its notice `key`), by which a sweep finds a post whose
+    answer was lost."""
+    return {"event_type": NOTICE_EVENT, "event_payload": {"notice": f"{batch.id}:{key}"}}
 
 
 def passing(exc: SlackApiError) -> bool:
@@ -118,16 +119,17 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
         home.refresh_homes(deps, client, batch)
         if respond is not None:
             say_privately(respond, blocks.error_text(
-                f"Slack did not confirm the post of your bulk change to the channel ({error_of(exc)}); " + (
-                    "it is waiting for approval, and `/backup-policy pending` and the App Home list it."
-                    if batch.state is BatchState.PENDING else
-                    "it was applied policy by policy, and a direct message tells you how each one ended.")))
+                f"Slack did not confirm the post of your bulk change to the channel ({error_of(exc)}); "
+                + waiting_or_applied(batch)))
         return error_of(exc)
     except SlackApiError as exc:
         error = str(exc.response.get("error") or "refused")
         log.warning("chat.postMessage to %s failed (%s); answering through the response URL", batch.channel, error)
         if respond is not None:
-            in_channel(deps, batch, respond)
+            if not in_channel(deps, batch, respond):
+                log.error("bulk change %s could not be shown in %s", batch.id, batch.channel)
+                say_privately(respond, blocks.error_text(
+                    f"Your bulk change could not be posted to the channel ({error}); " + waiting_or_applied(batch)))
             return None
         home.refresh_homes(deps, client, batch)
         return error
@@ -142,18 +144,26 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     return None
 
 
-def in_channel(deps: Dependencies, batch: Batch, respond: Respond) -> None:
+def waiting_or_applied(batch: Batch) -> str:
+    return ("it is waiting for approval, and `/backup-policy pending` and the App Home list it."
+            if batch.state is BatchState.PENDING else
+            "it was applied policy by policy, and a direct message tells you how each one ended.")
+
+
+def in_channel(deps: Dependencies, batch: Batch, respond: Respond) -> bool:
     """Where the bot may not post in the channel, the request goes through the response URL, and has no thread
     (Slack gives no ts for it): its whole list goes in the messages right after it, within the URL's uses (the
-    requester's own note after a request takes one)."""
+    requester's own note after a request takes one). False when the URL did not take the request itself."""
     deps.store.claim_notice(batch.id, "listed")
     text, message = batch_message(deps, batch, threaded=False)
-    respond(text=text, blocks=message, response_type="in_channel")
+    if respond(text=text, blocks=message, response_type="in_channel").status_code != 200:
+        return False
     members = deps.store.batch_members(batch.id)
     room = PRIVATE_MESSAGES - 1 - (1 if batch.state is BatchState.PENDING else 0)
     replies = bulk_blocks.outcome_replies(members, room) if members else bulk_blocks.preview_replies(batch, room)
     for reply_text, reply in replies:
         respond(text=reply_text, blocks=reply, response_type="in_channel")
+    return True
 
 
 def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None = None,
@@ -190,8 +200,15 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
         return
     if not deps.audit_channel or deps.audit_channel == batch.channel:
         return  # nothing owed to an audit channel: claimed, so that the sweep does not come back for it
-    text, record = batch_message(deps, batch, buttons=False)
-    sent_once(deps, client, batch, "audit", ["audit"], deps.audit_channel, text, record)
+    # The audit channel has no thread of it: what its entry cannot list follows it there, each part once (a part
+    # Slack refused gives the whole back; the entry, posted already, is found by its metadata, not made again).
+    parts = [batch_message(deps, batch, buttons=False, threaded=False), *bulk_blocks.audit_replies(batch, members)]
+    for number, (text, shown) in enumerate(parts, start=1):
+        key = "audit" if number == 1 else f"audit:{number}"
+        if number > 1 and not deps.store.claim_notice(batch.id, key):
+            continue
+        if not sent_once(deps, client, batch, key, sorted({key, "audit"}), deps.audit_channel, text, shown):
+            return
 
 
 def sent_once(deps: Dependencies, client: WebClient, batch: Batch, key: str, held: list[str], channel: str,
@@ -202,18 +219,13 @@ def sent_once(deps: Dependencies, client: WebClient, batch: Batch, key: str, hel
     that a post Slack took is not made twice and one it never made is made. The claims are given back when a
     later try may post it (no answer, a passing refusal); kept when Slack refuses this message for good."""
     if not deps.store.claim_notice(batch.id, f"{key}:tried"):
-        first_try = deps.store.notice_claimed_at(batch.id, f"{key}:tried") or batch.created_at
-        found = channel_history.posted_before(client, channel, first_try, NOTICE_EVENT, "notice", f"{batch.id}:{key}",
-                                              f"{key} of bulk change {batch.id}", thread_ts=thread_ts, user=user,
-                                              pages=channel_history.SINCE_TRY_PAGES)
-        if found is None:
-            for claim in held:
-                deps.store.forget_notice(batch.id, claim)
+        found = posted_already(deps, client, batch.id, batch.created_at, key, held, channel,
+                               f"{key} of bulk change {batch.id}", thread_ts=thread_ts, user=user)
         if found is not False:
             return bool(found)
     try:
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=shown,
-                                metadata={"event_type": NOTICE_EVENT, "event_payload": {"notice": f"{batch.id}:{key}"}})
+                                metadata=post_metadata(batch, key))
     except (OSError, SlackApiError) as exc:
         log.error("could not post %s of bulk change %s to %s: %s", key, batch.id, channel, error_of(exc))
         if isinstance(exc, OSError) or passing(exc):

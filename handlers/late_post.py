@@ -6,6 +6,7 @@ for in the channel's history, as the watch's notices are)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from slack_sdk import WebClient
@@ -37,6 +38,22 @@ POST_REFUSED = frozenset({"not_in_channel", "channel_not_found", "is_archived", 
 
 def notice_metadata(request: ChangeRequest, key: str | None) -> dict[str, Any] | None:
     return None if key is None else {"event_type": NOTICE_EVENT, "event_payload": {"notice": f"{request.id}:{key}"}}
+
+
+def posted_already(deps: Dependencies, client: WebClient, owner: str, asked_at: float, key: str,
+                   held: Sequence[str], channel: str, what: str, thread_ts: str | None = None,
+                   user: str | None = None) -> bool | None:
+    """For notice `key` of `owner` (a request's or a bulk change's ID) whose `{key}:tried` claim an earlier try
+    took (its answer lost: a timeout, a crash): whether Slack holds it in `channel` already, looked for by its
+    metadata from that first try on (what was posted since can be many pages, newest first). None when Slack
+    cannot be asked now: the claims `held` are then given back, for a later try."""
+    first_try = deps.store.notice_claimed_at(owner, f"{key}:tried") or asked_at
+    found = channel_history.posted_before(client, channel, first_try, NOTICE_EVENT, "notice", f"{owner}:{key}",
+                                          what, thread_ts=thread_ts, user=user, pages=channel_history.SINCE_TRY_PAGES)
+    if found is None:
+        for claim in held:
+            deps.store.forget_notice(owner, claim)
+    return found
 
 
 def owes_post(request: ChangeRequest) -> bool:

@@ -17,7 +17,7 @@ from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from bot.domain.outcomes import NOBODY_LEFT_SAID, describe_state
 from handlers import blocks, channel_history, home
 from handlers.dependencies import Dependencies
-from handlers.late_post import NOTICE_EVENT, POST_GRACE, POSTED, notice_metadata, owes_post, post_late
+from handlers.late_post import POST_GRACE, POSTED, notice_metadata, owes_post, post_late, posted_already
 
 log = logging.getLogger(__name__)
 
@@ -284,16 +284,8 @@ def there_already(deps: Dependencies, client: WebClient, request: ChangeRequest,
         untried = deps.store.claim_notice(request.id, f"{key}:tried")
     if untried:
         return False  # never tried
-    # From the first try on, all of it: what was posted since can be many pages, newest first.
-    first_try = deps.store.notice_claimed_at(request.id, f"{key}:tried") or request.created_at
-    found = channel_history.posted_before(client, request.message_channel or "", first_try,
-                                          NOTICE_EVENT, "notice", f"{request.id}:{key}",
-                                          f"{key} of request {request.id}", thread_ts=thread_ts, user=user,
-                                          pages=channel_history.SINCE_TRY_PAGES)
-    if found is None:
-        for claim in held:
-            deps.store.forget_notice(request.id, claim)
-    return found is not False
+    return posted_already(deps, client, request.id, request.created_at, key, held, request.message_channel or "",
+                          f"{key} of request {request.id}", thread_ts=thread_ts, user=user) is not False
 
 
 def error_of(exc: Exception) -> str:
@@ -366,8 +358,9 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
             log.error("request %s could not be shown in %s", request.id, request.channel)
             if respond is not None:
                 say_privately(respond, blocks.error_text(
-                    f"This could not be posted to the channel ({exc.response.get('error')}); the request is "
-                    f"`{request.id[:8]}` and `/backup-policy pending` lists it."))
+                    f"Your request `{request.id[:8]}` is {describe_state(request)}; it could not be posted to the "
+                    f"channel ({exc.response.get('error')}), and `/backup-policy pending` lists it while it is "
+                    f"open."))
     if request.state is RequestState.APPLIED:
         to_audit_channel(deps, client, request)
 

@@ -26,8 +26,10 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookResponse
 
+from bot.adapters.rate_limit import retry_after_seconds
 from bot.adapters.slack_shapes import ACTS, UNREADABLE, UnreadableAnswer, described, readable
 from bot.adapters.within import Within, one_try_seconds, read_within
+from bot.domain.ports import wait_noted
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +88,20 @@ class SlackHttp:
             except NOT_SENT:
                 if last:
                     raise
-                self.sleep(0.1 * 2.0 ** attempt)
+                self._pause(0.1 * 2.0 ** attempt)
                 continue
             if response.status_code not in RETRIED_STATUSES or last:
                 return response
-            self.sleep(self._wait(response, attempt))
+            self._pause(self._wait(response, attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _pause(self, seconds: float) -> None:
+        """A wait before another try, told to the change path as the PlanetScale client's are: a look-up made
+        under a policy's lease (its user groups, a role) that waits makes the policy's read before it stale."""
+        noted = wait_noted.get()
+        if noted is not None and seconds > 0:
+            noted(seconds)
+        self.sleep(seconds)
 
     def _exchange(self, url: str, *, headers: dict[str, str], content: bytes) -> httpx.Response:
         request = self.client.build_request("POST", url, headers=headers, content=content)
@@ -104,14 +114,15 @@ class SlackHttp:
         if body is None:
             raise httpx.RemoteProtocolError(f"an answer over {MOST_BODY_BYTES // 2**20} MB", request=request)
         # Read whole, its Content-Encoding undone: the answer as httpx would have given it.
-        kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding",
-                                                                                        "content-length")]
+        # As bytes: a header holding a byte past ASCII (a proxy's, a Retry-After of `²`) is copied, not encoded.
+        kept = [(k, v) for k, v in response.headers.raw if k.lower() not in (b"content-encoding", b"content-length")]
         return httpx.Response(response.status_code, headers=kept, content=body, request=request)
 
     def _wait(self, response: httpx.Response, attempt: int) -> float:
-        retry_after = response.headers.get("retry-after", "")
-        if response.status_code == 429 and retry_after.isdigit():
-            return min(float(retry_after), self.longest_wait)
+        # Read as RFC 9110 writes it (seconds or an HTTP date); anything else is the usual backoff.
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        if response.status_code == 429 and retry_after is not None:
+            return min(retry_after, self.longest_wait)
         return 0.5 * 2.0 ** attempt
 
     def close(self) -> None:
@@ -234,7 +245,8 @@ def response_message(text: str = "", blocks: Sequence[dict[str, Any] | Block] | 
 class KeptAliveRespond(Respond):
     """Bolt's `respond` for one request, posting to its response URL through the shared pool. `otherwise` says a
     private answer another way (an ephemeral message) when the URL no longer takes it (404: `expired_url` past
-    its 30 minutes, `used_url` past its five uses), so the person is answered all the same; True once said."""
+    its 30 minutes, `used_url` past its five uses; or a 5xx at every try), so the person is answered all the
+    same; True once said."""
 
     def __init__(self, response_url: str, http: SlackHttp,
                  otherwise: Callable[[dict[str, Any]], bool] | None = None):
@@ -260,14 +272,30 @@ class KeptAliveRespond(Respond):
             replace_original=replace_original, delete_original=delete_original, unfurl_links=unfurl_links,
             unfurl_media=unfurl_media, thread_ts=thread_ts, metadata=metadata)
         url = str(self.response_url)
-        response = self.http.post(url, headers={"Content-Type": "application/json;charset=utf-8"},
-                                  content=_json_bytes(message))
         private = message.get("response_type") != "in_channel" and not (replace_original or delete_original)
-        if response.status_code == 404 and private and self.otherwise is not None:
-            log.warning("the response URL no longer takes answers (%s): answered as an ephemeral message instead",
-                        response.text[:40])
+        try:
+            response = self.http.post(url, headers={"Content-Type": "application/json;charset=utf-8"},
+                                      content=_json_bytes(message))
+        except OSError as exc:  # not reached, or no answer: a private answer is said another way all the same
+            if not (private and self.otherwise is not None):
+                raise
+            log.warning("the response URL could not be reached (%s): answered as an ephemeral message instead",
+                        type(exc).__name__)
             if self.otherwise(message):
                 return WebhookResponse(url=url, status_code=200, body="ok", headers={})
+            raise
+        # 404 and 410: the URL no longer takes answers; 5xx: Slack failed to, tries included. A private answer
+        # said twice (Slack showed it despite its 5xx) is better than none.
+        gone = response.status_code in (404, 410) or response.status_code >= 500
+        if gone and private and self.otherwise is not None:
+            log.warning("the response URL did not take the answer (HTTP %s %s): answered as an ephemeral message "
+                        "instead", response.status_code, response.text[:40])
+            if self.otherwise(message):
+                return WebhookResponse(url=url, status_code=200, body="ok", headers={})
+        elif response.status_code != 200 and not private:
+            # The channel's answer is not shown to one person as if posted: the caller tells them it was not.
+            log.warning("the response URL no longer takes answers (HTTP %s, %s): an answer for the channel was not "
+                        "shown there", response.status_code, response.text[:40])
         return WebhookResponse(url=url, status_code=response.status_code, body=response.text,
                                headers=dict(response.headers))
 

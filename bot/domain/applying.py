@@ -10,6 +10,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent, iso_of, moment_of
 from bot.domain.backup_health import read_facts
 from bot.domain.change_requests import DATABASE_LEASE, ChangeKind, ChangeRequest, RequestState
@@ -24,7 +25,13 @@ from bot.domain.judge import (
     VerdictKind,
     judge,
 )
-from bot.domain.lifecycle import APPROVED_STALE_SECONDS, CLAIM_WAIT_SECONDS, JUDGE_AGAIN_SECONDS, JUDGED, Lifecycle
+from bot.domain.lifecycle import (
+    CLAIM_WAIT_SECONDS,
+    JUDGE_AGAIN_SECONDS,
+    JUDGED,
+    SENDING,
+    Lifecycle,
+)
 from bot.domain.outcomes import (
     SYSTEM,
     JudgedAgain,
@@ -106,18 +113,10 @@ class Applying(Snapshots, Lifecycle):
                                            "is still needed.", claim=claim)
         db = DatabaseRef(request.organization, request.database)
         asked = BackupPolicy.model_validate(request.before)
-        target = str(request.changes.get("target", asked.target))
         # One read of the rules decides both which facts are gathered and the verdict on them: a storage bound
         # added in between is never judged on sizes read when the change was asked.
         rules = self.access.rules
-        backups = None
-        if request.kind is not ChangeKind.DELETE and self.storage_bounded(db.organization, db.database, [target],
-                                                                          rules):
-            # The storage bound is judged on the backups as they are now, read under the lease (the latest one may
-            # have grown since the change was asked), and before the policy, as the fence's judging again reads
-            # them: read after it, their reads' time and waits would make the policy's read stale at the write.
-            backups = read_facts(self.policies.planetscale, db, [], None if request.kind is ChangeKind.CREATE
-                                 else asked, target)
+        backups = self._backups_now(request, db, asked, rules)
         claim.reading()
         try:
             listed = self.policies.list_policies(db)
@@ -160,11 +159,15 @@ class Applying(Snapshots, Lifecycle):
         until, then, gave_up = self._tried_until(request, "the bot tries again shortly")
         if isinstance(exc, Unavailable | RateLimited | HeldUp) and self.clock() < until:
             # A passing failure closes nothing: nothing was sent, and the sweep reads it again.
-            why = f"{why}; {then}"
-            back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
-                              record=request_event("waiting", request, SYSTEM, detail=why)) or request
-            return Outcome(OutcomeKind.QUEUED, f"Not applied yet, nothing was sent: {why}.", back)
+            return self._tried_again(claim, f"{why}; {then}")
         return self._fail(request, by, why + gave_up, claim=claim)
+
+    def _tried_again(self, claim: Claim, why: str) -> Outcome:
+        """The claimed request back to approved, nothing sent, for the sweep to try again; `why` says so."""
+        request = claim.request
+        back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
+                          record=request_event("waiting", request, SYSTEM, detail=why)) or request
+        return Outcome(OutcomeKind.QUEUED, f"Not applied yet, nothing was sent: {why}.", back)
 
     def _not_applying(self, claim: Claim, by: str, verdict: Verdict) -> Outcome | None:
         """The claimed request moved as a verdict other than apply asks (nothing sent); None for apply."""
@@ -184,10 +187,7 @@ class Applying(Snapshots, Lifecycle):
                 return self._fail(request, by, f"it could not be judged before {ended} ({verdict.reason}). Nothing "
                                                f"was sent{gave_up or '; ask again if it is still needed'}.",
                                   claim=claim)
-            why = f"{verdict.reason}; {then}"
-            back = self._move(request.id, [S.APPLYING], S.APPROVED, claim=claim, detail=why,
-                              record=request_event("waiting", request, SYSTEM, detail=why)) or request
-            return Outcome(OutcomeKind.QUEUED, f"Not applied yet, nothing was sent: {why}.", back)
+            return self._tried_again(claim, f"{verdict.reason}; {then}")
         if verdict.kind is not VerdictKind.APPLY:
             why, turn = (f"{verdict.reason}; approve again in a moment to apply it", 0.0) \
                 if verdict.kind is VerdictKind.CANNOT_TELL else (waiting_detail(verdict), JUDGE_AGAIN_SECONDS)
@@ -214,30 +214,36 @@ class Applying(Snapshots, Lifecycle):
         rules, approvals = self.access.rules, self.store.approvers_of(request.id)
         directory = self._facts(rules, request.organization, request.database, [request.requester])
         asked = BackupPolicy.model_validate(request.before)
-        target = str(request.changes.get("target", asked.target))
-        if request.kind is not ChangeKind.DELETE and self.storage_bounded(db.organization, db.database, [target],
-                                                                          rules):
-            # A storage bound is judged on the backups as they are now (one added while the write waited too, or
-            # one judged before on sizes kept from its asking), read before the policy, as the look-ups are.
-            known = read_facts(self.policies.planetscale, db, [], None if request.kind is ChangeKind.CREATE
-                               else asked, target).with_policies(known.policies)
-        listed: list[tuple[str, str, str]]
+        # A storage bound is judged on the backups as they are now (one added while the write waited too, or one
+        # judged before on sizes kept from its asking).
+        backups = self._backups_now(request, db, asked, rules)
+        if backups is not None:
+            known = backups.with_policies(known.policies)
         claim.reading()
         try:
-            if request.kind is ChangeKind.CREATE:  # no policy yet: the database's, listed again
-                fresh = asked
-                listed = [(p.id, p.name, p.target) for p in self.policies.list_policies(db)]
-            else:  # the policy found in the database's list, read again whole: a floor counts the others there
-                policies = self.policies.list_policies(db)
-                fresh = self._stored_policy(db, request.policy_id, policies)
-                listed = [(p.id, p.name, p.target) for p in policies]
+            # The database's list read again whole (a creation's has no policy yet): a floor counts the others there.
+            policies = self.policies.list_policies(db)
+            fresh = asked if request.kind is ChangeKind.CREATE else self._stored_policy(db, request.policy_id, policies)
         except (PolicyNotFound, PlanetScaleError) as exc:
             raise JudgedAgain(partial(self._unread, claim, by, exc)) from None
         claim.read(self.clock())
         verdict = judge(Snapshot(Stage.APPLYING, rules, fresh, Asked.of(request), tuple(approvals), directory,
-                                 known.with_policies(listed)))
+                                 known.with_policies([(p.id, p.name, p.target) for p in policies])))
         if verdict.kind is not VerdictKind.APPLY:
             raise JudgedAgain(partial(self._not_applying, claim, by, verdict))
+
+    def _backups_now(self, request: ChangeRequest, db: DatabaseRef, asked: BackupPolicy,
+                     rules: AccessRules) -> DatabaseFacts | None:
+        """The backups as they are now, where a storage bound in `rules` covers the change's target (None where
+        none does, and for a deletion). Read under the lease (the latest backup may have grown since the change was
+        asked), and before the policy: read after it, their reads' time and waits would make the policy's read
+        stale at the write."""
+        target = str(request.changes.get("target", asked.target))
+        if request.kind is ChangeKind.DELETE or not self.storage_bounded(db.organization, db.database, [target],
+                                                                          rules):
+            return None
+        return read_facts(self.policies.planetscale, db, [], None if request.kind is ChangeKind.CREATE else asked,
+                          target)
 
     if TYPE_CHECKING:  # creations and deletions (bot/domain/creating.py)
         def _send_create(self, claim: Claim, by: str, db: DatabaseRef, planned: BackupPolicy) -> Outcome: ...
@@ -250,7 +256,7 @@ class Applying(Snapshots, Lifecycle):
         """`later`: waits for the request's facts read beside the send, written with its next move; `facts`: as
         judged (the request's own when None), to judge it again on if its PATCH waits."""
         request = claim.request
-        attempt = AuditEvent(action="sending", actor=request.requester, organization=db.organization,
+        attempt = AuditEvent(action=SENDING, actor=request.requester, organization=db.organization,
                              database=db.database, policy_id=current.id, policy_name=current.name,
                              before=current.model_dump(), sent=update.to_api(), reason=request.reason,
                              channel=request.channel, request_id=request.id,
@@ -400,7 +406,7 @@ class Applying(Snapshots, Lifecycle):
 
     def _sent_at(self, request: ChangeRequest) -> float:
         """When the request's latest PATCH was sent (when it was asked, if none is on the record)."""
-        sent = [moment_of(e.at) for e in self.store.events_of_request(request.id) if e.action == "sending"]
+        sent = [moment_of(e.at) for e in self.store.events_of_request(request.id) if e.action == SENDING]
         return max(sent, default=request.created_at)
 
     def _fail(self, request: ChangeRequest, by: str, why: str, kind: OutcomeKind = OutcomeKind.FAILED,
@@ -416,26 +422,6 @@ class Applying(Snapshots, Lifecycle):
         latest = self.store.get_request(request.id) or request
         return Outcome(OutcomeKind.CLOSED, f"This request is already {describe_state(latest)}.", latest)
 
-    # --- the sweep ------------------------------------------------------------------------------------
-
-    def recover(self) -> list[Outcome]:
-        """Finish requests a crash left behind: applying past their lease first (the worker that claimed them is
-        gone, or took longer than it may: its PATCH, if any, has ended), then approved but never claimed."""
-        outcomes = []
-        now = self.clock()
-        for request in self.store.requests([S.APPLYING], lease_before=now):
-            claim = self.store.claim_for_applying(request, [S.APPLYING], self.lease_seconds)
-            if claim is None:
-                continue
-            try:
-                outcomes.append(self._guarded(request, partial(self._recover_applying, claim)))
-            finally:
-                if not claim.released:
-                    self.store.release(claim)
-        for request in self.store.requests([S.APPROVED], updated_before=now - APPROVED_STALE_SECONDS):
-            outcomes.append(self._guarded(request, partial(self._apply, request, SYSTEM)))
-        return outcomes
-
     def _guarded(self, request: ChangeRequest, step: Callable[[], Outcome]) -> Outcome:
         """One request's failure does not stop the sweep for the others."""
         try:
@@ -443,39 +429,6 @@ class Applying(Snapshots, Lifecycle):
         except Exception as exc:
             log.exception("the sweep could not finish request %s", request.id)
             return Outcome(OutcomeKind.FAILED, explain(exc), None)
-
-    def _recover_applying(self, claim: Claim) -> Outcome:
-        """A request left applying: if its latest attempt's write may have left, PlanetScale's state says whether
-        it landed; if none did (none sent, or each kept unsent), it is judged again and applied as any other."""
-        request = claim.request
-        sent = self._may_have_sent(request)
-        if sent and request.after is not None:
-            # PlanetScale answered the send (its answer kept when recording it failed): applied, whatever the
-            # policy holds now (it may have been changed since, in the dashboard).
-            answer = BackupPolicy.model_validate(request.after)
-            return self._landed(claim, replace(request_event("applied", request, SYSTEM, after=request.after,
-                                                             detail=ANSWERED), policy_id=answer.id),
-                                "Applied (PlanetScale's answer to the send, recorded by the sweep).", answer,
-                                after=request.after, policy_id=answer.id, policy_name=answer.name)
-        if sent:
-            unconfirmed = (request.detail or "").removeprefix("unconfirmed: ")
-            why = unconfirmed if request.detail and request.detail.startswith("unconfirmed: ") else \
-                "the bot stopped while PlanetScale was applying it."
-            return self._settle(claim, SYSTEM, why)
-        if request.left_by_older and self._held_already(request):
-            # Versions before the 'sending' entry recorded nothing before their PATCH: one that landed is applied.
-            # This version's, never marked sending, sent nothing: judged again below, as any other.
-            return self._settle(claim, SYSTEM, "the bot stopped while applying it, before recording the sending.")
-        return self._apply_claimed(claim, SYSTEM)
-
-    def _held_already(self, request: ChangeRequest) -> bool:
-        """Whether PlanetScale holds every value the request sets (False when it cannot be read now)."""
-        try:
-            current = self._stored_policy(DatabaseRef(request.organization, request.database),
-                                          request.policy_id)
-        except (PlanetScaleError, PolicyNotFound):
-            return False
-        return all(current.field_value(f) == v for f, v in request.changes.items())
 
 
 def _completed(later: Callable[[], DatabaseFacts] | None) -> dict[str, Any] | None:

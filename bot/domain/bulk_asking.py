@@ -21,7 +21,7 @@ from bot.domain.batches import (
     batch_records,
     refused_records,
 )
-from bot.domain.bulk_costs import DatabaseBases, bulk_facts
+from bot.domain.bulk_costs import DatabaseBases, EstimateReads, bulk_facts
 from bot.domain.bulk_finding import Finding, Found, Selection
 from bot.domain.change_requests import derived_id
 from bot.domain.changes import ChangePath
@@ -136,6 +136,7 @@ class Asking(Finding):
         groups: dict[str, int] = {}
         principals: dict[str, None] = {}
         bases: dict[str, DatabaseBases] = {}  # each database's backups read once for all its policies
+        reads = EstimateReads()  # and all of them within the ask's share
         for database, policy in found.policies:
             if all(policy.field_value(f) == v for f, v in changes.items()):
                 skipped.append(Skipped(database, policy.id, policy.name, SkipReason.UNCHANGED,
@@ -143,7 +144,7 @@ class Asking(Finding):
                 continue
             asked = Asked(selection.organization, database, user, channel, policy.model_dump(), changes, reason)
             facts = bulk_facts(bases, self.changes.policies.planetscale, DatabaseRef(selection.organization, database),
-                               found.listed.get(database, []), policy, str(changes.get("target", policy.target)))
+                               found.listed.get(database, []), policy, str(changes.get("target", policy.target)), reads)
             verdict = self.changes.judged(Stage.ASKING, policy, asked, (), facts)
             if verdict.kind is VerdictKind.CANNOT_TELL:
                 skipped.append(Skipped(database, policy.id, policy.name, SkipReason.UNCHECKED, verdict.reason))

@@ -17,15 +17,41 @@ from bot.domain.costs import Basis, DatabaseFacts, latest_basis
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import MOST_LISTED, PlanetScaleApi, PlanetScaleError, RateLimited, Unavailable
 
+# The backup lists one step of a bulk change (its asking, one approval and the message drawn on it) reads for its
+# estimates, in all its databases: half a minute of PlanetScale's 600 requests a minute. Each database may read
+# up to MAX_BRANCHES_ESTIMATED branches a target, and a change up to MAX_DATABASES_READ databases: without a total,
+# one step could read thousands. Past it a policy's storage is not estimated, saying why.
+MAX_BULK_ESTIMATE_READS = 300
+
+
+class ReadsSpent(Exception):
+    """The step's estimate reads are spent: a target whose branches are not all read has no estimate, never a sum
+    of some of them."""
+
+    def __init__(self) -> None:
+        self.user_message = (f"this bulk change's estimates read at most {MAX_BULK_ESTIMATE_READS} backup lists in "
+                             "all, to keep within PlanetScale's request budget: ask for fewer databases at once")
+        super().__init__(self.user_message)
+
+
+@dataclass
+class EstimateReads:
+    """What one step of a bulk change may still read for its estimates, shared by all its databases."""
+
+    left: int = MAX_BULK_ESTIMATE_READS
+
 
 class DatabaseBases:
     """One database's reads for a bulk change: its branches once, each branch's successes of the last
     TARGET_BASIS_DAYS once, and its whole history of successes once where some policy has none in that window.
     A read that fails is kept: the estimates that need it are unknown, saying why, and it is not tried again."""
 
-    def __init__(self, planetscale: PlanetScaleApi, db: DatabaseRef, now: datetime | None = None):
+    def __init__(self, planetscale: PlanetScaleApi, db: DatabaseRef, now: datetime | None = None,
+                 reads: EstimateReads | None = None):
         self.planetscale = planetscale
         self.db = db
+        self.reads = reads  # None: bounded by the branches alone (one database's `status`)
+        self._spent: ReadsSpent | None = None
         self.since = (now or now_utc()) - timedelta(days=TARGET_BASIS_DAYS)
         self._branches: list[Branch] | PlanetScaleError | None = None
         self._reads: dict[tuple[str, bool, str | None], list[Backup] | PlanetScaleError] = {}
@@ -36,7 +62,7 @@ class DatabaseBases:
         try:
             before = self._basis(policy.target, policy.id) or self._basis(policy.target, None)
             after = before if after_target == policy.target else self._basis(after_target, None)
-        except (PlanetScaleError, TooManyBranches) as exc:
+        except (PlanetScaleError, TooManyBranches, ReadsSpent) as exc:
             return DatabaseFacts(rows, unread=exc.user_message)
         return DatabaseFacts(rows, before, after)
 
@@ -47,18 +73,23 @@ class DatabaseBases:
         try:
             own = self._basis(policy.target, policy.id)
             target = None if own is not None else self._basis(policy.target, None)
-        except (PlanetScaleError, TooManyBranches) as exc:
+        except (PlanetScaleError, TooManyBranches, ReadsSpent) as exc:
             return replace(health, basis=None, target_unread=exc.user_message)
         return replace(health, basis=own or target, basis_of_target=own is None and target is not None)
 
     @property
-    def failure(self) -> PlanetScaleError | None:
-        """The first of its reads that failed, for good or for a moment (a 500, a 429)."""
-        return next((r for r in (self._branches, *self._reads.values()) if isinstance(r, PlanetScaleError)), None)
+    def failure(self) -> PlanetScaleError | ReadsSpent | None:
+        """The first of its reads that failed, for good or for a moment (a 500, a 429), or its step's reads spent
+        before its own were all made."""
+        failed = next((r for r in (self._branches, *self._reads.values()) if isinstance(r, PlanetScaleError)), None)
+        return failed or self._spent
 
     def _basis(self, target: str, policy_id: str | None) -> Basis | None:
         latest: dict[str, tuple[str, int, float | None]] = {}
-        for name in self._names(target):
+        names = self._names(target)
+        # A target whose branches cannot all be read with what is left is not begun.
+        self._spend(sum(1 for n in names if (n, True, None) not in self._reads), taken=False)
+        for name in names:
             found = self._successes(name, policy_id, recent=True) or self._successes(name, policy_id, recent=False)
             if found:
                 newest = max(found, key=lambda b: b.at)
@@ -89,6 +120,7 @@ class DatabaseBases:
     def _read(self, branch: str, policy_id: str | None, recent: bool) -> list[Backup]:
         key = (branch, recent, policy_id)
         if key not in self._reads:
+            self._spend(1)
             at = self.since.isoformat().replace("+00:00", "Z") if recent else None
             try:
                 self._reads[key] = [b for b in self.planetscale.list_backups(
@@ -100,6 +132,16 @@ class DatabaseBases:
         if isinstance(read, PlanetScaleError):
             raise read
         return read
+
+    def _spend(self, count: int, taken: bool = True) -> None:
+        """`count` more reads from the step's share (only checked when not `taken`), or ReadsSpent."""
+        if self.reads is None:
+            return
+        if count > self.reads.left:
+            self._spent = self._spent or ReadsSpent()
+            raise self._spent
+        if taken:
+            self.reads.left -= count
 
 
 def with_every_branch(planetscale: PlanetScaleApi, db: DatabaseRef, healths: list[PolicyHealth],
@@ -113,10 +155,12 @@ def with_every_branch(planetscale: PlanetScaleApi, db: DatabaseRef, healths: lis
 
 
 def bulk_facts(bases: dict[str, DatabaseBases], planetscale: PlanetScaleApi, db: DatabaseRef,
-               listed: Sequence[BackupPolicy], policy: BackupPolicy, after_target: str) -> DatabaseFacts:
-    """A bulk change's policy's facts, its database's reads shared through `bases` (by database)."""
+               listed: Sequence[BackupPolicy], policy: BackupPolicy, after_target: str,
+               reads: EstimateReads) -> DatabaseFacts:
+    """A bulk change's policy's facts, its database's reads shared through `bases` (by database), all of them
+    within `reads`, the step's share."""
     if db.database not in bases:
-        bases[db.database] = DatabaseBases(planetscale, db)
+        bases[db.database] = DatabaseBases(planetscale, db, reads=reads)
     return bases[db.database].facts(listed, policy, after_target)
 
 
@@ -128,6 +172,7 @@ class SharedReads:
 
     bases: dict[str, DatabaseBases] = field(default_factory=dict)
     listed: dict[str, list[BackupPolicy] | Exception] = field(default_factory=dict)
+    reads: EstimateReads = field(default_factory=EstimateReads)  # what `bases` may still read
 
     def policies(self, database: str, read: Callable[[], list[BackupPolicy]]) -> list[BackupPolicy]:
         """The database's policies, or the error its one listing raised, raised again for each policy asking."""
@@ -141,7 +186,7 @@ class SharedReads:
             raise found
         return found
 
-    def failure(self, database: str) -> PlanetScaleError | None:
+    def failure(self, database: str) -> PlanetScaleError | ReadsSpent | None:
         """A read of this approval that failed for this database, for good or for a moment: its policies'
         verdicts stand on no read then, and their own step under their lease reads them again."""
         listed, bases = self.listed.get(database), self.bases.get(database)

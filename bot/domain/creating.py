@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from bot.domain.access import Decision
 from bot.domain.access_rules import Action
 from bot.domain.applying import Applying
 from bot.domain.audit import AuditEvent, iso_of
@@ -25,6 +24,8 @@ from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState, 
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
+from bot.domain.judge_access import Decision
+from bot.domain.lifecycle import SENDING
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
 from bot.domain.outcomes import (
@@ -177,7 +178,7 @@ class Creating(Applying):
 
     def _attempt(self, claim: Claim, by: str, db: DatabaseRef, policy: BackupPolicy) -> AuditEvent:
         request = claim.request
-        return AuditEvent(action="sending", actor=request.requester, organization=db.organization,
+        return AuditEvent(action=SENDING, actor=request.requester, organization=db.organization,
                           database=db.database, policy_id=policy.id or None, policy_name=policy.name,
                           before=policy.model_dump(), sent=dict(request.changes), reason=request.reason,
                           channel=request.channel, request_id=request.id,

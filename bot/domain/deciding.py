@@ -9,7 +9,6 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from bot.domain.access import Decision
 from bot.domain.access_rules import AccessRules, Action
 from bot.domain.applying import Applying
 from bot.domain.backup_health import read_again
@@ -20,6 +19,7 @@ from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.guardrails import Demand, demand, judge
 from bot.domain.judge import Asked, Stage, Verdict, VerdictKind
+from bot.domain.judge_access import Decision
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
 from bot.domain.naming import person
 from bot.domain.outcomes import (
@@ -116,7 +116,7 @@ class Deciding(Applying):
                 facts = read_again(self.policies.planetscale, db, facts,
                                    None if kind is ChangeKind.CREATE else before, target)
             else:
-                fresh = bulk_facts(shared.bases, self.policies.planetscale, db, [], before, target)
+                fresh = bulk_facts(shared.bases, self.policies.planetscale, db, [], before, target, shared.reads)
                 facts = DatabaseFacts(facts.policies, fresh.before, fresh.after, fresh.unread)
         leaves = kind is ChangeKind.DELETE or (kind is ChangeKind.UPDATE and target != before.target)
         if facts is not None and leaves and any(g.min_policies is not None and g.covers(db.organization, db.database,

@@ -4,14 +4,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.domain.access_rules import GROUP_ID, describe_duration
+from bot.domain.ports import wait_noted
 
 log = logging.getLogger("bot.domain.access")
 
@@ -32,6 +35,7 @@ class _Memberships:
 
     by_id: dict[str, tuple[str, frozenset[str]]]  # group ID: its handle, its members
     by_handle: dict[str, tuple[str, frozenset[str]]]  # `@handle`: the ID and members of the first group with it
+    by_principal: dict[str, frozenset[str]]  # `@handle` and ID alike: the members, as the rules name a group
 
 
 DEFAULT_GROUP_CACHE_MAX_AGE = 3600
@@ -44,8 +48,6 @@ class GroupDirectory:
 
     def __init__(self, list_groups: Callable[[], list[dict[str, Any]]], ttl: float = 60.0,
                  clock: Callable[[], float] | None = None, max_age: float = DEFAULT_GROUP_CACHE_MAX_AGE):
-        import time
-
         self._list_groups = list_groups
         self._ttl = ttl
         self._max_age = max_age
@@ -76,10 +78,26 @@ class GroupDirectory:
         cache = self._cache  # fresh: read without the lock (a help's ack asks four times)
         if cache is not None and self._clock() - cache.at <= self._ttl:
             return cache.value
-        with self._lock:
+        with self._turn():
             if self._cache is None or self._clock() - self._cache.at > self._ttl:
                 return self._list()
             return self._cache.value
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """The lock, for one listing at a time. Waited for (another thread lists the groups, Slack's Retry-After
+        included), the wait is told to the change path as the clients' own are (`wait_noted`): a policy read under
+        a lease before it is judged again before a write leaves."""
+        if not self._lock.acquire(blocking=False):
+            started = time.monotonic()
+            self._lock.acquire()
+            noted = wait_noted.get()
+            if noted is not None:
+                noted(max(time.monotonic() - started, 1e-6))
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _list(self) -> _Memberships:
         """Slack's groups listed now (under the lock), or the last listed while they may still be used."""
@@ -105,8 +123,14 @@ class GroupDirectory:
             handle = group.get("handle", "")
             by_id[group["id"]] = (handle, members)
             by_handle.setdefault("@" + handle, (group["id"], members))
-        self._cache = _Cached(_Memberships(by_id, by_handle), self._clock())
+        by_principal = {**{g: m for g, (_, m) in by_id.items()}, **{h: m for h, (_, m) in by_handle.items()}}
+        self._cache = _Cached(_Memberships(by_id, by_handle, by_principal), self._clock())
         return self._cache.value
+
+    def listed(self) -> dict[str, frozenset[str]]:
+        """Every group's members by principal while the groups are fresh (no call to Slack), else nothing."""
+        cache = self._cache
+        return dict(cache.value.by_principal) if cache is not None and self._clock() - cache.at <= self._ttl else {}
 
     def members(self, principal: str) -> frozenset[str]:
         groups = self._groups()

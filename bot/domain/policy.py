@@ -60,6 +60,13 @@ def invisible_character(text: str) -> str | None:
     return None
 
 
+def name_key(name: str) -> str:
+    """What a name reads as: its compatibility form (NFKC: a no-break or ideographic space as a space, a full-width
+    letter as its plain one) with each run of spaces as one. Two names of one key show alike in every message, so a
+    database holds at most one of them (case is seen, and kept apart)."""
+    return " ".join(unicodedata.normalize("NFKC", name).split())
+
+
 class Target(StrEnum):
     PRODUCTION = "production"
     DEVELOPMENT = "development"
@@ -214,6 +221,10 @@ def check_change(policy: BackupPolicy, update: PolicyUpdate) -> list[Problem]:
     if not sent:
         return [Problem("", "nothing to change: give at least one key, e.g. retention=30d")]
     problems = check_values(resulting_values(policy, update), sent)
+    if policy.required and sent.get("target", policy.target) != policy.target:
+        # PlanetScale refuses it (422): refused here, before anyone is asked to approve it.
+        problems.append(Problem("target", f"it is a required system policy, which PlanetScale never moves from "
+                                          f"{policy.target}: change its schedule instead"))
     if not problems and not changed_fields(policy, update):
         problems.append(Problem("", "nothing would change: the policy already has those values"))
     return problems

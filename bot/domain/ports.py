@@ -25,17 +25,17 @@ request_meter: ContextVar[Callable[[], None] | None] = ContextVar("request_meter
 # change path's own) to keep the write unsent. The change path sets it to its lease's check: a worker that stalled
 # past its lease after recording its send, and was taken over, sends nothing; a write that waited is judged again.
 send_fence: ContextVar[Callable[[bool], None] | None] = ContextVar("send_fence", default=None)
-# Called by the PlanetScale client with each wait it makes in this context (a turn in the bot's budget, a retry's
-# backoff or Retry-After), reads' too. The change path sets it while it holds a lease: a policy read before a wait
-# is judged again before a write leaves.
+# Called by the PlanetScale and Slack clients with each wait they make in this context (a turn in the bot's budget,
+# a retry's backoff or Retry-After), reads' and look-ups' too. The change path sets it while it holds a lease: a
+# policy read before a wait is judged again before a write leaves.
 wait_noted: ContextVar[Callable[[float], None] | None] = ContextVar("wait_noted", default=None)
 # Called by the PlanetScale client when a list it reads in pages waited after its first page was answered: the
 # pages before the wait show things as they were before it. The change path sets it while it holds a lease.
 pages_apart: ContextVar[Callable[[], None] | None] = ContextVar("pages_apart", default=None)
 # A policy read under a lease longer ago than this is read again before a write leaves on it: any wait counts,
-# told or not (a stalled database, a Slack look-up's Retry-After, the HTTP layer's queue). Waits the client makes
-# are told exactly; this bound is for the rest, far above a step's own time on a loaded machine, so a step that did
-# not wait never reads again.
+# told or not (a stalled database, a slow answer, the HTTP layer's queue). Waits the PlanetScale and Slack clients
+# make are told exactly; this bound is for the rest, far above a step's own time on a loaded machine, so a step
+# that did not wait never reads again.
 FRESH_SECONDS = 5.0
 T = TypeVar("T")
 # A list PlanetScale pages through is read to at most this many items (its newest first); the rest is not read.
@@ -61,6 +61,48 @@ def in_line(work: Callable[[], T]) -> Callable[[], T]:
 
         return failed
     return lambda: done
+
+
+def waits_told(fork: Fork, work: Callable[[], T]) -> Callable[[], T]:
+    """`work` started on `fork`, each wait it makes told (`wait_noted`) to whoever waits for its result, as it
+    waits: a read started before a lease was taken, whose result is waited for after the policy's read under it,
+    makes that read stale when it waited, as the waiter's own reads do."""
+    waits: list[float] = []
+
+    def noting() -> T:
+        token = wait_noted.set(waits.append)
+        try:
+            return work()
+        finally:
+            wait_noted.reset(token)
+
+    result = fork(noting)
+
+    def waited_for() -> T:
+        try:
+            return result()
+        finally:
+            noted = wait_noted.get()
+            if noted is not None:
+                for seconds in waits:
+                    noted(seconds)
+
+    return waited_for
+
+
+def unwatched(work: Callable[[], T]) -> Callable[[], T]:
+    """`work` run without the lease's wait hooks (`wait_noted`, `pages_apart`): a read beside a send that nothing
+    judged waits for, so its waits hold no write up and make no fence judge it again on a read of its own."""
+
+    def run() -> T:
+        noted, apart = wait_noted.set(None), pages_apart.set(None)
+        try:
+            return work()
+        finally:
+            pages_apart.reset(apart)
+            wait_noted.reset(noted)
+
+    return run
 
 
 class PlanetScaleError(Exception):

@@ -105,11 +105,12 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     policies = PolicyService(planetscale)
     background = background or TrackedExecutor()
     background.first_time = store.first_delivery
-    background.inbox = Inbox(lambda: store.engine, store.clock, holder or instance_name(), writer=lambda: store.writer)
+    background.inbox = Inbox(lambda: store.engine, holder or instance_name(), writer=lambda: store.writer)
     background.budget_wait = partial(budget_wait, planetscale)
     fork = Beside()
     closing.append(fork.close)
-    changes = ChangePath(store, policies, planetscale, access, fork=fork)
+    # The store's clock (the database's): the leases, expiries and turns it compares were set by other instances.
+    changes = ChangePath(store, policies, planetscale, access, clock=store.clock, fork=fork)
     return Dependencies(policies, access, store, changes,
                         background, settings.audit_channel, settings.stale_factor, settings.watch_share,
                         slack=slack, closing=closing)
@@ -174,6 +175,8 @@ def told(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
         if len(watcher.skipped) > SKIPPED_SHOWN:
             skipped.append(f"and {len(watcher.skipped) - SKIPPED_SHOWN} more")
         report["watch_skipped"] = skipped
+    if watcher is not None and watcher.unposted:
+        report["watch_unposted"] = cut(watcher.unposted, SKIPPED_CHARS)
     return report
 
 
@@ -216,15 +219,25 @@ def shared_connections(client: SlackClient, http: SlackHttp) -> Callable[..., Bo
 
 def ephemeral(client: SlackClient, channel: str, user: str, message: dict[str, Any]) -> bool:
     """A private answer as an ephemeral message where the person asked, for a response URL that no longer takes
-    it; True once Slack took it."""
+    it, else in the bot's direct message with them (a channel the bot is not in takes no ephemeral message
+    either); True once Slack took it."""
+    text, answer_blocks = message.get("text") or "", message.get("blocks")
     try:
-        client.chat_postEphemeral(channel=channel, user=user, text=message.get("text") or "",
-                                  blocks=message.get("blocks"))
+        client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=answer_blocks)
+        return True
     except (SlackApiError, OSError) as exc:
-        log.error("could not answer %s as an ephemeral message either: %s", user,
-                  exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__)
+        log.warning("could not answer %s as an ephemeral message (%s): answered in a direct message instead", user,
+                    _slack_error(exc))
+    try:
+        client.chat_postMessage(channel=user, text=text, blocks=answer_blocks)  # a user ID: the bot's DM
+    except (SlackApiError, OSError) as exc:
+        log.error("could not answer %s in a direct message either: %s", user, _slack_error(exc))
         return False
     return True
+
+
+def _slack_error(exc: Exception) -> str:
+    return str(exc.response.get("error")) if isinstance(exc, SlackApiError) else type(exc).__name__
 
 
 def acted_on_once(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:
@@ -243,6 +256,17 @@ def slack_shaped(request: BoltRequest, next: Callable[[], BoltResponse]) -> Bolt
         log.warning("a request not of a shape Slack sends is ignored: %s", problem)
         return BoltResponse(status=200, body="")
     return next()
+
+
+def first_steps(connections: Callable[[BoltContext, Callable[[], BoltResponse]], BoltResponse]) \
+        -> Callable[..., BoltResponse]:
+    """The bot's middlewares in order (`slack_shaped`, `connections`, `acted_on_once`), as one of Bolt's: Bolt
+    works out the arguments of each middleware it calls, for every request, before its ack."""
+
+    def middleware(request: BoltRequest, context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
+        return slack_shaped(request, lambda: connections(context, lambda: acted_on_once(request, next)))
+
+    return middleware
 
 
 # The headers a request is verified and read by, kept with its body to redo it (Bolt checks the signature again).
@@ -386,8 +410,6 @@ def _build_app(settings: Settings, deps: Dependencies, verify: bool) -> App:
         # It would set a workflow function's token on the shared client; the app has no workflow functions.
         attaching_function_token_enabled=False,
     )
-    app.use(slack_shaped)
-    app.use(shared_connections(client, client.http))
-    app.use(acted_on_once)
+    app.use(first_steps(shared_connections(client, client.http)))
     handlers.register(app, deps)
     return app

@@ -79,7 +79,8 @@ def _text(value: object) -> str | None:
 
 def tell_lost(client: WebClient, record: Callable[[AuditEvent], None], payload: str, minutes: float) -> None:
     """Tells the person who asked, in words, that their request was given up and to try again (an ephemeral
-    message where they asked, else the request's response URL), and records it on the audit trail."""
+    message where they asked, else the request's response URL, else a direct message), and records it on the
+    audit trail, saying whether anyone was told."""
     asker = asker_of(payload)
     text = LOST.format(what=f" `{asker.asked[:200]}`" if asker.asked else "", minutes=minutes)
     told = False
@@ -95,10 +96,21 @@ def tell_lost(client: WebClient, record: Callable[[AuditEvent], None], payload: 
                         type(exc).__name__)
     if not told and asker.response_url and isinstance(client, SlackClient):
         try:
-            KeptAliveRespond(asker.response_url, client.http)(text=text, response_type="ephemeral")
-            told = True
+            # Past INBOX_GIVE_UP the URL is likely past its 30 minutes: its 404 tells nobody.
+            answer = KeptAliveRespond(asker.response_url, client.http)(text=text, response_type="ephemeral")
+            told = answer.status_code == 200
+            if not told:
+                log.warning("inbox: the response URL of a lost request did not take its notice (HTTP %s)",
+                            answer.status_code)
         except Exception:
             log.warning("inbox: could not tell the person of their lost request at its response URL")
+    if not told and asker.user:
+        try:  # a user ID: the bot's direct message with them, where no ephemeral message reaches them
+            client.chat_postMessage(channel=asker.user, text=text)
+            told = True
+        except Exception as exc:
+            log.warning("inbox: could not tell %s of their lost request in a direct message either: %s", asker.user,
+                        refused_with(exc.response) if isinstance(exc, SlackApiError) else type(exc).__name__)
     record(AuditEvent(action="lost", actor=asker.user or "", organization="", database="",
                             channel=asker.channel, reason=f"lost after {minutes:.0f} min: nobody redid it",
                             detail=(asker.asked[:500] or None) if told else f"{asker.asked[:500]} (not told)"))

@@ -10,7 +10,9 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain.audit import AuditEvent
+from bot.domain.change_requests import ChangeKind
 from bot.domain.commands import DatabaseRef
+from bot.domain.lifecycle import SENDING, UNSENT
 from bot.domain.policy import (
     BackupPolicy,
     PolicyUpdate,
@@ -52,16 +54,16 @@ HISTORY_WORDS = {
 }
 # The same entries about a request that creates or deletes a policy.
 LIFECYCLE_WORDS = {
-    "create": {"requested": "{who} asked to create", "approved": "{who} approved the creation of",
-               "applied": "{who} created", "rejected": "{who} rejected the creation of",
-               "cancelled": "{who} cancelled the creation of", "dry_run": "{who} previewed a new policy"},
-    "delete": {"requested": "{who} asked to delete", "approved": "{who} approved the deletion of",
-               "applied": "{who} deleted", "rejected": "{who} rejected the deletion of",
-               "cancelled": "{who} cancelled the deletion of", "dry_run": "{who} previewed the deletion of"},
+    ChangeKind.CREATE: {"requested": "{who} asked to create", "approved": "{who} approved the creation of",
+                        "applied": "{who} created", "rejected": "{who} rejected the creation of",
+                        "cancelled": "{who} cancelled the creation of", "dry_run": "{who} previewed a new policy"},
+    ChangeKind.DELETE: {"requested": "{who} asked to delete", "approved": "{who} approved the deletion of",
+                        "applied": "{who} deleted", "rejected": "{who} rejected the deletion of",
+                        "cancelled": "{who} cancelled the deletion of", "dry_run": "{who} previewed the deletion of"},
 }
 # Entries the bot writes for itself (a change on its way to PlanetScale, or kept from it): their outcome has its
 # own entry.
-INTERNAL_ACTIONS = frozenset({"sending", "unsent"})
+INTERNAL_ACTIONS = frozenset({SENDING, UNSENT})
 # "needs 2 approval(s)" as entries of the trail write it: said as people say it.
 COUNTED = re.compile(r"\b([0-9]+) ([a-z]+)\(s\)")
 
@@ -83,7 +85,8 @@ def history_line(event: AuditEvent) -> str:
     reason = f" — “{fit(escape(event.reason), 300)}”" if event.reason and event.action == "requested" else ""
     who = ("someone outside the bot" if event.actor == WATCH_ACTOR else "the bot" if event.actor == "backup-bot"
            else f"<@{event.actor}>")
-    words = LIFECYCLE_WORDS.get(lifecycle or "", {}).get(event.action) or HISTORY_WORDS.get(event.action)
+    words = (LIFECYCLE_WORDS[lifecycle].get(event.action) if lifecycle is not None else None) or \
+        HISTORY_WORDS.get(event.action)
     if lifecycle is not None and event.action == "dry_run":
         extra = ""  # the words say it
     sentence = words.format(who=who) if words else f"{who} *{escape(event.action).replace('_', ' ')}*"
@@ -91,15 +94,15 @@ def history_line(event: AuditEvent) -> str:
             f"{shown(event.policy_name or '')}: {what}{reason}{extra}")
 
 
-def lifecycle_of(event: AuditEvent) -> str | None:
-    """"create" or "delete" for an entry about a request that creates or deletes a policy: a creation's `before`
+def lifecycle_of(event: AuditEvent) -> ChangeKind | None:
+    """CREATE or DELETE for an entry about a request that creates or deletes a policy: a creation's `before`
     is the policy as it would be made, with no ID yet; a deletion sends no field."""
-    if (not event.before or event.action not in LIFECYCLE_WORDS["create"]
+    if (not event.before or event.action not in LIFECYCLE_WORDS[ChangeKind.CREATE]
             or not event.before.keys() >= POLICY_IN_WORDS):
         return None
     if event.before.get("id") == "":
-        return "create"
-    return "delete" if event.sent == {} else None
+        return ChangeKind.CREATE
+    return ChangeKind.DELETE if event.sent == {} else None
 
 
 # What a policy needs to be said in words (describe_schedule).

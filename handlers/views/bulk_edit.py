@@ -34,7 +34,7 @@ from bot.domain.policy import BackupPolicy, PolicyUpdate
 from handlers import blocks, bulk_blocks
 from handlers.bulk_posting import finish, publish
 from handlers.dependencies import Dependencies
-from handlers.views.edit import form_values, show, show_failure, views_open_failure
+from handlers.views.edit import form_values, say, show, show_failure, views_open_failure
 
 log = logging.getLogger(__name__)
 BULK_FORM = "bulk_edit_form"
@@ -177,9 +177,9 @@ def on_form(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[str, 
         return
     ack(response_action="update", view=blocks.message_view("Checking", ":hourglass_flowing_sand: Checking each "
                                                            "policy and asking for your change…"))
-    view_id = str(view["id"])
-    deps.background.run_answered(partial(show_failure, client, view_id), ask, deps, client, view_id,
-                                 body["user"]["id"], channel, Selection(organization, chosen=tuple(chosen)), update,
+    view_id, user = str(view["id"]), str(body["user"]["id"])
+    deps.background.run_answered(partial(show_failure, client, view_id, user=user), ask, deps, client, view_id,
+                                 user, channel, Selection(organization, chosen=tuple(chosen)), update,
                                  reason)
 
 
@@ -203,17 +203,19 @@ def ask(deps: Dependencies, client: WebClient, view_id: str, user: str, channel:
             left = len(batch.skipped) + batch.hidden
             done += (f"\n{blocks.plural(left, 'chosen policy was', 'chosen policies were')} left out, each with "
                      "why in its message:\n" + "\n".join(bulk_blocks.skipped_line(s) for s in batch.skipped[:5]))
-        title, icon = ("Done", ":white_check_mark:") if refused is None else ("Not posted", ":warning:")
-        show(client, view_id, blocks.message_view(title, f"{icon} {done}"))
+        if refused is None:
+            show(client, view_id, blocks.message_view("Done", f":white_check_mark: {done}"))
+        else:  # the channel does not show it: told in a direct message if the form is gone
+            say(client, view_id, user, "Not posted", f":warning: {done}")
     elif outcome.kind is BatchOutcomeKind.REFUSED:
-        show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
+        say(client, view_id, user, "Not allowed", blocks.error_text(outcome.message))
     elif outcome.kind is BatchOutcomeKind.NOTHING and batch is not None:
         why = "\n".join(bulk_blocks.skipped_line(s) for s in batch.skipped[:6])
         if len(batch.skipped) > 6:
             why += f"\n…and {len(batch.skipped) - 6} more left out."
-        show_failure(client, view_id, f"{outcome.message}\n{why}")
+        show_failure(client, view_id, f"{outcome.message}\n{why}", user)
     else:
-        show_failure(client, view_id, outcome.message)
+        show_failure(client, view_id, outcome.message, user)
 
 
 def register(app: App, deps: Dependencies) -> None:

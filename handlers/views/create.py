@@ -111,15 +111,15 @@ def on_confirm(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[st
         return
     ack(response_action="update", view=blocks.message_view("New backup policy", ":hourglass_flowing_sand: "
                                                             "Checking and creating it…"))
-    view_id = str(view["id"])
-    deps.background.run_answered(partial(show_failure, client, view_id), create, deps, client, view_id,
-                                 body["user"]["id"], metadata, values)
+    view_id, user = str(view["id"]), str(body["user"]["id"])
+    deps.background.run_answered(partial(show_failure, client, view_id, user=user), create, deps, client, view_id,
+                                 user, metadata, values)
 
 
 def create(deps: Dependencies, client: WebClient, view_id: str, user: str, metadata: EditMetadata,
            values: PolicyUpdate) -> None:
     outcome = deps.changes.ask_create(user, metadata.channel, metadata.db, values, metadata.reason)
-    show_asked(deps, client, view_id, outcome, "created")
+    show_asked(deps, client, view_id, outcome, "created", user)
 
 
 def register(app: App, deps: Dependencies) -> None:

@@ -19,7 +19,7 @@ from bot.domain.commands import DatabaseRef, database_ref, is_slug
 from bot.domain.costs import Basis, DatabaseFacts
 from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.guardrails import Demand
-from bot.domain.judge import approvals_asked
+from bot.domain.judge_access import approvals_asked
 from bot.domain.policy import (
     EDITABLE_FIELDS,
     MAX_INT32,
@@ -249,18 +249,42 @@ def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel
         basis = outcome.facts.before if outcome.facts else None
         metadata = EditMetadata(organization=db.organization, database=db.database, channel=channel,
                                 policy=policy.model_dump(), basis=basis.to_json() if basis else None)
-        show(client, view_id, blocks.edit_form_view(db, policy.model_dump(), metadata.dump()))
+        carried = metadata.dump()
+        if len(carried) > blocks.MAX_PRIVATE_METADATA:
+            # Only a name PlanetScale holds of thousands of characters gets here: Slack's form cannot carry it.
+            show(client, view_id, blocks.message_view("Too long for a form", blocks.error_text(
+                f"This policy's name is too long for Slack's form to carry ({len(policy.name)} characters). "
+                f"Change it with `/backup-policy update {db} {policy.id} key=value…` instead.")))
+            return
+        show(client, view_id, blocks.edit_form_view(db, policy.model_dump(), carried))
     elif outcome.kind is OutcomeKind.REFUSED:
         show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
     else:
         show(client, view_id, blocks.message_view("Could not read it", blocks.error_text(outcome.message)))
 
 
-def show(client: WebClient, view_id: str, view: dict[str, Any]) -> None:
+def show(client: WebClient, view_id: str, view: dict[str, Any]) -> bool:
+    """True once the form shows `view`; False when Slack did not take it (the form closed, Slack failing)."""
     try:
         client.views_update(view_id=view_id, view=view)
-    except SlackApiError as exc:
-        log.warning("views.update failed: %s", exc.response.get("error"))
+    except (SlackApiError, OSError) as exc:
+        log.warning("views.update failed: %s", exc.response.get("error") if isinstance(exc, SlackApiError)
+                    else type(exc).__name__)
+        return False
+    return True
+
+
+def say(client: WebClient, view_id: str, user: str | None, title: str, text: str) -> None:
+    """An outcome the channel does not show, in the form, else (closed while the change was checked, or Slack
+    failing) in the bot's direct message with `user`: whatever became of the form, they learn it."""
+    if show(client, view_id, blocks.message_view(title, text)) or user is None:
+        return
+    try:
+        client.chat_postMessage(channel=user, text=f"*{title}*: the change you confirmed in the form.\n{text}")
+        log.info("the form's answer went to <@%s> in a direct message instead", user)
+    except (SlackApiError, OSError) as exc:
+        log.error("could not tell <@%s> what became of the change they confirmed in the form: %s", user,
+                  exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__)
 
 
 def on_edit_button(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any],
@@ -347,13 +371,14 @@ def on_confirm(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[st
         return
     ack(response_action="update", view=blocks.message_view("Applying", ":hourglass_flowing_sand: Checking and "
                                                             "applying your change…"))
-    view_id = str(view["id"])
-    failed = partial(show_failure, client, view_id)
-    deps.background.run_answered(failed, apply, deps, client, view_id, body["user"]["id"], metadata)
+    view_id, user = str(view["id"]), str(body["user"]["id"])
+    failed = partial(show_failure, client, view_id, user=user)
+    deps.background.run_answered(failed, apply, deps, client, view_id, user, metadata)
 
 
-def show_failure(client: WebClient, view_id: str, message: str) -> None:
-    show(client, view_id, blocks.message_view("Not applied", blocks.error_text(message)))
+def show_failure(client: WebClient, view_id: str, message: str, user: str | None = None) -> None:
+    """`user`: told in a direct message when the form no longer shows it."""
+    say(client, view_id, user, "Not applied", blocks.error_text(message))
 
 
 def apply(deps: Dependencies, client: WebClient, view_id: str, user: str, metadata: EditMetadata) -> None:
@@ -362,7 +387,7 @@ def apply(deps: Dependencies, client: WebClient, view_id: str, user: str, metada
     try:
         update = PolicyUpdate(**(metadata.update or {}))
     except ValidationError:
-        show_failure(client, view_id, "This form is damaged; nothing was sent. Open it again.")
+        show_failure(client, view_id, "This form is damaged; nothing was sent. Open it again.", user)
         return
     outcome = deps.changes.ask(user, metadata.channel, db, opened.id, update, metadata.reason, expected=opened)
     if outcome.kind is OutcomeKind.STALE_FORM and outcome.current is not None:
@@ -371,14 +396,17 @@ def apply(deps: Dependencies, client: WebClient, view_id: str, user: str, metada
         fresh = EditMetadata(organization=db.organization, database=db.database, channel=metadata.channel,
                              policy=current.model_dump())
         changes = blocks.changes_text_between(opened, current)
-        show(client, view_id, blocks.edit_form_view(db, current.model_dump(), fresh.dump(), notice=(
-            ":warning: *This policy changed in PlanetScale after you opened the form*, so nothing was "
-            f"sent. It now reads:\n{changes}\nThe form shows the current values; make your change again.")))
+        if not show(client, view_id, blocks.edit_form_view(db, current.model_dump(), fresh.dump(), notice=(
+                ":warning: *This policy changed in PlanetScale after you opened the form*, so nothing was "
+                f"sent. It now reads:\n{changes}\nThe form shows the current values; make your change again."))):
+            say(client, view_id, user, "Not applied", ":warning: The policy changed in PlanetScale after you opened "
+                f"the form, so nothing was sent. It now reads:\n{changes}")
     else:
-        show_asked(deps, client, view_id, outcome, "applied")
+        show_asked(deps, client, view_id, outcome, "applied", user)
 
 
-def show_asked(deps: Dependencies, client: WebClient, view_id: str, outcome: Outcome, done: str) -> None:
+def show_asked(deps: Dependencies, client: WebClient, view_id: str, outcome: Outcome, done: str,
+               user: str | None = None) -> None:
     """What a change asked through a form came to, in the form: its request posted in the channel (applied,
     waiting or queued: `done` says the first), not allowed, or why nothing was sent."""
     if outcome.request is not None and outcome.kind in POSTS:
@@ -393,7 +421,7 @@ def show_asked(deps: Dependencies, client: WebClient, view_id: str, outcome: Out
                     OutcomeKind.QUEUED: f"Not {done} yet: {outcome.message} Slack did not post it in the channel."}.get(
                 outcome.kind, "Your request waits for approval, but Slack did not post it in the channel: your "
                               "approvers find it on their App Home and with `/backup-policy pending`.")
-            show(client, view_id, blocks.message_view("Not posted", f":warning: {said}"))
+            say(client, view_id, user, "Not posted", f":warning: {said}")
             return
         # Queued, and applied by the sweep meanwhile: said as it now stands.
         kind = OutcomeKind.APPLIED if latest.state is RequestState.APPLIED else outcome.kind
@@ -402,9 +430,9 @@ def show_asked(deps: Dependencies, client: WebClient, view_id: str, outcome: Out
             kind, "Your request is posted in the channel and waits for approval.")
         show(client, view_id, blocks.message_view("Done", f":white_check_mark: {said}"))
     elif outcome.kind is OutcomeKind.REFUSED:
-        show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
+        say(client, view_id, user, "Not allowed", blocks.error_text(outcome.message))
     else:
-        show_failure(client, view_id, outcome.message)
+        show_failure(client, view_id, outcome.message, user)
 
 
 def register(app: App, deps: Dependencies) -> None:

@@ -36,3 +36,12 @@ def test_a_refused_click_whose_response_url_expired_is_still_explained_to_the_cl
     approvals_bot.slack.expired_responses.add("2")  # a click's response URL
     approvals_bot.click(APPROVE, request_id(message), user=ALICE, message=message)  # her own request
     assert "Nobody approves or rejects their own request" in privately_to(approvals_bot, ALICE)
+
+
+def test_a_status_answer_whose_response_url_keeps_failing_reaches_the_caller_as_an_ephemeral_message(
+    bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    bot.slack.failing_responses["1"] = 500  # Slack's side of the response URL failing at every try
+    reply = bot.command("status acme/app-db", user=ALICE)
+    assert reply.ack == {}
+    assert "3 policies, all healthy" in privately_to(bot, ALICE)

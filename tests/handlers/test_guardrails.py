@@ -60,6 +60,8 @@ def test_a_frequency_above_the_ceiling_and_a_move_out_of_production_are_refused(
     approvals_bot.use_rules(rules_with(FLOOR))
     slower = approvals_bot.command(f"update acme/app-db {PROD} frequency=2d retention=4d", user=ALICE)
     assert "at most 1 day apart" in slower.all_text() and "`frequency=1d`" in slower.all_text()
+    # A required policy never moves (PlanetScale refuses it first): here the guardrail is what refuses.
+    planetscale.policies[("acme", "app-db")][PROD]["required"] = False
     moved = approvals_bot.command(f"update acme/app-db {PROD} target=development", user=ALICE)
     assert "moves between targets are not allowed" in moved.all_text()
     assert "`target=production`" in moved.all_text()

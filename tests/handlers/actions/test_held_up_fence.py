@@ -12,32 +12,17 @@ import pytest
 from approval_helpers import ALICE, CAROL, approvals_bot, ask, request_id, sweep, swept_later
 from conftest import Bot
 from test_read_across_pages import two_pages
+from waits import Waits, sleeps
 
 from bot.domain.change_requests import RequestState
 from bot.domain.lifecycle import JUDGED_AGAIN_AT_MOST
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from handlers.blocks import APPROVE
 
-__all__ = ["approvals_bot"]  # a fixture, used by name
+__all__ = ["approvals_bot", "sleeps"]  # fixtures, used by name
 
 WEEKLY = "bp02prodwk"  # production: a change needs carol's approval
 DEV = "bp03devday"  # development: a change applies at once, with no approval
-
-
-class Waits(list[float]):
-    """The PlanetScale client's waits; `during` runs in each."""
-
-    during: Any = None
-
-    def append(self, seconds: float) -> None:
-        super().append(seconds)
-        if self.during is not None:
-            self.during()
-
-
-@pytest.fixture
-def sleeps() -> Waits:
-    return Waits()
 
 
 def test_a_write_whose_lease_renewals_stall_each_time_goes_back_to_the_sweep_not_to_failed(

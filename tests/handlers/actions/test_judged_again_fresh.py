@@ -5,7 +5,6 @@ it. Through Bolt's pipeline and the emulators."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -13,36 +12,19 @@ import pytest
 from access_rules import guardrail, storage_bound
 from approval_helpers import ALICE, CAROL, PROD, RULES, approvals_bot, ask, request_id
 from conftest import Bot
+from waits import Waits, sleeps
 
 from bot.domain.change_requests import RequestState
 from bot.domain.ports import FRESH_SECONDS
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from handlers.blocks import APPROVE
 
-__all__ = ["approvals_bot"]  # a fixture, used by name
+__all__ = ["approvals_bot", "sleeps"]  # fixtures, used by name
 
 DEV = "bp03devday"  # development: a change applies at once, with no approval
 WEEKLY = "bp02prodwk"  # production, and not a required policy: it may be deleted
 # As the shared rules, and a development change is asked only by a PlanetScale admin (alice is one).
 ADMIN_DEV = RULES.format(approvals=1) + 'planetscale_role = "admin"\n'
-
-
-class Waits(list[float]):
-    """The PlanetScale client's waits; at the nth, `at[n]` runs (something moves meanwhile)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.at: dict[int, Callable[[], object]] = {}
-
-    def append(self, seconds: float) -> None:
-        super().append(seconds)
-        if len(self) in self.at:
-            self.at[len(self)]()
-
-
-@pytest.fixture
-def sleeps() -> Waits:
-    return Waits()
 
 
 @pytest.mark.parametrize("method", ["PATCH", "DELETE"])

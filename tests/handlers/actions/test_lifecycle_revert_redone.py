@@ -6,11 +6,10 @@ Bolt's pipeline and the emulators."""
 from __future__ import annotations
 
 import json
-import time
-from typing import Any
 
 import pytest
 from approval_helpers import ALICE, CAROL, request_id
+from instance_ends import dies_after
 from test_inbox import ASKING, Instances, acked, instances, keeper_of
 
 from bot.adapters.store.inbox import LEASE_SECONDS
@@ -22,10 +21,6 @@ from handlers.blocks import APPROVE, REVERT
 __all__ = ["instances"]  # a fixture, used by name
 
 MADE = 'name="Prod nightly" target=production retention=14d frequency=1d at=01:00 reason="audit"'
-
-
-class Died(BaseException):
-    """The instance's process ends here: nothing after this line of its work runs."""
 
 
 @pytest.mark.parametrize("kind", ["create", "delete"])
@@ -46,17 +41,11 @@ def test_a_revert_of_a_creation_or_deletion_stored_before_its_instance_stopped_i
     assert {r.state for r in alive.deps.store.requests(list(RequestState))} == {RequestState.APPLIED}
     shown = [e for e in slack.events if e.ts == asked.ts and e.kind in ("message", "update")]
     [revert] = [e for b in shown[-1].blocks for e in b.get("elements", []) if e.get("action_id") == REVERT]
-    real_add = stopping.deps.store.add_request
-
-    def add_request(*args: Any, **kwargs: Any) -> Any:
-        real_add(*args, **kwargs)
-        raise Died
-
-    monkeypatch.setattr(stopping.deps.store, "add_request", add_request)
+    dies_after(monkeypatch, stopping.deps.store, "add_request")
     assert acked(stopping, stopping.click_body(REVERT, revert["value"], user=ALICE, message=shown[-1])) == 200
     stopping.executor.wait_idle(timeout=30)
     [request] = [r for r in alive.deps.store.requests([RequestState.PENDING]) if r.revert_of]
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    keeper_of(alive, LEASE_SECONDS + 1).step()
     assert alive.executor.wait_idle(timeout=30)
     posted = [e for e in slack.events if e.kind == "message" and request.id in json.dumps(e.blocks or [])]
     told = [e.text for e in slack.events if e.kind == "response" and "already asked" in (e.text or "")]

@@ -5,11 +5,10 @@ through Bolt's pipeline, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from approval_helpers import sweep, swept_later
 from conftest import ALICE, CHANNEL
+from instance_ends import dies_after
 from test_inbox import ASKING, PROD, Instances, acked, instances, keeper_of
 
 from bot.adapters.store.inbox import LEASE_SECONDS
@@ -19,10 +18,6 @@ from handlers import blocks
 from handlers.late_post import POST_GRACE, POSTING
 
 __all__ = ["instances"]  # a fixture, used by name
-
-
-class Died(BaseException):
-    """The instance's process ends here: nothing after this line of its work runs."""
 
 
 def posted(slack: SlackState) -> list[SlackEvent]:
@@ -36,18 +31,10 @@ def test_a_pending_request_whose_run_stopped_after_claiming_its_post_is_posted_b
     redoes its work and finds the post claimed. Once POST_GRACE has passed, that instance's sweep posts the
     request, with its buttons, once; later sweeps do not post it again."""
     stopping, alive = instances.start(rules=ASKING), instances.start(rules=ASKING)
-    real_claim = stopping.deps.store.claim_notice
-
-    def claim_notice(request_id: str, notice: str) -> bool:
-        claimed = real_claim(request_id, notice)
-        if notice == POSTING:
-            raise Died
-        return claimed
-
-    monkeypatch.setattr(stopping.deps.store, "claim_notice", claim_notice)
+    dies_after(monkeypatch, stopping.deps.store, "claim_notice", lambda request_id, notice: notice == POSTING)
     assert acked(stopping, stopping.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
     stopping.executor.wait_idle(timeout=30)
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    keeper_of(alive, LEASE_SECONDS + 1).step()
     assert alive.executor.wait_idle(timeout=30)
     [request] = alive.deps.store.requests([RequestState.PENDING])
     assert request.message_ts is None and posted(slack) == []

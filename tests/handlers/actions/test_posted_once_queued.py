@@ -8,12 +8,12 @@ driven through Bolt's pipeline, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
 from approval_helpers import sweep, swept_later
 from conftest import ALICE, CHANNEL
+from instance_ends import dies_after
 from test_inbox import PROD, Instances, acked, instances, keeper_of, retention
 
 from bot.adapters.store.inbox import LEASE_SECONDS
@@ -26,10 +26,6 @@ from bot.emulators.slack import SlackEvent, SlackState
 from handlers.late_post import POST_GRACE, POSTING
 
 __all__ = ["instances"]  # a fixture, used by name
-
-
-class Died(BaseException):
-    """The instance's process ends here: nothing after this line of its work runs."""
 
 
 def posted(slack: SlackState) -> list[SlackEvent]:
@@ -59,21 +55,13 @@ def test_a_queued_request_whose_run_stopped_after_claiming_its_post_is_posted_on
     once; later sweeps do not post it again."""
     held = hold_policy(instances, monkeypatch)
     stopping, alive = instances.start(), instances.start()
-    real_claim = stopping.deps.store.claim_notice
-
-    def claim_notice(request_id: str, notice: str) -> bool:
-        claimed = real_claim(request_id, notice)
-        if notice == POSTING:
-            raise Died
-        return claimed
-
-    monkeypatch.setattr(stopping.deps.store, "claim_notice", claim_notice)
+    dies_after(monkeypatch, stopping.deps.store, "claim_notice", lambda request_id, notice: notice == POSTING)
     assert acked(stopping, stopping.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
     stopping.executor.wait_idle(timeout=30)
     [request] = alive.deps.store.requests([RequestState.APPROVED])
     assert request.message_ts is None and posted(slack) == []
     alive.deps.store.release(held)  # the other change ends
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()  # nothing to redo: stored with the request
+    keeper_of(alive, LEASE_SECONDS + 1).step()  # nothing to redo: stored with the request
     swept_later(alive, APPROVED_STALE_SECONDS + 1)  # applies it; its claimant may be posting still
     assert alive.executor.wait_idle(timeout=30)
     assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
@@ -108,7 +96,7 @@ def test_a_queued_request_found_stored_by_a_redo_of_its_work_is_answered_to_its_
     monkeypatch.setattr(stalled.deps.store, "add_request", add_request)
     assert acked(stalled, stalled.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
     assert waiting.wait(timeout=30)
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()  # the redo stores it queued, posts it, answers
+    keeper_of(alive, LEASE_SECONDS + 1).step()  # the redo stores it queued, posts it, answers
     assert alive.executor.wait_idle(timeout=30)
     [request] = alive.deps.store.requests([RequestState.APPROVED])
     told = len(private(slack))

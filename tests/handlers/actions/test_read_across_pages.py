@@ -5,40 +5,21 @@ be judged again (or not sent) when the policy moved meanwhile. Through Bolt's pi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 
-import pytest
 from approval_helpers import ALICE, CAROL, approvals_bot, ask, request_id
 from conftest import Bot
+from waits import Waits, sleeps
 
 from bot.adapters.planetscale import PER_PAGE
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from handlers.blocks import APPROVE
 
-__all__ = ["approvals_bot"]  # a fixture, used by name
+__all__ = ["approvals_bot", "sleeps"]  # fixtures, used by name
 
 DEV = "bp03devday"  # development: a change applies at once, with no approval (on the list's first page)
 WEEKLY = "bp02prodwk"  # production: a change needs carol's approval
-
-
-class Waits(list[float]):
-    """The PlanetScale client's waits; at the nth, `at[n]` runs (something moves meanwhile)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.at: dict[int, Callable[[], object]] = {}
-
-    def append(self, seconds: float) -> None:
-        super().append(seconds)
-        if len(self) in self.at:
-            self.at[len(self)]()
-
-
-@pytest.fixture
-def sleeps() -> Waits:
-    return Waits()
 
 
 def two_pages(planetscale: PlanetScaleState) -> None:

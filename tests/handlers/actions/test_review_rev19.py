@@ -25,6 +25,7 @@ from approval_helpers import (
     sweep,
 )
 from conftest import Bot
+from instance_ends import Died, dies_after
 from test_inbox import ASKING, PROD, Instances, acked, instances, keeper_of
 from test_one_judge import MOVE_RULES, RANDOM, dispatch, wait_for_patch
 
@@ -105,10 +106,6 @@ def test_a_patch_landing_while_the_sweep_settles_it_is_not_recorded_failed(
     assert request.state is RequestState.APPLIED, f"recorded {request.state}: {request.detail}; alice: {told}"
 
 
-class Died(BaseException):
-    """The instance's process ends here: nothing after this line of its work runs."""
-
-
 def test_a_request_stored_by_an_instance_that_stopped_before_posting_it_is_still_posted(
         instances: Instances, planetscale: PlanetScaleState, slack: SlackState,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,18 +113,11 @@ def test_a_request_stored_by_an_instance_that_stopped_before_posting_it_is_still
     chat.postMessage. Another instance's inbox keeper and sweep run later: the approvers must be shown the
     request (or alice told), not find out from an expiry a day later."""
     stopping, alive = instances.start(rules=ASKING), instances.start(rules=ASKING)
-    real_add = stopping.deps.store.add_request
-
-    def add_request(*args: Any, **kwargs: Any) -> Any:
-        real_add(*args, **kwargs)
-        raise Died
-
-    monkeypatch.setattr(stopping.deps.store, "add_request", add_request)
+    dies_after(monkeypatch, stopping.deps.store, "add_request")
     assert acked(stopping, stopping.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
     stopping.executor.wait_idle(timeout=30)
     [request] = alive.deps.store.requests([RequestState.PENDING])
-    later = time.time() + LEASE_SECONDS + 1
-    keeper_of(alive, later).step()
+    keeper_of(alive, LEASE_SECONDS + 1).step()
     assert alive.executor.wait_idle(timeout=30)
     sweep(alive)
     assert alive.executor.wait_idle(timeout=30)
@@ -150,17 +140,11 @@ def test_a_revert_stored_by_an_instance_that_stopped_before_posting_it_is_still_
     assert alive.executor.wait_idle(timeout=30)
     shown = [e for e in slack.events if e.ts == asked.ts and e.kind in ("message", "update")]
     [revert] = [e for b in shown[-1].blocks for e in b.get("elements", []) if e.get("action_id") == REVERT]
-    real_add = stopping.deps.store.add_request
-
-    def add_request(*args: Any, **kwargs: Any) -> Any:
-        real_add(*args, **kwargs)
-        raise Died
-
-    monkeypatch.setattr(stopping.deps.store, "add_request", add_request)
+    dies_after(monkeypatch, stopping.deps.store, "add_request")
     assert acked(stopping, stopping.click_body(REVERT, revert["value"], user=ALICE, message=shown[-1])) == 200
     stopping.executor.wait_idle(timeout=30)
     [request] = [r for r in alive.deps.store.requests([RequestState.PENDING]) if r.revert_of]
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    keeper_of(alive, LEASE_SECONDS + 1).step()
     assert alive.executor.wait_idle(timeout=30)
     posted = [e for e in slack.events if e.kind == "message" and request.id in json.dumps(e.blocks or [])]
     assert posted, "the revert is pending, unseen by any approver"
@@ -236,7 +220,7 @@ def test_a_bulk_change_stored_by_an_instance_that_stopped_after_it_is_not_asked_
     stopping.executor.wait_idle(timeout=30)
     asked = [e for e in slack.events if e.kind == "message" and e.thread_ts is None and e.channel in slack.channels]
     assert len(asked) == 1, "the bulk change was not posted"
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    keeper_of(alive, LEASE_SECONDS + 1).step()
     assert alive.executor.wait_idle(timeout=30)
     asked = [e for e in slack.events if e.kind == "message" and e.thread_ts is None and e.channel in slack.channels]
     assert len(asked) == 1, f"the bulk change was asked {len(asked)} times"

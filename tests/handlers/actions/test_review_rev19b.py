@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from approval_helpers import ALICE, BOB, CAROL, approvals_bot, request_id, second_instance, sweep
 from conftest import Bot
+from instance_ends import Died
 from test_inbox import ASKING, PROD, Instances, acked, instances, keeper_of
 from test_one_judge import MOVE_RULES, RANDOM, dispatch, wait_for_patch
 
@@ -156,10 +157,6 @@ def test_a_move_asked_by_name_waits_for_a_patch_whose_outcome_is_unknown(
         "alice's move was sent while bob's PATCH on the policy had no known outcome"
 
 
-class Died(BaseException):
-    """The instance's process ends here: nothing after this line of its work runs."""
-
-
 def test_a_form_change_redone_after_its_instance_stopped_is_not_told_nothing_was_sent(
         instances: Instances, planetscale: PlanetScaleState, slack: SlackState,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -190,7 +187,7 @@ def test_a_form_change_redone_after_its_instance_stopped_is_not_told_nothing_was
     stopping.executor.wait_idle(timeout=30)
     assert len(alive.deps.store.requests([RequestState.APPLIED])) == 1
     assert planetscale.policy("acme", "app-db", PROD)["retention_value"] == 9
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    keeper_of(alive, LEASE_SECONDS + 1).step()
     assert alive.executor.wait_idle(timeout=30)
     assert len(planetscale.calls("PATCH")) == 1
     shown = json.dumps(alive.current_view())
@@ -226,7 +223,7 @@ def test_a_form_request_stored_before_its_instance_stopped_is_not_told_unsent_wh
     stopping.executor.wait_idle(timeout=30)
     [request] = alive.deps.store.requests([RequestState.PENDING])
     planetscale.dashboard_change("acme", "app-db", PROD, name="Production (renamed)")
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    keeper_of(alive, LEASE_SECONDS + 1).step()
     assert alive.executor.wait_idle(timeout=30)
     shown = json.dumps(alive.current_view())
     latest = alive.deps.store.get_request(request.id)

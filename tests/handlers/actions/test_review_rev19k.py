@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from approval_helpers import ALICE, CAROL, LEADS, direct_messages, request_id, sweep, swept_later
 from conftest import CHANNEL, SIGNING_SECRET, Bot
+from instance_ends import Died, dies_after
 from slack_bolt import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 from test_inbox import ASKING, PROD, Instances, Killed, acked, inbox_of, instances
@@ -31,10 +32,6 @@ __all__ = ["instances"]  # a fixture, used by name
 SIGNED_AGO = 296
 
 
-class Died(BaseException):
-    """The instance's process ends here: nothing after this line of its work runs."""
-
-
 def acked_late(bot: Bot, body: str) -> int:
     """A request Slack signed SIGNED_AGO seconds ago (it waited in Slack's queue, or the instance was slow to
     read it): still within Bolt's five minutes, so acked."""
@@ -50,8 +47,7 @@ def taken_over(bot: Bot) -> None:
     """The instance's keeper takes over the stopped instance's work once its lease has lapsed, wired as `serve`
     wires it (bot/runtime/running.py: the signing secret's verifier, and the executor's `done`)."""
     inbox = inbox_of(bot)
-    at = time.time() + LEASE_SECONDS + 1
-    inbox.clock = lambda: at
+    inbox.ahead = LEASE_SECONDS + 1
     InboxKeeper(inbox, partial(redo, bot.app, verifier=SignatureVerifier(SIGNING_SECRET),
                                done=bot.executor.done, again=True)).step()
 
@@ -64,13 +60,7 @@ def test_a_request_stored_by_an_instance_that_stopped_is_posted_when_its_work_is
     instance came back after a few minutes, or the work ran that long): the request must still reach its
     approvers, or alice be told, not wait unseen until it expires."""
     stopping, alive = instances.start(rules=ASKING), instances.start(rules=ASKING)
-    real_add = stopping.deps.store.add_request
-
-    def add_request(*args: Any, **kwargs: Any) -> Any:
-        real_add(*args, **kwargs)
-        raise Died
-
-    monkeypatch.setattr(stopping.deps.store, "add_request", add_request)
+    dies_after(monkeypatch, stopping.deps.store, "add_request")
     assert acked_late(stopping, stopping.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
     stopping.executor.wait_idle(timeout=30)
     [request] = alive.deps.store.requests([RequestState.PENDING])

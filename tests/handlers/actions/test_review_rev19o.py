@@ -13,13 +13,14 @@ import pytest
 import sqlalchemy as sa
 from approval_helpers import ALICE, RULES, approvals_bot, direct_messages, second_instance, swept_later
 from conftest import Bot
+from waits import Waits, sleeps
 
 from bot.adapters.shared_budget import SharedRateLimiter
 from bot.adapters.store.connection import database_url
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 
-__all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
+__all__ = ["approvals_bot", "second_instance", "sleeps"]  # fixtures, used by name
 
 DEV = "bp03devday"  # development: a change applies at once, with no approval
 DBA_OPS = "C0DBAOPS01"
@@ -27,24 +28,6 @@ DBA_OPS = "C0DBAOPS01"
 TIGHTENED = RULES.format(approvals=1).replace(
     'targets = ["development"]\neditors = ["@dba-team"]\napprovers = ["@dba-leads"]\n',
     'targets = ["development"]\neditors = ["@dba-team"]\napprovers = ["@dba-leads"]\napprovals = 1\n')
-
-
-class Waits(list[float]):
-    """The PlanetScale client's waits (before a write sent again after a 429); `during` runs in each."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.during: Callable[[], None] | None = None
-
-    def append(self, seconds: float) -> None:
-        super().append(seconds)
-        if self.during is not None:
-            self.during()
-
-
-@pytest.fixture
-def sleeps() -> Waits:
-    return Waits()
 
 
 def test_a_no_approval_change_judged_again_to_need_an_approval_is_put_to_approvers(

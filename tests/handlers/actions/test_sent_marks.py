@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from approval_helpers import ALICE, RULES, approvals_bot, sweep
 from conftest import Bot
+from instance_ends import Died
 
 from bot.domain.change_requests import RequestState
 from bot.domain.outcomes import NOBODY_LEFT, SYSTEM, request_event
@@ -21,10 +22,6 @@ __all__ = ["approvals_bot"]  # a fixture, used by name
 
 DEV = "bp03devday"  # development: a change applies at once, with no approval
 ADMIN_DEV = RULES.format(approvals=1) + 'planetscale_role = "admin"\n'
-
-
-class Died(BaseException):
-    """The instance's process ends here: nothing after this line of its work runs."""
 
 
 def kept_unsent(approvals_bot: Bot, planetscale: PlanetScaleState, now: list[float]) -> str:
