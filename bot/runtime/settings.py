@@ -145,8 +145,9 @@ def _unknown_names(dotenv_file: str) -> list[str]:
 
     known = [*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)]
     return [f"{name} in {dotenv_file} is not a setting" + (f": did you mean {close[0]}?" if close else ".")
-            for name in _dotenv(dotenv_file) if name.startswith("BACKUP_BOT_") and name not in known
-            for close in [difflib.get_close_matches(name, known, n=1)]]
+            for name in _dotenv(dotenv_file)  # in any case: the names are upper case, as the environment's
+            if (name.upper().startswith("BACKUP_BOT_") or name.upper() in known) and name not in known
+            for close in [difflib.get_close_matches(name.upper(), known, n=1)]]
 
 
 ASSIGNMENT = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")

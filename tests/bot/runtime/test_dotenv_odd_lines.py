@@ -1,6 +1,7 @@
-"""A setting that `.env` sets twice: python-dotenv keeps the last line without a word. `init` writes every
-setting once; an operator who adds `BACKUP_BOT_WATCH_EVERY=off` above it and leaves the written line below ran
-the watch every 5 minutes, and `doctor` said nothing. Start and doctor name both lines."""
+"""`.env` lines the bot would otherwise pass over in silence. A setting set twice: python-dotenv keeps the last
+line without a word; `init` writes every setting once, and an operator who adds `BACKUP_BOT_WATCH_EVERY=off` above
+the written line ran the watch every 5 minutes, `doctor` saying nothing. Start and doctor name both lines. A
+setting's name in lower case is not read: it is named as a name no setting has."""
 
 from __future__ import annotations
 
@@ -45,3 +46,16 @@ def test_start_refuses_a_setting_set_twice_with_every_other_problem(tmp_path: Pa
                           "force; keep one of them.") for p in problems), problems
     assert any("BACKUP_BOT_WATCH_EVRY" in p for p in problems), problems
     assert not any("xoxb-" in p for p in problems), "a secret's value is never told"
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ("backup_bot_watch_every=1h\n", "backup_bot_watch_every in "),
+    ("slack_bot_token=xoxb-1\n", "slack_bot_token in "),
+])
+def test_a_setting_written_in_lower_case_is_named_not_ignored(tmp_path: Path, content: str, problem: str) -> None:
+    """The names are upper case: `backup_bot_watch_every=1h` left the watch at every 5 minutes without a word."""
+    (tmp_path / ".env").write_text(content)
+    with pytest.raises(SettingsError) as raised:
+        Settings.load(env={}, dotenv_path=str(tmp_path / ".env"))
+    assert any(p.startswith(problem) and "is not a setting: did you mean " in p for p in raised.value.problems), \
+        raised.value.problems
