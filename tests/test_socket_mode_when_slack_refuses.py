@@ -6,6 +6,7 @@ line naming it, not a traceback nor a process that stays up deaf. Against the Sl
 from __future__ import annotations
 
 import subprocess
+import time
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,33 @@ def test_an_app_token_slack_refuses_at_start_is_one_line_naming_it(
     logged = (tmp_path / "socket.log").read_text()
     assert code != 0 and "Traceback" not in logged, logged[-3000:]
     assert "SLACK_APP_TOKEN" in logged and "invalid_auth" in logged, logged[-3000:]
+
+
+def test_an_envelope_sent_again_after_its_ack_was_lost_with_the_connection_is_done_once(
+        tmp_path: Path, slack: SlackState, planetscale: PlanetScaleState, slack_server: Any,
+        planetscale_server: Any) -> None:
+    """Slack drops the connection right after an envelope, so the app's ack never reaches it, and sends the
+    envelope again on the next connection (`retry_attempt` 1): the change is applied and told once."""
+    slack.app_token = APP_TOKEN
+    env = {**serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}"),
+           "SLACK_APP_TOKEN": APP_TOKEN}
+    good = dict(parse_qsl(command("update acme/app-db bp03devday retention=9d", slack_server[1].url)))
+    process = socket_process(tmp_path, env)
+    try:
+        wait_until(lambda: slack.socket_connections >= 1, "the app did not connect over Socket Mode")
+        with slack.lock:
+            slack.socket_outbox.extend([socket_envelope("slash_commands", good, "first"), CLOSE])
+        wait_until(lambda: slack.socket_connections >= 2, "the app did not connect again after the drop")
+        with slack.lock:
+            slack.socket_outbox.append({**socket_envelope("slash_commands", good, "again"), "retry_attempt": 1,
+                                        "retry_reason": "timeout"})
+        wait_until(lambda: any(a.get("envelope_id") == "again" for a in slack.socket_acks), "no ack")
+        wait_until(lambda: any(e.kind == "message" for e in slack.events), "the change was not posted")
+        wait_until(lambda: planetscale.calls("PATCH"), "the change was not applied")
+        time.sleep(2)  # room for a second application, were there one (a duplicate comes at once if at all)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert [c.body for c in planetscale.calls("PATCH")] == [{"retention_value": 9, "retention_unit": "day"}]
+    told = [e for e in slack.events if e.kind == "message" and e.thread_ts is None]
+    assert len(told) == 1, [e.text for e in told]
