@@ -6,8 +6,8 @@ line naming it, not a traceback nor a process that stays up deaf. Against the Sl
 from __future__ import annotations
 
 import subprocess
-import time
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
