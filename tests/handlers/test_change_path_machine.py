@@ -98,6 +98,7 @@ def test_two_instances_keep_the_two_person_rule_whatever_happens(
             self.shape = (1, 0, True, None)
             self.rules = parse_rules(rules_text(*self.shape))
             self.violations: list[str] = []
+            self.deleted: dict[str, Any] = {}  # the policy as it was when PlanetScale's dashboard deleted it
             self.clients: list[PlanetScaleClient] = []
             self.bots: list[Bot] = []
             self.makers: list[Any] = []
@@ -268,7 +269,18 @@ def test_two_instances_keep_the_two_person_rule_whatever_happens(
                                       {"target": "development"}, {"target": "production"},
                                       {"retention_value": 4, "retention_unit": "week"}]))
         def planetscale_changes_the_policy(self, values: dict[str, Any]) -> None:
-            self.planetscale.dashboard_change("acme", "app-db", POLICY, **values)
+            if POLICY in self.planetscale.policies[("acme", "app-db")]:
+                self.planetscale.dashboard_change("acme", "app-db", POLICY, **values)
+
+        @rule()
+        def planetscale_deletes_the_policy_or_brings_it_back(self) -> None:
+            policies = self.planetscale.policies[("acme", "app-db")]
+            if POLICY in policies:
+                self.deleted = self.planetscale.policy("acme", "app-db", POLICY)
+                self.planetscale.dashboard_delete("acme", "app-db", POLICY)
+            else:
+                with self.planetscale.lock:
+                    policies[POLICY] = self.deleted
 
         @rule(fault=st.sampled_from([Fault(delay=0.2, method="PATCH"),
                                      Fault(status=503, method="PATCH", landed=True),
