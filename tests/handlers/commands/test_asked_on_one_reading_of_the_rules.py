@@ -1,6 +1,7 @@
 """Issue 19, "Also seen": one judgement never mixes two versions of the access file. Where a change is asked, one
 reading of the rules decides which facts are gathered (a storage bound's backups) and the verdict on them, as
-approving and applying do (tests/handlers/actions/test_review_rev19.py, test_review_rev19i.py)."""
+approving and applying do (tests/handlers/actions/test_judged_on_what_was_read_under_the_lease.py,
+test_no_approver_named_when_the_rules_ask_none.py)."""
 
 from __future__ import annotations
 
