@@ -22,6 +22,7 @@ from approval_helpers import (
     approvals_bot,
     ask,
     direct_messages,
+    judged_snapshots,
     patch_in_flight,
     request_id,
     second_instance,
@@ -33,7 +34,6 @@ from test_inbox import ASKING, PROD, Instances, acked, instances, keeper_of
 from test_one_judge import MOVE_RULES, RANDOM, dispatch, wait_for_patch
 
 from bot.adapters.store.inbox import LEASE_SECONDS, Inbox
-from bot.domain import snapshots
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import SlackState
@@ -283,14 +283,7 @@ def test_a_storage_guardrail_added_as_a_change_applies_is_judged_with_the_facts_
             approvals_bot.use_rules(RULES.format(approvals=1) + GUARDED)
         return bounded
 
-    judged: list[Any] = []
-    real_judge = snapshots.judge
-
-    def judge(snapshot: Any) -> Any:
-        judged.append(snapshot)
-        return real_judge(snapshot)
-
-    monkeypatch.setattr(snapshots, "judge", judge)
+    judged = judged_snapshots(monkeypatch)
     changes.storage_bounded = storage_bounded  # type: ignore[method-assign]
     approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
     assert swapped and judged
