@@ -8,7 +8,6 @@ the writer is told it failed, and the request, acting without its row, must stil
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,6 +17,7 @@ from conftest import ALICE
 from slack_bolt import BoltRequest
 from test_inbox import PROD, Instances, Killed, acked, inbox_of, instances, left_undone, retention
 
+from bot.adapters.schema import deliveries
 from bot.adapters.store import inbox as inbox_module
 from bot.adapters.store.connection import database_url
 from bot.adapters.store.inbox import LEASE_SECONDS, _write
@@ -54,17 +54,18 @@ def test_a_request_acked_after_postgresql_dropped_the_kept_connection_is_kept_in
 def test_a_write_tried_again_after_its_connection_dropped_finds_its_own_rows_and_no_replays(
         instances: Instances, store_url: str) -> None:
     """The dropped write may have committed before PostgreSQL ended the connection: its rows (this holder, this
-    time) are still the caller's to do; a row another write made (a replay, an earlier time) is not."""
+    write's token) are still the caller's to do; a row another write made (a replay, another token) is not."""
     if not store_url.startswith("postgresql"):
         pytest.skip("a connection PostgreSQL ends; SQLite's is a file")
     inbox = inbox_of(instances.start(Killed()))
-    inbox.clock = lambda: 1000.0
     assert inbox.write([("k1", "body")], []) == {"k1"}
-    row = {"key": "k1", "at": 1000.0, "holder": inbox.holder, "lease_until": 1006.0, "body": "body"}
+    with inbox._engine().connect() as conn:
+        [written] = conn.execute(sa.select(deliveries.c.written).where(deliveries.c.key == "k1")).scalars()
+    row = {"key": "k1", "holder": inbox.holder, "written": written, "body": "body", "ahead": 0.0, "lease": 6.0}
     with inbox._engine().connect() as conn:
         auto = conn.execution_options(isolation_level="AUTOCOMMIT")
         assert _write(auto, [row], [], again=True) == {"k1"}  # its own write, committed unseen
-        assert _write(auto, [row | {"at": 1001.0}], [], again=True) == set()  # a replay
+        assert _write(auto, [row | {"written": "another"}], [], again=True) == set()  # a replay
         assert _write(auto, [row], []) == set()  # a first try never takes a row written already
 
 
@@ -101,11 +102,10 @@ def test_a_socket_mode_request_left_by_a_stopped_instance_is_left_by_serve_for_a
     killed, serving, socket = instances.start(Killed()), instances.start(), instances.start()
     payload = dict(parse_qsl(killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)))
     assert killed.app.dispatch(BoltRequest(mode="socket_mode", body=payload, headers={})).status == 200
-    taken_at = time.time() + LEASE_SECONDS + 1
     for bot, socket_mode in ((serving, False), (socket, True)):
         keeper = start_sweeper(bot.deps, bot.app, settings, start=False, socket_mode=socket_mode).inbox
         assert keeper is not None and settings.slack_signing_secret
-        keeper.inbox.clock = lambda: taken_at
+        keeper.inbox.ahead = LEASE_SECONDS + 1
         keeper.step()
         assert bot.executor.wait_idle(timeout=60)
     assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1

@@ -232,8 +232,7 @@ def test_work_of_a_stopped_instance_taken_over_past_five_minutes_is_still_done(
         time.sleep(0.2)
     keeper = start_sweeper(alive.deps, alive.app, settings, start=False).inbox
     assert keeper is not None
-    taken_at = time.time() + LEASE_SECONDS + 1
-    keeper.inbox.clock = lambda: taken_at
+    keeper.inbox.ahead = LEASE_SECONDS + 1
     keeper.step()
     assert alive.executor.wait_idle(timeout=60)
     assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
@@ -311,8 +310,7 @@ def test_a_command_acked_over_socket_mode_by_an_instance_killed_before_its_work_
     assert killed.app.dispatch(BoltRequest(mode="socket_mode", body=payload, headers={})).status == 200
     keeper = start_sweeper(alive.deps, alive.app, settings, start=False, socket_mode=True).inbox  # as `socket`'s
     assert keeper is not None and settings.slack_signing_secret  # a signing secret set, for Slack's HTTP requests
-    taken_at = time.time() + LEASE_SECONDS + 1
-    keeper.inbox.clock = lambda: taken_at
+    keeper.inbox.ahead = LEASE_SECONDS + 1
     keeper.step()
     assert alive.executor.wait_idle(timeout=60)
     assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1

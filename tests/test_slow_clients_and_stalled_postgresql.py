@@ -177,11 +177,10 @@ def test_an_instance_never_takes_over_its_own_work_as_left_by_a_stopped_one(stor
 
     store = Store(store_url)
     store.migrate()
-    now = [1_000_000.0]
-    mine, other = (Inbox(lambda: store.engine, lambda: now[0], holder) for holder in ("me:1", "other:2"))
+    mine, other = (Inbox(lambda: store.engine, holder) for holder in ("me:1", "other:2"))
     try:
         assert mine.take("digest:1", '{"body": ""}')
-        now[0] += LEASE_SECONDS + 1  # landed, or last renewed, longer ago than its lease
+        mine.ahead = other.ahead = LEASE_SECONDS + 1  # landed, or last renewed, longer ago than its lease
         assert mine.take_over() == []
         assert other.take_over() == [("digest:1", '{"body": ""}')]
     finally:

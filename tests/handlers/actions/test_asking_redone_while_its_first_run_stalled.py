@@ -42,7 +42,7 @@ def test_a_change_redone_while_its_first_run_stalled_is_sent_once_and_recorded_a
     changes = redoing.deps.changes
     assert acked(stalled, stalled.command_body(f"update acme/app-db {PROD} retention=9d")) == 200
     assert judged.wait(10)
-    keeper_of(redoing, time.time() + LEASE_SECONDS + 1).step()
+    keeper_of(redoing, LEASE_SECONDS + 1).step()
     assert redoing.executor.wait_idle(timeout=60)
     [queued] = redoing.deps.store.requests([RequestState.APPROVED])
     go_on.set()
@@ -83,7 +83,7 @@ def test_a_bulk_change_redone_while_its_first_run_stalled_is_not_approved_by_the
     assert acked(stalled, stalled.command_body(
         'update acme/shop-* * --where target=production retention=14d reason="audit"')) == 200
     assert planned.wait(10)
-    keeper_of(redoing, time.time() + LEASE_SECONDS + 1).step()
+    keeper_of(redoing, LEASE_SECONDS + 1).step()
     assert redoing.executor.wait_idle(timeout=60)
     [posted] = [e for e in slack.events if e.kind == "message" and e.thread_ts is None and e.channel in slack.channels]
     go_on.set()
@@ -108,7 +108,7 @@ def test_a_change_redone_while_its_first_run_stalled_is_not_sent_under_the_reque
     judged, go_on, _ = stalled_before_storing(stalled, redoing)
     assert acked(stalled, stalled.command_body(f"update acme/app-db {PROD} retention=9d")) == 200
     assert judged.wait(10)
-    keeper_of(redoing, time.time() + LEASE_SECONDS + 1).step()
+    keeper_of(redoing, LEASE_SECONDS + 1).step()
     assert redoing.executor.wait_idle(timeout=60)
     [waiting] = redoing.deps.store.requests([RequestState.PENDING])
     assert waiting.message_ts is not None  # posted for approval

@@ -120,8 +120,7 @@ def test_a_request_stored_by_an_instance_that_stopped_before_posting_it_is_still
     assert acked(stopping, stopping.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
     stopping.executor.wait_idle(timeout=30)
     [request] = alive.deps.store.requests([RequestState.PENDING])
-    later = time.time() + LEASE_SECONDS + 1
-    keeper_of(alive, later).step()
+    keeper_of(alive, LEASE_SECONDS + 1).step()
     assert alive.executor.wait_idle(timeout=30)
     sweep(alive)
     assert alive.executor.wait_idle(timeout=30)
@@ -148,7 +147,7 @@ def test_a_revert_stored_by_an_instance_that_stopped_before_posting_it_is_still_
     assert acked(stopping, stopping.click_body(REVERT, revert["value"], user=ALICE, message=shown[-1])) == 200
     stopping.executor.wait_idle(timeout=30)
     [request] = [r for r in alive.deps.store.requests([RequestState.PENDING]) if r.revert_of]
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    keeper_of(alive, LEASE_SECONDS + 1).step()
     assert alive.executor.wait_idle(timeout=30)
     posted = [e for e in slack.events if e.kind == "message" and request.id in json.dumps(e.blocks or [])]
     assert posted, "the revert is pending, unseen by any approver"
@@ -224,7 +223,7 @@ def test_a_bulk_change_stored_by_an_instance_that_stopped_after_it_is_not_asked_
     stopping.executor.wait_idle(timeout=30)
     asked = [e for e in slack.events if e.kind == "message" and e.thread_ts is None and e.channel in slack.channels]
     assert len(asked) == 1, "the bulk change was not posted"
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    keeper_of(alive, LEASE_SECONDS + 1).step()
     assert alive.executor.wait_idle(timeout=30)
     asked = [e for e in slack.events if e.kind == "message" and e.thread_ts is None and e.channel in slack.channels]
     assert len(asked) == 1, f"the bulk change was asked {len(asked)} times"

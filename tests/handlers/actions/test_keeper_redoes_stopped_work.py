@@ -48,8 +48,7 @@ def taken_over(bot: Bot) -> None:
     """The instance's keeper takes over the stopped instance's work once its lease has lapsed, wired as `serve`
     wires it (bot/runtime/running.py: the signing secret's verifier, and the executor's `done`)."""
     inbox = inbox_of(bot)
-    at = time.time() + LEASE_SECONDS + 1
-    inbox.clock = lambda: at
+    inbox.ahead = LEASE_SECONDS + 1
     InboxKeeper(inbox, partial(redo, bot.app, verifier=SignatureVerifier(SIGNING_SECRET),
                                done=bot.executor.done, again=True)).step()
 
