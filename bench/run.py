@@ -514,6 +514,11 @@ def cold_start(make: Callable[[], Server], slack: Slack) -> float:
         server.stop()
 
 
+def chosen(name: str, kinds: list[str] | None) -> bool:
+    """Whether `--kind` chooses the kind `name`: any part of its name, in any case (`click`, `Update`, `list`)."""
+    return not kinds or any(kind.casefold() in name.casefold() for kind in kinds)
+
+
 def run_acks(report: Report, client: LoadClient, one: int, eight: int, kinds: list[str] | None = None,
              rates: tuple[float, ...] = ()) -> None:
     emulators = start_emulators()
@@ -534,9 +539,11 @@ def run_acks(report: Report, client: LoadClient, one: int, eight: int, kinds: li
             return shown[0]
 
         bare_paths = {p.name: p for p in ack_paths(slack, None, a_request_message)}
+        if not any(chosen(name, kinds) for name in bare_paths):
+            raise RuntimeError(f"--kind {' '.join(kinds or [])} names none of the kinds: {', '.join(bare_paths)}")
         report.acks = {bare.name: {}, bot.name: {}}
         for path in ack_paths(slack, pending):
-            if kinds and not any(k in path.name for k in kinds):
+            if not chosen(path.name, kinds):
                 continue
             # A command's baseline is the bare app's ack of a command; a click's, of the same click.
             samples = (AckSamples(bare, bare_paths[path.name if "click" in path.name else "`help`"], None),
@@ -547,7 +554,7 @@ def run_acks(report: Report, client: LoadClient, one: int, eight: int, kinds: li
         if rates:
             from bench import open_loop
 
-            mix = [p for p in ack_paths(slack, pending) if not kinds or any(k in p.name for k in kinds)]
+            mix = [p for p in ack_paths(slack, pending) if chosen(p.name, kinds)]
             bare_mix = [bare_paths[p.name if "click" in p.name else "`help`"] for p in mix]
             report.open_loop = open_loop.measure(
                 client, (bare, bare_mix), (bot, mix),
@@ -868,7 +875,8 @@ def main() -> int:
                         help="the watch's organizations, in databases of three policies (10 100 500)")
     parser.add_argument("--entries", type=int, default=1_000_000, help="audit entries of the full trail")
     parser.add_argument("--starts", type=int, default=5, help="cold starts of each app (default 5)")
-    parser.add_argument("--kind", action="append", help="measure only acks whose name contains this")
+    parser.add_argument("--kind", action="append", help="measure only acks whose name contains this, in any case "
+                        "(help, list, update, click, refused)")
     parser.add_argument("--rates", default="20,50", help="the acks' open loop: requests a second, 20 s each "
                         "(default 20,50; empty for none)")
     parser.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")

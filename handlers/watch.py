@@ -109,9 +109,11 @@ def _post_plainly(deps: Dependencies, client: WebClient, notice: Notice, error: 
     return True
 
 
-def post_notice(deps: Dependencies, client: WebClient, notice: Notice, tried: bool = False) -> bool:
-    """Post one notice to the audit channel; False when Slack did not take it (it is posted next time). One
-    `tried` before is looked for first, and not posted again if Slack holds it."""
+def post_notice(deps: Dependencies, client: WebClient, notice: Notice, tried: bool = False,
+                why: list[str] | None = None) -> bool:
+    """Post one notice to the audit channel; False when Slack did not take it (it is posted next time), and why
+    appended to `why`. One `tried` before is looked for first, and not posted again if Slack holds it."""
+    why = [] if why is None else why
     if not deps.audit_channel:
         log.info("watch: %s (%s/%s %s); set BACKUP_BOT_AUDIT_CHANNEL to have it posted", notice.detail,
                  notice.organization, notice.database, notice.policy_id)
@@ -119,6 +121,7 @@ def post_notice(deps: Dependencies, client: WebClient, notice: Notice, tried: bo
     if tried:
         found = posted_before(deps, client, notice)
         if found is None:
+            why.append("Slack's history of the channel could not be read")
             return False
         if found:
             log.info("notice %s was posted by an earlier try; not posted again", notice.id)
@@ -138,9 +141,11 @@ def post_notice(deps: Dependencies, client: WebClient, notice: Notice, tried: bo
             # This notice's own content, not Slack failing: it would be refused each pass and hold up the rest.
             # Its audit entry is kept; the channel is told where to find it.
             return _post_plainly(deps, client, notice, str(error))
+        why.append(f"Slack answered {error}")
         return False
     except OSError as exc:
         log.error("could not post the watch's notice to %s: %s", deps.audit_channel, type(exc).__name__)
+        why.append(f"Slack could not be reached ({type(exc).__name__})")
         return False
     return True
 

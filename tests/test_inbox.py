@@ -1,6 +1,7 @@
 """The durable inbox (issue 23, item 2): a request's work is written before its ack, so that when its instance
 stops before doing it, another instance takes it over when its lease lapses and redoes it, once; a database that
-stalls at the ack delays nothing but the inbox. On SQLite and PostgreSQL; the clocks are the test's."""
+stalls at the ack delays nothing but the inbox. On SQLite and PostgreSQL; the inbox's time is the database's
+clock, moved on by the tests (`Inbox.ahead`)."""
 
 from __future__ import annotations
 
@@ -49,15 +50,17 @@ class Killed(TrackedExecutor):
 
 
 class Instances:
-    """Instances of the bot on one database, each with its own store, executor and inbox clock."""
+    """Instances of the bot on one database, each with its own store, executor and wall clock."""
 
     def __init__(self, url: str, settings: Any, slack: SlackState, planetscale_client: Any, slack_url: str):
         self.url, self.settings, self.slack, self.client, self.slack_url = url, settings, slack, planetscale_client, \
             slack_url
         self.made: list[Bot] = []
 
-    def start(self, executor: TrackedExecutor | None = None, rules: str = OPEN_RULES) -> Bot:
-        store = Store(self.url)
+    def start(self, executor: TrackedExecutor | None = None, rules: str = OPEN_RULES,
+              wall: Callable[[], float] = time.time) -> Bot:
+        """`wall`: the instance's wall clock (its host's)."""
+        store = Store(self.url, wall=wall)
         store.migrate()
         executor = executor or TrackedExecutor()
         deps = build_dependencies(self.settings, self.client, store, executor, StaticRules(parse_rules(rules)))
@@ -85,10 +88,10 @@ def inbox_of(bot: Bot) -> Inbox:
     return inbox
 
 
-def keeper_of(bot: Bot, at: float) -> InboxKeeper:
-    """The instance's sweeper's inbox step, its clock at `at`."""
+def keeper_of(bot: Bot, ahead: float) -> InboxKeeper:
+    """The instance's sweeper's inbox step, the inbox's time (the database's clock) moved on by `ahead` seconds."""
     inbox = inbox_of(bot)
-    inbox.clock = lambda: at
+    inbox.ahead = ahead
     return InboxKeeper(inbox, partial(redo, bot.app))
 
 
@@ -112,11 +115,10 @@ def test_a_command_acked_by_an_instance_killed_before_its_work_is_redone_by_anot
     killed, alive = instances.start(Killed()), instances.start()
     assert acked(killed, killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
     assert planetscale.calls("PATCH") == [] and [h for h, _ in left_undone(alive)] == [inbox_of(killed).holder]
-    now = time.time()
-    keeper_of(alive, now + 1).step()  # its lease runs still: not taken
+    keeper_of(alive, 1).step()  # its lease runs still: not taken
     assert planetscale.calls("PATCH") == []
     caplog.set_level(logging.WARNING)
-    keeper = keeper_of(alive, now + LEASE_SECONDS + 1)
+    keeper = keeper_of(alive, LEASE_SECONDS + 1)
     keeper.step()
     assert alive.executor.wait_idle(timeout=60)
     assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
@@ -124,7 +126,7 @@ def test_a_command_acked_by_an_instance_killed_before_its_work_is_redone_by_anot
     assert "handed_again" in caplog.text
     assert left_undone(alive) == []  # done with the change it stored
     keeper.step()
-    keeper_of(instances.start(), now + 60).step()
+    keeper_of(instances.start(), 60).step()
     assert len(planetscale.calls("PATCH")) == 1
 
 
@@ -132,13 +134,12 @@ def test_work_taken_over_is_never_handed_again_and_is_closed_after_half_an_hour(
         instances: Instances, planetscale: PlanetScaleState, caplog: pytest.LogCaptureFixture) -> None:
     first, second, third = instances.start(Killed()), instances.start(Killed()), instances.start()
     acked(first, first.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE))
-    now = time.time()
-    keeper_of(second, now + LEASE_SECONDS + 1).step()  # taken over, and that instance killed too
+    keeper_of(second, LEASE_SECONDS + 1).step()  # taken over, and that instance killed too
     assert left_undone(third) == [(inbox_of(second).holder, True)]
-    keeper_of(third, now + 10 * LEASE_SECONDS).step()
+    keeper_of(third, 10 * LEASE_SECONDS).step()
     assert planetscale.calls("PATCH") == [] and left_undone(third) == [(inbox_of(second).holder, True)]
     caplog.set_level(logging.WARNING)
-    keeper_of(third, now + INBOX_GIVE_UP + 1).step()
+    keeper_of(third, INBOX_GIVE_UP + 1).step()
     assert left_undone(third) == [] and "closed undone" in caplog.text
     assert planetscale.calls("PATCH") == []
 
@@ -151,11 +152,10 @@ def test_work_nobody_redid_within_half_an_hour_is_told_to_its_person_recorded_an
     killed, alive, other = instances.start(Killed()), instances.start(), instances.start()
     body = killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)
     assert acked(killed, body) == 200
-    later = time.time() + INBOX_GIVE_UP + 1
     for bot in (alive, other):
         keeper = start_sweeper(bot.deps, bot.app, settings, start=False).inbox
         assert keeper is not None
-        inbox_of(bot).clock = lambda: later
+        inbox_of(bot).ahead = INBOX_GIVE_UP + 1
         keeper.step()
     assert alive.executor.wait_idle(timeout=30) and other.executor.wait_idle(timeout=30)
     assert left_undone(alive) == [] and planetscale.calls("PATCH") == [] and retention(planetscale) != 9
@@ -178,10 +178,9 @@ def test_work_lost_whose_ephemeral_slack_refuses_is_told_at_its_response_url_and
     killed, alive = instances.start(Killed()), instances.start()
     assert acked(killed, killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
     slack.add_fault(MethodFault("chat.postEphemeral", body=answer, times=None))
-    later = time.time() + INBOX_GIVE_UP + 1
     keeper = start_sweeper(alive.deps, alive.app, settings, start=False).inbox
     assert keeper is not None
-    inbox_of(alive).clock = lambda: later
+    inbox_of(alive).ahead = INBOX_GIVE_UP + 1
     caplog.set_level(logging.WARNING)
     keeper.step()
     assert alive.executor.wait_idle(timeout=30)
@@ -199,12 +198,11 @@ def test_work_still_held_by_its_instance_after_half_an_hour_is_closed_without_te
     person): closed, and nobody is told it was lost."""
     holding, other = instances.start(Killed()), instances.start()
     assert acked(holding, holding.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
-    later = time.time() + INBOX_GIVE_UP + 1
-    inbox_of(holding).clock = lambda: later
+    inbox_of(holding).ahead = INBOX_GIVE_UP + 1
     assert inbox_of(holding).renew() == 1
     keeper = start_sweeper(other.deps, other.app, settings, start=False).inbox
     assert keeper is not None
-    inbox_of(other).clock = lambda: later
+    inbox_of(other).ahead = INBOX_GIVE_UP + 1
     keeper.step()
     assert left_undone(other) == [] and not [e for e in slack.events if "try again" in e.text]
     assert not [e for e in other.audit.all() if e.action == "lost"]
@@ -214,10 +212,9 @@ def test_leases_renewed_by_their_instance_are_not_taken_over(
         instances: Instances, planetscale: PlanetScaleState) -> None:
     first, second = instances.start(Killed()), instances.start()
     acked(first, first.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE))
-    now = time.time()
     for step in range(1, 5):  # its sweeper renews its leases every 2 s
-        keeper_of(first, now + 2 * step).step()
-        keeper_of(second, now + 2 * step + LEASE_SECONDS - 1).step()
+        keeper_of(first, 2 * step).step()
+        keeper_of(second, 2 * step + LEASE_SECONDS - 2).step()  # 2 s of the lease left, however slow the steps
     assert planetscale.calls("PATCH") == [] and [h for h, _ in left_undone(second)] == [inbox_of(first).holder]
 
 
@@ -267,8 +264,7 @@ def test_two_instances_taking_over_at_once_redo_the_work_once(
         instances: Instances, planetscale: PlanetScaleState) -> None:
     killed, first, second = instances.start(Killed()), instances.start(), instances.start()
     acked(killed, killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE))
-    later = time.time() + LEASE_SECONDS + 1
-    keepers = [keeper_of(first, later), keeper_of(second, later)]
+    keepers = [keeper_of(first, LEASE_SECONDS + 1), keeper_of(second, LEASE_SECONDS + 1)]
     together = threading.Barrier(2)
 
     def step(keeper: InboxKeeper) -> None:

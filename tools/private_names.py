@@ -48,6 +48,8 @@ DOCUMENTED = frozenset({
     # top levels only: uvicorn's Config and Server, httpx, pydantic, pydantic-settings, python-dotenv,
     # prometheus_client, tenacity, trustme
     "uvicorn", "httpx", "pydantic", "pydantic_settings", "dotenv", "prometheus_client", "tenacity", "trustme",
+    # uvloop's README: `uvloop.run(main())`, its way to run a coroutine on its loop (uvicorn[standard] brings it)
+    "uvloop",
     # prometheus_client's pages "Custom Collectors" (core's metric families, registry's Collector) and "Parser"
     "prometheus_client.core", "prometheus_client.registry", "prometheus_client.parser",
 })

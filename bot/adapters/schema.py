@@ -228,6 +228,8 @@ deliveries = sa.Table(
     sa.Column("lease_until", sa.Float, index=True),
     sa.Column("body", sa.Text),
     sa.Column("handed_again", sa.Boolean, nullable=False, server_default=sa.false()),
+    # A token each write draws: a write tried again after its connection dropped knows the rows it wrote by it.
+    sa.Column("written", sa.String(16)),
 )
 
 # A bulk change (bot/domain/batches.py): what was asked and planned, as JSON; its approvals; and its members,

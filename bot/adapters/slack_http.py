@@ -26,6 +26,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookResponse
 
+from bot.adapters.rate_limit import retry_after_seconds
 from bot.adapters.slack_shapes import ACTS, UNREADABLE, UnreadableAnswer, described, readable
 from bot.adapters.within import Within, one_try_seconds, read_within
 from bot.domain.ports import wait_noted
@@ -113,14 +114,15 @@ class SlackHttp:
         if body is None:
             raise httpx.RemoteProtocolError(f"an answer over {MOST_BODY_BYTES // 2**20} MB", request=request)
         # Read whole, its Content-Encoding undone: the answer as httpx would have given it.
-        kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding",
-                                                                                        "content-length")]
+        # As bytes: a header holding a byte past ASCII (a proxy's, a Retry-After of `²`) is copied, not encoded.
+        kept = [(k, v) for k, v in response.headers.raw if k.lower() not in (b"content-encoding", b"content-length")]
         return httpx.Response(response.status_code, headers=kept, content=body, request=request)
 
     def _wait(self, response: httpx.Response, attempt: int) -> float:
-        retry_after = response.headers.get("retry-after", "")
-        if response.status_code == 429 and retry_after.isdigit():
-            return min(float(retry_after), self.longest_wait)
+        # Read as RFC 9110 writes it (seconds or an HTTP date); anything else is the usual backoff.
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        if response.status_code == 429 and retry_after is not None:
+            return min(retry_after, self.longest_wait)
         return 0.5 * 2.0 ** attempt
 
     def close(self) -> None:
@@ -270,13 +272,23 @@ class KeptAliveRespond(Respond):
             replace_original=replace_original, delete_original=delete_original, unfurl_links=unfurl_links,
             unfurl_media=unfurl_media, thread_ts=thread_ts, metadata=metadata)
         url = str(self.response_url)
-        response = self.http.post(url, headers={"Content-Type": "application/json;charset=utf-8"},
-                                  content=_json_bytes(message))
         private = message.get("response_type") != "in_channel" and not (replace_original or delete_original)
-        # 404: past its life or uses; 5xx: failing at every try, so it did not take the answer either.
-        refused = response.status_code == 404 or response.status_code >= 500
-        if refused and private and self.otherwise is not None:
-            log.warning("the response URL did not take the answer (HTTP %s, %s): answered as an ephemeral message "
+        try:
+            response = self.http.post(url, headers={"Content-Type": "application/json;charset=utf-8"},
+                                      content=_json_bytes(message))
+        except OSError as exc:  # not reached, or no answer: a private answer is said another way all the same
+            if not (private and self.otherwise is not None):
+                raise
+            log.warning("the response URL could not be reached (%s): answered as an ephemeral message instead",
+                        type(exc).__name__)
+            if self.otherwise(message):
+                return WebhookResponse(url=url, status_code=200, body="ok", headers={})
+            raise
+        # 404 and 410: the URL no longer takes answers; 5xx: Slack failed to, tries included. A private answer
+        # said twice (Slack showed it despite its 5xx) is better than none.
+        gone = response.status_code in (404, 410) or response.status_code >= 500
+        if gone and private and self.otherwise is not None:
+            log.warning("the response URL did not take the answer (HTTP %s %s): answered as an ephemeral message "
                         "instead", response.status_code, response.text[:40])
             if self.otherwise(message):
                 return WebhookResponse(url=url, status_code=200, body="ok", headers={})

@@ -1,9 +1,8 @@
-"""Who may do what to which policy, from which channel: the decisions under the rules of `access.toml`
-(docs/access-rules.md), and their wording.
+"""Who may do what to which policy, from which channel, as every door asks it: the judge's decision
+(bot/domain/judge_access.py, the only place access under the rules of `access.toml` is decided), on the Slack
+groups and PlanetScale roles looked up here as it needs them, and the words for what could not be looked up.
 
-The first rule that matches the organization, database, target and channel decides; no matching rule means
-no access. A change of target is judged under the current target's rule and the new one's, and must pass
-both. Rules name Slack user IDs and user groups (`@handle` or `S…` ID), which `GroupDirectory`
+Rules name Slack user IDs and user groups (`@handle` or `S…` ID), which `GroupDirectory`
 (bot/domain/group_directory.py) resolves; the rules are parsed in bot/domain/access_rules.py and read from
 their file in bot/domain/access_file.py.
 """
@@ -11,23 +10,20 @@ their file in bot/domain/access_file.py.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bot.domain.access_file import RulesSource
 from bot.domain.access_rules import AccessRules, Action, Rule
 from bot.domain.group_directory import DirectoryError, GroupDirectory
-from bot.domain.naming import channels as channel_names
-from bot.domain.naming import principals
-
-
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    rule: Rule | None = None
-    approvals: int = 0
-    reason: str = ""
-    approvers: tuple[str, ...] = field(default_factory=tuple)
-    approvals_from: tuple[tuple[str, int], ...] = ()
+from bot.domain.judge_access import (
+    Decision,
+    DirectoryFacts,
+    NotLookedUp,
+    Unchecked,
+    decide,
+    role_rule,
+    sees_database,
+)
 
 
 def describe_approvals(count: int, by_group: Iterable[tuple[str, int]] = ()) -> str:
@@ -57,94 +53,60 @@ class AccessControl:
 
     def may_see_database(self, user: str, organization: str, database: str, channel: str) -> Decision:
         """Before anything is read from PlanetScale: does any rule for this database name the user here?"""
-        here = [r for r in self.rules.covering(organization, database, None) if r.allows_channel(channel)]
-        for rule in here:
-            if self.groups.is_named(user, [*rule.editors, *rule.approvers]):
-                return Decision(True, rule)
-        return Decision(False, reason=self._nobody_names(user, organization, database, channel))
+        rules = self.rules
+        seen = self._looked_up(lambda facts: sees_database(rules, facts, user, organization, database, channel),
+                               organization)
+        if isinstance(seen, Unchecked):  # no role is asked to see: never so
+            raise DirectoryError(seen.why)
+        return seen
 
     def may_approve(self, user: str, organization: str, database: str, targets: Iterable[str], channel: str) -> bool:
-        """`decide(user, Action.APPROVE, …).allowed` without the decision's words and counts: the pending list
-        asks it of every group of waiting requests."""
-        rules = self.rules
-        for target in dict.fromkeys(targets):
-            rule = rules.matching(organization, database, target, channel)
-            if rule is None or not self.groups.is_named(user, rule.approvers):
-                return False
-        return True
+        """`decide(user, Action.APPROVE, …).allowed`: the pending list asks it of every group of waiting requests."""
+        return self.decide(user, Action.APPROVE, organization, database, targets, channel).allowed
 
     def decide(self, user: str, action: Action, organization: str, database: str, targets: Iterable[str],
                channel: str) -> Decision:
-        """Judge under the rule of every target involved (the current one and, for a move, the new one)."""
-        decisions = [self._decide_one(user, action, organization, database, t, channel)
-                     for t in dict.fromkeys(targets)]
-        refused = [d for d in decisions if not d.allowed]
-        if refused:
-            return refused[0]
-        # A move meets both rules: the most approvals either asks, and each group either asks.
-        groups: dict[str, int] = {}
-        for d in decisions:
-            for group, count in d.approvals_from:
-                groups[group] = max(groups.get(group, 0), count)
-        strictest = max(decisions, key=lambda d: d.approvals)
-        approvers = tuple(dict.fromkeys(a for d in decisions for a in d.approvers))
-        return Decision(True, strictest.rule, max(strictest.approvals, sum(groups.values())), approvers=approvers,
-                        approvals_from=tuple(groups.items()))
+        """The judge's decision (bot/domain/judge_access.py) under the rule of every target involved (the current
+        one and, for a move, the new one), on the directory looked up as it needs it."""
+        rules, asked = self.rules, list(dict.fromkeys(targets))
+        decision = self._looked_up(
+            lambda facts: decide(rules, facts, user, action, organization, database, asked, channel), organization)
+        if isinstance(decision, Unchecked):  # a PlanetScale role
+            rule = role_rule(rules, organization, database, asked, channel)
+            where, role = (rule.where, rule.planetscale_role) if rule else ("the access rule", "role")
+            return Decision(False, rule, reason=f"{where} requires a PlanetScale {role} of {organization}, and "
+                                                f"that could not be checked, so the change is refused: "
+                                                f"{decision.why}.")
+        return decision
 
-    def _decide_one(self, user: str, action: Action, organization: str, database: str, target: str,
-                    channel: str) -> Decision:
-        rule = self.rules.matching(organization, database, target, channel)
-        where = f"{target} policies of {organization}/{database}"
-        if rule is None:
-            elsewhere = self.rules.covering(organization, database, target)
-            if elsewhere:
-                channels = sorted({c for r in elsewhere for c in r.channels})
-                return Decision(False, reason=f"No rule allows {where} to be handled in this channel: use "
-                                              f"{channel_names(channels)}.")
-            return Decision(False, reason=f"No access rule covers {where}, so nobody may act on them: ask "
-                                          f"whoever keeps the bot's access file to add one.")
-        role_list = {Action.READ: [*rule.editors, *rule.approvers], Action.CHANGE: rule.editors,
-                     Action.APPROVE: rule.approvers}[action]
-        if not self.groups.is_named(user, role_list):
-            verb = {Action.READ: "see", Action.CHANGE: "change", Action.APPROVE: "approve changes to"}[action]
-            who = "editors" if action is Action.CHANGE else "approvers" if action is Action.APPROVE else \
-                "editors or approvers"
-            return Decision(False, rule, reason=f"You may not {verb} {where}: {rule.where} of the access file "
-                                                f"lets only its {who} ({principals(role_list)}) do that. Ask one "
-                                                f"of them, or whoever keeps the access file.")
-        if action is Action.CHANGE and rule.planetscale_role:
-            refusal = self._check_role(user, organization, rule)
-            if refusal:
-                return Decision(False, rule, reason=refusal)
-        change = action is Action.CHANGE
-        return Decision(True, rule, rule.approvals if change else 0, approvers=tuple(rule.approvers),
-                        approvals_from=rule.approvals_from if change else ())
-
-    def _check_role(self, user: str, organization: str, rule: Rule) -> str | None:
-        try:
-            role = self.planetscale_role(organization, user)
-        except DirectoryError as exc:
-            return (f"{rule.where} requires a PlanetScale {rule.planetscale_role} of {organization}, and that "
-                    f"could not be checked, so the change is refused: {exc}.")
-        if role is None:
-            return (f"{rule.where} requires a PlanetScale {rule.planetscale_role} of {organization}, and your "
-                    f"Slack e-mail address is not a member of {organization} in PlanetScale.")
-        if rule.planetscale_role == "admin" and role != "admin":
-            return (f"{rule.where} requires a PlanetScale admin of {organization}; you are a {role}. Ask an "
-                    f"admin of {organization} to make the change, or to approve it.")
-        return None
-
-    def _nobody_names(self, user: str, organization: str, database: str, channel: str) -> str:
-        covering = self.rules.covering(organization, database, None)
-        if not covering:
-            return (f"No access rule covers {organization}/{database}, so nobody may see or change its policies "
-                    "through this bot: ask whoever keeps the access file.")
-        if not any(r.allows_channel(channel) for r in covering):
-            channels = sorted({c for r in covering for c in r.channels})
-            return f"Policies of {organization}/{database} are handled in {channel_names(channels)}."
-        names = sorted({p for r in covering for p in [*r.editors, *r.approvers]})
-        return (f"You are not named in the access rules for {organization}/{database}, so you may not see or "
-                f"change its policies. The people who may: {principals(names)}.")
+    def _looked_up(self, decided: Callable[[DirectoryFacts], Decision | Unchecked],
+                   organization: str) -> Decision | Unchecked:
+        """Asks `decided` on the facts looked up so far, looking up each one it needs and was not given (a group
+        whose members are needed only when nothing before it names the user). A group that could not be listed
+        is a DirectoryError (fail closed, in the doors' words); a role that could not be, the Unchecked returned."""
+        # Listed already: the groups cost no call, and one run decides.
+        members: dict[str, frozenset[str] | Unchecked] = {**self.groups.listed()}
+        roles: dict[str, str | Unchecked | None] = {}
+        groups_failed: Unchecked | None = None  # Slack lists every group at once: one failure is every group's
+        role_failed: Unchecked | None = None
+        while True:
+            found = decided(DirectoryFacts(members, roles))
+            if not isinstance(found, Unchecked):
+                return found
+            if isinstance(found, NotLookedUp) and found.group is not None:
+                try:
+                    members[found.group] = groups_failed or self.groups.members(found.group)
+                except DirectoryError as exc:
+                    members[found.group] = groups_failed = Unchecked(str(exc))
+            elif isinstance(found, NotLookedUp) and found.role_of is not None:
+                try:
+                    roles[found.role_of] = self.planetscale_role(organization, found.role_of)
+                except DirectoryError as exc:
+                    roles[found.role_of] = role_failed = Unchecked(str(exc))
+            elif found is role_failed:
+                return found
+            else:
+                raise DirectoryError(found.why)
 
     def capabilities(self, user: str, channel: str) -> list[Capability]:
         """What this user may do here, per rule that names them: for help, decided by the rules, not by words."""

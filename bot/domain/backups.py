@@ -112,6 +112,8 @@ class PolicyHealth:
     target_unread: str | None = None
     # Branches PlanetScale listed in a shape this bot cannot read, each with why; also in `unread`.
     misread: tuple[str, ...] = field(default_factory=tuple)
+    # Not stale only because it changed lately (its new span to prove itself): no success has come since it was.
+    grace: bool = False
 
     @property
     def healthy(self) -> bool:
@@ -174,9 +176,10 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
     # new span to prove itself, rather than being stale at once.
     since = last_success.at if last_success is not None else _time_or_none(policy.created_at)
     changed = _time_or_none(policy.updated_at)
+    # A frequency of nothing (0 or less, which PlanetScale should never send) cannot be judged stale.
+    overdue = since is not None and span > timedelta(0) and now - since > stale_after
     if since is not None and changed is not None:
         since = max(since, changed)
-    # A frequency of nothing (0 or less, which PlanetScale should never send) cannot be judged stale.
     stale = since is not None and span > timedelta(0) and now - since > stale_after
     failed_on: list[str] = []
     for branch, its in (by_branch or {}).items():
@@ -195,7 +198,7 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
                   for b in backups)
     return PolicyHealth(policy, tuple(branches), last_success, failures, stale, stale_after, failed_last,
                         tuple(unread), tuple(left_out), tuple(failed_on), None if left_out else latest_basis(latest),
-                        running)
+                        running, grace=overdue and not stale)
 
 
 def _time_or_none(text: str) -> datetime | None:

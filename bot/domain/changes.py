@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 
-from bot.domain.access import AccessControl, Decision
+from bot.domain.access import AccessControl
 from bot.domain.access_rules import AccessRules, Action
 from bot.domain.applying import QUEUED_BEHIND
 from bot.domain.audit import AuditEvent
@@ -39,6 +39,7 @@ from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, Refusal, Snapshot, Stage, Unchecked, VerdictKind, counted
+from bot.domain.judge_access import Decision
 from bot.domain.lifecycle import (
     APPROVED_STALE_SECONDS,
     CLAIM_WAIT_SECONDS,

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from bot.domain.policy import name_key
+
 # Hours in each unit for counting backups kept at once: a month and a year at their mean length, so that a
 # year's retention of monthly backups keeps 12 of them.
 KEPT_UNIT_HOURS: dict[str, float] = {"hour": 1, "day": 24, "week": 168, "month": 730, "year": 8760}
@@ -120,7 +122,9 @@ class DatabaseFacts:
         return sum(1 for _, _, t in self.policies if t == target)
 
     def named(self, name: str) -> list[str]:
-        return [i for i, n, _ in self.policies if n == name]
+        """The policies whose name reads as `name` (policy.name_key): a new name must not pass for one of them."""
+        key = name_key(name)
+        return [i for i, n, _ in self.policies if name_key(n) == key]
 
     def with_policies(self, policies: Sequence[tuple[str, str, str]]) -> DatabaseFacts:
         return DatabaseFacts(tuple(policies), self.before, self.after, self.unread)

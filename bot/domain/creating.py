@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from bot.domain.access import Decision
 from bot.domain.access_rules import Action
 from bot.domain.applying import Applying
 from bot.domain.audit import AuditEvent, iso_of
@@ -25,6 +24,7 @@ from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState, 
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
+from bot.domain.judge_access import Decision
 from bot.domain.lifecycle import SENDING
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person

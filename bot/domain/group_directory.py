@@ -35,6 +35,7 @@ class _Memberships:
 
     by_id: dict[str, tuple[str, frozenset[str]]]  # group ID: its handle, its members
     by_handle: dict[str, tuple[str, frozenset[str]]]  # `@handle`: the ID and members of the first group with it
+    by_principal: dict[str, frozenset[str]]  # `@handle` and ID alike: the members, as the rules name a group
 
 
 DEFAULT_GROUP_CACHE_MAX_AGE = 3600
@@ -122,8 +123,14 @@ class GroupDirectory:
             handle = group.get("handle", "")
             by_id[group["id"]] = (handle, members)
             by_handle.setdefault("@" + handle, (group["id"], members))
-        self._cache = _Cached(_Memberships(by_id, by_handle), self._clock())
+        by_principal = {**{g: m for g, (_, m) in by_id.items()}, **{h: m for h, (_, m) in by_handle.items()}}
+        self._cache = _Cached(_Memberships(by_id, by_handle, by_principal), self._clock())
         return self._cache.value
+
+    def listed(self) -> dict[str, frozenset[str]]:
+        """Every group's members by principal while the groups are fresh (no call to Slack), else nothing."""
+        cache = self._cache
+        return dict(cache.value.by_principal) if cache is not None and self._clock() - cache.at <= self._ttl else {}
 
     def members(self, principal: str) -> frozenset[str]:
         groups = self._groups()

@@ -7,7 +7,8 @@ with the reason in words; or cannot tell yet (a look-up failed: nothing is sent 
 
 A move between targets is judged under the rule of each target: the requester must be an editor under both,
 an approver counts only if both rules let them approve, and the request waits for what every rule asks (the
-most approvals any asks, and each group any asks, one person filling one group's place).
+most approvals any asks, and each group any asks, one person filling one group's place). Who may do what under
+the rules is decided in bot/domain/judge_access.py, the one place the doors' `AccessControl` asks it too.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bot.domain.access_rules import GROUP_ID, AccessRules, Action, Rule
+from bot.domain.access_rules import AccessRules, Action
 from bot.domain.approval_groups import assign, missing
 from bot.domain.change_requests import ChangeKind, ChangeRequest
 from bot.domain.costs import DatabaseFacts
 from bot.domain.guardrails import demand
 from bot.domain.guardrails import judge as guardrails_judge
-from bot.domain.naming import channels as channel_names
+from bot.domain.judge_access import DirectoryFacts as DirectoryFacts  # as the judge's callers know them
+from bot.domain.judge_access import Unchecked as Unchecked
+from bot.domain.judge_access import approvals_asked as approvals_asked
+from bot.domain.judge_access import decide, is_group, is_named
 from bot.domain.naming import outside, principals
 from bot.domain.naming import person as named_person
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate, Problem, check_change, check_new
@@ -33,13 +37,6 @@ ONE_SETTING = {"retention_value": ("retention_value", "retention_unit"),
                "retention_unit": ("retention_value", "retention_unit"),
                "frequency_value": ("frequency_value", "frequency_unit"),
                "frequency_unit": ("frequency_value", "frequency_unit")}
-
-
-@dataclass(frozen=True)
-class Unchecked:
-    """A directory fact that could not be looked up: why, in words."""
-
-    why: str
 
 
 class Stage(StrEnum):
@@ -61,15 +58,6 @@ class Refusal(StrEnum):
     NOT_ALLOWED = "not_allowed"  # the access rules refuse it
     GUARDRAIL = "guardrail"  # the guardrails refuse it
     NO_APPROVERS = "no_approvers"  # nobody but the requester could give the approvals it needs
-
-
-@dataclass(frozen=True)
-class DirectoryFacts:
-    """Who is in which group (by the principal as the rules write it: `@handle` or `S…`), and each person's
-    PlanetScale role in the organization (None: not a member). A key left out counts as not looked up."""
-
-    members: Mapping[str, frozenset[str] | Unchecked]
-    roles: Mapping[str, str | Unchecked | None]
 
 
 @dataclass(frozen=True)
@@ -140,106 +128,6 @@ class Verdict:
         return max(0, sum(n for _, n in self.owed), self.needed - len(self.counted))
 
 
-@dataclass(frozen=True)
-class _Decision:
-    allowed: bool
-    reason: str = ""
-    approvals: int = 0
-    approvers: tuple[str, ...] = ()
-    groups: tuple[tuple[str, int], ...] = ()
-    rule: Rule | None = None
-
-
-def is_named(user: str, principals: Sequence[str], facts: DirectoryFacts) -> bool | Unchecked:
-    """Whether `principals` name `user`, directly or through a group; Unchecked when only a group that could
-    not be looked up might."""
-    unknown: Unchecked | None = None
-    for principal in principals:
-        if principal == user:
-            return True
-        if principal.startswith("@") or GROUP_ID.fullmatch(principal):  # as the directory tells a group
-            members = facts.members.get(principal, Unchecked(f"{principal} was not looked up"))
-            if isinstance(members, Unchecked):
-                unknown = unknown or members
-            elif user in members:
-                return True
-    return unknown if unknown is not None else False
-
-
-def decide(rules: AccessRules, facts: DirectoryFacts, user: str, action: Action, organization: str,
-           database: str, targets: Sequence[str], channel: str) -> _Decision | Unchecked:
-    """AccessControl.decide on looked-up facts: under the rule of every target, demands merged."""
-    decisions = []
-    for target in dict.fromkeys(targets):
-        one = _decide_one(rules, facts, user, action, organization, database, target, channel)
-        if isinstance(one, Unchecked) or not one.allowed:
-            return one
-        decisions.append(one)
-    strictest = max(decisions, key=lambda d: d.approvals)
-    approvers = tuple(dict.fromkeys(a for d in decisions for a in d.approvers))
-    approvals, groups = merged([(d.approvals, d.groups) for d in decisions])
-    return _Decision(True, approvals=approvals, approvers=approvers, groups=groups, rule=strictest.rule)
-
-
-def merged(demands: Sequence[tuple[int, Sequence[tuple[str, int]]]]) -> tuple[int, tuple[tuple[str, int], ...]]:
-    """What several rules ask together (a move is under the rule of each target): the most approvals any asks,
-    and each group any asks, so at least the sum of the groups' counts."""
-    groups: dict[str, int] = {}
-    for _, asked in demands:
-        for group, count in asked:
-            groups[group] = max(groups.get(group, 0), count)
-    return max([n for n, _ in demands] + [sum(groups.values())]), tuple(groups.items())
-
-
-def approvals_asked(rules: AccessRules, organization: str, database: str, targets: Sequence[str],
-                    channel: str) -> int:
-    """The approvals the rules alone ask of a change between `targets` (no look-ups: a form's preview); the
-    judge says the same of anyone the rules let ask it."""
-    matching = [rules.matching(organization, database, t, channel) for t in dict.fromkeys(targets)]
-    return merged([(r.approvals, r.approvals_from) for r in matching if r is not None] or [(0, ())])[0]
-
-
-def _decide_one(rules: AccessRules, facts: DirectoryFacts, user: str, action: Action, organization: str,
-                database: str, target: str, channel: str) -> _Decision | Unchecked:
-    rule = rules.matching(organization, database, target, channel)
-    where = f"{target} policies of {organization}/{database}"
-    if rule is None:
-        elsewhere = rules.covering(organization, database, target)
-        if elsewhere:
-            channels = sorted({c for r in elsewhere for c in r.channels})
-            return _Decision(False, f"No rule allows {where} to be handled in this channel: use "
-                                    f"{channel_names(channels)}.")
-        return _Decision(False, f"No access rule covers {where}, so nobody may act on them: ask whoever keeps "
-                                "the bot's access file to add one.")
-    role_list = {Action.READ: [*rule.editors, *rule.approvers], Action.CHANGE: rule.editors,
-                 Action.APPROVE: rule.approvers}[action]
-    named = is_named(user, role_list, facts)
-    if isinstance(named, Unchecked):
-        return named
-    if not named:
-        verb = {Action.READ: "see", Action.CHANGE: "change", Action.APPROVE: "approve changes to"}[action]
-        who = "editors" if action is Action.CHANGE else "approvers" if action is Action.APPROVE else \
-            "editors or approvers"
-        return _Decision(False, f"You may not {verb} {where}: {rule.where} of the access file lets only its "
-                                f"{who} ({principals(role_list)}) do that. Ask one of them, or whoever keeps the "
-                                "access file.", rule=rule)
-    change = action is Action.CHANGE
-    if change and rule.planetscale_role:
-        role = facts.roles.get(user, Unchecked("the PlanetScale role was not looked up"))
-        if isinstance(role, Unchecked):
-            return role
-        if role is None:
-            return _Decision(False, f"{rule.where} requires a PlanetScale {rule.planetscale_role} of "
-                                    f"{organization}, and your Slack e-mail address is not a member of "
-                                    f"{organization} in PlanetScale.", rule=rule)
-        if rule.planetscale_role == "admin" and role != "admin":
-            return _Decision(False, f"{rule.where} requires a PlanetScale admin of {organization}; you are a "
-                                    f"{role}. Ask an admin of {organization} to make the change, or to approve "
-                                    "it.", rule=rule)
-    return _Decision(True, approvals=rule.approvals if change else 0, approvers=tuple(rule.approvers),
-                     groups=rule.approvals_from if change else (), rule=rule)
-
-
 def _may_approve(s: Snapshot, approver: str) -> bool | Unchecked:
     a = s.asked
     if approver == a.requester:
@@ -307,7 +195,8 @@ def judge(s: Snapshot) -> Verdict:
     shown = tuple(guarded.verdict.summary())
     overridden = tuple(f"overrides {c.guardrail.where}: {c.message}" for c in guarded.verdict.broken)
     where = requester.rule.where if requester.rule else "the access rule"
-    base_verdict = Verdict(VerdictKind.APPLY, needed=needed, approvers=requester.approvers, groups=requester.groups,
+    groups = requester.approvals_from
+    base_verdict = Verdict(VerdictKind.APPLY, needed=needed, approvers=requester.approvers, groups=groups,
                            guardrails=shown, overridden=overridden, rule_where=where)
     if not needed:
         return base_verdict
@@ -320,14 +209,14 @@ def judge(s: Snapshot) -> Verdict:
                                                     f"just now ({may.why})")
         (counted if may else not_counted).append(approver)
     try:
-        owed = tuple(missing(requester.groups, assign(counted, requester.groups, _member_of(s.directory))))
+        owed = tuple(missing(groups, assign(counted, groups, _member_of(s.directory))))
     except _Unknown as exc:
         return Verdict(VerdictKind.CANNOT_TELL, f"the approvers' groups could not be checked just now "
                                                 f"({exc.unchecked.why})")
     judged = Verdict(VerdictKind.APPLY, needed=needed, counted=tuple(counted), not_counted=tuple(not_counted),
-                     approvers=requester.approvers, groups=requester.groups, owed=owed, guardrails=shown,
+                     approvers=requester.approvers, groups=groups, owed=owed, guardrails=shown,
                      overridden=overridden, rule_where=where,
-                     deciding=() if owed else _deciding(counted, needed, requester.groups, s.directory))
+                     deciding=() if owed else _deciding(counted, needed, groups, s.directory))
     if s.stage is Stage.ASKING:
         nobody = _nobody_could_approve(s, judged)
         if nobody:
@@ -384,22 +273,22 @@ def _problems(s: Snapshot, update: PolicyUpdate) -> list[Problem]:
     if a.kind is ChangeKind.DELETE:
         return []
     if a.kind is ChangeKind.UPDATE:
-        problems = check_change(s.policy, update)
-        # A rename into a name the database already has is refused, as a creation of it is: policies are
-        # named in commands, and two of one name are found by neither.
-        if "name" in a.changes and s.facts is not None and s.facts.policies:
-            others = [i for i in s.facts.named(str(a.changes["name"])) if i != s.policy.id]
-            if others:
-                named = outside(str(a.changes["name"]))
-                problems.append(Problem("name", f"{a.database} already has a policy named “{named}”"
-                                                f"{_seen_one(s, others)}: choose another name"))
-        return problems
-    problems = check_new(dict(a.changes))
-    taken = s.facts.named(str(a.changes.get("name"))) if s.facts else []
-    if taken and s.stage is Stage.ASKING:
-        problems.append(Problem("name", f"{a.database} already has a policy named “{outside(str(a.changes['name']))}”"
-                                        f"{_seen_one(s, taken)}: choose another name"))
-    return problems
+        # A rename into a taken name is refused, as a creation of it is: two of one name are found by neither.
+        renamed = "name" in a.changes and s.facts is not None and bool(s.facts.policies)
+        return check_change(s.policy, update) + (_name_taken(s, s.policy.id) if renamed else [])
+    return check_new(dict(a.changes)) + (_name_taken(s, None) if s.stage is Stage.ASKING else [])
+
+
+def _name_taken(s: Snapshot, own: str | None) -> list[Problem]:
+    """A new name another policy holds, as its name or as its ID (commands take an ID first): refused."""
+    name, where = str(s.asked.changes.get("name")), s.asked.database
+    others = [i for i in s.facts.named(name) if i != own] if s.facts else []
+    if others:
+        return [Problem("name", f"{where} already has a policy named “{outside(name)}”{_seen_one(s, others)}: "
+                                "choose another name")]
+    held = s.facts and any(i == name != own for i, _, _ in s.facts.policies)
+    return [Problem("name", f"“{outside(name)}” is the ID of another policy of {where}, and commands find a policy "
+                            "by its ID first: choose another name")] if held else []
 
 
 def _seen_one(s: Snapshot, ids: Sequence[str]) -> str:
@@ -441,7 +330,7 @@ def possible_approvers(s: Snapshot, principals: Sequence[str]) -> list[str] | Un
     """Everyone `principals` name who could approve this change (the requester never)."""
     people: list[str] = []
     for principal in principals:
-        if principal.startswith("@") or GROUP_ID.fullmatch(principal):  # as the directory tells a group
+        if is_group(principal):
             members = s.directory.members.get(principal, Unchecked(f"{principal} was not looked up"))
             if isinstance(members, Unchecked):
                 return members

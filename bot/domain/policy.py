@@ -60,6 +60,13 @@ def invisible_character(text: str) -> str | None:
     return None
 
 
+def name_key(name: str) -> str:
+    """What a name reads as: its compatibility form (NFKC: a no-break or ideographic space as a space, a full-width
+    letter as its plain one) with each run of spaces as one. Two names of one key show alike in every message, so a
+    database holds at most one of them (case is seen, and kept apart)."""
+    return " ".join(unicodedata.normalize("NFKC", name).split())
+
+
 class Target(StrEnum):
     PRODUCTION = "production"
     DEVELOPMENT = "development"

@@ -37,8 +37,15 @@ def refusal(access: AccessControl, trail: AuditTrail, user: str, channel: str, d
 
 
 def readable_targets(access: AccessControl, user: str, channel: str, db: DatabaseRef) -> set[str]:
-    return {t for t in ALL_TARGETS
-            if access.decide(user, Action.READ, db.organization, db.database, [t], channel).allowed}
+    """The targets this person may see; one whose rule could not be checked (Slack's groups unread) is hidden."""
+    return {t for t in ALL_TARGETS if _may_read(access, user, channel, db, t)}
+
+
+def _may_read(access: AccessControl, user: str, channel: str, db: DatabaseRef, target: str) -> bool:
+    try:
+        return access.decide(user, Action.READ, db.organization, db.database, [target], channel).allowed
+    except DirectoryError:
+        return False
 
 
 def record_refusal(trail: AuditTrail, user: str, channel: str, db: DatabaseRef, reason: str,

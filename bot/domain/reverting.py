@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from bot.domain.access import Decision
 from bot.domain.access_rules import Action
 from bot.domain.change_requests import OPEN_STATES, ChangeKind, ChangeRequest, RequestState, asked_by_this_work
 from bot.domain.commands import DatabaseRef
@@ -18,6 +17,7 @@ from bot.domain.costs import DatabaseFacts
 from bot.domain.creating import Creating, restored_name_refusal, unsendable
 from bot.domain.deciding import Deciding
 from bot.domain.group_directory import DirectoryError
+from bot.domain.judge_access import Decision
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
 from bot.domain.outcomes import ChangePlan, Outcome, OutcomeKind, describe_state, explain, unknown_button

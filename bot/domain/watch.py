@@ -36,7 +36,7 @@ from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.backup_health import misread, read_health
 from bot.domain.backups import CLOCK_MARGIN_SECONDS, PolicyHealth, now_utc, parse_time
-from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
+from bot.domain.change_requests import ChangeKind, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.guardrails import judge
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy
@@ -71,15 +71,17 @@ from bot.domain.watch_state import (
     NoticeKind,
     Seen,
     WatchStore,
+    bot_left,
     watched_databases,
 )
 
 log = logging.getLogger(__name__)
 
 
-# Failures no passing outage: an answer the bot cannot read, a name PlanetScale gave that no path holds. Someone
-# should know.
-LASTING = (BadResponse, NotSent)
+# Failures no passing outage (someone should know): an answer the bot cannot read, a name no path holds, a token
+# refused or short of an access; and for a database or a list of them, a 404 (a branch's may be one just deleted).
+LASTING, LASTING_HERE = (BadResponse, NotSent, Unauthorized, Forbidden), (BadResponse, NotSent, Unauthorized,
+                                                                          Forbidden, NotFound)
 
 # Beyond two intervals, how long a watcher may take over a pass before another instance takes the watch over.
 LEASE_MARGIN_SECONDS = 60.0
@@ -155,11 +157,13 @@ class Watch:
         listed unreadably go in `unlisted`, each with why."""
         if started is not None and self._cycle is not None and self._cycle[0] == started:
             return self._cycle[1]
-        try:
-            databases = watched_databases(rules, calls.list_databases, unlisted)
-        except PlanetScaleError as exc:
-            log.warning("the watch could not list the databases the rules name by a pattern: %s", exc.user_message)
-            databases = watched_databases(rules, lambda _: [])
+        unread: dict[str, PlanetScaleError] = {}
+        databases = watched_databases(rules, calls.list_databases, unlisted, unread)
+        for organization, exc in unread.items():
+            log.warning("the watch could not list the databases of %s that the rules name by a pattern: %s",
+                        organization, exc.user_message)
+            if isinstance(exc, LASTING_HERE):
+                unlisted[f"{organization} databases"] = exc.user_message
         return sorted(databases, key=_position)
 
     def _run_pass(self, holder: str, lease_seconds: float, after_each: Callable[[], object] | None) -> PassResult:
@@ -193,7 +197,7 @@ class Watch:
             except PlanetScaleError as exc:
                 result.failed.append(str(db))
                 log.warning("the watch could not read %s, its state is kept: %s", db, exc.user_message)
-                if isinstance(exc, LASTING):
+                if isinstance(exc, LASTING_HERE):
                     result.skipped.append(Skipped(str(db), exc.user_message))
             except _LeaseLost:
                 result.lost_lease = True
@@ -321,7 +325,8 @@ class Watch:
             return None
         before = seen.problem
         problem = health.problem
-        if (problem or None) == before:
+        if (problem or None) == before or (before and not problem and health.grace):
+            # Unchanged, or not stale only for a change's span to prove itself: no backup came, nothing recovered.
             return None
         notice = None
         if problem and not before:
@@ -432,7 +437,7 @@ class Watch:
             return None  # the bot is changing it right now: judged at the next pass, once that has settled
         applied = self.store.policy_requests(db.organization, db.database, policy.id, [RequestState.APPLIED],
                                              updated_since=seen.at - CLOCK_MARGIN_SECONDS)
-        outside = tuple(f for f in moved if not _bot_left(applied, f, current[f]))
+        outside = tuple(f for f in moved if not bot_left(applied, f, current[f]))
         notice = None
         if outside:
             # The policy as the bot left it: the fields changed outside it as they were.
@@ -471,27 +476,3 @@ def _made_before(policy: BackupPolicy, moment: float) -> bool:
         return parse_time(policy.created_at).timestamp() < moment
     except ValueError:
         return False
-
-
-def _bot_left(applied: list[ChangeRequest], name: str, value: Any) -> bool:
-    """Whether the bot's newest change to this field left it at this value: only the last change the bot made to
-    a field explains it, so a value set back to what an earlier change left is someone else's doing."""
-    touching = [r for r in applied if _bot_value(r, name) is not _UNTOUCHED]
-    if not touching:
-        return False
-    newest = max(touching, key=lambda r: r.updated_at)
-    return bool(_bot_value(newest, name) == value)
-
-
-_UNTOUCHED = object()
-
-
-def _bot_value(request: ChangeRequest, name: str) -> Any:
-    """The value an applied request left a field at: what it sent, or what PlanetScale set as a consequence (a
-    schedule day cleared with the frequency, say); _UNTOUCHED when it did not move that field."""
-    if name in request.changes:
-        return request.changes[name]
-    after = request.after or {}
-    if name in after and after[name] != request.before.get(name):
-        return after[name]
-    return _UNTOUCHED

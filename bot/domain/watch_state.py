@@ -16,7 +16,7 @@ from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
-from bot.domain.ports import PartlyUnreadable
+from bot.domain.ports import PartlyUnreadable, PlanetScaleError
 
 DELETED_MARK = "deleted_outside_the_bot"  # in the last state seen of a policy that is gone
 # The policy ID of the row saved with a database's first read (no policy has an empty ID); marked deleted, so
@@ -84,11 +84,14 @@ class WatchStore(Protocol):
 
 
 def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[str]],
-                      unlisted: dict[str, str] | None = None) -> list[DatabaseRef]:
+                      unlisted: dict[str, str] | None = None,
+                      unread: dict[str, PlanetScaleError] | None = None) -> list[DatabaseRef]:
     """Every database the rules name; a pattern is matched against the organization's databases. Organizations
     named by a pattern cannot be listed and are left out. A database listed unreadably goes in `unlisted` with
-    why, and hides none of the others."""
+    why, and hides none of the others; an organization whose list PlanetScale refused goes in `unread` with its
+    error, and hides no other organization's."""
     unlisted = {} if unlisted is None else unlisted
+    unread = {} if unread is None else unread
     found: dict[tuple[str, str], None] = {}
     listed: dict[str, list[str]] = {}  # each organization listed once, however many patterns name it
     for rule in rules.rules:
@@ -104,9 +107,35 @@ def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[s
                             listed[organization] = exc.readable
                             for given, why in exc.unreadable.items():
                                 unlisted[f"{organization} database {given}"] = f"PlanetScale listed it, and {why}"
+                        except PlanetScaleError as exc:
+                            listed[organization], unread[organization] = [], exc
                     for name in listed[organization]:
                         if fnmatch.fnmatchcase(name.lower(), database):
                             found[(organization, name.lower())] = None
                 else:
                     found[(organization, database)] = None
     return [DatabaseRef(o, d) for o, d in found]
+
+
+def bot_left(applied: list[ChangeRequest], name: str, value: Any) -> bool:
+    """Whether the bot's newest change to this field left it at this value: only the last change the bot made to
+    a field explains it, so a value set back to what an earlier change left is someone else's doing."""
+    touching = [r for r in applied if _bot_value(r, name) is not _UNTOUCHED]
+    if not touching:
+        return False
+    newest = max(touching, key=lambda r: r.updated_at)
+    return bool(_bot_value(newest, name) == value)
+
+
+_UNTOUCHED = object()
+
+
+def _bot_value(request: ChangeRequest, name: str) -> Any:
+    """The value an applied request left a field at: what it sent, or what PlanetScale set as a consequence (a
+    schedule day cleared with the frequency, say); _UNTOUCHED when it did not move that field."""
+    if name in request.changes:
+        return request.changes[name]
+    after = request.after or {}
+    if name in after and after[name] != request.before.get(name):
+        return after[name]
+    return _UNTOUCHED

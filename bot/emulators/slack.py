@@ -113,7 +113,7 @@ class SlackState:
         self.triggers: dict[str, float] = {}
         # Response URLs past their life (Slack keeps one 30 minutes, for 5 uses): each answers 404 `expired_url`.
         self.expired_responses: set[str] = set()
-        # Response URLs whose server is failing: each answers this HTTP status (a 5xx), every try.
+        # Response URLs Slack fails to take an answer at, as on a bad day: each answers this HTTP status.
         self.failing_responses: dict[str, int] = {}
         self._counter = itertools.count(1)
         self._ts = time.time()
@@ -257,8 +257,9 @@ class SlackEmulator:
             return Response("invalid_payload", status_code=400)
         if request.path_params["key"] in self.state.expired_responses:
             return Response("expired_url", status_code=404)
-        if request.path_params["key"] in self.state.failing_responses:
-            return Response("internal_error", status_code=self.state.failing_responses[request.path_params["key"]])
+        failing = self.state.failing_responses.get(request.path_params["key"])
+        if failing is not None:
+            return Response("internal_error" if failing >= 500 else "", status_code=failing)
         refusal = check_message(payload.get("text"), payload.get("blocks"))
         if refusal is not None:
             # A response URL answers 400 with the bare error; the details are kept for the tests.

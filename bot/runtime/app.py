@@ -105,11 +105,12 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     policies = PolicyService(planetscale)
     background = background or TrackedExecutor()
     background.first_time = store.first_delivery
-    background.inbox = Inbox(lambda: store.engine, store.clock, holder or instance_name(), writer=lambda: store.writer)
+    background.inbox = Inbox(lambda: store.engine, holder or instance_name(), writer=lambda: store.writer)
     background.budget_wait = partial(budget_wait, planetscale)
     fork = Beside()
     closing.append(fork.close)
-    changes = ChangePath(store, policies, planetscale, access, fork=fork)
+    # The store's clock (the database's): the leases, expiries and turns it compares were set by other instances.
+    changes = ChangePath(store, policies, planetscale, access, clock=store.clock, fork=fork)
     return Dependencies(policies, access, store, changes,
                         background, settings.audit_channel, settings.stale_factor, settings.watch_share,
                         slack=slack, closing=closing)
@@ -174,6 +175,8 @@ def told(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
         if len(watcher.skipped) > SKIPPED_SHOWN:
             skipped.append(f"and {len(watcher.skipped) - SKIPPED_SHOWN} more")
         report["watch_skipped"] = skipped
+    if watcher is not None and watcher.unposted:
+        report["watch_unposted"] = cut(watcher.unposted, SKIPPED_CHARS)
     return report
 
 
@@ -253,6 +256,17 @@ def slack_shaped(request: BoltRequest, next: Callable[[], BoltResponse]) -> Bolt
         log.warning("a request not of a shape Slack sends is ignored: %s", problem)
         return BoltResponse(status=200, body="")
     return next()
+
+
+def first_steps(connections: Callable[[BoltContext, Callable[[], BoltResponse]], BoltResponse]) \
+        -> Callable[..., BoltResponse]:
+    """The bot's middlewares in order (`slack_shaped`, `connections`, `acted_on_once`), as one of Bolt's: Bolt
+    works out the arguments of each middleware it calls, for every request, before its ack."""
+
+    def middleware(request: BoltRequest, context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
+        return slack_shaped(request, lambda: connections(context, lambda: acted_on_once(request, next)))
+
+    return middleware
 
 
 # The headers a request is verified and read by, kept with its body to redo it (Bolt checks the signature again).
@@ -396,8 +410,6 @@ def _build_app(settings: Settings, deps: Dependencies, verify: bool) -> App:
         # It would set a workflow function's token on the shared client; the app has no workflow functions.
         attaching_function_token_enabled=False,
     )
-    app.use(slack_shaped)
-    app.use(shared_connections(client, client.http))
-    app.use(acted_on_once)
+    app.use(first_steps(shared_connections(client, client.http)))
     handlers.register(app, deps)
     return app

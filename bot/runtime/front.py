@@ -1,5 +1,5 @@
-"""Slow clients at the door of `serve`: uvicorn, through its documented settings, bounds a request's head in bytes
-(`h11_max_incomplete_event_size`) and an idle kept-alive connection in time (`timeout_keep_alive`), but has no
+"""Slow clients at the door of `serve`: uvicorn, through its documented settings, bounds an idle kept-alive
+connection in time (`timeout_keep_alive`) and, on h11 only, a request's head in bytes, but has no
 setting for the time a request may take to arrive, head or body, and `limit_concurrency` answers 503 to everyone,
 Slack too, once slow clients hold its connections. A client trickling a header or a body a byte at a time would
 hold its connection for ever, and enough of them the process's file descriptors, locking Slack out.
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # A request's head and body, and the start of its answer, from its first byte.
 REQUEST_SECONDS = 10.0
-# The bound on a request's head, in bytes: given to uvicorn as `h11_max_incomplete_event_size`.
+# The bound on a request's head, in bytes (431 past it): uvicorn's C parser has none of its own.
 HEAD_BYTES = 16 * 1024
 # Connections held at once: at most this, and a third of the file descriptors the process may open beside those it
 # holds for the rest (a connection passed to uvicorn holds three: the client's, ours to uvicorn, and uvicorn's).

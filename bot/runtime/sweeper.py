@@ -91,7 +91,7 @@ class InboxKeeper:
         if not self.taking_over:
             return
         given_up: dict[str, str] = {}
-        for key, holder, body in self.inbox.close_older(self.inbox.clock() - INBOX_GIVE_UP):
+        for key, holder, body in self.inbox.close_older(INBOX_GIVE_UP):
             log.warning("inbox: work %s (last held by %s) closed undone after %.0f min", key[:16], holder,
                         INBOX_GIVE_UP / 60)
             if body is not None:

@@ -35,7 +35,7 @@ NOTICE_FLUSH_SECONDS = 10.0
 
 
 class Watcher:
-    def __init__(self, watch: Watch, store: Store, post: Callable[[Notice, bool], bool], every: float,
+    def __init__(self, watch: Watch, store: Store, post: Callable[[Notice, bool, list[str]], bool], every: float,
                  tell_skipped: Callable[[list[Skipped]], bool] | None = None):
         self.watch = watch
         self.store = store
@@ -45,6 +45,8 @@ class Watcher:
         # What the last pass skipped (for /healthz), and what of it the audit channel was told (once each).
         self.skipped: list[Skipped] = []
         self._told: set[Skipped] = set()
+        # For /healthz: the notices Slack did not take at the last try, and why; None once all are posted.
+        self.unposted: str | None = None
         self.holder = str(uuid.uuid4())
         # Every `every` from the start of the last pass: a cycle longer than that goes on at once.
         self._timer = Repeating("watch pass", self.run_once, every, fixed_rate=True)
@@ -106,19 +108,25 @@ class Watcher:
         self._told = (self._told & set(result.skipped)) | set(new)
 
     def post_pending(self) -> None:
-        for notice in self.store.unposted_notices():
+        pending = self.store.unposted_notices()
+        for done, notice in enumerate(pending):
             tried = self.store.watch_notice_tried(notice.id)
             if not self.store.claim_watch_notice(notice.id, self.holder, NOTICE_CLAIM_SECONDS):
                 continue
+            why: list[str] = []
             try:
-                posted = self.post(notice, tried)
-            except Exception:  # claimed, so it is unclaimed for the next pass (or its claim ends)
+                posted = self.post(notice, tried, why)
+            except Exception as exc:  # claimed, so it is unclaimed for the next pass (or its claim ends)
                 log.exception("posting the watch's notice %s failed", notice.id)
-                posted = False
+                posted, why = False, [type(exc).__name__]
             if not posted:
                 self.store.unclaim_watch_notice(notice.id)
+                left = len(pending) - done
+                self.unposted = (f"{left} notice{'s' if left != 1 else ''} not yet posted to the audit channel: "
+                                 f"{why[-1] if why else 'Slack did not take them'}; tried again each pass")
                 return  # Slack is failing: the rest waits for the next pass
             self.store.watch_notice_posted(notice.id)
+        self.unposted = None
 
     def start(self) -> Watcher:
         self._timer.start()

@@ -21,6 +21,7 @@ from bot.domain.commands import DatabaseRef
 from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.policy import (
     DAY_NAMES,
+    SCHEDULE_TIME,
     WEEK_NAMES,
     describe_schedule,
 )
@@ -65,6 +66,13 @@ def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notic
     The same form makes a new policy (`callback_id` CREATE_FORM)."""
     creating = callback_id == CREATE_FORM
     unit = values.get("frequency_unit") or "hour"
+    time = values.get("schedule_time")
+    if time is not None and not (isinstance(time, str) and SCHEDULE_TIME.fullmatch(time)):
+        # PlanetScale may hold a time its own form took in another shape; Slack's time picker takes only HH:MM.
+        notice = f"{notice}\n\n" if notice and notice.strip() else ""
+        notice += f"PlanetScale gives this policy's time as {literal(str(time)) or 'nothing'}, which is no HH:MM " \
+                  "time: choose the time."
+        time = None
     units = [option(UNIT_LABELS[u], u) for u in ("hour", "day", "week", "month", "year")]
     form: list[Block] = []
     if notice and notice.strip():
@@ -80,7 +88,7 @@ def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notic
         _select("frequency_unit", "Frequency unit", units[:4], unit, dispatch=True,
                 hint="Weekly and monthly backups also ask for a day."),
         InputBlock(block_id="schedule_time", label="Time (UTC)", hint="24-hour clock, in UTC.",
-                   element=TimePickerElement(action_id="schedule_time", initial_time=values.get("schedule_time"),
+                   element=TimePickerElement(action_id="schedule_time", initial_time=time,
                                              timezone="UTC")),
     ]
     if unit in ("week", "month"):

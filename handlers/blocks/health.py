@@ -9,7 +9,7 @@ from slack_sdk.models.blocks import (
     Block,
 )
 
-from bot.domain.backups import PolicyHealth
+from bot.domain.backups import PolicyHealth, describe_span
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import describe_size
 from handlers.blocks.costs import policy_estimate
@@ -35,7 +35,7 @@ def size_text(size: int) -> str:
 def health_line(health: PolicyHealth) -> str:
     """One policy's backups in a few lines: last success, recent failures, next run, and what is wrong."""
     policy = health.policy
-    mark = ":white_check_mark:" if health.healthy else ":warning:"
+    mark = ":white_check_mark:" if health.healthy and not health.grace else ":warning:"
     head = f"{mark} *{literal(policy.name, MAX_NAME_IN_LINE)}* `{fit(escape(policy.id), 100)}` ({policy.target})"
     last = health.last_success
     lines = [head, f"*Last success:* {when(last.completed_at or last.created_at)}, {size_text(last.size)}, "
@@ -47,6 +47,10 @@ def health_line(health: PolicyHealth) -> str:
     lines.append(policy_estimate(policy, health.basis, health.basis_of_target, health.target_unread))
     if health.problem:
         lines.append(f"*{health.problem.capitalize()}*")
+    elif health.grace:
+        # Not stale only for its change's span: a change is no backup, so the person is not told all is well.
+        lines.append(f"*No successful backup within {describe_span(health.stale_after)} before it changed:* stale "
+                     "again unless one comes within that span of the change")
     if health.unread:
         lines.append(f"_Backups of {fit(escape(', '.join(health.unread)), 300)} could not be read._")
     if health.left_out:
@@ -67,7 +71,7 @@ def status_blocks(db: DatabaseRef, healths: Sequence[PolicyHealth], hidden: int 
         not_yours += f" ({not_read} more not read: status reads the first {len(healths)} of a database's policies)"
     if not healths:
         return to_dicts([section(f"*{db}* has no backup policies you may see{not_yours}.")])
-    troubled = sum(1 for h in healths if not h.healthy)
+    troubled = sum(1 for h in healths if not h.healthy or h.grace)
     summary = f"{troubled} need{'s' if troubled == 1 else ''} attention" if troubled else "all healthy"
     listing, left_out = packed([health_line(h) for h in healths], room=MAX_BLOCKS - 3)
     blocks: list[Block] = [section(f"*Backup status of {db}*: {len(healths)} polic"

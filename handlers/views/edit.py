@@ -19,7 +19,7 @@ from bot.domain.commands import DatabaseRef, database_ref, is_slug
 from bot.domain.costs import Basis, DatabaseFacts
 from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.guardrails import Demand
-from bot.domain.judge import approvals_asked
+from bot.domain.judge_access import approvals_asked
 from bot.domain.policy import (
     EDITABLE_FIELDS,
     MAX_INT32,
@@ -249,7 +249,14 @@ def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel
         basis = outcome.facts.before if outcome.facts else None
         metadata = EditMetadata(organization=db.organization, database=db.database, channel=channel,
                                 policy=policy.model_dump(), basis=basis.to_json() if basis else None)
-        show(client, view_id, blocks.edit_form_view(db, policy.model_dump(), metadata.dump()))
+        carried = metadata.dump()
+        if len(carried) > blocks.MAX_PRIVATE_METADATA:
+            # Only a name PlanetScale holds of thousands of characters gets here: Slack's form cannot carry it.
+            show(client, view_id, blocks.message_view("Too long for a form", blocks.error_text(
+                f"This policy's name is too long for Slack's form to carry ({len(policy.name)} characters). "
+                f"Change it with `/backup-policy update {db} {policy.id} key=value…` instead.")))
+            return
+        show(client, view_id, blocks.edit_form_view(db, policy.model_dump(), carried))
     elif outcome.kind is OutcomeKind.REFUSED:
         show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
     else:

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from bot.adapters.store.clock import DatabaseClock
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
@@ -245,11 +247,12 @@ class TakingTurns(sqlite3.Connection):
 
 
 class Connected:
-    """What every part of the store stands on: the engine, once the schema is current, and the clock."""
+    """What every part of the store stands on: the engine, once the schema is current, and the clock: `clock` if
+    given (tests), else the database's (`DatabaseClock`), `wall` being this host's own."""
 
-    def __init__(self, url: str, clock: Callable[[], float] = time.time):
+    def __init__(self, url: str, clock: Callable[[], float] | None = None, wall: Callable[[], float] = time.time):
         self.url = database_url(url)
-        self.clock = clock
+        self.clock = clock or DatabaseClock(self._connect, self.url.startswith("postgresql"), wall)
         self.ready = threading.Event()
         self.ready.set()
         self._engine: Engine | None = None
@@ -354,6 +357,8 @@ class Connected:
             self.refused = (self.clock(), reason)
 
     def close(self) -> None:
+        if isinstance(self.clock, DatabaseClock):
+            self.clock.closed = True
         if self._writer is not None:
             self._writer.dispose()
         if self._engine is not None:
@@ -366,6 +371,8 @@ class Connected:
         the first ack's write finds it made (SQLAlchemy's first connection of an engine asks the server a few
         questions more)."""
         version = self._migrate()
+        if isinstance(self.clock, DatabaseClock):
+            self.clock.read()  # the first reading, before any work asks the time
         writer = self._writer_engine()
         if writer.dialect.name == "postgresql":
             with writer.connect():

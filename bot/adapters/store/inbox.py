@@ -1,6 +1,8 @@
 """The durable inbox: the work of a request from Slack, written before its ack with the signed request, held by
 the instance doing it under a lease it renews, and done in the transaction that stores what it made. When an
-instance stops, its lapsed rows are taken over by another, which redoes each once from its body."""
+instance stops, its lapsed rows are taken over by another, which redoes each once from its body. Its times (when
+work began, until when it is held) are the database's clock's, in every query: the instances' own clocks may
+disagree by minutes (no NTP, a VM resumed), and work one is doing must not look lapsed or given up to another."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import contextvars
 import functools
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from bot.adapters.store.connection import first_in_line, one_statement
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
     from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,19 @@ WRITE_SECONDS = 3.0
 
 class InboxStalled(Exception):
     """The database did not answer an inbox write within WRITE_SECONDS, or could not be reached for it."""
+
+
+def database_now(dialect: str, ahead: Any) -> ColumnElement[float]:
+    """The database's clock in seconds since the epoch, `ahead` (seconds, an expression) added: PostgreSQL's
+    transaction time (`now()`, stable, so the lease indexes serve), SQLite's time in its process (the same machine
+    for every instance on one file)."""
+    import sqlalchemy as sa
+
+    if dialect == "postgresql":
+        now: ColumnElement[float] = sa.cast(sa.extract("epoch", sa.func.now()), sa.Float)
+    else:
+        now = (sa.func.julianday("now") - 2440587.5) * 86400.0  # SQLite's 'now': one value for a whole statement
+    return now + sa.cast(ahead, sa.Float)
 
 
 @contextlib.contextmanager
@@ -98,20 +115,24 @@ def _close(conn: Connection, key: str) -> int:
 @functools.cache
 def _statements(dialect: str, again: bool = False) -> tuple[Any, Any]:
     """The inbox's writes, built once (SQLAlchemy then compiles each once): an INSERT that skips a key written
-    already (ON CONFLICT DO NOTHING) and returns the keys it wrote, and the UPDATE that marks keys done. `again`
-    (PostgreSQL): a write tried again after its connection dropped, which may have committed unseen; it returns
-    too the keys that write wrote (the same holder and time), which are still this caller's to do."""
+    already (ON CONFLICT DO NOTHING) and returns the keys it wrote, its times the database's (`database_now`), and
+    the UPDATE that marks keys done. `again` (PostgreSQL): a write tried again after its connection dropped, which
+    may have committed unseen; it returns too the keys that write wrote (the same holder and `written`, a token
+    each write draws), which are still this caller's to do."""
     import sqlalchemy as sa
     from sqlalchemy.dialects.postgresql import insert as postgresql_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     from bot.adapters.schema import deliveries
 
-    insert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(deliveries)
+    now = database_now(dialect, sa.bindparam("ahead"))
+    insert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(deliveries).values(
+        key=sa.bindparam("key"), at=now, holder=sa.bindparam("holder"), written=sa.bindparam("written"),
+        lease_until=now + sa.cast(sa.bindparam("lease"), sa.Float), body=sa.bindparam("body"))
     skipping = (insert.on_conflict_do_update(
         index_elements=[deliveries.c.key], set_={"key": insert.excluded.key},
-        where=sa.and_(deliveries.c.holder == insert.excluded.holder, deliveries.c.at == insert.excluded.at,
-                      deliveries.c.body.is_not(None))) if again
+        where=sa.and_(deliveries.c.holder == insert.excluded.holder,
+                      deliveries.c.written == insert.excluded.written, deliveries.c.body.is_not(None))) if again
         else insert.on_conflict_do_nothing(index_elements=[deliveries.c.key]))
     return (skipping.returning(deliveries.c.key),
             deliveries.update().where(deliveries.c.key.in_(sa.bindparam("keys", expanding=True)),
@@ -159,13 +180,14 @@ class Inbox:
     """One instance's view of the inbox; `holder` names the instance. Not a part of `Store`, whose calls are the
     listeners' own."""
 
-    def __init__(self, engine: Callable[[], Engine], clock: Callable[[], float], holder: str,
-                 lease: float = LEASE_SECONDS, writer: Callable[[], Engine] | None = None):
+    def __init__(self, engine: Callable[[], Engine], holder: str, lease: float = LEASE_SECONDS,
+                 writer: Callable[[], Engine] | None = None):
         self._engine = engine
         # The engine `write` takes its connections from: one with no pool's ping (`Connected.writer`), as `write`
         # pings within its own bound.
         self._writer = writer or engine
-        self.clock = clock
+        # Seconds added to the database's clock in every query: tests move the inbox's time on with it.
+        self.ahead = 0.0
         self.holder = holder
         self.lease = lease
         self._kept = threading.local()  # each writing thread's connection, and when it was last used
@@ -182,9 +204,9 @@ class Inbox:
         """With one commit for a burst of requests (`_write`), on a connection this thread keeps while it writes:
         writes each work of `takes`, a key and the request to redo it from, and marks the work `dones` done. The
         keys of `takes` this caller may do: those no replay or retry, here or on another instance, wrote first."""
-        now = self.clock()
+        written = secrets.token_hex(8)
         # In the order of their keys, so that two instances writing the same keys never wait on each other.
-        rows = [{"key": key, "at": now, "holder": self.holder, "lease_until": now + self.lease, "body": body}
+        rows = [self._row(key, body, written)
                 for key, body in sorted({key: body for key, body in reversed(takes)}.items())]
         began = time.monotonic()
         try:
@@ -230,6 +252,15 @@ class Inbox:
         finally:
             self._kept.used = time.monotonic()
 
+    def _row(self, key: str, body: str, written: str) -> dict[str, Any]:
+        return {"key": key, "holder": self.holder, "written": written, "body": body, "ahead": self.ahead,
+                "lease": self.lease}
+
+    def _now(self, conn: Connection) -> ColumnElement[float]:
+        import sqlalchemy as sa
+
+        return database_now(conn.dialect.name, sa.literal(self.ahead))
+
     def _connection(self, fresh: bool = False) -> tuple[Connection, bool]:
         """This thread's connection, and whether it is the one kept from a write a moment ago (spared the ping).
         A connection is opened within the writer's own connect timeout (`Connected.writer`)."""
@@ -256,15 +287,15 @@ class Inbox:
 
         from bot.adapters.schema import deliveries
 
-        now = self.clock()
         with self._engine().begin() as conn:
-            insert = (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(deliveries)
+            now = self._now(conn)
+            insert = (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(deliveries).values(
+                key=key, at=now, holder=self.holder, written=secrets.token_hex(8), lease_until=now + self.lease,
+                body=body)
             ours = insert.on_conflict_do_update(
                 index_elements=[deliveries.c.key], set_={"lease_until": insert.excluded.lease_until},
                 where=sa.and_(deliveries.c.holder == insert.excluded.holder, deliveries.c.body.is_not(None)))
-            return conn.execute(ours.returning(deliveries.c.key), [{
-                "key": key, "at": now, "holder": self.holder, "lease_until": now + self.lease, "body": body}]
-            ).first() is not None
+            return conn.execute(ours.returning(deliveries.c.key)).first() is not None
 
     def renew(self) -> int:
         """Extends the leases of the work this instance is doing; the number of rows."""
@@ -273,7 +304,7 @@ class Inbox:
         with self._engine().begin() as conn:
             return conn.execute(deliveries.update().where(
                 deliveries.c.holder == self.holder, deliveries.c.body.is_not(None))
-                .values(lease_until=self.clock() + self.lease)).rowcount
+                .values(lease_until=self._now(conn) + self.lease)).rowcount
 
     def take_over(self, unsigned: bool = True) -> list[tuple[str, str]]:
         """Rows whose instance stopped renewing them, each taken by this instance once ever (a conditional
@@ -284,12 +315,13 @@ class Inbox:
 
         from bot.adapters.schema import deliveries
 
-        now = self.clock()
-        lapsed = sa.and_(deliveries.c.body.is_not(None), deliveries.c.lease_until < now,
-                         deliveries.c.handed_again.is_(sa.false()), deliveries.c.holder != self.holder,
-                         sa.true() if unsigned else sa.not_(deliveries.c.body.startswith(UNSIGNED, autoescape=True)))
         taken: list[tuple[str, str]] = []
         with self._engine().begin() as conn:
+            now = self._now(conn)
+            lapsed = sa.and_(
+                deliveries.c.body.is_not(None), deliveries.c.lease_until < now,
+                deliveries.c.handed_again.is_(sa.false()), deliveries.c.holder != self.holder,
+                sa.true() if unsigned else sa.not_(deliveries.c.body.startswith(UNSIGNED, autoescape=True)))
             rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.body).where(lapsed)
                                 .order_by(deliveries.c.at)).all()
             for key, body in rows:
@@ -298,23 +330,24 @@ class Inbox:
                     taken.append((key, body))
         return taken
 
-    def close_older(self, before: float) -> list[tuple[str, str | None, str | None]]:
-        """Closes work begun before `before` and still not done (redone already, or past any redo): its keys, last
-        holders and, where no instance held it any more (its lease lapsed), the request it was for, to tell its
-        person; each returned to the one caller, on any instance, whose update closed it."""
+    def close_older(self, seconds: float) -> list[tuple[str, str | None, str | None]]:
+        """Closes work begun more than `seconds` ago and still not done (redone already, or past any redo): its
+        keys, last holders and, where no instance held it any more (its lease lapsed), the request it was for, to
+        tell its person; each returned to the one caller, on any instance, whose update closed it."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import deliveries
 
-        now = self.clock()
-        old = sa.and_(deliveries.c.body.is_not(None), deliveries.c.at < before)
         closed: list[tuple[str, str | None, str | None]] = []
         with self._engine().begin() as conn:
-            rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.holder, deliveries.c.body,
-                                          deliveries.c.lease_until).where(old)).all()
-            for key, holder, body, lease_until in rows:
+            now = self._now(conn)
+            old = sa.and_(deliveries.c.body.is_not(None), deliveries.c.at < now - seconds)
+            lapsed = sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now)
+            rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.holder, deliveries.c.body, lapsed)
+                                .where(old)).all()
+            for key, holder, body, was_lapsed in rows:
                 if conn.execute(deliveries.update().where(deliveries.c.key == key, old).values(
                         body=None, holder=None, lease_until=None)).rowcount:
                     # Work an instance still holds is under way there: its own answer reaches its person.
-                    closed.append((key, holder, body if lease_until is None or lease_until < now else None))
+                    closed.append((key, holder, body if was_lapsed else None))
         return closed

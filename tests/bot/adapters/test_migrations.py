@@ -21,7 +21,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from bot.adapters import migrations
-from bot.adapters.schema import change_requests, metadata
+from bot.adapters.schema import change_requests, deliveries, metadata
 from bot.adapters.shared_budget import budget_engine
 from bot.adapters.store import Store
 from bot.adapters.store.connection import database_url
@@ -44,6 +44,7 @@ ADDED = {
     17: [("change_requests", "left_by_older")],
     18: [("change_requests", "judge_at"), ("change_batches", "judge_at")],
     19: [("change_requests", "counted")],
+    20: [("deliveries", "written")],
 }
 
 
@@ -126,9 +127,27 @@ def test_the_newest_version_goes_back_and_forth_with_its_data_kept(store_url: st
     store = at_version(store_url, HEAD)
     store.migrate()
     with store.engine.begin() as conn:
-        conn.execute(change_requests.update().values(counted=["U0CAROL001"]))
+        conn.execute(deliveries.insert().values(key="k1", at=1.0, holder="h:1", lease_until=7.0, body="{}",
+                                                written="0123456789abcdef"))
         command.downgrade(migrations.config(conn), "-1")
     assert store.version() == HEAD - 1
+    with store.engine.begin() as conn:  # the token goes; the row stays, for the release before to redo
+        assert "written" not in {c["name"] for c in sa.inspect(conn).get_columns("deliveries")}
+        assert conn.execute(sa.select(deliveries.c.key, deliveries.c.body)).all() == [("k1", "{}")]
+    assert store.migrate() == HEAD
+    assert_kept(store)
+    with store.engine.connect() as conn:
+        assert tables_and_columns(conn) == []
+    store.close()
+
+
+def test_revision_0019_goes_back_and_forth_with_its_data_kept(store_url: str) -> None:
+    store = at_version(store_url, HEAD)
+    store.migrate()
+    with store.engine.begin() as conn:
+        conn.execute(change_requests.update().values(counted=["U0CAROL001"]))
+        command.downgrade(migrations.config(conn), "0018")
+    assert store.version() == 18
     with store.engine.begin() as conn:  # what the judge counted goes; the approvals stay
         assert "counted" not in {c["name"] for c in sa.inspect(conn).get_columns("change_requests")}
     assert store.migrate() == HEAD

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -82,7 +81,7 @@ def another_process_writing(path: Path) -> sqlite3.Connection:
 
 def test_the_inbox_writer_gets_the_lock_as_soon_as_another_process_commits(sqlite_store: Store,
                                                                            tmp_path: Path) -> None:
-    inbox, written = Inbox(lambda: sqlite_store.engine, time.time, "front:1"), threading.Event()
+    inbox, written = Inbox(lambda: sqlite_store.engine, "front:1"), threading.Event()
     other = another_process_writing(tmp_path / "bot.db")
     writer = threading.Thread(target=lambda: inbox.take("k:1", "body") and written.set())
     writer.start()
@@ -100,7 +99,7 @@ def test_the_inbox_writer_gets_the_lock_as_soon_as_another_process_commits(sqlit
 def test_the_inbox_writer_gives_up_as_sqlite_would_and_gives_its_turn_back(
         sqlite_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(connection, "SQLITE_BUSY_SECONDS", 0.2)
-    inbox, turns = Inbox(lambda: sqlite_store.engine, time.time, "front:1"), turns_of(sqlite_store)
+    inbox, turns = Inbox(lambda: sqlite_store.engine, "front:1"), turns_of(sqlite_store)
     other = another_process_writing(tmp_path / "bot.db")
     with pytest.raises(sqlite3.OperationalError, match="database is locked"):  # raised at BEGIN, as SQLite's
         inbox.take("k:1", "body")
@@ -114,7 +113,7 @@ def test_the_inbox_writer_gives_up_as_sqlite_would_and_gives_its_turn_back(
 def test_a_read_of_the_store_holds_back_no_inbox_write(sqlite_store: Store) -> None:
     """The work after an ack reads the store (in a worker of a lower priority, on busy cores): the inbox write an
     ack waits for never waits for such a read to end, and the read keeps one snapshot meanwhile."""
-    inbox, written = Inbox(lambda: sqlite_store.engine, time.time, "front:1"), threading.Event()
+    inbox, written = Inbox(lambda: sqlite_store.engine, "front:1"), threading.Event()
     with sqlite_store.reader.connect() as conn:
         assert conn.execute(sa.select(deliveries.c.key)).scalars().all() == []
         writer = threading.Thread(target=lambda: inbox.take("k:1", "body") and written.set())
@@ -159,7 +158,7 @@ def test_a_mark_of_work_done_alone_holds_the_lock_only_while_its_statement_runs(
     statements: list[str] = []
     sa.event.listen(sqlite_store.engine, "checkout",
                     lambda dbapi_connection, *_: dbapi_connection.set_trace_callback(statements.append))
-    inbox, turns = Inbox(lambda: sqlite_store.engine, time.time, "worker:1"), turns_of(sqlite_store)
+    inbox, turns = Inbox(lambda: sqlite_store.engine, "worker:1"), turns_of(sqlite_store)
     assert inbox.take("k:1", "body")
     def run() -> list[str]:  # PRAGMAs left out: they set the busy handler, no lock taken
         return [s.split()[0] for s in statements if not s.startswith("PRAGMA")]

@@ -5,7 +5,6 @@ caller waiting for it. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -21,7 +20,7 @@ class HeldInbox(Inbox):
     """An inbox whose first commit waits until the test lets it go on, with each commit's keys recorded."""
 
     def __init__(self, store: Store):
-        super().__init__(lambda: store.engine, time.time, "here")
+        super().__init__(lambda: store.engine, "here")
         self.commits: list[tuple[list[str], list[str]]] = []
         self.started, self.go_on = threading.Event(), threading.Event()
         self.failing = False

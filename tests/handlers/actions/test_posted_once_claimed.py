@@ -5,8 +5,6 @@ through Bolt's pipeline, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from approval_helpers import sweep, swept_later
 from conftest import ALICE, CHANNEL
@@ -36,7 +34,7 @@ def test_a_pending_request_whose_run_stopped_after_claiming_its_post_is_posted_b
     dies_after(monkeypatch, stopping.deps.store, "claim_notice", lambda request_id, notice: notice == POSTING)
     assert acked(stopping, stopping.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
     stopping.executor.wait_idle(timeout=30)
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()
+    keeper_of(alive, LEASE_SECONDS + 1).step()
     assert alive.executor.wait_idle(timeout=30)
     [request] = alive.deps.store.requests([RequestState.PENDING])
     assert request.message_ts is None and posted(slack) == []

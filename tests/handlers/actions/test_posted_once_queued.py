@@ -8,7 +8,6 @@ driven through Bolt's pipeline, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -62,7 +61,7 @@ def test_a_queued_request_whose_run_stopped_after_claiming_its_post_is_posted_on
     [request] = alive.deps.store.requests([RequestState.APPROVED])
     assert request.message_ts is None and posted(slack) == []
     alive.deps.store.release(held)  # the other change ends
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()  # nothing to redo: stored with the request
+    keeper_of(alive, LEASE_SECONDS + 1).step()  # nothing to redo: stored with the request
     swept_later(alive, APPROVED_STALE_SECONDS + 1)  # applies it; its claimant may be posting still
     assert alive.executor.wait_idle(timeout=30)
     assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
@@ -97,7 +96,7 @@ def test_a_queued_request_found_stored_by_a_redo_of_its_work_is_answered_to_its_
     monkeypatch.setattr(stalled.deps.store, "add_request", add_request)
     assert acked(stalled, stalled.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
     assert waiting.wait(timeout=30)
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()  # the redo stores it queued, posts it, answers
+    keeper_of(alive, LEASE_SECONDS + 1).step()  # the redo stores it queued, posts it, answers
     assert alive.executor.wait_idle(timeout=30)
     [request] = alive.deps.store.requests([RequestState.APPROVED])
     told = len(private(slack))

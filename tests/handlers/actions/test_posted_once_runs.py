@@ -7,7 +7,6 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -66,7 +65,7 @@ def test_a_change_applied_by_a_run_that_stopped_before_posting_it_is_posted_by_i
     real_add, real_get = stopping.deps.store.add_request, alive.deps.store.get_request
 
     def add_request(*args: Any, **kwargs: Any) -> Any:
-        keeper = keeper_of(alive, time.time() + LEASE_SECONDS + 1)
+        keeper = keeper_of(alive, LEASE_SECONDS + 1)
         taking = threading.Thread(target=keeper.step)  # a thread of its own: none of this work's context
         taking.start()
         taking.join()
@@ -102,7 +101,7 @@ def test_a_pending_request_whose_first_run_stalled_after_storing_it_is_posted_on
     real_add, real_get = stalling.deps.store.add_request, alive.deps.store.get_request
 
     def add_request(*args: Any, **kwargs: Any) -> Any:
-        keeper = keeper_of(alive, time.time() + LEASE_SECONDS + 1)
+        keeper = keeper_of(alive, LEASE_SECONDS + 1)
         taking = threading.Thread(target=keeper.step)  # a thread of its own: none of this work's context
         taking.start()
         taking.join()
