@@ -19,7 +19,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
 
 from bot.adapters.slack_shapes import refused_with
-from bot.domain.access import Capability
 from bot.domain.access_rules import Action
 from bot.domain.batches import Batch
 from bot.domain.change_requests import ChangeRequest
@@ -135,16 +134,17 @@ def _visible_changes(deps: Dependencies, user: str) -> list[Any]:
 
 def _capabilities(deps: Dependencies, user: str) -> list[str]:
     """The rules that let this person change policies, in words, wherever their channels are."""
+    capabilities, unchecked = deps.access.capabilities_checked(user, None)
     found = []
-    try:
-        for rule in deps.access.rules.rules:
-            if deps.access.groups.is_named(user, rule.editors):
-                where = f" — in {', '.join(f'<#{c}>' for c in rule.channels)}" if rule.channels else ""
-                line = Capability(rule, True, deps.access.groups.is_named(user, rule.approvers)).describe()
-                found.append(f"• {blocks.escape(line)}{where}")
-    except DirectoryError as exc:
-        return [f"• Your access could not be checked just now: {blocks.escape(str(exc))}."]
-    return found[:RULES_SHOWN]
+    for capability in capabilities:
+        if capability.may_change:
+            channels = capability.rule.channels
+            where = f" — in {', '.join(f'<#{c}>' for c in channels)}" if channels else ""
+            found.append(f"• {blocks.escape(capability.describe())}{where}")
+    found = found[:RULES_SHOWN]
+    if unchecked is not None:  # the rules that name them through a group only are left out, and said so
+        found.append(f"• Your access through user groups could not be checked just now: {blocks.escape(unchecked)}.")
+    return found
 
 
 def publish_home(deps: Dependencies, client: WebClient, user: str, notice: str | None = None,

@@ -13,7 +13,7 @@ import pytest
 from conftest import Bot, make_bot
 
 from bot.adapters.store import Store
-from bot.domain import changes
+from bot.domain import changes, snapshots
 from bot.domain.change_requests import ChangeRequest
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import SlackEvent, SlackState, SlackUser
@@ -162,3 +162,16 @@ def patch_in_flight(bot: Bot, planetscale: PlanetScaleState, policy_id: str, als
         assert time.monotonic() < deadline, f"alice's {change} was never sent"
         time.sleep(0.02)
     return now, stalled, worker
+
+
+def judged_snapshots(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every snapshot the judge is given from now on, in order; the judge itself still judges them."""
+    judged: list[Any] = []
+    real_judge = snapshots.judge
+
+    def judge(snapshot: Any) -> Any:
+        judged.append(snapshot)
+        return real_judge(snapshot)
+
+    monkeypatch.setattr(snapshots, "judge", judge)
+    return judged

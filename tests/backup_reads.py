@@ -49,3 +49,12 @@ def swept_once_readable(bot: Bot, planetscale: PlanetScaleState, fault: Fault, n
     planetscale.faults.remove(fault)
     now[0] += 120
     sweep(bot)
+
+
+def closed_past(bot: Bot, now: list[float], seconds: float) -> None:
+    """The clock `seconds` on, a sweep, and another two minutes later: the turn that closes a bulk change's
+    policy still failing past its bound as failed."""
+    now[0] += seconds
+    sweep(bot)
+    now[0] += 120
+    sweep(bot)

@@ -41,7 +41,8 @@ from bot.runtime.settings import Settings
 from handlers.dependencies import Dependencies
 
 # CI replays the same fuzzing examples each run, so a submission is judged on its own change; developers'
-# runs explore new ones (and remember failures in .hypothesis/). FUZZ_EXAMPLES=20000 fuzzes deeper.
+# runs explore new ones (and remember failures in .hypothesis/). FUZZ_EXAMPLES=20000 fuzzes deeper, and
+# FUZZ_STEPS=40 runs the state machines longer.
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
 
@@ -311,9 +312,11 @@ def bot(settings: Settings, slack: SlackState, planetscale_client: PlanetScaleCl
 
 
 def bot_over(client: PlanetScaleClient, settings: Settings, slack: SlackState,
-             slack_server: tuple[SlackEmulator, BackgroundServer], tmp_path: Path) -> Iterator[Bot]:
-    """A bot on its own SQLite store that reaches PlanetScale through the test's `client`; both closed after."""
-    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
+             slack_server: tuple[SlackEmulator, BackgroundServer], tmp_path: Path, url: str | None = None
+             ) -> Iterator[Bot]:
+    """A bot on its own store (SQLite unless `url` says) that reaches PlanetScale through the test's `client`; both
+    closed after."""
+    store = Store(url or f"sqlite:///{tmp_path / 'bot.db'}")
     store.migrate()
     yield from make_bot(settings, slack, client, store, slack_server)
     store.close()

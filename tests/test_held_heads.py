@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Bot, bot_over
-from test_review_rev20f import OneBadNode
+from test_head_threads_compression_and_sigterm import OneBadNode
 
 from bot.adapters import within
 from bot.adapters.planetscale import PlanetScaleClient, PlanetScaleError, RetryPolicy

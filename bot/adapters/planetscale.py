@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ import httpx
 from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from bot.adapters.planetscale_answers import error_body, not_json
 from bot.adapters.rate_limit import RateLimiter, describe_wait, retry_after_seconds
 from bot.adapters.within import Within, one_try_seconds, read_within
 from bot.domain.backups import Backup, Branch
@@ -389,20 +391,23 @@ class PlanetScaleClient:
         fence = send_fence.get() if method != "GET" else None
         if fence is not None:  # last, after any wait for the budget: the lease is checked as the write leaves
             fence(again or waited > 0)
+        turn_waited = partial(fence, True) if fence is not None else None  # a wait for a thread to send it
         if meter is not None:
-            return self._answer(method, path, where, access, **kwargs)
+            return self._answer(method, path, where, access, turn_waited, **kwargs)
         with self._people_lock:  # a person's request: the watch holds back until it is answered
             self.people_in_flight += 1
         try:
-            return self._answer(method, path, where, access, **kwargs)
+            return self._answer(method, path, where, access, turn_waited, **kwargs)
         finally:
             with self._people_lock:
                 self.people_in_flight -= 1
 
-    def _answer(self, method: str, path: str, where: str, access: str, **kwargs: Any) -> Any:
+    def _answer(self, method: str, path: str, where: str, access: str, turn_waited: Callable[[], None] | None,
+                **kwargs: Any) -> Any:
         deadline = time.monotonic() + one_try_seconds(self._timeout)
         try:
-            response = self._within.send(self._http.build_request(method, path, **kwargs), deadline)
+            response = self._within.send(self._http.build_request(method, path, **kwargs), deadline,
+                                         waited=turn_waited)
             try:
                 content = self._read(response, where, deadline)
             finally:
@@ -432,11 +437,11 @@ class PlanetScaleClient:
             if status == 204 or not content:
                 return None
             try:
-                return json.loads(content, parse_constant=_not_json)
+                return json.loads(content, parse_constant=not_json)
             except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past reading
                 raise BadResponse(f"PlanetScale answered for {where} with a body that is not JSON.",
                                   status=status) from None
-        code, message = _error_body(content)
+        code, message = error_body(content)
         log.info("planetscale %s %s answered %s %s", method, response.request.url.path, status, code)
         if status == 401:
             raise Unauthorized(
@@ -481,19 +486,3 @@ class PlanetScaleClient:
                         f"Try again in {wait}.", status=response.status_code)
         return seconds
 
-
-def _not_json(constant: str) -> Any:
-    """Python's json reads NaN and Infinity, which JSON has not: a number no store's JSON column takes."""
-    raise ValueError(f"{constant} is not JSON")
-
-
-def _error_body(content: bytes) -> tuple[str | None, str | None]:
-    try:
-        body = json.loads(content)
-    except (ValueError, RecursionError):  # not UTF-8, not JSON, a number past Python's digits, or nested too deep
-        return None, None
-    if not isinstance(body, dict):
-        return None, None
-    code, message = body.get("code"), body.get("message")
-    # A code is a short name (`not_found`); a broken gateway's may be megabytes, logged with each try.
-    return (str(code)[:100] if code else None), (str(message)[:300] if message else None)

@@ -6,7 +6,9 @@ same bucket as `RateLimiter` (a burst, then an even rate, under the budget in an
 database: the theoretical arrival time of the next request (GCRA). Each request moves it with one conditional
 statement, so two instances never take the same turn; a request whose turn is further away than `max_wait` takes
 none and is refused as the local bucket refuses it. Only the threads that send requests wait on the database,
-never the event loop. The time is the wall clock, shared by the instances (a clock ahead only slows the others).
+never the event loop. The time is the store's clock: the database's on PostgreSQL, so that a host whose wall clock is
+ahead neither moves the next turn past the others' now (refusing them for as long) nor takes a fresh burst; on
+SQLite the host's, which its processes share.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import contextlib
 import hashlib
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +80,7 @@ def budget_engine(path: str) -> Engine:
 class SharedRateLimiter(RateLimiter):
     def __init__(self, store: Store, token_id: str, requests: int, per: float, *, max_wait: float = 20.0,
                  clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None):
-        super().__init__(requests, per, max_wait=max_wait, clock=clock or time.time, sleep=sleep)
+        super().__init__(requests, per, max_wait=max_wait, clock=clock or store.clock, sleep=sleep)
         self.store = store
         self.name = hashlib.sha256(token_id.encode()).hexdigest()[:32]
         self.interval = 1 / self.rate

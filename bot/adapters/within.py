@@ -49,13 +49,15 @@ class Within:
         self.lock = threading.Lock()
         self.held = 0  # threads still waiting for a head their caller gave up on
 
-    def send(self, request: httpx.Request, deadline: float) -> httpx.Response:
+    def send(self, request: httpx.Request, deadline: float,
+             waited: Callable[[], None] | None = None) -> httpx.Response:
         """The answer to `request`, its head read and its body not yet (the caller reads it and closes it);
         httpx.ReadTimeout if the head has not come by `deadline` (time.monotonic), httpx.PoolTimeout (unsent) if
-        no thread to wait for it was free by then."""
+        no thread to wait for it was free by then. `waited`: called once a thread is had after waiting for one,
+        before the request leaves (it may raise to keep it unsent)."""
         head = _Head(self, request)
         if not self.threads.start(functools.partial(contextvars.copy_context().run, head.wait),
-                                  max(0.0, deadline - time.monotonic())):
+                                  max(0.0, deadline - time.monotonic()), waited):
             # Never sent: told as a connection that never opened.
             raise httpx.PoolTimeout(f"{MOST_HEAD_THREADS} answers' heads are awaited already", request=request)
         head.done.wait(max(0.0, deadline - time.monotonic()))
@@ -117,10 +119,18 @@ class _Threads:
         self.idle = 0  # threads free that no job has claimed yet
         self.stopped = False
 
-    def start(self, job: Callable[[], None], timeout: float) -> bool:
-        """Runs `job` on a thread; False, and not run, if `most` were under way until `timeout` seconds passed."""
-        if not self.free.acquire(timeout=timeout):
-            return False
+    def start(self, job: Callable[[], None], timeout: float, waited: Callable[[], None] | None = None) -> bool:
+        """Runs `job` on a thread; False, and not run, if `most` were under way until `timeout` seconds passed.
+        `waited`: called, holding the turn, when `job` had to wait for it (what it raises is raised, `job` unrun)."""
+        if not self.free.acquire(blocking=False):
+            if not self.free.acquire(timeout=timeout):
+                return False
+            if waited is not None:
+                try:
+                    waited()
+                except BaseException:
+                    self.free.release()
+                    raise
         with self.lock:
             claimed = self.idle > 0
             if claimed:

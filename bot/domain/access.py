@@ -109,16 +109,35 @@ class AccessControl:
                 raise DirectoryError(found.why)
 
     def capabilities(self, user: str, channel: str) -> list[Capability]:
-        """What this user may do here, per rule that names them: for help, decided by the rules, not by words."""
-        found = []
+        """What this user may do here, per rule that names them: for help, decided by the rules, not by words.
+        A DirectoryError when none could be found and some rule could not be checked."""
+        found, unchecked = self.capabilities_checked(user, channel)
+        if unchecked is not None and not found:
+            raise DirectoryError(unchecked)
+        return found
+
+    def capabilities_checked(self, user: str, channel: str | None) -> tuple[list[Capability], str | None]:
+        """What this user may do in `channel` (None: wherever each rule's channels are), per rule that names
+        them; and why some rule could not be checked (Slack's groups unread), else None. A rule naming them
+        directly counts whatever the groups; one that names them only perhaps, through a group, is left out."""
+        found, unchecked = [], None
         for rule in self.rules.rules:
-            if not rule.allows_channel(channel):
+            if channel is not None and not rule.allows_channel(channel):
                 continue
-            may_change = self.groups.is_named(user, rule.editors)
-            may_approve = self.groups.is_named(user, rule.approvers)
+            may_change, why_change = self._named(user, rule.editors)
+            may_approve, why_approve = self._named(user, rule.approvers)
+            unchecked = unchecked or why_change or why_approve
             if may_change or may_approve:
                 found.append(Capability(rule, may_change, may_approve))
-        return found
+        return found, unchecked
+
+    def _named(self, user: str, principals: list[str]) -> tuple[bool, str | None]:
+        if user in principals:
+            return True, None
+        try:
+            return self.groups.is_named(user, principals), None
+        except DirectoryError as exc:
+            return False, str(exc)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from bot.domain.access_rules import Action
 from bot.domain.audit import AuditEvent
 from bot.domain.batches import BatchOutcome, BatchOutcomeKind, Skipped, SkipReason
 from bot.domain.changes import ChangePath
@@ -15,6 +14,7 @@ from bot.domain.commands import DatabaseRef
 from bot.domain.export import is_glob, matching_databases, organization_named
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import PlanetScaleError
+from bot.domain.read_gate import readable_targets
 
 # A glob reads each database it matches (one request each, from the command's budget): more than this many is
 # refused with the count before any is read.
@@ -83,8 +83,7 @@ class Finding:
             self._refuse(user, org, channel, why)
             return BatchOutcome(BatchOutcomeKind.TOO_MANY, why, count=len(seen))
         for db in seen:
-            visible = {t for t in ("production", "development")
-                       if access.decide(user, Action.READ, org, db.database, [t], channel).allowed}
+            visible = readable_targets(access, user, channel, db)  # one Slack's groups leave unchecked: hidden
             try:
                 policies = self.changes.policies.list_policies(db)
             except PlanetScaleError as exc:

@@ -66,6 +66,7 @@ from bot.domain.outcomes import (
 from bot.domain.pending import PendingPage, pending_for, reminders_due
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, ChangeRejected, PolicyUpdate, resulting_values
 from bot.domain.ports import ChangeStore, Claim, Fork, PlanetScaleApi, PlanetScaleError, in_line, unwatched, waits_told
+from bot.domain.read_gate import readable_targets
 from bot.domain.reading import PolicyNotFound, PolicyService
 from bot.domain.recovering import Recovering
 from bot.domain.reverting import Reverting
@@ -259,11 +260,7 @@ class ChangePath(Reverting, Recovering):
             return self._refuse(user, db, channel, explain(exc))
         if not seen.allowed:
             return self._refuse(user, db, channel, seen.reason)
-        try:
-            return {t for t in ("production", "development") if self.access.decide(
-                user, Action.READ, db.organization, db.database, [t], channel).allowed}
-        except DirectoryError as exc:
-            return self._refuse(user, db, channel, explain(exc))
+        return readable_targets(self.access, user, channel, db)  # one Slack's groups leave unchecked: hidden
 
     def _request(self, user: str, channel: str, plan: ChangePlan, dry_run: bool = False,
                  revert_of: str | None = None, reference: str | None = None, claim: Claim | None = None,

@@ -49,6 +49,7 @@ from bot.domain.policy import (
     shows_something,
 )
 from bot.domain.ports import Claim, NotFound, PlanetScaleError, RateLimited
+from bot.domain.read_gate import readable_targets
 from bot.domain.reading import PolicyNotFound
 
 S = RequestState
@@ -109,8 +110,7 @@ class Creating(Applying):
         return None if seen.allowed else self._refuse(user, db, channel, seen.reason)
 
     def _visible(self, user: str, channel: str, db: DatabaseRef) -> set[str]:
-        return {t for t in ("production", "development") if self.access.decide(
-            user, Action.READ, db.organization, db.database, [t], channel).allowed}
+        return readable_targets(self.access, user, channel, db)  # one Slack's groups leave unchecked: hidden
 
     if TYPE_CHECKING:  # the change path's (bot/domain/changes.py)
         def _refuse(self, user: str, db: DatabaseRef, channel: str, reason: str, policy: BackupPolicy | None = None,

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from bot.domain.access import AccessControl
 from bot.domain.commands import DatabaseRef
+from bot.domain.group_directory import DirectoryError
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import PlanetScaleError
 
@@ -117,8 +118,12 @@ def matching_databases(names: Iterable[str], organization: str, pattern: str) ->
 def organization_named(access: AccessControl, user: str, organization: str, channel: str) -> bool:
     """Whether any rule for the organization names the user in this channel: before PlanetScale is asked to
     list its databases for a glob."""
-    return any(any(fnmatch.fnmatchcase(organization, p) for p in c.rule.organizations)
-               for c in access.capabilities(user, channel))
+    found, unchecked = access.capabilities_checked(user, channel)
+    if any(any(fnmatch.fnmatchcase(organization, p) for p in c.rule.organizations) for c in found):
+        return True
+    if unchecked is not None:  # a rule it could not check may name them: neither yes nor no
+        raise DirectoryError(unchecked)
+    return False
 
 
 def collect(source: ExportSource, asked: DatabaseRef, may_see: Callable[[DatabaseRef], bool],

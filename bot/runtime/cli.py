@@ -348,6 +348,7 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     import threading
 
     from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.errors import SlackApiError
 
     from bot.runtime.app import build_app, build_dependencies, health_report
     from bot.runtime.executor import TrackedExecutor
@@ -360,6 +361,14 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     deps = build_dependencies(settings, background=executor)
     app = build_app(settings, deps)
     measure(settings, deps.store)
+    handler = SocketModeHandler(app, settings.slack_app_token)
+    try:  # first, so that a token Slack refuses is one line before anything else runs
+        handler.connect()  # type: ignore[no-untyped-call]
+    except (SlackApiError, OSError) as exc:
+        executor.shutdown(wait=False)
+        deps.close()
+        deps.store.close()
+        raise SettingsError(socket_refused(exc)) from None
     sweeper = start_sweeper(deps, app, settings, socket_mode=True)
     watcher = start_watcher(deps, app.client, settings)
     health = HealthServer(health_host, health_port,
@@ -367,8 +376,6 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     stopped = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stopped.set())
-    handler = SocketModeHandler(app, settings.slack_app_token)
-    handler.connect()  # type: ignore[no-untyped-call]
     log.info("connected over Socket Mode%s", f"; health check on {health_host}:{health_port}/healthz"
              if health_port else "")
     stopped.wait()
@@ -380,6 +387,17 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     if left:
         exit_now()
     return 0
+
+
+def socket_refused(exc: Exception) -> str:
+    """Why Slack opened no Socket Mode connection at start, in one line with what to do."""
+    error = getattr(exc, "response", None)
+    code = error.get("error") if error is not None else None
+    if code in ("invalid_auth", "not_authed", "not_allowed_token_type", "account_inactive", "token_revoked"):
+        return (f"Slack refused SLACK_APP_TOKEN ({code}): copy the app-level token (xapp-…) from Basic Information "
+                "→ App-Level Tokens, one with the connections:write scope.")
+    return (f"Slack opened no Socket Mode connection ({code or type(exc).__name__}); the bot stops so that its "
+            "supervisor starts it again.")
 
 
 def run_console(demo: bool) -> int:

@@ -21,6 +21,7 @@ from bot.adapters.planetscale import DEFAULT_API_URL as DEFAULT_PLANETSCALE_API_
 from bot.adapters.rate_limit import RateLimiter, parse_rate
 from bot.domain.access_rules import parse_duration
 from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
+from bot.runtime.dotenv_repeats import repeated
 from bot.runtime.files import regular_bytes, unreadable
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -106,6 +107,7 @@ class Settings:
                 raise SettingsError(*cannot)
             # A line it cannot parse or a name no setting has is one problem among the others, all told at once.
             problems += _unknown_names(dotenv_file) + _unparsed(dotenv_file)
+            problems += repeated(dotenv_file, {*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)})
         given = {k: v for k, v in environment.items() if k in FIELD_NAMES}
         given.update(_secret_files(environment, dotenv_file, problems, ignored))
         present = {k for k, v in {**_dotenv(dotenv_file), **given}.items() if v.strip() and k not in ignored}
@@ -143,8 +145,9 @@ def _unknown_names(dotenv_file: str) -> list[str]:
 
     known = [*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)]
     return [f"{name} in {dotenv_file} is not a setting" + (f": did you mean {close[0]}?" if close else ".")
-            for name in _dotenv(dotenv_file) if name.startswith("BACKUP_BOT_") and name not in known
-            for close in [difflib.get_close_matches(name, known, n=1)]]
+            for name in _dotenv(dotenv_file)  # in any case: the names are upper case, as the environment's
+            if (name.upper().startswith("BACKUP_BOT_") or name.upper() in known) and name not in known
+            for close in [difflib.get_close_matches(name.upper(), known, n=1)]]
 
 
 ASSIGNMENT = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")

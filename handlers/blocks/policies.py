@@ -54,8 +54,9 @@ def policy_line(policy: BackupPolicy) -> str:
 READ_SUBCOMMANDS = ("help", "list", "show", "history", "pending", "status", "export")
 
 
-def help_blocks(command: str, capabilities: list[Capability]) -> list[dict[str, Any]]:
-    """Usage with examples, limited to what this caller may do (`capabilities` from the access rules)."""
+def help_blocks(command: str, capabilities: list[Capability], unchecked: str | None = None) -> list[dict[str, Any]]:
+    """Usage with examples, limited to what this caller may do (`capabilities` from the access rules);
+    `unchecked`: why the rules that name them only through a group could not be checked (left out)."""
     if not capabilities:
         return to_dicts([
             header("Backup policies from Slack"),
@@ -67,6 +68,8 @@ def help_blocks(command: str, capabilities: list[Capability]) -> list[dict[str, 
     usage = "\n".join(f"`{command} {escape(u)}`  {escape(what)}" for u, what in USAGE_LINES
                       if may_change or u.split()[0] in READ_SUBCOMMANDS)
     rights = "\n".join(f"• {escape(c.describe())}" for c in capabilities)
+    if unchecked is not None:
+        rights += f"\n• Rules naming you only through a user group could not be checked: {escape(unchecked)}."
     result: list[Block] = [header("Backup policies from Slack"), section(usage),
                            section(f"*What you may do here*\n{rights}")]
     if may_change:

@@ -35,6 +35,7 @@ from bot.domain.commands import (
     UpdateCommand,
 )
 from bot.domain.group_directory import DirectoryError
+from bot.domain.judge_access import Decision
 from bot.domain.policy import describe_schedule
 from bot.domain.ports import PlanetScaleError
 from bot.domain.read_gate import ALL_TARGETS
@@ -101,12 +102,11 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
 
 
 def run_help(deps: Dependencies, _: HelpCommand, caller: Caller) -> None:
-    try:
-        capabilities = deps.access.capabilities(caller.user, caller.channel)
-    except DirectoryError as exc:
-        caller.warn(explain(exc))
+    capabilities, unchecked = deps.access.capabilities_checked(caller.user, caller.channel)
+    if unchecked is not None and not capabilities:
+        caller.warn(explain(DirectoryError(unchecked)))
         return
-    caller.say("How to use /backup-policy", blocks.help_blocks(caller.command, capabilities))
+    caller.say("How to use /backup-policy", blocks.help_blocks(caller.command, capabilities, unchecked))
 
 
 def run_pending(deps: Dependencies, _: PendingCommand, caller: Caller) -> None:
@@ -161,8 +161,11 @@ def run_show(deps: Dependencies, parsed: ShowCommand, caller: Caller) -> None:
     except (PlanetScaleError, PolicyNotFound) as exc:
         read_failed(deps, parsed.db, caller, "ShowCommand", exc)
         return
-    decision = deps.access.decide(caller.user, Action.READ, parsed.db.organization, parsed.db.database,
-                                  [policy.target], caller.channel)
+    try:
+        decision = deps.access.decide(caller.user, Action.READ, parsed.db.organization, parsed.db.database,
+                                      [policy.target], caller.channel)
+    except DirectoryError as exc:  # refused and recorded as any refused read, not a crash
+        decision = Decision(False, reason=explain(exc))
     if not decision.allowed:
         refuse(deps, parsed.db, caller, decision.reason, policy.id)
         return

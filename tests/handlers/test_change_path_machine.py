@@ -32,7 +32,7 @@ from bot.domain.judge import Asked, DirectoryFacts, Snapshot, Stage, VerdictKind
 from bot.domain.policy import BackupPolicy
 from bot.emulators.planetscale_demo import seed_demo
 from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
-from bot.emulators.slack import SlackState, SlackUser
+from bot.emulators.slack import MethodFault, SlackState, SlackUser
 from bot.emulators.slack_requests import signed_headers
 from bot.runtime.app import planetscale_transport
 from bot.runtime.settings import Settings
@@ -98,6 +98,7 @@ def test_two_instances_keep_the_two_person_rule_whatever_happens(
             self.shape = (1, 0, True, None)
             self.rules = parse_rules(rules_text(*self.shape))
             self.violations: list[str] = []
+            self.deleted: dict[str, Any] = {}  # the policy as it was when PlanetScale's dashboard deleted it
             self.clients: list[PlanetScaleClient] = []
             self.bots: list[Bot] = []
             self.makers: list[Any] = []
@@ -124,6 +125,8 @@ def test_two_instances_keep_the_two_person_rule_whatever_happens(
                 return
             try:
                 self.planetscale.faults.clear()
+                with slack.lock:
+                    slack.faults.clear()
                 self.now[0] += 10 * 3600
                 for bot in self.bots * 2:
                     self.sweep_on(bot)
@@ -199,13 +202,20 @@ def test_two_instances_keep_the_two_person_rule_whatever_happens(
                 self.wait()
 
         @rule(which=st.integers(0, 20), first=st.sampled_from(LEADS), second=st.sampled_from(PEOPLE),
-              other=st.sampled_from(["approve", "ask", "sweep"]))
+              other=st.sampled_from(["approve", "ask", "sweep", REJECT, CANCEL, "revert"]))
         def together(self, which: int, first: str, second: str, other: str) -> None:
-            """A click on one instance while the other instance approves, asks or sweeps."""
+            """A click on one instance while the other instance approves, rejects, cancels, reverts, asks or
+            sweeps."""
             one, two = self.bots
             bodies = [self.click_body(one, APPROVE, which, first)]
             if other == "approve":
                 bodies.append(self.click_body(two, APPROVE, which, second))
+            elif other in (REJECT, CANCEL):
+                bodies.append(self.click_body(two, other, which, second))
+            elif other == "revert":
+                applied = [r for r in self.requests() if r.state is RequestState.APPLIED]
+                bodies.append(two.click_body(REVERT, applied[which % len(applied)].id, user=second)
+                              if applied else None)
             elif other == "ask":
                 bodies.append(two.command_body(f"update acme/app-db {POLICY} retention=5w", user=ALICE))
             start = threading.Barrier(2)
@@ -259,14 +269,38 @@ def test_two_instances_keep_the_two_person_rule_whatever_happens(
                                       {"target": "development"}, {"target": "production"},
                                       {"retention_value": 4, "retention_unit": "week"}]))
         def planetscale_changes_the_policy(self, values: dict[str, Any]) -> None:
-            self.planetscale.dashboard_change("acme", "app-db", POLICY, **values)
+            if POLICY in self.planetscale.policies[("acme", "app-db")]:
+                self.planetscale.dashboard_change("acme", "app-db", POLICY, **values)
+
+        @rule()
+        def planetscale_deletes_the_policy_or_brings_it_back(self) -> None:
+            policies = self.planetscale.policies[("acme", "app-db")]
+            if POLICY in policies:
+                self.deleted = self.planetscale.policy("acme", "app-db", POLICY)
+                self.planetscale.dashboard_delete("acme", "app-db", POLICY)
+            else:
+                with self.planetscale.lock:
+                    policies[POLICY] = self.deleted
 
         @rule(fault=st.sampled_from([Fault(delay=0.2, method="PATCH"),
                                      Fault(status=503, method="PATCH", landed=True),
                                      Fault(status=503, method="PATCH"),
-                                     Fault(status=503, method="GET")]))
+                                     Fault(status=503, method="GET"),
+                                     Fault(status=503, method="GET", skip=1),
+                                     Fault(status=429, retry_after="0"),
+                                     Fault(status=422, method="PATCH")]))
         def planetscale_misbehaves_next(self, fault: Fault) -> None:
             self.planetscale.add_fault(dataclasses.replace(fault))
+
+        # --- Slack on its own ---------------------------------------------------------------------------
+
+        @rule(fault=st.sampled_from([MethodFault("chat.postMessage", status=500),
+                                     MethodFault("chat.postMessage", error="internal_error", in_thread=True),
+                                     MethodFault("chat.postMessage", error="ratelimited", channel=AUDIT),
+                                     MethodFault("chat.update", status=500),
+                                     MethodFault("chat.postMessage", status=500, in_thread=False)]))
+        def slack_refuses_the_next_post(self, fault: MethodFault) -> None:
+            slack.add_fault(dataclasses.replace(fault))
 
         # --- invariants ---------------------------------------------------------------------------------
 
@@ -308,7 +342,7 @@ def test_two_instances_keep_the_two_person_rule_whatever_happens(
                 assert len(told) == count, f"<@{requester}> was told {len(told)} times of {count} {state} requests"
 
     TwoInstances.TestCase.settings = hypothesis_settings(
-        max_examples=EXAMPLES, stateful_step_count=10, deadline=None,
+        max_examples=EXAMPLES, stateful_step_count=int(os.environ.get("FUZZ_STEPS", "10")), deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     TwoInstances.TestCase().runTest()
 

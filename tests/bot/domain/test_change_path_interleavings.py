@@ -209,6 +209,6 @@ def test_interleavings_never_send_what_the_rules_of_the_moment_refuse(
             self.planetscale.dashboard_change("acme", "app-db", POLICY, **edit)
 
     Interleavings.TestCase.settings = hypothesis_settings(
-        max_examples=EXAMPLES, stateful_step_count=20, deadline=None,
+        max_examples=EXAMPLES, stateful_step_count=int(os.environ.get("FUZZ_STEPS", "20")), deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     Interleavings.TestCase().runTest()

@@ -69,15 +69,15 @@ def test_a_patch_that_found_no_thread_for_its_answer_is_told_as_never_sent(
     within = planetscale_client._within
     real = within.send
 
-    def send(request: Any, deadline: float) -> Any:
+    def send(request: Any, deadline: float, **kwargs: Any) -> Any:
         if request.method != "PATCH":
-            return real(request, deadline)
+            return real(request, deadline, **kwargs)
         held = within.threads
         full = type(held)(1, "held")  # the same kind of pool, its one thread taken
         full.free.acquire()
         within.threads = full
         try:
-            return real(request, time.monotonic())  # its turn's deadline, come while every thread is held
+            return real(request, time.monotonic(), **kwargs)  # its turn's deadline, come while every thread is held
         finally:
             within.threads = held
 

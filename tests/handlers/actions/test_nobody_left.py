@@ -27,7 +27,7 @@ from conftest import Bot
 from bot.domain.change_requests import RequestState
 from bot.domain.group_directory import DirectoryError
 from bot.emulators.planetscale_state import PlanetScaleState
-from bot.emulators.slack import SlackEvent
+from bot.emulators.slack import MethodFault, SlackEvent
 from handlers.blocks import APPROVE
 
 __all__ = ["approvals_bot", "second_instance"]  # fixtures, used by name
@@ -113,3 +113,21 @@ def test_two_instances_say_it_once(approvals_bot: Bot, second_instance: Bot, ask
     swept_later(second_instance, 1400)
     assert len(_notes(approvals_bot, asked)) == 1
     assert len(_recorded(approvals_bot, request_id(asked))) == 1
+
+
+def test_a_nobody_left_note_slack_failed_to_take_is_said_at_a_later_sweep(approvals_bot: Bot,
+                                                                           asked: SlackEvent) -> None:
+    """Everyone leaves @dba-leads; the sweep that finds it claims the note (recorded once) and posts it in the
+    thread and to alice, but Slack answers both posts with a passing failure (internal_error). The claims of the
+    thread note and the DM are given back to be tried again, yet nothing says it again: the next sweeps find the
+    note's own claim taken and say nothing, and alice never hears that her request can only expire."""
+    _leads_are(approvals_bot, [])
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", error="internal_error", times=2))
+    swept_later(approvals_bot, 700)
+    assert _notes(approvals_bot, asked) == []  # Slack took neither
+    swept_later(approvals_bot, 1400)
+    swept_later(approvals_bot, 2100)
+    assert len(_notes(approvals_bot, asked)) == 1, "the thread never told nobody left can approve"
+    assert len([t for t in direct_messages(approvals_bot, ALICE) if "nobody left" in t]) == 1, \
+        "alice never told nobody left can approve her request"
+

@@ -5,14 +5,12 @@ the audit channel records it once. Two instances on one database, through Bolt's
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import pytest
 from approval_helpers import swept_later
 from conftest import ALICE, CHANNEL
+from instance_ends import dies_after
 from test_inbox import PROD, Instances, acked, instances, keeper_of, retention
-from test_posted_once_queued import Died, hold_policy
+from test_posted_once_queued import hold_policy
 
 from bot.adapters.store.inbox import LEASE_SECONDS
 from bot.domain.change_requests import RequestState
@@ -40,29 +38,15 @@ def test_a_queued_change_whose_run_stopped_is_applied_posted_once_and_told_to_it
     alive.deps.audit_channel = AUDIT
     store = stopping.deps.store
     if stops_at == "stored":
-        real_add = store.add_request
-
-        def add_request(*args: Any, **kwargs: Any) -> Any:
-            real_add(*args, **kwargs)
-            raise Died
-
-        monkeypatch.setattr(store, "add_request", add_request)
+        dies_after(monkeypatch, store, "add_request")
     else:
-        real_claim = store.claim_notice
-
-        def claim_notice(request_id: str, notice: str) -> bool:
-            claimed = real_claim(request_id, notice)
-            if notice == POSTING:
-                raise Died
-            return claimed
-
-        monkeypatch.setattr(store, "claim_notice", claim_notice)
+        dies_after(monkeypatch, store, "claim_notice", lambda _request_id, notice: notice == POSTING)
     assert acked(stopping, stopping.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
     stopping.executor.wait_idle(timeout=30)
     [request] = alive.deps.store.requests([RequestState.APPROVED])
     assert messages_in(slack, CHANNEL) == []
     alive.deps.store.release(held)  # the other change ends
-    keeper_of(alive, time.time() + LEASE_SECONDS + 1).step()  # nothing to redo: stored with the request
+    keeper_of(alive, LEASE_SECONDS + 1).step()  # nothing to redo: stored with the request
     for later in (APPROVED_STALE_SECONDS + 1, POST_GRACE + 1, 2 * POST_GRACE + 2, 3 * POST_GRACE + 3):
         swept_later(alive, later)
         assert alive.executor.wait_idle(timeout=30)

@@ -1,16 +1,16 @@
 """Issue 19, "Also seen": one judgement never mixes two versions of the access file. Where a change is asked, one
 reading of the rules decides which facts are gathered (a storage bound's backups) and the verdict on them, as
-approving and applying do (tests/handlers/actions/test_review_rev19.py, test_review_rev19i.py)."""
+approving and applying do (tests/handlers/actions/test_judged_on_what_was_read_under_the_lease.py,
+test_no_approver_named_when_the_rules_ask_none.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from approval_helpers import ALICE, PROD, RULES, approvals_bot
+from approval_helpers import ALICE, PROD, RULES, approvals_bot, judged_snapshots
 from conftest import Bot
 
-from bot.domain import snapshots
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
 
@@ -43,14 +43,7 @@ def test_a_storage_bound_added_while_a_change_is_asked_is_not_judged_on_facts_ga
             approvals_bot.use_rules(RULES.format(approvals=1) + STORAGE_BOUND)
         return bounded
 
-    judged: list[Any] = []
-    real_judge = snapshots.judge
-
-    def judge(snapshot: Any) -> Any:
-        judged.append(snapshot)
-        return real_judge(snapshot)
-
-    monkeypatch.setattr(snapshots, "judge", judge)
+    judged = judged_snapshots(monkeypatch)
     monkeypatch.setattr(changes, "storage_bounded", storage_bounded)
     reply = approvals_bot.command(f"update acme/app-db {PROD} retention=3d", user=ALICE)
     assert swapped and judged

@@ -13,7 +13,7 @@ import itertools
 import pytest
 from access_rules import storage_bound
 from approval_helpers import CAROL, RULES, approvals_bot, second_instance, sweep
-from backup_reads import moved_clock
+from backup_reads import closed_past, moved_clock
 from conftest import Bot
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -87,10 +87,7 @@ def test_a_policy_whose_failure_does_not_pass_is_closed_as_failed_and_the_rest_s
         sweep(approvals_bot)
     still = _line(shown(approvals_bot, message), dbs[1])
     assert "(500)" in still and "tries it again" in still and ":x:" not in still, still
-    now[0] += DAY  # past the life of its request
-    sweep(approvals_bot)
-    now[0] += 120
-    sweep(approvals_bot)
+    closed_past(approvals_bot, now, DAY)  # past the life of its request
     view = shown(approvals_bot, message)
     line = _line(view, dbs[1])
     assert ":x: not applied" in line and "(500)" in line, line

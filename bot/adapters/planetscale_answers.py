@@ -1,0 +1,23 @@
+"""What PlanetScale's answers hold, read: JSON as JSON has it, and an error's code and message."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def not_json(constant: str) -> Any:
+    """Python's json reads NaN and Infinity, which JSON has not: a number no store's JSON column takes."""
+    raise ValueError(f"{constant} is not JSON")
+
+
+def error_body(content: bytes) -> tuple[str | None, str | None]:
+    try:
+        body = json.loads(content)
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, a number past Python's digits, or nested too deep
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    code, message = body.get("code"), body.get("message")
+    # A code is a short name (`not_found`); a broken gateway's may be megabytes, logged with each try.
+    return (str(code)[:100] if code else None), (str(message)[:300] if message else None)

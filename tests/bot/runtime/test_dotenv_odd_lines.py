@@ -1,0 +1,61 @@
+"""`.env` lines the bot would otherwise pass over in silence. A setting set twice: python-dotenv keeps the last
+line without a word; `init` writes every setting once, and an operator who adds `BACKUP_BOT_WATCH_EVERY=off` above
+the written line ran the watch every 5 minutes, `doctor` saying nothing. Start and doctor name both lines. A
+setting's name in lower case is not read: it is named as a name no setting has."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.runtime.settings import Settings, SettingsError
+
+
+def test_doctor_names_a_setting_that_dotenv_sets_twice(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BACKUP_BOT_WATCH_EVERY=off\nBACKUP_BOT_LOG_LEVEL=INFO\n"
+                                   "# the watch\nBACKUP_BOT_WATCH_EVERY=\n")
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLANETSCALE_", "BACKUP_BOT_"))}
+    done = subprocess.run([sys.executable, "-m", "bot", "doctor"], cwd=tmp_path, capture_output=True, text=True,
+                          env=keep, timeout=60)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stdout + done.stderr[-2000:]
+    assert (".env lines 1 and 4 set BACKUP_BOT_WATCH_EVERY to different values: only the last (line 4) is in "
+            "force") in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("content", [
+    "BACKUP_BOT_WATCH_EVERY=off\nBACKUP_BOT_WATCH_EVERY=off\n",  # the same value twice changes nothing
+    "BACKUP_BOT_WATCH_EVERY=off\nexport BACKUP_BOT_WATCH_EVERY='off'\n",
+    "OTHER_TOOL=1\nOTHER_TOOL=2\n",  # not the bot's
+])
+def test_a_line_repeated_to_the_same_value_or_not_a_setting_is_no_problem(tmp_path: Path, content: str) -> None:
+    (tmp_path / ".env").write_text(content)
+    Settings.load(env={}, dotenv_path=str(tmp_path / ".env"))
+
+
+def test_start_refuses_a_setting_set_twice_with_every_other_problem(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-1\nBACKUP_BOT_WATCH_EVERY=off\nSLACK_BOT_TOKEN=xoxb-2\n"
+                                   "BACKUP_BOT_WATCH_EVRY=1h\n")
+    with pytest.raises(SettingsError) as raised:
+        Settings.load(env={}, dotenv_path=str(tmp_path / ".env"))
+    problems = raised.value.problems
+    assert any(p.endswith("lines 1 and 3 set SLACK_BOT_TOKEN to different values: only the last (line 3) is in "
+                          "force; keep one of them.") for p in problems), problems
+    assert any("BACKUP_BOT_WATCH_EVRY" in p for p in problems), problems
+    assert not any("xoxb-" in p for p in problems), "a secret's value is never told"
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ("backup_bot_watch_every=1h\n", "backup_bot_watch_every in "),
+    ("slack_bot_token=xoxb-1\n", "slack_bot_token in "),
+])
+def test_a_setting_written_in_lower_case_is_named_not_ignored(tmp_path: Path, content: str, problem: str) -> None:
+    """The names are upper case: `backup_bot_watch_every=1h` left the watch at every 5 minutes without a word."""
+    (tmp_path / ".env").write_text(content)
+    with pytest.raises(SettingsError) as raised:
+        Settings.load(env={}, dotenv_path=str(tmp_path / ".env"))
+    assert any(p.startswith(problem) and "is not a setting: did you mean " in p for p in raised.value.problems), \
+        raised.value.problems
