@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 # the drift between the two, a few milliseconds a minute at worst), and how long after a failed read the next.
 READ_AGAIN_SECONDS = 30.0
 RETRY_SECONDS = 5.0
+# A reading whose query took longer than this is off by up to half of it: the last reading is kept instead.
+SLOWEST_TRIP_SECONDS = 1.0
 
 
 class DatabaseClock:
@@ -61,10 +63,13 @@ class DatabaseClock:
             try:
                 import sqlalchemy as sa
 
-                began = time.monotonic()
+                # Timed around the query alone: a wait for a connection, or its opening, is not half a round trip.
                 with self._engine().connect() as conn:
+                    began = time.monotonic()
                     now = float(conn.execute(sa.select(sa.extract("epoch", sa.func.clock_timestamp()))).scalar_one())
-                self._read = (now, (began + time.monotonic()) / 2)
+                    ended = time.monotonic()
+                if ended - began <= SLOWEST_TRIP_SECONDS or self._read is None:
+                    self._read = (now, (began + ended) / 2)
             except Exception as exc:
                 log.warning("the database's clock could not be read (%s); %s", type(exc).__name__,
                             "the last reading goes on" if self._read else "this host's clock meanwhile")
