@@ -80,8 +80,8 @@ log = logging.getLogger(__name__)
 
 # Failures no passing outage (someone should know): an answer the bot cannot read, a name no path holds, a token
 # refused or short of an access; and for a database or a list of them, a 404 (a branch's may be one just deleted).
-LASTING, LASTING_HERE = (BadResponse, NotSent, Unauthorized, Forbidden), (BadResponse, NotSent, Unauthorized,
-                                                                          Forbidden, NotFound)
+LASTING = (BadResponse, NotSent, Unauthorized, Forbidden)
+LASTING_HERE = (*LASTING, NotFound)
 
 # Beyond two intervals, how long a watcher may take over a pass before another instance takes the watch over.
 LEASE_MARGIN_SECONDS = 60.0
