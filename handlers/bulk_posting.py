@@ -12,13 +12,14 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.adapters.slack_shapes import error_of
 from bot.domain.batches import Batch, BatchOutcome, BatchOutcomeKind, BatchState
 from bot.domain.bulk_costs import SharedReads
 from bot.domain.changes import SYSTEM, Outcome
 from handlers import blocks, bulk_blocks, channel_history, home
 from handlers.dependencies import Dependencies
 from handlers.late_post import NOTICE_EVENT, POST_GRACE, POST_REFUSED, POSTED, POSTING, posted_already
-from handlers.posting import answer_actor, error_of, has_response_url, report_step, say_privately
+from handlers.posting import answer_actor, has_response_url, report_step, say_privately
 
 log = logging.getLogger(__name__)
 PRIVATE_MESSAGES = 5  # a response URL may be used five times

@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack_http import LONGEST_CALL
+from bot.adapters.slack_shapes import error_of
 from bot.domain.change_requests import ChangeRequest, RequestState
 from handlers import channel_history
 from handlers.dependencies import Dependencies
@@ -105,7 +106,7 @@ def shown_on(deps: Dependencies, client: WebClient, request: ChangeRequest, ts: 
         client.chat_update(channel=request.channel, ts=ts, text=text, blocks=shown)
     except (SlackApiError, OSError) as exc:
         log.error("could not update the message of request %s found in %s: %s", request.id, request.channel,
-                  exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__)
+                  error_of(exc))
         deps.store.claim_notice(request.id, POSTED)  # posted once: not posted again
         return request
     return posted_at(deps, request, request.channel, ts)

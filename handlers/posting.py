@@ -12,6 +12,7 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.adapters.slack_shapes import error_of
 from bot.domain.change_requests import CLOSED_STATES, FINAL_STATES, ChangeKind, ChangeRequest, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from bot.domain.outcomes import NOBODY_LEFT_SAID, describe_state
@@ -286,10 +287,6 @@ def there_already(deps: Dependencies, client: WebClient, request: ChangeRequest,
         return False  # never tried
     return posted_already(deps, client, request.id, request.created_at, key, held, request.message_channel or "",
                           f"{key} of request {request.id}", thread_ts=thread_ts, user=user) is not False
-
-
-def error_of(exc: Exception) -> str:
-    return str(exc.response.get("error")) if isinstance(exc, SlackApiError) else type(exc).__name__
 
 
 OUTCOME_WORDS = {RequestState.APPLIED: ":white_check_mark: was applied", RequestState.FAILED: ":warning: was not "

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from slack_sdk.errors import SlackApiError
 
 UNREADABLE = "unreadable_answer"
 
@@ -148,6 +149,11 @@ def described(body: Any) -> str:
         return "fields: " + ", ".join(sorted(map(str, body)))[:200]
     kinds = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
     return kinds.get(type(body), "null" if body is None else type(body).__name__)
+
+
+def error_of(exc: Exception) -> str:
+    """What a failed Slack call says for itself: Slack's error code, else the failure's kind (no answer)."""
+    return str(exc.response.get("error")) if isinstance(exc, SlackApiError) else type(exc).__name__
 
 
 def refused_with(answer: Any) -> str:

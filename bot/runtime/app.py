@@ -20,7 +20,7 @@ import handlers
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.slack_directory import planetscale_roles, slack_groups
 from bot.adapters.slack_http import KeptAliveRespond, SlackClient, SlackHttp
-from bot.adapters.slack_shapes import UNREADABLE
+from bot.adapters.slack_shapes import UNREADABLE, error_of
 from bot.adapters.store import Store
 from bot.adapters.store.inbox import SOCKET_MODE, Inbox
 from bot.domain.access import AccessControl
@@ -227,17 +227,13 @@ def ephemeral(client: SlackClient, channel: str, user: str, message: dict[str, A
         return True
     except (SlackApiError, OSError) as exc:
         log.warning("could not answer %s as an ephemeral message (%s): answered in a direct message instead", user,
-                    _slack_error(exc))
+                    error_of(exc))
     try:
         client.chat_postMessage(channel=user, text=text, blocks=answer_blocks)  # a user ID: the bot's DM
     except (SlackApiError, OSError) as exc:
-        log.error("could not answer %s in a direct message either: %s", user, _slack_error(exc))
+        log.error("could not answer %s in a direct message either: %s", user, error_of(exc))
         return False
     return True
-
-
-def _slack_error(exc: Exception) -> str:
-    return str(exc.response.get("error")) if isinstance(exc, SlackApiError) else type(exc).__name__
 
 
 def acted_on_once(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:

@@ -18,6 +18,7 @@ from bot.adapters import migrations
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.shared_budget import budget_path
 from bot.adapters.slack_http import SlackClient, SlackHttp
+from bot.adapters.slack_shapes import error_of
 from bot.adapters.store import Store
 from bot.domain.access_file import AccessFile
 from bot.domain.access_rules import USER_ID, AccessFileError, AccessRules, Rule
@@ -217,7 +218,7 @@ def check_names(client: WebClient, rules: AccessRules | None, audit_channel: str
     try:
         groups = list(client.usergroups_list(include_users=True).get("usergroups") or [])
     except (SlackApiError, OSError) as exc:
-        reason = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+        reason = error_of(exc)
         report.problem(f"the user groups cannot be listed ({reason})", "grant usergroups:read and reinstall the app")
         return
     live = [g for g in groups if not g.get("date_delete")]

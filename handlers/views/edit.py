@@ -12,7 +12,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.adapters.slack_shapes import UnreadableAnswer
+from bot.adapters.slack_shapes import UnreadableAnswer, error_of
 from bot.domain.change_requests import RequestState
 from bot.domain.changes import ChangePlan, Outcome, OutcomeKind
 from bot.domain.commands import DatabaseRef, database_ref, is_slug
@@ -268,8 +268,7 @@ def show(client: WebClient, view_id: str, view: dict[str, Any]) -> bool:
     try:
         client.views_update(view_id=view_id, view=view)
     except (SlackApiError, OSError) as exc:
-        log.warning("views.update failed: %s", exc.response.get("error") if isinstance(exc, SlackApiError)
-                    else type(exc).__name__)
+        log.warning("views.update failed: %s", error_of(exc))
         return False
     return True
 
@@ -284,7 +283,7 @@ def say(client: WebClient, view_id: str, user: str | None, title: str, text: str
         log.info("the form's answer went to <@%s> in a direct message instead", user)
     except (SlackApiError, OSError) as exc:
         log.error("could not tell <@%s> what became of the change they confirmed in the form: %s", user,
-                  exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__)
+                  error_of(exc))
 
 
 def on_edit_button(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any],
