@@ -42,6 +42,7 @@ from bot.domain.ports import (
     Unauthorized,
     Unavailable,
     Unreachable,
+    note_wait,
     pages_apart,
     request_meter,
     send_fence,
@@ -367,9 +368,7 @@ class PlanetScaleClient:
         return float(min(self.retry.max_delay, self.retry.base_delay * 2 ** (state.attempt_number - 1)))
 
     def _pause(self, seconds: float) -> None:
-        noted = wait_noted.get()
-        if noted is not None and seconds > 0:
-            noted(seconds)
+        note_wait(seconds)
         (self._sleep or time.sleep)(seconds)
 
     @staticmethod
@@ -385,9 +384,7 @@ class PlanetScaleClient:
         if meter is not None:
             meter()
         waited = self.limiter.acquire() if self.limiter is not None else 0.0
-        noted = wait_noted.get()
-        if noted is not None and waited > 0:
-            noted(waited)
+        note_wait(waited)
         fence = send_fence.get() if method != "GET" else None
         if fence is not None:  # last, after any wait for the budget: the lease is checked as the write leaves
             fence(again or waited > 0)

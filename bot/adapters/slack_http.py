@@ -29,7 +29,7 @@ from slack_sdk.webhook import WebhookResponse
 from bot.adapters.rate_limit import retry_after_seconds
 from bot.adapters.slack_shapes import ACTS, UNREADABLE, UnreadableAnswer, described, readable
 from bot.adapters.within import Within, one_try_seconds, read_within
-from bot.domain.ports import wait_noted
+from bot.domain.ports import note_wait
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +98,7 @@ class SlackHttp:
     def _pause(self, seconds: float) -> None:
         """A wait before another try, told to the change path as the PlanetScale client's are: a look-up made
         under a policy's lease (its user groups, a role) that waits makes the policy's read before it stale."""
-        noted = wait_noted.get()
-        if noted is not None and seconds > 0:
-            noted(seconds)
+        note_wait(seconds)
         self.sleep(seconds)
 
     def _exchange(self, url: str, *, headers: dict[str, str], content: bytes) -> httpx.Response:

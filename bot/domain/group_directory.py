@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.domain.access_rules import GROUP_ID, describe_duration
-from bot.domain.ports import wait_noted
+from bot.domain.ports import note_wait
 
 log = logging.getLogger("bot.domain.access")
 
@@ -91,9 +91,7 @@ class GroupDirectory:
         if not self._lock.acquire(blocking=False):
             started = time.monotonic()
             self._lock.acquire()
-            noted = wait_noted.get()
-            if noted is not None:
-                noted(max(time.monotonic() - started, 1e-6))
+            note_wait(max(time.monotonic() - started, 1e-6))
         try:
             yield
         finally:

@@ -32,6 +32,13 @@ wait_noted: ContextVar[Callable[[float], None] | None] = ContextVar("wait_noted"
 # Called by the PlanetScale client when a list it reads in pages waited after its first page was answered: the
 # pages before the wait show things as they were before it. The change path sets it while it holds a lease.
 pages_apart: ContextVar[Callable[[], None] | None] = ContextVar("pages_apart", default=None)
+
+
+def note_wait(seconds: float) -> None:
+    """Tells a wait of `seconds` to whoever notes this context's waits (`wait_noted`), if anyone does."""
+    noted = wait_noted.get()
+    if noted is not None and seconds > 0:
+        noted(seconds)
 # A policy read under a lease longer ago than this is read again before a write leaves on it: any wait counts,
 # told or not (a stalled database, a slow answer, the HTTP layer's queue). Waits the PlanetScale and Slack clients
 # make are told exactly; this bound is for the rest, far above a step's own time on a loaded machine, so a step
