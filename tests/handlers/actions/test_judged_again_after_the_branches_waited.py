@@ -6,7 +6,6 @@ and the policy may move meanwhile. Through Bolt's pipeline and the emulators, on
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -14,31 +13,14 @@ import pytest
 from access_rules import storage_bound
 from approval_helpers import ALICE, RULES, approvals_bot
 from conftest import Bot
+from waits import Waits, sleeps
 
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 
-__all__ = ["approvals_bot"]  # a fixture, used by name
+__all__ = ["approvals_bot", "sleeps"]  # fixtures, used by name
 
 DEV = "bp03devday"  # development: a change applies at once, with no approval
-
-
-class Waits(list[float]):
-    """The PlanetScale client's waits; at the nth, `at[n]` runs (something moves meanwhile)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.at: dict[int, Callable[[], object]] = {}
-
-    def append(self, seconds: float) -> None:
-        super().append(seconds)
-        if len(self) in self.at:
-            self.at[len(self)]()
-
-
-@pytest.fixture
-def sleeps() -> Waits:
-    return Waits()
 
 
 def test_a_change_is_not_sent_on_a_read_made_before_the_branches_read_beside_it_waited(

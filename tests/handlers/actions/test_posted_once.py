@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from approval_helpers import sweep, swept_later
 from conftest import CHANNEL
+from instance_ends import Died
 from test_inbox import PROD, Instances, acked, instances
 
 from bot.domain.change_requests import RequestState
@@ -18,10 +19,6 @@ from handlers.posting import AUDITED
 
 __all__ = ["instances"]  # a fixture, used by name
 AUDIT = "C0RANDOM01"  # a channel the emulator knows, other than the requests'
-
-
-class Died(BaseException):
-    """The instance's process ends here: nothing after this line of its work runs."""
 
 
 def shown_applied(slack: SlackState, channel: str) -> list[Any]:

@@ -7,44 +7,23 @@ and the emulators, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import pytest
 from approval_helpers import ALICE, approvals_bot, policy_busy, sweep
 from conftest import Bot
+from instance_ends import Died
+from waits import Waits, sleeps
 
 from bot.adapters.planetscale import PER_PAGE
 from bot.domain.change_requests import RequestState
 from bot.domain.lifecycle import APPROVED_STALE_SECONDS
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 
-__all__ = ["approvals_bot"]  # a fixture, used by name
+__all__ = ["approvals_bot", "sleeps"]  # fixtures, used by name
 
 DEV = "bp03devday"  # development: a change applies at once, with no approval (on the list's first page)
-
-
-class Died(BaseException):
-    """The instance's process ends here: nothing after this line of its work runs."""
-
-
-class Waits(list[float]):
-    """The PlanetScale client's waits; at the nth, `at[n]` runs (something moves meanwhile)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.at: dict[int, Callable[[], object]] = {}
-
-    def append(self, seconds: float) -> None:
-        super().append(seconds)
-        if len(self) in self.at:
-            self.at[len(self)]()
-
-
-@pytest.fixture
-def sleeps() -> Waits:
-    return Waits()
 
 
 def left_applying(approvals_bot: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch,
