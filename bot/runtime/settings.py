@@ -107,7 +107,9 @@ class Settings:
                 raise SettingsError(*cannot)
             # A line it cannot parse or a name no setting has is one problem among the others, all told at once.
             problems += _unknown_names(dotenv_file) + _unparsed(dotenv_file)
-            problems += repeated(dotenv_file, {*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)})
+            # A name the environment sets is the environment's: its lines in `.env` are in force in none.
+            problems += repeated(dotenv_file, {*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)}
+                                 - environment.keys())
         given = {k: v for k, v in environment.items() if k in FIELD_NAMES}
         given.update(_secret_files(environment, dotenv_file, problems, ignored))
         present = {k for k, v in {**_dotenv(dotenv_file), **given}.items() if v.strip() and k not in ignored}

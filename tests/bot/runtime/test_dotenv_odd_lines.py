@@ -36,6 +36,13 @@ def test_a_line_repeated_to_the_same_value_or_not_a_setting_is_no_problem(tmp_pa
     Settings.load(env={}, dotenv_path=str(tmp_path / ".env"))
 
 
+def test_a_setting_set_twice_in_dotenv_and_in_the_environment_is_the_environments(tmp_path: Path) -> None:
+    """The environment wins over `.env`: neither of its lines is in force, and the start is not refused for them."""
+    (tmp_path / ".env").write_text("BACKUP_BOT_WATCH_EVERY=off\nBACKUP_BOT_WATCH_EVERY=1h\n")
+    settings = Settings.load(env={"BACKUP_BOT_WATCH_EVERY": "10m"}, dotenv_path=str(tmp_path / ".env"))
+    assert settings.watch_every == 600.0
+
+
 def test_start_refuses_a_setting_set_twice_with_every_other_problem(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-1\nBACKUP_BOT_WATCH_EVERY=off\nSLACK_BOT_TOKEN=xoxb-2\n"
                                    "BACKUP_BOT_WATCH_EVRY=1h\n")
