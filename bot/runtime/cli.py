@@ -277,13 +277,13 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     """`main` on uvloop's event loop where it is installed (uvicorn[standard] brings it), as uvicorn's own default
     would: each request's passes through the front and uvicorn cost a fraction of asyncio's own loop's time."""
     try:
-        import uvloop
-    except ImportError:
+        from uvloop import run
+    except ImportError:  # no uvloop, or one before 0.18, which has no `run`
         import asyncio
 
         asyncio.run(main)
         return
-    uvloop.run(main)
+    run(main)
 
 
 def keep_leases(executor: TrackedExecutor) -> InboxKeeper | None:
