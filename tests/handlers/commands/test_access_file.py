@@ -68,6 +68,10 @@ def test_the_bounds_of_the_expiry_are_accepted(from_file: tuple[Bot, Path], expi
 def test_a_file_being_rewritten_in_place_is_never_taken_half_written(
         from_file: tuple[Bot, Path], planetscale: PlanetScaleState, caplog: pytest.LogCaptureFixture) -> None:
     bot, path = from_file
+    source = bot.deps.access.source
+    assert isinstance(source, AccessFile)
+    began = time.time()
+    source.clock = lambda: began  # the torn versions stay younger than SETTLE_SECONDS however slow the machine
     whole = RULES.format(expire="24h", approvals=2)
     # Torn just before its `approvals` line, the new version still parses: a rule asking no approval at all.
     path.write_text(whole[:whole.index("approvals = 2")])
