@@ -40,8 +40,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy bot/adapters/migrations/versions
 
+# Most tests wait on sockets, subprocesses and clocks, so several processes share two cores well.
+TEST_WORKERS ?= 4
 unit: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # SOAK=1 adds the 30-minute soak (SOAK=10m another length); BENCH_POSTGRES_URL, a database to empty and seed
 # for the history phase (skipped without it).

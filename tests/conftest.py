@@ -10,6 +10,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import sqlalchemy as sa
@@ -245,8 +246,30 @@ class Bot:
                                   trigger_id=self.slack.new_trigger_id())
 
 
-POSTGRES_URL = os.environ.get("BACKUP_BOT_TEST_POSTGRES_URL")
 POSTGRES_REQUIRED = os.environ.get("BACKUP_BOT_REQUIRE_POSTGRES") == "1"
+
+
+def worker_database(url: str | None, worker: str | None) -> str | None:
+    """The database this test process empties: the given one, or under pytest-xdist a database of the worker's own
+    beside it (`test_gw0` beside `test`), created when missing, so workers never empty each other's."""
+    if not url or not worker:
+        return url
+    given = sa.engine.make_url(database_url(url))
+    own = f"{given.database}_{worker}"
+    engine = sa.create_engine(given, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %(name)s", {"name": own})
+            if found.first() is None:
+                conn.exec_driver_sql(f'CREATE DATABASE "{own}"')
+    except sa.exc.OperationalError:
+        return url  # unreachable: fresh_postgres says so, or fails where PostgreSQL is required
+    finally:
+        engine.dispose()
+    return urlunsplit(urlsplit(url)._replace(path=f"/{own}"))
+
+
+POSTGRES_URL = worker_database(os.environ.get("BACKUP_BOT_TEST_POSTGRES_URL"), os.environ.get("PYTEST_XDIST_WORKER"))
 
 
 def acked_while(answer: Callable[[], T], bound: float = 10.0) -> T:

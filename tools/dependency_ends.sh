@@ -22,5 +22,5 @@ for r in m.requires("backup-policy-bot"):
         print(f"{name}=={m.version(name)}")' > "$ends/$resolution.txt"
     VIRTUAL_ENV="$venv" "$uv" pip install --quiet -c "$ends/$resolution.txt" -e '.[dev]'
     echo "== $resolution: $(tr '\n' ' ' < "$ends/$resolution.txt")"
-    "$venv/bin/python" -m pytest -q -p no:cacheprovider ${ENDS_PYTEST_ARGS:-}
+    "$venv/bin/python" -m pytest -q -p no:cacheprovider -n "${TEST_WORKERS:-4}" ${ENDS_PYTEST_ARGS:-}
 done
