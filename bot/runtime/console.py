@@ -35,6 +35,7 @@ from bot.emulators.slack_requests import (
 )
 from bot.runtime.app import build_app, build_dependencies, load_access_rules
 from bot.runtime.console_forms import field_problem
+from bot.runtime.console_planetscale import ReadOnlyPlanetScale
 from bot.runtime.console_render import blocks_to_text, mrkdwn
 from bot.runtime.database import open_store
 from bot.runtime.executor import TrackedExecutor
@@ -66,8 +67,10 @@ class Console:
         slack_url = self._servers[0].url
         self.emulator: PlanetScaleEmulator | None = None
         if settings.has_planetscale_token:
-            planetscale = PlanetScaleClient(settings.planetscale_token_id or "", settings.planetscale_token or "",
-                                            settings.planetscale_api_url, limiter=settings.planetscale_limiter())
+            # Read, never changed: the console's people are typed, not signed in (bot/runtime/console_planetscale.py).
+            planetscale: PlanetScaleClient = ReadOnlyPlanetScale(
+                settings.planetscale_token_id or "", settings.planetscale_token or "", settings.planetscale_api_url,
+                limiter=settings.planetscale_limiter())
             self.on_emulator = False
         else:
             self.emulator = PlanetScaleEmulator()
