@@ -34,6 +34,12 @@ editors = ["@dba-team"]
 approvers = ["@dba-leads"]
 """
 PROD = "bp01prod12h"
+REAL_ID, REAL_TOKEN = "realtokenid0", "pscale_tkn_a_real_one"  # only the emulators take the demo token
+
+
+def real(settings: Settings, planetscale: PlanetScaleState, rules: Path) -> Settings:
+    planetscale.grant(REAL_ID, REAL_TOKEN, "acme")
+    return replace(settings, access_file=str(rules), planetscale_token_id=REAL_ID, planetscale_token=REAL_TOKEN)
 
 
 def test_the_consoles_made_up_people_never_approve_a_change_to_a_real_planetscale(
@@ -43,7 +49,7 @@ def test_the_consoles_made_up_people_never_approve_a_change_to_a_real_planetscal
     rules = tmp_path / "access.toml"
     rules.write_text(RULES)
     out = io.StringIO()
-    console = Console(replace(settings, access_file=str(rules)), out=out)
+    console = Console(real(settings, planetscale, rules), out=out)
     try:
         assert not console.on_emulator  # a token and an API URL: PlanetScale as the settings name it
         console.run([f"/backup-policy update acme/app-db {PROD} retention=9d reason=\"cost review\"",
@@ -64,10 +70,25 @@ def test_the_console_still_reads_a_real_planetscale(settings: Settings, planetsc
     rules = tmp_path / "access.toml"
     rules.write_text(RULES)
     out = io.StringIO()
-    console = Console(replace(settings, access_file=str(rules)), out=out)
+    console = Console(real(settings, planetscale, rules), out=out)
     try:
         console.run(["/backup-policy list acme/app-db"], interactive=False)
         console.executor.shutdown(wait=True)
     finally:
         console.close()
     assert "Production daily" in out.getvalue(), out.getvalue()
+
+
+def test_an_emulator_reached_with_its_demo_token_is_still_changed(settings: Settings, planetscale: PlanetScaleState,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`backup-bot emulator` and a console pointed at it (README: to rehearse first): both made up, so changes go."""
+    monkeypatch.delenv("BACKUP_BOT_DATABASE_URL", raising=False)
+    monkeypatch.chdir(Path(__file__).parent)  # no access.toml here: the demo rules
+    out = io.StringIO()
+    console = Console(settings, out=out)
+    try:
+        console.run(["/backup-policy update acme/app-db bp03devday retention=9d"], interactive=False)
+        console.executor.shutdown(wait=True)
+    finally:
+        console.close()
+    assert len(planetscale.calls("PATCH")) == 1, out.getvalue()

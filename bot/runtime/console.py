@@ -67,10 +67,12 @@ class Console:
         slack_url = self._servers[0].url
         self.emulator: PlanetScaleEmulator | None = None
         if settings.has_planetscale_token:
-            # Read, never changed: the console's people are typed, not signed in (bot/runtime/console_planetscale.py).
-            planetscale: PlanetScaleClient = ReadOnlyPlanetScale(
-                settings.planetscale_token_id or "", settings.planetscale_token or "", settings.planetscale_api_url,
-                limiter=settings.planetscale_limiter())
+            # A real PlanetScale (any token but the emulators' demo one) is read, never changed: the console's people
+            # are typed, not signed in (bot/runtime/console_planetscale.py).
+            kind = PlanetScaleClient if (settings.planetscale_token_id, settings.planetscale_token) == (
+                DEMO_TOKEN_ID, DEMO_TOKEN) else ReadOnlyPlanetScale
+            planetscale = kind(settings.planetscale_token_id or "", settings.planetscale_token or "",
+                               settings.planetscale_api_url, limiter=settings.planetscale_limiter())
             self.on_emulator = False
         else:
             self.emulator = PlanetScaleEmulator()

@@ -1,4 +1,4 @@
-"""The PlanetScale a console talks to when it is not its own emulator: read, never changed.
+"""The PlanetScale a console talks to with a real token (any but the emulators' demo one): read, never changed.
 
 The console's people are typed (`as carol`), not signed in, and its Slack groups are made up: one operator is every
 one of them, so no change judged there is a real person's, nor its approval another's."""
