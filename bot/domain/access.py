@@ -24,6 +24,7 @@ from bot.domain.judge_access import (
     role_rule,
     sees_database,
 )
+from bot.domain.outcomes import explain
 
 
 def describe_approvals(count: int, by_group: Iterable[tuple[str, int]] = ()) -> str:
@@ -61,8 +62,17 @@ class AccessControl:
         return seen
 
     def may_approve(self, user: str, organization: str, database: str, targets: Iterable[str], channel: str) -> bool:
-        """`decide(user, Action.APPROVE, …).allowed`: the pending list asks it of every group of waiting requests."""
-        return self.decide(user, Action.APPROVE, organization, database, targets, channel).allowed
+        """`decided(user, Action.APPROVE, …).allowed`: the pending list asks it of every group of waiting requests."""
+        return self.decided(user, Action.APPROVE, organization, database, targets, channel).allowed
+
+    def decided(self, user: str, action: Action, organization: str, database: str, targets: Iterable[str],
+                channel: str) -> Decision:
+        """`decide`, where a directory that could not be read is a refusal saying so (fail closed): what every
+        door answers, so that each answers a denial one way."""
+        try:
+            return self.decide(user, action, organization, database, targets, channel)
+        except DirectoryError as exc:
+            return Decision(False, reason=explain(exc))
 
     def decide(self, user: str, action: Action, organization: str, database: str, targets: Iterable[str],
                channel: str) -> Decision:
