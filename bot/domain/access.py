@@ -142,8 +142,6 @@ class AccessControl:
         return found, unchecked
 
     def _named(self, user: str, principals: list[str]) -> tuple[bool, str | None]:
-        if user in principals:
-            return True, None
         try:
             return self.groups.is_named(user, principals), None
         except DirectoryError as exc:

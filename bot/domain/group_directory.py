@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.domain.access_rules import GROUP_ID, describe_duration
+from bot.domain.access_rules import describe_duration
+from bot.domain.judge_access import DirectoryFacts, NotLookedUp, is_named
 from bot.domain.ports import note_wait
 
 log = logging.getLogger("bot.domain.access")
@@ -147,9 +148,12 @@ class GroupDirectory:
         return found[0] if found else principal
 
     def is_named(self, user: str, principals: Iterable[str]) -> bool:
-        for principal in principals:
-            if principal == user:
-                return True
-            if (principal.startswith("@") or GROUP_ID.fullmatch(principal)) and user in self.members(principal):
-                return True
-        return False
+        """judge_access.is_named on the groups Slack lists now, each looked up only when it is needed; a
+        DirectoryError when one that is cannot be listed."""
+        principals = list(principals)
+        members: dict[str, frozenset[str]] = {}
+        found = is_named(user, principals, DirectoryFacts(members, {}))
+        while isinstance(found, NotLookedUp) and found.group is not None:
+            members[found.group] = self.members(found.group)
+            found = is_named(user, principals, DirectoryFacts(members, {}))
+        return found is True  # every group it needs is in `members`: never Unchecked
