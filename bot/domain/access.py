@@ -94,8 +94,8 @@ class AccessControl:
         """Asks `decided` on the facts looked up so far, looking up each one it needs and was not given (a group
         whose members are needed only when nothing before it names the user). A group that could not be listed
         is a DirectoryError (fail closed, in the doors' words); a role that could not be, the Unchecked returned."""
-        # Listed already: the groups cost no call, and one run decides.
-        members: dict[str, frozenset[str] | Unchecked] = {**self.groups.listed()}
+        # Listed already: the groups cost no call, and one run decides. A copy: the look-ups below add to it.
+        members: dict[str, frozenset[str] | Unchecked] = dict(self.groups.listed())
         roles: dict[str, str | Unchecked | None] = {}
         groups_failed: Unchecked | None = None  # Slack lists every group at once: one failure is every group's
         role_failed: Unchecked | None = None

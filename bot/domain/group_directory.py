@@ -8,7 +8,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -126,10 +126,11 @@ class GroupDirectory:
         self._cache = _Cached(_Memberships(by_id, by_handle, by_principal), self._clock())
         return self._cache.value
 
-    def listed(self) -> dict[str, frozenset[str]]:
-        """Every group's members by principal while the groups are fresh (no call to Slack), else nothing."""
+    def listed(self) -> Mapping[str, frozenset[str]]:
+        """Every group's members by principal while the groups are fresh (no call to Slack), else nothing: the
+        listing itself, shared, to read and not to change."""
         cache = self._cache
-        return dict(cache.value.by_principal) if cache is not None and self._clock() - cache.at <= self._ttl else {}
+        return cache.value.by_principal if cache is not None and self._clock() - cache.at <= self._ttl else {}
 
     def members(self, principal: str) -> frozenset[str]:
         groups = self._groups()
