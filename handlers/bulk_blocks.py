@@ -144,6 +144,12 @@ def member_lines(members: Sequence[Member]) -> list[str]:
     return [member_line(m) for m in ordered]
 
 
+def in_message(lines: Sequence[str]) -> tuple[list[Block], int]:
+    """What a batch's message lists of `lines` itself (one section), and how many it leaves to the rest."""
+    shown, left = packed(lines[:IN_MESSAGE], room=1)
+    return shown, len(lines) - min(len(lines), IN_MESSAGE) + left
+
+
 def headline(batch: Batch) -> str:
     head = HEADLINES[batch.state].format(requester=batch.requester, decided_by=batch.decided_by or batch.requester)
     return f"{head} {plural(len(batch.planned), 'backup policy', 'backup policies')} of {batch.organization}"
@@ -213,9 +219,8 @@ def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[
     result: list[Block] = packed(top, room=1)[0]
     lines = member_lines(members) if members else [planned_line(batch, p) for p in batch.planned]
     # One section of policies, one of the summary, two of facts: the whole message well under 12,000 characters.
-    shown, left = packed(lines[:IN_MESSAGE], room=1)
+    shown, more = in_message(lines)
     result += shown
-    more = len(lines) - min(len(lines), IN_MESSAGE) + left
     facts = []
     if more:
         facts.append(f"…and {plural(more, 'more policy', 'more policies')}: "
@@ -282,10 +287,12 @@ def thread_replies(lines: Sequence[str], title: str) -> list[tuple[str, list[dic
 def plan_replies(batch: Batch) -> list[tuple[str, list[dict[str, Any]]]]:
     lines = [planned_line(batch, p) for p in batch.planned]
     replies = thread_replies(lines, f"Each policy this change would change, before → after ({len(lines)})")
-    if batch.skipped:
-        replies += thread_replies([skipped_line(s) for s in batch.skipped],
-                                  f"Policies it may not change, and why ({len(batch.skipped)})")
-    return replies
+    return replies + skipped_replies(batch) if batch.skipped else replies
+
+
+def skipped_replies(batch: Batch) -> list[tuple[str, list[dict[str, Any]]]]:
+    return thread_replies([skipped_line(s) for s in batch.skipped],
+                          f"Policies it may not change, and why ({len(batch.skipped)})")
 
 
 def preview_replies(batch: Batch, parts: int) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -330,17 +337,13 @@ def outcome_replies(members: Sequence[Member], parts: int | None = None) -> list
     return thread_replies(lines, title) if parts is None else fitted_replies(lines, title, parts)
 
 
-def audit_replies(batch: Batch, members: Sequence[Member]) -> list[tuple[str, list[dict[str, Any]]]]:
+def audit_replies(batch: Batch, members: Sequence[Member],
+                  outcomes: Sequence[tuple[str, list[dict[str, Any]]]]) -> list[tuple[str, list[dict[str, Any]]]]:
     """What the audit channel's entry of a bulk change (drawn unthreaded: the channel has no thread of it) leaves
-    to the messages after it: how each policy ended, and those it may not change, when the entry cannot list them
-    all; nothing when it does."""
-    lines = member_lines(members)
-    left = packed(lines[:IN_MESSAGE], room=1)[1]
-    replies = outcome_replies(members) if len(lines) > IN_MESSAGE or left else []
-    if len(batch.skipped) > SKIPPED_IN_MESSAGE:
-        replies += thread_replies([skipped_line(s) for s in batch.skipped],
-                                  f"Policies it may not change, and why ({len(batch.skipped)})")
-    return replies
+    to the messages after it: how each policy ended (`outcomes`, the thread's replies), and those it may not
+    change, when the entry cannot list them all; nothing when it does."""
+    replies = list(outcomes) if in_message(member_lines(members))[1] else []
+    return replies + skipped_replies(batch) if len(batch.skipped) > SKIPPED_IN_MESSAGE else replies
 
 
 

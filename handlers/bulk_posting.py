@@ -195,7 +195,8 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
     members = deps.store.batch_members(batch.id)
     if not all(m.done for m in members):
         return
-    to_thread(deps, client, batch, "outcomes", bulk_blocks.outcome_replies(members))
+    outcomes = bulk_blocks.outcome_replies(members)
+    to_thread(deps, client, batch, "outcomes", outcomes)
     to_requester(deps, client, batch)
     if not deps.store.claim_notice(batch.id, "audit"):
         return
@@ -203,7 +204,8 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
         return  # nothing owed to an audit channel: claimed, so that the sweep does not come back for it
     # The audit channel has no thread of it: what its entry cannot list follows it there, each part once (a part
     # Slack refused gives the whole back; the entry, posted already, is found by its metadata, not made again).
-    parts = [batch_message(deps, batch, buttons=False, threaded=False), *bulk_blocks.audit_replies(batch, members)]
+    parts = [batch_message(deps, batch, buttons=False, threaded=False),
+             *bulk_blocks.audit_replies(batch, members, outcomes)]
     for number, (text, shown) in enumerate(parts, start=1):
         key = "audit" if number == 1 else f"audit:{number}"
         if number > 1 and not deps.store.claim_notice(batch.id, key):

@@ -119,12 +119,9 @@ def _visible_changes(deps: Dependencies, user: str) -> list[Any]:
         events = deps.store.latest_of(["applied"], limit=limit)
         for event in events:
             targets = [t for t in ((event.before or {}).get("target"), (event.after or {}).get("target")) if t]
-            try:
-                if targets and deps.access.decide(user, Action.READ, event.organization, event.database, targets,
-                                                  event.channel or "").allowed:
-                    seen.append(event)
-            except DirectoryError:
-                continue
+            if targets and deps.access.decided(user, Action.READ, event.organization, event.database, targets,
+                                               event.channel or "").allowed:
+                seen.append(event)
             if len(seen) == CHANGES_SHOWN:
                 return seen
         if len(events) < limit:

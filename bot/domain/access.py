@@ -24,6 +24,7 @@ from bot.domain.judge_access import (
     role_rule,
     sees_database,
 )
+from bot.domain.outcomes import explain
 
 
 def describe_approvals(count: int, by_group: Iterable[tuple[str, int]] = ()) -> str:
@@ -61,8 +62,17 @@ class AccessControl:
         return seen
 
     def may_approve(self, user: str, organization: str, database: str, targets: Iterable[str], channel: str) -> bool:
-        """`decide(user, Action.APPROVE, …).allowed`: the pending list asks it of every group of waiting requests."""
-        return self.decide(user, Action.APPROVE, organization, database, targets, channel).allowed
+        """`decided(user, Action.APPROVE, …).allowed`: the pending list asks it of every group of waiting requests."""
+        return self.decided(user, Action.APPROVE, organization, database, targets, channel).allowed
+
+    def decided(self, user: str, action: Action, organization: str, database: str, targets: Iterable[str],
+                channel: str) -> Decision:
+        """`decide`, where a directory that could not be read is a refusal saying so (fail closed): what every
+        door answers, so that each answers a denial one way."""
+        try:
+            return self.decide(user, action, organization, database, targets, channel)
+        except DirectoryError as exc:
+            return Decision(False, reason=explain(exc))
 
     def decide(self, user: str, action: Action, organization: str, database: str, targets: Iterable[str],
                channel: str) -> Decision:
@@ -84,8 +94,8 @@ class AccessControl:
         """Asks `decided` on the facts looked up so far, looking up each one it needs and was not given (a group
         whose members are needed only when nothing before it names the user). A group that could not be listed
         is a DirectoryError (fail closed, in the doors' words); a role that could not be, the Unchecked returned."""
-        # Listed already: the groups cost no call, and one run decides.
-        members: dict[str, frozenset[str] | Unchecked] = {**self.groups.listed()}
+        # Listed already: the groups cost no call, and one run decides. A copy: the look-ups below add to it.
+        members: dict[str, frozenset[str] | Unchecked] = dict(self.groups.listed())
         roles: dict[str, str | Unchecked | None] = {}
         groups_failed: Unchecked | None = None  # Slack lists every group at once: one failure is every group's
         role_failed: Unchecked | None = None
@@ -132,8 +142,6 @@ class AccessControl:
         return found, unchecked
 
     def _named(self, user: str, principals: list[str]) -> tuple[bool, str | None]:
-        if user in principals:
-            return True, None
         try:
             return self.groups.is_named(user, principals), None
         except DirectoryError as exc:

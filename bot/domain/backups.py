@@ -120,6 +120,11 @@ class PolicyHealth:
         return not (self.stale or self.failed_last)
 
     @property
+    def needs_attention(self) -> bool:
+        """Unhealthy, or healthy only for its change's span: `status` marks it and counts it."""
+        return not self.healthy or self.grace
+
+    @property
     def problem(self) -> str | None:
         """What is wrong in a few words, or None."""
         found = []

@@ -39,7 +39,6 @@ from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, Refusal, Snapshot, Stage, Unchecked, VerdictKind, counted
-from bot.domain.judge_access import Decision
 from bot.domain.lifecycle import (
     APPROVED_STALE_SECONDS,
     CLAIM_WAIT_SECONDS,
@@ -226,11 +225,7 @@ class ChangePath(Reverting, Recovering):
         if isinstance(found, Outcome):
             return found
         current, listed = found
-        try:
-            decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, [current.target],
-                                          channel)
-        except DirectoryError as exc:
-            decision = Decision(False, reason=explain(exc))
+        decision = self.access.decided(user, Action.CHANGE, db.organization, db.database, [current.target], channel)
         if not decision.allowed:
             return self._refuse(user, db, channel, decision.reason, current)
         # What the form's preview estimates the policy's storage from.

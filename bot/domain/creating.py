@@ -24,7 +24,6 @@ from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState, 
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
-from bot.domain.judge_access import Decision
 from bot.domain.lifecycle import SENDING
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
@@ -135,10 +134,7 @@ class Creating(Applying):
         if refused is not None:
             return self._refuse(user, db, channel, refused, request_id=original.id)
         target = str(original.before["target"])
-        try:
-            decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, [target], channel)
-        except DirectoryError as exc:
-            decision = Decision(False, reason=explain(exc))
+        decision = self.access.decided(user, Action.CHANGE, db.organization, db.database, [target], channel)
         if not decision.allowed:
             return self._refuse(user, db, channel, decision.reason, request_id=original.id)
         reason = f"revert of the {original.kind.value} requested by {person(original.requester)}"

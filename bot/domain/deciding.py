@@ -16,10 +16,8 @@ from bot.domain.bulk_costs import SharedReads, bulk_facts
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState, work_taken_over
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
-from bot.domain.group_directory import DirectoryError
 from bot.domain.guardrails import Demand, demand, judge
 from bot.domain.judge import Asked, Stage, Verdict, VerdictKind
-from bot.domain.judge_access import Decision
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
 from bot.domain.naming import person
 from bot.domain.outcomes import (
@@ -29,7 +27,6 @@ from bot.domain.outcomes import (
     Outcome,
     OutcomeKind,
     describe_state,
-    explain,
     nobody_left_detail,
     owed_text,
     request_event,
@@ -229,11 +226,8 @@ class Deciding(Applying):
             self._record_request("refused", request, user, detail="own request")
             return Outcome(OutcomeKind.REFUSED, "Nobody approves or rejects their own request: another approver "
                                                 "must. You can cancel it.", request)
-        try:
-            decision = self.access.decide(user, Action.APPROVE, request.organization, request.database,
-                                          request.targets, request.channel)
-        except DirectoryError as exc:
-            decision = Decision(False, reason=explain(exc))
+        decision = self.access.decided(user, Action.APPROVE, request.organization, request.database,
+                                       request.targets, request.channel)
         if not decision.allowed:
             self._record_request("refused", request, user, detail=decision.reason)
             return Outcome(OutcomeKind.REFUSED, decision.reason, request)

@@ -8,12 +8,13 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.domain.access_rules import GROUP_ID, describe_duration
+from bot.domain.access_rules import describe_duration
+from bot.domain.judge_access import DirectoryFacts, NotLookedUp, is_named
 from bot.domain.ports import note_wait
 
 log = logging.getLogger("bot.domain.access")
@@ -125,10 +126,11 @@ class GroupDirectory:
         self._cache = _Cached(_Memberships(by_id, by_handle, by_principal), self._clock())
         return self._cache.value
 
-    def listed(self) -> dict[str, frozenset[str]]:
-        """Every group's members by principal while the groups are fresh (no call to Slack), else nothing."""
+    def listed(self) -> Mapping[str, frozenset[str]]:
+        """Every group's members by principal while the groups are fresh (no call to Slack), else nothing: the
+        listing itself, shared, to read and not to change."""
         cache = self._cache
-        return dict(cache.value.by_principal) if cache is not None and self._clock() - cache.at <= self._ttl else {}
+        return cache.value.by_principal if cache is not None and self._clock() - cache.at <= self._ttl else {}
 
     def members(self, principal: str) -> frozenset[str]:
         groups = self._groups()
@@ -147,9 +149,12 @@ class GroupDirectory:
         return found[0] if found else principal
 
     def is_named(self, user: str, principals: Iterable[str]) -> bool:
-        for principal in principals:
-            if principal == user:
-                return True
-            if (principal.startswith("@") or GROUP_ID.fullmatch(principal)) and user in self.members(principal):
-                return True
-        return False
+        """judge_access.is_named on the groups Slack lists now, each looked up only when it is needed; a
+        DirectoryError when one that is cannot be listed."""
+        principals = list(principals)
+        members: dict[str, frozenset[str]] = {}
+        found = is_named(user, principals, DirectoryFacts(members, {}))
+        while isinstance(found, NotLookedUp) and found.group is not None:
+            members[found.group] = self.members(found.group)
+            found = is_named(user, principals, DirectoryFacts(members, {}))
+        return found is True  # every group it needs is in `members`: never Unchecked

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from bot.domain.access import AccessControl
 from bot.domain.access_rules import reminder_at
 from bot.domain.change_requests import ChangeRequest, PendingGroup
-from bot.domain.group_directory import DirectoryError
 from bot.domain.ports import ChangeStore
 
 
@@ -46,10 +45,7 @@ def pending_for(store: ChangeStore, access: AccessControl, user: str, now: float
     for group, request_id, created in store.pending_waiting(user, now):
         may = judged.get(group)
         if may is None:
-            try:
-                may = access.may_approve(user, group.organization, group.database, group.targets, group.channel)
-            except DirectoryError:
-                may = False
+            may = access.may_approve(user, group.organization, group.database, group.targets, group.channel)
             judged[group] = may
         if may:
             allowed.append((created, request_id))

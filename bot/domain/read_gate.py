@@ -42,10 +42,7 @@ def readable_targets(access: AccessControl, user: str, channel: str, db: Databas
 
 
 def _may_read(access: AccessControl, user: str, channel: str, db: DatabaseRef, target: str) -> bool:
-    try:
-        return access.decide(user, Action.READ, db.organization, db.database, [target], channel).allowed
-    except DirectoryError:
-        return False
+    return access.decided(user, Action.READ, db.organization, db.database, [target], channel).allowed
 
 
 def record_refusal(trail: AuditTrail, user: str, channel: str, db: DatabaseRef, reason: str,

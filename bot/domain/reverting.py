@@ -16,11 +16,9 @@ from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.creating import Creating, restored_name_refusal, unsendable
 from bot.domain.deciding import Deciding
-from bot.domain.group_directory import DirectoryError
-from bot.domain.judge_access import Decision
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
-from bot.domain.outcomes import ChangePlan, Outcome, OutcomeKind, describe_state, explain, unknown_button
+from bot.domain.outcomes import ChangePlan, Outcome, OutcomeKind, describe_state, unknown_button
 from bot.domain.policy import BackupPolicy, PolicyUpdate, resulting_values
 from bot.domain.ports import PlanetScaleError
 from bot.domain.reading import PolicyNotFound
@@ -90,10 +88,7 @@ class Reverting(Creating, Deciding):
         # A day or week that was null is not sent: the PATCH takes no nulls, and PlanetScale clears them itself
         # when the schedule goes back to hours or days.
         inverse = {f: value for f, value in inverse.items() if value is not None}
-        try:
-            decision = self.access.decide(user, Action.CHANGE, db.organization, db.database, recorded, channel)
-        except DirectoryError as exc:
-            decision = Decision(False, reason=explain(exc))
+        decision = self.access.decided(user, Action.CHANGE, db.organization, db.database, recorded, channel)
         if not decision.allowed:
             return self._refuse(user, db, channel, decision.reason, request_id=revert_of if of_request else None)
         # Within an instance two clicks take turns here; across instances the store keeps one open revert each.

@@ -1,6 +1,6 @@
 """A setting that `.env` sets on two lines to different values: python-dotenv keeps the last without a word, so
 the operator who edits the first line (the one `init` wrote, say) sees no effect, or a blank line further down
-silently puts the default back."""
+silently puts the default back. And the one reader of `.env` line by line, which settings' checks share."""
 
 from __future__ import annotations
 
@@ -11,16 +11,20 @@ from collections.abc import Collection
 ASSIGNMENT = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
 
 
+def assignments(dotenv_file: str, known: Collection[str]) -> list[tuple[int, str, str]]:
+    """Each line of `dotenv_file` that sets a name in `known`, as written: its number, the name, the line."""
+    with open(dotenv_file, encoding="utf-8") as text:
+        return [(number, match.group(1), line) for number, line in enumerate(text, start=1)
+                if (match := ASSIGNMENT.match(line)) and match.group(1) in known]
+
+
 def repeated(dotenv_file: str, known: Collection[str]) -> list[str]:
     """One line per setting in `known` set to different values on several lines of `dotenv_file`."""
     from dotenv import dotenv_values
 
     lines: dict[str, list[tuple[int, str | None]]] = {}
-    with open(dotenv_file, encoding="utf-8") as text:
-        for number, line in enumerate(text, start=1):
-            if (match := ASSIGNMENT.match(line)) and match.group(1) in known:
-                value = dotenv_values(stream=io.StringIO(line)).get(match.group(1))
-                lines.setdefault(match.group(1), []).append((number, value))
+    for number, name, line in assignments(dotenv_file, known):
+        lines.setdefault(name, []).append((number, dotenv_values(stream=io.StringIO(line)).get(name)))
     return [f"{dotenv_file} lines {', '.join(str(n) for n, _ in found[:-1])} and {found[-1][0]} set {name} to "
             f"different values: only the last (line {found[-1][0]}) is in force; keep one of them."
             for name, found in lines.items() if len({value for _, value in found}) > 1]

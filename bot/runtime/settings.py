@@ -21,7 +21,7 @@ from bot.adapters.planetscale import DEFAULT_API_URL as DEFAULT_PLANETSCALE_API_
 from bot.adapters.rate_limit import RateLimiter, parse_rate
 from bot.domain.access_rules import parse_duration
 from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
-from bot.runtime.dotenv_repeats import repeated
+from bot.runtime.dotenv_repeats import assignments, repeated
 from bot.runtime.files import regular_bytes, unreadable
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -152,20 +152,16 @@ def _unknown_names(dotenv_file: str) -> list[str]:
             for close in [difflib.get_close_matches(name.upper(), known, n=1)]]
 
 
-ASSIGNMENT = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
-
-
 def _unparsed(dotenv_file: str) -> list[str]:
     """A setting's line in .env that python-dotenv cannot parse (an unclosed quote): it would skip the line with a
     warning of its own, and the setting would silently keep its default."""
     known = {*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)}
     read = _dotenv(dotenv_file)
-    with open(dotenv_file, encoding="utf-8") as text:
-        for number, line in enumerate(text, start=1):
-            if (match := ASSIGNMENT.match(line)) and match.group(1) in known and match.group(1) not in read:
-                return [f"{dotenv_file} line {number}: {match.group(1)} cannot be read (an unclosed quote?): write "
-                        "NAME=value, and if the value is quoted, one quote of the same kind at each end."]
-    return []
+    first = next(((number, name) for number, name, _ in assignments(dotenv_file, known) if name not in read), None)
+    if first is None:
+        return []
+    return [f"{dotenv_file} line {first[0]}: {first[1]} cannot be read (an unclosed quote?): write NAME=value, and "
+            "if the value is quoted, one quote of the same kind at each end."]
 
 
 def _dotenv(dotenv_file: str | None) -> dict[str, str]:

@@ -35,7 +35,7 @@ def size_text(size: int) -> str:
 def health_line(health: PolicyHealth) -> str:
     """One policy's backups in a few lines: last success, recent failures, next run, and what is wrong."""
     policy = health.policy
-    mark = ":white_check_mark:" if health.healthy and not health.grace else ":warning:"
+    mark = ":warning:" if health.needs_attention else ":white_check_mark:"
     head = f"{mark} *{literal(policy.name, MAX_NAME_IN_LINE)}* `{fit(escape(policy.id), 100)}` ({policy.target})"
     last = health.last_success
     lines = [head, f"*Last success:* {when(last.completed_at or last.created_at)}, {size_text(last.size)}, "
@@ -71,7 +71,7 @@ def status_blocks(db: DatabaseRef, healths: Sequence[PolicyHealth], hidden: int 
         not_yours += f" ({not_read} more not read: status reads the first {len(healths)} of a database's policies)"
     if not healths:
         return to_dicts([section(f"*{db}* has no backup policies you may see{not_yours}.")])
-    troubled = sum(1 for h in healths if not h.healthy or h.grace)
+    troubled = sum(1 for h in healths if h.needs_attention)
     summary = f"{troubled} need{'s' if troubled == 1 else ''} attention" if troubled else "all healthy"
     listing, left_out = packed([health_line(h) for h in healths], room=MAX_BLOCKS - 3)
     blocks: list[Block] = [section(f"*Backup status of {db}*: {len(healths)} polic"

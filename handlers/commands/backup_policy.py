@@ -35,7 +35,6 @@ from bot.domain.commands import (
     UpdateCommand,
 )
 from bot.domain.group_directory import DirectoryError
-from bot.domain.judge_access import Decision
 from bot.domain.policy import describe_schedule
 from bot.domain.ports import PlanetScaleError
 from bot.domain.read_gate import ALL_TARGETS
@@ -161,11 +160,9 @@ def run_show(deps: Dependencies, parsed: ShowCommand, caller: Caller) -> None:
     except (PlanetScaleError, PolicyNotFound) as exc:
         read_failed(deps, parsed.db, caller, "ShowCommand", exc)
         return
-    try:
-        decision = deps.access.decide(caller.user, Action.READ, parsed.db.organization, parsed.db.database,
-                                      [policy.target], caller.channel)
-    except DirectoryError as exc:  # refused and recorded as any refused read, not a crash
-        decision = Decision(False, reason=explain(exc))
+    # Slack's groups unread: refused and recorded as any refused read, not a crash.
+    decision = deps.access.decided(caller.user, Action.READ, parsed.db.organization, parsed.db.database,
+                                   [policy.target], caller.channel)
     if not decision.allowed:
         refuse(deps, parsed.db, caller, decision.reason, policy.id)
         return
