@@ -208,8 +208,10 @@ watch_backup_reads = sa.Table(
 )
 
 # PlanetScale's budget shared by every instance on PostgreSQL (bot/adapters/shared_budget.py): per service token,
-# the theoretical arrival time of the next request (GCRA), moved by one conditional UPDATE per request. On SQLite
-# the same table lives in a file of its own beside the database (`budget_path`), and this one stays empty.
+# the theoretical arrival time of the next request (GCRA), moved by one conditional UPDATE per request; beside it,
+# one row per instance sharing it (`<token>:<instance>`), its time when that instance last reserved a turn (how
+# many share it, for each one's share while the database refuses). On SQLite the same table lives in a file of
+# its own beside the database (`budget_path`), and this one stays empty.
 planetscale_budget = sa.Table(
     "planetscale_budget", metadata,
     sa.Column("name", sa.String(64), primary_key=True),

@@ -134,13 +134,15 @@ def budget_wait(planetscale: PlanetScaleClient, requests: int) -> float:
 def share_budget(planetscale: PlanetScaleClient, store: Store, processes: int = 1) -> None:
     """On PostgreSQL, where several instances may run, PlanetScale's budget per token is kept in the database and
     shared by them all; SQLite is one instance's, whose budget is its own, shared the same way by its processes
-    when it has several (`serve` with workers), through a SQLite file of its own beside the database."""
-    from bot.adapters.shared_budget import SharedRateLimiter
+    when it has several (`serve` with workers), through a SQLite file of its own beside the database. Until the
+    database first answers, this process's own processes at least are counted among those sharing it."""
+    from bot.adapters.shared_budget import UNSEEN_INSTANCES, SharedRateLimiter
 
     limiter = planetscale.limiter
     shared = store.url.startswith("postgresql") or processes > 1
     if shared and limiter is not None and not isinstance(limiter, SharedRateLimiter):
-        planetscale.limiter = SharedRateLimiter.sharing(store, planetscale.token_id, limiter)
+        planetscale.limiter = SharedRateLimiter.sharing(store, planetscale.token_id, limiter,
+                                                        unseen=max(UNSEEN_INSTANCES, processes))
 
 
 # /healthz names what the watch skipped, a few kilobytes at most: PlanetScale's bad data (an ID of megabytes, a
