@@ -447,8 +447,9 @@ def measure_trips(client: LoadClient, server: Server, emulators: Emulators, slac
              "groups are listed, once a minute: 1)"),
         Trip("`list` → answer", 1.5, "PlanetScale list; the answer's post arrives"),
         Trip("`update` (development) → result in channel", 2.5, "PlanetScale list, PATCH; chat.postMessage arrives"),
-        Trip("approval click → message updated", 2.5,
-             "PlanetScale list (the re-read before applying), PATCH; chat.update arrives"),
+        Trip("approval click → message updated", 3.5,
+             "Slack usergroups.list (the approver's groups as they are now), PlanetScale list (the re-read before "
+             "applying), PATCH; chat.update arrives"),
     ]
     port = server.port
     requests = pending.make(server, count + 3)

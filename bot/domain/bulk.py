@@ -66,6 +66,7 @@ class BulkPath(Asking, Judging):
         if isinstance(found, BatchOutcome):
             return found
         batch = found
+        self.changes.access.groups.listed_again()  # as a single approval: memberships listed after the click
         refusal = self._may_decide(batch, user)
         if isinstance(refusal, BatchOutcome):
             return refusal

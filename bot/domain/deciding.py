@@ -65,6 +65,7 @@ class Deciding(Applying):
         if isinstance(found, Outcome):
             return found
         request = found
+        self.access.groups.listed_again()  # not a membership listed before the click: its approver may have left
         refusal = self._may_decide(request, user)
         if refusal:
             return refusal

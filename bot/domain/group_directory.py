@@ -75,6 +75,16 @@ class GroupDirectory:
                 except DirectoryError as exc:
                     log.warning("the user groups could not be listed ahead of time: %s", exc)
 
+    def listed_again(self) -> None:
+        """The groups listed now, unless listed since this call began (by another thread): for an approval, which
+        lets a write through on a membership, so that a removal made within the cache's `ttl` counts. A failure
+        keeps what `_list` keeps; with nothing listed yet, the look-ups that follow say why."""
+        asked = self._clock()
+        with self._turn():
+            if self._cache is None or self._cache.at < asked:
+                with contextlib.suppress(DirectoryError):
+                    self._list()
+
     def _groups(self) -> _Memberships:
         cache = self._cache  # fresh: read without the lock (a help's ack asks four times)
         if cache is not None and self._clock() - cache.at <= self._ttl:

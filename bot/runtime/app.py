@@ -349,22 +349,20 @@ def signed_again(verifier: SignatureVerifier, body: str, headers: dict[str, list
 def answer_missed(app: App, request: BoltRequest, response: BoltResponse, missed: frozenset[str],
                   done: Callable[[str], None] | None) -> None:
     """A redone request whose listener went another way than the first instance's (a branch that depends on what
-    a process knows): its ack reaches nobody, so what it answered goes to the response URL, and the work it no
-    longer reaches is closed in the inbox rather than redone for ever."""
+    a process knows): its ack reaches nobody, so what it answered goes to the response URL (else, as any private
+    answer, an ephemeral message where they asked, else a direct message), and the work it no longer reaches is
+    closed in the inbox rather than redone for ever."""
     log.error("a redone request did not reach %d piece(s) of the work its first instance handed over; a listener "
               "answers differently here", len(missed))
-    response_url = request.body.get("response_url") if isinstance(request.body, dict) else None
-    try:
-        answer = json.loads(response.body) if response.body else None
-    except ValueError:
-        answer = None
-    client = app.client
-    if isinstance(answer, dict) and (answer.get("text") or answer.get("blocks")) and isinstance(response_url, str) \
-            and isinstance(client, SlackClient):
+    answer = acked_message(response)
+    client, context = app.client, request.context
+    if answer is not None and context.response_url and isinstance(client, SlackClient):
+        otherwise = partial(ephemeral, client, context.channel_id, context.user_id) \
+            if context.channel_id and context.user_id else None
         try:
-            KeptAliveRespond(response_url, client.http)(answer)
+            KeptAliveRespond(context.response_url, client.http, otherwise)(answer)
         except Exception:
-            log.exception("and its answer could not be sent to its response URL")
+            log.exception("and its answer could not be sent to its response URL, nor to the person another way")
     if done is None:
         return
     for key in missed:
@@ -372,6 +370,20 @@ def answer_missed(app: App, request: BoltRequest, response: BoltResponse, missed
             done(key)
         except Exception:
             log.exception("could not mark work the redone request no longer reaches done in the inbox")
+
+
+def acked_message(response: BoltResponse) -> dict[str, Any] | None:
+    """What an ack said, as a message: Bolt sends an ack of text alone as text/plain, one with blocks as JSON."""
+    if not response.body:
+        return None
+    kind = (response.headers.get("content-type") or [""])[0]
+    if not kind.startswith("application/json"):
+        return {"text": response.body}
+    try:
+        answer = json.loads(response.body)
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) and (answer.get("text") or answer.get("blocks")) else None
 
 
 class TokenUnused(logging.Filter):

@@ -23,6 +23,7 @@ from bot.domain.judge_access import approvals_asked
 from bot.domain.policy import (
     EDITABLE_FIELDS,
     MAX_INT32,
+    MAX_NAME_LENGTH,
     SCHEDULE_TIME,
     BackupPolicy,
     PolicyUpdate,
@@ -131,6 +132,9 @@ def form_values(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
             elif not shows_something(name):
                 errors["name"] = (f"This shows nothing: only invisible characters (such as {first_unseen(name)}). "
                                   "Give the policy a name in words.")
+            elif len(name) > MAX_NAME_LENGTH:
+                # Slack's input stops at 255, a payload does not: refused here, before any preview reads for it.
+                errors["name"] = f"At most {MAX_NAME_LENGTH} characters (PlanetScale's limit): this is {len(name):,}."
             else:
                 values["name"] = name
         elif block_id in NUMBER_LABELS:
