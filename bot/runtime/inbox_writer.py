@@ -18,6 +18,8 @@ class InboxPort(Protocol):
 
     def take_again(self, key: str, body: str) -> bool: ...
 
+    def release(self) -> None: ...
+
 
 class InboxWriter:
     """Takes (the work of a request, with the request) and dones, each answered by a Future once committed."""
@@ -39,7 +41,8 @@ class InboxWriter:
         return self._hand(key, None)
 
     def close(self, wait: bool = True) -> None:
-        """Ends its thread once what waits is written."""
+        """Ends its thread once what waits is written, giving back the connection that thread keeps between writes."""
+        self._thread.submit(self.inbox.release)
         self._thread.shutdown(wait=wait)
 
     def _hand(self, key: str, body: str | None) -> Future[bool]:

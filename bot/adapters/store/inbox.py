@@ -276,6 +276,14 @@ class Inbox:
             conn = self._kept.conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         return conn, False
 
+    def release(self) -> None:
+        """Gives back the connection this thread keeps between its writes: a thread that ends keeps it open until
+        the garbage collector finds it, past the store's close."""
+        conn, self._kept.conn = getattr(self._kept, "conn", None), None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # a connection already broken: the pool drops it
+                conn.close()
+
     def take_again(self, key: str, body: str) -> bool:
         """After a write of `key` that met a stalled database (InboxStalled), on the caller's thread, which waits for
         the database as the work's other steps would: True when the work is this caller's, its row written now or
