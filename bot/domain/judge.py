@@ -30,7 +30,15 @@ from bot.domain.judge_access import approvals_asked as approvals_asked
 from bot.domain.judge_access import decide, is_group, is_named
 from bot.domain.naming import outside, principals
 from bot.domain.naming import person as named_person
-from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate, Problem, check_change, check_new
+from bot.domain.policy import (
+    EDITABLE_FIELDS,
+    BackupPolicy,
+    PolicyUpdate,
+    Problem,
+    check_change,
+    check_new,
+    name_key,
+)
 
 # The fields that make one setting together: a change to one of them means what it means with the other.
 ONE_SETTING = {"retention_value": ("retention_value", "retention_unit"),
@@ -280,13 +288,14 @@ def _problems(s: Snapshot, update: PolicyUpdate) -> list[Problem]:
 
 
 def _name_taken(s: Snapshot, own: str | None) -> list[Problem]:
-    """A new name another policy holds, as its name or as its ID (commands take an ID first): refused."""
+    """A new name another policy holds, or reads as (policy.name_key), as its name or as its ID (commands take an
+    ID first, and a person types what they read): refused."""
     name, where = str(s.asked.changes.get("name")), s.asked.database
     others = [i for i in s.facts.named(name) if i != own] if s.facts else []
     if others:
         return [Problem("name", f"{where} already has a policy named “{outside(name)}”{_seen_one(s, others)}: "
                                 "choose another name")]
-    held = s.facts and any(i == name != own for i, _, _ in s.facts.policies)
+    held = s.facts and any(name_key(i) == name_key(name) and i != own for i, _, _ in s.facts.policies)
     return [Problem("name", f"“{outside(name)}” is the ID of another policy of {where}, and commands find a policy "
                             "by its ID first: choose another name")] if held else []
 
