@@ -167,7 +167,8 @@ class Asking(Finding):
         now = self.changes.clock()
         needed = max([p.needed for p in planned] + [sum(groups.values())], default=0)
         return Batch(organization=selection.organization, requester=user, channel=channel,
-                     selection=selection.words, changes=changes, planned=planned, skipped=skipped,
+                     selection=selection.words + (" (its exact name, not a glob)" if found.exact else ""),
+                     changes=changes, planned=planned, skipped=skipped,
                      approvals_needed=needed, expires_at=now + self.changes.access.rules.expire_after_seconds,
                      reason=reason, approvals_from=groups or None,
                      approvers=[self.changes.access.groups.resolve(p) for p in principals], hidden=found.hidden,
