@@ -12,7 +12,7 @@ from bot.domain.batches import BatchOutcome, BatchOutcomeKind, Skipped, SkipReas
 from bot.domain.changes import ChangePath
 from bot.domain.commands import DatabaseRef
 from bot.domain.export import is_glob, matching_databases, organization_named
-from bot.domain.policy import BackupPolicy
+from bot.domain.policy import BackupPolicy, name_key
 from bot.domain.ports import PlanetScaleError
 from bot.domain.read_gate import readable_targets
 
@@ -42,9 +42,10 @@ class Selection:
     def names(self, policy: BackupPolicy, database: str) -> bool:
         if self.chosen:
             return (database, policy.id) in self.chosen
-        # Only `*` and `?` make a glob (export.is_glob): a `[` is itself, as it is in a name asked alone.
-        pattern = self.policies.replace("[", "[[]")
-        matched = self.exactly(policy) or fnmatch.fnmatchcase(policy.name, pattern)
+        # Only `*` and `?` make a glob (export.is_glob): a `[` is itself, as it is in a name asked alone. Names are
+        # matched as they read (policy.name_key): one named in the dashboard with a no-break space is not left out.
+        pattern = name_key(self.policies).replace("[", "[[]")
+        matched = self.exactly(policy) or fnmatch.fnmatchcase(name_key(policy.name), pattern)
         return matched and (self.where_target is None or policy.target == self.where_target)
 
     def exactly(self, policy: BackupPolicy) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Collection
 
 from bot.domain.commands import DatabaseRef
 from bot.domain.naming import outside
-from bot.domain.policy import BackupPolicy
+from bot.domain.policy import BackupPolicy, name_key
 from bot.domain.ports import PlanetScaleApi
 
 
@@ -43,8 +43,23 @@ class PolicyService:
             ids = ", ".join(f"`{p.id}`" for p in mine)
             raise PolicyNotFound(f"{len(mine)} policies in {db} are named “{outside(ref)}”: use an ID ({ids}).")
         seen = [p for p in policies if visible is None or p.target in visible]
+        alike = [p for p in seen if name_key(p.name) == name_key(ref)]
+        if alike:
+            # Named in the dashboard with characters that read as the ones typed: a guess of the same name back
+            # could not be typed, so its ID is what to use.
+            ids = ", ".join(f"`{p.id}` (its name holds {_unlike(p.name, ref)})" for p in alike[:3])
+            which = "one reads as it: use its ID" if len(alike) == 1 else "some read as it: use an ID"
+            raise PolicyNotFound(f"No backup policy in {db} has the exact name “{outside(ref)}”, but {which}: {ids}.")
         names = [p.name for p in seen]
         near = [n for n in names if n.lower() == ref.lower()] or difflib.get_close_matches(ref, names, n=2)
         hint = f" Did you mean {' or '.join(f'“{outside(n)}”' for n in near)}?" if near else ""
         listing = f" `/backup-policy list {db}` shows its {len(seen)}." if seen else " It has none you may see."
         raise PolicyNotFound(f"No backup policy in {db} has the ID or exact name “{outside(ref)}”.{hint}{listing}")
+
+
+def _unlike(name: str, ref: str) -> str:
+    """The first character of `name` that is not what was typed, as U+XXXX, or a word when none is."""
+    for ch in name:
+        if ch not in ref:
+            return f"U+{ord(ch):04X}"
+    return "other spacing"
