@@ -21,7 +21,7 @@ from typing import Any
 from bot.domain.access_rules import AccessRules, Action
 from bot.domain.approval_groups import assign, missing
 from bot.domain.change_requests import ChangeKind, ChangeRequest
-from bot.domain.costs import DatabaseFacts
+from bot.domain.costs import DatabaseFacts, unread_words
 from bot.domain.guardrails import demand
 from bot.domain.guardrails import judge as guardrails_judge
 from bot.domain.judge_access import DirectoryFacts as DirectoryFacts  # as the judge's callers know them
@@ -319,7 +319,7 @@ def _storage_unread(s: Snapshot, after: dict[str, Any] | None) -> str | None:
         return None
     a = s.asked
     if any(g.max_storage and g.covers(a.organization, a.database, str(after["target"])) for g in s.rules.guardrails):
-        return f"the policy's backups could not be read to estimate its storage ({s.facts.unread})"
+        return f"the policy's backups {unread_words(s.facts.unread)} to estimate its storage ({s.facts.unread})"
     return None
 
 
