@@ -31,6 +31,19 @@ class PolicyService:
         the database's policies as just read, not read again."""
         policies = self.list_policies(db) if listed is None else listed
         by_id = [p for p in policies if p.id == ref]
+        # Another policy named as this ID reads (a name given in the dashboard; the bot refuses such names): the
+        # person may have read either in a list, so neither is taken.
+        named_so = [p for p in policies if by_id and p.id != ref and name_key(p.name) == name_key(ref)
+                    and (visible is None or p.target in visible)]
+        if named_so:
+            others = ", ".join(f"`{p.id}`" for p in named_so[:3])
+            if visible is not None and by_id[0].target not in visible:  # its name is not theirs to read
+                raise PolicyNotFound(f"“{outside(ref)}” in {db} is the ID of a policy you may not see here and the "
+                                     f"name of {others}: use the ID `{named_so[0].id}`.")
+            raise PolicyNotFound(
+                f"“{outside(ref)}” in {db} is the ID of “{outside(by_id[0].name)}” and the name of {others}: name "
+                f"the one you mean by its other handle, its name “{outside(by_id[0].name)}” or the ID "
+                f"`{named_so[0].id}`.")
         if by_id:
             return by_id[0]
         by_name = [p for p in policies if p.name == ref]

@@ -33,3 +33,10 @@ def test_a_question_mark_no_policy_is_named_by_stays_a_glob(approvals_bot: Bot, 
                                frequency_value=1, frequency_unit="day")
     approvals_bot.command('update acme/app-db "Daily?" retention=14d', user=ALICE)
     assert sorted(c.path.rsplit("/", 1)[-1] for c in planetscale.calls("PATCH")) == ["bp1", "bp2"]
+
+
+def test_a_star_names_every_policy_though_one_is_named_so(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    planetscale.add_policy("acme", "app-db", "bpstar", name="*", target="development", retention_value=7,
+                           frequency_value=1, frequency_unit="day")
+    approvals_bot.command("update acme/app-db * --where target=development retention=14d", user=ALICE)
+    assert sorted(c.path.rsplit("/", 1)[-1] for c in planetscale.calls("PATCH")) == ["bp03devday", "bpstar"]
