@@ -30,7 +30,7 @@ from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, Refusal, Stage, VerdictKind
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
-from bot.domain.outcomes import explain, risks_of
+from bot.domain.outcomes import explain, last_of_target, risks_of
 from bot.domain.policy import PolicyUpdate, resulting_values
 from bot.domain.ports import PlanetScaleError
 
@@ -157,7 +157,9 @@ class Asking(Finding):
             for group, count in verdict.groups:
                 groups[group] = max(groups.get(group, 0), count)
             principals.update(dict.fromkeys(verdict.approvers))
-            risks = risks_of(policy, resulting_values(policy, update)) + list(verdict.overridden)
+            after_target = str(resulting_values(policy, update)["target"])
+            risks = risks_of(policy, resulting_values(policy, update)) + \
+                last_of_target(policy, after_target, facts, database) + list(verdict.overridden)
             planned.append(Planned(database, policy.id, policy.name, policy.model_dump(), verdict.needed,
                                    dict(verdict.groups), risks, facts.to_json()))
             # The next policy of this database is judged on its policies as they would be after this one's change
