@@ -102,9 +102,10 @@ class Finding:
                               for d, policy_id in selection.chosen
                               if d == db.database and all(p.id != policy_id for p in policies)]
         # A glob that is a policy's exact name ("Daily?") names that policy (in each database that has one), never
-        # every name its characters match: the person named a policy they read. `*` alone means every policy.
+        # every name its characters match: the person named a policy they read (a hidden one is not theirs to
+        # read, and changes nothing here). `*` alone means every policy.
         found.exact = not selection.chosen and is_glob(selection.policies) and selection.policies.strip("*") != "" \
-            and any(selection.exactly(p) for _, named, _ in named_in for p in named)
+            and any(selection.exactly(p) and p.target in visible for _, named, visible in named_in for p in named)
         for db, named, visible in named_in:
             named = [p for p in named if selection.exactly(p)] if found.exact else named
             found.hidden += sum(1 for p in named if p.target not in visible)
