@@ -30,7 +30,7 @@ from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, Refusal, Stage, VerdictKind
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
-from bot.domain.outcomes import explain, risks_of
+from bot.domain.outcomes import explain, last_of_target, risks_of
 from bot.domain.policy import PolicyUpdate, resulting_values
 from bot.domain.ports import PlanetScaleError
 
@@ -157,7 +157,9 @@ class Asking(Finding):
             for group, count in verdict.groups:
                 groups[group] = max(groups.get(group, 0), count)
             principals.update(dict.fromkeys(verdict.approvers))
-            risks = risks_of(policy, resulting_values(policy, update)) + list(verdict.overridden)
+            after_target = str(resulting_values(policy, update)["target"])
+            risks = risks_of(policy, resulting_values(policy, update)) + \
+                last_of_target(policy, after_target, facts, database) + list(verdict.overridden)
             planned.append(Planned(database, policy.id, policy.name, policy.model_dump(), verdict.needed,
                                    dict(verdict.groups), risks, facts.to_json()))
             # The next policy of this database is judged on its policies as they would be after this one's change
@@ -167,7 +169,8 @@ class Asking(Finding):
         now = self.changes.clock()
         needed = max([p.needed for p in planned] + [sum(groups.values())], default=0)
         return Batch(organization=selection.organization, requester=user, channel=channel,
-                     selection=selection.words, changes=changes, planned=planned, skipped=skipped,
+                     selection=selection.words + (" (its exact name, not a glob)" if found.exact else ""),
+                     changes=changes, planned=planned, skipped=skipped,
                      approvals_needed=needed, expires_at=now + self.changes.access.rules.expire_after_seconds,
                      reason=reason, approvals_from=groups or None,
                      approvers=[self.changes.access.groups.resolve(p) for p in principals], hidden=found.hidden,

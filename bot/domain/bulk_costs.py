@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from bot.domain.backup_health import TARGET_BASIS_DAYS, TooManyBranches, estimated_branches
 from bot.domain.backups import Backup, Branch, PolicyHealth, now_utc
 from bot.domain.commands import DatabaseRef
-from bot.domain.costs import Basis, DatabaseFacts, latest_basis
+from bot.domain.costs import SHARE_SPENT, Basis, DatabaseFacts, latest_basis
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import MOST_LISTED, PlanetScaleApi, PlanetScaleError, RateLimited, Unavailable
 
@@ -29,8 +29,8 @@ class ReadsSpent(Exception):
     of some of them."""
 
     def __init__(self) -> None:
-        self.user_message = (f"this bulk change's estimates read at most {MAX_BULK_ESTIMATE_READS} backup lists in "
-                             "all, to keep within PlanetScale's request budget: ask for fewer databases at once")
+        self.user_message = (f"{SHARE_SPENT} {MAX_BULK_ESTIMATE_READS} backup lists in all, to keep within "
+                             "PlanetScale's request budget: ask for fewer databases at once")
         super().__init__(self.user_message)
 
 

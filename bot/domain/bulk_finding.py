@@ -12,7 +12,7 @@ from bot.domain.batches import BatchOutcome, BatchOutcomeKind, Skipped, SkipReas
 from bot.domain.changes import ChangePath
 from bot.domain.commands import DatabaseRef
 from bot.domain.export import is_glob, matching_databases, organization_named
-from bot.domain.policy import BackupPolicy
+from bot.domain.policy import BackupPolicy, name_key
 from bot.domain.ports import PlanetScaleError
 from bot.domain.read_gate import readable_targets
 
@@ -42,10 +42,15 @@ class Selection:
     def names(self, policy: BackupPolicy, database: str) -> bool:
         if self.chosen:
             return (database, policy.id) in self.chosen
-        # Only `*` and `?` make a glob (export.is_glob): a `[` is itself, as it is in a name asked alone.
-        pattern = self.policies.replace("[", "[[]")
-        matched = self.policies in (policy.id, policy.name) or fnmatch.fnmatchcase(policy.name, pattern)
+        # Only `*` and `?` make a glob (export.is_glob): a `[` is itself, as it is in a name asked alone. Names are
+        # matched as they read (policy.name_key): one named in the dashboard with a no-break space is not left out.
+        pattern = name_key(self.policies).replace("[", "[[]")
+        matched = self.exactly(policy) or fnmatch.fnmatchcase(name_key(policy.name), pattern)
         return matched and (self.where_target is None or policy.target == self.where_target)
+
+    def exactly(self, policy: BackupPolicy) -> bool:
+        """Whether the policy glob is this policy's ID or exact name (a name may hold `*` or `?`)."""
+        return self.policies in (policy.id, policy.name) and (self.where_target in (None, policy.target))
 
 
 @dataclass
@@ -55,6 +60,7 @@ class Found:
     hidden: int = 0
     hidden_databases: int = 0
     listed: dict[str, list[BackupPolicy]] = field(default_factory=dict)  # every policy of each database read
+    exact: bool = False  # the policy glob is the exact name (or ID) of a policy it names: only those are named
 
 
 class Finding:
@@ -82,6 +88,7 @@ class Finding:
                    f"(e.g. `{org}/billing-*`) and ask in parts.")
             self._refuse(user, org, channel, why)
             return BatchOutcome(BatchOutcomeKind.TOO_MANY, why, count=len(seen))
+        named_in: list[tuple[DatabaseRef, list[BackupPolicy], set[str]]] = []
         for db in seen:
             visible = readable_targets(access, user, channel, db)  # one Slack's groups leave unchecked: hidden
             try:
@@ -90,10 +97,17 @@ class Finding:
                 found.skipped.append(Skipped(db.database, None, None, SkipReason.UNREADABLE, exc.user_message))
                 continue
             found.listed[db.database] = policies
-            named = [p for p in policies if selection.names(p, db.database)]
+            named_in.append((db, [p for p in policies if selection.names(p, db.database)], visible))
             found.skipped += [Skipped(db.database, policy_id, None, SkipReason.GONE, "it is no longer in PlanetScale")
                               for d, policy_id in selection.chosen
                               if d == db.database and all(p.id != policy_id for p in policies)]
+        # A glob that is a policy's exact name ("Daily?") names that policy (in each database that has one), never
+        # every name its characters match: the person named a policy they read (a hidden one is not theirs to
+        # read, and changes nothing here). `*` alone means every policy.
+        found.exact = not selection.chosen and is_glob(selection.policies) and selection.policies.strip("*") != "" \
+            and any(selection.exactly(p) and p.target in visible for _, named, visible in named_in for p in named)
+        for db, named, visible in named_in:
+            named = [p for p in named if selection.exactly(p)] if found.exact else named
             found.hidden += sum(1 for p in named if p.target not in visible)
             found.policies += [(db.database, p) for p in named if p.target in visible]
         if not found.policies and not found.skipped:

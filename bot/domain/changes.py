@@ -57,6 +57,7 @@ from bot.domain.outcomes import (
     describe_state,
     explain,
     group_progress,
+    last_of_target,
     lifecycle_risks,
     request_event,
     risks_of,
@@ -305,7 +306,9 @@ class ChangePath(Reverting, Recovering):
             approvers=self._approvers_shown(verdict), risks=(risks_of(current, plan.after_values)
                                                              if plan.kind is ChangeKind.UPDATE
                                                              else lifecycle_risks(plan.kind, current))
-            + list(verdict.overridden), revert_of=revert_of, reason_by_person=plan.reason_by_person,
+            + last_of_target(current, None if plan.kind is ChangeKind.DELETE else plan.after_values["target"],
+                             plan.facts, db.database) + list(verdict.overridden), revert_of=revert_of,
+            reason_by_person=plan.reason_by_person,
             expires_at=now + self.access.rules.expire_after_seconds, created_at=now, updated_at=now,
             state=RequestState.PENDING if needed else RequestState.APPLYING if held else RequestState.APPROVED,
             decided_by=None if needed else user, kind=plan.kind, facts=plan.facts.to_json() if plan.facts else None,

@@ -28,6 +28,17 @@ MOST_BYTES = 10**18
 SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*")
 
 
+# How ReadsSpent's words begin (bulk_costs.py): an estimate a bulk change left out once its share of reads was
+# spent, PlanetScale never asked for it.
+SHARE_SPENT = "this bulk change's estimates read at most"
+
+
+def unread_words(unread: str | None) -> str:
+    """How backups missing from an estimate are told: never asked for (a bulk change's share spent), or asked and
+    not answered."""
+    return "were not read" if unread and unread.startswith(SHARE_SPENT) else "could not be read"
+
+
 def kept_at_once(values: Mapping[str, Any]) -> int:
     """How many backups a policy keeps at once: its retention over its frequency, rounded up, at least one."""
     retention = values["retention_value"] * KEPT_UNIT_HOURS.get(values["retention_unit"], 24)

@@ -15,7 +15,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.domain.costs import DatabaseFacts, describe_apart, describe_size, estimate, kept_at_once, parse_size
+from bot.domain.costs import (
+    DatabaseFacts,
+    describe_apart,
+    describe_size,
+    estimate,
+    kept_at_once,
+    parse_size,
+    unread_words,
+)
 from bot.domain.policy import UNIT_HOURS, describe_amount, describe_every, shows_something
 
 # A month counts as its shortest (28 days) when it is how long backups are kept, and as its longest when it is
@@ -230,7 +238,8 @@ def _storage_check(guardrail: Guardrail, after: Mapping[str, Any], facts: Databa
     shown = describe_size(ceiling)
     new = estimate(None, after, facts).after
     if new is None or new.storage is None or facts.after is None:
-        why = "its backups could not be read" if facts.unread else "no successful backup to estimate from yet"
+        why = f"its backups {unread_words(facts.unread)}" if facts.unread else \
+            "no successful backup to estimate from yet"
         return Check(guardrail, "max_storage", True, f"storage not estimated: {why} (at most {shown})")
     kept = f"{new.kept} backup{'s' if new.kept != 1 else ''}"
     if new.storage <= ceiling:

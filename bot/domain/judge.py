@@ -21,7 +21,7 @@ from typing import Any
 from bot.domain.access_rules import AccessRules, Action
 from bot.domain.approval_groups import assign, missing
 from bot.domain.change_requests import ChangeKind, ChangeRequest
-from bot.domain.costs import DatabaseFacts
+from bot.domain.costs import DatabaseFacts, unread_words
 from bot.domain.guardrails import demand
 from bot.domain.guardrails import judge as guardrails_judge
 from bot.domain.judge_access import DirectoryFacts as DirectoryFacts  # as the judge's callers know them
@@ -30,7 +30,15 @@ from bot.domain.judge_access import approvals_asked as approvals_asked
 from bot.domain.judge_access import decide, is_group, is_named
 from bot.domain.naming import outside, principals
 from bot.domain.naming import person as named_person
-from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate, Problem, check_change, check_new
+from bot.domain.policy import (
+    EDITABLE_FIELDS,
+    BackupPolicy,
+    PolicyUpdate,
+    Problem,
+    check_change,
+    check_new,
+    name_key,
+)
 
 # The fields that make one setting together: a change to one of them means what it means with the other.
 ONE_SETTING = {"retention_value": ("retention_value", "retention_unit"),
@@ -280,13 +288,14 @@ def _problems(s: Snapshot, update: PolicyUpdate) -> list[Problem]:
 
 
 def _name_taken(s: Snapshot, own: str | None) -> list[Problem]:
-    """A new name another policy holds, as its name or as its ID (commands take an ID first): refused."""
+    """A new name another policy holds, or reads as (policy.name_key), as its name or as its ID (commands take an
+    ID first, and a person types what they read): refused."""
     name, where = str(s.asked.changes.get("name")), s.asked.database
     others = [i for i in s.facts.named(name) if i != own] if s.facts else []
     if others:
         return [Problem("name", f"{where} already has a policy named “{outside(name)}”{_seen_one(s, others)}: "
                                 "choose another name")]
-    held = s.facts and any(i == name != own for i, _, _ in s.facts.policies)
+    held = s.facts and any(name_key(i) == name_key(name) and i != own for i, _, _ in s.facts.policies)
     return [Problem("name", f"“{outside(name)}” is the ID of another policy of {where}, and commands find a policy "
                             "by its ID first: choose another name")] if held else []
 
@@ -310,7 +319,7 @@ def _storage_unread(s: Snapshot, after: dict[str, Any] | None) -> str | None:
         return None
     a = s.asked
     if any(g.max_storage and g.covers(a.organization, a.database, str(after["target"])) for g in s.rules.guardrails):
-        return f"the policy's backups could not be read to estimate its storage ({s.facts.unread})"
+        return f"the policy's backups {unread_words(s.facts.unread)} to estimate its storage ({s.facts.unread})"
     return None
 
 

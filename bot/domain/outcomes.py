@@ -171,6 +171,15 @@ def risks_of(before: BackupPolicy, after: dict[str, Any]) -> list[str]:
     return found
 
 
+def last_of_target(before: BackupPolicy, after_target: str | None, facts: DatabaseFacts | None,
+                   database: str) -> list[str]:
+    """A deletion (`after_target` None), or a move out of its target, of the last policy of that target the
+    database has (as read when asked): worth a second look even where no `min_policies` floor refuses it."""
+    if facts is None or not facts.policies or after_target == before.target or facts.count(before.target) != 1:
+        return []
+    return [f"leaves {database} with no {before.target} policy"]
+
+
 def lifecycle_risks(kind: ChangeKind, policy: BackupPolicy) -> list[str]:
     """What makes a creation or a deletion worth a second look, in words."""
     found = ["production backups"] if policy.target == "production" else []
