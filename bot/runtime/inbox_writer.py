@@ -29,6 +29,7 @@ class InboxWriter:
         self._lock = threading.Lock()
         self._waiting: list[tuple[str, str | None, Future[bool]]] = []  # key, request (None: a done), answer
         self._writing = False
+        self._closed = False
         # One thread, busy only while something waits: the listeners never wait on the database themselves.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbox")
 
@@ -42,7 +43,10 @@ class InboxWriter:
 
     def close(self, wait: bool = True) -> None:
         """Ends its thread once what waits is written, giving back the connection that thread keeps between writes."""
-        self._thread.submit(self.inbox.release)
+        with self._lock:
+            closed, self._closed = self._closed, True
+        if not closed:
+            self._thread.submit(self.inbox.release)
         self._thread.shutdown(wait=wait)
 
     def _hand(self, key: str, body: str | None) -> Future[bool]:

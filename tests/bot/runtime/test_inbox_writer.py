@@ -79,3 +79,13 @@ def test_a_failed_commit_is_told_to_each_caller_and_the_next_burst_is_written(op
     inbox.failing = False
     assert writer.take("k3", "request 3").result(30)
     assert held(opened) == {"k3": True}
+
+
+def test_a_writer_closed_twice_writes_what_waited_and_gives_its_connection_back_once(opened: Store) -> None:
+    inbox = HeldInbox(opened)
+    inbox.go_on.set()
+    writer = InboxWriter(inbox)
+    taken = writer.take("k0", "request 0")
+    writer.close()
+    writer.close()  # the runtime's stop and a test's fixture both close it
+    assert taken.result(30) and held(opened) == {"k0": True}

@@ -33,7 +33,7 @@ def test_past_the_cap_a_policys_line_says_its_storage_is_not_estimated_and_why(
     wide(planetscale)
     said = approvals_bot.command('update acme/wide-* "Dev daily" retention=5d --dry-run', user=ALICE).all_text()
     assert f"`wide-{DATABASES}` *Dev daily*: retention ~2 days~ → *5 days* (kept 2 → 5, storage not estimated: its " \
-           f"backups could not be read ({SPENT}))" in said, said
+           f"backups were not read ({SPENT}))" in said, said
     assert "about 2.0 TB → 5.0 TB" in said, said  # wide-1: every branch estimated
     reads = sum(1 for c in planetscale.calls("GET") if c.path.endswith("/backups"))
     assert reads == MAX_BULK_ESTIMATE_READS, reads
@@ -48,6 +48,6 @@ def test_past_the_cap_a_storage_bound_leaves_that_policy_out_saying_why(
     wide(planetscale)
     said = approvals_bot.command('update acme/wide-* "Dev daily" retention=5d --dry-run', user=ALICE).all_text()
     assert "*Not in this change (1):*" in said, said
-    assert (f"`wide-{DATABASES}` *Dev daily*: could not be judged: the policy's backups could not be read to estimate "
+    assert (f"`wide-{DATABASES}` *Dev daily*: could not be judged: the policy's backups were not read to estimate "
             f"its storage ({SPENT})") in said, said
     assert planetscale.calls("PATCH") == []
