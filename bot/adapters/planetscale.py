@@ -84,7 +84,7 @@ class RetryPolicy:
 def segment(value: str, what: str) -> str:
     """One path segment: checked, then percent-encoded, so that no input can reach another path."""
     if not PATH_SEGMENT.fullmatch(value):
-        raise NotSent(f"`{value[:64]}` is not a valid {what} (letters, digits, `-` and `_`, at most 128), so "
+        raise NotSent(f"“{outside(value[:64])}” is not a valid {what} (letters, digits, `-` and `_`, at most 128), so "
                       "nothing was sent to PlanetScale.")
     return quote(value, safe="")
 
