@@ -74,3 +74,25 @@ def test_planetscales_reason_told_to_the_asker_alone_mentions_nobody(bot: Bot, p
     mentioned = [t for t in shown if MADE.search(t)]
     assert not mentioned, f"a mention or link made of PlanetScale's words: {mentioned}"
     assert planetscale.policy("acme", "app-db", "bp03devday")["retention_value"] == 3
+
+
+def test_a_branch_name_no_path_holds_is_shown_as_written_in_a_requests_estimate(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    bot = approvals_bot
+    planetscale.add_branch("acme", "app-db", "<@U0EVIL0001>", production=True)
+    bot.command(f"update acme/app-db {PROD} retention=9d", user=ALICE)
+    asked = request_message(bot)
+    said = texts(asked.text) + texts(asked.blocks, top=False)
+    assert any("is not a valid branch" in t for t in said), said
+    assert not [t for t in said if MADE.search(t)], said
+
+
+def test_planetscales_reason_for_a_database_an_export_could_not_read_mentions_nobody(
+        bot: Bot, planetscale: PlanetScaleState) -> None:
+    planetscale.add_fault(Fault(status=400, method="GET", times=None, path_ends="/app-db/backup-policies",
+                                body=json.dumps({"code": "bad_request", "message": REASON})))
+    reply = bot.command("export acme/* json")
+    shown = told(bot, reply.ack)
+    assert shown and "billing-db" in reply.all_text(), reply.all_text()
+    assert not [t for t in shown if MADE.search(t)], shown
+    assert not [t for t in shown if "\\u2068" in t], shown
