@@ -98,7 +98,7 @@ def cost_between(before_values: dict[str, Any], changes: dict[str, Any], seen: d
         if before.cost is not None and after.cost is not None:
             words += f", PlanetScale's estimated storage cost {before.cost:.2f} → {after.cost:.2f}"
     elif facts is not None and facts.unread:
-        words += f", storage not estimated: its backups {unread_words(facts.unread)} ({escape(facts.unread)})"
+        words += f", storage not estimated: its backups {unread_words(facts.unread)} ({with_mentions(facts.unread)})"
     elif facts is not None:
         words += ", storage not estimated: no successful backup yet"
     return f" ({words})"

@@ -27,6 +27,7 @@ from bot.adapters.planetscale_answers import error_body, not_json
 from bot.adapters.rate_limit import RateLimiter, describe_wait, retry_after_seconds
 from bot.adapters.within import Within, one_try_seconds, read_within
 from bot.domain.backups import Backup, Branch
+from bot.domain.naming import outside
 from bot.domain.policy import PATH_SEGMENT, BackupPolicy, PolicyUpdate
 from bot.domain.ports import (
     MOST_LISTED,
@@ -83,7 +84,7 @@ class RetryPolicy:
 def segment(value: str, what: str) -> str:
     """One path segment: checked, then percent-encoded, so that no input can reach another path."""
     if not PATH_SEGMENT.fullmatch(value):
-        raise NotSent(f"`{value[:64]}` is not a valid {what} (letters, digits, `-` and `_`, at most 128), so "
+        raise NotSent(f"“{outside(value[:64])}” is not a valid {what} (letters, digits, `-` and `_`, at most 128), so "
                       "nothing was sent to PlanetScale.")
     return quote(value, safe="")
 
@@ -438,7 +439,9 @@ class PlanetScaleClient:
             except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past reading
                 raise BadResponse(f"PlanetScale answered for {where} with a body that is not JSON.",
                                   status=status) from None
-        code, message = error_body(content)
+        code, said = error_body(content)
+        # PlanetScale's words are text from outside: shown as written, never a mention or markup.
+        message = outside(said) if said else None
         log.info("planetscale %s %s answered %s %s", method, response.request.url.path, status, code)
         if status == 401:
             raise Unauthorized(

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # Slack's answers worth another try: rate limited, or a server error that says nothing was done.
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The calls that carry a trigger_id, and how long Slack takes one after the click or command that gave it.
+TRIGGERED, TRIGGER_SECONDS = frozenset({"views.open", "views.push"}), 3.0
 # Failures after which the request surely did not reach the server whole: no connection, or a request not
 # sent in full. A reset or a close after it was sent may come after Slack acted on it (a post made), so it is
 # not sent again here; the callers that post look before posting again.
@@ -81,18 +83,27 @@ class SlackHttp:
             raise URLError(f"{type(exc).__name__}: {exc}") from exc
 
     def _post(self, url: str, *, headers: dict[str, str], content: bytes) -> httpx.Response:
+        started, waited = time.monotonic(), 0.0
+        # A form's trigger_id lives TRIGGER_SECONDS: a try after that can only be refused, so none is waited for.
+        triggered = url.rsplit("/", 1)[-1] in TRIGGERED
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
                 response = self._exchange(url, headers=headers, content=content)
             except NOT_SENT:
-                if last:
+                wait = 0.1 * 2.0 ** attempt
+                if last or (triggered and max(time.monotonic() - started, waited) + wait >= TRIGGER_SECONDS):
                     raise
-                self._pause(0.1 * 2.0 ** attempt)
+                self._pause(wait)
+                waited += wait
                 continue
             if response.status_code not in RETRIED_STATUSES or last:
                 return response
-            self._pause(self._wait(response, attempt))
+            wait = self._wait(response, attempt)
+            if triggered and max(time.monotonic() - started, waited) + wait >= TRIGGER_SECONDS:
+                return response
+            self._pause(wait)
+            waited += wait
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _pause(self, seconds: float) -> None:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from bot.domain.backups import Backup, Branch, PolicyHealth, branches_for, frequency_span, judge_health, now_utc
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import Basis, DatabaseFacts, latest_basis
+from bot.domain.naming import outside
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import PartlyUnreadable, PlanetScaleApi, PlanetScaleError
 
@@ -45,10 +46,11 @@ def estimated_branches(branches: Sequence[Branch], db: DatabaseRef, target: str)
 
 def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[BackupPolicy],
                 stale_factor: float, now: datetime | None = None,
-                targets: Collection[str] | None = None) -> list[PolicyHealth]:
+                targets: Collection[str] | None = None,
+                failed: Callable[[str, PlanetScaleError], None] | None = None) -> list[PolicyHealth]:
     """The health of each policy whose target is in `targets` (all when not given). The branches are listed once;
-    a branch whose backups cannot be read is named in its policy's health; when none can be read, the first
-    failure is raised."""
+    a branch whose backups cannot be read is named in its policy's health, and given to `failed` with why; when
+    none can be read, the first failure is raised."""
     moment = now or now_utc()
     shown = [p for p in policies if targets is None or p.target in targets]
     if not shown:
@@ -58,7 +60,7 @@ def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Bac
     except PartlyUnreadable as exc:  # one odd branch hides no other's backups
         listed, misread = exc.readable, exc.unreadable
     branches = sorted(listed, key=lambda b: not b.production)
-    odd = tuple(f"{name[:64]} ({why})" for name, why in misread.items())
+    odd = tuple(f"{outside(name[:64])} ({why})" for name, why in misread.items())
     found = []
     failures: list[PlanetScaleError] = []
     reads = 0
@@ -76,6 +78,8 @@ def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Bac
             except PlanetScaleError as exc:
                 failures.append(exc)
                 unread.append(name)
+                if failed is not None:
+                    failed(name, exc)
             else:
                 backups += by_branch[name]
         health = judge_health(policy, names, backups, moment, stale_factor, unread, by_branch, left_out)

@@ -267,8 +267,14 @@ class Watch:
         now = self.now() if self.now else now_utc()
         marks = self.progress.backup_marks(db.organization, db.database)
         due = [p for p in policies if p.id in seen and backups_due(p, marks.get(p.id), now)]
+        lasting: dict[str, str] = {}  # a branch whose backups cannot be read for good: told, as a database is
+
+        def failed(branch: str, exc: PlanetScaleError) -> None:
+            if isinstance(exc, LASTING):
+                lasting.setdefault(branch, exc.user_message)
+
         try:
-            healths = read_health(calls, db, due, self.stale_factor, now=now)
+            healths = read_health(calls, db, due, self.stale_factor, now=now, failed=failed)
         except PlanetScaleError as exc:
             log.warning("the watch could not read the backups of %s: %s", db, exc.user_message)
             result.skipped += [Skipped(f"{db} backups", exc.user_message)] if isinstance(exc, LASTING) else []
@@ -276,6 +282,8 @@ class Watch:
         result.backups_read += len(healths)
         if odd := misread(healths):
             result.skip(f"{db} branches", odd)
+        for branch, why in lasting.items():
+            result.skip(f"{db} backups of {branch[:64]}", why)
         read: dict[str, BackupMark] = {}
         for health in healths:
             if health.left_out:

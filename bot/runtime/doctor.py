@@ -22,6 +22,7 @@ from bot.adapters.slack_shapes import error_of
 from bot.adapters.store import Store
 from bot.domain.access_file import AccessFile
 from bot.domain.access_rules import USER_ID, AccessFileError, AccessRules, Rule
+from bot.domain.naming import unmarked
 from bot.domain.ports import BadResponse, Forbidden, NotFound, PlanetScaleError, Unauthorized, Unavailable, Unreachable
 from bot.runtime.settings import Settings, SettingsError
 from handlers.blocks import plural
@@ -396,7 +397,7 @@ def check_planetscale(settings: Settings, rules: AccessRules | None, report: Rep
             try:
                 report.ok(item.run())
             except PlanetScaleError as exc:
-                report.problem(f"{item.failure}: {exc.user_message}", planetscale_fix(exc, item.scope))
+                report.problem(f"{item.failure}: {unmarked(exc.user_message)}", planetscale_fix(exc, item.scope))
                 if isinstance(exc, Unreachable | Unauthorized):
                     for skipped in checks[index + 1:]:
                         report.note(f"{skipped.subject}: not checked, it would fail the same way")

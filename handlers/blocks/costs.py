@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.domain.costs import Basis, Estimate, Side, describe_size, kept_at_once, kept_cost, unread_words
 from bot.domain.policy import BackupPolicy
+from handlers.blocks.mentions import slack_text
 
 
 def _kept(side: Side | None) -> str:
@@ -26,7 +27,8 @@ def estimate_text(estimate: Estimate) -> str:
     storage = f"*Estimated storage:* {_storage(before)} → {_storage(after)}"
     known = [s for s in (before, after) if s is not None]
     if any(s.storage is None for s in known):
-        storage += (f" (its backups {unread_words(estimate.unread)}: {estimate.unread})" if estimate.unread
+        storage += (f" (its backups {unread_words(estimate.unread)}: {slack_text(estimate.unread)})"
+                    if estimate.unread
                     else " (no successful backup to estimate from yet)")
     else:
         storage += " (from the latest successful backup of each branch)"
@@ -43,7 +45,8 @@ def policy_estimate(policy: BackupPolicy, basis: Basis | None, of_target: bool =
     text = f"*Estimate:* {kept} backup{'s' if kept != 1 else ''} kept at once"
     if basis is None:
         if unread:
-            return text + f", storage not estimated (its target's backups {unread_words(unread)}: {unread})"
+            return text + (f", storage not estimated (its target's backups {unread_words(unread)}: "
+                           f"{slack_text(unread)})")
         return text + ", storage not estimated (no successful backup yet)"
     text += f", about {describe_size(kept * basis.size)}"
     cost = kept_cost(kept, basis)

@@ -41,6 +41,7 @@ from handlers.blocks.kit import (
     to_dicts,
     when,
 )
+from handlers.blocks.mentions import slack_text
 
 
 def policy_line(policy: BackupPolicy) -> str:
@@ -83,8 +84,11 @@ def help_blocks(command: str, capabilities: list[Capability], unchecked: str | N
     return to_dicts(result)
 
 
-def policy_list_blocks(db: DatabaseRef, policies: list[BackupPolicy], hidden: int = 0) -> list[dict[str, Any]]:
+def policy_list_blocks(db: DatabaseRef, policies: list[BackupPolicy], hidden: int = 0,
+                       unreadable: int = 0, why: str = "") -> list[dict[str, Any]]:
     not_yours = f" ({hidden} more with targets you may not see)" if hidden else ""
+    if unreadable:
+        not_yours += f" ({unreadable} more not shown: {slack_text(why)})"
     if not policies:
         return to_dicts([section(f"*{db}* has no backup policies you may see{not_yours}.")])
     listing, left_out = packed([policy_line(p) for p in policies], room=MAX_BLOCKS - 3)

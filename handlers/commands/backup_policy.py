@@ -36,7 +36,7 @@ from bot.domain.commands import (
 )
 from bot.domain.group_directory import DirectoryError
 from bot.domain.policy import describe_schedule
-from bot.domain.ports import PlanetScaleError
+from bot.domain.ports import PartlyUnreadable, PlanetScaleError
 from bot.domain.read_gate import ALL_TARGETS
 from bot.domain.reading import PolicyNotFound
 from handlers import blocks, bulk_blocks
@@ -141,15 +141,19 @@ def run_update(deps: Dependencies, parsed: UpdateCommand, caller: Caller) -> Non
 def run_list(deps: Dependencies, parsed: ListCommand, caller: Caller) -> None:
     if not may_read(deps, parsed.db, caller):
         return
+    unreadable, why = 0, ""
     try:
         policies = deps.policies.list_policies(parsed.db)
+    except PartlyUnreadable as exc:  # one odd policy hides no other; its target unknown, it is counted, not named
+        policies, unreadable, why = list(exc.readable), len(exc.unreadable), exc.user_message
     except PlanetScaleError as exc:
         read_failed(deps, parsed.db, caller, "ListCommand", exc)
         return
     visible = readable_targets(deps, parsed.db, caller)
     shown = [p for p in policies if p.target in visible]
     caller.say(f"Backup policies of {parsed.db}",
-               blocks.policy_list_blocks(parsed.db, shown, hidden=len(policies) - len(shown)))
+               blocks.policy_list_blocks(parsed.db, shown, hidden=len(policies) - len(shown), unreadable=unreadable,
+                                         why=why))
 
 
 def run_show(deps: Dependencies, parsed: ShowCommand, caller: Caller) -> None:

@@ -133,8 +133,8 @@ def summary_lines(export: Export, rendered: Rendered, chosen: ExportFormat) -> l
         lines.append(f"• Not read, PlanetScale was too slow to read them all in {READ_WITHIN:.0f} seconds: "
                      f"{named(export.unread)}. Export them again.")
     for failed in export.failed:
-        lines.append(f"• Not read, PlanetScale failed for {code(failed.db)}: {blocks.escape(failed.message)} The other "
-                     "databases are exported.")
+        lines.append(f"• Not read, PlanetScale failed for {code(failed.db)}: {blocks.with_mentions(failed.message)} "
+                     "The other databases are exported.")
     if chosen is ExportFormat.TERRAFORM:
         unknown = [d for d in rendered.shown if d.resource_type is None]
         if unknown:

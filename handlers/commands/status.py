@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from bot.domain.backup_health import MAX_POLICIES_READ, read_health, with_target_estimates
 from bot.domain.bulk_costs import with_every_branch
 from bot.domain.commands import StatusCommand
-from bot.domain.ports import PlanetScaleError
+from bot.domain.ports import PartlyUnreadable, PlanetScaleError
 from handlers import blocks
 from handlers.commands.caller import Caller, may_read, read_failed, readable_targets
 
@@ -20,8 +20,12 @@ def run_status(deps: Dependencies, parsed: StatusCommand, caller: Caller) -> Non
     if not may_read(deps, parsed.db, caller):
         return
     visible = readable_targets(deps, parsed.db, caller)
+    unreadable, why = 0, ""
     try:
-        policies = deps.policies.list_policies(parsed.db)
+        try:
+            policies = deps.policies.list_policies(parsed.db)
+        except PartlyUnreadable as exc:  # one odd policy hides no other's health; counted, never named
+            policies, unreadable, why = list(exc.readable), len(exc.unreadable), exc.user_message
         seen = [p for p in policies if p.target in visible]
         healths = read_health(deps.policies.planetscale, parsed.db, seen[:MAX_POLICIES_READ], deps.stale_factor)
         # The health reads the first MAX_BRANCHES_READ branches; the estimate, every one (MAX_BRANCHES_ESTIMATED).
@@ -32,4 +36,5 @@ def run_status(deps: Dependencies, parsed: StatusCommand, caller: Caller) -> Non
         return
     hidden = len(policies) - len(seen)
     caller.say(f"Backup status of {parsed.db}",
-               blocks.status_blocks(parsed.db, healths, hidden, not_read=len(seen[MAX_POLICIES_READ:])))
+               blocks.status_blocks(parsed.db, healths, hidden, not_read=len(seen[MAX_POLICIES_READ:]),
+                                   unreadable=unreadable, why=why))
