@@ -38,5 +38,5 @@ def test_the_readme_quotes_what_the_bot_answers(approvals_bot: Bot, command: str
 
 
 def test_the_readme_states_the_bulk_estimate_cap_as_the_bot_says_it() -> None:
-    line = f"storage not estimated: its backups could not be read ({ReadsSpent().user_message})"
+    line = f"storage not estimated: its backups were not read ({ReadsSpent().user_message})"
     assert line in README, line
