@@ -193,11 +193,9 @@ def revert_outside(deps: Dependencies, notice_id: str, user: str, channel: str, 
         tell(respond, "That change is not one the watch recorded (the button may not be from this bot).")
         return
     earlier = {f: notice.before[f] for f in notice.fields}
-    later = {f: notice.after[f] for f in notice.fields}
     seen = datetime.fromtimestamp(notice.created_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    later["target"] = notice.after["target"]  # the rule of the target it has now judges the revert too
-    report_change(deps, client, deps.changes.revert_outside_change(notice.db, notice.policy_id, earlier, later,
-                                                                   user, channel, seen, notice.id), respond)
+    report_change(deps, client, deps.changes.revert_outside_change(notice.db, notice.policy_id, earlier, user,
+                                                                   channel, seen, notice.id), respond)
 
 
 def register(app: App, deps: Dependencies) -> None:

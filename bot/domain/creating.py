@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from bot.domain.access_rules import Action
 from bot.domain.applying import Applying
 from bot.domain.audit import AuditEvent, iso_of
 from bot.domain.backup_health import read_facts
@@ -101,12 +100,14 @@ class Creating(Applying):
         plan = ChangePlan(db, current, PolicyUpdate(), reason, kind=ChangeKind.DELETE, facts=facts)
         return self._request(user, channel, plan, dry_run=dry_run)
 
-    def _may_see(self, user: str, channel: str, db: DatabaseRef) -> Outcome | None:
+    def _may_see(self, user: str, channel: str, db: DatabaseRef, request_id: str | None = None) -> Outcome | None:
+        """The refusal, before anything is read, for someone no rule for the database names here (`request_id`:
+        the request the refusal's audit entry is about)."""
         try:
             seen = self.access.may_see_database(user, db.organization, db.database, channel)
         except DirectoryError as exc:
-            return self._refuse(user, db, channel, explain(exc))
-        return None if seen.allowed else self._refuse(user, db, channel, seen.reason)
+            return self._refuse(user, db, channel, explain(exc), request_id=request_id)
+        return None if seen.allowed else self._refuse(user, db, channel, seen.reason, request_id=request_id)
 
     def _visible(self, user: str, channel: str, db: DatabaseRef) -> set[str]:
         return readable_targets(self.access, user, channel, db)  # one Slack's groups leave unchecked: hidden
@@ -133,10 +134,10 @@ class Creating(Applying):
         refused = restored_name_refusal(original)
         if refused is not None:
             return self._refuse(user, db, channel, refused, request_id=original.id)
-        target = str(original.before["target"])
-        decision = self.access.decided(user, Action.CHANGE, db.organization, db.database, [target], channel)
-        if not decision.allowed:
-            return self._refuse(user, db, channel, decision.reason, request_id=original.id)
+        # Judged by the judge on the policies as read now; nothing is read for someone the rules do not name here.
+        unseen = self._may_see(user, channel, db, request_id=original.id)
+        if unseen is not None:
+            return unseen
         reason = f"revert of the {original.kind.value} requested by {person(original.requester)}"
         open_revert = [r for r in self.store.requests([S.PENDING, S.APPROVED, S.APPLYING], limit=None)
                        if r.revert_of == original.id]

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from bot.domain.access_rules import Action
 from bot.domain.change_requests import OPEN_STATES, ChangeKind, ChangeRequest, RequestState, asked_by_this_work
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
@@ -47,9 +46,8 @@ class Reverting(Creating, Deciding):
         # The day and week PlanetScale cleared as its frequency went to hours or days (not the dashboard's) come back.
         moved = [f for f in ("schedule_day", "schedule_week") if {"frequency_value", "frequency_unit"} & set(
             original.changes) and original.after and original.after.get(f) != original.before.get(f)]
-        # The targets as recorded, the policy's target after the change first.
         return self._revert(db, original.policy_id, {f: original.before[f] for f in [*original.changes, *moved]},
-                            list(reversed(original.targets)), user, channel,
+                            user, channel,
                             f"revert of the change requested by {person(original.requester)}", revert_of=original.id)
 
     def _open_revert(self, db: DatabaseRef, policy_id: str, reason: str, revert_of: str,
@@ -71,26 +69,26 @@ class Reverting(Creating, Deciding):
                                            f"{describe_state(request)}: see its request `{request.id[:8]}` in "
                                            f"{named_channel(request.channel)}. Nothing more was done.", request)
 
-    def revert_outside_change(self, db: DatabaseRef, policy_id: str, earlier: Mapping[str, Any],
-                              later: Mapping[str, Any], user: str, channel: str, seen_at: str,
-                              notice_id: str) -> Outcome:
-        """The inverse of a change the watch saw made outside the bot (`earlier` → `later`, only the fields it
-        changed), asked by `user` like any change; its `revert_of` is the watch's notice (one open revert)."""
-        recorded = [str(later.get("target", earlier.get("target"))), str(earlier.get("target", later.get("target")))]
-        return self._revert(db, policy_id, dict(earlier), recorded, user, channel,
+    def revert_outside_change(self, db: DatabaseRef, policy_id: str, earlier: Mapping[str, Any], user: str,
+                              channel: str, seen_at: str, notice_id: str) -> Outcome:
+        """The inverse of a change the watch saw made outside the bot (`earlier`: the values before it, only the
+        fields it changed), asked by `user` like any change; its `revert_of` is the watch's notice (one open
+        revert)."""
+        return self._revert(db, policy_id, dict(earlier), user, channel,
                             f"revert of a change made outside the bot (seen {seen_at})", revert_of=notice_id,
                             of_request=False)
 
-    def _revert(self, db: DatabaseRef, policy_id: str, inverse: dict[str, Any], recorded: list[str], user: str,
-                channel: str, reason: str, revert_of: str, of_request: bool = True) -> Outcome:
-        """Ask `inverse` as a change: judged on the recorded targets before anything is read, then as any change.
-        The reason is the bot's, so it does not stand for the one a guardrail's override asks of a person."""
+    def _revert(self, db: DatabaseRef, policy_id: str, inverse: dict[str, Any], user: str, channel: str,
+                reason: str, revert_of: str, of_request: bool = True) -> Outcome:
+        """Ask `inverse` as any change, judged by the judge on the policy as read now (nothing is read for someone
+        no rule for the database names here). The reason is the bot's, so it does not stand for the one a
+        guardrail's override asks of a person."""
         # A day or week that was null is not sent: the PATCH takes no nulls, and PlanetScale clears them itself
         # when the schedule goes back to hours or days.
         inverse = {f: value for f, value in inverse.items() if value is not None}
-        decision = self.access.decided(user, Action.CHANGE, db.organization, db.database, recorded, channel)
-        if not decision.allowed:
-            return self._refuse(user, db, channel, decision.reason, request_id=revert_of if of_request else None)
+        refused = self._may_see(user, channel, db, request_id=revert_of if of_request else None)
+        if refused is not None:
+            return refused
         # Within an instance two clicks take turns here; across instances the store keeps one open revert each.
         with self._reverting:
             return self._open_revert(db, policy_id, reason, revert_of) or \
