@@ -229,6 +229,9 @@ class ChangePath(Reverting, Recovering):
         decision = self.access.decided(user, Action.CHANGE, db.organization, db.database, [current.target], channel)
         if not decision.allowed:
             return self._refuse(user, db, channel, decision.reason, current)
+        if not current.sendable:  # a form whose every change the judge refuses would waste the person's time
+            return Outcome(OutcomeKind.INVALID, f"Its ID `{current.id[:64]}` is not one PlanetScale's paths can hold, "
+                                                "so the bot cannot send any change to it. Nothing was changed.")
         # What the form's preview estimates the policy's storage from.
         facts = read_facts(self.policies.planetscale, db, listed, current, current.target)
         return Outcome(OutcomeKind.READY, "", current=current, approvals=decision.approvals, facts=facts)

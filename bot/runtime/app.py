@@ -33,7 +33,7 @@ from bot.runtime.executor import Beside, TrackedExecutor, delivering, redoing
 from bot.runtime.logs import REQUEST_ID, new_request_id
 from bot.runtime.metrics import MeasuredTransport, slack_api_error
 from bot.runtime.settings import Settings, SettingsError
-from bot.runtime.slack_shape import body_problem
+from bot.runtime.slack_shape import body_problem, form_misread
 from bot.runtime.sweeper import INBOX_GIVE_UP
 from handlers.dependencies import Dependencies
 
@@ -250,6 +250,10 @@ def acted_on_once(request: BoltRequest, next: Callable[[], BoltResponse]) -> Bol
 def slack_shaped(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:
     """A middleware passing on only bodies of a shape Slack sends: over Socket Mode nothing checked them before,
     and a payload with text where Slack sends an object raised in the listeners. It is acked, so not redelivered."""
+    if not request.body and (form := form_misread(request.raw_body, request.content_type)) is not None:
+        # Read as the form it is; its context (user, channel, response URL) as Bolt reads it of such a body.
+        request.body = form
+        request.context.update(BoltRequest(body=form, mode="socket_mode").context)
     if problem := body_problem(request.body):
         log.warning("a request not of a shape Slack sends is ignored: %s", problem)
         return BoltResponse(status=200, body="")

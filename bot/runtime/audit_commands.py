@@ -71,10 +71,32 @@ def text_of(value: object) -> str:
     return SORTED_JSON.encode(value) if isinstance(value, dict) else str(value)
 
 
+# Stored JSON texts that do not decode (SQLite keeps whatever text a hand or a broken disk wrote): each is exported
+# as the text stored, and the entries holding one are named on stderr.
+DAMAGED: set[str] = set()
+
+
+def loaded(stored: str) -> object:
+    try:
+        return json.loads(stored)
+    except (ValueError, RecursionError):
+        DAMAGED.add(stored)
+        return stored
+
+
+def tell_damaged(batch: Sequence[Sequence[Any]]) -> None:
+    for values in batch:
+        for name, i in zip(JSON_FIELDS, JSON_AT, strict=True):
+            if values[i] in DAMAGED:
+                at, action, org, db = (values[FIELDS.index(f)] for f in ("at", "action", "organization", "database"))
+                print(f"backup-bot: the audit entry of {at} ({action}, {org}/{db}) holds a `{name}` that is not "
+                      "JSON; it is exported as the text stored.", file=sys.stderr)
+
+
 @functools.lru_cache(maxsize=REMEMBERED)
 def csv_json(stored: str | None) -> str:
     """A stored JSON text's CSV cell, quoted as the CSV writer quotes it among others."""
-    cell = csv_text(text_of(plain(None if stored is None else json.loads(stored))))
+    cell = csv_text(text_of(plain(None if stored is None else loaded(stored))))
     if not cell:
         return ""
     quoted = io.StringIO()
@@ -85,7 +107,7 @@ def csv_json(stored: str | None) -> str:
 @functools.lru_cache(maxsize=REMEMBERED)
 def jsonl_json(stored: str) -> str:
     """A stored JSON text as its entry's JSON line writes it."""
-    return SORTED_JSON.encode(plain(json.loads(stored)))
+    return SORTED_JSON.encode(plain(loaded(stored)))
 
 
 def csv_lines(batch: Sequence[Sequence[Any]]) -> str:
@@ -188,6 +210,8 @@ def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str 
                 out.write(csv_lines(batch))
             else:
                 out.write(json_lines(batch))
+            if DAMAGED:
+                tell_damaged(batch)
     finally:
         store.close()
     return 0

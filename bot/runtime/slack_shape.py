@@ -8,6 +8,16 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 
+def form_misread(raw: str, content_type: str | None) -> dict[str, str] | None:
+    """The fields of a form Bolt read as empty, else None: Bolt takes any body holding the text `payload` (in a
+    reason, a channel's name, the workspace's domain) for an interaction, and finding no `payload` field reads
+    nothing, so a slash command would be dropped."""
+    if not raw or content_type == "application/json" or raw.startswith("{") or "payload" not in raw:
+        return None
+    form = dict(parse_qsl(raw, keep_blank_values=True))
+    return None if "payload" in form else form
+
+
 def shape_problem(body: str, content_type: str | None) -> str | None:
     """Why `body` is not a request Slack sends, or None if it is one."""
     if not body:

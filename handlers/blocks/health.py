@@ -33,6 +33,11 @@ def size_text(size: int) -> str:
     return describe_size(size)
 
 
+def _branches(names: Sequence[str], limit: int) -> str:
+    """Branch names PlanetScale returned, each shown as written (never markup or a link)."""
+    return fit(", ".join(literal(name, limit) for name in names), limit)
+
+
 def health_line(health: PolicyHealth) -> str:
     """One policy's backups in a few lines: last success, recent failures, next run, and what is wrong."""
     policy = health.policy
@@ -53,12 +58,12 @@ def health_line(health: PolicyHealth) -> str:
         lines.append(f"*No successful backup within {describe_span(health.stale_after)} before it changed:* stale "
                      "again unless one comes within that span of the change")
     if health.unread:
-        lines.append(f"_Backups of {fit(escape(', '.join(health.unread)), 300)} could not be read._")
+        lines.append(f"_Backups of {_branches(health.unread, 300)} could not be read._")
     if health.left_out:
         counted = "; its estimate counts every branch" if health.basis is not None else ""
         lines.append(f"_Backups of {len(health.left_out)} more {policy.target} branches were not read for its "
                      f"health (the first {len(health.branches)} only): "
-                     f"{fit(escape(', '.join(health.left_out)), 200)}{counted}._")
+                     f"{_branches(health.left_out, 200)}{counted}._")
     if not health.branches:
         lines.append(f"_The database has no {policy.target} branch._")
     return "\n".join(lines)

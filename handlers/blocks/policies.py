@@ -115,11 +115,14 @@ def policy_fields(policy: BackupPolicy) -> str:
 
 
 def policy_detail_blocks(db: DatabaseRef, policy: BackupPolicy) -> list[dict[str, Any]]:
+    # An ID no path holds can take no change, and may be past the 2,000 characters a button's value carries.
+    edit = [ActionsBlock(elements=[edit_button(db, policy.id)])] if policy.sendable else []
+    cannot = "" if policy.sendable else " · its ID is not one PlanetScale's paths hold: the bot cannot change it"
     return to_dicts([
         header(policy.name if policy.name.strip() else policy.id),
         section(policy_fields(policy)),
-        ActionsBlock(elements=[edit_button(db, policy.id)]),
-        context(f"{db} · ID `{escape(policy.id)}` · updated {when(policy.updated_at)}"),
+        *edit,
+        context(f"{db} · ID `{fit(escape(policy.id), 1000)}` · updated {when(policy.updated_at)}{cannot}"),
     ])
 
 

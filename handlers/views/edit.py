@@ -264,7 +264,8 @@ def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel
     elif outcome.kind is OutcomeKind.REFUSED:
         show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
     else:
-        show(client, view_id, blocks.message_view("Could not read it", blocks.error_text(outcome.message)))
+        title = "Cannot change it" if outcome.kind is OutcomeKind.INVALID else "Could not read it"
+        show(client, view_id, blocks.message_view(title, blocks.error_text(outcome.message)))
 
 
 def show(client: WebClient, view_id: str, view: dict[str, Any]) -> bool:
@@ -293,12 +294,28 @@ def say(client: WebClient, view_id: str, user: str | None, title: str, text: str
 def on_edit_button(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any],
                    client: WebClient, respond: Respond) -> None:
     ack()
-    parts = str(action.get("value") or "").split("/")
+    # A policy's ID is the rest of the value: PlanetScale may list one holding a `/`.
+    parts = str(action.get("value") or "").split("/", 2)
     channel = (body.get("channel") or {}).get("id") or ""
+    tell = respond if body.get("response_url") else None
     if len(parts) != 3 or not all(is_slug(p) for p in parts[:2]) or not parts[2]:
-        return  # not a value this bot made
-    open_edit(deps, client, respond if body.get("response_url") else None, body["trigger_id"], body["user"]["id"],
-              channel, database_ref(parts[0], parts[1]), parts[2])
+        deps.background.run_answered_promptly(partial(_tell, tell), _open_message, client, tell, body["trigger_id"],
+                                              "This Edit button names no policy this bot can open. Nothing was read "
+                                              "or changed; run `/backup-policy edit <organization>/<database> "
+                                              "<policy>` instead.")
+        return
+    open_edit(deps, client, tell, body["trigger_id"], body["user"]["id"], channel, database_ref(parts[0], parts[1]),
+              parts[2])
+
+
+def _open_message(client: WebClient, respond: Respond | None, trigger_id: str, message: str) -> None:
+    """A refusal in a form of its own (an App Home gives no response URL), else said to the person alone."""
+    try:
+        client.views_open(trigger_id=trigger_id, view=blocks.message_view("Could not open it",
+                                                                          blocks.error_text(message)))
+    except (SlackApiError, OSError) as exc:
+        log.warning("views.open failed: %s", error_of(exc))
+        _tell(respond, message)
 
 
 def on_unit_changed(deps: Dependencies, ack: Ack, body: dict[str, Any], client: WebClient) -> None:

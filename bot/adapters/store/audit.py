@@ -7,12 +7,21 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.connection import Connected
-from bot.adapters.store.rows import columns, event_of, log_event
+from bot.adapters.store.rows import AUDIT_JSON, columns, event_of, log_event, stored_json
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import OPEN_STATES
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, Table
     from sqlalchemy.engine import Connection
+
+
+def read_columns(t: Table) -> list[ColumnElement[Any]]:
+    """The trail's columns, its JSON fields as the text stored: `event_of` decodes them, so that one damaged
+    entry hides no other."""
+    import sqlalchemy as sa
+
+    return [sa.cast(c, sa.Text).label(c.name) if c.name in AUDIT_JSON else c for c in t.c]
 
 
 class AuditTrail(Connected):
@@ -38,7 +47,7 @@ class AuditTrail(Connected):
 
         from bot.adapters.schema import audit_events as t
 
-        query = sa.select(t).where(t.c.organization == organization, t.c.database == database)
+        query = sa.select(*read_columns(t)).where(t.c.organization == organization, t.c.database == database)
         # One query a reference and a column, each down its own index from the newest: an OR of them made the
         # database read its whole trail (or the policy's, sorted) for the newest few.
         queries = [query.where(column == ref) for ref in dict.fromkeys(policy_refs)
@@ -57,7 +66,7 @@ class AuditTrail(Connected):
         from bot.adapters.schema import audit_events
 
         with self.reader.connect() as conn:
-            rows = conn.execute(sa.select(audit_events).where(audit_events.c.action.in_(list(actions)))
+            rows = conn.execute(sa.select(*read_columns(audit_events)).where(audit_events.c.action.in_(list(actions)))
                                 .order_by(audit_events.c.seq.desc()).limit(limit)).mappings().all()
         return [event_of(r) for r in rows]
 
@@ -67,7 +76,7 @@ class AuditTrail(Connected):
         from bot.adapters.schema import audit_events
 
         with self.reader.connect() as conn:
-            rows = conn.execute(sa.select(audit_events).where(audit_events.c.request_id == request_id)
+            rows = conn.execute(sa.select(*read_columns(audit_events)).where(audit_events.c.request_id == request_id)
                                 .order_by(audit_events.c.seq)).mappings().all()
         return [event_of(r) for r in rows]
 
@@ -78,9 +87,11 @@ class AuditTrail(Connected):
                database: str | None = None, actor: str | None = None, batch: int = 500) -> Iterator[AuditEvent]:
         """Audit entries oldest first, read a batch at a time (constant memory however long the trail);
         `since` and `until` are times as entries write them (2026-01-31T00:00:00Z), `since` included."""
-        for rows in self.event_batches(since, until, organization, database, actor, batch):
+        names = [f.name for f in fields(AuditEvent)]
+        at, when = [i for i, name in enumerate(names) if name in AUDIT_JSON], names.index("at")
+        for rows in self.event_batches(since, until, organization, database, actor, batch, json_as_text=True):
             for row in rows:
-                yield AuditEvent(*row)
+                yield AuditEvent(*(stored_json(v, f"of {row[when]}") if i in at else v for i, v in enumerate(row)))
 
     def event_batches(self, since: str | None = None, until: str | None = None, organization: str | None = None,
                       database: str | None = None, actor: str | None = None,

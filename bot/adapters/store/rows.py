@@ -73,8 +73,26 @@ def request_of(row: Any) -> ChangeRequest:
     return request
 
 
+AUDIT_JSON = ("before", "after", "sent")
+
+
+def stored_json(value: Any, entry: object) -> Any:
+    """A JSON field of an audit entry, read as the text stored: one damaged in the database (SQLite keeps any
+    text) is read as none, logged, and hides no other entry."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        log.warning("audit entry %s holds a JSON field that is not JSON; it is read as empty", entry)
+        return None
+
+
 def event_of(row: Any) -> AuditEvent:
-    return AuditEvent(**{f.name: row[f.name] for f in fields(AuditEvent)})
+    """An entry from a row whose JSON fields are the text stored (store/audit.py `read_columns`) or decoded."""
+    entry = row.get("seq") if hasattr(row, "get") else None
+    return AuditEvent(**{f.name: stored_json(row[f.name], entry) if f.name in AUDIT_JSON else row[f.name]
+                         for f in fields(AuditEvent)})
 
 
 def log_event(values: dict[str, Any] | None) -> None:
