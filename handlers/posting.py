@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack_shapes import error_of
-from bot.domain.change_requests import CLOSED_STATES, FINAL_STATES, ChangeKind, ChangeRequest, RequestState
+from bot.domain.change_requests import CLOSED_STATES, FINAL_STATES, ChangeKind, ChangeRequest, Expiry, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from bot.domain.outcomes import NOBODY_LEFT_SAID, describe_state
 from handlers import blocks, channel_history, home
@@ -239,7 +239,7 @@ def step_line(outcome: Outcome, request: ChangeRequest, actor: str) -> tuple[str
         why = f" ({detail})" if detail and blocks.closed_by_bot(request) else ""
         return "cancelled", f":no_entry: Cancelled by {who}{why}; nothing was sent to PlanetScale."
     if request.state is RequestState.EXPIRED:
-        return "expired", ":hourglass: Expired before enough approvals; nothing was sent to PlanetScale."
+        return "expired", f":hourglass: {blocks.EXPIRED_WORDS[Expiry.of(request)]}; nothing was sent to PlanetScale."
     if outcome.kind is OutcomeKind.WAITING and request.state is RequestState.PENDING:
         # Once per reason: the sweep judges a request again every pass, and the same wait is not news.
         said = hashlib.sha256((request.detail or "").encode()).hexdigest()[:16]
@@ -292,13 +292,14 @@ def there_already(deps: Dependencies, client: WebClient, request: ChangeRequest,
 OUTCOME_WORDS = {RequestState.APPLIED: ":white_check_mark: was applied", RequestState.FAILED: ":warning: was not "
                  "applied", RequestState.REJECTED: ":x: was rejected by {decided_by}",
                  RequestState.CANCELLED: ":no_entry: was cancelled by {decided_by}",
-                 RequestState.EXPIRED: ":hourglass: expired before enough approvals"}
+                 RequestState.EXPIRED: ":hourglass: {expired}"}
 
 
 def to_requester(deps: Dependencies, client: WebClient, request: ChangeRequest) -> None:
     """The outcome to the requester in a direct message: chat.postMessage to a user ID opens the bot's DM with
     them (chat:write, no im:write needed)."""
-    how = OUTCOME_WORDS[request.state].format(decided_by=blocks.decider(request))
+    how = OUTCOME_WORDS[request.state].format(decided_by=blocks.decider(request),
+                                              expired=blocks.EXPIRED_WORDS[Expiry.of(request)].lower())
     where = f" (the request is in <#{request.channel}>)" if request.channel.startswith("C") else ""
     why = f"\n{blocks.fit(blocks.with_mentions(request.detail), 1500)}" if request.detail and (
         request.state in (RequestState.FAILED, RequestState.EXPIRED)

@@ -77,6 +77,23 @@ class RequestState(StrEnum):
         return self in OPEN_STATES
 
 
+class Expiry(StrEnum):
+    """Why a request's life ended, kept as its detail: never approved, or approved and sent back to wait by the
+    judge when it came to be applied (it may have waited behind another change to the policy)."""
+
+    UNAPPROVED = "expired before enough approvals"
+    AFTER_APPROVAL = "expired after it had its approvals: judged again when it came to be applied, it was not"
+
+    @staticmethod
+    def when_due(request: ChangeRequest) -> Expiry:
+        # Only an approval sets `decided_by` on a request that waits (a rejection or cancel closes it).
+        return Expiry.AFTER_APPROVAL if request.decided_by else Expiry.UNAPPROVED
+
+    @staticmethod
+    def of(request: ChangeRequest) -> Expiry:
+        return Expiry.AFTER_APPROVAL if request.detail == Expiry.AFTER_APPROVAL else Expiry.UNAPPROVED
+
+
 class ChangeKind(StrEnum):
     """What a request does to PlanetScale: PATCH a policy, POST a new one, or DELETE one."""
 

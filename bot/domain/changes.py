@@ -31,6 +31,7 @@ from bot.domain.change_requests import (
     CLOSED_STATES,
     ChangeKind,
     ChangeRequest,
+    Expiry,
     RequestState,
     derived_id,
     redone_id,
@@ -351,9 +352,9 @@ class ChangePath(Reverting, Recovering):
         """Expire pending requests past their time; several instances may run this at once."""
         expired = []
         for request in self.store.requests([RequestState.PENDING], expired_before=self.clock()):
-            moved = self._move(request.id, [RequestState.PENDING], RequestState.EXPIRED,
-                               detail="expired before enough approvals",
-                               record=request_event("expired", request, SYSTEM))
+            why = Expiry.when_due(request)
+            moved = self._move(request.id, [RequestState.PENDING], RequestState.EXPIRED, detail=why,
+                               record=request_event("expired", request, SYSTEM, detail=why))
             if moved:
                 expired.append(moved)
         return expired

@@ -13,7 +13,7 @@ from bot.domain.access_rules import AccessRules, Action
 from bot.domain.applying import Applying
 from bot.domain.backup_health import read_again
 from bot.domain.bulk_costs import SharedReads, bulk_facts
-from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState, work_taken_over
+from bot.domain.change_requests import ChangeKind, ChangeRequest, Expiry, RequestState, work_taken_over
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.guardrails import Demand, demand, judge
@@ -48,9 +48,9 @@ class Deciding(Applying):
             self.store.record(unknown_button(user, None, button, request_id))
             return Outcome(OutcomeKind.REFUSED, "That request does not exist (the button may not be from this bot).")
         if request.state is RequestState.PENDING and request.expires_at <= self.clock():
-            expired = self._move(request.id, [RequestState.PENDING], RequestState.EXPIRED,
-                                 detail="expired before enough approvals",
-                                 record=request_event("expired", request, SYSTEM))
+            why = Expiry.when_due(request)
+            expired = self._move(request.id, [RequestState.PENDING], RequestState.EXPIRED, detail=why,
+                                 record=request_event("expired", request, SYSTEM, detail=why))
             if expired:
                 return Outcome(OutcomeKind.EXPIRED, "This request has expired; nothing was done. Ask again if it "
                                                     "is still needed.", expired)

@@ -38,8 +38,7 @@ class Sweeper:
         for untold in self.changes.untold():  # ends Slack refused before: told until it takes them
             self.on_step(untold)
         for request in self.changes.expire_due():
-            self.on_step(Outcome(OutcomeKind.EXPIRED, "Expired before enough approvals; nothing was sent.",
-                                 request))
+            self.on_step(Outcome(OutcomeKind.EXPIRED, "Expired; nothing was sent.", request))
         for outcome in [*self.changes.recover(), *self.changes.judge_again()]:
             if outcome.request is not None:
                 self.on_step(outcome)

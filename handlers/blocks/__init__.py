@@ -59,6 +59,7 @@ from handlers.blocks.policies import (
     policy_list_blocks,
 )
 from handlers.blocks.requests import (
+    EXPIRED_WORDS,
     MAX_PENDING_SHOWN,
     STATE_LINES,
     GroupProgress,
@@ -82,6 +83,7 @@ __all__ = [
     "EDIT_CONFIRM",
     "EDIT_FORM",
     "ELLIPSIS",
+    "EXPIRED_WORDS",
     "HISTORY_WORDS",
     "INTERNAL_ACTIONS",
     "INVISIBLE",

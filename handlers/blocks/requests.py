@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import (
     ConfirmObject,
 )
 
-from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
+from bot.domain.change_requests import ChangeKind, ChangeRequest, Expiry, RequestState
 from bot.domain.changes import after_values
 from bot.domain.commands import DatabaseRef
 from bot.domain.outcomes import applied_before, request_estimate
@@ -48,8 +48,15 @@ STATE_LINES = {
     RequestState.FAILED: ":warning: Not applied: <@{requester}>'s change to",
     RequestState.REJECTED: ":x: Rejected by {decided_by}: <@{requester}>'s change to",
     RequestState.CANCELLED: ":no_entry: Cancelled by {decided_by}: <@{requester}>'s change to",
-    RequestState.EXPIRED: ":hourglass: Expired without enough approvals: <@{requester}>'s change to",
+    RequestState.EXPIRED: ":hourglass: {expired}: <@{requester}>'s change to",
 }
+# Why a request expired (the domain's Expiry), as its message, thread and requester say it.
+EXPIRED_WORDS = {
+    Expiry.UNAPPROVED: "Expired before enough approvals",
+    Expiry.AFTER_APPROVAL: "Expired after it had its approvals: judged again when its turn came to be applied (it "
+                           "may have waited behind another change to the policy), it was not, and its time ran out",
+}
+EXPIRED_HEADS = {Expiry.UNAPPROVED: "Expired without enough approvals", Expiry.AFTER_APPROVAL: "Expired unapplied"}
 
 
 def decider(request: ChangeRequest) -> str:
@@ -63,7 +70,8 @@ def closed_by_bot(request: ChangeRequest) -> bool:
 
 def request_headline(request: ChangeRequest, bold: bool = False) -> str:
     """Who asked what, in the request's state: the message's first line, and its notification text."""
-    head = STATE_LINES[request.state].format(requester=request.requester, decided_by=decider(request))
+    head = STATE_LINES[request.state].format(requester=request.requester, decided_by=decider(request),
+                                             expired=EXPIRED_HEADS[Expiry.of(request)])
     if request.kind is not ChangeKind.UPDATE:
         verb = request.kind.value  # create, delete
         head = (head.replace("asks to change", f"asks to {verb}").replace(" changed", f" {verb}d")
