@@ -5,6 +5,8 @@ policy lookup does (test_a_name_that_is_another_policys_id.py). Through Bolt's p
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from access_rules import by_target
 from approval_helpers import ALICE, BOB, CAROL, approvals_bot
@@ -64,3 +66,13 @@ def test_a_policy_named_as_a_hidden_policys_id_is_not_taken_for_it(
     said = reply.all_text()
     assert planetscale.calls("PATCH") == [], said
     assert "Hidden nightly" not in said and "`bpdash`" in said and "may not see" in said, said
+
+
+def test_the_bulk_form_lists_neither_and_says_how_to_name_each(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    named_so(planetscale, "other-db")
+    approvals_bot.command("edit acme/* bp03devday", user=ALICE)
+    form = json.dumps(approvals_bot.current_view(), ensure_ascii=False)
+    assert "Development daily" in form and "`bpdash`" in form, form
+    assert "multi_static_select" not in form, form
