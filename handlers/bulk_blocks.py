@@ -47,8 +47,8 @@ SKIP_WORDS = {SkipReason.NOT_ALLOWED: "not allowed", SkipReason.GUARDRAIL: "refu
               SkipReason.UNCHANGED: "already as asked", SkipReason.UNCHECKED: "could not be judged",
               SkipReason.UNREADABLE: "could not be read", SkipReason.GONE: "gone"}
 OUTCOME_WORDS = {OutcomeKind.APPLIED: ":white_check_mark: applied",
-                 OutcomeKind.CONFLICT: ":twisted_rightwards_arrows: not applied, it changed in PlanetScale since "
-                                       "the request",
+                 # Its detail (the judge's) says what changed since the request, and where.
+                 OutcomeKind.CONFLICT: ":twisted_rightwards_arrows: not applied",
                  OutcomeKind.FAILED: ":x: not applied, PlanetScale failed",
                  OutcomeKind.NO_LONGER_ALLOWED: ":no_entry: not applied, the rules or guardrails now refuse it",
                  OutcomeKind.INVALID: ":no_entry: not applied, the change no longer holds on it",
