@@ -47,8 +47,8 @@ SKIP_WORDS = {SkipReason.NOT_ALLOWED: "not allowed", SkipReason.GUARDRAIL: "refu
               SkipReason.UNCHANGED: "already as asked", SkipReason.UNCHECKED: "could not be judged",
               SkipReason.UNREADABLE: "could not be read", SkipReason.GONE: "gone"}
 OUTCOME_WORDS = {OutcomeKind.APPLIED: ":white_check_mark: applied",
-                 OutcomeKind.CONFLICT: ":twisted_rightwards_arrows: not applied, it changed in PlanetScale since "
-                                       "the request",
+                 # Its detail (the judge's) says what changed since the request, and where.
+                 OutcomeKind.CONFLICT: ":twisted_rightwards_arrows: not applied",
                  OutcomeKind.FAILED: ":x: not applied, PlanetScale failed",
                  OutcomeKind.NO_LONGER_ALLOWED: ":no_entry: not applied, the rules or guardrails now refuse it",
                  OutcomeKind.INVALID: ":no_entry: not applied, the change no longer holds on it",
@@ -105,8 +105,28 @@ def cost_between(before_values: dict[str, Any], changes: dict[str, Any], seen: d
 
 
 def planned_line(batch: Batch, planned: Planned) -> str:
+    # Its risks before its cost: a line too long loses its end, and the risks are what an approver must see.
+    look = f" · :eyes: {escape(', '.join(planned.risks))}" if planned.risks else ""
     return fit(f"• {name_of(planned.database, planned.policy_name)}: {change_words(planned.before, batch.changes)}"
-               f"{cost_words(batch, planned)}", LINE_LIMIT)
+               f"{look}{cost_words(batch, planned)}", LINE_LIMIT)
+
+
+def second_look(planned: Sequence[Planned]) -> str | None:
+    """What a single request shows as "Worth a second look", over many policies: each kind counted, its first
+    few policies named (every policy's own are on its line in the thread)."""
+    kinds: dict[str, list[Planned]] = {}
+    for p in planned:
+        for risk in p.risks:
+            # A database's name in a risk ("leaves app-db with no production policy") is its line's to tell.
+            kinds.setdefault(risk.replace(f"leaves {p.database} with", "leaves its database with"), []).append(p)
+    if not kinds:
+        return None
+    told = []
+    for kind, those in kinds.items():
+        named = ", ".join(name_of(p.database, p.policy_name) for p in those[:DATABASES_NAMED])
+        more = f" and {len(those) - DATABASES_NAMED} more" if len(those) > DATABASES_NAMED else ""
+        told.append(f"{escape(kind)}: {plural(len(those), 'policy', 'policies')} ({named}{more})")
+    return fit("*Worth a second look:* " + "; ".join(told), 1500)
 
 
 def skipped_line(skipped: Skipped) -> str:
@@ -216,6 +236,9 @@ def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[
     if batch.reason:
         top.append(f"*Reason:* {fit(with_mentions(batch.reason), 600)}")
     top.append(summary(batch, members))
+    # In the first section, which holds little else: the facts' sections are full enough already.
+    look = second_look([p for p in batch.planned if p.rejected_by is None]) if not members else None
+    top += [look] if look else []
     result: list[Block] = packed(top, room=1)[0]
     lines = member_lines(members) if members else [planned_line(batch, p) for p in batch.planned]
     # One section of policies, one of the summary, two of facts: the whole message well under 12,000 characters.

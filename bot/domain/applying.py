@@ -18,6 +18,7 @@ from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.judge import (
     Asked,
+    DirectoryFacts,
     Refusal,
     Snapshot,
     Stage,
@@ -44,7 +45,7 @@ from bot.domain.outcomes import (
     taken_over,
     waiting_detail,
 )
-from bot.domain.policy import BackupPolicy, PolicyUpdate, moved_meanwhile
+from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate, moved_meanwhile
 from bot.domain.ports import Claim, HeldUp, LeaseLost, PlanetScaleError, RateLimited, Unavailable
 from bot.domain.reading import PolicyNotFound
 from bot.domain.snapshots import Snapshots
@@ -132,6 +133,8 @@ class Applying(Snapshots, Lifecycle):
         facts = recorded.with_policies([(p.id, p.name, p.target) for p in listed])
         approved_by = self.store.approvers_of(request.id) if approvals is None else approvals
         verdict = self._judge(Stage.APPLYING, current, Asked.of(request), approved_by, facts, rules)
+        if verdict.refusal is Refusal.MOVED:
+            verdict = self._moved_by_bot(request, current, verdict, rules)
         refused = self._not_applying(claim, by, verdict)
         if refused is not None:
             return refused
@@ -147,6 +150,31 @@ class Applying(Snapshots, Lifecycle):
         if request.kind is ChangeKind.DELETE:
             return self._send_delete(claim, by, db, current, facts)
         return self._send(claim, by, db, current, PolicyUpdate(**request.changes), facts=facts)
+
+    def _moved_by_bot(self, request: ChangeRequest, current: BackupPolicy, verdict: Verdict,
+                      rules: AccessRules) -> Verdict:
+        """A policy the bot's own other changes (its audit trail) took from the values it was asked on to those it
+        holds now: told as changed by them, not in PlanetScale. Nothing is sent either way, so this read waits on
+        no send."""
+        def settings(policy: dict[str, Any]) -> dict[str, Any]:
+            return {f: policy.get(f) for f in EDITABLE_FIELDS}
+
+        want, asked, made = settings(current.model_dump()), settings(dict(request.before)), []
+        for event in self.store.latest(request.organization, request.database, [request.policy_id], 10):
+            if event.action != "applied" or event.policy_id != request.policy_id or event.request_id in (
+                    None, request.id) or not event.after or not event.before:
+                continue
+            if settings(event.after) != want:
+                return verdict  # changed since by someone else: PlanetScale's to tell
+            batch = self.store.batch_of_request(str(event.request_id))
+            made.append(f"bulk change `{batch[:8]}`" if batch else f"change `{str(event.request_id)[:8]}`")
+            want = settings(event.before)
+            if want == asked:
+                # The judge refuses a moved policy before it looks at anyone: no directory is needed to word it.
+                again = judge(Snapshot(Stage.APPLYING, rules, current, Asked.of(request), (), DirectoryFacts({}, {}),
+                                       moved_by=f"by the bot's {' and '.join(reversed(made))}"))
+                return again if again.refusal is Refusal.MOVED else verdict
+        return verdict
 
     def _unread(self, claim: Claim, by: str, exc: PolicyNotFound | PlanetScaleError) -> Outcome:
         """The claimed request's policy could not be read under its lease: nothing was sent."""

@@ -12,6 +12,7 @@ from bot.domain.batches import BatchOutcome, BatchOutcomeKind, Skipped, SkipReas
 from bot.domain.changes import ChangePath
 from bot.domain.commands import DatabaseRef
 from bot.domain.export import is_glob, matching_databases, organization_named
+from bot.domain.naming import outside
 from bot.domain.policy import BackupPolicy, name_key
 from bot.domain.ports import PlanetScaleError
 from bot.domain.read_gate import readable_targets
@@ -101,6 +102,9 @@ class Finding:
             found.skipped += [Skipped(db.database, policy_id, None, SkipReason.GONE, "it is no longer in PlanetScale")
                               for d, policy_id in selection.chosen
                               if d == db.database and all(p.id != policy_id for p in policies)]
+        twice = _id_and_name(selection, [(db, found.listed[db.database], visible) for db, _, visible in named_in])
+        if twice is not None:
+            return BatchOutcome(BatchOutcomeKind.NOTHING, twice)
         # A glob that is a policy's exact name ("Daily?") names that policy (in each database that has one), never
         # every name its characters match: the person named a policy they read (a hidden one is not theirs to
         # read, and changes nothing here). `*` alone means every policy.
@@ -122,3 +126,25 @@ class Finding:
         self.changes.store.record(AuditEvent(action="refused", actor=user, organization=organization, database="",
                                              detail=reason, channel=channel))
         return BatchOutcome(BatchOutcomeKind.REFUSED, reason)
+
+
+def _id_and_name(selection: Selection, read: list[tuple[DatabaseRef, list[BackupPolicy], set[str]]]) -> str | None:
+    """Why nothing is named when the policy reference is one policy's ID and another's name (given in the
+    dashboard; the bot refuses such names), in any database read and whatever the target: the person may have
+    read either in a list (find_policy answers one database so). A hidden policy's name is not told."""
+    ref = selection.policies
+    if selection.chosen:
+        return None
+    by_id = [(db, p, p.target in visible) for db, policies, visible in read for p in policies if p.id == ref]
+    by_name = [(db, p) for db, policies, visible in read for p in policies
+               if p.id != ref and name_key(p.name) == name_key(ref) and p.target in visible]
+    if not by_id or not by_name:
+        return None
+    ids = "; ".join(f"“{outside(p.name)}” in {db}" if seen else f"a policy you may not see in {db}"
+                    for db, p, seen in by_id[:3])
+    names = "; ".join(f"`{p.id}` in {db}" for db, p in by_name[:3])
+    ways = [f"`/backup-policy update {db} \"{outside(p.name)}\" …`" for db, p, seen in by_id[:3] if seen]
+    ways += [f"`/backup-policy update {db} {p.id} …`" for db, p in by_name[:3]]
+    return (f"Nothing was asked or sent: “{outside(ref)}” is the ID of {ids} and the name of {names}, so "
+            f"`{selection.words}` could mean either. Name the one you mean by its other handle: "
+            f"{' or '.join(ways)}.")

@@ -105,6 +105,8 @@ class Snapshot:
     # The database's policies and the estimate's basis (None: not known at this stage, so `min_policies` and
     # `max_storage` wait for a stage that knows them).
     facts: DatabaseFacts | None = None
+    # Who changed the policy since the request, where the bot knows it (its own other change); else PlanetScale.
+    moved_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -257,9 +259,10 @@ def _moved(s: Snapshot) -> str | None:
             return (f"a policy named “{outside(str(a.changes['name']))}” was made in PlanetScale since the request "
                     f"(`{taken[0]}`). Nothing was sent; ask again with another name.")
         return None
+    where = s.moved_by or "in PlanetScale"
     if s.policy.target != a.before["target"]:
-        return (f"the policy moved from {a.before['target']} to {s.policy.target} in PlanetScale since the "
-                "request, so the rules that judged it no longer apply. Nothing was sent; ask again.")
+        return (f"the policy moved from {a.before['target']} to {s.policy.target} {where} since the request, so "
+                "the rules that judged it no longer apply. Nothing was sent; ask again.")
     # A deletion is judged on the whole policy: the one asked to go, as it was, is the one that goes. A number
     # and its unit are one setting: approved as "4 weeks → 2 weeks", `retention_value=2` is not sent once the
     # unit became days.
@@ -268,8 +271,8 @@ def _moved(s: Snapshot) -> str | None:
     moved = {f: (a.before[f], s.policy.field_value(f)) for f in fields if s.policy.field_value(f) != a.before[f]}
     if moved:
         what = ", ".join(f"{f} is now {now!r} (was {then!r} when requested)" for f, (then, now) in moved.items())
-        return (f"the policy changed in PlanetScale since the request: {what}. Nothing was sent; ask again "
-                "against the current values.")
+        return (f"the policy changed {where} since the request: {what}. Nothing was sent; ask again against the "
+                "current values.")
     return None
 
 

@@ -328,6 +328,10 @@ class ChangeStore(Protocol):
         """The bulk change a request is a policy of (None: an ordinary request)."""
         ...
 
+    def latest(self, organization: str, database: str, policy_refs: Sequence[str], limit: int) -> list[AuditEvent]:
+        """The newest audit entries of the policies named by `policy_refs` (IDs or exact names), newest first."""
+        ...
+
     def approvers_by_request(self, request_ids: Sequence[str]) -> dict[str, list[str]]:
         """`approvers_of` for many requests at once: every ID is a key."""
         ...

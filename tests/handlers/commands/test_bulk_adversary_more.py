@@ -98,7 +98,7 @@ max_storage = "1TB"
     approvals_bot.command('update acme/cost-* "Production daily" retention=14d', user=ALICE)
     [message] = channel_messages(approvals_bot)
     for where in (shown(approvals_bot, message), thread(approvals_bot, message)):
-        lines = {db: next(line for line in where.split("\\n") if f"`{db}`" in line) for db in dbs}
+        lines = {db: next(line for line in where.split("\\n") if f"• `{db}`" in line) for db in dbs}
         # Backups every 12 hours, kept 2 days → 14.
         assert "kept 4 → 28" in lines[dbs[0]] and "4.0 GB → 28.0 GB" in lines[dbs[0]], lines[dbs[0]]
         assert "kept 4 → 28" in lines[dbs[1]] and "12.0 GB → 84.0 GB" in lines[dbs[1]], lines[dbs[1]]
