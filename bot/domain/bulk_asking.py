@@ -157,9 +157,9 @@ class Asking(Finding):
             for group, count in verdict.groups:
                 groups[group] = max(groups.get(group, 0), count)
             principals.update(dict.fromkeys(verdict.approvers))
-            after_target = str(resulting_values(policy, update)["target"])
-            risks = risks_of(policy, resulting_values(policy, update)) + \
-                last_of_target(policy, after_target, facts, database) + list(verdict.overridden)
+            values = resulting_values(policy, update)
+            risks = risks_of(policy, values) + \
+                last_of_target(policy, str(values["target"]), facts, database) + list(verdict.overridden)
             planned.append(Planned(database, policy.id, policy.name, policy.model_dump(), verdict.needed,
                                    dict(verdict.groups), risks, facts.to_json()))
             # The next policy of this database is judged on its policies as they would be after this one's change

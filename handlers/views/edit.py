@@ -314,7 +314,7 @@ def _open_message(client: WebClient, respond: Respond | None, trigger_id: str, m
         client.views_open(trigger_id=trigger_id, view=blocks.message_view("Could not open it",
                                                                           blocks.error_text(message)))
     except (SlackApiError, OSError) as exc:
-        log.warning("views.open failed: %s", error_of(exc))
+        views_open_failure(exc)
         _tell(respond, message)
 
 
