@@ -3,6 +3,8 @@ that claims it, whichever run of its work or sweep gets there first; the rest to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from slack_bolt import Respond
 from slack_sdk import WebClient
 
@@ -18,9 +20,11 @@ from handlers.posting import AUDITED, owes_audit, publish, report_step, request_
 POSTS = (OutcomeKind.REQUESTED, OutcomeKind.WAITING, OutcomeKind.APPLIED, OutcomeKind.QUEUED)
 
 
-def post_asked(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None) -> bool:
+def post_asked(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,
+               told_here: Sequence[str] = ()) -> bool:
     """The request of a change just asked, posted in its channel (one of POSTS); False when another run of this
-    work or the sweep holds its post."""
+    work or the sweep holds its post. `told_here`: the notices of an end told by the caller, claimed first in
+    the same round trip as the post's own claims."""
     request = outcome.request
     if request is None or outcome.kind not in POSTS:
         return False
@@ -29,9 +33,11 @@ def post_asked(deps: Dependencies, client: WebClient, outcome: Outcome, respond:
         # With it, in the same round trip: the message about to be posted shows it applied, so a sweep telling
         # its end (this instance stopped before marking it told) neither shows it again nor says so in its thread.
         state = request.state.value
-        if not deps.store.claim_notices(request.id, [POSTING, f"shown:{state}", state]):
+        mine = [POSTING, f"shown:{state}"] + ([] if state in told_here else [state])  # claimed already when told here
+        if not deps.store.claim_notices(request.id, mine, regardless=told_here):
             return False
-        publish(deps, client, request, respond)
+        # Applied at once: never pending, so nobody approved it; its message needs no read of approvals.
+        publish(deps, client, request, respond, approvals=() if not request.approvals_needed else None)
         deps.store.claim_notice(request.id, POSTED)
         return True
     # Pending or queued: claimed, as a run redoing this work (its first run stalled) finds it stored unposted
@@ -57,16 +63,18 @@ def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respo
     # Found closed (by an earlier run of this work, or another person's): its end is not this step's to tell.
     ended_here = outcome.request is not None and outcome.request.state in CLOSED_STATES \
         and outcome.kind is not OutcomeKind.CLOSED
-    if ended_here and outcome.request is not None:
-        # Ended at once and told here: its thread notice and DM are claimed before the post, so that a sweep
-        # finding it closed and not yet marked told sends neither.
-        for notice in (outcome.request.state.value, f"dm:{outcome.request.state.value}"):
-            deps.store.claim_notice(outcome.request.id, notice)
+    # Ended at once and told here: its thread notice and DM are claimed before the post, so that a sweep finding
+    # it closed and not yet marked told sends neither; with the post's own claims when it is posted.
+    told_here = (outcome.request.state.value, f"dm:{outcome.request.state.value}") \
+        if ended_here and outcome.request is not None else ()
+    posted = outcome.kind is OutcomeKind.APPLIED and outcome.request is not None
+    if told_here and not posted and outcome.request is not None:
+        deps.store.claim_notices(outcome.request.id, [], regardless=told_here)
     if outcome.kind is OutcomeKind.PREVIEWED and outcome.plan is not None:
         say_privately(respond, "Dry run: nothing was sent", blocks.dry_run_blocks(outcome.plan, outcome.approvals,
                                                                            outcome.guardrails))
     elif outcome.kind in POSTS and outcome.request is not None:
-        post_asked(deps, client, outcome, respond)
+        post_asked(deps, client, outcome, respond, told_here if posted else ())
         if outcome.kind is OutcomeKind.QUEUED:
             say_privately(respond, blocks.error_text(outcome.message))
         elif outcome.kind is not OutcomeKind.APPLIED:

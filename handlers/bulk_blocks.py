@@ -51,7 +51,8 @@ OUTCOME_WORDS = {OutcomeKind.APPLIED: ":white_check_mark: applied",
                  OutcomeKind.CONFLICT: ":twisted_rightwards_arrows: not applied",
                  OutcomeKind.FAILED: ":x: not applied, PlanetScale failed",
                  OutcomeKind.NO_LONGER_ALLOWED: ":no_entry: not applied, the rules or guardrails now refuse it",
-                 OutcomeKind.INVALID: ":no_entry: not applied, the change no longer holds on it",
+                 # Its detail (the judge's) says the change no longer holds, and why.
+                 OutcomeKind.INVALID: ":no_entry: not applied",
                  OutcomeKind.WAITING: ":hourglass: waiting: its rules now ask for more approvals",
                  OutcomeKind.QUEUED: ":hourglass_flowing_sand: not applied yet: the bot applies it shortly"}
 STATE_WORDS = {RequestState.APPLIED: ":white_check_mark: applied", RequestState.FAILED: ":x: not applied",
@@ -61,7 +62,9 @@ HEADLINES = {BatchState.PENDING: ":lock: <@{requester}> asks to change",
              BatchState.APPROVED: ":package: <@{requester}>'s bulk change to",
              BatchState.REJECTED: ":x: Rejected by <@{decided_by}>: <@{requester}>'s bulk change to",
              BatchState.CANCELLED: ":no_entry: Cancelled by <@{decided_by}>: <@{requester}>'s bulk change to",
-             BatchState.EXPIRED: ":hourglass: Expired without enough approvals: <@{requester}>'s bulk change to"}
+             BatchState.EXPIRED: ":hourglass: Expired without enough approvals: <@{requester}>'s bulk change to",
+             BatchState.REFUSED: ":no_entry_sign: Not applied, the access rules no longer allow it: <@{requester}>'s "
+                                 "bulk change to"}
 
 
 def code_text(text: str) -> str:
@@ -254,9 +257,6 @@ def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[
         if len(batch.skipped) > SKIPPED_IN_MESSAGE:
             facts.append(f"…and {len(batch.skipped) - SKIPPED_IN_MESSAGE} more in the "
                          + ("thread." if threaded else "messages after this one."))
-    if batch.hidden:
-        facts.append(f"{plural(batch.hidden, 'policy', 'policies')} it names have a target the requester may not "
-                     "see here: left out.")
     if batch.approvals_needed:
         facts.append(approvals_line(batch, approved_by, standings, members, also))
     out = [p for p in batch.planned if p.rejected_by is not None]

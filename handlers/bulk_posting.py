@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack_shapes import error_of
-from bot.domain.batches import Batch, BatchOutcome, BatchOutcomeKind, BatchState
+from bot.domain.batches import UNSHOWN, Batch, BatchOutcome, BatchOutcomeKind, BatchState
 from bot.domain.bulk_costs import SharedReads
 from bot.domain.changes import SYSTEM, Outcome
 from handlers import blocks, bulk_blocks, channel_history, home
@@ -86,19 +86,26 @@ def report_batch(deps: Dependencies, client: WebClient, outcome: BatchOutcome, r
 
 
 def report_batch_step(deps: Dependencies, client: WebClient, outcome: BatchOutcome, respond: Respond | None,
-                      clicked_on: tuple[str, str] | None = None) -> None:
-    """A click on a bulk change: its message shows the truth, and the clicker hears why when it is not that."""
+                      clicked_on: tuple[str, str] | None = None, actor: str | None = None) -> None:
+    """A click on a bulk change: its message shows the truth, and the clicker hears why when it is not that. A
+    click by `actor` on the App Home has no response URL: the answer goes on their Home, as a request's does."""
     batch = outcome.batch
+    on_home = actor is not None and not has_response_url(respond)
     if batch is not None:
         if clicked_on is not None and batch.message_ts is None:
             deps.store.set_batch_message(batch.id, *clicked_on)
         latest = deps.store.get_batch(batch.id) or batch
-        refresh(deps, client, latest, respond, outcome.reads)
+        refresh(deps, client, latest, respond, outcome.reads, clicked_on, but=actor if on_home else None)
         if outcome.kind is BatchOutcomeKind.DONE:
             finish(deps, client, latest)
-        elif outcome.kind in (BatchOutcomeKind.REJECTED, BatchOutcomeKind.EXPIRED):
-            to_requester(deps, client, latest)
-    if respond is not None and has_response_url(respond) and outcome.kind is not BatchOutcomeKind.DONE:
+        elif outcome.kind in (BatchOutcomeKind.REJECTED, BatchOutcomeKind.EXPIRED,
+                              BatchOutcomeKind.NO_LONGER_ALLOWED):
+            to_requester(deps, client, latest, outcome.message)
+    if on_home and actor is not None:
+        # Built now, after the step: a publish still due for them would only wipe the answer.
+        deps.homes_due.discard(actor)
+        home.publish_home(deps, client, actor, notice=outcome.message, notice_kind=outcome.kind)
+    elif respond is not None and has_response_url(respond) and outcome.kind is not BatchOutcomeKind.DONE:
         say_privately(respond, outcome.message if outcome.kind in (BatchOutcomeKind.COUNTED,
                                                                     BatchOutcomeKind.PART_REJECTED)
                       else blocks.error_text(outcome.message))
@@ -168,24 +175,35 @@ def in_channel(deps: Dependencies, batch: Batch, respond: Respond) -> bool:
 
 
 def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None = None,
-            reads: SharedReads | None = None) -> None:
+            reads: SharedReads | None = None, clicked_on: tuple[str, str] | None = None,
+            but: str | None = None) -> bool:
     """Its message shows where it stands now (on `reads`, the step's), and so do the App Homes of those it
-    concerns."""
-    home.refresh_homes(deps, client, batch)
+    concerns (`but` one, answered on their Home already). `clicked_on`: the message a click came from, which its
+    response URL replaces. False when Slack would not update its message and no click replaced it: owed to the
+    sweep (UNSHOWN)."""
+    home.refresh_homes(deps, client, batch, but=but)
     text, message = batch_message(deps, batch, reads=reads)
     if batch.message_channel and batch.message_ts:
         try:
             client.chat_update(channel=batch.message_channel, ts=batch.message_ts, text=text, blocks=message)
-            return
+            return True
         except OSError as exc:
             # Slack may have taken it: the next step on the batch shows it again, and what each policy came to
             # still goes to the thread and the requester.
             log.error("could not update the message of bulk change %s: %s", batch.id, error_of(exc))
-            return
+            return True
         except SlackApiError as exc:
             log.error("could not update the message of bulk change %s: %s", batch.id, exc.response.get("error"))
+            # Only a click on the message itself replaces it: one from `pending` would replace that list instead.
+            replaced = clicked_on == (batch.message_channel, batch.message_ts) and respond is not None \
+                and has_response_url(respond) \
+                and respond(text=text, blocks=message, replace_original=True).status_code == 200
+            if not replaced:
+                deps.store.claim_notice(batch.id, UNSHOWN)
+            return replaced
     if respond is not None and has_response_url(respond):
         respond(text=text, blocks=message, replace_original=True)
+    return True
 
 
 def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
@@ -284,13 +302,19 @@ def sweep_batches(deps: Dependencies, client: WebClient) -> None:
         post_late(deps, client, batch)
     for batch in deps.store.unthreaded_batches():
         to_thread(deps, client, batch, "plan", bulk_blocks.plan_replies(batch))
+    for batch in deps.store.unshown_batches():
+        deps.store.forget_notice(batch.id, UNSHOWN)  # claimed again if Slack still refuses
+        refresh(deps, client, batch)
     for batch in deps.store.unfinished_batches():
         finish(deps, client, batch)
     for outcome in deps.bulk.judge_again():
         if outcome.batch is not None:
             latest = deps.store.get_batch(outcome.batch.id) or outcome.batch
             refresh(deps, client, latest)
-            finish(deps, client, latest)
+            if outcome.kind is BatchOutcomeKind.NO_LONGER_ALLOWED:
+                to_requester(deps, client, latest, outcome.message)
+            else:
+                finish(deps, client, latest)
     for batch in deps.bulk.expire_due():
         if batch.state is BatchState.EXPIRED:
             refresh(deps, client, batch)
@@ -353,15 +377,19 @@ def post_late(deps: Dependencies, client: WebClient, batch: Batch) -> None:
     deps.store.claim_notice(batch.id, POSTED)
 
 
-def to_requester(deps: Dependencies, client: WebClient, batch: Batch) -> None:
-    """How the bulk change ended, once, in a direct message to whoever asked it."""
+def to_requester(deps: Dependencies, client: WebClient, batch: Batch, why: str | None = None) -> None:
+    """How the bulk change ended, once, in a direct message to whoever asked it; `why`, the step's words, for
+    one the access rules no longer allow."""
     notice = f"dm:{batch.state.value}"
     if batch.state is BatchState.PENDING or not deps.store.claim_notice(batch.id, notice):
         return
     members = deps.store.batch_members(batch.id)
     where = f" (its message is in <#{batch.channel}>)" if batch.channel.startswith("C") else ""
     text = f"Your bulk change `{bulk_blocks.code_text(batch.selection)}`: {bulk_blocks.summary(batch, members)}"
-    if batch.state is not BatchState.APPROVED:
+    if batch.state is BatchState.REFUSED:
+        text = (f"Your bulk change `{bulk_blocks.code_text(batch.selection)}`: "
+                f"{why or 'Not applied: the access rules no longer allow it. Nothing was sent.'}")
+    elif batch.state is not BatchState.APPROVED:
         text = f"Your bulk change `{bulk_blocks.code_text(batch.selection)}` was {batch.state.value}; nothing was sent."
     if any(m.retryable for m in members):
         text += " Its message lists why each one was not applied, and offers to retry them."

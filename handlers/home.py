@@ -20,7 +20,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerB
 
 from bot.adapters.slack_shapes import refused_with
 from bot.domain.access_rules import Action
-from bot.domain.batches import Batch
+from bot.domain.batches import Batch, BatchOutcomeKind
 from bot.domain.change_requests import ChangeRequest
 from bot.domain.changes import OutcomeKind, after_values, group_progress
 from bot.domain.group_directory import DirectoryError
@@ -39,11 +39,13 @@ BATCHES_SHOWN = 5  # two blocks each
 
 
 # The steps whose answer on the Home is news, not a warning: as the response URL answers them.
-DONE = frozenset({OutcomeKind.APPLIED, OutcomeKind.COUNTED, OutcomeKind.REJECTED, OutcomeKind.CANCELLED})
+DONE: frozenset[OutcomeKind | BatchOutcomeKind] = frozenset({
+    OutcomeKind.APPLIED, OutcomeKind.COUNTED, OutcomeKind.REJECTED, OutcomeKind.CANCELLED, BatchOutcomeKind.DONE,
+    BatchOutcomeKind.COUNTED, BatchOutcomeKind.REJECTED, BatchOutcomeKind.PART_REJECTED, BatchOutcomeKind.CANCELLED})
 
 
 def home_view(deps: Dependencies, user: str, notice: str | None = None,
-              notice_kind: OutcomeKind | None = None) -> dict[str, Any]:
+              notice_kind: OutcomeKind | BatchOutcomeKind | None = None) -> dict[str, Any]:
     """`notice`, the answer to a step taken on the Home, shown above it: a warning unless `notice_kind` is done."""
     pending = deps.changes.pending_for(user, max(WAITING_SHOWN, OWN_SHOWN))
     waiting, own = pending.waiting[:WAITING_SHOWN], pending.own[:OWN_SHOWN]
@@ -78,21 +80,28 @@ def _requests(deps: Dependencies, requests: list[ChangeRequest], user: str,
               approvals: dict[str, list[str]]) -> list[Block]:
     shown: list[Block] = []
     for request in requests:
-        before = BackupPolicy.model_validate(request.before)
-        approved_by = deps.changes.counted_approvers(request, approvals[request.id])  # those that still count
-        lines = [f"{blocks.request_headline(request)} (in <#{request.channel}>)",
-                 blocks.changes_text_between(before, after_values(request))]
-        groups = progress_by_group(deps, request, approved_by)
-        lines.append(blocks.groups_line(groups) if groups else
-                     f"*Approvals:* {len(approved_by)} of {request.approvals_needed}")
-        shown += blocks.packed(lines, room=1)[0]
-        if request.requester == user:
-            buttons = [ButtonElement(text="Cancel", action_id=blocks.CANCEL, value=request.id)]
-        else:
-            buttons = [ButtonElement(text="Approve", action_id=blocks.APPROVE, value=request.id, style="primary"),
-                       blocks.reject_button(request)]
-        shown += [ActionsBlock(block_id=f"home:{request.id}", elements=buttons), DividerBlock()]
+        try:
+            shown += _request_entry(deps, request, user, approvals[request.id])
+        except Exception:  # one request holding what no message can show hides no other
+            log.exception("request %s could not be shown on the Home; it is left out", request.id)
     return shown
+
+
+def _request_entry(deps: Dependencies, request: ChangeRequest, user: str, approvals: list[str]) -> list[Block]:
+    before = BackupPolicy.model_validate(request.before)
+    approved_by = deps.changes.counted_approvers(request, approvals)  # those that still count
+    lines = [f"{blocks.request_headline(request)} (in <#{request.channel}>)",
+             blocks.changes_text_between(before, after_values(request))]
+    groups = progress_by_group(deps, request, approved_by)
+    lines.append(blocks.groups_line(groups) if groups else
+                 f"*Approvals:* {len(approved_by)} of {request.approvals_needed}")
+    entry = blocks.packed(lines, room=1)[0]
+    if request.requester == user:
+        buttons = [ButtonElement(text="Cancel", action_id=blocks.CANCEL, value=request.id)]
+    else:
+        buttons = [ButtonElement(text="Approve", action_id=blocks.APPROVE, value=request.id, style="primary"),
+                   blocks.reject_button(request)]
+    return [*entry, ActionsBlock(block_id=f"home:{request.id}", elements=buttons), DividerBlock()]
 
 
 def progress_by_group(deps: Dependencies, request: ChangeRequest,
@@ -145,7 +154,7 @@ def _capabilities(deps: Dependencies, user: str) -> list[str]:
 
 
 def publish_home(deps: Dependencies, client: WebClient, user: str, notice: str | None = None,
-                 notice_kind: OutcomeKind | None = None) -> str | None:
+                 notice_kind: OutcomeKind | BatchOutcomeKind | None = None) -> str | None:
     """Publishes `user`'s Home; Slack's error where it refused it (logged), else None. Nothing of Slack's answer is
     read: an `ok` answer of any shape is the Home published."""
     try:

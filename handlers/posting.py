@@ -61,7 +61,8 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
             if latest.state is RequestState.APPLIED:
                 to_audit_channel(deps, client, latest)
         else:
-            shown = refresh(deps, client, outcome.request, respond, latest, outcome.approved_by, claim_shown=False)
+            shown = refresh(deps, client, outcome.request, respond, latest, outcome.approved_by, claim_shown=False,
+                            clicked_on=clicked_on)
     if outcome.request is not None:
         tell_steps(deps, client, outcome, actor, latest)
     answer_actor(deps, client, outcome, respond, actor)
@@ -180,6 +181,8 @@ def tell_steps(deps: Dependencies, client: WebClient, outcome: Outcome, actor: s
     step = step_line(outcome, latest, actor)
     if step is not None:
         to_thread(deps, client, latest, *step)
+    if outcome.asks_approval and latest.state is RequestState.PENDING:
+        tell_asks_approval(deps, client, latest)
     if latest.state in CLOSED_STATES and not (latest.state is RequestState.CANCELLED
                                               and latest.decided_by == latest.requester):
         to_requester(deps, client, latest)
@@ -215,6 +218,16 @@ def tell_nobody_left(deps: Dependencies, client: WebClient, request: ChangeReque
             f"Your request to change *{blocks.literal(request.policy_name)}* of "
             f"*{request.organization}/{request.database}*{where} needs {needs}, and nobody left in {who} may "
             f"give them. It stays open until it expires: {fix}.")
+
+
+def tell_asks_approval(deps: Dependencies, client: WebClient, request: ChangeRequest) -> None:
+    """Its requester, told the sweep applies their change, hears once that it now waits for approval."""
+    where = f" in <#{request.channel}>" if request.channel.startswith("C") else ""
+    detail = blocks.fit(blocks.with_mentions(request.detail or ""), 1500)
+    dm_once(deps, client, request, "dm:asks_approval",
+            f"Your change to *{blocks.literal(request.policy_name)}* of *{request.organization}/{request.database}*"
+            f"{where} is not applied yet, nothing was sent: {detail}. It waits for approval"
+            + (f" by {blocks.mentions(request.approvers)}." if request.approvers else "."))
 
 
 def owed_by_group(groups: blocks.GroupProgress | None) -> str:
@@ -327,9 +340,11 @@ def dm_once(deps: Dependencies, client: WebClient, request: ChangeRequest, notic
         given_back(deps, request, [notice], exc)
 
 
-def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respond: Respond | None) -> None:
-    """Post the request's message in its channel, remembering where it is so that it can be updated."""
-    text, request_blocks = request_message(deps, request)
+def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respond: Respond | None,
+            approvals: Sequence[str] | None = None) -> None:
+    """Post the request's message in its channel, remembering where it is so that it can be updated; `approvals`:
+    the request's, when the caller knows them."""
+    text, request_blocks = request_message(deps, request, approvals)
     try:
         answer = client.chat_postMessage(channel=request.channel, text=text, blocks=request_blocks,
                                          metadata=notice_metadata(request, POSTED))
@@ -365,10 +380,11 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
 
 def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respond: Respond | None = None,
             latest: ChangeRequest | None = None, approvals: Sequence[str] | None = None,
-            claim_shown: bool = True) -> str | None:
+            claim_shown: bool = True, clicked_on: tuple[str, str] | None = None) -> str | None:
     """Show the request's current state on its message. `latest` and `approvals`: the request as just read, and
     its approvals, when the caller has them. Returns the notice that its message shows it closed, once it does:
-    claimed here, unless `claim_shown` is False (the caller claims it as it marks the request told)."""
+    claimed here, unless `claim_shown` is False (the caller claims it as it marks the request told).
+    `clicked_on`: the message a click came from, which its response URL replaces."""
     latest = latest or deps.store.get_request(request.id) or request
     text, request_blocks = request_message(deps, latest, approvals)
     shown_closed = None
@@ -379,7 +395,9 @@ def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
         except (SlackApiError, OSError) as exc:
             log.error("could not update the message of request %s: %s", request.id, error_of(exc))
             shown = not passing(exc)
-            if respond is not None and has_response_url(respond):
+            # Only a click on the message itself replaces it: one from `pending` would replace that list instead.
+            if respond is not None and has_response_url(respond) and \
+                    clicked_on == (latest.message_channel, latest.message_ts):
                 shown = respond(text=text, blocks=request_blocks, replace_original=True).status_code == 200 or shown
         if shown and latest.state in CLOSED_STATES:
             shown_closed = f"shown:{latest.state.value}"

@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
 from bot.domain.changes import unknown_button
-from bot.domain.policy import BackupPolicy, describe_schedule
+from bot.domain.policy import BackupPolicy
 from bot.domain.watch import Skipped
 from bot.domain.watch_state import Notice, NoticeKind
 from handlers import blocks, channel_history
@@ -76,7 +76,7 @@ def schedule_of(values: dict[str, Any] | None) -> str:
         policy = BackupPolicy.model_validate(values or {})
     except ValueError:
         return "(its last state could not be read)"
-    return f"{describe_schedule(policy)} ({blocks.escape(str(policy.target))})"
+    return f"{blocks.schedule_text(policy)} ({blocks.escape(str(policy.target))})"
 
 
 # Slack's errors about a message's own content.
@@ -154,7 +154,9 @@ SKIPPED_HEADLINE = ":warning: The watch skipped what it could not judge"
 
 
 def skipped_blocks(skipped: list[Skipped]) -> list[dict[str, Any]]:
-    lines = "\n".join(f"• {blocks.escape(s.what)}: {blocks.with_mentions(s.reason)}" for s in skipped)
+    # What was skipped names text from PlanetScale (a policy ID, a branch): shown as written, never as markup.
+    lines = "\n".join(f"• {blocks.literal(s.what, blocks.MAX_NAME_IN_LINE)}: {blocks.with_mentions(s.reason)}"
+                      for s in skipped)
     return blocks.to_dicts([
         blocks.section(SKIPPED_HEADLINE),
         blocks.section(blocks.fit(lines, 2900)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -12,11 +13,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from hypothesis import settings as hypothesis_settings
 from planetscale_spec import JudgedBySpec, SpecJudge
 from slack_bolt import App, BoltRequest, BoltResponse
+from slack_sdk.signature import Clock
 
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.store import Store, database_url
@@ -61,6 +64,10 @@ SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 BOT_TOKEN = "xoxb-test-0000-bot-token"
 CHANNEL = "C0DBAOPS01"
 ALICE = "U0ALICE001"
+# The Slack client's timeouts for a test whose Slack answers a call after the bot gave up on it (the answer held
+# by a `MethodFault.until` gate): it holds every Slack call of the command, so its read is long enough that an
+# ordinary answer slowed by a loaded machine still comes in time, and the rest keep their usual length.
+ANSWER_LOST_TIMEOUT = httpx.Timeout(10.0, read=2.0)
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +96,16 @@ def planetscale_answers_by_its_spec(request: pytest.FixtureRequest) -> Iterator[
     if violations:
         pytest.fail("The PlanetScale emulator answered against PlanetScale's spec "
                     "(tests/planetscale-openapi.yaml):\n" + "\n".join(violations), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def emulators_start_fresh(request: pytest.FixtureRequest) -> None:
+    """The emulators' servers last the session, so a test naming only the server would meet the state the last
+    test on its worker left (a Slack answering auth.test with a string): each starts from the demo's."""
+    if "slack_server" in request.fixturenames:
+        request.getfixturevalue("slack")
+    if "planetscale_server" in request.fixturenames:
+        request.getfixturevalue("planetscale")
 
 
 @pytest.fixture(scope="session")
@@ -287,10 +304,23 @@ def acked_while(answer: Callable[[], T], bound: float = 10.0) -> T:
 
 
 def reset_postgres(url: str) -> None:
+    """Empties the worker's database. A session an earlier test left in a transaction (its connection held open by
+    a stalled proxy, or by a thread of it still running) would hold a lock the drop waits for without end: after a
+    bounded wait, this database's other sessions are ended and the drop is tried again."""
     engine = sa.create_engine(database_url(url))
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    engine.dispose()
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    except sa.exc.OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -319,6 +349,16 @@ def fresh_postgres() -> str:
             raise
         pytest.skip(f"PostgreSQL at BACKUP_BOT_TEST_POSTGRES_URL is not reachable: {exc.orig}")
     return POSTGRES_URL
+
+
+@pytest.fixture
+def slack_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The time by which Slack's signatures are checked (Bolt's check and the keeper's, slack_sdk's Clock), moved
+    on by the test alone: a request signed a little under five minutes ago is acked however slow the machine,
+    and is past them once the test moves it on."""
+    now = [time.time()]
+    monkeypatch.setattr(Clock, "now", lambda _: now[0])
+    return now
 
 
 @pytest.fixture

@@ -69,9 +69,13 @@ def test_a_slack_that_answers_too_late_is_counted_in_the_metrics(bot: Bot, slack
     failed: list[tuple[str, str]] = []
     client = SlackClient(SlackHttp(timeout=0.5, sleep=lambda _: None), token="xoxb-x",
                          base_url=bot.app.client.base_url, on_error=lambda *call: failed.append(call))
-    slack.add_fault(MethodFault("chat.postMessage", delay=1.5, times=1))
-    with pytest.raises(TimeoutError):
-        client.chat_postMessage(channel="C1", text="hello")
+    answered = threading.Event()  # Slack answers once the client has stopped waiting, however slow the machine
+    slack.add_fault(MethodFault("chat.postMessage", until=answered, times=1))
+    try:
+        with pytest.raises(TimeoutError):
+            client.chat_postMessage(channel="C1", text="hello")
+    finally:
+        answered.set()
     assert failed == [("chat.postMessage", "connection")]
 
 
@@ -128,12 +132,16 @@ def test_https_with_a_throwaway_certificate_costs_its_handshake_too() -> None:
 def test_planetscale_timeouts_over_kept_alive_connections_are_retried_then_reported(
     planetscale_server: tuple[PlanetScaleEmulator, BackgroundServer], planetscale: PlanetScaleState
 ) -> None:
-    planetscale.add_fault(Fault(delay=1.0, times=2, method="GET"))
+    answered = threading.Event()  # PlanetScale answers once the client has given up, however slow the machine
+    planetscale.add_fault(Fault(until=answered, times=2, method="GET"))
     client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, planetscale_server[1].url + "/v1",
                                timeout=httpx.Timeout(0.2), retry=RetryPolicy(attempts=2), sleep=lambda _: None,
                                transport=planetscale_transport())
-    with pytest.raises(Unavailable, match="did not answer in time"):
-        client.list_policies("acme", "app-db")
+    try:
+        with pytest.raises(Unavailable, match="did not answer in time"):
+            client.list_policies("acme", "app-db")
+    finally:
+        answered.set()
     assert len(client.list_policies("acme", "app-db")) == 3  # a fresh connection after the timed-out ones
 
 

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -93,15 +94,19 @@ def test_sigterm_waits_for_acked_work_no_longer_than_the_drain_timeout(
            "BACKUP_BOT_DRAIN_TIMEOUT": "1s"}
     port = free_port()
     server = start(env, tmp_path, port)
-    planetscale.add_fault(Fault(delay=60.0, method="PATCH"))  # PlanetScale holds the change for a minute
-    post(port, command("update acme/app-db bp03devday retention=6d", slack_server[1].url))
-    wait_until(lambda: planetscale.calls("PATCH"), "the PATCH did not start")
-    server.send_signal(signal.SIGTERM)
+    answered = threading.Event()  # PlanetScale holds the change until the test ends
+    planetscale.add_fault(Fault(until=answered, method="PATCH"))
     try:
-        server.wait(timeout=30)  # well before PlanetScale answers
-    except subprocess.TimeoutExpired:
-        server.kill()
-        raise AssertionError("serve did not stop within its drain timeout") from None
+        post(port, command("update acme/app-db bp03devday retention=6d", slack_server[1].url))
+        wait_until(lambda: planetscale.calls("PATCH"), "the PATCH did not start")
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)  # while PlanetScale still holds it
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise AssertionError("serve did not stop within its drain timeout") from None
+    finally:
+        answered.set()
     log = (tmp_path / "serve.log").read_text()
     assert "for at most 1 s" in log
     assert "shutting down with 1 piece(s) of work unfinished after 1 s (BACKUP_BOT_DRAIN_TIMEOUT)" in log
@@ -129,12 +134,18 @@ def test_socket_mode_drains_on_sigterm_and_answers_a_health_check(
                 return False
 
         wait_until(healthy, "the health check did not answer 200")
-        planetscale.add_fault(Fault(delay=1.5, method="PATCH"))
+        answered = threading.Event()  # PlanetScale answers the PATCH once the shutdown has begun
+        planetscale.add_fault(Fault(until=answered, method="PATCH"))
         payload = dict(parse_qsl(command("update acme/app-db bp03devday retention=9d", slack_server[1].url)))
         with slack.lock:
             slack.socket_outbox.append(socket_envelope("slash_commands", payload, "env-1"))
-        wait_until(lambda: planetscale.calls("PATCH"), "the PATCH did not start")
-        process.send_signal(signal.SIGTERM)  # while PlanetScale is still answering
+        try:
+            wait_until(lambda: planetscale.calls("PATCH"), "the PATCH did not start")
+            process.send_signal(signal.SIGTERM)  # while PlanetScale is still answering
+            wait_until(lambda: "finishing the work already acknowledged" in (tmp_path / "socket.log").read_text(),
+                       "the shutdown never began")
+        finally:
+            answered.set()
         process.wait(timeout=30)
     finally:
         if process.poll() is None:

@@ -143,10 +143,11 @@ def test_an_answer_head_planetscale_trickles_without_end_is_given_up_on_as_too_s
 @pytest.fixture
 def trickling_slack(bot: Bot) -> Iterator[tuple[Bot, TricklingHead]]:
     """A bot whose response URLs are at a server that trickles its answers' heads for as long as the test runs;
-    its Slack client's timeouts are a second each."""
+    its Slack client's timeouts are two seconds each: long enough for its other Slack calls on a loaded machine,
+    short enough that the trickled answer is given up on at 8 s (all four summed)."""
     server = TricklingHead(600, b"ok")
     bot.slack_url = server.url
-    bot.deps.slack.http.client.timeout = httpx.Timeout(1.0)  # type: ignore[union-attr]
+    bot.deps.slack.http.client.timeout = httpx.Timeout(2.0)  # type: ignore[union-attr]
     yield bot, server
     server.close()
 

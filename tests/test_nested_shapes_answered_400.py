@@ -26,7 +26,13 @@ def form(payload: object) -> tuple[str, str]:
     (json.dumps({"type": "event_callback", "event": "x"}), "application/json"),
     (json.dumps({"type": "event_callback", "event": {"type": "app_home_opened", "user": 5, "tab": "home"}}),
      "application/json"),
-], ids=["view-text", "actions-text", "actions-number", "event-text", "event-user-number"])
+    # Interactions sent as JSON, which Bolt reads as interactions, not as events (rev20).
+    (json.dumps({"type": "block_actions", "user": True}), "application/json"),
+    (json.dumps({"type": "block_actions", "user": USER, "actions": [1]}), "application/json"),
+    (json.dumps({"type": "view_submission", "user": USER, "view": "x"}), "application/json"),
+    (json.dumps({"type": "shortcut", "user": "U0ALICE001"}), "application/json"),
+], ids=["view-text", "actions-text", "actions-number", "event-text", "event-user-number", "json-user-true",
+        "json-actions-number", "json-view-text", "json-user-text"])
 def test_a_signed_request_with_a_malformed_nested_part_is_answered_400_without_a_traceback(
         bot: Bot, server: str, planetscale: PlanetScaleState, body: str, content_type: str,  # noqa: F811
         caplog: pytest.LogCaptureFixture) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from processes import access_rules, approve, command, post, serve_env, start, wa
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.serving import free_port
 from bot.emulators.slack import SlackState
+
+DRAINING = "finishing the work already acknowledged"  # logged as SIGTERM's shutdown begins
 
 
 def test_a_pending_request_survives_kill_9_and_the_approval_applies_once(
@@ -39,7 +42,7 @@ def test_a_pending_request_survives_kill_9_and_the_approval_applies_once(
         server.wait(timeout=30)
     # SIGTERM: a graceful shutdown (uvicorn re-raises the signal once done, as a process killed by it would)
     assert server.returncode in (0, -signal.SIGTERM)
-    assert "finishing the work already acknowledged" in (tmp_path / "serve.log").read_text()
+    assert DRAINING in (tmp_path / "serve.log").read_text()
 
 
 def test_sigterm_lets_a_change_already_acked_finish(
@@ -49,10 +52,15 @@ def test_sigterm_lets_a_change_already_acked_finish(
     env = serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}")
     port = free_port()
     server = start(env, tmp_path, port)
-    planetscale.add_fault(Fault(delay=1.5, method="PATCH"))
-    post(port, command("update acme/app-db bp03devday retention=6d", slack_server[1].url))
-    wait_until(lambda: planetscale.calls("PATCH"), "the PATCH did not start")
-    server.terminate()  # while PlanetScale is still answering
+    answered = threading.Event()  # PlanetScale answers the PATCH once the shutdown has begun
+    planetscale.add_fault(Fault(until=answered, method="PATCH"))
+    try:
+        post(port, command("update acme/app-db bp03devday retention=6d", slack_server[1].url))
+        wait_until(lambda: planetscale.calls("PATCH"), "the PATCH did not start")
+        server.terminate()  # while PlanetScale is still answering
+        wait_until(lambda: DRAINING in (tmp_path / "serve.log").read_text(), "the shutdown never began")
+    finally:
+        answered.set()
     server.wait(timeout=30)
     assert planetscale.policy("acme", "app-db", "bp03devday")["retention_value"] == 6
     assert any(e.kind == "message" and "changed the backup policy" in str(e.blocks) for e in slack.events)

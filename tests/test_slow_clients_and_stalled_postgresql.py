@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from approval_helpers import PROD
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import SIGNING_SECRET, Bot
@@ -117,9 +118,9 @@ def served_through_a_stalling_proxy(tmp_path: Path, slack_server: Any, planetsca
                                     postgres_url: str) -> tuple[StallingProxy, subprocess.Popen[bytes], int]:
     """`serve` (no approvals asked) on the PostgreSQL at `postgres_url` reached through a StallingProxy: the proxy,
     the process and its port."""
-    host, _, rest = postgres_url.removeprefix("postgresql://").partition("@")[2].partition(":")
-    proxy = StallingProxy((host, int(rest.partition("/")[0])))
-    url = postgres_url.replace(f"@{host}:{rest.partition('/')[0]}/", f"@127.0.0.1:{proxy.port}/")
+    given = sa.engine.make_url(postgres_url)  # its port may be left to PostgreSQL's default
+    proxy = StallingProxy((given.host or "127.0.0.1", given.port or 5432))
+    url = given.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     (tmp_path / "access.toml").write_text(access_rules(0))
     port = free_port()
     return proxy, start(serve_env(slack_server, planetscale_server, url), tmp_path, port), port

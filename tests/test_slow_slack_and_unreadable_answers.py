@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 import processes
 import pytest
-from conftest import ALICE, DEMO_TOKEN, DEMO_TOKEN_ID, SIGNING_SECRET, Bot, bot_over, make_bot
+from conftest import ALICE, ANSWER_LOST_TIMEOUT, DEMO_TOKEN, DEMO_TOKEN_ID, SIGNING_SECRET, Bot, bot_over, make_bot
 from processes import access_rules, command, serve_env, start
 from test_serve import post, server  # noqa: F401
 
@@ -40,9 +40,13 @@ def test_a_views_open_slack_does_not_answer_in_time_is_told_to_the_person_in_wor
     """A form's views.open that Slack does not answer within the client's timeout raised a TimeoutError past the
     handlers' `except SlackApiError`: `edit` and `create` told the person "Something went wrong inside the bot"
     with a traceback in the log, and the bulk form's `edit acme/*` told them nothing at all."""
-    bot.deps.slack.http.client.timeout = 0.5  # type: ignore[union-attr]
-    bot.slack.add_fault(MethodFault(method="views.open", delay=2.0))
-    reply = bot.command(command)
+    bot.deps.slack.http.client.timeout = ANSWER_LOST_TIMEOUT  # type: ignore[union-attr]
+    answered = threading.Event()  # Slack answers once the bot has stopped waiting, however slow the machine
+    bot.slack.add_fault(MethodFault(method="views.open", until=answered))
+    try:
+        reply = bot.command(command)
+    finally:
+        answered.set()
     [told] = reply.private
     assert "did not open the form" in told.text, told.text
     assert "Something went wrong" not in reply.all_text()
@@ -293,7 +297,11 @@ def test_doctor_says_a_user_slack_does_not_answer_for_cannot_be_checked(
     checked = dataclasses.replace(settings, slack_signing_secret="0123456789abcdef0123456789abcdef",
                                   access_file=str(tmp_path / "access.toml"),
                                   database_url=f"sqlite:///{tmp_path / 'bot.db'}", audit_channel="C0DBAOPS01")
-    slack.add_fault(MethodFault(method="users.info", delay=11))
+    answered = threading.Event()  # Slack answers once doctor has stopped waiting, however slow the machine
+    slack.add_fault(MethodFault(method="users.info", until=answered))
     out = io.StringIO()
-    assert check(lambda: checked, out, 5.0) == 1, out.getvalue()
+    try:
+        assert check(lambda: checked, out, 5.0) == 1, out.getvalue()
+    finally:
+        answered.set()
     assert "rule 1 (line 1): user U0ALICE001 cannot be checked (TimeoutError)" in out.getvalue()

@@ -38,7 +38,7 @@ def test_two_instances_post_a_change_outside_the_bot_once_and_a_restart_posts_on
     ports = [free_port(), free_port()]
     servers = [start(env, tmp_path, port, f"serve-{port}.log") for port in ports]
     try:
-        wait_until(lambda: len(store.seen_policies("acme", "billing-db").keys() - {DATABASE_READ}) == 2,
+        wait_until(lambda: len(store.seen_policies("acme", "billing-db")[0].keys() - {DATABASE_READ}) == 2,
                    "no baseline was taken")
         planetscale.dashboard_change("acme", "app-db", "bp01prod12h", retention_value=5)
         wait_until(lambda: drift_posts(slack), "the change was not posted")

@@ -23,7 +23,7 @@ import httpx
 from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from bot.adapters.planetscale_answers import error_body, not_json
+from bot.adapters.planetscale_answers import error_body, next_page, not_json
 from bot.adapters.rate_limit import RateLimiter, describe_wait, retry_after_seconds
 from bot.adapters.within import Within, one_try_seconds, read_within
 from bot.domain.backups import Backup, Branch
@@ -166,7 +166,7 @@ class PlanetScaleClient:
     def get_policy(self, organization: str, database: str, policy_id: str) -> BackupPolicy:
         where = f"{organization}/{database}"
         data = self._call("GET", self._policy_path(organization, database, policy_id), where, "read_backups")
-        return self._policy(data, where)
+        return self._asked(read := self._policy(data, where), policy_id, read.id, where)
 
     def update_policy(
         self, organization: str, database: str, policy_id: str, update: PolicyUpdate
@@ -174,7 +174,7 @@ class PlanetScaleClient:
         where = f"{organization}/{database}"
         data = self._call("PATCH", self._policy_path(organization, database, policy_id), where,
                           "write_backups", json=update.to_api())
-        return self._policy(data, where)
+        return self._asked(after := self._policy(data, where), policy_id, after.id, where)
 
     def create_policy(self, organization: str, database: str, values: PolicyUpdate) -> BackupPolicy:
         """POST once: a POST that got no answer may have made the policy, and a second one would make another.
@@ -183,7 +183,7 @@ class PlanetScaleClient:
                f"{segment(database, 'database')}/backup-policies"
         where = f"{organization}/{database}"
         data = self._call("POST", path, where, "write_backups", json=values.to_api())
-        return self._policy(data, where)
+        return self._asked(made := self._policy(data, where), str(values.name), made.name, where)
 
     def delete_policy(self, organization: str, database: str, policy_id: str) -> None:
         """DELETE (204). Repeating it is safe: a second DELETE of a policy gone answers 404."""
@@ -229,9 +229,10 @@ class PlanetScaleClient:
         path = f"organizations/{segment(organization, 'organization')}/databases/{segment(database, 'database')}"
         where = f"{organization}/{database}"
         body = self._call("GET", path, where, "read_database")
-        kind = body.get("kind") if isinstance(body, dict) else None
-        if not isinstance(kind, str) or not kind:
-            raise BadResponse(f"PlanetScale answered for {where} with a database this bot cannot read (no kind).")
+        kind = body.get("kind") if isinstance(body, dict) and isinstance(body.get("kind"), str) else ""
+        if not kind or len(kind) > 64:  # PlanetScale's kinds are short words: a longer one fits no export's line
+            raise BadResponse(f"PlanetScale answered for {where} with a database this bot cannot read "
+                              f"({f'a kind of {len(kind)} characters' if kind else 'no kind'}).")
         return kind
 
     def list_branches(self, organization: str, database: str) -> list[Branch]:
@@ -240,7 +241,7 @@ class PlanetScaleClient:
         where = f"{organization}/{database}"
         readable: list[Branch] = []
         unreadable: dict[str, str] = {}
-        for place, item in enumerate(self._pages(path, where, "read_database"), start=1):
+        for place, item in enumerate(self._pages(path, where, "read_branch"), start=1):
             try:
                 readable.append(Branch.model_validate(item))
             except ValidationError as exc:
@@ -288,6 +289,16 @@ class PlanetScaleClient:
                 "it if it persists."
             ) from None
 
+    @staticmethod
+    def _asked(policy: BackupPolicy, asked: str, given: str, where: str) -> BackupPolicy:
+        """The answer when it is the policy asked (`given`: its ID, or a creation's name): another policy's tells
+        nothing of this one, so whether a write landed is read back."""
+        if given != asked:
+            log.warning("planetscale answered for policy %r with policy %r", asked[:64], policy.id[:64])
+            raise BadResponse(f"PlanetScale answered for {where} with another backup policy than the one asked; the "
+                              "bot reads the policies again to learn what they hold.")
+        return policy
+
     def _pages(
         self, path: str, where: str, access: str, params: dict[str, str] | None = None
     ) -> Iterator[dict[str, Any]]:
@@ -310,9 +321,10 @@ class PlanetScaleClient:
                 return
             taken += len(body["data"])
             yield from body["data"]
-            next_page = body.get("next_page")
-            page = next_page if isinstance(next_page, int) and next_page > page else None
+            page = next_page(body.get("next_page"), page, where, taken)
             seen += 1
+        if page is not None:
+            log.warning("planetscale listed more than %d pages for %s: the rest is not read", MAX_PAGES, where)
 
     def _page(self, path: str, where: str, access: str, params: dict[str, str], later: bool) -> Any:
         """One page of a list. A wait for a page after the first is told to `pages_apart` as well: the pages

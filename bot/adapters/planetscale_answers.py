@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.domain.ports import BadResponse
+
 
 def not_json(constant: str) -> Any:
     """Python's json reads NaN and Infinity, which JSON has not: a number no store's JSON column takes."""
@@ -21,3 +23,17 @@ def error_body(content: bytes) -> tuple[str | None, str | None]:
     code, message = body.get("code"), body.get("message")
     # A code is a short name (`not_found`); a broken gateway's may be megabytes, logged with each try.
     return (str(code)[:100] if code else None), (str(message)[:300] if message else None)
+
+
+def next_page(named: Any, page: int, where: str, taken: int) -> int | None:
+    """The page after `page`, as its answer names it: none, or the one after it. Any other (itself, an earlier
+    one, one far ahead, not a page number) would loop or skip items: the list is not read whole, and is not
+    taken for whole."""
+    if named is None:
+        return None
+    if type(named) is int and named == page + 1:
+        return named
+    shown = json.dumps(named)[:40]
+    raise BadResponse(f"PlanetScale answered for {where} with a list whose page {page} names {shown} as its next "
+                      f"page, not page {page + 1}; the bot read its first {page} page(s), {taken} items, and "
+                      "stopped, without the rest. Try again, and report it if it persists.")

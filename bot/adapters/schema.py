@@ -270,6 +270,17 @@ batch_members = sa.Table(
 )
 
 
+
+
+def as_stored(table: sa.Table) -> list[sa.ColumnElement[Any]]:
+    """A table's columns to read, its JSON ones as the text stored: the reader decodes them (store/rows.py), so
+    that one row damaged in the database (SQLite keeps any text) is skipped and hides no other."""
+    return [sa.cast(c, sa.Text).label(c.name) if isinstance(c.type, sa.JSON) else c for c in table.c]
+
+
+REQUEST_COLUMNS = as_stored(change_requests)
+BATCH_COLUMNS = as_stored(change_batches)
+
 # Built once and given their values at execution: building a statement with .values(…) on each call was most
 # of the CPU of a write, time taken from the acks beside it.
 INSERT_REQUEST = change_requests.insert()
@@ -279,8 +290,8 @@ INSERT_EVENT = audit_events.insert()
 TRANSITION = (change_requests.update()
               .where(change_requests.c.id == sa.bindparam("request_id"),
                      change_requests.c.state.in_(sa.bindparam("from_states", expanding=True)))
-              .returning(*change_requests.c))
-SELECT_REQUEST = sa.select(change_requests).where(change_requests.c.id == sa.bindparam("request_id"))
+              .returning(*REQUEST_COLUMNS))
+SELECT_REQUEST = sa.select(*REQUEST_COLUMNS).where(change_requests.c.id == sa.bindparam("request_id"))
 SELECT_APPROVERS = (sa.select(approvals.c.approver).where(approvals.c.request_id == sa.bindparam("request_id"))
                     .order_by(approvals.c.at))
 

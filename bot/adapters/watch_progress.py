@@ -6,17 +6,21 @@ Every write is conditional on the writer holding the watch lease, as the watch's
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from bot.adapters.store import Store
-from bot.adapters.store.rows import seen_key
+from bot.adapters.store.rows import NUMBER_DAMAGED, TIME_DAMAGED, damaged, seen_key
 from bot.adapters.store.watch import WATCH_LEASE
-from bot.domain.watch_share import BackupMark
+from bot.domain.backups import CLOCK_MARGIN_SECONDS
+from bot.domain.watch_share import LONGEST_UNREAD, BackupMark
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 CURSOR = "watch"
+# No mark is written further ahead than this (watch_share.next_mark): one that is names a time no clock reaches.
+FARTHEST_MARK_SECONDS = LONGEST_UNREAD.total_seconds() + CLOCK_MARGIN_SECONDS
 
 
 class WatchProgress:
@@ -41,7 +45,16 @@ class WatchProgress:
         with self.store.reader.connect() as conn:
             row = conn.execute(sa.select(watch_cursor.c.position, watch_cursor.c.cycle_started_at)
                                .where(watch_cursor.c.name == CURSOR)).first()
-        return (None, None) if row is None else (row[0], row[1])
+        if row is None:
+            return None, None
+        position, started = row
+        readable = isinstance(started, int | float) and not isinstance(started, bool)
+        if not (readable and isinstance(position, str | None)):
+            # SQLite keeps any text in a number's column: a cursor that cannot be read starts a new cycle, which
+            # writes it afresh, rather than failing every pass as it is written back.
+            damaged(self.store.damaged, "watch cursor", CURSOR, NUMBER_DAMAGED)
+            return None, None
+        return position, float(started)
 
     def advance(self, holder: str, position: str | None, cycle_started_at: float) -> bool:
         """The cycle has read up to `position` (None: a new cycle begins); False when the lease is not `holder`'s."""
@@ -69,9 +82,21 @@ class WatchProgress:
         from bot.adapters.schema import watch_backup_reads as t
 
         with self.store.reader.connect() as conn:
-            rows = conn.execute(sa.select(t.c.policy_id, t.c.last_ran_at, t.c.updated_at, t.c.due_at)
+            rows = conn.execute(sa.select(t.c.policy_key, t.c.policy_id, t.c.last_ran_at, t.c.updated_at, t.c.due_at)
                                 .where(t.c.organization == organization, t.c.database == database)).all()
-        return {r[0]: BackupMark(r[1], r[2], r[3]) for r in rows}
+        marks = {}
+        farthest = self.store.clock() + FARTHEST_MARK_SECONDS
+        for key, policy_id, last_ran_at, updated_at, due_at in rows:
+            # SQLite keeps any text in a number's column: a mark that cannot be read is none, so the policy's
+            # backups are read now and the mark written afresh, and the database's other policies stay judged. So
+            # is one due at a time no clock reaches (NaN, Infinity, years ahead): its backups would be read again
+            # only once the policy ran, and a policy that stopped running would never be told stale.
+            if isinstance(due_at, int | float) and not isinstance(due_at, bool) and isinstance(updated_at, str) \
+                    and isinstance(last_ran_at, str | None) and math.isfinite(due_at) and due_at <= farthest:
+                marks[policy_id] = BackupMark(last_ran_at, updated_at, float(due_at))
+            else:
+                damaged(self.store.damaged, "backup mark of the watch", key, TIME_DAMAGED)
+        return marks
 
     def save_backup_marks(self, holder: str, organization: str, database: str,
                           marks: dict[str, BackupMark]) -> bool:

@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.domain.guardrails import Guardrail
+from bot.domain.guardrails import Guardrail, whole_number
 
 # Always used with fullmatch: `$` would also accept a trailing newline.
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
@@ -44,10 +44,15 @@ def describe_duration(seconds: float) -> str:
     return f"{seconds:.0f} seconds"
 
 
+def _shown(text: str) -> str:
+    """A value of the file in a message: its start, enough to find it (the line is named beside it)."""
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
 def parse_duration(text: str) -> int:
     match = DURATION.fullmatch(text.strip())
     if not match:
-        raise ValueError(f"`{text}` is not a duration: write e.g. 30m, 24h, 2d or 1w")
+        raise ValueError(f"`{_shown(text)}` is not a duration: write e.g. 30m, 24h, 2d or 1w")
     return int(match.group(1)) * DURATION_SECONDS[match.group(2)]
 
 
@@ -104,9 +109,16 @@ class Rule(BaseModel):
         if isinstance(data.get("approvals"), int) and data["approvals"] not in (0, total):
             raise ValueError(f"approvals = {data['approvals']} but the groups give {total}: leave out the number, "
                              "the groups' counts add up to it")
-        approvers = list(data.get("approvers") or [])
+        approvers = data.get("approvers") or []
+        if not isinstance(approvers, list):  # left as written, for the field's own check to name
+            return {**data, "approvals": total, "approvals_from": tuple(pairs)}
         return {**data, "approvals": total, "approvals_from": tuple(pairs),
                 "approvers": approvers + [g for g, _ in pairs if g not in approvers]}
+
+    @field_validator("approvals", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        return whole_number(value, "approvals")
 
     @field_validator("organizations", "databases")
     @classmethod
@@ -142,7 +154,9 @@ class Rule(BaseModel):
 
 
 SHARE_OF_LIFE = re.compile(r"([0-9]{1,2})\s*%")
-BEFORE_EXPIRY = re.compile(r"(.+?)\s+before\s+expiry")
+# Greedy up to its last non-space: a lazy `(.+?)\s+` tries every run of spaces at every start, and a reminder of
+# a million spaces would hold the reload (and every decision waiting on it) for hours.
+BEFORE_EXPIRY = re.compile(r"(.*\S)\s+before\s+expiry")
 DEFAULT_REMINDERS = ("50%", "1h before expiry")
 
 
@@ -151,16 +165,16 @@ def parse_reminder(text: str) -> str:
     share = SHARE_OF_LIFE.fullmatch(text.strip())
     if share:
         if not 1 <= int(share.group(1)) <= 99:
-            raise ValueError(f"`{text}`: a share of the request's life is between 1% and 99%")
+            raise ValueError(f"`{_shown(text)}`: a share of the request's life is between 1% and 99%")
         return f"{int(share.group(1))}%"
     before = BEFORE_EXPIRY.fullmatch(text.strip())
     if before:
         ahead = parse_duration(before.group(1))
         if ahead > EXPIRE_AFTER_MAX:  # earlier than any request can live: its time would not be drawable
-            raise ValueError(f"`{text}`: a reminder falls at most {describe_duration(EXPIRE_AFTER_MAX)} before "
+            raise ValueError(f"`{_shown(text)}`: a reminder falls at most {describe_duration(EXPIRE_AFTER_MAX)} before "
                              "expiry, the longest a request may wait")
         return f"{before.group(1).strip()} before expiry" if ahead else text
-    raise ValueError(f"`{text}` is not a moment of a request's life: write a share of it (`50%`) or a time "
+    raise ValueError(f"`{_shown(text)}` is not a moment of a request's life: write a share of it (`50%`) or a time "
                      "before it expires (`1h before expiry`)")
 
 
@@ -209,14 +223,14 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
     except RecursionError:
         raise AccessFileError(f"{path} line {_too_deep(text)}: arrays or tables nested too deeply to read; "
                               "the rules need at most two levels (a list of names in a rule).") from None
-    rule_lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith("[[rules]]")]
+    rule_lines = _header_lines(text, "rules")
     unknown = set(data) - {"approvals", "rules", "guardrails"}
     if unknown:
         raise AccessFileError(f"{path}: unknown table `{sorted(unknown)[0]}`: only [approvals], [[rules]] and "
                               "[[guardrails]].")
     approvals = data.get("approvals", {})
     if not isinstance(approvals, dict) or set(approvals) - {"expire_after", "remind"}:
-        raise AccessFileError(f"{path} line {_line_of(text, '[approvals]')}: [approvals] takes only expire_after "
+        raise AccessFileError(f"{path} line {_top_line(text, 'approvals')}: [approvals] takes only expire_after "
                               "and remind.")
     try:
         expire = parse_duration(str(approvals.get("expire_after", "24h")))
@@ -251,7 +265,7 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
 
 
 def _parse_guardrails(text: str, data: dict[str, Any], path: str) -> list[Guardrail]:
-    lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith("[[guardrails]]")]
+    lines = _header_lines(text, "guardrails")
     raw_guardrails = _tables(data, "guardrails", "guardrail", text, path)
     guardrails = []
     for index, raw in enumerate(raw_guardrails):
@@ -269,7 +283,7 @@ def _tables(data: dict[str, Any], key: str, kind: str, text: str, path: str) -> 
     """`[[key]]` tables, or an AccessFileError when the key holds anything else (`rules = ["x"]`)."""
     raw = data.get(key, [])
     if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
-        raise AccessFileError(f"{path} line {_line_of(text, key)}: {key}: write each {kind} as a [[{key}]] table.")
+        raise AccessFileError(f"{path} line {_top_line(text, key)}: {key}: write each {kind} as a [[{key}]] table.")
     return raw
 
 
@@ -290,6 +304,27 @@ def _table(model: type[TableModel], raw: Any, kind: str, index: int, line: int, 
         raise AccessFileError(f"{path} line {key_line} ({kind} {index + 1}): {key}: {message}.") from None
     except TypeError as exc:
         raise AccessFileError(f"{path} line {line} ({kind} {index + 1}): {exc}.") from None
+
+
+def _header_lines(text: str, key: str) -> list[int]:
+    """The lines of the `[[key]]` headers, as TOML writes them (spaces inside the brackets allowed)."""
+    header = re.compile(rf"\s*\[\[\s*{key}\s*\]\]")
+    return [n for n, line in enumerate(text.splitlines(), start=1) if header.match(line)]
+
+
+def _top_line(text: str, key: str) -> int:
+    """The line of a top-level key: its `[key]` or `[[key]]` header, else `key = …` before the first table."""
+    header = re.compile(rf"\s*\[\[?\s*{key}\s*\]")
+    value = re.compile(rf"\s*{key}\s*[=.]")
+    for n, line in enumerate(text.splitlines(), start=1):
+        if header.match(line):
+            return n
+    for n, line in enumerate(text.splitlines(), start=1):
+        if line.lstrip().startswith("["):
+            break
+        if value.match(line):
+            return n
+    return 0
 
 
 def _line_of(text: str, needle: str, start: int = 1) -> int:

@@ -46,7 +46,7 @@ from bot.domain.outcomes import (
     waiting_detail,
 )
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate, moved_meanwhile
-from bot.domain.ports import Claim, HeldUp, LeaseLost, PlanetScaleError, RateLimited, Unavailable
+from bot.domain.ports import FRESH_SECONDS, Claim, HeldUp, LeaseLost, PlanetScaleError, RateLimited, Unavailable
 from bot.domain.reading import PolicyNotFound
 from bot.domain.snapshots import Snapshots
 
@@ -118,6 +118,12 @@ class Applying(Snapshots, Lifecycle):
         # added in between is never judged on sizes read when the change was asked.
         rules = self.access.rules
         backups = self._backups_now(request, db, asked, rules)
+        # Approvals are only added while it is pending: none lands from here on. They let the write through on
+        # memberships, counted on the groups listed as this step began (a click's, a sweep's) or now, whichever
+        # door brought it here (a bulk Reject that leaves the rest approved): never on an older listing.
+        approved_by = self.store.approvers_of(request.id) if approvals is None else approvals
+        if approved_by:
+            self.access.groups.listed_within(FRESH_SECONDS)
         claim.reading()
         try:
             listed = self.policies.list_policies(db)
@@ -126,13 +132,15 @@ class Applying(Snapshots, Lifecycle):
         except (PolicyNotFound, PlanetScaleError) as exc:
             return self._unread(claim, by, exc)
         claim.read(self.clock())
-        if request.kind is not ChangeKind.CREATE and current.name != request.policy_name:
-            # Renamed in PlanetScale since it was asked: every outcome names it as it is now.
+        if request.kind is not ChangeKind.CREATE and current.name != request.policy_name and \
+                rules.matching(db.organization, db.database, current.target, request.channel):
+            # Renamed in PlanetScale since it was asked: every outcome names it as it is now. Moved meanwhile to a
+            # target its channel does not handle, it is hidden there, so its new name is not told there either.
             claim.request = request = replace(request, policy_name=current.name)
         recorded = backups or DatabaseFacts.of(request.facts) or DatabaseFacts()
         facts = recorded.with_policies([(p.id, p.name, p.target) for p in listed])
-        approved_by = self.store.approvers_of(request.id) if approvals is None else approvals
         verdict = self._judge(Stage.APPLYING, current, Asked.of(request), approved_by, facts, rules)
+        claim.rules = rules
         if verdict.refusal is Refusal.MOVED:
             verdict = self._moved_by_bot(request, current, verdict, rules)
         refused = self._not_applying(claim, by, verdict)
@@ -183,7 +191,15 @@ class Applying(Snapshots, Lifecycle):
         if isinstance(exc, PolicyNotFound):
             if request.kind is ChangeKind.DELETE:
                 why = "the policy is no longer in PlanetScale (deleted elsewhere since the request). Nothing was sent"
-            return self._fail(request, by, why, claim=claim)
+                return self._fail(request, by, why, claim=claim)
+            # Gone is no failure of PlanetScale's: told as what moved since the request (a bulk line, a post),
+            # and by whom, as a moved policy is.
+            deleted = [r for r in self.store.policy_requests(request.organization, request.database,
+                                                             request.policy_id, [S.APPLIED])
+                       if r.kind is ChangeKind.DELETE]
+            where = f"by the bot's change `{deleted[-1].id[:8]}`" if deleted else "in PlanetScale"
+            why = f"the policy is no longer in PlanetScale (deleted {where} since the request). Nothing was sent"
+            return self._fail(request, by, why, OutcomeKind.CONFLICT, claim=claim)
         until, then, gave_up = self._tried_until(request, "the bot tries again shortly")
         if isinstance(exc, Unavailable | RateLimited | HeldUp) and self.clock() < until:
             # A passing failure closes nothing: nothing was sent, and the sweep reads it again.
@@ -228,7 +244,9 @@ class Applying(Snapshots, Lifecycle):
                               # (none known while they cannot be checked).
                               counted=list(verdict.counted) if verdict.kind is VerdictKind.WAIT else None,
                               record=request_event("waiting", request, SYSTEM, detail=why)) or request
-            return Outcome(OutcomeKind.WAITING, f"Not applied yet, nothing was sent: {why}.", back)
+            # Asked without approvals and left to the sweep, its requester was told it is applied: now it asks some.
+            asks = verdict.kind is VerdictKind.WAIT and not request.approvals_needed and by == SYSTEM
+            return Outcome(OutcomeKind.WAITING, f"Not applied yet, nothing was sent: {why}.", back, asks_approval=asks)
         return None
 
     def _judge_again(self, claim: Claim, by: str, db: DatabaseRef, facts: DatabaseFacts | None) -> None:
@@ -240,6 +258,8 @@ class Applying(Snapshots, Lifecycle):
         request = claim.request
         known = facts or DatabaseFacts.of(request.facts) or DatabaseFacts()
         rules, approvals = self.access.rules, self.store.approvers_of(request.id)
+        if approvals:  # counted on the groups listed lately, as when it was claimed
+            self.access.groups.listed_within(FRESH_SECONDS)
         directory = self._facts(rules, request.organization, request.database, [request.requester])
         asked = BackupPolicy.model_validate(request.before)
         # A storage bound is judged on the backups as they are now (one added while the write waited too, or one
@@ -257,6 +277,7 @@ class Applying(Snapshots, Lifecycle):
         claim.read(self.clock())
         verdict = judge(Snapshot(Stage.APPLYING, rules, fresh, Asked.of(request), tuple(approvals), directory,
                                  known.with_policies([(p.id, p.name, p.target) for p in policies])))
+        claim.rules = rules
         if verdict.kind is not VerdictKind.APPLY:
             raise JudgedAgain(partial(self._not_applying, claim, by, verdict))
 

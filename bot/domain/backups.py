@@ -59,11 +59,21 @@ class Backup(BaseModel):
         found = value.get("id") if isinstance(value, dict) else None
         return found if isinstance(found, str) and found else None
 
+    @field_validator("size", mode="before")
+    @classmethod
+    def _a_size(cls, value: object) -> object:
+        # JSON's `true` is no size: read as 1 byte, it would estimate storage within any max_storage.
+        if isinstance(value, bool):
+            raise ValueError("a size must be a number, not true or false")
+        return value
+
     @field_validator("estimated_storage_cost", mode="before")
     @classmethod
     def _a_cost(cls, value: object) -> object:
-        # Only shown, never judged: a cost below zero is left out as not given, not told as a negative price.
-        return None if isinstance(value, int | float) and not isinstance(value, bool) and value < 0 else value
+        # Only shown, never judged: a cost below zero (or `true`) is left out as not given, not told as a price.
+        if isinstance(value, bool):
+            return None
+        return None if isinstance(value, int | float) and value < 0 else value
 
     @field_validator("created_at", "started_at", "completed_at", "expires_at")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -18,6 +18,8 @@ from bot.domain.bulk_costs import SharedReads
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.outcomes import OutcomeKind
 
+# The notice a bulk change's message is owed while Slack would not update it: the sweep shows it again.
+UNSHOWN = "unshown"
 # At most this many policies in one bulk change: more is refused with the count, before anything is asked.
 MAX_POLICIES = 100
 
@@ -28,6 +30,7 @@ class BatchState(StrEnum):
     REJECTED = "rejected"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    REFUSED = "refused"  # the judge refuses every policy still in it, whoever approves: no longer allowed
 
     @property
     def is_open(self) -> bool:
@@ -60,6 +63,7 @@ class BatchOutcomeKind(StrEnum):
     PART_REJECTED = "part_rejected"  # the rejecter's groups of policies are out; the others still wait
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    NO_LONGER_ALLOWED = "no_longer_allowed"  # closed: the judge refuses each of its policies, whoever approves
     FAILED = "failed"  # reading the selection failed: nothing stored
 
 
@@ -105,8 +109,8 @@ class Batch:
     reason: str | None = None
     approvals_from: dict[str, int] | None = None
     approvers: list[str] = field(default_factory=list)  # who may approve, resolved for showing
-    hidden: int = 0  # policies matched whose target the requester may not see here: counted, not named
     retry_of: str | None = None
+    where_target: str | None = None  # `--where target=…`: a retry of it changes only policies there still
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     state: BatchState = BatchState.PENDING
     decided_by: str | None = None
@@ -177,10 +181,12 @@ class BatchStore(Protocol):
         """pending → `to`, once across instances; None if it was not pending."""
         ...
 
-    def add_batch_approval(self, batch_id: str, approver: str) -> list[str] | None:
-        """All approvers so far, None if this one had approved already, or [] (nothing stored) if the batch is
-        no longer pending (a cancel or a rejection landed first) or its life is over. The same write makes it
-        due for the sweep's judging APPROVED_STALE_SECONDS later."""
+    def add_batch_approval(self, batch_id: str, approver: str,
+                           records: Sequence[AuditEvent] = ()) -> list[str] | None:
+        """All approvers so far, None (nothing recorded) if this one had approved already, or [] (nothing
+        stored) if the batch is no longer pending (a cancel or a rejection landed first) or its life is over.
+        The same write records `records` and makes it due for the sweep's judging APPROVED_STALE_SECONDS
+        later."""
         ...
 
     def batch_approvers(self, batch_id: str) -> list[str]: ...
@@ -193,10 +199,11 @@ class BatchStore(Protocol):
         ...
 
     def approve_batch(self, batch_id: str, decided_by: str, members: Sequence[ChangeRequest],
-                      approvers: Sequence[str], records: Sequence[AuditEvent]) -> bool:
+                      approvers: Sequence[str]) -> bool:
         """pending → approved with its members stored (approved, each with the batch's approvals), in one
         transaction and once across instances: False if another click or instance did it first, or its life
-        is over by the clock (checked in the same write)."""
+        is over by the clock (checked in the same write). Their approvals are on the trail since each click
+        (add_batch_approval)."""
         ...
 
     def set_member_outcome(self, request_id: str, outcome: OutcomeKind) -> None: ...
@@ -246,6 +253,18 @@ def batch_records(batch: Batch, action: str, actor: str = "backup-bot") -> list[
                        policy_id=p.policy_id, policy_name=p.policy_name, before=p.before, sent=batch.changes,
                        reason=batch.reason, channel=batch.channel, detail=f"bulk change {batch.id[:8]}")
             for p in batch.live]
+
+
+def approval_records(batch: Batch, approver: str, keys: Sequence[tuple[str, str]]) -> list[AuditEvent]:
+    """An approval of the policies `keys` (database, policy ID), one record each, under the ID its request
+    takes once the batch is approved: on the trail at the click, whatever becomes of the batch."""
+    return [replace(r, request_id=member_id(batch.id, (r.database, r.policy_id or "")))
+            for r in batch_records(batch, "approved", approver) if (r.database, r.policy_id) in keys]
+
+
+def member_id(batch_id: str, key: tuple[str, str]) -> str:
+    """The ID of the request a policy of the batch becomes: the same at each approval as once approved."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"backup-policy-bot:bulk:{batch_id}:{key[0]}:{key[1]}"))
 
 
 def refused_records(batch: Batch) -> list[AuditEvent]:

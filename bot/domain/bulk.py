@@ -18,7 +18,9 @@ from bot.domain.batches import (
     BatchOutcomeKind,
     BatchState,
     BatchStore,
+    approval_records,
     batch_records,
+    member_id,
 )
 from bot.domain.bulk_asking import Asking
 from bot.domain.bulk_costs import SharedReads
@@ -29,10 +31,11 @@ from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePath
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Verdict, VerdictKind
+from bot.domain.judge_access import Decision
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP, bulk_tries
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
-from bot.domain.outcomes import Outcome, OutcomeKind, explain, request_event, unknown_button
+from bot.domain.outcomes import Outcome, OutcomeKind, explain, unknown_button
 from bot.domain.policy import PolicyUpdate
 
 log = logging.getLogger(__name__)
@@ -66,11 +69,11 @@ class BulkPath(Asking, Judging):
         if isinstance(found, BatchOutcome):
             return found
         batch = found
-        self.changes.access.groups.listed_again()  # as a single approval: memberships listed after the click
-        refusal = self._may_decide(batch, user)
-        if isinstance(refusal, BatchOutcome):
-            return refusal
-        added = self.store.add_batch_approval(batch.id, user)
+        mine = self._may_decide(batch, user, every=True)
+        if isinstance(mine, BatchOutcome):
+            return self._refused_whoever_approves(batch) or mine
+        # On the trail for each policy it counts for, in the write that stores it, as a request's approval is.
+        added = self.store.add_batch_approval(batch.id, user, approval_records(batch, user, mine))
         if added == []:  # closed, or past its life, between the look and the approval: nothing is stored
             closed = self._open(batch.id, user, "Approve")
             if isinstance(closed, BatchOutcome):
@@ -98,12 +101,16 @@ class BulkPath(Asking, Judging):
         if user == batch.requester:
             return BatchOutcome(BatchOutcomeKind.REFUSED, "Nobody approves or rejects their own request: another "
                                                           "approver must. You can cancel it.", batch)
+        self.changes.access.groups.listed_again()  # as a single request's: memberships listed after the click
         reasons, mine = [], []
+        decided: dict[tuple[str, tuple[str, str]], Decision] = {}
         try:
             for p in batch.live:
-                targets = [p.before["target"], batch.changes.get("target", p.before["target"])]
-                decision = self.changes.access.decide(user, Action.APPROVE, batch.organization, p.database, targets,
-                                                      batch.channel)
+                targets = (p.before["target"], batch.changes.get("target", p.before["target"]))
+                if (p.database, targets) not in decided:  # policies alike on one database are decided once
+                    decided[p.database, targets] = self.changes.access.decide(
+                        user, Action.APPROVE, batch.organization, p.database, targets, batch.channel)
+                decision = decided[p.database, targets]
                 if decision.allowed:
                     mine.append(p.key)
                     if not every:
@@ -127,7 +134,7 @@ class BulkPath(Asking, Judging):
             return found
         mine = self._may_decide(found, user, every=True)
         if isinstance(mine, BatchOutcome):
-            return mine
+            return self._refused_whoever_approves(found) or mine
         records = [replace(r, detail=f"{r.detail}: rejected by {user}")
                    for r in batch_records(found, BatchState.REJECTED.value, user) if (r.database, r.policy_id) in mine]
         rejected = self.store.reject_planned(found.id, user, mine, records)
@@ -145,6 +152,29 @@ class BulkPath(Asking, Judging):
         return BatchOutcome(BatchOutcomeKind.PART_REJECTED, f"Rejected for the {out} of its policies you may "
                             "approve: nothing is sent for them. The other "
                             f"{len(rejected.live)} still wait for their own approvers.", rejected, reads=shared)
+
+    def _refused_whoever_approves(self, batch: Batch, approvers: Sequence[str] | None = None) -> BatchOutcome | None:
+        """A click its clicker may not give (or the sweep's turn), on a bulk change the judge refuses for every
+        policy still in it whoever approves (its channel's rule gone, its requester's rights): closed with the
+        judge's reason, as a single request is (Deciding._refused_whoever_approves), not left to wait for
+        approvals no approver can give. Judged on what it keeps: nothing is read for a clicker the rules do not
+        name. Where only some are refused, nothing is closed here: an approval applies the others, and the refused
+        ones end not applied with the judge's reason."""
+        approvers = self.store.batch_approvers(batch.id) if approvers is None else approvers
+        verdicts = [self._judge_planned(batch, p, approvers, kept=False) for p in batch.live]
+        if not verdicts or any(v.kind is not VerdictKind.REFUSE for v in verdicts):
+            return None
+        why = verdicts[0].reason
+        # Each policy's record with its own verdict's reason: both follow batch.live.
+        records = [replace(r, detail=f"{r.detail}: {v.reason}")
+                   for r, v in zip(batch_records(batch, BatchState.REFUSED.value), verdicts, strict=True)]
+        closed = self.store.close_batch(batch.id, BatchState.REFUSED, None, records)
+        if closed is None:
+            latest = self.store.get_batch(batch.id) or batch
+            return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
+                                                         "nothing more was done.", latest)
+        return BatchOutcome(BatchOutcomeKind.NO_LONGER_ALLOWED,
+                            f"Not applied: {why.rstrip('.')}. Nothing was sent to PlanetScale.", closed)
 
     def cancel(self, batch_id: str, user: str) -> BatchOutcome:
         found = self._open(batch_id, user, "Cancel")
@@ -181,16 +211,15 @@ class BulkPath(Asking, Judging):
         counted = {k: v.deciding or v.counted if v else () for k, v in judged.items()}
         needed = {p.key: v.needed if (v := judged[p.key]) else p.needed for p in batch.live}
         members = [ChangeRequest(
-            organization=batch.organization, database=p.database, policy_id=p.policy_id, policy_name=p.policy_name,
+            id=member_id(batch.id, p.key), organization=batch.organization, database=p.database,
+            policy_id=p.policy_id, policy_name=p.policy_name,
             requester=batch.requester, channel=batch.channel, before=p.before, changes=dict(batch.changes),
             approvals_needed=needed[p.key], approvals_from=p.groups or None,
             approvers=list(batch.approvers), risks=p.risks, reason=batch.reason, expires_at=expires, created_at=now,
             updated_at=now, state=RequestState.APPROVED, counted=list(counted[p.key]) or None,
             decided_by=by if by in counted[p.key] else (counted[p.key] or (by,))[-1], facts=p.facts,
             detail=f"bulk change {batch.id[:8]}{later_words(shared.passing(p.database), tries)}") for p in batch.live]
-        records = [request_event("approved", m, a, detail=m.detail) for m in members
-                   for a in counted[m.database, m.policy_id]]
-        if not self.store.approve_batch(batch.id, by, members, approvers, records):
+        if not self.store.approve_batch(batch.id, by, members, approvers):
             latest = self.store.get_batch(batch.id) or batch
             if latest.state is BatchState.PENDING and latest.expires_at <= self.changes.clock():
                 # Its life ended while it was judged: closed as expired, as a click after it is.
@@ -258,7 +287,9 @@ class BulkPath(Asking, Judging):
         if not failed:
             return BatchOutcome(BatchOutcomeKind.CLOSED, "No policy of this bulk change failed: nothing to retry.",
                                 batch)
-        selection = Selection(batch.organization, chosen=tuple((r.database, r.policy_id) for r in failed))
+        # The policies as the request named them: a `--where target=…` still narrows them.
+        selection = Selection(batch.organization, chosen=tuple((r.database, r.policy_id) for r in failed),
+                              where_target=batch.where_target)
         # A reason is its asker's own: one who retries another's change gave none (a guardrail's override asks it).
         reason = batch.reason if user == batch.requester else None
         return self.ask(user, channel, selection, PolicyUpdate(**batch.changes), reason, retry_of=batch.id)
@@ -296,13 +327,23 @@ class BulkPath(Asking, Judging):
         return expired
 
     def judge_again(self) -> list[BatchOutcome]:
-        """Pending bulk changes with an approval (waiting, or unjudged): judged again in turns, as requests are."""
+        """Pending bulk changes judged again in turns, as requests are: closed when the judge refuses every policy
+        in one whoever approves; applied when those with an approval now have what their rules ask."""
         outcomes, now = [], self.changes.clock()
-        for batch in self.store.batch_judging_turns(now, JUDGED_PER_SWEEP, now + JUDGE_AGAIN_SECONDS):
-            approvers = self.store.batch_approvers(batch.id)
-            if batch.expires_at <= now or not batch.approvals_needed or not approvers:
+        turns = [(b, self.store.batch_approvers(b.id))
+                 for b in self.store.batch_judging_turns(now, JUDGED_PER_SWEEP, now + JUDGE_AGAIN_SECONDS)]
+        if any(approvers for _, approvers in turns):
+            self.changes.access.groups.listed_again()  # as at a click: not a listing made before an approver left
+        for batch, approvers in turns:
+            if batch.expires_at <= now or not batch.approvals_needed:
                 continue
             try:
+                refused = self._refused_whoever_approves(batch, approvers)  # with or without approvals
+                if refused is not None:
+                    outcomes.append(refused)
+                    continue
+                if not approvers:  # none approved: applied only by a click, as when it was asked
+                    continue
                 kinds = {self._judge_planned(batch, p, approvers, kept=False).kind for p in batch.live}
                 shared, verdicts = SharedReads(), None
                 if not kinds & UNSETTLED:  # the rules alone would apply it: judged as an approval is, facts read again

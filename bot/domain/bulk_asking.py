@@ -85,6 +85,11 @@ class Asking(Finding):
         stored = self.store.add_batch(batch, self._asked_records(batch))
         if stored.id != batch.id:  # a second Retry click, here or on another instance
             where = f"see its message in {named_channel(stored.channel)}. Nothing more was done."
+            if stored.state is BatchState.PENDING and not stored.approvals_needed:
+                # Needing no approval, the click that stored it is approving and applying it now.
+                return BatchOutcome(BatchOutcomeKind.CLOSED, f"This retry is already being applied (asked by "
+                                                             f"{person(stored.requester)}, it needs no approval): "
+                                                             f"{where}", stored)
             if stored.state is BatchState.PENDING:
                 return BatchOutcome(BatchOutcomeKind.CLOSED, f"This retry is already asked by "
                                                              f"{person(stored.requester)} and is waiting for "
@@ -173,8 +178,8 @@ class Asking(Finding):
                      changes=changes, planned=planned, skipped=skipped,
                      approvals_needed=needed, expires_at=now + self.changes.access.rules.expire_after_seconds,
                      reason=reason, approvals_from=groups or None,
-                     approvers=[self.changes.access.groups.resolve(p) for p in principals], hidden=found.hidden,
-                     retry_of=retry_of, created_at=now)
+                     approvers=[self.changes.access.groups.resolve(p) for p in principals], retry_of=retry_of,
+                     where_target=selection.where_target, created_at=now)
 
     def _asked_records(self, batch: Batch) -> list[AuditEvent]:
         tag = f"bulk change {batch.id[:8]}"

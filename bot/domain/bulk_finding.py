@@ -12,7 +12,7 @@ from bot.domain.batches import BatchOutcome, BatchOutcomeKind, Skipped, SkipReas
 from bot.domain.changes import ChangePath
 from bot.domain.commands import DatabaseRef
 from bot.domain.export import is_glob, matching_databases, organization_named
-from bot.domain.naming import outside
+from bot.domain.naming import outside, policy_id
 from bot.domain.policy import BackupPolicy, name_key
 from bot.domain.ports import PlanetScaleError
 from bot.domain.read_gate import readable_targets
@@ -35,14 +35,15 @@ class Selection:
 
     @property
     def words(self) -> str:
-        if self.chosen:
-            return f"{len(self.chosen)} chosen polic{'y' if len(self.chosen) == 1 else 'ies'} of {self.organization}"
         where = f" where target={self.where_target}" if self.where_target else ""
+        if self.chosen:
+            return (f"{len(self.chosen)} chosen polic{'y' if len(self.chosen) == 1 else 'ies'} of "
+                    f"{self.organization}{where}")
         return f"{self.organization}/{self.databases} {self.policies}{where}"
 
     def names(self, policy: BackupPolicy, database: str) -> bool:
-        if self.chosen:
-            return (database, policy.id) in self.chosen
+        if self.chosen:  # a retry's `--where` too: a policy moved since to another target is not named
+            return (database, policy.id) in self.chosen and self.where_target in (None, policy.target)
         # Only `*` and `?` make a glob (export.is_glob): a `[` is itself, as it is in a name asked alone. Names are
         # matched as they read (policy.name_key): one named in the dashboard with a no-break space is not left out.
         pattern = name_key(self.policies).replace("[", "[[]")
@@ -58,7 +59,6 @@ class Selection:
 class Found:
     policies: list[tuple[str, BackupPolicy]]
     skipped: list[Skipped]
-    hidden: int = 0
     hidden_databases: int = 0
     listed: dict[str, list[BackupPolicy]] = field(default_factory=dict)  # every policy of each database read
     exact: bool = False  # the policy glob is the exact name (or ID) of a policy it names: only those are named
@@ -102,6 +102,11 @@ class Finding:
             found.skipped += [Skipped(db.database, policy_id, None, SkipReason.GONE, "it is no longer in PlanetScale")
                               for d, policy_id in selection.chosen
                               if d == db.database and all(p.id != policy_id for p in policies)]
+            found.skipped += [Skipped(db.database, p.id, p.name, SkipReason.INVALID,
+                                      f"it is now a {p.target} policy, and this change is only for "
+                                      f"{selection.where_target} ones (`--where target={selection.where_target}`)")
+                              for p in policies if (db.database, p.id) in selection.chosen
+                              and selection.where_target not in (None, p.target) and p.target in visible]
         twice = _id_and_name(selection, [(db, found.listed[db.database], visible) for db, _, visible in named_in])
         if twice is not None:
             return BatchOutcome(BatchOutcomeKind.NOTHING, twice)
@@ -112,7 +117,6 @@ class Finding:
             and any(selection.exactly(p) and p.target in visible for _, named, visible in named_in for p in named)
         for db, named, visible in named_in:
             named = [p for p in named if selection.exactly(p)] if found.exact else named
-            found.hidden += sum(1 for p in named if p.target not in visible)
             found.policies += [(db.database, p) for p in named if p.target in visible]
         if not found.policies and not found.skipped:
             if found.hidden_databases and found.hidden_databases == len(databases):
@@ -131,19 +135,19 @@ class Finding:
 def _id_and_name(selection: Selection, read: list[tuple[DatabaseRef, list[BackupPolicy], set[str]]]) -> str | None:
     """Why nothing is named when the policy reference is one policy's ID and another's name (given in the
     dashboard; the bot refuses such names), in any database read and whatever the target: the person may have
-    read either in a list (find_policy answers one database so). A hidden policy's name is not told."""
+    read either in a list (find_policy answers one database so). A hidden policy's ID is as if absent: it was
+    never theirs to read, and saying it is one would tell them it exists."""
     ref = selection.policies
     if selection.chosen:
         return None
-    by_id = [(db, p, p.target in visible) for db, policies, visible in read for p in policies if p.id == ref]
+    by_id = [(db, p) for db, policies, visible in read for p in policies if p.id == ref and p.target in visible]
     by_name = [(db, p) for db, policies, visible in read for p in policies
                if p.id != ref and name_key(p.name) == name_key(ref) and p.target in visible]
     if not by_id or not by_name:
         return None
-    ids = "; ".join(f"“{outside(p.name)}” in {db}" if seen else f"a policy you may not see in {db}"
-                    for db, p, seen in by_id[:3])
-    names = "; ".join(f"`{p.id}` in {db}" for db, p in by_name[:3])
-    ways = [f"`/backup-policy update {db} \"{outside(p.name)}\" …`" for db, p, seen in by_id[:3] if seen]
+    ids = "; ".join(f"“{outside(p.name)}” in {db}" for db, p in by_id[:3])
+    names = "; ".join(f"{policy_id(p.id)} in {db}" for db, p in by_name[:3])
+    ways = [f"`/backup-policy update {db} \"{outside(p.name)}\" …`" for db, p in by_id[:3]]
     ways += [f"`/backup-policy update {db} {p.id} …`" for db, p in by_name[:3]]
     return (f"Nothing was asked or sent: “{outside(ref)}” is the ID of {ids} and the name of {names}, so "
             f"`{selection.words}` could mean either. Name the one you mean by its other handle: "

@@ -47,6 +47,7 @@ from bot.domain.lifecycle import (
     LEASE_POLL_SECONDS,
     PolicyTurns,
 )
+from bot.domain.naming import outside
 from bot.domain.outcomes import (
     ENDED_AS,
     REQUEST_MOVED,
@@ -67,7 +68,7 @@ from bot.domain.outcomes import (
 from bot.domain.pending import PendingPage, pending_for, reminders_due
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, ChangeRejected, PolicyUpdate, resulting_values
 from bot.domain.ports import ChangeStore, Claim, Fork, PlanetScaleApi, PlanetScaleError, in_line, unwatched, waits_told
-from bot.domain.read_gate import readable_targets
+from bot.domain.read_gate import Lookup, as_told, readable_targets
 from bot.domain.reading import PolicyNotFound, PolicyService
 from bot.domain.recovering import Recovering
 from bot.domain.reverting import Reverting
@@ -193,11 +194,12 @@ class ChangePath(Reverting, Recovering):
             # Under the database's lease too: the lease's own checks of what else applies on the policy look for
             # it by its ID, never by the name it was asked by.
             return current.id
+        told = partial(as_told, self.access, self.policies, user, channel, Lookup(db, ref, visible, listed), current)
         if expected is not None:
             moved = [f for f in EDITABLE_FIELDS if current.field_value(f) != expected.field_value(f)]
             if moved:
-                return Outcome(OutcomeKind.STALE_FORM, "The policy changed in PlanetScale after you opened the "
-                               "form, so nothing was sent.", current=current)
+                return told(Outcome(OutcomeKind.STALE_FORM, "The policy changed in PlanetScale after you opened "
+                                    "the form, so nothing was sent.", current=current))
         target = resulting_values(current, update)["target"]
         # The branches waited for here, never by a read on the fork's workers: none of those waits on another.
         read = partial(read_facts, self.policies.planetscale, db, listed, current, target,
@@ -209,8 +211,9 @@ class ChangePath(Reverting, Recovering):
             facts, later = read_facts(self.policies.planetscale, db, listed, None, None), self.fork(unwatched(read))
         else:
             facts, later = read(), None
-        return self._request(user, channel, ChangePlan(db, current, update, reason, facts=facts), dry_run=dry_run,
-                             claim=claim, busy=busy, rules=rules, later=later)
+        # Judged under the lease as any change; only what the asker is told hides a policy they may read nowhere.
+        return told(self._request(user, channel, ChangePlan(db, current, update, reason, facts=facts),
+                                  dry_run=dry_run, claim=claim, busy=busy, rules=rules, later=later))
 
     def _facts_of(self, db: DatabaseRef, current: BackupPolicy, target: str) -> DatabaseFacts | None:
         """The database's policies and the estimate's basis for a change to `current` (None if unreadable: the
@@ -223,16 +226,19 @@ class ChangePath(Reverting, Recovering):
 
     def prepare_edit(self, user: str, channel: str, db: DatabaseRef, ref: str) -> Outcome:
         """Before a form is filled with a policy: may this person change it, as it is now? READY carries it."""
-        found = self._read_for_change(user, channel, db, ref)
+        visible = self._readable(user, channel, db)
+        found = visible if isinstance(visible, Outcome) else self._read_for_change(user, channel, db, ref, visible)
         if isinstance(found, Outcome):
             return found
         current, listed = found
+        assert not isinstance(visible, Outcome)
+        told = partial(as_told, self.access, self.policies, user, channel, Lookup(db, ref, visible, listed), current)
         decision = self.access.decided(user, Action.CHANGE, db.organization, db.database, [current.target], channel)
         if not decision.allowed:
-            return self._refuse(user, db, channel, decision.reason, current)
+            return told(self._refuse(user, db, channel, decision.reason, current))
         if not current.sendable:  # a form whose every change the judge refuses would waste the person's time
-            return Outcome(OutcomeKind.INVALID, f"Its ID `{current.id[:64]}` is not one PlanetScale's paths can hold, "
-                                                "so the bot cannot send any change to it. Nothing was changed.")
+            return told(Outcome(OutcomeKind.INVALID, f"Its ID “{outside(current.id[:64])}” is not one PlanetScale's "
+                                "paths can hold, so the bot cannot send any change to it. Nothing was changed."))
         # What the form's preview estimates the policy's storage from.
         facts = read_facts(self.policies.planetscale, db, listed, current, current.target)
         return Outcome(OutcomeKind.READY, "", current=current, approvals=decision.approvals, facts=facts)
@@ -277,6 +283,7 @@ class ChangePath(Reverting, Recovering):
         db, current = plan.db, plan.before
         asked = Asked(db.organization, db.database, user, channel, current.model_dump(), plan.update.to_api(),
                       plan.reason, plan.reason_by_person, plan.kind)
+        rules = rules or self.access.rules
         verdict = self._judge(Stage.ASKING, current, asked, (), plan.facts, rules)
         if verdict.kind is VerdictKind.CANNOT_TELL:
             return self._refuse(user, db, channel, verdict.reason, current, plan.update, reference)
@@ -286,7 +293,8 @@ class ChangePath(Reverting, Recovering):
                                problems=verdict.problems)
             reason = (verdict.reason if verdict.refusal is Refusal.NOT_ALLOWED
                       else f"Nothing was sent: {verdict.reason}.")
-            return self._refuse(user, db, channel, reason, current, plan.update, reference)
+            return replace(self._refuse(user, db, channel, reason, current, plan.update, reference),
+                           demand=verdict.demand)
         needed = verdict.needed
         if dry_run:
             self.store.record(AuditEvent(
@@ -332,7 +340,7 @@ class ChangePath(Reverting, Recovering):
             return Outcome(OutcomeKind.REQUESTED, "Your request is waiting for approval.", request,
                            approvals=request.approvals_needed)
         if held and claim is not None:
-            claim.request = stored
+            claim.request, claim.rules = stored, rules
             return self._send(claim, user, db, current, plan.update, later)
         if busy:
             return Outcome(OutcomeKind.QUEUED, QUEUED_BEHIND, stored)

@@ -47,7 +47,7 @@ from bot.domain.policy import (
     shows_something,
 )
 from bot.domain.ports import Claim, NotFound, PlanetScaleError, RateLimited
-from bot.domain.read_gate import readable_targets
+from bot.domain.read_gate import Lookup, as_told, readable_targets
 from bot.domain.reading import PolicyNotFound
 
 S = RequestState
@@ -88,8 +88,8 @@ class Creating(Applying):
         if refused is not None:
             return refused
         try:
-            listed = self.policies.list_policies(db)
-            current = self.policies.find_policy(db, ref, self._visible(user, channel, db), listed=listed)
+            listed, visible = self.policies.list_policies(db), self._visible(user, channel, db)
+            current = self.policies.find_policy(db, ref, visible, listed=listed)
         except PolicyNotFound as exc:
             return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
         except PlanetScaleError as exc:
@@ -98,7 +98,8 @@ class Creating(Applying):
             return self._refuse(user, db, channel, explain(exc))
         facts = read_facts(self.policies.planetscale, db, listed, current, None)
         plan = ChangePlan(db, current, PolicyUpdate(), reason, kind=ChangeKind.DELETE, facts=facts)
-        return self._request(user, channel, plan, dry_run=dry_run)
+        return as_told(self.access, self.policies, user, channel, Lookup(db, ref, visible, listed), current,
+                       self._request(user, channel, plan, dry_run=dry_run))
 
     def _may_see(self, user: str, channel: str, db: DatabaseRef, request_id: str | None = None) -> Outcome | None:
         """The refusal, before anything is read, for someone no rule for the database names here (`request_id`:
@@ -139,8 +140,17 @@ class Creating(Applying):
         if unseen is not None:
             return unseen
         reason = f"revert of the {original.kind.value} requested by {person(original.requester)}"
-        open_revert = [r for r in self.store.requests([S.PENDING, S.APPROVED, S.APPLYING], limit=None)
-                       if r.revert_of == original.id]
+        open_revert = self.store.requests([S.PENDING, S.APPROVED, S.APPLYING], limit=None, revert_of=original.id)
+        applied = self.store.requests([S.APPLIED], limit=1, revert_of=original.id)
+        if applied and not open_revert:
+            # Its revert stands (a deletion's policy made again has its own buttons): one revert per change, not a
+            # second copy of a policy each click.
+            done, what = applied[0], "creation" if original.kind is ChangeKind.CREATE else "deletion"
+            if asked_by_this_work(done.id):  # by this work's first run, which stopped after it applied
+                return self._stored_before(done)
+            return Outcome(OutcomeKind.CLOSED, f"This {what} was already reverted by "
+                                               f"{person(done.requester)}'s request `{done.id[:8]}` in "
+                                               f"{named_channel(done.channel)}. Nothing more was done.", done)
         if open_revert:
             asked = open_revert[0]
             if asked_by_this_work(asked.id):  # by this work's first run, which stopped before posting it
@@ -154,11 +164,15 @@ class Creating(Applying):
             return self._failed_read(user, db, channel, "reading the policies to revert a change", exc)
         if original.kind is ChangeKind.CREATE:
             made = next((p for p in listed if p.id == original.policy_id), None)
+            gone = "The policy this created is no longer in PlanetScale; nothing to revert."
             if made is None:
-                return Outcome(OutcomeKind.NOT_FOUND, "The policy this created is no longer in PlanetScale; nothing "
-                                                      "to revert.")
+                return Outcome(OutcomeKind.NOT_FOUND, gone)
             plan = ChangePlan(db, made, PolicyUpdate(), reason, reason_by_person=False, kind=ChangeKind.DELETE,
                               facts=read_facts(self.policies.planetscale, db, listed, made, None))
+            # Moved since to a target the person may read nowhere: told as gone, judged and refused as any.
+            return as_told(self.access, self.policies, user, channel,
+                           Lookup(db, original.policy_id, self._visible(user, channel, db), listed), made,
+                           self._request(user, channel, plan, revert_of=original.id, reference=original.id), gone)
         else:
             values: dict[str, Any] = {f: original.before[f] for f in EDITABLE_FIELDS
                                       if original.before.get(f) is not None}
@@ -290,7 +304,10 @@ class Creating(Applying):
     def _made_by_send(self, policy: BackupPolicy, request: ChangeRequest) -> bool:
         """Whether a policy of the creation's name can be the one its POST made: not one listed when it was
         judged, nor one PlanetScale says was created before the POST was sent (a policy renamed to that name in
-        the dashboard meanwhile); one whose creation time cannot be read is taken, as before."""
+        the dashboard meanwhile), nor one of another target (the POST named its target); one whose creation time
+        cannot be read is taken, as before."""
+        if policy.target != request.changes.get("target"):
+            return False
         known = DatabaseFacts.of(request.facts)
         if known is not None and any(i == policy.id for i, _, _ in known.policies):
             return False

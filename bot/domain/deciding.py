@@ -65,10 +65,9 @@ class Deciding(Applying):
         if isinstance(found, Outcome):
             return found
         request = found
-        self.access.groups.listed_again()  # not a membership listed before the click: its approver may have left
         refusal = self._may_decide(request, user)
         if refusal:
-            return refusal
+            return self._refused_whoever_approves(request) or refusal
         added = self.store.add_approval(request.id, user, record=request_event("approved", request, user))
         if added == []:  # closed, or its life ended, between the look and the approval
             found = self._open_request(request.id, user, "Approve")
@@ -145,12 +144,16 @@ class Deciding(Applying):
         return self._apply(approved, by=by, approvals=approved_by)
 
     def judge_again(self) -> list[Outcome]:
-        """Pending requests with an approval, left pending because judging them could not tell (a look-up
-        failed) or because they waited for more, judged again in turns (JUDGED_PER_SWEEP) against the approvals
-        the rules ask now, applied or closed as the judge now says."""
+        """Every pending request that asks approvals, judged again in turns (JUDGED_PER_SWEEP) against those the
+        rules ask now: one with an approval applied or closed as the judge now says; one without closed only when
+        the judge refuses it whoever approves (applying it takes a click)."""
         now = self.clock()
         turns = self.store.judging_turns(now, JUDGED_PER_SWEEP, now + JUDGE_AGAIN_SECONDS)
         approvers = self.store.approvers_by_request([r.id for r in turns])
+        if any(approvers[r.id] for r in turns):
+            # An approval lets a write through on a membership, at the sweep as at a click: counted on the groups
+            # listed now, not on a listing made before an approver's removal.
+            self.access.groups.listed_again()
         # The rules may ask fewer approvals now than when it was asked: the judge tells, on any approved at all.
         return [self._guarded(r, partial(self._judged_again, r, approvers[r.id])) for r in turns
                 if r.expires_at > now and r.approvals_needed]
@@ -160,7 +163,7 @@ class Deciding(Applying):
         verdict = self._judge(Stage.APPROVING, before, asked, approved_by, rules=rules)
         if verdict.kind is VerdictKind.WAIT and verdict.nobody_left is not None:
             return self._nobody_left(request, verdict)
-        if not approved_by:  # none approved: applied or closed only by a click, as when it was asked
+        if not approved_by and verdict.kind is not VerdictKind.REFUSE:  # applied only by a click
             return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)
         if verdict.kind is VerdictKind.APPLY and request.facts is not None:
             # Weighed, as an approval is, on its facts (they only ever ask more, so a wait stays one unread): a
@@ -172,10 +175,19 @@ class Deciding(Applying):
             # Decided by the last approval that still counts: one the rules no longer count decided nothing, and
             # where none is asked any more, it is approved by its asking.
             return self._approved(request, verdict, verdict.deciding[-1] if verdict.deciding else
-                                  request.requester if verdict.kind is VerdictKind.APPLY else approved_by[-1])
+                                  (approved_by or [request.requester])[-1]
+                                  if verdict.kind is VerdictKind.REFUSE else request.requester)
         if verdict.kind is VerdictKind.CANNOT_TELL:
             self.store.judge_later(request.id, self.clock())  # its next turn at the next sweep
         return Outcome(OutcomeKind.COUNTED, "Still waiting.", None)  # nothing moved, nothing to tell
+
+    def _refused_whoever_approves(self, request: ChangeRequest) -> Outcome | None:
+        """A click its clicker may not give, on a request the judge refuses whoever approves it (its channel's rule
+        gone, its requester's rights): closed with the judge's reason, not left to wait for approvals no approver
+        can give. Judged on what the request keeps: nothing is read for a clicker the rules do not name."""
+        verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),
+                              self.store.approvers_of(request.id))
+        return self._close_pending(request, verdict.reason) if verdict.kind is VerdictKind.REFUSE else None
 
     def _nobody_left(self, request: ChangeRequest, verdict: Verdict) -> Outcome:
         """Said once, across instances, and recorded with its claim; the request stays pending, as its groups may
@@ -199,7 +211,7 @@ class Deciding(Applying):
             return found
         refusal = self._may_decide(found, user)
         if refusal:
-            return refusal
+            return self._refused_whoever_approves(found) or refusal
         return self._close(found, RequestState.REJECTED, user)
 
     def cancel(self, request_id: str, user: str) -> Outcome:
@@ -227,6 +239,8 @@ class Deciding(Applying):
             self._record_request("refused", request, user, detail="own request")
             return Outcome(OutcomeKind.REFUSED, "Nobody approves or rejects their own request: another approver "
                                                 "must. You can cancel it.", request)
+        # Not on a membership listed before the click: the clicker may have left the group that let them decide.
+        self.access.groups.listed_again()
         decision = self.access.decided(user, Action.APPROVE, request.organization, request.database,
                                        request.targets, request.channel)
         if not decision.allowed:

@@ -23,7 +23,7 @@ from bot.domain.access import AccessControl
 from bot.domain.commands import DatabaseRef
 from bot.domain.group_directory import DirectoryError
 from bot.domain.policy import BackupPolicy
-from bot.domain.ports import PlanetScaleError
+from bot.domain.ports import PartlyUnreadable, PlanetScaleError
 
 # A glob covers at most this many databases (the first by name); the rest are named, to be exported on their own.
 MAX_DATABASES = 20
@@ -70,7 +70,6 @@ class ExportedDatabase:
     db: DatabaseRef
     kind: str
     policies: tuple[BackupPolicy, ...]
-    hidden: int  # policies whose target the caller may not see
 
     @property
     def resource_type(self) -> str | None:
@@ -95,10 +94,9 @@ class Export:
     failed: list[FailedDatabase] = field(default_factory=list)
     over_cap: list[DatabaseRef] = field(default_factory=list)  # visible, beyond MAX_DATABASES
     unread: list[DatabaseRef] = field(default_factory=list)  # visible, not started within the time given
-
-    @property
-    def hidden_policies(self) -> int:
-        return sum(d.hidden for d in self.databases)
+    # Per database, the policies PlanetScale listed in a shape this bot cannot read (counted, never named: their
+    # target, which the rules may hide, is unknown), and why.
+    unreadable: list[tuple[DatabaseRef, int, str]] = field(default_factory=list)
 
     @property
     def unknown_kinds(self) -> list[ExportedDatabase]:
@@ -146,13 +144,17 @@ def collect(source: ExportSource, asked: DatabaseRef, may_see: Callable[[Databas
             break
         try:
             kind = source.database_kind(db.organization, db.database)
-            policies = source.list_policies(db.organization, db.database)
+            try:
+                policies = source.list_policies(db.organization, db.database)
+            except PartlyUnreadable as exc:  # one odd policy hides no other, as in `list`
+                policies = list(exc.readable)
+                result.unreadable.append((db, len(exc.unreadable), exc.user_message))
         except PlanetScaleError as exc:
             result.failed.append(FailedDatabase(db, exc.user_message, exc))
             continue
         visible = visible_targets(db)
         shown = tuple(p for p in policies if p.target in visible)
-        result.databases.append(ExportedDatabase(db, kind, shown, len(policies) - len(shown)))
+        result.databases.append(ExportedDatabase(db, kind, shown))
     return result
 
 
@@ -213,29 +215,36 @@ def database_label(database: str) -> str:
     return part
 
 
-def label_for(db: DatabaseRef, policy: BackupPolicy, taken: set[str]) -> str:
-    """A resource name (letters, digits, `_`, not starting with a digit) from the database and the policy's
-    name, unique among `taken` (one export's labels); the policy ID tells apart names that fold to the same label.
-    `__` (never inside a database's part) parts the database from the policy, so that exports made in parts do not
-    share a label (`billing` with "EU daily", `billing-eu` with "Daily"; `a-b` and `a_b`: database_label); a name
-    that folds to nothing, or is cut, is told by its ID in any part."""
-    name = folded(policy.name)
-    database = database_label(db.database)
-    base = f"{database}__{name}" if name else database
-    if not name or len(base) > 64:
-        base = f"{base[:64].rstrip('_')}_{folded(policy.id)[:40]}".strip("_")
-    base = base or "policy"
-    if base[0].isdigit():
-        base = "p_" + base
+def id_label(policy_id: str) -> str:
+    """The policy ID's part of a label: the ID folded, with a short digest of it where folding loses something."""
+    part = folded(policy_id)
+    if part != policy_id:
+        part = f"{part[:32]}_{hashlib.sha256(policy_id.encode()).hexdigest()[:8]}".strip("_")
+    return part
+
+
+def label_for(db: DatabaseRef, policy_id: str, taken: set[str]) -> str:
+    """A resource name (letters, digits, `_`, not starting with a digit) from what never changes: the database's
+    name and the policy's ID, parted by `__` (never inside a part). Not the policy's name: a policy renamed in
+    PlanetScale would get a new label, and a moved label is a destroy in `terraform plan`. So the label is the same
+    whatever else its database holds, whoever exports it and however the exports are cut. `taken` (one export's
+    labels) guards against a digest shared by chance."""
+    base = f"{database_label(db.database)}__{id_label(policy_id)}"
+    if not base[0].isalpha():
+        base = "_" + base  # `_` begins no other label: each part begins with a letter or a digit
     label = base
-    if label in taken:
-        label = f"{base}_{folded(policy.id)[:40]}".rstrip("_")
     number = 2
     while label in taken:
         label = f"{base}_{number}"
         number += 1
     taken.add(label)
     return label
+
+
+def name_comment(name: str) -> str:
+    """A comment line naming the policy for whoever reads the code: the name escaped as in its HCL string (line
+    breaks, anything invisible and the backtick as escapes), so that no name ends the comment or the code block."""
+    return f"# {hcl_string(name)[1:-1]}"
 
 
 def hcl_value(value: Any) -> str:
@@ -271,6 +280,7 @@ def policy_hcl(db: DatabaseRef, resource_type: str, label: str, policy: BackupPo
         if policy.required else []
     return "\n".join([
         *note,
+        name_comment(policy.name),
         f'resource "{resource_type}" "{label}" {{',
         *aligned(arguments, "  "),
         "}",
@@ -297,7 +307,7 @@ def terraform_units(databases: Iterable[ExportedDatabase]) -> list[str]:
         units.append(f"# {exported.db} ({exported.kind}): {len(exported.policies)} "
                      f"polic{'y' if len(exported.policies) == 1 else 'ies'}")
         for policy in exported.policies:
-            units.append(policy_hcl(exported.db, resource_type, label_for(exported.db, policy, taken), policy))
+            units.append(policy_hcl(exported.db, resource_type, label_for(exported.db, policy.id, taken), policy))
     return units
 
 

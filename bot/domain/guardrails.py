@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from bot.domain.costs import (
     DatabaseFacts,
@@ -45,10 +45,26 @@ def parse_amount(text: str, allow_years: bool) -> tuple[int, str]:
     unit = AMOUNT_UNITS.get(raw[len(number):].strip().lower())
     if number and not number.isascii():  # int() would take Arabic-Indic or fullwidth digits
         raise ValueError(f"`{text}` is not an amount: write its number in the digits 0-9, e.g. 7d")
+    if number.isdigit() and len(number) > 4000:  # past Python's bound on the digits int() converts
+        raise ValueError(f"`{text[:40]}…` is not an amount: its number has {len(number)} digits; write a whole "
+                         "number and a unit, e.g. 7d")
     if not number.isdigit() or int(number) < 1 or unit is None or (unit == "year" and not allow_years):
         units = "h, d, w, mo" + (", y" if allow_years else "")
         raise ValueError(f"`{text}` is not an amount: write a whole number and a unit ({units}), e.g. 7d")
     return int(number), unit
+
+
+def whole_number(value: Any, key: str) -> Any:
+    """A number of the rules file as written: pydantic would take `true`, `"1"` and `1.0` as 1."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise ValueError(f"`{as_written(value)}` is not a whole number: write one without quotes, e.g. {key} = 2")
+
+
+def as_written(value: Any) -> str:
+    """A TOML value as the file spells it, for a message."""
+    shown = str(value).lower() if isinstance(value, bool) else f'"{value}"' if isinstance(value, str) else str(value)
+    return shown if len(shown) <= 40 else shown[:39] + "…"
 
 
 class Guardrail(BaseModel):
@@ -71,6 +87,19 @@ class Guardrail(BaseModel):
     @classmethod
     def _lowercase_patterns(cls, values: list[str]) -> list[str]:
         return [value.lower() for value in values]
+
+    @field_validator("min_policies", "override_approvals", mode="before")
+    @classmethod
+    def _whole(cls, value: Any, info: ValidationInfo) -> Any:
+        return whole_number(value, str(info.field_name))
+
+    @field_validator("allow_target_moves", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"`{as_written(value)}` is not true or false: write allow_target_moves = false, "
+                         "without quotes")
 
     @field_validator("min_retention")
     @classmethod

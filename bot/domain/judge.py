@@ -22,7 +22,7 @@ from bot.domain.access_rules import AccessRules, Action
 from bot.domain.approval_groups import assign, missing
 from bot.domain.change_requests import ChangeKind, ChangeRequest
 from bot.domain.costs import DatabaseFacts, unread_words
-from bot.domain.guardrails import demand
+from bot.domain.guardrails import Demand, demand
 from bot.domain.guardrails import judge as guardrails_judge
 from bot.domain.judge_access import DirectoryFacts as DirectoryFacts  # as the judge's callers know them
 from bot.domain.judge_access import Unchecked as Unchecked
@@ -131,6 +131,7 @@ class Verdict:
     # (not "could not be checked"): the groups that owe them with nobody left, or the rule's approvers when its
     # count alone is short. None: someone could, or who could is not known.
     nobody_left: tuple[str, ...] | None = None
+    demand: Demand | None = None  # on a guardrail refusal: what the guardrails ask, bound by bound
 
     @property
     def missing(self) -> int:
@@ -200,7 +201,7 @@ def judge(s: Snapshot) -> Verdict:
                      a.reason if a.reason_by_person else None)
     if guarded.refusal:
         return Verdict(VerdictKind.REFUSE, f"under the guardrails as they are now, {guarded.refusal}" if later
-                       else guarded.refusal, Refusal.GUARDRAIL)
+                       else guarded.refusal, Refusal.GUARDRAIL, demand=guarded)
     needed = max(requester.approvals, guarded.approvals)
     shown = tuple(guarded.verdict.summary())
     overridden = tuple(f"overrides {c.guardrail.where}: {c.message}" for c in guarded.verdict.broken)
@@ -254,14 +255,22 @@ def _moved(s: Snapshot) -> str | None:
     """Under the lease: what moved since the request, so that the rules that judged it no longer apply."""
     a = s.asked
     if a.kind is ChangeKind.CREATE:
+        name = outside(str(a.changes["name"]))
         taken = s.facts.named(str(a.changes["name"])) if s.facts else []
-        if taken:
-            return (f"a policy named “{outside(str(a.changes['name']))}” was made in PlanetScale since the request "
-                    f"(`{taken[0]}`). Nothing was sent; ask again with another name.")
+        seen = _seen_one(s, taken)
+        if seen:
+            return (f"a policy named “{name}” was made in PlanetScale since the request{seen}. Nothing was sent; "
+                    "ask again with another name.")
+        if taken:  # held only by policies the rules hide from the requester: not named, as when it is asked
+            return f"“{name}” can no longer be used as a name in {a.database}. Nothing was sent; ask again with " \
+                   "another name."
         return None
     where = s.moved_by or "in PlanetScale"
     if s.policy.target != a.before["target"]:
-        return (f"the policy moved from {a.before['target']} to {s.policy.target} {where} since the request, so "
+        # Told in the request's channel: a target no rule lets anyone handle there is not named there.
+        shown = s.policy.target if s.rules.matching(a.organization, a.database, s.policy.target, a.channel) \
+            else "a target not handled in this channel"
+        return (f"the policy moved from {a.before['target']} to {shown} {where} since the request, so "
                 "the rules that judged it no longer apply. Nothing was sent; ask again.")
     # A deletion is judged on the whole policy: the one asked to go, as it was, is the one that goes. A number
     # and its unit are one setting: approved as "4 weeks → 2 weeks", `retention_value=2` is not sent once the
@@ -270,7 +279,9 @@ def _moved(s: Snapshot) -> str | None:
         list(dict.fromkeys(f for c in a.changes for f in ONE_SETTING.get(c, (c,))))
     moved = {f: (a.before[f], s.policy.field_value(f)) for f in fields if s.policy.field_value(f) != a.before[f]}
     if moved:
-        what = ", ".join(f"{f} is now {now!r} (was {then!r} when requested)" for f, (then, now) in moved.items())
+        # The values are PlanetScale's (any text for a time): set apart as text from outside, shown as written.
+        what = ", ".join(f"{f} is now {outside(repr(now))} (was {outside(repr(then))} when requested)"
+                         for f, (then, now) in moved.items())
         return (f"the policy changed {where} since the request: {what}. Nothing was sent; ask again against the "
                 "current values.")
     return None
@@ -279,8 +290,9 @@ def _moved(s: Snapshot) -> str | None:
 def _problems(s: Snapshot, update: PolicyUpdate) -> list[Problem]:
     a = s.asked
     if a.kind is not ChangeKind.CREATE and not s.policy.sendable:
-        return [Problem("", f"its ID `{s.policy.id[:64]}` is not one PlanetScale's paths can hold, so the bot "
-                            "cannot send any change to it")]
+        # PlanetScale's text (any, as no path holds it): set apart as from outside, shown as written.
+        return [Problem("", f"its ID “{outside(s.policy.id[:64])}” is not one PlanetScale's paths can hold, so the "
+                            "bot cannot send any change to it")]
     if a.kind is ChangeKind.DELETE:
         return []
     if a.kind is ChangeKind.UPDATE:
@@ -292,15 +304,20 @@ def _problems(s: Snapshot, update: PolicyUpdate) -> list[Problem]:
 
 def _name_taken(s: Snapshot, own: str | None) -> list[Problem]:
     """A new name another policy holds, or reads as (policy.name_key), as its name or as its ID (commands take an
-    ID first, and a person types what they read): refused."""
+    ID first, and a person types what they read): refused. Held only by policies the rules hide from the
+    requester, it is refused without saying why: that a policy holds it would tell them the policy exists."""
     name, where = str(s.asked.changes.get("name")), s.asked.database
     others = [i for i in s.facts.named(name) if i != own] if s.facts else []
-    if others:
-        return [Problem("name", f"{where} already has a policy named “{outside(name)}”{_seen_one(s, others)}: "
-                                "choose another name")]
-    held = s.facts and any(name_key(i) == name_key(name) and i != own for i, _, _ in s.facts.policies)
-    return [Problem("name", f"“{outside(name)}” is the ID of another policy of {where}, and commands find a policy "
-                            "by its ID first: choose another name")] if held else []
+    held = [i for i, _, _ in (s.facts.policies if s.facts else ()) if name_key(i) == name_key(name) and i != own]
+    seen = _seen_one(s, others)
+    if seen:
+        return [Problem("name", f"{where} already has a policy named “{outside(name)}”{seen}: choose another name")]
+    if _seen_one(s, held):
+        return [Problem("name", f"“{outside(name)}” is the ID of another policy of {where}, and commands find a "
+                                "policy by its ID first: choose another name")]
+    if others or held:
+        return [Problem("name", f"“{outside(name)}” cannot be used as a name in {where}: choose another name")]
+    return []
 
 
 def _seen_one(s: Snapshot, ids: Sequence[str]) -> str:

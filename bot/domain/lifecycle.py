@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.domain.access_rules import describe_duration
 from bot.domain.audit import AuditEvent, iso_of
@@ -28,6 +28,9 @@ from bot.domain.ports import (
     send_fence,
     wait_noted,
 )
+
+if TYPE_CHECKING:
+    from bot.domain.access import AccessControl
 
 # Room for the database writes around the PATCH, beyond the PlanetScale client's own worst case.
 LEASE_MARGIN_SECONDS = 30.0
@@ -145,6 +148,7 @@ class Lifecycle:
 
     store: ChangeStore
     planetscale: PlanetScaleApi
+    access: AccessControl
     turns: PolicyTurns
     clock: Callable[[], float]
     pause: Callable[[float], None]
@@ -228,8 +232,9 @@ class Lifecycle:
         room for the write (renewed when short): a worker that stalled after recording its send, past its lease,
         and was taken over by the sweep sends nothing on a policy judged long ago. A write that waited after its
         judging (the bot's budget, a Retry-After: told exactly), or leaves longer than FRESH_SECONDS after the
-        policy's read (any wait, told or not), leaves only if `again`, judging it anew on a fresh read under the
-        lease (which it marks), lets it (it raises otherwise): the policy may have moved meanwhile."""
+        policy's read (any wait, told or not), or was judged on access rules reloaded since (`Claim.rules`), leaves
+        only if `again`, judging it anew on a fresh read under the lease (which it marks), lets it (it raises
+        otherwise): the policy or the rules may have moved meanwhile."""
 
         def fence(waited: bool) -> None:
             # The lease held with room for the write (its renewal may stall too), then the read still fresh: each
@@ -239,7 +244,9 @@ class Lifecycle:
                     raise LeaseLost("Nothing was sent: the bot's worker lost the policy's lease before the change "
                                     "left (it stalled, and the sweep took the change over).")
                 stale = claim.read_at is not None and self.clock() - claim.read_at > FRESH_SECONDS
-                if not (waited or claim.waited or stale) or again is None:
+                # Judged on rules no longer in force: the access file was reloaded after they were read.
+                reloaded = claim.rules is not None and self.access.rules is not claim.rules
+                if not (waited or claim.waited or stale or reloaded) or again is None:
                     return
                 again()  # marks the read it judged on (Claim.read), made after every look-up it needed
                 waited = False

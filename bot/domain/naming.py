@@ -50,6 +50,15 @@ def outside(text: str) -> str:
     return f"{OUTSIDE_START}{inner}{OUTSIDE_END}"
 
 
+PLAIN_ID = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def policy_id(text: str) -> str:
+    """A policy's ID in the domain's words: as code where it holds only what IDs hold; else (PlanetScale's text,
+    any) set apart as from outside, so that it is shown as written, never as markup."""
+    return f"`{text}`" if PLAIN_ID.fullmatch(text) else f"“{outside(text)}”"
+
+
 def unmarked(text: str) -> str:
     """The domain's words without the marks `outside` set, for a file, a log or a terminal: the text from
     outside reads as it was written (its own isolate marks still written out)."""

@@ -15,6 +15,7 @@ from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts, Estimate, estimate
 from bot.domain.group_directory import DirectoryError
+from bot.domain.guardrails import Demand
 from bot.domain.judge import Verdict
 from bot.domain.policy import (
     BackupPolicy,
@@ -134,6 +135,9 @@ class Outcome:
     approved_by: tuple[str, ...] | None = None
     # For NOBODY_LEFT: the groups (or the rule's approvers) with nobody left to give the approvals still needed.
     nobody_left: tuple[str, ...] = ()
+    demand: Demand | None = None  # for REFUSED by the guardrails: what they ask, bound by bound
+    # For WAITING: a change asked without approvals, judged again by the sweep, now asks for some.
+    asks_approval: bool = False
 
     @property
     def request_moved(self) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -16,6 +16,9 @@ from bot.domain.audit import AuditEvent
 from bot.domain.backups import Backup, Branch
 from bot.domain.change_requests import ChangeRequest, PendingGroup, RequestState
 from bot.domain.policy import BackupPolicy, PolicyUpdate
+
+if TYPE_CHECKING:
+    from bot.domain.access_rules import AccessRules
 
 # Called by the PlanetScale client before each HTTP request it sends (each page, each retry) in this context; it
 # raises to refuse the request unsent. The watch sets it to spend its share of PlanetScale's budget.
@@ -246,6 +249,9 @@ class Claim:
     apart: bool = field(default=False, compare=False)
     # When the policy was read under this lease (the change path's clock); None before it is.
     read_at: float | None = field(default=None, compare=False)
+    # The access rules the change was last judged on under this lease: once others are in force (the file was
+    # reloaded while the policy or its facts were read), it is judged again before a write leaves.
+    rules: AccessRules | None = field(default=None, compare=False)
 
     def reading(self) -> None:
         """The policy is about to be read under the lease (a list of its database's policies)."""
@@ -279,9 +285,10 @@ class ChangeStore(Protocol):
 
     def requests(self, states: Sequence[RequestState] = ..., expired_before: float | None = None,
                  updated_before: float | None = None, lease_before: float | None = None,
-                 limit: int | None = 200, told: bool | None = None, shuffled: bool = False) -> list[ChangeRequest]:
+                 limit: int | None = 200, told: bool | None = None, shuffled: bool = False,
+                 revert_of: str | None = None) -> list[ChangeRequest]:
         """The oldest first (`shuffled`: by chance); at most `limit` (None: all); `told`: only those (not) marked
-        told."""
+        told; `revert_of`: only the reverts of that request."""
         ...
 
     def own_pending(self, user: str, now: float) -> int:
@@ -364,8 +371,9 @@ class ChangeStore(Protocol):
     def notice_claimed_at(self, request_id: str, notice: str) -> float | None:
         """When this notice about this request was claimed (its first try); None if it is not claimed."""
 
-    def claim_notices(self, request_id: str, notices: Sequence[str]) -> list[str]:
-        """The claims this caller makes, each as `claim_notice` would, in order up to the first claimed already."""
+    def claim_notices(self, request_id: str, notices: Sequence[str], regardless: Sequence[str] = ()) -> list[str]:
+        """The claims this caller makes, each as `claim_notice` would, in order up to the first claimed already;
+        `regardless` claimed first in the same write, each as `claim_notice` would, whatever the others find."""
         ...
 
     def unposted(self, notice: str, settled: str, claimed_before: float, limit: int = 50) -> list[ChangeRequest]:

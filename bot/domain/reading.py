@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Collection
 
 from bot.domain.commands import DatabaseRef
-from bot.domain.naming import outside
+from bot.domain.naming import outside, policy_id
 from bot.domain.policy import BackupPolicy, name_key
 from bot.domain.ports import PlanetScaleApi
 
@@ -36,14 +36,14 @@ class PolicyService:
         named_so = [p for p in policies if by_id and p.id != ref and name_key(p.name) == name_key(ref)
                     and (visible is None or p.target in visible)]
         if named_so:
-            others = ", ".join(f"`{p.id}`" for p in named_so[:3])
+            others = ", ".join(policy_id(p.id) for p in named_so[:3])
             if visible is not None and by_id[0].target not in visible:  # its name is not theirs to read
                 raise PolicyNotFound(f"“{outside(ref)}” in {db} is the ID of a policy you may not see here and the "
-                                     f"name of {others}: use the ID `{named_so[0].id}`.")
+                                     f"name of {others}: use the ID {policy_id(named_so[0].id)}.")
             raise PolicyNotFound(
                 f"“{outside(ref)}” in {db} is the ID of “{outside(by_id[0].name)}” and the name of {others}: name "
                 f"the one you mean by its other handle, its name “{outside(by_id[0].name)}” or the ID "
-                f"`{named_so[0].id}`.")
+                f"{policy_id(named_so[0].id)}.")
         if by_id:
             return by_id[0]
         by_name = [p for p in policies if p.name == ref]
@@ -53,14 +53,14 @@ class PolicyService:
         if len(mine) == 1:
             return mine[0]
         if len(mine) > 1:
-            ids = ", ".join(f"`{p.id}`" for p in mine)
+            ids = ", ".join(policy_id(p.id) for p in mine)
             raise PolicyNotFound(f"{len(mine)} policies in {db} are named “{outside(ref)}”: use an ID ({ids}).")
         seen = [p for p in policies if visible is None or p.target in visible]
         alike = [p for p in seen if name_key(p.name) == name_key(ref)]
         if alike:
             # Named in the dashboard with characters that read as the ones typed: a guess of the same name back
             # could not be typed, so its ID is what to use.
-            ids = ", ".join(f"`{p.id}` (its name holds {_unlike(p.name, ref)})" for p in alike[:3])
+            ids = ", ".join(f"{policy_id(p.id)} (its name holds {_unlike(p.name, ref)})" for p in alike[:3])
             which = "one reads as it: use its ID" if len(alike) == 1 else "some read as it: use an ID"
             raise PolicyNotFound(f"No backup policy in {db} has the exact name “{outside(ref)}”, but {which}: {ids}.")
         names = [p.name for p in seen]
@@ -68,6 +68,16 @@ class PolicyService:
         hint = f" Did you mean {' or '.join(f'“{outside(n)}”' for n in near)}?" if near else ""
         listing = f" `/backup-policy list {db}` shows its {len(seen)}." if seen else " It has none you may see."
         raise PolicyNotFound(f"No backup policy in {db} has the ID or exact name “{outside(ref)}”.{hint}{listing}")
+
+    def as_if_absent(self, db: DatabaseRef, ref: str, visible: Collection[str] | None, listed: list[BackupPolicy],
+                     hidden: BackupPolicy | None = None) -> str:
+        """What a lookup of `ref` answers had `hidden` not been among `listed`: the answer for a policy the
+        person may read nowhere, so that they are never told it exists (nor its target)."""
+        try:
+            self.find_policy(db, ref, visible, listed=[p for p in listed if hidden is None or p.id != hidden.id])
+        except PolicyNotFound as exc:
+            return exc.user_message
+        return f"No backup policy in {db} has the ID or exact name “{outside(ref)}”."
 
 
 def _unlike(name: str, ref: str) -> str:

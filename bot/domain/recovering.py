@@ -25,7 +25,12 @@ class Recovering(Applying):
         gone, or took longer than it may: its PATCH, if any, has ended), then approved but never claimed."""
         outcomes = []
         now = self.clock()
-        for request in self.store.requests([S.APPLYING], lease_before=now):
+        left = self.store.requests([S.APPLYING], lease_before=now)
+        approved = self.store.requests([S.APPROVED], updated_before=now - APPROVED_STALE_SECONDS)
+        if any(r.approvals_needed for r in [*left, *approved]):
+            # Judged again under the lease on their approvals: counted on the groups listed now, as at a click.
+            self.access.groups.listed_again()
+        for request in left:
             claim = self.store.claim_for_applying(request, [S.APPLYING], self.lease_seconds)
             if claim is None:
                 continue
@@ -33,7 +38,7 @@ class Recovering(Applying):
             # leaves); the lease is given back after it, unless its last move did.
             with self._working(claim):
                 outcomes.append(self._guarded(request, partial(self._recover_applying, claim)))
-        for request in self.store.requests([S.APPROVED], updated_before=now - APPROVED_STALE_SECONDS):
+        for request in approved:
             outcomes.append(self._guarded(request, partial(self._apply, request, SYSTEM)))
         return outcomes
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -20,6 +21,7 @@ from bot.domain.naming import person
 from bot.domain.outcomes import ChangePlan, Outcome, OutcomeKind, describe_state, unknown_button
 from bot.domain.policy import BackupPolicy, PolicyUpdate, resulting_values
 from bot.domain.ports import PlanetScaleError
+from bot.domain.read_gate import Lookup, as_told, readable_targets
 from bot.domain.reading import PolicyNotFound
 
 
@@ -97,21 +99,27 @@ class Reverting(Creating, Deciding):
     def _revert_now(self, db: DatabaseRef, policy_id: str, inverse: dict[str, Any], user: str, channel: str,
                     reason: str, revert_of: str, of_request: bool) -> Outcome:
         read_at = self.clock()
+        visible = readable_targets(self.access, user, channel, db)
         try:
-            current = self._stored_policy(db, policy_id)
-        except PolicyNotFound as exc:
-            return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
+            listed = self.policies.list_policies(db)
+            current = self._stored_policy(db, policy_id, listed)
+        except PolicyNotFound:  # told among the policies the person may see, as their own lookup of its ID
+            return Outcome(OutcomeKind.NOT_FOUND, self.policies.as_if_absent(db, policy_id, visible, listed))
         except PlanetScaleError as exc:
             return self._failed_read(user, db, channel, "reading the policy to revert a change", exc)
+        # Moved since to a target the person may read nowhere: told as gone, judged and refused as any.
+        told = partial(as_told, self.access, self.policies, user, channel, Lookup(db, policy_id, visible, listed),
+                       current)
         if all(current.field_value(f) == value for f, value in inverse.items()):
-            return Outcome(OutcomeKind.INVALID, "The policy already has the values from before this change; "
-                                                "nothing to revert.")
+            return told(Outcome(OutcomeKind.INVALID, "The policy already has the values from before this change; "
+                                                     "nothing to revert."))
         try:
             update = PolicyUpdate(**inverse)
         except ValidationError as exc:
-            return self._refuse(user, db, channel, unsendable(exc), request_id=revert_of if of_request else None)
+            return told(self._refuse(user, db, channel, unsendable(exc),
+                                     request_id=revert_of if of_request else None))
         facts = self._facts_of(db, current, resulting_values(current, update)["target"])
         plan = ChangePlan(db, current, update, reason, reason_by_person=False, facts=facts)
         # Asked and applied on another instance since this read began: that one stands, this read is stale.
         return self._open_revert(db, policy_id, reason, revert_of, read_at) or \
-            self._request(user, channel, plan, revert_of=revert_of, reference=revert_of if of_request else None)
+            told(self._request(user, channel, plan, revert_of=revert_of, reference=revert_of if of_request else None))

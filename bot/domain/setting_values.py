@@ -116,8 +116,12 @@ def parse_value(key: str, value: str) -> dict[str, Any]:
     if key == "name":
         refuse_control_characters("name", raw)
         refuse_invisible_characters("name", raw)
-        if not raw or len(raw) > MAX_NAME_LENGTH:
-            raise CommandError(f"`name` must be 1 to {MAX_NAME_LENGTH} characters.")
+        if not raw:
+            raise CommandError(f"`name` is blank (spaces around it do not count): give the policy a name of 1 to "
+                               f'{MAX_NAME_LENGTH} characters, e.g. `name="Nightly"`.')
+        if len(raw) > MAX_NAME_LENGTH:
+            raise CommandError(f"`name` must be 1 to {MAX_NAME_LENGTH} characters (PlanetScale's limit): this is "
+                               f"{len(raw)}.")
         if not shows_something(raw):
             raise CommandError(f"`name` shows nothing: it holds only invisible characters (such as "
                                f"{first_unseen(raw)}), so one policy could not be told from another. Give it a "

@@ -224,10 +224,10 @@ class Watch:
         # A policy listed twice in one answer is one policy (the first listing counts).
         policies = list({p.id: p for p in reversed(listed)}.values())
         policies.reverse()
-        seen = self.store.seen_policies(db.organization, db.database)
+        seen, lost = self.store.seen_policies(db.organization, db.database)
         if not seen and partly is not None:
             raise partly  # the first read is all or nothing
-        if not seen:
+        if not seen and not lost:
             # The first read: all or nothing, or the policies a pass cut short had not saved would read as created
             # at the next one. With it, a row that says the database was read: one read without policies would
             # otherwise leave nothing saved, and the next read take the first policy created for the baseline.
@@ -239,6 +239,12 @@ class Watch:
             first_read = seen.pop(DATABASE_READ, None)
             for policy in policies:
                 try:
+                    if policy.id in lost and policy.id not in seen:
+                        # Its row damaged in the database: seen before, so written afresh and not told as created.
+                        if not self.store.save_seen(holder, db.organization, db.database, policy.id,
+                                                    policy.model_dump(), None):
+                            raise _LeaseLost
+                        continue
                     notice = self._judge_policy(holder, db, rules, policy, seen.get(policy.id), first_read)
                 except (_LeaseLost, Stopped):
                     raise
@@ -262,7 +268,7 @@ class Watch:
                 raise
             except Exception as exc:
                 result.skip(f"{db} policy {policy_id}", exc)
-        seen = {k: v for k, v in self.store.seen_policies(db.organization, db.database).items()
+        seen = {k: v for k, v in self.store.seen_policies(db.organization, db.database)[0].items()
                 if not v.values.get(DELETED_MARK)}
         now = self.now() if self.now else now_utc()
         marks = self.progress.backup_marks(db.organization, db.database)

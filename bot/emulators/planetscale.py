@@ -38,7 +38,14 @@ from starlette.routing import Route
 from bot.emulators.planetscale_checks import normalise_schedule, read_json_body, validate_policy_body
 from bot.emulators.planetscale_demo import seed_demo
 from bot.emulators.planetscale_schedule import iso_time, next_run, utc_now
-from bot.emulators.planetscale_state import FAULT_HEADER, Fault, PlanetScaleState, RecordedRequest
+from bot.emulators.planetscale_state import (
+    BRANCH_READERS,
+    DATABASE_READERS,
+    FAULT_HEADER,
+    Fault,
+    PlanetScaleState,
+    RecordedRequest,
+)
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -108,7 +115,7 @@ class PlanetScaleEmulator:
 
     # --- the shared front of every API call --------------------------------------------------------
 
-    async def _front(self, request: Request, access: str, database: str | None) -> Response | None:
+    async def _front(self, request: Request, access: str | frozenset[str], database: str | None) -> Response | None:
         body, unreadable = read_json_body(await request.body())
         state = self.state
         path = request.url.path.removeprefix(request.scope.get("root_path", ""))  # as below the base URL
@@ -150,12 +157,12 @@ class PlanetScaleEmulator:
         if grant is None or grant.token != token.strip():
             return _error(401, "unauthorized", "Unauthorized")
         organization = request.path_params["organization"]
-        if access.startswith("write"):
+        if isinstance(access, str) and access.startswith("write"):
             read = access.replace("write", "read")
             if not grant.allows(organization, database, read):
                 return _error(404, "not_found", "Not Found")
         if not grant.allows(organization, database, access):
-            if access.startswith("write") or access == "read_organization":
+            if isinstance(access, str) and (access.startswith("write") or access == "read_organization"):
                 return _error(403, "forbidden", "Forbidden")
             return _error(404, "not_found", "Not Found")
         if database is not None and (organization, database) not in state.databases:
@@ -233,7 +240,7 @@ class PlanetScaleEmulator:
     async def get_database(self, request: Request) -> Response:
         state = self.state  # this test's, even if a delayed answer outlives it
         db = request.path_params["database"]
-        refused = await self._front(request, "read_database", db)
+        refused = await self._front(request, DATABASE_READERS, db)
         if refused:
             return refused
         return JSONResponse(copy.deepcopy(state.databases[(request.path_params["organization"], db)]))
@@ -252,7 +259,7 @@ class PlanetScaleEmulator:
 
     async def list_databases(self, request: Request) -> Response:
         state = self.state  # this test's, even if a delayed answer outlives it
-        refused = await self._front(request, "read_database", None)
+        refused = await self._front(request, DATABASE_READERS, None)
         if refused:
             return refused
         org = request.path_params["organization"]
@@ -261,13 +268,13 @@ class PlanetScaleEmulator:
         query = request.query_params.get("q", "").lower()
         with state.lock:
             items = [d for (o, name), d in sorted(state.databases.items())
-                     if o == org and grant.allows(org, name, "read_database") and query in name]
+                     if o == org and grant.allows(org, name, DATABASE_READERS) and query in name]
             return self._page(request, copy.deepcopy(items), totals=True)
 
     async def list_branches(self, request: Request) -> Response:
         state = self.state  # this test's, even if a delayed answer outlives it
         org, db = request.path_params["organization"], request.path_params["database"]
-        refused = await self._front(request, "read_database", db)
+        refused = await self._front(request, BRANCH_READERS, db)
         if refused:
             return refused
         bad = self._bad_query(request, ("production", "safe_migrations"), {"order": ("asc", "desc")})
@@ -371,12 +378,13 @@ class PlanetScaleEmulator:
         given = [v for name in ("page", "per_page") for v in request.query_params.getlist(name)]
         if not all(re.fullmatch(r"-?[0-9]{1,9}", text) for text in [*texts, *given]):
             return _error(400, "bad_request", "page and per_page must be integers")
-        page, per_page = max(1, int(texts[0])), min(100, max(1, int(texts[1])))
+        page, per_page = max(1, int(texts[0])), min(self.state.per_page_most, max(1, int(texts[1])))
         start = (page - 1) * per_page
         last = start + per_page >= len(items)
+        named = self.state.next_page
         envelope: dict[str, Any] = {
             "type": "list", "current_page": page, "per_page": per_page,
-            "next_page": None if last else page + 1,
+            "next_page": (None if last else page + 1) if named is None else named(page, None if last else page + 1),
             "next_page_url": None if last else str(request.url.include_query_params(page=page + 1)),
             "prev_page": page - 1 if page > 1 else None,
             "prev_page_url": str(request.url.include_query_params(page=page - 1)) if page > 1 else None,
@@ -385,7 +393,8 @@ class PlanetScaleEmulator:
         if totals:
             envelope["total_count"] = len(items)
             envelope["total_pages"] = max(1, -(-len(items) // per_page))
-        return JSONResponse(envelope)
+        # A next page a test named is a body it chose, out of the spec as it may be.
+        return JSONResponse(envelope, headers={FAULT_HEADER: "body"} if named is not None else None)
 
     # --- control over HTTP ----------------------------------------------------------------------------
 

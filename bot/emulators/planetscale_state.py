@@ -20,7 +20,19 @@ DEMO_TOKEN_ID = "demo-token-id"
 DEMO_TOKEN = "pscale_tkn_demo_only_not_a_secret"
 # On an injected answer: "status" when the body is the API's own for that status, "body" when the test chose it.
 FAULT_HEADER = "X-Emulator-Fault"
-ALL_ACCESSES = ("read_backups", "write_backups", "read_database", "read_organization")
+ALL_ACCESSES = ("read_backups", "write_backups", "read_database", "read_branch", "read_organization")
+# The spec's "Service Token Accesses" where an operation takes any of several: the branch list takes a branch
+# access (not `read_database`); the database list and one database take any database, branch or backup access.
+BRANCH_READERS = frozenset({"read_branch", "delete_branch", "create_branch", "connect_production_branch",
+                            "connect_branch"})
+DATABASE_READERS = frozenset({
+    "read_database", "delete_database", "write_database", "read_branch", "delete_branch", "create_branch",
+    "promote_branches", "demote_branches", "delete_production_branch", "connect_branch", "connect_production_branch",
+    "connect_production_read_only_branch", "delete_branch_password", "delete_production_branch_password",
+    "delete_production_read_only_branch_password", "read_deploy_request", "create_deploy_request",
+    "approve_deploy_request", "read_comment", "create_comment", "restore_backup", "restore_production_branch_backup",
+    "read_backups", "write_backups", "delete_backups", "delete_production_branch_backups", "write_branch_vschema",
+    "write_production_branch_vschema"})
 
 
 @dataclass
@@ -55,9 +67,11 @@ class TokenGrant:
     # organization -> database glob ("*" for all) -> accesses
     accesses: dict[str, dict[str, set[str]]] = field(default_factory=dict)
 
-    def allows(self, organization: str, database: str | None, access: str) -> bool:
+    def allows(self, organization: str, database: str | None, access: str | frozenset[str]) -> bool:
+        """`access` one access, or a set of which any will do."""
+        wanted = {access} if isinstance(access, str) else access
         for pattern, granted in self.accesses.get(organization, {}).items():
-            if access in granted and (pattern == "*" or database is None or pattern == database):
+            if wanted & granted and (pattern == "*" or database is None or pattern == database):
                 return True
         return False
 
@@ -88,6 +102,10 @@ class PlanetScaleState:
         self.clock: Callable[[], float] = time.monotonic
         # Called under the lock as each PATCH is about to land: (organization, database, policy as it is, body).
         self.patch_watchers: list[Callable[[str, str, dict[str, Any], dict[str, Any]], None]] = []
+        # A bad day's pagination: the most items a page holds, and how a page names the next one, given its own
+        # number and what PlanetScale would name (None on the last page).
+        self.per_page_most = 100
+        self.next_page: Callable[[int, int | None], Any] | None = None
         self._recent: dict[str, deque[float]] = {}
         self._ids = 0
         self._backup_ids = 0

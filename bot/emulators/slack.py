@@ -29,6 +29,7 @@ from bot.emulators import slack_conversations
 from bot.emulators.block_kit import Refusal, check_message, check_posted, check_view
 
 TRIGGER_TTL_SECONDS = 3.0
+HELD_AT_MOST = 60.0  # a gated answer (`MethodFault.until`) never set answers after this
 # Queued in `socket_outbox`: the emulator closes the Socket Mode connection there, as Slack does at times.
 CLOSE: dict[str, Any] = {"type": "__close__"}
 
@@ -78,6 +79,9 @@ class MethodFault:
     # The answer's JSON body as given, with HTTP 200 as Slack answers (`ok: true` or `ok: false` inside it): an
     # answer of shapes the bot must not trust, e.g. {"ok": True, "user": "U0ALICE001"}.
     body: Any = None
+    # A gate the answer waits for (at most HELD_AT_MOST seconds) after its delay: a test lets Slack answer once
+    # the steps it stands for have happened, not after a time that a loaded machine may outrun.
+    until: threading.Event | None = None
 
     def matches(self, method: str, args: dict[str, Any]) -> bool:
         return (self.method == method and (self.times is None or self.times > 0)
@@ -187,6 +191,10 @@ class SlackEmulator:
                 fault.times -= 1
         if fault and fault.delay:
             await asyncio.sleep(fault.delay)
+        if fault and fault.until is not None:
+            held = time.monotonic() + HELD_AT_MOST
+            while not fault.until.is_set() and time.monotonic() < held:
+                await asyncio.sleep(0.01)
         if fault and fault.body is not None:
             return Response(json.dumps(fault.body).encode(), media_type="application/json")
         if fault and (fault.status or fault.error):

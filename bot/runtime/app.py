@@ -51,7 +51,7 @@ def slack_client(settings: Settings, http: SlackHttp | None = None) -> SlackClie
 def planetscale_client(settings: Settings) -> PlanetScaleClient:
     if not (settings.planetscale_token_id and settings.planetscale_token):
         raise SettingsError("PLANETSCALE_SERVICE_TOKEN_ID is not set: set it and PLANETSCALE_SERVICE_TOKEN to a "
-                            "service token with read_backups and write_backups.")
+                            "service token with read_backups, write_backups and read_branch.")
     return PlanetScaleClient(settings.planetscale_token_id, settings.planetscale_token,
                              settings.planetscale_api_url, limiter=settings.planetscale_limiter(),
                              transport=MeasuredTransport(planetscale_transport()))
@@ -105,7 +105,8 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     policies = PolicyService(planetscale)
     background = background or TrackedExecutor()
     background.first_time = store.first_delivery
-    background.inbox = Inbox(lambda: store.engine, holder or instance_name(), writer=lambda: store.writer)
+    background.inbox = Inbox(lambda: store.engine, holder or instance_name(), writer=lambda: store.writer,
+                             damaged=store.damaged)
     background.budget_wait = partial(budget_wait, planetscale)
     fork = Beside()
     closing.append(fork.close)
@@ -167,8 +168,8 @@ def health_report(deps: Dependencies, watcher: Watcher | None = None,
 
 
 def told(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
-    """What one process tells /healthz beside the database: the access file's last reload, if it failed, and what
-    the watch's last pass skipped, if it runs the watch."""
+    """What one process tells /healthz beside the database: the access file's last reload, if it failed, what
+    the watch's last pass skipped, if it runs the watch, and the rows it skipped as damaged."""
     report: dict[str, Any] = {}
     if deps.access.source.last_error:
         report["access_rules"] = deps.access.source.last_error
@@ -179,6 +180,11 @@ def told(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
         report["watch_skipped"] = skipped
     if watcher is not None and watcher.unposted:
         report["watch_unposted"] = cut(watcher.unposted, SKIPPED_CHARS)
+    if deps.store.damaged:
+        names = sorted(deps.store.damaged)
+        report["damaged_rows"] = names[:SKIPPED_SHOWN]
+        if len(names) > SKIPPED_SHOWN:
+            report["damaged_rows"].append(f"and {len(names) - SKIPPED_SHOWN} more")
     return report
 
 

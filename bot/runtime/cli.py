@@ -306,6 +306,7 @@ def measure(settings: Settings, store: Store) -> None:
     limiter = settings.planetscale_limiter()
     metrics.BUDGET.configure(limiter.requests, limiter.per)
     metrics.count_pending(lambda: store.open_count() if store.ready.is_set() else 0)
+    metrics.count_damaged(lambda: len(store.damaged))
 
 
 def run_watch() -> int:

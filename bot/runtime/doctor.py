@@ -102,6 +102,8 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
             report.problem("SLACK_SIGNING_SECRET does not look like a Slack signing secret (32 hex characters)",
                            "copy it from Basic Information → App Credentials → Signing Secret (not the client "
                            "secret or the verification token)")
+    for name, value in settings_in_force(settings):
+        report.note(f"{name} = {value}")
     if settings.watch_every is not None and not settings.audit_channel:
         report.problem("the watch is on (BACKUP_BOT_WATCH_EVERY) but BACKUP_BOT_AUDIT_CHANNEL is not set: drift "
                        "and failing backups would only be logged, and nobody told",
@@ -145,6 +147,32 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
     else:
         report.ok(f"everything checked is in order (schema version {migrations.head()})")
     return report.problems
+
+
+def settings_in_force(settings: Settings) -> list[tuple[str, str]]:
+    """The bot's own settings as they are in force (the environment over .env, else the default); never a secret,
+    and the database without its user or password."""
+    log_format = settings.log_format or "json under serve and socket, text elsewhere"
+    return [("BACKUP_BOT_DATABASE_URL", database_place(settings.database_url)),
+            ("BACKUP_BOT_ACCESS_FILE", settings.access_file),
+            ("BACKUP_BOT_AUDIT_CHANNEL", settings.audit_channel or "none"),
+            ("BACKUP_BOT_WATCH_EVERY", "off" if settings.watch_every is None else _duration(settings.watch_every)),
+            ("BACKUP_BOT_WATCH_SHARE", f"{settings.watch_share * 100:g}%"),
+            ("BACKUP_BOT_STALE_FACTOR", f"{settings.stale_factor:g}"),
+            ("BACKUP_BOT_GROUP_CACHE_MAX_AGE", _duration(settings.group_cache_max_age)),
+            ("BACKUP_BOT_PLANETSCALE_RATE", settings.planetscale_rate),
+            ("BACKUP_BOT_DRAIN_TIMEOUT", _duration(settings.drain_timeout)),
+            ("BACKUP_BOT_WORKERS", str(settings.workers)),
+            ("BACKUP_BOT_LOG_FORMAT", log_format),
+            ("BACKUP_BOT_LOG_LEVEL", settings.log_level)]
+
+
+def _duration(seconds: float) -> str:
+    whole = int(seconds)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if whole and whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
 
 
 def check_database(url: str, report: Report) -> None:
@@ -422,7 +450,7 @@ def planetscale_fix(exc: PlanetScaleError, scope: str) -> str:
                     "a pattern, which the watch matches against the organization's databases), or name the "
                     "databases in the rules")
         if scope == "backup list":
-            return ("give the service token read_database and read_backups on this database (organization "
+            return ("give the service token read_branch and read_backups on this database (organization "
                     "settings → Service tokens): the watch and `status` list its branches and their backups")
         return ("check the organization and database names in the access rules, and give the service token "
                 "read_backups and write_backups on this database (organization settings → Service tokens)")

@@ -49,6 +49,9 @@ BUDGET_USED = Gauge("backup_bot_planetscale_budget_used_ratio", "Share of this p
                     "(BACKUP_BOT_PLANETSCALE_RATE) sent within its last period", registry=REGISTRY)
 PENDING = Gauge("backup_bot_requests_pending", "Change requests open (pending, approved or applying)",
                 registry=REGISTRY)
+DAMAGED_ROWS = Gauge("backup_bot_damaged_rows", "Requests, bulk changes and watch rows this process skips as their "
+                     "JSON or numbers are damaged in the database (each named once in the log, and in /healthz)",
+                     registry=REGISTRY)
 WATCH_PASSES = Counter("backup_bot_watch_passes", "Passes of the watch, by outcome (`skipped`: another instance "
                        "holds the watch)", ["outcome"], registry=REGISTRY)
 WATCH_DATABASES = Counter("backup_bot_watch_databases", "Databases a pass of the watch read, failed to read or "
@@ -247,3 +250,7 @@ def watch_pass(result: PassResult | None) -> None:
 
 def count_pending(count: Callable[[], int]) -> None:
     PENDING.set_function(lambda: float(count()))
+
+
+def count_damaged(count: Callable[[], int]) -> None:
+    DAMAGED_ROWS.set_function(lambda: float(count()))

@@ -488,7 +488,7 @@ HOW_TO_SET = {
                             "in the environment or .env.",
     "SLACK_APP_TOKEN": "Socket Mode needs an app-level token (xapp-…, Basic Information → App-Level Tokens).",
     "PLANETSCALE_SERVICE_TOKEN_ID": "set it and PLANETSCALE_SERVICE_TOKEN to a PlanetScale service token "
-                                    "with read_backups and write_backups on your databases.",
+                                    "with read_backups, write_backups and read_branch on your databases.",
     "PLANETSCALE_SERVICE_TOKEN": "set it and PLANETSCALE_SERVICE_TOKEN_ID to a PlanetScale service token "
-                                 "with read_backups and write_backups on your databases.",
+                                 "with read_backups, write_backups and read_branch on your databases.",
 }

@@ -18,12 +18,20 @@ def form_misread(raw: str, content_type: str | None) -> dict[str, str] | None:
     return None if "payload" in form else form
 
 
+# What the Events API sends as JSON; Slack sends interactions as a form, but Bolt reads one sent as JSON all the same.
+EVENT_TYPES = ("event_callback", "url_verification", "app_rate_limited")
+
+
 def shape_problem(body: str, content_type: str | None) -> str | None:
     """Why `body` is not a request Slack sends, or None if it is one."""
     if not body:
         return "The request body is empty"
     if (content_type or "").split(";")[0].strip().lower() == "application/json" or body.startswith("{"):
-        return _event_problem(_json(body))
+        parsed = _json(body)
+        if isinstance(parsed, dict) and "event" not in parsed and isinstance(parsed.get("type"), str) and \
+                parsed["type"] not in EVENT_TYPES:
+            return _payload_problem(parsed)  # an interaction sent as JSON: Bolt reads it as one
+        return _event_problem(parsed)
     form = dict(parse_qsl(body, keep_blank_values=True))
     if "payload" in form:
         return _payload_problem(_json(form["payload"]))

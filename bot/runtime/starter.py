@@ -18,8 +18,8 @@ Next:
      and run `backup-bot socket`), install it to the workspace.
   2. Fill in {env}: SLACK_BOT_TOKEN (OAuth & Permissions → Bot User OAuth Token), SLACK_SIGNING_SECRET (Basic
      Information → App Credentials), PLANETSCALE_SERVICE_TOKEN_ID and PLANETSCALE_SERVICE_TOKEN (a service token
-     with read_backups and write_backups), BACKUP_BOT_AUDIT_CHANNEL (a channel ID for applied changes and the
-     watch's reports).
+     with read_backups, write_backups and read_branch), BACKUP_BOT_AUDIT_CHANNEL (a channel ID for applied
+     changes and the watch's reports).
   3. Edit {access}: your organization and databases, editors and approvers (Slack user IDs or @groups), channel
      IDs.
   4. Run `backup-bot doctor` in {where} until it finds nothing, then `backup-bot serve` there.

@@ -36,18 +36,27 @@ class Sweeper:
         if self.forget_deliveries is not None:
             self.forget_deliveries(self.changes.clock() - DELIVERY_MEMORY_SECONDS)
         for untold in self.changes.untold():  # ends Slack refused before: told until it takes them
-            self.on_step(untold)
+            self._tell(untold)
         for request in self.changes.expire_due():
-            self.on_step(Outcome(OutcomeKind.EXPIRED, "Expired; nothing was sent.", request))
+            self._tell(Outcome(OutcomeKind.EXPIRED, "Expired; nothing was sent.", request))
         for outcome in [*self.changes.recover(), *self.changes.judge_again()]:
             if outcome.request is not None:
-                self.on_step(outcome)
+                self._tell(outcome)
         for reminder in self.changes.due_reminders():
-            self.on_step(reminder)
+            self._tell(reminder)
         if self.late_posts is not None:
             self.late_posts()
         if self.batches is not None:
             self.batches()
+
+    def _tell(self, outcome: Outcome) -> None:
+        """One step told; one that cannot be (a request holding what no message can show) stops no other: it
+        stays untold, for the next sweep."""
+        try:
+            self.on_step(outcome)
+        except Exception:
+            log.exception("the sweep could not tell what became of request %s; it carries on",
+                          outcome.request.id if outcome.request is not None else None)
 
     def start(self) -> Sweeper:
         self._timer.start()

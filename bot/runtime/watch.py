@@ -42,9 +42,8 @@ class Watcher:
         self.post = post
         self.tell_skipped = tell_skipped
         self.every = every
-        # What the last pass skipped (for /healthz), and what of it the audit channel was told (once each).
+        # What the last pass skipped (for /healthz).
         self.skipped: list[Skipped] = []
-        self._told: set[Skipped] = set()
         # For /healthz: the notices Slack did not take at the last try, and why; None once all are posted.
         self.unposted: str | None = None
         self.holder = str(uuid.uuid4())
@@ -102,10 +101,11 @@ class Watcher:
         if result.lost_lease or not result.whole_cycle:
             return  # a pass that did not look at everything: what it did not skip may still be skipped
         self.skipped = list(result.skipped)
-        new = [s for s in result.skipped if s not in self._told]
+        # Claimed in the store, not kept here: a restart or another instance taking the watch over tells none again.
+        claimed = self.store.claim_skipped([(s.what, s.reason) for s in result.skipped])
+        new = [Skipped(what, why) for what, why in claimed]
         if new and self.tell_skipped is not None and not self.tell_skipped(new):
-            new = []  # Slack did not take it: told next pass
-        self._told = (self._told & set(result.skipped)) | set(new)
+            self.store.unclaim_skipped(claimed)  # Slack did not take it: told next pass
 
     def post_pending(self) -> None:
         pending = self.store.unposted_notices()

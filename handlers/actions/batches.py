@@ -3,6 +3,7 @@ click is one call on the bulk door; its message shows the truth and the clicker 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -10,15 +11,20 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from handlers import bulk_blocks
-from handlers.actions.requests import clicked_in, clicked_message, tell
+from handlers.actions.requests import clicked_in, clicked_message, publish_notice, tell
 from handlers.bulk_posting import report_batch, report_batch_step
 from handlers.dependencies import Dependencies
+from handlers.posting import has_response_url
 
 
 def on_batch_decision(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any],
                       respond: Respond, client: WebClient) -> None:
     ack()
-    deps.background.run_answered(partial(tell, respond), decide_batch, deps, str(action.get("action_id")),
+    # A click on the App Home brings no response URL: the answer goes on the clicker's Home.
+    answer: Callable[[str], None] = partial(publish_notice, deps, client, body["user"]["id"])
+    if has_response_url(respond):
+        answer = partial(tell, respond)
+    deps.background.run_answered(answer, decide_batch, deps, str(action.get("action_id")),
                                  str(action.get("value") or ""), body["user"]["id"], respond, client,
                                  clicked_message(body))
 
@@ -27,7 +33,7 @@ def decide_batch(deps: Dependencies, action_id: str, batch_id: str, user: str, r
                  client: WebClient, clicked_on: tuple[str, str] | None) -> None:
     step = {bulk_blocks.BULK_APPROVE: deps.bulk.approve, bulk_blocks.BULK_REJECT: deps.bulk.reject,
             bulk_blocks.BULK_CANCEL: deps.bulk.cancel}[action_id]
-    report_batch_step(deps, client, step(batch_id, user), respond, clicked_on)
+    report_batch_step(deps, client, step(batch_id, user), respond, clicked_on, actor=user)
 
 
 def on_retry(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,

@@ -23,7 +23,6 @@ from bot.domain.policy import (
     DAY_NAMES,
     SCHEDULE_TIME,
     WEEK_NAMES,
-    describe_schedule,
 )
 from handlers.blocks.buttons import CREATE_FORM, EDIT_CONFIRM, EDIT_FORM
 from handlers.blocks.costs import estimate_text
@@ -35,6 +34,7 @@ from handlers.blocks.kit import (
     guardrails_text,
     literal,
     plural,
+    schedule_text,
     section,
 )
 from handlers.blocks.mentions import slack_text
@@ -61,9 +61,9 @@ def _number(block_id: str, label: str, initial: int | None) -> InputBlock:
 
 
 def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notice: str | None = None,
-                   callback_id: str = EDIT_FORM) -> dict[str, Any]:
-    """The form, pre-filled with `values` (API field names); day and week only where the frequency uses them.
-    The same form makes a new policy (`callback_id` CREATE_FORM)."""
+                   callback_id: str = EDIT_FORM, reason: str | None = None) -> dict[str, Any]:
+    """The form, pre-filled with `values` (API field names) and `reason`; day and week only where the frequency
+    uses them. The same form makes a new policy (`callback_id` CREATE_FORM)."""
     creating = callback_id == CREATE_FORM
     unit = values.get("frequency_unit") or "hour"
     time = values.get("schedule_time")
@@ -99,7 +99,7 @@ def edit_form_view(db: DatabaseRef, values: dict[str, Any], metadata: str, notic
                             [option(f"{w} week", str(i)) for i, w in enumerate(WEEK_NAMES)],
                             None if values.get("schedule_week") is None else str(values["schedule_week"])))
     form.append(InputBlock(block_id="reason", label="Reason", optional=True, element=PlainTextInputElement(
-        action_id="reason", max_length=MAX_REASON_LENGTH,
+        action_id="reason", max_length=MAX_REASON_LENGTH, initial_value=reason,
         placeholder="Why this change? It goes into the audit trail.")))
     form.append(context(f"{db} · " + ("a new policy: previewed with what it costs before anything is sent"
                                       if creating else "only the fields you change are sent to PlanetScale")))
@@ -119,7 +119,7 @@ def edit_confirm_view(plan: ChangePlan, metadata: str, approvals: int,
         close="Back", private_metadata=metadata, blocks=[
             section(f"*{literal(plan.before.name)}* of *{plan.db}*"),
             section(changes_text_between(plan.before, plan.after_values)),
-            section(f"*After:* {describe_schedule(plan.after_values)}"),
+            section(f"*After:* {schedule_text(plan.after_values)}"),
             section(estimate_text(plan.estimate)),
             section(guardrails_text(guardrails)),
             context(f"Sends {body}. {then}"),

@@ -69,13 +69,12 @@ def health_line(health: PolicyHealth) -> str:
     return "\n".join(lines)
 
 
-def status_blocks(db: DatabaseRef, healths: Sequence[PolicyHealth], hidden: int = 0,
-                  not_read: int = 0, unreadable: int = 0, why: str = "") -> list[dict[str, Any]]:
-    """`not_read`: policies past the first MAX_POLICIES_READ, whose backups were not read; `unreadable`:
-    policies PlanetScale listed in a shape this bot cannot read."""
-    not_yours = f" ({hidden} more with targets you may not see)" if hidden else ""
-    if unreadable:
-        not_yours += f" ({unreadable} more not judged: {slack_text(why)})"
+def status_blocks(db: DatabaseRef, healths: Sequence[PolicyHealth], not_read: int = 0, unreadable: int = 0,
+                  why: str = "") -> list[dict[str, Any]]:
+    """`healths`: of the policies the caller may see (a hidden one is as if absent, not even counted);
+    `not_read`: policies past the first MAX_POLICIES_READ, whose backups were not read; `unreadable`: policies
+    PlanetScale listed in a shape this bot cannot read."""
+    not_yours = f" ({unreadable} more not judged: {slack_text(why)})" if unreadable else ""
     if not_read:
         not_yours += f" ({not_read} more not read: status reads the first {len(healths)} of a database's policies)"
     if not healths:

@@ -168,6 +168,11 @@ def guardrails_text(guardrails: Sequence[str]) -> str:
     return fit("*Guardrails:*\n" + "\n".join(f"• {escape(line)}" for line in guardrails), MAX_SECTION_TEXT)
 
 
+def schedule_text(values: BackupPolicy | dict[str, Any]) -> str:
+    """A policy's schedule in words for Slack: its time is PlanetScale's text (any string), shown as written."""
+    return escape(describe_schedule(values))
+
+
 def lifecycle_text(kind: ChangeKind, policy: BackupPolicy | dict[str, Any]) -> str:
     """A creation or a deletion in one line: the policy that comes or goes."""
     values = policy.model_dump() if isinstance(policy, BackupPolicy) else policy

@@ -18,7 +18,6 @@ from bot.domain.grammar import EXAMPLES, UPDATE_KEYS_HELP, USAGE_LINES
 from bot.domain.policy import (
     BackupPolicy,
     describe_day,
-    describe_schedule,
     describe_week,
 )
 from handlers.blocks.buttons import edit_button
@@ -37,6 +36,7 @@ from handlers.blocks.kit import (
     not_shown,
     packed,
     plural,
+    schedule_text,
     section,
     to_dicts,
     when,
@@ -47,7 +47,7 @@ from handlers.blocks.mentions import slack_text
 def policy_line(policy: BackupPolicy) -> str:
     flags = " · required" if policy.required else ""
     return (f"• *{literal(policy.name)}* (`{escape(policy.id)}`, {policy.target}{flags}): "
-            f"{describe_schedule(policy)}")
+            f"{schedule_text(policy)}")
 
 
 
@@ -84,11 +84,10 @@ def help_blocks(command: str, capabilities: list[Capability], unchecked: str | N
     return to_dicts(result)
 
 
-def policy_list_blocks(db: DatabaseRef, policies: list[BackupPolicy], hidden: int = 0,
-                       unreadable: int = 0, why: str = "") -> list[dict[str, Any]]:
-    not_yours = f" ({hidden} more with targets you may not see)" if hidden else ""
-    if unreadable:
-        not_yours += f" ({unreadable} more not shown: {slack_text(why)})"
+def policy_list_blocks(db: DatabaseRef, policies: list[BackupPolicy], unreadable: int = 0,
+                       why: str = "") -> list[dict[str, Any]]:
+    """`policies`: those the caller may see; a hidden one is as if absent, not even counted."""
+    not_yours = f" ({unreadable} more not shown: {slack_text(why)})" if unreadable else ""
     if not policies:
         return to_dicts([section(f"*{db}* has no backup policies you may see{not_yours}.")])
     listing, left_out = packed([policy_line(p) for p in policies], room=MAX_BLOCKS - 3)
@@ -101,9 +100,9 @@ def policy_list_blocks(db: DatabaseRef, policies: list[BackupPolicy], hidden: in
 
 def policy_fields(policy: BackupPolicy) -> str:
     rows = [
-        ("Schedule", describe_schedule(policy)),
+        ("Schedule", schedule_text(policy)),
         ("Target", policy.target + (" (a required system policy)" if policy.required else "")),
-        ("Time", f"{policy.schedule_time} UTC"),
+        ("Time", f"{escape(policy.schedule_time)} UTC"),
     ]
     if policy.schedule_day is not None:
         rows.append(("Day", describe_day(policy.schedule_day)))
@@ -114,9 +113,10 @@ def policy_fields(policy: BackupPolicy) -> str:
     return "\n".join(f"*{label}:* {value}" for label, value in rows)
 
 
-def policy_detail_blocks(db: DatabaseRef, policy: BackupPolicy) -> list[dict[str, Any]]:
+def policy_detail_blocks(db: DatabaseRef, policy: BackupPolicy, editable: bool) -> list[dict[str, Any]]:
+    """`editable`: the reader may ask for a change to it here; no Edit button offers what would be refused."""
     # An ID no path holds can take no change, and may be past the 2,000 characters a button's value carries.
-    edit = [ActionsBlock(elements=[edit_button(db, policy.id)])] if policy.sendable else []
+    edit = [ActionsBlock(elements=[edit_button(db, policy.id)])] if policy.sendable and editable else []
     cannot = "" if policy.sendable else " · its ID is not one PlanetScale's paths hold: the bot cannot change it"
     return to_dicts([
         header(policy.name if policy.name.strip() else policy.id),
@@ -136,7 +136,7 @@ def dry_run_blocks(plan: ChangePlan, approvals: int = 0, guardrails: Sequence[st
         section(f":mag: *Dry run*: nothing was sent. {what} *{literal(plan.before.name)}* of *{plan.db}* would be:"),
         section(lifecycle_text(plan.kind, plan.before) if plan.kind is not ChangeKind.UPDATE
                 else changes_text_between(plan.before, plan.after_values)),
-        *([] if plan.kind is ChangeKind.DELETE else [section(f"*After:* {describe_schedule(plan.after_values)}")]),
+        *([] if plan.kind is ChangeKind.DELETE else [section(f"*After:* {schedule_text(plan.after_values)}")]),
         section(estimate_text(plan.estimate)),
         section(guardrails_text(guardrails)),
         context(f"Would send {sent}. Run it again without `--dry-run` to "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -34,11 +35,14 @@ from handlers.blocks.kit import (
     not_shown,
     packed,
     plural,
+    schedule_text,
     section,
     to_dicts,
     when,
 )
 from handlers.blocks.mentions import mention, mentions, with_mentions
+
+log = logging.getLogger(__name__)
 
 STATE_LINES = {
     RequestState.PENDING: ":lock: <@{requester}> asks to change",
@@ -125,9 +129,9 @@ def request_blocks(request: ChangeRequest, approved_by: list[str], groups: Group
     if request.kind is ChangeKind.DELETE:
         pass
     elif isinstance(after, BackupPolicy):
-        facts.append(f"*Now:* {describe_schedule(after)} ({after.target})\n*Next run:* {when(after.next_run_at)}")
+        facts.append(f"*Now:* {schedule_text(after)} ({after.target})\n*Next run:* {when(after.next_run_at)}")
     else:
-        facts.append(f"*After:* {describe_schedule(after)}")
+        facts.append(f"*After:* {schedule_text(after)}")
     facts.append(estimate_text(request_estimate(request)))
     if request.risks:
         facts.append(f"*Worth a second look:* {escape(', '.join(request.risks))}")
@@ -212,12 +216,17 @@ def pending_blocks(requests: list[ChangeRequest], total: int, user: str) -> list
         return to_dicts([section("No open requests you can act on.")])
     blocks: list[Block] = [section(f"*Open requests you can act on* ({total})")]
     for request in requests[:MAX_PENDING_SHOWN]:
-        changes = what_changes(request, BackupPolicy.model_validate(request.before), after_values(request))
-        blocks += packed([f"{request_headline(request)} (in <#{request.channel}>)", changes], room=2)[0]
-        buttons = [ButtonElement(text="Cancel", action_id=CANCEL, value=request.id)] if request.requester == user \
-            else [ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),
-                  reject_button(request)]
-        blocks.append(ActionsBlock(elements=buttons))
+        try:
+            changes = what_changes(request, BackupPolicy.model_validate(request.before), after_values(request))
+            entry = packed([f"{request_headline(request)} (in <#{request.channel}>)", changes], room=2)[0]
+            buttons = [ButtonElement(text="Cancel", action_id=CANCEL, value=request.id)] \
+                if request.requester == user else [
+                    ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),
+                    reject_button(request)]
+        except Exception:  # one request holding what no message can show hides no other
+            log.exception("request %s could not be listed; it is left out", request.id)
+            continue
+        blocks += [*entry, ActionsBlock(elements=buttons)]
     if total > len(requests[:MAX_PENDING_SHOWN]):
         blocks.append(not_shown(total - len(requests[:MAX_PENDING_SHOWN])))
     return to_dicts(blocks)

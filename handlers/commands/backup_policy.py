@@ -35,9 +35,8 @@ from bot.domain.commands import (
     UpdateCommand,
 )
 from bot.domain.group_directory import DirectoryError
-from bot.domain.policy import describe_schedule
 from bot.domain.ports import PartlyUnreadable, PlanetScaleError
-from bot.domain.read_gate import ALL_TARGETS
+from bot.domain.read_gate import ALL_TARGETS, Lookup
 from bot.domain.reading import PolicyNotFound
 from handlers import blocks, bulk_blocks
 from handlers.asked import report_change
@@ -152,15 +151,16 @@ def run_list(deps: Dependencies, parsed: ListCommand, caller: Caller) -> None:
     visible = readable_targets(deps, parsed.db, caller)
     shown = [p for p in policies if p.target in visible]
     caller.say(f"Backup policies of {parsed.db}",
-               blocks.policy_list_blocks(parsed.db, shown, hidden=len(policies) - len(shown), unreadable=unreadable,
-                                         why=why))
+               blocks.policy_list_blocks(parsed.db, shown, unreadable=unreadable, why=why))
 
 
 def run_show(deps: Dependencies, parsed: ShowCommand, caller: Caller) -> None:
     if not may_read(deps, parsed.db, caller):
         return
+    visible = readable_targets(deps, parsed.db, caller)
     try:
-        policy = deps.policies.find_policy(parsed.db, parsed.policy, readable_targets(deps, parsed.db, caller))
+        listed = deps.policies.list_policies(parsed.db)
+        policy = deps.policies.find_policy(parsed.db, parsed.policy, visible, listed=listed)
     except (PlanetScaleError, PolicyNotFound) as exc:
         read_failed(deps, parsed.db, caller, "ShowCommand", exc)
         return
@@ -168,10 +168,13 @@ def run_show(deps: Dependencies, parsed: ShowCommand, caller: Caller) -> None:
     decision = deps.access.decided(caller.user, Action.READ, parsed.db.organization, parsed.db.database,
                                    [policy.target], caller.channel)
     if not decision.allowed:
-        refuse(deps, parsed.db, caller, decision.reason, policy.id)
+        refuse(deps, parsed.db, caller, decision.reason, policy.id,
+               hidden=(Lookup(parsed.db, parsed.policy, visible, listed), policy))
         return
-    caller.say(f"{blocks.literal(policy.name)}: {describe_schedule(policy)}",
-               blocks.policy_detail_blocks(parsed.db, policy))
+    editable = deps.access.decided(caller.user, Action.CHANGE, parsed.db.organization, parsed.db.database,
+                                   [policy.target], caller.channel).allowed
+    caller.say(f"{blocks.literal(policy.name)}: {blocks.schedule_text(policy)}",
+               blocks.policy_detail_blocks(parsed.db, policy, editable))
 
 
 def run_history(deps: Dependencies, parsed: HistoryCommand, caller: Caller) -> None:

@@ -10,7 +10,8 @@ from slack_sdk import WebClient
 
 from bot.domain import read_gate
 from bot.domain.commands import DatabaseRef
-from bot.domain.outcomes import explain
+from bot.domain.outcomes import Outcome, OutcomeKind, explain
+from bot.domain.policy import BackupPolicy
 from handlers import blocks
 from handlers.dependencies import Dependencies
 from handlers.posting import say_privately
@@ -45,8 +46,15 @@ def readable_targets(deps: Dependencies, db: DatabaseRef, caller: Caller) -> set
     return read_gate.readable_targets(deps.access, caller.user, caller.channel, db)
 
 
-def refuse(deps: Dependencies, db: DatabaseRef, caller: Caller, reason: str, policy_id: str | None = None) -> None:
+def refuse(deps: Dependencies, db: DatabaseRef, caller: Caller, reason: str, policy_id: str | None = None,
+           hidden: tuple[read_gate.Lookup, BackupPolicy] | None = None) -> None:
+    """Recorded, and told; about the policy `hidden` names, as the lookup of a reference nobody holds when the
+    caller's rules let them read it in no channel."""
     read_gate.record_refusal(deps.store, caller.user, caller.channel, db, reason, policy_id)
+    if hidden is not None:
+        lookup, policy = hidden
+        reason = read_gate.as_told(deps.access, deps.policies, caller.user, caller.channel, lookup, policy,
+                                   Outcome(OutcomeKind.REFUSED, reason)).message
     caller.warn(reason)
 
 

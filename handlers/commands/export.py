@@ -65,9 +65,9 @@ def fits_a_block(exported: ExportedDatabase, policy: BackupPolicy, chosen: Expor
     """Whether each line of the policy's code fits one code block: a longer line (a name PlanetScale does not
     bound) would be cut inside its quoted string, which neither Terraform nor JSON reads across parts."""
     if chosen is ExportFormat.TERRAFORM:
-        text = policy_hcl(exported.db, exported.resource_type or "", label_for(exported.db, policy, set()), policy)
+        text = policy_hcl(exported.db, exported.resource_type or "", label_for(exported.db, policy.id, set()), policy)
     else:
-        text = json_text([ExportedDatabase(exported.db, exported.kind, (policy,), 0)])
+        text = json_text([ExportedDatabase(exported.db, exported.kind, (policy,))])
     return all(code_size(line) <= CODE_LIMIT for line in text.split("\n"))
 
 
@@ -77,7 +77,7 @@ def render(databases: list[ExportedDatabase], chosen: ExportFormat) -> Rendered:
     too large, the last policies."""
     too_long = [(d.db, p.id) for d in databases for p in d.policies if not fits_a_block(d, p, chosen)]
     left_out = set(too_long)
-    shown = [ExportedDatabase(d.db, d.kind, tuple(p for p in d.policies if (d.db, p.id) not in left_out), d.hidden)
+    shown = [ExportedDatabase(d.db, d.kind, tuple(p for p in d.policies if (d.db, p.id) not in left_out))
              for d in databases]
     cut: list[DatabaseRef] = []
     policies_cut = 0
@@ -92,7 +92,7 @@ def render(databases: list[ExportedDatabase], chosen: ExportFormat) -> Rendered:
         last = shown[0]
         keep = max(0, len(last.policies) * MAX_CODE_BLOCKS // len(pieces) - 1)
         policies_cut += len(last.policies) - keep
-        shown = [ExportedDatabase(last.db, last.kind, last.policies[:keep], last.hidden)]
+        shown = [ExportedDatabase(last.db, last.kind, last.policies[:keep])]
 
 
 def code(text: object) -> str:
@@ -110,9 +110,6 @@ def summary_lines(export: Export, rendered: Rendered, chosen: ExportFormat) -> l
     if export.hidden_databases:
         lines.append(f"• Left out: {blocks.plural(export.hidden_databases, 'database', 'databases')} matching "
                      f"{code(export.asked)} that the access rules do not let you see in this channel.")
-    if export.hidden_policies:
-        hidden = blocks.plural(export.hidden_policies, "policy", "policies")
-        lines.append(f"• Left out: {hidden} with a target the access rules do not let you see in this channel.")
     if export.over_cap:
         lines.append(f"• An export covers at most {MAX_DATABASES} databases, the first by name; not exported: "
                      f"{named(export.over_cap)}. Export them with a narrower glob or one by one.")
@@ -132,6 +129,9 @@ def summary_lines(export: Export, rendered: Rendered, chosen: ExportFormat) -> l
     if export.unread:
         lines.append(f"• Not read, PlanetScale was too slow to read them all in {READ_WITHIN:.0f} seconds: "
                      f"{named(export.unread)}. Export them again.")
+    for db, count, why in export.unreadable:
+        lines.append(f"• Not exported: {blocks.plural(count, 'policy', 'policies')} of {code(db)} PlanetScale listed "
+                     f"in a shape this bot cannot read ({blocks.with_mentions(why)}). The others are exported.")
     for failed in export.failed:
         lines.append(f"• Not read, PlanetScale failed for {code(failed.db)}: {blocks.with_mentions(failed.message)} "
                      "The other databases are exported.")
@@ -178,7 +178,8 @@ def messages(export: Export, chosen: ExportFormat) -> list[tuple[str, list[dict[
     if pieces:
         whole = "the parts, in order," if len(pieces) > 1 else "it"
         how = (f" Put {whole} in one `.tf` file, then `terraform plan`: it imports each policy and shows no change."
-               if chosen is ExportFormat.TERRAFORM else f" {whole.capitalize()} make one JSON document.")
+               if chosen is ExportFormat.TERRAFORM else " Put the parts, in order, together: they make one JSON "
+               "document." if len(pieces) > 1 else " It is one JSON document.")
     in_parts = f", in {blocks.plural(len(pieces), 'part')}." if pieces else "."
     intro: list[Any] = [blocks.section(title + in_parts + how)]
     lines = summary_lines(export, rendered, chosen)

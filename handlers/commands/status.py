@@ -34,7 +34,6 @@ def run_status(deps: Dependencies, parsed: StatusCommand, caller: Caller) -> Non
     except PlanetScaleError as exc:
         read_failed(deps, parsed.db, caller, "StatusCommand", exc)
         return
-    hidden = len(policies) - len(seen)
     caller.say(f"Backup status of {parsed.db}",
-               blocks.status_blocks(parsed.db, healths, hidden, not_read=len(seen[MAX_POLICIES_READ:]),
+               blocks.status_blocks(parsed.db, healths, not_read=len(seen[MAX_POLICIES_READ:]),
                                    unreadable=unreadable, why=why))

@@ -34,7 +34,8 @@ from bot.domain.policy import BackupPolicy, PolicyUpdate
 from handlers import blocks, bulk_blocks
 from handlers.bulk_posting import finish, publish
 from handlers.dependencies import Dependencies
-from handlers.views.edit import form_values, say, show, show_failure, views_open_failure
+from handlers.views.edit import say, show, show_failure, views_open_failure
+from handlers.views.edit_values import form_values
 
 log = logging.getLogger(__name__)
 BULK_FORM = "bulk_edit_form"
@@ -81,8 +82,6 @@ def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel
 def left_out(found: Found) -> list[str]:
     """What the selection names that the form does not list, and why: each kind counted."""
     lines = []
-    if found.hidden:
-        lines.append(f"{blocks.plural(found.hidden, 'policy', 'policies')} with a target you may not see here")
     if found.hidden_databases:
         lines.append(f"{blocks.plural(found.hidden_databases, 'database')} you may not see here")
     lines += [f"`{blocks.escape(s.database)[:80]}`: {bulk_blocks.SKIP_WORDS[s.why]}: "
@@ -199,10 +198,10 @@ def ask(deps: Dependencies, client: WebClient, view_id: str, user: str, channel:
         else:
             done = ("Your bulk change is posted in the channel and waits for approval."
                     if outcome.kind is BatchOutcomeKind.REQUESTED else "Applied: the result is posted in the channel.")
-        if batch.skipped or batch.hidden:
-            left = len(batch.skipped) + batch.hidden
-            done += (f"\n{blocks.plural(left, 'chosen policy was', 'chosen policies were')} left out, each with "
-                     "why in its message:\n" + "\n".join(bulk_blocks.skipped_line(s) for s in batch.skipped[:5]))
+        if batch.skipped:
+            left = blocks.plural(len(batch.skipped), "chosen policy was", "chosen policies were")
+            done += (f"\n{left} left out, each with why in its message:\n"
+                     + "\n".join(bulk_blocks.skipped_line(s) for s in batch.skipped[:5]))
         if refused is None:
             show(client, view_id, blocks.message_view("Done", f":white_check_mark: {done}"))
         else:  # the channel does not show it: told in a direct message if the form is gone

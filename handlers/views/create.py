@@ -19,15 +19,8 @@ from bot.domain.policy import EDITABLE_FIELDS, PolicyUpdate, check_new
 from handlers import blocks
 from handlers.dependencies import Dependencies
 from handlers.posting import say_privately
-from handlers.views.edit import (
-    EditMetadata,
-    form_values,
-    read_metadata,
-    show,
-    show_asked,
-    show_failure,
-    views_open_failure,
-)
+from handlers.views.edit import EditMetadata, read_metadata, show, show_asked, show_failure, views_open_failure
+from handlers.views.edit_values import form_values
 
 log = logging.getLogger(__name__)
 # What the form starts with: a daily development policy kept a week (the metadata carries it as a policy, with

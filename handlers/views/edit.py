@@ -17,38 +17,17 @@ from bot.domain.change_requests import RequestState
 from bot.domain.changes import ChangePlan, Outcome, OutcomeKind
 from bot.domain.commands import DatabaseRef, database_ref, is_slug
 from bot.domain.costs import Basis, DatabaseFacts
-from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.guardrails import Demand
 from bot.domain.judge_access import approvals_asked
-from bot.domain.policy import (
-    EDITABLE_FIELDS,
-    MAX_INT32,
-    MAX_NAME_LENGTH,
-    SCHEDULE_TIME,
-    BackupPolicy,
-    PolicyUpdate,
-    check_change,
-    control_character,
-    first_unseen,
-    invisible_character,
-    shows_something,
-)
-from bot.domain.setting_values import is_number
+from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
 from handlers import blocks
 from handlers.asked import POSTS, post_asked
 from handlers.dependencies import Dependencies
 from handlers.posting import say_privately
+from handlers.views.edit_values import form_values, validate
 
 log = logging.getLogger(__name__)
 MAX_ERROR_TEXT = 1000  # beside one input; Slack publishes no limit, so stay readable
-CHOICES = {
-    "target": ("production", "development"),
-    "retention_unit": ("hour", "day", "week", "month", "year"),
-    "frequency_unit": ("hour", "day", "week", "month"),
-    "schedule_day": tuple(str(d) for d in range(7)),
-    "schedule_week": tuple(str(w) for w in range(4)),
-}
-NUMBER_LABELS = {"retention_value": "Keep backups for", "frequency_value": "Back up every"}
 
 
 # The policy as the modal carries it: its ID and what the form shows. Slack keeps private_metadata under 3,000
@@ -97,105 +76,6 @@ def read_metadata(view: dict[str, Any]) -> EditMetadata | None:
     if not (is_slug(metadata.organization) and is_slug(metadata.database)):
         return None
     return metadata
-
-
-def form_values(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The submitted form as API field values, and an error per block where a value is not acceptable."""
-    values: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for block_id, actions in (state.get("values") or {}).items():
-        element = (actions or {}).get(block_id) or {}
-        kind = element.get("type")
-        if kind == "static_select":
-            raw = (element.get("selected_option") or {}).get("value")
-        elif kind == "timepicker":
-            raw = element.get("selected_time")
-        else:
-            raw = element.get("value")
-        if block_id in ("reason", "name") and control_character(str(raw or "")):
-            errors[block_id] = (f"Remove the control character ({control_character(str(raw))}): plain text on "
-                                "one line, without tabs or terminal escapes.")
-        elif block_id == "name" and invisible_character(str(raw or "")):
-            errors[block_id] = (f"Remove the invisible character ({invisible_character(str(raw))}, e.g. a bidi "
-                                "override or a zero-width space): it would let one name pass for another.")
-        elif block_id == "reason":
-            values["reason"] = (raw or "").strip() or None
-            if values["reason"] and not shows_something(values["reason"]):
-                errors["reason"] = (f"This shows nothing: only invisible characters (such as "
-                                    f"{first_unseen(values['reason'])}). Write why in words, or leave it empty.")
-            elif len(values["reason"] or "") > MAX_REASON_LENGTH:
-                errors["reason"] = f"At most {MAX_REASON_LENGTH} characters: this is {len(values['reason'])}."
-        elif block_id == "name":
-            name = str(raw or "").strip()
-            if not name:
-                errors["name"] = "Give the policy a name."
-            elif not shows_something(name):
-                errors["name"] = (f"This shows nothing: only invisible characters (such as {first_unseen(name)}). "
-                                  "Give the policy a name in words.")
-            elif len(name) > MAX_NAME_LENGTH:
-                # Slack's input stops at 255, a payload does not: refused here, before any preview reads for it.
-                errors["name"] = f"At most {MAX_NAME_LENGTH} characters (PlanetScale's limit): this is {len(name):,}."
-            else:
-                values["name"] = name
-        elif block_id in NUMBER_LABELS:
-            number, problem = form_number(NUMBER_LABELS[block_id], raw)
-            if problem:
-                errors[block_id] = problem
-            else:
-                values[block_id] = number
-        elif block_id in CHOICES:
-            if raw not in CHOICES[block_id]:
-                errors[block_id] = "Choose one of the options."
-            else:
-                values[block_id] = int(raw) if block_id in ("schedule_day", "schedule_week") else raw
-        elif block_id == "schedule_time":
-            if not raw or not SCHEDULE_TIME.fullmatch(raw):
-                errors[block_id] = "Pick a time (24-hour, UTC)."
-            else:
-                values[block_id] = raw
-    return values, errors
-
-
-def form_number(label: str, raw: Any) -> tuple[int | None, str | None]:
-    """A number field as the API's integer, or what to say beside it. Slack's number input sends text, and a
-    payload can carry any text, so nothing is assumed: signs, decimals, other scripts' digits, huge values."""
-    text = str(raw or "").strip()
-    negative = text.startswith("-")
-    digits = text[1:] if text[:1] in ("+", "-") else text
-    if not is_number(digits):
-        return None, "Enter a whole number, at least 1."
-    significant = digits.lstrip("0")
-    if negative or not significant:
-        return None, f"{label} at least 1."
-    # Compared by length first: int() of thousands of digits is slow, and refused past Python's limit.
-    if len(significant) > len(str(MAX_INT32)) or int(significant) > MAX_INT32:
-        return None, f"{label} at most {MAX_INT32}."
-    return int(significant), None
-
-
-def validate(metadata: EditMetadata, state: dict[str, Any]) -> tuple[PolicyUpdate | None, str | None, dict[str, str]]:
-    """The same models and rules as the command; only the fields that changed make the update."""
-    before = BackupPolicy.model_validate(metadata.policy)
-    values, errors = form_values(state)
-    reason = values.pop("reason", None)
-    if errors:
-        return None, reason, errors
-    changed = {k: v for k, v in values.items() if before.field_value(k) != v}
-    if not changed:
-        return None, reason, {"name": "Nothing changed: edit a field, or Cancel."}
-    try:
-        update = PolicyUpdate(**changed)
-    except ValidationError as exc:
-        for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "name"
-            errors[field if field in EDITABLE_FIELDS else "name"] = str(error["msg"]).removeprefix("Value error, ")
-        return None, reason, errors
-    for problem in check_change(before, update):
-        field = problem.field if problem.field in EDITABLE_FIELDS else "name"
-        if field == "schedule_day" and "schedule_day" not in values:
-            field = "frequency_unit"
-        errors.setdefault(field, problem.message[:150])
-    return (None if errors else update), reason, errors
 
 
 def open_edit(deps: Dependencies, client: WebClient, respond: Respond | None, trigger_id: str, user: str,
@@ -278,17 +158,24 @@ def show(client: WebClient, view_id: str, view: dict[str, Any]) -> bool:
     return True
 
 
-def say(client: WebClient, view_id: str, user: str | None, title: str, text: str) -> None:
+CONFIRMED, PREVIEWED = "the change you confirmed in the form", "the change you previewed in the form"
+
+
+def say(client: WebClient, view_id: str, user: str | None, title: str, text: str, what: str = CONFIRMED) -> None:
     """An outcome the channel does not show, in the form, else (closed while the change was checked, or Slack
     failing) in the bot's direct message with `user`: whatever became of the form, they learn it."""
     if show(client, view_id, blocks.message_view(title, text)) or user is None:
         return
+    tell_directly(client, user, title, text, what)
+
+
+def tell_directly(client: WebClient, user: str, title: str, text: str, what: str = CONFIRMED) -> None:
+    """What the form could not show, in the bot's direct message with `user`."""
     try:
-        client.chat_postMessage(channel=user, text=f"*{title}*: the change you confirmed in the form.\n{text}")
+        client.chat_postMessage(channel=user, text=f"*{title}*: {what}.\n{text}")
         log.info("the form's answer went to <@%s> in a direct message instead", user)
     except (SlackApiError, OSError) as exc:
-        log.error("could not tell <@%s> what became of the change they confirmed in the form: %s", user,
-                  error_of(exc))
+        log.error("could not tell <@%s> what became of %s: %s", user, what.replace("you", "they"), error_of(exc))
 
 
 def on_edit_button(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any],
@@ -298,14 +185,23 @@ def on_edit_button(deps: Dependencies, ack: Ack, body: dict[str, Any], action: d
     parts = str(action.get("value") or "").split("/", 2)
     channel = (body.get("channel") or {}).get("id") or ""
     tell = respond if body.get("response_url") else None
+    # Slack always sends one; a forged or odd payload without it is answered in words, as no form can open.
+    trigger_id = str(body.get("trigger_id") or "")
     if len(parts) != 3 or not all(is_slug(p) for p in parts[:2]) or not parts[2]:
-        deps.background.run_answered_promptly(partial(_tell, tell), _open_message, client, tell, body["trigger_id"],
-                                              "This Edit button names no policy this bot can open. Nothing was read "
-                                              "or changed; run `/backup-policy edit <organization>/<database> "
-                                              "<policy>` instead.")
+        refusal = ("This Edit button names no policy this bot can open. Nothing was read or changed; run "
+                   "`/backup-policy edit <organization>/<database> <policy>` instead.")
+        if trigger_id:
+            deps.background.run_answered_promptly(partial(_tell, tell), _open_message, client, tell, trigger_id,
+                                                  refusal)
+        else:
+            deps.background.run(_tell, tell, refusal)
         return
-    open_edit(deps, client, tell, body["trigger_id"], body["user"]["id"], channel, database_ref(parts[0], parts[1]),
-              parts[2])
+    if not trigger_id:
+        deps.background.run(_tell, tell, "Slack sent this Edit click without a trigger_id, so the bot could not open "
+                                         "a form. Nothing was read or changed; click Edit again, or run "
+                                         f"`/backup-policy edit {parts[0]}/{parts[1]} <policy>`.")
+        return
+    open_edit(deps, client, tell, trigger_id, body["user"]["id"], channel, database_ref(parts[0], parts[1]), parts[2])
 
 
 def _open_message(client: WebClient, respond: Respond | None, trigger_id: str, message: str) -> None:
@@ -333,45 +229,32 @@ def on_unit_changed(deps: Dependencies, ack: Ack, body: dict[str, Any], client: 
 
 GUARDRAIL_FIELDS = {"min_retention": "retention_value", "max_interval": "frequency_value",
                     "allow_target_moves": "target", "max_storage": "retention_value", "min_policies": "target"}
+FIELD_LABELS = {"retention_value": "Keep backups for", "frequency_value": "Back up every",
+                "target": "Target branches"}
 
 
-def guardrail_errors(guarded: Demand) -> dict[str, str]:
-    """A change the guardrails refuse, told beside the fields at fault (the reason's, when only it is missing)."""
+def guardrail_notice(guarded: Demand) -> str:
+    """A change the guardrails refuse, told field by field: which guardrail, and the nearest value it allows."""
     refused = guarded.verdict.refused
     if not refused:
-        return {"reason": blocks.fit(f"{guarded.refusal}.", MAX_ERROR_TEXT)}
-    errors: dict[str, list[str]] = {}
+        return ("It breaks " + "; ".join(c.describe() for c in guarded.verdict.broken)
+                + ". It can go through only with a reason: say why in *Reason*.")
+    lines: dict[str, list[str]] = {}
     for check in refused:
-        errors.setdefault(GUARDRAIL_FIELDS[check.bound], []).append(check.describe())
-    return {field: blocks.fit("Refused by " + "; ".join(lines) + ".", MAX_ERROR_TEXT)
-            for field, lines in errors.items()}
+        lines.setdefault(GUARDRAIL_FIELDS[check.bound], []).append(check.describe())
+    return "\n".join(f"• *{FIELD_LABELS[field]}*: refused by " + "; ".join(said) + "."
+                     for field, said in lines.items())
 
 
-def on_form(deps: Dependencies, ack: Ack, view: dict[str, Any]) -> None:
+def on_form(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
     metadata = read_metadata(view)
     if metadata is None:
         ack(response_action="errors", errors={"name": "This form is damaged; close it and open it again."})
         return
-    update, reason, errors = validate(metadata, view.get("state") or {})
+    update, reason, errors = validate(metadata.policy, view.get("state") or {})
     if update is None:
         ack(response_action="errors", errors=errors)
         return
-    before = BackupPolicy.model_validate(metadata.policy)
-    basis = Basis.of(metadata.basis)
-    # The storage of the other target's backups is not known here: estimated when the change is asked.
-    same_target = update.target is None or update.target == before.target
-    plan = ChangePlan(metadata.db, before, update, reason,
-                      facts=DatabaseFacts((), basis, basis if same_target else None))
-    # The rules alone (no lookups inside the ack): a move between targets needs what both rules ask.
-    # Only a preview: the change path judges the change again when it is confirmed, and when it applies.
-    approvals = approvals_asked(deps.access.rules, metadata.organization, metadata.database,
-                                [plan.before.target, plan.after_values["target"]], metadata.channel)
-    guarded = deps.changes.guardrails_demand(metadata.organization, metadata.database, metadata.policy,
-                                             plan.after_values, reason, plan.facts)
-    if guarded.refusal:
-        ack(response_action="errors", errors=guardrail_errors(guarded))
-        return
-    approvals = max(approvals, guarded.approvals)
     confirm = metadata.model_copy(update={"update": update.to_api(), "reason": reason}).dump()
     if len(confirm) > blocks.MAX_PRIVATE_METADATA:
         # Only a name full of characters that JSON escapes with six (control characters) gets here.
@@ -379,8 +262,74 @@ def on_form(deps: Dependencies, ack: Ack, view: dict[str, Any]) -> None:
         ack(response_action="errors", errors={"reason": f"Too long to carry with this policy's name: shorten "
                                                         f"the reason by {over} characters or more."})
         return
-    ack(response_action="update", view=blocks.edit_confirm_view(plan, confirm, approvals,
+    before = BackupPolicy.model_validate(metadata.policy)
+    basis = Basis.of(metadata.basis)
+    # The storage of the other target's backups is not known here: estimated when the change is asked.
+    same_target = update.target is None or update.target == before.target
+    plan = ChangePlan(metadata.db, before, update, reason,
+                      facts=DatabaseFacts((), basis, basis if same_target else None))
+    # On the policy as the form was opened, with the rules alone (no read inside the ack): only a preview, which
+    # the judge decides again when the change is confirmed and when it applies.
+    guarded = deps.changes.guardrails_demand(metadata.organization, metadata.database, metadata.policy,
+                                             plan.after_values, reason, plan.facts)
+    if guarded.refusal:
+        # The policy may have moved since the form was opened: only the judge, on the policy as PlanetScale holds
+        # it now, refuses a change, asked after the ack.
+        ack(response_action="update", view=blocks.message_view("Checking", ":hourglass_flowing_sand: Checking "
+                                                                "your change…"))
+        view_id, user = str(view["id"]), str(body["user"]["id"])
+        shown, _ = form_values(view.get("state") or {})
+        deps.background.run_answered(partial(show_failure, client, view_id, user=user, what=PREVIEWED), check,
+                                     deps, client, view_id, user, metadata, update, shown)
+        return
+    # A move between targets needs what both rules ask.
+    approvals = approvals_asked(deps.access.rules, metadata.organization, metadata.database,
+                                [plan.before.target, plan.after_values["target"]], metadata.channel)
+    ack(response_action="update", view=blocks.edit_confirm_view(plan, confirm, max(approvals, guarded.approvals),
                                                                 guarded.verdict.summary()))
+
+
+def check(deps: Dependencies, client: WebClient, view_id: str, user: str, metadata: EditMetadata,
+          update: PolicyUpdate, shown: dict[str, Any]) -> None:
+    """The change asked of the judge in a dry run, on the policy as read now (`shown`: the form's values, the
+    reason among them), and its answer in the form: the preview, the form again with why not, or fresh values."""
+    db, opened, reason = metadata.db, BackupPolicy.model_validate(metadata.policy), shown.get("reason")
+    outcome = deps.changes.ask(user, metadata.channel, db, opened.id, update, reason, dry_run=True, expected=opened)
+    if outcome.kind is OutcomeKind.STALE_FORM and outcome.current is not None:
+        show_stale(client, view_id, user, metadata, outcome.current, PREVIEWED)
+    elif outcome.kind is OutcomeKind.PREVIEWED and outcome.plan is not None:
+        confirm = metadata.model_copy(update={"update": update.to_api(), "reason": reason}).dump()
+        if not show(client, view_id, blocks.edit_confirm_view(outcome.plan, confirm, outcome.approvals,
+                                                              outcome.guardrails)):
+            tell_directly(client, user, "Not applied", "The form closed before it showed your change's preview, "
+                          f"so nothing was sent. Open it again: `/backup-policy edit {db} {opened.id}`.", PREVIEWED)
+    elif outcome.kind in (OutcomeKind.REFUSED, OutcomeKind.INVALID, OutcomeKind.FAILED):
+        why = guardrail_notice(outcome.demand) if outcome.demand else outcome.message
+        said = {OutcomeKind.REFUSED: ":no_entry: *Not allowed as it stands*, so nothing was sent.",
+                OutcomeKind.INVALID: ":no_entry: *This change does not hold*, so nothing was sent.",
+                }.get(outcome.kind, ":warning: *The change could not be checked*, so nothing was sent; submit it "
+                                    "again in a few seconds.")
+        notice = blocks.fit(f"{said}\n{why}", MAX_ERROR_TEXT)
+        if not show(client, view_id, blocks.edit_form_view(db, {**metadata.policy, **shown}, metadata.dump(),
+                                                           notice=notice, reason=reason)):
+            tell_directly(client, user, "Not applied", f"{notice}\n(The form closed: open it again with "
+                          f"`/backup-policy edit {db} {opened.id}`.)", PREVIEWED)
+    else:
+        show_asked(deps, client, view_id, outcome, "applied", user, PREVIEWED)
+
+
+def show_stale(client: WebClient, view_id: str, user: str, metadata: EditMetadata, current: BackupPolicy,
+               what: str = CONFIRMED) -> None:
+    """Changed in PlanetScale since the form was filled: never overwritten; the form offers the fresh values."""
+    db, opened = metadata.db, BackupPolicy.model_validate(metadata.policy)
+    fresh = EditMetadata(organization=db.organization, database=db.database, channel=metadata.channel,
+                         policy=current.model_dump())
+    changes = blocks.changes_text_between(opened, current)
+    if not show(client, view_id, blocks.edit_form_view(db, current.model_dump(), fresh.dump(), notice=(
+            ":warning: *This policy changed in PlanetScale after you opened the form*, so nothing was "
+            f"sent. It now reads:\n{changes}\nThe form shows the current values; make your change again."))):
+        tell_directly(client, user, "Not applied", ":warning: The policy changed in PlanetScale after you opened "
+                      f"the form, so nothing was sent. It now reads:\n{changes}", what)
 
 
 def on_confirm(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
@@ -396,9 +345,10 @@ def on_confirm(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[st
     deps.background.run_answered(failed, apply, deps, client, view_id, user, metadata)
 
 
-def show_failure(client: WebClient, view_id: str, message: str, user: str | None = None) -> None:
-    """`user`: told in a direct message when the form no longer shows it."""
-    say(client, view_id, user, "Not applied", blocks.error_text(message))
+def show_failure(client: WebClient, view_id: str, message: str, user: str | None = None,
+                 what: str = CONFIRMED) -> None:
+    """`user`: told in a direct message when the form no longer shows it; `what`: the change, as they left it."""
+    say(client, view_id, user, "Not applied", blocks.error_text(message), what)
 
 
 def apply(deps: Dependencies, client: WebClient, view_id: str, user: str, metadata: EditMetadata) -> None:
@@ -411,22 +361,13 @@ def apply(deps: Dependencies, client: WebClient, view_id: str, user: str, metada
         return
     outcome = deps.changes.ask(user, metadata.channel, db, opened.id, update, metadata.reason, expected=opened)
     if outcome.kind is OutcomeKind.STALE_FORM and outcome.current is not None:
-        # Changed in PlanetScale since the form was filled: never overwrite it; offer the fresh values.
-        current = outcome.current
-        fresh = EditMetadata(organization=db.organization, database=db.database, channel=metadata.channel,
-                             policy=current.model_dump())
-        changes = blocks.changes_text_between(opened, current)
-        if not show(client, view_id, blocks.edit_form_view(db, current.model_dump(), fresh.dump(), notice=(
-                ":warning: *This policy changed in PlanetScale after you opened the form*, so nothing was "
-                f"sent. It now reads:\n{changes}\nThe form shows the current values; make your change again."))):
-            say(client, view_id, user, "Not applied", ":warning: The policy changed in PlanetScale after you opened "
-                f"the form, so nothing was sent. It now reads:\n{changes}")
+        show_stale(client, view_id, user, metadata, outcome.current)
     else:
         show_asked(deps, client, view_id, outcome, "applied", user)
 
 
 def show_asked(deps: Dependencies, client: WebClient, view_id: str, outcome: Outcome, done: str,
-               user: str | None = None) -> None:
+               user: str | None = None, what: str = CONFIRMED) -> None:
     """What a change asked through a form came to, in the form: its request posted in the channel (applied,
     waiting or queued: `done` says the first), not allowed, or why nothing was sent."""
     if outcome.request is not None and outcome.kind in POSTS:
@@ -450,9 +391,9 @@ def show_asked(deps: Dependencies, client: WebClient, view_id: str, outcome: Out
             kind, "Your request is posted in the channel and waits for approval.")
         show(client, view_id, blocks.message_view("Done", f":white_check_mark: {said}"))
     elif outcome.kind is OutcomeKind.REFUSED:
-        say(client, view_id, user, "Not allowed", blocks.error_text(outcome.message))
+        say(client, view_id, user, "Not allowed", blocks.error_text(outcome.message), what)
     else:
-        show_failure(client, view_id, outcome.message, user)
+        show_failure(client, view_id, outcome.message, user, what)
 
 
 def register(app: App, deps: Dependencies) -> None:

@@ -98,7 +98,7 @@ FORM_STATE = st.fixed_dictionaries({}, optional={
 @given(FORM_STATE)
 def test_modal_submissions_are_errors_by_block_or_a_valid_change(state: dict[str, Any]) -> None:
     metadata = EditMetadata(organization="acme", database="app-db", channel="C0DBAOPS01", policy=POLICY)
-    update, _, errors = validate(metadata, {"values": state})
+    update, _, errors = validate(metadata.policy, {"values": state})
     if update is None:
         assert errors and all(isinstance(m, str) and m for m in errors.values())
         assert set(errors) <= {*POLICY, "name", "reason"}  # each an input block of the form

@@ -122,8 +122,11 @@ class PagedPlanetScale:
     @staticmethod
     def page(pages: list[list[Any]], pager: str, page: int) -> httpx.Response:
         data = pages[min(max(page, 1), len(pages)) - 1]
-        return httpx.Response(200, json={"type": "list", "current_page": page, "prev_page": None,
-                                         "next_page": next_page(pager, page, len(pages)), "data": data})
+        # Written as json.dumps writes it: a policy's number may be NaN or Infinity, which httpx's own encoder
+        # refuses inside the fake (an error no PlanetScale gives), and which the bot must refuse as not JSON.
+        body = {"type": "list", "current_page": page, "prev_page": None,
+                "next_page": next_page(pager, page, len(pages)), "data": data}
+        return httpx.Response(200, content=json.dumps(body).encode(), headers={"content-type": "application/json"})
 
 
 @pytest.fixture

@@ -159,8 +159,9 @@ def test_the_modal_refuses_beside_the_field_and_its_preview_names_the_guardrails
     approvals_bot.command(f"edit acme/app-db {PROD}", user=ALICE)
     form = approvals_bot.current_view()
     refused = approvals_bot.submit(form, {"retention_value": "1"}, user=ALICE)
-    assert refused.ack["response_action"] == "errors"
-    assert "guardrail 1" in refused.ack["errors"]["retention_value"]
+    assert refused.ack["response_action"] == "update"  # the judge, asked after the ack, refuses it in the form
+    kept = json.dumps(approvals_bot.current_view(), ensure_ascii=False)
+    assert "*Keep backups for*: refused by guardrail 1" in kept, kept
     preview = approvals_bot.submit(form, {"retention_value": "5"}, user=ALICE)
     assert "meets guardrail 1" in json.dumps(preview.ack["view"], ensure_ascii=False)
     assert planetscale.calls("PATCH") == []
@@ -172,8 +173,10 @@ def test_the_modal_asks_for_a_reason_when_the_change_needs_an_override(
     approvals_bot.use_rules(rules_with(OVERRIDABLE))
     approvals_bot.command(f"edit acme/app-db {PROD}", user=ALICE)
     form = approvals_bot.current_view()
-    refused = approvals_bot.submit(form, {"retention_value": "1"}, user=ALICE)
-    assert "reason" in refused.ack["errors"]["reason"]
+    approvals_bot.submit(form, {"retention_value": "1"}, user=ALICE)
+    kept = json.dumps(approvals_bot.current_view(), ensure_ascii=False)
+    assert "breaks guardrail 1" in kept and "with a reason: say why in *Reason*" in kept, kept
+    # With a reason, it is previewed at once.
     preview = approvals_bot.submit(form, {"retention_value": "1", "reason": "drill"}, user=ALICE)
     view = json.dumps(preview.ack["view"], ensure_ascii=False)
     assert "needs 2 approval" in view and "breaks guardrail 1" in view
@@ -196,6 +199,43 @@ def test_a_bad_guardrail_is_refused_with_its_line(guardrail: str, words: str) ->
         parse_rules(text)
     message = str(raised.value).replace(f"line {start + 3}", "line 7")
     assert words in message, message
+
+
+@pytest.mark.parametrize("value", ["true", "false", '"1"', "1.0", "[1]"])
+@pytest.mark.parametrize("key", ["min_policies", "override_approvals"])
+def test_a_guardrail_number_that_is_not_a_whole_number_is_refused_with_its_line_and_fix(key: str, value: str) -> None:
+    """`min_policies = true` and `min_policies = "1"` were taken as 1 (and `false` as 0 where 0 is allowed): TOML
+    booleans and strings read as numbers by pydantic's lax mode. Each is refused, naming the line and the fix."""
+    text = RULES.format(approvals=1) + (f'\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\n'
+                                        f'min_retention = "1d"\n{key} = {value}\n')
+    with pytest.raises(AccessFileError) as raised:
+        parse_rules(text)
+    line = len(text.splitlines())
+    assert f"line {line} (guardrail 1): {key}: `{value}` is not a whole number: write one without quotes" \
+        in str(raised.value), raised.value
+
+
+@pytest.mark.parametrize("value", ['"false"', "0", "1"])
+def test_allow_target_moves_that_is_not_true_or_false_is_refused_with_its_line_and_fix(value: str) -> None:
+    """`allow_target_moves = "false"` or `= 0` read as false, `"yes"` and `1` as true: refused, as TOML's own
+    true and false are what the file means."""
+    text = RULES.format(approvals=1) + (f'\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\n'
+                                        f'allow_target_moves = {value}\n')
+    with pytest.raises(AccessFileError) as raised:
+        parse_rules(text)
+    line = len(text.splitlines())
+    assert f"line {line} (guardrail 1): allow_target_moves: `{value}` is not true or false: write " \
+        "allow_target_moves = false, without quotes" in str(raised.value), raised.value
+
+
+@pytest.mark.parametrize("value", ["true", "false", '"1"', "1.0"])
+def test_a_rules_approvals_that_is_not_a_whole_number_is_refused_with_its_line_and_fix(value: str) -> None:
+    text = RULES.format(approvals=value)
+    line = next(n for n, row in enumerate(text.splitlines(), start=1) if row.startswith("approvals"))
+    with pytest.raises(AccessFileError) as raised:
+        parse_rules(text)
+    assert f"line {line} (rule 1): approvals: `{value}` is not a whole number: write one without quotes" \
+        in str(raised.value), raised.value
 
 
 def test_a_guardrail_bounding_nothing_is_told_every_bound_it_may_set() -> None:

@@ -4,6 +4,7 @@ goes through the same change path; Homes are published again when a request conc
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from dataclasses import replace
@@ -63,19 +64,25 @@ def test_a_refusal_on_the_home_is_shown_there(approvals_bot: Bot, planetscale: P
 def test_homes_asked_for_while_slack_is_slow_are_published_once_each_and_show_every_step(
         approvals_bot: Bot) -> None:
     # Three requests made together: each asks for Carol's Home; while the first publish waits on Slack, the
-    # others' are folded into one, built when its turn comes, so it shows all three.
+    # others' are folded into one, built when its turn comes, so it shows all three. Slack answers that first
+    # publish once the three requests are done and only the publish is left.
     open_home(approvals_bot, CAROL)
     opened = len(approvals_bot.slack.events)
-    approvals_bot.slack.add_fault(MethodFault("views.publish", delay=2.0))
+    slack_answers = threading.Event()
+    approvals_bot.slack.add_fault(MethodFault("views.publish", until=slack_answers))
     for days in (5, 6, 8):
         body = approvals_bot.command_body(f"update acme/app-db {PROD} retention={days}d frequency=12h")
         approvals_bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body)))
+    deadline = time.monotonic() + 60
+    while len(requests := [request_id(e) for e in approvals_bot.slack.events if e.kind == "message"
+                           and e.thread_ts is None and "request_approve" in json.dumps(e.blocks)]) < 3 \
+            or approvals_bot.executor.pending > 1:
+        assert time.monotonic() < deadline, (requests, approvals_bot.executor.pending)
+        time.sleep(0.01)
+    slack_answers.set()
     assert approvals_bot.executor.wait_idle(timeout=60)
     carols = [e for e in approvals_bot.slack.events[opened:] if e.kind == "home" and e.user == CAROL]
-    assert 1 <= len(carols) < 3
-    requests = [request_id(e) for e in approvals_bot.slack.events if e.kind == "message" and e.thread_ts is None
-                and "request_approve" in json.dumps(e.blocks)]
-    assert len(requests) == 3
+    assert len(carols) == 2
     carols = home_buttons(approvals_bot.slack.homes[CAROL])
     assert {value for action, value in carols if action == APPROVE} == set(requests)
 
@@ -100,7 +107,10 @@ def test_a_step_finishing_while_the_bot_shuts_down_still_publishes_the_homes_and
     # finishes (bot/runtime/cli.py). The Homes that step asks for cannot be left to a worker that never starts.
     open_home(approvals_bot, ALICE)
     message = ask(approvals_bot)
-    planetscale.add_fault(Fault(delay=1.0, method="PATCH", times=1))
+    # PlanetScale answers the PATCH once the shutdown has begun: the step finishes during it, however slow the
+    # machine.
+    answered = threading.Event()
+    planetscale.add_fault(Fault(until=answered, method="PATCH", times=1))
     body = approvals_bot.click_body(APPROVE, request_id(message), user=CAROL, message=message)
     approvals_bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body)))
     deadline = time.monotonic() + 60
@@ -108,7 +118,17 @@ def test_a_step_finishing_while_the_bot_shuts_down_still_publishes_the_homes_and
         assert time.monotonic() < deadline, "the PATCH was never sent"
         time.sleep(0.01)
     _, cursor = approvals_bot.slack.events_since(0)
-    approvals_bot.executor.shutdown(wait=True)
+    stopping = threading.Thread(target=approvals_bot.executor.shutdown, kwargs={"wait": True})
+    stopping.start()
+    try:
+        while not approvals_bot.executor._stopping.is_set():
+            assert time.monotonic() < deadline, "the shutdown never began"
+            time.sleep(0.01)
+        assert not [t for t in thread_of(approvals_bot, message) if t.startswith(":white_check_mark: Applied")]
+    finally:
+        answered.set()
+    stopping.join(60)
+    assert not stopping.is_alive(), "the shutdown never ended"
     after, _ = approvals_bot.slack.events_since(cursor)
     told = " ".join(e.text for e in after) + json.dumps([e.blocks for e in after])
     assert "Something went wrong" not in told

@@ -5,7 +5,10 @@ Edit button whose value is not one the bot can act on tells the person so instea
 from __future__ import annotations
 
 import json
+import logging
+from urllib.parse import parse_qs, urlencode
 
+import pytest
 from conftest import Bot
 
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
@@ -56,3 +59,24 @@ def test_a_policy_whose_id_is_past_a_buttons_value_is_shown(bot: Bot, planetscal
     said = json.dumps([[e.text, e.blocks] for e in reply.private], ensure_ascii=False)
     assert "Something went wrong" not in said, said
     assert "the bot cannot change it" in said and EDIT not in said, said
+
+
+def without_trigger_id(body: str) -> str:
+    """A click as a forged or odd payload may come: no trigger_id (Slack always sends one)."""
+    payload = json.loads(parse_qs(body)["payload"][0])
+    del payload["trigger_id"]
+    return urlencode({"payload": json.dumps(payload)})
+
+
+@pytest.mark.parametrize(("value", "told"), [("acme/app-db/bp03devday", "could not open a form"),
+                                             ("garbage", "names no policy this bot can open")])
+def test_an_edit_button_without_a_trigger_id_tells_the_person_in_words(
+        bot: Bot, planetscale: PlanetScaleState, caplog: pytest.LogCaptureFixture, value: str, told: str) -> None:
+    """It raised a KeyError after the ack: the person heard nothing."""
+    with caplog.at_level(logging.ERROR):
+        reply = bot.send(without_trigger_id(bot.click_body(EDIT, value)))
+    said = json.dumps([e.blocks or e.text for e in reply.private], ensure_ascii=False)
+    assert told in said, said
+    assert not [e for e in bot.slack.events if e.view is not None], "a form opened without a trigger_id"
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+    assert planetscale.calls("GET") == []

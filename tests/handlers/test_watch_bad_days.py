@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -62,7 +63,7 @@ def test_a_policy_whose_id_is_very_long_is_watched_like_any_other(
     with planetscale.lock:
         planetscale.add_policy("acme", "app-db", long_id, name="Long", created_at=just_now())
     watch_pass(bot, watcher)
-    assert long_id in bot.deps.store.seen_policies("acme", "app-db")
+    assert long_id in bot.deps.store.seen_policies("acme", "app-db")[0]
     planetscale.dashboard_change("acme", "app-db", long_id, retention_value=5)
     [drift] = watch_pass(bot, watcher)
     assert drift.startswith(":eyes:")
@@ -87,6 +88,18 @@ def test_a_backup_with_a_malformed_time_stops_neither_its_database_nor_the_pass(
     assert "db backups" in json.dumps(message.blocks) and "backup list this bot" in json.dumps(message.blocks)
 
 
+def refusing_to_save(store: Any, refused: str) -> Callable[..., bool]:
+    """The store's save_seen, refusing the policy `refused` as PostgreSQL refuses a value its column cannot hold."""
+    save_seen = store.save_seen
+
+    def refusing(holder: str, organization: str, database: str, policy_id: str, *args: Any, **kw: Any) -> bool:
+        if policy_id == refused:
+            raise sa.exc.DataError("INSERT INTO watch_seen", {}, Exception("value too long"))
+        return save_seen(holder, organization, database, policy_id, *args, **kw)
+
+    return refusing
+
+
 def test_one_policy_that_cannot_be_saved_is_skipped_said_once_and_the_rest_posted(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
@@ -94,12 +107,7 @@ def test_one_policy_that_cannot_be_saved_is_skipped_said_once_and_the_rest_poste
     watch_pass(bot, watcher)
     store = bot.deps.store
     save_seen = store.save_seen
-
-    def refusing(holder: str, organization: str, database: str, policy_id: str, *args: Any, **kw: Any) -> bool:
-        if policy_id == PROD:
-            raise sa.exc.DataError("INSERT INTO watch_seen", {}, Exception("value too long"))
-        return save_seen(holder, organization, database, policy_id, *args, **kw)
-
+    refusing = refusing_to_save(store, PROD)
     monkeypatch.setattr(store, "save_seen", refusing)
     planetscale.dashboard_change("acme", "app-db", PROD, retention_value=1)
     planetscale.dashboard_change("acme", "app-db", "bp03devday", retention_value=5)

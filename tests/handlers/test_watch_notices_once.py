@@ -4,12 +4,12 @@ channel's history for the notice's ID (its message metadata) before posting agai
 
 from __future__ import annotations
 
+import threading
 import time
 
-import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import Bot
+from conftest import ANSWER_LOST_TIMEOUT, Bot
 from watch_helpers import AUDIT, approvals_bot, watched
 
 from bot.emulators.planetscale_state import PlanetScaleState
@@ -32,12 +32,14 @@ def test_a_notice_slack_took_after_the_clients_timeout_is_posted_once(
     planetscale.dashboard_change("acme", "app-db", PROD, retention_value=1)
     pool = bot.app.client.http.client  # type: ignore[attr-defined]
     usual = pool.timeout
-    pool.timeout = httpx.Timeout(0.5)
-    bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, times=1))  # Slack answers after 1.5 s
+    pool.timeout = ANSWER_LOST_TIMEOUT
+    answered = threading.Event()  # Slack answers once the bot has stopped waiting, however slow the machine
+    bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, times=1))
     try:
         watcher.run_once()
     finally:
         pool.timeout = usual
+        answered.set()
     deadline = time.monotonic() + 60
     while not notices_in_audit(bot):  # Slack posts it, though the bot stopped waiting for its answer
         assert time.monotonic() < deadline

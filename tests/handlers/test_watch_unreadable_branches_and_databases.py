@@ -98,3 +98,18 @@ def test_a_member_planetscale_lists_without_an_e_mail_address_does_not_stop_an_a
     said = json.dumps([e.text for e in reply.events] + [str(reply.ack)])
     assert "could not be read" not in said and "could not be checked" not in said, said
     assert request_message(approvals_bot).text
+
+
+def test_an_unreadable_policy_whose_id_holds_markup_is_told_as_written(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """The ID is PlanetScale's text: `*urgent*` is not shown bold in the audit channel, nor `@here` as a mention."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    with planetscale.lock:
+        listed = [*planetscale.policies[("acme", "app-db")].values(), {"id": "*urgent*_now_ `x` @here", "name": 5}]
+    planetscale.add_fault(Fault(status=200, times=None, path_ends="/app-db/backup-policies", body=json.dumps(
+        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None, "data": listed})))
+    assert SKIPPED_HEADLINE in watch_pass(bot, watcher)
+    [message] = [e for e in bot.slack.events if e.text == SKIPPED_HEADLINE]
+    shown = json.dumps(message.blocks)
+    assert "urgent" in shown and "*urgent*" not in shown and "`x`" not in shown and "@here" not in shown, shown

@@ -261,6 +261,8 @@ class Connected:
         self._lock = threading.Lock()
         # When the database last refused a write, and why (`refusal`).
         self.refused: tuple[float, str] | None = None
+        # The rows skipped because their JSON does not decode, as "<kind> <ID>" (store/rows.py `damaged`).
+        self.damaged: set[str] = set()
 
     @property
     def engine(self) -> Engine:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.connection import first_in_line, one_statement
+from bot.adapters.store.rows import LEASE_DAMAGED, damaged, damaged_until
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement
@@ -160,6 +161,17 @@ def _write(conn: Connection, rows: list[dict[str, Any]], dones: list[str], again
         return set(conn.execute(insert, rows[0] if len(rows) == 1 else rows).scalars())
 
 
+def _lapsed(now: ColumnElement[float]) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """(past any lease, lapsed) of a delivery's lease at `now`. A damaged lease_until (none, or text, NaN,
+    Infinity) is lapsed: no comparison with now frees it, and its work would never be redone."""
+    import sqlalchemy as sa
+
+    from bot.adapters.schema import deliveries
+
+    past_any_lease = sa.or_(deliveries.c.lease_until.is_(None), damaged_until(deliveries.c.lease_until, now))
+    return past_any_lease, sa.or_(deliveries.c.lease_until < now, past_any_lease)
+
+
 def _ping(conn: Connection) -> None:
     """The pool's ping of a connection taken (PostgreSQL; on SQLite a statement would take the writer's lock and a
     file has no network), run within the write's bound: a connection the database dropped fails it, as the write
@@ -181,8 +193,10 @@ class Inbox:
     listeners' own."""
 
     def __init__(self, engine: Callable[[], Engine], holder: str, lease: float = LEASE_SECONDS,
-                 writer: Callable[[], Engine] | None = None):
+                 writer: Callable[[], Engine] | None = None, damaged: set[str] | None = None):
         self._engine = engine
+        # The rows found damaged, as "<kind> <ID>" (the store's, which /healthz tells).
+        self.damaged = set() if damaged is None else damaged
         # The engine `write` takes its connections from: one with no pool's ping (`Connected.writer`), as `write`
         # pings within its own bound.
         self._writer = writer or engine
@@ -326,16 +340,19 @@ class Inbox:
         taken: list[tuple[str, str]] = []
         with self._engine().begin() as conn:
             now = self._now(conn)
+            past_any_lease, lease_lapsed = _lapsed(now)
             lapsed = sa.and_(
-                deliveries.c.body.is_not(None), deliveries.c.lease_until < now,
+                deliveries.c.body.is_not(None), lease_lapsed,
                 deliveries.c.handed_again.is_(sa.false()), deliveries.c.holder != self.holder,
                 sa.true() if unsigned else sa.not_(deliveries.c.body.startswith(UNSIGNED, autoescape=True)))
-            rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.body).where(lapsed)
+            rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.body, past_any_lease).where(lapsed)
                                 .order_by(deliveries.c.at)).all()
-            for key, body in rows:
+            for key, body, was_damaged in rows:
                 if conn.execute(deliveries.update().where(deliveries.c.key == key, lapsed).values(
                         holder=self.holder, lease_until=now + self.lease, handed_again=True)).rowcount:
                     taken.append((key, body))
+                    if was_damaged:
+                        damaged(self.damaged, "inbox lease", key, LEASE_DAMAGED)
         return taken
 
     def close_older(self, seconds: float) -> list[tuple[str, str | None, str | None]]:
@@ -350,12 +367,14 @@ class Inbox:
         with self._engine().begin() as conn:
             now = self._now(conn)
             old = sa.and_(deliveries.c.body.is_not(None), deliveries.c.at < now - seconds)
-            lapsed = sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now)
-            rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.holder, deliveries.c.body, lapsed)
-                                .where(old)).all()
-            for key, holder, body, was_lapsed in rows:
+            past_any_lease, lapsed = _lapsed(now)
+            rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.holder, deliveries.c.body, lapsed,
+                                          past_any_lease).where(old)).all()
+            for key, holder, body, was_lapsed, was_damaged in rows:
                 if conn.execute(deliveries.update().where(deliveries.c.key == key, old).values(
                         body=None, holder=None, lease_until=None)).rowcount:
+                    if was_damaged:
+                        damaged(self.damaged, "inbox lease", key, LEASE_DAMAGED)
                     # Work an instance still holds is under way there: its own answer reaches its person.
                     closed.append((key, holder, body if was_lapsed else None))
         return closed

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.adapters.store.connection import Connected
-from bot.adapters.store.rows import request_of
+from bot.adapters.store.rows import requests_of
 from bot.domain.change_requests import CLOSED_STATES, OPEN_STATES, ChangeRequest
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
+
+# The claims of what the watch told the audit channel it skipped, under one ID no request has: told once across
+# restarts and instances, for as long as it stays skipped.
+WATCH_SKIPPED = "watch-skipped"
+
+
+def skipped_notice(what: str, reason: str) -> str:
+    """A skipped item's claim: the hash of what was skipped and why (names from outside have any length)."""
+    return "skipped " + hashlib.sha256(json.dumps([what, reason]).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def claimed_in(conn: Connection, request_id: str, notice: str, at: float) -> bool:
@@ -28,6 +39,28 @@ def claimed_in(conn: Connection, request_id: str, notice: str, at: float) -> boo
 
 
 class RequestNotices(Connected):
+    def claim_skipped(self, skipped: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Of what a whole pass skipped (what, why), those no instance told yet, claimed; the claims of anything
+        no longer skipped are forgotten in the same write, so it is told again if it is skipped again."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import request_notices as n
+
+        keys = {skipped_notice(what, why): (what, why) for what, why in skipped}
+        with self.engine.begin() as conn:
+            conn.execute(n.delete().where(n.c.request_id == WATCH_SKIPPED, n.c.notice.not_in(list(keys) or [""])))
+            told = set(conn.execute(sa.select(n.c.notice).where(n.c.request_id == WATCH_SKIPPED)).scalars())
+            return [item for key, item in keys.items()
+                    if key not in told and claimed_in(conn, WATCH_SKIPPED, key, self.clock())]
+
+    def unclaim_skipped(self, skipped: Sequence[tuple[str, str]]) -> None:
+        """Skipped items the audit channel did not take: told at the next pass."""
+        from bot.adapters.schema import request_notices as n
+
+        keys = [skipped_notice(what, why) for what, why in skipped]
+        with self.engine.begin() as conn:
+            conn.execute(n.delete().where(n.c.request_id == WATCH_SKIPPED, n.c.notice.in_(keys or [""])))
+
     def claim_notice(self, request_id: str, notice: str) -> bool:
         """True for the one caller, on any instance, that may send this notice about this request."""
         with self.engine.begin() as conn:
@@ -44,15 +77,18 @@ class RequestNotices(Connected):
                 request_notices.c.request_id == request_id, request_notices.c.notice == notice)).scalar()
         return None if at is None else float(at)
 
-    def claim_notices(self, request_id: str, notices: Sequence[str]) -> list[str]:
+    def claim_notices(self, request_id: str, notices: Sequence[str], regardless: Sequence[str] = ()) -> list[str]:
         """The claims this caller makes, in order, up to the first notice claimed already: a notice and then the
-        mark that it was tried are claimed in one round trip, and the mark only with the notice."""
+        mark that it was tried are claimed in one round trip, and the mark only with the notice. `regardless`:
+        claimed first in the same round trip, each whether or not another is held already (not returned)."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import request_notices
 
         claimed = []
         with self.engine.begin() as conn:
+            for notice in regardless:
+                claimed_in(conn, request_id, notice, self.clock())
             for notice in notices:
                 try:
                     with conn.begin_nested():
@@ -78,18 +114,18 @@ class RequestNotices(Connected):
         `settled` not claimed, the oldest first: their claimant may have stopped before posting. One read."""
         import sqlalchemy as sa
 
-        from bot.adapters.schema import change_requests, request_notices
+        from bot.adapters.schema import REQUEST_COLUMNS, change_requests, request_notices
 
         claimed = sa.select(request_notices.c.request_id).where(request_notices.c.notice == notice,
                                                                 request_notices.c.at < claimed_before)
         done = sa.select(request_notices.c.request_id).where(request_notices.c.notice == settled)
-        query = sa.select(change_requests).where(change_requests.c.state.in_([s.value for s in OPEN_STATES]),
+        query = sa.select(*REQUEST_COLUMNS).where(change_requests.c.state.in_([s.value for s in OPEN_STATES]),
                                                  change_requests.c.message_ts.is_(None),
                                                  change_requests.c.id.in_(claimed),
                                                  change_requests.c.id.not_in(done))
         with self.reader.connect() as conn:
             rows = conn.execute(query.order_by(change_requests.c.created_at).limit(limit)).mappings().all()
-        return [request_of(r) for r in rows]
+        return requests_of(rows, self.damaged)
 
     def forget_notice(self, request_id: str, notice: str) -> None:
         """A notice that could not be sent may be tried again (by the next sweep or click): its request is no

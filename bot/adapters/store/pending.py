@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.adapters.store.connection import Connected
-from bot.adapters.store.rows import request_of
+from bot.adapters.store.rows import REQUEST_JSON, damaged, requests_of
 from bot.domain.change_requests import OPEN_STATES, ChangeRequest, PendingGroup, RequestState
 
 
@@ -29,8 +29,8 @@ class OpenRequests(Connected):
         from bot.adapters.schema import change_requests as r
 
         with self.reader.connect() as conn:
-            return int(conn.scalar(sa.select(sa.func.count()).select_from(r)
-                                   .where(*_pending_now(r, now), r.c.requester == user)) or 0)
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(r).where(
+                *_pending_now(r, now), r.c.requester == user, _decodable(r, conn.dialect.name))) or 0)
 
     def pending_waiting(self, user: str, now: float) -> list[tuple[PendingGroup, str, float]]:
         """Pending requests by others, not expired at `now` and not approved by `user`: each one's group (what
@@ -39,31 +39,37 @@ class OpenRequests(Connected):
 
         from bot.adapters.schema import change_requests as r
 
-        query = sa.select(*_group_key(r), r.c.id, r.c.created_at).where(*_others_pending(r, user, now))
         with self.reader.connect() as conn:
-            rows = conn.execute(query).all()
-        return [(PendingGroup(row[0], row[1], row[2], (row[3], row[4])), row[5], row[6]) for row in rows]
+            decodable = _decodable(r, conn.dialect.name)
+            query = sa.select(*_group_key(r, decodable), r.c.id, r.c.created_at, decodable.label("decodable"))
+            rows = conn.execute(query.where(*_others_pending(r, user, now))).all()
+        for row in rows:
+            if not row[7]:
+                damaged(self.damaged, "change request", row[5])
+        return [(PendingGroup(row[0], row[1], row[2], (row[3], row[4])), row[5], row[6]) for row in rows if row[7]]
 
     def pending_page(self, user: str, now: float, ids: Sequence[str] | None, limit: int) -> list[ChangeRequest]:
         """The oldest `limit` pending requests not expired at `now`: `user`'s own (`ids` None), or those of
         `ids` by others and not yet approved by `user`."""
         import sqlalchemy as sa
 
+        from bot.adapters.schema import REQUEST_COLUMNS
         from bot.adapters.schema import change_requests as r
 
         if ids is None:
-            query = sa.select(r).where(*_pending_now(r, now), r.c.requester == user)
+            query = sa.select(*REQUEST_COLUMNS).where(*_pending_now(r, now), r.c.requester == user)
         else:
-            query = sa.select(r).where(r.c.id.in_(list(ids)), *_others_pending(r, user, now))
+            query = sa.select(*REQUEST_COLUMNS).where(r.c.id.in_(list(ids)), *_others_pending(r, user, now))
         with self.reader.connect() as conn:
             rows = conn.execute(query.order_by(r.c.created_at).limit(limit)).mappings().all()
-        return [request_of(row) for row in rows]
+        return requests_of(rows, self.damaged)
 
     def reminders_due(self, moments: Sequence[tuple[str, float, float]], now: float) -> list[ChangeRequest]:
         """Pending requests not expired where a moment (notice, share of life, seconds before) has passed and its
         notice is not claimed; with a second's margin for the arithmetic (the caller checks each)."""
         import sqlalchemy as sa
 
+        from bot.adapters.schema import REQUEST_COLUMNS
         from bot.adapters.schema import change_requests as r
         from bot.adapters.schema import request_notices as n
 
@@ -73,22 +79,39 @@ class OpenRequests(Connected):
                        ~sa.exists().where(n.c.request_id == r.c.id, n.c.notice == notice))
                for notice, share, before in moments]
         with self.reader.connect() as conn:
-            rows = conn.execute(sa.select(r).where(*_pending_now(r, now), sa.or_(*due))
+            rows = conn.execute(sa.select(*REQUEST_COLUMNS).where(*_pending_now(r, now), sa.or_(*due))
                                 .order_by(r.c.created_at)).mappings().all()
-        return [request_of(row) for row in rows]
+        return requests_of(rows, self.damaged)
 
 
 def _pending_now(r: Any, now: float) -> tuple[Any, Any]:
     return r.c.state == RequestState.PENDING.value, r.c.expires_at > now
 
 
-def _group_key(r: Any) -> tuple[Any, ...]:
+def _group_key(r: Any, decodable: Any) -> tuple[Any, ...]:
     """What access is judged on: where the request is, the policy's target as asked and the target it ends with
-    (the new one of a move), as the JSON holds them."""
+    (the new one of a move), as the JSON holds them (SQLite's json_extract fails the whole query on one row's
+    damaged JSON: a damaged row's is not read)."""
     import sqlalchemy as sa
 
     return (r.c.organization, r.c.database, r.c.channel, r.c.target,
-            sa.func.coalesce(r.c.changes["target"].as_string(), r.c.target))
+            sa.case((decodable, sa.func.coalesce(r.c.changes["target"].as_string(), r.c.target)), else_=r.c.target))
+
+
+def _decodable(r: Any, dialect: str) -> Any:
+    """Whether a row's JSON columns decode to what a request holds (store/rows.py `request_of`): SQLite keeps any
+    text in them, and either database JSON of another shape."""
+    import sqlalchemy as sa
+
+    names: dict[type | None, str] = {dict: "object", list: "array", None: "null"}
+    conditions = []
+    for name, shapes in REQUEST_JSON.items():
+        column = r.c[name]
+        kind = (sa.case((sa.func.json_valid(column) == 1, sa.func.json_type(column))) if dialect == "sqlite"
+                else sa.func.json_typeof(column))
+        shaped = kind.in_([names[shape] for shape in shapes])
+        conditions.append(sa.or_(column.is_(None), shaped) if None in shapes else shaped)
+    return sa.and_(*conditions)
 
 
 def _others_pending(r: Any, user: str, now: float) -> tuple[Any, ...]:

@@ -8,7 +8,21 @@ from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.audit import AuditTrail
 from bot.adapters.store.inbox import done_with
-from bot.adapters.store.rows import columns, database_prefix, lease_key, log_event, request_of, short_key
+from bot.adapters.store.rows import (
+    FARTHEST_EXPIRY_SECONDS,
+    LEASE_DAMAGED,
+    TIME_DAMAGED,
+    Damaged,
+    columns,
+    damaged,
+    damaged_until,
+    database_prefix,
+    lease_key,
+    log_event,
+    request_of,
+    requests_of,
+    short_key,
+)
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import DATABASE_LEASE, OPEN_STATES, ChangeRequest, RequestState
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS
@@ -26,7 +40,7 @@ class Requests(AuditTrail):
     def add_request(self, request: ChangeRequest, record: AuditEvent | None = None) -> ChangeRequest:
         import sqlalchemy as sa
 
-        from bot.adapters.schema import INSERT_REQUEST, change_requests
+        from bot.adapters.schema import INSERT_REQUEST, REQUEST_COLUMNS, change_requests
 
         try:
             with self.engine.begin() as conn:
@@ -47,12 +61,13 @@ class Requests(AuditTrail):
                 raise
             # Another instance asked the same revert first (one open revert per change): that one stands.
             with self.reader.connect() as conn:
-                row = conn.execute(sa.select(change_requests).where(
+                row = conn.execute(sa.select(*REQUEST_COLUMNS).where(
                     change_requests.c.revert_of == request.revert_of,
                     change_requests.c.state.in_(OPEN_STATES))).mappings().first()
-            if row is None:
+            standing = request_of(row, self.damaged) if row is not None else None
+            if standing is None:
                 raise
-            return request_of(row)
+            return standing
         log_event(logged)
         return request
 
@@ -61,7 +76,7 @@ class Requests(AuditTrail):
 
         with self.reader.connect() as conn:
             row = conn.execute(SELECT_REQUEST, {"request_id": request_id}).mappings().first()
-        return request_of(row) if row else None
+        return request_of(row, self.damaged) if row else None
 
     def transition(self, request_id: str, from_states: Sequence[RequestState], to: RequestState, *,
                    record: AuditEvent | None = None, release: Claim | None = None, alive: bool = False,
@@ -105,7 +120,12 @@ class Requests(AuditTrail):
         statement = TRANSITION.where(change_requests.c.expires_at > now) if alive else TRANSITION
         row = conn.execute(statement, {"request_id": request_id, "from_states": list(from_states), "state": to,
                                        "updated_at": now, **values}).mappings().first()
-        return request_of(row) if row is not None else None
+        if row is None:
+            return None
+        moved = request_of(row, self.damaged)
+        if moved is None:
+            raise Damaged(request_id)  # its move rolls back: a damaged request moves nowhere
+        return moved
 
     def claim_for_applying(self, request: ChangeRequest, from_states: Sequence[RequestState],
                            lease_seconds: float) -> Claim | None:
@@ -138,6 +158,15 @@ class Requests(AuditTrail):
                 .where(policy_leases.c.policy_key == key, policy_leases.c.until < now)
                 .values(holder=claim_token, until=until, generation=policy_leases.c.generation + 1)
             ).rowcount
+            # A damaged until is taken over: no comparison with now frees it, and the policy's changes would wait
+            # for good. Only when nothing was taken: the claim's common path stays one statement.
+            if taken != 1 and conn.execute(
+                    policy_leases.update()
+                    .where(policy_leases.c.policy_key == key, damaged_until(policy_leases.c.until, now))
+                    .values(holder=claim_token, until=until, generation=policy_leases.c.generation + 1)
+            ).rowcount == 1:
+                taken = 1
+                damaged(self.damaged, "policy lease", key, LEASE_DAMAGED)
             if taken != 1:
                 exists = conn.scalar(sa.select(policy_leases.c.policy_key).where(policy_leases.c.policy_key == key))
                 if exists is not None:
@@ -178,8 +207,10 @@ class Requests(AuditTrail):
         from bot.adapters.schema import policy_leases
 
         database_key = short_key(request.organization, request.database, DATABASE_LEASE)
+        # A damaged until holds nothing: the claim at its own level takes it over.
         held = sa.select(policy_leases.c.policy_key).where(policy_leases.c.holder.is_not(None),
-                                                           policy_leases.c.until >= now)
+                                                           policy_leases.c.until >= now,
+                                                           sa.not_(damaged_until(policy_leases.c.until, now)))
         if key == database_key:
             held = held.where(policy_leases.c.policy_key.startswith(
                                   database_prefix(request.organization, request.database), autoescape=True),
@@ -188,22 +219,22 @@ class Requests(AuditTrail):
             held = held.where(policy_leases.c.policy_key == database_key)
         return conn.scalar(held.limit(1)) is not None
 
-    @staticmethod
-    def _applying_beside(conn: Connection, request: ChangeRequest) -> bool:
+    def _applying_beside(self, conn: Connection, request: ChangeRequest) -> bool:
         """Whether another request applies on the policy, or, for one under the database's lease, another under
         it on the same database: a creation, deletion or move whose outcome is not known yet keeps the database's
         lease as an unconfirmed PATCH keeps the policy's."""
         import sqlalchemy as sa
 
-        from bot.adapters.schema import change_requests
+        from bot.adapters.schema import REQUEST_COLUMNS, change_requests
 
-        applying = sa.select(change_requests).where(
+        applying = sa.select(*REQUEST_COLUMNS).where(
             change_requests.c.organization == request.organization, change_requests.c.database == request.database,
             change_requests.c.state == RequestState.APPLYING, change_requests.c.id != request.id)
         if not request.policy_key.endswith(DATABASE_LEASE):
             applying = applying.where(change_requests.c.policy_id == request.policy_id)
-        return any(r["policy_id"] == request.policy_id or request_of(r).policy_key == request.policy_key
-                   for r in conn.execute(applying).mappings())
+        # A damaged one applying counts as beside it: what it sends is not known.
+        return any(r["policy_id"] == request.policy_id or (other := request_of(r, self.damaged)) is None
+                   or other.policy_key == request.policy_key for r in conn.execute(applying).mappings())
 
     @staticmethod
     def _lock_database(conn: Connection, organization: str, database: str) -> None:
@@ -303,40 +334,69 @@ class Requests(AuditTrail):
 
     def requests(self, states: Sequence[RequestState] = OPEN_STATES, expired_before: float | None = None,
                  updated_before: float | None = None, lease_before: float | None = None,
-                 limit: int | None = 200, told: bool | None = None, shuffled: bool = False) -> list[ChangeRequest]:
+                 limit: int | None = 200, told: bool | None = None, shuffled: bool = False,
+                 revert_of: str | None = None) -> list[ChangeRequest]:
         """Requests in `states`, the oldest first (`shuffled`: in an order of chance, so that a caller taking the
-        first `limit` of more, again and again, meets each of them in turn); at most `limit` of them (None: all)."""
+        first `limit` of more, again and again, meets each of them in turn); at most `limit` of them (None: all);
+        `revert_of`: only the reverts of that request."""
         import sqlalchemy as sa
 
-        from bot.adapters.schema import change_requests
+        from bot.adapters.schema import REQUEST_COLUMNS, change_requests
 
-        query = sa.select(change_requests).where(change_requests.c.state.in_(list(states)))
+        query = sa.select(*REQUEST_COLUMNS).where(change_requests.c.state.in_(list(states)))
         if expired_before is not None:
-            query = query.where(change_requests.c.expires_at < expired_before)
+            # A damaged expiry (text, NaN, Infinity, past the longest wait the rules allow) is due too: no comparison
+            # with the clock would ever say so, and its request would wait for good.
+            query = query.where(sa.or_(change_requests.c.expires_at < expired_before,
+                                       change_requests.c.expires_at > expired_before + FARTHEST_EXPIRY_SECONDS))
         if updated_before is not None:
             query = query.where(change_requests.c.updated_at < updated_before)
         if lease_before is not None:
-            query = query.where(change_requests.c.lease_until < lease_before)
+            # A damaged lease (text, NaN, Infinity, a time no lease reaches) has run out too: no comparison with the
+            # clock would ever say so, and its request would stay applying, its policy held, for good.
+            query = query.where(sa.or_(change_requests.c.lease_until < lease_before,
+                                       damaged_until(change_requests.c.lease_until, lease_before)))
         if told is not None:
             query = query.where(change_requests.c.told.is_(told))
+        if revert_of is not None:
+            query = query.where(change_requests.c.revert_of == revert_of)
         with self.reader.connect() as conn:
             order = sa.func.random() if shuffled else change_requests.c.created_at
             rows = conn.execute(query.order_by(order).limit(limit)).mappings().all()
-        return [request_of(r) for r in rows]
+        if expired_before is not None:
+            for row in rows:
+                if not (isinstance(row["expires_at"], int | float) and row["expires_at"] < expired_before):
+                    damaged(self.damaged, "expiry of change request", row["id"], TIME_DAMAGED)
+        if lease_before is not None:
+            for row in rows:
+                until = row["lease_until"]
+                if not (isinstance(until, int | float) and until < lease_before):
+                    damaged(self.damaged, "lease of change request", row["id"], LEASE_DAMAGED)
+        return requests_of(rows, self.damaged)
 
     def judging_turns(self, now: float, limit: int, next_at: float) -> list[ChangeRequest]:
         """Pending requests due to be judged again by `now`, the longest due first, at most `limit`; each due
         next at `next_at`, in the same write, so that another instance sweeping at once takes others."""
         import sqlalchemy as sa
 
+        from bot.adapters.schema import REQUEST_COLUMNS
         from bot.adapters.schema import change_requests as r
 
-        due = (sa.select(r.c.id).where(r.c.state == RequestState.PENDING.value, r.c.judge_at <= now)
+        # A damaged turn (text, NaN, Infinity, later than any request waits) is due too: no comparison with the
+        # clock would ever make it come, and the request would wait until it expired.
+        damaged_turn = r.c.judge_at > now + FARTHEST_EXPIRY_SECONDS
+        due = (sa.select(r.c.id).where(r.c.state == RequestState.PENDING.value,
+                                       sa.or_(r.c.judge_at <= now, damaged_turn))
                .order_by(r.c.judge_at).limit(limit).with_for_update(skip_locked=True))
         with self.engine.begin() as conn:
+            before = {row.id: row.judge_at for row in conn.execute(sa.select(r.c.id, r.c.judge_at).where(
+                r.c.state == RequestState.PENDING.value, damaged_turn))}
             rows = conn.execute(r.update().where(r.c.id.in_(due)).values(judge_at=next_at)
-                                .returning(*r.c)).mappings().all()
-        return sorted((request_of(row) for row in rows), key=lambda request: request.created_at)
+                                .returning(*REQUEST_COLUMNS)).mappings().all()
+        for row in rows:
+            if row["id"] in before:
+                damaged(self.damaged, "turn of change request", row["id"], TIME_DAMAGED)
+        return sorted(requests_of(rows, self.damaged), key=lambda request: request.created_at)
 
     def judge_later(self, request_id: str, at: float) -> None:
         """The pending request due to be judged again at `at`."""
@@ -350,9 +410,9 @@ class Requests(AuditTrail):
                         updated_since: float | None = None) -> list[ChangeRequest]:
         import sqlalchemy as sa
 
-        from bot.adapters.schema import change_requests
+        from bot.adapters.schema import REQUEST_COLUMNS, change_requests
 
-        query = sa.select(change_requests).where(change_requests.c.organization == organization,
+        query = sa.select(*REQUEST_COLUMNS).where(change_requests.c.organization == organization,
                                                  change_requests.c.database == database,
                                                  change_requests.c.policy_id == policy_id,
                                                  change_requests.c.state.in_(list(states)))
@@ -360,4 +420,4 @@ class Requests(AuditTrail):
             query = query.where(change_requests.c.updated_at >= updated_since)
         with self.reader.connect() as conn:
             rows = conn.execute(query.order_by(change_requests.c.created_at)).mappings().all()
-        return [request_of(r) for r in rows]
+        return requests_of(rows, self.damaged)

@@ -5,14 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+from collections.abc import Iterable
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from bot.domain.access_rules import EXPIRE_AFTER_MAX
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.watch_state import Notice, NoticeKind
 
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+
 log = logging.getLogger("bot.audit")
+store_log = logging.getLogger("bot.adapters.store")
+_damaged_lock = threading.Lock()
 
 # An index entry of PostgreSQL holds at most about 2,700 bytes: a longer key is kept as its hash.
 LONGEST_KEY = 300
@@ -53,11 +61,17 @@ def seen_key(organization: str, database: str, policy_id: str) -> str:
     return short_key(organization, database, policy_id)
 
 
-def notice_of(row: Any) -> Notice:
-    return Notice(kind=NoticeKind(row["kind"]), organization=row["organization"], database=row["database"],
-                  policy_id=row["policy_id"], policy_name=row["policy_name"], detail=row["detail"],
-                  before=row["before"], after=row["after"], fields=tuple(row["fields"] or ()), id=row["id"],
-                  created_at=row["created_at"])
+def notice_of(row: Any, seen: set[str]) -> Notice | None:
+    """A watch notice from its row (its JSON as the text stored or decoded), None (logged once, counted in
+    `seen`) when damaged in the database."""
+    try:
+        return Notice(kind=NoticeKind(row["kind"]), organization=row["organization"], database=row["database"],
+                      policy_id=row["policy_id"], policy_name=row["policy_name"], detail=row["detail"],
+                      before=decoded(row["before"], (dict, None)), after=decoded(row["after"], (dict, None)),
+                      fields=tuple(decoded(row["fields"], (list,))), id=row["id"], created_at=row["created_at"])
+    except ValueError:  # Damaged, or a kind this version does not know
+        damaged(seen, "watch notice", row["id"])
+        return None
 
 
 def columns(row: ChangeRequest | AuditEvent) -> dict[str, Any]:
@@ -66,11 +80,72 @@ def columns(row: ChangeRequest | AuditEvent) -> dict[str, Any]:
     return {f.name: getattr(row, f.name) for f in fields(row)}
 
 
-def request_of(row: Any) -> ChangeRequest:
-    request = ChangeRequest(**{f.name: row[f.name] for f in fields(ChangeRequest)})
+# A request's JSON columns, each with what it holds (None: may be empty).
+REQUEST_JSON: dict[str, tuple[type | None, ...]] = {
+    "before": (dict,), "changes": (dict,), "approvers": (list,), "risks": (list,), "after": (dict, None),
+    "approvals_from": (dict, None), "facts": (dict, None), "counted": (list, None)}
+
+class Damaged(ValueError):
+    """A row whose JSON does not decode."""
+
+
+# No lease is taken for longer: a row held further ahead is damaged.
+FARTHEST_LEASE_SECONDS = 24 * 3600.0
+# No request or bulk change waits longer than the rules allow (a day's margin for clocks): one due later is damaged.
+FARTHEST_EXPIRY_SECONDS = EXPIRE_AFTER_MAX + 24 * 3600.0
+
+
+def damaged_until(until: ColumnElement[float], now: float | ColumnElement[float]) -> ColumnElement[bool]:
+    """Whether a lease's `until` is damaged: text (SQLite compares it as above any number), NaN (PostgreSQL
+    likewise), Infinity or a time no lease reaches. No comparison with the clock ever frees such a lease."""
+    return until > now + FARTHEST_LEASE_SECONDS
+
+
+NUMBER_DAMAGED = "a number that is not one (SQLite keeps any text in a number's column)"
+LEASE_DAMAGED = "a lease time no lease reaches (text, NaN, Infinity, or more than a day ahead)"
+TIME_DAMAGED = "a time no clock reaches (text, NaN, Infinity, or past any time the bot writes there)"
+
+
+def damaged(seen: set[str], kind: str, row_id: object, what: str = "JSON that does not decode") -> None:
+    """Logs a damaged row once, by its ID and what in it cannot be read, and counts it in `seen` (the store's)."""
+    name = f"{kind} {row_id}"
+    with _damaged_lock:
+        new = name not in seen
+        seen.add(name)
+    if new:
+        store_log.error("%s holds %s in the database; it is skipped wherever it is read "
+                        "(restore the row from a backup, or close it by hand)", name, what)
+
+
+def decoded(value: Any, shapes: tuple[type | None, ...] = ()) -> Any:
+    """A JSON column's value, read as the text stored (schema.as_stored) or decoded already; Damaged if it is
+    not JSON, or not of one of `shapes` when they are given."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise Damaged from None
+    if shapes and not any(value is None if shape is None else isinstance(value, shape) for shape in shapes):
+        raise Damaged
+    return value
+
+
+def request_of(row: Any, seen: set[str]) -> ChangeRequest | None:
+    """A request from its row, None (logged once, counted in `seen`) when a JSON column of it does not decode."""
+    try:
+        request = ChangeRequest(**{f.name: decoded(row[f.name], REQUEST_JSON[f.name]) if f.name in REQUEST_JSON
+                                   else row[f.name] for f in fields(ChangeRequest)})
+    except Damaged:
+        damaged(seen, "change request", row["id"])
+        return None
     request.state = RequestState(request.state)
     request.kind = ChangeKind(request.kind)
     return request
+
+
+def requests_of(rows: Iterable[Any], seen: set[str]) -> list[ChangeRequest]:
+    """The requests of these rows, those damaged left out (logged once, counted): one hides no other."""
+    return [request for request in (request_of(row, seen) for row in rows) if request is not None]
 
 
 AUDIT_JSON = ("before", "after", "sent")

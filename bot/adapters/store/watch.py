@@ -6,9 +6,20 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.audit import AuditTrail
-from bot.adapters.store.rows import log_event, notice_of, seen_key
+from bot.adapters.store.rows import (
+    LEASE_DAMAGED,
+    Damaged,
+    damaged,
+    damaged_until,
+    decoded,
+    log_event,
+    notice_of,
+    seen_key,
+)
 from bot.domain.audit import AuditEvent
 from bot.domain.watch_state import Notice, Seen
+
+SEEN_DAMAGED = "JSON that does not decode, or a time seen that is not a number"
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -24,12 +35,18 @@ class WatchState(AuditTrail):
         from bot.adapters.schema import watch_lease
 
         now = self.clock()
+        # A damaged until is taken over: no comparison with now frees it, and the watch would fall silent for good.
+        past_any_lease = damaged_until(watch_lease.c.until, now)
         with self.engine.begin() as conn:
             taken = conn.execute(watch_lease.update()
-                                 .where(watch_lease.c.name == WATCH_LEASE,
+                                 .where(watch_lease.c.name == WATCH_LEASE, sa.not_(past_any_lease),
                                         sa.or_(watch_lease.c.holder == holder, watch_lease.c.until < now))
                                  .values(holder=holder, until=now + seconds)).rowcount
             if taken == 1:
+                return True
+            if conn.execute(watch_lease.update().where(watch_lease.c.name == WATCH_LEASE, past_any_lease)
+                            .values(holder=holder, until=now + seconds)).rowcount == 1:
+                damaged(self.damaged, "watch lease", WATCH_LEASE, LEASE_DAMAGED)
                 return True
             if conn.scalar(sa.select(watch_lease.c.name).where(watch_lease.c.name == WATCH_LEASE)) is not None:
                 return False
@@ -57,15 +74,27 @@ class WatchState(AuditTrail):
                                                                  watch_lease.c.holder == holder).with_for_update())
         return until is not None and until >= self.clock()
 
-    def seen_policies(self, organization: str, database: str) -> dict[str, Seen]:
+    def seen_policies(self, organization: str, database: str) -> tuple[dict[str, Seen], set[str]]:
+        """The policies of a database as last seen, and apart the IDs of those whose row is damaged in the
+        database: one policy's row damaged leaves the rest of its database watched."""
         import sqlalchemy as sa
 
-        from bot.adapters.schema import watch_seen
+        from bot.adapters.schema import as_stored, watch_seen
 
         with self.reader.connect() as conn:
-            rows = conn.execute(sa.select(watch_seen).where(watch_seen.c.organization == organization,
-                                                            watch_seen.c.database == database)).mappings().all()
-        return {r["policy_id"]: Seen(dict(r["policy"]), r["problem"], r["seen_at"]) for r in rows}
+            rows = conn.execute(sa.select(*as_stored(watch_seen)).where(
+                watch_seen.c.organization == organization, watch_seen.c.database == database)).mappings().all()
+        seen, lost = {}, set()
+        for r in rows:
+            try:
+                at = r["seen_at"]
+                if not isinstance(at, int | float) or isinstance(at, bool):  # SQLite keeps any text in it
+                    raise Damaged("seen_at")
+                seen[r["policy_id"]] = Seen(dict(decoded(r["policy"], (dict,))), r["problem"], float(at))
+            except Damaged:
+                damaged(self.damaged, "policy seen by the watch", r["policy_key"], SEEN_DAMAGED)
+                lost.add(r["policy_id"])
+        return seen, lost
 
     def save_seen(self, holder: str, organization: str, database: str, policy_id: str, values: dict[str, Any],
                   notice: Notice | None, record: AuditEvent | None = None) -> bool:
@@ -131,12 +160,12 @@ class WatchState(AuditTrail):
     def unposted_notices(self, limit: int = 50) -> list[Notice]:
         import sqlalchemy as sa
 
-        from bot.adapters.schema import watch_notices
+        from bot.adapters.schema import as_stored, watch_notices
 
         with self.reader.connect() as conn:
-            rows = conn.execute(sa.select(watch_notices).where(watch_notices.c.posted_at.is_(None))
+            rows = conn.execute(sa.select(*as_stored(watch_notices)).where(watch_notices.c.posted_at.is_(None))
                                 .order_by(watch_notices.c.created_at).limit(limit)).mappings().all()
-        return [notice_of(r) for r in rows]
+        return [notice for notice in (notice_of(r, self.damaged) for r in rows) if notice is not None]
 
     def claim_watch_notice(self, notice_id: str, holder: str, seconds: float) -> bool:
         """Claim an unposted watch notice to post it, so that one instance posts it; `watch_notice_posted` once
@@ -147,11 +176,20 @@ class WatchState(AuditTrail):
         from bot.adapters.schema import watch_notices as t
 
         now = self.clock()
+        # A damaged claim (text, NaN, Infinity, a time no claim reaches) is taken: no comparison with now frees it,
+        # and the notice would never be posted.
+        past_any_claim = damaged_until(t.c.claimed_until, now)
         with self.engine.begin() as conn:
-            return conn.execute(t.update().where(t.c.id == notice_id, t.c.posted_at.is_(None),
-                                                 sa.or_(t.c.claimed_until.is_(None), t.c.claimed_by == holder,
-                                                        t.c.claimed_until < now))
-                                .values(claimed_by=holder, claimed_until=now + seconds)).rowcount == 1
+            free = sa.or_(t.c.claimed_until.is_(None), sa.and_(sa.not_(past_any_claim), sa.or_(
+                t.c.claimed_by == holder, t.c.claimed_until < now)))
+            if conn.execute(t.update().where(t.c.id == notice_id, t.c.posted_at.is_(None), free)
+                            .values(claimed_by=holder, claimed_until=now + seconds)).rowcount == 1:
+                return True
+            if conn.execute(t.update().where(t.c.id == notice_id, t.c.posted_at.is_(None), past_any_claim)
+                            .values(claimed_by=holder, claimed_until=now + seconds)).rowcount == 1:
+                damaged(self.damaged, "watch notice", notice_id, LEASE_DAMAGED)
+                return True
+            return False
 
     def watch_notice_posted(self, notice_id: str) -> None:
         from bot.adapters.schema import watch_notices
@@ -182,8 +220,9 @@ class WatchState(AuditTrail):
     def get_notice(self, notice_id: str) -> Notice | None:
         import sqlalchemy as sa
 
-        from bot.adapters.schema import watch_notices
+        from bot.adapters.schema import as_stored, watch_notices
 
         with self.reader.connect() as conn:
-            row = conn.execute(sa.select(watch_notices).where(watch_notices.c.id == notice_id)).mappings().first()
-        return notice_of(row) if row else None
+            row = conn.execute(sa.select(*as_stored(watch_notices)).where(watch_notices.c.id == notice_id)
+                               ).mappings().first()
+        return notice_of(row, self.damaged) if row else None

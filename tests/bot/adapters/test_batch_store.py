@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.adapters.store import Store
-from bot.domain.batches import Batch, BatchState, Planned, Skipped, SkipReason
+from bot.domain.batches import Batch, BatchState, Planned, Skipped, SkipReason, approval_records, member_id
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.outcomes import OutcomeKind
 
@@ -53,7 +53,7 @@ def test_two_racing_approvals_store_the_members_once(store: Store) -> None:
 
     def approve() -> None:
         barrier.wait()
-        results.append(store.approve_batch(stored.id, "U2", [member(stored)], ["U2"], []))
+        results.append(store.approve_batch(stored.id, "U2", [member(stored)], ["U2"]))
 
     threads = [threading.Thread(target=approve) for _ in range(4)]
     for t in threads:
@@ -79,3 +79,16 @@ def test_only_pending_batches_past_their_time_are_due(store: Store) -> None:
     closed = store.close_batch(due.id, BatchState.EXPIRED, None)
     assert closed is not None and closed.state is BatchState.EXPIRED
     assert store.expired_batches(200.0) == []
+
+
+def test_an_approvals_records_are_written_with_it_and_only_with_it(store: Store) -> None:
+    """The trail's `approved` entries of a click are stored in the write that stores the approval: none for a
+    second click by the same approver, none once the batch is closed."""
+    stored = batch()
+    store.add_batch(stored)
+    assert store.add_batch_approval(stored.id, "U2", approval_records(stored, "U2", [("db-1", "bp1")])) == ["U2"]
+    assert store.add_batch_approval(stored.id, "U2", approval_records(stored, "U2", [("db-1", "bp1")])) is None
+    assert store.close_batch(stored.id, BatchState.CANCELLED, "U1") is not None
+    assert store.add_batch_approval(stored.id, "U3", approval_records(stored, "U3", [("db-1", "bp1")])) == []
+    approved = [(e.actor, e.database, e.request_id) for e in store.all_events() if e.action == "approved"]
+    assert approved == [("U2", "db-1", member_id(stored.id, ("db-1", "bp1")))], approved

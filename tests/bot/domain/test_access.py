@@ -81,6 +81,11 @@ def test_the_contracts_sample_parses() -> None:
     ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = ['U1AB']\nchannels = [\"C0DBAOPS01\\n\"]\n",
      "is not a channel ID"),
     ("# nothing\n", "no [[rules]]"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\napprovers = 5\napprovals = { '@dba' = 1 }\n",
+     "line 4 (rule 1): approvers: Input should be a valid list"),
+    ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = ['U1AB']\n[[guardrails]]\n"
+     "organizations = ['acme']\ndatabases = ['*']\nmin_retention = '" + "1" * 5000 + "d'\n",
+     "line 8 (guardrail 1): min_retention: `" + "1" * 40 + "…` is not an amount: its number has 5000 digits"),
     ("[[rules]]\norganizations = ['acme']\ndatabases = ['*']\neditors = ['U1AB']\nplanetscale_role = 'owner'\n",
      "planetscale_role"),
 ])
@@ -341,6 +346,18 @@ def test_an_access_file_replaced_by_a_fifo_keeps_the_last_good_rules_and_blocks_
     assert read == [kept] and rules.last_error is not None and "not a regular file" in rules.last_error
 
 
+def reload_refused(path: Path, good: str, bad: str) -> str:
+    """Rules read from `good`, then `bad` saved a while ago: the reload keeps the rules it had; its reason."""
+    path.write_text(good)
+    rules = AccessFile(str(path))
+    kept = rules.rules
+    path.write_text(bad)
+    os.utime(path, (time.time() - 10, time.time() - 10))
+    assert rules.rules is kept
+    assert rules.last_error is not None
+    return rules.last_error
+
+
 @pytest.mark.parametrize(("extra", "reason"), [
     ('\n[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\nmax_storage = "' + "9" * 400 + 'TB"\n',
      "line 9 (guardrail 1): max_storage: `" + "9" * 400 + "TB` is too large"),
@@ -355,16 +372,25 @@ def test_a_mistyped_guardrail_is_refused_with_its_line_at_start_and_kept_out_on_
     path.write_text(bad)
     with pytest.raises(AccessFileError, match=re.escape(reason)):
         AccessFile(str(path))
-    path.write_text(good)
-    rules = AccessFile(str(path))
-    kept = rules.rules
-    path.write_text(bad)
-    os.utime(path, (time.time() - 10, time.time() - 10))
-    assert rules.rules is kept
-    assert rules.last_error is not None and reason in rules.last_error
+    assert reason in reload_refused(path, good, bad)
 
 
 def test_rules_that_are_not_tables_are_refused_with_their_line() -> None:
     with pytest.raises(AccessFileError, match=re.escape("access.toml line 2: rules: write each rule as a [[rules]] "
                                                         "table")):
         parse_rules('# the rules\nrules = ["x"]\n')
+
+
+@pytest.mark.parametrize("moment", ["1h" + " " * 1_000_000 + "x", "1h" + " before" * 200_000,
+                                    "1h" + (" before" + " " * 1000) * 1000])
+def test_a_reminder_of_a_million_spaces_is_refused_with_its_line_at_start_and_on_reload(
+        tmp_path: Path, moment: str) -> None:
+    """A lazy pattern read such a reminder for hours (more than ten minutes on main, before this test was
+    stopped), holding the reload's lock: every decision waited on it."""
+    good = '[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\neditors = ["U0ALICE001"]\n'
+    bad = f'[approvals]\nremind = ["50%", "{moment}"]\n' + good
+    path = tmp_path / "access.toml"
+    assert "line 2: remind:" in reload_refused(path, good, bad)
+    with pytest.raises(AccessFileError, match=r"line 2: remind: .* is not a moment of a request's life") as caught:
+        AccessFile(str(path))
+    assert len(str(caught.value)) < 1000  # the value's start, not a megabyte of it

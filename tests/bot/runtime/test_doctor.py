@@ -18,7 +18,7 @@ from bot.adapters.store import Store
 from bot.emulators.planetscale_state import ALL_ACCESSES, Fault, PlanetScaleState
 from bot.emulators.slack import SlackState
 from bot.runtime.doctor import METHOD_SCOPES, REQUIRED_SCOPES, check
-from bot.runtime.settings import Settings
+from bot.runtime.settings import FIELD_NAMES, Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 RULES = """
@@ -126,7 +126,8 @@ def test_an_unreachable_planetscale_is_reported_at_once_with_the_network_fix(hea
     started = time.monotonic()
     problems, out = run(settings)
     elapsed = time.monotonic() - started
-    assert elapsed < 5.0, f"doctor took {elapsed:.1f} s"
+    # A refused connection is told at once; the bound's margin is a loaded machine's.
+    assert elapsed < 10.0, f"doctor took {elapsed:.1f} s"
     assert problems == 1 and "acme/app-db: Could not reach PlanetScale" in out, out
     assert "tried" not in out  # asked once
     [fix] = fixes(out)
@@ -140,7 +141,8 @@ def test_a_planetscale_that_never_answers_is_a_timeout_with_the_network_fix(
     settings = replace(healthy, planetscale_api_url=f"http://127.0.0.1:{silent_port}/v1")
     started = time.monotonic()
     problems, out = run(settings, planetscale_timeout=0.3)
-    assert time.monotonic() - started < 5.0
+    # Its own timeout, not the client's usual 15 s read; the bound's margin is a loaded machine's.
+    assert time.monotonic() - started < 10.0
     assert problems == 1 and "did not answer in time" in out, out
     assert fixes(out)[0].startswith("check PLANETSCALE_API_URL")
 
@@ -214,14 +216,18 @@ def test_doctor_checks_what_the_watch_reads(healthy: Settings, planetscale: Plan
     assert problems == 0, out
     assert "acme/app-db: the token can list backups (6 of bp01prod12h on main)" in out
     assert "acme: the token can list databases (1 of 2 match billing-*; the watch reads those)" in out
+    # PlanetScale's spec: the database list takes any backup access, the branch list a branch access.
     planetscale.grant("limited", "limited-token", "acme", "*", ("read_backups", "write_backups", "read_organization"))
     problems, out = run(replace(healthy, planetscale_token_id="limited", planetscale_token="limited-token"))
     assert "acme/app-db: the token can read its 3 backup policies" in out
-    assert problems == 2, out
-    given = dict(zip(problem_lines(out), fixes(out), strict=True))
-    [backups] = [f for line, f in given.items() if "acme/app-db: backups cannot be listed" in line]
-    [databases] = [f for line, f in given.items() if "acme: databases cannot be listed" in line]
-    assert "read_database and read_backups" in backups and "read_database on the organization" in databases
+    assert "acme: the token can list databases" in out
+    assert problems == 1, out
+    [(line, backups)] = zip(problem_lines(out), fixes(out), strict=True)
+    assert "acme/app-db: backups cannot be listed" in line and "read_branch and read_backups" in backups
+    planetscale.grant("members", "members-token", "acme", "*", ("read_organization",))
+    problems, out = run(replace(healthy, planetscale_token_id="members", planetscale_token="members-token"))
+    [databases] = [f for line, f in findings(out).items() if "acme: databases cannot be listed" in line]
+    assert "read_database on the organization" in databases
 
 
 def findings(out: str) -> dict[str, str]:
@@ -304,3 +310,26 @@ def test_a_user_group_listing_doctor_cannot_read_is_a_problem_not_a_crash(
     slack.add_fault(MethodFault("usergroups.list", body=answer, times=None))
     problems, out = run(healthy)
     assert problems == 1 and "the user groups cannot be listed (unreadable_answer)" in out, out
+
+
+def test_doctor_shows_every_backup_bot_setting_in_force(healthy: Settings) -> None:
+    """An operator reads the values in force (the environment over .env, or the default), not only problems."""
+    settings = replace(healthy, watch_every=30.0, stale_factor=3.0, group_cache_max_age=1800, drain_timeout=25.0,
+                       planetscale_rate="10/s", log_format="text", log_level="DEBUG", watch_share=0.5, workers=2,
+                       database_url="postgresql://bot:hunter2@db.internal:5432/backups")
+    _, out = run(settings)
+    shown = {line.split()[1]: line for line in out.splitlines() if re.match(r"\s+note\s+BACKUP_BOT_", line)}
+    named = {name for name in FIELD_NAMES if name.startswith("BACKUP_BOT_")}
+    assert named <= set(shown), sorted(named - set(shown))
+    for name, value in [("BACKUP_BOT_WATCH_EVERY", "30s"), ("BACKUP_BOT_STALE_FACTOR", "3"),
+                        ("BACKUP_BOT_GROUP_CACHE_MAX_AGE", "30m"), ("BACKUP_BOT_DRAIN_TIMEOUT", "25s"),
+                        ("BACKUP_BOT_PLANETSCALE_RATE", "10/s"), ("BACKUP_BOT_LOG_FORMAT", "text"),
+                        ("BACKUP_BOT_LOG_LEVEL", "DEBUG"), ("BACKUP_BOT_WATCH_SHARE", "50%"),
+                        ("BACKUP_BOT_WORKERS", "2"), ("BACKUP_BOT_AUDIT_CHANNEL", "C0DBAOPS01"),
+                        ("BACKUP_BOT_DATABASE_URL", "db.internal:5432/backups")]:
+        assert f"{name} = {value}" in shown[name], shown[name]
+    assert "hunter2" not in out and "bot:" not in out
+    off = run(replace(healthy, watch_every=None, audit_channel=None, log_format=None))[1]
+    assert "BACKUP_BOT_WATCH_EVERY = off" in off
+    assert "BACKUP_BOT_AUDIT_CHANNEL = none" in off
+    assert "BACKUP_BOT_LOG_FORMAT = json under serve and socket, text elsewhere" in off

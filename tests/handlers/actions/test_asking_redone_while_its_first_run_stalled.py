@@ -165,7 +165,8 @@ def test_a_change_whose_judging_outlives_its_asking_lease_is_not_sent_onto_a_pol
     sweep(approvals_bot)  # the sweep judges bob's change again, on the policy as it is now: production
     assert [c.body for c in planetscale.calls("PATCH")] == [{"target": "production"}]
     [bobs] = [r for r in store.requests([RequestState.FAILED], limit=None) if r.requester == BOB]
-    assert "production" in (bobs.detail or ""), bobs.detail
+    # #random handles no production policy: the move is told without naming where it went (hidden24)
+    assert "moved from development to a target not handled in this channel" in (bobs.detail or ""), bobs.detail
 
 
 def stalled_before_storing(stalled: Bot, redoing: Bot) -> tuple[threading.Event, threading.Event, list[float]]:

@@ -143,10 +143,13 @@ def test_the_edit_forms_preview_counts_the_approvals_a_storage_bound_asks(
 
 def test_the_edit_forms_preview_refuses_beside_the_retention_what_a_storage_bound_refuses(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
-    """The same bound without an override refuses the change whatever the approvals: the preview says so beside the
-    retention, rather than offering to apply it at once."""
+    """The same bound without an override refuses the change whatever the approvals: the judge, asked after the
+    ack, says so in the form, naming the retention, rather than offering to apply it at once."""
     approvals_bot.use_rules(STORAGE_BOUND.replace("override_approvals = 1\n", ""))
     _, preview = edit_previewed(approvals_bot, {"retention_value": "30"})
-    assert preview.ack["response_action"] == "errors", preview.ack
-    assert "at most 10.0 GB allowed" in preview.ack["errors"]["retention_value"], preview.ack
+    assert preview.ack["response_action"] == "update", preview.ack
+    kept = approvals_bot.current_view()
+    said = json.dumps(kept, ensure_ascii=False)
+    assert kept["callback_id"] == "policy_edit_form", said
+    assert "*Keep backups for*: refused by" in said and "at most 10.0 GB allowed" in said, said
     assert planetscale.calls("PATCH") == []

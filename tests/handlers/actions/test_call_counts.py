@@ -4,15 +4,13 @@ and applies it, through Bolt's signed pipeline. Each thing is read once; the bou
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import wraps
-from typing import Any
 
 from approval_helpers import ALICE, CAROL, approvals_bot, ask, request_id, thread_of
 from conftest import SIGNING_SECRET, Bot
+from store_calls import watched_store
 
 from bot.adapters.store import Store
 from bot.emulators.planetscale_state import PlanetScaleState
@@ -27,29 +25,8 @@ __all__ = ["approvals_bot"]  # a fixture, used by name
 def counted_store(store: Store) -> Iterator[Counter[str]]:
     """Every call the app makes on the Store, by method; a Store method calling another counts once."""
     calls: Counter[str] = Counter()
-    inside = threading.local()
-
-    def counting(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
-        @wraps(method)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            outermost = not getattr(inside, "depth", 0)
-            if outermost:
-                calls[name] += 1
-            inside.depth = getattr(inside, "depth", 0) + 1
-            try:
-                return method(*args, **kwargs)
-            finally:
-                inside.depth -= 1
-        return call
-
-    names = [n for n in dir(Store) if not n.startswith("_") and callable(getattr(Store, n))]
-    for name in names:
-        setattr(store, name, counting(name, getattr(store, name)))
-    try:
+    with watched_store(store, lambda name: calls.update([name])):
         yield calls
-    finally:
-        for name in names:
-            delattr(store, name)
 
 
 def open_home(bot: Bot, user: str) -> None:

@@ -139,18 +139,23 @@ def test_4_the_sweep_does_not_send_again_while_a_slow_patch_is_in_flight(
     changes.clock = lambda: now[0]
     approvals_bot.deps.store.clock = lambda: now[0]
     message = ask(approvals_bot)
-    planetscale.add_fault(Fault(delay=1.5, method="PATCH", times=1))
+    answered = threading.Event()  # PlanetScale holds the PATCH until the sweep has looked
+    planetscale.add_fault(Fault(until=answered, method="PATCH", times=1))
     body = approvals_bot.click_body(APPROVE, request_id(message), user=CAROL, message=message)
     clicking = threading.Thread(target=lambda: approvals_bot.app.dispatch(
         BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body))))
     clicking.start()
-    deadline = time.monotonic() + 60
-    while not planetscale.calls("PATCH"):
-        assert time.monotonic() < deadline, "the PATCH was never sent"
-        time.sleep(0.01)
-    now[0] += 120  # longer than the old 60 s "stuck" time, shorter than one PATCH's worst case
-    assert changes.recover() == []
-    clicking.join()
+    try:
+        deadline = time.monotonic() + 60
+        while not planetscale.calls("PATCH"):
+            assert time.monotonic() < deadline, "the PATCH was never sent"
+            time.sleep(0.01)
+        now[0] += 120  # longer than the old 60 s "stuck" time, shorter than one PATCH's worst case
+        assert changes.recover() == []
+        assert state_of(approvals_bot, request_id(message)) is RequestState.APPLYING  # still in flight
+    finally:
+        answered.set()
+    clicking.join(60)
     assert approvals_bot.executor.wait_idle(30)
     assert len(planetscale.calls("PATCH")) == 1
     assert state_of(approvals_bot, request_id(message)) is RequestState.APPLIED

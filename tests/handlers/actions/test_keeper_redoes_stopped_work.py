@@ -33,15 +33,15 @@ __all__ = ["instances"]  # a fixture, used by name
 SIGNED_AGO = 296
 
 
-def acked_late(bot: Bot, body: str) -> int:
+def acked_late(bot: Bot, body: str, slack_clock: list[float]) -> int:
     """A request Slack signed SIGNED_AGO seconds ago (it waited in Slack's queue, or the instance was slow to
     read it): still within Bolt's five minutes, so acked."""
-    headers = signed_headers(SIGNING_SECRET, body, timestamp=int(time.time()) - SIGNED_AGO)
+    headers = signed_headers(SIGNING_SECRET, body, timestamp=int(slack_clock[0]) - SIGNED_AGO)
     return bot.app.dispatch(BoltRequest(body=body, headers=headers)).status
 
 
-def past_five_minutes() -> None:
-    time.sleep(300 - SIGNED_AGO + 1.5)
+def past_five_minutes(slack_clock: list[float]) -> None:
+    slack_clock[0] += 300 - SIGNED_AGO + 1.5
 
 
 def taken_over(bot: Bot) -> None:
@@ -55,17 +55,18 @@ def taken_over(bot: Bot) -> None:
 
 def test_a_request_stored_by_an_instance_that_stopped_is_posted_when_its_work_is_taken_over_late(
         instances: Instances, planetscale: PlanetScaleState, slack: SlackState,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, slack_clock: list[float]) -> None:
     """alice asks a change that needs an approval; her instance stores the request and stops before posting it.
     The work is taken over once more than five minutes have passed since Slack signed her command (the only
     instance came back after a few minutes, or the work ran that long): the request must still reach its
     approvers, or alice be told, not wait unseen until it expires."""
     stopping, alive = instances.start(rules=ASKING), instances.start(rules=ASKING)
     dies_after(monkeypatch, stopping.deps.store, "add_request")
-    assert acked_late(stopping, stopping.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
+    assert acked_late(stopping, stopping.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE),
+                      slack_clock) == 200
     stopping.executor.wait_idle(timeout=30)
     [request] = alive.deps.store.requests([RequestState.PENDING])
-    past_five_minutes()
+    past_five_minutes(slack_clock)
     taken_over(alive)
     assert alive.executor.wait_idle(timeout=30)
     sweep(alive)
@@ -77,13 +78,14 @@ def test_a_request_stored_by_an_instance_that_stopped_is_posted_when_its_work_is
 
 
 def test_a_command_acked_by_an_instance_killed_before_its_work_is_done_when_taken_over_late(
-        instances: Instances, planetscale: PlanetScaleState, slack: SlackState) -> None:
+        instances: Instances, planetscale: PlanetScaleState, slack: SlackState, slack_clock: list[float]) -> None:
     """alice's change needs no approval; the instance that acked it is killed before doing its work, and the work
     is taken over more than five minutes after Slack signed it: it is done (the judge reads everything again
     under the lease), or alice is told it was not; never acked and then dropped in silence."""
     killed, alive = instances.start(Killed()), instances.start()
-    assert acked_late(killed, killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
-    past_five_minutes()
+    assert acked_late(killed, killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE),
+                      slack_clock) == 200
+    past_five_minutes(slack_clock)
     taken_over(alive)
     assert alive.executor.wait_idle(timeout=30)
     answered = [e for e in slack.events if e.kind == "response" or e.channel == slack.dm_channel(ALICE)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -113,7 +114,7 @@ END $$ LANGUAGE plpgsql""")
                                 kwargs={"user": CAROL, "message": move})]
     try:
         threads[0].start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while not holder.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
                                          "AND NOT granted").scalar():
             assert time.monotonic() < deadline, "the move's claim never reached its commit"
@@ -138,7 +139,7 @@ END $$ LANGUAGE plpgsql""")
     def policy() -> dict[str, object]:
         return planetscale.policies[("acme", "app-db")][DEV]
 
-    deadline = time.monotonic() + 20  # the move's PATCH lands while bob's, if sent, is held
+    deadline = time.monotonic() + 60  # the move's PATCH lands while bob's, if sent, is held
     while policy()["target"] != "production" and threads[0].is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     moved_first = policy()["target"] == "production" and policy()["retention_value"] != 9
@@ -212,9 +213,9 @@ def test_an_approval_that_lands_after_a_bulk_change_was_cancelled_is_not_counted
     store = approvals_bot.deps.store
     real_add = store.add_batch_approval
 
-    def cancelled_first(batch_id: str, approver: str) -> list[str] | None:
+    def cancelled_first(batch_id: str, approver: str, records: Sequence[AuditEvent] = ()) -> list[str] | None:
         approvals_bot.deps.bulk.cancel(batch_id, ALICE)  # alice's click, landing between carol's steps
-        return real_add(batch_id, approver)
+        return real_add(batch_id, approver, records)
 
     store.add_batch_approval = cancelled_first  # type: ignore[method-assign]
     try:

@@ -4,13 +4,13 @@ the client stopped waiting: the bot gives its claim back and tries again, lookin
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 
-import httpx
 import pytest
 from approval_helpers import ALICE, CAROL, approvals_bot, ask, direct_messages, request_id, sweep, thread_of
-from conftest import Bot
+from conftest import ANSWER_LOST_TIMEOUT, Bot
 
 from bot.emulators.slack import MethodFault
 from handlers.blocks import APPROVE
@@ -20,8 +20,9 @@ __all__ = ["approvals_bot"]  # fixtures, used by name
 
 def answered_late(bot: Bot, notice: str) -> Callable[[], None]:
     """From the claim of `notice` on, Slack answers the next chat.postMessage after the client's timeout (it
-    still posts it); returns the undoing."""
+    still posts it): once the undoing, returned, is called, however slow the machine."""
     store = bot.deps.store
+    answered = threading.Event()
     real_claims = store.claim_notices
     pool = bot.app.client.http.client  # type: ignore[attr-defined]
     usual = pool.timeout
@@ -29,8 +30,8 @@ def answered_late(bot: Bot, notice: str) -> Callable[[], None]:
     def claims(request: str, wanted: Sequence[str]) -> list[str]:
         won = real_claims(request, wanted)
         if notice in won and not bot.slack.faults:
-            pool.timeout = httpx.Timeout(0.5)
-            bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, times=1))
+            pool.timeout = ANSWER_LOST_TIMEOUT
+            bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, times=1))
         return won
 
     store.claim_notices = claims  # type: ignore[method-assign]
@@ -38,6 +39,7 @@ def answered_late(bot: Bot, notice: str) -> Callable[[], None]:
     def undo() -> None:
         store.claim_notices = real_claims  # type: ignore[method-assign]
         pool.timeout = usual
+        answered.set()
     return undo
 
 

@@ -70,13 +70,30 @@ def no_approval_change_during_a_move(approver_bot: Bot, asker_bot: Bot, planetsc
     approver_bot.command(f"update acme/app-db {DEV} target=production", user=ALICE)
     [message] = [e for e in approver_bot.slack.events if e.kind == "message" and e.thread_ts is None
                  and e.channel == "C0DBAOPS01"]
-    planetscale.add_fault(Fault(delay=1.5, method="PATCH", times=1))
+    # PlanetScale answers the move's PATCH once bob's change has found the policy's lease taken.
+    answered, bob_waits = threading.Event(), threading.Event()
+    planetscale.add_fault(Fault(until=answered, method="PATCH", times=1))
     clicking = threading.Thread(target=dispatch, args=(approver_bot, approver_bot.click_body(
         APPROVE, request_id(message), user=CAROL, message=message)))
     clicking.start()
-    wait_for_patch(planetscale)
-    dispatch(asker_bot, asker_bot.command_body(f"update acme/app-db {DEV} retention=9d", user=BOB, channel=RANDOM))
-    clicking.join()
+    store = asker_bot.deps.store
+    real_claim = store.claim_for_applying
+
+    def claim(*args: Any, **kwargs: Any) -> Any:
+        got = real_claim(*args, **kwargs)
+        if got is None:
+            bob_waits.set()
+        return got
+
+    try:
+        wait_for_patch(planetscale)
+        store.claim_for_applying = claim  # type: ignore[method-assign]
+        dispatch(asker_bot, asker_bot.command_body(f"update acme/app-db {DEV} retention=9d", user=BOB,
+                                                   channel=RANDOM))
+        assert bob_waits.wait(60), "bob's change never met the move's lease"
+    finally:
+        answered.set()
+    clicking.join(60)
     assert approver_bot.executor.wait_idle(60) and asker_bot.executor.wait_idle(60)
     policy = planetscale.policy("acme", "app-db", DEV)
     assert policy["target"] == "production"

@@ -47,9 +47,15 @@ def test_a_queued_change_whose_post_slack_took_unheard_is_not_posted_again_when_
                 time.monotonic() < deadline:
             time.sleep(0.02)
         quick.close()
-    # Slack takes bob's post, and answers it after the client's 10 s read timeout.
-    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", delay=11.0, channel=RANDOM, in_thread=False))
-    approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=BOB, channel=RANDOM)
+    # Slack takes bob's post, and answers it once the bot has stopped waiting (the client's 10 s read timeout).
+    answered = threading.Event()
+    unheard = MethodFault("chat.postMessage", until=answered, channel=RANDOM, in_thread=False)
+    approvals_bot.slack.add_fault(unheard)
+    try:
+        approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=BOB, channel=RANDOM)
+        assert unheard.times == 0, "bob's change was not posted while he asked"
+    finally:
+        answered.set()
     assert planetscale.policies[("acme", "app-db")][DEV]["retention_value"] != 9  # queued behind alice's
     [bobs] = [r for r in approvals_bot.deps.store.requests(list(RequestState)) if r.requester == BOB]
     deadline = time.monotonic() + 60

@@ -6,10 +6,10 @@ Driven through Bolt's pipeline with the emulators."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 from access_rules import admin_asks
 from alembic import command
@@ -25,7 +25,7 @@ from approval_helpers import (
     sweep,
     thread_of,
 )
-from conftest import Bot
+from conftest import ANSWER_LOST_TIMEOUT, Bot
 
 from bot.adapters import migrations
 from bot.domain.change_requests import RequestState
@@ -41,12 +41,14 @@ CHANNEL = "C0DBAOPS01"
 def test_a_request_whose_posting_slack_answers_late_is_still_told_to_its_requester(approvals_bot: Bot) -> None:
     pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
     usual = pool.timeout
-    pool.timeout = httpx.Timeout(0.5)
-    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, times=1))  # Slack answers after 1.5 s
+    pool.timeout = ANSWER_LOST_TIMEOUT
+    answered = threading.Event()  # Slack answers once the bot has stopped waiting, however slow the machine
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, times=1))
     try:
         reply = approvals_bot.command(f"update acme/app-db {PROD} retention=5d", user=ALICE, channel=CHANNEL)
     finally:
         pool.timeout = usual
+        answered.set()
     deadline = time.monotonic() + 60
     while not [e for e in approvals_bot.slack.events if e.kind == "message" and e.channel == CHANNEL]:
         assert time.monotonic() < deadline  # Slack posts it, though the bot stopped waiting for its answer
@@ -138,12 +140,13 @@ def test_an_applied_change_slack_took_after_the_timeout_is_in_the_audit_channel_
     real_set_message = store.set_message
     pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
     usual = pool.timeout
+    answered = threading.Event()
 
     def posted(request_id: str, channel: str, ts: str) -> None:
         real_set_message(request_id, channel, ts)
         # The request's own message is posted; the next post, to the audit channel, Slack answers late.
-        pool.timeout = httpx.Timeout(0.5)
-        approvals_bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, times=1))
+        pool.timeout = ANSWER_LOST_TIMEOUT
+        approvals_bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, times=1))
 
     store.set_message = posted  # type: ignore[method-assign]
     try:
@@ -151,6 +154,7 @@ def test_an_applied_change_slack_took_after_the_timeout_is_in_the_audit_channel_
     finally:
         store.set_message = real_set_message  # type: ignore[method-assign]
         pool.timeout = usual
+        answered.set()
 
     def in_audit() -> list[str]:
         return [e.text for e in approvals_bot.slack.events if e.kind == "message" and e.channel == AUDIT

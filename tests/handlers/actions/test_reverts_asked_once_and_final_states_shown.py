@@ -61,10 +61,11 @@ def test_two_clicks_on_the_watchs_revert_on_two_instances_make_one_request(
     start = threading.Barrier(2)
     both_looked = threading.Barrier(2, timeout=10)
     for bot in (approvals_bot, second_instance):
-        def find(db: Any, ref: str, visible: Any = None, real: Any = bot.deps.changes.policies.find_policy) -> Any:
+        def find(db: Any, ref: str, visible: Any = None, listed: Any = None,
+                 real: Any = bot.deps.changes.policies.find_policy) -> Any:
             with contextlib.suppress(threading.BrokenBarrierError):  # once fixed, the second may wait instead
                 both_looked.wait()
-            return real(db, ref, visible)
+            return real(db, ref, visible, listed=listed)
         bot.deps.changes.policies.find_policy = find  # type: ignore[method-assign]
 
     def click(bot: Bot, user: str) -> None:

@@ -88,7 +88,7 @@ def hold_the_budget(store_url: str, limiter: SharedRateLimiter, meanwhile: Calla
 
     def run() -> None:
         try:
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 60
             while not waiting() and time.monotonic() < deadline:
                 time.sleep(0.05)
             meanwhile()

@@ -91,7 +91,7 @@ def test_production_is_handled_only_in_its_channel(rules: Bot, planetscale: Plan
     listed = rules.command("list acme/app-db", user=ALICE, channel=RANDOM)
     shown = text(listed)
     assert "Development daily" in shown and "Production daily" not in shown
-    assert "2 more with targets you may not see" in shown
+    assert "may not see" not in shown and "more" not in shown  # hidden ones as if absent, not even counted
 
 
 def test_moving_a_policy_to_production_is_judged_by_the_production_rule(
@@ -106,6 +106,8 @@ def test_moving_a_policy_to_production_is_judged_by_the_production_rule(
 def test_an_approver_may_see_but_not_change(rules: Bot, planetscale: PlanetScaleState) -> None:
     shown = rules.command(f"show acme/app-db {PROD}", user=CAROL)
     assert "Production daily" in text(shown)
+    assert "policy_edit" not in text(shown)  # no Edit button offering what would be refused
+    assert "policy_edit" in text(rules.command(f"show acme/app-db {PROD}", user=ALICE))
     changed = rules.command(f"update acme/app-db {DEV} retention=5d", user=CAROL)
     assert "lets only its editors" in text(changed) and planetscale.calls("PATCH") == []
     help_text = text(rules.command("help", user=CAROL))
@@ -203,7 +205,11 @@ def test_a_database_typed_with_capitals_is_judged_by_its_own_rule(
 ) -> None:
     bot.use_rules(STRICT_BEFORE_OPEN)
     reply = bot.command(f"update acme/{database} {DEV} retention=5d")
-    assert "rule 1 (line 2)" in text(reply) and "may not change" in text(reply)
+    # rule 1 names carol alone (the open rule 2 would let alice): refused by it, on the record; told to alice,
+    # who may read its policies in no channel, as a policy nobody holds
+    assert "No backup policy" in text(reply) and "rule 1" not in text(reply), text(reply)
+    [refused] = [e for e in bot.audit.all() if e.action == "refused"]
+    assert "rule 1 (line 2)" in (refused.detail or "") and "may not change" in (refused.detail or "")
     assert planetscale.calls("PATCH") == []
     # and its editor's change is sent under PlanetScale's (lowercase) name
     bot.command(f"update ACME/{database} {DEV} retention=5d", user=CAROL)

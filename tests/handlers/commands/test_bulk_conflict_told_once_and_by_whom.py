@@ -77,3 +77,19 @@ def test_a_request_alone_changed_by_the_bots_other_request_is_told_so(
     said = reply.all_text()
     assert f"changed by the bot's change `{request_id(first)[:8]}` since the request" in said, said
     assert "in PlanetScale since" not in said, said
+
+
+def test_a_policy_the_change_no_longer_holds_on_is_told_so_once(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Its line read "not applied, the change no longer holds on it: the change no longer holds against the policy
+    as it is now: …": the bulk words, then the judge's reason saying the same. Said once, the reason kept."""
+    dbs = add_databases(planetscale, "holds", 2)
+    approvals_bot.command('update acme/holds-* "Production daily" retention=1d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    planetscale.dashboard_change("acme", dbs[1], f"{dbs[1]}-prod", frequency_value=3, frequency_unit="day")
+    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    line = line_of(approvals_bot, message, dbs[1])
+    assert line.count("no longer holds") == 1 and "not applied" in line, line
+    assert "kept 1 day but taken every 3 days" in line and "Nothing was sent" in line, line
+    assert "applied" in line_of(approvals_bot, message, dbs[0])

@@ -5,12 +5,11 @@ Slack made is found by its metadata before posting again)."""
 
 from __future__ import annotations
 
-import time
+import threading
 
-import httpx
 import pytest
 from approval_helpers import ALICE, approvals_bot, direct_messages, sweep
-from conftest import CHANNEL, Bot
+from conftest import ANSWER_LOST_TIMEOUT, CHANNEL, Bot
 from processes import wait_until
 from test_bulk import add_databases, channel_messages
 
@@ -24,7 +23,9 @@ AUDIT = "C0RANDOM01"
 
 def lost_from_claim_on(bot: Bot, notice: str, fault: MethodFault) -> None:
     """From the bulk change's claim of `notice` on, Slack answers the next matching post after the client's
-    timeout: with `fault` as it is (Slack took it), or with its status (Slack refused it, unseen)."""
+    timeout: with `fault` as it is (Slack took it), or with its status (Slack refused it, unseen). The fault holds
+    its answer until the undoing (`bot.undo`) sets `fault.until`: after the bot stopped waiting, however slow the
+    machine."""
     store = bot.deps.store
     real_claim = store.claim_notice
     pool = bot.app.client.http.client  # type: ignore[attr-defined]
@@ -33,13 +34,15 @@ def lost_from_claim_on(bot: Bot, notice: str, fault: MethodFault) -> None:
     def claim(request: str, wanted: str) -> bool:
         won = real_claim(request, wanted)
         if wanted == notice and won and not bot.slack.faults:
-            pool.timeout = httpx.Timeout(0.5)
+            pool.timeout = ANSWER_LOST_TIMEOUT
             bot.slack.add_fault(fault)
         return won
 
     def undo() -> None:
         store.claim_notice = real_claim  # type: ignore[method-assign]
         pool.timeout = usual
+        if fault.until is not None:
+            fault.until.set()
 
     store.claim_notice = claim  # type: ignore[method-assign]
     bot.undo = undo  # type: ignore[attr-defined]
@@ -64,8 +67,9 @@ def test_how_a_bulk_change_ended_is_told_once_though_slacks_answer_was_lost(
     add_databases(planetscale, "lost", 2)
     notice, channel, in_thread = {"audit": ("audit", AUDIT, False), "dm": ("dm:approved", ALICE, False),
                                   "thread": ("outcomes", CHANNEL, True)}[where]
-    lost_from_claim_on(approvals_bot, notice, MethodFault("chat.postMessage", delay=1.5, channel=channel,
-                                                          in_thread=in_thread, status=None if taken else 503))
+    lost_from_claim_on(approvals_bot, notice, MethodFault("chat.postMessage", until=threading.Event(),
+                                                          channel=channel, in_thread=in_thread,
+                                                          status=None if taken else 503))
     try:
         approvals_bot.command('update acme/lost-* "Development daily" retention=5d', user=ALICE)
     finally:
@@ -73,8 +77,6 @@ def test_how_a_bulk_change_ended_is_told_once_though_slacks_answer_was_lost(
     assert len(planetscale.calls("PATCH")) == 2
     if taken:  # the late answer lands within the test: waited for, as a loaded machine may land it later
         wait_until(lambda: told(approvals_bot, where) >= 1, "the post Slack took never landed")
-    else:
-        time.sleep(1.5)  # Slack's late refusal comes within the test
     for _ in range(3):
         sweep(approvals_bot)
     assert told(approvals_bot, where) == 1, f"told {told(approvals_bot, where)} times ({where})"
@@ -89,17 +91,18 @@ def test_a_bulk_change_whose_post_was_lost_still_tells_its_requester_how_it_ende
     add_databases(planetscale, "unposted", 2)
     pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
     usual = pool.timeout
-    pool.timeout = httpx.Timeout(0.5)
-    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, status=503, channel=CHANNEL,
+    pool.timeout = ANSWER_LOST_TIMEOUT
+    answered = threading.Event()  # Slack refuses once the bot has stopped waiting, however slow the machine
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, status=503, channel=CHANNEL,
                                               in_thread=False))
     approvals_bot.slack.add_fault(MethodFault("chat.postMessage", error="internal_error", channel=ALICE))
     try:
         reply = approvals_bot.command('update acme/unposted-* "Development daily" retention=5d', user=ALICE)
     finally:
         pool.timeout = usual
+        answered.set()
     assert len(planetscale.calls("PATCH")) == 2
     assert "a direct message tells you how each one ended" in " ".join(e.text for e in reply.private)
-    time.sleep(1.5)  # the late answer lands within the test
     for _ in range(2):
         sweep(approvals_bot)
     assert told(approvals_bot, "dm") == 1, "the direct message promised never comes"

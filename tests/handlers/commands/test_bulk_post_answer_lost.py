@@ -5,13 +5,12 @@ were never shown it, and expires. Through Bolt's pipeline, on SQLite and Postgre
 
 from __future__ import annotations
 
-import time
+import threading
 
-import httpx
 import pytest
 from approval_helpers import ALICE, CAROL, approvals_bot, sweep, swept_later
 from bulk_helpers import button, channel_messages
-from conftest import CHANNEL, Bot
+from conftest import ANSWER_LOST_TIMEOUT, CHANNEL, Bot
 from processes import wait_until
 from test_bulk import add_databases
 
@@ -30,18 +29,18 @@ def test_a_bulk_change_whose_posts_answer_was_lost_is_shown_in_its_channel_once(
     add_databases(planetscale, "unseen", 2)
     pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
     usual = pool.timeout
-    pool.timeout = httpx.Timeout(0.5)
-    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, channel=CHANNEL, in_thread=False,
+    pool.timeout = ANSWER_LOST_TIMEOUT
+    answered = threading.Event()  # Slack answers once the bot has stopped waiting, however slow the machine
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, channel=CHANNEL, in_thread=False,
                                               status=None if taken else 503))
     try:
         approvals_bot.command('update acme/unseen-* "Production daily" retention=14d', user=ALICE)
     finally:
         pool.timeout = usual
+        answered.set()
     if taken:  # the late answer lands within the test: waited for, as a loaded machine may land it later
         wait_until(lambda: [m for m in channel_messages(approvals_bot) if m.channel == CHANNEL],
                    "the post Slack took never landed")
-    else:
-        time.sleep(1.5)  # Slack's late refusal comes within the test
     sweep(approvals_bot)
     for _ in range(2):
         swept_later(approvals_bot)  # past the grace of a post whose maker may still be at it
@@ -67,12 +66,14 @@ def test_a_bulk_changes_thread_shown_by_a_click_after_its_post_was_lost_gets_its
     add_databases(planetscale, "clicked", 2)
     pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
     usual = pool.timeout
-    pool.timeout = httpx.Timeout(0.5)
-    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, channel=CHANNEL, in_thread=False))
+    pool.timeout = ANSWER_LOST_TIMEOUT
+    answered = threading.Event()
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, channel=CHANNEL, in_thread=False))
     try:
         approvals_bot.command('update acme/clicked-* "Production daily" retention=14d', user=ALICE)
     finally:
         pool.timeout = usual
+        answered.set()
     wait_until(lambda: [m for m in channel_messages(approvals_bot) if m.channel == CHANNEL],
                "the post Slack took never landed")  # its late answer, waited for: a fixed pause may end first
     [message] = [m for m in channel_messages(approvals_bot) if m.channel == CHANNEL]

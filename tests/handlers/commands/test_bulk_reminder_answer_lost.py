@@ -5,12 +5,11 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
-import time
+import threading
 
-import httpx
 import pytest
 from approval_helpers import ALICE, approvals_bot, sweep
-from conftest import Bot
+from conftest import ANSWER_LOST_TIMEOUT, Bot
 from processes import wait_until
 from test_bulk import add_databases, button, channel_messages
 
@@ -40,17 +39,17 @@ def test_a_bulk_changes_reminder_whose_answer_was_lost_is_in_its_thread_once(
     approvals_bot.deps.changes.clock = lambda: later
     pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
     usual = pool.timeout
-    pool.timeout = httpx.Timeout(0.5)
-    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, in_thread=True,
+    pool.timeout = ANSWER_LOST_TIMEOUT
+    answered = threading.Event()  # Slack answers once the bot has stopped waiting, however slow the machine
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, in_thread=True,
                                               status=None if taken else 503))
     try:
         sweep(approvals_bot)
     finally:
         pool.timeout = usual
+        answered.set()
     if taken:  # the late answer lands within the test: waited for, as a loaded machine may land it later
         wait_until(reminders, "the reminder Slack took never landed")
-    else:
-        time.sleep(1.5)  # Slack's late refusal comes within the test
     for _ in range(3):
         sweep(approvals_bot)
     assert len(reminders()) == 1, reminders()

@@ -4,15 +4,26 @@ change's Retry must still offer it. Through Bolt's pipeline, on SQLite and Postg
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 from approval_helpers import ALICE, approvals_bot
 from bulk_helpers import button, channel_messages, latest
-from conftest import Bot
+from conftest import SIGNING_SECRET, Bot
+from slack_bolt import BoltRequest
 from test_bulk import add_databases, patched, policy
 
+from bot.domain.batches import BatchOutcome, BatchOutcomeKind
 from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.slack_requests import signed_headers
 from handlers.bulk_blocks import BULK_RETRY
 
 __all__ = ["approvals_bot"]
+
+
+def dispatch(bot: Bot, body: str) -> None:
+    """A click whose ack returns before its work is done (`Bot.click` waits for all of this bot's work)."""
+    bot.app.dispatch(BoltRequest(body=body, headers=signed_headers(SIGNING_SECRET, body)))
 
 
 def test_a_policy_a_retry_left_out_unread_is_retried_by_the_first_changes_retry(
@@ -41,3 +52,51 @@ def test_a_policy_a_retry_left_out_unread_is_retried_by_the_first_changes_retry(
     third = approvals_bot.click(BULK_RETRY, retry, user=ALICE, message=shown).all_text()
     assert "retried already" in third, third
     assert len(patched(planetscale)) == len(sent) + 1
+
+
+def test_a_second_retry_click_while_the_first_retry_is_being_applied_is_told_so(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Development needs no approval: the first Retry click stores its retry and applies it at once. A second click
+    meanwhile, while the retry is stored but not yet approved, was told it "is waiting for approval": nobody was
+    asked, nothing waits. It is told the retry is being applied, and nothing is asked or sent twice."""
+    dbs = add_databases(planetscale, "rb", 2)
+    planetscale.add_fault(Fault(status=422, method="PATCH", times=None))
+    approvals_bot.command('update acme/rb-* "Development daily" retention=5d', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    planetscale.faults.clear()
+    shown = latest(approvals_bot, message)
+    retry = button(shown, BULK_RETRY)
+    approving, answered, released = threading.Event(), threading.Event(), threading.Event()
+    approve_now, ask_now = approvals_bot.deps.store.approve_batch, approvals_bot.deps.bulk.ask
+
+    def held(*args: Any, **kwargs: Any) -> bool:
+        approving.set()
+        assert released.wait(60), "the second click did not end"
+        return approve_now(*args, **kwargs)
+
+    def asked(*args: Any, **kwargs: Any) -> BatchOutcome:
+        outcome = ask_now(*args, **kwargs)
+        if outcome.kind is BatchOutcomeKind.CLOSED:
+            answered.set()
+        return outcome
+
+    approvals_bot.deps.store.approve_batch = held  # type: ignore[method-assign]
+    approvals_bot.deps.bulk.ask = asked  # type: ignore[method-assign]
+    _, cursor = approvals_bot.slack.events_since(0)
+    body = approvals_bot.click_body(BULK_RETRY, retry, user=ALICE, message=shown)
+    first = threading.Thread(target=dispatch, args=(approvals_bot, body))
+    first.start()
+    try:
+        assert approving.wait(60), "the first click did not reach its approval"
+        dispatch(approvals_bot, approvals_bot.click_body(BULK_RETRY, retry, user=ALICE, message=shown))
+        assert answered.wait(60), "the second click was not answered"
+    finally:
+        released.set()
+        first.join(60)
+    assert approvals_bot.executor.wait_idle(60)
+    events, _ = approvals_bot.slack.events_since(cursor)
+    [second] = [e.text for e in events if e.kind in ("response", "ephemeral") and "already" in e.text]
+    assert "already being applied" in second and "waiting for approval" not in second, second
+    assert [policy(planetscale, db, "dev")["retention_value"] for db in dbs] == [5, 5]
+    assert len(patched(planetscale)) == 4, "a policy was sent twice by the retry"  # 2 refused, then 2 applied

@@ -5,17 +5,19 @@ policies one name, the longest names in the form, and rejections by each group's
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
-import httpx
 from approval_helpers import ALICE, CAROL, approvals_bot, direct_messages, sweep
 from bulk_helpers import side_change
-from conftest import Bot
+from conftest import ANSWER_LOST_TIMEOUT, Bot
 from home_helpers import open_home
 from test_bulk import add_databases, button, channel_messages, policy, shown, thread
 from test_bulk_create_delete_outcomes_told import LEAD2, SPLIT_RULES
 
+from bot.domain.audit import AuditEvent
 from bot.domain.batches import BatchState
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from bot.emulators.slack import MethodFault
@@ -83,12 +85,14 @@ def test_a_bulk_change_whose_post_slack_answers_late_is_still_told_to_its_reques
     dbs = add_databases(planetscale, "late", 2)
     pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
     usual = pool.timeout
-    pool.timeout = httpx.Timeout(0.5)
-    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, times=1, in_thread=False))
+    pool.timeout = ANSWER_LOST_TIMEOUT
+    answered = threading.Event()  # Slack answers once the bot has stopped waiting
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, times=1, in_thread=False))
     try:
         reply = approvals_bot.command('update acme/late-* "Development daily" retention=5d', user=ALICE)
     finally:
         pool.timeout = usual
+        answered.set()
     landed(approvals_bot, "message", 2)  # the late request, and the DM
     assert all(policy(planetscale, db, "dev")["retention_value"] == 5 for db in dbs)
     told = " ".join(e.text for e in reply.events if e.kind == "response")
@@ -109,12 +113,14 @@ def test_an_approval_whose_message_update_slack_answers_late_is_told_truly_and_f
     [message] = channel_messages(approvals_bot)
     pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
     usual = pool.timeout
-    pool.timeout = httpx.Timeout(0.5)
-    approvals_bot.slack.add_fault(MethodFault("chat.update", delay=1.5, times=1))
+    pool.timeout = ANSWER_LOST_TIMEOUT
+    answered = threading.Event()  # Slack answers once the bot has stopped waiting
+    approvals_bot.slack.add_fault(MethodFault("chat.update", until=answered, times=1))
     try:
         reply = approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
     finally:
         pool.timeout = usual
+        answered.set()
     landed(approvals_bot, "update", 1)
     assert all(policy(planetscale, db)["retention_value"] == 14 for db in dbs)
     told = " ".join(e.text for e in reply.events if e.kind == "response")
@@ -131,12 +137,14 @@ def test_a_bulk_request_whose_thread_reply_slack_answers_late_is_told_truly(
     add_databases(planetscale, "slowthread", 2)
     pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
     usual = pool.timeout
-    pool.timeout = httpx.Timeout(0.5)
-    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", delay=1.5, times=1, in_thread=True))
+    pool.timeout = ANSWER_LOST_TIMEOUT
+    answered = threading.Event()  # Slack answers once the bot has stopped waiting
+    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, times=1, in_thread=True))
     try:
         reply = approvals_bot.command('update acme/slowthread-* "Production daily" retention=14d', user=ALICE)
     finally:
         pool.timeout = usual
+        answered.set()
     landed(approvals_bot, "message", 2)  # the request and its list in the thread
     told = " ".join(e.text for e in reply.events if e.kind == "response")
     assert "Something went wrong" not in told and "needs 1 approval" in told, told
@@ -331,8 +339,8 @@ def test_a_bulk_approval_written_in_its_life_and_judged_after_it_does_not_apply_
     approvals_bot.deps.store.clock = lambda: now[0]
     real_add = store.add_batch_approval
 
-    def judged_slowly(batch_id: str, approver: str) -> list[str] | None:
-        added = real_add(batch_id, approver)
+    def judged_slowly(batch_id: str, approver: str, records: Sequence[AuditEvent] = ()) -> list[str] | None:
+        added = real_add(batch_id, approver, records)
         now[0] += 5  # judging took five seconds: the bulk change's life is over
         return added
 

@@ -65,11 +65,12 @@ def test_terraform_of_a_vitess_database_has_each_policy_with_its_import_and_ever
         # Everything the provider models of the policy, exactly: a plan after the import changes nothing.
         assert by_label[label] == expected_arguments(planetscale, "acme", "app-db", import_id["id"])
     assert {i["id"] for _, i in imports} == {"bp01prod12h", "bp02prodwk", "bp03devday"}
-    assert "schedule_day" not in by_label["app_db__production_daily"]  # null in PlanetScale: left out
-    assert by_label["app_db__production_weekly"]["schedule_day"] == 0
+    assert "schedule_day" not in by_label["app_db__bp01prod12h"]  # null in PlanetScale: left out
+    assert by_label["app_db__bp02prodwk"]["schedule_day"] == 0
     assert "3 policies of 1 database" in summary(events)
     assert code.count("# A required system policy") == 1  # bp01prod12h
-    assert code.index("# A required system policy") < code.index('"app_db__production_daily"')
+    assert code.index("# A required system policy") < code.index("# Production daily\nresource") \
+        < code.index('"app_db__bp01prod12h"')
     assert [c.path for c in planetscale.calls()] == ["/organizations/acme/databases/app-db",
                                                      "/organizations/acme/databases/app-db/backup-policies"]
 
@@ -103,7 +104,7 @@ def test_json_is_every_policy_as_planetscale_has_it(bot: Bot, planetscale: Plane
             pid: planetscale.policy("acme", name, pid) for pid in planetscale.policies[("acme", name)]}
 
 
-def test_only_targets_the_caller_may_see_are_exported_and_the_rest_counted_not_named(
+def test_only_targets_the_caller_may_see_are_exported_and_the_rest_as_if_absent(
     bot: Bot, planetscale: PlanetScaleState
 ) -> None:
     # Bob may see production policies only.
@@ -114,7 +115,7 @@ def test_only_targets_the_caller_may_see_are_exported_and_the_rest_counted_not_n
         everything = code + summary(events)
         assert "Production daily" in code and "Secret experiment" not in everything
         assert "Development daily" not in everything and "bp03devday" not in everything
-        assert "2 policies with a target the access rules do not let you see" in summary(events)
+        assert "Left out" not in summary(events) and "with a target" not in summary(events)  # not even counted
 
 
 def test_a_glob_leaves_out_databases_the_caller_may_not_see_counting_them(
@@ -289,3 +290,10 @@ def test_a_kind_with_no_terraform_resource_is_named_and_left_to_the_json(
     by_db = {d["database"]: d for d in parsed_json(events)["databases"]}
     assert by_db["billing-db"]["kind"] == "neki" and by_db["billing-db"]["terraform_resource_type"] is None
     assert len(by_db["billing-db"]["backup_policies"]) == 2
+
+
+def test_the_json_export_says_in_words_how_its_parts_make_one_document(bot: Bot) -> None:
+    _, one = exported(bot, "export acme/app-db json")
+    assert "in 1 part. It is one JSON document." in summary(one)
+    _, many = exported(bot, "export acme/* json")
+    assert "Put the parts, in order, together: they make one JSON document." in summary(many)

@@ -11,6 +11,7 @@ from bulk_helpers import channel_messages
 from conftest import Bot
 
 from bot.emulators.planetscale import PlanetScaleState
+from bot.emulators.planetscale_state import Fault
 
 __all__ = ["approvals_bot"]  # fixtures, used by name
 
@@ -87,3 +88,24 @@ def test_a_bulk_dry_run_says_in_what_slack_shows_that_nothing_was_asked(
     shown = json.dumps(first.blocks, ensure_ascii=False)
     assert "Dry run" in shown and "nothing was asked or sent" in shown, shown
     assert channel_messages(approvals_bot) == [] and planetscale.calls("PATCH") == []
+
+
+def test_a_backup_listed_with_a_size_of_true_never_lets_a_retention_past_a_storage_bound(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """A JSON `true` where the size belongs is no size either: read as 1 byte, keeping 30 of it was 'about 30 B'
+    within any bound, and the change was put to an approver as if the bound were met."""
+    approvals_bot.use_rules(RULES.format(approvals=1) + storage_bound("production", "7GB"))
+    planetscale.add_database("acme", "odd-db")
+    planetscale.add_policy("acme", "odd-db", "odd-prod", name="Production daily", target="production")
+    backup = {**planetscale.add_backup("acme", "odd-db", "odd-prod", hours_ago=2), "size": True}
+    page = {"type": "list", "current_page": 1, "per_page": 100, "next_page": None, "next_page_url": None,
+            "prev_page": None, "prev_page_url": None, "data": [backup]}
+    planetscale.add_fault(Fault(method="GET", status=200, path_contains="/backups", times=None,
+                                body=json.dumps(page)))  # against the spec: a test's chosen body
+    reply = approvals_bot.command("update acme/odd-db odd-prod retention=30d", user=ALICE)
+    said = reply.all_text()
+    assert "30 B" not in said, said
+    assert "backup list this bot cannot read" in said, said
+    assert channel_messages(approvals_bot) == [], said
+    assert planetscale.calls("PATCH") == []

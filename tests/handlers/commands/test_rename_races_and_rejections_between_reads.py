@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 from access_rules import per_database, storage_bound
 from approval_helpers import ALICE, BOB, CAROL, RULES, approvals_bot
@@ -14,6 +15,7 @@ from conftest import Bot
 from test_bulk import channel_messages
 from test_create_delete import revert_value
 
+from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale import Fault, PlanetScaleState
 from handlers.blocks import REVERT
@@ -79,14 +81,14 @@ def test_a_rejection_landing_between_reading_and_writing_the_last_approval_keeps
     store = approvals_bot.deps.bulk.store
     real_add = store.add_batch_approval
 
-    def rejected_meanwhile(batch_id: str, approver: str) -> list[str] | None:
+    def rejected_meanwhile(batch_id: str, approver: str, records: Sequence[AuditEvent] = ()) -> list[str] | None:
         if approver == LEAD2:  # lead 3's click, taken by another worker while this one judges
             clicking.start()
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 60
             while not [e for e in approvals_bot.audit.all() if e.action == "rejected"]:
                 assert time.monotonic() < deadline, "lead 3's rejection never landed"
                 time.sleep(0.05)
-        return real_add(batch_id, approver)
+        return real_add(batch_id, approver, records)
 
     clicking = threading.Thread(target=lambda: approvals_bot.click(BULK_REJECT, batch_id, user=LEAD3,
                                                                    message=message))
