@@ -15,6 +15,7 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -115,6 +116,8 @@ class SlackState:
         self.views: dict[str, dict[str, Any]] = {}
         self.homes: dict[str, dict[str, Any]] = {}  # each user's App Home, as last published
         self.triggers: dict[str, float] = {}
+        # The clock a trigger_id's 3 s are counted on; a test moves its own, so a loaded machine expires none.
+        self.trigger_clock: Callable[[], float] = time.monotonic
         # Response URLs past their life (Slack keeps one 30 minutes, for 5 uses): each answers 404 `expired_url`.
         self.expired_responses: set[str] = set()
         # Response URLs Slack fails to take an answer at, as on a bad day: each answers this HTTP status.
@@ -139,7 +142,7 @@ class SlackState:
     def new_trigger_id(self) -> str:
         trigger = f"{next(self._counter)}.{int(time.time())}.trigger"
         with self.lock:
-            self.triggers[trigger] = time.monotonic()
+            self.triggers[trigger] = self.trigger_clock()
         return trigger
 
     def next_ts(self) -> str:
@@ -356,7 +359,7 @@ class SlackEmulator:
                 issued = self.state.triggers.pop(str(args.get("trigger_id") or ""), None)
                 if issued is None:
                     return {"ok": False, "error": "invalid_trigger_id"}
-                if time.monotonic() - issued > TRIGGER_TTL_SECONDS:
+                if self.state.trigger_clock() - issued > TRIGGER_TTL_SECONDS:
                     return {"ok": False, "error": "expired_trigger_id"}
                 view_id = f"V{next(self.state._counter):010d}"
             else:
