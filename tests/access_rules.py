@@ -59,3 +59,14 @@ def per_database(approvers: dict[str, list[str]]) -> str:
                  f'editors = ["@dba-team"]\napprovers = {who!r}\napprovals = 1\nchannels = ["C0DBAOPS01"]\n'
                  ).replace("'", '"')
     return text
+
+
+def production_in_db_ops(dev_editors: list[str], dev_approvers: list[str], dev_approvals: int) -> str:
+    """Production of every acme database only in #db-ops, by alice with carol's approval; development anywhere,
+    by `dev_editors` with `dev_approvals` of `dev_approvers` (none: at once)."""
+    production = ('\n[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\ntargets = ["production"]\n'
+                  'editors = ["U0ALICE001"]\napprovers = ["U0CAROL001"]\napprovals = 1\nchannels = ["C0DBAOPS01"]\n')
+    development = (f'\n[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\ntargets = ["development"]\n'
+                   f"editors = {dev_editors!r}\napprovers = {dev_approvers!r}\n"
+                   + (f"approvals = {dev_approvals}\n" if dev_approvals else "")).replace("'", '"')
+    return production + development

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from access_rules import production_in_db_ops
 from approval_helpers import BOB, CAROL, approvals_bot, request_id
 from conftest import Bot
 
@@ -17,24 +18,7 @@ __all__ = ["approvals_bot"]  # a fixture, used by name
 
 RANDOM = "C0RANDOM01"
 # Production only in #db-ops (bob is no editor nor approver there); development anywhere, with carol's approval.
-RULES = """
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-editors = ["U0ALICE001"]
-approvers = ["U0CAROL001"]
-approvals = 1
-channels = ["C0DBAOPS01"]
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["development"]
-editors = ["U0BOB00001"]
-approvers = ["U0CAROL001"]
-approvals = 1
-"""
+RULES = production_in_db_ops(["U0BOB00001"], ["U0CAROL001"], 1)
 HIDDEN = "bphiddenprod7"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from access_rules import production_in_db_ops
 from approval_helpers import BOB, DAVE, approvals_bot, request_id
 from conftest import Bot
 
@@ -16,24 +17,7 @@ __all__ = ["approvals_bot"]  # a fixture, used by name
 DEV, RANDOM = "bp03devday", "C0RANDOM01"
 # Production only in #db-ops, by alice with carol's approval; development anywhere, by alice or bob with dave's:
 # neither bob nor dave may read production policies in any channel.
-RULES = """
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-editors = ["U0ALICE001"]
-approvers = ["U0CAROL001"]
-approvals = 1
-channels = ["C0DBAOPS01"]
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["development"]
-editors = ["U0ALICE001", "U0BOB00001"]
-approvers = ["U0DAVE0001"]
-approvals = 1
-"""
+RULES = production_in_db_ops(["U0ALICE001", "U0BOB00001"], ["U0DAVE0001"], 1)
 
 
 def test_the_target_a_policy_moved_to_is_not_named_where_it_is_not_handled(

@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from access_rules import admin_asks, guardrail
+from access_rules import admin_asks, guardrail, production_in_db_ops
 from approval_helpers import ALICE, BOB, CAROL, PROD, RULES, approvals_bot, ask, request_id, second_instance, sweep
 from conftest import SIGNING_SECRET, Bot
 from slack_bolt import BoltRequest
@@ -26,23 +26,7 @@ DEV = "bp03devday"
 LEAD2 = "U0LEAD0002"
 RANDOM = "C0RANDOM01"
 # Production only in #db-ops, with carol's approval; development anywhere, at once, by alice or bob.
-MOVE_RULES = """
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["production"]
-editors = ["U0ALICE001"]
-approvers = ["U0CAROL001"]
-approvals = 1
-channels = ["C0DBAOPS01"]
-
-[[rules]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["development"]
-editors = ["U0ALICE001", "U0BOB00001"]
-approvers = ["U0CAROL001"]
-"""
+MOVE_RULES = production_in_db_ops(["U0ALICE001", "U0BOB00001"], ["U0CAROL001"], 0)
 
 
 def dispatch(bot: Bot, body: str) -> None:
