@@ -1,0 +1,59 @@
+"""One audit entry whose JSON fields decode to what no entry holds (a list, a string, a policy's fields of other
+types: both databases keep any JSON) hides no other: `history` of its database and every App Home showing the
+latest changes still show the rest, through Bolt's real pipeline, and the entry itself is told without its
+values."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from conftest import Bot
+from home_helpers import open_home
+
+from bot.adapters.store import Store
+from bot.emulators.planetscale_state import PlanetScaleState
+
+ALICE = "U0ALICE001"
+
+DAMAGE = [("before", "[1]"), ("after", '"development"'), ("sent", "[1]"),
+          ("before", '{"target": ["development"]}'), ("before", '{"target": 5}'),
+          ("sent", '{"retention_value": "x"}')]
+# An object whose values no policy holds: the entry is still listed, said without them. (A target no rule names
+# hides its entry from everyone, as the rules say.)
+TOLD_WITHOUT_VALUES = {'{"retention_value": "x"}'}
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """The bot's storage on SQLite and on PostgreSQL: both keep JSON of any shape in a JSON column."""
+    opened = Store(store_url)
+    opened.migrate()
+    yield opened
+    opened.close()
+
+
+def damage_the_first_change(bot: Bot, column: str, text: str) -> None:
+    engine = sa.create_engine(bot.deps.store.url)
+    with engine.begin() as conn:
+        seq = conn.execute(sa.text("select min(seq) from audit_events where action = 'applied'")).scalar_one()
+        conn.execute(sa.text(f"update audit_events set {column} = :text where seq = :seq"),
+                     {"seq": seq, "text": text})
+    engine.dispose()
+
+
+@pytest.mark.parametrize(("column", "text"), DAMAGE)
+def test_history_and_the_home_show_the_changes_beside_an_entry_of_the_wrong_shape(
+        bot: Bot, planetscale: PlanetScaleState, column: str, text: str) -> None:
+    bot.command("update acme/app-db bp03devday retention=5d")
+    bot.command("update acme/app-db bp03devday retention=6d")
+    damage_the_first_change(bot, column, text)
+    said = bot.command("history acme/app-db").all_text()
+    home = json.dumps(open_home(bot, ALICE), ensure_ascii=False)
+    for shown in (said, home):
+        assert "Something went wrong" not in shown, shown
+        assert "6 days" in shown, shown
+    if text in TOLD_WITHOUT_VALUES:
+        assert "its values could not be read" in said, said
