@@ -1,7 +1,8 @@
 """One audit entry whose JSON fields decode to what no entry holds (a list, a string, a policy's fields of other
 types: both databases keep any JSON) hides no other: `history` of its database and every App Home showing the
 latest changes still show the rest, through Bolt's real pipeline, and the entry itself is told without its
-values."""
+values; the approval of another request on its policy, which reads the trail to say who moved the policy, is
+answered and the request ended."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from approval_helpers import ALICE, CAROL, PROD, request_id, swept_later, thread_of
+from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
 from home_helpers import open_home
 
 from bot.adapters.store import Store
+from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
-
-ALICE = "U0ALICE001"
+from handlers.blocks import APPROVE
 
 DAMAGE = [("before", "[1]"), ("after", '"development"'), ("sent", "[1]"),
           ("before", '{"target": ["development"]}'), ("before", '{"target": 5}'),
@@ -57,3 +60,23 @@ def test_history_and_the_home_show_the_changes_beside_an_entry_of_the_wrong_shap
         assert "6 days" in shown, shown
     if text in TOLD_WITHOUT_VALUES:
         assert "its values could not be read" in said, said
+
+
+@pytest.mark.parametrize("text", ["[1]", '"development"'])
+def test_an_approval_on_a_policy_whose_applied_entry_is_of_the_wrong_shape_is_answered_and_ended(
+        approvals_bot: Bot, planetscale: PlanetScaleState, text: str) -> None:
+    bot = approvals_bot
+    bot.command(f"update acme/app-db {PROD} retention=9d", user=ALICE)
+    bot.command(f"update acme/app-db {PROD} retention=10d", user=ALICE)
+    first, second = [e for e in bot.slack.events if e.kind == "message" and e.thread_ts is None
+                     and e.channel in bot.slack.channels]
+    bot.click(APPROVE, request_id(second), user=CAROL, message=second)
+    with bot.deps.store.engine.begin() as conn:
+        conn.execute(sa.text("update audit_events set after = :text where action = 'applied'"), {"text": text})
+    reply = bot.click(APPROVE, request_id(first), user=CAROL, message=first).all_text()
+    swept_later(bot)
+    assert "Something went wrong" not in reply, reply
+    request = bot.deps.store.get_request(request_id(first))
+    assert request is not None and request.state is RequestState.FAILED, request
+    assert any("Conflict, not applied" in line for line in thread_of(bot, first)), thread_of(bot, first)
+    assert len(planetscale.calls("PATCH")) == 1  # the second request's alone
