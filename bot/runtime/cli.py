@@ -353,7 +353,7 @@ def run_socket(health_host: str, health_port: int | None) -> int:
 
     from bot.runtime.app import build_app, build_dependencies, health_report
     from bot.runtime.executor import TrackedExecutor
-    from bot.runtime.lifecycle import HealthServer, drain
+    from bot.runtime.lifecycle import HealthServer, SocketConnection, drain
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
@@ -372,8 +372,10 @@ def run_socket(health_host: str, health_port: int | None) -> int:
         raise SettingsError(socket_refused(exc)) from None
     sweeper = start_sweeper(deps, app, settings, socket_mode=True)
     watcher = start_watcher(deps, app.client, settings)
+    connection = SocketConnection(handler.client.is_connected)
+    handler.client.on_close_listeners.append(connection.closed)
     health = HealthServer(health_host, health_port,
-                          lambda: health_report(deps, watcher)).start() if health_port else None
+                          lambda: connection.told(health_report(deps, watcher))).start() if health_port else None
     stopped = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stopped.set())
