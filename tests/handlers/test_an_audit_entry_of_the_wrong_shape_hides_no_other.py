@@ -2,7 +2,9 @@
 types: both databases keep any JSON) hides no other: `history` of its database and every App Home showing the
 latest changes still show the rest, through Bolt's real pipeline, and the entry itself is told without its
 values; the approval of another request on its policy, which reads the trail to say who moved the policy, is
-answered and the request ended."""
+answered and the request ended. PlanetScale writes such entries too: a change made in its dashboard that no
+command of the bot takes (a name past 255 characters, a retention past any the bot sends) is recorded by the
+watch as it was made, and `history` tells it without its values, beside the rest."""
 
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ from approval_helpers import ALICE, CAROL, PROD, request_id, swept_later, thread
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
 from home_helpers import open_home
+from watch_helpers import watched as watched  # the fixture
 
 from bot.adapters.store import Store
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
+from bot.runtime.watch import Watcher
 from handlers.blocks import APPROVE
 
 DAMAGE = [("before", "[1]"), ("after", '"development"'), ("sent", "[1]"),
@@ -80,3 +84,17 @@ def test_an_approval_on_a_policy_whose_applied_entry_is_of_the_wrong_shape_is_an
     assert request is not None and request.state is RequestState.FAILED, request
     assert any("Conflict, not applied" in line for line in thread_of(bot, first)), thread_of(bot, first)
     assert len(planetscale.calls("PATCH")) == 1  # the second request's alone
+
+
+@pytest.mark.parametrize("change", [{"name": "é" * 300}, {"retention_value": 2**40}])
+def test_history_tells_a_dashboard_change_the_bot_never_sends_beside_the_rest(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, change: dict[str, object]) -> None:
+    bot, watcher = watched
+    bot.command("update acme/app-db bp03devday retention=6d", user=ALICE)
+    watcher.run_once()  # the baseline
+    planetscale.dashboard_change("acme", "app-db", "bp02prodwk", **change)
+    watcher.run_once()
+    assert [e.action for e in bot.audit.all()].count("changed_outside") == 1
+    said = bot.command("history acme/app-db", user=ALICE).all_text()
+    assert "Something went wrong" not in said, said
+    assert "6 days" in said and "someone outside the bot changed" in said, said
