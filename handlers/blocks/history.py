@@ -53,6 +53,8 @@ HISTORY_WORDS = {
     "changed_outside": "{who} changed",
     "created_outside": "{who} created",
     "deleted_outside": "{who} deleted",
+    "backup_unhealthy": "the watch found backups failing for",
+    "backup_recovered": "the watch found backups healthy again for",
 }
 # The same entries about a request that creates or deletes a policy.
 LIFECYCLE_WORDS = {
