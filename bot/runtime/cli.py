@@ -428,7 +428,11 @@ def run_emulator(host: str, port: int, slack_port: int | None) -> int:
     slack = None
     if slack_port is not None:
         token = "xoxb-emulator-" + secrets.token_hex(6)
-        slack = BackgroundServer(SlackEmulator(demo_slack_state(token)), host=host, port=slack_port).start()
+        try:
+            slack = BackgroundServer(SlackEmulator(demo_slack_state(token)), host=host, port=slack_port).start()
+        except RuntimeError:  # it could not listen there: the port taken, or the host not this machine's
+            raise SettingsError(f"--slack-port {slack_port}: the Slack emulator could not listen on {host}:"
+                                f"{slack_port} (is another process using it?); choose another port.") from None
         print(f"Slack Web API emulator on http://{host}:{slack_port}/api/ with the demo workspace: people U0ALICE001 "
               "(alice), U0BOB00001 (bob), U0CAROL001 (carol), U0DAVE0001 (dave); groups @dba-team, @dba-leads; "
               "channels C0DBAOPS01 (#db-ops), C0RANDOM01 (#random).\n"
