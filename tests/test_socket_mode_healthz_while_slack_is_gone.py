@@ -1,11 +1,13 @@
 """`backup-bot socket --health-port` while its Socket Mode connection is gone and Slack will not open another
 (the app-level token revoked: `apps.connections.open` answers `invalid_auth`, each try): the process receives
 nothing, so /healthz, its liveness probe, answers 503 naming Slack's connection, not 200 "ok"; once Slack opens a
-connection again, 200. Against the Slack emulator's websocket."""
+connection again, 200. And a --health-port another process holds is one line naming it at start, not a
+traceback after the connection was made. Against the Slack emulator's websocket."""
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +64,22 @@ def test_healthz_tells_a_socket_mode_connection_slack_will_not_open_again(
         process.terminate()
         process.wait(timeout=30)
     assert APP_TOKEN not in (tmp_path / "socket.log").read_text()
+
+
+def test_a_health_port_in_use_is_one_line_naming_it(tmp_path: Path, slack: SlackState, slack_server: Any,
+                                                    planetscale_server: Any) -> None:
+    slack.app_token = APP_TOKEN
+    env = {**serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}"),
+           "SLACK_APP_TOKEN": APP_TOKEN, "BACKUP_BOT_LOG_FORMAT": "text"}
+    (tmp_path / "access.toml").write_text(access_rules(0))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "bot", "socket", "--health-host", "127.0.0.1",
+                               "--health-port", str(port)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert f"--health-port {port}" in done.stderr and "choose another port" in done.stderr, done.stderr[-3000:]
+    assert slack.socket_connections == 0  # said before anything else ran

@@ -363,19 +363,31 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     app = build_app(settings, deps)
     measure(settings, deps.store)
     handler = SocketModeHandler(app, settings.slack_app_token)
-    try:  # first, so that a token Slack refuses is one line before anything else runs
-        handler.connect()  # type: ignore[no-untyped-call]
-    except (SlackApiError, OSError) as exc:
+    connection = SocketConnection(handler.client.is_connected)
+    handler.client.on_close_listeners.append(connection.closed)
+
+    def stop_early(problem: str) -> SettingsError:
         executor.shutdown(wait=False)
         deps.close()
         deps.store.close()
-        raise SettingsError(socket_refused(exc)) from None
+        return SettingsError(problem)
+
+    try:  # before connecting: a port taken is one line, as a token refused is, before anything else runs
+        health = HealthServer(health_host, health_port, lambda: connection.told(health_report(deps, watcher))) \
+            if health_port else None
+    except OSError as exc:
+        raise stop_early(f"--health-port {health_port}: /healthz could not listen on {health_host}:{health_port} "
+                         f"({exc.strerror or type(exc).__name__}); choose another port.") from None
+    try:
+        handler.connect()  # type: ignore[no-untyped-call]
+    except (SlackApiError, OSError) as exc:
+        if health is not None:
+            health.server.server_close()  # never served: nothing to shut down
+        raise stop_early(socket_refused(exc)) from None
     sweeper = start_sweeper(deps, app, settings, socket_mode=True)
     watcher = start_watcher(deps, app.client, settings)
-    connection = SocketConnection(handler.client.is_connected)
-    handler.client.on_close_listeners.append(connection.closed)
-    health = HealthServer(health_host, health_port,
-                          lambda: connection.told(health_report(deps, watcher))).start() if health_port else None
+    if health is not None:
+        health.start()
     stopped = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stopped.set())
