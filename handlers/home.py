@@ -127,7 +127,7 @@ def _visible_changes(deps: Dependencies, user: str) -> list[Any]:
         seen = []
         events = deps.store.latest_of(["applied"], limit=limit)
         for event in events:
-            targets = [t for t in ((event.before or {}).get("target"), (event.after or {}).get("target")) if t]
+            targets = [str(t) for t in ((event.before or {}).get("target"), (event.after or {}).get("target")) if t]
             if targets and deps.access.decided(user, Action.READ, event.organization, event.database, targets,
                                                event.channel or "").allowed:
                 seen.append(event)

@@ -165,7 +165,11 @@ class _Unknown(Exception):
 def judge(s: Snapshot) -> Verdict:
     """The verdict on a change, from the snapshot alone."""
     a = s.asked
-    update = PolicyUpdate(**a.changes)
+    try:
+        update = PolicyUpdate(**a.changes)
+    except (ValueError, TypeError):  # a request whose row was damaged in the database: ended, with why
+        why = "the change stored with this request holds values no policy takes (damaged in the bot's database)"
+        return Verdict(VerdictKind.REFUSE, f"{why}. Nothing was sent.", Refusal.INVALID, problems=(Problem("", why),))
     later = s.stage is not Stage.ASKING
     if s.stage is Stage.APPLYING:
         moved = _moved(s)

@@ -211,7 +211,12 @@ def unknown_button(user: str, channel: str | None, button: str, reference: str) 
 
 
 def after_values(request: ChangeRequest) -> dict[str, Any]:
-    return resulting_values(BackupPolicy.model_validate(request.before), PolicyUpdate(**request.changes))
+    before = BackupPolicy.model_validate(request.before)
+    try:
+        update = PolicyUpdate(**request.changes)
+    except (ValueError, TypeError):  # damaged in the database (the judge ends such a request): shown unchanged
+        update = PolicyUpdate()
+    return resulting_values(before, update)
 
 
 def describe_state(request: ChangeRequest) -> str:

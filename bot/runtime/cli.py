@@ -353,7 +353,7 @@ def run_socket(health_host: str, health_port: int | None) -> int:
 
     from bot.runtime.app import build_app, build_dependencies, health_report
     from bot.runtime.executor import TrackedExecutor
-    from bot.runtime.lifecycle import HealthServer, drain
+    from bot.runtime.lifecycle import HealthServer, SocketConnection, drain
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
@@ -363,17 +363,31 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     app = build_app(settings, deps)
     measure(settings, deps.store)
     handler = SocketModeHandler(app, settings.slack_app_token)
-    try:  # first, so that a token Slack refuses is one line before anything else runs
-        handler.connect()  # type: ignore[no-untyped-call]
-    except (SlackApiError, OSError) as exc:
+    connection = SocketConnection(handler.client.is_connected)
+    handler.client.on_close_listeners.append(connection.closed)
+
+    def stop_early(problem: str) -> SettingsError:
         executor.shutdown(wait=False)
         deps.close()
         deps.store.close()
-        raise SettingsError(socket_refused(exc)) from None
+        return SettingsError(problem)
+
+    try:  # before connecting: a port taken is one line, as a token refused is, before anything else runs
+        health = HealthServer(health_host, health_port, lambda: connection.told(health_report(deps, watcher))) \
+            if health_port else None
+    except OSError as exc:
+        raise stop_early(f"--health-port {health_port}: /healthz could not listen on {health_host}:{health_port} "
+                         f"({exc.strerror or type(exc).__name__}); choose another port.") from None
+    try:
+        handler.connect()  # type: ignore[no-untyped-call]
+    except (SlackApiError, OSError) as exc:
+        if health is not None:
+            health.server.server_close()  # never served: nothing to shut down
+        raise stop_early(socket_refused(exc)) from None
     sweeper = start_sweeper(deps, app, settings, socket_mode=True)
     watcher = start_watcher(deps, app.client, settings)
-    health = HealthServer(health_host, health_port,
-                          lambda: health_report(deps, watcher)).start() if health_port else None
+    if health is not None:
+        health.start()
     stopped = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stopped.set())
@@ -426,7 +440,11 @@ def run_emulator(host: str, port: int, slack_port: int | None) -> int:
     slack = None
     if slack_port is not None:
         token = "xoxb-emulator-" + secrets.token_hex(6)
-        slack = BackgroundServer(SlackEmulator(demo_slack_state(token)), host=host, port=slack_port).start()
+        try:
+            slack = BackgroundServer(SlackEmulator(demo_slack_state(token)), host=host, port=slack_port).start()
+        except RuntimeError:  # it could not listen there: the port taken, or the host not this machine's
+            raise SettingsError(f"--slack-port {slack_port}: the Slack emulator could not listen on {host}:"
+                                f"{slack_port} (is another process using it?); choose another port.") from None
         print(f"Slack Web API emulator on http://{host}:{slack_port}/api/ with the demo workspace: people U0ALICE001 "
               "(alice), U0BOB00001 (bob), U0CAROL001 (carol), U0DAVE0001 (dave); groups @dba-team, @dba-leads; "
               "channels C0DBAOPS01 (#db-ops), C0RANDOM01 (#random).\n"

@@ -300,10 +300,12 @@ def check_names(client: WebClient, rules: AccessRules | None, audit_channel: str
 def user_exists(client: WebClient, user: str, where: str, report: Report) -> bool:
     try:
         client.users_info(user=user)
-    except SlackApiError as exc:
-        return exc.response.get("error") not in ("user_not_found", "users_not_found")
-    except OSError as exc:  # no answer: counted as there, and said
-        report.problem(f"{where}: user {user} cannot be checked ({type(exc).__name__})", "run doctor again")
+    except (SlackApiError, OSError) as exc:  # any answer but "no such user": counted as there, and said
+        error = error_of(exc)
+        if error in ("user_not_found", "users_not_found"):
+            return False
+        report.problem(f"{where}: user {user} cannot be checked ({error})",
+                       "run doctor again; if Slack keeps answering this, check the token's users:read scope")
     return True
 
 

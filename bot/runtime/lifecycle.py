@@ -45,6 +45,40 @@ def drain(executor: TrackedExecutor, sweeper: Sweeper | None, watcher: Watcher |
     return 0
 
 
+# How long Socket Mode may be without a connection before /healthz says so: Slack's own refresh of a connection,
+# and a reconnect after a drop, take a few seconds.
+SOCKET_GRACE_SECONDS = 10.0
+
+
+class SocketConnection:
+    """Whether `backup-bot socket` is connected to Slack, for /healthz: without a connection it receives nothing,
+    whatever its database says, so a probe is told once one has been missing past SOCKET_GRACE_SECONDS."""
+
+    def __init__(self, connected: Callable[[], bool], clock: Callable[[], float] = time.monotonic):
+        self.connected = connected
+        self.clock = clock
+        self._gone_since: float | None = None
+        self._lock = threading.Lock()
+
+    def closed(self, *_: object) -> None:
+        """Slack closed the connection (slack_sdk's on_close listener)."""
+        with self._lock:
+            self._gone_since = self._gone_since if self._gone_since is not None else self.clock()
+
+    def told(self, report: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            if self.connected():
+                self._gone_since = None
+                return report
+            self._gone_since = self._gone_since if self._gone_since is not None else self.clock()
+            gone = self.clock() - self._gone_since
+        if gone < SOCKET_GRACE_SECONDS:
+            return report
+        return {**report, "status": "unavailable",
+                "slack": f"no Socket Mode connection for {gone:.0f} s: Slack opened none again (its log says why); "
+                         "nothing from Slack reaches the bot meanwhile"}
+
+
 class OneCheck:
     """`report` on a thread of its own, one at a time, within `timeout`: as under serve, a database that stops
     answering holds one thread, and each probe is told so within the bound instead of waiting with it."""

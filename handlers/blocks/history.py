@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -51,6 +53,8 @@ HISTORY_WORDS = {
     "changed_outside": "{who} changed",
     "created_outside": "{who} created",
     "deleted_outside": "{who} deleted",
+    "backup_unhealthy": "the watch found backups failing for",
+    "backup_recovered": "the watch found backups healthy again for",
 }
 # The same entries about a request that creates or deletes a policy.
 LIFECYCLE_WORDS = {
@@ -67,8 +71,21 @@ INTERNAL_ACTIONS = frozenset({SENDING, UNSENT})
 # "needs 2 approval(s)" as entries of the trail write it: said as people say it.
 COUNTED = re.compile(r"\b([0-9]+) ([a-z]+)\(s\)")
 
+log = logging.getLogger(__name__)
+
 
 def history_line(event: AuditEvent) -> str:
+    """An entry in words; one whose values no policy holds (damaged in the database) is said without them, so
+    that it hides no other entry."""
+    try:
+        return _line(event)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        log.warning("audit entry of %s (%s) holds values no policy has; shown without them", event.at, event.action,
+                    exc_info=True)
+        return _line(replace(event, before=None, after=None, sent=None)) + " (its values could not be read)"
+
+
+def _line(event: AuditEvent) -> str:
     def shown(name: str) -> str:
         return literal(name, MAX_NAME_IN_LINE)
 

@@ -153,14 +153,17 @@ AUDIT_JSON = ("before", "after", "sent")
 
 def stored_json(value: Any, entry: object) -> Any:
     """A JSON field of an audit entry, read as the text stored: one damaged in the database (SQLite keeps any
-    text) is read as none, logged, and hides no other entry."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except (ValueError, RecursionError):
-        log.warning("audit entry %s holds a JSON field that is not JSON; it is read as empty", entry)
+    text; either keeps JSON that is not an object) is read as none, logged, and hides no other entry."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            log.warning("audit entry %s holds a JSON field that is not JSON; it is read as empty", entry)
+            return None
+    if value is not None and not isinstance(value, dict):
+        log.warning("audit entry %s holds a JSON field that is not an object; it is read as empty", entry)
         return None
+    return value
 
 
 def event_of(row: Any) -> AuditEvent:
