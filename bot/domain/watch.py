@@ -39,6 +39,7 @@ from bot.domain.backups import CLOCK_MARGIN_SECONDS, PolicyHealth, now_utc, pars
 from bot.domain.change_requests import ChangeKind, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.guardrails import judge
+from bot.domain.late_creations import landed_late
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy
 from bot.domain.ports import (
     BadResponse,
@@ -360,15 +361,16 @@ class Watch:
                       created_at=self.clock(), **extra)
 
     def _made_by_bot(self, db: DatabaseRef, policy: BackupPolicy) -> bool | None:
-        """Whether an applied creation of the bot's made this policy; None while one of its name is applying (its
-        POST may have made it, its ID not recorded yet)."""
+        """Whether a creation of the bot's made this policy (an applied one, or one closed as not applied whose
+        POST landed after: recorded applied now); None while one of its name is applying (its POST may have made
+        it, its ID not recorded yet)."""
         made = self.store.policy_requests(db.organization, db.database, policy.id, [RequestState.APPLIED])
         if any(r.kind is ChangeKind.CREATE for r in made):
             return True
         making = self.store.policy_requests(db.organization, db.database, "", [RequestState.APPLYING])
         if any(r.kind is ChangeKind.CREATE and r.changes.get("name") == policy.name for r in making):
             return None
-        return False
+        return landed_late(self.store, db, policy) is not None  # one closed as not applied whose POST landed later
 
     def _created(self, holder: str, db: DatabaseRef, rules: AccessRules, policy: BackupPolicy) -> Notice:
         """A policy read for the first time in a database read before: created outside the bot."""

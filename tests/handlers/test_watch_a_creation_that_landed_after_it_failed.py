@@ -1,0 +1,70 @@
+"""A creation whose POST PlanetScale answered 504 and carried out later, after the bot had read the list, found
+nothing and closed it as not applied: the watch sees the policy appear. It is the bot's own creation, recorded
+applied and told so, not posted as made outside the bot; a policy of that name made by hand is still told."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from approval_helpers import ALICE, sweep
+from approval_helpers import approvals_bot as approvals_bot  # the fixture
+from conftest import Bot
+from test_watch import just_now, watch_pass
+from watch_helpers import watched as watched  # the fixture
+
+from bot.domain.change_requests import RequestState
+from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale_schedule import iso_time, utc_now
+from bot.runtime.watch import Watcher
+
+CREATE = 'create acme/app-db name="Nightly" target=development retention=7d frequency=1d at=02:00'
+VALUES = {"name": "Nightly", "target": "development", "retention_value": 7, "retention_unit": "day",
+          "frequency_value": 1, "frequency_unit": "day", "schedule_time": "02:00"}
+
+
+def failed_creation(bot: Bot, planetscale: PlanetScaleState, status: int) -> str:
+    planetscale.add_fault(Fault(status=status, method="POST"))
+    bot.command(CREATE, user=ALICE)
+    [request] = bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.FAILED, request
+    return request.id
+
+
+def test_a_creation_closed_as_not_applied_whose_post_landed_later_is_the_bots_own(
+    watched: tuple[Bot, Watcher], planetscale: PlanetScaleState
+) -> None:
+    """Before: 'Created outside the bot' in the audit channel and on the trail (created_outside), the request
+    left failed ('it was not applied') though its POST made the policy."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    rid = failed_creation(bot, planetscale, 504)
+    made = planetscale.add_policy("acme", "app-db", None, **VALUES, created_at=just_now())
+    posted = watch_pass(bot, watcher)
+    assert [p.text for p in posted] == []
+    assert not [e for e in bot.audit.all() if e.action == "created_outside"]
+    request = bot.deps.store.get_request(rid)
+    assert request is not None and request.state is RequestState.APPLIED and request.policy_id == made["id"]
+    applied = [e for e in bot.audit.all() if e.action == "applied" and e.request_id == rid]
+    assert len(applied) == 1 and "after the bot had closed" in (applied[0].detail or "")
+    assert watch_pass(bot, watcher) == []
+    told = len(bot.slack.events)
+    sweep(bot)
+    assert any(e.channel == "D0ALICE001" and "was applied" in e.text for e in bot.slack.events[told:]), \
+        [(e.channel, e.text) for e in bot.slack.events[told:]]
+
+
+@pytest.mark.parametrize(("status", "later"), [(504, timedelta(hours=2)), (422, timedelta(seconds=30))])
+def test_a_policy_of_that_name_made_by_hand_is_still_told_as_made_outside(
+    watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, status: int, later: timedelta
+) -> None:
+    """Made by hand hours after a lost answer, or after PlanetScale refused the POST outright (nothing made):
+    not the bot's."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    rid = failed_creation(bot, planetscale, status)
+    planetscale.add_policy("acme", "app-db", None, **VALUES, created_at=iso_time(utc_now() + later))
+    posted = watch_pass(bot, watcher)
+    assert [p.text.split(":")[2].split(" the ")[0].strip() for p in posted] == ["Created outside"], posted
+    request = bot.deps.store.get_request(rid)
+    assert request is not None and request.state is RequestState.FAILED
