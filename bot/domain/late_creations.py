@@ -1,10 +1,11 @@
-"""A creation the bot closed as not applied whose POST PlanetScale carried out later: its answer was lost (a 504,
-a crash) and the list read to settle it did not show the policy yet. The watch finds the policy when it appears:
-it is the bot's own, recorded applied (and told, by the sweep), not posted as made outside the bot."""
+"""A creation or deletion the bot closed as not applied whose POST or DELETE PlanetScale carried out later: its
+answer was lost (a 504, a crash) and the list read to settle it did not show it yet. The watch finds the policy
+come or gone: the bot's own doing, recorded applied (and told, by the sweep), not posted as made outside the bot."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from bot.domain.backups import CLOCK_MARGIN_SECONDS, parse_time
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
@@ -21,8 +22,8 @@ NOT_SHOWN = "PlanetScale does not show the change, so it was not applied."
 # How long after its POST was sent a policy PlanetScale says it made may still be that POST's: a later one of the
 # same name is someone's own.
 LANDED_WITHIN_SECONDS = 900.0
-LANDED_LATE = ("PlanetScale made the policy after the bot had closed its creation as not applied (the POST's answer "
-               "was lost, and the policies read after it did not show it yet)")
+LANDED_LATE = ("PlanetScale {did} after the bot had closed the {what} as not applied (its answer was lost, and the "
+               "policies read after it did not show it yet)")
 
 
 def landed_late(store: WatchStore, db: DatabaseRef, policy: BackupPolicy) -> ChangeRequest | None:
@@ -44,10 +45,36 @@ def landed_late(store: WatchStore, db: DatabaseRef, policy: BackupPolicy) -> Cha
         if not at - CLOCK_MARGIN_SECONDS <= made <= at + LANDED_WITHIN_SECONDS:
             continue
         after = policy.model_dump()
-        record = replace(request_event("applied", request, request.decided_by or request.requester,
-                                       detail=LANDED_LATE), policy_id=policy.id, policy_name=policy.name, after=after)
-        moved = store.transition(request.id, [RequestState.FAILED], RequestState.APPLIED, record=record, told=False,
-                                 policy_id=policy.id, policy_name=policy.name, after=after, detail=LANDED_LATE)
+        moved = _applied(store, request, LANDED_LATE.format(did="made the policy", what="creation"), policy.id,
+                         policy.name, after)
         if moved is not None:
             return moved
     return None
+
+
+def deleted_late(store: WatchStore, db: DatabaseRef, policy_id: str, now: float) -> ChangeRequest | None:
+    """The deletion of `policy_id` closed as not applied, sent at most LANDED_WITHIN_SECONDS before `now` (when the
+    watch finds the policy gone; PlanetScale keeps no time of a deletion), moved failed → applied, untold; None
+    when no such deletion of the bot's can have removed it."""
+    for request in store.policy_requests(db.organization, db.database, policy_id, [RequestState.FAILED]):
+        if request.kind is not ChangeKind.DELETE or not (request.detail or "").endswith(NOT_SHOWN):
+            continue
+        try:
+            at = max(parse_time(e.at).timestamp() for e in store.events_of_request(request.id)
+                     if e.action == SENDING)
+        except ValueError:
+            continue
+        if now - at <= LANDED_WITHIN_SECONDS:
+            moved = _applied(store, request, LANDED_LATE.format(did="deleted the policy", what="deletion"),
+                             request.policy_id, request.policy_name, None)
+            if moved is not None:
+                return moved
+    return None
+
+
+def _applied(store: WatchStore, request: ChangeRequest, note: str, policy_id: str, name: str,
+             after: dict[str, Any] | None) -> ChangeRequest | None:
+    record = replace(request_event("applied", request, request.decided_by or request.requester, detail=note),
+                     policy_id=policy_id, policy_name=name, after=after)
+    return store.transition(request.id, [RequestState.FAILED], RequestState.APPLIED, record=record, told=False,
+                            detail=note, policy_id=policy_id, policy_name=name, after=after)

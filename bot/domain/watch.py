@@ -39,7 +39,7 @@ from bot.domain.backups import CLOCK_MARGIN_SECONDS, PolicyHealth, now_utc, pars
 from bot.domain.change_requests import ChangeKind, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.guardrails import judge
-from bot.domain.late_creations import landed_late
+from bot.domain.late_creations import deleted_late, landed_late
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy
 from bot.domain.ports import (
     BadResponse,
@@ -421,13 +421,14 @@ class Watch:
 
     def _gone(self, holder: str, db: DatabaseRef, policy_id: str, last: Seen) -> Notice | None:
         """A policy no longer listed: deleted outside the bot. Its last state stays, marked, so it is told once.
-        One the bot deleted is marked quietly; one it is deleting right now is judged at the next pass."""
+        One the bot deleted is marked quietly (one closed as not applied whose DELETE landed later too); one it is
+        deleting right now is judged at the next pass."""
         deleting = [r for r in self.store.policy_requests(db.organization, db.database, policy_id,
                                                           [RequestState.APPLYING, RequestState.APPLIED])
                     if r.kind is ChangeKind.DELETE]
         if any(r.state is RequestState.APPLYING for r in deleting):
             return None
-        if deleting:
+        if deleting or deleted_late(self.store, db, policy_id, self.clock()) is not None:
             if not self.store.save_seen(holder, db.organization, db.database, policy_id,
                                         {**last.values, DELETED_MARK: True}, None):
                 raise _LeaseLost

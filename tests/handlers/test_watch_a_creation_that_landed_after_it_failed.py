@@ -1,9 +1,10 @@
-"""A creation whose POST PlanetScale answered 504 and carried out later, after the bot had read the list, found
-nothing and closed it as not applied: the watch sees the policy appear. It is the bot's own creation, recorded
-applied and told so, not posted as made outside the bot; a policy of that name made by hand is still told."""
+"""A creation (a deletion) whose POST (DELETE) PlanetScale answered 504 and carried out later, after the bot had
+read the list, did not see it and closed it as not applied: the watch sees the policy appear (go). It is the bot's
+own doing, recorded applied and told so, not posted as made outside the bot; one made by hand is still told."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -19,13 +20,14 @@ from bot.emulators.planetscale_schedule import iso_time, utc_now
 from bot.runtime.watch import Watcher
 
 CREATE = 'create acme/app-db name="Nightly" target=development retention=7d frequency=1d at=02:00'
+DEV = "bp03devday"  # development: deleted at once, with no approval
 VALUES = {"name": "Nightly", "target": "development", "retention_value": 7, "retention_unit": "day",
           "frequency_value": 1, "frequency_unit": "day", "schedule_time": "02:00"}
 
 
-def failed_creation(bot: Bot, planetscale: PlanetScaleState, status: int) -> str:
-    planetscale.add_fault(Fault(status=status, method="POST"))
-    bot.command(CREATE, user=ALICE)
+def failed_creation(bot: Bot, planetscale: PlanetScaleState, status: int, method: str = "POST") -> str:
+    planetscale.add_fault(Fault(status=status, method=method))
+    bot.command(CREATE if method == "POST" else f"delete acme/app-db {DEV}", user=ALICE)
     [request] = bot.deps.store.requests(list(RequestState))
     assert request.state is RequestState.FAILED, request
     return request.id
@@ -66,5 +68,39 @@ def test_a_policy_of_that_name_made_by_hand_is_still_told_as_made_outside(
     planetscale.add_policy("acme", "app-db", None, **VALUES, created_at=iso_time(utc_now() + later))
     posted = watch_pass(bot, watcher)
     assert [p.text.split(":")[2].split(" the ")[0].strip() for p in posted] == ["Created outside"], posted
+    request = bot.deps.store.get_request(rid)
+    assert request is not None and request.state is RequestState.FAILED
+
+
+def test_a_deletion_closed_as_not_applied_whose_delete_landed_later_is_the_bots_own(
+    watched: tuple[Bot, Watcher], planetscale: PlanetScaleState
+) -> None:
+    """Before: 'Deleted outside the bot' posted and recorded (deleted_outside), the request left failed."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    rid = failed_creation(bot, planetscale, 504, method="DELETE")
+    planetscale.dashboard_delete("acme", "app-db", DEV)
+    assert watch_pass(bot, watcher) == []
+    assert not [e for e in bot.audit.all() if e.action == "deleted_outside"]
+    request = bot.deps.store.get_request(rid)
+    assert request is not None and request.state is RequestState.APPLIED
+    told = len(bot.slack.events)
+    sweep(bot)
+    assert any(e.channel == "D0ALICE001" and "was applied" in e.text for e in bot.slack.events[told:]), \
+        [(e.channel, e.text) for e in bot.slack.events[told:]]
+
+
+@pytest.mark.parametrize(("status", "later"), [(504, 2 * 3600.0), (403, 0.0)])
+def test_a_policy_deleted_by_hand_is_still_told_as_deleted_outside(
+    watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, status: int, later: float
+) -> None:
+    """Gone only when the watch reads hours after a lost answer, or after PlanetScale refused the DELETE."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    rid = failed_creation(bot, planetscale, status, method="DELETE")
+    planetscale.dashboard_delete("acme", "app-db", DEV)
+    watcher.watch.clock = lambda: time.time() + later
+    posted = watch_pass(bot, watcher)
+    assert [p.text.split(":")[2].split(" the ")[0].strip() for p in posted] == ["Deleted outside"], posted
     request = bot.deps.store.get_request(rid)
     assert request is not None and request.state is RequestState.FAILED
