@@ -26,6 +26,7 @@ from bot.domain.judge import (
     VerdictKind,
     judge,
 )
+from bot.domain.late_creations import NOT_HELD
 from bot.domain.lifecycle import (
     CLAIM_WAIT_SECONDS,
     JUDGE_AGAIN_SECONDS,
@@ -450,8 +451,7 @@ class Applying(Snapshots, Lifecycle):
             return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({why}) and does not hold "
                                                "it yet; the bot checks again shortly and the message will show "
                                                "the result.", request)
-        return self._fail(request, by, f"{why} PlanetScale does not hold the change, so it was not applied.",
-                          claim=claim)
+        return self._fail(request, by, f"{why} {NOT_HELD}", claim=claim)
 
     def _sent_at(self, request: ChangeRequest) -> float:
         """When the request's latest PATCH was sent (when it was asked, if none is on the record)."""

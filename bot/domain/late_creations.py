@@ -1,6 +1,7 @@
-"""A creation or deletion the bot closed as not applied whose POST or DELETE PlanetScale carried out later: its
-answer was lost (a 504, a crash) and the list read to settle it did not show it yet. The watch finds the policy
-come or gone: the bot's own doing, recorded applied (and told, by the sweep), not posted as made outside the bot."""
+"""A creation, deletion or change the bot closed as not applied whose POST, DELETE or PATCH PlanetScale carried out
+later: its answer was lost (an error, a crash) and the read to settle it did not show it yet. The watch finds the
+policy come, gone or changed: the bot's own doing, recorded applied (and told, by the sweep), not posted as done
+outside the bot."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bot.domain.watch_state import WatchStore
 # The end of a creation (or deletion) whose outcome was unknown when PlanetScale did not show it: only such a
 # creation may have made a policy later; one PlanetScale refused made none.
 NOT_SHOWN = "PlanetScale does not show the change, so it was not applied."
+NOT_HELD = "PlanetScale does not hold the change, so it was not applied."  # a PATCH's
 # How long after its POST was sent a policy PlanetScale says it made may still be that POST's: a later one of the
 # same name is someone's own.
 LANDED_WITHIN_SECONDS = 900.0
@@ -49,6 +51,28 @@ def landed_late(store: WatchStore, db: DatabaseRef, policy: BackupPolicy) -> Cha
                          policy.name, after)
         if moved is not None:
             return moved
+    return None
+
+
+def patched_late(store: WatchStore, db: DatabaseRef, policy: BackupPolicy) -> ChangeRequest | None:
+    """The change of `policy` closed as not applied whose PATCH PlanetScale carried out later: every value it sent
+    held now, the policy last updated (as PlanetScale says) at most LANDED_WITHIN_SECONDS after it was sent; moved
+    failed → applied, untold. None when no such change of the bot's can have set what the policy holds."""
+    for request in store.policy_requests(db.organization, db.database, policy.id, [RequestState.FAILED]):
+        if request.kind is not ChangeKind.UPDATE or not (request.detail or "").endswith(NOT_HELD) \
+                or any(policy.field_value(f) != v for f, v in request.changes.items()):
+            continue
+        try:
+            at = max(parse_time(e.at).timestamp() for e in store.events_of_request(request.id)
+                     if e.action == SENDING)
+            updated = parse_time(policy.updated_at).timestamp()
+        except ValueError:
+            continue
+        if at - CLOCK_MARGIN_SECONDS <= updated <= at + LANDED_WITHIN_SECONDS:
+            moved = _applied(store, request, LANDED_LATE.format(did="carried out the change", what="change"),
+                             policy.id, policy.name, policy.model_dump())
+            if moved is not None:
+                return moved
     return None
 
 

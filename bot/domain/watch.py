@@ -39,7 +39,7 @@ from bot.domain.backups import CLOCK_MARGIN_SECONDS, PolicyHealth, now_utc, pars
 from bot.domain.change_requests import ChangeKind, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.guardrails import judge
-from bot.domain.late_creations import deleted_late, landed_late
+from bot.domain.late_creations import deleted_late, landed_late, patched_late
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy
 from bot.domain.ports import (
     BadResponse,
@@ -452,6 +452,7 @@ class Watch:
             return None
         if self.store.policy_requests(db.organization, db.database, policy.id, [RequestState.APPLYING]):
             return None  # the bot is changing it right now: judged at the next pass, once that has settled
+        patched_late(self.store, db, policy)  # a PATCH of the bot's closed as not applied that landed later
         applied = self.store.policy_requests(db.organization, db.database, policy.id, [RequestState.APPLIED],
                                              updated_since=seen.at - CLOCK_MARGIN_SECONDS)
         outside = tuple(f for f in moved if not bot_left(applied, f, current[f]))

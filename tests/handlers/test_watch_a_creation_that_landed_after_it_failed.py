@@ -104,3 +104,38 @@ def test_a_policy_deleted_by_hand_is_still_told_as_deleted_outside(
     assert [p.text.split(":")[2].split(" the ")[0].strip() for p in posted] == ["Deleted outside"], posted
     request = bot.deps.store.get_request(rid)
     assert request is not None and request.state is RequestState.FAILED
+
+
+def test_a_change_closed_as_not_applied_whose_patch_landed_later_is_the_bots_own(
+    watched: tuple[Bot, Watcher], planetscale: PlanetScaleState
+) -> None:
+    """Before: 'Changed outside the bot' posted and recorded (changed_outside), with a Revert of the bot's own
+    change, the request left failed."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    planetscale.add_fault(Fault(status=500, method="PATCH"))
+    bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)
+    [request] = bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.FAILED, request
+    planetscale.dashboard_change("acme", "app-db", DEV, retention_value=9, retention_unit="day")
+    assert watch_pass(bot, watcher) == []
+    assert not [e for e in bot.audit.all() if e.action == "changed_outside"]
+    latest = bot.deps.store.get_request(request.id)
+    assert latest is not None and latest.state is RequestState.APPLIED
+
+
+@pytest.mark.parametrize(("retention", "later"), [(10, timedelta(0)), (9, timedelta(hours=2))])
+def test_a_policy_changed_by_hand_is_still_told_as_changed_outside(
+    watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, retention: int, later: timedelta
+) -> None:
+    """Changed by hand to other values, or to the same hours after the PATCH failed."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    planetscale.add_fault(Fault(status=500, method="PATCH"))
+    bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)
+    planetscale.dashboard_change("acme", "app-db", DEV, retention_value=retention, retention_unit="day")
+    planetscale.policies[("acme", "app-db")][DEV]["updated_at"] = iso_time(utc_now() + later)
+    posted = watch_pass(bot, watcher)
+    assert [p.text.split(":")[2].split(" the ")[0].strip() for p in posted] == ["Changed outside"], posted
+    [request] = bot.deps.store.requests(list(RequestState))
+    assert request.state is RequestState.FAILED
