@@ -40,3 +40,16 @@ def test_one_database_grown_past_the_estimated_branches_does_not_hold_the_others
     assert planetscale.policies[("acme", "mb-02")]["mb-02-prod"]["retention_value"] == 2
     assert "click Approve again in a moment" not in said, said
     assert f"at most {MAX_BRANCHES_ESTIMATED}" in shown(approvals_bot, message), shown(approvals_bot, message)
+
+
+def test_a_target_past_the_estimated_branches_is_told_as_not_read(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """Low, wording: its backups were never asked for, not 'could not be read'."""
+    approvals_bot.use_rules(RULES.format(approvals=1) + storage_bound("production", "500GB"))
+    planetscale.add_database("acme", "mb-03")
+    planetscale.add_policy("acme", "mb-03", "mb-03-prod", name="Production daily", target="production")
+    for i in range(MAX_BRANCHES_ESTIMATED):
+        planetscale.add_branch("acme", "mb-03", f"main-{i}", production=True)
+    said = approvals_bot.command('update acme/mb-* "Production daily" retention=14d --dry-run').all_text()
+    assert "backups were not read" in said and "could not be read" not in said, said
