@@ -26,6 +26,7 @@ from bot.domain.judge import (
     VerdictKind,
     judge,
 )
+from bot.domain.late_creations import NOT_HELD
 from bot.domain.lifecycle import (
     CLAIM_WAIT_SECONDS,
     JUDGE_AGAIN_SECONDS,
@@ -324,7 +325,7 @@ class Applying(Snapshots, Lifecycle):
         except PlanetScaleError as exc:
             claim.facts = _completed(later)
             return self._not_sent(claim, attempt, exc, "change", exc.definite,
-                                  partial(self._settle, claim, by, exc.user_message, answered=exc.status is not None))
+                                  partial(self._settle, claim, by, exc.user_message, answered=exc.answered))
         claim.facts = _completed(later)
         applied = after.model_dump()
         moved = moved_meanwhile(current, update, after)
@@ -445,13 +446,12 @@ class Applying(Snapshots, Lifecycle):
                                 "Applied (confirmed by reading the policy again).", current, after=after)
         if not answered and self.clock() - self._sent_at(request) < self.lease_seconds:
             # PlanetScale may still carry out a PATCH the bot stopped waiting for: not held yet is not "not
-            # applied" until a worker's lease has passed since it was sent. An answer (a 5xx, a 429) ended it.
+            # applied" until a worker's lease has passed since it was sent. PlanetScale's own answer ended it.
             self._move(request.id, [S.APPLYING], S.APPLYING, claim=claim, detail=f"unconfirmed: {why}")
             return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({why}) and does not hold "
                                                "it yet; the bot checks again shortly and the message will show "
                                                "the result.", request)
-        return self._fail(request, by, f"{why} PlanetScale does not hold the change, so it was not applied.",
-                          claim=claim)
+        return self._fail(request, by, f"{why} {NOT_HELD}", claim=claim)
 
     def _sent_at(self, request: ChangeRequest) -> float:
         """When the request's latest PATCH was sent (when it was asked, if none is on the record)."""

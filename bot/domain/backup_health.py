@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.backups import Backup, Branch, PolicyHealth, branches_for, frequency_span, judge_health, now_utc
 from bot.domain.commands import DatabaseRef
-from bot.domain.costs import Basis, DatabaseFacts, latest_basis
+from bot.domain.costs import BRANCHES_PAST, Basis, DatabaseFacts, latest_basis
 from bot.domain.naming import outside
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import PartlyUnreadable, PlanetScaleApi, PlanetScaleError
@@ -31,8 +31,8 @@ class TooManyBranches(Exception):
     up, so one of only some of them would pass a `max_storage` bound the whole breaks. No estimate instead."""
 
     def __init__(self, db: DatabaseRef, target: str, count: int):
-        self.user_message = (f"{db} has {count} {target} branches, and the bot estimates storage from at most "
-                             f"{MAX_BRANCHES_ESTIMATED}, to keep within PlanetScale's request budget")
+        self.user_message = (f"{db} has {count} {target} branches, {BRANCHES_PAST} {MAX_BRANCHES_ESTIMATED}, to keep "
+                             "within PlanetScale's request budget")
         super().__init__(self.user_message)
 
 

@@ -52,6 +52,7 @@ class DatabaseBases:
         self.db = db
         self.reads = reads  # None: bounded by the branches alone (one database's `status`)
         self._spent: ReadsSpent | None = None
+        self._too_many: TooManyBranches | None = None  # a target past the branches an estimate reads
         self.since = (now or now_utc()) - timedelta(days=TARGET_BASIS_DAYS)
         self._branches: list[Branch] | PlanetScaleError | None = None
         self._reads: dict[tuple[str, bool, str | None], list[Backup] | PlanetScaleError] = {}
@@ -78,11 +79,11 @@ class DatabaseBases:
         return replace(health, basis=own or target, basis_of_target=own is None and target is not None)
 
     @property
-    def failure(self) -> PlanetScaleError | ReadsSpent | None:
-        """The first of its reads that failed, for good or for a moment (a 500, a 429), or its step's reads spent
-        before its own were all made."""
+    def failure(self) -> PlanetScaleError | ReadsSpent | TooManyBranches | None:
+        """The first of its reads that failed, for good or for a moment (a 500, a 429), its step's reads spent
+        before its own were all made, or a target with more branches than an estimate reads."""
         failed = next((r for r in (self._branches, *self._reads.values()) if isinstance(r, PlanetScaleError)), None)
-        return failed or self._spent
+        return failed or self._spent or self._too_many
 
     def _basis(self, target: str, policy_id: str | None) -> Basis | None:
         latest: dict[str, tuple[str, int, float | None]] = {}
@@ -105,7 +106,11 @@ class DatabaseBases:
                 self._branches = exc
         if isinstance(self._branches, PlanetScaleError):
             raise self._branches
-        return estimated_branches(self._branches, self.db, target)
+        try:
+            return estimated_branches(self._branches, self.db, target)
+        except TooManyBranches as exc:
+            self._too_many = self._too_many or exc
+            raise
 
     def _successes(self, branch: str, policy_id: str | None, recent: bool) -> list[Backup]:
         every = self._read(branch, None, recent)
@@ -186,7 +191,7 @@ class SharedReads:
             raise found
         return found
 
-    def failure(self, database: str) -> PlanetScaleError | ReadsSpent | None:
+    def failure(self, database: str) -> PlanetScaleError | ReadsSpent | TooManyBranches | None:
         """A read of this approval that failed for this database, for good or for a moment: its policies'
         verdicts stand on no read then, and their own step under their lease reads them again."""
         listed, bases = self.listed.get(database), self.bases.get(database)

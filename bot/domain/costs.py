@@ -33,10 +33,15 @@ SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*")
 SHARE_SPENT = "this bulk change's estimates read at most"
 
 
+# How a target with more branches than an estimate reads is told (backup_health.TooManyBranches).
+BRANCHES_PAST = "and the bot estimates storage from at most"
+
+
 def unread_words(unread: str | None) -> str:
-    """How backups missing from an estimate are told: never asked for (a bulk change's share spent), or asked and
-    not answered."""
-    return "were not read" if unread and unread.startswith(SHARE_SPENT) else "could not be read"
+    """How backups missing from an estimate are told: never asked for (a bulk change's share spent, a target past
+    the branches an estimate reads), or asked and not answered."""
+    never = unread and (unread.startswith(SHARE_SPENT) or BRANCHES_PAST in unread)
+    return "were not read" if never else "could not be read"
 
 
 def kept_at_once(values: Mapping[str, Any]) -> int:

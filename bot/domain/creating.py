@@ -23,6 +23,7 @@ from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState, 
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
+from bot.domain.late_creations import NOT_SHOWN
 from bot.domain.lifecycle import SENDING
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
@@ -211,7 +212,7 @@ class Creating(Applying):
             unsent = exc.definite or (isinstance(exc, RateLimited) and exc.status == 429)
             return self._not_sent(claim, attempt, exc, "creation", unsent,
                                   partial(self._settle_lifecycle, claim, by, exc.user_message,
-                                          answered=exc.status is not None))
+                                          answered=exc.answered))
         return self._created(claim, made, replace(attempt, action="applied"))
 
     def _created(self, claim: Claim, made: BackupPolicy, record: AuditEvent, how: str = "Applied.") -> Outcome:
@@ -237,7 +238,7 @@ class Creating(Applying):
         except PlanetScaleError as exc:
             return self._not_sent(claim, attempt, exc, "deletion", exc.definite,
                                   partial(self._settle_lifecycle, claim, by, exc.user_message,
-                                          answered=exc.status is not None))
+                                          answered=exc.answered))
         return self._deleted(claim, replace(attempt, action="applied"))
 
     def _settle_not_found(self, claim: Claim, by: str, attempt: AuditEvent, exc: NotFound) -> Outcome:
@@ -298,8 +299,7 @@ class Creating(Applying):
             return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({why}) and does not show "
                                                "it yet; the bot checks again shortly and the message will show the "
                                                "result.", request)
-        return self._fail(request, by, f"{why} PlanetScale does not show the change, so it was not applied.",
-                          claim=claim)
+        return self._fail(request, by, f"{why} {NOT_SHOWN}", claim=claim)
 
     def _made_by_send(self, policy: BackupPolicy, request: ChangeRequest) -> bool:
         """Whether a policy of the creation's name can be the one its POST made: not one listed when it was

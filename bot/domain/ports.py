@@ -115,6 +115,9 @@ def unwatched(work: Callable[[], T]) -> Callable[[], T]:
     return run
 
 
+GATEWAY_GAVE_UP = frozenset({502, 504})
+
+
 class PlanetScaleError(Exception):
     """A call to PlanetScale that did not succeed. `user_message` is safe and useful to show anyone."""
 
@@ -127,6 +130,12 @@ class PlanetScaleError(Exception):
         self.user_message = user_message
         self.status = status
         self.code = code
+
+    @property
+    def answered(self) -> bool:
+        """Whether PlanetScale itself answered, so a creation or deletion it does not show since did not land: not
+        a gateway's 502 or 504 in front of it, which gave up on PlanetScale while it may still carry it out."""
+        return self.status is not None and self.status not in GATEWAY_GAVE_UP
 
 
 class Unauthorized(PlanetScaleError):

@@ -39,6 +39,7 @@ from bot.domain.backups import CLOCK_MARGIN_SECONDS, PolicyHealth, now_utc, pars
 from bot.domain.change_requests import ChangeKind, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.guardrails import judge
+from bot.domain.late_creations import deleted_late, landed_late, patched_late
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy
 from bot.domain.ports import (
     BadResponse,
@@ -360,15 +361,16 @@ class Watch:
                       created_at=self.clock(), **extra)
 
     def _made_by_bot(self, db: DatabaseRef, policy: BackupPolicy) -> bool | None:
-        """Whether an applied creation of the bot's made this policy; None while one of its name is applying (its
-        POST may have made it, its ID not recorded yet)."""
+        """Whether a creation of the bot's made this policy (an applied one, or one closed as not applied whose
+        POST landed after: recorded applied now); None while one of its name is applying (its POST may have made
+        it, its ID not recorded yet)."""
         made = self.store.policy_requests(db.organization, db.database, policy.id, [RequestState.APPLIED])
         if any(r.kind is ChangeKind.CREATE for r in made):
             return True
         making = self.store.policy_requests(db.organization, db.database, "", [RequestState.APPLYING])
         if any(r.kind is ChangeKind.CREATE and r.changes.get("name") == policy.name for r in making):
             return None
-        return False
+        return landed_late(self.store, db, policy) is not None  # one closed as not applied whose POST landed later
 
     def _created(self, holder: str, db: DatabaseRef, rules: AccessRules, policy: BackupPolicy) -> Notice:
         """A policy read for the first time in a database read before: created outside the bot."""
@@ -419,13 +421,14 @@ class Watch:
 
     def _gone(self, holder: str, db: DatabaseRef, policy_id: str, last: Seen) -> Notice | None:
         """A policy no longer listed: deleted outside the bot. Its last state stays, marked, so it is told once.
-        One the bot deleted is marked quietly; one it is deleting right now is judged at the next pass."""
+        One the bot deleted is marked quietly (one closed as not applied whose DELETE landed later too); one it is
+        deleting right now is judged at the next pass."""
         deleting = [r for r in self.store.policy_requests(db.organization, db.database, policy_id,
                                                           [RequestState.APPLYING, RequestState.APPLIED])
                     if r.kind is ChangeKind.DELETE]
         if any(r.state is RequestState.APPLYING for r in deleting):
             return None
-        if deleting:
+        if deleting or deleted_late(self.store, db, policy_id, self.clock()) is not None:
             if not self.store.save_seen(holder, db.organization, db.database, policy_id,
                                         {**last.values, DELETED_MARK: True}, None):
                 raise _LeaseLost
@@ -449,6 +452,7 @@ class Watch:
             return None
         if self.store.policy_requests(db.organization, db.database, policy.id, [RequestState.APPLYING]):
             return None  # the bot is changing it right now: judged at the next pass, once that has settled
+        patched_late(self.store, db, policy)  # a PATCH of the bot's closed as not applied that landed later
         applied = self.store.policy_requests(db.organization, db.database, policy.id, [RequestState.APPLIED],
                                              updated_since=seen.at - CLOCK_MARGIN_SECONDS)
         outside = tuple(f for f in moved if not bot_left(applied, f, current[f]))

@@ -16,7 +16,7 @@ from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
-from bot.domain.ports import PartlyUnreadable, PlanetScaleError
+from bot.domain.ports import Claim, PartlyUnreadable, PlanetScaleError
 
 DELETED_MARK = "deleted_outside_the_bot"  # in the last state seen of a policy that is gone
 # The policy ID of the row saved with a database's first read (no policy has an empty ID); marked deleted, so
@@ -81,6 +81,13 @@ class WatchStore(Protocol):
                         updated_since: float | None = None) -> list[ChangeRequest]: ...
 
     def record(self, event: AuditEvent) -> None: ...
+
+    # A creation closed as not applied whose POST landed later (bot/domain/late_creations.py).
+    def events_of_request(self, request_id: str) -> list[AuditEvent]: ...
+
+    def transition(self, request_id: str, from_states: Sequence[RequestState], to: RequestState, *,
+                   record: AuditEvent | None = None, release: Claim | None = None, alive: bool = False,
+                   **values: object) -> ChangeRequest | None: ...
 
 
 def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[str]],

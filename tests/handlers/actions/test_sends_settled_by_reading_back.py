@@ -68,7 +68,7 @@ def test_a_patch_whose_answer_is_lost_is_never_sent_again_onto_a_policy_moved_me
 
 def test_a_patch_answered_5xx_that_did_not_land_is_sent_once_and_told_failed_plainly(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
-    planetscale.add_fault(Fault(status=502, method="PATCH", times=None))
+    planetscale.add_fault(Fault(status=503, method="PATCH", times=None))
     reply = approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE)
     assert len(planetscale.calls("PATCH")) == 1
     [request] = approvals_bot.deps.store.requests(list(RequestState))

@@ -1,0 +1,104 @@
+"""A creation, deletion or change the bot closed as not applied whose POST, DELETE or PATCH PlanetScale carried out
+later: its answer was lost (an error, a crash) and the read to settle it did not show it yet. The watch finds the
+policy come, gone or changed: the bot's own doing, recorded applied (and told, by the sweep), not posted as done
+outside the bot."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from bot.domain.backups import CLOCK_MARGIN_SECONDS, parse_time
+from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
+from bot.domain.commands import DatabaseRef
+from bot.domain.costs import DatabaseFacts
+from bot.domain.lifecycle import SENDING
+from bot.domain.outcomes import request_event
+from bot.domain.policy import BackupPolicy
+from bot.domain.watch_state import WatchStore
+
+# The end of a creation (or deletion) whose outcome was unknown when PlanetScale did not show it: only such a
+# creation may have made a policy later; one PlanetScale refused made none.
+NOT_SHOWN = "PlanetScale does not show the change, so it was not applied."
+NOT_HELD = "PlanetScale does not hold the change, so it was not applied."  # a PATCH's
+# How long after its POST was sent a policy PlanetScale says it made may still be that POST's: a later one of the
+# same name is someone's own.
+LANDED_WITHIN_SECONDS = 900.0
+LANDED_LATE = ("PlanetScale {did} after the bot had closed the {what} as not applied (its answer was lost, and the "
+               "policies read after it did not show it yet)")
+
+
+def landed_late(store: WatchStore, db: DatabaseRef, policy: BackupPolicy) -> ChangeRequest | None:
+    """The creation closed as not applied whose POST made `policy`, moved failed → applied (untold, so that the
+    sweep tells its requester); None when no such creation of the bot's can have made it."""
+    for request in store.policy_requests(db.organization, db.database, "", [RequestState.FAILED]):
+        if request.kind is not ChangeKind.CREATE or not (request.detail or "").endswith(NOT_SHOWN) \
+                or request.changes.get("name") != policy.name or request.changes.get("target") != policy.target:
+            continue
+        known = DatabaseFacts.of(request.facts)
+        if known is not None and any(i == policy.id for i, _, _ in known.policies):
+            continue  # listed when it was judged: not made by it
+        try:  # when its POST was sent, and when PlanetScale says it made the policy: unknown, not adopted
+            at = max(parse_time(e.at).timestamp() for e in store.events_of_request(request.id)
+                     if e.action == SENDING)
+            made = parse_time(policy.created_at).timestamp()
+        except ValueError:
+            continue
+        if not at - CLOCK_MARGIN_SECONDS <= made <= at + LANDED_WITHIN_SECONDS:
+            continue
+        after = policy.model_dump()
+        moved = _applied(store, request, LANDED_LATE.format(did="made the policy", what="creation"), policy.id,
+                         policy.name, after)
+        if moved is not None:
+            return moved
+    return None
+
+
+def patched_late(store: WatchStore, db: DatabaseRef, policy: BackupPolicy) -> ChangeRequest | None:
+    """The change of `policy` closed as not applied whose PATCH PlanetScale carried out later: every value it sent
+    held now, the policy last updated (as PlanetScale says) at most LANDED_WITHIN_SECONDS after it was sent; moved
+    failed → applied, untold. None when no such change of the bot's can have set what the policy holds."""
+    for request in store.policy_requests(db.organization, db.database, policy.id, [RequestState.FAILED]):
+        if request.kind is not ChangeKind.UPDATE or not (request.detail or "").endswith(NOT_HELD) \
+                or any(policy.field_value(f) != v for f, v in request.changes.items()):
+            continue
+        try:
+            at = max(parse_time(e.at).timestamp() for e in store.events_of_request(request.id)
+                     if e.action == SENDING)
+            updated = parse_time(policy.updated_at).timestamp()
+        except ValueError:
+            continue
+        if at - CLOCK_MARGIN_SECONDS <= updated <= at + LANDED_WITHIN_SECONDS:
+            moved = _applied(store, request, LANDED_LATE.format(did="carried out the change", what="change"),
+                             policy.id, policy.name, policy.model_dump())
+            if moved is not None:
+                return moved
+    return None
+
+
+def deleted_late(store: WatchStore, db: DatabaseRef, policy_id: str, now: float) -> ChangeRequest | None:
+    """The deletion of `policy_id` closed as not applied, sent at most LANDED_WITHIN_SECONDS before `now` (when the
+    watch finds the policy gone; PlanetScale keeps no time of a deletion), moved failed → applied, untold; None
+    when no such deletion of the bot's can have removed it."""
+    for request in store.policy_requests(db.organization, db.database, policy_id, [RequestState.FAILED]):
+        if request.kind is not ChangeKind.DELETE or not (request.detail or "").endswith(NOT_SHOWN):
+            continue
+        try:
+            at = max(parse_time(e.at).timestamp() for e in store.events_of_request(request.id)
+                     if e.action == SENDING)
+        except ValueError:
+            continue
+        if now - at <= LANDED_WITHIN_SECONDS:
+            moved = _applied(store, request, LANDED_LATE.format(did="deleted the policy", what="deletion"),
+                             request.policy_id, request.policy_name, None)
+            if moved is not None:
+                return moved
+    return None
+
+
+def _applied(store: WatchStore, request: ChangeRequest, note: str, policy_id: str, name: str,
+             after: dict[str, Any] | None) -> ChangeRequest | None:
+    record = replace(request_event("applied", request, request.decided_by or request.requester, detail=note),
+                     policy_id=policy_id, policy_name=name, after=after)
+    return store.transition(request.id, [RequestState.FAILED], RequestState.APPLIED, record=record, told=False,
+                            detail=note, policy_id=policy_id, policy_name=name, after=after)
