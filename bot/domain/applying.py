@@ -324,7 +324,7 @@ class Applying(Snapshots, Lifecycle):
         except PlanetScaleError as exc:
             claim.facts = _completed(later)
             return self._not_sent(claim, attempt, exc, "change", exc.definite,
-                                  partial(self._settle, claim, by, exc.user_message, answered=exc.status is not None))
+                                  partial(self._settle, claim, by, exc.user_message, answered=exc.ended))
         claim.facts = _completed(later)
         applied = after.model_dump()
         moved = moved_meanwhile(current, update, after)
@@ -445,7 +445,8 @@ class Applying(Snapshots, Lifecycle):
                                 "Applied (confirmed by reading the policy again).", current, after=after)
         if not answered and self.clock() - self._sent_at(request) < self.lease_seconds:
             # PlanetScale may still carry out a PATCH the bot stopped waiting for: not held yet is not "not
-            # applied" until a worker's lease has passed since it was sent. An answer (a 5xx, a 429) ended it.
+            # applied" until a worker's lease has passed since it was sent. An answer (a 5xx, a 429) ended it; a
+            # gateway's 504 did not (PlanetScaleError.ended).
             self._move(request.id, [S.APPLYING], S.APPLYING, claim=claim, detail=f"unconfirmed: {why}")
             return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({why}) and does not hold "
                                                "it yet; the bot checks again shortly and the message will show "

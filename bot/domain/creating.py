@@ -211,7 +211,7 @@ class Creating(Applying):
             unsent = exc.definite or (isinstance(exc, RateLimited) and exc.status == 429)
             return self._not_sent(claim, attempt, exc, "creation", unsent,
                                   partial(self._settle_lifecycle, claim, by, exc.user_message,
-                                          answered=exc.status is not None))
+                                          answered=exc.ended))
         return self._created(claim, made, replace(attempt, action="applied"))
 
     def _created(self, claim: Claim, made: BackupPolicy, record: AuditEvent, how: str = "Applied.") -> Outcome:
@@ -237,7 +237,7 @@ class Creating(Applying):
         except PlanetScaleError as exc:
             return self._not_sent(claim, attempt, exc, "deletion", exc.definite,
                                   partial(self._settle_lifecycle, claim, by, exc.user_message,
-                                          answered=exc.status is not None))
+                                          answered=exc.ended))
         return self._deleted(claim, replace(attempt, action="applied"))
 
     def _settle_not_found(self, claim: Claim, by: str, attempt: AuditEvent, exc: NotFound) -> Outcome:

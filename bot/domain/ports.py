@@ -115,6 +115,9 @@ def unwatched(work: Callable[[], T]) -> Callable[[], T]:
     return run
 
 
+GATEWAY_TIMEOUT = 504
+
+
 class PlanetScaleError(Exception):
     """A call to PlanetScale that did not succeed. `user_message` is safe and useful to show anyone."""
 
@@ -127,6 +130,12 @@ class PlanetScaleError(Exception):
         self.user_message = user_message
         self.status = status
         self.code = code
+
+    @property
+    def ended(self) -> bool:
+        """Whether PlanetScale's answer ended the request: any status but a gateway's timeout (504), which says
+        only that the gateway stopped waiting while PlanetScale may still carry the request out."""
+        return self.status is not None and self.status != GATEWAY_TIMEOUT
 
 
 class Unauthorized(PlanetScaleError):
