@@ -195,11 +195,12 @@ class Deciding(Applying):
 
     def _on_the_policy_now(self, request: ChangeRequest, approved_by: Sequence[str], rules: AccessRules,
                            verdict: Verdict) -> Verdict:
-        """A guardrail's refusal of an update, judged on the values it was asked on, stands only on the policy as
-        PlanetScale holds it now: a field the change leaves alone may have moved since (in the dashboard) into
-        what the guardrails allow. Judged there as when it applies (nothing read is kept: it applies under its
-        lease, read again)."""
-        if verdict.refusal is not Refusal.GUARDRAIL or request.kind is not ChangeKind.UPDATE:
+        """A guardrail's refusal of an update, or the approvals its override asks while waiting, judged on the values
+        it was asked on, stand only on the policy as PlanetScale holds it now: a field the change leaves alone may
+        have moved since (in the dashboard) into what the guardrails allow. Judged there as when it applies
+        (nothing read is kept: it applies under its lease, read again)."""
+        guarded = verdict.refusal is Refusal.GUARDRAIL or (verdict.kind is VerdictKind.WAIT and verdict.overridden)
+        if not guarded or request.kind is not ChangeKind.UPDATE:
             return verdict
         try:
             current = self._stored_policy(DatabaseRef(request.organization, request.database), request.policy_id)

@@ -71,3 +71,15 @@ def test_it_is_refused_where_the_policy_as_it_is_now_breaks_it(approvals_bot: Bo
     assert request is not None and request.state is RequestState.FAILED
     assert "backups kept 3 days, at least 7 days required" in (request.detail or "")
     assert planetscale.calls("PATCH") == []
+
+
+def test_an_override_the_policy_as_it_is_now_does_not_need_asks_no_more_approvals(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """The guardrail added lets a change break it with 2 approvals: the values asked on break it, those held now
+    do not, so the rule's one approval applies it."""
+    message = ask(approvals_bot, FEWER)
+    planetscale.dashboard_change("acme", "app-db", PROD, retention_value=14, retention_unit="day")
+    approvals_bot.use_rules(RULES.format(approvals=1)
+                            + guardrail("production", min_retention="7d", override_approvals=2))
+    said = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message).all_text()
+    assert state_of(approvals_bot, request_id(message)) is RequestState.APPLIED, said
