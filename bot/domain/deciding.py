@@ -17,7 +17,7 @@ from bot.domain.change_requests import ChangeKind, ChangeRequest, Expiry, Reques
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.guardrails import Demand, demand, judge
-from bot.domain.judge import Asked, Stage, Verdict, VerdictKind
+from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
 from bot.domain.naming import person
 from bot.domain.outcomes import (
@@ -33,8 +33,9 @@ from bot.domain.outcomes import (
     unknown_button,
     waiting_detail,
 )
-from bot.domain.policy import BackupPolicy
+from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy
 from bot.domain.ports import PlanetScaleError
+from bot.domain.reading import PolicyNotFound
 
 
 class Deciding(Applying):
@@ -76,8 +77,8 @@ class Deciding(Applying):
         before = BackupPolicy.model_validate(request.before)
         # One reading of the rules decides both which facts are gathered and the verdict on them, as applying does.
         rules = self.access.rules
-        verdict = self._judge(Stage.APPROVING, before, Asked.of(request), approved_by,
-                              self._approving_facts(request, rules), rules)
+        verdict = self._on_the_policy_now(request, approved_by, rules, self._judge(
+            Stage.APPROVING, before, Asked.of(request), approved_by, self._approving_facts(request, rules), rules))
         if verdict.kind is VerdictKind.CANNOT_TELL:
             self.store.judge_later(request.id, self.clock())  # as it says: judged again at the next sweep
             outcome = Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is "
@@ -160,7 +161,8 @@ class Deciding(Applying):
 
     def _judged_again(self, request: ChangeRequest, approved_by: list[str]) -> Outcome:
         before, asked, rules = BackupPolicy.model_validate(request.before), Asked.of(request), self.access.rules
-        verdict = self._judge(Stage.APPROVING, before, asked, approved_by, rules=rules)
+        verdict = self._on_the_policy_now(request, approved_by, rules,
+                                          self._judge(Stage.APPROVING, before, asked, approved_by, rules=rules))
         if verdict.kind is VerdictKind.WAIT and verdict.nobody_left is not None:
             return self._nobody_left(request, verdict)
         if not approved_by and verdict.kind is not VerdictKind.REFUSE:  # applied only by a click
@@ -169,8 +171,8 @@ class Deciding(Applying):
             # Weighed, as an approval is, on its facts (they only ever ask more, so a wait stays one unread): a
             # guardrail's override still owed would otherwise be claimed, and sent back to waiting, every sweep.
             # That verdict is the one acted on: a refusal on them closes it, never approved on the facts-free one.
-            verdict = self._judge(Stage.APPROVING, before, asked, approved_by, self._approving_facts(request, rules),
-                                  rules)
+            verdict = self._on_the_policy_now(request, approved_by, rules, self._judge(
+                Stage.APPROVING, before, asked, approved_by, self._approving_facts(request, rules), rules))
         if verdict.kind in (VerdictKind.APPLY, VerdictKind.REFUSE):
             # Decided by the last approval that still counts: one the rules no longer count decided nothing, and
             # where none is asked any more, it is approved by its asking.
@@ -187,7 +189,29 @@ class Deciding(Applying):
         can give. Judged on what the request keeps: nothing is read for a clicker the rules do not name."""
         verdict = self._judge(Stage.APPROVING, BackupPolicy.model_validate(request.before), Asked.of(request),
                               self.store.approvers_of(request.id))
-        return self._close_pending(request, verdict.reason) if verdict.kind is VerdictKind.REFUSE else None
+        # A guardrail's refusal is judged on the values the change was asked on: left to those who may decide.
+        refused = verdict.kind is VerdictKind.REFUSE and verdict.refusal is not Refusal.GUARDRAIL
+        return self._close_pending(request, verdict.reason) if refused else None
+
+    def _on_the_policy_now(self, request: ChangeRequest, approved_by: Sequence[str], rules: AccessRules,
+                           verdict: Verdict) -> Verdict:
+        """A guardrail's refusal of an update, or the approvals its override asks while waiting, judged on the values
+        it was asked on, stand only on the policy as PlanetScale holds it now: a field the change leaves alone may
+        have moved since (in the dashboard) into what the guardrails allow. Judged there as when it applies
+        (nothing read is kept: it applies under its lease, read again)."""
+        guarded = verdict.refusal is Refusal.GUARDRAIL or (verdict.kind is VerdictKind.WAIT and verdict.overridden)
+        if not guarded or request.kind is not ChangeKind.UPDATE:
+            return verdict
+        try:
+            current = self._stored_policy(DatabaseRef(request.organization, request.database), request.policy_id)
+        except PolicyNotFound:
+            return verdict
+        except PlanetScaleError as exc:
+            return Verdict(VerdictKind.CANNOT_TELL, f"the policy could not be read to judge the guardrails on it "
+                                                    f"as it is now ({exc.user_message})")
+        if all(current.field_value(f) == request.before.get(f) for f in EDITABLE_FIELDS):
+            return verdict
+        return self._judge(Stage.APPLYING, current, Asked.of(request), approved_by, rules=rules)
 
     def _nobody_left(self, request: ChangeRequest, verdict: Verdict) -> Outcome:
         """Said once, across instances, and recorded with its claim; the request stays pending, as its groups may

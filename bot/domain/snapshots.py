@@ -66,12 +66,14 @@ class Snapshots:
                        listed: list[BackupPolicy] | None = None) -> BackupPolicy:
         """A stored request's policy, as PlanetScale holds it now: by its ID alone, never by a name another policy
         may have taken since (policies are found by ID or by name when asked)."""
-        found = self.policies.find_policy(db, policy_id) if listed is None else \
-            self.policies.find_policy(db, policy_id, listed=listed)
-        if found.id != policy_id:
+        policies = self.policies.list_policies(db) if listed is None else listed
+        # Among the policies of its ID alone: another named as that ID in the dashboard makes a person's reference
+        # ambiguous, never a stored one.
+        own = [p for p in policies if p.id == policy_id]
+        if not own:
             raise PolicyNotFound(f"no backup policy in {db} has the ID `{policy_id}` any more (deleted in "
                                  "PlanetScale since)")
-        return found
+        return self.policies.find_policy(db, policy_id, listed=own)
 
     def _approvers_shown(self, verdict: Verdict) -> list[str]:
         return [self.access.groups.resolve(p) for p in verdict.approvers]
