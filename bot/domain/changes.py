@@ -184,7 +184,7 @@ class ChangePath(Reverting, Recovering):
              redirect: bool = False) -> Outcome | str:
         """The change judged on the policy as read now (under `claim`'s lease, when given); the policy's ID when
         the lease taken is not that policy's (a name was asked). `branches`: waits for the database's branches."""
-        found = self._read_for_change(user, channel, db, ref, visible)
+        found = self._read_for_change(user, channel, db, ref, visible, by_id=expected is not None)
         if isinstance(found, Outcome):
             return found
         current, listed = found
@@ -224,10 +224,12 @@ class ChangePath(Reverting, Recovering):
             return None
         return read_facts(self.policies.planetscale, db, listed, current, target)
 
-    def prepare_edit(self, user: str, channel: str, db: DatabaseRef, ref: str) -> Outcome:
-        """Before a form is filled with a policy: may this person change it, as it is now? READY carries it."""
+    def prepare_edit(self, user: str, channel: str, db: DatabaseRef, ref: str, by_id: bool = False) -> Outcome:
+        """Before a form is filled with a policy: may this person change it, as it is now? READY carries it.
+        `by_id`: `ref` is the bot's own record of the policy's ID (an Edit button), never a name."""
         visible = self._readable(user, channel, db)
-        found = visible if isinstance(visible, Outcome) else self._read_for_change(user, channel, db, ref, visible)
+        found = visible if isinstance(visible, Outcome) else \
+            self._read_for_change(user, channel, db, ref, visible, by_id=by_id)
         if isinstance(found, Outcome):
             return found
         current, listed = found
@@ -243,16 +245,19 @@ class ChangePath(Reverting, Recovering):
         facts = read_facts(self.policies.planetscale, db, listed, current, current.target)
         return Outcome(OutcomeKind.READY, "", current=current, approvals=decision.approvals, facts=facts)
 
-    def _read_for_change(self, user: str, channel: str, db: DatabaseRef, ref: str,
-                         visible: set[str] | None = None) -> tuple[BackupPolicy, list[BackupPolicy]] | Outcome:
+    def _read_for_change(self, user: str, channel: str, db: DatabaseRef, ref: str, visible: set[str] | None = None,
+                         by_id: bool = False) -> tuple[BackupPolicy, list[BackupPolicy]] | Outcome:
         """The policy as it is now, and the database's policies it was found among; nothing is read for someone
-        no rule for this database names here. `visible`: the targets they may read, when looked up already."""
+        no rule for this database names here. `visible`: the targets they may read, when looked up already.
+        `by_id`: `ref` is the bot's own record of an ID (a form's policy, an Edit button), found among the policies
+        of that ID alone: another named as that ID in the dashboard makes only a typed reference ambiguous."""
         seen = self._readable(user, channel, db) if visible is None else visible
         if isinstance(seen, Outcome):
             return seen
         try:
             listed = self.policies.list_policies(db)
-            return self.policies.find_policy(db, ref, seen, listed=listed), listed
+            among = [p for p in listed if p.id == ref] if by_id else listed
+            return self.policies.find_policy(db, ref, seen, listed=among), listed
         except PolicyNotFound as exc:
             return Outcome(OutcomeKind.NOT_FOUND, exc.user_message)
         except PlanetScaleError as exc:

@@ -79,15 +79,16 @@ def read_metadata(view: dict[str, Any]) -> EditMetadata | None:
 
 
 def open_edit(deps: Dependencies, client: WebClient, respond: Respond | None, trigger_id: str, user: str,
-              channel: str, db: DatabaseRef, ref: str) -> None:
+              channel: str, db: DatabaseRef, ref: str, by_id: bool = False) -> None:
     """Called in the listener, after its ack: the loading view opens right after the ack is written, inside the
-    trigger_id's 3 seconds, so a slow or rate-limited `views.open` holds no ack; the rest follows."""
+    trigger_id's 3 seconds, so a slow or rate-limited `views.open` holds no ack; the rest follows. `by_id`: `ref`
+    is the bot's own record of the policy's ID (an Edit button), never a name."""
     deps.background.run_answered_promptly(partial(_tell, respond), _open_and_fill, deps, client, respond,
-                                          trigger_id, user, channel, db, ref)
+                                          trigger_id, user, channel, db, ref, by_id)
 
 
 def _open_and_fill(deps: Dependencies, client: WebClient, respond: Respond | None, trigger_id: str, user: str,
-                   channel: str, db: DatabaseRef, ref: str) -> None:
+                   channel: str, db: DatabaseRef, ref: str, by_id: bool = False) -> None:
     try:
         opened = client.views_open(trigger_id=trigger_id, view=blocks.loading_view())
     except (SlackApiError, OSError) as exc:
@@ -97,7 +98,7 @@ def _open_and_fill(deps: Dependencies, client: WebClient, respond: Respond | Non
         return
     view_id = str(opened["view"]["id"])
     deps.background.run_answered(partial(show_failure, client, view_id), fill, deps, client, view_id, user, channel,
-                                 db, ref)
+                                 db, ref, by_id)
 
 
 def views_open_failure(exc: SlackApiError | OSError) -> str:
@@ -126,8 +127,8 @@ def _tell(respond: Respond | None, message: str) -> None:
 
 
 def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel: str, db: DatabaseRef,
-         ref: str) -> None:
-    outcome = deps.changes.prepare_edit(user, channel, db, ref)
+         ref: str, by_id: bool = False) -> None:
+    outcome = deps.changes.prepare_edit(user, channel, db, ref, by_id=by_id)
     if outcome.kind is OutcomeKind.READY and outcome.current is not None:
         policy = outcome.current
         basis = outcome.facts.before if outcome.facts else None
@@ -201,7 +202,8 @@ def on_edit_button(deps: Dependencies, ack: Ack, body: dict[str, Any], action: d
                                          "a form. Nothing was read or changed; click Edit again, or run "
                                          f"`/backup-policy edit {parts[0]}/{parts[1]} <policy>`.")
         return
-    open_edit(deps, client, tell, trigger_id, body["user"]["id"], channel, database_ref(parts[0], parts[1]), parts[2])
+    open_edit(deps, client, tell, trigger_id, body["user"]["id"], channel, database_ref(parts[0], parts[1]), parts[2],
+              by_id=True)
 
 
 def _open_message(client: WebClient, respond: Respond | None, trigger_id: str, message: str) -> None:
