@@ -76,6 +76,16 @@ def name_of(database: str, policy_name: str | None) -> str:
     return f"`{escape(database)[:DATABASE_SHOWN]}` *{literal(policy_name or 'all policies', POLICY_SHOWN)}*"
 
 
+def hidden_chosen_words(hidden: tuple[tuple[str, str], ...]) -> str:
+    """Chosen policies the access rules hide here since they were shown, by the IDs chosen: for the asker alone."""
+    if not hidden:
+        return ""
+    named = ", ".join(name_of(database, f"policy {policy_id}") for database, policy_id in hidden[:5])
+    more = f" and {len(hidden) - 5} more" if len(hidden) > 5 else ""
+    return (f"{plural(len(hidden), 'chosen policy is', 'chosen policies are')} not in it: the access rules, as they "
+            f"are now, do not let you see {'it' if len(hidden) == 1 else 'them'} in this channel: {named}{more}.")
+
+
 def change_words(before: dict[str, Any], changes: dict[str, Any]) -> str:
     policy = BackupPolicy.model_validate(before)
     steps = describe_changes(policy, {**before, **changes})

@@ -159,6 +159,8 @@ class BatchOutcome:
     members: tuple[Member, ...] = ()
     count: int = 0  # for TOO_MANY: how many policies (or databases) the selection named
     reads: SharedReads | None = None  # the step's reads: its message, drawn next, stands on them (not read again)
+    # Chosen by ID when they were shown (a form, a retry), hidden by the rules here since: told to the asker alone.
+    hidden_chosen: tuple[tuple[str, str], ...] = ()  # (database, policy ID)
 
 
 class BatchStore(Protocol):

@@ -5,6 +5,7 @@ policy's rules ask together, or applied at once when they ask nothing."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.domain.audit import AuditEvent
@@ -64,6 +65,12 @@ class Asking(Finding):
             return BatchOutcome(BatchOutcomeKind.FAILED, exc.user_message)
         if isinstance(found, BatchOutcome):
             return found
+        return replace(self._ask_found(user, channel, selection, update, reason, dry_run, retry_of, batch_id, found),
+                       hidden_chosen=tuple(found.hidden_chosen))
+
+    def _ask_found(self, user: str, channel: str, selection: Selection, update: PolicyUpdate, reason: str | None,
+                   dry_run: bool, retry_of: str | None, batch_id: str | None, found: Found) -> BatchOutcome:
+        org = selection.organization
         if len(found.policies) > MAX_POLICIES:
             why = (f"{selection.words} names {len(found.policies)} policies, and one change may cover at most "
                    f"{MAX_POLICIES}. Nothing was asked or sent: narrow it (a narrower glob, a policy name, "

@@ -62,6 +62,7 @@ class Found:
     hidden_databases: int = 0
     listed: dict[str, list[BackupPolicy]] = field(default_factory=dict)  # every policy of each database read
     exact: bool = False  # the policy glob is the exact name (or ID) of a policy it names: only those are named
+    hidden_chosen: list[tuple[str, str]] = field(default_factory=list)  # chosen by ID, hidden here now
 
 
 class Finding:
@@ -83,6 +84,8 @@ class Finding:
         found = Found([], [])
         seen = [db for db in databases if access.may_see_database(user, org, db.database, channel).allowed]
         found.hidden_databases = len(databases) - len(seen)
+        found.hidden_chosen = [(d, policy_id) for d, policy_id in selection.chosen
+                               if all(db.database != d for db in seen)]
         if is_glob(selection.databases) and not selection.chosen and len(seen) > MAX_DATABASES_READ:
             why = (f"`{org}/{selection.databases}` names {len(seen)} databases you may see here, and one bulk change "
                    f"reads at most {MAX_DATABASES_READ}. Nothing was read, asked or sent: narrow the database glob "
@@ -107,6 +110,8 @@ class Finding:
                                       f"{selection.where_target} ones (`--where target={selection.where_target}`)")
                               for p in policies if (db.database, p.id) in selection.chosen
                               and selection.where_target not in (None, p.target) and p.target in visible]
+            found.hidden_chosen += [(db.database, p.id) for p in policies
+                                    if (db.database, p.id) in selection.chosen and p.target not in visible]
         twice = _id_and_name(selection, [(db, found.listed[db.database], visible) for db, _, visible in named_in])
         if twice is not None:
             return BatchOutcome(BatchOutcomeKind.NOTHING, twice)
@@ -119,6 +124,10 @@ class Finding:
             named = [p for p in named if selection.exactly(p)] if found.exact else named
             found.policies += [(db.database, p) for p in named if p.target in visible]
         if not found.policies and not found.skipped:
+            if found.hidden_chosen:
+                return BatchOutcome(BatchOutcomeKind.NOTHING, "Nothing was asked or sent: the access rules, as they "
+                                    "are now, let you see none of the chosen policies in this channel.",
+                                    hidden_chosen=tuple(found.hidden_chosen))
             if found.hidden_databases and found.hidden_databases == len(databases):
                 return self._refuse(user, org, channel, f"The access rules let you see none of the databases "
                                                         f"{selection.words} names in this channel.")

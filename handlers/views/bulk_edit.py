@@ -202,6 +202,8 @@ def ask(deps: Dependencies, client: WebClient, view_id: str, user: str, channel:
             left = blocks.plural(len(batch.skipped), "chosen policy was", "chosen policies were")
             done += (f"\n{left} left out, each with why in its message:\n"
                      + "\n".join(bulk_blocks.skipped_line(s) for s in batch.skipped[:5]))
+        if outcome.hidden_chosen:
+            done += "\n" + bulk_blocks.hidden_chosen_words(outcome.hidden_chosen)
         if refused is None:
             show(client, view_id, blocks.message_view("Done", f":white_check_mark: {done}"))
         else:  # the channel does not show it: told in a direct message if the form is gone
@@ -212,7 +214,12 @@ def ask(deps: Dependencies, client: WebClient, view_id: str, user: str, channel:
         why = "\n".join(bulk_blocks.skipped_line(s) for s in batch.skipped[:6])
         if len(batch.skipped) > 6:
             why += f"\n…and {len(batch.skipped) - 6} more left out."
+        if outcome.hidden_chosen:
+            why += "\n" + bulk_blocks.hidden_chosen_words(outcome.hidden_chosen)
         show_failure(client, view_id, f"{outcome.message}\n{why}", user)
+    elif outcome.hidden_chosen:
+        show_failure(client, view_id, f"{outcome.message}\n{bulk_blocks.hidden_chosen_words(outcome.hidden_chosen)}",
+                     user)
     else:
         show_failure(client, view_id, outcome.message, user)
 
