@@ -27,6 +27,15 @@ WEEKLY = "bp02prodwk"  # production, and not a required policy: it may be delete
 ADMIN_DEV = RULES.format(approvals=1) + 'planetscale_role = "admin"\n'
 
 
+@pytest.fixture(autouse=True)
+def held_clocks(approvals_bot: Bot) -> None:
+    """The bot's clocks held still unless a test moves them: a read goes stale past FRESH_SECONDS only when a test
+    says so, never because a loaded machine was slow between a read and its write (a judging more, a look-up
+    more, and the waits in another order)."""
+    now = time.time()
+    approvals_bot.deps.changes.clock = approvals_bot.deps.store.clock = lambda: now
+
+
 @pytest.mark.parametrize("method", ["PATCH", "DELETE"])
 def test_a_write_judged_again_is_not_sent_on_a_read_made_before_the_judges_role_look_up_waited(
         approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: Waits, method: str) -> None:
