@@ -37,6 +37,10 @@ class NotClaimed(Exception):
 
 
 class Requests(AuditTrail):
+    def note_damaged(self, request_id: str, what: str) -> None:
+        damaged(self.damaged, "change request", request_id, what,
+                then="the bot ends it, nothing sent, and says so in its thread")
+
     def add_request(self, request: ChangeRequest, record: AuditEvent | None = None) -> ChangeRequest:
         import sqlalchemy as sa
 

@@ -2,19 +2,23 @@
 shape, so it is not skipped as undecodable) is ended and told when the sweep or an approval comes to it, with
 nothing sent: it was left 'applying' for good (each sweep logging the same error, its thread silent, /healthz
 'ok'), and an Approve click on it answered 'Something went wrong' and left it pending. The same with its stored
-policy (`before`) damaged is held as a strict xfail naming the fix."""
+policy (`before`) damaged to what no policy matches: ended and told, in plain words where its message cannot be
+built, and /healthz names the row."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import sqlalchemy as sa
-from approval_helpers import ALICE, CAROL, PROD, request_id, swept_later, thread_of
+from approval_helpers import ALICE, CAROL, PROD, direct_messages, request_id, swept_later, thread_of
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
 
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackEvent
+from bot.runtime.app import health_report
 from handlers.blocks import APPROVE
 
 DAMAGED = ['{"retention_value": [1]}', '{"retention_value": 9, "no_such_field": 1}']
@@ -58,17 +62,42 @@ def test_an_approval_of_a_request_whose_change_no_policy_takes_is_answered_and_e
     assert planetscale.calls("PATCH") == []
 
 
-@pytest.mark.xfail(strict=True, reason="fix: a step that raises on a request whose latest attempt sent nothing "
-                   "(lifecycle._may_have_sent false) fails it, nothing sent, and tells it in plain words where its "
-                   "message cannot be built (BackupPolicy.model_validate(request.before) raises in every renderer)")
-@pytest.mark.parametrize("text", ["{}", '{"retention_value": "x"}'])
+DAMAGED_POLICY = ["{}", '{"retention_value": "x"}']
+TOLD_POLICY = "the policy stored with this request holds values no policy has"
+
+
+@pytest.mark.parametrize("text", DAMAGED_POLICY)
 def test_an_approved_request_whose_stored_policy_no_policy_matches_is_ended_and_told(
         approvals_bot: Bot, planetscale: PlanetScaleState, text: str) -> None:
     bot = approvals_bot
     message = asked_and_damaged(bot, text, state="approved", column="before")
     swept_later(bot)
     swept_later(bot, 1200)
-    request = bot.deps.store.get_request(request_id(message))
-    assert request is not None and request.state is not RequestState.APPLYING, request  # left applying for good
-    assert thread_of(bot, message), "nobody told"
+    rid = request_id(message)
+    request = bot.deps.store.get_request(rid)
+    assert request is not None and request.state is RequestState.FAILED, request  # left applying for good
+    assert any(TOLD_POLICY in line for line in thread_of(bot, message)), thread_of(bot, message)
+    assert any(TOLD_POLICY in line for line in direct_messages(bot, ALICE)), direct_messages(bot, ALICE)
+    assert "Not applied" in shown_text(bot, message), shown_text(bot, message)
+    assert f"change request {rid}" in " ".join(health_report(bot.deps).get("damaged_rows", []))
     assert planetscale.calls("PATCH") == []
+
+
+@pytest.mark.parametrize("text", DAMAGED_POLICY)
+def test_an_approval_of_a_request_whose_stored_policy_no_policy_matches_is_answered_and_ends_it(
+        approvals_bot: Bot, planetscale: PlanetScaleState, text: str) -> None:
+    bot = approvals_bot
+    message = asked_and_damaged(bot, text, column="before")
+    reply = bot.click(APPROVE, request_id(message), user=CAROL, message=message).all_text()
+    assert "Something went wrong" not in reply and TOLD_POLICY in reply, reply
+    request = bot.deps.store.get_request(request_id(message))
+    assert request is not None and request.state is RequestState.FAILED, request
+    assert any(TOLD_POLICY in line for line in thread_of(bot, message)), thread_of(bot, message)
+    assert "Not applied" in shown_text(bot, message), shown_text(bot, message)
+    assert planetscale.calls("PATCH") == []
+
+
+def shown_text(bot: Bot, message: SlackEvent) -> str:
+    """The message as it now stands: its text and its blocks."""
+    shown = [e for e in bot.slack.events if e.ts == message.ts and e.kind in ("message", "update")][-1]
+    return f"{shown.text} {json.dumps(shown.blocks, ensure_ascii=False)}"
