@@ -11,7 +11,17 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from approval_helpers import ALICE, CAROL, PROD, direct_messages, request_id, swept_later, thread_of
+from approval_helpers import (
+    ALICE,
+    CAROL,
+    PROD,
+    RULES,
+    direct_messages,
+    request_id,
+    request_message,
+    swept_later,
+    thread_of,
+)
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
 
@@ -19,7 +29,7 @@ from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackEvent
 from bot.runtime.app import health_report
-from handlers.blocks import APPROVE
+from handlers.blocks import APPROVE, REJECT
 
 DAMAGED = ['{"retention_value": [1]}', '{"retention_value": 9, "no_such_field": 1}']
 TOLD = "holds values no policy takes"
@@ -101,3 +111,46 @@ def shown_text(bot: Bot, message: SlackEvent) -> str:
     """The message as it now stands: its text and its blocks."""
     shown = [e for e in bot.slack.events if e.ts == message.ts and e.kind in ("message", "update")][-1]
     return f"{shown.text} {json.dumps(shown.blocks, ensure_ascii=False)}"
+
+
+@pytest.mark.parametrize("text", DAMAGED_POLICY)
+def test_a_rejection_of_a_request_whose_stored_policy_no_policy_matches_is_answered_and_ends_it(
+        approvals_bot: Bot, planetscale: PlanetScaleState, text: str) -> None:
+    bot = approvals_bot
+    message = asked_and_damaged(bot, text, column="before")
+    reply = bot.click(REJECT, request_id(message), user=CAROL, message=message).all_text()
+    assert "Something went wrong" not in reply, reply
+    request = bot.deps.store.get_request(request_id(message))
+    assert request is not None and request.state is RequestState.FAILED, request
+    assert any(TOLD_POLICY in line for line in thread_of(bot, message)), thread_of(bot, message)
+    assert planetscale.calls("PATCH") == []
+
+
+@pytest.mark.parametrize("text", DAMAGED_POLICY)
+def test_a_request_whose_stored_policy_no_policy_matches_is_ended_when_the_sweep_judges_its_approvals_again(
+        approvals_bot: Bot, planetscale: PlanetScaleState, text: str) -> None:
+    bot = approvals_bot
+    bot.use_rules(RULES.format(approvals=2))
+    bot.command(f"update acme/app-db {PROD} retention=9d", user=ALICE)
+    message = request_message(bot)
+    bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    with bot.deps.store.engine.begin() as conn:
+        conn.execute(sa.text("update change_requests set before = :text"), {"text": text})
+    swept_later(bot, 1200)
+    request = bot.deps.store.get_request(request_id(message))
+    assert request is not None and request.state is RequestState.FAILED, request
+    assert any(TOLD_POLICY in line for line in thread_of(bot, message)), thread_of(bot, message)
+    assert planetscale.calls("PATCH") == []
+
+
+@pytest.mark.parametrize("text", DAMAGED_POLICY)
+def test_a_request_whose_stored_policy_no_policy_matches_expires_shown_and_told(
+        approvals_bot: Bot, planetscale: PlanetScaleState, text: str) -> None:
+    bot = approvals_bot
+    message = asked_and_damaged(bot, text, column="before")
+    swept_later(bot, 25 * 3600)
+    request = bot.deps.store.get_request(request_id(message))
+    assert request is not None and request.state is RequestState.EXPIRED, request
+    assert "Expired" in shown_text(bot, message), shown_text(bot, message)
+    assert any("xpired" in line for line in direct_messages(bot, ALICE)), direct_messages(bot, ALICE)
+    assert planetscale.calls("PATCH") == []
