@@ -39,7 +39,7 @@ class NotClaimed(Exception):
 class Requests(AuditTrail):
     def note_damaged(self, request_id: str, what: str) -> None:
         damaged(self.damaged, "change request", request_id, what,
-                then="the bot ends it, nothing sent, and says so in its thread")
+                then="nothing is sent on it, and the bot says so wherever it comes to it")
 
     def add_request(self, request: ChangeRequest, record: AuditEvent | None = None) -> ChangeRequest:
         import sqlalchemy as sa

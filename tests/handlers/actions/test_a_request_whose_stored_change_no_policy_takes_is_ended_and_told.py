@@ -29,7 +29,7 @@ from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackEvent
 from bot.runtime.app import health_report
-from handlers.blocks import APPROVE, REJECT
+from handlers.blocks import APPROVE, REJECT, REVERT
 
 DAMAGED = ['{"retention_value": [1]}', '{"retention_value": 9, "no_such_field": 1}']
 TOLD = "holds values no policy takes"
@@ -154,3 +154,19 @@ def test_a_request_whose_stored_policy_no_policy_matches_expires_shown_and_told(
     assert "Expired" in shown_text(bot, message), shown_text(bot, message)
     assert any("xpired" in line for line in direct_messages(bot, ALICE)), direct_messages(bot, ALICE)
     assert planetscale.calls("PATCH") == []
+
+
+@pytest.mark.parametrize("text", DAMAGED_POLICY)
+def test_a_revert_of_an_applied_change_whose_stored_policy_no_policy_matches_is_answered(
+        approvals_bot: Bot, planetscale: PlanetScaleState, text: str) -> None:
+    bot = approvals_bot
+    bot.command(f"update acme/app-db {PROD} retention=9d", user=ALICE)
+    message = request_message(bot)
+    bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    with bot.deps.store.engine.begin() as conn:
+        conn.execute(sa.text("update change_requests set before = :text"), {"text": text})
+    said = bot.click(REVERT, request_id(message), user=ALICE, message=message).all_text()
+    assert "Something went wrong" not in said and "cannot be reverted" in said and TOLD_POLICY in said, said
+    assert [m.ts for m in bot.slack.events if m.kind == "message" and m.thread_ts is None
+            and m.channel in bot.slack.channels] == [message.ts]  # no revert asked
+    assert len(planetscale.calls("PATCH")) == 1  # the change's own
