@@ -29,7 +29,7 @@ from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackEvent
 from bot.runtime.app import health_report
-from handlers.blocks import APPROVE, REJECT, REVERT
+from handlers.blocks import APPROVE, CANCEL, REJECT, REVERT
 
 DAMAGED = ['{"retention_value": [1]}', '{"retention_value": 9, "no_such_field": 1}']
 TOLD = "holds values no policy takes"
@@ -170,3 +170,16 @@ def test_a_revert_of_an_applied_change_whose_stored_policy_no_policy_matches_is_
     assert [m.ts for m in bot.slack.events if m.kind == "message" and m.thread_ts is None
             and m.channel in bot.slack.channels] == [message.ts]  # no revert asked
     assert len(planetscale.calls("PATCH")) == 1  # the change's own
+
+
+@pytest.mark.parametrize("text", DAMAGED_POLICY)
+def test_a_request_whose_stored_policy_no_policy_matches_is_cancelled_by_its_requester_and_shown(
+        approvals_bot: Bot, planetscale: PlanetScaleState, text: str) -> None:
+    bot = approvals_bot
+    message = asked_and_damaged(bot, text, column="before")
+    said = bot.click(CANCEL, request_id(message), user=ALICE, message=message).all_text()
+    assert "Something went wrong" not in said, said
+    request = bot.deps.store.get_request(request_id(message))
+    assert request is not None and request.state is RequestState.CANCELLED, request
+    assert "Cancelled" in shown_text(bot, message), shown_text(bot, message)
+    assert planetscale.calls("PATCH") == []
