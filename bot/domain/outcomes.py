@@ -214,10 +214,11 @@ def unknown_button(user: str, channel: str | None, button: str, reference: str) 
 POLICY_DAMAGED = "the policy stored with this request holds values no policy has (damaged in the bot's database)"
 
 
-def stored_policy(request: ChangeRequest) -> BackupPolicy | None:
-    """The policy a request was asked on; None when its row was damaged in the database to values no policy has."""
+def stored_policy(request: ChangeRequest | dict[str, Any]) -> BackupPolicy | None:
+    """The policy a request (or a bulk change's policy: its `before`) was asked on; None when its row was damaged in
+    the database to values no policy has."""
     try:
-        return BackupPolicy.model_validate(request.before)
+        return BackupPolicy.model_validate(request if isinstance(request, dict) else request.before)
     except (ValueError, TypeError):
         return None
 
