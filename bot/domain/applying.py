@@ -35,6 +35,7 @@ from bot.domain.lifecycle import (
     Lifecycle,
 )
 from bot.domain.outcomes import (
+    POLICY_DAMAGED,
     SYSTEM,
     JudgedAgain,
     Outcome,
@@ -114,7 +115,9 @@ class Applying(Snapshots, Lifecycle):
                                            "to the policy was being applied). Nothing was sent; ask again if it "
                                            "is still needed.", claim=claim)
         db = DatabaseRef(request.organization, request.database)
-        asked = BackupPolicy.model_validate(request.before)
+        asked = self._asked_on(request)
+        if asked is None:
+            return self._fail(request, by, f"{POLICY_DAMAGED}. Nothing was sent.", OutcomeKind.INVALID, claim)
         # One read of the rules decides both which facts are gathered and the verdict on them: a storage bound
         # added in between is never judged on sizes read when the change was asked.
         rules = self.access.rules

@@ -63,6 +63,7 @@ from bot.domain.outcomes import (
     lifecycle_risks,
     request_event,
     risks_of,
+    stored_policy,
     unknown_button,
 )
 from bot.domain.pending import PendingPage, pending_for, reminders_due
@@ -397,12 +398,12 @@ class ChangePath(Reverting, Recovering):
         who may approve cannot be checked), and of a decided one those the judge counted when it decided (all of
         them for one decided before those were kept). `approved_by`: its approvals, when the caller has them."""
         approved_by = self.store.approvers_of(request.id) if approved_by is None else list(approved_by)
-        if request.state is not RequestState.PENDING or not approved_by:
+        before = stored_policy(request)
+        if request.state is not RequestState.PENDING or not approved_by or before is None:
             return approved_by if request.counted is None else list(request.counted)
         rules = self.access.rules
         facts = self._facts(rules, request.organization, request.database, [])
-        found = counted(Snapshot(Stage.APPROVING, rules, BackupPolicy.model_validate(request.before),
-                                 Asked.of(request), tuple(approved_by), facts))
+        found = counted(Snapshot(Stage.APPROVING, rules, before, Asked.of(request), tuple(approved_by), facts))
         return approved_by if isinstance(found, Unchecked) else list(found)
 
     def pending_for(self, user: str, limit: int) -> PendingPage:

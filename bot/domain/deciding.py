@@ -23,6 +23,7 @@ from bot.domain.naming import person
 from bot.domain.outcomes import (
     NOBODY_LEFT,
     NOBODY_LEFT_SAID,
+    POLICY_DAMAGED,
     SYSTEM,
     Outcome,
     OutcomeKind,
@@ -59,6 +60,8 @@ class Deciding(Applying):
         if request.state is not RequestState.PENDING:
             return Outcome(OutcomeKind.CLOSED, f"This request is already {describe_state(request)}; nothing more "
                                                "was done.", request)
+        if button != "Cancel" and self._asked_on(request) is None:  # nothing to judge, whoever clicks: ended
+            return self._close_pending(request, POLICY_DAMAGED, OutcomeKind.INVALID)
         return request
 
     def approve(self, request_id: str, user: str) -> Outcome:
@@ -160,7 +163,9 @@ class Deciding(Applying):
                 if r.expires_at > now and r.approvals_needed]
 
     def _judged_again(self, request: ChangeRequest, approved_by: list[str]) -> Outcome:
-        before, asked, rules = BackupPolicy.model_validate(request.before), Asked.of(request), self.access.rules
+        before, asked, rules = self._asked_on(request), Asked.of(request), self.access.rules
+        if before is None:
+            return self._close_pending(request, POLICY_DAMAGED, OutcomeKind.INVALID)
         verdict = self._on_the_policy_now(request, approved_by, rules,
                                           self._judge(Stage.APPROVING, before, asked, approved_by, rules=rules))
         if verdict.kind is VerdictKind.WAIT and verdict.nobody_left is not None:
@@ -297,9 +302,10 @@ class Deciding(Applying):
         return Outcome(OutcomeKind.COUNTED, message or f"Approved: {len(judged.counted)} of {judged.needed} "
                        f"approvals so far.{owed}", updated)
 
-    def _close_pending(self, request: ChangeRequest, why: str) -> Outcome:
+    def _close_pending(self, request: ChangeRequest, why: str,
+                       kind: OutcomeKind = OutcomeKind.NO_LONGER_ALLOWED) -> Outcome:
         closed = self._move(request.id, [RequestState.PENDING], RequestState.FAILED, detail=why,
                             record=request_event("failed", request, SYSTEM, detail=why))
         if closed is None:
             return self._already(request)
-        return Outcome(OutcomeKind.NO_LONGER_ALLOWED, f"Not applied: {why}. Nothing was sent.", closed)
+        return Outcome(kind, f"Not applied: {why}. Nothing was sent.", closed)

@@ -210,6 +210,19 @@ def unknown_button(user: str, channel: str | None, button: str, reference: str) 
                       detail=f"{button} on {shown}, which this bot does not know")
 
 
+# Why a request whose stored policy (`before`) no policy matches ends: its row damaged in the database.
+POLICY_DAMAGED = "the policy stored with this request holds values no policy has (damaged in the bot's database)"
+
+
+def stored_policy(request: ChangeRequest | dict[str, Any]) -> BackupPolicy | None:
+    """The policy a request (or a bulk change's policy: its `before`) was asked on; None when its row was damaged in
+    the database to values no policy has."""
+    try:
+        return BackupPolicy.model_validate(request if isinstance(request, dict) else request.before)
+    except (ValueError, TypeError):
+        return None
+
+
 def after_values(request: ChangeRequest) -> dict[str, Any]:
     before = BackupPolicy.model_validate(request.before)
     try:

@@ -369,6 +369,9 @@ class ChangeStore(Protocol):
 
     def events_of_request(self, request_id: str) -> list[AuditEvent]: ...
 
+    def note_damaged(self, request_id: str, what: str) -> None:
+        """A request the domain found damaged in the database (`what` it holds): logged once, named in /healthz."""
+
     def claim_notice(self, request_id: str, notice: str) -> bool:
         """True for the one caller, across instances, that may send this notice about this request."""
         ...

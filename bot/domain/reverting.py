@@ -18,7 +18,7 @@ from bot.domain.creating import Creating, restored_name_refusal, unsendable
 from bot.domain.deciding import Deciding
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
-from bot.domain.outcomes import ChangePlan, Outcome, OutcomeKind, describe_state, unknown_button
+from bot.domain.outcomes import POLICY_DAMAGED, ChangePlan, Outcome, OutcomeKind, describe_state, unknown_button
 from bot.domain.policy import BackupPolicy, PolicyUpdate, resulting_values
 from bot.domain.ports import PlanetScaleError
 from bot.domain.read_gate import Lookup, as_told, readable_targets
@@ -42,6 +42,11 @@ class Reverting(Creating, Deciding):
             self._record_request("refused", original, user, detail="revert of a change that was not applied")
             return Outcome(OutcomeKind.REFUSED, "Only an applied change can be reverted, and this one is "
                                                 f"{describe_state(original)}.")
+        if self._asked_on(original) is None:  # what it would put back is not known
+            self._record_request("refused", original, user, detail=f"revert: {POLICY_DAMAGED}")
+            return Outcome(OutcomeKind.REFUSED, f"This change cannot be reverted: {POLICY_DAMAGED}, so what it "
+                                                "would put back is not known. Nothing was asked; ask the values you "
+                                                "want with `/backup-policy update`.")
         if original.kind is not ChangeKind.UPDATE or restored_name_refusal(original):  # refused there, saying why
             return self.revert_lifecycle(original, user, channel)
         db = DatabaseRef(original.organization, original.database)

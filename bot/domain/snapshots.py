@@ -8,17 +8,29 @@ from collections.abc import Sequence
 
 from bot.domain.access import AccessControl
 from bot.domain.access_rules import GROUP_ID, AccessRules
+from bot.domain.change_requests import ChangeRequest
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, DirectoryFacts, Snapshot, Stage, Unchecked, Verdict, judge
+from bot.domain.outcomes import stored_policy
 from bot.domain.policy import BackupPolicy
+from bot.domain.ports import ChangeStore
 from bot.domain.reading import PolicyNotFound, PolicyService
 
 
 class Snapshots:
     policies: PolicyService
     access: AccessControl
+    store: ChangeStore
+
+    def _asked_on(self, request: ChangeRequest) -> BackupPolicy | None:
+        """The policy the request was asked on; None, its row named as damaged (/healthz), where no policy matches
+        what is stored: nothing can be judged or sent on it, so the request is ended."""
+        policy = stored_policy(request)
+        if policy is None:
+            self.store.note_damaged(request.id, "a stored policy (before) no policy matches")
+        return policy
 
     def _facts(self, rules: AccessRules, organization: str, database: str, people: Sequence[str]) -> DirectoryFacts:
         """Every group the rules for this database name, and the PlanetScale role of `people` when a rule asks

@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import (
 from bot.domain.change_requests import ChangeKind, ChangeRequest, Expiry, RequestState
 from bot.domain.changes import after_values
 from bot.domain.commands import DatabaseRef
-from bot.domain.outcomes import applied_before, request_estimate
+from bot.domain.outcomes import applied_before, request_estimate, stored_policy
 from bot.domain.policy import (
     BackupPolicy,
     describe_changes,
@@ -113,6 +113,8 @@ def request_blocks(request: ChangeRequest, approved_by: list[str], groups: Group
                    also: Sequence[str] = ()) -> list[dict[str, Any]]:
     """A change request as it stands now: the one message the channel sees, updated at every step. `approved_by`:
     the approvals that count; `also`: those given that do not (no longer allowed, or beyond what was asked)."""
+    if stored_policy(request) is None:
+        return damaged_request_blocks(request)
     db = DatabaseRef(request.organization, request.database)
     applied = request.kind is ChangeKind.UPDATE and request.state is RequestState.APPLIED and request.after
     # An applied update as its PATCH found the policy: what changed in PlanetScale meanwhile is not its doing.
@@ -171,6 +173,22 @@ def request_blocks(request: ChangeRequest, approved_by: list[str], groups: Group
     what = {ChangeKind.UPDATE: f"fields {sent}", ChangeKind.CREATE: "a new policy (`POST`)",
             ChangeKind.DELETE: f"deletes `{fit(escape(request.policy_id), 100)}`"}[request.kind]
     result.append(context(f"Request `{request.id[:8]}` · {what}"))
+    return to_dicts(result)
+
+
+def damaged_request_blocks(request: ChangeRequest) -> list[dict[str, Any]]:
+    """A request whose stored policy no policy matches (damaged in the database; the bot ends it): who asked, where
+    it stands and why, in plain words, as nothing it would show before and after can be read."""
+    lines = [request_headline(request, bold=True), "_Its settings cannot be shown: the policy stored with it is "
+                                                   "damaged in the bot's database._"]
+    if request.detail and request.state in (RequestState.FAILED, RequestState.CANCELLED):
+        lines.append(f"*Why:* {fit(with_mentions(request.detail), 1400)}")
+    result: list[Block] = packed(lines, room=len(lines))[0]
+    if request.state is RequestState.PENDING:  # a click ends it
+        result.append(ActionsBlock(block_id=f"request:{request.id}", elements=[
+            ButtonElement(text="Approve", action_id=APPROVE, value=request.id, style="primary"),
+            reject_button(request), ButtonElement(text="Cancel", action_id=CANCEL, value=request.id)]))
+    result.append(context(f"Request `{request.id[:8]}`"))
     return to_dicts(result)
 
 

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from approval_helpers import ALICE, CAROL, PROD, sweep, thread_of
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
+from bulk_helpers import button, channel_messages
 from conftest import Bot
 from home_helpers import open_home
 
@@ -21,6 +22,7 @@ from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.runtime.app import health_report
 from handlers.blocks import APPROVE
+from handlers.bulk_blocks import BULK_APPROVE
 
 # Not JSON (SQLite keeps it; PostgreSQL's json type refuses it at the door), and JSON of the wrong shape (both keep).
 NOT_JSON = '{"retention_value": 9'
@@ -37,7 +39,8 @@ def damage(bot: Bot, table: str, column: str, text: str, row_id: str) -> None:
 
 
 PLANNED_DAMAGE = {"name": {"policy_name": 7}, "risks": {"risks": [{"a": 1}]}, "before": {"before": {}},
-                  "before list": {"before": []}, "groups list": {"groups": []}, "facts list": {"facts": [1]}}
+                  "before list": {"before": []}, "before no policy": {"before": {"target": "production"}},
+                  "groups list": {"groups": []}, "facts list": {"facts": [1]}}
 # The batch's own fields damaged: JSON of another shape where the plan holds an object.
 BATCH_DAMAGE = {"changes list": {"changes": []}}
 
@@ -88,7 +91,7 @@ def test_the_sweep_expires_the_other_requests_beside_a_damaged_one(
 
 
 @pytest.mark.parametrize("text", [NOT_JSON, '{"planned": 3}', "name", "risks", "before", "before list",
-                                  "groups list", "facts list", "changes list"])
+                                  "before no policy", "groups list", "facts list", "changes list"])
 def test_a_damaged_bulk_change_hides_no_other_and_stops_no_sweep(
         approvals_bot: Bot, planetscale: PlanetScaleState, text: str) -> None:
     bot = approvals_bot
@@ -163,3 +166,28 @@ def test_a_request_no_message_can_show_stops_no_other_step_of_the_sweep(
     assert any("xpired" in line for line in thread_of(bot, message))  # the other one's end told
     expired = bot.deps.store.get_request(second)
     assert expired is not None and expired.state is RequestState.EXPIRED and expired.told
+
+
+@pytest.mark.parametrize("damage", [{"retention_value": "x"}, {"next_run_at": [1]}])
+def test_an_approval_of_a_bulk_change_whose_stored_policy_no_policy_matches_is_answered_and_sends_nothing(
+        approvals_bot: Bot, planetscale: PlanetScaleState, damage: dict[str, object]) -> None:
+    bot = approvals_bot
+    for n in range(2):
+        planetscale.add_database("acme", f"one-{n}")
+        planetscale.add_policy("acme", f"one-{n}", f"one-{n}-prod", name="Production daily", target="production")
+    bot.command("update acme/one-* * retention=14d", user=ALICE)
+    [message] = channel_messages(bot)
+    [batch] = bot.deps.store.open_batches()
+    with bot.deps.store.engine.begin() as conn:
+        plan = json.loads(conn.execute(sa.text("select cast(plan as text) from change_batches where id = :id"),
+                                       {"id": batch.id}).scalar_one())
+    plan["planned"][0]["before"] |= damage  # its target still text: read as a plan, until judged or shown
+    damage_row(bot, json.dumps(plan), batch.id)
+    said = bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message).all_text()
+    assert "Something went wrong" not in said and "That bulk change does not exist" in said, said
+    assert health_report(bot.deps)["damaged_rows"] == [f"bulk change {batch.id}"]
+    assert planetscale.calls("PATCH") == []
+
+
+def damage_row(bot: Bot, text: str, batch_id: str) -> None:
+    damage(bot, "change_batches", "plan", text, batch_id)

@@ -23,7 +23,7 @@ from bot.domain.audit import AuditEvent
 from bot.domain.batches import UNSHOWN, Batch, BatchState, Member, Planned, Skipped, SkipReason
 from bot.domain.change_requests import OPEN_STATES, ChangeRequest
 from bot.domain.lifecycle import APPROVED_STALE_SECONDS, JUDGE_AGAIN_SECONDS
-from bot.domain.outcomes import OutcomeKind
+from bot.domain.outcomes import OutcomeKind, stored_policy
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -62,7 +62,7 @@ def _readable(p: Planned) -> bool:
         return False
     texts = [p.database, p.policy_id, p.policy_name, *p.risks, *p.groups, p.before.get("target")]
     return (all(isinstance(text, str) for text in texts) and type(p.needed) is int
-            and all(type(n) is int for n in p.groups.values()))
+            and all(type(n) is int for n in p.groups.values()) and stored_policy(p.before) is not None)
 
 
 def batches_of(rows: Iterable[Any], seen: set[str]) -> list[Batch]:

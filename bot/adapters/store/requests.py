@@ -37,6 +37,10 @@ class NotClaimed(Exception):
 
 
 class Requests(AuditTrail):
+    def note_damaged(self, request_id: str, what: str) -> None:
+        damaged(self.damaged, "change request", request_id, what,
+                then="nothing is sent on it, and the bot says so wherever it comes to it")
+
     def add_request(self, request: ChangeRequest, record: AuditEvent | None = None) -> ChangeRequest:
         import sqlalchemy as sa
 

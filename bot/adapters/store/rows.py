@@ -106,15 +106,19 @@ LEASE_DAMAGED = "a lease time no lease reaches (text, NaN, Infinity, or more tha
 TIME_DAMAGED = "a time no clock reaches (text, NaN, Infinity, or past any time the bot writes there)"
 
 
-def damaged(seen: set[str], kind: str, row_id: object, what: str = "JSON that does not decode") -> None:
-    """Logs a damaged row once, by its ID and what in it cannot be read, and counts it in `seen` (the store's)."""
+SKIPPED = "it is skipped wherever it is read (restore the row from a backup, or close it by hand)"
+
+
+def damaged(seen: set[str], kind: str, row_id: object, what: str = "JSON that does not decode",
+            then: str = SKIPPED) -> None:
+    """Logs a damaged row once, by its ID and what in it cannot be read, and counts it in `seen` (the store's);
+    `then`: what becomes of it."""
     name = f"{kind} {row_id}"
     with _damaged_lock:
         new = name not in seen
         seen.add(name)
     if new:
-        store_log.error("%s holds %s in the database; it is skipped wherever it is read "
-                        "(restore the row from a backup, or close it by hand)", name, what)
+        store_log.error("%s holds %s in the database; %s", name, what, then)
 
 
 def decoded(value: Any, shapes: tuple[type | None, ...] = ()) -> Any:
