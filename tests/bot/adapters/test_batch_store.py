@@ -13,7 +13,11 @@ from bot.domain.batches import Batch, BatchState, Planned, Skipped, SkipReason, 
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.outcomes import OutcomeKind
 
-BEFORE = {"id": "bp1", "name": "Daily", "target": "production", "retention_value": 2, "retention_unit": "day"}
+# A policy as PlanetScale lists it: a plan's `before` that no policy matches is read as damaged.
+BEFORE = {"id": "bp1", "display_name": "Daily", "name": "Daily", "target": "production", "retention_value": 2,
+          "retention_unit": "day", "frequency_value": 1, "frequency_unit": "day", "schedule_time": "00:00",
+          "schedule_day": None, "schedule_week": None, "created_at": "2026-01-01T00:00:00.000Z",
+          "updated_at": "2026-01-01T00:00:00.000Z", "last_ran_at": None, "next_run_at": None, "required": False}
 
 
 @pytest.fixture
