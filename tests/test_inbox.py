@@ -212,9 +212,12 @@ def test_leases_renewed_by_their_instance_are_not_taken_over(
         instances: Instances, planetscale: PlanetScaleState) -> None:
     first, second = instances.start(Killed()), instances.start()
     acked(first, first.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE))
-    for step in range(1, 5):  # its sweeper renews its leases every 2 s
-        keeper_of(first, 2 * step).step()
-        keeper_of(second, 2 * step + LEASE_SECONDS - 2).step()  # 2 s of the lease left, however slow the steps
+    for step in range(1, 5):
+        # Each look of the other's comes after the lease the previous renewal (or the ack) gave, half a second
+        # after this renewal's: the renewal alone keeps the work, however slow a loaded machine's steps (up to
+        # LEASE_SECONDS - 0.5 s of them).
+        keeper_of(first, LEASE_SECONDS * step).step()
+        keeper_of(second, LEASE_SECONDS * step + 0.5).step()
     assert planetscale.calls("PATCH") == [] and [h for h, _ in left_undone(second)] == [inbox_of(first).holder]
 
 
