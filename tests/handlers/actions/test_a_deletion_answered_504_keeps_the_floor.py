@@ -4,6 +4,7 @@ PlanetScale lists settles it, and a second deletion is not judged on a list that
 
 from __future__ import annotations
 
+from access_rules import guardrail
 from approval_helpers import ALICE, BOB, CAROL, RULES, approvals_bot, request_id, sweep
 from conftest import Bot
 
@@ -13,13 +14,7 @@ from handlers.blocks import APPROVE
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
 
-DEV_FLOOR = RULES.format(approvals=1) + """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["development"]
-min_policies = 2
-"""
+DEV_FLOOR = RULES.format(approvals=1) + guardrail("development", min_policies=2)
 
 
 def test_a_deletion_answered_504_does_not_let_a_second_one_past_the_floor(

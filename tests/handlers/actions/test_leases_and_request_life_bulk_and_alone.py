@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from access_rules import admin_asks
+from access_rules import admin_asks, guardrail
 from approval_helpers import (
     ALICE,
     BOB,
@@ -156,13 +156,7 @@ END $$ LANGUAGE plpgsql""")
         f"approval ({[(r.state.value, r.detail) for r in bobs]})"
 
 
-DEV_FLOOR = RULES.format(approvals=1) + """
-[[guardrails]]
-organizations = ["acme"]
-databases = ["*"]
-targets = ["development"]
-min_policies = 2
-"""
+DEV_FLOOR = RULES.format(approvals=1) + guardrail("development", min_policies=2)
 
 
 def test_a_deletion_whose_answer_is_lost_keeps_the_databases_lease_until_it_is_known_to_have_landed(
