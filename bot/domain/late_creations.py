@@ -39,8 +39,7 @@ def landed_late(store: WatchStore, db: DatabaseRef, policy: BackupPolicy) -> Cha
         if known is not None and any(i == policy.id for i, _, _ in known.policies):
             continue  # listed when it was judged: not made by it
         try:  # when its POST was sent, and when PlanetScale says it made the policy: unknown, not adopted
-            at = max(parse_time(e.at).timestamp() for e in store.events_of_request(request.id)
-                     if e.action == SENDING)
+            at = _sent_at(store, request)
             made = parse_time(policy.created_at).timestamp()
         except ValueError:
             continue
@@ -63,8 +62,7 @@ def patched_late(store: WatchStore, db: DatabaseRef, policy: BackupPolicy) -> Ch
                 or any(policy.field_value(f) != v for f, v in request.changes.items()):
             continue
         try:
-            at = max(parse_time(e.at).timestamp() for e in store.events_of_request(request.id)
-                     if e.action == SENDING)
+            at = _sent_at(store, request)
             updated = parse_time(policy.updated_at).timestamp()
         except ValueError:
             continue
@@ -84,8 +82,7 @@ def deleted_late(store: WatchStore, db: DatabaseRef, policy_id: str, now: float)
         if request.kind is not ChangeKind.DELETE or not (request.detail or "").endswith(NOT_SHOWN):
             continue
         try:
-            at = max(parse_time(e.at).timestamp() for e in store.events_of_request(request.id)
-                     if e.action == SENDING)
+            at = _sent_at(store, request)
         except ValueError:
             continue
         if now - at <= LANDED_WITHIN_SECONDS:
@@ -94,6 +91,11 @@ def deleted_late(store: WatchStore, db: DatabaseRef, policy_id: str, now: float)
             if moved is not None:
                 return moved
     return None
+
+
+def _sent_at(store: WatchStore, request: ChangeRequest) -> float:
+    """When the request's latest write was sent; ValueError when the trail holds none, or no time that reads."""
+    return max(parse_time(e.at).timestamp() for e in store.events_of_request(request.id) if e.action == SENDING)
 
 
 def _applied(store: WatchStore, request: ChangeRequest, note: str, policy_id: str, name: str,
