@@ -30,7 +30,7 @@ from handlers.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
 
-MAX_HOME_BLOCKS = 100  # Slack's limit for a Home tab view
+MAX_HOME_BLOCKS = blocks.MAX_VIEW_BLOCKS
 WAITING_SHOWN = 10  # each request takes up to three blocks
 OWN_SHOWN = 8
 CHANGES_SHOWN = 10
@@ -73,7 +73,7 @@ def home_view(deps: Dependencies, user: str, notice: str | None = None,
     rules = _capabilities(deps, user)
     result += blocks.packed(rules, room=2)[0] if rules else [
         blocks.context("No access rule lets you change a policy; ask whoever keeps the bot's access file.")]
-    return {"type": "home", "blocks": blocks.to_dicts(result[:MAX_HOME_BLOCKS])}
+    return {"type": "home", "blocks": blocks.to_dicts(result[:MAX_HOME_BLOCKS], MAX_HOME_BLOCKS)}
 
 
 def _requests(deps: Dependencies, requests: list[ChangeRequest], user: str,

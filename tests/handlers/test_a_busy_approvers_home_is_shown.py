@@ -1,0 +1,33 @@
+"""The Home of someone with many requests waiting for them and many of their own: a Home tab holds 100 blocks, not
+a message's 50, and each part shows as many as it promises."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+
+from approval_helpers import ALICE, CAROL, approvals_bot, ask, request_id
+from conftest import Bot
+from home_helpers import home_buttons, open_home
+
+from handlers.blocks import APPROVE, CANCEL
+
+__all__ = ["approvals_bot"]  # a fixture, used by name
+
+
+def test_a_lead_with_many_requests_waiting_and_many_of_their_own_sees_their_home(approvals_bot: Bot) -> None:
+    open_home(approvals_bot, ALICE)
+    first = approvals_bot.deps.store.get_request(request_id(ask(approvals_bot)))
+    assert first is not None
+    for n in range(30):  # Alice's wait for Carol; Carol's own wait for the other leads
+        approvals_bot.deps.store.add_request(replace(
+            first, id=str(uuid.uuid4()), requester=ALICE if n % 2 else CAROL, message_channel=None,
+            message_ts=None, created_at=first.created_at - 1000 + n, updated_at=first.created_at - 1000 + n))
+    home = open_home(approvals_bot, CAROL)
+    shown = json.dumps(home["blocks"], ensure_ascii=False)
+    assert "Something went wrong" not in shown, shown[:500]
+    buttons = [action for action, _ in home_buttons(home)]
+    assert buttons.count(APPROVE) == 10 and buttons.count(CANCEL) == 8, buttons
+    assert "…and 6 more not shown." in shown and "…and 7 more not shown." in shown
+    assert "What you may change" in shown
