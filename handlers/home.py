@@ -91,7 +91,7 @@ def _request_entry(deps: Dependencies, request: ChangeRequest, user: str, approv
     before = BackupPolicy.model_validate(request.before)
     approved_by = deps.changes.counted_approvers(request, approvals)  # those that still count
     lines = [f"{blocks.request_headline(request)} (in <#{request.channel}>)",
-             blocks.changes_text_between(before, after_values(request))]
+             blocks.what_changes(request, before, after_values(request))]
     groups = progress_by_group(deps, request, approved_by)
     lines.append(blocks.groups_line(groups) if groups else
                  f"*Approvals:* {len(approved_by)} of {request.approvals_needed}")

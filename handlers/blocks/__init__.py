@@ -73,6 +73,7 @@ from handlers.blocks.requests import (
     request_blocks,
     request_headline,
     revert_confirm,
+    what_changes,
 )
 
 __all__ = [
@@ -148,6 +149,7 @@ __all__ = [
     "slack_text",
     "status_blocks",
     "to_dicts",
+    "what_changes",
     "when",
     "with_mentions",
 ]
