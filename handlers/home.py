@@ -164,6 +164,21 @@ def publish_home(deps: Dependencies, client: WebClient, user: str, notice: str |
     return None
 
 
+def publish_warning(deps: Dependencies, client: WebClient, user: str, message: str) -> None:
+    """A step's failure, told on the Home of whoever took it there. The Home is built from the database: where it
+    cannot be (the database not answering, as the step may have failed for), the warning is shown alone."""
+    try:
+        view = home_view(deps, user, message)
+    except Exception:
+        log.exception("the App Home of %s could not be built; the warning is shown on a Home of its own", user)
+        _answer_on_home(deps, client, user, message)
+        return
+    try:
+        client.views_publish(user_id=user, view=view)
+    except SlackApiError as exc:
+        _refused(user, exc)
+
+
 def _refused(user: str, exc: SlackApiError) -> str:
     error = refused_with(exc.response)
     log.error("could not publish the App Home of %s: Slack answered views.publish with %s", user, error)
