@@ -10,12 +10,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from approval_helpers import ALICE, CAROL, approvals_bot, ask, request_id
+from approval_helpers import ALICE, CAROL, RULES, approvals_bot, ask, request_id, request_message
+from bulk_helpers import button
 from conftest import Bot
 from home_helpers import click_on_home, open_home
 
 from bot.adapters.store import Store
+from bot.emulators.planetscale_state import PlanetScaleState
 from handlers.blocks import APPROVE, CANCEL
+from handlers.bulk_blocks import BULK_APPROVE
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
 
@@ -56,3 +59,19 @@ def test_a_cancel_clicked_on_the_home_while_the_database_is_down_is_answered_the
         click_on_home(approvals_bot, ALICE, CANCEL, request_id(message))
     home = json.dumps(approvals_bot.slack.homes[ALICE]["blocks"], ensure_ascii=False)
     assert ":warning:" in home and "went wrong" in home, home[:600]
+
+
+def test_a_bulk_approval_clicked_on_the_home_while_the_database_is_down_is_answered_there(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    for name in ("pay-01", "pay-02"):
+        planetscale.add_database("acme", name)
+        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
+    approvals_bot.use_rules(RULES.format(approvals=2))
+    approvals_bot.command('update acme/pay-* "Production daily" retention=14d', user=ALICE)
+    batch_id = button(request_message(approvals_bot), BULK_APPROVE)
+    open_home(approvals_bot, CAROL)
+    with database_down(approvals_bot.deps.store):
+        click_on_home(approvals_bot, CAROL, BULK_APPROVE, batch_id)
+    home = json.dumps(approvals_bot.slack.homes[CAROL]["blocks"], ensure_ascii=False)
+    assert ":warning:" in home and "went wrong" in home, home[:600]
+    assert planetscale.calls("PATCH") == []
