@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
 
-from bot.adapters.slack_shapes import refused_with
+from bot.adapters.slack_shapes import error_of, refused_with
 from bot.domain.access_rules import Action
 from bot.domain.batches import Batch, BatchOutcomeKind
 from bot.domain.change_requests import ChangeRequest
@@ -165,6 +165,14 @@ def publish_home(deps: Dependencies, client: WebClient, user: str, notice: str |
     return None
 
 
+def answer_on_home(deps: Dependencies, client: WebClient, user: str, notice: str,
+                   notice_kind: OutcomeKind | BatchOutcomeKind | None = None) -> None:
+    """The answer to a click on the Home, at its top; where Slack will not publish the Home, in the bot's direct
+    message with the clicker: a click answered nowhere leaves them thinking it was done."""
+    if publish_home(deps, client, user, notice, notice_kind) is not None:
+        _answer_directly(client, user, blocks.slack_text(notice) if notice_kind in DONE else blocks.error_text(notice))
+
+
 def publish_warning(deps: Dependencies, client: WebClient, user: str, message: str) -> None:
     """A step's failure, told on the Home of whoever took it there. The Home is built from the database: where it
     cannot be (the database not answering, as the step may have failed for), the warning is shown alone."""
@@ -172,12 +180,20 @@ def publish_warning(deps: Dependencies, client: WebClient, user: str, message: s
         view = home_view(deps, user, message)
     except Exception:
         log.exception("the App Home of %s could not be built; the warning is shown on a Home of its own", user)
-        _answer_on_home(deps, client, user, message)
-        return
+        view = {"type": "home", "blocks": blocks.to_dicts([blocks.section(blocks.error_text(message))])}
     try:
         client.views_publish(user_id=user, view=view)
     except SlackApiError as exc:
         _refused(user, exc)
+        _answer_directly(client, user, blocks.error_text(message))
+
+
+def _answer_directly(client: WebClient, user: str, text: str) -> None:
+    try:
+        client.chat_postMessage(channel=user, text=text)  # a user ID: the bot's direct message with them
+    except (SlackApiError, OSError) as exc:
+        log.error("could not tell %s the answer to their click on the Home in a direct message either: %s", user,
+                  error_of(exc))
 
 
 def _refused(user: str, exc: SlackApiError) -> str:
