@@ -31,7 +31,7 @@ from handlers.dependencies import Dependencies
 log = logging.getLogger(__name__)
 
 MAX_HOME_BLOCKS = blocks.MAX_VIEW_BLOCKS
-WAITING_SHOWN = 10  # each request takes up to four blocks: the whole Home at most 97 of its 100
+WAITING_SHOWN = 10  # each request takes up to four blocks: the whole Home at most 98 of its 100
 OWN_SHOWN = 8
 CHANGES_SHOWN = 10
 RULES_SHOWN = 10
@@ -71,7 +71,8 @@ def home_view(deps: Dependencies, user: str, notice: str | None = None,
     result += blocks.packed(changes, room=3)[0] if changes else [blocks.context("No change applied yet.")]
     result.append(blocks.header("What you may change"))
     rules = _capabilities(deps, user)
-    result += blocks.packed(rules, room=2)[0] if rules else [
+    shown, left_out = blocks.packed(rules, room=2)
+    result += shown + ([blocks.not_shown(left_out)] if left_out else []) if rules else [
         blocks.context("No access rule lets you change a policy; ask whoever keeps the bot's access file.")]
     return {"type": "home", "blocks": blocks.to_dicts(result[:MAX_HOME_BLOCKS], MAX_HOME_BLOCKS)}
 
@@ -148,7 +149,9 @@ def _capabilities(deps: Dependencies, user: str) -> list[str]:
             channels = capability.rule.channels
             where = f" — in {', '.join(f'<#{c}>' for c in channels)}" if channels else ""
             found.append(f"• {blocks.escape(capability.describe())}{where}")
-    found = found[:RULES_SHOWN]
+    if len(found) > RULES_SHOWN:
+        found[RULES_SHOWN:] = [f"• …and {len(found) - RULES_SHOWN} more rules: `/backup-policy help` in a channel "
+                               "says what you may do there."]
     if unchecked is not None:  # the rules that name them through a group only are left out, and said so
         found.append(f"• Your access through user groups could not be checked just now: {blocks.escape(unchecked)}.")
     return found

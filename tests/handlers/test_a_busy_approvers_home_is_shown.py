@@ -49,3 +49,16 @@ def test_a_request_with_a_long_name_on_the_home_still_shows_what_it_changes_and_
         b for b in home["blocks"] if b["type"] == "actions"))], ensure_ascii=False)
     assert "retention: ~2 days~ → *1 day*" in entry, entry[-800:]
     assert "*Approvals:* 0 of 1" in entry, entry[-800:]
+
+
+def test_someone_named_in_many_rules_is_told_how_many_their_home_does_not_list(approvals_bot: Bot) -> None:
+    approvals_bot.use_rules("".join(f"""
+[[rules]]
+organizations = ["acme"]
+databases = ["db-{n:02d}-{"x" * 40}"]
+editors = ["{ALICE}"]
+channels = ["C0DBAOPS01"]
+""" for n in range(15)))
+    shown = json.dumps(open_home(approvals_bot, ALICE)["blocks"], ensure_ascii=False)
+    listed = [f"db-{n:02d}-" for n in range(15) if f"db-{n:02d}-" in shown]
+    assert len(listed) == 10 and "…and 5 more rules" in shown, shown[-1500:]
