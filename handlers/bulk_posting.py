@@ -104,7 +104,7 @@ def report_batch_step(deps: Dependencies, client: WebClient, outcome: BatchOutco
     if on_home and actor is not None:
         # Built now, after the step: a publish still due for them would only wipe the answer.
         deps.homes_due.discard(actor)
-        home.publish_home(deps, client, actor, notice=outcome.message, notice_kind=outcome.kind)
+        home.answer_on_home(deps, client, actor, outcome.message, outcome.kind)
     elif respond is not None and has_response_url(respond) and outcome.kind is not BatchOutcomeKind.DONE:
         say_privately(respond, outcome.message if outcome.kind in (BatchOutcomeKind.COUNTED,
                                                                     BatchOutcomeKind.PART_REJECTED)

@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
 
-from bot.adapters.slack_shapes import refused_with
+from bot.adapters.slack_shapes import error_of, refused_with
 from bot.domain.access_rules import Action
 from bot.domain.batches import Batch, BatchOutcomeKind
 from bot.domain.change_requests import ChangeRequest
@@ -30,8 +30,8 @@ from handlers.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
 
-MAX_HOME_BLOCKS = 100  # Slack's limit for a Home tab view
-WAITING_SHOWN = 10  # each request takes up to three blocks
+MAX_HOME_BLOCKS = blocks.MAX_VIEW_BLOCKS
+WAITING_SHOWN = 10  # each request takes up to four blocks: the whole Home at most 98 of its 100
 OWN_SHOWN = 8
 CHANGES_SHOWN = 10
 RULES_SHOWN = 10
@@ -71,9 +71,10 @@ def home_view(deps: Dependencies, user: str, notice: str | None = None,
     result += blocks.packed(changes, room=3)[0] if changes else [blocks.context("No change applied yet.")]
     result.append(blocks.header("What you may change"))
     rules = _capabilities(deps, user)
-    result += blocks.packed(rules, room=2)[0] if rules else [
+    shown, left_out = blocks.packed(rules, room=2)
+    result += shown + ([blocks.not_shown(left_out)] if left_out else []) if rules else [
         blocks.context("No access rule lets you change a policy; ask whoever keeps the bot's access file.")]
-    return {"type": "home", "blocks": blocks.to_dicts(result[:MAX_HOME_BLOCKS])}
+    return {"type": "home", "blocks": blocks.to_dicts(result[:MAX_HOME_BLOCKS], MAX_HOME_BLOCKS)}
 
 
 def _requests(deps: Dependencies, requests: list[ChangeRequest], user: str,
@@ -91,11 +92,12 @@ def _request_entry(deps: Dependencies, request: ChangeRequest, user: str, approv
     before = BackupPolicy.model_validate(request.before)
     approved_by = deps.changes.counted_approvers(request, approvals)  # those that still count
     lines = [f"{blocks.request_headline(request)} (in <#{request.channel}>)",
-             blocks.changes_text_between(before, after_values(request))]
+             blocks.what_changes(request, before, after_values(request))]
     groups = progress_by_group(deps, request, approved_by)
     lines.append(blocks.groups_line(groups) if groups else
                  f"*Approvals:* {len(approved_by)} of {request.approvals_needed}")
-    entry = blocks.packed(lines, room=1)[0]
+    # Two sections where a long name fills most of one: what the request changes is never left out.
+    entry = blocks.packed(lines, room=2)[0]
     if request.requester == user:
         buttons = [ButtonElement(text="Cancel", action_id=blocks.CANCEL, value=request.id)]
     else:
@@ -147,7 +149,9 @@ def _capabilities(deps: Dependencies, user: str) -> list[str]:
             channels = capability.rule.channels
             where = f" — in {', '.join(f'<#{c}>' for c in channels)}" if channels else ""
             found.append(f"• {blocks.escape(capability.describe())}{where}")
-    found = found[:RULES_SHOWN]
+    if len(found) > RULES_SHOWN:
+        found[RULES_SHOWN:] = [f"• …and {len(found) - RULES_SHOWN} more rules: `/backup-policy help` in a channel "
+                               "says what you may do there."]
     if unchecked is not None:  # the rules that name them through a group only are left out, and said so
         found.append(f"• Your access through user groups could not be checked just now: {blocks.escape(unchecked)}.")
     return found
@@ -162,6 +166,37 @@ def publish_home(deps: Dependencies, client: WebClient, user: str, notice: str |
     except SlackApiError as exc:
         return _refused(user, exc)
     return None
+
+
+def answer_on_home(deps: Dependencies, client: WebClient, user: str, notice: str,
+                   notice_kind: OutcomeKind | BatchOutcomeKind | None = None) -> None:
+    """The answer to a click on the Home, at its top; where Slack will not publish the Home, in the bot's direct
+    message with the clicker: a click answered nowhere leaves them thinking it was done."""
+    if publish_home(deps, client, user, notice, notice_kind) is not None:
+        _answer_directly(client, user, blocks.slack_text(notice) if notice_kind in DONE else blocks.error_text(notice))
+
+
+def publish_warning(deps: Dependencies, client: WebClient, user: str, message: str) -> None:
+    """A step's failure, told on the Home of whoever took it there. The Home is built from the database: where it
+    cannot be (the database not answering, as the step may have failed for), the warning is shown alone."""
+    try:
+        view = home_view(deps, user, message)
+    except Exception:
+        log.exception("the App Home of %s could not be built; the warning is shown on a Home of its own", user)
+        view = {"type": "home", "blocks": blocks.to_dicts([blocks.section(blocks.error_text(message))])}
+    try:
+        client.views_publish(user_id=user, view=view)
+    except SlackApiError as exc:
+        _refused(user, exc)
+        _answer_directly(client, user, blocks.error_text(message))
+
+
+def _answer_directly(client: WebClient, user: str, text: str) -> None:
+    try:
+        client.chat_postMessage(channel=user, text=text)  # a user ID: the bot's direct message with them
+    except (SlackApiError, OSError) as exc:
+        log.error("could not tell %s the answer to their click on the Home in a direct message either: %s", user,
+                  error_of(exc))
 
 
 def _refused(user: str, exc: SlackApiError) -> str:

@@ -87,7 +87,7 @@ def answer_actor(deps: Dependencies, client: WebClient, outcome: Outcome, respon
         # A click on the App Home has no response URL: the answer is shown at the top of the Home itself. Built
         # now, it shows every step so far: a publish still due for this person would only wipe the answer.
         deps.homes_due.discard(actor)
-        home.publish_home(deps, client, actor, notice=outcome.message, notice_kind=outcome.kind)
+        home.answer_on_home(deps, client, actor, outcome.message, outcome.kind)
     quiet = (OutcomeKind.APPLIED, OutcomeKind.REJECTED, OutcomeKind.CANCELLED)
     if respond is not None and has_response_url(respond) and outcome.kind not in quiet:
         say_privately(respond, outcome.message if outcome.kind is OutcomeKind.COUNTED

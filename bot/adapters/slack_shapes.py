@@ -159,3 +159,34 @@ def error_of(exc: Exception) -> str:
 def refused_with(answer: Any) -> str:
     """Slack's error code in a refusal (a SlackApiError's response), or words for one that names none."""
     return str(answer.get("error") or "no error named")
+
+
+# An ephemeral or posted message whose blocks hold more than this much text in all is refused
+# (`msg_blocks_too_long`); a response URL takes more.
+POSTED_BLOCKS_TEXT = 12000
+
+
+def posted_parts(blocks: Any) -> list[Any]:
+    """A response URL's blocks as messages Slack takes as posted ones: in order, each within POSTED_BLOCKS_TEXT
+    (a block is never split); anything but a list of blocks is one part, as it was."""
+    if not isinstance(blocks, list) or not blocks:
+        return [blocks]
+    parts: list[list[Any]] = [[]]
+    size = 0
+    for block in blocks:
+        length = _text_length(block)
+        if parts[-1] and size + length > POSTED_BLOCKS_TEXT:
+            parts.append([])
+            size = 0
+        parts[-1].append(block)
+        size += length
+    return parts
+
+
+def _text_length(value: Any) -> int:
+    """Every `text` string in a block, summed, as Slack counts toward its limit."""
+    if isinstance(value, list):
+        return sum(_text_length(v) for v in value)
+    if isinstance(value, dict):
+        return sum(len(v) if k == "text" and isinstance(v, str) else _text_length(v) for k, v in value.items())
+    return 0

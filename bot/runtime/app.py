@@ -20,7 +20,7 @@ import handlers
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.slack_directory import planetscale_roles, slack_groups
 from bot.adapters.slack_http import KeptAliveRespond, SlackClient, SlackHttp
-from bot.adapters.slack_shapes import UNREADABLE, error_of
+from bot.adapters.slack_shapes import UNREADABLE, error_of, posted_parts
 from bot.adapters.store import Store
 from bot.adapters.store.inbox import SOCKET_MODE, Inbox
 from bot.domain.access import AccessControl
@@ -229,15 +229,19 @@ def ephemeral(client: SlackClient, channel: str, user: str, message: dict[str, A
     """A private answer as an ephemeral message where the person asked, for a response URL that no longer takes
     it, else in the bot's direct message with them (a channel the bot is not in takes no ephemeral message
     either); True once Slack took it."""
-    text, answer_blocks = message.get("text") or "", message.get("blocks")
+    text, parts = message.get("text") or "", posted_parts(message.get("blocks"))
+    said = 0  # a long answer in several messages: those said one way are not said again the other
     try:
-        client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=answer_blocks)
+        for part in parts:
+            client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=part)
+            said += 1
         return True
     except (SlackApiError, OSError) as exc:
         log.warning("could not answer %s as an ephemeral message (%s): answered in a direct message instead", user,
                     error_of(exc))
     try:
-        client.chat_postMessage(channel=user, text=text, blocks=answer_blocks)  # a user ID: the bot's DM
+        for part in parts[said:]:
+            client.chat_postMessage(channel=user, text=text, blocks=part)  # a user ID: the bot's DM
     except (SlackApiError, OSError) as exc:
         log.error("could not answer %s in a direct message either: %s", user, error_of(exc))
         return False

@@ -14,7 +14,7 @@ from handlers import blocks
 from handlers.asked import report_change
 from handlers.bulk_posting import report_request_step
 from handlers.dependencies import Dependencies
-from handlers.home import publish_home
+from handlers.home import publish_warning
 from handlers.posting import has_response_url, say_privately
 
 
@@ -62,7 +62,7 @@ def revert(deps: Dependencies, request_id: str, user: str, channel: str, respond
 
 
 def publish_notice(deps: Dependencies, client: WebClient, user: str, message: str) -> None:
-    publish_home(deps, client, user, notice=message)
+    publish_warning(deps, client, user, message)
 
 
 def tell(respond: Respond, message: str) -> None:

@@ -33,6 +33,7 @@ from handlers.blocks.kit import (
     MAX_PRIVATE_METADATA,
     MAX_SECTION_TEXT,
     MAX_VALUE_SHOWN,
+    MAX_VIEW_BLOCKS,
     UNCUTTABLE,
     changes_text_between,
     context,
@@ -72,6 +73,7 @@ from handlers.blocks.requests import (
     request_blocks,
     request_headline,
     revert_confirm,
+    what_changes,
 )
 
 __all__ = [
@@ -96,6 +98,7 @@ __all__ = [
     "MAX_PRIVATE_METADATA",
     "MAX_SECTION_TEXT",
     "MAX_VALUE_SHOWN",
+    "MAX_VIEW_BLOCKS",
     "READ_SUBCOMMANDS",
     "REJECT",
     "REVERT",
@@ -146,6 +149,7 @@ __all__ = [
     "slack_text",
     "status_blocks",
     "to_dicts",
+    "what_changes",
     "when",
     "with_mentions",
 ]

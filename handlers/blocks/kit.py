@@ -24,7 +24,8 @@ from bot.domain.policy import (
     describe_schedule,
 )
 
-MAX_BLOCKS = 50  # in a message; a modal holds 100, and no view here comes near that
+MAX_BLOCKS = 50  # in a message
+MAX_VIEW_BLOCKS = 100  # in a modal or a Home tab
 MAX_SECTION_TEXT = 3000  # a section's text, and any mrkdwn text object
 MAX_HEADER_TEXT = 150
 MAX_MODAL_TITLE = 24
@@ -140,9 +141,10 @@ def not_shown(count: int) -> ContextBlock:
     return context(f"…and {count} more not shown.")
 
 
-def to_dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
-    if len(blocks) > MAX_BLOCKS:
-        raise ValueError(f"{len(blocks)} blocks: Slack takes at most {MAX_BLOCKS} in a message")
+def to_dicts(blocks: Sequence[Block], most: int = MAX_BLOCKS) -> list[dict[str, Any]]:
+    """`most`: a message's 50 blocks, or a view's 100 (MAX_VIEW_BLOCKS)."""
+    if len(blocks) > most:
+        raise ValueError(f"{len(blocks)} blocks: Slack takes at most {most} here")
     return [b.to_dict() for b in blocks]
 
 
