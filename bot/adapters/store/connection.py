@@ -319,6 +319,8 @@ class Connected:
                 "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
             },
             pool_pre_ping=pre_ping and not sqlite,
+            # An error's text reaches logs: it names the statement, never a request's body or a typed value.
+            hide_parameters=True,
         )
 
         @sa.event.listens_for(engine, "handle_error")
