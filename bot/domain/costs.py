@@ -133,9 +133,13 @@ class DatabaseFacts:
     after: Basis | None = None
     unread: str | None = None
     policies_unread: str | None = None
+    # The policies a deletion or move of the bot's, closed as not applied, may still take away (ID, the target
+    # it would leave it on, "" when gone): a floor counts them gone (bot/domain/late_creations.py).
+    landing: tuple[tuple[str, str], ...] = ()
 
     def count(self, target: str) -> int:
-        return sum(1 for _, _, t in self.policies if t == target)
+        landing = dict(self.landing)
+        return sum(1 for i, _, t in self.policies if landing.get(i, t) == target)
 
     def named(self, name: str) -> list[str]:
         """The policies whose name reads as `name` (policy.name_key): a new name must not pass for one of them."""

@@ -6,8 +6,9 @@ outside the bot."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
+from bot.domain.audit import AuditEvent
 from bot.domain.backups import CLOCK_MARGIN_SECONDS, parse_time
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
@@ -93,7 +94,40 @@ def deleted_late(store: WatchStore, db: DatabaseRef, policy_id: str, now: float)
     return None
 
 
-def _sent_at(store: WatchStore, request: ChangeRequest) -> float:
+class _Requests(Protocol):
+    def policy_requests(self, organization: str, database: str, policy_id: str | None,
+                        states: list[RequestState], updated_since: float | None = None) -> list[ChangeRequest]: ...
+
+    def events_of_request(self, request_id: str) -> list[AuditEvent]: ...
+
+
+def still_landing(store: _Requests, db: DatabaseRef, facts: DatabaseFacts, now: float,
+                  judged: str = "") -> DatabaseFacts:
+    """`facts` with the deletions and moves of the bot's closed as not applied (outcome unknown) that were sent at
+    most LANDED_WITHIN_SECONDS before `now`: PlanetScale may still carry them out (the watch then takes them as
+    the bot's), so a floor of policies counts those policies as gone, or on the target the move sent."""
+    landing = []
+    for request in store.policy_requests(db.organization, db.database, None, [RequestState.FAILED],
+                                         updated_since=now - LANDED_WITHIN_SECONDS):
+        detail = request.detail or ""
+        if request.policy_id == judged:
+            continue
+        if request.kind is ChangeKind.DELETE and detail.endswith(NOT_SHOWN):
+            leaves_on = ""
+        elif request.kind is ChangeKind.UPDATE and "target" in request.changes and detail.endswith(NOT_HELD):
+            leaves_on = str(request.changes["target"])
+        else:
+            continue
+        try:
+            if now - _sent_at(store, request) > LANDED_WITHIN_SECONDS:
+                continue
+        except ValueError:
+            pass  # when it was sent cannot be read: it may still land
+        landing.append((request.policy_id, leaves_on))
+    return replace(facts, landing=tuple(landing)) if landing else facts
+
+
+def _sent_at(store: _Requests, request: ChangeRequest) -> float:
     """When the request's latest write was sent; ValueError when the trail holds none, or no time that reads."""
     return max(parse_time(e.at).timestamp() for e in store.events_of_request(request.id) if e.action == SENDING)
 
