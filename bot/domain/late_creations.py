@@ -103,19 +103,20 @@ class _Requests(Protocol):
 
 def still_landing(store: _Requests, db: DatabaseRef, facts: DatabaseFacts, now: float,
                   judged: str = "") -> DatabaseFacts:
-    """`facts` with the deletions and moves of the bot's closed as not applied (outcome unknown) that were sent at
-    most LANDED_WITHIN_SECONDS before `now`: PlanetScale may still carry them out (the watch then takes them as
-    the bot's), so a floor of policies counts those policies as gone, or on the target the move sent."""
-    landing = []
+    """`facts` with the creations, deletions and moves of the bot's closed as not applied (outcome unknown) that
+    were sent at most LANDED_WITHIN_SECONDS before `now`: PlanetScale may still carry them out (the watch then
+    takes them as the bot's), so a floor of policies counts those policies as gone, or on the target the move
+    sent, but for `judged`'s own; and a new name counts the names those creations may still make as taken."""
+    landing, making = [], []
     for request in store.policy_requests(db.organization, db.database, None, [RequestState.FAILED],
                                          updated_since=now - LANDED_WITHIN_SECONDS):
         detail = request.detail or ""
-        if request.policy_id == judged:
-            continue
-        if request.kind is ChangeKind.DELETE and detail.endswith(NOT_SHOWN):
-            leaves_on = ""
-        elif request.kind is ChangeKind.UPDATE and "target" in request.changes and detail.endswith(NOT_HELD):
-            leaves_on = str(request.changes["target"])
+        if request.kind is ChangeKind.CREATE and detail.endswith(NOT_SHOWN):
+            made: tuple[str, str] | None = (str(request.changes.get("name")), str(request.changes.get("target")))
+        elif request.policy_id != judged and (
+                (request.kind is ChangeKind.DELETE and detail.endswith(NOT_SHOWN))
+                or (request.kind is ChangeKind.UPDATE and "target" in request.changes and detail.endswith(NOT_HELD))):
+            made = None
         else:
             continue
         try:
@@ -123,8 +124,11 @@ def still_landing(store: _Requests, db: DatabaseRef, facts: DatabaseFacts, now: 
                 continue
         except ValueError:
             pass  # when it was sent cannot be read: it may still land
-        landing.append((request.policy_id, leaves_on))
-    return replace(facts, landing=tuple(landing)) if landing else facts
+        if made is not None:
+            making.append(made)
+        else:
+            landing.append((request.policy_id, str(request.changes.get("target", ""))))
+    return replace(facts, landing=tuple(landing), making=tuple(making)) if landing or making else facts
 
 
 def _sent_at(store: _Requests, request: ChangeRequest) -> float:

@@ -61,15 +61,18 @@ class Snapshots:
         the facts), the directory looked up first."""
         rules = rules or self.access.rules
         directory = self._facts(rules, asked.organization, asked.database, [asked.requester])
-        facts = self._landing(rules, DatabaseRef(asked.organization, asked.database), facts, policy.id)
+        facts = self._landing(rules, DatabaseRef(asked.organization, asked.database), facts, policy.id,
+                              naming="name" in asked.changes)
         return judge(Snapshot(stage, rules, policy, asked, tuple(approvals), directory, facts))
 
-    def _landing(self, rules: AccessRules, db: DatabaseRef, facts: DatabaseFacts | None,
-                 judged: str) -> DatabaseFacts | None:
-        """`facts` as a floor of policies counts them: less the deletions and moves of the bot's that PlanetScale
-        may still carry out (closed as not applied, their outcome unknown), but for those of `judged`, the policy
-        being judged (its own leaving is counted once)."""
-        if facts is None or not facts.policies or all(g.min_policies is None for g in rules.guardrails):
+    def _landing(self, rules: AccessRules, db: DatabaseRef, facts: DatabaseFacts | None, judged: str,
+                 naming: bool = False) -> DatabaseFacts | None:
+        """`facts` with the writes of the bot's that PlanetScale may still carry out (closed as not applied, their
+        outcome unknown): a floor counts the policies they delete or move as gone (but for `judged`'s own, the
+        policy being judged: its leaving is counted once), and a new name (`naming`) their creations' as taken."""
+        floor = facts is not None and bool(facts.policies) and any(g.min_policies is not None
+                                                                    for g in rules.guardrails)
+        if facts is None or not (floor or naming):
             return facts
         return still_landing(self.store, db, facts, self.clock(), judged)
 
