@@ -136,8 +136,8 @@ class DatabaseFacts:
     # The policies a deletion or move of the bot's, closed as not applied, may still take away (ID, the target
     # it would leave it on, "" when gone): a floor counts them gone (bot/domain/late_creations.py).
     landing: tuple[tuple[str, str], ...] = ()
-    # The policies (name, target) a creation of the bot's, closed as not applied, may still make: a new name must
-    # not pass for one of them either.
+    # The names (name, target) a creation or rename of the bot's, closed as not applied, may still give: a new
+    # name must not pass for one of them either.
     making: tuple[tuple[str, str], ...] = ()
 
     def count(self, target: str) -> int:
@@ -150,8 +150,8 @@ class DatabaseFacts:
         return [i for i, n, _ in self.policies if name_key(n) == key]
 
     def making_named(self, name: str) -> list[str]:
-        """The targets of the policies the bot's unconfirmed creations may still make under a name that reads as
-        `name`."""
+        """The targets of the policies the bot's unconfirmed creations or renames may still give a name that reads
+        as `name`."""
         key = name_key(name)
         return [t for n, t in self.making if name_key(n) == key]
 

@@ -331,8 +331,8 @@ def _name_taken(s: Snapshot, own: str | None) -> list[Problem]:
 
 
 def _still_making(name: str, where: str) -> str:
-    return (f"the bot's creation of a policy named “{outside(name)}” in {where} was not confirmed, and PlanetScale "
-            "may still make it (up to 15 minutes after it was sent)")
+    return (f"the bot's creation or rename of a policy to “{outside(name)}” in {where} was not confirmed, and "
+            "PlanetScale may still carry it out (up to 15 minutes after it was sent)")
 
 
 def _sees(s: Snapshot, target: str) -> bool:

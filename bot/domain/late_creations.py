@@ -103,31 +103,33 @@ class _Requests(Protocol):
 
 def still_landing(store: _Requests, db: DatabaseRef, facts: DatabaseFacts, now: float,
                   judged: str = "") -> DatabaseFacts:
-    """`facts` with the creations, deletions and moves of the bot's closed as not applied (outcome unknown) that
-    were sent at most LANDED_WITHIN_SECONDS before `now`: PlanetScale may still carry them out (the watch then
-    takes them as the bot's), so a floor of policies counts those policies as gone, or on the target the move
-    sent, but for `judged`'s own; and a new name counts the names those creations may still make as taken."""
-    landing, making = [], []
+    """`facts` with the creations, deletions, moves and renames of the bot's closed as not applied (outcome
+    unknown) that were sent at most LANDED_WITHIN_SECONDS before `now`: PlanetScale may still carry them out (the
+    watch then takes them as the bot's), so a floor of policies counts those policies as gone, or on the target
+    the move sent, and a new name counts the names they may still give as taken; but for `judged`'s own (the
+    policy being judged)."""
+    landing: list[tuple[str, str]] = []
+    making: list[tuple[str, str]] = []
     for request in store.policy_requests(db.organization, db.database, None, [RequestState.FAILED],
                                          updated_since=now - LANDED_WITHIN_SECONDS):
-        detail = request.detail or ""
-        if request.kind is ChangeKind.CREATE and detail.endswith(NOT_SHOWN):
-            made: tuple[str, str] | None = (str(request.changes.get("name")), str(request.changes.get("target")))
-        elif request.policy_id != judged and (
-                (request.kind is ChangeKind.DELETE and detail.endswith(NOT_SHOWN))
-                or (request.kind is ChangeKind.UPDATE and "target" in request.changes and detail.endswith(NOT_HELD))):
-            made = None
-        else:
+        detail, changes = request.detail or "", request.changes
+        if request.kind is not ChangeKind.CREATE and request.policy_id == judged:
+            continue
+        unknown = detail.endswith(NOT_HELD if request.kind is ChangeKind.UPDATE else NOT_SHOWN)
+        if not unknown or (request.kind is ChangeKind.UPDATE and not {"name", "target"} & set(changes)):
             continue
         try:
             if now - _sent_at(store, request) > LANDED_WITHIN_SECONDS:
                 continue
         except ValueError:
             pass  # when it was sent cannot be read: it may still land
-        if made is not None:
-            making.append(made)
-        else:
-            landing.append((request.policy_id, str(request.changes.get("target", ""))))
+        target = str(changes.get("target", request.before.get("target", "")))
+        if request.kind is ChangeKind.DELETE:
+            landing.append((request.policy_id, ""))
+        elif request.kind is ChangeKind.UPDATE and "target" in changes:
+            landing.append((request.policy_id, target))
+        if "name" in changes:  # a creation's, or a rename's
+            making.append((str(changes["name"]), target))
     return replace(facts, landing=tuple(landing), making=tuple(making)) if landing or making else facts
 
 

@@ -17,8 +17,8 @@ from handlers.blocks import APPROVE, REVERT
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
 
-NOT_CONFIRMED = ("the bot's creation of a policy named “{}” in app-db was not confirmed, and PlanetScale may "
-                 "still make it")
+NOT_CONFIRMED = ("the bot's creation or rename of a policy to “{}” in app-db was not confirmed, and PlanetScale "
+                 "may still carry it out")
 
 
 def failed(bot: Bot) -> list[str]:
@@ -87,3 +87,18 @@ def test_a_deletions_revert_clicked_again_while_its_first_creation_may_still_lan
     said = "\n".join(e.text for e in approvals_bot.slack.events[seen:])
     assert len(planetscale.calls("POST")) == 1, said
     assert NOT_CONFIRMED.format("Development daily") in said, said
+
+
+def test_a_rename_that_may_still_land_keeps_its_new_name_from_a_creation_but_not_from_itself(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """A rename's PATCH answered 500 and closed as not applied may still give its policy the name: a creation of
+    that name is refused meanwhile (before: made, and two policies of one name once the PATCH landed); the same
+    rename asked again is the policy's own and goes ahead."""
+    planetscale.add_fault(Fault(status=500, method="PATCH"))
+    approvals_bot.command('update acme/app-db bp03devday name="Nightly"', user=ALICE)
+    assert [r.state for r in approvals_bot.deps.store.requests(list(RequestState))] == [RequestState.FAILED]
+    again = approvals_bot.command(f"create acme/app-db {NIGHTLY}", user=BOB)
+    assert NOT_CONFIRMED.format("Nightly") in again.all_text(), again.all_text()
+    assert planetscale.calls("POST") == []
+    approvals_bot.command('update acme/app-db bp03devday name="Nightly"', user=ALICE)
+    assert planetscale.policy("acme", "app-db", "bp03devday")["name"] == "Nightly"
