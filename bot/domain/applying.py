@@ -279,8 +279,10 @@ class Applying(Snapshots, Lifecycle):
         except (PolicyNotFound, PlanetScaleError) as exc:
             raise JudgedAgain(partial(self._unread, claim, by, exc)) from None
         claim.read(self.clock())
+        judged_on = self._landing(rules, db, known.with_policies([(p.id, p.name, p.target) for p in policies]),
+                                  fresh.id)
         verdict = judge(Snapshot(Stage.APPLYING, rules, fresh, Asked.of(request), tuple(approvals), directory,
-                                 known.with_policies([(p.id, p.name, p.target) for p in policies])))
+                                 judged_on))
         claim.rules = rules
         if verdict.kind is not VerdictKind.APPLY:
             raise JudgedAgain(partial(self._not_applying, claim, by, verdict))

@@ -133,14 +133,27 @@ class DatabaseFacts:
     after: Basis | None = None
     unread: str | None = None
     policies_unread: str | None = None
+    # The policies a deletion or move of the bot's, closed as not applied, may still take away (ID, the target
+    # it would leave it on, "" when gone): a floor counts them gone (bot/domain/late_creations.py).
+    landing: tuple[tuple[str, str], ...] = ()
+    # The names (name, target) a creation or rename of the bot's, closed as not applied, may still give: a new
+    # name must not pass for one of them either.
+    making: tuple[tuple[str, str], ...] = ()
 
     def count(self, target: str) -> int:
-        return sum(1 for _, _, t in self.policies if t == target)
+        landing = dict(self.landing)
+        return sum(1 for i, _, t in self.policies if landing.get(i, t) == target)
 
     def named(self, name: str) -> list[str]:
         """The policies whose name reads as `name` (policy.name_key): a new name must not pass for one of them."""
         key = name_key(name)
         return [i for i, n, _ in self.policies if name_key(n) == key]
+
+    def making_named(self, name: str) -> list[str]:
+        """The targets of the policies the bot's unconfirmed creations or renames may still give a name that reads
+        as `name`."""
+        key = name_key(name)
+        return [t for n, t in self.making if name_key(n) == key]
 
     def with_policies(self, policies: Sequence[tuple[str, str, str]]) -> DatabaseFacts:
         return DatabaseFacts(tuple(policies), self.before, self.after, self.unread)

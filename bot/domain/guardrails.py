@@ -255,8 +255,12 @@ def _floor_checks(guardrails: Sequence[Guardrail], organization: str, database: 
         return []
     left = max(0, facts.count(leaving) - 1)
     where = f"{leaving} policies of {organization}/{database}"
+    landing = {i for i, t in facts.landing if t != leaving}
+    gone = [i for i, _, t in facts.policies if t == leaving and i in landing]
+    counted = f" (counting {', '.join(gone)} gone: the bot's deletion or move of it was not confirmed, and " \
+              "PlanetScale may still carry it out)" if gone else ""
     return [Check(g, "min_policies", left >= g.min_policies,
-                  f"{where} would be {left}, at least {g.min_policies} required" if left < g.min_policies
+                  f"{where} would be {left}{counted}, at least {g.min_policies} required" if left < g.min_policies
                   else f"{left} {where} left (at least {g.min_policies})")
             for g in guardrails if g.min_policies is not None and g.covers(organization, database, leaving)]
 

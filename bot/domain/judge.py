@@ -265,7 +265,10 @@ def _moved(s: Snapshot) -> str | None:
         if seen:
             return (f"a policy named “{name}” was made in PlanetScale since the request{seen}. Nothing was sent; "
                     "ask again with another name.")
-        if taken:  # held only by policies the rules hide from the requester: not named, as when it is asked
+        making = s.facts.making_named(str(a.changes["name"])) if s.facts else []
+        if any(_sees(s, t) for t in making):
+            return f"{_still_making(str(a.changes['name']), a.database)}. Nothing was sent; ask again after that."
+        if taken or making:  # held only by policies the rules hide from the requester: not named, as asked
             return f"“{name}” can no longer be used as a name in {a.database}. Nothing was sent; ask again with " \
                    "another name."
         return None
@@ -319,9 +322,23 @@ def _name_taken(s: Snapshot, own: str | None) -> list[Problem]:
     if _seen_one(s, held):
         return [Problem("name", f"“{outside(name)}” is the ID of another policy of {where}, and commands find a "
                                 "policy by its ID first: choose another name")]
-    if others or held:
+    making = s.facts.making_named(name) if s.facts else []
+    if any(_sees(s, t) for t in making):
+        return [Problem("name", f"{_still_making(name, where)}: choose another name, or see `list` after that")]
+    if others or held or making:
         return [Problem("name", f"“{outside(name)}” cannot be used as a name in {where}: choose another name")]
     return []
+
+
+def _still_making(name: str, where: str) -> str:
+    return (f"the bot's creation or rename of a policy to “{outside(name)}” in {where} was not confirmed, and "
+            "PlanetScale may still carry it out (up to 15 minutes after it was sent)")
+
+
+def _sees(s: Snapshot, target: str) -> bool:
+    a = s.asked
+    seen = decide(s.rules, s.directory, a.requester, Action.READ, a.organization, a.database, [target], a.channel)
+    return not isinstance(seen, Unchecked) and seen.allowed
 
 
 def _seen_one(s: Snapshot, ids: Sequence[str]) -> str:

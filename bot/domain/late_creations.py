@@ -6,8 +6,9 @@ outside the bot."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
+from bot.domain.audit import AuditEvent
 from bot.domain.backups import CLOCK_MARGIN_SECONDS, parse_time
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
@@ -93,7 +94,46 @@ def deleted_late(store: WatchStore, db: DatabaseRef, policy_id: str, now: float)
     return None
 
 
-def _sent_at(store: WatchStore, request: ChangeRequest) -> float:
+class _Requests(Protocol):
+    def policy_requests(self, organization: str, database: str, policy_id: str | None,
+                        states: list[RequestState], updated_since: float | None = None) -> list[ChangeRequest]: ...
+
+    def events_of_request(self, request_id: str) -> list[AuditEvent]: ...
+
+
+def still_landing(store: _Requests, db: DatabaseRef, facts: DatabaseFacts, now: float,
+                  judged: str = "") -> DatabaseFacts:
+    """`facts` with the creations, deletions, moves and renames of the bot's closed as not applied (outcome
+    unknown) that were sent at most LANDED_WITHIN_SECONDS before `now`: PlanetScale may still carry them out (the
+    watch then takes them as the bot's), so a floor of policies counts those policies as gone, or on the target
+    the move sent, and a new name counts the names they may still give as taken; but for `judged`'s own (the
+    policy being judged)."""
+    landing: list[tuple[str, str]] = []
+    making: list[tuple[str, str]] = []
+    for request in store.policy_requests(db.organization, db.database, None, [RequestState.FAILED],
+                                         updated_since=now - LANDED_WITHIN_SECONDS):
+        detail, changes = request.detail or "", request.changes
+        if request.kind is not ChangeKind.CREATE and request.policy_id == judged:
+            continue
+        unknown = detail.endswith(NOT_HELD if request.kind is ChangeKind.UPDATE else NOT_SHOWN)
+        if not unknown or (request.kind is ChangeKind.UPDATE and not {"name", "target"} & set(changes)):
+            continue
+        try:
+            if now - _sent_at(store, request) > LANDED_WITHIN_SECONDS:
+                continue
+        except ValueError:
+            pass  # when it was sent cannot be read: it may still land
+        target = str(changes.get("target", request.before.get("target", "")))
+        if request.kind is ChangeKind.DELETE:
+            landing.append((request.policy_id, ""))
+        elif request.kind is ChangeKind.UPDATE and "target" in changes:
+            landing.append((request.policy_id, target))
+        if "name" in changes:  # a creation's, or a rename's
+            making.append((str(changes["name"]), target))
+    return replace(facts, landing=tuple(landing), making=tuple(making)) if landing or making else facts
+
+
+def _sent_at(store: _Requests, request: ChangeRequest) -> float:
     """When the request's latest write was sent; ValueError when the trail holds none, or no time that reads."""
     return max(parse_time(e.at).timestamp() for e in store.events_of_request(request.id) if e.action == SENDING)
 

@@ -335,9 +335,9 @@ class ChangeStore(Protocol):
 
     def approvers_of(self, request_id: str) -> list[str]: ...
 
-    def policy_requests(self, organization: str, database: str, policy_id: str, states: Sequence[RequestState],
+    def policy_requests(self, organization: str, database: str, policy_id: str | None, states: Sequence[RequestState],
                         updated_since: float | None = None) -> list[ChangeRequest]:
-        """The requests on one policy in `states`, the oldest first."""
+        """The requests on one policy (None: on any of the database's) in `states`, the oldest first."""
         ...
 
     def batch_of_request(self, request_id: str) -> str | None:

@@ -4,7 +4,7 @@ the policy as PlanetScale holds it now, found by its ID alone."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.domain.access import AccessControl
 from bot.domain.access_rules import GROUP_ID, AccessRules
@@ -13,6 +13,7 @@ from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Asked, DirectoryFacts, Snapshot, Stage, Unchecked, Verdict, judge
+from bot.domain.late_creations import still_landing
 from bot.domain.outcomes import stored_policy
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import ChangeStore
@@ -23,6 +24,7 @@ class Snapshots:
     policies: PolicyService
     access: AccessControl
     store: ChangeStore
+    clock: Callable[[], float]
 
     def _asked_on(self, request: ChangeRequest) -> BackupPolicy | None:
         """The policy the request was asked on; None, its row named as damaged (/healthz), where no policy matches
@@ -59,7 +61,20 @@ class Snapshots:
         the facts), the directory looked up first."""
         rules = rules or self.access.rules
         directory = self._facts(rules, asked.organization, asked.database, [asked.requester])
+        facts = self._landing(rules, DatabaseRef(asked.organization, asked.database), facts, policy.id,
+                              naming="name" in asked.changes)
         return judge(Snapshot(stage, rules, policy, asked, tuple(approvals), directory, facts))
+
+    def _landing(self, rules: AccessRules, db: DatabaseRef, facts: DatabaseFacts | None, judged: str,
+                 naming: bool = False) -> DatabaseFacts | None:
+        """`facts` with the writes of the bot's that PlanetScale may still carry out (closed as not applied, their
+        outcome unknown): a floor counts the policies they delete or move as gone (but for `judged`'s own, the
+        policy being judged: its leaving is counted once), and a new name (`naming`) their creations' as taken."""
+        floor = facts is not None and bool(facts.policies) and any(g.min_policies is not None
+                                                                    for g in rules.guardrails)
+        if facts is None or not (floor or naming):
+            return facts
+        return still_landing(self.store, db, facts, self.clock(), judged)
 
     def judged(self, stage: Stage, policy: BackupPolicy, asked: Asked, approvals: Sequence[str],
                facts: DatabaseFacts | None = None, rules: AccessRules | None = None) -> Verdict:

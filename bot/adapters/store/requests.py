@@ -410,7 +410,7 @@ class Requests(AuditTrail):
             conn.execute(r.update().where(r.c.id == request_id, r.c.state == RequestState.PENDING.value)
                          .values(judge_at=at))
 
-    def policy_requests(self, organization: str, database: str, policy_id: str, states: Sequence[RequestState],
+    def policy_requests(self, organization: str, database: str, policy_id: str | None, states: Sequence[RequestState],
                         updated_since: float | None = None) -> list[ChangeRequest]:
         import sqlalchemy as sa
 
@@ -418,8 +418,9 @@ class Requests(AuditTrail):
 
         query = sa.select(*REQUEST_COLUMNS).where(change_requests.c.organization == organization,
                                                  change_requests.c.database == database,
-                                                 change_requests.c.policy_id == policy_id,
                                                  change_requests.c.state.in_(list(states)))
+        if policy_id is not None:
+            query = query.where(change_requests.c.policy_id == policy_id)
         if updated_since is not None:
             query = query.where(change_requests.c.updated_at >= updated_since)
         with self.reader.connect() as conn:
