@@ -61,6 +61,7 @@ class SlackUser:
     real_name: str
     email: str
     is_bot: bool = False
+    deleted: bool = False  # deactivated: users.info still answers, with `deleted: true`
 
 
 @dataclass
@@ -407,7 +408,7 @@ class SlackEmulator:
         if "users:read.email" in self.state.scopes:
             profile["email"] = user.email
         return {"ok": True, "user": {"id": user.id, "name": user.name, "real_name": user.real_name,
-                                     "is_bot": user.is_bot, "deleted": False, "profile": profile}}
+                                     "is_bot": user.is_bot, "deleted": user.deleted, "profile": profile}}
 
     def m_usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
         include_users = str(args.get("include_users", "")).lower() in ("1", "true")

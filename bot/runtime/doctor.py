@@ -258,10 +258,7 @@ def check_names(client: WebClient, rules: AccessRules | None, audit_channel: str
     def members(principal: str, rule: Rule) -> set[str]:
         if USER_ID.fullmatch(principal):
             if principal not in users:
-                users[principal] = user_exists(client, principal, rule.where, report)
-                if not users[principal]:
-                    report.problem(f"{rule.where}: user {principal} does not exist in this workspace",
-                                   "use the member ID from the person's profile (⋯ → Copy member ID)")
+                users[principal] = user_is_active(client, principal, rule.where, report)
             return {principal} if users[principal] else set()
         group = by_name.get(principal)
         if group is None:
@@ -297,15 +294,24 @@ def check_names(client: WebClient, rules: AccessRules | None, audit_channel: str
                                    "add approvers, or lower `approvals`")
 
 
-def user_exists(client: WebClient, user: str, where: str, report: Report) -> bool:
+def user_is_active(client: WebClient, user: str, where: str, report: Report) -> bool:
+    """Whether `user` can act in this workspace; a user who cannot, or cannot be checked, is a problem said."""
     try:
-        client.users_info(user=user)
+        answer = client.users_info(user=user)
     except (SlackApiError, OSError) as exc:  # any answer but "no such user": counted as there, and said
         error = error_of(exc)
         if error in ("user_not_found", "users_not_found"):
+            report.problem(f"{where}: user {user} does not exist in this workspace",
+                           "use the member ID from the person's profile (⋯ → Copy member ID)")
             return False
         report.problem(f"{where}: user {user} cannot be checked ({error})",
                        "run doctor again; if Slack keeps answering this, check the token's users:read scope")
+        return True
+    found = answer.get("user")
+    if isinstance(found, dict) and found.get("deleted") is True:
+        report.problem(f"{where}: user {user} is deactivated in this workspace",
+                       "remove them from the rules, or name who took their place")
+        return False
     return True
 
 
