@@ -254,6 +254,7 @@ def check_names(client: WebClient, rules: AccessRules | None, audit_channel: str
     by_name = {**{"@" + str(g.get("handle")): g for g in live}, **{str(g.get("id")): g for g in live}}
     users: dict[str, bool] = {}
     channels: set[str] = set()
+    handles: set[str] = set()
 
     def members(principal: str, rule: Rule) -> set[str]:
         if USER_ID.fullmatch(principal):
@@ -265,6 +266,11 @@ def check_names(client: WebClient, rules: AccessRules | None, audit_channel: str
             report.problem(f"{rule.where}: the user group {principal} does not exist in this workspace",
                            "correct the handle, or create the group in Slack (People → User groups)")
             return set()
+        if principal.startswith("@") and principal not in handles:
+            # A handle is free again once its group is renamed or disabled: whoever takes it next is obeyed.
+            handles.add(principal)
+            report.note(f"{rule.where}: the user group {principal} is named by its handle; its ID "
+                        f"{group.get('id')} keeps its place if it is renamed and another group takes the handle")
         return {str(u) for u in group.get("users") or []}
 
     for rule in rules.rules:

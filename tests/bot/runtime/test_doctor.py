@@ -75,6 +75,16 @@ def test_a_good_configuration_passes(healthy: Settings) -> None:
     assert f"all {len(REQUIRED_SCOPES)} scopes" in out
 
 
+def test_a_group_named_by_its_handle_is_noted_once_with_its_id(healthy: Settings, tmp_path: Path) -> None:
+    """A handle is free again once its group is renamed or disabled: the note gives the ID that keeps its place."""
+    (tmp_path / "access.toml").write_text(RULES + RULES.replace('"@dba-leads"', '"S0DBALEAD1"'))
+    problems, out = run(healthy)
+    assert problems == 0, out
+    assert out.count("the user group @dba-team is named by its handle; its ID S0DBATEAM1") == 1, out
+    assert out.count("the user group @dba-leads is named by its handle; its ID S0DBALEAD1") == 1, out
+    assert "S0DBALEAD1 is named by its handle" not in out, out
+
+
 @pytest.mark.parametrize(("breakage", "expected"), [
     ("wrong_slack_token", "Slack refused SLACK_BOT_TOKEN (invalid_auth)"),
     ("missing_scope", "the token lacks the scope usergroups:read"),
