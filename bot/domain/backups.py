@@ -70,10 +70,15 @@ class Backup(BaseModel):
     @field_validator("estimated_storage_cost", mode="before")
     @classmethod
     def _a_cost(cls, value: object) -> object:
-        # Only shown, never judged: a cost below zero (or `true`) is left out as not given, not told as a price.
-        if isinstance(value, bool):
+        # Only shown, never judged: a cost that is no number at or above zero (`true`, text, an object, below zero)
+        # is left out as not given, never told as a price nor making the list, and the sizes judged, unreadable.
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
             return None
-        return None if isinstance(value, int | float) and value < 0 else value
+        try:
+            cost = float(value)
+        except (ValueError, OverflowError):  # text no number reads, or an integer past a float's range
+            return None
+        return None if cost < 0 else cost
 
     @field_validator("created_at", "started_at", "completed_at", "expires_at")
     @classmethod
