@@ -26,7 +26,7 @@ from bot.domain.judge import (
     VerdictKind,
     judge,
 )
-from bot.domain.late_creations import NOT_HELD
+from bot.domain.late_creations import not_held
 from bot.domain.lifecycle import (
     CLAIM_WAIT_SECONDS,
     JUDGE_AGAIN_SECONDS,
@@ -456,7 +456,7 @@ class Applying(Snapshots, Lifecycle):
             return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({why}) and does not hold "
                                                "it yet; the bot checks again shortly and the message will show "
                                                "the result.", request)
-        return self._fail(request, by, f"{why} {NOT_HELD}", claim=claim)
+        return self._fail(request, by, f"{why} {not_held(self.store, request, current)}", claim=claim)
 
     def _sent_at(self, request: ChangeRequest) -> float:
         """When the request's latest PATCH was sent (when it was asked, if none is on the record)."""

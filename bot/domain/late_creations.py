@@ -22,6 +22,11 @@ from bot.domain.watch_state import WatchStore
 # creation may have made a policy later; one PlanetScale refused made none.
 NOT_SHOWN = "PlanetScale does not show the change, so it was not applied."
 NOT_HELD = "PlanetScale does not hold the change, so it was not applied."  # a PATCH's
+# A PATCH's, when PlanetScale wrote the policy after the read it was sent on: its own write may have landed and
+# been overwritten since. Its outcome is as unknown as NOT_HELD's.
+HELD_UNTOLD = ("PlanetScale does not hold the change now, but wrote the policy after the bot read it to send it: "
+               "the bot cannot tell whether it was applied and changed again since. Check the policy.")
+UNKNOWN_ENDS = (NOT_HELD, HELD_UNTOLD)
 # How long after its POST was sent a policy PlanetScale says it made may still be that POST's: a later one of the
 # same name is someone's own.
 LANDED_WITHIN_SECONDS = 900.0
@@ -59,7 +64,7 @@ def patched_late(store: WatchStore, db: DatabaseRef, policy: BackupPolicy) -> Ch
     held now, the policy last updated (as PlanetScale says) at most LANDED_WITHIN_SECONDS after it was sent; moved
     failed → applied, untold. None when no such change of the bot's can have set what the policy holds."""
     for request in store.policy_requests(db.organization, db.database, policy.id, [RequestState.FAILED]):
-        if request.kind is not ChangeKind.UPDATE or not (request.detail or "").endswith(NOT_HELD) \
+        if request.kind is not ChangeKind.UPDATE or not (request.detail or "").endswith(UNKNOWN_ENDS) \
                 or any(policy.field_value(f) != v for f, v in request.changes.items()):
             continue
         try:
@@ -115,7 +120,7 @@ def still_landing(store: _Requests, db: DatabaseRef, facts: DatabaseFacts, now: 
         detail, changes = request.detail or "", request.changes
         if request.kind is not ChangeKind.CREATE and request.policy_id == judged:
             continue
-        unknown = detail.endswith(NOT_HELD if request.kind is ChangeKind.UPDATE else NOT_SHOWN)
+        unknown = detail.endswith(UNKNOWN_ENDS if request.kind is ChangeKind.UPDATE else NOT_SHOWN)
         if not unknown or (request.kind is ChangeKind.UPDATE and not {"name", "target"} & set(changes)):
             continue
         try:
@@ -131,6 +136,14 @@ def still_landing(store: _Requests, db: DatabaseRef, facts: DatabaseFacts, now: 
         if "name" in changes:  # a creation's, or a rename's
             making.append((str(changes["name"]), target))
     return replace(facts, landing=tuple(landing), making=tuple(making)) if landing or making else facts
+
+
+def not_held(store: _Requests, request: ChangeRequest, policy: BackupPolicy) -> str:
+    """Why a PATCH whose outcome was unknown is closed as not applied: PlanetScale does not hold it, and, when its
+    `updated_at` moved since the read the latest PATCH was sent on, that the bot cannot tell whether it landed."""
+    sent = [e for e in store.events_of_request(request.id) if e.action == SENDING]
+    read = (sent[-1].before or {}).get("updated_at") if sent else None
+    return HELD_UNTOLD if read and policy.updated_at and policy.updated_at != read else NOT_HELD
 
 
 def _sent_at(store: _Requests, request: ChangeRequest) -> float:
