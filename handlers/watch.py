@@ -3,6 +3,8 @@ inverse change through the change path), and a policy's backups failing or recov
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from datetime import UTC, datetime
 from functools import partial
@@ -165,12 +167,33 @@ def skipped_blocks(skipped: list[Skipped]) -> list[dict[str, Any]]:
     ])
 
 
-def post_skipped(deps: Dependencies, client: WebClient, skipped: list[Skipped]) -> bool:
-    """Tell the audit channel what a pass skipped; False when Slack did not take it."""
+# The message metadata a skipped list is posted with: its items' digest, so that a try after one whose answer was
+# lost can find whether Slack took it.
+SKIPPED_EVENT = "backup_bot_watch_skipped"
+
+
+def skipped_digest(skipped: list[Skipped]) -> str:
+    items = sorted((s.what, s.reason) for s in skipped)
+    return hashlib.sha256(json.dumps(items, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def post_skipped(deps: Dependencies, client: WebClient, skipped: list[Skipped], tried_since: float | None = None) \
+        -> bool:
+    """Tell the audit channel what a pass skipped; False when Slack did not take it. `tried_since`: when the same
+    list was first tried without Slack saying it took it; the channel is looked at from then first."""
     if not deps.audit_channel:
         return True
+    digest = skipped_digest(skipped)
+    if tried_since is not None:
+        found = channel_history.posted_before(client, deps.audit_channel, tried_since, SKIPPED_EVENT, "digest",
+                                              digest, "the watch's list of what it skipped")
+        if found is None:
+            return False  # Slack cannot be asked now: looked at again next pass, never posted blind
+        if found:
+            return True
     try:
-        client.chat_postMessage(channel=deps.audit_channel, text=SKIPPED_HEADLINE, blocks=skipped_blocks(skipped))
+        client.chat_postMessage(channel=deps.audit_channel, text=SKIPPED_HEADLINE, blocks=skipped_blocks(skipped),
+                                metadata={"event_type": SKIPPED_EVENT, "event_payload": {"digest": digest}})
     except SlackApiError as exc:
         log.error("could not post what the watch skipped to %s: %s", deps.audit_channel, exc.response.get("error"))
         return False

@@ -23,10 +23,10 @@ import httpx
 from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from bot.adapters.planetscale_answers import error_body, next_page, not_json
+from bot.adapters.planetscale_answers import backups_read, error_body, next_page, not_json
 from bot.adapters.rate_limit import RateLimiter, describe_wait, retry_after_seconds
 from bot.adapters.within import Within, one_try_seconds, read_within
-from bot.domain.backups import Backup, Branch
+from bot.domain.backups import Backup, Branch, now_utc
 from bot.domain.naming import outside
 from bot.domain.policy import PATH_SEGMENT, BackupPolicy, PolicyUpdate
 from bot.domain.ports import (
@@ -264,10 +264,7 @@ class PlanetScaleClient:
         where = f"{organization}/{database} ({branch})"
         params = {**({"policy": policy_id} if policy_id else {}), **({"from": since} if since else {}),
                   **({"state": state} if state else {})}
-        try:
-            return [Backup.model_validate(item) for item in self._pages(path, where, "read_backups", params=params)]
-        except ValidationError:
-            raise BadResponse(f"PlanetScale answered for {where} with a backup list this bot cannot read.") from None
+        return backups_read(self._pages(path, where, "read_backups", params=params), where, now_utc())
 
     # --- plumbing ---------------------------------------------------------------------------------
 

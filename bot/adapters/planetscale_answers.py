@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
+from bot.domain.backups import Backup, parse_time
+from bot.domain.naming import outside
 from bot.domain.ports import BadResponse
+
+# How far ahead of this machine's clock a backup's time may lie (the two clocks' drift): past it, the backup did not
+# happen yet, and read as a policy's last success it would keep the policy healthy until then.
+FUTURE_MARGIN = timedelta(days=1)
 
 
 def not_json(constant: str) -> Any:
@@ -37,3 +47,20 @@ def next_page(named: Any, page: int, where: str, taken: int) -> int | None:
     raise BadResponse(f"PlanetScale answered for {where} with a list whose page {page} names {shown} as its next "
                       f"page, not page {page + 1}; the bot read its first {page} page(s), {taken} items, and "
                       "stopped, without the rest. Try again, and report it if it persists.")
+
+
+def backups_read(items: Iterable[dict[str, Any]], where: str, now: datetime) -> list[Backup]:
+    """A backup list's items, each as the spec has it and none made, started or finished in the future."""
+    try:
+        read = [Backup.model_validate(item) for item in items]
+    except ValidationError:
+        raise BadResponse(f"PlanetScale answered for {where} with a backup list this bot cannot read.") from None
+    latest = now + FUTURE_MARGIN
+    for backup in read:
+        future = next((t for t in (backup.created_at, backup.started_at, backup.completed_at)
+                       if t is not None and parse_time(t) > latest), None)
+        if future is not None:
+            raise BadResponse(f"PlanetScale answered for {where} with a backup list this bot cannot read: backup "
+                              f"“{outside(backup.id[:64])}” is dated {future[:40]}, in the future, which tells "
+                              "nothing of the policy's backups.")
+    return read

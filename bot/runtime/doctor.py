@@ -18,7 +18,7 @@ from bot.adapters import migrations
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.shared_budget import budget_path
 from bot.adapters.slack_http import SlackClient, SlackHttp
-from bot.adapters.slack_shapes import error_of
+from bot.adapters.slack_shapes import UNREADABLE, error_of
 from bot.adapters.store import Store
 from bot.domain.access_file import AccessFile
 from bot.domain.access_rules import USER_ID, AccessFileError, AccessRules, Rule
@@ -238,6 +238,21 @@ def budget_place(url: str) -> str:
     return "PlanetScale's budget: kept in the process (a database in memory is one process's)"
 
 
+def slack_trouble(exc: SlackApiError) -> tuple[str, str] | None:
+    """A failure on Slack's side (not the thing checked), in words with its fix; None for Slack's own refusal."""
+    status = exc.response.status_code
+    error = exc.response.get("error")
+    if error == "ratelimited" or status == 429:
+        return "ratelimited", "Slack is limiting this app's calls: run doctor again in a minute"
+    if error == UNREADABLE:
+        return (UNREADABLE, "Slack's answer is not one of its Web API's: check SLACK_API_URL (https://slack.com/api/ "
+                            "unless you use a proxy) and any proxy between; report it if it persists")
+    if status >= 500 or not error:
+        return (f"Slack answered HTTP {status}",
+                "Slack is failing: run doctor again in a few minutes, and check status.slack.com")
+    return None
+
+
 def check_names(client: WebClient, rules: AccessRules | None, audit_channel: str | None, report: Report) -> None:
     """The people, groups and channels the settings and rules name exist, and each rule's approvals can be met."""
     if audit_channel:
@@ -247,8 +262,9 @@ def check_names(client: WebClient, rules: AccessRules | None, audit_channel: str
     try:
         groups = list(client.usergroups_list(include_users=True).get("usergroups") or [])
     except (SlackApiError, OSError) as exc:
-        reason = error_of(exc)
-        report.problem(f"the user groups cannot be listed ({reason})", "grant usergroups:read and reinstall the app")
+        trouble = slack_trouble(exc) if isinstance(exc, SlackApiError) else None
+        reason, fix = trouble or (error_of(exc), "grant usergroups:read and reinstall the app")
+        report.problem(f"the user groups cannot be listed ({reason})", fix)
         return
     live = [g for g in groups if not g.get("date_delete")]
     by_name = {**{"@" + str(g.get("handle")): g for g in live}, **{str(g.get("id")): g for g in live}}
@@ -310,8 +326,10 @@ def user_is_active(client: WebClient, user: str, where: str, report: Report) -> 
             report.problem(f"{where}: user {user} does not exist in this workspace",
                            "use the member ID from the person's profile (⋯ → Copy member ID)")
             return False
-        report.problem(f"{where}: user {user} cannot be checked ({error})",
-                       "run doctor again; if Slack keeps answering this, check the token's users:read scope")
+        trouble = slack_trouble(exc) if isinstance(exc, SlackApiError) else None
+        reason, fix = trouble or (error, "run doctor again; if Slack keeps answering this, check the token's "
+                                         "users:read scope")
+        report.problem(f"{where}: user {user} cannot be checked ({reason})", fix)
         return True
     found = answer.get("user")
     if isinstance(found, dict) and found.get("deleted") is True:
@@ -326,7 +344,10 @@ def check_channel(client: WebClient, channel: str, where: str, report: Report) -
         client.conversations_info(channel=channel)
     except SlackApiError as exc:
         error = str(exc.response.get("error"))
-        if error == "channel_not_found":
+        trouble = slack_trouble(exc)
+        if trouble is not None:
+            report.problem(f"{where}: channel {channel} cannot be checked ({trouble[0]})", trouble[1])
+        elif error == "channel_not_found":
             report.problem(f"{where}: channel {channel} does not exist, or is private without the bot in it",
                            "use the channel's ID (channel details → About → Channel ID), and for a private "
                            "channel invite the bot (/invite @backup-bot)")
@@ -348,6 +369,10 @@ def check_slack(settings: Settings, report: Report) -> WebClient | None:
         answer = client.auth_test()
     except SlackApiError as exc:
         error = exc.response.get("error")
+        trouble = slack_trouble(exc)
+        if trouble is not None:
+            report.problem(f"Slack cannot check SLACK_BOT_TOKEN ({trouble[0]})", trouble[1])
+            return None
         fix = {"invalid_auth": "the token is wrong or was revoked: copy the Bot User OAuth Token (xoxb-…) again",
                "token_revoked": "reinstall the app to the workspace and copy the new bot token",
                "account_inactive": "reinstall the app to the workspace and copy the new bot token"}

@@ -36,7 +36,7 @@ NOTICE_FLUSH_SECONDS = 10.0
 
 class Watcher:
     def __init__(self, watch: Watch, store: Store, post: Callable[[Notice, bool, list[str]], bool], every: float,
-                 tell_skipped: Callable[[list[Skipped]], bool] | None = None):
+                 tell_skipped: Callable[[list[Skipped], float | None], bool] | None = None):
         self.watch = watch
         self.store = store
         self.post = post
@@ -46,6 +46,9 @@ class Watcher:
         self.skipped: list[Skipped] = []
         # For /healthz: the notices Slack did not take at the last try, and why; None once all are posted.
         self.unposted: str | None = None
+        # The skipped list last tried without Slack saying it took it (its answer may have been lost), and when it
+        # was first tried: the same list is looked for in the channel from then before it is posted again.
+        self._skipped_tried: tuple[frozenset[tuple[str, str]], float] | None = None
         self.holder = str(uuid.uuid4())
         # Every `every` from the start of the last pass: a cycle longer than that goes on at once.
         self._timer = Repeating("watch pass", self.run_once, every, fixed_rate=True)
@@ -104,8 +107,17 @@ class Watcher:
         # Claimed in the store, not kept here: a restart or another instance taking the watch over tells none again.
         claimed = self.store.claim_skipped([(s.what, s.reason) for s in result.skipped])
         new = [Skipped(what, why) for what, why in claimed]
-        if new and self.tell_skipped is not None and not self.tell_skipped(new):
+        if not new or self.tell_skipped is None:
+            return
+        items = frozenset(claimed)
+        tried = self._skipped_tried
+        since = tried[1] if tried is not None and tried[0] == items else None
+        attempt = time.time()
+        if self.tell_skipped(new, since):
+            self._skipped_tried = None
+        else:
             self.store.unclaim_skipped(claimed)  # Slack did not take it: told next pass
+            self._skipped_tried = (items, attempt if since is None else since)
 
     def post_pending(self) -> None:
         pending = self.store.unposted_notices()
