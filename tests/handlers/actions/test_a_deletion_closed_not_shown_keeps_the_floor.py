@@ -4,6 +4,7 @@ not judged on a list that still shows the first, which may land after it (SQLite
 
 from __future__ import annotations
 
+import pytest
 from access_rules import guardrail
 from approval_helpers import ALICE, BOB, CAROL, RULES, approvals_bot, request_id, sweep
 from backup_reads import moved_clock
@@ -47,10 +48,12 @@ def test_a_deletion_answered_500_does_not_let_a_second_one_past_the_floor(
     assert "would be 1 (counting bp10devx gone: the bot's deletion or move of it was not confirmed" in said, said
 
 
-def test_a_move_answered_500_does_not_let_a_second_one_past_the_floor(
-        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
-    """The same with moves out of production: alice's PATCH of the target answered 500 and not held yet, closed
-    as not applied; bob's move, approved after, was sent on the three production policies listed."""
+@pytest.mark.parametrize("status", [500, 504])
+def test_a_move_answered_5xx_does_not_let_a_second_one_past_the_floor(
+        approvals_bot: Bot, planetscale: PlanetScaleState, status: int) -> None:
+    """The same with moves out of production: alice's PATCH of the target answered 500 (closed as not applied) or
+    504 (kept unconfirmed) and not held yet; bob's move, approved after, was sent on the three production policies
+    listed."""
     approvals_bot.use_rules(PROD_FLOOR)
     planetscale.add_policy("acme", "app-db", "bp12prodz", name="Prod extra", target="production")
     asked = []
@@ -58,7 +61,7 @@ def test_a_move_answered_500_does_not_let_a_second_one_past_the_floor(
         approvals_bot.command(f"update acme/app-db {policy} target=development", user=user)
         asked.append([e for e in approvals_bot.slack.events if e.kind == "message" and e.thread_ts is None
                       and e.channel in approvals_bot.slack.channels][-1])
-    planetscale.add_fault(Fault(status=500, method="PATCH", path_contains="bp12prodz"))
+    planetscale.add_fault(Fault(status=status, method="PATCH", path_contains="bp12prodz"))
     for message in asked:
         approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
     planetscale.dashboard_change("acme", "app-db", "bp12prodz", target="development")  # carried out late
