@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
+import httpx
 from approval_helpers import request_message, sweep
 from conftest import Bot
 
@@ -58,3 +61,20 @@ def closed_past(bot: Bot, now: list[float], seconds: float) -> None:
     sweep(bot)
     now[0] += 120
     sweep(bot)
+
+
+class CostsWrittenAs(httpx.BaseTransport):
+    """PlanetScale (the emulator) with every backup's `estimated_storage_cost` written as `value`: what its spec
+    does not allow (text, objects, NaN, Infinity), which the emulator, judged by the spec, never sends."""
+
+    def __init__(self, value: Any) -> None:
+        self.inner, self.value = httpx.HTTPTransport(), value
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if not request.url.path.endswith("/backups") or response.status_code != 200:
+            return response
+        body = json.loads(response.read())
+        for item in body["data"]:
+            item["estimated_storage_cost"] = self.value
+        return httpx.Response(200, content=json.dumps(body).encode(), headers={"content-type": "application/json"})

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import httpx
 import processes
 import pytest
+from backup_reads import CostsWrittenAs
 from conftest import ALICE, ANSWER_LOST_TIMEOUT, DEMO_TOKEN, DEMO_TOKEN_ID, SIGNING_SECRET, Bot, bot_over, make_bot
 from processes import access_rules, command, serve_env, start
 from test_serve import post, server  # noqa: F401
@@ -247,23 +248,6 @@ def test_an_access_file_setting_holding_a_nul_byte_is_refused_at_start_in_one_li
     assert done.returncode != 0 and "holds a NUL byte" in done.stderr + done.stdout, done.stderr[-2000:]
 
 
-class NonFiniteCosts(httpx.BaseTransport):
-    """PlanetScale (the emulator) with every backup's `estimated_storage_cost` written as `value` (NaN, Infinity:
-    what Python's json reads, and JSON has not)."""
-
-    def __init__(self, value: float) -> None:
-        self.inner, self.value = httpx.HTTPTransport(), value
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self.inner.handle_request(request)
-        if not request.url.path.endswith("/backups") or response.status_code != 200:
-            return response
-        body = json.loads(response.read())
-        for item in body["data"]:
-            item["estimated_storage_cost"] = self.value
-        return httpx.Response(200, content=json.dumps(body).encode(), headers={"content-type": "application/json"})
-
-
 @pytest.mark.parametrize("value", [float("inf"), float("nan")], ids=["Infinity", "NaN"])
 def test_a_backup_cost_that_is_not_a_json_number_breaks_no_change_to_its_policy(
         settings: Settings, slack: SlackState, slack_server: tuple[SlackEmulator, BackgroundServer],
@@ -273,7 +257,7 @@ def test_a_backup_cost_that_is_not_a_json_number_breaks_no_change_to_its_policy(
     the request's estimate and, on PostgreSQL, whose JSON column refuses them, every change to the policy failed
     with "Something went wrong" and was never recorded (review rev20's finding 5, for a number)."""
     client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, planetscale_server[1].url + "/v1",
-                               retry=RetryPolicy(attempts=1), sleep=lambda _: None, transport=NonFiniteCosts(value))
+                               retry=RetryPolicy(attempts=1), sleep=lambda _: None, transport=CostsWrittenAs(value))
     store = Store(store_url)
     store.migrate()
     for bot in make_bot(settings, slack, client, store, slack_server):

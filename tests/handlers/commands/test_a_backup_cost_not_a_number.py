@@ -5,13 +5,12 @@ written as text was told as a price. Through Bolt's signed pipeline on SQLite an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from approval_helpers import ALICE, RULES
+from backup_reads import CostsWrittenAs
 from bulk_helpers import channel_messages
 from conftest import DEMO_TOKEN, DEMO_TOKEN_ID, Bot, make_bot
 
@@ -30,22 +29,6 @@ targets = ["production"]
 max_storage = "6GB"
 """
 WEEKLY = "bp02prodwk"  # production, weekly, kept 4 weeks, backups of 1.25 GB
-
-
-class CostsWrittenAs(httpx.BaseTransport):
-    """PlanetScale (the emulator) with every backup's `estimated_storage_cost` written as `value`."""
-
-    def __init__(self, value: Any) -> None:
-        self.inner, self.value = httpx.HTTPTransport(), value
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self.inner.handle_request(request)
-        if not request.url.path.endswith("/backups") or response.status_code != 200:
-            return response
-        body = json.loads(response.read())
-        for item in body["data"]:
-            item["estimated_storage_cost"] = self.value
-        return httpx.Response(200, content=json.dumps(body).encode(), headers={"content-type": "application/json"})
 
 
 @pytest.fixture
