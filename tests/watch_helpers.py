@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
-from conftest import Bot
+from conftest import ANSWER_LOST_TIMEOUT, Bot
 
+from bot.emulators.slack import MethodFault
 from bot.runtime.watch import Watcher, build_watcher
 
 AUDIT = "C0DBAOPS01"
@@ -19,3 +22,22 @@ def watched(approvals_bot: Bot) -> Iterator[tuple[Bot, Watcher]]:
     watcher = build_watcher(approvals_bot.deps, approvals_bot.app.client, every=1)
     yield approvals_bot, watcher
     watcher.stop()
+
+
+def a_pass_whose_post_slack_answers_late(bot: Bot, watcher: Watcher, posted: Callable[[], bool]) -> None:
+    """One pass whose first chat.postMessage Slack takes but answers only after the bot's client stopped waiting;
+    returns once Slack shows what `posted` looks for."""
+    pool = bot.app.client.http.client  # type: ignore[attr-defined]
+    usual = pool.timeout
+    pool.timeout = ANSWER_LOST_TIMEOUT
+    answered = threading.Event()  # Slack answers once the bot has stopped waiting, however slow the machine
+    bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, times=1))
+    try:
+        watcher.run_once()
+    finally:
+        pool.timeout = usual
+        answered.set()
+    deadline = time.monotonic() + 60
+    while not posted():  # Slack posts it, though the bot stopped waiting for its answer
+        assert time.monotonic() < deadline
+        time.sleep(0.05)

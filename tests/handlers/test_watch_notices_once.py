@@ -4,13 +4,10 @@ channel's history for the notice's ID (its message metadata) before posting agai
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 import sqlalchemy as sa
-from conftest import ANSWER_LOST_TIMEOUT, Bot
-from watch_helpers import AUDIT, approvals_bot, watched
+from conftest import Bot
+from watch_helpers import AUDIT, a_pass_whose_post_slack_answers_late, approvals_bot, watched
 
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import MethodFault
@@ -30,20 +27,7 @@ def test_a_notice_slack_took_after_the_clients_timeout_is_posted_once(
     bot, watcher = watched
     watcher.run_once()  # the baseline
     planetscale.dashboard_change("acme", "app-db", PROD, retention_value=1)
-    pool = bot.app.client.http.client  # type: ignore[attr-defined]
-    usual = pool.timeout
-    pool.timeout = ANSWER_LOST_TIMEOUT
-    answered = threading.Event()  # Slack answers once the bot has stopped waiting, however slow the machine
-    bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, times=1))
-    try:
-        watcher.run_once()
-    finally:
-        pool.timeout = usual
-        answered.set()
-    deadline = time.monotonic() + 60
-    while not notices_in_audit(bot):  # Slack posts it, though the bot stopped waiting for its answer
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    a_pass_whose_post_slack_answers_late(bot, watcher, lambda: bool(notices_in_audit(bot)))
     assert bot.deps.store.unposted_notices(), "the bot does not know it was posted"
     watcher.run_once()
     watcher.run_once()

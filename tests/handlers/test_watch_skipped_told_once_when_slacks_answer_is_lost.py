@@ -4,14 +4,10 @@ notice's next try does."""
 
 from __future__ import annotations
 
-import threading
-import time
-
-from conftest import ANSWER_LOST_TIMEOUT, Bot
-from watch_helpers import AUDIT, approvals_bot, watched
+from conftest import Bot
+from watch_helpers import AUDIT, a_pass_whose_post_slack_answers_late, approvals_bot, watched
 
 from bot.emulators.planetscale_state import PlanetScaleState
-from bot.emulators.slack import MethodFault
 from bot.runtime.watch import Watcher
 from handlers.watch import SKIPPED_HEADLINE
 
@@ -36,20 +32,7 @@ def test_a_skipped_message_slack_took_after_the_clients_timeout_is_posted_once(
     watcher.run_once()  # the baseline
     with planetscale.lock:  # a name PlanetScale should never list: skipped, and told
         planetscale.add_database("acme", "not a name")
-    pool = bot.app.client.http.client  # type: ignore[attr-defined]
-    usual = pool.timeout
-    pool.timeout = ANSWER_LOST_TIMEOUT
-    answered = threading.Event()  # Slack answers once the bot has stopped waiting, however slow the machine
-    bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, times=1))
-    try:
-        watcher.run_once()
-    finally:
-        pool.timeout = usual
-        answered.set()
-    deadline = time.monotonic() + 60
-    while not skipped_in_audit(bot):  # Slack posts it, though the bot stopped waiting for its answer
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    a_pass_whose_post_slack_answers_late(bot, watcher, lambda: skipped_in_audit(bot) > 0)
     watcher.run_once()
     watcher.run_once()
     assert skipped_in_audit(bot) == 1
