@@ -134,15 +134,22 @@ class DatabaseFacts:
     unread: str | None = None
     policies_unread: str | None = None
     # The policies a deletion or move of the bot's, closed as not applied, may still take away (ID, the target
-    # it would leave it on, "" when gone): a floor counts them gone (bot/domain/late_creations.py).
+    # it would leave it on, "" when gone): a floor counts them gone, and a move not yet on the target it was sent
+    # to, as it may never land (bot/domain/late_creations.py).
     landing: tuple[tuple[str, str], ...] = ()
     # The names (name, target) a creation or rename of the bot's, closed as not applied, may still give: a new
     # name must not pass for one of them either.
     making: tuple[tuple[str, str], ...] = ()
 
     def count(self, target: str) -> int:
+        """The policies on `target` whatever the bot's unconfirmed writes do: on it as listed and where they land."""
         landing = dict(self.landing)
-        return sum(1 for i, _, t in self.policies if landing.get(i, t) == target)
+        return sum(1 for i, _, t in self.policies if t == target and landing.get(i, t) == target)
+
+    def arriving(self, target: str) -> list[str]:
+        """The policies a move of the bot's, closed as not applied, may still bring to `target` (not counted)."""
+        landing = dict(self.landing)
+        return [i for i, _, t in self.policies if t != target and landing.get(i) == target]
 
     def named(self, name: str) -> list[str]:
         """The policies whose name reads as `name` (policy.name_key): a new name must not pass for one of them."""

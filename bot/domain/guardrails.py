@@ -259,6 +259,9 @@ def _floor_checks(guardrails: Sequence[Guardrail], organization: str, database: 
     gone = [i for i, _, t in facts.policies if t == leaving and i in landing]
     counted = f" (counting {', '.join(gone)} gone: the bot's deletion or move of it was not confirmed, and " \
               "PlanetScale may still carry it out)" if gone else ""
+    arriving = facts.arriving(leaving)
+    counted += f" (not counting {', '.join(arriving)}: the bot's move of it here was not confirmed, and may never " \
+               "land)" if arriving else ""
     return [Check(g, "min_policies", left >= g.min_policies,
                   f"{where} would be {left}{counted}, at least {g.min_policies} required" if left < g.min_policies
                   else f"{left} {where} left (at least {g.min_policies})")
