@@ -34,6 +34,17 @@ def control_character(text: str) -> str | None:
     return None
 
 
+def lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in `text` as U+XXXX, or None: half of a pair, which a JSON payload may carry
+    (`\\ud800`) but no UTF-8 holds, so no database, file or message could take the text."""
+    if text.isascii():
+        return None
+    for ch in text:
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            return f"U+{ord(ch):04X}"
+    return None
+
+
 # Letters and symbols by category that draw nothing: the Hangul fillers and the blank braille pattern.
 BLANK_SHOWN = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 

@@ -15,6 +15,7 @@ from bot.domain.policy import (
     control_character,
     first_unseen,
     invisible_character,
+    lone_surrogate,
     shows_something,
 )
 
@@ -29,6 +30,10 @@ def is_number(text: str) -> bool:
 
 
 def refuse_control_characters(key: str, text: str) -> None:
+    broken = lone_surrogate(text)  # Socket Mode's JSON may carry one; no database or file could hold the text
+    if broken:
+        raise CommandError(f"`{key}` holds a broken character ({broken}, half of a pair that no text holds "
+                           "alone): type or paste it again.")
     found = control_character(text)
     if found:
         raise CommandError(f"`{key}` holds a control character ({found}): write it as plain text on one line, "

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from bot.domain.audit import AuditEvent, csv_text
 from bot.domain.naming import OUTSIDE_START, unmarked
+from bot.domain.policy import lone_surrogate
 from bot.runtime.settings import Settings, SettingsError
 
 AGE = re.compile(r"([0-9]{1,6})\s*(h|d|w|y)")
@@ -196,6 +197,8 @@ def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str 
         if not ORG_DB.fullmatch(db.strip().lower()):
             raise UsageError(f"--db `{db[:60]}`: write the organization and the database, e.g. acme/app-db")
         organization, database = db.strip().lower().split("/")
+    if actor is not None and lone_surrogate(actor):  # bytes the terminal gave that are not UTF-8
+        raise UsageError("--actor: the name given is not UTF-8 text: write a Slack user ID, e.g. U0ALICE001")
     start = parse_when(since, now) if since else None
     end = parse_when(until, now) if until else None
     settings = Settings.load()

@@ -19,6 +19,7 @@ from bot.domain.policy import (
     control_character,
     first_unseen,
     invisible_character,
+    lone_surrogate,
     shows_something,
 )
 from bot.domain.setting_values import is_number
@@ -49,6 +50,9 @@ def form_values(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         if block_id in ("reason", "name") and control_character(str(raw or "")):
             errors[block_id] = (f"Remove the control character ({control_character(str(raw))}): plain text on "
                                 "one line, without tabs or terminal escapes.")
+        elif block_id in ("reason", "name") and lone_surrogate(str(raw or "")):
+            errors[block_id] = (f"Remove the broken character ({lone_surrogate(str(raw))}, half of a pair that "
+                                "no text holds alone): type or paste the text again.")
         elif block_id == "name" and invisible_character(str(raw or "")):
             errors[block_id] = (f"Remove the invisible character ({invisible_character(str(raw))}, e.g. a bidi "
                                 "override or a zero-width space): it would let one name pass for another.")

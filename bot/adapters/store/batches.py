@@ -14,6 +14,7 @@ from bot.adapters.store.rows import (
     TIME_DAMAGED,
     Damaged,
     columns,
+    could_be_an_id,
     damaged,
     decoded,
     log_event,
@@ -131,6 +132,8 @@ class Batches(AuditTrail):
 
         from bot.adapters.schema import BATCH_COLUMNS, change_batches
 
+        if not could_be_an_id(batch_id):
+            return None
         with self.reader.connect() as conn:
             row = conn.execute(sa.select(*BATCH_COLUMNS).where(change_batches.c.id == batch_id)).mappings().first()
         return batch_of(row, self.damaged) if row else None

@@ -14,6 +14,7 @@ from bot.adapters.store.rows import (
     TIME_DAMAGED,
     Damaged,
     columns,
+    could_be_an_id,
     damaged,
     damaged_until,
     database_prefix,
@@ -78,6 +79,8 @@ class Requests(AuditTrail):
     def get_request(self, request_id: str) -> ChangeRequest | None:
         from bot.adapters.schema import SELECT_REQUEST
 
+        if not could_be_an_id(request_id):
+            return None
         with self.reader.connect() as conn:
             row = conn.execute(SELECT_REQUEST, {"request_id": request_id}).mappings().first()
         return request_of(row, self.damaged) if row else None

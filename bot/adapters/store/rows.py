@@ -28,6 +28,12 @@ LONGEST_KEY = 300
 LONGEST_PREFIX_BYTES = 1000
 
 
+def could_be_an_id(text: str) -> bool:
+    """Whether `text` (a button's value) could be an ID this bot stored (36 characters at most, UTF-8): one that
+    cannot is no row's, and is never sent, as neither database can take it as a parameter."""
+    return len(text) <= 36 and not any(0xD800 <= ord(ch) <= 0xDFFF or ch == "\x00" for ch in text)
+
+
 def database_prefix(organization: str, database: str) -> str:
     """What every key of a database begins with, and no key of another: `organization/database/` as named, so
     prefix searches by database find its keys; the SHA-256 of both names when they are long, hold a slash (the

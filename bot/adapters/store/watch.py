@@ -9,6 +9,7 @@ from bot.adapters.store.audit import AuditTrail
 from bot.adapters.store.rows import (
     LEASE_DAMAGED,
     Damaged,
+    could_be_an_id,
     damaged,
     damaged_until,
     decoded,
@@ -222,6 +223,8 @@ class WatchState(AuditTrail):
 
         from bot.adapters.schema import as_stored, watch_notices
 
+        if not could_be_an_id(notice_id):
+            return None
         with self.reader.connect() as conn:
             row = conn.execute(sa.select(*as_stored(watch_notices)).where(watch_notices.c.id == notice_id)
                                ).mappings().first()
