@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ from typing import Any
 import httpx
 from conftest import SIGNING_SECRET
 from processes import access_rules, command, post, serve_env, start, wait_until
-from test_workers import cmdline, parent, stop
+from test_workers import cmdline, parent, stop, stop_between_writes
 from test_workers import url as url  # the fixture: SQLite and PostgreSQL
 
 from bot.adapters.store import Store
@@ -210,27 +209,3 @@ def test_metrics_of_serve_with_four_stuck_workers_still_answers_with_the_fronts(
 def workers_of(serve: subprocess.Popen[bytes]) -> list[int]:
     return [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and parent(int(pid)) == serve.pid
             and b"spawn_main" in cmdline(int(pid))]
-
-
-def stop_between_writes(pids: list[int], url: str, stopped: list[int]) -> None:
-    """SIGSTOP to each worker, at a moment none holds SQLite's write lock (a worker stopped inside a write holds
-    every process's writes, /metrics' count of open requests too: not what is tried here)."""
-    for _ in range(50):
-        for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
-        stopped[:] = pids
-        if not url.startswith("sqlite"):
-            return
-        db = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0.05, isolation_level=None)
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("ROLLBACK")
-            return
-        except sqlite3.OperationalError:
-            for pid in pids:
-                os.kill(pid, signal.SIGCONT)
-            stopped.clear()
-            time.sleep(0.1)
-        finally:
-            db.close()
-    raise AssertionError("the workers held SQLite's write lock at every try")
