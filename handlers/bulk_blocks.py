@@ -376,6 +376,13 @@ def outcome_replies(members: Sequence[Member], parts: int | None = None) -> list
     return thread_replies(lines, title) if parts is None else fitted_replies(lines, title, parts)
 
 
+def landed_late_words(batch: Batch, member: Member) -> str:
+    """A policy this bulk change told as not applied, found carried out since: told again, as it now stands."""
+    return (f"Correction to how bulk change `{batch.id[:8]}` (`{code_text(batch.selection)}`) ended: one policy told "
+            f"as not applied was applied after all (PlanetScale carried out the change after the bot had closed it; "
+            f"nothing more is needed for it, and Retry no longer offers it).\n{member_line(member)}")
+
+
 def audit_replies(batch: Batch, members: Sequence[Member],
                   outcomes: Sequence[tuple[str, list[dict[str, Any]]]]) -> list[tuple[str, list[dict[str, Any]]]]:
     """What the audit channel's entry of a bulk change (drawn unthreaded: the channel has no thread of it) leaves

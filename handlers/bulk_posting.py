@@ -16,6 +16,7 @@ from bot.adapters.slack_shapes import error_of
 from bot.domain.batches import UNSHOWN, Batch, BatchOutcome, BatchOutcomeKind, BatchState
 from bot.domain.bulk_costs import SharedReads
 from bot.domain.changes import SYSTEM, Outcome
+from bot.domain.late_creations import landed_after_closing
 from handlers import blocks, bulk_blocks, channel_history, home
 from handlers.dependencies import Dependencies
 from handlers.late_post import NOTICE_EVENT, POST_GRACE, POST_REFUSED, POSTED, POSTING, posted_already
@@ -283,10 +284,31 @@ def report_request_step(deps: Dependencies, client: WebClient, outcome: Outcome,
         return
     # A member has no message of its own: its batch's message, thread and requester's DM tell it.
     latest = deps.store.get_batch(batch.id) or batch
+    told_before = deps.store.notice_claimed_at(latest.id, "outcomes") is not None
     refresh(deps, client, latest)
     if all(m.done for m in deps.store.batch_members(latest.id)):
         finish(deps, client, latest)
+        if told_before and outcome.request is not None and landed_after_closing(outcome.request):
+            correct(deps, client, latest, outcome.request.id)
     answer_actor(deps, client, outcome, respond, actor)
+
+
+def correct(deps: Dependencies, client: WebClient, batch: Batch, request_id: str) -> None:
+    """A policy told as not applied in the thread, to the requester and in the audit channel, that PlanetScale
+    carried out after all: told there again, each once."""
+    member = next((m for m in deps.store.batch_members(batch.id) if m.request.id == request_id), None)
+    if member is None:
+        return
+    text = bulk_blocks.landed_late_words(batch, member)
+    shown = blocks.to_dicts([blocks.section(text)])
+    places = [("late", batch.message_channel, batch.message_ts, None), ("late:dm", batch.requester, None,
+                                                                       batch.requester)]
+    if deps.audit_channel and deps.audit_channel != batch.channel:
+        places.append(("late:audit", deps.audit_channel, None, None))
+    for where, channel, thread_ts, user in places:
+        key = f"{where}:{request_id}"
+        if channel and deps.store.claim_notice(batch.id, key):
+            sent_once(deps, client, batch, key, [key], channel, text, shown, thread_ts=thread_ts, user=user)
 
 
 def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome], None]:

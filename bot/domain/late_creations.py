@@ -34,6 +34,15 @@ LANDED_LATE = ("PlanetScale {did} after the bot had closed the {what} as not app
                "policies read after it did not show it yet)")
 
 
+def landed_after_closing(request: ChangeRequest) -> bool:
+    """Whether the request is applied because the watch found its write carried out after the bot had closed it
+    as not applied (its end was told as not applied before)."""
+    head, _, rest = LANDED_LATE.partition("{did}")
+    detail = request.detail or ""
+    return request.state is RequestState.APPLIED and detail.startswith(head) and \
+        rest.partition("{what}")[0] in detail
+
+
 def landed_late(store: WatchStore, db: DatabaseRef, policy: BackupPolicy) -> ChangeRequest | None:
     """The creation closed as not applied whose POST made `policy`, moved failed → applied (untold, so that the
     sweep tells its requester); None when no such creation of the bot's can have made it."""
