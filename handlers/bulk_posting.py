@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack_shapes import error_of
-from bot.domain.batches import UNSHOWN, Batch, BatchOutcome, BatchOutcomeKind, BatchState
+from bot.domain.batches import UNSHOWN, Batch, BatchOutcome, BatchOutcomeKind, BatchState, Member
 from bot.domain.bulk_costs import SharedReads
 from bot.domain.changes import SYSTEM, Outcome
 from bot.domain.late_creations import landed_after_closing
@@ -217,6 +217,7 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
     outcomes = bulk_blocks.outcome_replies(members)
     to_thread(deps, client, batch, "outcomes", outcomes)
     to_requester(deps, client, batch)
+    correct(deps, client, batch, members)
     if not deps.store.claim_notice(batch.id, "audit"):
         return
     if not deps.audit_channel or deps.audit_channel == batch.channel:
@@ -284,31 +285,31 @@ def report_request_step(deps: Dependencies, client: WebClient, outcome: Outcome,
         return
     # A member has no message of its own: its batch's message, thread and requester's DM tell it.
     latest = deps.store.get_batch(batch.id) or batch
-    told_before = deps.store.notice_claimed_at(latest.id, "outcomes") is not None
     refresh(deps, client, latest)
     if all(m.done for m in deps.store.batch_members(latest.id)):
         finish(deps, client, latest)
-        if told_before and outcome.request is not None and landed_after_closing(outcome.request):
-            correct(deps, client, latest, outcome.request.id)
     answer_actor(deps, client, outcome, respond, actor)
 
 
-def correct(deps: Dependencies, client: WebClient, batch: Batch, request_id: str) -> None:
-    """A policy told as not applied in the thread, to the requester and in the audit channel, that PlanetScale
-    carried out after all: told there again, each once."""
-    member = next((m for m in deps.store.batch_members(batch.id) if m.request.id == request_id), None)
-    if member is None:
+def correct(deps: Dependencies, client: WebClient, batch: Batch, members: list[Member]) -> None:
+    """A policy told as not applied (in the thread, to the requester, in the audit channel) that PlanetScale
+    carried out after all, found after that was told: told there again, each once."""
+    late = [m for m in members if landed_after_closing(m.request)]
+    if not late:
         return
-    text = bulk_blocks.landed_late_words(batch, member)
-    shown = blocks.to_dicts([blocks.section(text)])
-    places = [("late", batch.message_channel, batch.message_ts, None), ("late:dm", batch.requester, None,
-                                                                       batch.requester)]
+    places = [("outcomes", "late", batch.message_channel, batch.message_ts, None),
+              (f"dm:{batch.state.value}", "late:dm", batch.requester, None, batch.requester)]
     if deps.audit_channel and deps.audit_channel != batch.channel:
-        places.append(("late:audit", deps.audit_channel, None, None))
-    for where, channel, thread_ts, user in places:
-        key = f"{where}:{request_id}"
-        if channel and deps.store.claim_notice(batch.id, key):
-            sent_once(deps, client, batch, key, [key], channel, text, shown, thread_ts=thread_ts, user=user)
+        places.append(("audit", "late:audit", deps.audit_channel, None, None))
+    for told, where, channel, thread_ts, user in places:
+        told_at = deps.store.notice_claimed_at(batch.id, told)
+        for member in late:
+            key = f"{where}:{member.request.id}"
+            if channel and told_at is not None and member.request.updated_at > told_at and \
+                    deps.store.claim_notice(batch.id, key):
+                text = bulk_blocks.landed_late_words(batch, member)
+                sent_once(deps, client, batch, key, [key], channel, text, blocks.to_dicts([blocks.section(text)]),
+                          thread_ts=thread_ts, user=user)
 
 
 def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome], None]:

@@ -6,7 +6,9 @@ it was applied after all, once; its message shows it applied. Through Bolt, on S
 from __future__ import annotations
 
 import json
+import threading
 import time
+from typing import Any
 
 from approval_helpers import ALICE, CAROL, sweep
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
@@ -23,12 +25,30 @@ from handlers.bulk_blocks import BULK_APPROVE, BULK_RETRY
 AUDIT = "C0RANDOM01"  # an audit channel of its own, apart from the bulk change's
 
 
+class Held(threading.Event):
+    """PlanetScale holds a request until this is set; `arrived` is set once it holds one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.arrived.set()
+        return super().wait(timeout)
+
+
 def add_databases(planetscale: PlanetScaleState, count: int) -> list[str]:
     names = [f"gate-{n:02d}" for n in range(1, count + 1)]
     for name in names:
         planetscale.add_database("acme", name)
         planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
     return names
+
+
+def batch_of(store: Any) -> str:
+    """The one bulk change asked."""
+    with store.reader.connect() as conn:
+        return str(conn.exec_driver_sql("select id from change_batches").scalar())
 
 
 def said(bot: Bot, since: int, channel: str, words: str) -> list[str]:
@@ -60,6 +80,7 @@ def test_a_bulk_policy_closed_as_not_applied_whose_patch_landed_later_is_told_ap
     assert member.request.state is RequestState.FAILED
     assert said(bot, 0, "D0ALICE001", "1 not applied*") and said(bot, 0, AUDIT, "1 not applied*")
     told = len(bot.slack.events)
+    now[0] += 60  # the watch's next pass, a minute later
     planetscale.dashboard_change("acme", dbs[1], f"{dbs[1]}-prod", retention_value=14, retention_unit="day")
     assert watch_pass(bot, watcher) == []  # the bot's own change, not one made outside it
     sweep(bot)
@@ -72,3 +93,44 @@ def test_a_bulk_policy_closed_as_not_applied_whose_patch_landed_later_is_told_ap
         corrected = said(bot, told, where, "applied after all")
         assert len(corrected) == 1, (where, [(e.channel, e.text) for e in bot.slack.events[told:]])
         assert f"`{dbs[1]}`" in corrected[0]
+
+
+def test_a_bulk_policy_closed_as_not_applied_whose_worker_hears_it_landed_is_told_applied_everywhere_once(
+    approvals_bot: Bot, planetscale: PlanetScaleState
+) -> None:
+    """The worker sending a policy's PATCH stalls past its lease; the sweep takes it over, does not find it in
+    PlanetScale, closes it as not applied and finishes the bulk change. Then PlanetScale carries the PATCH out and
+    the worker hears so: recorded applied, and told so where "not applied" was told."""
+    bot = approvals_bot
+    bot.deps.audit_channel = AUDIT
+    changes, store = bot.deps.changes, bot.deps.store
+    now = [1_000_000.0]
+    changes.clock = lambda: now[0]
+    store.clock = lambda: now[0]
+    dbs = add_databases(planetscale, 3)
+    for db in dbs:
+        planetscale.policies[("acme", db)][f"{db}-prod"]["target"] = "development"  # applied at once
+    stalled = Held()
+    planetscale.add_fault(Fault(method="PATCH", until=stalled, path_contains=f"/databases/{dbs[1]}/"))
+    worker = threading.Thread(target=bot.command, args=('update acme/gate-* "Production daily" retention=14d',),
+                              kwargs={"user": ALICE})
+    worker.start()
+    assert stalled.arrived.wait(60), "the stalled PATCH was never sent"
+    now[0] += changes.lease_seconds + 1
+    sweep(bot)  # takes the stalled one over (not in PlanetScale: not applied) and applies the one left
+    sweep(bot)
+    members = {m.request.database: m.request for m in store.batch_members(batch_of(store))}
+    assert members[dbs[1]].state is RequestState.FAILED, members
+    assert said(bot, 0, "D0ALICE001", "1 not applied*")
+    told = len(bot.slack.events)
+    now[0] += 1
+    stalled.set()  # PlanetScale carries it out, and the worker hears it
+    worker.join(30)
+    assert not worker.is_alive()
+    sweep(bot)
+    members = {m.request.database: m.request for m in store.batch_members(batch_of(store))}
+    assert members[dbs[1]].state is RequestState.APPLIED, members
+    assert len([c for c in planetscale.calls("PATCH") if f"/databases/{dbs[1]}/" in c.path]) == 1
+    for where in ("D0ALICE001", AUDIT):
+        corrected = said(bot, told, where, "applied after all")
+        assert len(corrected) == 1, (where, [(e.channel, e.text) for e in bot.slack.events[told:]])
