@@ -55,6 +55,10 @@ OUTCOME_WORDS = {OutcomeKind.APPLIED: ":white_check_mark: applied",
                  OutcomeKind.INVALID: ":no_entry: not applied",
                  OutcomeKind.WAITING: ":hourglass: waiting: its rules now ask for more approvals",
                  OutcomeKind.QUEUED: ":hourglass_flowing_sand: not applied yet: the bot applies it shortly"}
+# A policy whose write was sent and not confirmed (answered 504, or its answer lost): it may stand already, and
+# nothing is sent again; what PlanetScale holds settles it.
+SENT_UNCONFIRMED_WORDS = (":hourglass_flowing_sand: sent, not confirmed yet: the bot reads PlanetScale again shortly "
+                          "(nothing is sent again) and this message will show the result")
 STATE_WORDS = {RequestState.APPLIED: ":white_check_mark: applied", RequestState.FAILED: ":x: not applied",
                RequestState.APPROVED: ":hourglass_flowing_sand: applying", RequestState.APPLYING:
                ":hourglass_flowing_sand: applying", RequestState.PENDING: ":hourglass: waiting for approvals"}
@@ -152,6 +156,8 @@ def member_line(member: Member) -> str:
     request = member.request
     words = (OUTCOME_WORDS.get(member.outcome) if member.outcome else None) or STATE_WORDS.get(
         request.state, request.state.value)
+    if request.state is RequestState.APPLYING and member.outcome is OutcomeKind.QUEUED:
+        words = SENT_UNCONFIRMED_WORDS
     if request.state is RequestState.FAILED and member.outcome not in (OutcomeKind.CONFLICT, OutcomeKind.FAILED,
                                                                       OutcomeKind.NO_LONGER_ALLOWED,
                                                                       OutcomeKind.INVALID):
@@ -368,6 +374,13 @@ def outcome_replies(members: Sequence[Member], parts: int | None = None) -> list
     title = f"How each policy ended ({len(members)})"
     lines = member_lines(members)
     return thread_replies(lines, title) if parts is None else fitted_replies(lines, title, parts)
+
+
+def landed_late_words(batch: Batch, member: Member) -> str:
+    """A policy this bulk change told as not applied, found carried out since: told again, as it now stands."""
+    return (f"Correction to how bulk change `{batch.id[:8]}` (`{code_text(batch.selection)}`) ended: one policy told "
+            f"as not applied was applied after all (PlanetScale carried out the change after the bot had closed it; "
+            f"nothing more is needed for it, and Retry no longer offers it).\n{member_line(member)}")
 
 
 def audit_replies(batch: Batch, members: Sequence[Member],

@@ -13,9 +13,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack_shapes import error_of
-from bot.domain.batches import UNSHOWN, Batch, BatchOutcome, BatchOutcomeKind, BatchState
+from bot.domain.batches import UNSHOWN, Batch, BatchOutcome, BatchOutcomeKind, BatchState, Member
 from bot.domain.bulk_costs import SharedReads
 from bot.domain.changes import SYSTEM, Outcome
+from bot.domain.late_creations import landed_after_closing
 from handlers import blocks, bulk_blocks, channel_history, home
 from handlers.dependencies import Dependencies
 from handlers.late_post import NOTICE_EVENT, POST_GRACE, POST_REFUSED, POSTED, POSTING, posted_already
@@ -216,6 +217,7 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
     outcomes = bulk_blocks.outcome_replies(members)
     to_thread(deps, client, batch, "outcomes", outcomes)
     to_requester(deps, client, batch)
+    correct(deps, client, batch, members)
     if not deps.store.claim_notice(batch.id, "audit"):
         return
     if not deps.audit_channel or deps.audit_channel == batch.channel:
@@ -287,6 +289,27 @@ def report_request_step(deps: Dependencies, client: WebClient, outcome: Outcome,
     if all(m.done for m in deps.store.batch_members(latest.id)):
         finish(deps, client, latest)
     answer_actor(deps, client, outcome, respond, actor)
+
+
+def correct(deps: Dependencies, client: WebClient, batch: Batch, members: list[Member]) -> None:
+    """A policy told as not applied (in the thread, to the requester, in the audit channel) that PlanetScale
+    carried out after all, found after that was told: told there again, each once."""
+    late = [m for m in members if landed_after_closing(m.request)]
+    if not late:
+        return
+    places = [("outcomes", "late", batch.message_channel, batch.message_ts, None),
+              (f"dm:{batch.state.value}", "late:dm", batch.requester, None, batch.requester)]
+    if deps.audit_channel and deps.audit_channel != batch.channel:
+        places.append(("audit", "late:audit", deps.audit_channel, None, None))
+    for told, where, channel, thread_ts, user in places:
+        told_at = deps.store.notice_claimed_at(batch.id, told)
+        for member in late:
+            key = f"{where}:{member.request.id}"
+            if channel and told_at is not None and member.request.updated_at > told_at and \
+                    deps.store.claim_notice(batch.id, key):
+                text = bulk_blocks.landed_late_words(batch, member)
+                sent_once(deps, client, batch, key, [key], channel, text, blocks.to_dicts([blocks.section(text)]),
+                          thread_ts=thread_ts, user=user)
 
 
 def sweep_reporter(deps: Dependencies, client: WebClient) -> Callable[[Outcome], None]:

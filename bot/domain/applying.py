@@ -26,7 +26,7 @@ from bot.domain.judge import (
     VerdictKind,
     judge,
 )
-from bot.domain.late_creations import not_held
+from bot.domain.late_creations import ANSWERED_AFTER_CLOSING, not_held
 from bot.domain.lifecycle import (
     CLAIM_WAIT_SECONDS,
     JUDGE_AGAIN_SECONDS,
@@ -390,8 +390,7 @@ class Applying(Snapshots, Lifecycle):
         since = [r for r in self.store.policy_requests(request.organization, request.database, policy_id,
                                                        [S.APPLIED], updated_since=self._sent_at(request))
                  if r.id != request.id]
-        note = ("PlanetScale carried out its send after the bot had closed it as failed (the worker sending it "
-                "outlived its lease)")
+        note = ANSWERED_AFTER_CLOSING
         if since:
             note += (f"; it may have overwritten {', '.join(f'request {r.id[:8]}' for r in since)}, applied to "
                      "the policy since: check the policy")

@@ -34,6 +34,20 @@ LANDED_LATE = ("PlanetScale {did} after the bot had closed the {what} as not app
                "policies read after it did not show it yet)")
 
 
+# The note of a send whose worker outlived its lease, answered after the sweep had closed it as failed.
+ANSWERED_AFTER_CLOSING = ("PlanetScale carried out its send after the bot had closed it as failed (the worker "
+                          "sending it outlived its lease)")
+
+
+def landed_after_closing(request: ChangeRequest) -> bool:
+    """Whether the request is applied because its write was found carried out after the bot had closed it as not
+    applied (by the watch, or by the answer of a worker that outlived its lease): its end was told so before."""
+    head, _, rest = LANDED_LATE.partition("{did}")
+    detail = request.detail or ""
+    watched = detail.startswith(head) and rest.partition("{what}")[0] in detail
+    return request.state is RequestState.APPLIED and (detail.startswith(ANSWERED_AFTER_CLOSING) or watched)
+
+
 def landed_late(store: WatchStore, db: DatabaseRef, policy: BackupPolicy) -> ChangeRequest | None:
     """The creation closed as not applied whose POST made `policy`, moved failed → applied (untold, so that the
     sweep tells its requester); None when no such creation of the bot's can have made it."""
