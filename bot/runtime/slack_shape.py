@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -36,7 +37,9 @@ def shape_problem(body: str, content_type: str | None) -> str | None:
     if "payload" in form:
         return _payload_problem(_json(form["payload"]))
     if "command" in form:
-        return None if form.get("user_id") else "The slash command has no user_id"
+        if not form.get("user_id"):
+            return "The slash command has no user_id"
+        return _ids_problem(form["user_id"], form.get("channel_id"), "The slash command's")
     if "ssl_check" in form:
         return None
     return "The form holds neither a slash command nor an interaction payload"
@@ -54,6 +57,20 @@ def _json(text: str) -> Any:
 OBJECTS = ("team", "enterprise", "channel", "container", "message", "view", "user")
 TEXTS = ("type", "team_id", "enterprise_id", "api_app_id", "trigger_id", "response_url", "callback_id",
          "event_id", "channel_id", "user_id", "token")
+
+
+# Slack's user and channel IDs are letters and digits (`U0ALICE001`, `C0DBAOPS01`), and the store keeps 32
+# characters of one: an ID holding anything else (NUL, a lone surrogate, a bidi mark) or longer is no request Slack
+# sends, and each write about it (the audit trail, a request) would fail after the ack on PostgreSQL.
+SLACK_ID = re.compile(r"[A-Za-z0-9]{1,32}")
+
+
+def _ids_problem(user: Any, channel: Any, where: str) -> str | None:
+    if isinstance(user, str) and not SLACK_ID.fullmatch(user):
+        return f"{where} user ID is not a Slack ID (letters and digits, at most 32)"
+    if isinstance(channel, str) and channel and not SLACK_ID.fullmatch(channel):
+        return f"{where} channel ID is not a Slack ID (letters and digits, at most 32)"
+    return None
 
 
 def _parts_problem(body: dict[str, Any], where: str) -> str | None:
@@ -82,6 +99,8 @@ def _event_problem(body: Any) -> str | None:
         return "The `event` is not an object"
     if isinstance(event, dict) and "user" in event and not isinstance(event["user"], str | dict):
         return "The event's `user` is neither an ID nor an object"
+    if isinstance(event, dict):
+        return _ids_problem(event.get("user"), event.get("channel"), "The event's")
     return None
 
 
@@ -101,6 +120,10 @@ def _payload_problem(payload: Any) -> str | None:
     if problem := _view_problem(payload.get("view") or {}):
         return problem
     if problem := _parts_problem(payload, "The payload's"):
+        return problem
+    container = payload.get("container") or {}
+    channel = (payload.get("channel") or {}).get("id") or container.get("channel_id") or payload.get("channel_id")
+    if problem := _ids_problem(user["id"], channel, "The payload's"):
         return problem
     actions = payload.get("actions")
     if "actions" in payload and not (isinstance(actions, list) and all(isinstance(a, dict) for a in actions)):
@@ -146,8 +169,9 @@ def body_problem(body: object) -> str | None:
         return "The body is not an object"
     if "command" in body:
         user = body.get("user_id")
-        return None if isinstance(user, str) and user and isinstance(body["command"], str) else \
-            "The slash command has no user_id"
+        if not (isinstance(user, str) and user and isinstance(body["command"], str)):
+            return "The slash command has no user_id"
+        return _ids_problem(user, body.get("channel_id"), "The slash command's")
     if "event" in body or body.get("type") in ("event_callback", "url_verification"):
         return _event_problem(body)
     return _payload_problem(body)
