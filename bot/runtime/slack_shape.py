@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 from urllib.parse import parse_qsl
+
+from bot.domain.commands import is_slack_id
 
 
 def form_misread(raw: str, content_type: str | None) -> dict[str, str] | None:
@@ -59,16 +60,13 @@ TEXTS = ("type", "team_id", "enterprise_id", "api_app_id", "trigger_id", "respon
          "event_id", "channel_id", "user_id", "token")
 
 
-# Slack's user and channel IDs are letters and digits (`U0ALICE001`, `C0DBAOPS01`), and the store keeps 32
-# characters of one: an ID holding anything else (NUL, a lone surrogate, a bidi mark) or longer is no request Slack
-# sends, and each write about it (the audit trail, a request) would fail after the ack on PostgreSQL.
-SLACK_ID = re.compile(r"[A-Za-z0-9]{1,32}")
-
-
+# An ID holding anything but letters and digits (NUL, a lone surrogate, a bidi mark), or longer than the store keeps,
+# is no request Slack sends, and each write about it (the audit trail, a request) would fail after the ack on
+# PostgreSQL.
 def _ids_problem(user: Any, channel: Any, where: str) -> str | None:
-    if isinstance(user, str) and not SLACK_ID.fullmatch(user):
+    if isinstance(user, str) and not is_slack_id(user):
         return f"{where} user ID is not a Slack ID (letters and digits, at most 32)"
-    if isinstance(channel, str) and channel and not SLACK_ID.fullmatch(channel):
+    if isinstance(channel, str) and channel and not is_slack_id(channel):
         return f"{where} channel ID is not a Slack ID (letters and digits, at most 32)"
     return None
 
