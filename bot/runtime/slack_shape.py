@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -40,7 +41,8 @@ def shape_problem(body: str, content_type: str | None) -> str | None:
     if "command" in form:
         if not form.get("user_id"):
             return "The slash command has no user_id"
-        return _ids_problem(form["user_id"], form.get("channel_id"), "The slash command's")
+        return (_ids_problem(form["user_id"], form.get("channel_id"), "The slash command's")
+                or _url_problem(form.get("response_url"), "The slash command's"))
     if "ssl_check" in form:
         return None
     return "The form holds neither a slash command nor an interaction payload"
@@ -68,6 +70,17 @@ def _ids_problem(user: Any, channel: Any, where: str) -> str | None:
         return f"{where} user ID is not a Slack ID (letters and digits, at most 32)"
     if isinstance(channel, str) and channel and not is_slack_id(channel):
         return f"{where} channel ID is not a Slack ID (letters and digits, at most 32)"
+    return None
+
+
+# A response URL is Slack's, in printable ASCII: one holding a control character (NUL) or a space no HTTP client
+# sends to, and the answer to the command would fail after the ack, told to nobody.
+RESPONSE_URL = re.compile(r"https?://[!-~]+")
+
+
+def _url_problem(url: Any, where: str) -> str | None:
+    if isinstance(url, str) and url and not RESPONSE_URL.fullmatch(url):
+        return f"{where} response_url is not an http(s) URL of printable ASCII"
     return None
 
 
@@ -121,7 +134,8 @@ def _payload_problem(payload: Any) -> str | None:
         return problem
     container = payload.get("container") or {}
     channel = (payload.get("channel") or {}).get("id") or container.get("channel_id") or payload.get("channel_id")
-    if problem := _ids_problem(user["id"], channel, "The payload's"):
+    if problem := _ids_problem(user["id"], channel, "The payload's") or _url_problem(payload.get("response_url"),
+                                                                                     "The payload's"):
         return problem
     actions = payload.get("actions")
     if "actions" in payload and not (isinstance(actions, list) and all(isinstance(a, dict) for a in actions)):
@@ -169,7 +183,8 @@ def body_problem(body: object) -> str | None:
         user = body.get("user_id")
         if not (isinstance(user, str) and user and isinstance(body["command"], str)):
             return "The slash command has no user_id"
-        return _ids_problem(user, body.get("channel_id"), "The slash command's")
+        return (_ids_problem(user, body.get("channel_id"), "The slash command's")
+                or _url_problem(body.get("response_url"), "The slash command's"))
     if "event" in body or body.get("type") in ("event_callback", "url_verification"):
         return _event_problem(body)
     return _payload_problem(body)
