@@ -11,6 +11,8 @@ from bot.domain.policy import PolicyUpdate
 
 # Always used with fullmatch: `$` would also accept a trailing newline.
 SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+# Slack's user and channel IDs are letters and digits (`U0ALICE001`, `C0DBAOPS01`); the store keeps 32 characters.
+SLACK_ID = re.compile(r"[A-Za-z0-9]{1,32}")
 
 
 class CommandError(Exception):
@@ -28,6 +30,10 @@ class DatabaseRef:
 
 def is_slug(text: str) -> bool:
     return SLUG.fullmatch(text) is not None
+
+
+def is_slack_id(text: str) -> bool:
+    return SLACK_ID.fullmatch(text) is not None
 
 
 def database_ref(organization: str, database: str) -> DatabaseRef:

@@ -24,7 +24,7 @@ from bot.domain.costs import (
     parse_size,
     unread_words,
 )
-from bot.domain.policy import UNIT_HOURS, describe_amount, describe_every, shows_something
+from bot.domain.policy import MAX_INT32, UNIT_HOURS, describe_amount, describe_every, shows_something
 
 # A month counts as its shortest (28 days) when it is how long backups are kept, and as its longest when it is
 # how long one waits between two backups: either way the guardrail is never judged looser than it is.
@@ -105,7 +105,11 @@ class Guardrail(BaseModel):
     @classmethod
     def _retention(cls, value: str | None) -> str | None:
         if value is not None:
-            parse_amount(value, allow_years=True)
+            amount, unit = parse_amount(value, allow_years=True)
+            if not _at_least(MAX_INT32, "year", amount, unit):
+                raise ValueError(f"`{value[:40]}` is longer than any retention PlanetScale keeps (at most "
+                                 f"{MAX_INT32} years), so every change would be refused: write a shorter one, "
+                                 "e.g. 30d")
         return value
 
     @field_validator("max_interval")

@@ -21,6 +21,7 @@ from bot.adapters.planetscale import DEFAULT_API_URL as DEFAULT_PLANETSCALE_API_
 from bot.adapters.rate_limit import RateLimiter, parse_rate
 from bot.domain.access_rules import parse_duration
 from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
+from bot.domain.policy import lone_surrogate
 from bot.runtime.dotenv_repeats import assignments, repeated
 from bot.runtime.files import regular_bytes, unreadable
 
@@ -111,6 +112,10 @@ class Settings:
             problems += repeated(dotenv_file, {*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)}
                                  - environment.keys())
         given = {k: v for k, v in environment.items() if k in FIELD_NAMES}
+        for name, value in list(given.items()):
+            if lone_surrogate(value):  # bytes the environment holds that are not UTF-8: pydantic would raise on them
+                problems.append(f"{name} is not UTF-8 text (a byte of another encoding): set it again in UTF-8.")
+                del given[name]
         given.update(_secret_files(environment, dotenv_file, problems, ignored))
         present = {k for k, v in {**_dotenv(dotenv_file), **given}.items() if v.strip() and k not in ignored}
         given.update({name: "" for name in ignored if name in FIELD_NAMES})

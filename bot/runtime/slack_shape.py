@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qsl
+
+from bot.domain.commands import is_slack_id
 
 
 def form_misread(raw: str, content_type: str | None) -> dict[str, str] | None:
@@ -36,7 +39,10 @@ def shape_problem(body: str, content_type: str | None) -> str | None:
     if "payload" in form:
         return _payload_problem(_json(form["payload"]))
     if "command" in form:
-        return None if form.get("user_id") else "The slash command has no user_id"
+        if not form.get("user_id"):
+            return "The slash command has no user_id"
+        return (_ids_problem(form["user_id"], form.get("channel_id"), "The slash command's")
+                or _url_problem(form.get("response_url"), "The slash command's"))
     if "ssl_check" in form:
         return None
     return "The form holds neither a slash command nor an interaction payload"
@@ -54,6 +60,28 @@ def _json(text: str) -> Any:
 OBJECTS = ("team", "enterprise", "channel", "container", "message", "view", "user")
 TEXTS = ("type", "team_id", "enterprise_id", "api_app_id", "trigger_id", "response_url", "callback_id",
          "event_id", "channel_id", "user_id", "token")
+
+
+# An ID holding anything but letters and digits (NUL, a lone surrogate, a bidi mark), or longer than the store keeps,
+# is no request Slack sends, and each write about it (the audit trail, a request) would fail after the ack on
+# PostgreSQL.
+def _ids_problem(user: Any, channel: Any, where: str) -> str | None:
+    if isinstance(user, str) and not is_slack_id(user):
+        return f"{where} user ID is not a Slack ID (letters and digits, at most 32)"
+    if isinstance(channel, str) and channel and not is_slack_id(channel):
+        return f"{where} channel ID is not a Slack ID (letters and digits, at most 32)"
+    return None
+
+
+# A response URL is Slack's, in printable ASCII: one holding a control character (NUL) or a space no HTTP client
+# sends to, and the answer to the command would fail after the ack, told to nobody.
+RESPONSE_URL = re.compile(r"https?://[!-~]+")
+
+
+def _url_problem(url: Any, where: str) -> str | None:
+    if isinstance(url, str) and url and not RESPONSE_URL.fullmatch(url):
+        return f"{where} response_url is not an http(s) URL of printable ASCII"
+    return None
 
 
 def _parts_problem(body: dict[str, Any], where: str) -> str | None:
@@ -82,6 +110,8 @@ def _event_problem(body: Any) -> str | None:
         return "The `event` is not an object"
     if isinstance(event, dict) and "user" in event and not isinstance(event["user"], str | dict):
         return "The event's `user` is neither an ID nor an object"
+    if isinstance(event, dict):
+        return _ids_problem(event.get("user"), event.get("channel"), "The event's")
     return None
 
 
@@ -101,6 +131,11 @@ def _payload_problem(payload: Any) -> str | None:
     if problem := _view_problem(payload.get("view") or {}):
         return problem
     if problem := _parts_problem(payload, "The payload's"):
+        return problem
+    container = payload.get("container") or {}
+    channel = (payload.get("channel") or {}).get("id") or container.get("channel_id") or payload.get("channel_id")
+    if problem := _ids_problem(user["id"], channel, "The payload's") or _url_problem(payload.get("response_url"),
+                                                                                     "The payload's"):
         return problem
     actions = payload.get("actions")
     if "actions" in payload and not (isinstance(actions, list) and all(isinstance(a, dict) for a in actions)):
@@ -146,8 +181,10 @@ def body_problem(body: object) -> str | None:
         return "The body is not an object"
     if "command" in body:
         user = body.get("user_id")
-        return None if isinstance(user, str) and user and isinstance(body["command"], str) else \
-            "The slash command has no user_id"
+        if not (isinstance(user, str) and user and isinstance(body["command"], str)):
+            return "The slash command has no user_id"
+        return (_ids_problem(user, body.get("channel_id"), "The slash command's")
+                or _url_problem(body.get("response_url"), "The slash command's"))
     if "event" in body or body.get("type") in ("event_callback", "url_verification"):
         return _event_problem(body)
     return _payload_problem(body)

@@ -19,6 +19,7 @@ from bot.domain.changes import after_values
 from bot.domain.commands import DatabaseRef
 from bot.domain.outcomes import applied_before, request_estimate, stored_policy
 from bot.domain.policy import (
+    PATH_SEGMENT,
     BackupPolicy,
     describe_changes,
     describe_schedule,
@@ -168,7 +169,10 @@ def request_blocks(request: ChangeRequest, approved_by: list[str], groups: Group
                                                       else before.model_copy(update=after), before)
                                if request.kind is ChangeKind.UPDATE else lifecycle_revert_confirm(request))
         result.append(ActionsBlock(block_id=f"applied:{request.id}", elements=[
-            *([] if request.kind is ChangeKind.DELETE else [edit_button(db, request.policy_id)]), revert]))
+            # An ID no path holds (a creation's answer may carry one) takes no change, and may be past the 2,000
+            # characters a button's value carries.
+            *([] if request.kind is ChangeKind.DELETE or not PATH_SEGMENT.fullmatch(request.policy_id)
+              else [edit_button(db, request.policy_id)]), revert]))
     sent = ", ".join(f"`{f}`" for f in request.changes)
     what = {ChangeKind.UPDATE: f"fields {sent}", ChangeKind.CREATE: "a new policy (`POST`)",
             ChangeKind.DELETE: f"deletes `{fit(escape(request.policy_id), 100)}`"}[request.kind]

@@ -28,7 +28,7 @@ from slack_sdk.models.views import View as ModalView
 
 from bot.domain.batches import BatchOutcome, BatchOutcomeKind
 from bot.domain.bulk_finding import Found, Selection
-from bot.domain.commands import DatabaseRef, is_slug
+from bot.domain.commands import DatabaseRef, is_slack_id, is_slug
 from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.policy import BackupPolicy, PolicyUpdate
 from handlers import blocks, bulk_blocks
@@ -171,7 +171,7 @@ def on_form(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[str, 
     update, reason, errors = read_form(state)
     if not chosen:
         errors[POLICIES] = "Choose at least one policy."
-    if update is None or errors or not is_slug(organization):
+    if update is None or errors or not is_slug(organization) or (channel and not is_slack_id(channel)):
         ack(response_action="errors", errors=errors or {POLICIES: "This form is damaged; open it again."})
         return
     ack(response_action="update", view=blocks.message_view("Checking", ":hourglass_flowing_sand: Checking each "

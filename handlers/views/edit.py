@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from bot.adapters.slack_shapes import UnreadableAnswer, error_of
 from bot.domain.change_requests import RequestState
 from bot.domain.changes import ChangePlan, Outcome, OutcomeKind
-from bot.domain.commands import DatabaseRef, database_ref, is_slug
+from bot.domain.commands import DatabaseRef, database_ref, is_slack_id, is_slug
 from bot.domain.costs import Basis, DatabaseFacts
 from bot.domain.guardrails import Demand
 from bot.domain.judge_access import approvals_asked
@@ -74,6 +74,12 @@ def read_metadata(view: dict[str, Any]) -> EditMetadata | None:
     except ValidationError:
         return None
     if not (is_slug(metadata.organization) and is_slug(metadata.database)):
+        return None
+    # The channel and the reason are written to the store as they are: held to what the command's door and the
+    # form's reason field allow (an App Home's form has no channel).
+    if metadata.channel and not is_slack_id(metadata.channel):
+        return None
+    if metadata.reason is not None and form_values({"values": {"reason": {"reason": {"value": metadata.reason}}}})[1]:
         return None
     return metadata
 

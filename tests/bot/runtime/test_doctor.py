@@ -343,3 +343,14 @@ def test_doctor_shows_every_backup_bot_setting_in_force(healthy: Settings) -> No
     assert "BACKUP_BOT_WATCH_EVERY = off" in off
     assert "BACKUP_BOT_AUDIT_CHANNEL = none" in off
     assert "BACKUP_BOT_LOG_FORMAT = json under serve and socket, text elsewhere" in off
+
+
+def test_a_min_retention_no_retention_meets_is_pinpointed(healthy: Settings, tmp_path: Path) -> None:
+    """A floor past PlanetScale's longest retention (2,147,483,647 years, its int32) loaded in silence: every change
+    it covers was refused, its 'nearest allowed' a retention PlanetScale itself refuses, and doctor said nothing."""
+    (tmp_path / "access.toml").write_text(
+        '[[rules]]\norganizations = ["acme"]\ndatabases = ["app-db"]\neditors = ["@dba-team"]\n'
+        '[[guardrails]]\norganizations = ["acme"]\ndatabases = ["*"]\nmin_retention = "9999999999999999999999d"\n')
+    problems, out = run(healthy)
+    assert problems == 1, out
+    assert "line 8 (guardrail 1): min_retention" in out and "longer than any retention PlanetScale keeps" in out, out
