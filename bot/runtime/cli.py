@@ -348,12 +348,12 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     import signal
     import threading
 
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
     from slack_sdk.errors import SlackApiError
 
     from bot.runtime.app import build_app, build_dependencies, health_report
     from bot.runtime.executor import TrackedExecutor
     from bot.runtime.lifecycle import HealthServer, SocketConnection, drain
+    from bot.runtime.socket_client import SocketHandler
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
@@ -362,7 +362,7 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     deps = build_dependencies(settings, background=executor)
     app = build_app(settings, deps)
     measure(settings, deps.store)
-    handler = SocketModeHandler(app, settings.slack_app_token)
+    handler = SocketHandler(app, settings.slack_app_token or "")
     connection = SocketConnection(handler.client.is_connected)
     handler.client.on_close_listeners.append(connection.closed)
 
