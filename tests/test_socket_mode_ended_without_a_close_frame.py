@@ -27,13 +27,15 @@ APP_TOKEN = "xapp-1-A0BACKUPBOT-test"
 
 
 class EndingProxy:
-    """Forwards TCP to `upstream`; `end` sends a FIN to each client, as a proxy that goes away does."""
+    """Forwards TCP to `upstream`; `end` closes each connection to `upstream` (so the emulator sends nothing more
+    on it) and then sends a FIN to each client, as a proxy that goes away does."""
 
     def __init__(self, upstream: tuple[str, int]):
         self.upstream = upstream
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.clients: list[socket.socket] = []
+        self.servers: list[socket.socket] = []
         threading.Thread(target=self.accept, daemon=True).start()
 
     def accept(self) -> None:
@@ -44,6 +46,7 @@ class EndingProxy:
                 return
             server = socket.create_connection(self.upstream)
             self.clients.append(client)
+            self.servers.append(server)
             for source, sink in ((client, server), (server, client)):
                 threading.Thread(target=self.pump, args=(source, sink), daemon=True).start()
 
@@ -53,12 +56,15 @@ class EndingProxy:
                 sink.sendall(data)
 
     def end(self) -> None:
+        for server in self.servers:
+            with contextlib.suppress(OSError):
+                server.shutdown(socket.SHUT_RDWR)
         for client in self.clients:
             with contextlib.suppress(OSError):
                 client.shutdown(socket.SHUT_WR)
 
     def close(self) -> None:
-        for each in [self.listener, *self.clients]:
+        for each in [self.listener, *self.clients, *self.servers]:
             with contextlib.suppress(OSError):
                 each.close()
 
