@@ -34,6 +34,8 @@ DOCUMENTED = frozenset({
     # slack_sdk's reference (tools.slack.dev/python-slack-sdk/api-docs)
     "slack_sdk", "slack_sdk.web", "slack_sdk.webhook", "slack_sdk.errors", "slack_sdk.signature",
     "slack_sdk.models.blocks", "slack_sdk.models.views", "slack_sdk.models.attachments",
+    # slack_sdk's Socket Mode guide (docs.slack.dev/tools/python-slack-sdk/socket-mode)
+    "slack_sdk.socket_mode",
     # Starlette's guides import each class from its module
     "starlette.applications", "starlette.requests", "starlette.responses", "starlette.routing",
     "starlette.websockets", "starlette.exceptions",

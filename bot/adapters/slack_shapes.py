@@ -12,9 +12,9 @@ anything, as Slack adds fields to its answers."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints, ValidationError
 from slack_sdk.errors import SlackApiError
 
 UNREADABLE = "unreadable_answer"
@@ -104,6 +104,11 @@ class ViewAnswer(Shape):
     view: View
 
 
+class ConnectionsOpen(Shape):
+    # Socket Mode's next connection: a WebSocket URL, which slack_sdk opens as it is.
+    url: Annotated[StrictStr, StringConstraints(pattern=r"^wss?://")]
+
+
 # Methods that read: their answers' fields the bot uses.
 READS: dict[str, type[Shape]] = {
     "users.info": UsersInfo,
@@ -114,6 +119,7 @@ READS: dict[str, type[Shape]] = {
     "conversations.info": ChannelAnswer,
     "conversations.open": ChannelAnswer,
     "auth.test": AuthTest,
+    "apps.connections.open": ConnectionsOpen,
 }
 # Methods that act: what they answer that the bot keeps (where a message is, which view opened).
 ACTS: dict[str, type[Shape]] = {

@@ -348,12 +348,12 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     import signal
     import threading
 
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
     from slack_sdk.errors import SlackApiError
 
     from bot.runtime.app import build_app, build_dependencies, health_report
     from bot.runtime.executor import TrackedExecutor
     from bot.runtime.lifecycle import HealthServer, SocketConnection, drain
+    from bot.runtime.socket_client import SocketHandler
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
@@ -362,7 +362,7 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     deps = build_dependencies(settings, background=executor)
     app = build_app(settings, deps)
     measure(settings, deps.store)
-    handler = SocketModeHandler(app, settings.slack_app_token)
+    handler = SocketHandler(app, settings.slack_app_token or "")
     connection = SocketConnection(handler.client.is_connected)
     handler.client.on_close_listeners.append(connection.closed)
 
@@ -406,11 +406,17 @@ def run_socket(health_host: str, health_port: int | None) -> int:
 
 def socket_refused(exc: Exception) -> str:
     """Why Slack opened no Socket Mode connection at start, in one line with what to do."""
+    from bot.adapters.slack_shapes import UNREADABLE
+
     error = getattr(exc, "response", None)
     code = error.get("error") if error is not None else None
     if code in ("invalid_auth", "not_authed", "not_allowed_token_type", "account_inactive", "token_revoked"):
         return (f"Slack refused SLACK_APP_TOKEN ({code}): copy the app-level token (xapp-…) from Basic Information "
                 "→ App-Level Tokens, one with the connections:write scope.")
+    if code == UNREADABLE:
+        return ("Slack answered apps.connections.open without a WebSocket URL the bot can open (ws:// or wss://): "
+                "a proxy between the bot and Slack may answer in its place; the bot stops so that its supervisor "
+                "starts it again.")
     return (f"Slack opened no Socket Mode connection ({code or type(exc).__name__}); the bot stops so that its "
             "supervisor starts it again.")
 
