@@ -215,9 +215,17 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
     if not all(m.done for m in members):
         return
     outcomes = bulk_blocks.outcome_replies(members)
-    to_thread(deps, client, batch, "outcomes", outcomes)
+    to_thread(deps, client, batch, "outcomes", outcomes, members)
     to_requester(deps, client, batch)
-    correct(deps, client, batch, members)
+    to_audit(deps, client, batch, members, outcomes)
+    # Last, on its policies read again: one found applied after a place told it not applied from an earlier
+    # read is corrected here, or by the step that found it, whichever comes after the other.
+    correct(deps, client, batch, deps.store.batch_members(batch.id))
+
+
+def to_audit(deps: Dependencies, client: WebClient, batch: Batch, members: list[Member],
+             outcomes: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    """The bulk change's entry in the audit channel, once, telling `members` as read for it."""
     if not deps.store.claim_notice(batch.id, "audit"):
         return
     if not deps.audit_channel or deps.audit_channel == batch.channel:
@@ -232,6 +240,7 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
             continue
         if not sent_once(deps, client, batch, key, sorted({key, "audit"}), deps.audit_channel, text, shown):
             return
+        said_not_applied(deps, batch, "audit", members)
 
 
 def sent_once(deps: Dependencies, client: WebClient, batch: Batch, key: str, held: list[str], channel: str,
@@ -259,9 +268,9 @@ def sent_once(deps: Dependencies, client: WebClient, batch: Batch, key: str, hel
 
 
 def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
-              replies: list[tuple[str, list[dict[str, Any]]]]) -> None:
+              replies: list[tuple[str, list[dict[str, Any]]]], members: list[Member] | None = None) -> None:
     """Each part once: a part Slack refused gives the whole back, and a later try posts only the parts not
-    posted yet."""
+    posted yet. `members`: those the replies tell the outcomes of."""
     if not (batch.message_channel and batch.message_ts) or not deps.store.claim_notice(batch.id, notice):
         return
     for number, (text, reply) in enumerate(replies, start=1):
@@ -272,6 +281,8 @@ def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
         if not sent_once(deps, client, batch, part or notice, held, batch.message_channel, text, reply,
                          thread_ts=batch.message_ts):
             return
+        if members is not None:
+            said_not_applied(deps, batch, notice, members)
 
 
 def report_request_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,
@@ -291,9 +302,17 @@ def report_request_step(deps: Dependencies, client: WebClient, outcome: Outcome,
     answer_actor(deps, client, outcome, respond, actor)
 
 
+def said_not_applied(deps: Dependencies, batch: Batch, told: str, members: list[Member]) -> None:
+    """Marks each policy the notice `told`, now in Slack, tells as not applied, as it was read for it: what
+    `correct` corrects, whenever it is found applied (one Slack refused, and told again later, is not marked)."""
+    for member in members:
+        if member.not_applied:
+            deps.store.claim_notice(batch.id, f"said:{told}:{member.request.id}")
+
+
 def correct(deps: Dependencies, client: WebClient, batch: Batch, members: list[Member]) -> None:
     """A policy told as not applied (in the thread, to the requester, in the audit channel) that PlanetScale
-    carried out after all, found after that was told: told there again, each once."""
+    carried out after all: told there again, each once."""
     late = [m for m in members if landed_after_closing(m.request)]
     if not late:
         return
@@ -302,11 +321,10 @@ def correct(deps: Dependencies, client: WebClient, batch: Batch, members: list[M
     if deps.audit_channel and deps.audit_channel != batch.channel:
         places.append(("audit", "late:audit", deps.audit_channel, None, None))
     for told, where, channel, thread_ts, user in places:
-        told_at = deps.store.notice_claimed_at(batch.id, told)
         for member in late:
             key = f"{where}:{member.request.id}"
-            if channel and told_at is not None and member.request.updated_at > told_at and \
-                    deps.store.claim_notice(batch.id, key):
+            said = deps.store.notice_claimed_at(batch.id, f"said:{told}:{member.request.id}") is not None
+            if channel and said and deps.store.claim_notice(batch.id, key):
                 text = bulk_blocks.landed_late_words(batch, member)
                 sent_once(deps, client, batch, key, [key], channel, text, blocks.to_dicts([blocks.section(text)]),
                           thread_ts=thread_ts, user=user)
@@ -416,4 +434,5 @@ def to_requester(deps: Dependencies, client: WebClient, batch: Batch, why: str |
         text = f"Your bulk change `{bulk_blocks.code_text(batch.selection)}` was {batch.state.value}; nothing was sent."
     if any(m.retryable for m in members):
         text += " Its message lists why each one was not applied, and offers to retry them."
-    sent_once(deps, client, batch, notice, [notice], batch.requester, text + where, user=batch.requester)
+    if sent_once(deps, client, batch, notice, [notice], batch.requester, text + where, user=batch.requester):
+        said_not_applied(deps, batch, notice, members)

@@ -180,7 +180,9 @@ class BatchStore(Protocol):
 
     def close_batch(self, batch_id: str, to: BatchState, decided_by: str | None,
                     records: Sequence[AuditEvent] = ()) -> Batch | None:
-        """pending → `to`, once across instances; None if it was not pending."""
+        """pending → `to`, once across instances, with those of `records` (one per policy) whose policy is still
+        in the change as the move finds it: one rejected since the caller read the batch has its end recorded
+        already. None if it was not pending."""
         ...
 
     def add_batch_approval(self, batch_id: str, approver: str,
@@ -196,7 +198,8 @@ class BatchStore(Protocol):
     def reject_planned(self, batch_id: str, rejecter: str, keys: Sequence[tuple[str, str]],
                        records: Sequence[AuditEvent]) -> Batch | None:
         """The planned policies `keys` (database, policy ID) rejected by `rejecter`, with `records`, and the batch
-        rejected when none is left, in one transaction that takes turns with its approvals and closes; None
+        rejected when none is left, in one transaction that takes turns with its approvals and closes; `records`
+        only for those this write takes out (one rejected meanwhile keeps the record of that rejection); None
         (nothing stored) if the batch is no longer pending, its life is over, or those were rejected already."""
         ...
 

@@ -146,7 +146,10 @@ class Batches(AuditTrail):
             moved = conn.execute(change_batches.update().where(
                 change_batches.c.id == batch_id, change_batches.c.state == BatchState.PENDING.value)
                 .values(state=to.value, decided_by=decided_by)).rowcount == 1
-            logged = self._insert_events(conn, records) if moved else []
+            # The records were built from the batch as the caller read it: a policy rejected since has its end
+            # on the trail already. Read after the move, the plan is the one closed (its row is held).
+            live = self._live(conn, batch_id) if moved else set()
+            logged = self._insert_events(conn, [r for r in records if (r.database, r.policy_id) in live])
         for values in logged:
             log_event(values)
         return self.get_batch(batch_id) if moved else None
@@ -192,8 +195,9 @@ class Batches(AuditTrail):
             if row is None or row["state"] != BatchState.PENDING.value or row["expires_at"] <= self.clock():
                 return None
             batch = batch_of(row, self.damaged)
-            wanted = set(keys)
-            if batch is None or not any(p.rejected_by is None and p.key in wanted for p in batch.planned):
+            # Those rejected since the caller read the batch keep the end recorded by that rejection.
+            wanted = set(keys) & ({p.key for p in batch.live} if batch is not None else set())
+            if batch is None or not wanted:
                 return None
             batch.planned = [replace(p, rejected_by=rejecter) if p.rejected_by is None and p.key in wanted else p
                              for p in batch.planned]
@@ -202,10 +206,20 @@ class Batches(AuditTrail):
                 batch.state, batch.decided_by = BatchState.REJECTED, rejecter
                 values.update(state=batch.state.value, decided_by=rejecter)
             conn.execute(change_batches.update().where(change_batches.c.id == batch_id).values(**values))
-            logged = self._insert_events(conn, records)
+            logged = self._insert_events(conn, [r for r in records if (r.database, r.policy_id) in wanted])
         for event in logged:
             log_event(event)
         return batch
+
+    def _live(self, conn: Connection, batch_id: str) -> set[tuple[str, str]]:
+        """The (database, policy ID) of the batch's policies still in its change, as stored."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import BATCH_COLUMNS, change_batches
+
+        row = conn.execute(sa.select(*BATCH_COLUMNS).where(change_batches.c.id == batch_id)).mappings().first()
+        batch = batch_of(row, self.damaged) if row is not None else None
+        return {p.key for p in batch.live} if batch is not None else set()
 
     def batch_approvers(self, batch_id: str) -> list[str]:
         with self.reader.connect() as conn:
