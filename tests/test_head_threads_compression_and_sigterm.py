@@ -85,8 +85,10 @@ def behind_one_bad_node(settings: Settings, slack: SlackState,
                         slack_server: tuple[SlackEmulator, BackgroundServer],
                         tmp_path: Path) -> Iterator[tuple[Bot, OneBadNode, PlanetScaleClient]]:
     server = OneBadNode()
+    # The bad node's head lines come every 0.2 s: a read timeout far above that, so that a loaded machine's pause
+    # does not end a trickle before the try's deadline gives up on it.
     client = PlanetScaleClient("id", "token", server.url + "/v1", retry=RetryPolicy(attempts=1),
-                               sleep=lambda _: None, timeout=httpx.Timeout(0.5))
+                               sleep=lambda _: None, timeout=httpx.Timeout(0.5, read=5.0))
     for bot in bot_over(client, settings, slack, slack_server, tmp_path):
         yield bot, server, client
     server.close()
