@@ -56,13 +56,11 @@ def said(bot: Bot, since: int, channel: str, words: str) -> list[str]:
             if e.kind == "message" and e.channel == channel and words in e.text + json.dumps(e.blocks)]
 
 
-def test_a_bulk_policy_closed_as_not_applied_whose_patch_landed_later_is_told_applied_everywhere_once(
-    watched: tuple[Bot, Watcher], planetscale: PlanetScaleState
-) -> None:
-    """Before: only its message was rewritten; the requester's direct message ("1 not applied … offers to retry
-    them"), the thread's "How each policy ended" and the audit channel's entry still said it was not applied."""
-    bot, watcher = watched
-    bot.deps.audit_channel = AUDIT
+def approved_with_one_unconfirmed(bot: Bot, watcher: Watcher,
+                                  planetscale: PlanetScaleState) -> tuple[list[float], list[str], Any, str]:
+    """Three databases' policies in one bulk change asked by alice and approved by carol, the second's PATCH
+    answered 504 (PlanetScale may still carry it out): the bot's clock (`now[0]`), the databases, the bulk change's
+    message and its ID."""
     changes, store = bot.deps.changes, bot.deps.store
     now = [time.time()]  # PlanetScale's own times are real: the landing is matched against when it was sent
     changes.clock = lambda: now[0]
@@ -74,6 +72,18 @@ def test_a_bulk_policy_closed_as_not_applied_whose_patch_landed_later_is_told_ap
     batch_id = button(message, BULK_APPROVE)
     planetscale.add_fault(Fault(status=504, method="PATCH", path_contains=f"/databases/{dbs[1]}/"))
     bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
+    return now, dbs, message, batch_id
+
+
+def test_a_bulk_policy_closed_as_not_applied_whose_patch_landed_later_is_told_applied_everywhere_once(
+    watched: tuple[Bot, Watcher], planetscale: PlanetScaleState
+) -> None:
+    """Before: only its message was rewritten; the requester's direct message ("1 not applied … offers to retry
+    them"), the thread's "How each policy ended" and the audit channel's entry still said it was not applied."""
+    bot, watcher = watched
+    bot.deps.audit_channel = AUDIT
+    changes, store = bot.deps.changes, bot.deps.store
+    now, dbs, message, batch_id = approved_with_one_unconfirmed(bot, watcher, planetscale)
     now[0] += changes.lease_seconds + 1
     sweep(bot)  # PlanetScale does not show it: closed as not applied, told so everywhere
     [member] = [m for m in store.batch_members(batch_id) if m.request.database == dbs[1]]

@@ -7,21 +7,19 @@ corrected. Through Bolt, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-import time
 
-from approval_helpers import ALICE, CAROL, sweep
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
-from bulk_helpers import button, channel_messages, latest
+from approval_helpers import sweep
+from bulk_helpers import latest
 from conftest import Bot
 from test_watch import watch_pass
-from test_watch_a_bulk_policy_that_landed_after_it_failed import AUDIT, add_databases, said
+from test_watch_a_bulk_policy_that_landed_after_it_failed import AUDIT, approved_with_one_unconfirmed, said
 from watch_helpers import watched as watched  # the fixture
 
 from bot.domain.change_requests import RequestState
-from bot.emulators.planetscale import Fault, PlanetScaleState
+from bot.emulators.planetscale import PlanetScaleState
 from bot.emulators.slack import MethodFault
 from bot.runtime.watch import Watcher
-from handlers.bulk_blocks import BULK_APPROVE
 
 
 def test_a_bulk_policy_found_applied_while_its_end_was_told_is_corrected_where_not_applied_was_said(
@@ -30,16 +28,7 @@ def test_a_bulk_policy_found_applied_while_its_end_was_told_is_corrected_where_n
     bot, watcher = watched
     bot.deps.audit_channel = AUDIT
     changes, store = bot.deps.changes, bot.deps.store
-    now = [time.time()]  # PlanetScale's own times are real: the landing is matched against when it was sent
-    changes.clock = lambda: now[0]
-    store.clock = lambda: now[0]
-    dbs = add_databases(planetscale, 3)
-    watch_pass(bot, watcher)
-    bot.command('update acme/gate-* "Production daily" retention=14d', user=ALICE)
-    [message] = [m for m in channel_messages(bot) if "asks to change" in m.text]
-    batch_id = button(message, BULK_APPROVE)
-    planetscale.add_fault(Fault(status=504, method="PATCH", path_contains=f"/databases/{dbs[1]}/"))
-    bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
+    now, dbs, message, batch_id = approved_with_one_unconfirmed(bot, watcher, planetscale)
     claim = store.claim_notice
 
     def found_meanwhile(request_id: str, notice: str) -> bool:
@@ -80,17 +69,8 @@ def test_a_bulk_policy_found_applied_before_its_list_slack_refused_was_posted_is
     finds it applied; the sweep posts the list, saying applied. Nothing in the thread said "not applied": no
     correction there."""
     bot, watcher = watched
-    changes, store = bot.deps.changes, bot.deps.store
-    now = [time.time()]
-    changes.clock = lambda: now[0]
-    store.clock = lambda: now[0]
-    dbs = add_databases(planetscale, 3)
-    watch_pass(bot, watcher)
-    bot.command('update acme/gate-* "Production daily" retention=14d', user=ALICE)
-    [message] = [m for m in channel_messages(bot) if "asks to change" in m.text]
-    batch_id = button(message, BULK_APPROVE)
-    planetscale.add_fault(Fault(status=504, method="PATCH", path_contains=f"/databases/{dbs[1]}/"))
-    bot.click(BULK_APPROVE, batch_id, user=CAROL, message=message)
+    changes = bot.deps.changes
+    now, dbs, message, _ = approved_with_one_unconfirmed(bot, watcher, planetscale)
     bot.slack.add_fault(MethodFault("chat.postMessage", error="ratelimited", in_thread=True, times=None))
     now[0] += changes.lease_seconds + 1
     sweep(bot)  # closed as not applied; its list refused in the thread
