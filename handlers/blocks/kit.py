@@ -45,16 +45,25 @@ INVISIBLE_RANGES = ((0xAD, 0xAD), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD)
                     (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x13438), (0x1BCA0, 0x1BCA3),
                     (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F))
 INVISIBLE = re.compile("[" + "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in INVISIBLE_RANGES) + "]")
+# The control characters but the line break and the tab: a NUL or an escape sequence from outside is shown, not sent.
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def escape(text: str) -> str:
     """Slack's three control characters, which stops a policy name from becoming a mention or a link; and the
     invisible format characters (Unicode Cf: bidi overrides, zero-width spaces) shown as `\\u202e`, so that one
-    name cannot pass for another. The zero-width joiner stays: emoji are built with it."""
+    name cannot pass for another; and the control characters but the line break and the tab, likewise. The
+    zero-width joiner stays: emoji are built with it."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if not text.isprintable():
+        text = CONTROL.sub(shown_as_code, text)
     if text.isascii():
         return text
-    return INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return INVISIBLE.sub(shown_as_code, text)
+
+
+def shown_as_code(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 # What mrkdwn reads as formatting or a mention, and has no escape for: `*bold*`, `_italic_`, `~struck~`, `code`,

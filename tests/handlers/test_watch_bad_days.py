@@ -246,17 +246,18 @@ def test_an_invisible_character_in_a_typed_name_is_refused_at_the_door(
     assert planetscale.calls("PATCH") == []
 
 
-def test_an_invisible_character_in_a_name_planetscale_returns_is_shown_escaped(
-        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+@pytest.mark.parametrize("hidden", ["\u202e", "\x00", "\x1b", "\x7f"])
+def test_an_invisible_or_control_character_in_a_name_planetscale_returns_is_shown_escaped(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, hidden: str) -> None:
     bot, watcher = watched
     watch_pass(bot, watcher)
-    planetscale.dashboard_change("acme", "app-db", "bp03devday", name="Dev\u202eylliad")
+    planetscale.dashboard_change("acme", "app-db", "bp03devday", name=f"Dev{hidden}ylliad")
     [posted] = watch_pass(bot, watcher)
     [message] = [e for e in bot.slack.events if e.text == posted]
-    assert "\u202e" not in json.dumps(message.blocks, ensure_ascii=False) + posted
-    assert "\\u202e" in posted
+    assert hidden not in json.dumps(message.blocks, ensure_ascii=False) + posted
+    assert f"\\u{ord(hidden):04x}" in posted
     listed = bot.command("list acme/app-db").all_text()
-    assert "\u202e" not in listed and "\\u202e" in listed
+    assert hidden not in listed and f"\\u{ord(hidden):04x}" in listed
 
 
 def test_a_policy_created_through_the_api_is_told_as_created_and_not_as_in_trouble(
