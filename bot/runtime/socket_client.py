@@ -103,10 +103,11 @@ class SocketClient(SocketModeClient):
 
 
 class SocketHandler(SocketModeHandler):
-    """Bolt's handler on SocketClient: its `__init__` is Bolt's, which would start a client of its own."""
+    """Bolt's handler on SocketClient: Bolt's own client, made by its `__init__`, is closed before it connects."""
 
-    def __init__(self, app: App, app_token: str):  # noqa: the parent's __init__ would make another client
-        self.app, self.app_token = app, app_token
+    def __init__(self, app: App, app_token: str):
+        super().__init__(app, app_token=app_token, ping_interval=PING_SECONDS)
+        self.client.close()
         self.client = SocketClient(app_token=app_token, logger=app.logger, web_client=app.client,
                                    proxy=app.client.proxy, ping_interval=PING_SECONDS)
         self.client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
