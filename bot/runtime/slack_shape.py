@@ -39,10 +39,7 @@ def shape_problem(body: str, content_type: str | None) -> str | None:
     if "payload" in form:
         return _payload_problem(_json(form["payload"]))
     if "command" in form:
-        if not form.get("user_id"):
-            return "The slash command has no user_id"
-        return (_ids_problem(form["user_id"], form.get("channel_id"), "The slash command's")
-                or _url_problem(form.get("response_url"), "The slash command's"))
+        return _command_problem(form)
     if "ssl_check" in form:
         return None
     return "The form holds neither a slash command nor an interaction payload"
@@ -65,6 +62,14 @@ TEXTS = ("type", "team_id", "enterprise_id", "api_app_id", "trigger_id", "respon
 # An ID holding anything but letters and digits (NUL, a lone surrogate, a bidi mark), or longer than the store keeps,
 # is no request Slack sends, and each write about it (the audit trail, a request) would fail after the ack on
 # PostgreSQL.
+def _command_problem(command: dict[str, Any]) -> str | None:
+    user = command.get("user_id")
+    if not (isinstance(user, str) and user and isinstance(command.get("command"), str)):
+        return "The slash command has no user_id"
+    return (_ids_problem(user, command.get("channel_id"), "The slash command's")
+            or _url_problem(command.get("response_url"), "The slash command's"))
+
+
 def _ids_problem(user: Any, channel: Any, where: str) -> str | None:
     if isinstance(user, str) and not is_slack_id(user):
         return f"{where} user ID is not a Slack ID (letters and digits, at most 32)"
@@ -180,11 +185,7 @@ def body_problem(body: object) -> str | None:
     if not isinstance(body, dict):
         return "The body is not an object"
     if "command" in body:
-        user = body.get("user_id")
-        if not (isinstance(user, str) and user and isinstance(body["command"], str)):
-            return "The slash command has no user_id"
-        return (_ids_problem(user, body.get("channel_id"), "The slash command's")
-                or _url_problem(body.get("response_url"), "The slash command's"))
+        return _command_problem(body)
     if "event" in body or body.get("type") in ("event_callback", "url_verification"):
         return _event_problem(body)
     return _payload_problem(body)
