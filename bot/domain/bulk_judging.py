@@ -77,7 +77,9 @@ class Judging:
             kept = [m.request.counted for m in self.store.batch_members(batch.id)]
             if kept and None not in kept:
                 deciding = {a for k in kept for a in k or ()}
-                return [a for a in approved_by if a in deciding]
+                # And those given on a policy of it alone (sent back to waiting, approved from `pending`).
+                alone = [a for k in kept for a in k or () if a not in approved_by]
+                return [a for a in approved_by if a in deciding] + list(dict.fromkeys(alone))
         if batch.state is not BatchState.PENDING or not approved_by:
             return approved_by
         found = found if found is not None else self.standings(batch, reads)
