@@ -34,7 +34,7 @@ class Judging:
         if shared is not None or (facts is not None and facts.unread):
             facts = self.changes.approving_facts(DatabaseRef(batch.organization, planned.database), ChangeKind.UPDATE,
                                                  before, str(batch.changes.get("target", before.target)), facts, rules,
-                                                 shared)
+                                                 shared, ahead(batch, planned))
         return self.changes.judged(Stage.APPROVING, before, asked, approvers, facts, rules)
 
     def _judged(self, batch: Batch, approvers: Sequence[str], shared: SharedReads) -> list[Verdict]:
@@ -77,7 +77,9 @@ class Judging:
             kept = [m.request.counted for m in self.store.batch_members(batch.id)]
             if kept and None not in kept:
                 deciding = {a for k in kept for a in k or ()}
-                return [a for a in approved_by if a in deciding]
+                # And those given on a policy of it alone (sent back to waiting, approved from `pending`).
+                alone = [a for k in kept for a in k or () if a not in approved_by]
+                return [a for a in approved_by if a in deciding] + list(dict.fromkeys(alone))
         if batch.state is not BatchState.PENDING or not approved_by:
             return approved_by
         found = found if found is not None else self.standings(batch, reads)
@@ -85,3 +87,16 @@ class Judging:
             return approved_by
         counts = {a for s in found for a in s.counted}
         return [a for a in approved_by if a in counts]
+
+
+def ahead(batch: Batch, planned: Planned) -> list[BackupPolicy]:
+    """The policies of `planned`'s database the change applies before it (its live ones, in order), as they would
+    be after it: asking judged each policy so, and applying finds them so, so an approval counts them so too (a
+    floor the earlier ones leave broken asks its override of this one)."""
+    found = []
+    for p in batch.live:
+        if p.key == planned.key:
+            break
+        if p.database == planned.database:
+            found.append(BackupPolicy.model_validate(p.before).model_copy(update=batch.changes))
+    return found

@@ -33,16 +33,18 @@ def standings(planned: Sequence[Planned], changes: dict[str, Any],
               judge: Callable[[Planned], Verdict]) -> list[Standing] | None:
     """Each group of policies judged alike, those still missing approvals first; None when some policy cannot
     be judged now. A policy the rules now refuse is left out: it is refused when the batch applies."""
-    verdicts: dict[tuple[str, str, str], Verdict] = {}
+    verdicts: dict[tuple[str, str, str, str], Verdict] = {}
     grouped: dict[tuple[Any, ...], list[Planned]] = {}
     rejected: dict[str, list[Planned]] = {}
     for p in planned:
         if p.rejected_by is not None:
             rejected.setdefault(p.rejected_by, []).append(p)
             continue
-        # The rules match a database and its targets: one policy of each such place judges them all.
+        # The rules match a database and its targets: one policy of each such place judges them all. Not so for a
+        # move: a floor judges each on the policies the moves before it leave (bulk_judging.ahead).
         target = str(p.before.get("target"))
-        place = (p.database, target, str(changes.get("target", target)))
+        place = (p.database, target, str(changes.get("target", target)),
+                 p.policy_id if changes.get("target", target) != target else "")
         if place not in verdicts:
             verdicts[place] = judge(p)
         verdict = verdicts[place]

@@ -105,12 +105,14 @@ class Deciding(Applying):
 
     def approving_facts(self, db: DatabaseRef, kind: ChangeKind, before: BackupPolicy, target: str,
                         facts: DatabaseFacts | None, rules: AccessRules,
-                        shared: SharedReads | None = None) -> DatabaseFacts | None:
+                        shared: SharedReads | None = None,
+                        ahead: Sequence[BackupPolicy] = ()) -> DatabaseFacts | None:
         """What an approval of a change of `before` (landing on `target`) is judged on, under `rules` as the judge
         reads them: the facts kept with it, read again where a bound covers it, as applying does (a bound added
         since is never judged on what was read when asked): its backups under a storage bound, the database's
         policies under a floor of the target it leaves. `shared`: a bulk approval's reads, one per database for
-        all its policies."""
+        all its policies; `ahead`: the bulk change's policies of the database applied before this one, as they
+        would be after it (a floor counts them there, as asking did and as applying finds them)."""
         if facts is not None and kind is not ChangeKind.DELETE and \
                 self.storage_bounded(db.organization, db.database, [target], rules):
             if shared is None or kind is ChangeKind.CREATE:
@@ -126,7 +128,8 @@ class Deciding(Applying):
             try:
                 listed = self.policies.list_policies(db) if shared is None else \
                     shared.policies(db.database, partial(self.policies.list_policies, db))
-                facts = facts.with_policies([(p.id, p.name, p.target) for p in listed])
+                moved = {p.id: p for p in ahead}
+                facts = facts.with_policies([(p.id, p.name, p.target) for p in (moved.get(q.id, q) for q in listed)])
             except PlanetScaleError as exc:  # the judge cannot tell: nothing is closed on the policies read when asked
                 facts = replace(facts, policies_unread=exc.user_message)
         return facts
