@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 
 from bot.domain.change_requests import CLOSED_STATES
 from bot.domain.changes import Outcome, OutcomeKind
-from bot.domain.outcomes import ENDED_AS
+from bot.domain.outcomes import ENDED_AS, telling
 from handlers import blocks, home
 from handlers.dependencies import Dependencies
 from handlers.late_post import POST_GRACE, POSTED, POSTING, owes_post, post_late
@@ -60,6 +60,11 @@ def post_unposted(deps: Dependencies, client: WebClient) -> None:
 
 def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:
     """A change asked from a command or a button: the request or result in the channel, the rest to the caller."""
+    with telling(outcome):
+        tell_change(deps, client, outcome, respond)
+
+
+def tell_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:
     # Found closed (by an earlier run of this work, or another person's): its end is not this step's to tell.
     ended_here = outcome.request is not None and outcome.request.state in CLOSED_STATES \
         and outcome.kind is not OutcomeKind.CLOSED

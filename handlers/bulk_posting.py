@@ -13,10 +13,19 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack_shapes import error_of
-from bot.domain.batches import UNSHOWN, Batch, BatchOutcome, BatchOutcomeKind, BatchState, Member
+from bot.domain.batches import (
+    UNSHOWN,
+    Batch,
+    BatchOutcome,
+    BatchOutcomeKind,
+    BatchState,
+    Member,
+    telling_batch,
+)
 from bot.domain.bulk_costs import SharedReads
 from bot.domain.changes import SYSTEM, Outcome
 from bot.domain.late_creations import landed_after_closing
+from bot.domain.outcomes import telling
 from handlers import blocks, bulk_blocks, channel_history, home
 from handlers.dependencies import Dependencies
 from handlers.late_post import NOTICE_EVENT, POST_GRACE, POST_REFUSED, POSTED, POSTING, posted_already
@@ -60,6 +69,11 @@ def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True, thread
 
 def report_batch(deps: Dependencies, client: WebClient, outcome: BatchOutcome, respond: Respond) -> None:
     """A bulk change asked: the request (or its result) in the channel, the rest to the caller alone."""
+    with telling_batch(outcome):
+        tell_batch(deps, client, outcome, respond)
+
+
+def tell_batch(deps: Dependencies, client: WebClient, outcome: BatchOutcome, respond: Respond) -> None:
     batch = outcome.batch
     if outcome.kind is BatchOutcomeKind.PREVIEWED and batch is not None:
         text, preview = batch_message(deps, batch, buttons=False, threaded=False)
@@ -90,6 +104,12 @@ def report_batch_step(deps: Dependencies, client: WebClient, outcome: BatchOutco
                       clicked_on: tuple[str, str] | None = None, actor: str | None = None) -> None:
     """A click on a bulk change: its message shows the truth, and the clicker hears why when it is not that. A
     click by `actor` on the App Home has no response URL: the answer goes on their Home, as a request's does."""
+    with telling_batch(outcome):
+        tell_batch_step(deps, client, outcome, respond, clicked_on, actor)
+
+
+def tell_batch_step(deps: Dependencies, client: WebClient, outcome: BatchOutcome, respond: Respond | None,
+                    clicked_on: tuple[str, str] | None, actor: str | None) -> None:
     batch = outcome.batch
     on_home = actor is not None and not has_response_url(respond)
     if batch is not None:
@@ -116,15 +136,19 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     """The batch's message in its channel, and the whole list in its thread. Returns Slack's error when the
     channel took no message, or Slack did not confirm it, and the caller has not been told (a form, with no
     response URL): the App Homes of those it concerns still show it."""
+    # Claimed before the message is drawn: a run stopped after it (the database dropping its connection, a
+    # crash) leaves the post to the sweep, which looks for it by its metadata once POST_GRACE has passed and
+    # posts it only if Slack never made it. Held already: another run of this work posts it, or the sweep does.
+    if not deps.store.claim_notice(batch.id, POSTING):
+        return None
     text, message = batch_message(deps, batch)
     try:
         answer = client.chat_postMessage(channel=batch.channel, text=text, blocks=message,
                                          metadata=post_metadata(batch))
     except OSError as exc:
         # Slack may have taken it without the bot hearing so: a click on it tells the bot where it is, and the
-        # sweep looks for it by its metadata once POST_GRACE has passed, posting it only if Slack never made it.
+        # sweep looks for it (its claim above), posting it only if Slack never made it.
         log.error("chat.postMessage to %s for bulk change %s: %s", batch.channel, batch.id, error_of(exc))
-        deps.store.claim_notice(batch.id, POSTING)
         home.refresh_homes(deps, client, batch)
         if respond is not None:
             say_privately(respond, blocks.error_text(
@@ -134,6 +158,7 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     except SlackApiError as exc:
         error = str(exc.response.get("error") or "refused")
         log.warning("chat.postMessage to %s failed (%s); answering through the response URL", batch.channel, error)
+        deps.store.claim_notice(batch.id, POSTED)  # refused, and told here: not posted again by the sweep
         if respond is not None:
             if not in_channel(deps, batch, respond):
                 log.error("bulk change %s could not be shown in %s", batch.id, batch.channel)
@@ -214,6 +239,10 @@ def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
     members = deps.store.batch_members(batch.id)
     if not all(m.done for m in members):
         return
+    if not (batch.message_channel and batch.message_ts):
+        # Its run stopped before posting it (the database dropped its connection while the policies were
+        # applied): posted now, once, its claim deciding between this and any other run.
+        publish(deps, client, batch, None)
     outcomes = bulk_blocks.outcome_replies(members)
     to_thread(deps, client, batch, "outcomes", outcomes, members)
     to_requester(deps, client, batch)
@@ -290,6 +319,12 @@ def report_request_step(deps: Dependencies, client: WebClient, outcome: Outcome,
     """A step on a request, by a click or by the sweep alike: an ordinary request's told as report_step tells
     it; a bulk change's member's kept as its outcome, its batch's message shown again, and finished once every
     member is."""
+    with telling(outcome):
+        tell_request_step(deps, client, outcome, respond, actor, clicked_on)
+
+
+def tell_request_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,
+                      actor: str, clicked_on: tuple[str, str] | None) -> None:
     batch = deps.bulk.member_moved(outcome)
     if batch is None:
         report_step(deps, client, outcome, respond, actor=actor, clicked_on=clicked_on)

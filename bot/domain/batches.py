@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
@@ -16,7 +17,8 @@ from typing import Any, Protocol
 from bot.domain.audit import AuditEvent
 from bot.domain.bulk_costs import SharedReads
 from bot.domain.change_requests import ChangeRequest, RequestState
-from bot.domain.outcomes import OutcomeKind
+from bot.domain.naming import outside
+from bot.domain.outcomes import OutcomeKind, StepUntold
 
 # The notice a bulk change's message is owed while Slack would not update it: the sweep shows it again.
 UNSHOWN = "unshown"
@@ -279,3 +281,32 @@ def refused_records(batch: Batch) -> list[AuditEvent]:
                        sent=batch.changes, channel=batch.channel, detail=f"bulk change on {batch.selection}: "
                                                                          f"{s.detail}")
             for s in batch.skipped if s.why is not SkipReason.UNCHANGED]
+
+
+# Where each step's outcome leaves its bulk change, in words: told when telling it failed.
+BATCH_STANDS = {BatchOutcomeKind.REQUESTED: "waiting for approval", BatchOutcomeKind.COUNTED: "waiting for approval",
+                BatchOutcomeKind.PART_REJECTED: "waiting for approval", BatchOutcomeKind.DONE: "approved",
+                BatchOutcomeKind.REJECTED: "rejected", BatchOutcomeKind.CANCELLED: "cancelled",
+                BatchOutcomeKind.EXPIRED: "expired",
+                BatchOutcomeKind.NO_LONGER_ALLOWED: "closed: the access rules as they are now refuse its policies"}
+
+
+@contextmanager
+def telling_batch(outcome: BatchOutcome) -> Iterator[None]:
+    """Telling a step on a bulk change: a failure after the step stored or moved it is raised as StepUntold, so
+    that the person hears where it stands (how many policies were applied) rather than that nothing was done."""
+    try:
+        yield
+    except Exception as exc:
+        stands = BATCH_STANDS.get(outcome.kind)
+        batch = outcome.batch
+        if batch is None or stands is None:
+            raise
+        applied = sum(m.request.state is RequestState.APPLIED for m in outcome.members)
+        if outcome.kind is BatchOutcomeKind.DONE and outcome.members:
+            stands += f", {applied} of its {len(outcome.members)} policies applied so far"
+        raise StepUntold(batch_stands(batch, stands), waiting=stands.startswith("waiting")) from exc
+
+
+def batch_stands(batch: Batch, stands: str) -> str:
+    return f"The bulk change “{outside(batch.selection)}” of {batch.organization} is {stands}"

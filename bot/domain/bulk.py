@@ -20,6 +20,7 @@ from bot.domain.batches import (
     BatchStore,
     approval_records,
     batch_records,
+    batch_stands,
     member_id,
 )
 from bot.domain.bulk_asking import Asking
@@ -35,7 +36,7 @@ from bot.domain.judge_access import Decision
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP, bulk_tries
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import person
-from bot.domain.outcomes import Outcome, OutcomeKind, explain, unknown_button
+from bot.domain.outcomes import Outcome, OutcomeKind, StepUntold, explain, unknown_button
 from bot.domain.policy import PolicyUpdate
 
 log = logging.getLogger(__name__)
@@ -240,16 +241,23 @@ class BulkPath(Asking, Judging):
                                     reads=shared)
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
                                                          "nothing more was done.", latest)
-        for member in members:
-            if shared.passing(member.database) is not None:
-                # Its database failed this step's read for a moment: its own turn at the next sweep, not a retry
-                # now by each of its policies on a PlanetScale that just failed; the others go on.
-                self._record_outcome(member.id, OutcomeKind.QUEUED)
-                continue
-            self._record_outcome(member.id, self._apply_one(member, member.decided_by or by).kind)
-        latest = self.store.get_batch(batch.id) or batch
-        return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,
-                            tuple(self.store.batch_members(batch.id)))
+        applied = 0
+        try:
+            for member in members:
+                if shared.passing(member.database) is not None:
+                    # Its database failed this step's read for a moment: its own turn at the next sweep, not a
+                    # retry now by each of its policies on a PlanetScale that just failed; the others go on.
+                    self._record_outcome(member.id, OutcomeKind.QUEUED)
+                    continue
+                kind = self._apply_one(member, member.decided_by or by).kind
+                applied += kind is OutcomeKind.APPLIED
+                self._record_outcome(member.id, kind)
+            latest = self.store.get_batch(batch.id) or batch
+            return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,
+                                tuple(self.store.batch_members(batch.id)))
+        except Exception as exc:  # the database failing once policies may have changed: where it stands is told
+            raise StepUntold(batch_stands(batch, f"approved, {applied} of its {len(members)} policies applied so "
+                                                 "far")) from exc
 
     def _record_outcome(self, request_id: str, kind: OutcomeKind) -> None:
         self.store.set_member_outcome(request_id, kind)

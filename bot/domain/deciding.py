@@ -16,17 +16,20 @@ from bot.domain.bulk_costs import SharedReads, bulk_facts
 from bot.domain.change_requests import ChangeKind, ChangeRequest, Expiry, RequestState, work_taken_over
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
+from bot.domain.group_directory import DirectoryError
 from bot.domain.guardrails import Demand, demand, judge
 from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
-from bot.domain.naming import person
+from bot.domain.naming import outside, person
 from bot.domain.outcomes import (
     NOBODY_LEFT,
     NOBODY_LEFT_SAID,
     POLICY_DAMAGED,
     SYSTEM,
+    WHAT_KIND,
     Outcome,
     OutcomeKind,
+    StepUntold,
     describe_state,
     nobody_left_detail,
     owed_text,
@@ -76,24 +79,31 @@ class Deciding(Applying):
         if added == []:  # closed, or its life ended, between the look and the approval
             found = self._open_request(request.id, user, "Approve")
             return found if isinstance(found, Outcome) else self._already(request)
-        approved_by = self.store.approvers_of(request.id) if added is None else added
-        before = BackupPolicy.model_validate(request.before)
-        # One reading of the rules decides both which facts are gathered and the verdict on them, as applying does.
-        rules = self.access.rules
-        verdict = self._on_the_policy_now(request, approved_by, rules, self._judge(
-            Stage.APPROVING, before, Asked.of(request), approved_by, self._approving_facts(request, rules), rules))
-        if verdict.kind is VerdictKind.CANNOT_TELL:
-            self.store.judge_later(request.id, self.clock())  # as it says: judged again at the next sweep
-            outcome = Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is "
-                                                   "recorded; the bot judges it again shortly, or click Approve "
-                                                   "again in a moment to apply the change.", request)
-        elif verdict.kind is VerdictKind.WAIT:
-            # Recorded already by this very click, when its work is taken over from an instance that stopped.
-            twice = added is None and not work_taken_over()
-            outcome = self._still_waiting(request, verdict, len(approved_by), "You have already approved this "
-                                          "request; each approver counts once." if twice else None)
-        else:
-            outcome = self._approved(request, verdict, user, approved_by)
+        try:  # the approval is on the record: a failure from here on is no "nothing was done"
+            approved_by = self.store.approvers_of(request.id) if added is None else added
+            before = BackupPolicy.model_validate(request.before)
+            # One reading of the rules decides both which facts are gathered and the verdict on them, as applying does.
+            rules = self.access.rules
+            verdict = self._on_the_policy_now(request, approved_by, rules, self._judge(
+                Stage.APPROVING, before, Asked.of(request), approved_by, self._approving_facts(request, rules), rules))
+            if verdict.kind is VerdictKind.CANNOT_TELL:
+                self.store.judge_later(request.id, self.clock())  # as it says: judged again at the next sweep
+                outcome = Outcome(OutcomeKind.REFUSED, f"Nothing was sent: {verdict.reason}. Your approval is "
+                                                       "recorded; the bot judges it again shortly, or click Approve "
+                                                       "again in a moment to apply the change.", request)
+            elif verdict.kind is VerdictKind.WAIT:
+                # Recorded already by this very click, when its work is taken over from an instance that stopped.
+                twice = added is None and not work_taken_over()
+                outcome = self._still_waiting(request, verdict, len(approved_by), "You have already approved this "
+                                              "request; each approver counts once." if twice else None)
+            else:
+                outcome = self._approved(request, verdict, user, approved_by)
+        except (PlanetScaleError, PolicyNotFound, DirectoryError):
+            raise  # told in their own words (`explain`)
+        except Exception as exc:
+            raise StepUntold(f"Your approval of the {WHAT_KIND[request.kind]} the backup policy "
+                             f"“{outside(request.policy_name)}” of {request.organization}/{request.database} is "
+                             "recorded") from exc
         # Approvals are only ever added: those just read are the request's, whatever the step did after.
         return replace(outcome, approved_by=tuple(approved_by)) if outcome.request is not None else outcome
 

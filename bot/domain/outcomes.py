@@ -3,7 +3,8 @@ who acted, the request as it now stands; and the audit entries and wordings ever
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -144,16 +145,49 @@ class Outcome:
         return self.request is not None and self.kind in REQUEST_MOVED
 
 
+class StepUntold(Exception):
+    """A step that moved its request (or bulk change), whose telling then failed (the database dropped its
+    connection): where it stands is known, `stands` says it, and the sweep tells it in its places."""
+
+    def __init__(self, stands: str, waiting: bool = False):
+        super().__init__(stands)
+        self.stands = stands
+        self.waiting = waiting  # for approval: the sweep posts no request, and its approvers' lists show it
+
+
+WHAT_KIND = {ChangeKind.UPDATE: "change to", ChangeKind.CREATE: "creation of", ChangeKind.DELETE: "deletion of"}
+
+
+@contextmanager
+def telling(outcome: Outcome) -> Iterator[None]:
+    """Telling a step: a failure after the step moved its request is raised as StepUntold, so that the person
+    hears where it stands rather than that nothing was done."""
+    try:
+        yield
+    except Exception as exc:
+        request = outcome.request
+        if request is None or not outcome.request_moved:
+            raise
+        raise StepUntold(f"The {WHAT_KIND[request.kind]} the backup policy “{naming.outside(request.policy_name)}” "
+                         f"of {request.organization}/{request.database} is {describe_state(request)}",
+                         waiting=request.state is RequestState.PENDING) from exc
+
+
 def explain(exc: BaseException, reference: str | None = None) -> str:
     """One failure in the words of the person who asked: what happened and what to do. `reference` is where an
     unexpected failure can be found in the log (a request ID)."""
     if isinstance(exc, PlanetScaleError | PolicyNotFound):
         return exc.user_message
+    where = f" under request `{reference}`" if reference else ""
+    if isinstance(exc, StepUntold):
+        then = ("its approvers find it with `/backup-policy pending` and on their App Home" if exc.waiting else
+                "the bot's sweep tells it there shortly")
+        return (f"{exc.stands}, but the bot failed before it finished: its messages may not show it yet, and {then}. "
+                f"The error is in its log{where}.")
     if isinstance(exc, ChangeRejected):
         return "Nothing was sent to PlanetScale:\n" + "\n".join(f"• {p.message}" for p in exc.problems)
     if isinstance(exc, DirectoryError):
         return f"Your access could not be checked, so nothing was done: {exc}."
-    where = f" under request `{reference}`" if reference else ""
     return f"Something went wrong inside the bot; nothing more was done. The error is in its log{where}."
 
 

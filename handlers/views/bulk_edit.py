@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View as ModalView
 
-from bot.domain.batches import BatchOutcome, BatchOutcomeKind
+from bot.domain.batches import BatchOutcome, BatchOutcomeKind, telling_batch
 from bot.domain.bulk_finding import Found, Selection
 from bot.domain.commands import DatabaseRef, is_slack_id, is_slug
 from bot.domain.grammar import MAX_REASON_LENGTH
@@ -185,6 +185,11 @@ def on_form(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[str, 
 def ask(deps: Dependencies, client: WebClient, view_id: str, user: str, channel: str, selection: Selection,
         update: PolicyUpdate, reason: str | None) -> None:
     outcome = deps.bulk.ask(user, channel, selection, update, reason)
+    with telling_batch(outcome):
+        tell_asked(deps, client, view_id, user, outcome)
+
+
+def tell_asked(deps: Dependencies, client: WebClient, view_id: str, user: str, outcome: BatchOutcome) -> None:
     batch = outcome.batch
     if outcome.kind in (BatchOutcomeKind.REQUESTED, BatchOutcomeKind.DONE) and batch is not None:
         refused = publish(deps, client, batch, None)
