@@ -409,6 +409,17 @@ class Connected:
         with self.reader.connect() as conn:
             return migrations.current(conn)
 
+    def write_refusal(self) -> str | None:
+        """Why the database refuses writes (`refusal`: read-only, full), tried now; None when it takes them. Nothing
+        is written: the one write tried, the schema's version set to itself, is rolled back."""
+        try:
+            with self.engine.connect() as conn, conn.begin() as transaction:
+                conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+                transaction.rollback()
+        except Exception as exc:  # a refusal, or any other error (told by the reads that fail the same way)
+            return refusal(getattr(exc, "orig", None) or exc)
+        return None
+
     def healthy(self) -> tuple[bool, str]:
         import sqlalchemy as sa
 
