@@ -36,7 +36,18 @@ def head() -> int:
     return number(ScriptDirectory.from_config(cfg).get_current_head())
 
 
+class ForeignRevision(ValueError):
+    """The database's Alembic revision is none of this bot's (numbered): another application migrates the database
+    with Alembic, and its tables and this bot's would share one version."""
+
+    def __init__(self, revision: str):
+        super().__init__(f"revision {revision!r} is not one of this bot's")
+        self.revision = revision
+
+
 def number(revision: str | None) -> int:
+    if revision and not (revision.isascii() and revision.isdigit()):
+        raise ForeignRevision(revision)
     return int(revision) if revision else 0
 
 
