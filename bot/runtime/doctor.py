@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters import migrations
-from bot.adapters.migrations import ForeignRevision
+from bot.adapters.migrations import ForeignRevision, SeveralRevisions
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.slack_http import SlackClient, SlackHttp
 from bot.adapters.slack_shapes import UNREADABLE, error_of
@@ -24,7 +24,7 @@ from bot.domain.access_file import AccessFile
 from bot.domain.access_rules import USER_ID, AccessFileError, AccessRules, Rule
 from bot.domain.naming import unmarked
 from bot.domain.ports import BadResponse, Forbidden, NotFound, PlanetScaleError, Unauthorized, Unavailable, Unreachable
-from bot.runtime.database import foreign_schema
+from bot.runtime.database import foreign_schema, several_revisions
 from bot.runtime.doctor_places import budget_place, database_place, sqlite_path
 from bot.runtime.settings import Settings, SettingsError
 from handlers.blocks import plural
@@ -202,6 +202,10 @@ def check_database(url: str, report: Report) -> None:
     except ForeignRevision as exc:
         report.problem(f"{where}: {foreign_schema(exc.revision)}", "point BACKUP_BOT_DATABASE_URL at a database only "
                        "the bot uses (an empty one: serve makes the schema)")
+        return
+    except SeveralRevisions as exc:
+        report.problem(f"{where}: {several_revisions(exc.revisions)}", "mend the alembic_version table (one row), "
+                       "then run `backup-bot migrate`")
         return
     except Exception as exc:  # unreachable, or a URL SQLAlchemy cannot even parse
         reason = type(getattr(exc, "orig", None) or exc).__name__

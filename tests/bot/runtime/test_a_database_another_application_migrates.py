@@ -50,3 +50,25 @@ def test_a_database_with_another_applications_alembic_revision_is_named_so(
     assert "another application" in told[0] and "a database of its own" in told[0], told[0]
     assert "unreachable" not in said and "invalid literal" not in said, said
     assert untouched(store_url)
+
+
+@pytest.mark.parametrize(("command", "status"), [(["migrate"], 2), (["audit", "export"], 2), (["doctor"], 1)],
+                         ids=["migrate", "audit-export", "doctor"])
+def test_a_database_whose_alembic_table_holds_two_revisions_is_named_so(
+    tmp_path: Path, store_url: str, command: list[str], status: int
+) -> None:
+    """A second row in the bot's own alembic_version (a hand, a half-restored dump) ended `migrate`, `serve` and
+    `audit` in Alembic's traceback ("more than one head present; please use get_current_heads()"), and doctor said
+    "database unreachable (CommandError)"."""
+    assert run(["migrate"], tmp_path, BACKUP_BOT_DATABASE_URL=store_url).returncode == 0
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('0020')")
+    engine.dispose()
+    done = run(command, tmp_path, BACKUP_BOT_DATABASE_URL=store_url)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == status, (done.returncode, done.stdout, done.stderr)
+    said = done.stdout + done.stderr
+    told = [line for line in said.splitlines() if "alembic_version" in line and "revisions" in line]
+    assert len(told) == 1 and "0020" in told[0] and "keeps one" in told[0], said
+    assert "unreachable" not in said and "CommandError" not in said, said
