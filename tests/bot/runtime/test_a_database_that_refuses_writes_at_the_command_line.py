@@ -107,3 +107,29 @@ def test_audit_export_whose_reads_fail_says_the_export_is_incomplete(
     assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
     told = done.stderr.strip().splitlines()
     assert len(told) == 1 and "the export is incomplete" in told[0] and "audit_events" in told[0], done.stderr
+
+
+def test_doctor_does_not_wait_for_another_processs_write_on_sqlite(tmp_path: Path) -> None:
+    """doctor's look at whether writes are taken must not wait for SQLite's one writer (serve's, a long
+    `audit prune`, an operator's shell): with the lock held elsewhere it says the database is in order, within
+    a bound well below SQLite's busy wait of SQLITE_BUSY_SECONDS (30 s), which a first version of it waited out."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    Store(url).migrate()
+    holder = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLANETSCALE_", "BACKUP_BOT_"))}
+        done = subprocess.run([sys.executable, "-m", "bot", "doctor"], cwd=tmp_path, capture_output=True, text=True,
+                              env={**env, "BACKUP_BOT_DATABASE_URL": url}, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("doctor waited for another process's write lock")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    section = done.stdout.split("\nDatabase\n", 1)[1].split("\nResult\n", 1)[0]
+    assert "FAIL" not in section and "schema version" in section, section
