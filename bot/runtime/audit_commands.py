@@ -15,6 +15,7 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from bot.adapters.store.connection import refusal
 from bot.domain.audit import AuditEvent, csv_text
 from bot.domain.naming import OUTSIDE_START, unmarked
 from bot.domain.policy import lone_surrogate
@@ -154,6 +155,20 @@ def json_lines(batch: Sequence[tuple[Any, ...]]) -> str:
     return "".join(lines)
 
 
+def database_errors() -> tuple[type[Exception], ...]:
+    """What a database raises (SQLite's own from a transaction's start, which SQLAlchemy does not wrap)."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return SQLAlchemyError, sqlite3.Error
+
+
+def reason_of(exc: BaseException) -> str:
+    """A database error's first line in its own words, without the SQL SQLAlchemy adds."""
+    return (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0][:200]
+
+
 class UsageError(Exception):
     """A bad argument: the message names it and the form it takes."""
 
@@ -215,6 +230,9 @@ def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str 
                 out.write(json_lines(batch))
             if DAMAGED:
                 tell_damaged(batch)
+    except database_errors() as exc:
+        raise SettingsError(f"BACKUP_BOT_DATABASE_URL: the database failed while the trail was read "
+                            f"({reason_of(exc)}): the export is incomplete; export again once it answers.") from None
     finally:
         store.close()
     return 0
@@ -228,6 +246,14 @@ def prune(out: TextIO, before: str, now: datetime) -> int:
     store = open_store(settings.database_url)
     try:
         deleted, kept = store.prune_events(cutoff)
+    except database_errors() as exc:  # one transaction: rolled back whole
+        refused = refusal(getattr(exc, "orig", None) or exc)
+        if refused is not None:
+            raise SettingsError(f"BACKUP_BOT_DATABASE_URL: the database refuses writes ({refused}), so nothing was "
+                                "deleted: point it at the primary database (not a standby or a read-only one), "
+                                "writable by its user, and prune again.") from None
+        raise SettingsError(f"BACKUP_BOT_DATABASE_URL: the database failed during the prune ({reason_of(exc)}), so "
+                            "nothing was deleted: prune again once it answers.") from None
     finally:
         store.close()
     print(f"Deleted {deleted} audit entr{'y' if deleted == 1 else 'ies'} older than {cutoff}.", file=out)

@@ -16,10 +16,15 @@ def open_store(url: str) -> Store:
 def migrate(store: Store) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from bot.adapters.migrations import ForeignRevision, SeveralRevisions
     from bot.adapters.store.connection import SchemaAhead
 
     try:
         store.migrate()
+    except ForeignRevision as exc:
+        raise SettingsError(f"BACKUP_BOT_DATABASE_URL: {foreign_schema(exc.revision)}.") from None
+    except SeveralRevisions as exc:
+        raise SettingsError(f"BACKUP_BOT_DATABASE_URL: {several_revisions(exc.revisions)}.") from None
     except SchemaAhead as exc:
         raise SettingsError(f"BACKUP_BOT_DATABASE_URL: the database's schema is at version {exc.at}, newer than this "
                             f"release knows ({exc.latest}): a newer release migrated it. Run that release, or go "
@@ -29,3 +34,21 @@ def migrate(store: Store) -> None:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
         raise SettingsError(f"BACKUP_BOT_DATABASE_URL cannot be used ({reason}): check that the database "
                             "exists and is reachable.") from None
+
+
+def foreign_schema(revision: str) -> str:
+    """What a database another application migrates with Alembic is, and the fix; nothing of it is changed."""
+    from bot.adapters import migrations
+
+    shown = revision if len(revision) <= 40 and revision.isprintable() else f"{revision[:40]!r}…"
+    return (f"the database's alembic_version table holds revision {shown}, none of this bot's (0001 to "
+            f"{migrations.revision(migrations.head())}): another application migrates this database with Alembic; "
+            "give the bot a database of its own")
+
+
+def several_revisions(revisions: tuple[str, ...]) -> str:
+    """What a database whose Alembic table holds several revisions is, and the fix; nothing of it is changed."""
+    shown = ", ".join(r if len(r) <= 40 and r.isprintable() else f"{r[:40]!r}…" for r in revisions[:5])
+    return (f"the database's alembic_version table holds {len(revisions)} revisions ({shown}) where the bot keeps "
+            "one, so the schema's version cannot be told: a hand or another tool added rows there; keep only the "
+            "row of the version the schema is at, or restore the database's last backup")

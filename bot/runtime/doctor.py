@@ -15,8 +15,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters import migrations
+from bot.adapters.migrations import ForeignRevision, SeveralRevisions
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
-from bot.adapters.shared_budget import budget_path
 from bot.adapters.slack_http import SlackClient, SlackHttp
 from bot.adapters.slack_shapes import UNREADABLE, error_of
 from bot.adapters.store import Store
@@ -24,6 +24,8 @@ from bot.domain.access_file import AccessFile
 from bot.domain.access_rules import USER_ID, AccessFileError, AccessRules, Rule
 from bot.domain.naming import unmarked
 from bot.domain.ports import BadResponse, Forbidden, NotFound, PlanetScaleError, Unauthorized, Unavailable, Unreachable
+from bot.runtime.database import foreign_schema, several_revisions
+from bot.runtime.doctor_places import budget_place, database_place, sqlite_path
 from bot.runtime.settings import Settings, SettingsError
 from handlers.blocks import plural
 
@@ -180,7 +182,7 @@ def check_database(url: str, report: Report) -> None:
     `backup-bot migrate` make and migrate it."""
     where = database_place(url)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1].split("?", 1)[0]
+        path = sqlite_path(url)
         if path and path != ":memory:" and not os.path.exists(path):
             folder = os.path.dirname(path) or "."
             if not os.path.isdir(folder):
@@ -194,8 +196,17 @@ def check_database(url: str, report: Report) -> None:
         store = Store(url)
         try:
             version = store.version()
+            refused = store.write_refusal() if version else None
         finally:
             store.close()
+    except ForeignRevision as exc:
+        report.problem(f"{where}: {foreign_schema(exc.revision)}", "point BACKUP_BOT_DATABASE_URL at a database only "
+                       "the bot uses (an empty one: serve makes the schema)")
+        return
+    except SeveralRevisions as exc:
+        report.problem(f"{where}: {several_revisions(exc.revisions)}", "mend the alembic_version table (one row), "
+                       "then run `backup-bot migrate`")
+        return
     except Exception as exc:  # unreachable, or a URL SQLAlchemy cannot even parse
         reason = type(getattr(exc, "orig", None) or exc).__name__
         report.problem(f"database unreachable at {where} ({reason})",
@@ -203,39 +214,17 @@ def check_database(url: str, report: Report) -> None:
                        "and that the database server is running")
         return
     latest = migrations.head()
-    if version == 0:
+    if refused is not None:  # serve would ack and record nothing: its /healthz says so too
+        report.problem(f"{where}: the database refuses writes ({refused}), so serve could record no change or acked "
+                       "request", "point BACKUP_BOT_DATABASE_URL at the primary database (not a standby or a read-only "
+                       "one), writable by its user, on a volume with room that is mounted read-write")
+    elif version == 0:
         report.note(f"{where}: reachable, no schema yet; `backup-bot serve` (or `backup-bot migrate`) creates it")
     elif version < latest:
         report.note(f"{where}: schema at version {version}; `backup-bot serve` (or `backup-bot migrate`) brings it "
                     f"to {latest}")
     else:
         report.ok(f"{where}: schema version {version}")
-
-
-def database_place(url: str) -> str:
-    """The database as doctor names it: a SQLite file's URL, or a server's host, port and database, without the
-    user, the password or the query (libpq takes a password there too)."""
-    from sqlalchemy.engine import make_url
-
-    if url.startswith("sqlite"):
-        return url.split("?", 1)[0]
-    try:
-        parsed = make_url(url)
-    except Exception:  # a URL SQLAlchemy cannot parse: nothing of it is repeated
-        return "BACKUP_BOT_DATABASE_URL's database"
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.host or 'localhost'}{port}/{parsed.database or ''}"
-
-
-def budget_place(url: str) -> str:
-    """Where the processes (and instances) share PlanetScale's budget; doctor neither makes nor reads it."""
-    path = budget_path(url)
-    if path is not None:
-        return (f"PlanetScale's budget, shared by serve's processes: {path} (made on first use beside the "
-                "database; nothing removes it, one row per service token)")
-    if url.startswith("postgresql"):
-        return "PlanetScale's budget, shared by every instance: the planetscale_budget table of this database"
-    return "PlanetScale's budget: kept in the process (a database in memory is one process's)"
 
 
 def slack_trouble(exc: SlackApiError) -> tuple[str, str] | None:

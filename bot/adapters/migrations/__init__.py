@@ -36,7 +36,27 @@ def head() -> int:
     return number(ScriptDirectory.from_config(cfg).get_current_head())
 
 
+class ForeignRevision(ValueError):
+    """The database's Alembic revision is none of this bot's (numbered): another application migrates the database
+    with Alembic, and its tables and this bot's would share one version."""
+
+    def __init__(self, revision: str):
+        super().__init__(f"revision {revision!r} is not one of this bot's")
+        self.revision = revision
+
+
+class SeveralRevisions(ValueError):
+    """The database's Alembic table holds more than one revision, where the bot keeps one (a hand or another tool
+    added the others): which one the schema is at cannot be told."""
+
+    def __init__(self, revisions: tuple[str, ...]):
+        super().__init__(f"revisions {', '.join(revisions)}")
+        self.revisions = revisions
+
+
 def number(revision: str | None) -> int:
+    if revision and not (revision.isascii() and revision.isdigit()):
+        raise ForeignRevision(revision)
     return int(revision) if revision else 0
 
 
@@ -50,7 +70,10 @@ def current(conn: Connection) -> int:
     import sqlalchemy as sa
     from alembic.runtime.migration import MigrationContext
 
-    at = MigrationContext.configure(conn).get_current_revision()
+    heads = MigrationContext.configure(conn).get_current_heads()
+    if len(heads) > 1:
+        raise SeveralRevisions(tuple(heads))
+    at = heads[0] if heads else None
     if at is not None:
         return number(at)
     if sa.inspect(conn).has_table("schema_version"):

@@ -409,6 +409,31 @@ class Connected:
         with self.reader.connect() as conn:
             return migrations.current(conn)
 
+    def write_refusal(self) -> str | None:
+        """Why the database refuses writes (`refusal`: read-only, full), tried now; None when it takes them. Nothing
+        is written: the one write tried, the schema's version set to itself, is rolled back. Never waits for
+        another process's write: on SQLite a lock held elsewhere answers busy at once (no refusal), and on
+        PostgreSQL the row's lock is waited for no longer than LOCK_TIMEOUT_MS."""
+        import sqlalchemy as sa
+
+        probe = "UPDATE alembic_version SET version_num = version_num"
+        try:
+            if self.url.startswith("sqlite"):
+                uri = sa.engine.make_url(self.url).query.get("uri") == "true"  # its mode=ro among the rest
+                target = self.url.split("///", 1)[-1] if uri else sa.engine.make_url(self.url).database
+                with contextlib.closing(sqlite3.connect(target or ":memory:", timeout=0, isolation_level=None,
+                                                        uri=uri)) as raw:
+                    raw.execute("BEGIN")
+                    raw.execute(probe)
+                    raw.execute("ROLLBACK")
+                return None
+            with self.engine.connect() as conn, conn.begin() as transaction:
+                conn.exec_driver_sql(probe)
+                transaction.rollback()
+        except Exception as exc:  # a refusal, or any other error (told by the reads that fail the same way)
+            return refusal(getattr(exc, "orig", None) or exc)
+        return None
+
     def healthy(self) -> tuple[bool, str]:
         import sqlalchemy as sa
 
