@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import actions, commands, home, views, watch
+from handlers import actions, commands, home, unknown, views, watch
 from handlers.dependencies import Dependencies
 
 
@@ -14,3 +14,4 @@ def register(app: App, deps: Dependencies) -> None:
     views.register(app, deps)
     home.register(app, deps)
     watch.register(app, deps)
+    unknown.register(app, deps)
