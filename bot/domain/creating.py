@@ -128,19 +128,9 @@ class Creating(Applying):
 
     # --- reverting ------------------------------------------------------------------------------------
 
-    def revert_lifecycle(self, original: ChangeRequest, user: str, channel: str) -> Outcome:
-        """Reverting a creation deletes the policy it made; reverting a deletion makes the policy again as it was.
-        Asked as any change, by `user`, with the bot's reason. A revert that would bring back a name the bot
-        refuses (one named so elsewhere) is refused here, saying why."""
-        db = DatabaseRef(original.organization, original.database)
-        refused = restored_name_refusal(original)
-        if refused is not None:
-            return self._refuse(user, db, channel, refused, request_id=original.id)
-        # Judged by the judge on the policies as read now; nothing is read for someone the rules do not name here.
-        unseen = self._may_see(user, channel, db, request_id=original.id)
-        if unseen is not None:
-            return unseen
-        reason = f"revert of the {original.kind.value} requested by {person(original.requester)}"
+    def _lifecycle_revert_asked(self, original: ChangeRequest) -> Outcome | None:
+        """The revert of a creation or deletion already asked (open) or applied: one revert per change, not a
+        second copy of a policy each click."""
         open_revert = self.store.requests([S.PENDING, S.APPROVED, S.APPLYING], limit=None, revert_of=original.id)
         applied = self.store.requests([S.APPLIED], limit=1, revert_of=original.id)
         if applied and not open_revert:
@@ -159,10 +149,32 @@ class Creating(Applying):
             return Outcome(OutcomeKind.CLOSED, f"This revert is already asked by {person(asked.requester)}: see its "
                                                f"request in {named_channel(asked.channel)}. Nothing more was done.",
                            asked)
+        return None
+
+    def revert_lifecycle(self, original: ChangeRequest, user: str, channel: str) -> Outcome:
+        """Reverting a creation deletes the policy it made; reverting a deletion makes the policy again as it was.
+        Asked as any change, by `user`, with the bot's reason. A revert that would bring back a name the bot
+        refuses (one named so elsewhere) is refused here, saying why."""
+        db = DatabaseRef(original.organization, original.database)
+        refused = restored_name_refusal(original)
+        if refused is not None:
+            return self._refuse(user, db, channel, refused, request_id=original.id)
+        # Judged by the judge on the policies as read now; nothing is read for someone the rules do not name here.
+        unseen = self._may_see(user, channel, db, request_id=original.id)
+        if unseen is not None:
+            return unseen
+        reason = f"revert of the {original.kind.value} requested by {person(original.requester)}"
+        asked = self._lifecycle_revert_asked(original)
+        if asked is not None:
+            return asked
         try:
             listed = self.policies.list_policies(db)
         except PlanetScaleError as exc:
             return self._failed_read(user, db, channel, "reading the policies to revert a change", exc)
+        # Asked (or applied) on another instance while this read: that one stands, this read is stale.
+        asked = self._lifecycle_revert_asked(original)
+        if asked is not None:
+            return asked
         if original.kind is ChangeKind.CREATE:
             made = next((p for p in listed if p.id == original.policy_id), None)
             gone = "The policy this created is no longer in PlanetScale; nothing to revert."
