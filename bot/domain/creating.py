@@ -300,8 +300,7 @@ class Creating(Applying):
         confirmed = f"confirmed by reading the policies after: {why}"
         record = request_event("applied", request, by, detail=confirmed)
         if request.kind is ChangeKind.CREATE:
-            made = next((p for p in listed if p.name == request.changes.get("name")
-                         and self._made_by_send(p, request)), None)
+            made = next((p for p in listed if self._made_by_send(p, request)), None)
             if made is not None:
                 return self._created(claim, made, record, "Applied (confirmed by reading the policies again).")
         elif all(p.id != request.policy_id for p in listed):
@@ -314,11 +313,11 @@ class Creating(Applying):
         return self._fail(request, by, f"{why} {NOT_SHOWN}", claim=claim)
 
     def _made_by_send(self, policy: BackupPolicy, request: ChangeRequest) -> bool:
-        """Whether a policy of the creation's name can be the one its POST made: not one listed when it was
-        judged, nor one PlanetScale says was created before the POST was sent (a policy renamed to that name in
-        the dashboard meanwhile), nor one of another target (the POST named its target); one whose creation time
-        cannot be read is taken, as before."""
-        if policy.target != request.changes.get("target"):
+        """Whether a policy can be the one the creation's POST made: one holding every value it sent (not one
+        made by hand under its name and target with other settings), not one listed when it was judged, nor one
+        PlanetScale says was created before the POST was sent (a policy renamed to that name in the dashboard
+        meanwhile); one whose creation time cannot be read is taken, as before."""
+        if any(policy.field_value(f) != v for f, v in request.changes.items()):
             return False
         known = DatabaseFacts.of(request.facts)
         if known is not None and any(i == policy.id for i, _, _ in known.policies):
