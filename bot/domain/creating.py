@@ -128,19 +128,9 @@ class Creating(Applying):
 
     # --- reverting ------------------------------------------------------------------------------------
 
-    def revert_lifecycle(self, original: ChangeRequest, user: str, channel: str) -> Outcome:
-        """Reverting a creation deletes the policy it made; reverting a deletion makes the policy again as it was.
-        Asked as any change, by `user`, with the bot's reason. A revert that would bring back a name the bot
-        refuses (one named so elsewhere) is refused here, saying why."""
-        db = DatabaseRef(original.organization, original.database)
-        refused = restored_name_refusal(original)
-        if refused is not None:
-            return self._refuse(user, db, channel, refused, request_id=original.id)
-        # Judged by the judge on the policies as read now; nothing is read for someone the rules do not name here.
-        unseen = self._may_see(user, channel, db, request_id=original.id)
-        if unseen is not None:
-            return unseen
-        reason = f"revert of the {original.kind.value} requested by {person(original.requester)}"
+    def _lifecycle_revert_asked(self, original: ChangeRequest) -> Outcome | None:
+        """The revert of a creation or deletion already asked (open) or applied: one revert per change, not a
+        second copy of a policy each click."""
         open_revert = self.store.requests([S.PENDING, S.APPROVED, S.APPLYING], limit=None, revert_of=original.id)
         applied = self.store.requests([S.APPLIED], limit=1, revert_of=original.id)
         if applied and not open_revert:
@@ -159,10 +149,32 @@ class Creating(Applying):
             return Outcome(OutcomeKind.CLOSED, f"This revert is already asked by {person(asked.requester)}: see its "
                                                f"request in {named_channel(asked.channel)}. Nothing more was done.",
                            asked)
+        return None
+
+    def revert_lifecycle(self, original: ChangeRequest, user: str, channel: str) -> Outcome:
+        """Reverting a creation deletes the policy it made; reverting a deletion makes the policy again as it was.
+        Asked as any change, by `user`, with the bot's reason. A revert that would bring back a name the bot
+        refuses (one named so elsewhere) is refused here, saying why."""
+        db = DatabaseRef(original.organization, original.database)
+        refused = restored_name_refusal(original)
+        if refused is not None:
+            return self._refuse(user, db, channel, refused, request_id=original.id)
+        # Judged by the judge on the policies as read now; nothing is read for someone the rules do not name here.
+        unseen = self._may_see(user, channel, db, request_id=original.id)
+        if unseen is not None:
+            return unseen
+        reason = f"revert of the {original.kind.value} requested by {person(original.requester)}"
+        asked = self._lifecycle_revert_asked(original)
+        if asked is not None:
+            return asked
         try:
             listed = self.policies.list_policies(db)
         except PlanetScaleError as exc:
             return self._failed_read(user, db, channel, "reading the policies to revert a change", exc)
+        # Asked (or applied) on another instance while this read: that one stands, this read is stale.
+        asked = self._lifecycle_revert_asked(original)
+        if asked is not None:
+            return asked
         if original.kind is ChangeKind.CREATE:
             made = next((p for p in listed if p.id == original.policy_id), None)
             gone = "The policy this created is no longer in PlanetScale; nothing to revert."
@@ -288,8 +300,7 @@ class Creating(Applying):
         confirmed = f"confirmed by reading the policies after: {why}"
         record = request_event("applied", request, by, detail=confirmed)
         if request.kind is ChangeKind.CREATE:
-            made = next((p for p in listed if p.name == request.changes.get("name")
-                         and self._made_by_send(p, request)), None)
+            made = next((p for p in listed if self._made_by_send(p, request)), None)
             if made is not None:
                 return self._created(claim, made, record, "Applied (confirmed by reading the policies again).")
         elif all(p.id != request.policy_id for p in listed):
@@ -302,11 +313,11 @@ class Creating(Applying):
         return self._fail(request, by, f"{why} {NOT_SHOWN}", claim=claim)
 
     def _made_by_send(self, policy: BackupPolicy, request: ChangeRequest) -> bool:
-        """Whether a policy of the creation's name can be the one its POST made: not one listed when it was
-        judged, nor one PlanetScale says was created before the POST was sent (a policy renamed to that name in
-        the dashboard meanwhile), nor one of another target (the POST named its target); one whose creation time
-        cannot be read is taken, as before."""
-        if policy.target != request.changes.get("target"):
+        """Whether a policy can be the one the creation's POST made: one holding every value it sent (not one
+        made by hand under its name and target with other settings), not one listed when it was judged, nor one
+        PlanetScale says was created before the POST was sent (a policy renamed to that name in the dashboard
+        meanwhile); one whose creation time cannot be read is taken, as before."""
+        if any(policy.field_value(f) != v for f, v in request.changes.items()):
             return False
         known = DatabaseFacts.of(request.facts)
         if known is not None and any(i == policy.id for i, _, _ in known.policies):

@@ -52,8 +52,9 @@ def landed_late(store: WatchStore, db: DatabaseRef, policy: BackupPolicy) -> Cha
     """The creation closed as not applied whose POST made `policy`, moved failed → applied (untold, so that the
     sweep tells its requester); None when no such creation of the bot's can have made it."""
     for request in store.policy_requests(db.organization, db.database, "", [RequestState.FAILED]):
+        # Every value it sent, not only the name: one made by hand under that name with other settings is not its.
         if request.kind is not ChangeKind.CREATE or not (request.detail or "").endswith(NOT_SHOWN) \
-                or request.changes.get("name") != policy.name or request.changes.get("target") != policy.target:
+                or any(policy.field_value(f) != v for f, v in request.changes.items()):
             continue
         known = DatabaseFacts.of(request.facts)
         if known is not None and any(i == policy.id for i, _, _ in known.policies):

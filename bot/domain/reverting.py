@@ -48,7 +48,8 @@ class Reverting(Creating, Deciding):
                                                 "would put back is not known. Nothing was asked; ask the values you "
                                                 "want with `/backup-policy update`.")
         if original.kind is not ChangeKind.UPDATE or restored_name_refusal(original):  # refused there, saying why
-            return self.revert_lifecycle(original, user, channel)
+            with self._reverting:  # two clicks on one instance take turns, as an update's revert does
+                return self.revert_lifecycle(original, user, channel)
         db = DatabaseRef(original.organization, original.database)
         # The day and week PlanetScale cleared as its frequency went to hours or days (not the dashboard's) come back.
         moved = [f for f in ("schedule_day", "schedule_week") if {"frequency_value", "frequency_unit"} & set(

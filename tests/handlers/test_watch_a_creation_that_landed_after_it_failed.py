@@ -139,3 +139,22 @@ def test_a_policy_changed_by_hand_is_still_told_as_changed_outside(
     assert [p.text.split(":")[2].split(" the ")[0].strip() for p in posted] == ["Changed outside"], posted
     [request] = bot.deps.store.requests(list(RequestState))
     assert request.state is RequestState.FAILED
+
+
+@pytest.mark.parametrize("other", [{"retention_value": 1}, {"schedule_time": "05:00"},
+                                   {"frequency_value": 12, "frequency_unit": "hour"}])
+def test_a_policy_of_that_name_made_by_hand_at_once_with_other_settings_is_still_told_as_made_outside(
+    watched: tuple[Bot, Watcher], planetscale: PlanetScaleState, other: dict[str, object]
+) -> None:
+    """Made by hand right after a lost answer, of the same name and target but not as the bot asked it (the
+    POST made nothing): not the bot's. Before: adopted quietly as the bot's creation (no 'Created outside'
+    notice, none of its guardrails told), the request recorded applied with values nobody approved."""
+    bot, watcher = watched
+    watch_pass(bot, watcher)
+    rid = failed_creation(bot, planetscale, 500)  # answered 500, nothing made
+    made = planetscale.add_policy("acme", "app-db", None, **{**VALUES, **other}, created_at=just_now())
+    posted = watch_pass(bot, watcher)
+    assert [p.text.split(":")[2].split(" the ")[0].strip() for p in posted] == ["Created outside"], posted
+    assert [e.policy_id for e in bot.audit.all() if e.action == "created_outside"] == [made["id"]]
+    request = bot.deps.store.get_request(rid)
+    assert request is not None and request.state is RequestState.FAILED
