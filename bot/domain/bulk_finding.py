@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from bot.domain.audit import AuditEvent
 from bot.domain.batches import BatchOutcome, BatchOutcomeKind, Skipped, SkipReason
 from bot.domain.changes import ChangePath
-from bot.domain.commands import DatabaseRef
-from bot.domain.export import is_glob, matching_databases, organization_named
+from bot.domain.commands import DatabaseRef, is_glob
+from bot.domain.export import matching_databases, organization_named
 from bot.domain.naming import outside, policy_id
 from bot.domain.policy import BackupPolicy, name_key
 from bot.domain.ports import PlanetScaleError

@@ -7,8 +7,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from bot.domain.commands import Command, CommandError, DatabaseRef, is_slug
-from bot.domain.export import is_glob
+from bot.domain.commands import Command, CommandError, DatabaseRef, is_glob, is_slug
 from bot.domain.grammar import (
     DATABASE_GLOB,
     MAX_TEXT_LENGTH,

@@ -9,6 +9,13 @@ from dataclasses import dataclass
 
 from bot.domain.policy import PolicyUpdate
 
+GLOB_CHARACTERS = "*?"
+
+
+def is_glob(text: str) -> bool:
+    """Whether a database or policy name as typed is a glob, naming many."""
+    return any(ch in text for ch in GLOB_CHARACTERS)
+
 # Always used with fullmatch: `$` would also accept a trailing newline.
 SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # Slack's user and channel IDs are letters and digits (`U0ALICE001`, `C0DBAOPS01`); the store keeps 32 characters.

@@ -20,14 +20,13 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.domain.access import AccessControl
-from bot.domain.commands import DatabaseRef
+from bot.domain.commands import DatabaseRef, is_glob
 from bot.domain.group_directory import DirectoryError
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import PartlyUnreadable, PlanetScaleError
 
 # A glob covers at most this many databases (the first by name); the rest are named, to be exported on their own.
 MAX_DATABASES = 20
-GLOB_CHARACTERS = "*?"
 
 
 class ExportFormat(StrEnum):
@@ -59,10 +58,6 @@ class ExportSource(Protocol):
     def database_kind(self, organization: str, database: str) -> str: ...
 
     def list_policies(self, organization: str, database: str) -> list[BackupPolicy]: ...
-
-
-def is_glob(database: str) -> bool:
-    return any(ch in database for ch in GLOB_CHARACTERS)
 
 
 @dataclass(frozen=True)

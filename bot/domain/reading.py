@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection
 
-from bot.domain.commands import DatabaseRef
+from bot.domain.commands import DatabaseRef, is_glob
 from bot.domain.naming import outside, policy_id
 from bot.domain.policy import BackupPolicy, name_key
 from bot.domain.ports import PlanetScaleApi
@@ -67,6 +67,9 @@ class PolicyService:
         near = [n for n in names if n.lower() == ref.lower()] or difflib.get_close_matches(ref, names, n=2)
         hint = f" Did you mean {' or '.join(f'“{outside(n)}”' for n in near)}?" if near else ""
         listing = f" `/backup-policy list {db}` shows its {len(seen)}." if seen else " It has none you may see."
+        if is_glob(ref):  # a glob where one policy is named: say where globs go
+            listing += (" A name glob (`*`, `?`) is read as a name here: only `update` and `edit` take one, to "
+                        "change many policies at once.")
         raise PolicyNotFound(f"No backup policy in {db} has the ID or exact name “{outside(ref)}”.{hint}{listing}")
 
     def as_if_absent(self, db: DatabaseRef, ref: str, visible: Collection[str] | None, listed: list[BackupPolicy],

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.changes import explain
-from bot.domain.commands import DatabaseRef, ExportCommand
+from bot.domain.commands import DatabaseRef, ExportCommand, is_glob
 from bot.domain.export import (
     MAX_DATABASES,
     Export,
@@ -17,7 +17,6 @@ from bot.domain.export import (
     ExportFormat,
     chunks,
     collect,
-    is_glob,
     json_text,
     label_for,
     organization_named,

@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
+import pytest
 from approval_helpers import (
     ALICE,
     CAROL,
@@ -370,3 +371,12 @@ def test_two_creations_of_one_name_approved_at_once_on_two_instances_make_one_po
     approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState
 ) -> None:
     two_creations_at_once(approvals_bot, second_instance, planetscale)
+
+
+@pytest.mark.parametrize("command", ['delete acme/app-db "Dev*"', 'show acme/app-db "Production ?"'])
+def test_a_glob_where_one_policy_is_named_is_told_which_commands_take_one(
+        approvals_bot: Bot, planetscale: PlanetScaleState, command: str) -> None:
+    reply = approvals_bot.command(command)
+    said = reply.all_text()
+    assert "No backup policy" in said and "only `update` and `edit` take one" in said, said
+    assert reply.public == [] and planetscale.calls("DELETE") == []
