@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -231,15 +230,5 @@ def help_ack_body(name: str, capabilities: list[Capability]) -> str:
     return cached[1]
 
 
-def on_other_command(ack: Ack, command: dict[str, Any]) -> None:
-    """A slash command of another name reached this app: renamed in the app's settings, it would otherwise be
-    refused (404), and Slack shows the person only "dispatch_failed"."""
-    name = str(command.get("command") or "")[:40]
-    ack(text=blocks.error_text(f"This app answers {COMMAND}, not {name}: the command was renamed in the app's "
-                               f"settings. Ask whoever manages the app to name it {COMMAND} again (as manifest.yml "
-                               "does)."))
-
-
 def register(app: App, deps: Dependencies) -> None:
     app.command(COMMAND)(partial(on_command, deps))
-    app.command(re.compile(r"^/"))(on_other_command)  # tried after COMMAND's
