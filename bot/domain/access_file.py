@@ -4,6 +4,7 @@ rules.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -26,7 +27,10 @@ def read_regular_file(path: str) -> bytes:
     descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
         handle = os.fdopen(descriptor, "rb")
-    except BaseException:  # a folder: fdopen refuses it and leaves its descriptor open
+    except IsADirectoryError:  # fdopen refuses a folder by its descriptor's number, not its path
+        os.close(descriptor)
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path) from None
+    except BaseException:  # fdopen leaves the descriptor of what it refuses open
         os.close(descriptor)
         raise
     with handle:
@@ -121,8 +125,11 @@ class AccessFile:
             self.version = (stamp, raw)
             self.last_error = None
             log.info("reloaded the access rules from %s", self.path)
-        except (AccessFileError, OSError) as exc:
+        except AccessFileError as exc:
             self._note(f"{middle_cut(str(exc), REASON_CHARS)}; keeping the last good rules.")
+        except OSError as exc:  # as when its stat fails: the path, and the reason in words
+            self._note(f"{self.path} cannot be read ({exc.strerror or type(exc).__name__}); keeping the last good "
+                       "rules.")
         except Exception as exc:  # whatever else the file holds, the last good rules stay
             self._note(f"{self.path} could not be read ({type(exc).__name__}); keeping the last good rules.")
 
