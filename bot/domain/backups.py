@@ -164,6 +164,10 @@ def describe_span(span: timedelta) -> str:
 LONGEST_SPAN = timedelta(days=1000 * 366)
 
 
+# How far ahead of this machine's clock a policy's change may lie (the two clocks' drift).
+CHANGE_DRIFT = timedelta(days=1)
+
+
 def frequency_span(policy: BackupPolicy) -> timedelta:
     hours = policy.frequency_value * LONGEST_UNIT_HOURS.get(policy.frequency_unit, 24)
     # Bounded both ways: a frequency PlanetScale answers far below zero would overflow timedelta too.
@@ -196,6 +200,8 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
     # new span to prove itself, rather than being stale at once.
     since = last_success.at if last_success is not None else _time_or_none(policy.created_at)
     changed = _time_or_none(policy.updated_at)
+    if changed is not None and changed > now + CHANGE_DRIFT:
+        changed = None  # a change still to come proves nothing: judged from the last success instead
     # A frequency of nothing (0 or less, which PlanetScale should never send) cannot be judged stale.
     overdue = since is not None and span > timedelta(0) and now - since > stale_after
     if since is not None and changed is not None:

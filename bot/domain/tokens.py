@@ -21,6 +21,11 @@ WORD_END = re.compile(r'[\s"“”„]')
 PLAIN_QUOTED_TOKEN = re.compile(r'(?:[^\s"]+|"[^"]*")+')
 
 
+# Smart punctuation turns the `--` of an option into a dash, as it curls quotes; only these words are read back.
+SMART_DASHES = ("—", "–")
+DASHED_OPTIONS = frozenset({"--dry-run", "--dryrun", "--where"})
+
+
 class Token(NamedTuple):
     """A tuple, not a frozen dataclass: one is made for every word of every command, in the ack, and a tuple is
     the cheapest immutable record Python makes."""
@@ -30,7 +35,22 @@ class Token(NamedTuple):
 
 
 def tokenize(text: str) -> list[Token]:
-    """Split on white space; double quotes (straight or curly) group words, and `\\"` is a literal quote."""
+    """Split on white space; double quotes (straight or curly) group words, and `\\"` is a literal quote. An
+    option typed with a smart dash (`—dry-run`) is the option."""
+    tokens = split_words(text)
+    if "—" in text or "–" in text:
+        return [undashed(token) for token in tokens]
+    return tokens
+
+
+def undashed(token: Token) -> Token:
+    if token.quoted or not token.text.startswith(SMART_DASHES):
+        return token
+    option = "--" + token.text[1:]
+    return Token(option, False) if option.lower() in DASHED_OPTIONS else token
+
+
+def split_words(text: str) -> list[Token]:
     curly = "“" in text or "”" in text or "„" in text
     if not curly and '"' not in text:  # most commands: str.split splits on the same white space
         return [Token(word, False) for word in text.split()]

@@ -136,6 +136,18 @@ def chosen_policies(state: dict[str, Any]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(chosen))
 
 
+def not_offered(state: dict[str, Any], view: dict[str, Any]) -> str | None:
+    """The first chosen value the form's own list never offered (a payload may carry any), or None."""
+    offered: set[str] = set()
+    for block in view.get("blocks") or []:
+        if isinstance(block, dict) and block.get("block_id") == POLICIES:
+            element = block.get("element") or {}
+            offered = {str(o.get("value")) for o in element.get("options") or [] if isinstance(o, dict)}
+    element = ((state.get("values") or {}).get(POLICIES) or {}).get(POLICIES) or {}
+    chosen = [str((option or {}).get("value") or "") for option in element.get("selected_options") or []]
+    return next((value for value in chosen if value not in offered), None)
+
+
 def read_form(state: dict[str, Any]) -> tuple[PolicyUpdate | None, str | None, dict[str, str]]:
     """The settings given (empty ones left out), as one update; or an error per field."""
     given = {block_id: actions for block_id, actions in (state.get("values") or {}).items()
@@ -169,7 +181,11 @@ def on_form(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[str, 
     state = view.get("state") or {}
     chosen = chosen_policies(state)
     update, reason, errors = read_form(state)
-    if not chosen:
+    stray = not_offered(state, view)
+    if stray is not None:
+        errors[POLICIES] = (f"“{blocks.fit(stray, 80)}” is not one this form offers: choose from its list, or "
+                            "close the form and open it again to list the policies as they are now.")
+    elif not chosen:
         errors[POLICIES] = "Choose at least one policy."
     if update is None or errors or not is_slug(organization) or (channel and not is_slack_id(channel)):
         ack(response_action="errors", errors=errors or {POLICIES: "This form is damaged; open it again."})
