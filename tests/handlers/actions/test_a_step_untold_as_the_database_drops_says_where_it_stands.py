@@ -6,15 +6,14 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import wraps
 from typing import Any
 
 import sqlalchemy as sa
 from approval_helpers import ALICE, CAROL, PROD, approvals_bot, ask, request_id, swept_later
 from conftest import Bot
+from store_calls import watched_store
 
 from bot.adapters.store import Store
 from bot.domain.change_requests import RequestState
@@ -30,34 +29,19 @@ DEV = "bp03devday"
 def dropped_on(store: Store, method: str, after: str) -> Iterator[None]:
     """The store's first call of `method` made after a call of `after` fails as a connection the database dropped
     fails it; every other call is the store's own."""
-    inside = threading.local()
-    seen, dropped = [False], [False]
+    seen = dropped = False
 
-    def watched(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
-        @wraps(call)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            outermost = not getattr(inside, "depth", 0)
-            if outermost and name == method and seen[0] and not dropped[0]:
-                dropped[0] = True
-                raise sa.exc.OperationalError(name, {}, Exception("server closed the connection unexpectedly"))
-            if outermost and name == after:
-                seen[0] = True
-            inside.depth = getattr(inside, "depth", 0) + 1
-            try:
-                return call(*args, **kwargs)
-            finally:
-                inside.depth -= 1
-        return run
+    def called(name: str) -> None:
+        nonlocal seen, dropped
+        if name == method and seen and not dropped:
+            dropped = True
+            raise sa.exc.OperationalError(name, {}, Exception("server closed the connection unexpectedly"))
+        if name == after:
+            seen = True
 
-    names = [n for n in dir(Store) if not n.startswith("_") and callable(getattr(Store, n))]
-    for name in names:
-        setattr(store, name, watched(name, getattr(store, name)))
-    try:
+    with watched_store(store, called):
         yield
-    finally:
-        for name in names:
-            delattr(store, name)
-    assert dropped[0], f"no {method} after {after}"
+    assert dropped, f"no {method} after {after}"
 
 
 def private_words(bot: Bot, reply: Any) -> str:
