@@ -36,10 +36,8 @@ from bot.domain.judge_access import Decision
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP, bulk_tries
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import outside, person
-from bot.domain.outcomes import Outcome, OutcomeKind, StepUntold, explain, unknown_button
+from bot.domain.outcomes import Outcome, OutcomeKind, StepUntold, approval_kept, explain, unknown_button
 from bot.domain.policy import PolicyUpdate
-from bot.domain.ports import PlanetScaleError
-from bot.domain.reading import PolicyNotFound
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +81,8 @@ class BulkPath(Asking, Judging):
                 return closed
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {closed.state.value}; "
                                                          "nothing more was done.", closed)
-        try:  # the approval is on the record: a failure from here on is no "nothing was done"
+        with approval_kept(f"the bulk change “{outside(batch.selection)}” of {batch.organization}"):
             return self._approved(batch, user, added)
-        except (StepUntold, PlanetScaleError, PolicyNotFound, DirectoryError):
-            raise  # told in their own words (`explain`)
-        except Exception as exc:
-            raise StepUntold(f"Your approval of the bulk change “{outside(batch.selection)}” of "
-                             f"{batch.organization} is recorded") from exc
 
     def _approved(self, batch: Batch, user: str, added: list[str] | None) -> BatchOutcome:
         """An approval on the record (`added`: the approvers it leaves, None when it was there already): judged,

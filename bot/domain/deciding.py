@@ -16,7 +16,6 @@ from bot.domain.bulk_costs import SharedReads, bulk_facts
 from bot.domain.change_requests import ChangeKind, ChangeRequest, Expiry, RequestState, work_taken_over
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
-from bot.domain.group_directory import DirectoryError
 from bot.domain.guardrails import Demand, demand, judge
 from bot.domain.judge import Asked, Refusal, Stage, Verdict, VerdictKind
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP
@@ -29,7 +28,7 @@ from bot.domain.outcomes import (
     WHAT_KIND,
     Outcome,
     OutcomeKind,
-    StepUntold,
+    approval_kept,
     describe_state,
     nobody_left_detail,
     owed_text,
@@ -79,7 +78,8 @@ class Deciding(Applying):
         if added == []:  # closed, or its life ended, between the look and the approval
             found = self._open_request(request.id, user, "Approve")
             return found if isinstance(found, Outcome) else self._already(request)
-        try:  # the approval is on the record: a failure from here on is no "nothing was done"
+        with approval_kept(f"the {WHAT_KIND[request.kind]} the backup policy “{outside(request.policy_name)}” of "
+                           f"{request.organization}/{request.database}"):
             approved_by = self.store.approvers_of(request.id) if added is None else added
             before = BackupPolicy.model_validate(request.before)
             # One reading of the rules decides both which facts are gathered and the verdict on them, as applying does.
@@ -98,12 +98,6 @@ class Deciding(Applying):
                                               "request; each approver counts once." if twice else None)
             else:
                 outcome = self._approved(request, verdict, user, approved_by)
-        except (PlanetScaleError, PolicyNotFound, DirectoryError):
-            raise  # told in their own words (`explain`)
-        except Exception as exc:
-            raise StepUntold(f"Your approval of the {WHAT_KIND[request.kind]} the backup policy "
-                             f"“{outside(request.policy_name)}” of {request.organization}/{request.database} is "
-                             "recorded") from exc
         # Approvals are only ever added: those just read are the request's, whatever the step did after.
         return replace(outcome, approved_by=tuple(approved_by)) if outcome.request is not None else outcome
 

@@ -159,6 +159,19 @@ WHAT_KIND = {ChangeKind.UPDATE: "change to", ChangeKind.CREATE: "creation of", C
 
 
 @contextmanager
+def approval_kept(what: str) -> Iterator[None]:
+    """What follows an approval on the record (`what`, e.g. "the bulk change “…” of acme"): a failure there is raised
+    as StepUntold, saying the approval is recorded, rather than that nothing was done; PlanetScale's, the
+    directory's and the lookup's own failures, and a StepUntold of the step itself, keep their words (`explain`)."""
+    try:
+        yield
+    except (StepUntold, PlanetScaleError, PolicyNotFound, DirectoryError):
+        raise
+    except Exception as exc:
+        raise StepUntold(f"Your approval of {what} is recorded") from exc
+
+
+@contextmanager
 def telling(outcome: Outcome) -> Iterator[None]:
     """Telling a step: a failure after the step moved its request is raised as StepUntold, so that the person
     hears where it stands rather than that nothing was done."""
