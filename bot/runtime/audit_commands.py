@@ -19,6 +19,7 @@ from bot.adapters.store.connection import refusal
 from bot.domain.audit import AuditEvent, csv_text
 from bot.domain.naming import OUTSIDE_START, unmarked
 from bot.domain.policy import lone_surrogate
+from bot.runtime.database import reason_of
 from bot.runtime.settings import Settings, SettingsError
 
 AGE = re.compile(r"([0-9]{1,6})\s*(h|d|w|y)")
@@ -162,11 +163,6 @@ def database_errors() -> tuple[type[Exception], ...]:
     from sqlalchemy.exc import SQLAlchemyError
 
     return SQLAlchemyError, sqlite3.Error
-
-
-def reason_of(exc: BaseException) -> str:
-    """A database error's first line in its own words, without the SQL SQLAlchemy adds."""
-    return (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
 class UsageError(Exception):

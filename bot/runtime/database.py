@@ -31,9 +31,13 @@ def migrate(store: Store) -> None:
                             "back as the README's 'Going back' says (the newer release's downgrade first, or the "
                             "backup taken before it).") from None
     except (SQLAlchemyError, ValueError) as exc:  # ValueError: a URL SQLAlchemy cannot read
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
-        raise SettingsError(f"BACKUP_BOT_DATABASE_URL cannot be used ({reason}): check that the database "
+        raise SettingsError(f"BACKUP_BOT_DATABASE_URL cannot be used ({reason_of(exc)}): check that the database "
                             "exists and is reachable.") from None
+
+
+def reason_of(exc: BaseException) -> str:
+    """A database error's first line in its own words, without the SQL SQLAlchemy adds."""
+    return (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
 def foreign_schema(revision: str) -> str:
