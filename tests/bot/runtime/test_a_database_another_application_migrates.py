@@ -12,11 +12,13 @@ import pytest
 import sqlalchemy as sa
 from test_cli import run
 
+from bot.adapters.store import database_url
+
 FOREIGN = "ae1027a6acf"
 
 
 def foreign_database(url: str) -> None:
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(database_url(url))
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
         conn.exec_driver_sql(f"INSERT INTO alembic_version VALUES ('{FOREIGN}')")
@@ -25,7 +27,7 @@ def foreign_database(url: str) -> None:
 
 
 def untouched(url: str) -> bool:
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(database_url(url))
     try:
         with engine.connect() as conn:
             versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
@@ -61,7 +63,7 @@ def test_a_database_whose_alembic_table_holds_two_revisions_is_named_so(
     `audit` in Alembic's traceback ("more than one head present; please use get_current_heads()"), and doctor said
     "database unreachable (CommandError)"."""
     assert run(["migrate"], tmp_path, BACKUP_BOT_DATABASE_URL=store_url).returncode == 0
-    engine = sa.create_engine(store_url)
+    engine = sa.create_engine(database_url(store_url))
     with engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('0020')")
     engine.dispose()

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from conftest import fresh_postgres
 from test_cli import run
 
-from bot.adapters.store import Store
+from bot.adapters.store import Store, database_url
 from bot.domain.audit import AuditEvent
 
 OLD = "2020-01-01T00:00:00Z"
@@ -33,7 +33,7 @@ def read_only_database(url: str) -> Iterator[str]:
         yield f"sqlite:///file:{url.split('///', 1)[1]}?mode=ro&uri=true"
         return
     name = sa.engine.make_url(url).database
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(database_url(url), isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
