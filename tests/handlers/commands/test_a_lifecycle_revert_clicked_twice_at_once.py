@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from approval_helpers import ALICE, BOB, approvals_bot, second_instance
 from conftest import SIGNING_SECRET, Bot, signed_headers
 from slack_bolt.request import BoltRequest
@@ -64,28 +65,20 @@ def click_while_held(bot: Bot, other: Bot, request_id: str) -> list[str]:
     return [e.text for e in events if e.kind == "response" and e.text and "already reverted" in e.text]
 
 
-def test_a_deletion_reverted_by_two_clicks_at_once_is_made_again_once(
-    approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState
+@pytest.mark.parametrize(("asked", "kind", "inverse"), [
+    (f"delete acme/app-db {DEV}", ChangeKind.DELETE, "POST"),
+    ('create acme/app-db name="Scratch" target=development retention=7d frequency=1d at=03:00', ChangeKind.CREATE,
+     "DELETE"),
+], ids=["deletion-made-again-once", "creation-deleted-once"])
+def test_a_lifecycle_change_reverted_by_two_clicks_at_once_is_reverted_once(
+    approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState, asked: str, kind: ChangeKind,
+    inverse: str
 ) -> None:
-    approvals_bot.command(f"delete acme/app-db {DEV}", user=ALICE)
-    [deletion] = [r.id for r in approvals_bot.deps.store.requests([RequestState.APPLIED], limit=None)
-                  if r.kind is ChangeKind.DELETE]
-    told = click_while_held(approvals_bot, second_instance, deletion)
-    [revert] = reverts_of(approvals_bot, deletion)
+    approvals_bot.command(asked, user=ALICE)
+    [original] = [r.id for r in approvals_bot.deps.store.requests([RequestState.APPLIED], limit=None)
+                  if r.kind is kind]
+    told = click_while_held(approvals_bot, second_instance, original)
+    [revert] = reverts_of(approvals_bot, original)
     assert revert.state is RequestState.APPLIED and revert.requester == BOB
-    assert len(planetscale.calls("POST")) == 1
-    assert len(told) == 1 and revert.id[:8] in told[0], told
-
-
-def test_a_creation_reverted_by_two_clicks_at_once_is_deleted_once(
-    approvals_bot: Bot, second_instance: Bot, planetscale: PlanetScaleState
-) -> None:
-    approvals_bot.command('create acme/app-db name="Scratch" target=development retention=7d frequency=1d at=03:00',
-                          user=ALICE)
-    [creation] = [r.id for r in approvals_bot.deps.store.requests([RequestState.APPLIED], limit=None)
-                  if r.kind is ChangeKind.CREATE]
-    told = click_while_held(approvals_bot, second_instance, creation)
-    [revert] = reverts_of(approvals_bot, creation)
-    assert revert.state is RequestState.APPLIED and revert.requester == BOB
-    assert len(planetscale.calls("DELETE")) == 1
+    assert len(planetscale.calls(inverse)) == 1
     assert len(told) == 1 and revert.id[:8] in told[0], told
