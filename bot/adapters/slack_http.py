@@ -193,6 +193,12 @@ class SlackClient(WebClient):
         try:
             body: Any = response.json()
         except ValueError:
+            if response.status_code == 200 and api_method in ACTS:
+                # Answered 200, so Slack may have acted (a post made) although its answer is cut short or replaced
+                # on its way: failed as a lost answer, so that the callers look before acting again.
+                log.warning("Slack answered %s with a body that is not JSON", api_method)
+                self._failed(api_method, UNREADABLE)
+                raise UnreadableAnswer(f"Slack answered {api_method} with an answer the bot cannot read") from None
             body = {"ok": False, "error": f"http_{response.status_code}"}
         if not readable(api_method, body):
             body = self._unreadable(api_method, body if response.status_code == 200 else None,

@@ -84,6 +84,9 @@ class MethodFault:
     # A gate the answer waits for (at most HELD_AT_MOST seconds) after its delay: a test lets Slack answer once
     # the steps it stands for have happened, not after a time that a loaded machine may outrun.
     until: threading.Event | None = None
+    # The method acts as usual, and its answer is these bytes instead, with HTTP 200: an answer cut short or
+    # replaced on its way (a proxy's page), after Slack did what it was asked.
+    garbled: bytes | None = None
 
     def matches(self, method: str, args: dict[str, Any]) -> bool:
         return (self.method == method and (self.times is None or self.times > 0)
@@ -223,6 +226,8 @@ class SlackEmulator:
         if handler is None:
             return JSONResponse({"ok": False, "error": "unknown_method"})
         result: dict[str, Any] = handler(args)
+        if fault and fault.garbled is not None:
+            return Response(fault.garbled, media_type="application/json")
         headers = {"x-oauth-scopes": ",".join(state.scopes)} if method == "auth.test" else {}
         return JSONResponse(result, headers=headers)
 
