@@ -181,7 +181,11 @@ class SlackClient(WebClient):
         try:
             response = self.http.post(url, headers=request_headers, content=content)
         except httpx.DecodingError:
-            # An answer whose Content-Encoding is not its body's: a failed call, raised as Slack's own failures are.
+            # An answer whose Content-Encoding is not its body's: a failed call, raised as Slack's own failures are;
+            # for a method that acts, as a lost answer (Slack answered, so it may have acted).
+            if api_method in ACTS:
+                self._failed(api_method, UNREADABLE)
+                raise UnreadableAnswer(f"Slack answered {api_method} with an answer the bot cannot decode") from None
             self._failed(api_method, "undecodable_answer")
             SlackResponse(client=self, http_verb="POST", api_url=url, req_args={"params": form},
                           data={"ok": False, "error": "undecodable_answer"},

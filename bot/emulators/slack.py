@@ -84,8 +84,8 @@ class MethodFault:
     # A gate the answer waits for (at most HELD_AT_MOST seconds) after its delay: a test lets Slack answer once
     # the steps it stands for have happened, not after a time that a loaded machine may outrun.
     until: threading.Event | None = None
-    # The method acts as usual, and its answer is these bytes instead, with HTTP 200: an answer cut short or
-    # replaced on its way (a proxy's page), after Slack did what it was asked.
+    # The method acts as usual, and its answer is these bytes instead (under `headers`, when given), with HTTP
+    # 200: an answer cut short or replaced on its way (a proxy's page), after Slack did what it was asked.
     garbled: bytes | None = None
 
     def matches(self, method: str, args: dict[str, Any]) -> bool:
@@ -210,7 +210,7 @@ class SlackEmulator:
                 body = {"ok": False, "error": "ratelimited"} if fault.status == 429 else {"ok": False}
                 return JSONResponse(body, status_code=fault.status, headers=headers)
             return JSONResponse({"ok": False, "error": fault.error})
-        if fault and fault.headers:
+        if fault and fault.headers and fault.garbled is None:
             return Response(b'{"ok": true}', headers={"Content-Type": "application/json", **fault.headers})
         auth = request.headers.get("authorization", "")
         token = auth.removeprefix("Bearer ").strip() if auth else str(args.get("token", ""))
@@ -227,7 +227,7 @@ class SlackEmulator:
             return JSONResponse({"ok": False, "error": "unknown_method"})
         result: dict[str, Any] = handler(args)
         if fault and fault.garbled is not None:
-            return Response(fault.garbled, media_type="application/json")
+            return Response(fault.garbled, headers={"Content-Type": "application/json", **(fault.headers or {})})
         headers = {"x-oauth-scopes": ",".join(state.scopes)} if method == "auth.test" else {}
         return JSONResponse(result, headers=headers)
 

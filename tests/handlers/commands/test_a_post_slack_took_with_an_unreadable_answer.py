@@ -53,3 +53,16 @@ def test_a_request_waiting_for_approval_is_posted_once_and_found(approvals_bot: 
     bot.click(APPROVE, request_id(message), user=CAROL, message=message)
     assert len(planetscale.calls("PATCH")) == 1
     assert len(in_channel(bot)) == 1, in_channel(bot)
+
+
+def test_a_post_answered_in_an_encoding_it_is_not_in_is_shown_once(approvals_bot: Bot,
+                                                                   planetscale: PlanetScaleState) -> None:
+    """The answer, whole and readable, under a `Content-Encoding: gzip` that its body is not in (a proxy's doing):
+    Slack made the post all the same."""
+    bot = approvals_bot
+    bot.slack.add_fault(MethodFault("chat.postMessage", garbled=b'{"ok": true}', headers={"Content-Encoding": "gzip"},
+                                    channel=CHANNEL, in_thread=False))
+    reply = bot.command("update acme/app-db bp03devday retention=9d", user=ALICE)
+    assert len(planetscale.calls("PATCH")) == 1
+    assert len(in_channel(bot)) == 1, in_channel(bot)
+    assert "did not confirm" in reply.all_text(), reply.all_text()
