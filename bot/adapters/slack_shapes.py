@@ -91,9 +91,15 @@ class AuthTest(Shape):
     enterprise_id: StrictStr | None = None
 
 
+# Where Slack says a message is, kept in the database (32 characters each): a conversation's ID, and a ts of
+# Slack's `seconds.microseconds`; anything else is no message of Slack's.
+ConversationId = Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z0-9]{1,32}$")]
+Ts = Annotated[StrictStr, StringConstraints(pattern=r"^[0-9]{1,20}\.[0-9]{1,10}$")]
+
+
 class Posted(Shape):
-    ts: StrictStr
-    channel: StrictStr
+    ts: Ts
+    channel: ConversationId
 
 
 class View(Shape):
