@@ -163,6 +163,16 @@ def described(body: Any) -> str:
     return kinds.get(type(body), "null" if body is None else type(body).__name__)
 
 
+# Slack's refusals that say the call may have done part of its work before failing ("It's possible some aspect
+# of the operation succeeded before the error was raised"): a post they answer may have been made.
+MAY_HAVE_ACTED = frozenset({"internal_error", "fatal_error"})
+
+
+def may_have_acted(exc: Exception) -> bool:
+    """Whether a failed call that acts may have acted all the same: no answer read, or one of MAY_HAVE_ACTED."""
+    return not isinstance(exc, SlackApiError) or exc.response.get("error") in MAY_HAVE_ACTED
+
+
 def error_of(exc: Exception) -> str:
     """What a failed Slack call says for itself: Slack's error code, else the failure's kind (no answer)."""
     return str(exc.response.get("error")) if isinstance(exc, SlackApiError) else type(exc).__name__
