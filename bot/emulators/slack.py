@@ -4,8 +4,9 @@ It answers as Slack does (`{"ok": false, "error": "…"}` with HTTP 200, 429 wit
 bot token, refuses what Slack refuses in messages and views (`block_kit.py`: `invalid_blocks` and
 `invalid_arguments` naming each problem; each refusal is also kept in `refusals`), enforces the `trigger_id`
 rules (valid 3 seconds, once), answers with faults (`MethodFault`: an error, a status, a delay, broken headers,
-or a body of the test's choosing with HTTP 200, as Slack answers), and keeps every message, ephemeral message,
-response and view in one ordered `events` list that the console renders and tests assert on.
+a body of the test's choosing with HTTP 200, as Slack answers, or the usual work done and its answer garbled),
+and keeps every message, ephemeral message, response and view in one ordered `events` list that the console
+renders and tests assert on.
 """
 
 from __future__ import annotations
