@@ -12,7 +12,7 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.adapters.slack_shapes import error_of
+from bot.adapters.slack_shapes import error_of, may_have_acted
 from bot.domain.batches import (
     UNSHOWN,
     Batch,
@@ -145,7 +145,10 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     try:
         answer = client.chat_postMessage(channel=batch.channel, text=text, blocks=message,
                                          metadata=post_metadata(batch))
-    except OSError as exc:
+    except (OSError, SlackApiError) as exc:
+        if not may_have_acted(exc):
+            return refused(deps, client, batch, respond, str(exc.response.get("error") or "refused")
+                           if isinstance(exc, SlackApiError) else "refused")
         # Slack may have taken it without the bot hearing so: a click on it tells the bot where it is, and the
         # sweep looks for it (its claim above), posting it only if Slack never made it.
         log.error("chat.postMessage to %s for bulk change %s: %s", batch.channel, batch.id, error_of(exc))
@@ -155,18 +158,6 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
                 f"Slack did not confirm the post of your bulk change to the channel ({error_of(exc)}); "
                 + waiting_or_applied(batch)))
         return error_of(exc)
-    except SlackApiError as exc:
-        error = str(exc.response.get("error") or "refused")
-        log.warning("chat.postMessage to %s failed (%s); answering through the response URL", batch.channel, error)
-        deps.store.claim_notice(batch.id, POSTED)  # refused, and told here: not posted again by the sweep
-        if respond is not None:
-            if not in_channel(deps, batch, respond):
-                log.error("bulk change %s could not be shown in %s", batch.id, batch.channel)
-                say_privately(respond, blocks.error_text(
-                    f"Your bulk change could not be posted to the channel ({error}); " + waiting_or_applied(batch)))
-            return None
-        home.refresh_homes(deps, client, batch)
-        return error
     channel, ts = str(answer["channel"]), str(answer["ts"])
     deps.store.set_batch_message(batch.id, channel, ts)
     home.refresh_homes(deps, client, batch)
@@ -176,6 +167,20 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     if latest is not None and latest.state is not batch.state:
         refresh(deps, client, latest)
     return None
+
+
+def refused(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None, error: str) -> str | None:
+    """A post Slack refused, nothing made: through the response URL instead (as `publish` returns)."""
+    log.warning("chat.postMessage to %s failed (%s); answering through the response URL", batch.channel, error)
+    deps.store.claim_notice(batch.id, POSTED)  # refused, and told here: not posted again by the sweep
+    if respond is not None:
+        if not in_channel(deps, batch, respond):
+            log.error("bulk change %s could not be shown in %s", batch.id, batch.channel)
+            say_privately(respond, blocks.error_text(
+                f"Your bulk change could not be posted to the channel ({error}); " + waiting_or_applied(batch)))
+        return None
+    home.refresh_homes(deps, client, batch)
+    return error
 
 
 def waiting_or_applied(batch: Batch) -> str:

@@ -12,7 +12,7 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.adapters.slack_shapes import error_of
+from bot.adapters.slack_shapes import error_of, may_have_acted
 from bot.domain.change_requests import CLOSED_STATES, FINAL_STATES, ChangeKind, ChangeRequest, Expiry, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from bot.domain.outcomes import NOBODY_LEFT_SAID, describe_state
@@ -355,27 +355,32 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
             # message could be found to update: shown as it now stands.
             refresh(deps, client, latest)
             return
-    except OSError as exc:
-        # Slack may have taken it without the bot hearing so: another post could show it twice.
-        log.error("chat.postMessage to %s for request %s: %s", request.channel, request.id, error_of(exc))
-        if respond is not None:
-            say_privately(respond, blocks.error_text(
-                f"Your request `{request.id[:8]}` is {describe_state(request)}; Slack did not confirm its post "
-                f"to the channel ({error_of(exc)}), and `/backup-policy pending` lists it while it is open."))
-    except SlackApiError as exc:
-        # Private channels and DMs the bot is not in: the command's response URL still reaches them, and
-        # button clicks on that message bring a response URL to update it with.
-        log.warning("chat.postMessage to %s failed (%s); answering through the response URL", request.channel,
-                    exc.response.get("error"))
-        if respond is None or respond(text=text, blocks=request_blocks, response_type="in_channel").status_code != 200:
-            log.error("request %s could not be shown in %s", request.id, request.channel)
+    except (OSError, SlackApiError) as exc:
+        if may_have_acted(exc):
+            # Slack may have taken it without the bot hearing so: another post could show it twice.
+            log.error("chat.postMessage to %s for request %s: %s", request.channel, request.id, error_of(exc))
             if respond is not None:
                 say_privately(respond, blocks.error_text(
-                    f"Your request `{request.id[:8]}` is {describe_state(request)}; it could not be posted to the "
-                    f"channel ({exc.response.get('error')}), and `/backup-policy pending` lists it while it is "
-                    f"open."))
+                    f"Your request `{request.id[:8]}` is {describe_state(request)}; Slack did not confirm its post "
+                    f"to the channel ({error_of(exc)}), and `/backup-policy pending` lists it while it is open."))
+        else:
+            refused_post(request, respond, text, request_blocks, error_of(exc))
     if request.state is RequestState.APPLIED:
         to_audit_channel(deps, client, request)
+
+
+def refused_post(request: ChangeRequest, respond: Respond | None, text: str, request_blocks: list[dict[str, Any]],
+                 error: str) -> None:
+    """A post Slack refused, nothing made (private channels and DMs the bot is not in): through the command's
+    response URL instead, whose message's buttons bring a response URL to update it with; else its requester
+    told."""
+    log.warning("chat.postMessage to %s failed (%s); answering through the response URL", request.channel, error)
+    if respond is None or respond(text=text, blocks=request_blocks, response_type="in_channel").status_code != 200:
+        log.error("request %s could not be shown in %s", request.id, request.channel)
+        if respond is not None:
+            say_privately(respond, blocks.error_text(
+                f"Your request `{request.id[:8]}` is {describe_state(request)}; it could not be posted to the "
+                f"channel ({error}), and `/backup-policy pending` lists it while it is open."))
 
 
 def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respond: Respond | None = None,

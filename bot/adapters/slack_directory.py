@@ -23,7 +23,9 @@ def slack_groups(client: WebClient, ttl: float = 60.0, max_age: float = DEFAULT_
             answer = client.usergroups_list(include_users=True)
         except SlackApiError as exc:
             raise DirectoryError(_refused("usergroups.list", "user groups", exc)) from None
-        return list(answer["usergroups"])  # its shape checked where it arrived (slack_shapes)
+        # Its shape checked where it arrived (slack_shapes). A disabled group (`date_delete` set) names nobody, as
+        # doctor reads it: its handle may be another group's now.
+        return [g for g in answer["usergroups"] if not g.get("date_delete")]
 
     return GroupDirectory(list_groups, ttl=ttl, clock=clock, max_age=max_age)
 

@@ -181,7 +181,11 @@ class SlackClient(WebClient):
         try:
             response = self.http.post(url, headers=request_headers, content=content)
         except httpx.DecodingError:
-            # An answer whose Content-Encoding is not its body's: a failed call, raised as Slack's own failures are.
+            # An answer whose Content-Encoding is not its body's: a failed call, raised as Slack's own failures are;
+            # for a method that acts, as a lost answer (Slack answered, so it may have acted).
+            if api_method in ACTS:
+                self._failed(api_method, UNREADABLE)
+                raise UnreadableAnswer(f"Slack answered {api_method} with an answer the bot cannot decode") from None
             self._failed(api_method, "undecodable_answer")
             SlackResponse(client=self, http_verb="POST", api_url=url, req_args={"params": form},
                           data={"ok": False, "error": "undecodable_answer"},
@@ -193,6 +197,12 @@ class SlackClient(WebClient):
         try:
             body: Any = response.json()
         except ValueError:
+            if response.status_code == 200 and api_method in ACTS:
+                # Answered 200, so Slack may have acted (a post made) although its answer is cut short or replaced
+                # on its way: failed as a lost answer, so that the callers look before acting again.
+                log.warning("Slack answered %s with a body that is not JSON", api_method)
+                self._failed(api_method, UNREADABLE)
+                raise UnreadableAnswer(f"Slack answered {api_method} with an answer the bot cannot read") from None
             body = {"ok": False, "error": f"http_{response.status_code}"}
         if not readable(api_method, body):
             body = self._unreadable(api_method, body if response.status_code == 200 else None,

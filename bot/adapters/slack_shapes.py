@@ -91,9 +91,15 @@ class AuthTest(Shape):
     enterprise_id: StrictStr | None = None
 
 
+# Where Slack says a message is, kept in the database (32 characters each): a conversation's ID, and a ts of
+# Slack's `seconds.microseconds`; anything else is no message of Slack's.
+ConversationId = Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z0-9]{1,32}$")]
+Ts = Annotated[StrictStr, StringConstraints(pattern=r"^[0-9]{1,20}\.[0-9]{1,10}$")]
+
+
 class Posted(Shape):
-    ts: StrictStr
-    channel: StrictStr
+    ts: Ts
+    channel: ConversationId
 
 
 class View(Shape):
@@ -155,6 +161,16 @@ def described(body: Any) -> str:
         return "fields: " + ", ".join(sorted(map(str, body)))[:200]
     kinds = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
     return kinds.get(type(body), "null" if body is None else type(body).__name__)
+
+
+# Slack's refusals that say the call may have done part of its work before failing ("It's possible some aspect
+# of the operation succeeded before the error was raised"): a post they answer may have been made.
+MAY_HAVE_ACTED = frozenset({"internal_error", "fatal_error"})
+
+
+def may_have_acted(exc: Exception) -> bool:
+    """Whether a failed call that acts may have acted all the same: no answer read, or one of MAY_HAVE_ACTED."""
+    return not isinstance(exc, SlackApiError) or exc.response.get("error") in MAY_HAVE_ACTED
 
 
 def error_of(exc: Exception) -> str:

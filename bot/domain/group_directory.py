@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.domain.access_rules import describe_duration
+from bot.domain.access_rules import GROUP_ID, describe_duration
 from bot.domain.judge_access import DirectoryFacts, NotLookedUp, is_named
 from bot.domain.ports import note_wait
 
@@ -160,7 +160,8 @@ class GroupDirectory:
         return found[1] if found else frozenset()
 
     def resolve(self, principal: str) -> str:
-        """A group handle as its ID (which Slack can mention); anything else as it is."""
+        """A group handle as its ID (which Slack can mention); anything else, or a handle whose listed ID is not of
+        Slack's shape, as it is."""
         if not principal.startswith("@"):
             return principal
         try:
@@ -168,7 +169,8 @@ class GroupDirectory:
         except DirectoryError:
             return principal
         found = groups.by_handle.get(principal)
-        return found[0] if found else principal
+        # Only an ID of Slack's shape is mentioned: one listed with other characters would be markup in a message.
+        return found[0] if found and GROUP_ID.fullmatch(found[0]) else principal
 
     def is_named(self, user: str, principals: Iterable[str]) -> bool:
         """judge_access.is_named on the groups Slack lists now, each looked up only when it is needed; a

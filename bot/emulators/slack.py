@@ -4,8 +4,9 @@ It answers as Slack does (`{"ok": false, "error": "…"}` with HTTP 200, 429 wit
 bot token, refuses what Slack refuses in messages and views (`block_kit.py`: `invalid_blocks` and
 `invalid_arguments` naming each problem; each refusal is also kept in `refusals`), enforces the `trigger_id`
 rules (valid 3 seconds, once), answers with faults (`MethodFault`: an error, a status, a delay, broken headers,
-or a body of the test's choosing with HTTP 200, as Slack answers), and keeps every message, ephemeral message,
-response and view in one ordered `events` list that the console renders and tests assert on.
+a body of the test's choosing with HTTP 200, as Slack answers, or the usual work done and its answer garbled),
+and keeps every message, ephemeral message, response and view in one ordered `events` list that the console
+renders and tests assert on.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ class MethodFault:
     # A gate the answer waits for (at most HELD_AT_MOST seconds) after its delay: a test lets Slack answer once
     # the steps it stands for have happened, not after a time that a loaded machine may outrun.
     until: threading.Event | None = None
+    # The method acts as usual, and its answer is these bytes instead (under `headers`, when given), with HTTP
+    # 200: an answer cut short or replaced on its way (a proxy's page), after Slack did what it was asked.
+    garbled: bytes | None = None
 
     def matches(self, method: str, args: dict[str, Any]) -> bool:
         return (self.method == method and (self.times is None or self.times > 0)
@@ -207,7 +211,7 @@ class SlackEmulator:
                 body = {"ok": False, "error": "ratelimited"} if fault.status == 429 else {"ok": False}
                 return JSONResponse(body, status_code=fault.status, headers=headers)
             return JSONResponse({"ok": False, "error": fault.error})
-        if fault and fault.headers:
+        if fault and fault.headers and fault.garbled is None:
             return Response(b'{"ok": true}', headers={"Content-Type": "application/json", **fault.headers})
         auth = request.headers.get("authorization", "")
         token = auth.removeprefix("Bearer ").strip() if auth else str(args.get("token", ""))
@@ -223,6 +227,8 @@ class SlackEmulator:
         if handler is None:
             return JSONResponse({"ok": False, "error": "unknown_method"})
         result: dict[str, Any] = handler(args)
+        if fault and fault.garbled is not None:
+            return Response(fault.garbled, headers={"Content-Type": "application/json", **(fault.headers or {})})
         headers = {"x-oauth-scopes": ",".join(state.scopes)} if method == "auth.test" else {}
         return JSONResponse(result, headers=headers)
 

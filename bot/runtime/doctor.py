@@ -330,7 +330,7 @@ def user_is_active(client: WebClient, user: str, where: str, report: Report) -> 
 
 def check_channel(client: WebClient, channel: str, where: str, report: Report) -> None:
     try:
-        client.conversations_info(channel=channel)
+        answer = client.conversations_info(channel=channel)
     except SlackApiError as exc:
         error = str(exc.response.get("error"))
         trouble = slack_trouble(exc)
@@ -348,6 +348,11 @@ def check_channel(client: WebClient, channel: str, where: str, report: Report) -
     except OSError as exc:
         report.problem(f"{where}: channel {channel} cannot be checked ({type(exc).__name__})", "run doctor again")
     else:
+        if (answer.get("channel") or {}).get("is_archived") is True:
+            # Slack refuses every post there (is_archived): the audit channel's entries are given up for good.
+            report.problem(f"{where}: channel {channel} is archived, and Slack refuses every post there",
+                           "unarchive it, or name another channel")
+            return
         report.ok(f"{where}: channel {channel} exists")
 
 
