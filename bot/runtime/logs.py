@@ -6,7 +6,10 @@ import contextvars
 import json
 import logging
 import os
+import queue
 import re
+import threading
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -114,13 +117,75 @@ class TextFormatter(logging.Formatter):
         return self.redactor.redact(line) if self.redactor else line
 
 
-def configure(secrets: Iterable[str], level: str = "INFO", json_lines: bool = False) -> RedactSecrets:
+# Lines waiting for the log's reader, at most; past them a line is dropped and counted.
+QUEUED_LINES = 10_000
+# How long an ending process waits for the log's reader to take its last lines.
+FLUSH_SECONDS = 2.0
+
+
+class Unblocking(logging.Handler):
+    """Writes each line on a thread of its own, to the file descriptor `fd`: a log reader that stops reading (its
+    pipe full) holds that thread, never the one that logged (the event loop's acks, the work after them). Past
+    `most` lines waiting, lines are dropped; how many is written once the reader takes lines again. The filters
+    run where the line is logged (its request ID); the writing thread only formats and writes."""
+
+    def __init__(self, fd: int, formatter: logging.Formatter, most: int = QUEUED_LINES):
+        super().__init__()
+        self.fd = fd
+        self.setFormatter(formatter)
+        self.records: queue.Queue[logging.LogRecord] = queue.Queue(most)
+        self.dropped = 0
+        self.counting = threading.Lock()
+        threading.Thread(target=self.write, name="log-writer", daemon=True).start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.records.put_nowait(record)
+        except queue.Full:
+            with self.counting:
+                self.dropped += 1
+
+    def write(self) -> None:
+        while True:
+            record = self.records.get()
+            try:
+                self.put(record)
+                with self.counting:
+                    dropped, self.dropped = self.dropped, 0
+                if dropped:
+                    self.put(logging.makeLogRecord({
+                        "name": __name__, "levelno": logging.WARNING, "levelname": "WARNING", "request_id": "-",
+                        "msg": f"{dropped} log lines were dropped: the log's reader did not take them in time"}))
+            finally:
+                self.records.task_done()
+
+    def put(self, record: logging.LogRecord) -> None:
+        try:
+            data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
+            while data:
+                data = data[os.write(self.fd, data):]
+        except OSError:
+            pass  # a reader gone (EPIPE): the lines have nowhere to go
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        """Waits, FLUSH_SECONDS at most, for the lines queued to be written (an ending process's last lines)."""
+        deadline = time.monotonic() + FLUSH_SECONDS
+        while self.records.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def configure(secrets: Iterable[str], level: str = "INFO", json_lines: bool = False,
+              unblocking: bool = False) -> RedactSecrets:
+    """`unblocking`: lines written on a thread of their own to standard error's descriptor (`Unblocking`)."""
     redactor = RedactSecrets(secrets)
-    handler = logging.StreamHandler()
+    formatter = JsonFormatter(redactor) if json_lines else TextFormatter(redactor)
+    handler: logging.Handler = Unblocking(2, formatter) if unblocking else logging.StreamHandler()
     handler.addFilter(redactor)
     handler.addFilter(Unmarked())
     handler.addFilter(RequestId())
-    handler.setFormatter(JsonFormatter(redactor) if json_lines else TextFormatter(redactor))
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -27,7 +27,7 @@ class Repeating:
             began = time.monotonic()
             try:
                 self.step()
-            except Exception:
+            except BaseException:  # what is not an Exception too: ended here, the thread would end for good
                 log.exception("the %s failed; trying again in %.0f s", self.name, self.every)
             took = time.monotonic() - began if self.fixed_rate else 0.0
             self._stop.wait(max(0.0, self.every - took))

@@ -24,7 +24,7 @@ def configure_logging(settings: Settings, quiet: bool = False, server: bool = Tr
 
     level = "WARNING" if quiet and settings.log_level == "INFO" else settings.log_level
     log_format = settings.log_format or ("json" if server else "text")
-    logs.configure(settings.secrets(), level=level, json_lines=log_format == "json")
+    logs.configure(settings.secrets(), level=level, json_lines=log_format == "json", unblocking=server)
 
 
 def exit_now(status: int = 0) -> None:

@@ -93,6 +93,9 @@ class InboxKeeper:
         self.unsigned = unsigned  # whether `redo` redoes Socket Mode's unsigned requests (bot/runtime/app.py)
         self.taking_over = True  # off while this instance shuts down
         self._timer = Repeating("inbox", self.step, every)
+        # The leases on a thread of their own: a step held by a slow Slack (telling work given up) or by redoing
+        # work taken over would let them lapse, and another instance take over the work under way here.
+        self._leases = Repeating("inbox leases", self.inbox.renew, every)
 
     def step(self) -> None:
         self.inbox.renew()
@@ -124,8 +127,10 @@ class InboxKeeper:
                 log.warning("inbox: request %s redone, answered %d (its signature too old?)", digest[:16], status)
 
     def start(self) -> InboxKeeper:
+        self._leases.start()
         self._timer.start()
         return self
 
     def stop(self, timeout: float = 10) -> None:
         self._timer.stop(timeout=timeout)
+        self._leases.stop(timeout=timeout)

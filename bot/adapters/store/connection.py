@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.clock import DatabaseClock
+from bot.adapters.store.sqlite_file import file_gone, file_identity, sqlite_path
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -191,6 +192,8 @@ class TakingTurns(sqlite3.Connection):
 
     turns: Turns
     holding = False
+    # The file this connection opened (`file_identity`), to tell it from one put at its path since.
+    opened: tuple[int, int] | None = None
     # SQLite's busy handler is off (a prompt writer's): left so while the same writer begins again, which a stream
     # of the inbox's writes does, and set back before anything else begins on this connection.
     prompt = False
@@ -261,6 +264,8 @@ class Connected:
         self._lock = threading.Lock()
         # When the database last refused a write, and why (`refusal`).
         self.refused: tuple[float, str] | None = None
+        # The SQLite file the first connection opened (`file_identity`), and those opened since.
+        self.opened: list[tuple[int, int] | None] = []
         # The rows skipped because their JSON does not decode, as "<kind> <ID>" (store/rows.py `damaged`).
         self.damaged: set[str] = set()
 
@@ -306,6 +311,7 @@ class Connected:
         import sqlalchemy as sa
 
         sqlite = self.url.startswith("sqlite")
+        path = sqlite_path(self.url) if sqlite else None
         engine: Engine = sa.create_engine(
             self.url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS,
@@ -337,11 +343,20 @@ class Connected:
                 # lose the last commits. SQLite's advice for WAL; several instances belong on PostgreSQL.
                 dbapi_connection.execute("PRAGMA synchronous=NORMAL")
                 dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000:.0f}")
+                # The file the engine's first connection opened: a later one opening the path after it was
+                # deleted made a new, empty file there.
+                if path is not None:
+                    self.opened.append(file_identity(path))
+                    dbapi_connection.opened = self.opened[0]
 
             @sa.event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
                 dbapi_connection = conn.connection.dbapi_connection
                 assert isinstance(dbapi_connection, TakingTurns)
+                if path is not None and dbapi_connection.opened != file_identity(path):
+                    gone = file_gone(path)
+                    self._note(gone)
+                    raise sa.exc.OperationalError("BEGIN", None, gone)
                 if conn.get_execution_options().get(READ_ONLY):
                     # One snapshot for the reads, and no writer waits for them (WAL).
                     dbapi_connection.patient()
@@ -434,11 +449,21 @@ class Connected:
             return refusal(getattr(exc, "orig", None) or exc)
         return None
 
+    def file_gone(self) -> str | None:
+        """Why the SQLite file at the URL's path is not the one this store opened first; None if it is."""
+        path = sqlite_path(self.url) if self.url.startswith("sqlite") else None
+        if path is None or not self.opened or file_identity(path) == self.opened[0]:
+            return None
+        return str(file_gone(path))
+
     def healthy(self) -> tuple[bool, str]:
         import sqlalchemy as sa
 
         from bot.adapters import migrations
 
+        gone = self.file_gone()
+        if gone is not None:
+            return False, f"the database refuses writes ({gone}): no change or acked request can be recorded"
         try:
             version = self.version()
         except sa.exc.SQLAlchemyError as exc:

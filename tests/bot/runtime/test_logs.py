@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import logging
+import os
+import re
+import threading
+import time
 from typing import Any
 
 from conftest import BOT_TOKEN, SIGNING_SECRET, Bot
 
-from bot.runtime.logs import RedactSecrets, configure
+from bot.runtime.logs import RedactSecrets, TextFormatter, Unblocking, configure
 
 
 def test_known_secrets_and_token_shapes_are_redacted() -> None:
@@ -57,3 +62,31 @@ def test_json_logs_carry_one_request_id_from_the_ack_into_the_background_work(bo
     assert actions == ["requested", "sending", "applied"]
     assert len({e["request_id"] for e in audited}) == 1 and audited[0]["request_id"] != "-"
     assert BOT_TOKEN not in err and SIGNING_SECRET not in err
+
+
+def test_lines_past_the_bound_while_the_reader_stops_reading_are_dropped_without_waiting_and_counted() -> None:
+    """Each line was written on the thread that logged it: a reader that stopped reading held that thread (the event
+    loop's acks) until it read again."""
+    reading, writing = os.pipe()
+    fcntl.fcntl(writing, fcntl.F_SETPIPE_SZ, 4096)
+    handler = Unblocking(writing, TextFormatter(), most=5)
+    logger = logging.Logger("test.unblocking")
+    logger.addHandler(handler)
+    try:
+        began = time.monotonic()
+        for i in range(100):  # 100 KiB into 4 KiB of pipe and 5 lines of queue
+            logger.warning("line %d %s", i, "x" * 1024, extra={"request_id": "-"})
+        assert time.monotonic() - began < 5  # the writer waits for the reader; the lines' callers never did
+        logged = bytearray()
+        threading.Thread(target=lambda: [logged.extend(os.read(reading, 1 << 16)) for _ in iter(int, 1)],
+                         daemon=True).start()
+        deadline = time.monotonic() + 30
+        while handler.records.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # the last line's bytes, read
+        kept = logged.count(b"line ")
+        assert sum(int(n) for n in re.findall(rb"(\d+) log lines were dropped", logged)) == 100 - kept
+        assert b"line 0 " in logged and 5 <= kept < 100
+    finally:
+        logger.removeHandler(handler)
+        os.close(writing)
