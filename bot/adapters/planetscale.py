@@ -168,13 +168,16 @@ class PlanetScaleClient:
         data = self._call("GET", self._policy_path(organization, database, policy_id), where, "read_backups")
         return self._asked(read := self._policy(data, where), policy_id, read.id, where)
 
-    def update_policy(
-        self, organization: str, database: str, policy_id: str, update: PolicyUpdate
-    ) -> BackupPolicy:
+    def update_policy(self, organization: str, database: str, policy_id: str, update: PolicyUpdate) -> BackupPolicy:
         where = f"{organization}/{database}"
         data = self._call("PATCH", self._policy_path(organization, database, policy_id), where,
                           "write_backups", json=update.to_api())
-        return self._asked(after := self._policy(data, where), policy_id, after.id, where)
+        after = self._asked(read := self._policy(data, where), policy_id, read.id, where)
+        # The answer is the policy after the change: one not holding what was sent did not take it as sent.
+        if unheld := [f for f, v in update.to_api().items() if after.field_value(f) != v]:
+            raise BadResponse(f"PlanetScale answered the change for {where} with the policy not holding its "
+                              f"{', '.join(unheld)}; the bot reads it again to learn what it holds.", status=200)
+        return after
 
     def create_policy(self, organization: str, database: str, values: PolicyUpdate) -> BackupPolicy:
         """POST once: a POST that got no answer may have made the policy, and a second one would make another.

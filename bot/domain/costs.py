@@ -20,7 +20,7 @@ from bot.domain.policy import name_key
 
 # Hours in each unit for counting backups kept at once: a month and a year at their mean length, so that a
 # year's retention of monthly backups keeps 12 of them.
-KEPT_UNIT_HOURS: dict[str, float] = {"hour": 1, "day": 24, "week": 168, "month": 730, "year": 8760}
+KEPT_UNIT_HOURS: dict[str, int] = {"hour": 1, "day": 24, "week": 168, "month": 730, "year": 8760}
 SIZE_UNITS: dict[str, int] = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15,
                               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50}
 # The largest size read: an exabyte, far past any database and well inside a float.
@@ -50,7 +50,8 @@ def kept_at_once(values: Mapping[str, Any]) -> int:
     frequency = values["frequency_value"] * KEPT_UNIT_HOURS.get(values["frequency_unit"], 24)
     if frequency <= 0:
         return 1
-    return max(1, math.ceil(float(retention) / float(frequency) - 1e-9))
+    # In integers: PlanetScale's numbers are any JSON integer, and one past a float's range overflows float().
+    return max(1, int(-(-retention // frequency)))
 
 
 def parse_size(text: str) -> int:
@@ -207,7 +208,12 @@ def finite(cost: float | None) -> float | None:
 
 def kept_cost(kept: int, basis: Basis | None) -> float | None:
     """PlanetScale's estimated cost of `kept` backups like the basis; None when it gave none or it overflows."""
-    cost = finite(kept * basis.cost) if basis is not None and basis.cost is not None else None
+    if basis is None or basis.cost is None:
+        return None
+    try:
+        cost = finite(kept * basis.cost)
+    except OverflowError:  # a count of backups past a float's range
+        return None
     return round(cost, 4) if cost is not None else None
 
 

@@ -40,7 +40,7 @@ from bot.domain.change_requests import ChangeKind, RequestState
 from bot.domain.commands import DatabaseRef
 from bot.domain.guardrails import judge
 from bot.domain.late_creations import deleted_late, landed_late, patched_late
-from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy
+from bot.domain.policy import EDITABLE_FIELDS, PATH_SEGMENT, BackupPolicy
 from bot.domain.ports import (
     BadResponse,
     Forbidden,
@@ -392,6 +392,8 @@ class Watch:
         404 counts once a list read after it proves the access (and still lacks the policy)."""
         for policy_id in missing:
             try:
+                if PATH_SEGMENT.fullmatch(policy_id) is None:  # no path can ask for it: the list read again tells
+                    raise NotFound("an ID no path segment holds")
                 calls.get_policy(db.organization, db.database, policy_id)
             except NotFound:
                 pass
