@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 # The batch's fields kept in its `plan` JSON; the rest are columns.
 COLUMNS = ("id", "state", "organization", "requester", "channel", "decided_by", "message_channel", "message_ts",
            "created_at", "expires_at")
+# What older releases kept in a plan and this one no longer reads: a bulk change they left pending still is one.
+# `hidden`: the count of policies hidden from the asker, kept until revision 0021.
+RETIRED_PLAN_KEYS = ("hidden",)
 
 
 def plan_of(batch: Batch) -> dict[str, Any]:
@@ -44,6 +47,8 @@ def batch_of(row: Any, seen: set[str]) -> Batch | None:
     JSON (SQLite keeps any text), or not the plan this version writes."""
     try:
         plan = dict(decoded(row["plan"]))
+        for key in RETIRED_PLAN_KEYS:
+            plan.pop(key, None)
         planned = [Planned(**p) for p in plan.pop("planned")]
         skipped = [Skipped(**{**s, "why": SkipReason(s["why"])}) for s in plan.pop("skipped")]
         batch = Batch(planned=planned, skipped=skipped, **plan, **{c: row[c] for c in COLUMNS})
