@@ -11,6 +11,7 @@ from bot.adapters.store.audit import AuditTrail
 from bot.adapters.store.inbox import done_with
 from bot.adapters.store.rows import (
     FARTHEST_EXPIRY_SECONDS,
+    NEWER_SKIPPED,
     TIME_DAMAGED,
     Damaged,
     columns,
@@ -57,7 +58,11 @@ def batch_of(row: Any, seen: set[str]) -> Batch | None:
     except (ValueError, TypeError, KeyError, AttributeError):
         damaged(seen, "bulk change", row["id"])
         return None
-    batch.state = BatchState(batch.state)
+    try:
+        batch.state = BatchState(batch.state)
+    except ValueError:  # A newer version's, sharing the database during a rolling deploy, or damaged
+        damaged(seen, "bulk change", row["id"], f"a state ({batch.state!r}) this version does not know", NEWER_SKIPPED)
+        return None
     return batch
 
 
@@ -289,8 +294,18 @@ class Batches(AuditTrail):
                                 .where(batch_members.c.batch_id == batch_id)
                                 .order_by(batch_members.c.position)).mappings().all()
         outcomes = {row["id"]: row["outcome"] for row in rows}
-        return [Member(request, OutcomeKind(outcomes[request.id]) if outcomes[request.id] else None)
+        return [Member(request, self._outcome(request.id, outcomes[request.id]))
                 for request in requests_of(rows, self.damaged)]
+
+    def _outcome(self, request_id: str, value: str | None) -> OutcomeKind | None:
+        """How a member's step ended; None (not known here: its request's state says where it stands) for an
+        outcome this version does not know, a newer version's during a rolling deploy."""
+        try:
+            return OutcomeKind(value) if value else None
+        except ValueError:
+            damaged(self.damaged, "outcome of bulk change member", request_id,
+                    f"an outcome ({value!r}) this version does not know", "its request's state is shown instead")
+            return None
 
     def expired_batches(self, before: float) -> list[Batch]:
         import sqlalchemy as sa
