@@ -50,6 +50,7 @@ def test_a_request_of_a_kind_a_newer_version_wrote_hides_no_other(
         assert "Something went wrong" not in shown, shown
     for shown in (home, waiting, own):
         assert "every 6 hours" in shown, shown
+    assert "1 open request" in waiting, waiting
     assert any(first in r.getMessage() for r in caplog.records), caplog.text
 
 
