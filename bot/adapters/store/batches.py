@@ -36,6 +36,9 @@ COLUMNS = ("id", "state", "organization", "requester", "channel", "decided_by", 
 # What older releases kept in a plan and this one no longer reads: a bulk change they left pending still is one.
 # `hidden`: the count of policies hidden from the asker, kept until revision 0021.
 RETIRED_PLAN_KEYS = ("hidden",)
+PLAN_UNREAD = "a plan this version does not read (JSON that does not decode, damaged, or a newer version's)"
+PLAN_SKIPPED = ("it is skipped wherever this version reads it: a newer version's instances handle theirs; a damaged "
+                "one is restored from a backup, or closed by hand")
 
 
 def plan_of(batch: Batch) -> dict[str, Any]:
@@ -56,7 +59,7 @@ def batch_of(row: Any, seen: set[str]) -> Batch | None:
         if not isinstance(batch.changes, dict) or not all(map(_readable, planned)):
             raise TypeError("not the plan this version writes")
     except (ValueError, TypeError, KeyError, AttributeError):
-        damaged(seen, "bulk change", row["id"])
+        damaged(seen, "bulk change", row["id"], PLAN_UNREAD, PLAN_SKIPPED)
         return None
     try:
         batch.state = BatchState(batch.state)
