@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from pydantic import ValidationError
+
 from bot.domain.access_rules import AccessRules, Action
 from bot.domain.approval_groups import assign, missing
 from bot.domain.change_requests import ChangeKind, ChangeRequest
@@ -162,14 +164,26 @@ class _Unknown(Exception):
         self.unchecked = unchecked
 
 
+def _refused(exc: Exception) -> str:
+    """What in a stored change this release refuses, by field, in pydantic's words (a value's text left out: it
+    may hold what cannot be shown)."""
+    if not isinstance(exc, ValidationError):
+        return "fields no policy has"
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {str(e['msg']).removeprefix('Value error, ')}"
+                     for e in exc.errors(include_input=False)[:3])
+
+
 def judge(s: Snapshot) -> Verdict:
     """The verdict on a change, from the snapshot alone."""
     a = s.asked
     try:
         update = PolicyUpdate(**a.changes)
-    except (ValueError, TypeError):  # a request whose row was damaged in the database: ended, with why
-        why = "the change stored with this request holds values no policy takes (damaged in the bot's database)"
-        return Verdict(VerdictKind.REFUSE, f"{why}. Nothing was sent.", Refusal.INVALID, problems=(Problem("", why),))
+    except (ValueError, TypeError) as exc:  # a request an older release took, or whose row was damaged: ended
+        why = (f"the change stored with this request holds values no policy takes ({_refused(exc)}: taken by an "
+               "older release of the bot, or damaged in its database)")
+        # Whoever closes a pending request says that nothing was sent (changes.py `_close_pending`).
+        return Verdict(VerdictKind.REFUSE, f"{why}. Nothing was sent." if s.stage is Stage.APPLYING else why,
+                       Refusal.INVALID, problems=(Problem("", why),))
     later = s.stage is not Stage.ASKING
     if s.stage is Stage.APPLYING:
         moved = _moved(s)

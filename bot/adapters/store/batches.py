@@ -11,6 +11,7 @@ from bot.adapters.store.audit import AuditTrail
 from bot.adapters.store.inbox import done_with
 from bot.adapters.store.rows import (
     FARTHEST_EXPIRY_SECONDS,
+    NEWER_SKIPPED,
     TIME_DAMAGED,
     Damaged,
     columns,
@@ -32,6 +33,12 @@ if TYPE_CHECKING:
 # The batch's fields kept in its `plan` JSON; the rest are columns.
 COLUMNS = ("id", "state", "organization", "requester", "channel", "decided_by", "message_channel", "message_ts",
            "created_at", "expires_at")
+# What older releases kept in a plan and this one no longer reads: a bulk change they left pending still is one.
+# `hidden`: the count of policies hidden from the asker, kept until revision 0021.
+RETIRED_PLAN_KEYS = ("hidden",)
+PLAN_UNREAD = "a plan this version does not read (JSON that does not decode, damaged, or a newer version's)"
+PLAN_SKIPPED = ("it is skipped wherever this version reads it: a newer version's instances handle theirs; a damaged "
+                "one is restored from a backup, or closed by hand")
 
 
 def plan_of(batch: Batch) -> dict[str, Any]:
@@ -44,15 +51,21 @@ def batch_of(row: Any, seen: set[str]) -> Batch | None:
     JSON (SQLite keeps any text), or not the plan this version writes."""
     try:
         plan = dict(decoded(row["plan"]))
+        for key in RETIRED_PLAN_KEYS:
+            plan.pop(key, None)
         planned = [Planned(**p) for p in plan.pop("planned")]
         skipped = [Skipped(**{**s, "why": SkipReason(s["why"])}) for s in plan.pop("skipped")]
         batch = Batch(planned=planned, skipped=skipped, **plan, **{c: row[c] for c in COLUMNS})
         if not isinstance(batch.changes, dict) or not all(map(_readable, planned)):
             raise TypeError("not the plan this version writes")
     except (ValueError, TypeError, KeyError, AttributeError):
-        damaged(seen, "bulk change", row["id"])
+        damaged(seen, "bulk change", row["id"], PLAN_UNREAD, PLAN_SKIPPED)
         return None
-    batch.state = BatchState(batch.state)
+    try:
+        batch.state = BatchState(batch.state)
+    except ValueError:  # A newer version's, sharing the database during a rolling deploy, or damaged
+        damaged(seen, "bulk change", row["id"], f"a state ({batch.state!r}) this version does not know", NEWER_SKIPPED)
+        return None
     return batch
 
 
@@ -284,8 +297,18 @@ class Batches(AuditTrail):
                                 .where(batch_members.c.batch_id == batch_id)
                                 .order_by(batch_members.c.position)).mappings().all()
         outcomes = {row["id"]: row["outcome"] for row in rows}
-        return [Member(request, OutcomeKind(outcomes[request.id]) if outcomes[request.id] else None)
+        return [Member(request, self._outcome(request.id, outcomes[request.id]))
                 for request in requests_of(rows, self.damaged)]
+
+    def _outcome(self, request_id: str, value: str | None) -> OutcomeKind | None:
+        """How a member's step ended; None (not known here: its request's state says where it stands) for an
+        outcome this version does not know, a newer version's during a rolling deploy."""
+        try:
+            return OutcomeKind(value) if value else None
+        except ValueError:
+            damaged(self.damaged, "outcome of bulk change member", request_id,
+                    f"an outcome ({value!r}) this version does not know", "its request's state is shown instead")
+            return None
 
     def expired_batches(self, before: float) -> list[Batch]:
         import sqlalchemy as sa

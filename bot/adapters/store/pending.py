@@ -8,7 +8,9 @@ from typing import Any
 
 from bot.adapters.store.connection import Connected
 from bot.adapters.store.rows import REQUEST_JSON, damaged, requests_of
-from bot.domain.change_requests import OPEN_STATES, ChangeRequest, PendingGroup, RequestState
+from bot.domain.change_requests import OPEN_STATES, ChangeKind, ChangeRequest, PendingGroup, RequestState
+
+UNREADABLE = "JSON that does not decode, or a kind this version does not know (a newer version's)"
 
 
 class OpenRequests(Connected):
@@ -45,7 +47,7 @@ class OpenRequests(Connected):
             rows = conn.execute(query.where(*_others_pending(r, user, now))).all()
         for row in rows:
             if not row[7]:
-                damaged(self.damaged, "change request", row[5])
+                damaged(self.damaged, "change request", row[5], UNREADABLE)
         return [(PendingGroup(row[0], row[1], row[2], (row[3], row[4])), row[5], row[6]) for row in rows if row[7]]
 
     def pending_page(self, user: str, now: float, ids: Sequence[str] | None, limit: int) -> list[ChangeRequest]:
@@ -100,11 +102,12 @@ def _group_key(r: Any, decodable: Any) -> tuple[Any, ...]:
 
 def _decodable(r: Any, dialect: str) -> Any:
     """Whether a row's JSON columns decode to what a request holds (store/rows.py `request_of`): SQLite keeps any
-    text in them, and either database JSON of another shape."""
+    text in them, and either database JSON of another shape; and its kind is one this version knows (a newer
+    version's, sharing the database during a rolling deploy, is skipped where it is read)."""
     import sqlalchemy as sa
 
     names: dict[type | None, str] = {dict: "object", list: "array", None: "null"}
-    conditions = []
+    conditions = [r.c.kind.in_([kind.value for kind in ChangeKind])]
     for name, shapes in REQUEST_JSON.items():
         column = r.c[name]
         kind = (sa.case((sa.func.json_valid(column) == 1, sa.func.json_type(column))) if dialect == "sqlite"

@@ -112,6 +112,10 @@ LEASE_DAMAGED = "a lease time no lease reaches (text, NaN, Infinity, or more tha
 TIME_DAMAGED = "a time no clock reaches (text, NaN, Infinity, or past any time the bot writes there)"
 
 
+UNKNOWN_ENUM = "a state ({!r}) or kind ({!r}) this version does not know (a newer version's, or damaged)"
+NEWER_SKIPPED = "this version skips it wherever it reads it; the newer version's instances handle it"
+
+
 SKIPPED = "it is skipped wherever it is read (restore the row from a backup, or close it by hand)"
 
 
@@ -148,8 +152,12 @@ def request_of(row: Any, seen: set[str]) -> ChangeRequest | None:
     except Damaged:
         damaged(seen, "change request", row["id"])
         return None
-    request.state = RequestState(request.state)
-    request.kind = ChangeKind(request.kind)
+    try:
+        request.state = RequestState(request.state)
+        request.kind = ChangeKind(request.kind)
+    except ValueError:  # A newer version's, sharing the database during a rolling deploy, or damaged
+        damaged(seen, "change request", row["id"], UNKNOWN_ENUM.format(request.state, request.kind), NEWER_SKIPPED)
+        return None
     return request
 
 
