@@ -14,6 +14,16 @@ from bot.emulators.slack import SlackEvent
 from handlers.bulk_blocks import BULK_APPROVE
 
 
+def ask_bulk_of_two(bot: Bot, planetscale: PlanetScaleState, prefix: str = "one") -> None:
+    """Databases `<prefix>-0` and `<prefix>-1` with a production policy each, and alice's bulk change of both, which
+    waits for approval."""
+    for n in range(2):
+        planetscale.add_database("acme", f"{prefix}-{n}")
+        planetscale.add_policy("acme", f"{prefix}-{n}", f"{prefix}-{n}-prod", name="Production daily",
+                               target="production")
+    bot.command(f"update acme/{prefix}-* * retention=14d", user=ALICE)
+
+
 def channel_messages(bot: Bot) -> list[SlackEvent]:
     return [e for e in bot.slack.events if e.kind == "message" and e.thread_ts is None
             and e.channel in bot.slack.channels]

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
-from approval_helpers import ALICE, CAROL
+from approval_helpers import CAROL
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
-from bulk_helpers import button, channel_messages
+from bulk_helpers import ask_bulk_of_two, button, channel_messages
 from conftest import Bot
 from home_helpers import open_home
 
@@ -32,10 +32,7 @@ def as_an_older_release_wrote(bot: Bot, batch_id: str) -> None:
 def test_a_bulk_change_an_older_release_left_pending_is_shown_and_applied(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     bot = approvals_bot
-    for n in range(2):
-        planetscale.add_database("acme", f"one-{n}")
-        planetscale.add_policy("acme", f"one-{n}", f"one-{n}-prod", name="Production daily", target="production")
-    bot.command("update acme/one-* * retention=14d", user=ALICE)
+    ask_bulk_of_two(bot, planetscale)
     [message] = channel_messages(bot)
     batch_id = button(message, BULK_APPROVE)
     as_an_older_release_wrote(bot, batch_id)

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from approval_helpers import ALICE, CAROL, PROD, sweep, thread_of
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
-from bulk_helpers import button, channel_messages
+from bulk_helpers import ask_bulk_of_two, button, channel_messages
 from conftest import Bot
 from home_helpers import open_home
 
@@ -96,11 +96,7 @@ def test_a_damaged_bulk_change_hides_no_other_and_stops_no_sweep(
         approvals_bot: Bot, planetscale: PlanetScaleState, text: str) -> None:
     bot = approvals_bot
     for prefix in ("one", "two"):
-        for n in range(2):
-            planetscale.add_database("acme", f"{prefix}-{n}")
-            planetscale.add_policy("acme", f"{prefix}-{n}", f"{prefix}-{n}-prod", name="Production daily",
-                                   target="production")
-        bot.command(f"update acme/{prefix}-* * retention=14d", user=ALICE)
+        ask_bulk_of_two(bot, planetscale, prefix)
     first, second = [b.id for b in bot.deps.store.open_batches()]
     if text in PLANNED_DAMAGE or text in BATCH_DAMAGE:  # a plan that decodes, holding what no plan of this bot holds
         with bot.deps.store.engine.begin() as conn:
@@ -172,10 +168,7 @@ def test_a_request_no_message_can_show_stops_no_other_step_of_the_sweep(
 def test_an_approval_of_a_bulk_change_whose_stored_policy_no_policy_matches_is_answered_and_sends_nothing(
         approvals_bot: Bot, planetscale: PlanetScaleState, damage: dict[str, object]) -> None:
     bot = approvals_bot
-    for n in range(2):
-        planetscale.add_database("acme", f"one-{n}")
-        planetscale.add_policy("acme", f"one-{n}", f"one-{n}-prod", name="Production daily", target="production")
-    bot.command("update acme/one-* * retention=14d", user=ALICE)
+    ask_bulk_of_two(bot, planetscale)
     [message] = channel_messages(bot)
     [batch] = bot.deps.store.open_batches()
     with bot.deps.store.engine.begin() as conn:

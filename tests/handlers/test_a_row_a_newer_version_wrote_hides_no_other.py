@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from approval_helpers import ALICE, CAROL, PROD, sweep, thread_of
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
-from bulk_helpers import button, channel_messages
+from bulk_helpers import ask_bulk_of_two, button, channel_messages
 from conftest import Bot
 from home_helpers import open_home
 
@@ -92,10 +92,7 @@ def test_a_click_on_a_request_in_a_state_a_newer_version_wrote_is_answered_and_s
 def test_a_click_on_a_bulk_change_in_a_state_a_newer_version_wrote_is_answered_and_sends_nothing(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     bot = approvals_bot
-    for n in range(2):
-        planetscale.add_database("acme", f"one-{n}")
-        planetscale.add_policy("acme", f"one-{n}", f"one-{n}-prod", name="Production daily", target="production")
-    bot.command("update acme/one-* * retention=14d", user=ALICE)
+    ask_bulk_of_two(bot, planetscale)
     [message] = channel_messages(bot)
     batch_id = button(message, BULK_APPROVE)
     with bot.deps.store.engine.begin() as conn:
@@ -110,11 +107,7 @@ def test_a_bulk_change_whose_policy_ended_as_a_newer_version_says_is_finished_an
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     bot = approvals_bot
     for prefix in ("one", "two"):
-        for n in range(2):
-            planetscale.add_database("acme", f"{prefix}-{n}")
-            planetscale.add_policy("acme", f"{prefix}-{n}", f"{prefix}-{n}-prod", name="Production daily",
-                                   target="production")
-        bot.command(f"update acme/{prefix}-* * retention=14d", user=ALICE)
+        ask_bulk_of_two(bot, planetscale, prefix)
     first_message, _ = channel_messages(bot)
     first, second = [b.id for b in bot.deps.store.open_batches()]
     bot.click(BULK_APPROVE, first, user=CAROL, message=first_message)
@@ -136,10 +129,7 @@ def test_a_bulk_change_whose_policy_ended_as_a_newer_version_says_is_finished_an
 def test_a_bulk_change_a_newer_version_planned_is_skipped_and_not_said_damaged(
         approvals_bot: Bot, planetscale: PlanetScaleState, caplog: pytest.LogCaptureFixture) -> None:
     bot = approvals_bot
-    for n in range(2):
-        planetscale.add_database("acme", f"one-{n}")
-        planetscale.add_policy("acme", f"one-{n}", f"one-{n}-prod", name="Production daily", target="production")
-    bot.command("update acme/one-* * retention=14d", user=ALICE)
+    ask_bulk_of_two(bot, planetscale)
     [batch] = bot.deps.store.open_batches()
     with bot.deps.store.engine.begin() as conn:  # a field a newer version keeps in its plan
         plan = json.loads(conn.execute(sa.text("select cast(plan as text) from change_batches where id = :id"),
