@@ -9,7 +9,7 @@ import logging
 
 import pytest
 import sqlalchemy as sa
-from approval_helpers import ALICE, CAROL, PROD, sweep, thread_of
+from approval_helpers import ALICE, CAROL, PROD, sweep
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from bulk_helpers import ask_bulk_of_two, button, channel_messages
 from conftest import Bot
@@ -52,23 +52,6 @@ def test_a_request_of_a_kind_a_newer_version_wrote_hides_no_other(
         assert "every 6 hours" in shown, shown
     assert "1 open request" in waiting, waiting
     assert any(first in r.getMessage() for r in caplog.records), caplog.text
-
-
-@pytest.mark.parametrize("kind", ["rename"])
-def test_the_sweep_expires_the_others_beside_a_request_of_an_unknown_kind(
-        approvals_bot: Bot, planetscale: PlanetScaleState, kind: str) -> None:
-    bot = approvals_bot
-    first, second = two_requests(bot)
-    [_, message] = [e for e in bot.slack.events if e.kind == "message" and e.thread_ts is None
-                    and e.channel in bot.slack.channels]
-    write(bot, "kind", kind, first)
-    with bot.deps.store.engine.begin() as conn:
-        conn.execute(sa.text("update change_requests set expires_at = 0, judge_at = 0"))
-    sweep(bot)
-    expired = bot.deps.store.get_request(second)
-    assert expired is not None and expired.state is RequestState.EXPIRED
-    assert any("xpired" in line for line in thread_of(bot, message))
-    assert planetscale.calls("PATCH") == []
 
 
 def test_a_click_on_a_request_in_a_state_a_newer_version_wrote_is_answered_and_sends_nothing(
