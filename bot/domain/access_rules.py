@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.domain.field_problems import field_problems
 from bot.domain.guardrails import Guardrail, whole_number
 
 # Always used with fullmatch: `$` would also accept a trailing newline.
@@ -297,11 +298,10 @@ def _table(model: type[TableModel], raw: Any, kind: str, index: int, line: int, 
     try:
         return model(**raw, number=index + 1, line=line)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        key = str(error["loc"][0]) if error["loc"] else kind
+        first = field_problems(exc)[0]
+        key = first.field or kind
         key_line = _line_of(text, key, start=line) or line
-        message = str(error["msg"]).removeprefix("Value error, ")
-        raise AccessFileError(f"{path} line {key_line} ({kind} {index + 1}): {key}: {message}.") from None
+        raise AccessFileError(f"{path} line {key_line} ({kind} {index + 1}): {key}: {first.message}.") from None
     except TypeError as exc:
         raise AccessFileError(f"{path} line {line} ({kind} {index + 1}): {exc}.") from None
 

@@ -22,6 +22,7 @@ from bot.domain.backups import CLOCK_MARGIN_SECONDS, parse_time
 from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState, asked_by_this_work
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
+from bot.domain.field_problems import field_problems
 from bot.domain.group_directory import DirectoryError
 from bot.domain.late_creations import NOT_SHOWN
 from bot.domain.lifecycle import SENDING
@@ -332,11 +333,10 @@ class Creating(Applying):
 def unsendable(exc: ValidationError) -> str:
     """Why a revert may not be asked when what it would bring back is a value the bot never sends (one given in
     the dashboard, e.g. a name past the bot's length): the field and its bound."""
-    first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "a value"
-    return (f"This change cannot be reverted by the bot: the value it would bring back for `{field}` is one the bot "
-            f"does not send ({first['msg']}). Nothing was asked or sent; set it in PlanetScale, or ask a change "
-            "with a value the bot takes.")
+    first = field_problems(exc)[0]
+    return (f"This change cannot be reverted by the bot: the value it would bring back for `{first.path or 'a value'}` "
+            f"is one the bot does not send ({first.message}). Nothing was asked or sent; set it in PlanetScale, or "
+            "ask a change with a value the bot takes.")
 
 
 def restored_name_refusal(original: ChangeRequest) -> str | None:

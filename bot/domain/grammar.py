@@ -30,6 +30,7 @@ from bot.domain.commands import (
     database_ref,
     is_slug,
 )
+from bot.domain.field_problems import field_problems
 from bot.domain.policy import (
     MAX_NAME_LENGTH,
     REQUIRED_TO_CREATE,
@@ -305,9 +306,9 @@ def parse_update(db: DatabaseRef, policy: str, tokens: list[Token], creating: bo
     try:
         update = PolicyUpdate(**values)
     except ValidationError as exc:  # the checks above should have caught it; say what pydantic found
-        first = exc.errors()[0]
-        where = str(first["loc"][0]) if first["loc"] else "value"
-        raise CommandError(f"`{typed.get(where, where)}`: {first['msg']}.") from None
+        first = field_problems(exc)[0]
+        where = first.field or "value"
+        raise CommandError(f"`{typed.get(where, where)}`: {first.message}.") from None
     return UpdateCommand(db, policy, update, reason, dry_run)
 
 

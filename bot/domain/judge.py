@@ -24,6 +24,7 @@ from bot.domain.access_rules import AccessRules, Action
 from bot.domain.approval_groups import assign, missing
 from bot.domain.change_requests import ChangeKind, ChangeRequest
 from bot.domain.costs import DatabaseFacts, unread_words
+from bot.domain.field_problems import field_problems
 from bot.domain.guardrails import Demand, demand
 from bot.domain.guardrails import judge as guardrails_judge
 from bot.domain.judge_access import DirectoryFacts as DirectoryFacts  # as the judge's callers know them
@@ -169,8 +170,7 @@ def _refused(exc: Exception) -> str:
     may hold what cannot be shown)."""
     if not isinstance(exc, ValidationError):
         return "fields no policy has"
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {str(e['msg']).removeprefix('Value error, ')}"
-                     for e in exc.errors(include_input=False)[:3])
+    return "; ".join(f"{problem.path or 'value'}: {problem.message}" for problem in field_problems(exc)[:3])
 
 
 def judge(s: Snapshot) -> Verdict:

@@ -11,7 +11,6 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
@@ -20,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from bot.adapters.planetscale import DEFAULT_API_URL as DEFAULT_PLANETSCALE_API_URL
 from bot.adapters.rate_limit import RateLimiter, parse_rate
 from bot.domain.access_rules import parse_duration
+from bot.domain.field_problems import FieldProblem, field_problems
 from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
 from bot.domain.policy import lone_surrogate
 from bot.runtime.dotenv_repeats import assignments, repeated
@@ -130,20 +130,19 @@ class Settings:
         try:
             read = _Environment(_env_file=dotenv_file, **given)  # type: ignore[call-arg, arg-type]
         except ValidationError as exc:
-            problems.extend(_problem_line(error) for error in exc.errors())
+            problems.extend(_problem_line(problem) for problem in field_problems(exc))
         if problems:
             raise SettingsError(*dict.fromkeys(problems))
         assert read is not None
         return cls(**read.model_dump())
 
 
-def _problem_line(error: Any) -> str:
+def _problem_line(problem: FieldProblem) -> str:
     """pydantic's error, as one line naming the variable; never the value (it may be a secret)."""
-    name = str(error["loc"][0]) if error["loc"] else "a setting"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if "\n" in message or error["type"] != "value_error":
+    message = problem.message
+    if "\n" in message or problem.kind != "value_error":
         message = "is malformed: not a value it can use"
-    return f"{name} {message}"
+    return f"{problem.field or 'a setting'} {message}"
 
 
 def _unknown_names(dotenv_file: str) -> list[str]:

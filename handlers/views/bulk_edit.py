@@ -29,6 +29,7 @@ from slack_sdk.models.views import View as ModalView
 from bot.domain.batches import BatchOutcome, BatchOutcomeKind, telling_batch
 from bot.domain.bulk_finding import Found, Selection
 from bot.domain.commands import DatabaseRef, is_slack_id, is_slug
+from bot.domain.field_problems import field_problems
 from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.policy import BackupPolicy, PolicyUpdate
 from handlers import blocks, bulk_blocks
@@ -166,9 +167,8 @@ def read_form(state: dict[str, Any]) -> tuple[PolicyUpdate | None, str | None, d
     try:
         return PolicyUpdate(**values), reason, {}
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else PAIRS[0][0]
-        return None, reason, {field if field in given else PAIRS[0][0]: str(first["msg"])[:150]}
+        first = field_problems(exc)[0]
+        return None, reason, {first.field if first.field in given else PAIRS[0][0]: first.message[:150]}
 
 
 def on_form(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:

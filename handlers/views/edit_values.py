@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot.domain.field_problems import field_problems
 from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.policy import (
     EDITABLE_FIELDS,
@@ -125,9 +126,8 @@ def validate(opened: dict[str, Any], state: dict[str, Any]) -> tuple[PolicyUpdat
     try:
         update = PolicyUpdate(**changed)
     except ValidationError as exc:
-        for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "name"
-            errors[field if field in EDITABLE_FIELDS else "name"] = str(error["msg"]).removeprefix("Value error, ")
+        for refused in field_problems(exc):
+            errors[refused.field if refused.field in EDITABLE_FIELDS else "name"] = refused.message
         return None, reason, errors
     for problem in check_change(before, update):
         field = problem.field if problem.field in EDITABLE_FIELDS else "name"
