@@ -9,7 +9,6 @@ import os
 import queue
 import re
 import threading
-import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -135,14 +134,18 @@ class Unblocking(logging.Handler):
         self.setFormatter(formatter)
         self.records: queue.Queue[logging.LogRecord] = queue.Queue(most)
         self.dropped = 0
-        self.counting = threading.Lock()
+        self.unwritten = 0  # lines taken and not yet written, for flush
+        self.counting = threading.Condition()
         threading.Thread(target=self.write, name="log-writer", daemon=True).start()
 
     def emit(self, record: logging.LogRecord) -> None:
+        with self.counting:
+            self.unwritten += 1
         try:
             self.records.put_nowait(record)
         except queue.Full:
             with self.counting:
+                self.unwritten -= 1
                 self.dropped += 1
 
     def write(self) -> None:
@@ -158,6 +161,9 @@ class Unblocking(logging.Handler):
                         "msg": f"{dropped} log lines were dropped: the log's reader did not take them in time"}))
             finally:
                 self.records.task_done()
+                with self.counting:
+                    self.unwritten -= 1
+                    self.counting.notify_all()
 
     def put(self, record: logging.LogRecord) -> None:
         try:
@@ -171,9 +177,8 @@ class Unblocking(logging.Handler):
 
     def flush(self) -> None:
         """Waits, FLUSH_SECONDS at most, for the lines queued to be written (an ending process's last lines)."""
-        deadline = time.monotonic() + FLUSH_SECONDS
-        while self.records.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
+        with self.counting:
+            self.counting.wait_for(lambda: not self.unwritten, timeout=FLUSH_SECONDS)
 
 
 def configure(secrets: Iterable[str], level: str = "INFO", json_lines: bool = False,

@@ -81,8 +81,8 @@ def test_lines_past_the_bound_while_the_reader_stops_reading_are_dropped_without
         threading.Thread(target=lambda: [logged.extend(os.read(reading, 1 << 16)) for _ in iter(int, 1)],
                          daemon=True).start()
         deadline = time.monotonic() + 30
-        while handler.records.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
+        while handler.unwritten and time.monotonic() < deadline:
+            handler.flush()
         time.sleep(0.1)  # the last line's bytes, read
         kept = logged.count(b"line ")
         assert sum(int(n) for n in re.findall(rb"(\d+) log lines were dropped", logged)) == 100 - kept
@@ -90,3 +90,33 @@ def test_lines_past_the_bound_while_the_reader_stops_reading_are_dropped_without
     finally:
         logger.removeHandler(handler)
         os.close(writing)
+
+
+def test_flush_returns_once_every_line_taken_is_written() -> None:
+    """An ending process calls flush (logging.shutdown) so that its last lines reach the reader before it exits; here
+    the reader takes 1 KiB at a time through a 4 KiB pipe, so the lines are still queued when the loop ends."""
+    reading, writing = os.pipe()
+    fcntl.fcntl(writing, fcntl.F_SETPIPE_SZ, 4096)
+    handler = Unblocking(writing, TextFormatter())
+    logger = logging.Logger("test.unblocking.flush")
+    logger.addHandler(handler)
+    logged = bytearray()
+
+    def read_slowly() -> None:
+        while chunk := os.read(reading, 1024):
+            logged.extend(chunk)
+            time.sleep(0.002)
+
+    reader = threading.Thread(target=read_slowly, daemon=True)
+    reader.start()
+    try:
+        for i in range(60):
+            logger.warning("last line %d %s", i, "x" * 1000, extra={"request_id": "-"})
+        handler.flush()
+        assert handler.unwritten == 0
+    finally:
+        logger.removeHandler(handler)
+        os.close(writing)
+        reader.join(10)
+        os.close(reading)
+    assert logged.count(b"last line ") == 60
