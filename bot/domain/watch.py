@@ -391,22 +391,21 @@ class Watch:
         false alarm in the channel. A service token that lost access to the database is answered 404 too, so a
         404 counts once a list read after it proves the access (and still lacks the policy)."""
         for policy_id in missing:
-            try:
-                if PATH_SEGMENT.fullmatch(policy_id) is None:  # no path can ask for it: the list read again tells
-                    raise NotFound("an ID no path segment holds")
-                calls.get_policy(db.organization, db.database, policy_id)
-            except NotFound:
-                pass
-            except PlanetScaleError as exc:
-                log.warning("the watch could not confirm that policy %s of %s is gone (%s); asking again next pass",
-                            policy_id, db, exc.user_message)
-                if isinstance(exc, (RateLimited, Unavailable, Unauthorized, Forbidden)):
-                    return  # not this policy's failure: the others would meet it too, at the cost of the rate limit
-                continue
-            else:
-                log.warning("PlanetScale listed %s without policy %s, which it still has: not told as deleted", db,
-                            policy_id)
-                continue
+            if PATH_SEGMENT.fullmatch(policy_id) is not None:  # else no path carries it: the list read again tells
+                try:
+                    calls.get_policy(db.organization, db.database, policy_id)
+                except NotFound:
+                    pass
+                except PlanetScaleError as exc:
+                    log.warning("the watch could not confirm that policy %s of %s is gone (%s); asking again next "
+                                "pass", policy_id, db, exc.user_message)
+                    if isinstance(exc, (RateLimited, Unavailable, Unauthorized, Forbidden)):
+                        return  # not this policy's failure: the others would meet it too, at the cost of the rate limit
+                    continue
+                else:
+                    log.warning("PlanetScale listed %s without policy %s, which it still has: not told as deleted", db,
+                                policy_id)
+                    continue
             try:
                 still = {p.id for p in calls.list_policies(db.organization, db.database)}
             except PartlyUnreadable as exc:
