@@ -1,13 +1,15 @@
 """Speed of `backup-bot serve` as Slack and people see it, beside a bare Bolt app measured in the same run.
 
     make bench     # or: .venv/bin/python -m bench.run [--only acks|trips|budget|cold|sustained|history|soak]
-                   #     [--kind list] [--no-write] [--soak 30m] [--postgres URL]
+                   #     [--kind list] [--people 100] [--no-write] [--soak 30m] [--postgres URL]
     make bench SOAK=1 BENCH_POSTGRES_URL=postgresql://…   # with the 30-minute soak and the history on PostgreSQL
 
 Both apps run as their own uvicorn processes; the Slack and PlanetScale emulators run in this process, and
 the load client (bench/load.py) in a process of its own, so that neither the emulators nor the bench's
-bookkeeping hold the client up. Every figure is beside the bare app's or beside the floor of round trips
-the answer needs, as a ratio. A whole run writes docs/benchmarks.md and the README's table.
+bookkeeping hold the client up. Every figure is beside the bare app's or beside the floor a bare client reaches
+making the calls the answer needs (bench/floor_client.py), as a ratio; acks are judged under a sustained load (one
+person at a time, the open loop), and back-to-back acks are shown as saturation. A whole run writes
+docs/benchmarks.md and the README's table.
 
 BENCH_DATABASE_URL=postgresql://… runs the bot on that database (an empty one) instead of SQLite.
 BENCH_WORKERS=0 measures `serve` without its worker processes (BACKUP_BOT_WORKERS), the work after the acks in
