@@ -335,7 +335,11 @@ class BulkPath(Asking, Judging):
         """Expire pending batches past their time; several instances may run this at once."""
         expired = []
         for batch in self.store.expired_batches(self.changes.clock()):
-            closed = self.store.close_batch(batch.id, BatchState.EXPIRED, None, batch_records(batch, "expired"))
+            try:  # one row the database cannot write now (locked by another session past the lock timeout)
+                closed = self.store.close_batch(batch.id, BatchState.EXPIRED, None, batch_records(batch, "expired"))
+            except Exception:
+                log.exception("the sweep could not expire bulk change %s; the next sweep tries again", batch.id)
+                continue
             if closed is not None:
                 expired.append(closed)
         return expired

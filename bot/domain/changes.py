@@ -14,6 +14,7 @@ The handlers only translate a payload into a call here and an `Outcome` into Sla
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -77,6 +78,8 @@ from bot.domain.reverting import Reverting
 __all__ = ["APPROVED_STALE_SECONDS", "CLAIM_WAIT_SECONDS", "LEASE_MARGIN_SECONDS", "LEASE_POLL_SECONDS",
            "REQUEST_MOVED", "SYSTEM", "ChangePath", "ChangePlan", "Outcome", "OutcomeKind", "PolicyTurns",
            "after_values", "describe_state", "explain", "group_progress", "risks_of", "unknown_button"]
+
+log = logging.getLogger(__name__)
 
 
 class ChangePath(Reverting, Recovering):
@@ -367,8 +370,12 @@ class ChangePath(Reverting, Recovering):
         expired = []
         for request in self.store.requests([RequestState.PENDING], expired_before=self.clock()):
             why = Expiry.when_due(request)
-            moved = self._move(request.id, [RequestState.PENDING], RequestState.EXPIRED, detail=why,
-                               record=request_event("expired", request, SYSTEM, detail=why))
+            try:  # one row the database cannot write now (locked by another session past the lock timeout)
+                moved = self._move(request.id, [RequestState.PENDING], RequestState.EXPIRED, detail=why,
+                                   record=request_event("expired", request, SYSTEM, detail=why))
+            except Exception:
+                log.exception("the sweep could not expire request %s; the next sweep tries again", request.id)
+                continue
             if moved:
                 expired.append(moved)
         return expired
@@ -385,7 +392,12 @@ class ChangePath(Reverting, Recovering):
         sweep finds several due at once (it was stopped), one reminder says it."""
         due = []
         for request, moments in reminders_due(self.store, self.access.rules.reminders, self.clock()):
-            claimed = [m for m in moments if self.store.claim_notice(request.id, f"remind:{m}")]
+            try:
+                claimed = [m for m in moments if self.store.claim_notice(request.id, f"remind:{m}")]
+            except Exception:
+                log.exception("the sweep could not claim a reminder of request %s; the next sweep tries again",
+                              request.id)
+                continue
             if claimed:
                 due.append(Outcome(OutcomeKind.REMINDED, "A reminder is due.", request,
                                    notices=tuple(f"remind:{m}" for m in claimed)))

@@ -4,6 +4,7 @@ again and applied as any other when none did; requests approved but never claime
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from functools import partial
 
@@ -17,6 +18,7 @@ from bot.domain.ports import Claim, PlanetScaleError
 from bot.domain.reading import PolicyNotFound
 
 S = RequestState
+log = logging.getLogger(__name__)
 
 
 class Recovering(Applying):
@@ -31,7 +33,11 @@ class Recovering(Applying):
             # Judged again under the lease on their approvals: counted on the groups listed now, as at a click.
             self.access.groups.listed_again()
         for request in left:
-            claim = self.store.claim_for_applying(request, [S.APPLYING], self.lease_seconds)
+            try:  # one row the database cannot write now (locked by another session past the lock timeout)
+                claim = self.store.claim_for_applying(request, [S.APPLYING], self.lease_seconds)
+            except Exception:
+                log.exception("the sweep could not claim request %s; the next sweep tries again", request.id)
+                continue
             if claim is None:
                 continue
             # Its waits are noted as any applying worker's (a read across a wait is judged again before a write

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
 from bot.adapters.rate_limit import describe_wait
+from bot.adapters.store.busy import busy
 from bot.adapters.store.connection import refusal
 from bot.adapters.store.inbox import InboxStalled, Working, working_on
 from bot.domain.change_requests import WorkIds, work_ids
@@ -409,10 +410,15 @@ class Beside:
 
 
 def explained(exc: BaseException, reference: str | None) -> str:
-    """`explain`, and a database that refuses writes (read-only, full) said as such: the person can try again
-    once it takes them, which "something went wrong" does not tell."""
+    """`explain`, and a database that refuses writes (read-only, full) or could not answer now (a lock held by another
+    session, no connection free) said as such: the person can try again once it does, which "something went wrong"
+    does not tell."""
     reason = refusal(getattr(exc, "orig", None) or exc)
     if reason is None:
-        return explain(exc, reference)
+        waited = busy(exc)
+        if waited is None:
+            return explain(exc, reference)
+        return (f"The bot's database could not answer in time ({waited}), so nothing more was done: try again in a "
+                f"minute. The error is in the bot's log under request `{reference}`.")
     return (f"The bot's database refuses to record anything now ({reason}), so nothing more was done: try again "
             f"once it takes writes again. The error is in the bot's log under request `{reference}`.")

@@ -33,21 +33,41 @@ class Sweeper:
         self._timer = Repeating("sweep", self.sweep, every)
 
     def sweep(self) -> None:
+        """Each step in turn; one that fails (the database refusing one of its writes) keeps no later one from its
+        turn, and the pass says it failed once all have had theirs."""
+        failed: Exception | None = None
+        for step in (self._forget, self._untold, self._expire, self._settle, self._remind, self.late_posts,
+                     self.batches):
+            if step is None:
+                continue
+            try:
+                step()
+            except Exception as exc:
+                log.exception("the sweep's step %s failed; its other steps carry on", getattr(step, "__name__", step))
+                failed = failed or exc
+        if failed is not None:
+            raise failed
+
+    def _forget(self) -> None:
         if self.forget_deliveries is not None:
             self.forget_deliveries(self.changes.clock() - DELIVERY_MEMORY_SECONDS)
+
+    def _untold(self) -> None:
         for untold in self.changes.untold():  # ends Slack refused before: told until it takes them
             self._tell(untold)
+
+    def _expire(self) -> None:
         for request in self.changes.expire_due():
             self._tell(Outcome(OutcomeKind.EXPIRED, "Expired; nothing was sent.", request))
+
+    def _settle(self) -> None:
         for outcome in [*self.changes.recover(), *self.changes.judge_again()]:
             if outcome.request is not None:
                 self._tell(outcome)
+
+    def _remind(self) -> None:
         for reminder in self.changes.due_reminders():
             self._tell(reminder)
-        if self.late_posts is not None:
-            self.late_posts()
-        if self.batches is not None:
-            self.batches()
 
     def _tell(self, outcome: Outcome) -> None:
         """One step told; one that cannot be (a request holding what no message can show) stops no other: it

@@ -122,8 +122,12 @@ class Watcher:
     def post_pending(self) -> None:
         pending = self.store.unposted_notices()
         for done, notice in enumerate(pending):
-            tried = self.store.watch_notice_tried(notice.id)
-            if not self.store.claim_watch_notice(notice.id, self.holder, NOTICE_CLAIM_SECONDS):
+            try:  # one row the database cannot write now (locked by another session) holds back no other
+                tried = self.store.watch_notice_tried(notice.id)
+                if not self.store.claim_watch_notice(notice.id, self.holder, NOTICE_CLAIM_SECONDS):
+                    continue
+            except Exception:
+                log.exception("the watch's notice %s could not be claimed; tried again next pass", notice.id)
                 continue
             why: list[str] = []
             try:

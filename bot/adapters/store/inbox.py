@@ -345,8 +345,10 @@ class Inbox:
                 deliveries.c.body.is_not(None), lease_lapsed,
                 deliveries.c.handed_again.is_(sa.false()), deliveries.c.holder != self.holder,
                 sa.true() if unsigned else sa.not_(deliveries.c.body.startswith(UNSIGNED, autoescape=True)))
+            # A row another session holds locked (another instance taking it, an operator's lock) is left for the
+            # next step: waiting for it, past the lock timeout, would fail the step for every other row.
             rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.body, past_any_lease).where(lapsed)
-                                .order_by(deliveries.c.at)).all()
+                                .order_by(deliveries.c.at).with_for_update(skip_locked=True)).all()
             for key, body, was_damaged in rows:
                 if conn.execute(deliveries.update().where(deliveries.c.key == key, lapsed).values(
                         holder=self.holder, lease_until=now + self.lease, handed_again=True)).rowcount:
@@ -369,7 +371,8 @@ class Inbox:
             old = sa.and_(deliveries.c.body.is_not(None), deliveries.c.at < now - seconds)
             past_any_lease, lapsed = _lapsed(now)
             rows = conn.execute(sa.select(deliveries.c.key, deliveries.c.holder, deliveries.c.body, lapsed,
-                                          past_any_lease).where(old)).all()
+                                          past_any_lease).where(old).order_by(deliveries.c.at)
+                                .with_for_update(skip_locked=True)).all()  # as take_over's
             for key, holder, body, was_lapsed, was_damaged in rows:
                 if conn.execute(deliveries.update().where(deliveries.c.key == key, old).values(
                         body=None, holder=None, lease_until=None)).rowcount:
