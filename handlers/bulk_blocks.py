@@ -225,7 +225,7 @@ def standing_words(standing: Standing) -> str:
         return f"{where}: approved" + (f" by {got}" if got else "")
     owed = f" ({escape(owed_text(standing.owed))})" if standing.owed else ""
     return (f"{where}: {plural(standing.missing, 'more approval')}{owed} still needed from "
-            f"{mentions(standing.approvers)}" + (f" (approved so far by {got})" if got else ""))
+            f"{mentions(standing.approvers, 600)}" + (f" (approved so far by {got})" if got else ""))
 
 
 def approvals_line(batch: Batch, approved_by: Sequence[str], standings: Sequence[Standing] | None,
@@ -242,7 +242,7 @@ def approvals_line(batch: Batch, approved_by: Sequence[str], standings: Sequence
     groups = ", ".join(f"{n} from {g}" for g, n in (batch.approvals_from or {}).items())
     return (f"*Approvals:* {len(approved_by)} of {batch.approvals_needed}"
             + (f" ({escape(groups)})" if groups else "") + f", what every policy's rules ask together "
-            f"({fit(got, 400)}) · *may approve:* {fit(mentions(batch.approvers), 400)}")
+            f"({fit(got, 400)}) · *may approve:* {mentions(batch.approvers, 400)}")
 
 
 def batch_blocks(batch: Batch, members: Sequence[Member], approved_by: Sequence[str], buttons: bool = True,

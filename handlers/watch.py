@@ -157,11 +157,21 @@ SKIPPED_HEADLINE = ":warning: The watch skipped what it could not judge"
 
 def skipped_blocks(skipped: list[Skipped]) -> list[dict[str, Any]]:
     # What was skipped names text from PlanetScale (a policy ID, a branch): shown as written, never as markup.
-    lines = "\n".join(f"• {blocks.literal(s.what, blocks.MAX_NAME_IN_LINE)}: {blocks.with_mentions(s.reason)}"
-                      for s in skipped)
+    room = 2900 - len(f"\n…and {len(skipped)} more: `/healthz` lists them all.")
+    lines: list[str] = []
+    used = 0
+    for item in skipped:
+        what = blocks.literal(item.what, blocks.MAX_NAME_IN_LINE)
+        line = blocks.fit(f"• {what}: {blocks.with_mentions(item.reason)}", 600)
+        if used + len(line) > room:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    if len(lines) < len(skipped):  # whole lines only, and how many more, never a list cut off without a word
+        lines.append(f"…and {len(skipped) - len(lines)} more: `/healthz` lists them all.")
     return blocks.to_dicts([
         blocks.section(SKIPPED_HEADLINE),
-        blocks.section(blocks.fit(lines, 2900)),
+        blocks.section("\n".join(lines)),
         blocks.context("The rest was watched as usual; these are tried again each pass and told again only once "
                        "fixed and broken anew. `/healthz` lists them too."),
     ])

@@ -10,7 +10,7 @@ import tomllib
 from enum import Enum
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from bot.domain.field_problems import field_problems
 from bot.domain.guardrails import Guardrail, whole_number
@@ -188,6 +188,9 @@ def reminder_at(moment: str, created_at: float, expires_at: float) -> float:
     return expires_at - parse_duration(before.group(1)) if before else expires_at
 
 
+MATCHED_KEPT = 4096  # places whose matching rule is kept, per version of the rules
+
+
 class AccessRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -197,11 +200,20 @@ class AccessRules(BaseModel):
     rules: list[Rule] = Field(default_factory=list)
     guardrails: list[Guardrail] = Field(default_factory=list)
 
+    # The rule each place asked about matches, kept: judging who could approve asks it once per person a group
+    # holds, and the rules never change once read.
+    _matched: dict[tuple[str, str, str | None, str], Rule | None] = PrivateAttr(default_factory=dict)
+
     def matching(self, organization: str, database: str, target: str | None, channel: str) -> Rule | None:
-        for rule in self.rules:
-            if rule.covers(organization, database, target) and rule.allows_channel(channel):
-                return rule
-        return None
+        key = (organization, database, target, channel)
+        if key in self._matched:
+            return self._matched[key]
+        found = next((rule for rule in self.rules
+                      if rule.covers(organization, database, target) and rule.allows_channel(channel)), None)
+        if len(self._matched) >= MATCHED_KEPT:
+            self._matched.clear()
+        self._matched[key] = found
+        return found
 
     def covering(self, organization: str, database: str, target: str | None) -> list[Rule]:
         return [r for r in self.rules if r.covers(organization, database, target)]

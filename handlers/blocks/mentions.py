@@ -29,8 +29,26 @@ def mention(principal: str) -> str:
     return f"<@{principal}>"
 
 
-def mentions(principals: Iterable[str]) -> str:
-    return ", ".join(mention(p) for p in principals) or "nobody"
+# The most characters a list of mentions takes: an access rule may name thousands, past what a message holds.
+MENTIONS_ROOM = 3000
+
+
+def mentions(principals: Iterable[str], room: int = MENTIONS_ROOM) -> str:
+    """Each one mentioned, as many as fit in `room` characters, the rest counted ("and 12 more"); never cut."""
+    shown = [mention(p) for p in principals]
+    if not shown:
+        return "nobody"
+    whole = ", ".join(shown)
+    if len(whole) <= room:
+        return whole
+    reserve = len(f" and {len(shown)} more")
+    kept, used = 0, 0
+    while kept < len(shown) and used + len(shown[kept]) + 2 * bool(kept) + reserve <= room:
+        used += len(shown[kept]) + 2 * bool(kept)
+        kept += 1
+    if not kept:
+        return f"{len(shown)} people and groups"
+    return f"{', '.join(shown[:kept])} and {len(shown) - kept} more"
 
 
 def _outside_apart(text: str, words: Callable[[str], str]) -> str:

@@ -107,7 +107,7 @@ def approvals_text(needed: int, approved_by: Sequence[str], also: Sequence[str],
     room = 900 if also else 1400
     given = f"; also approved: {fit(', '.join(f'<@{a}>' for a in also), 900)}" if also else ""
     return (f"*Approvals:* {len(approved_by)} of {needed} ({fit(got, room)}){given} · "
-            f"*may approve:* {fit(mentions(approvers), room + 100)}")
+            f"*may approve:* {mentions(approvers, room + 100)}")
 
 
 def request_blocks(request: ChangeRequest, approved_by: list[str], groups: GroupProgress | None = None,
