@@ -27,10 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
     serve.add_argument("--host", default="0.0.0.0")
-    serve.add_argument("--port", type=int, default=None, help="default: $PORT, then 3000")
+    serve.add_argument("--port", type=port_number, default=None, help="default: $PORT, then 3000")
     socket = commands.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
     socket.add_argument("--health-host", default="0.0.0.0")
-    socket.add_argument("--health-port", type=int, default=None,
+    socket.add_argument("--health-port", type=port_number, default=None,
                         help="answer GET /healthz on this port (default: none)")
     commands.add_parser("watch", help="only the watch: changes made outside the bot, failing backups")
     commands.add_parser("migrate", help="bring the database's schema up to date")
@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                          help="the bundled PlanetScale emulator whatever the environment or .env says (make demo)")
     emulator = commands.add_parser("emulator", help="the bundled PlanetScale API emulator")
     emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--port", type=int, default=8900)
-    emulator.add_argument("--slack-port", type=int, default=None,
+    emulator.add_argument("--port", type=port_number, default=8900)
+    emulator.add_argument("--slack-port", type=port_number, default=None,
                           help="also the Slack Web API emulator with the demo workspace, on this port")
     args = parser.parse_args(argv)
 
@@ -89,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def port_number(text: str) -> int:
+    """A port option, 1–65535 as `$PORT` is: the event loop folds a number past 65535 into another port, and 0
+    would be one the system picks, neither the port asked."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"`{text[:10]}` is not a port number (1–65535)")
+    return int(text)
 
 
 def installed_version() -> str:
