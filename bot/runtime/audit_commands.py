@@ -259,11 +259,11 @@ def prune(out: TextIO, before: str, now: datetime) -> int:
     return 0
 
 
-def main(command: str, args: dict[str, str | None], now: datetime | None = None) -> int:
+def main(command: str, args: dict[str, str | None], now: datetime | None = None, out: TextIO | None = None) -> int:
     moment = now or datetime.now(UTC)
     try:
         if command == "prune":
-            return prune(sys.stdout, str(args["before"]), moment)
+            return prune(out or sys.stdout, str(args["before"]), moment)
         output = args.get("output") or "-"
         named = "standard output" if output == "-" else output
         try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
+from bot.runtime.output import OutputLost, standard_output
 from bot.runtime.running import configure_logging as _logging
 from bot.runtime.running import exit_now, start_sweeper, start_watcher
 from bot.runtime.settings import Settings, SettingsError
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     emulator.add_argument("--slack-port", type=port_number, default=None,
                           help="also the Slack Web API emulator with the demo workspace, on this port")
     args = parser.parse_args(argv)
+    out = standard_output()
 
     try:
         if args.command == "serve":
@@ -65,23 +67,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "socket":
             return run_socket(args.health_host, args.health_port)
         if args.command == "console":
-            return run_console(args.demo)
+            return run_console(args.demo, out)
         if args.command == "migrate":
-            return run_migrate()
+            return run_migrate(out)
         if args.command == "watch":
             return run_watch()
         if args.command == "doctor":
             from bot.runtime.doctor import check
 
-            return 1 if check(Settings.load, sys.stdout) else 0
+            return 1 if check(Settings.load, out) else 0
         if args.command == "init":
             from bot.runtime.starter import write_starters
 
-            return write_starters(args.directory, sys.stdout)
+            return write_starters(args.directory, out)
         if args.command == "audit":
             from bot.runtime.audit_commands import main as audit_main
 
-            return audit_main(args.audit_command, vars(args))
+            return audit_main(args.audit_command, vars(args), out=out)
         return run_emulator(args.host, args.port, args.slack_port)
     except SettingsError as exc:
         for problem in exc.problems:
@@ -89,6 +91,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except OutputLost as exc:  # what the command did stays done; only what it says is lost
+        named = " ".join(filter(None, (args.command, getattr(args, "audit_command", None))))
+        print(f"backup-bot: standard output could not be written ({exc.reason}), so what `{named}` says is "
+              f"lost{DONE_ANYWAY.get(named, '')}; send its output where it can be written (a file with "
+              "room, a pipe read to its end).", file=sys.stderr)
+        return 2
+
+
+# What a command has done by the time it reports, which its report lost does not undo.
+DONE_ANYWAY = {"audit prune": " (the prune was done: run `audit export` to see what is left)",
+               "init": " (the files it wrote stay: run init again to see which, it overwrites none)",
+               "migrate": " (the migration was done)"}
 
 
 def port_number(text: str) -> int:
@@ -342,12 +356,12 @@ def run_watch() -> int:
     return 0
 
 
-def run_migrate() -> int:
+def run_migrate(out: TextIO) -> int:
     from bot.runtime.database import open_store
 
     settings = Settings.load()
     store = open_store(settings.database_url)
-    print(f"backup-bot: the database is at schema version {store.version()}.")
+    print(f"backup-bot: the database is at schema version {store.version()}.", file=out)
     store.close()
     return 0
 
@@ -429,13 +443,13 @@ def socket_refused(exc: Exception) -> str:
             "supervisor starts it again.")
 
 
-def run_console(demo: bool) -> int:
+def run_console(demo: bool, out: TextIO) -> int:
     from bot.runtime import console
     from bot.runtime.settings import OUTSIDE_SERVICES
 
     settings = Settings.load(ignore=OUTSIDE_SERVICES if demo else ())
     _logging(settings, quiet=True, server=False)
-    return console.main(settings)
+    return console.main(settings, out)
 
 
 def run_emulator(host: str, port: int, slack_port: int | None) -> int:
