@@ -8,6 +8,7 @@ import functools
 import io
 import json
 import operator
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -259,6 +260,26 @@ def prune(out: TextIO, before: str, now: datetime) -> int:
     return 0
 
 
+def own_file(output: str, url: str) -> str | None:
+    """What of the bot's own files `output` names, by any path or link: its SQLite database, the database's journal
+    and WAL, PlanetScale's shared budget beside it; None for any other file."""
+    from bot.adapters.shared_budget import budget_path
+    from bot.runtime.doctor_places import sqlite_path
+
+    if not url.startswith("sqlite"):
+        return None
+    database = sqlite_path(url)
+    budget = budget_path(url)
+    ours = [(database, "database"), *((database + end, f"database's {kind}") for end, kind in
+                                      (("-wal", "WAL"), ("-shm", "WAL index"), ("-journal", "journal"))),
+            *([(budget, "file of PlanetScale's shared budget")] if budget else [])]
+    for path, what in ours:
+        with contextlib.suppress(OSError, ValueError):  # a file not there now holds nothing to lose
+            if os.path.samefile(output, path):
+                return what
+    return None
+
+
 def main(command: str, args: dict[str, str | None], now: datetime | None = None, out: TextIO | None = None) -> int:
     moment = now or datetime.now(UTC)
     try:
@@ -266,6 +287,10 @@ def main(command: str, args: dict[str, str | None], now: datetime | None = None,
             return prune(out or sys.stdout, str(args["before"]), moment)
         output = args.get("output") or "-"
         named = "standard output" if output == "-" else output
+        own = own_file(output, Settings.load().database_url) if output != "-" else None
+        if own is not None:  # opened for writing, it would be emptied before the trail is read
+            raise SettingsError(f"--output {output[:200]} is the bot's own {own} (from BACKUP_BOT_DATABASE_URL): "
+                                "writing the export there would destroy it; name another file.")
         try:
             out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
         except OSError as exc:
