@@ -1,7 +1,8 @@
 """A command whose standard output cannot be written (a full disk, a pipe its reader closed: `| head -1`) says so in
 one line on stderr and ends non-zero, with no traceback; the console stops reading commands it cannot show the
-answers of. Before, `migrate`, `doctor`, `init`, `audit prune` (after its delete was committed, so the count it
-deleted was lost) and `console` ended with a Python traceback."""
+answers of, and the emulator stops before serving with settings nobody saw. Before, `migrate`, `doctor`, `init`,
+`audit prune` (after its delete was committed, so the count it deleted was lost), `console` and `emulator` ended
+with a Python traceback."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from bot.adapters.store import Store
 from bot.domain.audit import AuditEvent
+from bot.emulators.serving import free_port
 
 COMMANDS = {
     "migrate": ["migrate"],
@@ -21,6 +23,7 @@ COMMANDS = {
     "init": ["init", "starters"],
     "audit-prune": ["audit", "prune", "--before", "30d"],
     "console": ["console", "--demo"],
+    "emulator": ["emulator", "--port", "PORT", "--slack-port", "PORT"],
 }
 
 
@@ -58,7 +61,7 @@ def test_output_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path: Pat
     store.record(AuditEvent(action="applied", actor="U0ALICE001", organization="acme", database="app-db",
                             at="2020-01-01T00:00:00Z"))
     store.close()
-    status, err = run_into(COMMANDS[command], tmp_path, url, where)
+    status, err = run_into([str(free_port()) if a == "PORT" else a for a in COMMANDS[command]], tmp_path, url, where)
     assert status != 0, err
     assert "Traceback" not in err, err
     told = [line for line in err.splitlines() if line.startswith("backup-bot: standard output")]

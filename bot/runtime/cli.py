@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             from bot.runtime.audit_commands import main as audit_main
 
             return audit_main(args.audit_command, vars(args), out=out)
-        return run_emulator(args.host, args.port, args.slack_port)
+        return run_emulator(args.host, args.port, args.slack_port, out)
     except SettingsError as exc:
         for problem in exc.problems:
             print(f"backup-bot: {problem}", file=sys.stderr)
@@ -452,7 +452,7 @@ def run_console(demo: bool, out: TextIO) -> int:
     return console.main(settings, out)
 
 
-def run_emulator(host: str, port: int, slack_port: int | None) -> int:
+def run_emulator(host: str, port: int, slack_port: int | None, out: TextIO) -> int:
     import secrets
 
     import uvicorn
@@ -464,22 +464,23 @@ def run_emulator(host: str, port: int, slack_port: int | None) -> int:
 
     print(f"PlanetScale emulator on http://{host}:{port}/v1 with the demo organization `acme`.\n"
           f"Point the bot at it:\n  PLANETSCALE_API_URL=http://{host}:{port}/v1\n"
-          f"  PLANETSCALE_SERVICE_TOKEN_ID={DEMO_TOKEN_ID}\n  PLANETSCALE_SERVICE_TOKEN={DEMO_TOKEN}", flush=True)
+          f"  PLANETSCALE_SERVICE_TOKEN_ID={DEMO_TOKEN_ID}\n  PLANETSCALE_SERVICE_TOKEN={DEMO_TOKEN}", file=out,
+          flush=True)
     slack = None
-    if slack_port is not None:
-        token = "xoxb-emulator-" + secrets.token_hex(6)
-        try:
-            slack = BackgroundServer(SlackEmulator(demo_slack_state(token)), host=host, port=slack_port).start()
-        except RuntimeError:  # it could not listen there: the port taken, or the host not this machine's
-            raise SettingsError(f"--slack-port {slack_port}: the Slack emulator could not listen on {host}:"
-                                f"{slack_port} (is another process using it?); choose another port.") from None
-        print(f"Slack Web API emulator on http://{host}:{slack_port}/api/ with the demo workspace: people U0ALICE001 "
-              "(alice), U0BOB00001 (bob), U0CAROL001 (carol), U0DAVE0001 (dave); groups @dba-team, @dba-leads; "
-              "channels C0DBAOPS01 (#db-ops), C0RANDOM01 (#random).\n"
-              f"Point the bot at it (the signing secret may be any 32 hex digits: this emulator sends no "
-              f"requests):\n  SLACK_API_URL=http://{host}:{slack_port}/api/\n  SLACK_BOT_TOKEN={token}\n"
-              f"  SLACK_SIGNING_SECRET={secrets.token_hex(16)}", flush=True)
     try:
+        if slack_port is not None:
+            token = "xoxb-emulator-" + secrets.token_hex(6)
+            try:
+                slack = BackgroundServer(SlackEmulator(demo_slack_state(token)), host=host, port=slack_port).start()
+            except RuntimeError:  # it could not listen there: the port taken, or the host not this machine's
+                raise SettingsError(f"--slack-port {slack_port}: the Slack emulator could not listen on {host}:"
+                                    f"{slack_port} (is another process using it?); choose another port.") from None
+            print(f"Slack Web API emulator on http://{host}:{slack_port}/api/ with the demo workspace: people "
+                  "U0ALICE001 (alice), U0BOB00001 (bob), U0CAROL001 (carol), U0DAVE0001 (dave); groups @dba-team, "
+                  "@dba-leads; channels C0DBAOPS01 (#db-ops), C0RANDOM01 (#random).\n"
+                  f"Point the bot at it (the signing secret may be any 32 hex digits: this emulator sends no "
+                  f"requests):\n  SLACK_API_URL=http://{host}:{slack_port}/api/\n  SLACK_BOT_TOKEN={token}\n"
+                  f"  SLACK_SIGNING_SECRET={secrets.token_hex(16)}", file=out, flush=True)
         uvicorn.run(PlanetScaleEmulator(), host=host, port=port, log_level="warning")
     finally:
         if slack is not None:
