@@ -10,6 +10,7 @@ import json
 import operator
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
@@ -200,6 +201,25 @@ def parse_when(text: str, now: datetime) -> str:
         raise UsageError(f"`{text[:40]}` lies outside the years 1 to 9999 in UTC: write a time within them") from None
 
 
+class Stopped(Exception):
+    """The export was asked to stop by a signal: `written` entries, each whole, are out."""
+
+    def __init__(self, number: int, written: int):
+        super().__init__(number, written)
+        self.number, self.written = number, written
+
+
+# The signal that asked the export to stop, noted by its handler and acted on between two batches.
+STOP_ASKED: list[int] = []
+
+
+def stop_asked(number: int, frame: object) -> None:
+    if STOP_ASKED:  # asked again (a read that takes long): stopped at once, as without this handler
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+    STOP_ASKED.append(number)
+
+
 def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str | None, actor: str | None,
            now: datetime) -> int:
     from bot.runtime.database import open_store
@@ -219,14 +239,18 @@ def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str 
         writer = csv.writer(out) if fmt == "csv" else None
         if writer:
             writer.writerow(FIELDS)
+        written = 0
         for batch in store.event_batches(since=start, until=end, organization=organization, database=database,
                                          actor=actor.strip() if actor else None, json_as_text=True):
             if writer:
                 out.write(csv_lines(batch))
             else:
                 out.write(json_lines(batch))
+            written += len(batch)
             if DAMAGED:
                 tell_damaged(batch)
+            if STOP_ASKED:  # between batches: what is written is whole entries
+                raise Stopped(STOP_ASKED[0], written)
     except database_errors() as exc:
         raise SettingsError(f"BACKUP_BOT_DATABASE_URL: the database failed while the trail was read "
                             f"({reason_of(exc)}): the export is incomplete; export again once it answers.") from None
@@ -296,15 +320,27 @@ def main(command: str, args: dict[str, str | None], now: datetime | None = None,
         except OSError as exc:
             raise SettingsError(f"--output {named} cannot be written ({exc.strerror or type(exc).__name__}): name a "
                                 "file in a folder you may write, or - for standard output.") from None
+        STOP_ASKED.clear()
+        # Into a file only: a write blocked on a pipe that a handled signal interrupts loses what it held.
+        handlers = {} if out is sys.stdout else {
+            number: signal.signal(number, stop_asked) for number in (signal.SIGTERM, signal.SIGINT)}
         try:
             status = export(out, str(args["format"]), args.get("since"), args.get("until"), args.get("db"),
                             args.get("actor"), moment)
             out.flush()  # a full disk shows itself at the last write, not after the export said it was done
             return status
+        except Stopped as stopped:
+            out.flush()
+            name = signal.Signals(stopped.number).name
+            print(f"backup-bot: the export was stopped ({name}) after {stopped.written} entries, each whole: "
+                  f"{named} is incomplete; export again for all of it.", file=sys.stderr)
+            return 128 + stopped.number
         except OSError as exc:  # only the writing does I/O of this kind: the database's errors are its own
             raise SettingsError(f"--output {named}: the export is incomplete, writing it failed "
                                 f"({exc.strerror or type(exc).__name__}).") from None
         finally:
+            for number, handler in handlers.items():
+                signal.signal(number, handler)
             if out is not sys.stdout:
                 with contextlib.suppress(OSError):  # told above; closing flushes nothing more
                     out.close()
