@@ -1,8 +1,9 @@
 """`audit export -o` naming the bot's own SQLite database (a slip of the hand or of tab completion:
-`-o backup-bot.db` for `-o backup-bot.csv`), by its name, another spelling or a link to it, or the budget file
-beside it, is refused in one line and nothing of the file is touched. Before, the file was opened for writing
-(emptied) before the trail was read: the whole database (requests, approvals, the audit trail) was lost, and the
-export, of an empty trail, ended with status 0."""
+`-o backup-bot.db` for `-o backup-bot.csv`), by its name, another spelling or a link to it, the budget file
+beside it, the access rules or the .env file, is refused in one line and nothing of the file is touched. Before,
+the file was opened for writing (emptied) before the trail was read: the whole database (requests, approvals, the
+audit trail) was lost, and the export, of an empty trail, ended with status 0; the access rules and .env were
+overwritten with the export."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def run(args: list[str], cwd: Path, url: str) -> subprocess.CompletedProcess[str
                           capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("named", ["bot.db", "./sub/../bot.db", "link-to-bot.db", "bot.db-budget"])
+@pytest.mark.parametrize("named", ["bot.db", "./sub/../bot.db", "link-to-bot.db", "bot.db-budget", "access.toml",
+                                   ".env"])
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_the_bots_own_database_is_never_an_exports_output(tmp_path: Path, named: str, fmt: str) -> None:
     url = f"sqlite:///{tmp_path / 'bot.db'}"
@@ -35,7 +37,9 @@ def test_the_bots_own_database_is_never_an_exports_output(tmp_path: Path, named:
     (tmp_path / "sub").mkdir()
     (tmp_path / "link-to-bot.db").symlink_to(tmp_path / "bot.db")
     (tmp_path / "bot.db-budget").write_bytes(b"the budget's own SQLite file")
-    before = {name: (tmp_path / name).read_bytes() for name in ("bot.db", "bot.db-budget")}
+    (tmp_path / "access.toml").write_text("# who may do what\n")
+    (tmp_path / ".env").write_text("BACKUP_BOT_LOG_LEVEL=INFO\n")
+    before = {name: (tmp_path / name).read_bytes() for name in ("bot.db", "bot.db-budget", "access.toml", ".env")}
     done = run(["audit", "export", "--format", fmt, "-o", named], tmp_path, url)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr, done.stderr

@@ -284,19 +284,20 @@ def prune(out: TextIO, before: str, now: datetime) -> int:
     return 0
 
 
-def own_file(output: str, url: str) -> str | None:
-    """What of the bot's own files `output` names, by any path or link: its SQLite database, the database's journal
-    and WAL, PlanetScale's shared budget beside it; None for any other file."""
+def own_file(output: str, settings: Settings) -> str | None:
+    """Which of the bot's own files `output` names, by any path or link: its SQLite database, the database's
+    journal and WAL, PlanetScale's shared budget beside it, the access rules, the .env file; None for any other."""
     from bot.adapters.shared_budget import budget_path
     from bot.runtime.doctor_places import sqlite_path
 
-    if not url.startswith("sqlite"):
-        return None
-    database = sqlite_path(url)
-    budget = budget_path(url)
-    ours = [(database, "database"), *((database + end, f"database's {kind}") for end, kind in
-                                      (("-wal", "WAL"), ("-shm", "WAL index"), ("-journal", "journal"))),
-            *([(budget, "file of PlanetScale's shared budget")] if budget else [])]
+    url = settings.database_url
+    ours = [(settings.access_file, "access rules (BACKUP_BOT_ACCESS_FILE)"), (".env", "settings file (.env)")]
+    if url.startswith("sqlite"):
+        database = sqlite_path(url)
+        budget = budget_path(url)
+        ours += [(database + end, f"database{kind} (BACKUP_BOT_DATABASE_URL)") for end, kind in
+                 (("", ""), ("-wal", "'s WAL"), ("-shm", "'s WAL index"), ("-journal", "'s journal"))]
+        ours += [(budget, "file of PlanetScale's shared budget (beside BACKUP_BOT_DATABASE_URL)")] if budget else []
     for path, what in ours:
         with contextlib.suppress(OSError, ValueError):  # a file not there now holds nothing to lose
             if os.path.samefile(output, path):
@@ -311,10 +312,10 @@ def main(command: str, args: dict[str, str | None], now: datetime | None = None,
             return prune(out or sys.stdout, str(args["before"]), moment)
         output = args.get("output") or "-"
         named = "standard output" if output == "-" else output
-        own = own_file(output, Settings.load().database_url) if output != "-" else None
+        own = own_file(output, Settings.load()) if output != "-" else None
         if own is not None:  # opened for writing, it would be emptied before the trail is read
-            raise SettingsError(f"--output {output[:200]} is the bot's own {own} (from BACKUP_BOT_DATABASE_URL): "
-                                "writing the export there would destroy it; name another file.")
+            raise SettingsError(f"--output {output[:200]} is the bot's own {own}: writing the export there would "
+                                "destroy it; name another file.")
         try:
             out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
         except OSError as exc:
