@@ -8,7 +8,9 @@ import functools
 import io
 import json
 import operator
+import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
@@ -199,6 +201,25 @@ def parse_when(text: str, now: datetime) -> str:
         raise UsageError(f"`{text[:40]}` lies outside the years 1 to 9999 in UTC: write a time within them") from None
 
 
+class Stopped(Exception):
+    """The export was asked to stop by a signal: `written` entries, each whole, are out."""
+
+    def __init__(self, number: int, written: int):
+        super().__init__(number, written)
+        self.number, self.written = number, written
+
+
+# The signal that asked the export to stop, noted by its handler and acted on between two batches.
+STOP_ASKED: list[int] = []
+
+
+def stop_asked(number: int, frame: object) -> None:
+    if STOP_ASKED:  # asked again (a read that takes long): stopped at once, as without this handler
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+    STOP_ASKED.append(number)
+
+
 def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str | None, actor: str | None,
            now: datetime) -> int:
     from bot.runtime.database import open_store
@@ -218,14 +239,18 @@ def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str 
         writer = csv.writer(out) if fmt == "csv" else None
         if writer:
             writer.writerow(FIELDS)
+        written = 0
         for batch in store.event_batches(since=start, until=end, organization=organization, database=database,
                                          actor=actor.strip() if actor else None, json_as_text=True):
             if writer:
                 out.write(csv_lines(batch))
             else:
                 out.write(json_lines(batch))
+            written += len(batch)
             if DAMAGED:
                 tell_damaged(batch)
+            if STOP_ASKED:  # between batches: what is written is whole entries
+                raise Stopped(STOP_ASKED[0], written)
     except database_errors() as exc:
         raise SettingsError(f"BACKUP_BOT_DATABASE_URL: the database failed while the trail was read "
                             f"({reason_of(exc)}): the export is incomplete; export again once it answers.") from None
@@ -259,27 +284,64 @@ def prune(out: TextIO, before: str, now: datetime) -> int:
     return 0
 
 
-def main(command: str, args: dict[str, str | None], now: datetime | None = None) -> int:
+def own_file(output: str, settings: Settings) -> str | None:
+    """Which of the bot's own files `output` names, by any path or link: its SQLite database, the database's
+    journal and WAL, PlanetScale's shared budget beside it, the access rules, the .env file; None for any other."""
+    from bot.adapters.shared_budget import budget_path
+    from bot.runtime.doctor_places import sqlite_path
+
+    url = settings.database_url
+    ours = [(settings.access_file, "access rules (BACKUP_BOT_ACCESS_FILE)"), (".env", "settings file (.env)")]
+    if url.startswith("sqlite"):
+        database = sqlite_path(url)
+        budget = budget_path(url)
+        ours += [(database + end, f"database{kind} (BACKUP_BOT_DATABASE_URL)") for end, kind in
+                 (("", ""), ("-wal", "'s WAL"), ("-shm", "'s WAL index"), ("-journal", "'s journal"))]
+        ours += [(budget, "file of PlanetScale's shared budget (beside BACKUP_BOT_DATABASE_URL)")] if budget else []
+    for path, what in ours:
+        with contextlib.suppress(OSError, ValueError):  # a file not there now holds nothing to lose
+            if os.path.samefile(output, path):
+                return what
+    return None
+
+
+def main(command: str, args: dict[str, str | None], now: datetime | None = None, out: TextIO | None = None) -> int:
     moment = now or datetime.now(UTC)
     try:
         if command == "prune":
-            return prune(sys.stdout, str(args["before"]), moment)
+            return prune(out or sys.stdout, str(args["before"]), moment)
         output = args.get("output") or "-"
         named = "standard output" if output == "-" else output
+        own = own_file(output, Settings.load()) if output != "-" else None
+        if own is not None:  # opened for writing, it would be emptied before the trail is read
+            raise SettingsError(f"--output {output[:200]} is the bot's own {own}: writing the export there would "
+                                "destroy it; name another file.")
         try:
             out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
         except OSError as exc:
             raise SettingsError(f"--output {named} cannot be written ({exc.strerror or type(exc).__name__}): name a "
                                 "file in a folder you may write, or - for standard output.") from None
+        STOP_ASKED.clear()
+        # Into a file only: a write blocked on a pipe that a handled signal interrupts loses what it held.
+        handlers = {} if out is sys.stdout else {
+            number: signal.signal(number, stop_asked) for number in (signal.SIGTERM, signal.SIGINT)}
         try:
             status = export(out, str(args["format"]), args.get("since"), args.get("until"), args.get("db"),
                             args.get("actor"), moment)
             out.flush()  # a full disk shows itself at the last write, not after the export said it was done
             return status
+        except Stopped as stopped:
+            out.flush()
+            name = signal.Signals(stopped.number).name
+            print(f"backup-bot: the export was stopped ({name}) after {stopped.written} entries, each whole: "
+                  f"{named} is incomplete; export again for all of it.", file=sys.stderr)
+            return 128 + stopped.number
         except OSError as exc:  # only the writing does I/O of this kind: the database's errors are its own
             raise SettingsError(f"--output {named}: the export is incomplete, writing it failed "
                                 f"({exc.strerror or type(exc).__name__}).") from None
         finally:
+            for number, handler in handlers.items():
+                signal.signal(number, handler)
             if out is not sys.stdout:
                 with contextlib.suppress(OSError):  # told above; closing flushes nothing more
                     out.close()

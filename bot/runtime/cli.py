@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
+from bot.runtime.output import OutputLost, standard_output
 from bot.runtime.running import configure_logging as _logging
 from bot.runtime.running import exit_now, start_sweeper, start_watcher
 from bot.runtime.settings import Settings, SettingsError
@@ -27,10 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
     serve.add_argument("--host", default="0.0.0.0")
-    serve.add_argument("--port", type=int, default=None, help="default: $PORT, then 3000")
+    serve.add_argument("--port", type=port_number, default=None, help="default: $PORT, then 3000")
     socket = commands.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
     socket.add_argument("--health-host", default="0.0.0.0")
-    socket.add_argument("--health-port", type=int, default=None,
+    socket.add_argument("--health-port", type=port_number, default=None,
                         help="answer GET /healthz on this port (default: none)")
     commands.add_parser("watch", help="only the watch: changes made outside the bot, failing backups")
     commands.add_parser("migrate", help="bring the database's schema up to date")
@@ -54,10 +55,11 @@ def main(argv: list[str] | None = None) -> int:
                          help="the bundled PlanetScale emulator whatever the environment or .env says (make demo)")
     emulator = commands.add_parser("emulator", help="the bundled PlanetScale API emulator")
     emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--port", type=int, default=8900)
-    emulator.add_argument("--slack-port", type=int, default=None,
+    emulator.add_argument("--port", type=port_number, default=8900)
+    emulator.add_argument("--slack-port", type=port_number, default=None,
                           help="also the Slack Web API emulator with the demo workspace, on this port")
     args = parser.parse_args(argv)
+    out = standard_output()
 
     try:
         if args.command == "serve":
@@ -65,30 +67,50 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "socket":
             return run_socket(args.health_host, args.health_port)
         if args.command == "console":
-            return run_console(args.demo)
+            return run_console(args.demo, out)
         if args.command == "migrate":
-            return run_migrate()
+            return run_migrate(out)
         if args.command == "watch":
             return run_watch()
         if args.command == "doctor":
             from bot.runtime.doctor import check
 
-            return 1 if check(Settings.load, sys.stdout) else 0
+            return 1 if check(Settings.load, out) else 0
         if args.command == "init":
             from bot.runtime.starter import write_starters
 
-            return write_starters(args.directory, sys.stdout)
+            return write_starters(args.directory, out)
         if args.command == "audit":
             from bot.runtime.audit_commands import main as audit_main
 
-            return audit_main(args.audit_command, vars(args))
-        return run_emulator(args.host, args.port, args.slack_port)
+            return audit_main(args.audit_command, vars(args), out=out)
+        return run_emulator(args.host, args.port, args.slack_port, out)
     except SettingsError as exc:
         for problem in exc.problems:
             print(f"backup-bot: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except OutputLost as exc:  # what the command did stays done; only what it says is lost
+        named = " ".join(filter(None, (args.command, getattr(args, "audit_command", None))))
+        print(f"backup-bot: standard output could not be written ({exc.reason}), so what `{named}` says is "
+              f"lost{DONE_ANYWAY.get(named, '')}; send its output where it can be written (a file with "
+              "room, a pipe read to its end).", file=sys.stderr)
+        return 2
+
+
+# What a command has done by the time it reports, which its report lost does not undo.
+DONE_ANYWAY = {"audit prune": " (the prune was done: run `audit export` to see what is left)",
+               "init": " (the files it wrote stay: run init again to see which, it overwrites none)",
+               "migrate": " (the migration was done)"}
+
+
+def port_number(text: str) -> int:
+    """A port option, 1–65535 as `$PORT` is: the event loop folds a number past 65535 into another port, and 0
+    would be one the system picks, neither the port asked."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"`{text[:10]}` is not a port number (1–65535)")
+    return int(text)
 
 
 def installed_version() -> str:
@@ -334,12 +356,12 @@ def run_watch() -> int:
     return 0
 
 
-def run_migrate() -> int:
+def run_migrate(out: TextIO) -> int:
     from bot.runtime.database import open_store
 
     settings = Settings.load()
     store = open_store(settings.database_url)
-    print(f"backup-bot: the database is at schema version {store.version()}.")
+    print(f"backup-bot: the database is at schema version {store.version()}.", file=out)
     store.close()
     return 0
 
@@ -421,16 +443,16 @@ def socket_refused(exc: Exception) -> str:
             "supervisor starts it again.")
 
 
-def run_console(demo: bool) -> int:
+def run_console(demo: bool, out: TextIO) -> int:
     from bot.runtime import console
     from bot.runtime.settings import OUTSIDE_SERVICES
 
     settings = Settings.load(ignore=OUTSIDE_SERVICES if demo else ())
     _logging(settings, quiet=True, server=False)
-    return console.main(settings)
+    return console.main(settings, out)
 
 
-def run_emulator(host: str, port: int, slack_port: int | None) -> int:
+def run_emulator(host: str, port: int, slack_port: int | None, out: TextIO) -> int:
     import secrets
 
     import uvicorn
@@ -442,22 +464,23 @@ def run_emulator(host: str, port: int, slack_port: int | None) -> int:
 
     print(f"PlanetScale emulator on http://{host}:{port}/v1 with the demo organization `acme`.\n"
           f"Point the bot at it:\n  PLANETSCALE_API_URL=http://{host}:{port}/v1\n"
-          f"  PLANETSCALE_SERVICE_TOKEN_ID={DEMO_TOKEN_ID}\n  PLANETSCALE_SERVICE_TOKEN={DEMO_TOKEN}", flush=True)
+          f"  PLANETSCALE_SERVICE_TOKEN_ID={DEMO_TOKEN_ID}\n  PLANETSCALE_SERVICE_TOKEN={DEMO_TOKEN}", file=out,
+          flush=True)
     slack = None
-    if slack_port is not None:
-        token = "xoxb-emulator-" + secrets.token_hex(6)
-        try:
-            slack = BackgroundServer(SlackEmulator(demo_slack_state(token)), host=host, port=slack_port).start()
-        except RuntimeError:  # it could not listen there: the port taken, or the host not this machine's
-            raise SettingsError(f"--slack-port {slack_port}: the Slack emulator could not listen on {host}:"
-                                f"{slack_port} (is another process using it?); choose another port.") from None
-        print(f"Slack Web API emulator on http://{host}:{slack_port}/api/ with the demo workspace: people U0ALICE001 "
-              "(alice), U0BOB00001 (bob), U0CAROL001 (carol), U0DAVE0001 (dave); groups @dba-team, @dba-leads; "
-              "channels C0DBAOPS01 (#db-ops), C0RANDOM01 (#random).\n"
-              f"Point the bot at it (the signing secret may be any 32 hex digits: this emulator sends no "
-              f"requests):\n  SLACK_API_URL=http://{host}:{slack_port}/api/\n  SLACK_BOT_TOKEN={token}\n"
-              f"  SLACK_SIGNING_SECRET={secrets.token_hex(16)}", flush=True)
     try:
+        if slack_port is not None:
+            token = "xoxb-emulator-" + secrets.token_hex(6)
+            try:
+                slack = BackgroundServer(SlackEmulator(demo_slack_state(token)), host=host, port=slack_port).start()
+            except RuntimeError:  # it could not listen there: the port taken, or the host not this machine's
+                raise SettingsError(f"--slack-port {slack_port}: the Slack emulator could not listen on {host}:"
+                                    f"{slack_port} (is another process using it?); choose another port.") from None
+            print(f"Slack Web API emulator on http://{host}:{slack_port}/api/ with the demo workspace: people "
+                  "U0ALICE001 (alice), U0BOB00001 (bob), U0CAROL001 (carol), U0DAVE0001 (dave); groups @dba-team, "
+                  "@dba-leads; channels C0DBAOPS01 (#db-ops), C0RANDOM01 (#random).\n"
+                  f"Point the bot at it (the signing secret may be any 32 hex digits: this emulator sends no "
+                  f"requests):\n  SLACK_API_URL=http://{host}:{slack_port}/api/\n  SLACK_BOT_TOKEN={token}\n"
+                  f"  SLACK_SIGNING_SECRET={secrets.token_hex(16)}", file=out, flush=True)
         uvicorn.run(PlanetScaleEmulator(), host=host, port=port, log_level="warning")
     finally:
         if slack is not None:

@@ -484,8 +484,8 @@ def is_text(line: str) -> bool:
     return True
 
 
-def main(settings: Settings) -> int:
-    console = Console(settings)
+def main(settings: Settings, out: TextIO = sys.stdout) -> int:
+    console = Console(settings, out)
     try:
         console.run(sys.stdin, interactive=sys.stdin.isatty())
     finally:
