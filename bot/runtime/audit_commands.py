@@ -269,9 +269,9 @@ def prune(out: TextIO, before: str, now: datetime) -> int:
     STOP_ASKED.clear()
     handlers = {number: signal.signal(number, stop_asked) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
-        for batch_deleted, batch_kept in store.prune_batches(cutoff):
+        for batch_deleted, batch_kept, more in store.prune_batches(cutoff):
             deleted, kept = deleted + batch_deleted, kept + batch_kept
-            if STOP_ASKED:  # between batches: each one before is committed whole
+            if STOP_ASKED and more:  # between batches: each one before is committed whole
                 raise Stopped(STOP_ASKED[0], deleted)
     except Stopped as stopped:
         print(f"backup-bot: the prune was stopped ({signal.Signals(stopped.number).name}) after deleting "

@@ -146,15 +146,16 @@ class AuditTrail(Connected):
     def prune_events(self, before: str) -> tuple[int, int]:
         """`prune_batches` to its end: (deleted, kept because their request is open)."""
         deleted = kept = 0
-        for batch_deleted, batch_kept in self.prune_batches(before):
+        for batch_deleted, batch_kept, _ in self.prune_batches(before):
             deleted, kept = deleted + batch_deleted, kept + batch_kept
         return deleted, kept
 
-    def prune_batches(self, before: str, batch: int | None = None) -> Iterator[tuple[int, int]]:
+    def prune_batches(self, before: str, batch: int | None = None) -> Iterator[tuple[int, int, bool]]:
         """Deletes the audit entries written before `before`, except those of a request still open (pending,
         approved or being applied), PRUNE_BATCH entries at a time in order of time, each batch its own
-        transaction: (deleted, kept because their request is open) of each batch, once committed. Whether a
-        request is open is asked in each batch, so one opened meanwhile keeps its entries."""
+        transaction: (deleted, kept because their request is open, whether older entries may follow) of each
+        batch, once committed. Whether a request is open is asked in each batch, so one opened meanwhile keeps
+        its entries."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import audit_events as t
@@ -178,7 +179,8 @@ class AuditTrail(Connected):
                     *within, sa.or_(t.c.request_id.is_(None), t.c.request_id.not_in(open_ids)))).rowcount
                 kept = conn.execute(sa.select(sa.func.count()).select_from(t).where(*within)).scalar_one()
                 conn.commit()
-            yield int(deleted or 0), int(kept)
-            if len(window) < size:
+            more = len(window) == size
+            yield int(deleted or 0), int(kept), more
+            if not more:
                 return
             after = last

@@ -173,6 +173,28 @@ def test_a_prune_stopped_by_a_signal_between_batches_says_how_many_it_deleted(
     assert reasons_left(store_url)[:3] == ["4", "5", "6"]
 
 
+def test_a_signal_during_the_last_batch_lets_the_prune_end_whole(
+    store_url: str, pruning: list[Callable[[Store], None]], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing is left to stop once the last batch is committed: the prune ends as done, not said to be stopped."""
+    a_trail(store_url, 10)
+    commits = counting_commits(pruning)
+    pruning.append(lambda store: sa.event.listen(
+        store.engine, "commit", lambda conn: signal.raise_signal(signal.SIGTERM) if len(commits) == 3 else None))
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda number, frame: caught.append(number))
+    try:
+        status, said = prune(store_url, monkeypatch)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    err = capsys.readouterr().err
+    assert caught == [], "the prune did not take the signal"
+    assert (status, err) == (0, ""), said
+    assert said.splitlines()[0] == "Deleted 8 audit entries older than 2025-04-27T00:00:00Z.", said
+    assert reasons_left(store_url) == ["7", "8", "new"]
+
+
 def failing_on(url: str, reason: str) -> None:
     """The database fails a delete of the entry whose reason is `reason`, as a failing disk would."""
     engine = sa.create_engine(database_url(url))
