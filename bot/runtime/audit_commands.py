@@ -202,14 +202,14 @@ def parse_when(text: str, now: datetime) -> str:
 
 
 class Stopped(Exception):
-    """The export was asked to stop by a signal: `written` entries, each whole, are out."""
+    """The export (or prune) was asked to stop by a signal: `written` entries, each whole, are out (deleted)."""
 
     def __init__(self, number: int, written: int):
         super().__init__(number, written)
         self.number, self.written = number, written
 
 
-# The signal that asked the export to stop, noted by its handler and acted on between two batches.
+# The signal that asked the export (or prune) to stop, noted by its handler and acted on between two batches.
 STOP_ASKED: list[int] = []
 
 
@@ -265,23 +265,42 @@ def prune(out: TextIO, before: str, now: datetime) -> int:
     cutoff = entry_time(parse_age(before, now))
     settings = Settings.load()
     store = open_store(settings.database_url)
+    deleted = kept = 0
+    STOP_ASKED.clear()
+    handlers = {number: signal.signal(number, stop_asked) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
-        deleted, kept = store.prune_events(cutoff)
-    except database_errors() as exc:  # one transaction: rolled back whole
+        for batch_deleted, batch_kept, more in store.prune_batches(cutoff):
+            deleted, kept = deleted + batch_deleted, kept + batch_kept
+            if STOP_ASKED and more:  # between batches: each one before is committed whole
+                raise Stopped(STOP_ASKED[0], deleted)
+    except Stopped as stopped:
+        print(f"backup-bot: the prune was stopped ({signal.Signals(stopped.number).name}) after deleting "
+              f"{entries(deleted)} older than {cutoff}, which stay deleted; the rest are still there: prune again "
+              "to delete them.", file=sys.stderr)
+        return 128 + stopped.number
+    except database_errors() as exc:  # the batches committed before stay deleted
+        done = (f"so the prune stopped after deleting {entries(deleted)} older than {cutoff}, which stay deleted"
+                if deleted else "so nothing was deleted")
         refused = refusal(getattr(exc, "orig", None) or exc)
         if refused is not None:
-            raise SettingsError(f"BACKUP_BOT_DATABASE_URL: the database refuses writes ({refused}), so nothing was "
-                                "deleted: point it at the primary database (not a standby or a read-only one), "
-                                "writable by its user, and prune again.") from None
-        raise SettingsError(f"BACKUP_BOT_DATABASE_URL: the database failed during the prune ({reason_of(exc)}), so "
-                            "nothing was deleted: prune again once it answers.") from None
+            raise SettingsError(f"BACKUP_BOT_DATABASE_URL: the database refuses writes ({refused}), {done}: point "
+                                "it at the primary database (not a standby or a read-only one), writable by its "
+                                "user, and prune again.") from None
+        raise SettingsError(f"BACKUP_BOT_DATABASE_URL: the database failed during the prune ({reason_of(exc)}), "
+                            f"{done}: prune again once it answers.") from None
     finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
         store.close()
-    print(f"Deleted {deleted} audit entr{'y' if deleted == 1 else 'ies'} older than {cutoff}.", file=out)
+    print(f"Deleted {entries(deleted)} older than {cutoff}.", file=out)
     if kept:
         print(f"Kept {kept} older entr{'y' if kept == 1 else 'ies'} of requests still open; they go once their "
               "requests end and are older than the cutoff.", file=out)
     return 0
+
+
+def entries(number: int) -> str:
+    return f"{number} audit entr{'y' if number == 1 else 'ies'}"
 
 
 def own_file(output: str, settings: Settings) -> str | None:

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Table
     from sqlalchemy.engine import Connection
 
+# How many entries `prune_batches` deletes in one transaction: each far inside PostgreSQL's statement timeout, and
+# SQLite's write lock given back to the running bot between them.
+PRUNE_BATCH = 5000
+
 
 def read_columns(t: Table) -> list[ColumnElement[Any]]:
     """The trail's columns, its JSON fields as the text stored: `event_of` decodes them, so that one damaged
@@ -140,18 +144,43 @@ class AuditTrail(Connected):
             after = (rows[-1][at], rows[-1][0]) if timed else (rows[-1][0],)
 
     def prune_events(self, before: str) -> tuple[int, int]:
+        """`prune_batches` to its end: (deleted, kept because their request is open)."""
+        deleted = kept = 0
+        for batch_deleted, batch_kept, _ in self.prune_batches(before):
+            deleted, kept = deleted + batch_deleted, kept + batch_kept
+        return deleted, kept
+
+    def prune_batches(self, before: str, batch: int | None = None) -> Iterator[tuple[int, int, bool]]:
         """Deletes the audit entries written before `before`, except those of a request still open (pending,
-        approved or being applied): (deleted, kept because their request is open)."""
+        approved or being applied), PRUNE_BATCH entries at a time in order of time, each batch its own
+        transaction: (deleted, kept because their request is open, whether older entries may follow) of each
+        batch, once committed. Whether a request is open is asked in each batch, so one opened meanwhile keeps
+        its entries."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import audit_events as t
         from bot.adapters.schema import change_requests as r
 
+        size = batch or PRUNE_BATCH
         open_ids = sa.select(r.c.id).where(r.c.state.in_([s.value for s in OPEN_STATES]))
-        old = t.c.at < before
-        with self.engine.begin() as conn:
-            kept = conn.execute(sa.select(sa.func.count()).select_from(t)
-                                .where(old, t.c.request_id.in_(open_ids))).scalar_one()
-            deleted = conn.execute(t.delete().where(
-                old, sa.or_(t.c.request_id.is_(None), t.c.request_id.not_in(open_ids)))).rowcount
-        return int(deleted or 0), int(kept)
+        order = sa.tuple_(t.c.at, t.c.seq)
+        after: tuple[str, int] | None = None
+        while True:
+            old = [t.c.at < before] if after is None else [t.c.at < before, order > sa.tuple_(*after)]
+            with self.engine.connect() as conn:
+                window = conn.execute(sa.select(t.c.at, t.c.seq).where(*old).order_by(t.c.at, t.c.seq)
+                                      .limit(size)).all()
+                if not window:
+                    conn.rollback()
+                    return
+                last = (window[-1][0], window[-1][1])
+                within = [*old, order <= sa.tuple_(*last)]
+                deleted = conn.execute(t.delete().where(
+                    *within, sa.or_(t.c.request_id.is_(None), t.c.request_id.not_in(open_ids)))).rowcount
+                kept = conn.execute(sa.select(sa.func.count()).select_from(t).where(*within)).scalar_one()
+                conn.commit()
+            more = len(window) == size
+            yield int(deleted or 0), int(kept), more
+            if not more:
+                return
+            after = last
