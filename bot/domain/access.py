@@ -108,6 +108,8 @@ class AccessControl:
                     members[found.group] = groups_failed or self.groups.members(found.group)
                 except DirectoryError as exc:
                     members[found.group] = groups_failed = Unchecked(str(exc))
+                if groups_failed is None:  # listed now, every group at once: the next run asks for no other
+                    members.update(self.groups.listed())
             elif isinstance(found, NotLookedUp) and found.role_of is not None:
                 try:
                     roles[found.role_of] = self.planetscale_role(organization, found.role_of)

@@ -60,3 +60,16 @@ def test_help_under_a_rule_naming_many_groups_reads_each_group_once(
     text = approvals_bot.command("help", user=ALICE).all_text()
     assert "exchange-db" in text and "Keys for update" in text, text
     assert checks[0] <= 20 * GROUPS, checks[0]
+
+
+def test_a_command_under_a_rule_naming_many_groups_listed_as_it_asks_reads_each_group_a_few_times(
+        approvals_bot: Bot, checks: list[int]) -> None:
+    groups = [f"S{n:09d}" for n in range(GROUPS)]
+    for n, group in enumerate(groups):
+        approvals_bot.slack.add_usergroup(group, f"team-{n}", [CAROL])
+    rules = RULES.replace('editors = ["@dba-team"]', f"editors = {json.dumps([*groups, '@dba-team'])}", 1)
+    assert rules != RULES
+    approvals_bot.use_rules(rules.format(approvals=1))
+    reply = approvals_bot.command("list acme/app-db", channel="C0DBAOPS01")
+    assert "Production daily" in reply.all_text(), reply.all_text()
+    assert checks[0] <= 20 * GROUPS, checks[0]
