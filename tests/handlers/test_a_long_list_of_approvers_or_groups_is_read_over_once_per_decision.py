@@ -12,6 +12,7 @@ from conftest import Bot
 
 from bot.domain import judge_access
 from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.slack import SlackUser
 from handlers.blocks import APPROVE
 
 __all__ = ["approvals_bot"]  # the fixture, used by name
@@ -19,6 +20,7 @@ __all__ = ["approvals_bot"]  # the fixture, used by name
 PEOPLE = 1000
 APPROVERS = [f"U{n:09d}" for n in range(PEOPLE)] + [CAROL]  # the one who approves, last of the list
 GROUPS = 800
+STRANGER = "U0STRANGE01"  # in no group
 
 
 @pytest.fixture
@@ -73,3 +75,15 @@ def test_a_command_under_a_rule_naming_many_groups_listed_as_it_asks_reads_each_
     reply = approvals_bot.command("list acme/app-db", channel="C0DBAOPS01")
     assert "Production daily" in reply.all_text(), reply.all_text()
     assert checks[0] <= 20 * GROUPS, checks[0]
+
+
+def test_a_command_under_a_rule_naming_many_groups_slack_does_not_list_reads_each_a_few_times(
+        approvals_bot: Bot, checks: list[int]) -> None:
+    groups = [f"S{n:09d}" for n in range(GROUPS)]  # deleted in Slack, say: listed by nobody
+    rules = RULES.replace('editors = ["@dba-team"]', f"editors = {json.dumps([*groups, '@dba-team'])}", 1)
+    approvals_bot.use_rules(rules.format(approvals=1))
+    approvals_bot.slack.add_user(SlackUser(STRANGER, "stranger", "A Stranger", "stranger@acme.example"))
+    for _ in range(2):  # the groups listed as the first asks, then already listed
+        reply = approvals_bot.command("list acme/app-db", user=STRANGER, channel="C0DBAOPS01")
+        assert "You are not named in the access rules" in reply.all_text(), reply.all_text()
+    assert checks[0] <= 2 * 20 * GROUPS, checks[0]
