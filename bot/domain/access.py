@@ -9,7 +9,7 @@ their file in bot/domain/access_file.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from bot.domain.access_file import RulesSource
@@ -94,8 +94,8 @@ class AccessControl:
         """Asks `decided` on the facts looked up so far, looking up each one it needs and was not given (a group
         whose members are needed only when nothing before it names the user). A group that could not be listed
         is a DirectoryError (fail closed, in the doors' words); a role that could not be, the Unchecked returned."""
-        # Listed already: the groups cost no call, and one run decides. A copy: the look-ups below add to it.
-        members: dict[str, frozenset[str] | Unchecked] = dict(self.groups.listed())
+        # Listed already: the groups cost no call, and one run decides. The look-ups below add to it.
+        members = _AsListed(self.groups.listed())
         roles: dict[str, str | Unchecked | None] = {}
         groups_failed: Unchecked | None = None  # Slack lists every group at once: one failure is every group's
         role_failed: Unchecked | None = None
@@ -105,9 +105,11 @@ class AccessControl:
                 return found
             if isinstance(found, NotLookedUp) and found.group is not None:
                 try:
-                    members[found.group] = groups_failed or self.groups.members(found.group)
+                    members.looked_up[found.group] = groups_failed or self.groups.members(found.group)
                 except DirectoryError as exc:
-                    members[found.group] = groups_failed = Unchecked(str(exc))
+                    members.looked_up[found.group] = groups_failed = Unchecked(str(exc))
+                if groups_failed is None:  # listed now, every group at once: the next run asks for no other
+                    members.listing = self.groups.listed()
             elif isinstance(found, NotLookedUp) and found.role_of is not None:
                 try:
                     roles[found.role_of] = self.planetscale_role(organization, found.role_of)
@@ -146,6 +148,29 @@ class AccessControl:
             return self.groups.is_named(user, principals), None
         except DirectoryError as exc:
             return False, str(exc)
+
+
+class _AsListed(Mapping[str, "frozenset[str] | Unchecked"]):
+    """The groups' members for one decision: those looked up for it, then Slack's listing of every group, in which
+    a group it does not hold has nobody (as `GroupDirectory.members` answers) instead of a look-up of its own.
+    With no listing (none fresh), a group not looked up is left out: the decision asks for it."""
+
+    def __init__(self, listing: Mapping[str, frozenset[str]]):
+        self.looked_up: dict[str, frozenset[str] | Unchecked] = {}
+        self.listing = listing
+
+    def __getitem__(self, principal: str) -> frozenset[str] | Unchecked:
+        if principal in self.looked_up:
+            return self.looked_up[principal]
+        if self.listing:
+            return self.listing.get(principal, frozenset())
+        raise KeyError(principal)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self.listing, **self.looked_up})
+
+    def __len__(self) -> int:
+        return len({**self.listing, **self.looked_up})
 
 
 @dataclass(frozen=True)

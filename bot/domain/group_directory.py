@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.domain.access_rules import GROUP_ID, describe_duration
-from bot.domain.judge_access import DirectoryFacts, NotLookedUp, is_named
+from bot.domain.judge_access import named_as_needed
 from bot.domain.ports import note_wait
 
 log = logging.getLogger("bot.domain.access")
@@ -175,10 +175,4 @@ class GroupDirectory:
     def is_named(self, user: str, principals: Iterable[str]) -> bool:
         """judge_access.is_named on the groups Slack lists now, each looked up only when it is needed; a
         DirectoryError when one that is cannot be listed."""
-        principals = list(principals)
-        members: dict[str, frozenset[str]] = {}
-        found = is_named(user, principals, DirectoryFacts(members, {}))
-        while isinstance(found, NotLookedUp) and found.group is not None:
-            members[found.group] = self.members(found.group)
-            found = is_named(user, principals, DirectoryFacts(members, {}))
-        return found is True  # every group it needs is in `members`: never Unchecked
+        return named_as_needed(user, principals, self.members)

@@ -13,7 +13,7 @@ the rules is decided in bot/domain/judge_access.py, the one place the doors' `Ac
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -30,7 +30,7 @@ from bot.domain.guardrails import judge as guardrails_judge
 from bot.domain.judge_access import DirectoryFacts as DirectoryFacts  # as the judge's callers know them
 from bot.domain.judge_access import Unchecked as Unchecked
 from bot.domain.judge_access import approvals_asked as approvals_asked
-from bot.domain.judge_access import decide, is_group, is_named
+from bot.domain.judge_access import approvers_of, decide, is_group, is_named
 from bot.domain.naming import outside, principals
 from bot.domain.naming import person as named_person
 from bot.domain.policy import (
@@ -142,12 +142,11 @@ class Verdict:
         return max(0, sum(n for _, n in self.owed), self.needed - len(self.counted))
 
 
-def _may_approve(s: Snapshot, approver: str) -> bool | Unchecked:
+def _approving(s: Snapshot) -> Callable[[str], bool | Unchecked]:
+    """Whether each approver's approval may count: the judge's decision to approve, never the requester's."""
     a = s.asked
-    if approver == a.requester:
-        return False
-    d = decide(s.rules, s.directory, approver, Action.APPROVE, a.organization, a.database, a.targets, a.channel)
-    return d if isinstance(d, Unchecked) else d.allowed
+    may_approve = approvers_of(s.rules, s.directory, a.organization, a.database, a.targets, a.channel)
+    return lambda approver: False if approver == a.requester else may_approve(approver)
 
 
 def _member_of(facts: DirectoryFacts) -> Any:
@@ -231,8 +230,9 @@ def judge(s: Snapshot) -> Verdict:
         return base_verdict
     counted: list[str] = []
     not_counted: list[str] = []
+    may_approve = _approving(s)
     for approver in dict.fromkeys(s.approvals):
-        may = _may_approve(s, approver)
+        may = may_approve(approver)
         if isinstance(may, Unchecked):
             return Verdict(VerdictKind.CANNOT_TELL, f"{named_person(approver)}'s approval could not be checked "
                                                     f"just now ({may.why})")
@@ -402,8 +402,9 @@ def possible_approvers(s: Snapshot, principals: Sequence[str]) -> list[str] | Un
         else:
             people.append(principal)
     found = []
+    may_approve = _approving(s)
     for person in dict.fromkeys(people):
-        may = _may_approve(s, person)
+        may = may_approve(person)
         if isinstance(may, Unchecked):
             return may
         if may:
@@ -444,8 +445,9 @@ def _nobody_could_approve(s: Snapshot, judged: Verdict) -> str | None:
 def counted(s: Snapshot) -> tuple[str, ...] | Unchecked:
     """The approvals of `s` that count under its rules: for showing a request's progress."""
     found = []
+    may_approve = _approving(s)
     for approver in dict.fromkeys(s.approvals):
-        may = _may_approve(s, approver)
+        may = may_approve(approver)
         if isinstance(may, Unchecked):
             return may
         if may:

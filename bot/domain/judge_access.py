@@ -11,7 +11,7 @@ access. A change between targets must pass the rule of each: the most approvals 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.domain.access_rules import GROUP_ID, AccessRules, Action, Rule
@@ -66,15 +66,70 @@ def is_named(user: str, principals: Sequence[str], facts: DirectoryFacts) -> boo
         if principal == user:
             return True
         if is_group(principal):
-            members = facts.members.get(principal)
-            if members is None:
-                members = NotLookedUp(f"{principal} was not looked up", group=principal)
-            if isinstance(members, Unchecked):  # one not looked up yet first: it may name them
-                unknown = members if unknown is None or (isinstance(members, NotLookedUp) and \
-                    not isinstance(unknown, NotLookedUp)) else unknown
+            members = _members(principal, facts)
+            if isinstance(members, Unchecked):
+                unknown = _first_unknown(unknown, members)
             elif user in members:
                 return True
     return unknown if unknown is not None else False
+
+
+def named_as_needed(user: str, principals: Iterable[str], members: Callable[[str], frozenset[str]]) -> bool:
+    """`is_named`, with each group's members got from `members` only when needed: in the order the rules list
+    them, none once the user is named directly, none after the group that names them. Each principal is read
+    once; whatever `members` raises is the caller's."""
+    listed = list(principals)
+    if user in listed:
+        return True
+    return any(user in members(group) for group in dict.fromkeys(p for p in listed if is_group(p)))
+
+
+def approvers_of(rules: AccessRules, facts: DirectoryFacts, organization: str, database: str,
+                 targets: Sequence[str], channel: str) -> Callable[[str], bool | Unchecked]:
+    """Whether a person may approve a change between `targets`: `decide(…, Action.APPROVE, …)`'s allowed (or
+    its Unchecked), for many people at once: each rule's approvers are read once, not once for each person."""
+    naming: list[Callable[[str], bool | Unchecked] | None] = []
+    for target in dict.fromkeys(targets):
+        rule = rules.matching(organization, database, target, channel)
+        naming.append(None if rule is None else _naming(rule.approvers, facts))
+        if rule is None:  # refused here: the targets after it are never judged
+            break
+
+    def may_approve(user: str) -> bool | Unchecked:
+        for names in naming:
+            found = False if names is None else names(user)
+            if found is not True:
+                return found
+        return True
+    return may_approve
+
+
+def _naming(principals: Sequence[str], facts: DirectoryFacts) -> Callable[[str], bool | Unchecked]:
+    """`is_named` of `principals` for any user, from the principals read once: everyone they name directly or
+    through a group looked up, and what any other group leaves unknown."""
+    direct = frozenset(principals)
+    through: set[str] = set()
+    unknown: Unchecked | None = None
+    for principal in dict.fromkeys(principals):
+        if is_group(principal):
+            members = _members(principal, facts)
+            if isinstance(members, Unchecked):
+                unknown = _first_unknown(unknown, members)
+            else:
+                through.update(members)
+    return lambda user: True if user in direct or user in through else unknown if unknown is not None else False
+
+
+def _members(group: str, facts: DirectoryFacts) -> frozenset[str] | Unchecked:
+    members = facts.members.get(group)
+    return NotLookedUp(f"{group} was not looked up", group=group) if members is None else members
+
+
+def _first_unknown(unknown: Unchecked | None, members: Unchecked) -> Unchecked:
+    """The group a decision waits on: the first not looked up yet (it may name them), else the first that failed."""
+    if unknown is None or (isinstance(members, NotLookedUp) and not isinstance(unknown, NotLookedUp)):
+        return members
+    return unknown
 
 
 def decide(rules: AccessRules, facts: DirectoryFacts, user: str, action: Action, organization: str,

@@ -16,7 +16,15 @@ from bot.domain.access import AccessControl
 from bot.domain.access_file import StaticRules
 from bot.domain.access_rules import Action, parse_rules
 from bot.domain.group_directory import DirectoryError, GroupDirectory
-from bot.domain.judge_access import Decision, DirectoryFacts, Unchecked, decide, sees_database
+from bot.domain.judge_access import (
+    Decision,
+    DirectoryFacts,
+    Unchecked,
+    approvers_of,
+    decide,
+    is_named,
+    sees_database,
+)
 
 PEOPLE = ["U0ALICE001", "U0BOB00001", "U0CAROL001"]
 GROUPS = ["@g-one", "S0GROUPTWO"]
@@ -126,3 +134,29 @@ def test_the_read_gate_sees_as_the_one_decider(world: dict[str, Any]) -> None:
         assert str(refused.value) == seen.why
     else:
         assert door(w).may_see_database(w["user"], "acme", w["database"], w["channel"]) == seen
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None)
+@given(worlds(), st.lists(st.sampled_from(GROUPS), unique=True))
+def test_who_may_approve_read_once_answers_as_the_one_decider(world: dict[str, Any], unlooked: list[str]) -> None:
+    """`approvers_of` answers every person as `decide` does, whatever groups were listed, failed or not looked up."""
+    w = world
+    known = looked_up_beforehand(w)
+    facts = DirectoryFacts({g: m for g, m in known.members.items() if g not in unlooked}, known.roles)
+    may_approve = approvers_of(w["rules"], facts, "acme", w["database"], w["targets"], w["channel"])
+    for person in PEOPLE:
+        one = decide(w["rules"], facts, person, Action.APPROVE, "acme", w["database"], w["targets"], w["channel"])
+        assert may_approve(person) == (one if isinstance(one, Unchecked) else one.allowed)
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None)
+@given(worlds(), principals, st.sampled_from(PEOPLE))
+def test_the_directory_names_as_the_one_decider(world: dict[str, Any], named: list[str], user: str) -> None:
+    """GroupDirectory.is_named answers as `is_named` on the listed groups, and fails only on a group it needs."""
+    w = world
+    found = is_named(user, named, looked_up_beforehand(w))
+    if isinstance(found, Unchecked):
+        with pytest.raises(DirectoryError):
+            directory(w["members"]).is_named(user, named)
+    else:
+        assert directory(w["members"]).is_named(user, named) is found
