@@ -13,7 +13,7 @@ import pytest
 from conftest import Bot, make_bot
 
 from bot.adapters.store import Store
-from bot.domain import changes, snapshots
+from bot.domain import snapshots
 from bot.domain.change_requests import ChangeRequest
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import SlackEvent, SlackState, SlackUser
@@ -135,11 +135,12 @@ def policy_busy(bot: Bot, policy_id: str) -> Iterator[None]:
     holding = ChangeRequest("acme", "app-db", policy_id, "", "U0OTHER001", "C0OTHER001", {}, {}, 0, [], 0.0)
     claim = bot.deps.store.claim_for_applying(holding, (), 60.0)
     assert claim is not None
+    waited = bot.deps.changes.claim_wait
+    bot.deps.changes.claim_wait = 0.0
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(changes, "CLAIM_WAIT_SECONDS", 0.0)
-            yield
+        yield
     finally:
+        bot.deps.changes.claim_wait = waited
         bot.deps.store.release(claim)
 
 

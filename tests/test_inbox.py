@@ -56,6 +56,13 @@ class Instances:
         self.url, self.settings, self.slack, self.client, self.slack_url = url, settings, slack, planetscale_client, \
             slack_url
         self.made: list[Bot] = []
+        self.claim_wait: float | None = None  # how long each instance's change path waits for a held lease
+
+    def claims_wait_for_nothing(self) -> None:
+        """A change meeting a lease another change holds is queued at once, on every instance, made or to come."""
+        self.claim_wait = 0.0
+        for bot in self.made:
+            bot.deps.changes.claim_wait = 0.0
 
     def start(self, executor: TrackedExecutor | None = None, rules: str = OPEN_RULES,
               wall: Callable[[], float] = time.time) -> Bot:
@@ -64,6 +71,8 @@ class Instances:
         store.migrate()
         executor = executor or TrackedExecutor()
         deps = build_dependencies(self.settings, self.client, store, executor, StaticRules(parse_rules(rules)))
+        if self.claim_wait is not None:
+            deps.changes.claim_wait = self.claim_wait
         bot = Bot(build_app(self.settings, deps), deps, executor, self.slack, self.slack_url, AuditReader(store))
         self.made.append(bot)
         return bot

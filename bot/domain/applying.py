@@ -28,7 +28,6 @@ from bot.domain.judge import (
 )
 from bot.domain.late_creations import ANSWERED_AFTER_CLOSING, not_held
 from bot.domain.lifecycle import (
-    CLAIM_WAIT_SECONDS,
     JUDGE_AGAIN_SECONDS,
     JUDGED,
     SENDING,
@@ -77,7 +76,7 @@ class Applying(Snapshots, Lifecycle):
     def _apply(self, request: ChangeRequest, by: str, approvals: Sequence[str] | None = None) -> Outcome:
         """approved → applying → applied, failed or back to pending, under the policy's lease. `approvals`: the
         request's, when just read (they are only ever added, so none is missed)."""
-        with self.turns.turn(request.policy_key, CLAIM_WAIT_SECONDS) as my_turn:
+        with self.turns.turn(request.policy_key, self.claim_wait) as my_turn:
             claim = self._claim_or_queue(request) if my_turn else None
             if claim is None:
                 latest = self.store.get_request(request.id) or request

@@ -85,10 +85,11 @@ log = logging.getLogger(__name__)
 class ChangePath(Reverting, Recovering):
     def __init__(self, store: ChangeStore, policies: PolicyService, planetscale: PlanetScaleApi,
                  access: AccessControl, clock: Callable[[], float] = time.time,
-                 pause: Callable[[float], None] = time.sleep, fork: Fork = in_line):
+                 pause: Callable[[float], None] = time.sleep, fork: Fork = in_line,
+                 claim_wait: float = CLAIM_WAIT_SECONDS):
         self.store, self.fork, self.turns = store, fork, PolicyTurns()
         self.policies, self.planetscale, self.access = policies, planetscale, access
-        self.clock, self.pause = clock, pause
+        self.clock, self.pause, self.claim_wait = clock, pause, claim_wait
         self._reverting = threading.Lock()
 
     # --- the audit trail ------------------------------------------------------------------------------
@@ -160,7 +161,7 @@ class ChangePath(Reverting, Recovering):
         ID when `ref` is not it (a name was asked)."""
         asking = ChangeRequest(db.organization, db.database, ref, "", user, channel, {}, update.to_api(), 0,
                                [], 0.0, id=redone_id() or str(uuid.uuid4()))
-        with self.turns.turn(asking.policy_key, CLAIM_WAIT_SECONDS) as my_turn:
+        with self.turns.turn(asking.policy_key, self.claim_wait) as my_turn:
             claim = self._claim_to_ask(asking) if my_turn else None
             if claim is None:
                 return None
@@ -174,7 +175,7 @@ class ChangePath(Reverting, Recovering):
         claim = self.store.claim_for_applying(asking, (), self.lease_seconds)
         if claim is not None or self._unsettled(asking):
             return claim
-        deadline = self.clock() + CLAIM_WAIT_SECONDS
+        deadline = self.clock() + self.claim_wait
         while self.clock() < deadline:
             self.pause(LEASE_POLL_SECONDS)
             claim = self.store.claim_for_applying(asking, (), self.lease_seconds)

@@ -144,7 +144,8 @@ class PolicyTurns:
 
 
 class Lifecycle:
-    """The moves of a request, for the change path (which sets `store`, `planetscale`, `clock`, `pause`)."""
+    """The moves of a request, for the change path (which sets `store`, `planetscale`, `clock`, `pause`,
+    `claim_wait`)."""
 
     store: ChangeStore
     planetscale: PlanetScaleApi
@@ -152,6 +153,7 @@ class Lifecycle:
     turns: PolicyTurns
     clock: Callable[[], float]
     pause: Callable[[float], None]
+    claim_wait: float
 
     @property
     def lease_seconds(self) -> float:
@@ -190,7 +192,7 @@ class Lifecycle:
 
     def _claim(self, request: ChangeRequest, from_states: Sequence[RequestState]) -> Claim | None:
         """Claim the request and its policy's lease; while another change holds it, wait a little."""
-        deadline = self.clock() + CLAIM_WAIT_SECONDS
+        deadline = self.clock() + self.claim_wait
         while True:
             claim = self.store.claim_for_applying(request, from_states, self.lease_seconds)
             if claim is not None:

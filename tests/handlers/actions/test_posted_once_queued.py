@@ -17,7 +17,6 @@ from instance_ends import dies_after
 from test_inbox import PROD, Instances, acked, instances, keeper_of, retention
 
 from bot.adapters.store.inbox import LEASE_SECONDS
-from bot.domain import changes
 from bot.domain.applying import QUEUED_BEHIND
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.lifecycle import APPROVED_STALE_SECONDS
@@ -38,12 +37,12 @@ def private(slack: SlackState) -> list[str]:
     return [e.text or "" for e in slack.events if e.kind in ("response", "ephemeral") and e.user in (ALICE, None)]
 
 
-def hold_policy(instances: Instances, monkeypatch: pytest.MonkeyPatch) -> Any:
+def hold_policy(instances: Instances) -> Any:
     """Another change holds the policy's lease: a change asked now is queued at once."""
     holding = ChangeRequest("acme", "app-db", PROD, "", "U0OTHER001", "C0OTHER001", {}, {}, 0, [], 0.0)
     held = instances.start().deps.store.claim_for_applying(holding, (), 60.0)
     assert held is not None
-    monkeypatch.setattr(changes, "CLAIM_WAIT_SECONDS", 0.0)
+    instances.claims_wait_for_nothing()
     return held
 
 
@@ -53,7 +52,7 @@ def test_a_queued_request_whose_run_stopped_after_claiming_its_post_is_posted_on
     """The run stores the request approved (its inbox work done with it), claims its post and stops. The other
     change ends; another instance's sweep applies the queued change, and once POST_GRACE has passed posts it,
     once; later sweeps do not post it again."""
-    held = hold_policy(instances, monkeypatch)
+    held = hold_policy(instances)
     stopping, alive = instances.start(), instances.start()
     dies_after(monkeypatch, stopping.deps.store, "claim_notice", lambda request_id, notice: notice == POSTING)
     assert acked(stopping, stopping.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
@@ -83,7 +82,7 @@ def test_a_queued_request_found_stored_by_a_redo_of_its_work_is_answered_to_its_
     """The first run stalls just before storing its queued request; its inbox lease lapses and another instance
     redoes the work, storing and posting the request. The stalled run then finds it stored: it sends nothing,
     posts nothing more, and alice is still told privately where her change stands."""
-    held = hold_policy(instances, monkeypatch)
+    held = hold_policy(instances)
     stalled, alive = instances.start(), instances.start()
     real_add = stalled.deps.store.add_request
     go_on, waiting = threading.Event(), threading.Event()

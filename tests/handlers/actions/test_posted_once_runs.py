@@ -16,7 +16,6 @@ from instance_ends import Died
 from test_inbox import ASKING, PROD, Instances, acked, instances, keeper_of
 
 from bot.adapters.store.inbox import LEASE_SECONDS
-from bot.domain import changes
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.emulators.slack import SlackEvent, SlackState
 from handlers.late_post import POSTING
@@ -37,7 +36,7 @@ def test_a_queued_change_the_sweep_applied_and_posted_first_is_not_posted_again_
     holding = ChangeRequest("acme", "app-db", PROD, "", "U0OTHER001", "C0OTHER001", {}, {}, 0, [], 0.0)
     held = queued.deps.store.claim_for_applying(holding, (), 60.0)
     assert held is not None
-    monkeypatch.setattr(changes, "CLAIM_WAIT_SECONDS", 0.0)
+    instances.claims_wait_for_nothing()
     real_claim = queued.deps.store.claim_notice
 
     def claim_notice(request_id: str, notice: str) -> bool:

@@ -22,7 +22,6 @@ from approval_helpers import (
 from conftest import Bot
 from test_one_judge import dispatch
 
-from bot.domain import changes
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
 from handlers.blocks import APPROVE
@@ -40,7 +39,7 @@ def renamed_together(alices: Bot, bobs: Bot, planetscale: PlanetScaleState, monk
     the sweep, and judged again there once alice's has landed."""
     planetscale.add_policy("acme", "app-db", DEV2, name="Development two", target="development")
     now, held, first = patch_in_flight(alices, planetscale, DEV, also=(bobs,), change='name="Nightly"')
-    monkeypatch.setattr(changes, "CLAIM_WAIT_SECONDS", 0.0)
+    alices.deps.changes.claim_wait = bobs.deps.changes.claim_wait = 0.0
     # bob's work runs beside alice's, held at PlanetScale: asked here, it is either sent (the defect) or queued.
     dispatch(bobs, bobs.command_body(f'update acme/app-db {DEV2} name="Nightly"', user=BOB))
     deadline = time.monotonic() + 60

@@ -13,7 +13,6 @@ from access_rules import guardrail
 from approval_helpers import ALICE, CAROL, LEADS, RULES, approvals_bot, policy_busy, request_message, sweep
 from conftest import Bot
 
-from bot.domain import lifecycle
 from bot.domain.change_requests import RequestState
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS
 from bot.domain.outcomes import SYSTEM
@@ -27,7 +26,7 @@ FLOOR = guardrail("production", min_policies=1)
 
 
 def test_the_sweep_acts_on_its_verdict_on_facts_read_again_not_on_the_facts_free_one(
-    approvals_bot: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch
+    approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
     """Production asks two approvals, under a floor of one production policy; alice asks to delete the weekly
     one (two there) and carol approves: one of two. The other production policy is then moved to development in
@@ -47,7 +46,6 @@ def test_the_sweep_acts_on_its_verdict_on_facts_read_again_not_on_the_facts_free
     approvals_bot.use_rules(RULES.format(approvals=1) + FLOOR)
     events = len(approvals_bot.audit.all())
     now[0] += JUDGE_AGAIN_SECONDS + 1
-    monkeypatch.setattr(lifecycle, "CLAIM_WAIT_SECONDS", 0.0)  # the clock stands still: a claim waits for nothing
     with policy_busy(approvals_bot, WEEKLY):  # another change holds its lease: a change approved would queue
         sweep(approvals_bot)
     done = approvals_bot.deps.store.get_request(request.id)

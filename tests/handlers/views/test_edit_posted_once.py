@@ -12,7 +12,6 @@ from approval_helpers import swept_later
 from conftest import ALICE, CHANNEL
 from test_inbox import PROD, Instances, instances
 
-from bot.domain import changes
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import OutcomeKind
 from bot.emulators.slack import SlackEvent, SlackState
@@ -39,7 +38,7 @@ def test_a_queued_change_asked_in_the_modal_that_the_sweep_applied_and_posted_fi
     holding = ChangeRequest("acme", "app-db", PROD, "", "U0OTHER001", "C0OTHER001", {}, {}, 0, [], 0.0)
     held = queued.deps.store.claim_for_applying(holding, (), 60.0)
     assert held is not None
-    monkeypatch.setattr(changes, "CLAIM_WAIT_SECONDS", 0.0)
+    instances.claims_wait_for_nothing()
     real_ask = queued.deps.changes.ask
 
     def ask(*args: Any, **kwargs: Any) -> Any:
