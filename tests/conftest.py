@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -68,6 +69,22 @@ ALICE = "U0ALICE001"
 # by a `MethodFault.until` gate): it holds every Slack call of the command, so its read is long enough that an
 # ordinary answer slowed by a loaded machine still comes in time, and the rest keep their usual length.
 ANSWER_LOST_TIMEOUT = httpx.Timeout(10.0, read=2.0)
+
+
+@pytest.fixture(autouse=True)
+def logging_as_it_was() -> Iterator[None]:
+    """A test that configures logging as the bot does at start (`logs.configure`, the CLI's commands run in this
+    process) leaves the root logger as it found it: its handler writes to that test's captured output, and kept,
+    it would gather every later test's lines in memory (at the level that test set, DEBUG for some)."""
+    root, quiet = logging.getLogger(), logging.getLogger("httpx")
+    handlers, level, quiet_level = root.handlers[:], root.level, quiet.level
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    quiet.setLevel(quiet_level)
 
 
 @pytest.fixture(scope="session")

@@ -80,6 +80,7 @@ class Instances:
     def close(self) -> None:
         for bot in self.made:
             bot.executor.shutdown(wait=False, cancel_futures=True)
+            bot.deps.close()
             bot.deps.store.close()
 
 

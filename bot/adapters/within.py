@@ -159,6 +159,7 @@ class _Threads:
             except BaseException:
                 self.free.release()
                 raise
+            job = None  # an idle thread keeps nothing of the exchange it waited for (its context, its client)
             with self.lock:
                 stopped = self.stopped
                 if not stopped:

@@ -72,14 +72,20 @@ def test_lines_past_the_bound_while_the_reader_stops_reading_are_dropped_without
     handler = Unblocking(writing, TextFormatter(), most=5)
     logger = logging.Logger("test.unblocking")
     logger.addHandler(handler)
+    reader: threading.Thread | None = None
     try:
         began = time.monotonic()
         for i in range(100):  # 100 KiB into 4 KiB of pipe and 5 lines of queue
             logger.warning("line %d %s", i, "x" * 1024, extra={"request_id": "-"})
         assert time.monotonic() - began < 5  # the writer waits for the reader; the lines' callers never did
         logged = bytearray()
-        threading.Thread(target=lambda: [logged.extend(os.read(reading, 1 << 16)) for _ in iter(int, 1)],
-                         daemon=True).start()
+
+        def read_all() -> None:  # until the pipe's end: the test closes its writing end
+            while chunk := os.read(reading, 1 << 16):
+                logged.extend(chunk)
+
+        reader = threading.Thread(target=read_all, daemon=True)
+        reader.start()
         deadline = time.monotonic() + 30
         while handler.unwritten and time.monotonic() < deadline:
             handler.flush()
@@ -90,6 +96,9 @@ def test_lines_past_the_bound_while_the_reader_stops_reading_are_dropped_without
     finally:
         logger.removeHandler(handler)
         os.close(writing)
+        if reader is not None:
+            reader.join(10)
+        os.close(reading)
 
 
 def test_flush_returns_once_every_line_taken_is_written() -> None:
