@@ -152,18 +152,7 @@ def test_a_prune_stopped_by_a_signal_between_batches_says_how_many_it_deleted(
 ) -> None:
     """SIGTERM (a supervisor, a timeout) arrives during the first batch: the prune stops after it, what it deleted
     stays deleted, and it says so. The test catches the signal itself should the prune not take it."""
-    a_trail(store_url, 10)
-    commits = counting_commits(pruning)
-    pruning.append(lambda store: sa.event.listen(
-        store.engine, "commit", lambda conn: None if commits[1:] else signal.raise_signal(signal.SIGTERM)))
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGTERM, lambda number, frame: caught.append(number))
-    try:
-        status, said = prune(store_url, monkeypatch)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    err = capsys.readouterr().err
-    assert caught == [], "the prune did not take the signal"
+    status, said, err, commits = pruned_with_sigterm(store_url, pruning, monkeypatch, capsys, lambda n: n < 2)
     assert status == 128 + signal.SIGTERM, (said, err)
     assert said == ""
     assert err.strip() == ("backup-bot: the prune was stopped (SIGTERM) after deleting 4 audit entries older than "
@@ -178,21 +167,30 @@ def test_a_signal_during_the_last_batch_lets_the_prune_end_whole(
     capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Nothing is left to stop once the last batch is committed: the prune ends as done, not said to be stopped."""
+    status, said, err, _ = pruned_with_sigterm(store_url, pruning, monkeypatch, capsys, lambda n: n == 3)
+    assert (status, err) == (0, ""), said
+    assert said.splitlines()[0] == "Deleted 8 audit entries older than 2025-04-27T00:00:00Z.", said
+    assert reasons_left(store_url) == ["7", "8", "new"]
+
+
+def pruned_with_sigterm(store_url: str, pruning: list[Callable[[Store], None]], monkeypatch: pytest.MonkeyPatch,
+                        capsys: pytest.CaptureFixture[str], at_commit: Callable[[int], bool]
+                        ) -> tuple[int, str, str, list[int]]:
+    """A trail of ten old entries pruned, SIGTERM raised at each commit for which `at_commit(commits so far)` holds:
+    the status, what was said, standard error and the commits. The test catches the signal itself should the prune
+    not take it."""
     a_trail(store_url, 10)
     commits = counting_commits(pruning)
     pruning.append(lambda store: sa.event.listen(
-        store.engine, "commit", lambda conn: signal.raise_signal(signal.SIGTERM) if len(commits) == 3 else None))
+        store.engine, "commit", lambda conn: signal.raise_signal(signal.SIGTERM) if at_commit(len(commits)) else None))
     caught: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda number, frame: caught.append(number))
     try:
         status, said = prune(store_url, monkeypatch)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    err = capsys.readouterr().err
     assert caught == [], "the prune did not take the signal"
-    assert (status, err) == (0, ""), said
-    assert said.splitlines()[0] == "Deleted 8 audit entries older than 2025-04-27T00:00:00Z.", said
-    assert reasons_left(store_url) == ["7", "8", "new"]
+    return status, said, capsys.readouterr().err, commits
 
 
 def failing_on(url: str, reason: str) -> None:
