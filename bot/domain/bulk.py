@@ -18,6 +18,7 @@ from bot.domain.batches import (
     BatchOutcomeKind,
     BatchState,
     BatchStore,
+    Planned,
     approval_records,
     batch_records,
     batch_stands,
@@ -313,6 +314,18 @@ class BulkPath(Asking, Judging):
         and whose rules let them approve some policy of it."""
         batches, now = self.store.open_batches(limit=None), self.changes.clock()
         own, allowed = set(), []
+        # Each place judged once, however many open bulk changes hold a policy there (several over one fleet, their
+        # retries): a decision reads every principal of its rules.
+        judged: dict[tuple[str, str, tuple[str, ...], str], bool] = {}
+
+        def may_approve(batch: Batch, p: Planned) -> bool:
+            targets = (p.before["target"], batch.changes.get("target", p.before["target"]))
+            key = (batch.organization, p.database, targets, batch.channel)
+            if key not in judged:
+                judged[key] = self.changes.access.decide(user, Action.APPROVE, key[0], key[1], list(key[2]),
+                                                         key[3]).allowed
+            return judged[key]
+
         # All of them, however many are open: one left unread would be missing from the list and its count.
         for batch in batches:
             if not _open_at(batch, now):
@@ -321,10 +334,7 @@ class BulkPath(Asking, Judging):
                 own.add(batch.id)
                 continue
             try:
-                if any(self.changes.access.decide(
-                        user, Action.APPROVE, batch.organization, p.database,
-                        [p.before["target"], batch.changes.get("target", p.before["target"])], batch.channel).allowed
-                        for p in batch.live):
+                if any(may_approve(batch, p) for p in batch.live):
                     allowed.append(batch)
             except DirectoryError:
                 continue
