@@ -412,5 +412,7 @@ def batch_entries(batches: Sequence[Batch], user: str, shown: int, where: str) -
         result.append(ActionsBlock(block_id=f"{where}:{batch.id}", elements=buttons[2:] if batch.requester == user
                                    else buttons[:2]))
     if len(batches) > shown:
-        result.append(context(f"…and {len(batches) - shown} more not shown."))
+        pending = f"`/backup-policy pending` lists the oldest {PENDING_SHOWN}. " if shown < PENDING_SHOWN else ""
+        result.append(context(f"…and {len(batches) - shown} more not shown. {pending}Each is in its channel, with "
+                              "its buttons; the oldest are listed first, and the rest as they close."))
     return result

@@ -36,6 +36,8 @@ OWN_SHOWN = 8
 CHANGES_SHOWN = 10
 RULES_SHOWN = 10
 BATCHES_SHOWN = 5  # two blocks each
+# Where what the Home leaves out is: `pending` lists more of them, and each is in its channel.
+HOME_REST = (f"`/backup-policy pending` lists the oldest {blocks.MAX_PENDING_SHOWN}. {blocks.PENDING_REST}")
 
 
 # The steps whose answer on the Home is news, not a warning: as the response URL answers them.
@@ -57,11 +59,11 @@ def home_view(deps: Dependencies, user: str, notice: str | None = None,
     result.append(blocks.header("Waiting for your approval"))
     result += _requests(deps, waiting, user, approvals) or [blocks.context("Nothing waits for you.")]
     if pending.waiting_total > len(waiting):
-        result.append(blocks.not_shown(pending.waiting_total - len(waiting)))
+        result.append(blocks.not_shown(pending.waiting_total - len(waiting), HOME_REST))
     result.append(blocks.header("Your open requests"))
     result += _requests(deps, own, user, approvals) or [blocks.context("You have no open requests.")]
     if pending.own_total > len(own):
-        result.append(blocks.not_shown(pending.own_total - len(own)))
+        result.append(blocks.not_shown(pending.own_total - len(own), HOME_REST))
     batches = deps.bulk.pending_for(user)
     if batches:  # those waiting for this person and their own, as `/backup-policy pending` lists them
         result.append(blocks.header("Bulk changes you can act on"))

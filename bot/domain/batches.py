@@ -197,6 +197,10 @@ class BatchStore(Protocol):
 
     def batch_approvers(self, batch_id: str) -> list[str]: ...
 
+    def approvers_by_batch(self, batch_ids: Sequence[str]) -> dict[str, list[str]]:
+        """`batch_approvers` for many batches at once: every ID is a key."""
+        ...
+
     def reject_planned(self, batch_id: str, rejecter: str, keys: Sequence[tuple[str, str]],
                        records: Sequence[AuditEvent]) -> Batch | None:
         """The planned policies `keys` (database, policy ID) rejected by `rejecter`, with `records`, and the batch
@@ -225,8 +229,8 @@ class BatchStore(Protocol):
         """Pending batches whose time ran out before `before`, the oldest first."""
         ...
 
-    def open_batches(self, limit: int = 200) -> list[Batch]:
-        """Pending batches, the oldest first."""
+    def open_batches(self, limit: int | None = 200) -> list[Batch]:
+        """Pending batches, the oldest first; all of them where `limit` is None."""
         ...
 
     def batch_judging_turns(self, now: float, limit: int, next_at: float) -> list[Batch]:

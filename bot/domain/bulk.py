@@ -18,6 +18,7 @@ from bot.domain.batches import (
     BatchOutcomeKind,
     BatchState,
     BatchStore,
+    Planned,
     approval_records,
     batch_records,
     batch_stands,
@@ -311,23 +312,35 @@ class BulkPath(Asking, Judging):
     def pending_for(self, user: str) -> list[Batch]:
         """Open bulk changes this user can act on: cancel their own, or approve one they have not approved yet
         and whose rules let them approve some policy of it."""
-        found = []
-        for batch in self.store.open_batches():
-            if batch.expires_at <= self.changes.clock():
+        batches, now = self.store.open_batches(limit=None), self.changes.clock()
+        own, allowed = set(), []
+        # Each place judged once, however many open bulk changes hold a policy there (several over one fleet, their
+        # retries): a decision reads every principal of its rules.
+        judged: dict[tuple[str, str, tuple[str, ...], str], bool] = {}
+
+        def may_approve(batch: Batch, p: Planned) -> bool:
+            targets = (p.before["target"], batch.changes.get("target", p.before["target"]))
+            key = (batch.organization, p.database, targets, batch.channel)
+            if key not in judged:
+                judged[key] = self.changes.access.decide(user, Action.APPROVE, key[0], key[1], list(key[2]),
+                                                         key[3]).allowed
+            return judged[key]
+
+        # All of them, however many are open: one left unread would be missing from the list and its count.
+        for batch in batches:
+            if not _open_at(batch, now):
                 continue
             if batch.requester == user:
-                found.append(batch)
+                own.add(batch.id)
                 continue
             try:
-                allowed = any(self.changes.access.decide(
-                    user, Action.APPROVE, batch.organization, p.database,
-                    [p.before["target"], batch.changes.get("target", p.before["target"])], batch.channel).allowed
-                    for p in batch.live)
+                if any(may_approve(batch, p) for p in batch.live):
+                    allowed.append(batch)
             except DirectoryError:
                 continue
-            if allowed and user not in self.store.batch_approvers(batch.id):
-                found.append(batch)
-        return found
+        approvers = self.store.approvers_by_batch([b.id for b in allowed])  # one read, however many
+        listed = own | {batch.id for batch in allowed if user not in approvers[batch.id]}
+        return [batch for batch in batches if batch.id in listed]  # as the store orders them, the oldest first
 
     # --- keeping things moving --------------------------------------------------------------------------
 
@@ -380,7 +393,7 @@ class BulkPath(Asking, Judging):
         do: each moment claimed once in the database, so the approvers hear it once however many sweep."""
         due = []
         now = self.changes.clock()
-        for batch in self.store.open_batches():
+        for batch in self.store.open_batches(limit=None):  # each one open, however many
             if batch.expires_at <= now:
                 continue
             passed = [m for m in self.changes.access.rules.reminders
@@ -400,3 +413,12 @@ class BulkPath(Asking, Judging):
         if outcome.request_moved and outcome.kind is not OutcomeKind.CLOSED:
             self._record_outcome(request.id, outcome.kind)
         return self.store.get_batch(batch_id)
+
+
+def _open_at(batch: Batch, now: float) -> bool:
+    """Whether `batch` is still open at `now`; not where its expiry is no time (text the database held for it):
+    the sweep expires it, and until then it is left out rather than stopping the others."""
+    try:
+        return bool(batch.expires_at > now)
+    except TypeError:
+        return False

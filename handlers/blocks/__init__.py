@@ -63,6 +63,7 @@ from handlers.blocks.policies import (
 from handlers.blocks.requests import (
     EXPIRED_WORDS,
     MAX_PENDING_SHOWN,
+    PENDING_REST,
     STATE_LINES,
     GroupProgress,
     approvals_text,
@@ -99,6 +100,7 @@ __all__ = [
     "MAX_SECTION_TEXT",
     "MAX_VALUE_SHOWN",
     "MAX_VIEW_BLOCKS",
+    "PENDING_REST",
     "READ_SUBCOMMANDS",
     "REJECT",
     "REVERT",

@@ -146,8 +146,9 @@ def packed(lines: Sequence[str], room: int) -> tuple[list[Block], int]:
     return blocks, 0
 
 
-def not_shown(count: int) -> ContextBlock:
-    return context(f"…and {count} more not shown.")
+def not_shown(count: int, where: str | None = None) -> ContextBlock:
+    """How many a list leaves out; `where`: where they are, for a list of things to act on."""
+    return context(f"…and {count} more not shown." + (f" {where}" if where else ""))
 
 
 def to_dicts(blocks: Sequence[Block], most: int = MAX_BLOCKS) -> list[dict[str, Any]]:

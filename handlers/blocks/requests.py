@@ -230,6 +230,9 @@ def revert_confirm(name: str, now: BackupPolicy | dict[str, Any], back_to: Backu
 
 
 MAX_PENDING_SHOWN = 15  # each takes up to three blocks: a message holds 50
+# Where the open requests a list leaves out are: their messages, and the list again once the oldest are decided.
+PENDING_REST = ("Each is in its channel, with its buttons; the oldest are listed first, and the rest as they are "
+                "decided.")
 
 
 def pending_blocks(requests: list[ChangeRequest], total: int, user: str) -> list[dict[str, Any]]:
@@ -250,5 +253,5 @@ def pending_blocks(requests: list[ChangeRequest], total: int, user: str) -> list
             continue
         blocks += [*entry, ActionsBlock(elements=buttons)]
     if total > len(requests[:MAX_PENDING_SHOWN]):
-        blocks.append(not_shown(total - len(requests[:MAX_PENDING_SHOWN])))
+        blocks.append(not_shown(total - len(requests[:MAX_PENDING_SHOWN]), PENDING_REST))
     return to_dicts(blocks)

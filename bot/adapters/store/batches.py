@@ -238,6 +238,22 @@ class Batches(AuditTrail):
         with self.reader.connect() as conn:
             return self._approvers(conn, batch_id)
 
+    def approvers_by_batch(self, batch_ids: Sequence[str]) -> dict[str, list[str]]:
+        """`batch_approvers` for many batches in one query: every ID is a key, in the order of approval."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import batch_approvals
+
+        found: dict[str, list[str]] = {batch_id: [] for batch_id in batch_ids}
+        if not found:
+            return found
+        with self.reader.connect() as conn:
+            for batch_id, approver in conn.execute(
+                    sa.select(batch_approvals.c.batch_id, batch_approvals.c.approver)
+                    .where(batch_approvals.c.batch_id.in_(list(found))).order_by(batch_approvals.c.at)):
+                found[batch_id].append(approver)
+        return found
+
     @staticmethod
     def _approvers(conn: Connection, batch_id: str) -> list[str]:
         import sqlalchemy as sa
@@ -327,14 +343,15 @@ class Batches(AuditTrail):
                 damaged(self.damaged, "expiry of bulk change", row["id"], TIME_DAMAGED)
         return batches_of(rows, self.damaged)
 
-    def open_batches(self, limit: int = 200) -> list[Batch]:
+    def open_batches(self, limit: int | None = 200) -> list[Batch]:
         import sqlalchemy as sa
 
         from bot.adapters.schema import BATCH_COLUMNS, change_batches
 
         with self.reader.connect() as conn:
             rows = conn.execute(sa.select(*BATCH_COLUMNS).where(change_batches.c.state == BatchState.PENDING.value)
-                                .order_by(change_batches.c.created_at).limit(limit)).mappings().all()
+                                .order_by(change_batches.c.created_at, change_batches.c.id).limit(limit)
+                                ).mappings().all()
         return batches_of(rows, self.damaged)
 
     def batch_judging_turns(self, now: float, limit: int, next_at: float) -> list[Batch]:

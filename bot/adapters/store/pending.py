@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.adapters.store.connection import Connected
-from bot.adapters.store.rows import REQUEST_JSON, damaged, requests_of
+from bot.adapters.store.rows import NUMBER_DAMAGED, REQUEST_JSON, damaged, requests_of
 from bot.domain.change_requests import OPEN_STATES, ChangeKind, ChangeRequest, PendingGroup, RequestState
 
 UNREADABLE = "JSON that does not decode, or a kind this version does not know (a newer version's)"
+UNLISTED = ("it is left out of `pending` and the App Home; its message's buttons still act on it, and the sweep "
+            "expires it in time")
 
 
 class OpenRequests(Connected):
@@ -32,7 +34,8 @@ class OpenRequests(Connected):
 
         with self.reader.connect() as conn:
             return int(conn.scalar(sa.select(sa.func.count()).select_from(r).where(
-                *_pending_now(r, now), r.c.requester == user, _decodable(r, conn.dialect.name))) or 0)
+                *_pending_now(r, now), r.c.requester == user, _decodable(r, conn.dialect.name),
+                _timed(r, conn.dialect.name))) or 0)
 
     def pending_waiting(self, user: str, now: float) -> list[tuple[PendingGroup, str, float]]:
         """Pending requests by others, not expired at `now` and not approved by `user`: each one's group (what
@@ -43,12 +46,16 @@ class OpenRequests(Connected):
 
         with self.reader.connect() as conn:
             decodable = _decodable(r, conn.dialect.name)
-            query = sa.select(*_group_key(r, decodable), r.c.id, r.c.created_at, decodable.label("decodable"))
+            query = sa.select(*_group_key(r, decodable), r.c.id, r.c.created_at, decodable.label("decodable"),
+                              _timed(r, conn.dialect.name).label("timed"))
             rows = conn.execute(query.where(*_others_pending(r, user, now))).all()
         for row in rows:
             if not row[7]:
                 damaged(self.damaged, "change request", row[5], UNREADABLE)
-        return [(PendingGroup(row[0], row[1], row[2], (row[3], row[4])), row[5], row[6]) for row in rows if row[7]]
+            elif not row[8]:
+                damaged(self.damaged, "creation time of change request", row[5], NUMBER_DAMAGED, UNLISTED)
+        return [(PendingGroup(row[0], row[1], row[2], (row[3], row[4])), row[5], row[6]) for row in rows
+                if row[7] and row[8]]
 
     def pending_page(self, user: str, now: float, ids: Sequence[str] | None, limit: int) -> list[ChangeRequest]:
         """The oldest `limit` pending requests not expired at `now`: `user`'s own (`ids` None), or those of
@@ -63,6 +70,7 @@ class OpenRequests(Connected):
         else:
             query = sa.select(*REQUEST_COLUMNS).where(r.c.id.in_(list(ids)), *_others_pending(r, user, now))
         with self.reader.connect() as conn:
+            query = query.where(_timed(r, conn.dialect.name))
             rows = conn.execute(query.order_by(r.c.created_at).limit(limit)).mappings().all()
         return requests_of(rows, self.damaged)
 
@@ -115,6 +123,16 @@ def _decodable(r: Any, dialect: str) -> Any:
         shaped = kind.in_([names[shape] for shape in shapes])
         conditions.append(sa.or_(column.is_(None), shaped) if None in shapes else shaped)
     return sa.and_(*conditions)
+
+
+def _timed(r: Any, dialect: str) -> Any:
+    """Whether a row's creation time is a number, which lists order by: SQLite keeps any text in a number's
+    column, and text compared with a time stops the whole list."""
+    import sqlalchemy as sa
+
+    if dialect != "sqlite":
+        return sa.true()
+    return sa.func.typeof(r.c.created_at).in_(["integer", "real"])
 
 
 def _others_pending(r: Any, user: str, now: float) -> tuple[Any, ...]:
