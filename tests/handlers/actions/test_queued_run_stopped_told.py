@@ -33,7 +33,7 @@ def messages_in(slack: SlackState, channel: str) -> list[str]:
 def test_a_queued_change_whose_run_stopped_is_applied_posted_once_and_told_to_its_requester(
         instances: Instances, slack: SlackState, planetscale: PlanetScaleState,
         monkeypatch: pytest.MonkeyPatch, stops_at: str) -> None:
-    held = hold_policy(instances, monkeypatch)
+    held = hold_policy(instances)
     stopping, alive = instances.start(), instances.start()
     alive.deps.audit_channel = AUDIT
     store = stopping.deps.store
