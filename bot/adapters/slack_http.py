@@ -100,11 +100,11 @@ class SlackHttp:
                 continue
             if response.status_code not in RETRIED_STATUSES or last:
                 return response
-            wait = self._wait(response, attempt)
-            if wait is None or (triggered and max(time.monotonic() - started, waited) + wait >= TRIGGER_SECONDS):
+            asked = self._wait(response, attempt)
+            if asked is None or (triggered and max(time.monotonic() - started, waited) + asked >= TRIGGER_SECONDS):
                 return response
-            self._pause(wait)
-            waited += wait
+            self._pause(asked)
+            waited += asked
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _pause(self, seconds: float) -> None:
