@@ -440,19 +440,23 @@ def post_late(deps: Dependencies, client: WebClient, batch: Batch) -> None:
                                          pages=channel_history.SINCE_TRY_PAGES)
     if found is None:
         return  # Slack cannot be asked now: the claim is taken over again later
+    if found:
+        # Where it is, kept before it is shown as it stands: an update Slack refuses now (a rate limit) is owed
+        # to the sweep (UNSHOWN), and its thread and later updates still find it.
+        deps.store.set_batch_message(batch.id, batch.channel, found)
+        deps.store.claim_notice(batch.id, POSTED)
+        batch.message_channel, batch.message_ts = batch.channel, found
+        refresh(deps, client, batch)
+        return
     text, message = batch_message(deps, batch)
     try:
-        if found:
-            client.chat_update(channel=batch.channel, ts=found, text=text, blocks=message)
-            channel, ts = batch.channel, found
-        else:
-            answer = client.chat_postMessage(channel=batch.channel, text=text, blocks=message,
-                                             metadata=post_metadata(batch))
-            channel, ts = str(answer["channel"]), str(answer["ts"])
+        answer = client.chat_postMessage(channel=batch.channel, text=text, blocks=message,
+                                         metadata=post_metadata(batch))
+        channel, ts = str(answer["channel"]), str(answer["ts"])
     except (SlackApiError, OSError) as exc:
         log.error("could not post bulk change %s in %s: %s", batch.id, batch.channel, error_of(exc))
-        if found or (isinstance(exc, SlackApiError) and exc.response.get("error") in POST_REFUSED):
-            deps.store.claim_notice(batch.id, POSTED)  # posted once, or refused for good: not tried again
+        if isinstance(exc, SlackApiError) and exc.response.get("error") in POST_REFUSED:
+            deps.store.claim_notice(batch.id, POSTED)  # refused for good: not tried again
         return  # otherwise taken over, and looked for first, once POST_GRACE has passed
     deps.store.set_batch_message(batch.id, channel, ts)
     deps.store.claim_notice(batch.id, POSTED)
