@@ -146,9 +146,8 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
         answer = client.chat_postMessage(channel=batch.channel, text=text, blocks=message,
                                          metadata=post_metadata(batch))
     except (OSError, SlackApiError) as exc:
-        if not may_have_acted(exc):
-            return refused(deps, client, batch, respond, str(exc.response.get("error") or "refused")
-                           if isinstance(exc, SlackApiError) else "refused")
+        if isinstance(exc, SlackApiError) and not may_have_acted(exc):
+            return refused(deps, client, batch, respond, str(exc.response.get("error") or "refused"), passing(exc))
         # Slack may have taken it without the bot hearing so: a click on it tells the bot where it is, and the
         # sweep looks for it (its claim above), posting it only if Slack never made it.
         log.error("chat.postMessage to %s for bulk change %s: %s", batch.channel, batch.id, error_of(exc))
@@ -169,8 +168,16 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     return None
 
 
-def refused(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None, error: str) -> str | None:
-    """A post Slack refused, nothing made: through the response URL instead (as `publish` returns)."""
+def refused(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None, error: str,
+            later: bool = False) -> str | None:
+    """A post Slack refused, nothing made: through the response URL instead (as `publish` returns). `later`: a
+    passing refusal (a rate limit, Slack failing), which, with no response URL to show it through (a form), is
+    left to the sweep to post once Slack takes posts again (its POSTING claim taken over after POST_GRACE)."""
+    if respond is None and later:
+        log.warning("chat.postMessage to %s failed (%s); the sweep posts bulk change %s later", batch.channel,
+                    error, batch.id)
+        home.refresh_homes(deps, client, batch)
+        return error
     log.warning("chat.postMessage to %s failed (%s); answering through the response URL", batch.channel, error)
     deps.store.claim_notice(batch.id, POSTED)  # refused, and told here: not posted again by the sweep
     if respond is not None:
