@@ -310,9 +310,9 @@ class KeptAliveRespond(Respond):
             if self.otherwise(message):
                 return WebhookResponse(url=url, status_code=200, body="ok", headers={})
             raise
-        # 404 and 410: the URL no longer takes answers; 5xx: Slack failed to, tries included. A private answer
-        # said twice (Slack showed it despite its 5xx) is better than none.
-        gone = response.status_code in (404, 410) or response.status_code >= 500
+        # 404 and 410: the URL no longer takes answers; 429 and 5xx: Slack did not take it, tries included. A
+        # private answer said twice (Slack showed it despite its 5xx) is better than none.
+        gone = response.status_code in (404, 410, 429) or response.status_code >= 500
         if gone and private and self.otherwise is not None:
             log.warning("the response URL did not take the answer (HTTP %s %s): answered as an ephemeral message "
                         "instead", response.status_code, response.text[:40])

@@ -1,5 +1,6 @@
-"""A person's private answer whose response URL Slack does not take (a 5xx on a bad day, retried and still
-failing) reaches them another way: an ephemeral message where they asked, as for an expired URL."""
+"""A person's private answer whose response URL Slack does not take (a 5xx on a bad day, or a rate limit on a
+burst, retried and still failing) reaches them another way: an ephemeral message where they asked, as for an
+expired URL."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def privately_to(bot: Bot, user: str) -> str:
                        if e.kind == "ephemeral" and e.user == user and e.channel == CHANNEL], ensure_ascii=False)
 
 
-@pytest.mark.parametrize("status", [500, 503, 410])
+@pytest.mark.parametrize("status", [500, 503, 410, 429])
 def test_a_status_answer_whose_response_url_fails_reaches_the_caller_as_an_ephemeral_message(
         bot: Bot, planetscale: PlanetScaleState, status: int) -> None:
     bot.slack.failing_responses["1"] = status  # the command's response URL
