@@ -37,8 +37,8 @@ def post_asked(deps: Dependencies, client: WebClient, outcome: Outcome, respond:
         if not deps.store.claim_notices(request.id, mine, regardless=told_here):
             return False
         # Applied at once: never pending, so nobody approved it; its message needs no read of approvals.
-        publish(deps, client, request, respond, approvals=() if not request.approvals_needed else None)
-        deps.store.claim_notice(request.id, POSTED)
+        if not publish(deps, client, request, respond, approvals=() if not request.approvals_needed else None):
+            deps.store.claim_notice(request.id, POSTED)  # else owed to the sweep, which posts it once Slack takes it
         return True
     # Pending or queued: claimed, as a run redoing this work (its first run stalled) finds it stored unposted
     # too. Held by another: another run of this work posts it, or the sweep did (a queued change it applied

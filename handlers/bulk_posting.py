@@ -146,9 +146,8 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
         answer = client.chat_postMessage(channel=batch.channel, text=text, blocks=message,
                                          metadata=post_metadata(batch))
     except (OSError, SlackApiError) as exc:
-        if not may_have_acted(exc):
-            return refused(deps, client, batch, respond, str(exc.response.get("error") or "refused")
-                           if isinstance(exc, SlackApiError) else "refused")
+        if isinstance(exc, SlackApiError) and not may_have_acted(exc):
+            return refused(deps, client, batch, respond, str(exc.response.get("error") or "refused"), passing(exc))
         # Slack may have taken it without the bot hearing so: a click on it tells the bot where it is, and the
         # sweep looks for it (its claim above), posting it only if Slack never made it.
         log.error("chat.postMessage to %s for bulk change %s: %s", batch.channel, batch.id, error_of(exc))
@@ -169,8 +168,16 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     return None
 
 
-def refused(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None, error: str) -> str | None:
-    """A post Slack refused, nothing made: through the response URL instead (as `publish` returns)."""
+def refused(deps: Dependencies, client: WebClient, batch: Batch, respond: Respond | None, error: str,
+            later: bool = False) -> str | None:
+    """A post Slack refused, nothing made: through the response URL instead (as `publish` returns). `later`: a
+    passing refusal (a rate limit, Slack failing), which, with no response URL to show it through (a form), is
+    left to the sweep to post once Slack takes posts again (its POSTING claim taken over after POST_GRACE)."""
+    if respond is None and later:
+        log.warning("chat.postMessage to %s failed (%s); the sweep posts bulk change %s later", batch.channel,
+                    error, batch.id)
+        home.refresh_homes(deps, client, batch)
+        return error
     log.warning("chat.postMessage to %s failed (%s); answering through the response URL", batch.channel, error)
     deps.store.claim_notice(batch.id, POSTED)  # refused, and told here: not posted again by the sweep
     if respond is not None:
@@ -440,19 +447,23 @@ def post_late(deps: Dependencies, client: WebClient, batch: Batch) -> None:
                                          pages=channel_history.SINCE_TRY_PAGES)
     if found is None:
         return  # Slack cannot be asked now: the claim is taken over again later
+    if found:
+        # Where it is, kept before it is shown as it stands: an update Slack refuses now (a rate limit) is owed
+        # to the sweep (UNSHOWN), and its thread and later updates still find it.
+        deps.store.set_batch_message(batch.id, batch.channel, found)
+        deps.store.claim_notice(batch.id, POSTED)
+        batch.message_channel, batch.message_ts = batch.channel, found
+        refresh(deps, client, batch)
+        return
     text, message = batch_message(deps, batch)
     try:
-        if found:
-            client.chat_update(channel=batch.channel, ts=found, text=text, blocks=message)
-            channel, ts = batch.channel, found
-        else:
-            answer = client.chat_postMessage(channel=batch.channel, text=text, blocks=message,
-                                             metadata=post_metadata(batch))
-            channel, ts = str(answer["channel"]), str(answer["ts"])
+        answer = client.chat_postMessage(channel=batch.channel, text=text, blocks=message,
+                                         metadata=post_metadata(batch))
+        channel, ts = str(answer["channel"]), str(answer["ts"])
     except (SlackApiError, OSError) as exc:
         log.error("could not post bulk change %s in %s: %s", batch.id, batch.channel, error_of(exc))
-        if found or (isinstance(exc, SlackApiError) and exc.response.get("error") in POST_REFUSED):
-            deps.store.claim_notice(batch.id, POSTED)  # posted once, or refused for good: not tried again
+        if isinstance(exc, SlackApiError) and exc.response.get("error") in POST_REFUSED:
+            deps.store.claim_notice(batch.id, POSTED)  # refused for good: not tried again
         return  # otherwise taken over, and looked for first, once POST_GRACE has passed
     deps.store.set_batch_message(batch.id, channel, ts)
     deps.store.claim_notice(batch.id, POSTED)

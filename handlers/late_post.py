@@ -107,8 +107,11 @@ def shown_on(deps: Dependencies, client: WebClient, request: ChangeRequest, ts: 
     except (SlackApiError, OSError) as exc:
         log.error("could not update the message of request %s found in %s: %s", request.id, request.channel,
                   error_of(exc))
-        deps.store.claim_notice(request.id, POSTED)  # posted once: not posted again
-        return request
+        # Posted once: not posted again, and where it is kept, so that its thread and later updates find it; its
+        # end, not shown on it yet, is owed to the sweep (`shown:` unclaimed).
+        deps.store.set_message(request.id, request.channel, ts)
+        deps.store.claim_notice(request.id, POSTED)
+        return deps.store.get_request(request.id) or request
     return posted_at(deps, request, request.channel, ts)
 
 

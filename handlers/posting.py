@@ -18,7 +18,7 @@ from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from bot.domain.outcomes import NOBODY_LEFT_SAID, describe_state
 from handlers import blocks, channel_history, home
 from handlers.dependencies import Dependencies
-from handlers.late_post import POST_GRACE, POSTED, notice_metadata, owes_post, post_late, posted_already
+from handlers.late_post import POST_GRACE, POST_REFUSED, POSTED, notice_metadata, owes_post, post_late, posted_already
 
 log = logging.getLogger(__name__)
 
@@ -341,9 +341,11 @@ def dm_once(deps: Dependencies, client: WebClient, request: ChangeRequest, notic
 
 
 def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respond: Respond | None,
-            approvals: Sequence[str] | None = None) -> None:
+            approvals: Sequence[str] | None = None) -> bool:
     """Post the request's message in its channel, remembering where it is so that it can be updated; `approvals`:
-    the request's, when the caller knows them."""
+    the request's, when the caller knows them. True when Slack refused it for a moment (a rate limit, Slack
+    failing) and no response URL showed it instead (a form): its post is owed to the sweep (POSTED unclaimed)."""
+    later = False
     text, request_blocks = request_message(deps, request, approvals)
     try:
         answer = client.chat_postMessage(channel=request.channel, text=text, blocks=request_blocks,
@@ -354,7 +356,7 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
             # The sweep (here or on another instance) moved it on while it was being posted, before the
             # message could be found to update: shown as it now stands.
             refresh(deps, client, latest)
-            return
+            return False
     except (OSError, SlackApiError) as exc:
         if may_have_acted(exc):
             # Slack may have taken it without the bot hearing so: another post could show it twice.
@@ -365,8 +367,10 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
                     f"to the channel ({error_of(exc)}), and `/backup-policy pending` lists it while it is open."))
         else:
             refused_post(request, respond, text, request_blocks, error_of(exc))
+            later = respond is None and error_of(exc) not in POST_REFUSED
     if request.state is RequestState.APPLIED:
         to_audit_channel(deps, client, request)
+    return later
 
 
 def refused_post(request: ChangeRequest, respond: Respond | None, text: str, request_blocks: list[dict[str, Any]],

@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookResponse
 
-from bot.adapters.rate_limit import retry_after_seconds
+from bot.adapters.rate_limit import describe_wait, retry_after_seconds
 from bot.adapters.slack_shapes import ACTS, UNREADABLE, UnreadableAnswer, described, readable
 from bot.adapters.within import Within, one_try_seconds, read_within
 from bot.domain.ports import note_wait
@@ -57,8 +57,9 @@ LONGEST_CALL = (RETRIES + 1) * one_try_seconds(httpx.Timeout(TIMEOUT)) + RETRIES
 class SlackHttp:
     """One pool of kept-alive connections for every call to Slack, shared by all threads.
 
-    A call is retried `retries` times when it surely was not sent whole (NOT_SENT), on 429 (after Retry-After, at
-    most `longest_wait` seconds) and on 5xx. A connection idle for `idle_seconds` is closed, not reused."""
+    A call is retried `retries` times when it surely was not sent whole (NOT_SENT), on 429 (after Retry-After; one
+    longer than `longest_wait` seconds is answered at once, not tried early) and on 5xx. A connection idle for
+    `idle_seconds` is closed, not reused."""
 
     def __init__(self, timeout: float = TIMEOUT, retries: int = RETRIES, longest_wait: float = LONGEST_WAIT,
                  sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None,
@@ -99,11 +100,11 @@ class SlackHttp:
                 continue
             if response.status_code not in RETRIED_STATUSES or last:
                 return response
-            wait = self._wait(response, attempt)
-            if triggered and max(time.monotonic() - started, waited) + wait >= TRIGGER_SECONDS:
+            asked = self._wait(response, attempt)
+            if asked is None or (triggered and max(time.monotonic() - started, waited) + asked >= TRIGGER_SECONDS):
                 return response
-            self._pause(wait)
-            waited += wait
+            self._pause(asked)
+            waited += asked
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _pause(self, seconds: float) -> None:
@@ -127,11 +128,17 @@ class SlackHttp:
         kept = [(k, v) for k, v in response.headers.raw if k.lower() not in (b"content-encoding", b"content-length")]
         return httpx.Response(response.status_code, headers=kept, content=body, request=request)
 
-    def _wait(self, response: httpx.Response, attempt: int) -> float:
+    def _wait(self, response: httpx.Response, attempt: int) -> float | None:
+        """The wait before the next try; None when Slack asks for longer than `longest_wait`: a try before then is
+        refused for sure, so the 429 is the answer now, and the caller keeps what it carried for a later try."""
         # Read as RFC 9110 writes it (seconds or an HTTP date); anything else is the usual backoff.
         retry_after = retry_after_seconds(response.headers.get("retry-after"))
         if response.status_code == 429 and retry_after is not None:
-            return min(retry_after, self.longest_wait)
+            if retry_after > self.longest_wait:
+                log.warning("Slack rate limits %s for %s: not tried again before then",
+                            response.request.url.path.rsplit("/", 1)[-1], describe_wait(retry_after))
+                return None
+            return retry_after
         return 0.5 * 2.0 ** attempt
 
     def close(self) -> None:
@@ -303,9 +310,9 @@ class KeptAliveRespond(Respond):
             if self.otherwise(message):
                 return WebhookResponse(url=url, status_code=200, body="ok", headers={})
             raise
-        # 404 and 410: the URL no longer takes answers; 5xx: Slack failed to, tries included. A private answer
-        # said twice (Slack showed it despite its 5xx) is better than none.
-        gone = response.status_code in (404, 410) or response.status_code >= 500
+        # 404 and 410: the URL no longer takes answers; 429 and 5xx: Slack did not take it, tries included. A
+        # private answer said twice (Slack showed it despite its 5xx) is better than none.
+        gone = response.status_code in (404, 410, 429) or response.status_code >= 500
         if gone and private and self.otherwise is not None:
             log.warning("the response URL did not take the answer (HTTP %s %s): answered as an ephemeral message "
                         "instead", response.status_code, response.text[:40])

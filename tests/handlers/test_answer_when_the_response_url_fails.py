@@ -1,11 +1,13 @@
-"""A person's private answer whose response URL Slack does not take (a 5xx on a bad day, retried and still
-failing) reaches them another way: an ephemeral message where they asked, as for an expired URL."""
+"""A person's private answer whose response URL Slack does not take (a 5xx on a bad day, or a rate limit on a
+burst, retried and still failing) reaches them another way: an ephemeral message where they asked, as for an
+expired URL."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from approval_helpers import approvals_bot as approvals_bot  # the fixture, on SQLite and PostgreSQL
 from conftest import ALICE, CHANNEL, Bot
 
 from bot.emulators.planetscale_state import PlanetScaleState
@@ -24,6 +26,14 @@ def test_a_status_answer_whose_response_url_fails_reaches_the_caller_as_an_ephem
     reply = bot.command("status acme/app-db", user=ALICE)
     assert reply.ack == {}
     assert "3 policies, all healthy" in privately_to(bot, ALICE)
+
+
+def test_a_status_answer_whose_response_url_slack_rate_limits_reaches_the_caller_as_an_ephemeral_message(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    approvals_bot.slack.failing_responses["1"] = 429  # a burst of answers: rate limited at every try
+    reply = approvals_bot.command("status acme/app-db", user=ALICE)
+    assert reply.ack == {}
+    assert "3 policies, all healthy" in privately_to(approvals_bot, ALICE)
 
 
 def test_a_status_answer_whose_response_url_cannot_be_reached_reaches_the_caller_as_an_ephemeral_message(
