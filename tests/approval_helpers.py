@@ -13,7 +13,7 @@ import pytest
 from conftest import Bot, make_bot
 
 from bot.adapters.store import Store
-from bot.domain import snapshots
+from bot.domain import judge_access, snapshots
 from bot.domain.change_requests import ChangeRequest
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.slack import SlackEvent, SlackState, SlackUser
@@ -176,3 +176,17 @@ def judged_snapshots(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
     monkeypatch.setattr(snapshots, "judge", judge)
     return judged
+
+
+@pytest.fixture
+def principal_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many principals of the access rules were read (`judge_access.is_group` asked), in its one item."""
+    counted = [0]
+    is_group = judge_access.is_group
+
+    def counting(principal: str) -> bool:
+        counted[0] += 1
+        return is_group(principal)
+
+    monkeypatch.setattr(judge_access, "is_group", counting)
+    return counted

@@ -9,14 +9,13 @@ import json
 import uuid
 from dataclasses import replace
 
-import pytest
 from approval_helpers import ALICE, CAROL, DAVE, RULES
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
+from approval_helpers import principal_checks as principal_checks  # the fixture
 from bulk_helpers import button, channel_messages
 from conftest import Bot
 from home_helpers import open_home
 
-from bot.domain import judge_access
 from bot.emulators.planetscale_state import PlanetScaleState
 from handlers.bulk_blocks import BULK_APPROVE
 
@@ -25,21 +24,8 @@ DATABASES = 50
 BULK_CHANGES = 10
 
 
-@pytest.fixture
-def checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    counted = [0]
-    is_group = judge_access.is_group
-
-    def counting(principal: str) -> bool:
-        counted[0] += 1
-        return is_group(principal)
-
-    monkeypatch.setattr(judge_access, "is_group", counting)
-    return counted
-
-
 def test_open_bulk_changes_over_one_fleet_are_judged_once_a_place_for_the_home_and_pending(
-        approvals_bot: Bot, planetscale: PlanetScaleState, checks: list[int]) -> None:
+        approvals_bot: Bot, planetscale: PlanetScaleState, principal_checks: list[int]) -> None:
     bot = approvals_bot
     groups = [f"S{n:09d}" for n in range(GROUPS)]
     for n, group in enumerate(groups):
@@ -60,11 +46,11 @@ def test_open_bulk_changes_over_one_fleet_are_judged_once_a_place_for_the_home_a
     bot.use_rules(rules.format(approvals=1))
     once_a_place = DATABASES * GROUPS
     for user, listed in ((DAVE, False), (CAROL, True)):  # someone in none of the groups, someone in all
-        checks[0] = 0
+        principal_checks[0] = 0
         home = json.dumps(open_home(bot, user)["blocks"], ensure_ascii=False)
         assert (f"…and {BULK_CHANGES - 5} more not shown." in home) is listed, home[-1500:]
-        assert checks[0] <= 2 * once_a_place, (user, checks[0])
-        checks[0] = 0
+        assert principal_checks[0] <= 2 * once_a_place, (user, principal_checks[0])
+        principal_checks[0] = 0
         said = bot.command("pending", user=user).all_text()
         assert (f"Open bulk changes you can act on* ({BULK_CHANGES})" in said) is listed, said[:800]
-        assert checks[0] <= 2 * once_a_place, (user, checks[0])
+        assert principal_checks[0] <= 2 * once_a_place, (user, principal_checks[0])
