@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from bot.adapters.store.audit import AuditTrail
 from bot.adapters.store.notices import claimed_in
-from bot.adapters.store.rows import log_event
+from bot.adapters.store.rows import approvers_by, log_event
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import RequestState
 from bot.domain.lifecycle import APPROVED_STALE_SECONDS
@@ -59,16 +59,6 @@ class Approvals(AuditTrail):
 
     def approvers_by_request(self, request_ids: Sequence[str]) -> dict[str, list[str]]:
         """`approvers_of` for many requests in one query: every ID is a key, in the order of approval."""
-        import sqlalchemy as sa
-
         from bot.adapters.schema import approvals
 
-        found: dict[str, list[str]] = {request_id: [] for request_id in request_ids}
-        if not found:
-            return found
-        with self.reader.connect() as conn:
-            for request_id, approver in conn.execute(
-                    sa.select(approvals.c.request_id, approvals.c.approver)
-                    .where(approvals.c.request_id.in_(list(found))).order_by(approvals.c.at)):
-                found[request_id].append(approver)
-        return found
+        return approvers_by(self.reader, approvals, "request_id", request_ids)

@@ -14,6 +14,7 @@ from bot.adapters.store.rows import (
     NEWER_SKIPPED,
     TIME_DAMAGED,
     Damaged,
+    approvers_by,
     columns,
     could_be_an_id,
     damaged,
@@ -240,19 +241,9 @@ class Batches(AuditTrail):
 
     def approvers_by_batch(self, batch_ids: Sequence[str]) -> dict[str, list[str]]:
         """`batch_approvers` for many batches in one query: every ID is a key, in the order of approval."""
-        import sqlalchemy as sa
-
         from bot.adapters.schema import batch_approvals
 
-        found: dict[str, list[str]] = {batch_id: [] for batch_id in batch_ids}
-        if not found:
-            return found
-        with self.reader.connect() as conn:
-            for batch_id, approver in conn.execute(
-                    sa.select(batch_approvals.c.batch_id, batch_approvals.c.approver)
-                    .where(batch_approvals.c.batch_id.in_(list(found))).order_by(batch_approvals.c.at)):
-                found[batch_id].append(approver)
-        return found
+        return approvers_by(self.reader, batch_approvals, "batch_id", batch_ids)
 
     @staticmethod
     def _approvers(conn: Connection, batch_id: str) -> list[str]:

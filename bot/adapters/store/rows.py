@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,7 @@ from bot.domain.change_requests import ChangeKind, ChangeRequest, RequestState
 from bot.domain.watch_state import Notice, NoticeKind
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement
+    from sqlalchemy import ColumnElement, Engine, Table
 
 log = logging.getLogger("bot.audit")
 store_log = logging.getLogger("bot.adapters.store")
@@ -195,3 +195,19 @@ def log_event(values: dict[str, Any] | None) -> None:
     """An audit entry in the log as well, once it is committed."""
     if values is not None and log.isEnabledFor(logging.INFO):
         log.info("audit %s", values.get("action"), extra={"audit": values})
+
+
+def approvers_by(reader: Engine, table: Table, key: str, ids: Sequence[str]) -> dict[str, list[str]]:
+    """The approvers of each of `ids` (the rows of the approvals `table` whose `key` column holds it) in one query,
+    in the order of approval: every ID is a key."""
+    import sqlalchemy as sa
+
+    found: dict[str, list[str]] = {owner: [] for owner in ids}
+    if not found:
+        return found
+    column = table.c[key]
+    with reader.connect() as conn:
+        for owner, approver in conn.execute(
+                sa.select(column, table.c.approver).where(column.in_(list(found))).order_by(table.c.at)):
+            found[owner].append(approver)
+    return found
