@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +34,7 @@ from bot.emulators.planetscale import PlanetScaleEmulator
 from bot.emulators.planetscale_demo import seed_demo
 from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
-from bot.emulators.slack import SlackEmulator, SlackEvent, SlackState, demo_slack_state
+from bot.emulators.slack import MethodFault, SlackEmulator, SlackEvent, SlackState, demo_slack_state
 from bot.emulators.slack_requests import (
     block_actions_body,
     signed_headers,
@@ -69,6 +71,22 @@ ALICE = "U0ALICE001"
 # by a `MethodFault.until` gate): it holds every Slack call of the command, so its read is long enough that an
 # ordinary answer slowed by a loaded machine still comes in time, and the rest keep their usual length.
 ANSWER_LOST_TIMEOUT = httpx.Timeout(10.0, read=2.0)
+
+
+@contextlib.contextmanager
+def answer_lost(bot: Bot, method: str, **fault: Any) -> Iterator[None]:
+    """Meanwhile Slack does what `method` asks (the calls `fault`'s filters match) but answers only once the bot
+    has stopped waiting (its Slack client's read cut to ANSWER_LOST_TIMEOUT's), however slow the machine."""
+    pool = bot.app.client.http.client  # type: ignore[attr-defined]
+    usual = pool.timeout
+    pool.timeout = ANSWER_LOST_TIMEOUT
+    answered = threading.Event()
+    bot.slack.add_fault(MethodFault(method, until=answered, **fault))
+    try:
+        yield
+    finally:
+        pool.timeout = usual
+        answered.set()
 
 
 @pytest.fixture(autouse=True)

@@ -5,10 +5,8 @@ pipeline, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
-
 from approval_helpers import ALICE, approvals_bot, sweep, swept_later
-from conftest import ANSWER_LOST_TIMEOUT, CHANNEL, Bot
+from conftest import CHANNEL, Bot, answer_lost
 from processes import wait_until
 
 from bot.domain.change_requests import RequestState
@@ -26,16 +24,8 @@ def posted(bot: Bot) -> list[SlackEvent]:
 
 def test_a_lost_post_found_while_its_update_is_rate_limited_is_kept_where_it_is(approvals_bot: Bot) -> None:
     bot = approvals_bot
-    pool = bot.app.client.http.client  # type: ignore[attr-defined]
-    usual = pool.timeout
-    pool.timeout = ANSWER_LOST_TIMEOUT
-    answered = threading.Event()  # Slack answers once the bot has stopped waiting, however slow the machine
-    bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, channel=CHANNEL, in_thread=False))
-    try:
+    with answer_lost(bot, "chat.postMessage", channel=CHANNEL, in_thread=False):
         bot.command(f"update acme/app-db {DEV} target=production", user=ALICE)
-    finally:
-        pool.timeout = usual
-        answered.set()
     wait_until(lambda: posted(bot), "the post Slack took never landed")
     [request] = bot.deps.store.requests([RequestState.PENDING])
     assert request.message_ts is None

@@ -5,18 +5,15 @@ were never shown it, and expires. Through Bolt's pipeline, on SQLite and Postgre
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from approval_helpers import ALICE, CAROL, approvals_bot, sweep, swept_later
 from bulk_helpers import button, channel_messages
-from conftest import ANSWER_LOST_TIMEOUT, CHANNEL, Bot
+from conftest import CHANNEL, Bot, answer_lost
 from processes import wait_until
 from test_bulk import add_databases
 
 from bot.domain.batches import BatchState
 from bot.emulators.planetscale import PlanetScaleState
-from bot.emulators.slack import MethodFault
 from handlers.bulk_blocks import BULK_APPROVE
 
 __all__ = ["approvals_bot"]  # fixtures, used by name
@@ -27,17 +24,9 @@ def test_a_bulk_change_whose_posts_answer_was_lost_is_shown_in_its_channel_once(
     approvals_bot: Bot, planetscale: PlanetScaleState, taken: bool
 ) -> None:
     add_databases(planetscale, "unseen", 2)
-    pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
-    usual = pool.timeout
-    pool.timeout = ANSWER_LOST_TIMEOUT
-    answered = threading.Event()  # Slack answers once the bot has stopped waiting, however slow the machine
-    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, channel=CHANNEL, in_thread=False,
-                                              status=None if taken else 503))
-    try:
+    with answer_lost(approvals_bot, "chat.postMessage", channel=CHANNEL, in_thread=False,
+                     status=None if taken else 503):
         approvals_bot.command('update acme/unseen-* "Production daily" retention=14d', user=ALICE)
-    finally:
-        pool.timeout = usual
-        answered.set()
     if taken:  # the late answer lands within the test: waited for, as a loaded machine may land it later
         wait_until(lambda: [m for m in channel_messages(approvals_bot) if m.channel == CHANNEL],
                    "the post Slack took never landed")
@@ -64,16 +53,8 @@ def test_a_bulk_changes_thread_shown_by_a_click_after_its_post_was_lost_gets_its
     where it is before any sweep looks: the next sweeps put its list of policies in its thread once, and post
     no second message."""
     add_databases(planetscale, "clicked", 2)
-    pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
-    usual = pool.timeout
-    pool.timeout = ANSWER_LOST_TIMEOUT
-    answered = threading.Event()
-    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, channel=CHANNEL, in_thread=False))
-    try:
+    with answer_lost(approvals_bot, "chat.postMessage", channel=CHANNEL, in_thread=False):
         approvals_bot.command('update acme/clicked-* "Production daily" retention=14d', user=ALICE)
-    finally:
-        pool.timeout = usual
-        answered.set()
     wait_until(lambda: [m for m in channel_messages(approvals_bot) if m.channel == CHANNEL],
                "the post Slack took never landed")  # its late answer, waited for: a fixed pause may end first
     [message] = [m for m in channel_messages(approvals_bot) if m.channel == CHANNEL]

@@ -5,11 +5,9 @@ Bolt's pipeline, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
-
 from approval_helpers import ALICE, CAROL, approvals_bot, sweep, swept_later
 from bulk_helpers import button, channel_messages
-from conftest import ANSWER_LOST_TIMEOUT, CHANNEL, Bot
+from conftest import CHANNEL, Bot, answer_lost
 from processes import wait_until
 from test_bulk import add_databases
 
@@ -25,16 +23,8 @@ def test_a_lost_bulk_post_found_while_its_update_is_rate_limited_is_kept_and_thr
     approvals_bot: Bot, planetscale: PlanetScaleState
 ) -> None:
     add_databases(planetscale, "limited", 2)
-    pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
-    usual = pool.timeout
-    pool.timeout = ANSWER_LOST_TIMEOUT
-    answered = threading.Event()  # Slack answers once the bot has stopped waiting, however slow the machine
-    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, channel=CHANNEL, in_thread=False))
-    try:
+    with answer_lost(approvals_bot, "chat.postMessage", channel=CHANNEL, in_thread=False):
         approvals_bot.command('update acme/limited-* "Production daily" retention=14d', user=ALICE)
-    finally:
-        pool.timeout = usual
-        answered.set()
     wait_until(lambda: [m for m in channel_messages(approvals_bot) if m.channel == CHANNEL],
                "the post Slack took never landed")
     sweep(approvals_bot)
