@@ -23,6 +23,7 @@ from handlers.blocks import (
     fit,
     literal,
     mentions,
+    not_shown,
     packed,
     plural,
     section,
@@ -413,6 +414,6 @@ def batch_entries(batches: Sequence[Batch], user: str, shown: int, where: str) -
                                    else buttons[:2]))
     if len(batches) > shown:
         pending = f"`/backup-policy pending` lists the oldest {PENDING_SHOWN}. " if shown < PENDING_SHOWN else ""
-        result.append(context(f"…and {len(batches) - shown} more not shown. {pending}Each is in its channel, with "
-                              "its buttons; the oldest are listed first, and the rest as they close."))
+        result.append(not_shown(len(batches) - shown, f"{pending}Each is in its channel, with its buttons; the oldest "
+                                                      "are listed first, and the rest as they close."))
     return result
