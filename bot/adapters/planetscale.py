@@ -23,7 +23,7 @@ import httpx
 from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from bot.adapters.planetscale_answers import backups_read, error_body, next_page, not_json
+from bot.adapters.planetscale_answers import backups_read, error_body, holding, next_page, not_json
 from bot.adapters.rate_limit import RateLimiter, describe_wait, retry_after_seconds
 from bot.adapters.within import Within, one_try_seconds, read_within
 from bot.domain.backups import Backup, Branch, now_utc
@@ -172,12 +172,9 @@ class PlanetScaleClient:
         where = f"{organization}/{database}"
         data = self._call("PATCH", self._policy_path(organization, database, policy_id), where,
                           "write_backups", json=update.to_api())
-        after = self._asked(read := self._policy(data, where), policy_id, read.id, where)
         # The answer is the policy after the change: one not holding what was sent did not take it as sent.
-        if unheld := [f for f, v in update.to_api().items() if after.field_value(f) != v]:
-            raise BadResponse(f"PlanetScale answered the change for {where} with the policy not holding its "
-                              f"{', '.join(unheld)}; the bot reads it again to learn what it holds.", status=200)
-        return after
+        return holding(self._asked(read := self._policy(data, where), policy_id, read.id, where), update.to_api(),
+                       f"the change for {where} with the policy", "it again to learn what it holds")
 
     def create_policy(self, organization: str, database: str, values: PolicyUpdate) -> BackupPolicy:
         """POST once: a POST that got no answer may have made the policy, and a second one would make another.
@@ -186,7 +183,10 @@ class PlanetScaleClient:
                f"{segment(database, 'database')}/backup-policies"
         where = f"{organization}/{database}"
         data = self._call("POST", path, where, "write_backups", json=values.to_api())
-        return self._asked(made := self._policy(data, where), str(values.name), made.name, where)
+        # As a PATCH's: a policy not holding what was sent is not known to be the one the POST made.
+        return holding(self._asked(made := self._policy(data, where), str(values.name), made.name, where),
+                       values.to_api(), f"the creation for {where} with a policy", "the policies again to learn "
+                       "what was made")
 
     def delete_policy(self, organization: str, database: str, policy_id: str) -> None:
         """DELETE (204). Repeating it is safe: a second DELETE of a policy gone answers 404."""

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from bot.domain.backups import Backup, parse_time
 from bot.domain.naming import outside
+from bot.domain.policy import BackupPolicy
 from bot.domain.ports import BadResponse
 
 # How far ahead of this machine's clock a backup's time may lie (the two clocks' drift): past it, the backup did not
@@ -33,6 +34,14 @@ def error_body(content: bytes) -> tuple[str | None, str | None]:
     code, message = body.get("code"), body.get("message")
     # A code is a short name (`not_found`); a broken gateway's may be megabytes, logged with each try.
     return (str(code)[:100] if code else None), (str(message)[:300] if message else None)
+
+
+def holding(policy: BackupPolicy, sent: dict[str, Any], answered: str, read: str) -> BackupPolicy:
+    """A write's answer when it holds every value sent; else a BadResponse, so that what was written is read."""
+    if unheld := [f for f, v in sent.items() if policy.field_value(f) != v]:
+        raise BadResponse(f"PlanetScale answered {answered} not holding its {', '.join(unheld)}; the bot reads "
+                          f"{read}.", status=200)
+    return policy
 
 
 def next_page(named: Any, page: int, where: str, taken: int) -> int | None:

@@ -52,10 +52,14 @@ def same_address(email: str) -> str:
 def planetscale_roles(client: WebClient, planetscale: PlanetScaleClient) -> RoleLookup:
     def role_of(organization: str, user: str) -> str | None:
         try:
-            profile = client.users_info(user=user)["user"]["profile"]  # its shape checked where it arrived
+            answered = client.users_info(user=user)["user"]  # its shape checked where it arrived
         except SlackApiError as exc:
             error = _refused("users.info", "a user", exc)
             raise DirectoryError(error if error.startswith("Slack") else f"Slack's {error}") from None
+        if answered["id"] != user:  # another user's address would give them that user's role
+            raise DirectoryError("Slack answered users.info about another user than the one asked; try again, and "
+                                 "report it if it persists")
+        profile = answered["profile"]
         email = same_address(profile.get("email") or "")
         if not email:
             raise DirectoryError("Slack did not share your e-mail address (the app needs the users:read.email "

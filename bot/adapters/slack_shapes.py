@@ -143,8 +143,9 @@ def readable(method: str, body: Any) -> bool:
         return False
     ok = body.get("ok")
     if ok is not True:
-        # A false `ok` is a refusal slack_sdk raises; a true value other than `true` it would take as success.
-        return not ok
+        # A false `ok` is a refusal slack_sdk raises; a true value other than `true` it would take as success. A
+        # method that acts is refused only by `false`: answered without one (missing, null), it may have acted.
+        return ok is False or (not ok and method not in ACTS)
     shape = READS.get(method) or ACTS.get(method)
     if shape is None:
         return True

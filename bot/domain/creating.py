@@ -48,7 +48,7 @@ from bot.domain.policy import (
     planned_policy,
     shows_something,
 )
-from bot.domain.ports import Claim, NotFound, PlanetScaleError, RateLimited
+from bot.domain.ports import BadResponse, Claim, NotFound, PlanetScaleError, RateLimited
 from bot.domain.read_gate import Lookup, as_told, readable_targets
 from bot.domain.reading import PolicyNotFound
 
@@ -226,6 +226,15 @@ class Creating(Applying):
             return self._not_sent(claim, attempt, exc, "creation", unsent,
                                   partial(self._settle_lifecycle, claim, by, exc.user_message,
                                           answered=exc.answered))
+        known = DatabaseFacts.of(request.facts)
+        if known is not None and any(i == made.id for i, _, _ in known.policies):
+            # Another policy's answer tells nothing of what the POST made (its Revert would delete that policy):
+            # what PlanetScale lists decides, as for an answer lost.
+            other = BadResponse(f"PlanetScale answered the creation for {db.organization}/{db.database} with the ID "
+                                "of a policy the database held before it was sent; the bot reads the policies again "
+                                "to learn what was made.", status=200)
+            return self._not_sent(claim, attempt, other, "creation", False,
+                                  partial(self._settle_lifecycle, claim, by, other.user_message, answered=True))
         return self._created(claim, made, replace(attempt, action="applied"))
 
     def _created(self, claim: Claim, made: BackupPolicy, record: AuditEvent, how: str = "Applied.") -> Outcome:

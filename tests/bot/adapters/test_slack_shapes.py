@@ -102,6 +102,16 @@ def test_an_answer_not_ok_is_left_to_slack_sdk(ok: Any) -> None:
     assert readable("users.info", {"ok": ok, "user": 7})
 
 
+@pytest.mark.parametrize("method", sorted(ACTS))
+@pytest.mark.parametrize("ok", [None, 0, "", "missing"])
+def test_an_answer_to_a_method_that_acts_without_a_false_ok_is_unreadable(method: str, ok: Any) -> None:
+    """Slack answered 200 without saying it refused: the post or view may have been made, so it is not taken for a
+    refusal (whose caller would post the message again another way)."""
+    body = {} if ok == "missing" else {"ok": ok}
+    assert not readable(method, {**body, **POSTED, "view": {"id": "V0000000001"}})
+    assert readable(method, {"ok": False, "error": "some_new_error"})
+
+
 @pytest.mark.parametrize("ok", [1, "true", "false", [True]])
 def test_an_ok_that_is_true_but_not_exactly_true_is_unreadable(ok: Any) -> None:
     """slack_sdk takes any true value for `ok` as success, so the bot would read fields it never checked."""

@@ -27,7 +27,7 @@ def test_the_creation_is_posted_without_an_edit_button(approvals_bot: Bot, plane
                                                        caplog: pytest.LogCaptureFixture, policy_id: str) -> None:
     approvals_bot.use_rules(OPEN_RULES)
     created = {**planetscale.policies[("acme", "app-db")]["bp03devday"], "id": policy_id, "name": "Nightly",
-               "display_name": "Nightly"}
+               "display_name": "Nightly", "retention_value": 7, "schedule_time": "02:00"}  # what NIGHTLY sends
     planetscale.add_fault(Fault(method="POST", status=201, body=json.dumps(created), path_contains="backup-policies"))
     reply = approvals_bot.command(f"create acme/app-db {NIGHTLY}")
     assert "Something went wrong" not in reply.all_text()

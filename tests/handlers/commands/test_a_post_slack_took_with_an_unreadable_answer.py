@@ -18,6 +18,10 @@ from handlers.blocks import APPROVE
 
 GARBLED = {"cut short": b'{"ok": true, "channel": "C0DBAOPS01", "ts": "17', "a page": b"<html>Bad gateway</html>",
            "empty": b"",
+           # Answers of another shape, read whole: Slack answered 200, so it may have acted.
+           "no ok": b'{"channel": "C0DBAOPS01", "ts": "1700000000.000100"}',
+           "ok null": b'{"ok": null, "channel": "C0DBAOPS01", "ts": "1700000000.000100"}',
+           "no ts": b'{"ok": true, "channel": "C0DBAOPS01"}', "a list": b'[{"ok": true}]',
            # Slack's own words for these: "It's possible some aspect of the operation succeeded before the error
            # was raised".
            "internal_error": b'{"ok": false, "error": "internal_error"}',

@@ -54,6 +54,17 @@ def test_a_users_info_answer_without_a_user_is_told(rules: Bot, planetscale: Pla
     assert planetscale.calls("PATCH") == []
 
 
+def test_a_users_info_answer_about_another_user_gives_no_role(rules: Bot, planetscale: PlanetScaleState) -> None:
+    """users.info asked about Bob (a PlanetScale member) answered with Alice (an admin), readable in every field:
+    the role check took Alice's address, and Bob's production change was sent as an admin's (review rev20t)."""
+    alice = {"id": ALICE, "name": "alice", "profile": {"email": "alice@acme.example"}}
+    rules.slack.add_fault(MethodFault("users.info", body={"ok": True, "user": alice}, times=None))
+    reply = rules.command(f"update acme/app-db {PROD} retention=5d", user=BOB)
+    assert "could not be checked" in text(reply) and "another user" in text(reply), text(reply)
+    assert planetscale.calls("PATCH") == []
+    assert not [c for c in planetscale.calls("GET") if "/members" in c.path]
+
+
 @pytest.mark.parametrize("answer", [
     {"ok": True, "usergroups": "S0DBATEAM1"},
     {"ok": True, "usergroups": {"id": "S0DBATEAM1"}},
