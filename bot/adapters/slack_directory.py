@@ -73,9 +73,10 @@ def planetscale_roles(client: WebClient, planetscale: PlanetScaleClient) -> Role
         except PlanetScaleError as exc:
             raise DirectoryError(f"PlanetScale's member list could not be read: {exc.user_message} The token "
                                  "needs `read_organization`") from None
-        for member in members:
-            if same_address(member.email) == email:
-                return member.role
-        return None
+        roles = sorted({member.role for member in members if same_address(member.email) == email})
+        if len(roles) > 1:  # neither is more this person's than the other, and one may be an admin's
+            raise DirectoryError(f"PlanetScale lists your e-mail address twice in {organization}, with the roles "
+                                 f"{' and '.join(roles)}; ask an admin of {organization} to remove the extra member")
+        return roles[0] if roles else None
 
     return role_of
