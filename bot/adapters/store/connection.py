@@ -55,6 +55,9 @@ POSTGRES_REFUSALS = frozenset({"25006", "53100"})
 # How long `healthy` says so after the last write refused: the inbox keeper writes every few seconds, so a database
 # that goes on refusing is said to, and one that takes writes again is healthy within this.
 REFUSAL_SHOWN_SECONDS = 60.0
+# How PostgreSQL refuses a new connection past a role's, a database's or the server's limit (SQLSTATE 53300): libpq
+# reports it while connecting, where psycopg's error carries no SQLSTATE, so its server's words are matched.
+CONNECTIONS_REFUSED = ("too many connections", "remaining connection slots are reserved", "too many clients")
 
 
 def refusal(exc: BaseException) -> str | None:
@@ -64,6 +67,15 @@ def refusal(exc: BaseException) -> str | None:
             getattr(exc, "sqlstate", None) in POSTGRES_REFUSALS:
         return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
     return None
+
+
+def connections_refused(exc: BaseException) -> str | None:
+    """PostgreSQL's reason for refusing a new connection (SQLSTATE 53300), in its own words; None for any other."""
+    if getattr(exc, "sqlstate", None) != "53300" and not any(words in str(exc) for words in CONNECTIONS_REFUSED):
+        return None
+    text = str(exc)
+    return text[text.find("FATAL:"):].split("\n")[0].removeprefix("FATAL:").strip()[:200] if "FATAL:" in text \
+        else (text.splitlines() or [type(exc).__name__])[0][:200]
 
 
 class SchemaAhead(Exception):
@@ -264,6 +276,8 @@ class Connected:
         self._lock = threading.Lock()
         # When the database last refused a write, and why (`refusal`).
         self.refused: tuple[float, str] | None = None
+        # When PostgreSQL last refused this process a connection, and why (`connections_refused`).
+        self.crowded: tuple[float, str] | None = None
         # The SQLite file the first connection opened (`file_identity`), and those opened since.
         self.opened: list[tuple[int, int] | None] = []
         # The rows skipped because their JSON does not decode, as "<kind> <ID>" (store/rows.py `damaged`).
@@ -374,6 +388,17 @@ class Connected:
         reason = refusal(exc)
         if reason is not None:
             self.refused = (self.clock(), reason)
+        crowded = connections_refused(exc)
+        if crowded is not None:
+            self.crowded = (self.clock(), crowded)
+
+    def crowded_out(self) -> str | None:
+        """Why PostgreSQL refused this process a connection within the last REFUSAL_SHOWN_SECONDS; None if not."""
+        crowded = self.crowded
+        if crowded is None or self.clock() - crowded[0] >= REFUSAL_SHOWN_SECONDS:
+            return None
+        return (f"PostgreSQL refuses the bot's connections ({crowded[1]}): work waits or fails; raise the role's, "
+                "the database's or the server's connection limit, or run fewer instances or BACKUP_BOT_WORKERS")
 
     def close(self) -> None:
         if isinstance(self.clock, DatabaseClock):
@@ -474,4 +499,7 @@ class Connected:
         refused = self.refused
         if refused is not None and self.clock() - refused[0] < REFUSAL_SHOWN_SECONDS:
             return False, f"the database refuses writes ({refused[1]}): no change or acked request can be recorded"
+        crowded = self.crowded_out()
+        if crowded is not None:
+            return False, crowded
         return True, f"schema version {version}"
