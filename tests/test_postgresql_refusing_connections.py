@@ -3,6 +3,7 @@ connections"): every person is still answered, and /healthz says why the work af
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,29 @@ def test_healthz_says_postgresql_refuses_the_workers_connections(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_loop_failing_alike_on_every_run_logs_its_traceback_once(
+        tmp_path: Path, slack_server: Any, planetscale_server: Any, postgres_url: str, crowded_role: str) -> None:
+    """The inbox's keeper meets 53300 every 2 s while PostgreSQL refuses connections: it logged some sixty lines of
+    traceback each time, in each process, a storm that buried what else the log said. Now the traceback once, then
+    one line per run, naming the error and how many runs failed in a row."""
+    (tmp_path / "access.toml").write_text(access_rules(0))
+    port = free_port()
+    env = {**serve_env(slack_server, planetscale_server, crowded_role), "BACKUP_BOT_WORKERS": "1"}
+    process = start(env, tmp_path, port)
+    log = tmp_path / "serve.log"
+
+    def records() -> list[dict[str, Any]]:
+        return [r for r in map(json.loads, log.read_text().splitlines()) if "inbox leases failed" in r["message"]]
+
+    try:
+        crowd(postgres_url, crowded_role, 1)
+        wait_until(lambda: len(records()) >= 8, "the inbox's keeper fails run after run", timeout=60)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    failed = records()
+    told_whole = [r for r in failed if "Traceback" in r["message"]]
+    assert len(told_whole) <= 2  # once in serve, once in its worker
+    assert any("too many connections" in r["message"] and "times in a row" in r["message"] for r in failed)
