@@ -41,7 +41,7 @@ class Repeating:
                     log.exception("the %s failed; trying again in %.0f s", self.name, self.every)
             else:
                 if failing is not None:
-                    log.info("the %s works again after %d failed runs", self.name, repeats + 1)
+                    log.info("the %s succeeded after %d failed runs", self.name, repeats + 1)
                 failing, repeats = None, 0
             took = time.monotonic() - began if self.fixed_rate else 0.0
             self._stop.wait(max(0.0, self.every - took))
