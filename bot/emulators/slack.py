@@ -2,7 +2,8 @@
 
 It answers as Slack does (`{"ok": false, "error": "…"}` with HTTP 200, 429 with `Retry-After`), checks the
 bot token, refuses what Slack refuses in messages and views (`block_kit.py`: `invalid_blocks` and
-`invalid_arguments` naming each problem; each refusal is also kept in `refusals`), enforces the `trigger_id`
+`invalid_arguments` naming each problem, `view_too_large` past 250 KB; each refusal is also kept in `refusals`),
+enforces the `trigger_id`
 rules (valid 3 seconds, once), answers with faults (`MethodFault`: an error, a status, a delay, broken headers,
 a body of the test's choosing with HTTP 200, as Slack answers, or the usual work done and its answer garbled),
 and keeps every message, ephemeral message, response and view in one ordered `events` list that the console
@@ -358,7 +359,7 @@ class SlackEmulator:
 
     def _view(self, args: dict[str, Any], kind: str) -> dict[str, Any]:
         view = _json_arg(args.get("view"))
-        refusal = check_view(view)
+        refusal = check_view(view) or too_large(args.get("view"))
         if refusal is not None:
             return self.state.refuse(kind.replace("view_", "views."), refusal)
         with self.state.lock:
@@ -393,7 +394,7 @@ class SlackEmulator:
         if user not in self.state.users:
             return {"ok": False, "error": "invalid_arguments"}
         view = _json_arg(args.get("view"))
-        refusal = check_view(view)
+        refusal = check_view(view) or too_large(args.get("view"))
         if refusal is not None:
             return self.state.refuse("views.publish", refusal)
         if view.get("type") != "home":
@@ -460,6 +461,18 @@ def _valid_metadata(metadata: Any) -> bool:
     """Slack's message metadata: an `event_type` (a string) and an `event_payload` (an object)."""
     return (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
             and bool(metadata["event_type"]) and isinstance(metadata.get("event_payload"), dict))
+
+
+# Slack refuses a view whose JSON, as sent, is over 250 KB (views.open, views.push, views.update, views.publish).
+MAX_VIEW_BYTES = 250 * 1000
+
+
+def too_large(sent: Any) -> Refusal | None:
+    """Slack's refusal of a view over MAX_VIEW_BYTES, counted as sent: the `view` argument's JSON text."""
+    text = sent if isinstance(sent, str) else json.dumps(sent, separators=(",", ":"))
+    size = len(text.encode("utf-8", "surrogatepass"))
+    return Refusal("view_too_large", [f"the view is {size} bytes; the most is {MAX_VIEW_BYTES} "
+                                      "[json-pointer:/view]"]) if size > MAX_VIEW_BYTES else None
 
 
 def _json_arg(value: Any) -> Any:
