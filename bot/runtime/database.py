@@ -31,8 +31,22 @@ def migrate(store: Store) -> None:
                             "back as the README's 'Going back' says (the newer release's downgrade first, or the "
                             "backup taken before it).") from None
     except (SQLAlchemyError, ValueError) as exc:  # ValueError: a URL SQLAlchemy cannot read
+        unwritable = unwritable_folder(store.url)
+        if unwritable is not None:
+            raise SettingsError(f"BACKUP_BOT_DATABASE_URL: {unwritable}: {FOLDER_FIX}.") from None
         raise SettingsError(f"BACKUP_BOT_DATABASE_URL cannot be used ({reason_of(exc)}): check that the database "
                             "exists and is reachable.") from None
+
+
+FOLDER_FIX = "let the bot's user write in that folder, or move the database to a folder it may write in"
+
+
+def unwritable_folder(url: str) -> str | None:
+    """Why a SQLite database that is there cannot be opened: its folder takes none of SQLite's files; None if not."""
+    from bot.adapters.store.sqlite_file import folder_refusal, sqlite_path
+
+    path = sqlite_path(url) if url.startswith("sqlite") else None
+    return None if path is None else folder_refusal(path)
 
 
 def reason_of(exc: BaseException) -> str:

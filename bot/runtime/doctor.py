@@ -24,7 +24,7 @@ from bot.domain.access_file import AccessFile
 from bot.domain.access_rules import USER_ID, AccessFileError, AccessRules, Rule
 from bot.domain.naming import unmarked
 from bot.domain.ports import BadResponse, Forbidden, NotFound, PlanetScaleError, Unauthorized, Unavailable, Unreachable
-from bot.runtime.database import foreign_schema, several_revisions
+from bot.runtime.database import FOLDER_FIX, foreign_schema, several_revisions, unwritable_folder
 from bot.runtime.doctor_places import budget_place, database_place, sqlite_path
 from bot.runtime.settings import Settings, SettingsError
 from handlers.blocks import plural
@@ -208,6 +208,10 @@ def check_database(url: str, report: Report) -> None:
                        "then run `backup-bot migrate`")
         return
     except Exception as exc:  # unreachable, or a URL SQLAlchemy cannot even parse
+        unwritable = unwritable_folder(url)
+        if unwritable is not None:
+            report.problem(f"{where}: {unwritable}, so serve cannot open it", FOLDER_FIX)
+            return
         reason = type(getattr(exc, "orig", None) or exc).__name__
         report.problem(f"database unreachable at {where} ({reason})",
                        "check BACKUP_BOT_DATABASE_URL (sqlite:///path/to/file.db or postgresql://user@host/db), "
