@@ -29,7 +29,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bot.emulators import slack_conversations
-from bot.emulators.block_kit import Refusal, check_message, check_posted, check_view
+from bot.emulators.block_kit import Refusal, check_message, check_posted, check_view, too_large
 
 TRIGGER_TTL_SECONDS = 3.0
 HELD_AT_MOST = 60.0  # a gated answer (`MethodFault.until`) never set answers after this
@@ -461,18 +461,6 @@ def _valid_metadata(metadata: Any) -> bool:
     """Slack's message metadata: an `event_type` (a string) and an `event_payload` (an object)."""
     return (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
             and bool(metadata["event_type"]) and isinstance(metadata.get("event_payload"), dict))
-
-
-# Slack refuses a view whose JSON, as sent, is over 250 KB (views.open, views.push, views.update, views.publish).
-MAX_VIEW_BYTES = 250 * 1000
-
-
-def too_large(sent: Any) -> Refusal | None:
-    """Slack's refusal of a view over MAX_VIEW_BYTES, counted as sent: the `view` argument's JSON text."""
-    text = sent if isinstance(sent, str) else json.dumps(sent, separators=(",", ":"))
-    size = len(text.encode("utf-8", "surrogatepass"))
-    return Refusal("view_too_large", [f"the view is {size} bytes; the most is {MAX_VIEW_BYTES} "
-                                      "[json-pointer:/view]"]) if size > MAX_VIEW_BYTES else None
 
 
 def _json_arg(value: Any) -> Any:

@@ -14,7 +14,7 @@ class TooLarge(OSError):
     """A settings file over MOST_BYTES, left unread."""
 
     def __init__(self) -> None:
-        super().__init__(0, f"it is over {MOST_BYTES >> 20} MB")
+        super().__init__(0, f"it is over {MOST_BYTES >> 20} MB, far more than any settings or secret")
 
 
 def regular_bytes(path: str) -> bytes:
@@ -35,8 +35,8 @@ def unreadable(dotenv_file: str) -> list[str]:
     try:
         content = regular_bytes(dotenv_file)
     except TooLarge:
-        return [f"{dotenv_file} is over {MOST_BYTES >> 20} MB, far more than any settings: is it the right file? "
-                "(a .env holds NAME=value lines)"]
+        return [f"{dotenv_file} is over {MOST_BYTES >> 20} MB, far more than any settings or secret: is it the right "
+                "file? (a .env holds NAME=value lines)"]
     except OSError as exc:
         return [f"{dotenv_file} cannot be read: {exc.strerror or type(exc).__name__}."]
     try:

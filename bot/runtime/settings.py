@@ -23,7 +23,7 @@ from bot.domain.field_problems import FieldProblem, field_problems
 from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
 from bot.domain.policy import lone_surrogate
 from bot.runtime.dotenv_repeats import assignments, repeated
-from bot.runtime.files import MOST_BYTES, TooLarge, regular_bytes, unreadable
+from bot.runtime.files import regular_bytes, unreadable
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 GROUP_CACHE_MAX_AGE_MOST = 7 * 86400
@@ -188,9 +188,6 @@ def _secret_files(environment: Mapping[str, str], dotenv_file: str | None, probl
             continue
         try:
             found[name] = regular_bytes(path).decode("utf-8").strip()
-        except TooLarge:
-            problems.append(f"{name}_FILE: {path} is over {MOST_BYTES >> 20} MB, far more than a secret: point it "
-                            "at the file holding only the secret.")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
             problems.append(f"{name}_FILE cannot be read ({reason}): point it at a readable file holding only "

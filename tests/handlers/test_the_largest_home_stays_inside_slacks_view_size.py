@@ -17,8 +17,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.domain.grammar import MAX_REASON_LENGTH
 from bot.domain.policy import MAX_NAME_LENGTH
+from bot.emulators.block_kit import MAX_VIEW_BYTES
 from bot.emulators.serving import BackgroundServer
-from bot.emulators.slack import MAX_VIEW_BYTES, SlackEmulator, SlackState
+from bot.emulators.slack import SlackEmulator, SlackState
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
 

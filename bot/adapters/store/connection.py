@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.clock import DatabaseClock
+from bot.adapters.store.crowding import connections_refused
 from bot.adapters.store.sqlite_file import file_gone, file_identity, sqlite_path
 
 if TYPE_CHECKING:
@@ -55,9 +56,6 @@ POSTGRES_REFUSALS = frozenset({"25006", "53100"})
 # How long `healthy` says so after the last write refused: the inbox keeper writes every few seconds, so a database
 # that goes on refusing is said to, and one that takes writes again is healthy within this.
 REFUSAL_SHOWN_SECONDS = 60.0
-# How PostgreSQL refuses a new connection past a role's, a database's or the server's limit (SQLSTATE 53300): libpq
-# reports it while connecting, where psycopg's error carries no SQLSTATE, so its server's words are matched.
-CONNECTIONS_REFUSED = ("too many connections", "remaining connection slots are reserved", "too many clients")
 
 
 def refusal(exc: BaseException) -> str | None:
@@ -67,15 +65,6 @@ def refusal(exc: BaseException) -> str | None:
             getattr(exc, "sqlstate", None) in POSTGRES_REFUSALS:
         return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
     return None
-
-
-def connections_refused(exc: BaseException) -> str | None:
-    """PostgreSQL's reason for refusing a new connection (SQLSTATE 53300), in its own words; None for any other."""
-    if getattr(exc, "sqlstate", None) != "53300" and not any(words in str(exc) for words in CONNECTIONS_REFUSED):
-        return None
-    text = str(exc)
-    return text[text.find("FATAL:"):].split("\n")[0].removeprefix("FATAL:").strip()[:200] if "FATAL:" in text \
-        else (text.splitlines() or [type(exc).__name__])[0][:200]
 
 
 class SchemaAhead(Exception):
