@@ -4,6 +4,8 @@ connections"): every person is still answered, and /healthz says why the work af
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,3 +107,20 @@ def test_a_loop_failing_alike_on_every_run_logs_its_traceback_once(
     told_whole = [r for r in failed if "Traceback" in r["message"]]
     assert len(told_whole) <= 2  # once in serve, once in its worker
     assert any("too many connections" in r["message"] and "times in a row" in r["message"] for r in failed)
+
+
+def test_migrate_and_doctor_say_postgresql_refuses_a_connection_and_the_fix(
+        tmp_path: Path, slack_server: Any, planetscale_server: Any, postgres_url: str, crowded_role: str) -> None:
+    """At start, every connection refused: `serve`'s migration (as `migrate` and the audit commands) said "check
+    that the database exists and is reachable" and `doctor` "database unreachable (OperationalError)… the database
+    server is running", though it is, and answers: both now say PostgreSQL refuses a connection, and the fix."""
+    (tmp_path / "access.toml").write_text(access_rules(0))
+    crowd(postgres_url, crowded_role, 0)
+    env = serve_env(slack_server, planetscale_server, crowded_role)
+    for args in (["migrate"], ["doctor"]):
+        done = subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+        said = done.stdout + done.stderr
+        assert done.returncode != 0 and "Traceback" not in said, said[-2000:]
+        assert "PostgreSQL refuses the bot a connection (too many connections for role" in said, said[-2000:]
+        assert "raise the connection limit" in said

@@ -18,6 +18,7 @@ def migrate(store: Store) -> None:
 
     from bot.adapters.migrations import ForeignRevision, SeveralRevisions
     from bot.adapters.store.connection import SchemaAhead
+    from bot.adapters.store.crowding import connections_refused
 
     try:
         store.migrate()
@@ -34,10 +35,16 @@ def migrate(store: Store) -> None:
         unwritable = unwritable_folder(store.url)
         if unwritable is not None:
             raise SettingsError(f"BACKUP_BOT_DATABASE_URL: {unwritable}: {FOLDER_FIX}.") from None
+        crowded = connections_refused(getattr(exc, "orig", None) or exc)
+        if crowded is not None:
+            raise SettingsError(f"BACKUP_BOT_DATABASE_URL: PostgreSQL refuses the bot a connection ({crowded}): "
+                                f"{CROWDED_FIX}.") from None
         raise SettingsError(f"BACKUP_BOT_DATABASE_URL cannot be used ({reason_of(exc)}): check that the database "
                             "exists and is reachable.") from None
 
 
+CROWDED_FIX = ("raise the connection limit of the role, the database or the server, or end the sessions that hold "
+               "its connections; each of the bot's processes (serve, its workers) opens a few")
 FOLDER_FIX = "let the bot's user write in that folder, or move the database to a folder it may write in"
 
 
