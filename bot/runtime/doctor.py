@@ -20,12 +20,11 @@ from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.adapters.slack_http import SlackClient, SlackHttp
 from bot.adapters.slack_shapes import UNREADABLE, error_of
 from bot.adapters.store import Store
-from bot.adapters.store.crowding import connections_refused
 from bot.domain.access_file import AccessFile
 from bot.domain.access_rules import USER_ID, AccessFileError, AccessRules, Rule
 from bot.domain.naming import unmarked
 from bot.domain.ports import BadResponse, Forbidden, NotFound, PlanetScaleError, Unauthorized, Unavailable, Unreachable
-from bot.runtime.database import CROWDED_FIX, FOLDER_FIX, foreign_schema, several_revisions, unwritable_folder
+from bot.runtime.database import cannot_open, foreign_schema, several_revisions
 from bot.runtime.doctor_places import budget_place, database_place, sqlite_path
 from bot.runtime.settings import Settings, SettingsError
 from handlers.blocks import plural
@@ -209,13 +208,9 @@ def check_database(url: str, report: Report) -> None:
                        "then run `backup-bot migrate`")
         return
     except Exception as exc:  # unreachable, or a URL SQLAlchemy cannot even parse
-        unwritable = unwritable_folder(url)
-        if unwritable is not None:
-            report.problem(f"{where}: {unwritable}, so serve cannot open it", FOLDER_FIX)
-            return
-        crowded = connections_refused(getattr(exc, "orig", None) or exc)
-        if crowded is not None:
-            report.problem(f"{where}: PostgreSQL refuses the bot a connection ({crowded})", CROWDED_FIX)
+        known = cannot_open(url, exc)
+        if known is not None:  # a folder SQLite cannot write in, PostgreSQL refusing a connection
+            report.problem(f"{where}: {known[0]}", known[1])
             return
         reason = type(getattr(exc, "orig", None) or exc).__name__
         report.problem(f"database unreachable at {where} ({reason})",
