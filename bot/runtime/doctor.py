@@ -126,7 +126,8 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
         report.problem(f"{settings.access_file} does not exist",
                        "copy access.example.toml to it, or set BACKUP_BOT_ACCESS_FILE")
     except AccessFileError as exc:
-        report.problem(str(exc), "correct that line; the bot will not start until it parses")
+        report.problem(str(exc), "correct that line; the bot will not start until it parses" if " line " in str(exc)
+                       else "mend the file as said; the bot will not start until it is mended")
     except OSError as exc:
         report.problem(f"{settings.access_file} cannot be read ({exc.strerror or type(exc).__name__})",
                        "point BACKUP_BOT_ACCESS_FILE at the rules file and let the bot's user read it")
