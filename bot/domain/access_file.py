@@ -126,7 +126,7 @@ class AccessFile:
             self.last_error = None
             log.info("reloaded the access rules from %s", self.path)
         except AccessFileError as exc:
-            self._note(f"{middle_cut(str(exc), REASON_CHARS)}; keeping the last good rules.")
+            self._note(f"{middle_cut(str(exc).rstrip('.'), REASON_CHARS)}; keeping the last good rules.")
         except OSError as exc:  # as when its stat fails: the path, and the reason in words
             self._note(f"{self.path} cannot be read ({exc.strerror or type(exc).__name__}); keeping the last good "
                        "rules.")

@@ -11,6 +11,7 @@ bot does not use are handed to slack_sdk's own models, which know their limits.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -451,3 +452,15 @@ class _Checker:
             self.string(view["private_metadata"], f"{pointer}/private_metadata", MAX_PRIVATE_METADATA, minimum=0)
         self.optional_string(view, "callback_id", pointer, MAX_ID)
         self.optional_string(view, "external_id", pointer, MAX_ID)
+
+
+# Slack refuses a view whose JSON, as sent, is over 250 KB (views.open, views.push, views.update, views.publish).
+MAX_VIEW_BYTES = 250 * 1000
+
+
+def too_large(sent: Any) -> Refusal | None:
+    """Slack's refusal of a view over MAX_VIEW_BYTES, counted as sent: the `view` argument's JSON text."""
+    text = sent if isinstance(sent, str) else json.dumps(sent, separators=(",", ":"))
+    size = len(text.encode("utf-8", "surrogatepass"))
+    return Refusal("view_too_large", [f"the view is {size} bytes; the most is {MAX_VIEW_BYTES} "
+                                      "[json-pointer:/view]"]) if size > MAX_VIEW_BYTES else None

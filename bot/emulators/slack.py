@@ -2,7 +2,8 @@
 
 It answers as Slack does (`{"ok": false, "error": "…"}` with HTTP 200, 429 with `Retry-After`), checks the
 bot token, refuses what Slack refuses in messages and views (`block_kit.py`: `invalid_blocks` and
-`invalid_arguments` naming each problem; each refusal is also kept in `refusals`), enforces the `trigger_id`
+`invalid_arguments` naming each problem, `view_too_large` past 250 KB; each refusal is also kept in `refusals`),
+enforces the `trigger_id`
 rules (valid 3 seconds, once), answers with faults (`MethodFault`: an error, a status, a delay, broken headers,
 a body of the test's choosing with HTTP 200, as Slack answers, or the usual work done and its answer garbled),
 and keeps every message, ephemeral message, response and view in one ordered `events` list that the console
@@ -28,7 +29,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bot.emulators import slack_conversations
-from bot.emulators.block_kit import Refusal, check_message, check_posted, check_view
+from bot.emulators.block_kit import Refusal, check_message, check_posted, check_view, too_large
 
 TRIGGER_TTL_SECONDS = 3.0
 HELD_AT_MOST = 60.0  # a gated answer (`MethodFault.until`) never set answers after this
@@ -358,7 +359,7 @@ class SlackEmulator:
 
     def _view(self, args: dict[str, Any], kind: str) -> dict[str, Any]:
         view = _json_arg(args.get("view"))
-        refusal = check_view(view)
+        refusal = check_view(view) or too_large(args.get("view"))
         if refusal is not None:
             return self.state.refuse(kind.replace("view_", "views."), refusal)
         with self.state.lock:
@@ -393,7 +394,7 @@ class SlackEmulator:
         if user not in self.state.users:
             return {"ok": False, "error": "invalid_arguments"}
         view = _json_arg(args.get("view"))
-        refusal = check_view(view)
+        refusal = check_view(view) or too_large(args.get("view"))
         if refusal is not None:
             return self.state.refuse("views.publish", refusal)
         if view.get("type") != "home":

@@ -150,6 +150,8 @@ def share_budget(planetscale: PlanetScaleClient, store: Store, processes: int = 
 # thousand broken policies) is not repeated whole to every checker, serialized on the event loop the acks share.
 SKIPPED_SHOWN = 20
 SKIPPED_CHARS = 500
+# The /healthz key of a process PostgreSQL refuses connections (SQLSTATE 53300).
+CROWDED = "database_connections"
 
 
 def health_report(deps: Dependencies, watcher: Watcher | None = None,
@@ -164,6 +166,8 @@ def health_report(deps: Dependencies, watcher: Watcher | None = None,
     for part in (told(deps, watcher), *others):
         for key, value in part.items():
             report.setdefault(key, value)
+    if CROWDED in report:  # a worker PostgreSQL refuses connections does the work after the acks late, or not
+        report["status"] = "unavailable"
     return report
 
 
@@ -171,6 +175,9 @@ def told(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
     """What one process tells /healthz beside the database: the access file's last reload, if it failed, what
     the watch's last pass skipped, if it runs the watch, and the rows it skipped as damaged."""
     report: dict[str, Any] = {}
+    crowded = deps.store.crowded_out()
+    if crowded is not None:
+        report[CROWDED] = crowded
     if deps.access.source.last_error:
         report["access_rules"] = deps.access.source.last_error
     if watcher is not None and watcher.skipped:

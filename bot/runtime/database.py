@@ -31,8 +31,30 @@ def migrate(store: Store) -> None:
                             "back as the README's 'Going back' says (the newer release's downgrade first, or the "
                             "backup taken before it).") from None
     except (SQLAlchemyError, ValueError) as exc:  # ValueError: a URL SQLAlchemy cannot read
+        known = cannot_open(store.url, exc)
+        if known is not None:
+            raise SettingsError(f"BACKUP_BOT_DATABASE_URL: {known[0]}: {known[1]}.") from None
         raise SettingsError(f"BACKUP_BOT_DATABASE_URL cannot be used ({reason_of(exc)}): check that the database "
                             "exists and is reachable.") from None
+
+
+CROWDED_FIX = ("raise the connection limit of the role, the database or the server, or end the sessions that hold "
+               "its connections; each of the bot's processes (serve, its workers) opens a few")
+FOLDER_FIX = "let the bot's user write in that folder, or move the database to a folder it may write in"
+
+
+def cannot_open(url: str, exc: BaseException) -> tuple[str, str] | None:
+    """Why the database that is there cannot be opened, and the fix, where the error's own words mislead: a SQLite
+    folder that takes none of SQLite's files, PostgreSQL refusing a connection past a limit; None otherwise."""
+    from bot.adapters.store.crowding import connections_refused
+    from bot.adapters.store.sqlite_file import folder_refusal, sqlite_path
+
+    path = sqlite_path(url) if url.startswith("sqlite") else None
+    unwritable = None if path is None else folder_refusal(path)
+    if unwritable is not None:
+        return f"{unwritable}, so the bot cannot open it", FOLDER_FIX
+    crowded = connections_refused(getattr(exc, "orig", None) or exc)
+    return None if crowded is None else (f"PostgreSQL refuses the bot a connection ({crowded})", CROWDED_FIX)
 
 
 def reason_of(exc: BaseException) -> str:

@@ -24,7 +24,7 @@ from bot.domain.access_file import AccessFile
 from bot.domain.access_rules import USER_ID, AccessFileError, AccessRules, Rule
 from bot.domain.naming import unmarked
 from bot.domain.ports import BadResponse, Forbidden, NotFound, PlanetScaleError, Unauthorized, Unavailable, Unreachable
-from bot.runtime.database import foreign_schema, several_revisions
+from bot.runtime.database import cannot_open, foreign_schema, several_revisions
 from bot.runtime.doctor_places import budget_place, database_place, sqlite_path
 from bot.runtime.settings import Settings, SettingsError
 from handlers.blocks import plural
@@ -126,7 +126,8 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
         report.problem(f"{settings.access_file} does not exist",
                        "copy access.example.toml to it, or set BACKUP_BOT_ACCESS_FILE")
     except AccessFileError as exc:
-        report.problem(str(exc), "correct that line; the bot will not start until it parses")
+        report.problem(str(exc), "correct that line; the bot will not start until it parses" if " line " in str(exc)
+                       else "mend the file as said; the bot will not start until it is mended")
     except OSError as exc:
         report.problem(f"{settings.access_file} cannot be read ({exc.strerror or type(exc).__name__})",
                        "point BACKUP_BOT_ACCESS_FILE at the rules file and let the bot's user read it")
@@ -208,6 +209,10 @@ def check_database(url: str, report: Report) -> None:
                        "then run `backup-bot migrate`")
         return
     except Exception as exc:  # unreachable, or a URL SQLAlchemy cannot even parse
+        known = cannot_open(url, exc)
+        if known is not None:  # a folder SQLite cannot write in, PostgreSQL refusing a connection
+            report.problem(f"{where}: {known[0]}", known[1])
+            return
         reason = type(getattr(exc, "orig", None) or exc).__name__
         report.problem(f"database unreachable at {where} ({reason})",
                        "check BACKUP_BOT_DATABASE_URL (sqlite:///path/to/file.db or postgresql://user@host/db), "

@@ -23,12 +23,26 @@ class Repeating:
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def _loop(self) -> None:
+        failing: str | None = None  # the last run's error, while runs fail
+        repeats = 0
         while not self._stop.is_set():
             began = time.monotonic()
             try:
                 self.step()
-            except BaseException:  # what is not an Exception too: ended here, the thread would end for good
-                log.exception("the %s failed; trying again in %.0f s", self.name, self.every)
+            except BaseException as exc:  # what is not an Exception too: ended here, the thread would end for good
+                # A database or a service down for an hour fails every run alike: its traceback once, then a line.
+                error = said(exc)
+                if error == failing:
+                    repeats += 1
+                    log.error("the %s failed again (%s; %d times in a row); trying again in %.0f s", self.name,
+                              error, repeats + 1, self.every)
+                else:
+                    failing, repeats = error, 0
+                    log.exception("the %s failed; trying again in %.0f s", self.name, self.every)
+            else:
+                if failing is not None:
+                    log.info("the %s succeeded after %d failed runs", self.name, repeats + 1)
+                failing, repeats = None, 0
             took = time.monotonic() - began if self.fixed_rate else 0.0
             self._stop.wait(max(0.0, self.every - took))
 
@@ -39,3 +53,10 @@ class Repeating:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=timeout)
+
+
+def said(exc: BaseException) -> str:
+    """An error's kind and first line, cut: what tells one failure from another in a line of the log."""
+    cause = getattr(exc, "orig", None) or exc
+    first = (str(cause).splitlines() or [""])[0][:200]
+    return f"{type(cause).__name__}: {first}" if first else type(cause).__name__

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from bot.adapters.store.inbox import Inbox
 from bot.domain.changes import ChangePath, Outcome, OutcomeKind
-from bot.runtime.repeating import Repeating
+from bot.runtime.repeating import Repeating, said
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ class Sweeper:
         self.forget_deliveries = forget_deliveries
         self.inbox = inbox
         self._timer = Repeating("sweep", self.sweep, every)
+        self._failing: dict[str, str] = {}  # each failing step's last error, while it fails
 
     def sweep(self) -> None:
         """Each step in turn; one that fails (the database refusing one of its writes) keeps no later one from its
@@ -40,11 +41,20 @@ class Sweeper:
                      self.batches):
             if step is None:
                 continue
+            name = step_name(step)
             try:
                 step()
             except Exception as exc:
-                log.exception("the sweep's step %s failed; its other steps carry on", getattr(step, "__name__", step))
+                # A database down for an hour fails each step alike every pass: its traceback once, then a line.
+                error = said(exc)
+                if self._failing.get(name) == error:
+                    log.error("the sweep's step %s failed again (%s); its other steps carry on", name, error)
+                else:
+                    log.exception("the sweep's step %s failed; its other steps carry on", name)
+                self._failing[name] = error
                 failed = failed or exc
+            else:
+                self._failing.pop(name, None)
         if failed is not None:
             raise failed
 
@@ -154,3 +164,9 @@ class InboxKeeper:
     def stop(self, timeout: float = 10) -> None:
         self._timer.stop(timeout=timeout)
         self._leases.stop(timeout=timeout)
+
+
+def step_name(step: Callable[[], object]) -> str:
+    """A step's function's name, a partial's too (not its arguments' reprs)."""
+    return getattr(step, "__name__", None) or getattr(getattr(step, "func", None), "__name__", None) or \
+        type(step).__name__

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.clock import DatabaseClock
+from bot.adapters.store.crowding import connections_refused
 from bot.adapters.store.sqlite_file import file_gone, file_identity, sqlite_path
 
 if TYPE_CHECKING:
@@ -264,6 +265,8 @@ class Connected:
         self._lock = threading.Lock()
         # When the database last refused a write, and why (`refusal`).
         self.refused: tuple[float, str] | None = None
+        # When PostgreSQL last refused this process a connection, and why (`connections_refused`).
+        self.crowded: tuple[float, str] | None = None
         # The SQLite file the first connection opened (`file_identity`), and those opened since.
         self.opened: list[tuple[int, int] | None] = []
         # The rows skipped because their JSON does not decode, as "<kind> <ID>" (store/rows.py `damaged`).
@@ -374,6 +377,17 @@ class Connected:
         reason = refusal(exc)
         if reason is not None:
             self.refused = (self.clock(), reason)
+        crowded = connections_refused(exc)
+        if crowded is not None:
+            self.crowded = (self.clock(), crowded)
+
+    def crowded_out(self) -> str | None:
+        """Why PostgreSQL refused this process a connection within the last REFUSAL_SHOWN_SECONDS; None if not."""
+        crowded = self.crowded
+        if crowded is None or self.clock() - crowded[0] >= REFUSAL_SHOWN_SECONDS:
+            return None
+        return (f"PostgreSQL refuses the bot's connections ({crowded[1]}): work waits or fails; raise the role's, "
+                "the database's or the server's connection limit, or run fewer instances or BACKUP_BOT_WORKERS")
 
     def close(self) -> None:
         if isinstance(self.clock, DatabaseClock):
@@ -474,4 +488,7 @@ class Connected:
         refused = self.refused
         if refused is not None and self.clock() - refused[0] < REFUSAL_SHOWN_SECONDS:
             return False, f"the database refuses writes ({refused[1]}): no change or acked request can be recorded"
+        crowded = self.crowded_out()
+        if crowded is not None:
+            return False, crowded
         return True, f"schema version {version}"

@@ -33,3 +33,15 @@ def file_gone(path: str) -> sqlite3.OperationalError:
                                    "had it open; restart the bot once the right file is in place")
     exc.sqlite_errorname, exc.sqlite_errorcode = "SQLITE_CANTOPEN", sqlite3.SQLITE_CANTOPEN
     return exc
+
+
+def folder_refusal(path: str) -> str | None:
+    """Why SQLite cannot open the existing file at `path` though it is there: its folder takes no new file, and WAL
+    mode makes the -wal and -shm files beside the database; None when it does, or they are there already."""
+    folder = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
+    if not os.path.isfile(path) or os.access(folder, os.W_OK | os.X_OK):
+        return None
+    if os.path.exists(f"{path}-wal") and os.path.exists(f"{path}-shm"):
+        return None
+    return f"its folder {folder} is not writable, and SQLite makes {name}-wal and {name}-shm there, beside the database"
