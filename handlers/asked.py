@@ -97,7 +97,9 @@ def tell_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond
             report_step(deps, client, Outcome(ENDED_AS[outcome.request.state], outcome.message,
                                               outcome.request), None)
     if ended_here and outcome.request is not None:
-        # Ended at once, told to the person who asked it: owed beyond that is the audit channel alone.
-        deps.store.mark_told(outcome.request.id, [AUDITED] if owes_audit(deps, outcome.request) else [])
+        # Ended at once, told to the person who asked it: owed beyond that is the audit channel, and its post when
+        # Slack may not have made it (left to the sweep, which tells what is untold).
+        owed = [AUDITED] if owes_audit(deps, outcome.request) else []
+        deps.store.mark_told(outcome.request.id, owed + ([POSTED] if posted else []))
 
 

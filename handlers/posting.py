@@ -365,6 +365,7 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
                 say_privately(respond, blocks.error_text(
                     f"Your request `{request.id[:8]}` is {describe_state(request)}; Slack did not confirm its post "
                     f"to the channel ({error_of(exc)}), and `/backup-policy pending` lists it while it is open."))
+            later = True  # the sweep looks for it in the channel, and posts it if Slack did not make it
         else:
             refused_post(request, respond, text, request_blocks, error_of(exc))
             later = respond is None and error_of(exc) not in POST_REFUSED

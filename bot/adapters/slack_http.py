@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 # Slack's answers worth another try: rate limited, or a server error that says nothing was done.
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Calls that make a new message each time they are sent: a 5xx may come after Slack made it (a proxy's page), so
+# such a call is not sent again on one; its callers look before posting again, as for an answer lost.
+MADE_EACH_TIME = frozenset({"chat.postMessage"})
 # The calls that carry a trigger_id, and how long Slack takes one after the click or command that gave it.
 TRIGGERED, TRIGGER_SECONDS = frozenset({"views.open", "views.push"}), 3.0
 # Failures after which the request surely did not reach the server whole: no connection, or a request not
@@ -58,8 +61,8 @@ class SlackHttp:
     """One pool of kept-alive connections for every call to Slack, shared by all threads.
 
     A call is retried `retries` times when it surely was not sent whole (NOT_SENT), on 429 (after Retry-After; one
-    longer than `longest_wait` seconds is answered at once, not tried early) and on 5xx. A connection idle for
-    `idle_seconds` is closed, not reused."""
+    longer than `longest_wait` seconds is answered at once, not tried early) and on 5xx (but MADE_EACH_TIME's). A
+    connection idle for `idle_seconds` is closed, not reused."""
 
     def __init__(self, timeout: float = TIMEOUT, retries: int = RETRIES, longest_wait: float = LONGEST_WAIT,
                  sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None,
@@ -86,7 +89,9 @@ class SlackHttp:
     def _post(self, url: str, *, headers: dict[str, str], content: bytes) -> httpx.Response:
         started, waited = time.monotonic(), 0.0
         # A form's trigger_id lives TRIGGER_SECONDS: a try after that can only be refused, so none is waited for.
-        triggered = url.rsplit("/", 1)[-1] in TRIGGERED
+        method = url.rsplit("/", 1)[-1]
+        triggered = method in TRIGGERED
+        retried = RETRIED_STATUSES - ({500, 502, 503, 504} if method in MADE_EACH_TIME else set())
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
@@ -98,7 +103,7 @@ class SlackHttp:
                 self._pause(wait)
                 waited += wait
                 continue
-            if response.status_code not in RETRIED_STATUSES or last:
+            if response.status_code not in retried or last:
                 return response
             asked = self._wait(response, attempt)
             if asked is None or (triggered and max(time.monotonic() - started, waited) + asked >= TRIGGER_SECONDS):
@@ -201,6 +206,13 @@ class SlackClient(WebClient):
         except (httpx.HTTPError, OSError):  # SlackHttp raises a timeout or a lost connection as an OSError
             self._failed(api_method, "connection")
             raise
+        if response.status_code >= 500 and api_method in MADE_EACH_TIME:
+            # A server error may come after the post was made (a proxy's page): failed as a lost answer, so that
+            # the callers look before posting again.
+            log.warning("Slack answered %s with HTTP %d", api_method, response.status_code)
+            self._failed(api_method, UNREADABLE)
+            raise UnreadableAnswer(f"Slack answered {api_method} with HTTP {response.status_code}; it may have "
+                                   "posted all the same")
         try:
             body: Any = response.json()
         except ValueError:

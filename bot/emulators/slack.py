@@ -89,6 +89,8 @@ class MethodFault:
     # The method acts as usual, and its answer is these bytes instead (under `headers`, when given), with HTTP
     # 200: an answer cut short or replaced on its way (a proxy's page), after Slack did what it was asked.
     garbled: bytes | None = None
+    # The HTTP status `garbled` comes under: a proxy's 502 after Slack acted, say.
+    garbled_status: int = 200
 
     def matches(self, method: str, args: dict[str, Any]) -> bool:
         return (self.method == method and (self.times is None or self.times > 0)
@@ -229,7 +231,8 @@ class SlackEmulator:
             return JSONResponse({"ok": False, "error": "unknown_method"})
         result: dict[str, Any] = handler(args)
         if fault and fault.garbled is not None:
-            return Response(fault.garbled, headers={"Content-Type": "application/json", **(fault.headers or {})})
+            return Response(fault.garbled, status_code=fault.garbled_status,
+                            headers={"Content-Type": "application/json", **(fault.headers or {})})
         headers = {"x-oauth-scopes": ",".join(state.scopes)} if method == "auth.test" else {}
         return JSONResponse(result, headers=headers)
 
