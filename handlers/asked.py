@@ -13,7 +13,7 @@ from bot.domain.changes import Outcome, OutcomeKind
 from bot.domain.outcomes import ENDED_AS, telling
 from handlers import blocks, home
 from handlers.dependencies import Dependencies
-from handlers.late_post import POST_GRACE, POSTED, POSTING, owes_post, post_late
+from handlers.late_post import POST_GRACE, POSTED, POSTING, carry_on, owes_post, post_late
 from handlers.posting import AUDITED, owes_audit, publish, report_step, request_message, say_privately
 
 # What a change asked comes to when its request is posted in the channel.
@@ -55,7 +55,8 @@ def post_unposted(deps: Dependencies, client: WebClient) -> None:
     over once the claim is POST_GRACE old, and looked for in the channel before being posted again."""
     for request in deps.store.unposted(POSTING, POSTED, deps.store.clock() - POST_GRACE):
         if owes_post(request):
-            post_late(deps, client, request, *request_message(deps, request))
+            with carry_on("post", f"request {request.id}"):
+                post_late(deps, client, request, *request_message(deps, request))
 
 
 def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:

@@ -398,7 +398,12 @@ class BulkPath(Asking, Judging):
                 continue
             passed = [m for m in self.changes.access.rules.reminders
                       if batch.created_at < reminder_at(m, batch.created_at, batch.expires_at) <= now]
-            claimed = [m for m in passed if self.changes.store.claim_notice(batch.id, f"remind:{m}")]
+            try:
+                claimed = [m for m in passed if self.changes.store.claim_notice(batch.id, f"remind:{m}")]
+            except Exception:
+                log.exception("the sweep could not claim a reminder of bulk change %s; the next sweep tries again",
+                              batch.id)
+                continue
             if claimed:
                 due.append((batch, [f"remind:{m}" for m in claimed]))
         return due
