@@ -180,6 +180,8 @@ def told(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
         report["watch_skipped"] = skipped
     if watcher is not None and watcher.unposted:
         report["watch_unposted"] = cut(watcher.unposted, SKIPPED_CHARS)
+    if watcher is not None and watcher.unmarked:
+        report["watch_unmarked"] = watcher.unmarked
     if deps.store.damaged:
         names = sorted(deps.store.damaged)
         report["damaged_rows"] = names[:SKIPPED_SHOWN]
