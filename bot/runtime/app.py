@@ -20,7 +20,7 @@ import handlers
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.slack_directory import planetscale_roles, slack_groups
 from bot.adapters.slack_http import KeptAliveRespond, SlackClient, SlackHttp
-from bot.adapters.slack_shapes import UNREADABLE, error_of, posted_parts
+from bot.adapters.slack_shapes import UNREADABLE, UnreadableAnswer, error_of, posted_parts
 from bot.adapters.store import Store
 from bot.adapters.store.inbox import SOCKET_MODE, Inbox
 from bot.domain.access import AccessControl
@@ -235,7 +235,11 @@ def ephemeral(client: SlackClient, channel: str, user: str, message: dict[str, A
     said = 0  # a long answer in several messages: those said one way are not said again the other
     try:
         for part in parts:
-            client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=part)
+            try:
+                client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=part)
+            except UnreadableAnswer:  # answered 200: taken, as far as anyone can tell; not said twice
+                log.warning("Slack answered chat.postEphemeral to %s with an answer the bot cannot read; taken as "
+                            "said", user)
             said += 1
         return True
     except (SlackApiError, OSError) as exc:
