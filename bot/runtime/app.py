@@ -33,7 +33,7 @@ from bot.runtime.executor import Beside, TrackedExecutor, delivering, redoing
 from bot.runtime.logs import REQUEST_ID, new_request_id
 from bot.runtime.metrics import MeasuredTransport, slack_api_error
 from bot.runtime.settings import Settings, SettingsError
-from bot.runtime.slack_shape import body_problem, form_misread
+from bot.runtime.slack_shape import body_problem, form_misread, state_errors
 from bot.runtime.sweeper import INBOX_GIVE_UP
 from handlers.dependencies import Dependencies
 
@@ -273,6 +273,10 @@ def slack_shaped(request: BoltRequest, next: Callable[[], BoltResponse]) -> Bolt
     if problem := body_problem(request.body):
         log.warning("a request not of a shape Slack sends is ignored: %s", problem)
         return BoltResponse(status=200, body="")
+    if errors := state_errors(request.body):
+        log.warning("a form submitted with values of a kind Slack does not send is answered beside its fields: %s",
+                    ", ".join(sorted(errors)))
+        return BoltResponse(status=200, body={"response_action": "errors", "errors": errors})
     return next()
 
 
