@@ -4,6 +4,7 @@ that claims it, whichever run of its work or sweep gets there first; the rest to
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import Enum
 
 from slack_bolt import Respond
 from slack_sdk import WebClient
@@ -13,21 +14,29 @@ from bot.domain.changes import Outcome, OutcomeKind
 from bot.domain.outcomes import ENDED_AS, telling
 from handlers import blocks, home
 from handlers.dependencies import Dependencies
-from handlers.late_post import POST_GRACE, POSTED, POSTING, owes_post, post_late
+from handlers.late_post import POST_GRACE, POSTED, POSTING, carry_on, owes_post, post_late
 from handlers.posting import AUDITED, owes_audit, publish, report_step, request_message, say_privately
 
 # What a change asked comes to when its request is posted in the channel.
 POSTS = (OutcomeKind.REQUESTED, OutcomeKind.WAITING, OutcomeKind.APPLIED, OutcomeKind.QUEUED)
 
 
+class Post(Enum):
+    """What became of a change's post made here: tried (posted, or refused for good), or held back by Slack for
+    a moment and owed to the sweep, which posts it once Slack takes it."""
+
+    TRIED = "tried"
+    LATER = "later"
+
+
 def post_asked(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,
-               told_here: Sequence[str] = ()) -> bool:
-    """The request of a change just asked, posted in its channel (one of POSTS); False when another run of this
+               told_here: Sequence[str] = ()) -> Post | None:
+    """The request of a change just asked, posted in its channel (one of POSTS); None when another run of this
     work or the sweep holds its post. `told_here`: the notices of an end told by the caller, claimed first in
     the same round trip as the post's own claims."""
     request = outcome.request
     if request is None or outcome.kind not in POSTS:
-        return False
+        return None
     if outcome.kind is OutcomeKind.APPLIED:
         # Claimed, so that a sweep finding it applied meanwhile does not post it too (handlers/late_post.py).
         # With it, in the same round trip: the message about to be posted shows it applied, so a sweep telling
@@ -35,19 +44,19 @@ def post_asked(deps: Dependencies, client: WebClient, outcome: Outcome, respond:
         state = request.state.value
         mine = [POSTING, f"shown:{state}"] + ([] if state in told_here else [state])  # claimed already when told here
         if not deps.store.claim_notices(request.id, mine, regardless=told_here):
-            return False
+            return None
         # Applied at once: never pending, so nobody approved it; its message needs no read of approvals.
-        if not publish(deps, client, request, respond, approvals=() if not request.approvals_needed else None):
-            deps.store.claim_notice(request.id, POSTED)  # else owed to the sweep, which posts it once Slack takes it
-        return True
+        if publish(deps, client, request, respond, approvals=() if not request.approvals_needed else None):
+            return Post.LATER  # POSTED unclaimed: owed to the sweep
+        deps.store.claim_notice(request.id, POSTED)
+        return Post.TRIED
     # Pending or queued: claimed, as a run redoing this work (its first run stalled) finds it stored unposted
     # too. Held by another: another run of this work posts it, or the sweep did (a queued change it applied
     # meanwhile). A queued change's post Slack took unheard is looked for, not made again, once the sweep
     # applies it.
     if not deps.store.claim_notice(request.id, POSTING):
-        return False
-    publish(deps, client, request, respond)
-    return True
+        return None
+    return Post.LATER if publish(deps, client, request, respond) else Post.TRIED
 
 
 def post_unposted(deps: Dependencies, client: WebClient) -> None:
@@ -55,7 +64,8 @@ def post_unposted(deps: Dependencies, client: WebClient) -> None:
     over once the claim is POST_GRACE old, and looked for in the channel before being posted again."""
     for request in deps.store.unposted(POSTING, POSTED, deps.store.clock() - POST_GRACE):
         if owes_post(request):
-            post_late(deps, client, request, *request_message(deps, request))
+            with carry_on("post", f"request {request.id}"):
+                post_late(deps, client, request, *request_message(deps, request))
 
 
 def report_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond) -> None:

@@ -28,7 +28,7 @@ from bot.domain.late_creations import landed_after_closing
 from bot.domain.outcomes import telling
 from handlers import blocks, bulk_blocks, channel_history, home
 from handlers.dependencies import Dependencies
-from handlers.late_post import NOTICE_EVENT, POST_GRACE, POST_REFUSED, POSTED, POSTING, posted_already
+from handlers.late_post import NOTICE_EVENT, POST_GRACE, POST_REFUSED, POSTED, POSTING, carry_on, posted_already
 from handlers.posting import answer_actor, has_response_url, report_step, say_privately
 
 log = logging.getLogger(__name__)
@@ -387,28 +387,35 @@ def sweep_batches(deps: Dependencies, client: WebClient) -> None:
     those past their time expire, and their message says so; the list of policies Slack refused in a thread
     is posted there again, so that no request stands without it, and so is how each policy ended."""
     for batch in deps.store.unposted_batches(deps.store.clock() - POST_GRACE):
-        post_late(deps, client, batch)
+        with carry_on("post", f"bulk change {batch.id}"):
+            post_late(deps, client, batch)
     for batch in deps.store.unthreaded_batches():
-        to_thread(deps, client, batch, "plan", bulk_blocks.plan_replies(batch))
+        with carry_on("list the policies of", f"bulk change {batch.id}"):
+            to_thread(deps, client, batch, "plan", bulk_blocks.plan_replies(batch))
     for batch in deps.store.unshown_batches():
-        deps.store.forget_notice(batch.id, UNSHOWN)  # claimed again if Slack still refuses
-        refresh(deps, client, batch)
+        with carry_on("show", f"bulk change {batch.id}"):
+            deps.store.forget_notice(batch.id, UNSHOWN)  # claimed again if Slack still refuses
+            refresh(deps, client, batch)
     for batch in deps.store.unfinished_batches():
-        finish(deps, client, batch)
+        with carry_on("finish", f"bulk change {batch.id}"):
+            finish(deps, client, batch)
     for outcome in deps.bulk.judge_again():
         if outcome.batch is not None:
-            latest = deps.store.get_batch(outcome.batch.id) or outcome.batch
-            refresh(deps, client, latest)
-            if outcome.kind is BatchOutcomeKind.NO_LONGER_ALLOWED:
-                to_requester(deps, client, latest, outcome.message)
-            else:
-                finish(deps, client, latest)
+            with carry_on("tell the judging of", f"bulk change {outcome.batch.id}"):
+                latest = deps.store.get_batch(outcome.batch.id) or outcome.batch
+                refresh(deps, client, latest)
+                if outcome.kind is BatchOutcomeKind.NO_LONGER_ALLOWED:
+                    to_requester(deps, client, latest, outcome.message)
+                else:
+                    finish(deps, client, latest)
     for batch in deps.bulk.expire_due():
         if batch.state is BatchState.EXPIRED:
-            refresh(deps, client, batch)
-            to_requester(deps, client, batch)
+            with carry_on("tell the expiry of", f"bulk change {batch.id}"):
+                refresh(deps, client, batch)
+                to_requester(deps, client, batch)
     for batch, notices in deps.bulk.due_reminders():
-        remind(deps, client, batch, notices)
+        with carry_on("remind the approvers of", f"bulk change {batch.id}"):
+            remind(deps, client, batch, notices)
 
 
 def remind(deps: Dependencies, client: WebClient, batch: Batch, notices: list[str]) -> None:

@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
 
-from bot.adapters.slack_shapes import error_of, refused_with
+from bot.adapters.slack_shapes import UnreadableAnswer, error_of, refused_with
 from bot.domain.access_rules import Action
 from bot.domain.batches import Batch, BatchOutcomeKind
 from bot.domain.change_requests import ChangeRequest
@@ -163,10 +163,23 @@ def publish_home(deps: Dependencies, client: WebClient, user: str, notice: str |
                  notice_kind: OutcomeKind | BatchOutcomeKind | None = None) -> str | None:
     """Publishes `user`'s Home; Slack's error where it refused it (logged), else None. Nothing of Slack's answer is
     read: an `ok` answer of any shape is the Home published."""
-    try:
-        client.views_publish(user_id=user, view=home_view(deps, user, notice, notice_kind))
-    except SlackApiError as exc:
-        return _refused(user, exc)
+    return _published(client, user, home_view(deps, user, notice, notice_kind))
+
+
+def _published(client: WebClient, user: str, view: dict[str, Any]) -> str | None:
+    """Publishes `view` as `user`'s Home; Slack's error where it refused it (logged), else None. An answer Slack
+    gave that cannot be read (it may have published) is not a refusal: the same view is published again, once,
+    and kept as published whatever that answer is."""
+    for again in (False, True):
+        try:
+            client.views_publish(user_id=user, view=view)
+        except SlackApiError as exc:
+            return _refused(user, exc)
+        except UnreadableAnswer:
+            log.warning("Slack answered views.publish for the App Home of %s with an answer the bot cannot read; %s",
+                        user, "taken as published" if again else "published again")
+            continue
+        return None
     return None
 
 
@@ -186,10 +199,7 @@ def publish_warning(deps: Dependencies, client: WebClient, user: str, message: s
     except Exception:
         log.exception("the App Home of %s could not be built; the warning is shown on a Home of its own", user)
         view = {"type": "home", "blocks": blocks.to_dicts([blocks.section(blocks.error_text(message))])}
-    try:
-        client.views_publish(user_id=user, view=view)
-    except SlackApiError as exc:
-        _refused(user, exc)
+    if _published(client, user, view) is not None:
         _answer_directly(client, user, blocks.error_text(message))
 
 
@@ -267,11 +277,7 @@ def on_home_opened(deps: Dependencies, event: dict[str, Any], client: WebClient)
 
 
 def _answer_on_home(deps: Dependencies, client: WebClient, user: str, message: str) -> None:
-    try:
-        client.views_publish(user_id=user, view={"type": "home", "blocks": blocks.to_dicts(
-            [blocks.section(blocks.error_text(message))])})
-    except SlackApiError as exc:
-        _refused(user, exc)
+    _published(client, user, {"type": "home", "blocks": blocks.to_dicts([blocks.section(blocks.error_text(message))])})
 
 
 def register(app: App, deps: Dependencies) -> None:

@@ -6,7 +6,8 @@ for in the channel's history, as the watch's notices are)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from slack_sdk import WebClient
@@ -35,6 +36,17 @@ POST_GRACE = LONGEST_CALL + 60.0
 # Slack's refusals of a post that no later sweep changes: the channel is closed to the bot, or the content refused.
 POST_REFUSED = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action",
                           "msg_too_long", "invalid_blocks", "invalid_blocks_format", "no_text"})
+
+
+@contextmanager
+def carry_on(step: str, owner: str) -> Iterator[None]:
+    """One row of a sweep's loop: a failure on it (the database refusing its write) is logged and leaves it for
+    the next sweep, and the loop carries on with the others."""
+    try:
+        yield
+    except Exception:
+        log.exception("the sweep could not %s %s; it carries on with the others, and the next sweep tries again",
+                      step, owner)
 
 
 def notice_metadata(request: ChangeRequest, key: str | None) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookResponse
 
 from bot.adapters.rate_limit import describe_wait, retry_after_seconds
-from bot.adapters.slack_shapes import ACTS, UNREADABLE, UnreadableAnswer, described, readable
+from bot.adapters.slack_shapes import ACTS, ACTS_UNREAD, UNREADABLE, UnreadableAnswer, described, readable
 from bot.adapters.within import Within, one_try_seconds, read_within
 from bot.domain.ports import note_wait
 
@@ -195,7 +195,7 @@ class SlackClient(WebClient):
         except httpx.DecodingError:
             # An answer whose Content-Encoding is not its body's: a failed call, raised as Slack's own failures are;
             # for a method that acts, as a lost answer (Slack answered, so it may have acted).
-            if api_method in ACTS:
+            if api_method in ACTS or api_method in ACTS_UNREAD:
                 self._failed(api_method, UNREADABLE)
                 raise UnreadableAnswer(f"Slack answered {api_method} with an answer the bot cannot decode") from None
             self._failed(api_method, "undecodable_answer")
@@ -216,7 +216,7 @@ class SlackClient(WebClient):
         try:
             body: Any = response.json()
         except ValueError:
-            if response.status_code == 200 and api_method in ACTS:
+            if response.status_code == 200 and (api_method in ACTS or api_method in ACTS_UNREAD):
                 # Answered 200, so Slack may have acted (a post made) although its answer is cut short or replaced
                 # on its way: failed as a lost answer, so that the callers look before acting again.
                 log.warning("Slack answered %s with a body that is not JSON", api_method)

@@ -136,6 +136,11 @@ ACTS: dict[str, type[Shape]] = {
     "views.update": ViewAnswer,
 }
 
+# Methods that act whose answer the bot reads nothing of (an ephemeral message, a Home published): an answer that
+# is not JSON (cut short, replaced on its way) came after Slack acted, and fails with UnreadableAnswer as an ACTS
+# one does; JSON of no shape Slack gives is a refusal, as for any method.
+ACTS_UNREAD = frozenset({"chat.postEphemeral", "views.publish"})
+
 
 def readable(method: str, body: Any) -> bool:
     """Whether an answer of Slack's has the shape of its method's: an object; when `ok`, with the fields used."""

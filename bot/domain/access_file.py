@@ -7,9 +7,11 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import stat
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bot.domain.access_rules import AccessFileError, AccessRules, decode_rules
 
@@ -50,6 +52,18 @@ def read_regular_file(path: str) -> bytes:
 SETTLE_SECONDS = 2.0
 
 Stamp = tuple[int, int, int]  # the file's modification time (ns), size and inode
+
+
+@dataclass(frozen=True)
+class RulesProblem:
+    """Why the file's latest version is not in force, as facts that hold none of its contents (which may be
+    secret): the file's name, and the line at fault where one is."""
+
+    file: str
+    line: int | None
+
+
+LINE = re.compile(r" line (\d+)")
 
 
 class AccessFile:
@@ -138,6 +152,15 @@ class AccessFile:
             log.error("access rules not reloaded: %s", message)
         self.last_error = message
 
+    @property
+    def problem(self) -> RulesProblem | None:
+        """Why the rules in force are not the file's latest version (the last good ones kept); None when they are."""
+        message = self.last_error
+        if message is None:
+            return None
+        line = LINE.search(message.removeprefix(self.path))
+        return RulesProblem(os.path.basename(self.path), int(line.group(1)) if line else None)
+
 
 # A refused reload's reason is logged and told at every /healthz: a name pasted whole into the file (megabytes)
 # is shown by its ends, which keep the file, the line and the reason.
@@ -152,6 +175,7 @@ class StaticRules:
     def __init__(self, rules: AccessRules):
         self.rules = rules
         self.last_error: str | None = None
+        self.problem: RulesProblem | None = None
 
 
 RulesSource = AccessFile | StaticRules

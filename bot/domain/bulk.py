@@ -366,7 +366,7 @@ class BulkPath(Asking, Judging):
         if any(approvers for _, approvers in turns):
             self.changes.access.groups.listed_again()  # as at a click: not a listing made before an approver left
         for batch, approvers in turns:
-            if batch.expires_at <= now or not batch.approvals_needed:
+            if not _swept_open(batch, now) or not batch.approvals_needed:
                 continue
             try:
                 refused = self._refused_whoever_approves(batch, approvers)  # with or without approvals
@@ -394,11 +394,16 @@ class BulkPath(Asking, Judging):
         due = []
         now = self.changes.clock()
         for batch in self.store.open_batches(limit=None):  # each one open, however many
-            if batch.expires_at <= now:
+            if not _swept_open(batch, now):
                 continue
             passed = [m for m in self.changes.access.rules.reminders
                       if batch.created_at < reminder_at(m, batch.created_at, batch.expires_at) <= now]
-            claimed = [m for m in passed if self.changes.store.claim_notice(batch.id, f"remind:{m}")]
+            try:
+                claimed = [m for m in passed if self.changes.store.claim_notice(batch.id, f"remind:{m}")]
+            except Exception:
+                log.exception("the sweep could not claim a reminder of bulk change %s; the next sweep tries again",
+                              batch.id)
+                continue
             if claimed:
                 due.append((batch, [f"remind:{m}" for m in claimed]))
         return due
@@ -422,3 +427,12 @@ def _open_at(batch: Batch, now: float) -> bool:
         return bool(batch.expires_at > now)
     except TypeError:
         return False
+
+
+def _swept_open(batch: Batch, now: float) -> bool:
+    """`_open_at` for the sweep's steps, which say when they skip one whose expiry is no time."""
+    if isinstance(batch.expires_at, int | float):
+        return batch.expires_at > now
+    log.warning("the sweep skips bulk change %s: its expiry in the database is no time; it is expired once the "
+                "database takes the write", batch.id)
+    return False

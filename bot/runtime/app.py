@@ -20,7 +20,7 @@ import handlers
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.slack_directory import planetscale_roles, slack_groups
 from bot.adapters.slack_http import KeptAliveRespond, SlackClient, SlackHttp
-from bot.adapters.slack_shapes import UNREADABLE, error_of, posted_parts
+from bot.adapters.slack_shapes import UNREADABLE, UnreadableAnswer, error_of, posted_parts
 from bot.adapters.store import Store
 from bot.adapters.store.inbox import SOCKET_MODE, Inbox
 from bot.domain.access import AccessControl
@@ -33,7 +33,7 @@ from bot.runtime.executor import Beside, TrackedExecutor, delivering, redoing
 from bot.runtime.logs import REQUEST_ID, new_request_id
 from bot.runtime.metrics import MeasuredTransport, slack_api_error
 from bot.runtime.settings import Settings, SettingsError
-from bot.runtime.slack_shape import body_problem, form_misread
+from bot.runtime.slack_shape import body_problem, form_misread, state_errors
 from bot.runtime.sweeper import INBOX_GIVE_UP
 from handlers.dependencies import Dependencies
 
@@ -187,6 +187,8 @@ def told(deps: Dependencies, watcher: Watcher | None = None) -> dict[str, Any]:
         report["watch_skipped"] = skipped
     if watcher is not None and watcher.unposted:
         report["watch_unposted"] = cut(watcher.unposted, SKIPPED_CHARS)
+    if watcher is not None and watcher.unmarked:
+        report["watch_unmarked"] = watcher.unmarked
     if deps.store.damaged:
         names = sorted(deps.store.damaged)
         report["damaged_rows"] = names[:SKIPPED_SHOWN]
@@ -240,7 +242,11 @@ def ephemeral(client: SlackClient, channel: str, user: str, message: dict[str, A
     said = 0  # a long answer in several messages: those said one way are not said again the other
     try:
         for part in parts:
-            client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=part)
+            try:
+                client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=part)
+            except UnreadableAnswer:  # answered 200: taken, as far as anyone can tell; not said twice
+                log.warning("Slack answered chat.postEphemeral to %s with an answer the bot cannot read; taken as "
+                            "said", user)
             said += 1
         return True
     except (SlackApiError, OSError) as exc:
@@ -274,6 +280,10 @@ def slack_shaped(request: BoltRequest, next: Callable[[], BoltResponse]) -> Bolt
     if problem := body_problem(request.body):
         log.warning("a request not of a shape Slack sends is ignored: %s", problem)
         return BoltResponse(status=200, body="")
+    if errors := state_errors(request.body):
+        log.warning("a form submitted with values of a kind Slack does not send is answered beside its fields: %s",
+                    ", ".join(sorted(errors)))
+        return BoltResponse(status=200, body={"response_action": "errors", "errors": errors})
     return next()
 
 

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack_http import KeptAliveRespond, SlackClient
-from bot.adapters.slack_shapes import refused_with
+from bot.adapters.slack_shapes import UnreadableAnswer, refused_with
 from bot.adapters.store.inbox import SOCKET_MODE
 from bot.domain.audit import AuditEvent
 
@@ -87,6 +87,10 @@ def tell_lost(client: WebClient, record: Callable[[AuditEvent], None], payload: 
     if asker.user and asker.channel:
         try:
             client.chat_postEphemeral(channel=asker.channel, user=asker.user, text=text)
+            told = True
+        except UnreadableAnswer:  # answered 200: taken, as far as anyone can tell; not said twice
+            log.warning("inbox: Slack answered chat.postEphemeral to %s with an answer the bot cannot read; taken as "
+                        "told", asker.user)
             told = True
         except SlackApiError as exc:  # its answer is read for nothing else
             log.warning("inbox: could not tell %s of their lost request in %s: Slack answered chat.postEphemeral "

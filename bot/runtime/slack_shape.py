@@ -133,7 +133,8 @@ def _payload_problem(payload: Any) -> str | None:
     if "view" in payload and not (isinstance(payload["view"].get("id"), str)
                                   and isinstance(payload["view"].get("type"), str)):
         return "The payload's `view` has no `id` and `type`"
-    if problem := _view_problem(payload.get("view") or {}):
+    # A submitted form's fields are answered beside each field (state_errors), not ignored: an empty ack closes it.
+    if problem := _view_problem(payload.get("view") or {}, fields=payload["type"] != "view_submission"):
         return problem
     if problem := _parts_problem(payload, "The payload's"):
         return problem
@@ -153,9 +154,9 @@ VIEW_TEXTS = ("id", "type", "callback_id", "private_metadata")
 ELEMENT_TEXTS = ("type", "value", "selected_time")
 
 
-def _view_problem(view: dict[str, Any]) -> str | None:
+def _view_problem(view: dict[str, Any], fields: bool = True) -> str | None:
     """Why a view's state is not one Slack sends: `state.values` is block ID → action ID → element, and each
-    element holds text, an option or a list of options."""
+    element holds text, an option or a list of options; `fields`: whether each block is checked too."""
     for key in VIEW_TEXTS:
         if view.get(key) is not None and not isinstance(view[key], str):
             return f"The view's `{key}` is not text"
@@ -165,18 +166,51 @@ def _view_problem(view: dict[str, Any]) -> str | None:
     values = state.get("values") if isinstance(state, dict) else None
     if not isinstance(state, dict) or (values is not None and not isinstance(values, dict)):
         return "The view's `state` is not an object of values"
-    for actions in (values or {}).values():
-        if not isinstance(actions, dict) or not all(isinstance(e, dict) for e in actions.values()):
-            return "The view's state holds a block that is not an object of elements"
-        for element in actions.values():
-            if any(element.get(key) is not None and not isinstance(element[key], str) for key in ELEMENT_TEXTS):
-                return "The view's state holds an element whose value is not text"
-            chosen = element.get("selected_options")
-            options = [element.get("selected_option")] if chosen is None else chosen
-            if not isinstance(options, list) or not all(
-                    o is None or (isinstance(o, dict) and isinstance(o.get("value"), str)) for o in options):
-                return "The view's state holds an option that is not an object with a `value`"
+    return next(filter(None, map(_block_problem, (values or {}).values())), None) if fields else None
+
+
+def _block_problem(actions: Any) -> str | None:
+    if not isinstance(actions, dict) or not all(isinstance(e, dict) for e in actions.values()):
+        return "The view's state holds a block that is not an object of elements"
+    for element in actions.values():
+        if any(element.get(key) is not None and not isinstance(element[key], str) for key in ELEMENT_TEXTS):
+            return "The view's state holds an element whose value is not text"
+        chosen = element.get("selected_options")
+        options = [element.get("selected_option")] if chosen is None else chosen
+        if not isinstance(options, list) or not all(
+                o is None or (isinstance(o, dict) and isinstance(o.get("value"), str)) for o in options):
+            return "The view's state holds an option that is not an object with a `value`"
     return None
+
+
+FIELD_DAMAGED = ("This field sent a value of a kind it does not take (not the text or choice the form shows): fill "
+                 "it in again, or close the form and open it again. Nothing was sent.")
+
+
+def state_errors(body: object) -> dict[str, str]:
+    """A submitted form's fields whose values are not of a kind Slack sends (a number or an object where text goes,
+    an option without its value), by block ID as `response_action: errors` shows them beside each field; a block
+    the form does not show is told on its first field. Empty when every field holds what Slack sends."""
+    view = body.get("view") if isinstance(body, dict) and body.get("type") == "view_submission" else None
+    if not isinstance(view, dict):
+        return {}
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    if not isinstance(values, dict):
+        return {}
+    # Each input block the form shows, and the kind of element it shows there.
+    shown = {b["block_id"]: (b.get("element") or {}).get("type") for b in view.get("blocks") or []
+             if isinstance(b, dict) and b.get("type") == "input" and isinstance(b.get("block_id"), str)
+             and isinstance(b.get("element") or {}, dict)}
+    errors: dict[str, str] = {}
+    for block_id, actions in values.items():
+        wrong = _block_problem(actions) is not None or any(
+            isinstance(kind := shown.get(block_id), str) and element.get("type") not in (None, kind)
+            for element in actions.values())
+        field = block_id if block_id in shown else next(iter(shown), None)
+        if wrong and field is not None:
+            errors.setdefault(field, FIELD_DAMAGED)
+    return errors
 
 
 def body_problem(body: object) -> str | None:

@@ -46,6 +46,8 @@ class Watcher:
         self.skipped: list[Skipped] = []
         # For /healthz: the notices Slack did not take at the last try, and why; None once all are posted.
         self.unposted: str | None = None
+        # For /healthz: the notices posted whose marking as posted the database refused at the last pass.
+        self.unmarked: str | None = None
         # The skipped list last tried without Slack saying it took it (its answer may have been lost), and when it
         # was first tried: the same list is looked for in the channel from then before it is posted again.
         self._skipped_tried: tuple[frozenset[tuple[str, str]], float] | None = None
@@ -121,6 +123,7 @@ class Watcher:
 
     def post_pending(self) -> None:
         pending = self.store.unposted_notices()
+        unmarked = 0
         for done, notice in enumerate(pending):
             try:  # one row the database cannot write now (locked by another session) holds back no other
                 tried = self.store.watch_notice_tried(notice.id)
@@ -136,13 +139,29 @@ class Watcher:
                 log.exception("posting the watch's notice %s failed", notice.id)
                 posted, why = False, [type(exc).__name__]
             if not posted:
-                self.store.unclaim_watch_notice(notice.id)
+                try:
+                    self.store.unclaim_watch_notice(notice.id)
+                except Exception:  # its claim, this holder's, ends by itself
+                    log.exception("the watch's notice %s could not be unclaimed", notice.id)
                 left = len(pending) - done
                 self.unposted = (f"{left} notice{'s' if left != 1 else ''} not yet posted to the audit channel: "
                                  f"{why[-1] if why else 'Slack did not take them'}; tried again each pass")
+                self._unmarked(unmarked)
                 return  # Slack is failing: the rest waits for the next pass
-            self.store.watch_notice_posted(notice.id)
+            try:
+                self.store.watch_notice_posted(notice.id)
+            except Exception:
+                # Still claimed by this holder: the next pass finds it in the channel (tried) and marks it then.
+                log.exception("the watch's notice %s was posted but could not be marked so; the next pass finds it "
+                              "in the channel and marks it", notice.id)
+                unmarked += 1
         self.unposted = None
+        self._unmarked(unmarked)
+
+    def _unmarked(self, count: int) -> None:
+        self.unmarked = None if not count else (
+            f"{count} notice{'s' if count != 1 else ''} posted to the audit channel but not marked posted in the "
+            "database (its write failed): the next pass finds each in the channel and marks it, not posting it again")
 
     def start(self) -> Watcher:
         self._timer.start()

@@ -11,7 +11,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from handlers import bulk_blocks
-from handlers.actions.requests import clicked_in, clicked_message, publish_notice, tell
+from handlers.actions.requests import clicked_in, clicked_message, publish_notice, tell, tell_rules_problem
 from handlers.bulk_posting import report_batch, report_batch_step
 from handlers.dependencies import Dependencies
 from handlers.posting import has_response_url
@@ -34,6 +34,7 @@ def decide_batch(deps: Dependencies, action_id: str, batch_id: str, user: str, r
     step = {bulk_blocks.BULK_APPROVE: deps.bulk.approve, bulk_blocks.BULK_REJECT: deps.bulk.reject,
             bulk_blocks.BULK_CANCEL: deps.bulk.cancel}[action_id]
     report_batch_step(deps, client, step(batch_id, user), respond, clicked_on, actor=user)
+    tell_rules_problem(deps, client, user, respond)
 
 
 def on_retry(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,

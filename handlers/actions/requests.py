@@ -3,19 +3,25 @@ call on the change path; the outcome is shown on the request's message and told 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
+from bot.adapters.slack_shapes import error_of
+from bot.domain.naming import outside
 from handlers import blocks
 from handlers.asked import report_change
 from handlers.bulk_posting import report_request_step
 from handlers.dependencies import Dependencies
 from handlers.home import publish_warning
 from handlers.posting import has_response_url, say_privately
+
+log = logging.getLogger(__name__)
 
 
 def clicked_in(body: dict[str, Any]) -> str:
@@ -47,6 +53,26 @@ def decide(deps: Dependencies, action_id: str, request_id: str, user: str, respo
     step = {blocks.APPROVE: deps.changes.approve, blocks.REJECT: deps.changes.reject,
             blocks.CANCEL: deps.changes.cancel}[action_id]
     report_request_step(deps, client, step(request_id, user), respond, actor=user, clicked_on=clicked_on)
+    tell_rules_problem(deps, client, user, respond)
+
+
+def tell_rules_problem(deps: Dependencies, client: WebClient, user: str, respond: Respond | None) -> None:
+    """An approver's click judged while the access file's latest version is refused: told so, privately (where
+    they clicked, else in the bot's direct message), by the file's name and line alone, never its contents."""
+    problem = deps.access.source.problem
+    if problem is None:
+        return
+    where = f", line {problem.line}" if problem.line is not None else ""
+    text = (f"The access rules file {outside(problem.file)} has a change the bot could not read{where}; the "
+            "bot's admins see why in its log and at /healthz. Your click was judged under the last good rules, "
+            "still in force: nothing in them changed.")
+    if respond is not None and has_response_url(respond):
+        say_privately(respond, blocks.error_text(text))
+        return
+    try:
+        client.chat_postMessage(channel=user, text=blocks.error_text(text))  # a user ID: the bot's DM with them
+    except (SlackApiError, OSError) as exc:
+        log.error("could not tell %s that the access rules file was not reloaded: %s", user, error_of(exc))
 
 
 def on_revert(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,

@@ -21,7 +21,7 @@ from bot.domain.guardrails import Demand
 from bot.domain.judge_access import approvals_asked
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
 from handlers import blocks
-from handlers.asked import POSTS, post_asked
+from handlers.asked import POSTS, Post, post_asked
 from handlers.dependencies import Dependencies
 from handlers.posting import say_privately
 from handlers.views.edit_values import form_values, validate
@@ -381,9 +381,18 @@ def show_asked(deps: Dependencies, client: WebClient, view_id: str, outcome: Out
     if outcome.request is not None and outcome.kind in POSTS:
         # The one claimed post of a change asked, as from a command: held by another run or the sweep, it is
         # theirs to post.
-        ours = post_asked(deps, client, outcome, None)
+        post = post_asked(deps, client, outcome, None)
         latest = deps.store.get_request(outcome.request.id) or outcome.request
-        if ours and latest.message_ts is None:
+        if post is Post.LATER and latest.message_ts is None:
+            # Slack held the post back for a moment (a rate limit, Slack failing): the sweep posts it.
+            later = "Slack held back its post in the channel for now: the bot posts it there once Slack takes it."
+            said = {OutcomeKind.APPLIED: f"{done.capitalize()}. {later}",
+                    OutcomeKind.QUEUED: f"Not {done} yet: {outcome.message} {later}"}.get(
+                outcome.kind, f"Your request waits for approval. {later} Meanwhile your approvers find it on their "
+                              "App Home and with `/backup-policy pending`.")
+            say(client, view_id, user, "Not posted yet", f":hourglass_flowing_sand: {said}")
+            return
+        if post is Post.TRIED and latest.message_ts is None:
             # A form has no response URL to post through where the bot may not post: say where it stands.
             said = {OutcomeKind.APPLIED: f"{done.capitalize()}, but Slack did not post the result in the channel; "
                                          "`/backup-policy history` shows it.",

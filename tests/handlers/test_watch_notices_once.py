@@ -4,7 +4,6 @@ channel's history for the notice's ID (its message metadata) before posting agai
 
 from __future__ import annotations
 
-import pytest
 import sqlalchemy as sa
 from conftest import Bot
 from watch_helpers import AUDIT, a_pass_whose_post_slack_answers_late, approvals_bot, watched
@@ -48,8 +47,7 @@ def test_a_notice_whose_marking_as_posted_failed_is_not_posted_again(
         raise sa.exc.OperationalError("UPDATE watch_notices", {}, Exception("the database went away"))
 
     store.watch_notice_posted = fails  # type: ignore[method-assign]
-    with pytest.raises(sa.exc.OperationalError):
-        watcher.run_once()
+    watcher.run_once()  # the pass carries on (test_watch_notice_the_database_will_not_mark_posted.py)
     assert len(notices_in_audit(bot)) == 1 and store.unposted_notices()
     watcher.run_once()
     assert len(notices_in_audit(bot)) == 1
