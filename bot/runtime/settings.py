@@ -470,7 +470,7 @@ def _readable_host(url: str) -> bool:
         _, colon, port = where.partition(":")
         if colon and not port:
             return False
-    return not port or (port.isascii() and port.isdigit() and 0 < int(port) < 65536)
+    return not port or (port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536)
 
 
 def _url(value: str, slash: bool = False) -> str:
@@ -480,6 +480,10 @@ def _url(value: str, slash: bool = False) -> str:
             raise ValueError
     except ValueError:  # the value is not repeated: a token pasted into the wrong variable must not be printed
         raise ValueError("is malformed: it must be an http(s) URL such as https://host/path.") from None
+    if "@" in parsed.netloc:
+        # The bot signs in with its tokens; a URL holding a password would be shown wherever the URL is.
+        raise ValueError("is malformed: it holds a user name or password (`user:password@`): remove it; the bot "
+                         "signs in with its tokens.")
     if slash and not value.endswith("/"):
         value += "/"
     return value
