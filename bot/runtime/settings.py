@@ -432,7 +432,6 @@ class _Environment(BaseSettings):
                              "platform's grace period (Docker and Kubernetes: 30s).")
         return float(seconds)
 
-
     @field_validator("workers", mode="before")
     @classmethod
     def _workers(cls, value: object) -> int:
@@ -480,8 +479,7 @@ def _url(value: str, slash: bool = False) -> str:
             raise ValueError
     except ValueError:  # the value is not repeated: a token pasted into the wrong variable must not be printed
         raise ValueError("is malformed: it must be an http(s) URL such as https://host/path.") from None
-    if "@" in parsed.netloc:
-        # The bot signs in with its tokens; a URL holding a password would be shown wherever the URL is.
+    if "@" in parsed.netloc:  # the bot signs in with its tokens; a password here is shown wherever the URL is
         raise ValueError("is malformed: it holds a user name or password (`user:password@`): remove it; the bot "
                          "signs in with its tokens.")
     if slash and not value.endswith("/"):
