@@ -104,3 +104,16 @@ def test_a_dotenv_or_secret_file_that_is_a_pipe_is_refused_in_words(tmp_path: Pa
     except subprocess.TimeoutExpired:
         pytest.fail(f"`doctor` still reading {which} (a pipe) after 20 s")
     assert "Traceback" not in done.stderr and "pipe" in (done.stdout + done.stderr).lower()
+
+
+@pytest.mark.parametrize("command", ["migrate", "doctor"])
+def test_a_secret_files_path_holding_a_nul_byte_is_refused_in_words(tmp_path: Path, command: str) -> None:
+    """`.env` can hold a NUL byte (a file saved with NUL padding) where the environment cannot: a `*_FILE` path with
+    one ended `migrate` and `doctor` in a traceback ("embedded null byte")."""
+    (tmp_path / ".env").write_bytes(b"SLACK_BOT_TOKEN_FILE=/run/secrets/slack\x00token\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLANETSCALE_", "BACKUP_BOT_"))}
+    done = subprocess.run([sys.executable, "-m", "bot", command], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    said = done.stdout + done.stderr
+    assert "Traceback" not in said and done.returncode != 0, said[-2000:]
+    assert "SLACK_BOT_TOKEN_FILE cannot be read (a NUL byte in its path)" in said, said[-2000:]

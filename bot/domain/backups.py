@@ -98,7 +98,8 @@ def parse_time(text: str) -> datetime:
     """An ISO 8601 time (UTC when it names no zone); ValueError when it is not one."""
     if not isinstance(text, str):
         raise ValueError("a time must be text")
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    # RFC 3339 allows a lowercase `z`, which fromisoformat refuses.
+    moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in ("z", "Z") else text)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

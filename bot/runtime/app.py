@@ -14,7 +14,7 @@ import httpx
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackApiError
-from slack_sdk.signature import Clock, SignatureVerifier
+from slack_sdk.signature import SignatureVerifier
 
 import handlers
 from bot.adapters.planetscale import PlanetScaleClient
@@ -32,6 +32,7 @@ from bot.runtime.database import open_store
 from bot.runtime.executor import Beside, TrackedExecutor, delivering, redoing
 from bot.runtime.logs import REQUEST_ID, new_request_id
 from bot.runtime.metrics import MeasuredTransport, slack_api_error
+from bot.runtime.server import SignedAt
 from bot.runtime.settings import Settings, SettingsError
 from bot.runtime.slack_shape import body_problem, form_misread, state_errors
 from bot.runtime.sweeper import INBOX_GIVE_UP
@@ -347,16 +348,6 @@ def _dispatched_again(app: App, bolt_request: BoltRequest, keys: frozenset[str],
     return response.status
 
 
-class _SignedAt(Clock):
-    """A clock stopped at the moment Slack signed a request."""
-
-    def __init__(self, at: int):
-        self.at = at
-
-    def now(self) -> float:
-        return float(self.at)
-
-
 def signed_again(verifier: SignatureVerifier, body: str, headers: dict[str, list[str]]) -> dict[str, list[str]] | None:
     """A stored request's headers signed again now, if Slack signed its body no longer ago than the inbox keeps
     work (INBOX_GIVE_UP); None if it did not. Bolt refuses a signature older than five minutes, and work is taken
@@ -369,7 +360,7 @@ def signed_again(verifier: SignatureVerifier, body: str, headers: dict[str, list
     except ValueError:
         return None
     now = int(time.time())
-    at_signing = SignatureVerifier(verifier.signing_secret, clock=_SignedAt(signed_at))
+    at_signing = SignatureVerifier(verifier.signing_secret, clock=SignedAt(signed_at))
     if abs(now - signed_at) > INBOX_GIVE_UP or \
             not at_signing.is_valid(body, stamp, first.get("x-slack-signature", "")):
         return None

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from bot.adapters.store.connection import refusal
 from bot.domain.audit import AuditEvent, csv_text
+from bot.domain.backups import parse_time
 from bot.domain.naming import OUTSIDE_START, unmarked
 from bot.domain.policy import lone_surrogate
 from bot.runtime.database import reason_of
@@ -191,12 +192,12 @@ def parse_when(text: str, now: datetime) -> str:
     if AGE.fullmatch(text.strip().lower()):
         return entry_time(parse_age(text, now))
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        moment = parse_time(text.strip())  # UTC when it names no zone
     except ValueError:
         raise UsageError(f"`{text[:40]}` is not a time: write a date (2026-01-31), a UTC time "
                          "(2026-01-31T12:00:00Z) or an age back from now (30d, 12h)") from None
     try:
-        return entry_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+        return entry_time(moment)
     except OverflowError:  # an offset carrying it past year 9999 or before year 1 in UTC
         raise UsageError(f"`{text[:40]}` lies outside the years 1 to 9999 in UTC: write a time within them") from None
 

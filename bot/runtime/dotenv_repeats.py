@@ -22,9 +22,13 @@ def repeated(dotenv_file: str, known: Collection[str]) -> list[str]:
     """One line per setting in `known` set to different values on several lines of `dotenv_file`."""
     from dotenv import dotenv_values
 
-    lines: dict[str, list[tuple[int, str | None]]] = {}
+    written: dict[str, list[tuple[int, str]]] = {}
     for number, name, line in assignments(dotenv_file, known):
-        lines.setdefault(name, []).append((number, dotenv_values(stream=io.StringIO(line)).get(name)))
+        written.setdefault(name, []).append((number, line))
+    # Only a name on several lines is read line by line: a value quoted over several lines, read so, would have
+    # python-dotenv warn of a statement it cannot parse "at line 1".
+    lines = {name: [(number, dotenv_values(stream=io.StringIO(line)).get(name)) for number, line in found]
+             for name, found in written.items() if len(found) > 1}
     return [f"{dotenv_file} lines {', '.join(str(n) for n, _ in found[:-1])} and {found[-1][0]} set {name} to "
             f"different values: only the last (line {found[-1][0]}) is in force; keep one of them."
             for name, found in lines.items() if len({value for _, value in found}) > 1]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
-from slack_sdk.signature import SignatureVerifier
+from slack_sdk.signature import Clock, SignatureVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -22,7 +25,13 @@ from bot.runtime.logs import REQUEST_ID, request_id
 from bot.runtime.metrics import measured, metrics_endpoint
 from bot.runtime.slack_shape import shape_problem
 
+log = logging.getLogger(__name__)
+
 HealthCheck = Callable[[], dict[str, Any]]
+# slack_sdk refuses a signature made further than this from the host's clock (a replayed request).
+SIGNED_WITHIN_SECONDS = 300
+# How often a clock off Slack's is logged while Slack's requests are refused for it.
+CLOCK_TOLD_EVERY_SECONDS = 60.0
 # A health check that takes longer says the database is not answering (a checker's own timeout is often 5 s).
 HEALTH_TIMEOUT_SECONDS = 4.0
 # Threads that run Bolt's listeners. A listener waits for its request's inbox row to be committed before its ack
@@ -39,6 +48,7 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
     the server shuts down (SIGTERM): after the requests in flight have been answered, before the process
     exits, so work already acked can finish."""
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
+    clock_off = ClockOff()
     listeners = ThreadPoolExecutor(max_workers=ACK_THREADS, thread_name_prefix="ack")
 
     async def slack_events(request: Request) -> Response:
@@ -54,7 +64,7 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
                 return PlainTextResponse("Request body too large", status_code=413)
         # Signed by Slack, or refused before anything reads it: a malformed body or time stamp from anyone else
         # would otherwise reach the parsers (a 500 and a traceback instead of a 401).
-        if verifier is not None and not signed(verifier, request, bytes(body)):
+        if verifier is not None and not signed(verifier, request, bytes(body), clock_off):
             return PlainTextResponse("Invalid request", status_code=401)
         # Bolt's listeners are synchronous and an ack may call Slack (views.open must use its trigger_id within
         # 3 s): they run on a thread, so the event loop, which reads every other request, never waits on them.
@@ -109,7 +119,49 @@ async def _dispatched(app: App, request: BoltRequest, listeners: ThreadPoolExecu
     return to_starlette_response(await loop.run_in_executor(listeners, context.run, app.dispatch, request))
 
 
-def signed(verifier: SignatureVerifier, request: Request, body: bytes) -> bool:
+class SignedAt(Clock):
+    """A clock stopped at the moment Slack signed a request."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def now(self) -> float:
+        return float(self.at)
+
+
+class ClockOff:
+    """Logs, at most once a CLOCK_TOLD_EVERY_SECONDS, a request Slack signed but refused for its time: when each is
+    refused so, this host's clock is off Slack's (a VM resumed before NTP caught up), and nothing else would say."""
+
+    def __init__(self) -> None:
+        self._told = float("-inf")
+        self._lock = threading.Lock()
+
+    def refused(self, verifier: SignatureVerifier, text: str, timestamp: str, signature: str) -> None:
+        off = time.time() - int(timestamp)
+        if abs(off) <= SIGNED_WITHIN_SECONDS:
+            return
+        with self._lock:
+            if time.monotonic() - self._told < CLOCK_TOLD_EVERY_SECONDS:
+                return
+            at_signing = SignatureVerifier(verifier.signing_secret, clock=SignedAt(int(timestamp)))
+            if not at_signing.is_valid(text, timestamp, signature):
+                return  # not Slack's: says nothing of the clock
+            self._told = time.monotonic()
+        log.warning("a request signed by Slack was refused: this host's clock is %s %s Slack's, beyond the five "
+                    "minutes a signature is taken for; if every request is refused so, set the clock right (NTP)",
+                    _how_far(abs(off)), "ahead of" if off > 0 else "behind")
+
+
+def _how_far(seconds: float) -> str:
+    if seconds < 2 * 3600:
+        return f"about {round(seconds / 60)} minutes"
+    if seconds < 2 * 86400:
+        return f"about {round(seconds / 3600)} hours"
+    return f"about {round(seconds / 86400)} days"
+
+
+def signed(verifier: SignatureVerifier, request: Request, body: bytes, clock_off: ClockOff | None = None) -> bool:
     """Whether Slack signed this body within the last five minutes (slack_sdk's check), on a well-formed time stamp."""
     timestamp = request.headers.get("x-slack-request-timestamp") or ""
     signature = request.headers.get("x-slack-signature") or ""
@@ -119,4 +171,8 @@ def signed(verifier: SignatureVerifier, request: Request, body: bytes) -> bool:
         text = body.decode("utf-8")  # Slack signs UTF-8 text; slack_sdk would raise on anything else
     except UnicodeDecodeError:
         return False
-    return verifier.is_valid(text, timestamp, signature)
+    if verifier.is_valid(text, timestamp, signature):
+        return True
+    if clock_off is not None:
+        clock_off.refused(verifier, text, timestamp, signature)
+    return False

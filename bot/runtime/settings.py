@@ -11,7 +11,6 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -24,6 +23,7 @@ from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
 from bot.domain.policy import lone_surrogate
 from bot.runtime.dotenv_repeats import assignments, repeated
 from bot.runtime.files import regular_bytes, unreadable
+from bot.runtime.setting_urls import api_url, readable_host
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 GROUP_CACHE_MAX_AGE_MOST = 7 * 86400
@@ -188,8 +188,8 @@ def _secret_files(environment: Mapping[str, str], dotenv_file: str | None, probl
             continue
         try:
             found[name] = regular_bytes(path).decode("utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL byte in the path (.env can hold one)
+            reason = getattr(exc, "strerror", None) or ("a NUL byte in its path" if "\0" in path else "not UTF-8 text")
             problems.append(f"{name}_FILE cannot be read ({reason}): point it at a readable file holding only "
                             "the secret.")
     return found
@@ -294,12 +294,12 @@ class _Environment(BaseSettings):
     @field_validator("slack_api_url", mode="before")
     @classmethod
     def _slack_url(cls, value: object) -> str:
-        return _url(_text(value) or DEFAULT_SLACK_API_URL, slash=True)
+        return api_url(_text(value) or DEFAULT_SLACK_API_URL, slash=True)
 
     @field_validator("planetscale_api_url", mode="before")
     @classmethod
     def _planetscale_url(cls, value: object) -> str:
-        return _url(_text(value) or DEFAULT_PLANETSCALE_API_URL)
+        return api_url(_text(value) or DEFAULT_PLANETSCALE_API_URL)
 
     @field_validator("planetscale_rate", mode="before")
     @classmethod
@@ -319,7 +319,7 @@ class _Environment(BaseSettings):
             text = "postgresql://" + text.removeprefix("postgres://")
         if not text.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
             raise ValueError("is malformed: use sqlite:///path/to/file.db or postgresql://user@host/db.")
-        if not _readable_host(text):
+        if not readable_host(text):
             # The value is not repeated: it may hold the password.
             raise ValueError("is malformed: its host or port cannot be read: write postgresql://user@host:5432/db "
                              "(an IPv6 host in brackets, a password's `@`, `/` or `:` written %40, %2F, %3A).")
@@ -432,7 +432,6 @@ class _Environment(BaseSettings):
                              "platform's grace period (Docker and Kubernetes: 30s).")
         return float(seconds)
 
-
     @field_validator("workers", mode="before")
     @classmethod
     def _workers(cls, value: object) -> int:
@@ -455,34 +454,6 @@ def _seconds(text: str) -> int:
     """`30s`, `5m`, `1h`: seconds; -1 when malformed."""
     match = DURATION.fullmatch(text.strip())
     return int(match.group(1)) * DURATION_UNITS[match.group(2)] if match else -1
-
-
-def _readable_host(url: str) -> bool:
-    """Whether a database URL's host and port read as SQLAlchemy reads them: its port a number (else SQLAlchemy
-    raises a ValueError on first use, and `serve` would run on with no database)."""
-    where = url.split("://", 1)[1].split("?", 1)[0].rsplit("@", 1)[-1].split("/", 1)[0]
-    if where.startswith("["):
-        host, bracket, port = where[1:].partition("]")
-        if not (host and bracket) or (port and not port.startswith(":")):
-            return False
-        port = port[1:]
-    else:
-        _, colon, port = where.partition(":")
-        if colon and not port:
-            return False
-    return not port or (port.isascii() and port.isdigit() and 0 < int(port) < 65536)
-
-
-def _url(value: str, slash: bool = False) -> str:
-    try:  # urlparse and its port raise ValueError for an unclosed IPv6 bracket and a port out of range
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.port == 0:
-            raise ValueError
-    except ValueError:  # the value is not repeated: a token pasted into the wrong variable must not be printed
-        raise ValueError("is malformed: it must be an http(s) URL such as https://host/path.") from None
-    if slash and not value.endswith("/"):
-        value += "/"
-    return value
 
 
 HOW_TO_SET = {

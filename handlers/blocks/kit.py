@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.domain.backups import parse_time
 from bot.domain.change_requests import ChangeKind
 from bot.domain.policy import (
     BackupPolicy,
@@ -163,9 +164,7 @@ def when(iso: str | None) -> str:
     if not iso:
         return "not scheduled"
     try:
-        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-        if moment.tzinfo is None:  # PlanetScale's times are UTC
-            moment = moment.replace(tzinfo=UTC)
+        moment = parse_time(iso)  # UTC when it names no zone, as PlanetScale's times are
         stamp = int(moment.timestamp())
         fallback = moment.astimezone(UTC).strftime("%a %d %b %Y %H:%M UTC")
     except (ValueError, OverflowError, OSError):  # not a time, or one past the calendar's ends

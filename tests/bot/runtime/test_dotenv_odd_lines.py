@@ -66,3 +66,15 @@ def test_a_setting_written_in_lower_case_is_named_not_ignored(tmp_path: Path, co
         Settings.load(env={}, dotenv_path=str(tmp_path / ".env"))
     assert any(p.startswith(problem) and "is not a setting: did you mean " in p for p in raised.value.problems), \
         raised.value.problems
+
+
+def test_a_value_quoted_over_two_lines_is_read_without_a_stray_parse_warning(tmp_path: Path) -> None:
+    """A quoted value ending in a newline (pasted with it) is read as python-dotenv reads it; the check for repeated
+    lines read each line alone, and python-dotenv warned, in its own words, of a statement it could not parse "at
+    line 1", though every line was read and is in force."""
+    (tmp_path / ".env").write_text('BACKUP_BOT_WATCH_EVERY=off\nBACKUP_BOT_LOG_LEVEL="warning\n"\n')
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLANETSCALE_", "BACKUP_BOT_"))}
+    done = subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**keep, "BACKUP_BOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}"}, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
+    assert Settings.load(env={}, dotenv_path=str(tmp_path / ".env")).log_level == "WARNING"
