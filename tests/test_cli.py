@@ -230,6 +230,11 @@ def test_audit_export_filters_by_time_database_and_person(tmp_path: Path) -> Non
     assert exported("--db", "acme/billing-db") == ["2025-02-01"]
     assert exported("--actor", "U0BOB00001", "--since", "2025-01-01") == ["2025-01-11", "2026-06-01"]
     assert exported("--since", "2d", "--db", "acme/app-db", "--actor", "U0ALICE001") == []
+    # A range that holds no time at all says so, rather than exporting nothing as if the trail were empty there.
+    swapped = run(["audit", "export", "--since", "2025-06-01", "--until", "2025-01-11"], tmp_path,
+                  BACKUP_BOT_DATABASE_URL=url)
+    assert swapped.returncode == 2 and swapped.stdout == "", swapped.stdout
+    assert "--since 2025-06-01 is not before --until 2025-01-11" in swapped.stderr, swapped.stderr
     bad = run(["audit", "export", "--since", "last tuesday"], tmp_path, BACKUP_BOT_DATABASE_URL=url)
     assert bad.returncode == 2
     assert bad.stderr.strip() == ("backup-bot: `last tuesday` is not a time: write a date (2026-01-31), a UTC time "

@@ -234,6 +234,9 @@ def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str 
         raise UsageError("--actor: the name given is not UTF-8 text: write a Slack user ID, e.g. U0ALICE001")
     start = parse_when(since, now) if since else None
     end = parse_when(until, now) if until else None
+    if since and until and start is not None and end is not None and start >= end:  # entry_time's text, alike
+        raise UsageError(f"--since {since.strip()[:40]} is not before --until {until.strip()[:40]}, so no entry "
+                         "lies between them: swap them, or widen the range.")
     settings = Settings.load()
     store = open_store(settings.database_url)
     try:
