@@ -8,14 +8,13 @@ PostgreSQL."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
 from approval_helpers import sweep, swept_later
-from conftest import CHANNEL, Bot, make_bot
+from conftest import CHANNEL, Bot
 from test_edit import open_form
+from test_form_applied_post_rate_limited import any_bot as any_bot  # the fixture
+from test_form_applied_post_rate_limited import posted
 
-from bot.adapters.store import Store
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import MethodFault, SlackEvent
 
@@ -28,19 +27,6 @@ editors = ["U0ALICE001"]
 approvers = ["U0CAROL001"]
 approvals = 1
 """
-
-
-@pytest.fixture
-def any_bot(settings: object, slack: object, planetscale_client: object, store_url: str,
-            slack_server: object) -> Iterator[Bot]:
-    store = Store(store_url)
-    store.migrate()
-    yield from make_bot(settings, slack, planetscale_client, store, slack_server)  # type: ignore[arg-type]
-    store.close()
-
-
-def posted(bot: Bot) -> list[SlackEvent]:
-    return [e for e in bot.slack.events if e.kind == "message" and e.channel == CHANNEL and e.thread_ts is None]
 
 
 def confirmed_while_slack_holds_posts_back(bot: Bot, policy: str) -> str:
