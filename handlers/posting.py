@@ -18,7 +18,7 @@ from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from bot.domain.outcomes import NOBODY_LEFT_SAID, describe_state
 from handlers import blocks, channel_history, home
 from handlers.dependencies import Dependencies
-from handlers.late_post import POST_GRACE, POST_REFUSED, POSTED, notice_metadata, owes_post, post_late, posted_already
+from handlers.late_post import POST_GRACE, POST_REFUSED, POSTED, notice_metadata, post_late, post_owed, posted_already
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
         if clicked_on is not None and outcome.request.message_ts is None:
             deps.store.adopt_message(outcome.request.id, *clicked_on)
         latest = as_it_stands(deps, outcome.request)
-        if latest.state in CLOSED_STATES and not latest.told and owes_post(latest):
+        if latest.state in CLOSED_STATES and not latest.told and post_owed(deps, latest):
             latest = post_late(deps, client, latest, *request_message(deps, latest))
     shown = None
     if outcome.request_moved and outcome.request is not None:
@@ -108,7 +108,7 @@ def owed(deps: Dependencies, request: ChangeRequest) -> list[str]:
     notices = []
     if request.message_channel and request.message_ts:
         notices += [f"shown:{request.state.value}", request.state.value]
-    elif owes_post(request):
+    elif post_owed(deps, request):
         notices.append(POSTED)
     if not (request.state is RequestState.CANCELLED and request.decided_by == request.requester):
         notices.append(f"dm:{request.state.value}")
