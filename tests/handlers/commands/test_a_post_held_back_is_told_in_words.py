@@ -9,6 +9,7 @@ import pytest
 from approval_helpers import ALICE, PROD, swept_later
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import CHANNEL, Bot
+from test_bulk import add_databases
 
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import MethodFault
@@ -28,4 +29,16 @@ def test_told_where_it_stands_in_words(approvals_bot: Bot, planetscale: PlanetSc
     assert "UnreadableAnswer" not in said and "its answer could not be read" in said, said
     assert ("`/backup-policy pending` lists it" in said) is open_, said
     swept_later(bot)
+    assert len(in_channel(bot)) == 1, in_channel(bot)
+
+
+def test_a_bulk_change_told_where_it_stands_in_words(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    bot = approvals_bot
+    add_databases(planetscale, "unseen", 2)
+    bot.slack.add_fault(MethodFault("chat.postMessage", status=502, channel=CHANNEL, in_thread=False))
+    said = bot.command('update acme/unseen-* "Production daily" retention=14d', user=ALICE).all_text()
+    assert "did not confirm the post" in said and "posts it if Slack did not make it" in said, said
+    assert "UnreadableAnswer" not in said and "its answer could not be read" in said, said
+    for _ in range(2):
+        swept_later(bot)
     assert len(in_channel(bot)) == 1, in_channel(bot)
