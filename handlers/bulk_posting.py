@@ -29,7 +29,7 @@ from bot.domain.outcomes import telling
 from handlers import blocks, bulk_blocks, channel_history, home
 from handlers.dependencies import Dependencies
 from handlers.late_post import NOTICE_EVENT, POST_GRACE, POST_REFUSED, POSTED, POSTING, carry_on, posted_already
-from handlers.posting import answer_actor, has_response_url, report_step, say_privately
+from handlers.posting import answer_actor, has_response_url, report_step, say_privately, unconfirmed
 
 log = logging.getLogger(__name__)
 PRIVATE_MESSAGES = 5  # a response URL may be used five times
@@ -154,8 +154,8 @@ def publish(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
         home.refresh_homes(deps, client, batch)
         if respond is not None:
             say_privately(respond, blocks.error_text(
-                f"Slack did not confirm the post of your bulk change to the channel ({error_of(exc)}); "
-                + waiting_or_applied(batch)))
+                f"Slack did not confirm the post of your bulk change to the channel ({unconfirmed(exc)}): the bot "
+                "looks for it there, and posts it if Slack did not make it; " + waiting_or_applied(batch)))
         return error_of(exc)
     channel, ts = str(answer["channel"]), str(answer["ts"])
     deps.store.set_batch_message(batch.id, channel, ts)

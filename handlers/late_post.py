@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack_http import LONGEST_CALL
 from bot.adapters.slack_shapes import error_of
-from bot.domain.change_requests import ChangeRequest, RequestState
+from bot.domain.change_requests import CLOSED_STATES, ChangeRequest, RequestState
 from handlers import channel_history
 from handlers.dependencies import Dependencies
 
@@ -74,6 +74,15 @@ def owes_post(request: ChangeRequest) -> bool:
     posted when it was asked, unless its run stopped before posting it: an open request owes its post too."""
     return ((request.state.is_open or (request.state is RequestState.APPLIED and not request.approvals_needed))
             and not (request.message_channel and request.message_ts))
+
+
+def post_owed(deps: Dependencies, request: ChangeRequest) -> bool:
+    """owes_post, or a request closed while the post its asking left to the sweep (Slack held it back, or took it
+    unheard) was still owed: posted all the same, showing how it ended, so its channel is not left without it."""
+    return owes_post(request) or (
+        request.state in CLOSED_STATES and not (request.message_channel and request.message_ts)
+        and deps.store.notice_claimed_at(request.id, POSTING) is not None
+        and deps.store.notice_claimed_at(request.id, POSTED) is None)
 
 
 def post_late(deps: Dependencies, client: WebClient, request: ChangeRequest, text: str,

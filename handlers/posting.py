@@ -12,13 +12,13 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.adapters.slack_shapes import error_of, may_have_acted
+from bot.adapters.slack_shapes import UnreadableAnswer, error_of, may_have_acted
 from bot.domain.change_requests import CLOSED_STATES, FINAL_STATES, ChangeKind, ChangeRequest, Expiry, RequestState
 from bot.domain.changes import SYSTEM, Outcome, OutcomeKind
 from bot.domain.outcomes import NOBODY_LEFT_SAID, describe_state
 from handlers import blocks, channel_history, home
 from handlers.dependencies import Dependencies
-from handlers.late_post import POST_GRACE, POST_REFUSED, POSTED, notice_metadata, owes_post, post_late, posted_already
+from handlers.late_post import POST_GRACE, POST_REFUSED, POSTED, notice_metadata, post_late, post_owed, posted_already
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
         if clicked_on is not None and outcome.request.message_ts is None:
             deps.store.adopt_message(outcome.request.id, *clicked_on)
         latest = as_it_stands(deps, outcome.request)
-        if latest.state in CLOSED_STATES and not latest.told and owes_post(latest):
+        if latest.state in CLOSED_STATES and not latest.told and post_owed(deps, latest):
             latest = post_late(deps, client, latest, *request_message(deps, latest))
     shown = None
     if outcome.request_moved and outcome.request is not None:
@@ -108,7 +108,7 @@ def owed(deps: Dependencies, request: ChangeRequest) -> list[str]:
     notices = []
     if request.message_channel and request.message_ts:
         notices += [f"shown:{request.state.value}", request.state.value]
-    elif owes_post(request):
+    elif post_owed(deps, request):
         notices.append(POSTED)
     if not (request.state is RequestState.CANCELLED and request.decided_by == request.requester):
         notices.append(f"dm:{request.state.value}")
@@ -362,9 +362,11 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
             # Slack may have taken it without the bot hearing so: another post could show it twice.
             log.error("chat.postMessage to %s for request %s: %s", request.channel, request.id, error_of(exc))
             if respond is not None:
+                listed = " Meanwhile `/backup-policy pending` lists it." if request.state.is_open else ""
                 say_privately(respond, blocks.error_text(
                     f"Your request `{request.id[:8]}` is {describe_state(request)}; Slack did not confirm its post "
-                    f"to the channel ({error_of(exc)}), and `/backup-policy pending` lists it while it is open."))
+                    f"to the channel ({unconfirmed(exc)}): the bot looks for it there, and posts it if Slack did not "
+                    f"make it.{listed}"))
             later = True  # the sweep looks for it in the channel, and posts it if Slack did not make it
         else:
             refused_post(request, respond, text, request_blocks, error_of(exc))
@@ -372,6 +374,13 @@ def publish(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
     if request.state is RequestState.APPLIED:
         to_audit_channel(deps, client, request)
     return later
+
+
+def unconfirmed(exc: Exception) -> str:
+    """Why Slack did not confirm a call, in words: its error code, else what became of its answer."""
+    if isinstance(exc, SlackApiError):
+        return error_of(exc)
+    return "its answer could not be read" if isinstance(exc, UnreadableAnswer) else "no answer came in time"
 
 
 def refused_post(request: ChangeRequest, respond: Respond | None, text: str, request_blocks: list[dict[str, Any]],

@@ -58,3 +58,12 @@ def test_an_api_url_no_http_client_can_send_to_is_refused_at_start_in_one_line(
     done = run(tmp_path, command)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert done.stderr.strip() == f"backup-bot: {name} is malformed: it must be an http(s) URL such as https://host/path."
+
+
+def test_a_database_password_holding_a_question_mark_is_taken_as_sqlalchemy_reads_it(tmp_path: Path) -> None:
+    """SQLAlchemy reads `?` in a password as the password's (everything up to its `@`); the check read it as the
+    start of the query, found no port, and refused at start a URL the bot used until this release."""
+    url = f"postgresql://bot:{PASSWORD}?x@127.0.0.1:9/backups"
+    done = run(tmp_path, "migrate", BACKUP_BOT_DATABASE_URL=url)
+    assert "malformed" not in done.stderr and PASSWORD not in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]

@@ -5,22 +5,19 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 import httpx
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 def readable_host(url: str) -> bool:
-    """Whether a database URL's host and port read as SQLAlchemy reads them: its port a number (else SQLAlchemy
-    raises a ValueError on first use, and `serve` would run on with no database)."""
-    where = url.split("://", 1)[1].split("?", 1)[0].rsplit("@", 1)[-1].split("/", 1)[0]
-    if where.startswith("["):
-        host, bracket, port = where[1:].partition("]")
-        if not (host and bracket) or (port and not port.startswith(":")):
-            return False
-        port = port[1:]
-    else:
-        _, colon, port = where.partition(":")
-        if colon and not port:
-            return False
-    return not port or (port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536)
+    """Whether a database URL's host and port read as SQLAlchemy reads them (its own parser: a password holds any
+    `?` before its `@`): its port a number (else SQLAlchemy raises a ValueError on first use, and `serve` would run
+    on with no database)."""
+    try:
+        port = make_url(url).port
+    except (ValueError, ArgumentError):  # a port not a number, of thousands of digits; a URL it cannot read
+        return False
+    return port is None or 0 < port < 65536
 
 
 def api_url(value: str, slash: bool = False) -> str:

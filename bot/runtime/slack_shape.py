@@ -134,7 +134,9 @@ def _payload_problem(payload: Any) -> str | None:
                                   and isinstance(payload["view"].get("type"), str)):
         return "The payload's `view` has no `id` and `type`"
     # A submitted form's fields are answered beside each field (state_errors), not ignored: an empty ack closes it.
-    if problem := _view_problem(payload.get("view") or {}, fields=payload["type"] != "view_submission"):
+    # A form showing no field to answer beside has its values checked here, as any other view's.
+    view = payload.get("view") or {}
+    if problem := _view_problem(view, fields=payload["type"] != "view_submission" or not _shown_fields(view)):
         return problem
     if problem := _parts_problem(payload, "The payload's"):
         return problem
@@ -160,6 +162,8 @@ def _view_problem(view: dict[str, Any], fields: bool = True) -> str | None:
     for key in VIEW_TEXTS:
         if view.get(key) is not None and not isinstance(view[key], str):
             return f"The view's `{key}` is not text"
+    if view.get("blocks") is not None and not isinstance(view["blocks"], list):
+        return "The view's `blocks` is not a list"
     state = view.get("state")
     if state is None:
         return None
@@ -187,6 +191,14 @@ FIELD_DAMAGED = ("This field sent a value of a kind it does not take (not the te
                  "it in again, or close the form and open it again. Nothing was sent.")
 
 
+def _shown_fields(view: dict[str, Any]) -> dict[str, Any]:
+    """Each input block the view shows, by block ID, and the kind of element it shows there."""
+    shown = view.get("blocks")
+    return {b["block_id"]: (b.get("element") or {}).get("type") for b in shown if isinstance(b, dict)
+            and b.get("type") == "input" and isinstance(b.get("block_id"), str)
+            and isinstance(b.get("element") or {}, dict)} if isinstance(shown, list) else {}
+
+
 def state_errors(body: object) -> dict[str, str]:
     """A submitted form's fields whose values are not of a kind Slack sends (a number or an object where text goes,
     an option without its value), by block ID as `response_action: errors` shows them beside each field; a block
@@ -198,10 +210,7 @@ def state_errors(body: object) -> dict[str, str]:
     values = state.get("values") if isinstance(state, dict) else None
     if not isinstance(values, dict):
         return {}
-    # Each input block the form shows, and the kind of element it shows there.
-    shown = {b["block_id"]: (b.get("element") or {}).get("type") for b in view.get("blocks") or []
-             if isinstance(b, dict) and b.get("type") == "input" and isinstance(b.get("block_id"), str)
-             and isinstance(b.get("element") or {}, dict)}
+    shown = _shown_fields(view)
     errors: dict[str, str] = {}
     for block_id, actions in values.items():
         wrong = _block_problem(actions) is not None or any(
