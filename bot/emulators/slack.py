@@ -105,7 +105,7 @@ class SlackState:
         self.app_token = app_token
         # Socket Mode: envelopes waiting to be sent to a connected app, the acks it sent back, connections made.
         # Envelopes, raw frames (text as is), or CLOSE.
-        self.socket_outbox: list[dict[str, Any] | str] = []
+        self.socket_outbox: list[dict[str, Any] | str | bytes] = []
         self.socket_acks: list[dict[str, Any]] = []
         self.socket_connections = 0
         self.team_id = team_id
@@ -255,6 +255,8 @@ class SlackEmulator:
                         return
                     if isinstance(envelope, str):  # a frame as is: a broken or cut-off envelope
                         await websocket.send_text(envelope)
+                    elif isinstance(envelope, bytes):  # a binary frame, which Slack does not send
+                        await websocket.send_bytes(envelope)
                     else:
                         await websocket.send_json(envelope)
                 await asyncio.sleep(0.01)

@@ -126,7 +126,7 @@ class Console:
     # --- output -------------------------------------------------------------------------------------
 
     def say(self, line: str = "") -> None:
-        print(line, file=self.out, flush=True)
+        print(line.translate(SHOWN_CONTROLS), file=self.out, flush=True)
 
     def user_name(self, some_id: str) -> str:
         """A user, user group or channel ID as people see it."""
@@ -474,6 +474,11 @@ class Console:
         events, self.cursor = self.slack.events_since(self.cursor)
         for event in events:
             self.render_event(event)
+
+
+# A terminal obeys control characters (ESC [2J clears it, a backspace hides what came before): those typed,
+# piped or held by a policy are shown as escapes. Newlines and tabs lay the answers out.
+SHOWN_CONTROLS = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7f, 0xa0)] if chr(code) not in "\n\t"}
 
 
 def is_text(line: str) -> bool:

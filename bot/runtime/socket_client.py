@@ -82,6 +82,16 @@ class SocketClient(SocketModeClient):
             return
         super().enqueue_message(message)
 
+    def run_message_listeners(self, message: dict[str, Any], raw_message: str) -> None:
+        envelope_id, payload = message.get("envelope_id"), message.get("payload", {})
+        if isinstance(envelope_id, str) and not isinstance(payload, (dict, str)):
+            # slack_sdk raises on it, with a traceback, and never acks it: Slack would send it again, as unheard.
+            log.warning("a Socket Mode envelope (%s, type %s) holds a payload of %s, not an object: acked and "
+                        "ignored", envelope_id[:64], str(message.get("type"))[:64], type(payload).__name__)
+            self.send_socket_mode_response({"envelope_id": envelope_id})
+            return
+        super().run_message_listeners(message, raw_message)
+
     def ended(self, error: Exception) -> None:
         if isinstance(error, Ended):
             log.warning("Slack's side of the Socket Mode connection ended without a close frame; opening another")
