@@ -4,9 +4,16 @@ what is wrong, and the session carries on with the next; the console is not knoc
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
+
+from processes import wait_until
+
+from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, Fault, PlanetScaleState
 
 
 def test_a_line_that_is_not_utf8_is_answered_and_the_next_line_still_runs(tmp_path: Path) -> None:
@@ -38,3 +45,37 @@ def test_control_characters_typed_or_piped_reach_the_terminal_shown_not_obeyed(t
     assert not any(ch in out for ch in "\x1b\x07\x08"), out
     assert "\\x1b[2J" in out, out  # shown, so the person sees what they sent
     assert "No user" in out and "Development daily" in out, out
+
+
+def test_ctrl_c_while_planetscale_holds_a_call_stops_the_console_at_once_and_says_so(
+        tmp_path: Path, planetscale_server: Any, planetscale: PlanetScaleState) -> None:
+    """Ctrl-C while a PlanetScale call is held: the console said nothing and waited for every try of the call
+    (about a minute) before it left. It says what happened and leaves, not waiting for the call."""
+    held = threading.Event()
+    planetscale.add_fault(Fault(until=held, method="GET", path_contains="backup-policies", times=None))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLANETSCALE_", "SLACK_", "BACKUP_BOT_"))}
+    env.update(PLANETSCALE_API_URL=planetscale_server[1].url + "/v1", PLANETSCALE_SERVICE_TOKEN_ID=DEMO_TOKEN_ID,
+               PLANETSCALE_SERVICE_TOKEN=DEMO_TOKEN, BACKUP_BOT_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}")
+    # A child started in the background inherits SIGINT ignored, and Python then leaves it so: Ctrl-C as a
+    # terminal sends it needs Python's own handler.
+    console = subprocess.Popen([sys.executable, "-m", "bot", "console"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert console.stdin is not None
+        console.stdin.write(b"/backup-policy list acme/app-db\n")
+        console.stdin.flush()
+        wait_until(lambda: any("backup-policies" in c.path for c in planetscale.calls("GET")),
+                   "the console's call to PlanetScale", 120)
+        console.send_signal(signal.SIGINT)
+        # Well inside the held call's own minute: the console did not wait for it.
+        out, err = console.communicate(timeout=30)
+    finally:
+        held.set()
+        if console.poll() is None:
+            console.kill()
+            console.communicate()
+    text = out.decode("utf-8", "replace") + err.decode("utf-8", "replace")
+    assert console.returncode == 130, text
+    assert "Traceback" not in text, text
+    assert "Interrupted" in text and "PlanetScale" in text, text

@@ -8,6 +8,7 @@ emulator and is rendered here as text. With no PlanetScale token it runs on the 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import sys
@@ -36,7 +37,7 @@ from bot.emulators.slack_requests import (
 from bot.runtime.app import build_app, build_dependencies, load_access_rules
 from bot.runtime.console_forms import field_problem
 from bot.runtime.console_planetscale import ReadOnlyPlanetScale
-from bot.runtime.console_render import blocks_to_text, mrkdwn
+from bot.runtime.console_render import SHOWN_CONTROLS, blocks_to_text, is_text, mrkdwn
 from bot.runtime.database import open_store
 from bot.runtime.executor import TrackedExecutor
 from bot.runtime.settings import Settings
@@ -114,9 +115,13 @@ class Console:
         self.unread: dict[str, list[SlackEvent]] = {}  # direct messages to people other than the one you are
         self.latest: dict[tuple[str, ...], SlackEvent] = {}  # each message and Home as it stands now
 
-    def close(self) -> None:
+    def close(self, waiting: bool = True) -> None:
+        """Stops the console's work; not `waiting`, the calls to PlanetScale under way are cut first (their
+        client closed), so that the threads making them end at once and the process can leave."""
         self.watcher.stop()
-        self.executor.shutdown(wait=True)
+        if not waiting:
+            self._planetscale.close()
+        self.executor.shutdown(wait=True, cancel_futures=not waiting)
         self.deps.close()
         self.deps.store.close()
         self._planetscale.close()
@@ -476,23 +481,16 @@ class Console:
             self.render_event(event)
 
 
-# A terminal obeys control characters (ESC [2J clears it, a backspace hides what came before): those typed,
-# piped or held by a policy are shown as escapes. Newlines and tabs lay the answers out.
-SHOWN_CONTROLS = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7f, 0xa0)] if chr(code) not in "\n\t"}
-
-
-def is_text(line: str) -> bool:
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def main(settings: Settings, out: TextIO = sys.stdout) -> int:
-    console = Console(settings, out)
+    console, interrupted = Console(settings, out), False
     try:
         console.run(sys.stdin, interactive=sys.stdin.isatty())
+    except KeyboardInterrupt:
+        interrupted = True
+        console.say("Interrupted (Ctrl-C): the console stops without waiting for a call to PlanetScale under way; "
+                    "a change it was sending may have landed: `/backup-policy history` shows it next time.")
+        logging.disable(logging.ERROR)  # the cut calls' failures are the interruption just told, not news
     finally:
-        console.close()
-    return 0
+        console.close(waiting=not interrupted)
+        logging.disable(logging.NOTSET)
+    return 130 if interrupted else 0

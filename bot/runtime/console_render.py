@@ -14,6 +14,9 @@ CHANNEL_MENTION = re.compile(r"<#([A-Z0-9]+)(?:\|[^>]*)?>")
 LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
 HELD = "\x00"  # where a date's fallback was: no text the bot sends holds a NUL, nor does any markup
 HELD_AT = re.compile(HELD)
+# A terminal obeys control characters (ESC [2J clears it, a backspace hides what came before): those typed,
+# piped or held by a policy are shown as escapes. Newlines and tabs lay the answers out.
+SHOWN_CONTROLS = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7f, 0xa0)] if chr(code) not in "\n\t"}
 
 
 EMOJI = {":warning:": "⚠", ":white_check_mark:": "✅", ":hourglass_flowing_sand:": "⏳", ":mag:": "🔍",
@@ -90,3 +93,12 @@ def blocks_to_text(blocks: list[dict[str, Any]], user_name: Callable[[str], str]
         elif kind == "input":
             lines.append(f"  {block.get('label', {}).get('text', '')}: …")
     return lines
+
+
+def is_text(line: str) -> bool:
+    """Whether a line read is UTF-8 text (not bytes of another encoding kept as lone surrogates)."""
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
