@@ -5,14 +5,15 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 import httpx
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 
 def readable_host(url: str) -> bool:
     """Whether a database URL's host and port read as SQLAlchemy reads them (its own parser: a password holds any
     `?` before its `@`): its port a number (else SQLAlchemy raises a ValueError on first use, and `serve` would run
     on with no database)."""
+    from sqlalchemy.engine import make_url  # here: importing SQLAlchemy with the app would slow every start
+    from sqlalchemy.exc import ArgumentError
+
     try:
         port = make_url(url).port
     except (ValueError, ArgumentError):  # a port not a number, of thousands of digits; a URL it cannot read
