@@ -43,3 +43,24 @@ def test_approved_before_the_sweep_posts_it(approvals_bot: Bot, planetscale: Pla
     message = [e for e in bot.slack.events if e.ts == request.message_ts and e.kind in ("message", "update")]
     assert message and "changed the backup policy" in message[-1].text, message
     assert f"<#{CHANNEL}>" in direct_messages(bot, ALICE)[-1]
+
+
+
+@pytest.mark.parametrize("fault", FAULTS.values(), ids=FAULTS.keys())
+def test_expired_before_the_sweep_posts_it_is_posted_once_showing_it(approvals_bot: Bot,
+                                                                     planetscale: PlanetScaleState,
+                                                                     fault: dict[str, object]) -> None:
+    """A request Slack held back that expires before the sweep posts it: posted once, showing it expired (no
+    reply under it says so again), its requester told, and it is marked told."""
+    bot = approvals_bot
+    bot.slack.add_fault(MethodFault("chat.postMessage", channel=CHANNEL, in_thread=False, **fault))  # type: ignore[arg-type]
+    bot.command(f"update acme/app-db {PROD} retention=9d", user=ALICE)
+    for _ in range(2):
+        swept_later(bot, 36 * 3600)
+    assert len(in_channel(bot)) == 1, in_channel(bot)
+    [request] = bot.deps.store.requests([RequestState.EXPIRED])
+    assert request.message_ts is not None and request.told
+    message = [e for e in bot.slack.events if e.ts == request.message_ts and e.kind in ("message", "update")]
+    assert message[-1].text.startswith(":hourglass: Expired"), message[-1].text
+    assert not [e for e in bot.slack.events if e.kind == "message" and e.thread_ts == request.message_ts]
+    assert "expired" in direct_messages(bot, ALICE)[-1]
