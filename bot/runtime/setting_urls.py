@@ -27,7 +27,10 @@ def api_url(value: str, slash: bool = False) -> str:
         parsed = urlparse(value)
         if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.port == 0:
             raise ValueError
-        # httpx refuses (as the clients are built) a host that is no IDNA name and a control character.
+        # httpx refuses (as the clients are built) a host that is no IDNA name and, in its newer releases, a
+        # control character: refused here whichever release reads it.
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+            raise ValueError
         httpx.URL(value)
     except (ValueError, httpx.InvalidURL):  # never the value: it may be a token pasted in the wrong variable
         raise ValueError("is malformed: it must be an http(s) URL such as https://host/path.") from None
