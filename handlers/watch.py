@@ -20,7 +20,7 @@ from bot.domain.policy import BackupPolicy
 from bot.domain.watch import Skipped
 from bot.domain.watch_state import Notice, NoticeKind
 from handlers import blocks, channel_history
-from handlers.actions.requests import clicked_in, tell
+from handlers.actions.requests import clicked_in, in_no_channel, tell
 from handlers.asked import report_change
 from handlers.dependencies import Dependencies
 
@@ -216,6 +216,8 @@ def post_skipped(deps: Dependencies, client: WebClient, skipped: list[Skipped], 
 def on_revert_outside(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any],
                       respond: Respond, client: WebClient) -> None:
     ack()
+    if in_no_channel(deps, client, body, "Revert"):
+        return
     deps.background.run_answered(partial(tell, respond), revert_outside, deps, str(action.get("value") or ""),
                                  body["user"]["id"], clicked_in(body), respond, client)
 

@@ -31,6 +31,9 @@ DOCUMENTED = frozenset({
     # Bolt's API reference (tools.slack.dev/bolt-python/api-docs) and its adapter guides
     "slack_bolt", "slack_bolt.error", "slack_bolt.adapter.socket_mode", "slack_bolt.adapter.starlette",
     "slack_bolt.adapter.starlette.handler",
+    # its reference's slack_bolt.middleware page (docs.slack.dev/tools/bolt-python/reference/middleware/): the
+    # Middleware class App.middleware takes
+    "slack_bolt.middleware",
     # slack_sdk's reference (tools.slack.dev/python-slack-sdk/api-docs)
     "slack_sdk", "slack_sdk.web", "slack_sdk.webhook", "slack_sdk.errors", "slack_sdk.signature",
     "slack_sdk.models.blocks", "slack_sdk.models.views", "slack_sdk.models.attachments",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.error import BoltError
+from slack_bolt.middleware import Middleware
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
@@ -288,15 +289,18 @@ def slack_shaped(request: BoltRequest, next: Callable[[], BoltResponse]) -> Bolt
     return next()
 
 
-def first_steps(connections: Callable[[BoltContext, Callable[[], BoltResponse]], BoltResponse]) \
-        -> Callable[..., BoltResponse]:
-    """The bot's middlewares in order (`slack_shaped`, `connections`, `acted_on_once`), as one of Bolt's: Bolt
-    works out the arguments of each middleware it calls, for every request, before its ack."""
+class FirstSteps(Middleware):
+    """The bot's middlewares in order (`slack_shaped`, `connections`, `acted_on_once`), as one of Bolt's
+    `Middleware`: Bolt works out every argument a function middleware may take, for every request, before it
+    runs, and that raised on a body Slack never sends (a click with no action: a 500 and a traceback) before
+    `slack_shaped` could ignore it."""
 
-    def middleware(request: BoltRequest, context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
-        return slack_shaped(request, lambda: connections(context, lambda: acted_on_once(request, next)))
+    def __init__(self, connections: Callable[[BoltContext, Callable[[], BoltResponse]], BoltResponse]) -> None:
+        self.connections = connections
 
-    return middleware
+    def process(self, *, req: BoltRequest, resp: BoltResponse,
+                next: Callable[[], BoltResponse]) -> BoltResponse | None:
+        return slack_shaped(req, lambda: self.connections(req.context, lambda: acted_on_once(req, next)))
 
 
 # The headers a request is verified and read by, kept with its body to redo it (Bolt checks the signature again).
@@ -442,6 +446,6 @@ def _build_app(settings: Settings, deps: Dependencies, verify: bool) -> App:
         # It would set a workflow function's token on the shared client; the app has no workflow functions.
         attaching_function_token_enabled=False,
     )
-    app.use(first_steps(shared_connections(client, client.http)))
+    app.use(FirstSteps(shared_connections(client, client.http)))
     handlers.register(app, deps)
     return app

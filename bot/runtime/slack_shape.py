@@ -66,6 +66,10 @@ def _command_problem(command: dict[str, Any]) -> str | None:
     user = command.get("user_id")
     if not (isinstance(user, str) and user and isinstance(command.get("command"), str)):
         return "The slash command has no user_id"
+    # Slack sends each with every command, and the listener reads them as it answers (a form opens on trigger_id).
+    for key in ("channel_id", "trigger_id", "response_url"):
+        if not (isinstance(command.get(key), str) and command[key]):
+            return f"The slash command has no {key}"
     return (_ids_problem(user, command.get("channel_id"), "The slash command's")
             or _url_problem(command.get("response_url"), "The slash command's"))
 
@@ -115,6 +119,8 @@ def _event_problem(body: Any) -> str | None:
         return "The `event` is not an object"
     if isinstance(event, dict) and "user" in event and not isinstance(event["user"], str | dict):
         return "The event's `user` is neither an ID nor an object"
+    if isinstance(event, dict) and event.get("type") == "app_home_opened" and not isinstance(event.get("user"), str):
+        return "The app_home_opened event has no user ID"  # whose Home it is: nobody's would be published
     if isinstance(event, dict):
         return _ids_problem(event.get("user"), event.get("channel"), "The event's")
     return None
@@ -148,6 +154,14 @@ def _payload_problem(payload: Any) -> str | None:
     actions = payload.get("actions")
     if "actions" in payload and not (isinstance(actions, list) and all(isinstance(a, dict) for a in actions)):
         return "The payload's `actions` is not a list of objects"
+    # Bolt takes a click's first action and matches its action_id as text, before any listener.
+    if payload["type"] == "block_actions" and not (
+            actions and all(isinstance(a.get("action_id"), str) for a in actions)):
+        return "The click has no action, or an action without an action_id in text"
+    # Bolt reads a workflow step's edit and its form's submission by their `workflow_step`.
+    if (payload["type"] == "workflow_step_edit" or view.get("type") == "workflow_step") and \
+            not isinstance(payload.get("workflow_step"), dict):
+        return "The workflow step's payload has no `workflow_step` object"
     return None
 
 

@@ -11,7 +11,14 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from handlers import bulk_blocks
-from handlers.actions.requests import clicked_in, clicked_message, publish_notice, tell, tell_rules_problem
+from handlers.actions.requests import (
+    clicked_in,
+    clicked_message,
+    in_no_channel,
+    publish_notice,
+    tell,
+    tell_rules_problem,
+)
 from handlers.bulk_posting import report_batch, report_batch_step
 from handlers.dependencies import Dependencies
 from handlers.posting import has_response_url
@@ -40,6 +47,8 @@ def decide_batch(deps: Dependencies, action_id: str, batch_id: str, user: str, r
 def on_retry(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
              client: WebClient) -> None:
     ack()
+    if in_no_channel(deps, client, body, "Retry"):
+        return
     deps.background.run_answered(partial(tell, respond), retry, deps, str(action.get("value") or ""),
                                  body["user"]["id"], clicked_in(body), respond, client)
 

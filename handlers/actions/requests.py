@@ -37,6 +37,19 @@ def clicked_message(body: dict[str, Any]) -> tuple[str, str] | None:
     return (channel, ts) if channel and ts else None
 
 
+NO_CHANNEL = ("{button} works only on a message in a channel, where the bot posts what it asks there: nothing was "
+              "asked. Click it on that message, or use `/backup-policy` in the channel.")
+
+
+def in_no_channel(deps: Dependencies, client: WebClient, body: dict[str, Any], button: str) -> bool:
+    """Whether the click names no channel, and so asks nothing, told on the clicker's Home: a change asked in no
+    channel would be posted nowhere. The App Home shows none of these buttons (an old or forged Home's click)."""
+    if clicked_in(body):
+        return False
+    deps.background.run(publish_notice, deps, client, body["user"]["id"], NO_CHANNEL.format(button=button))
+    return True
+
+
 def on_decision(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any],
                 respond: Respond | None, client: WebClient) -> None:
     ack()
@@ -78,6 +91,8 @@ def tell_rules_problem(deps: Dependencies, client: WebClient, user: str, respond
 def on_revert(deps: Dependencies, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
               client: WebClient) -> None:
     ack()
+    if in_no_channel(deps, client, body, "Revert"):
+        return
     deps.background.run_answered(partial(tell, respond), revert, deps, str(action.get("value") or ""),
                                  body["user"]["id"], clicked_in(body), respond, client)
 

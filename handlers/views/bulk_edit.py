@@ -175,7 +175,7 @@ def on_form(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[str, 
     try:
         metadata = json.loads(view.get("private_metadata") or "")
         organization, channel = str(metadata["organization"]), str(metadata["channel"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: nested deeper than the parser goes
         ack(response_action="errors", errors={POLICIES: "This form is damaged; close it and open it again."})
         return
     state = view.get("state") or {}

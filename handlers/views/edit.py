@@ -21,6 +21,7 @@ from bot.domain.guardrails import Demand
 from bot.domain.judge_access import approvals_asked
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
 from handlers import blocks
+from handlers.actions.requests import clicked_in, in_no_channel
 from handlers.asked import POSTS, Post, post_asked
 from handlers.dependencies import Dependencies
 from handlers.posting import say_privately
@@ -190,7 +191,7 @@ def on_edit_button(deps: Dependencies, ack: Ack, body: dict[str, Any], action: d
     ack()
     # A policy's ID is the rest of the value: PlanetScale may list one holding a `/`.
     parts = str(action.get("value") or "").split("/", 2)
-    channel = (body.get("channel") or {}).get("id") or ""
+    channel = clicked_in(body)
     tell = respond if body.get("response_url") else None
     # Slack always sends one; a forged or odd payload without it is answered in words, as no form can open.
     trigger_id = str(body.get("trigger_id") or "")
@@ -202,6 +203,8 @@ def on_edit_button(deps: Dependencies, ack: Ack, body: dict[str, Any], action: d
                                                   refusal)
         else:
             deps.background.run(_tell, tell, refusal)
+        return
+    if in_no_channel(deps, client, body, "Edit"):
         return
     if not trigger_id:
         deps.background.run(_tell, tell, "Slack sent this Edit click without a trigger_id, so the bot could not open "
