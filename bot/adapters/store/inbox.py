@@ -323,12 +323,14 @@ class Inbox:
         """Extends the leases of the work this instance is doing; the number of rows. A row another session holds
         locked (an operator's lock, another instance looking at it) is left for the next renewal: waiting for it,
         past the lock timeout, would fail the renewal of every other row, and another instance would take over
-        their work while it is under way here (and cannot take the locked one meanwhile)."""
+        their work while it is under way here (and cannot take the locked one meanwhile). On the writer's engine,
+        whose connections the work's own steps never hold: work waiting on a slow database may hold every
+        connection of the store's pool, and a renewal waiting for one of them would let the leases lapse."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import deliveries
 
-        with self._engine().begin() as conn:
+        with self._writer().begin() as conn:
             mine = (sa.select(deliveries.c.key).where(deliveries.c.holder == self.holder,
                                                       deliveries.c.body.is_not(None))
                     .with_for_update(skip_locked=True))
