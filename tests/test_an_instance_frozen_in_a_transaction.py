@@ -10,10 +10,12 @@ import threading
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from conftest import ALICE
 from test_inbox import PROD, Instances, acked, instances
 
 from bot.adapters.store import connection
+from bot.adapters.store.connection import database_url
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackState
 
@@ -51,4 +53,40 @@ def test_an_instance_frozen_in_a_claim_holds_no_other_instances_change_back(
     # Resumed, the frozen instance finds its session ended: its person is told to try again; nothing was sent.
     told = [e.text for e in slack.events if e.kind in ("response", "ephemeral")]
     assert len(told) == 1 and "held up inside a transaction" in told[0] and "try again" in told[0], told
+    assert planetscale.policy("acme", "app-db", PROD)["retention_value"] != 9
+
+
+def test_an_instance_whose_session_is_ended_mid_claim_tells_so_while_the_other_carries_on(
+        instances: Instances, planetscale: PlanetScaleState, slack: SlackState) -> None:
+    """An administrator ends one instance's session in the middle of its claim (`pg_terminate_backend`): the other
+    instance's change goes through, and the person whose claim it was is told the connection was ended and to try
+    again, not that the database's server is shutting down."""
+    if not instances.url.startswith("postgresql"):
+        pytest.skip("pg_terminate_backend is PostgreSQL's")
+    ended, other = instances.start(), instances.start()
+    resumed, froze = threading.Event(), threading.Event()
+    lock_database = ended.deps.store._lock_database
+    sessions: list[int] = []
+
+    def pausing(conn: Any, organization: str, database: str) -> None:
+        lock_database(conn, organization, database)
+        sessions.append(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+        froze.set()
+        resumed.wait(60)
+
+    ended.deps.store._lock_database = pausing  # type: ignore[method-assign]
+    try:
+        assert acked(ended, ended.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
+        assert froze.wait(30)
+        engine = sa.create_engine(database_url(instances.url))
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": sessions[0]})
+        engine.dispose()
+        other.command(f"update acme/app-db {DEV} retention=5d", user=ALICE)
+        assert planetscale.policy("acme", "app-db", DEV)["retention_value"] == 5
+    finally:
+        resumed.set()
+    assert ended.executor.wait_idle(timeout=60)
+    told = [e.text for e in slack.events if e.kind in ("response", "ephemeral")]
+    assert len(told) == 1 and "shutting down" not in told[0] and "ended" in told[0] and "try again" in told[0], told
     assert planetscale.policy("acme", "app-db", PROD)["retention_value"] != 9
