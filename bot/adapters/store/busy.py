@@ -10,8 +10,9 @@ POSTGRES_BUSY = {
     "40P01": "a deadlock with another session",
     "40001": "a conflict with another session's write",
     "53300": "every connection it allows is taken",
-    "57P01": "its server is shutting down",
+    "57P01": "its server ended the connection: a restart, or an administrator ended the session",
     "57P03": "its server is starting up or shutting down",
+    "25P03": "this instance was held up inside a transaction past the database's limit",
 }
 POOL_BUSY = "every connection of the bot's own pool is in use"
 

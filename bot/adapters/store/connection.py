@@ -29,6 +29,10 @@ def database_url(url: str) -> str:
 # watch, whose heartbeat would keep the lease meanwhile). The migration lifts them in its own transaction.
 STATEMENT_TIMEOUT_MS = 30_000
 LOCK_TIMEOUT_MS = 5_000
+# A session idle inside its transaction this long is ended by PostgreSQL: its process was frozen (SIGSTOP, a paused
+# VM) between two statements, and would hold its row locks (a claim's lease row) from every other instance for as
+# long as it stays frozen. No transaction of the bot waits on anything but its own statements.
+IDLE_IN_TRANSACTION_MS = STATEMENT_TIMEOUT_MS
 # A network that drops packets (not refuses them) is met by no statement timeout, which the server keeps: libpq's
 # TCP settings end such a connection instead. Data sent and not acknowledged for TCP_USER_TIMEOUT_MS fails it, and
 # a connection waiting for an answer is probed after KEEPALIVE_IDLE_SECONDS of silence, every
@@ -325,7 +329,8 @@ class Connected:
                 "keepalives_interval": KEEPALIVE_INTERVAL_SECONDS,
                 "keepalives_count": KEEPALIVE_COUNT,
                 "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
-                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
+                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS} "
+                           f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
             },
             pool_pre_ping=pre_ping and not sqlite,
             # An error's text reaches logs: it names the statement, never a request's body or a typed value.
@@ -428,6 +433,7 @@ class Connected:
                 # Another instance may hold the lock for as long as its migrations take.
                 conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
                 conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
+                conn.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = 0")
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
             return migrations.upgrade(conn)
 

@@ -320,13 +320,22 @@ class Inbox:
             return conn.execute(ours.returning(deliveries.c.key)).first() is not None
 
     def renew(self) -> int:
-        """Extends the leases of the work this instance is doing; the number of rows."""
+        """Extends the leases of the work this instance is doing; the number of rows. A row another session holds
+        locked (an operator's lock, another instance looking at it) is left for the next renewal: waiting for it,
+        past the lock timeout, would fail the renewal of every other row, and another instance would take over
+        their work while it is under way here (and cannot take the locked one meanwhile). On the writer's engine,
+        whose connections the work's own steps never hold: work waiting on a slow database may hold every
+        connection of the store's pool, and a renewal waiting for one of them would let the leases lapse."""
+        import sqlalchemy as sa
+
         from bot.adapters.schema import deliveries
 
-        with self._engine().begin() as conn:
-            return conn.execute(deliveries.update().where(
-                deliveries.c.holder == self.holder, deliveries.c.body.is_not(None))
-                .values(lease_until=self._now(conn) + self.lease)).rowcount
+        with self._writer().begin() as conn:
+            mine = (sa.select(deliveries.c.key).where(deliveries.c.holder == self.holder,
+                                                      deliveries.c.body.is_not(None))
+                    .with_for_update(skip_locked=True))
+            return conn.execute(deliveries.update().where(deliveries.c.key.in_(mine.scalar_subquery()))
+                                .values(lease_until=self._now(conn) + self.lease)).rowcount
 
     def take_over(self, unsigned: bool = True) -> list[tuple[str, str]]:
         """Rows whose instance stopped renewing them, each taken by this instance once ever (a conditional
