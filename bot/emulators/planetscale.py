@@ -291,7 +291,8 @@ class PlanetScaleEmulator:
         org, db, branch = (request.path_params[k] for k in ("organization", "database", "branch"))
         if not any(b["name"] == branch for b in state.branches.get((org, db), [])):
             return None
-        return list(reversed(state.backups.get((org, db, branch), [])))  # newest first
+        found = state.backups.get((org, db, branch), [])
+        return list(found) if state.backups_oldest_first else list(reversed(found))  # newest first unless asked
 
     async def list_backups(self, request: Request) -> Response:
         state = self.state  # this test's, even if a delayed answer outlives it
