@@ -58,6 +58,25 @@ def next_page(named: Any, page: int, where: str, taken: int) -> int | None:
                       "stopped, without the rest. Try again, and report it if it persists.")
 
 
+def page_items(body: Any, where: str) -> list[dict[str, Any]]:
+    """A list page's items, each an object; else BadResponse."""
+    items = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise BadResponse(f"PlanetScale answered for {where} with a list this bot cannot read.")
+    if not all(isinstance(item, dict) for item in items):
+        raise BadResponse(f"PlanetScale answered for {where} with a list holding something other than "
+                          "objects; this bot cannot read it.")
+    return items
+
+
+def cut_short(where: str, taken: int) -> BadResponse:
+    """A list longer than the bot reads of one, for a reader that would take what is missing for absent (a policy
+    nobody holds, a database without policies)."""
+    return BadResponse(f"PlanetScale answered for {where} with a list longer than the bot reads of one: it read "
+                       f"{taken} items and stopped, so the rest was not read and the list is not taken for whole. "
+                       "Try again, and report it if it persists.")
+
+
 def backups_read(items: Iterable[dict[str, Any]], where: str, now: datetime) -> list[Backup]:
     """A backup list's items, each as the spec has it and none made, started or finished in the future."""
     try:
