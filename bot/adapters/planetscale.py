@@ -316,7 +316,7 @@ class PlanetScaleClient:
             taken += min(len(items), room)
             if len(items) > room:
                 break
-            page = next_page(body.get("next_page"), page, where, taken)
+            page = next_page(body.get("next_page"), page, where, taken, len(items))
             seen += 1
         if page is not None:
             log.warning("planetscale listed more than %d items for %s: the rest is not read", taken, where)

@@ -382,7 +382,8 @@ class PlanetScaleEmulator:
         page, per_page = max(1, int(texts[0])), min(self.state.per_page_most, max(1, int(texts[1])))
         start = (page - 1) * per_page
         last = start + per_page >= len(items)
-        named = self.state.next_page
+        only = self.state.next_page_only
+        named = self.state.next_page if only is None or only in request.url.path else None
         envelope: dict[str, Any] = {
             "type": "list", "current_page": page, "per_page": per_page,
             "next_page": (None if last else page + 1) if named is None else named(page, None if last else page + 1),
