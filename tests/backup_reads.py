@@ -78,3 +78,29 @@ class CostsWrittenAs(httpx.BaseTransport):
         for item in body["data"]:
             item["estimated_storage_cost"] = self.value
         return httpx.Response(200, content=json.dumps(body).encode(), headers={"content-type": "application/json"})
+
+
+PROD_OF_APP_DB = "bp01prod12h"
+HELD_BACKUPS = 6000  # past the 5,000 items the bot reads of one list
+
+
+def hourly_history(planetscale: PlanetScaleState, oldest_first: bool) -> dict[str, Any]:
+    """HELD_BACKUPS successful backups of app-db's production daily policy on main, an hour apart, the newest an
+    hour ago, listed oldest first when asked (PlanetScale's spec sets no order); returns the newest."""
+    key = ("acme", "app-db", "main")
+    with planetscale.lock:
+        planetscale.backups[key] = [b for b in planetscale.backups[key]
+                                    if b["backup_policy"]["id"] != PROD_OF_APP_DB]
+        newest: dict[str, Any] = {}
+        for hours in range(HELD_BACKUPS, 0, -1):
+            newest = planetscale.add_backup("acme", "app-db", PROD_OF_APP_DB, hours_ago=hours)
+        planetscale.policies[("acme", "app-db")][PROD_OF_APP_DB]["last_ran_at"] = newest["started_at"]
+        planetscale.backups_oldest_first = oldest_first
+    planetscale.clear_record()
+    return newest
+
+
+def history_reads(planetscale: PlanetScaleState) -> int:
+    """The requests for pages of that policy's backups on main."""
+    return len([c for c in planetscale.calls("GET") if c.path.endswith("/branches/main/backups")
+                and c.query.get("policy") == PROD_OF_APP_DB])

@@ -23,6 +23,7 @@ import httpx
 from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from bot.adapters import planetscale_answers as answers
 from bot.adapters.planetscale_answers import backups_read, error_body, holding, next_page, not_json
 from bot.adapters.rate_limit import RateLimiter, describe_wait, retry_after_seconds
 from bot.adapters.within import Within, one_try_seconds, read_within
@@ -152,7 +153,7 @@ class PlanetScaleClient:
         # floor of policies, a bulk change's members); the later read stands, in the place of the first.
         readable: dict[str, BackupPolicy] = {}
         unreadable: dict[str, str] = {}
-        for place, item in enumerate(self._pages(path, where, "read_backups"), start=1):
+        for place, item in enumerate(self._pages(path, where, "read_backups", whole=True), start=1):
             try:
                 policy = self._policy(item, where)
                 readable[policy.id] = policy
@@ -300,31 +301,27 @@ class PlanetScaleClient:
         return policy
 
     def _pages(
-        self, path: str, where: str, access: str, params: dict[str, str] | None = None
+        self, path: str, where: str, access: str, params: dict[str, str] | None = None, whole: bool = False
     ) -> Iterator[dict[str, Any]]:
+        """Every item, up to MAX_PAGES pages of PER_PAGE; `whole`: a list cut there ends in BadResponse (cut_short)."""
         page: int | None = 1
         seen = taken = 0
         while page is not None and seen < MAX_PAGES:
             body = self._page(path, where, access, {**(params or {}), "page": str(page), "per_page": str(PER_PAGE)},
                               later=page > 1)
-            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise BadResponse(f"PlanetScale answered for {where} with a list this bot cannot read.")
-            if not all(isinstance(item, dict) for item in body["data"]):
-                raise BadResponse(f"PlanetScale answered for {where} with a list holding something other than "
-                                  "objects; this bot cannot read it.")
+            items = answers.page_items(body, where)
             # A page longer than asked is out of PlanetScale's contract: a list is cut where its pages would end.
             room = MAX_PAGES * PER_PAGE - taken
-            if len(body["data"]) > room:
-                log.warning("planetscale listed more than %d items for %s: the rest is not read",
-                            MAX_PAGES * PER_PAGE, where)
-                yield from body["data"][:room]
-                return
-            taken += len(body["data"])
-            yield from body["data"]
-            page = next_page(body.get("next_page"), page, where, taken)
+            yield from items[:room]
+            taken += min(len(items), room)
+            if len(items) > room:
+                break
+            page = next_page(body.get("next_page"), page, where, taken, len(items))
             seen += 1
         if page is not None:
-            log.warning("planetscale listed more than %d pages for %s: the rest is not read", MAX_PAGES, where)
+            log.warning("planetscale listed more than %d items for %s: the rest is not read", taken, where)
+            if whole:
+                raise answers.cut_short(where, taken)
 
     def _page(self, path: str, where: str, access: str, params: dict[str, str], later: bool) -> Any:
         """One page of a list. A wait for a page after the first is told to `pages_apart` as well: the pages

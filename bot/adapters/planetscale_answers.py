@@ -44,18 +44,42 @@ def holding(policy: BackupPolicy, sent: dict[str, Any], answered: str, read: str
     return policy
 
 
-def next_page(named: Any, page: int, where: str, taken: int) -> int | None:
+def next_page(named: Any, page: int, where: str, taken: int, held: int = 1) -> int | None:
     """The page after `page`, as its answer names it: none, or the one after it. Any other (itself, an earlier
     one, one far ahead, not a page number) would loop or skip items: the list is not read whole, and is not
-    taken for whole."""
+    taken for whole. Nor is one whose page holds nothing (`held` items) and names a next: pages of nothing
+    without end would each cost a request, up to the most pages read, for every list."""
     if named is None:
         return None
-    if type(named) is int and named == page + 1:
+    if type(named) is int and named == page + 1 and held:
         return named
+    if held == 0:
+        raise BadResponse(f"PlanetScale answered for {where} with a list whose page {page} holds nothing and names "
+                          f"a next page; the bot read its first {page} page(s), {taken} items, and stopped, without "
+                          "the rest. Try again, and report it if it persists.")
     shown = json.dumps(named)[:40]
     raise BadResponse(f"PlanetScale answered for {where} with a list whose page {page} names {shown} as its next "
                       f"page, not page {page + 1}; the bot read its first {page} page(s), {taken} items, and "
                       "stopped, without the rest. Try again, and report it if it persists.")
+
+
+def page_items(body: Any, where: str) -> list[dict[str, Any]]:
+    """A list page's items, each an object; else BadResponse."""
+    items = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise BadResponse(f"PlanetScale answered for {where} with a list this bot cannot read.")
+    if not all(isinstance(item, dict) for item in items):
+        raise BadResponse(f"PlanetScale answered for {where} with a list holding something other than "
+                          "objects; this bot cannot read it.")
+    return items
+
+
+def cut_short(where: str, taken: int) -> BadResponse:
+    """A list longer than the bot reads of one, for a reader that would take what is missing for absent (a policy
+    nobody holds, a database without policies)."""
+    return BadResponse(f"PlanetScale answered for {where} with a list longer than the bot reads of one: it read "
+                       f"{taken} items and stopped, so the rest was not read and the list is not taken for whole. "
+                       "Try again, and report it if it persists.")
 
 
 def backups_read(items: Iterable[dict[str, Any]], where: str, now: datetime) -> list[Backup]:

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from bot.domain.backups import Backup, Branch, PolicyHealth, branches_for, frequency_span, judge_health, now_utc
+from bot.domain.backups import (
+    RECENT_FAILURES,
+    Backup,
+    Branch,
+    PolicyHealth,
+    branches_for,
+    frequency_span,
+    judge_health,
+    now_utc,
+    parse_time,
+)
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import BRANCHES_PAST, Basis, DatabaseFacts, latest_basis
 from bot.domain.naming import outside
@@ -24,6 +34,11 @@ MAX_BRANCHES_ESTIMATED = 100
 # Policies whose backups `status` reads: a listing of thousands (a PlanetScale answering out of its contract) would
 # otherwise read thousands of backup lists for one command, where a message shows a few dozen lines.
 MAX_POLICIES_READ = 50
+# How far back the health reads a branch's backups first: the failures it counts, and a day more for one begun
+# before them. A branch keeps a policy's every backup for as long as it keeps them (8,760 for an hourly policy kept
+# a year), listed in no order the spec sets: read whole, a pass would read dozens of pages a policy and a list cut
+# at MOST_LISTED could leave out the newest.
+RECENT_READ = RECENT_FAILURES + timedelta(days=1)
 
 
 class TooManyBranches(Exception):
@@ -74,7 +89,7 @@ def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Bac
         for name in names:
             reads += 1
             try:
-                by_branch[name] = planetscale.list_backups(db.organization, db.database, name, policy.id)
+                by_branch[name] = _health_backups(planetscale, db, name, policy, moment)
             except PlanetScaleError as exc:
                 failures.append(exc)
                 unread.append(name)
@@ -87,6 +102,26 @@ def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Bac
     if failures and len(failures) == reads:
         raise failures[0]  # nothing could be read: say why rather than show every policy as unknown
     return found
+
+
+def _health_backups(planetscale: PlanetScaleApi, db: DatabaseRef, branch: str, policy: BackupPolicy,
+                    now: datetime) -> list[Backup]:
+    """The policy's backups on `branch` the health judges: those of the last RECENT_READ, holding its newest
+    success and newest finished backup when any succeeded then; else its whole history, where they are older."""
+    since = now - RECENT_READ
+    recent = planetscale.list_backups(db.organization, db.database, branch, policy.id,
+                                      since=since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if any(b.state == "success" for b in recent) or _made_after(policy, since):
+        return recent
+    return planetscale.list_backups(db.organization, db.database, branch, policy.id)
+
+
+def _made_after(policy: BackupPolicy, moment: datetime) -> bool:
+    """Whether PlanetScale made the policy after `moment`: it has no backup from before it."""
+    try:
+        return parse_time(policy.created_at) > moment
+    except (ValueError, TypeError, OverflowError):
+        return False
 
 
 def misread(healths: list[PolicyHealth]) -> str | None:

@@ -291,7 +291,8 @@ class PlanetScaleEmulator:
         org, db, branch = (request.path_params[k] for k in ("organization", "database", "branch"))
         if not any(b["name"] == branch for b in state.branches.get((org, db), [])):
             return None
-        return list(reversed(state.backups.get((org, db, branch), [])))  # newest first
+        found = state.backups.get((org, db, branch), [])
+        return list(found) if state.backups_oldest_first else list(reversed(found))  # newest first unless asked
 
     async def list_backups(self, request: Request) -> Response:
         state = self.state  # this test's, even if a delayed answer outlives it
@@ -381,7 +382,8 @@ class PlanetScaleEmulator:
         page, per_page = max(1, int(texts[0])), min(self.state.per_page_most, max(1, int(texts[1])))
         start = (page - 1) * per_page
         last = start + per_page >= len(items)
-        named = self.state.next_page
+        only = self.state.next_page_only
+        named = self.state.next_page if only is None or only in request.url.path else None
         envelope: dict[str, Any] = {
             "type": "list", "current_page": page, "per_page": per_page,
             "next_page": (None if last else page + 1) if named is None else named(page, None if last else page + 1),

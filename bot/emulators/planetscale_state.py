@@ -106,6 +106,9 @@ class PlanetScaleState:
         # number and what PlanetScale would name (None on the last page).
         self.per_page_most = 100
         self.next_page: Callable[[int, int | None], Any] | None = None
+        self.next_page_only: str | None = None  # the paths holding this the pager names pages of; all when None
+        # The spec sets no order for a branch's backups: newest first unless a test lists them oldest first.
+        self.backups_oldest_first = False
         self._recent: dict[str, deque[float]] = {}
         self._ids = 0
         self._backup_ids = 0

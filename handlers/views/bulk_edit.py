@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 BULK_FORM = "bulk_edit_form"
 POLICIES = "policies"
 MAX_OPTION_VALUE = 150
+MAX_OPTION_TEXT = 75
 PAIRS = (("retention_value", "retention_unit", "Keep backups for"), ("frequency_value", "frequency_unit",
                                                                       "Back up every"))
 
@@ -93,10 +94,19 @@ def left_out(found: Found) -> list[str]:
 
 
 def policy_option(database: str, policy: BackupPolicy) -> Option | None:
+    """Its ID and target always whole in the option's text: names (and databases' names) that part only past
+    Slack's 75 characters would otherwise show two policies as one."""
     value = f"{database}/{policy.id}"
     if len(value) > MAX_OPTION_VALUE:
         return None
-    return Option(text=blocks.fit(f"{database} · {policy.name} ({policy.target})", 75), value=value)
+    kept = f" · {policy.id} ({policy.target})"
+    room = MAX_OPTION_TEXT - len(kept)
+    if room < 12:  # an ID far longer than PlanetScale's: what fits of it
+        return Option(text=blocks.fit(f"{database} · {policy.name}{kept}", MAX_OPTION_TEXT), value=value)
+    if len(database) > room // 2 and len(database) + 3 + len(policy.name) > room:
+        half = room // 2 - 1
+        database = f"{database[:half - half // 2]}…{database[-(half // 2):]}"  # databases part at either end
+    return Option(text=blocks.fit(f"{database} · {policy.name}", room) + kept, value=value)
 
 
 def bulk_form_view(policies: list[tuple[str, BackupPolicy]], metadata: str,

@@ -101,8 +101,10 @@ def test_the_last_success_is_found_on_a_later_page(bot: Bot, planetscale: Planet
         planetscale.add_backup("acme", "app-db", PROD, state="failed", hours_ago=199 - n)
     prod = section_of(shown(bot), PROD)
     assert "7.0 MB" in prod and "stale: no successful backup" in prod and "The last backup failed" in prod
-    pages = [c.query.get("page") for c in planetscale.calls("GET") if c.query.get("policy") == PROD]
-    assert pages == ["1", "2"]
+    reads = [(c.query.get("from") is not None, c.query.get("page")) for c in planetscale.calls("GET")
+             if c.query.get("policy") == PROD]
+    # The last eight days' (failures only), then the whole history for its last success.
+    assert reads == [(True, "1"), (True, "2"), (False, "1"), (False, "2")], reads
 
 
 def test_status_shows_only_the_targets_the_caller_may_see(bot: Bot, planetscale: PlanetScaleState) -> None:
@@ -223,8 +225,9 @@ def test_a_never_backed_up_policy_whose_targets_backups_cannot_be_read_says_why(
 ) -> None:
     planetscale.add_policy("acme", "app-db", "bp09new", name="New daily", target="production", frequency_value=1,
                            frequency_unit="day", retention_value=3, retention_unit="day")
-    # The production policies' own reads (the policy filter) answer; the read of every policy's backups fails.
-    planetscale.add_fault(Fault(status=500, path_contains="/branches/main/backups", times=None, skip=3))
+    # The production policies' own reads (the policy filter: bp09new's last eight days, then its whole history)
+    # answer; the read of every policy's backups fails.
+    planetscale.add_fault(Fault(status=500, path_contains="/branches/main/backups", times=None, skip=4))
     full = shown(bot)
     said = section_of(full, "bp09new")
     assert "storage not estimated (its target's backups could not be read: PlanetScale" in said, said
