@@ -23,7 +23,7 @@ from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
 from bot.domain.policy import lone_surrogate
 from bot.runtime.dotenv_repeats import assignments, repeated
 from bot.runtime.files import regular_bytes, unreadable
-from bot.runtime.setting_urls import api_url, readable_host
+from bot.runtime.setting_urls import api_url, in_memory, readable_host
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 GROUP_CACHE_MAX_AGE_MOST = 7 * 86400
@@ -323,6 +323,11 @@ class _Environment(BaseSettings):
             # The value is not repeated: it may hold the password.
             raise ValueError("is malformed: its host or port cannot be read: write postgresql://user@host:5432/db "
                              "(an IPv6 host in brackets, a password's `@`, `/` or `:` written %40, %2F, %3A).")
+        if in_memory(text):
+            raise ValueError("is in memory (no file named, or `:memory:`): the bot's threads and processes would "
+                             "each see another, empty database, and a restart would lose every request, approval "
+                             "and audit entry; use sqlite:///path/to/file.db (a path left empty, as in "
+                             "sqlite:///$FILE with FILE unset?) or postgresql://user@host/db.")
         return text
 
     @field_validator("access_file", mode="before")
