@@ -100,7 +100,8 @@ class Settings:
         ignored = set(ignore)
         environment = {k: v for k, v in (os.environ if env is None else env).items()
                        if k not in ignored and k.removesuffix("_FILE") not in ignored}
-        dotenv_file = dotenv_path if dotenv_path and os.path.exists(dotenv_path) else None
+        # lexists: a link to nothing is a .env that cannot be read, not no .env (its settings left at their defaults).
+        dotenv_file = dotenv_path if dotenv_path and os.path.lexists(dotenv_path) else None
         problems: list[str] = []
         if dotenv_file is not None:
             cannot = unreadable(dotenv_file)
