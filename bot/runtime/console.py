@@ -88,7 +88,7 @@ class Console:
         self.slack_url = slack_url
         self.executor = TrackedExecutor()
         rules = None
-        if not os.path.exists(settings.access_file):
+        if not os.path.lexists(settings.access_file):  # a link to nothing is a file that cannot be read, not none
             self.access_note = "the demo access rules (no access.toml here)"
             rules = load_access_rules(str(resources.files("bot") / "demo_access.toml"))
         else:
