@@ -178,13 +178,16 @@ def _dotenv(dotenv_file: str | None) -> dict[str, str]:
 def _secret_files(environment: Mapping[str, str], dotenv_file: str | None, problems: list[str],
                   ignored: set[str]) -> dict[str, str]:
     """`SLACK_BOT_TOKEN_FILE=/run/secrets/…`: the secret read from the file (mounted secrets)."""
-    named = {**_dotenv(dotenv_file), **environment}
+    dotenv = _dotenv(dotenv_file)
+    named = {**dotenv, **environment}
     found: dict[str, str] = {}
     for name in (n for n in SECRET_NAMES if n not in ignored):
         path = (named.get(f"{name}_FILE") or "").strip()
         if not path:
             continue
-        if (environment.get(name) or "").strip():
+        # Both in one place: which one the operator means cannot be told (the environment's file wins over .env).
+        same_place = environment if (environment.get(f"{name}_FILE") or "").strip() else {**dotenv, **environment}
+        if (same_place.get(name) or "").strip():
             problems.append(f"{name} and {name}_FILE are both set: keep one of them.")
             continue
         try:
