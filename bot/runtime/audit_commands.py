@@ -226,6 +226,12 @@ def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str 
     from bot.runtime.database import open_store
 
     organization = database = None
+    # Given empty (`--actor "$WHO"` with WHO unset), a filter would be none: every entry, where some were asked for.
+    for option, value, fix in (("--since", since, "a date, a UTC time or an age (30d)"),
+                               ("--until", until, "a date, a UTC time or an age (30d)"),
+                               ("--actor", actor, "a Slack user ID, e.g. U0ALICE001")):
+        if value is not None and not value.strip():
+            raise UsageError(f"{option} is empty: write {fix}, or leave {option} out for every entry")
     if db is not None:
         if not ORG_DB.fullmatch(db.strip().lower()):
             raise UsageError(f"--db `{db[:60]}`: write the organization and the database, e.g. acme/app-db")
