@@ -23,6 +23,7 @@ from bot.domain.backups import parse_time
 from bot.domain.naming import OUTSIDE_START, unmarked
 from bot.domain.policy import lone_surrogate
 from bot.runtime.database import reason_of
+from bot.runtime.output import data_in_utf8
 from bot.runtime.settings import Settings, SettingsError
 
 AGE = re.compile(r"([0-9]{1,6})\s*(h|d|w|y)")
@@ -346,6 +347,8 @@ def main(command: str, args: dict[str, str | None], now: datetime | None = None,
             raise SettingsError(f"--output {output[:200]} is the bot's own {own}: writing the export there would "
                                 "destroy it; name another file.")
         try:
+            if output == "-":
+                data_in_utf8()  # as the file is
             out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
         except OSError as exc:
             raise SettingsError(f"--output {named} cannot be written ({exc.strerror or type(exc).__name__}): name a "

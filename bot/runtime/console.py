@@ -40,6 +40,7 @@ from bot.runtime.console_planetscale import ReadOnlyPlanetScale
 from bot.runtime.console_render import SHOWN_CONTROLS, blocks_to_text, is_text, mrkdwn
 from bot.runtime.database import open_store
 from bot.runtime.executor import TrackedExecutor
+from bot.runtime.output import standard_input
 from bot.runtime.settings import Settings
 from bot.runtime.watch import build_watcher
 from handlers.blocks import plural
@@ -484,7 +485,7 @@ class Console:
 def main(settings: Settings, out: TextIO = sys.stdout) -> int:
     console, interrupted = Console(settings, out), False
     try:
-        console.run(sys.stdin, interactive=sys.stdin.isatty())
+        console.run(standard_input(), interactive=sys.stdin.isatty())
     except KeyboardInterrupt:
         interrupted = True
         console.say("Interrupted (Ctrl-C): the console stops without waiting for a call to PlanetScale under way; "
