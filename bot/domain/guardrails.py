@@ -68,7 +68,7 @@ def name_patterns(values: list[str]) -> list[str]:
         shown = value if len(value) <= 40 else value[:39] + "…"
         if not value:
             raise ValueError(f"a pattern is empty, and matches no name: {PATTERN_FORM}")
-        if any(not ch.isprintable() and not ch.isspace() or ch in "\n\r\t" for ch in value):
+        if any(ch in "\n\r\t" or (not ch.isprintable() and not ch.isspace()) for ch in value):
             raise ValueError(f"a pattern holds a control character, which no PlanetScale name does: {PATTERN_FORM}")
         if any(ch.isspace() for ch in value):
             raise ValueError(f"`{shown}` holds a space, which no PlanetScale name does: {PATTERN_FORM}")
