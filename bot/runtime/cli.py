@@ -126,7 +126,6 @@ def run_serve(host: str, port: int | None) -> int:
     import asyncio
     import gc
     import shutil
-    import tempfile
     import threading
 
     import uvicorn
@@ -136,7 +135,7 @@ def run_serve(host: str, port: int | None) -> int:
     from bot.runtime.app import build_app, build_dependencies, health_report, instance_name
     from bot.runtime.database import migrate
     from bot.runtime.executor import TrackedExecutor
-    from bot.runtime.front import HEAD_BYTES, Front
+    from bot.runtime.front import HEAD_BYTES, Front, socket_folder
     from bot.runtime.lifecycle import drain
     from bot.runtime.repeating import Repeating
     from bot.runtime.server import create_asgi_app
@@ -145,6 +144,7 @@ def run_serve(host: str, port: int | None) -> int:
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
     _logging(settings)
+    sockets = socket_folder()  # before anything starts: a TMPDIR that cannot hold it is one line
     executor = TrackedExecutor()
     # The schema is checked (and SQLAlchemy loaded) just after the server has started, beside its first acks,
     # which never use the database; the work after them waits for it. A database that cannot be used still stops
@@ -258,7 +258,6 @@ def run_serve(host: str, port: int | None) -> int:
     # clients (bot/runtime/front.py) and passes on only whole requests whose head is within HEAD_BYTES, each line
     # ending in CRLF: so uvicorn's C parser (httptools, its default) reads them, at a fraction of h11's time a
     # request, and h11's own bound on a head stays for where httptools is missing.
-    sockets = tempfile.mkdtemp(prefix="backup-bot-")
     server = uvicorn.Server(uvicorn.Config(asgi, uds=f"{sockets}/uvicorn.sock", log_config=None, access_log=False,
                                           timeout_graceful_shutdown=20, http="auto",
                                           h11_max_incomplete_event_size=HEAD_BYTES, timeout_keep_alive=5))
