@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bot.runtime.files import current_folder_gone
 from bot.runtime.output import OutputLost, standard_output
 from bot.runtime.running import configure_logging as _logging
 from bot.runtime.running import exit_now, start_sweeper, start_watcher
@@ -60,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
                           help="also the Slack Web API emulator with the demo workspace, on this port")
     args = parser.parse_args(argv)
     out = standard_output()
+    if current_folder_gone():  # .env, access.toml and the default database are found from it
+        print("backup-bot: the current folder no longer exists (deleted or moved since it was entered): cd to the "
+              "bot's folder and run it again.", file=sys.stderr)
+        return 2
 
     try:
         if args.command == "serve":

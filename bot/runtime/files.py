@@ -48,3 +48,12 @@ def unreadable(dotenv_file: str) -> list[str]:
         line = content[:exc.start].count(b"\n") + 1
         return [f"{dotenv_file} line {line}: byte 0x{content[exc.start]:02X} is not UTF-8: save the file as UTF-8."]
     return []
+
+
+def current_folder_gone() -> bool:
+    """Whether the process's current folder was deleted since it was entered (relative paths then find nothing)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
