@@ -1,8 +1,9 @@
 """A SQLite database in memory (`sqlite://`, `sqlite:///:memory:`, or `sqlite:///` from a path left empty, as in
-`sqlite:///$DATA_FILE` with the variable unset) is one per connection: `serve` migrated the schema's thread's own
-and started, and every request's work, on other threads and in the worker process, met "no such table", so each
-command was acked and then nothing was done, for everyone; and a restart lost every request, approval and audit
-entry. It is now refused at start with one line naming the setting and the fix."""
+`sqlite:///$DATA_FILE` with the variable unset) is one per connection: `serve` migrated the schema thread's own and
+then never became healthy, its inbox and leases on other threads (and its worker process) meeting "no such table"
+every two seconds in the log; and a restart would lose every request, approval and audit entry. It is now refused
+at start with one line naming the setting and the fix; and so is the setting given empty, which was taken for the
+default, a new SQLite file beside the bot (a platform's ephemeral disk, one per instance)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,17 @@ def test_serve_on_a_database_in_memory_stops_with_one_line(
     assert done.returncode == 2, done.stderr[-2000:]
     [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("backup-bot:")]
     assert line.startswith("backup-bot: BACKUP_BOT_DATABASE_URL is in memory"), line
+
+
+@pytest.mark.parametrize("where", ["environment", "dotenv"])
+def test_a_database_url_set_empty_is_refused_not_taken_for_the_default(tmp_path: Path, where: str) -> None:
+    # `BACKUP_BOT_DATABASE_URL=${DATABASE_URL}` with DATABASE_URL unset (python-dotenv, docker compose) is empty: the
+    # bot ran on a new sqlite:///backup-bot.db beside it, a platform's ephemeral disk, one per instance.
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("BACKUP_BOT_DATABASE_URL=${NO_SUCH_VARIABLE_HERE}\n" if where == "dotenv" else "")
+    env = {"BACKUP_BOT_DATABASE_URL": " "} if where == "environment" else {}
+    with pytest.raises(SettingsError) as refused:
+        Settings.load(env=env, dotenv_path=str(dotenv))
+    [line] = refused.value.problems
+    assert line.startswith("BACKUP_BOT_DATABASE_URL is empty"), line
+    assert "leave it out for the default" in line

@@ -318,7 +318,11 @@ class _Environment(BaseSettings):
     @field_validator("database_url", mode="before")
     @classmethod
     def _database_url(cls, value: object) -> str:
-        text = _text(value) or "sqlite:///backup-bot.db"
+        text = _text(value)
+        if text is None:  # set, but to nothing: the default would be a new database beside the bot, one per instance
+            raise ValueError("is empty (`${DATABASE_URL}` with that variable unset?): set it to sqlite:///path/to/"
+                             "file.db or postgresql://user@host/db, or leave it out for the default "
+                             "(sqlite:///backup-bot.db).")
         if text.startswith("postgres://"):  # Heroku's and others' spelling
             text = "postgresql://" + text.removeprefix("postgres://")
         if not text.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
