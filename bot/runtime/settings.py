@@ -191,7 +191,7 @@ def _secret_files(environment: Mapping[str, str], dotenv_file: str | None, probl
             problems.append(f"{name} and {name}_FILE are both set: keep one of them.")
             continue
         try:
-            found[name] = regular_bytes(path).decode("utf-8").strip()
+            found[name] = regular_bytes(path).decode("utf-8-sig").strip()  # -sig: as Windows editors save it
         except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL byte in the path (.env can hold one)
             reason = getattr(exc, "strerror", None) or ("a NUL byte in its path" if "\0" in path else "not UTF-8 text")
             problems.append(f"{name}_FILE cannot be read ({reason}): point it at a readable file holding only "

@@ -27,3 +27,10 @@ def test_a_file_named_in_the_environment_wins_over_dotenvs_value(tmp_path: Path)
     dotenv.write_text("SLACK_BOT_TOKEN=xoxb-in-dotenv\n")
     settings = Settings.load(env={"SLACK_BOT_TOKEN_FILE": str(tmp_path / "token")}, dotenv_path=str(dotenv))
     assert settings.slack_bot_token == "xoxb-from-the-file"
+
+
+def test_a_secret_file_saved_with_a_byte_order_mark_is_read_without_it(tmp_path: Path) -> None:
+    # Windows editors save UTF-8 with a byte order mark: the token was refused as holding a character not ASCII.
+    (tmp_path / "token").write_bytes(b"\xef\xbb\xbfxoxb-from-notepad\r\n")
+    settings = Settings.load(env={"SLACK_BOT_TOKEN_FILE": str(tmp_path / "token")}, dotenv_path=None)
+    assert settings.slack_bot_token == "xoxb-from-notepad"
