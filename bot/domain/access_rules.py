@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from bot.domain.field_problems import field_problems
-from bot.domain.guardrails import Guardrail, whole_number
+from bot.domain.guardrails import Guardrail, name_patterns, named_some, whole_number
 
 # Always used with fullmatch: `$` would also accept a trailing newline.
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
@@ -126,7 +126,12 @@ class Rule(BaseModel):
     def _lowercase_patterns(cls, values: list[str]) -> list[str]:
         # PlanetScale's names are lowercase and the bot lowercases what users type, so a pattern written
         # `App-DB` must match `app-db` rather than never match (and leave it to a broader rule below).
-        return [value.lower() for value in values]
+        return name_patterns(values)
+
+    @field_validator("targets")
+    @classmethod
+    def _some_targets(cls, values: list[str]) -> list[str]:
+        return named_some(values, "targets", "both targets")
 
     @field_validator("editors", "approvers")
     @classmethod
@@ -136,6 +141,7 @@ class Rule(BaseModel):
     @field_validator("channels")
     @classmethod
     def _channel_ids(cls, values: list[str]) -> list[str]:
+        named_some(values, "channels", "any channel")
         for value in values:
             if not CHANNEL_ID.fullmatch(value):
                 raise ValueError(f"`{value}` is not a channel ID (C…): names change, IDs do not")

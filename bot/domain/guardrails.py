@@ -54,6 +54,40 @@ def parse_amount(text: str, allow_years: bool) -> tuple[int, str]:
     return int(number), unit
 
 
+# What a PlanetScale organization's or database's name holds, lowercased (bot/domain/commands.py SLUG), and what a
+# glob adds (fnmatch's `*`, `?`, `[…]`, `[!…]`).
+PATTERN_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-*?[]!")
+PATTERN_FORM = "names are letters, digits, `-` and `_` (a glob adds `*`, `?` and `[…]`), e.g. `app-db` or `billing-*`"
+
+
+def name_patterns(values: list[str]) -> list[str]:
+    """Patterns of organizations or databases, lowercased as PlanetScale's names and what users type are; a
+    ValueError for one no name can match (a stray space, `org/db`), which would leave its rule or guardrail silently
+    covering nothing."""
+    for value in values:
+        shown = value if len(value) <= 40 else value[:39] + "…"
+        if not value:
+            raise ValueError(f"a pattern is empty, and matches no name: {PATTERN_FORM}")
+        if any(ch in "\n\r\t" or (not ch.isprintable() and not ch.isspace()) for ch in value):
+            raise ValueError(f"a pattern holds a control character, which no PlanetScale name does: {PATTERN_FORM}")
+        if any(ch.isspace() for ch in value):
+            raise ValueError(f"`{shown}` holds a space, which no PlanetScale name does: {PATTERN_FORM}")
+        if "/" in value:
+            raise ValueError(f"`{shown}` holds `/`, which no PlanetScale name does: write the organization in "
+                             f"`organizations` and the database in `databases`; {PATTERN_FORM}")
+        odd = next((ch for ch in value.lower() if ch not in PATTERN_CHARACTERS), None)
+        if odd is not None:
+            raise ValueError(f"`{shown}` holds `{odd}`, which no PlanetScale name does: {PATTERN_FORM}")
+    return [value.lower() for value in values]
+
+
+def named_some(values: list[str], key: str, omitted: str) -> list[str]:
+    """An explicit list that names none (`targets = []`): read as the key left out, it would mean every one."""
+    if not values:
+        raise ValueError(f"an empty list names none: leave `{key}` out for {omitted}, or name at least one")
+    return values
+
+
 def whole_number(value: Any, key: str) -> Any:
     """A number of the rules file as written: pydantic would take `true`, `"1"` and `1.0` as 1."""
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
@@ -86,7 +120,12 @@ class Guardrail(BaseModel):
     @field_validator("organizations", "databases")
     @classmethod
     def _lowercase_patterns(cls, values: list[str]) -> list[str]:
-        return [value.lower() for value in values]
+        return name_patterns(values)
+
+    @field_validator("targets")
+    @classmethod
+    def _some_targets(cls, values: list[str]) -> list[str]:
+        return named_some(values, "targets", "both targets")
 
     @field_validator("min_policies", "override_approvals", mode="before")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -78,6 +79,9 @@ def load_access_rules(path: str) -> AccessFile:
     try:
         return AccessFile(path)
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise SettingsError(f"BACKUP_BOT_ACCESS_FILE: {path} is a link to a file that does not exist: point it "
+                                "at the rules file, or put the rules file where it points.") from None
         raise SettingsError(f"BACKUP_BOT_ACCESS_FILE: {path} does not exist: copy access.example.toml to "
                             f"{path} and name who may see, change and approve which policies.") from None
     except AccessFileError as exc:

@@ -23,6 +23,7 @@ from bot.domain.backups import parse_time
 from bot.domain.naming import OUTSIDE_START, unmarked
 from bot.domain.policy import lone_surrogate
 from bot.runtime.database import reason_of
+from bot.runtime.output import data_in_utf8
 from bot.runtime.settings import Settings, SettingsError
 
 AGE = re.compile(r"([0-9]{1,6})\s*(h|d|w|y)")
@@ -226,6 +227,12 @@ def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str 
     from bot.runtime.database import open_store
 
     organization = database = None
+    # Given empty (`--actor "$WHO"` with WHO unset), a filter would be none: every entry, where some were asked for.
+    for option, value, fix in (("--since", since, "a date, a UTC time or an age (30d)"),
+                               ("--until", until, "a date, a UTC time or an age (30d)"),
+                               ("--actor", actor, "a Slack user ID, e.g. U0ALICE001")):
+        if value is not None and not value.strip():
+            raise UsageError(f"{option} is empty: write {fix}, or leave {option} out for every entry")
     if db is not None:
         if not ORG_DB.fullmatch(db.strip().lower()):
             raise UsageError(f"--db `{db[:60]}`: write the organization and the database, e.g. acme/app-db")
@@ -340,6 +347,8 @@ def main(command: str, args: dict[str, str | None], now: datetime | None = None,
             raise SettingsError(f"--output {output[:200]} is the bot's own {own}: writing the export there would "
                                 "destroy it; name another file.")
         try:
+            if output == "-":
+                data_in_utf8()  # as the file is
             out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
         except OSError as exc:
             raise SettingsError(f"--output {named} cannot be written ({exc.strerror or type(exc).__name__}): name a "

@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bot.runtime.files import current_folder_gone
 from bot.runtime.output import OutputLost, standard_output
 from bot.runtime.running import configure_logging as _logging
 from bot.runtime.running import exit_now, start_sweeper, start_watcher
@@ -60,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
                           help="also the Slack Web API emulator with the demo workspace, on this port")
     args = parser.parse_args(argv)
     out = standard_output()
+    if current_folder_gone():  # .env, access.toml and the default database are found from it
+        print("backup-bot: the current folder no longer exists (deleted or moved since it was entered): cd to the "
+              "bot's folder and run it again.", file=sys.stderr)
+        return 2
 
     try:
         if args.command == "serve":
@@ -126,7 +131,6 @@ def run_serve(host: str, port: int | None) -> int:
     import asyncio
     import gc
     import shutil
-    import tempfile
     import threading
 
     import uvicorn
@@ -136,7 +140,7 @@ def run_serve(host: str, port: int | None) -> int:
     from bot.runtime.app import build_app, build_dependencies, health_report, instance_name
     from bot.runtime.database import migrate
     from bot.runtime.executor import TrackedExecutor
-    from bot.runtime.front import HEAD_BYTES, Front
+    from bot.runtime.front import HEAD_BYTES, Front, socket_folder
     from bot.runtime.lifecycle import drain
     from bot.runtime.repeating import Repeating
     from bot.runtime.server import create_asgi_app
@@ -145,6 +149,7 @@ def run_serve(host: str, port: int | None) -> int:
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
     _logging(settings)
+    sockets = socket_folder()  # before anything starts: a TMPDIR that cannot hold it is one line
     executor = TrackedExecutor()
     # The schema is checked (and SQLAlchemy loaded) just after the server has started, beside its first acks,
     # which never use the database; the work after them waits for it. A database that cannot be used still stops
@@ -258,7 +263,6 @@ def run_serve(host: str, port: int | None) -> int:
     # clients (bot/runtime/front.py) and passes on only whole requests whose head is within HEAD_BYTES, each line
     # ending in CRLF: so uvicorn's C parser (httptools, its default) reads them, at a fraction of h11's time a
     # request, and h11's own bound on a head stays for where httptools is missing.
-    sockets = tempfile.mkdtemp(prefix="backup-bot-")
     server = uvicorn.Server(uvicorn.Config(asgi, uds=f"{sockets}/uvicorn.sock", log_config=None, access_log=False,
                                           timeout_graceful_shutdown=20, http="auto",
                                           h11_max_incomplete_event_size=HEAD_BYTES, timeout_keep_alive=5))

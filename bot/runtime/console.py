@@ -40,6 +40,7 @@ from bot.runtime.console_planetscale import ReadOnlyPlanetScale
 from bot.runtime.console_render import SHOWN_CONTROLS, blocks_to_text, is_text, mrkdwn
 from bot.runtime.database import open_store
 from bot.runtime.executor import TrackedExecutor
+from bot.runtime.output import standard_input
 from bot.runtime.settings import Settings
 from bot.runtime.watch import build_watcher
 from handlers.blocks import plural
@@ -88,7 +89,7 @@ class Console:
         self.slack_url = slack_url
         self.executor = TrackedExecutor()
         rules = None
-        if not os.path.exists(settings.access_file):
+        if not os.path.lexists(settings.access_file):  # a link to nothing is a file that cannot be read, not none
             self.access_note = "the demo access rules (no access.toml here)"
             rules = load_access_rules(str(resources.files("bot") / "demo_access.toml"))
         else:
@@ -484,7 +485,7 @@ class Console:
 def main(settings: Settings, out: TextIO = sys.stdout) -> int:
     console, interrupted = Console(settings, out), False
     try:
-        console.run(sys.stdin, interactive=sys.stdin.isatty())
+        console.run(standard_input(), interactive=sys.stdin.isatty())
     except KeyboardInterrupt:
         interrupted = True
         console.say("Interrupted (Ctrl-C): the console stops without waiting for a call to PlanetScale under way; "

@@ -38,6 +38,9 @@ def unreadable(dotenv_file: str) -> list[str]:
         return [f"{dotenv_file} is over {MOST_BYTES >> 20} MB, far more than any settings or secret: is it the right "
                 "file? (a .env holds NAME=value lines)"]
     except OSError as exc:
+        if os.path.islink(dotenv_file) and not os.path.exists(dotenv_file):
+            return [f"{dotenv_file} is a link to nothing it can read ({exc.strerror or type(exc).__name__}): point it "
+                    "at the settings file, or remove it."]
         return [f"{dotenv_file} cannot be read: {exc.strerror or type(exc).__name__}."]
     try:
         content.decode("utf-8")
@@ -45,3 +48,12 @@ def unreadable(dotenv_file: str) -> list[str]:
         line = content[:exc.start].count(b"\n") + 1
         return [f"{dotenv_file} line {line}: byte 0x{content[exc.start]:02X} is not UTF-8: save the file as UTF-8."]
     return []
+
+
+def current_folder_gone() -> bool:
+    """Whether the process's current folder was deleted since it was entered (relative paths then find nothing)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False

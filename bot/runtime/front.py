@@ -26,9 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import resource
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,36 @@ def most_connections() -> int:
     return max(16, min(MOST_CONNECTIONS, (soft - RESERVED_FILES) // 3)) if soft != resource.RLIM_INFINITY \
         else MOST_CONNECTIONS
 
+
+
+# A Unix socket's path holds at most 107 bytes on Linux, 103 on macOS.
+SOCKET_PATH_MOST = 103
+SOCKET_NAME = "uvicorn.sock"
+
+
+def socket_folder(make: Callable[[], str] | None = None) -> str:
+    """A new folder under TMPDIR for the socket between the front and uvicorn; a SettingsError naming TMPDIR when
+    none can be made (a read-only file system) or its path is too long for a socket's."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from bot.runtime.settings import SettingsError
+
+    try:
+        folder = (make or partial(tempfile.mkdtemp, prefix="backup-bot-"))()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SettingsError(f"TMPDIR: serve could not make a folder for its socket ({reason}): set TMPDIR to a folder "
+                            "it may write in (on a read-only file system, mount one, e.g. at /tmp).") from None
+    length = len(os.fsencode(os.path.join(folder, SOCKET_NAME)))
+    if length > SOCKET_PATH_MOST:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise SettingsError(f"TMPDIR is too long a path for serve's socket (its path would take {length} bytes, where "
+                            f"a socket's path holds at most {SOCKET_PATH_MOST}): set TMPDIR to a shorter folder, "
+                            "e.g. /tmp.")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # whatever stops the start before serve removes it
+    return folder
 
 @dataclass(eq=False)
 class Connection:

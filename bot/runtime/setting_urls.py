@@ -21,6 +21,25 @@ def readable_host(url: str) -> bool:
     return port is None or 0 < port < 65536
 
 
+def in_memory(url: str) -> bool:
+    """Whether a SQLite URL names a database in memory: one per connection (or per process, shared by URI), which
+    the bot's other threads and its workers never see, and a restart empties."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ValueError, ArgumentError):
+        return False
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    if database in ("", ":memory:"):
+        return True
+    return parsed.query.get("uri") == "true" and (parsed.query.get("mode") == "memory"
+                                                  or database.startswith("file::memory:"))
+
+
 def api_url(value: str, slash: bool = False) -> str:
     """An API's base URL as the HTTP clients will send to it; ValueError naming the fix, never the value."""
     try:  # urlparse and its port raise ValueError for an unclosed IPv6 bracket and a port out of range

@@ -23,7 +23,7 @@ from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
 from bot.domain.policy import lone_surrogate
 from bot.runtime.dotenv_repeats import assignments, repeated
 from bot.runtime.files import regular_bytes, unreadable
-from bot.runtime.setting_urls import api_url, readable_host
+from bot.runtime.setting_urls import api_url, in_memory, readable_host
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 GROUP_CACHE_MAX_AGE_MOST = 7 * 86400
@@ -100,7 +100,8 @@ class Settings:
         ignored = set(ignore)
         environment = {k: v for k, v in (os.environ if env is None else env).items()
                        if k not in ignored and k.removesuffix("_FILE") not in ignored}
-        dotenv_file = dotenv_path if dotenv_path and os.path.exists(dotenv_path) else None
+        # lexists: a link to nothing is a .env that cannot be read, not no .env (its settings left at their defaults).
+        dotenv_file = dotenv_path if dotenv_path and os.path.lexists(dotenv_path) else None
         problems: list[str] = []
         if dotenv_file is not None:
             cannot = unreadable(dotenv_file)
@@ -177,17 +178,20 @@ def _dotenv(dotenv_file: str | None) -> dict[str, str]:
 def _secret_files(environment: Mapping[str, str], dotenv_file: str | None, problems: list[str],
                   ignored: set[str]) -> dict[str, str]:
     """`SLACK_BOT_TOKEN_FILE=/run/secrets/…`: the secret read from the file (mounted secrets)."""
-    named = {**_dotenv(dotenv_file), **environment}
+    dotenv = _dotenv(dotenv_file)
+    named = {**dotenv, **environment}
     found: dict[str, str] = {}
     for name in (n for n in SECRET_NAMES if n not in ignored):
         path = (named.get(f"{name}_FILE") or "").strip()
         if not path:
             continue
-        if (environment.get(name) or "").strip():
+        # Both in one place: which one the operator means cannot be told (the environment's file wins over .env).
+        same_place = environment if (environment.get(f"{name}_FILE") or "").strip() else {**dotenv, **environment}
+        if (same_place.get(name) or "").strip():
             problems.append(f"{name} and {name}_FILE are both set: keep one of them.")
             continue
         try:
-            found[name] = regular_bytes(path).decode("utf-8").strip()
+            found[name] = regular_bytes(path).decode("utf-8-sig").strip()  # -sig: as Windows editors save it
         except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL byte in the path (.env can hold one)
             reason = getattr(exc, "strerror", None) or ("a NUL byte in its path" if "\0" in path else "not UTF-8 text")
             problems.append(f"{name}_FILE cannot be read ({reason}): point it at a readable file holding only "
@@ -314,7 +318,11 @@ class _Environment(BaseSettings):
     @field_validator("database_url", mode="before")
     @classmethod
     def _database_url(cls, value: object) -> str:
-        text = _text(value) or "sqlite:///backup-bot.db"
+        text = _text(value)
+        if text is None:  # set, but to nothing: the default would be a new database beside the bot, one per instance
+            raise ValueError("is empty (`${DATABASE_URL}` with that variable unset?): set it to sqlite:///path/to/"
+                             "file.db or postgresql://user@host/db, or leave it out for the default "
+                             "(sqlite:///backup-bot.db).")
         if text.startswith("postgres://"):  # Heroku's and others' spelling
             text = "postgresql://" + text.removeprefix("postgres://")
         if not text.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
@@ -323,6 +331,11 @@ class _Environment(BaseSettings):
             # The value is not repeated: it may hold the password.
             raise ValueError("is malformed: its host or port cannot be read: write postgresql://user@host:5432/db "
                              "(an IPv6 host in brackets, a password's `@`, `/` or `:` written %40, %2F, %3A).")
+        if in_memory(text):
+            raise ValueError("is in memory (no file named, or `:memory:`): the bot's threads and processes would "
+                             "each see another, empty database, and a restart would lose every request, approval "
+                             "and audit entry; use sqlite:///path/to/file.db (a path left empty, as in "
+                             "sqlite:///$FILE with FILE unset?) or postgresql://user@host/db.")
         return text
 
     @field_validator("access_file", mode="before")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import string
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePlan
 from bot.domain.commands import SLUG, DatabaseRef
 from bot.domain.grammar import MAX_REASON_LENGTH
+from bot.domain.guardrails import PATTERN_CHARACTERS
 from bot.domain.policy import MAX_INT32, BackupPolicy, PolicyUpdate
 from bot.emulators.block_kit import check_message, view_problems
 from handlers import blocks
@@ -203,8 +205,9 @@ def rule_naming(organization: str, database: str, approvals: int) -> Rule:
                 approvers=["U0CAROL001"], approvals=approvals)
 
 
-CAPABILITIES = st.builds(Capability, st.builds(rule_naming, st.text(TEXT, min_size=1, max_size=400),
-                                               st.text(TEXT, min_size=1, max_size=400), st.integers(0, 10)),
+# Every character a rule's pattern may hold (the rules file refuses the others): Slack's markup characters among them.
+PATTERN = st.text(st.sampled_from(sorted(PATTERN_CHARACTERS | set(string.ascii_uppercase))), min_size=1, max_size=400)
+CAPABILITIES = st.builds(Capability, st.builds(rule_naming, PATTERN, PATTERN, st.integers(0, 10)),
                          st.booleans(), st.booleans())
 
 

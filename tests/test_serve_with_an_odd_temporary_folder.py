@@ -1,0 +1,52 @@
+"""`serve` talks to uvicorn over a Unix socket in a folder it makes under TMPDIR. A TMPDIR of a long path (a socket's
+path holds at most 107 bytes) ended the start in uvicorn's and Starlette's tracebacks and then "cannot serve on
+127.0.0.1:PORT: AF_UNIX path too long", which names the TCP port that was free; a TMPDIR (and every other
+temporary folder) that takes no new folder, as on a read-only file system, ended it in a traceback. Each now stops
+the start with one line naming TMPDIR and the fix, before anything has started."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from processes import access_rules, serve_env
+
+from bot.emulators.serving import free_port
+from bot.runtime.front import socket_folder
+from bot.runtime.settings import SettingsError
+
+
+def serve(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(free_port())],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_a_temporary_folder_too_long_for_a_socket_stops_serve_with_one_line(
+    tmp_path: Path, slack_server: Any, planetscale_server: Any
+) -> None:
+    (tmp_path / "access.toml").write_text(access_rules(1))
+    long = tmp_path / ("d" * 120)
+    long.mkdir()
+    env = serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}")
+    done = serve(tmp_path, {**env, "TMPDIR": str(long)})
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("backup-bot:")]
+    assert line.startswith("backup-bot: TMPDIR is too long a path for serve's socket"), line
+    assert "set TMPDIR to a shorter folder" in line
+    assert list(long.iterdir()) == []  # nothing left behind
+
+
+def test_no_folder_for_the_socket_is_one_line() -> None:
+    def no_folder() -> str:  # as tempfile.mkdtemp says it where no temporary folder takes a new one
+        raise FileNotFoundError(2, "No usable temporary directory found in ['/tmp', '/var/tmp', '/usr/tmp', '/app']")
+
+    with pytest.raises(SettingsError) as refused:
+        socket_folder(make=no_folder)
+    [line] = refused.value.problems
+    assert line.startswith("TMPDIR: serve could not make a folder for its socket (No usable temporary directory "
+                           "found"), line
+    assert "set TMPDIR to a folder it may write in" in line
