@@ -15,7 +15,10 @@ from typing import Any
 import httpx
 from conftest import BOT_TOKEN, SIGNING_SECRET
 
+from bot.adapters.store import Store
+from bot.domain.audit import AuditEvent
 from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID
+from bot.emulators.serving import free_port
 from bot.emulators.slack import SlackEvent
 from bot.emulators.slack_requests import block_actions_body, signed_headers, slash_command_body
 
@@ -32,6 +35,31 @@ def serve_env(slack_server: Any, planetscale_server: Any, database_url: str) -> 
             "SLACK_API_URL": slack_server[1].url + "/api/", "PLANETSCALE_API_URL": planetscale_server[1].url + "/v1",
             "PLANETSCALE_SERVICE_TOKEN_ID": DEMO_TOKEN_ID, "PLANETSCALE_SERVICE_TOKEN": DEMO_TOKEN,
             "BACKUP_BOT_DATABASE_URL": database_url}
+
+
+def database_of_one_entry(folder: Path, action: str, at: str) -> str:
+    """The URL of a new SQLite database in `folder` whose audit holds one entry, Alice's."""
+    url = f"sqlite:///{folder / 'bot.db'}"
+    store = Store(url)
+    store.migrate()
+    store.record(AuditEvent(action=action, actor="U0ALICE001", organization="acme", database="app-db", at=at))
+    store.close()
+    return url
+
+
+def serve_to_its_end(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`serve` run until it stops by itself (a start it refuses), with what it printed."""
+    return subprocess.run([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(free_port())],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def serve_refuses(database_url: str, slack_server: Any, planetscale_server: Any, folder: Path) -> str:
+    """The one line `serve` stops with (exit 2) on `database_url`."""
+    (folder / "access.toml").write_text(access_rules(1))
+    done = serve_to_its_end(serve_env(slack_server, planetscale_server, database_url), folder)
+    assert done.returncode == 2, done.stderr[-2000:]
+    [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("backup-bot:")]
+    return line
 
 
 def start(env: dict[str, str], cwd: Path, port: int, log_name: str = "serve.log",

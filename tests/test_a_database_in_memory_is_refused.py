@@ -7,15 +7,12 @@ default, a new SQLite file beside the bot (a platform's ephemeral disk, one per 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import access_rules, serve_env
+from processes import serve_refuses
 
-from bot.emulators.serving import free_port
 from bot.runtime.settings import Settings, SettingsError
 
 IN_MEMORY = ["sqlite://", "sqlite:///", "sqlite:///:memory:", "sqlite:///file:bot?mode=memory&cache=shared&uri=true"]
@@ -38,12 +35,7 @@ def test_a_database_file_is_taken() -> None:
 def test_serve_on_a_database_in_memory_stops_with_one_line(
     tmp_path: Path, slack_server: Any, planetscale_server: Any
 ) -> None:
-    (tmp_path / "access.toml").write_text(access_rules(1))
-    env = serve_env(slack_server, planetscale_server, "sqlite://")
-    done = subprocess.run([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port",
-                           str(free_port())], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2, done.stderr[-2000:]
-    [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("backup-bot:")]
+    line = serve_refuses("sqlite://", slack_server, planetscale_server, tmp_path)
     assert line.startswith("backup-bot: BACKUP_BOT_DATABASE_URL is in memory"), line
 
 

@@ -10,19 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from bot.adapters.store import Store
-from bot.domain.audit import AuditEvent
+from processes import database_of_one_entry
 
 
 @pytest.mark.parametrize(("option", "value"), [("--actor", ""), ("--actor", "  "), ("--since", ""), ("--until", " ")])
 def test_an_empty_filter_is_refused_and_nothing_exported(tmp_path: Path, option: str, value: str) -> None:
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
-    store = Store(url)
-    store.migrate()
-    store.record(AuditEvent(action="requested", actor="U0ALICE001", organization="acme", database="app-db",
-                            at="2026-01-10T00:00:00Z"))
-    store.close()
+    url = database_of_one_entry(tmp_path, "requested", "2026-01-10T00:00:00Z")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLANETSCALE_", "BACKUP_BOT_"))}
     done = subprocess.run([sys.executable, "-m", "bot", "audit", "export", option, value], cwd=tmp_path,
                           env={**env, "BACKUP_BOT_DATABASE_URL": url}, capture_output=True, text=True, timeout=60)

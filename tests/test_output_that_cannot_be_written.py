@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from processes import database_of_one_entry
 
 from bot.adapters.store import Store
-from bot.domain.audit import AuditEvent
 from bot.emulators.serving import free_port
 
 COMMANDS = {
@@ -55,12 +55,7 @@ def test_output_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path: Pat
                                                                    where: str) -> None:
     if where == "a-full-disk" and not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full here to stand for a full disk")
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
-    store = Store(url)
-    store.migrate()
-    store.record(AuditEvent(action="applied", actor="U0ALICE001", organization="acme", database="app-db",
-                            at="2020-01-01T00:00:00Z"))
-    store.close()
+    url = database_of_one_entry(tmp_path, "applied", "2020-01-01T00:00:00Z")
     status, err = run_into([str(free_port()) if a == "PORT" else a for a in COMMANDS[command]], tmp_path, url, where)
     assert status != 0, err
     assert "Traceback" not in err, err

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from processes import access_rules, approve, command, post, serve_env, start, wait_until
+from processes import access_rules, approve, command, post, serve_env, serve_refuses, start, wait_until
 
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.emulators.serving import free_port
@@ -70,10 +68,5 @@ def test_serve_with_an_unusable_database_stops_with_one_line_naming_it(
     tmp_path: Path, slack_server: Any, planetscale_server: Any
 ) -> None:
     # The schema is checked beside the first acks, after the server has started: it still stops the process.
-    (tmp_path / "access.toml").write_text(access_rules(1))
-    env = serve_env(slack_server, planetscale_server, "postgresql://nobody@127.0.0.1:1/none")
-    done = subprocess.run([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port",
-                           str(free_port())], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2
-    [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("backup-bot:")]
+    line = serve_refuses("postgresql://nobody@127.0.0.1:1/none", slack_server, planetscale_server, tmp_path)
     assert line.startswith("backup-bot: BACKUP_BOT_DATABASE_URL cannot be used")

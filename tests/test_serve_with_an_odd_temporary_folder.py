@@ -6,22 +6,14 @@ the start with one line naming TMPDIR and the fix, before anything has started."
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import access_rules, serve_env
+from processes import access_rules, serve_env, serve_to_its_end
 
-from bot.emulators.serving import free_port
 from bot.runtime.front import socket_folder
 from bot.runtime.settings import SettingsError
-
-
-def serve(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(free_port())],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_a_temporary_folder_too_long_for_a_socket_stops_serve_with_one_line(
@@ -31,7 +23,7 @@ def test_a_temporary_folder_too_long_for_a_socket_stops_serve_with_one_line(
     long = tmp_path / ("d" * 120)
     long.mkdir()
     env = serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}")
-    done = serve(tmp_path, {**env, "TMPDIR": str(long)})
+    done = serve_to_its_end({**env, "TMPDIR": str(long)}, tmp_path)
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("backup-bot:")]

@@ -5,13 +5,12 @@ answer missing only what the bot can do without (`bot_id`, as a user token's) le
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import BOT_TOKEN
-from processes import access_rules, serve_env, start
+from processes import access_rules, serve_env, serve_to_its_end, start
 from test_workers import stop
 
 from bot.emulators.serving import free_port
@@ -24,8 +23,7 @@ BOT = {"ok": True, "url": "https://acme.slack.com/", "team": "acme", "user": "ba
 def serve(tmp_path: Path, slack_server: Any, planetscale_server: Any) -> subprocess.CompletedProcess[str]:
     (tmp_path / "access.toml").write_text(access_rules(1))
     env = serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}")
-    return subprocess.run([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(free_port())],
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    return serve_to_its_end(env, tmp_path)
 
 
 @pytest.mark.parametrize(("answer", "named"), [
