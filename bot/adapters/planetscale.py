@@ -278,7 +278,8 @@ class PlanetScaleClient:
     @staticmethod
     def _policy(data: Any, where: str) -> BackupPolicy:
         try:
-            return BackupPolicy.model_validate(data)
+            # Strictly, as JSON has it: `true` or "7" is no integer (true read as 1 would keep backups one day).
+            return BackupPolicy.model_validate(data, strict=True)
         except ValidationError as exc:
             log.warning("planetscale returned a policy that does not match the spec: %s",
                         [(e["loc"], e["msg"]) for e in exc.errors()[:3]])
