@@ -82,7 +82,7 @@ DIRECT_EVENT = "backup_bot_direct_message"
 def post_directly(client: WebClient, user: str, text: str, blocks: Any = None, what: str = "a direct message") \
         -> None:
     """A one-off message in the bot's direct message with `user` (a user ID), made once. A failure after which
-    Slack may have made it all the same (a 5xx, a `internal_error`, an answer lost) is settled as other posts are:
+    Slack may have made it all the same (a 5xx, an `internal_error`) is settled as other posts are:
     the direct message is looked in first, and the message posted again only when Slack holds none. Raises the
     failure when Slack did not take it, or when whether it did cannot be told (the log says which)."""
     key, since = uuid.uuid4().hex, time.time()
@@ -105,8 +105,7 @@ def post_directly(client: WebClient, user: str, text: str, blocks: Any = None, w
 
 
 def may_have_made(exc: Exception) -> bool:
-    """Whether a failed chat.postMessage is worth another try once looked for: Slack failing (a 5xx, or an error
-    saying part of the work may be done) or no answer read, not a refusal of the message itself."""
-    if not isinstance(exc, SlackApiError):
-        return True
-    return may_have_acted(exc) or getattr(exc.response, "status_code", 200) >= 500
+    """Whether a failed chat.postMessage is worth another try once looked for: Slack answered that it failed (a
+    5xx, or an error saying part of the work may be done), so what it made is in the DM by now. Not a refusal of
+    the message itself, nor an answer lost (Slack may still be making it: a look now could miss it)."""
+    return isinstance(exc, SlackApiError) and (may_have_acted(exc) or getattr(exc.response, "status_code", 200) >= 500)
