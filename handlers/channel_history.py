@@ -12,7 +12,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.adapters.slack_shapes import error_of, may_have_acted
+from bot.adapters.slack_shapes import UnreadableAnswer, error_of, may_have_acted
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,10 @@ def post_directly(client: WebClient, user: str, text: str, blocks: Any = None, w
 
 
 def may_have_made(exc: Exception) -> bool:
-    """Whether a failed chat.postMessage is worth another try once looked for: Slack answered that it failed (a
-    5xx, or an error saying part of the work may be done), so what it made is in the DM by now. Not a refusal of
-    the message itself, nor an answer lost (Slack may still be making it: a look now could miss it)."""
-    return isinstance(exc, SlackApiError) and (may_have_acted(exc) or getattr(exc.response, "status_code", 200) >= 500)
+    """Whether a failed chat.postMessage is worth another try once looked for: Slack answered, failing (a 5xx,
+    raised as an UnreadableAnswer, or an error saying part of the work may be done), so what it made is in the DM
+    by now. Not a refusal of the message itself, nor no answer (Slack may still be making it: a look could miss
+    it)."""
+    if isinstance(exc, UnreadableAnswer):
+        return True
+    return isinstance(exc, SlackApiError) and may_have_acted(exc)

@@ -36,3 +36,10 @@ def test_a_direct_message_answered_502_after_slack_made_it_is_not_posted_twice(a
         approvals_bot, MethodFault("chat.postMessage", garbled=b"<html>Bad gateway</html>", garbled_status=502,
                                    times=1, channel=ALICE))
     assert len(told) == 1, told
+
+
+def test_a_direct_message_answered_internal_error_unmade_is_posted_again(approvals_bot: Bot) -> None:
+    told = refused_on_a_home_slack_will_not_show(
+        approvals_bot, MethodFault("chat.postMessage", body={"ok": False, "error": "internal_error"}, times=1,
+                                   channel=ALICE))
+    assert len(told) == 1, told
