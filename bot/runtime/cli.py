@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bot.runtime.cli_args import Parser, joined, tell_misplaced
 from bot.runtime.output import OutputLost, standard_output
 from bot.runtime.running import configure_logging as _logging
 from bot.runtime.running import exit_now, start_sweeper, start_watcher
@@ -23,7 +24,7 @@ log = logging.getLogger("bot")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="backup-bot", description="Change PlanetScale backup policies from Slack.")
+    parser = Parser(prog="backup-bot", description="Change PlanetScale backup policies from Slack.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
@@ -58,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     emulator.add_argument("--port", type=port_number, default=8900)
     emulator.add_argument("--slack-port", type=port_number, default=None,
                           help="also the Slack Web API emulator with the demo workspace, on this port")
+    argv = joined(sys.argv[1:] if argv is None else argv)
+    tell_misplaced(argv)
     args = parser.parse_args(argv)
     out = standard_output()
 
