@@ -278,8 +278,7 @@ class PlanetScaleClient:
     @staticmethod
     def _policy(data: Any, where: str) -> BackupPolicy:
         try:
-            # Strictly, as JSON has it: `true` or "7" is no integer (true read as 1 would keep backups one day).
-            return BackupPolicy.model_validate(data, strict=True)
+            return BackupPolicy.model_validate(data, strict=True)  # as JSON has it: `true` or "7" is no integer
         except ValidationError as exc:
             log.warning("planetscale returned a policy that does not match the spec: %s",
                         [(e["loc"], e["msg"]) for e in exc.errors()[:3]])
