@@ -36,6 +36,8 @@ NOTICE_FLUSH_SECONDS = 10.0
 # The longest Retry-After Slack's rate limit of the audit channel is waited out within a pass, and all such waits of
 # one round of posting: the rest is posted then, not a pass later. Past them the rest waits for Slack's time.
 MOST_SLACK_WAIT_SECONDS, ALL_SLACK_WAITS_SECONDS = 60.0, 120.0
+# Each wait counts at least this much: a Retry-After of 0 answered again and again ends the round, not loops.
+LEAST_SLACK_WAIT_SECONDS = 30.0
 
 
 class Watcher:
@@ -145,7 +147,7 @@ class Watcher:
             posted, why = self._post(notice, tried)
             while not posted and why.retry_after is not None and self._waits_out(why.retry_after, waited):
                 # Rate limited: nothing was posted, so the same post is made once Slack's wait is out.
-                waited += why.retry_after
+                waited += max(why.retry_after, LEAST_SLACK_WAIT_SECONDS)
                 posted, why = self._post(notice, tried)
             if not posted:
                 try:
@@ -173,7 +175,8 @@ class Watcher:
 
     def _waits_out(self, seconds: float, waited: float) -> bool:
         """Whether Slack's Retry-After of `seconds` is waited out here (and is), `waited` already waited."""
-        if self._stopping.is_set() or seconds > MOST_SLACK_WAIT_SECONDS or waited + seconds > ALL_SLACK_WAITS_SECONDS:
+        counted = max(seconds, LEAST_SLACK_WAIT_SECONDS)
+        if self._stopping.is_set() or seconds > MOST_SLACK_WAIT_SECONDS or waited + counted > ALL_SLACK_WAITS_SECONDS:
             return False
         log.info("Slack rate limits the audit channel: the watch's notices wait %s", describe_wait(seconds))
         self.sleep(seconds)

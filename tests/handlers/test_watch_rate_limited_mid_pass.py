@@ -90,3 +90,18 @@ def test_a_429_past_the_watchers_bound_leaves_the_rest_told_and_tried_after_slac
     watcher.post_pending()
     each_once(bot)
     assert bot.deps.store.unposted_notices() == [] and watcher.unposted is None
+
+
+def test_a_429_asking_no_wait_again_and_again_ends_the_round_not_a_loop(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    _, watcher_waits = recorded(bot, watcher)
+    watcher.run_once()
+    three_changes(planetscale)
+    bot.slack.add_fault(MethodFault(method="chat.postMessage", status=429, retry_after=0, times=None))
+    before = len(bot.slack.method_calls("chat.postMessage"))
+    watcher.run_once()
+    assert len(watcher_waits) <= 4, watcher_waits  # 120 s of waits, each counted as 30 s at least
+    assert len(bot.slack.method_calls("chat.postMessage")) - before <= 3 * (len(watcher_waits) + 1)
+    assert len(bot.deps.store.unposted_notices()) == len(CHANGED)
+    assert watcher.unposted is not None and "ratelimited" in watcher.unposted
