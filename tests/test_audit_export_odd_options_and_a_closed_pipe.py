@@ -37,6 +37,7 @@ def trail(tmp_path: Path, entries: int = 1) -> str:
     (["audit", "export", "--until", "-30d"], "`-30d` is not a time"),
     (["audit", "prune", "--before", "-1d"], "`-1d` is not an age"),
     (["audit", "export", "--before", "-1d"], "audit export has no --before"),
+    (["emulator", "--port", "-1"], "`-1` is not a port number"),
 ])
 def test_an_odd_option_is_said_plainly(tmp_path: Path, args: list[str], said: str) -> None:
     done = subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env_of(trail(tmp_path)),

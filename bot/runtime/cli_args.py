@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 # Options whose value may start with `-` (an age, a name): the command tells what is wrong with it.
-VALUED = frozenset({"--since", "--until", "--before", "--db", "--actor", "--output", "-o"})
+VALUED = frozenset({"--since", "--until", "--before", "--db", "--actor", "--output", "-o", "--port", "--health-port",
+                    "--slack-port", "--host", "--health-host"})
 # An option a subcommand has not that another has, and what is meant there instead.
 ELSEWHERE = {("export", "--before"): "audit export has no --before: the entries before a time are --until (e.g. "
                                      "--until 30d); --before is audit prune's"}
