@@ -5,9 +5,14 @@ was posted with."""
 from __future__ import annotations
 
 import logging
+import time
+import uuid
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+
+from bot.adapters.slack_shapes import UnreadableAnswer, error_of, may_have_acted
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +72,43 @@ def found_before(client: WebClient, channel: str, since: float, event_type: str,
         return None
     log.warning("%s was not found in the last %d pages of %s: posted again", what, pages, channel)
     return ""
+
+
+# The metadata a one-off direct message is posted with, so that a try after a failure that may have made it can
+# find whether it did.
+DIRECT_EVENT = "backup_bot_direct_message"
+
+
+def post_directly(client: WebClient, user: str, text: str, blocks: Any = None, what: str = "a direct message") \
+        -> None:
+    """A one-off message in the bot's direct message with `user` (a user ID), made once. A failure after which
+    Slack may have made it all the same (a 5xx, an `internal_error`) is settled as other posts are:
+    the direct message is looked in first, and the message posted again only when Slack holds none. Raises the
+    failure when Slack did not take it, or when whether it did cannot be told (the log says which)."""
+    key, since = uuid.uuid4().hex, time.time()
+    metadata = {"event_type": DIRECT_EVENT, "event_payload": {"message": key}}
+    try:
+        client.chat_postMessage(channel=user, text=text, blocks=blocks, metadata=metadata)
+        return
+    except (SlackApiError, OSError) as exc:
+        if not may_have_made(exc):
+            raise
+        log.warning("Slack did not confirm %s to %s (%s): looking whether it was made", what, user, error_of(exc))
+        found = posted_before(client, "", since, DIRECT_EVENT, "message", key, what, user=user)
+        if found is None:
+            log.error("%s to %s may not have reached them: Slack failed and its direct message cannot be read",
+                      what, user)
+            raise
+        if found:
+            return
+    client.chat_postMessage(channel=user, text=text, blocks=blocks, metadata=metadata)
+
+
+def may_have_made(exc: Exception) -> bool:
+    """Whether a failed chat.postMessage is worth another try once looked for: Slack answered, failing (a 5xx,
+    raised as an UnreadableAnswer, or an error saying part of the work may be done), so what it made is in the DM
+    by now. Not a refusal of the message itself, nor no answer (Slack may still be making it: a look could miss
+    it)."""
+    if isinstance(exc, UnreadableAnswer):
+        return True
+    return isinstance(exc, SlackApiError) and may_have_acted(exc)

@@ -25,7 +25,7 @@ from bot.domain.change_requests import ChangeRequest
 from bot.domain.changes import OutcomeKind, after_values, group_progress
 from bot.domain.group_directory import DirectoryError
 from bot.domain.policy import BackupPolicy
-from handlers import blocks, bulk_blocks
+from handlers import blocks, bulk_blocks, channel_history
 from handlers.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def publish_warning(deps: Dependencies, client: WebClient, user: str, message: s
 
 def _answer_directly(client: WebClient, user: str, text: str) -> None:
     try:
-        client.chat_postMessage(channel=user, text=text)  # a user ID: the bot's direct message with them
+        channel_history.post_directly(client, user, text, what="the answer to a click on the Home")
     except (SlackApiError, OSError) as exc:
         log.error("could not tell %s the answer to their click on the Home in a direct message either: %s", user,
                   error_of(exc))

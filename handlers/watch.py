@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
+from bot.adapters.rate_limit import retry_after_seconds
 from bot.domain.changes import unknown_button
 from bot.domain.policy import BackupPolicy
 from bot.domain.watch import Skipped
@@ -111,10 +112,17 @@ def _post_plainly(deps: Dependencies, client: WebClient, notice: Notice, error: 
     return True
 
 
+class Why(list[str]):
+    """Why a notice was not posted; `retry_after`: the seconds Slack asked to wait when it rate limited the post
+    (nothing was posted then, so the same post may be made once they are out)."""
+    retry_after: float | None = None
+
+
 def post_notice(deps: Dependencies, client: WebClient, notice: Notice, tried: bool = False,
                 why: list[str] | None = None) -> bool:
     """Post one notice to the audit channel; False when Slack did not take it (it is posted next time), and why
-    appended to `why`. One `tried` before is looked for first, and not posted again if Slack holds it."""
+    appended to `why` (a `Why` is also told the wait Slack asked for). One `tried` before is looked for first, and
+    not posted again if Slack holds it."""
     why = [] if why is None else why
     if not deps.audit_channel:
         log.info("watch: %s (%s/%s %s); set BACKUP_BOT_AUDIT_CHANNEL to have it posted", notice.detail,
@@ -144,6 +152,8 @@ def post_notice(deps: Dependencies, client: WebClient, notice: Notice, tried: bo
             # Its audit entry is kept; the channel is told where to find it.
             return _post_plainly(deps, client, notice, str(error))
         why.append(f"Slack answered {error}")
+        if isinstance(why, Why) and exc.response.status_code == 429:
+            why.retry_after = retry_after_seconds(exc.response.headers.get("retry-after"))
         return False
     except OSError as exc:
         log.error("could not post the watch's notice to %s: %s", deps.audit_channel, type(exc).__name__)

@@ -67,3 +67,18 @@ def test_a_database_password_holding_a_question_mark_is_taken_as_sqlalchemy_read
     done = run(tmp_path, "migrate", BACKUP_BOT_DATABASE_URL=url)
     assert "malformed" not in done.stderr and PASSWORD not in done.stderr, done.stderr[-2000:]
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("command", ["doctor", "migrate"])
+@pytest.mark.parametrize(("name", "url"), [("SLACK_API_URL", f"https://127.0.0.1:9/api/?token={PASSWORD}"),
+                                           ("PLANETSCALE_API_URL", f"https://127.0.0.1:9/v1?key={PASSWORD}"),
+                                           ("PLANETSCALE_API_URL", f"https://127.0.0.1:9/v1#{PASSWORD}")])
+def test_an_api_url_with_a_query_string_is_refused_at_start_never_shown(
+        tmp_path: Path, command: str, name: str, url: str) -> None:
+    """A secret in the query string (`?token=…`, a proxy's key pasted with the URL) was taken and shown wherever
+    the URL is; and a base URL with a query or a fragment sends no call where it says. Refused as a password is."""
+    done = run(tmp_path, command, **{name: url})
+    said = done.stdout + done.stderr
+    assert PASSWORD not in said, said[-2000:]
+    assert done.returncode == (1 if command == "doctor" else 2) and "Traceback" not in said, said[-2000:]
+    assert f"{name} is malformed: it holds a query string or a fragment" in said and "remove" in said, said[-2000:]

@@ -279,7 +279,7 @@ class PlanetScaleClient:
     @staticmethod
     def _policy(data: Any, where: str) -> BackupPolicy:
         try:
-            return BackupPolicy.model_validate(data)
+            return BackupPolicy.model_validate(data, strict=True)  # as JSON has it: `true` or "7" is no integer
         except ValidationError as exc:
             log.warning("planetscale returned a policy that does not match the spec: %s",
                         [(e["loc"], e["msg"]) for e in exc.errors()[:3]])

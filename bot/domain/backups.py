@@ -130,10 +130,12 @@ class PolicyHealth:
     misread: tuple[str, ...] = field(default_factory=tuple)
     # Not stale only because it changed lately (its new span to prove itself): no success has come since it was.
     grace: bool = False
+    # Never backed up, and dated by PlanetScale as created in the future: whether it is stale cannot be told.
+    undated: bool = False
 
     @property
     def healthy(self) -> bool:
-        return not (self.stale or self.failed_last)
+        return not (self.stale or self.failed_last or self.undated)
 
     @property
     def needs_attention(self) -> bool:
@@ -150,6 +152,9 @@ class PolicyHealth:
             found.append(f"the last backup failed{where}{more}")
         if self.stale:
             found.append("stale: no successful backup within " + describe_span(self.stale_after))
+        if self.undated:
+            found.append("never backed up, and PlanetScale dates its creation in the future: when it turns stale "
+                         "cannot be told")
         return "; ".join(found) or None
 
 
@@ -199,10 +204,15 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
     # Stale once `stale_after` has passed since the last success; never succeeded, since the policy was made. And
     # never before `stale_after` has passed since its last change: a schedule made more frequent (1d → 6h) has its
     # new span to prove itself, rather than being stale at once.
-    since = last_success.at if last_success is not None else _time_or_none(policy.created_at)
     changed = _time_or_none(policy.updated_at)
     if changed is not None and changed > now + CHANGE_DRIFT:
         changed = None  # a change still to come proves nothing: judged from the last success instead
+    since, undated = last_success.at if last_success is not None else _time_or_none(policy.created_at), False
+    if last_success is None and since is not None and since > now + CHANGE_DRIFT:
+        # A creation still to come (PlanetScale's clock gone wrong): it existed by its first backup or its last
+        # change at the latest; with neither, when it turns stale cannot be told, and it is told so.
+        since = min([b.at for b in backups] + ([changed] if changed is not None else []), default=None)
+        undated = since is None
     # A frequency of nothing (0 or less, which PlanetScale should never send) cannot be judged stale.
     overdue = since is not None and span > timedelta(0) and now - since > stale_after
     if since is not None and changed is not None:
@@ -225,7 +235,7 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
                   for b in backups)
     return PolicyHealth(policy, tuple(branches), last_success, failures, stale, stale_after, failed_last,
                         tuple(unread), tuple(left_out), tuple(failed_on), None if left_out else latest_basis(latest),
-                        running, grace=overdue and not stale)
+                        running, grace=overdue and not stale, undated=undated)
 
 
 def _time_or_none(text: str) -> datetime | None:

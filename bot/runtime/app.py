@@ -38,6 +38,7 @@ from bot.runtime.server import SignedAt
 from bot.runtime.settings import Settings, SettingsError
 from bot.runtime.slack_shape import body_problem, form_misread, state_errors
 from bot.runtime.sweeper import INBOX_GIVE_UP
+from handlers import channel_history
 from handlers.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
@@ -260,7 +261,7 @@ def ephemeral(client: SlackClient, channel: str, user: str, message: dict[str, A
                     error_of(exc))
     try:
         for part in parts[said:]:
-            client.chat_postMessage(channel=user, text=text, blocks=part)  # a user ID: the bot's DM
+            channel_history.post_directly(client, user, text, blocks=part, what="a private answer")
     except (SlackApiError, OSError) as exc:
         log.error("could not answer %s in a direct message either: %s", user, error_of(exc))
         return False

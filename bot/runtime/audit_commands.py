@@ -310,6 +310,15 @@ def prune(out: TextIO, before: str, now: datetime) -> int:
     return 0
 
 
+def reader_gone() -> int:
+    """A pipe whose reader stopped reading (`| head -1`): a normal end, silent, with the status of a process that
+    SIGPIPE ended (128 + 13), as `yes | head -1` has. What Python would flush at exit goes nowhere, told nowhere."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
+
+
 def entries(number: int) -> str:
     return f"{number} audit entr{'y' if number == 1 else 'ies'}"
 
@@ -368,6 +377,10 @@ def main(command: str, args: dict[str, str | None], now: datetime | None = None,
             print(f"backup-bot: the export was stopped ({name}) after {stopped.written} entries, each whole: "
                   f"{named} is incomplete; export again for all of it.", file=sys.stderr)
             return 128 + stopped.number
+        except BrokenPipeError:
+            if out is not sys.stdout:
+                raise SettingsError(f"--output {named}: the export is incomplete, its reader has gone.") from None
+            return reader_gone()
         except OSError as exc:  # only the writing does I/O of this kind: the database's errors are its own
             raise SettingsError(f"--output {named}: the export is incomplete, writing it failed "
                                 f"({exc.strerror or type(exc).__name__}).") from None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bot.runtime.cli_args import Parser, joined, port_number, tell_misplaced
 from bot.runtime.files import current_folder_gone
 from bot.runtime.output import OutputLost, standard_output
 from bot.runtime.running import configure_logging as _logging
@@ -24,7 +24,7 @@ log = logging.getLogger("bot")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="backup-bot", description="Change PlanetScale backup policies from Slack.")
+    parser = Parser(prog="backup-bot", description="Change PlanetScale backup policies from Slack.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     emulator.add_argument("--port", type=port_number, default=8900)
     emulator.add_argument("--slack-port", type=port_number, default=None,
                           help="also the Slack Web API emulator with the demo workspace, on this port")
+    argv = joined(sys.argv[1:] if argv is None else argv)
+    tell_misplaced(argv)
     args = parser.parse_args(argv)
     out = standard_output()
     if current_folder_gone():  # .env, access.toml and the default database are found from it
@@ -108,14 +110,6 @@ def main(argv: list[str] | None = None) -> int:
 DONE_ANYWAY = {"audit prune": " (the prune was done: run `audit export` to see what is left)",
                "init": " (the files it wrote stay: run init again to see which, it overwrites none)",
                "migrate": " (the migration was done)"}
-
-
-def port_number(text: str) -> int:
-    """A port option, 1–65535 as `$PORT` is: the event loop folds a number past 65535 into another port, and 0
-    would be one the system picks, neither the port asked."""
-    if not (text.isascii() and text.isdigit()) or len(text) > 5 or not 0 < int(text) < 65536:
-        raise argparse.ArgumentTypeError(f"`{text[:10]}` is not a port number (1–65535)")
-    return int(text)
 
 
 def installed_version() -> str:

@@ -18,6 +18,7 @@ from bot.adapters.slack_http import KeptAliveRespond, SlackClient
 from bot.adapters.slack_shapes import UnreadableAnswer, refused_with
 from bot.adapters.store.inbox import SOCKET_MODE
 from bot.domain.audit import AuditEvent
+from handlers import channel_history
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def tell_lost(client: WebClient, record: Callable[[AuditEvent], None], payload: 
             log.warning("inbox: could not tell the person of their lost request at its response URL")
     if not told and asker.user:
         try:  # a user ID: the bot's direct message with them, where no ephemeral message reaches them
-            client.chat_postMessage(channel=asker.user, text=text)
+            channel_history.post_directly(client, asker.user, text, what="the notice of a lost request")
             told = True
         except Exception as exc:
             log.warning("inbox: could not tell %s of their lost request in a direct message either: %s", asker.user,

@@ -56,6 +56,9 @@ def api_url(value: str, slash: bool = False) -> str:
     if "@" in parsed.netloc:  # the bot signs in with its tokens; a password here is shown wherever the URL is
         raise ValueError("is malformed: it holds a user name or password (`user:password@`): remove it; the bot "
                          "signs in with its tokens.")
+    if "?" in value or "#" in value:  # a key in the query is shown wherever the URL is; each call's path follows
+        raise ValueError("is malformed: it holds a query string or a fragment (`?…`, `#…`): remove it; the bot "
+                         "signs in with its tokens, and a base URL takes the API's paths after it.")
     if slash and not value.endswith("/"):
         value += "/"
     return value

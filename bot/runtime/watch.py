@@ -13,6 +13,7 @@ from functools import partial
 from slack_sdk import WebClient
 
 from bot.adapters.planetscale import PlanetScaleClient
+from bot.adapters.rate_limit import describe_wait
 from bot.adapters.store import Store
 from bot.adapters.watch_progress import WatchProgress
 from bot.domain.request_budget import DEFAULT_REQUEST_BUDGET
@@ -22,7 +23,7 @@ from bot.domain.watch_state import Notice
 from bot.runtime import metrics
 from bot.runtime.repeating import Repeating
 from handlers.dependencies import Dependencies
-from handlers.watch import post_notice, post_skipped
+from handlers.watch import Why, post_notice, post_skipped
 
 log = logging.getLogger(__name__)
 # How often the watch lease is renewed (or, by another instance, taken over): a crashed watcher is replaced within
@@ -32,6 +33,11 @@ HEARTBEAT_SECONDS = 30.0
 NOTICE_CLAIM_SECONDS = 300.0
 # During a long pass, what it found is posted this often, not only at its end.
 NOTICE_FLUSH_SECONDS = 10.0
+# The longest Retry-After Slack's rate limit of the audit channel is waited out within a pass, and all such waits of
+# one round of posting: the rest is posted then, not a pass later. Past them the rest waits for Slack's time.
+MOST_SLACK_WAIT_SECONDS, ALL_SLACK_WAITS_SECONDS = 60.0, 120.0
+# Each wait counts at least this much: a Retry-After of 0 answered again and again ends the round, not loops.
+LEAST_SLACK_WAIT_SECONDS = 30.0
 
 
 class Watcher:
@@ -60,6 +66,10 @@ class Watcher:
         self._last_pass: float | None = None
         self._flushed = 0.0
         self.clock = time.monotonic
+        # Slack's rate limit of the audit channel: no post is tried before this (on `clock`).
+        self._slack_free_at = float("-inf")
+        self._stopping = threading.Event()
+        self.sleep: Callable[[float], object] = self._stopping.wait  # a wait `stop` ends
 
     @property
     def lease_seconds(self) -> float:
@@ -122,8 +132,10 @@ class Watcher:
             self._skipped_tried = (items, attempt if since is None else since)
 
     def post_pending(self) -> None:
+        if self.clock() < self._slack_free_at:
+            return  # Slack said when it takes posts again: a try before then is refused for sure
         pending = self.store.unposted_notices()
-        unmarked = 0
+        unmarked, waited = 0, 0.0
         for done, notice in enumerate(pending):
             try:  # one row the database cannot write now (locked by another session) holds back no other
                 tried = self.store.watch_notice_tried(notice.id)
@@ -132,20 +144,23 @@ class Watcher:
             except Exception:
                 log.exception("the watch's notice %s could not be claimed; tried again next pass", notice.id)
                 continue
-            why: list[str] = []
-            try:
-                posted = self.post(notice, tried, why)
-            except Exception as exc:  # claimed, so it is unclaimed for the next pass (or its claim ends)
-                log.exception("posting the watch's notice %s failed", notice.id)
-                posted, why = False, [type(exc).__name__]
+            posted, why = self._post(notice, tried)
+            while not posted and why.retry_after is not None and self._waits_out(why.retry_after, waited):
+                # Rate limited: nothing was posted, so the same post is made once Slack's wait is out.
+                waited += max(why.retry_after, LEAST_SLACK_WAIT_SECONDS)
+                posted, why = self._post(notice, tried)
             if not posted:
                 try:
                     self.store.unclaim_watch_notice(notice.id)
                 except Exception:  # its claim, this holder's, ends by itself
                     log.exception("the watch's notice %s could not be unclaimed", notice.id)
                 left = len(pending) - done
+                when = "tried again each pass"
+                if why.retry_after is not None:
+                    self._slack_free_at = self.clock() + why.retry_after
+                    when = f"Slack asked to wait {describe_wait(why.retry_after)}; tried again after that"
                 self.unposted = (f"{left} notice{'s' if left != 1 else ''} not yet posted to the audit channel: "
-                                 f"{why[-1] if why else 'Slack did not take them'}; tried again each pass")
+                                 f"{why[-1] if why else 'Slack did not take them'}; {when}")
                 self._unmarked(unmarked)
                 return  # Slack is failing: the rest waits for the next pass
             try:
@@ -158,6 +173,24 @@ class Watcher:
         self.unposted = None
         self._unmarked(unmarked)
 
+    def _waits_out(self, seconds: float, waited: float) -> bool:
+        """Whether Slack's Retry-After of `seconds` is waited out here (and is), `waited` already waited."""
+        counted = max(seconds, LEAST_SLACK_WAIT_SECONDS)
+        if self._stopping.is_set() or seconds > MOST_SLACK_WAIT_SECONDS or waited + counted > ALL_SLACK_WAITS_SECONDS:
+            return False
+        log.info("Slack rate limits the audit channel: the watch's notices wait %s", describe_wait(seconds))
+        self.sleep(seconds)
+        return True
+
+    def _post(self, notice: Notice, tried: bool) -> tuple[bool, Why]:
+        why = Why()
+        try:
+            return self.post(notice, tried, why), why
+        except Exception as exc:  # claimed, so it is unclaimed for the next pass (or its claim ends)
+            log.exception("posting the watch's notice %s failed", notice.id)
+            failed = Why([type(exc).__name__])
+            return False, failed
+
     def _unmarked(self, count: int) -> None:
         self.unmarked = None if not count else (
             f"{count} notice{'s' if count != 1 else ''} posted to the audit channel but not marked posted in the "
@@ -169,6 +202,7 @@ class Watcher:
         return self
 
     def stop(self, timeout: float = 30) -> None:
+        self._stopping.set()  # a wait for Slack's rate limit ends
         self.watch.share.stop()  # a pass waiting for its share ends there
         self._heartbeat.stop(timeout=timeout)
         self._timer.stop(timeout=timeout)

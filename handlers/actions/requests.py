@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack_shapes import error_of
 from bot.domain.naming import outside
-from handlers import blocks
+from handlers import blocks, channel_history
 from handlers.asked import report_change
 from handlers.bulk_posting import report_request_step
 from handlers.dependencies import Dependencies
@@ -83,7 +83,7 @@ def tell_rules_problem(deps: Dependencies, client: WebClient, user: str, respond
         say_privately(respond, blocks.error_text(text))
         return
     try:
-        client.chat_postMessage(channel=user, text=blocks.error_text(text))  # a user ID: the bot's DM with them
+        channel_history.post_directly(client, user, blocks.error_text(text), what="the access file's notice")
     except (SlackApiError, OSError) as exc:
         log.error("could not tell %s that the access rules file was not reloaded: %s", user, error_of(exc))
 

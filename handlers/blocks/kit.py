@@ -48,6 +48,10 @@ INVISIBLE_RANGES = ((0xAD, 0xAD), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD)
 INVISIBLE = re.compile("[" + "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in INVISIBLE_RANGES) + "]")
 # The control characters but the line break and the tab: a NUL or an escape sequence from outside is shown, not sent.
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+# Both, but the soft hyphen, which `literal` itself writes before a `>` that would quote a line: what the domain's
+# own words may hold only where they echo what a person typed.
+UNSEEN = re.compile("[\x00-\x08\x0b-\x1f\x7f" + "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in
+                                                          INVISIBLE_RANGES if low != 0xAD) + "]")
 
 
 def escape(text: str) -> str:
@@ -61,6 +65,12 @@ def escape(text: str) -> str:
     if text.isascii():
         return text
     return INVISIBLE.sub(shown_as_code, text)
+
+
+def visible(text: str) -> str:
+    """`text` with its invisible format characters and control characters (UNSEEN) shown as `\\u202e`, as `escape`
+    shows them, and nothing else changed: the domain's words, which echo what a person typed (a parse error)."""
+    return text if text.isascii() and text.isprintable() else UNSEEN.sub(shown_as_code, text)
 
 
 def shown_as_code(match: re.Match[str]) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 from bot.domain.access_rules import GROUP_ID
 from bot.domain.naming import MARKED
-from handlers.blocks.kit import escape, literal
+from handlers.blocks.kit import escape, literal, visible
 
 # An ID stands alone: not inside an e-mail address or a longer word. Slack writes IDs in capitals and handles in
 # lower case, so `@dba-leads` stays as the rules write it.
@@ -58,7 +58,7 @@ def _outside_apart(text: str, words: Callable[[str], str]) -> str:
 
 
 def _mentioned(text: str) -> str:
-    text = USER.sub(r"<@\1>", text)
+    text = USER.sub(r"<@\1>", visible(text))
     text = GROUP.sub(r"<!subteam^\1>", text)
     return CHANNEL.sub(r"<#\1>", text)
 

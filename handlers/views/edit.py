@@ -20,7 +20,7 @@ from bot.domain.costs import Basis, DatabaseFacts
 from bot.domain.guardrails import Demand
 from bot.domain.judge_access import approvals_asked
 from bot.domain.policy import EDITABLE_FIELDS, BackupPolicy, PolicyUpdate
-from handlers import blocks
+from handlers import blocks, channel_history
 from handlers.actions.requests import clicked_in, in_no_channel
 from handlers.asked import POSTS, Post, post_asked
 from handlers.dependencies import Dependencies
@@ -180,7 +180,7 @@ def say(client: WebClient, view_id: str, user: str | None, title: str, text: str
 def tell_directly(client: WebClient, user: str, title: str, text: str, what: str = CONFIRMED) -> None:
     """What the form could not show, in the bot's direct message with `user`."""
     try:
-        client.chat_postMessage(channel=user, text=f"*{title}*: {what}.\n{text}")
+        channel_history.post_directly(client, user, f"*{title}*: {what}.\n{text}", what="the form's answer")
         log.info("the form's answer went to <@%s> in a direct message instead", user)
     except (SlackApiError, OSError) as exc:
         log.error("could not tell <@%s> what became of %s: %s", user, what.replace("you", "they"), error_of(exc))
