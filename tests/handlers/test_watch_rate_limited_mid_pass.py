@@ -33,6 +33,14 @@ def recorded(bot: Bot, watcher: Watcher) -> tuple[list[float], list[float]]:
     return client, watcher_waits
 
 
+def three_changes_met_by(fault: MethodFault, bot: Bot, watcher: Watcher, planetscale: PlanetScaleState) -> int:
+    """After a first quiet pass, three policies changed and Slack's chat.postMessage faulted: its calls so far."""
+    watcher.run_once()
+    three_changes(planetscale)
+    bot.slack.add_fault(fault)
+    return len(bot.slack.method_calls("chat.postMessage"))
+
+
 def each_once(bot: Bot) -> None:
     posts = drift_posts(bot)
     assert len(posts) == len(set(posts)) == len(CHANGED), posts
@@ -42,9 +50,8 @@ def test_a_429_asking_45_seconds_is_waited_out_and_every_notice_is_posted_in_the
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
     bot, watcher = watched
     client_waits, watcher_waits = recorded(bot, watcher)
-    watcher.run_once()
-    three_changes(planetscale)
-    bot.slack.add_fault(MethodFault(method="chat.postMessage", status=429, retry_after=45, times=1))
+    three_changes_met_by(MethodFault(method="chat.postMessage", status=429, retry_after=45, times=1), bot, watcher,
+                         planetscale)
     result = watcher.run_once()
     assert result is not None and len(result.notices) == len(CHANGED)
     each_once(bot)
@@ -57,9 +64,8 @@ def test_429s_past_the_clients_retries_are_waited_out_and_the_rest_posted(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
     bot, watcher = watched
     client_waits, watcher_waits = recorded(bot, watcher)
-    watcher.run_once()
-    three_changes(planetscale)
-    bot.slack.add_fault(MethodFault(method="chat.postMessage", status=429, retry_after=1, times=3, skip=1))
+    three_changes_met_by(MethodFault(method="chat.postMessage", status=429, retry_after=1, times=3, skip=1), bot,
+                         watcher, planetscale)
     watcher.run_once()
     each_once(bot)
     assert bot.deps.store.unposted_notices() == []
@@ -72,11 +78,8 @@ def test_a_429_past_the_watchers_bound_leaves_the_rest_told_and_tried_after_slac
     client_waits, watcher_waits = recorded(bot, watcher)
     now = [1000.0]
     watcher.clock = lambda: now[0]
-    watcher.run_once()
-    three_changes(planetscale)
     fault = MethodFault(method="chat.postMessage", status=429, retry_after=3600, times=None)
-    bot.slack.add_fault(fault)
-    before = len(bot.slack.method_calls("chat.postMessage"))
+    before = three_changes_met_by(fault, bot, watcher, planetscale)
     watcher.run_once()
     tried = len(bot.slack.method_calls("chat.postMessage"))
     assert tried == before + 1 and watcher_waits == [] and client_waits == []
@@ -96,10 +99,8 @@ def test_a_429_asking_no_wait_again_and_again_ends_the_round_not_a_loop(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
     bot, watcher = watched
     _, watcher_waits = recorded(bot, watcher)
-    watcher.run_once()
-    three_changes(planetscale)
-    bot.slack.add_fault(MethodFault(method="chat.postMessage", status=429, retry_after=0, times=None))
-    before = len(bot.slack.method_calls("chat.postMessage"))
+    before = three_changes_met_by(MethodFault(method="chat.postMessage", status=429, retry_after=0, times=None), bot,
+                                  watcher, planetscale)
     watcher.run_once()
     assert len(watcher_waits) <= 4, watcher_waits  # 120 s of waits, each counted as 30 s at least
     assert len(bot.slack.method_calls("chat.postMessage")) - before <= 3 * (len(watcher_waits) + 1)
