@@ -133,17 +133,17 @@ def passing(exc: Exception) -> bool:
     return True
 
 
-# A channel closed to the bot (removed from it, or the channel deleted) may open again: a closed request's
-# notices there are tried for a day after it closed, then given up rather than asked every pass for ever.
+# A channel closed to the bot (removed from it, or the channel deleted) may open again: a request's notices
+# there (its end, a reminder) are tried for a day after it last moved (closed, for its end), then given up
+# rather than asked every pass for ever, or until a request of a long life expires.
 CLOSED_TO_BOT = frozenset({"not_in_channel", "channel_not_found"})
 CLOSED_TO_BOT_SECONDS = 86400.0
 
 
 def tried_again(deps: Dependencies, request: ChangeRequest, exc: Exception) -> bool:
-    """`passing`, for a notice of `request`: a channel closed to the bot a day after the request closed is not."""
+    """`passing`, for a notice of `request`: a channel closed to the bot a day after the request moved is not."""
     closed_to_bot = isinstance(exc, SlackApiError) and exc.response.get("error") in CLOSED_TO_BOT
-    return passing(exc) and not (closed_to_bot and request.state in CLOSED_STATES
-                                 and deps.store.clock() - request.updated_at > CLOSED_TO_BOT_SECONDS)
+    return passing(exc) and not (closed_to_bot and deps.store.clock() - request.updated_at > CLOSED_TO_BOT_SECONDS)
 
 
 def given_back(deps: Dependencies, request: ChangeRequest, notices: Sequence[str], exc: Exception) -> None:

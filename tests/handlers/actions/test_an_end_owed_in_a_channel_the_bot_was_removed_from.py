@@ -6,7 +6,7 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from approval_helpers import ALICE, approvals_bot, ask, direct_messages, request_id, swept_later, thread_of
+from approval_helpers import ALICE, RULES, approvals_bot, ask, direct_messages, request_id, swept_later, thread_of
 from conftest import CHANNEL, Bot
 
 from bot.domain.change_requests import RequestState
@@ -63,3 +63,18 @@ def test_an_end_told_once_the_bot_is_back_in_the_channel_within_the_day(approval
     told = bot.deps.store.get_request(rid)
     assert told is not None and told.told
     assert any("expired" in text.lower() for text in thread_of(bot, message)), thread_of(bot, message)
+
+
+def test_a_reminder_the_channel_refuses_is_not_asked_every_pass_until_expiry(approvals_bot: Bot) -> None:
+    bot = approvals_bot
+    bot.use_rules(RULES.format(approvals=1).replace('expire_after = "24h"', 'expire_after = "30d"'))
+    message = ask(bot)
+    rid = request_id(message)
+    removed_from_the_channel(bot)
+    swept_later(bot, 15 * DAY + 60)  # past half its life: its reminder refused in its channel
+    before = len(bot.slack.calls)
+    for n in range(3):
+        swept_later(bot, 15 * DAY + 120 + 60 * n)
+    assert calls_to_the_channel(bot, before) == [], "its reminder is asked of Slack every pass until it expires"
+    pending = bot.deps.store.get_request(rid)
+    assert pending is not None and pending.state is RequestState.PENDING
