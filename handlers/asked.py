@@ -95,9 +95,13 @@ def tell_change(deps: Dependencies, client: WebClient, outcome: Outcome, respond
         elif outcome.kind is not OutcomeKind.APPLIED:
             home.refresh_homes(deps, client, outcome.request)
             needed = outcome.request.approvals_needed
+            # Not said to be in the channel when Slack took no post of it there (the caller was told why).
+            latest = deps.store.get_request(outcome.request.id) or outcome.request
+            where = "the request is in the channel" if latest.message_ts else \
+                "its approvers find it in `/backup-policy pending`"
             say_privately(respond, f"Your change needs {blocks.plural(needed, 'approval')} from "
                                    f"{blocks.mentions(outcome.request.approvers)}: "
-                                   "the request is in the channel, and nothing is sent to PlanetScale until then.")
+                                   f"{where}, and nothing is sent to PlanetScale until then.")
     else:
         say_privately(respond, blocks.error_text(outcome.message))
         if outcome.kind is OutcomeKind.CLOSED and outcome.request is not None \

@@ -133,10 +133,23 @@ def passing(exc: Exception) -> bool:
     return True
 
 
+# A channel closed to the bot (removed from it, or the channel deleted) may open again: a request's notices
+# there (its end, a reminder) are tried for a day after it last moved (closed, for its end), then given up
+# rather than asked every pass for ever, or until a request of a long life expires.
+CLOSED_TO_BOT = frozenset({"not_in_channel", "channel_not_found"})
+CLOSED_TO_BOT_SECONDS = 86400.0
+
+
+def tried_again(deps: Dependencies, request: ChangeRequest, exc: Exception) -> bool:
+    """`passing`, for a notice of `request`: a channel closed to the bot a day after the request moved is not."""
+    closed_to_bot = isinstance(exc, SlackApiError) and exc.response.get("error") in CLOSED_TO_BOT
+    return passing(exc) and not (closed_to_bot and deps.store.clock() - request.updated_at > CLOSED_TO_BOT_SECONDS)
+
+
 def given_back(deps: Dependencies, request: ChangeRequest, notices: Sequence[str], exc: Exception) -> None:
     """After a failed sending: claims given back to be tried again when Slack may take it later; kept (the
     notice given up, said in the log) when Slack refused this message itself."""
-    if passing(exc):
+    if tried_again(deps, request, exc):
         for notice in notices:
             deps.store.forget_notice(request.id, notice)
     elif notices:
@@ -413,7 +426,7 @@ def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
             shown = True
         except (SlackApiError, OSError) as exc:
             log.error("could not update the message of request %s: %s", request.id, error_of(exc))
-            shown = not passing(exc)
+            shown = not tried_again(deps, latest, exc)
             # Only a click on the message itself replaces it: one from `pending` would replace that list instead.
             if respond is not None and has_response_url(respond) and \
                     clicked_on == (latest.message_channel, latest.message_ts):
@@ -455,7 +468,7 @@ def to_audit_channel(deps: Dependencies, client: WebClient, request: ChangeReque
     except (SlackApiError, OSError) as exc:
         log.error("could not post to the audit channel %s: %s", deps.audit_channel, error_of(exc))
         given_back(deps, request, ["audit"], exc)
-        if not passing(exc):
+        if not tried_again(deps, request, exc):
             deps.store.claim_notice(request.id, AUDITED)  # given up: settled
         return
     deps.store.claim_notice(request.id, AUDITED)

@@ -147,6 +147,8 @@ def readable(method: str, body: Any) -> bool:
     if not isinstance(body, dict):
         return False
     ok = body.get("ok")
+    if ok is not True and not isinstance(body.get("error"), str | None):
+        return False  # a refusal whose error is no code: every check of the bot's on it would fail (unhashable)
     if ok is not True:
         # A false `ok` is a refusal slack_sdk raises; a true value other than `true` it would take as success. A
         # method that acts is refused only by `false`: answered without one (missing, null), it may have acted.
