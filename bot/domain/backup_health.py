@@ -113,7 +113,11 @@ def _health_backups(planetscale: PlanetScaleApi, db: DatabaseRef, branch: str, p
                                       since=since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     if any(b.state == "success" for b in recent) or _made_after(policy, since):
         return recent
-    return planetscale.list_backups(db.organization, db.database, branch, policy.id)
+    # The recent ones kept: a history cut short (listed oldest first past the items a list is read to) would leave
+    # out the last days' failures and newest backup for months-old ones.
+    held = {b.id for b in recent}
+    return recent + [b for b in planetscale.list_backups(db.organization, db.database, branch, policy.id)
+                     if b.id not in held]
 
 
 def _made_after(policy: BackupPolicy, moment: datetime) -> bool:
