@@ -42,3 +42,18 @@ def test_no_folder_for_the_socket_is_one_line() -> None:
     assert line.startswith("TMPDIR: serve could not make a folder for its socket (No usable temporary directory "
                            "found"), line
     assert "set TMPDIR to a folder it may write in" in line
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's bound on a socket's path (macOS's is 103)")
+def test_a_socket_path_linux_takes_is_not_refused(tmp_path: Path) -> None:
+    """A socket's path of 104 to 107 bytes binds on Linux, and used to be refused as too long (macOS's bound)."""
+    import socket
+
+    folder = tmp_path / ("d" * (105 - len(str(tmp_path)) - 1 - len("/uvicorn.sock")))
+    folder.mkdir()
+    path = str(folder / "uvicorn.sock")
+    assert len(path.encode()) == 105
+    with socket.socket(socket.AF_UNIX) as bound:
+        bound.bind(path)  # Linux takes it
+    Path(path).unlink()
+    assert socket_folder(make=lambda: str(folder)) == str(folder)

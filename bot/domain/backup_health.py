@@ -21,7 +21,7 @@ from bot.domain.commands import DatabaseRef
 from bot.domain.costs import BRANCHES_PAST, Basis, DatabaseFacts, latest_basis
 from bot.domain.naming import outside
 from bot.domain.policy import BackupPolicy
-from bot.domain.ports import PartlyUnreadable, PlanetScaleApi, PlanetScaleError
+from bot.domain.ports import MOST_LISTED, PartlyUnreadable, PlanetScaleApi, PlanetScaleError
 
 # Branches whose backups the health reads per policy (the watch's, `status`'s), production ones first: a database
 # with a hundred development branches would otherwise spend a whole pass's budget on one policy.
@@ -39,6 +39,9 @@ MAX_POLICIES_READ = 50
 # a year), listed in no order the spec sets: read whole, a pass would read dozens of pages a policy and a list cut
 # at MOST_LISTED could leave out the newest.
 RECENT_READ = RECENT_FAILURES + timedelta(days=1)
+# Where a branch's whole history was cut short at MOST_LISTED items (listed oldest first, its newest success may be
+# past them), the windows of days its successes are read over, each until one holds a success.
+SUCCESS_WINDOWS_DAYS = (32, 128, 512)
 
 
 class TooManyBranches(Exception):
@@ -110,10 +113,27 @@ def _health_backups(planetscale: PlanetScaleApi, db: DatabaseRef, branch: str, p
     success and newest finished backup when any succeeded then; else its whole history, where they are older."""
     since = now - RECENT_READ
     recent = planetscale.list_backups(db.organization, db.database, branch, policy.id,
-                                      since=since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                                      since=_stamp(since))
     if any(b.state == "success" for b in recent) or _made_after(policy, since):
         return recent
-    return planetscale.list_backups(db.organization, db.database, branch, policy.id)
+    # The recent ones kept: a history cut short (listed oldest first past the items a list is read to) would leave
+    # out the last days' failures and newest backup for months-old ones.
+    older = planetscale.list_backups(db.organization, db.database, branch, policy.id)
+    found = recent + [b for b in older if b.id not in {r.id for r in recent}]
+    if len(older) < MOST_LISTED:
+        return found
+    # Cut short: its newest success may be past the part read. Looked for in widening windows of successes.
+    for days in SUCCESS_WINDOWS_DAYS:
+        won = planetscale.list_backups(db.organization, db.database, branch, policy.id, state="success",
+                                       since=_stamp(now - timedelta(days=days)))
+        if won:
+            held = {b.id for b in found}
+            return found + [b for b in won if b.id not in held]
+    return found
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _made_after(policy: BackupPolicy, moment: datetime) -> bool:

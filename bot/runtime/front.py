@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import resource
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -87,8 +88,8 @@ def most_connections() -> int:
 
 
 
-# A Unix socket's path holds at most 107 bytes on Linux, 103 on macOS.
-SOCKET_PATH_MOST = 103
+# A Unix socket's path holds at most 107 bytes on Linux, 103 on macOS (and the BSDs).
+SOCKET_PATH_MOST = 107 if sys.platform.startswith("linux") else 103
 SOCKET_NAME = "uvicorn.sock"
 
 

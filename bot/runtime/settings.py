@@ -187,7 +187,8 @@ def _secret_files(environment: Mapping[str, str], dotenv_file: str | None, probl
             continue
         # Both in one place: which one the operator means cannot be told (the environment's file wins over .env).
         same_place = environment if (environment.get(f"{name}_FILE") or "").strip() else {**dotenv, **environment}
-        if (same_place.get(name) or "").strip():
+        value = (same_place.get(name) or "").strip()
+        if value and not PLACEHOLDER.fullmatch(value):  # .env.example's placeholder, left beside the file, is none
             problems.append(f"{name} and {name}_FILE are both set: keep one of them.")
             continue
         try:

@@ -330,12 +330,20 @@ class Inbox:
 
         from bot.adapters.schema import deliveries
 
-        with self._writer().begin() as conn:
-            mine = (sa.select(deliveries.c.key).where(deliveries.c.holder == self.holder,
-                                                      deliveries.c.body.is_not(None))
-                    .with_for_update(skip_locked=True))
-            return conn.execute(deliveries.update().where(deliveries.c.key.in_(mine.scalar_subquery()))
-                                .values(lease_until=self._now(conn) + self.lease)).rowcount
+        mine = (sa.select(deliveries.c.key).where(deliveries.c.holder == self.holder, deliveries.c.body.is_not(None))
+                .with_for_update(skip_locked=True))
+        for again in (False, True):
+            # No pool's ping on the writer's engine: a connection PostgreSQL ended (a restart, a failover) fails
+            # the renewal, once, and the pool it invalidates gives a new one. Renewing twice is renewing.
+            try:
+                with self._writer().begin() as conn:
+                    return conn.execute(deliveries.update().where(deliveries.c.key.in_(mine.scalar_subquery()))
+                                        .values(lease_until=self._now(conn) + self.lease)).rowcount
+            except sa.exc.DBAPIError as exc:
+                if again or not exc.connection_invalidated:
+                    raise
+                log.info("the inbox's leases met a connection the database had ended; renewing on another")
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def take_over(self, unsigned: bool = True) -> list[tuple[str, str]]:
         """Rows whose instance stopped renewing them, each taken by this instance once ever (a conditional

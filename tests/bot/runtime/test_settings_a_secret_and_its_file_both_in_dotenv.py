@@ -34,3 +34,13 @@ def test_a_secret_file_saved_with_a_byte_order_mark_is_read_without_it(tmp_path:
     (tmp_path / "token").write_bytes(b"\xef\xbb\xbfxoxb-from-notepad\r\n")
     settings = Settings.load(env={"SLACK_BOT_TOKEN_FILE": str(tmp_path / "token")}, dotenv_path=None)
     assert settings.slack_bot_token == "xoxb-from-notepad"
+
+
+def test_a_file_added_beside_the_examples_placeholder_is_read(tmp_path: Path) -> None:
+    # .env.example's own advice: a secret may be given as a file instead. Added to a .env copied from it, beside the
+    # placeholder left in place, it was refused as both set, where it used to be read.
+    (tmp_path / "token").write_text("xoxb-from-the-file\n")
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(f"SLACK_BOT_TOKEN=xoxb-your-bot-token\nSLACK_BOT_TOKEN_FILE={tmp_path / 'token'}\n")
+    settings = Settings.load(env={}, dotenv_path=str(dotenv))
+    assert settings.slack_bot_token == "xoxb-from-the-file"
