@@ -6,6 +6,7 @@ the start with one line naming TMPDIR and the fix, before anything has started."
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
