@@ -20,6 +20,7 @@ from slack_bolt import BoltRequest
 
 from bot.adapters.schema import deliveries
 from bot.adapters.store import Store
+from bot.adapters.store.connection import database_url
 from bot.adapters.store.inbox import LEASE_SECONDS, Inbox
 from bot.domain.access_file import StaticRules
 from bot.domain.access_rules import parse_rules
@@ -90,6 +91,15 @@ def instances(store_url: str, settings: Any, slack: SlackState, planetscale_clie
     made = Instances(store_url, settings, slack, planetscale_client, slack_server[1].url)
     yield made
     made.close()
+
+
+def end_other_sessions(url: str) -> None:
+    """Ends every other session on the database, as PostgreSQL's restart, a failover or an administrator does."""
+    engine = sa.create_engine(database_url(url))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    engine.dispose()
 
 
 def inbox_of(bot: Bot) -> Inbox:

@@ -15,25 +15,15 @@ import pytest
 import sqlalchemy as sa
 from conftest import ALICE
 from slack_bolt import BoltRequest
-from test_inbox import PROD, Instances, Killed, acked, inbox_of, instances, left_undone, retention
+from test_inbox import PROD, Instances, Killed, acked, end_other_sessions, inbox_of, instances, left_undone, retention
 
 from bot.adapters.schema import deliveries
 from bot.adapters.store import inbox as inbox_module
-from bot.adapters.store.connection import database_url
 from bot.adapters.store.inbox import LEASE_SECONDS, _write
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.runtime.running import start_sweeper
 
 __all__ = ["instances"]  # the fixture
-
-
-def _drop_connections(url: str) -> None:
-    """Ends every other session on the database, as PostgreSQL's restart or a failover does."""
-    engine = sa.create_engine(database_url(url))
-    with engine.begin() as conn:
-        conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-    engine.dispose()
 
 
 def test_a_request_acked_after_postgresql_dropped_the_kept_connection_is_kept_in_the_inbox(
@@ -42,7 +32,7 @@ def test_a_request_acked_after_postgresql_dropped_the_kept_connection_is_kept_in
         pytest.skip("a connection PostgreSQL ends; SQLite's is a file")
     killed = instances.start(Killed())
     assert acked(killed, killed.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
-    _drop_connections(store_url)
+    end_other_sessions(store_url)
     caplog.set_level(logging.WARNING)
     assert acked(killed, killed.command_body(f"update acme/app-db {PROD} retention=10d", user=ALICE)) == 200
     killed.executor.wait_idle(timeout=5)

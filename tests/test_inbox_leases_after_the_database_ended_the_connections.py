@@ -6,21 +6,10 @@ log, and a renewal lost) where the store's pool, whose ping finds it dead, used 
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 from conftest import ALICE
-from test_inbox import PROD, Instances, Killed, acked, inbox_of, instances
-
-from bot.adapters.store.connection import database_url
+from test_inbox import PROD, Instances, Killed, acked, end_other_sessions, inbox_of, instances
 
 __all__ = ["instances"]  # the fixture
-
-
-def _end_sessions(url: str) -> None:
-    engine = sa.create_engine(database_url(url))
-    with engine.begin() as conn:
-        conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-    engine.dispose()
 
 
 def test_the_first_renewal_after_postgresql_ended_the_sessions_renews(
@@ -31,5 +20,5 @@ def test_the_first_renewal_after_postgresql_ended_the_sessions_renews(
     assert acked(bot, bot.command_body(f"update acme/app-db {PROD} retention=9d", user=ALICE)) == 200
     inbox = inbox_of(bot)
     assert inbox.renew() == 1  # a connection of its pool, given back to it
-    _end_sessions(store_url)
+    end_other_sessions(store_url)
     assert inbox.renew() == 1
