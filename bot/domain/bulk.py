@@ -396,6 +396,10 @@ class BulkPath(Asking, Judging):
         for batch in self.store.open_batches(limit=None):  # each one open, however many
             if not _swept_open(batch, now):
                 continue
+            if not isinstance(batch.created_at, int | float):  # text SQLite kept: no moment of its life is known
+                log.warning("the sweep reminds no approver of bulk change %s: its creation time in the database is "
+                            "no time", batch.id)
+                continue
             passed = [m for m in self.changes.access.rules.reminders
                       if batch.created_at < reminder_at(m, batch.created_at, batch.expires_at) <= now]
             try:
