@@ -328,8 +328,10 @@ class Applying(Snapshots, Lifecycle):
             return exc.outcome() or self._already(request)
         except PlanetScaleError as exc:
             claim.facts = _completed(later)
-            return self._not_sent(claim, attempt, exc, "change", exc.definite,
-                                  partial(self._settle, claim, by, exc.user_message, answered=exc.answered))
+            ended = self._not_sent(claim, attempt, exc, "change", exc.definite,
+                                   partial(self._settle, claim, by, exc.user_message, answered=exc.answered))
+            limited = isinstance(exc, RateLimited) and ended.kind is OutcomeKind.FAILED
+            return replace(ended, rate_limited=True) if limited else ended
         claim.facts = _completed(later)
         applied = after.model_dump()
         moved = moved_meanwhile(current, update, after)

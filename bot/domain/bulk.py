@@ -248,17 +248,19 @@ class BulkPath(Asking, Judging):
                                     reads=shared)
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
                                                          "nothing more was done.", latest)
-        applied = 0
+        applied, limited = 0, False
         try:
             for member in members:
-                if shared.passing(member.database) is not None:
-                    # Its database failed this step's read for a moment: its own turn at the next sweep, not a
-                    # retry now by each of its policies on a PlanetScale that just failed; the others go on.
+                if shared.passing(member.database) is not None or limited:
+                    # Its database failed this step's read for a moment, or PlanetScale refused a write as rate
+                    # limited: its own turn at the next sweep, not a try now (with its waits) on a PlanetScale that
+                    # just failed; the others go on.
                     self._record_outcome(member.id, OutcomeKind.QUEUED)
                     continue
-                kind = self._apply_one(member, member.decided_by or by).kind
-                applied += kind is OutcomeKind.APPLIED
-                self._record_outcome(member.id, kind)
+                outcome = self._apply_one(member, member.decided_by or by)
+                applied += outcome.kind is OutcomeKind.APPLIED
+                limited = outcome.rate_limited
+                self._record_outcome(member.id, outcome.kind)
             latest = self.store.get_batch(batch.id) or batch
             return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,
                                 tuple(self.store.batch_members(batch.id)))

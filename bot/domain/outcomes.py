@@ -139,6 +139,9 @@ class Outcome:
     demand: Demand | None = None  # for REFUSED by the guardrails: what they ask, bound by bound
     # For WAITING: a change asked without approvals, judged again by the sweep, now asks for some.
     asks_approval: bool = False
+    # For FAILED: PlanetScale refused the write unsent as rate limited (429, or the bot's own budget spent), as it
+    # would the next one now.
+    rate_limited: bool = False
 
     @property
     def request_moved(self) -> bool:
