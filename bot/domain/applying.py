@@ -206,7 +206,8 @@ class Applying(Snapshots, Lifecycle):
         until, then, gave_up = self._tried_until(request, "the bot tries again shortly")
         if isinstance(exc, Unavailable | RateLimited | HeldUp) and self.clock() < until:
             # A passing failure closes nothing: nothing was sent, and the sweep reads it again.
-            return self._tried_again(claim, f"{why}; {then}")
+            return replace(self._tried_again(claim, f"{why}; {then}"), unread_for_now=True,
+                           rate_limited=isinstance(exc, RateLimited))
         return self._fail(request, by, why + gave_up, claim=claim)
 
     def _tried_again(self, claim: Claim, why: str) -> Outcome:

@@ -249,10 +249,11 @@ class BulkPath(Asking, Judging):
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
                                                          "nothing more was done.", latest)
         applied, limited = 0, False
+        unread: set[str] = set()  # databases whose policies could not be read under a lease for a moment
         try:
             for member in members:
-                if shared.passing(member.database) is not None or limited:
-                    # Its database failed this step's read for a moment, or PlanetScale refused a write as rate
+                if shared.passing(member.database) is not None or member.database in unread or limited:
+                    # Its database failed a read of this step for a moment, or PlanetScale refused a call as rate
                     # limited: its own turn at the next sweep, not a try now (with its waits) on a PlanetScale that
                     # just failed; the others go on.
                     self._record_outcome(member.id, OutcomeKind.QUEUED)
@@ -260,6 +261,8 @@ class BulkPath(Asking, Judging):
                 outcome = self._apply_one(member, member.decided_by or by)
                 applied += outcome.kind is OutcomeKind.APPLIED
                 limited = outcome.rate_limited
+                if outcome.unread_for_now:
+                    unread.add(member.database)
                 self._record_outcome(member.id, outcome.kind)
             latest = self.store.get_batch(batch.id) or batch
             return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,

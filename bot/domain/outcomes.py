@@ -142,6 +142,9 @@ class Outcome:
     # For FAILED: PlanetScale refused the write unsent as rate limited (429, or the bot's own budget spent), as it
     # would the next one now.
     rate_limited: bool = False
+    # For QUEUED: its database's policies could not be read under its lease for a moment (a 5xx, a 429, no answer),
+    # as they would not be for another of its policies now.
+    unread_for_now: bool = False
 
     @property
     def request_moved(self) -> bool:
