@@ -59,3 +59,28 @@ def test_policies_of_a_database_whose_read_fails_under_the_lease_are_left_to_the
     assert held.count(14) == COUNT, held
     view = json.dumps(latest(bot, message).blocks, ensure_ascii=False)
     assert f"Applied to {COUNT + 1} of {COUNT + 1}" in view, view[:2000]
+
+
+def test_a_sweep_reads_a_database_failing_for_a_moment_once_for_its_waiting_policies(
+        approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: list[float]) -> None:
+    """The same forty left approved for the sweep while the list still answers 500: a sweep's turn reads it once
+    for them (the next turn tries again), not once per policy with its waits, which held every sweep step behind
+    them on each pass for the hour they are tried."""
+    bot = approvals_bot
+    planetscale.add_database("acme", "big")
+    for n in range(COUNT):
+        planetscale.add_policy("acme", "big", f"big-{n:02d}", name=f"Prod {n:02d}", target="production")
+    bot.command('update acme/big "Prod *" retention=14d', user=ALICE)
+    [message] = channel_messages(bot)
+    planetscale.add_fault(Fault(status=500, method="GET", path_ends=LIST, times=None))
+    bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    before = len([c for c in planetscale.calls("GET") if c.path.endswith(LIST)])
+    sleeps.clear()
+    swept_later(bot, 120)
+    reads = len([c for c in planetscale.calls("GET") if c.path.endswith(LIST)]) - before
+    assert reads <= 8, f"{reads} reads of a list answering 500 in one sweep"
+    assert sum(sleeps) <= 10, f"the sweep waited {sum(sleeps):.1f} s"
+    planetscale.faults.clear()
+    swept_later(bot, 240)
+    held = [p["retention_value"] for p in planetscale.policies[("acme", "big")].values()]
+    assert held.count(14) == COUNT, held
