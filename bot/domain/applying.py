@@ -206,7 +206,8 @@ class Applying(Snapshots, Lifecycle):
         until, then, gave_up = self._tried_until(request, "the bot tries again shortly")
         if isinstance(exc, Unavailable | RateLimited | HeldUp) and self.clock() < until:
             # A passing failure closes nothing: nothing was sent, and the sweep reads it again.
-            return self._tried_again(claim, f"{why}; {then}")
+            return replace(self._tried_again(claim, f"{why}; {then}"), unread_for_now=True,
+                           rate_limited=isinstance(exc, RateLimited))
         return self._fail(request, by, why + gave_up, claim=claim)
 
     def _tried_again(self, claim: Claim, why: str) -> Outcome:
@@ -328,8 +329,10 @@ class Applying(Snapshots, Lifecycle):
             return exc.outcome() or self._already(request)
         except PlanetScaleError as exc:
             claim.facts = _completed(later)
-            return self._not_sent(claim, attempt, exc, "change", exc.definite,
-                                  partial(self._settle, claim, by, exc.user_message, answered=exc.answered))
+            ended = self._not_sent(claim, attempt, exc, "change", exc.definite,
+                                   partial(self._settle, claim, by, exc.user_message, answered=exc.answered))
+            limited = isinstance(exc, RateLimited) and ended.kind is OutcomeKind.FAILED
+            return replace(ended, rate_limited=True) if limited else ended
         claim.facts = _completed(later)
         applied = after.model_dump()
         moved = moved_meanwhile(current, update, after)

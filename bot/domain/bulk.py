@@ -248,17 +248,22 @@ class BulkPath(Asking, Judging):
                                     reads=shared)
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
                                                          "nothing more was done.", latest)
-        applied = 0
+        applied, limited = 0, False
+        unread: set[str] = set()  # databases whose policies could not be read under a lease for a moment
         try:
             for member in members:
-                if shared.passing(member.database) is not None:
-                    # Its database failed this step's read for a moment: its own turn at the next sweep, not a
-                    # retry now by each of its policies on a PlanetScale that just failed; the others go on.
+                if shared.passing(member.database) is not None or member.database in unread or limited:
+                    # Its database failed a read of this step for a moment, or PlanetScale refused a call as rate
+                    # limited: its own turn at the next sweep, not a try now (with its waits) on a PlanetScale that
+                    # just failed; the others go on.
                     self._record_outcome(member.id, OutcomeKind.QUEUED)
                     continue
-                kind = self._apply_one(member, member.decided_by or by).kind
-                applied += kind is OutcomeKind.APPLIED
-                self._record_outcome(member.id, kind)
+                outcome = self._apply_one(member, member.decided_by or by)
+                applied += outcome.kind is OutcomeKind.APPLIED
+                limited = outcome.rate_limited
+                if outcome.unread_for_now:
+                    unread.add(member.database)
+                self._record_outcome(member.id, outcome.kind)
             latest = self.store.get_batch(batch.id) or batch
             return BatchOutcome(BatchOutcomeKind.DONE, "Applied, policy by policy.", latest,
                                 tuple(self.store.batch_members(batch.id)))
@@ -395,6 +400,10 @@ class BulkPath(Asking, Judging):
         now = self.changes.clock()
         for batch in self.store.open_batches(limit=None):  # each one open, however many
             if not _swept_open(batch, now):
+                continue
+            if not isinstance(batch.created_at, int | float):  # text SQLite kept: no moment of its life is known
+                log.warning("the sweep reminds no approver of bulk change %s: its creation time in the database is "
+                            "no time", batch.id)
                 continue
             passed = [m for m in self.changes.access.rules.reminders
                       if batch.created_at < reminder_at(m, batch.created_at, batch.expires_at) <= now]

@@ -139,6 +139,12 @@ class Outcome:
     demand: Demand | None = None  # for REFUSED by the guardrails: what they ask, bound by bound
     # For WAITING: a change asked without approvals, judged again by the sweep, now asks for some.
     asks_approval: bool = False
+    # For FAILED: PlanetScale refused the write unsent as rate limited (429, or the bot's own budget spent), as it
+    # would the next one now.
+    rate_limited: bool = False
+    # For QUEUED: its database's policies could not be read under its lease for a moment (a 5xx, a 429, no answer),
+    # as they would not be for another of its policies now.
+    unread_for_now: bool = False
 
     @property
     def request_moved(self) -> bool:

@@ -44,8 +44,18 @@ class Recovering(Applying):
             # leaves); the lease is given back after it, unless its last move did.
             with self._working(claim):
                 outcomes.append(self._guarded(request, partial(self._recover_applying, claim)))
+        # After one whose database could not be read for a moment (or PlanetScale rate limiting the token), the
+        # others there (or all) wait for the next sweep rather than each trying it with its waits now.
+        unread: set[tuple[str, str]] = set()
+        limited = False
         for request in approved:
-            outcomes.append(self._guarded(request, partial(self._apply, request, SYSTEM)))
+            if limited or (request.organization, request.database) in unread:
+                continue
+            outcome = self._guarded(request, partial(self._apply, request, SYSTEM))
+            outcomes.append(outcome)
+            limited = outcome.rate_limited
+            if outcome.unread_for_now:
+                unread.add((request.organization, request.database))
         return outcomes
 
     def _recover_applying(self, claim: Claim) -> Outcome:

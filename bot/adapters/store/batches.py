@@ -15,6 +15,7 @@ from bot.adapters.store.rows import (
     TIME_DAMAGED,
     Damaged,
     approvers_by,
+    by_age,
     columns,
     could_be_an_id,
     damaged,
@@ -365,7 +366,7 @@ class Batches(AuditTrail):
         for row in rows:
             if row["id"] in before:
                 damaged(self.damaged, "turn of bulk change", row["id"], TIME_DAMAGED)
-        return sorted(batches_of(rows, self.damaged), key=lambda batch: batch.created_at)
+        return sorted(batches_of(rows, self.damaged), key=by_age)
 
     def judge_batch_later(self, batch_id: str, at: float) -> None:
         from bot.adapters.schema import change_batches as b

@@ -13,6 +13,7 @@ from bot.adapters.store.rows import (
     LEASE_DAMAGED,
     TIME_DAMAGED,
     Damaged,
+    by_age,
     columns,
     could_be_an_id,
     damaged,
@@ -403,7 +404,7 @@ class Requests(AuditTrail):
         for row in rows:
             if row["id"] in before:
                 damaged(self.damaged, "turn of change request", row["id"], TIME_DAMAGED)
-        return sorted(requests_of(rows, self.damaged), key=lambda request: request.created_at)
+        return sorted(requests_of(rows, self.damaged), key=by_age)
 
     def judge_later(self, request_id: str, at: float) -> None:
         """The pending request due to be judged again at `at`."""

@@ -112,6 +112,14 @@ LEASE_DAMAGED = "a lease time no lease reaches (text, NaN, Infinity, or more tha
 TIME_DAMAGED = "a time no clock reaches (text, NaN, Infinity, or past any time the bot writes there)"
 
 
+def by_age(row: Any) -> tuple[bool, float]:
+    """A sort key, the oldest first, for a row whose creation time may be damaged (text on SQLite): such a row
+    goes last rather than making the sort compare text with numbers and fail for every row."""
+    created = row.created_at
+    held = isinstance(created, int | float) and created == created
+    return (not held, float(created) if held else 0.0)
+
+
 UNKNOWN_ENUM = "a state ({!r}) or kind ({!r}) this version does not know (a newer version's, or damaged)"
 NEWER_SKIPPED = "this version skips it wherever it reads it; the newer version's instances handle it"
 
