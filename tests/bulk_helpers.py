@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import sqlalchemy as sa
 from conftest import ALICE, Bot
 
 from bot.domain.change_requests import ChangeRequest
@@ -69,3 +70,22 @@ def grown_before_applying(bot: Bot, planetscale: PlanetScaleState, policy_id: st
         yield
     finally:
         changes.apply_approved = apply_approved  # type: ignore[method-assign]
+
+
+def two_asked_one_damaged(bot: Bot, planetscale: PlanetScaleState, column: str,
+                          value: object) -> tuple[str, str, SlackEvent]:
+    """Two pending bulk changes, the first one's `column` (a time) damaged to `value`, and the clock of the sweep's
+    steps at 60% of the second's life, past its first reminder moment and its judging turn: (first's ID, second's
+    ID, second's message)."""
+    ask_bulk_of_two(bot, planetscale, "one")
+    ask_bulk_of_two(bot, planetscale, "two")
+    first_message, second_message = channel_messages(bot)
+    first, second = button(first_message, BULK_APPROVE), button(second_message, BULK_APPROVE)
+    with bot.deps.store.engine.begin() as conn:
+        assert conn.execute(sa.text(f"update change_batches set {column} = :value where id = :id"),
+                            {"value": value, "id": first}).rowcount == 1
+    batch = bot.deps.store.get_batch(second)
+    assert batch is not None
+    later = batch.created_at + (batch.expires_at - batch.created_at) * 0.6
+    bot.deps.changes.clock = lambda: later  # the store's stays Slack's, whose time stamps the thread reads
+    return first, second, second_message

@@ -12,14 +12,13 @@ import json
 import pytest
 import sqlalchemy as sa
 from approval_helpers import CAROL, PROD, RULES, approvals_bot, sweep, swept_later
-from bulk_helpers import ALICE, ask_bulk_of_two, button, channel_messages
+from bulk_helpers import ALICE, channel_messages, two_asked_one_damaged
 from conftest import Bot
 from damaged_times import damaged_times, skip_unless_held
 from home_helpers import open_home
 
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
-from handlers.bulk_blocks import BULK_APPROVE
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
 
@@ -29,17 +28,7 @@ def test_a_bulk_change_whose_creation_time_is_damaged_keeps_no_other_from_its_re
         approvals_bot: Bot, planetscale: PlanetScaleState, when: object, caplog: pytest.LogCaptureFixture) -> None:
     bot = approvals_bot
     skip_unless_held(bot, when)
-    ask_bulk_of_two(bot, planetscale, "one")
-    ask_bulk_of_two(bot, planetscale, "two")
-    first_message, second_message = channel_messages(bot)
-    first, second = button(first_message, BULK_APPROVE), button(second_message, BULK_APPROVE)
-    with bot.deps.store.engine.begin() as conn:
-        assert conn.execute(sa.text("update change_batches set created_at = :when where id = :id"),
-                            {"when": when, "id": first}).rowcount == 1
-    batch = bot.deps.store.get_batch(second)
-    assert batch is not None
-    later = batch.created_at + (batch.expires_at - batch.created_at) * 0.6
-    bot.deps.changes.clock = lambda: later
+    _, _, second_message = two_asked_one_damaged(bot, planetscale, "created_at", when)
     sweep(bot)
     assert not [r.getMessage() for r in caplog.records if "the sweep's step" in r.getMessage()]
     reminders = [e.text for e in bot.slack.events if e.kind == "message" and e.thread_ts == second_message.ts
