@@ -185,7 +185,7 @@ class Watcher:
             return False
         log.info("Slack rate limits the audit channel: the watch's notices wait %s", describe_wait(seconds))
         self.sleep(seconds)
-        return True
+        return not self._stopping.is_set()  # a stop ended the wait early: Slack's limit holds yet
 
     def _post(self, notice: Notice, tried: bool) -> tuple[bool, Why]:
         why = Why()
