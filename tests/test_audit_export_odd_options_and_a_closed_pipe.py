@@ -38,6 +38,9 @@ def trail(tmp_path: Path, entries: int = 1) -> str:
     (["audit", "prune", "--before", "-1d"], "`-1d` is not an age"),
     (["audit", "export", "--before", "-1d"], "audit export has no --before"),
     (["emulator", "--port", "-1"], "`-1` is not a port number"),
+    # argparse takes an option's unambiguous abbreviation: so does the reading of a value starting with `-`
+    (["audit", "export", "--sin", "-1d"], "`-1d` is not a time"),
+    (["audit", "prune", "--bef", "-1d"], "`-1d` is not an age"),
 ])
 def test_an_odd_option_is_said_plainly(tmp_path: Path, args: list[str], said: str) -> None:
     done = subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env_of(trail(tmp_path)),

@@ -12,6 +12,9 @@ from typing import NoReturn
 # Options whose value may start with `-` (an age, a name): the command tells what is wrong with it.
 VALUED = frozenset({"--since", "--until", "--before", "--db", "--actor", "--output", "-o", "--port", "--health-port",
                     "--slack-port", "--host", "--health-host"})
+# The other long options: an abbreviation (argparse takes `--sin` for `--since`) is of a VALUED option only when it
+# begins no other.
+UNVALUED = frozenset({"--help", "--version", "--format", "--demo"})
 # An option a subcommand has not that another has, and what is meant there instead.
 ELSEWHERE = {("export", "--before"): "audit export has no --before: the entries before a time are --until (e.g. "
                                      "--until 30d); --before is audit prune's"}
@@ -33,8 +36,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def joined(argv: Sequence[str]) -> list[str]:
-    """`argv` with each value that starts with a single `-` after an option of VALUED joined to it (`--since=-1d`),
-    as argparse would otherwise read it as an option and answer "expected one argument"."""
+    """`argv` with each value that starts with a single `-` after an option of VALUED (or its abbreviation) joined to
+    it (`--since=-1d`), as argparse would otherwise read it as an option and answer "expected one argument"."""
     result: list[str] = []
     after_valued = False
     for token in argv:
@@ -43,8 +46,16 @@ def joined(argv: Sequence[str]) -> list[str]:
             after_valued = False
             continue
         result.append(token)
-        after_valued = token in VALUED
+        after_valued = token in VALUED or valued_abbreviation(token)
     return result
+
+
+def valued_abbreviation(token: str) -> bool:
+    """Whether `token` abbreviates long options of VALUED alone (argparse tells one that is ambiguous)."""
+    if not token.startswith("--") or "=" in token or len(token) < 3:
+        return False
+    begun = [option for option in VALUED | UNVALUED if option.startswith(token)]
+    return bool(begun) and all(option in VALUED for option in begun)
 
 
 def misplaced(argv: Sequence[str]) -> str | None:

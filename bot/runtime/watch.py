@@ -38,6 +38,9 @@ NOTICE_FLUSH_SECONDS = 10.0
 MOST_SLACK_WAIT_SECONDS, ALL_SLACK_WAITS_SECONDS = 60.0, 120.0
 # Each wait counts at least this much: a Retry-After of 0 answered again and again ends the round, not loops.
 LEAST_SLACK_WAIT_SECONDS = 30.0
+# The longest Slack's Retry-After holds the watch's posts back: a header of years (or one read as infinite) would
+# otherwise silence the audit channel until a restart.
+MOST_SLACK_HOLD_SECONDS = 3600.0
 
 
 class Watcher:
@@ -157,8 +160,10 @@ class Watcher:
                 left = len(pending) - done
                 when = "tried again each pass"
                 if why.retry_after is not None:
-                    self._slack_free_at = self.clock() + why.retry_after
-                    when = f"Slack asked to wait {describe_wait(why.retry_after)}; tried again after that"
+                    held = min(why.retry_after, MOST_SLACK_HOLD_SECONDS)
+                    self._slack_free_at = self.clock() + held
+                    when = f"Slack asked to wait {describe_wait(why.retry_after)}; tried again " + (
+                        "after that" if held == why.retry_after else "in an hour")
                 self.unposted = (f"{left} notice{'s' if left != 1 else ''} not yet posted to the audit channel: "
                                  f"{why[-1] if why else 'Slack did not take them'}; {when}")
                 self._unmarked(unmarked)
@@ -180,7 +185,7 @@ class Watcher:
             return False
         log.info("Slack rate limits the audit channel: the watch's notices wait %s", describe_wait(seconds))
         self.sleep(seconds)
-        return True
+        return not self._stopping.is_set()  # a stop ended the wait early: Slack's limit holds yet
 
     def _post(self, notice: Notice, tried: bool) -> tuple[bool, Why]:
         why = Why()

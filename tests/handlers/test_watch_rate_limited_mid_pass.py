@@ -106,3 +106,42 @@ def test_a_429_asking_no_wait_again_and_again_ends_the_round_not_a_loop(
     assert len(bot.slack.method_calls("chat.postMessage")) - before <= 3 * (len(watcher_waits) + 1)
     assert len(bot.deps.store.unposted_notices()) == len(CHANGED)
     assert watcher.unposted is not None and "ratelimited" in watcher.unposted
+
+
+def test_a_retry_after_no_rate_limit_means_holds_the_notices_back_an_hour_not_for_ever(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    recorded(bot, watcher)
+    now = [1000.0]
+    watcher.clock = lambda: now[0]
+    fault = MethodFault(method="chat.postMessage", status=429, retry_after=10 ** 400, times=None)  # read as inf
+    three_changes_met_by(fault, bot, watcher, planetscale)
+    watcher.run_once()
+    assert len(bot.deps.store.unposted_notices()) == len(CHANGED)
+    assert watcher.unposted is not None and "more than a day; tried again in an hour" in watcher.unposted
+    with bot.slack.lock:
+        bot.slack.faults.remove(fault)
+    now[0] += 3600
+    watcher.post_pending()
+    each_once(bot)
+    assert bot.deps.store.unposted_notices() == [] and watcher.unposted is None
+
+
+def test_a_stop_during_the_wait_for_slack_tries_no_post_into_the_rate_limit(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """A post tried once the stop ended the wait would meet Slack's limit again, and the client's own waits (up to a
+    minute, slept) would hold the shutdown."""
+    bot, watcher = watched
+    client_waits, _ = recorded(bot, watcher)
+    at_stop: list[tuple[int, int]] = []
+
+    def stopped(seconds: float) -> None:  # the process is told to stop while the watch waits out Slack's limit
+        at_stop.append((len(bot.slack.method_calls("chat.postMessage")), len(client_waits)))
+        watcher.stop(timeout=1)
+
+    watcher.sleep = stopped
+    three_changes_met_by(MethodFault(method="chat.postMessage", status=429, retry_after=20, times=None), bot,
+                         watcher, planetscale)
+    watcher.run_once()
+    assert at_stop == [(len(bot.slack.method_calls("chat.postMessage")), len(client_waits))]
+    assert len(bot.deps.store.unposted_notices()) == len(CHANGED)
