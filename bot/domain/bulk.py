@@ -260,7 +260,8 @@ class BulkPath(Asking, Judging):
                     continue
                 outcome = self._apply_one(member, member.decided_by or by)
                 applied += outcome.kind is OutcomeKind.APPLIED
-                limited = outcome.rate_limited
+                # PlanetScale not answering at all: the others would each pay the same tries, whatever database.
+                limited = outcome.rate_limited or outcome.unreachable
                 if outcome.unread_for_now:
                     unread.add(member.database)
                 self._record_outcome(member.id, outcome.kind)
