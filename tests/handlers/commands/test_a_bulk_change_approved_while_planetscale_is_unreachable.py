@@ -99,6 +99,7 @@ def test_a_bulk_change_approved_as_planetscale_goes_unreachable_leaves_the_rest_
     assert len(network.failed) <= 8, f"{len(network.failed)} calls into an unreachable PlanetScale: {network.failed}"
     view = json.dumps(latest(bot, message).blocks, ensure_ascii=False)
     assert "still in progress" in view and "not applied yet" in view, view[:3000]
+    assert "no answer at all" in view, view[:3000]  # why the others wait
     network.down = None
     swept_later(bot, 120)  # PlanetScale answers again
     held = [planetscale.policies[("acme", name)][f"{name}-prod"]["retention_value"] for name in names]
