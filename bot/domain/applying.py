@@ -207,8 +207,8 @@ class Applying(Snapshots, Lifecycle):
         if isinstance(exc, Unavailable | RateLimited | HeldUp) and self.clock() < until:
             # A passing failure closes nothing: nothing was sent, and the sweep reads it again.
             return replace(self._tried_again(claim, f"{why}; {then}"), unread_for_now=True,
-                           rate_limited=isinstance(exc, RateLimited))
-        return self._fail(request, by, why + gave_up, claim=claim)
+                           rate_limited=isinstance(exc, RateLimited), unreachable=exc.unreachable)
+        return replace(self._fail(request, by, why + gave_up, claim=claim), unreachable=exc.unreachable)
 
     def _tried_again(self, claim: Claim, why: str) -> Outcome:
         """The claimed request back to approved, nothing sent, for the sweep to try again; `why` says so."""
@@ -331,8 +331,8 @@ class Applying(Snapshots, Lifecycle):
             claim.facts = _completed(later)
             ended = self._not_sent(claim, attempt, exc, "change", exc.definite,
                                    partial(self._settle, claim, by, exc.user_message, answered=exc.answered))
-            limited = isinstance(exc, RateLimited) and ended.kind is OutcomeKind.FAILED
-            return replace(ended, rate_limited=True) if limited else ended
+            limited = (isinstance(exc, RateLimited) and ended.kind is OutcomeKind.FAILED) or ended.rate_limited
+            return replace(ended, rate_limited=limited, unreachable=exc.unreachable or ended.unreachable)
         claim.facts = _completed(later)
         applied = after.model_dump()
         moved = moved_meanwhile(current, update, after)
@@ -444,7 +444,7 @@ class Applying(Snapshots, Lifecycle):
             self._move(request.id, [S.APPLYING], S.APPLYING, claim=claim, detail=f"unconfirmed: {why}")
             return Outcome(OutcomeKind.QUEUED, f"PlanetScale did not confirm the change ({why}) and cannot be read "
                                                "right now; the bot checks again shortly and the message will show "
-                                               "the result.", request)
+                                               "the result.", request, unreachable=exc.unreachable)
         if all(current.field_value(f) == v for f, v in request.changes.items()):
             after = current.model_dump()
             return self._landed(claim, request_event("applied", request, by, after=after,

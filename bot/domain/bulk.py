@@ -28,7 +28,7 @@ from bot.domain.bulk_asking import Asking
 from bot.domain.bulk_costs import SharedReads
 from bot.domain.bulk_finding import Selection
 from bot.domain.bulk_judging import UNSETTLED, Judging
-from bot.domain.bulk_standing import later_words, owed_words
+from bot.domain.bulk_standing import held_words, later_words, owed_words
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePath
 from bot.domain.group_directory import DirectoryError
@@ -248,7 +248,7 @@ class BulkPath(Asking, Judging):
                                     reads=shared)
             return BatchOutcome(BatchOutcomeKind.CLOSED, f"This bulk change is already {latest.state.value}; "
                                                          "nothing more was done.", latest)
-        applied, limited = 0, False
+        applied, limited, rated = 0, False, False
         unread: set[str] = set()  # databases whose policies could not be read under a lease for a moment
         try:
             for member in members:
@@ -256,11 +256,15 @@ class BulkPath(Asking, Judging):
                     # Its database failed a read of this step for a moment, or PlanetScale refused a call as rate
                     # limited: its own turn at the next sweep, not a try now (with its waits) on a PlanetScale that
                     # just failed; the others go on.
+                    if limited:  # its line says why it waits
+                        self.changes.store.transition(member.id, [RequestState.APPROVED], RequestState.APPROVED,
+                                                      detail=f"bulk change {batch.id[:8]}{held_words(rated, tries)}")
                     self._record_outcome(member.id, OutcomeKind.QUEUED)
                     continue
                 outcome = self._apply_one(member, member.decided_by or by)
                 applied += outcome.kind is OutcomeKind.APPLIED
-                limited = outcome.rate_limited
+                # PlanetScale not answering at all: the others would each pay the same tries, whatever database.
+                limited, rated = outcome.rate_limited or outcome.unreachable, outcome.rate_limited
                 if outcome.unread_for_now:
                     unread.add(member.database)
                 self._record_outcome(member.id, outcome.kind)

@@ -77,3 +77,11 @@ def later_words(passing: PlanetScaleError | None, tries: float) -> str:
         return ""
     return (f"; waiting on PlanetScale, which could not be read for it ({passing.user_message}): "
             f"{bulk_wait_words(tries)}")
+
+
+def held_words(rate_limited: bool, tries: float) -> str:
+    """Why a bulk change's policy was not sent at its approval after another's PATCH met a rate limit (or no answer
+    at all), and what happens next."""
+    why = "PlanetScale is rate limiting the bot's token (429)" if rate_limited else \
+        "PlanetScale gave another policy's call no answer at all (connection refused or timed out)"
+    return f"; not sent at the approval, waiting on PlanetScale: {why}; {bulk_wait_words(tries)}"

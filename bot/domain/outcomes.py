@@ -145,6 +145,9 @@ class Outcome:
     # For QUEUED: its database's policies could not be read under its lease for a moment (a 5xx, a 429, no answer),
     # as they would not be for another of its policies now.
     unread_for_now: bool = False
+    # PlanetScale gave no answer at all (connection refused, timed out) to its read, its write or the read that
+    # settles an unanswered write: another policy's call now would only pay its tries too.
+    unreachable: bool = False
 
     @property
     def request_moved(self) -> bool:

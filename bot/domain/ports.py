@@ -124,6 +124,7 @@ class PlanetScaleError(Exception):
     # True when PlanetScale said no: the request was certainly not carried out. Otherwise (timeouts, 5xx, lost
     # answers, 429 after a retried timeout) a PATCH may have landed before the failure.
     definite = False
+    unreachable = False  # no answer at all (Unreachable)
 
     def __init__(self, user_message: str, *, status: int | None = None, code: str | None = None):
         super().__init__(user_message)
@@ -181,6 +182,8 @@ class Unavailable(PlanetScaleError):
 
 class Unreachable(Unavailable):
     """No answer at all: the connection failed (refused, DNS) or timed out."""
+
+    unreachable = True
 
 
 class BadResponse(PlanetScaleError):

@@ -12,6 +12,7 @@ from bot.domain.ports import PlanetScaleApi
 
 
 class PolicyNotFound(Exception):
+    unreachable = False  # PlanetScale answered: the policy is not there
     def __init__(self, message: str):
         super().__init__(message)
         self.user_message = message

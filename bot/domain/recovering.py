@@ -53,7 +53,7 @@ class Recovering(Applying):
                 continue
             outcome = self._guarded(request, partial(self._apply, request, SYSTEM))
             outcomes.append(outcome)
-            limited = outcome.rate_limited
+            limited = outcome.rate_limited or outcome.unreachable
             if outcome.unread_for_now:
                 unread.add((request.organization, request.database))
         return outcomes

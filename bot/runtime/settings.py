@@ -342,7 +342,11 @@ class _Environment(BaseSettings):
     @field_validator("access_file", mode="before")
     @classmethod
     def _access_file(cls, value: object) -> str:
-        return _text(value) or "access.toml"
+        text = _text(value)
+        if text is None:  # set, but to nothing: access.toml in the current folder may not be the file meant
+            raise ValueError("is empty (`${ACCESS_FILE}` with that variable unset?): set it to the access file's "
+                             "path, or leave it out for the default (access.toml).")
+        return text
 
     @field_validator("audit_channel", mode="before")
     @classmethod
