@@ -89,3 +89,20 @@ def two_asked_one_damaged(bot: Bot, planetscale: PlanetScaleState, column: str,
     later = batch.created_at + (batch.expires_at - batch.created_at) * 0.6
     bot.deps.changes.clock = lambda: later  # the store's stays Slack's, whose time stamps the thread reads
     return first, second, second_message
+
+
+def asked_over_databases(bot: Bot, planetscale: PlanetScaleState, count: int) -> tuple[list[str], SlackEvent]:
+    """`count` databases mix-NN, each with a production policy, and a bulk change of their retention to 14 days
+    asked over them: (their names, its message)."""
+    names = [f"mix-{n:02d}" for n in range(count)]
+    for name in names:
+        planetscale.add_database("acme", name)
+        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
+    bot.command('update acme/mix-* "Production daily" retention=14d', user=ALICE)
+    [message] = channel_messages(bot)
+    return names, message
+
+
+def retentions(planetscale: PlanetScaleState, names: list[str]) -> list[int]:
+    """The retention each mix-NN database's production policy holds."""
+    return [planetscale.policies[("acme", name)][f"{name}-prod"]["retention_value"] for name in names]

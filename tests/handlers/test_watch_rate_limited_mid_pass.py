@@ -46,6 +46,16 @@ def each_once(bot: Bot) -> None:
     assert len(posts) == len(set(posts)) == len(CHANGED), posts
 
 
+def posted_once_lifted_an_hour_later(fault: MethodFault, bot: Bot, watcher: Watcher, now: list[float]) -> None:
+    """Slack's limit lifted an hour on: the next flush posts every notice held back, once."""
+    with bot.slack.lock:
+        bot.slack.faults.remove(fault)
+    now[0] += 3600
+    watcher.post_pending()
+    each_once(bot)
+    assert bot.deps.store.unposted_notices() == [] and watcher.unposted is None
+
+
 def test_a_429_asking_45_seconds_is_waited_out_and_every_notice_is_posted_in_the_pass(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
     bot, watcher = watched
@@ -87,12 +97,7 @@ def test_a_429_past_the_watchers_bound_leaves_the_rest_told_and_tried_after_slac
     assert watcher.unposted is not None and "3 notices" in watcher.unposted and "ratelimited" in watcher.unposted
     watcher.post_pending()  # a flush before Slack's hour is out tries nothing
     assert len(bot.slack.method_calls("chat.postMessage")) == tried
-    with bot.slack.lock:
-        bot.slack.faults.remove(fault)
-    now[0] += 3600
-    watcher.post_pending()
-    each_once(bot)
-    assert bot.deps.store.unposted_notices() == [] and watcher.unposted is None
+    posted_once_lifted_an_hour_later(fault, bot, watcher, now)
 
 
 def test_a_429_asking_no_wait_again_and_again_ends_the_round_not_a_loop(
@@ -119,12 +124,7 @@ def test_a_retry_after_no_rate_limit_means_holds_the_notices_back_an_hour_not_fo
     watcher.run_once()
     assert len(bot.deps.store.unposted_notices()) == len(CHANGED)
     assert watcher.unposted is not None and "more than a day; tried again in an hour" in watcher.unposted
-    with bot.slack.lock:
-        bot.slack.faults.remove(fault)
-    now[0] += 3600
-    watcher.post_pending()
-    each_once(bot)
-    assert bot.deps.store.unposted_notices() == [] and watcher.unposted is None
+    posted_once_lifted_an_hour_later(fault, bot, watcher, now)
 
 
 def test_a_stop_during_the_wait_for_slack_tries_no_post_into_the_rate_limit(

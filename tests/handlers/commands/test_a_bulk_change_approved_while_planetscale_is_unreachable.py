@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from approval_helpers import ALICE, CAROL, approvals_bot, swept_later
-from bulk_helpers import button, channel_messages, latest
+from approval_helpers import CAROL, approvals_bot, swept_later
+from bulk_helpers import asked_over_databases, button, latest, retentions
 from conftest import Bot
 
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
@@ -72,12 +72,7 @@ def test_a_bulk_change_approved_as_planetscale_goes_unreachable_leaves_the_rest_
         approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: list[float], network: Network, how: str,
         when: str) -> None:
     bot = approvals_bot
-    names = [f"mix-{n:02d}" for n in range(COUNT)]
-    for name in names:
-        planetscale.add_database("acme", name)
-        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
-    bot.command('update acme/mix-* "Production daily" retention=14d', user=ALICE)
-    [message] = channel_messages(bot)
+    names, message = asked_over_databases(bot, planetscale, COUNT)
     batch_id = button(message, BULK_APPROVE)
     changes = bot.deps.changes
     apply_approved = changes.apply_approved
@@ -102,19 +97,14 @@ def test_a_bulk_change_approved_as_planetscale_goes_unreachable_leaves_the_rest_
     assert "no answer at all" in view, view[:3000]  # why the others wait
     network.down = None
     swept_later(bot, 120)  # PlanetScale answers again
-    held = [planetscale.policies[("acme", name)][f"{name}-prod"]["retention_value"] for name in names]
+    held = retentions(planetscale, names)
     assert held.count(14) >= COUNT - 1, held
 
 
 def test_a_sweep_finding_planetscale_unreachable_leaves_the_rest_to_its_next_pass(
         approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: list[float], network: Network) -> None:
     bot = approvals_bot
-    names = [f"mix-{n:02d}" for n in range(COUNT)]
-    for name in names:
-        planetscale.add_database("acme", name)
-        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
-    bot.command('update acme/mix-* "Production daily" retention=14d', user=ALICE)
-    [message] = channel_messages(bot)
+    names, message = asked_over_databases(bot, planetscale, COUNT)
     network.down = "refused"
     bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
     network.failed.clear()
@@ -122,5 +112,5 @@ def test_a_sweep_finding_planetscale_unreachable_leaves_the_rest_to_its_next_pas
     assert len(network.failed) <= 8, f"{len(network.failed)} calls into an unreachable PlanetScale: {network.failed}"
     network.down = None
     swept_later(bot, 240)
-    held = [planetscale.policies[("acme", name)][f"{name}-prod"]["retention_value"] for name in names]
+    held = retentions(planetscale, names)
     assert held.count(14) == COUNT, held

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from approval_helpers import ALICE, CAROL, approvals_bot, swept_later
-from bulk_helpers import button, channel_messages, latest
+from approval_helpers import CAROL, approvals_bot, swept_later
+from bulk_helpers import asked_over_databases, button, latest, retentions
 from conftest import Bot
 
 from bot.domain.batches import BatchState
@@ -24,12 +24,7 @@ COUNT = 20
 def test_a_bulk_change_approved_under_a_rate_limit_sends_no_more_into_it_and_the_sweep_applies_the_rest(
         approvals_bot: Bot, planetscale: PlanetScaleState, sleeps: list[float]) -> None:
     bot = approvals_bot
-    names = [f"mix-{n:02d}" for n in range(COUNT)]
-    for name in names:
-        planetscale.add_database("acme", name)
-        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
-    bot.command('update acme/mix-* "Production daily" retention=14d', user=ALICE)
-    [message] = channel_messages(bot)
+    names, message = asked_over_databases(bot, planetscale, COUNT)
     batch_id = button(message, BULK_APPROVE)
     planetscale.add_fault(Fault(status=429, method="PATCH", retry_after="20", times=None))
     sleeps.clear()
@@ -41,7 +36,7 @@ def test_a_bulk_change_approved_under_a_rate_limit_sends_no_more_into_it_and_the
     assert f"{COUNT - 1} still in progress" in view and "not applied yet" in view, view[:3000]
     planetscale.faults.clear()
     swept_later(bot, 120)  # PlanetScale takes writes again
-    held = [planetscale.policies[("acme", name)][f"{name}-prod"]["retention_value"] for name in names]
+    held = retentions(planetscale, names)
     assert held.count(14) == COUNT - 1, held
     batch = bot.deps.store.get_batch(batch_id)
     assert batch is not None and batch.state is BatchState.APPROVED

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
-from approval_helpers import ALICE, CAROL, approvals_bot
-from bulk_helpers import button, channel_messages, latest
+from approval_helpers import CAROL, approvals_bot
+from bulk_helpers import asked_over_databases, button, latest
 from conftest import Bot
 
 from bot.emulators.planetscale import Fault, PlanetScaleState
@@ -22,12 +22,7 @@ COUNT = 4
 def test_a_bulk_policy_left_after_a_rate_limited_patch_says_it_waits_on_the_rate_limit(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
     bot = approvals_bot
-    names = [f"mix-{n:02d}" for n in range(COUNT)]
-    for name in names:
-        planetscale.add_database("acme", name)
-        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
-    bot.command('update acme/mix-* "Production daily" retention=14d', user=ALICE)
-    [message] = channel_messages(bot)
+    _, message = asked_over_databases(bot, planetscale, COUNT)
     planetscale.add_fault(Fault(status=429, method="PATCH", retry_after="20", times=None))
     bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
     view = json.dumps(latest(bot, message).blocks, ensure_ascii=False)
