@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from bot.adapters.store.connection import refusal
-from bot.domain.audit import AuditEvent, csv_text
+from bot.domain.audit import BIDI, AuditEvent, csv_text
 from bot.domain.backups import parse_time
 from bot.domain.naming import OUTSIDE_START, unmarked
 from bot.domain.policy import lone_surrogate
@@ -47,9 +47,10 @@ in_order = operator.itemgetter(*(len(FIELDS) if name in JSON_FIELDS else FIELDS.
 JSON_IN_ORDER = json.JSONEncoder()
 JSON_KEYS = [(i, f'"{name}": null', f'"{name}": ') for name, i in zip(JSON_FIELDS, JSON_AT, strict=True)]
 SORTED_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(value, sort_keys=True), made once
-# A row's cells joined, each after a NUL: what `csv_text` would change (a control character or a lone surrogate,
-# a formula's first character at a cell's start) or `plain` would (a `<`). Rows without any are written as they are.
-TOUCHED = re.compile("[\x01-\x1f\x7f-\x9f\ud800-\udfff<]|\x00[=+\\-@]")
+# A row's cells joined, each after a NUL: what `csv_text` would change (a control character, a lone surrogate, a
+# bidi control, a line separator, a formula's first character at a cell's start) or `plain` would (a `<`). Rows
+# without any are written as they are.
+TOUCHED = re.compile(f"[\x01-\x1f\x7f-\x9f\ud800-\udfff{BIDI}\u2028\u2029<]|\x00[=+\\-@]")
 # Distinct JSON texts remembered, each decoded and written once: a policy's state recurs in the entries of each
 # request and check on it. Bounded, so memory stays flat however long the trail.
 REMEMBERED = 4096
