@@ -33,6 +33,10 @@ ORG_DB = re.compile(r"[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_-]*")
 # (bot/domain/naming.py), so that people and machines meet one form.
 OLD_MENTION = re.compile(r"<(@|!subteam\^|#)([A-Z0-9]+)(?:\|[^<>]*)?>")
 OLD_SIGIL = {"@": "@", "!subteam^": "@", "#": "#"}
+# A person as Slack and the trail show them (`<@U0ALICE001|alice>`, `@U0ALICE001`, typed in lowercase): the ID
+# the trail's actor column holds. The bot's own actors (`backup-bot`) hold a `-` and are matched as written.
+ACTOR_MENTION = re.compile(r"<@([A-Za-z0-9]+)(?:\|[^<>]*)?>")
+SLACK_ID = re.compile(r"[A-Za-z][A-Za-z0-9]+")
 
 
 FIELDS = tuple(f.name for f in fields(AuditEvent))
@@ -69,6 +73,13 @@ def detail_unmarked(values: Sequence[Any]) -> Sequence[Any]:
     if detail.__class__ is str and OUTSIDE_START in detail:
         return (*values[:DETAIL_AT], unmarked(detail), *values[DETAIL_AT + 1:])
     return values
+
+
+def actor_id(given: str) -> str:
+    who = given.strip()
+    mention = ACTOR_MENTION.fullmatch(who)
+    who = mention.group(1) if mention else who.removeprefix("@")
+    return who.upper() if SLACK_ID.fullmatch(who) else who
 
 
 def text_of(value: object) -> str:
@@ -253,7 +264,7 @@ def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str 
             writer.writerow(FIELDS)
         written = 0
         for batch in store.event_batches(since=start, until=end, organization=organization, database=database,
-                                         actor=actor.strip() if actor else None, json_as_text=True):
+                                         actor=actor_id(actor) if actor else None, json_as_text=True):
             if writer:
                 out.write(csv_lines(batch))
             else:
