@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,10 @@ from bot.domain.ports import BadResponse
 # How far ahead of this machine's clock a backup's time may lie (the two clocks' drift): past it, the backup did not
 # happen yet, and read as a policy's last success it would keep the policy healthy until then.
 FUTURE_MARGIN = timedelta(days=1)
+# A PlanetScale service token's shape: an error text echoing one (a gateway repeating the request's headers) is
+# shown, logged and recorded without it.
+TOKEN_SHAPE = re.compile(r"pscale_tkn_[A-Za-z0-9_]+")
+HIDDEN = "[redacted]"
 
 
 def not_json(constant: str) -> Any:
@@ -24,7 +29,14 @@ def not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
-def error_body(content: bytes) -> tuple[str | None, str | None]:
+def without_token(text: str, token: str) -> str:
+    """`text` with the service token (and anything shaped like one) hidden."""
+    if len(token) >= 6:
+        text = text.replace(token, HIDDEN)
+    return TOKEN_SHAPE.sub(HIDDEN, text)
+
+
+def error_body(content: bytes, token: str = "") -> tuple[str | None, str | None]:
     try:
         body = json.loads(content)
     except (ValueError, RecursionError):  # not UTF-8, not JSON, a number past Python's digits, or nested too deep
@@ -33,7 +45,9 @@ def error_body(content: bytes) -> tuple[str | None, str | None]:
         return None, None
     code, message = body.get("code"), body.get("message")
     # A code is a short name (`not_found`); a broken gateway's may be megabytes, logged with each try.
-    return (str(code)[:100] if code else None), (str(message)[:300] if message else None)
+    # Hidden before it is cut, so that no cut leaves part of the token.
+    return ((without_token(str(code), token)[:100] if code else None),
+            (without_token(str(message), token)[:300] if message else None))
 
 
 def holding(policy: BackupPolicy, sent: dict[str, Any], answered: str, read: str) -> BackupPolicy:

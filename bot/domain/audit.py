@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-# Unicode's control characters (category Cc): C0, DEL and C1; and lone surrogates (PlanetScale's JSON may carry
-# one, `"\ud800"`), which no UTF-8 file can hold: each written as JSON writes it.
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Unicode's control characters (category Cc): C0, DEL and C1; lone surrogates (PlanetScale's JSON may carry
+# one, `"\ud800"`), which no UTF-8 file can hold; the bidi controls, which turn the rest of a row around in a
+# terminal or an editor; and the line and paragraph separators, which some editors break a row at: each written
+# as JSON writes it.
+BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\ud800-\udfff{BIDI}\u2028\u2029]")
 # What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -56,7 +59,8 @@ def csv_cell(value: Any) -> str:
     """One audit field as a CSV cell that stays text wherever it is opened. Reasons, names and PlanetScale's
     messages are free text: a cell a spreadsheet would run as a formula gets OWASP's leading `'`, and a
     control character (a terminal escape, say, recorded before the doors refused them) is written out as
-    JSON writes it, `\\u001b`, and so is a lone surrogate. Dictionaries (before, after, sent) are JSON."""
+    JSON writes it, `\\u001b`, and so are a lone surrogate, a bidi control and a line separator. Dictionaries
+    (before, after, sent) are JSON."""
     if value is None:
         return ""
     return csv_text(json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value))

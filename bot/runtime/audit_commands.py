@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from bot.adapters.store.connection import refusal
-from bot.domain.audit import AuditEvent, csv_text
+from bot.domain.audit import BIDI, AuditEvent, csv_text
 from bot.domain.backups import parse_time
 from bot.domain.naming import OUTSIDE_START, unmarked
 from bot.domain.policy import lone_surrogate
@@ -33,6 +33,10 @@ ORG_DB = re.compile(r"[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_-]*")
 # (bot/domain/naming.py), so that people and machines meet one form.
 OLD_MENTION = re.compile(r"<(@|!subteam\^|#)([A-Z0-9]+)(?:\|[^<>]*)?>")
 OLD_SIGIL = {"@": "@", "!subteam^": "@", "#": "#"}
+# A person as Slack and the trail show them (`<@U0ALICE001|alice>`, `@U0ALICE001`, typed in lowercase): the ID
+# the trail's actor column holds. The bot's own actors (`backup-bot`) hold a `-` and are matched as written.
+ACTOR_MENTION = re.compile(r"<@([A-Za-z0-9]+)(?:\|[^<>]*)?>")
+SLACK_ID = re.compile(r"[A-Za-z][A-Za-z0-9]+")
 
 
 FIELDS = tuple(f.name for f in fields(AuditEvent))
@@ -47,9 +51,10 @@ in_order = operator.itemgetter(*(len(FIELDS) if name in JSON_FIELDS else FIELDS.
 JSON_IN_ORDER = json.JSONEncoder()
 JSON_KEYS = [(i, f'"{name}": null', f'"{name}": ') for name, i in zip(JSON_FIELDS, JSON_AT, strict=True)]
 SORTED_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(value, sort_keys=True), made once
-# A row's cells joined, each after a NUL: what `csv_text` would change (a control character or a lone surrogate,
-# a formula's first character at a cell's start) or `plain` would (a `<`). Rows without any are written as they are.
-TOUCHED = re.compile("[\x01-\x1f\x7f-\x9f\ud800-\udfff<]|\x00[=+\\-@]")
+# A row's cells joined, each after a NUL: what `csv_text` would change (a control character, a lone surrogate, a
+# bidi control, a line separator, a formula's first character at a cell's start) or `plain` would (a `<`). Rows
+# without any are written as they are.
+TOUCHED = re.compile(f"[\x01-\x1f\x7f-\x9f\ud800-\udfff{BIDI}\u2028\u2029<]|\x00[=+\\-@]")
 # Distinct JSON texts remembered, each decoded and written once: a policy's state recurs in the entries of each
 # request and check on it. Bounded, so memory stays flat however long the trail.
 REMEMBERED = 4096
@@ -68,6 +73,13 @@ def detail_unmarked(values: Sequence[Any]) -> Sequence[Any]:
     if detail.__class__ is str and OUTSIDE_START in detail:
         return (*values[:DETAIL_AT], unmarked(detail), *values[DETAIL_AT + 1:])
     return values
+
+
+def actor_id(given: str) -> str:
+    who = given.strip()
+    mention = ACTOR_MENTION.fullmatch(who)
+    who = mention.group(1) if mention else who.removeprefix("@")
+    return who.upper() if SLACK_ID.fullmatch(who) else who
 
 
 def text_of(value: object) -> str:
@@ -252,7 +264,7 @@ def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str 
             writer.writerow(FIELDS)
         written = 0
         for batch in store.event_batches(since=start, until=end, organization=organization, database=database,
-                                         actor=actor.strip() if actor else None, json_as_text=True):
+                                         actor=actor_id(actor) if actor else None, json_as_text=True):
             if writer:
                 out.write(csv_lines(batch))
             else:

@@ -127,9 +127,14 @@ POLICY_IN_WORDS = frozenset({"target", "retention_value", "retention_unit", "fre
                              "schedule_time"})
 
 
-def history_blocks(db: DatabaseRef, events: list[AuditEvent], policy: str | None) -> list[dict[str, Any]]:
+def history_blocks(db: DatabaseRef, events: list[AuditEvent], policy: str | None,
+                   searched: int | None = None) -> list[dict[str, Any]]:
+    """`searched`: how many of the newest entries were read when older ones were left unread."""
     title = f"*History of {db}*" + (f" · {literal(policy, MAX_NAME_IN_LINE)}" if policy else "")
     if not events:
+        if searched:
+            return to_dicts([section(f"{title}\nNothing you may see here among its newest {searched:,} entries: "
+                                     "`backup-bot audit export` has the full trail.")])
         return to_dicts([section(f"{title}\nNothing recorded yet.")])
     entries, left_out = packed([history_line(e) for e in events], room=MAX_BLOCKS - 3)
     blocks: list[Block] = [section(title), *entries]

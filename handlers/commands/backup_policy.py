@@ -52,6 +52,7 @@ from handlers.views.edit import open_edit
 log = logging.getLogger(__name__)
 COMMAND = "/backup-policy"
 HISTORY_LIMIT = 25
+HISTORY_READ_AT_MOST = 1600  # entries read back for one history, newest first
 
 
 def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: Respond,
@@ -190,10 +191,17 @@ def run_history(deps: Dependencies, parsed: HistoryCommand, caller: Caller) -> N
         # policy, or PlanetScale unreachable: what the trail holds under that reference.
         with contextlib.suppress(PlanetScaleError, PolicyNotFound):
             refs.append(deps.policies.find_policy(db, parsed.policy, visible).id)
-    events = [e for e in deps.store.latest(db.organization, db.database, refs, HISTORY_LIMIT * 4)
-              if e.action not in blocks.INTERNAL_ACTIONS
-              and (targets_of(e) <= visible if targets_of(e) else visible >= ALL_TARGETS)][:HISTORY_LIMIT]
-    caller.say(f"History of {db}", blocks.history_blocks(db, events, parsed.policy))
+    # Read further back while the entries the caller may not see (or the bot's own) fill the page, within a bound.
+    read = HISTORY_LIMIT * 4
+    while True:
+        latest = deps.store.latest(db.organization, db.database, refs, read)
+        events = [e for e in latest if e.action not in blocks.INTERNAL_ACTIONS
+                  and (targets_of(e) <= visible if targets_of(e) else visible >= ALL_TARGETS)][:HISTORY_LIMIT]
+        if len(events) >= HISTORY_LIMIT or len(latest) < read or read >= HISTORY_READ_AT_MOST:
+            break
+        read = min(read * 4, HISTORY_READ_AT_MOST)
+    searched = read if len(latest) >= read else None  # stopped at the bound, older entries unread
+    caller.say(f"History of {db}", blocks.history_blocks(db, events, parsed.policy, searched))
 
 
 RUNNERS: dict[type[Command | BulkUpdateCommand], Callable[[Dependencies, Any, Caller], None]] = {

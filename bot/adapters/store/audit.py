@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.connection import Connected
 from bot.adapters.store.rows import AUDIT_JSON, columns, event_of, log_event, stored_json
-from bot.domain.audit import AuditEvent
+from bot.domain.audit import AuditEvent, iso_of
+from bot.domain.batches import BatchState
 from bot.domain.change_requests import OPEN_STATES
 
 if TYPE_CHECKING:
@@ -152,13 +153,14 @@ class AuditTrail(Connected):
 
     def prune_batches(self, before: str, batch: int | None = None) -> Iterator[tuple[int, int, bool]]:
         """Deletes the audit entries written before `before`, except those of a request still open (pending,
-        approved or being applied), PRUNE_BATCH entries at a time in order of time, each batch its own
-        transaction: (deleted, kept because their request is open, whether older entries may follow) of each
-        batch, once committed. Whether a request is open is asked in each batch, so one opened meanwhile keeps
-        its entries."""
+        approved or being applied) or of a bulk change waiting for approval, PRUNE_BATCH entries at a time in
+        order of time, each batch its own transaction: (deleted, kept because their request is open, whether
+        older entries may follow) of each batch, once committed. Whether a request is open is asked in each
+        batch, so one opened meanwhile keeps its entries."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import audit_events as t
+        from bot.adapters.schema import change_batches as b
         from bot.adapters.schema import change_requests as r
 
         size = batch or PRUNE_BATCH
@@ -175,8 +177,15 @@ class AuditTrail(Connected):
                     return
                 last = (window[-1][0], window[-1][1])
                 within = [*old, order <= sa.tuple_(*last)]
+                # A bulk change waiting for approval is open too: its entries name no request row yet (its
+                # asking none, each approval the ID its policy's request takes once approved), so those written
+                # since the oldest such change was asked are kept.
+                asked = conn.execute(sa.select(sa.func.min(b.c.created_at)).where(
+                    b.c.state == BatchState.PENDING.value)).scalar_one_or_none()
+                bulk_open = [] if asked is None else [
+                    sa.or_(t.c.at < iso_of(float(asked)), sa.exists().where(r.c.id == t.c.request_id))]
                 deleted = conn.execute(t.delete().where(
-                    *within, sa.or_(t.c.request_id.is_(None), t.c.request_id.not_in(open_ids)))).rowcount
+                    *within, sa.or_(t.c.request_id.is_(None), t.c.request_id.not_in(open_ids)), *bulk_open)).rowcount
                 kept = conn.execute(sa.select(sa.func.count()).select_from(t).where(*within)).scalar_one()
                 conn.commit()
             more = len(window) == size
