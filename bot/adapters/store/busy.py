@@ -15,6 +15,12 @@ POSTGRES_BUSY = {
     "25P03": "this instance was held up inside a transaction past the database's limit",
 }
 POOL_BUSY = "every connection of the bot's own pool is in use"
+# How PostgreSQL words an ended session, for psycopg releases that give no SQLSTATE with it (3.1: "consuming input
+# failed: terminating connection due to ...").
+ENDED_SESSION_WORDS = {
+    "terminating connection due to idle-in-transaction timeout": "25P03",
+    "terminating connection due to administrator command": "57P01",
+}
 
 
 def busy(exc: BaseException) -> str | None:
@@ -24,4 +30,8 @@ def busy(exc: BaseException) -> str | None:
 
     if isinstance(exc, sa.exc.TimeoutError):
         return POOL_BUSY
-    return POSTGRES_BUSY.get(str(getattr(getattr(exc, "orig", None) or exc, "sqlstate", None)))
+    error = getattr(exc, "orig", None) or exc
+    code = getattr(error, "sqlstate", None)
+    if code is None:
+        code = next((c for words, c in ENDED_SESSION_WORDS.items() if words in str(error)), None)
+    return POSTGRES_BUSY.get(str(code))
