@@ -148,9 +148,9 @@ class AccessFile:
             self._note(f"{self.path} could not be read ({type(exc).__name__}); keeping the last good rules.")
 
     def _note(self, message: str) -> None:
-        if message != self.last_error:
+        told, self.last_error = self.last_error, message
+        if message != told:  # logged once it is what /healthz tells
             log.error("access rules not reloaded: %s", message)
-        self.last_error = message
 
     @property
     def problem(self) -> RulesProblem | None:
