@@ -1,7 +1,7 @@
-"""PlanetScale's branch list holds a branch twice (as a list read page by page while it shifts does): `status`
-counted each of its failed backups twice ("Failures in 7 days: 2" for one) and read its backups twice, and the watch
-read them twice in its pass. A branch is read once, the later listing standing (review rev22a). Through Bolt's
-signed pipeline, on SQLite and PostgreSQL."""
+"""PlanetScale's list holds a branch or a backup twice (as a list read page by page while it shifts does):
+`status` counted each failed backup twice ("Failures in 7 days: 2" for one), and `status` and the watch read a
+branch's backups twice. Each is read once, the later listing standing (review rev22a). Through Bolt's signed
+pipeline, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -48,3 +48,13 @@ def test_the_watch_reads_a_branch_listed_twice_once_and_tells_its_failure_once(
     assert len(told) == 1, [e.text for e in events]
     reads = [c for c in planetscale.calls("GET")[before:] if c.path.endswith("/app-db/branches/main/backups")]
     assert len({json.dumps(c.query, sort_keys=True) for c in reads}) == len(reads), reads
+
+
+def test_a_backup_listed_twice_is_counted_once(approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    failed = planetscale.fail_backup("acme", "app-db", PROD)
+    with planetscale.lock:
+        listed = [b for b in planetscale.backups[("acme", "app-db", "main")] if b["backup_policy"]["id"] == PROD]
+    planetscale.add_fault(Fault(status=200, times=None, method="GET", path_ends="/main/backups", body=json.dumps(
+        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None, "data": [*listed, failed]})))
+    said = approvals_bot.command("status acme/app-db", user=ALICE).all_text()
+    assert "*Failures in 7 days:* 1 (last" in said and "*Failures in 7 days:* 2" not in said, said
