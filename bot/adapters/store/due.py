@@ -12,13 +12,12 @@ if TYPE_CHECKING:
     from bot.adapters.store.connection import Connected
 
 
-def skipping_held(store: Connected, query: Select[Any], *, referred: bool = False
-           ) -> tuple[Select[Any], AbstractContextManager[Connection]]:
+def skipping_held(store: Connected, query: Select[Any]) -> tuple[Select[Any], AbstractContextManager[Connection]]:
     """`query` read on PostgreSQL without the rows another session holds as the step's write would wait on (an
-    operator's `SELECT ... FOR UPDATE` left open, an instance frozen in its transaction): locked as that write
-    locks them (`FOR NO KEY UPDATE`, or `FOR KEY SHARE` for rows that inserted ones `referred` to) with `SKIP
-    LOCKED`, in a transaction that gives them back as the read ends. A held row is left for the next pass instead
-    of holding the pass for the lock timeout. On SQLite, whose lock is the whole file's, a plain read."""
+    operator's `SELECT ... FOR UPDATE` left open, an instance frozen in its transaction): locked as an UPDATE of
+    theirs locks them (`FOR NO KEY UPDATE`) with `SKIP LOCKED`, in a transaction that gives them back as the read
+    ends. A held row is left for the next pass instead of holding the pass for the lock timeout. On SQLite, whose
+    lock is the whole file's, a plain read."""
     if store.url.startswith("sqlite"):
         return query, store.reader.connect()
-    return query.with_for_update(skip_locked=True, key_share=True, read=referred), store.engine.begin()
+    return query.with_for_update(skip_locked=True, key_share=True), store.engine.begin()

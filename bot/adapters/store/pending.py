@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.adapters.store.connection import Connected
-from bot.adapters.store.due import skipping_held
 from bot.adapters.store.rows import NUMBER_DAMAGED, REQUEST_JSON, damaged, requests_of
 from bot.domain.change_requests import OPEN_STATES, ChangeKind, ChangeRequest, PendingGroup, RequestState
 
@@ -89,11 +88,9 @@ class OpenRequests(Connected):
         due = [sa.and_(r.c.created_at + (r.c.expires_at - r.c.created_at) * share - before <= now + 1,
                        ~sa.exists().where(n.c.request_id == r.c.id, n.c.notice == notice))
                for notice, share, before in moments]
-        # A reminder's claim inserts a notice referring to its request's row.
-        query, opened = skipping_held(self, sa.select(*REQUEST_COLUMNS).where(*_pending_now(r, now), sa.or_(*due))
-                                      .order_by(r.c.created_at), referred=True)
-        with opened as conn:
-            rows = conn.execute(query).mappings().all()
+        with self.reader.connect() as conn:
+            rows = conn.execute(sa.select(*REQUEST_COLUMNS).where(*_pending_now(r, now), sa.or_(*due))
+                                .order_by(r.c.created_at)).mappings().all()
         return requests_of(rows, self.damaged)
 
 

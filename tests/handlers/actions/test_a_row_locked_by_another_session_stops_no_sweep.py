@@ -13,9 +13,11 @@ import sqlalchemy as sa
 from approval_helpers import ALICE, CAROL, approvals_bot, latest_view, request_id, sweep
 from conftest import Bot, acked_while
 from row_locks import held, lock_waits_long, on_postgresql
+from test_batches import ask
 from test_requests import left_applying
 
-from bot.adapters.schema import change_requests
+from bot.adapters.schema import change_batches, change_requests
+from bot.domain.batches import BatchState
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import SlackEvent
 
@@ -70,3 +72,22 @@ def test_a_locked_request_keeps_no_other_left_applying_from_being_settled(
     assert bot.deps.store.get_request(older).state == "applying"  # type: ignore[union-attr]
     sweep(bot)
     assert bot.deps.store.get_request(older).state == "applied"  # type: ignore[union-attr]
+
+
+def test_a_locked_bulk_change_keeps_no_other_from_expiring(
+        lock_waits_long: None, approvals_bot: Bot, planetscale: PlanetScaleState, on_postgresql: str) -> None:
+    bot, store = approvals_bot, approvals_bot.deps.store
+    _, first = ask(bot, planetscale, "one")
+    for name in ("two-0", "two-1"):
+        planetscale.add_database("acme", name)
+        planetscale.add_policy("acme", name, f"{name}-prod", name="Production daily", target="production")
+    bot.command("update acme/two-* * retention=14d", user=ALICE)
+    [second] = {batch.id for batch in store.open_batches()} - {first}
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(change_batches).values(expires_at=0))
+    with held(on_postgresql, "change_batches", "id", first):
+        acked_while(lambda: sweep(bot), SWEEP_BOUND, "the sweep")
+    assert store.get_batch(second).state is BatchState.EXPIRED  # type: ignore[union-attr]
+    assert store.get_batch(first).state is BatchState.PENDING  # type: ignore[union-attr]
+    sweep(bot)
+    assert store.get_batch(first).state is BatchState.EXPIRED  # type: ignore[union-attr]
