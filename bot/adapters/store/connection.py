@@ -332,7 +332,7 @@ class Connected:
                 "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS} "
                            f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
             },
-            pool_pre_ping=pre_ping and not sqlite, pool_size=pool[0], max_overflow=pool[1],
+            pool_pre_ping=pre_ping and not sqlite, **({} if sqlite else dict(pool_size=pool[0], max_overflow=pool[1])),
             # An error's text reaches logs: it names the statement, never a request's body or a typed value.
             hide_parameters=True,
         )
