@@ -140,20 +140,21 @@ class SharedRateLimiter(RateLimiter):
         return cls(store, token_id, local.requests, local.per, max_wait=local.max_wait, unseen=unseen)
 
     def acquire(self) -> float:
-        now = self._clock()
+        asked = self._clock()
         with self._reserving:
+            now = self._clock()  # the row's turn is taken at the time it is reserved, after another thread's
             with self._lock:
                 refused = self._refused_at is not None and now - self._refused_at < RETRY_SECONDS
                 owed = 0.0 if self._own is None else max(0.0, self._own - now) / self.sharing_with
-            held, wait = (0.0, None) if refused else self._reserve(now, owed)
+            held, wait = (self._held_up(asked), None) if refused else self._reserve(asked, now, owed)
         if wait is None:
             return held + self._share()
         self._wait(wait)
         return held + wait
 
-    def _reserve(self, now: float, owed: float) -> tuple[float, float | None]:
-        """A turn from the row: how long the reservation was held up and how long to wait for the turn; no wait
-        (None) when the database refused, and the turn is the share's. RateLimited past max_wait."""
+    def _reserve(self, asked: float, now: float, owed: float) -> tuple[float, float | None]:
+        """A turn from the row: how long the reservation asked at `asked` was held up and how long to wait for the
+        turn; no wait (None) when the database refused, and the turn is the share's. RateLimited past max_wait."""
         import sqlalchemy as sa
 
         sharing = None
@@ -174,8 +175,8 @@ class SharedRateLimiter(RateLimiter):
                 log.warning("the shared PlanetScale budget could not be read (%s); this instance keeps to its share "
                             "of it (1/%d) meanwhile", type(getattr(exc, "orig", None) or exc).__name__,
                             self.sharing_with)
-            return self._held_up(now), None
-        held = self._held_up(now)
+            return self._held_up(asked), None
+        held = self._held_up(asked)
         with self._lock:
             if self._refused_at is not None:
                 log.info("the shared PlanetScale budget answers again; this instance shares it again")
