@@ -328,14 +328,14 @@ def worker_database(url: str | None, worker: str | None) -> str | None:
 POSTGRES_URL = worker_database(os.environ.get("BACKUP_BOT_TEST_POSTGRES_URL"), os.environ.get("PYTEST_XDIST_WORKER"))
 
 
-def acked_while(answer: Callable[[], T], bound: float = 10.0) -> T:
-    """`answer()` (an ack) while a test holds an outside service's answer (a Fault's `until`): fails if it has
-    not returned within `bound` seconds, that is, if it waits for the held service."""
+def acked_while(answer: Callable[[], T], bound: float = 10.0, what: str = "the ack") -> T:
+    """`answer()` (an ack) while a test holds an outside service's answer (a Fault's `until`, a row's lock): fails
+    if it has not returned within `bound` seconds, that is, if it waits for the held service."""
     pool = ThreadPoolExecutor(1)
     try:
         return pool.submit(answer).result(timeout=bound)
     except FutureTimeout:
-        raise AssertionError("the ack waited for the service the test holds") from None
+        raise AssertionError(f"{what} waited for what the test holds") from None
     finally:
         pool.shutdown(wait=False)
 

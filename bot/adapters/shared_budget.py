@@ -10,9 +10,10 @@ never the event loop. The time is the store's clock: the database's on PostgreSQ
 ahead neither moves the next turn past the others' now (refusing them for as long) nor takes a fresh burst; on
 SQLite the host's, which its processes share.
 
-A database that refuses (or fails) stops no request: the instance keeps to its share of the budget meanwhile, a
-bucket in memory, by the instances it last saw sharing the row (rows of their own in the table, `name:instance`,
-whose time is when each last reserved a turn; those seen within SEEN_FOR_SECONDS count). A lone instance keeps the
+A database that refuses (or fails, or another session holds the row past ROW_WAIT_MS) stops no request: the
+instance keeps to its share of the budget meanwhile, a bucket in memory, by the instances it last saw sharing the
+row (rows of their own in the table, `name:instance`, whose time is when each last reserved a turn; those seen
+within SEEN_FOR_SECONDS count). A lone instance keeps the
 whole budget, two each half; one that never reached the database takes a share of UNSEEN_INSTANCES. The share
 starts from the last turn the row gave it, not a fresh burst, and the database is asked again every
 RETRY_SECONDS; when it answers, what the instance took of its share meanwhile moves the row's turn on with its
@@ -66,9 +67,14 @@ UNSEEN_INSTANCES = 2
 RETRY_SECONDS = 5.0
 # The budget's file on SQLite, made on first use; a table as the database's, where PostgreSQL keeps the budget.
 BUDGET_TABLE = "CREATE TABLE IF NOT EXISTS planetscale_budget (name VARCHAR(64) PRIMARY KEY, tat FLOAT NOT NULL)"
-# A reservation is one row's statement, done in milliseconds; one that took longer was held up (another holder's
-# lock, SQLite's busy handler, a stalled database), and that time is waited as much as a turn's sleep.
+# A reservation is one row's statement, done in milliseconds; one that took longer was held up (SQLite's busy
+# handler, a stalled database), and that time is waited as much as a turn's sleep.
 HELD_UP_SECONDS = 0.5
+# How long a reservation waits for the row's lock on PostgreSQL. A process reserves one turn at a time, each holding
+# the row for a statement's time, so a holder past this is none of the instances' turns (an operator's lock left
+# open, an instance frozen inside its reservation): the instance keeps to its share meanwhile, as when the
+# database refuses, instead of holding a person's command for the store's lock timeout.
+ROW_WAIT_MS = 200
 
 
 def budget_path(url: str) -> str | None:
@@ -121,7 +127,9 @@ class SharedRateLimiter(RateLimiter):
         self._own: float | None = None  # the next turn of this instance's share, while the database refuses
         self.path = budget_path(store.url)
         self._file: Engine | None = None
-        self._file_lock = threading.Lock()  # this process's threads one at a time, none in SQLite's busy handler
+        # This process's threads reserve one at a time: none in SQLite's busy handler, and on PostgreSQL the row's
+        # lock waited for by one thread of each process at most.
+        self._reserving = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SharedRateLimiter({self.requests} per {self.per:g} s)"
@@ -132,14 +140,23 @@ class SharedRateLimiter(RateLimiter):
         return cls(store, token_id, local.requests, local.per, max_wait=local.max_wait, unseen=unseen)
 
     def acquire(self) -> float:
+        asked = self._clock()
+        with self._reserving:
+            now = self._clock()  # the row's turn is taken at the time it is reserved, after another thread's
+            with self._lock:
+                refused = self._refused_at is not None and now - self._refused_at < RETRY_SECONDS
+                owed = 0.0 if self._own is None else max(0.0, self._own - now) / self.sharing_with
+            held, wait = (self._held_up(asked), None) if refused else self._reserve(asked, now, owed)
+        if wait is None:
+            return held + self._share()
+        self._wait(wait)
+        return held + wait
+
+    def _reserve(self, asked: float, now: float, owed: float) -> tuple[float, float | None]:
+        """A turn from the row: how long the reservation asked at `asked` was held up and how long to wait for the
+        turn; no wait (None) when the database refused, and the turn is the share's. RateLimited past max_wait."""
         import sqlalchemy as sa
 
-        now = self._clock()
-        with self._lock:
-            refused = self._refused_at is not None and now - self._refused_at < RETRY_SECONDS
-            owed = 0.0 if self._own is None else max(0.0, self._own - now) / self.sharing_with
-        if refused:
-            return self._share()
         sharing = None
         try:
             with self._connection() as conn:
@@ -158,8 +175,8 @@ class SharedRateLimiter(RateLimiter):
                 log.warning("the shared PlanetScale budget could not be read (%s); this instance keeps to its share "
                             "of it (1/%d) meanwhile", type(getattr(exc, "orig", None) or exc).__name__,
                             self.sharing_with)
-            return self._held_up(now) + self._share()
-        held = self._held_up(now)
+            return self._held_up(asked), None
+        held = self._held_up(asked)
         with self._lock:
             if self._refused_at is not None:
                 log.info("the shared PlanetScale budget answers again; this instance shares it again")
@@ -173,9 +190,7 @@ class SharedRateLimiter(RateLimiter):
             raise RateLimited(too_long(self.requests, self.per, max(self._tat, now) + self.interval - self.window
                                        - now))
         self._tat = float(tat)
-        wait = max(0.0, self._tat - self.window - now)
-        self._wait(wait)
-        return held + wait
+        return held, max(0.0, self._tat - self.window - now)
 
     def _mark(self, conn: Connection, now: float) -> int | None:
         """Marks this instance as sharing the row, every SEEN_EVERY_SECONDS; how many do, if it did."""
@@ -213,16 +228,17 @@ class SharedRateLimiter(RateLimiter):
     def _connection(self) -> Iterator[Connection]:
         if self.path is None:
             with self.store.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ROW_WAIT_MS}")
                 yield conn
             return
-        with self._file_lock:
-            if self._file is None:
-                self._file = budget_engine(self.path)
-            with self._file.connect() as conn:
-                yield conn
+        if self._file is None:
+            self._file = budget_engine(self.path)
+        with self._file.connect() as conn:
+            yield conn
 
     def close(self) -> None:
-        with self._file_lock:
+        with self._reserving:
             if self._file is not None:
                 self._file.dispose()
                 self._file = None

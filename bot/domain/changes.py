@@ -369,7 +369,7 @@ class ChangePath(Reverting, Recovering):
     def expire_due(self) -> list[ChangeRequest]:
         """Expire pending requests past their time; several instances may run this at once."""
         expired = []
-        for request in self.store.requests([RequestState.PENDING], expired_before=self.clock()):
+        for request in self.store.requests([RequestState.PENDING], expired_before=self.clock(), unheld=True):
             why = Expiry.when_due(request)
             try:  # one row the database cannot write now (locked by another session past the lock timeout)
                 moved = self._move(request.id, [RequestState.PENDING], RequestState.EXPIRED, detail=why,
@@ -385,7 +385,7 @@ class ChangePath(Reverting, Recovering):
         """Closed requests whose end Slack has not taken everywhere it is owed, each as the step that ended it, to
         be told again; taken by chance, so that many owed to a channel refusing them all hold back no other."""
         return [Outcome(ENDED_AS[r.state], f"This request is {describe_state(r)}.", r)
-                for r in self.store.requests(CLOSED_STATES, told=False, shuffled=True)]
+                for r in self.store.requests(CLOSED_STATES, told=False, shuffled=True, unheld=True)]
 
     def due_reminders(self) -> list[Outcome]:
         """Pending requests that reached a reminder moment of their life (`[approvals] remind`): each moment

@@ -298,9 +298,10 @@ class ChangeStore(Protocol):
     def requests(self, states: Sequence[RequestState] = ..., expired_before: float | None = None,
                  updated_before: float | None = None, lease_before: float | None = None,
                  limit: int | None = 200, told: bool | None = None, shuffled: bool = False,
-                 revert_of: str | None = None) -> list[ChangeRequest]:
+                 revert_of: str | None = None, unheld: bool = False) -> list[ChangeRequest]:
         """The oldest first (`shuffled`: by chance); at most `limit` (None: all); `told`: only those (not) marked
-        told; `revert_of`: only the reverts of that request."""
+        told; `revert_of`: only the reverts of that request; `unheld`: none another session holds locked now (the
+        sweep's: a held one is left for its next pass)."""
         ...
 
     def own_pending(self, user: str, now: float) -> int:

@@ -27,8 +27,8 @@ class Recovering(Applying):
         gone, or took longer than it may: its PATCH, if any, has ended), then approved but never claimed."""
         outcomes = []
         now = self.clock()
-        left = self.store.requests([S.APPLYING], lease_before=now)
-        approved = self.store.requests([S.APPROVED], updated_before=now - APPROVED_STALE_SECONDS)
+        left = self.store.requests([S.APPLYING], lease_before=now, unheld=True)
+        approved = self.store.requests([S.APPROVED], updated_before=now - APPROVED_STALE_SECONDS, unheld=True)
         if any(r.approvals_needed for r in [*left, *approved]):
             # Judged again under the lease on their approvals: counted on the groups listed now, as at a click.
             self.access.groups.listed_again()

@@ -8,6 +8,7 @@ from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.audit import AuditTrail
+from bot.adapters.store.due import skipping_held
 from bot.adapters.store.inbox import done_with
 from bot.adapters.store.rows import (
     FARTHEST_EXPIRY_SECONDS,
@@ -327,9 +328,10 @@ class Batches(AuditTrail):
         # with the clock would ever say so, and the bulk change would wait for good.
         due = sa.or_(change_batches.c.expires_at <= before,
                      change_batches.c.expires_at > before + FARTHEST_EXPIRY_SECONDS)
-        with self.reader.connect() as conn:
-            rows = conn.execute(sa.select(*BATCH_COLUMNS).where(change_batches.c.state == BatchState.PENDING.value, due)
-                                .order_by(change_batches.c.expires_at).limit(200)).mappings().all()
+        query, opened = skipping_held(self, sa.select(*BATCH_COLUMNS).where(
+            change_batches.c.state == BatchState.PENDING.value, due).order_by(change_batches.c.expires_at).limit(200))
+        with opened as conn:
+            rows = conn.execute(query).mappings().all()
         for row in rows:
             if not (isinstance(row["expires_at"], int | float) and row["expires_at"] <= before):
                 damaged(self.damaged, "expiry of bulk change", row["id"], TIME_DAMAGED)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.clock import DatabaseClock
-from bot.adapters.store.crowding import connections_refused
+from bot.adapters.store.crowding import STORE_POOL, WRITER_POOL, connections_refused
 from bot.adapters.store.sqlite_file import file_gone, file_identity, sqlite_path
 
 if TYPE_CHECKING:
@@ -292,9 +292,8 @@ class Connected:
 
     @property
     def writer(self) -> Engine:
-        """The engine of the inbox's writer (PostgreSQL): no pool's ping when a connection is taken, as the ping waits
-        on a stalled network for as long as the kernel's TCP settings let it; the inbox checks its connection
-        itself, within its write's bound (`Inbox.write`). On SQLite, the engine itself."""
+        """The inbox writer's engine (PostgreSQL; on SQLite the engine itself): no pool's ping at a checkout, which
+        waits on a stalled network as long as the kernel lets it; the inbox pings within its write's bound."""
         self.ready.wait()
         return self._writer_engine()
 
@@ -304,7 +303,7 @@ class Connected:
             return engine
         with self._lock:
             if self._writer is None:
-                self._writer = self._create_engine(pre_ping=False, connect_seconds=WRITER_CONNECT_TIMEOUT_SECONDS)
+                self._writer = self._create_engine(False, WRITER_CONNECT_TIMEOUT_SECONDS, WRITER_POOL)
         return self._writer
 
     def _connect(self) -> Engine:
@@ -314,7 +313,8 @@ class Connected:
                     self._engine = self._create_engine()
         return self._engine
 
-    def _create_engine(self, pre_ping: bool = True, connect_seconds: int = CONNECT_TIMEOUT_SECONDS) -> Engine:
+    def _create_engine(self, pre_ping: bool = True, connect_seconds: int = CONNECT_TIMEOUT_SECONDS,
+                       pool: tuple[int, int] = STORE_POOL) -> Engine:
         import sqlalchemy as sa
 
         sqlite = self.url.startswith("sqlite")
@@ -332,7 +332,7 @@ class Connected:
                 "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS} "
                            f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
             },
-            pool_pre_ping=pre_ping and not sqlite,
+            pool_pre_ping=pre_ping and not sqlite, **({} if sqlite else dict(pool_size=pool[0], max_overflow=pool[1])),
             # An error's text reaches logs: it names the statement, never a request's body or a typed value.
             hide_parameters=True,
         )

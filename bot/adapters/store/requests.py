@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.audit import AuditTrail
+from bot.adapters.store.due import skipping_held
 from bot.adapters.store.inbox import done_with
 from bot.adapters.store.rows import (
     FARTHEST_EXPIRY_SECONDS,
@@ -343,10 +344,11 @@ class Requests(AuditTrail):
     def requests(self, states: Sequence[RequestState] = OPEN_STATES, expired_before: float | None = None,
                  updated_before: float | None = None, lease_before: float | None = None,
                  limit: int | None = 200, told: bool | None = None, shuffled: bool = False,
-                 revert_of: str | None = None) -> list[ChangeRequest]:
+                 revert_of: str | None = None, unheld: bool = False) -> list[ChangeRequest]:
         """Requests in `states`, the oldest first (`shuffled`: in an order of chance, so that a caller taking the
         first `limit` of more, again and again, meets each of them in turn); at most `limit` of them (None: all);
-        `revert_of`: only the reverts of that request."""
+        `revert_of`: only the reverts of that request; `unheld`: none another session holds (the sweep's,
+        `skipping_held`)."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import REQUEST_COLUMNS, change_requests
@@ -368,7 +370,8 @@ class Requests(AuditTrail):
             query = query.where(change_requests.c.told.is_(told))
         if revert_of is not None:
             query = query.where(change_requests.c.revert_of == revert_of)
-        with self.reader.connect() as conn:
+        query, opened = skipping_held(self, query) if unheld else (query, self.reader.connect())
+        with opened as conn:
             order = sa.func.random() if shuffled else change_requests.c.created_at
             rows = conn.execute(query.order_by(order).limit(limit)).mappings().all()
         if expired_before is not None:

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from conftest import acked_while
+from row_locks import held, lock_waits_long
 from sqlalchemy.engine import make_url
 from test_planetscale_budget import FakeClock, client
 from test_shared_budget import burst, clock, shared
@@ -26,7 +28,7 @@ from bot.emulators.planetscale import PlanetScaleEmulator
 from bot.emulators.planetscale_state import DEMO_TOKEN_ID, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
 
-__all__ = ["clock"]  # a fixture, used by name
+__all__ = ["clock", "lock_waits_long"]  # fixtures, used by name
 
 
 @pytest.fixture
@@ -221,3 +223,26 @@ def test_instances_share_the_row_again_once_their_database_answers(
     assert burst(bots[:1], 150) == []
     assert planetscale.rate_limited == 0
     assert clock() - started == pytest.approx((150 - limiters[0].burst) / limiters[0].rate, rel=0.02)
+
+
+def test_two_instances_keep_together_to_the_budget_while_another_session_holds_its_row(
+    lock_waits_long: None, planetscale_server: tuple[PlanetScaleEmulator, BackgroundServer],
+    planetscale: PlanetScaleState, clock: FakeClock, postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator's lock on the budget's row (or an instance frozen inside its reservation): each instance keeps
+    to its share meanwhile, at once, never waiting for the row (the store's lock timeout is past the bound here)."""
+    stores = [Store(postgres_url) for _ in range(2)]
+    stores[0].migrate()
+    try:
+        limiters = [shared(store, clock) for store in stores]
+        bots = [client(planetscale_server[1], limiter) for limiter in limiters]
+        seen_together(bots, clock)
+        started = clock()
+        with held(postgres_url, "planetscale_budget", "name", limiters[0].name):
+            failures = acked_while(lambda: in_turn(bots, 400), 120, "the requests")
+    finally:
+        for store in stores:
+            store.close()
+    assert failures == [] and planetscale.rate_limited == 0, failures[:3]
+    assert caplog.text.count("keeps to its share of it (1/2)") == 2
+    assert clock() - started >= (800 - limiters[0].burst) / limiters[0].rate * 0.98

@@ -15,6 +15,7 @@ from approval_helpers import ALICE, RULES, approvals_bot, direct_messages, secon
 from conftest import Bot
 from waits import Waits, sleeps
 
+from bot.adapters import shared_budget
 from bot.adapters.shared_budget import SharedRateLimiter
 from bot.adapters.store.connection import database_url
 from bot.domain.change_requests import RequestState
@@ -108,7 +109,10 @@ def test_a_patch_held_up_by_the_shared_budget_is_not_sent_onto_a_policy_moved_me
     its turn in the budget the instances share, another holder keeps the budget's row locked (PostgreSQL: an
     instance's transaction; SQLite: a serve worker's write to the budget file), and meanwhile the policy is moved
     to production. The PATCH waited (before the fix the fence was told only of the budget's planned sleep, and it
-    left on the judgement made before the wait): judged again on a fresh read, it is refused and nothing is sent."""
+    left on the judgement made before the wait): judged again on a fresh read, it is refused and nothing is sent.
+    On PostgreSQL a reservation waits for the row a moment only (`ROW_WAIT_MS`); here seconds, as a slow database
+    would hold it up."""
+    monkeypatch.setattr(shared_budget, "ROW_WAIT_MS", 10_000)
     store = approvals_bot.deps.store
     real = store.renew
     threads: list[threading.Thread] = []
