@@ -31,15 +31,24 @@ def interaction(payload: dict[str, object]) -> tuple[str, str]:
     return urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
 
 
-def command(text: str, **leave_out: bool) -> tuple[str, str]:
+def command(text: str, type: str | None = None, **leave_out: bool) -> tuple[str, str]:
+    """`type`: a field Slack never sends with a command, which Bolt matches interactions by."""
     form = {"command": "/backup-policy", "text": text, "user_id": "U0ALICE001", "team_id": TEAM_ID,
-            "channel_id": CHANNEL, "response_url": "https://hooks.slack.com/commands/1", "trigger_id": "1.2.ab"}
+            "channel_id": CHANNEL, "response_url": "https://hooks.slack.com/commands/1", "trigger_id": "1.2.ab",
+            **({"type": type} if type else {})}
     return urlencode({k: v for k, v in form.items() if not leave_out.get(k)}), "application/x-www-form-urlencoded"
 
 
 def home_opened(event: dict[str, object]) -> tuple[str, str]:
     return json.dumps({"type": "event_callback", "team_id": TEAM_ID, "api_app_id": APP_ID, "event_id": "Ev0ODD",
                        "event_time": 1, "event": {"type": "app_home_opened", "tab": "home", **event}}), \
+        "application/json"
+
+
+def beside_an_event(body: dict[str, object]) -> tuple[str, str]:
+    """JSON holding an `event` beside what Bolt reads first (an interaction's type, a command): Bolt takes it for
+    the interaction or the command, not the event."""
+    return json.dumps({"team_id": TEAM_ID, "api_app_id": APP_ID, "event": {"type": "message"}, **body}), \
         "application/json"
 
 
@@ -56,6 +65,18 @@ CASES = {
     "edit-command-without-trigger": command("edit acme/app-db bp01prod12h", trigger_id=True),
     "home-opened-by-nobody": home_opened({}),
     "home-opened-by-an-object": home_opened({"user": {"id": "U0ALICE001"}}),
+    "click-beside-an-event-its-actions-an-object": beside_an_event({"type": "block_actions", "user": USER,
+                                                                     "actions": {"action_id": "x"}}),
+    "click-beside-an-event-its-action-a-number": beside_an_event({"type": "block_actions", "user": USER,
+                                                                   "actions": [5]}),
+    "click-holding-a-command-whose-text-is-a-number": interaction({
+        "type": "block_actions", "actions": [{"type": "button", "action_id": "x", "value": "x"}],
+        "command": "/backup-policy", "text": 5, "channel_id": CHANNEL, "response_url": "https://hooks.slack.com/1",
+        "trigger_id": "1.2.ab", "user_id": "U0ALICE001"}),
+    "command-typed-as-a-click": command("help", type="block_actions"),
+    "command-beside-an-event-its-text-a-number": beside_an_event({
+        "type": "event_callback", "command": "/backup-policy", "text": 5, "user_id": "U0ALICE001",
+        "channel_id": CHANNEL, "response_url": "https://hooks.slack.com/commands/1", "trigger_id": "1.2.ab"}),
 }
 
 

@@ -31,18 +31,33 @@ def shape_problem(body: str, content_type: str | None) -> str | None:
         return "The request body is empty"
     if (content_type or "").split(";")[0].strip().lower() == "application/json" or body.startswith("{"):
         parsed = _json(body)
-        if isinstance(parsed, dict) and "event" not in parsed and isinstance(parsed.get("type"), str) and \
-                parsed["type"] not in EVENT_TYPES:
-            return _payload_problem(parsed)  # an interaction sent as JSON: Bolt reads it as one
-        return _event_problem(parsed)
+        if not isinstance(parsed, dict):
+            return "The JSON body is not an object"
+        return _json_problem(parsed)
     form = dict(parse_qsl(body, keep_blank_values=True))
     if "payload" in form:
-        return _payload_problem(_json(form["payload"]))
+        payload = _json(form["payload"])
+        return _payload_problem(payload) or _json_problem(payload)
     if "command" in form:
-        return _command_problem(form)
+        return _json_problem(form)
     if "ssl_check" in form:
         return None
     return "The form holds neither a slash command nor an interaction payload"
+
+
+def _json_problem(body: dict[str, Any]) -> str | None:
+    """Why a body is not one Slack sends, read as each of Bolt's listeners may take it: a command by its `command`,
+    an interaction by its `type`, an event by its `event`, whatever else it holds beside."""
+    kind = body.get("type")
+    interaction = isinstance(kind, str) and kind not in EVENT_TYPES
+    event = "event" in body or kind in EVENT_TYPES
+    if "command" in body and (problem := _command_problem(body)):
+        return problem
+    if interaction and (problem := _payload_problem(body)):
+        return problem
+    if event or not ("command" in body or interaction):
+        return _event_problem(body)
+    return None
 
 
 def _json(text: str) -> Any:
@@ -66,6 +81,8 @@ def _command_problem(command: dict[str, Any]) -> str | None:
     user = command.get("user_id")
     if not (isinstance(user, str) and user and isinstance(command.get("command"), str)):
         return "The slash command has no user_id"
+    if not isinstance(command.get("text", ""), str):
+        return "The slash command's text is not text"
     # Slack sends each with every command, and the listener reads them as it answers (a form opens on trigger_id).
     for key in ("channel_id", "trigger_id", "response_url"):
         if not (isinstance(command.get(key), str) and command[key]):
@@ -241,8 +258,6 @@ def body_problem(body: object) -> str | None:
     door's check (shape_problem)."""
     if not isinstance(body, dict):
         return "The body is not an object"
-    if "command" in body:
-        return _command_problem(body)
-    if "event" in body or body.get("type") in ("event_callback", "url_verification"):
-        return _event_problem(body)
-    return _payload_problem(body)
+    if "command" not in body and "event" not in body and body.get("type") not in EVENT_TYPES:
+        return _payload_problem(body)  # Socket Mode's interactions: no `type` is no interaction either
+    return _json_problem(body)
