@@ -83,6 +83,8 @@ def _command_problem(command: dict[str, Any]) -> str | None:
         return "The slash command has no user_id"
     if not isinstance(command.get("text", ""), str):
         return "The slash command's text is not text"
+    if problem := _parts_problem(command, "The slash command's"):  # its team, user or channel, as Bolt reads them
+        return problem
     # Slack sends each with every command, and the listener reads them as it answers (a form opens on trigger_id).
     for key in ("channel_id", "trigger_id", "response_url"):
         if not (isinstance(command.get(key), str) and command[key]):
@@ -111,6 +113,10 @@ def _url_problem(url: Any, where: str) -> str | None:
 
 
 def _parts_problem(body: dict[str, Any], where: str) -> str | None:
+    authorizations = body.get("authorizations")
+    if authorizations is not None and not (isinstance(authorizations, list)
+                                           and all(isinstance(a, dict) for a in authorizations)):
+        return f"{where} `authorizations` is not a list of objects"
     for key in OBJECTS:
         if body.get(key) is not None and not isinstance(body[key], dict):
             return f"{where} `{key}` is not an object"
@@ -125,10 +131,6 @@ def _event_problem(body: Any) -> str | None:
         return "The JSON body is not an object"
     if not isinstance(body.get("type"), str):
         return "The JSON body has no `type`"
-    authorizations = body.get("authorizations")
-    if authorizations is not None and not (isinstance(authorizations, list)
-                                           and all(isinstance(a, dict) for a in authorizations)):
-        return "The body's `authorizations` is not a list of objects"
     if problem := _parts_problem({k: v for k, v in body.items() if k != "user"}, "The body's"):
         return problem
     event = body.get("event")
