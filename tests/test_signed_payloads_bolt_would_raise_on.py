@@ -87,6 +87,8 @@ def command_as_json(**parts: object) -> tuple[str, str]:
     return json.dumps(form), "application/json"
 
 
+FORM = {"type": "view_submission", "trigger_id": "1.2.ab", "view": {
+    "id": "V0ODD", "type": "modal", "callback_id": "edit_form", "private_metadata": "{}", "state": {"values": {}}}}
 # Bolt reads these as it makes its request of the body, before any middleware: Socket Mode's are checked before
 # (tests/test_socket_mode_odd_envelopes.py).
 READ_BEFORE_ANY_MIDDLEWARE = {
@@ -96,6 +98,9 @@ READ_BEFORE_ANY_MIDDLEWARE = {
     "command-whose-enterprise-is-a-number": command_as_json(enterprise=5),
     "command-whose-authorizations-are-a-number": command_as_json(authorizations=5),
     "command-whose-authorizations-hold-a-number": command_as_json(authorizations=[5]),
+    "form-whose-response-urls-are-a-number": interaction({**FORM, "response_urls": 5}),
+    "form-whose-response-urls-hold-a-number": interaction({**FORM, "response_urls": [5]}),
+    "home-opened-in-a-channel-that-is-a-number": home_opened({"user": "U0ALICE001", "channel": 5}),
 }
 
 

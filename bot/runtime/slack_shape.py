@@ -45,9 +45,30 @@ def shape_problem(body: str, content_type: str | None) -> str | None:
     return "The form holds neither a slash command nor an interaction payload"
 
 
+# Where Bolt looks, at each depth, for the team, user and channel of a request as it makes one (before any
+# middleware), and what it takes there: text, or an object holding the ID.
+CONTEXT_PARTS = ("enterprise", "team", "user", "channel")
+CONTEXT_DEPTHS = ("event", "message", "previous_message", "item", "assistant_thread")
+
+
+def _context_problem(body: dict[str, Any], where: str = "The body's") -> str | None:
+    for key in CONTEXT_PARTS:
+        if body.get(key) is not None and not isinstance(body[key], str | dict):
+            return f"{where} `{key}` is neither an ID nor an object"
+    for key in ("authorizations", "response_urls"):
+        if body.get(key) is not None and not (isinstance(body[key], list)
+                                              and all(isinstance(a, dict) for a in body[key])):
+            return f"{where} `{key}` is not a list of objects"
+    inner = [(key, body[key]) for key in CONTEXT_DEPTHS if isinstance(body.get(key), dict)]
+    inner += [("authorizations", first) for first in (body.get("authorizations") or [])[:1]]
+    return next(filter(None, (_context_problem(part, f"The `{key}`'s") for key, part in inner)), None)
+
+
 def _json_problem(body: dict[str, Any]) -> str | None:
     """Why a body is not one Slack sends, read as each of Bolt's listeners may take it: a command by its `command`,
     an interaction by its `type`, an event by its `event`, whatever else it holds beside."""
+    if problem := _context_problem(body):
+        return problem
     kind = body.get("type")
     interaction = isinstance(kind, str) and kind not in EVENT_TYPES
     event = "event" in body or kind in EVENT_TYPES
@@ -261,5 +282,6 @@ def body_problem(body: object) -> str | None:
     if not isinstance(body, dict):
         return "The body is not an object"
     if "command" not in body and "event" not in body and body.get("type") not in EVENT_TYPES:
-        return _payload_problem(body)  # Socket Mode's interactions: no `type` is no interaction either
+        # Socket Mode's interactions: no `type` is no interaction either.
+        return _context_problem(body) or _payload_problem(body)
     return _json_problem(body)
