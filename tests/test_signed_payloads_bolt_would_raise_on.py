@@ -89,8 +89,8 @@ def command_as_json(**parts: object) -> tuple[str, str]:
 
 FORM = {"type": "view_submission", "trigger_id": "1.2.ab", "view": {
     "id": "V0ODD", "type": "modal", "callback_id": "edit_form", "private_metadata": "{}", "state": {"values": {}}}}
-# Bolt reads these as it makes its request of the body, before any middleware: Socket Mode's are checked before
-# (tests/test_socket_mode_odd_envelopes.py).
+# Bolt reads these as it makes its request of the body, or in its own middlewares, before the bot's: Socket Mode's
+# are checked before (tests/test_socket_mode_odd_envelopes.py).
 READ_BEFORE_ANY_MIDDLEWARE = {
     "command-whose-team-is-a-number": command_as_json(team=5),
     "command-whose-user-is-a-number": command_as_json(user=5),
@@ -101,6 +101,8 @@ READ_BEFORE_ANY_MIDDLEWARE = {
     "form-whose-response-urls-are-a-number": interaction({**FORM, "response_urls": 5}),
     "form-whose-response-urls-hold-a-number": interaction({**FORM, "response_urls": [5]}),
     "home-opened-in-a-channel-that-is-a-number": home_opened({"user": "U0ALICE001", "channel": 5}),
+    "ssl-check-of-another-value-beside-an-event": ("ssl_check=0&type=event_callback&event=x",
+                                                   "application/x-www-form-urlencoded"),
 }
 
 

@@ -40,7 +40,7 @@ def shape_problem(body: str, content_type: str | None) -> str | None:
         return _payload_problem(payload) or _json_problem(payload)
     if "command" in form:
         return _json_problem(form)
-    if "ssl_check" in form:
+    if form.get("ssl_check") == "1":  # Bolt answers it before any listener; any other value goes on to them
         return None
     return "The form holds neither a slash command nor an interaction payload"
 
