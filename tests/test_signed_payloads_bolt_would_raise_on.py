@@ -31,15 +31,24 @@ def interaction(payload: dict[str, object]) -> tuple[str, str]:
     return urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
 
 
-def command(text: str, **leave_out: bool) -> tuple[str, str]:
+def command(text: str, type: str | None = None, **leave_out: bool) -> tuple[str, str]:
+    """`type`: a field Slack never sends with a command, which Bolt matches interactions by."""
     form = {"command": "/backup-policy", "text": text, "user_id": "U0ALICE001", "team_id": TEAM_ID,
-            "channel_id": CHANNEL, "response_url": "https://hooks.slack.com/commands/1", "trigger_id": "1.2.ab"}
+            "channel_id": CHANNEL, "response_url": "https://hooks.slack.com/commands/1", "trigger_id": "1.2.ab",
+            **({"type": type} if type else {})}
     return urlencode({k: v for k, v in form.items() if not leave_out.get(k)}), "application/x-www-form-urlencoded"
 
 
 def home_opened(event: dict[str, object]) -> tuple[str, str]:
     return json.dumps({"type": "event_callback", "team_id": TEAM_ID, "api_app_id": APP_ID, "event_id": "Ev0ODD",
                        "event_time": 1, "event": {"type": "app_home_opened", "tab": "home", **event}}), \
+        "application/json"
+
+
+def beside_an_event(body: dict[str, object]) -> tuple[str, str]:
+    """JSON holding an `event` beside what Bolt reads first (an interaction's type, a command): Bolt takes it for
+    the interaction or the command, not the event."""
+    return json.dumps({"team_id": TEAM_ID, "api_app_id": APP_ID, "event": {"type": "message"}, **body}), \
         "application/json"
 
 
@@ -56,14 +65,52 @@ CASES = {
     "edit-command-without-trigger": command("edit acme/app-db bp01prod12h", trigger_id=True),
     "home-opened-by-nobody": home_opened({}),
     "home-opened-by-an-object": home_opened({"user": {"id": "U0ALICE001"}}),
+    "click-beside-an-event-its-actions-an-object": beside_an_event({"type": "block_actions", "user": USER,
+                                                                     "actions": {"action_id": "x"}}),
+    "click-beside-an-event-its-action-a-number": beside_an_event({"type": "block_actions", "user": USER,
+                                                                   "actions": [5]}),
+    "click-holding-a-command-whose-text-is-a-number": interaction({
+        "type": "block_actions", "actions": [{"type": "button", "action_id": "x", "value": "x"}],
+        "command": "/backup-policy", "text": 5, "channel_id": CHANNEL, "response_url": "https://hooks.slack.com/1",
+        "trigger_id": "1.2.ab", "user_id": "U0ALICE001"}),
+    "command-typed-as-a-click": command("help", type="block_actions"),
+    "command-beside-an-event-its-text-a-number": beside_an_event({
+        "type": "event_callback", "command": "/backup-policy", "text": 5, "user_id": "U0ALICE001",
+        "channel_id": CHANNEL, "response_url": "https://hooks.slack.com/commands/1", "trigger_id": "1.2.ab"}),
 }
 
 
-@pytest.mark.parametrize("case", CASES)
+def command_as_json(**parts: object) -> tuple[str, str]:
+    """A command sent as JSON (as Socket Mode gives one), holding a part Bolt reads of every request."""
+    form = {"command": "/backup-policy", "text": "help", "user_id": "U0ALICE001", "channel_id": CHANNEL,
+            "response_url": "https://hooks.slack.com/commands/1", "trigger_id": "1.2.ab", **parts}
+    return json.dumps(form), "application/json"
+
+
+FORM = {"type": "view_submission", "trigger_id": "1.2.ab", "view": {
+    "id": "V0ODD", "type": "modal", "callback_id": "edit_form", "private_metadata": "{}", "state": {"values": {}}}}
+# Bolt reads these as it makes its request of the body, or in its own middlewares, before the bot's: Socket Mode's
+# are checked before (tests/test_socket_mode_odd_envelopes.py).
+READ_BEFORE_ANY_MIDDLEWARE = {
+    "command-whose-team-is-a-number": command_as_json(team=5),
+    "command-whose-user-is-a-number": command_as_json(user=5),
+    "command-whose-channel-is-a-number": command_as_json(channel=5),
+    "command-whose-enterprise-is-a-number": command_as_json(enterprise=5),
+    "command-whose-authorizations-are-a-number": command_as_json(authorizations=5),
+    "command-whose-authorizations-hold-a-number": command_as_json(authorizations=[5]),
+    "form-whose-response-urls-are-a-number": interaction({**FORM, "response_urls": 5}),
+    "form-whose-response-urls-hold-a-number": interaction({**FORM, "response_urls": [5]}),
+    "home-opened-in-a-channel-that-is-a-number": home_opened({"user": "U0ALICE001", "channel": 5}),
+    "ssl-check-of-another-value-beside-an-event": ("ssl_check=0&type=event_callback&event=x",
+                                                   "application/x-www-form-urlencoded"),
+}
+
+
+@pytest.mark.parametrize("case", {**CASES, **READ_BEFORE_ANY_MIDDLEWARE})
 def test_a_signed_request_bolt_would_raise_on_is_answered_400_without_a_traceback(
         bot: Bot, server: str, planetscale: PlanetScaleState, case: str,  # noqa: F811
         caplog: pytest.LogCaptureFixture) -> None:
-    body, content_type = CASES[case]
+    body, content_type = {**CASES, **READ_BEFORE_ANY_MIDDLEWARE}[case]
     headers = {**dict(signed_headers(SIGNING_SECRET, body)), "content-type": content_type}  # type: ignore[arg-type]
     answer = post(server, body, headers)
     assert bot.executor.wait_idle(30)

@@ -70,3 +70,39 @@ def test_a_burst_of_odd_envelopes_leaves_every_good_one_answered_once_and_each_a
     assert acked["change"] == 2  # once each time Slack sent it
     assert [c.body for c in planetscale.calls("PATCH")] == [{"retention_value": 9, "retention_unit": "day"}]
     assert len([e for e in slack.events if e.kind == "message"]) == 1  # the change, told once in the channel
+
+
+def test_envelopes_whose_parts_bolt_reads_first_are_acked_and_ignored_and_the_next_is_answered(
+        tmp_path: Path, slack: SlackState, planetscale: PlanetScaleState, slack_server: Any,
+        planetscale_server: Any) -> None:
+    """A team, user, channel or enterprise of another type, or authorizations or a form's response URLs that are not
+    a list of objects: Bolt reads them as it makes its request of the payload, before any middleware, and raised
+    with no ack (Slack sends it again, three times)."""
+    slack.app_token = APP_TOKEN
+    env = {**serve_env(slack_server, planetscale_server, f"sqlite:///{tmp_path / 'bot.db'}"),
+           "SLACK_APP_TOKEN": APP_TOKEN, "BACKUP_BOT_LOG_FORMAT": "text", "BACKUP_BOT_WATCH_EVERY": "off"}
+    url = slack_server[1].url
+    good = dict(parse_qsl(command("show acme/app-db bp03devday", url, trigger="1.1", response="1")))
+    odd = {"team": {**good, "team": 5}, "authorizations": {**good, "authorizations": 5},
+           "user": {**good, "user": 5}, "enterprise": {**good, "enterprise": [1]}}
+    form = {"type": "view_submission", "user": {"id": "U0ALICE001"}, "response_urls": [5], "view": {
+        "id": "V0ODD", "type": "modal", "callback_id": "edit_form", "private_metadata": "{}", "state": {"values": {}}}}
+    process = socket_process(tmp_path, env)
+    try:
+        wait_until(lambda: slack.socket_connections >= 1, "the app did not connect over Socket Mode")
+        with slack.lock:
+            slack.socket_outbox.extend([*(socket_envelope("slash_commands", payload, name)
+                                          for name, payload in odd.items()),
+                                        socket_envelope("interactive", form, "response_urls"),
+                                        socket_envelope("slash_commands", good, "good")])
+        wait_until(lambda: {*odd, "response_urls", "good"} <= {a.get("envelope_id") for a in slack.socket_acks},
+                   "an envelope was not acked")
+        wait_until(lambda: [e for e in slack.events if e.kind == "response"], "the good command was not answered")
+        time.sleep(2)  # room for another answer, were there one
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    logged = (tmp_path / "socket.log").read_text()
+    assert "Traceback" not in logged, logged[-3000:]
+    assert Counter(a.get("envelope_id") for a in slack.socket_acks) == Counter([*odd, "response_urls", "good"])
+    assert [e.response_key for e in slack.events if e.kind == "response"] == ["1"]

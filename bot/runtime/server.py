@@ -34,6 +34,8 @@ SIGNED_WITHIN_SECONDS = 300
 CLOCK_TOLD_EVERY_SECONDS = 60.0
 # A health check that takes longer says the database is not answering (a checker's own timeout is often 5 s).
 HEALTH_TIMEOUT_SECONDS = 4.0
+# The headers both the door and Bolt read.
+READ_TWICE = ("Content-Type", "X-Slack-Request-Timestamp", "X-Slack-Signature")
 # Threads that run Bolt's listeners. A listener waits for its request's inbox row to be committed before its ack
 # (bot/runtime/inbox_writer.py): with a thread for each request of a burst, the whole burst shares one commit,
 # where asyncio's default of a few threads (the CPUs and 4) would queue the rest of it behind that commit.
@@ -62,6 +64,10 @@ def create_asgi_app(app: App, health: HealthCheck | None = None,
             body += chunk
             if len(body) > MAX_BODY_BYTES:
                 return PlainTextResponse("Request body too large", status_code=413)
+        # The door reads a header's first value, Bolt its last: named twice, a form could reach Bolt's JSON parser,
+        # or a time stamp the door never read Bolt's check (a 500 and a traceback). Slack names each once.
+        if twice := next((name for name in READ_TWICE if len(request.headers.getlist(name)) > 1), None):
+            return PlainTextResponse(f"The request has more than one {twice} header: send one", status_code=400)
         # Signed by Slack, or refused before anything reads it: a malformed body or time stamp from anyone else
         # would otherwise reach the parsers (a 500 and a traceback instead of a 401).
         if verifier is not None and not signed(verifier, request, bytes(body), clock_off):

@@ -31,18 +31,54 @@ def shape_problem(body: str, content_type: str | None) -> str | None:
         return "The request body is empty"
     if (content_type or "").split(";")[0].strip().lower() == "application/json" or body.startswith("{"):
         parsed = _json(body)
-        if isinstance(parsed, dict) and "event" not in parsed and isinstance(parsed.get("type"), str) and \
-                parsed["type"] not in EVENT_TYPES:
-            return _payload_problem(parsed)  # an interaction sent as JSON: Bolt reads it as one
-        return _event_problem(parsed)
+        if not isinstance(parsed, dict):
+            return "The JSON body is not an object"
+        return _json_problem(parsed)
     form = dict(parse_qsl(body, keep_blank_values=True))
     if "payload" in form:
-        return _payload_problem(_json(form["payload"]))
+        payload = _json(form["payload"])
+        return _payload_problem(payload) or _json_problem(payload)
     if "command" in form:
-        return _command_problem(form)
-    if "ssl_check" in form:
+        return _json_problem(form)
+    if form.get("ssl_check") == "1":  # Bolt answers it before any listener; any other value goes on to them
         return None
     return "The form holds neither a slash command nor an interaction payload"
+
+
+# Where Bolt looks, at each depth, for the team, user and channel of a request as it makes one (before any
+# middleware), and what it takes there: text, or an object holding the ID.
+CONTEXT_PARTS = ("enterprise", "team", "user", "channel")
+CONTEXT_DEPTHS = ("event", "message", "previous_message", "item", "assistant_thread")
+
+
+def _context_problem(body: dict[str, Any], where: str = "The body's") -> str | None:
+    for key in CONTEXT_PARTS:
+        if body.get(key) is not None and not isinstance(body[key], str | dict):
+            return f"{where} `{key}` is neither an ID nor an object"
+    for key in ("authorizations", "response_urls"):
+        if body.get(key) is not None and not (isinstance(body[key], list)
+                                              and all(isinstance(a, dict) for a in body[key])):
+            return f"{where} `{key}` is not a list of objects"
+    inner = [(key, body[key]) for key in CONTEXT_DEPTHS if isinstance(body.get(key), dict)]
+    inner += [("authorizations", first) for first in (body.get("authorizations") or [])[:1]]
+    return next(filter(None, (_context_problem(part, f"The `{key}`'s") for key, part in inner)), None)
+
+
+def _json_problem(body: dict[str, Any]) -> str | None:
+    """Why a body is not one Slack sends, read as each of Bolt's listeners may take it: a command by its `command`,
+    an interaction by its `type`, an event by its `event`, whatever else it holds beside."""
+    if problem := _context_problem(body):
+        return problem
+    kind = body.get("type")
+    interaction = isinstance(kind, str) and kind not in EVENT_TYPES
+    event = "event" in body or kind in EVENT_TYPES
+    if "command" in body and (problem := _command_problem(body)):
+        return problem
+    if interaction and (problem := _payload_problem(body)):
+        return problem
+    if event or not ("command" in body or interaction):
+        return _event_problem(body)
+    return None
 
 
 def _json(text: str) -> Any:
@@ -66,6 +102,10 @@ def _command_problem(command: dict[str, Any]) -> str | None:
     user = command.get("user_id")
     if not (isinstance(user, str) and user and isinstance(command.get("command"), str)):
         return "The slash command has no user_id"
+    if not isinstance(command.get("text", ""), str):
+        return "The slash command's text is not text"
+    if problem := _parts_problem(command, "The slash command's"):  # its team, user or channel, as Bolt reads them
+        return problem
     # Slack sends each with every command, and the listener reads them as it answers (a form opens on trigger_id).
     for key in ("channel_id", "trigger_id", "response_url"):
         if not (isinstance(command.get(key), str) and command[key]):
@@ -94,6 +134,10 @@ def _url_problem(url: Any, where: str) -> str | None:
 
 
 def _parts_problem(body: dict[str, Any], where: str) -> str | None:
+    authorizations = body.get("authorizations")
+    if authorizations is not None and not (isinstance(authorizations, list)
+                                           and all(isinstance(a, dict) for a in authorizations)):
+        return f"{where} `authorizations` is not a list of objects"
     for key in OBJECTS:
         if body.get(key) is not None and not isinstance(body[key], dict):
             return f"{where} `{key}` is not an object"
@@ -108,10 +152,6 @@ def _event_problem(body: Any) -> str | None:
         return "The JSON body is not an object"
     if not isinstance(body.get("type"), str):
         return "The JSON body has no `type`"
-    authorizations = body.get("authorizations")
-    if authorizations is not None and not (isinstance(authorizations, list)
-                                           and all(isinstance(a, dict) for a in authorizations)):
-        return "The body's `authorizations` is not a list of objects"
     if problem := _parts_problem({k: v for k, v in body.items() if k != "user"}, "The body's"):
         return problem
     event = body.get("event")
@@ -241,8 +281,7 @@ def body_problem(body: object) -> str | None:
     door's check (shape_problem)."""
     if not isinstance(body, dict):
         return "The body is not an object"
-    if "command" in body:
-        return _command_problem(body)
-    if "event" in body or body.get("type") in ("event_callback", "url_verification"):
-        return _event_problem(body)
-    return _payload_problem(body)
+    if "command" not in body and "event" not in body and body.get("type") not in EVENT_TYPES:
+        # Socket Mode's interactions: no `type` is no interaction either.
+        return _context_problem(body) or _payload_problem(body)
+    return _json_problem(body)

@@ -25,6 +25,8 @@ from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.socket_mode import SocketModeClient
 
+from bot.runtime.slack_shape import body_problem
+
 log = logging.getLogger(__name__)
 
 # Bolt's handler's own, between two pings of a connection.
@@ -88,6 +90,12 @@ class SocketClient(SocketModeClient):
             # slack_sdk raises on it, with a traceback, and never acks it: Slack would send it again, as unheard.
             log.warning("a Socket Mode envelope (%s, type %s) holds a payload of %s, not an object: acked and "
                         "ignored", envelope_id[:64], str(message.get("type"))[:64], type(payload).__name__)
+            self.send_socket_mode_response({"envelope_id": envelope_id})
+            return
+        if isinstance(envelope_id, str) and isinstance(payload, dict) and (problem := body_problem(payload)):
+            # Bolt reads a payload's team, user, channel and authorizations as it makes its request, before any
+            # middleware, and raises on another type, with no ack.
+            log.warning("a request not of a shape Slack sends is ignored: %s", problem)
             self.send_socket_mode_response({"envelope_id": envelope_id})
             return
         super().run_message_listeners(message, raw_message)
