@@ -460,9 +460,15 @@ def run_emulator(host: str, port: int, slack_port: int | None, out: TextIO) -> i
 
     from bot.emulators.planetscale import PlanetScaleEmulator
     from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID
-    from bot.emulators.serving import BackgroundServer
+    from bot.emulators.serving import BackgroundServer, cannot_listen
     from bot.emulators.slack import SlackEmulator, demo_slack_state
 
+    for option, number in (("--port", port), ("--slack-port", slack_port)):  # before any setting is shown
+        why = cannot_listen(host, number) if number is not None else None
+        if why is not None:
+            named = f"--host {host}" if why.startswith(("no such host", "not an address")) else f"{option} {number}"
+            raise SettingsError(f"{named}: the emulator cannot listen on {host}:{number} ({why}); choose another "
+                                f"{named.split()[0].split('-')[-1]}.")
     print(f"PlanetScale emulator on http://{host}:{port}/v1 with the demo organization `acme`.\n"
           f"Point the bot at it:\n  PLANETSCALE_API_URL=http://{host}:{port}/v1\n"
           f"  PLANETSCALE_SERVICE_TOKEN_ID={DEMO_TOKEN_ID}\n  PLANETSCALE_SERVICE_TOKEN={DEMO_TOKEN}", file=out,
