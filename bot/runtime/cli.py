@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     prune = audit_commands.add_parser("prune", help="delete audit entries older than an age, never those of an "
                                       "open request")
     prune.add_argument("--before", required=True, metavar="AGE", help="e.g. 400d, 56w, 1y")
+    prune.add_argument("--yes", action="store_true", help="delete entries of the last year too (asked otherwise)")
     console = commands.add_parser("console", help="a local Slack stand-in: type slash commands as a user")
     console.add_argument("--demo", action="store_true",
                          help="the bundled PlanetScale emulator whatever the environment or .env says (make demo)")
