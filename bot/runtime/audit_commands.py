@@ -370,6 +370,10 @@ def own_file(output: str, settings: Settings) -> str | None:
 def main(command: str, args: dict[str, str | None], now: datetime | None = None, out: TextIO | None = None) -> int:
     moment = now or datetime.now(UTC)
     try:
+        if command == "scrub":
+            from bot.runtime.audit_scrub import scrub
+
+            return scrub(out or sys.stdout)
         if command == "prune":
             return prune(out or sys.stdout, str(args["before"]), moment, yes=bool(args.get("yes")))
         output = args.get("output") or "-"

@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
                                       "open request")
     prune.add_argument("--before", required=True, metavar="AGE", help="e.g. 400d, 56w, 1y")
     prune.add_argument("--yes", action="store_true", help="delete entries of the last year too (asked otherwise)")
+    audit_commands.add_parser("scrub", help="hide the PlanetScale service token in entries written before its "
+                              "error text was scrubbed")
     console = commands.add_parser("console", help="a local Slack stand-in: type slash commands as a user")
     console.add_argument("--demo", action="store_true",
                          help="the bundled PlanetScale emulator whatever the environment or .env says (make demo)")
@@ -111,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # What a command has done by the time it reports, which its report lost does not undo.
 DONE_ANYWAY = {"audit prune": " (the prune was done: run `audit export` to see what is left)",
+               "audit scrub": " (the scrub was done)",
                "init": " (the files it wrote stay: run init again to see which, it overwrites none)",
                "migrate": " (the migration was done)"}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
@@ -150,6 +150,26 @@ class AuditTrail(Connected):
         for batch_deleted, batch_kept, _ in self.prune_batches(before):
             deleted, kept = deleted + batch_deleted, kept + batch_kept
         return deleted, kept
+
+    def scrub(self, hide: Callable[[str], str], marks: Sequence[str]) -> dict[str, int]:
+        """Each stored text where PlanetScale's words land (the trail's details, the requests' outcomes, the watch's
+        notices) that holds one of `marks`, written again as `hide` gives it, one transaction a table: how many rows
+        of each table changed."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import audit_events, change_requests, watch_notices
+
+        changed: dict[str, int] = {}
+        for column, key in ((audit_events.c.detail, audit_events.c.seq), (change_requests.c.detail,
+                            change_requests.c.id), (watch_notices.c.detail, watch_notices.c.id)):
+            holding = sa.or_(*(sa.type_coerce(column, sa.Text).contains(mark, autoescape=True) for mark in marks))
+            with self.engine.begin() as conn:
+                rows = conn.execute(sa.select(key, column).where(holding)).all()
+                hidden = [(row_key, new) for row_key, old in rows if old is not None and (new := hide(old)) != old]
+                for row_key, text in hidden:
+                    conn.execute(column.table.update().where(key == row_key).values({column.name: text}))
+            changed[column.table.name] = len(hidden)
+        return changed
 
     def prunable(self, before: str, since: str = "") -> int:
         """How many entries written from `since` on `prune_batches(before)` would delete now."""
