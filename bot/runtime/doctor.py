@@ -116,6 +116,8 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
     report.note(budget_place(settings.database_url))
 
     report.section("Result")
+    if report.warnings:
+        report.note(f"{plural(report.warnings, 'warning')} above: likely mistakes, unless meant (see each)")
     if report.problems:
         report.note(f"{plural(report.problems, 'problem')} found: fix them from the top; the first often causes others")
     else:

@@ -13,6 +13,7 @@ from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.domain.access_rules import AccessRules
 from bot.domain.naming import unmarked
 from bot.domain.ports import BadResponse, Forbidden, NotFound, PlanetScaleError, Unauthorized, Unavailable, Unreachable
+from bot.runtime.doctor_patterns import check_patterns
 from bot.runtime.doctor_report import Report
 from bot.runtime.settings import Settings
 
@@ -49,8 +50,15 @@ def check_planetscale(settings: Settings, rules: AccessRules | None, report: Rep
                         f"{policy.id} on {on[0].name})")
         return f"{organization}/{database}: the token can list branches ({len(branches)}); no policy has backups"
 
+    listed: dict[str, list[str]] = {}
+
+    def names_of(organization: str) -> list[str]:
+        if organization not in listed:
+            listed[organization] = client.list_databases(organization)
+        return listed[organization]
+
     def list_databases(organization: str, patterns: list[str]) -> str:
-        names = client.list_databases(organization)
+        names = names_of(organization)
         matched = [n for n in names if any(fnmatch.fnmatchcase(n.lower(), p) for p in patterns)]
         return (f"{organization}: the token can list databases ({len(matched)} of {len(names)} match "
                 f"{', '.join(patterns)}; the watch reads those)")
@@ -92,6 +100,8 @@ def check_planetscale(settings: Settings, rules: AccessRules | None, report: Rep
                     for skipped in checks[index + 1:]:
                         report.note(f"{skipped.subject}: not checked, it would fail the same way")
                     return
+        if rules is not None:
+            check_patterns(rules, names_of, report, settings.access_file)
     finally:
         client.close()
 

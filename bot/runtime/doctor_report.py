@@ -10,6 +10,7 @@ from typing import TextIO
 class Report:
     out: TextIO
     problems: int = 0
+    warnings: int = 0
     lines: list[str] = field(default_factory=list)
 
     def ok(self, what: str) -> None:
@@ -18,6 +19,11 @@ class Report:
     def problem(self, what: str, fix: str) -> None:
         self.problems += 1
         self._say(f"  FAIL  {what}\n        fix: {fix}")
+
+    def warning(self, what: str) -> None:
+        """Likely a mistake, yet maybe meant (a name for a database to come): said, not counted a problem."""
+        self.warnings += 1
+        self._say(f"  WARN  {what}")
 
     def note(self, what: str) -> None:
         self._say(f"  note  {what}")
