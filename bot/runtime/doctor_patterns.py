@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from bot.domain.access_rules import AccessRules
 from bot.domain.naming import unmarked
-from bot.domain.ports import PlanetScaleError
+from bot.domain.ports import NotFound, PlanetScaleError
 from bot.runtime.doctor_report import Report
 
 GLOB = "*?["
@@ -26,6 +26,7 @@ def check_patterns(rules: AccessRules, names_of: Callable[[str], list[str]], rep
     plain names are read one by one already, and fail there. `names_of` lists an organization's databases."""
     lines = file_lines(path)
     listed: dict[str, list[str] | None] = {}
+    unknown: dict[str, str] = {}  # an organization PlanetScale answers 404 for, and its words
 
     def names(organization: str) -> list[str] | None:
         if organization not in listed:
@@ -33,14 +34,23 @@ def check_patterns(rules: AccessRules, names_of: Callable[[str], list[str]], rep
                 listed[organization] = names_of(organization)
             except PlanetScaleError as exc:
                 listed[organization] = None
-                report.note(f"{organization}: its databases cannot be listed ({unmarked(exc.user_message)}), so the "
-                            "patterns naming it are not checked against them")
+                if isinstance(exc, NotFound):
+                    unknown[organization] = unmarked(exc.user_message)
+                else:
+                    report.note(f"{organization}: its databases cannot be listed ({unmarked(exc.user_message)}), so "
+                                "the patterns naming it are not checked against them")
         return listed[organization]
 
     tables = [("rule", r.number, r.line, r.organizations, [d for d in r.databases if is_glob(d)]) for r in rules.rules]
     tables += [("guardrail", g.number, g.line, g.organizations, g.databases) for g in rules.guardrails]
     for kind, number, line, organizations, patterns in tables:
         plain = [o for o in organizations if not is_glob(o)]
+        for organization in plain if patterns else []:
+            if names(organization) is None and organization in unknown:
+                report.warning(f"{path} line {line_of(lines, line, organization)} ({kind} {number}): organization "
+                               f"`{organization}`: PlanetScale lists no database of it ({unknown[organization]}), so "
+                               f"the {kind} covers nothing there: correct a typo, give the token access to it, or "
+                               "leave it for one to come")
         for pattern in patterns if plain else []:
             found = [names(o) for o in plain]
             if any(n is None for n in found):

@@ -64,3 +64,16 @@ def test_a_pattern_that_matches_a_database_made_since_is_no_longer_told(
     planetscale.add_database("acme", "ledger-1")
     problems, out = run(healthy)
     assert (problems, warnings(out)) == (0, []), out
+
+
+def test_an_organization_planetscale_does_not_know_is_a_warning_naming_its_line(
+    healthy: Settings, tmp_path: Path
+) -> None:
+    (tmp_path / "access.toml").write_text(RULES.replace('organizations = ["acme"]\ndatabases = ["app-bd"]',
+                                                        'organizations = ["acmee"]\ndatabases = ["*"]'))
+    problems, out = run(healthy)
+    assert problems == 0, out
+    told = [w for w in warnings(out) if "acmee" in w]
+    assert len(told) == 1, out
+    assert told[0].startswith(f"{tmp_path / 'access.toml'} line 7 (guardrail 1): organization `acmee`: "), told[0]
+    assert "(404)" in told[0] and "so the guardrail covers nothing there" in told[0], told[0]
