@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 import tempfile
 import threading
@@ -224,3 +225,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# Why a listening socket could not be made, for the errors a mistyped or foreign host gives.
+LISTEN_REASONS = {errno.EADDRNOTAVAIL: "not an address of this machine", errno.EADDRINUSE: "the port is in use",
+                  errno.EACCES: "not allowed: a port under 1024 needs privileges"}
+
+
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why nothing can listen on `host`:`port` (each address the host resolves to, bound as uvicorn binds it), in
+    words; None when it can."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError):  # a name no resolver knows, or one IDNA cannot encode
+        return "no such host"
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                return LISTEN_REASONS.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+    return None

@@ -282,16 +282,27 @@ def export(out: TextIO, fmt: str, since: str | None, until: str | None, db: str 
     return 0
 
 
-def prune(out: TextIO, before: str, now: datetime) -> int:
+# The trail README advises keeping (a yearly review looks back a year): a prune reaching into it asks for --yes.
+KEPT_DAYS = 365
+
+
+def prune(out: TextIO, before: str, now: datetime, yes: bool = False) -> int:
     from bot.runtime.database import open_store
 
     cutoff = entry_time(parse_age(before, now))
+    kept_from = entry_time(now - timedelta(days=KEPT_DAYS))
     settings = Settings.load()
     store = open_store(settings.database_url)
     deleted = kept = 0
     STOP_ASKED.clear()
     handlers = {number: signal.signal(number, stop_asked) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
+        recent = store.prunable(cutoff, since=kept_from) if cutoff > kept_from and not yes else 0
+        if recent:
+            raise SettingsError(f"--before {before.strip()} would delete {entries(store.prunable(cutoff))} older than "
+                                f"{cutoff}, {recent} of them from the last {KEPT_DAYS} days, which README advises "
+                                f"keeping: nothing was deleted; run it again with --yes to delete them, or prune "
+                                f"--before {KEPT_DAYS}d to keep the last year.")
         for batch_deleted, batch_kept, more in store.prune_batches(cutoff):
             deleted, kept = deleted + batch_deleted, kept + batch_kept
             if STOP_ASKED and more:  # between batches: each one before is committed whole
@@ -359,8 +370,12 @@ def own_file(output: str, settings: Settings) -> str | None:
 def main(command: str, args: dict[str, str | None], now: datetime | None = None, out: TextIO | None = None) -> int:
     moment = now or datetime.now(UTC)
     try:
+        if command == "scrub":
+            from bot.runtime.audit_scrub import scrub
+
+            return scrub(out or sys.stdout)
         if command == "prune":
-            return prune(out or sys.stdout, str(args["before"]), moment)
+            return prune(out or sys.stdout, str(args["before"]), moment, yes=bool(args.get("yes")))
         output = args.get("output") or "-"
         named = "standard output" if output == "-" else output
         own = own_file(output, Settings.load()) if output != "-" else None

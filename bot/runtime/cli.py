@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     prune = audit_commands.add_parser("prune", help="delete audit entries older than an age, never those of an "
                                       "open request")
     prune.add_argument("--before", required=True, metavar="AGE", help="e.g. 400d, 56w, 1y")
+    prune.add_argument("--yes", action="store_true", help="delete entries of the last year too (asked otherwise)")
+    audit_commands.add_parser("scrub", help="hide the PlanetScale service token in entries written before its "
+                              "error text was scrubbed")
     console = commands.add_parser("console", help="a local Slack stand-in: type slash commands as a user")
     console.add_argument("--demo", action="store_true",
                          help="the bundled PlanetScale emulator whatever the environment or .env says (make demo)")
@@ -91,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             from bot.runtime.audit_commands import main as audit_main
 
             return audit_main(args.audit_command, vars(args), out=out)
+        from bot.runtime.emulator_command import run_emulator
+
         return run_emulator(args.host, args.port, args.slack_port, out)
     except SettingsError as exc:
         for problem in exc.problems:
@@ -108,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # What a command has done by the time it reports, which its report lost does not undo.
 DONE_ANYWAY = {"audit prune": " (the prune was done: run `audit export` to see what is left)",
+               "audit scrub": " (the scrub was done)",
                "init": " (the files it wrote stay: run init again to see which, it overwrites none)",
                "migrate": " (the migration was done)"}
 
@@ -451,42 +457,6 @@ def run_console(demo: bool, out: TextIO) -> int:
     settings = Settings.load(ignore=OUTSIDE_SERVICES if demo else ())
     _logging(settings, quiet=True, server=False)
     return console.main(settings, out)
-
-
-def run_emulator(host: str, port: int, slack_port: int | None, out: TextIO) -> int:
-    import secrets
-
-    import uvicorn
-
-    from bot.emulators.planetscale import PlanetScaleEmulator
-    from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID
-    from bot.emulators.serving import BackgroundServer
-    from bot.emulators.slack import SlackEmulator, demo_slack_state
-
-    print(f"PlanetScale emulator on http://{host}:{port}/v1 with the demo organization `acme`.\n"
-          f"Point the bot at it:\n  PLANETSCALE_API_URL=http://{host}:{port}/v1\n"
-          f"  PLANETSCALE_SERVICE_TOKEN_ID={DEMO_TOKEN_ID}\n  PLANETSCALE_SERVICE_TOKEN={DEMO_TOKEN}", file=out,
-          flush=True)
-    slack = None
-    try:
-        if slack_port is not None:
-            token = "xoxb-emulator-" + secrets.token_hex(6)
-            try:
-                slack = BackgroundServer(SlackEmulator(demo_slack_state(token)), host=host, port=slack_port).start()
-            except RuntimeError:  # it could not listen there: the port taken, or the host not this machine's
-                raise SettingsError(f"--slack-port {slack_port}: the Slack emulator could not listen on {host}:"
-                                    f"{slack_port} (is another process using it?); choose another port.") from None
-            print(f"Slack Web API emulator on http://{host}:{slack_port}/api/ with the demo workspace: people "
-                  "U0ALICE001 (alice), U0BOB00001 (bob), U0CAROL001 (carol), U0DAVE0001 (dave); groups @dba-team, "
-                  "@dba-leads; channels C0DBAOPS01 (#db-ops), C0RANDOM01 (#random).\n"
-                  f"Point the bot at it (the signing secret may be any 32 hex digits: this emulator sends no "
-                  f"requests):\n  SLACK_API_URL=http://{host}:{slack_port}/api/\n  SLACK_BOT_TOKEN={token}\n"
-                  f"  SLACK_SIGNING_SECRET={secrets.token_hex(16)}", file=out, flush=True)
-        uvicorn.run(PlanetScaleEmulator(), host=host, port=port, log_level="warning")
-    finally:
-        if slack is not None:
-            slack.stop()
-    return 0
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ VALUED = frozenset({"--since", "--until", "--before", "--db", "--actor", "--outp
                     "--slack-port", "--host", "--health-host"})
 # The other long options: an abbreviation (argparse takes `--sin` for `--since`) is of a VALUED option only when it
 # begins no other.
-UNVALUED = frozenset({"--help", "--version", "--format", "--demo"})
+UNVALUED = frozenset({"--help", "--version", "--format", "--demo", "--yes"})
 # An option a subcommand has not that another has, and what is meant there instead.
 ELSEWHERE = {("export", "--before"): "audit export has no --before: the entries before a time are --until (e.g. "
                                      "--until 30d); --before is audit prune's"}

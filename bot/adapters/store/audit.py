@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
@@ -151,6 +151,56 @@ class AuditTrail(Connected):
             deleted, kept = deleted + batch_deleted, kept + batch_kept
         return deleted, kept
 
+    def scrub(self, hide: Callable[[str], str], marks: Sequence[str]) -> dict[str, int]:
+        """Each stored text where PlanetScale's words land (the trail's details, the requests' outcomes, the watch's
+        notices) that holds one of `marks`, written again as `hide` gives it, one transaction a table: how many rows
+        of each table changed."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import audit_events, change_requests, watch_notices
+
+        changed: dict[str, int] = {}
+        for column, key in ((audit_events.c.detail, audit_events.c.seq), (change_requests.c.detail,
+                            change_requests.c.id), (watch_notices.c.detail, watch_notices.c.id)):
+            holding = sa.or_(*(sa.type_coerce(column, sa.Text).contains(mark, autoescape=True) for mark in marks))
+            with self.engine.begin() as conn:
+                rows = conn.execute(sa.select(key, column).where(holding)).all()
+                hidden = [(row_key, new) for row_key, old in rows if old is not None and (new := hide(old)) != old]
+                for row_key, text in hidden:
+                    conn.execute(column.table.update().where(key == row_key).values({column.name: text}))
+            changed[column.table.name] = len(hidden)
+        return changed
+
+    def prunable(self, before: str, since: str = "") -> int:
+        """How many entries written from `since` on `prune_batches(before)` would delete now."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import audit_events as t
+
+        with self.reader.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(
+                t.c.at < before, t.c.at >= since, *self._of_no_open_request(conn))).scalar_one())
+
+    @staticmethod
+    def _of_no_open_request(conn: Connection) -> list[ColumnElement[bool]]:
+        """What an entry meets when it belongs to no request still open, nor to a bulk change waiting for approval,
+        asked now."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import audit_events as t
+        from bot.adapters.schema import change_batches as b
+        from bot.adapters.schema import change_requests as r
+
+        open_ids = sa.select(r.c.id).where(r.c.state.in_([s.value for s in OPEN_STATES]))
+        # A bulk change waiting for approval is open too: its entries name no request row yet (its asking none,
+        # each approval the ID its policy's request takes once approved), so those written since the oldest such
+        # change was asked are kept.
+        asked = conn.execute(sa.select(sa.func.min(b.c.created_at)).where(
+            b.c.state == BatchState.PENDING.value)).scalar_one_or_none()
+        bulk_open = [] if asked is None else [
+            sa.or_(t.c.at < iso_of(float(asked)), sa.exists().where(r.c.id == t.c.request_id))]
+        return [sa.or_(t.c.request_id.is_(None), t.c.request_id.not_in(open_ids)), *bulk_open]
+
     def prune_batches(self, before: str, batch: int | None = None) -> Iterator[tuple[int, int, bool]]:
         """Deletes the audit entries written before `before`, except those of a request still open (pending,
         approved or being applied) or of a bulk change waiting for approval, PRUNE_BATCH entries at a time in
@@ -160,11 +210,8 @@ class AuditTrail(Connected):
         import sqlalchemy as sa
 
         from bot.adapters.schema import audit_events as t
-        from bot.adapters.schema import change_batches as b
-        from bot.adapters.schema import change_requests as r
 
         size = batch or PRUNE_BATCH
-        open_ids = sa.select(r.c.id).where(r.c.state.in_([s.value for s in OPEN_STATES]))
         order = sa.tuple_(t.c.at, t.c.seq)
         after: tuple[str, int] | None = None
         while True:
@@ -177,15 +224,7 @@ class AuditTrail(Connected):
                     return
                 last = (window[-1][0], window[-1][1])
                 within = [*old, order <= sa.tuple_(*last)]
-                # A bulk change waiting for approval is open too: its entries name no request row yet (its
-                # asking none, each approval the ID its policy's request takes once approved), so those written
-                # since the oldest such change was asked are kept.
-                asked = conn.execute(sa.select(sa.func.min(b.c.created_at)).where(
-                    b.c.state == BatchState.PENDING.value)).scalar_one_or_none()
-                bulk_open = [] if asked is None else [
-                    sa.or_(t.c.at < iso_of(float(asked)), sa.exists().where(r.c.id == t.c.request_id))]
-                deleted = conn.execute(t.delete().where(
-                    *within, sa.or_(t.c.request_id.is_(None), t.c.request_id.not_in(open_ids)), *bulk_open)).rowcount
+                deleted = conn.execute(t.delete().where(*within, *self._of_no_open_request(conn))).rowcount
                 kept = conn.execute(sa.select(sa.func.count()).select_from(t).where(*within)).scalar_one()
                 conn.commit()
             more = len(window) == size
