@@ -84,7 +84,9 @@ def status_blocks(db: DatabaseRef, healths: Sequence[PolicyHealth], not_read: in
         not_yours += f" ({not_read} more not read: status reads the first {len(healths) + spent} of a database's " \
                      "policies)"
     if not healths:
-        return to_dicts([section(f"*{db}* has no backup policies you may see{not_yours}.")])
+        shown = f"*Backup status of {db}*: no policy judged" if spent else \
+            f"*{db}* has no backup policies you may see"
+        return to_dicts([section(f"{shown}{not_yours}.")])
     troubled = sum(1 for h in healths if h.needs_attention)
     summary = f"{troubled} need{'s' if troubled == 1 else ''} attention" if troubled else "all healthy"
     listing, left_out = packed([health_line(h) for h in healths], room=MAX_BLOCKS - 3)

@@ -107,3 +107,22 @@ def test_status_makes_a_bounded_number_of_requests_and_says_what_it_left_unread(
                       ensure_ascii=False)
     assert len(planetscale.calls()) <= MAX_STATUS_REQUESTS, len(planetscale.calls())
     assert "more not read" in said and f"at most {MAX_STATUS_REQUESTS} requests" in said, said
+
+
+def test_status_whose_one_policy_alone_needs_more_requests_says_none_was_judged(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """PlanetScale paging one item a page: one policy failing 20 times on each of ten production branches needs
+    two reads of 20 pages a branch."""
+    planetscale.add_database("acme", "deep")
+    with planetscale.lock:
+        planetscale.per_page_most = 1
+        planetscale.add_policy("acme", "deep", "bpdeep01", name="Deep")
+        for n in range(10):
+            branch = planetscale.add_branch("acme", "deep", f"main-{n:02d}", production=True)["name"]
+            for hours in range(20):
+                planetscale.add_backup("acme", "deep", "bpdeep01", state="failed", hours_ago=hours, branch=branch)
+    planetscale.clear_record()
+    said = json.dumps([e.blocks or e.text for e in approvals_bot.command("status acme/deep").private],
+                      ensure_ascii=False)
+    assert len(planetscale.calls()) <= MAX_STATUS_REQUESTS, len(planetscale.calls())
+    assert "no policy judged (1 more not read" in said and "has no backup policies" not in said, said
