@@ -126,3 +126,10 @@ def test_status_whose_one_policy_alone_needs_more_requests_says_none_was_judged(
                       ensure_ascii=False)
     assert len(planetscale.calls()) <= MAX_STATUS_REQUESTS, len(planetscale.calls())
     assert "no policy judged (1 more not read" in said and "has no backup policies" not in said, said
+
+
+def test_a_change_in_a_database_of_more_branches_than_a_list_is_read_to_is_not_estimated_on_some_of_them(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    many_branches(planetscale)
+    said = approvals_bot.command(f"update acme/app-db {PROD} retention=5d --dry-run", user=ALICE).all_text()
+    assert "Something went wrong" not in said and "past them were not read" in said, said
