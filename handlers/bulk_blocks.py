@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmO
 from bot.domain.batches import Batch, BatchState, Member, Planned, Skipped, SkipReason
 from bot.domain.bulk_standing import Standing
 from bot.domain.change_requests import RequestState
-from bot.domain.costs import DatabaseFacts, describe_size, estimate, unread_words
+from bot.domain.costs import DatabaseFacts, describe_cost, describe_size, estimate, unread_words
 from bot.domain.outcomes import OutcomeKind, applied_before, owed_text
 from bot.domain.policy import BackupPolicy, describe_changes, describe_schedule
 from handlers.blocks import (
@@ -114,7 +114,8 @@ def cost_between(before_values: dict[str, Any], changes: dict[str, Any], seen: d
     if before.storage is not None and after.storage is not None:
         words += f", about {describe_size(before.storage)} → {describe_size(after.storage)}"
         if before.cost is not None and after.cost is not None:
-            words += f", PlanetScale's estimated storage cost {before.cost:.2f} → {after.cost:.2f}"
+            words += (f", PlanetScale's estimated storage cost {describe_cost(before.cost)} → "
+                      f"{describe_cost(after.cost)}")
     elif facts is not None and facts.unread:
         words += f", storage not estimated: its backups {unread_words(facts.unread)} ({with_mentions(facts.unread)})"
     elif facts is not None:

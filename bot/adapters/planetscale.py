@@ -253,12 +253,14 @@ class PlanetScaleClient:
         path = f"organizations/{segment(organization, 'organization')}/databases/{segment(database, 'database')}" \
                "/branches"
         where = f"{organization}/{database}"
-        readable: list[Branch] = []
+        # By name, the later read standing: a list that shifts while read holds a branch twice, read once.
+        readable: dict[str, Branch] = {}
         unreadable: dict[str, str] = {}
         try:
             for place, item in enumerate(self._pages(path, where, "read_branch", whole=True), start=1):
                 try:
-                    readable.append(Branch.model_validate(item))
+                    branch = Branch.model_validate(item)
+                    readable[branch.name] = branch
                 except ValidationError as exc:
                     given = next((v for v in (item.get("name"), item.get("id")) if isinstance(v, str) and v),
                                  f"number {place} of the list")
@@ -266,12 +268,13 @@ class PlanetScaleClient:
                     unreadable[given] = f"its {fields or 'shape'} cannot be read"
         except answers.CutShort as exc:
             raise ListCut(answers.not_all_listed("branches", where, exc.taken, "Backups on branches past them are "
-                                                 "not judged."), readable, unreadable, exc.taken) from None
+                                                 "not judged."), list(readable.values()), unreadable,
+                          exc.taken) from None
         if unreadable:
             raise PartlyUnreadable(
-                f"PlanetScale answered for {where} with a branch list this bot cannot read whole.", readable,
-                unreadable)
-        return readable
+                f"PlanetScale answered for {where} with a branch list this bot cannot read whole.",
+                list(readable.values()), unreadable)
+        return list(readable.values())
 
     def list_backups(self, organization: str, database: str, branch: str, policy_id: str | None,
                      since: str | None = None, state: str | None = None) -> list[Backup]:

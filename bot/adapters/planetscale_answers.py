@@ -115,9 +115,11 @@ def not_all_listed(what: str, where: str, taken: int, narrow: str) -> str:
 
 
 def backups_read(items: Iterable[dict[str, Any]], where: str, now: datetime) -> list[Backup]:
-    """A backup list's items, each as the spec has it and none made, started or finished in the future."""
+    """A backup list's items, each as the spec has it and none made, started or finished in the future; each once
+    (a list that shifts while read page by page holds one twice: the later read stands, in the place of the
+    first)."""
     try:
-        read = [Backup.model_validate(item) for item in items]
+        read = list({backup.id: backup for backup in map(Backup.model_validate, items)}.values())
     except ValidationError:
         raise BadResponse(f"PlanetScale answered for {where} with a backup list this bot cannot read.") from None
     latest = now + FUTURE_MARGIN

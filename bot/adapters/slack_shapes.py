@@ -12,12 +12,16 @@ anything, as Slack adds fields to its answers."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints, ValidationError
 from slack_sdk.errors import SlackApiError
 
 UNREADABLE = "unreadable_answer"
+# Slack's error codes (`invalid_auth`, `channel_not_found`): a refusal's `error` of any other text (a proxy's page,
+# one echoing the request and its token, Slack markup) is no code, and is never shown, logged or compared as one.
+ERROR_CODE = re.compile(r"[a-z0-9_]{1,100}")
 
 
 class UnreadableAnswer(OSError):
@@ -147,8 +151,9 @@ def readable(method: str, body: Any) -> bool:
     if not isinstance(body, dict):
         return False
     ok = body.get("ok")
-    if ok is not True and not isinstance(body.get("error"), str | None):
-        return False  # a refusal whose error is no code: every check of the bot's on it would fail (unhashable)
+    error = body.get("error")
+    if ok is not True and not (error is None or (isinstance(error, str) and ERROR_CODE.fullmatch(error))):
+        return False  # a refusal whose error is no code: never told as one (nor hashed, when not text)
     if ok is not True:
         # A false `ok` is a refusal slack_sdk raises; a true value other than `true` it would take as success. A
         # method that acts is refused only by `false`: answered without one (missing, null), it may have acted.

@@ -25,6 +25,8 @@ SIZE_UNITS: dict[str, int] = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb
                               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50}
 # The largest size read: an exabyte, far past any database and well inside a float.
 MOST_BYTES = 10**18
+# The largest storage cost told as a number: past it, PlanetScale's estimate is told as a bound, not in its digits.
+MOST_COST = 10**12
 SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*")
 
 
@@ -91,6 +93,12 @@ def describe_size(size: float, decimals: int = 1) -> str:
             return f"{amount:.{decimals}f} {unit}"
         amount /= 1000
     return f"{size:.0f} B"  # pragma: no cover
+
+
+def describe_cost(cost: float) -> str:
+    """PlanetScale's estimated storage cost as told: two decimals, or a bound past MOST_COST (any JSON number
+    within a float's range is one, and written out it runs to hundreds of digits)."""
+    return f"more than {MOST_COST:.2f}" if cost > MOST_COST else f"{cost:.2f}"
 
 
 def describe_apart(size: int, bound: int) -> tuple[str, str]:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bot.domain.costs import Basis, Estimate, Side, describe_size, kept_at_once, kept_cost, unread_words
+from bot.domain.costs import Basis, Estimate, Side, describe_cost, describe_size, kept_at_once, kept_cost, unread_words
 from bot.domain.policy import BackupPolicy
 from handlers.blocks.mentions import slack_text
 
@@ -33,7 +33,8 @@ def estimate_text(estimate: Estimate) -> str:
     else:
         storage += " (from the latest successful backup of each branch)"
     if known and all(s.cost is not None for s in known):
-        cost = " → ".join("0" if s is None else f"{s.cost:.2f}" for s in (before, after))
+        cost = " → ".join("0" if s is None or s.cost is None else describe_cost(s.cost)
+                           for s in (before, after))
         storage += f"\n*PlanetScale's estimated storage cost:* {cost}"
     return "\n".join([*lines, storage])
 
@@ -51,7 +52,7 @@ def policy_estimate(policy: BackupPolicy, basis: Basis | None, of_target: bool =
     text += f", about {describe_size(kept * basis.size)}"
     cost = kept_cost(kept, basis)
     if cost is not None:
-        text += f" (PlanetScale's estimated storage cost {cost:.2f})"
+        text += f" (PlanetScale's estimated storage cost {describe_cost(cost)})"
     if of_target:
         text += ", from its target's latest successful backups: it has none of its own yet"
     return text
