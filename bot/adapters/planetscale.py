@@ -34,6 +34,7 @@ from bot.domain.ports import (
     MOST_LISTED,
     BadResponse,
     Forbidden,
+    ListCut,
     Member,
     NotFound,
     NotSent,
@@ -46,6 +47,7 @@ from bot.domain.ports import (
     Unreachable,
     note_wait,
     pages_apart,
+    request_cap,
     request_meter,
     send_fence,
     wait_noted,
@@ -168,15 +170,16 @@ class PlanetScaleClient:
     def get_policy(self, organization: str, database: str, policy_id: str) -> BackupPolicy:
         where = f"{organization}/{database}"
         data = self._call("GET", self._policy_path(organization, database, policy_id), where, "read_backups")
-        return self._asked(read := self._policy(data, where), policy_id, read.id, where)
+        return answers.the_one_asked(read := self._policy(data, where), policy_id, read.id, where)
 
     def update_policy(self, organization: str, database: str, policy_id: str, update: PolicyUpdate) -> BackupPolicy:
         where = f"{organization}/{database}"
         data = self._call("PATCH", self._policy_path(organization, database, policy_id), where,
                           "write_backups", json=update.to_api())
         # The answer is the policy after the change: one not holding what was sent did not take it as sent.
-        return holding(self._asked(read := self._policy(data, where), policy_id, read.id, where), update.to_api(),
-                       f"the change for {where} with the policy", "it again to learn what it holds")
+        read = answers.the_one_asked(read := self._policy(data, where), policy_id, read.id, where)
+        return holding(read, update.to_api(), f"the change for {where} with the policy",
+                       "it again to learn what it holds")
 
     def create_policy(self, organization: str, database: str, values: PolicyUpdate) -> BackupPolicy:
         """POST once: a POST that got no answer may have made the policy, and a second one would make another.
@@ -186,7 +189,7 @@ class PlanetScaleClient:
         where = f"{organization}/{database}"
         data = self._call("POST", path, where, "write_backups", json=values.to_api())
         # As a PATCH's: a policy not holding what was sent is not known to be the one the POST made.
-        return holding(self._asked(made := self._policy(data, where), str(values.name), made.name, where),
+        return holding(answers.the_one_asked(made := self._policy(data, where), str(values.name), made.name, where),
                        values.to_api(), f"the creation for {where} with a policy", "the policies again to learn "
                        "what was made")
 
@@ -216,14 +219,20 @@ class PlanetScaleClient:
     def list_databases(self, organization: str) -> list[str]:
         """The names of the organization's databases the token may see, every page."""
         path = f"organizations/{segment(organization, 'organization')}/databases"
-        names, unreadable = [], {}
-        for place, item in enumerate(self._pages(path, organization, "read_database"), start=1):
-            if isinstance(item.get("name"), str) and item["name"]:
-                names.append(item["name"])
-            else:
-                given = item.get("id")
-                unreadable[given if isinstance(given, str) and given else f"number {place} of the list"] = \
-                    "its name cannot be read"
+        names: list[str] = []
+        unreadable: dict[str, str] = {}
+        try:
+            for place, item in enumerate(self._pages(path, organization, "read_database", whole=True), start=1):
+                if isinstance(item.get("name"), str) and item["name"]:
+                    names.append(item["name"])
+                else:
+                    given = item.get("id")
+                    unreadable[given if isinstance(given, str) and given else f"number {place} of the list"] = \
+                        "its name cannot be read"
+        except answers.CutShort as exc:
+            raise ListCut(answers.not_all_listed(
+                "databases", organization, exc.taken, "Name a database rather than a pattern to reach one past "
+                "them."), names, unreadable, exc.taken) from None
         if unreadable:
             raise PartlyUnreadable(f"PlanetScale answered for {organization} with a database list this bot cannot "
                                    "read whole.", names, unreadable)
@@ -247,15 +256,20 @@ class PlanetScaleClient:
         # By name, the later read standing: a list that shifts while read holds a branch twice, read once.
         readable: dict[str, Branch] = {}
         unreadable: dict[str, str] = {}
-        for place, item in enumerate(self._pages(path, where, "read_branch"), start=1):
-            try:
-                branch = Branch.model_validate(item)
-                readable[branch.name] = branch
-            except ValidationError as exc:
-                given = next((v for v in (item.get("name"), item.get("id")) if isinstance(v, str) and v),
-                             f"number {place} of the list")
-                fields = ", ".join(dict.fromkeys(str(e["loc"][0]) for e in exc.errors() if e["loc"]))
-                unreadable[given] = f"its {fields or 'shape'} cannot be read"
+        try:
+            for place, item in enumerate(self._pages(path, where, "read_branch", whole=True), start=1):
+                try:
+                    branch = Branch.model_validate(item)
+                    readable[branch.name] = branch
+                except ValidationError as exc:
+                    given = next((v for v in (item.get("name"), item.get("id")) if isinstance(v, str) and v),
+                                 f"number {place} of the list")
+                    fields = ", ".join(dict.fromkeys(str(e["loc"][0]) for e in exc.errors() if e["loc"]))
+                    unreadable[given] = f"its {fields or 'shape'} cannot be read"
+        except answers.CutShort as exc:
+            raise ListCut(answers.not_all_listed("branches", where, exc.taken, "Backups on branches past them are "
+                                                 "not judged."), list(readable.values()), unreadable,
+                          exc.taken) from None
         if unreadable:
             raise PartlyUnreadable(
                 f"PlanetScale answered for {where} with a branch list this bot cannot read whole.",
@@ -292,16 +306,6 @@ class PlanetScaleClient:
                 f"{f' (its {fields})' if fields else ''}; nothing was changed by the bot. Try again, and report "
                 "it if it persists."
             ) from None
-
-    @staticmethod
-    def _asked(policy: BackupPolicy, asked: str, given: str, where: str) -> BackupPolicy:
-        """The answer when it is the policy asked (`given`: its ID, or a creation's name): another policy's tells
-        nothing of this one, so whether a write landed is read back."""
-        if given != asked:
-            log.warning("planetscale answered for policy %r with policy %r", asked[:64], policy.id[:64])
-            raise BadResponse(f"PlanetScale answered for {where} with another backup policy than the one asked; the "
-                              "bot reads the policies again to learn what they hold.")
-        return policy
 
     def _pages(
         self, path: str, where: str, access: str, params: dict[str, str] | None = None, whole: bool = False
@@ -354,7 +358,7 @@ class PlanetScaleClient:
             wait=self._wait,
             # Logged here, not in `wait`: tenacity computes the wait before it decides to stop, so only
             # before_sleep knows that a retry follows.
-            before_sleep=self._log_retry,
+            before_sleep=answers.log_retry,
             sleep=self._pause,
             reraise=True,
         )
@@ -384,18 +388,13 @@ class PlanetScaleClient:
         note_wait(seconds)
         (self._sleep or time.sleep)(seconds)
 
-    @staticmethod
-    def _log_retry(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        reason = exc.error.user_message if isinstance(exc, _Retryable) else exc
-        log.warning("planetscale attempt %d failed (%s); retrying in %.1f s", state.attempt_number, reason,
-                    state.upcoming_sleep)
-
     def _once(self, method: str, path: str, where: str, access: str, again: bool = False, **kwargs: Any) -> Any:
         """One attempt; `again`: a repeat, sent after a wait."""
         meter = request_meter.get()
         if meter is not None:
             meter()
+        elif (cap := request_cap.get()) is not None:
+            cap()
         waited = self.limiter.acquire() if self.limiter is not None else 0.0
         note_wait(waited)
         fence = send_fence.get() if method != "GET" else None

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
+from tenacity import RetryCallState
 
 from bot.domain.backups import Backup, parse_time
 from bot.domain.naming import outside
 from bot.domain.policy import BackupPolicy
-from bot.domain.ports import BadResponse
+from bot.domain.ports import MOST_LISTED, BadResponse, PlanetScaleError
 
 # How far ahead of this machine's clock a backup's time may lie (the two clocks' drift): past it, the backup did not
 # happen yet, and read as a policy's last success it would keep the policy healthy until then.
@@ -22,6 +24,8 @@ FUTURE_MARGIN = timedelta(days=1)
 # shown, logged and recorded without it.
 TOKEN_SHAPE = re.compile(r"pscale_tkn_[A-Za-z0-9_]+")
 HIDDEN = "[redacted]"
+
+log = logging.getLogger(__name__)
 
 
 def not_json(constant: str) -> Any:
@@ -88,12 +92,26 @@ def page_items(body: Any, where: str) -> list[dict[str, Any]]:
     return items
 
 
-def cut_short(where: str, taken: int) -> BadResponse:
+class CutShort(BadResponse):
+    """A list longer than the bot reads of one: `taken` items were read, the rest not."""
+
+    def __init__(self, message: str, taken: int):
+        super().__init__(message)
+        self.taken = taken
+
+
+def cut_short(where: str, taken: int) -> CutShort:
     """A list longer than the bot reads of one, for a reader that would take what is missing for absent (a policy
     nobody holds, a database without policies)."""
-    return BadResponse(f"PlanetScale answered for {where} with a list longer than the bot reads of one: it read "
-                       f"{taken} items and stopped, so the rest was not read and the list is not taken for whole. "
-                       "Try again, and report it if it persists.")
+    return CutShort(f"PlanetScale answered for {where} with a list longer than the bot reads of one: it read "
+                    f"{taken} items and stopped, so the rest was not read and the list is not taken for whole. "
+                    "Try again, and report it if it persists.", taken)
+
+
+def not_all_listed(what: str, where: str, taken: int, narrow: str) -> str:
+    """A list of `what` cut at the items the bot reads of one, in words: the limit, and how to reach the rest."""
+    return (f"PlanetScale lists more {what} in {where} than the {MOST_LISTED:,} the bot reads of one list: it read "
+            f"the first {taken:,}, and those past them were not read, so nothing is said of them. {narrow}")
 
 
 def backups_read(items: Iterable[dict[str, Any]], where: str, now: datetime) -> list[Backup]:
@@ -113,3 +131,22 @@ def backups_read(items: Iterable[dict[str, Any]], where: str, now: datetime) -> 
                               f"“{outside(backup.id[:64])}” is dated {future[:40]}, in the future, which tells "
                               "nothing of the policy's backups.")
     return read
+
+
+def the_one_asked(policy: BackupPolicy, asked: str, given: str, where: str) -> BackupPolicy:
+    """The answer when it is the policy asked (`given`: its ID, or a creation's name): another policy's tells
+    nothing of this one, so whether a write landed is read back."""
+    if given != asked:
+        log.warning("planetscale answered for policy %r with policy %r", asked[:64], policy.id[:64])
+        raise BadResponse(f"PlanetScale answered for {where} with another backup policy than the one asked; the "
+                          "bot reads the policies again to learn what they hold.")
+    return policy
+
+
+def log_retry(state: RetryCallState) -> None:
+    """A try that failed, logged as tenacity is about to wait before the next one."""
+    exc = state.outcome.exception() if state.outcome else None
+    error = getattr(exc, "error", None)  # a retryable failure carries the PlanetScaleError it stands for
+    reason = error.user_message if isinstance(error, PlanetScaleError) else exc
+    log.warning("planetscale attempt %d failed (%s); retrying in %.1f s", state.attempt_number, reason,
+                state.upcoming_sleep)

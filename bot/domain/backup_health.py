@@ -21,7 +21,14 @@ from bot.domain.commands import DatabaseRef
 from bot.domain.costs import BRANCHES_PAST, Basis, DatabaseFacts, latest_basis
 from bot.domain.naming import outside
 from bot.domain.policy import BackupPolicy
-from bot.domain.ports import MOST_LISTED, PartlyUnreadable, PlanetScaleApi, PlanetScaleError
+from bot.domain.ports import (
+    MOST_LISTED,
+    ListCut,
+    PartlyUnreadable,
+    PlanetScaleApi,
+    PlanetScaleError,
+    RequestsSpent,
+)
 
 # Branches whose backups the health reads per policy (the watch's, `status`'s), production ones first: a database
 # with a hundred development branches would otherwise spend a whole pass's budget on one policy.
@@ -34,6 +41,9 @@ MAX_BRANCHES_ESTIMATED = 100
 # Policies whose backups `status` reads: a listing of thousands (a PlanetScale answering out of its contract) would
 # otherwise read thousands of backup lists for one command, where a message shows a few dozen lines.
 MAX_POLICIES_READ = 50
+# PlanetScale requests one `status` makes, in all: half a minute of its 600 a minute per token. Fifty policies on ten
+# branches each, with their estimates, could otherwise take thousands.
+MAX_STATUS_REQUESTS = 300
 # How far back the health reads a branch's backups first: the failures it counts, and a day more for one begun
 # before them. A branch keeps a policy's every backup for as long as it keeps them (8,760 for an hourly policy kept
 # a year), listed in no order the spec sets: read whole, a pass would read dozens of pages a policy and a list cut
@@ -68,43 +78,65 @@ def read_health(planetscale: PlanetScaleApi, db: DatabaseRef, policies: list[Bac
                 failed: Callable[[str, PlanetScaleError], None] | None = None) -> list[PolicyHealth]:
     """The health of each policy whose target is in `targets` (all when not given). The branches are listed once;
     a branch whose backups cannot be read is named in its policy's health, and given to `failed` with why; when
-    none can be read, the first failure is raised."""
+    none can be read, the first failure is raised. Once the command's requests are spent (`requests_capped`), the
+    policy being read and those after it are left out."""
     moment = now or now_utc()
     shown = [p for p in policies if targets is None or p.target in targets]
     if not shown:
         return []
+    cut: list[str] = []
     try:
         listed, misread = planetscale.list_branches(db.organization, db.database), {}
     except PartlyUnreadable as exc:  # one odd branch hides no other's backups
         listed, misread = exc.readable, exc.unreadable
+        if isinstance(exc, ListCut):  # those past the cut may be of any target: the health is what the rest say
+            cut.append(f"the branches past the first {exc.read:,}")
+            if failed is not None:
+                failed(cut[0], exc)
     branches = sorted(listed, key=lambda b: not b.production)
     odd = tuple(f"{outside(name[:64])} ({why})" for name, why in misread.items())
     found = []
     failures: list[PlanetScaleError] = []
     reads = 0
     for policy in shown:
-        backups: list[Backup] = []
-        by_branch: dict[str, list[Backup]] = {}
-        # An unreadable branch may be of its target: what the others say can be trouble, never a recovery.
-        unread: list[str] = [name[:64] for name in misread]
-        every = [b.name for b in branches_for(policy, branches)]
-        names, left_out = every[:MAX_BRANCHES_READ], every[MAX_BRANCHES_READ:]
-        for name in names:
-            reads += 1
-            try:
-                by_branch[name] = _health_backups(planetscale, db, name, policy, moment)
-            except PlanetScaleError as exc:
-                failures.append(exc)
-                unread.append(name)
-                if failed is not None:
-                    failed(name, exc)
-            else:
-                backups += by_branch[name]
-        health = judge_health(policy, names, backups, moment, stale_factor, unread, by_branch, left_out)
+        try:
+            health, its_failures = _policy_health(planetscale, db, policy, branches, [*misread, *cut], moment,
+                                                  stale_factor, failed)
+        except RequestsSpent:
+            break  # the command's requests are spent: this policy and those after it are not judged
+        reads += len(health.branches)
+        failures += its_failures
         found.append(replace(health, misread=odd) if odd else health)
     if failures and len(failures) == reads:
         raise failures[0]  # nothing could be read: say why rather than show every policy as unknown
     return found
+
+
+def _policy_health(planetscale: PlanetScaleApi, db: DatabaseRef, policy: BackupPolicy, branches: list[Branch],
+                   not_listed: list[str], moment: datetime, stale_factor: float,
+                   failed: Callable[[str, PlanetScaleError], None] | None
+                   ) -> tuple[PolicyHealth, list[PlanetScaleError]]:
+    """One policy's health on the first MAX_BRANCHES_READ branches of its target, and the reads that failed."""
+    backups: list[Backup] = []
+    by_branch: dict[str, list[Backup]] = {}
+    failures: list[PlanetScaleError] = []
+    # An unreadable branch may be of its target: what the others say can be trouble, never a recovery.
+    unread: list[str] = [name[:64] for name in not_listed]
+    every = [b.name for b in branches_for(policy, branches)]
+    names, left_out = every[:MAX_BRANCHES_READ], every[MAX_BRANCHES_READ:]
+    for name in names:
+        try:
+            by_branch[name] = _health_backups(planetscale, db, name, policy, moment)
+        except RequestsSpent:
+            raise
+        except PlanetScaleError as exc:
+            failures.append(exc)
+            unread.append(name)
+            if failed is not None:
+                failed(name, exc)
+        else:
+            backups += by_branch[name]
+    return judge_health(policy, names, backups, moment, stale_factor, unread, by_branch, left_out), failures
 
 
 def _health_backups(planetscale: PlanetScaleApi, db: DatabaseRef, branch: str, policy: BackupPolicy,

@@ -6,6 +6,7 @@ The adapters (bot/adapters/) implement these; the domain never imports an HTTP, 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 # Called by the PlanetScale client before each HTTP request it sends (each page, each retry) in this context; it
 # raises to refuse the request unsent. The watch sets it to spend its share of PlanetScale's budget.
 request_meter: ContextVar[Callable[[], None] | None] = ContextVar("request_meter", default=None)
+# Called by the PlanetScale client before each HTTP request it sends for a person in this context (each page,
+# each retry); it raises RequestsSpent to keep the request unsent. A command that could read without end (`status`)
+# sets it to its own bound.
+request_cap: ContextVar[Callable[[], None] | None] = ContextVar("request_cap", default=None)
 # Called by the PlanetScale client right before each write it sends (each attempt) in this context, told whether
 # the write waited since it was asked (for the bot's budget, or before a repeat); it raises (LeaseLost, or the
 # change path's own) to keep the write unsent. The change path sets it to its lease's check: a worker that stalled
@@ -198,6 +203,37 @@ class PartlyUnreadable(BadResponse, Generic[T]):
     def __init__(self, message: str, readable: list[T], unreadable: dict[str, str]):
         super().__init__(message)
         self.readable, self.unreadable = readable, unreadable
+
+
+class ListCut(PartlyUnreadable[T]):
+    """A list PlanetScale pages past the MOST_LISTED items the bot reads of one: `readable` holds those of the
+    first `read` items it could read, and the rest was not read at all, so what it lacks may still be there."""
+
+    def __init__(self, message: str, readable: list[T], unreadable: dict[str, str], read: int):
+        super().__init__(message, readable, unreadable)
+        self.read = read
+
+
+class RequestsSpent(NotSent):
+    """Kept unsent: the command has made as many requests to PlanetScale as one command may (`request_cap`)."""
+
+
+@contextmanager
+def requests_capped(most: int) -> Iterator[None]:
+    """At most `most` requests to PlanetScale in this context; past them each is kept unsent (RequestsSpent)."""
+    left = [most]
+
+    def take() -> None:
+        if left[0] <= 0:
+            raise RequestsSpent(f"This command made the {most} requests to PlanetScale one command may make, to "
+                                "keep within PlanetScale's request budget, so the rest was not read.")
+        left[0] -= 1
+
+    token = request_cap.set(take)
+    try:
+        yield
+    finally:
+        request_cap.reset(token)
 
 
 class Member(BaseModel):

@@ -16,7 +16,7 @@ from bot.domain.access_rules import AccessRules
 from bot.domain.audit import AuditEvent
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
-from bot.domain.ports import Claim, PartlyUnreadable, PlanetScaleError
+from bot.domain.ports import Claim, ListCut, PartlyUnreadable, PlanetScaleError
 
 DELETED_MARK = "deleted_outside_the_bot"  # in the last state seen of a policy that is gone
 # The policy ID of the row saved with a database's first read (no policy has an empty ID); marked deleted, so
@@ -112,6 +112,8 @@ def watched_databases(rules: AccessRules, list_databases: Callable[[str], list[s
                             listed[organization] = list_databases(organization)
                         except PartlyUnreadable as exc:
                             listed[organization] = exc.readable
+                            if isinstance(exc, ListCut):  # those read are watched; the rest is told as unread
+                                unlisted[f"{organization} databases"] = exc.user_message
                             for given, why in exc.unreadable.items():
                                 unlisted[f"{organization} database {given}"] = f"PlanetScale listed it, and {why}"
                         except PlanetScaleError as exc:

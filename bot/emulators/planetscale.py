@@ -198,7 +198,7 @@ class PlanetScaleEmulator:
                 return JSONResponse(copy.deepcopy(policy), status_code=201)
         with state.lock:
             items = sorted(state.policies[(org, db)].values(), key=lambda p: p["created_at"] + p["id"])
-            return self._page(request, copy.deepcopy(items))
+            return self._page(request, items)
 
     async def one_policy(self, request: Request) -> Response:
         state = self.state  # this test's, even if a delayed answer outlives it
@@ -269,7 +269,7 @@ class PlanetScaleEmulator:
         with state.lock:
             items = [d for (o, name), d in sorted(state.databases.items())
                      if o == org and grant.allows(org, name, DATABASE_READERS) and query in name]
-            return self._page(request, copy.deepcopy(items), totals=True)
+            return self._page(request, items, totals=True)
 
     async def list_branches(self, request: Request) -> Response:
         state = self.state  # this test's, even if a delayed answer outlives it
@@ -284,7 +284,7 @@ class PlanetScaleEmulator:
         with state.lock:
             items = [b for b in state.branches.get((org, db), [])
                      if wanted is None or b["production"] == (wanted == "true")]
-            return self._page(request, copy.deepcopy(items), totals=True)
+            return self._page(request, items, totals=True)
 
     @staticmethod
     def _branch_backups(state: PlanetScaleState, request: Request) -> list[dict[str, Any]] | None:
@@ -313,7 +313,7 @@ class PlanetScaleEmulator:
                      and ("policy" not in query or (b["backup_policy"] or {}).get("id") == query["policy"])
                      and ("from" not in query or b["created_at"] >= query["from"])
                      and ("to" not in query or b["created_at"] <= query["to"])]
-            return self._page(request, copy.deepcopy(items), totals=True)
+            return self._page(request, items, totals=True)
 
     async def get_backup(self, request: Request) -> Response:
         state = self.state  # this test's, even if a delayed answer outlives it
@@ -336,7 +336,7 @@ class PlanetScaleEmulator:
         with state.lock:
             members = [m for m in state.members.get(request.path_params["organization"], [])
                        if not query or query in m["user"]["email"].lower() or query in m["user"]["name"].lower()]
-            return self._page(request, copy.deepcopy(members), totals=True)
+            return self._page(request, members, totals=True)
 
     async def get_member(self, request: Request) -> Response:
         state = self.state  # this test's, even if a delayed answer outlives it
@@ -390,7 +390,7 @@ class PlanetScaleEmulator:
             "next_page_url": None if last else str(request.url.include_query_params(page=page + 1)),
             "prev_page": page - 1 if page > 1 else None,
             "prev_page_url": str(request.url.include_query_params(page=page - 1)) if page > 1 else None,
-            "data": items[start:start + per_page],
+            "data": copy.deepcopy(items[start:start + per_page]),  # only the page's: a list of thousands stays cheap
         }
         if totals:
             envelope["total_count"] = len(items)

@@ -9,6 +9,7 @@ from slack_sdk.models.blocks import (
     Block,
 )
 
+from bot.domain.backup_health import MAX_STATUS_REQUESTS
 from bot.domain.backups import PolicyHealth, describe_span
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import describe_size
@@ -70,15 +71,22 @@ def health_line(health: PolicyHealth) -> str:
 
 
 def status_blocks(db: DatabaseRef, healths: Sequence[PolicyHealth], not_read: int = 0, unreadable: int = 0,
-                  why: str = "") -> list[dict[str, Any]]:
+                  why: str = "", spent: int = 0) -> list[dict[str, Any]]:
     """`healths`: of the policies the caller may see (a hidden one is as if absent, not even counted);
     `not_read`: policies past the first MAX_POLICIES_READ, whose backups were not read; `unreadable`: policies
-    PlanetScale listed in a shape this bot cannot read."""
+    PlanetScale listed in a shape this bot cannot read; `spent`: policies left unread once the command's requests
+    to PlanetScale were spent."""
     not_yours = f" ({unreadable} more not judged: {slack_text(why)})" if unreadable else ""
+    if spent:
+        not_yours += (f" ({spent} more not read: status makes at most {MAX_STATUS_REQUESTS} requests to PlanetScale "
+                      "for one command, to keep within its request budget, and these were past them)")
     if not_read:
-        not_yours += f" ({not_read} more not read: status reads the first {len(healths)} of a database's policies)"
+        not_yours += f" ({not_read} more not read: status reads the first {len(healths) + spent} of a database's " \
+                     "policies)"
     if not healths:
-        return to_dicts([section(f"*{db}* has no backup policies you may see{not_yours}.")])
+        shown = f"*Backup status of {db}*: no policy judged" if spent else \
+            f"*{db}* has no backup policies you may see"
+        return to_dicts([section(f"{shown}{not_yours}.")])
     troubled = sum(1 for h in healths if h.needs_attention)
     summary = f"{troubled} need{'s' if troubled == 1 else ''} attention" if troubled else "all healthy"
     listing, left_out = packed([health_line(h) for h in healths], room=MAX_BLOCKS - 3)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.domain.backup_health import MAX_POLICIES_READ, read_health, with_target_estimates
+from bot.domain.backup_health import MAX_POLICIES_READ, MAX_STATUS_REQUESTS, read_health, with_target_estimates
 from bot.domain.bulk_costs import with_every_branch
 from bot.domain.commands import StatusCommand
-from bot.domain.ports import PartlyUnreadable, PlanetScaleError
+from bot.domain.ports import PartlyUnreadable, PlanetScaleError, requests_capped
 from handlers import blocks
 from handlers.commands.caller import Caller, may_read, read_failed, readable_targets
 
@@ -22,18 +22,20 @@ def run_status(deps: Dependencies, parsed: StatusCommand, caller: Caller) -> Non
     visible = readable_targets(deps, parsed.db, caller)
     unreadable, why = 0, ""
     try:
-        try:
-            policies = deps.policies.list_policies(parsed.db)
-        except PartlyUnreadable as exc:  # one odd policy hides no other's health; counted, never named
-            policies, unreadable, why = list(exc.readable), len(exc.unreadable), exc.user_message
-        seen = [p for p in policies if p.target in visible]
-        healths = read_health(deps.policies.planetscale, parsed.db, seen[:MAX_POLICIES_READ], deps.stale_factor)
-        # The health reads the first MAX_BRANCHES_READ branches; the estimate, every one (MAX_BRANCHES_ESTIMATED).
-        healths = with_every_branch(deps.policies.planetscale, parsed.db, healths)
-        healths = with_target_estimates(deps.policies.planetscale, parsed.db, healths)
+        with requests_capped(MAX_STATUS_REQUESTS):
+            try:
+                policies = deps.policies.list_policies(parsed.db)
+            except PartlyUnreadable as exc:  # one odd policy hides no other's health; counted, never named
+                policies, unreadable, why = list(exc.readable), len(exc.unreadable), exc.user_message
+            seen = [p for p in policies if p.target in visible]
+            asked = seen[:MAX_POLICIES_READ]
+            healths = read_health(deps.policies.planetscale, parsed.db, asked, deps.stale_factor)
+            # The health reads the first MAX_BRANCHES_READ branches; the estimate, every one (MAX_BRANCHES_ESTIMATED).
+            healths = with_every_branch(deps.policies.planetscale, parsed.db, healths)
+            healths = with_target_estimates(deps.policies.planetscale, parsed.db, healths)
     except PlanetScaleError as exc:
         read_failed(deps, parsed.db, caller, "StatusCommand", exc)
         return
     caller.say(f"Backup status of {parsed.db}",
                blocks.status_blocks(parsed.db, healths, not_read=len(seen[MAX_POLICIES_READ:]),
-                                   unreadable=unreadable, why=why))
+                                   unreadable=unreadable, why=why, spent=len(asked) - len(healths)))
