@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from conftest import ANSWER_LOST_TIMEOUT, Bot
 
 from bot.emulators.slack import MethodFault
 from bot.runtime.watch import Watcher, build_watcher
+from handlers.watch import SKIPPED_HEADLINE
 
 AUDIT = "C0DBAOPS01"
 
@@ -41,3 +43,16 @@ def a_pass_whose_post_slack_answers_late(bot: Bot, watcher: Watcher, posted: Cal
     while not posted():  # Slack posts it, though the bot stopped waiting for its answer
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def watch_pass(bot: Bot, watcher: Watcher) -> list[str]:
+    """One pass; the headlines of the messages it posted."""
+    _, cursor = bot.slack.events_since(0)
+    watcher.run_once()
+    events, _ = bot.slack.events_since(cursor)
+    return [e.text for e in events if e.kind == "message"]
+
+
+def skipped_said(bot: Bot) -> str:
+    """The blocks of every message telling what the watch skipped, as one text to search."""
+    return json.dumps([e.blocks for e in bot.slack.events if e.text == SKIPPED_HEADLINE], ensure_ascii=False)

@@ -10,29 +10,18 @@ import json
 from approval_helpers import ALICE, RULES
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
+from watch_helpers import skipped_said, watch_pass
 from watch_helpers import watched as watched  # the fixture
 
 from bot.domain.backup_health import MAX_STATUS_REQUESTS
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.runtime.app import health_report
 from bot.runtime.watch import Watcher
-from handlers.watch import SKIPPED_HEADLINE
 
 PROD = "bp01prod12h"
 MORE = 5003
 # The rules' databases by a pattern that leaves out the thousands added: the watch reads two, and lists all.
 NARROW_RULES = RULES.format(approvals=1).replace('databases = ["*"]', 'databases = ["app-*", "billing-*"]')
-
-
-def watch_pass(bot: Bot, watcher: Watcher) -> list[str]:
-    _, cursor = bot.slack.events_since(0)
-    watcher.run_once()
-    events, _ = bot.slack.events_since(cursor)
-    return [e.text for e in events if e.kind == "message"]
-
-
-def skipped_said(bot: Bot) -> str:
-    return json.dumps([e.blocks for e in bot.slack.events if e.text == SKIPPED_HEADLINE], ensure_ascii=False)
 
 
 def many_databases(planetscale: PlanetScaleState) -> None:

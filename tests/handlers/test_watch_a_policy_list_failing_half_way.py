@@ -11,6 +11,7 @@ import httpx
 import pytest
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
+from watch_helpers import watch_pass
 from watch_helpers import watched as watched  # the fixture
 
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
@@ -53,13 +54,6 @@ def planetscale_client(planetscale_server: tuple[object, object], sleeps: list[f
                                retry=RetryPolicy(), sleep=sleeps.append, transport=network)
     yield client
     client.close()
-
-
-def watch_pass(bot: Bot, watcher: Watcher) -> list[str]:
-    _, cursor = bot.slack.events_since(0)
-    watcher.run_once()
-    events, _ = bot.slack.events_since(cursor)
-    return [e.text for e in events if e.kind == "message"]
 
 
 @pytest.mark.parametrize("how", ["refused", "timeout"])

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from approval_helpers import PROD
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
+from watch_helpers import watch_pass
 from watch_helpers import watched as watched  # the fixture
 
 from bot.adapters.planetscale import PlanetScaleClient
@@ -22,14 +23,6 @@ from bot.emulators.planetscale_state import Fault, PlanetScaleState
 from bot.runtime.app import health_report
 from bot.runtime.watch import Watcher, build_watcher, watch_share
 from handlers.watch import SKIPPED_HEADLINE
-
-
-def watch_pass(bot: Bot, watcher: Watcher) -> list[str]:
-    """One pass; the headlines of the messages it posted."""
-    _, cursor = bot.slack.events_since(0)
-    watcher.run_once()
-    events, _ = bot.slack.events_since(cursor)
-    return [e.text for e in events if e.kind == "message"]
 
 
 def just_now() -> str:

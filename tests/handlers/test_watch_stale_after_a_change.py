@@ -7,20 +7,12 @@ from __future__ import annotations
 
 from approval_helpers import ALICE
 from conftest import Bot
-from watch_helpers import AUDIT, approvals_bot, watched
+from watch_helpers import AUDIT, approvals_bot, watch_pass, watched
 
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.runtime.watch import Watcher
 
 __all__ = ["approvals_bot", "watched"]  # fixtures, used by name
-
-
-def watch_pass(bot: Bot, watcher: Watcher) -> list[str]:
-    """One pass; the headlines of the messages it posted."""
-    _, cursor = bot.slack.events_since(0)
-    watcher.run_once()
-    events, _ = bot.slack.events_since(cursor)
-    return [e.text for e in events if e.kind == "message"]
 
 
 def stale_side_database(bot: Bot, watcher: Watcher, planetscale: PlanetScaleState) -> None:

@@ -9,6 +9,7 @@ from access_rules import admin_asks
 from approval_helpers import ALICE, request_message
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
+from watch_helpers import watch_pass
 from watch_helpers import watched as watched  # the fixture
 
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
@@ -17,13 +18,6 @@ from bot.runtime.watch import Watcher
 from handlers.watch import SKIPPED_HEADLINE
 
 PROD = "bp01prod12h"
-
-
-def watch_pass(bot: Bot, watcher: Watcher) -> list[str]:
-    _, cursor = bot.slack.events_since(0)
-    watcher.run_once()
-    events, _ = bot.slack.events_since(cursor)
-    return [e.text for e in events if e.kind == "message"]
 
 
 def test_one_unreadable_branch_hides_no_failing_backup_of_its_database_and_is_told(

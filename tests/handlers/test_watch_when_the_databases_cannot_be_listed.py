@@ -6,10 +6,9 @@ log, /healthz and the audit channel once; the other organizations are watched.""
 
 from __future__ import annotations
 
-import json
-
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
+from watch_helpers import skipped_said, watch_pass
 from watch_helpers import watched as watched  # the fixture
 
 from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleState
@@ -24,17 +23,6 @@ databases = ["*"]
 editors = ["@dba-team"]
 approvers = ["@dba-leads"]
 """
-
-
-def watch_pass(bot: Bot, watcher: Watcher) -> list[str]:
-    _, cursor = bot.slack.events_since(0)
-    watcher.run_once()
-    events, _ = bot.slack.events_since(cursor)
-    return [e.text for e in events if e.kind == "message"]
-
-
-def skipped_said(bot: Bot) -> str:
-    return json.dumps([e.blocks for e in bot.slack.events if e.text == SKIPPED_HEADLINE], ensure_ascii=False)
 
 
 def test_a_token_planetscale_no_longer_takes_is_told_by_healthz_and_in_the_channel_once(
