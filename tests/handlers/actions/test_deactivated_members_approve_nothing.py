@@ -21,13 +21,14 @@ from approval_helpers import (
     swept_later,
     thread_of,
 )
-from bulk_helpers import ask_bulk_of_two, channel_messages
+from bulk_helpers import ask_bulk_of_two, button, channel_messages
 from conftest import Bot
 
 from bot.adapters.slack_directory import slack_people
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
 from handlers.blocks import APPROVE
+from handlers.bulk_blocks import BULK_APPROVE
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
 
@@ -141,3 +142,14 @@ def test_a_bulk_change_whose_every_approver_is_deactivated_is_refused_at_the_doo
     ask_bulk_of_two(approvals_bot, planetscale)
     assert channel_messages(approvals_bot) == [], "a bulk change nobody could approve was posted to wait"
     assert approvals_bot.deps.store.requests() == [] and planetscale.calls("PATCH") == []
+
+
+def test_a_bulk_approval_by_someone_deactivated_after_the_ask_does_not_count(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    approvals_bot.command('update acme/* "Production daily" retention=3d reason="audit"', user=ALICE)
+    [message] = channel_messages(approvals_bot)
+    deactivated(approvals_bot, CAROL)
+    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == [], "a bulk change was sent on the approval of a deactivated member"
+    approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=LEAD2, message=message)
+    assert planetscale.calls("PATCH") != []
