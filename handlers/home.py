@@ -34,6 +34,7 @@ MAX_HOME_BLOCKS = blocks.MAX_VIEW_BLOCKS
 WAITING_SHOWN = 10  # each request takes up to four blocks: the whole Home at most 98 of its 100
 OWN_SHOWN = 8
 CHANGES_SHOWN = 10
+CHANGES_READ_AT_MOST = 1600  # applied changes read back for one Home, newest first
 RULES_SHOWN = 10
 BATCHES_SHOWN = 5  # two blocks each
 # Where what the Home leaves out is: `pending` lists more of them, and each is in its channel.
@@ -69,8 +70,15 @@ def home_view(deps: Dependencies, user: str, notice: str | None = None,
         result.append(blocks.header("Bulk changes you can act on"))
         result += bulk_blocks.batch_entries(batches, user, BATCHES_SHOWN, "home")
     result.append(blocks.header("Latest changes you may see"))
-    changes = [blocks.history_line(e) for e in _visible_changes(deps, user)]
-    result += blocks.packed(changes, room=3)[0] if changes else [blocks.context("No change applied yet.")]
+    visible, searched = _visible_changes(deps, user)
+    changes = [blocks.history_line(e) for e in visible]
+    if changes or searched:
+        result += blocks.packed(changes, room=3)[0]
+    else:
+        result.append(blocks.context("No change applied yet."))
+    if searched:  # stopped at the bound: older changes the person may see are left unread, not denied
+        result.append(blocks.context(f"{'Nothing else' if changes else 'Nothing'} you may see among the newest "
+                                     f"{searched:,} applied changes: `backup-bot audit export` has the full trail."))
     result.append(blocks.header("What you may change"))
     rules = _capabilities(deps, user)
     shown, left_out = blocks.packed(rules, room=2)
@@ -122,24 +130,29 @@ def progress_by_group(deps: Dependencies, request: ChangeRequest,
         return None
 
 
-def _visible_changes(deps: Dependencies, user: str) -> list[Any]:
-    """Applied changes to policies this person may see where each was made, before and after the change."""
-    # Most people see most changes: the newest few are read first, and a hundred only if they do not suffice
-    # (judged again from the newest, as changes may have been made in between).
-    seen: list[Any] = []
-    for limit in (3 * CHANGES_SHOWN, 100):
-        seen = []
-        events = deps.store.latest_of(["applied"], limit=limit)
-        for event in events:
-            targets = [str(t) for t in ((event.before or {}).get("target"), (event.after or {}).get("target")) if t]
-            if targets and deps.access.decided(user, Action.READ, event.organization, event.database, targets,
-                                               event.channel or "").allowed:
-                seen.append(event)
-            if len(seen) == CHANGES_SHOWN:
-                return seen
-        if len(events) < limit:
-            break
-    return seen
+def _visible_changes(deps: Dependencies, user: str) -> tuple[list[Any], int | None]:
+    """Applied changes to policies this person may see where each was made, before and after the change; and how
+    many of the newest were read when older ones were left unread (None: none were)."""
+    # Most people see most changes: the newest few are read first, and further back (judged again from the newest,
+    # as changes may have been made in between) only while those they may not see fill the list, within a bound.
+    # Each place and target is judged once, however many changes were made there.
+    decided: dict[tuple[str, str, tuple[str, ...], str], bool] = {}
+
+    def may_see(event: Any) -> bool:
+        targets = tuple(str(t) for t in ((event.before or {}).get("target"), (event.after or {}).get("target")) if t)
+        key = (event.organization, event.database, targets, event.channel or "")
+        if key not in decided:
+            decided[key] = bool(targets) and deps.access.decided(user, Action.READ, *key[:2], list(targets),
+                                                                 key[3]).allowed
+        return decided[key]
+
+    read = 3 * CHANGES_SHOWN
+    while True:
+        events = deps.store.latest_of(["applied"], limit=read)
+        seen = [event for event in events if may_see(event)][:CHANGES_SHOWN]
+        if len(seen) == CHANGES_SHOWN or len(events) < read or read >= CHANGES_READ_AT_MOST:
+            return seen, read if len(seen) < CHANGES_SHOWN and len(events) >= read else None
+        read = min(read * 4, CHANGES_READ_AT_MOST)
 
 
 def _capabilities(deps: Dependencies, user: str) -> list[str]:

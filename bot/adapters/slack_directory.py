@@ -13,6 +13,7 @@ from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.slack_shapes import UNREADABLE
 from bot.domain.access import RoleLookup
 from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE, DirectoryError, GroupDirectory
+from bot.domain.people_directory import PeopleDirectory
 from bot.domain.ports import PartlyUnreadable, PlanetScaleError
 
 
@@ -28,6 +29,24 @@ def slack_groups(client: WebClient, ttl: float = 60.0, max_age: float = DEFAULT_
         return [g for g in answer["usergroups"] if not g.get("date_delete")]
 
     return GroupDirectory(list_groups, ttl=ttl, clock=clock, max_age=max_age)
+
+
+def slack_people(client: WebClient, ttl: float = 60.0, clock: Callable[[], float] | None = None) -> PeopleDirectory:
+    def is_active(user: str) -> bool:
+        try:
+            answered = client.users_info(user=user)["user"]  # its shape checked where it arrived
+        except SlackApiError as exc:
+            if exc.response.get("error") == "user_not_found":
+                # No such member: nobody clicks as them. Counted as before, not as deactivated; doctor names it.
+                return True
+            error = _refused("users.info", "a user", exc)
+            raise DirectoryError(error if error.startswith("Slack") else f"Slack's {error}") from None
+        if answered["id"] != user:
+            raise DirectoryError("Slack answered users.info about another user than the one asked; try again, and "
+                                 "report it if it persists")
+        return answered.get("deleted") is not True
+
+    return PeopleDirectory(is_active, ttl=ttl, clock=clock)
 
 
 def _refused(method: str, what: str, exc: SlackApiError) -> str:

@@ -25,6 +25,7 @@ from bot.domain.judge_access import (
     sees_database,
 )
 from bot.domain.outcomes import explain
+from bot.domain.people_directory import PeopleDirectory
 
 
 def describe_approvals(count: int, by_group: Iterable[tuple[str, int]] = ()) -> str:
@@ -43,10 +44,26 @@ RoleLookup = Callable[[str, str], str | None]  # (organization, slack user) -> P
 class AccessControl:
     """The one question every door asks: may this user do this to this policy, here?"""
 
-    def __init__(self, source: RulesSource, groups: GroupDirectory, planetscale_role: RoleLookup):
+    def __init__(self, source: RulesSource, groups: GroupDirectory, planetscale_role: RoleLookup,
+                 people: PeopleDirectory | None = None):
         self.source = source
         self.groups = groups
         self.planetscale_role = planetscale_role
+        self.people = people  # None: nobody's activity is asked (everyone counts as active)
+
+    def looked_up_again(self) -> None:
+        """The groups listed, and people's activity asked, after this call: for a click or a sweep that lets a write
+        through on approvals (GroupDirectory.listed_again)."""
+        self.groups.listed_again()
+        if self.people is not None:
+            self.people.looked_up_again()
+
+    def looked_up_within(self, seconds: float) -> None:
+        """The groups and people's activity as Slack answered them in the last `seconds`: for the judge under the
+        lease (GroupDirectory.listed_within)."""
+        self.groups.listed_within(seconds)
+        if self.people is not None:
+            self.people.looked_up_within(seconds)
 
     @property
     def rules(self) -> AccessRules:

@@ -27,12 +27,7 @@ from bot.domain.judge import (
     judge,
 )
 from bot.domain.late_creations import ANSWERED_AFTER_CLOSING, not_held
-from bot.domain.lifecycle import (
-    JUDGE_AGAIN_SECONDS,
-    JUDGED,
-    SENDING,
-    Lifecycle,
-)
+from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED, SENDING, Lifecycle
 from bot.domain.outcomes import (
     POLICY_DAMAGED,
     SYSTEM,
@@ -122,11 +117,13 @@ class Applying(Snapshots, Lifecycle):
         rules = self.access.rules
         backups = self._backups_now(request, db, asked, rules)
         # Approvals are only added while it is pending: none lands from here on. They let the write through on
-        # memberships, counted on the groups listed as this step began (a click's, a sweep's) or now, whichever
-        # door brought it here (a bulk Reject that leaves the rest approved): never on an older listing.
+        # memberships and on people Slack still has active, as listed and asked as this step began (a click's, a
+        # sweep's) or now, whichever door brought it here (a bulk Reject that leaves the rest approved): never on
+        # older answers. Asked before the read, so that no wait of theirs falls between the read and the write.
         approved_by = self.store.approvers_of(request.id) if approvals is None else approvals
         if approved_by:
-            self.access.groups.listed_within(FRESH_SECONDS)
+            self.access.looked_up_within(FRESH_SECONDS)
+        self._activity([request.requester, *approved_by])
         claim.reading()
         try:
             listed = self.policies.list_policies(db)
@@ -261,10 +258,10 @@ class Applying(Snapshots, Lifecycle):
         read and the write; the read is marked when it is made."""
         request = claim.request
         known = facts or DatabaseFacts.of(request.facts) or DatabaseFacts()
-        rules, approvals = self.access.rules, self.store.approvers_of(request.id)
+        rules, approvals, by_whom = self.access.rules, self.store.approvers_of(request.id), [request.requester]
         if approvals:  # counted on the groups listed lately, as when it was claimed
-            self.access.groups.listed_within(FRESH_SECONDS)
-        directory = self._facts(rules, request.organization, request.database, [request.requester])
+            self.access.looked_up_within(FRESH_SECONDS)
+        directory = self._facts(rules, db.organization, db.database, by_whom, [*by_whom, *approvals])
         asked = BackupPolicy.model_validate(request.before)
         # A storage bound is judged on the backups as they are now (one added while the write waited too, or one
         # judged before on sizes kept from its asking).

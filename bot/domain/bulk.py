@@ -109,7 +109,7 @@ class BulkPath(Asking, Judging):
         if user == batch.requester:
             return BatchOutcome(BatchOutcomeKind.REFUSED, "Nobody approves or rejects their own request: another "
                                                           "approver must. You can cancel it.", batch)
-        self.changes.access.groups.listed_again()  # as a single request's: memberships listed after the click
+        self.changes.access.looked_up_again()  # as a single request's: memberships listed after the click
         reasons, mine = [], []
         decided: dict[tuple[str, tuple[str, str]], Decision] = {}
         try:
@@ -373,7 +373,7 @@ class BulkPath(Asking, Judging):
         turns = [(b, self.store.batch_approvers(b.id))
                  for b in self.store.batch_judging_turns(now, JUDGED_PER_SWEEP, now + JUDGE_AGAIN_SECONDS)]
         if any(approvers for _, approvers in turns):
-            self.changes.access.groups.listed_again()  # as at a click: not a listing made before an approver left
+            self.changes.access.looked_up_again()  # as at a click: not a listing made before an approver left
         for batch, approvers in turns:
             if not _swept_open(batch, now) or not batch.approvals_needed:
                 continue

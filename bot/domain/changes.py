@@ -415,7 +415,7 @@ class ChangePath(Reverting, Recovering):
         if request.state is not RequestState.PENDING or not approved_by or before is None:
             return approved_by if request.counted is None else list(request.counted)
         rules = self.access.rules
-        facts = self._facts(rules, request.organization, request.database, [])
+        facts = self._facts(rules, request.organization, request.database, [], approved_by)
         found = counted(Snapshot(Stage.APPROVING, rules, before, Asked.of(request), tuple(approved_by), facts))
         return approved_by if isinstance(found, Unchecked) else list(found)
 

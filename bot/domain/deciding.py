@@ -164,7 +164,7 @@ class Deciding(Applying):
         if any(approvers[r.id] for r in turns):
             # An approval lets a write through on a membership, at the sweep as at a click: counted on the groups
             # listed now, not on a listing made before an approver's removal.
-            self.access.groups.listed_again()
+            self.access.looked_up_again()
         # The rules may ask fewer approvals now than when it was asked: the judge tells, on any approved at all.
         return [self._guarded(r, partial(self._judged_again, r, approvers[r.id])) for r in turns
                 if r.expires_at > now and r.approvals_needed]
@@ -276,7 +276,7 @@ class Deciding(Applying):
             return Outcome(OutcomeKind.REFUSED, "Nobody approves or rejects their own request: another approver "
                                                 "must. You can cancel it.", request)
         # Not on a membership listed before the click: the clicker may have left the group that let them decide.
-        self.access.groups.listed_again()
+        self.access.looked_up_again()
         decision = self.access.decided(user, Action.APPROVE, request.organization, request.database,
                                        request.targets, request.channel)
         if not decision.allowed:

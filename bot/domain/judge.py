@@ -29,8 +29,8 @@ from bot.domain.guardrails import Demand, demand
 from bot.domain.guardrails import judge as guardrails_judge
 from bot.domain.judge_access import DirectoryFacts as DirectoryFacts  # as the judge's callers know them
 from bot.domain.judge_access import Unchecked as Unchecked
+from bot.domain.judge_access import active_of, approvers_of, deactivated, decide, is_group, is_named
 from bot.domain.judge_access import approvals_asked as approvals_asked
-from bot.domain.judge_access import approvers_of, decide, is_group, is_named
 from bot.domain.naming import outside, principals
 from bot.domain.naming import person as named_person
 from bot.domain.policy import (
@@ -135,6 +135,9 @@ class Verdict:
     # count alone is short. None: someone could, or who could is not known.
     nobody_left: tuple[str, ...] | None = None
     demand: Demand | None = None  # on a guardrail refusal: what the guardrails ask, bound by bound
+    # On a wait verdict: people not looked up in Slack whose activity decides whether anyone is left to approve
+    # (counted as active meanwhile): look them up and judge again.
+    look_up: tuple[str, ...] = ()
 
     @property
     def missing(self) -> int:
@@ -143,10 +146,16 @@ class Verdict:
 
 
 def _approving(s: Snapshot) -> Callable[[str], bool | Unchecked]:
-    """Whether each approver's approval may count: the judge's decision to approve, never the requester's."""
+    """Whether each approver's approval may count: the judge's decision to approve, never the requester's, never
+    a member's Slack deactivated (one not looked up counts)."""
     a = s.asked
     may_approve = approvers_of(s.rules, s.directory, a.organization, a.database, a.targets, a.channel)
-    return lambda approver: False if approver == a.requester else may_approve(approver)
+
+    def approving(approver: str) -> bool | Unchecked:
+        may = False if approver == a.requester else may_approve(approver)
+        active = active_of(approver, s.directory) if may is True else may
+        return True if active is None else active
+    return approving
 
 
 def _member_of(facts: DirectoryFacts) -> Any:
@@ -198,6 +207,9 @@ def judge(s: Snapshot) -> Verdict:
         return Verdict(VerdictKind.REFUSE, f"under the access rules as they are now, {named_person(a.requester)} "
                                            f"may no longer make this change: {requester.reason}" if later
                        else requester.reason, Refusal.NOT_ALLOWED)
+    gone = _requester_gone(s)
+    if gone is not None:
+        return gone
     if a.kind is ChangeKind.DELETE and s.policy.required:
         why = (f"“{outside(s.policy.name)}” is a required system policy, which PlanetScale never deletes: change its "
                "schedule instead")
@@ -254,8 +266,23 @@ def judge(s: Snapshot) -> Verdict:
         return Verdict(VerdictKind.WAIT, needed=needed, counted=judged.counted, not_counted=judged.not_counted,
                        approvers=judged.approvers, groups=judged.groups, owed=owed, guardrails=shown,
                        overridden=overridden, rule_where=where,
-                       nobody_left=_nobody_left(s, judged) if s.stage is Stage.APPROVING else None)
+                       nobody_left=_nobody_left(s, judged) if s.stage is Stage.APPROVING else None,
+                       look_up=_to_look_up(s, judged) if s.stage is not Stage.APPLYING else ())
     return judged
+
+
+def _requester_gone(s: Snapshot) -> Verdict | None:
+    """A change whose requester Slack has deactivated stands no more (one from a session left open, a queued one,
+    a click on it later). Slack sent the asking itself: a look-up that failed then refuses nothing."""
+    active = active_of(s.asked.requester, s.directory)
+    if isinstance(active, Unchecked) and s.stage is not Stage.ASKING:
+        return Verdict(VerdictKind.CANNOT_TELL, f"whether Slack still has the requester active could not be "
+                                                f"checked just now ({active.why})")
+    if active is False:
+        return Verdict(VerdictKind.REFUSE, "Your Slack account is deactivated, so nothing was done."
+                       if s.stage is Stage.ASKING else f"{named_person(s.asked.requester)} is deactivated in Slack, "
+                       "so their request no longer stands", Refusal.NOT_ALLOWED)
+    return None
 
 
 def _deciding(counted: Sequence[str], needed: int, groups: Sequence[tuple[str, int]],
@@ -416,8 +443,11 @@ def _nobody_left(s: Snapshot, judged: Verdict) -> tuple[str, ...] | None:
     """Who has nobody left to give the approvals `judged` still needs, counting those given (see
     Verdict.nobody_left); None when someone could, or when who could is not known."""
     people = possible_approvers(s, judged.approvers)
-    if isinstance(people, Unchecked):
-        return None
+    return None if isinstance(people, Unchecked) else _short(s, judged, people)
+
+
+def _short(s: Snapshot, judged: Verdict, people: Sequence[str]) -> tuple[str, ...] | None:
+    """Who has nobody among `people` to give the approvals `judged` still needs (see _nobody_left)."""
     try:
         owed = missing(judged.groups, assign(people, judged.groups, _member_of(s.directory)))
     except _Unknown:
@@ -425,6 +455,17 @@ def _nobody_left(s: Snapshot, judged: Verdict) -> tuple[str, ...] | None:
     if owed:
         return tuple(group for group, _ in owed)
     return tuple(judged.approvers) if len(people) < judged.needed else None
+
+
+def _to_look_up(s: Snapshot, judged: Verdict) -> tuple[str, ...]:
+    """The possible approvers not looked up in Slack, where those looked up alone leave nobody to give what
+    `judged` still needs (see Verdict.look_up)."""
+    people = possible_approvers(s, judged.approvers)
+    known = s.directory.active
+    if known is None or isinstance(people, Unchecked) or all(p in known for p in people):
+        return ()
+    return tuple(p for p in people if p not in known) if _short(s, judged, [p for p in people if p in known]) \
+        else ()
 
 
 def _nobody_could_approve(s: Snapshot, judged: Verdict) -> str | None:
@@ -435,10 +476,13 @@ def _nobody_could_approve(s: Snapshot, judged: Verdict) -> str | None:
                 "give them: ask whoever keeps the access file to add some")
     people = possible_approvers(s, judged.approvers)
     if _nobody_left(s, judged) is not None and not isinstance(people, Unchecked):
+        gone = deactivated(judged.approvers, s.directory)
+        said = f"; {principals(gone[:5])}{f' and {len(gone) - 5} more' if len(gone) > 5 else ''} " \
+               f"{'is' if len(gone) == 1 else 'are'} deactivated in Slack" if gone else ""
         return (f"this change needs {judged.needed} approval(s), and nobody but you could give "
                 f"{'them' if not people else 'enough of them'} under the access rules as they are "
-                f"({principals(judged.approvers)} may approve): ask whoever keeps the access file to name other "
-                "approvers")
+                f"({principals(judged.approvers)} may approve{said}): ask whoever keeps the access file to name "
+                "other approvers")
     return None
 
 

@@ -41,6 +41,14 @@ class DirectoryFacts:
 
     members: Mapping[str, frozenset[str] | Unchecked]
     roles: Mapping[str, str | Unchecked | None]
+    # Whether Slack still has each person active (False: deactivated; a group may still list them). None: nobody's
+    # was asked, and everyone counts as active; a person the mapping leaves out was not looked up.
+    active: Mapping[str, bool | Unchecked] | None = None
+
+
+def active_of(person: str, facts: DirectoryFacts) -> bool | Unchecked | None:
+    """Whether Slack still has `person` active; None when it was not looked up (True when nobody's was asked)."""
+    return True if facts.active is None else facts.active.get(person)
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,16 @@ def is_named(user: str, principals: Sequence[str], facts: DirectoryFacts) -> boo
             elif user in members:
                 return True
     return unknown if unknown is not None else False
+
+
+def deactivated(principals: Sequence[str], facts: DirectoryFacts) -> list[str]:
+    """Those `principals` name, directly or through a group looked up, whom Slack has deactivated."""
+    known = facts.active or {}
+    named = [p for p in principals if not is_group(p)]
+    for group in (p for p in principals if is_group(p)):
+        members = facts.members.get(group)
+        named += sorted(members) if isinstance(members, frozenset) else []
+    return [p for p in dict.fromkeys(named) if known.get(p) is False]
 
 
 def named_as_needed(user: str, principals: Iterable[str], members: Callable[[str], frozenset[str]]) -> bool:

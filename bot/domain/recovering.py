@@ -31,7 +31,7 @@ class Recovering(Applying):
         approved = self.store.requests([S.APPROVED], updated_before=now - APPROVED_STALE_SECONDS, unheld=True)
         if any(r.approvals_needed for r in [*left, *approved]):
             # Judged again under the lease on their approvals: counted on the groups listed now, as at a click.
-            self.access.groups.listed_again()
+            self.access.looked_up_again()
         for request in left:
             try:  # one row the database cannot write now (locked by another session past the lock timeout)
                 claim = self.store.claim_for_applying(request, [S.APPLYING], self.lease_seconds)

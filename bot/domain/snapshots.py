@@ -5,6 +5,7 @@ the policy as PlanetScale holds it now, found by its ID alone."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from bot.domain.access import AccessControl
 from bot.domain.access_rules import GROUP_ID, AccessRules
@@ -18,6 +19,8 @@ from bot.domain.outcomes import stored_policy
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import ChangeStore
 from bot.domain.reading import PolicyNotFound, PolicyService
+
+PEOPLE_ASKED_AT_MOST = 50  # possible approvers looked up in Slack for one judgement
 
 
 class Snapshots:
@@ -34,9 +37,11 @@ class Snapshots:
             self.store.note_damaged(request.id, "a stored policy (before) no policy matches")
         return policy
 
-    def _facts(self, rules: AccessRules, organization: str, database: str, people: Sequence[str]) -> DirectoryFacts:
-        """Every group the rules for this database name, and the PlanetScale role of `people` when a rule asks
-        for one: looked up before judging, a failed look-up kept as Unchecked."""
+    def _facts(self, rules: AccessRules, organization: str, database: str, people: Sequence[str],
+               active: Sequence[str] = ()) -> DirectoryFacts:
+        """Every group the rules for this database name, the PlanetScale role of `people` when a rule asks for
+        one, and whether Slack still has each of `active` active: looked up before judging, a failed look-up kept
+        as Unchecked."""
         covering = rules.covering(organization, database, None)
         principals = {p for r in covering for p in [*r.editors, *r.approvers, *(g for g, _ in r.approvals_from)]
                       if p.startswith("@") or GROUP_ID.fullmatch(p)}
@@ -53,17 +58,40 @@ class Snapshots:
                     roles[person] = self.access.planetscale_role(organization, person)
                 except DirectoryError as exc:
                     roles[person] = Unchecked(str(exc))
-        return DirectoryFacts(members, roles)
+        return DirectoryFacts(members, roles, self._activity(active))
+
+    def _activity(self, people: Sequence[str]) -> dict[str, bool | Unchecked] | None:
+        """Whether Slack still has each of `people` active (None where the bot asks nobody's)."""
+        if self.access.people is None:
+            return None
+        found: dict[str, bool | Unchecked] = {}
+        for person in dict.fromkeys(people):
+            try:
+                found[person] = self.access.people.active(person)
+            except DirectoryError as exc:
+                found[person] = Unchecked(str(exc))
+        return found
 
     def _judge(self, stage: Stage, policy: BackupPolicy, asked: Asked, approvals: Sequence[str],
                facts: DatabaseFacts | None = None, rules: AccessRules | None = None) -> Verdict:
         """The judge's verdict on a snapshot taken now: the rules read once (or as the caller read them to gather
         the facts), the directory looked up first."""
         rules = rules or self.access.rules
-        directory = self._facts(rules, asked.organization, asked.database, [asked.requester])
+        # The requester and the approvals given: someone Slack has deactivated neither asks nor approves.
+        directory = self._facts(rules, asked.organization, asked.database, [asked.requester],
+                                [asked.requester, *approvals])
         facts = self._landing(rules, DatabaseRef(asked.organization, asked.database), facts, policy.id,
                               naming="name" in asked.changes)
-        return judge(Snapshot(stage, rules, policy, asked, tuple(approvals), directory, facts))
+        verdict = judge(Snapshot(stage, rules, policy, asked, tuple(approvals), directory, facts))
+        asked_about = 0
+        # The possible approvers, as few as it takes to find enough still active: a group of thousands costs a
+        # few look-ups, not one for each member.
+        while verdict.look_up and directory.active is not None and asked_about < PEOPLE_ASKED_AT_MOST:
+            more = verdict.look_up[:max(1, verdict.missing)]
+            directory = replace(directory, active={**directory.active, **(self._activity(more) or {})})
+            asked_about += len(more)
+            verdict = judge(Snapshot(stage, rules, policy, asked, tuple(approvals), directory, facts))
+        return verdict
 
     def _landing(self, rules: AccessRules, db: DatabaseRef, facts: DatabaseFacts | None, judged: str,
                  naming: bool = False) -> DatabaseFacts | None:

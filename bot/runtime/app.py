@@ -20,7 +20,7 @@ from slack_sdk.signature import SignatureVerifier
 
 import handlers
 from bot.adapters.planetscale import PlanetScaleClient
-from bot.adapters.slack_directory import planetscale_roles, slack_groups
+from bot.adapters.slack_directory import planetscale_roles, slack_groups, slack_people
 from bot.adapters.slack_http import KeptAliveRespond, SlackClient, SlackHttp
 from bot.adapters.slack_shapes import UNREADABLE, UnreadableAnswer, error_of, posted_parts
 from bot.adapters.store import Store
@@ -107,7 +107,7 @@ def build_dependencies(settings: Settings, planetscale: PlanetScaleClient | None
     closing.append(slack.http.close)
     access = AccessControl(rules or load_access_rules(settings.access_file),
                            slack_groups(slack, max_age=settings.group_cache_max_age),
-                           planetscale_roles(slack, planetscale))
+                           planetscale_roles(slack, planetscale), slack_people(slack))
     share_budget(planetscale, store, processes)
     policies = PolicyService(planetscale)
     background = background or TrackedExecutor()

@@ -76,9 +76,10 @@ def test_an_approval_that_applies_reads_each_thing_once(approvals_bot: Bot, plan
     # looks before it posts.
     assert sum(store_calls.values()) <= 10
     # The user groups listed after the click (an approver taken out of a group within the cache's minute does not
-    # count), the message shown as it now stands, one reply in its thread (applied, and by whose approval), and
+    # count), the requester and the approver asked whether Slack still has them active (once each, after the
+    # click), the message shown as it now stands, one reply in its thread (applied, and by whose approval), and
     # the requester told.
-    assert slack == Counter({"usergroups.list": 1, "chat.update": 1, "chat.postMessage": 2})
+    assert slack == Counter({"usergroups.list": 1, "users.info": 2, "chat.update": 1, "chat.postMessage": 2})
 
 
 def test_homes_are_published_again_only_for_those_who_opened_them_lately_once_each(

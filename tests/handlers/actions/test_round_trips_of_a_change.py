@@ -120,7 +120,7 @@ def test_an_approval_click_reads_the_groups_the_policy_and_sends_one_patch(appro
     bot.click(APPROVE, request_id(message), user=CAROL, message=message)
     assert kinds_since(planetscale, since) == [LIST, PATCH]
     names = [name for name, _ in bot.slack.calls[slack_since:]]
-    # Before the message is updated: only the approver's groups as they are now. The thread's reply and the
-    # requester's message come after it.
-    assert names[:names.index("chat.update")] == ["usergroups.list"]
-    assert Counter(names) == Counter({"usergroups.list": 1, "chat.update": 1, "chat.postMessage": 2})
+    # Before the message is updated: only the approver's groups as they are now, and whether Slack still has the
+    # requester and the approver active. The thread's reply and the requester's message come after it.
+    assert names[:names.index("chat.update")] == ["usergroups.list", "users.info", "users.info"]
+    assert Counter(names) == Counter({"usergroups.list": 1, "users.info": 2, "chat.update": 1, "chat.postMessage": 2})
