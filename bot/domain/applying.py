@@ -149,13 +149,7 @@ class Applying(Snapshots, Lifecycle):
         refused = self._not_applying(claim, by, verdict)
         if refused is not None:
             return refused
-        if verdict.needed or request.approvals_needed:
-            # As the judge asks it now, decided by the last approval counted (none asked now: by its asking).
-            decided = request.decided_by if request.decided_by in verdict.deciding else \
-                verdict.deciding[-1] if verdict.deciding else request.requester
-            claim.request = request = replace(
-                request, decided_by=decided, approvals_needed=verdict.needed, counted=list(verdict.deciding) or None,
-                approvers=self._approvers_shown(verdict), approvals_from=dict(verdict.groups) or None)
+        self._as_judged(claim, verdict)
         if request.kind is ChangeKind.CREATE:
             return self._send_create(claim, by, db, current)
         if request.kind is ChangeKind.DELETE:
@@ -286,6 +280,7 @@ class Applying(Snapshots, Lifecycle):
         claim.rules = rules
         if verdict.kind is not VerdictKind.APPLY:
             raise JudgedAgain(partial(self._not_applying, claim, by, verdict))
+        self._as_judged(claim, verdict)
 
     def _backups_now(self, request: ChangeRequest, db: DatabaseRef, asked: BackupPolicy,
                      rules: AccessRules) -> DatabaseFacts | None:
@@ -342,8 +337,8 @@ class Applying(Snapshots, Lifecycle):
                     f"{', '.join(update.to_api())}")
             return self._landed(claim, replace(attempt, action="applied", after=applied, detail=note),
                                 f"Applied. {note}.", after, after=applied, detail=note)
-        return self._landed(claim, replace(attempt, action="applied", after=applied), "Applied.", after,
-                            after=applied)
+        return self._landed(claim, replace(attempt, action="applied", after=applied,
+                                           detail=approval_note(claim.request, by)), "Applied.", after, after=applied)
 
     def _landed(self, claim: Claim, record: AuditEvent, how: str, made: BackupPolicy | None = None,
                 **values: Any) -> Outcome:

@@ -5,6 +5,7 @@ the policy as PlanetScale holds it now, found by its ID alone."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from bot.domain.access import AccessControl
 from bot.domain.access_rules import GROUP_ID, AccessRules
@@ -16,7 +17,7 @@ from bot.domain.judge import Asked, DirectoryFacts, Snapshot, Stage, Unchecked, 
 from bot.domain.late_creations import still_landing
 from bot.domain.outcomes import stored_policy
 from bot.domain.policy import BackupPolicy
-from bot.domain.ports import ChangeStore
+from bot.domain.ports import ChangeStore, Claim
 from bot.domain.reading import PolicyNotFound, PolicyService
 
 
@@ -104,3 +105,15 @@ class Snapshots:
 
     def _approvers_shown(self, verdict: Verdict) -> list[str]:
         return [self.access.groups.resolve(p) for p in verdict.approvers]
+
+    def _as_judged(self, claim: Claim, verdict: Verdict) -> None:
+        """The claimed request as the judge that lets its write leave asks it (the fence's, when it judged it
+        again): decided by the last approval counted (none asked now: by its asking)."""
+        request = claim.request
+        if not (verdict.needed or request.approvals_needed):
+            return
+        decided = request.decided_by if request.decided_by in verdict.deciding else \
+            verdict.deciding[-1] if verdict.deciding else request.requester
+        claim.request = replace(
+            request, decided_by=decided, approvals_needed=verdict.needed, counted=list(verdict.deciding) or None,
+            approvers=self._approvers_shown(verdict), approvals_from=dict(verdict.groups) or None)
