@@ -135,11 +135,7 @@ class Applying(Snapshots, Lifecycle):
         except (PolicyNotFound, PlanetScaleError) as exc:
             return self._unread(claim, by, exc)
         claim.read(self.clock())
-        if request.kind is not ChangeKind.CREATE and current.name != request.policy_name and \
-                rules.matching(db.organization, db.database, current.target, request.channel):
-            # Renamed in PlanetScale since it was asked: every outcome names it as it is now. Moved meanwhile to a
-            # target its channel does not handle, it is hidden there, so its new name is not told there either.
-            claim.request = request = replace(request, policy_name=current.name)
+        request = self._named_now(claim, current, rules)
         recorded = backups or DatabaseFacts.of(request.facts) or DatabaseFacts()
         facts = recorded.with_policies([(p.id, p.name, p.target) for p in listed])
         verdict = self._judge(Stage.APPLYING, current, Asked.of(request), approved_by, facts, rules)
@@ -273,6 +269,7 @@ class Applying(Snapshots, Lifecycle):
         except (PolicyNotFound, PlanetScaleError) as exc:
             raise JudgedAgain(partial(self._unread, claim, by, exc)) from None
         claim.read(self.clock())
+        self._named_now(claim, fresh, rules)
         judged_on = self._landing(rules, db, known.with_policies([(p.id, p.name, p.target) for p in policies]),
                                   fresh.id)
         verdict = judge(Snapshot(Stage.APPLYING, rules, fresh, Asked.of(request), tuple(approvals), directory,
@@ -330,6 +327,7 @@ class Applying(Snapshots, Lifecycle):
             return replace(ended, rate_limited=limited, unreachable=exc.unreachable or ended.unreachable)
         claim.facts = _completed(later)
         applied = after.model_dump()
+        attempt = replace(attempt, policy_name=claim.request.policy_name)  # as the fence's read may have found it
         moved = moved_meanwhile(current, update, after)
         if moved:
             note = (f"PlanetScale now holds {moved}, set there by someone else between the bot's read and its "

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from bot.domain.access import AccessControl
 from bot.domain.access_rules import GROUP_ID, AccessRules
-from bot.domain.change_requests import ChangeRequest
+from bot.domain.change_requests import ChangeKind, ChangeRequest
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
@@ -117,3 +117,13 @@ class Snapshots:
         claim.request = replace(
             request, decided_by=decided, approvals_needed=verdict.needed, counted=list(verdict.deciding) or None,
             approvers=self._approvers_shown(verdict), approvals_from=dict(verdict.groups) or None)
+
+    def _named_now(self, claim: Claim, current: BackupPolicy, rules: AccessRules) -> ChangeRequest:
+        """The claimed request named as `current`, read under its lease, is named: renamed in PlanetScale since it
+        was asked, every outcome names it as it is now. Moved meanwhile to a target its channel does not handle,
+        it is hidden there, so its new name is not told there either."""
+        request = claim.request
+        if request.kind is not ChangeKind.CREATE and current.name != request.policy_name and \
+                rules.matching(request.organization, request.database, current.target, request.channel):
+            claim.request = replace(request, policy_name=current.name)
+        return claim.request
