@@ -132,11 +132,7 @@ class Applying(Snapshots, Lifecycle):
         except (PolicyNotFound, PlanetScaleError) as exc:
             return self._unread(claim, by, exc)
         claim.read(self.clock())
-        if request.kind is not ChangeKind.CREATE and current.name != request.policy_name and \
-                rules.matching(db.organization, db.database, current.target, request.channel):
-            # Renamed in PlanetScale since it was asked: every outcome names it as it is now. Moved meanwhile to a
-            # target its channel does not handle, it is hidden there, so its new name is not told there either.
-            claim.request = request = replace(request, policy_name=current.name)
+        request = self._named_now(claim, current, rules)
         recorded = backups or DatabaseFacts.of(request.facts) or DatabaseFacts()
         facts = recorded.with_policies([(p.id, p.name, p.target) for p in listed])
         verdict = self._judge(Stage.APPLYING, current, Asked.of(request), approved_by, facts, rules)
@@ -146,13 +142,7 @@ class Applying(Snapshots, Lifecycle):
         refused = self._not_applying(claim, by, verdict)
         if refused is not None:
             return refused
-        if verdict.needed or request.approvals_needed:
-            # As the judge asks it now, decided by the last approval counted (none asked now: by its asking).
-            decided = request.decided_by if request.decided_by in verdict.deciding else \
-                verdict.deciding[-1] if verdict.deciding else request.requester
-            claim.request = request = replace(
-                request, decided_by=decided, approvals_needed=verdict.needed, counted=list(verdict.deciding) or None,
-                approvers=self._approvers_shown(verdict), approvals_from=dict(verdict.groups) or None)
+        self._as_judged(claim, verdict)
         if request.kind is ChangeKind.CREATE:
             return self._send_create(claim, by, db, current)
         if request.kind is ChangeKind.DELETE:
@@ -276,6 +266,7 @@ class Applying(Snapshots, Lifecycle):
         except (PolicyNotFound, PlanetScaleError) as exc:
             raise JudgedAgain(partial(self._unread, claim, by, exc)) from None
         claim.read(self.clock())
+        self._named_now(claim, fresh, rules)
         judged_on = self._landing(rules, db, known.with_policies([(p.id, p.name, p.target) for p in policies]),
                                   fresh.id)
         verdict = judge(Snapshot(Stage.APPLYING, rules, fresh, Asked.of(request), tuple(approvals), directory,
@@ -283,6 +274,7 @@ class Applying(Snapshots, Lifecycle):
         claim.rules = rules
         if verdict.kind is not VerdictKind.APPLY:
             raise JudgedAgain(partial(self._not_applying, claim, by, verdict))
+        self._as_judged(claim, verdict)
 
     def _backups_now(self, request: ChangeRequest, db: DatabaseRef, asked: BackupPolicy,
                      rules: AccessRules) -> DatabaseFacts | None:
@@ -332,6 +324,7 @@ class Applying(Snapshots, Lifecycle):
             return replace(ended, rate_limited=limited, unreachable=exc.unreachable or ended.unreachable)
         claim.facts = _completed(later)
         applied = after.model_dump()
+        attempt = replace(attempt, policy_name=claim.request.policy_name)  # as the fence's read may have found it
         moved = moved_meanwhile(current, update, after)
         if moved:
             note = (f"PlanetScale now holds {moved}, set there by someone else between the bot's read and its "
@@ -339,8 +332,8 @@ class Applying(Snapshots, Lifecycle):
                     f"{', '.join(update.to_api())}")
             return self._landed(claim, replace(attempt, action="applied", after=applied, detail=note),
                                 f"Applied. {note}.", after, after=applied, detail=note)
-        return self._landed(claim, replace(attempt, action="applied", after=applied), "Applied.", after,
-                            after=applied)
+        return self._landed(claim, replace(attempt, action="applied", after=applied,
+                                           detail=approval_note(claim.request, by)), "Applied.", after, after=applied)
 
     def _landed(self, claim: Claim, record: AuditEvent, how: str, made: BackupPolicy | None = None,
                 **values: Any) -> Outcome:

@@ -235,7 +235,7 @@ class Creating(Applying):
                                 "to learn what was made.", status=200)
             return self._not_sent(claim, attempt, other, "creation", False,
                                   partial(self._settle_lifecycle, claim, by, other.user_message, answered=True))
-        return self._created(claim, made, replace(attempt, action="applied"))
+        return self._created(claim, made, replace(attempt, action="applied", detail=approval_note(claim.request, by)))
 
     def _created(self, claim: Claim, made: BackupPolicy, record: AuditEvent, how: str = "Applied.") -> Outcome:
         after = made.model_dump()
@@ -261,7 +261,7 @@ class Creating(Applying):
             return self._not_sent(claim, attempt, exc, "deletion", exc.definite,
                                   partial(self._settle_lifecycle, claim, by, exc.user_message,
                                           answered=exc.answered))
-        return self._deleted(claim, replace(attempt, action="applied"))
+        return self._deleted(claim, replace(attempt, action="applied", detail=approval_note(claim.request, by)))
 
     def _settle_not_found(self, claim: Claim, by: str, attempt: AuditEvent, exc: NotFound) -> Outcome:
         """A DELETE answered 404: PlanetScale answers so for a policy gone (a retried DELETE whose first landed,

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from bot.domain.access import AccessControl
 from bot.domain.access_rules import GROUP_ID, AccessRules
-from bot.domain.change_requests import ChangeRequest
+from bot.domain.change_requests import ChangeKind, ChangeRequest
 from bot.domain.commands import DatabaseRef
 from bot.domain.costs import DatabaseFacts
 from bot.domain.group_directory import DirectoryError
@@ -17,7 +17,7 @@ from bot.domain.judge import Asked, DirectoryFacts, Snapshot, Stage, Unchecked, 
 from bot.domain.late_creations import still_landing
 from bot.domain.outcomes import stored_policy
 from bot.domain.policy import BackupPolicy
-from bot.domain.ports import ChangeStore
+from bot.domain.ports import ChangeStore, Claim
 from bot.domain.reading import PolicyNotFound, PolicyService
 
 PEOPLE_ASKED_AT_MOST = 50  # possible approvers looked up in Slack for one judgement
@@ -132,3 +132,25 @@ class Snapshots:
 
     def _approvers_shown(self, verdict: Verdict) -> list[str]:
         return [self.access.groups.resolve(p) for p in verdict.approvers]
+
+    def _as_judged(self, claim: Claim, verdict: Verdict) -> None:
+        """The claimed request as the judge that lets its write leave asks it (the fence's, when it judged it
+        again): decided by the last approval counted (none asked now: by its asking)."""
+        request = claim.request
+        if not (verdict.needed or request.approvals_needed):
+            return
+        decided = request.decided_by if request.decided_by in verdict.deciding else \
+            verdict.deciding[-1] if verdict.deciding else request.requester
+        claim.request = replace(
+            request, decided_by=decided, approvals_needed=verdict.needed, counted=list(verdict.deciding) or None,
+            approvers=self._approvers_shown(verdict), approvals_from=dict(verdict.groups) or None)
+
+    def _named_now(self, claim: Claim, current: BackupPolicy, rules: AccessRules) -> ChangeRequest:
+        """The claimed request named as `current`, read under its lease, is named: renamed in PlanetScale since it
+        was asked, every outcome names it as it is now. Moved meanwhile to a target its channel does not handle,
+        it is hidden there, so its new name is not told there either."""
+        request = claim.request
+        if request.kind is not ChangeKind.CREATE and current.name != request.policy_name and \
+                rules.matching(request.organization, request.database, current.target, request.channel):
+            claim.request = replace(request, policy_name=current.name)
+        return claim.request
