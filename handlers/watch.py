@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 from bot.adapters.rate_limit import retry_after_seconds
 from bot.domain.changes import unknown_button
 from bot.domain.policy import BackupPolicy
-from bot.domain.watch import Skipped
+from bot.domain.watch_skips import Skipped
 from bot.domain.watch_state import Notice, NoticeKind
 from handlers import blocks, channel_history
 from handlers.actions.requests import clicked_in, in_no_channel, tell

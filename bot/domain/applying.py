@@ -267,6 +267,10 @@ class Applying(Snapshots, Lifecycle):
             raise JudgedAgain(partial(self._unread, claim, by, exc)) from None
         claim.read(self.clock())
         self._named_now(claim, fresh, rules)
+        if request.kind is ChangeKind.UPDATE and all(fresh.field_value(f) == v for f, v in request.changes.items()):
+            # A try of this PATCH answered 429 or 5xx may have set them: as asked, never "nothing was sent".
+            raise JudgedAgain(partial(self._found_as_asked, claim, by, fresh),
+                              "read again before it was sent again, the policy holds the values asked")
         judged_on = self._landing(rules, db, known.with_policies([(p.id, p.name, p.target) for p in policies]),
                                   fresh.id)
         verdict = judge(Snapshot(Stage.APPLYING, rules, fresh, Asked.of(request), tuple(approvals), directory,
@@ -294,6 +298,7 @@ class Applying(Snapshots, Lifecycle):
         def _send_delete(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy,
                          facts: DatabaseFacts | None = None) -> Outcome: ...
         def _settle_lifecycle(self, claim: Claim, by: str, why: str, answered: bool) -> Outcome: ...
+        def _found_as_asked(self, claim: Claim, by: str, fresh: BackupPolicy) -> Outcome: ...
 
     def _send(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy, update: PolicyUpdate,
               later: Callable[[], DatabaseFacts] | None = None, facts: DatabaseFacts | None = None) -> Outcome:

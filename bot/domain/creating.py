@@ -291,6 +291,13 @@ class Creating(Applying):
     def _deleted(self, claim: Claim, record: AuditEvent, how: str = "Applied.") -> Outcome:
         return self._landed(claim, record, how)
 
+    def _found_as_asked(self, claim: Claim, by: str, fresh: BackupPolicy) -> Outcome:
+        """A change whose policy, read again before its PATCH was sent again, holds the values asked: applied."""
+        after = fresh.model_dump()
+        note = "PlanetScale held the values asked when the policy was read again before the PATCH was sent again"
+        return self._landed(claim, request_event("applied", claim.request, by, after=after, detail=note),
+                            "Applied (PlanetScale holds the values asked).", fresh, after=after)
+
     def _settle_lifecycle(self, claim: Claim, by: str, why: str, answered: bool) -> Outcome:
         """A POST or DELETE whose outcome is unknown (or a crash after it was sent): what PlanetScale lists now
         decides. A creation landed if a policy of its name is listed (none was when it was judged, under this

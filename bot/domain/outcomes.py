@@ -345,8 +345,9 @@ class JudgedAgain(NotSent):
     """Kept unsent by the send's fence: judged again after its write waited, on the policy read again under the
     lease, the change no longer applies; `outcome` moves the request as that verdict asks."""
 
-    def __init__(self, outcome: Callable[[], Outcome | None]) -> None:
-        super().__init__("judged again before it was sent, the change no longer applies")
+    def __init__(self, outcome: Callable[[], Outcome | None],
+                 why: str = "judged again before it was sent, the change no longer applies") -> None:
+        super().__init__(why)
         self.outcome = outcome
 
 

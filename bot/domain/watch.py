@@ -64,6 +64,7 @@ from bot.domain.watch_share import (
     backups_due,
     next_mark,
 )
+from bot.domain.watch_skips import BackupSkips, Skipped
 from bot.domain.watch_state import (
     DATABASE_READ,
     DELETED_MARK,
@@ -86,14 +87,6 @@ LASTING_HERE = (*LASTING, NotFound)
 
 # Beyond two intervals, how long a watcher may take over a pass before another instance takes the watch over.
 LEASE_MARGIN_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A database or a policy a pass could not judge, and why; the pass carried on past it."""
-
-    what: str  # "acme/app-db" or "acme/app-db policy bp01"
-    reason: str
 
 
 @dataclass
@@ -133,6 +126,7 @@ class Watch:
         self.now = now
         self.progress: WatchProgressStore = progress or MemoryProgress()
         self._cycle: tuple[float, list[DatabaseRef]] | None = None  # the databases of the cycle under way
+        self.backup_skips = BackupSkips()
 
     @property
     def share(self) -> WatchShare:
@@ -280,24 +274,30 @@ class Watch:
             if isinstance(exc, LASTING):
                 lasting.setdefault(branch, exc.user_message)
 
+        found: dict[str | None, list[Skipped]] = {}  # what this read left out; kept till the next read says
+        listed_ids = [p.id for p in policies]
         try:
             healths = read_health(calls, db, due, self.stale_factor, now=now, failed=failed)
         except PlanetScaleError as exc:
             log.warning("the watch could not read the backups of %s: %s", db, exc.user_message)
-            result.skipped += [Skipped(f"{db} backups", exc.user_message)] if isinstance(exc, LASTING) else []
+            if isinstance(exc, LASTING):
+                found[None] = [Skipped(f"{db} backups", exc.user_message)]
+            result.skipped += self.backup_skips.after_read(str(db), found, listed_ids)
             return
         result.backups_read += len(healths)
-        if odd := misread(healths):
-            result.skip(f"{db} branches", odd)
-        for branch, why in lasting.items():
-            result.skip(f"{db} backups of {branch[:64]}", why)
+        if healths:
+            odd = misread(healths)
+            found[None] = [Skipped(f"{db} branches", odd)] if odd else []
+            found[None] += [Skipped(f"{db} backups of {branch[:64]}", why) for branch, why in lasting.items()]
+        for item in found.get(None, []):
+            log.error("the watch skipped %s and carried on: %s", item.what, item.reason)
         read: dict[str, BackupMark] = {}
         for health in healths:
-            if health.left_out:
-                result.skipped.append(Skipped(
-                    f"{db} policy {health.policy.id}",
-                    f"the backups of {len(health.left_out)} of its {len(health.branches) + len(health.left_out)} "
-                    f"{health.policy.target} branches are not read (the first {len(health.branches)} only)"))
+            found[health.policy.id] = [Skipped(
+                f"{db} policy {health.policy.id}",
+                f"the backups of {len(health.left_out)} of its {len(health.branches) + len(health.left_out)} "
+                f"{health.policy.target} branches are not read (the first {len(health.branches)} only)",
+            )] if health.left_out else []
             try:
                 notice = self._judge_health(holder, db, health, seen[health.policy.id])
             except (_LeaseLost, Stopped):
@@ -308,6 +308,7 @@ class Watch:
             read[health.policy.id] = next_mark(health, now)
             if notice is not None:
                 result.notices.append(notice)
+        result.skipped += self.backup_skips.after_read(str(db), found, listed_ids)
         if not self.progress.save_backup_marks(holder, db.organization, db.database, read):
             raise _LeaseLost
 

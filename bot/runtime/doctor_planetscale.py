@@ -12,7 +12,16 @@ import httpx
 from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
 from bot.domain.access_rules import AccessRules
 from bot.domain.naming import unmarked
-from bot.domain.ports import BadResponse, Forbidden, NotFound, PlanetScaleError, Unauthorized, Unavailable, Unreachable
+from bot.domain.ports import (
+    BadResponse,
+    Forbidden,
+    ListCut,
+    NotFound,
+    PlanetScaleError,
+    Unauthorized,
+    Unavailable,
+    Unreachable,
+)
 from bot.runtime.doctor_patterns import check_patterns
 from bot.runtime.doctor_report import Report
 from bot.runtime.settings import Settings
@@ -40,7 +49,11 @@ def check_planetscale(settings: Settings, rules: AccessRules | None, report: Rep
 
     def list_backups(organization: str, database: str) -> str:
         """What the watch and `status` read: the database's branches, and a policy's backups on one of them."""
-        branches = client.list_branches(organization, database)
+        try:
+            branches = client.list_branches(organization, database)
+        except ListCut as exc:
+            branches = exc.readable
+            report.warning(f"{unmarked(exc.user_message)} doctor checks with the branches read.")
         policies = client.list_policies(organization, database)
         for policy in policies:
             on = [b for b in branches if b.production == (policy.target == "production")]
@@ -54,7 +67,12 @@ def check_planetscale(settings: Settings, rules: AccessRules | None, report: Rep
 
     def names_of(organization: str) -> list[str]:
         if organization not in listed:
-            listed[organization] = client.list_databases(organization)
+            try:
+                listed[organization] = client.list_databases(organization)
+            except ListCut as exc:  # not a fault of the URL or token: those read are checked, the limit told
+                listed[organization] = exc.readable
+                report.warning(f"{unmarked(exc.user_message)} doctor checks the patterns against the databases "
+                               "read.")
         return listed[organization]
 
     def list_databases(organization: str, patterns: list[str]) -> str:

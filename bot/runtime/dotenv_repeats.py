@@ -9,6 +9,7 @@ import re
 from collections.abc import Collection
 
 ASSIGNMENT = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
+NAME_ALONE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)(?:\s|$)(?!\s*=)")
 
 
 def assignments(dotenv_file: str, known: Collection[str]) -> list[tuple[int, str, str]]:
@@ -32,3 +33,12 @@ def repeated(dotenv_file: str, known: Collection[str]) -> list[str]:
     return [f"{dotenv_file} lines {', '.join(str(n) for n, _ in found[:-1])} and {found[-1][0]} set {name} to "
             f"different values: only the last (line {found[-1][0]}) is in force; keep one of them."
             for name, found in lines.items() if len({value for _, value in found}) > 1]
+
+
+def without_equals(dotenv_file: str, known: Collection[str]) -> list[tuple[int, str]]:
+    """Each line of `dotenv_file` naming a setting in `known` with no `=` after it (`SLACK_BOT_TOKEN` alone):
+    python-dotenv reads it as set to nothing, or cannot parse it. Its number and the name; never the rest, which
+    may be a secret."""
+    with open(dotenv_file, encoding="utf-8") as text:
+        return [(number, match.group(1)) for number, line in enumerate(text, start=1)
+                if (match := NAME_ALONE.match(line)) and match.group(1) in known]

@@ -21,7 +21,7 @@ from bot.domain.access_rules import parse_duration
 from bot.domain.field_problems import FieldProblem, field_problems
 from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
 from bot.domain.policy import lone_surrogate
-from bot.runtime.dotenv_repeats import assignments, repeated
+from bot.runtime.dotenv_repeats import assignments, repeated, without_equals
 from bot.runtime.files import regular_bytes, unreadable
 from bot.runtime.setting_urls import api_url, in_memory, readable_host
 
@@ -103,6 +103,7 @@ class Settings:
         # lexists: a link to nothing is a .env that cannot be read, not no .env (its settings left at their defaults).
         dotenv_file = dotenv_path if dotenv_path and os.path.lexists(dotenv_path) else None
         problems: list[str] = []
+        unwritten: set[str] = set()  # the settings `.env` names without `=`: told with their lines
         if dotenv_file is not None:
             cannot = unreadable(dotenv_file)
             if cannot:  # nothing in it can be read: nothing else can be judged
@@ -112,6 +113,11 @@ class Settings:
             # A name the environment sets is the environment's: its lines in `.env` are in force in none.
             problems += repeated(dotenv_file, {*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)}
                                  - environment.keys())
+            alone = without_equals(dotenv_file, {*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)}
+                                   - environment.keys() - _dotenv(dotenv_file).keys())
+            problems += [f"{dotenv_file} line {number}: {name} has no `=`, so it is not set: write {name}=value "
+                         "(no spaces around `=`; quote a value that holds spaces or `#`)." for number, name in alone]
+            unwritten = {name for _, name in alone}
         given = {k: v for k, v in environment.items() if k in FIELD_NAMES}
         for name, value in list(given.items()):
             if lone_surrogate(value):  # bytes the environment holds that are not UTF-8: pydantic would raise on them
@@ -121,7 +127,7 @@ class Settings:
         present = {k for k, v in {**_dotenv(dotenv_file), **given}.items() if v.strip() and k not in ignored}
         given.update({name: "" for name in ignored if name in FIELD_NAMES})
         for name in require:
-            if name not in present:
+            if name not in present and name not in unwritten:
                 problems.append(f"{name} is not set: {HOW_TO_SET[name]}")
         pair = {"PLANETSCALE_SERVICE_TOKEN_ID", "PLANETSCALE_SERVICE_TOKEN"}
         if len(pair & present) == 1 and not pair & set(require):

@@ -17,8 +17,9 @@ from bot.adapters.rate_limit import describe_wait
 from bot.adapters.store import Store
 from bot.adapters.watch_progress import WatchProgress
 from bot.domain.request_budget import DEFAULT_REQUEST_BUDGET
-from bot.domain.watch import LEASE_MARGIN_SECONDS, PassResult, Skipped, Watch
+from bot.domain.watch import LEASE_MARGIN_SECONDS, PassResult, Watch
 from bot.domain.watch_share import DEFAULT_WATCH_SHARE, WatchShare
+from bot.domain.watch_skips import Skipped
 from bot.domain.watch_state import Notice
 from bot.runtime import metrics
 from bot.runtime.repeating import Repeating

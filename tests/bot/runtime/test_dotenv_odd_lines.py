@@ -78,3 +78,27 @@ def test_a_value_quoted_over_two_lines_is_read_without_a_stray_parse_warning(tmp
                           env={**keep, "BACKUP_BOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}"}, timeout=60)
     assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
     assert Settings.load(env={}, dotenv_path=str(tmp_path / ".env")).log_level == "WARNING"
+
+
+@pytest.mark.parametrize("line", ["SLACK_BOT_TOKEN", "export SLACK_BOT_TOKEN  # the bot's", "SLACK_BOT_TOKEN xoxb-1"])
+def test_a_setting_written_without_an_equals_sign_names_its_line_and_how_to_write_it(tmp_path: Path,
+                                                                                     line: str) -> None:
+    """python-dotenv reads a name with no `=` as set to nothing: it was told only as "not set"."""
+    (tmp_path / ".env").write_text(f"BACKUP_BOT_WATCH_EVERY=off\n{line}\n")
+    with pytest.raises(SettingsError) as raised:
+        Settings.load(require=["SLACK_BOT_TOKEN"], env={}, dotenv_path=str(tmp_path / ".env"))
+    problems = raised.value.problems
+    told = f"{tmp_path / '.env'} line 2: SLACK_BOT_TOKEN has no `=`, so it is not set: write SLACK_BOT_TOKEN=value"
+    assert any(p.startswith(told) for p in problems), problems
+    assert not any(p.startswith("SLACK_BOT_TOKEN is not set") for p in problems), problems
+    assert not any("xoxb-" in p for p in problems), "a secret's value is never told"
+
+
+def test_doctor_names_a_setting_written_without_an_equals_sign(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BACKUP_BOT_WATCH_EVERY=off\nSLACK_BOT_TOKEN\n")
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLANETSCALE_", "BACKUP_BOT_"))}
+    done = subprocess.run([sys.executable, "-m", "bot", "doctor"], cwd=tmp_path, capture_output=True, text=True,
+                          env=keep, timeout=60)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stdout + done.stderr[-2000:]
+    assert ".env line 2: SLACK_BOT_TOKEN has no `=`, so it is not set: write SLACK_BOT_TOKEN=value" in done.stdout, \
+        done.stdout
