@@ -13,7 +13,7 @@ SQLite the host's, which its processes share.
 A database that refuses (or fails, or another session holds the row past ROW_WAIT_MS) stops no request: the
 instance keeps to its share of the budget meanwhile, a bucket in memory, by the instances it last saw sharing the
 row (rows of their own in the table, `name:instance`, whose time is when each last reserved a turn; those seen
-within SEEN_FOR_SECONDS count). A lone instance keeps the
+within SEEN_FOR_SECONDS count; counted again when another session holds the row). A lone instance keeps the
 whole budget, two each half; one that never reached the database takes a share of UNSEEN_INSTANCES. The share
 starts from the last turn the row gave it, not a fresh burst, and the database is asked again every
 RETRY_SECONDS; when it answers, what the instance took of its share meanwhile moves the row's turn on with its
@@ -75,6 +75,8 @@ HELD_UP_SECONDS = 0.5
 # open, an instance frozen inside its reservation): the instance keeps to its share meanwhile, as when the
 # database refuses, instead of holding a person's command for the store's lock timeout.
 ROW_WAIT_MS = 200
+# PostgreSQL's error for a lock not had within lock_timeout.
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 def budget_path(url: str) -> str | None:
@@ -169,8 +171,11 @@ class SharedRateLimiter(RateLimiter):
                                           {"name": self.name}).scalar()
                 sharing = self._mark(conn, now)
         except sa.exc.SQLAlchemyError as exc:
+            held = getattr(getattr(exc, "orig", None), "sqlstate", None) == LOCK_NOT_AVAILABLE
+            sharing = self._counted(now) if held else None
             with self._lock:
                 first, self._refused_at = self._refused_at is None, self._clock()
+                self.sharing_with = max(1, sharing or self.sharing_with)
             if first:
                 log.warning("the shared PlanetScale budget could not be read (%s); this instance keeps to its share "
                             "of it (1/%d) meanwhile", type(getattr(exc, "orig", None) or exc).__name__,
@@ -192,11 +197,24 @@ class SharedRateLimiter(RateLimiter):
         self._tat = float(tat)
         return held, max(0.0, self._tat - self.window - now)
 
-    def _mark(self, conn: Connection, now: float) -> int | None:
-        """Marks this instance as sharing the row, every SEEN_EVERY_SECONDS; how many do, if it did."""
+    def _counted(self, now: float) -> int | None:
+        """How many instances share the row, counted now (the row held by another session, the database
+        answering): the count seen last may be from before others started, and this instance's share is its
+        part of the budget only while each instance takes its part of the same count. None if it cannot be."""
         import sqlalchemy as sa
 
-        if now - self._seen_at < SEEN_EVERY_SECONDS:
+        try:
+            with self._connection() as conn:
+                return self._mark(conn, now, always=True)
+        except sa.exc.SQLAlchemyError:
+            return None
+
+    def _mark(self, conn: Connection, now: float, always: bool = False) -> int | None:
+        """Marks this instance as sharing the row, every SEEN_EVERY_SECONDS (`always`: now); how many do, if it
+        did."""
+        import sqlalchemy as sa
+
+        if now - self._seen_at < SEEN_EVERY_SECONDS and not always:
             return None
         others = f"{self.name}:%"
         conn.execute(sa.text(SEEN), {"me": f"{self.name}:{self.instance}", "now": now})

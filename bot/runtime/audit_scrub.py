@@ -3,6 +3,7 @@ scrubbed on the way in (a gateway echoing the request's Authorization header int
 
 from __future__ import annotations
 
+import re
 from typing import TextIO
 
 from bot.adapters.planetscale_answers import HIDDEN, TOKEN_SHAPE, without_token
@@ -17,15 +18,18 @@ KINDS = {"audit_events": ("audit entry", "audit entries"), "change_requests": ("
 # An entry written before the token was hidden had PlanetScale's words cut to their length first: a cut may end
 # inside the token, whose first characters are hidden from this many on.
 SHORTEST_PART = 8
+# What every PlanetScale token starts with: its first characters up to here are no secret.
+SHAPE_START = "pscale_tkn_"
 
 
 def hidden(text: str, token: str) -> str:
     """`text` as the live path hides the token (`without_token`), and any of the token's first characters left by
-    a cut."""
+    a cut: where no token character follows them (a name that starts as the token does goes on), and past the
+    start all PlanetScale tokens share."""
     text = without_token(text, token)
-    for size in range(len(token) - 1, SHORTEST_PART - 1, -1):
-        if token[:size] in text:
-            text = text.replace(token[:size], HIDDEN)
+    shortest = max(SHORTEST_PART, len(SHAPE_START) + 1 if token.startswith(SHAPE_START) else 0)
+    for size in range(len(token) - 1, shortest - 1, -1):
+        text = re.sub(re.escape(token[:size]) + r"(?![A-Za-z0-9_-])", HIDDEN, text)
     return text
 
 

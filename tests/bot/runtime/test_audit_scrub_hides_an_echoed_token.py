@@ -84,3 +84,31 @@ def test_the_command_line_scrubs_and_says_when_no_token_is_set(tmp_path: Path) -
     assert done.returncode == 0 and TOKEN not in done.stdout + done.stderr, done.stderr
     assert done.stdout.startswith("Hid the service token in 4 stored texts"), done.stdout
     assert all(TOKEN[:8] not in text for text in stored(url, request_id)[0])
+
+
+@pytest.mark.parametrize("token", ["pscale_tkn_Secret0123456789", "deploy-key-Secret0123456789"])
+def test_a_scrub_leaves_a_name_holding_the_tokens_first_characters(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, token: str
+) -> None:
+    """A database named like the token's start (`pscale_test`, `deploy-keys`) is no cut token: its name stays."""
+    monkeypatch.chdir(tmp_path)
+    names = ["Backups of pscale_test/main failed (pscale_tkn_… is the token's shape)",
+             f"Retention of {token[:8]}s changed", f"cut: tokenid:{token[:15]}"]
+    store = Store(store_url)
+    store.migrate()
+    for detail in names:
+        store.record(AuditEvent(action="failed", actor="U0ALICE001", organization="acme", database="app-db",
+                                detail=detail))
+    store.close()
+    monkeypatch.setenv("BACKUP_BOT_DATABASE_URL", store_url)
+    monkeypatch.setenv("PLANETSCALE_SERVICE_TOKEN_ID", "tokenid")
+    monkeypatch.setenv("PLANETSCALE_SERVICE_TOKEN", token)
+    out = io.StringIO()
+    assert audit_commands.main("scrub", {}, out=out) == 0
+    store = Store(store_url)
+    try:
+        details = [e.detail for e in store.events()]
+    finally:
+        store.close()
+    assert details == [*names[:2], "cut: tokenid:[redacted]"], details
+    assert out.getvalue().startswith("Hid the service token in 1 stored text (1 audit entry)."), out.getvalue()
