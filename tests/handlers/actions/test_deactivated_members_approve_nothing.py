@@ -8,6 +8,7 @@ emulators, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import pytest
 from approval_helpers import (
     ALICE,
     CAROL,
@@ -153,3 +154,18 @@ def test_a_bulk_approval_by_someone_deactivated_after_the_ask_does_not_count(
     assert planetscale.calls("PATCH") == [], "a bulk change was sent on the approval of a deactivated member"
     approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=LEAD2, message=message)
     assert planetscale.calls("PATCH") != []
+
+
+
+@pytest.mark.parametrize("odd", ["true", 1, None])
+def test_an_approval_by_someone_slack_says_is_deleted_in_an_odd_shape_does_not_count(
+        approvals_bot: Bot, planetscale: PlanetScaleState, odd: object) -> None:
+    """users.info answering `deleted` as something other than true or false cannot tell whether the member is
+    active: their approval is not counted on it, and they are told it could not be checked."""
+    message = ask(approvals_bot)
+    approvals_bot.slack.users[CAROL].deleted = odd  # type: ignore[assignment]
+    reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == [], f"a change was sent on an approval with deleted={odd!r}"
+    assert state_of(approvals_bot, request_id(message)) is RequestState.PENDING
+    said = reply.all_text() + "\n".join(thread_of(approvals_bot, message))
+    assert "could not be checked" in said, said
