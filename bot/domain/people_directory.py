@@ -8,7 +8,12 @@ import threading
 import time
 from collections.abc import Callable
 
+from bot.domain.group_directory import DirectoryError
+
 KEPT_AT_MOST = 10_000  # people remembered at once; past it the oldest answers are asked again
+# A failed look-up answers every look-up this long after it: Slack refused the method (rate limited, down), not
+# the person, and each look-up waits out its own tries; so one judgement waits once, not once for each person.
+FAILURE_KEPT = 10.0
 
 
 class PeopleDirectory:
@@ -23,6 +28,7 @@ class PeopleDirectory:
         self._clock = clock or time.monotonic
         self._known: dict[str, tuple[bool, float]] = {}
         self._not_before = float("-inf")
+        self._failed: tuple[DirectoryError, float] | None = None
         self._lock = threading.Lock()
 
     def looked_up_again(self) -> None:
@@ -38,7 +44,14 @@ class PeopleDirectory:
         known = self._known.get(user)
         if known is not None and now - known[1] <= self._ttl and known[1] >= self._not_before:
             return known[0]
-        found = self._is_active(user)
+        failed = self._failed
+        if failed is not None and now - failed[1] <= FAILURE_KEPT:
+            raise DirectoryError(str(failed[0]))
+        try:
+            found = self._is_active(user)
+        except DirectoryError as exc:
+            self._failed = (exc, self._clock())
+            raise
         with self._lock:
             if len(self._known) >= KEPT_AT_MOST:
                 self._known.clear()

@@ -8,6 +8,8 @@ emulators, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from approval_helpers import (
     ALICE,
@@ -26,8 +28,11 @@ from bulk_helpers import ask_bulk_of_two, button, channel_messages
 from conftest import Bot
 
 from bot.adapters.slack_directory import slack_people
+from bot.adapters.slack_http import SlackHttp
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.slack import MethodFault
+from bot.runtime.app import slack_client
 from handlers.blocks import APPROVE
 from handlers.bulk_blocks import BULK_APPROVE
 
@@ -169,3 +174,18 @@ def test_an_approval_by_someone_slack_says_is_deleted_in_an_odd_shape_does_not_c
     assert state_of(approvals_bot, request_id(message)) is RequestState.PENDING
     said = reply.all_text() + "\n".join(thread_of(approvals_bot, message))
     assert "could not be checked" in said, said
+
+
+def test_a_click_while_slack_rate_limits_users_info_asks_it_once_and_is_answered(
+        approvals_bot: Bot, planetscale: PlanetScaleState, settings: Any) -> None:
+    """Slack refuses users.info for a while (429, Retry-After 30): the look-up that found it so is the click's only
+    one, its tries and waits included, and the click is answered with the reason; the next look-ups are not each
+    waited out again (a minute each: three for this click, fifty for a group's)."""
+    slept: list[float] = []
+    approvals_bot.deps.access.people = slack_people(slack_client(settings, SlackHttp(sleep=slept.append)))
+    message = ask(approvals_bot)
+    asked_before = len(approvals_bot.slack.method_calls("users.info"))
+    approvals_bot.slack.add_fault(MethodFault("users.info", status=429, retry_after=30, times=None))
+    reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == [] and "could not be checked" in reply.all_text(), reply.all_text()
+    assert len(approvals_bot.slack.method_calls("users.info")) - asked_before == 3 and sum(slept) == 60, slept
