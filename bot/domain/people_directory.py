@@ -39,10 +39,12 @@ class PeopleDirectory:
         """No answer older than `seconds` is used: for a change judged again when it applies."""
         self._not_before = max(self._not_before, self._clock() - seconds)
 
-    def active(self, user: str) -> bool:
+    def active(self, user: str, fresh: bool = True) -> bool:
+        """Whether Slack has `user` active; `fresh=False` for someone who only might approve (whether anyone is
+        left to): an answer kept `ttl` serves then, however recent the click, as it lets no write through."""
         now = self._clock()
         known = self._known.get(user)
-        if known is not None and now - known[1] <= self._ttl and known[1] >= self._not_before:
+        if known is not None and now - known[1] <= self._ttl and (known[1] >= self._not_before or not fresh):
             return known[0]
         failed = self._failed
         if failed is not None and now - failed[1] <= FAILURE_KEPT:

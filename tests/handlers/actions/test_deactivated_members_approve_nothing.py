@@ -31,7 +31,7 @@ from bot.adapters.slack_directory import slack_people
 from bot.adapters.slack_http import SlackHttp
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
-from bot.emulators.slack import MethodFault
+from bot.emulators.slack import MethodFault, SlackUser
 from bot.runtime.app import slack_client
 from handlers.blocks import APPROVE
 from handlers.bulk_blocks import BULK_APPROVE
@@ -189,3 +189,25 @@ def test_a_click_while_slack_rate_limits_users_info_asks_it_once_and_is_answered
     reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
     assert planetscale.calls("PATCH") == [] and "could not be checked" in reply.all_text(), reply.all_text()
     assert len(approvals_bot.slack.method_calls("users.info")) - asked_before == 3 and sum(slept) == 60, slept
+
+
+def test_a_click_on_a_request_of_a_large_group_mostly_deactivated_asks_slack_only_about_its_people(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """@dba-leads lists 2,000 deactivated members before its four active ones; three approvals are asked. The ask
+    looks up its possible approvers (50 at most); each click asked them all again (52 users.info each, past
+    Slack's 100 a minute for users.info at the second click), where only the requester's and the approvals'
+    must be as fresh as the click: who might approve is kept as long as any answer."""
+    approvals_bot.use_rules(RULES.format(approvals=3))
+    gone = [f"U0GONE{n:04d}" for n in range(2000)]
+    for user in gone:
+        approvals_bot.slack.add_user(SlackUser(user, user.lower(), user, f"{user.lower()}@acme.example"))
+    deactivated(approvals_bot, *gone)
+    approvals_bot.slack.usergroups[LEADS_GROUP]["users"] = [*gone, *LEADS]
+    message = ask(approvals_bot, f"update acme/app-db {PROD} retention=5d")
+    for clicking in (CAROL, LEAD2):
+        asked_before = len(approvals_bot.slack.method_calls("users.info"))
+        approvals_bot.click(APPROVE, request_id(message), user=clicking, message=message)
+        asked = approvals_bot.slack.method_calls("users.info")[asked_before:]
+        assert len(asked) <= 3, f"a click asked users.info {len(asked)} times"
+    approvals_bot.click(APPROVE, request_id(message), user=LEAD3, message=message)
+    assert len(planetscale.calls("PATCH")) == 1
