@@ -44,7 +44,7 @@ def slack_people(client: WebClient, ttl: float = 60.0, clock: Callable[[], float
         if answered["id"] != user:
             raise DirectoryError("Slack answered users.info about another user than the one asked; try again, and "
                                  "report it if it persists")
-        return answered.get("deleted") is not True
+        return not answered.get("deleted", False)
 
     return PeopleDirectory(is_active, ttl=ttl, clock=clock)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, StringConstraints, ValidationError
 from slack_sdk.errors import SlackApiError
 
 UNREADABLE = "unreadable_answer"
@@ -41,6 +41,7 @@ class Profile(Shape):
 class User(Shape):
     id: StrictStr
     profile: Profile
+    deleted: StrictBool = False  # deactivated; when there, true or false (a string or null tells neither)
 
 
 class UsersInfo(Shape):

@@ -210,7 +210,7 @@ class Applying(Snapshots, Lifecycle):
         if verdict.kind is VerdictKind.REFUSE:
             assert verdict.refusal is not None
             why = verdict.reason if verdict.refusal in (Refusal.MOVED, Refusal.INVALID) else \
-                f"{verdict.reason}. Nothing was sent."
+                f"{verdict.reason.rstrip('.')}. Nothing was sent."
             return self._fail(request, by, why, REFUSED_AS[verdict.refusal], claim)
         until, then, gave_up = self._tried_until(request, "the bot judges it again shortly") \
             if verdict.kind is VerdictKind.CANNOT_TELL else (0.0, "", "")

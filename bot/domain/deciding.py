@@ -315,4 +315,4 @@ class Deciding(Applying):
                             record=request_event("failed", request, SYSTEM, detail=why))
         if closed is None:
             return self._already(request)
-        return Outcome(kind, f"Not applied: {why}. Nothing was sent.", closed)
+        return Outcome(kind, f"Not applied: {why.rstrip('.')}. Nothing was sent.", closed)

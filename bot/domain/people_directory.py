@@ -8,7 +8,12 @@ import threading
 import time
 from collections.abc import Callable
 
+from bot.domain.group_directory import DirectoryError
+
 KEPT_AT_MOST = 10_000  # people remembered at once; past it the oldest answers are asked again
+# A failed look-up answers every look-up this long after it: Slack refused the method (rate limited, down), not
+# the person, and each look-up waits out its own tries; so one judgement waits once, not once for each person.
+FAILURE_KEPT = 10.0
 
 
 class PeopleDirectory:
@@ -23,6 +28,7 @@ class PeopleDirectory:
         self._clock = clock or time.monotonic
         self._known: dict[str, tuple[bool, float]] = {}
         self._not_before = float("-inf")
+        self._failed: tuple[DirectoryError, float] | None = None
         self._lock = threading.Lock()
 
     def looked_up_again(self) -> None:
@@ -33,12 +39,21 @@ class PeopleDirectory:
         """No answer older than `seconds` is used: for a change judged again when it applies."""
         self._not_before = max(self._not_before, self._clock() - seconds)
 
-    def active(self, user: str) -> bool:
+    def active(self, user: str, fresh: bool = True) -> bool:
+        """Whether Slack has `user` active; `fresh=False` for someone who only might approve (whether anyone is
+        left to): an answer kept `ttl` serves then, however recent the click, as it lets no write through."""
         now = self._clock()
         known = self._known.get(user)
-        if known is not None and now - known[1] <= self._ttl and known[1] >= self._not_before:
+        if known is not None and now - known[1] <= self._ttl and (known[1] >= self._not_before or not fresh):
             return known[0]
-        found = self._is_active(user)
+        failed = self._failed
+        if failed is not None and now - failed[1] <= FAILURE_KEPT:
+            raise DirectoryError(str(failed[0]))
+        try:
+            found = self._is_active(user)
+        except DirectoryError as exc:
+            self._failed = (exc, self._clock())
+            raise
         with self._lock:
             if len(self._known) >= KEPT_AT_MOST:
                 self._known.clear()

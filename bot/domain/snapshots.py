@@ -60,14 +60,15 @@ class Snapshots:
                     roles[person] = Unchecked(str(exc))
         return DirectoryFacts(members, roles, self._activity(active))
 
-    def _activity(self, people: Sequence[str]) -> dict[str, bool | Unchecked] | None:
-        """Whether Slack still has each of `people` active (None where the bot asks nobody's)."""
+    def _activity(self, people: Sequence[str], fresh: bool = True) -> dict[str, bool | Unchecked] | None:
+        """Whether Slack still has each of `people` active (None where the bot asks nobody's); `fresh=False` for
+        possible approvers alone (PeopleDirectory.active)."""
         if self.access.people is None:
             return None
         found: dict[str, bool | Unchecked] = {}
         for person in dict.fromkeys(people):
             try:
-                found[person] = self.access.people.active(person)
+                found[person] = self.access.people.active(person, fresh)
             except DirectoryError as exc:
                 found[person] = Unchecked(str(exc))
         return found
@@ -88,7 +89,7 @@ class Snapshots:
         # few look-ups, not one for each member.
         while verdict.look_up and directory.active is not None and asked_about < PEOPLE_ASKED_AT_MOST:
             more = verdict.look_up[:max(1, verdict.missing)]
-            directory = replace(directory, active={**directory.active, **(self._activity(more) or {})})
+            directory = replace(directory, active={**directory.active, **(self._activity(more, fresh=False) or {})})
             asked_about += len(more)
             verdict = judge(Snapshot(stage, rules, policy, asked, tuple(approvals), directory, facts))
         return verdict

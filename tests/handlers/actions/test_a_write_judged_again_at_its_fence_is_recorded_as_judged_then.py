@@ -49,3 +49,21 @@ def test_a_write_sent_on_the_rules_reloaded_under_its_lease_is_recorded_as_they_
     assert "of 2" not in said and f"by <@{LEAD2}>" in said, said
     shown = latest_view(bot, message)
     assert f"*Approvals:* 1 of 1 (<@{LEAD2}>)" in shown and "subteam" not in shown, json.loads(shown)
+
+
+def test_a_write_whose_rule_was_removed_under_its_lease_is_refused_in_one_sentence(
+        approvals_bot: Bot, planetscale: PlanetScaleState, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The access file, reloaded while the policy is read under the lease, no longer covers production: the fence
+    refuses the write, and its thread and record say why once (they read "add one.. Nothing was sent.")."""
+    bot = approvals_bot
+    bot.use_rules(production_asks(1))
+    message = ask(bot, f"update acme/app-db {PROD} retention=5d")
+    reloaded_during_the_read(bot, monkeypatch, production_asks(1).replace('"production"', '"development"'))
+    bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == []
+    request = bot.deps.store.get_request(request_id(message))
+    assert request is not None and request.state is RequestState.FAILED, request
+    [said] = [t for t in thread_of(bot, message) if "Not applied" in t]
+    [failed] = [e for e in bot.audit.all() if e.request_id == request.id and e.action == "failed"]
+    for told in (said, failed.detail or ""):
+        assert "No access rule covers production" in told and ".." not in told, told

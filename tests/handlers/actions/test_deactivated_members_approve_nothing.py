@@ -8,6 +8,9 @@ emulators, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from approval_helpers import (
     ALICE,
     CAROL,
@@ -25,8 +28,11 @@ from bulk_helpers import ask_bulk_of_two, button, channel_messages
 from conftest import Bot
 
 from bot.adapters.slack_directory import slack_people
+from bot.adapters.slack_http import SlackHttp
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.slack import MethodFault, SlackUser
+from bot.runtime.app import slack_client
 from handlers.blocks import APPROVE
 from handlers.bulk_blocks import BULK_APPROVE
 
@@ -153,3 +159,55 @@ def test_a_bulk_approval_by_someone_deactivated_after_the_ask_does_not_count(
     assert planetscale.calls("PATCH") == [], "a bulk change was sent on the approval of a deactivated member"
     approvals_bot.click(BULK_APPROVE, button(message, BULK_APPROVE), user=LEAD2, message=message)
     assert planetscale.calls("PATCH") != []
+
+
+
+@pytest.mark.parametrize("odd", ["true", 1, None])
+def test_an_approval_by_someone_slack_says_is_deleted_in_an_odd_shape_does_not_count(
+        approvals_bot: Bot, planetscale: PlanetScaleState, odd: object) -> None:
+    """users.info answering `deleted` as something other than true or false cannot tell whether the member is
+    active: their approval is not counted on it, and they are told it could not be checked."""
+    message = ask(approvals_bot)
+    approvals_bot.slack.users[CAROL].deleted = odd  # type: ignore[assignment]
+    reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == [], f"a change was sent on an approval with deleted={odd!r}"
+    assert state_of(approvals_bot, request_id(message)) is RequestState.PENDING
+    said = reply.all_text() + "\n".join(thread_of(approvals_bot, message))
+    assert "could not be checked" in said, said
+
+
+def test_a_click_while_slack_rate_limits_users_info_asks_it_once_and_is_answered(
+        approvals_bot: Bot, planetscale: PlanetScaleState, settings: Any) -> None:
+    """Slack refuses users.info for a while (429, Retry-After 30): the look-up that found it so is the click's only
+    one, its tries and waits included, and the click is answered with the reason; the next look-ups are not each
+    waited out again (a minute each: three for this click, fifty for a group's)."""
+    slept: list[float] = []
+    approvals_bot.deps.access.people = slack_people(slack_client(settings, SlackHttp(sleep=slept.append)))
+    message = ask(approvals_bot)
+    asked_before = len(approvals_bot.slack.method_calls("users.info"))
+    approvals_bot.slack.add_fault(MethodFault("users.info", status=429, retry_after=30, times=None))
+    reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    assert planetscale.calls("PATCH") == [] and "could not be checked" in reply.all_text(), reply.all_text()
+    assert len(approvals_bot.slack.method_calls("users.info")) - asked_before == 3 and sum(slept) == 60, slept
+
+
+def test_a_click_on_a_request_of_a_large_group_mostly_deactivated_asks_slack_only_about_its_people(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """@dba-leads lists 2,000 deactivated members before its four active ones; three approvals are asked. The ask
+    looks up its possible approvers (50 at most); each click asked them all again (52 users.info each, past
+    Slack's 100 a minute for users.info at the second click), where only the requester's and the approvals'
+    must be as fresh as the click: who might approve is kept as long as any answer."""
+    approvals_bot.use_rules(RULES.format(approvals=3))
+    gone = [f"U0GONE{n:04d}" for n in range(2000)]
+    for user in gone:
+        approvals_bot.slack.add_user(SlackUser(user, user.lower(), user, f"{user.lower()}@acme.example"))
+    deactivated(approvals_bot, *gone)
+    approvals_bot.slack.usergroups[LEADS_GROUP]["users"] = [*gone, *LEADS]
+    message = ask(approvals_bot, f"update acme/app-db {PROD} retention=5d")
+    for clicking in (CAROL, LEAD2):
+        asked_before = len(approvals_bot.slack.method_calls("users.info"))
+        approvals_bot.click(APPROVE, request_id(message), user=clicking, message=message)
+        asked = approvals_bot.slack.method_calls("users.info")[asked_before:]
+        assert len(asked) <= 3, f"a click asked users.info {len(asked)} times"
+    approvals_bot.click(APPROVE, request_id(message), user=LEAD3, message=message)
+    assert len(planetscale.calls("PATCH")) == 1
