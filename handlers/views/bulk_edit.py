@@ -35,7 +35,7 @@ from bot.domain.policy import BackupPolicy, PolicyUpdate
 from handlers import blocks, bulk_blocks
 from handlers.bulk_posting import finish, publish
 from handlers.dependencies import Dependencies
-from handlers.views.edit import say, show, show_failure, views_open_failure
+from handlers.views.edit import filled, say, show, show_failure, views_open_failure
 from handlers.views.edit_values import form_values
 
 log = logging.getLogger(__name__)
@@ -71,14 +71,15 @@ def _open_and_fill(deps: Dependencies, client: WebClient, respond: Respond, trig
 
 def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel: str, selection: Selection) -> None:
     found = deps.bulk.choices(user, channel, selection)
+    again = f"/backup-policy edit {selection.words}"
     if isinstance(found, BatchOutcome):
         title = "Not allowed" if found.kind is BatchOutcomeKind.REFUSED else "Nothing to change"
-        show(client, view_id, blocks.message_view(title, blocks.error_text(found.message)))
+        filled(client, view_id, user, again, blocks.message_view(title, blocks.error_text(found.message)))
         return
     # Unescaped: a name of 255 characters beyond the BMP, escaped, would pass Slack's 3000 for the metadata.
     metadata = json.dumps({"organization": selection.organization, "channel": channel,
                            "selection": selection.words}, ensure_ascii=False)
-    show(client, view_id, bulk_form_view(found.policies, metadata, left_out(found)))
+    filled(client, view_id, user, again, bulk_form_view(found.policies, metadata, left_out(found)))
 
 
 def left_out(found: Found) -> list[str]:

@@ -19,7 +19,7 @@ from bot.domain.policy import EDITABLE_FIELDS, PolicyUpdate, check_new
 from handlers import blocks
 from handlers.dependencies import Dependencies
 from handlers.posting import say_privately
-from handlers.views.edit import EditMetadata, read_metadata, show, show_asked, show_failure, views_open_failure
+from handlers.views.edit import EditMetadata, filled, read_metadata, show_asked, show_failure, views_open_failure
 from handlers.views.edit_values import form_values
 
 log = logging.getLogger(__name__)
@@ -77,12 +77,13 @@ def on_form(deps: Dependencies, ack: Ack, body: dict[str, Any], view: dict[str, 
 def preview(deps: Dependencies, client: WebClient, view_id: str, user: str, metadata: EditMetadata) -> None:
     outcome = deps.changes.ask_create(user, metadata.channel, metadata.db, PolicyUpdate(**(metadata.update or {})),
                                       metadata.reason, dry_run=True)
+    again = f"/backup-policy create {metadata.db}"
     if outcome.kind is not OutcomeKind.PREVIEWED or outcome.plan is None:
         title = "Not allowed" if outcome.kind is OutcomeKind.REFUSED else "Not created"
-        show(client, view_id, blocks.message_view(title, blocks.error_text(outcome.message)))
+        filled(client, view_id, user, again, blocks.message_view(title, blocks.error_text(outcome.message)))
         return
     shown = blocks.dry_run_blocks(outcome.plan, outcome.approvals, outcome.guardrails)[1:-1]  # no dry-run words
-    show(client, view_id, {
+    filled(client, view_id, user, again, {
         "type": "modal", "callback_id": blocks.CREATE_CONFIRM, "title": {"type": "plain_text",
                                                                          "text": "Confirm the new policy"},
         "submit": {"type": "plain_text", "text": "Request approval" if outcome.approvals else "Create"},

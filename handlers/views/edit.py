@@ -136,6 +136,7 @@ def _tell(respond: Respond | None, message: str) -> None:
 def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel: str, db: DatabaseRef,
          ref: str, by_id: bool = False) -> None:
     outcome = deps.changes.prepare_edit(user, channel, db, ref, by_id=by_id)
+    again = f"/backup-policy edit {db} {ref}"
     if outcome.kind is OutcomeKind.READY and outcome.current is not None:
         policy = outcome.current
         basis = outcome.facts.before if outcome.facts else None
@@ -144,16 +145,24 @@ def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel
         carried = metadata.dump()
         if len(carried) > blocks.MAX_PRIVATE_METADATA:
             # Only a name PlanetScale holds of thousands of characters gets here: Slack's form cannot carry it.
-            show(client, view_id, blocks.message_view("Too long for a form", blocks.error_text(
+            filled(client, view_id, user, again, blocks.message_view("Too long for a form", blocks.error_text(
                 f"This policy's name is too long for Slack's form to carry ({len(policy.name)} characters). "
                 f"Change it with `/backup-policy update {db} {policy.id} key=value…` instead.")))
             return
-        show(client, view_id, blocks.edit_form_view(db, policy.model_dump(), carried))
+        filled(client, view_id, user, again, blocks.edit_form_view(db, policy.model_dump(), carried))
     elif outcome.kind is OutcomeKind.REFUSED:
-        show(client, view_id, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
+        filled(client, view_id, user, again, blocks.message_view("Not allowed", blocks.error_text(outcome.message)))
     else:
         title = "Cannot change it" if outcome.kind is OutcomeKind.INVALID else "Could not read it"
-        show(client, view_id, blocks.message_view(title, blocks.error_text(outcome.message)))
+        filled(client, view_id, user, again, blocks.message_view(title, blocks.error_text(outcome.message)))
+
+
+def filled(client: WebClient, view_id: str, user: str, again: str, view: dict[str, Any]) -> None:
+    """The form, open on its loading view, shows `view`; else (Slack failing, the form closed) the person is told in
+    a direct message, as the loading view they see never changes. `again`: the command that opens it again."""
+    if not show(client, view_id, view):
+        tell_directly(client, user, "Not filled", f"Slack did not fill the form, so nothing was read into it or "
+                      f"changed. Open it again: `{again}`.", "the form you opened")
 
 
 def show(client: WebClient, view_id: str, view: dict[str, Any]) -> bool:
