@@ -5,14 +5,14 @@ are from the last year, and asks for `--yes`. Before, it deleted them without a 
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from processes import database_of_one_entry
 from test_audit_prune_in_batches import NOW, a_trail, reasons_left
 from test_cli import run
 
-from bot.adapters.store import Store
-from bot.domain.audit import AuditEvent
 from bot.runtime import audit_commands
 from bot.runtime.settings import SettingsError
 
@@ -55,11 +55,9 @@ def test_a_prune_within_the_year_that_meets_no_recent_entry_goes_on_without_yes(
 
 
 def test_the_command_line_takes_yes(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
-    store = Store(url)
-    store.migrate()
-    store.record(AuditEvent(action="requested", actor="U0ALICE001", organization="acme", database="app-db"))
-    store.close()
+    # A minute old: an entry of this very second is not older than `--before 0d` reckoned within that second.
+    a_minute_ago = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    url = database_of_one_entry(tmp_path, "requested", a_minute_ago)
     asked = run(["audit", "prune", "--before", "0d"], tmp_path, BACKUP_BOT_DATABASE_URL=url)
     assert asked.returncode == 2 and asked.stdout == "", (asked.stdout, asked.stderr)
     assert asked.stderr.startswith("backup-bot: --before 0d would delete 1 audit entry older than "), asked.stderr
