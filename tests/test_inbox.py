@@ -302,3 +302,45 @@ def test_two_instances_taking_over_at_once_redo_the_work_once(
     assert first.executor.wait_idle(timeout=60) and second.executor.wait_idle(timeout=60)
     assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
 
+
+
+@pytest.mark.parametrize("command", [f"edit acme/app-db {PROD}", "edit acme/*", "create acme/app-db"],
+                         ids=["edit", "bulk-edit", "create"])
+def test_a_form_opens_inside_its_triggers_life_while_the_inbox_write_is_held(
+        instances: Instances, slack: SlackState, command: str) -> None:
+    bot = instances.start()
+    inbox = inbox_of(bot)
+    held = threading.Event()
+    write = inbox.write
+
+    def held_write(takes: Sequence[tuple[str, str]], dones: Sequence[str]) -> set[str]:
+        held.wait(timeout=60)
+        return write(takes, dones)
+
+    inbox.write = held_write  # type: ignore[method-assign]
+    try:
+        assert acked_while(lambda: acked(bot, bot.command_body(command))) == 200
+        opened = acked_while(lambda: _eventually(lambda: bool(slack.method_calls("views.open"))), bound=15,
+                             what="views.open")
+        assert opened, "views.open waited for the inbox's write, past the trigger's 3 s"
+    finally:
+        held.set()
+    assert bot.executor.wait_idle(timeout=60)
+    assert [e.view for e in slack.events if e.view is not None], "the form was not opened"
+    assert _eventually(lambda: _written_and_done(bot)), "the work's row was left undone once written"
+
+
+def _written_and_done(bot: Bot) -> bool:
+    with bot.deps.store.engine.connect() as conn:
+        bodies = list(conn.execute(sa.select(deliveries.c.body)).scalars())
+    return bool(bodies) and all(body is None for body in bodies)
+
+
+def _eventually(check: Callable[[], bool]) -> bool:
+    for _ in range(200):
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
