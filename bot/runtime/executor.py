@@ -216,8 +216,8 @@ class TrackedExecutor(ThreadPoolExecutor):
                 except TimeoutError:
                     log.warning("the inbox did not write this request within %.2f s: acked without it, acting on it "
                                 "once written", self.inbox_wait)
-                if promptly and not written.done():
-                    # A trigger_id lasts 3 s, a held write may take longer: the work runs now (a replay's use of
+                if promptly and (not written.done() or written.exception() is not None):
+                    # A trigger_id lasts 3 s, a held or refused write longer: the work runs now (a replay's use of
                     # the spent trigger_id is refused by Slack) and its row is done once it lands.
                     written.add_done_callback(partial(self._done_once_written, key))
                     return self._submit(self._prompt.submit, contextvars.copy_context().run, work)
