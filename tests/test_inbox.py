@@ -21,7 +21,7 @@ from slack_bolt import BoltRequest
 from bot.adapters.schema import deliveries
 from bot.adapters.store import Store
 from bot.adapters.store.connection import database_url
-from bot.adapters.store.inbox import LEASE_SECONDS, Inbox
+from bot.adapters.store.inbox import LEASE_SECONDS, Inbox, InboxStalled
 from bot.domain.access_file import StaticRules
 from bot.domain.access_rules import parse_rules
 from bot.emulators.planetscale_state import PlanetScaleState
@@ -301,4 +301,57 @@ def test_two_instances_taking_over_at_once_redo_the_work_once(
         t.join()
     assert first.executor.wait_idle(timeout=60) and second.executor.wait_idle(timeout=60)
     assert retention(planetscale) == 9 and len(planetscale.calls("PATCH")) == 1
+
+
+
+@pytest.mark.parametrize("command", [f"edit acme/app-db {PROD}", "edit acme/*", "create acme/app-db"],
+                         ids=["edit", "bulk-edit", "create"])
+@pytest.mark.parametrize("refused", [False, True], ids=["held", "refused"])
+def test_a_form_opens_inside_its_triggers_life_while_the_inbox_write_is_held(
+        instances: Instances, slack: SlackState, command: str, refused: bool) -> None:
+    """`refused`: the database refuses the write at once (down), and answers again only once the test says."""
+    bot = instances.start()
+    inbox = inbox_of(bot)
+    held = threading.Event()
+    write, take_again = inbox.write, inbox.take_again
+
+    def held_write(takes: Sequence[tuple[str, str]], dones: Sequence[str]) -> set[str]:
+        if refused and takes:
+            raise InboxStalled("the database could not be reached for the inbox's write (OperationalError)")
+        held.wait(timeout=60)
+        return write(takes, dones)
+
+    def held_take_again(key: str, body: str) -> bool:
+        held.wait(timeout=60)
+        return take_again(key, body)
+
+    inbox.write = held_write  # type: ignore[method-assign]
+    inbox.take_again = held_take_again  # type: ignore[method-assign]
+    try:
+        assert acked_while(lambda: acked(bot, bot.command_body(command))) == 200
+        opened = acked_while(lambda: _eventually(lambda: bool(slack.method_calls("views.open"))), bound=15,
+                             what="views.open")
+        assert opened, "views.open waited for the inbox's write, past the trigger's 3 s"
+    finally:
+        held.set()
+    assert bot.executor.wait_idle(timeout=60)
+    assert [e.view for e in slack.events if e.view is not None], "the form was not opened"
+    if not refused:
+        assert _eventually(lambda: _written_and_done(bot)), "the work's row was left undone once written"
+    assert left_undone(bot) == []
+
+
+def _written_and_done(bot: Bot) -> bool:
+    with bot.deps.store.engine.connect() as conn:
+        bodies = list(conn.execute(sa.select(deliveries.c.body)).scalars())
+    return bool(bodies) and all(body is None for body in bodies)
+
+
+def _eventually(check: Callable[[], bool]) -> bool:
+    for _ in range(200):
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
 

@@ -82,3 +82,16 @@ def test_an_api_url_with_a_query_string_is_refused_at_start_never_shown(
     assert PASSWORD not in said, said[-2000:]
     assert done.returncode == (1 if command == "doctor" else 2) and "Traceback" not in said, said[-2000:]
     assert f"{name} is malformed: it holds a query string or a fragment" in said and "remove" in said, said[-2000:]
+
+
+@pytest.mark.parametrize("command", ["doctor", "migrate"])
+def test_a_database_password_holding_an_unescaped_at_sign_is_refused_never_shown(tmp_path: Path, command: str) -> None:
+    """SQLAlchemy ends a password at its first `@` and takes the rest of it as the host's: `doctor` printed it as the
+    database's place ("the database at s3cr3tPw0rd@127.0.0.1:9/backups"), and every failed connection logged it
+    ("failed to resolve host 's3cr3tPw0rd@127.0.0.1'"). Refused at start, as a port it cannot read is."""
+    done = run(tmp_path, command, BACKUP_BOT_DATABASE_URL=f"postgresql://bot:p@{PASSWORD}@127.0.0.1:9/backups")
+    said = done.stdout + done.stderr
+    assert PASSWORD not in said, said[-2000:]
+    assert done.returncode == (1 if command == "doctor" else 2) and "Traceback" not in said, said[-2000:]
+    assert "BACKUP_BOT_DATABASE_URL is malformed: its host or port cannot be read" in said and "%40" in said, \
+        said[-2000:]

@@ -145,7 +145,17 @@ class AccessControl:
             raise DirectoryError(unchecked)
         return found
 
-    def capabilities_checked(self, user: str, channel: str | None) -> tuple[list[Capability], str | None]:
+    def capabilities_as_listed(self, user: str, channel: str) -> list[Capability]:
+        """As `capabilities`, on the user groups as listed lately alone, never asking Slack (help's ack): a
+        DirectoryError when that listing has gone stale meanwhile."""
+        found, unchecked = self.capabilities_checked(user, channel, self.groups.is_named_as_listed)
+        if unchecked is not None:
+            raise DirectoryError(unchecked)
+        return found
+
+    def capabilities_checked(self, user: str, channel: str | None,
+                             named: Callable[[str, list[str]], bool] | None = None
+                             ) -> tuple[list[Capability], str | None]:
         """What this user may do in `channel` (None: wherever each rule's channels are), per rule that names
         them; and why some rule could not be checked (Slack's groups unread), else None. A rule naming them
         directly counts whatever the groups; one that names them only perhaps, through a group, is left out."""
@@ -153,16 +163,17 @@ class AccessControl:
         for rule in self.rules.rules:
             if channel is not None and not rule.allows_channel(channel):
                 continue
-            may_change, why_change = self._named(user, rule.editors)
-            may_approve, why_approve = self._named(user, rule.approvers)
+            may_change, why_change = self._named(user, rule.editors, named)
+            may_approve, why_approve = self._named(user, rule.approvers, named)
             unchecked = unchecked or why_change or why_approve
             if may_change or may_approve:
                 found.append(Capability(rule, may_change, may_approve))
         return found, unchecked
 
-    def _named(self, user: str, principals: list[str]) -> tuple[bool, str | None]:
+    def _named(self, user: str, principals: list[str],
+               named: Callable[[str, list[str]], bool] | None = None) -> tuple[bool, str | None]:
         try:
-            return self.groups.is_named(user, principals), None
+            return (named or self.groups.is_named)(user, principals), None
         except DirectoryError as exc:
             return False, str(exc)
 

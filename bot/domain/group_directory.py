@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from bot.domain.access_rules import GROUP_ID, describe_duration
@@ -155,9 +156,7 @@ class GroupDirectory:
         return cache.value.by_principal if cache is not None and self._clock() - cache.at <= self._ttl else {}
 
     def members(self, principal: str) -> frozenset[str]:
-        groups = self._groups()
-        found = groups.by_handle.get(principal) if principal.startswith("@") else groups.by_id.get(principal)
-        return found[1] if found else frozenset()
+        return _members(self._groups(), principal)
 
     def resolve(self, principal: str) -> str:
         """A group handle as its ID (which Slack can mention); anything else, or a handle whose listed ID is not of
@@ -172,7 +171,20 @@ class GroupDirectory:
         # Only an ID of Slack's shape is mentioned: one listed with other characters would be markup in a message.
         return found[0] if found and GROUP_ID.fullmatch(found[0]) else principal
 
+    def is_named_as_listed(self, user: str, principals: Iterable[str]) -> bool:
+        """As `is_named`, on the listing made lately alone, never asking Slack nor waiting for a listing under way
+        (an ack's answer): a DirectoryError once it is stale."""
+        cache = self._cache
+        if cache is None or self._clock() - cache.at > self._ttl:
+            raise DirectoryError("Slack's user groups were not listed lately")
+        return named_as_needed(user, principals, partial(_members, cache.value))
+
     def is_named(self, user: str, principals: Iterable[str]) -> bool:
         """judge_access.is_named on the groups Slack lists now, each looked up only when it is needed; a
         DirectoryError when one that is cannot be listed."""
         return named_as_needed(user, principals, self.members)
+
+
+def _members(groups: _Memberships, principal: str) -> frozenset[str]:
+    found = groups.by_handle.get(principal) if principal.startswith("@") else groups.by_id.get(principal)
+    return found[1] if found else frozenset()

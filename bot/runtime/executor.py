@@ -31,6 +31,8 @@ from bot.runtime.reminders import Reminders
 QUEUED_NOTICE_SECONDS = 5.0
 # The PlanetScale requests one piece of work ahead in the line is counted for: a read, and a change's read again.
 REQUESTS_PER_WORK = 2
+# Threads for work that uses a trigger_id (views.open), each bounded by Slack's timeout.
+PROMPT_THREADS = 16
 # How long the listener waits for its request's inbox row before acking without it.
 INBOX_WAIT_SECONDS = 0.25
 # Work still running this long after its ack is told to its person, once: whatever holds it (a database that stops
@@ -111,6 +113,8 @@ class TrackedExecutor(ThreadPoolExecutor):
         self.budget_wait: Callable[[int], float] | None = None
         self._workers = max_workers
         self._notices = ThreadPoolExecutor(max_workers=1, thread_name_prefix="queued")
+        # Work that uses a trigger_id (3 s) runs on threads of its own: never behind work waiting on PlanetScale.
+        self._prompt = ThreadPoolExecutor(max_workers=PROMPT_THREADS, thread_name_prefix="prompt")
         self._stopping = threading.Event()  # set as the pool shuts down: work waiting for the database stops
         # Where each request's work is written before its ack, so that another instance redoes it should this one
         # stop: set by the runtime (`inbox`). A thread of its own; the listener waits for it at most `inbox_wait`.
@@ -125,6 +129,7 @@ class TrackedExecutor(ThreadPoolExecutor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """As the pool's, and ends the threads beside it: the notices', the reminders', the inbox writer's."""
         self._stopping.set()
+        self._prompt.shutdown(wait=wait, cancel_futures=cancel_futures)  # first: its work hands more to the pool
         super().shutdown(wait=wait, cancel_futures=cancel_futures)
         self._notices.shutdown(wait=wait)
         self._reminders.stop(timeout=None if wait else 0)
@@ -151,10 +156,13 @@ class TrackedExecutor(ThreadPoolExecutor):
         self._writer = None if inbox is None else InboxWriter(inbox)
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        return self._submit(super().submit, fn, *args, **kwargs)
+
+    def _submit(self, to: Callable[..., Future[T]], fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         with self._idle:
             self._pending += 1
         try:
-            future = super().submit(fn, *args, **kwargs)
+            future = to(fn, *args, **kwargs)
         except BaseException:
             self._done(None)
             raise
@@ -185,11 +193,13 @@ class TrackedExecutor(ThreadPoolExecutor):
             finally:
                 work_finished()
 
-        self._hand_over(guarded, here)
+        self._hand_over(guarded, here, promptly=here)
 
-    def _hand_over(self, work: Callable[[], None], here: bool = True) -> Future[Any] | None:
+    def _hand_over(self, work: Callable[[], None], here: bool = True,
+                   promptly: bool = False) -> Future[Any] | None:
         """What this process's part of the work ends with: the work on a thread of this pool, or, for a worker's,
-        the inbox's write of its row; None if nothing of it is done here."""
+        the inbox's write of its row; None if nothing of it is done here. `promptly`: work that uses a trigger_id,
+        which runs without waiting for its row any longer than the ack did."""
         current = _delivery.get()
         key = current.next_key() if current is not None and self.first_time is not None else None
         if current is not None and key is not None:
@@ -206,6 +216,11 @@ class TrackedExecutor(ThreadPoolExecutor):
                 except TimeoutError:
                     log.warning("the inbox did not write this request within %.2f s: acked without it, acting on it "
                                 "once written", self.inbox_wait)
+                if promptly and (not written.done() or written.exception() is not None):
+                    # A trigger_id lasts 3 s, a held or refused write longer: the work runs now (a replay's use of
+                    # the spent trigger_id is refused by Slack) and its row is done once it lands.
+                    written.add_done_callback(partial(self._done_once_written, key))
+                    return self._submit(self._prompt.submit, contextvars.copy_context().run, work)
                 work = partial(self._written, key, written, work, current.payload)
                 if not here and self.hand_to is not None:  # as _to_a_worker says
                     at = (arrived_at(), request_id.get())
@@ -216,6 +231,8 @@ class TrackedExecutor(ThreadPoolExecutor):
             else:
                 work = partial(self._once, key, work)
         # The caller's context (its request ID, for one) goes with the work.
+        if promptly:
+            return self._submit(self._prompt.submit, contextvars.copy_context().run, work)
         return self.submit(contextvars.copy_context().run, work)
 
     def _to_a_worker(self) -> bool:
@@ -242,6 +259,10 @@ class TrackedExecutor(ThreadPoolExecutor):
             except Exception:
                 log.exception("could not hand this request's work to a worker; acting on it here")
         self.submit(work).add_done_callback(lambda _: ended.set_result(None))
+
+    def _done_once_written(self, key: str, written: Future[bool]) -> None:
+        if written.exception() is None and written.result() and self._writer is not None:
+            self._writer.done(key)
 
     def _once(self, key: str, work: Callable[[], None]) -> None:
         """The work of a request from Slack, unless a replay of it or Slack's retry of it did it already. Asked
@@ -337,7 +358,8 @@ class TrackedExecutor(ThreadPoolExecutor):
             told = self._notices.submit(contextvars.copy_context().run, _tell_queued, answer, wait)
             told.add_done_callback(self._done)
 
-        handed = self._hand_over(partial(self._answered, answer, fn, *args, **kwargs), here=not to_worker)
+        handed = self._hand_over(partial(self._answered, answer, fn, *args, **kwargs), here=not to_worker,
+                                 promptly=here)
         # Told how long it waits already, or told it still runs while what this process holds of it runs: the work
         # here, or a worker's row being written. A row written already is the worker's to tell from.
         if wait <= QUEUED_NOTICE_SECONDS and handed is not None and not handed.done():

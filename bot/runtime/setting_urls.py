@@ -15,10 +15,12 @@ def readable_host(url: str) -> bool:
     from sqlalchemy.exc import ArgumentError
 
     try:
-        port = make_url(url).port
+        parsed = make_url(url)
+        port = parsed.port
     except (ValueError, ArgumentError):  # a port not a number, of thousands of digits; a URL it cannot read
         return False
-    return port is None or 0 < port < 65536
+    # A password ends at its first `@`: the rest of it would be read as the host's, and shown wherever the host is.
+    return "@" not in (parsed.host or "") and (port is None or 0 < port < 65536)
 
 
 def in_memory(url: str) -> bool:

@@ -66,7 +66,7 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
         # Nothing to ask anyone: the rules and the user groups Slack listed lately answer it in the ack. Not
         # when redone from the inbox: the first instance did not know them, and handed its answer over.
         with contextlib.suppress(DirectoryError):
-            capabilities = deps.access.capabilities(command["user_id"], command["channel_id"])
+            capabilities = deps.access.capabilities_as_listed(command["user_id"], command["channel_id"])
             # The ack Bolt's ack(text=…, blocks=…) would send, as Bolt sends what a listener returns; but its
             # JSON made once, not for every request.
             return BoltResponse(status=200, body=help_ack_body(command.get("command") or COMMAND, capabilities))

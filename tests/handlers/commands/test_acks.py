@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 
-from conftest import Bot
+from conftest import SIGNING_SECRET, Bot, acked_while
+from slack_bolt import BoltRequest
 
+from bot.adapters.slack_directory import slack_groups
 from bot.emulators.planetscale_state import PlanetScaleState
-from bot.emulators.slack import SlackState
+from bot.emulators.slack import MethodFault, SlackState
+from bot.emulators.slack_requests import signed_headers
 
 CAROL = "U0CAROL001"
 
@@ -30,3 +34,23 @@ def test_help_in_the_ack_says_what_this_caller_may_do(bot: Bot) -> None:
     assert "see, change" in json.dumps(editor.ack["blocks"])
     assert "see, approve" in json.dumps(approver.ack["blocks"])
     assert "see, change" not in json.dumps(approver.ack["blocks"])
+
+
+def test_help_in_the_ack_never_waits_on_slack_for_groups_that_turn_stale_as_it_is_answered(
+    bot: Bot, slack: SlackState
+) -> None:
+    ticks: list[float] = []
+    bot.deps.access.groups = slack_groups(bot.app.client, clock=lambda: ticks.pop(0) if ticks else 0.0)
+    bot.command("help")  # listed at 0
+    # Fresh when the ack looks, stale a moment later as the rules are read: the listing's minute ends in between.
+    ticks[:] = [1.0] + [1000.0] * 100
+    held = threading.Event()
+    slack.add_fault(MethodFault("usergroups.list", until=held, times=None))
+    body = bot.command_body("help")
+    try:
+        answer = acked_while(lambda: bot.app.dispatch(BoltRequest(body=body,
+                                                                  headers=signed_headers(SIGNING_SECRET, body))))
+        assert answer.status == 200 and not answer.body, "help was answered in the ack after listing the groups"
+    finally:
+        held.set()
+    assert bot.executor.wait_idle(60)
