@@ -78,3 +78,13 @@ def test_ctrl_c_while_planetscale_holds_a_call_stops_the_console_at_once_and_say
     assert console.returncode == 130, text
     assert "Traceback" not in text, text
     assert "Interrupted" in text and "PlanetScale" in text, text
+
+
+def test_a_closed_standard_input_is_the_end_of_input(tmp_path: Path) -> None:
+    """Started with its standard input closed (`<&-`, a job runner that closes it), the console ended in
+    AttributeError's traceback; it is input that has ended, as `< /dev/null` is: the console leaves as at its end."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLANETSCALE_", "SLACK_"))}
+    done = subprocess.run(["sh", "-c", 'exec "$@" <&-', "sh", sys.executable, "-m", "bot", "console", "--demo"],
+                          capture_output=True, cwd=tmp_path, env=env, timeout=120, text=True)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout.strip(), "the console said nothing"

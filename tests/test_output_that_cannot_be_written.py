@@ -67,3 +67,26 @@ def test_output_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path: Pat
         store = Store(url)
         assert list(store.events()) == []
         store.close()
+
+
+CLOSED = {**COMMANDS, "audit-export": ["audit", "export"], "audit-scrub": ["audit", "scrub"]}
+
+
+@pytest.mark.parametrize("command", list(CLOSED))
+def test_a_closed_standard_output_is_one_line_and_nothing_is_done(tmp_path: Path, command: str) -> None:
+    """Started with its standard output closed (`>&-`, a supervisor that closes it), each command ended in
+    AttributeError's traceback, `audit prune` after its delete. Nothing it says could be read, so it does nothing
+    and says so on stderr."""
+    url = database_of_one_entry(tmp_path, "applied", "2020-01-01T00:00:00Z")
+    args = [str(free_port()) if a == "PORT" else a for a in CLOSED[command]]
+    done = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "bot", *args], cwd=tmp_path,
+                          env=env_of(url), input="/backup-policy help\n", stderr=subprocess.PIPE, text=True,
+                          timeout=90)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    named = " ".join(CLOSED[command][:2]) if command.startswith("audit") else CLOSED[command][0]
+    assert done.stderr.splitlines() == [
+        f"backup-bot: standard output is closed, so what `{named}` says would be lost: it did nothing; run it with "
+        "its output open (a file, a pipe, or >/dev/null to discard it)."], done.stderr
+    store = Store(url)
+    assert len(list(store.events())) == 1  # the prune deleted nothing
+    store.close()

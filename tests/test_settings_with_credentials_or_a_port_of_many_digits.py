@@ -48,11 +48,15 @@ def test_a_database_port_of_thousands_of_digits_is_refused_in_the_bots_words(tmp
 @pytest.mark.parametrize("command", ["console", "migrate"])
 @pytest.mark.parametrize(("name", "url"), [("PLANETSCALE_API_URL", "https://api.planet\u2603scale.com/v1"),
                                            ("PLANETSCALE_API_URL", "https://api.planetscale.com/v1\x01"),
-                                           ("SLACK_API_URL", "https://slack\u00a0.com/api/")])
+                                           ("SLACK_API_URL", "https://slack\u00a0.com/api/"),
+                                           ("PLANETSCALE_API_URL", "https://api..planetscale.com/v1"),
+                                           ("SLACK_API_URL", "https://xn--.slack.com/api/"),
+                                           ("PLANETSCALE_API_URL", f"https://{'a' * 64}.planetscale.com/v1")])
 def test_an_api_url_no_http_client_can_send_to_is_refused_at_start_in_one_line(
         tmp_path: Path, command: str, name: str, url: str) -> None:
-    """A host that is no IDNA name (a pasted no-break space, a stray symbol) or a control character (`.env` holds
-    one where the environment cannot) passed the check, and `serve` and `console` then ended in httpx's traceback
+    """A host that is no IDNA name (a pasted no-break space, a stray symbol, an empty label `api..`, a label past 63
+    characters, a malformed `xn--` label) or a control character (`.env` holds one where the environment cannot)
+    passed the check, and `serve` and `console` then ended in httpx's traceback
     (InvalidURL) as they built their clients."""
     (tmp_path / ".env").write_text(f'{name}="{url}"\n', encoding="utf-8")
     done = run(tmp_path, command)

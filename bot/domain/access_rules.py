@@ -245,8 +245,7 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
     rule_lines = _header_lines(text, "rules")
     unknown = set(data) - {"approvals", "rules", "guardrails"}
     if unknown:
-        raise AccessFileError(f"{path}: unknown table `{sorted(unknown)[0]}`: only [approvals], [[rules]] and "
-                              "[[guardrails]].")
+        raise _out_of_place(text, data, sorted(unknown)[0], path)
     approvals = data.get("approvals", {})
     if not isinstance(approvals, dict) or set(approvals) - {"expire_after", "remind"}:
         raise AccessFileError(f"{path} line {_top_line(text, 'approvals')}: [approvals] takes only expire_after "
@@ -281,6 +280,19 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
                                   "but no approvers: name who may approve.")
     return AccessRules(expire_after_seconds=expire, reminders=reminders, rules=rules,
                        guardrails=_parse_guardrails(text, data, path))
+
+
+def _out_of_place(text: str, data: dict[str, Any], key: str, path: str) -> AccessFileError:
+    """A top-level table the file has no place for, or a key written above every table (a rule's or [approvals]'
+    key, its table's header forgotten)."""
+    line = _top_line(text, key) if len(key) <= 100 else 0
+    where = f"{path} line {line}" if line else path
+    shown = key if len(key) <= 40 else key[:39] + "…"
+    if isinstance(data[key], dict) or (isinstance(data[key], list) and data[key]
+                                       and all(isinstance(item, dict) for item in data[key])):
+        return AccessFileError(f"{where}: unknown table `{shown}`: only [approvals], [[rules]] and [[guardrails]].")
+    return AccessFileError(f"{where}: `{shown}` is written above every table, where no key belongs: put it in the "
+                           "table it is a key of ([approvals], a [[rules]] or a [[guardrails]]), below its header.")
 
 
 def _parse_guardrails(text: str, data: dict[str, Any], path: str) -> list[Guardrail]:
@@ -332,8 +344,8 @@ def _header_lines(text: str, key: str) -> list[int]:
 
 def _top_line(text: str, key: str) -> int:
     """The line of a top-level key: its `[key]` or `[[key]]` header, else `key = …` before the first table."""
-    header = re.compile(rf"\s*\[\[?\s*{key}\s*\]")
-    value = re.compile(rf"\s*{key}\s*[=.]")
+    header = re.compile(rf"\s*\[\[?\s*{re.escape(key)}\s*\]")
+    value = re.compile(rf"\s*{re.escape(key)}\s*[=.]")
     for n, line in enumerate(text.splitlines(), start=1):
         if header.match(line):
             return n

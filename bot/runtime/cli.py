@@ -65,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = joined(sys.argv[1:] if argv is None else argv)
     tell_misplaced(argv)
     args = parser.parse_args(argv)
+    if sys.stdout is None and args.command not in ("serve", "socket", "watch") and vars(args).get("output", "-") == "-":
+        # Started with it closed (`>&-`): what the command says could never be read, so it does nothing.
+        named = " ".join(filter(None, (args.command, getattr(args, "audit_command", None))))
+        print(f"backup-bot: standard output is closed, so what `{named}` says would be lost: it did nothing; run it "
+              "with its output open (a file, a pipe, or >/dev/null to discard it).", file=sys.stderr)
+        return 2
     out = standard_output()
     if current_folder_gone():  # .env, access.toml and the default database are found from it
         print("backup-bot: the current folder no longer exists (deleted or moved since it was entered): cd to the "

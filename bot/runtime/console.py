@@ -485,7 +485,7 @@ class Console:
 def main(settings: Settings, out: TextIO = sys.stdout) -> int:
     console, interrupted = Console(settings, out), False
     try:
-        console.run(standard_input(), interactive=sys.stdin.isatty())
+        console.run(standard_input(), interactive=sys.stdin is not None and sys.stdin.isatty())
     except KeyboardInterrupt:
         interrupted = True
         console.say("Interrupted (Ctrl-C): the console stops without waiting for a call to PlanetScale under way; "

@@ -40,6 +40,8 @@ def migrate(store: Store) -> None:
 
 CROWDED_FIX = ("raise the connection limit of the role, the database or the server, or end the sessions that hold "
                "its connections; each of the bot's processes (serve, its workers) opens a few")
+NOT_A_FILE_FIX = ("point BACKUP_BOT_DATABASE_URL at a database file (sqlite:///path/to/bot.db), or at a new file's "
+                  "name in an existing folder")
 FOLDER_FIX = "let the bot's user write in that folder, or move the database to a folder it may write in"
 
 
@@ -47,9 +49,12 @@ def cannot_open(url: str, exc: BaseException) -> tuple[str, str] | None:
     """Why the database that is there cannot be opened, and the fix, where the error's own words mislead: a SQLite
     folder that takes none of SQLite's files, PostgreSQL refusing a connection past a limit; None otherwise."""
     from bot.adapters.store.crowding import connections_refused
-    from bot.adapters.store.sqlite_file import folder_refusal, sqlite_path
+    from bot.adapters.store.sqlite_file import folder_refusal, not_a_file, sqlite_path
 
     path = sqlite_path(url) if url.startswith("sqlite") else None
+    odd = None if path is None else not_a_file(path)
+    if odd is not None:
+        return f"{path} is {odd}, so the bot cannot keep its database there", NOT_A_FILE_FIX
     unwritable = None if path is None else folder_refusal(path)
     if unwritable is not None:
         return f"{unwritable}, so the bot cannot open it", FOLDER_FIX

@@ -166,6 +166,10 @@ def check_database(url: str, report: Report) -> None:
                 return
             report.note(f"{where}: does not exist yet; `backup-bot serve` (or `backup-bot migrate`) creates it")
             return
+        known = cannot_open(url, OSError())  # a folder, a device, a pipe: SQLite reads /dev/null as a new database
+        if known is not None:
+            report.problem(f"{where}: {known[0]}", known[1])
+            return
     try:
         store = Store(url)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import io
 import sys
 from typing import TextIO, cast
 
@@ -56,7 +57,9 @@ def data_in_utf8() -> None:
 
 def standard_input() -> TextIO:
     """sys.stdin; in an encoding other than UTF-8, a byte it cannot decode is read as UTF-8 mode reads it (a lone
-    surrogate, which the bot refuses in words), not a traceback."""
+    surrogate, which the bot refuses in words), not a traceback. Closed (`<&-`), it is input that has ended."""
+    if sys.stdin is None:
+        return io.StringIO()
     if not utf8(sys.stdin):
         with contextlib.suppress(AttributeError, ValueError, OSError):
             sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]

@@ -52,7 +52,9 @@ def api_url(value: str, slash: bool = False) -> str:
         # control character: refused here whichever release reads it.
         if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
             raise ValueError
-        httpx.URL(value)
+        # httpx takes an empty label (`api..`), one past 63 characters, or a malformed `xn--` one, and raises only
+        # as it sends: the host as it is read (IDNA-decoded) and looked up (IDNA-encoded).
+        httpx.URL(value).host.encode("idna")
     except (ValueError, httpx.InvalidURL):  # never the value: it may be a token pasted in the wrong variable
         raise ValueError("is malformed: it must be an http(s) URL such as https://host/path.") from None
     if "@" in parsed.netloc:  # the bot signs in with its tokens; a password here is shown wherever the URL is

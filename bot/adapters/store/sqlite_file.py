@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 
 
 def sqlite_path(url: str) -> str | None:
@@ -33,6 +34,18 @@ def file_gone(path: str) -> sqlite3.OperationalError:
                                    "had it open; restart the bot once the right file is in place")
     exc.sqlite_errorname, exc.sqlite_errorcode = "SQLITE_CANTOPEN", sqlite3.SQLITE_CANTOPEN
     return exc
+
+
+def not_a_file(path: str) -> str | None:
+    """What `path` is when it is there as something SQLite keeps no database in (SQLite says only "unable to open" or
+    "disk I/O error", and reads `/dev/null` as an empty database); None otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return None if stat.S_ISREG(mode) else "not a regular file (a device or a pipe)"
 
 
 def folder_refusal(path: str) -> str | None:

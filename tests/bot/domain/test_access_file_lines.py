@@ -21,3 +21,19 @@ def test_the_line_at_fault_is_named(text: str, line: int) -> None:
     with pytest.raises(AccessFileError) as raised:
         parse_rules(text)
     assert f"access.toml line {line}" in str(raised.value), raised.value
+
+
+@pytest.mark.parametrize(("text", "key", "line"), [
+    ("# the rules\nexpire_after = \"24h\"\n" + RULE, "expire_after", 2),
+    ("min_retention = \"7d\"\n\n" + RULE, "min_retention", 1),
+    (RULE + "\n[limits]\nx = 1\n", "limits", 6),
+])
+def test_a_key_or_table_of_no_place_is_named_with_its_line_and_where_it_belongs(text: str, key: str,
+                                                                                line: int) -> None:
+    """A rule's or [approvals]' key written above every table was told as an "unknown table", and any of them with
+    no line."""
+    with pytest.raises(AccessFileError) as raised:
+        parse_rules(text)
+    told = str(raised.value)
+    assert told.startswith(f"access.toml line {line}: ") and f"`{key}`" in told, told
+    assert "[approvals]" in told and "[[rules]]" in told and "[[guardrails]]" in told, told
