@@ -55,7 +55,7 @@ class Backup(BaseModel):
     @field_validator("policy_id", mode="before")
     @classmethod
     def _a_policy(cls, value: object) -> str | None:
-        # Only a bulk change's estimate reads it, so a malformed one leaves that backup unattributed, no more.
+        # A malformed one leaves that backup unattributed, no more: counted for the policy its list was asked for.
         found = value.get("id") if isinstance(value, dict) else None
         return found if isinstance(found, str) and found else None
 
