@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.planetscale import PlanetScaleClient
-from bot.adapters.slack_shapes import UNREADABLE
+from bot.adapters.slack_shapes import UNREADABLE, Group
 from bot.domain.access import RoleLookup
-from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE, DirectoryError, GroupDirectory
+from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE, UNREADABLE_GROUP, DirectoryError, GroupDirectory
 from bot.domain.people_directory import PeopleDirectory
 from bot.domain.ports import PartlyUnreadable, PlanetScaleError
 
@@ -24,11 +25,21 @@ def slack_groups(client: WebClient, ttl: float = 60.0, max_age: float = DEFAULT_
             answer = client.usergroups_list(include_users=True)
         except SlackApiError as exc:
             raise DirectoryError(_refused("usergroups.list", "user groups", exc)) from None
-        # Its shape checked where it arrived (slack_shapes). A disabled group (`date_delete` set) names nobody, as
-        # doctor reads it: its handle may be another group's now.
-        return [g for g in answer["usergroups"] if not g.get("date_delete")]
+        # Each group an object, checked where it arrived (slack_shapes). A disabled group (`date_delete` set) names
+        # nobody, as doctor reads it: its handle may be another group's now.
+        return [_group(g) for g in answer["usergroups"] if not g.get("date_delete")]
 
     return GroupDirectory(list_groups, ttl=ttl, clock=clock, max_age=max_age)
+
+
+def _group(listed: dict[str, Any]) -> dict[str, Any]:
+    """A group as listed when it has a Group's shape; else marked UNREADABLE_GROUP under the ID and handle it gives,
+    so that a rule naming it fails closed, saying why, and one naming another group is not held up by it."""
+    try:
+        Group.model_validate(listed)
+    except ValidationError:
+        return {"id": listed.get("id"), "handle": listed.get("handle"), UNREADABLE_GROUP: True}
+    return listed
 
 
 def slack_people(client: WebClient, ttl: float = 60.0, clock: Callable[[], float] | None = None) -> PeopleDirectory:
