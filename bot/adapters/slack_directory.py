@@ -14,7 +14,7 @@ from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.slack_shapes import UNREADABLE, Group
 from bot.domain.access import RoleLookup
 from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE, UNREADABLE_GROUP, DirectoryError, GroupDirectory
-from bot.domain.people_directory import PeopleDirectory
+from bot.domain.people_directory import PeopleDirectory, PersonUnknown
 from bot.domain.ports import PartlyUnreadable, PlanetScaleError
 
 
@@ -51,13 +51,18 @@ def slack_people(client: WebClient, ttl: float = 60.0, clock: Callable[[], float
                 # No such member: nobody clicks as them. Counted as before, not as deactivated; doctor names it.
                 return True
             error = _refused("users.info", "a user", exc)
-            raise DirectoryError(error if error.startswith("Slack") else f"Slack's {error}") from None
+            # Slack's refusals of the person, not the method: the look-ups of others are asked as usual.
+            failed = PersonUnknown if exc.response.get("error") in OF_THE_PERSON else DirectoryError
+            raise failed(error if error.startswith("Slack") else f"Slack's {error}") from None
         if answered["id"] != user:
             raise DirectoryError("Slack answered users.info about another user than the one asked; try again, and "
                                  "report it if it persists")
         return not answered.get("deleted", False)
 
     return PeopleDirectory(is_active, ttl=ttl, clock=clock)
+
+
+OF_THE_PERSON = frozenset({"user_not_visible"})
 
 
 def _refused(method: str, what: str, exc: SlackApiError) -> str:
