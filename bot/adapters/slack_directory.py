@@ -14,6 +14,7 @@ from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.slack_shapes import UNREADABLE, Group
 from bot.domain.access import RoleLookup
 from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE, UNREADABLE_GROUP, DirectoryError, GroupDirectory
+from bot.domain.naming import outside
 from bot.domain.people_directory import PeopleDirectory, PersonUnknown
 from bot.domain.ports import PartlyUnreadable, PlanetScaleError
 
@@ -110,8 +111,9 @@ def planetscale_roles(client: WebClient, planetscale: PlanetScaleClient) -> Role
                                  "needs `read_organization`") from None
         roles = sorted({member.role for member in members if same_address(member.email) == email})
         if len(roles) > 1:  # neither is more this person's than the other, and one may be an admin's
+            both = " and ".join(outside(role[:64]) for role in roles)  # PlanetScale's text, never markup
             raise DirectoryError(f"PlanetScale lists your e-mail address twice in {organization}, with the roles "
-                                 f"{' and '.join(roles)}; ask an admin of {organization} to remove the extra member")
+                                 f"{both}; ask an admin of {organization} to remove the extra member")
         return roles[0] if roles else None
 
     return role_of
