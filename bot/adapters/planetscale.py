@@ -285,7 +285,7 @@ class PlanetScaleClient:
         where = f"{organization}/{database} ({branch})"
         params = {**({"policy": policy_id} if policy_id else {}), **({"from": since} if since else {}),
                   **({"state": state} if state else {})}
-        return backups_read(self._pages(path, where, "read_backups", params=params), where, now_utc())
+        return backups_read(self._pages(path, where, "read_backups", params=params), where, now_utc(), policy_id)
 
     # --- plumbing ---------------------------------------------------------------------------------
 

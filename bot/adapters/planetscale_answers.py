@@ -114,14 +114,18 @@ def not_all_listed(what: str, where: str, taken: int, narrow: str) -> str:
             f"the first {taken:,}, and those past them were not read, so nothing is said of them. {narrow}")
 
 
-def backups_read(items: Iterable[dict[str, Any]], where: str, now: datetime) -> list[Backup]:
+def backups_read(items: Iterable[dict[str, Any]], where: str, now: datetime, policy_id: str | None = None
+                 ) -> list[Backup]:
     """A backup list's items, each as the spec has it and none made, started or finished in the future; each once
     (a list that shifts while read page by page holds one twice: the later read stands, in the place of the
-    first)."""
+    first); of `policy_id` alone when given, as the list was asked for: an answer that ignored the `policy` filter
+    (a proxy or cache keyed on the path alone) holds other policies' backups, which tell nothing of this one."""
     try:
         read = list({backup.id: backup for backup in map(Backup.model_validate, items)}.values())
     except ValidationError:
         raise BadResponse(f"PlanetScale answered for {where} with a backup list this bot cannot read.") from None
+    if policy_id:
+        read = [backup for backup in read if backup.policy_id in (None, policy_id)]
     latest = now + FUTURE_MARGIN
     for backup in read:
         future = next((t for t in (backup.created_at, backup.started_at, backup.completed_at)

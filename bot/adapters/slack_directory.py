@@ -6,14 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.planetscale import PlanetScaleClient
-from bot.adapters.slack_shapes import UNREADABLE
+from bot.adapters.slack_shapes import UNREADABLE, Group
 from bot.domain.access import RoleLookup
-from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE, DirectoryError, GroupDirectory
-from bot.domain.people_directory import PeopleDirectory
+from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE, UNREADABLE_GROUP, DirectoryError, GroupDirectory
+from bot.domain.naming import outside
+from bot.domain.people_directory import PeopleDirectory, PersonUnknown
 from bot.domain.ports import PartlyUnreadable, PlanetScaleError
 
 
@@ -24,11 +26,21 @@ def slack_groups(client: WebClient, ttl: float = 60.0, max_age: float = DEFAULT_
             answer = client.usergroups_list(include_users=True)
         except SlackApiError as exc:
             raise DirectoryError(_refused("usergroups.list", "user groups", exc)) from None
-        # Its shape checked where it arrived (slack_shapes). A disabled group (`date_delete` set) names nobody, as
-        # doctor reads it: its handle may be another group's now.
-        return [g for g in answer["usergroups"] if not g.get("date_delete")]
+        # Each group an object, checked where it arrived (slack_shapes). A disabled group (`date_delete` set) names
+        # nobody, as doctor reads it: its handle may be another group's now.
+        return [_group(g) for g in answer["usergroups"] if not g.get("date_delete")]
 
     return GroupDirectory(list_groups, ttl=ttl, clock=clock, max_age=max_age)
+
+
+def _group(listed: dict[str, Any]) -> dict[str, Any]:
+    """A group as listed when it has a Group's shape; else marked UNREADABLE_GROUP under the ID and handle it gives,
+    so that a rule naming it fails closed, saying why, and one naming another group is not held up by it."""
+    try:
+        Group.model_validate(listed)
+    except ValidationError:
+        return {"id": listed.get("id"), "handle": listed.get("handle"), UNREADABLE_GROUP: True}
+    return listed
 
 
 def slack_people(client: WebClient, ttl: float = 60.0, clock: Callable[[], float] | None = None) -> PeopleDirectory:
@@ -40,13 +52,18 @@ def slack_people(client: WebClient, ttl: float = 60.0, clock: Callable[[], float
                 # No such member: nobody clicks as them. Counted as before, not as deactivated; doctor names it.
                 return True
             error = _refused("users.info", "a user", exc)
-            raise DirectoryError(error if error.startswith("Slack") else f"Slack's {error}") from None
+            # Slack's refusals of the person, not the method: the look-ups of others are asked as usual.
+            failed = PersonUnknown if exc.response.get("error") in OF_THE_PERSON else DirectoryError
+            raise failed(error if error.startswith("Slack") else f"Slack's {error}") from None
         if answered["id"] != user:
             raise DirectoryError("Slack answered users.info about another user than the one asked; try again, and "
                                  "report it if it persists")
         return not answered.get("deleted", False)
 
     return PeopleDirectory(is_active, ttl=ttl, clock=clock)
+
+
+OF_THE_PERSON = frozenset({"user_not_visible"})
 
 
 def _refused(method: str, what: str, exc: SlackApiError) -> str:
@@ -94,8 +111,9 @@ def planetscale_roles(client: WebClient, planetscale: PlanetScaleClient) -> Role
                                  "needs `read_organization`") from None
         roles = sorted({member.role for member in members if same_address(member.email) == email})
         if len(roles) > 1:  # neither is more this person's than the other, and one may be an admin's
+            both = " and ".join(outside(role[:64]) for role in roles)  # PlanetScale's text, never markup
             raise DirectoryError(f"PlanetScale lists your e-mail address twice in {organization}, with the roles "
-                                 f"{' and '.join(roles)}; ask an admin of {organization} to remove the extra member")
+                                 f"{both}; ask an admin of {organization} to remove the extra member")
         return roles[0] if roles else None
 
     return role_of

@@ -55,7 +55,8 @@ class Group(Shape):
 
 
 class UsergroupsList(Shape):
-    usergroups: list[Group]
+    # Each group read on its own, as a Group (slack_directory): one of another shape is that group's failure alone.
+    usergroups: list[dict[str, Any]]
 
 
 class UsergroupsUsersList(Shape):

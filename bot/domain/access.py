@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bot.domain.access_file import RulesSource
 from bot.domain.access_rules import AccessRules, Action, Rule
-from bot.domain.group_directory import DirectoryError, GroupDirectory
+from bot.domain.group_directory import DirectoryError, GroupDirectory, GroupUnreadable
 from bot.domain.judge_access import (
     Decision,
     DirectoryFacts,
@@ -123,6 +123,8 @@ class AccessControl:
             if isinstance(found, NotLookedUp) and found.group is not None:
                 try:
                     members.looked_up[found.group] = groups_failed or self.groups.members(found.group)
+                except GroupUnreadable as exc:  # listed, that group alone unreadable: the others are known
+                    members.looked_up[found.group] = Unchecked(str(exc))
                 except DirectoryError as exc:
                     members.looked_up[found.group] = groups_failed = Unchecked(str(exc))
                 if groups_failed is None:  # listed now, every group at once: the next run asks for no other
@@ -183,7 +185,7 @@ class _AsListed(Mapping[str, "frozenset[str] | Unchecked"]):
     a group it does not hold has nobody (as `GroupDirectory.members` answers) instead of a look-up of its own.
     With no listing (none fresh), a group not looked up is left out: the decision asks for it."""
 
-    def __init__(self, listing: Mapping[str, frozenset[str]]):
+    def __init__(self, listing: Mapping[str, frozenset[str] | Unchecked]):
         self.looked_up: dict[str, frozenset[str] | Unchecked] = {}
         self.listing = listing
 

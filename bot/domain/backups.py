@@ -55,7 +55,7 @@ class Backup(BaseModel):
     @field_validator("policy_id", mode="before")
     @classmethod
     def _a_policy(cls, value: object) -> str | None:
-        # Only a bulk change's estimate reads it, so a malformed one leaves that backup unattributed, no more.
+        # A malformed one leaves that backup unattributed, no more: counted for the policy its list was asked for.
         found = value.get("id") if isinstance(value, dict) else None
         return found if isinstance(found, str) and found else None
 
@@ -130,8 +130,9 @@ class PolicyHealth:
     misread: tuple[str, ...] = field(default_factory=tuple)
     # Not stale only because it changed lately (its new span to prove itself): no success has come since it was.
     grace: bool = False
-    # Never backed up, and dated by PlanetScale as created in the future: whether it is stale cannot be told.
-    undated: bool = False
+    # Why whether it is stale cannot be told (UNDATED's keys), or "": never backed up and dated by PlanetScale as
+    # created in the future, or with a creation date that cannot be read; or a frequency of nothing.
+    undated: str = ""
 
     @property
     def healthy(self) -> bool:
@@ -152,9 +153,12 @@ class PolicyHealth:
             found.append(f"the last backup failed{where}{more}")
         if self.stale:
             found.append("stale: no successful backup within " + describe_span(self.stale_after))
-        if self.undated:
-            found.append("never backed up, and PlanetScale dates its creation in the future: when it turns stale "
-                         "cannot be told")
+        if self.undated == "frequency":
+            found.append(f"PlanetScale gives it a frequency of {self.policy.frequency_value} "
+                         f"{self.policy.frequency_unit}s: whether it is stale cannot be told")
+        elif self.undated:
+            found.append(f"never backed up, and PlanetScale {UNDATED[self.undated]}: when it turns stale cannot be "
+                         "told")
         return "; ".join(found) or None
 
 
@@ -164,6 +168,11 @@ def describe_span(span: timedelta) -> str:
         days = hours // 24
         return f"{days} day{'s' if days != 1 else ''}"
     return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+# What PlanetScale says of a policy never backed up that leaves when it turns stale untold.
+UNDATED = {"future": "dates its creation in the future",
+           "unreadable": "dates its creation in a way that cannot be read"}
 
 
 # Past this, a span is as good as forever (and `timedelta` would overflow on what PlanetScale could send).
@@ -207,13 +216,17 @@ def judge_health(policy: BackupPolicy, branches: Sequence[str], backups: Iterabl
     changed = _time_or_none(policy.updated_at)
     if changed is not None and changed > now + CHANGE_DRIFT:
         changed = None  # a change still to come proves nothing: judged from the last success instead
-    since, undated = last_success.at if last_success is not None else _time_or_none(policy.created_at), False
-    if last_success is None and since is not None and since > now + CHANGE_DRIFT:
-        # A creation still to come (PlanetScale's clock gone wrong): it existed by its first backup or its last
-        # change at the latest; with neither, when it turns stale cannot be told, and it is told so.
+    since, undated = last_success.at if last_success is not None else _time_or_none(policy.created_at), ""
+    if last_success is None and (since is None or since > now + CHANGE_DRIFT):
+        # A creation still to come (PlanetScale's clock gone wrong), or one whose date cannot be read: it existed by
+        # its first backup or its last change at the latest; with neither, when it turns stale cannot be told, and
+        # it is told so.
+        why = "future" if since is not None else "unreadable"
         since = min([b.at for b in backups] + ([changed] if changed is not None else []), default=None)
-        undated = since is None
-    # A frequency of nothing (0 or less, which PlanetScale should never send) cannot be judged stale.
+        undated = why if since is None else ""
+    # A frequency of nothing (0 or less, which PlanetScale should never send) cannot be judged stale, and is told so.
+    if span <= timedelta(0):
+        undated = "frequency"
     overdue = since is not None and span > timedelta(0) and now - since > stale_after
     if since is not None and changed is not None:
         since = max(since, changed)

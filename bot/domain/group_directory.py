@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from bot.domain.access_rules import GROUP_ID, describe_duration
-from bot.domain.judge_access import named_as_needed
+from bot.domain.judge_access import Unchecked, named_as_needed
 from bot.domain.ports import note_wait
 
 log = logging.getLogger("bot.domain.access")
@@ -23,6 +23,14 @@ log = logging.getLogger("bot.domain.access")
 
 class DirectoryError(Exception):
     """Slack or PlanetScale could not tell who someone is; access is refused (fail closed)."""
+
+
+class GroupUnreadable(DirectoryError):
+    """Slack listed the groups, one of them (this one) in a shape the bot cannot read: the others are known."""
+
+
+# The mark of a group listed in a shape the bot cannot read, beside the ID and handle it gave (when text).
+UNREADABLE_GROUP = "unreadable"
 
 
 @dataclass
@@ -37,7 +45,9 @@ class _Memberships:
 
     by_id: dict[str, tuple[str, frozenset[str]]]  # group ID: its handle, its members
     by_handle: dict[str, tuple[str, frozenset[str]]]  # `@handle`: the ID and members of the first group with it
-    by_principal: dict[str, frozenset[str]]  # `@handle` and ID alike: the members, as the rules name a group
+    # `@handle` and ID alike: the members, as the rules name a group; why not, for a group listed unreadable.
+    by_principal: dict[str, frozenset[str] | Unchecked]
+    unreadable: frozenset[str] = frozenset()  # the IDs and `@handles` of groups listed in a shape not read
 
 
 DEFAULT_GROUP_CACHE_MAX_AGE = 3600
@@ -140,16 +150,25 @@ class GroupDirectory:
             return self._cache.value
         by_id: dict[str, tuple[str, frozenset[str]]] = {}
         by_handle: dict[str, tuple[str, frozenset[str]]] = {}
+        unreadable: set[str] = set()
         for group in groups:
+            if group.get(UNREADABLE_GROUP):
+                given, handle = group.get("id"), group.get("handle")
+                unreadable.update(k for k in (given, f"@{handle}" if isinstance(handle, str) else None)
+                                  if isinstance(k, str) and k)
+                continue
             members = frozenset(group.get("users") or [])
             handle = group.get("handle", "")
             by_id[group["id"]] = (handle, members)
             by_handle.setdefault("@" + handle, (group["id"], members))
-        by_principal = {**{g: m for g, (_, m) in by_id.items()}, **{h: m for h, (_, m) in by_handle.items()}}
-        self._cache = _Cached(_Memberships(by_id, by_handle, by_principal), self._clock())
+        unreadable -= {*by_id, *by_handle}  # a group of that ID or handle was read: it is the one the rules name
+        by_principal: dict[str, frozenset[str] | Unchecked] = {
+            **{k: Unchecked(unread_group(k)) for k in unreadable}, **{g: m for g, (_, m) in by_id.items()},
+            **{h: m for h, (_, m) in by_handle.items()}}
+        self._cache = _Cached(_Memberships(by_id, by_handle, by_principal, frozenset(unreadable)), self._clock())
         return self._cache.value
 
-    def listed(self) -> Mapping[str, frozenset[str]]:
+    def listed(self) -> Mapping[str, frozenset[str] | Unchecked]:
         """Every group's members by principal while the groups are fresh (no call to Slack), else nothing: the
         listing itself, shared, to read and not to change."""
         cache = self._cache
@@ -187,4 +206,12 @@ class GroupDirectory:
 
 def _members(groups: _Memberships, principal: str) -> frozenset[str]:
     found = groups.by_handle.get(principal) if principal.startswith("@") else groups.by_id.get(principal)
+    if found is None and principal in groups.unreadable:
+        raise GroupUnreadable(unread_group(principal))
     return found[1] if found else frozenset()
+
+
+def unread_group(principal: str) -> str:
+    """Why a group's members are not known, for one Slack listed in a shape the bot cannot read."""
+    return (f"Slack listed the user group {principal} in a shape the bot cannot read; try again, and ask a Slack admin "
+            "to check that group if it persists")

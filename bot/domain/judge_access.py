@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from bot.domain.access_rules import GROUP_ID, AccessRules, Action, Rule
 from bot.domain.naming import channels as channel_names
+from bot.domain.naming import outside
 from bot.domain.naming import principals as principals_named
 
 
@@ -218,9 +219,10 @@ def _decide_one(rules: AccessRules, facts: DirectoryFacts, user: str, action: Ac
                                                 f"{organization}, and your Slack e-mail address is not a member "
                                                 f"of {organization} in PlanetScale.")
         if rule.planetscale_role == "admin" and role != "admin":
+            # PlanetScale's text: shown as written, never a mention or markup.
             return Decision(False, rule, reason=f"{rule.where} requires a PlanetScale admin of {organization}; you "
-                                                f"are a {role}. Ask an admin of {organization} to make the change, "
-                                                "or to approve it.")
+                                                f"are a {outside(role[:64])}. Ask an admin of {organization} to make "
+                                                "the change, or to approve it.")
     return Decision(True, rule, rule.approvals if change else 0, approvers=tuple(rule.approvers),
                     approvals_from=rule.approvals_from if change else ())
 

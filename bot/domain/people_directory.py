@@ -10,6 +10,11 @@ from collections.abc import Callable
 
 from bot.domain.group_directory import DirectoryError
 
+
+class PersonUnknown(DirectoryError):
+    """Slack refused to tell of this person (not of the method): no look-up of another waits behind it."""
+
+
 KEPT_AT_MOST = 10_000  # people remembered at once; past it the oldest answers are asked again
 # A failed look-up answers every look-up this long after it: Slack refused the method (rate limited, down), not
 # the person, and each look-up waits out its own tries; so one judgement waits once, not once for each person.
@@ -51,6 +56,8 @@ class PeopleDirectory:
             raise DirectoryError(str(failed[0]))
         try:
             found = self._is_active(user)
+        except PersonUnknown:
+            raise
         except DirectoryError as exc:
             self._failed = (exc, self._clock())
             raise

@@ -7,13 +7,14 @@ import re
 from collections.abc import Callable
 from typing import TextIO
 
+from pydantic import ValidationError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters import migrations
 from bot.adapters.migrations import ForeignRevision, SeveralRevisions
 from bot.adapters.slack_http import SlackClient, SlackHttp
-from bot.adapters.slack_shapes import UNREADABLE, error_of
+from bot.adapters.slack_shapes import UNREADABLE, Group, error_of
 from bot.adapters.store import Store
 from bot.domain.access_file import AccessFile
 from bot.domain.access_rules import USER_ID, AccessFileError, AccessRules, Rule
@@ -239,6 +240,7 @@ def check_names(client: WebClient, rules: AccessRules | None, audit_channel: str
         return
     live = [g for g in groups if not g.get("date_delete")]
     by_name = {**{"@" + str(g.get("handle")): g for g in live}, **{str(g.get("id")): g for g in live}}
+    readable = {id(g) for g in live if is_group(g)}
     users: dict[str, bool] = {}
     channels: set[str] = set()
     handles: set[str] = set()
@@ -252,6 +254,11 @@ def check_names(client: WebClient, rules: AccessRules | None, audit_channel: str
         if group is None:
             report.problem(f"{rule.where}: the user group {principal} does not exist in this workspace",
                            "correct the handle, or create the group in Slack (People → User groups)")
+            return set()
+        if id(group) not in readable:  # as the bot reads it (slack_directory): a group that names nobody
+            report.problem(f"{rule.where}: Slack lists the user group {principal} in a shape the bot cannot read, so "
+                           "it names nobody to the bot", "check that group in Slack (People → User groups), and run "
+                           "doctor again")
             return set()
         if principal.startswith("@") and principal not in handles:
             # A handle is free again once its group is renamed or disabled: whoever takes it next is obeyed.
@@ -368,3 +375,12 @@ def check_slack(settings: Settings, report: Report) -> WebClient | None:
     else:
         report.ok(f"all {len(REQUIRED_SCOPES)} scopes the bot needs are granted")
     return client
+
+
+def is_group(listed: dict[str, object]) -> bool:
+    """Whether a listed user group has the shape the bot reads (its ID, handle and members)."""
+    try:
+        Group.model_validate(listed)
+    except ValidationError:
+        return False
+    return True

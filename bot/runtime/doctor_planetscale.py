@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -17,6 +18,7 @@ from bot.domain.ports import (
     Forbidden,
     ListCut,
     NotFound,
+    PartlyUnreadable,
     PlanetScaleError,
     Unauthorized,
     Unavailable,
@@ -44,17 +46,24 @@ def check_planetscale(settings: Settings, rules: AccessRules | None, report: Rep
                                retry=RetryPolicy(attempts=1))
 
     def read_policies(organization: str, database: str) -> str:
-        policies = client.list_policies(organization, database)
+        try:
+            policies = client.list_policies(organization, database)
+        except PartlyUnreadable as exc:  # the token reads the list: the items it holds are PlanetScale's to fix
+            policies = exc.readable
+            report.warning(partly_read(exc, "policies"))
         return f"{organization}/{database}: the token can read its {len(policies)} backup policies"
 
     def list_backups(organization: str, database: str) -> str:
         """What the watch and `status` read: the database's branches, and a policy's backups on one of them."""
         try:
             branches = client.list_branches(organization, database)
-        except ListCut as exc:
+        except PartlyUnreadable as exc:
             branches = exc.readable
-            report.warning(f"{unmarked(exc.user_message)} doctor checks with the branches read.")
-        policies = client.list_policies(organization, database)
+            report.warning(partly_read(exc, "branches"))
+        try:
+            policies = client.list_policies(organization, database)
+        except PartlyUnreadable as exc:  # warned of by read_policies
+            policies = exc.readable
         for policy in policies:
             on = [b for b in branches if b.production == (policy.target == "production")]
             if on:
@@ -73,6 +82,9 @@ def check_planetscale(settings: Settings, rules: AccessRules | None, report: Rep
                 listed[organization] = exc.readable
                 report.warning(f"{unmarked(exc.user_message)} doctor checks the patterns against the databases "
                                "read.")
+            except PartlyUnreadable as exc:
+                listed[organization] = exc.readable
+                report.warning(partly_read(exc, "databases"))
         return listed[organization]
 
     def list_databases(organization: str, patterns: list[str]) -> str:
@@ -122,6 +134,18 @@ def check_planetscale(settings: Settings, rules: AccessRules | None, report: Rep
             check_patterns(rules, names_of, report, settings.access_file)
     finally:
         client.close()
+
+
+def partly_read(exc: PartlyUnreadable[object], what: str) -> str:
+    """A list read in part, in words: past the items the bot reads of one, or holding items it cannot read (each
+    named as PlanetScale gave it, escaped, as a terminal shows it); doctor checks with the rest, as the watch does."""
+    if isinstance(exc, ListCut) or not exc.unreadable:
+        return f"{unmarked(exc.user_message)} doctor checks with the {what} read."
+    named = [json.dumps(given[:64]) + (f" ({why})" if why != exc.user_message else "")
+             for given, why in list(exc.unreadable.items())[:5]]
+    more = f", and {len(exc.unreadable) - 5} more" if len(exc.unreadable) > 5 else ""
+    return (f"{unmarked(exc.user_message)} Not read: {unmarked(', '.join(named))}{more}. doctor checks with the "
+            f"{len(exc.readable)} {what} read.")
 
 
 def planetscale_fix(exc: PlanetScaleError, scope: str) -> str:

@@ -1,6 +1,7 @@
 """Fuzzing with hypothesis: PlanetScale answering anything (names of any length and character, malformed times,
 unknown units, duplicates, non-objects, bodies that are not JSON) never stops a watch pass, never leaves a notice
-it found unposted, and `status` always answers in words (SQLite and PostgreSQL)."""
+it found unposted, and `status` always answers in words; so do list, show, export, bulk changes, the forms,
+creations, deletions and the App Home (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
-from conftest import CHANNEL, Bot, bot_over
+from conftest import ALICE, CHANNEL, Bot, bot_over
+from home_helpers import open_home
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -113,6 +115,8 @@ class AnsweringPlanetScale:
             kind = "policy"
         elif path.endswith("/databases"):
             kind = "databases"
+        elif "/databases/" in path and path.count("/") == 5:  # /v1/organizations/{org}/databases/{db}: its kind
+            return httpx.Response(200, json={"name": path.rsplit("/", 1)[1], "kind": "mysql"})
         else:
             return httpx.Response(404, json={"code": "not_found", "message": "Not Found"})
         answer = self.answers.get(kind, {"type": "list", "data": [], "next_page": None})
@@ -155,3 +159,25 @@ def test_any_planetscale_answer_leaves_the_pass_finished_and_what_it_found_poste
         reply = bot.command("status acme/app-db")  # Bot.send fails on anything Slack would refuse
         said = reply.all_text()
         assert said.strip() and "Something went wrong" not in said, said
+
+
+DOORS = ["list acme/app-db", "show acme/app-db bp01prod12h", "export acme/app-db", "export acme/* json",
+         'update acme/* "Production daily" retention=3d reason="fuzz"', "update acme/app-db bp01prod12h retention=3d",
+         "update acme/app-db bp01prod12h frequency=1d --dry-run", "delete acme/app-db bp03devday",
+         "edit acme/app-db bp01prod12h", "edit acme/*",
+         'create acme/app-db name="Fuzzed" target=development retention=7d frequency=1d at=02:00']
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
+@given(answers=ANSWERS, command=st.sampled_from(DOORS))
+def test_any_planetscale_answer_is_told_in_words_at_the_other_doors_and_the_app_home(
+        fuzzed: tuple[Bot, Watcher, AnsweringPlanetScale], answers: dict[str, Any], command: str) -> None:
+    bot, _, planetscale = fuzzed
+    planetscale.answers = answers
+    refused = len(bot.slack.refusals)
+    said = bot.command(command).all_text()  # Bot.send fails on anything Slack would refuse
+    assert "Something went wrong" not in said, (command, said)
+    assert bot.slack.refusals[refused:] == []
+    assert "Something went wrong" not in json.dumps(open_home(bot, ALICE))

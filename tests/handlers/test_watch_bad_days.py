@@ -407,3 +407,20 @@ def test_a_notice_is_not_lost_when_slack_and_then_the_database_fail_while_it_is_
     monkeypatch.undo()
     posted = watch_pass(bot, watcher)
     assert [p.split(":")[1] for p in posted] == ["eyes"], posted
+
+
+def test_a_policy_never_backed_up_whose_creation_date_cannot_be_read_is_told_in_trouble(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    bot, watcher = watched
+    with planetscale.lock:
+        planetscale.add_policy("acme", "app-db", "bpundated01", name="Undated", target="development",
+                               created_at="yesterday", updated_at="yesterday")
+    planetscale.add_fault(Fault(status=200, times=None, path_ends="/app-db/backup-policies", body=json.dumps(
+        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None,
+         "data": list(planetscale.policies[("acme", "app-db")].values())})))
+    watch_pass(bot, watcher)  # told as new: its creation cannot be dated
+    watch_pass(bot, watcher)
+    [trouble] = [e.text for e in bot.slack.events if e.kind == "message" and "Backups in trouble" in e.text]
+    assert "app-db" in trouble
+    said = json.dumps([e.blocks for e in bot.slack.events if e.text == trouble])
+    assert "Undated" in said and "cannot be read" in said, said

@@ -14,6 +14,7 @@ from bot.domain.access import AccessControl
 from bot.domain.access_file import AccessFile, StaticRules
 from bot.domain.access_rules import AccessFileError, Action, parse_rules
 from bot.domain.group_directory import DirectoryError, GroupDirectory
+from bot.domain.naming import unmarked
 
 CONTRACT_SAMPLE = """
 [approvals]
@@ -186,7 +187,7 @@ def test_planetscale_role_is_required_and_fails_closed(roles: dict[str, str], er
                                                        expected: str) -> None:
     decision = control(roles=roles, role_error=error).decide("U0BOB00001", Action.CHANGE, "acme", "app-db",
                                                              ["production"], PROD_CHANNEL)
-    assert not decision.allowed and expected in decision.reason
+    assert not decision.allowed and expected in unmarked(decision.reason)
 
 
 def test_group_memberships_are_cached_for_a_short_time_and_failures_fail_closed() -> None:

@@ -309,7 +309,6 @@ def test_an_access_file_that_cannot_be_read_is_a_problem_with_a_fix_not_a_crash(
 @pytest.mark.parametrize("answer", [
     {"ok": True, "usergroups": [None]},
     {"ok": True, "usergroups": "S0DBATEAM1"},
-    {"ok": True, "usergroups": [{"id": "S0DBATEAM1", "handle": "dba-team", "users": {"U0BOB00001": 1}}]},
 ])
 def test_a_user_group_listing_doctor_cannot_read_is_a_problem_not_a_crash(
         healthy: Settings, tmp_path: Path, slack: SlackState, answer: dict[str, object]) -> None:
@@ -320,6 +319,18 @@ def test_a_user_group_listing_doctor_cannot_read_is_a_problem_not_a_crash(
     slack.add_fault(MethodFault("usergroups.list", body=answer, times=None))
     problems, out = run(healthy)
     assert problems == 1 and "the user groups cannot be listed (unreadable_answer)" in out, out
+
+
+def test_a_user_group_listed_in_a_shape_the_bot_cannot_read_is_a_problem_naming_it(
+        healthy: Settings, tmp_path: Path, slack: SlackState) -> None:
+    from bot.emulators.slack import MethodFault
+
+    (tmp_path / "access.toml").write_text(
+        '[[rules]]\norganizations = ["acme"]\ndatabases = ["app-db"]\neditors = ["@dba-team"]\n')
+    odd = {"id": "S0DBATEAM1", "handle": "dba-team", "users": {"U0BOB00001": 1}}
+    slack.add_fault(MethodFault("usergroups.list", body={"ok": True, "usergroups": [odd]}, times=None))
+    problems, out = run(healthy)
+    assert problems == 1 and "the user group @dba-team in a shape the bot cannot read" in out, out
 
 
 def test_doctor_shows_every_backup_bot_setting_in_force(healthy: Settings) -> None:

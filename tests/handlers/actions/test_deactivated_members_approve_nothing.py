@@ -30,6 +30,7 @@ from conftest import Bot
 from bot.adapters.slack_directory import slack_people
 from bot.adapters.slack_http import SlackHttp
 from bot.domain.change_requests import RequestState
+from bot.domain.group_directory import DirectoryError
 from bot.emulators.planetscale_state import PlanetScaleState
 from bot.emulators.slack import MethodFault, SlackUser
 from bot.runtime.app import slack_client
@@ -211,3 +212,13 @@ def test_a_click_on_a_request_of_a_large_group_mostly_deactivated_asks_slack_onl
         assert len(asked) <= 3, f"a click asked users.info {len(asked)} times"
     approvals_bot.click(APPROVE, request_id(message), user=LEAD3, message=message)
     assert len(planetscale.calls("PATCH")) == 1
+
+
+def test_slack_not_showing_one_person_holds_up_no_look_up_of_another(approvals_bot: Bot) -> None:
+    """users.info answering `user_not_visible` is about that person, not the method: the look-ups after it, of
+    others, are asked and answered, not refused for the seconds a method's failure is kept."""
+    people = slack_people(approvals_bot.app.client)
+    approvals_bot.slack.add_fault(MethodFault("users.info", error="user_not_visible", times=1))
+    with pytest.raises(DirectoryError, match="user_not_visible"):
+        people.active(LEAD3)
+    assert people.active(CAROL) is True

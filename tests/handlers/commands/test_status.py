@@ -232,3 +232,16 @@ def test_a_never_backed_up_policy_whose_targets_backups_cannot_be_read_says_why(
     said = section_of(full, "bp09new")
     assert "storage not estimated (its target's backups could not be read: PlanetScale" in said, said
     assert "Last success:* <!date^" in section_of(full, PROD) and "could not be read" not in section_of(full, PROD)
+
+
+def test_another_policys_backups_in_an_answer_that_ignored_the_policy_filter_keep_no_policy_healthy(
+        bot: Bot, planetscale: PlanetScaleState) -> None:
+    with planetscale.lock:
+        forget_backups(planetscale, WEEKLY)
+        theirs = [b for bs in planetscale.backups.values() for b in bs if b["backup_policy"]["id"] == PROD]
+    # A proxy or cache answering every branch's backups whatever `policy=` asks: PROD's successes, listed for each.
+    planetscale.add_fault(Fault(status=200, times=None, path_contains="/backups", body=json.dumps(
+        {"type": "list", "current_page": 1, "next_page": None, "prev_page": None, "data": theirs})))
+    said = shown(bot)
+    assert "Stale: no successful backup within" in section_of(said, WEEKLY), said
+    assert "all healthy" not in said
