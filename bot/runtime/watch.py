@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.rate_limit import describe_wait
 from bot.adapters.store import Store
+from bot.adapters.store.row_waits import brief_row_waits, row_held
 from bot.adapters.watch_progress import WatchProgress
 from bot.domain.request_budget import DEFAULT_REQUEST_BUDGET
 from bot.domain.watch import LEASE_MARGIN_SECONDS, PassResult, Watch
@@ -83,8 +84,17 @@ class Watcher:
 
     def keep_lease(self) -> None:
         """The heartbeat: the holder renews the lease; any other instance takes it once its holder stopped renewing
-        it (a crash), and then watches at once if no pass has run here for an interval."""
-        held = self.store.take_watch_lease(self.holder, self.lease_seconds)
+        it (a crash), and then watches at once if no pass has run here for an interval. Its row held by another
+        session is waited for briefly: the lease, lasting two heartbeats and more, is renewed at the next one."""
+        try:
+            with brief_row_waits():
+                held = self.store.take_watch_lease(self.holder, self.lease_seconds)
+        except Exception as exc:
+            if not row_held(exc):
+                raise
+            log.warning("the watch lease's row is held by another session: this heartbeat is skipped, the next "
+                        "heartbeat tries again in %.0f s", HEARTBEAT_SECONDS)
+            return
         took_over, self._held = held and not self._held, held
         overdue = self._last_pass is None or self.clock() - self._last_pass >= self.every
         if took_over and overdue and not self._lock.locked():
