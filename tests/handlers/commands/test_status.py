@@ -232,3 +232,18 @@ def test_a_never_backed_up_policy_whose_targets_backups_cannot_be_read_says_why(
     said = section_of(full, "bp09new")
     assert "storage not estimated (its target's backups could not be read: PlanetScale" in said, said
     assert "Last success:* <!date^" in section_of(full, PROD) and "could not be read" not in section_of(full, PROD)
+
+
+def test_status_lists_the_databases_branches_once(bot: Bot, planetscale: PlanetScaleState) -> None:
+    """The health, the estimate of every branch and the target's estimate each listed the branches again: three
+    lists of the same branches in one command (up to 50 pages each). Listed once now, and reused."""
+    for n in range(11):  # past the branches a health reads: the estimate reads every one
+        planetscale.add_branch("acme", "app-db", f"dev-{n:02d}", production=False)
+    planetscale.add_policy("acme", "app-db", "bp09new", name="New daily", target="production", frequency_value=1,
+                           frequency_unit="day", retention_value=3, retention_unit="day")  # a target's estimate
+    planetscale.clear_record()
+    said = shown(bot)
+    assert "from its target's latest successful backups" in section_of(said, "bp09new")
+    assert "estimated" in section_of(said, DEV) or "GB" in section_of(said, DEV)
+    assert [c.path for c in planetscale.calls("GET") if c.path.endswith("/branches")] == [
+        "/organizations/acme/databases/app-db/branches"]
