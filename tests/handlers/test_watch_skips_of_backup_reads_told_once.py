@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from approval_helpers import approvals_bot as approvals_bot  # the fixture watched stands on
 from conftest import Bot
 from test_watch_bad_days import watch_pass
+from test_watch_skipped_told_once_across_restarts import restarted
 from watch_helpers import watched as watched  # the fixture
 
 from bot.emulators.planetscale_state import PlanetScaleState
@@ -34,5 +35,26 @@ def test_branches_left_unread_are_told_once_over_passes_whether_or_not_backups_a
         watch_pass(bot, watcher)
         skipped = health_report(bot.deps, watcher).get("watch_skipped", [])
         assert any("branches are not read" in s for s in skipped), (hours, skipped)
+    said = told(bot)
+    assert len(said) == 1 and "branches are not read" in said[0], said
+
+
+def test_branches_left_unread_are_told_once_across_a_restart_between_their_reads(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """What the reads left out lived in the watcher's memory: a restart in a pass where no backups were due forgot
+    it, its claim as told was given back, and the audit channel heard it again at the next read. It is in the
+    database now, with what the watch keeps of each policy."""
+    bot, watcher = watched
+    with planetscale.lock:
+        for n in range(100):
+            planetscale.add_branch("acme", "app-db", f"feature-{n:03d}", production=False)
+    start = datetime.now(UTC)
+    for hours in (0, 1, 30):  # backups due, not due after the restart, due again
+        if hours == 1:
+            watcher = restarted(bot, watcher)
+        watcher.watch.now = lambda hours=hours: start + timedelta(hours=hours)  # type: ignore[misc]
+        watch_pass(bot, watcher)
+        assert any("branches are not read" in s.what + s.reason for s in watcher.skipped), (hours, watcher.skipped)
+    watcher.stop()
     said = told(bot)
     assert len(said) == 1 and "branches are not read" in said[0], said
