@@ -84,27 +84,35 @@ class Watcher:
 
     def keep_lease(self) -> None:
         """The heartbeat: the holder renews the lease; any other instance takes it once its holder stopped renewing
-        it (a crash), and then watches at once if no pass has run here for an interval. Its row held by another
-        session is waited for briefly: the lease, lasting two heartbeats and more, is renewed at the next one."""
-        try:
-            with brief_row_waits():
-                held = self.store.take_watch_lease(self.holder, self.lease_seconds)
-        except Exception as exc:
-            if not row_held(exc):
-                raise
-            log.warning("the watch lease's row is held by another session: this heartbeat is skipped, the next "
-                        "heartbeat tries again in %.0f s", HEARTBEAT_SECONDS)
+        it (a crash), and then watches at once if no pass has run here for an interval."""
+        held = self._take_lease("heartbeat")
+        if held is None:
             return
         took_over, self._held = held and not self._held, held
         overdue = self._last_pass is None or self.clock() - self._last_pass >= self.every
         if took_over and overdue and not self._lock.locked():
             self.run_once()
 
+    def _take_lease(self, what: str) -> bool | None:
+        """Whether this instance holds the watch lease now; None when its row is held by another session past a
+        brief wait: the lease, lasting two heartbeats and more, is renewed (or the pass run) next time."""
+        try:
+            with brief_row_waits():
+                return self.store.take_watch_lease(self.holder, self.lease_seconds)
+        except Exception as exc:
+            if not row_held(exc):
+                raise
+            log.warning("the watch lease's row is held by another session: this %s is skipped, the next %s "
+                        "tries again", what, what)
+            return None
+
     def run_once(self) -> PassResult | None:
-        """One pass, if this instance holds (or can take) the watch; None if another instance watches."""
+        """One pass, if this instance holds (or can take) the watch; None if another instance watches, or the
+        lease's row is held by another session."""
         with self._lock:
-            if not self.store.take_watch_lease(self.holder, self.lease_seconds):
-                self._held = False
+            taken = self._take_lease("pass")
+            if not taken:
+                self._held = self._held if taken is None else False
                 metrics.watch_pass(None)
                 return None
             self._held = True

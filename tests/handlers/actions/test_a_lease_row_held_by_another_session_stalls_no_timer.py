@@ -44,6 +44,7 @@ def test_a_held_watch_lease_row_is_skipped_by_the_heartbeat(lock_waits_long: Non
     assert watcher.run_once() is not None
     with held(on_postgresql, "watch_lease", "name", WATCH_LEASE), caplog.at_level(logging.WARNING):
         acked_while(watcher.keep_lease, BOUND, "the watch's heartbeat")  # skipped, not waited for
-    assert "watch lease" in caplog.text and "next heartbeat" in caplog.text
+        assert acked_while(watcher.run_once, BOUND, "the watch's pass") is None
+    assert "watch lease" in caplog.text and "next heartbeat" in caplog.text and "next pass" in caplog.text
     watcher.keep_lease()  # the lock given back: renewed, still this instance's
     assert watcher.run_once() is not None
