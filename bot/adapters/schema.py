@@ -207,6 +207,14 @@ watch_backup_reads = sa.Table(
     sa.Index("ix_watch_backup_reads_db", "organization", "database"),
 )
 
+# What the watch's last read of a database's backups left out, by policy (None: its branches), as JSON: kept while
+# true between reads, across restarts, so the audit channel hears each once (bot/domain/watch_skips.py).
+watch_backup_skips = sa.Table(
+    "watch_backup_skips", metadata,
+    sa.Column("database_key", OutsideText, primary_key=True),
+    sa.Column("skipped", sa.Text, nullable=False),
+)
+
 # PlanetScale's budget shared by every instance on PostgreSQL (bot/adapters/shared_budget.py): per service token,
 # the theoretical arrival time of the next request (GCRA), moved by one conditional UPDATE per request; beside it,
 # one row per instance sharing it (`<token>:<instance>`), its time when that instance last reserved a turn (how

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from bot.adapters.rate_limit import RateLimiter, too_long
 from bot.adapters.store import Store
 from bot.adapters.store.connection import SQLITE_BUSY_SECONDS, use_wal
+from bot.adapters.store.row_waits import row_held
 from bot.domain.ports import RateLimited
 
 if TYPE_CHECKING:
@@ -75,8 +76,6 @@ HELD_UP_SECONDS = 0.5
 # open, an instance frozen inside its reservation): the instance keeps to its share meanwhile, as when the
 # database refuses, instead of holding a person's command for the store's lock timeout.
 ROW_WAIT_MS = 200
-# PostgreSQL's error for a lock not had within lock_timeout.
-LOCK_NOT_AVAILABLE = "55P03"
 
 
 def budget_path(url: str) -> str | None:
@@ -171,8 +170,7 @@ class SharedRateLimiter(RateLimiter):
                                           {"name": self.name}).scalar()
                 sharing = self._mark(conn, now)
         except sa.exc.SQLAlchemyError as exc:
-            held = getattr(getattr(exc, "orig", None), "sqlstate", None) == LOCK_NOT_AVAILABLE
-            sharing = self._counted(now) if held else None
+            sharing = self._counted(now) if row_held(exc) else None
             with self._lock:
                 first, self._refused_at = self._refused_at is None, self._clock()
                 self.sharing_with = max(1, sharing or self.sharing_with)

@@ -6,19 +6,22 @@ Every write is conditional on the writer holding the watch lease, as the watch's
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING
 
 from bot.adapters.store import Store
-from bot.adapters.store.rows import NUMBER_DAMAGED, TIME_DAMAGED, damaged, seen_key
+from bot.adapters.store.rows import NUMBER_DAMAGED, TIME_DAMAGED, Damaged, damaged, decoded, seen_key
 from bot.adapters.store.watch import WATCH_LEASE
 from bot.domain.backups import CLOCK_MARGIN_SECONDS
 from bot.domain.watch_share import LONGEST_UNREAD, BackupMark
+from bot.domain.watch_skips import BackupSkips, Skipped
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 CURSOR = "watch"
+SKIPS_DAMAGED = "JSON that does not decode into what the watch's reads left out"
 # No mark is written further ahead than this (watch_share.next_mark): one that is names a time no clock reaches.
 FARTHEST_MARK_SECONDS = LONGEST_UNREAD.total_seconds() + CLOCK_MARGIN_SECONDS
 
@@ -114,4 +117,39 @@ class WatchProgress:
                 if not conn.execute(t.update().where(t.c.policy_key == key).values(**values)).rowcount:
                     conn.execute(t.insert().values(policy_key=key, organization=organization, database=database,
                                                    policy_id=policy_id, **values))
+        return True
+
+    def backup_skips(self, organization: str, database: str) -> BackupSkips:
+        """What the last reads of the database's backups left out, by policy (None: its branches); none when its
+        row cannot be read (SQLite keeps any text), so the next read says it afresh."""
+        import sqlalchemy as sa
+
+        from bot.adapters.schema import watch_backup_skips as t
+
+        key = seen_key(organization, database, "")
+        with self.store.reader.connect() as conn:
+            stored = conn.scalar(sa.select(t.c.skipped).where(t.c.database_key == key))
+        kept: BackupSkips = {}
+        try:
+            for policy_id, what, why in decoded(stored, (list,)) if stored is not None else []:
+                if not (isinstance(policy_id, str | None) and isinstance(what, str) and isinstance(why, str)):
+                    raise Damaged(key)
+                kept.setdefault(policy_id, []).append(Skipped(what, why))
+        except (Damaged, TypeError, ValueError):
+            damaged(self.store.damaged, "backup reads' skips of the watch", key, SKIPS_DAMAGED)
+            return {}
+        return kept
+
+    def save_backup_skips(self, holder: str, organization: str, database: str, kept: BackupSkips) -> bool:
+        """What the reads of the database's backups leave out now; False when the lease is lost."""
+        from bot.adapters.schema import watch_backup_skips as t
+
+        key = seen_key(organization, database, "")
+        rows = [[policy_id, item.what, item.reason] for policy_id, items in kept.items() for item in items]
+        with self.store.engine.begin() as conn:
+            if not self._holds(conn, holder):
+                return False
+            conn.execute(t.delete().where(t.c.database_key == key))
+            if rows:
+                conn.execute(t.insert().values(database_key=key, skipped=json.dumps(rows)))
         return True

@@ -299,6 +299,8 @@ class Applying(Snapshots, Lifecycle):
                          facts: DatabaseFacts | None = None) -> Outcome: ...
         def _settle_lifecycle(self, claim: Claim, by: str, why: str, answered: bool) -> Outcome: ...
         def _found_as_asked(self, claim: Claim, by: str, fresh: BackupPolicy) -> Outcome: ...
+        def _refused_but_held(self, claim: Claim, by: str, db: DatabaseRef,
+                              exc: PlanetScaleError) -> Outcome | None: ...
 
     def _send(self, claim: Claim, by: str, db: DatabaseRef, current: BackupPolicy, update: PolicyUpdate,
               later: Callable[[], DatabaseFacts] | None = None, facts: DatabaseFacts | None = None) -> Outcome:
@@ -323,6 +325,8 @@ class Applying(Snapshots, Lifecycle):
             return exc.outcome() or self._already(request)
         except PlanetScaleError as exc:
             claim.facts = _completed(later)
+            if (held := self._refused_but_held(claim, by, db, exc)) is not None:
+                return held
             ended = self._not_sent(claim, attempt, exc, "change", exc.definite,
                                    partial(self._settle, claim, by, exc.user_message, answered=exc.answered))
             limited = (isinstance(exc, RateLimited) and ended.kind is OutcomeKind.FAILED) or ended.rate_limited

@@ -48,7 +48,7 @@ from bot.domain.policy import (
     planned_policy,
     shows_something,
 )
-from bot.domain.ports import BadResponse, Claim, NotFound, PlanetScaleError, RateLimited
+from bot.domain.ports import BadResponse, Claim, NotFound, NotSent, PlanetScaleError, RateLimited
 from bot.domain.read_gate import Lookup, as_told, readable_targets
 from bot.domain.reading import PolicyNotFound
 
@@ -297,6 +297,25 @@ class Creating(Applying):
         note = "PlanetScale held the values asked when the policy was read again before the PATCH was sent again"
         return self._landed(claim, request_event("applied", claim.request, by, after=after, detail=note),
                             "Applied (PlanetScale holds the values asked).", fresh, after=after)
+
+    def _refused_but_held(self, claim: Claim, by: str, db: DatabaseRef, exc: PlanetScaleError) -> Outcome | None:
+        """A PATCH PlanetScale refused (4xx) may have landed still (a proxy's answer after the write, a 4xx to the
+        retry of one that timed out): the policy read again under the lease, applied if it holds the values asked;
+        None, for the refusal to be told as answered, otherwise."""
+        request = claim.request
+        if not exc.definite or isinstance(exc, NotSent) or request.kind is not ChangeKind.UPDATE \
+                or not self._hold(claim):
+            return None
+        try:
+            fresh = self._stored_policy(db, request.policy_id)
+        except (PolicyNotFound, PlanetScaleError):
+            return None
+        if not all(fresh.field_value(f) == v for f, v in request.changes.items()):
+            return None
+        after, answered = fresh.model_dump(), f"PlanetScale answered {exc.status or 'a refusal'}"
+        note = f"{answered} to the PATCH and held the values asked when the policy was read again"
+        return self._landed(claim, request_event("applied", request, by, after=after, detail=note),
+                            f"Applied ({answered}, and holds the values asked).", fresh, after=after)
 
     def _settle_lifecycle(self, claim: Claim, by: str, why: str, answered: bool) -> Outcome:
         """A POST or DELETE whose outcome is unknown (or a crash after it was sent): what PlanetScale lists now

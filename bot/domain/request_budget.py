@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from bot.domain.backups import Backup, Branch
 from bot.domain.policy import BackupPolicy, PolicyUpdate
-from bot.domain.ports import (
-    PlanetScaleApi,
-)
+from bot.domain.ports import PlanetScaleApi, PlanetScaleError
 
 # The watch's requests a minute when the client has no limiter to take a share of.
 DEFAULT_REQUEST_BUDGET = 150
@@ -53,3 +51,24 @@ class ReadOnlyCalls:
 
     def worst_case_seconds(self) -> float:
         return self.planetscale.worst_case_seconds()
+
+
+class BranchesListedOnce(ReadOnlyCalls):
+    """PlanetScale for one read-only command (`status`): a database's branches listed once, its answer (or
+    failure) reused by every step that needs them."""
+
+    def __init__(self, planetscale: PlanetScaleApi):
+        super().__init__(planetscale)
+        self._listed: dict[tuple[str, str], list[Branch] | PlanetScaleError] = {}
+
+    def list_branches(self, organization: str, database: str) -> list[Branch]:
+        key = (organization, database)
+        if key not in self._listed:
+            try:
+                self._listed[key] = super().list_branches(organization, database)
+            except PlanetScaleError as exc:  # a list cut or partly unreadable too: told alike by each step
+                self._listed[key] = exc
+        found = self._listed[key]
+        if isinstance(found, PlanetScaleError):
+            raise found
+        return list(found)

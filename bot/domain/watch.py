@@ -64,7 +64,7 @@ from bot.domain.watch_share import (
     backups_due,
     next_mark,
 )
-from bot.domain.watch_skips import BackupSkips, Skipped
+from bot.domain.watch_skips import BackupSkips, Skipped, after_read
 from bot.domain.watch_state import (
     DATABASE_READ,
     DELETED_MARK,
@@ -126,7 +126,6 @@ class Watch:
         self.now = now
         self.progress: WatchProgressStore = progress or MemoryProgress()
         self._cycle: tuple[float, list[DatabaseRef]] | None = None  # the databases of the cycle under way
-        self.backup_skips = BackupSkips()
 
     @property
     def share(self) -> WatchShare:
@@ -274,7 +273,7 @@ class Watch:
             if isinstance(exc, LASTING):
                 lasting.setdefault(branch, exc.user_message)
 
-        found: dict[str | None, list[Skipped]] = {}  # what this read left out; kept till the next read says
+        found: BackupSkips = {}  # what this read left out; kept till the next read says
         listed_ids = [p.id for p in policies]
         try:
             healths = read_health(calls, db, due, self.stale_factor, now=now, failed=failed)
@@ -282,7 +281,7 @@ class Watch:
             log.warning("the watch could not read the backups of %s: %s", db, exc.user_message)
             if isinstance(exc, LASTING):
                 found[None] = [Skipped(f"{db} backups", exc.user_message)]
-            result.skipped += self.backup_skips.after_read(str(db), found, listed_ids)
+            result.skipped += after_read(self.progress, holder, db, found, listed_ids)
             return
         result.backups_read += len(healths)
         if healths:
@@ -308,7 +307,7 @@ class Watch:
             read[health.policy.id] = next_mark(health, now)
             if notice is not None:
                 result.notices.append(notice)
-        result.skipped += self.backup_skips.after_read(str(db), found, listed_ids)
+        result.skipped += after_read(self.progress, holder, db, found, listed_ids)
         if not self.progress.save_backup_marks(holder, db.organization, db.database, read):
             raise _LeaseLost
 

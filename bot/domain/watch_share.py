@@ -21,6 +21,7 @@ from typing import Protocol
 
 from bot.domain.backups import PolicyHealth, parse_time
 from bot.domain.policy import BackupPolicy
+from bot.domain.watch_skips import BackupSkips
 
 # The share of PlanetScale's budget the watch takes by default; people's commands keep the rest.
 DEFAULT_WATCH_SHARE = 0.25
@@ -147,6 +148,10 @@ class WatchProgressStore(Protocol):
     def save_backup_marks(self, holder: str, organization: str, database: str,
                           marks: dict[str, BackupMark]) -> bool: ...
 
+    def backup_skips(self, organization: str, database: str) -> BackupSkips: ...
+
+    def save_backup_skips(self, holder: str, organization: str, database: str, kept: BackupSkips) -> bool: ...
+
 
 class MemoryProgress:
     """The cycle's place and the backup marks kept in memory: for a watch without a database of its own."""
@@ -155,6 +160,7 @@ class MemoryProgress:
         self.position: str | None = None
         self.started: float | None = None
         self.marks: dict[tuple[str, str], dict[str, BackupMark]] = {}
+        self.skips: dict[tuple[str, str], BackupSkips] = {}
 
     def cursor(self) -> tuple[str | None, float | None]:
         return self.position, self.started
@@ -169,4 +175,11 @@ class MemoryProgress:
     def save_backup_marks(self, holder: str, organization: str, database: str,
                           marks: dict[str, BackupMark]) -> bool:
         self.marks.setdefault((organization, database), {}).update(marks)
+        return True
+
+    def backup_skips(self, organization: str, database: str) -> BackupSkips:
+        return {key: list(items) for key, items in self.skips.get((organization, database), {}).items()}
+
+    def save_backup_skips(self, holder: str, organization: str, database: str, kept: BackupSkips) -> bool:
+        self.skips[(organization, database)] = dict(kept)
         return True

@@ -1,11 +1,14 @@
-"""What the watch skipped, and what reads of a database's backups left out, kept between reads: a pass in which no
-policy's backups are due still says it, as a database skipped is said at each pass, so the audit channel hears it
-once for as long as it stays true."""
+"""What the watch skipped, and what reads of a database's backups left out, kept between reads (and restarts): a pass
+in which no policy's backups are due still says it, as a database skipped is said at each pass, so the audit channel
+hears it once for as long as it stays true."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Protocol
+
+from bot.domain.commands import DatabaseRef
 
 
 @dataclass(frozen=True)
@@ -16,18 +19,25 @@ class Skipped:
     reason: str
 
 
-class BackupSkips:
-    """For each database, what the last read of its branches left out (under None), and for each policy what the
-    last read of its backups left out."""
+# For a database, what the last read of its branches left out (under None), and for each policy what the last read
+# of its backups left out: kept in the store between reads (WatchProgressStore.backup_skips).
+BackupSkips = dict[str | None, list[Skipped]]
 
-    def __init__(self) -> None:
-        self._kept: dict[str, dict[str | None, list[Skipped]]] = {}
 
-    def after_read(self, db: str, found: dict[str | None, list[Skipped]], listed: Collection[str]) -> list[Skipped]:
-        """All the database's after this pass: `found` replaces what was kept for the branches (None) and for each
-        policy read now; a policy no longer `listed` goes with its own."""
-        kept = self._kept.setdefault(db, {})
-        kept.update(found)
-        for key in [k for k in kept if k is not None and k not in listed]:
-            del kept[key]
-        return [item for items in kept.values() for item in items]
+class SkipsStore(Protocol):
+    def backup_skips(self, organization: str, database: str) -> BackupSkips: ...
+
+    def save_backup_skips(self, holder: str, organization: str, database: str, kept: BackupSkips) -> bool: ...
+
+
+def after_read(store: SkipsStore, holder: str, db: DatabaseRef, found: BackupSkips,
+               listed: Collection[str]) -> list[Skipped]:
+    """All the database's after this pass: `found` replaces what was kept for the branches (None) and for each
+    policy read now; a policy no longer `listed` goes with its own. Written back only when it changes."""
+    stored = store.backup_skips(db.organization, db.database)
+    kept = {**stored, **found}
+    for key in [k for k, items in kept.items() if not items or (k is not None and k not in listed)]:
+        del kept[key]
+    if kept != stored:
+        store.save_backup_skips(holder, db.organization, db.database, kept)
+    return [item for items in kept.values() for item in items]

@@ -16,8 +16,7 @@ def open_store(url: str) -> Store:
 def migrate(store: Store) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.adapters.migrations import ForeignRevision, SeveralRevisions
-    from bot.adapters.store.connection import SchemaAhead
+    from bot.adapters.migrations import ForeignRevision, SchemaAhead, SeveralRevisions
 
     try:
         store.migrate()

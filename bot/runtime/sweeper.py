@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 
 from bot.adapters.store.inbox import Inbox
+from bot.adapters.store.row_waits import brief_row_waits
 from bot.domain.changes import ChangePath, Outcome, OutcomeKind
 from bot.runtime.repeating import Repeating, said
 
@@ -35,7 +36,12 @@ class Sweeper:
 
     def sweep(self) -> None:
         """Each step in turn; one that fails (the database refusing one of its writes) keeps no later one from its
-        turn, and the pass says it failed once all have had theirs."""
+        turn, and the pass says it failed once all have had theirs. A row another session holds is waited for
+        briefly: what needs it is left for the next pass."""
+        with brief_row_waits():
+            self._sweep()
+
+    def _sweep(self) -> None:
         failed: Exception | None = None
         for step in (self._forget, self._untold, self._expire, self._settle, self._remind, self.late_posts,
                      self.batches):

@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from bot.adapters.planetscale import PlanetScaleClient
 from bot.adapters.rate_limit import describe_wait
 from bot.adapters.store import Store
+from bot.adapters.store.row_waits import brief_row_waits, row_held
 from bot.adapters.watch_progress import WatchProgress
 from bot.domain.request_budget import DEFAULT_REQUEST_BUDGET
 from bot.domain.watch import LEASE_MARGIN_SECONDS, PassResult, Watch
@@ -84,17 +85,34 @@ class Watcher:
     def keep_lease(self) -> None:
         """The heartbeat: the holder renews the lease; any other instance takes it once its holder stopped renewing
         it (a crash), and then watches at once if no pass has run here for an interval."""
-        held = self.store.take_watch_lease(self.holder, self.lease_seconds)
+        held = self._take_lease("heartbeat")
+        if held is None:
+            return
         took_over, self._held = held and not self._held, held
         overdue = self._last_pass is None or self.clock() - self._last_pass >= self.every
         if took_over and overdue and not self._lock.locked():
             self.run_once()
 
+    def _take_lease(self, what: str) -> bool | None:
+        """Whether this instance holds the watch lease now; None when its row is held by another session past a
+        brief wait: the lease, lasting two heartbeats and more, is renewed (or the pass run) next time."""
+        try:
+            with brief_row_waits():
+                return self.store.take_watch_lease(self.holder, self.lease_seconds)
+        except Exception as exc:
+            if not row_held(exc):
+                raise
+            log.warning("the watch lease's row is held by another session: this %s is skipped, the next %s "
+                        "tries again", what, what)
+            return None
+
     def run_once(self) -> PassResult | None:
-        """One pass, if this instance holds (or can take) the watch; None if another instance watches."""
+        """One pass, if this instance holds (or can take) the watch; None if another instance watches, or the
+        lease's row is held by another session."""
         with self._lock:
-            if not self.store.take_watch_lease(self.holder, self.lease_seconds):
-                self._held = False
+            taken = self._take_lease("pass")
+            if not taken:
+                self._held = self._held if taken is None else False
                 metrics.watch_pass(None)
                 return None
             self._held = True

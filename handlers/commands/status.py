@@ -9,6 +9,7 @@ from bot.domain.backup_health import MAX_POLICIES_READ, MAX_STATUS_REQUESTS, rea
 from bot.domain.bulk_costs import with_every_branch
 from bot.domain.commands import StatusCommand
 from bot.domain.ports import PartlyUnreadable, PlanetScaleError, requests_capped
+from bot.domain.request_budget import BranchesListedOnce
 from handlers import blocks
 from handlers.commands.caller import Caller, may_read, read_failed, readable_targets
 
@@ -29,10 +30,11 @@ def run_status(deps: Dependencies, parsed: StatusCommand, caller: Caller) -> Non
                 policies, unreadable, why = list(exc.readable), len(exc.unreadable), exc.user_message
             seen = [p for p in policies if p.target in visible]
             asked = seen[:MAX_POLICIES_READ]
-            healths = read_health(deps.policies.planetscale, parsed.db, asked, deps.stale_factor)
+            planetscale = BranchesListedOnce(deps.policies.planetscale)
+            healths = read_health(planetscale, parsed.db, asked, deps.stale_factor)
             # The health reads the first MAX_BRANCHES_READ branches; the estimate, every one (MAX_BRANCHES_ESTIMATED).
-            healths = with_every_branch(deps.policies.planetscale, parsed.db, healths)
-            healths = with_target_estimates(deps.policies.planetscale, parsed.db, healths)
+            healths = with_every_branch(planetscale, parsed.db, healths)
+            healths = with_target_estimates(planetscale, parsed.db, healths)
     except PlanetScaleError as exc:
         read_failed(deps, parsed.db, caller, "StatusCommand", exc)
         return

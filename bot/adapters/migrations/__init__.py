@@ -36,6 +36,16 @@ def head() -> int:
     return number(ScriptDirectory.from_config(cfg).get_current_head())
 
 
+class SchemaAhead(Exception):
+    """The database's schema is at a revision newer than this release's migrations reach: a newer release migrated
+    it, and this one (rolled back to) does not know what it holds."""
+
+    def __init__(self, at: int, latest: int):
+        super().__init__(f"schema at version {at}, newer than this release's {latest}")
+        self.at = at
+        self.latest = latest
+
+
 class ForeignRevision(ValueError):
     """The database's Alembic revision is none of this bot's (numbered): another application migrates the database
     with Alembic, and its tables and this bot's would share one version."""

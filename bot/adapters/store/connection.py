@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.adapters.store.clock import DatabaseClock
 from bot.adapters.store.crowding import STORE_POOL, WRITER_POOL, connections_refused
+from bot.adapters.store.row_waits import wait_briefly_if_asked
 from bot.adapters.store.sqlite_file import file_gone, file_identity, sqlite_path
 
 if TYPE_CHECKING:
@@ -69,16 +70,6 @@ def refusal(exc: BaseException) -> str | None:
             getattr(exc, "sqlstate", None) in POSTGRES_REFUSALS:
         return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
     return None
-
-
-class SchemaAhead(Exception):
-    """The database's schema is at a revision newer than this release's migrations reach: a newer release migrated
-    it, and this one (rolled back to) does not know what it holds."""
-
-    def __init__(self, at: int, latest: int):
-        super().__init__(f"schema at version {at}, newer than this release's {latest}")
-        self.at = at
-        self.latest = latest
 
 
 def use_wal(connection: sqlite3.Connection) -> None:
@@ -341,7 +332,9 @@ class Connected:
         def _on_error(context: Any) -> None:
             self._note(context.original_exception)
 
-        if sqlite:
+        if not sqlite:
+            sa.event.listen(engine, "begin", wait_briefly_if_asked)
+        else:
             # Writers take the lock at BEGIN, so conditional updates never meet a stale snapshot.
             @sa.event.listens_for(engine, "connect")
             def _on_connect(dbapi_connection: Any, _: Any) -> None:
@@ -427,7 +420,7 @@ class Connected:
         if at == latest:
             return at
         if at > latest:
-            raise SchemaAhead(at, latest)
+            raise migrations.SchemaAhead(at, latest)
         with self._connect().begin() as conn:
             if conn.dialect.name == "postgresql":
                 # Another instance may hold the lock for as long as its migrations take.

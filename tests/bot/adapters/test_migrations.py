@@ -21,7 +21,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from bot.adapters import migrations
-from bot.adapters.schema import change_batches, change_requests, deliveries, metadata
+from bot.adapters.schema import change_batches, change_requests, deliveries, metadata, watch_backup_skips
 from bot.adapters.shared_budget import budget_engine
 from bot.adapters.store import Store
 from bot.adapters.store.connection import database_url
@@ -126,13 +126,29 @@ def test_a_new_database_is_made_at_the_newest_version_as_the_tables_are_declared
 def test_the_newest_version_goes_back_and_forth_with_its_data_kept(store_url: str) -> None:
     store = at_version(store_url, HEAD)
     store.migrate()
+    with store.engine.begin() as conn:
+        conn.execute(watch_backup_skips.insert().values(database_key="acme/app-db/", skipped="[]"))
+        command.downgrade(migrations.config(conn), "-1")
+    assert store.version() == HEAD - 1
+    with store.engine.connect() as conn:  # the release before keeps them in memory
+        assert not sa.inspect(conn).has_table("watch_backup_skips")
+    assert store.migrate() == HEAD
+    assert_kept(store)
+    with store.engine.connect() as conn:
+        assert tables_and_columns(conn) == []
+    store.close()
+
+
+def test_revision_0021_goes_back_and_forth_with_its_data_kept(store_url: str) -> None:
+    store = at_version(store_url, HEAD)
+    store.migrate()
     batch = {"organization": "acme", "requester": "U0ALICE001", "channel": "C0RANDOM01", "plan": {},
              "created_at": 1.0, "expires_at": 9e9}
     with store.engine.begin() as conn:
         conn.execute(change_batches.insert(), [{**batch, "id": "b-1", "state": "refused"},
                                                {**batch, "id": "b-2", "state": "pending", "judge_at": None}])
-        command.downgrade(migrations.config(conn), "-1")
-    assert store.version() == HEAD - 1
+        command.downgrade(migrations.config(conn), "0020")
+    assert store.version() == 20
     with store.engine.connect() as conn:  # a state the release before cannot read: closed as expired, as it was
         assert conn.execute(sa.select(change_batches.c.state).order_by(change_batches.c.id)).scalars().all() == [
             "expired", "pending"]

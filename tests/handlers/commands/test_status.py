@@ -245,3 +245,18 @@ def test_another_policys_backups_in_an_answer_that_ignored_the_policy_filter_kee
     said = shown(bot)
     assert "Stale: no successful backup within" in section_of(said, WEEKLY), said
     assert "all healthy" not in said
+
+
+def test_status_lists_the_databases_branches_once(bot: Bot, planetscale: PlanetScaleState) -> None:
+    """The health, the estimate of every branch and the target's estimate each listed the branches again: three
+    lists of the same branches in one command (up to 50 pages each). Listed once now, and reused."""
+    for n in range(11):  # past the branches a health reads: the estimate reads every one
+        planetscale.add_branch("acme", "app-db", f"dev-{n:02d}", production=False)
+    planetscale.add_policy("acme", "app-db", "bp09new", name="New daily", target="production", frequency_value=1,
+                           frequency_unit="day", retention_value=3, retention_unit="day")  # a target's estimate
+    planetscale.clear_record()
+    said = shown(bot)
+    assert "from its target's latest successful backups" in section_of(said, "bp09new")
+    assert "estimated" in section_of(said, DEV) or "GB" in section_of(said, DEV)
+    assert [c.path for c in planetscale.calls("GET") if c.path.endswith("/branches")] == [
+        "/organizations/acme/databases/app-db/branches"]
