@@ -24,6 +24,8 @@ def slack_groups(client: WebClient, ttl: float = 60.0, max_age: float = DEFAULT_
             answer = client.usergroups_list(include_users=True)
         except SlackApiError as exc:
             raise DirectoryError(_refused("usergroups.list", "user groups", exc)) from None
+        except OSError:
+            raise DirectoryError(_unanswered("usergroups.list")) from None
         # Its shape checked where it arrived (slack_shapes). A disabled group (`date_delete` set) names nobody, as
         # doctor reads it: its handle may be another group's now.
         return [g for g in answer["usergroups"] if not g.get("date_delete")]
@@ -41,12 +43,19 @@ def slack_people(client: WebClient, ttl: float = 60.0, clock: Callable[[], float
                 return True
             error = _refused("users.info", "a user", exc)
             raise DirectoryError(error if error.startswith("Slack") else f"Slack's {error}") from None
+        except OSError:
+            raise DirectoryError(_unanswered("users.info")) from None
         if answered["id"] != user:
             raise DirectoryError("Slack answered users.info about another user than the one asked; try again, and "
                                  "report it if it persists")
         return not answered.get("deleted", False)
 
     return PeopleDirectory(is_active, ttl=ttl, clock=clock)
+
+
+def _unanswered(method: str) -> str:
+    # A timeout or no connection (slack_http raises them as urllib does): Slack, not the person, failed.
+    return f"Slack did not answer {method} in time or could not be reached; try again in a minute"
 
 
 def _refused(method: str, what: str, exc: SlackApiError) -> str:
@@ -75,6 +84,8 @@ def planetscale_roles(client: WebClient, planetscale: PlanetScaleClient) -> Role
         except SlackApiError as exc:
             error = _refused("users.info", "a user", exc)
             raise DirectoryError(error if error.startswith("Slack") else f"Slack's {error}") from None
+        except OSError:
+            raise DirectoryError(_unanswered("users.info")) from None
         if answered["id"] != user:  # another user's address would give them that user's role
             raise DirectoryError("Slack answered users.info about another user than the one asked; try again, and "
                                  "report it if it persists")

@@ -8,6 +8,7 @@ emulators, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from approval_helpers import (
     thread_of,
 )
 from bulk_helpers import ask_bulk_of_two, button, channel_messages
-from conftest import Bot
+from conftest import Bot, answer_lost
 
 from bot.adapters.slack_directory import slack_people
 from bot.adapters.slack_http import SlackHttp
@@ -211,3 +212,22 @@ def test_a_click_on_a_request_of_a_large_group_mostly_deactivated_asks_slack_onl
         assert len(asked) <= 3, f"a click asked users.info {len(asked)} times"
     approvals_bot.click(APPROVE, request_id(message), user=LEAD3, message=message)
     assert len(planetscale.calls("PATCH")) == 1
+
+
+@pytest.mark.parametrize("answered", ["late", "never"])
+def test_an_approval_while_slack_does_not_answer_users_info_is_told_why_and_sends_nothing(
+        approvals_bot: Bot, planetscale: PlanetScaleState, settings: Any, answered: str) -> None:
+    """carol approves while Slack answers users.info only after the bot stopped waiting, or cannot be reached: she
+    heard "Something went wrong inside the bot", as a timeout was not a failed look-up. Now she hears that it could
+    not be checked, and nothing is sent."""
+    message = ask(approvals_bot)
+    if answered == "late":
+        with answer_lost(approvals_bot, "users.info", times=None):
+            reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    else:
+        nowhere = replace(settings, slack_api_url="http://127.0.0.1:9/api/")  # a port nothing listens on
+        approvals_bot.deps.access.people = slack_people(slack_client(nowhere, SlackHttp(sleep=lambda _: None)))
+        reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    said = reply.all_text()
+    assert "Something went wrong" not in said and "could not be checked" in said, said
+    assert planetscale.calls("PATCH") == []
