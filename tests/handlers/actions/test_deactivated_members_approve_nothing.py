@@ -121,12 +121,21 @@ def test_a_request_whose_requester_is_deactivated_is_not_applied(
     assert "deactivated in Slack" in "\n".join(thread_of(approvals_bot, message))
 
 
-def test_a_change_asking_no_approval_from_a_deactivated_members_session_is_refused(
+def test_a_change_asking_no_approval_applied_later_asks_again_whether_its_requester_is_active(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """Slack delivered alice's command, signed, so she was active then, and it counts as her look-up (Slack
+    delivers no deactivated member's commands). Her change waits behind another on the policy; she is deactivated
+    meanwhile, and the sweep that applies it two minutes later asks Slack again and sends nothing."""
+    now = [0.0]
+    approvals_bot.deps.access.people = slack_people(approvals_bot.app.client, clock=lambda: now[0])
+    with policy_busy(approvals_bot, "bp03devday"):
+        approvals_bot.command("update acme/app-db bp03devday retention=4d", user=ALICE)
+    assert planetscale.calls("PATCH") == [] and approvals_bot.slack.method_calls("users.info") == []
     deactivated(approvals_bot, ALICE)
-    reply = approvals_bot.command("update acme/app-db bp03devday retention=4d", user=ALICE)
-    assert "deactivated" in reply.all_text(), reply.all_text()
-    assert planetscale.calls("PATCH") == [] and approvals_bot.deps.store.requests() == []
+    now[0] += 120
+    swept_later(approvals_bot)
+    assert planetscale.calls("PATCH") == [], "a change was applied for a member deactivated since they asked"
+    assert [args["user"] for args in approvals_bot.slack.method_calls("users.info")] == [ALICE]
 
 
 def test_a_pending_request_whose_every_approver_is_deactivated_since_is_said_to_have_nobody_left(
