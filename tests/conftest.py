@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
@@ -198,11 +198,36 @@ def sleeps() -> list[float]:
 @pytest.fixture
 def planetscale_client(planetscale_server: tuple[PlanetScaleEmulator, BackgroundServer],
                        planetscale: PlanetScaleState, sleeps: list[float]) -> Iterator[PlanetScaleClient]:
-    _, server = planetscale_server
+    yield from planetscale_client_over(planetscale_server[1], sleeps, planetscale_transport())
+
+
+def planetscale_client_over(server: BackgroundServer, sleeps: list[float],
+                            transport: httpx.BaseTransport) -> Iterator[PlanetScaleClient]:
+    """The demo token's PlanetScale client, its requests through `transport` (a test's network), closed after."""
     client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, server.url + "/v1", retry=RetryPolicy(),
-                               sleep=sleeps.append, transport=planetscale_transport())
+                               sleep=sleeps.append, transport=transport)
     yield client
     client.close()
+
+
+class ToTheEmulator(httpx.BaseTransport):
+    """The way to the PlanetScale emulator, for a test's network to fail in its own ways (`unreachable`)."""
+
+    def __init__(self) -> None:
+        self.inner = planetscale_transport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def unreachable(how: str, request: httpx.Request) -> NoReturn:
+    """PlanetScale not reached: the connection refused (`refused`), or its answer timing out (anything else)."""
+    if how == "refused":
+        raise httpx.ConnectError("connection refused", request=request)
+    raise httpx.ReadTimeout("timed out", request=request)
 
 
 @pytest.fixture
