@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -34,7 +34,7 @@ from bot.emulators.planetscale import PlanetScaleEmulator
 from bot.emulators.planetscale_demo import seed_demo
 from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleState
 from bot.emulators.serving import BackgroundServer
-from bot.emulators.slack import MethodFault, SlackEmulator, SlackEvent, SlackState, demo_slack_state
+from bot.emulators.slack import HELD_AT_MOST, MethodFault, SlackEmulator, SlackEvent, SlackState, demo_slack_state
 from bot.emulators.slack_requests import (
     block_actions_body,
     signed_headers,
@@ -67,26 +67,48 @@ SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 BOT_TOKEN = "xoxb-test-0000-bot-token"
 CHANNEL = "C0DBAOPS01"
 ALICE = "U0ALICE001"
-# The Slack client's timeouts for a test whose Slack answers a call after the bot gave up on it (the answer held
-# by a `MethodFault.until` gate): it holds every Slack call of the command, so its read is long enough that an
-# ordinary answer slowed by a loaded machine still comes in time, and the rest keep their usual length.
+# The read timeout of a call whose answer Slack holds until the bot has stopped waiting (`answer_lost`): that call
+# alone times out; every other call keeps the client's usual timeouts, so a loaded machine slowing an ordinary
+# answer never makes it lost too.
+LOST_READ = 0.5
+# The Slack client's timeouts for the older tests that cut every call's read while one is held (each call then
+# races the machine's load): `answer_lost` cuts only the held call's.
 ANSWER_LOST_TIMEOUT = httpx.Timeout(10.0, read=2.0)
 
 
+def slack_arguments(request: httpx.Request) -> dict[str, Any]:
+    """A Web API call's arguments as the emulator reads them: the query's, and the form's or the JSON body's."""
+    body = request.read()
+    if request.headers.get("content-type", "").startswith("application/json"):
+        sent = json.loads(body) if body else {}
+        return {**dict(request.url.params), **(sent if isinstance(sent, dict) else {})}
+    return {**dict(request.url.params), **dict(parse_qsl(body.decode("utf-8", "replace")))}
+
+
 @contextlib.contextmanager
-def answer_lost(bot: Bot, method: str, **fault: Any) -> Iterator[None]:
+def answer_lost(bot: Bot, method: str, **fault: Any) -> Iterator[MethodFault]:
     """Meanwhile Slack does what `method` asks (the calls `fault`'s filters match) but answers only once the bot
-    has stopped waiting (its Slack client's read cut to ANSWER_LOST_TIMEOUT's), however slow the machine."""
+    has stopped waiting, however slow the machine: that call alone is given LOST_READ to answer, and Slack holds
+    it until this block ends. On leaving, Slack has carried out each call it held (`carried_out`)."""
     pool = bot.app.client.http.client  # type: ignore[attr-defined]
-    usual = pool.timeout
-    pool.timeout = ANSWER_LOST_TIMEOUT
+    hooks = pool.event_hooks
     answered = threading.Event()
-    bot.slack.add_fault(MethodFault(method, until=answered, **fault))
+    lost = MethodFault(method, until=answered, **fault)
+
+    def cut(request: httpx.Request) -> None:
+        # Before the emulator counts it: a call the fault will strike (past its `skip`, within its `times`).
+        if lost.skip == 0 and lost.matches(request.url.path.rsplit("/", 1)[-1], slack_arguments(request)):
+            request.extensions["timeout"] = {**request.extensions.get("timeout", {}), "read": LOST_READ}
+
+    pool.event_hooks = {**hooks, "request": [*hooks.get("request", []), cut]}
+    bot.slack.add_fault(lost)
     try:
-        yield
+        yield lost
     finally:
-        pool.timeout = usual
+        pool.event_hooks = hooks
         answered.set()
+    if lost.times != fault.get("times", 1):  # it struck: what it held is carried out within this test
+        assert lost.carried_out.wait(HELD_AT_MOST), f"Slack never carried out the {method} it held"
 
 
 @pytest.fixture(autouse=True)
@@ -176,11 +198,36 @@ def sleeps() -> list[float]:
 @pytest.fixture
 def planetscale_client(planetscale_server: tuple[PlanetScaleEmulator, BackgroundServer],
                        planetscale: PlanetScaleState, sleeps: list[float]) -> Iterator[PlanetScaleClient]:
-    _, server = planetscale_server
+    yield from planetscale_client_over(planetscale_server[1], sleeps, planetscale_transport())
+
+
+def planetscale_client_over(server: BackgroundServer, sleeps: list[float],
+                            transport: httpx.BaseTransport) -> Iterator[PlanetScaleClient]:
+    """The demo token's PlanetScale client, its requests through `transport` (a test's network), closed after."""
     client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, server.url + "/v1", retry=RetryPolicy(),
-                               sleep=sleeps.append, transport=planetscale_transport())
+                               sleep=sleeps.append, transport=transport)
     yield client
     client.close()
+
+
+class ToTheEmulator(httpx.BaseTransport):
+    """The way to the PlanetScale emulator, for a test's network to fail in its own ways (`unreachable`)."""
+
+    def __init__(self) -> None:
+        self.inner = planetscale_transport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def unreachable(how: str, request: httpx.Request) -> NoReturn:
+    """PlanetScale not reached: the connection refused (`refused`), or its answer timing out (anything else)."""
+    if how == "refused":
+        raise httpx.ConnectError("connection refused", request=request)
+    raise httpx.ReadTimeout("timed out", request=request)
 
 
 @pytest.fixture

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
-from conftest import ANSWER_LOST_TIMEOUT, Bot
+from conftest import Bot, answer_lost
 
-from bot.emulators.slack import MethodFault
+from bot.emulators.planetscale_state import PlanetScaleState
 from bot.runtime.watch import Watcher, build_watcher
 from handlers.watch import SKIPPED_HEADLINE
 
@@ -28,21 +26,10 @@ def watched(approvals_bot: Bot) -> Iterator[tuple[Bot, Watcher]]:
 
 def a_pass_whose_post_slack_answers_late(bot: Bot, watcher: Watcher, posted: Callable[[], bool]) -> None:
     """One pass whose first chat.postMessage Slack takes but answers only after the bot's client stopped waiting;
-    returns once Slack shows what `posted` looks for."""
-    pool = bot.app.client.http.client  # type: ignore[attr-defined]
-    usual = pool.timeout
-    pool.timeout = ANSWER_LOST_TIMEOUT
-    answered = threading.Event()  # Slack answers once the bot has stopped waiting, however slow the machine
-    bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, times=1))
-    try:
+    returns once Slack has carried it out, and shows what `posted` looks for."""
+    with answer_lost(bot, "chat.postMessage"):
         watcher.run_once()
-    finally:
-        pool.timeout = usual
-        answered.set()
-    deadline = time.monotonic() + 60
-    while not posted():  # Slack posts it, though the bot stopped waiting for its answer
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    assert posted(), "Slack shows no post the pass made, though it took it"
 
 
 def watch_pass(bot: Bot, watcher: Watcher) -> list[str]:
@@ -56,3 +43,10 @@ def watch_pass(bot: Bot, watcher: Watcher) -> list[str]:
 def skipped_said(bot: Bot) -> str:
     """The blocks of every message telling what the watch skipped, as one text to search."""
     return json.dumps([e.blocks for e in bot.slack.events if e.text == SKIPPED_HEADLINE], ensure_ascii=False)
+
+
+def development_branches(planetscale: PlanetScaleState, count: int = 100) -> None:
+    """`count` development branches of acme/app-db beside its own: more than a pass reads the backups of."""
+    with planetscale.lock:
+        for n in range(count):
+            planetscale.add_branch("acme", "app-db", f"feature-{n:03d}", production=False)

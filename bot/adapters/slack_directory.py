@@ -26,6 +26,8 @@ def slack_groups(client: WebClient, ttl: float = 60.0, max_age: float = DEFAULT_
             answer = client.usergroups_list(include_users=True)
         except SlackApiError as exc:
             raise DirectoryError(_refused("usergroups.list", "user groups", exc)) from None
+        except OSError:
+            raise DirectoryError(_unanswered("usergroups.list")) from None
         # Each group an object, checked where it arrived (slack_shapes). A disabled group (`date_delete` set) names
         # nobody, as doctor reads it: its handle may be another group's now.
         return [_group(g) for g in answer["usergroups"] if not g.get("date_delete")]
@@ -55,6 +57,8 @@ def slack_people(client: WebClient, ttl: float = 60.0, clock: Callable[[], float
             # Slack's refusals of the person, not the method: the look-ups of others are asked as usual.
             failed = PersonUnknown if exc.response.get("error") in OF_THE_PERSON else DirectoryError
             raise failed(error if error.startswith("Slack") else f"Slack's {error}") from None
+        except OSError:
+            raise DirectoryError(_unanswered("users.info")) from None
         if answered["id"] != user:
             raise DirectoryError("Slack answered users.info about another user than the one asked; try again, and "
                                  "report it if it persists")
@@ -64,6 +68,11 @@ def slack_people(client: WebClient, ttl: float = 60.0, clock: Callable[[], float
 
 
 OF_THE_PERSON = frozenset({"user_not_visible"})
+
+
+def _unanswered(method: str) -> str:
+    # A timeout or no connection (slack_http raises them as urllib does): Slack, not the person, failed.
+    return f"Slack did not answer {method} in time or could not be reached; try again in a minute"
 
 
 def _refused(method: str, what: str, exc: SlackApiError) -> str:
@@ -92,6 +101,8 @@ def planetscale_roles(client: WebClient, planetscale: PlanetScaleClient) -> Role
         except SlackApiError as exc:
             error = _refused("users.info", "a user", exc)
             raise DirectoryError(error if error.startswith("Slack") else f"Slack's {error}") from None
+        except OSError:
+            raise DirectoryError(_unanswered("users.info")) from None
         if answered["id"] != user:  # another user's address would give them that user's role
             raise DirectoryError("Slack answered users.info about another user than the one asked; try again, and "
                                  "report it if it persists")

@@ -58,6 +58,11 @@ class AccessControl:
         if self.people is not None:
             self.people.looked_up_again()
 
+    def delivered(self, user: str) -> None:
+        """Slack just delivered `user`'s request: they are active now (PeopleDirectory.delivered)."""
+        if self.people is not None:
+            self.people.delivered(user)
+
     def looked_up_within(self, seconds: float) -> None:
         """The groups and people's activity as Slack answered them in the last `seconds`: for the judge under the
         lease (GroupDirectory.listed_within)."""

@@ -61,9 +61,18 @@ class PeopleDirectory:
         except DirectoryError as exc:
             self._failed = (exc, self._clock())
             raise
+        self._keep(user, found, now)
+        return found
+
+    def delivered(self, user: str) -> None:
+        """Slack just delivered `user`'s command, click or form, signed: Slack delivers none of a deactivated
+        member's, so it answers for them as users.info would now. A click that lets a write through, or a change
+        judged again as it applies later, still asks afresh (`looked_up_again`, `looked_up_within`)."""
+        self._keep(user, True, self._clock())
+
+    def _keep(self, user: str, found: bool, at: float) -> None:
         with self._lock:
             if len(self._known) >= KEPT_AT_MOST:
                 self._known.clear()
-            self._known[user] = (found, now)
-        return found
+            self._known[user] = (found, at)
 

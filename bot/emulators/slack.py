@@ -1,13 +1,12 @@
 """An emulator of the part of Slack's Web API this bot calls, plus the `response_url` endpoints.
 
-It answers as Slack does (`{"ok": false, "error": "…"}` with HTTP 200, 429 with `Retry-After`), checks the
-bot token, refuses what Slack refuses in messages and views (`block_kit.py`: `invalid_blocks` and
-`invalid_arguments` naming each problem, `view_too_large` past 250 KB; each refusal is also kept in `refusals`),
-enforces the `trigger_id`
-rules (valid 3 seconds, once), answers with faults (`MethodFault`: an error, a status, a delay, broken headers,
-a body of the test's choosing with HTTP 200, as Slack answers, or the usual work done and its answer garbled),
-and keeps every message, ephemeral message, response and view in one ordered `events` list that the console
-renders and tests assert on.
+It answers as Slack does (`{"ok": false, "error": "…"}` with HTTP 200, 429 with `Retry-After`), checks the bot
+token, refuses what Slack refuses in messages and views (`block_kit.py`: `invalid_blocks` and `invalid_arguments`
+naming each problem, `view_too_large` past 250 KB; each refusal is also kept in `refusals`), enforces the
+`trigger_id` rules (valid 3 seconds, once), answers with faults (`MethodFault`: an error, a status, a delay, broken
+headers, a body of the test's choosing with HTTP 200, as Slack answers, or the usual work done and its answer
+garbled), and keeps every message, ephemeral message, response and view in one ordered `events` list that the
+console renders and tests assert on.
 """
 
 from __future__ import annotations
@@ -86,6 +85,8 @@ class MethodFault:
     # A gate the answer waits for (at most HELD_AT_MOST seconds) after its delay: a test lets Slack answer once
     # the steps it stands for have happened, not after a time that a loaded machine may outrun.
     until: threading.Event | None = None
+    # Set once a call held by `until` is answered: a test waits on it, not on a time, for what Slack took.
+    carried_out: threading.Event = field(default_factory=threading.Event)
     # The method acts as usual, and its answer is these bytes instead (under `headers`, when given), with HTTP
     # 200: an answer cut short or replaced on its way (a proxy's page), after Slack did what it was asked.
     garbled: bytes | None = None
@@ -191,10 +192,9 @@ class SlackEmulator:
     async def api(self, request: Request) -> Response:
         method = request.path_params["method"]
         args = await _arguments(request)
-        state = self.state
-        with state.lock:
-            state.calls.append((method, args))
-            fault = next((f for f in state.faults if f.matches(method, args)), None)
+        with self.state.lock:
+            self.state.calls.append((method, args))
+            fault = next((f for f in self.state.faults if f.matches(method, args)), None)
             if fault and fault.skip:
                 fault.skip -= 1
                 fault = None
@@ -206,6 +206,12 @@ class SlackEmulator:
             held = time.monotonic() + HELD_AT_MOST
             while not fault.until.is_set() and time.monotonic() < held:
                 await asyncio.sleep(0.01)
+        answer = self._answer(request, method, args, fault)
+        if fault and fault.until is not None:
+            fault.carried_out.set()
+        return answer
+
+    def _answer(self, request: Request, method: str, args: dict[str, Any], fault: MethodFault | None) -> Response:
         if fault and fault.body is not None:
             return Response(json.dumps(fault.body).encode(), media_type="application/json")
         if fault and (fault.status or fault.error):
@@ -221,10 +227,10 @@ class SlackEmulator:
         if not token:
             return JSONResponse({"ok": False, "error": "not_authed"})
         if method == "apps.connections.open":  # the only method that takes the app-level token
-            if token != state.app_token:
+            if token != self.state.app_token:
                 return JSONResponse({"ok": False, "error": "invalid_auth"})
             return JSONResponse({"ok": True, "url": f"ws://{request.url.netloc}/socket"})
-        if token != state.bot_token:
+        if token != self.state.bot_token:
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
@@ -233,7 +239,7 @@ class SlackEmulator:
         if fault and fault.garbled is not None:
             return Response(fault.garbled, status_code=fault.garbled_status,
                             headers={"Content-Type": "application/json", **(fault.headers or {})})
-        headers = {"x-oauth-scopes": ",".join(state.scopes)} if method == "auth.test" else {}
+        headers = {"x-oauth-scopes": ",".join(self.state.scopes)} if method == "auth.test" else {}
         return JSONResponse(result, headers=headers)
 
     async def socket(self, websocket: WebSocket) -> None:

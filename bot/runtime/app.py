@@ -31,7 +31,7 @@ from bot.domain.access_rules import AccessFileError
 from bot.domain.changes import ChangePath
 from bot.domain.reading import PolicyService
 from bot.runtime.database import open_store
-from bot.runtime.executor import Beside, TrackedExecutor, delivering, redoing
+from bot.runtime.executor import Beside, TrackedExecutor, delivering, redoing, redoing_now
 from bot.runtime.logs import REQUEST_ID, new_request_id
 from bot.runtime.metrics import MeasuredTransport, slack_api_error
 from bot.runtime.server import SignedAt
@@ -294,18 +294,39 @@ def slack_shaped(request: BoltRequest, next: Callable[[], BoltResponse]) -> Bolt
     return next()
 
 
+# What Slack delivers from a person it has active, and from nobody it deactivated: a click, a form submitted (and
+# a slash command, whose body has no type).
+FROM_A_MEMBER = frozenset({"block_actions", "view_submission"})
+
+
+def vouched(request: BoltRequest, delivered: Callable[[str], None]) -> None:
+    """A command, click or form Slack delivered now counts as its sender's look-up (AccessControl.delivered): an
+    update applied at once asks no users.info about its requester. Not one redone from the inbox: it was delivered
+    earlier, or to another instance."""
+    body = request.body if isinstance(request.body, dict) else {}
+    user = request.context.user_id
+    if user and not redoing_now() and ("command" in body or body.get("type") in FROM_A_MEMBER):
+        delivered(user)
+
+
 class FirstSteps(Middleware):
-    """The bot's middlewares in order (`slack_shaped`, `connections`, `acted_on_once`), as one of Bolt's
+    """The bot's middlewares in order (`slack_shaped`, `connections`, `vouched`, `acted_on_once`), as one of Bolt's
     `Middleware`: Bolt works out every argument a function middleware may take, for every request, before it
     runs, and that raised on a body Slack never sends (a click with no action: a 500 and a traceback) before
     `slack_shaped` could ignore it."""
 
-    def __init__(self, connections: Callable[[BoltContext, Callable[[], BoltResponse]], BoltResponse]) -> None:
+    def __init__(self, connections: Callable[[BoltContext, Callable[[], BoltResponse]], BoltResponse],
+                 delivered: Callable[[str], None] = lambda _: None) -> None:
         self.connections = connections
+        self.delivered = delivered
 
     def process(self, *, req: BoltRequest, resp: BoltResponse,
                 next: Callable[[], BoltResponse]) -> BoltResponse | None:
-        return slack_shaped(req, lambda: self.connections(req.context, lambda: acted_on_once(req, next)))
+        def vouched_then_keyed() -> BoltResponse:
+            vouched(req, self.delivered)
+            return acted_on_once(req, next)
+
+        return slack_shaped(req, lambda: self.connections(req.context, vouched_then_keyed))
 
 
 # The headers a request is verified and read by, kept with its body to redo it (Bolt checks the signature again).
@@ -451,6 +472,6 @@ def _build_app(settings: Settings, deps: Dependencies, verify: bool) -> App:
         # It would set a workflow function's token on the shared client; the app has no workflow functions.
         attaching_function_token_enabled=False,
     )
-    app.use(FirstSteps(shared_connections(client, client.http)))
+    app.use(FirstSteps(shared_connections(client, client.http), lambda user: deps.access.delivered(user)))
     handlers.register(app, deps)
     return app

@@ -101,6 +101,11 @@ def redoing(keys: frozenset[str], again: bool = False) -> Iterator[Redo]:
         _redoing.reset(token)
 
 
+def redoing_now() -> bool:
+    """Whether the request answered on this thread is dispatched again from the inbox (TrackedExecutor.redoing)."""
+    return _redoing.get() is not None
+
+
 class TrackedExecutor(ThreadPoolExecutor):
     def __init__(self, max_workers: int = 16):
         super().__init__(max_workers=max_workers, thread_name_prefix="lazy")
@@ -140,7 +145,7 @@ class TrackedExecutor(ThreadPoolExecutor):
     def redoing(self) -> bool:
         """Whether the request answered on this thread is dispatched again from the inbox: its ack reaches nobody,
         so its listener hands over what the first instance's did, never answering in the ack instead."""
-        return _redoing.get() is not None
+        return redoing_now()
 
     def done(self, key: str) -> None:
         """Marks work this instance holds in the inbox done without doing it."""

@@ -10,35 +10,30 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
-from conftest import Bot
+from conftest import Bot, ToTheEmulator, planetscale_client_over, unreachable
 from watch_helpers import watch_pass
 from watch_helpers import watched as watched  # the fixture
 
-from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
+from bot.adapters.planetscale import PlanetScaleClient
 from bot.emulators.planetscale_schedule import iso_time, utc_now
-from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID, PlanetScaleState
-from bot.runtime.app import planetscale_transport
+from bot.emulators.planetscale_state import PlanetScaleState
+from bot.emulators.serving import BackgroundServer
 from bot.runtime.watch import Watcher
 
 MANY = 150  # two pages of the 100 the bot asks for
 
 
-class SecondPageDown(httpx.BaseTransport):
+class SecondPageDown(ToTheEmulator):
     """The emulator, except a policy list's second page once `how` is set: refused, or timing out."""
 
     def __init__(self) -> None:
-        self.inner = planetscale_transport()
+        super().__init__()
         self.how: str | None = None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self.how and request.url.path.endswith("/backup-policies") and request.url.params.get("page") == "2":
-            if self.how == "refused":
-                raise httpx.ConnectError("connection refused", request=request)
-            raise httpx.ReadTimeout("timed out", request=request)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
+            unreachable(self.how, request)
+        return super().handle_request(request)
 
 
 @pytest.fixture
@@ -47,13 +42,9 @@ def network() -> SecondPageDown:
 
 
 @pytest.fixture
-def planetscale_client(planetscale_server: tuple[object, object], sleeps: list[float],
+def planetscale_client(planetscale_server: tuple[object, BackgroundServer], sleeps: list[float],
                        network: SecondPageDown) -> Iterator[PlanetScaleClient]:
-    _, server = planetscale_server
-    client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, server.url + "/v1",  # type: ignore[attr-defined]
-                               retry=RetryPolicy(), sleep=sleeps.append, transport=network)
-    yield client
-    client.close()
+    yield from planetscale_client_over(planetscale_server[1], sleeps, network)
 
 
 @pytest.mark.parametrize("how", ["refused", "timeout"])

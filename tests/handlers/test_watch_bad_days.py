@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from approval_helpers import PROD
 from approval_helpers import approvals_bot as approvals_bot  # the fixture
 from conftest import Bot
-from watch_helpers import watch_pass
+from watch_helpers import development_branches, watch_pass
 from watch_helpers import watched as watched  # the fixture
 
 from bot.adapters.planetscale import PlanetScaleClient
@@ -160,9 +160,7 @@ def test_a_failing_production_branch_is_not_hidden_by_another_that_succeeds(
 def test_a_database_with_a_hundred_development_branches_is_still_judged_and_says_what_it_left_out(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
     bot, watcher = watched
-    with planetscale.lock:
-        for n in range(100):
-            planetscale.add_branch("acme", "app-db", f"feature-{n:03d}", production=False)
+    development_branches(planetscale)
     watch_pass(bot, watcher)
     planetscale.fail_backup("acme", "app-db", "bp03devday")  # on `dev`, listed first
     posted = watch_pass(bot, watcher)

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from approval_helpers import approvals_bot as approvals_bot  # the fixture watched stands on
 from conftest import Bot
-from test_watch_bad_days import watch_pass
 from test_watch_skipped_told_once_across_restarts import restarted
+from watch_helpers import development_branches, watch_pass
 from watch_helpers import watched as watched  # the fixture
 
 from bot.adapters.schema import watch_backup_skips
@@ -29,9 +29,7 @@ def told(bot: Bot) -> list[str]:
 def test_branches_left_unread_are_told_once_over_passes_whether_or_not_backups_are_due(
         watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
     bot, watcher = watched
-    with planetscale.lock:
-        for n in range(100):
-            planetscale.add_branch("acme", "app-db", f"feature-{n:03d}", production=False)
+    development_branches(planetscale)
     start = datetime.now(UTC)
     for hours in (0, 1, 2, 30, 31, 60):  # backups due at the first pass and a day on, and not between
         watcher.watch.now = lambda hours=hours: start + timedelta(hours=hours)  # type: ignore[misc]

@@ -16,17 +16,22 @@ from bot.runtime.settings import Settings
 MORE = 5003
 
 
+def checked(healthy: Settings, tmp_path: Path, third: str) -> tuple[str, list[str]]:
+    """doctor's output and its warnings, on the rules whose third pattern is `third`, each pattern matching."""
+    (tmp_path / "access.toml").write_text(RULES.replace('"billing-*", "ledger-?"', '"billing-*"')
+                                          .replace('"app-bd"', '"app-db"').replace('"reports-*"', third))
+    problems, out = run(healthy)
+    assert problems == 0 and "FAIL" not in out and "PLANETSCALE_API_URL" not in out, out
+    return out, warnings(out)
+
+
 def test_an_organization_of_more_databases_than_read_is_a_warning_and_its_patterns_checked_on_those_read(
     healthy: Settings, tmp_path: Path, planetscale: PlanetScaleState
 ) -> None:
-    (tmp_path / "access.toml").write_text(RULES.replace('"billing-*", "ledger-?"', '"billing-*"')
-                                          .replace('"app-bd"', '"app-db"').replace('"reports-*"', '"zz-*"'))
     with planetscale.lock:
         for n in range(MORE):
             planetscale.add_database("acme", f"zz-{n:05d}")
-    problems, out = run(healthy)
-    assert problems == 0 and "FAIL" not in out and "PLANETSCALE_API_URL" not in out, out
-    told = warnings(out)
+    out, told = checked(healthy, tmp_path, '"zz-*"')
     assert len(told) == 1 and "acme" in told[0] and "5,000" in told[0], out
     assert "zz-*" not in out, "a pattern matching databases read is no warning"
 
@@ -34,13 +39,9 @@ def test_an_organization_of_more_databases_than_read_is_a_warning_and_its_patter
 def test_a_database_of_more_branches_than_read_is_a_warning_and_its_backups_listed_on_those_read(
     healthy: Settings, tmp_path: Path, planetscale: PlanetScaleState
 ) -> None:
-    (tmp_path / "access.toml").write_text(RULES.replace('"billing-*", "ledger-?"', '"billing-*"')
-                                          .replace('"app-bd"', '"app-db"').replace('"reports-*"', '"billing-*"'))
     with planetscale.lock:
         for n in range(MORE):
             planetscale.add_branch("acme", "app-db", f"feature-{n:05d}", production=False)
-    problems, out = run(healthy)
-    assert problems == 0 and "FAIL" not in out and "PLANETSCALE_API_URL" not in out, out
-    told = warnings(out)
+    out, told = checked(healthy, tmp_path, '"billing-*"')
     assert len(told) == 1 and "acme/app-db" in told[0] and "5,000" in told[0], out
     assert "acme/app-db: the token can list backups" in out, out

@@ -8,6 +8,7 @@ emulators, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from approval_helpers import (
     thread_of,
 )
 from bulk_helpers import ask_bulk_of_two, button, channel_messages
-from conftest import Bot
+from conftest import Bot, answer_lost
 
 from bot.adapters.slack_directory import slack_people
 from bot.adapters.slack_http import SlackHttp
@@ -121,12 +122,21 @@ def test_a_request_whose_requester_is_deactivated_is_not_applied(
     assert "deactivated in Slack" in "\n".join(thread_of(approvals_bot, message))
 
 
-def test_a_change_asking_no_approval_from_a_deactivated_members_session_is_refused(
+def test_a_change_asking_no_approval_applied_later_asks_again_whether_its_requester_is_active(
         approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """Slack delivered alice's command, signed, so she was active then, and it counts as her look-up (Slack
+    delivers no deactivated member's commands). Her change waits behind another on the policy; she is deactivated
+    meanwhile, and the sweep that applies it two minutes later asks Slack again and sends nothing."""
+    now = [0.0]
+    approvals_bot.deps.access.people = slack_people(approvals_bot.app.client, clock=lambda: now[0])
+    with policy_busy(approvals_bot, "bp03devday"):
+        approvals_bot.command("update acme/app-db bp03devday retention=4d", user=ALICE)
+    assert planetscale.calls("PATCH") == [] and approvals_bot.slack.method_calls("users.info") == []
     deactivated(approvals_bot, ALICE)
-    reply = approvals_bot.command("update acme/app-db bp03devday retention=4d", user=ALICE)
-    assert "deactivated" in reply.all_text(), reply.all_text()
-    assert planetscale.calls("PATCH") == [] and approvals_bot.deps.store.requests() == []
+    now[0] += 120
+    swept_later(approvals_bot)
+    assert planetscale.calls("PATCH") == [], "a change was applied for a member deactivated since they asked"
+    assert [args["user"] for args in approvals_bot.slack.method_calls("users.info")] == [ALICE]
 
 
 def test_a_pending_request_whose_every_approver_is_deactivated_since_is_said_to_have_nobody_left(
@@ -222,3 +232,22 @@ def test_slack_not_showing_one_person_holds_up_no_look_up_of_another(approvals_b
     with pytest.raises(DirectoryError, match="user_not_visible"):
         people.active(LEAD3)
     assert people.active(CAROL) is True
+
+
+@pytest.mark.parametrize("answered", ["late", "never"])
+def test_an_approval_while_slack_does_not_answer_users_info_is_told_why_and_sends_nothing(
+        approvals_bot: Bot, planetscale: PlanetScaleState, settings: Any, answered: str) -> None:
+    """carol approves while Slack answers users.info only after the bot stopped waiting, or cannot be reached: she
+    heard "Something went wrong inside the bot", as a timeout was not a failed look-up. Now she hears that it could
+    not be checked, and nothing is sent."""
+    message = ask(approvals_bot)
+    if answered == "late":
+        with answer_lost(approvals_bot, "users.info", times=None):
+            reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    else:
+        nowhere = replace(settings, slack_api_url="http://127.0.0.1:9/api/")  # a port nothing listens on
+        approvals_bot.deps.access.people = slack_people(slack_client(nowhere, SlackHttp(sleep=lambda _: None)))
+        reply = approvals_bot.click(APPROVE, request_id(message), user=CAROL, message=message)
+    said = reply.all_text()
+    assert "Something went wrong" not in said and "could not be checked" in said, said
+    assert planetscale.calls("PATCH") == []

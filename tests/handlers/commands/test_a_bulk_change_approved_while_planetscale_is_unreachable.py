@@ -14,12 +14,11 @@ import httpx
 import pytest
 from approval_helpers import CAROL, approvals_bot, swept_later
 from bulk_helpers import asked_over_databases, button, latest, retentions
-from conftest import Bot
+from conftest import Bot, ToTheEmulator, planetscale_client_over, unreachable
 
-from bot.adapters.planetscale import PlanetScaleClient, RetryPolicy
+from bot.adapters.planetscale import PlanetScaleClient
 from bot.emulators.planetscale import PlanetScaleState
-from bot.emulators.planetscale_state import DEMO_TOKEN, DEMO_TOKEN_ID
-from bot.runtime.app import planetscale_transport
+from bot.emulators.serving import BackgroundServer
 from handlers.bulk_blocks import BULK_APPROVE
 
 __all__ = ["approvals_bot"]  # a fixture, used by name
@@ -27,11 +26,11 @@ __all__ = ["approvals_bot"]  # a fixture, used by name
 COUNT = 12
 
 
-class Network(httpx.BaseTransport):
+class Network(ToTheEmulator):
     """The way to PlanetScale: the emulator while up; refused or timing out once `down` says so."""
 
     def __init__(self) -> None:
-        self.inner = planetscale_transport()
+        super().__init__()
         self.down: str | None = None  # "refused" or "timeout"
         self.after_patch: str | None = None  # goes down as the first PATCH leaves
         self.failed: list[str] = []
@@ -39,16 +38,10 @@ class Network(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self.after_patch and request.method == "PATCH":
             self.down, self.after_patch = self.after_patch, None
-        if self.down == "refused":
+        if self.down is not None:
             self.failed.append(request.method)
-            raise httpx.ConnectError("connection refused", request=request)
-        if self.down == "timeout":
-            self.failed.append(request.method)
-            raise httpx.ReadTimeout("timed out", request=request)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
+            unreachable(self.down, request)
+        return super().handle_request(request)
 
 
 @pytest.fixture
@@ -57,13 +50,9 @@ def network() -> Network:
 
 
 @pytest.fixture
-def planetscale_client(planetscale_server: tuple[object, object], planetscale: PlanetScaleState,
+def planetscale_client(planetscale_server: tuple[object, BackgroundServer], planetscale: PlanetScaleState,
                        sleeps: list[float], network: Network) -> Iterator[PlanetScaleClient]:
-    _, server = planetscale_server
-    client = PlanetScaleClient(DEMO_TOKEN_ID, DEMO_TOKEN, server.url + "/v1",  # type: ignore[attr-defined]
-                               retry=RetryPolicy(), sleep=sleeps.append, transport=network)
-    yield client
-    client.close()
+    yield from planetscale_client_over(planetscale_server[1], sleeps, network)
 
 
 @pytest.mark.parametrize("how", ["refused", "timeout"])

@@ -41,18 +41,18 @@ def test_an_update_applied_at_once_posts_right_after_its_patch(approvals_bot: Bo
     assert sorted(made, key=str) == sorted([("GET", ["app-db", "branches"]), ("GET", ["app-db", "backup-policies"]),
                                             ("GET", ["dev", "backups"]),
                                             ("PATCH", ["backup-policies", "bp03devday"])], key=str)
-    # Slack asked once whether alice is still active (kept for the change's judging again as it applies); the
-    # result is the first thing posted, with the estimate read beside the PATCH.
+    # Slack asked nothing about alice: the command Slack just delivered, signed, says she is active (Slack delivers
+    # none of a deactivated member's). The result is the first thing posted, with the estimate read beside the PATCH.
     slack_calls = approvals_bot.slack.calls[posted_before:]
-    assert [args["user"] for method, args in slack_calls if method == "users.info"] == [ALICE]
-    [(first, post), *_] = [(method, args) for method, args in slack_calls if method != "users.info"]
+    assert [args["user"] for method, args in slack_calls if method == "users.info"] == []
+    [(first, post), *_] = slack_calls
     assert first == "chat.postMessage" and post["text"].startswith(f":white_check_mark: <@{ALICE}> changed")
     assert "Estimated storage" in json.dumps(post["blocks"]) and "Estimated storage" in reply.all_text()
     patch_at = next(i for i, r in enumerate(planetscale.calls()[read_before:], start=read_before + 1)
                     if r.method == "PATCH")
     # Between the PATCH's answer and the post: its record, then the post's claim with the thread's and the DM's.
     between = [name for name, at_planetscale, at_slack in calls if at_planetscale >= patch_at
-               and at_slack == posted_before + 1]  # after the one users.info
+               and at_slack == posted_before]
     assert between == ["transition", "claim_notices"]
     # Claimed before the post, so that a sweep finding it applied and untold sends none of them again.
     [applied] = [e for e in approvals_bot.audit.all() if e.action == "applied"]
