@@ -169,7 +169,8 @@ class BulkPath(Asking, Judging):
         name. Where only some are refused, nothing is closed here: an approval applies the others, and the refused
         ones end not applied with the judge's reason."""
         approvers = self.store.batch_approvers(batch.id) if approvers is None else approvers
-        verdicts = [self._judge_planned(batch, p, approvers, kept=False) for p in batch.live]
+        listed = SharedReads()  # each database's policies read once, where a guardrail's verdict asks them
+        verdicts = [self._judge_planned(batch, p, approvers, kept=False, listed=listed) for p in batch.live]
         if not verdicts or any(v.kind is not VerdictKind.REFUSE for v in verdicts):
             return None
         why = verdicts[0].reason
@@ -384,8 +385,8 @@ class BulkPath(Asking, Judging):
                     continue
                 if not approvers:  # none approved: applied only by a click, as when it was asked
                     continue
-                kinds = {self._judge_planned(batch, p, approvers, kept=False).kind for p in batch.live}
                 shared, verdicts = SharedReads(), None
+                kinds = {self._judge_planned(batch, p, approvers, kept=False, listed=shared).kind for p in batch.live}
                 if not kinds & UNSETTLED:  # the rules alone would apply it: judged as an approval is, facts read again
                     verdicts = self._judged(batch, approvers, shared)
                     kinds = {v.kind for v in verdicts}
