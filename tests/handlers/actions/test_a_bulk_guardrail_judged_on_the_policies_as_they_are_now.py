@@ -89,3 +89,16 @@ def test_it_is_refused_where_the_policies_as_they_are_now_break_it(approvals_bot
     swept_later(approvals_bot, 700)
     assert state_of(approvals_bot, batch_id) is BatchState.REFUSED
     assert daily_sent(planetscale) == []
+
+
+def test_a_guardrails_refusal_is_left_by_a_click_of_someone_who_may_not_approve_to_the_sweep(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    """As a single request's (Deciding._refused_whoever_approves): bob's click closed it at once, his reply
+    naming the guardrail of a change he may not decide."""
+    batch_id, message = asked(approvals_bot, planetscale)
+    approvals_bot.use_rules(RULES.format(approvals=1) + guardrail("production", max_interval="12h"))
+    said = approvals_bot.click(BULK_APPROVE, batch_id, user=BOB, message=message).all_text()
+    assert state_of(approvals_bot, batch_id) is BatchState.PENDING, said
+    swept_later(approvals_bot, 700)
+    assert state_of(approvals_bot, batch_id) is BatchState.REFUSED
+    assert daily_sent(planetscale) == []
