@@ -431,6 +431,12 @@ def refresh(deps: Dependencies, client: WebClient, request: ChangeRequest, respo
             if respond is not None and has_response_url(respond) and \
                     clicked_on == (latest.message_channel, latest.message_ts):
                 shown = respond(text=text, blocks=request_blocks, replace_original=True).status_code == 200 or shown
+        if shown and latest.state not in CLOSED_STATES:
+            # Another step may have moved it on while this update was on its way (ended it, and shown its end
+            # first): shown again as it stands, or the message would say "Applying" for good.
+            now = deps.store.get_request(request.id)
+            if now is not None and now.state is not latest.state:
+                return refresh(deps, client, request, respond, now, None, claim_shown, clicked_on)
         if shown and latest.state in CLOSED_STATES:
             shown_closed = f"shown:{latest.state.value}"
             if claim_shown:

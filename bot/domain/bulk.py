@@ -32,7 +32,7 @@ from bot.domain.bulk_standing import held_words, later_words, owed_words
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePath
 from bot.domain.group_directory import DirectoryError
-from bot.domain.judge import Verdict, VerdictKind
+from bot.domain.judge import Refusal, Verdict, VerdictKind
 from bot.domain.judge_access import Decision
 from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP, bulk_tries
 from bot.domain.naming import channel as named_channel
@@ -73,7 +73,7 @@ class BulkPath(Asking, Judging):
         batch = found
         mine = self._may_decide(batch, user, every=True)
         if isinstance(mine, BatchOutcome):
-            return self._refused_whoever_approves(batch) or mine
+            return self._refused_whoever_approves(batch, clicked=True) or mine
         # On the trail for each policy it counts for, in the write that stores it, as a request's approval is.
         added = self.store.add_batch_approval(batch.id, user, approval_records(batch, user, mine))
         if added == []:  # closed, or past its life, between the look and the approval: nothing is stored
@@ -142,7 +142,7 @@ class BulkPath(Asking, Judging):
             return found
         mine = self._may_decide(found, user, every=True)
         if isinstance(mine, BatchOutcome):
-            return self._refused_whoever_approves(found) or mine
+            return self._refused_whoever_approves(found, clicked=True) or mine
         records = [replace(r, detail=f"{r.detail}: rejected by {user}")
                    for r in batch_records(found, BatchState.REJECTED.value, user) if (r.database, r.policy_id) in mine]
         rejected = self.store.reject_planned(found.id, user, mine, records)
@@ -161,7 +161,8 @@ class BulkPath(Asking, Judging):
                             "approve: nothing is sent for them. The other "
                             f"{len(rejected.live)} still wait for their own approvers.", rejected, reads=shared)
 
-    def _refused_whoever_approves(self, batch: Batch, approvers: Sequence[str] | None = None) -> BatchOutcome | None:
+    def _refused_whoever_approves(self, batch: Batch, approvers: Sequence[str] | None = None,
+                                  clicked: bool = False) -> BatchOutcome | None:
         """A click its clicker may not give (or the sweep's turn), on a bulk change the judge refuses for every
         policy still in it whoever approves (its channel's rule gone, its requester's rights): closed with the
         judge's reason, as a single request is (Deciding._refused_whoever_approves), not left to wait for
@@ -169,8 +170,12 @@ class BulkPath(Asking, Judging):
         name. Where only some are refused, nothing is closed here: an approval applies the others, and the refused
         ones end not applied with the judge's reason."""
         approvers = self.store.batch_approvers(batch.id) if approvers is None else approvers
-        verdicts = [self._judge_planned(batch, p, approvers, kept=False) for p in batch.live]
-        if not verdicts or any(v.kind is not VerdictKind.REFUSE for v in verdicts):
+        # At the sweep's turn, a guardrail's verdict is judged on each policy as it is now (each database's policies
+        # read once); at a click, as at a single request's, it is left to those who may decide, and to the sweep.
+        listed = None if clicked else SharedReads()
+        verdicts = [self._judge_planned(batch, p, approvers, kept=False, listed=listed) for p in batch.live]
+        if not verdicts or any(v.kind is not VerdictKind.REFUSE or (clicked and v.refusal is Refusal.GUARDRAIL)
+                               for v in verdicts):
             return None
         why = verdicts[0].reason
         # Each policy's record with its own verdict's reason: both follow batch.live.
@@ -384,8 +389,8 @@ class BulkPath(Asking, Judging):
                     continue
                 if not approvers:  # none approved: applied only by a click, as when it was asked
                     continue
-                kinds = {self._judge_planned(batch, p, approvers, kept=False).kind for p in batch.live}
                 shared, verdicts = SharedReads(), None
+                kinds = {self._judge_planned(batch, p, approvers, kept=False, listed=shared).kind for p in batch.live}
                 if not kinds & UNSETTLED:  # the rules alone would apply it: judged as an approval is, facts read again
                     verdicts = self._judged(batch, approvers, shared)
                     kinds = {v.kind for v in verdicts}

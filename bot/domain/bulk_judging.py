@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 
 from bot.domain.batches import Batch, BatchState, BatchStore, Planned
 from bot.domain.bulk_costs import SharedReads
@@ -26,16 +27,26 @@ class Judging:
     store: BatchStore
 
     def _judge_planned(self, batch: Batch, planned: Planned, approvers: Sequence[str],
-                       shared: SharedReads | None = None, kept: bool = True) -> Verdict:
-        """With `shared` reads, judged as a single approval is; else on the facts kept (or on none)."""
+                       shared: SharedReads | None = None, kept: bool = True,
+                       listed: SharedReads | None = None) -> Verdict:
+        """With `shared` reads, judged as a single approval is; else on the facts kept (or on none). A guardrail's
+        verdict on the values asked is judged on the policy as it is now, read through `shared` or `listed` (each
+        database listed once for the step), as a single approval's is; with neither, on the values asked alone."""
         asked, rules = Asked(batch.organization, planned.database, batch.requester, batch.channel, planned.before,
                              batch.changes, batch.reason), self.changes.access.rules
         before, facts = BackupPolicy.model_validate(planned.before), DatabaseFacts.of(planned.facts) if kept else None
+        db = DatabaseRef(batch.organization, planned.database)
         if shared is not None or (facts is not None and facts.unread):
-            facts = self.changes.approving_facts(DatabaseRef(batch.organization, planned.database), ChangeKind.UPDATE,
-                                                 before, str(batch.changes.get("target", before.target)), facts, rules,
+            facts = self.changes.approving_facts(db, ChangeKind.UPDATE, before,
+                                                 str(batch.changes.get("target", before.target)), facts, rules,
                                                  shared, ahead(batch, planned))
-        return self.changes.judged(Stage.APPROVING, before, asked, approvers, facts, rules)
+        verdict = self.changes.judged(Stage.APPROVING, before, asked, approvers, facts, rules)
+        reads = shared if shared is not None else listed
+        if reads is None:
+            return verdict
+        return self.changes.on_the_policy_now(db, planned.policy_id, asked, approvers, rules, verdict,
+                                              partial(reads.policies, planned.database,
+                                                      partial(self.changes.policies.list_policies, db)))
 
     def _judged(self, batch: Batch, approvers: Sequence[str], shared: SharedReads) -> list[Verdict]:
         """Each policy still in it judged as an approval is, on `shared`. One whose facts a PlanetScale read

@@ -4,7 +4,7 @@ and an approval that completes the count applies the change (bot/domain/applying
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -207,23 +207,30 @@ class Deciding(Applying):
 
     def _on_the_policy_now(self, request: ChangeRequest, approved_by: Sequence[str], rules: AccessRules,
                            verdict: Verdict) -> Verdict:
+        return self.on_the_policy_now(DatabaseRef(request.organization, request.database), request.policy_id,
+                                      Asked.of(request), approved_by, rules, verdict)
+
+    def on_the_policy_now(self, db: DatabaseRef, policy_id: str, asked: Asked, approved_by: Sequence[str],
+                          rules: AccessRules, verdict: Verdict,
+                          listed: Callable[[], list[BackupPolicy]] | None = None) -> Verdict:
         """A guardrail's refusal of an update, or the approvals its override asks while waiting, judged on the values
         it was asked on, stand only on the policy as PlanetScale holds it now: a field the change leaves alone may
         have moved since (in the dashboard) into what the guardrails allow. Judged there as when it applies
-        (nothing read is kept: it applies under its lease, read again)."""
+        (nothing read is kept: it applies under its lease, read again). The door for a request and for each policy
+        of a bulk change; `listed`: the database's policies, as a bulk step reads them once for all of its own."""
         guarded = verdict.refusal is Refusal.GUARDRAIL or (verdict.kind is VerdictKind.WAIT and verdict.overridden)
-        if not guarded or request.kind is not ChangeKind.UPDATE:
+        if not guarded or asked.kind is not ChangeKind.UPDATE:
             return verdict
         try:
-            current = self._stored_policy(DatabaseRef(request.organization, request.database), request.policy_id)
+            current = self._stored_policy(db, policy_id, listed() if listed is not None else None)
         except PolicyNotFound:
             return verdict
         except PlanetScaleError as exc:
             return Verdict(VerdictKind.CANNOT_TELL, f"the policy could not be read to judge the guardrails on it "
                                                     f"as it is now ({exc.user_message})")
-        if all(current.field_value(f) == request.before.get(f) for f in EDITABLE_FIELDS):
+        if all(current.field_value(f) == asked.before.get(f) for f in EDITABLE_FIELDS):
             return verdict
-        return self._judge(Stage.APPLYING, current, Asked.of(request), approved_by, rules=rules)
+        return self._judge(Stage.APPLYING, current, asked, approved_by, rules=rules)
 
     def _nobody_left(self, request: ChangeRequest, verdict: Verdict) -> Outcome:
         """Said once, across instances, and recorded with its claim; the request stays pending, as its groups may
