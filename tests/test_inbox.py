@@ -311,8 +311,44 @@ def test_a_form_opens_inside_its_triggers_life_while_the_inbox_write_is_held(
         instances: Instances, slack: SlackState, command: str, refused: bool) -> None:
     """`refused`: the database refuses the write at once (down), and answers again only once the test says."""
     bot = instances.start()
-    inbox = inbox_of(bot)
     held = threading.Event()
+    hold_writes(inbox_of(bot), held, refused)
+    try:
+        assert acked_while(lambda: acked(bot, bot.command_body(command))) == 200
+        opened = acked_while(lambda: _eventually(lambda: bool(slack.method_calls("views.open"))), bound=15,
+                             what="views.open")
+        assert opened, "views.open waited for the inbox's write, past the trigger's 3 s"
+    finally:
+        held.set()
+    assert bot.executor.wait_idle(timeout=60)
+    assert [e.view for e in slack.events if e.view is not None], "the form was not opened"
+    if not refused:
+        assert _eventually(lambda: _written_and_done(bot)), "the work's row was left undone once written"
+    assert left_undone(bot) == []
+
+
+def test_a_form_request_delivered_again_while_its_inbox_write_is_held_opens_the_form_once(
+        instances: Instances, slack: SlackState) -> None:
+    """A replay (or a retry) of a form's request while the first delivery's row is still being written: the form
+    was opened by the first, and the second used the spent trigger_id, so the person was told Slack did not open
+    the form (`invalid_trigger_id`), to run the command again, beside the form that did open."""
+    bot = instances.start()
+    held = threading.Event()
+    hold_writes(inbox_of(bot), held)
+    body = bot.command_body(f"edit acme/app-db {PROD}")
+    try:
+        assert acked_while(lambda: acked(bot, body)) == 200
+        assert acked_while(lambda: acked(bot, body)) == 200
+    finally:
+        held.set()
+    assert bot.executor.wait_idle(timeout=60)
+    assert len(slack.method_calls("views.open")) == 1, "the form's request was acted on twice"
+    told = [e.text for e in slack.events if "did not open the form" in e.text]
+    assert not told, told
+
+
+def hold_writes(inbox: Inbox, held: threading.Event, refused: bool = False) -> None:
+    """The inbox's writes held until `held` is set; `refused`: the first writes of rows refused at once."""
     write, take_again = inbox.write, inbox.take_again
 
     def held_write(takes: Sequence[tuple[str, str]], dones: Sequence[str]) -> set[str]:
@@ -327,18 +363,6 @@ def test_a_form_opens_inside_its_triggers_life_while_the_inbox_write_is_held(
 
     inbox.write = held_write  # type: ignore[method-assign]
     inbox.take_again = held_take_again  # type: ignore[method-assign]
-    try:
-        assert acked_while(lambda: acked(bot, bot.command_body(command))) == 200
-        opened = acked_while(lambda: _eventually(lambda: bool(slack.method_calls("views.open"))), bound=15,
-                             what="views.open")
-        assert opened, "views.open waited for the inbox's write, past the trigger's 3 s"
-    finally:
-        held.set()
-    assert bot.executor.wait_idle(timeout=60)
-    assert [e.view for e in slack.events if e.view is not None], "the form was not opened"
-    if not refused:
-        assert _eventually(lambda: _written_and_done(bot)), "the work's row was left undone once written"
-    assert left_undone(bot) == []
 
 
 def _written_and_done(bot: Bot) -> bool:
