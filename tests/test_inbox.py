@@ -50,6 +50,13 @@ class Killed(TrackedExecutor):
         return Future()
 
 
+class KilledBeforeItsForms(TrackedExecutor):
+    """An instance killed right after its acks, before the forms' work they hand over (its own threads) runs."""
+
+    def _submit(self, to: Callable[..., Future[T]], fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        return Future()
+
+
 class Instances:
     """Instances of the bot on one database, each with its own store, executor and wall clock."""
 
@@ -347,6 +354,30 @@ def test_a_form_request_delivered_again_while_its_inbox_write_is_held_opens_the_
     assert not told, told
 
 
+def test_a_form_whose_row_lands_after_its_ack_on_an_instance_killed_before_it_opened_is_redone(
+        instances: Instances, slack: SlackState) -> None:
+    """Its row was done as it landed, before the work ran: the form never opened, nobody redid it, and the person
+    was never told."""
+    killed, alive = instances.start(KilledBeforeItsForms()), instances.start()
+    held = threading.Event()
+    hold_writes(inbox_of(killed), held)
+    try:
+        assert acked(killed, killed.command_body(f"edit acme/app-db {PROD}")) == 200
+    finally:
+        held.set()
+    assert _eventually(lambda: _rows(killed) != []), "the form's row never landed"
+    time.sleep(0.5)  # the writer's next batch (a done, on main) lands meanwhile
+    keeper_of(alive, LEASE_SECONDS + 1).step()
+    assert alive.executor.wait_idle(timeout=60)
+    told = [e.text for e in slack.events if "did not open the form" in e.text]
+    assert slack.method_calls("views.open") or told, "the form's work was lost with its instance, untold"
+
+
+def _rows(bot: Bot) -> list[str | None]:
+    with bot.deps.store.engine.connect() as conn:
+        return list(conn.execute(sa.select(deliveries.c.body)).scalars())
+
+
 def hold_writes(inbox: Inbox, held: threading.Event, refused: bool = False) -> None:
     """The inbox's writes held until `held` is set; `refused`: the first writes of rows refused at once."""
     write, take_again = inbox.write, inbox.take_again
@@ -366,8 +397,7 @@ def hold_writes(inbox: Inbox, held: threading.Event, refused: bool = False) -> N
 
 
 def _written_and_done(bot: Bot) -> bool:
-    with bot.deps.store.engine.connect() as conn:
-        bodies = list(conn.execute(sa.select(deliveries.c.body)).scalars())
+    bodies = _rows(bot)
     return bool(bodies) and all(body is None for body in bodies)
 
 
