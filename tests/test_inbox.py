@@ -50,6 +50,13 @@ class Killed(TrackedExecutor):
         return Future()
 
 
+class KilledBeforeItsForms(TrackedExecutor):
+    """An instance killed right after its acks, before the forms' work they hand over (its own threads) runs."""
+
+    def _submit(self, to: Callable[..., Future[T]], fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        return Future()
+
+
 class Instances:
     """Instances of the bot on one database, each with its own store, executor and wall clock."""
 
@@ -311,22 +318,8 @@ def test_a_form_opens_inside_its_triggers_life_while_the_inbox_write_is_held(
         instances: Instances, slack: SlackState, command: str, refused: bool) -> None:
     """`refused`: the database refuses the write at once (down), and answers again only once the test says."""
     bot = instances.start()
-    inbox = inbox_of(bot)
     held = threading.Event()
-    write, take_again = inbox.write, inbox.take_again
-
-    def held_write(takes: Sequence[tuple[str, str]], dones: Sequence[str]) -> set[str]:
-        if refused and takes:
-            raise InboxStalled("the database could not be reached for the inbox's write (OperationalError)")
-        held.wait(timeout=60)
-        return write(takes, dones)
-
-    def held_take_again(key: str, body: str) -> bool:
-        held.wait(timeout=60)
-        return take_again(key, body)
-
-    inbox.write = held_write  # type: ignore[method-assign]
-    inbox.take_again = held_take_again  # type: ignore[method-assign]
+    hold_writes(inbox_of(bot), held, refused)
     try:
         assert acked_while(lambda: acked(bot, bot.command_body(command))) == 200
         opened = acked_while(lambda: _eventually(lambda: bool(slack.method_calls("views.open"))), bound=15,
@@ -341,9 +334,70 @@ def test_a_form_opens_inside_its_triggers_life_while_the_inbox_write_is_held(
     assert left_undone(bot) == []
 
 
-def _written_and_done(bot: Bot) -> bool:
+def test_a_form_request_delivered_again_while_its_inbox_write_is_held_opens_the_form_once(
+        instances: Instances, slack: SlackState) -> None:
+    """A replay (or a retry) of a form's request while the first delivery's row is still being written: the form
+    was opened by the first, and the second used the spent trigger_id, so the person was told Slack did not open
+    the form (`invalid_trigger_id`), to run the command again, beside the form that did open."""
+    bot = instances.start()
+    held = threading.Event()
+    hold_writes(inbox_of(bot), held)
+    body = bot.command_body(f"edit acme/app-db {PROD}")
+    try:
+        assert acked_while(lambda: acked(bot, body)) == 200
+        assert acked_while(lambda: acked(bot, body)) == 200
+    finally:
+        held.set()
+    assert bot.executor.wait_idle(timeout=60)
+    assert len(slack.method_calls("views.open")) == 1, "the form's request was acted on twice"
+    told = [e.text for e in slack.events if "did not open the form" in e.text]
+    assert not told, told
+
+
+def test_a_form_whose_row_lands_after_its_ack_on_an_instance_killed_before_it_opened_is_redone(
+        instances: Instances, slack: SlackState) -> None:
+    """Its row was done as it landed, before the work ran: the form never opened, nobody redid it, and the person
+    was never told."""
+    killed, alive = instances.start(KilledBeforeItsForms()), instances.start()
+    held = threading.Event()
+    hold_writes(inbox_of(killed), held)
+    try:
+        assert acked(killed, killed.command_body(f"edit acme/app-db {PROD}")) == 200
+    finally:
+        held.set()
+    assert _eventually(lambda: _rows(killed) != []), "the form's row never landed"
+    time.sleep(0.5)  # the writer's next batch (a done, on main) lands meanwhile
+    keeper_of(alive, LEASE_SECONDS + 1).step()
+    assert alive.executor.wait_idle(timeout=60)
+    told = [e.text for e in slack.events if "did not open the form" in e.text]
+    assert slack.method_calls("views.open") or told, "the form's work was lost with its instance, untold"
+
+
+def _rows(bot: Bot) -> list[str | None]:
     with bot.deps.store.engine.connect() as conn:
-        bodies = list(conn.execute(sa.select(deliveries.c.body)).scalars())
+        return list(conn.execute(sa.select(deliveries.c.body)).scalars())
+
+
+def hold_writes(inbox: Inbox, held: threading.Event, refused: bool = False) -> None:
+    """The inbox's writes held until `held` is set; `refused`: the first writes of rows refused at once."""
+    write, take_again = inbox.write, inbox.take_again
+
+    def held_write(takes: Sequence[tuple[str, str]], dones: Sequence[str]) -> set[str]:
+        if refused and takes:
+            raise InboxStalled("the database could not be reached for the inbox's write (OperationalError)")
+        held.wait(timeout=60)
+        return write(takes, dones)
+
+    def held_take_again(key: str, body: str) -> bool:
+        held.wait(timeout=60)
+        return take_again(key, body)
+
+    inbox.write = held_write  # type: ignore[method-assign]
+    inbox.take_again = held_take_again  # type: ignore[method-assign]
+
+
+def _written_and_done(bot: Bot) -> bool:
+    bodies = _rows(bot)
     return bool(bodies) and all(body is None for body in bodies)
 
 

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 from bot.domain.access_rules import GROUP_ID, describe_duration
@@ -194,9 +193,15 @@ class GroupDirectory:
         """As `is_named`, on the listing made lately alone, never asking Slack nor waiting for a listing under way
         (an ack's answer): a DirectoryError once it is stale."""
         cache = self._cache
-        if cache is None or self._clock() - cache.at > self._ttl:
-            raise DirectoryError("Slack's user groups were not listed lately")
-        return named_as_needed(user, principals, partial(_members, cache.value))
+        listed = None if cache is None or self._clock() - cache.at > self._ttl else cache.value
+
+        def members(principal: str) -> frozenset[str]:
+            # Raised only where a group is needed: rules naming the user directly, or no group, need no listing.
+            if listed is None:
+                raise DirectoryError("Slack's user groups were not listed lately")
+            return _members(listed, principal)
+
+        return named_as_needed(user, principals, members)
 
     def is_named(self, user: str, principals: Iterable[str]) -> bool:
         """judge_access.is_named on the groups Slack lists now, each looked up only when it is needed; a

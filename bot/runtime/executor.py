@@ -33,6 +33,8 @@ QUEUED_NOTICE_SECONDS = 5.0
 REQUESTS_PER_WORK = 2
 # Threads for work that uses a trigger_id (views.open), each bounded by Slack's timeout.
 PROMPT_THREADS = 16
+# Keys of work run before its inbox row landed, remembered: more than Slack's signatures' 5 minutes bring.
+PROMPT_KEYS_KEPT = 4096
 # How long the listener waits for its request's inbox row before acking without it.
 INBOX_WAIT_SECONDS = 0.25
 # Work still running this long after its ack is told to its person, once: whatever holds it (a database that stops
@@ -120,6 +122,8 @@ class TrackedExecutor(ThreadPoolExecutor):
         self._notices = ThreadPoolExecutor(max_workers=1, thread_name_prefix="queued")
         # Work that uses a trigger_id (3 s) runs on threads of its own: never behind work waiting on PlanetScale.
         self._prompt = ThreadPoolExecutor(max_workers=PROMPT_THREADS, thread_name_prefix="prompt")
+        # The inbox cannot tell a replay of such work while its first row is still being written: this process can.
+        self._run_unwritten: dict[str, bool] = {}  # True once its row is marked done
         self._stopping = threading.Event()  # set as the pool shuts down: work waiting for the database stops
         # Where each request's work is written before its ack, so that another instance redoes it should this one
         # stop: set by the runtime (`inbox`). A thread of its own; the listener waits for it at most `inbox_wait`.
@@ -224,8 +228,14 @@ class TrackedExecutor(ThreadPoolExecutor):
                 if promptly and (not written.done() or written.exception() is not None):
                     # A trigger_id lasts 3 s, a held or refused write longer: the work runs now (a replay's use of
                     # the spent trigger_id is refused by Slack) and its row is done once it lands.
-                    written.add_done_callback(partial(self._done_once_written, key))
-                    return self._submit(self._prompt.submit, contextvars.copy_context().run, work)
+                    if not self._first_unwritten(key):
+                        log.info("a request already acted on (replayed, or retried by Slack): not acted on again")
+                        return None
+                    ran = self._submit(self._prompt.submit, contextvars.copy_context().run, work)
+                    both = partial(self._done_once_written, key, written, ran)
+                    written.add_done_callback(both)
+                    ran.add_done_callback(both)
+                    return ran
                 work = partial(self._written, key, written, work, current.payload)
                 if not here and self.hand_to is not None:  # as _to_a_worker says
                     at = (arrived_at(), request_id.get())
@@ -265,9 +275,27 @@ class TrackedExecutor(ThreadPoolExecutor):
                 log.exception("could not hand this request's work to a worker; acting on it here")
         self.submit(work).add_done_callback(lambda _: ended.set_result(None))
 
-    def _done_once_written(self, key: str, written: Future[bool]) -> None:
-        if written.exception() is None and written.result() and self._writer is not None:
-            self._writer.done(key)
+    def _first_unwritten(self, key: str) -> bool:
+        with self._idle:
+            if key in self._run_unwritten:
+                return False
+            self._run_unwritten[key] = False
+            if len(self._run_unwritten) > PROMPT_KEYS_KEPT:
+                del self._run_unwritten[next(iter(self._run_unwritten))]
+            return True
+
+    def _done_once_written(self, key: str, written: Future[bool], ran: Future[Any], _: Future[Any]) -> None:
+        """The row of work run before it landed is done once it has landed and the work has ended: work the
+        process's end cut short (cancelled, a BaseException) leaves its row to be taken over."""
+        if not (written.done() and ran.done()) or ran.cancelled() or ran.exception() is not None:
+            return
+        if written.exception() is not None or not written.result() or self._writer is None:
+            return
+        with self._idle:
+            if self._run_unwritten.get(key):
+                return  # both ended at once: marked by the other's callback
+            self._run_unwritten[key] = True
+        self._writer.done(key)
 
     def _once(self, key: str, work: Callable[[], None]) -> None:
         """The work of a request from Slack, unless a replay of it or Slack's retry of it did it already. Asked

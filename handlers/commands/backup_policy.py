@@ -62,9 +62,10 @@ def on_command(deps: Dependencies, ack: Ack, command: dict[str, Any], respond: R
     except CommandError as exc:
         ack(text=blocks.error_text(str(exc)))
         return None
-    if isinstance(parsed, HelpCommand) and deps.access.groups.fresh and not deps.background.redoing:
-        # Nothing to ask anyone: the rules and the user groups Slack listed lately answer it in the ack. Not
-        # when redone from the inbox: the first instance did not know them, and handed its answer over.
+    if isinstance(parsed, HelpCommand) and not deps.background.redoing:
+        # Nothing to ask anyone: the rules and the user groups Slack listed lately (where a rule needs one of them)
+        # answer it in the ack. Not when redone from the inbox: the first instance did not know them, and handed its
+        # answer over.
         with contextlib.suppress(DirectoryError):
             capabilities = deps.access.capabilities_as_listed(command["user_id"], command["channel_id"])
             # The ack Bolt's ack(text=…, blocks=…) would send, as Bolt sends what a listener returns; but its

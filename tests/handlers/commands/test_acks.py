@@ -54,3 +54,14 @@ def test_help_in_the_ack_never_waits_on_slack_for_groups_that_turn_stale_as_it_i
     finally:
         held.set()
     assert bot.executor.wait_idle(60)
+
+
+def test_help_is_answered_in_the_ack_where_no_user_group_needs_looking_up(bot: Bot, slack: SlackState) -> None:
+    """Rules naming people alone, or naming the caller before any group: nothing of Slack's groups is needed, so
+    nothing lists them, and help waited for a listing that never came (answered after the ack, every time)."""
+    bot.use_rules('[[rules]]\norganizations = ["acme"]\ndatabases = ["*"]\neditors = ["U0ALICE001"]\n'
+                  'approvers = ["U0ALICE001", "@dba-leads"]\n')
+    first = bot.command("help")
+    assert first.ack["text"] == "How to use /backup-policy" and first.private == []
+    assert "see, change, approve" in json.dumps(first.ack["blocks"])
+    assert slack.method_calls("usergroups.list") == []
