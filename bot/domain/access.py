@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bot.domain.access_file import RulesSource
 from bot.domain.access_rules import AccessRules, Action, Rule
-from bot.domain.group_directory import DirectoryError, GroupDirectory, GroupUnreadable
+from bot.domain.group_directory import ANY_HANDLE, ANY_ID, DirectoryError, GroupDirectory, GroupUnreadable, unread_group
 from bot.domain.judge_access import (
     Decision,
     DirectoryFacts,
@@ -198,7 +198,10 @@ class _AsListed(Mapping[str, "frozenset[str] | Unchecked"]):
         if principal in self.looked_up:
             return self.looked_up[principal]
         if self.listing:
-            return self.listing.get(principal, frozenset())
+            found = self.listing.get(principal)
+            if found is None and (ANY_HANDLE if principal.startswith("@") else ANY_ID) in self.listing:
+                return Unchecked(unread_group(principal))  # listed with no readable ID (handle): it may be this one
+            return frozenset() if found is None else found
         raise KeyError(principal)
 
     def __iter__(self) -> Iterator[str]:

@@ -30,6 +30,7 @@ class GroupUnreadable(DirectoryError):
 
 # The mark of a group listed in a shape the bot cannot read, beside the ID and handle it gave (when text).
 UNREADABLE_GROUP = "unreadable"
+ANY_ID, ANY_HANDLE = "\0any ID", "@\0any handle"  # no rule can name these: a principal holds no NUL
 
 
 @dataclass
@@ -153,8 +154,9 @@ class GroupDirectory:
         for group in groups:
             if group.get(UNREADABLE_GROUP):
                 given, handle = group.get("id"), group.get("handle")
-                unreadable.update(k for k in (given, f"@{handle}" if isinstance(handle, str) else None)
-                                  if isinstance(k, str) and k)
+                # One giving no readable ID (or handle) may be any group the rules name by ID (or handle).
+                unreadable.add(given if isinstance(given, str) and given else ANY_ID)
+                unreadable.add(f"@{handle}" if isinstance(handle, str) and handle else ANY_HANDLE)
                 continue
             members = frozenset(group.get("users") or [])
             handle = group.get("handle", "")
@@ -211,12 +213,12 @@ class GroupDirectory:
 
 def _members(groups: _Memberships, principal: str) -> frozenset[str]:
     found = groups.by_handle.get(principal) if principal.startswith("@") else groups.by_id.get(principal)
-    if found is None and principal in groups.unreadable:
+    if found is None and {principal, ANY_HANDLE if principal.startswith("@") else ANY_ID} & groups.unreadable:
         raise GroupUnreadable(unread_group(principal))
     return found[1] if found else frozenset()
 
 
 def unread_group(principal: str) -> str:
     """Why a group's members are not known, for one Slack listed in a shape the bot cannot read."""
-    return (f"Slack listed the user group {principal} in a shape the bot cannot read; try again, and ask a Slack admin "
-            "to check that group if it persists")
+    return (f"Slack's usergroups.list gave the user group {principal} in a shape the bot cannot read; try again, and "
+            "ask a Slack admin to check that group if it persists")
