@@ -120,6 +120,8 @@ def validate(opened: dict[str, Any], state: dict[str, Any]) -> tuple[PolicyUpdat
     reason = values.pop("reason", None)
     if errors:
         return None, reason, errors
+    if values.get("name") == before.name.strip():  # the spaces PlanetScale holds around it, read back stripped
+        values["name"] = before.name
     changed = {k: v for k, v in values.items() if before.field_value(k) != v}
     if not changed:
         return None, reason, {"name": "Nothing changed: edit a field, or Cancel."}

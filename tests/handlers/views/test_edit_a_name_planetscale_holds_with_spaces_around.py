@@ -1,0 +1,30 @@
+"""A policy whose name PlanetScale holds with spaces around it (its dashboard took them): the form shows the name as
+held, and a change of another field sends that field alone, never a rename the person did not make. Through Bolt
+with the PlanetScale and Slack emulators."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import Bot
+
+from bot.emulators.planetscale_state import PlanetScaleState
+
+DEV = "bp03devday"
+
+
+@pytest.mark.parametrize("name", ["Dev daily ", " Dev daily", "  Dev daily\u00a0"])
+def test_a_change_of_the_retention_alone_sends_no_rename(bot: Bot, planetscale: PlanetScaleState,
+                                                         name: str) -> None:
+    with planetscale.lock:
+        planetscale.policies[("acme", "app-db")][DEV]["name"] = name
+    bot.command(f"edit acme/app-db {DEV}")
+    view = bot.current_view()
+    [field] = [b["element"] for b in view["blocks"] if b.get("block_id") == "name"]
+    assert field["initial_value"] == name
+    preview = bot.submit(view, {"retention_value": "5"})
+    assert preview.ack["response_action"] == "update", preview.ack
+    sent = json.dumps(preview.ack["view"]["blocks"], ensure_ascii=False)
+    assert "Sends `retention_value`." in sent, sent
+    assert planetscale.calls("PATCH") == []
