@@ -112,16 +112,27 @@ def form_number(label: str, raw: Any) -> tuple[int | None, str | None]:
     return int(significant), None
 
 
+def submitted_name(state: dict[str, Any]) -> str | None:
+    """The name field's text as submitted, or None where the form holds none."""
+    block = state.get("values", {}).get("name") if isinstance(state.get("values"), dict) else None
+    element = block.get("name") if isinstance(block, dict) else None
+    raw = element.get("value") if isinstance(element, dict) else None
+    return raw if isinstance(raw, str) else None
+
+
 def validate(opened: dict[str, Any], state: dict[str, Any]) -> tuple[PolicyUpdate | None, str | None, dict[str, str]]:
     """The same models and rules as the command, on the policy as the form was `opened`; only the fields that
     changed make the update."""
     before = BackupPolicy.model_validate(opened)
     values, errors = form_values(state)
     reason = values.pop("reason", None)
+    named = submitted_name(state)
+    if named is not None and named.strip() == before.name.strip():
+        # The name as PlanetScale holds it, left as it was: no rename, whatever the form would refuse of a typed one.
+        errors.pop("name", None)
+        values["name"] = before.name
     if errors:
         return None, reason, errors
-    if values.get("name") == before.name.strip():  # the spaces PlanetScale holds around it, read back stripped
-        values["name"] = before.name
     changed = {k: v for k, v in values.items() if before.field_value(k) != v}
     if not changed:
         return None, reason, {"name": "Nothing changed: edit a field, or Cancel."}

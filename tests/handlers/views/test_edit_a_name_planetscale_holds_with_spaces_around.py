@@ -28,3 +28,19 @@ def test_a_change_of_the_retention_alone_sends_no_rename(bot: Bot, planetscale: 
     sent = json.dumps(preview.ack["view"]["blocks"], ensure_ascii=False)
     assert "Sends `retention_value`." in sent, sent
     assert planetscale.calls("PATCH") == []
+
+
+@pytest.mark.parametrize("name", ["Dev\u200bdaily", "Dev\tdaily", "D" * 300])
+def test_a_name_the_form_would_refuse_left_as_held_lets_another_field_change(
+        bot: Bot, planetscale: PlanetScaleState, name: str) -> None:
+    """A name PlanetScale holds that a person could not type here (a zero-width space, a tab, past 255): left as it
+    is, it is not the person's to answer for; the retention alone is sent, as the command sends it."""
+    with planetscale.lock:
+        planetscale.policies[("acme", "app-db")][DEV]["name"] = name
+    bot.command(f"edit acme/app-db {DEV}")
+    view = bot.current_view()
+    preview = bot.submit(view, {"retention_value": "5"})
+    assert preview.ack["response_action"] == "update", preview.ack
+    sent = json.dumps(preview.ack["view"]["blocks"], ensure_ascii=False)
+    assert "Sends `retention_value`." in sent, sent
+    assert planetscale.calls("PATCH") == []
