@@ -112,10 +112,10 @@ def form_number(label: str, raw: Any) -> tuple[int | None, str | None]:
     return int(significant), None
 
 
-def submitted_name(state: dict[str, Any]) -> str | None:
-    """The name field's text as submitted, or None where the form holds none."""
-    block = state.get("values", {}).get("name") if isinstance(state.get("values"), dict) else None
-    element = block.get("name") if isinstance(block, dict) else None
+def submitted_text(state: dict[str, Any], block_id: str) -> str | None:
+    """A text or number field's text as submitted, or None where the form holds none."""
+    block = state.get("values", {}).get(block_id) if isinstance(state.get("values"), dict) else None
+    element = block.get(block_id) if isinstance(block, dict) else None
     raw = element.get("value") if isinstance(element, dict) else None
     return raw if isinstance(raw, str) else None
 
@@ -126,11 +126,13 @@ def validate(opened: dict[str, Any], state: dict[str, Any]) -> tuple[PolicyUpdat
     before = BackupPolicy.model_validate(opened)
     values, errors = form_values(state)
     reason = values.pop("reason", None)
-    named = submitted_name(state)
-    if named is not None and named.strip() == before.name.strip():
-        # The name as PlanetScale holds it, left as it was: no rename, whatever the form would refuse of a typed one.
-        errors.pop("name", None)
-        values["name"] = before.name
+    for field in ("name", *NUMBER_LABELS):
+        held = before.field_value(field)
+        submitted = submitted_text(state, field)
+        if submitted is not None and submitted.strip() == str(held).strip():
+            # As PlanetScale holds it, left as it was: not sent, whatever the form would refuse of a typed value.
+            errors.pop(field, None)
+            values[field] = held
     if errors:
         return None, reason, errors
     changed = {k: v for k, v in values.items() if before.field_value(k) != v}

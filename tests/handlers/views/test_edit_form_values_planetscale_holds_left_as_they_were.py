@@ -1,6 +1,7 @@
-"""A policy whose name PlanetScale holds with spaces around it (its dashboard took them): the form shows the name as
-held, and a change of another field sends that field alone, never a rename the person did not make. Through Bolt
-with the PlanetScale and Slack emulators."""
+"""The edit form of a policy whose values PlanetScale holds in a shape a person could not type here (a name with
+spaces around it, a zero-width space or past 255 characters; a retention of 0 or past 32 bits): left as they were,
+they are neither sent nor refused, and a change of another field sends that field alone, as the command does.
+Through Bolt with the PlanetScale and Slack emulators."""
 
 from __future__ import annotations
 
@@ -43,4 +44,20 @@ def test_a_name_the_form_would_refuse_left_as_held_lets_another_field_change(
     assert preview.ack["response_action"] == "update", preview.ack
     sent = json.dumps(preview.ack["view"]["blocks"], ensure_ascii=False)
     assert "Sends `retention_value`." in sent, sent
+    assert planetscale.calls("PATCH") == []
+
+
+@pytest.mark.parametrize("retention", [0, 10**400])
+def test_a_number_the_form_would_refuse_left_as_held_lets_another_field_change(
+        bot: Bot, planetscale: PlanetScaleState, retention: int) -> None:
+    """A retention PlanetScale holds that a person could not type here (0, past 32 bits), left as it is: the
+    frequency alone is sent, as the command sends it."""
+    with planetscale.lock:
+        planetscale.policies[("acme", "app-db")][DEV]["retention_value"] = retention
+    bot.command(f"edit acme/app-db {DEV}")
+    view = bot.current_view()
+    preview = bot.submit(view, {"frequency_value": "2"})
+    assert preview.ack["response_action"] == "update", preview.ack
+    sent = json.dumps(preview.ack["view"]["blocks"], ensure_ascii=False)
+    assert "Sends `frequency_value`." in sent, sent
     assert planetscale.calls("PATCH") == []
