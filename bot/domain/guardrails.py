@@ -280,7 +280,9 @@ def judge(guardrails: Sequence[Guardrail], organization: str, database: str, bef
             value, unit = parse_amount(guardrail.max_interval, allow_years=False)
             ceiling = describe_amount(value, unit)
             every = describe_every(after["frequency_value"], after["frequency_unit"])
-            met = _at_least(value, unit, after["frequency_value"], after["frequency_unit"])
+            # A frequency of nothing (PlanetScale may hold 0) takes no backup at all: within no ceiling.
+            met = after["frequency_value"] >= 1 and _at_least(value, unit, after["frequency_value"],
+                                                              after["frequency_unit"])
             checks.append(Check(guardrail, "max_interval", met,
                                 f"backups taken {every}, at most {ceiling} apart required" if not met
                                 else f"backups taken {every} (at most {ceiling} apart)",

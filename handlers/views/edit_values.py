@@ -112,12 +112,27 @@ def form_number(label: str, raw: Any) -> tuple[int | None, str | None]:
     return int(significant), None
 
 
+def submitted_text(state: dict[str, Any], block_id: str) -> str | None:
+    """A text or number field's text as submitted, or None where the form holds none."""
+    block = state.get("values", {}).get(block_id) if isinstance(state.get("values"), dict) else None
+    element = block.get(block_id) if isinstance(block, dict) else None
+    raw = element.get("value") if isinstance(element, dict) else None
+    return raw if isinstance(raw, str) else None
+
+
 def validate(opened: dict[str, Any], state: dict[str, Any]) -> tuple[PolicyUpdate | None, str | None, dict[str, str]]:
     """The same models and rules as the command, on the policy as the form was `opened`; only the fields that
     changed make the update."""
     before = BackupPolicy.model_validate(opened)
     values, errors = form_values(state)
     reason = values.pop("reason", None)
+    for field in ("name", *NUMBER_LABELS):
+        held = before.field_value(field)
+        submitted = submitted_text(state, field)
+        if submitted is not None and submitted.strip() == str(held).strip():
+            # As PlanetScale holds it, left as it was: not sent, whatever the form would refuse of a typed value.
+            errors.pop(field, None)
+            values[field] = held
     if errors:
         return None, reason, errors
     changed = {k: v for k, v in values.items() if before.field_value(k) != v}
