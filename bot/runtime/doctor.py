@@ -76,6 +76,8 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
             report.problem("SLACK_SIGNING_SECRET does not look like a Slack signing secret (32 hex characters)",
                            "copy it from Basic Information → App Credentials → Signing Secret (not the client "
                            "secret or the verification token)")
+    for line in settings.unknown_names:
+        report.warning(line)
     for name, value in settings_in_force(settings):
         report.note(f"{name} = {value}")
     if settings.watch_every is not None and not settings.audit_channel:

@@ -73,6 +73,7 @@ class Settings:
     drain_timeout: float = 20.0
     # `serve`'s processes for the work after the acks, at a lower priority than the one that acks; 0: none.
     workers: int = 1
+    unknown_names: tuple[str, ...] = ()  # the environment's BACKUP_BOT_ names no setting has: logged, and doctor's
 
     def planetscale_limiter(self) -> RateLimiter:
         return parse_rate(self.planetscale_rate)
@@ -141,7 +142,8 @@ class Settings:
         if problems:
             raise SettingsError(*dict.fromkeys(problems))
         assert read is not None
-        return cls(**read.model_dump())
+        return cls(**read.model_dump(), unknown_names=tuple(_not_settings(
+            sorted(name for name in environment if name.startswith("BACKUP_BOT_")), "the environment")))
 
 
 def _problem_line(problem: FieldProblem) -> str:
@@ -154,13 +156,18 @@ def _problem_line(problem: FieldProblem) -> str:
 
 def _unknown_names(dotenv_file: str) -> list[str]:
     """A BACKUP_BOT_ name in .env that no setting has: a typo would otherwise leave the default in force."""
+    known = [*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)]
+    return _not_settings((name for name in _dotenv(dotenv_file)  # in any case: the names are upper case
+                          if name.upper().startswith("BACKUP_BOT_") or name.upper() in known), dotenv_file)
+
+
+def _not_settings(names: Iterable[str], where: str) -> list[str]:
+    """Each name no setting has, and the one meant; the environment's are told, not refused: others share it."""
     import difflib
 
     known = [*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)]
-    return [f"{name} in {dotenv_file} is not a setting" + (f": did you mean {close[0]}?" if close else ".")
-            for name in _dotenv(dotenv_file)  # in any case: the names are upper case, as the environment's
-            if (name.upper().startswith("BACKUP_BOT_") or name.upper() in known) and name not in known
-            for close in [difflib.get_close_matches(name.upper(), known, n=1)]]
+    return [f"{name} in {where} is not a setting" + (f": did you mean {close[0]}?" if close else ".")
+            for name in names if name not in known for close in [difflib.get_close_matches(name.upper(), known, n=1)]]
 
 
 def _unparsed(dotenv_file: str) -> list[str]:
