@@ -23,6 +23,7 @@ from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
 from bot.domain.policy import lone_surrogate
 from bot.runtime.dotenv_repeats import assignments, repeated, without_equals
 from bot.runtime.files import regular_bytes, unreadable
+from bot.runtime.setting_secrets import as_written
 from bot.runtime.setting_urls import api_url, in_memory, readable_host
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -223,16 +224,7 @@ def _secret(name: str, value: str | None, prefix: str = "", hint: str = "") -> s
         return None
     if PLACEHOLDER.fullmatch(value):
         raise ValueError(f"is still the placeholder from .env.example: {HOW_TO_SET[name]}")
-    if any(ch.isspace() for ch in value):
-        raise ValueError("is malformed: it holds a space (a comment after the value? put comments on lines of "
-                         "their own)")
-    if not (value.isascii() and value.isprintable()):
-        # Tokens go in HTTP headers and the signing secret is an HMAC key: ASCII only, else the first request fails.
-        raise ValueError("is malformed: it holds a character that is not plain ASCII (a pasted typographic dash "
-                         "or quote?): copy it again from where it is shown")
-    if prefix and not value.startswith(prefix):
-        raise ValueError(f"is malformed: {hint}")
-    return value
+    return as_written(value, prefix, hint)
 
 
 class _Environment(BaseSettings):
