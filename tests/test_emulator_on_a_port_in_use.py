@@ -39,3 +39,15 @@ def test_a_host_it_cannot_listen_on_is_one_line_before_any_setting(tmp_path: Pat
     assert len(told) == 1, done.stderr
     assert told[0].startswith(f"backup-bot: --host {host}: the emulator cannot listen on {host}:{port} ("), told[0]
     assert reason in told[0] and "choose" in told[0], told[0]
+
+
+def test_one_port_for_both_emulators_is_one_line_before_any_setting(tmp_path: Path) -> None:
+    """`--slack-port` the same as `--port`: each port was free when checked, so the settings of both emulators were
+    shown, and then PlanetScale's failed to listen on the port Slack's had taken, in uvicorn's words (status 3)."""
+    port = free_port()
+    done = subprocess.run([sys.executable, "-m", "bot", "emulator", "--port", str(port), "--slack-port", str(port)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    assert done.stdout == "", "the settings of an emulator that never listened"
+    [told] = done.stderr.strip().splitlines()
+    assert told.startswith(f"backup-bot: --slack-port {port}: ") and "--port" in told, told

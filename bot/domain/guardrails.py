@@ -78,7 +78,37 @@ def name_patterns(values: list[str]) -> list[str]:
         odd = next((ch for ch in value.lower() if ch not in PATTERN_CHARACTERS), None)
         if odd is not None:
             raise ValueError(f"`{shown}` holds `{odd}`, which no PlanetScale name does: {PATTERN_FORM}")
+        if not matches_some_name(value.lower()):
+            raise ValueError(f"`{shown}` matches no PlanetScale name (a `!` outside `[…]`, or a `[` or `]` left "
+                             f"unpaired, is read as itself; `[!…]` leaves out what it lists): {PATTERN_FORM}")
     return [value.lower() for value in values]
+
+
+NAME_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def matches_some_name(pattern: str) -> bool:
+    """Whether some name of NAME_CHARACTERS matches the glob, read as fnmatch reads it: `!` and an unpaired `[` or
+    `]` are themselves, which no name holds, and a class must take one of the names' characters."""
+    at = 0
+    while at < len(pattern):
+        ch = pattern[at]
+        at += 1
+        if ch in "*?":
+            continue
+        if ch != "[":
+            if ch not in NAME_CHARACTERS:
+                return False
+            continue
+        end = at + (pattern[at:at + 1] == "!")
+        end += pattern[end:end + 1] == "]"
+        end = pattern.find("]", end)
+        if end < 0:
+            return False  # `[` with no `]` after it: fnmatch reads it as itself
+        if not any(fnmatch.fnmatchcase(name_ch, pattern[at - 1:end + 1]) for name_ch in NAME_CHARACTERS):
+            return False
+        at = end + 1
+    return True
 
 
 def named_some(values: list[str], key: str, omitted: str) -> list[str]:

@@ -10,7 +10,7 @@ from bot.runtime.cli_args import Parser, joined, port_number, tell_misplaced
 from bot.runtime.files import current_folder_gone
 from bot.runtime.output import OutputLost, standard_output
 from bot.runtime.running import configure_logging as _logging
-from bot.runtime.running import exit_now, start_sweeper, start_watcher
+from bot.runtime.running import exit_now, start_sweeper, start_watcher, tell_unknown_names
 from bot.runtime.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -155,6 +155,7 @@ def run_serve(host: str, port: int | None) -> int:
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
     _logging(settings)
+    tell_unknown_names(settings)
     sockets = socket_folder()  # before anything starts: a TMPDIR that cannot hold it is one line
     executor = TrackedExecutor()
     # The schema is checked (and SQLAlchemy loaded) just after the server has started, beside its first acks,
@@ -350,6 +351,7 @@ def run_watch() -> int:
 
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "PLANETSCALE_SERVICE_TOKEN_ID", "PLANETSCALE_SERVICE_TOKEN"))
     _logging(settings)
+    tell_unknown_names(settings)
     if settings.watch_every is None:
         raise SettingsError("BACKUP_BOT_WATCH_EVERY is off: set it to e.g. 5m to run the watch.")
     deps = build_dependencies(settings)
@@ -390,6 +392,7 @@ def run_socket(health_host: str, health_port: int | None) -> int:
     settings = Settings.load(require=("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "PLANETSCALE_SERVICE_TOKEN_ID",
                                       "PLANETSCALE_SERVICE_TOKEN"))
     _logging(settings)
+    tell_unknown_names(settings)
     executor = TrackedExecutor()
     deps = build_dependencies(settings, background=executor)
     app = build_app(settings, deps)

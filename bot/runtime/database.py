@@ -25,10 +25,8 @@ def migrate(store: Store) -> None:
     except SeveralRevisions as exc:
         raise SettingsError(f"BACKUP_BOT_DATABASE_URL: {several_revisions(exc.revisions)}.") from None
     except SchemaAhead as exc:
-        raise SettingsError(f"BACKUP_BOT_DATABASE_URL: the database's schema is at version {exc.at}, newer than this "
-                            f"release knows ({exc.latest}): a newer release migrated it. Run that release, or go "
-                            "back as the README's 'Going back' says (the newer release's downgrade first, or the "
-                            "backup taken before it).") from None
+        raise SettingsError(f"BACKUP_BOT_DATABASE_URL: {schema_ahead(exc.at, exc.latest)}: "
+                            f"{SCHEMA_AHEAD_FIX}.") from None
     except (SQLAlchemyError, ValueError) as exc:  # ValueError: a URL SQLAlchemy cannot read
         known = cannot_open(store.url, exc)
         if known is not None:
@@ -64,6 +62,15 @@ def cannot_open(url: str, exc: BaseException) -> tuple[str, str] | None:
 def reason_of(exc: BaseException) -> str:
     """A database error's first line in its own words, without the SQL SQLAlchemy adds."""
     return (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0][:200]
+
+
+SCHEMA_AHEAD_FIX = ("run that release, or go back as the README's 'Going back' says (the newer release's downgrade "
+                    "first, or the backup taken before it)")
+
+
+def schema_ahead(at: int, latest: int) -> str:
+    return f"the database's schema is at version {at}, newer than this release knows ({latest}): a newer release " \
+           "migrated it"
 
 
 def foreign_schema(revision: str) -> str:

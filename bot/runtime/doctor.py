@@ -18,7 +18,7 @@ from bot.adapters.slack_shapes import UNREADABLE, Group, error_of
 from bot.adapters.store import Store
 from bot.domain.access_file import AccessFile
 from bot.domain.access_rules import USER_ID, AccessFileError, AccessRules, Rule
-from bot.runtime.database import cannot_open, foreign_schema, several_revisions
+from bot.runtime.database import SCHEMA_AHEAD_FIX, cannot_open, foreign_schema, schema_ahead, several_revisions
 from bot.runtime.doctor_places import budget_place, database_place, sqlite_path
 from bot.runtime.doctor_planetscale import check_planetscale
 from bot.runtime.doctor_report import Report
@@ -76,6 +76,8 @@ def check(settings_loader: Callable[[], Settings], out: TextIO, planetscale_time
             report.problem("SLACK_SIGNING_SECRET does not look like a Slack signing secret (32 hex characters)",
                            "copy it from Basic Information → App Credentials → Signing Secret (not the client "
                            "secret or the verification token)")
+    for line in settings.unknown_names:
+        report.warning(line)
     for name, value in settings_in_force(settings):
         report.note(f"{name} = {value}")
     if settings.watch_every is not None and not settings.audit_channel:
@@ -201,6 +203,8 @@ def check_database(url: str, report: Report) -> None:
         report.problem(f"{where}: the database refuses writes ({refused}), so serve could record no change or acked "
                        "request", "point BACKUP_BOT_DATABASE_URL at the primary database (not a standby or a read-only "
                        "one), writable by its user, on a volume with room that is mounted read-write")
+    elif version > latest:  # serve, socket and migrate stop on it
+        report.problem(f"{where}: {schema_ahead(version, latest)}", SCHEMA_AHEAD_FIX)
     elif version == 0:
         report.note(f"{where}: reachable, no schema yet; `backup-bot serve` (or `backup-bot migrate`) creates it")
     elif version < latest:

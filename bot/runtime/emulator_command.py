@@ -18,6 +18,9 @@ def run_emulator(host: str, port: int, slack_port: int | None, out: TextIO) -> i
     from bot.emulators.serving import BackgroundServer, cannot_listen
     from bot.emulators.slack import SlackEmulator, demo_slack_state
 
+    if slack_port == port:  # each free when checked alone: the second emulator would fail after both were shown
+        raise SettingsError(f"--slack-port {slack_port}: the PlanetScale emulator listens there (--port); choose "
+                            "another port for Slack's.")
     for option, number in (("--port", port), ("--slack-port", slack_port)):  # before any setting is shown
         why = cannot_listen(host, number) if number is not None else None
         if why is not None:

@@ -27,6 +27,12 @@ def configure_logging(settings: Settings, quiet: bool = False, server: bool = Tr
     logs.configure(settings.secrets(), level=level, json_lines=log_format == "json", unblocking=server)
 
 
+def tell_unknown_names(settings: Settings) -> None:
+    """Each BACKUP_BOT_ name the environment sets that no setting has, logged as the process starts."""
+    for line in settings.unknown_names:
+        logging.getLogger("bot.runtime.settings").warning("%s", line)
+
+
 def exit_now(status: int = 0) -> None:
     """Ends the process without waiting for the work still running (its threads would be joined at exit)."""
     import os

@@ -23,6 +23,7 @@ from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
 from bot.domain.policy import lone_surrogate
 from bot.runtime.dotenv_repeats import assignments, repeated, without_equals
 from bot.runtime.files import regular_bytes, unreadable
+from bot.runtime.setting_secrets import as_written
 from bot.runtime.setting_urls import api_url, in_memory, readable_host
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -73,6 +74,7 @@ class Settings:
     drain_timeout: float = 20.0
     # `serve`'s processes for the work after the acks, at a lower priority than the one that acks; 0: none.
     workers: int = 1
+    unknown_names: tuple[str, ...] = ()  # the environment's BACKUP_BOT_ names no setting has: logged, and doctor's
 
     def planetscale_limiter(self) -> RateLimiter:
         return parse_rate(self.planetscale_rate)
@@ -141,7 +143,8 @@ class Settings:
         if problems:
             raise SettingsError(*dict.fromkeys(problems))
         assert read is not None
-        return cls(**read.model_dump())
+        return cls(**read.model_dump(), unknown_names=tuple(_not_settings(
+            sorted(name for name in environment if name.startswith("BACKUP_BOT_")), "the environment")))
 
 
 def _problem_line(problem: FieldProblem) -> str:
@@ -154,13 +157,18 @@ def _problem_line(problem: FieldProblem) -> str:
 
 def _unknown_names(dotenv_file: str) -> list[str]:
     """A BACKUP_BOT_ name in .env that no setting has: a typo would otherwise leave the default in force."""
+    known = [*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)]
+    return _not_settings((name for name in _dotenv(dotenv_file)  # in any case: the names are upper case
+                          if name.upper().startswith("BACKUP_BOT_") or name.upper() in known), dotenv_file)
+
+
+def _not_settings(names: Iterable[str], where: str) -> list[str]:
+    """Each name no setting has, and the one meant; the environment's are told, not refused: others share it."""
     import difflib
 
     known = [*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)]
-    return [f"{name} in {dotenv_file} is not a setting" + (f": did you mean {close[0]}?" if close else ".")
-            for name in _dotenv(dotenv_file)  # in any case: the names are upper case, as the environment's
-            if (name.upper().startswith("BACKUP_BOT_") or name.upper() in known) and name not in known
-            for close in [difflib.get_close_matches(name.upper(), known, n=1)]]
+    return [f"{name} in {where} is not a setting" + (f": did you mean {close[0]}?" if close else ".")
+            for name in names if name not in known for close in [difflib.get_close_matches(name.upper(), known, n=1)]]
 
 
 def _unparsed(dotenv_file: str) -> list[str]:
@@ -216,16 +224,7 @@ def _secret(name: str, value: str | None, prefix: str = "", hint: str = "") -> s
         return None
     if PLACEHOLDER.fullmatch(value):
         raise ValueError(f"is still the placeholder from .env.example: {HOW_TO_SET[name]}")
-    if any(ch.isspace() for ch in value):
-        raise ValueError("is malformed: it holds a space (a comment after the value? put comments on lines of "
-                         "their own)")
-    if not (value.isascii() and value.isprintable()):
-        # Tokens go in HTTP headers and the signing secret is an HMAC key: ASCII only, else the first request fails.
-        raise ValueError("is malformed: it holds a character that is not plain ASCII (a pasted typographic dash "
-                         "or quote?): copy it again from where it is shown")
-    if prefix and not value.startswith(prefix):
-        raise ValueError(f"is malformed: {hint}")
-    return value
+    return as_written(value, prefix, hint)
 
 
 class _Environment(BaseSettings):

@@ -71,3 +71,23 @@ def test_a_reload_emptying_a_rules_channels_keeps_the_last_good_rules(tmp_path: 
     clock[0] += 10
     assert rules.rules.rules[0].channels == ["C0DBAOPS01"]
     assert rules.problem is not None and rules.problem.line == 5
+
+
+@pytest.mark.parametrize(("pattern", "said"), [
+    ("!scratch-*", "`!scratch-*` matches no PlanetScale name"),  # gitignore's negation: fnmatch reads `!` as itself
+    ("app-db[", "`app-db[` matches no PlanetScale name"),  # an unclosed `[` is read as itself
+    ("[]", "`[]` matches no PlanetScale name"),
+    ("billing-]", "`billing-]` matches no PlanetScale name"),
+    ("[!a-z0-9_-]*", "`[!a-z0-9_-]*` matches no PlanetScale name"),
+])
+def test_a_glob_whose_brackets_or_bang_match_no_name_is_refused(pattern: str, said: str) -> None:
+    """A guardrail written `databases = ["!scratch-*"]` (meaning every database but the scratch ones) bounded no
+    database at all, without a word: fnmatch reads a `!` outside brackets, and an unclosed `[`, as themselves, and
+    no PlanetScale name holds either."""
+    for text, where in ((RULE.format(org="['acme']", db=f"['{pattern}']"), "line 3 (rule 1)"),
+                        (GOOD_RULE + GUARDRAIL.format(org="['acme']", db=f"['{pattern}']"), "line 7 (guardrail 1)")):
+        with pytest.raises(AccessFileError) as refused:
+            parse_rules(text)
+        message = str(refused.value)
+        assert f"{where}: databases:" in message and said in message, message
+        assert "letters, digits, `-` and `_`" in message, message
