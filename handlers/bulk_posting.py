@@ -113,8 +113,8 @@ def tell_batch_step(deps: Dependencies, client: WebClient, outcome: BatchOutcome
     batch = outcome.batch
     on_home = actor is not None and not has_response_url(respond)
     if batch is not None:
-        if clicked_on is not None and batch.message_ts is None:
-            deps.store.set_batch_message(batch.id, *clicked_on)
+        if clicked_on is not None and batch.message_ts is None and clicked_on[0] == batch.channel:
+            deps.store.set_batch_message(batch.id, *clicked_on)  # its own message, as a request's (posting.py)
         latest = deps.store.get_batch(batch.id) or batch
         refresh(deps, client, latest, respond, outcome.reads, clicked_on, but=actor if on_home else None)
         if outcome.kind is BatchOutcomeKind.DONE:

@@ -48,7 +48,8 @@ def report_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond
     message a click came from."""
     latest = None
     if outcome.request is not None:
-        if clicked_on is not None and outcome.request.message_ts is None:
+        # Not a list elsewhere holding its buttons (`pending` told in a direct message): the channel is owed it.
+        if clicked_on is not None and outcome.request.message_ts is None and clicked_on[0] == outcome.request.channel:
             deps.store.adopt_message(outcome.request.id, *clicked_on)
         latest = as_it_stands(deps, outcome.request)
         if latest.state in CLOSED_STATES and not latest.told and post_owed(deps, latest):

@@ -66,6 +66,25 @@ def test_a_flood_of_slow_connections_is_logged_in_a_few_lines_not_one_a_connecti
     assert len(said) <= 5, f"{len(said)} lines: {said[:3]}"
 
 
+def test_a_flood_of_requests_no_http_parser_reads_is_logged_in_a_few_lines_not_one_a_request(
+        crowded: tuple[int, str, Path]) -> None:
+    """A request line of no HTTP version or method uvicorn knows, or a WebSocket upgrade where none is served: uvicorn
+    answers each and wrote a warning for each, so anyone could write thousands of lines a minute. Told as the
+    front's own floods are, once and then with how many."""
+    port, slack_url, log = crowded
+    odd = [b"GET /healthz HTTP/9.9\r\nHost: bot\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+           b"GET /healthz HTTP/1.1\r\nHost: bot\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"]
+    for n in range(300):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(odd[n % len(odd)])
+            assert client.recv(64).startswith(b"HTTP/1.1 "), "no answer"
+    post(port, command("list acme/app-db", slack_url))
+    said = [line for line in log.read_text().splitlines() if "Invalid HTTP request" in line
+            or "Unsupported upgrade" in line]
+    assert said, "the flood was not logged at all"
+    assert len(said) <= 5, f"{len(said)} lines: {said[:3]}"
+
+
 class TricklingHead:
     """A server at the HTTP edge that answers every request `200 OK` and then its header lines one every 0.2 s
     for `seconds` (a stalled proxy, a broken load balancer), or until it is closed, then a body. It counts the

@@ -1,7 +1,7 @@
 """`backup-bot socket` sent envelopes of shapes Slack does not send, in one burst with good ones: a payload that
-is null or a list, no envelope_id, an unknown type, a binary frame, JSON that is not an object, the same envelope
-twice, and Slack's `disconnect` in the middle. The connection stays up, every envelope with an ID is acked, every
-good command is answered once and the change is applied once, and the log holds no traceback."""
+is null or a list, no envelope_id, no type or an unknown one, a binary frame, JSON that is not an object, the same
+envelope twice, and Slack's `disconnect` in the middle. The connection stays up, every envelope with an ID is
+acked, every good command is answered once and the change is applied once, and the log holds no traceback."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ def test_a_burst_of_odd_envelopes_leaves_every_good_one_answered_once_and_each_a
                 socket_envelope("slash_commands", None, "null"),  # type: ignore[arg-type]
                 socket_envelope("slash_commands", [1, 2], "list"),  # type: ignore[arg-type]
                 {"type": "slash_commands", "payload": shows["g1"]},  # no envelope_id: nothing to ack
+                {"envelope_id": "notype", "payload": shows["g1"]},  # no type: slack_sdk hands it to nobody
                 socket_envelope("something_new", shows["g2"], "g2"),
                 b"\x00\x01 a binary frame",
                 socket_envelope("slash_commands", change, "change"),
@@ -51,7 +52,7 @@ def test_a_burst_of_odd_envelopes_leaves_every_good_one_answered_once_and_each_a
                 socket_envelope("slash_commands", shows["g4"], "g4"),
             ])
         wait_until(lambda: slack.socket_connections >= 2, "the app did not connect again after the disconnect")
-        ids = {"g0", "null", "list", "g2", "change", "g3", "g4"}
+        ids = {"g0", "null", "list", "notype", "g2", "change", "g3", "g4"}
         wait_until(lambda: ids <= {a.get("envelope_id") for a in slack.socket_acks}, "an envelope was not acked")
         deadline = time.monotonic() + 60  # then the counts below say which is missing
         while len([e for e in slack.events if e.kind in ("response", "message")]) < 5 and \

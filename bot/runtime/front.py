@@ -81,6 +81,31 @@ class Tally:
             asyncio.get_running_loop().call_later(self.every, self.flush, message)
 
 
+# What uvicorn says of a request it cannot read (an HTTP version or method it does not know, an upgrade it does not
+# serve), once a request: anyone may send thousands a minute.
+UVICORN_LOGGER = "uvicorn.error"
+UVICORN_BAD_REQUESTS = frozenset({"Invalid HTTP request received.", "Unsupported upgrade request."})
+
+
+class UnreadRequests(logging.Filter):
+    """uvicorn's line for each request it cannot read, said as the front's own: once, then with how many."""
+
+    def __init__(self, tally: Tally):
+        super().__init__()
+        self.tally = tally
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message not in UVICORN_BAD_REQUESTS:
+            return True
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # not on the event loop, where the tally's period is kept
+            return True
+        self.tally.warn(f"uvicorn answered a request it cannot read: {message}")
+        return False
+
+
 def most_connections() -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return max(16, min(MOST_CONNECTIONS, (soft - RESERVED_FILES) // 3)) if soft != resource.RLIM_INFINITY \
@@ -224,12 +249,15 @@ class Front:
         self.open: set[Connection] = set()
         self.server: asyncio.AbstractServer | None = None
         self.tally = Tally()
+        self.unread = UnreadRequests(self.tally)
 
     async def start(self, host: str, port: int) -> None:
         self.server = await asyncio.start_server(self.serve, host, port, limit=READ_BYTES)
+        logging.getLogger(UVICORN_LOGGER).addFilter(self.unread)
 
     async def close(self) -> None:
         """Takes no new connection; those open end with uvicorn's side of them."""
+        logging.getLogger(UVICORN_LOGGER).removeFilter(self.unread)
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()

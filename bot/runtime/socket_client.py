@@ -92,6 +92,11 @@ class SocketClient(SocketModeClient):
                         "ignored", envelope_id[:64], str(message.get("type"))[:64], type(payload).__name__)
             self.send_socket_mode_response({"envelope_id": envelope_id})
             return
+        if isinstance(envelope_id, str) and not isinstance(message.get("type"), str):
+            # slack_sdk hands an envelope without its type to no listener, and never acks it.
+            log.warning("a Socket Mode envelope (%s) has no type: acked and ignored", envelope_id[:64])
+            self.send_socket_mode_response({"envelope_id": envelope_id})
+            return
         if isinstance(envelope_id, str) and isinstance(payload, dict) and (problem := body_problem(payload)):
             # Bolt reads a payload's team, user, channel and authorizations as it makes its request, before any
             # middleware, and raises on another type, with no ack.
