@@ -205,10 +205,16 @@ def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     response URL replaces. False when Slack would not update its message and no click replaced it: owed to the
     sweep (UNSHOWN)."""
     home.refresh_homes(deps, client, batch, but=but)
+    drawn = standing(deps, batch)  # read before it is drawn: a move while it is drawn is found after
     text, message = batch_message(deps, batch, reads=reads)
     if batch.message_channel and batch.message_ts:
         try:
             client.chat_update(channel=batch.message_channel, ts=batch.message_ts, text=text, blocks=message)
+            # Another step may have moved it on while this update was on its way (ended its policies, and shown
+            # their ends first): shown again as it stands, or the message would say "applying" for good.
+            latest = deps.store.get_batch(batch.id)
+            if latest is not None and standing(deps, latest) != drawn:
+                return refresh(deps, client, latest, None, None, None, but)
             return True
         except OSError as exc:
             # Slack may have taken it: the next step on the batch shows it again, and what each policy came to
@@ -227,6 +233,11 @@ def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     if respond is not None and has_response_url(respond):
         respond(text=text, blocks=message, replace_original=True)
     return True
+
+
+def standing(deps: Dependencies, batch: Batch) -> tuple[object, ...]:
+    """What its message shows of where it stands: its state, and each policy's."""
+    return batch.state, *((m.request.state, m.outcome) for m in deps.store.batch_members(batch.id))
 
 
 def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
