@@ -34,7 +34,7 @@ from bot.domain.changes import ChangePath
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Refusal, Verdict, VerdictKind
 from bot.domain.judge_access import Decision
-from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP, bulk_tries
+from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP, bulk_tries, skipped
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import outside, person
 from bot.domain.outcomes import (
@@ -374,8 +374,8 @@ class BulkPath(Asking, Judging):
         for batch in self.store.expired_batches(self.changes.clock()):
             try:  # one row the database cannot write now (locked by another session past the lock timeout)
                 closed = self.store.close_batch(batch.id, BatchState.EXPIRED, None, batch_records(batch, "expired"))
-            except Exception:
-                log.exception("the sweep could not expire bulk change %s; the next sweep tries again", batch.id)
+            except Exception as exc:
+                skipped(log, self.changes.store.row_held(exc), f"the sweep could not expire bulk change {batch.id}")
                 continue
             if closed is not None:
                 expired.append(closed)
@@ -453,9 +453,9 @@ class BulkPath(Asking, Judging):
                       if batch.created_at < reminder_at(m, batch.created_at, batch.expires_at) <= now]
             try:
                 claimed = [m for m in passed if self.changes.store.claim_notice(batch.id, f"remind:{m}")]
-            except Exception:
-                log.exception("the sweep could not claim a reminder of bulk change %s; the next sweep tries again",
-                              batch.id)
+            except Exception as exc:
+                skipped(log, self.changes.store.row_held(exc),
+                        f"the sweep could not claim a reminder of bulk change {batch.id}")
                 continue
             if claimed:
                 due.append((batch, [f"remind:{m}" for m in claimed]))
