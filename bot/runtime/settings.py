@@ -82,7 +82,9 @@ class Settings:
         return bool(self.planetscale_token_id and self.planetscale_token)
 
     def secrets(self) -> list[str]:
-        values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.planetscale_token)
+        # The token's ID is half of its credentials (`Authorization: <id>:<token>`): a secret as the token is.
+        values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.planetscale_token_id,
+                  self.planetscale_token)
         return [v for v in values if v]
 
     @classmethod
