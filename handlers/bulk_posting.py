@@ -27,29 +27,14 @@ from bot.domain.changes import SYSTEM, Outcome
 from bot.domain.late_creations import landed_after_closing
 from bot.domain.outcomes import telling
 from handlers import blocks, bulk_blocks, channel_history, home
+from handlers.bulk_sends import passing, post_metadata, said_not_applied, sent_once, to_thread
 from handlers.dependencies import Dependencies
-from handlers.late_post import NOTICE_EVENT, POST_GRACE, POST_REFUSED, POSTED, POSTING, carry_on, posted_already
+from handlers.late_post import NOTICE_EVENT, POST_GRACE, POST_REFUSED, POSTED, POSTING, carry_on
+from handlers.nobody_left import tell_batch_nobody_left
 from handlers.posting import answer_actor, has_response_url, report_step, say_privately, unconfirmed
 
 log = logging.getLogger(__name__)
 PRIVATE_MESSAGES = 5  # a response URL may be used five times
-# Slack's refusals that pass: a later sweep tries again. Any other (not_in_channel, is_archived,
-# thread_not_found…) would refuse every sweep forever, so its claim is kept and it is not tried again.
-PASSING_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
-                            "request_timeout"})
-
-
-def post_metadata(batch: Batch, key: str = POSTED) -> dict[str, Any]:
-    """The metadata of a bulk change's message (or of its notice `key`), by which a sweep finds a post whose
-    answer was lost."""
-    return {"event_type": NOTICE_EVENT, "event_payload": {"notice": f"{batch.id}:{key}"}}
-
-
-def passing(exc: SlackApiError) -> bool:
-    status = getattr(exc.response, "status_code", 200)
-    return str(exc.response.get("error")) in PASSING_ERRORS or status == 429 or status >= 500
-
-
 def batch_message(deps: Dependencies, batch: Batch, buttons: bool = True, threaded: bool | None = None,
                   reads: SharedReads | None = None) -> tuple[str, list[dict[str, Any]]]:
     """Its message as it stands now; the rest of its list said to be in its thread unless `threaded` is False,
@@ -220,10 +205,16 @@ def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     response URL replaces. False when Slack would not update its message and no click replaced it: owed to the
     sweep (UNSHOWN)."""
     home.refresh_homes(deps, client, batch, but=but)
+    drawn = standing(deps, batch)  # read before it is drawn: a move while it is drawn is found after
     text, message = batch_message(deps, batch, reads=reads)
     if batch.message_channel and batch.message_ts:
         try:
             client.chat_update(channel=batch.message_channel, ts=batch.message_ts, text=text, blocks=message)
+            # Another step may have moved it on while this update was on its way (ended its policies, and shown
+            # their ends first): shown again as it stands, or the message would say "applying" for good.
+            latest = deps.store.get_batch(batch.id)
+            if latest is not None and standing(deps, latest) != drawn:
+                return refresh(deps, client, latest, None, None, None, but)
             return True
         except OSError as exc:
             # Slack may have taken it: the next step on the batch shows it again, and what each policy came to
@@ -242,6 +233,11 @@ def refresh(deps: Dependencies, client: WebClient, batch: Batch, respond: Respon
     if respond is not None and has_response_url(respond):
         respond(text=text, blocks=message, replace_original=True)
     return True
+
+
+def standing(deps: Dependencies, batch: Batch) -> tuple[object, ...]:
+    """What its message shows of where it stands: its state, and each policy's."""
+    return batch.state, *((m.request.state, m.outcome) for m in deps.store.batch_members(batch.id))
 
 
 def finish(deps: Dependencies, client: WebClient, batch: Batch) -> None:
@@ -284,48 +280,6 @@ def to_audit(deps: Dependencies, client: WebClient, batch: Batch, members: list[
         said_not_applied(deps, batch, "audit", members)
 
 
-def sent_once(deps: Dependencies, client: WebClient, batch: Batch, key: str, held: list[str], channel: str,
-              text: str, shown: list[dict[str, Any]] | None = None, thread_ts: str | None = None,
-              user: str | None = None) -> bool:
-    """Post one notice of a bulk change whose claims `held` the caller took; True once Slack holds it. Its first
-    try leaves `{key}:tried`, and a try after one whose answer was lost looks for it by its metadata first, so
-    that a post Slack took is not made twice and one it never made is made. The claims are given back when a
-    later try may post it (no answer, a passing refusal); kept when Slack refuses this message for good."""
-    if not deps.store.claim_notice(batch.id, f"{key}:tried"):
-        found = posted_already(deps, client, batch.id, batch.created_at, key, held, channel,
-                               f"{key} of bulk change {batch.id}", thread_ts=thread_ts, user=user)
-        if found is not False:
-            return bool(found)
-    try:
-        client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=shown,
-                                metadata=post_metadata(batch, key))
-    except (OSError, SlackApiError) as exc:
-        log.error("could not post %s of bulk change %s to %s: %s", key, batch.id, channel, error_of(exc))
-        if isinstance(exc, OSError) or passing(exc):
-            for claim in held:
-                deps.store.forget_notice(batch.id, claim)
-        return False
-    return True
-
-
-def to_thread(deps: Dependencies, client: WebClient, batch: Batch, notice: str,
-              replies: list[tuple[str, list[dict[str, Any]]]], members: list[Member] | None = None) -> None:
-    """Each part once: a part Slack refused gives the whole back, and a later try posts only the parts not
-    posted yet. `members`: those the replies tell the outcomes of."""
-    if not (batch.message_channel and batch.message_ts) or not deps.store.claim_notice(batch.id, notice):
-        return
-    for number, (text, reply) in enumerate(replies, start=1):
-        part = f"{notice}:{number}" if len(replies) > 1 else None
-        if part is not None and not deps.store.claim_notice(batch.id, part):
-            continue
-        held = [notice] if part is None else [part, notice]
-        if not sent_once(deps, client, batch, part or notice, held, batch.message_channel, text, reply,
-                         thread_ts=batch.message_ts):
-            return
-        if members is not None:
-            said_not_applied(deps, batch, notice, members)
-
-
 def report_request_step(deps: Dependencies, client: WebClient, outcome: Outcome, respond: Respond | None,
                         actor: str = SYSTEM, clicked_on: tuple[str, str] | None = None) -> None:
     """A step on a request, by a click or by the sweep alike: an ordinary request's told as report_step tells
@@ -347,14 +301,6 @@ def tell_request_step(deps: Dependencies, client: WebClient, outcome: Outcome, r
     if all(m.done for m in deps.store.batch_members(latest.id)):
         finish(deps, client, latest)
     answer_actor(deps, client, outcome, respond, actor)
-
-
-def said_not_applied(deps: Dependencies, batch: Batch, told: str, members: list[Member]) -> None:
-    """Marks each policy the notice `told`, now in Slack, tells as not applied, as it was read for it: what
-    `correct` corrects, whenever it is found applied (one Slack refused, and told again later, is not marked)."""
-    for member in members:
-        if member.not_applied:
-            deps.store.claim_notice(batch.id, f"said:{told}:{member.request.id}")
 
 
 def correct(deps: Dependencies, client: WebClient, batch: Batch, members: list[Member]) -> None:
@@ -403,6 +349,9 @@ def sweep_batches(deps: Dependencies, client: WebClient) -> None:
         if outcome.batch is not None:
             with carry_on("tell the judging of", f"bulk change {outcome.batch.id}"):
                 latest = deps.store.get_batch(outcome.batch.id) or outcome.batch
+                if outcome.kind is BatchOutcomeKind.NOBODY_LEFT:  # claimed once by the sweep that found it
+                    tell_batch_nobody_left(deps, client, latest, outcome)
+                    continue
                 refresh(deps, client, latest)
                 if outcome.kind is BatchOutcomeKind.NO_LONGER_ALLOWED:
                     to_requester(deps, client, latest, outcome.message)

@@ -19,6 +19,7 @@ from bot.domain.outcomes import NOBODY_LEFT_SAID, describe_state
 from handlers import blocks, channel_history, home
 from handlers.dependencies import Dependencies
 from handlers.late_post import POST_GRACE, POST_REFUSED, POSTED, notice_metadata, post_late, post_owed, posted_already
+from handlers.nobody_left import nobody_left_words
 
 log = logging.getLogger(__name__)
 
@@ -218,11 +219,8 @@ def reminder_text(deps: Dependencies, request: ChangeRequest) -> str:
 
 def tell_nobody_left(deps: Dependencies, client: WebClient, request: ChangeRequest, outcome: Outcome) -> None:
     """One note in the thread and one to the requester: nobody left could give the approvals still needed."""
-    left = [deps.access.groups.resolve(g) for g in outcome.nobody_left]
-    who = blocks.mentions(left) if left else "nobody: the access rule names no approvers"
+    who, fix = nobody_left_words(deps, outcome.nobody_left)
     needs = blocks.plural(outcome.approvals, "more approval")
-    fix = (f"add someone who may approve it to {who}, or cancel it" if left else
-           "ask whoever keeps the access file to name approvers, or cancel it")
     thread_note, dm_note = NOBODY_LEFT_SAID
     to_thread(deps, client, request, thread_note, f":warning: Nobody left can approve this request: it "
               f"needs {needs}, and there is no one in {who} who may give them. It stays open until it expires, "

@@ -62,6 +62,7 @@ def test_the_consoles_made_up_people_never_approve_a_change_to_a_real_planetscal
         "one operator, typing `as carol`, approved alice's production change and it reached PlanetScale:\n" + text)
     assert planetscale.policy("acme", "app-db", PROD)["retention_value"] != 9, text
     assert "the console never changes a PlanetScale it does not run itself" in text, text
+    assert REAL_ID not in text, "the service token's ID is half of its credentials: never shown"
 
 
 def test_the_console_still_reads_a_real_planetscale(settings: Settings, planetscale: PlanetScaleState,

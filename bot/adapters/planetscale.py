@@ -105,7 +105,7 @@ class PlanetScaleClient:
         transport: httpx.BaseTransport | None = None,
         limiter: RateLimiter | None = None,
     ):
-        self.token_id = token_id  # not a secret: it names the token, whose budget instances share
+        self.token_id = token_id  # names the token, whose budget instances share; hidden in error text as it is
         self._token = token  # hidden in any error text that echoes it
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
@@ -450,7 +450,7 @@ class PlanetScaleClient:
             except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past reading
                 raise BadResponse(f"PlanetScale answered for {where} with a body that is not JSON.",
                                   status=status) from None
-        code, said = error_body(content, self._token)
+        code, said = error_body(content, self._token, self.token_id)
         # PlanetScale's words are text from outside: shown as written, never a mention or markup.
         message = outside(said) if said else None
         log.info("planetscale %s %s answered %s %s", method, response.request.url.path, status, code)

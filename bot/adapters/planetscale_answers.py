@@ -33,14 +33,15 @@ def not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
-def without_token(text: str, token: str) -> str:
-    """`text` with the service token (and anything shaped like one) hidden."""
-    if len(token) >= 6:
-        text = text.replace(token, HIDDEN)
+def without_token(text: str, token: str, token_id: str = "") -> str:
+    """`text` with the service token, its ID (half of its credentials), and anything shaped like a token hidden."""
+    for secret in (token, token_id):
+        if len(secret) >= 6:
+            text = text.replace(secret, HIDDEN)
     return TOKEN_SHAPE.sub(HIDDEN, text)
 
 
-def error_body(content: bytes, token: str = "") -> tuple[str | None, str | None]:
+def error_body(content: bytes, token: str = "", token_id: str = "") -> tuple[str | None, str | None]:
     try:
         body = json.loads(content)
     except (ValueError, RecursionError):  # not UTF-8, not JSON, a number past Python's digits, or nested too deep
@@ -50,8 +51,8 @@ def error_body(content: bytes, token: str = "") -> tuple[str | None, str | None]
     code, message = body.get("code"), body.get("message")
     # A code is a short name (`not_found`); a broken gateway's may be megabytes, logged with each try.
     # Hidden before it is cut, so that no cut leaves part of the token.
-    return ((without_token(str(code), token)[:100] if code else None),
-            (without_token(str(message), token)[:300] if message else None))
+    return ((without_token(str(code), token, token_id)[:100] if code else None),
+            (without_token(str(message), token, token_id)[:300] if message else None))
 
 
 def holding(policy: BackupPolicy, sent: dict[str, Any], answered: str, read: str) -> BackupPolicy:

@@ -248,7 +248,7 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
         raise _out_of_place(text, data, sorted(unknown)[0], path)
     approvals = data.get("approvals", {})
     if not isinstance(approvals, dict) or set(approvals) - {"expire_after", "remind"}:
-        raise AccessFileError(f"{path} line {_top_line(text, 'approvals')}: [approvals] takes only expire_after "
+        raise AccessFileError(f"{_where(path, _top_line(text, 'approvals'))}: [approvals] takes only expire_after "
                               "and remind.")
     try:
         expire = parse_duration(str(approvals.get("expire_after", "24h")))
@@ -257,14 +257,14 @@ def parse_rules(text: str, path: str = "access.toml") -> AccessRules:
                              f"from {describe_duration(EXPIRE_AFTER_MIN)} to {describe_duration(EXPIRE_AFTER_MAX)}"
                              ", e.g. 24h")
     except ValueError as exc:
-        raise AccessFileError(f"{path} line {_line_of(text, 'expire_after')}: expire_after: {exc}.") from None
+        raise AccessFileError(f"{_where(path, _approvals_line(text, 'expire_after'))}: expire_after: {exc}.") from None
     remind = approvals.get("remind", list(DEFAULT_REMINDERS))
     try:
         if not isinstance(remind, list):
             raise ValueError("write a list, e.g. remind = [\"50%\", \"1h before expiry\"], or [] for none")
         reminders = tuple(dict.fromkeys(parse_reminder(str(moment)) for moment in remind))
     except ValueError as exc:
-        raise AccessFileError(f"{path} line {_line_of(text, 'remind')}: remind: {exc}.") from None
+        raise AccessFileError(f"{_where(path, _approvals_line(text, 'remind'))}: remind: {exc}.") from None
     raw_rules = _tables(data, "rules", "rule", text, path)
     if not raw_rules:
         raise AccessFileError(f"{path}: no [[rules]]: with no rule nobody may see or change anything.")
@@ -355,6 +355,18 @@ def _top_line(text: str, key: str) -> int:
         if value.match(line):
             return n
     return 0
+
+
+def _approvals_line(text: str, key: str) -> int:
+    """The line of an [approvals] key however TOML lets it be written (`key = …` under [approvals],
+    `approvals.key = …`, `[approvals.key]`, `key.x = …`); 0 if none is found."""
+    written = re.compile(rf"\s*(\[\s*)?(approvals\s*\.\s*)?{re.escape(key)}\s*[=.\]]")
+    return next((n for n, line in enumerate(text.splitlines(), start=1) if written.match(line)), 0)
+
+
+def _where(path: str, line: int) -> str:
+    """Where a mistake is: its line when one is found, else the file alone."""
+    return f"{path} line {line}" if line else path
 
 
 def _line_of(text: str, needle: str, start: int = 1) -> int:

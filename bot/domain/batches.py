@@ -66,6 +66,7 @@ class BatchOutcomeKind(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     NO_LONGER_ALLOWED = "no_longer_allowed"  # closed: the judge refuses each of its policies, whoever approves
+    NOBODY_LEFT = "nobody_left"  # still pending: nobody left could give some of its policies' approvals (once)
     FAILED = "failed"  # reading the selection failed: nothing stored
 
 
@@ -163,6 +164,8 @@ class BatchOutcome:
     reads: SharedReads | None = None  # the step's reads: its message, drawn next, stands on them (not read again)
     # Chosen by ID when they were shown (a form, a retry), hidden by the rules here since: told to the asker alone.
     hidden_chosen: tuple[tuple[str, str], ...] = ()  # (database, policy ID)
+    # For NOBODY_LEFT: the groups (or the rules' approvers) with nobody left to give the approvals still needed.
+    nobody_left: tuple[str, ...] = ()
 
 
 class BatchStore(Protocol):

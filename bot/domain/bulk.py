@@ -34,10 +34,20 @@ from bot.domain.changes import ChangePath
 from bot.domain.group_directory import DirectoryError
 from bot.domain.judge import Refusal, Verdict, VerdictKind
 from bot.domain.judge_access import Decision
-from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP, bulk_tries
+from bot.domain.lifecycle import JUDGE_AGAIN_SECONDS, JUDGED_PER_SWEEP, bulk_tries, skipped
 from bot.domain.naming import channel as named_channel
 from bot.domain.naming import outside, person
-from bot.domain.outcomes import Outcome, OutcomeKind, StepUntold, approval_kept, explain, unknown_button
+from bot.domain.outcomes import (
+    NOBODY_LEFT,
+    NOBODY_LEFT_SAID,
+    Outcome,
+    OutcomeKind,
+    StepUntold,
+    approval_kept,
+    explain,
+    nobody_left_detail,
+    unknown_button,
+)
 from bot.domain.policy import PolicyUpdate
 
 log = logging.getLogger(__name__)
@@ -364,8 +374,8 @@ class BulkPath(Asking, Judging):
         for batch in self.store.expired_batches(self.changes.clock()):
             try:  # one row the database cannot write now (locked by another session past the lock timeout)
                 closed = self.store.close_batch(batch.id, BatchState.EXPIRED, None, batch_records(batch, "expired"))
-            except Exception:
-                log.exception("the sweep could not expire bulk change %s; the next sweep tries again", batch.id)
+            except Exception as exc:
+                skipped(log, self.changes.store.row_held(exc), f"the sweep could not expire bulk change {batch.id}")
                 continue
             if closed is not None:
                 expired.append(closed)
@@ -387,6 +397,10 @@ class BulkPath(Asking, Judging):
                 if refused is not None:
                     outcomes.append(refused)
                     continue
+                stuck = self._nobody_left(batch, approvers)
+                if stuck is not None:
+                    outcomes.append(stuck)
+                    continue
                 if not approvers:  # none approved: applied only by a click, as when it was asked
                     continue
                 shared, verdicts = SharedReads(), None
@@ -401,6 +415,27 @@ class BulkPath(Asking, Judging):
             except Exception:
                 log.exception("the sweep could not judge bulk change %s again", batch.id)
         return outcomes
+
+    def _nobody_left(self, batch: Batch, approvers: Sequence[str]) -> BatchOutcome | None:
+        """Its policies that nobody left could give the approvals they still need, judged on the rules alone (no
+        PlanetScale read) as a single request is (ChangePath._nobody_left): said once, across instances, and
+        recorded with its claim; said again on a later turn where Slack did not take it. It stays pending, as its
+        groups may be refilled; None when someone could approve each, or who could is not known."""
+        stuck = [(p, v) for p in batch.live
+                 if (v := self._judge_planned(batch, p, approvers, kept=False)).kind is VerdictKind.WAIT
+                 and v.nobody_left is not None]
+        if not stuck:
+            return None
+        first, verdict = stuck[0]
+        groups = tuple(dict.fromkeys(g for _, v in stuck for g in v.nobody_left or ()))
+        detail = (f"bulk change {batch.id[:8]}: {len(stuck)} of its {len(batch.live)} policies wait for approvals "
+                  f"nobody left may give; {first.policy_name}: {nobody_left_detail(verdict)}")
+        [record] = [replace(r, detail=detail) for r in batch_records(batch, "waiting")
+                    if (r.database, r.policy_id) == first.key]
+        if not self.changes.store.claim_notice_recorded(batch.id, NOBODY_LEFT, record) and \
+                all(self.changes.store.notice_claimed_at(batch.id, said) is not None for said in NOBODY_LEFT_SAID):
+            return None
+        return BatchOutcome(BatchOutcomeKind.NOBODY_LEFT, detail, batch, count=len(stuck), nobody_left=groups)
 
     def due_reminders(self) -> list[tuple[Batch, list[str]]]:
         """Pending bulk changes that reached a reminder moment of their life (`[approvals] remind`), as requests
@@ -418,9 +453,9 @@ class BulkPath(Asking, Judging):
                       if batch.created_at < reminder_at(m, batch.created_at, batch.expires_at) <= now]
             try:
                 claimed = [m for m in passed if self.changes.store.claim_notice(batch.id, f"remind:{m}")]
-            except Exception:
-                log.exception("the sweep could not claim a reminder of bulk change %s; the next sweep tries again",
-                              batch.id)
+            except Exception as exc:
+                skipped(log, self.changes.store.row_held(exc),
+                        f"the sweep could not claim a reminder of bulk change {batch.id}")
                 continue
             if claimed:
                 due.append((batch, [f"remind:{m}" for m in claimed]))

@@ -47,6 +47,7 @@ from bot.domain.lifecycle import (
     LEASE_MARGIN_SECONDS,
     LEASE_POLL_SECONDS,
     PolicyTurns,
+    skipped,
 )
 from bot.domain.naming import outside
 from bot.domain.outcomes import (
@@ -374,8 +375,8 @@ class ChangePath(Reverting, Recovering):
             try:  # one row the database cannot write now (locked by another session past the lock timeout)
                 moved = self._move(request.id, [RequestState.PENDING], RequestState.EXPIRED, detail=why,
                                    record=request_event("expired", request, SYSTEM, detail=why))
-            except Exception:
-                log.exception("the sweep could not expire request %s; the next sweep tries again", request.id)
+            except Exception as exc:
+                skipped(log, self.store.row_held(exc), f"the sweep could not expire request {request.id}")
                 continue
             if moved:
                 expired.append(moved)
@@ -395,9 +396,8 @@ class ChangePath(Reverting, Recovering):
         for request, moments in reminders_due(self.store, self.access.rules.reminders, self.clock()):
             try:
                 claimed = [m for m in moments if self.store.claim_notice(request.id, f"remind:{m}")]
-            except Exception:
-                log.exception("the sweep could not claim a reminder of request %s; the next sweep tries again",
-                              request.id)
+            except Exception as exc:
+                skipped(log, self.store.row_held(exc), f"the sweep could not claim a reminder of request {request.id}")
                 continue
             if claimed:
                 due.append(Outcome(OutcomeKind.REMINDED, "A reminder is due.", request,

@@ -48,6 +48,15 @@ JUDGE_AGAIN_SECONDS = 600.0
 BULK_WAIT_SECONDS = 3600.0
 
 
+def skipped(log: logging.Logger, held: bool, what: str) -> None:
+    """A sweep's step on one row, left for the next sweep: one line where another session holds the row (the
+    sweep waits for it only briefly, by design); its traceback for any other failure."""
+    if held:
+        log.warning("%s: its row is held by another session; the next sweep tries again", what)
+    else:
+        log.exception("%s; the next sweep tries again", what)
+
+
 def bulk_tries(expire_after_seconds: float) -> float:
     """How long after its approval a bulk change's policy is tried: BULK_WAIT_SECONDS, within its request's life."""
     return min(BULK_WAIT_SECONDS, expire_after_seconds)

@@ -409,6 +409,10 @@ class ChangeStore(Protocol):
 
     def events_of_request(self, request_id: str) -> list[AuditEvent]: ...
 
+    def row_held(self, exc: BaseException) -> bool:
+        """Whether `exc` is a row another session holds, waited for briefly at the sweep: left for its next pass."""
+        ...
+
     def note_damaged(self, request_id: str, what: str) -> None:
         """A request the domain found damaged in the database (`what` it holds): logged once, named in /healthz."""
 

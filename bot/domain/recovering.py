@@ -11,7 +11,7 @@ from functools import partial
 from bot.domain.applying import ANSWERED, Applying
 from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.commands import DatabaseRef
-from bot.domain.lifecycle import APPROVED_STALE_SECONDS
+from bot.domain.lifecycle import APPROVED_STALE_SECONDS, skipped
 from bot.domain.outcomes import SYSTEM, Outcome, request_event
 from bot.domain.policy import BackupPolicy
 from bot.domain.ports import Claim, PlanetScaleError
@@ -35,8 +35,8 @@ class Recovering(Applying):
         for request in left:
             try:  # one row the database cannot write now (locked by another session past the lock timeout)
                 claim = self.store.claim_for_applying(request, [S.APPLYING], self.lease_seconds)
-            except Exception:
-                log.exception("the sweep could not claim request %s; the next sweep tries again", request.id)
+            except Exception as exc:
+                skipped(log, self.store.row_held(exc), f"the sweep could not claim request {request.id}")
                 continue
             if claim is None:
                 continue

@@ -191,8 +191,8 @@ class Console:
 
     def run(self, lines: Iterable[str], interactive: bool) -> None:
         where = "the bundled PlanetScale emulator (organization acme, database app-db)" if self.on_emulator else \
-            f"PlanetScale at {self.settings.planetscale_api_url} (PLANETSCALE_SERVICE_TOKEN_ID " \
-            f"{self.settings.planetscale_token_id})"
+            f"PlanetScale at {self.settings.planetscale_api_url} (the service token PLANETSCALE_SERVICE_TOKEN_ID " \
+            "names)"
         self.say(f"backup-bot console: Slack is the bundled Slack emulator ({self.slack_url}, people alice, bob, "
                  f"carol, dave); {where}; {self.access_note}.")
         if interactive:

@@ -21,7 +21,7 @@ from bot.domain.access_rules import parse_duration
 from bot.domain.field_problems import FieldProblem, field_problems
 from bot.domain.group_directory import DEFAULT_GROUP_CACHE_MAX_AGE
 from bot.domain.policy import lone_surrogate
-from bot.runtime.dotenv_repeats import assignments, repeated, without_equals
+from bot.runtime.dotenv_repeats import assignments, repeated, unread_lines, without_equals
 from bot.runtime.files import regular_bytes, unreadable
 from bot.runtime.setting_secrets import as_written
 from bot.runtime.setting_urls import api_url, in_memory, readable_host
@@ -84,7 +84,9 @@ class Settings:
         return bool(self.planetscale_token_id and self.planetscale_token)
 
     def secrets(self) -> list[str]:
-        values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.planetscale_token)
+        # The token's ID is half of its credentials (`Authorization: <id>:<token>`): a secret as the token is.
+        values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.planetscale_token_id,
+                  self.planetscale_token)
         return [v for v in values if v]
 
     @classmethod
@@ -120,6 +122,9 @@ class Settings:
             problems += [f"{dotenv_file} line {number}: {name} has no `=`, so it is not set: write {name}=value "
                          "(no spaces around `=`; quote a value that holds spaces or `#`)." for number, name in alone]
             unwritten = {name for _, name in alone}
+            known = {*FIELD_NAMES, *(f"{name}_FILE" for name in SECRET_NAMES)}
+            problems += unread_lines(dotenv_file, {*(n for n, _ in alone), *(
+                n for n, name, _ in assignments(dotenv_file, known) if name not in _dotenv(dotenv_file))})
         given = {k: v for k, v in environment.items() if k in FIELD_NAMES}
         for name, value in list(given.items()):
             if lone_surrogate(value):  # bytes the environment holds that are not UTF-8: pydantic would raise on them

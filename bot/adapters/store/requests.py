@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from bot.adapters.store.audit import AuditTrail
 from bot.adapters.store.due import skipping_held
 from bot.adapters.store.inbox import done_with
+from bot.adapters.store.row_waits import row_held
 from bot.adapters.store.rows import (
     FARTHEST_EXPIRY_SECONDS,
     LEASE_DAMAGED,
@@ -40,6 +41,9 @@ class NotClaimed(Exception):
 
 
 class Requests(AuditTrail):
+    def row_held(self, exc: BaseException) -> bool:
+        return row_held(exc)
+
     def note_damaged(self, request_id: str, what: str) -> None:
         damaged(self.damaged, "change request", request_id, what,
                 then="nothing is sent on it, and the bot says so wherever it comes to it")

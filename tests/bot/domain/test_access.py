@@ -96,6 +96,21 @@ def test_a_bad_file_is_refused_with_its_line_and_reason(text: str, expected: str
     assert expected in str(caught.value), str(caught.value)
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[approvals.remind]\nx = 1\n[[rules]]\n", "access.toml line 1: remind: write a list"),
+    ("approvals.remind = 5\n[[rules]]\n", "access.toml line 1: remind: write a list"),
+    ("[approvals]\nremind.x = 1\n[[rules]]\n", "access.toml line 2: remind: write a list"),
+    ("approvals.expire_after = 'soon'\n[[rules]]\n", "access.toml line 1: expire_after: `soon`"),
+    ("[approvals]\n'remind' = 5\n[[rules]]\n", "access.toml: remind: write a list"),
+])
+def test_an_approvals_key_written_as_a_table_or_dotted_names_its_line_or_none(text: str, expected: str) -> None:
+    """`[approvals.remind]`, `approvals.remind = …` and `remind.x = …` are TOML the file may hold: the mistake is
+    named at the line that wrote it, or, where no line can be found, at none (never "line 0")."""
+    with pytest.raises(AccessFileError) as caught:
+        parse_rules(text)
+    assert expected in str(caught.value) and "line 0" not in str(caught.value), str(caught.value)
+
+
 def test_a_database_pattern_written_with_capitals_matches_the_lowercase_name() -> None:
     rules = parse_rules("[[rules]]\norganizations = ['ACME']\ndatabases = ['App-DB']\neditors = ['U0ALICE001']\n")
     assert rules.matching("acme", "app-db", "production", PROD_CHANNEL) is not None

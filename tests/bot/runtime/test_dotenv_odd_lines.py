@@ -102,3 +102,32 @@ def test_doctor_names_a_setting_written_without_an_equals_sign(tmp_path: Path) -
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stdout + done.stderr[-2000:]
     assert ".env line 2: SLACK_BOT_TOKEN has no `=`, so it is not set: write SLACK_BOT_TOKEN=value" in done.stdout, \
         done.stdout
+
+
+@pytest.mark.parametrize(("content", "number"), [
+    ("BACKUP_BOT_WATCH_EVERY=off\nSLAK_SIGNING_SECRET='s3cr3t-value\n", 2),  # an unclosed quote, a name misspelled
+    ("BACKUP_BOT_WATCH_EVERY=off\nSLACK SIGNING_SECRET=s3cr3t-value\n", 2),  # a space in the name
+    ("SLACK_SIGNING_SECRET:s3cr3t-value\nBACKUP_BOT_WATCH_EVERY=off\n", 1),  # no `=`: read as a name of its own
+    ("BACKUP_BOT_WATCH_EVERY=off\nSLACK-SIGNING-SECRET=s3cr3t-value\n", 2),  # no environment name
+])
+def test_a_dotenv_line_that_cannot_be_read_is_named_with_its_line(tmp_path: Path, content: str,
+                                                                  number: int) -> None:
+    """A line python-dotenv skips (with a warning of its own, in its own words, lost among the start's lines) or
+    reads as a name no setting can have left whatever it meant to set at its default without a word. Start names
+    its line, and never what it holds (it may be a secret)."""
+    (tmp_path / ".env").write_text(content)
+    with pytest.raises(SettingsError) as raised:
+        Settings.load(env={}, dotenv_path=str(tmp_path / ".env"))
+    problems = raised.value.problems
+    assert any(p.startswith(f"{tmp_path / '.env'} line {number} cannot be read") for p in problems), problems
+    assert not any("s3cr3t" in p for p in problems), "what the line holds is never told"
+
+
+def test_doctor_names_a_dotenv_line_that_cannot_be_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BACKUP_BOT_WATCH_EVERY=off\nSLACK SIGNING_SECRET=s3cr3t-value\n")
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLANETSCALE_", "BACKUP_BOT_"))}
+    done = subprocess.run([sys.executable, "-m", "bot", "doctor"], cwd=tmp_path, capture_output=True, text=True,
+                          env=keep, timeout=60)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stdout + done.stderr[-2000:]
+    assert ".env line 2 cannot be read" in done.stdout, done.stdout
+    assert "s3cr3t" not in done.stdout + done.stderr

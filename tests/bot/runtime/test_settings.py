@@ -124,6 +124,12 @@ def test_a_secret_may_come_from_a_file(tmp_path: Path, name: str) -> None:
     assert value in settings.secrets()
 
 
+def test_the_service_token_id_is_a_secret_the_logs_redact() -> None:
+    """The ID is half of the token's credentials (`Authorization: <id>:<token>`): kept out of logs as the token is."""
+    settings = load(PLANETSCALE_SERVICE_TOKEN_ID="k3y1d0fthet0ken", PLANETSCALE_SERVICE_TOKEN="pscale_tkn_" + SECRET)
+    assert "k3y1d0fthet0ken" in settings.secrets()
+
+
 def test_a_secret_file_that_cannot_be_read_or_doubles_the_variable_is_named(tmp_path: Path) -> None:
     (tmp_path / "token").write_text("xoxb-" + SECRET)
     with pytest.raises(SettingsError) as caught:

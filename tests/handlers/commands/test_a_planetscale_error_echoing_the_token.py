@@ -24,8 +24,9 @@ def test_a_planetscale_error_echoing_the_token_is_told_and_recorded_without_it(
     [answer] = reply.private
     assert "bad header Authorization" in answer.text  # the rest of PlanetScale's words are still shown
     assert DEMO_TOKEN not in reply.all_text()
+    assert DEMO_TOKEN_ID not in reply.all_text(), "the service token's ID is a secret too"
     events = bot.audit.all()
     assert [e.action for e in events] == ["requested", "sending", "failed"]
     assert "bad header Authorization" in (events[-1].detail or "")
     for event in events:
-        assert DEMO_TOKEN not in repr(event)
+        assert DEMO_TOKEN not in repr(event) and DEMO_TOKEN_ID not in repr(event)
