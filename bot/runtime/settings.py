@@ -31,6 +31,8 @@ GROUP_CACHE_MAX_AGE_MOST = 7 * 86400
 # Always used with fullmatch: `$` would also accept a trailing newline.
 CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 SECRET_NAMES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "PLANETSCALE_SERVICE_TOKEN")
+# What the bot's own tests read from a developer's shell (the README's Tests): no setting, and no typo of one.
+TEST_NAMES = frozenset({"BACKUP_BOT_TEST_POSTGRES_URL", "BACKUP_BOT_REQUIRE_POSTGRES"})
 # What the demo console leaves aside: it talks to its own emulators.
 OUTSIDE_SERVICES = (*SECRET_NAMES, "SLACK_API_URL", "PLANETSCALE_SERVICE_TOKEN_ID", "PLANETSCALE_API_URL")
 # What .env.example holds until someone fills it in.
@@ -149,7 +151,8 @@ class Settings:
             raise SettingsError(*dict.fromkeys(problems))
         assert read is not None
         return cls(**read.model_dump(), unknown_names=tuple(_not_settings(
-            sorted(name for name in environment if name.startswith("BACKUP_BOT_")), "the environment")))
+            sorted(name for name in environment if name.startswith("BACKUP_BOT_") and name not in TEST_NAMES),
+            "the environment")))
 
 
 def _problem_line(problem: FieldProblem) -> str:

@@ -52,3 +52,13 @@ def test_the_names_of_settings_and_of_other_programs_are_not_told() -> None:
     settings = Settings.load(env={"BACKUP_BOT_WATCH_EVERY": "off", "SLACK_BOT_TOKEN_FILE": "", "PATH": "/bin",
                                   "BACKUP_BOT_AUDIT_CHANNEL": "C0AUDIT001"}, dotenv_path=None)
     assert settings.unknown_names == ()
+
+
+def test_the_test_suites_own_names_are_not_told_as_misspelled_settings() -> None:
+    """The README's tests set BACKUP_BOT_TEST_POSTGRES_URL and BACKUP_BOT_REQUIRE_POSTGRES in a developer's shell:
+    serve and doctor run from that shell tell no 'did you mean BACKUP_BOT_DATABASE_URL?' of them."""
+    settings = Settings.load(env={"BACKUP_BOT_TEST_POSTGRES_URL": "postgresql://postgres@127.0.0.1/test",
+                                  "BACKUP_BOT_REQUIRE_POSTGRES": "1", "BACKUP_BOT_AUDIT_CHANEL": "C0AUDIT001"},
+                             dotenv_path=None)
+    assert settings.unknown_names == (
+        "BACKUP_BOT_AUDIT_CHANEL in the environment is not a setting: did you mean BACKUP_BOT_AUDIT_CHANNEL?",)

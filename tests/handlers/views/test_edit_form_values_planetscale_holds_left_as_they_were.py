@@ -61,3 +61,22 @@ def test_a_number_the_form_would_refuse_left_as_held_lets_another_field_change(
     sent = json.dumps(preview.ack["view"]["blocks"], ensure_ascii=False)
     assert "Sends `frequency_value`." in sent, sent
     assert planetscale.calls("PATCH") == []
+
+
+@pytest.mark.parametrize("retention", [0, 10**400])
+def test_a_held_number_left_as_it_was_is_not_sent_when_the_dashboard_moved_it_meanwhile(
+        bot: Bot, planetscale: PlanetScaleState, retention: int) -> None:
+    """Left as the form was opened, the held retention says nothing of the retention PlanetScale holds at the
+    confirmation: the change is not sent, and the form comes back with the retention as it is now."""
+    with planetscale.lock:
+        planetscale.policies[("acme", "app-db")][DEV]["retention_value"] = retention
+    bot.command(f"edit acme/app-db {DEV}")
+    form = bot.current_view()
+    confirm = bot.submit(form, {"frequency_value": "2"}).ack["view"]
+    with planetscale.lock:
+        planetscale.policies[("acme", "app-db")][DEV]["retention_value"] = 3
+    confirm["id"] = form["id"]
+    bot.submit(confirm, {})
+    assert planetscale.calls("PATCH") == []
+    fresh = bot.current_view()
+    assert "changed in PlanetScale after you opened the form" in json.dumps(fresh), fresh
