@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,10 +16,6 @@ BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\ud800-\udfff{BIDI}\u2028\u2029]")
 # What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def iso_of(moment: float) -> str:
@@ -47,7 +43,8 @@ class AuditEvent:
     detail: str | None = None
     channel: str | None = None
     request_id: str | None = None
-    at: str = field(default_factory=now_iso)
+    # Empty: dated as it is recorded, by the store's clock (the database's, which every instance shares).
+    at: str = ""
 
 
 def targets_of(event: AuditEvent) -> set[str]:

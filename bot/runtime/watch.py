@@ -243,6 +243,8 @@ def watch_share(planetscale: object, share: float = DEFAULT_WATCH_SHARE) -> Watc
 
 
 def build_watcher(deps: Dependencies, client: WebClient, every: float) -> Watcher:
+    # On the store's clock, the database's: what the watch weighs (the bot's sends, its requests) is dated there.
     watch = Watch(deps.changes.planetscale, deps.store, lambda: deps.access.rules, deps.stale_factor,
-                  watch_share(deps.changes.planetscale, deps.watch_share), progress=WatchProgress(deps.store))
+                  watch_share(deps.changes.planetscale, deps.watch_share), clock=lambda: deps.store.clock(),
+                  progress=WatchProgress(deps.store))
     return Watcher(watch, deps.store, partial(post_notice, deps, client), every, partial(post_skipped, deps, client))

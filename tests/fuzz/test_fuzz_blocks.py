@@ -112,6 +112,10 @@ def requests(draw: st.DrawFn) -> ChangeRequest:
         detail=draw(st.one_of(st.none(), LONG_TEXT)), decided_by=draw(st.one_of(st.none(), USERS)))
 
 
+# As the store dates an entry it records.
+STORED_AT = "2026-01-31T12:00:00Z"
+
+
 @st.composite
 def audit_events(draw: st.DrawFn) -> AuditEvent:
     before = draw(policies())
@@ -123,7 +127,7 @@ def audit_events(draw: st.DrawFn) -> AuditEvent:
         actor=draw(USERS), organization="acme", database="app-db", policy_id=before.id,
         policy_name=draw(st.one_of(st.just(before.name), st.none())),
         before=before.model_dump() if sent else None, sent=sent,
-        reason=draw(REASONS), detail=draw(st.one_of(st.none(), LONG_TEXT)))
+        reason=draw(REASONS), detail=draw(st.one_of(st.none(), LONG_TEXT)), at=STORED_AT)
 
 
 # The worst cases, always tried besides the random ones: renames between the names that escape longest.
@@ -142,7 +146,7 @@ WORST_CHANGE = {"name": NAME_B, "target": "development", "retention_value": 1, "
 WORST_REASON = "<@U0ALICE001>&" * 35
 WORST_EVENT = AuditEvent(action="requested", actor="U0ALICE001", organization="acme", database="app-db",
                          policy_id="bp0000000000", policy_name=NAME_A, before=worst_policy().model_dump(),
-                         sent=WORST_CHANGE, reason=WORST_REASON, detail="&" * 3000)
+                         sent=WORST_CHANGE, reason=WORST_REASON, detail="&" * 3000, at=STORED_AT)
 
 
 def worst_request(state: str = "pending") -> ChangeRequest:

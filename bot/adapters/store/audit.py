@@ -35,14 +35,15 @@ class AuditTrail(Connected):
             logged = self._insert_event(conn, event)
         log_event(logged)
 
-    @staticmethod
-    def _insert_event(conn: Connection, event: AuditEvent | None) -> dict[str, Any] | None:
+    def _insert_event(self, conn: Connection, event: AuditEvent | None) -> dict[str, Any] | None:
         """Put `event` on the audit trail inside `conn`'s transaction; its values, to log once committed."""
         from bot.adapters.schema import INSERT_EVENT
 
         if event is None:
             return None
         values = columns(event)
+        if not values["at"]:
+            values["at"] = iso_of(self.clock())
         conn.execute(INSERT_EVENT, values)
         return values
 
