@@ -76,6 +76,12 @@ def fill(deps: Dependencies, client: WebClient, view_id: str, user: str, channel
         title = "Not allowed" if found.kind is BatchOutcomeKind.REFUSED else "Nothing to change"
         filled(client, view_id, user, again, blocks.message_view(title, blocks.error_text(found.message)))
         return
+    if not any(policy_option(d, p) for d, p in found.policies):
+        # Slack refuses a list of no options, and would again each time the form is opened.
+        filled(client, view_id, user, again, blocks.message_view("Nothing to change", blocks.error_text(
+            f"{blocks.plural(len(found.policies), 'policy', 'policies')} here, each with an ID too long for "
+            f"Slack's form. Change them with `/backup-policy update {selection.words} key=value…` instead.")))
+        return
     # Unescaped: a name of 255 characters beyond the BMP, escaped, would pass Slack's 3000 for the metadata.
     metadata = json.dumps({"organization": selection.organization, "channel": channel,
                            "selection": selection.words}, ensure_ascii=False)

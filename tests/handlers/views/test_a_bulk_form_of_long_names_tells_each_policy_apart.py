@@ -32,3 +32,16 @@ def test_policies_whose_names_part_past_75_characters_are_told_apart(
     assert len(chosen) == 4 and len(set(chosen.values())) == 4, chosen
     assert all(len(t) <= 75 for t in texts.values()), texts
     assert "development" in chosen["ledger/bpledgerus01"] and "bpledgerus01" in chosen["ledger/bpledgerus01"], chosen
+
+
+def test_a_selection_whose_every_policy_id_is_too_long_for_a_form_is_told_with_the_command(
+        approvals_bot: Bot, planetscale: PlanetScaleState) -> None:
+    # A form's list of no options is one Slack refuses: the person was told to open it again, and it failed again.
+    planetscale.add_database("acme", "ledger")
+    long_id = "bp" + "x" * 160
+    planetscale.add_policy("acme", "ledger", long_id, name="Ledger daily", target="production")
+    refused = len(approvals_bot.slack.refusals)
+    said = approvals_bot.command("edit acme/ledger *").all_text()
+    assert approvals_bot.slack.refusals[refused:] == []
+    shown = str(approvals_bot.current_view())
+    assert "Nothing to change" in shown and "/backup-policy update" in shown and "too long" in shown, (said, shown)
