@@ -71,9 +71,6 @@ ALICE = "U0ALICE001"
 # alone times out; every other call keeps the client's usual timeouts, so a loaded machine slowing an ordinary
 # answer never makes it lost too.
 LOST_READ = 0.5
-# The Slack client's timeouts for the older tests that cut every call's read while one is held (each call then
-# races the machine's load): `answer_lost` cuts only the held call's.
-ANSWER_LOST_TIMEOUT = httpx.Timeout(10.0, read=2.0)
 
 
 def slack_arguments(request: httpx.Request) -> dict[str, Any]:

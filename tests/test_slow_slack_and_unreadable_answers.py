@@ -20,7 +20,7 @@ import httpx
 import processes
 import pytest
 from backup_reads import CostsWrittenAs
-from conftest import ALICE, ANSWER_LOST_TIMEOUT, DEMO_TOKEN, DEMO_TOKEN_ID, SIGNING_SECRET, Bot, bot_over, make_bot
+from conftest import ALICE, DEMO_TOKEN, DEMO_TOKEN_ID, SIGNING_SECRET, Bot, answer_lost, bot_over, make_bot
 from processes import access_rules, command, serve_env, start
 from test_serve import post, server  # noqa: F401
 
@@ -41,13 +41,8 @@ def test_a_views_open_slack_does_not_answer_in_time_is_told_to_the_person_in_wor
     """A form's views.open that Slack does not answer within the client's timeout raised a TimeoutError past the
     handlers' `except SlackApiError`: `edit` and `create` told the person "Something went wrong inside the bot"
     with a traceback in the log, and the bulk form's `edit acme/*` told them nothing at all."""
-    bot.deps.slack.http.client.timeout = ANSWER_LOST_TIMEOUT  # type: ignore[union-attr]
-    answered = threading.Event()  # Slack answers once the bot has stopped waiting, however slow the machine
-    bot.slack.add_fault(MethodFault(method="views.open", until=answered))
-    try:
+    with answer_lost(bot, "views.open"):  # Slack answers once the bot has stopped waiting, however slow the machine
         reply = bot.command(command)
-    finally:
-        answered.set()
     [told] = reply.private
     assert "did not open the form" in told.text, told.text
     assert "Something went wrong" not in reply.all_text()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from bot.adapters.store import Store
@@ -119,19 +120,25 @@ class WatchProgress:
                                                    policy_id=policy_id, **values))
         return True
 
-    def backup_skips(self, organization: str, database: str) -> BackupSkips:
-        """What the last reads of the database's backups left out, by policy (None: its branches); none when its
-        row cannot be read (SQLite keeps any text), so the next read says it afresh."""
+    def backup_skips(self, databases: Collection[tuple[str, str]]) -> dict[tuple[str, str], BackupSkips]:
+        """What the last reads of each database's backups left out, by policy (None: its branches), in one read for
+        a whole pass; none for a database whose row cannot be read (SQLite keeps any text), so the next read says
+        it afresh."""
         import sqlalchemy as sa
 
         from bot.adapters.schema import watch_backup_skips as t
 
-        key = seen_key(organization, database, "")
+        wanted = {seen_key(org, database, ""): (org, database) for org, database in databases}
+        if not wanted:
+            return {}
         with self.store.reader.connect() as conn:
-            stored = conn.scalar(sa.select(t.c.skipped).where(t.c.database_key == key))
+            rows = conn.execute(sa.select(t.c.database_key, t.c.skipped)).all()
+        return {wanted[key]: self._skips(key, stored) for key, stored in rows if key in wanted}
+
+    def _skips(self, key: str, stored: str) -> BackupSkips:
         kept: BackupSkips = {}
         try:
-            for policy_id, what, why in decoded(stored, (list,)) if stored is not None else []:
+            for policy_id, what, why in decoded(stored, (list,)):
                 if not (isinstance(policy_id, str | None) and isinstance(what, str) and isinstance(why, str)):
                     raise Damaged(key)
                 kept.setdefault(policy_id, []).append(Skipped(what, why))

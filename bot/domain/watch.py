@@ -178,12 +178,14 @@ class Watch:
             started = self.clock()
         self._cycle = (started, databases)
         todo = [d for d in databases if position is None or _position(d) > position]
+        # What earlier reads left out, for every database of the pass at once: kept across passes and restarts.
+        skips = self.progress.backup_skips([(d.organization, d.database) for d in todo]) if todo else {}
         for index, db in enumerate(todo):
             if not self.store.take_watch_lease(holder, lease_seconds):
                 result.lost_lease = True
                 return result
             try:
-                self._watch_database(holder, db, rules, calls, result)
+                self._watch_database(holder, db, rules, calls, result, skips.get((db.organization, db.database), {}))
                 result.read.append(str(db))
             except Stopped:
                 result.deferred = [str(d) for d in todo[index:]]
@@ -209,7 +211,7 @@ class Watch:
         return result
 
     def _watch_database(self, holder: str, db: DatabaseRef, rules: AccessRules, calls: ReadOnlyCalls,
-                        result: PassResult) -> None:
+                        result: PassResult, skips: BackupSkips) -> None:
         try:
             listed, partly = calls.list_policies(db.organization, db.database), None
         except PartlyUnreadable as exc:  # the others are judged; those it holds are neither new nor gone
@@ -281,7 +283,7 @@ class Watch:
             log.warning("the watch could not read the backups of %s: %s", db, exc.user_message)
             if isinstance(exc, LASTING):
                 found[None] = [Skipped(f"{db} backups", exc.user_message)]
-            result.skipped += after_read(self.progress, holder, db, found, listed_ids)
+            result.skipped += after_read(self.progress, holder, db, skips, found, listed_ids)
             return
         result.backups_read += len(healths)
         if healths:
@@ -307,7 +309,7 @@ class Watch:
             read[health.policy.id] = next_mark(health, now)
             if notice is not None:
                 result.notices.append(notice)
-        result.skipped += after_read(self.progress, holder, db, found, listed_ids)
+        result.skipped += after_read(self.progress, holder, db, skips, found, listed_ids)
         if not self.progress.save_backup_marks(holder, db.organization, db.database, read):
             raise _LeaseLost
 

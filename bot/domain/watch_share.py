@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -148,7 +148,7 @@ class WatchProgressStore(Protocol):
     def save_backup_marks(self, holder: str, organization: str, database: str,
                           marks: dict[str, BackupMark]) -> bool: ...
 
-    def backup_skips(self, organization: str, database: str) -> BackupSkips: ...
+    def backup_skips(self, databases: Collection[tuple[str, str]]) -> dict[tuple[str, str], BackupSkips]: ...
 
     def save_backup_skips(self, holder: str, organization: str, database: str, kept: BackupSkips) -> bool: ...
 
@@ -177,8 +177,9 @@ class MemoryProgress:
         self.marks.setdefault((organization, database), {}).update(marks)
         return True
 
-    def backup_skips(self, organization: str, database: str) -> BackupSkips:
-        return {key: list(items) for key, items in self.skips.get((organization, database), {}).items()}
+    def backup_skips(self, databases: Collection[tuple[str, str]]) -> dict[tuple[str, str], BackupSkips]:
+        return {db: {key: list(items) for key, items in self.skips[db].items()} for db in databases
+                if db in self.skips}
 
     def save_backup_skips(self, holder: str, organization: str, database: str, kept: BackupSkips) -> bool:
         self.skips[(organization, database)] = dict(kept)

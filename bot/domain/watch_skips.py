@@ -25,16 +25,14 @@ BackupSkips = dict[str | None, list[Skipped]]
 
 
 class SkipsStore(Protocol):
-    def backup_skips(self, organization: str, database: str) -> BackupSkips: ...
-
     def save_backup_skips(self, holder: str, organization: str, database: str, kept: BackupSkips) -> bool: ...
 
 
-def after_read(store: SkipsStore, holder: str, db: DatabaseRef, found: BackupSkips,
+def after_read(store: SkipsStore, holder: str, db: DatabaseRef, stored: BackupSkips, found: BackupSkips,
                listed: Collection[str]) -> list[Skipped]:
-    """All the database's after this pass: `found` replaces what was kept for the branches (None) and for each
-    policy read now; a policy no longer `listed` goes with its own. Written back only when it changes."""
-    stored = store.backup_skips(db.organization, db.database)
+    """All the database's after this pass: `found` replaces what was kept (`stored`, read at the pass's start)
+    for the branches (None) and for each policy read now; a policy no longer `listed` goes with its own. Written
+    back only when it changes."""
     kept = {**stored, **found}
     for key in [k for k, items in kept.items() if not items or (k is not None and k not in listed)]:
         del kept[key]

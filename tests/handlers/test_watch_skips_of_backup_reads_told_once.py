@@ -78,3 +78,34 @@ def test_a_damaged_row_of_what_the_reads_left_out_is_said_afresh(
     assert any("branches are not read" in s.reason for s in watcher.skipped), watcher.skipped
     with bot.deps.store.engine.connect() as conn:
         assert "branches are not read" in conn.execute(sa.select(watch_backup_skips.c.skipped)).scalar_one()
+
+
+def test_a_pass_reads_what_the_reads_left_out_once_however_many_databases_it_watches(
+        watched: tuple[Bot, Watcher], planetscale: PlanetScaleState) -> None:
+    """Each database's row was read at each pass: a pass's reads of the database grew with the databases watched.
+    What the reads left out is read once a pass, for every database in it, and still kept (written only when it
+    changes)."""
+    bot, watcher = watched
+    development_branches(planetscale)
+    with planetscale.lock:
+        for n in range(6):
+            planetscale.add_database("acme", f"skips-{n}")
+            planetscale.add_policy("acme", f"skips-{n}", f"skips-{n}-prod", name="Production daily",
+                                   target="production")
+    store = bot.deps.store
+    reads: list[str] = []
+
+    def counted(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and watch_backup_skips.name in statement:
+            reads.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", counted)  # its readers' statements too
+    try:
+        for _ in range(2):
+            reads.clear()
+            result = watcher.run_once()
+            assert result is not None and len(result.read) == 8, result
+            assert len(reads) == 1, f"{len(reads)} reads of what the reads left out in one pass"
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", counted)
+    assert any("branches are not read" in s.reason for s in watcher.skipped), watcher.skipped

@@ -6,8 +6,6 @@ Driven through Bolt's pipeline with the emulators."""
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,12 +23,11 @@ from approval_helpers import (
     sweep,
     thread_of,
 )
-from conftest import ANSWER_LOST_TIMEOUT, Bot
+from conftest import Bot, answer_lost
 
 from bot.adapters import migrations
 from bot.domain.change_requests import RequestState
 from bot.emulators.planetscale_state import Fault, PlanetScaleState
-from bot.emulators.slack import MethodFault
 from handlers.blocks import APPROVE, REJECT
 
 __all__ = ["approvals_bot"]  # fixtures, used by name
@@ -39,20 +36,9 @@ CHANNEL = "C0DBAOPS01"
 
 
 def test_a_request_whose_posting_slack_answers_late_is_still_told_to_its_requester(approvals_bot: Bot) -> None:
-    pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
-    usual = pool.timeout
-    pool.timeout = ANSWER_LOST_TIMEOUT
-    answered = threading.Event()  # Slack answers once the bot has stopped waiting, however slow the machine
-    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, times=1))
-    try:
+    with answer_lost(approvals_bot, "chat.postMessage"):  # Slack posts it, though the bot stopped waiting
         reply = approvals_bot.command(f"update acme/app-db {PROD} retention=5d", user=ALICE, channel=CHANNEL)
-    finally:
-        pool.timeout = usual
-        answered.set()
-    deadline = time.monotonic() + 60
-    while not [e for e in approvals_bot.slack.events if e.kind == "message" and e.channel == CHANNEL]:
-        assert time.monotonic() < deadline  # Slack posts it, though the bot stopped waiting for its answer
-        time.sleep(0.05)
+    assert [e for e in approvals_bot.slack.events if e.kind == "message" and e.channel == CHANNEL]
     [pending] = approvals_bot.deps.store.requests([RequestState.PENDING])
     told = " ".join(e.text for e in reply.events if e.kind == "response")
     assert "Something went wrong" not in told, told
@@ -137,33 +123,15 @@ def test_an_applied_change_slack_took_after_the_timeout_is_in_the_audit_channel_
     posts the same applied change to the audit channel a second time."""
     approvals_bot.deps.audit_channel = AUDIT
     store = approvals_bot.deps.store
-    real_set_message = store.set_message
-    pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
-    usual = pool.timeout
-    answered = threading.Event()
-
-    def posted(request_id: str, channel: str, ts: str) -> None:
-        real_set_message(request_id, channel, ts)
-        # The request's own message is posted; the next post, to the audit channel, Slack answers late.
-        pool.timeout = ANSWER_LOST_TIMEOUT
-        approvals_bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, times=1))
-
-    store.set_message = posted  # type: ignore[method-assign]
-    try:
+    # The request's own message is posted; its post to the audit channel Slack answers late.
+    with answer_lost(approvals_bot, "chat.postMessage", channel=AUDIT, in_thread=False):
         approvals_bot.command(f"update acme/app-db {DEV} retention=9d", user=ALICE, channel=RANDOM)
-    finally:
-        store.set_message = real_set_message  # type: ignore[method-assign]
-        pool.timeout = usual
-        answered.set()
 
     def in_audit() -> list[str]:
         return [e.text for e in approvals_bot.slack.events if e.kind == "message" and e.channel == AUDIT
                 and e.thread_ts is None]
 
-    deadline = time.monotonic() + 60
-    while not in_audit():  # Slack posts it, though the bot stopped waiting for its answer
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    assert len(in_audit()) == 1, f"the applied change is in the audit channel {len(in_audit())} times"
     [request] = store.requests([RequestState.APPLIED])
     sweep(approvals_bot)
     sweep(approvals_bot)

@@ -5,12 +5,9 @@ Slack made is found by its metadata before posting again)."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from approval_helpers import ALICE, approvals_bot, direct_messages, sweep
-from conftest import ANSWER_LOST_TIMEOUT, CHANNEL, Bot
-from processes import wait_until
+from conftest import CHANNEL, Bot, answer_lost
 from test_bulk import add_databases, channel_messages
 
 from bot.emulators.planetscale import PlanetScaleState
@@ -19,33 +16,6 @@ from bot.emulators.slack import MethodFault
 __all__ = ["approvals_bot"]  # fixtures, used by name
 
 AUDIT = "C0RANDOM01"
-
-
-def lost_from_claim_on(bot: Bot, notice: str, fault: MethodFault) -> None:
-    """From the bulk change's claim of `notice` on, Slack answers the next matching post after the client's
-    timeout: with `fault` as it is (Slack took it), or with its status (Slack refused it, unseen). The fault holds
-    its answer until the undoing (`bot.undo`) sets `fault.until`: after the bot stopped waiting, however slow the
-    machine."""
-    store = bot.deps.store
-    real_claim = store.claim_notice
-    pool = bot.app.client.http.client  # type: ignore[attr-defined]
-    usual = pool.timeout
-
-    def claim(request: str, wanted: str) -> bool:
-        won = real_claim(request, wanted)
-        if wanted == notice and won and not bot.slack.faults:
-            pool.timeout = ANSWER_LOST_TIMEOUT
-            bot.slack.add_fault(fault)
-        return won
-
-    def undo() -> None:
-        store.claim_notice = real_claim  # type: ignore[method-assign]
-        pool.timeout = usual
-        if fault.until is not None:
-            fault.until.set()
-
-    store.claim_notice = claim  # type: ignore[method-assign]
-    bot.undo = undo  # type: ignore[attr-defined]
 
 
 def told(bot: Bot, where: str) -> int:
@@ -65,18 +35,16 @@ def test_how_a_bulk_change_ended_is_told_once_though_slacks_answer_was_lost(
 ) -> None:
     approvals_bot.deps.audit_channel = AUDIT
     add_databases(planetscale, "lost", 2)
-    notice, channel, in_thread = {"audit": ("audit", AUDIT, False), "dm": ("dm:approved", ALICE, False),
-                                  "thread": ("outcomes", CHANNEL, True)}[where]
-    lost_from_claim_on(approvals_bot, notice, MethodFault("chat.postMessage", until=threading.Event(),
-                                                          channel=channel, in_thread=in_thread,
-                                                          status=None if taken else 503))
-    try:
+    # The post telling how it ended: in the thread, the one after the list of what the change would change.
+    channel, in_thread, skip = {"audit": (AUDIT, False, 0), "dm": (ALICE, False, 0),
+                                "thread": (CHANNEL, True, 1)}[where]
+    # Slack answers it after the client's timeout: having taken it, or having refused it (unseen).
+    with answer_lost(approvals_bot, "chat.postMessage", channel=channel, in_thread=in_thread, skip=skip,
+                     status=None if taken else 503):
         approvals_bot.command('update acme/lost-* "Development daily" retention=5d', user=ALICE)
-    finally:
-        approvals_bot.undo()  # type: ignore[attr-defined]
     assert len(planetscale.calls("PATCH")) == 2
-    if taken:  # the late answer lands within the test: waited for, as a loaded machine may land it later
-        wait_until(lambda: told(approvals_bot, where) >= 1, "the post Slack took never landed")
+    if taken:  # landed by the end of the block, awaited there
+        assert told(approvals_bot, where) >= 1, "the post Slack took never landed"
     for _ in range(3):
         sweep(approvals_bot)
     assert told(approvals_bot, where) == 1, f"told {told(approvals_bot, where)} times ({where})"
@@ -89,18 +57,10 @@ def test_a_bulk_change_whose_post_was_lost_still_tells_its_requester_how_it_ende
     that a direct message tells how each policy ended. Slack refuses that DM for a moment: a later sweep must send
     it, though the bulk change has no message in the channel (and so no thread) to finish."""
     add_databases(planetscale, "unposted", 2)
-    pool = approvals_bot.app.client.http.client  # type: ignore[attr-defined]
-    usual = pool.timeout
-    pool.timeout = ANSWER_LOST_TIMEOUT
-    answered = threading.Event()  # Slack refuses once the bot has stopped waiting, however slow the machine
-    approvals_bot.slack.add_fault(MethodFault("chat.postMessage", until=answered, status=503, channel=CHANNEL,
-                                              in_thread=False))
     approvals_bot.slack.add_fault(MethodFault("chat.postMessage", error="internal_error", channel=ALICE))
-    try:
+    # Slack refuses the channel post once the bot has stopped waiting.
+    with answer_lost(approvals_bot, "chat.postMessage", status=503, channel=CHANNEL, in_thread=False):
         reply = approvals_bot.command('update acme/unposted-* "Development daily" retention=5d', user=ALICE)
-    finally:
-        pool.timeout = usual
-        answered.set()
     assert len(planetscale.calls("PATCH")) == 2
     assert "a direct message tells you how each one ended" in " ".join(e.text for e in reply.private)
     for _ in range(2):
