@@ -21,7 +21,7 @@ from bot.domain.change_requests import ChangeRequest, RequestState
 from bot.domain.changes import ChangePlan
 from bot.domain.commands import SLUG, DatabaseRef
 from bot.domain.grammar import MAX_REASON_LENGTH
-from bot.domain.guardrails import PATTERN_CHARACTERS
+from bot.domain.guardrails import PATTERN_CHARACTERS, matches_some_name
 from bot.domain.policy import MAX_INT32, BackupPolicy, PolicyUpdate
 from bot.emulators.block_kit import check_message, view_problems
 from handlers import blocks
@@ -210,7 +210,10 @@ def rule_naming(organization: str, database: str, approvals: int) -> Rule:
 
 
 # Every character a rule's pattern may hold (the rules file refuses the others): Slack's markup characters among them.
-PATTERN = st.text(st.sampled_from(sorted(PATTERN_CHARACTERS | set(string.ascii_uppercase))), min_size=1, max_size=400)
+# A pattern no name can match (a `!` or an unpaired bracket read as itself) is refused too: such a one loses them.
+PATTERN = st.text(st.sampled_from(sorted(PATTERN_CHARACTERS | set(string.ascii_uppercase))), min_size=1,
+                  max_size=400).map(lambda p: p if matches_some_name(p) else
+                                    p.replace("!", "").replace("[", "").replace("]", "") or "*")
 CAPABILITIES = st.builds(Capability, st.builds(rule_naming, PATTERN, PATTERN, st.integers(0, 10)),
                          st.booleans(), st.booleans())
 
